@@ -1,0 +1,90 @@
+# fs38 -- build, test, run, fuzz, bench.
+#
+#   make run     set up what is missing, build, inspect the shipped examples
+#   make test    set up, build with ASan+UBSan, run every test
+#   make fuzz    libFuzzer harnesses, FUZZ_SECONDS each (default 60)
+#   make bench   throughput/memory figures against the anchors (not a test)
+#
+# Sources are found by folder: src/<module>/*.c make libfs38 (except src/cli),
+# tests/unit/test_*.c are one program each, fuzz/fuzz_*.c one harness each.
+
+CC      ?= cc
+PKGS    := libpcap jansson yaml-0.1 libsodium
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lpcap -ljansson -lyaml -lsodium)
+
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+BASE    := -std=c11 -D_GNU_SOURCE -g $(WARN) $(PKG_CFLAGS) -Isrc
+REL_CFLAGS  := $(BASE) -O2
+ASAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+ASAN_CFLAGS := $(BASE) -O1 $(ASAN_FLAGS)
+LDLIBS  := $(PKG_LIBS) -lpthread -lm
+
+LIB_SRC  := $(filter-out src/cli/%,$(wildcard src/*/*.c))
+CLI_SRC  := $(wildcard src/cli/*.c)
+TEST_SRC := $(wildcard tests/unit/test_*.c)
+FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
+HDRS     := $(wildcard src/*/*.h) tests/check.h
+
+REL  := build/release
+ASAN := build/asan
+
+.PHONY: all run test test-only fuzz bench setup clean examples docs-check
+all: $(REL)/fs38
+
+setup:
+	@scripts/setup.sh
+
+# ---- release build -------------------------------------------------------
+$(REL)/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_CFLAGS) -c $< -o $@
+$(REL)/libfs38.a: $(LIB_SRC:%.c=$(REL)/obj/%.o)
+	@rm -f $@; ar rcs $@ $^
+$(REL)/fs38: $(CLI_SRC:%.c=$(REL)/obj/%.o) $(REL)/libfs38.a
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+# ---- sanitizer build (what the tests run) ------------------------------
+$(ASAN)/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) -c $< -o $@
+$(ASAN)/libfs38.a: $(LIB_SRC:%.c=$(ASAN)/obj/%.o)
+	@rm -f $@; ar rcs $@ $^
+$(ASAN)/fs38: $(CLI_SRC:%.c=$(ASAN)/obj/%.o) $(ASAN)/libfs38.a
+	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(LDLIBS)
+$(ASAN)/tests/%: tests/unit/%.c $(ASAN)/libfs38.a $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) -o $@ $< $(ASAN)/libfs38.a $(LDLIBS)
+
+TEST_BINS := $(TEST_SRC:tests/unit/%.c=$(ASAN)/tests/%)
+
+run: setup $(REL)/fs38
+	$(REL)/fs38 inspect --config examples/site.yaml examples/*.pcap
+
+test: setup test-only
+test-only: $(ASAN)/fs38 $(TEST_BINS)
+	@tests/run.sh $(ASAN)
+
+# ---- fuzzing (clang libFuzzer) --------------------------------------------
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc $(PKG_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined
+FUZZ := build/fuzz
+$(FUZZ)/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -c $< -o $@
+$(FUZZ)/libfs38.a: $(LIB_SRC:%.c=$(FUZZ)/obj/%.o)
+	@rm -f $@; ar rcs $@ $^
+$(FUZZ)/%: fuzz/%.c $(FUZZ)/libfs38.a
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ)/libfs38.a $(LDLIBS)
+fuzz: setup $(FUZZ_SRC:fuzz/%.c=$(FUZZ)/%)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ)
+
+# ---- benchmarks ---------------------------------------------------------
+bench: setup $(REL)/fs38 $(REL)/libfs38.a
+	@scripts/bench.sh $(REL)
+
+examples: $(REL)/fs38
+	@examples/generate.sh
+
+clean:
+	rm -rf build

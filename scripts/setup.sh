@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian packages fs38 needs to build, test, fuzz and bench,
+# only those missing. Quiet when everything is there.
+set -euo pipefail
+PKGS=(build-essential pkg-config clang libclang-rt-14-dev
+      libpcap-dev libjansson-dev libyaml-dev libsodium-dev libssl-dev libevent-dev
+      sip-tester sipvicious kamailio tshark libosip2-dev libsofia-sip-ua-dev)
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "setup: installing ${missing[*]}" >&2
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q >/dev/null
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,135 @@
+/*
+ * cap.h -- capture sources and the packet decoder.
+ *
+ * Owns: reading frames (pcap/pcapng files, stdin, live interfaces, through
+ * libpcap), decoding link layers (Ethernet, 802.1Q/QinQ, Linux SLL/SLL2, raw
+ * IP, BSD loopback), IPv4/IPv6 with fragment reassembly, UDP, TCP stream
+ * reassembly with SIP framing by Content-Length, and HEP v3. What comes out is
+ * a cap_payload: exactly one SIP message candidate (a UDP datagram, a framed
+ * TCP message, or a HEP payload) with its endpoints and capture timestamp.
+ * Must not touch: SIP semantics beyond framing, detection, output.
+ *
+ * Every table here is bounded (flows, fragments, bytes buffered) with
+ * timeouts and eviction, so a hostile capture cannot exhaust memory.
+ */
+#ifndef FS_CAP_H
+#define FS_CAP_H
+
+#include "../core/fs_core.h"
+#include "../sip/sip.h"
+
+typedef enum cap_transport {
+    CAP_T_UDP = 0,
+    CAP_T_TCP,
+    CAP_T_TLS,
+    CAP_T_SCTP,
+    CAP_T_WS
+} cap_transport;
+
+const char *cap_transport_name(cap_transport t); /* "udp", "tcp", ... */
+
+/* One SIP message candidate. data is valid only during the callback. */
+typedef struct cap_payload {
+    const uint8_t *data;
+    uint32_t len;
+    fs_endpoint src, dst;
+    uint8_t transport;  /* cap_transport */
+    bool from_hep;      /* came out of a HEP v3 envelope */
+    uint64_t ts_us;     /* capture time */
+    uint64_t frame_no;  /* 1-based frame number in the source (0 for HEP socket) */
+} cap_payload;
+
+typedef void (*cap_emit_fn)(void *user, const cap_payload *p);
+
+#define CAP_MAX_PORTS 16
+
+typedef struct cap_config {
+    uint16_t sip_ports[CAP_MAX_PORTS]; /* default 5060, 5061, 5080 */
+    uint8_t nports;
+    bool heuristic;              /* look for SIP on any other UDP/TCP port too (default on) */
+    uint16_t hep_ports[4];       /* UDP ports whose payload is HEP (default 9060) */
+    uint8_t nhep_ports;
+    uint32_t max_tcp_flows;      /* default 65536 */
+    uint32_t max_flow_bytes;     /* per-flow reassembly buffer (default 256 KiB) */
+    uint64_t max_tcp_bytes;      /* all flows together (default 256 MiB) */
+    uint32_t tcp_idle_s;         /* default 300 */
+    uint32_t max_frag_sets;      /* IP datagrams being reassembled (default 8192) */
+    uint32_t max_frag_bytes;     /* all fragment sets together (default 64 MiB) */
+    uint32_t frag_timeout_s;     /* default 30 */
+    sip_limits sip;              /* framing uses max_message */
+} cap_config;
+
+void cap_config_default(cap_config *c);
+
+typedef struct cap_stats {
+    uint64_t frames, bytes;
+    uint64_t not_ip, bad_ip, truncated;        /* frames we could not decode */
+    uint64_t ip_fragments, ip_reassembled, frag_dropped;
+    uint64_t udp, tcp_segments;
+    uint64_t tcp_retransmits, tcp_out_of_order, tcp_gaps, tcp_resyncs;
+    uint64_t tcp_flows_evicted, tcp_bytes_dropped;
+    uint64_t hep_packets, hep_bad;
+    uint64_t sip_payloads;                      /* emitted */
+    uint32_t tcp_flows_live, tcp_flows_peak;
+    uint64_t tcp_bytes_buffered_peak, frag_bytes_peak;
+} cap_stats;
+
+typedef struct cap_decoder cap_decoder;
+
+cap_decoder *cap_decoder_new(const cap_config *cfg, cap_emit_fn emit, void *user, fs_err *e);
+void cap_decoder_free(cap_decoder *d);
+
+/* Decode one frame of link type dlt (a libpcap DLT_* value). */
+void cap_decode_frame(cap_decoder *d, int dlt, const uint8_t *frame, uint32_t caplen,
+                      uint64_t ts_us, uint64_t frame_no);
+/* Decode one HEP v3 datagram (from --hep). ts_us is the receive time, used
+ * only when the HEP packet has no timestamp chunk. */
+fs_code cap_decode_hep(cap_decoder *d, const uint8_t *buf, size_t len, uint64_t ts_us, fs_err *e);
+/* Drop state idle since before now_us (called as capture time advances). */
+void cap_decoder_expire(cap_decoder *d, uint64_t now_us);
+/* End of input: deliver what is still buffered and complete, free the rest. */
+void cap_decoder_finish(cap_decoder *d);
+const cap_stats *cap_decoder_stats(const cap_decoder *d);
+/* Bytes of memory the decoder holds right now (tables + buffers). */
+size_t cap_decoder_memory(const cap_decoder *d);
+
+/* ---- sources (libpcap) --------------------------------------------------- */
+
+typedef struct cap_source cap_source;
+
+/* path "-" reads stdin. Both pcap and pcapng. */
+fs_code cap_open_file(const char *path, cap_source **out, fs_err *e);
+/* Live capture; bpf may be NULL (then "udp or tcp"). */
+fs_code cap_open_live(const char *iface, const char *bpf, cap_source **out, fs_err *e);
+
+typedef enum cap_next_status { CAP_NEXT_FRAME = 1, CAP_NEXT_END = 0, CAP_NEXT_ERROR = -1,
+                               CAP_NEXT_TIMEOUT = 2 } cap_next_status;
+
+/* Next frame. On CAP_NEXT_ERROR e says what broke and at which frame; frames
+ * delivered before stay valid results. TIMEOUT only for live sources. */
+cap_next_status cap_next(cap_source *s, const uint8_t **frame, uint32_t *caplen, uint64_t *ts_us,
+                         fs_err *e);
+int cap_datalink(const cap_source *s);
+uint64_t cap_frames_read(const cap_source *s);
+/* For progress: bytes consumed so far and the file size (0 if unknown). */
+uint64_t cap_offset(const cap_source *s);
+uint64_t cap_size(const cap_source *s);
+void cap_break(cap_source *s); /* from a signal handler: stop a live capture */
+void cap_close(cap_source *s);
+
+/* ---- HEP v3 -------------------------------------------------------------- */
+
+typedef struct cap_hep {
+    fs_endpoint src, dst;
+    uint8_t ip_proto;       /* 17 UDP, 6 TCP */
+    uint8_t proto_type;     /* 1 = SIP */
+    uint64_t ts_us;         /* 0 if absent */
+    uint32_t capture_id;
+    const uint8_t *payload; /* points into the HEP buffer */
+    uint32_t payload_len;
+} cap_hep;
+
+/* Parse a HEP v3 packet; FS_ERR_FORMAT with a reason if malformed. */
+fs_code cap_hep_parse(const uint8_t *buf, size_t len, cap_hep *out, fs_err *e);
+
+#endif

@@ -1,0 +1,288 @@
+/*
+ * fs_core.c -- slices, errors, arena, addresses and time (see fs_core.h).
+ *
+ * Plain, obvious code: these helpers are called on cold paths or on short
+ * strings; the SIP hot path has its own tight loops.
+ */
+#include "fs_core.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <sys/time.h>
+#include <time.h>
+
+/* ---- slices ------------------------------------------------------------- */
+
+static inline unsigned char ascii_lower(unsigned char c) {
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+}
+
+bool fs_str_eq(fs_str a, fs_str b) {
+    return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+}
+
+bool fs_str_eq_cstr(fs_str a, const char *c) {
+    size_t n = strlen(c);
+    return a.len == n && (n == 0 || memcmp(a.p, c, n) == 0);
+}
+
+bool fs_str_ieq(fs_str a, fs_str b) {
+    if (a.len != b.len) return false;
+    for (uint32_t i = 0; i < a.len; i++)
+        if (ascii_lower((unsigned char)a.p[i]) != ascii_lower((unsigned char)b.p[i])) return false;
+    return true;
+}
+
+bool fs_str_ieq_cstr(fs_str a, const char *c) {
+    return fs_str_ieq(a, fs_str_make(c, strlen(c)));
+}
+
+bool fs_str_istarts(fs_str a, const char *prefix) {
+    size_t n = strlen(prefix);
+    if (a.len < n) return false;
+    return fs_str_ieq(fs_str_make(a.p, n), fs_str_make(prefix, n));
+}
+
+bool fs_str_icontains(fs_str hay, const char *needle) {
+    size_t n = strlen(needle);
+    if (n == 0) return true;
+    if (hay.len < n) return false;
+    for (uint32_t i = 0; i + n <= hay.len; i++)
+        if (fs_str_ieq(fs_str_make(hay.p + i, n), fs_str_make(needle, n))) return true;
+    return false;
+}
+
+static bool is_trim_char(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+fs_str fs_str_trim(fs_str s) {
+    while (s.len && is_trim_char(s.p[0])) {
+        s.p++;
+        s.len--;
+    }
+    while (s.len && is_trim_char(s.p[s.len - 1])) s.len--;
+    return s;
+}
+
+char *fs_str_copy(fs_str s, char *dst, size_t n) {
+    if (n == 0) return dst;
+    size_t k = s.len < n - 1 ? s.len : n - 1;
+    if (k) memcpy(dst, s.p, k);
+    dst[k] = '\0';
+    return dst;
+}
+
+bool fs_str_to_u64(fs_str s, uint64_t max, uint64_t *out) {
+    if (s.len == 0) return false;
+    uint64_t v = 0;
+    for (uint32_t i = 0; i < s.len; i++) {
+        unsigned d = (unsigned char)s.p[i] - '0';
+        if (d > 9) return false;
+        if (v > (max - d) / 10) return false;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
+uint64_t fs_hash_bytes(const void *p, size_t n, uint64_t seed) {
+    const unsigned char *b = p;
+    uint64_t h = 1469598103934665603ULL ^ seed;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 1099511628211ULL;
+    }
+    /* final avalanche (splitmix64) so low bits are usable as a table index */
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebULL;
+    h ^= h >> 31;
+    return h;
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+fs_code fs_fail(fs_err *e, fs_code code, const char *fmt, ...) {
+    if (e) {
+        e->code = code;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+const char *fs_code_name(fs_code c) {
+    switch (c) {
+    case FS_OK: return "ok";
+    case FS_ERR_USAGE: return "usage error";
+    case FS_ERR_IO: return "I/O error";
+    case FS_ERR_FORMAT: return "format error";
+    case FS_ERR_LIMIT: return "limit reached";
+    case FS_ERR_NOMEM: return "out of memory";
+    case FS_ERR_CONFIG: return "configuration error";
+    case FS_ERR_INTERNAL: return "internal error";
+    }
+    return "unknown error";
+}
+
+/* ---- arena -------------------------------------------------------------- */
+
+void fs_arena_init(fs_arena *a, void *buf, size_t cap) {
+    a->base = buf;
+    a->cap = cap;
+    a->used = 0;
+}
+
+void *fs_arena_alloc(fs_arena *a, size_t n) {
+    size_t start = (a->used + 7u) & ~(size_t)7u;
+    if (start > a->cap || n > a->cap - start) return NULL;
+    a->used = start + n;
+    return a->base + start;
+}
+
+/* ---- addresses ---------------------------------------------------------- */
+
+bool fs_addr_eq(const fs_addr *a, const fs_addr *b) {
+    if (a->family != b->family) return false;
+    return memcmp(a->ip, b->ip, a->family == 4 ? 4 : 16) == 0;
+}
+
+uint64_t fs_addr_hash(const fs_addr *a, uint64_t seed) {
+    return fs_hash_bytes(a->ip, a->family == 4 ? 4 : 16, seed ^ a->family);
+}
+
+const char *fs_addr_str(const fs_addr *a, char *buf, size_t n) {
+    if (n == 0) return buf;
+    buf[0] = '\0';
+    if (a->family == 4)
+        inet_ntop(AF_INET, a->ip, buf, (socklen_t)n);
+    else if (a->family == 6)
+        inet_ntop(AF_INET6, a->ip, buf, (socklen_t)n);
+    else
+        snprintf(buf, n, "-");
+    return buf;
+}
+
+const char *fs_endpoint_str(const fs_endpoint *e, char *buf, size_t n) {
+    char ip[FS_ADDR_STRLEN];
+    fs_addr_str(&e->addr, ip, sizeof ip);
+    if (e->addr.family == 6)
+        snprintf(buf, n, "[%s]:%u", ip, e->port);
+    else
+        snprintf(buf, n, "%s:%u", ip, e->port);
+    return buf;
+}
+
+bool fs_addr_parse(const char *s, fs_addr *out) {
+    memset(out, 0, sizeof *out);
+    if (inet_pton(AF_INET, s, out->ip) == 1) {
+        out->family = 4;
+        return true;
+    }
+    if (inet_pton(AF_INET6, s, out->ip) == 1) {
+        out->family = 6;
+        return true;
+    }
+    return false;
+}
+
+bool fs_addr_parse_str(fs_str s, fs_addr *out) {
+    char tmp[64];
+    if (s.len >= 2 && s.p[0] == '[' && s.p[s.len - 1] == ']') {
+        s.p++;
+        s.len -= 2;
+    }
+    if (s.len == 0 || s.len >= sizeof tmp) return false;
+    fs_str_copy(s, tmp, sizeof tmp);
+    return fs_addr_parse(tmp, out);
+}
+
+static bool in_v4(const uint8_t *ip, uint8_t a, uint8_t b, int prefix) {
+    uint32_t v = (uint32_t)ip[0] << 24 | (uint32_t)ip[1] << 16 | (uint32_t)ip[2] << 8 | ip[3];
+    uint32_t net = (uint32_t)a << 24 | (uint32_t)b << 16;
+    uint32_t mask = prefix == 0 ? 0 : 0xffffffffu << (32 - prefix);
+    return (v & mask) == (net & mask);
+}
+
+bool fs_addr_is_private(const fs_addr *a) {
+    if (a->family == 4) {
+        const uint8_t *ip = a->ip;
+        return in_v4(ip, 10, 0, 8) || in_v4(ip, 172, 16, 12) || in_v4(ip, 192, 168, 16) ||
+               in_v4(ip, 100, 64, 10) || in_v4(ip, 127, 0, 8) || in_v4(ip, 169, 254, 16);
+    }
+    if (a->family == 6) {
+        static const uint8_t loop[16] = {[15] = 1};
+        if (memcmp(a->ip, loop, 16) == 0) return true;
+        if ((a->ip[0] & 0xfe) == 0xfc) return true;                     /* ULA fc00::/7 */
+        if (a->ip[0] == 0xfe && (a->ip[1] & 0xc0) == 0x80) return true; /* fe80::/10 */
+        static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
+        if (memcmp(a->ip, mapped, 12) == 0) {
+            fs_addr v4 = {.family = 4};
+            memcpy(v4.ip, a->ip + 12, 4);
+            return fs_addr_is_private(&v4);
+        }
+    }
+    return false;
+}
+
+bool fs_cidr_parse(const char *s, fs_cidr *out, fs_err *e) {
+    char tmp[64];
+    size_t n = strlen(s);
+    if (n == 0 || n >= sizeof tmp) {
+        fs_fail(e, FS_ERR_CONFIG, "'%s' is not an address or network", s);
+        return false;
+    }
+    memcpy(tmp, s, n + 1);
+    char *slash = strchr(tmp, '/');
+    if (slash) *slash = '\0';
+    if (!fs_addr_parse(tmp, &out->net)) {
+        fs_fail(e, FS_ERR_CONFIG, "'%s' is not an IPv4/IPv6 address or network", s);
+        return false;
+    }
+    int maxp = out->net.family == 4 ? 32 : 128;
+    int prefix = maxp;
+    if (slash) {
+        uint64_t v;
+        const char *p = slash + 1;
+        if (!fs_str_to_u64(fs_str_make(p, strlen(p)), (uint64_t)maxp, &v)) {
+            fs_fail(e, FS_ERR_CONFIG, "'%s': prefix length must be 0-%d", s, maxp);
+            return false;
+        }
+        prefix = (int)v;
+    }
+    out->prefix = (uint8_t)prefix;
+    /* clear host bits so contains() is a plain masked compare */
+    for (int bit = prefix; bit < maxp; bit++) out->net.ip[bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
+    return true;
+}
+
+bool fs_cidr_contains(const fs_cidr *c, const fs_addr *a) {
+    if (c->net.family != a->family) return false;
+    int full = c->prefix / 8, rest = c->prefix % 8;
+    if (full && memcmp(c->net.ip, a->ip, (size_t)full) != 0) return false;
+    if (rest) {
+        uint8_t mask = (uint8_t)(0xffu << (8 - rest));
+        if ((a->ip[full] & mask) != c->net.ip[full]) return false;
+    }
+    return true;
+}
+
+/* ---- time --------------------------------------------------------------- */
+
+const char *fs_time_rfc3339(uint64_t ts_us, char *buf, size_t n) {
+    time_t secs = (time_t)(ts_us / FS_USEC);
+    unsigned ms = (unsigned)((ts_us % FS_USEC) / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+    return buf;
+}
+
+uint64_t fs_time_now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * FS_USEC + (uint64_t)ts.tv_nsec / 1000;
+}

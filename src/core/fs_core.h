@@ -1,0 +1,129 @@
+/*
+ * fs_core.h -- the small building blocks every libfs38 module shares.
+ *
+ * Owns: the byte slice (fs_str), the one error type (fs_err), the per-packet
+ * arena, network addresses (fs_addr), capture-time helpers and a few string
+ * utilities. Must not touch: anything protocol specific; no I/O, no globals.
+ *
+ * Conventions used across libfs38 (curl/libuv style):
+ *   - every public name carries its module prefix (fs_, sip_, cap_, det_, ev_, cfg_);
+ *   - functions that can fail return an fs_code and fill an fs_err for the caller
+ *     to print; nothing below src/cli prints;
+ *   - time is microseconds since the Unix epoch (capture time, not wall clock).
+ */
+#ifndef FS_CORE_H
+#define FS_CORE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ---- slices ------------------------------------------------------------ */
+
+/* A read-only view into a buffer someone else owns (the packet, the file).
+ * Never NUL terminated; p may be NULL when len == 0. */
+typedef struct fs_str {
+    const char *p;
+    uint32_t len;
+} fs_str;
+
+#define FS_STR_NULL ((fs_str){NULL, 0})
+#define FS_STR_LIT(s) ((fs_str){(s), (uint32_t)(sizeof(s) - 1)})
+
+static inline fs_str fs_str_make(const char *p, size_t len) {
+    fs_str s = {p, (uint32_t)len};
+    return s;
+}
+static inline bool fs_str_empty(fs_str s) { return s.len == 0; }
+bool fs_str_eq(fs_str a, fs_str b);
+bool fs_str_eq_cstr(fs_str a, const char *c);
+bool fs_str_ieq(fs_str a, fs_str b);          /* ASCII case-insensitive */
+bool fs_str_ieq_cstr(fs_str a, const char *c);
+bool fs_str_istarts(fs_str a, const char *prefix);
+bool fs_str_icontains(fs_str hay, const char *needle);
+fs_str fs_str_trim(fs_str s);                 /* strip SP / HTAB / CR / LF both ends */
+/* Copy into dst (size n) NUL terminated, truncating; returns dst. */
+char *fs_str_copy(fs_str s, char *dst, size_t n);
+/* Parse an unsigned decimal; false on empty, non-digit or overflow of max. */
+bool fs_str_to_u64(fs_str s, uint64_t max, uint64_t *out);
+uint64_t fs_hash_bytes(const void *p, size_t n, uint64_t seed); /* FNV-1a 64 + mix */
+
+/* ---- errors ------------------------------------------------------------ */
+
+typedef enum fs_code {
+    FS_OK = 0,
+    FS_ERR_USAGE,    /* bad arguments */
+    FS_ERR_IO,       /* open/read/write failed */
+    FS_ERR_FORMAT,   /* input is not what it claims (pcap, YAML, JSON, HEP ...) */
+    FS_ERR_LIMIT,    /* a configured bound was reached */
+    FS_ERR_NOMEM,
+    FS_ERR_CONFIG,   /* config is well-formed but wrong (unknown key, bad value) */
+    FS_ERR_INTERNAL
+} fs_code;
+
+typedef struct fs_err {
+    fs_code code;
+    char msg[512];
+} fs_err;
+
+/* Sets e (if non-NULL) and returns code, so callers can `return fs_fail(...)`. */
+fs_code fs_fail(fs_err *e, fs_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+const char *fs_code_name(fs_code c);
+
+/* ---- arena --------------------------------------------------------------- */
+
+/* Bump allocator over a fixed buffer, reset per packet/request (nginx pools).
+ * Allocation never grows the buffer: it returns NULL when full, and the
+ * caller treats that as a limit, not a crash. */
+typedef struct fs_arena {
+    uint8_t *base;
+    size_t cap;
+    size_t used;
+} fs_arena;
+
+void fs_arena_init(fs_arena *a, void *buf, size_t cap);
+void *fs_arena_alloc(fs_arena *a, size_t n); /* 8-byte aligned, NULL if full */
+static inline void fs_arena_reset(fs_arena *a) { a->used = 0; }
+
+/* ---- addresses ------------------------------------------------------------ */
+
+typedef struct fs_addr {
+    uint8_t family; /* 4 or 6; 0 = unset */
+    uint8_t ip[16]; /* IPv4 in the first 4 bytes */
+} fs_addr;
+
+typedef struct fs_endpoint {
+    fs_addr addr;
+    uint16_t port;
+} fs_endpoint;
+
+bool fs_addr_eq(const fs_addr *a, const fs_addr *b);
+uint64_t fs_addr_hash(const fs_addr *a, uint64_t seed);
+/* "192.0.2.1" / "2001:db8::1"; buf at least FS_ADDR_STRLEN. */
+#define FS_ADDR_STRLEN 48
+const char *fs_addr_str(const fs_addr *a, char *buf, size_t n);
+/* "192.0.2.1:5060" / "[2001:db8::1]:5060" */
+const char *fs_endpoint_str(const fs_endpoint *e, char *buf, size_t n);
+bool fs_addr_parse(const char *s, fs_addr *out); /* v4 or v6 text */
+/* Also accepts a host inside a SIP header (no brackets needed). */
+bool fs_addr_parse_str(fs_str s, fs_addr *out);
+bool fs_addr_is_private(const fs_addr *a); /* RFC 1918, 6598, loopback, link-local, ULA */
+
+typedef struct fs_cidr {
+    fs_addr net;
+    uint8_t prefix;
+} fs_cidr;
+bool fs_cidr_parse(const char *s, fs_cidr *out, fs_err *e); /* "10.0.0.0/8", "2001:db8::/32", bare addr */
+bool fs_cidr_contains(const fs_cidr *c, const fs_addr *a);
+
+/* ---- time ------------------------------------------------------------------ */
+
+#define FS_USEC 1000000ULL
+/* RFC 3339 UTC with milliseconds: "2026-11-25T10:41:42.067Z"; buf >= 32. */
+const char *fs_time_rfc3339(uint64_t ts_us, char *buf, size_t n);
+uint64_t fs_time_now_us(void); /* wall clock, for `created` only */
+
+#endif

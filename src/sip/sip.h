@@ -1,0 +1,368 @@
+/*
+ * sip.h -- the SIP message parser (RFC 3261 grammar, 3GPP/IMS headers).
+ *
+ * Owns: turning bytes into a sip_msg (a header index of slices into the
+ * caller's buffer), the anomaly codes that describe what is wrong with a
+ * message, and lazy helpers that parse one header value on demand (URIs,
+ * name-addr, Via, parameters, SDP summary, multipart parts).
+ * Must not touch: sockets, files, detection policy, event output, the heap.
+ *
+ * The hot path (sip_parse) is single pass, zero copy and allocation free:
+ * every fs_str in a sip_msg points into the buffer given to sip_parse, which
+ * must outlive the message. Exceeding a configured limit records an anomaly
+ * and never crashes. sip_validate() runs the deeper grammar checks (URIs,
+ * name-addr, scalar ranges, Date ...) that an inspector wants on every message
+ * but a proxy may skip.
+ */
+#ifndef FS_SIP_H
+#define FS_SIP_H
+
+#include "../core/fs_core.h"
+
+/* ---- limits ------------------------------------------------------------- */
+
+#define SIP_MAX_HEADERS 256   /* hard cap on the index size (compile time) */
+#define SIP_MAX_ANOMALIES 16  /* further anomalies are counted, not stored */
+
+typedef struct sip_limits {
+    uint32_t max_message;    /* bytes, start line to end of body (default 65535) */
+    uint16_t max_headers;    /* header fields (default 128, <= SIP_MAX_HEADERS) */
+    uint32_t max_header_len; /* one header field incl. folding (default 4096) */
+    uint32_t max_uri_len;    /* Request-URI and URIs checked by validate (default 1024) */
+} sip_limits;
+
+void sip_limits_default(sip_limits *l);
+
+/* ---- methods ------------------------------------------------------------ */
+
+#define SIP_METHODS(X) \
+    X(UNKNOWN, "")     \
+    X(INVITE, "INVITE") \
+    X(ACK, "ACK")       \
+    X(BYE, "BYE")       \
+    X(CANCEL, "CANCEL") \
+    X(OPTIONS, "OPTIONS") \
+    X(REGISTER, "REGISTER") \
+    X(PRACK, "PRACK")   \
+    X(SUBSCRIBE, "SUBSCRIBE") \
+    X(NOTIFY, "NOTIFY") \
+    X(PUBLISH, "PUBLISH") \
+    X(INFO, "INFO")     \
+    X(REFER, "REFER")   \
+    X(MESSAGE, "MESSAGE") \
+    X(UPDATE, "UPDATE")
+
+typedef enum sip_method {
+#define SIP_M_ENUM(id, s) SIP_M_##id,
+    SIP_METHODS(SIP_M_ENUM)
+#undef SIP_M_ENUM
+    SIP_M__COUNT
+} sip_method;
+
+const char *sip_method_name(sip_method m); /* "INVITE"; "" for UNKNOWN */
+sip_method sip_method_lookup(fs_str s);    /* case-sensitive as RFC 3261 says */
+
+/* ---- header ids ------------------------------------------------------------ */
+
+/* Known headers get an id so detectors find them in O(1). Compact forms map
+ * to the same id. Everything else is SIP_H_OTHER and still indexed by name. */
+#define SIP_HEADERS(X)                                           \
+    X(OTHER, "")                                                 \
+    X(VIA, "Via")                                                \
+    X(FROM, "From")                                              \
+    X(TO, "To")                                                  \
+    X(CALL_ID, "Call-ID")                                        \
+    X(CSEQ, "CSeq")                                              \
+    X(CONTACT, "Contact")                                        \
+    X(MAX_FORWARDS, "Max-Forwards")                              \
+    X(CONTENT_LENGTH, "Content-Length")                          \
+    X(CONTENT_TYPE, "Content-Type")                              \
+    X(CONTENT_ENCODING, "Content-Encoding")                      \
+    X(USER_AGENT, "User-Agent")                                  \
+    X(SERVER, "Server")                                          \
+    X(ROUTE, "Route")                                            \
+    X(RECORD_ROUTE, "Record-Route")                              \
+    X(EXPIRES, "Expires")                                        \
+    X(AUTHORIZATION, "Authorization")                            \
+    X(PROXY_AUTHORIZATION, "Proxy-Authorization")                \
+    X(WWW_AUTHENTICATE, "WWW-Authenticate")                      \
+    X(PROXY_AUTHENTICATE, "Proxy-Authenticate")                  \
+    X(WARNING, "Warning")                                        \
+    X(ALLOW, "Allow")                                            \
+    X(SUPPORTED, "Supported")                                    \
+    X(REQUIRE, "Require")                                        \
+    X(PROXY_REQUIRE, "Proxy-Require")                            \
+    X(ACCEPT, "Accept")                                          \
+    X(DATE, "Date")                                              \
+    X(SUBJECT, "Subject")                                        \
+    X(EVENT, "Event")                                            \
+    X(REFER_TO, "Refer-To")                                      \
+    X(REFERRED_BY, "Referred-By")                                \
+    X(RETRY_AFTER, "Retry-After")                                \
+    X(REASON, "Reason")                                          \
+    X(DIVERSION, "Diversion")                                    \
+    X(SESSION_EXPIRES, "Session-Expires")                        \
+    X(MIME_VERSION, "MIME-Version")                              \
+    X(P_ASSERTED_IDENTITY, "P-Asserted-Identity")                \
+    X(P_PREFERRED_IDENTITY, "P-Preferred-Identity")              \
+    X(P_ACCESS_NETWORK_INFO, "P-Access-Network-Info")            \
+    X(P_VISITED_NETWORK_ID, "P-Visited-Network-ID")              \
+    X(P_CHARGING_VECTOR, "P-Charging-Vector")                    \
+    X(P_CHARGING_FUNCTION_ADDRESSES, "P-Charging-Function-Addresses") \
+    X(P_SERVED_USER, "P-Served-User")                            \
+    X(HISTORY_INFO, "History-Info")                              \
+    X(IDENTITY, "Identity")                                      \
+    X(PRIVACY, "Privacy")                                        \
+    X(RESOURCE_PRIORITY, "Resource-Priority")
+
+typedef enum sip_header_id {
+#define SIP_H_ENUM(id, s) SIP_H_##id,
+    SIP_HEADERS(SIP_H_ENUM)
+#undef SIP_H_ENUM
+    SIP_H__COUNT
+} sip_header_id;
+
+const char *sip_header_name(sip_header_id id);  /* canonical long name */
+sip_header_id sip_header_lookup(fs_str name);   /* case-insensitive, compact forms too */
+
+/* ---- anomalies ----------------------------------------------------------- */
+
+/* Class tells the detector which event type an anomaly belongs to:
+ *   MALFORMED -> SIP_MALFORMED (the grammar is broken; RFC 4475 "invalid")
+ *   PROTOCOL  -> SIP_PROTOCOL_VIOLATION (parses, but RFC 3261 makes it an error)
+ *   LIMIT     -> SIP_MALFORMED with the oversized detail (a configured bound)
+ *   NOTE      -> informational, no event on its own (e.g. RFC 2543 syntax) */
+typedef enum sip_anomaly_class {
+    SIP_AC_MALFORMED,
+    SIP_AC_PROTOCOL,
+    SIP_AC_LIMIT,
+    SIP_AC_NOTE
+} sip_anomaly_class;
+
+/* X(code, class, description). Codes are stable: they appear in events
+ * (evidence.details.anomalies) and in docs/rules.md. Add, never rename. */
+#define SIP_ANOMALIES(X)                                                              \
+    X(NONE, NOTE, "no anomaly")                                                       \
+    X(NOT_SIP, MALFORMED, "not a SIP message (no valid start line)")                  \
+    X(START_LINE_SYNTAX, MALFORMED, "request/status line does not follow RFC 3261")   \
+    X(REQUEST_LINE_WHITESPACE, MALFORMED, "extra or trailing whitespace in the request line") \
+    X(RURI_SYNTAX, MALFORMED, "Request-URI is malformed")                             \
+    X(RURI_ANGLE_BRACKETS, MALFORMED, "Request-URI enclosed in <>")                   \
+    X(RURI_ESCAPED_HEADERS, MALFORMED, "Request-URI carries URI headers (?...)")      \
+    X(VERSION_UNSUPPORTED, MALFORMED, "SIP version is not SIP/2.0")                   \
+    X(STATUS_CODE_RANGE, MALFORMED, "status code is not 100-699")                     \
+    X(HEADER_SYNTAX, MALFORMED, "a header line has no name or no colon")             \
+    X(HEADER_EMPTY_VALUE_ITEM, MALFORMED, "empty item or parameter in a header value (extra separators)") \
+    X(UNTERMINATED_QUOTE, MALFORMED, "quoted string not terminated")                  \
+    X(DISPLAY_NAME_SYNTAX, MALFORMED, "display name has non-token characters and is not quoted") \
+    X(ADDR_SPEC_SPACES, MALFORMED, "whitespace inside an addr-spec / <uri>")          \
+    X(NAME_ADDR_UNBRACKETED, MALFORMED, "URI with ? or ; must be enclosed in <>")     \
+    X(URI_SYNTAX, MALFORMED, "a URI in a header is malformed")                        \
+    X(CSEQ_SYNTAX, MALFORMED, "CSeq is not 'number method'")                          \
+    X(CSEQ_RANGE, MALFORMED, "CSeq number exceeds 2**31")                             \
+    X(CSEQ_METHOD_MISMATCH, MALFORMED, "CSeq method differs from the request method") \
+    X(CONTENT_LENGTH_SYNTAX, MALFORMED, "Content-Length is not a non-negative integer") \
+    X(CONTENT_LENGTH_EXCEEDS, MALFORMED, "Content-Length larger than the bytes present") \
+    X(MAX_FORWARDS_SYNTAX, MALFORMED, "Max-Forwards is not an integer 0-255")         \
+    X(SCALAR_RANGE, MALFORMED, "a numeric header value (Expires, Retry-After, expires=, Warning code) is out of range") \
+    X(VIA_SYNTAX, MALFORMED, "Via is malformed")                                       \
+    X(DATE_SYNTAX, MALFORMED, "Date is not an RFC 1123 date in GMT")                  \
+    X(HEADERS_UNTERMINATED, MALFORMED, "no empty line ends the header section")      \
+    X(MISSING_REQUIRED_HEADER, PROTOCOL, "a mandatory header (To, From, Call-ID, CSeq, Via, Max-Forwards) is missing") \
+    X(MULTIPLE_SINGLE_VALUE, PROTOCOL, "a single-value header appears more than once") \
+    X(CONTENT_LENGTH_MULTIPLE, PROTOCOL, "several Content-Length values")              \
+    X(CONTENT_LENGTH_MISMATCH, PROTOCOL, "Content-Length differs from the body length") \
+    X(VIA_BRANCH_NO_COOKIE, PROTOCOL, "top Via branch lacks the z9hG4bK magic cookie") \
+    X(VIA_BROADCAST, PROTOCOL, "Via sent-by is a broadcast address")                  \
+    X(MAX_FORWARDS_ZERO, PROTOCOL, "Max-Forwards is 0 on a request that would be forwarded") \
+    X(RURI_UNKNOWN_SCHEME, PROTOCOL, "Request-URI scheme is not sip/sips/tel")        \
+    X(URI_UNKNOWN_SCHEME, PROTOCOL, "a From/To/Contact URI has a non-SIP scheme")      \
+    X(METHOD_UNKNOWN, PROTOCOL, "request method is not a registered SIP method")      \
+    X(BODY_WITHOUT_TYPE, PROTOCOL, "body present without Content-Type")               \
+    X(CONTENT_TYPE_UNKNOWN, PROTOCOL, "body of a type the inspector does not know")   \
+    X(UNKNOWN_REQUIRE, PROTOCOL, "Require/Proxy-Require names an unknown extension")   \
+    X(AUTH_SCHEME_UNKNOWN, PROTOCOL, "Authorization scheme is not Digest")            \
+    X(REGISTER_URI_PARAMS, PROTOCOL, "REGISTER To/Request-URI carries URI params or headers") \
+    X(ACCEPT_NO_SDP, PROTOCOL, "INVITE with SDP offer but Accept excludes application/sdp") \
+    X(MULTIPART_SYNTAX, MALFORMED, "multipart body without its boundary")             \
+    X(LIMIT_MESSAGE_SIZE, LIMIT, "message larger than limits.max_message")            \
+    X(LIMIT_HEADER_COUNT, LIMIT, "more header fields than limits.max_headers")        \
+    X(LIMIT_HEADER_LENGTH, LIMIT, "a header field longer than limits.max_header_len") \
+    X(LIMIT_URI_LENGTH, LIMIT, "a URI longer than limits.max_uri_len")                \
+    X(RFC2543_SYNTAX, NOTE, "RFC 2543 era syntax accepted for backward compatibility") \
+    X(TRAILING_DATA, NOTE, "bytes after the message in the datagram (ignored, RFC 3261 18.3)") \
+    X(BARE_LF, NOTE, "lines end in LF instead of CRLF")
+
+typedef enum sip_anomaly {
+#define SIP_A_ENUM(code, cls, desc) SIP_A_##code,
+    SIP_ANOMALIES(SIP_A_ENUM)
+#undef SIP_A_ENUM
+    SIP_A__COUNT
+} sip_anomaly;
+
+const char *sip_anomaly_name(sip_anomaly a);        /* "CSEQ_METHOD_MISMATCH" */
+const char *sip_anomaly_desc(sip_anomaly a);
+sip_anomaly_class sip_anomaly_class_of(sip_anomaly a);
+
+/* ---- the message ------------------------------------------------------------ */
+
+typedef struct sip_header {
+    fs_str name;   /* as written (may be compact) */
+    fs_str value;  /* trimmed; may span folded lines (CRLF + WSP inside) */
+    uint8_t id;    /* sip_header_id */
+} sip_header;
+
+typedef struct sip_msg {
+    fs_str raw;            /* start line .. end of body (msg_len bytes) */
+    uint32_t msg_len;      /* bytes this message occupies in the input (framing) */
+    bool is_request;
+
+    /* request line */
+    uint8_t method;        /* sip_method */
+    fs_str method_str;
+    fs_str ruri;
+    fs_str version;
+    /* status line */
+    uint16_t status;
+    fs_str reason;
+
+    /* header index, in order of appearance */
+    uint16_t nhdr;
+    int16_t first[SIP_H__COUNT]; /* index into hdr of the first such header, -1 if absent */
+    uint8_t count[SIP_H__COUNT]; /* how many header fields with this id (saturates at 255) */
+    sip_header hdr[SIP_MAX_HEADERS];
+
+    fs_str body;
+
+    /* core fields decoded by sip_parse (empty/-1 when absent or broken) */
+    fs_str call_id;
+    uint32_t cseq;         /* 0 if absent/broken */
+    uint8_t cseq_method;   /* sip_method */
+    fs_str cseq_method_str;
+    int64_t content_length; /* -1 absent */
+    int32_t max_forwards;   /* -1 absent */
+    fs_str from;            /* whole From value */
+    fs_str from_tag;
+    fs_str to;
+    fs_str to_tag;
+    fs_str via_branch;      /* top Via */
+    fs_str user_agent;      /* User-Agent, or Server on responses */
+
+    /* anomalies in the order found (first SIP_MAX_ANOMALIES kept) */
+    uint8_t nanom;
+    uint16_t anom_total;
+    uint8_t anom[SIP_MAX_ANOMALIES];
+} sip_msg;
+
+typedef enum sip_parse_status {
+    SIP_PARSE_OK = 0,      /* a message was found; it may still carry anomalies */
+    SIP_PARSE_INCOMPLETE,  /* stream mode: need more bytes (headers or body not complete) */
+    SIP_PARSE_ERROR        /* not parseable as SIP; anom[0] says why, msg_len says how much to skip */
+} sip_parse_status;
+
+enum sip_parse_flags {
+    SIP_PARSE_DATAGRAM = 0,   /* UDP/HEP: the buffer is one datagram; no CL means "to the end" */
+    SIP_PARSE_STREAM = 1u << 0 /* TCP/TLS: Content-Length frames the body; may be INCOMPLETE */
+};
+
+/* Parse one message from buf. Never reads past buf+len, never allocates. */
+sip_parse_status sip_parse(sip_msg *m, const char *buf, size_t len, const sip_limits *lim,
+                           unsigned flags);
+
+/* Deeper RFC 3261 checks on a parsed message; appends anomalies to m. */
+void sip_validate(sip_msg *m, const sip_limits *lim);
+
+void sip_msg_add_anomaly(sip_msg *m, sip_anomaly a); /* dedups */
+bool sip_msg_has_anomaly(const sip_msg *m, sip_anomaly a);
+
+/* Header access. */
+static inline const sip_header *sip_first(const sip_msg *m, sip_header_id id) {
+    return m->first[id] < 0 ? NULL : &m->hdr[m->first[id]];
+}
+fs_str sip_header_value(const sip_msg *m, sip_header_id id);          /* first, or empty */
+const sip_header *sip_header_find(const sip_msg *m, const char *name); /* by name, any header */
+/* Iterate all headers with id: start with *pos = 0; returns NULL at the end. */
+const sip_header *sip_header_next(const sip_msg *m, sip_header_id id, uint16_t *pos);
+
+/* ---- lazy value parsers (call only when needed) ----------------------------- */
+
+/* Split a comma-separated header value, respecting quotes and <>.
+ * Start with *rest = value; each call yields one trimmed item. */
+bool sip_list_next(fs_str *rest, fs_str *item);
+
+typedef enum sip_scheme { SIP_SCHEME_OTHER, SIP_SCHEME_SIP, SIP_SCHEME_SIPS, SIP_SCHEME_TEL } sip_scheme;
+
+typedef struct sip_uri {
+    uint8_t scheme;  /* sip_scheme */
+    fs_str scheme_str;
+    fs_str user;     /* tel: the number */
+    fs_str password;
+    fs_str host;     /* without [] for IPv6 */
+    uint16_t port;   /* 0 if absent */
+    fs_str params;   /* after the first ';' up to '?' (without the leading ';') */
+    fs_str headers;  /* after '?' */
+} sip_uri;
+
+/* false if s is not a URI of the form scheme:... */
+bool sip_uri_parse(fs_str s, sip_uri *u);
+
+typedef struct sip_nameaddr {
+    fs_str display;  /* without quotes (escapes left in place) */
+    fs_str uri;      /* inside <> or the bare addr-spec */
+    fs_str params;   /* header params after the URI (without leading ';') */
+    bool bracketed;
+} sip_nameaddr;
+
+/* From/To/Contact/PAI/Route item. false on broken syntax. */
+bool sip_nameaddr_parse(fs_str s, sip_nameaddr *na);
+
+/* Find name[=value] in a ';'-separated parameter list (case-insensitive name). */
+bool sip_param_get(fs_str params, const char *name, fs_str *value);
+
+typedef struct sip_via {
+    fs_str protocol;   /* "SIP/2.0" */
+    fs_str transport;  /* "UDP", "TCP", "TLS", "SCTP", "WS", ... */
+    fs_str host;       /* sent-by host (no brackets) */
+    uint16_t port;
+    fs_str params;
+    fs_str branch;
+    fs_str received;
+} sip_via;
+
+/* Iterate every Via value across all Via header fields, top first.
+ * Start with it zeroed. false at the end or on a value it cannot parse
+ * (then *bad is set if non-NULL). */
+typedef struct sip_via_iter {
+    uint16_t pos;
+    fs_str rest;
+    bool started;
+} sip_via_iter;
+bool sip_via_next(const sip_msg *m, sip_via_iter *it, sip_via *v, bool *bad);
+bool sip_via_parse(fs_str item, sip_via *v);
+
+/* SDP summary: enough for topology-leak and media checks. */
+#define SIP_SDP_MAX 8
+typedef struct sip_sdp {
+    uint8_t nconn;
+    fs_str conn_addr[SIP_SDP_MAX];  /* c= addresses (session and media level) */
+    fs_str origin_addr;              /* o= unicast address */
+    uint8_t nmedia;
+    struct {
+        fs_str media;  /* audio, video, ... */
+        uint16_t port;
+        fs_str proto;
+    } media[SIP_SDP_MAX];
+} sip_sdp;
+
+bool sip_sdp_parse(fs_str body, sip_sdp *sdp);
+
+/* The SDP in a message: the body when Content-Type is application/sdp, or the
+ * application/sdp part of a multipart body. false if none. */
+bool sip_msg_sdp(const sip_msg *m, fs_str *sdp_body);
+
+/* Multipart: iterate the parts of a multipart/... body given the Content-Type
+ * value. Start with *pos = 0. Yields the part's headers block and body. */
+bool sip_multipart_next(fs_str content_type, fs_str body, uint32_t *pos, fs_str *part_headers,
+                        fs_str *part_body);
+
+#endif

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs every unit test binary and every CLI/integration script, then prints
+# the total as "tests: N passed, N failed". Exit status 1 if anything failed.
+#   tests/run.sh BUILD_DIR        (BUILD_DIR holds fs38 and tests/)
+set -uo pipefail
+build=${1:?usage: tests/run.sh BUILD_DIR}
+cd "$(dirname "$0")/.."
+export FS38="$PWD/$build/fs38" FS38_BUILD="$PWD/$build"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+passed=0; failed=0; broken=()
+tally() { # name, output file, exit code
+    local line p f
+    line=$(grep -E '^[A-Za-z0-9_./-]+: [0-9]+ passed, [0-9]+ failed' "$2" | tail -1)
+    if [ -z "$line" ]; then
+        failed=$((failed + 1)); broken+=("$1 (no result line, exit $3)"); return
+    fi
+    p=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")
+    f=$(sed -E 's/.*passed, ([0-9]+) failed.*/\1/' <<<"$line")
+    passed=$((passed + p)); failed=$((failed + f))
+    if [ "$f" -ne 0 ] || [ "$3" -ne 0 ]; then
+        broken+=("$1"); [ "$f" -eq 0 ] && failed=$((failed + 1))
+    fi
+}
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+for t in "$build"/tests/test_*; do
+    [ -x "$t" ] || continue
+    name=$(basename "$t")
+    timeout 300 "$t" >"$tmp/$name.out" 2>&1; rc=$?
+    tally "$name" "$tmp/$name.out" $rc
+    tail -1 "$tmp/$name.out"
+    [ $rc -ne 0 ] && grep -v ' passed, ' "$tmp/$name.out" | head -40
+done
+for s in tests/cli/*.sh; do
+    [ -f "$s" ] || continue
+    name=$(basename "$s" .sh)
+    timeout 900 bash "$s" >"$tmp/$name.out" 2>&1; rc=$?
+    tally "$name" "$tmp/$name.out" $rc
+    tail -1 "$tmp/$name.out"
+    [ $rc -ne 0 ] && grep -v ' passed, ' "$tmp/$name.out" | tail -40
+done
+[ ${#broken[@]} -gt 0 ] && printf 'failing: %s\n' "${broken[@]}"
+echo "tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
