@@ -14,7 +14,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lpcap -ljansson -lyaml -lsodium)
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
-BASE    := -std=c11 -D_GNU_SOURCE -g $(WARN) $(PKG_CFLAGS) -Isrc
+BASE    := -std=c11 -D_GNU_SOURCE -g $(WARN) $(PKG_CFLAGS) -Isrc -DFS38_ETC_DIR='"$(CURDIR)/etc"'
 REL_CFLAGS  := $(BASE) -O2
 ASAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 ASAN_CFLAGS := $(BASE) -O1 $(ASAN_FLAGS)
@@ -58,11 +58,16 @@ $(ASAN)/tests/%: tests/unit/%.c $(ASAN)/libfs38.a $(HDRS)
 
 TEST_BINS := $(TEST_SRC:tests/unit/%.c=$(ASAN)/tests/%)
 
+# the deterministic capture generator (bench data, CLI test data)
+$(ASAN)/gen_pcap $(REL)/gen_pcap: bench/gen_pcap.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -o $@ $<
+
 run: setup $(REL)/fs38
 	$(REL)/fs38 inspect --config examples/site.yaml examples/*.pcap
 
 test: setup test-only
-test-only: $(ASAN)/fs38 $(TEST_BINS)
+test-only: $(ASAN)/fs38 $(TEST_BINS) $(ASAN)/gen_pcap
 	@tests/run.sh $(ASAN)
 
 # ---- fuzzing (clang libFuzzer) --------------------------------------------

@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(build-essential pkg-config clang libclang-rt-14-dev
       libpcap-dev libjansson-dev libyaml-dev libsodium-dev libssl-dev libevent-dev
-      sip-tester sipvicious kamailio tshark libosip2-dev libsofia-sip-ua-dev)
+      sip-tester sipvicious kamailio tshark libosip2-dev libsofia-sip-ua-dev tcpdump)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -69,6 +69,7 @@ typedef struct cap_stats {
     uint64_t tcp_retransmits, tcp_out_of_order, tcp_gaps, tcp_resyncs;
     uint64_t tcp_flows_evicted, tcp_bytes_dropped;
     uint64_t hep_packets, hep_bad;
+    uint64_t hep_ignored;                       /* valid HEP, not SIP (proto type != 1) */
     uint64_t sip_payloads;                      /* emitted */
     uint32_t tcp_flows_live, tcp_flows_peak;
     uint64_t tcp_bytes_buffered_peak, frag_bytes_peak;
@@ -85,7 +86,9 @@ void cap_decode_frame(cap_decoder *d, int dlt, const uint8_t *frame, uint32_t ca
 /* Decode one HEP v3 datagram (from --hep). ts_us is the receive time, used
  * only when the HEP packet has no timestamp chunk. */
 fs_code cap_decode_hep(cap_decoder *d, const uint8_t *buf, size_t len, uint64_t ts_us, fs_err *e);
-/* Drop state idle since before now_us (called as capture time advances). */
+/* now_us is the current capture time: drop fragment sets older than
+ * frag_timeout_s, TCP directions idle longer than tcp_idle_s, and resolve TCP
+ * gaps that waited too long (called as capture time advances). */
 void cap_decoder_expire(cap_decoder *d, uint64_t now_us);
 /* End of input: deliver what is still buffered and complete, free the rest. */
 void cap_decoder_finish(cap_decoder *d);
@@ -99,7 +102,8 @@ typedef struct cap_source cap_source;
 
 /* path "-" reads stdin. Both pcap and pcapng. */
 fs_code cap_open_file(const char *path, cap_source **out, fs_err *e);
-/* Live capture; bpf may be NULL (then "udp or tcp"). */
+/* Live capture; bpf may be NULL (then "udp or tcp", widened to also pass
+ * VLAN-tagged frames and IPv6 fragments). */
 fs_code cap_open_live(const char *iface, const char *bpf, cap_source **out, fs_err *e);
 
 typedef enum cap_next_status { CAP_NEXT_FRAME = 1, CAP_NEXT_END = 0, CAP_NEXT_ERROR = -1,
@@ -115,6 +119,8 @@ uint64_t cap_frames_read(const cap_source *s);
 uint64_t cap_offset(const cap_source *s);
 uint64_t cap_size(const cap_source *s);
 void cap_break(cap_source *s); /* from a signal handler: stop a live capture */
+/* The filter cap_open_live uses when bpf is NULL (for --help and tests). */
+const char *cap_default_bpf(void);
 void cap_close(cap_source *s);
 
 /* ---- HEP v3 -------------------------------------------------------------- */
@@ -131,5 +137,63 @@ typedef struct cap_hep {
 
 /* Parse a HEP v3 packet; FS_ERR_FORMAT with a reason if malformed. */
 fs_code cap_hep_parse(const uint8_t *buf, size_t len, cap_hep *out, fs_err *e);
+
+/* ---- internal: shared by the src/capture files only, not for callers ---- *
+ * A TCP "flow" in the tables and counters above is one direction of a
+ * connection: each direction is reassembled and framed on its own.          */
+
+/* cap_frame.c: SIP framing on a byte stream, without the full parser. */
+typedef enum cap_frame_status {
+    CAP_FRAME_OK = 0,     /* *msg_len bytes form one message */
+    CAP_FRAME_INCOMPLETE, /* need more bytes */
+    CAP_FRAME_BAD,        /* not framable here (garbage Content-Length, no end of headers) */
+    CAP_FRAME_TOO_BIG     /* well framed but *msg_len > max_msg: skip it */
+} cap_frame_status;
+#define CAP_FRAME_MAX_CL (16u << 20) /* a larger Content-Length is garbage */
+cap_frame_status cap_sip_frame(const uint8_t *buf, size_t len, size_t max_msg, uint64_t *msg_len);
+/* 1: buf starts with something that looks like a SIP start line; 0: it does
+ * not; -1: too few bytes to tell (only when the first line is unterminated). */
+int cap_sip_start_line(const uint8_t *buf, size_t len);
+/* "", "\r\n" and "\r\n\r\n": keep-alives, never emitted. */
+bool cap_sip_keepalive(const uint8_t *buf, size_t len);
+
+/* cap_frag.c: IPv4/IPv6 fragment reassembly. */
+typedef struct cap_frag_table cap_frag_table;
+typedef struct cap_frag_key {
+    fs_addr src, dst;
+    uint32_t id;
+    uint8_t proto; /* IPv4: protocol (part of the key); IPv6: 0 */
+} cap_frag_key;
+cap_frag_table *cap_frag_new(const cap_config *cfg, cap_stats *st);
+void cap_frag_free(cap_frag_table *t);
+/* Add one fragment: off/n in bytes of the fragmentable part, proto is the
+ * next protocol carried by this fragment (used from the offset 0 one). true
+ * when the datagram is now complete: out, out_len and out_proto describe it
+ * until cap_frag_release(). */
+bool cap_frag_add(cap_frag_table *t, const cap_frag_key *k, uint32_t off, bool more,
+                  const uint8_t *p, uint32_t n, uint8_t proto, uint64_t ts_us,
+                  const uint8_t **out, uint32_t *out_len, uint8_t *out_proto);
+void cap_frag_release(cap_frag_table *t);
+void cap_frag_expire(cap_frag_table *t, uint64_t now_us);
+size_t cap_frag_memory(const cap_frag_table *t);
+
+/* cap_tcp.c: TCP reassembly per direction + framing. */
+typedef struct cap_tcp_table cap_tcp_table;
+typedef struct cap_tcp_seg {
+    fs_endpoint src, dst;
+    uint32_t seq;
+    uint8_t flags; /* TCP flags byte: FIN 0x01, SYN 0x02, RST 0x04 */
+    const uint8_t *data;
+    uint32_t len;
+    uint64_t ts_us, frame_no;
+} cap_tcp_seg;
+cap_tcp_table *cap_tcp_new(const cap_config *cfg, cap_stats *st, cap_emit_fn emit, void *user,
+                           fs_err *e);
+void cap_tcp_free(cap_tcp_table *t);
+/* sip_port: either port is a SIP port (track even without a SIP-looking payload). */
+void cap_tcp_segment(cap_tcp_table *t, const cap_tcp_seg *s, bool sip_port);
+void cap_tcp_expire(cap_tcp_table *t, uint64_t now_us);
+void cap_tcp_finish(cap_tcp_table *t);
+size_t cap_tcp_memory(const cap_tcp_table *t);
 
 #endif

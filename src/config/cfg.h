@@ -24,6 +24,10 @@
 #define CFG_MAX_DOMAINS 32
 #define CFG_MAX_ALLOW 256
 #define CFG_NAME_LEN 48
+#define CFG_MAX_HOME_PREFIXES 64  /* home.prefixes */
+#define CFG_MAX_FILE_BYTES (1u << 20)        /* a YAML config larger than 1 MiB is refused */
+#define CFG_MAX_RANGES_BYTES (4u << 20)      /* a high-risk range list larger than 4 MiB is refused */
+#define CFG_LABEL_MAX 39                     /* cfg_prefix.label characters */
 
 typedef enum cfg_trust { TRUST_UNTRUSTED = 0, TRUST_TRUSTED, TRUST_CORE } cfg_trust;
 const char *cfg_trust_name(cfg_trust t);
@@ -75,12 +79,12 @@ typedef struct fs38_config {
     uint8_t nzones;
     cfg_zone zones[CFG_MAX_ZONES];
     uint16_t nnets;
-    cfg_net nets[CFG_MAX_NETS];
+    cfg_net nets[CFG_MAX_NETS];   /* longest prefix first (cfg_index), so the first hit wins */
     uint8_t default_trust;   /* trust of addresses in no zone (default untrusted) */
 
     /* home network */
     uint16_t nhome_prefixes;
-    cfg_prefix home_prefixes[64];
+    cfg_prefix home_prefixes[CFG_MAX_HOME_PREFIXES]; /* sorted by digits (cfg_index) */
     uint8_t nhome_domains;
     char home_domains[CFG_MAX_DOMAINS][128];
 
@@ -89,27 +93,42 @@ typedef struct fs38_config {
     fs_cidr allow_sources[CFG_MAX_ALLOW]; /* never raise source-keyed events for these */
     char high_risk_file[256];             /* resolved path, "" = none */
     uint16_t nhigh_risk;
-    cfg_prefix high_risk[CFG_MAX_PREFIXES];
+    cfg_prefix high_risk[CFG_MAX_PREFIXES];  /* sorted by digits (cfg_index) */
 
     cfg_rule rules[R__COUNT];
 } fs38_config;
 
-/* Defaults for everything (rules from det_rule_table, no zones). */
+/* Defaults for everything (rules from det_rule_table, no zones, no high-risk list). */
 void cfg_defaults(fs38_config *c);
-/* Load path over defaults. On error e names the file, line and key. */
+/* Load path: *c is reset to the defaults and the file applied over them.
+ * On error e names the file, line, column and key path, and *c is left
+ * exactly as it was (the file is parsed into a scratch copy first). */
 fs_code cfg_load_file(fs38_config *c, const char *path, fs_err *e);
-/* Same from memory (used by the fuzzer and tests); base_dir resolves relative file names. */
+/* Same from memory (used by the fuzzer and tests); base_dir resolves relative
+ * file names (NULL = "."). Messages name the input "config". */
 fs_code cfg_load_buffer(fs38_config *c, const char *buf, size_t len, const char *base_dir,
                         fs_err *e);
-/* Load a high-risk range list: one "+prefix[,label]" per line, '#' comments. */
+/* Replace the high-risk list with a file: one "+prefix[,label]" per line,
+ * '#' comments, blank lines. Errors name the file and line; on error *c is
+ * unchanged. */
 fs_code cfg_load_ranges(fs38_config *c, const char *path, fs_err *e);
+/* Same from memory; name is used in messages and kept as high_risk_file. */
+fs_code cfg_load_ranges_buffer(fs38_config *c, const char *buf, size_t len, const char *name,
+                               fs_err *e);
+/* Re-establish the lookup invariants (nets longest prefix first, prefix
+ * lists sorted). The loaders do this; call it after filling tables by hand. */
+void cfg_index(fs38_config *c);
 
-/* Lookups used by the detectors (linear over small tables; fine for config sizes). */
+/* Lookups used by the detectors. cfg_zone_of is the longest-prefix match
+ * (first hit over nets sorted longest first); IPv4-mapped IPv6 addresses
+ * (::ffff:a.b.c.d) also match IPv4 networks. */
 int cfg_zone_of(const fs38_config *c, const fs_addr *a);   /* zone index or -1 */
 cfg_trust cfg_trust_of(const fs38_config *c, const fs_addr *a);
 bool cfg_zones_configured(const fs38_config *c);            /* any core/trusted zone? */
 bool cfg_is_allowed(const fs38_config *c, const fs_addr *a);
-/* Longest matching prefix for an E.164 digit string (no '+'), or NULL. */
+/* Longest matching prefix for an E.164 digit string (no '+'), or NULL.
+ * list must be sorted by digits (as loaded; cfg_index): binary search per
+ * length. Lists of at most 8 entries are scanned and need no order. */
 const cfg_prefix *cfg_match_prefix(const cfg_prefix *list, uint16_t n, const char *digits);
 
 #endif

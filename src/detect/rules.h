@@ -99,9 +99,10 @@ const char *det_action_name(det_action a);
       TRUST_BOUNDARY_VIOLATION, DOM_PRIVACY, SEV_HIGH, 85, ACT_REJECT_IDENTITY, 1, 300, 3600,  \
       "", 0)                                                                                 \
     X(CLI_HOME_IDENTITY, "SIP-CLI-001", "Home-network identity asserted from outside",         \
-      CLI_SPOOFING, DOM_FRAUD, SEV_HIGH, 80, ACT_REJECT_IDENTITY, 1, 300, 3600, "", 0)       \
+      CLI_SPOOFING, DOM_FRAUD, SEV_HIGH, 80, ACT_REJECT_IDENTITY, 1, 300, 3600, "check_from", 1) \
     X(CLI_INVALID, "SIP-CLI-002", "Caller identity that cannot be valid", CLI_SPOOFING,        \
-      DOM_FRAUD, SEV_MEDIUM, 70, ACT_REQUIRE_VALIDATION, 1, 300, 3600, "", 0)                \
+      DOM_FRAUD, SEV_MEDIUM, 70, ACT_REQUIRE_VALIDATION, 1, 300, 3600,                         \
+      "min_digits max_digits high_risk_cli", 7, 15, 1)                                        \
     X(TOPO_INTERNAL_ADDR, "SIP-TOPO-001", "Internal address leaked toward an untrusted zone",  \
       TOPOLOGY_LEAK, DOM_PRIVACY, SEV_MEDIUM, 85, ACT_MONITOR, 1, 3600, 86400, "", 0)        \
     X(INFO_VERSION, "SIP-INFO-001", "Product and version disclosed toward an untrusted zone",  \

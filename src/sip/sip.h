@@ -33,6 +33,15 @@ typedef struct sip_limits {
 
 void sip_limits_default(sip_limits *l);
 
+/* ---- character classes (RFC 3261 25.1) -------------------------------- */
+
+/* One read-only table shared by the parser and the validators. */
+enum { SIP_CC_TOKEN = 1, SIP_CC_WSP = 2, SIP_CC_DIGIT = 4, SIP_CC_ALPHA = 8, SIP_CC_HEX = 16 };
+extern const uint8_t sip_ctype[256];
+static inline bool sip_is_token(unsigned char c) { return sip_ctype[c] & SIP_CC_TOKEN; }
+static inline bool sip_is_wsp(unsigned char c) { return sip_ctype[c] & SIP_CC_WSP; }  /* SP HTAB CR LF */
+static inline bool sip_is_digit(unsigned char c) { return sip_ctype[c] & SIP_CC_DIGIT; }
+
 /* ---- methods ------------------------------------------------------------ */
 
 #define SIP_METHODS(X) \
@@ -113,7 +122,11 @@ sip_method sip_method_lookup(fs_str s);    /* case-sensitive as RFC 3261 says */
     X(HISTORY_INFO, "History-Info")                              \
     X(IDENTITY, "Identity")                                      \
     X(PRIVACY, "Privacy")                                        \
-    X(RESOURCE_PRIORITY, "Resource-Priority")
+    X(RESOURCE_PRIORITY, "Resource-Priority")                    \
+    X(ALLOW_EVENTS, "Allow-Events")                              \
+    X(ACCEPT_CONTACT, "Accept-Contact")                          \
+    X(REJECT_CONTACT, "Reject-Contact")                          \
+    X(REQUEST_DISPOSITION, "Request-Disposition")
 
 typedef enum sip_header_id {
 #define SIP_H_ENUM(id, s) SIP_H_##id,
@@ -191,7 +204,9 @@ typedef enum sip_anomaly_class {
     X(LIMIT_URI_LENGTH, LIMIT, "a URI longer than limits.max_uri_len")                \
     X(RFC2543_SYNTAX, NOTE, "RFC 2543 era syntax accepted for backward compatibility") \
     X(TRAILING_DATA, NOTE, "bytes after the message in the datagram (ignored, RFC 3261 18.3)") \
-    X(BARE_LF, NOTE, "lines end in LF instead of CRLF")
+    X(BARE_LF, NOTE, "lines end in LF instead of CRLF")                                \
+    X(KEEPALIVE, NOTE, "only CRLF keep-alives, no message (RFC 5626 ping)")            \
+    X(RURI_ATYPICAL_SCHEME, NOTE, "Request-URI uses a registered non-SIP scheme (RFC 4475 3.3.3)")
 
 typedef enum sip_anomaly {
 #define SIP_A_ENUM(code, cls, desc) SIP_A_##code,
@@ -265,7 +280,14 @@ enum sip_parse_flags {
     SIP_PARSE_STREAM = 1u << 0 /* TCP/TLS: Content-Length frames the body; may be INCOMPLETE */
 };
 
-/* Parse one message from buf. Never reads past buf+len, never allocates. */
+/* Parse one message from buf. Never reads past buf+len, never allocates.
+ * Leading CRLFs are skipped (counted in msg_len). SIP_PARSE_ERROR carries one
+ * of NOT_SIP, KEEPALIVE (only CRLFs: msg_len = their count) or, in stream
+ * mode, LIMIT_MESSAGE_SIZE (a message that cannot fit: skip msg_len = len).
+ * Datagram mode: bytes after a Content-Length framed body are not part of
+ * the message (TRAILING_DATA; msg_len stops at the body). lim may be NULL
+ * (defaults). A 0 limit: max_message 65535, max_headers SIP_MAX_HEADERS,
+ * max_header_len and max_uri_len unchecked. */
 sip_parse_status sip_parse(sip_msg *m, const char *buf, size_t len, const sip_limits *lim,
                            unsigned flags);
 
@@ -315,9 +337,20 @@ typedef struct sip_nameaddr {
 
 /* From/To/Contact/PAI/Route item. false on broken syntax. */
 bool sip_nameaddr_parse(fs_str s, sip_nameaddr *na);
+/* Same, but says why: SIP_A_NONE when well formed, else UNTERMINATED_QUOTE,
+ * DISPLAY_NAME_SYNTAX, ADDR_SPEC_SPACES, NAME_ADDR_UNBRACKETED, URI_SYNTAX or
+ * HEADER_EMPTY_VALUE_ITEM (empty ';' parameter). na is filled as far as it got. */
+sip_anomaly sip_nameaddr_check(fs_str s, sip_nameaddr *na);
 
-/* Find name[=value] in a ';'-separated parameter list (case-insensitive name). */
+/* Find name[=value] in a ';'-separated parameter list (case-insensitive name).
+ * A quoted value is returned without its quotes (escapes left in place); a
+ * parameter without '=' yields an empty value. value may be NULL. */
 bool sip_param_get(fs_str params, const char *name, fs_str *value);
+/* Iterate a ';'-separated parameter list: start with *rest = params; yields
+ * each trimmed name and value (empty name = an empty ";;" item). */
+bool sip_param_next(fs_str *rest, fs_str *name, fs_str *value);
+/* true if params is empty or holds an empty item (";;", trailing ';'). */
+bool sip_params_have_empty(fs_str params);
 
 typedef struct sip_via {
     fs_str protocol;   /* "SIP/2.0" */
@@ -327,6 +360,7 @@ typedef struct sip_via {
     fs_str params;
     fs_str branch;
     fs_str received;
+    bool empty_param;  /* an empty ';' item (";;" or a trailing ';') */
 } sip_via;
 
 /* Iterate every Via value across all Via header fields, top first.

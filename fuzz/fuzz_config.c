@@ -1,0 +1,82 @@
+/*
+ * fuzz_config.c -- libFuzzer harness for the config loader (cfg.h).
+ *
+ * The first byte picks the target: odd = the high-risk range list reader,
+ * even = the YAML loader (the rest of the input is the file). Relative
+ * high_risk_ranges names resolve in a private temporary folder that holds
+ * one valid list (r.txt), so the path through cfg_load_ranges is reached too.
+ * Every successful load is checked for the invariants the lookups rely on.
+ *
+ *   clang -fsanitize=fuzzer,address,undefined -Isrc fuzz/fuzz_config.c ... -lyaml
+ *   ./fuzz_config -max_total_time=60 fuzz/corpus/config
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/cfg.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static char base_dir[64];
+static char ranges_path[128];
+static fs38_config *cfg;
+
+static void remove_temp(void) {
+    unlink(ranges_path);
+    rmdir(base_dir);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    (void)argc;
+    (void)argv;
+    snprintf(base_dir, sizeof base_dir, "/tmp/fs38-fuzz-config-XXXXXX");
+    if (!mkdtemp(base_dir)) abort();
+    snprintf(ranges_path, sizeof ranges_path, "%s/r.txt", base_dir);
+    FILE *f = fopen(ranges_path, "w");
+    if (!f) abort();
+    fputs("# fuzz ranges\n+881,GMSS\n+8816,Iridium\n+53\n", f);
+    fclose(f);
+    atexit(remove_temp);
+    cfg = malloc(sizeof *cfg);
+    if (!cfg) abort();
+    return 0;
+}
+
+static void check_invariants(const fs38_config *c) {
+    if (c->nzones > CFG_MAX_ZONES || c->nnets > CFG_MAX_NETS || c->nallow > CFG_MAX_ALLOW ||
+        c->nhigh_risk > CFG_MAX_PREFIXES || c->nhome_prefixes > CFG_MAX_HOME_PREFIXES ||
+        c->nhome_domains > CFG_MAX_DOMAINS || c->capture.nports > CAP_MAX_PORTS ||
+        c->capture.nhep_ports > 4 || c->capture.sip.max_headers > SIP_MAX_HEADERS)
+        abort();
+    for (uint16_t i = 0; i < c->nnets; i++) {
+        if (c->nets[i].zone >= c->nzones) abort();
+        if (i && c->nets[i - 1].cidr.prefix < c->nets[i].cidr.prefix) abort();
+    }
+    for (uint16_t i = 1; i < c->nhigh_risk; i++)
+        if (strcmp(c->high_risk[i - 1].digits, c->high_risk[i].digits) >= 0) abort();
+    /* exercise the lookups */
+    fs_addr a = {4, {10, 1, 2, 3}};
+    int z = cfg_zone_of(c, &a);
+    if (z >= (int)c->nzones) abort();
+    (void)cfg_trust_of(c, &a);
+    (void)cfg_is_allowed(c, &a);
+    const cfg_prefix *p = cfg_match_prefix(c->high_risk, c->nhigh_risk, "8816123456");
+    if (p && strncmp(p->digits, "8816123456", p->len) != 0) abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size == 0) return 0;
+    fs_err e = {0};
+    cfg_defaults(cfg);
+    fs_code rc;
+    if (data[0] & 1)
+        rc = cfg_load_ranges_buffer(cfg, (const char *)data + 1, size - 1, "fuzz", &e);
+    else
+        rc = cfg_load_buffer(cfg, (const char *)data + 1, size - 1, base_dir, &e);
+    if (rc == FS_OK) check_invariants(cfg);
+    else if (e.msg[0] == '\0' || e.code != rc) abort(); /* every error says what went wrong */
+    return 0;
+}

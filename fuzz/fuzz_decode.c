@@ -1,0 +1,102 @@
+/*
+ * fuzz_decode.c -- libFuzzer harness for the packet decoder and HEP parser.
+ *
+ * Input: byte 0 picks a link type from LINKS (low nibble) and a set of
+ * limits (bits 4-5: small, tiny, tiny without heuristic, small with odd
+ * SIP ports); the rest is a sequence of
+ * frames, each preceded by a big-endian u16 whose low 14 bits are the frame
+ * length and whose top 2 bits pick how far capture time moves before it
+ * (0, 0.1 s, 3 s, 400 s), so that TCP gap waits, idle expiry and fragment
+ * timeouts all run. One decoder with small limits sees every frame, so TCP
+ * and fragment state carries across frames. The whole input is also given
+ * to cap_hep_parse and cap_decode_hep.
+ *
+ * Invariants checked (abort = finding): every emitted payload is readable
+ * in full and has a known transport; cap_decoder_memory stays under
+ * MEM_BOUND; buffered bytes never exceed the configured budgets.
+ */
+#include "capture/cap.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static const int LINKS[] = {1, 113, 276, 101, 12, 228, 229, 0, 108};
+#define NLINKS (sizeof LINKS / sizeof LINKS[0])
+#define MEM_BOUND (1u << 20)
+
+static volatile uint8_t sink_byte;
+
+static void emit(void *user, const cap_payload *p) {
+    uint8_t x = 0;
+    for (uint32_t i = 0; i < p->len; i++) x ^= p->data[i]; /* ASan: all readable */
+    sink_byte = x;
+    if (p->transport > CAP_T_WS || (p->len == 0 && !p->from_hep)) abort();
+    (*(uint64_t *)user)++;
+}
+
+static void fuzz_config(cap_config *c, unsigned variant) {
+    cap_config_default(c);
+    c->max_tcp_flows = 8;
+    c->max_flow_bytes = 4096;
+    c->max_tcp_bytes = 32768;
+    c->tcp_idle_s = 5;
+    c->max_frag_sets = 8;
+    c->max_frag_bytes = 32768;
+    c->frag_timeout_s = 2;
+    c->sip.max_message = 2048;
+    if (variant == 1 || variant == 2) { /* limits below a start line's length */
+        c->max_tcp_flows = 2;
+        c->max_flow_bytes = 300;
+        c->max_tcp_bytes = 2000;
+        c->max_frag_sets = 2;
+        c->max_frag_bytes = 3000;
+        c->sip.max_message = 200;
+        c->heuristic = variant == 1;
+    } else if (variant == 3) {
+        c->sip_ports[0] = 0;
+        c->sip_ports[1] = 1;
+        c->sip_ports[2] = 9060; /* also a HEP port: HEP wins */
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size < 1) return 0;
+    cap_config cfg;
+    fuzz_config(&cfg, (data[0] >> 4) & 3);
+    uint64_t emitted = 0;
+    fs_err e;
+    cap_decoder *d = cap_decoder_new(&cfg, emit, &emitted, &e);
+    if (!d) abort();
+    int dlt = LINKS[(data[0] & 15) % NLINKS];
+    static const uint64_t steps[4] = {0, FS_USEC / 10, 3 * FS_USEC, 400 * FS_USEC};
+    uint64_t ts = 1700000000ULL * FS_USEC, frame_no = 0;
+    size_t pos = 1;
+    while (pos + 2 <= size) {
+        uint16_t pfx = (uint16_t)(data[pos] << 8 | data[pos + 1]);
+        pos += 2;
+        size_t len = pfx & 0x3fff;
+        if (len > size - pos) len = size - pos;
+        ts += steps[pfx >> 14];
+        /* copy so that ASan sees reads past the frame's own end */
+        uint8_t *frame = malloc(len ? len : 1);
+        if (!frame) abort();
+        memcpy(frame, data + pos, len);
+        cap_decode_frame(d, dlt, frame, (uint32_t)len, ts, ++frame_no);
+        free(frame);
+        pos += len;
+        if (cap_decoder_memory(d) > MEM_BOUND) abort();
+        const cap_stats *st = cap_decoder_stats(d);
+        if (st->tcp_bytes_buffered_peak > cfg.max_tcp_bytes) abort();
+        if (st->frag_bytes_peak > cfg.max_frag_bytes) abort();
+        if (st->tcp_flows_live > cfg.max_tcp_flows) abort();
+    }
+    cap_hep h;
+    cap_hep_parse(data + 1, size - 1, &h, &e);
+    cap_decode_hep(d, data + 1, size - 1, ts, &e);
+    cap_decoder_finish(d);
+    if (cap_decoder_stats(d)->tcp_flows_live != 0) abort();
+    cap_decoder_free(d);
+    return 0;
+}

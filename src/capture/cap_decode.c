@@ -1,0 +1,557 @@
+/*
+ * cap_decode.c -- from a link-layer frame to SIP message candidates.
+ *
+ * Owns: the decoder object (config, counters, the fragment and TCP tables),
+ * link-layer decoding (Ethernet with 802.1Q/QinQ tags, Linux SLL/SLL2, raw
+ * IP, BSD loopback), IPv4 and IPv6 headers with extension headers, handing
+ * fragments to cap_frag.c and TCP segments to cap_tcp.c, UDP demultiplexing
+ * (SIP ports, HEP ports, the start-line heuristic), HEP payload emission and
+ * the capture-time tick that expires stale state.
+ * Must not touch: reading files or interfaces (cap_source.c), the HEP wire
+ * format (cap_hep.c), TCP reassembly (cap_tcp.c), SIP semantics.
+ *
+ * Hot path: a UDP datagram is emitted as a pointer into the caller's frame;
+ * nothing is allocated or copied per packet. Every length read from a header
+ * is checked against what was captured: a short frame is counted
+ * (truncated / bad_ip) and dropped, never read past.
+ */
+#include "cap.h"
+
+#include <assert.h>
+#include <stdlib.h>
+
+/* Link types by their numeric value (DLT_RAW and DLT_LOOP differ per OS in
+ * <pcap/dlt.h>; captures carry these numbers). */
+enum {
+    LINK_NULL = 0,
+    LINK_EN10MB = 1,
+    LINK_RAW_A = 12,
+    LINK_RAW_B = 14,
+    LINK_RAW = 101,
+    LINK_LOOP = 108,
+    LINK_SLL = 113,
+    LINK_IPV4 = 228,
+    LINK_IPV6 = 229,
+    LINK_SLL2 = 276
+};
+
+#define ETH_IPV4 0x0800
+#define ETH_IPV6 0x86dd
+#define MAX_VLAN_TAGS 8      /* stacked tags we walk through */
+#define MAX_IP6_EXT 16       /* extension headers we walk through */
+#define TICK_US FS_USEC      /* capture time between two expiry passes */
+
+#define IPPROTO_HOPOPTS_ 0
+#define IPPROTO_TCP_ 6
+#define IPPROTO_UDP_ 17
+#define IPPROTO_ROUTING_ 43
+#define IPPROTO_FRAGMENT_ 44
+#define IPPROTO_AH_ 51
+#define IPPROTO_NONE_ 59
+#define IPPROTO_DSTOPTS_ 60
+
+struct cap_decoder {
+    cap_config cfg;
+    cap_emit_fn emit;
+    void *user;
+    cap_stats st;
+    cap_frag_table *frag;
+    cap_tcp_table *tcp;
+    uint64_t last_tick;
+    uint64_t ts_us, frame_no; /* the frame being decoded */
+    uint8_t sip_port[65536 / 8];
+    uint8_t hep_port[65536 / 8];
+};
+
+/* Where an IP packet's addresses came from, filled by the IP layer. */
+typedef struct ip_ctx {
+    fs_addr src, dst;
+} ip_ctx;
+
+static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint32_t rd32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline uint32_t rd32le(const uint8_t *p) {
+    return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+static inline bool port_in(const uint8_t *map, uint16_t port) {
+    return (map[port >> 3] >> (port & 7)) & 1;
+}
+static inline void port_set(uint8_t *map, uint16_t port) {
+    map[port >> 3] |= (uint8_t)(1u << (port & 7));
+}
+
+/* ---- configuration, lifetime -------------------------------------------- */
+
+void cap_config_default(cap_config *c) {
+    memset(c, 0, sizeof *c);
+    c->sip_ports[0] = 5060;
+    c->sip_ports[1] = 5061;
+    c->sip_ports[2] = 5080;
+    c->nports = 3;
+    c->heuristic = true;
+    c->hep_ports[0] = 9060;
+    c->nhep_ports = 1;
+    c->max_tcp_flows = 65536;
+    c->max_flow_bytes = 262144;
+    c->max_tcp_bytes = 268435456;
+    c->tcp_idle_s = 300;
+    c->max_frag_sets = 8192;
+    c->max_frag_bytes = 67108864;
+    c->frag_timeout_s = 30;
+    /* The sip_limits defaults, set here so that capture does not depend on
+     * the parser module (same values as sip_limits_default). */
+    c->sip.max_message = 65535;
+    c->sip.max_headers = 128;
+    c->sip.max_header_len = 4096;
+    c->sip.max_uri_len = 1024;
+}
+
+const char *cap_transport_name(cap_transport t) {
+    switch (t) {
+    case CAP_T_UDP: return "udp";
+    case CAP_T_TCP: return "tcp";
+    case CAP_T_TLS: return "tls";
+    case CAP_T_SCTP: return "sctp";
+    case CAP_T_WS: return "ws";
+    }
+    return "unknown";
+}
+
+cap_decoder *cap_decoder_new(const cap_config *cfg, cap_emit_fn emit, void *user, fs_err *e) {
+    if (!cfg || !emit) {
+        fs_fail(e, FS_ERR_USAGE, "cap_decoder_new: config and emit callback are required");
+        return NULL;
+    }
+    if (cfg->nports > CAP_MAX_PORTS || cfg->nhep_ports > 4) {
+        fs_fail(e, FS_ERR_CONFIG, "capture: too many ports (%u SIP ports, max %d; %u HEP ports, max 4)",
+                cfg->nports, CAP_MAX_PORTS, cfg->nhep_ports);
+        return NULL;
+    }
+    cap_decoder *d = calloc(1, sizeof *d);
+    if (!d) {
+        fs_fail(e, FS_ERR_NOMEM, "out of memory for the packet decoder");
+        return NULL;
+    }
+    d->cfg = *cfg;
+    d->emit = emit;
+    d->user = user;
+    for (unsigned i = 0; i < cfg->nports; i++) port_set(d->sip_port, cfg->sip_ports[i]);
+    for (unsigned i = 0; i < cfg->nhep_ports; i++) port_set(d->hep_port, cfg->hep_ports[i]);
+    d->frag = cap_frag_new(&d->cfg, &d->st);
+    if (!d->frag) {
+        fs_fail(e, FS_ERR_NOMEM, "out of memory for the fragment table");
+        free(d);
+        return NULL;
+    }
+    d->tcp = cap_tcp_new(&d->cfg, &d->st, emit, user, e);
+    if (!d->tcp) {
+        cap_frag_free(d->frag);
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void cap_decoder_free(cap_decoder *d) {
+    if (!d) return;
+    cap_tcp_free(d->tcp);
+    cap_frag_free(d->frag);
+    free(d);
+}
+
+void cap_decoder_expire(cap_decoder *d, uint64_t now_us) {
+    cap_frag_expire(d->frag, now_us);
+    cap_tcp_expire(d->tcp, now_us);
+}
+
+void cap_decoder_finish(cap_decoder *d) {
+    cap_tcp_finish(d->tcp);
+    cap_frag_expire(d->frag, UINT64_MAX); /* incomplete datagrams: dropped */
+}
+
+const cap_stats *cap_decoder_stats(const cap_decoder *d) { return &d->st; }
+
+size_t cap_decoder_memory(const cap_decoder *d) {
+    return sizeof *d + cap_frag_memory(d->frag) + cap_tcp_memory(d->tcp);
+}
+
+/* ---- emission ------------------------------------------------------------- */
+
+static void emit_payload(cap_decoder *d, const uint8_t *p, uint32_t n, const fs_endpoint *src,
+                         const fs_endpoint *dst, cap_transport t, bool from_hep, uint64_t ts,
+                         uint64_t frame_no) {
+    cap_payload pl = {.data = p,
+                      .len = n,
+                      .src = *src,
+                      .dst = *dst,
+                      .transport = (uint8_t)t,
+                      .from_hep = from_hep,
+                      .ts_us = ts,
+                      .frame_no = frame_no};
+    d->st.sip_payloads++;
+    d->emit(d->user, &pl);
+}
+
+/* A parsed HEP packet: emit its SIP payload, count the rest. */
+static void hep_deliver(cap_decoder *d, const cap_hep *h, uint64_t ts_fallback, uint64_t frame_no) {
+    if (h->proto_type != 1) {
+        d->st.hep_ignored++;
+        return;
+    }
+    if (cap_sip_keepalive(h->payload, h->payload_len)) return;
+    cap_transport t = h->ip_proto == IPPROTO_TCP_ ? CAP_T_TCP
+                      : h->ip_proto == 132        ? CAP_T_SCTP
+                                                  : CAP_T_UDP;
+    emit_payload(d, h->payload, h->payload_len, &h->src, &h->dst, t, true,
+                 h->ts_us ? h->ts_us : ts_fallback, frame_no);
+}
+
+fs_code cap_decode_hep(cap_decoder *d, const uint8_t *buf, size_t len, uint64_t ts_us, fs_err *e) {
+    cap_hep h;
+    d->st.hep_packets++;
+    fs_code rc = cap_hep_parse(buf, len, &h, e);
+    if (rc != FS_OK) {
+        d->st.hep_bad++;
+        return rc;
+    }
+    hep_deliver(d, &h, ts_us, 0);
+    return FS_OK;
+}
+
+/* ---- transport ------------------------------------------------------------ */
+
+static void decode_udp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint32_t n) {
+    if (n < 8) {
+        d->st.truncated++;
+        return;
+    }
+    uint32_t ulen = rd16(p + 4);
+    if (ulen < 8) {
+        if (ulen != 0) {
+            d->st.bad_ip++;
+            return;
+        }
+        ulen = n; /* 0: a jumbo datagram or an offloaded checksum/length; trust IP */
+    }
+    if (ulen > n) {
+        d->st.truncated++;
+        return;
+    }
+    d->st.udp++;
+    fs_endpoint src = {ip->src, rd16(p)}, dst = {ip->dst, rd16(p + 2)};
+    const uint8_t *pl = p + 8;
+    uint32_t plen = ulen - 8;
+    if (port_in(d->hep_port, dst.port) || port_in(d->hep_port, src.port)) {
+        cap_hep h;
+        d->st.hep_packets++;
+        if (cap_hep_parse(pl, plen, &h, NULL) != FS_OK) {
+            d->st.hep_bad++;
+            return;
+        }
+        hep_deliver(d, &h, d->ts_us, d->frame_no);
+        return;
+    }
+    if (cap_sip_keepalive(pl, plen)) return;
+    bool sip = port_in(d->sip_port, dst.port) || port_in(d->sip_port, src.port) ||
+               (d->cfg.heuristic && cap_sip_start_line(pl, plen) == 1);
+    if (sip) emit_payload(d, pl, plen, &src, &dst, CAP_T_UDP, false, d->ts_us, d->frame_no);
+}
+
+static void decode_tcp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint32_t n) {
+    if (n < 20) {
+        d->st.truncated++;
+        return;
+    }
+    uint32_t hl = (uint32_t)(p[12] >> 4) * 4;
+    if (hl < 20 || hl > n) {
+        d->st.bad_ip++;
+        return;
+    }
+    cap_tcp_seg s = {.src = {ip->src, rd16(p)},
+                     .dst = {ip->dst, rd16(p + 2)},
+                     .seq = rd32(p + 4),
+                     .flags = p[13],
+                     .data = p + hl,
+                     .len = n - hl,
+                     .ts_us = d->ts_us,
+                     .frame_no = d->frame_no};
+    bool sip_port = port_in(d->sip_port, s.src.port) || port_in(d->sip_port, s.dst.port);
+    cap_tcp_segment(d->tcp, &s, sip_port);
+}
+
+static void decode_transport(cap_decoder *d, const ip_ctx *ip, uint8_t proto, const uint8_t *p,
+                             uint32_t n) {
+    if (proto == IPPROTO_UDP_) decode_udp(d, ip, p, n);
+    else if (proto == IPPROTO_TCP_) decode_tcp(d, ip, p, n);
+}
+
+/* ---- IP ------------------------------------------------------------------- */
+
+static void decode_ipv4(cap_decoder *d, const uint8_t *p, uint32_t n) {
+    if (n < 20) {
+        d->st.truncated++;
+        return;
+    }
+    uint32_t hl = (uint32_t)(p[0] & 0x0f) * 4;
+    uint32_t total = rd16(p + 2);
+    if ((p[0] >> 4) != 4 || hl < 20) {
+        d->st.bad_ip++;
+        return;
+    }
+    if (total == 0) total = n; /* segmentation offload: the NIC fills it in */
+    if (total < hl) {
+        d->st.bad_ip++;
+        return;
+    }
+    if (hl > n || total > n) {
+        d->st.truncated++;
+        return;
+    }
+    ip_ctx ip = {{.family = 4}, {.family = 4}};
+    memcpy(ip.src.ip, p + 12, 4);
+    memcpy(ip.dst.ip, p + 16, 4);
+    uint8_t proto = p[9];
+    uint16_t frag = rd16(p + 6);
+    const uint8_t *body = p + hl;
+    uint32_t blen = total - hl; /* Ethernet padding beyond total is ignored */
+    if ((frag & 0x3fff) == 0) {
+        decode_transport(d, &ip, proto, body, blen);
+        return;
+    }
+    d->st.ip_fragments++;
+    cap_frag_key k = {.src = ip.src, .dst = ip.dst, .id = rd16(p + 4), .proto = proto};
+    const uint8_t *dg;
+    uint32_t dglen;
+    uint8_t dgproto;
+    if (cap_frag_add(d->frag, &k, (uint32_t)(frag & 0x1fff) * 8, (frag & 0x2000) != 0, body, blen,
+                     proto, d->ts_us, &dg, &dglen, &dgproto)) {
+        decode_transport(d, &ip, dgproto, dg, dglen);
+        cap_frag_release(d->frag);
+    }
+}
+
+static void decode_ipv6_next(cap_decoder *d, const ip_ctx *ip, uint8_t nh, const uint8_t *p,
+                             uint32_t n, bool reassembled, int budget);
+
+/* The fragment header at p (8 bytes known present); the fragmentable part
+ * follows it. */
+static void decode_ipv6_fragment(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint32_t n,
+                                 bool reassembled, int budget) {
+    uint8_t nh = p[0];
+    uint16_t offm = rd16(p + 2);
+    uint32_t off = (uint32_t)(offm & 0xfff8), id = rd32(p + 4);
+    bool more = (offm & 1) != 0;
+    if (off == 0 && !more) { /* atomic fragment (RFC 6946): not really fragmented */
+        decode_ipv6_next(d, ip, nh, p + 8, n - 8, reassembled, budget);
+        return;
+    }
+    if (reassembled) { /* a fragment inside a reassembled datagram: hostile */
+        d->st.bad_ip++;
+        return;
+    }
+    d->st.ip_fragments++;
+    cap_frag_key k = {.src = ip->src, .dst = ip->dst, .id = id, .proto = 0};
+    const uint8_t *dg;
+    uint32_t dglen;
+    uint8_t dgproto;
+    if (cap_frag_add(d->frag, &k, off, more, p + 8, n - 8, nh, d->ts_us, &dg, &dglen, &dgproto)) {
+        decode_ipv6_next(d, ip, dgproto, dg, dglen, true, MAX_IP6_EXT);
+        cap_frag_release(d->frag);
+    }
+}
+
+/* Walk extension headers from next-header nh over [p, p + n); at most
+ * `budget` of them, atomic fragment headers included (so recursion through
+ * decode_ipv6_fragment is bounded too). */
+static void decode_ipv6_next(cap_decoder *d, const ip_ctx *ip, uint8_t nh, const uint8_t *p,
+                             uint32_t n, bool reassembled, int budget) {
+    while (budget-- > 0) {
+        uint32_t hl;
+        switch (nh) {
+        case IPPROTO_HOPOPTS_:
+        case IPPROTO_ROUTING_:
+        case IPPROTO_DSTOPTS_:
+            if (n < 8) goto short_packet;
+            hl = ((uint32_t)p[1] + 1) * 8;
+            break;
+        case IPPROTO_AH_:
+            if (n < 8) goto short_packet;
+            hl = ((uint32_t)p[1] + 2) * 4;
+            break;
+        case IPPROTO_FRAGMENT_:
+            if (n < 8) goto short_packet;
+            decode_ipv6_fragment(d, ip, p, n, reassembled, budget);
+            return;
+        case IPPROTO_NONE_:
+            return;
+        default:
+            decode_transport(d, ip, nh, p, n);
+            return;
+        }
+        if (hl > n) goto short_packet;
+        nh = p[0];
+        p += hl;
+        n -= hl;
+    }
+    d->st.bad_ip++; /* too many extension headers */
+    return;
+short_packet:
+    d->st.bad_ip++;
+}
+
+static void decode_ipv6(cap_decoder *d, const uint8_t *p, uint32_t n) {
+    if (n < 40) {
+        d->st.truncated++;
+        return;
+    }
+    if ((p[0] >> 4) != 6) {
+        d->st.bad_ip++;
+        return;
+    }
+    uint32_t plen = rd16(p + 4);
+    if (plen == 0) plen = n - 40; /* jumbogram or offload: trust the capture */
+    if (plen > n - 40) {
+        d->st.truncated++;
+        return;
+    }
+    ip_ctx ip = {{.family = 6}, {.family = 6}};
+    memcpy(ip.src.ip, p + 8, 16);
+    memcpy(ip.dst.ip, p + 24, 16);
+    decode_ipv6_next(d, &ip, p[6], p + 40, plen, false, MAX_IP6_EXT);
+}
+
+static void decode_ip(cap_decoder *d, const uint8_t *p, uint32_t n) {
+    if (n < 1) {
+        d->st.truncated++;
+        return;
+    }
+    switch (p[0] >> 4) {
+    case 4: decode_ipv4(d, p, n); break;
+    case 6: decode_ipv6(d, p, n); break;
+    default: d->st.not_ip++; break;
+    }
+}
+
+static void decode_ethertype(cap_decoder *d, uint16_t type, const uint8_t *p, uint32_t n) {
+    if (type == ETH_IPV4) decode_ipv4(d, p, n);
+    else if (type == ETH_IPV6) decode_ipv6(d, p, n);
+    else d->st.not_ip++;
+}
+
+/* ---- link layer ----------------------------------------------------------- */
+
+/* p points at an EtherType; 802.1Q / 802.1ad / old QinQ tags are skipped. */
+static void decode_tagged(cap_decoder *d, const uint8_t *p, uint32_t n) {
+    for (int i = 0; i <= MAX_VLAN_TAGS; i++) {
+        if (n < 2) {
+            d->st.truncated++;
+            return;
+        }
+        uint16_t type = rd16(p);
+        if (type != 0x8100 && type != 0x88a8 && type != 0x9100) {
+            decode_ethertype(d, type, p + 2, n - 2);
+            return;
+        }
+        if (n < 6) {
+            d->st.truncated++;
+            return;
+        }
+        p += 4;
+        n -= 4;
+    }
+    d->st.not_ip++; /* more tags than any real network stacks */
+}
+
+static bool loop_af_is(uint32_t af, int *ver) {
+    if (af == 2) *ver = 4;
+    else if (af == 24 || af == 28 || af == 30) *ver = 6;
+    else return false;
+    return true;
+}
+
+static void decode_loopback(cap_decoder *d, bool either_order, const uint8_t *p, uint32_t n) {
+    if (n < 4) {
+        d->st.truncated++;
+        return;
+    }
+    int ver = 0;
+    if (!loop_af_is(rd32(p), &ver) && !(either_order && loop_af_is(rd32le(p), &ver))) {
+        d->st.not_ip++;
+        return;
+    }
+    if (ver == 4) decode_ipv4(d, p + 4, n - 4);
+    else decode_ipv6(d, p + 4, n - 4);
+}
+
+static void decode_link(cap_decoder *d, int dlt, const uint8_t *p, uint32_t n) {
+    switch (dlt) {
+    case LINK_EN10MB:
+        if (n < 14) {
+            d->st.truncated++;
+            return;
+        }
+        decode_tagged(d, p + 12, n - 12);
+        return;
+    case LINK_SLL:
+        if (n < 16) {
+            d->st.truncated++;
+            return;
+        }
+        decode_tagged(d, p + 14, n - 14);
+        return;
+    case LINK_SLL2:
+        if (n < 20) {
+            d->st.truncated++;
+            return;
+        }
+        if (rd16(p) == 0x8100 || rd16(p) == 0x88a8 || rd16(p) == 0x9100) {
+            /* a tag left in the payload: TCI, then the inner EtherType */
+            if (n < 22) {
+                d->st.truncated++;
+                return;
+            }
+            decode_tagged(d, p + 22, n - 22);
+            return;
+        }
+        decode_ethertype(d, rd16(p), p + 20, n - 20);
+        return;
+    case LINK_RAW:
+    case LINK_RAW_A:
+    case LINK_RAW_B:
+        decode_ip(d, p, n);
+        return;
+    case LINK_IPV4:
+        decode_ipv4(d, p, n);
+        return;
+    case LINK_IPV6:
+        decode_ipv6(d, p, n);
+        return;
+    case LINK_NULL:
+        decode_loopback(d, true, p, n);
+        return;
+    case LINK_LOOP:
+        decode_loopback(d, false, p, n);
+        return;
+    default:
+        d->st.not_ip++;
+        return;
+    }
+}
+
+void cap_decode_frame(cap_decoder *d, int dlt, const uint8_t *frame, uint32_t caplen,
+                      uint64_t ts_us, uint64_t frame_no) {
+    d->st.frames++;
+    d->st.bytes += caplen;
+    d->ts_us = ts_us;
+    d->frame_no = frame_no;
+    /* Expire by capture time, about once per second of it (or when time
+     * went backwards, so a clock jump does not stall expiry). */
+    if (ts_us >= d->last_tick + TICK_US || ts_us < d->last_tick) {
+        d->last_tick = ts_us;
+        cap_decoder_expire(d, ts_us);
+    }
+    if (!frame) caplen = 0;
+    decode_link(d, dlt, frame, caplen);
+}

@@ -1,0 +1,281 @@
+/*
+ * cap_frag.c -- IPv4 and IPv6 fragment reassembly.
+ *
+ * Owns: the table of datagrams being reassembled (a hash on src, dst, id and
+ * for IPv4 the protocol), their byte buffers, the age list used for the
+ * timeout and for eviction, and the memory accounting of all that.
+ * Must not touch: link or IP header parsing (cap_decode.c hands us the
+ * fragmentable part and its offset), UDP/TCP, the emit callback.
+ *
+ * Policy: first copy wins. Every fragment only fills bytes no earlier
+ * fragment covered, so overlaps and duplicates can neither corrupt a
+ * datagram nor grow memory. A datagram is complete when its last fragment
+ * (MF = 0) fixed the length and the received ranges cover [0, length).
+ * Bounds: max_frag_sets datagrams (the oldest is dropped to make room),
+ * max_frag_bytes of buffers (oldest dropped first), frag_timeout_s from the
+ * first fragment, 65535 bytes per datagram, FRAG_MAX_RANGES holes+pieces.
+ */
+#include "cap.h"
+
+#include <assert.h>
+#include <stdlib.h>
+
+#define FRAG_MAX_DATAGRAM 65535u
+#define FRAG_MAX_RANGES 64 /* disjoint received ranges per datagram */
+#define FRAG_MIN_BUF 2048u
+
+typedef struct frag_range {
+    uint32_t start, end; /* [start, end) */
+} frag_range;
+
+typedef struct frag_set {
+    struct frag_set *hnext;        /* hash chain */
+    struct frag_set *older, *newer; /* age list */
+    cap_frag_key key;
+    uint64_t hash;
+    uint64_t first_ts;
+    uint8_t *buf;
+    uint32_t cap;
+    uint32_t total; /* valid when have_total */
+    bool have_total;
+    uint8_t proto;  /* from the offset-0 fragment */
+    uint16_t nranges;
+    frag_range ranges[FRAG_MAX_RANGES]; /* sorted, disjoint, non-adjacent */
+} frag_set;
+
+struct cap_frag_table {
+    uint32_t max_sets;
+    uint64_t max_bytes;
+    uint64_t timeout_us;
+    cap_stats *st;
+    frag_set **buckets;
+    uint32_t mask;
+    frag_set *oldest, *newest;
+    uint32_t nsets;
+    size_t bytes;   /* buffers + set structs, including `done` */
+    frag_set *done; /* completed datagram handed out, until release */
+};
+
+static uint64_t key_hash(const cap_frag_key *k) {
+    uint8_t b[40];
+    memcpy(b, k->src.ip, 16);
+    memcpy(b + 16, k->dst.ip, 16);
+    memcpy(b + 32, &k->id, 4);
+    b[36] = k->proto;
+    b[37] = k->src.family;
+    b[38] = k->dst.family;
+    b[39] = 0;
+    return fs_hash_bytes(b, sizeof b, 0x6672616773ULL);
+}
+
+static bool key_eq(const cap_frag_key *a, const cap_frag_key *b) {
+    return a->id == b->id && a->proto == b->proto && fs_addr_eq(&a->src, &b->src) &&
+           fs_addr_eq(&a->dst, &b->dst);
+}
+
+cap_frag_table *cap_frag_new(const cap_config *cfg, cap_stats *st) {
+    cap_frag_table *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->max_sets = cfg->max_frag_sets ? cfg->max_frag_sets : 1;
+    t->max_bytes = cfg->max_frag_bytes;
+    t->timeout_us = (uint64_t)cfg->frag_timeout_s * FS_USEC;
+    t->st = st;
+    uint32_t n = 16;
+    while (n < t->max_sets && n < (1u << 16)) n <<= 1;
+    t->buckets = calloc(n, sizeof *t->buckets);
+    if (!t->buckets) {
+        free(t);
+        return NULL;
+    }
+    t->mask = n - 1;
+    return t;
+}
+
+static void set_destroy(cap_frag_table *t, frag_set *s) {
+    assert(t->bytes >= sizeof *s + s->cap);
+    t->bytes -= sizeof *s + s->cap;
+    free(s->buf);
+    free(s);
+}
+
+/* Take s out of the hash and the age list (it stays allocated). */
+static void set_unlink(cap_frag_table *t, frag_set *s) {
+    frag_set **pp = &t->buckets[s->hash & t->mask];
+    while (*pp != s) {
+        assert(*pp);
+        pp = &(*pp)->hnext;
+    }
+    *pp = s->hnext;
+    if (s->older) s->older->newer = s->newer;
+    else t->oldest = s->newer;
+    if (s->newer) s->newer->older = s->older;
+    else t->newest = s->older;
+    s->hnext = s->older = s->newer = NULL;
+    assert(t->nsets > 0);
+    t->nsets--;
+}
+
+static void set_drop(cap_frag_table *t, frag_set *s) {
+    set_unlink(t, s);
+    set_destroy(t, s);
+    t->st->frag_dropped++;
+}
+
+void cap_frag_release(cap_frag_table *t) {
+    if (t->done) set_destroy(t, t->done);
+    t->done = NULL;
+}
+
+void cap_frag_free(cap_frag_table *t) {
+    if (!t) return;
+    cap_frag_release(t);
+    while (t->oldest) {
+        frag_set *s = t->oldest;
+        set_unlink(t, s);
+        set_destroy(t, s);
+    }
+    free(t->buckets);
+    free(t);
+}
+
+void cap_frag_expire(cap_frag_table *t, uint64_t now_us) {
+    while (t->oldest && t->oldest->first_ts + t->timeout_us < now_us) set_drop(t, t->oldest);
+}
+
+size_t cap_frag_memory(const cap_frag_table *t) {
+    return sizeof *t + ((size_t)t->mask + 1) * sizeof *t->buckets + t->bytes;
+}
+
+static frag_set *set_find(cap_frag_table *t, const cap_frag_key *k, uint64_t h) {
+    for (frag_set *s = t->buckets[h & t->mask]; s; s = s->hnext)
+        if (s->hash == h && key_eq(&s->key, k)) return s;
+    return NULL;
+}
+
+static frag_set *set_create(cap_frag_table *t, const cap_frag_key *k, uint64_t h, uint64_t ts) {
+    while (t->nsets >= t->max_sets && t->oldest) set_drop(t, t->oldest);
+    frag_set *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->key = *k;
+    s->hash = h;
+    s->first_ts = ts;
+    s->hnext = t->buckets[h & t->mask];
+    t->buckets[h & t->mask] = s;
+    s->older = t->newest;
+    if (t->newest) t->newest->newer = s;
+    else t->oldest = s;
+    t->newest = s;
+    t->nsets++;
+    t->bytes += sizeof *s;
+    return s;
+}
+
+/* Make s->buf hold at least `end` bytes within the global byte budget,
+ * dropping the oldest other datagrams if needed. */
+static bool set_reserve(cap_frag_table *t, frag_set *s, uint32_t end) {
+    if (end <= s->cap) return true;
+    uint32_t ncap = s->cap ? s->cap : FRAG_MIN_BUF;
+    while (ncap < end) ncap *= 2;
+    if (ncap > FRAG_MAX_DATAGRAM) ncap = FRAG_MAX_DATAGRAM;
+    size_t grow = ncap - s->cap;
+    while (t->bytes + grow > t->max_bytes && t->oldest) {
+        frag_set *victim = t->oldest != s ? t->oldest : s->newer;
+        if (!victim) return false;
+        set_drop(t, victim);
+    }
+    if (t->bytes + grow > t->max_bytes) return false;
+    uint8_t *nb = realloc(s->buf, ncap);
+    if (!nb) return false;
+    s->buf = nb;
+    s->cap = ncap;
+    t->bytes += grow;
+    if (t->bytes > t->st->frag_bytes_peak) t->st->frag_bytes_peak = t->bytes;
+    return true;
+}
+
+/* Copy the parts of [off, end) no range covers yet (first copy wins). */
+static void fill_holes(frag_set *s, uint32_t off, uint32_t end, const uint8_t *p) {
+    uint32_t cur = off;
+    for (uint16_t i = 0; i < s->nranges && cur < end; i++) {
+        const frag_range *r = &s->ranges[i];
+        if (r->end <= cur) continue;
+        if (r->start >= end) break;
+        if (r->start > cur) memcpy(s->buf + cur, p + (cur - off), r->start - cur);
+        cur = r->end;
+    }
+    if (cur < end) memcpy(s->buf + cur, p + (cur - off), end - cur);
+}
+
+/* Merge [off, end) into the sorted range list; false if it would overflow. */
+static bool add_range(frag_set *s, uint32_t off, uint32_t end) {
+    frag_range out[FRAG_MAX_RANGES + 1];
+    uint16_t n = 0, i = 0;
+    while (i < s->nranges && s->ranges[i].end < off) out[n++] = s->ranges[i++];
+    frag_range m = {off, end};
+    while (i < s->nranges && s->ranges[i].start <= end) {
+        if (s->ranges[i].start < m.start) m.start = s->ranges[i].start;
+        if (s->ranges[i].end > m.end) m.end = s->ranges[i].end;
+        i++;
+    }
+    out[n++] = m;
+    while (i < s->nranges) {
+        if (n >= FRAG_MAX_RANGES) return false;
+        out[n++] = s->ranges[i++];
+    }
+    if (n > FRAG_MAX_RANGES) return false;
+    memcpy(s->ranges, out, n * sizeof out[0]);
+    s->nranges = n;
+    return true;
+}
+
+bool cap_frag_add(cap_frag_table *t, const cap_frag_key *k, uint32_t off, bool more,
+                  const uint8_t *p, uint32_t n, uint8_t proto, uint64_t ts_us,
+                  const uint8_t **out, uint32_t *out_len, uint8_t *out_proto) {
+    cap_frag_release(t);
+    uint64_t h = key_hash(k);
+    frag_set *s = set_find(t, k, h);
+    uint64_t end = (uint64_t)off + n;
+    if (end > FRAG_MAX_DATAGRAM) {
+        if (s) set_drop(t, s);
+        else t->st->frag_dropped++;
+        return false;
+    }
+    if (!s && !(s = set_create(t, k, h, ts_us))) {
+        t->st->frag_dropped++;
+        return false;
+    }
+    if (!more) {
+        if (s->have_total && s->total != end) { /* two different ends: hostile */
+            set_drop(t, s);
+            return false;
+        }
+        s->have_total = true;
+        s->total = (uint32_t)end;
+    }
+    if (s->have_total && end > s->total) {
+        set_drop(t, s);
+        return false;
+    }
+    if (n > 0) {
+        if (!set_reserve(t, s, (uint32_t)end)) {
+            set_drop(t, s);
+            return false;
+        }
+        fill_holes(s, off, (uint32_t)end, p);
+        if (!add_range(s, off, (uint32_t)end)) {
+            set_drop(t, s);
+            return false;
+        }
+    }
+    if (off == 0) s->proto = proto;
+    bool complete = s->have_total && (s->total == 0 || (s->nranges == 1 && s->ranges[0].start == 0 &&
+                                                         s->ranges[0].end == s->total));
+    if (!complete) return false;
+    set_unlink(t, s);
+    t->done = s;
+    t->st->ip_reassembled++;
+    *out = s->buf;
+    *out_len = s->total;
+    *out_proto = s->proto;
+    return true;
+}

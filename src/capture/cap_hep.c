@@ -1,0 +1,134 @@
+/*
+ * cap_hep.c -- the HEP v3 (Homer encapsulation protocol) wire format.
+ *
+ * Owns: cap_hep_parse, which validates a HEP v3 packet and fills a cap_hep
+ * with slices into the caller's buffer.
+ * Must not touch: counters, emission, sockets (cap_decode.c and the CLI).
+ *
+ * Layout: "HEP3", u16 total length (the whole packet, header included), then
+ * chunks of {u16 vendor, u16 type, u16 length incl. this 6-byte header,
+ * value}. All big-endian. Chunk types used (vendor 0 only): 0x01 IP family,
+ * 0x02 IP protocol, 0x03/0x04 IPv4 src/dst, 0x05/0x06 IPv6 src/dst,
+ * 0x07/0x08 ports, 0x09/0x0a timestamp seconds/microseconds, 0x0b protocol
+ * type, 0x0c capture id, 0x0f payload. Unknown chunks and other vendors'
+ * chunks are skipped by length. Every length is checked before it is used;
+ * a malformed packet is an FS_ERR_FORMAT that says which chunk broke.
+ */
+#include "cap.h"
+
+#define HEP_HDR 6
+#define HEP_CHUNK_HDR 6
+
+static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static uint32_t be32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* A fixed-size chunk value: its length must be exactly `want`. */
+static fs_code need_len(uint16_t type, uint32_t have, uint32_t want, size_t at, fs_err *e) {
+    if (have == want) return FS_OK;
+    return fs_fail(e, FS_ERR_FORMAT, "HEP: chunk type 0x%02x at offset %zu has %u value bytes, want %u",
+                   type, at, have, want);
+}
+
+static fs_code take_chunk(cap_hep *out, uint16_t type, const uint8_t *v, uint32_t n, size_t at,
+                          uint8_t *family, uint32_t *ts_s, uint32_t *ts_us, bool *have_ts,
+                          fs_err *e) {
+    fs_code rc = FS_OK;
+    switch (type) {
+    case 0x01: /* IP family: 2 = AF_INET, 10 = AF_INET6 */
+        if ((rc = need_len(type, n, 1, at, e)) == FS_OK) *family = v[0];
+        break;
+    case 0x02:
+        if ((rc = need_len(type, n, 1, at, e)) == FS_OK) out->ip_proto = v[0];
+        break;
+    case 0x03:
+    case 0x04:
+        if ((rc = need_len(type, n, 4, at, e)) == FS_OK) {
+            fs_addr *a = type == 0x03 ? &out->src.addr : &out->dst.addr;
+            memset(a, 0, sizeof *a);
+            a->family = 4;
+            memcpy(a->ip, v, 4);
+        }
+        break;
+    case 0x05:
+    case 0x06:
+        if ((rc = need_len(type, n, 16, at, e)) == FS_OK) {
+            fs_addr *a = type == 0x05 ? &out->src.addr : &out->dst.addr;
+            a->family = 6;
+            memcpy(a->ip, v, 16);
+        }
+        break;
+    case 0x07:
+    case 0x08:
+        if ((rc = need_len(type, n, 2, at, e)) == FS_OK)
+            (type == 0x07 ? &out->src : &out->dst)->port = be16(v);
+        break;
+    case 0x09:
+        if ((rc = need_len(type, n, 4, at, e)) == FS_OK) {
+            *ts_s = be32(v);
+            *have_ts = true;
+        }
+        break;
+    case 0x0a:
+        if ((rc = need_len(type, n, 4, at, e)) == FS_OK) *ts_us = be32(v);
+        break;
+    case 0x0b:
+        if ((rc = need_len(type, n, 1, at, e)) == FS_OK) out->proto_type = v[0];
+        break;
+    case 0x0c:
+        if ((rc = need_len(type, n, 4, at, e)) == FS_OK) out->capture_id = be32(v);
+        break;
+    case 0x0f:
+        out->payload = v;
+        out->payload_len = n;
+        break;
+    default: /* auth key, correlation id, vlan, node name ...: not needed */
+        break;
+    }
+    return rc;
+}
+
+fs_code cap_hep_parse(const uint8_t *buf, size_t len, cap_hep *out, fs_err *e) {
+    memset(out, 0, sizeof *out);
+    if (!buf || len < HEP_HDR || memcmp(buf, "HEP3", 4) != 0)
+        return fs_fail(e, FS_ERR_FORMAT, "HEP: %s", len < HEP_HDR ? "packet shorter than the 6-byte header"
+                                                                  : "no \"HEP3\" magic");
+    size_t total = be16(buf + 4);
+    if (total < HEP_HDR || total > len)
+        return fs_fail(e, FS_ERR_FORMAT, "HEP: total length %zu does not fit the %zu bytes received",
+                       total, len);
+    uint8_t family = 0;
+    uint32_t ts_s = 0, ts_us = 0;
+    bool have_ts = false, have_payload = false;
+    size_t pos = HEP_HDR;
+    while (pos < total) {
+        if (total - pos < HEP_CHUNK_HDR)
+            return fs_fail(e, FS_ERR_FORMAT, "HEP: %zu stray bytes at offset %zu (no room for a chunk header)",
+                           total - pos, pos);
+        uint16_t vendor = be16(buf + pos), type = be16(buf + pos + 2), clen = be16(buf + pos + 4);
+        if (clen < HEP_CHUNK_HDR)
+            return fs_fail(e, FS_ERR_FORMAT, "HEP: chunk type 0x%02x at offset %zu has length %u (< 6)",
+                           type, pos, clen);
+        if (clen > total - pos)
+            return fs_fail(e, FS_ERR_FORMAT, "HEP: chunk type 0x%02x at offset %zu has length %u, past the end (%zu)",
+                           type, pos, clen, total);
+        if (vendor == 0) {
+            fs_code rc = take_chunk(out, type, buf + pos + HEP_CHUNK_HDR, clen - HEP_CHUNK_HDR, pos,
+                                    &family, &ts_s, &ts_us, &have_ts, e);
+            if (rc != FS_OK) return rc;
+            if (type == 0x0f) have_payload = true;
+        }
+        pos += clen;
+    }
+    if (family != 0 && family != 2 && family != 10)
+        return fs_fail(e, FS_ERR_FORMAT, "HEP: unknown IP family %u", family);
+    uint8_t want = family == 10 ? 6 : family == 2 ? 4 : 0;
+    if (want && ((out->src.addr.family && out->src.addr.family != want) ||
+                 (out->dst.addr.family && out->dst.addr.family != want)))
+        return fs_fail(e, FS_ERR_FORMAT, "HEP: addresses do not match IP family %u", family);
+    if (!have_payload) return fs_fail(e, FS_ERR_FORMAT, "HEP: no payload chunk (type 0x0f)");
+    if (ts_us >= FS_USEC) return fs_fail(e, FS_ERR_FORMAT, "HEP: timestamp microseconds %u >= 1000000", ts_us);
+    if (have_ts) out->ts_us = (uint64_t)ts_s * FS_USEC + ts_us;
+    return FS_OK;
+}

@@ -1,0 +1,631 @@
+/*
+ * cap_tcp.c -- TCP stream reassembly and SIP message framing.
+ *
+ * Owns: the flow table (one entry per direction of a connection, keyed by
+ * src/dst address and port), in-order delivery with a small hold queue for
+ * future segments, retransmission/overlap trimming, gap handling with resync
+ * to the next SIP start line, framing by Content-Length (cap_frame.c) and
+ * emitting each complete message once. Also the bounds: max_tcp_flows (LRU
+ * eviction), tcp_idle_s, max_flow_bytes per direction, max_tcp_bytes overall.
+ * Must not touch: IP/link decoding, UDP, HEP, SIP semantics.
+ *
+ * Data path: an in-order segment arriving on an empty buffer is framed in
+ * place (no copy); only the unfinished tail of a message is copied into the
+ * flow's buffer. Sequence numbers are compared with 32-bit serial arithmetic,
+ * so wraparound needs no special case.
+ *
+ * Gaps: a segment beyond next_seq is held (at most TCP_HOLD_MAX per
+ * direction). When the hold queue is full, when the oldest hold waited
+ * TCP_GAP_WAIT_US of capture time, on idle expiry and at finish, the missing
+ * bytes are given up: the partial message is dropped (tcp_gaps), and the
+ * stream resumes at the first held byte in resync mode, which discards up to
+ * the next line that starts a SIP message.
+ */
+#include "cap.h"
+
+#include <assert.h>
+#include <stdlib.h>
+
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+
+#define TCP_HOLD_MAX 16                 /* future segments held per direction */
+#define TCP_GAP_WAIT_US (2 * FS_USEC)   /* capture time a gap may stay open */
+#define TCP_RESYNC_KEEP 2048            /* unterminated line kept while resyncing */
+#define TCP_MIN_BUF 2048u
+#define TCP_POOL_MAX 1024               /* idle flow structs kept for reuse */
+#define TCP_FAR_BEHIND (1u << 30)       /* a seq this far back is a new stream */
+
+typedef struct tcp_hold {
+    struct tcp_hold *next; /* sorted by seq relative to next_seq */
+    uint32_t seq, len;
+    uint64_t ts_us, frame_no;
+    uint8_t data[];
+} tcp_hold;
+
+typedef struct tcp_flow {
+    struct tcp_flow *hnext;
+    struct tcp_flow *lru_prev, *lru_next; /* least recently used first */
+    struct tcp_flow *gap_prev, *gap_next; /* flows with holds, oldest hold first */
+    bool in_gap_list;
+    fs_endpoint src, dst;
+    uint64_t hash;
+    uint32_t next_seq;
+    uint32_t fin_seq;
+    bool fin;
+    bool resync;   /* discard bytes until a line that starts a SIP message */
+    bool mid_line; /* resync: the next byte does not start a line */
+    uint64_t skip; /* bytes of an oversize message still to discard */
+    uint8_t *buf;  /* unfinished message, buf[0, len) */
+    uint32_t len, cap;
+    tcp_hold *holds;
+    uint32_t nholds, hold_bytes;
+    uint64_t last_ts, hold_since;
+} tcp_flow;
+
+struct cap_tcp_table {
+    uint32_t max_flows, max_flow_bytes, max_msg;
+    uint64_t max_bytes, idle_us;
+    bool heuristic;
+    cap_stats *st;
+    cap_emit_fn emit;
+    void *user;
+    tcp_flow **buckets; /* allocated with the first flow */
+    uint32_t mask;
+    tcp_flow *lru_head, *lru_tail;
+    tcp_flow *gap_head, *gap_tail;
+    tcp_flow *pool;
+    uint32_t nflows, npool;
+    uint64_t bytes; /* buffers + held segments */
+};
+
+/* ---- table ------------------------------------------------------------------ */
+
+cap_tcp_table *cap_tcp_new(const cap_config *cfg, cap_stats *st, cap_emit_fn emit, void *user,
+                           fs_err *e) {
+    cap_tcp_table *t = calloc(1, sizeof *t);
+    if (!t) {
+        fs_fail(e, FS_ERR_NOMEM, "out of memory for the TCP flow table");
+        return NULL;
+    }
+    t->max_flows = cfg->max_tcp_flows ? cfg->max_tcp_flows : 1;
+    t->max_flow_bytes = cfg->max_flow_bytes ? cfg->max_flow_bytes : 1;
+    t->max_msg = cfg->sip.max_message ? cfg->sip.max_message : 65535;
+    if (t->max_msg > t->max_flow_bytes) t->max_msg = t->max_flow_bytes;
+    t->max_bytes = cfg->max_tcp_bytes;
+    t->idle_us = (uint64_t)cfg->tcp_idle_s * FS_USEC;
+    t->heuristic = cfg->heuristic;
+    t->st = st;
+    t->emit = emit;
+    t->user = user;
+    return t;
+}
+
+static uint64_t flow_hash(const fs_endpoint *src, const fs_endpoint *dst) {
+    uint8_t b[38];
+    memcpy(b, src->addr.ip, 16);
+    memcpy(b + 16, dst->addr.ip, 16);
+    memcpy(b + 32, &src->port, 2);
+    memcpy(b + 34, &dst->port, 2);
+    b[36] = src->addr.family;
+    b[37] = dst->addr.family;
+    return fs_hash_bytes(b, sizeof b, 0x746370ULL);
+}
+
+static bool endpoint_eq(const fs_endpoint *a, const fs_endpoint *b) {
+    return a->port == b->port && fs_addr_eq(&a->addr, &b->addr);
+}
+
+static tcp_flow *flow_find(cap_tcp_table *t, const fs_endpoint *src, const fs_endpoint *dst,
+                           uint64_t h) {
+    if (!t->buckets) return NULL;
+    for (tcp_flow *f = t->buckets[h & t->mask]; f; f = f->hnext)
+        if (f->hash == h && endpoint_eq(&f->src, src) && endpoint_eq(&f->dst, dst)) return f;
+    return NULL;
+}
+
+static void account(cap_tcp_table *t, int64_t delta) {
+    assert(delta >= 0 || t->bytes >= (uint64_t)-delta);
+    t->bytes = (uint64_t)((int64_t)t->bytes + delta);
+    if (t->bytes > t->st->tcp_bytes_buffered_peak) t->st->tcp_bytes_buffered_peak = t->bytes;
+}
+
+static void gap_list_remove(cap_tcp_table *t, tcp_flow *f) {
+    if (!f->in_gap_list) return;
+    if (f->gap_prev) f->gap_prev->gap_next = f->gap_next;
+    else t->gap_head = f->gap_next;
+    if (f->gap_next) f->gap_next->gap_prev = f->gap_prev;
+    else t->gap_tail = f->gap_prev;
+    f->gap_prev = f->gap_next = NULL;
+    f->in_gap_list = false;
+}
+
+static void gap_list_append(cap_tcp_table *t, tcp_flow *f, uint64_t now) {
+    gap_list_remove(t, f);
+    f->hold_since = now;
+    f->gap_prev = t->gap_tail;
+    if (t->gap_tail) t->gap_tail->gap_next = f;
+    else t->gap_head = f;
+    t->gap_tail = f;
+    f->in_gap_list = true;
+}
+
+static void lru_remove(cap_tcp_table *t, tcp_flow *f) {
+    if (f->lru_prev) f->lru_prev->lru_next = f->lru_next;
+    else t->lru_head = f->lru_next;
+    if (f->lru_next) f->lru_next->lru_prev = f->lru_prev;
+    else t->lru_tail = f->lru_prev;
+    f->lru_prev = f->lru_next = NULL;
+}
+
+static void lru_append(cap_tcp_table *t, tcp_flow *f) {
+    f->lru_prev = t->lru_tail;
+    f->lru_next = NULL;
+    if (t->lru_tail) t->lru_tail->lru_next = f;
+    else t->lru_head = f;
+    t->lru_tail = f;
+}
+
+static void hold_free(cap_tcp_table *t, tcp_flow *f, tcp_hold *h) {
+    assert(f->nholds > 0 && f->hold_bytes >= h->len);
+    f->nholds--;
+    f->hold_bytes -= h->len;
+    account(t, -(int64_t)(sizeof *h + h->len));
+    free(h);
+}
+
+/* Drop the unfinished message, counting its bytes. */
+static void buffer_drop(cap_tcp_table *t, tcp_flow *f) {
+    t->st->tcp_bytes_dropped += f->len;
+    f->len = 0;
+}
+
+static void buffer_release(cap_tcp_table *t, tcp_flow *f) {
+    buffer_drop(t, f);
+    account(t, -(int64_t)f->cap);
+    free(f->buf);
+    f->buf = NULL;
+    f->cap = 0;
+}
+
+/* Free everything a flow holds and unlink it; the struct goes to the pool. */
+static void flow_destroy(cap_tcp_table *t, tcp_flow *f) {
+    tcp_flow **pp = &t->buckets[f->hash & t->mask];
+    while (*pp != f) {
+        assert(*pp);
+        pp = &(*pp)->hnext;
+    }
+    *pp = f->hnext;
+    lru_remove(t, f);
+    gap_list_remove(t, f);
+    while (f->holds) {
+        tcp_hold *h = f->holds;
+        f->holds = h->next;
+        t->st->tcp_bytes_dropped += h->len;
+        hold_free(t, f, h);
+    }
+    buffer_release(t, f);
+    assert(t->nflows > 0);
+    t->nflows--;
+    t->st->tcp_flows_live = t->nflows;
+    if (t->npool < TCP_POOL_MAX) {
+        f->hnext = t->pool;
+        t->pool = f;
+        t->npool++;
+    } else {
+        free(f);
+    }
+}
+
+static tcp_flow *flow_create(cap_tcp_table *t, const cap_tcp_seg *s, uint64_t h);
+
+/* ---- framing ---------------------------------------------------------------- */
+
+static void emit_msg(cap_tcp_table *t, const tcp_flow *f, const uint8_t *p, uint32_t n,
+                     uint64_t ts, uint64_t frame_no) {
+    cap_payload pl = {.data = p,
+                      .len = n,
+                      .src = f->src,
+                      .dst = f->dst,
+                      .transport = CAP_T_TCP,
+                      .from_hep = false,
+                      .ts_us = ts,
+                      .frame_no = frame_no};
+    t->st->sip_payloads++;
+    t->emit(t->user, &pl);
+}
+
+static void start_resync(cap_tcp_table *t, tcp_flow *f) {
+    if (!f->resync) t->st->tcp_resyncs++;
+    f->resync = true;
+}
+
+/* Resync: find the next line start that looks like a SIP start line. Returns
+ * the offset to continue at; f->resync is cleared when one was found. */
+static size_t resync_scan(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, size_t len) {
+    size_t i = 0;
+    while (i < len) {
+        if (f->mid_line) {
+            const uint8_t *nl = memchr(p + i, '\n', len - i);
+            if (!nl) break;
+            i = (size_t)(nl - p) + 1;
+            f->mid_line = false;
+            continue;
+        }
+        int r = cap_sip_start_line(p + i, len - i);
+        if (r == 1) {
+            f->resync = false;
+            t->st->tcp_bytes_dropped += i;
+            return i;
+        }
+        if (r < 0) { /* unterminated, might still become one: keep it */
+            if (len - i > TCP_RESYNC_KEEP) break;
+            t->st->tcp_bytes_dropped += i;
+            return i;
+        }
+        f->mid_line = true;
+    }
+    f->mid_line = i < len || f->mid_line;
+    t->st->tcp_bytes_dropped += len;
+    return len;
+}
+
+/* Emit every complete message at the front of p; returns bytes consumed
+ * (emitted, skipped or discarded). What remains is an unfinished message
+ * shorter than max_msg, or a short line being resynced. */
+static size_t frame_messages(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, size_t len,
+                             uint64_t ts, uint64_t frame_no) {
+    size_t pos = 0;
+    while (pos < len) {
+        if (f->skip) {
+            size_t n = f->skip < len - pos ? (size_t)f->skip : len - pos;
+            f->skip -= n;
+            pos += n;
+            t->st->tcp_bytes_dropped += n;
+            continue;
+        }
+        if (f->resync) {
+            pos += resync_scan(t, f, p + pos, len - pos);
+            if (f->resync) return pos;
+        }
+        while (pos < len && (p[pos] == '\r' || p[pos] == '\n')) pos++; /* keep-alives */
+        if (pos == len) break;
+        int start = cap_sip_start_line(p + pos, len - pos);
+        if (start < 0) return pos;
+        uint64_t ml = 0;
+        cap_frame_status fs =
+            start == 0 ? CAP_FRAME_BAD : cap_sip_frame(p + pos, len - pos, t->max_msg, &ml);
+        switch (fs) {
+        case CAP_FRAME_OK:
+            assert(ml > 0 && ml <= len - pos);
+            emit_msg(t, f, p + pos, (uint32_t)ml, ts, frame_no);
+            pos += (size_t)ml;
+            break;
+        case CAP_FRAME_INCOMPLETE:
+            return pos;
+        case CAP_FRAME_TOO_BIG:
+            start_resync(t, f);
+            f->resync = false; /* the length is known: skip exactly the message */
+            f->skip = ml;
+            break;
+        case CAP_FRAME_BAD:
+            start_resync(t, f);
+            f->mid_line = true; /* never resync on the line that just failed */
+            break;
+        }
+    }
+    return pos;
+}
+
+/* Grow the flow buffer to hold `need` bytes within the global budget,
+ * evicting least recently used flows other than f. */
+static bool buffer_reserve(cap_tcp_table *t, tcp_flow *f, uint32_t need) {
+    if (need <= f->cap) return true;
+    uint32_t ncap = f->cap ? f->cap : TCP_MIN_BUF;
+    while (ncap < need) ncap = ncap > UINT32_MAX / 2 ? need : ncap * 2;
+    if (ncap > t->max_flow_bytes) ncap = t->max_flow_bytes;
+    if (ncap < need) return false;
+    uint64_t grow = ncap - f->cap;
+    while (t->bytes + grow > t->max_bytes) {
+        tcp_flow *victim = t->lru_head != f ? t->lru_head : f->lru_next;
+        if (!victim) return false;
+        t->st->tcp_flows_evicted++;
+        flow_destroy(t, victim);
+    }
+    uint8_t *nb = realloc(f->buf, ncap);
+    if (!nb) return false;
+    f->buf = nb;
+    f->cap = ncap;
+    account(t, (int64_t)grow);
+    return true;
+}
+
+/* In-order bytes [seq == next_seq]: frame them, keep the unfinished tail. */
+static void deliver(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, uint32_t n, uint64_t ts,
+                    uint64_t frame_no) {
+    f->next_seq += n;
+    while (n > 0) {
+        if (f->len == 0) { /* fast path: frame in place */
+            size_t used = frame_messages(t, f, p, n, ts, frame_no);
+            p += used;
+            n -= (uint32_t)used;
+            if (n == 0) break;
+            /* n can exceed max_flow_bytes when the limit is smaller than an
+             * undecided start line: buffer_reserve then refuses it. */
+            if (!buffer_reserve(t, f, n)) {
+                t->st->tcp_bytes_dropped += n;
+                start_resync(t, f);
+                f->mid_line = true;
+                break;
+            }
+            memcpy(f->buf, p, n);
+            f->len = n;
+            break;
+        }
+        uint32_t room = t->max_flow_bytes - f->len;
+        uint32_t take = n < room ? n : room;
+        if (!buffer_reserve(t, f, f->len + take)) {
+            buffer_drop(t, f);
+            start_resync(t, f);
+            f->mid_line = true;
+            continue;
+        }
+        memcpy(f->buf + f->len, p, take);
+        f->len += take;
+        p += take;
+        n -= take;
+        size_t used = frame_messages(t, f, f->buf, f->len, ts, frame_no);
+        if (used == 0 && f->len == t->max_flow_bytes) { /* cannot happen: framing bounds it */
+            buffer_drop(t, f);
+            start_resync(t, f);
+            continue;
+        }
+        memmove(f->buf, f->buf + used, f->len - used);
+        f->len -= (uint32_t)used;
+    }
+    /* An idle flow should not pin a big buffer. */
+    if (f->len == 0 && f->cap > 4 * TCP_MIN_BUF) buffer_release(t, f);
+}
+
+/* Deliver held segments that are now in order. */
+static void drain_holds(cap_tcp_table *t, tcp_flow *f) {
+    while (f->holds) {
+        tcp_hold *h = f->holds;
+        int32_t diff = (int32_t)(h->seq - f->next_seq);
+        if (diff > 0) break;
+        f->holds = h->next;
+        uint32_t dup = (uint32_t)-(int64_t)diff;
+        if (dup < h->len) deliver(t, f, h->data + dup, h->len - dup, h->ts_us, h->frame_no);
+        else t->st->tcp_retransmits++;
+        hold_free(t, f, h);
+    }
+    if (!f->holds) gap_list_remove(t, f);
+}
+
+/* Give up on the missing bytes before the first held segment. */
+static void resolve_gap(cap_tcp_table *t, tcp_flow *f, uint64_t now) {
+    assert(f->holds);
+    t->st->tcp_gaps++;
+    buffer_drop(t, f);
+    f->skip = 0;
+    start_resync(t, f);
+    f->mid_line = false; /* segments usually start at message boundaries */
+    f->next_seq = f->holds->seq;
+    drain_holds(t, f);
+    if (f->holds) gap_list_append(t, f, now);
+}
+
+/* Hold a segment that starts beyond next_seq. */
+static void hold_segment(cap_tcp_table *t, tcp_flow *f, uint32_t seq, const uint8_t *p,
+                         uint32_t n, uint64_t ts, uint64_t frame_no) {
+    t->st->tcp_out_of_order++;
+    tcp_hold **pp = &f->holds;
+    uint32_t rel = seq - f->next_seq;
+    while (*pp && (*pp)->seq - f->next_seq < rel) pp = &(*pp)->next;
+    if (*pp && (*pp)->seq == seq && (*pp)->len >= n) {
+        t->st->tcp_retransmits++;
+        return;
+    }
+    while (t->bytes + sizeof(tcp_hold) + n > t->max_bytes) {
+        tcp_flow *victim = t->lru_head != f ? t->lru_head : f->lru_next;
+        if (!victim) {
+            t->st->tcp_bytes_dropped += n;
+            return;
+        }
+        t->st->tcp_flows_evicted++;
+        flow_destroy(t, victim);
+    }
+    tcp_hold *h = malloc(sizeof *h + n);
+    if (!h) {
+        t->st->tcp_bytes_dropped += n;
+        return;
+    }
+    h->seq = seq;
+    h->len = n;
+    h->ts_us = ts;
+    h->frame_no = frame_no;
+    memcpy(h->data, p, n);
+    h->next = *pp;
+    *pp = h;
+    f->nholds++;
+    f->hold_bytes += n;
+    account(t, (int64_t)(sizeof *h + n));
+    if (!f->in_gap_list) gap_list_append(t, f, ts);
+}
+
+static void flow_data(cap_tcp_table *t, tcp_flow *f, uint32_t seq, const uint8_t *p, uint32_t n,
+                      uint64_t ts, uint64_t frame_no) {
+    int32_t diff = (int32_t)(seq - f->next_seq);
+    if (diff < 0 && (uint32_t)-(int64_t)diff >= TCP_FAR_BEHIND) {
+        /* Not a retransmission but a different stream on the same tuple. */
+        t->st->tcp_gaps++;
+        while (f->holds) resolve_gap(t, f, ts);
+        buffer_drop(t, f);
+        start_resync(t, f);
+        f->mid_line = false;
+        f->next_seq = seq;
+        diff = 0;
+    }
+    if (diff < 0) {
+        uint32_t dup = (uint32_t)-(int64_t)diff;
+        t->st->tcp_retransmits++;
+        if (dup >= n) return;
+        p += dup;
+        n -= dup;
+        seq += dup;
+        diff = 0;
+    }
+    if (diff > 0) {
+        while (f->holds && (f->nholds >= TCP_HOLD_MAX || f->hold_bytes + n > t->max_flow_bytes)) {
+            resolve_gap(t, f, ts);
+            diff = (int32_t)(seq - f->next_seq);
+            if (diff <= 0) break;
+        }
+        if (diff > 0) {
+            if (n > t->max_flow_bytes) { /* could never be held */
+                t->st->tcp_bytes_dropped += n;
+                return;
+            }
+            hold_segment(t, f, seq, p, n, ts, frame_no);
+            return;
+        }
+        flow_data(t, f, seq, p, n, ts, frame_no); /* now in order or behind */
+        return;
+    }
+    deliver(t, f, p, n, ts, frame_no);
+    drain_holds(t, f);
+}
+
+/* Flush what can still be framed (skip every gap), then free the flow. */
+static void flow_close(cap_tcp_table *t, tcp_flow *f, uint64_t now) {
+    while (f->holds) resolve_gap(t, f, now);
+    flow_destroy(t, f);
+}
+
+static void flow_touch(cap_tcp_table *t, tcp_flow *f, uint64_t ts) {
+    if (ts > f->last_ts) f->last_ts = ts;
+    if (t->lru_tail != f) {
+        lru_remove(t, f);
+        lru_append(t, f);
+    }
+}
+
+static tcp_flow *flow_create(cap_tcp_table *t, const cap_tcp_seg *s, uint64_t h) {
+    if (!t->buckets) {
+        uint32_t nb = 64;
+        while (nb < t->max_flows && nb < (1u << 20)) nb <<= 1;
+        t->buckets = calloc(nb, sizeof *t->buckets);
+        if (!t->buckets) return NULL;
+        t->mask = nb - 1;
+    }
+    while (t->nflows >= t->max_flows && t->lru_head) {
+        t->st->tcp_flows_evicted++;
+        flow_destroy(t, t->lru_head);
+    }
+    tcp_flow *f = t->pool;
+    if (f) {
+        t->pool = f->hnext;
+        t->npool--;
+    } else if (!(f = malloc(sizeof *f))) {
+        return NULL;
+    }
+    memset(f, 0, sizeof *f);
+    f->src = s->src;
+    f->dst = s->dst;
+    f->hash = h;
+    f->last_ts = s->ts_us;
+    f->hnext = t->buckets[h & t->mask];
+    t->buckets[h & t->mask] = f;
+    lru_append(t, f);
+    t->nflows++;
+    t->st->tcp_flows_live = t->nflows;
+    if (t->nflows > t->st->tcp_flows_peak) t->st->tcp_flows_peak = t->nflows;
+    return f;
+}
+
+/* Start (or restart) a direction at seq: after a SYN the stream starts at a
+ * message boundary; picked up mid-stream it must resync first. */
+static void flow_start(cap_tcp_table *t, tcp_flow *f, uint32_t seq, bool syn) {
+    while (f->holds) {
+        tcp_hold *h = f->holds;
+        f->holds = h->next;
+        t->st->tcp_bytes_dropped += h->len;
+        hold_free(t, f, h);
+    }
+    gap_list_remove(t, f);
+    buffer_drop(t, f);
+    f->next_seq = syn ? seq + 1 : seq;
+    f->resync = !syn;
+    f->mid_line = false;
+    f->skip = 0;
+    f->fin = false;
+}
+
+void cap_tcp_segment(cap_tcp_table *t, const cap_tcp_seg *s, bool sip_port) {
+    t->st->tcp_segments++;
+    uint64_t h = flow_hash(&s->src, &s->dst);
+    tcp_flow *f = flow_find(t, &s->src, &s->dst, h);
+    bool syn = (s->flags & TCP_SYN) != 0;
+    if (!f) {
+        if (s->flags & TCP_RST) { /* a reset from a side that never sent data */
+            fs_endpoint rs = s->dst, rd = s->src;
+            tcp_flow *r = flow_find(t, &rs, &rd, flow_hash(&rs, &rd));
+            if (r) flow_close(t, r, s->ts_us);
+            return;
+        }
+        bool track = sip_port ? (syn || s->len > 0)
+                              : (t->heuristic && s->len > 0 &&
+                                 cap_sip_start_line(s->data, s->len) == 1);
+        if (!track || !(f = flow_create(t, s, h))) return;
+        flow_start(t, f, s->seq, syn);
+    } else if (syn && f->next_seq != s->seq + 1) {
+        flow_start(t, f, s->seq, true); /* a new connection on the same tuple */
+    }
+    flow_touch(t, f, s->ts_us);
+    uint32_t seq = syn ? s->seq + 1 : s->seq;
+    if (s->len > 0) flow_data(t, f, seq, s->data, s->len, s->ts_us, s->frame_no);
+    if (f->holds && s->ts_us > f->hold_since + TCP_GAP_WAIT_US) resolve_gap(t, f, s->ts_us);
+    if (s->flags & TCP_RST) {
+        flow_close(t, f, s->ts_us);
+        fs_endpoint rs = s->dst, rd = s->src;
+        tcp_flow *r = flow_find(t, &rs, &rd, flow_hash(&rs, &rd));
+        if (r) flow_close(t, r, s->ts_us);
+        return;
+    }
+    if (s->flags & TCP_FIN) {
+        f->fin = true;
+        f->fin_seq = seq + s->len;
+    }
+    if (f->fin && !f->holds && f->next_seq == f->fin_seq) flow_close(t, f, s->ts_us);
+}
+
+void cap_tcp_expire(cap_tcp_table *t, uint64_t now_us) {
+    while (t->gap_head && t->gap_head->hold_since + TCP_GAP_WAIT_US < now_us)
+        resolve_gap(t, t->gap_head, now_us);
+    while (t->lru_head && t->lru_head->last_ts + t->idle_us < now_us)
+        flow_close(t, t->lru_head, now_us);
+}
+
+void cap_tcp_finish(cap_tcp_table *t) {
+    while (t->lru_head) flow_close(t, t->lru_head, t->lru_head->last_ts);
+}
+
+size_t cap_tcp_memory(const cap_tcp_table *t) {
+    size_t n = sizeof *t + (size_t)t->bytes;
+    if (t->buckets) n += ((size_t)t->mask + 1) * sizeof *t->buckets;
+    n += ((size_t)t->nflows + t->npool) * sizeof(tcp_flow);
+    return n;
+}
+
+void cap_tcp_free(cap_tcp_table *t) {
+    if (!t) return;
+    while (t->lru_head) flow_destroy(t, t->lru_head);
+    while (t->pool) {
+        tcp_flow *f = t->pool;
+        t->pool = f->hnext;
+        free(f);
+    }
+    free(t->buckets);
+    free(t);
+}

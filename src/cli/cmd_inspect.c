@@ -1,0 +1,619 @@
+/*
+ * cmd_inspect.c -- `fs38 inspect`: options, event output, the human summary
+ * and the statistics JSON.
+ *
+ * Owns: turning command-line options into an insp_options + fs38_config,
+ * writing events (NDJSON on stdout with --json, appended to --events FILE),
+ * the progress line, the ten-second summary, --stats-json and the exit code.
+ * Must not touch: decoding or detection (libfs38 does that).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "inspect/insp.h"
+
+#ifndef FS38_ETC_DIR
+#define FS38_ETC_DIR "etc"
+#endif
+
+#define TOP_INCIDENTS 15
+#define TOP_TALKERS 5
+
+static volatile sig_atomic_t stop_flag;
+static void on_signal(int sig) { (void)sig; stop_flag = 1; }
+
+/* One incident line of the summary. */
+typedef struct incident_row {
+    det_severity severity;
+    det_rule_id rule;
+    char source[128];
+    uint64_t count;
+    double window_s;
+    char detail[72];
+} incident_row;
+
+typedef struct inspect_run {
+    /* options */
+    bool json, quiet, progress, live;
+    const char *events_path, *stats_path, *config_path;
+    int fail_on; /* -1: never */
+    /* outputs */
+    FILE *events_file;
+    bool write_error;
+    /* tallies of final events */
+    uint64_t events;
+    uint64_t by_severity[5];
+    uint64_t by_rule[R__COUNT];
+    int max_severity;
+    incident_row top[TOP_INCIDENTS];
+    int ntop;
+    /* progress */
+    const char *current;
+    uint64_t last_progress_us;
+} inspect_run;
+
+static const char usage_text[] =
+    "usage: fs38 inspect [options] FILE...\n"
+    "       fs38 inspect -i IFACE [options]\n"
+    "       fs38 inspect --hep ADDR:PORT [options]\n"
+    "       fs38 inspect --raw [options] MSGFILE...\n"
+    "\n"
+    "Reads SIP traffic, parses every message, and raises one event per incident\n"
+    "(scanning, enumeration, brute force, floods, malformed messages, trust\n"
+    "boundary violations, CLI spoofing, topology leaks, IRSF, Wangiri ...).\n"
+    "Events follow the fs38 event format 1.0 (docs/events.md); rules are listed\n"
+    "by `fs38 rules` and documented in docs/rules.md.\n"
+    "\n"
+    "Input (one kind per run):\n"
+    "  FILE...                pcap or pcapng files, '-' for stdin (Ethernet, VLAN,\n"
+    "                         Linux SLL/SLL2, raw IP, loopback; UDP, TCP, HEP v3)\n"
+    "  -i, --interface IFACE  capture live from IFACE (needs root or CAP_NET_RAW)\n"
+    "      --bpf EXPR         capture filter for -i (default: udp or tcp, VLAN too)\n"
+    "      --hep ADDR:PORT    receive HEP v3 over UDP, e.g. from Kamailio siptrace,\n"
+    "                         OpenSIPS proto_hep or heplify (127.0.0.1:9060)\n"
+    "      --raw              each FILE holds one SIP message, inspected as a UDP\n"
+    "                         datagram (handy for RFC 4475 torture messages)\n"
+    "\n"
+    "Configuration:\n"
+    "  -c, --config FILE      YAML config: zones, home numbers, thresholds, rule\n"
+    "                         switches (docs/configuration.md). Default: $FS38_CONFIG,\n"
+    "                         else " FS38_ETC_DIR "/fs38.yaml if present, else built-in defaults\n"
+    "      --workers N        N decode+detect threads, traffic sharded by client\n"
+    "                         address (default 1; 1-16)\n"
+    "\n"
+    "Output:\n"
+    "      --json             only NDJSON events on stdout, one per line (for a SIEM);\n"
+    "                         the summary is not printed\n"
+    "      --events FILE      append NDJSON events to FILE as they are raised\n"
+    "      --stats-json FILE  write message/capture/memory statistics as JSON\n"
+    "  -q, --quiet            no summary\n"
+    "      --no-progress      no progress line (shown on a terminal for files)\n"
+    "      --fail-on SEV      exit 1 if an event of severity SEV or above was raised\n"
+    "                         (info, low, medium, high, critical)\n"
+    "\n"
+    "Limits (live and HEP):\n"
+    "      --duration SEC     stop after SEC seconds\n"
+    "      --count N          stop after N packets\n"
+    "  -h, --help             this text\n"
+    "\n"
+    "Live capture and HEP report an incident when it opens (version 1) and again\n"
+    "when it closes with more activity (version 2). Files report each incident\n"
+    "once, when it closes. Times are capture times.\n"
+    "\n"
+    "Exit codes: 0 done, 1 events at or above --fail-on, 2 usage or input error\n"
+    "(a file that breaks midway is processed up to the break, with a warning).\n"
+    "\n"
+    "Examples:\n"
+    "  fs38 inspect capture.pcapng\n"
+    "  fs38 inspect --json a.pcap b.pcap > events.ndjson\n"
+    "  fs38 inspect -i eth0 --events events.ndjson --config site.yaml\n"
+    "  fs38 inspect --hep 127.0.0.1:9060 --duration 60 --fail-on high\n";
+
+/* ---- events ------------------------------------------------------------------- */
+
+static const char *event_source(const ev_event *ev) {
+    for (unsigned i = 0; i < ev->nobs; i++)
+        if (!strcmp(ev->obs[i].role, "source")) return ev->obs[i].value;
+    for (unsigned i = 0; i < ev->nobs; i++)
+        if (!strcmp(ev->obs[i].role, "caller")) return ev->obs[i].value;
+    return ev->nobs ? ev->obs[0].value : "-";
+}
+
+/* "to 192.0.2.10" for incidents keyed by what was attacked rather than who attacked. */
+static void event_key(const ev_event *ev, char *out, size_t n) {
+    for (unsigned i = 0; i < ev->nobs; i++)
+        if (!strcmp(ev->obs[i].role, "source") || !strcmp(ev->obs[i].role, "caller")) {
+            snprintf(out, n, "%s", event_source(ev));
+            return;
+        }
+    snprintf(out, n, "%s%s", ev->nobs ? "to " : "", event_source(ev));
+}
+
+/* The most telling figures of an event, short. */
+static void event_detail(const ev_event *ev, char *out, size_t n) {
+    size_t len = 0;
+    out[0] = '\0';
+    for (unsigned i = 0; i < ev->ndetails && len + 8 < n; i++) {
+        const ev_detail *d = &ev->details[i];
+        int w;
+        if (d->kind == EV_D_STR) w = snprintf(out + len, n - len, "%s%s", len ? " " : "", d->s);
+        else if (d->kind == EV_D_INT)
+            w = snprintf(out + len, n - len, "%s%s=%lld", len ? " " : "", d->key, (long long)d->i);
+        else w = snprintf(out + len, n - len, d->r >= 100 || d->r <= -100 ? "%s%s=%.0f" : "%s%s=%.2f",
+                          len ? " " : "", d->key, d->r);
+        if (w < 0 || (size_t)w >= n - len) {
+            out[n - 1] = '\0';
+            break;
+        }
+        len += (size_t)w;
+    }
+}
+
+/* Keep the TOP_INCIDENTS most severe (then largest) incidents for the summary. */
+static void remember_incident(inspect_run *r, const ev_event *ev) {
+    incident_row row = {.severity = ev->severity, .rule = ev->rule, .count = ev->count,
+                        .window_s = ev->window_s};
+    event_key(ev, row.source, sizeof row.source);
+    event_detail(ev, row.detail, sizeof row.detail);
+    int pos = r->ntop;
+    while (pos > 0 && (r->top[pos - 1].severity < row.severity ||
+                       (r->top[pos - 1].severity == row.severity && r->top[pos - 1].count < row.count)))
+        pos--;
+    if (pos >= TOP_INCIDENTS) return;
+    int last = r->ntop < TOP_INCIDENTS ? r->ntop : TOP_INCIDENTS - 1;
+    memmove(&r->top[pos + 1], &r->top[pos], (size_t)(last - pos) * sizeof row);
+    r->top[pos] = row;
+    if (r->ntop < TOP_INCIDENTS) r->ntop++;
+}
+
+static void write_event_line(inspect_run *r, FILE *f, const char *line, size_t len) {
+    if (fwrite(line, 1, len, f) != len) r->write_error = true;
+    if (r->live) fflush(f);
+}
+
+static void on_event(void *user, const ev_event *ev, bool final) {
+    inspect_run *r = user;
+    char buf[16384];
+    size_t len = ev_to_json(ev, buf, sizeof buf);
+    if (len) {
+        if (r->json) write_event_line(r, stdout, buf, len);
+        if (r->events_file) write_event_line(r, r->events_file, buf, len);
+    }
+    /* Tally each incident once: at its final report (live mode reports opens too). */
+    if (!final) {
+        if ((int)ev->severity > r->max_severity) r->max_severity = (int)ev->severity;
+        return;
+    }
+    r->events++;
+    r->by_severity[ev->severity]++;
+    r->by_rule[ev->rule]++;
+    if ((int)ev->severity > r->max_severity) r->max_severity = (int)ev->severity;
+    remember_incident(r, ev);
+}
+
+static void on_progress(void *user, uint64_t offset, uint64_t size, uint64_t frames) {
+    inspect_run *r = user;
+    uint64_t now = fs_time_now_us();
+    if (now - r->last_progress_us < 250000 && (size == 0 || offset < size)) return;
+    r->last_progress_us = now;
+    if (size)
+        fprintf(stderr, "\r  %s  %3.0f%%  %.1f/%.1f MB  %llu frames  %llu incidents ",
+                r->current, 100.0 * (double)offset / (double)size, (double)offset / 1e6,
+                (double)size / 1e6, (unsigned long long)frames, (unsigned long long)r->events);
+    else
+        fprintf(stderr, "\r  %s  %.1f MB  %llu frames  %llu incidents ", r->current,
+                (double)offset / 1e6, (unsigned long long)frames, (unsigned long long)r->events);
+}
+
+/* ---- the summary ------------------------------------------------------------------- */
+
+static void fmt_count(uint64_t v, char *out, size_t n) {
+    if (v >= 10000000) snprintf(out, n, "%.1fM", (double)v / 1e6);
+    else if (v >= 100000) snprintf(out, n, "%.0fk", (double)v / 1e3);
+    else snprintf(out, n, "%llu", (unsigned long long)v);
+}
+
+static void print_span(FILE *o, uint64_t first, uint64_t last) {
+    char a[40], b[40];
+    if (!first) return;
+    fprintf(o, "  capture time %s .. %s\n", fs_time_rfc3339(first, a, sizeof a),
+            fs_time_rfc3339(last, b, sizeof b));
+}
+
+static void print_incidents(FILE *o, const inspect_run *r) {
+    static const char *const sev_upper[] = {"info", "low", "medium", "high", "critical"};
+    fprintf(o, "\nINCIDENTS  %llu", (unsigned long long)r->events);
+    if (r->events) {
+        fprintf(o, "  (");
+        bool first = true;
+        for (int s = SEV_CRITICAL; s >= SEV_INFO; s--) {
+            if (!r->by_severity[s]) continue;
+            fprintf(o, "%s%s %llu", first ? "" : ", ", sev_upper[s], (unsigned long long)r->by_severity[s]);
+            first = false;
+        }
+        fprintf(o, ")");
+    }
+    fprintf(o, "\n");
+    if (!r->events) {
+        fprintf(o, "  none: no rule fired\n");
+        return;
+    }
+    fprintf(o, "  %-8s  %-17s  %-24s  %-22s %7s %8s  %s\n", "SEVERITY", "RULE", "TYPE", "SOURCE",
+            "COUNT", "WINDOW", "DETAIL");
+    for (int i = 0; i < r->ntop; i++) {
+        const incident_row *x = &r->top[i];
+        const det_rule_info *ri = &det_rule_table[x->rule];
+        char cnt[16];
+        fmt_count(x->count, cnt, sizeof cnt);
+        fprintf(o, "  %-8s  %-17s  %-24s  %-22.22s %7s %7.1fs  %.60s\n", sev_upper[x->severity],
+                ri->id, det_event_type_name(ri->event_type), x->source, cnt, x->window_s, x->detail);
+    }
+    if (r->events > (uint64_t)r->ntop) {
+        fprintf(o, "  ... %llu more; by rule:", (unsigned long long)(r->events - (uint64_t)r->ntop));
+        for (int i = 0; i < R__COUNT; i++)
+            if (r->by_rule[i])
+                fprintf(o, " %s %llu", det_rule_table[i].id, (unsigned long long)r->by_rule[i]);
+        fprintf(o, "\n");
+    }
+}
+
+static void print_messages(FILE *o, const insp_stats *s) {
+    const det_stats *d = &s->det;
+    char a[16], b[16];
+    fmt_count(d->requests, a, sizeof a);
+    fmt_count(d->responses, b, sizeof b);
+    fprintf(o, "\nMESSAGES  requests %s", a);
+    bool open = false;
+    for (int m = 0; m < SIP_M__COUNT; m++) {
+        if (!d->by_method[m]) continue;
+        fmt_count(d->by_method[m], a, sizeof a);
+        fprintf(o, "%s%s %s", open ? ", " : " (", m ? sip_method_name((sip_method)m) : "other", a);
+        open = true;
+    }
+    fprintf(o, "%s   responses %s", open ? ")" : "", b);
+    open = false;
+    for (int c = 1; c <= 6; c++) {
+        if (!d->by_class[c]) continue;
+        fmt_count(d->by_class[c], a, sizeof a);
+        fprintf(o, "%s%dxx %s", open ? ", " : " (", c, a);
+        open = true;
+    }
+    fprintf(o, "%s\n", open ? ")" : "");
+    static const char *const tnames[] = {"udp", "tcp", "tls", "sctp", "ws"};
+    fprintf(o, "  transports");
+    for (int t = 0; t < 5; t++)
+        if (d->by_transport[t]) {
+            fmt_count(d->by_transport[t], a, sizeof a);
+            fprintf(o, " %s %s", tnames[t], a);
+        }
+    if (d->from_hep) {
+        fmt_count(d->from_hep, a, sizeof a);
+        fprintf(o, " (via HEP %s)", a);
+    }
+    if (d->not_sip) {
+        fmt_count(d->not_sip, a, sizeof a);
+        fprintf(o, "   not SIP %s", a);
+    }
+    fprintf(o, "\n  calls started %llu, answered %llu, cancelled %llu, failed %llu\n",
+            (unsigned long long)d->calls_started, (unsigned long long)d->calls_answered,
+            (unsigned long long)d->calls_cancelled, (unsigned long long)d->calls_failed);
+    fmt_count(d->msgs_with_anomaly, a, sizeof a);
+    fprintf(o, "  anomalies in %s messages", a);
+    int shown = 0;
+    for (int i = 1; i < SIP_A__COUNT && shown < 6; i++) {
+        if (!d->anomalies[i] || sip_anomaly_class_of((sip_anomaly)i) == SIP_AC_NOTE) continue;
+        fmt_count(d->anomalies[i], a, sizeof a);
+        fprintf(o, "%s%s %s", shown ? ", " : ": ", sip_anomaly_name((sip_anomaly)i), a);
+        shown++;
+    }
+    fprintf(o, "\n");
+}
+
+static void print_talkers(FILE *o, insp *in) {
+    det_talker t[TOP_TALKERS];
+    int n = insp_top_talkers(in, t, TOP_TALKERS);
+    if (n == 0) return;
+    fprintf(o, "\nTOP TALKERS (requests sent)\n");
+    for (int i = 0; i < n; i++) {
+        char ip[FS_ADDR_STRLEN], a[16], b[16];
+        fmt_count(t[i].requests, a, sizeof a);
+        fmt_count(t[i].messages, b, sizeof b);
+        fprintf(o, "  %-40s %8s requests %8s messages  %u incidents\n",
+                fs_addr_str(&t[i].addr, ip, sizeof ip), a, b, t[i].incidents);
+    }
+}
+
+static void print_summary(FILE *o, const inspect_run *r, insp *in, const insp_stats *s,
+                          int ninputs, double secs) {
+    char a[16], b[16];
+    fmt_count(s->frames_read, a, sizeof a);
+    fmt_count(s->det.messages, b, sizeof b);
+    fprintf(o, "fs38 inspect: %d input%s, %s packets, %s SIP messages, %.1f MB in %.2f s\n", ninputs,
+            ninputs == 1 ? "" : "s", a, b, (double)s->bytes_read / 1e6, secs);
+    print_span(o, s->det.first_us, s->det.last_us);
+    print_incidents(o, r);
+    print_messages(o, s);
+    print_talkers(o, in);
+    const cap_stats *c = &s->cap;
+    if (c->truncated || c->bad_ip || c->tcp_gaps || c->frag_dropped || c->hep_bad ||
+        s->det.incidents_evicted || c->tcp_flows_evicted)
+        fprintf(o, "\nCAPTURE  truncated %llu, bad IP %llu, TCP gaps %llu, fragments dropped %llu, "
+                   "bad HEP %llu, flows evicted %llu, incidents evicted %llu\n",
+                (unsigned long long)c->truncated, (unsigned long long)c->bad_ip,
+                (unsigned long long)c->tcp_gaps, (unsigned long long)c->frag_dropped,
+                (unsigned long long)c->hep_bad, (unsigned long long)c->tcp_flows_evicted,
+                (unsigned long long)s->det.incidents_evicted);
+    fprintf(o, "\nstate memory %.1f MB (bounded), decoder %.1f MB\n",
+            (double)s->mem.total_bytes / 1048576.0, (double)s->decoder_memory / 1048576.0);
+}
+
+/* ---- statistics JSON ----------------------------------------------------------------- */
+
+static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs) {
+    const det_stats *d = &s->det;
+    const cap_stats *c = &s->cap;
+    json_t *o = json_object();
+    json_object_set_new(o, "frames", json_integer((json_int_t)s->frames_read));
+    json_object_set_new(o, "bytes", json_integer((json_int_t)s->bytes_read));
+    json_object_set_new(o, "seconds", json_real(secs));
+    json_object_set_new(o, "workers", json_integer(s->workers));
+    json_object_set_new(o, "sip_messages", json_integer((json_int_t)d->messages));
+    json_object_set_new(o, "not_sip", json_integer((json_int_t)d->not_sip));
+    json_object_set_new(o, "requests", json_integer((json_int_t)d->requests));
+    json_object_set_new(o, "responses", json_integer((json_int_t)d->responses));
+    json_t *m = json_object();
+    for (int i = 0; i < SIP_M__COUNT; i++)
+        if (d->by_method[i])
+            json_object_set_new(m, i ? sip_method_name((sip_method)i) : "other",
+                                json_integer((json_int_t)d->by_method[i]));
+    json_object_set_new(o, "methods", m);
+    json_t *cls = json_object();
+    for (int i = 1; i <= 6; i++) {
+        char k[4] = {(char)('0' + i), 'x', 'x', 0};
+        json_object_set_new(cls, k, json_integer((json_int_t)d->by_class[i]));
+    }
+    json_object_set_new(o, "status_classes", cls);
+    static const char *const tnames[] = {"udp", "tcp", "tls", "sctp", "ws"};
+    json_t *tr = json_object();
+    for (int i = 0; i < 5; i++)
+        if (d->by_transport[i]) json_object_set_new(tr, tnames[i], json_integer((json_int_t)d->by_transport[i]));
+    json_object_set_new(o, "transports", tr);
+    json_object_set_new(o, "from_hep", json_integer((json_int_t)d->from_hep));
+    json_t *an = json_object();
+    for (int i = 1; i < SIP_A__COUNT; i++)
+        if (d->anomalies[i])
+            json_object_set_new(an, sip_anomaly_name((sip_anomaly)i), json_integer((json_int_t)d->anomalies[i]));
+    json_object_set_new(o, "anomalies", an);
+    json_object_set_new(o, "calls", json_pack("{s:I,s:I,s:I,s:I}", "started", (json_int_t)d->calls_started,
+                                              "answered", (json_int_t)d->calls_answered, "cancelled",
+                                              (json_int_t)d->calls_cancelled, "failed",
+                                              (json_int_t)d->calls_failed));
+    json_object_set_new(o, "events", json_integer((json_int_t)r->events));
+    json_t *br = json_object();
+    for (int i = 0; i < R__COUNT; i++)
+        if (r->by_rule[i]) json_object_set_new(br, det_rule_table[i].id, json_integer((json_int_t)r->by_rule[i]));
+    json_object_set_new(o, "events_by_rule", br);
+    json_t *cap = json_object();
+#define CAPF(f) json_object_set_new(cap, #f, json_integer((json_int_t)c->f))
+    CAPF(frames); CAPF(not_ip); CAPF(bad_ip); CAPF(truncated); CAPF(ip_fragments);
+    CAPF(ip_reassembled); CAPF(frag_dropped); CAPF(udp); CAPF(tcp_segments); CAPF(tcp_retransmits);
+    CAPF(tcp_out_of_order); CAPF(tcp_gaps); CAPF(tcp_resyncs); CAPF(tcp_flows_evicted);
+    CAPF(tcp_bytes_dropped); CAPF(hep_packets); CAPF(hep_bad); CAPF(hep_ignored); CAPF(sip_payloads);
+    CAPF(tcp_flows_peak); CAPF(tcp_bytes_buffered_peak); CAPF(frag_bytes_peak);
+#undef CAPF
+    json_object_set_new(o, "capture", cap);
+    const det_memory *mm = &s->mem;
+    json_object_set_new(
+        o, "memory",
+        json_pack("{s:I,s:I,s:{s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I},s:I,s:I,s:I,s:I}",
+                  "state_bytes", (json_int_t)mm->total_bytes, "decoder_bytes", (json_int_t)s->decoder_memory,
+                  "entry_bytes", "source", (json_int_t)mm->source_entry, "dest", (json_int_t)mm->dest_entry,
+                  "caller", (json_int_t)mm->caller_entry, "call", (json_int_t)mm->call_entry, "incident",
+                  (json_int_t)mm->incident_entry,
+                  "capacity", "sources", (json_int_t)mm->sources_cap, "dests", (json_int_t)mm->dests_cap,
+                  "callers", (json_int_t)mm->callers_cap, "calls", (json_int_t)mm->calls_cap, "incidents",
+                  (json_int_t)mm->incidents_cap,
+                  "live", "sources", (json_int_t)mm->sources_live, "dests", (json_int_t)mm->dests_live,
+                  "callers", (json_int_t)mm->callers_live, "calls", (json_int_t)mm->calls_live, "incidents",
+                  (json_int_t)mm->incidents_live,
+                  "sources_evicted", (json_int_t)d->sources_evicted, "calls_evicted",
+                  (json_int_t)d->calls_evicted, "incidents_evicted", (json_int_t)d->incidents_evicted,
+                  "callers_evicted", (json_int_t)d->callers_evicted));
+    return o;
+}
+
+static bool write_stats(const inspect_run *r, const insp_stats *s, double secs) {
+    json_t *o = stats_json(r, s, secs);
+    int rc = o ? json_dump_file(o, r->stats_path, JSON_INDENT(2) | JSON_SORT_KEYS) : -1;
+    json_decref(o);
+    if (rc != 0) fprintf(stderr, "fs38 inspect: cannot write --stats-json %s\n", r->stats_path);
+    return rc == 0;
+}
+
+/* ---- configuration ------------------------------------------------------------------- */
+
+static bool load_config(fs38_config *cfg, const char *explicit_path) {
+    fs_err e = {0};
+    cfg_defaults(cfg);
+    const char *path = explicit_path;
+    char etc_path[512];
+    if (!path) path = getenv("FS38_CONFIG");
+    if (!path || !*path) {
+        snprintf(etc_path, sizeof etc_path, "%s/fs38.yaml", FS38_ETC_DIR);
+        if (access(etc_path, R_OK) != 0) return true; /* built-in defaults */
+        path = etc_path;
+    }
+    if (cfg_load_file(cfg, path, &e) != FS_OK) {
+        fprintf(stderr, "fs38 inspect: config: %s\n", e.msg);
+        return false;
+    }
+    return true;
+}
+
+/* ---- main ---------------------------------------------------------------------------- */
+
+enum { OPT_BPF = 256, OPT_HEP, OPT_RAW, OPT_JSON, OPT_EVENTS, OPT_STATS, OPT_FAIL_ON, OPT_WORKERS,
+       OPT_DURATION, OPT_COUNT, OPT_NO_PROGRESS };
+
+static bool parse_u64_arg(const char *opt, const char *v, uint64_t max, uint64_t *out) {
+    if (!fs_str_to_u64(fs_str_make(v, strlen(v)), max, out)) {
+        fprintf(stderr, "fs38 inspect: %s '%s': expected a whole number up to %llu\n", opt, v,
+                (unsigned long long)max);
+        return false;
+    }
+    return true;
+}
+
+int cmd_inspect(int argc, char **argv) {
+    static const struct option longopts[] = {
+        {"interface", required_argument, NULL, 'i'}, {"bpf", required_argument, NULL, OPT_BPF},
+        {"hep", required_argument, NULL, OPT_HEP},   {"raw", no_argument, NULL, OPT_RAW},
+        {"config", required_argument, NULL, 'c'},    {"json", no_argument, NULL, OPT_JSON},
+        {"events", required_argument, NULL, OPT_EVENTS},
+        {"stats-json", required_argument, NULL, OPT_STATS},
+        {"fail-on", required_argument, NULL, OPT_FAIL_ON},
+        {"workers", required_argument, NULL, OPT_WORKERS},
+        {"duration", required_argument, NULL, OPT_DURATION},
+        {"count", required_argument, NULL, OPT_COUNT}, {"quiet", no_argument, NULL, 'q'},
+        {"no-progress", no_argument, NULL, OPT_NO_PROGRESS}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    inspect_run r = {.fail_on = -1, .max_severity = -1, .progress = true};
+    const char *iface = NULL, *bpf = NULL, *hep = NULL;
+    bool raw = false;
+    uint64_t workers = 1, duration = 0, count = 0;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "i:c:qh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'i': iface = optarg; break;
+        case OPT_BPF: bpf = optarg; break;
+        case OPT_HEP: hep = optarg; break;
+        case OPT_RAW: raw = true; break;
+        case 'c': r.config_path = optarg; break;
+        case OPT_JSON: r.json = true; break;
+        case OPT_EVENTS: r.events_path = optarg; break;
+        case OPT_STATS: r.stats_path = optarg; break;
+        case OPT_FAIL_ON:
+            r.fail_on = det_severity_parse(optarg);
+            if (r.fail_on < 0) {
+                fprintf(stderr, "fs38 inspect: --fail-on '%s': expected info, low, medium, high or critical\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_WORKERS:
+            if (!parse_u64_arg("--workers", optarg, INSP_MAX_WORKERS, &workers) || workers == 0) {
+                if (workers == 0) fprintf(stderr, "fs38 inspect: --workers must be 1-%d\n", INSP_MAX_WORKERS);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_DURATION:
+            if (!parse_u64_arg("--duration", optarg, 100000000, &duration)) return EXIT_USAGE;
+            break;
+        case OPT_COUNT:
+            if (!parse_u64_arg("--count", optarg, UINT64_MAX / 2, &count)) return EXIT_USAGE;
+            break;
+        case 'q': r.quiet = true; break;
+        case OPT_NO_PROGRESS: r.progress = false; break;
+        case 'h': fputs(usage_text, stdout); return EXIT_DONE;
+        default: fputs("(fs38 inspect --help explains every option)\n", stderr); return EXIT_USAGE;
+        }
+    }
+    int nfiles = argc - optind;
+    int kinds = (iface != NULL) + (hep != NULL) + (nfiles > 0 && !iface && !hep);
+    if (kinds != 1 || (raw && (iface || hep))) {
+        fprintf(stderr, "fs38 inspect: give capture files, or -i IFACE, or --hep ADDR:PORT "
+                        "(one kind of input)\n%s",
+                kinds == 0 ? "\n" : "");
+        if (kinds == 0) fputs(usage_text, stderr);
+        return EXIT_USAGE;
+    }
+    if ((iface || hep) && nfiles > 0) {
+        fprintf(stderr, "fs38 inspect: unexpected argument '%s' with %s\n", argv[optind],
+                iface ? "-i" : "--hep");
+        return EXIT_USAGE;
+    }
+    r.live = iface || hep;
+
+    static fs38_config cfg; /* large: keep it off the stack */
+    if (!load_config(&cfg, r.config_path)) return EXIT_USAGE;
+    if (r.events_path) {
+        r.events_file = fopen(r.events_path, "a");
+        if (!r.events_file) {
+            fprintf(stderr, "fs38 inspect: --events %s: %s\n", r.events_path, strerror(errno));
+            return EXIT_USAGE;
+        }
+    }
+    r.progress = r.progress && !r.live && isatty(STDERR_FILENO);
+
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    insp_options o = {.cfg = &cfg, .workers = (unsigned)workers, .live = r.live,
+                      .on_event = on_event, .on_progress = r.progress ? on_progress : NULL,
+                      .user = &r, .stop = &stop_flag, .max_packets = count,
+                      .duration_us = duration * FS_USEC};
+    fs_err e = {0};
+    insp *in = insp_new(&o, &e);
+    if (!in) {
+        fprintf(stderr, "fs38 inspect: %s\n", e.msg);
+        if (r.events_file) fclose(r.events_file);
+        return EXIT_USAGE;
+    }
+    uint64_t t0 = fs_time_now_us();
+    int readable = 0, inputs = 0;
+    if (iface || hep) {
+        inputs = 1;
+        fs_code rc = iface ? insp_run_live(in, iface, bpf, &e) : insp_run_hep(in, hep, &e);
+        if (rc == FS_OK) readable = 1;
+        else fprintf(stderr, "fs38 inspect: %s\n", e.msg);
+    } else {
+        for (int i = optind; i < argc && !stop_flag; i++) {
+            inputs++;
+            r.current = argv[i];
+            uint64_t frames = 0;
+            memset(&e, 0, sizeof e);
+            fs_code rc = raw ? insp_run_raw(in, argv[i], &e) : insp_run_file(in, argv[i], &frames, &e);
+            if (r.progress) fputs("\r\033[K", stderr);
+            if (rc == FS_OK) {
+                readable++;
+            } else if (frames > 0) {
+                readable++;
+                fprintf(stderr, "fs38 inspect: warning: %s (the %llu frames before it were inspected)\n",
+                        e.msg, (unsigned long long)frames);
+            } else {
+                fprintf(stderr, "fs38 inspect: %s\n", e.msg);
+            }
+        }
+    }
+    insp_finish(in);
+    double secs = (double)(fs_time_now_us() - t0) / 1e6;
+    insp_stats st;
+    insp_get_stats(in, &st);
+    bool ok_out = true;
+    if (r.stats_path) ok_out = write_stats(&r, &st, secs);
+    if (!r.quiet && !r.json) print_summary(stdout, &r, in, &st, inputs, secs);
+    insp_free(in);
+    fflush(stdout);
+    if (r.events_file && fclose(r.events_file) != 0) r.write_error = true;
+    if (r.write_error || ferror(stdout)) {
+        fprintf(stderr, "fs38 inspect: writing events failed\n");
+        ok_out = false;
+    }
+    if (readable == 0 || !ok_out) return EXIT_USAGE;
+    if (r.fail_on >= 0 && r.max_severity >= r.fail_on) {
+        if (!r.quiet && !r.json)
+            printf("\nexit 1: events at or above %s (--fail-on)\n", det_severity_name((det_severity)r.fail_on));
+        return EXIT_EVENTS;
+    }
+    return EXIT_DONE;
+}

@@ -1,0 +1,26 @@
+/*
+ * cmd_rules.c -- `fs38 rules`: print the rule catalogue (src/detect/rules.h).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "detect/rules.h"
+
+int cmd_rules(int argc, char **argv) {
+    if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+        puts("usage: fs38 rules\n\nLists every rule of the catalogue with its default severity,\n"
+             "threshold and window. Details and false-positive notes: docs/rules.md.\n"
+             "Change them per rule under rules.<ID> in the config file.");
+        return EXIT_DONE;
+    }
+    printf("%-18s %-9s %-24s %-13s %9s %7s  %s\n", "ID", "SEVERITY", "EVENT TYPE", "DOMAIN",
+           "THRESHOLD", "WINDOW", "NAME");
+    for (int i = 0; i < R__COUNT; i++) {
+        const det_rule_info *ri = &det_rule_table[i];
+        printf("%-18s %-9s %-24s %-13s %9u %6us  %s\n", ri->id, det_severity_name(ri->severity),
+               det_event_type_name(ri->event_type), det_domain_name(ri->domain), ri->threshold,
+               ri->window_s, ri->name);
+    }
+    return EXIT_DONE;
+}

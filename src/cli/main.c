@@ -1,0 +1,58 @@
+/*
+ * main.c -- the fs38 command: dispatch to a subcommand.
+ *
+ * Owns: the top-level usage text and the subcommand table. Each subcommand
+ * lives in its own cmd_*.c file, parses its own options and prints; the work
+ * itself is done by libfs38.
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"inspect", cmd_inspect, "find SIP attacks and fraud in captures, live traffic or HEP"},
+    {"rules", cmd_rules, "list the rule catalogue (ids, severities, thresholds)"},
+};
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "fs38 %s -- SIP network security toolkit (GSMA FS.38)\n\n"
+            "usage: fs38 COMMAND [options]\n\ncommands:\n",
+            FS38_VERSION);
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "  %-10s %s\n", "version", "print the version");
+    fprintf(out, "\n'fs38 COMMAND --help' explains a command. Exit codes: 0 done, 1 events at or\n"
+                 "above --fail-on were raised, 2 usage or input error.\n");
+}
+
+int main(int argc, char **argv) {
+    if (sodium_init() < 0) {
+        fprintf(stderr, "fs38: libsodium failed to initialise\n");
+        return 2;
+    }
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("fs38 %s\n", FS38_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (!strcmp(cmd, commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "fs38: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return 2;
+}

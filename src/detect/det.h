@@ -1,0 +1,85 @@
+/*
+ * det.h -- the detection engine: SIP messages in, incidents (events) out.
+ *
+ * Owns: parsing each cap_payload into a sip_msg, message statistics, the
+ * bounded state tables (sources, destinations, callers, calls, incidents),
+ * every detector of the rule catalogue (rules.h) and the incident lifecycle:
+ * one event per (rule, key) while activity continues, with counts and
+ * first/last seen updated, closed after the rule's window of quiet.
+ * Must not touch: files, sockets, printing; events leave through the callback.
+ *
+ * Time is capture time (cap_payload.ts_us), never the wall clock, except for
+ * an event's `created`.
+ */
+#ifndef FS_DET_H
+#define FS_DET_H
+
+#include "../capture/cap.h"
+#include "../config/cfg.h"
+#include "../events/ev.h"
+#include "../sip/sip.h"
+
+typedef struct det_engine det_engine;
+
+/* final = false: the incident was just opened or updated (live mode);
+ * final = true: the incident closed with these figures. */
+typedef void (*det_event_fn)(void *user, const ev_event *ev, bool final);
+
+typedef struct det_stats {
+    uint64_t payloads;            /* cap_payloads seen */
+    uint64_t messages;            /* parsed as SIP */
+    uint64_t not_sip;             /* payloads that were not SIP at all */
+    uint64_t requests, responses;
+    uint64_t by_method[SIP_M__COUNT];
+    uint64_t by_class[7];         /* [1..6] = 1xx..6xx */
+    uint64_t by_transport[5];     /* cap_transport */
+    uint64_t from_hep;
+    uint64_t anomalies[SIP_A__COUNT];
+    uint64_t msgs_with_anomaly;
+    uint64_t calls_started, calls_answered, calls_cancelled, calls_failed;
+    uint64_t events_opened, events_closed, incidents_evicted;
+    uint64_t sources_evicted, dests_evicted, callers_evicted, calls_evicted;
+    uint64_t first_us, last_us;   /* capture time span */
+} det_stats;
+
+/* Memory accounting, reported by the CLI and the bench. */
+typedef struct det_memory {
+    size_t source_entry, dest_entry, caller_entry, call_entry, incident_entry;
+    uint32_t sources_cap, dests_cap, callers_cap, calls_cap, incidents_cap;
+    uint32_t sources_live, dests_live, callers_live, calls_live, incidents_live;
+    size_t total_bytes;
+    /* requests waiting for their final response (SIP-ENUM-001, SIP-BRUTE-*) */
+    size_t txn_entry;
+    uint32_t txns_cap, txns_live;
+} det_memory;
+
+typedef struct det_talker {
+    fs_addr addr;
+    uint64_t messages;
+    uint64_t requests;
+    uint32_t incidents;
+} det_talker;
+
+det_engine *det_engine_new(const fs38_config *cfg, det_event_fn fn, void *user, fs_err *e);
+void det_engine_free(det_engine *eng);
+
+/* Live mode reports an incident when it opens (version 1) and again when it
+ * closes with more activity (version 2); file mode only when it closes. */
+void det_engine_set_live(det_engine *eng, bool live);
+
+/* One SIP message candidate (a datagram or a framed TCP message). */
+void det_process(det_engine *eng, const cap_payload *p);
+
+/* Advance capture time: close quiet incidents, time out calls. Cheap when
+ * called often; det_process calls it itself as time advances. */
+void det_tick(det_engine *eng, uint64_t now_us);
+
+/* End of input: close every open incident (emitting it). */
+void det_finish(det_engine *eng);
+
+const det_stats *det_engine_stats(const det_engine *eng);
+void det_engine_memory(const det_engine *eng, det_memory *out);
+/* Busiest sources still tracked, most messages first. Returns how many. */
+int det_top_talkers(const det_engine *eng, det_talker *out, int n);
+
+#endif

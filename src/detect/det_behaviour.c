@@ -1,0 +1,414 @@
+/*
+ * det_behaviour.c -- what a source does over time, rather than what one
+ * message looks like: floods (SIP-FLOOD-001/002), scanning (SIP-SCAN-002),
+ * extension enumeration (SIP-ENUM-001) and credential brute force
+ * (SIP-BRUTE-001/002).
+ *
+ * Owns: the per-source and per-destination window counters these rules use
+ * and the pending-transaction table (eng->txns). Must not touch: the
+ * incident lifecycle (det_hit does that), call state (det_calls.c).
+ *
+ * Responses are credited to the requester (the address they are sent to),
+ * so an enumerator's 404s and a brute forcer's 401s land on its own entry;
+ * only responses that answer a request seen from that requester count
+ * (Call-ID + CSeq), so forged responses cannot frame a victim.
+ * Every counter lives in a tumbling window; when a rule's condition first
+ * holds in a window the whole window's count goes into the incident, later
+ * messages of the same window add one each, so evidence.count is exact and
+ * one incident covers the whole attack.
+ */
+#include <stdio.h>
+
+#include "det_internal.h"
+
+/* Salts keep the hash spaces of different keys apart. */
+enum {
+    SALT_REQUESTER = 1, /* must match det_engine.c requester_entry */
+    SALT_FLOOD = 31,
+    SALT_DEST = 32,
+    SALT_SCAN = 33,
+    SALT_TARGET = 34,
+    SALT_PEER = 35,
+    SALT_ENUM = 36,
+    SALT_USER = 37,
+    SALT_BRUTE = 38,
+    SALT_AUTH = 39,
+    SALT_CALLID = 40
+};
+
+static void ip_observable(ev_event *ev, const fs_addr *a, const char *role) {
+    char ip[FS_ADDR_STRLEN];
+    ev_add_observable(ev, "ip", fs_addr_str(a, ip, sizeof ip), role);
+}
+
+/* Messages so far in the window, as a rate (at least one second of window). */
+static double window_rate(uint32_t count, uint64_t start_us, uint64_t now_us) {
+    double secs = now_us > start_us ? (double)(now_us - start_us) / 1e6 : 0;
+    return (double)count / (secs < 1.0 ? 1.0 : secs);
+}
+
+/* A rule parameter scaled like det_threshold_zone scales thresholds. */
+static uint32_t scaled_param(const det_ctx *c, double value, int zone) {
+    if (value <= 0) return UINT32_MAX; /* 0 disables that check */
+    if (zone >= 0 && zone < c->eng->cfg->nzones) {
+        double mult = c->eng->cfg->zones[zone].flood_multiplier;
+        if (mult <= 0) return UINT32_MAX;
+        value *= mult;
+    }
+    return value >= (double)UINT32_MAX ? UINT32_MAX : (uint32_t)value;
+}
+
+/* How much a window's crossing adds: everything so far the first time. */
+static uint32_t crossing_add(bool *flagged, uint32_t window_count) {
+    if (*flagged) return 1;
+    *flagged = true;
+    return window_count ? window_count : 1;
+}
+
+/* ---- SIP-FLOOD-001: requests per source ----------------------------------------- */
+
+static void flood_source(det_ctx *c) {
+    det_source *s = c->requester;
+    const cfg_rule *rc = det_rule_cfg(c, R_FLOOD_SOURCE);
+    if (!rc->enabled) return;
+    if (det_window_roll(&s->flood_start, c->ts, rc->window_s)) {
+        s->flood_total = s->flood_invite = s->flood_register = s->flood_options = 0;
+        s->flood_flagged = false;
+    }
+    s->flood_total++;
+    switch (c->m->method) {
+    case SIP_M_INVITE: s->flood_invite++; break;
+    case SIP_M_REGISTER: s->flood_register++; break;
+    case SIP_M_OPTIONS: s->flood_options++; break;
+    default: break;
+    }
+    const char *trigger = NULL;
+    if (s->flood_total >= det_threshold(c, R_FLOOD_SOURCE)) trigger = "requests";
+    else if (s->flood_invite >= scaled_param(c, rc->param[0], c->src_zone)) trigger = "INVITE";
+    else if (s->flood_register >= scaled_param(c, rc->param[1], c->src_zone)) trigger = "REGISTER";
+    else if (s->flood_options >= scaled_param(c, rc->param[2], c->src_zone)) trigger = "OPTIONS";
+    if (!trigger) return;
+
+    bool opened;
+    uint32_t add = crossing_add(&s->flood_flagged, s->flood_total);
+    ev_event *ev = det_hit_since(c, R_FLOOD_SOURCE, det_key_addr(c->eng, &s->addr, SALT_FLOOD), add, s->flood_start, &opened);
+    if (!ev) return;
+    if (opened) {
+        ip_observable(ev, &s->addr, "source");
+        ev_set_str(ev, "trigger", trigger);
+    }
+    ev_set_int(ev, "requests", s->flood_total);
+    ev_set_int(ev, "invite", s->flood_invite);
+    ev_set_int(ev, "register", s->flood_register);
+    ev_set_int(ev, "options", s->flood_options);
+    double rate = window_rate(s->flood_total, s->flood_start, c->ts);
+    const ev_detail *prev = ev_get_detail(ev, "rate");
+    if (!prev || prev->r < rate) ev_set_real(ev, "rate", rate);
+    ev_set_int(ev, "window_limit", rc->window_s);
+}
+
+/* ---- SIP-FLOOD-002: requests toward one destination ------------------------------- */
+
+static void flood_dest(det_ctx *c) {
+    const cfg_rule *rc = det_rule_cfg(c, R_FLOOD_DEST);
+    if (!rc->enabled) return;
+    /* Traffic from configured trusted/core peers is expected volume: only
+     * senders outside them count toward a destination flood. */
+    if (c->zones && c->src_trust != TRUST_UNTRUSTED) return;
+    det_engine *eng = c->eng;
+    bool created, evicted;
+    det_dest *d = det_table_upsert(&eng->dests, det_key_addr(eng, &c->p->dst.addr, SALT_DEST), c->ts,
+                                   &created, &evicted);
+    if (evicted) eng->stats.dests_evicted++;
+    if (created) d->addr = c->p->dst.addr;
+    if (det_window_roll(&d->flood_start, c->ts, rc->window_s)) {
+        d->flood_total = 0;
+        det_sketch_clear(&d->flood_sources);
+        d->flagged = false;
+    }
+    d->flood_total++;
+    det_sketch_add(&d->flood_sources, det_key_addr(eng, &c->p->src.addr, SALT_PEER));
+    if (d->flood_total < det_threshold_zone(c, R_FLOOD_DEST, c->dst_zone)) return;
+
+    bool opened;
+    uint32_t add = crossing_add(&d->flagged, d->flood_total);
+    ev_event *ev = det_hit_since(c, R_FLOOD_DEST, det_key_addr(eng, &d->addr, SALT_DEST), add, d->flood_start, &opened);
+    if (!ev) return;
+    if (opened) ip_observable(ev, &d->addr, "target");
+    ev_set_int(ev, "requests", d->flood_total);
+    ev_set_int(ev, "distinct_sources", det_sketch_count(&d->flood_sources));
+    double rate = window_rate(d->flood_total, d->flood_start, c->ts);
+    const ev_detail *prev = ev_get_detail(ev, "rate");
+    if (!prev || prev->r < rate) ev_set_real(ev, "rate", rate);
+}
+
+/* ---- SIP-SCAN-002: one source probing many addresses ----------------------------- */
+
+static bool is_probe(const sip_msg *m) {
+    switch (m->method) {
+    case SIP_M_OPTIONS:
+    case SIP_M_REGISTER: return true;
+    case SIP_M_INVITE: return m->to_tag.len == 0; /* initial INVITE only */
+    default: return false;
+    }
+}
+
+/* peers: the addresses a requester has sent requests to. */
+static void remember_peer(det_ctx *c) {
+    det_sketch_add(&c->requester->peers, det_key_addr(c->eng, &c->p->dst.addr, SALT_PEER));
+}
+
+/* Did the target itself talk to this source before (a phone registered with
+ * the PBX that now qualifies it)? Then this request is not a probe. */
+static bool target_knows_source(det_ctx *c) {
+    det_engine *eng = c->eng;
+    det_source *t = det_table_find(&eng->sources, det_key_addr(eng, &c->p->dst.addr, SALT_REQUESTER));
+    return t && t != c->requester && det_sketch_has(&t->peers, det_key_addr(eng, &c->p->src.addr, SALT_PEER));
+}
+
+static void scan_behaviour(det_ctx *c) {
+    const sip_msg *m = c->m;
+    det_source *s = c->requester;
+    const cfg_rule *rc = det_rule_cfg(c, R_SCAN_BEHAVIOUR);
+    if (!rc->enabled || !is_probe(m)) return;
+    if (c->zones && c->src_trust == TRUST_CORE) return; /* our own elements */
+    if (det_window_roll(&s->scan_start, c->ts, rc->window_s)) {
+        s->scan_probes = 0;
+        det_sketch_clear(&s->scan_targets);
+        s->scan_flagged = false;
+    }
+    s->scan_probes++;
+    if (target_knows_source(c)) return;
+    uint64_t t = det_key_addr(c->eng, &c->p->dst.addr, SALT_TARGET) ^
+                 ((uint64_t)c->p->dst.port * 0x9e3779b97f4a7c15ULL);
+    det_sketch_add(&s->scan_targets, t);
+    uint32_t distinct = det_sketch_count(&s->scan_targets);
+    if (distinct < det_threshold(c, R_SCAN_BEHAVIOUR)) return;
+
+    bool opened;
+    uint32_t add = crossing_add(&s->scan_flagged, s->scan_probes);
+    ev_event *ev = det_hit_since(c, R_SCAN_BEHAVIOUR, det_key_addr(c->eng, &s->addr, SALT_SCAN), add, s->scan_start, &opened);
+    if (!ev) return;
+    if (opened) {
+        ip_observable(ev, &s->addr, "source");
+        char ua[96];
+        ev_copy_text(ua, sizeof ua, m->user_agent);
+        if (ua[0]) ev_add_observable(ev, "sip_user_agent", ua, "tool");
+    }
+    const ev_detail *prev = ev_get_detail(ev, "distinct_targets");
+    if (!prev || prev->i < distinct) ev_set_int(ev, "distinct_targets", distinct);
+    ev_set_int(ev, "probes", s->scan_probes);
+    ev_set_str(ev, "method", sip_method_name((sip_method)m->method));
+}
+
+/* ---- SIP-ENUM-001: 404 versus 401/407/200 across many users ---------------------- */
+
+static bool enum_method(unsigned method) {
+    return method == SIP_M_REGISTER || method == SIP_M_INVITE || method == SIP_M_OPTIONS ||
+           method == SIP_M_SUBSCRIBE || method == SIP_M_MESSAGE;
+}
+
+/* 1 = the user does not exist, 0 = it does, -1 = tells nothing. */
+static int enum_outcome(uint16_t status) {
+    if (status == 404 || status == 604) return 1;
+    if ((status >= 200 && status < 300) || status == 401 || status == 407 || status == 403 ||
+        status == 480 || status == 486 || status == 603)
+        return 0;
+    return -1;
+}
+
+static void enumeration(det_ctx *c) {
+    const sip_msg *m = c->m;
+    det_source *s = c->requester;
+    const cfg_rule *rc = det_rule_cfg(c, R_ENUM_EXTENSIONS);
+    if (!rc->enabled || !enum_method(m->cseq_method)) return;
+    int outcome = enum_outcome(m->status);
+    fs_str user = det_header_user(m->to);
+    if (outcome < 0 || !user.len) return;
+    if (det_window_roll(&s->enum_start, c->ts, rc->window_s)) {
+        s->enum_probes = s->enum_not_found = s->enum_exists = 0;
+        det_sketch_clear(&s->enum_users);
+        s->enum_flagged = false;
+    }
+    s->enum_probes++;
+    if (outcome) s->enum_not_found++;
+    else s->enum_exists++;
+    det_sketch_add(&s->enum_users, det_key(c->eng, user.p, user.len, SALT_USER));
+    uint32_t distinct = det_sketch_count(&s->enum_users);
+    double ratio = (double)s->enum_not_found / (double)s->enum_probes;
+    if (distinct < det_threshold_zone(c, R_ENUM_EXTENSIONS, -1) || s->enum_not_found == 0 ||
+        ratio < rc->param[0])
+        return;
+
+    bool opened;
+    uint32_t add = crossing_add(&s->enum_flagged, s->enum_probes);
+    ev_event *ev = det_hit_since(c, R_ENUM_EXTENSIONS, det_key_addr(c->eng, &s->addr, SALT_ENUM), add, s->enum_start, &opened);
+    if (!ev) return;
+    if (opened) ip_observable(ev, &s->addr, "source");
+    const ev_detail *prev = ev_get_detail(ev, "distinct_users");
+    if (!prev || prev->i < distinct) ev_set_int(ev, "distinct_users", distinct);
+    ev_set_int(ev, "not_found", s->enum_not_found);
+    ev_set_int(ev, "found", s->enum_exists);
+    ev_set_real(ev, "not_found_ratio", ratio);
+    ev_set_str(ev, "method", sip_method_name((sip_method)m->cseq_method));
+}
+
+/* ---- SIP-BRUTE-001/002: failed credentials ------------------------------------------ */
+
+/* username="..." (or token) inside a Digest credentials value. */
+static fs_str auth_username(fs_str v) {
+    for (uint32_t i = 0; i + 8 <= v.len; i++) {
+        if (!fs_str_istarts(fs_str_make(v.p + i, v.len - i), "username")) continue;
+        if (i > 0 && sip_is_token((unsigned char)v.p[i - 1])) continue; /* e.g. "xusername" */
+        uint32_t j = i + 8;
+        while (j < v.len && (v.p[j] == ' ' || v.p[j] == '\t')) j++;
+        if (j >= v.len || v.p[j] != '=') continue;
+        j++;
+        while (j < v.len && (v.p[j] == ' ' || v.p[j] == '\t')) j++;
+        uint32_t start, end;
+        if (j < v.len && v.p[j] == '"') {
+            start = ++j;
+            while (j < v.len && v.p[j] != '"') j += (v.p[j] == '\\' && j + 1 < v.len) ? 2 : 1;
+            end = j < v.len ? j : v.len;
+        } else {
+            start = j;
+            while (j < v.len && v.p[j] != ',' && !sip_is_wsp((unsigned char)v.p[j])) j++;
+            end = j;
+        }
+        return fs_str_make(v.p + start, end - start);
+    }
+    return FS_STR_NULL;
+}
+
+/* Requester + Call-ID + CSeq number and method (a CANCEL shares the
+ * INVITE's number, and its 200 must not answer the INVITE). */
+static uint64_t txn_key(const det_ctx *c, const fs_addr *requester, unsigned method) {
+    const sip_msg *m = c->m;
+    return det_key(c->eng, m->call_id.p, m->call_id.len, SALT_CALLID) ^
+           ((uint64_t)m->cseq * 0xc2b2ae3d27d4eb4fULL) ^ ((uint64_t)method * 0x165667b19e3779f9ULL) ^
+           det_key_addr(c->eng, requester, SALT_AUTH);
+}
+
+/* An out-of-dialog probe-like request, or any request with credentials:
+ * remember it until its final response. */
+static void txn_request(det_ctx *c) {
+    const sip_msg *m = c->m;
+    fs_str cred = sip_header_value(m, SIP_H_AUTHORIZATION);
+    if (!cred.len) cred = sip_header_value(m, SIP_H_PROXY_AUTHORIZATION);
+    bool probe = enum_method(m->method) && m->to_tag.len == 0;
+    if ((!probe && !cred.len) || !m->call_id.len) return;
+    fs_str user = cred.len ? auth_username(cred) : FS_STR_NULL;
+    if (!user.len) user = det_header_user(m->to);
+    bool created;
+    det_txn *t = det_table_upsert(&c->eng->txns, txn_key(c, &c->p->src.addr, m->method), c->ts, &created, NULL);
+    if (!created) return; /* a retransmission: keep the entry as it is */
+    t->user = det_key(c->eng, user.p, user.len, SALT_USER);
+    t->had_auth = cred.len > 0;
+}
+
+/* The stale=true challenge says the credentials were right but the nonce
+ * expired (RFC 2617 3.2.1): not a failure. */
+static bool challenge_is_stale(const sip_msg *m) {
+    fs_str ch = sip_header_value(m, m->status == 407 ? SIP_H_PROXY_AUTHENTICATE : SIP_H_WWW_AUTHENTICATE);
+    for (uint32_t i = 0; i + 5 <= ch.len; i++) {
+        fs_str rest = fs_str_make(ch.p + i, ch.len - i);
+        if (!fs_str_istarts(rest, "stale") || (i > 0 && sip_is_token((unsigned char)ch.p[i - 1]))) continue;
+        uint32_t j = i + 5;
+        while (j < ch.len && (ch.p[j] == ' ' || ch.p[j] == '=' || ch.p[j] == '"')) j++;
+        return fs_str_istarts(fs_str_make(ch.p + j, ch.len - j), "true");
+    }
+    return false;
+}
+
+/* Per-user failure counts of one source: a few slots, the least failing
+ * replaced (undercounts, never overcounts, under a spray of users). */
+static uint32_t *user_failures(det_source *s, uint64_t user, bool create) {
+    int min = 0;
+    for (int i = 0; i < 4; i++) {
+        if (s->brute_top[i].user == user && s->brute_top[i].fails) return &s->brute_top[i].fails;
+        if (s->brute_top[i].fails < s->brute_top[min].fails) min = i;
+    }
+    if (!create) return NULL;
+    s->brute_top[min].user = user;
+    s->brute_top[min].fails = 0;
+    return &s->brute_top[min].fails;
+}
+
+static void brute_one_user(det_ctx *c, det_source *s, uint64_t user) {
+    const cfg_rule *rc = det_rule_cfg(c, R_BRUTE_ONE_USER);
+    if (det_window_roll(&s->brute_start, c->ts, rc->window_s)) {
+        memset(s->brute_top, 0, sizeof s->brute_top);
+        s->brute_user_flagged = false;
+    }
+    uint32_t *fails = user_failures(s, user, true);
+    ++*fails;
+    if (*fails < det_threshold_zone(c, R_BRUTE_ONE_USER, -1)) return;
+    bool opened;
+    uint32_t add = crossing_add(&s->brute_user_flagged, *fails);
+    ev_event *ev = det_hit_since(c, R_BRUTE_ONE_USER, det_key_addr(c->eng, &s->addr, SALT_BRUTE), add, s->brute_start, &opened);
+    if (!ev) return;
+    if (opened) ip_observable(ev, &s->addr, "source");
+    s->brute_user = user;
+    s->brute_user_fails = *fails;
+    const ev_detail *prev = ev_get_detail(ev, "failures");
+    if (!prev || prev->i < *fails) ev_set_int(ev, "failures", *fails);
+    ev_set_int(ev, "status", c->m->status);
+}
+
+static void brute_many_users(det_ctx *c, det_source *s, uint64_t user) {
+    const cfg_rule *rc = det_rule_cfg(c, R_BRUTE_MANY_USERS);
+    if (det_window_roll(&s->brute_many_start, c->ts, rc->window_s)) {
+        s->brute_fails = 0;
+        det_sketch_clear(&s->brute_users);
+        s->brute_flagged = false;
+    }
+    s->brute_fails++;
+    det_sketch_add(&s->brute_users, user);
+    uint32_t distinct = det_sketch_count(&s->brute_users);
+    if (distinct < det_threshold_zone(c, R_BRUTE_MANY_USERS, -1)) return;
+    bool opened;
+    uint32_t add = crossing_add(&s->brute_flagged, s->brute_fails);
+    ev_event *ev = det_hit_since(c, R_BRUTE_MANY_USERS, det_key_addr(c->eng, &s->addr, SALT_BRUTE), add, s->brute_many_start, &opened);
+    if (!ev) return;
+    if (opened) ip_observable(ev, &s->addr, "source");
+    const ev_detail *prev = ev_get_detail(ev, "distinct_users");
+    if (!prev || prev->i < distinct) ev_set_int(ev, "distinct_users", distinct);
+    ev_set_int(ev, "failures", s->brute_fails);
+}
+
+static void auth_outcome(det_ctx *c, const det_txn *a) {
+    const sip_msg *m = c->m;
+    det_source *s = c->requester;
+    uint16_t st = m->status;
+    if (st >= 200 && st < 300) {
+        uint32_t *fails = user_failures(s, a->user, false);
+        if (fails) *fails = 0; /* the user got in: earlier typos are forgiven */
+        return;
+    }
+    if (st != 401 && st != 403 && st != 407) return;
+    if (st != 403 && challenge_is_stale(m)) return;
+    brute_one_user(c, s, a->user);
+    brute_many_users(c, s, a->user);
+}
+
+/* ---- entry point ----------------------------------------------------------------- */
+
+void det_behaviour_check(det_ctx *c) {
+    if (!c->requester) return;
+    const sip_msg *m = c->m;
+    if (m->is_request) {
+        remember_peer(c);
+        if (c->requester_allowed) return;
+        flood_source(c);
+        flood_dest(c);
+        scan_behaviour(c);
+        txn_request(c);
+    } else {
+        if (c->requester_allowed || c->m->status < 200 || !c->m->call_id.len) return;
+        det_txn *t = det_table_find(&c->eng->txns, txn_key(c, &c->p->dst.addr, c->m->cseq_method));
+        if (!t || t->answered) return; /* no request seen, or a retransmitted answer */
+        t->answered = true;
+        enumeration(c);
+        if (t->had_auth) auth_outcome(c, t);
+    }
+}

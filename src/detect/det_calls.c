@@ -1,0 +1,543 @@
+/*
+ * det_calls.c -- INVITE dialogs and the fraud rules built on them: IRSF
+ * velocity (FRAUD-IRSF-001), long answered calls to high-risk ranges
+ * (FRAUD-IRSF-002), Wangiri one-ring calls (FRAUD-WANGIRI-001) and call
+ * volume per caller (FRAUD-VOL-001).
+ *
+ * Owns: the calls table (one entry per Call-ID: setup, ringing, answer,
+ * cancel, BYE, duration), the per-caller counters and the per-source
+ * Wangiri/IRSF counters. Must not touch: non-INVITE transactions (a flood of
+ * REGISTERs must not evict dialogs), the incident lifecycle (det_hit).
+ *
+ * The concurrent-call counter of a caller is decremented exactly once per
+ * call, by whichever comes first: the final failure, CANCEL, BYE, a timeout
+ * or the eviction of the call entry (counted_active guards it), and never
+ * below zero: the OpenSIPS fraud_detection underflow on CANCEL cannot happen.
+ */
+#include <stdio.h>
+
+#include "det_internal.h"
+
+enum {
+    SALT_REQUESTER = 1, /* det_engine.c requester_entry */
+    SALT_CALL = 51,
+    SALT_CALLER = 52,
+    SALT_CALLEE = 53,
+    SALT_IRSF = 54,
+    SALT_WANGIRI = 55,
+    SALT_VOLUME = 56,
+    SALT_LONG = 57
+};
+
+#define SETUP_TIMEOUT_US (300ULL * FS_USEC)     /* no final response after 5 min */
+#define CALL_MAX_AGE_US (4ULL * 3600 * FS_USEC) /* answered, no BYE seen */
+#define ENDED_LINGER_US (64ULL * FS_USEC)       /* keep for retransmissions (64*T1) */
+
+/* ---- identities -------------------------------------------------------------------- */
+
+static bool anonymous_user(fs_str u) {
+    static const char *const names[] = {"anonymous", "unknown", "restricted", "unavailable",
+                                        "private", "withheld"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (fs_str_ieq_cstr(u, names[i])) return true;
+    return false;
+}
+
+static bool identity_of(fs_str header_value, char *out, size_t n) {
+    fs_str user = det_header_user(header_value);
+    bool intl;
+    out[0] = '\0';
+    if (!user.len || anonymous_user(user)) return false;
+    return det_number_normalise(user, out, n, &intl);
+}
+
+/* The caller: the asserted identity when it comes from inside the trust
+ * domain, else From. */
+static void caller_of(const det_ctx *c, char *out, size_t n) {
+    const sip_msg *m = c->m;
+    fs_str pai = sip_header_value(m, SIP_H_P_ASSERTED_IDENTITY);
+    if (pai.len && c->zones && c->src_trust != TRUST_UNTRUSTED && identity_of(pai, out, n)) return;
+    if (!identity_of(m->from, out, n)) out[0] = '\0';
+}
+
+static void callee_of(const sip_msg *m, char *out, size_t n) {
+    sip_uri u;
+    bool intl;
+    out[0] = '\0';
+    if (sip_uri_parse(m->ruri, &u) && u.user.len && det_number_normalise(u.user, out, n, &intl)) return;
+    if (!identity_of(m->to, out, n)) out[0] = '\0';
+}
+
+static uint64_t str_key(const det_engine *eng, const char *s, uint64_t salt) {
+    return det_key(eng, s, strlen(s), salt);
+}
+
+static void number_observable(ev_event *ev, const char *num, const char *role) {
+    if (num[0] == '+') ev_add_observable(ev, "e164", num, role);
+}
+
+/* The sending address, unless it is a configured trusted/core peer (a
+ * carrier relaying the fraud is not the one to block). */
+static void source_observable(ev_event *ev, const det_ctx *c, const fs_addr *src) {
+    char ip[FS_ADDR_STRLEN];
+    fs_addr_str(src, ip, sizeof ip);
+    int z = cfg_zone_of(c->eng->cfg, src);
+    if (z >= 0 && c->eng->cfg->zones[z].trust != TRUST_UNTRUSTED) {
+        ev_set_str(ev, "via_source", ip);
+        return;
+    }
+    ev_add_observable(ev, "ip", ip, "source");
+}
+
+static det_caller *caller_entry(det_engine *eng, uint64_t key) {
+    return key ? det_table_find(&eng->callers, key) : NULL;
+}
+
+static det_source *source_entry(det_engine *eng, const fs_addr *a) {
+    return det_table_find(&eng->sources, det_key_addr(eng, a, SALT_REQUESTER));
+}
+
+static uint32_t crossing_add(bool *flagged, uint32_t count) {
+    if (*flagged) return 1;
+    *flagged = true;
+    return count ? count : 1;
+}
+
+/* ---- ending a call -------------------------------------------------------------------- */
+
+/* Give back the caller's concurrent slot, once. */
+static void release_concurrent(det_engine *eng, det_call *call) {
+    if (!call->counted_active) return;
+    call->counted_active = false;
+    det_caller *k = caller_entry(eng, call->caller_key);
+    if (k && k->concurrent > 0) k->concurrent--;
+}
+
+/* A call entry about to be dropped (eviction, timeout). */
+static void call_settle(det_engine *eng, det_call *call) { release_concurrent(eng, call); }
+
+/* ---- FRAUD-IRSF-002: long answered calls ------------------------------------------------ */
+
+static ev_event *long_call_hit(det_ctx *c, det_call *call, uint64_t duration_us) {
+    const fs38_config *cfg = c->eng->cfg;
+    if (call->long_reported || call->risk_prefix < 0 || call->risk_prefix >= cfg->nhigh_risk) return NULL;
+    const cfg_rule *rc = det_rule_cfg(c, R_IRSF_LONG_CALL);
+    if ((double)duration_us < rc->param[0] * 1e6) return NULL;
+    call->long_reported = true;
+    uint64_t key = call->caller_key ? call->caller_key : det_key_addr(c->eng, &call->src, SALT_LONG);
+    bool opened;
+    ev_event *ev = det_hit(c, R_IRSF_LONG_CALL, key ^ SALT_LONG, 1, &opened);
+    if (!ev) return NULL;
+    const cfg_prefix *pre = &cfg->high_risk[call->risk_prefix];
+    char range[32];
+    snprintf(range, sizeof range, "+%s", pre->digits);
+    ev_add_observable(ev, "e164_range", range, "destination");
+    if (opened) {
+        number_observable(ev, call->caller, "caller");
+        source_observable(ev, c, &call->src);
+        if (pre->label[0]) ev_set_str(ev, "range_label", pre->label);
+        ev_set_int(ev, "min_duration_s", (int64_t)rc->param[0]);
+    }
+    number_observable(ev, call->callee, "callee");
+    double secs = (double)duration_us / 1e6;
+    const ev_detail *prev = ev_get_detail(ev, "duration_s");
+    if (!prev || prev->r < secs) ev_set_real(ev, "duration_s", secs);
+    ev_set_int(ev, "long_calls", (int64_t)ev->count);
+    return ev;
+}
+
+/* ---- FRAUD-WANGIRI-001 --------------------------------------------------------------------- */
+
+static void wangiri_details(ev_event *ev, uint32_t shorts, uint32_t calls, uint32_t answered,
+                            uint32_t callees, uint64_t ring_us, double max_ring) {
+    ev_set_int(ev, "short_rings", shorts);
+    ev_set_int(ev, "calls", calls);
+    ev_set_int(ev, "answered", answered);
+    ev_set_real(ev, "answered_ratio", calls ? (double)answered / calls : 0);
+    ev_set_int(ev, "distinct_callees", callees);
+    ev_set_real(ev, "ring_time_avg_s", shorts ? (double)ring_us / shorts / 1e6 : 0);
+    ev_set_real(ev, "max_ring_s", max_ring);
+}
+
+static bool wangiri_condition(const det_ctx *c, uint32_t shorts, uint32_t calls, uint32_t answered,
+                              uint32_t callees) {
+    const cfg_rule *rc = det_rule_cfg(c, R_WANGIRI);
+    if (shorts < det_threshold_zone(c, R_WANGIRI, -1) || (double)callees < rc->param[1]) return false;
+    return calls && (double)answered / (double)calls <= rc->param[2];
+}
+
+/* A call that rang briefly and was cancelled: credit it, maybe raise. */
+static void short_ring(det_ctx *c, det_call *call, uint64_t ring_us) {
+    det_engine *eng = c->eng;
+    const cfg_rule *rc = det_rule_cfg(c, R_WANGIRI);
+    if (!rc->enabled || (double)ring_us > rc->param[0] * 1e6) return;
+    uint64_t callee = call->callee[0] ? str_key(eng, call->callee, SALT_CALLEE) : 0;
+
+    det_caller *k = caller_entry(eng, call->caller_key);
+    if (k) {
+        k->short_rings++;
+        k->ring_us_total += ring_us;
+        if (callee) det_sketch_add(&k->callees, callee);
+        uint32_t distinct = det_sketch_count(&k->callees);
+        if (wangiri_condition(c, k->short_rings, k->calls, k->answered, distinct)) {
+            bool opened;
+            uint32_t add = crossing_add(&k->wangiri_flagged, k->short_rings);
+            ev_event *ev = det_hit_since(c, R_WANGIRI, call->caller_key ^ SALT_WANGIRI, add, k->wangiri_start, &opened);
+            if (!ev) return;
+            if (opened) {
+                number_observable(ev, call->caller, "caller");
+                source_observable(ev, c, &call->src);
+            }
+            wangiri_details(ev, k->short_rings, k->calls, k->answered, distinct, k->ring_us_total, rc->param[0]);
+            return; /* the caller incident covers it */
+        }
+    }
+    if (call->source_allowed) return;
+    det_source *s = source_entry(eng, &call->src);
+    if (!s) return;
+    s->wangiri_short++;
+    s->wangiri_ring_us += ring_us;
+    if (callee) det_sketch_add(&s->wangiri_callees, callee);
+    uint32_t distinct = det_sketch_count(&s->wangiri_callees);
+    if (!wangiri_condition(c, s->wangiri_short, s->wangiri_calls, s->wangiri_answered, distinct)) return;
+    bool opened;
+    uint32_t add = crossing_add(&s->wangiri_flagged, s->wangiri_short);
+    ev_event *ev = det_hit_since(c, R_WANGIRI, det_key_addr(eng, &call->src, SALT_WANGIRI), add, s->wangiri_start, &opened);
+    if (!ev) return;
+    if (opened) {
+        char ip[FS_ADDR_STRLEN];
+        ev_add_observable(ev, "ip", fs_addr_str(&call->src, ip, sizeof ip), "source");
+        ev_set_str(ev, "keyed_by", "source");
+    }
+    number_observable(ev, call->caller, "caller");
+    wangiri_details(ev, s->wangiri_short, s->wangiri_calls, s->wangiri_answered, distinct, s->wangiri_ring_us,
+                    rc->param[0]);
+}
+
+/* The call is over (failure, CANCEL, 487, BYE). */
+static void call_end(det_ctx *c, det_call *call) {
+    call->state = CALL_ENDED;
+    call->t_end = c->ts;
+    release_concurrent(c->eng, call);
+    if (call->cancelled && !call->t_answer) {
+        uint64_t ring = c->ts > call->t_invite ? c->ts - call->t_invite : 0;
+        short_ring(c, call, ring);
+    }
+}
+
+/* ---- FRAUD-IRSF-001 and FRAUD-VOL-001 at call setup ----------------------------------------- */
+
+static void irsf_range_observable(det_ctx *c, ev_event *ev, const det_call *call) {
+    const cfg_prefix *pre = &c->eng->cfg->high_risk[call->risk_prefix];
+    char range[32];
+    snprintf(range, sizeof range, "+%s", pre->digits);
+    ev_add_observable(ev, "e164_range", range, "destination");
+    if (pre->label[0]) ev_set_str(ev, "range_label", pre->label);
+}
+
+static void irsf_velocity(det_ctx *c, det_call *call, det_caller *k) {
+    det_engine *eng = c->eng;
+    const cfg_rule *rc = det_rule_cfg(c, R_IRSF_VELOCITY);
+    if (!rc->enabled || call->risk_prefix < 0) return;
+    uint64_t number = str_key(eng, call->callee, SALT_CALLEE);
+    uint32_t thr = det_threshold_zone(c, R_IRSF_VELOCITY, -1);
+    bool caller_hit = false;
+    if (k) {
+        if (det_window_roll(&k->irsf_start, c->ts, rc->window_s)) {
+            k->irsf_calls = 0;
+            det_sketch_clear(&k->irsf_numbers);
+            k->irsf_flagged = false;
+        }
+        k->irsf_calls++;
+        det_sketch_add(&k->irsf_numbers, number);
+        uint32_t distinct = det_sketch_count(&k->irsf_numbers);
+        if (distinct >= thr) {
+            bool opened;
+            uint32_t add = crossing_add(&k->irsf_flagged, k->irsf_calls);
+            ev_event *ev = det_hit_since(c, R_IRSF_VELOCITY, call->caller_key ^ SALT_IRSF, add, k->irsf_start, &opened);
+            if (ev) {
+                if (opened) {
+                    number_observable(ev, call->caller, "caller");
+                    source_observable(ev, c, &call->src);
+                }
+                irsf_range_observable(c, ev, call);
+                ev_set_int(ev, "distinct_numbers", distinct);
+                ev_set_int(ev, "calls", k->irsf_calls);
+            }
+            caller_hit = true;
+        }
+    }
+    det_source *s = c->requester;
+    if (c->src_allowed || !s) return;
+    if (det_window_roll(&s->irsf_start, c->ts, rc->window_s)) {
+        s->irsf_calls = 0;
+        det_sketch_clear(&s->irsf_numbers);
+        s->irsf_flagged = false;
+    }
+    s->irsf_calls++;
+    det_sketch_add(&s->irsf_numbers, number);
+    uint32_t distinct = det_sketch_count(&s->irsf_numbers);
+    if (caller_hit || distinct < thr) return;
+    bool opened;
+    uint32_t add = crossing_add(&s->irsf_flagged, s->irsf_calls);
+    ev_event *ev = det_hit_since(c, R_IRSF_VELOCITY, det_key_addr(eng, &s->addr, SALT_IRSF), add, s->irsf_start, &opened);
+    if (!ev) return;
+    if (opened) {
+        char ip[FS_ADDR_STRLEN];
+        ev_add_observable(ev, "ip", fs_addr_str(&s->addr, ip, sizeof ip), "source");
+        ev_set_str(ev, "keyed_by", "source");
+    }
+    irsf_range_observable(c, ev, call);
+    ev_set_int(ev, "distinct_numbers", distinct);
+    ev_set_int(ev, "calls", s->irsf_calls);
+}
+
+static void call_volume(det_ctx *c, det_call *call, det_caller *k) {
+    const cfg_rule *rc = det_rule_cfg(c, R_CALL_VOLUME);
+    if (!rc->enabled || !k) return;
+    if (det_window_roll(&k->vol_start, c->ts, rc->window_s)) {
+        k->vol_calls = 0;
+        k->vol_flagged = false;
+    }
+    k->vol_calls++;
+    const char *trigger = NULL;
+    if (k->vol_calls >= det_threshold_zone(c, R_CALL_VOLUME, -1)) trigger = "calls_per_window";
+    else if (rc->param[0] > 0 && (double)k->concurrent > rc->param[0]) trigger = "concurrent";
+    if (!trigger) return;
+    bool opened;
+    uint32_t add = crossing_add(&k->vol_flagged, k->vol_calls);
+    ev_event *ev = det_hit_since(c, R_CALL_VOLUME, call->caller_key ^ SALT_VOLUME, add, k->vol_start, &opened);
+    if (!ev) return;
+    if (opened) {
+        number_observable(ev, call->caller, "caller");
+        source_observable(ev, c, &call->src);
+        ev_set_str(ev, "trigger", trigger);
+    }
+    ev_set_int(ev, "calls", k->vol_calls);
+    const ev_detail *prev = ev_get_detail(ev, "concurrent");
+    if (!prev || prev->i < k->concurrent) ev_set_int(ev, "concurrent", k->concurrent);
+}
+
+/* ---- messages ----------------------------------------------------------------------------- */
+
+static det_call *call_find(det_ctx *c) {
+    const sip_msg *m = c->m;
+    return det_table_find(&c->eng->calls, det_key(c->eng, m->call_id.p, m->call_id.len, SALT_CALL));
+}
+
+static det_caller *caller_upsert(det_ctx *c, det_call *call) {
+    det_engine *eng = c->eng;
+    if (!call->caller[0]) return NULL;
+    call->caller_key = str_key(eng, call->caller, SALT_CALLER);
+    bool created, evicted;
+    det_caller *k = det_table_upsert(&eng->callers, call->caller_key, c->ts, &created, &evicted);
+    if (evicted) eng->stats.callers_evicted++;
+    if (created) snprintf(k->number, sizeof k->number, "%s", call->caller);
+    return k;
+}
+
+static void count_attempt(det_ctx *c, det_call *call, det_caller *k) {
+    const cfg_rule *wr = det_rule_cfg(c, R_WANGIRI);
+    if (k) {
+        k->concurrent++;
+        call->counted_active = true;
+        if (det_window_roll(&k->wangiri_start, c->ts, wr->window_s)) {
+            k->short_rings = k->answered = k->calls = 0;
+            k->ring_us_total = 0;
+            det_sketch_clear(&k->callees);
+            k->wangiri_flagged = false;
+        }
+        k->calls++;
+    }
+    det_source *s = c->requester;
+    if (s && !c->src_allowed) {
+        if (det_window_roll(&s->wangiri_start, c->ts, wr->window_s)) {
+            s->wangiri_calls = s->wangiri_short = s->wangiri_answered = 0;
+            s->wangiri_ring_us = 0;
+            det_sketch_clear(&s->wangiri_callees);
+            s->wangiri_flagged = false;
+        }
+        s->wangiri_calls++;
+    }
+}
+
+static void call_invite(det_ctx *c) {
+    det_engine *eng = c->eng;
+    const sip_msg *m = c->m;
+    uint64_t key = det_key(eng, m->call_id.p, m->call_id.len, SALT_CALL);
+    det_call *call = det_table_find(&eng->calls, key);
+    if (call) {
+        /* Same Call-ID: a retransmission, a second capture point, or the
+         * INVITE re-sent with credentials after a 401/407 challenge. */
+        if (call->state == CALL_ENDED && (call->final_status == 401 || call->final_status == 407) &&
+            m->cseq != call->invite_cseq) {
+            call->state = CALL_TRYING;
+            call->final_status = 0;
+            call->invite_cseq = m->cseq;
+            call->t_invite = c->ts;
+            det_caller *k = caller_entry(eng, call->caller_key);
+            if (k) {
+                k->concurrent++;
+                call->counted_active = true;
+            }
+        }
+        return;
+    }
+    det_call *victim = det_table_victim(&eng->calls, key);
+    if (victim) call_settle(eng, victim);
+    bool created, evicted;
+    call = det_table_upsert(&eng->calls, key, c->ts, &created, &evicted);
+    if (evicted) eng->stats.calls_evicted++;
+    call->state = CALL_TRYING;
+    call->is_invite = true;
+    call->last_method = SIP_M_INVITE;
+    call->src = c->p->src.addr;
+    call->src_ep = c->p->src;
+    call->dst_ep = c->p->dst;
+    call->transport = c->p->transport;
+    call->t_invite = c->ts;
+    call->invite_cseq = m->cseq;
+    call->source_allowed = c->src_allowed;
+    caller_of(c, call->caller, sizeof call->caller);
+    callee_of(m, call->callee, sizeof call->callee);
+    call->risk_prefix = -1;
+    const fs38_config *cfg = eng->cfg;
+    if (call->callee[0] == '+' && cfg->nhigh_risk) {
+        const cfg_prefix *pre = cfg_match_prefix(cfg->high_risk, cfg->nhigh_risk, call->callee + 1);
+        if (pre) call->risk_prefix = (int16_t)(pre - cfg->high_risk);
+    }
+    eng->stats.calls_started++;
+    det_caller *k = caller_upsert(c, call);
+    count_attempt(c, call, k);
+    irsf_velocity(c, call, k);
+    call_volume(c, call, k);
+}
+
+static void call_response(det_ctx *c) {
+    det_engine *eng = c->eng;
+    const sip_msg *m = c->m;
+    det_call *call = call_find(c);
+    if (!call || call->state == CALL_ENDED || call->state == CALL_NONE) return;
+    uint16_t st = m->status;
+    if (st < 200) {
+        if ((st == 180 || st == 183) && call->state == CALL_TRYING) {
+            call->state = CALL_RINGING;
+            if (!call->t_ring) call->t_ring = c->ts;
+        }
+        return;
+    }
+    if (st < 300) {
+        if (call->state == CALL_ANSWERED) return;
+        call->state = CALL_ANSWERED;
+        call->t_answer = c->ts;
+        call->final_status = st;
+        eng->stats.calls_answered++;
+        det_caller *k = caller_entry(eng, call->caller_key);
+        if (k) k->answered++;
+        det_source *s = call->source_allowed ? NULL : source_entry(eng, &call->src);
+        if (s) s->wangiri_answered++;
+        return;
+    }
+    if (call->state == CALL_ANSWERED) return; /* a late failure from another fork */
+    call->final_status = st;
+    if (st == 487) {
+        call->cancelled = true;
+        eng->stats.calls_cancelled++;
+    } else if (st != 401 && st != 407) {
+        eng->stats.calls_failed++;
+    }
+    call_end(c, call);
+}
+
+static void call_cancel(det_ctx *c) {
+    det_call *call = call_find(c);
+    if (!call || (call->state != CALL_TRYING && call->state != CALL_RINGING)) return;
+    call->cancelled = true;
+    c->eng->stats.calls_cancelled++;
+    call_end(c, call);
+}
+
+static void call_bye(det_ctx *c) {
+    det_call *call = call_find(c);
+    if (!call || call->state == CALL_ENDED) return;
+    if (call->state == CALL_ANSWERED) long_call_hit(c, call, c->ts > call->t_answer ? c->ts - call->t_answer : 0);
+    call_end(c, call);
+}
+
+void det_calls_check(det_ctx *c) {
+    const sip_msg *m = c->m;
+    if (!m->call_id.len) return;
+    if (m->is_request) {
+        switch (m->method) {
+        case SIP_M_INVITE:
+            if (!m->to_tag.len) call_invite(c);
+            break;
+        case SIP_M_CANCEL: call_cancel(c); break;
+        case SIP_M_BYE: call_bye(c); break;
+        default: break;
+        }
+    } else if (m->cseq_method == SIP_M_INVITE) {
+        call_response(c);
+    }
+}
+
+/* ---- timers --------------------------------------------------------------------------------- */
+
+/* A long call still running: report it from the timer. There is no
+ * message, so the sample is rebuilt from what the call entry remembers. */
+static void long_call_timer(det_engine *eng, det_call *call) {
+    cap_payload fake = {.src = call->src_ep, .dst = call->dst_ep, .transport = call->transport,
+                        .ts_us = eng->now_us};
+    det_ctx c = {.eng = eng, .m = NULL, .p = &fake, .ts = eng->now_us, .src_zone = -1, .dst_zone = -1,
+                 .requester_zone = -1};
+    fs_endpoint_str(&call->src_ep, c.src_str, sizeof c.src_str);
+    fs_endpoint_str(&call->dst_ep, c.dst_str, sizeof c.dst_str);
+    ev_event *ev = long_call_hit(&c, call, eng->now_us - call->t_answer);
+    if (!ev || ev->sample.method[0]) return;
+    snprintf(ev->sample.method, sizeof ev->sample.method, "INVITE");
+    snprintf(ev->sample.from, sizeof ev->sample.from, "%s", call->caller);
+    snprintf(ev->sample.to, sizeof ev->sample.to, "%s", call->callee);
+}
+
+static void sweep_one(det_engine *eng, det_call *call) {
+    uint64_t now = eng->now_us;
+    switch ((det_call_state)call->state) {
+    case CALL_ANSWERED:
+        if (!call->long_reported && call->risk_prefix >= 0 && now > call->t_answer)
+            long_call_timer(eng, call);
+        if (!eng->finishing && now - call->t_answer > CALL_MAX_AGE_US) {
+            call_settle(eng, call);
+            det_table_remove(&eng->calls, call);
+        }
+        break;
+    case CALL_TRYING:
+    case CALL_RINGING:
+        if (!eng->finishing && now - call->t_invite > SETUP_TIMEOUT_US) {
+            call_settle(eng, call);
+            det_table_remove(&eng->calls, call);
+        }
+        break;
+    case CALL_ENDED:
+        if (!eng->finishing && now - call->t_end > ENDED_LINGER_US) det_table_remove(&eng->calls, call);
+        break;
+    case CALL_NONE: break;
+    }
+}
+
+void det_calls_tick(det_engine *eng) {
+    uint32_t slots = det_table_slots(&eng->calls);
+    if (!slots) return;
+    /* A slice per second of capture time keeps each tick cheap and sweeps
+     * the whole table every 16 s; a whole sweep at the end. */
+    uint64_t secs = eng->now_us > eng->calls_swept_us ? (eng->now_us - eng->calls_swept_us) / FS_USEC : 0;
+    if (secs < 1) secs = 1;
+    eng->calls_swept_us = eng->now_us;
+    uint64_t want = eng->finishing || secs >= 16 ? slots : (uint64_t)(slots / 16 + 1) * secs;
+    uint32_t n = want > slots ? slots : (uint32_t)want;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t at = (eng->calls_cursor + i) % slots;
+        det_call *call = det_table_at(&eng->calls, at);
+        if (call) sweep_one(eng, call);
+    }
+    eng->calls_cursor = (eng->calls_cursor + n) % slots;
+}

@@ -1,0 +1,454 @@
+/*
+ * det_engine.c -- the engine: per-message dispatch, statistics, incidents.
+ *
+ * Data path for one payload:
+ *   sip_parse -> sip_validate -> statistics -> zone lookup -> detectors
+ *   (protocol, behaviour, trust, calls) -> det_hit() -> incident table.
+ * An incident is the unit of reporting: one (rule, key) pair that stays open
+ * while hits keep coming and closes after the rule's window of quiet.
+ *
+ * Owns: the engine lifecycle, statistics, zone lookup per message, the
+ * incident table (det_hit), the timers and the number/identity helpers.
+ * Must not touch: rule logic (det_protocol/behaviour/trust/calls.c), files,
+ * printing; events leave only through the det_event_fn callback.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include <sodium.h>
+
+#include "det_internal.h"
+
+#define TICK_US (1 * FS_USEC)
+#define CALL_MAX_AGE_US (4ULL * 3600 * FS_USEC)
+
+/* ---- keys -------------------------------------------------------------------- */
+
+uint64_t det_key(const det_engine *eng, const void *p, size_t n, uint64_t salt) {
+    return fs_hash_bytes(p, n, eng->seed ^ (salt * 0x9e3779b97f4a7c15ULL));
+}
+
+uint64_t det_key_addr(const det_engine *eng, const fs_addr *a, uint64_t salt) {
+    return fs_addr_hash(a, eng->seed ^ (salt * 0x9e3779b97f4a7c15ULL));
+}
+
+/* ---- lifecycle ------------------------------------------------------------------- */
+
+det_engine *det_engine_new(const fs38_config *cfg, det_event_fn fn, void *user, fs_err *e) {
+    det_engine *eng = calloc(1, sizeof *eng);
+    if (!eng) {
+        fs_fail(e, FS_ERR_NOMEM, "detection engine: out of memory");
+        return NULL;
+    }
+    eng->cfg = cfg;
+    eng->emit = fn;
+    eng->user = user;
+    eng->limits = cfg->capture.sip;
+    randombytes_buf(&eng->seed, sizeof eng->seed);
+    bool ok = det_table_init(&eng->sources, cfg->max_sources, sizeof(det_source)) &&
+              det_table_init(&eng->dests, cfg->max_sources / 4 + 64, sizeof(det_dest)) &&
+              det_table_init(&eng->callers, cfg->max_dialogs / 2 + 64, sizeof(det_caller)) &&
+              det_table_init(&eng->calls, cfg->max_dialogs, sizeof(det_call)) &&
+              det_table_init(&eng->incidents, cfg->max_incidents, sizeof(det_incident)) &&
+              det_table_init(&eng->txns, cfg->max_sources / 4 + 64, sizeof(det_txn));
+    if (!ok) {
+        det_engine_free(eng);
+        fs_fail(e, FS_ERR_NOMEM, "detection engine: cannot allocate state tables "
+                                 "(state.max_sources/max_dialogs/max_incidents too large?)");
+        return NULL;
+    }
+    return eng;
+}
+
+void det_engine_free(det_engine *eng) {
+    if (!eng) return;
+    if (eng->incidents.slots)
+        for (uint32_t i = 0; i < det_table_slots(&eng->incidents); i++) {
+            det_incident *inc = det_table_at(&eng->incidents, i);
+            if (inc) free(inc->ev);
+        }
+    det_table_free(&eng->sources);
+    det_table_free(&eng->dests);
+    det_table_free(&eng->callers);
+    det_table_free(&eng->calls);
+    det_table_free(&eng->incidents);
+    det_table_free(&eng->txns);
+    free(eng);
+}
+
+void det_engine_set_live(det_engine *eng, bool live) { eng->live = live; }
+const det_stats *det_engine_stats(const det_engine *eng) { return &eng->stats; }
+
+/* ---- incidents -------------------------------------------------------------------- */
+
+static void incident_close(det_engine *eng, det_incident *inc) {
+    ev_event *ev = inc->ev;
+    /* In live mode an incident already reported and unchanged needs no update. */
+    bool changed = !inc->reported_open || ev->count != inc->count_at_report;
+    if (changed) {
+        if (inc->reported_open) ev->version++;
+        ev->created_us = fs_time_now_us();
+        if (eng->emit) eng->emit(eng->user, ev, true);
+    }
+    eng->stats.events_closed++;
+    free(ev);
+    det_table_remove(&eng->incidents, inc);
+}
+
+static void sample_fill(ev_sample *s, const det_ctx *c) {
+    const sip_msg *m = c->m;
+    memset(s, 0, sizeof *s);
+    snprintf(s->src, sizeof s->src, "%s", c->src_str);
+    snprintf(s->dst, sizeof s->dst, "%s", c->dst_str);
+    if (c->p) snprintf(s->transport, sizeof s->transport, "%s", cap_transport_name(c->p->transport));
+    s->ts_us = c->ts;
+    if (!m) return; /* raised from a timer (det_calls_tick): the caller fills the rest */
+    if (m->is_request)
+        ev_copy_text(s->method, sizeof s->method, m->method_str);
+    else {
+        s->status = m->status;
+        ev_copy_text(s->method, sizeof s->method, m->cseq_method_str);
+    }
+    ev_copy_text(s->request_uri, sizeof s->request_uri, m->ruri);
+    ev_copy_text(s->from, sizeof s->from, m->from);
+    ev_copy_text(s->to, sizeof s->to, m->to);
+    ev_copy_text(s->pai, sizeof s->pai, sip_header_value(m, SIP_H_P_ASSERTED_IDENTITY));
+    ev_copy_text(s->call_id, sizeof s->call_id, m->call_id);
+    ev_copy_text(s->user_agent, sizeof s->user_agent, m->user_agent);
+}
+
+static void event_init(ev_event *ev, const det_ctx *c, det_rule_id r) {
+    const det_rule_info *info = &det_rule_table[r];
+    const cfg_rule *rc = det_rule_cfg(c, r);
+    const fs38_config *cfg = c->eng->cfg;
+    memset(ev, 0, sizeof *ev);
+    ev_uuid7(fs_time_now_us(), ev->event_id);
+    ev->version = 1;
+    snprintf(ev->issuer, sizeof ev->issuer, "%s", cfg->issuer);
+    snprintf(ev->tlp, sizeof ev->tlp, "%s", cfg->tlp);
+    ev->rule = r;
+    ev->event_type = info->event_type;
+    ev->domain = info->domain;
+    ev->severity = rc->severity;
+    ev->confidence = info->confidence;
+    ev->action = rc->action;
+    ev->ttl_s = rc->ttl_s;
+    /* where the action applies: IRSF and toll fraud are stopped on outgoing
+     * calls, Wangiri and spoofed CLIs on incoming ones, the rest at the
+     * signalling edge */
+    const char *scope = "sip_ingress";
+    if (info->event_type == ET_IRSF || info->event_type == ET_TOLL_FRAUD) scope = "outbound_voice";
+    else if (info->event_type == ET_WANGIRI || info->event_type == ET_CLI_SPOOFING) scope = "inbound_voice";
+    snprintf(ev->scope, sizeof ev->scope, "%s", scope);
+    ev->first_us = ev->last_us = c->ts;
+    sample_fill(&ev->sample, c);
+}
+
+ev_event *det_hit(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, bool *opened) {
+    det_engine *eng = c->eng;
+    const cfg_rule *rc = det_rule_cfg(c, r);
+    if (opened) *opened = false;
+    if (!rc->enabled) return NULL;
+    uint64_t key = key_hash ^ ((uint64_t)(r + 1) * 0xff51afd7ed558ccdULL);
+    det_incident *inc = det_table_find(&eng->incidents, key);
+    if (!inc) {
+        /* Make room ourselves so an evicted incident is reported, never lost. */
+        det_incident *oldest = det_table_victim(&eng->incidents, key);
+        if (oldest) {
+            eng->stats.incidents_evicted++;
+            incident_close(eng, oldest);
+        }
+        ev_event *ev = malloc(sizeof *ev);
+        if (!ev) return NULL;
+        bool created;
+        inc = det_table_upsert(&eng->incidents, key, c->ts, &created, NULL);
+        inc->quiet_until = 0;
+        inc->ev = ev;
+        event_init(ev, c, r);
+        ev->count = add;
+        if (opened) *opened = true;
+        eng->stats.events_opened++;
+        if (c->requester && r != R_FLOOD_DEST) c->requester->incidents++;
+    } else {
+        ev_event *ev = inc->ev;
+        ev->count += add;
+        if (c->ts > ev->last_us) ev->last_us = c->ts;
+        if (c->ts < ev->first_us) ev->first_us = c->ts;
+        if (c->ts > inc->e.last_us) inc->e.last_us = c->ts;
+    }
+    ev_event *ev = inc->ev;
+    uint32_t quiet = rc->window_s ? rc->window_s : 60;
+    inc->quiet_until = ev->last_us + (uint64_t)quiet * FS_USEC;
+    ev->window_s = (double)(ev->last_us - ev->first_us) / 1e6;
+    ev->valid_until_us = ev->last_us + (uint64_t)ev->ttl_s * FS_USEC;
+    return ev;
+}
+
+ev_event *det_hit_since(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, uint64_t since_us,
+                        bool *opened) {
+    ev_event *ev = det_hit(c, r, key_hash, add, opened);
+    if (ev && since_us && since_us < ev->first_us) {
+        ev->first_us = since_us;
+        ev->window_s = (double)(ev->last_us - ev->first_us) / 1e6;
+    }
+    return ev;
+}
+
+/* Live mode: report freshly opened incidents once their detector filled them. */
+static void report_open_incidents(det_engine *eng) {
+    if (!eng->live || !eng->emit) return;
+    for (uint32_t i = 0; i < det_table_slots(&eng->incidents); i++) {
+        det_incident *inc = det_table_at(&eng->incidents, i);
+        if (!inc || inc->reported_open) continue;
+        inc->ev->created_us = fs_time_now_us();
+        eng->emit(eng->user, inc->ev, false);
+        inc->reported_open = true;
+        inc->count_at_report = inc->ev->count;
+    }
+}
+
+uint32_t det_threshold(const det_ctx *c, det_rule_id r) {
+    return det_threshold_zone(c, r, c->src_zone);
+}
+
+uint32_t det_threshold_zone(const det_ctx *c, det_rule_id r, int zone) {
+    uint32_t t = det_rule_cfg(c, r)->threshold;
+    if (zone >= 0 && zone < c->eng->cfg->nzones) {
+        double mult = c->eng->cfg->zones[zone].flood_multiplier;
+        if (mult <= 0) return UINT32_MAX;
+        double v = (double)t * mult;
+        t = v >= (double)UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+    }
+    return t ? t : 1;
+}
+
+/* ---- time --------------------------------------------------------------------------- */
+
+void det_tick(det_engine *eng, uint64_t now_us) {
+    if (now_us > eng->now_us) eng->now_us = now_us;
+    if (eng->now_us < eng->next_tick_us) return;
+    eng->next_tick_us = eng->now_us + TICK_US;
+    for (uint32_t i = 0; i < det_table_slots(&eng->incidents); i++) {
+        det_incident *inc = det_table_at(&eng->incidents, i);
+        if (inc && inc->quiet_until < eng->now_us) incident_close(eng, inc);
+    }
+    det_calls_tick(eng);
+    report_open_incidents(eng);
+}
+
+static int by_first_seen(const void *a, const void *b) {
+    const det_incident *x = *(det_incident *const *)a, *y = *(det_incident *const *)b;
+    return x->ev->first_us < y->ev->first_us ? -1 : x->ev->first_us > y->ev->first_us;
+}
+
+void det_finish(det_engine *eng) {
+    eng->finishing = true;
+    det_calls_tick(eng);
+    eng->finishing = false;
+    report_open_incidents(eng);
+    /* close in first-seen order so the output reads chronologically */
+    uint32_t n = 0, slots = det_table_slots(&eng->incidents);
+    det_incident **open = malloc((size_t)slots * sizeof *open);
+    for (uint32_t i = 0; i < slots; i++) {
+        det_incident *inc = det_table_at(&eng->incidents, i);
+        if (!inc) continue;
+        if (open) open[n++] = inc;
+        else incident_close(eng, inc); /* no memory to sort: close in table order */
+    }
+    if (!open) return;
+    qsort(open, n, sizeof *open, by_first_seen);
+    for (uint32_t i = 0; i < n; i++) incident_close(eng, open[i]);
+    free(open);
+}
+
+/* ---- per message ----------------------------------------------------------------------- */
+
+static void count_message(det_engine *eng, const sip_msg *m, const cap_payload *p) {
+    det_stats *s = &eng->stats;
+    s->messages++;
+    if (p->transport < 5) s->by_transport[p->transport]++;
+    if (p->from_hep) s->from_hep++;
+    if (m->is_request) {
+        s->requests++;
+        s->by_method[m->method < SIP_M__COUNT ? m->method : 0]++;
+    } else {
+        s->responses++;
+        unsigned cls = m->status / 100;
+        s->by_class[cls >= 1 && cls <= 6 ? cls : 0]++;
+    }
+    if (m->nanom) {
+        bool counted = false;
+        for (unsigned i = 0; i < m->nanom; i++) {
+            s->anomalies[m->anom[i]]++;
+            if (sip_anomaly_class_of(m->anom[i]) != SIP_AC_NOTE && !counted) {
+                s->msgs_with_anomaly++;
+                counted = true;
+            }
+        }
+    }
+}
+
+static det_source *requester_entry(det_engine *eng, const fs_addr *a, uint64_t ts) {
+    bool created, evicted;
+    det_source *s = det_table_upsert(&eng->sources, det_key_addr(eng, a, 1), ts, &created, &evicted);
+    if (evicted) eng->stats.sources_evicted++;
+    if (created) s->addr = *a;
+    return s;
+}
+
+static void zone_lookup(det_ctx *c) {
+    const fs38_config *cfg = c->eng->cfg;
+    c->zones = cfg_zones_configured(cfg);
+    c->src_zone = cfg_zone_of(cfg, &c->p->src.addr);
+    c->dst_zone = cfg_zone_of(cfg, &c->p->dst.addr);
+    c->src_trust = c->src_zone >= 0 ? (cfg_trust)cfg->zones[c->src_zone].trust : (cfg_trust)cfg->default_trust;
+    c->dst_trust = c->dst_zone >= 0 ? (cfg_trust)cfg->zones[c->dst_zone].trust : (cfg_trust)cfg->default_trust;
+    c->src_allowed = cfg->nallow && cfg_is_allowed(cfg, &c->p->src.addr);
+}
+
+void det_process(det_engine *eng, const cap_payload *p) {
+    det_stats *s = &eng->stats;
+    s->payloads++;
+    if (!s->first_us || p->ts_us < s->first_us) s->first_us = p->ts_us;
+    if (p->ts_us > s->last_us) s->last_us = p->ts_us;
+    det_tick(eng, p->ts_us);
+
+    sip_msg *m = &eng->msg;
+    sip_parse_status st = sip_parse(m, (const char *)p->data, p->len, &eng->limits, SIP_PARSE_DATAGRAM);
+    if (st != SIP_PARSE_OK) {
+        s->not_sip++;
+        /* Something addressed to a SIP port that is not SIP at all is itself
+         * worth a malformed-message event (fuzzers, garbage floods). */
+        if (st == SIP_PARSE_ERROR && m->nanom) {
+            det_ctx c = {.eng = eng, .m = m, .p = p, .ts = p->ts_us, .requester_zone = -1};
+            zone_lookup(&c);
+            fs_endpoint_str(&p->src, c.src_str, sizeof c.src_str);
+            fs_endpoint_str(&p->dst, c.dst_str, sizeof c.dst_str);
+            if (!c.src_allowed) det_protocol_anomalies(&c);
+        }
+        return;
+    }
+    sip_validate(m, &eng->limits);
+    count_message(eng, m, p);
+
+    det_ctx c = {.eng = eng, .m = m, .p = p, .ts = p->ts_us};
+    zone_lookup(&c);
+    fs_endpoint_str(&p->src, c.src_str, sizeof c.src_str);
+    fs_endpoint_str(&p->dst, c.dst_str, sizeof c.dst_str);
+    const fs_addr *req_addr = m->is_request ? &p->src.addr : &p->dst.addr;
+    c.requester = requester_entry(eng, req_addr, p->ts_us);
+    c.requester->messages++;
+    if (m->is_request) c.requester->requests++;
+    c.requester_allowed = m->is_request ? c.src_allowed
+                                        : eng->cfg->nallow && cfg_is_allowed(eng->cfg, req_addr);
+    c.requester_zone = m->is_request ? c.src_zone : c.dst_zone;
+
+    /* Source-keyed detectors skip allow-listed senders; behaviour credits
+     * responses to the requester, so it checks requester_allowed itself;
+     * call tracking always runs (caller-keyed fraud still applies). */
+    if (!c.src_allowed) {
+        det_protocol_check(&c);
+        det_trust_check(&c);
+    }
+    det_behaviour_check(&c);
+    det_calls_check(&c);
+}
+
+/* ---- reporting helpers ----------------------------------------------------------------- */
+
+void det_engine_memory(const det_engine *eng, det_memory *out) {
+    memset(out, 0, sizeof *out);
+    out->source_entry = eng->sources.entry_size;
+    out->dest_entry = eng->dests.entry_size;
+    out->caller_entry = eng->callers.entry_size;
+    out->call_entry = eng->calls.entry_size;
+    out->incident_entry = eng->incidents.entry_size + sizeof(ev_event);
+    out->sources_cap = det_table_slots(&eng->sources);
+    out->dests_cap = det_table_slots(&eng->dests);
+    out->callers_cap = det_table_slots(&eng->callers);
+    out->calls_cap = det_table_slots(&eng->calls);
+    out->incidents_cap = det_table_slots(&eng->incidents);
+    out->sources_live = eng->sources.live;
+    out->dests_live = eng->dests.live;
+    out->callers_live = eng->callers.live;
+    out->calls_live = eng->calls.live;
+    out->incidents_live = eng->incidents.live;
+    out->total_bytes = sizeof *eng + (size_t)out->sources_cap * out->source_entry +
+                       (size_t)out->dests_cap * out->dest_entry +
+                       (size_t)out->callers_cap * out->caller_entry +
+                       (size_t)out->calls_cap * out->call_entry +
+                       (size_t)out->incidents_cap * eng->incidents.entry_size +
+                       (size_t)out->incidents_live * sizeof(ev_event);
+    out->txn_entry = eng->txns.entry_size;
+    out->txns_cap = det_table_slots(&eng->txns);
+    out->txns_live = eng->txns.live;
+    out->total_bytes += (size_t)out->txns_cap * out->txn_entry;
+}
+
+int det_top_talkers(const det_engine *eng, det_talker *out, int n) {
+    int have = 0;
+    det_table *t = (det_table *)&eng->sources;
+    for (uint32_t i = 0; i < det_table_slots(t); i++) {
+        det_source *s = det_table_at(t, i);
+        if (!s || s->requests == 0) continue;
+        det_talker cand = {s->addr, s->messages, s->requests, s->incidents};
+        int pos = have < n ? have : n;
+        while (pos > 0 && out[pos - 1].messages < cand.messages) {
+            if (pos < n) out[pos] = out[pos - 1];
+            pos--;
+        }
+        if (pos < n) {
+            out[pos] = cand;
+            if (have < n) have++;
+        }
+    }
+    return have;
+}
+
+/* ---- numbers and users ------------------------------------------------------------------- */
+
+fs_str det_header_user(fs_str value) {
+    sip_nameaddr na;
+    fs_str uri = value;
+    if (sip_nameaddr_parse(value, &na)) uri = na.uri;
+    sip_uri u;
+    if (!sip_uri_parse(uri, &u)) return FS_STR_NULL;
+    return u.user;
+}
+
+bool det_number_normalise(fs_str user, char *out, size_t n, bool *international) {
+    size_t o = 0;
+    uint32_t i = 0;
+    *international = false;
+    if (n < 2) return false;
+    if (user.len && user.p[0] == '+') {
+        *international = true;
+        out[o++] = '+';
+        i = 1;
+    } else if (user.len > 2 && user.p[0] == '0' && user.p[1] == '0') {
+        *international = true; /* 00 international prefix */
+        out[o++] = '+';
+        i = 2;
+    }
+    size_t digits = 0;
+    for (; i < user.len; i++) {
+        char ch = user.p[i];
+        if (ch >= '0' && ch <= '9') {
+            if (o + 1 >= n) break;
+            out[o++] = ch;
+            digits++;
+        } else if (ch == '-' || ch == '.' || ch == '(' || ch == ')' || ch == ' ') {
+            continue; /* visual separators (RFC 3966) */
+        } else if (ch == ';') {
+            break; /* tel/user parameters */
+        } else {
+            /* not a number: keep the user as is (bounded) */
+            *international = false;
+            fs_str_copy(user, out, n);
+            return user.len > 0;
+        }
+    }
+    out[o] = '\0';
+    if (digits == 0) *international = false;
+    return digits > 0;
+}

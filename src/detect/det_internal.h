@@ -1,0 +1,271 @@
+/*
+ * det_internal.h -- what the detectors share inside src/detect (not public).
+ *
+ * Owns: the bounded set-associative table (det_table), the distinct-count
+ * sketch (det_sketch), the per-entity state structs, the engine struct and
+ * the per-message context handed to each detector.
+ *
+ * Every table is fixed-size: a key maps to one bucket of DET_WAYS entries and
+ * a new key replaces the least recently seen entry of its bucket. Memory is
+ * therefore set at start-up and a flood of spoofed sources only evicts.
+ * Keys are 64-bit hashes keyed with a per-engine random seed, so a hostile
+ * sender cannot aim collisions.
+ */
+#ifndef FS_DET_INTERNAL_H
+#define FS_DET_INTERNAL_H
+
+#include "det.h"
+
+/* ---- bounded table ---------------------------------------------------------- */
+
+#define DET_WAYS 8
+
+typedef struct det_entry {
+    uint64_t key;      /* 0 = empty slot */
+    uint64_t last_us;  /* LRU within the bucket */
+} det_entry;
+
+typedef struct det_table {
+    uint8_t *slots;
+    uint32_t nbuckets; /* power of two */
+    size_t entry_size; /* starts with a det_entry */
+    uint32_t live;
+    uint64_t evicted;
+} det_table;
+
+bool det_table_init(det_table *t, uint32_t capacity, size_t entry_size);
+void det_table_free(det_table *t);
+/* The live entry an upsert of key would replace, NULL when key is present or
+ * its bucket has a free slot. Lets a caller settle an entry before it goes. */
+void *det_table_victim(det_table *t, uint64_t key);
+/* Find key; NULL if absent. */
+void *det_table_find(det_table *t, uint64_t key);
+/* Find or create (zeroed) key; *created tells which. *evicted_out (optional)
+ * receives a copy-free notice that an older entry was replaced. */
+void *det_table_upsert(det_table *t, uint64_t key, uint64_t now_us, bool *created, bool *evicted);
+void det_table_remove(det_table *t, void *entry);
+/* Iterate: i from 0 to det_table_slots(t); returns NULL for empty slots. */
+static inline uint32_t det_table_slots(const det_table *t) { return t->nbuckets * DET_WAYS; }
+void *det_table_at(det_table *t, uint32_t i);
+
+/* ---- distinct counter (linear counting over 512 bits) ---------------------- */
+
+typedef struct det_sketch {
+    uint64_t bits[8];
+} det_sketch;
+
+/* true if the item was new to the sketch (probably). */
+bool det_sketch_add(det_sketch *s, uint64_t item_hash);
+uint32_t det_sketch_count(const det_sketch *s);
+static inline void det_sketch_clear(det_sketch *s) { memset(s, 0, sizeof *s); }
+/* Membership test without adding (may say yes for an item never added). */
+static inline bool det_sketch_has(const det_sketch *s, uint64_t item_hash) {
+    unsigned bit = (unsigned)(item_hash >> 55) & 511u;
+    return (s->bits[bit >> 6] >> (bit & 63)) & 1u;
+}
+
+/* A tumbling window counter group: reset when the window has passed. */
+static inline bool det_window_roll(uint64_t *start_us, uint64_t now_us, uint32_t window_s) {
+    if (*start_us == 0 || now_us < *start_us || now_us - *start_us >= (uint64_t)window_s * FS_USEC) {
+        *start_us = now_us;
+        return true;
+    }
+    return false;
+}
+
+/* ---- entities ---------------------------------------------------------------- */
+
+/* A source address: the sender of requests (responses are credited to the
+ * address they are sent to, i.e. the requester). */
+typedef struct det_source {
+    det_entry e;
+    fs_addr addr;
+    uint64_t messages, requests;
+    uint32_t incidents;
+    /* flood (SIP-FLOOD-001) */
+    uint64_t flood_start;
+    uint32_t flood_total, flood_invite, flood_register, flood_options;
+    /* scanning (SIP-SCAN-002) */
+    uint64_t scan_start;
+    uint32_t scan_probes;
+    det_sketch scan_targets;
+    /* enumeration (SIP-ENUM-001) */
+    uint64_t enum_start;
+    uint32_t enum_probes, enum_not_found, enum_exists;
+    det_sketch enum_users;
+    /* brute force (SIP-BRUTE-001/002) */
+    uint64_t brute_start;
+    uint64_t brute_user;        /* hash of the user with most recent failures */
+    uint32_t brute_user_fails;
+    uint32_t brute_fails;
+    det_sketch brute_users;
+    /* fraud velocity per source (FRAUD-IRSF-001) */
+    uint64_t irsf_start;
+    uint32_t irsf_calls;
+    det_sketch irsf_numbers;
+    /* added by det_behaviour.c / det_calls.c */
+    det_sketch peers;           /* addresses that sent requests to this one */
+    bool flood_flagged, scan_flagged, enum_flagged, brute_flagged, brute_user_flagged;
+    bool irsf_flagged, wangiri_flagged;
+    uint64_t brute_many_start;  /* SIP-BRUTE-002 window (brute_start is SIP-BRUTE-001's) */
+    struct { uint64_t user; uint32_t fails; } brute_top[4]; /* failures per user */
+    /* Wangiri per source (rotating caller ids) */
+    uint64_t wangiri_start;
+    uint32_t wangiri_calls, wangiri_short, wangiri_answered;
+    uint64_t wangiri_ring_us;
+    det_sketch wangiri_callees;
+} det_source;
+
+/* An out-of-dialog request (REGISTER, INVITE, OPTIONS, SUBSCRIBE, MESSAGE)
+ * or one carrying credentials, waiting for its final response: keyed by
+ * requester + Call-ID + CSeq number and method. Only responses that answer a
+ * request we saw count for SIP-ENUM-001 and SIP-BRUTE-*, so forged
+ * responses sent to a victim cannot frame it. */
+typedef struct det_txn {
+    det_entry e;
+    uint64_t user;          /* hash of the credential username, else the To user */
+    bool had_auth;          /* carried Authorization/Proxy-Authorization */
+    bool answered;          /* a final response was already counted */
+} det_txn;
+
+typedef struct det_dest {
+    det_entry e;
+    fs_addr addr;
+    uint64_t flood_start;
+    uint32_t flood_total;
+    det_sketch flood_sources;
+    bool flagged;           /* threshold crossed in the current window */
+} det_dest;
+
+/* A calling party (E.164 or SIP user). */
+typedef struct det_caller {
+    det_entry e;
+    char number[32];
+    /* Wangiri */
+    uint64_t wangiri_start;
+    uint32_t short_rings, answered, calls;
+    det_sketch callees;
+    /* IRSF per caller */
+    uint64_t irsf_start;
+    uint32_t irsf_calls;
+    det_sketch irsf_numbers;
+    /* volume */
+    uint64_t vol_start;
+    uint32_t vol_calls;
+    uint32_t concurrent;
+    /* added by det_calls.c */
+    bool wangiri_flagged, irsf_flagged, vol_flagged;
+    uint64_t ring_us_total;  /* summed ring time of the short rings (Wangiri) */
+} det_caller;
+
+typedef enum det_call_state {
+    CALL_NONE = 0, CALL_TRYING, CALL_RINGING, CALL_ANSWERED, CALL_ENDED
+} det_call_state;
+
+/* One transaction/dialog keyed by Call-ID. */
+typedef struct det_call {
+    det_entry e;
+    uint8_t state;          /* det_call_state (INVITE dialogs) */
+    uint8_t last_method;    /* sip_method of the last request seen */
+    bool last_had_auth;     /* last request carried Authorization/Proxy-Authorization */
+    bool counted_active;    /* contributed to caller->concurrent */
+    bool long_reported;
+    bool is_invite;
+    uint64_t auth_user;     /* hash of the credential username / To user */
+    uint64_t caller_key;
+    fs_addr src;            /* the requester */
+    fs_endpoint src_ep, dst_ep;
+    uint64_t t_invite, t_ring, t_answer, t_end;
+    char caller[32];
+    char callee[32];
+    int16_t risk_prefix;    /* index into cfg high_risk, -1 none */
+    /* added by det_calls.c */
+    uint32_t invite_cseq;
+    uint16_t final_status;  /* first final response to the INVITE, 0 none */
+    uint8_t transport;      /* cap_transport */
+    bool cancelled;         /* CANCEL or 487 ended it before answer */
+    bool source_allowed;    /* requester is allow-listed: no source-keyed events */
+} det_call;
+
+typedef struct det_incident {
+    det_entry e;
+    uint64_t quiet_until;   /* close when capture time passes this */
+    ev_event *ev;           /* heap, one per open incident (cold path) */
+    bool reported_open;     /* live mode: version 1 already emitted */
+    uint64_t count_at_report;
+} det_incident;
+
+/* ---- the engine ----------------------------------------------------------------- */
+
+struct det_engine {
+    const fs38_config *cfg;
+    det_event_fn emit;
+    void *user;
+    bool live;
+    uint64_t seed;
+    uint64_t now_us;        /* max capture time seen */
+    uint64_t next_tick_us;
+    sip_limits limits;
+    det_table sources, dests, callers, calls, incidents;
+    det_stats stats;
+    det_table txns;         /* det_txn: requests waiting for their final response */
+    uint32_t calls_cursor;  /* det_calls_tick sweeps the calls table in slices */
+    uint64_t calls_swept_us; /* capture time of the last slice */
+    bool finishing;         /* det_finish: sweep everything once */
+    sip_msg msg;            /* reused for every message: no allocation per packet */
+};
+
+/* What each detector sees for one message. */
+typedef struct det_ctx {
+    det_engine *eng;
+    const sip_msg *m;
+    const cap_payload *p;
+    uint64_t ts;
+    int src_zone, dst_zone;
+    cfg_trust src_trust, dst_trust;
+    bool zones;             /* any core/trusted zone configured */
+    bool src_allowed;       /* allow-listed: no source-keyed events */
+    det_source *requester;  /* requests: src; responses: dst (may be NULL) */
+    bool requester_allowed; /* the requester is allow-listed */
+    int requester_zone;     /* zone of the requester (src of requests, dst of responses) */
+    char src_str[56], dst_str[56];
+} det_ctx;
+
+/* ---- incidents (det_engine.c) ----------------------------------------------------- */
+
+/* Record `add` occurrences of rule r keyed by key_hash. Opens the incident on
+ * first use (filling rule info, sample and the common fields from ctx) and
+ * returns the event so the caller can add observables/details; NULL when the
+ * rule is disabled. *opened tells whether it was just created. */
+ev_event *det_hit(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, bool *opened);
+/* det_hit for a windowed detector whose first hit carries the whole window's
+ * count: the activity began at since_us (the window start), so first_seen
+ * says so. */
+ev_event *det_hit_since(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, uint64_t since_us,
+                        bool *opened);
+/* Threshold of a rule scaled by the source zone's flood multiplier when asked. */
+uint32_t det_threshold(const det_ctx *c, det_rule_id r);
+/* Same, scaled by the multiplier of the given zone (-1 = none: unscaled). */
+uint32_t det_threshold_zone(const det_ctx *c, det_rule_id r, int zone);
+static inline const cfg_rule *det_rule_cfg(const det_ctx *c, det_rule_id r) {
+    return &c->eng->cfg->rules[r];
+}
+uint64_t det_key(const det_engine *eng, const void *p, size_t n, uint64_t salt);
+uint64_t det_key_addr(const det_engine *eng, const fs_addr *a, uint64_t salt);
+
+/* Normalise a SIP user / tel number to "+digits" when it is an international
+ * number, or to digits/user otherwise. Returns false if nothing usable. */
+bool det_number_normalise(fs_str user, char *out, size_t n, bool *international);
+/* User part of a name-addr header value (From/To/PAI) or a URI; tel: numbers too. */
+fs_str det_header_user(fs_str value);
+
+/* ---- detectors ------------------------------------------------------------------- */
+
+void det_protocol_check(det_ctx *c);      /* det_protocol.c: anomalies, fingerprints */
+void det_protocol_anomalies(det_ctx *c);  /* only the anomalies (unparseable payloads) */
+void det_behaviour_check(det_ctx *c);     /* det_behaviour.c: scan, enum, brute, flood */
+void det_trust_check(det_ctx *c);         /* det_trust.c: trust, CLI, topology, info */
+void det_calls_check(det_ctx *c);         /* det_calls.c: dialogs, Wangiri, IRSF, volume */
+void det_calls_tick(det_engine *eng);     /* long calls, timeouts */
+
+#endif

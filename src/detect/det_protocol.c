@@ -1,0 +1,206 @@
+/*
+ * det_protocol.c -- protocol validation and tool fingerprints.
+ *
+ * Owns: mapping each parser anomaly to its rule (SIP-MAL-*, SIP-PROTO-*),
+ * Max-Forwards abuse, and SIP-SCAN-001 (known attack-tool fingerprints).
+ * Incidents are keyed by source address: one event per misbehaving sender,
+ * with the distinct anomaly codes listed in evidence.details.anomalies.
+ */
+#include <stdio.h>
+
+#include "det_internal.h"
+
+static det_rule_id rule_for_anomaly(sip_anomaly a) {
+    switch (a) {
+    case SIP_A_MISSING_REQUIRED_HEADER: return R_PROTO_MISSING_HDR;
+    case SIP_A_MULTIPLE_SINGLE_VALUE:
+    case SIP_A_CONTENT_LENGTH_MULTIPLE: return R_PROTO_MULTI_VALUE;
+    case SIP_A_CONTENT_LENGTH_MISMATCH: return R_PROTO_CL_MISMATCH;
+    case SIP_A_MAX_FORWARDS_ZERO: return R_PROTO_MAX_FORWARDS;
+    case SIP_A_VIA_BRANCH_NO_COOKIE: return R_PROTO_BRANCH_COOKIE;
+    case SIP_A_METHOD_UNKNOWN: return R_PROTO_METHOD;
+    default: break;
+    }
+    switch (sip_anomaly_class_of(a)) {
+    case SIP_AC_MALFORMED: return R_MAL_MESSAGE;
+    case SIP_AC_LIMIT: return R_MAL_OVERSIZE;
+    case SIP_AC_PROTOCOL: return R_PROTO_OTHER;
+    case SIP_AC_NOTE: break;
+    }
+    return R__COUNT;
+}
+
+/* Append code to the comma-separated "anomalies" detail if not there yet. */
+static void note_anomaly(ev_event *ev, const char *code) {
+    const ev_detail *d = ev_get_detail(ev, "anomalies");
+    char buf[120] = "";
+    if (d) {
+        snprintf(buf, sizeof buf, "%s", d->s);
+        /* exact item match within the list */
+        size_t n = strlen(code);
+        for (const char *p = buf; (p = strstr(p, code)) != NULL; p += n)
+            if ((p == buf || p[-1] == ',') && (p[n] == ',' || p[n] == '\0')) return;
+        size_t len = strlen(buf);
+        if (len + 1 + n + 1 > sizeof buf) return; /* full: the first ones are kept */
+        buf[len] = ',';
+        memcpy(buf + len + 1, code, n + 1);
+    } else {
+        snprintf(buf, sizeof buf, "%s", code);
+    }
+    ev_set_str(ev, "anomalies", buf);
+}
+
+static void source_observable(ev_event *ev, const det_ctx *c) {
+    char ip[FS_ADDR_STRLEN];
+    ev_add_observable(ev, "ip", fs_addr_str(&c->p->src.addr, ip, sizeof ip), "source");
+}
+
+static void anomaly_hits(det_ctx *c) {
+    const sip_msg *m = c->m;
+    uint64_t key = det_key_addr(c->eng, &c->p->src.addr, 11);
+    bool seen[R__COUNT] = {false};
+    for (unsigned i = 0; i < m->nanom; i++) {
+        det_rule_id r = rule_for_anomaly((sip_anomaly)m->anom[i]);
+        if (r == R__COUNT) continue;
+        bool opened;
+        /* one message counts once per rule, however many anomalies it has */
+        ev_event *ev = det_hit(c, r, key, seen[r] ? 0 : 1, &opened);
+        seen[r] = true;
+        if (!ev) continue;
+        if (opened) source_observable(ev, c);
+        note_anomaly(ev, sip_anomaly_name((sip_anomaly)m->anom[i]));
+    }
+}
+
+/* Max-Forwards far above the RFC 3261 recommended 70 on a request: loop
+ * amplification or probing. Zero is flagged by the parser (MAX_FORWARDS_ZERO). */
+static void max_forwards_check(det_ctx *c) {
+    const sip_msg *m = c->m;
+    if (!m->is_request || m->max_forwards < 0) return;
+    double max_initial = det_rule_cfg(c, R_PROTO_MAX_FORWARDS)->param[0];
+    if ((double)m->max_forwards <= max_initial) return;
+    bool opened;
+    ev_event *ev = det_hit(c, R_PROTO_MAX_FORWARDS, det_key_addr(c->eng, &c->p->src.addr, 11), 1, &opened);
+    if (!ev) return;
+    if (opened) source_observable(ev, c);
+    note_anomaly(ev, "MAX_FORWARDS_ABOVE_INITIAL");
+    ev_set_int(ev, "max_forwards", m->max_forwards);
+}
+
+/* ---- fingerprints --------------------------------------------------------------- */
+
+/* User-Agent substrings of attack tools (field notes: SIPVicious, sippts,
+ * sipsak, Kamailio's default scanner list, ET rules). Lower case. */
+static const char *const tool_agents[] = {
+    "friendly-scanner", "sipvicious", "sipcli", "pplsip", "vaxsipuseragent", "sipsak",
+    "sip-scan", "sipscan", "iwar", "smap", "sundayddr", "sipptk", "siparmyknife",
+    "warvox", "scanner", "friendly",
+};
+
+static const char *ua_fingerprint(fs_str ua) {
+    if (!ua.len) return NULL;
+    for (size_t i = 0; i < sizeof tool_agents / sizeof *tool_agents; i++)
+        if (fs_str_icontains(ua, tool_agents[i])) return tool_agents[i];
+    return NULL;
+}
+
+/* sippts: Via branch of ~71 [0-9a-z] characters without the z9hG4bK cookie. */
+static bool sippts_branch(fs_str branch) {
+    if (branch.len < 60 || branch.len > 80 || fs_str_istarts(branch, "z9hG4bK")) return false;
+    for (uint32_t i = 0; i < branch.len; i++) {
+        char ch = branch.p[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z'))) return false;
+    }
+    return true;
+}
+
+static int hex_value(char ch) {
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+}
+
+/* SIPVicious createTag(): hex of "<data>\x01<decimal random>", where data is
+ * the target ip:port (svmap, svcrack) or the extension (svwar). Decoded, the
+ * tag is printable text, one 0x01 byte, then 1 to 10 digits to the end. */
+static bool sipvicious_tag(fs_str tag) {
+    if (tag.len < 6 || tag.len > 256 || tag.len % 2) return false;
+    uint32_t n = tag.len / 2, sep = UINT32_MAX;
+    for (uint32_t i = 0; i < n; i++) {
+        int hi = hex_value(tag.p[2 * i]), lo = hex_value(tag.p[2 * i + 1]);
+        if (hi < 0 || lo < 0) return false;
+        unsigned b = (unsigned)(hi << 4 | lo);
+        if (b == 0x01) {
+            if (sep != UINT32_MAX) return false;
+            sep = i;
+        } else if (sep == UINT32_MAX ? (b < 0x20 || b > 0x7e) : (b < '0' || b > '9')) {
+            return false;
+        }
+    }
+    return sep != UINT32_MAX && sep > 0 && n - sep - 1 >= 1 && n - sep - 1 <= 10;
+}
+
+static const char *message_fingerprint(const sip_msg *m) {
+    const char *ua = ua_fingerprint(m->user_agent);
+    if (ua) return ua;
+    if (fs_str_icontains(m->from, "\"sipvicious\"") || fs_str_icontains(m->to, "\"sipvicious\""))
+        return "sipvicious-from";
+    if (fs_str_icontains(m->from, "sip:100@1.1.1.1")) return "sipvicious-from";
+    if (sipvicious_tag(m->from_tag)) return "sipvicious-tag";
+    if (m->is_request && sippts_branch(m->via_branch)) return "sippts-branch";
+    return NULL;
+}
+
+static void fingerprint_check(det_ctx *c) {
+    if (!c->m->is_request) return;
+    const char *fp = message_fingerprint(c->m);
+    if (!fp) return;
+    bool opened;
+    ev_event *ev = det_hit(c, R_SCAN_FINGERPRINT, det_key_addr(c->eng, &c->p->src.addr, 12), 1, &opened);
+    if (!ev) return;
+    if (opened) {
+        source_observable(ev, c);
+        char ua[96];
+        ev_copy_text(ua, sizeof ua, c->m->user_agent);
+        if (ua[0]) ev_add_observable(ev, "sip_user_agent", ua, "tool");
+        ev_set_str(ev, "fingerprint", fp);
+    }
+    if (c->requester) ev_set_int(ev, "distinct_targets", det_sketch_count(&c->requester->scan_targets));
+}
+
+/* Policies the parser leaves to the detector: RFC 3261 tolerates RFC 2543
+ * branches and extension methods, an inspector reports them. */
+static void detector_anomalies(det_ctx *c) {
+    const sip_msg *m = c->m;
+    if (!m->is_request) return;
+    uint64_t key = det_key_addr(c->eng, &c->p->src.addr, 11);
+    bool opened;
+    if (m->via_branch.len && !fs_str_istarts(m->via_branch, "z9hG4bK") &&
+        !sip_msg_has_anomaly(m, SIP_A_VIA_BRANCH_NO_COOKIE)) {
+        ev_event *ev = det_hit(c, R_PROTO_BRANCH_COOKIE, key, 1, &opened);
+        if (ev) {
+            if (opened) source_observable(ev, c);
+            note_anomaly(ev, "VIA_BRANCH_NO_COOKIE");
+        }
+    }
+    if (m->method == SIP_M_UNKNOWN && !sip_msg_has_anomaly(m, SIP_A_METHOD_UNKNOWN)) {
+        ev_event *ev = det_hit(c, R_PROTO_METHOD, key, 1, &opened);
+        if (ev) {
+            if (opened) source_observable(ev, c);
+            note_anomaly(ev, "METHOD_UNKNOWN");
+            char name[24];
+            ev_copy_text(name, sizeof name, m->method_str);
+            ev_set_str(ev, "method", name);
+        }
+    }
+}
+
+void det_protocol_anomalies(det_ctx *c) { anomaly_hits(c); }
+
+void det_protocol_check(det_ctx *c) {
+    anomaly_hits(c);
+    detector_anomalies(c);
+    max_forwards_check(c);
+    fingerprint_check(c);
+}

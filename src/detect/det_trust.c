@@ -1,0 +1,396 @@
+/*
+ * det_trust.c -- the trust boundary (3GPP TS 24.229 trust domain, RFC 3325)
+ * and what crosses it: trust-domain headers from zones that may not assert
+ * them (SIP-TRUST-001), home identities asserted from outside
+ * (SIP-CLI-001), caller identities that cannot be valid (SIP-CLI-002),
+ * internal addresses (SIP-TOPO-001), product versions (SIP-INFO-001) and
+ * Warning headers (SIP-INFO-002) sent toward untrusted zones.
+ *
+ * Owns: those checks. Must not touch: zone lookup (cfg.c, det_engine.c),
+ * the incident lifecycle (det_hit). Every incident here is keyed by the
+ * sending address, so one misbehaving element gives one event.
+ *
+ * Everything zone-related stays silent until zones are configured: without
+ * them every address has the default trust and there is no boundary to
+ * speak of. SIP-CLI-002 needs no zones.
+ */
+#include <stdio.h>
+
+#include "det_internal.h"
+
+enum { SALT_TRUST = 41, SALT_CLI_HOME = 42, SALT_CLI_INVALID = 43, SALT_TOPO = 44, SALT_INFO = 45 };
+
+/* Headers only meaningful inside the trust domain (field notes; TS 24.229
+ * 4.4, RFC 3325 9, RFC 7315). */
+static const sip_header_id trust_headers[] = {
+    SIP_H_P_ASSERTED_IDENTITY, SIP_H_P_PREFERRED_IDENTITY, SIP_H_P_ACCESS_NETWORK_INFO,
+    SIP_H_P_VISITED_NETWORK_ID, SIP_H_P_CHARGING_VECTOR, SIP_H_P_CHARGING_FUNCTION_ADDRESSES,
+    SIP_H_P_SERVED_USER,
+};
+
+#define HBIT(h) (1ULL << (h))
+/* What a trusted address outside any zone may assert (default_trust: trusted),
+ * the same default cfg.c gives a trusted zone without may_assert. */
+#define TRUSTED_DEFAULT_ASSERT \
+    (HBIT(SIP_H_P_ASSERTED_IDENTITY) | HBIT(SIP_H_HISTORY_INFO) | HBIT(SIP_H_P_CHARGING_VECTOR) | HBIT(SIP_H_PRIVACY))
+
+static void src_observable(ev_event *ev, const det_ctx *c) {
+    char ip[FS_ADDR_STRLEN];
+    ev_add_observable(ev, "ip", fs_addr_str(&c->p->src.addr, ip, sizeof ip), "source");
+}
+
+static const char *zone_name(const det_ctx *c, int zone) {
+    return zone >= 0 ? c->eng->cfg->zones[zone].name : "(none)";
+}
+
+/* Append item to a comma-separated string detail unless already listed. */
+static void detail_list_add(ev_event *ev, const char *key, const char *item) {
+    const ev_detail *d = ev_get_detail(ev, key);
+    char buf[120];
+    size_t n = strlen(item);
+    if (!d) {
+        ev_set_str(ev, key, item);
+        return;
+    }
+    snprintf(buf, sizeof buf, "%s", d->s);
+    for (const char *p = buf; (p = strstr(p, item)) != NULL; p += n)
+        if ((p == buf || p[-1] == ',') && (p[n] == ',' || p[n] == '\0')) return;
+    size_t len = strlen(buf);
+    if (len + 1 + n + 1 > sizeof buf) return;
+    buf[len] = ',';
+    memcpy(buf + len + 1, item, n + 1);
+    ev_set_str(ev, key, buf);
+}
+
+static bool is_initial_request(const sip_msg *m, bool with_message) {
+    if (!m->is_request || m->to_tag.len) return false;
+    return m->method == SIP_M_INVITE || (with_message && m->method == SIP_M_MESSAGE);
+}
+
+/* The URI of a From/PAI-like header value. */
+static bool header_uri(fs_str value, sip_uri *u) {
+    sip_nameaddr na;
+    fs_str uri = value;
+    if (sip_nameaddr_parse(value, &na)) uri = na.uri;
+    return sip_uri_parse(uri, u);
+}
+
+/* "+4477..." when the identity is an international number, else "". */
+static bool identity_number(const sip_uri *u, char *out, size_t n) {
+    bool intl;
+    if (!u->user.len || !det_number_normalise(u->user, out, n, &intl) || !intl) {
+        out[0] = '\0';
+        return false;
+    }
+    return true;
+}
+
+/* ---- SIP-TRUST-001 ---------------------------------------------------------------- */
+
+static uint64_t may_assert_mask(const det_ctx *c) {
+    const fs38_config *cfg = c->eng->cfg;
+    if (c->src_zone >= 0) return cfg->zones[c->src_zone].may_assert;
+    return c->src_trust == TRUST_TRUSTED ? TRUSTED_DEFAULT_ASSERT : 0;
+}
+
+static void trust_headers_check(det_ctx *c) {
+    const sip_msg *m = c->m;
+    if (c->src_trust == TRUST_CORE) return;
+    uint64_t allowed = may_assert_mask(c);
+    ev_event *ev = NULL;
+    for (size_t i = 0; i < sizeof trust_headers / sizeof *trust_headers; i++) {
+        sip_header_id h = trust_headers[i];
+        if (m->first[h] < 0 || (allowed & HBIT(h))) continue;
+        /* RFC 3325 9.2: a UA on the access side asks its proxy for an
+         * identity with P-Preferred-Identity; only a peer network may not. */
+        if (h == SIP_H_P_PREFERRED_IDENTITY && c->src_trust == TRUST_UNTRUSTED) continue;
+        if (!ev) {
+            bool opened;
+            ev = det_hit(c, R_TRUST_HEADER, det_key_addr(c->eng, &c->p->src.addr, SALT_TRUST), 1, &opened);
+            if (!ev) return;
+            if (opened) {
+                src_observable(ev, c);
+                ev_set_str(ev, "zone", zone_name(c, c->src_zone));
+                ev_set_str(ev, "trust", cfg_trust_name(c->src_trust));
+            }
+        }
+        detail_list_add(ev, "headers", sip_header_name(h));
+    }
+    if (ev && m->first[SIP_H_P_ASSERTED_IDENTITY] >= 0) {
+        sip_uri u;
+        char num[32];
+        if (header_uri(sip_header_value(m, SIP_H_P_ASSERTED_IDENTITY), &u) && identity_number(&u, num, sizeof num))
+            ev_add_observable(ev, "e164", num, "caller");
+    }
+}
+
+/* ---- SIP-CLI-001 ------------------------------------------------------------------ */
+
+static bool home_domain(const fs38_config *cfg, fs_str host, const char **which) {
+    for (unsigned i = 0; i < cfg->nhome_domains; i++) {
+        const char *d = cfg->home_domains[i];
+        size_t n = strlen(d);
+        if (!n || host.len < n) continue;
+        fs_str tail = fs_str_make(host.p + host.len - n, n);
+        if (!fs_str_ieq_cstr(tail, d)) continue;
+        if (host.len == n || host.p[host.len - n - 1] == '.') {
+            *which = d;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Is this identity one of ours? Fills what matched ("+4477009", a domain). */
+static bool home_identity(const det_ctx *c, fs_str value, char *num, size_t nnum, char *match,
+                          size_t nmatch) {
+    const fs38_config *cfg = c->eng->cfg;
+    sip_uri u;
+    num[0] = '\0';
+    if (!value.len || !header_uri(value, &u)) return false;
+    if (identity_number(&u, num, nnum) && cfg->nhome_prefixes) {
+        const cfg_prefix *pre = cfg_match_prefix(cfg->home_prefixes, cfg->nhome_prefixes, num + 1);
+        if (pre) {
+            snprintf(match, nmatch, "+%s", pre->digits);
+            return true;
+        }
+    }
+    const char *dom;
+    if (u.scheme != SIP_SCHEME_TEL && u.host.len && home_domain(cfg, u.host, &dom)) {
+        snprintf(match, nmatch, "%s", dom);
+        return true;
+    }
+    return false;
+}
+
+static void cli_home_check(det_ctx *c) {
+    const sip_msg *m = c->m;
+    const fs38_config *cfg = c->eng->cfg;
+    if (!cfg->nhome_prefixes && !cfg->nhome_domains) return;
+    if (c->src_trust == TRUST_CORE || !is_initial_request(m, true)) return;
+    const cfg_rule *rc = det_rule_cfg(c, R_CLI_HOME_IDENTITY);
+    struct { const char *name; fs_str value; } ids[2] = {
+        {"P-Asserted-Identity", sip_header_value(m, SIP_H_P_ASSERTED_IDENTITY)},
+        {"From", rc->param[0] > 0 ? m->from : FS_STR_NULL},
+    };
+    for (int i = 0; i < 2; i++) {
+        char num[32], match[136];
+        if (!home_identity(c, ids[i].value, num, sizeof num, match, sizeof match)) continue;
+        bool opened;
+        ev_event *ev = det_hit(c, R_CLI_HOME_IDENTITY, det_key_addr(c->eng, &c->p->src.addr, SALT_CLI_HOME), 1, &opened);
+        if (!ev) return;
+        if (opened) {
+            src_observable(ev, c);
+            ev_set_str(ev, "zone", zone_name(c, c->src_zone));
+            ev_set_str(ev, "trust", cfg_trust_name(c->src_trust));
+        }
+        if (num[0]) ev_add_observable(ev, "e164", num, "caller");
+        detail_list_add(ev, "identity_header", ids[i].name);
+        detail_list_add(ev, "home_match", match);
+        return; /* one count per message */
+    }
+}
+
+/* ---- SIP-CLI-002 ------------------------------------------------------------------ */
+
+static bool visual_separator(char ch) { return ch == '-' || ch == '.' || ch == '(' || ch == ')'; }
+
+/* Why a caller identity cannot be valid, NULL if it may be. Conservative:
+ * only global numbers ("+..." in a tel: URI or a SIP user) are judged; SIP
+ * user names and local numbers are left alone. */
+static const char *invalid_reason(const det_ctx *c, const sip_uri *u, char *num, size_t nnum) {
+    const cfg_rule *rc = det_rule_cfg(c, R_CLI_INVALID);
+    fs_str user = u->user;
+    num[0] = '\0';
+    if (u->scheme != SIP_SCHEME_TEL && u->scheme != SIP_SCHEME_SIP && u->scheme != SIP_SCHEME_SIPS)
+        return NULL;
+    if (!user.len || user.p[0] != '+') return NULL;
+    uint32_t digits = 0;
+    for (uint32_t i = 1; i < user.len && user.p[i] != ';'; i++) {
+        char ch = user.p[i];
+        if (ch >= '0' && ch <= '9') digits++;
+        else if (!visual_separator(ch)) return "non_numeric";
+    }
+    bool intl;
+    if (!det_number_normalise(user, num, nnum, &intl) || !intl) return digits ? NULL : "non_numeric";
+    if (num[1] == '0') return "country_code_zero";
+    if (rc->param[0] > 0 && digits < (uint32_t)rc->param[0]) return "too_short";
+    if (rc->param[1] > 0 && digits > (uint32_t)rc->param[1]) return "too_long";
+    const fs38_config *cfg = c->eng->cfg;
+    if (rc->param[2] > 0 && cfg->nhigh_risk && cfg_match_prefix(cfg->high_risk, cfg->nhigh_risk, num + 1))
+        return "high_risk_range";
+    return NULL;
+}
+
+static void cli_invalid_check(det_ctx *c) {
+    const sip_msg *m = c->m;
+    if (!is_initial_request(m, false)) return;
+    struct { const char *name; fs_str value; } ids[2] = {
+        {"P-Asserted-Identity", sip_header_value(m, SIP_H_P_ASSERTED_IDENTITY)},
+        {"From", m->from},
+    };
+    for (int i = 0; i < 2; i++) {
+        sip_uri u;
+        char num[40];
+        if (!ids[i].value.len || !header_uri(ids[i].value, &u)) continue;
+        const char *why = invalid_reason(c, &u, num, sizeof num);
+        if (!why) continue;
+        bool opened;
+        ev_event *ev = det_hit(c, R_CLI_INVALID, det_key_addr(c->eng, &c->p->src.addr, SALT_CLI_INVALID), 1, &opened);
+        if (!ev) return;
+        if (opened) src_observable(ev, c);
+        detail_list_add(ev, "reasons", why);
+        detail_list_add(ev, "identity_header", ids[i].name);
+        char shown[64];
+        ev_copy_text(shown, sizeof shown, u.user);
+        ev_set_str(ev, "identity", shown);
+        if (!strcmp(why, "high_risk_range")) ev_add_observable(ev, "e164", num, "caller");
+        return;
+    }
+}
+
+/* ---- SIP-TOPO-001 ----------------------------------------------------------------- */
+
+/* An address an untrusted peer should not learn: private, or one of our
+ * core zone, and not the sender's own address (which the peer sees anyway). */
+static bool internal_address(const det_ctx *c, fs_str host, bool core_only) {
+    fs_addr a;
+    if (!host.len || !fs_addr_parse_str(host, &a)) return false; /* host names are not judged */
+    if (fs_addr_eq(&a, &c->p->src.addr)) return false;
+    int z = cfg_zone_of(c->eng->cfg, &a);
+    if (z >= 0 && c->eng->cfg->zones[z].trust == TRUST_CORE) return true;
+    return !core_only && fs_addr_is_private(&a);
+}
+
+static bool uri_host_leak(const det_ctx *c, fs_str value, bool core_only, fs_str *host) {
+    fs_str rest = value, item;
+    while (sip_list_next(&rest, &item)) {
+        sip_nameaddr na;
+        sip_uri u;
+        if (!sip_nameaddr_parse(item, &na) || !sip_uri_parse(na.uri, &u)) continue;
+        if (internal_address(c, u.host, core_only)) {
+            *host = u.host;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool header_leak(const det_ctx *c, sip_header_id id, bool core_only, fs_str *host) {
+    uint16_t pos = 0;
+    const sip_header *h;
+    while ((h = sip_header_next(c->m, id, &pos)) != NULL)
+        if (uri_host_leak(c, h->value, core_only, host)) return true;
+    return false;
+}
+
+/* Finds the first leak; *where names the place. */
+static bool find_leak(const det_ctx *c, const char **where, fs_str *host) {
+    const sip_msg *m = c->m;
+    if (m->is_request) {
+        /* In a response the Via list is the requester's own: not ours to leak. */
+        sip_via_iter it = {0};
+        sip_via v;
+        while (sip_via_next(m, &it, &v, NULL)) {
+            fs_str received;
+            if (internal_address(c, v.host, false)) { *where = "Via"; *host = v.host; return true; }
+            if (sip_param_get(v.params, "received", &received) && internal_address(c, received, false)) {
+                *where = "Via received";
+                *host = received;
+                return true;
+            }
+        }
+    }
+    /* Record-Route in a response also holds the requester side's proxies:
+     * only our core addresses count there. */
+    if (header_leak(c, SIP_H_RECORD_ROUTE, !m->is_request, host)) { *where = "Record-Route"; return true; }
+    /* A REGISTER response lists the requester's own bindings. */
+    bool own_contacts = !m->is_request && m->cseq_method == SIP_M_REGISTER;
+    if (!own_contacts && header_leak(c, SIP_H_CONTACT, false, host)) { *where = "Contact"; return true; }
+    fs_str body;
+    sip_sdp sdp;
+    if (sip_msg_sdp(m, &body) && sip_sdp_parse(body, &sdp)) {
+        for (unsigned i = 0; i < sdp.nconn && i < SIP_SDP_MAX; i++)
+            if (internal_address(c, sdp.conn_addr[i], false)) {
+                *where = "SDP c=";
+                *host = sdp.conn_addr[i];
+                return true;
+            }
+        if (internal_address(c, sdp.origin_addr, false)) { *where = "SDP o="; *host = sdp.origin_addr; return true; }
+    }
+    return false;
+}
+
+static void topology_check(det_ctx *c) {
+    const char *where;
+    fs_str host;
+    if (!find_leak(c, &where, &host)) return;
+    bool opened;
+    ev_event *ev = det_hit(c, R_TOPO_INTERNAL_ADDR, det_key_addr(c->eng, &c->p->src.addr, SALT_TOPO), 1, &opened);
+    if (!ev) return;
+    if (opened) {
+        src_observable(ev, c);
+        ev_set_str(ev, "toward_zone", zone_name(c, c->dst_zone));
+    }
+    char addr[64];
+    ev_copy_text(addr, sizeof addr, host);
+    detail_list_add(ev, "where", where);
+    detail_list_add(ev, "leaked", addr);
+}
+
+/* ---- SIP-INFO-001/002 --------------------------------------------------------------- */
+
+/* A product version: digits '.' digits somewhere in the value ("5.6.4", "16.2"). */
+static bool has_version(fs_str v) {
+    for (uint32_t i = 0; i + 2 < v.len; i++) {
+        if (!sip_is_digit((unsigned char)v.p[i])) continue;
+        uint32_t j = i;
+        while (j < v.len && sip_is_digit((unsigned char)v.p[j])) j++;
+        if (j + 1 < v.len && v.p[j] == '.' && sip_is_digit((unsigned char)v.p[j + 1])) return true;
+        i = j;
+    }
+    return false;
+}
+
+static void info_check(det_ctx *c) {
+    const sip_msg *m = c->m;
+    static const sip_header_id agents[] = {SIP_H_USER_AGENT, SIP_H_SERVER};
+    for (size_t i = 0; i < 2; i++) {
+        fs_str v = sip_header_value(m, agents[i]);
+        if (!has_version(v)) continue;
+        bool opened;
+        ev_event *ev = det_hit(c, R_INFO_VERSION, det_key_addr(c->eng, &c->p->src.addr, SALT_INFO), 1, &opened);
+        if (!ev) break;
+        if (opened) src_observable(ev, c);
+        char text[96];
+        ev_copy_text(text, sizeof text, v);
+        ev_set_str(ev, "header", sip_header_name(agents[i]));
+        ev_set_str(ev, "disclosed", text);
+        break;
+    }
+    fs_str warning = sip_header_value(m, SIP_H_WARNING);
+    if (warning.len) {
+        bool opened;
+        ev_event *ev = det_hit(c, R_INFO_WARNING, det_key_addr(c->eng, &c->p->src.addr, SALT_INFO), 1, &opened);
+        if (!ev) return;
+        if (opened) src_observable(ev, c);
+        char text[112];
+        ev_copy_text(text, sizeof text, warning);
+        ev_set_str(ev, "warning", text);
+    }
+}
+
+/* ---- entry point ------------------------------------------------------------------ */
+
+void det_trust_check(det_ctx *c) {
+    cli_invalid_check(c);
+    if (!c->zones) return;
+    if (c->m->is_request) {
+        trust_headers_check(c);
+        cli_home_check(c);
+    }
+    if (c->dst_trust == TRUST_UNTRUSTED && c->src_trust != TRUST_UNTRUSTED) {
+        topology_check(c);
+        info_check(c);
+    }
+}

@@ -1,0 +1,669 @@
+/*
+ * insp.c -- the inspection pipeline (see insp.h).
+ *
+ * Every input becomes a stream of "records" handed to a worker:
+ *   FRAME  a link-layer frame from libpcap (file, stdin, live)
+ *   HEP    a HEP v3 datagram from the --hep socket
+ *   RAW    one SIP message read from a file (--raw)
+ *   TICK   live mode with no traffic: advance time so incidents close
+ * A worker owns one cap_decoder and one det_engine and is the only thread
+ * touching them. Single-threaded runs call the worker's record handler
+ * directly; with N workers the reader fills per-worker batches (bounded
+ * rings of fixed-size buffers, so a fast reader cannot outrun memory) and
+ * the workers drain them.
+ */
+#include "insp.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define BATCH_BYTES (256u * 1024u)
+#define QUEUE_BATCHES 8u
+#define PROGRESS_EVERY 65536u
+#define LIVE_TICK_US (500 * 1000ULL)
+#define HEP_MAX_DATAGRAM 65535u
+
+enum rec_kind { REC_FRAME = 0, REC_HEP, REC_RAW, REC_TICK };
+
+/* A record inside a batch; the bytes follow, padded to 8. */
+typedef struct rec_hdr {
+    uint32_t len;
+    uint8_t kind;
+    int32_t dlt;
+    uint64_t ts_us;
+    uint64_t frame_no;
+} rec_hdr;
+
+typedef struct batch {
+    uint32_t used;
+    uint8_t data[BATCH_BYTES];
+} batch;
+
+/* A ring of batch pointers. */
+typedef struct ring {
+    batch *slot[QUEUE_BATCHES];
+    unsigned head, count;
+} ring;
+
+typedef struct worker {
+    struct insp *in;
+    unsigned index;
+    cap_decoder *dec;
+    det_engine *eng;
+    /* threaded mode only */
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;   /* signalled when full or free rings change */
+    ring full, free;
+    batch *filling;        /* owned by the reader */
+    bool quit;
+} worker;
+
+struct insp {
+    insp_options opt;
+    unsigned nworkers;
+    bool threaded;
+    bool finished;
+    pthread_mutex_t event_lock;
+    worker w[INSP_MAX_WORKERS];
+    uint64_t frames_read, bytes_read;
+};
+
+/* ---- records, run on the worker's thread ------------------------------------- */
+
+static void on_payload(void *user, const cap_payload *p) {
+    worker *w = user;
+    det_process(w->eng, p);
+}
+
+static void on_event(void *user, const ev_event *ev, bool final) {
+    worker *w = user;
+    insp *in = w->in;
+    if (!in->opt.on_event) return;
+    if (in->threaded) pthread_mutex_lock(&in->event_lock);
+    in->opt.on_event(in->opt.user, ev, final);
+    if (in->threaded) pthread_mutex_unlock(&in->event_lock);
+}
+
+static void handle_record(worker *w, const rec_hdr *h, const uint8_t *data) {
+    switch (h->kind) {
+    case REC_FRAME:
+        cap_decode_frame(w->dec, h->dlt, data, h->len, h->ts_us, h->frame_no);
+        break;
+    case REC_HEP: {
+        fs_err e;
+        cap_decode_hep(w->dec, data, h->len, h->ts_us, &e); /* counted in cap stats */
+        break;
+    }
+    case REC_RAW: {
+        cap_payload p = {.data = data, .len = h->len, .transport = CAP_T_UDP,
+                         .ts_us = h->ts_us, .frame_no = h->frame_no};
+        det_process(w->eng, &p);
+        break;
+    }
+    case REC_TICK:
+        cap_decoder_expire(w->dec, h->ts_us);
+        det_tick(w->eng, h->ts_us);
+        break;
+    default:
+        break;
+    }
+}
+
+static void run_batch(worker *w, const batch *b) {
+    uint32_t pos = 0;
+    while (pos < b->used) {
+        const rec_hdr *h = (const rec_hdr *)(b->data + pos);
+        handle_record(w, h, b->data + pos + sizeof *h);
+        pos += (uint32_t)((sizeof *h + h->len + 7u) & ~7u);
+    }
+}
+
+/* ---- worker threads ------------------------------------------------------------ */
+
+static void ring_push(ring *r, batch *b) {
+    r->slot[(r->head + r->count) % QUEUE_BATCHES] = b;
+    r->count++;
+}
+
+static batch *ring_pop(ring *r) {
+    batch *b = r->slot[r->head];
+    r->head = (r->head + 1) % QUEUE_BATCHES;
+    r->count--;
+    return b;
+}
+
+static void *worker_main(void *arg) {
+    worker *w = arg;
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (w->full.count == 0 && !w->quit) pthread_cond_wait(&w->cond, &w->lock);
+        if (w->full.count == 0 && w->quit) break;
+        batch *b = ring_pop(&w->full);
+        pthread_mutex_unlock(&w->lock);
+        run_batch(w, b);
+        b->used = 0;
+        pthread_mutex_lock(&w->lock);
+        ring_push(&w->free, b);
+        pthread_cond_broadcast(&w->cond);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+/* Reader side: hand the batch being filled to the worker, take a free one. */
+static void batch_submit(worker *w) {
+    pthread_mutex_lock(&w->lock);
+    ring_push(&w->full, w->filling);
+    w->filling = NULL;
+    pthread_cond_broadcast(&w->cond);
+    while (w->free.count == 0) pthread_cond_wait(&w->cond, &w->lock);
+    w->filling = ring_pop(&w->free);
+    pthread_mutex_unlock(&w->lock);
+}
+
+static bool worker_start(worker *w, fs_err *e) {
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    for (unsigned i = 0; i < QUEUE_BATCHES; i++) {
+        batch *b = malloc(sizeof *b);
+        if (!b) {
+            fs_fail(e, FS_ERR_NOMEM, "out of memory for worker batches");
+            return false;
+        }
+        b->used = 0;
+        if (i == 0) w->filling = b;
+        else ring_push(&w->free, b);
+    }
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+        fs_fail(e, FS_ERR_INTERNAL, "cannot start worker thread %u", w->index);
+        return false;
+    }
+    w->started = true;
+    return true;
+}
+
+/* Flush the partial batch, tell the worker to stop after draining, join. */
+static void worker_stop(worker *w) {
+    if (!w->started) return;
+    pthread_mutex_lock(&w->lock);
+    if (w->filling && w->filling->used) {
+        /* the full ring has room: the reader only ever holds one batch */
+        ring_push(&w->full, w->filling);
+        w->filling = NULL;
+    }
+    w->quit = true;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    w->started = false;
+}
+
+static void worker_release(worker *w) {
+    worker_stop(w);
+    free(w->filling);
+    while (w->full.count) free(ring_pop(&w->full));
+    while (w->free.count) free(ring_pop(&w->free));
+    if (w->in && w->in->threaded) {
+        pthread_mutex_destroy(&w->lock);
+        pthread_cond_destroy(&w->cond);
+    }
+    cap_decoder_free(w->dec);
+    det_engine_free(w->eng);
+}
+
+/* ---- dispatch ------------------------------------------------------------------ */
+
+static void feed(insp *in, unsigned wi, uint8_t kind, int dlt, const uint8_t *data, uint32_t len,
+                 uint64_t ts, uint64_t frame_no) {
+    worker *w = &in->w[wi];
+    rec_hdr h = {.len = len, .kind = kind, .dlt = dlt, .ts_us = ts, .frame_no = frame_no};
+    if (!in->threaded) {
+        handle_record(w, &h, data);
+        return;
+    }
+    size_t need = (sizeof h + len + 7u) & ~(size_t)7u;
+    if (need > BATCH_BYTES) return; /* cannot happen: frames are <= 256 KiB snaplen */
+    if (w->filling->used + need > BATCH_BYTES) batch_submit(w);
+    uint8_t *dst = w->filling->data + w->filling->used;
+    memcpy(dst, &h, sizeof h);
+    if (len) memcpy(dst + sizeof h, data, len);
+    w->filling->used += (uint32_t)need;
+}
+
+static unsigned pick_worker(insp *in, uint64_t key) {
+    if (in->nworkers <= 1) return 0;
+    return (unsigned)((key >> 17) % in->nworkers);
+}
+
+static void feed_frame(insp *in, int dlt, const uint8_t *frame, uint32_t caplen, uint64_t ts,
+                       uint64_t frame_no) {
+    in->frames_read++;
+    in->bytes_read += caplen;
+    unsigned wi = in->nworkers > 1
+                      ? pick_worker(in, insp_shard_key(&in->opt.cfg->capture, dlt, frame, caplen))
+                      : 0;
+    feed(in, wi, REC_FRAME, dlt, frame, caplen, ts, frame_no);
+}
+
+static void feed_tick(insp *in, uint64_t now_us) {
+    for (unsigned i = 0; i < in->nworkers; i++) feed(in, i, REC_TICK, 0, NULL, 0, now_us, 0);
+}
+
+/* ---- lifecycle ----------------------------------------------------------------- */
+
+insp *insp_new(const insp_options *o, fs_err *e) {
+    insp *in = calloc(1, sizeof *in);
+    if (!in) {
+        fs_fail(e, FS_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    in->opt = *o;
+    in->nworkers = o->workers ? o->workers : 1;
+    if (in->nworkers > INSP_MAX_WORKERS) {
+        free(in);
+        fs_fail(e, FS_ERR_USAGE, "--workers must be 1-%d", INSP_MAX_WORKERS);
+        return NULL;
+    }
+    in->threaded = in->nworkers > 1;
+    pthread_mutex_init(&in->event_lock, NULL);
+    for (unsigned i = 0; i < in->nworkers; i++) {
+        worker *w = &in->w[i];
+        w->in = in;
+        w->index = i;
+        w->dec = cap_decoder_new(&o->cfg->capture, on_payload, w, e);
+        if (!w->dec) goto fail;
+        w->eng = det_engine_new(o->cfg, on_event, w, e);
+        if (!w->eng) goto fail;
+        det_engine_set_live(w->eng, o->live);
+        if (in->threaded && !worker_start(w, e)) goto fail;
+    }
+    return in;
+fail:
+    insp_free(in);
+    return NULL;
+}
+
+void insp_free(insp *in) {
+    if (!in) return;
+    for (unsigned i = 0; i < in->nworkers; i++) worker_release(&in->w[i]);
+    pthread_mutex_destroy(&in->event_lock);
+    free(in);
+}
+
+void insp_finish(insp *in) {
+    if (in->finished) return;
+    in->finished = true;
+    for (unsigned i = 0; i < in->nworkers; i++) worker_stop(&in->w[i]);
+    /* Workers are joined: finishing on this thread is now race free. */
+    for (unsigned i = 0; i < in->nworkers; i++) {
+        cap_decoder_finish(in->w[i].dec);
+        det_finish(in->w[i].eng);
+    }
+}
+
+static bool should_stop(const insp *in, uint64_t packets, uint64_t started_us) {
+    if (in->opt.stop && *in->opt.stop) return true;
+    if (in->opt.max_packets && packets >= in->opt.max_packets) return true;
+    if (in->opt.duration_us && fs_time_now_us() - started_us >= in->opt.duration_us) return true;
+    return false;
+}
+
+/* ---- sources ------------------------------------------------------------------- */
+
+static fs_code pump(insp *in, cap_source *src, bool live, uint64_t *frames, fs_err *e) {
+    const uint8_t *frame;
+    uint32_t caplen;
+    uint64_t ts, n = 0, started = fs_time_now_us(), last_tick = started;
+    int dlt = cap_datalink(src);
+    fs_code rc = FS_OK;
+    while (!should_stop(in, in->frames_read, started)) {
+        cap_next_status st = cap_next(src, &frame, &caplen, &ts, e);
+        if (st == CAP_NEXT_END) break;
+        if (st == CAP_NEXT_ERROR) {
+            rc = e->code ? e->code : FS_ERR_FORMAT;
+            break;
+        }
+        if (live) {
+            uint64_t now = fs_time_now_us();
+            if (now - last_tick >= LIVE_TICK_US) {
+                feed_tick(in, now);
+                last_tick = now;
+            }
+        }
+        if (st == CAP_NEXT_TIMEOUT) continue;
+        n++;
+        feed_frame(in, dlt, frame, caplen, ts, n);
+        if (in->opt.on_progress && n % PROGRESS_EVERY == 0)
+            in->opt.on_progress(in->opt.user, cap_offset(src), cap_size(src), n);
+    }
+    if (in->opt.on_progress && !live)
+        in->opt.on_progress(in->opt.user, cap_offset(src), cap_size(src), n);
+    if (frames) *frames = n;
+    return rc;
+}
+
+fs_code insp_run_file(insp *in, const char *path, uint64_t *frames, fs_err *e) {
+    cap_source *src;
+    if (frames) *frames = 0;
+    fs_code rc = cap_open_file(path, &src, e);
+    if (rc != FS_OK) return rc;
+    rc = pump(in, src, false, frames, e);
+    cap_close(src);
+    return rc;
+}
+
+fs_code insp_run_live(insp *in, const char *iface, const char *bpf, fs_err *e) {
+    cap_source *src;
+    fs_code rc = cap_open_live(iface, bpf, &src, e);
+    if (rc != FS_OK) return rc;
+    rc = pump(in, src, true, NULL, e);
+    cap_close(src);
+    return rc;
+}
+
+/* "127.0.0.1:9060", "[::1]:9060", ":9060" (any IPv4). */
+static fs_code parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *sl, fs_err *e) {
+    char host[64];
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon[1] == '\0')
+        return fs_fail(e, FS_ERR_USAGE, "--hep '%s': expected ADDR:PORT, e.g. 127.0.0.1:9060", s);
+    size_t hl = (size_t)(colon - s);
+    if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') {
+        s++;
+        hl -= 2;
+    }
+    if (hl >= sizeof host) return fs_fail(e, FS_ERR_USAGE, "--hep '%s': address too long", s);
+    memcpy(host, s, hl);
+    host[hl] = '\0';
+    uint64_t port;
+    if (!fs_str_to_u64(fs_str_make(colon + 1, strlen(colon + 1)), 65535, &port) || port == 0)
+        return fs_fail(e, FS_ERR_USAGE, "--hep '%s': port must be 1-65535", s);
+    memset(ss, 0, sizeof *ss);
+    fs_addr a;
+    if (hl == 0) fs_addr_parse("0.0.0.0", &a);
+    else if (!fs_addr_parse(host, &a))
+        return fs_fail(e, FS_ERR_USAGE, "--hep '%s': '%s' is not an IPv4/IPv6 address", s, host);
+    if (a.family == 4) {
+        struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        memcpy(&v4->sin_addr, a.ip, 4);
+        *sl = sizeof *v4;
+    } else {
+        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        memcpy(&v6->sin6_addr, a.ip, 16);
+        *sl = sizeof *v6;
+    }
+    return FS_OK;
+}
+
+static uint64_t hep_shard_key(const uint8_t *buf, size_t len) {
+    cap_hep h;
+    fs_err e;
+    if (cap_hep_parse(buf, len, &h, &e) != FS_OK) return 0;
+    return fs_addr_hash(&h.src.addr, 0) ^ fs_addr_hash(&h.dst.addr, 0);
+}
+
+fs_code insp_run_hep(insp *in, const char *listen, fs_err *e) {
+    struct sockaddr_storage ss;
+    socklen_t sl = 0;
+    fs_code rc = parse_listen(listen, &ss, &sl, e);
+    if (rc != FS_OK) return rc;
+    int fd = socket(ss.ss_family, SOCK_DGRAM, 0);
+    if (fd < 0) return fs_fail(e, FS_ERR_IO, "--hep %s: socket: %s", listen, strerror(errno));
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int rcvbuf = 8 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    if (bind(fd, (struct sockaddr *)&ss, sl) != 0) {
+        rc = fs_fail(e, FS_ERR_IO, "--hep %s: bind: %s", listen, strerror(errno));
+        close(fd);
+        return rc;
+    }
+    uint8_t *buf = malloc(HEP_MAX_DATAGRAM);
+    if (!buf) {
+        close(fd);
+        return fs_fail(e, FS_ERR_NOMEM, "out of memory");
+    }
+    uint64_t started = fs_time_now_us(), last_tick = started, n = 0;
+    while (!should_stop(in, n, started)) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int pr = poll(&pfd, 1, 100);
+        uint64_t now = fs_time_now_us();
+        if (now - last_tick >= LIVE_TICK_US) {
+            feed_tick(in, now);
+            last_tick = now;
+        }
+        if (pr <= 0) continue;
+        ssize_t got = recv(fd, buf, HEP_MAX_DATAGRAM, 0);
+        if (got <= 0) continue;
+        n++;
+        in->frames_read++;
+        in->bytes_read += (uint64_t)got;
+        unsigned wi = pick_worker(in, hep_shard_key(buf, (size_t)got));
+        feed(in, wi, REC_HEP, 0, buf, (uint32_t)got, now, n);
+    }
+    free(buf);
+    close(fd);
+    return FS_OK;
+}
+
+fs_code insp_run_raw(insp *in, const char *path, fs_err *e) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return fs_fail(e, FS_ERR_IO, "%s: %s", path, strerror(errno));
+    uint32_t max = in->opt.cfg->capture.sip.max_message ? in->opt.cfg->capture.sip.max_message : 65535;
+    /* one byte more than the limit, so an oversized message is still seen as such */
+    uint32_t cap = max + 1 < BATCH_BYTES - 64 ? max + 1 : BATCH_BYTES - 64;
+    uint8_t *buf = malloc(cap);
+    if (!buf) {
+        fclose(f);
+        return fs_fail(e, FS_ERR_NOMEM, "out of memory");
+    }
+    size_t got = fread(buf, 1, cap, f);
+    bool err = ferror(f);
+    fclose(f);
+    if (err) {
+        free(buf);
+        return fs_fail(e, FS_ERR_IO, "%s: read error", path);
+    }
+    in->frames_read++;
+    in->bytes_read += got;
+    feed(in, 0, REC_RAW, 0, buf, (uint32_t)got, fs_time_now_us(), in->frames_read);
+    free(buf);
+    return FS_OK;
+}
+
+/* ---- statistics ---------------------------------------------------------------- */
+
+static void add_cap(cap_stats *a, const cap_stats *b) {
+#define ADD(f) a->f += b->f
+    ADD(frames); ADD(bytes); ADD(not_ip); ADD(bad_ip); ADD(truncated);
+    ADD(ip_fragments); ADD(ip_reassembled); ADD(frag_dropped); ADD(udp); ADD(tcp_segments);
+    ADD(tcp_retransmits); ADD(tcp_out_of_order); ADD(tcp_gaps); ADD(tcp_resyncs);
+    ADD(tcp_flows_evicted); ADD(tcp_bytes_dropped); ADD(hep_packets); ADD(hep_bad);
+    ADD(hep_ignored); ADD(sip_payloads); ADD(tcp_flows_live); ADD(tcp_flows_peak);
+    ADD(tcp_bytes_buffered_peak); ADD(frag_bytes_peak);
+#undef ADD
+}
+
+static void add_det(det_stats *a, const det_stats *b) {
+#define ADD(f) a->f += b->f
+    ADD(payloads); ADD(messages); ADD(not_sip); ADD(requests); ADD(responses); ADD(from_hep);
+    ADD(msgs_with_anomaly); ADD(calls_started); ADD(calls_answered); ADD(calls_cancelled);
+    ADD(calls_failed); ADD(events_opened); ADD(events_closed); ADD(incidents_evicted);
+    ADD(sources_evicted); ADD(dests_evicted); ADD(callers_evicted); ADD(calls_evicted);
+#undef ADD
+    for (int i = 0; i < SIP_M__COUNT; i++) a->by_method[i] += b->by_method[i];
+    for (int i = 0; i < 7; i++) a->by_class[i] += b->by_class[i];
+    for (int i = 0; i < 5; i++) a->by_transport[i] += b->by_transport[i];
+    for (int i = 0; i < SIP_A__COUNT; i++) a->anomalies[i] += b->anomalies[i];
+    if (b->first_us && (!a->first_us || b->first_us < a->first_us)) a->first_us = b->first_us;
+    if (b->last_us > a->last_us) a->last_us = b->last_us;
+}
+
+static void add_mem(det_memory *a, const det_memory *b) {
+    a->source_entry = b->source_entry;
+    a->dest_entry = b->dest_entry;
+    a->caller_entry = b->caller_entry;
+    a->call_entry = b->call_entry;
+    a->incident_entry = b->incident_entry;
+    a->txn_entry = b->txn_entry;
+#define ADD(f) a->f += b->f
+    ADD(sources_cap); ADD(dests_cap); ADD(callers_cap); ADD(calls_cap); ADD(incidents_cap);
+    ADD(txns_cap); ADD(txns_live);
+    ADD(sources_live); ADD(dests_live); ADD(callers_live); ADD(calls_live); ADD(incidents_live);
+    ADD(total_bytes);
+#undef ADD
+}
+
+void insp_get_stats(insp *in, insp_stats *out) {
+    memset(out, 0, sizeof *out);
+    out->workers = in->nworkers;
+    out->frames_read = in->frames_read;
+    out->bytes_read = in->bytes_read;
+    for (unsigned i = 0; i < in->nworkers; i++) {
+        det_memory m;
+        add_cap(&out->cap, cap_decoder_stats(in->w[i].dec));
+        add_det(&out->det, det_engine_stats(in->w[i].eng));
+        det_engine_memory(in->w[i].eng, &m);
+        add_mem(&out->mem, &m);
+        out->decoder_memory += cap_decoder_memory(in->w[i].dec);
+    }
+}
+
+int insp_top_talkers(insp *in, det_talker *out, int n) {
+    det_talker tmp[INSP_MAX_WORKERS * 16];
+    int have = 0;
+    if (n > 16) n = 16;
+    for (unsigned i = 0; i < in->nworkers; i++) {
+        det_talker part[16];
+        int k = det_top_talkers(in->w[i].eng, part, n);
+        for (int j = 0; j < k; j++) tmp[have++] = part[j];
+    }
+    /* insertion sort: at most a few hundred entries */
+    for (int i = 1; i < have; i++) {
+        det_talker t = tmp[i];
+        int j = i;
+        while (j > 0 && tmp[j - 1].messages < t.messages) {
+            tmp[j] = tmp[j - 1];
+            j--;
+        }
+        tmp[j] = t;
+    }
+    int k = have < n ? have : n;
+    memcpy(out, tmp, (size_t)k * sizeof *out);
+    return k;
+}
+
+/* ---- sharding ------------------------------------------------------------------ */
+
+static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+
+static bool is_sip_port(const cap_config *c, uint16_t port) {
+    for (unsigned i = 0; i < c->nports; i++)
+        if (c->sip_ports[i] == port) return true;
+    return false;
+}
+
+/* Strip the link layer: returns the IP header and its version (4/6), or NULL. */
+static const uint8_t *link_to_ip(int dlt, const uint8_t *f, uint32_t len, uint32_t *rest) {
+    uint32_t off;
+    uint16_t etype = 0;
+    switch (dlt) {
+    case 1: /* Ethernet, any number of VLAN tags */
+        if (len < 14) return NULL;
+        off = 12;
+        etype = be16(f + off);
+        off += 2;
+        while ((etype == 0x8100 || etype == 0x88a8 || etype == 0x9100) && off + 4 <= len) {
+            etype = be16(f + off + 2);
+            off += 4;
+        }
+        break;
+    case 113: /* Linux SLL */
+        if (len < 16) return NULL;
+        etype = be16(f + 14);
+        off = 16;
+        break;
+    case 276: /* Linux SLL2 */
+        if (len < 20) return NULL;
+        etype = be16(f);
+        off = 20;
+        break;
+    case 0:
+    case 108: /* BSD loopback: 4-byte family, version is in the IP header */
+        off = 4;
+        break;
+    case 12: case 14: case 101: case 228: case 229:
+        off = 0;
+        break;
+    default:
+        return NULL;
+    }
+    if (etype && etype != 0x0800 && etype != 0x86dd) return NULL;
+    if (off >= len) return NULL;
+    *rest = len - off;
+    return f + off;
+}
+
+uint64_t insp_shard_key(const cap_config *c, int dlt, const uint8_t *frame, uint32_t caplen) {
+    uint32_t len;
+    const uint8_t *ip = link_to_ip(dlt, frame, caplen, &len);
+    if (!ip || len < 1) return 0;
+    const uint8_t *src, *dst;
+    size_t alen;
+    uint32_t l4off = 0;
+    uint8_t proto = 0;
+    bool fragment = false;
+    if ((ip[0] >> 4) == 4) {
+        if (len < 20) return 0;
+        src = ip + 12;
+        dst = ip + 16;
+        alen = 4;
+        fragment = (be16(ip + 6) & 0x3fff) != 0; /* MF or offset */
+        proto = ip[9];
+        l4off = (uint32_t)(ip[0] & 15) * 4;
+    } else if ((ip[0] >> 4) == 6) {
+        if (len < 40) return 0;
+        src = ip + 8;
+        dst = ip + 24;
+        alen = 16;
+        proto = ip[6];
+        l4off = 40;
+        for (int hops = 0; hops < 8 && (proto == 0 || proto == 43 || proto == 60); hops++) {
+            if (l4off + 8 > len) return 0;
+            proto = ip[l4off];
+            l4off += ((uint32_t)ip[l4off + 1] + 1) * 8;
+        }
+        fragment = proto == 44;
+    } else {
+        return 0;
+    }
+    uint64_t hs = fs_hash_bytes(src, alen, 0x5348), hd = fs_hash_bytes(dst, alen, 0x5348);
+    if (fragment || (proto != 17 && proto != 6) || l4off + 4 > len) return hs ^ hd;
+    const uint8_t *l4 = ip + l4off;
+    /* The client is the side not on a SIP port: both directions of a flow or
+     * dialog agree on it. */
+    bool sip_src = is_sip_port(c, be16(l4)), sip_dst = is_sip_port(c, be16(l4 + 2));
+    if (sip_dst && !sip_src) return hs;
+    if (sip_src && !sip_dst) return hd;
+    if (proto == 17 && l4off + 16 <= len) {
+        /* Both (or neither) on SIP ports: a request's sender is the client,
+         * so one scanner probing many servers stays on one worker. */
+        const uint8_t *payload = l4 + 8;
+        if (memcmp(payload, "SIP/2.0 ", 8) == 0) return hd;
+        if (payload[0] >= 'A' && payload[0] <= 'Z') return hs;
+    }
+    return hs ^ hd;
+}

@@ -1,0 +1,86 @@
+/*
+ * insp.h -- the inspection pipeline: frames in, events and statistics out.
+ *
+ * Owns: wiring sources (files, stdin, live interfaces, a HEP socket, raw
+ * message files) through the capture decoder into the detection engine, the
+ * optional worker threads (--workers N: each owns a decoder and an engine,
+ * frames are sharded by address so a flow and a client always land on the
+ * same worker), serialising event callbacks, and merging statistics.
+ * Must not touch: printing or argument parsing (src/cli), SIP grammar,
+ * detection logic. Errors are returned in an fs_err.
+ *
+ * Threading: with workers <= 1 everything runs on the caller's thread. With
+ * N > 1 the caller's thread reads frames and hands them in batches to the
+ * workers; the event callback is then called from worker threads, one call
+ * at a time (a mutex is held around it).
+ */
+#ifndef FS_INSP_H
+#define FS_INSP_H
+
+#include <signal.h>
+
+#include "../capture/cap.h"
+#include "../config/cfg.h"
+#include "../detect/det.h"
+#include "../events/ev.h"
+
+#define INSP_MAX_WORKERS 16
+
+typedef void (*insp_event_fn)(void *user, const ev_event *ev, bool final);
+/* Called from the reading thread now and then (about every 64k frames). */
+typedef void (*insp_progress_fn)(void *user, uint64_t offset, uint64_t size, uint64_t frames);
+
+typedef struct insp_options {
+    const fs38_config *cfg;
+    unsigned workers;            /* 0 or 1: single-threaded */
+    bool live;                   /* report incidents as they open (det_engine_set_live) */
+    insp_event_fn on_event;
+    insp_progress_fn on_progress; /* optional */
+    void *user;
+    volatile sig_atomic_t *stop; /* optional: set by a signal handler to stop reading */
+    uint64_t max_packets;        /* 0 = unlimited */
+    uint64_t duration_us;        /* live/HEP: stop after this long (0 = until stopped) */
+} insp_options;
+
+/* Merged figures of every worker. */
+typedef struct insp_stats {
+    cap_stats cap;
+    det_stats det;
+    det_memory mem;              /* summed over workers */
+    size_t decoder_memory;       /* summed cap_decoder_memory at the end */
+    uint64_t frames_read;        /* frames handed to decoders (all sources) */
+    uint64_t bytes_read;         /* captured bytes of those frames */
+    unsigned workers;
+} insp_stats;
+
+typedef struct insp insp;
+
+insp *insp_new(const insp_options *o, fs_err *e);
+/* Stops workers (if still running) and frees everything. */
+void insp_free(insp *in);
+
+/* A pcap/pcapng file ("-" = stdin). *frames receives how many frames were
+ * read from it. FS_ERR_FORMAT/IO when the file broke or could not be opened:
+ * frames read before the break were processed and stay valid. */
+fs_code insp_run_file(insp *in, const char *path, uint64_t *frames, fs_err *e);
+/* Live capture until stop, duration or max_packets. */
+fs_code insp_run_live(insp *in, const char *iface, const char *bpf, fs_err *e);
+/* HEP v3 over UDP on "addr:port" ("[::1]:9060" for IPv6) until stop/duration/max. */
+fs_code insp_run_hep(insp *in, const char *listen, fs_err *e);
+/* One file holding one SIP message, inspected as a UDP datagram. */
+fs_code insp_run_raw(insp *in, const char *path, fs_err *e);
+
+/* End of input: flush decoders, close every incident (events are emitted),
+ * join workers. Call once, before insp_get_stats. */
+void insp_finish(insp *in);
+void insp_get_stats(insp *in, insp_stats *out);
+/* Busiest sources across workers, most messages first. */
+int insp_top_talkers(insp *in, det_talker *out, int n);
+
+/* Which worker a frame belongs to: a hash of the client address (the side
+ * whose port is not a SIP port), or of both addresses when that cannot be
+ * told (both or neither are SIP ports, IP fragments). 0 when the frame
+ * cannot be decoded that far. */
+uint64_t insp_shard_key(const cap_config *c, int dlt, const uint8_t *frame, uint32_t caplen);
+
+#endif

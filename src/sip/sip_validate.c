@@ -1,0 +1,672 @@
+/*
+ * sip_validate.c -- sip_validate: the RFC 3261 checks beyond framing.
+ *
+ * Owns: Request-URI scheme and syntax, From/To/Contact/Route name-addr
+ * grammar, Via values, CSeq/method agreement, mandatory and single-value
+ * headers, scalar ranges (Expires, Retry-After, expires=, Warning codes),
+ * Date, Content-Type/body agreement, Require, Authorization scheme, Accept
+ * vs an SDP offer, REGISTER specifics, URI length limits.
+ * Must not touch: framing (sip_parse.c), detection policy, the heap.
+ *
+ * Cost: every check is linear in the header it looks at and only headers
+ * that need it are looked at (via first[]/count[]), so running this on every
+ * message stays cheap. Anomalies are appended to the message.
+ */
+#include "sip.h"
+
+#define ADD(m, a) sip_msg_add_anomaly((m), SIP_A_##a)
+
+static inline bool ws(unsigned char c) { return sip_is_wsp(c); }
+
+static fs_str trim(fs_str s) { return fs_str_trim(s); }
+
+/* s with everything from the first c on removed. */
+static fs_str before(fs_str s, char c) {
+    const char *x = s.len ? memchr(s.p, c, s.len) : NULL;
+    if (x) s.len = (uint32_t)(x - s.p);
+    return s;
+}
+
+/* Word lists with their lengths, so a lookup compares lengths first. */
+typedef struct word {
+    const char *s;
+    uint32_t len;
+} word;
+#define W(lit)                                                                                               \
+    { lit, sizeof(lit) - 1 }
+
+static bool in_list(fs_str s, const word *list) {
+    for (; list->s; list++)
+        if (list->len == s.len && fs_str_ieq(s, fs_str_make(list->s, list->len))) return true;
+    return false;
+}
+
+/* ---- URIs ------------------------------------------------------------------------ */
+
+/* Registered (IANA) URI schemes other than sip/sips/tel: a Request-URI with
+ * one of these is unusual but legal (RFC 4475 3.3.3). */
+static const word registered_schemes[] = {
+    W("http"),       W("https"), W("mailto"), W("im"),  W("pres"),  W("h323"),   W("urn"),   W("soap.beep"),
+    W("soap.beeps"), W("xmpp"),  W("iax"),    W("fax"), W("modem"), W("ldap"),   W("msrp"),  W("msrps"),
+    W("ws"),         W("wss"),   W("geo"),    W("cid"), W("mid"),   W("rtsp"),   W("sms"),   W("mms"),
+    W("data"),       W("ftp"),   W("news"),   W("tag"), W("tip"),   W("tn3270"), W("h323s"), {NULL, 0}};
+
+static bool host_char(unsigned char c) {
+    return (sip_ctype[c] & (SIP_CC_ALPHA | SIP_CC_DIGIT)) || c == '-' || c == '.' || c == '_';
+}
+
+/* Host of a sip/sips URI (IPv6 already unbracketed). Whitespace inside a
+ * URI is found earlier (ADDR_SPEC_SPACES, RURI_SYNTAX), so only the host is
+ * scanned here: this runs on every URI of every message. */
+static bool sip_uri_sane(fs_str uri, const sip_uri *u) {
+    bool v6 = u->host.p > uri.p && u->host.p[-1] == '[';
+    if (v6) {
+        for (uint32_t i = 0; i < u->host.len; i++) {
+            unsigned char c = (unsigned char)u->host.p[i];
+            if (!(sip_ctype[c] & SIP_CC_HEX) && c != ':' && c != '.') return false;
+        }
+        return true;
+    }
+    for (uint32_t i = 0; i < u->host.len; i++)
+        if (!host_char((unsigned char)u->host.p[i])) return false;
+    return true;
+}
+
+static bool fast_sip_uri(const char *p, const char *e);
+
+static void check_ruri(sip_msg *m) {
+    if (m->ruri.len == 0 || sip_msg_has_anomaly(m, SIP_A_RURI_ANGLE_BRACKETS) ||
+        sip_msg_has_anomaly(m, SIP_A_RURI_SYNTAX))
+        return;
+    const char *e = m->ruri.p + m->ruri.len;
+    if (m->ruri.len > 4 && memcmp(m->ruri.p, "sip:", 4) == 0 && fast_sip_uri(m->ruri.p + 4, e)) {
+        if (m->method == SIP_M_REGISTER && memchr(m->ruri.p, '@', m->ruri.len)) ADD(m, REGISTER_URI_PARAMS);
+        return;
+    }
+    sip_uri u;
+    if (!sip_uri_parse(m->ruri, &u)) {
+        ADD(m, RURI_SYNTAX);
+        return;
+    }
+    if (u.scheme == SIP_SCHEME_SIP || u.scheme == SIP_SCHEME_SIPS) {
+        if (!sip_uri_sane(m->ruri, &u)) ADD(m, RURI_SYNTAX);
+        if (u.headers.len) ADD(m, RURI_ESCAPED_HEADERS);
+        if (m->method == SIP_M_REGISTER && (u.user.len || memchr(m->ruri.p, '@', m->ruri.len)))
+            ADD(m, REGISTER_URI_PARAMS); /* RFC 3261 10.2: no userinfo in a REGISTER R-URI */
+    } else if (u.scheme == SIP_SCHEME_OTHER) {
+        if (in_list(u.scheme_str, registered_schemes))
+            ADD(m, RURI_ATYPICAL_SCHEME);
+        else
+            ADD(m, RURI_UNKNOWN_SCHEME);
+    }
+}
+
+/* A URI from From/To/Contact. scheme_matters: non sip/sips/tel is flagged. */
+static void check_header_uri(sip_msg *m, fs_str uri, const sip_limits *lim, bool scheme_matters, sip_uri *u) {
+    uri = trim(uri); /* spaces inside <> are reported as ADDR_SPEC_SPACES already */
+    if (lim && lim->max_uri_len && uri.len > lim->max_uri_len) ADD(m, LIMIT_URI_LENGTH);
+    if (!sip_uri_parse(uri, u)) {
+        ADD(m, URI_SYNTAX);
+        return;
+    }
+    if (u->scheme == SIP_SCHEME_SIP || u->scheme == SIP_SCHEME_SIPS) {
+        if (!sip_uri_sane(uri, u)) ADD(m, URI_SYNTAX);
+    } else if (u->scheme == SIP_SCHEME_OTHER && scheme_matters) {
+        ADD(m, URI_UNKNOWN_SCHEME);
+    }
+}
+
+/* ---- scalars ---------------------------------------------------------------------- */
+
+/* delta-seconds: 1*DIGIT within 0..2**32-1. */
+static bool delta_seconds_ok(fs_str s) {
+    if (s.len == 0) return false;
+    uint64_t v = 0;
+    for (uint32_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.p[i];
+        if (!sip_is_digit(c)) return false;
+        v = v * 10 + (c - '0');
+        if (v > UINT32_MAX) return false;
+    }
+    return true;
+}
+
+/* Leading delta-seconds of a value like "120 (comment);duration=60". */
+static fs_str leading_digits(fs_str v) {
+    uint32_t i = 0;
+    while (i < v.len && sip_is_digit((unsigned char)v.p[i]))
+        i++;
+    return fs_str_make(v.p, i);
+}
+
+static void check_expires(sip_msg *m, fs_str v) {
+    v = trim(v);
+    if (v.len && (sip_ctype[(unsigned char)v.p[0]] & SIP_CC_ALPHA)) {
+        ADD(m, RFC2543_SYNTAX); /* RFC 2543 allowed an HTTP-date here */
+        return;
+    }
+    if (!delta_seconds_ok(v)) ADD(m, SCALAR_RANGE);
+}
+
+static void check_retry_after(sip_msg *m, fs_str v) {
+    fs_str d = leading_digits(trim(v));
+    if (!delta_seconds_ok(d)) ADD(m, SCALAR_RANGE);
+}
+
+static void check_warning(sip_msg *m, fs_str v) {
+    fs_str rest = v, item;
+    while (sip_list_next(&rest, &item)) {
+        fs_str code = leading_digits(item);
+        if (code.len != 3 || (item.len > 3 && !ws((unsigned char)item.p[3]))) ADD(m, SCALAR_RANGE);
+    }
+}
+
+/* ---- Date (RFC 3261 20.17: rfc1123-date, GMT only) ------------------------------------ */
+
+static bool digits_at(const char *p, int n) {
+    for (int i = 0; i < n; i++)
+        if (!sip_is_digit((unsigned char)p[i])) return false;
+    return true;
+}
+
+static bool word_in(const char *p, const char *words) {
+    for (const char *w = words; *w; w += 3)
+        if (memcmp(p, w, 3) == 0) return true;
+    return false;
+}
+
+/* "Sat, 15 Oct 2005 04:44:56 GMT" */
+static bool date_ok(fs_str v) {
+    v = trim(v);
+    if (v.len != 29) return false;
+    const char *p = v.p;
+    return word_in(p, "MonTueWedThuFriSatSun") && p[3] == ',' && p[4] == ' ' && digits_at(p + 5, 2) &&
+           p[7] == ' ' && word_in(p + 8, "JanFebMarAprMayJunJulAugSepOctNovDec") && p[11] == ' ' &&
+           digits_at(p + 12, 4) && p[16] == ' ' && digits_at(p + 17, 2) && p[19] == ':' &&
+           digits_at(p + 20, 2) && p[22] == ':' && digits_at(p + 23, 2) && p[25] == ' ' &&
+           memcmp(p + 26, "GMT", 3) == 0;
+}
+
+/* ---- fast paths ---------------------------------------------------------------------
+ * Most traffic is plain: <sip:user@host:port;lr>;tag=x and SIP/2.0/UDP h;branch=...
+ * One tight pass recognises that shape. Anything unusual (escapes in quoted
+ * strings, '?', lists, other schemes, odd whitespace, quoted parameter
+ * values) returns false and the full checks decide, so a fast path may only
+ * answer "clean" for a value the full checks pass without any anomaly. */
+
+/* URI octet classes for the fast paths: 1 = may appear in a plain URI
+ * (printable ASCII except < > " ? \\), 2 = hostname character (alnum - . _),
+ * 4 = IPv6 reference character (hex digit : .), 8 = Via parameter value
+ * character (token, ':' and brackets for IPv6 received=). */
+enum { UC_URI = 1, UC_HOST = 2, UC_V6 = 4, UC_VIAV = 8 };
+static const uint8_t uri_class[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 9, 0, 1, 1, 9, 1, 9, 1, 1, 9, 9, 1, 11, 15, 1,
+    15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 13, 1, 0, 1, 0, 0,
+    1, 15, 15, 15, 15, 15, 15, 11, 11, 11, 11, 11, 11, 11, 11, 11,
+    11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 9, 0, 9, 1, 11,
+    9, 15, 15, 15, 15, 15, 15, 11, 11, 11, 11, 11, 11, 11, 11, 11,
+    11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 1, 1, 1, 9, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
+
+/* Scan [p, e) while the octets may appear in a plain URI; returns where it
+ * stopped and the first '@' seen (NULL if none). */
+static const char *scan_uri(const char *p, const char *e, const char **at) {
+    *at = NULL;
+    for (; p < e; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (!(uri_class[c] & UC_URI)) break;
+        if (c == '@' && !*at) *at = p;
+    }
+    return p;
+}
+
+/* host[:port][;params] in [h, e), all octets already plain URI octets. */
+static bool fast_hostpart(const char *h, const char *e) {
+    const char *q = h;
+    if (q < e && *q == '[') {
+        for (q++; q < e && (uri_class[(unsigned char)*q] & UC_V6); q++) {
+        }
+        if (q >= e || *q != ']' || q == h + 1) return false;
+        q++;
+    } else {
+        while (q < e && (uri_class[(unsigned char)*q] & UC_HOST))
+            q++;
+        if (q == h) return false;
+    }
+    if (q < e && *q == ':') {
+        const char *d = ++q;
+        uint32_t v = 0;
+        while (q < e && q - d < 5 && sip_is_digit((unsigned char)*q))
+            v = v * 10 + (uint32_t)(*q++ - '0');
+        if (q == d || v > 65535) return false;
+    }
+    if (q == e) return true;
+    if (*q != ';' || e[-1] == ';') return false;
+    for (q++; q < e - 1; q++)
+        if (q[0] == ';' && q[1] == ';') return false; /* empty parameter */
+    return true;
+}
+
+/* [p, e) after "sip:" / "sips:": userinfo@host[:port][;params], no '?'. */
+static bool fast_sip_uri(const char *p, const char *e) {
+    const char *at;
+    if (scan_uri(p, e, &at) != e) return false;
+    return fast_hostpart(at ? at + 1 : p, e);
+}
+
+/* <sip:...> starting at u (after '<'); *gt_out = the closing '>'. */
+static bool fast_bracketed_uri(const char *u, const char *e, const char **gt_out) {
+    const char *p;
+    if (e - u > 4 && memcmp(u, "sip:", 4) == 0) p = u + 4;
+    else if (e - u > 5 && memcmp(u, "sips:", 5) == 0) p = u + 5;
+    else return false;
+    const char *at, *gt = scan_uri(p, e, &at);
+    if (gt >= e || *gt != '>') return false;
+    *gt_out = gt;
+    return fast_hostpart(at ? at + 1 : p, gt);
+}
+
+/* ;name[=token] ... with no empty item; expires= checked when asked. */
+static bool fast_header_params(const char *p, const char *e, bool check_expires) {
+    while (p < e && *p == ' ')
+        p++;
+    while (p < e) {
+        if (*p != ';') return false;
+        for (p++; p < e && *p == ' '; p++) {
+        }
+        const char *n = p;
+        while (p < e && sip_is_token((unsigned char)*p))
+            p++;
+        if (p == n) return false;
+        fs_str name = fs_str_make(n, (size_t)(p - n));
+        while (p < e && *p == ' ')
+            p++;
+        if (p < e && *p == '=') {
+            for (p++; p < e && *p == ' '; p++) {
+            }
+            const char *vb = p;
+            while (p < e && sip_is_token((unsigned char)*p))
+                p++;
+            if (p == vb) return false;
+            if (check_expires && name.len == 7 && fs_str_ieq_cstr(name, "expires") &&
+                !delta_seconds_ok(fs_str_make(vb, (size_t)(p - vb))))
+                return false;
+            while (p < e && *p == ' ')
+                p++;
+        }
+    }
+    return true;
+}
+
+/* One name-addr: ["display" | tokens] <sip:...>[;params]. */
+static bool fast_nameaddr(fs_str v, const sip_limits *lim, bool contact) {
+    const char *p = v.p, *e = v.p + v.len;
+    if (p < e && *p == '"') {
+        for (p++; p < e && *p != '"'; p++)
+            if (*p == '\\' || (unsigned char)*p < 0x20 || *p == 0x7f) return false;
+        if (p >= e) return false;
+        for (p++; p < e && *p == ' '; p++) {
+        }
+    } else {
+        while (p < e && (sip_is_token((unsigned char)*p) || *p == ' '))
+            p++;
+    }
+    if (p >= e || *p != '<') return false;
+    const char *u = p + 1, *gt;
+    if (!fast_bracketed_uri(u, e, &gt)) return false;
+    if (lim->max_uri_len && (size_t)(gt - u) > lim->max_uri_len) return false;
+    return fast_header_params(gt + 1, e, contact);
+}
+
+/* SIP/2.0/TRANSPORT host[:port][;name[=value]]... without lists or quotes. */
+static bool fast_via(fs_str v, fs_str *host, fs_str *branch) {
+    const char *p = v.p, *e = v.p + v.len;
+    if (v.len < 10 || memcmp(p, "SIP/2.0/", 8) != 0) return false;
+    p += 8;
+    const char *t = p;
+    while (p < e && sip_is_token((unsigned char)*p))
+        p++;
+    if (p == t || p >= e || *p != ' ') return false;
+    const char *h = ++p;
+    while (p < e && host_char((unsigned char)*p))
+        p++;
+    if (p == h) return false; /* IPv6 sent-by: the full parser */
+    *host = fs_str_make(h, (size_t)(p - h));
+    if (p < e && *p == ':') {
+        const char *d = ++p;
+        uint32_t port = 0;
+        while (p < e && p - d < 5 && sip_is_digit((unsigned char)*p))
+            port = port * 10 + (uint32_t)(*p++ - '0');
+        if (p == d || port > 65535) return false;
+    }
+    *branch = FS_STR_NULL;
+    while (p < e) {
+        if (*p != ';') return false;
+        const char *n = ++p;
+        while (p < e && sip_is_token((unsigned char)*p))
+            p++;
+        if (p == n) return false;
+        fs_str name = fs_str_make(n, (size_t)(p - n));
+        if (p < e && *p == '=') {
+            const char *vb = ++p;
+            while (p < e && (uri_class[(unsigned char)*p] & UC_VIAV)) p++;
+            if (p == vb) return false;
+            if (name.len == 6 && branch->len == 0 && fs_str_ieq_cstr(name, "branch"))
+                *branch = fs_str_make(vb, (size_t)(p - vb));
+        }
+    }
+    return true;
+}
+
+/* ---- name-addr headers ----------------------------------------------------------------- */
+
+/* Trailing comma after the last list item. */
+static bool trailing_comma(fs_str v) {
+    v = trim(v);
+    return v.len && v.p[v.len - 1] == ',';
+}
+
+static void check_from_to(sip_msg *m, sip_header_id id, const sip_limits *lim) {
+    const sip_header *h = sip_first(m, id);
+    if (!h || fast_nameaddr(h->value, lim, false)) return;
+    sip_nameaddr na;
+    sip_anomaly a = sip_nameaddr_check(h->value, &na);
+    if (a != SIP_A_NONE) sip_msg_add_anomaly(m, a);
+    if (a == SIP_A_UNTERMINATED_QUOTE || na.uri.len == 0) return;
+    sip_uri u;
+    check_header_uri(m, na.uri, lim, true, &u);
+    if (id == SIP_H_TO && m->method == SIP_M_REGISTER && m->is_request && u.headers.len)
+        ADD(m, REGISTER_URI_PARAMS);
+}
+
+/* A multi-valued name-addr header (Contact, Route, PAI ...). */
+static void check_nameaddr_list(sip_msg *m, sip_header_id id, const sip_limits *lim, bool scheme_matters,
+                                bool contact) {
+    uint16_t pos = 0;
+    const sip_header *h;
+    while ((h = sip_header_next(m, id, &pos)) != NULL) {
+        fs_str v = trim(h->value);
+        if (contact && v.len == 1 && v.p[0] == '*') continue;
+        if (v.len && !memchr(v.p, ',', v.len) && fast_nameaddr(v, lim, contact)) continue;
+        if (v.len == 0 || trailing_comma(v)) ADD(m, HEADER_EMPTY_VALUE_ITEM);
+        fs_str rest = v, item;
+        while (sip_list_next(&rest, &item)) {
+            if (item.len == 0) {
+                ADD(m, HEADER_EMPTY_VALUE_ITEM);
+                continue;
+            }
+            sip_nameaddr na;
+            sip_anomaly a = sip_nameaddr_check(item, &na);
+            if (a != SIP_A_NONE) sip_msg_add_anomaly(m, a);
+            if (a == SIP_A_UNTERMINATED_QUOTE || na.uri.len == 0) continue;
+            sip_uri u;
+            check_header_uri(m, na.uri, lim, scheme_matters, &u);
+            fs_str exp;
+            if (contact && sip_param_get(na.params, "expires", &exp) && !delta_seconds_ok(exp))
+                ADD(m, SCALAR_RANGE);
+        }
+    }
+}
+
+/* ---- Via ---------------------------------------------------------------------------- */
+
+static bool is_broadcast(fs_str host) { return fs_str_eq_cstr(host, "255.255.255.255"); }
+
+static void top_branch(sip_msg *m, fs_str branch) {
+    if (branch.len == 0 || !fs_str_istarts(branch, "z9hG4bK")) {
+        ADD(m, RFC2543_SYNTAX); /* no RFC 3261 transaction id: an RFC 2543 element */
+    } else if (branch.len == 7) {
+        ADD(m, VIA_BRANCH_NO_COOKIE); /* cookie alone: no transaction id after it */
+    }
+}
+
+static void check_via(sip_msg *m) {
+    uint16_t pos = 0;
+    const sip_header *h;
+    bool top = true;
+    while ((h = sip_header_next(m, SIP_H_VIA, &pos)) != NULL) {
+        fs_str host, branch;
+        if (fast_via(h->value, &host, &branch)) {
+            if (is_broadcast(host)) ADD(m, VIA_BROADCAST);
+            if (top) {
+                top = false;
+                top_branch(m, branch);
+            }
+            continue;
+        }
+        if (h->value.len == 0 || trailing_comma(h->value)) ADD(m, HEADER_EMPTY_VALUE_ITEM);
+        fs_str rest = h->value, item;
+        while (sip_list_next(&rest, &item)) {
+            if (item.len == 0) {
+                ADD(m, HEADER_EMPTY_VALUE_ITEM);
+                continue;
+            }
+            sip_via v;
+            if (!sip_via_parse(item, &v)) {
+                ADD(m, VIA_SYNTAX);
+                top = false;
+                continue;
+            }
+            if (v.empty_param) ADD(m, HEADER_EMPTY_VALUE_ITEM);
+            if (is_broadcast(v.host)) ADD(m, VIA_BROADCAST);
+            if (top) {
+                top = false;
+                top_branch(m, v.branch);
+            }
+        }
+    }
+}
+
+static bool top_branch_rfc3261(const sip_msg *m) {
+    return m->via_branch.len > 7 && fs_str_istarts(m->via_branch, "z9hG4bK");
+}
+
+/* ---- mandatory / single-value ------------------------------------------------------------- */
+
+static void check_presence(sip_msg *m) {
+    static const uint8_t required[] = {SIP_H_TO, SIP_H_FROM, SIP_H_CALL_ID, SIP_H_CSEQ, SIP_H_VIA};
+    static const uint8_t single[] = {SIP_H_TO,   SIP_H_FROM,         SIP_H_CALL_ID,
+                                     SIP_H_CSEQ, SIP_H_MAX_FORWARDS, SIP_H_CONTENT_TYPE};
+    for (unsigned i = 0; i < sizeof required; i++)
+        if (m->count[required[i]] == 0) ADD(m, MISSING_REQUIRED_HEADER);
+    if (m->is_request && m->count[SIP_H_MAX_FORWARDS] == 0) {
+        /* RFC 2543 had no Max-Forwards requirement: only a 3261 element must send it */
+        if (top_branch_rfc3261(m))
+            ADD(m, MISSING_REQUIRED_HEADER);
+        else
+            ADD(m, RFC2543_SYNTAX);
+    }
+    for (unsigned i = 0; i < sizeof single; i++)
+        if (m->count[single[i]] > 1) ADD(m, MULTIPLE_SINGLE_VALUE);
+}
+
+/* ---- body, types, extensions ------------------------------------------------------------ */
+
+static const word known_types[] = {W("application/sdp"),
+                                   W("application/isup"),
+                                   W("application/qsig"),
+                                   W("application/dtmf-relay"),
+                                   W("application/dtmf"),
+                                   W("application/pidf+xml"),
+                                   W("application/xpidf+xml"),
+                                   W("application/simple-message-summary"),
+                                   W("application/dialog-info+xml"),
+                                   W("application/reginfo+xml"),
+                                   W("application/resource-lists+xml"),
+                                   W("application/rlmi+xml"),
+                                   W("application/watcherinfo+xml"),
+                                   W("application/im-iscomposing+xml"),
+                                   W("application/conference-info+xml"),
+                                   W("application/pkcs7-mime"),
+                                   W("application/pkcs7-signature"),
+                                   W("application/octet-stream"),
+                                   W("application/xml"),
+                                   W("application/json"),
+                                   W("application/media_control+xml"),
+                                   W("application/sipfrag"),
+                                   W("application/x-private"),
+                                   W("message/sipfrag"),
+                                   W("message/sip"),
+                                   W("message/cpim"),
+                                   W("message/external-body"),
+                                   W("text/plain"),
+                                   W("text/html"),
+                                   W("text/xml"),
+                                   W("application/vnd.3gpp.sms"),
+                                   W("application/vnd.3gpp.ussd+xml"),
+                                   {NULL, 0}};
+
+static bool known_content_type(fs_str type) {
+    if (fs_str_istarts(type, "multipart/") || fs_str_istarts(type, "application/vnd.3gpp") ||
+        fs_str_istarts(type, "application/vnd.etsi") || fs_str_istarts(type, "application/vnd.oma"))
+        return true;
+    return in_list(type, known_types);
+}
+
+static fs_str media_type(fs_str ct) { return trim(before(ct, ';')); }
+
+static void check_body(sip_msg *m) {
+    const sip_header *h = sip_first(m, SIP_H_CONTENT_TYPE);
+    if (!h) {
+        if (m->body.len) ADD(m, BODY_WITHOUT_TYPE);
+        return;
+    }
+    fs_str type = media_type(h->value);
+    if (!known_content_type(type)) ADD(m, CONTENT_TYPE_UNKNOWN);
+    if (fs_str_istarts(type, "multipart/") && m->body.len) {
+        uint32_t pos = 0;
+        fs_str ph, pb;
+        if (!sip_multipart_next(h->value, m->body, &pos, &ph, &pb)) ADD(m, MULTIPART_SYNTAX);
+    }
+}
+
+static const word known_options[] = {W("100rel"),
+                                     W("timer"),
+                                     W("replaces"),
+                                     W("path"),
+                                     W("gruu"),
+                                     W("outbound"),
+                                     W("precondition"),
+                                     W("sec-agree"),
+                                     W("norefersub"),
+                                     W("join"),
+                                     W("eventlist"),
+                                     W("from-change"),
+                                     W("histinfo"),
+                                     W("answermode"),
+                                     W("tdialog"),
+                                     W("resource-priority"),
+                                     W("early-session"),
+                                     W("sdp-anat"),
+                                     W("recipient-list-invite"),
+                                     W("recipient-list-subscribe"),
+                                     W("recipient-list-message"),
+                                     W("multiple-refer"),
+                                     W("pref"),
+                                     W("siprec"),
+                                     W("199"),
+                                     W("record-aware"),
+                                     W("policy"),
+                                     W("ice"),
+                                     W("explicitsub"),
+                                     W("nosub"),
+                                     W("uui"),
+                                     W("geolocation-sip"),
+                                     W("geolocation-http"),
+                                     W("privacy"),
+                                     W("target-dialog"),
+                                     W("info-package"),
+                                     W("trickle-ice"),
+                                     W("sdp-offer"),
+                                     {NULL, 0}};
+
+static void check_require(sip_msg *m, sip_header_id id) {
+    uint16_t pos = 0;
+    const sip_header *h;
+    while ((h = sip_header_next(m, id, &pos)) != NULL) {
+        fs_str rest = h->value, item;
+        while (sip_list_next(&rest, &item))
+            if (item.len && !in_list(item, known_options)) ADD(m, UNKNOWN_REQUIRE);
+    }
+}
+
+static void check_auth(sip_msg *m, sip_header_id id) {
+    uint16_t pos = 0;
+    const sip_header *h;
+    while ((h = sip_header_next(m, id, &pos)) != NULL) {
+        fs_str v = h->value;
+        uint32_t i = 0;
+        while (i < v.len && sip_is_token((unsigned char)v.p[i]))
+            i++;
+        fs_str scheme = fs_str_make(v.p, i);
+        if (!fs_str_ieq_cstr(scheme, "Digest") && !fs_str_ieq_cstr(scheme, "Bearer"))
+            ADD(m, AUTH_SCHEME_UNKNOWN);
+    }
+}
+
+/* An SDP offer in a request whose Accept lists no media range covering it. */
+static void check_accept(sip_msg *m) {
+    if (!m->is_request || m->body.len == 0 || m->count[SIP_H_ACCEPT] == 0) return;
+    if (!fs_str_ieq_cstr(media_type(sip_header_value(m, SIP_H_CONTENT_TYPE)), "application/sdp")) return;
+    uint16_t pos = 0;
+    const sip_header *h;
+    while ((h = sip_header_next(m, SIP_H_ACCEPT, &pos)) != NULL) {
+        fs_str rest = h->value, item;
+        if (trim(rest).len == 0) return; /* empty Accept: nothing declared */
+        while (sip_list_next(&rest, &item)) {
+            fs_str t = media_type(item);
+            if (fs_str_ieq_cstr(t, "application/sdp") || fs_str_ieq_cstr(t, "application/*") ||
+                fs_str_ieq_cstr(t, "*/*"))
+                return;
+        }
+    }
+    ADD(m, ACCEPT_NO_SDP);
+}
+
+/* ---- entry point ---------------------------------------------------------------------- */
+
+void sip_validate(sip_msg *m, const sip_limits *lim) {
+    sip_limits dl;
+    if (!lim) {
+        sip_limits_default(&dl);
+        lim = &dl;
+    }
+    if (m->is_request) {
+        check_ruri(m);
+        if (m->cseq_method_str.len && !fs_str_eq(m->cseq_method_str, m->method_str))
+            ADD(m, CSEQ_METHOD_MISMATCH);
+        if (m->max_forwards == 0) ADD(m, MAX_FORWARDS_ZERO);
+    }
+    check_presence(m);
+    check_via(m);
+    check_from_to(m, SIP_H_FROM, lim);
+    check_from_to(m, SIP_H_TO, lim);
+    if (m->count[SIP_H_CONTACT]) check_nameaddr_list(m, SIP_H_CONTACT, lim, true, true);
+    if (m->count[SIP_H_ROUTE]) check_nameaddr_list(m, SIP_H_ROUTE, lim, false, false);
+    if (m->count[SIP_H_RECORD_ROUTE]) check_nameaddr_list(m, SIP_H_RECORD_ROUTE, lim, false, false);
+    if (m->count[SIP_H_P_ASSERTED_IDENTITY])
+        check_nameaddr_list(m, SIP_H_P_ASSERTED_IDENTITY, lim, false, false);
+    if (m->count[SIP_H_P_PREFERRED_IDENTITY])
+        check_nameaddr_list(m, SIP_H_P_PREFERRED_IDENTITY, lim, false, false);
+    if (m->count[SIP_H_EXPIRES]) check_expires(m, sip_header_value(m, SIP_H_EXPIRES));
+    if (m->count[SIP_H_RETRY_AFTER]) check_retry_after(m, sip_header_value(m, SIP_H_RETRY_AFTER));
+    if (m->count[SIP_H_WARNING]) check_warning(m, sip_header_value(m, SIP_H_WARNING));
+    if (m->count[SIP_H_DATE] && !date_ok(sip_header_value(m, SIP_H_DATE))) ADD(m, DATE_SYNTAX);
+    check_body(m);
+    if (m->count[SIP_H_REQUIRE]) check_require(m, SIP_H_REQUIRE);
+    if (m->count[SIP_H_PROXY_REQUIRE]) check_require(m, SIP_H_PROXY_REQUIRE);
+    if (m->count[SIP_H_AUTHORIZATION]) check_auth(m, SIP_H_AUTHORIZATION);
+    if (m->count[SIP_H_PROXY_AUTHORIZATION]) check_auth(m, SIP_H_PROXY_AUTHORIZATION);
+    check_accept(m);
+}

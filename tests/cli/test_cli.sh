@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# The fs38 command line: help, usage errors, exit codes, corrupt and truncated
+# inputs, output formats, --raw, stdin, --fail-on, --workers agreement.
+source "$(dirname "$0")/lib.sh"
+DATA=$ROOT/tests/data/rfc4475
+GEN=${FS38_BUILD}/gen_pcap
+
+# --- help and usage ---------------------------------------------------------------
+expect_exit 0 "fs38 --help" "$FS38" --help
+ok "--help lists inspect" grep -q inspect "$TMPD/out"
+expect_exit 0 "inspect --help" "$FS38" inspect --help
+ok "inspect --help documents --fail-on" grep -q -- '--fail-on' "$TMPD/out"
+ok "inspect --help documents exit codes" grep -q 'Exit codes' "$TMPD/out"
+for opt in --json --events --stats-json --workers --hep --raw --config --interface --duration; do
+    ok "inspect --help documents $opt" grep -q -- "$opt" "$TMPD/out"
+done
+expect_exit 0 "fs38 rules" "$FS38" rules
+ok "rules lists SIP-SCAN-001" grep -q 'SIP-SCAN-001' "$TMPD/out"
+expect_exit 2 "no command" "$FS38"
+expect_exit 2 "unknown command" "$FS38" frobnicate
+expect_exit 2 "inspect without input" "$FS38" inspect
+expect_exit 2 "unknown option" "$FS38" inspect --bogus x.pcap
+expect_exit 2 "bad --fail-on" "$FS38" inspect --fail-on severe x.pcap
+ok "bad --fail-on names the value" grep -q "severe" "$TMPD/err"
+expect_exit 2 "bad --workers" "$FS38" inspect --workers 0 x.pcap
+expect_exit 2 "too many --workers" "$FS38" inspect --workers 99 x.pcap
+expect_exit 2 "two input kinds" "$FS38" inspect -i lo --hep 127.0.0.1:9 x.pcap
+expect_exit 2 "bad --hep address" "$FS38" inspect --hep nowhere --duration 1
+ok "bad --hep is explained" grep -q "ADDR:PORT" "$TMPD/err"
+
+# --- unreadable inputs --------------------------------------------------------------
+expect_exit 2 "missing file" "$FS38" inspect "$TMPD/does-not-exist.pcap"
+ok "missing file is named" grep -q "does-not-exist.pcap" "$TMPD/err"
+printf 'this is not a capture file at all\n' >"$TMPD/junk.pcap"
+expect_exit 2 "not a pcap" "$FS38" inspect "$TMPD/junk.pcap"
+ok "not a pcap is named" grep -q "junk.pcap" "$TMPD/err"
+: >"$TMPD/empty.pcap"
+expect_exit 2 "empty file" "$FS38" inspect "$TMPD/empty.pcap"
+printf 'rules: {SIP-NOPE-999: {enabled: false}}\n' >"$TMPD/bad.yaml"
+expect_exit 2 "bad config" "$FS38" inspect -c "$TMPD/bad.yaml" "$TMPD/junk.pcap"
+ok "bad config names the key" grep -q "SIP-NOPE-999" "$TMPD/err"
+
+# --- a generated capture: a scanner, a flood, benign calls -------------------------------
+"$GEN" mixed "$TMPD/mixed.pcap" 2 7 >/dev/null 2>&1
+ok "generator made a capture" test -s "$TMPD/mixed.pcap"
+expect_exit 0 "inspect a capture" "$FS38" inspect --no-progress "$TMPD/mixed.pcap"
+ok "summary has incidents" grep -q '^INCIDENTS' "$TMPD/out"
+ok "summary has messages" grep -q '^MESSAGES' "$TMPD/out"
+ok "summary has top talkers" grep -q '^TOP TALKERS' "$TMPD/out"
+ok "scanner found" grep -q 'SIP-SCAN-00' "$TMPD/out"
+
+expect_exit 0 "--json" "$FS38" inspect --json --stats-json "$TMPD/st1.json" "$TMPD/mixed.pcap"
+cp "$TMPD/out" "$TMPD/ev1.ndjson"
+ok "--json prints events" test -s "$TMPD/ev1.ndjson"
+ok "--json prints no summary" bash -c "! grep -q '^INCIDENTS' '$TMPD/ev1.ndjson'"
+ok "every line is a 1.0 event" python3 - "$TMPD/ev1.ndjson" <<'EOF'
+import json, sys
+req = ["schema_version","event_id","version","status","issuer","created","first_seen","last_seen",
+       "valid_until","event_type","domain","severity","confidence","rule","observables","evidence",
+       "recommended_action","handling"]
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    assert e["schema_version"] == "1.0", e
+    for k in req: assert k in e, (k, e)
+    assert e["observables"], e
+    assert set(e["evidence"]) >= {"count","window_s","sample","details"}, e
+EOF
+ok "stats JSON counts messages" python3 -c "
+import json,sys; s=json.load(open('$TMPD/st1.json'))
+assert s['sip_messages'] > 1000 and s['requests'] > 0 and s['responses'] > 0, s
+assert s['events'] == sum(s['events_by_rule'].values())"
+
+# same input through stdin
+expect_exit 0 "stdin" bash -c "cat '$TMPD/mixed.pcap' | '$FS38' inspect --json --stats-json '$TMPD/st2.json' -"
+ok "stdin finds the same rules" python3 -c "
+import json; a=json.load(open('$TMPD/st1.json')); b=json.load(open('$TMPD/st2.json'))
+assert a['events_by_rule']==b['events_by_rule'] and a['sip_messages']==b['sip_messages'], (a['events_by_rule'], b['events_by_rule'])"
+
+# two workers agree with one on messages and on which rules fire
+expect_exit 0 "--workers 2" "$FS38" inspect --json --workers 2 --stats-json "$TMPD/st3.json" "$TMPD/mixed.pcap"
+ok "--workers 2 agrees" python3 -c "
+import json; a=json.load(open('$TMPD/st1.json')); b=json.load(open('$TMPD/st3.json'))
+assert a['sip_messages']==b['sip_messages'], (a['sip_messages'], b['sip_messages'])
+assert set(a['events_by_rule'])==set(b['events_by_rule']), (a['events_by_rule'], b['events_by_rule'])"
+
+# --fail-on
+expect_exit 1 "--fail-on info with events" "$FS38" inspect -q --fail-on info "$TMPD/mixed.pcap"
+expect_exit 0 "--fail-on critical without critical events" "$FS38" inspect -q --fail-on critical --config "$ROOT/tests/data/cli/quiet.yaml" "$TMPD/mixed.pcap"
+
+# --events appends
+"$FS38" inspect -q --events "$TMPD/ev.ndjson" "$TMPD/mixed.pcap"
+n1=$(wc -l <"$TMPD/ev.ndjson")
+"$FS38" inspect -q --events "$TMPD/ev.ndjson" "$TMPD/mixed.pcap"
+n2=$(wc -l <"$TMPD/ev.ndjson")
+ok "--events appends ($n1 then $n2)" test "$n1" -gt 0 -a "$n2" -eq $((2 * n1))
+
+# --- truncated capture: inspected up to the break, a warning, exit 0 -----------------------
+size=$(stat -c %s "$TMPD/mixed.pcap")
+head -c $((size / 2 + 7)) "$TMPD/mixed.pcap" >"$TMPD/cut.pcap"
+expect_exit 0 "truncated capture" "$FS38" inspect -q --stats-json "$TMPD/cut.json" "$TMPD/cut.pcap"
+ok "truncated capture warns" grep -qi "warning" "$TMPD/err"
+ok "truncated capture still inspected" python3 -c "
+import json; s=json.load(open('$TMPD/cut.json')); assert s['sip_messages'] > 100, s['sip_messages']"
+expect_exit 0 "one good one missing" "$FS38" inspect -q "$TMPD/mixed.pcap" "$TMPD/nope.pcap"
+
+# --- raw messages (RFC 4475) --------------------------------------------------------------
+expect_exit 0 "--raw valid message" "$FS38" inspect --raw --json "$DATA/wsinv.dat"
+ok "valid torture message raises nothing malformed" bash -c "! grep -q SIP_MALFORMED '$TMPD/out'"
+expect_exit 1 "--raw invalid message" "$FS38" inspect --raw --json --fail-on low "$DATA/badvers.dat"
+ok "invalid torture message is SIP_MALFORMED" grep -q '"SIP_MALFORMED"' "$TMPD/out"
+ok "anomaly code named" grep -q 'VERSION_UNSUPPORTED' "$TMPD/out"
+expect_exit 2 "--raw missing file" "$FS38" inspect --raw "$TMPD/none.sip"
+
+finish test_cli

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# test_live.sh -- fs38 against real peers on loopback, live.
+#
+#  (a) live capture: kamailio (examples/kamailio.cfg, the SBC at 127.0.0.10)
+#      is attacked by SIPVicious svmap (from 127.0.2.5) and svwar (extensions
+#      100-300, from 127.0.2.6) while
+#        fs38 inspect -i lo --bpf 'host 127.0.0.10 and port 5060' --duration 8
+#      watches: SIP-SCAN-001 and SIP-ENUM-001 must fire with the attackers'
+#      addresses as sources.
+#  (b) HEP: the same kamailio with its siptrace module (-A WITH_HEP) mirrors
+#      every SIP message it receives and sends as HEP v3 to 127.0.0.1:9060
+#      where `fs38 inspect --hep 127.0.0.1:9060 --duration 6` listens; svmap
+#      from 127.0.2.5 must raise SIP-SCAN-001 with source 127.0.2.5, i.e. the
+#      addresses come from the HEP chunks, not from the UDP envelope
+#      (127.0.0.10 -> 127.0.0.1).
+#
+# Needs root (capture on lo), kamailio, sipvicious, ss. Each peer runs under
+# `timeout`; everything started here is stopped by pid. A peer that cannot
+# start is a failure with a message, never a silent skip.
+# Env: HEP_ADDR (default 127.0.0.1:9060) if that port is taken on this host.
+#
+# Usage: FS38=build/release/fs38 tests/cli/test_live.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT" || exit 2
+
+CFG=examples/site.yaml
+KCFG=examples/kamailio.cfg
+SYS_PY=/usr/bin/python3   # Debian's sipvicious is installed for the system python
+HEP_ADDR=${HEP_ADDR:-127.0.0.1:9060}
+PIDS=()
+# shellcheck disable=SC2154  # p is the loop variable inside the trap string
+trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done; rm -rf "$TMPD"' EXIT
+
+listening() { ss -Hln"$1" "src $2:$3" 2>/dev/null | grep -q .; }
+wait_listen() { # proto ip port tenths
+    local i
+    for ((i = 0; i < $4; i++)); do listening "$1" "$2" "$3" && return 0; sleep 0.1; done
+    return 1
+}
+
+# the preconditions; any missing one fails the test with its reason
+prereq_ok=1
+need() { if ! "$@" >/dev/null 2>&1; then fail "prerequisite: $*"; prereq_ok=0; fi; }
+need test "$(id -u)" -eq 0
+need command -v kamailio
+need command -v ss
+need "$SYS_PY" -c 'import sys; sys.path.insert(0, "/usr/share/sipvicious"); import sipvicious.svwar'
+need test -r "$KCFG"
+need kamailio -c -f "$KCFG"
+need kamailio -c -f "$KCFG" -A WITH_HEP
+if listening u 127.0.0.10 5060; then fail "127.0.0.10:5060 is already in use (another kamailio?)"; prereq_ok=0; fi
+if [ "$prereq_ok" -ne 1 ]; then finish test_live; exit; fi
+
+KAM_PID=
+kam_start() { # name, extra kamailio options...
+    local name=$1; shift
+    mkdir -p "$TMPD/$name"
+    timeout 60 kamailio -f "$KCFG" -DD -E -P "$TMPD/$name/kamailio.pid" -Y "$TMPD/$name" "$@" \
+        >"$TMPD/$name/log" 2>&1 &
+    KAM_PID=$!; PIDS+=("$KAM_PID")
+    if wait_listen u 127.0.0.10 5060 100; then pass; return 0; fi
+    fail "$name: kamailio did not start: $(tail -5 "$TMPD/$name/log")"
+    return 1
+}
+kam_stop() { kill "$KAM_PID" 2>/dev/null; wait "$KAM_PID" 2>/dev/null; KAM_PID=; }
+
+sv() { # SRC TOOL args... (bounded; its failure is a test failure)
+    local src=$1 tool=$2; shift 2
+    if timeout 40 "$SYS_PY" examples/sv-bound.py "$src" "$tool" "$@" >"$TMPD/$tool-$src.log" 2>&1; then pass
+    else fail "$tool from $src failed: $(tail -3 "$TMPD/$tool-$src.log")"; fi
+}
+
+# rule ids and the source addresses of each rule: "RULE ip ip ..." per line
+PY_SOURCES='
+import json, sys
+by = {}
+for n, line in enumerate(open(sys.argv[1], encoding="utf-8"), 1):
+    if not line.strip():
+        continue
+    try:
+        ev = json.loads(line)
+    except ValueError as e:
+        sys.exit("line %d is not JSON (%s): %.120s" % (n, e, line))
+    rid = (ev.get("rule") or {}).get("id")
+    if not isinstance(rid, str):
+        sys.exit("line %d has no rule.id" % n)
+    ips = by.setdefault(rid, set())
+    for o in ev.get("observables") or []:
+        if o.get("kind") == "ip" and o.get("role") == "source":
+            ips.add(o.get("value"))
+for rid in sorted(by):
+    print(rid, *sorted(by[rid]))
+'
+# has_rule_from FILE RULE IP: RULE fired with IP among its source observables
+has_rule_from() { grep -qE "^$2( .*)? $3( |\$)" "$1"; }
+
+# wait for a backgrounded fs38 (it stops by itself after --duration)
+wait_fs38() { # pid name
+    local rc=0
+    wait "$1" || rc=$?
+    if [ "$rc" -eq 0 ]; then pass
+    else fail "$2: fs38 exited $rc: $(head -5 "$TMPD/$2.err")"; fi
+}
+
+# ---- (a) live capture on lo -------------------------------------------------
+if kam_start live; then
+    timeout 30 "$FS38" inspect --config "$CFG" -i lo --bpf 'host 127.0.0.10 and port 5060' \
+        --duration 8 --json --stats-json "$TMPD/live.stats" >"$TMPD/live.ndjson" 2>"$TMPD/live.err" &
+    fpid=$!; PIDS+=("$fpid")
+    sleep 1.5   # let the capture open before the attack starts
+    sv 127.0.2.5 svmap -p 5060 127.0.0.10
+    sv 127.0.2.6 svwar -p 5060 -e 100-300 127.0.0.10
+    wait_fs38 "$fpid" live
+    kam_stop
+    if python3 -c "$PY_SOURCES" "$TMPD/live.ndjson" >"$TMPD/live.rules" 2>"$TMPD/live.py.err"; then
+        pass
+        ok "live: SIP-SCAN-001 from 127.0.2.5 (svmap) [fired: $(cut -d' ' -f1 "$TMPD/live.rules" | tr '\n' ' ')]" \
+            has_rule_from "$TMPD/live.rules" SIP-SCAN-001 127.0.2.5
+        ok "live: SIP-SCAN-001 from 127.0.2.6 (svwar)" has_rule_from "$TMPD/live.rules" SIP-SCAN-001 127.0.2.6
+        ok "live: SIP-ENUM-001 from 127.0.2.6 (svwar)" has_rule_from "$TMPD/live.rules" SIP-ENUM-001 127.0.2.6
+        ok "live: no SIP-FLOOD-002 (one target, ~400 messages)" bash -c "! grep -q '^SIP-FLOOD-002' '$TMPD/live.rules'"
+    else
+        fail "live: output is not NDJSON events: $(cat "$TMPD/live.py.err")"
+    fi
+    ok "live: stats JSON counts the SIP it saw" python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))
+sys.exit(0 if s.get("sip_messages", 0) >= 200 and s.get("requests", 0) >= 100 else "sip_messages=%r requests=%r" % (s.get("sip_messages"), s.get("requests")))
+' "$TMPD/live.stats"
+fi
+
+# ---- (b) HEP v3 from kamailio's siptrace --------------------------------------
+hep_ip=${HEP_ADDR%:*}; hep_port=${HEP_ADDR##*:}
+if listening u "$hep_ip" "$hep_port"; then
+    fail "hep: $HEP_ADDR is already in use (set HEP_ADDR to a free loopback address:port)"
+elif kam_start hep -A WITH_HEP -A "HEP_URI=\"sip:$HEP_ADDR\""; then
+    timeout 30 "$FS38" inspect --config "$CFG" --hep "$HEP_ADDR" --duration 6 --json \
+        --stats-json "$TMPD/hep.stats" >"$TMPD/hep.ndjson" 2>"$TMPD/hep.err" &
+    fpid=$!; PIDS+=("$fpid")
+    if wait_listen u "$hep_ip" "$hep_port" 50; then pass
+    else fail "hep: fs38 is not listening on $HEP_ADDR: $(head -3 "$TMPD/hep.err")"; fi
+    sv 127.0.2.5 svmap -p 5060 127.0.0.10
+    wait_fs38 "$fpid" hep
+    kam_stop
+    if python3 -c "$PY_SOURCES" "$TMPD/hep.ndjson" >"$TMPD/hep.rules" 2>"$TMPD/hep.py.err"; then
+        pass
+        ok "hep: SIP-SCAN-001 from 127.0.2.5 seen through HEP [fired: $(cut -d' ' -f1 "$TMPD/hep.rules" | tr '\n' ' ')]" \
+            has_rule_from "$TMPD/hep.rules" SIP-SCAN-001 127.0.2.5
+        ok "hep: no event blames the HEP sender 127.0.0.10 as a scanner" \
+            bash -c "! grep -qE '^SIP-SCAN-00[12] (.* )?127\.0\.0\.10( |\$)' '$TMPD/hep.rules'"
+    else
+        fail "hep: output is not NDJSON events: $(cat "$TMPD/hep.py.err")"
+    fi
+    ok "hep: stats JSON counts the mirrored SIP (request + response)" python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))
+sys.exit(0 if s.get("sip_messages", 0) >= 2 else "sip_messages=%r" % s.get("sip_messages"))
+' "$TMPD/hep.stats"
+fi
+
+finish test_live

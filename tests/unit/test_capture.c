@@ -1,0 +1,1302 @@
+/*
+ * test_capture.c -- the capture module: link layers, IP, fragments, UDP,
+ * TCP reassembly and framing, HEP v3, bounds under floods, and reading
+ * pcap/pcapng files through libpcap (also truncated and bogus ones).
+ *
+ * Frames are built in memory with the small helpers below; files are
+ * written under /tmp and removed afterwards.
+ */
+#include "capture/cap.h"
+#include "../check.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pcap/pcap.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* ---- sink: what the decoder emitted ---------------------------------------- */
+
+#define SINK_MAX 512
+typedef struct sink {
+    int n;                /* payloads emitted (all of them) */
+    int kept;             /* copies below */
+    char *data[SINK_MAX]; /* NUL-terminated copies */
+    cap_payload meta[SINK_MAX];
+} sink;
+
+static void sink_emit(void *user, const cap_payload *p) {
+    sink *s = user;
+    s->n++;
+    if (s->kept >= SINK_MAX) return;
+    char *c = malloc(p->len + 1);
+    if (p->len) memcpy(c, p->data, p->len);
+    c[p->len] = 0;
+    s->data[s->kept] = c;
+    s->meta[s->kept] = *p;
+    s->kept++;
+}
+
+static void sink_reset(sink *s) {
+    for (int i = 0; i < s->kept; i++) free(s->data[i]);
+    memset(s, 0, sizeof *s);
+}
+
+/* ---- frame builders ------------------------------------------------------- */
+
+static uint8_t *put16(uint8_t *p, uint16_t v) {
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+    return p + 2;
+}
+static uint8_t *put32(uint8_t *p, uint32_t v) {
+    put16(p, (uint16_t)(v >> 16));
+    return put16(p + 2, (uint16_t)v);
+}
+
+static fs_addr A(const char *s) {
+    fs_addr a;
+    memset(&a, 0, sizeof a);
+    if (!fs_addr_parse(s, &a)) abort();
+    return a;
+}
+
+static size_t mk_udp(uint8_t *o, uint16_t sp, uint16_t dp, const void *data, size_t n) {
+    put16(o, sp);
+    put16(o + 2, dp);
+    put16(o + 4, (uint16_t)(n + 8));
+    put16(o + 6, 0);
+    memcpy(o + 8, data, n);
+    return n + 8;
+}
+
+static size_t mk_tcp(uint8_t *o, uint16_t sp, uint16_t dp, uint32_t seq, uint8_t flags,
+                     const void *data, size_t n) {
+    memset(o, 0, 20);
+    put16(o, sp);
+    put16(o + 2, dp);
+    put32(o + 4, seq);
+    o[12] = 5 << 4;
+    o[13] = flags;
+    if (n) memcpy(o + 20, data, n);
+    return n + 20;
+}
+
+/* IPv4 header + l4; frag = flags|offset field. */
+static size_t mk_ip4(uint8_t *o, const char *src, const char *dst, uint8_t proto, uint16_t id,
+                     uint16_t frag, const void *l4, size_t n) {
+    memset(o, 0, 20);
+    o[0] = 0x45;
+    put16(o + 2, (uint16_t)(n + 20));
+    put16(o + 4, id);
+    put16(o + 6, frag);
+    o[8] = 64;
+    o[9] = proto;
+    fs_addr s = A(src), d = A(dst);
+    memcpy(o + 12, s.ip, 4);
+    memcpy(o + 16, d.ip, 4);
+    memcpy(o + 20, l4, n);
+    return n + 20;
+}
+
+/* IPv6 header, then ext (already chained, first header type nh), then l4. */
+static size_t mk_ip6(uint8_t *o, const char *src, const char *dst, uint8_t nh, const void *ext,
+                     size_t extn, const void *l4, size_t n) {
+    memset(o, 0, 40);
+    o[0] = 0x60;
+    put16(o + 4, (uint16_t)(extn + n));
+    o[6] = nh;
+    o[7] = 64;
+    fs_addr s = A(src), d = A(dst);
+    memcpy(o + 8, s.ip, 16);
+    memcpy(o + 24, d.ip, 16);
+    if (extn) memcpy(o + 40, ext, extn);
+    memcpy(o + 40 + extn, l4, n);
+    return 40 + extn + n;
+}
+
+static size_t mk_eth(uint8_t *o, const uint16_t *tags, int ntags, uint16_t type, const void *l3,
+                     size_t n) {
+    memset(o, 0, 12);
+    o[0] = 0x02;
+    o[6] = 0x02;
+    o[11] = 1;
+    uint8_t *p = o + 12;
+    for (int i = 0; i < ntags; i++) {
+        p = put16(p, tags[i]);
+        p = put16(p, (uint16_t)(100 + i)); /* TCI */
+    }
+    p = put16(p, type);
+    memcpy(p, l3, n);
+    return (size_t)(p - o) + n;
+}
+
+static uint8_t g_l4[70000], g_l3[70000], g_frame[70100];
+
+/* An Ethernet/IPv4/UDP frame. */
+static size_t eth_udp4(const char *src, uint16_t sp, const char *dst, uint16_t dp, const char *msg) {
+    size_t n = mk_udp(g_l4, sp, dp, msg, strlen(msg));
+    n = mk_ip4(g_l3, src, dst, 17, 1, 0, g_l4, n);
+    return mk_eth(g_frame, NULL, 0, 0x0800, g_l3, n);
+}
+
+static const char *INV =
+    "INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060\r\nContent-Length: 5\r\n\r\nv=0\r\n";
+static const char *OPT =
+    "OPTIONS sip:x@example.com SIP/2.0\r\nVia: SIP/2.0/TCP 10.0.0.1\r\nContent-Length: 0\r\n\r\n";
+static const char *RSP = "SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP 10.0.0.1\r\nl: 2\r\n\r\nok";
+
+static cap_decoder *new_dec(sink *s, const cap_config *cfg) {
+    cap_config def;
+    if (!cfg) {
+        cap_config_default(&def);
+        cfg = &def;
+    }
+    fs_err e = {0};
+    cap_decoder *d = cap_decoder_new(cfg, sink_emit, s, &e);
+    CHECK_MSG(d != NULL, "%s", e.msg);
+    if (!d) abort();
+    return d;
+}
+
+static bool ep_is(const fs_endpoint *ep, const char *addr, uint16_t port) {
+    fs_addr a = A(addr);
+    return fs_addr_eq(&ep->addr, &a) && ep->port == port;
+}
+
+/* ---- link types ------------------------------------------------------------ */
+
+static void check_one(sink *s, const char *msg, const char *src, uint16_t sp, const char *dst,
+                      uint16_t dp, const char *what) {
+    CHECK_MSG(s->n == 1, "%s: %d payloads", what, s->n);
+    if (s->kept < 1) return;
+    CHECK_MSG(strcmp(s->data[0], msg) == 0, "%s: payload differs", what);
+    CHECK_MSG(ep_is(&s->meta[0].src, src, sp), "%s: src", what);
+    CHECK_MSG(ep_is(&s->meta[0].dst, dst, dp), "%s: dst", what);
+    CHECK_MSG(s->meta[0].transport == CAP_T_UDP && !s->meta[0].from_hep, "%s: transport", what);
+}
+
+static void test_link_types(void) {
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    size_t u = mk_udp(g_l4, 40000, 5060, INV, strlen(INV));
+    static uint8_t v4[2000], v6[2000], f[2100];
+    size_t n4 = mk_ip4(v4, "192.0.2.1", "198.51.100.2", 17, 7, 0, g_l4, u);
+    size_t n6 = mk_ip6(v6, "2001:db8::1", "2001:db8::2", 17, NULL, 0, g_l4, u);
+    uint64_t fn = 0;
+
+    /* Ethernet, VLAN, QinQ (88a8+8100), old QinQ 9100, triple stack */
+    static const uint16_t t1[] = {0x8100}, t2[] = {0x88a8, 0x8100}, t3[] = {0x9100, 0x8100},
+                          t4[] = {0x88a8, 0x8100, 0x8100};
+    const uint16_t *tags[] = {NULL, t1, t2, t3, t4};
+    int ntags[] = {0, 1, 2, 2, 3};
+    for (int i = 0; i < 5; i++) {
+        size_t n = mk_eth(f, tags[i], ntags[i], 0x0800, v4, n4);
+        cap_decode_frame(d, DLT_EN10MB, f, (uint32_t)n, 1000, ++fn);
+        check_one(&s, INV, "192.0.2.1", 40000, "198.51.100.2", 5060, "ethernet v4");
+        CHECK_EQ_INT(s.meta[0].frame_no, fn);
+        CHECK_EQ_INT(s.meta[0].ts_us, 1000);
+        sink_reset(&s);
+        n = mk_eth(f, tags[i], ntags[i], 0x86dd, v6, n6);
+        cap_decode_frame(d, DLT_EN10MB, f, (uint32_t)n, 1000, ++fn);
+        check_one(&s, INV, "2001:db8::1", 40000, "2001:db8::2", 5060, "ethernet v6");
+        sink_reset(&s);
+    }
+    /* Ethernet padding after a short IPv4 packet is ignored */
+    {
+        size_t n = mk_eth(f, NULL, 0, 0x0800, v4, n4);
+        memset(f + n, 0, 20);
+        cap_decode_frame(d, DLT_EN10MB, f, (uint32_t)n + 20, 1000, ++fn);
+        check_one(&s, INV, "192.0.2.1", 40000, "198.51.100.2", 5060, "padded");
+        sink_reset(&s);
+    }
+    /* Linux SLL: 16 bytes, protocol at 14 */
+    for (int v = 4; v <= 6; v += 2) {
+        memset(f, 0, 16);
+        put16(f + 14, v == 4 ? 0x0800 : 0x86dd);
+        memcpy(f + 16, v == 4 ? v4 : v6, v == 4 ? n4 : n6);
+        cap_decode_frame(d, DLT_LINUX_SLL, f, (uint32_t)(16 + (v == 4 ? n4 : n6)), 1, ++fn);
+        check_one(&s, INV, v == 4 ? "192.0.2.1" : "2001:db8::1", 40000,
+                  v == 4 ? "198.51.100.2" : "2001:db8::2", 5060, "sll");
+        sink_reset(&s);
+    }
+    /* Linux SLL2: 20 bytes, protocol at 0 */
+    for (int v = 4; v <= 6; v += 2) {
+        memset(f, 0, 20);
+        put16(f, v == 4 ? 0x0800 : 0x86dd);
+        memcpy(f + 20, v == 4 ? v4 : v6, v == 4 ? n4 : n6);
+        cap_decode_frame(d, 276, f, (uint32_t)(20 + (v == 4 ? n4 : n6)), 1, ++fn);
+        check_one(&s, INV, v == 4 ? "192.0.2.1" : "2001:db8::1", 40000,
+                  v == 4 ? "198.51.100.2" : "2001:db8::2", 5060, "sll2");
+        sink_reset(&s);
+    }
+    /* raw IP: 12, 14, 101; DLT_IPV4 228 / DLT_IPV6 229 */
+    static const int raws[] = {12, 14, 101};
+    for (int i = 0; i < 3; i++) {
+        cap_decode_frame(d, raws[i], v4, (uint32_t)n4, 1, ++fn);
+        check_one(&s, INV, "192.0.2.1", 40000, "198.51.100.2", 5060, "raw v4");
+        sink_reset(&s);
+        cap_decode_frame(d, raws[i], v6, (uint32_t)n6, 1, ++fn);
+        check_one(&s, INV, "2001:db8::1", 40000, "2001:db8::2", 5060, "raw v6");
+        sink_reset(&s);
+    }
+    cap_decode_frame(d, 228, v4, (uint32_t)n4, 1, ++fn);
+    check_one(&s, INV, "192.0.2.1", 40000, "198.51.100.2", 5060, "ipv4 228");
+    sink_reset(&s);
+    cap_decode_frame(d, 229, v6, (uint32_t)n6, 1, ++fn);
+    check_one(&s, INV, "2001:db8::1", 40000, "2001:db8::2", 5060, "ipv6 229");
+    sink_reset(&s);
+    cap_decode_frame(d, 229, v4, (uint32_t)n4, 1, ++fn); /* v4 on an IPv6 link */
+    CHECK_EQ_INT(s.n, 0);
+
+    /* BSD loopback: DLT_NULL in both byte orders, DLT_LOOP big-endian */
+    static const uint32_t afs6[] = {24, 28, 30};
+    for (int order = 0; order < 2; order++) {
+        for (int i = -1; i < 3; i++) {
+            uint32_t af = i < 0 ? 2 : afs6[i];
+            if (order == 0) put32(f, af);
+            else f[0] = (uint8_t)af, f[1] = f[2] = f[3] = 0;
+            memcpy(f + 4, i < 0 ? v4 : v6, i < 0 ? n4 : n6);
+            uint32_t len = (uint32_t)(4 + (i < 0 ? n4 : n6));
+            cap_decode_frame(d, DLT_NULL, f, len, 1, ++fn);
+            check_one(&s, INV, i < 0 ? "192.0.2.1" : "2001:db8::1", 40000,
+                      i < 0 ? "198.51.100.2" : "2001:db8::2", 5060, "null");
+            sink_reset(&s);
+            cap_decode_frame(d, 108, f, len, 1, ++fn);
+            CHECK_MSG(s.n == (order == 0 ? 1 : 0), "DLT_LOOP order %d af %u: %d", order, af, s.n);
+            sink_reset(&s);
+        }
+    }
+    /* unknown link type, unknown EtherType, ARP-ish */
+    uint64_t not_ip = cap_decoder_stats(d)->not_ip;
+    cap_decode_frame(d, 147, v4, (uint32_t)n4, 1, ++fn);
+    size_t n = mk_eth(f, NULL, 0, 0x0806, v4, 28);
+    cap_decode_frame(d, DLT_EN10MB, f, (uint32_t)n, 1, ++fn);
+    CHECK_EQ_INT(cap_decoder_stats(d)->not_ip, not_ip + 2);
+    CHECK_EQ_INT(s.n, 0);
+    cap_decoder_free(d);
+}
+
+/* Truncated and corrupt headers: counted, nothing emitted, no crash. */
+static void test_truncated(void) {
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    size_t n = eth_udp4("192.0.2.1", 5060, "192.0.2.2", 5060, INV);
+    for (uint32_t cut = 0; cut < n; cut++) cap_decode_frame(d, DLT_EN10MB, g_frame, cut, 1, cut + 1);
+    CHECK_EQ_INT(s.n, 0);
+    const cap_stats *st = cap_decoder_stats(d);
+    CHECK(st->truncated >= n - 14 - 1);
+    CHECK_EQ_INT(st->frames, n);
+    /* IHL < 5, IHL past the end, UDP length < 8 */
+    eth_udp4("192.0.2.1", 5060, "192.0.2.2", 5060, INV);
+    g_frame[14] = 0x44;
+    cap_decode_frame(d, DLT_EN10MB, g_frame, (uint32_t)n, 1, 1);
+    g_frame[14] = 0x4f;
+    cap_decode_frame(d, DLT_EN10MB, g_frame, 14 + 40, 1, 1);
+    eth_udp4("192.0.2.1", 5060, "192.0.2.2", 5060, INV);
+    put16(g_frame + 14 + 20 + 4, 3);
+    cap_decode_frame(d, DLT_EN10MB, g_frame, (uint32_t)n, 1, 1);
+    CHECK_EQ_INT(s.n, 0);
+    CHECK(st->bad_ip >= 2);
+    /* a NULL frame is an empty one */
+    cap_decode_frame(d, DLT_EN10MB, NULL, 100, 1, 1);
+    CHECK_EQ_INT(s.n, 0);
+    cap_decoder_free(d);
+}
+
+static void test_ipv6_ext(void) {
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    size_t u = mk_udp(g_l4, 5060, 5070, OPT, strlen(OPT));
+    uint8_t ext[64];
+    memset(ext, 0, sizeof ext);
+    /* hop-by-hop (8) -> routing (16) -> destination options (8) -> AH (12) -> UDP */
+    ext[0] = 43, ext[1] = 0;
+    ext[8] = 60, ext[9] = 1;
+    ext[24] = 51, ext[25] = 0;
+    ext[32] = 17, ext[33] = 1; /* AH: (1 + 2) * 4 = 12 bytes */
+    size_t n = mk_ip6(g_l3, "2001:db8::a", "2001:db8::b", 0, ext, 44, g_l4, u);
+    cap_decode_frame(d, 229, g_l3, (uint32_t)n, 5, 1);
+    check_one(&s, OPT, "2001:db8::a", 5060, "2001:db8::b", 5070, "ipv6 ext");
+    sink_reset(&s);
+    /* an extension header whose length runs past the packet */
+    ext[9] = 200;
+    n = mk_ip6(g_l3, "2001:db8::a", "2001:db8::b", 0, ext, 44, g_l4, u);
+    uint64_t bad = cap_decoder_stats(d)->bad_ip;
+    cap_decode_frame(d, 229, g_l3, (uint32_t)n, 5, 2);
+    CHECK_EQ_INT(s.n, 0);
+    CHECK_EQ_INT(cap_decoder_stats(d)->bad_ip, bad + 1);
+    /* thousands of stacked atomic fragment headers: bounded, counted */
+    {
+        static uint8_t many[5000 * 8];
+        for (int i = 0; i < 5000; i++) {
+            memset(many + i * 8, 0, 8);
+            many[i * 8] = i == 4999 ? 17 : 44;
+        }
+        n = mk_ip6(g_l3, "2001:db8::a", "2001:db8::b", 44, many, sizeof many, g_l4, u);
+        bad = cap_decoder_stats(d)->bad_ip;
+        cap_decode_frame(d, 229, g_l3, (uint32_t)n, 5, 3);
+        CHECK_EQ_INT(s.n, 0);
+        CHECK_EQ_INT(cap_decoder_stats(d)->bad_ip, bad + 1);
+        n = mk_ip6(g_l3, "2001:db8::a", "2001:db8::b", 44, many + 4990 * 8, 80, g_l4, u);
+        cap_decode_frame(d, 229, g_l3, (uint32_t)n, 5, 3);
+        CHECK_EQ_INT(s.n, 1); /* ten atomic fragment headers are fine */
+        sink_reset(&s);
+    }
+    /* no next header */
+    n = mk_ip6(g_l3, "2001:db8::a", "2001:db8::b", 59, NULL, 0, g_l4, u);
+    cap_decode_frame(d, 229, g_l3, (uint32_t)n, 5, 3);
+    CHECK_EQ_INT(s.n, 0);
+    /* payload length beyond the capture: truncated */
+    n = mk_ip6(g_l3, "2001:db8::a", "2001:db8::b", 17, NULL, 0, g_l4, u);
+    uint64_t tr = cap_decoder_stats(d)->truncated;
+    cap_decode_frame(d, 229, g_l3, (uint32_t)n - 1, 5, 4);
+    CHECK_EQ_INT(cap_decoder_stats(d)->truncated, tr + 1);
+    CHECK_EQ_INT(s.n, 0);
+    cap_decoder_free(d);
+}
+
+/* ---- fragments ------------------------------------------------------------- */
+
+/* IPv4 fragment of the UDP datagram in g_l4[0, total): [off, off + n). */
+static void frag4(cap_decoder *d, uint16_t id, size_t total, size_t off, size_t n, uint64_t ts) {
+    static uint8_t ip[2000], f[2100];
+    bool more = off + n < total;
+    size_t len = mk_ip4(ip, "192.0.2.10", "192.0.2.20", 17, id,
+                        (uint16_t)((more ? 0x2000 : 0) | (off / 8)), g_l4 + off, n);
+    size_t fl = mk_eth(f, NULL, 0, 0x0800, ip, len);
+    cap_decode_frame(d, DLT_EN10MB, f, (uint32_t)fl, ts, 1);
+}
+
+static void frag6(cap_decoder *d, uint32_t id, size_t total, size_t off, size_t n, uint64_t ts) {
+    static uint8_t ip[2000], fh[8];
+    bool more = off + n < total;
+    fh[0] = 17;
+    fh[1] = 0;
+    put16(fh + 2, (uint16_t)(off | (more ? 1 : 0)));
+    put32(fh + 4, id);
+    size_t len = mk_ip6(ip, "2001:db8::10", "2001:db8::20", 44, fh, 8, g_l4 + off, n);
+    cap_decode_frame(d, 229, ip, (uint32_t)len, ts, 1);
+}
+
+static char g_big[4000];
+
+static const char *big_msg(size_t body) {
+    int h = snprintf(g_big, sizeof g_big,
+                     "MESSAGE sip:a@example.com SIP/2.0\r\nContent-Length: %zu\r\n\r\n", body);
+    for (size_t i = 0; i < body; i++) g_big[h + i] = (char)('a' + i % 26);
+    g_big[h + body] = 0;
+    return g_big;
+}
+
+static void test_fragments(void) {
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    const char *msg = big_msg(1500);
+    size_t total = mk_udp(g_l4, 5060, 5060, msg, strlen(msg)); /* 1558 bytes */
+    const cap_stats *st = cap_decoder_stats(d);
+
+    /* in order */
+    frag4(d, 1, total, 0, 600, 10);
+    frag4(d, 1, total, 600, 600, 10);
+    CHECK_EQ_INT(s.n, 0);
+    frag4(d, 1, total, 1200, total - 1200, 10);
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) CHECK(strcmp(s.data[0], msg) == 0);
+    if (s.kept) CHECK(ep_is(&s.meta[0].src, "192.0.2.10", 5060));
+    sink_reset(&s);
+    /* out of order */
+    frag4(d, 2, total, 1200, total - 1200, 10);
+    frag4(d, 2, total, 0, 600, 10);
+    frag4(d, 2, total, 600, 600, 10);
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) CHECK(strcmp(s.data[0], msg) == 0);
+    sink_reset(&s);
+    /* overlapping + duplicated */
+    frag4(d, 3, total, 0, 800, 10);
+    frag4(d, 3, total, 0, 800, 10);
+    frag4(d, 3, total, 400, 800, 10);
+    frag4(d, 3, total, 1200, total - 1200, 10);
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) CHECK(strcmp(s.data[0], msg) == 0);
+    sink_reset(&s);
+    CHECK_EQ_INT(st->ip_reassembled, 3);
+    /* a late duplicate of a finished datagram starts a new set that never completes */
+    /* never completed: expired by capture time */
+    uint64_t dropped = st->frag_dropped;
+    frag4(d, 4, total, 0, 600, 20 * FS_USEC);
+    frag4(d, 4, total, 1200, total - 1200, 20 * FS_USEC);
+    CHECK_EQ_INT(s.n, 0);
+    CHECK(cap_decoder_memory(d) > 3000);
+    size_t eth = eth_udp4("192.0.2.1", 9, "192.0.2.2", 9, "x"); /* just moves time on */
+    cap_decode_frame(d, DLT_EN10MB, g_frame, (uint32_t)eth, 60 * FS_USEC, 9);
+    CHECK(st->frag_dropped > dropped);
+    frag4(d, 4, total, 600, 600, 60 * FS_USEC); /* the missing piece, too late */
+    CHECK_EQ_INT(s.n, 0);
+    cap_decoder_finish(d);
+    CHECK_EQ_INT(s.n, 0);
+
+    /* IPv6: out of order with a duplicate */
+    total = mk_udp(g_l4, 5060, 5060, msg, strlen(msg)); /* g_l4 was reused above */
+    frag6(d, 77, total, 800, total - 800, 100 * FS_USEC);
+    frag6(d, 77, total, 0, 800, 100 * FS_USEC);
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) CHECK(strcmp(s.data[0], msg) == 0);
+    if (s.kept) CHECK(ep_is(&s.meta[0].dst, "2001:db8::20", 5060));
+    sink_reset(&s);
+    frag6(d, 78, total, 0, 800, 100 * FS_USEC);
+    frag6(d, 78, total, 0, 800, 100 * FS_USEC);
+    frag6(d, 78, total, 800, total - 800, 100 * FS_USEC);
+    CHECK_EQ_INT(s.n, 1);
+    sink_reset(&s);
+    /* a fragment claiming to reach past 65535 bytes */
+    uint64_t dr = st->frag_dropped;
+    frag6(d, 79, 70000, 65528, 16, 100 * FS_USEC);
+    CHECK_EQ_INT(st->frag_dropped, dr + 1);
+    cap_decoder_free(d);
+}
+
+static size_t g_frag_peak, g_tcp_peak;
+
+static void test_frag_flood(void) {
+    sink s = {0};
+    cap_config cfg;
+    cap_config_default(&cfg);
+    cfg.max_frag_sets = 256;
+    cfg.max_frag_bytes = 1 << 20;
+    cap_decoder *d = new_dec(&s, &cfg);
+    memset(g_l4, 'x', 1500);
+    size_t peak = 0;
+    for (uint32_t i = 0; i < 100000; i++) {
+        /* first fragments only, each of a different datagram, at growing
+         * offsets so that buffers grow too */
+        uint16_t id = (uint16_t)i;
+        size_t off = (i % 40) * 1000;
+        static uint8_t ip[2000], f[2100];
+        size_t len = mk_ip4(ip, (i & 1) ? "192.0.2.1" : "192.0.2.3", "192.0.2.2", 17, id,
+                            (uint16_t)(0x2000 | (off / 8)), g_l4, 1000);
+        size_t fl = mk_eth(f, NULL, 0, 0x0800, ip, len);
+        cap_decode_frame(d, DLT_EN10MB, f, (uint32_t)fl, 1000 + i, i + 1);
+        size_t m = cap_decoder_memory(d);
+        if (m > peak) peak = m;
+    }
+    g_frag_peak = peak;
+    const cap_stats *st = cap_decoder_stats(d);
+    CHECK_MSG(peak < (1u << 20) + (2u << 20), "peak %zu", peak);
+    CHECK(st->frag_bytes_peak <= (1u << 20));
+    CHECK(st->frag_dropped > 90000);
+    CHECK_EQ_INT(s.n, 0);
+    cap_decoder_finish(d);
+    CHECK(cap_decoder_memory(d) < 400000);
+    cap_decoder_free(d);
+}
+
+/* ---- UDP demux ---------------------------------------------------------------- */
+
+static void test_udp_demux(void) {
+    sink s = {0};
+    cap_config cfg;
+    cap_config_default(&cfg);
+    cap_decoder *d = new_dec(&s, &cfg);
+    size_t n = eth_udp4("192.0.2.1", 33333, "192.0.2.2", 7777, INV); /* not a SIP port */
+    cap_decode_frame(d, DLT_EN10MB, g_frame, (uint32_t)n, 1, 1);
+    CHECK_EQ_INT(s.n, 1);
+    n = eth_udp4("192.0.2.1", 33333, "192.0.2.2", 7777, "GET / HTTP/1.1\r\n\r\n");
+    cap_decode_frame(d, DLT_EN10MB, g_frame, (uint32_t)n, 1, 2);
+    n = eth_udp4("192.0.2.1", 53, "192.0.2.2", 7777, "\x12\x34\x01\x00");
+    cap_decode_frame(d, DLT_EN10MB, g_frame, (uint32_t)n, 1, 3);
+    CHECK_EQ_INT(s.n, 1);
+    /* a SIP port: emitted whatever it looks like (the parser judges) */
+    n = eth_udp4("192.0.2.1", 5060, "192.0.2.2", 7777, "garbage");
+    cap_decode_frame(d, DLT_EN10MB, g_frame, (uint32_t)n, 1, 4);
+    CHECK_EQ_INT(s.n, 2);
+    /* keep-alives are never emitted */
+    const char *ka[] = {"", "\r\n", "\r\n\r\n"};
+    for (int i = 0; i < 3; i++) {
+        n = eth_udp4("192.0.2.1", 5060, "192.0.2.2", 5060, ka[i]);
+        cap_decode_frame(d, DLT_EN10MB, g_frame, (uint32_t)n, 1, 5);
+    }
+    CHECK_EQ_INT(s.n, 2);
+    CHECK_EQ_INT(cap_decoder_stats(d)->udp, 7);
+    cap_decoder_free(d);
+    sink_reset(&s);
+
+    cfg.heuristic = false;
+    d = new_dec(&s, &cfg);
+    n = eth_udp4("192.0.2.1", 33333, "192.0.2.2", 7777, INV);
+    cap_decode_frame(d, DLT_EN10MB, g_frame, (uint32_t)n, 1, 1);
+    CHECK_EQ_INT(s.n, 0);
+    n = eth_udp4("192.0.2.1", 33333, "192.0.2.2", 5080, INV);
+    cap_decode_frame(d, DLT_EN10MB, g_frame, (uint32_t)n, 1, 1);
+    CHECK_EQ_INT(s.n, 1);
+    CHECK_EQ_INT(cap_decoder_stats(d)->sip_payloads, 1);
+    cap_decoder_free(d);
+    sink_reset(&s);
+
+    /* config bounds are checked */
+    cfg.nports = CAP_MAX_PORTS + 1;
+    fs_err e = {0};
+    CHECK(cap_decoder_new(&cfg, sink_emit, &s, &e) == NULL);
+    CHECK(e.code == FS_ERR_CONFIG && strstr(e.msg, "ports"));
+    CHECK(strcmp(cap_transport_name(CAP_T_TCP), "tcp") == 0);
+    CHECK(strcmp(cap_transport_name(CAP_T_UDP), "udp") == 0);
+}
+
+/* ---- TCP ---------------------------------------------------------------------- */
+
+typedef struct tcpconn {
+    cap_decoder *d;
+    const char *src, *dst;
+    uint16_t sp, dp;
+    uint64_t ts, fn;
+} tcpconn;
+
+static void seg(tcpconn *c, uint32_t seq, uint8_t flags, const void *data, size_t n) {
+    static uint8_t l4[70100], ip[70200], f[70300];
+    size_t len = mk_tcp(l4, c->sp, c->dp, seq, flags, data, n);
+    bool v6 = strchr(c->src, ':') != NULL;
+    if (v6) {
+        len = mk_ip6(ip, c->src, c->dst, 6, NULL, 0, l4, len);
+        len = mk_eth(f, NULL, 0, 0x86dd, ip, len);
+    } else {
+        len = mk_ip4(ip, c->src, c->dst, 6, 1, 0, l4, len);
+        len = mk_eth(f, NULL, 0, 0x0800, ip, len);
+    }
+    cap_decode_frame(c->d, DLT_EN10MB, f, (uint32_t)len, c->ts, ++c->fn);
+}
+
+#define SYN 0x02
+#define FIN 0x01
+#define RST 0x04
+#define ACK 0x10
+
+static void test_tcp_basic(void) {
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    tcpconn c = {d, "192.0.2.1", "192.0.2.2", 40000, 5060, 1000, 0};
+    const cap_stats *st = cap_decoder_stats(d);
+    seg(&c, 999, SYN, NULL, 0);
+    /* two messages in one segment */
+    char two[600];
+    snprintf(two, sizeof two, "%s%s", OPT, RSP);
+    seg(&c, 1000, ACK, two, strlen(two));
+    CHECK_EQ_INT(s.n, 2);
+    if (s.kept == 2) {
+        CHECK(strcmp(s.data[0], OPT) == 0);
+        CHECK(strcmp(s.data[1], RSP) == 0);
+        CHECK(s.meta[0].transport == CAP_T_TCP);
+        CHECK(ep_is(&s.meta[1].src, "192.0.2.1", 40000));
+        CHECK(ep_is(&s.meta[1].dst, "192.0.2.2", 5060));
+    }
+    sink_reset(&s);
+    uint32_t seq = 1000 + (uint32_t)strlen(two);
+    /* one message across three segments, the body split from its headers */
+    size_t L = strlen(INV), h1 = 20, h2 = L - 4; /* last segment = body only */
+    seg(&c, seq, ACK, INV, h1);
+    seg(&c, seq + (uint32_t)h1, ACK, INV + h1, h2 - h1);
+    CHECK_EQ_INT(s.n, 0);
+    seg(&c, seq + (uint32_t)h2, ACK, INV + h2, L - h2);
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) CHECK(strcmp(s.data[0], INV) == 0);
+    if (s.kept) CHECK_EQ_INT(s.meta[0].frame_no, c.fn);
+    sink_reset(&s);
+    seq += (uint32_t)L;
+    /* reordered: third, first, second */
+    seg(&c, seq + 40, ACK, INV + 40, L - 40);
+    seg(&c, seq, ACK, INV, 20);
+    CHECK_EQ_INT(s.n, 0);
+    seg(&c, seq + 20, ACK, INV + 20, 20);
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) CHECK(strcmp(s.data[0], INV) == 0);
+    CHECK(st->tcp_out_of_order >= 1);
+    sink_reset(&s);
+    /* a full retransmission of that message: emitted once */
+    uint64_t rt = st->tcp_retransmits;
+    seg(&c, seq, ACK, INV, L);
+    CHECK_EQ_INT(s.n, 0);
+    CHECK(st->tcp_retransmits > rt);
+    seq += (uint32_t)L;
+    /* partial overlap: retransmitted head + new message */
+    char ov[600];
+    snprintf(ov, sizeof ov, "%s%s", INV + L - 10, OPT);
+    seg(&c, seq - 10, ACK, ov, strlen(ov));
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) CHECK(strcmp(s.data[0], OPT) == 0);
+    sink_reset(&s);
+    seq += (uint32_t)strlen(OPT);
+    /* FIN closes the direction */
+    uint32_t live = st->tcp_flows_live;
+    seg(&c, seq, FIN | ACK, NULL, 0);
+    CHECK_EQ_INT(st->tcp_flows_live, live - 1);
+    cap_decoder_free(d);
+    sink_reset(&s);
+}
+
+static void test_tcp_gap_resync(void) {
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    tcpconn c = {d, "2001:db8::1", "2001:db8::2", 40000, 5060, 1000, 0};
+    const cap_stats *st = cap_decoder_stats(d);
+    seg(&c, 0, SYN, NULL, 0);
+    size_t L = strlen(INV);
+    seg(&c, 1, ACK, INV, 30); /* first 30 bytes of a message */
+    /* bytes [31, 61) lost; then the rest of that message, then a new one */
+    char tail[800];
+    snprintf(tail, sizeof tail, "%s%s", INV + 60, RSP);
+    seg(&c, 61, ACK, tail, strlen(tail));
+    CHECK_EQ_INT(s.n, 0);
+    /* the gap is given up after 2 s of capture time */
+    c.ts += 3 * FS_USEC;
+    seg(&c, 61 + (uint32_t)strlen(tail), ACK, OPT, strlen(OPT));
+    CHECK_EQ_INT(s.n, 2);
+    if (s.kept == 2) {
+        CHECK(strcmp(s.data[0], RSP) == 0);
+        CHECK(strcmp(s.data[1], OPT) == 0);
+        CHECK(ep_is(&s.meta[0].src, "2001:db8::1", 40000));
+    }
+    CHECK_EQ_INT(st->tcp_gaps, 1);
+    CHECK(st->tcp_resyncs >= 1);
+    (void)L;
+    sink_reset(&s);
+
+    /* SYN-less mid-stream pickup: the tail of a message, then whole ones */
+    tcpconn m = {d, "192.0.2.5", "192.0.2.6", 5060, 41000, 5000 * FS_USEC, 0};
+    char mid[800];
+    snprintf(mid, sizeof mid, "ength: 5\r\n\r\nv=0\r\n%s", INV);
+    seg(&m, 123456, ACK, mid, strlen(mid));
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) CHECK(strcmp(s.data[0], INV) == 0);
+    seg(&m, 123456 + (uint32_t)strlen(mid), ACK, RSP, strlen(RSP));
+    CHECK_EQ_INT(s.n, 2);
+    sink_reset(&s);
+
+    /* RST closes both directions */
+    uint32_t live = st->tcp_flows_live;
+    tcpconn r = {d, "192.0.2.6", "192.0.2.5", 41000, 5060, 5000 * FS_USEC, 0};
+    seg(&r, 777, ACK, OPT, strlen(OPT));
+    CHECK_EQ_INT(s.n, 1);
+    CHECK_EQ_INT(st->tcp_flows_live, live + 1);
+    seg(&r, 777 + (uint32_t)strlen(OPT), RST, NULL, 0);
+    CHECK_EQ_INT(st->tcp_flows_live, live - 1);
+    sink_reset(&s);
+
+    /* a RST from the side that never sent anything closes the other one */
+    tcpconn q = {d, "192.0.2.30", "192.0.2.31", 40100, 5060, 5000 * FS_USEC, 0};
+    tcpconn qr = {d, "192.0.2.31", "192.0.2.30", 5060, 40100, 5000 * FS_USEC, 0};
+    seg(&q, 1, ACK, INV, 30);
+    live = st->tcp_flows_live;
+    seg(&qr, 99, RST, NULL, 0);
+    CHECK_EQ_INT(st->tcp_flows_live, live - 1);
+    CHECK_EQ_INT(s.n, 0);
+
+    /* CRLF keep-alives between messages on a stream */
+    tcpconn k = {d, "192.0.2.40", "192.0.2.41", 40200, 5060, 5000 * FS_USEC, 0};
+    char ka[800];
+    snprintf(ka, sizeof ka, "\r\n\r\n%s\r\n\r\n%s\r\n", OPT, RSP);
+    seg(&k, 0, SYN, NULL, 0);
+    seg(&k, 1, ACK, ka, strlen(ka));
+    CHECK_EQ_INT(s.n, 2);
+    if (s.kept == 2) CHECK(strcmp(s.data[0], OPT) == 0 && strcmp(s.data[1], RSP) == 0);
+    sink_reset(&s);
+
+    /* garbage on a SIP port, then a SIP start line: resync */
+    tcpconn g = {d, "192.0.2.7", "192.0.2.8", 40001, 5060, 6000 * FS_USEC, 0};
+    seg(&g, 0, SYN, NULL, 0);
+    char gb[800];
+    snprintf(gb, sizeof gb, "\x16\x03\x01 binary junk\r\nmore junk\n%s", OPT);
+    seg(&g, 1, ACK, gb, strlen(gb));
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) CHECK(strcmp(s.data[0], OPT) == 0);
+    sink_reset(&s);
+
+    /* TCP on a non-SIP port: tracked only with heuristic when it starts like SIP */
+    tcpconn h = {d, "192.0.2.9", "192.0.2.10", 40002, 8080, 6000 * FS_USEC, 0};
+    seg(&h, 0, SYN, NULL, 0);
+    seg(&h, 1, ACK, "GET / HTTP/1.1\r\n\r\n", 18);
+    tcpconn h2 = {d, "192.0.2.9", "192.0.2.10", 40003, 8080, 6000 * FS_USEC, 0};
+    seg(&h2, 1, ACK, INV, strlen(INV));
+    CHECK_EQ_INT(s.n, 1);
+    cap_decoder_free(d);
+    sink_reset(&s);
+}
+
+/* Sequence numbers wrap around 2^32 in the middle of a message. */
+static void test_tcp_wrap(void) {
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    tcpconn c = {d, "192.0.2.1", "192.0.2.2", 40000, 5060, 1000, 0};
+    uint32_t isn = 0xffffffe0u;
+    seg(&c, isn, SYN, NULL, 0);
+    size_t L = strlen(INV);
+    seg(&c, isn + 1 + 50, ACK, INV + 50, L - 50); /* crosses 0, arrives first */
+    seg(&c, isn + 1, ACK, INV, 50);
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) CHECK(strcmp(s.data[0], INV) == 0);
+    seg(&c, isn + 1 + (uint32_t)L, ACK, RSP, strlen(RSP));
+    CHECK_EQ_INT(s.n, 2);
+    seg(&c, isn + 1, ACK, INV, L); /* old retransmission after the wrap */
+    CHECK_EQ_INT(s.n, 2);
+    cap_decoder_free(d);
+    sink_reset(&s);
+}
+
+static void test_tcp_too_big(void) {
+    sink s = {0};
+    cap_config cfg;
+    cap_config_default(&cfg);
+    cfg.sip.max_message = 1000;
+    cap_decoder *d = new_dec(&s, &cfg);
+    tcpconn c = {d, "192.0.2.1", "192.0.2.2", 40000, 5060, 1000, 0};
+    seg(&c, 0, SYN, NULL, 0);
+    /* a 3000-byte body announced; in 3 segments; then an OPTIONS right after */
+    const char *hdr = "MESSAGE sip:a@b SIP/2.0\r\nContent-Length: 3000\r\n\r\n";
+    static char body[3000];
+    memset(body, 'z', sizeof body);
+    uint32_t seq = 1;
+    seg(&c, seq, ACK, hdr, strlen(hdr));
+    seq += (uint32_t)strlen(hdr);
+    seg(&c, seq, ACK, body, 1500);
+    seq += 1500;
+    static char rest[4000];
+    memcpy(rest, body, 1500);
+    memcpy(rest + 1500, OPT, strlen(OPT));
+    seg(&c, seq, ACK, rest, 1500 + strlen(OPT));
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) CHECK(strcmp(s.data[0], OPT) == 0);
+    const cap_stats *st = cap_decoder_stats(d);
+    CHECK(st->tcp_bytes_dropped >= 3000 + strlen(hdr));
+    cap_decoder_free(d);
+    sink_reset(&s);
+}
+
+/* Per-flow buffers smaller than an unterminated start line (pinned: this
+ * used to trip an assertion in cap_tcp.c deliver()). */
+static void test_tcp_tiny_flow_buffer(void) {
+    sink s = {0};
+    cap_config cfg;
+    cap_config_default(&cfg);
+    cfg.max_flow_bytes = 256;
+    cap_decoder *d = new_dec(&s, &cfg);
+    tcpconn c = {d, "192.0.2.1", "192.0.2.2", 40000, 5060, 1000, 0};
+    seg(&c, 0, SYN, NULL, 0);
+    static char line[1200];
+    memcpy(line, "INVITE xyz:", 11); /* odd scheme: undecided until " SIP/" or a line end */
+    memset(line + 11, 'a', 1000); /* no line end: could still become a start line */
+    seg(&c, 1, ACK, line, 1011);
+    seg(&c, 1012, ACK, "\r\n", 2);
+    seg(&c, 1014, ACK, OPT, strlen(OPT));
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) CHECK(strcmp(s.data[0], OPT) == 0);
+    cap_decoder_free(d);
+    sink_reset(&s);
+}
+
+static void test_tcp_flow_flood(void) {
+    sink s = {0};
+    cap_config cfg;
+    cap_config_default(&cfg);
+    cfg.max_tcp_flows = 1000;
+    cfg.max_tcp_bytes = 4u << 20;
+    cap_decoder *d = new_dec(&s, &cfg);
+    size_t peak = 0;
+    char half[64];
+    memcpy(half, INV, 40); /* an unfinished message: forces a buffer per flow */
+    for (uint32_t i = 0; i < 100000; i++) {
+        char src[32];
+        snprintf(src, sizeof src, "10.%u.%u.%u", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+        tcpconn c = {d, src, "192.0.2.2", (uint16_t)(1024 + i % 60000), 5060, 1000 + i, 0};
+        seg(&c, i * 7919u, ACK, half, 40);
+        size_t m = cap_decoder_memory(d);
+        if (m > peak) peak = m;
+    }
+    g_tcp_peak = peak;
+    const cap_stats *st = cap_decoder_stats(d);
+    CHECK(st->tcp_flows_peak <= 1000);
+    CHECK(st->tcp_flows_evicted >= 99000);
+    CHECK_MSG(peak < (6u << 20), "peak %zu", peak);
+    CHECK(st->tcp_bytes_buffered_peak <= (4u << 20));
+    CHECK_EQ_INT(s.n, 0);
+    cap_decoder_finish(d);
+    CHECK_EQ_INT(st->tcp_flows_live, 0);
+    cap_decoder_free(d);
+}
+
+/* Idle flows expire by capture time; the tick runs from cap_decode_frame. */
+static void test_tcp_idle(void) {
+    sink s = {0};
+    cap_config cfg;
+    cap_config_default(&cfg);
+    cfg.tcp_idle_s = 10;
+    cap_decoder *d = new_dec(&s, &cfg);
+    tcpconn c = {d, "192.0.2.1", "192.0.2.2", 40000, 5060, 1 * FS_USEC, 0};
+    seg(&c, 1, ACK, INV, 30);
+    CHECK_EQ_INT(cap_decoder_stats(d)->tcp_flows_live, 1);
+    size_t n = eth_udp4("192.0.2.1", 9, "192.0.2.2", 9, "x");
+    cap_decode_frame(d, DLT_EN10MB, g_frame, (uint32_t)n, 5 * FS_USEC, 2);
+    CHECK_EQ_INT(cap_decoder_stats(d)->tcp_flows_live, 1);
+    cap_decode_frame(d, DLT_EN10MB, g_frame, (uint32_t)n, 20 * FS_USEC, 3);
+    CHECK_EQ_INT(cap_decoder_stats(d)->tcp_flows_live, 0);
+    CHECK_EQ_INT(s.n, 0);
+    cap_decoder_free(d);
+}
+
+/* ---- HEP ---------------------------------------------------------------------- */
+
+static size_t hep_chunk(uint8_t *o, uint16_t type, const void *v, size_t n) {
+    put16(o, 0);
+    put16(o + 2, type);
+    put16(o + 4, (uint16_t)(n + 6));
+    memcpy(o + 6, v, n);
+    return n + 6;
+}
+
+/* A HEP3 packet; v6 selects the address family. */
+static size_t mk_hep(uint8_t *o, bool v6, uint8_t proto_type, uint8_t ip_proto, const char *payload) {
+    uint8_t *p = o + 6;
+    uint8_t fam = v6 ? 10 : 2, b4[4];
+    p += hep_chunk(p, 0x01, &fam, 1);
+    p += hep_chunk(p, 0x02, &ip_proto, 1);
+    fs_addr s = A(v6 ? "2001:db8::1" : "192.0.2.1"), d = A(v6 ? "2001:db8::2" : "192.0.2.2");
+    p += hep_chunk(p, v6 ? 0x05 : 0x03, s.ip, v6 ? 16 : 4);
+    p += hep_chunk(p, v6 ? 0x06 : 0x04, d.ip, v6 ? 16 : 4);
+    put16(b4, 5070);
+    p += hep_chunk(p, 0x07, b4, 2);
+    put16(b4, 5060);
+    p += hep_chunk(p, 0x08, b4, 2);
+    put32(b4, 1700000000);
+    p += hep_chunk(p, 0x09, b4, 4);
+    put32(b4, 123456);
+    p += hep_chunk(p, 0x0a, b4, 4);
+    p += hep_chunk(p, 0x0b, &proto_type, 1);
+    put32(b4, 2001);
+    p += hep_chunk(p, 0x0c, b4, 4);
+    p += hep_chunk(p, 0x0e, "secret", 6); /* auth key: skipped */
+    p += hep_chunk(p, 0x0f, payload, strlen(payload));
+    memcpy(o, "HEP3", 4);
+    put16(o + 4, (uint16_t)(p - o));
+    return (size_t)(p - o);
+}
+
+static void test_hep(void) {
+    static uint8_t b[4000];
+    cap_hep h;
+    fs_err e = {0};
+    size_t n = mk_hep(b, false, 1, 17, INV);
+    CHECK_EQ_INT(cap_hep_parse(b, n, &h, &e), FS_OK);
+    CHECK(ep_is(&h.src, "192.0.2.1", 5070) && ep_is(&h.dst, "192.0.2.2", 5060));
+    CHECK_EQ_INT(h.ts_us, 1700000000ULL * FS_USEC + 123456);
+    CHECK_EQ_INT(h.capture_id, 2001);
+    CHECK_EQ_INT(h.proto_type, 1);
+    CHECK_EQ_INT(h.ip_proto, 17);
+    CHECK(h.payload_len == strlen(INV) && memcmp(h.payload, INV, h.payload_len) == 0);
+
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    const cap_stats *st = cap_decoder_stats(d);
+    CHECK_EQ_INT(cap_decode_hep(d, b, n, 42, &e), FS_OK);
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) {
+        CHECK(strcmp(s.data[0], INV) == 0);
+        CHECK(s.meta[0].from_hep && s.meta[0].transport == CAP_T_UDP);
+        CHECK_EQ_INT(s.meta[0].ts_us, 1700000000ULL * FS_USEC + 123456);
+        CHECK_EQ_INT(s.meta[0].frame_no, 0);
+    }
+    /* IPv6, TCP */
+    n = mk_hep(b, true, 1, 6, RSP);
+    CHECK_EQ_INT(cap_decode_hep(d, b, n, 42, &e), FS_OK);
+    CHECK_EQ_INT(s.n, 2);
+    if (s.kept == 2) {
+        CHECK(ep_is(&s.meta[1].src, "2001:db8::1", 5070));
+        CHECK(s.meta[1].transport == CAP_T_TCP);
+        CHECK(strcmp(s.data[1], RSP) == 0);
+    }
+    /* not SIP (proto type 5 = RTCP): ignored */
+    n = mk_hep(b, false, 5, 17, "xxxx");
+    CHECK_EQ_INT(cap_decode_hep(d, b, n, 42, &e), FS_OK);
+    CHECK_EQ_INT(s.n, 2);
+    CHECK_EQ_INT(st->hep_ignored, 1);
+    /* truncated: every cut is an error, never a crash */
+    n = mk_hep(b, false, 1, 17, INV);
+    int errs = 0;
+    for (size_t cut = 0; cut < n; cut++)
+        errs += cap_decode_hep(d, b, cut, 42, &e) == FS_ERR_FORMAT;
+    CHECK_EQ_INT(errs, n);
+    CHECK_EQ_INT(s.n, 2);
+    /* total length lies (bigger than what arrived) */
+    put16(b + 4, (uint16_t)(n + 10));
+    CHECK_EQ_INT(cap_hep_parse(b, n, &h, &e), FS_ERR_FORMAT);
+    CHECK(strstr(e.msg, "total length") != NULL);
+    /* total length smaller: chunks cut by it */
+    put16(b + 4, (uint16_t)(n - 3));
+    CHECK_EQ_INT(cap_hep_parse(b, n, &h, &e), FS_ERR_FORMAT);
+    put16(b + 4, (uint16_t)n);
+    /* chunk length 0 and past the end */
+    put16(b + 6 + 4, 0);
+    CHECK_EQ_INT(cap_hep_parse(b, n, &h, &e), FS_ERR_FORMAT);
+    CHECK(strstr(e.msg, "< 6") != NULL);
+    put16(b + 6 + 4, 60000);
+    CHECK_EQ_INT(cap_hep_parse(b, n, &h, &e), FS_ERR_FORMAT);
+    CHECK(strstr(e.msg, "past the end") != NULL);
+    put16(b + 6 + 4, 7);
+    /* wrong magic, wrong fixed chunk size */
+    memcpy(b, "HEP2", 4);
+    CHECK_EQ_INT(cap_hep_parse(b, n, &h, &e), FS_ERR_FORMAT);
+    CHECK(strstr(e.msg, "HEP3") != NULL);
+    memcpy(b, "HEP3", 4);
+    put16(b + 6 + 4, 8); /* family chunk with 2 value bytes */
+    CHECK_EQ_INT(cap_hep_parse(b, n, &h, &e), FS_ERR_FORMAT);
+    CHECK(st->hep_bad >= n);
+    CHECK_EQ_INT(cap_hep_parse(NULL, 0, &h, &e), FS_ERR_FORMAT);
+
+    /* HEP inside a capture on a hep port */
+    n = mk_hep(b, false, 1, 17, OPT);
+    b[n] = 0;
+    size_t u = mk_udp(g_l4, 40000, 9060, b, n);
+    size_t l3 = mk_ip4(g_l3, "10.9.9.9", "10.9.9.10", 17, 1, 0, g_l4, u);
+    size_t f = mk_eth(g_frame, NULL, 0, 0x0800, g_l3, l3);
+    sink_reset(&s);
+    cap_decode_frame(d, DLT_EN10MB, g_frame, (uint32_t)f, 5, 77);
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) {
+        CHECK(strcmp(s.data[0], OPT) == 0);
+        CHECK(s.meta[0].from_hep && s.meta[0].frame_no == 77);
+        CHECK(ep_is(&s.meta[0].src, "192.0.2.1", 5070)); /* the HEP endpoints, not the carrier's */
+    }
+    uint64_t bad = st->hep_bad;
+    g_frame[f - 1 - strlen(OPT)] ^= 0xff; /* breaks the payload chunk length */
+    u = mk_udp(g_l4, 40000, 9060, "HEP3\x00\x20", 6);
+    l3 = mk_ip4(g_l3, "10.9.9.9", "10.9.9.10", 17, 1, 0, g_l4, u);
+    f = mk_eth(g_frame, NULL, 0, 0x0800, g_l3, l3);
+    cap_decode_frame(d, DLT_EN10MB, g_frame, (uint32_t)f, 5, 78);
+    CHECK_EQ_INT(st->hep_bad, bad + 1);
+    CHECK_EQ_INT(s.n, 1);
+    cap_decoder_free(d);
+    sink_reset(&s);
+}
+
+/* ---- files ------------------------------------------------------------------- */
+
+static void write_pcap(const char *path, int nframes) {
+    pcap_t *p = pcap_open_dead(DLT_EN10MB, 65535);
+    pcap_dumper_t *w = pcap_dump_open(p, path);
+    CHECK(w != NULL);
+    if (!w) return;
+    for (int i = 0; i < nframes; i++) {
+        size_t n = eth_udp4("192.0.2.1", 5060, "192.0.2.2", (uint16_t)(5060 + (i % 2) * 20), INV);
+        struct pcap_pkthdr h = {.caplen = (bpf_u_int32)n, .len = (bpf_u_int32)n};
+        h.ts.tv_sec = 1700000000 + i;
+        h.ts.tv_usec = 250000;
+        pcap_dump((u_char *)w, &h, g_frame);
+    }
+    pcap_dump_close(w);
+    pcap_close(p);
+}
+
+/* Read a whole file through cap_source into a decoder; returns the last status. */
+static cap_next_status read_all(const char *path, sink *s, int *frames, fs_err *e) {
+    cap_source *src;
+    *frames = 0;
+    if (cap_open_file(path, &src, e) != FS_OK) return CAP_NEXT_ERROR;
+    cap_decoder *d = new_dec(s, NULL);
+    const uint8_t *f;
+    uint32_t len;
+    uint64_t ts;
+    cap_next_status st;
+    uint64_t last_off = 0;
+    while ((st = cap_next(src, &f, &len, &ts, e)) == CAP_NEXT_FRAME) {
+        (*frames)++;
+        cap_decode_frame(d, cap_datalink(src), f, len, ts, cap_frames_read(src));
+        CHECK(cap_offset(src) >= last_off);
+        last_off = cap_offset(src);
+    }
+    if (st == CAP_NEXT_END) CHECK(cap_offset(src) == cap_size(src));
+    CHECK(cap_next(src, &f, &len, &ts, e) == CAP_NEXT_END || st == CAP_NEXT_END);
+    cap_decoder_free(d);
+    cap_close(src);
+    return st;
+}
+
+static void test_files(void) {
+    char path[64], cut[64], ng[64], bogus[64];
+    snprintf(path, sizeof path, "/tmp/fs38_cap_%d.pcap", (int)getpid());
+    snprintf(cut, sizeof cut, "/tmp/fs38_cap_%d_cut.pcap", (int)getpid());
+    snprintf(ng, sizeof ng, "/tmp/fs38_cap_%d.pcapng", (int)getpid());
+    snprintf(bogus, sizeof bogus, "/tmp/fs38_cap_%d.txt", (int)getpid());
+    write_pcap(path, 5);
+    sink s = {0};
+    fs_err e = {0};
+    int frames;
+    CHECK_EQ_INT(read_all(path, &s, &frames, &e), CAP_NEXT_END);
+    CHECK_EQ_INT(frames, 5);
+    CHECK_EQ_INT(s.n, 5);
+    if (s.kept == 5) {
+        CHECK_EQ_INT(s.meta[4].ts_us, (1700000000ULL + 4) * FS_USEC + 250000);
+        CHECK_EQ_INT(s.meta[4].frame_no, 5);
+        CHECK(ep_is(&s.meta[1].dst, "192.0.2.2", 5080));
+    }
+    sink_reset(&s);
+
+    /* truncated copy: cut in the middle of the 4th record */
+    size_t len = 0;
+    char *all = check_read_file(path, &len);
+    CHECK(all != NULL);
+    size_t rec = (len - 24) / 5;
+    FILE *fp = fopen(cut, "wb");
+    fwrite(all, 1, 24 + 3 * rec + rec / 2, fp);
+    fclose(fp);
+    CHECK_EQ_INT(read_all(cut, &s, &frames, &e), CAP_NEXT_ERROR);
+    CHECK_EQ_INT(frames, 3);
+    CHECK_EQ_INT(s.n, 3);
+    CHECK_MSG(strstr(e.msg, cut) && strstr(e.msg, "frame 4"), "%s", e.msg);
+    CHECK_EQ_INT(e.code, FS_ERR_FORMAT);
+    sink_reset(&s);
+    /* cut inside a record header */
+    fp = fopen(cut, "wb");
+    fwrite(all, 1, 24 + rec + 5, fp);
+    fclose(fp);
+    CHECK_EQ_INT(read_all(cut, &s, &frames, &e), CAP_NEXT_ERROR);
+    CHECK_EQ_INT(frames, 1);
+    CHECK_MSG(strstr(e.msg, "frame 2"), "%s", e.msg);
+    sink_reset(&s);
+    free(all);
+
+    /* a hand-written pcapng: SHB + IDB + EPB (little-endian) */
+    static uint8_t b[4000];
+    size_t fl = eth_udp4("192.0.2.7", 5060, "192.0.2.8", 5060, OPT);
+    uint8_t *p = b;
+#define LE32(v) (p[0] = (uint8_t)(v), p[1] = (uint8_t)((v) >> 8), p[2] = (uint8_t)((v) >> 16), p[3] = (uint8_t)((v) >> 24), p += 4)
+#define LE16(v) (p[0] = (uint8_t)(v), p[1] = (uint8_t)((v) >> 8), p += 2)
+    LE32(0x0A0D0D0Au); LE32(28u); LE32(0x1A2B3C4Du); LE16(1); LE16(0);
+    LE32(0xFFFFFFFFu); LE32(0xFFFFFFFFu); LE32(28u);
+    LE32(1u); LE32(20u); LE16(1); LE16(0); LE32(0u); LE32(20u);
+    uint32_t pad = (uint32_t)((4 - fl % 4) % 4), blen = (uint32_t)(32 + fl + pad);
+    uint64_t t = 1700000000ULL * FS_USEC + 7;
+    LE32(6u); LE32(blen); LE32(0u); LE32((uint32_t)(t >> 32)); LE32((uint32_t)t);
+    LE32((uint32_t)fl); LE32((uint32_t)fl);
+    memcpy(p, g_frame, fl);
+    p += fl;
+    memset(p, 0, pad);
+    p += pad;
+    LE32(blen);
+    fp = fopen(ng, "wb");
+    fwrite(b, 1, (size_t)(p - b), fp);
+    fclose(fp);
+    CHECK_EQ_INT(read_all(ng, &s, &frames, &e), CAP_NEXT_END);
+    CHECK_EQ_INT(frames, 1);
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) {
+        CHECK(strcmp(s.data[0], OPT) == 0);
+        CHECK_EQ_INT(s.meta[0].ts_us, t);
+    }
+    sink_reset(&s);
+    /* pcapng cut in the EPB */
+    fp = fopen(ng, "wb");
+    fwrite(b, 1, (size_t)(p - b) - 10, fp);
+    fclose(fp);
+    CHECK_EQ_INT(read_all(ng, &s, &frames, &e), CAP_NEXT_ERROR);
+    CHECK_EQ_INT(frames, 0);
+    CHECK_MSG(strstr(e.msg, "frame 1"), "%s", e.msg);
+    sink_reset(&s);
+
+    /* not a capture; missing file */
+    fp = fopen(bogus, "wb");
+    fputs("INVITE sip:x SIP/2.0\r\n\r\n this is not a pcap file at all", fp);
+    fclose(fp);
+    cap_source *src = NULL;
+    CHECK_EQ_INT(cap_open_file(bogus, &src, &e), FS_ERR_FORMAT);
+    CHECK(src == NULL);
+    CHECK_MSG(strstr(e.msg, bogus) && strstr(e.msg, "pcap"), "%s", e.msg);
+    CHECK_EQ_INT(cap_open_file("/nonexistent/x.pcap", &src, &e), FS_ERR_IO);
+    CHECK(strstr(e.msg, "/nonexistent/x.pcap") != NULL);
+    CHECK_EQ_INT(cap_open_file("/tmp", &src, &e), FS_ERR_IO);
+    fp = fopen(bogus, "wb");
+    fclose(fp);
+    CHECK_EQ_INT(cap_open_file(bogus, &src, &e), FS_ERR_FORMAT);
+    unlink(path);
+    unlink(cut);
+    unlink(ng);
+    unlink(bogus);
+}
+
+/* The fixtures in tests/data/capture (made by make_fixtures.py, checked
+ * against tshark): what each must yield, in order. */
+static void test_fixtures(void) {
+    static const char *first[] = {"INVITE", "SIP/2.0 200", "OPTIONS", "OPTIONS",
+                                  "SIP/2.0 200", "INVITE", "MESSAGE", "INVITE"};
+    static const uint8_t tr[] = {CAP_T_UDP, CAP_T_UDP, CAP_T_UDP, CAP_T_TCP,
+                                 CAP_T_TCP, CAP_T_TCP, CAP_T_UDP, CAP_T_UDP};
+    static const char *files[] = {"tests/data/capture/mixed.pcap", "tests/data/capture/mixed.pcapng"};
+    for (int f = 0; f < 2; f++) {
+        sink s = {0};
+        fs_err e = {0};
+        int frames;
+        CHECK_MSG(read_all(files[f], &s, &frames, &e) == CAP_NEXT_END, "%s: %s", files[f], e.msg);
+        CHECK_EQ_INT(frames, 13);
+        CHECK_EQ_INT(s.n, 8);
+        for (int i = 0; i < s.kept && i < 8; i++) {
+            CHECK_MSG(strncmp(s.data[i], first[i], strlen(first[i])) == 0, "%s #%d: %.20s", files[f], i,
+                      s.data[i]);
+            CHECK_EQ_INT(s.meta[i].transport, tr[i]);
+            CHECK_EQ_INT(s.meta[i].from_hep, i == 7);
+        }
+        if (s.kept == 8) {
+            CHECK_EQ_INT(s.meta[0].ts_us, 1700000000ULL * FS_USEC + 500000);
+            CHECK_EQ_INT(s.meta[5].frame_no, 7); /* the INVITE ends in frame 7 */
+            CHECK_EQ_INT(s.meta[6].len, 1557); /* reassembled MESSAGE (len(MSG) in the script) */
+            CHECK(ep_is(&s.meta[2].src, "2001:db8::1", 5070));
+            CHECK(ep_is(&s.meta[7].src, "198.51.100.1", 5060));
+        }
+        sink_reset(&s);
+    }
+    sink s = {0};
+    fs_err e = {0};
+    int frames;
+    CHECK_EQ_INT(read_all("tests/data/capture/mixed_truncated.pcap", &s, &frames, &e), CAP_NEXT_ERROR);
+    CHECK_EQ_INT(frames, 5);
+    CHECK_EQ_INT(s.n, 5);
+    CHECK_MSG(strstr(e.msg, "mixed_truncated.pcap: frame 6") != NULL, "%s", e.msg);
+    sink_reset(&s);
+    cap_source *src = NULL;
+    CHECK_EQ_INT(cap_open_file("tests/data/capture/not_a_capture.txt", &src, &e), FS_ERR_FORMAT);
+    CHECK(strstr(e.msg, "not_a_capture.txt") != NULL);
+}
+
+/* The default live filter passes VLAN-tagged and fragmented traffic. */
+static void test_default_bpf(void) {
+    pcap_t *p = pcap_open_dead(DLT_EN10MB, 65535);
+    struct bpf_program prog;
+    CHECK(pcap_compile(p, &prog, cap_default_bpf(), 1, PCAP_NETMASK_UNKNOWN) == 0);
+    size_t u = mk_udp(g_l4, 40000, 5060, INV, strlen(INV));
+    static uint8_t v4[2000], v6[2000], f[2100], fh[8];
+    size_t n4 = mk_ip4(v4, "192.0.2.1", "198.51.100.2", 17, 7, 0, g_l4, u);
+    size_t n6 = mk_ip6(v6, "2001:db8::1", "2001:db8::2", 17, NULL, 0, g_l4, u);
+    static const uint16_t t1[] = {0x8100}, t2[] = {0x88a8, 0x8100};
+    struct pcap_pkthdr h = {0};
+    const uint16_t *tags[] = {NULL, t1, t2};
+    for (int i = 0; i < 3; i++) {
+        h.caplen = h.len = (bpf_u_int32)mk_eth(f, tags[i], i, 0x0800, v4, n4);
+        CHECK_MSG(pcap_offline_filter(&prog, &h, f) != 0, "v4, %d tags", i);
+        h.caplen = h.len = (bpf_u_int32)mk_eth(f, tags[i], i, 0x86dd, v6, n6);
+        CHECK_MSG(pcap_offline_filter(&prog, &h, f) != 0, "v6, %d tags", i);
+    }
+    /* IPv6 non-first fragment, IPv4 non-first fragment */
+    fh[0] = 17;
+    put16(fh + 2, 1448);
+    n6 = mk_ip6(v6, "2001:db8::1", "2001:db8::2", 44, fh, 8, "abcdefgh", 8);
+    h.caplen = h.len = (bpf_u_int32)mk_eth(f, NULL, 0, 0x86dd, v6, n6);
+    CHECK(pcap_offline_filter(&prog, &h, f) != 0);
+    n4 = mk_ip4(v4, "192.0.2.1", "198.51.100.2", 17, 7, 185, "abcdefgh", 8);
+    h.caplen = h.len = (bpf_u_int32)mk_eth(f, t1, 1, 0x0800, v4, n4);
+    CHECK(pcap_offline_filter(&prog, &h, f) != 0);
+    /* ICMP is not passed */
+    n4 = mk_ip4(v4, "192.0.2.1", "198.51.100.2", 1, 7, 0, "abcdefgh", 8);
+    h.caplen = h.len = (bpf_u_int32)mk_eth(f, NULL, 0, 0x0800, v4, n4);
+    CHECK(pcap_offline_filter(&prog, &h, f) == 0);
+    pcap_freecode(&prog);
+    pcap_close(p);
+}
+
+/* stdin ("-") reads the same way; offsets are 0 for it. */
+static void test_stdin(void) {
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/fs38_cap_%d_in.pcap", (int)getpid());
+    write_pcap(path, 3);
+    int saved = dup(0);
+    CHECK(freopen(path, "rb", stdin) != NULL);
+    cap_source *src = NULL;
+    fs_err e = {0};
+    CHECK_EQ_INT(cap_open_file("-", &src, &e), FS_OK);
+    if (src) {
+        const uint8_t *f;
+        uint32_t len;
+        uint64_t ts;
+        int n = 0;
+        while (cap_next(src, &f, &len, &ts, &e) == CAP_NEXT_FRAME) n++;
+        CHECK_EQ_INT(n, 3);
+        CHECK_EQ_INT(cap_offset(src), 0);
+        CHECK_EQ_INT(cap_size(src), 0);
+        CHECK_EQ_INT(cap_datalink(src), DLT_EN10MB);
+        cap_close(src);
+    }
+    dup2(saved, 0);
+    close(saved);
+    unlink(path);
+}
+
+/* Live capture on the loopback interface (needs CAP_NET_RAW; skipped
+ * without it). One datagram to 127.0.0.1 on an unused port. */
+static void test_live(void) {
+    cap_source *src = NULL;
+    fs_err e = {0};
+    uint16_t port = (uint16_t)(45000 + getpid() % 5000);
+    char bpf[64];
+    snprintf(bpf, sizeof bpf, "udp port %u", port);
+    if (cap_open_live("lo", bpf, &src, &e) != FS_OK) {
+        printf("test_live skipped: %s\n", e.msg);
+        return;
+    }
+    const uint8_t *f;
+    uint32_t len;
+    uint64_t ts;
+    CHECK_EQ_INT(cap_next(src, &f, &len, &ts, &e), CAP_NEXT_TIMEOUT);
+    int sock = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port)};
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(sendto(sock, INV, strlen(INV), 0, (struct sockaddr *)&to, sizeof to) > 0);
+    close(sock);
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    for (int i = 0; i < 30 && s.n == 0; i++) {
+        cap_next_status st = cap_next(src, &f, &len, &ts, &e);
+        if (st == CAP_NEXT_FRAME)
+            cap_decode_frame(d, cap_datalink(src), f, len, ts, cap_frames_read(src));
+        else if (st != CAP_NEXT_TIMEOUT)
+            break;
+    }
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) {
+        CHECK(strcmp(s.data[0], INV) == 0);
+        CHECK(ep_is(&s.meta[0].dst, "127.0.0.1", port));
+    }
+    CHECK_EQ_INT(cap_offset(src), 0);
+    cap_break(src);
+    CHECK_EQ_INT(cap_next(src, &f, &len, &ts, &e), CAP_NEXT_END);
+    cap_close(src);
+    cap_decoder_free(d);
+    sink_reset(&s);
+    /* the default filter compiles on Ethernet-like and on "any" (SLL2) */
+    CHECK_EQ_INT(cap_open_live("lo", NULL, &src, &e), FS_OK);
+    cap_close(src);
+    CHECK_MSG(cap_open_live("any", NULL, &src, &e) == FS_OK, "%s", e.msg);
+    cap_close(src);
+    CHECK_EQ_INT(cap_open_live("lo", "udp and (", &src, &e), FS_ERR_USAGE);
+    CHECK(strstr(e.msg, "BPF") != NULL);
+    CHECK(cap_open_live("fs38-no-such-if0", NULL, &src, &e) != FS_OK);
+    CHECK(strstr(e.msg, "fs38-no-such-if0") != NULL);
+}
+
+int main(void) {
+    test_link_types();
+    test_truncated();
+    test_ipv6_ext();
+    test_fragments();
+    test_frag_flood();
+    test_udp_demux();
+    test_tcp_basic();
+    test_tcp_gap_resync();
+    test_tcp_wrap();
+    test_tcp_too_big();
+    test_tcp_tiny_flow_buffer();
+    test_tcp_flow_flood();
+    test_tcp_idle();
+    test_hep();
+    test_files();
+    test_fixtures();
+    test_default_bpf();
+    test_stdin();
+    test_live();
+    printf("flood peaks: fragments %zu bytes, tcp %zu bytes (cap_decoder_memory)\n", g_frag_peak,
+           g_tcp_peak);
+    return check_done("test_capture");
+}

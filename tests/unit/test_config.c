@@ -1,0 +1,645 @@
+/*
+ * test_config.c -- the YAML config loader, the high-risk range reader and
+ * the lookups (cfg.h). Data in tests/data/config/; run from the repo root.
+ *
+ * Every bad file checks the error code AND that the message names the file,
+ * the line:column and the key path, and that a failed load leaves the
+ * caller's config untouched.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../check.h"
+#include "config/cfg.h"
+
+#define D "tests/data/config/"
+
+static fs38_config g_cfg; /* big (hundreds of KiB): not on the stack */
+static fs38_config g_ref;
+
+static bool contains(const char *hay, const char *needle) { return strstr(hay, needle) != NULL; }
+
+static fs_addr ip(const char *s) {
+    fs_addr a;
+    memset(&a, 0, sizeof a);
+    bool ok = fs_addr_parse(s, &a);
+    CHECK_MSG(ok, "bad test address %s", s);
+    return a;
+}
+
+static int zone_named(const fs38_config *c, const char *name) {
+    for (int i = 0; i < c->nzones; i++)
+        if (!strcmp(c->zones[i].name, name)) return i;
+    return -2;
+}
+
+static int zone_at(const fs38_config *c, const char *addr) {
+    fs_addr a = ip(addr);
+    return cfg_zone_of(c, &a);
+}
+
+/* The load must fail with code; the message must name "file:line:col" (where)
+ * and each of the needles; the config must stay as it was. */
+static void expect_fail_buf(const char *name, const char *buf, size_t len, fs_code code,
+                            const char *where, const char *key, const char *what) {
+    cfg_defaults(&g_cfg);
+    g_cfg.max_sources = 4242; /* sentinel: must survive a failed load */
+    fs_err e = {0};
+    fs_code rc = buf ? cfg_load_buffer(&g_cfg, buf, len, D, &e) : cfg_load_file(&g_cfg, name, &e);
+    CHECK_MSG(rc == code, "%s: code %s, want %s (%s)", name, fs_code_name(rc), fs_code_name(code),
+              e.msg);
+    CHECK_MSG(e.code == code, "%s: e.code", name);
+    if (where) CHECK_MSG(contains(e.msg, where), "%s: '%s' lacks '%s'", name, e.msg, where);
+    if (key) CHECK_MSG(contains(e.msg, key), "%s: '%s' lacks key '%s'", name, e.msg, key);
+    if (what) CHECK_MSG(contains(e.msg, what), "%s: '%s' lacks '%s'", name, e.msg, what);
+    CHECK_MSG(g_cfg.max_sources == 4242 && g_cfg.nzones == 0, "%s: config changed on error", name);
+}
+
+static void expect_fail(const char *file, fs_code code, const char *linecol, const char *key,
+                        const char *what) {
+    char path[256], where[300];
+    snprintf(path, sizeof path, D "%s", file);
+    snprintf(where, sizeof where, "%s:%s: ", path, linecol);
+    expect_fail_buf(path, NULL, 0, code, linecol ? where : path, key, what);
+}
+
+/* ---- defaults ---------------------------------------------------------------- */
+
+static void test_defaults(void) {
+    fs38_config *c = &g_cfg;
+    cfg_defaults(c);
+    CHECK(!strcmp(c->issuer, "org:local"));
+    CHECK(!strcmp(c->tlp, "amber"));
+    CHECK(c->source_path[0] == '\0');
+    CHECK_EQ_INT(c->capture.nports, 3);
+    CHECK_EQ_INT(c->capture.sip_ports[0], 5060);
+    CHECK_EQ_INT(c->capture.sip_ports[1], 5061);
+    CHECK_EQ_INT(c->capture.sip_ports[2], 5080);
+    CHECK(c->capture.heuristic);
+    CHECK_EQ_INT(c->capture.nhep_ports, 1);
+    CHECK_EQ_INT(c->capture.hep_ports[0], 9060);
+    CHECK_EQ_INT(c->capture.sip.max_message, 65535);
+    CHECK_EQ_INT(c->capture.sip.max_headers, 128);
+    CHECK_EQ_INT(c->capture.sip.max_header_len, 4096);
+    CHECK_EQ_INT(c->capture.sip.max_uri_len, 1024);
+    CHECK_EQ_INT(c->capture.max_tcp_flows, 65536);
+    CHECK_EQ_INT(c->capture.max_flow_bytes, 262144);
+    CHECK_EQ_INT(c->capture.max_tcp_bytes, 268435456);
+    CHECK_EQ_INT(c->capture.tcp_idle_s, 300);
+    CHECK_EQ_INT(c->capture.max_frag_sets, 8192);
+    CHECK_EQ_INT(c->capture.max_frag_bytes, 67108864);
+    CHECK_EQ_INT(c->capture.frag_timeout_s, 30);
+    CHECK_EQ_INT(c->max_sources, 65536);
+    CHECK_EQ_INT(c->max_dialogs, 65536);
+    CHECK_EQ_INT(c->max_incidents, 16384);
+    CHECK_EQ_INT(c->default_trust, TRUST_UNTRUSTED);
+    CHECK_EQ_INT(c->nzones, 0);
+    CHECK_EQ_INT(c->nnets, 0);
+    CHECK_EQ_INT(c->nhigh_risk, 0);
+    CHECK_EQ_INT(c->nallow, 0);
+    CHECK(!cfg_zones_configured(c));
+    int bad = 0;
+    for (int r = 0; r < R__COUNT; r++) {
+        const det_rule_info *ri = &det_rule_table[r];
+        const cfg_rule *rc = &c->rules[r];
+        bad += !rc->enabled || rc->severity != ri->severity || rc->action != ri->action ||
+               rc->threshold != ri->threshold || rc->window_s != ri->window_s ||
+               rc->ttl_s != ri->ttl_s;
+        for (int i = 0; i < DET_MAX_PARAMS; i++) bad += rc->param[i] != ri->param_defaults[i];
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK_EQ_INT(c->rules[R_FLOOD_SOURCE].threshold, 200);
+    CHECK(c->rules[R_FLOOD_SOURCE].param[0] == 100);
+    fs_addr a = ip("10.0.0.1");
+    CHECK_EQ_INT(cfg_zone_of(c, &a), -1);
+    CHECK_EQ_INT(cfg_trust_of(c, &a), TRUST_UNTRUSTED);
+    CHECK(!strcmp(cfg_trust_name(TRUST_CORE), "core"));
+    CHECK(!strcmp(cfg_trust_name(TRUST_TRUSTED), "trusted"));
+    CHECK(!strcmp(cfg_trust_name(TRUST_UNTRUSTED), "untrusted"));
+}
+
+/* etc/fs38.yaml documents the defaults: loading it must change nothing but
+ * the high-risk list and the source path. */
+static void test_shipped_config(void) {
+    fs_err e = {0};
+    cfg_defaults(&g_ref);
+    fs_code rc = cfg_load_file(&g_cfg, "etc/fs38.yaml", &e);
+    CHECK_MSG(rc == FS_OK, "etc/fs38.yaml: %s", e.msg);
+    if (rc != FS_OK) return;
+    const fs38_config *c = &g_cfg, *d = &g_ref;
+    CHECK(!strcmp(c->source_path, "etc/fs38.yaml"));
+    CHECK(!strcmp(c->issuer, d->issuer) && !strcmp(c->tlp, d->tlp));
+    const cap_config *cc = &c->capture, *dc = &d->capture;
+    CHECK(cc->nports == dc->nports && !memcmp(cc->sip_ports, dc->sip_ports, sizeof cc->sip_ports));
+    CHECK(cc->nhep_ports == dc->nhep_ports &&
+          !memcmp(cc->hep_ports, dc->hep_ports, sizeof cc->hep_ports));
+    CHECK(cc->heuristic == dc->heuristic);
+    CHECK(cc->max_tcp_flows == dc->max_tcp_flows && cc->max_flow_bytes == dc->max_flow_bytes &&
+          cc->max_tcp_bytes == dc->max_tcp_bytes && cc->tcp_idle_s == dc->tcp_idle_s &&
+          cc->max_frag_sets == dc->max_frag_sets && cc->max_frag_bytes == dc->max_frag_bytes &&
+          cc->frag_timeout_s == dc->frag_timeout_s);
+    CHECK(cc->sip.max_message == dc->sip.max_message && cc->sip.max_headers == dc->sip.max_headers &&
+          cc->sip.max_header_len == dc->sip.max_header_len &&
+          cc->sip.max_uri_len == dc->sip.max_uri_len);
+    CHECK(c->max_sources == d->max_sources && c->max_dialogs == d->max_dialogs &&
+          c->max_incidents == d->max_incidents);
+    CHECK(c->default_trust == d->default_trust && c->nzones == 0 && c->nnets == 0);
+    CHECK(c->nhome_prefixes == 0 && c->nhome_domains == 0 && c->nallow == 0);
+    int diff = 0;
+    for (int r = 0; r < R__COUNT; r++) {
+        const cfg_rule *a = &c->rules[r], *b = &d->rules[r];
+        diff += a->enabled != b->enabled || a->severity != b->severity || a->action != b->action ||
+                a->threshold != b->threshold || a->window_s != b->window_s || a->ttl_s != b->ttl_s;
+        for (int i = 0; i < DET_MAX_PARAMS; i++) diff += a->param[i] != b->param[i];
+        if (diff) {
+            fprintf(stderr, "etc/fs38.yaml: rule %s differs from rules.h\n", det_rule_table[r].id);
+            break;
+        }
+    }
+    CHECK_EQ_INT(diff, 0);
+    /* ... and shows every rule with every parameter (so a new one in rules.h
+     * that the shipped file does not document fails here) */
+    size_t len = 0;
+    char *text = check_read_file("etc/fs38.yaml", &len);
+    CHECK(text != NULL);
+    if (text) {
+        char *t = realloc(text, len + 1);
+        if (t) {
+            text = t;
+            text[len] = '\0';
+        }
+        int missing = 0;
+        for (int r = 0; t && r < R__COUNT; r++) {
+            char head[64];
+            snprintf(head, sizeof head, "\n  %s:", det_rule_table[r].id);
+            const char *block = strstr(text, head), *end = NULL;
+            if (!block) {
+                fprintf(stderr, "etc/fs38.yaml lacks rule %s\n", det_rule_table[r].id);
+                missing++;
+                continue;
+            }
+            /* the block ends at the next line indented by exactly two spaces */
+            for (const char *q = block + 1; (q = strchr(q, '\n')) != NULL; q++)
+                if (q[1] == ' ' && q[2] == ' ' && q[3] != ' ') {
+                    end = q;
+                    break;
+                }
+            char names[128];
+            snprintf(names, sizeof names, "%s", det_rule_table[r].param_names);
+            for (char *save = NULL, *n = strtok_r(names, " ", &save); n;
+                 n = strtok_r(NULL, " ", &save)) {
+                char key[64];
+                snprintf(key, sizeof key, "\n    %s: ", n);
+                const char *hit = strstr(block, key);
+                if (!hit || (end && hit > end)) {
+                    fprintf(stderr, "etc/fs38.yaml: %s lacks parameter %s\n", det_rule_table[r].id, n);
+                    missing++;
+                }
+            }
+        }
+        CHECK_EQ_INT(missing, 0);
+        free(text);
+    }
+    /* the curated list came with it */
+    CHECK(!strcmp(c->high_risk_file, "etc/high-risk-ranges.txt"));
+    CHECK(c->nhigh_risk >= 20);
+    const cfg_prefix *p = cfg_match_prefix(c->high_risk, c->nhigh_risk, "881612345678");
+    CHECK(p && !strcmp(p->digits, "881") && contains(p->label, "GMSS"));
+    p = cfg_match_prefix(c->high_risk, c->nhigh_risk, "67231234");
+    CHECK(p && !strcmp(p->digits, "6723"));
+    CHECK(cfg_match_prefix(c->high_risk, c->nhigh_risk, "4420794601234") == NULL);
+    CHECK(cfg_match_prefix(c->high_risk, c->nhigh_risk, "3712000000") == NULL); /* commented out */
+}
+
+/* ---- a full example ----------------------------------------------------------------- */
+
+static void test_full(void) {
+    fs_err e = {0};
+    fs38_config *c = &g_cfg;
+    fs_code rc = cfg_load_file(c, D "full.yaml", &e);
+    CHECK_MSG(rc == FS_OK, "full.yaml: %s", e.msg);
+    if (rc != FS_OK) return;
+    CHECK(!strcmp(c->issuer, "org:234-15"));
+    CHECK(!strcmp(c->tlp, "amber+strict"));
+    CHECK_EQ_INT(c->capture.nports, 2);
+    CHECK_EQ_INT(c->capture.sip_ports[1], 5062);
+    CHECK(!c->capture.heuristic);
+    CHECK_EQ_INT(c->capture.nhep_ports, 2);
+    CHECK_EQ_INT(c->capture.hep_ports[1], 9061);
+    CHECK_EQ_INT(c->capture.sip.max_message, 32768);
+    CHECK_EQ_INT(c->capture.sip.max_headers, 100);
+    CHECK_EQ_INT(c->capture.sip.max_header_len, 2048);
+    CHECK_EQ_INT(c->capture.sip.max_uri_len, 512);
+    CHECK_EQ_INT(c->capture.max_tcp_flows, 1000);
+    CHECK_EQ_INT(c->capture.max_flow_bytes, 65536);
+    CHECK_EQ_INT(c->capture.max_tcp_bytes, 10485760);
+    CHECK_EQ_INT(c->capture.tcp_idle_s, 60);
+    CHECK_EQ_INT(c->capture.max_frag_sets, 100);
+    CHECK_EQ_INT(c->capture.max_frag_bytes, 1048576);
+    CHECK_EQ_INT(c->capture.frag_timeout_s, 15);
+    CHECK_EQ_INT(c->max_sources, 1000);
+    CHECK_EQ_INT(c->max_dialogs, 2000);
+    CHECK_EQ_INT(c->max_incidents, 300);
+    CHECK_EQ_INT(c->default_trust, TRUST_TRUSTED);
+
+    /* zones and may_assert */
+    CHECK_EQ_INT(c->nzones, 4);
+    CHECK_EQ_INT(c->nnets, 6);
+    int core = zone_named(c, "core"), ipx = zone_named(c, "ipx-partner"),
+        tdef = zone_named(c, "trusted-default"), busy = zone_named(c, "busy-carrier");
+    CHECK(core >= 0 && ipx >= 0 && tdef >= 0 && busy >= 0);
+    if (core < 0 || ipx < 0 || tdef < 0 || busy < 0) return;
+    CHECK_EQ_INT(c->zones[core].trust, TRUST_CORE);
+    CHECK(c->zones[core].may_assert == UINT64_MAX);
+    CHECK_EQ_INT(c->zones[ipx].trust, TRUST_TRUSTED);
+    CHECK(c->zones[ipx].may_assert ==
+          ((1ULL << SIP_H_P_ASSERTED_IDENTITY) | (1ULL << SIP_H_P_CHARGING_VECTOR)));
+    CHECK(c->zones[tdef].may_assert ==
+          ((1ULL << SIP_H_P_ASSERTED_IDENTITY) | (1ULL << SIP_H_HISTORY_INFO) |
+           (1ULL << SIP_H_P_CHARGING_VECTOR) | (1ULL << SIP_H_PRIVACY)));
+    CHECK_EQ_INT(c->zones[busy].trust, TRUST_UNTRUSTED);
+    CHECK(c->zones[busy].may_assert == 0);
+    CHECK(c->zones[busy].flood_multiplier == 20);
+    CHECK(c->zones[core].flood_multiplier == 1);
+    CHECK(cfg_zones_configured(c));
+
+    /* longest match, IPv4 and IPv6, nested networks */
+    CHECK_EQ_INT(zone_at(c, "10.1.2.3"), ipx);   /* 10.1.0.0/16 inside 10.0.0.0/8 */
+    CHECK_EQ_INT(zone_at(c, "10.2.0.1"), core);
+    CHECK_EQ_INT(zone_at(c, "10.255.255.255"), core);
+    CHECK_EQ_INT(zone_at(c, "192.0.2.200"), ipx);
+    CHECK_EQ_INT(zone_at(c, "192.0.3.1"), -1);
+    CHECK_EQ_INT(zone_at(c, "203.0.113.7"), busy);
+    CHECK_EQ_INT(zone_at(c, "203.0.113.8"), -1);
+    CHECK_EQ_INT(zone_at(c, "2001:db8:10:5::1"), tdef); /* /64 inside /48 */
+    CHECK_EQ_INT(zone_at(c, "2001:db8:10:6::1"), core);
+    CHECK_EQ_INT(zone_at(c, "2001:db8:11::1"), -1);
+    CHECK_EQ_INT(zone_at(c, "::ffff:10.2.0.1"), core); /* IPv4-mapped */
+    CHECK_EQ_INT(zone_at(c, "::10.2.0.1"), -1);        /* not mapped */
+    fs_addr a = ip("198.18.0.1");
+    CHECK_EQ_INT(cfg_trust_of(c, &a), TRUST_TRUSTED); /* default_trust */
+    a = ip("203.0.113.7");
+    CHECK_EQ_INT(cfg_trust_of(c, &a), TRUST_UNTRUSTED);
+    a = ip("10.9.9.9");
+    CHECK_EQ_INT(cfg_trust_of(c, &a), TRUST_CORE);
+    for (int i = 1; i < c->nnets; i++) CHECK(c->nets[i - 1].cidr.prefix >= c->nets[i].cidr.prefix);
+
+    /* allow list */
+    a = ip("198.51.100.10");
+    CHECK(cfg_is_allowed(c, &a));
+    a = ip("198.51.100.11");
+    CHECK(!cfg_is_allowed(c, &a));
+    a = ip("2001:db8:ffff:1::9");
+    CHECK(cfg_is_allowed(c, &a));
+    a = ip("::ffff:198.51.100.10");
+    CHECK(cfg_is_allowed(c, &a));
+
+    /* home */
+    CHECK_EQ_INT(c->nhome_prefixes, 2);
+    const cfg_prefix *p = cfg_match_prefix(c->home_prefixes, c->nhome_prefixes, "447700912345");
+    CHECK(p && !strcmp(p->digits, "4477009") && p->len == 7);
+    p = cfg_match_prefix(c->home_prefixes, c->nhome_prefixes, "441234");
+    CHECK(p && !strcmp(p->digits, "44"));
+    CHECK(cfg_match_prefix(c->home_prefixes, c->nhome_prefixes, "33123") == NULL);
+    CHECK_EQ_INT(c->nhome_domains, 2);
+    CHECK(!strcmp(c->home_domains[0], "ims.example.net"));
+    CHECK(!strcmp(c->home_domains[1], "example.org"));
+
+    /* high-risk list, relative to the config's folder */
+    CHECK(!strcmp(c->high_risk_file, D "ranges_good.txt"));
+    CHECK_EQ_INT(c->nhigh_risk, 6);
+    p = cfg_match_prefix(c->high_risk, c->nhigh_risk, "881612345");
+    CHECK(p && !strcmp(p->digits, "8816") && !strcmp(p->label, "Iridium"));
+    p = cfg_match_prefix(c->high_risk, c->nhigh_risk, "88170000");
+    CHECK(p && !strcmp(p->label, "Satellite GMSS"));
+    p = cfg_match_prefix(c->high_risk, c->nhigh_risk, "882");
+    CHECK(p && !strcmp(p->label, "International Networks")); /* trailing tab trimmed */
+    p = cfg_match_prefix(c->high_risk, c->nhigh_risk, "5312345");
+    CHECK(p && !strcmp(p->digits, "53") && p->label[0] == '\0');
+    p = cfg_match_prefix(c->high_risk, c->nhigh_risk, "4470123");
+    CHECK(p && !strcmp(p->digits, "4470"));
+    p = cfg_match_prefix(c->high_risk, c->nhigh_risk, "4412");
+    CHECK(p && !strcmp(p->digits, "44"));
+    CHECK(cfg_match_prefix(c->high_risk, c->nhigh_risk, "1") == NULL);
+    CHECK(cfg_match_prefix(c->high_risk, c->nhigh_risk, "") == NULL);
+    CHECK(cfg_match_prefix(c->high_risk, c->nhigh_risk, "8") == NULL);
+
+    /* rules */
+    const cfg_rule *r = &c->rules[R_FLOOD_SOURCE];
+    CHECK(r->enabled);
+    CHECK_EQ_INT(r->severity, SEV_CRITICAL);
+    CHECK_EQ_INT(r->action, ACT_BLOCK_SOURCE);
+    CHECK_EQ_INT(r->threshold, 500);
+    CHECK_EQ_INT(r->window_s, 20);
+    CHECK_EQ_INT(r->ttl_s, 1800);
+    CHECK(r->param[0] == 50 && r->param[1] == 100 && r->param[2] == 1000);
+    CHECK(!c->rules[R_SCAN_FINGERPRINT].enabled);
+    CHECK(c->rules[R_SCAN_FINGERPRINT].threshold == det_rule_table[R_SCAN_FINGERPRINT].threshold);
+    CHECK(c->rules[R_WANGIRI].param[2] == 0.25 && c->rules[R_WANGIRI].param[0] == 4.5);
+    CHECK(c->rules[R_WANGIRI].param[1] == 10);
+    CHECK_EQ_INT(c->rules[R_MAL_MESSAGE].action, ACT_NONE);
+    CHECK(c->rules[R_MAL_OVERSIZE].enabled);
+}
+
+/* ---- bad files ------------------------------------------------------------------ */
+
+static void test_bad_files(void) {
+    expect_fail("bad_unknown_key.yaml", FS_ERR_CONFIG, "6:3", "capture.heuristics",
+                "unknown key (expected one of: sip_ports, heuristic, hep_ports)");
+    expect_fail("bad_cidr.yaml", FS_ERR_CONFIG, "7:9", "zones.core.networks[2]",
+                "'10.0.0.0/33': prefix length must be 0-32");
+    expect_fail("bad_severity.yaml", FS_ERR_CONFIG, "3:15", "rules.SIP-FLOOD-001.severity",
+                "'hgih'");
+    expect_fail("bad_rule.yaml", FS_ERR_CONFIG, "4:3", "rules.SIP-FLOOD-01: ",
+                "unknown rule id (did you mean SIP-FLOOD-001? known: SIP-MAL-001, SIP-MAL-002");
+    expect_fail("bad_rule.yaml", FS_ERR_CONFIG, "4:3", "rules.SIP-FLOOD-01: ",
+                "FRAUD-WANGIRI-001, FRAUD-VOL-001)"); /* the whole list fits the message */
+    expect_fail("bad_param.yaml", FS_ERR_CONFIG, "4:5", "rules.SIP-FLOOD-001.bogus",
+                "unknown parameter (this rule takes: invite register options");
+    expect_fail("bad_list_for_scalar.yaml", FS_ERR_CONFIG, "2:16", "limits.max_headers",
+                "expected a single value, found a list");
+    expect_fail("bad_scalar_for_list.yaml", FS_ERR_CONFIG, "2:14", "capture.sip_ports",
+                "expected a list, found a single value");
+    expect_fail("bad_range.yaml", FS_ERR_CONFIG, "3:16", "limits.max_headers", "1-256");
+    expect_fail("bad_port.yaml", FS_ERR_CONFIG, "2:21", "capture.sip_ports[1]", "1-65535");
+    expect_fail("bad_sources.yaml", FS_ERR_CONFIG, "2:16", "state.max_sources", "1-16777216");
+    expect_fail("bad_duplicate.yaml", FS_ERR_CONFIG, "4:3", "limits.max_headers", "duplicate key");
+    expect_fail("bad_alias.yaml", FS_ERR_CONFIG, "2:16", "allow_sources", "anchors");
+    expect_fail("bad_alias_value.yaml", FS_ERR_CONFIG, "4:5", "allow_sources[0]", "aliases");
+    expect_fail("bad_utf8.yaml", FS_ERR_FORMAT, "2:16", NULL, "UTF-8");
+    expect_fail("bad_truncated.yaml", FS_ERR_FORMAT, "5:1", "zones.core.networks",
+                "YAML syntax");
+    expect_fail("bad_trust.yaml", FS_ERR_CONFIG, "4:12", "zones.dmz.trust",
+                "must be core, trusted or untrusted");
+    expect_fail("bad_tlp.yaml", FS_ERR_CONFIG, "2:8", "organisation.tlp", "'white'");
+    expect_fail("bad_e164.yaml", FS_ERR_CONFIG, "2:21", "home.prefixes[1]", "must start with '+'");
+    expect_fail("bad_may_assert.yaml", FS_ERR_CONFIG, "5:39", "zones.partner.may_assert[1]",
+                "'X-Fancy-Header' is not a SIP header");
+    expect_fail("bad_core_may_assert.yaml", FS_ERR_CONFIG, "3:17", "zones.core.may_assert",
+                "core zone may assert every header");
+    expect_fail("bad_host_bits.yaml", FS_ERR_CONFIG, "1:17", "allow_sources[0]",
+                "host bits set (the network is 10.0.0.0/8)");
+    expect_fail("bad_dup_net.yaml", FS_ERR_CONFIG, "7:30", "zones.b.networks[1]",
+                "already listed in zone 'a' (line 4)");
+    expect_fail("bad_flow_bytes.yaml", FS_ERR_CONFIG, "2:16", "limits.max_message",
+                "max_flow_bytes (262144) must be at least max_message (300000)");
+    expect_fail("bad_hep_overlap.yaml", FS_ERR_CONFIG, "2:14", "capture.hep_ports",
+                "port 5060 is also in capture.sip_ports");
+    expect_fail("bad_two_docs.yaml", FS_ERR_CONFIG, "2:1", NULL, "only one YAML document");
+    expect_fail("bad_root_list.yaml", FS_ERR_CONFIG, "1:1", NULL, "expected a mapping");
+    expect_fail("bad_ranges_ref.yaml", FS_ERR_FORMAT, "1:19", "high_risk_ranges",
+                "ranges_bad_digits.txt:2: '+44x,bad'");
+    expect_fail("bad_ranges_missing.yaml", FS_ERR_IO, "1:19", "high_risk_ranges",
+                "cannot open 'tests/data/config/no-such-file.txt'");
+    expect_fail("bad_ratio.yaml", FS_ERR_CONFIG, "3:23", "rules.FRAUD-WANGIRI-001.max_answer_ratio",
+                "must be a number 0-1");
+    expect_fail("bad_float.yaml", FS_ERR_CONFIG, "3:23", "zones.carrier.flood_multiplier", "'nan'");
+    expect_fail("bad_tag.yaml", FS_ERR_CONFIG, "2:16", "limits.max_headers", "tags");
+    expect_fail("no-such-config.yaml", FS_ERR_IO, NULL, NULL, "cannot open");
+
+    /* empty and comment-only files are the defaults */
+    static const char *const empties[] = {D "empty.yaml", D "comments_only.yaml"};
+    for (int i = 0; i < 2; i++) {
+        fs_err e = {0};
+        g_cfg.max_sources = 1;
+        fs_code rc = cfg_load_file(&g_cfg, empties[i], &e);
+        CHECK_MSG(rc == FS_OK, "%s: %s", empties[i], e.msg);
+        CHECK_EQ_INT(g_cfg.max_sources, 65536);
+        CHECK(!strcmp(g_cfg.source_path, empties[i]));
+    }
+    fs_err e = {0};
+    CHECK(cfg_load_buffer(&g_cfg, "---\n", 4, NULL, &e) == FS_OK);
+    CHECK(cfg_load_buffer(&g_cfg, "", 0, NULL, &e) == FS_OK);
+    /* cfg_load_buffer resolves the ranges file against base_dir; "" means none */
+    static const char rr[] = "high_risk_ranges: ranges_good.txt\n";
+    CHECK_MSG(cfg_load_buffer(&g_cfg, rr, strlen(rr), "tests/data/config", &e) == FS_OK, "%s", e.msg);
+    CHECK_EQ_INT(g_cfg.nhigh_risk, 6);
+    CHECK(!strcmp(g_cfg.high_risk_file, "tests/data/config/ranges_good.txt"));
+    CHECK(g_cfg.source_path[0] == '\0');
+    static const char none[] = "high_risk_ranges: \"\"\n";
+    CHECK(cfg_load_buffer(&g_cfg, none, strlen(none), "tests/data/config", &e) == FS_OK);
+    CHECK(g_cfg.nhigh_risk == 0 && g_cfg.high_risk_file[0] == '\0');
+    static const char nulls[] = "zones:\nhome:\nallow_sources: ~\nrules: {}\n";
+    CHECK_MSG(cfg_load_buffer(&g_cfg, nulls, strlen(nulls), NULL, &e) == FS_OK, "%s", e.msg);
+}
+
+/* Bounds that are easier to build than to keep as files. */
+static void test_generated(void) {
+    size_t cap = 64 * 1024, n = 0;
+    char *buf = malloc(CFG_MAX_FILE_BYTES + 16);
+    if (!buf) return;
+
+    /* too many zones: the 33rd, on line 34 */
+    n = (size_t)snprintf(buf, cap, "zones:\n");
+    for (int i = 0; i <= CFG_MAX_ZONES; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "  z%d: {trust: trusted}\n", i);
+    expect_fail_buf("zones", buf, n, FS_ERR_CONFIG, "config:34:3: ", "zones.z32",
+                    "more than 32 zones (CFG_MAX_ZONES)");
+
+    /* too many networks: the 257th */
+    n = (size_t)snprintf(buf, cap, "zones:\n  big:\n    networks:\n");
+    for (int i = 0; i <= CFG_MAX_NETS; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "      - 10.%d.%d.0/24\n", i / 256, i % 256);
+    expect_fail_buf("nets", buf, n, FS_ERR_CONFIG, "config:260:9: ", "zones.big.networks[256]",
+                    "more than 256 networks across all zones (CFG_MAX_NETS)");
+
+    /* too many ports */
+    n = (size_t)snprintf(buf, cap, "capture:\n  sip_ports: [");
+    for (int i = 0; i <= CAP_MAX_PORTS; i++) n += (size_t)snprintf(buf + n, cap - n, "%d,", 6000 + i);
+    n += (size_t)snprintf(buf + n - 1, cap - n, "]\n") - 1;
+    expect_fail_buf("ports", buf, n, FS_ERR_CONFIG, "config:2:", "capture.sip_ports[16]",
+                    "CAP_MAX_PORTS");
+
+    /* too many home prefixes */
+    n = (size_t)snprintf(buf, cap, "home:\n  prefixes:\n");
+    for (int i = 0; i <= CFG_MAX_HOME_PREFIXES; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "    - \"+44770%03d\"\n", i);
+    expect_fail_buf("home", buf, n, FS_ERR_CONFIG, "config:67:7: ", "home.prefixes[64]",
+                    "CFG_MAX_HOME_PREFIXES");
+
+    /* a 1 MiB + 1 config is refused before parsing */
+    memset(buf, '#', CFG_MAX_FILE_BYTES + 1);
+    expect_fail_buf("big", buf, CFG_MAX_FILE_BYTES + 1, FS_ERR_LIMIT, "config:", NULL,
+                    "at most 1048576 bytes");
+
+    /* deep nesting stops at the first level the schema does not have */
+    n = (size_t)snprintf(buf, cap, "allow_sources: ");
+    memset(buf + n, '[', 50000);
+    n += 50000;
+    expect_fail_buf("deep", buf, n, FS_ERR_CONFIG, "config:1:17: ", "allow_sources[0]",
+                    "expected a single value, found a list");
+
+    /* a NUL byte inside the text */
+    static const char nul[] = "default_trust: core\n\0\n";
+    expect_fail_buf("nul", nul, sizeof nul - 1, FS_ERR_FORMAT, "config:2:1: ", NULL, "byte 20");
+
+    /* a very long unknown key: the message is bounded and still says what is wrong */
+    memcpy(buf, "? ", 2); /* explicit key: implicit ones stop at 1024 characters */
+    memset(buf + 2, 'k', 5000);
+    memcpy(buf + 5002, "\n: 1\n", 5);
+    expect_fail_buf("longkey", buf, 5007, FS_ERR_CONFIG, "config:1:3: kkkk", NULL, "unknown key");
+
+    /* control characters in a key are not echoed raw */
+    static const char ctl[] = "\"a\\x01b\": 1\n";
+    expect_fail_buf("ctlkey", ctl, sizeof ctl - 1, FS_ERR_CONFIG, "config:1:1: a?b: ", NULL,
+                    "unknown key");
+
+    /* a NUL written as an escape in a quoted scalar */
+    static const char esc[] = "organisation:\n  issuer: \"a\\0b\"\n";
+    expect_fail_buf("esc", esc, sizeof esc - 1, FS_ERR_CONFIG, "config:2:11: ",
+                    "organisation.issuer", "NUL");
+    free(buf);
+}
+
+/* ---- range lists ------------------------------------------------------------------ */
+
+static void expect_ranges_fail(const char *file, fs_code code, const char *where, const char *what) {
+    char path[256], w[300];
+    snprintf(path, sizeof path, D "%s", file);
+    snprintf(w, sizeof w, "%s:%s: ", path, where);
+    cfg_defaults(&g_cfg);
+    fs_err e = {0};
+    fs_code rc = cfg_load_ranges(&g_cfg, path, &e);
+    CHECK_MSG(rc == code, "%s: %s", file, e.msg);
+    CHECK_MSG(contains(e.msg, w), "%s: '%s' lacks '%s'", file, e.msg, w);
+    CHECK_MSG(contains(e.msg, what), "%s: '%s' lacks '%s'", file, e.msg, what);
+    CHECK(g_cfg.nhigh_risk == 0 && g_cfg.high_risk_file[0] == '\0');
+}
+
+static void test_ranges(void) {
+    fs_err e = {0};
+    cfg_defaults(&g_cfg);
+    CHECK(cfg_load_ranges(&g_cfg, D "ranges_good.txt", &e) == FS_OK);
+    CHECK_EQ_INT(g_cfg.nhigh_risk, 6);
+    for (int i = 1; i < g_cfg.nhigh_risk; i++)
+        CHECK(strcmp(g_cfg.high_risk[i - 1].digits, g_cfg.high_risk[i].digits) < 0);
+    expect_ranges_fail("ranges_bad_digits.txt", FS_ERR_FORMAT, "2", "digits only");
+    expect_ranges_fail("ranges_dup.txt", FS_ERR_FORMAT, "5", "+881 is listed twice (first on line 3)");
+    expect_ranges_fail("ranges_long_label.txt", FS_ERR_FORMAT, "1", "longer than 39");
+    expect_ranges_fail("ranges_no_plus.txt", FS_ERR_FORMAT, "1", "must start with '+'");
+    expect_ranges_fail("ranges_too_many_digits.txt", FS_ERR_FORMAT, "1", "longer than 15 digits");
+    expect_ranges_fail("ranges_bad_utf8.txt", FS_ERR_FORMAT, "1", "not printable UTF-8");
+
+    /* a failed load keeps the previous list */
+    CHECK(cfg_load_ranges(&g_cfg, D "ranges_good.txt", &e) == FS_OK);
+    CHECK(cfg_load_ranges(&g_cfg, D "ranges_dup.txt", &e) == FS_ERR_FORMAT);
+    CHECK_EQ_INT(g_cfg.nhigh_risk, 6);
+    CHECK(!strcmp(g_cfg.high_risk_file, D "ranges_good.txt"));
+    CHECK(cfg_load_ranges(&g_cfg, "tests/data/config", &e) == FS_ERR_IO); /* a directory */
+    CHECK(contains(e.msg, "not a regular file"));
+
+    /* CFG_MAX_PREFIXES: 4096 load, 4097 do not */
+    size_t cap = 80 * 4200, n = 0;
+    char *buf = malloc(cap);
+    if (!buf) return;
+    for (int i = 0; i < CFG_MAX_PREFIXES; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "+9%05d,r%d\n", i, i);
+    CHECK(cfg_load_ranges_buffer(&g_cfg, buf, n, "gen", &e) == FS_OK);
+    CHECK_EQ_INT(g_cfg.nhigh_risk, CFG_MAX_PREFIXES);
+    n += (size_t)snprintf(buf + n, cap - n, "+8,extra\n");
+    CHECK(cfg_load_ranges_buffer(&g_cfg, buf, n, "gen", &e) == FS_ERR_LIMIT);
+    CHECK(contains(e.msg, "gen:4097: ") && contains(e.msg, "CFG_MAX_PREFIXES"));
+    free(buf);
+}
+
+/* Binary-search longest match against a brute-force scan over a big list. */
+static const cfg_prefix *brute_match(const cfg_prefix *l, int n, const char *d) {
+    const cfg_prefix *best = NULL;
+    for (int i = 0; i < n; i++)
+        if (!strncmp(l[i].digits, d, l[i].len) && strlen(d) >= l[i].len &&
+            (!best || l[i].len > best->len))
+            best = &l[i];
+    return best;
+}
+
+static void test_prefix_match(void) {
+    size_t cap = 64 * 3000, n = 0;
+    char *buf = malloc(cap);
+    if (!buf) return;
+    uint64_t x = 88172;
+    /* every digit string over 0-3 of length 1-5, each kept with p = 5/8:
+     * many nested prefixes, no duplicates by construction */
+    for (int len = 1; len <= 5; len++) {
+        int count = 1 << (2 * len);
+        for (int v = 0; v < count; v++) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            if ((x >> 61) >= 5) continue;
+            char d[8];
+            for (int k = 0; k < len; k++) d[k] = (char)('0' + ((v >> (2 * k)) & 3));
+            d[len] = '\0';
+            n += (size_t)snprintf(buf + n, cap - n, "+%s,x\n", d);
+        }
+    }
+    fs_err e = {0};
+    cfg_defaults(&g_cfg);
+    fs_code rc = cfg_load_ranges_buffer(&g_cfg, buf, n, "gen", &e);
+    CHECK_MSG(rc == FS_OK, "%s", e.msg);
+    free(buf);
+    if (rc != FS_OK) return;
+    CHECK(g_cfg.nhigh_risk > 300);
+    int mismatches = 0, hits = 0;
+    for (int i = 0; i < 5000; i++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        char num[16];
+        int len = 1 + (int)((x >> 40) % 12);
+        for (int k = 0; k < len; k++) num[k] = (char)('0' + (int)((x >> (2 * k + 3)) % 5));
+        num[len] = '\0';
+        const cfg_prefix *a = cfg_match_prefix(g_cfg.high_risk, g_cfg.nhigh_risk, num);
+        const cfg_prefix *b = brute_match(g_cfg.high_risk, g_cfg.nhigh_risk, num);
+        mismatches += a != b;
+        hits += a != NULL;
+    }
+    CHECK_EQ_INT(mismatches, 0);
+    CHECK(hits > 1000);
+    CHECK(cfg_match_prefix(NULL, 0, "44") == NULL);
+    CHECK(cfg_match_prefix(g_cfg.high_risk, g_cfg.nhigh_risk, NULL) == NULL);
+}
+
+/* Tables filled by hand: cfg_index restores longest-first order. */
+static void test_index_by_hand(void) {
+    fs38_config *c = &g_cfg;
+    cfg_defaults(c);
+    c->nzones = 2;
+    snprintf(c->zones[0].name, sizeof c->zones[0].name, "wide");
+    c->zones[0].trust = TRUST_CORE;
+    snprintf(c->zones[1].name, sizeof c->zones[1].name, "narrow");
+    c->zones[1].trust = TRUST_TRUSTED;
+    fs_err e = {0};
+    CHECK(fs_cidr_parse("10.0.0.0/8", &c->nets[0].cidr, &e));
+    c->nets[0].zone = 0;
+    CHECK(fs_cidr_parse("10.1.2.0/24", &c->nets[1].cidr, &e));
+    c->nets[1].zone = 1;
+    CHECK(fs_cidr_parse("::/0", &c->nets[2].cidr, &e));
+    c->nets[2].zone = 0;
+    c->nnets = 3;
+    cfg_index(c);
+    CHECK_EQ_INT(zone_at(c, "10.1.2.3"), 1);
+    CHECK_EQ_INT(zone_at(c, "10.1.3.3"), 0);
+    CHECK_EQ_INT(zone_at(c, "2001:db8::1"), 0);
+    CHECK_EQ_INT(zone_at(c, "11.0.0.1"), -1);
+    CHECK(cfg_zones_configured(c));
+
+    /* a tiny unsorted prefix list filled by hand still gives the longest match */
+    cfg_prefix hand[3] = {{"4477", 4, "b"}, {"44", 2, "a"}, {"447700", 6, "c"}};
+    const cfg_prefix *p = cfg_match_prefix(hand, 3, "447700123");
+    CHECK(p && !strcmp(p->label, "c"));
+    p = cfg_match_prefix(hand, 3, "447712");
+    CHECK(p && !strcmp(p->label, "b"));
+    p = cfg_match_prefix(hand, 3, "4412");
+    CHECK(p && !strcmp(p->label, "a"));
+    CHECK(cfg_match_prefix(hand, 3, "4") == NULL);
+}
+
+int main(void) {
+    test_defaults();
+    test_shipped_config();
+    test_full();
+    test_bad_files();
+    test_generated();
+    test_ranges();
+    test_prefix_match();
+    test_index_by_hand();
+    return check_done("test_config");
+}

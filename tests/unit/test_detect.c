@@ -1,0 +1,1355 @@
+/*
+ * test_detect.c -- the detection engine, rule by rule: for each rule a
+ * sequence that must raise it (one event per incident, with the counts,
+ * observables and evidence the spec asks for) and a benign sequence that
+ * must stay quiet. Messages are SIP text fed through det_process() as
+ * cap_payloads with capture timestamps.
+ */
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "../check.h"
+#include "detect/det.h"
+#include "detect/det_internal.h"
+
+#define T0 (1764067200ULL * FS_USEC) /* 2025-11-25T10:40:00Z */
+#define SEC(x) ((uint64_t)((x) * 1e6))
+
+/* ---- event sink ------------------------------------------------------------------- */
+
+#define MAXEV 128
+typedef struct sink {
+    int n, opened, closed, dropped;
+    ev_event ev[MAXEV];
+} sink;
+
+static void on_event(void *user, const ev_event *ev, bool final) {
+    sink *s = user;
+    if (final) s->closed++;
+    else s->opened++;
+    /* keep the latest version of each event id */
+    for (int i = 0; i < s->n; i++)
+        if (!strcmp(s->ev[i].event_id, ev->event_id)) {
+            s->ev[i] = *ev;
+            return;
+        }
+    if (s->n < MAXEV) s->ev[s->n++] = *ev;
+    else s->dropped++;
+}
+
+static int count_rule(const sink *s, const char *id) {
+    int n = 0;
+    for (int i = 0; i < s->n; i++)
+        if (!strcmp(det_rule_table[s->ev[i].rule].id, id)) n++;
+    return n;
+}
+
+static const ev_event *find_rule(const sink *s, const char *id) {
+    for (int i = 0; i < s->n; i++)
+        if (!strcmp(det_rule_table[s->ev[i].rule].id, id)) return &s->ev[i];
+    return NULL;
+}
+
+static bool has_obs(const ev_event *ev, const char *kind, const char *value, const char *role) {
+    if (!ev) return false;
+    for (unsigned i = 0; i < ev->nobs; i++)
+        if (!strcmp(ev->obs[i].kind, kind) && (!value || !strcmp(ev->obs[i].value, value)) &&
+            !strcmp(ev->obs[i].role, role))
+            return true;
+    return false;
+}
+
+static int64_t dint(const ev_event *ev, const char *key) {
+    const ev_detail *d = ev ? ev_get_detail(ev, key) : NULL;
+    if (!d) return -1;
+    return d->kind == EV_D_INT ? d->i : d->kind == EV_D_REAL ? (int64_t)d->r : -1;
+}
+
+static double dreal(const ev_event *ev, const char *key) {
+    const ev_detail *d = ev ? ev_get_detail(ev, key) : NULL;
+    if (!d) return -1;
+    return d->kind == EV_D_REAL ? d->r : (double)d->i;
+}
+
+static const char *dstr(const ev_event *ev, const char *key) {
+    const ev_detail *d = ev ? ev_get_detail(ev, key) : NULL;
+    return d && d->kind == EV_D_STR ? d->s : "";
+}
+
+static void dump(const sink *s) {
+    for (int i = 0; i < s->n; i++) {
+        char buf[8192];
+        if (ev_to_json(&s->ev[i], buf, sizeof buf)) fprintf(stderr, "  %s", buf);
+    }
+}
+
+/* ---- engine and messages ----------------------------------------------------------- */
+
+typedef struct world {
+    fs38_config *cfg;
+    det_engine *eng;
+    sink *out;
+} world;
+
+static fs38_config *config_zones(void) {
+    fs38_config *cfg = malloc(sizeof *cfg);
+    fs_err e = {0};
+    cfg_defaults(cfg);
+    fs_code rc = cfg_load_file(cfg, "tests/data/detect/zones.yaml", &e);
+    CHECK_MSG(rc == FS_OK, "zones.yaml: %s", e.msg);
+    return cfg;
+}
+
+static fs38_config *config_default(void) {
+    fs38_config *cfg = malloc(sizeof *cfg);
+    cfg_defaults(cfg);
+    return cfg;
+}
+
+static world world_new(fs38_config *cfg) {
+    world w = {cfg, NULL, calloc(1, sizeof(sink))};
+    fs_err e = {0};
+    w.eng = det_engine_new(cfg, on_event, w.out, &e);
+    CHECK_MSG(w.eng != NULL, "engine: %s", e.msg);
+    return w;
+}
+
+static void world_finish(world *w) { det_finish(w->eng); }
+
+static void world_free(world *w) {
+    if (getenv("DET_DUMP")) dump(w->out); /* DET_DUMP=1: print every event (debugging) */
+    det_engine_free(w->eng);
+    free(w->out);
+    free(w->cfg);
+}
+
+static fs_endpoint ep(const char *s) {
+    fs_endpoint e = {0};
+    char host[64];
+    const char *colon = strrchr(s, ':');
+    if (s[0] == '[') snprintf(host, sizeof host, "%.*s", (int)(colon - s - 2), s + 1);
+    else snprintf(host, sizeof host, "%.*s", (int)(colon - s), s);
+    if (!fs_addr_parse(host, &e.addr)) { /* a bug in the test itself */
+        fprintf(stderr, "test_detect: bad address %s\n", s);
+        abort();
+    }
+    e.port = (uint16_t)atoi(colon + 1);
+    return e;
+}
+
+static void send_raw(world *w, const char *src, const char *dst, uint64_t ts, const char *text) {
+    cap_payload p = {0};
+    p.data = (const uint8_t *)text;
+    p.len = (uint32_t)strlen(text);
+    p.src = ep(src);
+    p.dst = ep(dst);
+    p.transport = CAP_T_UDP;
+    p.ts_us = ts;
+    det_process(w->eng, &p);
+}
+
+static unsigned branch_of(const char *callid, unsigned cseq, const char *method) {
+    unsigned h = 2166136261u;
+    for (const char *p = callid; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
+    for (const char *p = method; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
+    return h ^ cseq;
+}
+
+static char host_of(const char *ipport, char *out, size_t n) {
+    const char *colon = strrchr(ipport, ':');
+    snprintf(out, n, "%.*s", (int)(colon - ipport), ipport);
+    return 0;
+}
+
+/* A request from src to dst; Via names src; extra is whole header lines. */
+static void req(world *w, const char *src, const char *dst, uint64_t ts, const char *method,
+                const char *ruri, const char *from, const char *to, const char *callid, unsigned cseq,
+                const char *extra, const char *body) {
+    char buf[8192], host[64];
+    host_of(src, host, sizeof host);
+    body = body ? body : "";
+    const char *bm = strcmp(method, "CANCEL") == 0 ? "INVITE" : method;
+    snprintf(buf, sizeof buf,
+             "%s %s SIP/2.0\r\nVia: SIP/2.0/UDP %s:%s;branch=z9hG4bK%08x\r\nMax-Forwards: 70\r\n"
+             "From: %s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %u %s\r\n%s%sContent-Length: %zu\r\n\r\n%s",
+             method, ruri, host, strrchr(src, ':') + 1, branch_of(callid, cseq, bm), from, to, callid,
+             cseq, method, extra ? extra : "", body[0] ? "Content-Type: application/sdp\r\n" : "",
+             strlen(body), body);
+    send_raw(w, src, dst, ts, buf);
+}
+
+/* The response to a request that req() sent from `requester` (src of the
+ * response is the responder). */
+static void resp(world *w, const char *responder, const char *requester, uint64_t ts, int status,
+                 const char *reason, const char *method, const char *from, const char *to,
+                 const char *callid, unsigned cseq, const char *extra, const char *body) {
+    char buf[8192], host[64];
+    host_of(requester, host, sizeof host);
+    body = body ? body : "";
+    snprintf(buf, sizeof buf,
+             "SIP/2.0 %d %s\r\nVia: SIP/2.0/UDP %s:%s;branch=z9hG4bK%08x\r\nFrom: %s\r\nTo: %s\r\n"
+             "Call-ID: %s\r\nCSeq: %u %s\r\n%s%sContent-Length: %zu\r\n\r\n%s",
+             status, reason, host, strrchr(requester, ':') + 1, branch_of(callid, cseq, method), from, to,
+             callid, cseq, method, extra ? extra : "", body[0] ? "Content-Type: application/sdp\r\n" : "",
+             strlen(body), body);
+    send_raw(w, responder, requester, ts, buf);
+}
+
+/* ---- call helpers -------------------------------------------------------------------- */
+
+typedef enum { END_ANSWER, END_CANCEL, END_BUSY, END_RING_ONLY, END_ANSWER_NO_BYE } call_end_kind;
+
+/* INVITE from caller (an E.164 or user) to callee at ts; answered calls last
+ * `secs` seconds; cancelled ones ring for `secs` seconds. */
+static void call(world *w, const char *src, const char *dst, uint64_t ts, const char *caller,
+                 const char *callee, const char *callid, call_end_kind how, double secs,
+                 const char *extra) {
+    char ruri[96], from[128], to[128], to_tag[140];
+    snprintf(ruri, sizeof ruri, "sip:%s@carrier.example;user=phone", callee);
+    snprintf(from, sizeof from, "<sip:%s@origin.example;user=phone>;tag=f%s", caller, callid);
+    snprintf(to, sizeof to, "<sip:%s@carrier.example;user=phone>", callee);
+    snprintf(to_tag, sizeof to_tag, "%s;tag=t%s", to, callid);
+    req(w, src, dst, ts, "INVITE", ruri, from, to, callid, 1, extra, NULL);
+    resp(w, dst, src, ts + SEC(0.05), 100, "Trying", "INVITE", from, to, callid, 1, NULL, NULL);
+    if (how == END_BUSY) {
+        resp(w, dst, src, ts + SEC(0.5), 486, "Busy Here", "INVITE", from, to_tag, callid, 1, NULL, NULL);
+        return;
+    }
+    resp(w, dst, src, ts + SEC(0.3), 180, "Ringing", "INVITE", from, to_tag, callid, 1, NULL, NULL);
+    if (how == END_RING_ONLY) return;
+    if (how == END_CANCEL) {
+        req(w, src, dst, ts + SEC(secs), "CANCEL", ruri, from, to, callid, 1, NULL, NULL);
+        resp(w, dst, src, ts + SEC(secs) + SEC(0.02), 200, "OK", "CANCEL", from, to_tag, callid, 1, NULL, NULL);
+        resp(w, dst, src, ts + SEC(secs) + SEC(0.03), 487, "Request Terminated", "INVITE", from, to_tag,
+             callid, 1, NULL, NULL);
+        return;
+    }
+    resp(w, dst, src, ts + SEC(2), 200, "OK", "INVITE", from, to_tag, callid, 1, NULL, NULL);
+    if (how == END_ANSWER_NO_BYE) return;
+    req(w, src, dst, ts + SEC(2) + SEC(secs), "BYE", ruri, from, to_tag, callid, 2, NULL, NULL);
+}
+
+/* ---- protocol validation (det_protocol.c) ------------------------------------------ */
+
+static void test_protocol(void) {
+    world w = world_new(config_default());
+    const char *att = "203.0.113.66:5060", *srv = "192.0.2.200:5060";
+    /* ten messages with a CSeq/method mismatch and a bad branch from one sender */
+    for (int i = 0; i < 10; i++) {
+        char buf[1024];
+        snprintf(buf, sizeof buf,
+                 "OPTIONS sip:%d@192.0.2.200 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.66:5060;branch=abc%d\r\n"
+                 "Max-Forwards: 70\r\nFrom: <sip:a@203.0.113.66>;tag=1\r\nTo: <sip:%d@192.0.2.200>\r\n"
+                 "Call-ID: pm%d\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+                 100 + i, i, 100 + i, i);
+        send_raw(&w, att, srv, T0 + SEC(i), buf);
+    }
+    /* Max-Forwards far above 70, an unknown method, a missing Call-ID */
+    send_raw(&w, att, srv, T0 + SEC(11),
+             "OPTIONS sip:1@192.0.2.200 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.66;branch=z9hG4bKmf\r\n"
+             "Max-Forwards: 250\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:1@y>\r\nCall-ID: mf\r\nCSeq: 1 OPTIONS\r\n"
+             "Content-Length: 0\r\n\r\n");
+    send_raw(&w, att, srv, T0 + SEC(12),
+             "FOOBAR sip:1@192.0.2.200 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.66;branch=z9hG4bKfb\r\n"
+             "Max-Forwards: 70\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:1@y>\r\nCall-ID: fb\r\nCSeq: 1 FOOBAR\r\n"
+             "Content-Length: 0\r\n\r\n");
+    send_raw(&w, att, srv, T0 + SEC(13),
+             "OPTIONS sip:1@192.0.2.200 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.66;branch=z9hG4bKnc\r\n"
+             "Max-Forwards: 70\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:1@y>\r\nCSeq: 1 OPTIONS\r\n"
+             "Content-Length: 0\r\n\r\n");
+    /* Content-Length larger than the body */
+    send_raw(&w, att, srv, T0 + SEC(14),
+             "OPTIONS sip:1@192.0.2.200 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.66;branch=z9hG4bKcl\r\n"
+             "Max-Forwards: 70\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:1@y>\r\nCall-ID: cl\r\nCSeq: 1 OPTIONS\r\n"
+             "Content-Length: 500\r\n\r\nv=0\r\n");
+    /* Content-Length smaller than the body */
+    send_raw(&w, att, srv, T0 + SEC(14.5),
+             "OPTIONS sip:1@192.0.2.200 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.66;branch=z9hG4bKc2\r\n"
+             "Max-Forwards: 70\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:1@y>\r\nCall-ID: c2\r\nCSeq: 1 OPTIONS\r\n"
+             "Content-Type: application/sdp\r\nContent-Length: 2\r\n\r\nv=0\r\n");
+    /* two Call-IDs */
+    send_raw(&w, att, srv, T0 + SEC(14.6),
+             "OPTIONS sip:1@192.0.2.200 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.66;branch=z9hG4bKdc\r\n"
+             "Max-Forwards: 70\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:1@y>\r\nCall-ID: a\r\nCall-ID: b\r\n"
+             "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n");
+    /* a Request-URI longer than limits.max_uri_len, twice */
+    for (int i = 0; i < 2; i++) {
+        char big[2048], user[1101];
+        memset(user, 'a', 1100);
+        user[1100] = '\0';
+        snprintf(big, sizeof big,
+                 "OPTIONS sip:%s@192.0.2.200 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.66;branch=z9hG4bKbg%d\r\n"
+                 "Max-Forwards: 70\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:1@y>\r\nCall-ID: bg%d\r\n"
+                 "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+                 user, i, i);
+        send_raw(&w, att, srv, T0 + SEC(14.7 + i * 0.1), big);
+    }
+    /* garbage on the SIP port */
+    send_raw(&w, att, srv, T0 + SEC(15), "\x16\x03\x01 hello this is not SIP at all\r\n\r\n");
+    world_finish(&w);
+    const sink *s = w.out;
+    const ev_event *mal = find_rule(s, "SIP-MAL-001");
+    CHECK_EQ_INT(count_rule(s, "SIP-MAL-001"), 1); /* one event per source, not per packet */
+    CHECK(mal && mal->count >= 10);
+    CHECK(strstr(dstr(mal, "anomalies"), "CSEQ_METHOD_MISMATCH") != NULL);
+    CHECK(has_obs(mal, "ip", "203.0.113.66", "source"));
+    CHECK_EQ_INT(count_rule(s, "SIP-PROTO-005"), 1);
+    const ev_event *br = find_rule(s, "SIP-PROTO-005");
+    CHECK(br && br->count == 10);
+    CHECK_EQ_INT(count_rule(s, "SIP-PROTO-004"), 1);
+    CHECK_EQ_INT(dint(find_rule(s, "SIP-PROTO-004"), "max_forwards"), 250);
+    CHECK_EQ_INT(count_rule(s, "SIP-PROTO-006"), 1);
+    CHECK_EQ_INT(count_rule(s, "SIP-PROTO-001"), 1);
+    CHECK(strstr(dstr(find_rule(s, "SIP-PROTO-001"), "anomalies"), "MISSING_REQUIRED_HEADER") != NULL);
+    CHECK(strstr(dstr(mal, "anomalies"), "CONTENT_LENGTH_EXCEEDS") != NULL ||
+          count_rule(s, "SIP-PROTO-003") == 1);
+    CHECK_EQ_INT(count_rule(s, "SIP-PROTO-003"), 1);
+    CHECK(strstr(dstr(find_rule(s, "SIP-PROTO-003"), "anomalies"), "CONTENT_LENGTH_MISMATCH") != NULL);
+    CHECK_EQ_INT(count_rule(s, "SIP-PROTO-002"), 1);
+    CHECK(strstr(dstr(find_rule(s, "SIP-PROTO-002"), "anomalies"), "MULTIPLE_SINGLE_VALUE") != NULL);
+    const ev_event *big = find_rule(s, "SIP-MAL-002");
+    CHECK_EQ_INT(count_rule(s, "SIP-MAL-002"), 1);
+    CHECK(big && big->count == 2 && big->action == ACT_RATE_LIMIT_SOURCE);
+    CHECK(strstr(dstr(big, "anomalies"), "LIMIT_URI_LENGTH") != NULL);
+    CHECK(mal && mal->sample.method[0] && mal->sample.src[0] && !strcmp(mal->sample.transport, "udp"));
+    CHECK(mal && mal->first_us == T0 && mal->last_us >= T0 + SEC(9));
+    if (count_rule(s, "SIP-PROTO-005") != 1 || count_rule(s, "SIP-PROTO-004") != 1) dump(s);
+    world_free(&w);
+
+    /* benign: clean requests and responses raise nothing */
+    w = world_new(config_default());
+    for (int i = 0; i < 20; i++) {
+        char cid[32];
+        snprintf(cid, sizeof cid, "ok%d", i);
+        req(&w, "198.51.100.10:5060", srv, T0 + SEC(i), "OPTIONS", "sip:ping@192.0.2.200",
+            "<sip:ping@198.51.100.10>;tag=a", "<sip:ping@192.0.2.200>", cid, 1,
+            "User-Agent: Carrier SBC\r\n", NULL);
+        resp(&w, srv, "198.51.100.10:5060", T0 + SEC(i) + 1000, 200, "OK", "OPTIONS",
+             "<sip:ping@198.51.100.10>;tag=a", "<sip:ping@192.0.2.200>;tag=b", cid, 1, NULL, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(w.out->n, 0);
+    if (w.out->n) dump(w.out);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->messages, 40);
+    world_free(&w);
+}
+
+/* ---- scanning (SIP-SCAN-001/002) ------------------------------------------------------- */
+
+static void test_scan(void) {
+    /* svmap: OPTIONS to 30 addresses with its fingerprint */
+    world w = world_new(config_default());
+    for (int i = 0; i < 30; i++) {
+        char dst[32], ruri[48];
+        snprintf(dst, sizeof dst, "192.0.2.%d:5060", i + 1);
+        snprintf(ruri, sizeof ruri, "sip:100@192.0.2.%d", i + 1);
+        req(&w, "203.0.113.7:5061", dst, T0 + SEC(i * 0.2), "OPTIONS", ruri,
+            "\"sipvicious\"<sip:100@1.1.1.1>;tag=6331", "\"sipvicious\"<sip:100@1.1.1.1>", "svm", 1,
+            "User-Agent: friendly-scanner\r\nContact: <sip:123@1.1.1.1>\r\n", NULL);
+    }
+    world_finish(&w);
+    const ev_event *fp = find_rule(w.out, "SIP-SCAN-001");
+    CHECK_EQ_INT(count_rule(w.out, "SIP-SCAN-001"), 1);
+    CHECK(fp && fp->count == 30);
+    CHECK(has_obs(fp, "ip", "203.0.113.7", "source"));
+    CHECK(has_obs(fp, "sip_user_agent", "friendly-scanner", "tool"));
+    const ev_event *sc = find_rule(w.out, "SIP-SCAN-002");
+    CHECK_EQ_INT(count_rule(w.out, "SIP-SCAN-002"), 1);
+    CHECK(sc && sc->count == 30); /* the whole window, not only what came after the threshold */
+    CHECK(dint(sc, "distinct_targets") >= 20 && dint(sc, "distinct_targets") <= 32);
+    CHECK(sc && sc->event_type == ET_SIP_SCANNER && sc->action == ACT_BLOCK_SOURCE);
+    CHECK(sc && sc->window_s > 5.0 && sc->window_s < 6.0);
+    world_free(&w);
+
+    /* the same sweep without any fingerprint: only the behaviour rule */
+    w = world_new(config_default());
+    for (int i = 0; i < 25; i++) {
+        char dst[32], ruri[48];
+        snprintf(dst, sizeof dst, "192.0.2.%d:5060", i + 1);
+        snprintf(ruri, sizeof ruri, "sip:%d@192.0.2.%d", 1000 + i, i + 1);
+        req(&w, "203.0.113.8:5060", dst, T0 + SEC(i), "INVITE", ruri, "<sip:a@203.0.113.8>;tag=1",
+            "<sip:b@192.0.2.1>", ruri, 1, "User-Agent: Zoiper rv2.10\r\n", NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-SCAN-001"), 0);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-SCAN-002"), 1);
+    world_free(&w);
+
+    /* svmap with a changed User-Agent and From: its From-tag still gives it
+     * away (hex of "192.0.2.1:5060" 0x01 "3735928559"); a random hex tag does not */
+    w = world_new(config_default());
+    req(&w, "203.0.113.30:5060", "192.0.2.1:5060", T0, "OPTIONS", "sip:192.0.2.1", "<sip:x@example.org>;tag="
+        "3139322e302e322e313a35303630013337333539323835353", "<sip:192.0.2.1>", "tg1", 1, NULL, NULL);
+    req(&w, "203.0.113.31:5060", "192.0.2.1:5060", T0, "OPTIONS", "sip:192.0.2.1",
+        "<sip:x@example.org>;tag=3139322e302e322e313a353036300133373335393238353539", "<sip:192.0.2.1>", "tg2",
+        1, NULL, NULL);
+    req(&w, "203.0.113.32:5060", "192.0.2.1:5060", T0, "OPTIONS", "sip:192.0.2.1",
+        "<sip:x@example.org>;tag=a1b2c3d4e5f60123", "<sip:192.0.2.1>", "tg3", 1, NULL, NULL);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-SCAN-001"), 1);
+    CHECK(has_obs(find_rule(w.out, "SIP-SCAN-001"), "ip", "203.0.113.31", "source"));
+    CHECK(!strcmp(dstr(find_rule(w.out, "SIP-SCAN-001"), "fingerprint"), "sipvicious-tag"));
+    world_free(&w);
+
+    /* benign: a PBX qualifying 40 phones that registered with it, and OPTIONS
+     * keepalives between two carriers every 5 s for 10 minutes */
+    w = world_new(config_default());
+    const char *pbx = "198.51.100.50:5060";
+    for (int i = 0; i < 40; i++) {
+        char phone[32], cid[32], from[64];
+        snprintf(phone, sizeof phone, "198.51.100.%d:5062", 100 + i);
+        snprintf(cid, sizeof cid, "reg%d", i);
+        snprintf(from, sizeof from, "<sip:%d@pbx.example>;tag=r%d", 200 + i, i);
+        req(&w, phone, pbx, T0 + SEC(i * 0.1), "REGISTER", "sip:pbx.example", from, from, cid, 1, NULL, NULL);
+    }
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < 40; i++) {
+            char phone[32], cid[32], ruri[64];
+            snprintf(phone, sizeof phone, "198.51.100.%d:5062", 100 + i);
+            snprintf(cid, sizeof cid, "q%d-%d", round, i);
+            snprintf(ruri, sizeof ruri, "sip:%d@198.51.100.%d:5062", 200 + i, 100 + i);
+            req(&w, pbx, phone, T0 + SEC(10 + round * 30 + i * 0.1), "OPTIONS", ruri,
+                "<sip:pbx@pbx.example>;tag=q", ruri, cid, 1, "User-Agent: FPBX-16.0.40\r\n", NULL);
+        }
+    for (int i = 0; i < 120; i++) {
+        char cid[32];
+        snprintf(cid, sizeof cid, "ka%d", i);
+        req(&w, "198.51.100.60:5060", "203.0.113.60:5060", T0 + SEC(i * 5), "OPTIONS", "sip:203.0.113.60",
+            "<sip:ka@198.51.100.60>;tag=k", "<sip:203.0.113.60>", cid, 1, NULL, NULL);
+        resp(&w, "203.0.113.60:5060", "198.51.100.60:5060", T0 + SEC(i * 5) + 2000, 200, "OK", "OPTIONS",
+             "<sip:ka@198.51.100.60>;tag=k", "<sip:203.0.113.60>;tag=z", cid, 1, NULL, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(w.out->n, 0);
+    if (w.out->n) dump(w.out);
+    world_free(&w);
+}
+
+/* Real SIPVicious requests (tests/data/detect/README.md): the plain ones by
+ * their User-Agent, the disguised ones by their From-tag. */
+static void test_sipvicious_files(void) {
+    world w = world_new(config_default());
+    const char *files[] = {"svmap-0.sip", "svmap-1.sip", "svmap-2.sip", "svmap-stealth.sip", "svwar-register.sip"};
+    const char *srcs[] = {"203.0.113.7:5061", "203.0.113.7:5061", "203.0.113.7:5061", "203.0.113.8:5060",
+                          "203.0.113.9:5060"};
+    for (int i = 0; i < 5; i++) {
+        char path[128];
+        size_t len = 0;
+        snprintf(path, sizeof path, "tests/data/detect/%s", files[i]);
+        char *text = check_read_file(path, &len);
+        CHECK_MSG(text != NULL, "cannot read %s", path);
+        if (!text) continue;
+        cap_payload p = {0};
+        p.data = (const uint8_t *)text;
+        p.len = (uint32_t)len;
+        p.src = ep(srcs[i]);
+        p.dst = ep("192.0.2.10:5060");
+        p.ts_us = T0 + SEC(i);
+        det_process(w.eng, &p);
+        free(text);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->messages, 5);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-SCAN-001"), 3);
+    for (int i = 0; i < w.out->n; i++) {
+        const ev_event *ev = &w.out->ev[i];
+        if (ev->rule != R_SCAN_FINGERPRINT) continue;
+        if (has_obs(ev, "ip", "203.0.113.7", "source")) {
+            CHECK_EQ_INT(ev->count, 3);
+            CHECK(!strcmp(dstr(ev, "fingerprint"), "friendly-scanner"));
+        } else {
+            CHECK(!strcmp(dstr(ev, "fingerprint"), "sipvicious-tag"));
+        }
+    }
+    world_free(&w);
+}
+
+/* ---- enumeration and brute force (SIP-ENUM-001, SIP-BRUTE-001/002) --------------------- */
+
+static void register_reply(world *w, const char *ua, const char *srv, uint64_t ts, const char *user,
+                           const char *cid, unsigned cseq, const char *auth_user, int status,
+                           const char *reason, const char *challenge) {
+    char from[96], to[96], extra[256] = "";
+    snprintf(from, sizeof from, "<sip:%s@pbx.example>;tag=x%s", user, cid);
+    snprintf(to, sizeof to, "<sip:%s@pbx.example>", user);
+    if (auth_user)
+        snprintf(extra, sizeof extra,
+                 "Authorization: Digest username=\"%s\", realm=\"pbx.example\", nonce=\"abc\", "
+                 "uri=\"sip:pbx.example\", response=\"0123456789abcdef0123456789abcdef\"\r\n",
+                 auth_user);
+    req(w, ua, srv, ts, "REGISTER", "sip:pbx.example", from, to, cid, cseq, extra, NULL);
+    char rto[120];
+    snprintf(rto, sizeof rto, "%s;tag=srv", to);
+    resp(w, srv, ua, ts + 3000, status, reason, "REGISTER", from, rto, cid, cseq, challenge, NULL);
+}
+
+#define CHALLENGE "WWW-Authenticate: Digest realm=\"pbx.example\", nonce=\"n1\"\r\n"
+#define STALE "WWW-Authenticate: Digest realm=\"pbx.example\", nonce=\"n2\", stale=true\r\n"
+
+static void test_enumeration(void) {
+    world w = world_new(config_default());
+    const char *att = "203.0.113.9:5070", *srv = "192.0.2.10:5060";
+    for (int i = 0; i < 40; i++) {
+        char user[16], cid[16];
+        snprintf(user, sizeof user, "%d", 100 + i);
+        snprintf(cid, sizeof cid, "en%d", i);
+        bool exists = i % 8 == 0;
+        register_reply(&w, att, srv, T0 + SEC(i * 0.5), user, cid, 1, NULL, exists ? 401 : 404,
+                       exists ? "Unauthorized" : "Not Found", exists ? CHALLENGE : NULL);
+    }
+    world_finish(&w);
+    const ev_event *en = find_rule(w.out, "SIP-ENUM-001");
+    CHECK_EQ_INT(count_rule(w.out, "SIP-ENUM-001"), 1);
+    CHECK(has_obs(en, "ip", "203.0.113.9", "source")); /* the requester, not the server */
+    CHECK(en && en->count == 40);
+    CHECK_EQ_INT(dint(en, "not_found"), 35);
+    CHECK_EQ_INT(dint(en, "found"), 5);
+    CHECK(dint(en, "distinct_users") >= 35);
+    CHECK(en && en->sample.status == 404);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-BRUTE-001") + count_rule(w.out, "SIP-BRUTE-002"), 0);
+    world_free(&w);
+
+    /* forged 404s and 403s sent to a victim that never asked: no event
+     * against the victim (responses only count when they answer a request) */
+    w = world_new(config_default());
+    for (int i = 0; i < 40; i++) {
+        char from[64], to[64], cid[16];
+        snprintf(from, sizeof from, "<sip:%d@pbx.example>;tag=v", 100 + i);
+        snprintf(to, sizeof to, "<sip:%d@pbx.example>;tag=s", 100 + i);
+        snprintf(cid, sizeof cid, "fg%d", i);
+        resp(&w, "203.0.113.99:5060", "198.51.100.5:5060", T0 + SEC(i * 0.5), i % 2 ? 404 : 403,
+             i % 2 ? "Not Found" : "Forbidden", "REGISTER", from, to, cid, 1, NULL, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(w.out->n, 0);
+    world_free(&w);
+
+    /* benign: an office of 30 phones behind one NAT address registering:
+     * 401 challenge, then 200; some nonces go stale later */
+    w = world_new(config_default());
+    const char *nat = "198.51.100.77:5060";
+    for (int i = 0; i < 30; i++) {
+        char user[16], cid[16];
+        snprintf(user, sizeof user, "%d", 300 + i);
+        snprintf(cid, sizeof cid, "of%d", i);
+        register_reply(&w, nat, srv, T0 + SEC(i), user, cid, 1, NULL, 401, "Unauthorized", CHALLENGE);
+        register_reply(&w, nat, srv, T0 + SEC(i) + SEC(0.1), user, cid, 2, user, 200, "OK", NULL);
+        register_reply(&w, nat, srv, T0 + SEC(60 + i), user, cid, 3, user, 401, "Unauthorized", STALE);
+        register_reply(&w, nat, srv, T0 + SEC(60 + i) + SEC(0.1), user, cid, 4, user, 200, "OK", NULL);
+    }
+    /* a user mistyping the password twice, then getting it right */
+    for (int k = 0; k < 3; k++)
+        register_reply(&w, "198.51.100.78:5060", srv, T0 + SEC(100 + k * 5), "555", "typo", 1 + k, "555",
+                       k < 2 ? 401 : 200, k < 2 ? "Unauthorized" : "OK", k < 2 ? CHALLENGE : NULL);
+    world_finish(&w);
+    CHECK_EQ_INT(w.out->n, 0);
+    if (w.out->n) dump(w.out);
+    world_free(&w);
+}
+
+static void test_brute_force(void) {
+    /* svcrack: one account, many guesses, each answered 403 */
+    world w = world_new(config_default());
+    const char *att = "203.0.113.11:5060", *srv = "192.0.2.10:5060";
+    for (int i = 0; i < 15; i++) {
+        /* every guess retransmitted once, and the 403 too: counted once */
+        register_reply(&w, att, srv, T0 + SEC(i * 2), "1001", "bf", (unsigned)(2 + i), "1001", 403,
+                       "Forbidden", NULL);
+        register_reply(&w, att, srv, T0 + SEC(i * 2) + SEC(0.5), "1001", "bf", (unsigned)(2 + i), "1001",
+                       403, "Forbidden", NULL);
+    }
+    world_finish(&w);
+    const ev_event *b1 = find_rule(w.out, "SIP-BRUTE-001");
+    CHECK_EQ_INT(count_rule(w.out, "SIP-BRUTE-001"), 1);
+    CHECK(b1 && b1->count == 15);
+    CHECK_EQ_INT(dint(b1, "failures"), 15);
+    CHECK(has_obs(b1, "ip", "203.0.113.11", "source"));
+    CHECK(b1 && b1->event_type == ET_SIP_BRUTE_FORCE);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-BRUTE-002"), 0);
+    world_free(&w);
+
+    /* spraying: 12 accounts, two guesses each, 401 after credentials */
+    w = world_new(config_default());
+    for (int i = 0; i < 12; i++)
+        for (int k = 0; k < 2; k++) {
+            char user[16], cid[16];
+            snprintf(user, sizeof user, "%d", 2000 + i);
+            snprintf(cid, sizeof cid, "sp%d", i);
+            register_reply(&w, att, srv, T0 + SEC(i * 3 + k), user, cid, (unsigned)(1 + k), user, 401,
+                           "Unauthorized", CHALLENGE);
+        }
+    world_finish(&w);
+    const ev_event *b2 = find_rule(w.out, "SIP-BRUTE-002");
+    CHECK_EQ_INT(count_rule(w.out, "SIP-BRUTE-002"), 1);
+    CHECK(dint(b2, "distinct_users") >= 10);
+    CHECK(b2 && b2->count == 24);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-BRUTE-001"), 0);
+    world_free(&w);
+
+    /* benign: a PBX re-sending INVITE after a 407 challenge, 20 calls */
+    w = world_new(config_default());
+    for (int i = 0; i < 20; i++) {
+        char cid[16], from[64];
+        snprintf(cid, sizeof cid, "px%d", i);
+        snprintf(from, sizeof from, "<sip:+442071234567@pbx.example>;tag=%d", i);
+        for (int rt = 0; rt < 3; rt++) /* UDP retransmissions (T1 = 500 ms) */
+            req(&w, "198.51.100.90:5060", srv, T0 + SEC(i * 10) + SEC(0.5) * (uint64_t)((1 << rt) - 1), "INVITE",
+                "sip:+442079460000@carrier", from, "<sip:+442079460000@carrier>", cid, 1, NULL, NULL);
+        resp(&w, srv, "198.51.100.90:5060", T0 + SEC(i * 10) + 2000, 407, "Proxy Authentication Required",
+             "INVITE", from, "<sip:+442079460000@carrier>;tag=p", cid, 1,
+             "Proxy-Authenticate: Digest realm=\"c\", nonce=\"x\"\r\n", NULL);
+        req(&w, "198.51.100.90:5060", srv, T0 + SEC(i * 10) + 5000, "INVITE", "sip:+442079460000@carrier",
+            from, "<sip:+442079460000@carrier>", cid, 2,
+            "Proxy-Authorization: Digest username=\"pbx\", realm=\"c\", nonce=\"x\", uri=\"sip:c\", "
+            "response=\"00\"\r\n",
+            NULL);
+        resp(&w, srv, "198.51.100.90:5060", T0 + SEC(i * 10) + 9000, 200, "OK", "INVITE", from,
+             "<sip:+442079460000@carrier>;tag=p2", cid, 2, NULL, NULL);
+        req(&w, "198.51.100.90:5060", srv, T0 + SEC(i * 10 + 5), "BYE", "sip:+442079460000@carrier", from,
+            "<sip:+442079460000@carrier>;tag=p2", cid, 3, NULL, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(w.out->n, 0);
+    if (w.out->n) dump(w.out);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_started, 20);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_answered, 20);
+    world_free(&w);
+}
+
+/* ---- floods (SIP-FLOOD-001/002) ------------------------------------------------------------- */
+
+static void test_flood(void) {
+    world w = world_new(config_default());
+    const char *srv = "192.0.2.20:5060";
+    for (int i = 0; i < 250; i++) {
+        char cid[16];
+        snprintf(cid, sizeof cid, "fl%d", i);
+        req(&w, "203.0.113.12:5060", srv, T0 + SEC(i * 0.02), "OPTIONS", "sip:192.0.2.20",
+            "<sip:x@203.0.113.12>;tag=1", "<sip:192.0.2.20>", cid, 1, NULL, NULL);
+    }
+    world_finish(&w);
+    const ev_event *f = find_rule(w.out, "SIP-FLOOD-001");
+    CHECK_EQ_INT(count_rule(w.out, "SIP-FLOOD-001"), 1);
+    CHECK(f && f->count == 250);
+    CHECK_EQ_INT(dint(f, "options"), 250);
+    CHECK(!strcmp(dstr(f, "trigger"), "OPTIONS"));
+    CHECK(dreal(f, "rate") >= 40);
+    CHECK(has_obs(f, "ip", "203.0.113.12", "source"));
+    CHECK(f && f->action == ACT_RATE_LIMIT_SOURCE && f->ttl_s == 900);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-FLOOD-002"), 0);
+    world_free(&w);
+
+    /* a destination flooded by 1200 spoofed sources in 6 s */
+    w = world_new(config_default());
+    for (int i = 0; i < 1200; i++) {
+        char src[32], cid[16];
+        snprintf(src, sizeof src, "198.18.%d.%d:5060", i / 250, i % 250 + 1);
+        snprintf(cid, sizeof cid, "dd%d", i);
+        req(&w, src, srv, T0 + SEC(i * 0.005), "REGISTER", "sip:192.0.2.20", "<sip:u@x>;tag=1", "<sip:u@x>",
+            cid, 1, NULL, NULL);
+    }
+    world_finish(&w);
+    const ev_event *d = find_rule(w.out, "SIP-FLOOD-002");
+    CHECK_EQ_INT(count_rule(w.out, "SIP-FLOOD-002"), 1);
+    CHECK(d && d->count == 1200);
+    CHECK(dint(d, "distinct_sources") > 500);
+    CHECK(has_obs(d, "ip", "192.0.2.20", "target"));
+    CHECK_EQ_INT(count_rule(w.out, "SIP-FLOOD-001"), 0);
+    world_free(&w);
+
+    /* benign: the same 250 OPTIONS from a trusted carrier zone with
+     * flood_multiplier 20, and a PBX's normal 40 requests per 10 s */
+    w = world_new(config_zones());
+    for (int i = 0; i < 250; i++) {
+        char cid[16];
+        snprintf(cid, sizeof cid, "tc%d", i);
+        req(&w, "192.0.2.5:5060", "10.0.0.20:5060", T0 + SEC(i * 0.02), "OPTIONS", "sip:10.0.0.20",
+            "<sip:x@192.0.2.5>;tag=1", "<sip:10.0.0.20>", cid, 1, NULL, NULL);
+    }
+    for (int i = 0; i < 1000; i++) { /* the carrier keeps going: 1250 toward one host in 10 s */
+        char cid[16];
+        snprintf(cid, sizeof cid, "tk%d", i);
+        req(&w, "192.0.2.5:5060", "10.0.0.20:5060", T0 + SEC(5 + i * 0.004), "OPTIONS", "sip:10.0.0.20",
+            "<sip:x@192.0.2.5>;tag=1", "<sip:10.0.0.20>", cid, 1, NULL, NULL);
+    }
+    for (int i = 0; i < 240; i++) {
+        char cid[16];
+        snprintf(cid, sizeof cid, "pb%d", i);
+        req(&w, "198.51.100.20:5060", "10.0.0.20:5060", T0 + SEC(i * 0.25), i % 2 ? "OPTIONS" : "REGISTER",
+            "sip:10.0.0.20", "<sip:x@198.51.100.20>;tag=1", "<sip:x@10.0.0.20>", cid, 1, NULL, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(w.out->n, 0);
+    if (w.out->n) dump(w.out);
+    world_free(&w);
+}
+
+/* ---- trust boundary (SIP-TRUST-001, SIP-CLI-001/002) --------------------------------------- */
+
+static void invite_with(world *w, const char *src, const char *dst, uint64_t ts, const char *cid,
+                        const char *from, const char *extra) {
+    req(w, src, dst, ts, "INVITE", "sip:+442079460000@ims.example.net;user=phone", from,
+        "<sip:+442079460000@ims.example.net>", cid, 1, extra, NULL);
+}
+
+static void test_trust(void) {
+    world w = world_new(config_zones());
+    const char *core = "10.0.0.30:5060";
+    /* an internet host asserting identity and charging */
+    for (int i = 0; i < 3; i++) {
+        char cid[16];
+        snprintf(cid, sizeof cid, "tr%d", i);
+        invite_with(&w, "203.0.113.13:5060", core, T0 + SEC(i), cid, "<sip:+33123456789@x.example>;tag=1",
+                    "P-Asserted-Identity: <sip:+33123456789@x.example>\r\n"
+                    "P-Charging-Vector: icid-value=1234\r\n");
+    }
+    /* the partner may assert PAI but not P-Charging-Vector */
+    invite_with(&w, "192.0.2.5:5060", core, T0 + SEC(5), "tr-p", "<sip:+33123456789@x.example>;tag=1",
+                "P-Asserted-Identity: <sip:+33123456789@x.example>\r\nP-Charging-Vector: icid-value=9\r\n");
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-TRUST-001"), 2);
+    const ev_event *t = NULL;
+    for (int i = 0; i < w.out->n; i++)
+        if (w.out->ev[i].rule == R_TRUST_HEADER && has_obs(&w.out->ev[i], "ip", "203.0.113.13", "source"))
+            t = &w.out->ev[i];
+    CHECK(t && t->count == 3);
+    CHECK(strstr(dstr(t, "headers"), "P-Asserted-Identity") && strstr(dstr(t, "headers"), "P-Charging-Vector"));
+    CHECK(has_obs(t, "e164", "+33123456789", "caller"));
+    CHECK(t && t->event_type == ET_TRUST_BOUNDARY_VIOLATION && t->domain == DOM_PRIVACY);
+    for (int i = 0; i < w.out->n; i++)
+        if (w.out->ev[i].rule == R_TRUST_HEADER && has_obs(&w.out->ev[i], "ip", "192.0.2.5", "source")) {
+            CHECK(!strcmp(dstr(&w.out->ev[i], "headers"), "P-Charging-Vector"));
+            CHECK(!strcmp(dstr(&w.out->ev[i], "zone"), "ipx-partner"));
+        }
+    world_free(&w);
+
+    /* benign: the partner's PAI, the core's everything, a UE's PPI from the
+     * access side; and with no zones configured nothing at all */
+    w = world_new(config_zones());
+    invite_with(&w, "192.0.2.5:5060", core, T0, "b1", "<sip:+33123456789@x.example>;tag=1",
+                "P-Asserted-Identity: <sip:+33123456789@x.example>\r\n");
+    invite_with(&w, "10.0.0.31:5060", core, T0 + SEC(1), "b2", "<sip:+33123456789@x.example>;tag=1",
+                "P-Asserted-Identity: <sip:+33123456789@x.example>\r\nP-Charging-Vector: icid-value=1\r\n"
+                "P-Access-Network-Info: 3GPP-E-UTRAN-FDD\r\n");
+    invite_with(&w, "100.64.0.7:5060", core, T0 + SEC(2), "b3", "<sip:alice@example.org>;tag=1",
+                "P-Preferred-Identity: <sip:alice@example.org>\r\n");
+    world_finish(&w);
+    CHECK_EQ_INT(w.out->n, 0);
+    if (w.out->n) dump(w.out);
+    world_free(&w);
+    w = world_new(config_default());
+    invite_with(&w, "203.0.113.13:5060", core, T0, "nz", "<sip:+33123456789@x.example>;tag=1",
+                "P-Asserted-Identity: <sip:+447700900123@ims.example.net>\r\nP-Charging-Vector: icid-value=1\r\n");
+    world_finish(&w);
+    CHECK_EQ_INT(w.out->n, 0);
+    world_free(&w);
+}
+
+static void test_cli(void) {
+    world w = world_new(config_zones());
+    const char *core = "10.0.0.30:5060";
+    /* SIP-CLI-001: the partner asserts one of our numbers; an internet host
+     * claims our IMS domain in From */
+    invite_with(&w, "192.0.2.6:5060", core, T0, "c1", "<sip:+447700900123@ims.example.net>;tag=1",
+                "P-Asserted-Identity: <tel:+447700900123>\r\n");
+    invite_with(&w, "192.0.2.6:5060", core, T0 + SEC(1), "c2", "<sip:+447700900124@ims.example.net>;tag=1",
+                "P-Asserted-Identity: <tel:+447700900124>\r\n");
+    invite_with(&w, "203.0.113.14:5060", core, T0 + SEC(2), "c3", "<sip:bob@ims.example.net>;tag=1", NULL);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-CLI-001"), 2);
+    for (int i = 0; i < w.out->n; i++) {
+        const ev_event *ev = &w.out->ev[i];
+        if (ev->rule != R_CLI_HOME_IDENTITY) continue;
+        if (has_obs(ev, "ip", "192.0.2.6", "source")) {
+            CHECK_EQ_INT(ev->count, 2);
+            CHECK(has_obs(ev, "e164", "+447700900123", "caller"));
+            CHECK(!strcmp(dstr(ev, "home_match"), "+4477009"));
+            CHECK(ev->event_type == ET_CLI_SPOOFING && ev->action == ACT_REJECT_IDENTITY);
+        } else {
+            CHECK(has_obs(ev, "ip", "203.0.113.14", "source"));
+            CHECK(!strcmp(dstr(ev, "home_match"), "ims.example.net"));
+            CHECK(!strcmp(dstr(ev, "identity_header"), "From"));
+        }
+    }
+    CHECK_EQ_INT(count_rule(w.out, "SIP-TRUST-001"), 0); /* the partner may assert PAI */
+    world_free(&w);
+
+    /* check_from: 0 (a network whose UEs reach us from untrusted access):
+     * From is no longer judged, PAI still is */
+    fs38_config *nf = config_default();
+    fs_err ce = {0};
+    size_t zlen = 0;
+    char *zones = check_read_file("tests/data/detect/zones.yaml", &zlen);
+    const char *no_from = "rules:\n  SIP-CLI-001:\n    check_from: 0\n";
+    char *yaml = malloc(zlen + strlen(no_from) + 1);
+    memcpy(yaml, zones ? zones : "", zones ? zlen : 0);
+    strcpy(yaml + (zones ? zlen : 0), no_from);
+    CHECK_MSG(cfg_load_buffer(nf, yaml, strlen(yaml), "tests/data/detect", &ce) == FS_OK, "%s", ce.msg);
+    free(zones);
+    free(yaml);
+    CHECK(nf->rules[R_CLI_HOME_IDENTITY].param[0] == 0);
+    CHECK(nf->nzones == 3);
+    w = world_new(nf);
+    invite_with(&w, "203.0.113.14:5060", core, T0, "nf1", "<sip:bob@ims.example.net>;tag=1", NULL);
+    invite_with(&w, "192.0.2.6:5060", core, T0 + SEC(1), "nf2", "<sip:+447700900123@ims.example.net>;tag=1",
+                "P-Asserted-Identity: <tel:+447700900123>\r\n");
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-CLI-001"), 1);
+    CHECK(has_obs(find_rule(w.out, "SIP-CLI-001"), "ip", "192.0.2.6", "source"));
+    world_free(&w);
+
+    /* benign for CLI-001: our core, foreign numbers from the partner, no zones */
+    w = world_new(config_zones());
+    invite_with(&w, "10.0.0.31:5060", core, T0, "h1", "<sip:+447700900123@ims.example.net>;tag=1",
+                "P-Asserted-Identity: <tel:+447700900123>\r\n");
+    invite_with(&w, "192.0.2.6:5060", core, T0 + SEC(1), "h2", "<sip:+33123456789@x.example>;tag=1",
+                "P-Asserted-Identity: <tel:+33123456789>\r\n");
+    world_finish(&w);
+    CHECK_EQ_INT(w.out->n, 0);
+    world_free(&w);
+
+    /* SIP-CLI-002: identities that cannot be valid (no zones needed) */
+    fs38_config *cfg = config_default();
+    fs_err e = {0};
+    CHECK(cfg_load_ranges(cfg, "tests/data/detect/high-risk-ranges.txt", &e) == FS_OK);
+    w = world_new(cfg);
+    const char *bad[] = {"<sip:+0123456789@x.example>;tag=1", "<sip:+12ab3456789@x.example>;tag=1",
+                         "<sip:+44123@x.example>;tag=1", "<tel:+1234567890123456789>;tag=1",
+                         "<sip:+88216123456@x.example>;tag=1"};
+    for (int i = 0; i < 5; i++) {
+        char cid[16];
+        snprintf(cid, sizeof cid, "iv%d", i);
+        invite_with(&w, "203.0.113.15:5060", "192.0.2.1:5060", T0 + SEC(i), cid, bad[i], NULL);
+    }
+    /* benign identities from another source */
+    const char *good[] = {"<sip:alice@example.org>;tag=1", "<sip:+442079460000@x.example>;tag=1",
+                          "\"Anonymous\" <sip:anonymous@anonymous.invalid>;tag=1", "<sip:1001@pbx>;tag=1",
+                          "<tel:+1-202-555-0100>;tag=1", "<sip:0044207946000@x.example>;tag=1"};
+    for (int i = 0; i < 6; i++) {
+        char cid[16];
+        snprintf(cid, sizeof cid, "gd%d", i);
+        invite_with(&w, "198.51.100.16:5060", "192.0.2.1:5060", T0 + SEC(10 + i), cid, good[i], NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-CLI-002"), 1);
+    const ev_event *iv = find_rule(w.out, "SIP-CLI-002");
+    CHECK(iv && iv->count == 5);
+    CHECK(has_obs(iv, "ip", "203.0.113.15", "source"));
+    const char *reasons = dstr(iv, "reasons");
+    CHECK(strstr(reasons, "country_code_zero") && strstr(reasons, "non_numeric") &&
+          strstr(reasons, "too_short") && strstr(reasons, "too_long") && strstr(reasons, "high_risk_range"));
+    CHECK(has_obs(iv, "e164", "+88216123456", "caller"));
+    if (count_rule(w.out, "SIP-CLI-002") != 1) dump(w.out);
+    world_free(&w);
+}
+
+/* ---- topology and information leaks (SIP-TOPO-001, SIP-INFO-001/002) ----------------------- */
+
+#define SDP_INTERNAL "v=0\r\no=- 1 1 IN IP4 10.5.5.5\r\ns=-\r\nc=IN IP4 10.5.5.6\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+#define SDP_PUBLIC "v=0\r\no=- 1 1 IN IP4 203.0.113.99\r\ns=-\r\nc=IN IP4 203.0.113.99\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+
+static void test_topology(void) {
+    world w = world_new(config_zones());
+    const char *sbc = "10.0.0.40:5060", *peer = "203.0.113.16:5060", *partner = "192.0.2.7:5060";
+    /* a request leaving the core with an internal proxy in Via */
+    char buf[2048];
+    snprintf(buf, sizeof buf,
+             "INVITE sip:+442079460000@203.0.113.16 SIP/2.0\r\n"
+             "Via: SIP/2.0/UDP 10.0.0.40;branch=z9hG4bKa1\r\nVia: SIP/2.0/UDP 10.1.1.1;branch=z9hG4bKa0\r\n"
+             "Max-Forwards: 69\r\nFrom: <sip:+447700900123@ims.example.net>;tag=1\r\n"
+             "To: <sip:+442079460000@203.0.113.16>\r\nCall-ID: topo1\r\nCSeq: 1 INVITE\r\n"
+             "Contact: <sip:10.0.0.40>\r\nUser-Agent: CoreSBC 5.6.4\r\nContent-Length: 0\r\n\r\n");
+    send_raw(&w, sbc, peer, T0, buf);
+    /* the answer toward the peer: SDP with internal media addresses, a Warning */
+    resp(&w, sbc, peer, T0 + SEC(1), 200, "OK", "INVITE", "<sip:a@203.0.113.16>;tag=1",
+         "<sip:b@ims.example.net>;tag=2", "topo2", 1,
+         "Contact: <sip:203.0.113.200>\r\nServer: CoreSBC 5.6.4\r\nWarning: 399 sbc \"media relay degraded\"\r\n",
+         SDP_INTERNAL);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-TOPO-001"), 1); /* one event for the leaking element */
+    const ev_event *t = find_rule(w.out, "SIP-TOPO-001");
+    CHECK(t && t->count == 2);
+    CHECK(has_obs(t, "ip", "10.0.0.40", "source"));
+    CHECK(strstr(dstr(t, "where"), "Via") && strstr(dstr(t, "where"), "SDP"));
+    CHECK(strstr(dstr(t, "leaked"), "10.1.1.1") != NULL);
+    const ev_event *v = find_rule(w.out, "SIP-INFO-001");
+    CHECK_EQ_INT(count_rule(w.out, "SIP-INFO-001"), 1);
+    CHECK(v && v->count == 2 && strstr(dstr(v, "disclosed"), "5.6.4"));
+    const ev_event *wn = find_rule(w.out, "SIP-INFO-002");
+    CHECK_EQ_INT(count_rule(w.out, "SIP-INFO-002"), 1);
+    CHECK(wn && strstr(dstr(wn, "warning"), "media relay") != NULL);
+    world_free(&w);
+
+    /* benign: the same toward the trusted partner; a REGISTER 200 toward a UE
+     * behind NAT echoing its own private Via and Contact; public SDP;
+     * Server without a version; inbound traffic */
+    w = world_new(config_zones());
+    snprintf(buf, sizeof buf,
+             "INVITE sip:+442079460000@192.0.2.7 SIP/2.0\r\n"
+             "Via: SIP/2.0/UDP 10.0.0.40;branch=z9hG4bKb1\r\nVia: SIP/2.0/UDP 10.1.1.1;branch=z9hG4bKb0\r\n"
+             "Max-Forwards: 69\r\nFrom: <sip:+447700900123@ims.example.net>;tag=1\r\n"
+             "To: <sip:+442079460000@192.0.2.7>\r\nCall-ID: topo3\r\nCSeq: 1 INVITE\r\n"
+             "User-Agent: CoreSBC 5.6.4\r\nWarning: 399 sbc \"x\"\r\nContent-Length: 0\r\n\r\n");
+    send_raw(&w, sbc, partner, T0, buf);
+    snprintf(buf, sizeof buf,
+             "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.168.1.10:5060;branch=z9hG4bKc1;received=203.0.113.17\r\n"
+             "From: <sip:alice@ims.example.net>;tag=1\r\nTo: <sip:alice@ims.example.net>;tag=2\r\n"
+             "Call-ID: reg1\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@192.168.1.10:5060>;expires=600\r\n"
+             "Server: CoreSBC\r\nContent-Length: 0\r\n\r\n");
+    send_raw(&w, sbc, "203.0.113.17:5060", T0 + SEC(1), buf);
+    resp(&w, sbc, peer, T0 + SEC(2), 200, "OK", "INVITE", "<sip:a@203.0.113.16>;tag=1",
+         "<sip:b@ims.example.net>;tag=2", "topo4", 1, "Contact: <sip:203.0.113.200>\r\nServer: SBC\r\n",
+         SDP_PUBLIC);
+    req(&w, peer, sbc, T0 + SEC(3), "INVITE", "sip:+447700900123@ims.example.net",
+        "<sip:+442079460000@x.example>;tag=1", "<sip:+447700900123@ims.example.net>", "topo5", 1,
+        "User-Agent: Asterisk PBX 18.2.1\r\nContact: <sip:192.168.7.7>\r\n", SDP_INTERNAL);
+    world_finish(&w);
+    CHECK_EQ_INT(w.out->n, 0);
+    if (w.out->n) dump(w.out);
+    world_free(&w);
+}
+
+/* ---- fraud: IRSF, Wangiri, volume ------------------------------------------------------------ */
+
+static void test_irsf(void) {
+    world w = world_new(config_zones());
+    const char *pbx = "198.51.100.30:5060", *gw = "10.0.0.50:5060";
+    /* a hacked PBX account dialling 8 numbers of a satellite range in 4 minutes */
+    for (int i = 0; i < 8; i++) {
+        char callee[24], cid[16];
+        snprintf(callee, sizeof callee, "+882161000%03d", i);
+        snprintf(cid, sizeof cid, "ir%d", i);
+        call(&w, pbx, gw, T0 + SEC(i * 30), "+442071234567", callee, cid, END_BUSY, 0, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-IRSF-001"), 1);
+    const ev_event *ir = find_rule(w.out, "FRAUD-IRSF-001");
+    CHECK(ir && ir->count == 8);
+    CHECK(has_obs(ir, "e164_range", "+88216", "destination"));
+    CHECK(has_obs(ir, "e164", "+442071234567", "caller"));
+    CHECK(has_obs(ir, "ip", "198.51.100.30", "source"));
+    CHECK(dint(ir, "distinct_numbers") >= 5);
+    CHECK(!strcmp(dstr(ir, "range_label"), "Satellite (Thuraya)"));
+    CHECK(ir && ir->domain == DOM_FRAUD && ir->action == ACT_BLOCK_DESTINATION &&
+          !strcmp(ir->scope, "outbound_voice"));
+    world_free(&w);
+
+    /* FRAUD-IRSF-002: a 40-minute answered call, and one still running at a
+     * tick (reported during the call, not twice at BYE) */
+    w = world_new(config_zones());
+    call(&w, pbx, gw, T0, "+442071234567", "+88216555000", "long1", END_ANSWER_NO_BYE, 0, NULL);
+    call(&w, "198.51.100.31:5060", gw, T0 + SEC(10), "+442071234568", "+8817123456", "long2",
+         END_ANSWER_NO_BYE, 0, NULL);
+    for (int s = 0; s < 2200; s += 50) det_tick(w.eng, T0 + SEC(10 + s));
+    CHECK_EQ_INT(w.out->n, 0); /* file mode: reported when the incident closes */
+    req(&w, "198.51.100.31:5060", gw, T0 + SEC(2300), "BYE", "sip:+8817123456@carrier.example",
+        "<sip:+442071234568@origin.example;user=phone>;tag=flong2",
+        "<sip:+8817123456@carrier.example;user=phone>;tag=tlong2", "long2", 2, NULL, NULL);
+    req(&w, pbx, gw, T0 + SEC(2402), "BYE", "sip:+88216555000@carrier.example",
+        "<sip:+442071234567@origin.example;user=phone>;tag=flong1",
+        "<sip:+88216555000@carrier.example;user=phone>;tag=tlong1", "long1", 2, NULL, NULL);
+    /* and one answered call that ends by BYE after 31 minutes before any tick */
+    call(&w, pbx, gw, T0 + SEC(3000), "+442071234569", "+25261000000", "long3", END_ANSWER, 1860, NULL);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-IRSF-002"), 3);
+    for (int i = 0; i < w.out->n; i++) {
+        const ev_event *ev = &w.out->ev[i];
+        if (ev->rule != R_IRSF_LONG_CALL) continue;
+        CHECK_EQ_INT(ev->count, 1);
+        CHECK(dreal(ev, "duration_s") >= 1800);
+        CHECK(has_obs(ev, "e164_range", NULL, "destination"));
+        if (has_obs(ev, "e164_range", "+252", "destination")) {
+            /* the tick run before the BYE already sees it: reported once */
+            CHECK(dreal(ev, "duration_s") >= 1860 && dreal(ev, "duration_s") < 1861);
+            CHECK(has_obs(ev, "e164", "+25261000000", "callee"));
+        } else {
+            CHECK(dreal(ev, "duration_s") < 1900); /* raised by the timer while the call ran */
+            CHECK(!strcmp(ev->sample.method, "INVITE"));
+        }
+    }
+    world_free(&w);
+
+    /* benign: a short call to the range, a long call to a normal number, the
+     * same satellite number dialled three times */
+    w = world_new(config_zones());
+    call(&w, pbx, gw, T0, "+442071234567", "+88216555000", "b1", END_ANSWER, 600, NULL);
+    call(&w, pbx, gw, T0 + SEC(700), "+442071234567", "+442079460000", "b2", END_ANSWER, 3600, NULL);
+    for (int i = 0; i < 3; i++) {
+        char cid[16];
+        snprintf(cid, sizeof cid, "b3-%d", i);
+        call(&w, pbx, gw, T0 + SEC(5000 + i * 60), "+442071234567", "+88216555000", cid, END_BUSY, 0, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(w.out->n, 0);
+    if (w.out->n) dump(w.out);
+    world_free(&w);
+}
+
+static void test_wangiri(void) {
+    world w = world_new(config_zones());
+    const char *peer = "203.0.113.20:5060", *core = "10.0.0.60:5060";
+    /* one foreign caller ringing 15 subscribers for 3 s each */
+    for (int i = 0; i < 15; i++) {
+        char callee[24], cid[16];
+        snprintf(callee, sizeof callee, "+4477009%05d", 100 + i * 7);
+        snprintf(cid, sizeof cid, "wg%d", i);
+        call(&w, peer, core, T0 + SEC(i * 4), "+2521234567", callee, cid, END_CANCEL, 3, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-WANGIRI-001"), 1);
+    const ev_event *wg = find_rule(w.out, "FRAUD-WANGIRI-001");
+    CHECK(wg && wg->count == 15);
+    CHECK(has_obs(wg, "e164", "+2521234567", "caller"));
+    CHECK(has_obs(wg, "ip", "203.0.113.20", "source"));
+    CHECK_EQ_INT(dint(wg, "short_rings"), 15);
+    CHECK(dint(wg, "distinct_callees") >= 10);
+    CHECK(dreal(wg, "answered_ratio") == 0.0);
+    CHECK(dreal(wg, "ring_time_avg_s") > 2.9 && dreal(wg, "ring_time_avg_s") < 3.1);
+    CHECK(wg && wg->action == ACT_BLOCK_CALLER && wg->event_type == ET_WANGIRI &&
+          !strcmp(wg->scope, "inbound_voice"));
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_cancelled, 15); /* CANCEL then 487: once each */
+    world_free(&w);
+
+    /* rotating caller ids from one source: keyed by the source */
+    w = world_new(config_zones());
+    for (int i = 0; i < 12; i++) {
+        char callee[24], caller[24], cid[16];
+        snprintf(callee, sizeof callee, "+4477009%05d", 300 + i);
+        snprintf(caller, sizeof caller, "+25212345%02d", i);
+        snprintf(cid, sizeof cid, "wr%d", i);
+        call(&w, peer, core, T0 + SEC(i * 4), caller, callee, cid, END_CANCEL, 2, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-WANGIRI-001"), 1);
+    const ev_event *ws = find_rule(w.out, "FRAUD-WANGIRI-001");
+    CHECK(!strcmp(dstr(ws, "keyed_by"), "source"));
+    CHECK(has_obs(ws, "ip", "203.0.113.20", "source"));
+    world_free(&w);
+
+    /* benign: a caller whose calls are often answered; one caller trying the
+     * same three people again and again; long rings that give up */
+    w = world_new(config_zones());
+    for (int i = 0; i < 20; i++) {
+        char callee[24], cid[16];
+        snprintf(callee, sizeof callee, "+4477009%05d", 500 + i);
+        snprintf(cid, sizeof cid, "ok%d", i);
+        call(&w, peer, core, T0 + SEC(i * 10), "+33123456789", callee, cid, i % 2 ? END_ANSWER : END_CANCEL,
+             i % 2 ? 60 : 3, NULL);
+    }
+    for (int i = 0; i < 15; i++) {
+        char callee[24], cid[16];
+        snprintf(callee, sizeof callee, "+4477009%05d", 700 + i % 3);
+        snprintf(cid, sizeof cid, "rp%d", i);
+        call(&w, "203.0.113.21:5060", core, T0 + SEC(i * 10), "+33987654321", callee, cid, END_CANCEL, 2, NULL);
+    }
+    for (int i = 0; i < 15; i++) {
+        char callee[24], cid[16];
+        snprintf(callee, sizeof callee, "+4477009%05d", 800 + i);
+        snprintf(cid, sizeof cid, "lr%d", i);
+        call(&w, "203.0.113.22:5060", core, T0 + SEC(i * 40), "+34911234567", callee, cid, END_CANCEL, 30, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(w.out->n, 0);
+    if (w.out->n) dump(w.out);
+    world_free(&w);
+}
+
+static void test_volume(void) {
+    world w = world_new(config_zones());
+    const char *pbx = "198.51.100.40:5060", *gw = "10.0.0.70:5060";
+    /* 70 calls in 10 minutes from one caller */
+    for (int i = 0; i < 70; i++) {
+        char callee[24], cid[16];
+        snprintf(callee, sizeof callee, "+4420794%05d", i);
+        snprintf(cid, sizeof cid, "v%d", i);
+        call(&w, pbx, gw, T0 + SEC(i * 8), "+442071110000", callee, cid, END_ANSWER, 5, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-VOL-001"), 1);
+    const ev_event *v = find_rule(w.out, "FRAUD-VOL-001");
+    CHECK(v && v->count == 70 - 60 + 60); /* the window's 60 at crossing, then one per call */
+    CHECK(!strcmp(dstr(v, "trigger"), "calls_per_window"));
+    CHECK(has_obs(v, "e164", "+442071110000", "caller"));
+    world_free(&w);
+
+    /* 35 concurrent answered calls */
+    w = world_new(config_zones());
+    for (int i = 0; i < 35; i++) {
+        char callee[24], cid[16];
+        snprintf(callee, sizeof callee, "+4420794%05d", i);
+        snprintf(cid, sizeof cid, "cc%d", i);
+        call(&w, pbx, gw, T0 + SEC(i * 2), "+442071110001", callee, cid, END_ANSWER_NO_BYE, 0, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-VOL-001"), 1);
+    const ev_event *cc = find_rule(w.out, "FRAUD-VOL-001");
+    CHECK(!strcmp(dstr(cc, "trigger"), "concurrent"));
+    CHECK_EQ_INT(dint(cc, "concurrent"), 35);
+    world_free(&w);
+
+    /* benign, and the OpenSIPS lesson: 40 calls cancelled with a retransmitted
+     * CANCEL and 487 must not drive the concurrent count below zero, so 25
+     * concurrent calls afterwards stay under max_concurrent */
+    w = world_new(config_zones());
+    for (int i = 0; i < 40; i++) {
+        char callee[24], cid[16];
+        snprintf(callee, sizeof callee, "+4420794%05d", i);
+        snprintf(cid, sizeof cid, "uf%d", i);
+        call(&w, pbx, gw, T0 + SEC(i * 30), "+442071110002", callee, cid, END_CANCEL, 20, NULL);
+        /* retransmissions of the CANCEL and of the 487 */
+        char ruri[96], from[128], to[128];
+        snprintf(ruri, sizeof ruri, "sip:%s@carrier.example;user=phone", callee);
+        snprintf(from, sizeof from, "<sip:+442071110002@origin.example;user=phone>;tag=f%s", cid);
+        snprintf(to, sizeof to, "<sip:%s@carrier.example;user=phone>", callee);
+        req(&w, pbx, gw, T0 + SEC(i * 30 + 21), "CANCEL", ruri, from, to, cid, 1, NULL, NULL);
+        resp(&w, gw, pbx, T0 + SEC(i * 30 + 21), 487, "Request Terminated", "INVITE", from, to, cid, 1, NULL, NULL);
+    }
+    for (int i = 0; i < 25; i++) {
+        char callee[24], cid[16];
+        snprintf(callee, sizeof callee, "+4420795%05d", i);
+        snprintf(cid, sizeof cid, "ok%d", i);
+        call(&w, pbx, gw, T0 + SEC(1300 + i), "+442071110002", callee, cid, END_ANSWER_NO_BYE, 0, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(w.out->n, 0);
+    if (w.out->n) dump(w.out);
+    world_free(&w);
+}
+
+/* ---- allow list, live mode, JSON -------------------------------------------------------------- */
+
+static void test_allow_and_live(void) {
+    fs38_config *cfg = config_default();
+    fs_err e = {0};
+    const char *yaml = "allow_sources: [203.0.113.12/32]\n";
+    CHECK(cfg_load_buffer(cfg, yaml, strlen(yaml), ".", &e) == FS_OK);
+    world w = world_new(cfg);
+    for (int i = 0; i < 250; i++) {
+        char cid[16];
+        snprintf(cid, sizeof cid, "al%d", i);
+        req(&w, "203.0.113.12:5060", "192.0.2.20:5060", T0 + SEC(i * 0.02), "OPTIONS", "sip:192.0.2.20",
+            "<sip:x@203.0.113.12>;tag=1", "<sip:192.0.2.20>", cid, 1, "User-Agent: friendly-scanner\r\n", NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(w.out->n, 0);
+    world_free(&w);
+
+    /* live mode: reported when opened (version 1) and again when closed
+     * after more activity (version 2) */
+    w = world_new(config_default());
+    det_engine_set_live(w.eng, true);
+    for (int i = 0; i < 250; i++) {
+        char cid[16];
+        snprintf(cid, sizeof cid, "lv%d", i);
+        req(&w, "203.0.113.12:5060", "192.0.2.20:5060", T0 + SEC(i * 0.02), "OPTIONS", "sip:192.0.2.20",
+            "<sip:x@203.0.113.12>;tag=1", "<sip:192.0.2.20>", cid, 1, NULL, NULL);
+    }
+    /* time passes: the incident closes after its window of quiet */
+    req(&w, "198.51.100.1:5060", "192.0.2.20:5060", T0 + SEC(100), "OPTIONS", "sip:192.0.2.20",
+        "<sip:x@198.51.100.1>;tag=1", "<sip:192.0.2.20>", "later", 1, NULL, NULL);
+    CHECK_EQ_INT(w.out->opened, 1);
+    CHECK_EQ_INT(w.out->closed, 1);
+    const ev_event *f = find_rule(w.out, "SIP-FLOOD-001");
+    CHECK(f && f->version == 2 && f->count == 250);
+    world_finish(&w);
+    CHECK_EQ_INT(w.out->closed, 1);
+
+    /* the event serialises to the spec's shape */
+    char buf[16384];
+    size_t n = f ? ev_to_json(f, buf, sizeof buf) : 0;
+    CHECK(n > 0 && buf[n - 1] == '\n');
+    json_error_t je;
+    json_t *o = n ? json_loads(buf, 0, &je) : NULL;
+    CHECK(o != NULL);
+    if (o) {
+        const char *required[] = {"schema_version", "event_id", "version", "status", "issuer", "created",
+                                  "first_seen", "last_seen", "valid_until", "event_type", "domain",
+                                  "severity", "confidence", "rule", "observables", "evidence",
+                                  "recommended_action", "handling"};
+        for (size_t i = 0; i < sizeof required / sizeof *required; i++)
+            CHECK_MSG(json_object_get(o, required[i]) != NULL, "missing %s", required[i]);
+        json_t *ev = json_object_get(o, "evidence");
+        CHECK(json_integer_value(json_object_get(ev, "count")) == 250);
+        CHECK(json_is_object(json_object_get(ev, "details")));
+        CHECK(!strcmp(json_string_value(json_object_get(json_object_get(ev, "sample"), "src")),
+                      "203.0.113.12:5060"));
+        CHECK(!strcmp(json_string_value(json_object_get(json_object_get(o, "handling"), "tlp")), "amber"));
+        CHECK(!strcmp(json_string_value(json_object_get(json_object_get(o, "rule"), "id")), "SIP-FLOOD-001"));
+        CHECK(!strcmp(json_string_value(json_object_get(o, "first_seen")), "2025-11-25T10:40:00.000Z"));
+        json_decref(o);
+    }
+    world_free(&w);
+}
+
+/* ---- memory bound ---------------------------------------------------------------------------- */
+
+static void test_memory_bound(void) {
+    fs38_config *cfg = config_default();
+    cfg->max_sources = 4096;
+    cfg->max_dialogs = 4096;
+    world w = world_new(cfg);
+    det_memory m0, m1;
+    const char *tmpl = "OPTIONS sip:192.0.2.30 SIP/2.0\r\nVia: SIP/2.0/UDP 198.18.0.1;branch=z9hG4bK1\r\n"
+                       "Max-Forwards: 70\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:192.0.2.30>\r\nCall-ID: m\r\n"
+                       "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+    cap_payload p = {0};
+    p.data = (const uint8_t *)tmpl;
+    p.len = (uint32_t)strlen(tmpl);
+    p.dst = ep("192.0.2.30:5060");
+    p.src.port = 5060;
+    p.src.addr.family = 4;
+    for (uint32_t i = 0; i < 200000; i++) {
+        uint32_t a = 0xc6120000u + i; /* 198.18.0.0/15 and on */
+        p.src.addr.ip[0] = (uint8_t)(a >> 24);
+        p.src.addr.ip[1] = (uint8_t)(a >> 16);
+        p.src.addr.ip[2] = (uint8_t)(a >> 8);
+        p.src.addr.ip[3] = (uint8_t)a;
+        p.ts_us = T0 + (uint64_t)i * 100;
+        det_process(w.eng, &p);
+        if (i == 20000) det_engine_memory(w.eng, &m0);
+    }
+    det_engine_memory(w.eng, &m1);
+    CHECK(m1.sources_live <= m1.sources_cap);
+    CHECK(m1.sources_cap >= 4096 && m1.sources_cap <= 8192);
+    CHECK(det_engine_stats(w.eng)->sources_evicted > 150000);
+    CHECK_EQ_INT(m1.total_bytes - (size_t)m1.incidents_live * sizeof(ev_event),
+                 m0.total_bytes - (size_t)m0.incidents_live * sizeof(ev_event));
+    CHECK(m1.total_bytes < 16u * 1024 * 1024);
+    CHECK(m1.source_entry > 0 && m1.call_entry > 0 && m1.incident_entry > 0);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-FLOOD-002"), 1); /* 200k in 20 s toward one host */
+    CHECK_EQ_INT(det_engine_stats(w.eng)->messages, 200000);
+    world_free(&w);
+}
+
+/* ---- hostile input ---------------------------------------------------------------------------- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
+static uint64_t rng(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+/* Mutated call flows, truncations and empty payloads through the whole
+ * engine (with zones, ranges, every detector): nothing may crash (ASan and
+ * UBSan abort the run) and the statistics must add up. */
+static void test_hostile_input(void) {
+    world w = world_new(config_zones());
+    const char *seeds[] = {
+        "INVITE sip:+88216123@10.0.0.1;user=phone SIP/2.0\r\nVia: SIP/2.0/UDP 10.1.1.1:5060;branch=z9hG4bKx;received=10.2.2.2\r\n"
+        "Max-Forwards: 70\r\nFrom: \"A\" <sip:+447700900123@ims.example.net>;tag=1\r\nTo: <tel:+88216123>\r\n"
+        "Call-ID: h1\r\nCSeq: 1 INVITE\r\nP-Asserted-Identity: <sip:+0123@x>, <tel:+12ab>\r\n"
+        "Authorization: Digest username=\"1001\", realm=\"x\"\r\nRecord-Route: <sip:10.3.3.3;lr>, <sip:[fd00::1];lr>\r\n"
+        "Contact: <sip:10.0.0.9>\r\nUser-Agent: friendly-scanner 1.2\r\nWarning: 399 h \"w\"\r\n"
+        "Content-Type: application/sdp\r\nContent-Length: 60\r\n\r\nv=0\r\no=- 1 1 IN IP4 10.5.5.5\r\nc=IN IP4 10.5.5.6\r\nm=audio 1 RTP/AVP 0\r\n",
+        "SIP/2.0 401 Unauthorized\r\nVia: SIP/2.0/UDP 203.0.113.1;branch=z9hG4bKy\r\nFrom: <sip:1@x>;tag=1\r\n"
+        "To: <sip:1@x>;tag=2\r\nCall-ID: h1\r\nCSeq: 1 INVITE\r\nWWW-Authenticate: Digest stale=true\r\n"
+        "Server: X 1.2\r\nContent-Length: 0\r\n\r\n",
+        "CANCEL sip:x SIP/2.0\r\nCall-ID: h1\r\nCSeq: 1 CANCEL\r\nFrom: <sip:anonymous@x>\r\nTo: <sip:+@x>\r\n\r\n",
+    };
+    const char *ends[] = {"10.0.0.9:5060", "203.0.113.1:5060", "192.0.2.9:5060", "[2001:db8::7]:5060"};
+    char buf[2048];
+    for (int i = 0; i < 30000; i++) {
+        const char *seed = seeds[rng() % 3];
+        size_t len = strlen(seed);
+        memcpy(buf, seed, len);
+        int flips = (int)(rng() % 6);
+        for (int k = 0; k < flips; k++) {
+            uint64_t r = rng();
+            buf[r % len] = (char)(r >> 32);
+        }
+        if (rng() % 8 == 0) len = rng() % (len + 1);
+        cap_payload p = {0};
+        p.data = (const uint8_t *)buf;
+        p.len = (uint32_t)len;
+        p.src = ep(ends[rng() % 4]);
+        p.dst = ep(ends[rng() % 4]);
+        p.ts_us = T0 + (uint64_t)i * 20000 + (rng() % 3 == 0 ? 0 : rng() % 1000000);
+        det_process(w.eng, &p);
+    }
+    world_finish(&w);
+    const det_stats *st = det_engine_stats(w.eng);
+    CHECK_EQ_INT(st->payloads, 30000);
+    CHECK_EQ_INT(st->messages + st->not_sip, 30000);
+    CHECK_EQ_INT(st->requests + st->responses, st->messages);
+    CHECK(w.out->n > 0);
+    CHECK_EQ_INT(st->events_opened, st->events_closed);
+    world_free(&w);
+}
+
+/* ---- events (ev.c): hostile text in, valid JSON out ---------------------------------------- */
+
+static void test_events(void) {
+    char out[16];
+    ev_copy_text(out, sizeof out, FS_STR_LIT("a\x01" "b\xff\xc0\x80" "c"));
+    CHECK(!strcmp(out, "a b???c"));
+    ev_copy_text(out, 6, FS_STR_LIT("abcd\xc3\xa9")); /* "abcd" + e-acute does not fit in 5 bytes */
+    CHECK(!strcmp(out, "abcd"));
+    ev_copy_text(out, sizeof out, FS_STR_LIT("\xed\xa0\x80" "x")); /* a UTF-16 surrogate in UTF-8 */
+    CHECK(!strcmp(out, "???x"));
+    char id[40];
+    ev_uuid7(T0, id);
+    CHECK(strlen(id) == 36 && id[14] == '7' && strchr("89ab", id[19]) != NULL);
+    CHECK(!strncmp(id, "019aba", 6)); /* 48-bit milliseconds of 2025-11-25T10:40Z */
+
+    ev_event *ev = calloc(1, sizeof *ev);
+    ev->version = 1;
+    ev->rule = R_SCAN_FINGERPRINT;
+    ev->first_us = ev->last_us = ev->created_us = ev->valid_until_us = T0;
+    snprintf(ev->issuer, sizeof ev->issuer, "org:234-15");
+    ev_add_observable(ev, "ip", "203.0.113.7", "source");
+    ev_add_observable(ev, "ip", "203.0.113.7", "source"); /* duplicates are dropped */
+    ev_add_observable(ev, "sip_user_agent", "\"quoted\" \\ agent", "tool");
+    for (int i = 0; i < EV_MAX_DETAILS + 3; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%d", i);
+        ev_set_int(ev, key, i);
+    }
+    ev_set_int(ev, "k0", 42); /* overwrites */
+    CHECK_EQ_INT(ev->nobs, 2);
+    CHECK_EQ_INT(ev->ndetails, EV_MAX_DETAILS);
+    CHECK_EQ_INT(ev_get_detail(ev, "k0")->i, 42);
+    char buf[16384];
+    size_t n = ev_to_json(ev, buf, sizeof buf);
+    CHECK(n > 0);
+    json_error_t je;
+    json_t *o = json_loads(buf, 0, &je);
+    CHECK(o != NULL);
+    if (o) {
+        json_t *obs = json_object_get(o, "observables");
+        CHECK_EQ_INT(json_array_size(obs), 2);
+        CHECK(!strcmp(json_string_value(json_object_get(json_array_get(obs, 1), "value")), "\"quoted\" \\ agent"));
+        CHECK(!strcmp(json_string_value(json_object_get(o, "status")), "active"));
+        json_decref(o);
+    }
+    CHECK_EQ_INT(ev_to_json(ev, buf, 64), 0); /* too small: refused, not truncated */
+    free(ev);
+}
+
+int main(void) {
+    if (sodium_init() < 0) return 2;
+    test_events();
+    test_protocol();
+    test_scan();
+    test_sipvicious_files();
+    test_enumeration();
+    test_brute_force();
+    test_flood();
+    test_trust();
+    test_cli();
+    test_topology();
+    test_irsf();
+    test_wangiri();
+    test_volume();
+    test_allow_and_live();
+    test_memory_bound();
+    test_hostile_input();
+    return check_done("test_detect");
+}

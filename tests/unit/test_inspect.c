@@ -1,0 +1,186 @@
+/*
+ * test_inspect.c -- the pipeline: worker sharding keys, raw messages, and
+ * that one and several workers see the same messages.
+ */
+#include <sodium.h>
+
+#include "../check.h"
+#include "inspect/insp.h"
+
+/* Ethernet + IPv4 + UDP/TCP frame with payload; returns length. */
+static size_t frame_v4(uint8_t *f, const char *src, uint16_t sport, const char *dst, uint16_t dport,
+                       uint8_t proto, uint16_t frag, const char *payload) {
+    size_t pl = strlen(payload), l4 = proto == 17 ? 8 : 20;
+    memset(f, 0, 14 + 20 + l4);
+    f[12] = 0x08;
+    uint8_t *ip = f + 14;
+    ip[0] = 0x45;
+    size_t tot = 20 + l4 + pl;
+    ip[2] = (uint8_t)(tot >> 8);
+    ip[3] = (uint8_t)tot;
+    ip[6] = (uint8_t)(frag >> 8);
+    ip[7] = (uint8_t)frag;
+    ip[8] = 64;
+    ip[9] = proto;
+    fs_addr a;
+    fs_addr_parse(src, &a);
+    memcpy(ip + 12, a.ip, 4);
+    fs_addr_parse(dst, &a);
+    memcpy(ip + 16, a.ip, 4);
+    uint8_t *l = ip + 20;
+    l[0] = (uint8_t)(sport >> 8);
+    l[1] = (uint8_t)sport;
+    l[2] = (uint8_t)(dport >> 8);
+    l[3] = (uint8_t)dport;
+    if (proto == 17) {
+        l[4] = (uint8_t)((8 + pl) >> 8);
+        l[5] = (uint8_t)(8 + pl);
+    } else {
+        l[12] = 0x50;
+        l[13] = 0x18;
+    }
+    memcpy(l + l4, payload, pl);
+    return 14 + tot;
+}
+
+static uint64_t key_of(const cap_config *c, const char *src, uint16_t sp, const char *dst, uint16_t dp,
+                       uint8_t proto, uint16_t frag, const char *payload) {
+    uint8_t f[2048];
+    size_t n = frame_v4(f, src, sp, dst, dp, proto, frag, payload);
+    return insp_shard_key(c, 1, f, (uint32_t)n);
+}
+
+static void test_shard_keys(void) {
+    static fs38_config cfg;
+    cfg_defaults(&cfg);
+    const cap_config *c = &cfg.capture;
+    const char *req = "INVITE sip:1@b SIP/2.0\r\n\r\n", *resp = "SIP/2.0 200 OK\r\n\r\n";
+    /* UA on an ephemeral port and its proxy: both directions on the UA's key */
+    uint64_t k1 = key_of(c, "192.0.2.1", 40000, "198.51.100.1", 5060, 17, 0, req);
+    uint64_t k2 = key_of(c, "198.51.100.1", 5060, "192.0.2.1", 40000, 17, 0, resp);
+    uint64_t k3 = key_of(c, "198.51.100.1", 5060, "192.0.2.1", 40000, 17, 0, "BYE sip:x SIP/2.0\r\n\r\n");
+    CHECK(k1 != 0);
+    CHECK_EQ_INT(k1, k2);
+    CHECK_EQ_INT(k1, k3);
+    /* a scanner on port 5060 probing many servers on 5060 stays on one key */
+    uint64_t s1 = key_of(c, "203.0.113.9", 5060, "198.51.100.1", 5060, 17, 0, "OPTIONS sip:100@x SIP/2.0\r\n\r\n");
+    uint64_t s2 = key_of(c, "203.0.113.9", 5060, "198.51.100.77", 5060, 17, 0, "OPTIONS sip:100@y SIP/2.0\r\n\r\n");
+    uint64_t s3 = key_of(c, "198.51.100.77", 5060, "203.0.113.9", 5060, 17, 0, resp);
+    CHECK_EQ_INT(s1, s2);
+    CHECK_EQ_INT(s1, s3);
+    /* TCP: both directions of a connection agree, whatever the segment holds */
+    uint64_t t1 = key_of(c, "192.0.2.5", 50123, "198.51.100.1", 5060, 6, 0, "ody of a message");
+    uint64_t t2 = key_of(c, "198.51.100.1", 5060, "192.0.2.5", 50123, 6, 0, "");
+    CHECK_EQ_INT(t1, t2);
+    /* fragments: keyed by the address pair, both directions the same */
+    uint64_t f1 = key_of(c, "192.0.2.5", 1, "198.51.100.1", 2, 17, 0x2000, "xxxxxxxxxxxxxxxxxx");
+    uint64_t f2 = key_of(c, "192.0.2.5", 1, "198.51.100.1", 2, 17, 0x0010, "yyyyyyyyyyyyyyyyyy");
+    CHECK_EQ_INT(f1, f2);
+    /* different clients usually land on different keys */
+    uint64_t o1 = key_of(c, "192.0.2.99", 40000, "198.51.100.1", 5060, 17, 0, req);
+    CHECK(o1 != k1);
+    /* garbage never crashes and gives 0 */
+    uint8_t junk[10] = {0};
+    CHECK_EQ_INT(insp_shard_key(c, 1, junk, sizeof junk), 0);
+    CHECK_EQ_INT(insp_shard_key(c, 9999, junk, sizeof junk), 0);
+}
+
+/* ---- raw messages through the whole pipeline -------------------------------------- */
+
+typedef struct seen {
+    int events;
+    char rules[8][24];
+} seen;
+
+static void collect(void *user, const ev_event *ev, bool final) {
+    seen *s = user;
+    if (!final) return;
+    if (s->events < 8) snprintf(s->rules[s->events], sizeof s->rules[0], "%s", det_rule_table[ev->rule].id);
+    s->events++;
+}
+
+static bool saw(const seen *s, const char *rule) {
+    for (int i = 0; i < s->events && i < 8; i++)
+        if (!strcmp(s->rules[i], rule)) return true;
+    return false;
+}
+
+static void test_raw(void) {
+    static fs38_config cfg;
+    cfg_defaults(&cfg);
+    seen s = {0};
+    insp_options o = {.cfg = &cfg, .on_event = collect, .user = &s};
+    fs_err e = {0};
+    insp *in = insp_new(&o, &e);
+    CHECK(in != NULL);
+    if (!in) return;
+    CHECK_EQ_INT(insp_run_raw(in, "tests/data/rfc4475/badvers.dat", &e), FS_OK);
+    CHECK(insp_run_raw(in, "tests/data/rfc4475/no-such-file.dat", &e) == FS_ERR_IO);
+    CHECK(strstr(e.msg, "no-such-file.dat") != NULL);
+    insp_finish(in);
+    insp_stats st;
+    insp_get_stats(in, &st);
+    CHECK_EQ_INT(st.frames_read, 1);
+    CHECK_EQ_INT(st.det.messages, 1);
+    CHECK(saw(&s, "SIP-MAL-001"));
+    insp_free(in);
+}
+
+/* The same synthetic capture through 1 and 2 workers: same message counts. */
+static void test_workers_agree(void) {
+    const char *path = "/tmp/fs38_test_inspect.pcap";
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (!f) return;
+    uint32_t gh[6] = {0xa1b2c3d4, 0x00040002, 0, 0, 65535, 1};
+    fwrite(gh, 4, 6, f);
+    for (int i = 0; i < 400; i++) {
+        char src[32], payload[512];
+        snprintf(src, sizeof src, "192.0.2.%d", 1 + i % 50);
+        snprintf(payload, sizeof payload,
+                 "OPTIONS sip:%d@198.51.100.1 SIP/2.0\r\nVia: SIP/2.0/UDP %s:5070;branch=z9hG4bK%d\r\n"
+                 "Max-Forwards: 70\r\nFrom: <sip:a@%s>;tag=%d\r\nTo: <sip:%d@198.51.100.1>\r\n"
+                 "Call-ID: c%d@x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+                 i, src, i, src, i, i, i);
+        uint8_t fr[1024];
+        size_t n = frame_v4(fr, src, 5070, "198.51.100.1", 5060, 17, 0, payload);
+        uint32_t rh[4] = {1700000000u + (uint32_t)i / 10, (uint32_t)(i % 10) * 1000, (uint32_t)n, (uint32_t)n};
+        fwrite(rh, 4, 4, f);
+        fwrite(fr, 1, n, f);
+    }
+    fclose(f);
+    uint64_t msgs[2] = {0, 0};
+    for (unsigned w = 1; w <= 2; w++) {
+        static fs38_config cfg;
+        cfg_defaults(&cfg);
+        seen s = {0};
+        insp_options o = {.cfg = &cfg, .workers = w, .on_event = collect, .user = &s};
+        fs_err e = {0};
+        insp *in = insp_new(&o, &e);
+        CHECK(in != NULL);
+        if (!in) return;
+        uint64_t frames = 0;
+        CHECK_EQ_INT(insp_run_file(in, path, &frames, &e), FS_OK);
+        CHECK_EQ_INT(frames, 400);
+        insp_finish(in);
+        insp_stats st;
+        insp_get_stats(in, &st);
+        CHECK_EQ_INT(st.workers, w);
+        msgs[w - 1] = st.det.messages;
+        det_talker t[3];
+        CHECK_EQ_INT(insp_top_talkers(in, t, 3), 3);
+        CHECK_EQ_INT(t[0].messages, 8); /* 50 sources, 8 requests each */
+        insp_free(in);
+    }
+    CHECK_EQ_INT(msgs[0], 400);
+    CHECK_EQ_INT(msgs[1], 400);
+    remove(path);
+}
+
+int main(void) {
+    if (sodium_init() < 0) return 1;
+    test_shard_keys();
+    test_raw();
+    test_workers_agree();
+    return check_done("test_inspect");
+}

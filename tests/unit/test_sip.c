@@ -1,0 +1,789 @@
+/*
+ * test_sip.c -- edge cases of the SIP parser beyond RFC 4475: folding,
+ * compact forms, list splitting, quoting, IPv6, tel URIs, Via chains, SDP,
+ * multipart, bare LF, every LIMIT_* code, stream framing (incomplete
+ * headers/body, several messages per buffer), garbage, empty input, NUL
+ * bytes, header-count overflow, binary junk, and fuzzer findings.
+ * Every input is copied to an exactly sized heap buffer so ASan reports any
+ * read past len.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../check.h"
+#include "sip/sip.h"
+
+static sip_msg M; /* big: keep it off the stack */
+static char *cur; /* the buffer M points into */
+
+static sip_parse_status parse_n(const char *text, size_t len, unsigned flags, const sip_limits *lim) {
+    free(cur);
+    cur = malloc(len ? len : 1);
+    memcpy(cur, text, len);
+    sip_parse_status st = sip_parse(&M, cur, len, lim, flags);
+    if (st == SIP_PARSE_OK) sip_validate(&M, lim);
+    return st;
+}
+
+static sip_parse_status parse(const char *text) { return parse_n(text, strlen(text), 0, NULL); }
+
+static bool has(sip_anomaly a) { return sip_msg_has_anomaly(&M, a); }
+
+static bool only_notes(void) {
+    for (unsigned i = 0; i < M.nanom; i++)
+        if (sip_anomaly_class_of((sip_anomaly)M.anom[i]) != SIP_AC_NOTE) return false;
+    return true;
+}
+
+static void dump_anoms(const char *what) {
+    fprintf(stderr, "  %s:", what);
+    for (unsigned i = 0; i < M.nanom; i++)
+        fprintf(stderr, " %s", sip_anomaly_name((sip_anomaly)M.anom[i]));
+    fputc('\n', stderr);
+}
+
+#define HDRS                                                                                                 \
+    "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK74bf9\r\n"                                                \
+    "Max-Forwards: 70\r\n"                                                                                   \
+    "From: \"Alice\" <sip:alice@example.com>;tag=9fxced76sl\r\n"                                             \
+    "To: <sip:bob@example.net>\r\n"                                                                          \
+    "Call-ID: 3848276298220188511@atlanta.example.com\r\n"
+
+#define SDP                                                                                                  \
+    "v=0\r\n"                                                                                                \
+    "o=alice 2890844526 2890844526 IN IP4 198.51.100.7\r\n"                                                  \
+    "s=-\r\n"                                                                                                \
+    "c=IN IP4 198.51.100.7\r\n"                                                                              \
+    "t=0 0\r\n"                                                                                              \
+    "m=audio 49170 RTP/AVP 0\r\n"                                                                            \
+    "c=IN IP6 2001:db8::7\r\n"                                                                               \
+    "m=video 51372/2 RTP/AVP 31\r\n"
+
+static const char invite_sdp[] = "INVITE sip:bob@example.net SIP/2.0\r\n" HDRS "CSeq: 1 INVITE\r\n"
+                                 "Contact: <sip:alice@192.0.2.1>\r\n"
+                                 "Content-Type: application/sdp\r\n"
+                                 "Content-Length: 166\r\n"
+                                 "\r\n" SDP;
+
+static void test_basic_invite(void) {
+    CHECK_EQ_INT(strlen(SDP), 166);
+    CHECK_EQ_INT(parse(invite_sdp), SIP_PARSE_OK);
+    if (!only_notes()) dump_anoms("basic invite");
+    CHECK(only_notes());
+    CHECK_EQ_INT(M.nanom, 0);
+    CHECK(M.is_request);
+    CHECK_EQ_INT(M.method, SIP_M_INVITE);
+    CHECK_EQ_STR(M.ruri, "sip:bob@example.net");
+    CHECK_EQ_STR(M.version, "SIP/2.0");
+    CHECK_EQ_STR(M.from_tag, "9fxced76sl");
+    CHECK_EQ_INT(M.to_tag.len, 0);
+    CHECK_EQ_STR(M.via_branch, "z9hG4bK74bf9");
+    CHECK_EQ_INT(M.max_forwards, 70);
+    CHECK_EQ_INT(M.cseq, 1);
+    CHECK_EQ_INT(M.cseq_method, SIP_M_INVITE);
+    CHECK_EQ_INT(M.content_length, 166);
+    CHECK_EQ_INT(M.body.len, 166);
+    CHECK_EQ_INT(M.msg_len, strlen(invite_sdp));
+    CHECK_EQ_INT(M.raw.len, strlen(invite_sdp));
+    CHECK_EQ_INT(M.nhdr, 9);
+    CHECK_EQ_INT(M.first[SIP_H_VIA], 0);
+    CHECK_EQ_INT(M.first[SIP_H_ROUTE], -1);
+    CHECK_EQ_INT(M.count[SIP_H_VIA], 1);
+
+    /* SDP summary: session and media c=, o= address, media ports */
+    fs_str body;
+    sip_sdp s;
+    CHECK(sip_msg_sdp(&M, &body));
+    CHECK(sip_sdp_parse(body, &s));
+    CHECK_EQ_INT(s.nconn, 2);
+    CHECK_EQ_STR(s.conn_addr[0], "198.51.100.7");
+    CHECK_EQ_STR(s.conn_addr[1], "2001:db8::7");
+    CHECK_EQ_STR(s.origin_addr, "198.51.100.7");
+    CHECK_EQ_INT(s.nmedia, 2);
+    CHECK_EQ_STR(s.media[0].media, "audio");
+    CHECK_EQ_INT(s.media[0].port, 49170);
+    CHECK_EQ_STR(s.media[0].proto, "RTP/AVP");
+    CHECK_EQ_INT(s.media[1].port, 51372);
+    CHECK(!sip_sdp_parse(FS_STR_LIT("not sdp"), &s));
+}
+
+static void test_response(void) {
+    CHECK_EQ_INT(parse("SIP/2.0 180 Ringing\r\n" HDRS "CSeq: 1 INVITE\r\n"
+                       "Server: AcmePBX/2.1\r\nContent-Length: 0\r\n\r\n"),
+                 SIP_PARSE_OK);
+    CHECK(!M.is_request);
+    CHECK_EQ_INT(M.status, 180);
+    CHECK_EQ_STR(M.reason, "Ringing");
+    CHECK_EQ_STR(M.user_agent, "AcmePBX/2.1");
+    CHECK(!has(SIP_A_MISSING_REQUIRED_HEADER));
+    /* a request does not take Server as its user agent */
+    CHECK_EQ_INT(parse("OPTIONS sip:x@example.com SIP/2.0\r\n" HDRS "CSeq: 1 OPTIONS\r\nServer: S\r\n\r\n"),
+                 SIP_PARSE_OK);
+    CHECK_EQ_INT(M.user_agent.len, 0);
+    /* status code shapes */
+    CHECK_EQ_INT(parse("SIP/2.0 99 Low\r\n\r\n"), SIP_PARSE_OK);
+    CHECK(has(SIP_A_STATUS_CODE_RANGE));
+    CHECK_EQ_INT(parse("SIP/2.0 700 High\r\n\r\n"), SIP_PARSE_OK);
+    CHECK(has(SIP_A_STATUS_CODE_RANGE));
+    CHECK_EQ_INT(parse("SIP/2.0 OK\r\n\r\n"), SIP_PARSE_OK);
+    CHECK(has(SIP_A_START_LINE_SYNTAX));
+    CHECK_EQ_INT(parse("SIP/3.0 200 OK\r\n\r\n"), SIP_PARSE_OK);
+    CHECK(has(SIP_A_VERSION_UNSUPPORTED));
+    CHECK_EQ_INT(parse("SIP/2.0\r\n\r\n"), SIP_PARSE_OK);
+    CHECK(has(SIP_A_START_LINE_SYNTAX));
+}
+
+static void test_folding_compact_case(void) {
+    CHECK_EQ_INT(parse("MESSAGE sip:bob@example.net SIP/2.0\r\n"
+                       "v: SIP/2.0/UDP 192.0.2.1\r\n ;branch=z9hG4bKfold1\r\n"
+                       "f: <sip:alice@example.com>\r\n\t;tag=abc\r\n"
+                       "t: sip:bob@example.net\r\n"
+                       "i: fold@x\r\n"
+                       "cSeQ: 7\r\n   MESSAGE\r\n"
+                       "mAx-FoRwArDs: 10\r\n"
+                       "c: text/plain\r\n"
+                       "l: 5\r\n"
+                       "\r\nhello"),
+                 SIP_PARSE_OK);
+    if (!only_notes()) dump_anoms("folding");
+    CHECK(only_notes());
+    CHECK_EQ_STR(M.via_branch, "z9hG4bKfold1");
+    CHECK_EQ_STR(M.from_tag, "abc");
+    CHECK_EQ_STR(M.call_id, "fold@x");
+    CHECK_EQ_INT(M.cseq, 7);
+    CHECK_EQ_STR(M.cseq_method_str, "MESSAGE");
+    CHECK_EQ_INT(M.max_forwards, 10);
+    CHECK_EQ_INT(M.content_length, 5);
+    CHECK_EQ_STR(M.body, "hello");
+    CHECK_EQ_STR(M.hdr[0].name, "v");
+    CHECK_EQ_INT(M.hdr[0].id, SIP_H_VIA);
+    CHECK_EQ_STR(M.hdr[0].value, "SIP/2.0/UDP 192.0.2.1\r\n ;branch=z9hG4bKfold1");
+    CHECK(sip_first(&M, SIP_H_CONTENT_TYPE) != NULL);
+    CHECK(sip_header_find(&M, "content-length") != NULL);
+    CHECK(sip_header_find(&M, "X-None") == NULL);
+}
+
+static void test_lists_and_quotes(void) {
+    fs_str v = FS_STR_LIT(
+        "\"Doe, John\" <sip:j@x.com;a=1,b>;q=0.5 , <sip:k@y.com>,sip:l@z.com , \"q\\\"uo,te\" <sip:m@w>");
+    fs_str rest = v, it;
+    const char *want[] = {"\"Doe, John\" <sip:j@x.com;a=1,b>;q=0.5", "<sip:k@y.com>", "sip:l@z.com",
+                          "\"q\\\"uo,te\" <sip:m@w>"};
+    unsigned n = 0;
+    while (sip_list_next(&rest, &it)) {
+        if (n < 4) CHECK_EQ_STR(it, want[n]);
+        n++;
+    }
+    CHECK_EQ_INT(n, 4);
+    /* empty items between commas are reported, a trailing comma ends the list */
+    rest = FS_STR_LIT("a,,b,");
+    n = 0;
+    unsigned empty = 0;
+    while (sip_list_next(&rest, &it)) {
+        n++;
+        empty += it.len == 0;
+    }
+    CHECK_EQ_INT(n, 3);
+    CHECK_EQ_INT(empty, 1);
+    rest = FS_STR_LIT("   ");
+    CHECK(!sip_list_next(&rest, &it));
+    rest = FS_STR_LIT("\"unterminated, quote");
+    CHECK(sip_list_next(&rest, &it));
+    CHECK_EQ_INT(it.len, 20);
+    CHECK(!sip_list_next(&rest, &it));
+
+    /* name-addr with escaped quotes */
+    sip_nameaddr na;
+    CHECK(sip_nameaddr_parse(FS_STR_LIT("\"A \\\"B\\\" \\\\\" <sip:a@b>;tag=1"), &na));
+    CHECK_EQ_STR(na.display, "A \\\"B\\\" \\\\");
+    CHECK_EQ_STR(na.uri, "sip:a@b");
+    CHECK(na.bracketed);
+    CHECK_EQ_INT(sip_nameaddr_check(FS_STR_LIT("\"A \\\" <sip:a@b>"), &na), SIP_A_UNTERMINATED_QUOTE);
+    CHECK_EQ_INT(sip_nameaddr_check(FS_STR_LIT("A@B <sip:a@b>"), &na), SIP_A_DISPLAY_NAME_SYNTAX);
+    CHECK_EQ_INT(sip_nameaddr_check(FS_STR_LIT("<sip:a@b"), &na), SIP_A_URI_SYNTAX);
+    CHECK_EQ_INT(sip_nameaddr_check(FS_STR_LIT("<sip:a@b> x"), &na), SIP_A_URI_SYNTAX);
+    CHECK_EQ_INT(sip_nameaddr_check(FS_STR_LIT("<sip:a@b>;;tag=1"), &na), SIP_A_HEADER_EMPTY_VALUE_ITEM);
+    CHECK_EQ_INT(sip_nameaddr_check(FS_STR_LIT("<sip:a@b>;"), &na), SIP_A_HEADER_EMPTY_VALUE_ITEM);
+    CHECK_EQ_INT(sip_nameaddr_check(FS_STR_LIT("sip:a@b?x=y"), &na), SIP_A_NAME_ADDR_UNBRACKETED);
+    CHECK_EQ_INT(sip_nameaddr_check(FS_STR_LIT("< sip:a@b>"), &na), SIP_A_ADDR_SPEC_SPACES);
+    CHECK_EQ_INT(sip_nameaddr_check(FS_STR_LIT(""), &na), SIP_A_URI_SYNTAX);
+    CHECK_EQ_INT(sip_nameaddr_check(FS_STR_LIT("nocolon"), &na), SIP_A_URI_SYNTAX);
+    CHECK_EQ_INT(sip_nameaddr_check(FS_STR_LIT("sip:a@b ; tag = x"), &na), SIP_A_NONE);
+    CHECK_EQ_STR(na.uri, "sip:a@b");
+
+    /* parameters: case-insensitive names, quoted values unquoted, flags */
+    fs_str val;
+    fs_str params = FS_STR_LIT("lr; Transport=TCP ;x=\"a;b\";maddr=[2001:db8::1]");
+    CHECK(sip_param_get(params, "lr", &val));
+    CHECK_EQ_INT(val.len, 0);
+    CHECK(sip_param_get(params, "transport", &val));
+    CHECK_EQ_STR(val, "TCP");
+    CHECK(sip_param_get(params, "x", &val));
+    CHECK_EQ_STR(val, "a;b");
+    CHECK(sip_param_get(params, "maddr", &val));
+    CHECK_EQ_STR(val, "[2001:db8::1]");
+    CHECK(!sip_param_get(params, "b", &val));
+    CHECK(!sip_param_get(FS_STR_NULL, "x", &val));
+    CHECK(!sip_params_have_empty(params));
+    CHECK(sip_params_have_empty(FS_STR_LIT("a;;b")));
+}
+
+static void test_uris(void) {
+    sip_uri u;
+    CHECK(sip_uri_parse(FS_STR_LIT("sips:alice:secret@[2001:db8::10]:5061;transport=tls?subject=hi"), &u));
+    CHECK_EQ_INT(u.scheme, SIP_SCHEME_SIPS);
+    CHECK_EQ_STR(u.user, "alice");
+    CHECK_EQ_STR(u.password, "secret");
+    CHECK_EQ_STR(u.host, "2001:db8::10");
+    CHECK_EQ_INT(u.port, 5061);
+    CHECK_EQ_STR(u.params, "transport=tls");
+    CHECK_EQ_STR(u.headers, "subject=hi");
+    CHECK(sip_uri_parse(FS_STR_LIT("SIP:host.example.com"), &u));
+    CHECK_EQ_INT(u.scheme, SIP_SCHEME_SIP);
+    CHECK_EQ_INT(u.port, 0);
+    CHECK(sip_uri_parse(FS_STR_LIT("tel:+1-201-555-0123;phone-context=example.com"), &u));
+    CHECK_EQ_INT(u.scheme, SIP_SCHEME_TEL);
+    CHECK_EQ_STR(u.user, "+1-201-555-0123");
+    CHECK_EQ_STR(u.params, "phone-context=example.com");
+    CHECK(sip_uri_parse(FS_STR_LIT("urn:service:sos"), &u));
+    CHECK_EQ_INT(u.scheme, SIP_SCHEME_OTHER);
+    CHECK_EQ_STR(u.scheme_str, "urn");
+    CHECK(!sip_uri_parse(FS_STR_LIT("sip:[2001:db8::1"), &u));
+    CHECK(!sip_uri_parse(FS_STR_LIT("sip:host:99999"), &u));
+    CHECK(!sip_uri_parse(FS_STR_LIT("sip:host:"), &u));
+    CHECK(!sip_uri_parse(FS_STR_LIT("sip:"), &u));
+    CHECK(!sip_uri_parse(FS_STR_LIT("tel:"), &u));
+    CHECK(!sip_uri_parse(FS_STR_LIT("1sip:x"), &u));
+    CHECK(!sip_uri_parse(FS_STR_LIT("noscheme"), &u));
+    CHECK(!sip_uri_parse(FS_STR_NULL, &u));
+
+    /* Request-URI checks */
+    CHECK_EQ_INT(parse("INVITE tel:+15551234567 SIP/2.0\r\n" HDRS "CSeq: 2 INVITE\r\n\r\n"), SIP_PARSE_OK);
+    CHECK(only_notes());
+    CHECK_EQ_INT(parse("INVITE sip:bob@exa mple.com SIP/2.0\r\n" HDRS "CSeq: 2 INVITE\r\n\r\n"),
+                 SIP_PARSE_OK);
+    CHECK(has(SIP_A_RURI_SYNTAX));
+    CHECK_EQ_INT(parse("INVITE sip:bob@ex<a SIP/2.0\r\n" HDRS "CSeq: 2 INVITE\r\n\r\n"), SIP_PARSE_OK);
+    CHECK(has(SIP_A_RURI_SYNTAX));
+    CHECK_EQ_INT(parse("INVITE sip:bob@[2001:db8::1]:5060 SIP/2.0\r\n" HDRS "CSeq: 2 INVITE\r\n\r\n"),
+                 SIP_PARSE_OK);
+    CHECK(only_notes());
+    /* REGISTER: no userinfo in the Request-URI, no URI headers in To (RFC 3261 10.2) */
+    CHECK_EQ_INT(parse("REGISTER sip:alice@example.com SIP/2.0\r\n" HDRS "CSeq: 2 REGISTER\r\n\r\n"),
+                 SIP_PARSE_OK);
+    CHECK(has(SIP_A_REGISTER_URI_PARAMS));
+    CHECK_EQ_INT(parse("REGISTER sip:example.com SIP/2.0\r\n"
+                       "Via: SIP/2.0/UDP h;branch=z9hG4bKreg\r\nMax-Forwards: 70\r\n"
+                       "From: <sip:a@example.com>;tag=1\r\nTo: <sip:a@example.com?x=y>\r\n"
+                       "Call-ID: r\r\nCSeq: 2 REGISTER\r\n\r\n"),
+                 SIP_PARSE_OK);
+    CHECK(has(SIP_A_REGISTER_URI_PARAMS));
+    CHECK_EQ_INT(parse("REGISTER sip:example.com SIP/2.0\r\n" HDRS "CSeq: 2 REGISTER\r\n\r\n"), SIP_PARSE_OK);
+    CHECK(!has(SIP_A_REGISTER_URI_PARAMS));
+}
+
+static void test_via_chain(void) {
+    CHECK_EQ_INT(parse("SIP/2.0 200 OK\r\n"
+                       "Via: SIP/2.0/UDP [2001:db8::1]:5070;branch=z9hG4bKa;received=2001:db8::99, "
+                       "SIP/2.0/TCP proxy.example.com;branch=z9hG4bKb\r\n"
+                       "Call-ID: c\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCSeq: 1 BYE\r\n"
+                       "v: SIP/2.0/TLS 10.0.0.1 : 5061 ; branch=z9hG4bKc\r\n"
+                       "Via: SIP/2.0/WS abc.invalid;branch=z9hG4bKd\r\n\r\n"),
+                 SIP_PARSE_OK);
+    CHECK(only_notes());
+    CHECK_EQ_STR(M.via_branch, "z9hG4bKa");
+    sip_via_iter it = {0};
+    sip_via v;
+    bool bad = true;
+    const char *hosts[] = {"2001:db8::1", "proxy.example.com", "10.0.0.1", "abc.invalid"};
+    const uint16_t ports[] = {5070, 0, 5061, 0};
+    unsigned n = 0;
+    while (sip_via_next(&M, &it, &v, &bad)) {
+        if (n < 4) {
+            CHECK_EQ_STR(v.host, hosts[n]);
+            CHECK_EQ_INT(v.port, ports[n]);
+        }
+        if (n == 0) CHECK_EQ_STR(v.received, "2001:db8::99");
+        if (n == 3) CHECK_EQ_STR(v.transport, "WS");
+        n++;
+    }
+    CHECK_EQ_INT(n, 4);
+    CHECK(!bad);
+    /* a broken Via stops iteration with *bad set and is flagged */
+    CHECK_EQ_INT(parse("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx, garbage\r\n"
+                       "Call-ID: c\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCSeq: 1 BYE\r\n\r\n"),
+                 SIP_PARSE_OK);
+    CHECK(has(SIP_A_VIA_SYNTAX));
+    memset(&it, 0, sizeof it);
+    CHECK(sip_via_next(&M, &it, &v, &bad));
+    CHECK(!sip_via_next(&M, &it, &v, &bad));
+    CHECK(bad);
+    CHECK(!sip_via_parse(FS_STR_LIT("SIP/2.0/UDP"), &v));
+    CHECK(!sip_via_parse(FS_STR_LIT("SIP/2.0/UDP h:70000"), &v));
+    CHECK(!sip_via_parse(FS_STR_LIT("SIP/2.0/UDP [::1"), &v));
+    CHECK(!sip_via_parse(FS_STR_LIT("SIP 2.0/UDP h"), &v));
+}
+
+static void test_multipart(void) {
+    static const char msg[] = "INVITE sip:b@example.net SIP/2.0\r\n" HDRS "CSeq: 1 INVITE\r\n"
+                              "Content-Type: multipart/mixed; boundary=\"b-1\"\r\n"
+                              "\r\n"
+                              "preamble\r\n"
+                              "--b-1\r\n"
+                              "Content-Type: application/isup\r\n"
+                              "\r\n"
+                              "\x01\x02--b-\r\n"
+                              "--b-1\r\n"
+                              "c: application/sdp\r\n"
+                              "\r\n" SDP "\r\n"
+                              "--b-1--\r\n";
+    CHECK_EQ_INT(parse_n(msg, sizeof msg - 1, 0, NULL), SIP_PARSE_OK);
+    CHECK(only_notes());
+    fs_str ct = sip_header_value(&M, SIP_H_CONTENT_TYPE), ph, pb;
+    uint32_t pos = 0;
+    CHECK(sip_multipart_next(ct, M.body, &pos, &ph, &pb));
+    CHECK_EQ_STR(ph, "Content-Type: application/isup\r\n");
+    CHECK_EQ_STR(pb, "\x01\x02--b-");
+    CHECK(sip_multipart_next(ct, M.body, &pos, &ph, &pb));
+    CHECK_EQ_INT(pb.len, strlen(SDP));
+    CHECK(!sip_multipart_next(ct, M.body, &pos, &ph, &pb));
+    fs_str sdp;
+    CHECK(sip_msg_sdp(&M, &sdp));
+    CHECK_EQ_INT(sdp.len, strlen(SDP));
+    /* boundary missing from the body */
+    CHECK_EQ_INT(parse("INVITE sip:b@example.net SIP/2.0\r\n" HDRS "CSeq: 1 INVITE\r\n"
+                       "Content-Type: multipart/mixed;boundary=zz\r\n\r\nno parts here"),
+                 SIP_PARSE_OK);
+    CHECK(has(SIP_A_MULTIPART_SYNTAX));
+    CHECK_EQ_INT(parse("INVITE sip:b@example.net SIP/2.0\r\n" HDRS "CSeq: 1 INVITE\r\n"
+                       "Content-Type: multipart/mixed\r\n\r\n--x\r\n\r\nbody\r\n--x--\r\n"),
+                 SIP_PARSE_OK);
+    CHECK(has(SIP_A_MULTIPART_SYNTAX));
+    /* body without a type */
+    CHECK_EQ_INT(parse("MESSAGE sip:b@example.net SIP/2.0\r\n" HDRS "CSeq: 1 MESSAGE\r\n\r\nhi"),
+                 SIP_PARSE_OK);
+    CHECK(has(SIP_A_BODY_WITHOUT_TYPE));
+}
+
+static void test_bare_lf_and_keepalive(void) {
+    CHECK_EQ_INT(parse("OPTIONS sip:x@example.com SIP/2.0\n"
+                       "Via: SIP/2.0/UDP h;branch=z9hG4bKlf\nMax-Forwards: 70\n"
+                       "From: <sip:a@b>;tag=1\nTo: <sip:x@example.com>\nCall-ID: lf\nCSeq: 1 OPTIONS\n"
+                       "Content-Type: text/plain\nContent-Length: 2\n\nok"),
+                 SIP_PARSE_OK);
+    CHECK(has(SIP_A_BARE_LF));
+    CHECK(only_notes());
+    CHECK_EQ_STR(M.body, "ok");
+    CHECK_EQ_STR(M.call_id, "lf");
+    /* leading CRLFs are skipped */
+    CHECK_EQ_INT(parse("\r\n\r\nOPTIONS sip:x@example.com SIP/2.0\r\n" HDRS "CSeq: 1 OPTIONS\r\n\r\n"),
+                 SIP_PARSE_OK);
+    CHECK_EQ_STR(M.method_str, "OPTIONS");
+    CHECK_EQ_INT(M.msg_len,
+                 strlen("\r\n\r\nOPTIONS sip:x@example.com SIP/2.0\r\n" HDRS "CSeq: 1 OPTIONS\r\n\r\n"));
+    CHECK_EQ_INT(parse("\r\n\r\n"), SIP_PARSE_ERROR);
+    CHECK_EQ_INT(M.anom[0], SIP_A_KEEPALIVE);
+    CHECK_EQ_INT(M.msg_len, 4);
+    CHECK_EQ_INT(parse_n("\r\n", 2, SIP_PARSE_STREAM, NULL), SIP_PARSE_ERROR);
+    CHECK_EQ_INT(M.anom[0], SIP_A_KEEPALIVE);
+    CHECK_EQ_INT(M.msg_len, 2);
+}
+
+static void test_limits(void) {
+    sip_limits l;
+    sip_limits_default(&l);
+    l.max_message = 200;
+    CHECK_EQ_INT(parse_n(invite_sdp, strlen(invite_sdp), 0, &l), SIP_PARSE_OK);
+    CHECK(has(SIP_A_LIMIT_MESSAGE_SIZE));
+    CHECK_EQ_INT(parse_n(invite_sdp, strlen(invite_sdp), SIP_PARSE_STREAM, &l), SIP_PARSE_OK);
+    CHECK(has(SIP_A_LIMIT_MESSAGE_SIZE));
+    /* stream: an oversized message still arriving is an error, not a wait */
+    CHECK_EQ_INT(parse_n(invite_sdp, 250, SIP_PARSE_STREAM, &l), SIP_PARSE_ERROR);
+    CHECK_EQ_INT(M.anom[0], SIP_A_LIMIT_MESSAGE_SIZE);
+    CHECK_EQ_INT(M.msg_len, 250);
+
+    sip_limits_default(&l);
+    l.max_headers = 4;
+    CHECK_EQ_INT(parse_n(invite_sdp, strlen(invite_sdp), 0, &l), SIP_PARSE_OK);
+    CHECK(has(SIP_A_LIMIT_HEADER_COUNT));
+    CHECK_EQ_INT(M.nhdr, 4);
+    CHECK_EQ_INT(M.content_length, 166); /* framing still uses headers past the index */
+    CHECK_EQ_INT(M.count[SIP_H_CONTENT_LENGTH], 1);
+
+    sip_limits_default(&l);
+    l.max_header_len = 30;
+    CHECK_EQ_INT(parse_n(invite_sdp, strlen(invite_sdp), 0, &l), SIP_PARSE_OK);
+    CHECK(has(SIP_A_LIMIT_HEADER_LENGTH));
+
+    sip_limits_default(&l);
+    l.max_uri_len = 10;
+    CHECK_EQ_INT(parse_n(invite_sdp, strlen(invite_sdp), 0, &l), SIP_PARSE_OK);
+    CHECK(has(SIP_A_LIMIT_URI_LENGTH));
+    CHECK_EQ_INT(sip_anomaly_class_of(SIP_A_LIMIT_URI_LENGTH), SIP_AC_LIMIT);
+
+    /* 300 header fields: the index stops at SIP_MAX_HEADERS, nothing overflows */
+    size_t cap = 300 * 16 + 512, n = 0;
+    char *big = malloc(cap);
+    n += (size_t)sprintf(big + n, "OPTIONS sip:x@example.com SIP/2.0\r\n");
+    for (int i = 0; i < 300; i++)
+        n += (size_t)sprintf(big + n, "X-H%d: %d\r\n", i, i);
+    n += (size_t)sprintf(big + n, "Content-Length: 0\r\n\r\n");
+    sip_limits_default(&l);
+    l.max_headers = 1000; /* more than the compile-time cap */
+    CHECK_EQ_INT(parse_n(big, n, 0, &l), SIP_PARSE_OK);
+    CHECK_EQ_INT(M.nhdr, SIP_MAX_HEADERS);
+    CHECK(has(SIP_A_LIMIT_HEADER_COUNT));
+    CHECK_EQ_INT(M.count[SIP_H_OTHER], 255); /* saturates */
+    CHECK_EQ_INT(M.content_length, 0);
+    CHECK_EQ_INT(parse_n(big, n, 0, NULL), SIP_PARSE_OK); /* default limit 128 */
+    CHECK_EQ_INT(M.nhdr, 128);
+    free(big);
+}
+
+static void test_stream(void) {
+    size_t full = strlen(invite_sdp);
+    /* every cut before the end is INCOMPLETE; the whole message is OK */
+    unsigned wrong = 0;
+    for (size_t cut = 1; cut < full; cut++)
+        if (parse_n(invite_sdp, cut, SIP_PARSE_STREAM, NULL) != SIP_PARSE_INCOMPLETE) wrong++;
+    CHECK_EQ_INT(wrong, 0);
+    CHECK_EQ_INT(parse_n(invite_sdp, 0, SIP_PARSE_STREAM, NULL), SIP_PARSE_INCOMPLETE);
+    CHECK_EQ_INT(parse_n(invite_sdp, full, SIP_PARSE_STREAM, NULL), SIP_PARSE_OK);
+    CHECK_EQ_INT(M.msg_len, full);
+    /* datagram mode on a cut message: body short of Content-Length */
+    CHECK_EQ_INT(parse_n(invite_sdp, full - 10, 0, NULL), SIP_PARSE_OK);
+    CHECK(has(SIP_A_CONTENT_LENGTH_EXCEEDS));
+    CHECK_EQ_INT(parse_n(invite_sdp, 60, 0, NULL), SIP_PARSE_OK);
+    CHECK(has(SIP_A_HEADERS_UNTERMINATED));
+
+    /* three messages in one stream buffer */
+    static const char two[] =
+        "OPTIONS sip:a@example.com SIP/2.0\r\n" HDRS "CSeq: 1 OPTIONS\r\nl: 3\r\n\r\nabc"
+        "SIP/2.0 200 OK\r\n" HDRS "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        "\r\n\r\n"
+        "BYE sip:a@example.com SIP/2.0\r\n" HDRS "CSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
+    size_t len = sizeof two - 1, off = 0;
+    char *buf = malloc(len);
+    memcpy(buf, two, len);
+    sip_msg *m = malloc(sizeof *m);
+    const char *seen[5] = {0};
+    unsigned k = 0;
+    while (off < len && k < 5) {
+        sip_parse_status st = sip_parse(m, buf + off, len - off, NULL, SIP_PARSE_STREAM);
+        CHECK(st == SIP_PARSE_OK);
+        if (st != SIP_PARSE_OK) break;
+        seen[k++] = m->is_request ? sip_method_name((sip_method)m->method) : "response";
+        if (k == 1) CHECK_EQ_STR(m->body, "abc");
+        CHECK(!sip_msg_has_anomaly(m, SIP_A_TRAILING_DATA));
+        off += m->msg_len;
+    }
+    CHECK_EQ_INT(k, 3);
+    CHECK_EQ_INT(off, len);
+    CHECK(seen[2] && strcmp(seen[2], "BYE") == 0);
+    free(m);
+    free(buf);
+}
+
+static void test_garbage(void) {
+    CHECK_EQ_INT(parse_n("", 0, 0, NULL), SIP_PARSE_ERROR);
+    CHECK_EQ_INT(M.anom[0], SIP_A_NOT_SIP);
+    CHECK_EQ_INT(parse("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), SIP_PARSE_ERROR);
+    CHECK_EQ_INT(M.nanom, 1);
+    CHECK_EQ_INT(M.anom[0], SIP_A_NOT_SIP);
+    CHECK_EQ_INT(parse_n("GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27, SIP_PARSE_STREAM, NULL), SIP_PARSE_ERROR);
+    CHECK_EQ_INT(M.msg_len, 16); /* skip the line */
+    CHECK_EQ_INT(parse("INVITE"), SIP_PARSE_ERROR);
+    CHECK_EQ_INT(parse(" INVITE sip:a@b SIP/2.0\r\n\r\n"), SIP_PARSE_ERROR);
+    static const unsigned char junk[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01,
+                                         0x00, 0x01, 0xfc, 0x03, 0x03, 0xff};
+    CHECK_EQ_INT(parse_n((const char *)junk, sizeof junk, 0, NULL), SIP_PARSE_ERROR);
+    CHECK_EQ_INT(M.anom[0], SIP_A_NOT_SIP);
+    CHECK_EQ_INT(parse_n((const char *)junk, sizeof junk, SIP_PARSE_STREAM, NULL), SIP_PARSE_ERROR);
+    /* NUL bytes in values and in the start line */
+    static const char nul[] = "OPTIONS sip:a@b SIP/2.0\r\nX-N: a\0b\r\nCall-ID: c\0d\r\n\r\n";
+    CHECK_EQ_INT(parse_n(nul, sizeof nul - 1, 0, NULL), SIP_PARSE_OK);
+    CHECK_EQ_INT(M.call_id.len, 3);
+    CHECK_EQ_INT(M.hdr[0].value.len, 3);
+    static const char nul2[] = "OPT\0ONS sip:a@b SIP/2.0\r\n\r\n";
+    CHECK_EQ_INT(parse_n(nul2, sizeof nul2 - 1, 0, NULL), SIP_PARSE_OK);
+    CHECK(has(SIP_A_START_LINE_SYNTAX));
+    /* header lines without a name or colon */
+    CHECK_EQ_INT(parse("OPTIONS sip:a@b SIP/2.0\r\n folded-first\r\nNoColon\r\n: novalue\r\n\r\n"),
+                 SIP_PARSE_OK);
+    CHECK(has(SIP_A_HEADER_SYNTAX));
+    CHECK_EQ_INT(M.nhdr, 0);
+    /* every prefix of binary-ish input: no crash, no over-read */
+    static const char mix[] =
+        "SIP/2.0 200 OK\r\nVia: \"\r\nFrom: <\r\nTo: \"\\\r\nl: 99999999999999999999\r\n\r\n\xff";
+    for (size_t cut = 0; cut <= sizeof mix - 1; cut++) {
+        parse_n(mix, cut, 0, NULL);
+        parse_n(mix, cut, SIP_PARSE_STREAM, NULL);
+    }
+    CHECK_EQ_INT(parse_n(mix, sizeof mix - 1, 0, NULL), SIP_PARSE_OK);
+    CHECK(has(SIP_A_CONTENT_LENGTH_EXCEEDS));
+}
+
+static void test_protocol_checks(void) {
+    /* Content-Length: framing notes and conflicts */
+    CHECK_EQ_INT(parse("OPTIONS sip:a@example.com SIP/2.0\r\n" HDRS
+                       "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+                       "\r\nxyz-not-a-message"),
+                 SIP_PARSE_OK);
+    CHECK(has(SIP_A_TRAILING_DATA));
+    CHECK(has(SIP_A_CONTENT_LENGTH_MISMATCH));
+    CHECK_EQ_INT(
+        parse("OPTIONS sip:a@example.com SIP/2.0\r\n" HDRS "CSeq: 1 OPTIONS\r\nl: 2\r\nl: 2\r\n\r\nab"),
+        SIP_PARSE_OK);
+    CHECK(has(SIP_A_CONTENT_LENGTH_MULTIPLE));
+    CHECK_EQ_INT(parse("OPTIONS sip:a@example.com SIP/2.0\r\n" HDRS "CSeq: 1 OPTIONS\r\nl: 1 2\r\n\r\nab"),
+                 SIP_PARSE_OK);
+    CHECK(has(SIP_A_CONTENT_LENGTH_SYNTAX));
+    CHECK_EQ_INT(M.body.len, 2);
+    /* CSeq shapes */
+    CHECK_EQ_INT(parse("OPTIONS sip:a@example.com SIP/2.0\r\n" HDRS "CSeq: OPTIONS\r\n\r\n"), SIP_PARSE_OK);
+    CHECK(has(SIP_A_CSEQ_SYNTAX));
+    CHECK_EQ_INT(parse("OPTIONS sip:a@example.com SIP/2.0\r\n" HDRS "CSeq: 2147483648 OPTIONS\r\n\r\n"),
+                 SIP_PARSE_OK);
+    CHECK(has(SIP_A_CSEQ_RANGE));
+    CHECK_EQ_INT(parse("OPTIONS sip:a@example.com SIP/2.0\r\n" HDRS "CSeq: 2147483647 OPTIONS\r\n\r\n"),
+                 SIP_PARSE_OK);
+    CHECK(only_notes());
+    CHECK_EQ_INT(M.cseq, 2147483647);
+    /* Max-Forwards missing from an RFC 3261 request */
+    CHECK_EQ_INT(
+        parse("OPTIONS sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
+              "From: <sip:a@b>;tag=1\r\nTo: <sip:a@example.com>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\n\r\n"),
+        SIP_PARSE_OK);
+    CHECK(has(SIP_A_MISSING_REQUIRED_HEADER));
+    /* Date, Warning, Expires, Retry-After */
+    CHECK_EQ_INT(
+        parse(
+            "SIP/2.0 503 Busy\r\n" HDRS "CSeq: 1 INVITE\r\nDate: Sat, 13 Nov 2010 23:29:00 GMT\r\n"
+            "Warning: 399 h \"x\", 370 h2 \"y\"\r\nRetry-After: 18 (x);duration=2\r\nExpires: 4294967295\r\n\r\n"),
+        SIP_PARSE_OK);
+    CHECK(only_notes());
+    CHECK_EQ_INT(parse("SIP/2.0 503 Busy\r\n" HDRS "CSeq: 1 INVITE\r\nExpires: 4294967296\r\n\r\n"),
+                 SIP_PARSE_OK);
+    CHECK(has(SIP_A_SCALAR_RANGE));
+    CHECK_EQ_INT(
+        parse("SIP/2.0 503 Busy\r\n" HDRS "CSeq: 1 INVITE\r\nDate: sat, 13 Nov 2010 23:29:00 GMT\r\n\r\n"),
+        SIP_PARSE_OK);
+    CHECK(has(SIP_A_DATE_SYNTAX));
+    /* Proxy-Authorization, Require with known tags */
+    CHECK_EQ_INT(parse("INVITE sip:a@example.com SIP/2.0\r\n" HDRS "CSeq: 1 INVITE\r\n"
+                       "Proxy-Authorization: Digest username=\"a\"\r\nRequire: 100rel, timer\r\n\r\n"),
+                 SIP_PARSE_OK);
+    CHECK(only_notes());
+    CHECK_EQ_INT(parse("INVITE sip:a@example.com SIP/2.0\r\n" HDRS "CSeq: 1 INVITE\r\n"
+                       "Proxy-Authorization: Basic YTpi\r\n\r\n"),
+                 SIP_PARSE_OK);
+    CHECK(has(SIP_A_AUTH_SCHEME_UNKNOWN));
+    /* Accept that covers SDP through a wildcard */
+    CHECK_EQ_INT(parse("INVITE sip:bob@example.net SIP/2.0\r\n" HDRS
+                       "CSeq: 1 INVITE\r\nAccept: text/x, application/*\r\n"
+                       "Content-Type: application/sdp\r\n\r\n" SDP),
+                 SIP_PARSE_OK);
+    CHECK(!has(SIP_A_ACCEPT_NO_SDP));
+    /* top Via branch: cookie only vs. RFC 2543 style */
+    CHECK_EQ_INT(parse("OPTIONS sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=Z9HG4BK\r\n"
+                       "Max-Forwards: 1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@example.com>\r\nCall-ID: x\r\n"
+                       "CSeq: 1 OPTIONS\r\n\r\n"),
+                 SIP_PARSE_OK);
+    CHECK(has(SIP_A_VIA_BRANCH_NO_COOKIE));
+    /* IMS / identity headers are indexed by id */
+    CHECK_EQ_INT(
+        parse("INVITE sip:a@example.com SIP/2.0\r\n" HDRS "CSeq: 1 INVITE\r\n"
+              "P-Asserted-Identity: <sip:+4477009000001@ims.example.net>, <tel:+4477009000001>\r\n"
+              "p-preferred-identity: <sip:x@ims.example.net>\r\n"
+              "P-Access-Network-Info: 3GPP-E-UTRAN-FDD;utran-cell-id-3gpp=23415\r\n"
+              "P-Visited-Network-ID: \"v\"\r\nP-Charging-Vector: icid-value=1\r\n"
+              "P-Charging-Function-Addresses: ccf=1.2.3.4\r\nP-Served-User: <sip:u@h>\r\n"
+              "History-Info: <sip:a@b>;index=1\r\ny: abc.def;info=<https://x/c>\r\nPrivacy: id\r\n\r\n"),
+        SIP_PARSE_OK);
+    CHECK(only_notes());
+    static const sip_header_id ims[] = {SIP_H_P_ASSERTED_IDENTITY,
+                                        SIP_H_P_PREFERRED_IDENTITY,
+                                        SIP_H_P_ACCESS_NETWORK_INFO,
+                                        SIP_H_P_VISITED_NETWORK_ID,
+                                        SIP_H_P_CHARGING_VECTOR,
+                                        SIP_H_P_CHARGING_FUNCTION_ADDRESSES,
+                                        SIP_H_P_SERVED_USER,
+                                        SIP_H_HISTORY_INFO,
+                                        SIP_H_IDENTITY,
+                                        SIP_H_PRIVACY};
+    for (size_t i = 0; i < sizeof ims / sizeof ims[0]; i++)
+        CHECK_MSG(M.first[ims[i]] >= 0, "%s", sip_header_name(ims[i]));
+    uint16_t pos = 0;
+    unsigned npai = 0;
+    const sip_header *h;
+    while ((h = sip_header_next(&M, SIP_H_P_ASSERTED_IDENTITY, &pos)) != NULL) {
+        fs_str rest = h->value, item;
+        while (sip_list_next(&rest, &item))
+            npai++;
+    }
+    CHECK_EQ_INT(npai, 2);
+    CHECK_EQ_STR(sip_header_value(&M, SIP_H_PRIVACY), "id");
+    CHECK_EQ_INT(sip_header_value(&M, SIP_H_ROUTE).len, 0);
+}
+
+/* sip_validate answers plain values through one-pass fast paths; each of
+ * these is shaped like the fast path but carries a defect the full checks
+ * must still report, next to its clean twin. */
+static void test_fast_paths(void) {
+    static const struct {
+        const char *hdrs;
+        sip_anomaly want; /* SIP_A_NONE: must stay clean */
+    } cases[] = {
+        {"From: \"A\" <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\n", SIP_A_NONE},
+        {"From: \"A\" <sip:a@example.com>;tag=1;;x\r\nTo: <sip:b@example.com>\r\n",
+         SIP_A_HEADER_EMPTY_VALUE_ITEM},
+        {"From: \"A\" <sip:a@example.com>;tag=1;\r\nTo: <sip:b@example.com>\r\n",
+         SIP_A_HEADER_EMPTY_VALUE_ITEM},
+        {"From: A <sip:a@example.com;;lr>;tag=1\r\nTo: <sip:b@example.com>\r\n", SIP_A_NONE},
+        {"From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com:99999>\r\n", SIP_A_URI_SYNTAX},
+        {"From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@exa$mple.com>\r\n", SIP_A_URI_SYNTAX},
+        {"From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@[2001:db8::1]:5060>\r\n", SIP_A_NONE},
+        {"From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@[2001:db8::g]>\r\n", SIP_A_URI_SYNTAX},
+        {"From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@>\r\n", SIP_A_URI_SYNTAX},
+        {"From: <sip:a@example.com>;tag=1\r\nTo: <mailto:b@example.com>\r\n", SIP_A_URI_UNKNOWN_SCHEME},
+        {"From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\nContact: <sip:a@h>;expires=3600\r\n",
+         SIP_A_NONE},
+        {"From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\nContact: <sip:a@h>;expires=4294967296\r\n",
+         SIP_A_SCALAR_RANGE},
+        {"From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\nContact: <sip:a@h>;expires=\"12\"\r\n",
+         SIP_A_NONE},
+        {"From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\nContact: <sip:a@h>, \"B\" <sip:b@h>\r\n",
+         SIP_A_NONE},
+        {"From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\nContact: <sip:a@h>, <sip:b@h>,\r\n",
+         SIP_A_HEADER_EMPTY_VALUE_ITEM},
+        {"From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\nRoute: <sip:p1;lr>, <sips:p2;lr>\r\n",
+         SIP_A_NONE},
+    };
+    char buf[1024];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(
+            buf, sizeof buf,
+            "OPTIONS sip:x@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKf\r\nMax-Forwards: 70\r\n"
+            "Call-ID: f\r\nCSeq: 1 OPTIONS\r\n%s\r\n",
+            cases[i].hdrs);
+        CHECK_EQ_INT(parse(buf), SIP_PARSE_OK);
+        if (cases[i].want == SIP_A_NONE) {
+            CHECK_MSG(M.nanom == 0, "case %zu should be clean", i);
+            if (M.nanom) dump_anoms(cases[i].hdrs);
+        } else {
+            CHECK_MSG(has(cases[i].want), "case %zu: %s missing", i, sip_anomaly_name(cases[i].want));
+        }
+    }
+    static const struct {
+        const char *via;
+        sip_anomaly want;
+    } vias[] = {
+        {"SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKok;rport", SIP_A_NONE},
+        {"SIP/2.0/UDP 255.255.255.255:5060;branch=z9hG4bKx", SIP_A_VIA_BROADCAST},
+        {"SIP/2.0/UDP h;branch=z9hG4bK", SIP_A_VIA_BRANCH_NO_COOKIE},
+        {"SIP/2.0/UDP h;branch=1234", SIP_A_RFC2543_SYNTAX},
+        {"SIP/2.0/UDP h", SIP_A_RFC2543_SYNTAX},
+        {"SIP/2.0/UDP h;;branch=z9hG4bKx", SIP_A_HEADER_EMPTY_VALUE_ITEM},
+        {"SIP/2.0/UDP h;branch=z9hG4bKx;", SIP_A_HEADER_EMPTY_VALUE_ITEM},
+        {"SIP/2.0/UDP h:70000;branch=z9hG4bKx", SIP_A_VIA_SYNTAX},
+        {"SIP/2.0/UDP h;branch=z9hG4bKx;received=[2001:db8::1]", SIP_A_NONE},
+        {"SIP/2.0/UDP h;branch=z9hG4bKx, SIP/2.0/UDP 255.255.255.255", SIP_A_VIA_BROADCAST},
+    };
+    for (size_t i = 0; i < sizeof vias / sizeof vias[0]; i++) {
+        snprintf(buf, sizeof buf,
+                 "SIP/2.0 200 OK\r\nVia: %s\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\n"
+                 "Call-ID: v\r\nCSeq: 1 OPTIONS\r\n\r\n",
+                 vias[i].via);
+        CHECK_EQ_INT(parse(buf), SIP_PARSE_OK);
+        if (vias[i].want == SIP_A_NONE)
+            CHECK_MSG(M.nanom == 0, "via %zu should be clean", i);
+        else
+            CHECK_MSG(has(vias[i].want), "via %zu: %s missing", i, sip_anomaly_name(vias[i].want));
+    }
+    /* tag found past a quoted parameter that hides ";tag=" */
+    CHECK_EQ_INT(
+        parse("OPTIONS sip:x@example.com SIP/2.0\r\nFrom: <sip:a@b>;x=\";tag=evil\";tag=good\r\n\r\n"),
+        SIP_PARSE_OK);
+    CHECK_EQ_STR(M.from_tag, "good");
+    CHECK_EQ_INT(
+        parse(
+            "OPTIONS sip:x@example.com SIP/2.0\r\nFrom: \"a;tag=evil\" <sip:a@b;tag=uri>;Tag = good\r\n\r\n"),
+        SIP_PARSE_OK);
+    CHECK_EQ_STR(M.from_tag, "good");
+    CHECK_EQ_INT(
+        parse(
+            "OPTIONS sip:x@example.com SIP/2.0\r\nv: SIP/2.0/UDP h, SIP/2.0/UDP i;branch=z9hG4bKsecond\r\n\r\n"),
+        SIP_PARSE_OK);
+    CHECK_EQ_INT(M.via_branch.len, 0); /* the branch of the second value is not the top one */
+}
+
+/* Header names: case-insensitive, compact forms, and nothing else matches
+ * (the word-at-a-time compare must not fold CR into '-' or '_' into '-'). */
+static void test_header_names(void) {
+    CHECK_EQ_INT(sip_header_lookup(FS_STR_LIT("cOnTeNt-LeNgTh")), SIP_H_CONTENT_LENGTH);
+    CHECK_EQ_INT(sip_header_lookup(FS_STR_LIT("P-ASSERTED-IDENTITY")), SIP_H_P_ASSERTED_IDENTITY);
+    CHECK_EQ_INT(sip_header_lookup(FS_STR_LIT("p-charging-function-addresses")),
+                 SIP_H_P_CHARGING_FUNCTION_ADDRESSES);
+    CHECK_EQ_INT(sip_header_lookup(FS_STR_LIT("Content\rLength")), SIP_H_OTHER);
+    CHECK_EQ_INT(sip_header_lookup(FS_STR_LIT("Content_Length")), SIP_H_OTHER);
+    CHECK_EQ_INT(sip_header_lookup(FS_STR_LIT("Content-Lengt\xc8")), SIP_H_OTHER);
+    CHECK_EQ_INT(sip_header_lookup(FS_STR_LIT("M@x-Forwards")), SIP_H_OTHER);
+    CHECK_EQ_INT(sip_header_lookup(FS_STR_LIT("Max-Forwards")), SIP_H_MAX_FORWARDS);
+    CHECK_EQ_INT(sip_header_lookup(FS_STR_LIT("y")), SIP_H_IDENTITY);
+    CHECK_EQ_INT(sip_header_lookup(FS_STR_LIT("V")), SIP_H_VIA);
+    CHECK_EQ_INT(sip_header_lookup(FS_STR_LIT("Q")), SIP_H_OTHER);
+    CHECK_EQ_INT(sip_header_lookup(FS_STR_NULL), SIP_H_OTHER);
+}
+
+/* Inputs the fuzzer (or review) found, pinned so they stay fixed. */
+static void test_regressions(void) {
+    /* multipart delimiter as the very last bytes of the body */
+    CHECK_EQ_INT(parse("MESSAGE sip:a@example.com SIP/2.0\r\n" HDRS "CSeq: 1 MESSAGE\r\n"
+                       "Content-Type: multipart/mixed;boundary=q\r\n\r\n--q"),
+                 SIP_PARSE_OK);
+    fs_str ph, pb, ct = sip_header_value(&M, SIP_H_CONTENT_TYPE);
+    uint32_t pos = 0;
+    CHECK(!sip_multipart_next(ct, M.body, &pos, &ph, &pb));
+    /* quoted string ending in a backslash at the end of the value */
+    sip_nameaddr na;
+    CHECK_EQ_INT(sip_nameaddr_check(FS_STR_LIT("\"abc\\"), &na), SIP_A_UNTERMINATED_QUOTE);
+    fs_str rest = FS_STR_LIT("\"a\\"), item;
+    CHECK(sip_list_next(&rest, &item));
+    /* fuzz: SDP m= line without port or proto (NULL slice arithmetic) */
+    sip_sdp s;
+    CHECK(sip_sdp_parse(FS_STR_LIT("v=0\r\nm=audio\r\no=x\r\nc=IN\r\n"), &s));
+    CHECK_EQ_INT(s.nmedia, 1);
+    CHECK_EQ_INT(s.media[0].port, 0);
+    CHECK_EQ_INT(s.media[0].proto.len, 0);
+    CHECK_EQ_INT(s.nconn, 0);
+    /* fuzz: lazy parsers on an absent (NULL) value */
+    sip_uri u;
+    sip_via v;
+    CHECK(!sip_uri_parse(FS_STR_NULL, &u));
+    CHECK(!sip_via_parse(FS_STR_NULL, &v));
+    CHECK(sip_params_have_empty(FS_STR_NULL));
+    CHECK(!sip_sdp_parse(FS_STR_NULL, &s));
+    uint32_t p0 = 0;
+    CHECK(!sip_multipart_next(FS_STR_NULL, FS_STR_NULL, &p0, &ph, &pb));
+}
+
+int main(void) {
+    test_basic_invite();
+    test_response();
+    test_folding_compact_case();
+    test_lists_and_quotes();
+    test_uris();
+    test_via_chain();
+    test_multipart();
+    test_bare_lf_and_keepalive();
+    test_limits();
+    test_stream();
+    test_garbage();
+    test_protocol_checks();
+    test_fast_paths();
+    test_header_names();
+    test_regressions();
+    free(cur);
+    return check_done("test_sip");
+}
