@@ -153,7 +153,8 @@ static frag_set *set_find(cap_frag_table *t, const cap_frag_key *k, uint64_t h) 
 }
 
 static frag_set *set_create(cap_frag_table *t, const cap_frag_key *k, uint64_t h, uint64_t ts) {
-    while (t->nsets >= t->max_sets && t->oldest) set_drop(t, t->oldest);
+    while ((t->nsets >= t->max_sets || t->bytes + sizeof(frag_set) > t->max_bytes) && t->oldest)
+        set_drop(t, t->oldest);
     frag_set *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->key = *k;
@@ -167,6 +168,7 @@ static frag_set *set_create(cap_frag_table *t, const cap_frag_key *k, uint64_t h
     t->newest = s;
     t->nsets++;
     t->bytes += sizeof *s;
+    if (t->bytes > t->st->frag_bytes_peak) t->st->frag_bytes_peak = t->bytes;
     return s;
 }
 

@@ -11,7 +11,8 @@
  * 0x02 IP protocol, 0x03/0x04 IPv4 src/dst, 0x05/0x06 IPv6 src/dst,
  * 0x07/0x08 ports, 0x09/0x0a timestamp seconds/microseconds, 0x0b protocol
  * type, 0x0c capture id, 0x0f payload. Unknown chunks and other vendors'
- * chunks are skipped by length. Every length is checked before it is used;
+ * chunks are skipped by length. Source and destination addresses and the
+ * payload are required. Every length is checked before it is used;
  * a malformed packet is an FS_ERR_FORMAT that says which chunk broke.
  */
 #include "cap.h"
@@ -127,6 +128,9 @@ fs_code cap_hep_parse(const uint8_t *buf, size_t len, cap_hep *out, fs_err *e) {
     if (want && ((out->src.addr.family && out->src.addr.family != want) ||
                  (out->dst.addr.family && out->dst.addr.family != want)))
         return fs_fail(e, FS_ERR_FORMAT, "HEP: addresses do not match IP family %u", family);
+    if (!out->src.addr.family || !out->dst.addr.family)
+        return fs_fail(e, FS_ERR_FORMAT, "HEP: no %s address chunk (types 0x03-0x06)",
+                       out->src.addr.family ? "destination" : "source");
     if (!have_payload) return fs_fail(e, FS_ERR_FORMAT, "HEP: no payload chunk (type 0x0f)");
     if (ts_us >= FS_USEC) return fs_fail(e, FS_ERR_FORMAT, "HEP: timestamp microseconds %u >= 1000000", ts_us);
     if (have_ts) out->ts_us = (uint64_t)ts_s * FS_USEC + ts_us;

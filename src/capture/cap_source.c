@@ -210,10 +210,6 @@ void cap_break(cap_source *s) {
 
 void cap_close(cap_source *s) {
     if (!s) return;
-    if (s->p) {
-        /* pcap_close closes the FILE; stdin included, which is what a reader
-         * of "-" wants at the end anyway. */
-        pcap_close(s->p);
-    }
+    if (s->p) pcap_close(s->p); /* closes the FILE too (libpcap leaves stdin open) */
     free(s);
 }

@@ -47,8 +47,13 @@ bool fs_str_icontains(fs_str hay, const char *needle) {
     size_t n = strlen(needle);
     if (n == 0) return true;
     if (hay.len < n) return false;
-    for (uint32_t i = 0; i + n <= hay.len; i++)
-        if (fs_str_ieq(fs_str_make(hay.p + i, n), fs_str_make(needle, n))) return true;
+    unsigned char first = ascii_lower((unsigned char)needle[0]);
+    for (uint32_t i = 0; i + n <= hay.len; i++) {
+        if (ascii_lower((unsigned char)hay.p[i]) != first) continue; /* cheap reject */
+        size_t k = 1;
+        while (k < n && ascii_lower((unsigned char)hay.p[i + k]) == ascii_lower((unsigned char)needle[k])) k++;
+        if (k == n) return true;
+    }
     return false;
 }
 

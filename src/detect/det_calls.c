@@ -490,8 +490,8 @@ static void long_call_timer(det_engine *eng, det_call *call) {
                         .ts_us = eng->now_us};
     det_ctx c = {.eng = eng, .m = NULL, .p = &fake, .ts = eng->now_us, .src_zone = -1, .dst_zone = -1,
                  .requester_zone = -1};
-    fs_endpoint_str(&call->src_ep, c.src_str, sizeof c.src_str);
-    fs_endpoint_str(&call->dst_ep, c.dst_str, sizeof c.dst_str);
+    c.src_ep = &call->src_ep;
+    c.dst_ep = &call->dst_ep;
     ev_event *ev = long_call_hit(&c, call, eng->now_us - call->t_answer);
     if (!ev || ev->sample.method[0]) return;
     snprintf(ev->sample.method, sizeof ev->sample.method, "INVITE");

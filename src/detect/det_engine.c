@@ -98,8 +98,8 @@ static void incident_close(det_engine *eng, det_incident *inc) {
 static void sample_fill(ev_sample *s, const det_ctx *c) {
     const sip_msg *m = c->m;
     memset(s, 0, sizeof *s);
-    snprintf(s->src, sizeof s->src, "%s", c->src_str);
-    snprintf(s->dst, sizeof s->dst, "%s", c->dst_str);
+    if (c->src_ep) fs_endpoint_str(c->src_ep, s->src, sizeof s->src);
+    if (c->dst_ep) fs_endpoint_str(c->dst_ep, s->dst, sizeof s->dst);
     if (c->p) snprintf(s->transport, sizeof s->transport, "%s", cap_transport_name(c->p->transport));
     s->ts_us = c->ts;
     if (!m) return; /* raised from a timer (det_calls_tick): the caller fills the rest */
@@ -174,7 +174,7 @@ ev_event *det_hit(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, bo
         ev->count += add;
         if (c->ts > ev->last_us) ev->last_us = c->ts;
         if (c->ts < ev->first_us) ev->first_us = c->ts;
-        if (c->ts > inc->e.last_us) inc->e.last_us = c->ts;
+        det_table_touch(&eng->incidents, inc, c->ts);
     }
     ev_event *ev = inc->ev;
     uint32_t quiet = rc->window_s ? rc->window_s : 60;
@@ -322,8 +322,8 @@ void det_process(det_engine *eng, const cap_payload *p) {
         if (st == SIP_PARSE_ERROR && m->nanom) {
             det_ctx c = {.eng = eng, .m = m, .p = p, .ts = p->ts_us, .requester_zone = -1};
             zone_lookup(&c);
-            fs_endpoint_str(&p->src, c.src_str, sizeof c.src_str);
-            fs_endpoint_str(&p->dst, c.dst_str, sizeof c.dst_str);
+            c.src_ep = &p->src;
+            c.dst_ep = &p->dst;
             if (!c.src_allowed) det_protocol_anomalies(&c);
         }
         return;
@@ -333,8 +333,8 @@ void det_process(det_engine *eng, const cap_payload *p) {
 
     det_ctx c = {.eng = eng, .m = m, .p = p, .ts = p->ts_us};
     zone_lookup(&c);
-    fs_endpoint_str(&p->src, c.src_str, sizeof c.src_str);
-    fs_endpoint_str(&p->dst, c.dst_str, sizeof c.dst_str);
+    c.src_ep = &p->src;
+    c.dst_ep = &p->dst;
     const fs_addr *req_addr = m->is_request ? &p->src.addr : &p->dst.addr;
     c.requester = requester_entry(eng, req_addr, p->ts_us);
     c.requester->messages++;
@@ -356,33 +356,37 @@ void det_process(det_engine *eng, const cap_payload *p) {
 
 /* ---- reporting helpers ----------------------------------------------------------------- */
 
+/* Bytes one slot of t costs: the entry plus its key and stamp. */
+static size_t slot_bytes(const det_table *t) { return t->entry_size + 2 * sizeof(uint64_t); }
+
 void det_engine_memory(const det_engine *eng, det_memory *out) {
     memset(out, 0, sizeof *out);
-    out->source_entry = eng->sources.entry_size;
-    out->dest_entry = eng->dests.entry_size;
-    out->caller_entry = eng->callers.entry_size;
-    out->call_entry = eng->calls.entry_size;
-    out->incident_entry = eng->incidents.entry_size + sizeof(ev_event);
+    out->source_entry = slot_bytes(&eng->sources);
+    out->dest_entry = slot_bytes(&eng->dests);
+    out->caller_entry = slot_bytes(&eng->callers);
+    out->call_entry = slot_bytes(&eng->calls);
+    out->txn_entry = slot_bytes(&eng->txns);
+    out->incident_entry = slot_bytes(&eng->incidents) + sizeof(ev_event);
     out->sources_cap = det_table_slots(&eng->sources);
     out->dests_cap = det_table_slots(&eng->dests);
     out->callers_cap = det_table_slots(&eng->callers);
     out->calls_cap = det_table_slots(&eng->calls);
+    out->txns_cap = det_table_slots(&eng->txns);
     out->incidents_cap = det_table_slots(&eng->incidents);
     out->sources_live = eng->sources.live;
     out->dests_live = eng->dests.live;
     out->callers_live = eng->callers.live;
     out->calls_live = eng->calls.live;
+    out->txns_live = eng->txns.live;
     out->incidents_live = eng->incidents.live;
+    /* open incidents own a heap event each; closed slots only their entry */
     out->total_bytes = sizeof *eng + (size_t)out->sources_cap * out->source_entry +
                        (size_t)out->dests_cap * out->dest_entry +
                        (size_t)out->callers_cap * out->caller_entry +
                        (size_t)out->calls_cap * out->call_entry +
-                       (size_t)out->incidents_cap * eng->incidents.entry_size +
+                       (size_t)out->txns_cap * out->txn_entry +
+                       (size_t)out->incidents_cap * slot_bytes(&eng->incidents) +
                        (size_t)out->incidents_live * sizeof(ev_event);
-    out->txn_entry = eng->txns.entry_size;
-    out->txns_cap = det_table_slots(&eng->txns);
-    out->txns_live = eng->txns.live;
-    out->total_bytes += (size_t)out->txns_cap * out->txn_entry;
 }
 
 int det_top_talkers(const det_engine *eng, det_talker *out, int n) {

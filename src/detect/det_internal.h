@@ -25,8 +25,14 @@ typedef struct det_entry {
     uint64_t last_us;  /* LRU within the bucket */
 } det_entry;
 
+/* Lookups scan a bucket's keys in the compact `keys` array (one cache line
+ * per bucket) and touch only the matching entry; `stamps` (last seen) picks
+ * the victim without reading the entries. det_entry in each entry mirrors
+ * both for the detectors' convenience. */
 typedef struct det_table {
     uint8_t *slots;
+    uint64_t *keys;    /* per slot, 0 = empty */
+    uint64_t *stamps;  /* per slot, last seen (LRU) */
     uint32_t nbuckets; /* power of two */
     size_t entry_size; /* starts with a det_entry */
     uint32_t live;
@@ -44,6 +50,8 @@ void *det_table_find(det_table *t, uint64_t key);
  * receives a copy-free notice that an older entry was replaced. */
 void *det_table_upsert(det_table *t, uint64_t key, uint64_t now_us, bool *created, bool *evicted);
 void det_table_remove(det_table *t, void *entry);
+/* Note activity on an entry (moves it away from eviction). */
+void det_table_touch(det_table *t, void *entry, uint64_t now_us);
 /* Iterate: i from 0 to det_table_slots(t); returns NULL for empty slots. */
 static inline uint32_t det_table_slots(const det_table *t) { return t->nbuckets * DET_WAYS; }
 void *det_table_at(det_table *t, uint32_t i);
@@ -228,7 +236,7 @@ typedef struct det_ctx {
     det_source *requester;  /* requests: src; responses: dst (may be NULL) */
     bool requester_allowed; /* the requester is allow-listed */
     int requester_zone;     /* zone of the requester (src of requests, dst of responses) */
-    char src_str[56], dst_str[56];
+    const fs_endpoint *src_ep, *dst_ep; /* formatted only when an event needs them */
 } det_ctx;
 
 /* ---- incidents (det_engine.c) ----------------------------------------------------- */

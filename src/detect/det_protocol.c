@@ -91,17 +91,51 @@ static void max_forwards_check(det_ctx *c) {
 
 /* User-Agent substrings of attack tools (field notes: SIPVicious, sippts,
  * sipsak, Kamailio's default scanner list, ET rules). Lower case. */
-static const char *const tool_agents[] = {
+static const char *const tool_agents[16] = {
     "friendly-scanner", "sipvicious", "sipcli", "pplsip", "vaxsipuseragent", "sipsak",
     "sip-scan", "sipscan", "iwar", "smap", "sundayddr", "sipptk", "siparmyknife",
     "warvox", "scanner", "friendly",
 };
 
+/* Bit k set: tool_agents[k] starts with letter c (lower case). Must match
+ * the table above; test_detect pins every agent. */
+static uint16_t agents_starting_with(unsigned char c) {
+    switch (c) {
+    case 'f': return 1u << 0 | 1u << 15;
+    case 's': return 1u << 1 | 1u << 2 | 1u << 5 | 1u << 6 | 1u << 7 | 1u << 9 | 1u << 10 |
+                     1u << 11 | 1u << 12 | 1u << 14;
+    case 'p': return 1u << 3;
+    case 'v': return 1u << 4;
+    case 'i': return 1u << 8;
+    case 'w': return 1u << 13;
+    default: return 0;
+    }
+}
+
+/* Runs on every request: one pass over the lower-cased User-Agent, comparing
+ * only the agents that start with the letter at hand. The first agent of
+ * tool_agents that occurs wins (longer names first: "friendly-scanner"
+ * before "friendly"). */
 static const char *ua_fingerprint(fs_str ua) {
+    char low[256];
     if (!ua.len) return NULL;
-    for (size_t i = 0; i < sizeof tool_agents / sizeof *tool_agents; i++)
-        if (fs_str_icontains(ua, tool_agents[i])) return tool_agents[i];
-    return NULL;
+    size_t n = ua.len < sizeof low ? ua.len : sizeof low;
+    for (size_t i = 0; i < n; i++) {
+        char ch = ua.p[i];
+        low[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
+    }
+    unsigned best = 16;
+    for (size_t i = 0; i < n; i++) {
+        unsigned cand = agents_starting_with((unsigned char)low[i]);
+        while (cand) {
+            unsigned k = (unsigned)__builtin_ctz(cand);
+            cand &= cand - 1;
+            if (k >= best) break;
+            size_t tl = strlen(tool_agents[k]);
+            if (tl <= n - i && memcmp(low + i, tool_agents[k], tl) == 0) best = k;
+        }
+    }
+    return best < 16 ? tool_agents[best] : NULL;
 }
 
 /* sippts: Via branch of ~71 [0-9a-z] characters without the z9hG4bK cookie. */
@@ -141,12 +175,20 @@ static bool sipvicious_tag(fs_str tag) {
     return sep != UINT32_MAX && sep > 0 && n - sep - 1 >= 1 && n - sep - 1 <= 10;
 }
 
+/* svmap's fixed From URI "sip:100@1.1.1.1", whatever the display name. */
+static bool svmap_uri(fs_str from) {
+    const char *at = from.len ? memchr(from.p, '@', from.len) : NULL;
+    if (!at || at - from.p < 7) return false;
+    size_t rest = from.len - (size_t)(at - from.p);
+    return rest >= 8 && memcmp(at - 7, "sip:100@1.1.1.1", 15) == 0;
+}
+
 static const char *message_fingerprint(const sip_msg *m) {
     const char *ua = ua_fingerprint(m->user_agent);
     if (ua) return ua;
-    if (fs_str_icontains(m->from, "\"sipvicious\"") || fs_str_icontains(m->to, "\"sipvicious\""))
+    if (fs_str_istarts(m->from, "\"sipvicious\"") || fs_str_istarts(m->to, "\"sipvicious\""))
         return "sipvicious-from";
-    if (fs_str_icontains(m->from, "sip:100@1.1.1.1")) return "sipvicious-from";
+    if (svmap_uri(m->from)) return "sipvicious-from";
     if (sipvicious_tag(m->from_tag)) return "sipvicious-tag";
     if (m->is_request && sippts_branch(m->via_branch)) return "sippts-branch";
     return NULL;

@@ -5,6 +5,7 @@
  * Owns: slot layout, lookup, LRU replacement within a bucket, the sketch.
  * Must not touch: what the entries mean (the detectors own that).
  */
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -16,74 +17,108 @@ bool det_table_init(det_table *t, uint32_t capacity, size_t entry_size) {
     memset(t, 0, sizeof *t);
     t->entry_size = (entry_size + 7u) & ~(size_t)7u;
     t->nbuckets = buckets;
-    t->slots = calloc((size_t)buckets * DET_WAYS, t->entry_size);
-    return t->slots != NULL;
+    size_t n = (size_t)buckets * DET_WAYS;
+    t->slots = calloc(n, t->entry_size);
+    t->keys = aligned_alloc(64, n * sizeof *t->keys);
+    t->stamps = calloc(n, sizeof *t->stamps);
+    if (!t->slots || !t->keys || !t->stamps) {
+        det_table_free(t);
+        return false;
+    }
+    memset(t->keys, 0, n * sizeof *t->keys);
+    return true;
 }
 
 void det_table_free(det_table *t) {
     free(t->slots);
+    free(t->keys);
+    free(t->stamps);
     t->slots = NULL;
+    t->keys = t->stamps = NULL;
 }
 
 static inline det_entry *slot(const det_table *t, uint32_t i) {
     return (det_entry *)(t->slots + (size_t)i * t->entry_size);
 }
 
+static inline uint32_t slot_index(const det_table *t, const void *entry) {
+    size_t off = (size_t)((const uint8_t *)entry - t->slots);
+    assert(off % t->entry_size == 0 && off / t->entry_size < det_table_slots(t));
+    return (uint32_t)(off / t->entry_size);
+}
+
+static inline uint32_t bucket_of(const det_table *t, uint64_t key) {
+    return (uint32_t)(key & (t->nbuckets - 1)) * DET_WAYS;
+}
+
 void *det_table_at(det_table *t, uint32_t i) {
-    det_entry *e = slot(t, i);
-    return e->key ? e : NULL;
+    return t->keys[i] ? slot(t, i) : NULL;
 }
 
 void *det_table_find(det_table *t, uint64_t key) {
     if (key == 0) key = 1;
-    uint32_t base = (uint32_t)(key & (t->nbuckets - 1)) * DET_WAYS;
-    for (uint32_t w = 0; w < DET_WAYS; w++) {
-        det_entry *e = slot(t, base + w);
-        if (e->key == key) return e;
-    }
+    uint32_t base = bucket_of(t, key);
+    const uint64_t *k = t->keys + base;
+    for (uint32_t w = 0; w < DET_WAYS; w++)
+        if (k[w] == key) return slot(t, base + w);
     return NULL;
+}
+
+/* Index of the slot an insert of a new key would use: a free one, else the
+ * least recently seen. */
+static uint32_t pick_victim(const det_table *t, uint32_t base) {
+    uint32_t best = base;
+    for (uint32_t w = 0; w < DET_WAYS; w++) {
+        uint32_t i = base + w;
+        if (!t->keys[i]) return i;
+        if (t->stamps[i] < t->stamps[best]) best = i;
+    }
+    return best;
 }
 
 void *det_table_victim(det_table *t, uint64_t key) {
     if (key == 0) key = 1;
-    uint32_t base = (uint32_t)(key & (t->nbuckets - 1)) * DET_WAYS;
-    det_entry *oldest = NULL;
-    for (uint32_t w = 0; w < DET_WAYS; w++) {
-        det_entry *e = slot(t, base + w);
-        if (e->key == key || e->key == 0) return NULL;
-        if (!oldest || e->last_us < oldest->last_us) oldest = e;
-    }
-    return oldest;
+    uint32_t base = bucket_of(t, key);
+    for (uint32_t w = 0; w < DET_WAYS; w++)
+        if (t->keys[base + w] == key || t->keys[base + w] == 0) return NULL;
+    return slot(t, pick_victim(t, base));
 }
 
 void *det_table_upsert(det_table *t, uint64_t key, uint64_t now_us, bool *created, bool *evicted) {
     if (key == 0) key = 1; /* 0 marks an empty slot */
-    uint32_t base = (uint32_t)(key & (t->nbuckets - 1)) * DET_WAYS;
-    det_entry *victim = NULL;
+    uint32_t base = bucket_of(t, key);
     for (uint32_t w = 0; w < DET_WAYS; w++) {
+        if (t->keys[base + w] != key) continue;
         det_entry *e = slot(t, base + w);
-        if (e->key == key) {
-            if (now_us > e->last_us) e->last_us = now_us;
-            *created = false;
-            if (evicted) *evicted = false;
-            return e;
-        }
-        if (!victim || (victim->key && (!e->key || e->last_us < victim->last_us))) victim = e;
+        if (now_us > t->stamps[base + w]) e->last_us = t->stamps[base + w] = now_us;
+        *created = false;
+        if (evicted) *evicted = false;
+        return e;
     }
-    bool was_live = victim->key != 0;
+    uint32_t i = pick_victim(t, base);
+    bool was_live = t->keys[i] != 0;
     if (was_live) t->evicted++; else t->live++;
     if (evicted) *evicted = was_live;
+    det_entry *victim = slot(t, i);
     memset(victim, 0, t->entry_size);
-    victim->key = key;
-    victim->last_us = now_us;
+    victim->key = t->keys[i] = key;
+    victim->last_us = t->stamps[i] = now_us;
     *created = true;
     return victim;
 }
 
 void det_table_remove(det_table *t, void *entry) {
+    uint32_t i = slot_index(t, entry);
+    if (t->keys[i]) t->live--;
+    t->keys[i] = 0;
+    t->stamps[i] = 0;
+    memset(entry, 0, t->entry_size);
+}
+
+void det_table_touch(det_table *t, void *entry, uint64_t now_us) {
+    uint32_t i = slot_index(t, entry);
     det_entry *e = entry;
-    if (e->key) t->live--;
-    memset(e, 0, t->entry_size);
+    if (now_us > t->stamps[i]) e->last_us = t->stamps[i] = now_us;
 }
 
 /* ---- sketch ------------------------------------------------------------------ */

@@ -197,17 +197,18 @@ static bool date_ok(fs_str v) {
 /* URI octet classes for the fast paths: 1 = may appear in a plain URI
  * (printable ASCII except < > " ? \\), 2 = hostname character (alnum - . _),
  * 4 = IPv6 reference character (hex digit : .), 8 = Via parameter value
- * character (token, ':' and brackets for IPv6 received=). */
-enum { UC_URI = 1, UC_HOST = 2, UC_V6 = 4, UC_VIAV = 8 };
+ * character (token, ':' and brackets for IPv6 received=), 16 = plain URI
+ * octet other than '@' (the scan loop's single test). */
+enum { UC_URI = 1, UC_HOST = 2, UC_V6 = 4, UC_VIAV = 8, UC_PLAIN = 16 };
 static const uint8_t uri_class[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 9, 0, 1, 1, 9, 1, 9, 1, 1, 9, 9, 1, 11, 15, 1,
-    15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 13, 1, 0, 1, 0, 0,
-    1, 15, 15, 15, 15, 15, 15, 11, 11, 11, 11, 11, 11, 11, 11, 11,
-    11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 9, 0, 9, 1, 11,
-    9, 15, 15, 15, 15, 15, 15, 11, 11, 11, 11, 11, 11, 11, 11, 11,
-    11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 1, 1, 1, 9, 0,
+    0, 25, 0, 17, 17, 25, 17, 25, 17, 17, 25, 25, 17, 27, 31, 17,
+    31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 29, 17, 0, 17, 0, 0,
+    1, 31, 31, 31, 31, 31, 31, 27, 27, 27, 27, 27, 27, 27, 27, 27,
+    27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 25, 0, 25, 17, 27,
+    25, 31, 31, 31, 31, 31, 31, 27, 27, 27, 27, 27, 27, 27, 27, 27,
+    27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 17, 17, 17, 25, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -218,17 +219,17 @@ static const uint8_t uri_class[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
 
-
 /* Scan [p, e) while the octets may appear in a plain URI; returns where it
  * stopped and the first '@' seen (NULL if none). */
 static const char *scan_uri(const char *p, const char *e, const char **at) {
     *at = NULL;
-    for (; p < e; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (!(uri_class[c] & UC_URI)) break;
-        if (c == '@' && !*at) *at = p;
+    for (;;) {
+        while (p < e && (uri_class[(unsigned char)*p] & UC_PLAIN))
+            p++;
+        if (p >= e || *p != '@') return p;
+        if (!*at) *at = p;
+        p++;
     }
-    return p;
 }
 
 /* host[:port][;params] in [h, e), all octets already plain URI octets. */

@@ -948,6 +948,22 @@ static void test_hep(void) {
     CHECK_EQ_INT(cap_hep_parse(b, n, &h, &e), FS_ERR_FORMAT);
     CHECK(st->hep_bad >= n);
     CHECK_EQ_INT(cap_hep_parse(NULL, 0, &h, &e), FS_ERR_FORMAT);
+    /* no address chunks; no payload chunk; only a header */
+    {
+        uint8_t m[64], *q = m + 6, one = 1;
+        q += hep_chunk(q, 0x0b, &one, 1);
+        q += hep_chunk(q, 0x0f, "x", 1);
+        memcpy(m, "HEP3", 4);
+        put16(m + 4, (uint16_t)(q - m));
+        CHECK_EQ_INT(cap_hep_parse(m, (size_t)(q - m), &h, &e), FS_ERR_FORMAT);
+        CHECK(strstr(e.msg, "source address") != NULL);
+        n = mk_hep(b, false, 1, 17, INV);
+        put16(b + n - strlen(INV) - 4, 0x7f); /* payload chunk -> unknown type 0x7f */
+        CHECK_EQ_INT(cap_hep_parse(b, n, &h, &e), FS_ERR_FORMAT);
+        CHECK(strstr(e.msg, "payload") != NULL);
+        memcpy(m, "HEP3\x00\x06", 6);
+        CHECK_EQ_INT(cap_hep_parse(m, 6, &h, &e), FS_ERR_FORMAT);
+    }
 
     /* HEP inside a capture on a hep port */
     n = mk_hep(b, false, 1, 17, OPT);
