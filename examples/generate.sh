@@ -60,7 +60,7 @@ wait_listen() { # proto ip port seconds
 CAP_PID=
 cap_start() { # name filter
     CAP_NAME=$1
-    bg timeout 120 tcpdump -i lo -s 0 -U -n -w "$WORK/$1.pcap" "$2" 2>"$WORK/$1.tcpdump"
+    bg timeout -k 5 120 tcpdump -i lo -s 0 -U -n -w "$WORK/$1.pcap" "$2" 2>"$WORK/$1.tcpdump"
     CAP_PID=$LAST_PID
     local i
     for ((i = 0; i < 50; i++)); do
@@ -86,7 +86,7 @@ KAM_PID=
 kam_start() {
     port_free 127.0.0.10 5060 || die "127.0.0.10:5060 is already in use (another kamailio?)"
     mkdir -p "$WORK/kam"
-    bg timeout 300 kamailio -f "$HERE/kamailio.cfg" -DD -E -P "$WORK/kam/kamailio.pid" -Y "$WORK/kam" \
+    bg timeout -k 5 300 kamailio -f "$HERE/kamailio.cfg" -DD -E -P "$WORK/kam/kamailio.pid" -Y "$WORK/kam" \
         >"$WORK/kam/log" 2>&1
     KAM_PID=$LAST_PID
     wait_listen u 127.0.0.10 5060 10 && wait_listen t 127.0.0.10 5060 10 \
@@ -98,7 +98,7 @@ kam_stop() { [ -n "$KAM_PID" ] && stop "$KAM_PID"; KAM_PID=; }
 PBX_PID=
 pbx_start() {
     port_free "$2" 5060 || die "$2:5060 is already in use"
-    bg timeout 120 sipp -sf "$SC/$1" -i "$2" -p 5060 -nostdin -timeout 100s \
+    bg timeout -k 5 120 sipp -sf "$SC/$1" -i "$2" -p 5060 -nostdin -timeout 100s \
         -trace_err -error_file "$WORK/pbx-$1.err" >"$WORK/pbx-$1.log" 2>&1
     PBX_PID="$PBX_PID $LAST_PID"
     wait_listen u "$2" 5060 5 || die "sipp uas $1 did not start on $2: $(tail -3 "$WORK/pbx-$1.log")"
@@ -112,7 +112,7 @@ uac() {
     local args=(-sf "$SC/$scen" -i "$ip" -p "$port" -nostdin -timeout "${secs}s" -timeout_error
                 -trace_err -error_file "$WORK/uac-$ip-$port.err")
     [ -n "$csv" ] && args+=(-inf "$WORK/$csv")
-    if ! timeout $((secs + 5)) sipp "${args[@]}" "$@" "$target" >"$WORK/uac-$ip-$port.log" 2>&1; then
+    if ! timeout -k 5 $((secs + 5)) sipp "${args[@]}" "$@" "$target" >"$WORK/uac-$ip-$port.log" 2>&1; then
         log "sipp $scen from $ip:$port failed; last errors:"
         tail -5 "$WORK/uac-$ip-$port.err" >&2 2>/dev/null || true
         return 1
@@ -122,7 +122,7 @@ uac_bg() { bg uac "$@"; }
 
 sv() { # SRC_IP TOOL args... (SIPVicious from SRC_IP; bounded by timeout)
     local src=$1 tool=$2; shift 2
-    timeout 60 "$SYS_PY" "$HERE/sv-bound.py" "$src" "$tool" "$@" >"$WORK/$tool-$src.log" 2>&1 \
+    timeout -k 5 60 "$SYS_PY" "$HERE/sv-bound.py" "$src" "$tool" "$@" >"$WORK/$tool-$src.log" 2>&1 \
         || die "$tool from $src failed: $(tail -3 "$WORK/$tool-$src.log")"
 }
 
@@ -287,7 +287,7 @@ EOF
 gen_malformed() {
     kam_start
     cap_start malformed 'host 127.0.2.50'
-    timeout 20 python3 "$HERE/send-malformed.py" 127.0.2.50 127.0.0.10 5060 100
+    timeout -k 5 20 python3 "$HERE/send-malformed.py" 127.0.2.50 127.0.0.10 5060 100
     cap_stop
     kam_stop
 }
@@ -309,7 +309,7 @@ EOF
     uac 15 uac-register.xml users-tcp.csv 127.0.3.40 5070 $SBC -t t1 -m 2 -r 5
     uac 25 uac-call.xml tcp-calls.csv 127.0.3.40 5071 $SBC -t t1 -m 3 -r 2 -l 3
     # a monitoring client whose OPTIONS are cut across / packed into segments
-    timeout 10 python3 "$HERE/send-tcp-segments.py" 127.0.3.41 127.0.0.10 5060
+    timeout -k 5 10 python3 "$HERE/send-tcp-segments.py" 127.0.3.41 127.0.0.10 5060
     cap_stop
     pbx_stop
     kam_stop

@@ -31,7 +31,7 @@ for t in "$build"/tests/test_*; do
     tail -1 "$tmp/$name.out"
     [ $rc -ne 0 ] && grep -v ' passed, ' "$tmp/$name.out" | head -40
 done
-for s in tests/cli/*.sh; do
+for s in tests/cli/test_*.sh; do
     [ -f "$s" ] || continue
     name=$(basename "$s" .sh)
     timeout 900 bash "$s" >"$tmp/$name.out" 2>&1; rc=$?

@@ -366,6 +366,7 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
     json_object_set_new(o, "workers", json_integer(s->workers));
     json_object_set_new(o, "sip_messages", json_integer((json_int_t)d->messages));
     json_object_set_new(o, "not_sip", json_integer((json_int_t)d->not_sip));
+    json_object_set_new(o, "keepalives", json_integer((json_int_t)d->keepalives));
     json_object_set_new(o, "requests", json_integer((json_int_t)d->requests));
     json_object_set_new(o, "responses", json_integer((json_int_t)d->responses));
     json_t *m = json_object();

@@ -29,6 +29,7 @@ typedef struct det_stats {
     uint64_t payloads;            /* cap_payloads seen */
     uint64_t messages;            /* parsed as SIP */
     uint64_t not_sip;             /* payloads that were not SIP at all */
+    uint64_t keepalives;          /* CRLF keep-alives (RFC 5626), not counted as messages */
     uint64_t requests, responses;
     uint64_t by_method[SIP_M__COUNT];
     uint64_t by_class[7];         /* [1..6] = 1xx..6xx */
@@ -66,6 +67,12 @@ void det_engine_free(det_engine *eng);
 /* Live mode reports an incident when it opens (version 1) and again when it
  * closes with more activity (version 2); file mode only when it closes. */
 void det_engine_set_live(det_engine *eng, bool live);
+
+/* This engine is one of n workers that share traffic sharded by client
+ * address. Many-source traffic toward one destination then spreads evenly
+ * over the workers, so destination-keyed thresholds (SIP-FLOOD-002) are
+ * divided by n; the pipeline merges the workers' partial incidents. */
+void det_engine_set_shards(det_engine *eng, unsigned n);
 
 /* One SIP message candidate (a datagram or a framed TCP message). */
 void det_process(det_engine *eng, const cap_payload *p);

@@ -128,7 +128,9 @@ static void flood_dest(det_ctx *c) {
     }
     d->flood_total++;
     det_sketch_add(&d->flood_sources, det_key_addr(eng, &c->p->src.addr, SALT_PEER));
-    if (d->flood_total < det_threshold_zone(c, R_FLOOD_DEST, c->dst_zone)) return;
+    uint32_t limit = det_threshold_zone(c, R_FLOOD_DEST, c->dst_zone);
+    if (eng->shards > 1 && limit != UINT32_MAX) limit = (limit + eng->shards - 1) / eng->shards;
+    if (d->flood_total < limit) return;
 
     bool opened;
     uint32_t add = crossing_add(&d->flagged, d->flood_total);

@@ -77,6 +77,7 @@ void det_engine_free(det_engine *eng) {
 }
 
 void det_engine_set_live(det_engine *eng, bool live) { eng->live = live; }
+void det_engine_set_shards(det_engine *eng, unsigned n) { eng->shards = n ? n : 1; }
 const det_stats *det_engine_stats(const det_engine *eng) { return &eng->stats; }
 
 /* ---- incidents -------------------------------------------------------------------- */
@@ -316,6 +317,10 @@ void det_process(det_engine *eng, const cap_payload *p) {
     sip_msg *m = &eng->msg;
     sip_parse_status st = sip_parse(m, (const char *)p->data, p->len, &eng->limits, SIP_PARSE_DATAGRAM);
     if (st != SIP_PARSE_OK) {
+        if (m->nanom == 1 && m->anom[0] == SIP_A_KEEPALIVE) {
+            s->keepalives++; /* RFC 5626 CRLF ping: normal, not an attack */
+            return;
+        }
         s->not_sip++;
         /* Something addressed to a SIP port that is not SIP at all is itself
          * worth a malformed-message event (fuzzers, garbage floods). */

@@ -210,6 +210,7 @@ struct det_engine {
     det_event_fn emit;
     void *user;
     bool live;
+    unsigned shards;        /* workers sharing the traffic (det_engine_set_shards) */
     uint64_t seed;
     uint64_t now_us;        /* max capture time seen */
     uint64_t next_tick_us;

@@ -43,7 +43,7 @@ typedef struct rec_hdr {
 
 typedef struct batch {
     uint32_t used;
-    uint8_t data[BATCH_BYTES];
+    _Alignas(8) uint8_t data[BATCH_BYTES]; /* records start at multiples of 8 */
 } batch;
 
 /* A ring of batch pointers. */
@@ -75,7 +75,52 @@ struct insp {
     pthread_mutex_t event_lock;
     worker w[INSP_MAX_WORKERS];
     uint64_t frames_read, bytes_read;
+    /* partial destination-keyed incidents of several workers, merged at the end */
+    ev_event *held;
+    unsigned nheld, held_cap;
 };
+
+#define HELD_MAX 4096
+
+/* Workers each count a share of many-source traffic toward a destination
+ * (det_engine_set_shards): their incidents for the same target are one. */
+static bool is_shared_incident(const insp *in, const ev_event *ev, bool final) {
+    return in->threaded && final && !in->opt.live && ev->rule == R_FLOOD_DEST && ev->nobs > 0;
+}
+
+static void merge_into(ev_event *a, const ev_event *b) {
+    static const char *const additive[] = {"requests", "distinct_sources", "rate"};
+    a->count += b->count;
+    if (b->first_us < a->first_us) a->first_us = b->first_us;
+    if (b->last_us > a->last_us) a->last_us = b->last_us;
+    if (b->valid_until_us > a->valid_until_us) a->valid_until_us = b->valid_until_us;
+    a->window_s = (double)(a->last_us - a->first_us) / 1e6;
+    for (size_t k = 0; k < sizeof additive / sizeof *additive; k++) {
+        const ev_detail *x = ev_get_detail(a, additive[k]), *y = ev_get_detail(b, additive[k]);
+        if (!x || !y) continue;
+        if (x->kind == EV_D_INT) ev_set_int(a, additive[k], x->i + y->i);
+        else if (x->kind == EV_D_REAL) ev_set_real(a, additive[k], x->r + y->r);
+    }
+}
+
+/* Called with event_lock held. false: no room, emit it as it is. */
+static bool hold_incident(insp *in, const ev_event *ev) {
+    for (unsigned i = 0; i < in->nheld; i++)
+        if (!strcmp(in->held[i].obs[0].value, ev->obs[0].value)) {
+            merge_into(&in->held[i], ev);
+            return true;
+        }
+    if (in->nheld == in->held_cap) {
+        if (in->held_cap >= HELD_MAX) return false;
+        unsigned ncap = in->held_cap ? in->held_cap * 2 : 16;
+        ev_event *nh = realloc(in->held, ncap * sizeof *nh);
+        if (!nh) return false;
+        in->held = nh;
+        in->held_cap = ncap;
+    }
+    in->held[in->nheld++] = *ev;
+    return true;
+}
 
 /* ---- records, run on the worker's thread ------------------------------------- */
 
@@ -89,7 +134,8 @@ static void on_event(void *user, const ev_event *ev, bool final) {
     insp *in = w->in;
     if (!in->opt.on_event) return;
     if (in->threaded) pthread_mutex_lock(&in->event_lock);
-    in->opt.on_event(in->opt.user, ev, final);
+    if (!is_shared_incident(in, ev, final) || !hold_incident(in, ev))
+        in->opt.on_event(in->opt.user, ev, final);
     if (in->threaded) pthread_mutex_unlock(&in->event_lock);
 }
 
@@ -284,6 +330,7 @@ insp *insp_new(const insp_options *o, fs_err *e) {
         w->eng = det_engine_new(o->cfg, on_event, w, e);
         if (!w->eng) goto fail;
         det_engine_set_live(w->eng, o->live);
+        det_engine_set_shards(w->eng, in->nworkers);
         if (in->threaded && !worker_start(w, e)) goto fail;
     }
     return in;
@@ -296,6 +343,7 @@ void insp_free(insp *in) {
     if (!in) return;
     for (unsigned i = 0; i < in->nworkers; i++) worker_release(&in->w[i]);
     pthread_mutex_destroy(&in->event_lock);
+    free(in->held);
     free(in);
 }
 
@@ -308,6 +356,9 @@ void insp_finish(insp *in) {
         cap_decoder_finish(in->w[i].dec);
         det_finish(in->w[i].eng);
     }
+    for (unsigned i = 0; i < in->nheld; i++)
+        if (in->opt.on_event) in->opt.on_event(in->opt.user, &in->held[i], true);
+    in->nheld = 0;
 }
 
 static bool should_stop(const insp *in, uint64_t packets, uint64_t started_us) {
@@ -499,7 +550,7 @@ static void add_cap(cap_stats *a, const cap_stats *b) {
 
 static void add_det(det_stats *a, const det_stats *b) {
 #define ADD(f) a->f += b->f
-    ADD(payloads); ADD(messages); ADD(not_sip); ADD(requests); ADD(responses); ADD(from_hep);
+    ADD(payloads); ADD(messages); ADD(not_sip); ADD(keepalives); ADD(requests); ADD(responses); ADD(from_hep);
     ADD(msgs_with_anomaly); ADD(calls_started); ADD(calls_answered); ADD(calls_cancelled);
     ADD(calls_failed); ADD(events_opened); ADD(events_closed); ADD(incidents_evicted);
     ADD(sources_evicted); ADD(dests_evicted); ADD(callers_evicted); ADD(calls_evicted);

@@ -55,10 +55,14 @@ KAM_PID=
 kam_start() { # name, extra kamailio options...
     local name=$1; shift
     mkdir -p "$TMPD/$name"
-    timeout 60 kamailio -f "$KCFG" -DD -E -P "$TMPD/$name/kamailio.pid" -Y "$TMPD/$name" "$@" \
+    if listening u 127.0.0.10 5060; then
+        fail "$name: 127.0.0.10:5060 is already in use (another kamailio?)"; return 1
+    fi
+    timeout -k 5 60 kamailio -f "$KCFG" -DD -E -P "$TMPD/$name/kamailio.pid" -Y "$TMPD/$name" "$@" \
         >"$TMPD/$name/log" 2>&1 &
     KAM_PID=$!; PIDS+=("$KAM_PID")
-    if wait_listen u 127.0.0.10 5060 100; then pass; return 0; fi
+    # listening, and by our kamailio (a failed bind makes it exit)
+    if wait_listen u 127.0.0.10 5060 100 && sleep 0.3 && kill -0 "$KAM_PID" 2>/dev/null; then pass; return 0; fi
     fail "$name: kamailio did not start: $(tail -5 "$TMPD/$name/log")"
     return 1
 }
@@ -66,7 +70,7 @@ kam_stop() { kill "$KAM_PID" 2>/dev/null; wait "$KAM_PID" 2>/dev/null; KAM_PID=;
 
 sv() { # SRC TOOL args... (bounded; its failure is a test failure)
     local src=$1 tool=$2; shift 2
-    if timeout 40 "$SYS_PY" examples/sv-bound.py "$src" "$tool" "$@" >"$TMPD/$tool-$src.log" 2>&1; then pass
+    if timeout -k 5 40 "$SYS_PY" examples/sv-bound.py "$src" "$tool" "$@" >"$TMPD/$tool-$src.log" 2>&1; then pass
     else fail "$tool from $src failed: $(tail -3 "$TMPD/$tool-$src.log")"; fi
 }
 
@@ -99,12 +103,13 @@ wait_fs38() { # pid name
     local rc=0
     wait "$1" || rc=$?
     if [ "$rc" -eq 0 ]; then pass
+    elif [ "$rc" -ge 124 ]; then fail "$2: fs38 did not stop by itself after --duration (killed by timeout, exit $rc): $(head -5 "$TMPD/$2.err")"
     else fail "$2: fs38 exited $rc: $(head -5 "$TMPD/$2.err")"; fi
 }
 
 # ---- (a) live capture on lo -------------------------------------------------
 if kam_start live; then
-    timeout 30 "$FS38" inspect --config "$CFG" -i lo --bpf 'host 127.0.0.10 and port 5060' \
+    timeout -k 5 30 "$FS38" inspect --config "$CFG" -i lo --bpf 'host 127.0.0.10 and port 5060' \
         --duration 8 --json --stats-json "$TMPD/live.stats" >"$TMPD/live.ndjson" 2>"$TMPD/live.err" &
     fpid=$!; PIDS+=("$fpid")
     sleep 1.5   # let the capture open before the attack starts
@@ -134,7 +139,7 @@ hep_ip=${HEP_ADDR%:*}; hep_port=${HEP_ADDR##*:}
 if listening u "$hep_ip" "$hep_port"; then
     fail "hep: $HEP_ADDR is already in use (set HEP_ADDR to a free loopback address:port)"
 elif kam_start hep -A WITH_HEP -A "HEP_URI=\"sip:$HEP_ADDR\""; then
-    timeout 30 "$FS38" inspect --config "$CFG" --hep "$HEP_ADDR" --duration 6 --json \
+    timeout -k 5 30 "$FS38" inspect --config "$CFG" --hep "$HEP_ADDR" --duration 6 --json \
         --stats-json "$TMPD/hep.stats" >"$TMPD/hep.ndjson" 2>"$TMPD/hep.err" &
     fpid=$!; PIDS+=("$fpid")
     if wait_listen u "$hep_ip" "$hep_port" 50; then pass
