@@ -33,7 +33,8 @@ enum {
     SALT_USER = 37,
     SALT_BRUTE = 38,
     SALT_AUTH = 39,
-    SALT_CALLID = 40
+    SALT_CALLID = 40,
+    SALT_BRANCH = 46
 };
 
 static void ip_observable(ev_event *ev, const fs_addr *a, const char *role) {
@@ -283,10 +284,14 @@ static fs_str auth_username(fs_str v) {
 }
 
 /* Requester + Call-ID + CSeq number and method (a CANCEL shares the
- * INVITE's number, and its 200 must not answer the INVITE). */
+ * INVITE's number, and its 200 must not answer the INVITE) + top Via branch:
+ * the transaction id of RFC 3261 17.1.3. svcrack sends every guess with the
+ * same Call-ID and CSeq and only a new branch; without the branch all but
+ * the first guess would look like retransmissions. */
 static uint64_t txn_key(const det_ctx *c, const fs_addr *requester, unsigned method) {
     const sip_msg *m = c->m;
     return det_key(c->eng, m->call_id.p, m->call_id.len, SALT_CALLID) ^
+           det_key(c->eng, m->via_branch.p, m->via_branch.len, SALT_BRANCH) ^
            ((uint64_t)m->cseq * 0xc2b2ae3d27d4eb4fULL) ^ ((uint64_t)method * 0x165667b19e3779f9ULL) ^
            det_key_addr(c->eng, requester, SALT_AUTH);
 }

@@ -42,6 +42,40 @@ static inline bool sip_is_token(unsigned char c) { return sip_ctype[c] & SIP_CC_
 static inline bool sip_is_wsp(unsigned char c) { return sip_ctype[c] & SIP_CC_WSP; }  /* SP HTAB CR LF */
 static inline bool sip_is_digit(unsigned char c) { return sip_ctype[c] & SIP_CC_DIGIT; }
 
+/* Scanning helpers for the hot paths, eight octets per step (no early-exit
+ * branch per octet, no loop-carried dependency inside a step).
+ * sip_skip_in: first octet of [p, e) whose class in t lacks every bit of
+ * bits (e if none). sip_skip_out: first octet whose class has one of bits. */
+static inline const char *sip_skip_in(const char *p, const char *e, const uint8_t *t, uint8_t bits) {
+    while (e - p >= 8) {
+        const unsigned char *u = (const unsigned char *)p;
+        if (!(t[u[0]] & t[u[1]] & t[u[2]] & t[u[3]] & t[u[4]] & t[u[5]] & t[u[6]] & t[u[7]] & bits)) break;
+        p += 8;
+    }
+    while (p < e && (t[(unsigned char)*p] & bits)) p++;
+    return p;
+}
+static inline const char *sip_skip_out(const char *p, const char *e, const uint8_t *t, uint8_t bits) {
+    while (e - p >= 8) {
+        const unsigned char *u = (const unsigned char *)p;
+        if ((t[u[0]] | t[u[1]] | t[u[2]] | t[u[3]] | t[u[4]] | t[u[5]] | t[u[6]] | t[u[7]]) & bits) break;
+        p += 8;
+    }
+    while (p < e && !(t[(unsigned char)*p] & bits)) p++;
+    return p;
+}
+
+/* p (n bytes, any case) equals the lower-case literal lower of the same
+ * length: ASCII case-insensitive, for short fixed names on hot paths. */
+static inline bool sip_lower_eq(const char *p, const char *lower, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if ((unsigned)(c - 'A') < 26u) c = (unsigned char)(c + 32);
+        if (c != (unsigned char)lower[i]) return false;
+    }
+    return true;
+}
+
 /* ---- methods ------------------------------------------------------------ */
 
 #define SIP_METHODS(X) \

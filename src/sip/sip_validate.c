@@ -41,6 +41,29 @@ static bool in_list(fs_str s, const word *list) {
     return false;
 }
 
+/* The header fields with id in order, like sip_header_next, but stopping
+ * after the last one count[] says exists instead of scanning to the end. */
+typedef struct hdr_iter {
+    uint16_t i;
+    uint16_t left;
+} hdr_iter;
+
+static hdr_iter hdr_iter_of(const sip_msg *m, sip_header_id id) {
+    hdr_iter it = {m->first[id] < 0 ? m->nhdr : (uint16_t)m->first[id],
+                   m->count[id] == 255 ? UINT16_MAX : m->count[id]};
+    return it;
+}
+
+static const sip_header *hdr_next(const sip_msg *m, sip_header_id id, hdr_iter *it) {
+    for (; it->left && it->i < m->nhdr; it->i++) {
+        if (m->hdr[it->i].id == id) {
+            it->left--;
+            return &m->hdr[it->i++];
+        }
+    }
+    return NULL;
+}
+
 /* ---- URIs ------------------------------------------------------------------------ */
 
 /* Registered (IANA) URI schemes other than sip/sips/tel: a Request-URI with
@@ -198,51 +221,43 @@ static bool date_ok(fs_str v) {
  * (printable ASCII except < > " ? \\), 2 = hostname character (alnum - . _),
  * 4 = IPv6 reference character (hex digit : .), 8 = Via parameter value
  * character (token, ':' and brackets for IPv6 received=), 16 = plain URI
- * octet other than '@' (the scan loop's single test). */
-enum { UC_URI = 1, UC_HOST = 2, UC_V6 = 4, UC_VIAV = 8, UC_PLAIN = 16 };
+ * octet other than '@', 32 = plain URI octet other than ';' (inside one
+ * URI parameter), 64 = octet of a plain quoted display name (not '"', '\\',
+ * CTL), 128 = token character or SP (an unquoted display name). */
+enum { UC_URI = 1, UC_HOST = 2, UC_V6 = 4, UC_VIAV = 8, UC_PLAIN = 16, UC_PCHAR = 32, UC_QD = 64, UC_TOKSP = 128 };
 static const uint8_t uri_class[256] = {
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 25, 0, 17, 17, 25, 17, 25, 17, 17, 25, 25, 17, 27, 31, 17,
-    31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 29, 17, 0, 17, 0, 0,
-    1, 31, 31, 31, 31, 31, 31, 27, 27, 27, 27, 27, 27, 27, 27, 27,
-    27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 25, 0, 25, 17, 27,
-    25, 31, 31, 31, 31, 31, 31, 27, 27, 27, 27, 27, 27, 27, 27, 27,
-    27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 17, 17, 17, 25, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    192, 249,   0, 113, 113, 249, 113, 249, 113, 113, 249, 249, 113, 251, 255, 113,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 125,  81,  64, 113,  64,  64,
+     97, 255, 255, 255, 255, 255, 255, 251, 251, 251, 251, 251, 251, 251, 251, 251,
+    251, 251, 251, 251, 251, 251, 251, 251, 251, 251, 251, 121,   0, 121, 113, 251,
+    249, 255, 255, 255, 255, 255, 255, 251, 251, 251, 251, 251, 251, 251, 251, 251,
+    251, 251, 251, 251, 251, 251, 251, 251, 251, 251, 251, 113, 113, 113, 249,   0,
+     64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,
+     64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,
+     64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,
+     64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,
+     64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,
+     64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,
+     64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,
+     64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,
 };
 
-/* Scan [p, e) while the octets may appear in a plain URI; returns where it
- * stopped and the first '@' seen (NULL if none). */
-static const char *scan_uri(const char *p, const char *e, const char **at) {
-    *at = NULL;
-    for (;;) {
-        while (p < e && (uri_class[(unsigned char)*p] & UC_PLAIN))
-            p++;
-        if (p >= e || *p != '@') return p;
-        if (!*at) *at = p;
-        p++;
-    }
+static inline const char *skip_uri(const char *p, const char *e, uint8_t bits) {
+    return sip_skip_in(p, e, uri_class, bits);
 }
 
-/* host[:port][;params] in [h, e), all octets already plain URI octets. */
+/* host[:port][;params] in [h, e): every octet a plain URI octet, no empty
+ * parameter. */
 static bool fast_hostpart(const char *h, const char *e) {
     const char *q = h;
     if (q < e && *q == '[') {
-        for (q++; q < e && (uri_class[(unsigned char)*q] & UC_V6); q++) {
-        }
+        q = skip_uri(q + 1, e, UC_V6);
         if (q >= e || *q != ']' || q == h + 1) return false;
         q++;
     } else {
-        while (q < e && (uri_class[(unsigned char)*q] & UC_HOST))
-            q++;
+        q = skip_uri(q, e, UC_HOST);
         if (q == h) return false;
     }
     if (q < e && *q == ':') {
@@ -252,18 +267,24 @@ static bool fast_hostpart(const char *h, const char *e) {
             v = v * 10 + (uint32_t)(*q++ - '0');
         if (q == d || v > 65535) return false;
     }
-    if (q == e) return true;
-    if (*q != ';' || e[-1] == ';') return false;
-    for (q++; q < e - 1; q++)
-        if (q[0] == ';' && q[1] == ';') return false; /* empty parameter */
+    while (q < e) { /* q at a ';': one non-empty parameter per step */
+        if (*q != ';') return false;
+        const char *n = q + 1;
+        q = skip_uri(n, e, UC_PCHAR);
+        if (q == n) return false; /* ";;" or a trailing ';' */
+    }
     return true;
 }
 
-/* [p, e) after "sip:" / "sips:": userinfo@host[:port][;params], no '?'. */
+/* [p, e) after "sip:" / "sips:": userinfo@host[:port][;params], no '?'.
+ * The userinfo ends at the first '@'; later '@' may only sit in params. */
 static bool fast_sip_uri(const char *p, const char *e) {
-    const char *at;
-    if (scan_uri(p, e, &at) != e) return false;
-    return fast_hostpart(at ? at + 1 : p, e);
+    const char *at = memchr(p, '@', (size_t)(e - p));
+    if (at) {
+        if (skip_uri(p, at, UC_URI) != at) return false;
+        p = at + 1;
+    }
+    return fast_hostpart(p, e);
 }
 
 /* <sip:...> starting at u (after '<'); *gt_out = the closing '>'. */
@@ -272,10 +293,10 @@ static bool fast_bracketed_uri(const char *u, const char *e, const char **gt_out
     if (e - u > 4 && memcmp(u, "sip:", 4) == 0) p = u + 4;
     else if (e - u > 5 && memcmp(u, "sips:", 5) == 0) p = u + 5;
     else return false;
-    const char *at, *gt = scan_uri(p, e, &at);
-    if (gt >= e || *gt != '>') return false;
+    const char *gt = memchr(p, '>', (size_t)(e - p)); /* '>' is no URI octet: the scan ends there */
+    if (!gt) return false;
     *gt_out = gt;
-    return fast_hostpart(at ? at + 1 : p, gt);
+    return fast_sip_uri(p, gt);
 }
 
 /* ;name[=token] ... with no empty item; expires= checked when asked. */
@@ -287,20 +308,18 @@ static bool fast_header_params(const char *p, const char *e, bool check_expires)
         for (p++; p < e && *p == ' '; p++) {
         }
         const char *n = p;
-        while (p < e && sip_is_token((unsigned char)*p))
-            p++;
+        p = sip_skip_in(p, e, sip_ctype, SIP_CC_TOKEN);
         if (p == n) return false;
-        fs_str name = fs_str_make(n, (size_t)(p - n));
+        size_t nlen = (size_t)(p - n);
         while (p < e && *p == ' ')
             p++;
         if (p < e && *p == '=') {
             for (p++; p < e && *p == ' '; p++) {
             }
             const char *vb = p;
-            while (p < e && sip_is_token((unsigned char)*p))
-                p++;
+            p = sip_skip_in(p, e, sip_ctype, SIP_CC_TOKEN);
             if (p == vb) return false;
-            if (check_expires && name.len == 7 && fs_str_ieq_cstr(name, "expires") &&
+            if (check_expires && nlen == 7 && sip_lower_eq(n, "expires", 7) &&
                 !delta_seconds_ok(fs_str_make(vb, (size_t)(p - vb))))
                 return false;
             while (p < e && *p == ' ')
@@ -314,14 +333,12 @@ static bool fast_header_params(const char *p, const char *e, bool check_expires)
 static bool fast_nameaddr(fs_str v, const sip_limits *lim, bool contact) {
     const char *p = v.p, *e = v.p + v.len;
     if (p < e && *p == '"') {
-        for (p++; p < e && *p != '"'; p++)
-            if (*p == '\\' || (unsigned char)*p < 0x20 || *p == 0x7f) return false;
-        if (p >= e) return false;
+        p = skip_uri(p + 1, e, UC_QD); /* stops at '"', '\\' or a CTL */
+        if (p >= e || *p != '"') return false;
         for (p++; p < e && *p == ' '; p++) {
         }
     } else {
-        while (p < e && (sip_is_token((unsigned char)*p) || *p == ' '))
-            p++;
+        p = skip_uri(p, e, UC_TOKSP);
     }
     if (p >= e || *p != '<') return false;
     const char *u = p + 1, *gt;
@@ -336,12 +353,10 @@ static bool fast_via(fs_str v, fs_str *host, fs_str *branch) {
     if (v.len < 10 || memcmp(p, "SIP/2.0/", 8) != 0) return false;
     p += 8;
     const char *t = p;
-    while (p < e && sip_is_token((unsigned char)*p))
-        p++;
+    p = sip_skip_in(p, e, sip_ctype, SIP_CC_TOKEN);
     if (p == t || p >= e || *p != ' ') return false;
     const char *h = ++p;
-    while (p < e && host_char((unsigned char)*p))
-        p++;
+    p = skip_uri(p, e, UC_HOST);
     if (p == h) return false; /* IPv6 sent-by: the full parser */
     *host = fs_str_make(h, (size_t)(p - h));
     if (p < e && *p == ':') {
@@ -355,15 +370,14 @@ static bool fast_via(fs_str v, fs_str *host, fs_str *branch) {
     while (p < e) {
         if (*p != ';') return false;
         const char *n = ++p;
-        while (p < e && sip_is_token((unsigned char)*p))
-            p++;
+        p = sip_skip_in(p, e, sip_ctype, SIP_CC_TOKEN);
         if (p == n) return false;
-        fs_str name = fs_str_make(n, (size_t)(p - n));
+        size_t nlen = (size_t)(p - n);
         if (p < e && *p == '=') {
             const char *vb = ++p;
-            while (p < e && (uri_class[(unsigned char)*p] & UC_VIAV)) p++;
+            p = skip_uri(p, e, UC_VIAV);
             if (p == vb) return false;
-            if (name.len == 6 && branch->len == 0 && fs_str_ieq_cstr(name, "branch"))
+            if (nlen == 6 && branch->len == 0 && sip_lower_eq(n, "branch", 6))
                 *branch = fs_str_make(vb, (size_t)(p - vb));
         }
     }
@@ -394,9 +408,9 @@ static void check_from_to(sip_msg *m, sip_header_id id, const sip_limits *lim) {
 /* A multi-valued name-addr header (Contact, Route, PAI ...). */
 static void check_nameaddr_list(sip_msg *m, sip_header_id id, const sip_limits *lim, bool scheme_matters,
                                 bool contact) {
-    uint16_t pos = 0;
+    hdr_iter it = hdr_iter_of(m, id);
     const sip_header *h;
-    while ((h = sip_header_next(m, id, &pos)) != NULL) {
+    while ((h = hdr_next(m, id, &it)) != NULL) {
         fs_str v = trim(h->value);
         if (contact && v.len == 1 && v.p[0] == '*') continue;
         if (v.len && !memchr(v.p, ',', v.len) && fast_nameaddr(v, lim, contact)) continue;
@@ -422,10 +436,13 @@ static void check_nameaddr_list(sip_msg *m, sip_header_id id, const sip_limits *
 
 /* ---- Via ---------------------------------------------------------------------------- */
 
-static bool is_broadcast(fs_str host) { return fs_str_eq_cstr(host, "255.255.255.255"); }
+static bool is_broadcast(fs_str host) { return host.len == 15 && memcmp(host.p, "255.255.255.255", 15) == 0; }
+
+/* The RFC 3261 magic cookie, any case (as fs_str_istarts compared it). */
+static bool has_cookie(fs_str branch) { return branch.len >= 7 && sip_lower_eq(branch.p, "z9hg4bk", 7); }
 
 static void top_branch(sip_msg *m, fs_str branch) {
-    if (branch.len == 0 || !fs_str_istarts(branch, "z9hG4bK")) {
+    if (!has_cookie(branch)) {
         ADD(m, RFC2543_SYNTAX); /* no RFC 3261 transaction id: an RFC 2543 element */
     } else if (branch.len == 7) {
         ADD(m, VIA_BRANCH_NO_COOKIE); /* cookie alone: no transaction id after it */
@@ -433,10 +450,10 @@ static void top_branch(sip_msg *m, fs_str branch) {
 }
 
 static void check_via(sip_msg *m) {
-    uint16_t pos = 0;
+    hdr_iter it = hdr_iter_of(m, SIP_H_VIA);
     const sip_header *h;
     bool top = true;
-    while ((h = sip_header_next(m, SIP_H_VIA, &pos)) != NULL) {
+    while ((h = hdr_next(m, SIP_H_VIA, &it)) != NULL) {
         fs_str host, branch;
         if (fast_via(h->value, &host, &branch)) {
             if (is_broadcast(host)) ADD(m, VIA_BROADCAST);
@@ -470,7 +487,7 @@ static void check_via(sip_msg *m) {
 }
 
 static bool top_branch_rfc3261(const sip_msg *m) {
-    return m->via_branch.len > 7 && fs_str_istarts(m->via_branch, "z9hG4bK");
+    return m->via_branch.len > 7 && has_cookie(m->via_branch);
 }
 
 /* ---- mandatory / single-value ------------------------------------------------------------- */
@@ -528,9 +545,15 @@ static const word known_types[] = {W("application/sdp"),
                                    W("application/vnd.3gpp.ussd+xml"),
                                    {NULL, 0}};
 
+/* s starts with the lower-case literal lit, any case. */
+#define ISTARTS(s, lit) ((s).len >= sizeof(lit) - 1 && sip_lower_eq((s).p, lit, sizeof(lit) - 1))
+#define IEQ(s, lit) ((s).len == sizeof(lit) - 1 && sip_lower_eq((s).p, lit, sizeof(lit) - 1))
+
 static bool known_content_type(fs_str type) {
-    if (fs_str_istarts(type, "multipart/") || fs_str_istarts(type, "application/vnd.3gpp") ||
-        fs_str_istarts(type, "application/vnd.etsi") || fs_str_istarts(type, "application/vnd.oma"))
+    if (IEQ(type, "application/sdp") || ISTARTS(type, "multipart/")) return true;
+    if (ISTARTS(type, "application/vnd.") &&
+        (ISTARTS(type, "application/vnd.3gpp") || ISTARTS(type, "application/vnd.etsi") ||
+         ISTARTS(type, "application/vnd.oma")))
         return true;
     return in_list(type, known_types);
 }
@@ -545,7 +568,7 @@ static void check_body(sip_msg *m) {
     }
     fs_str type = media_type(h->value);
     if (!known_content_type(type)) ADD(m, CONTENT_TYPE_UNKNOWN);
-    if (fs_str_istarts(type, "multipart/") && m->body.len) {
+    if (m->body.len && ISTARTS(type, "multipart/")) {
         uint32_t pos = 0;
         fs_str ph, pb;
         if (!sip_multipart_next(h->value, m->body, &pos, &ph, &pb)) ADD(m, MULTIPART_SYNTAX);
@@ -593,9 +616,9 @@ static const word known_options[] = {W("100rel"),
                                      {NULL, 0}};
 
 static void check_require(sip_msg *m, sip_header_id id) {
-    uint16_t pos = 0;
+    hdr_iter it = hdr_iter_of(m, id);
     const sip_header *h;
-    while ((h = sip_header_next(m, id, &pos)) != NULL) {
+    while ((h = hdr_next(m, id, &it)) != NULL) {
         fs_str rest = h->value, item;
         while (sip_list_next(&rest, &item))
             if (item.len && !in_list(item, known_options)) ADD(m, UNKNOWN_REQUIRE);
@@ -603,15 +626,15 @@ static void check_require(sip_msg *m, sip_header_id id) {
 }
 
 static void check_auth(sip_msg *m, sip_header_id id) {
-    uint16_t pos = 0;
+    hdr_iter it = hdr_iter_of(m, id);
     const sip_header *h;
-    while ((h = sip_header_next(m, id, &pos)) != NULL) {
+    while ((h = hdr_next(m, id, &it)) != NULL) {
         fs_str v = h->value;
         uint32_t i = 0;
         while (i < v.len && sip_is_token((unsigned char)v.p[i]))
             i++;
         fs_str scheme = fs_str_make(v.p, i);
-        if (!fs_str_ieq_cstr(scheme, "Digest") && !fs_str_ieq_cstr(scheme, "Bearer"))
+        if (!IEQ(scheme, "digest") && !IEQ(scheme, "bearer"))
             ADD(m, AUTH_SCHEME_UNKNOWN);
     }
 }
@@ -619,16 +642,16 @@ static void check_auth(sip_msg *m, sip_header_id id) {
 /* An SDP offer in a request whose Accept lists no media range covering it. */
 static void check_accept(sip_msg *m) {
     if (!m->is_request || m->body.len == 0 || m->count[SIP_H_ACCEPT] == 0) return;
-    if (!fs_str_ieq_cstr(media_type(sip_header_value(m, SIP_H_CONTENT_TYPE)), "application/sdp")) return;
-    uint16_t pos = 0;
+    fs_str ct = media_type(sip_header_value(m, SIP_H_CONTENT_TYPE));
+    if (!IEQ(ct, "application/sdp")) return;
+    hdr_iter it = hdr_iter_of(m, SIP_H_ACCEPT);
     const sip_header *h;
-    while ((h = sip_header_next(m, SIP_H_ACCEPT, &pos)) != NULL) {
+    while ((h = hdr_next(m, SIP_H_ACCEPT, &it)) != NULL) {
         fs_str rest = h->value, item;
         if (trim(rest).len == 0) return; /* empty Accept: nothing declared */
         while (sip_list_next(&rest, &item)) {
             fs_str t = media_type(item);
-            if (fs_str_ieq_cstr(t, "application/sdp") || fs_str_ieq_cstr(t, "application/*") ||
-                fs_str_ieq_cstr(t, "*/*"))
+            if (IEQ(t, "application/sdp") || IEQ(t, "application/*") || IEQ(t, "*/*"))
                 return;
         }
     }

@@ -621,6 +621,41 @@ static void test_brute_force(void) {
     world_free(&w);
 }
 
+/* svcrack (real traffic, examples/brute-svcrack.pcap): every guess has the same
+ * Call-ID and CSeq and only a new Via branch. Each 401 is a failure; a
+ * retransmitted guess (same branch) still counts once. */
+static void test_brute_same_callid(void) {
+    world w = world_new(config_default());
+    const char *att = "203.0.113.12:5060", *srv = "192.0.2.10:5060";
+    for (int i = 0; i < 12; i++) {
+        char rq[1024], rs[1024];
+        snprintf(rq, sizeof rq,
+                 "REGISTER sip:192.0.2.10 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.12:5060;branch=z9hG4bK-%d;rport\r\n"
+                 "Max-Forwards: 70\r\nFrom: <sip:250@192.0.2.10>;tag=6231\r\nTo: <sip:250@192.0.2.10>\r\n"
+                 "Call-ID: 2413752126\r\nCSeq: 2 REGISTER\r\nContact: <sip:250@203.0.113.12:5060>\r\n"
+                 "Authorization: Digest username=\"250\", realm=\"r\", nonce=\"n\", uri=\"sip:192.0.2.10\", "
+                 "response=\"%032d\"\r\nUser-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n",
+                 1000 + i, i);
+        snprintf(rs, sizeof rs,
+                 "SIP/2.0 401 Unauthorized\r\nVia: SIP/2.0/UDP 203.0.113.12:5060;branch=z9hG4bK-%d;rport=5060\r\n"
+                 "From: <sip:250@192.0.2.10>;tag=6231\r\nTo: <sip:250@192.0.2.10>;tag=k\r\n"
+                 "Call-ID: 2413752126\r\nCSeq: 2 REGISTER\r\n"
+                 "WWW-Authenticate: Digest realm=\"r\", nonce=\"n%d\"\r\nContent-Length: 0\r\n\r\n",
+                 1000 + i, i);
+        send_raw(&w, att, srv, T0 + SEC(i), rq);
+        send_raw(&w, srv, att, T0 + SEC(i) + 1000, rs);
+        if (i == 3) { /* a retransmission of guess 3 and of its answer */
+            send_raw(&w, att, srv, T0 + SEC(i) + 500000, rq);
+            send_raw(&w, srv, att, T0 + SEC(i) + 501000, rs);
+        }
+    }
+    world_finish(&w);
+    const ev_event *b = find_rule(w.out, "SIP-BRUTE-001");
+    CHECK_EQ_INT(count_rule(w.out, "SIP-BRUTE-001"), 1);
+    CHECK_EQ_INT(dint(b, "failures"), 12);
+    world_free(&w);
+}
+
 /* ---- floods (SIP-FLOOD-001/002) ------------------------------------------------------------- */
 
 static void test_flood(void) {
@@ -1341,6 +1376,7 @@ int main(void) {
     test_sipvicious_files();
     test_enumeration();
     test_brute_force();
+    test_brute_same_callid();
     test_flood();
     test_trust();
     test_cli();
