@@ -9,9 +9,9 @@
 # tests/unit/test_*.c are one program each, fuzz/fuzz_*.c one harness each.
 
 CC      ?= cc
-PKGS    := libpcap jansson yaml-0.1 libsodium
+PKGS    := libpcap jansson yaml-0.1 libsodium sqlite3 libpq openssl libevent libevent_openssl libevent_pthreads libnats
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lpcap -ljansson -lyaml -lsodium)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lpcap -ljansson -lyaml -lsodium -lsqlite3 -lpq -lssl -lcrypto -levent -levent_openssl -levent_pthreads -lnats)
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 BASE    := -std=c11 -D_GNU_SOURCE -g $(WARN) $(PKG_CFLAGS) -Isrc -DFS38_ETC_DIR='"$(CURDIR)/etc"'
@@ -29,7 +29,7 @@ HDRS     := $(wildcard src/*/*.h) tests/check.h
 REL  := build/release
 ASAN := build/asan
 
-.PHONY: all run test test-only fuzz bench setup clean examples docs-check
+.PHONY: all run run-only test test-only fuzz fuzz-only bench bench-only setup clean examples
 all: $(REL)/fs38
 
 setup:
@@ -63,10 +63,15 @@ $(ASAN)/gen_pcap $(REL)/gen_pcap: bench/gen_pcap.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -o $@ $<
 
-run: setup $(REL)/fs38
+# Targets that may install packages re-enter make afterwards, so pkg-config
+# flags are computed once the libraries are there (a fresh machine).
+run: setup
+	@$(MAKE) --no-print-directory run-only
+run-only: $(REL)/fs38
 	$(REL)/fs38 inspect --config examples/site.yaml examples/*.pcap
 
-test: setup test-only
+test: setup
+	@$(MAKE) --no-print-directory test-only
 test-only: $(ASAN)/fs38 $(TEST_BINS) $(ASAN)/gen_pcap
 	@tests/run.sh $(ASAN)
 
@@ -81,11 +86,15 @@ $(FUZZ)/libfs38.a: $(LIB_SRC:%.c=$(FUZZ)/obj/%.o)
 	@rm -f $@; ar rcs $@ $^
 $(FUZZ)/%: fuzz/%.c $(FUZZ)/libfs38.a
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ)/libfs38.a $(LDLIBS)
-fuzz: setup $(FUZZ_SRC:fuzz/%.c=$(FUZZ)/%)
+fuzz: setup
+	@$(MAKE) --no-print-directory fuzz-only
+fuzz-only: $(FUZZ_SRC:fuzz/%.c=$(FUZZ)/%)
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ)
 
 # ---- benchmarks ---------------------------------------------------------
-bench: setup $(REL)/fs38 $(REL)/libfs38.a
+bench: setup
+	@$(MAKE) --no-print-directory bench-only
+bench-only: $(REL)/fs38 $(REL)/libfs38.a
 	@scripts/bench.sh $(REL)
 
 examples: $(REL)/fs38

@@ -256,7 +256,8 @@ static void print_incidents(FILE *o, const inspect_run *r) {
                 ri->id, det_event_type_name(ri->event_type), x->source, cnt, x->window_s, x->detail);
     }
     if (r->events > (uint64_t)r->ntop) {
-        fprintf(o, "  ... %llu more; by rule:", (unsigned long long)(r->events - (uint64_t)r->ntop));
+        fprintf(o, "  ... %llu more (most severe shown). All incidents by rule:",
+                (unsigned long long)(r->events - (uint64_t)r->ntop));
         for (int i = 0; i < R__COUNT; i++)
             if (r->by_rule[i])
                 fprintf(o, " %s %llu", det_rule_table[i].id, (unsigned long long)r->by_rule[i]);
