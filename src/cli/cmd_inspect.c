@@ -143,7 +143,7 @@ static void event_detail(const ev_event *ev, char *out, size_t n) {
     for (unsigned i = 0; i < ev->ndetails && len + 8 < n; i++) {
         const ev_detail *d = &ev->details[i];
         int w;
-        if (d->kind == EV_D_STR) w = snprintf(out + len, n - len, "%s%s", len ? " " : "", d->s);
+        if (d->kind == EV_D_STR) w = snprintf(out + len, n - len, "%s%s=%s", len ? " " : "", d->key, d->s);
         else if (d->kind == EV_D_INT)
             w = snprintf(out + len, n - len, "%s%s=%lld", len ? " " : "", d->key, (long long)d->i);
         else w = snprintf(out + len, n - len, d->r >= 100 || d->r <= -100 ? "%s%s=%.0f" : "%s%s=%.2f",
@@ -227,15 +227,24 @@ static void print_span(FILE *o, uint64_t first, uint64_t last) {
             fs_time_rfc3339(last, b, sizeof b));
 }
 
+static int by_severity_type(const void *a, const void *b) {
+    const incident_row *x = a, *y = b;
+    if (x->severity != y->severity) return x->severity > y->severity ? -1 : 1;
+    det_event_type tx = det_rule_table[x->rule].event_type, ty = det_rule_table[y->rule].event_type;
+    if (tx != ty) return strcmp(det_event_type_name(tx), det_event_type_name(ty));
+    return x->count > y->count ? -1 : x->count < y->count;
+}
+
+/* Incidents grouped by severity, then type; one line each, < 120 columns. */
 static void print_incidents(FILE *o, const inspect_run *r) {
-    static const char *const sev_upper[] = {"info", "low", "medium", "high", "critical"};
+    static const char *const sev_name[] = {"info", "low", "medium", "high", "critical"};
     fprintf(o, "\nINCIDENTS  %llu", (unsigned long long)r->events);
     if (r->events) {
         fprintf(o, "  (");
         bool first = true;
         for (int s = SEV_CRITICAL; s >= SEV_INFO; s--) {
             if (!r->by_severity[s]) continue;
-            fprintf(o, "%s%s %llu", first ? "" : ", ", sev_upper[s], (unsigned long long)r->by_severity[s]);
+            fprintf(o, "%s%s %llu", first ? "" : ", ", sev_name[s], (unsigned long long)r->by_severity[s]);
             first = false;
         }
         fprintf(o, ")");
@@ -245,22 +254,37 @@ static void print_incidents(FILE *o, const inspect_run *r) {
         fprintf(o, "  none: no rule fired\n");
         return;
     }
-    fprintf(o, "  %-8s  %-17s  %-24s  %-22s %7s %8s  %s\n", "SEVERITY", "RULE", "TYPE", "SOURCE",
-            "COUNT", "WINDOW", "DETAIL");
+    incident_row rows[TOP_INCIDENTS];
+    memcpy(rows, r->top, (size_t)r->ntop * sizeof *rows);
+    qsort(rows, (size_t)r->ntop, sizeof *rows, by_severity_type);
+    int shown_sev = -1;
     for (int i = 0; i < r->ntop; i++) {
-        const incident_row *x = &r->top[i];
+        const incident_row *x = &rows[i];
         const det_rule_info *ri = &det_rule_table[x->rule];
+        if ((int)x->severity != shown_sev) {
+            shown_sev = (int)x->severity;
+            fprintf(o, "  %s\n", sev_name[x->severity]);
+        }
         char cnt[16];
         fmt_count(x->count, cnt, sizeof cnt);
-        fprintf(o, "  %-8s  %-17s  %-24s  %-22.22s %7s %7.1fs  %.60s\n", sev_upper[x->severity],
-                ri->id, det_event_type_name(ri->event_type), x->source, cnt, x->window_s, x->detail);
+        fprintf(o, "    %-24s %-18.18s %6s in %6.1fs  %-17s %.40s\n", det_event_type_name(ri->event_type),
+                x->source, cnt, x->window_s, ri->id, x->detail);
     }
     if (r->events > (uint64_t)r->ntop) {
-        fprintf(o, "  ... %llu more (most severe shown). All incidents by rule:",
+        fprintf(o, "  ... %llu more (the most severe are shown). All incidents by rule:\n   ",
                 (unsigned long long)(r->events - (uint64_t)r->ntop));
-        for (int i = 0; i < R__COUNT; i++)
-            if (r->by_rule[i])
-                fprintf(o, " %s %llu", det_rule_table[i].id, (unsigned long long)r->by_rule[i]);
+        int col = 3;
+        for (int i = 0; i < R__COUNT; i++) {
+            if (!r->by_rule[i]) continue;
+            char item[48];
+            int w = snprintf(item, sizeof item, " %s %llu", det_rule_table[i].id, (unsigned long long)r->by_rule[i]);
+            if (col + w > 100) {
+                fprintf(o, "\n   ");
+                col = 3;
+            }
+            fputs(item, o);
+            col += w;
+        }
         fprintf(o, "\n");
     }
 }
@@ -278,7 +302,7 @@ static void print_messages(FILE *o, const insp_stats *s) {
         fprintf(o, "%s%s %s", open ? ", " : " (", m ? sip_method_name((sip_method)m) : "other", a);
         open = true;
     }
-    fprintf(o, "%s   responses %s", open ? ")" : "", b);
+    fprintf(o, "%s\n          responses %s", open ? ")" : "", b);
     open = false;
     for (int c = 1; c <= 6; c++) {
         if (!d->by_class[c]) continue;
@@ -308,7 +332,7 @@ static void print_messages(FILE *o, const insp_stats *s) {
     fmt_count(d->msgs_with_anomaly, a, sizeof a);
     fprintf(o, "  anomalies in %s messages", a);
     int shown = 0;
-    for (int i = 1; i < SIP_A__COUNT && shown < 6; i++) {
+    for (int i = 1; i < SIP_A__COUNT && shown < 4; i++) {
         if (!d->anomalies[i] || sip_anomaly_class_of((sip_anomaly)i) == SIP_AC_NOTE) continue;
         fmt_count(d->anomalies[i], a, sizeof a);
         fprintf(o, "%s%s %s", shown ? ", " : ": ", sip_anomaly_name((sip_anomaly)i), a);

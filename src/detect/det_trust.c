@@ -40,7 +40,7 @@ static void src_observable(ev_event *ev, const det_ctx *c) {
 }
 
 static const char *zone_name(const det_ctx *c, int zone) {
-    return zone >= 0 ? c->eng->cfg->zones[zone].name : "(none)";
+    return zone >= 0 ? c->eng->cfg->zones[zone].name : "none";
 }
 
 /* Append item to a comma-separated string detail unless already listed. */

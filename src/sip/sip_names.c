@@ -87,20 +87,40 @@ static inline unsigned char ascii_lower(unsigned char c) {
 }
 
 /* p (n bytes, any case) equals the lower-case literal lower (letters and
- * '-' only). Eight bytes at a time: p may differ from lower only in bit 0x20
- * and only where lower holds a letter (bit 0x40 set), which is exactly
- * ASCII case folding for these literals. */
+ * '-' only). Word at a time, the last word overlapping the previous one: p
+ * may differ from lower only in bit 0x20 and only where lower holds a letter
+ * (bit 0x40 set), which is exactly ASCII case folding for these literals. */
+static inline bool lower_eq_64(const char *p, const char *lower) {
+    uint64_t a, b;
+    memcpy(&a, p, 8);
+    memcpy(&b, lower, 8);
+    return !((a ^ b) & ~((b & 0x4040404040404040ULL) >> 1));
+}
+
+static inline bool lower_eq_16(const char *p, const char *lower) {
+    uint16_t a, b;
+    memcpy(&a, p, 2);
+    memcpy(&b, lower, 2);
+    return !((a ^ b) & ~((b & 0x4040u) >> 1) & 0xffffu);
+}
+
+static inline bool lower_eq_32(const char *p, const char *lower) {
+    uint32_t a, b;
+    memcpy(&a, p, 4);
+    memcpy(&b, lower, 4);
+    return !((a ^ b) & ~((b & 0x40404040u) >> 1));
+}
+
 static bool lower_eq(const char *p, const char *lower, size_t n) {
-    const uint64_t letters = 0x4040404040404040ULL;
-    for (; n >= 8; n -= 8, p += 8, lower += 8) {
-        uint64_t a, b;
-        memcpy(&a, p, 8);
-        memcpy(&b, lower, 8);
-        if ((a ^ b) & ~((b & letters) >> 1)) return false;
+    if (n >= 8) {
+        size_t i = 0;
+        for (; i + 8 <= n; i += 8)
+            if (!lower_eq_64(p + i, lower + i)) return false;
+        return i == n || lower_eq_64(p + n - 8, lower + n - 8);
     }
-    for (size_t i = 0; i < n; i++)
-        if (ascii_lower((unsigned char)p[i]) != (unsigned char)lower[i]) return false;
-    return true;
+    if (n >= 4) return lower_eq_32(p, lower) && lower_eq_32(p + n - 4, lower + n - 4);
+    if (n >= 2) return lower_eq_16(p, lower) && lower_eq_16(p + n - 2, lower + n - 2);
+    return n == 0 || ascii_lower((unsigned char)p[0]) == (unsigned char)lower[0];
 }
 
 static sip_header_id compact_form(unsigned char c) {

@@ -27,6 +27,14 @@ typedef struct parse_ctx {
 
 static inline bool ws(unsigned char c) { return sip_is_wsp(c); }
 
+/* Stop octets of the From/To and Via scanners (for sip_skip_out):
+ * PS_HP  where header_params must look: '"' '<' ';'
+ * PS_VAL where a tag/branch value ends: ';' or whitespace
+ * PS_Q   where a quoted string needs a look: '"' or a backslash */
+enum { PS_HP = 1, PS_VAL = 2, PS_Q = 4 };
+static const uint8_t pstop[256] = {['"'] = PS_HP | PS_Q, ['\\'] = PS_Q, ['<'] = PS_HP, [';'] = PS_HP | PS_VAL,
+                                   [' '] = PS_VAL, ['\t'] = PS_VAL, ['\r'] = PS_VAL, ['\n'] = PS_VAL};
+
 static inline fs_str span(const char *b, const char *e) {
     fs_str s = {b, (uint32_t)(e - b)};
     return s;
@@ -134,12 +142,7 @@ static bool parse_request_line(sip_msg *m, const char *p, const char *e, const s
         sip_msg_add_anomaly(m, SIP_A_START_LINE_SYNTAX);
     } else {
         if (m->ruri.p[0] == '<') sip_msg_add_anomaly(m, SIP_A_RURI_ANGLE_BRACKETS);
-        for (uint32_t i = 0; i < m->ruri.len; i++) {
-            if (ws((unsigned char)m->ruri.p[i])) {
-                sip_msg_add_anomaly(m, SIP_A_RURI_SYNTAX);
-                break;
-            }
-        }
+        if (sip_skip_out(rb, re, sip_ctype, SIP_CC_WSP) != re) sip_msg_add_anomaly(m, SIP_A_RURI_SYNTAX);
         if (lim->max_uri_len && m->ruri.len > lim->max_uri_len)
             sip_msg_add_anomaly(m, SIP_A_LIMIT_URI_LENGTH);
     }
@@ -219,12 +222,14 @@ static void max_forwards(sip_msg *m, fs_str v) {
  * display names are skipped. Full grammar checks are sip_validate's job. */
 static fs_str header_params(fs_str v) {
     const char *p = v.p, *end = v.p + v.len;
-    while (p < end) {
+    while ((p = sip_skip_out(p, end, pstop, PS_HP)) < end) {
         char c = *p;
         if (c == '"') {
-            p++;
-            while (p < end && *p != '"') p += (*p == '\\' && p + 1 < end) ? 2 : 1;
-            if (p >= end) return FS_STR_NULL;
+            for (p++;; p += (p + 1 < end) ? 2 : 1) { /* past a backslash and what it escapes */
+                p = sip_skip_out(p, end, pstop, PS_Q);
+                if (p >= end) return FS_STR_NULL;
+                if (*p == '"') break;
+            }
             p++;
             continue;
         }
@@ -233,8 +238,7 @@ static fs_str header_params(fs_str v) {
             const char *semi = gt ? memchr(gt, ';', (size_t)(end - gt)) : NULL;
             return semi ? span(semi + 1, end) : FS_STR_NULL;
         }
-        if (c == ';') return span(p + 1, end);
-        p++;
+        return span(p + 1, end); /* ';' */
     }
     return FS_STR_NULL;
 }
@@ -257,8 +261,7 @@ static fs_str tag_of(fs_str v) {
             if (q < end && *q == '=') {
                 for (q++; q < end && ws((unsigned char)*q); q++) {}
                 const char *b = q;
-                while (q < end && *q != ';' && !ws((unsigned char)*q)) q++;
-                return span(b, q);
+                return span(b, sip_skip_out(q, end, pstop, PS_VAL));
             }
         }
         const char *semi = memchr(p, ';', (size_t)(end - p));
@@ -289,15 +292,13 @@ static void top_via(sip_msg *m, fs_str v) {
     while ((semi = memchr(p, ';', (size_t)(end - p))) != NULL) {
         p = semi + 1;
         while (p < end && ws((unsigned char)*p)) p++;
-        if (end - p < 6 || (p[0] | 0x20) != 'b' || !fs_str_ieq_cstr(span(p, p + 6), "branch")) continue;
+        if (end - p < 6 || !sip_lower_eq(p, "branch", 6)) continue;
         const char *q = p + 6;
         while (q < end && ws((unsigned char)*q)) q++;
         if (q >= end || *q != '=') continue;
         q++;
         while (q < end && ws((unsigned char)*q)) q++;
-        const char *b = q;
-        while (q < end && *q != ';' && !ws((unsigned char)*q)) q++;
-        m->via_branch = span(b, q);
+        m->via_branch = span(q, sip_skip_out(q, end, pstop, PS_VAL));
         return;
     }
 }
@@ -335,7 +336,7 @@ static void header_field(sip_msg *m, parse_ctx *c, const char *p, const char *e)
     if (c->lim->max_header_len && (size_t)(e - p) > c->lim->max_header_len)
         sip_msg_add_anomaly(m, SIP_A_LIMIT_HEADER_LENGTH);
     const char *n = p;
-    while (p < e && sip_is_token((unsigned char)*p)) p++;
+    p = sip_skip_in(p, e, sip_ctype, SIP_CC_TOKEN);
     fs_str name = span(n, p);
     while (p < e && (*p == ' ' || *p == '\t')) p++;
     if (name.len == 0 || p >= e || *p != ':') {

@@ -528,13 +528,27 @@ bool sip_sdp_parse(fs_str body, sip_sdp *sdp) {
 
 /* ---- multipart ------------------------------------------------------------------ */
 
+/* First occurrence of needle (n > 0 bytes) in [p, p + len), or NULL. Plain
+ * C11 instead of memmem, which <string.h> declares only under _GNU_SOURCE
+ * (a build without it would call memmem through an implicit int return). */
+static const char *find_bytes(const char *p, size_t len, const char *needle, size_t n) {
+    const char *end = p + len;
+    while ((size_t)(end - p) >= n) {
+        const char *x = memchr(p, needle[0], (size_t)(end - p) - n + 1);
+        if (!x) return NULL;
+        if (memcmp(x, needle, n) == 0) return x;
+        p = x + 1;
+    }
+    return NULL;
+}
+
 /* Boundary delimiter "--boundary" at offset at in body, at the body start or
  * after a LF. Returns the offset of the delimiter or -1. */
 static int64_t find_delim(fs_str body, uint32_t at, fs_str bnd) {
     const char *end = body.p + body.len;
     const char *p = body.p + at;
     while ((size_t)(end - p) >= (size_t)bnd.len + 2) {
-        const char *x = memmem(p, (size_t)(end - p), bnd.p, bnd.len);
+        const char *x = find_bytes(p, (size_t)(end - p), bnd.p, bnd.len);
         if (!x) return -1;
         if (x - body.p >= 2 && x[-1] == '-' && x[-2] == '-' &&
             (x - 2 == body.p || x[-3] == '\n'))
