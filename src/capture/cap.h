@@ -96,6 +96,14 @@ const cap_stats *cap_decoder_stats(const cap_decoder *d);
 /* Bytes of memory the decoder holds right now (tables + buffers). */
 size_t cap_decoder_memory(const cap_decoder *d);
 
+/* Which worker a frame belongs to (cap_shard.c): a hash of the client
+ * address (the side whose port is not a SIP port; between two SIP ports,
+ * the sender of a request), or of both addresses when that cannot be told
+ * (IP fragments, other traffic). The same for every frame of a TCP
+ * connection, a fragmented datagram, and a UA's dialogs with its proxy.
+ * 0 when the frame cannot be decoded that far. */
+uint64_t cap_shard_key(const cap_config *c, int dlt, const uint8_t *frame, uint32_t caplen);
+
 /* ---- sources (libpcap) --------------------------------------------------- */
 
 typedef struct cap_source cap_source;

@@ -100,12 +100,7 @@ void cap_config_default(cap_config *c) {
     c->max_frag_sets = 8192;
     c->max_frag_bytes = 67108864;
     c->frag_timeout_s = 30;
-    /* The sip_limits defaults, set here so that capture does not depend on
-     * the parser module (same values as sip_limits_default). */
-    c->sip.max_message = 65535;
-    c->sip.max_headers = 128;
-    c->sip.max_header_len = 4096;
-    c->sip.max_uri_len = 1024;
+    sip_limits_default(&c->sip);
 }
 
 const char *cap_transport_name(cap_transport t) {

@@ -77,10 +77,4 @@ void insp_get_stats(insp *in, insp_stats *out);
 /* Busiest sources across workers, most messages first. */
 int insp_top_talkers(insp *in, det_talker *out, int n);
 
-/* Which worker a frame belongs to: a hash of the client address (the side
- * whose port is not a SIP port), or of both addresses when that cannot be
- * told (both or neither are SIP ports, IP fragments). 0 when the frame
- * cannot be decoded that far. */
-uint64_t insp_shard_key(const cap_config *c, int dlt, const uint8_t *frame, uint32_t caplen);
-
 #endif

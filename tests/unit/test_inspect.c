@@ -47,7 +47,7 @@ static uint64_t key_of(const cap_config *c, const char *src, uint16_t sp, const 
                        uint8_t proto, uint16_t frag, const char *payload) {
     uint8_t f[2048];
     size_t n = frame_v4(f, src, sp, dst, dp, proto, frag, payload);
-    return insp_shard_key(c, 1, f, (uint32_t)n);
+    return cap_shard_key(c, 1, f, (uint32_t)n);
 }
 
 static void test_shard_keys(void) {
@@ -81,8 +81,8 @@ static void test_shard_keys(void) {
     CHECK(o1 != k1);
     /* garbage never crashes and gives 0 */
     uint8_t junk[10] = {0};
-    CHECK_EQ_INT(insp_shard_key(c, 1, junk, sizeof junk), 0);
-    CHECK_EQ_INT(insp_shard_key(c, 9999, junk, sizeof junk), 0);
+    CHECK_EQ_INT(cap_shard_key(c, 1, junk, sizeof junk), 0);
+    CHECK_EQ_INT(cap_shard_key(c, 9999, junk, sizeof junk), 0);
 }
 
 /* ---- raw messages through the whole pipeline -------------------------------------- */

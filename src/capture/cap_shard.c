@@ -1,0 +1,109 @@
+/*
+ * cap_shard.c -- which worker a frame belongs to (fs38 inspect --workers).
+ *
+ * Owns: a stateless peek through the link and IP headers to the addresses
+ * and ports of a frame, and the choice of the client address as the shard
+ * key. Must not touch: decoder state (cap_decode.c does the real decoding,
+ * with reassembly), SIP parsing beyond the first bytes of a datagram.
+ */
+#include "cap.h"
+
+static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+
+static bool is_sip_port(const cap_config *c, uint16_t port) {
+    for (unsigned i = 0; i < c->nports; i++)
+        if (c->sip_ports[i] == port) return true;
+    return false;
+}
+
+/* Strip the link layer: returns the IP header and its version (4/6), or NULL. */
+static const uint8_t *link_to_ip(int dlt, const uint8_t *f, uint32_t len, uint32_t *rest) {
+    uint32_t off;
+    uint16_t etype = 0;
+    switch (dlt) {
+    case 1: /* Ethernet, any number of VLAN tags */
+        if (len < 14) return NULL;
+        off = 12;
+        etype = be16(f + off);
+        off += 2;
+        while ((etype == 0x8100 || etype == 0x88a8 || etype == 0x9100) && off + 4 <= len) {
+            etype = be16(f + off + 2);
+            off += 4;
+        }
+        break;
+    case 113: /* Linux SLL */
+        if (len < 16) return NULL;
+        etype = be16(f + 14);
+        off = 16;
+        break;
+    case 276: /* Linux SLL2 */
+        if (len < 20) return NULL;
+        etype = be16(f);
+        off = 20;
+        break;
+    case 0:
+    case 108: /* BSD loopback: 4-byte family, version is in the IP header */
+        off = 4;
+        break;
+    case 12: case 14: case 101: case 228: case 229:
+        off = 0;
+        break;
+    default:
+        return NULL;
+    }
+    if (etype && etype != 0x0800 && etype != 0x86dd) return NULL;
+    if (off >= len) return NULL;
+    *rest = len - off;
+    return f + off;
+}
+
+uint64_t cap_shard_key(const cap_config *c, int dlt, const uint8_t *frame, uint32_t caplen) {
+    uint32_t len;
+    const uint8_t *ip = link_to_ip(dlt, frame, caplen, &len);
+    if (!ip || len < 1) return 0;
+    const uint8_t *src, *dst;
+    size_t alen;
+    uint32_t l4off = 0;
+    uint8_t proto = 0;
+    bool fragment = false;
+    if ((ip[0] >> 4) == 4) {
+        if (len < 20) return 0;
+        src = ip + 12;
+        dst = ip + 16;
+        alen = 4;
+        fragment = (be16(ip + 6) & 0x3fff) != 0; /* MF or offset */
+        proto = ip[9];
+        l4off = (uint32_t)(ip[0] & 15) * 4;
+    } else if ((ip[0] >> 4) == 6) {
+        if (len < 40) return 0;
+        src = ip + 8;
+        dst = ip + 24;
+        alen = 16;
+        proto = ip[6];
+        l4off = 40;
+        for (int hops = 0; hops < 8 && (proto == 0 || proto == 43 || proto == 60); hops++) {
+            if (l4off + 8 > len) return 0;
+            proto = ip[l4off];
+            l4off += ((uint32_t)ip[l4off + 1] + 1) * 8;
+        }
+        fragment = proto == 44;
+    } else {
+        return 0;
+    }
+    uint64_t hs = fs_hash_bytes(src, alen, 0x5348), hd = fs_hash_bytes(dst, alen, 0x5348);
+    if (fragment || (proto != 17 && proto != 6) || l4off + 4 > len) return hs ^ hd;
+    const uint8_t *l4 = ip + l4off;
+    /* The client is the side not on a SIP port: both directions of a flow or
+     * dialog agree on it. */
+    bool sip_src = is_sip_port(c, be16(l4)), sip_dst = is_sip_port(c, be16(l4 + 2));
+    if (sip_dst && !sip_src) return hs;
+    if (sip_src && !sip_dst) return hd;
+    if (proto == 17 && l4off + 16 <= len) {
+        /* Both (or neither) on SIP ports: a request's sender is the client,
+         * so one scanner probing many servers stays on one worker. */
+        const uint8_t *payload = l4 + 8;
+        if (memcmp(payload, "SIP/2.0 ", 8) == 0) return hd;
+        if (payload[0] >= 'A' && payload[0] <= 'Z') return hs;
+    }
+    return hs ^ hd;
+}
