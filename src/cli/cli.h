@@ -14,5 +14,7 @@ enum { EXIT_DONE = 0, EXIT_EVENTS = 1, EXIT_USAGE = 2 };
 
 int cmd_inspect(int argc, char **argv);
 int cmd_rules(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);  /* cmd_keygen.c */
+int cmd_hash_id(int argc, char **argv); /* cmd_hash_id.c */
 
 #endif

@@ -18,6 +18,8 @@ static const struct {
 } commands[] = {
     {"inspect", cmd_inspect, "find SIP attacks and fraud in captures, live traffic or HEP"},
     {"rules", cmd_rules, "list the rule catalogue (ids, severities, thresholds)"},
+    {"keygen", cmd_keygen, "make an Ed25519 key pair for signing shared events"},
+    {"hash-id", cmd_hash_id, "pseudonymise MSISDN/IMSI/ICCID under the community key"},
 };
 
 static void usage(FILE *out) {

@@ -1,0 +1,160 @@
+/*
+ * cmd_hash_id.c -- `fs38 hash-id`: pseudonymise subscriber identifiers
+ * (MSISDN, IMSI, ICCID) under the community key, and create or rotate the
+ * community key file.
+ *
+ * Thin: options, stdin lines and printing; normalisation, HMAC and the key
+ * file are src/exchange/xc_pseudo.c.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "exchange/xc.h"
+
+static void hash_id_usage(FILE *out) {
+    fputs("usage: fs38 hash-id --key-file FILE [--kind KIND] [--key-id ID] VALUE... | -\n"
+          "       fs38 hash-id --new-key --key-id ID --out FILE\n\n"
+          "Prints, per value, the pseudonym a shared event carries instead of a victim's\n"
+          "identifier:  <kind>_hmac <key_id> <base64url(HMAC-SHA256(key, normalised value))>\n"
+          "Values come from the command line, or one per line from stdin with '-'. The\n"
+          "first invalid value stops the run (exit 2), so output lines match input lines.\n\n"
+          "  --key-file FILE  the community key file (mode 0600; newest key first)\n"
+          "  --kind KIND      msisdn (default: '+' or '00' and 7-15 digits, spaces, dashes,\n"
+          "                   dots, parentheses ignored), imsi (15 digits) or iccid (18-20)\n"
+          "  --key-id ID      hash under this (older) key instead of the newest\n"
+          "  --new-key        add a new random key ID in front of --out FILE (created\n"
+          "                   if missing; older keys are kept so old values still match)\n"
+          "  --out FILE       the key file --new-key writes\n"
+          "  -h, --help       this text\n\n"
+          "Exit codes: 0 done, 2 usage, key file or value error.\n",
+          out);
+}
+
+static int new_key(const char *key_id, const char *out) {
+    xc_pseudo_keys ks;
+    fs_err e;
+    FILE *f = fopen(out, "r");
+    if (f) {
+        fclose(f);
+        if (xc_pseudo_load(out, &ks, &e) != FS_OK) {
+            fprintf(stderr, "fs38 hash-id: %s\n", e.msg);
+            return EXIT_USAGE;
+        }
+    } else {
+        memset(&ks, 0, sizeof ks);
+    }
+    int rc = EXIT_DONE;
+    if (xc_pseudo_rotate(&ks, key_id, (int64_t)(fs_time_now_us() / 1000), &e) != FS_OK ||
+        xc_pseudo_save(out, &ks, &e) != FS_OK) {
+        fprintf(stderr, "fs38 hash-id: %s\n", e.msg);
+        rc = EXIT_USAGE;
+    } else {
+        printf("%s\n", key_id);
+        fprintf(stderr, "fs38 hash-id: %s: key %s added, %zu key%s kept\n", out, key_id, ks.n,
+                ks.n == 1 ? "" : "s");
+    }
+    xc_pseudo_wipe(&ks);
+    return rc;
+}
+
+static bool hash_one(const xc_pseudo_key *k, xc_id_kind kind, const char *v, size_t len,
+                     const char *where) {
+    char out[XC_HMAC_B64_LEN + 1];
+    fs_err e;
+    if (xc_pseudo_hash(k, kind, v, len, out, sizeof out, &e) != FS_OK) {
+        fprintf(stderr, "fs38 hash-id: %s: %s\n", where, e.msg);
+        return false;
+    }
+    printf("%s %s %s\n", xc_id_observable_kind(kind), k->key_id, out);
+    return true;
+}
+
+static int hash_stdin(const xc_pseudo_key *k, xc_id_kind kind) {
+    char line[256], where[64];
+    unsigned long n = 0;
+    while (fgets(line, sizeof line, stdin)) {
+        n++;
+        size_t len = strlen(line);
+        snprintf(where, sizeof where, "stdin line %lu", n);
+        if (len == sizeof line - 1 && line[len - 1] != '\n') {
+            fprintf(stderr, "fs38 hash-id: %s: longer than %zu characters\n", where, sizeof line - 2);
+            return EXIT_USAGE;
+        }
+        fs_str s = fs_str_trim(fs_str_make(line, len));
+        if (s.len == 0) continue; /* blank lines are no values */
+        if (!hash_one(k, kind, s.p, s.len, where)) return EXIT_USAGE;
+    }
+    if (ferror(stdin)) {
+        fprintf(stderr, "fs38 hash-id: reading stdin failed\n");
+        return EXIT_USAGE;
+    }
+    return EXIT_DONE;
+}
+
+int cmd_hash_id(int argc, char **argv) {
+    enum { OPT_KEY_FILE = 256, OPT_KIND, OPT_KEY_ID, OPT_NEW_KEY, OPT_OUT };
+    static const struct option longopts[] = {{"key-file", required_argument, NULL, OPT_KEY_FILE},
+                                             {"kind", required_argument, NULL, OPT_KIND},
+                                             {"key-id", required_argument, NULL, OPT_KEY_ID},
+                                             {"new-key", no_argument, NULL, OPT_NEW_KEY},
+                                             {"out", required_argument, NULL, OPT_OUT},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    const char *key_file = NULL, *key_id = NULL, *out = NULL;
+    bool make_key = false;
+    xc_id_kind kind = XC_ID_MSISDN;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_KEY_FILE: key_file = optarg; break;
+        case OPT_KIND:
+            if (!xc_id_kind_parse(optarg, &kind)) {
+                fprintf(stderr, "fs38 hash-id: --kind '%s': expected msisdn, imsi or iccid\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case OPT_KEY_ID: key_id = optarg; break;
+        case OPT_NEW_KEY: make_key = true; break;
+        case OPT_OUT: out = optarg; break;
+        case 'h': hash_id_usage(stdout); return EXIT_DONE;
+        default: hash_id_usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (make_key) {
+        if (!key_id || !out || key_file || optind < argc) {
+            fprintf(stderr, "fs38 hash-id: --new-key takes --key-id ID and --out FILE only\n");
+            return EXIT_USAGE;
+        }
+        return new_key(key_id, out);
+    }
+    if (out) {
+        fprintf(stderr, "fs38 hash-id: --out is for --new-key\n");
+        return EXIT_USAGE;
+    }
+    if (!key_file || optind >= argc) {
+        fprintf(stderr, "fs38 hash-id: give --key-file FILE and values (or '-' for stdin); see --help\n");
+        return EXIT_USAGE;
+    }
+    xc_pseudo_keys ks;
+    fs_err e;
+    if (xc_pseudo_load(key_file, &ks, &e) != FS_OK) {
+        fprintf(stderr, "fs38 hash-id: %s\n", e.msg);
+        return EXIT_USAGE;
+    }
+    const xc_pseudo_key *k = key_id ? xc_pseudo_find(&ks, key_id) : &ks.keys[0];
+    int rc = EXIT_DONE;
+    if (!k) {
+        fprintf(stderr, "fs38 hash-id: key id '%s' is not in %s\n", key_id, key_file);
+        rc = EXIT_USAGE;
+    }
+    for (int i = optind; rc == EXIT_DONE && i < argc; i++) {
+        if (!strcmp(argv[i], "-")) rc = hash_stdin(k, kind);
+        else if (!hash_one(k, kind, argv[i], strlen(argv[i]), "argument")) rc = EXIT_USAGE;
+    }
+    xc_pseudo_wipe(&ks);
+    if (fflush(stdout) != 0) rc = EXIT_USAGE;
+    return rc;
+}

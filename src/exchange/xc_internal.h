@@ -1,0 +1,22 @@
+/*
+ * xc_internal.h -- helpers shared by the files of src/exchange only.
+ */
+#ifndef FS_XC_INTERNAL_H
+#define FS_XC_INTERNAL_H
+
+#include "xc.h"
+
+/* Read a whole regular file of at most max bytes into a malloc'd, NUL
+ * terminated buffer. what names the file's role in error messages. When
+ * secret is true, a file readable or writable by group/others is refused. */
+fs_code xc_read_file(const char *path, size_t max, bool secret, const char *what, char **buf,
+                     size_t *len, fs_err *e);
+
+/* Write a new file with the given mode; refuses to overwrite when excl. */
+fs_code xc_write_file(const char *path, const char *data, size_t len, int mode, bool excl,
+                      fs_err *e);
+
+/* A JSON object member that must be a string; NULL otherwise. */
+const char *xc_json_str(const json_t *obj, const char *key);
+
+#endif

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# fs38 keygen and fs38 hash-id end to end: files written, modes 0600 on
+# secrets, refusal to overwrite, exit codes, bad arguments, --help, and
+# hash-id values checked against an independent HMAC (openssl dgst).
+source "$(dirname "$0")/lib.sh"
+umask 022   # the secrets must be 0600 whatever the umask allows
+
+# --- keygen -----------------------------------------------------------------------
+expect_exit 0 "keygen --help" "$FS38" keygen --help
+ok "keygen --help documents --issuer" grep -q -- '--issuer' "$TMPD/out"
+ok "keygen --help documents exit codes" grep -q 'Exit codes' "$TMPD/out"
+expect_exit 0 "fs38 --help" "$FS38" --help
+ok "--help lists keygen" grep -q 'keygen' "$TMPD/out"
+ok "--help lists hash-id" grep -q 'hash-id' "$TMPD/out"
+
+expect_exit 0 "keygen" "$FS38" keygen --issuer org:234-15 --out "$TMPD/keys"
+KID=$(cat "$TMPD/out")
+ok "keygen prints a 22-character kid" bash -c "[[ '$KID' =~ ^[A-Za-z0-9_-]{22}$ ]]"
+ok "secret key file written" test -f "$TMPD/keys/$KID.key"
+ok "public member file written" test -f "$TMPD/keys/$KID.pub"
+ok "secret key mode 0600" test "$(stat -c %a "$TMPD/keys/$KID.key")" = 600
+ok "key directory mode 0700" test "$(stat -c %a "$TMPD/keys")" = 700
+ok "key file names the issuer" grep -q '"issuer":"org:234-15"' "$TMPD/keys/$KID.key"
+ok "key file has alg EdDSA" grep -q '"alg":"EdDSA"' "$TMPD/keys/$KID.key"
+ok "key file has the secret" grep -q '"secret_key":"' "$TMPD/keys/$KID.key"
+SK=$(sed 's/.*"secret_key":"\([^"]*\)".*/\1/' "$TMPD/keys/$KID.key")
+ok "secret is 43 base64url characters" bash -c "[[ '$SK' =~ ^[A-Za-z0-9_-]{43}$ ]]"
+ok "secret not printed" bash -c "! grep -qF -- '$SK' '$TMPD/out' '$TMPD/err'"
+ok "pub file has no secret" bash -c "! grep -q secret_key '$TMPD/keys/$KID.pub'"
+ok "pub file is an active member" grep -q '"status":"active"' "$TMPD/keys/$KID.pub"
+ok "pub file names the kid" grep -q "\"kid\":\"$KID\"" "$TMPD/keys/$KID.pub"
+# kid = base64url(SHA-256(public key)[0..16)), recomputed with openssl
+PK=$(sed 's/.*"public_key":"\([^"]*\)".*/\1/' "$TMPD/keys/$KID.pub")
+WANT=$(printf '%s' "$PK" | tr '_-' '/+' | sed 's/$/=/' | base64 -d 2>/dev/null | openssl dgst -sha256 -binary | head -c 16 | base64 | tr '/+' '_-' | tr -d '=')
+ok "kid is the SHA-256 prefix of the public key" test "$KID" = "$WANT"
+
+expect_exit 0 "second key in the same folder" "$FS38" keygen --issuer org:carrier-x.example --out "$TMPD/keys"
+KID2=$(cat "$TMPD/out")
+ok "second key has another kid" test "$KID" != "$KID2"
+ok "first key untouched by the second" grep -q '"issuer":"org:234-15"' "$TMPD/keys/$KID.key"
+# (refusal to overwrite an existing <kid>.key is tested in tests/unit/test_xc_jws.c:
+#  kids are random here, so no run can make them collide)
+: >"$TMPD/notadir"
+expect_exit 2 "--out is a file" "$FS38" keygen --issuer org:234-15 --out "$TMPD/notadir"
+ok "--out file is named" grep -q notadir "$TMPD/err"
+
+for bad in "234-15" "org:" "org:23-15" "org:234-1" "org:234-1516" "org:Upper" "org:a b" "ORG:234-15" "org:$(printf 'a%.0s' {1..65})"; do
+    expect_exit 2 "keygen refuses issuer '$bad'" "$FS38" keygen --issuer "$bad" --out "$TMPD/bad"
+    ok "refused issuer is named ('$bad')" grep -qF -- "$bad" "$TMPD/err"
+done
+ok "nothing written for refused issuers" test ! -e "$TMPD/bad"
+expect_exit 2 "keygen without --out" "$FS38" keygen --issuer org:234-15
+expect_exit 2 "keygen without --issuer" "$FS38" keygen --out "$TMPD/k3"
+expect_exit 2 "keygen unknown option" "$FS38" keygen --issuer org:234-15 --out "$TMPD/k3" --bogus
+expect_exit 2 "keygen extra argument" "$FS38" keygen --issuer org:234-15 --out "$TMPD/k3" extra
+
+# --- hash-id ----------------------------------------------------------------------
+expect_exit 0 "hash-id --help" "$FS38" hash-id --help
+ok "hash-id --help documents --new-key" grep -q -- '--new-key' "$TMPD/out"
+CK=$TMPD/community.key
+expect_exit 0 "new community key" "$FS38" hash-id --new-key --key-id 2026-11 --out "$CK"
+ok "new key prints its id" grep -qx '2026-11' "$TMPD/out"
+ok "community key mode 0600" test "$(stat -c %a "$CK")" = 600
+expect_exit 0 "hash an MSISDN" "$FS38" hash-id --key-file "$CK" +447700900123
+read -r KIND KEYID VALUE <"$TMPD/out"
+ok "kind msisdn_hmac" test "$KIND" = msisdn_hmac
+ok "key id printed" test "$KEYID" = 2026-11
+ok "43-character base64url" bash -c "[[ '$VALUE' =~ ^[A-Za-z0-9_-]{43}$ ]]"
+# independent HMAC-SHA256 with openssl over the normalised value
+KEYB64=$(sed -n 's/.*"key_id":"2026-11","key":"\([^"]*\)".*/\1/p' "$CK")
+KEYHEX=$(printf '%s=' "$KEYB64" | tr '_-' '/+' | base64 -d | od -An -tx1 | tr -d ' \n')
+WANT=$(printf '%s' '+447700900123' | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$KEYHEX" -binary | base64 | tr '/+' '_-' | tr -d '=')
+ok "value equals openssl's HMAC-SHA256" test "$VALUE" = "$WANT"
+expect_exit 0 "spellings" "$FS38" hash-id --key-file "$CK" "0044 7700 900123" "+44-7700-900-123"
+ok "spellings agree" test "$(cut -d' ' -f3 "$TMPD/out" | sort -u)" = "$VALUE"
+ok "one line per value" test "$(wc -l <"$TMPD/out")" -eq 2
+printf '+447700900123\n\n234150123456789\n' >"$TMPD/in"
+expect_exit 2 "stdin stops at a value of the wrong kind" bash -c "'$FS38' hash-id --key-file '$CK' - <'$TMPD/in'"
+ok "stdin error names the line" grep -q 'stdin line 3' "$TMPD/err"
+printf '+447700900123\n\n+33 1 23 45 67 89\n' >"$TMPD/in"
+expect_exit 0 "stdin values" bash -c "'$FS38' hash-id --key-file '$CK' - <'$TMPD/in'"
+ok "stdin: two values, blank line skipped" test "$(wc -l <"$TMPD/out")" -eq 2
+expect_exit 0 "imsi" "$FS38" hash-id --key-file "$CK" --kind imsi 234150123456789
+ok "imsi_hmac" grep -q '^imsi_hmac 2026-11 ' "$TMPD/out"
+expect_exit 0 "iccid" "$FS38" hash-id --key-file "$CK" --kind iccid 8944100000000000001
+ok "iccid_hmac" grep -q '^iccid_hmac 2026-11 ' "$TMPD/out"
+expect_exit 2 "national MSISDN refused" "$FS38" hash-id --key-file "$CK" 07700900123
+ok "refusal explains international form" grep -q 'international' "$TMPD/err"
+expect_exit 2 "bad --kind" "$FS38" hash-id --key-file "$CK" --kind phone 1
+expect_exit 2 "no values" "$FS38" hash-id --key-file "$CK"
+expect_exit 2 "no key file" "$FS38" hash-id +447700900123
+expect_exit 2 "missing key file" "$FS38" hash-id --key-file "$TMPD/nope.key" +447700900123
+ok "missing key file named" grep -q nope.key "$TMPD/err"
+
+# rotation: newest first, old keys kept and usable
+expect_exit 0 "rotate" "$FS38" hash-id --new-key --key-id 2026-12 --out "$CK"
+ok "rotated file still 0600" test "$(stat -c %a "$CK")" = 600
+expect_exit 0 "hash after rotation" "$FS38" hash-id --key-file "$CK" +447700900123
+ok "newest key used" grep -q '^msisdn_hmac 2026-12 ' "$TMPD/out"
+ok "new key gives a new value" bash -c "! grep -q -- '$VALUE' '$TMPD/out'"
+expect_exit 0 "older key on request" "$FS38" hash-id --key-file "$CK" --key-id 2026-11 +447700900123
+ok "older key gives the old value" grep -q -- " $VALUE\$" "$TMPD/out"
+expect_exit 2 "duplicate key id refused" "$FS38" hash-id --new-key --key-id 2026-11 --out "$CK"
+expect_exit 2 "unknown --key-id" "$FS38" hash-id --key-file "$CK" --key-id 1999 +447700900123
+expect_exit 2 "bad key id" "$FS38" hash-id --new-key --key-id "a b" --out "$TMPD/c2.key"
+expect_exit 2 "--new-key without --out" "$FS38" hash-id --new-key --key-id x
+chmod 644 "$CK"
+expect_exit 2 "readable key file refused" "$FS38" hash-id --key-file "$CK" +447700900123
+ok "refusal says chmod" grep -q 'chmod 600' "$TMPD/err"
+
+finish test_keygen
