@@ -1,0 +1,508 @@
+/*
+ * hub_store.c -- the backend-independent half of the hub store.
+ *
+ * Owns: URL parsing and backend dispatch, input validation (every bound on
+ * a string or count is checked here, before anything is bound), the
+ * publish verdicts (NOT_ISSUER / DUPLICATE / STALE_VERSION, including
+ * several versions of one event inside one batch), the migration driver.
+ * Must not touch: SQL execution (the backends do), JSON, signatures.
+ *
+ * Publish runs in three steps inside one write transaction: validate each
+ * item; ask the backend for what it holds of every remaining
+ * (issuer, event_id) (one round trip per chunk on PostgreSQL); decide here,
+ * in item order, with a small hash of what this batch already stored; then
+ * let the backend insert the STORED ones and commit.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hub_store_int.h"
+
+/* ---- small helpers ------------------------------------------------------- */
+
+bool hub_utf8_ok(fs_str s) {
+    const unsigned char *p = (const unsigned char *)s.p;
+    size_t i = 0, n = s.len;
+    while (i < n) {
+        unsigned c = p[i];
+        if (c == 0) return false;
+        if (c < 0x80) { i++; continue; }
+        size_t k;
+        unsigned min;
+        if ((c & 0xE0) == 0xC0) { k = 1; min = 0x80; c &= 0x1F; }
+        else if ((c & 0xF0) == 0xE0) { k = 2; min = 0x800; c &= 0x0F; }
+        else if ((c & 0xF8) == 0xF0) { k = 3; min = 0x10000; c &= 0x07; }
+        else return false;
+        if (n - i <= k) return false;
+        for (size_t j = 1; j <= k; j++) {
+            if ((p[i + j] & 0xC0) != 0x80) return false;
+            c = (c << 6) | (p[i + j] & 0x3F);
+        }
+        if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return false;
+        i += k + 1;
+    }
+    return true;
+}
+
+fs_code hub_be_fail(fs_err *e, const char *backend, const char *what, const char *detail) {
+    char d[300];
+    snprintf(d, sizeof d, "%s", detail ? detail : "");
+    size_t n = strlen(d);
+    while (n && (d[n - 1] == '\n' || d[n - 1] == ' ')) d[--n] = '\0';
+    for (size_t i = 0; i < n; i++) /* libpq messages span lines: keep one */
+        if (d[i] == '\n' || d[i] == '\t') d[i] = ' ';
+    return fs_fail(e, FS_ERR_IO, "%s store: %s: %s", backend, what, d);
+}
+
+/* Checks a string field: length within [min, max], UTF-8 without NUL. */
+static fs_code check_str(fs_err *e, const char *field, fs_str s, size_t min, size_t max) {
+    if (s.len < min) return fs_fail(e, FS_ERR_FORMAT, "%s: empty", field);
+    if (s.len > max)
+        return fs_fail(e, FS_ERR_LIMIT, "%s: %u bytes, limit %zu", field, (unsigned)s.len, max);
+    if (s.len && !s.p) return fs_fail(e, FS_ERR_FORMAT, "%s: no data", field);
+    if (!hub_utf8_ok(s)) return fs_fail(e, FS_ERR_FORMAT, "%s: not UTF-8 or contains NUL", field);
+    return FS_OK;
+}
+
+static bool tlp_known(fs_str t) {
+    static const char *const names[] = {"clear", "green", "amber", "amber+strict", "red"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (fs_str_eq_cstr(t, names[i])) return true;
+    return false;
+}
+
+const char *hub_verdict_name(hub_verdict v) {
+    switch (v) {
+    case HUB_STORED: return "stored";
+    case HUB_DUPLICATE: return "duplicate";
+    case HUB_STALE_VERSION: return "stale_version";
+    case HUB_NOT_ISSUER: return "not_issuer";
+    case HUB_INVALID: return "invalid";
+    case HUB_UNKNOWN_REF: return "unknown_ref";
+    }
+    return "unknown";
+}
+
+bool hub_visible_to(fs_str tlp, fs_str issuer, const fs_str *audience, size_t n_audience,
+                    fs_str reader) {
+    if (!fs_str_eq_cstr(tlp, "red")) return true;
+    if (fs_str_eq(issuer, reader)) return true;
+    for (size_t i = 0; i < n_audience; i++)
+        if (fs_str_eq(audience[i], reader)) return true;
+    return false;
+}
+
+static int64_t wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- open / close ---------------------------------------------------------- */
+
+fs_code hub_store_open(const char *url, hub_store **out, fs_err *e) {
+    *out = NULL;
+    if (!url || !*url) return fs_fail(e, FS_ERR_CONFIG, "store URL: empty");
+    size_t n = strnlen(url, HUB_MAX_URL + 1);
+    if (n > HUB_MAX_URL)
+        return fs_fail(e, FS_ERR_CONFIG, "store URL: longer than %d bytes", HUB_MAX_URL);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)url[i] < 0x20 || url[i] == 0x7f)
+            return fs_fail(e, FS_ERR_CONFIG, "store URL: control character at byte %zu", i);
+
+    const hub_backend_ops *ops;
+    const char *target;
+    if (strncmp(url, "sqlite:", 7) == 0) {
+        ops = &hub_sqlite_ops;
+        target = url + 7;
+        if (!*target) return fs_fail(e, FS_ERR_CONFIG, "store URL: 'sqlite:' needs a file path");
+    } else if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0) {
+        ops = &hub_pg_ops;
+        target = url;
+    } else {
+        return fs_fail(e, FS_ERR_CONFIG,
+                       "store URL: unknown scheme, want sqlite:PATH or postgresql://USER@HOST:PORT/DB");
+    }
+    hub_store *s = calloc(1, sizeof *s);
+    if (!s) return fs_fail(e, FS_ERR_NOMEM, "store: out of memory");
+    s->ops = ops;
+    fs_code rc = ops->open(s, target, e);
+    if (rc != FS_OK) {
+        free(s);
+        return rc;
+    }
+    int applied;
+    rc = ops->schema_read(s, &s->schema_version, &applied, e);
+    if (rc != FS_OK) {
+        ops->close(s);
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return FS_OK;
+}
+
+void hub_store_close(hub_store *s) {
+    if (!s) return;
+    s->ops->close(s);
+    free(s);
+}
+
+const char *hub_store_backend(const hub_store *s) { return s->ops->name; }
+
+/* Operations need the current schema; re-read once in case another process
+ * migrated since we opened. */
+static fs_code need_schema(hub_store *s, fs_err *e) {
+    if (s->schema_version == HUB_SCHEMA_VERSION) return FS_OK;
+    int applied;
+    fs_code rc = s->ops->schema_read(s, &s->schema_version, &applied, e);
+    if (rc != FS_OK) return rc;
+    if (s->schema_version != HUB_SCHEMA_VERSION)
+        return fs_fail(e, FS_ERR_CONFIG,
+                       "%s store: schema at version %d, this fs38 needs %d: run the migration",
+                       s->ops->name, s->schema_version, HUB_SCHEMA_VERSION);
+    return FS_OK;
+}
+
+/* ---- migrations ------------------------------------------------------------ */
+
+/* One step: under the writer lock, re-read the version (another hub may have
+ * just applied it), apply migration version+1 and record it, commit. */
+static fs_code migrate_step(hub_store *s, int target, bool *done, fs_err *e) {
+    const hub_backend_ops *o = s->ops;
+    fs_code rc = o->begin_write(s, e);
+    if (rc != FS_OK) return rc;
+    int v = 0, applied = 0;
+    rc = o->exec_script(s, o == &hub_pg_ops ? hub_sql_migrations_table_pg
+                                            : hub_sql_migrations_table_sqlite, e);
+    if (rc == FS_OK) rc = o->schema_read(s, &v, &applied, e);
+    if (rc == FS_OK && v > HUB_SCHEMA_VERSION)
+        rc = fs_fail(e, FS_ERR_CONFIG,
+                     "%s store: schema version %d is newer than this fs38 knows (%d)",
+                     o->name, v, HUB_SCHEMA_VERSION);
+    if (rc == FS_OK && applied != v)
+        rc = fs_fail(e, FS_ERR_INTERNAL,
+                     "%s store: schema_migrations holds %d rows for version %d", o->name,
+                     applied, v);
+    if (rc == FS_OK && v >= target) {
+        *done = true;
+        s->schema_version = v;
+        return o->commit(s, e);
+    }
+    if (rc == FS_OK) {
+        const hub_migration *m = &hub_migrations[v];
+        rc = o->exec_script(s, o == &hub_pg_ops ? m->pg_sql : m->sqlite_sql, e);
+        if (rc == FS_OK) rc = o->schema_record(s, m, wall_ms(), e);
+        if (rc == FS_OK) rc = o->commit(s, e);
+        if (rc == FS_OK) {
+            s->schema_version = m->version;
+            return FS_OK;
+        }
+        char msg[sizeof e->msg];
+        snprintf(msg, sizeof msg, "%s", e ? e->msg : "");
+        o->rollback(s);
+        return fs_fail(e, rc, "migration %d (%s): %s", m->version, m->name, msg);
+    }
+    o->rollback(s);
+    return rc;
+}
+
+fs_code hub_store_migrate_to(hub_store *s, int target, fs_err *e) {
+    if (target < 1 || target > HUB_SCHEMA_VERSION)
+        return fs_fail(e, FS_ERR_USAGE, "migrate: target %d outside 1..%d", target,
+                       HUB_SCHEMA_VERSION);
+    bool done = false;
+    for (int step = 0; step <= HUB_SCHEMA_VERSION && !done; step++) {
+        fs_code rc = migrate_step(s, target, &done, e);
+        if (rc != FS_OK) return rc;
+    }
+    return done ? FS_OK : fs_fail(e, FS_ERR_INTERNAL, "migrate: did not converge");
+}
+
+fs_code hub_store_migrate(hub_store *s, fs_err *e) {
+    return hub_store_migrate_to(s, HUB_SCHEMA_VERSION, e);
+}
+
+fs_code hub_store_schema_version(hub_store *s, int *version, int *applied, fs_err *e) {
+    fs_code rc = s->ops->schema_read(s, version, applied, e);
+    if (rc == FS_OK) s->schema_version = *version;
+    return rc;
+}
+
+fs_code hub_store_health(hub_store *s, fs_err *e) {
+    fs_code rc = s->ops->ping(s, e);
+    if (rc != FS_OK) return rc;
+    int v, applied;
+    rc = hub_store_schema_version(s, &v, &applied, e);
+    if (rc != FS_OK) return rc;
+    if (v != HUB_SCHEMA_VERSION || applied != v)
+        return fs_fail(e, FS_ERR_CONFIG, "%s store: schema version %d (%d rows), want %d",
+                       s->ops->name, v, applied, HUB_SCHEMA_VERSION);
+    return FS_OK;
+}
+
+fs_code hub_store_last_seq(hub_store *s, int64_t *seq, fs_err *e) {
+    fs_code rc = need_schema(s, e);
+    return rc != FS_OK ? rc : s->ops->last_seq(s, seq, e);
+}
+
+/* ---- validation ------------------------------------------------------------ */
+
+fs_code hub_item_validate(const hub_item *it, fs_err *e) {
+    fs_code rc;
+    char f[64];
+    if ((rc = check_str(e, "issuer", it->issuer, 1, HUB_MAX_ID))) return rc;
+    if ((rc = check_str(e, "event_id", it->event_id, 1, HUB_MAX_ID))) return rc;
+    if ((rc = check_str(e, "publisher", it->publisher, 1, HUB_MAX_ID))) return rc;
+    if (it->version < 1) return fs_fail(e, FS_ERR_FORMAT, "version: %lld, must be >= 1", (long long)it->version);
+    if (it->status != HUB_ACTIVE && it->status != HUB_REVOKED)
+        return fs_fail(e, FS_ERR_FORMAT, "status: %d is not active or revoked", (int)it->status);
+    if ((rc = check_str(e, "event_type", it->event_type, 1, HUB_MAX_TYPE))) return rc;
+    if (it->created_ms < 0) return fs_fail(e, FS_ERR_FORMAT, "created: before 1970");
+    if (it->valid_until_ms < it->created_ms)
+        return fs_fail(e, FS_ERR_FORMAT, "valid_until: before created");
+    if (!tlp_known(it->tlp))
+        return fs_fail(e, FS_ERR_FORMAT, "tlp: not one of clear, green, amber, amber+strict, red");
+    if (it->n_audience > HUB_MAX_AUDIENCE)
+        return fs_fail(e, FS_ERR_LIMIT, "audience: %zu members, limit %d", it->n_audience, HUB_MAX_AUDIENCE);
+    if (it->n_audience && !it->audience) return fs_fail(e, FS_ERR_FORMAT, "audience: no data");
+    for (size_t i = 0; i < it->n_audience; i++) {
+        snprintf(f, sizeof f, "audience[%zu]", i);
+        if ((rc = check_str(e, f, it->audience[i], 1, HUB_MAX_ID))) return rc;
+    }
+    if (it->n_obs > HUB_MAX_OBS)
+        return fs_fail(e, FS_ERR_LIMIT, "observables: %zu, limit %d", it->n_obs, HUB_MAX_OBS);
+    if (it->n_obs && !it->obs) return fs_fail(e, FS_ERR_FORMAT, "observables: no data");
+    for (size_t i = 0; i < it->n_obs; i++) {
+        snprintf(f, sizeof f, "observables[%zu].kind", i);
+        if ((rc = check_str(e, f, it->obs[i].kind, 1, HUB_MAX_OBS_KIND))) return rc;
+        snprintf(f, sizeof f, "observables[%zu].value", i);
+        if ((rc = check_str(e, f, it->obs[i].value, 1, HUB_MAX_OBS_VALUE))) return rc;
+        snprintf(f, sizeof f, "observables[%zu].role", i);
+        if ((rc = check_str(e, f, it->obs[i].role, 0, HUB_MAX_OBS_ROLE))) return rc;
+    }
+    if (it->signed_jws.len == 0 || !it->signed_jws.p)
+        return fs_fail(e, FS_ERR_FORMAT, "signed: empty");
+    if (it->signed_jws.len > HUB_MAX_SIGNED)
+        return fs_fail(e, FS_ERR_LIMIT, "signed: %u bytes, limit %d",
+                       (unsigned)it->signed_jws.len, HUB_MAX_SIGNED);
+    return FS_OK;
+}
+
+static fs_code check_filter(const hub_filter *f, fs_err *e) {
+    fs_code rc;
+    char name[32];
+    if ((rc = check_str(e, "reader", f->reader, 1, HUB_MAX_ID))) return rc;
+    if (f->now_ms <= 0) return fs_fail(e, FS_ERR_USAGE, "now: must be set");
+    if (f->n_types > HUB_MAX_FILTER_TYPES)
+        return fs_fail(e, FS_ERR_LIMIT, "types: %zu, limit %d", f->n_types, HUB_MAX_FILTER_TYPES);
+    if (f->n_types && !f->types) return fs_fail(e, FS_ERR_USAGE, "types: no data");
+    for (size_t i = 0; i < f->n_types; i++) {
+        snprintf(name, sizeof name, "types[%zu]", i);
+        if ((rc = check_str(e, name, f->types[i], 1, HUB_MAX_TYPE))) return rc;
+    }
+    if ((rc = check_str(e, "issuer", f->issuer, 0, HUB_MAX_ID))) return rc;
+    if ((rc = check_str(e, "observable kind", f->obs_kind, 0, HUB_MAX_OBS_KIND))) return rc;
+    if (f->since_ms < 0) return fs_fail(e, FS_ERR_USAGE, "since: negative");
+    return FS_OK;
+}
+
+static fs_code check_limit(int limit, int64_t after, fs_err *e) {
+    if (limit < 1 || limit > HUB_MAX_LIMIT)
+        return fs_fail(e, FS_ERR_LIMIT, "limit: %d outside 1..%d", limit, HUB_MAX_LIMIT);
+    if (after < 0) return fs_fail(e, FS_ERR_USAGE, "after: negative cursor");
+    return FS_OK;
+}
+
+/* ---- publish ----------------------------------------------------------------- */
+
+/* In-batch index: items already judged STORED, chained by (issuer, event_id). */
+typedef struct batch_index {
+    size_t cap;      /* power of two */
+    int32_t *head;   /* slot -> first item index, -1 empty */
+    int32_t *next;   /* item -> next item with the same key, -1 end */
+} batch_index;
+
+static uint64_t key_hash(const hub_item *it) {
+    uint64_t h = fs_hash_bytes(it->issuer.p, it->issuer.len, 0x66733338);
+    return fs_hash_bytes(it->event_id.p, it->event_id.len, h);
+}
+
+static bool same_key(const hub_item *a, const hub_item *b) {
+    return fs_str_eq(a->issuer, b->issuer) && fs_str_eq(a->event_id, b->event_id);
+}
+
+/* Decides item i against the database (look) and the earlier items of this
+ * batch; on STORED links it into the index. *dup_of = earlier item holding
+ * the same version, -1 if none. */
+static void decide(const hub_item *items, hub_result *res, size_t i, const hub_lookup *look,
+                   batch_index *ix, int32_t *dup_of) {
+    const hub_item *it = &items[i];
+    int64_t held = look->max_version;
+    int32_t dup = -1;
+    size_t slot = key_hash(it) & (ix->cap - 1);
+    /* Open addressing over keys; each slot's chain holds one key only. */
+    while (ix->head[slot] >= 0 && !same_key(&items[ix->head[slot]], it))
+        slot = (slot + 1) & (ix->cap - 1);
+    for (int32_t j = ix->head[slot]; j >= 0; j = ix->next[j]) {
+        if (items[j].version > held) held = items[j].version;
+        if (items[j].version == it->version) dup = j;
+    }
+    hub_result *r = &res[i];
+    *dup_of = -1;
+    if (look->dup_seq > 0 || dup >= 0) {
+        r->verdict = HUB_DUPLICATE;
+        r->seq = look->dup_seq;
+        r->held_version = held;
+        *dup_of = look->dup_seq > 0 ? -1 : dup;
+        snprintf(r->error, sizeof r->error, "version %lld of this event is already held",
+                 (long long)it->version);
+    } else if (it->version <= held) {
+        r->verdict = HUB_STALE_VERSION;
+        r->held_version = held;
+        snprintf(r->error, sizeof r->error, "version %lld is not newer than version %lld held",
+                 (long long)it->version, (long long)held);
+    } else {
+        r->verdict = HUB_STORED;
+        r->held_version = held;
+        ix->next[i] = ix->head[slot];
+        ix->head[slot] = (int32_t)i;
+    }
+}
+
+static void prejudge(const hub_item *it, hub_result *r) {
+    fs_err ve;
+    memset(r, 0, sizeof *r);
+    if (hub_item_validate(it, &ve) != FS_OK) {
+        r->verdict = HUB_INVALID;
+        snprintf(r->error, sizeof r->error, "%.199s", ve.msg);
+    } else if (!fs_str_eq(it->publisher, it->issuer)) {
+        r->verdict = HUB_NOT_ISSUER;
+        snprintf(r->error, sizeof r->error,
+                 "publisher is not the event's issuer: only the issuer may publish, update or revoke");
+    } else {
+        r->verdict = HUB_STORED; /* pending: lookup and decide */
+    }
+}
+
+fs_code hub_publish(hub_store *s, const hub_item *items, size_t n, int64_t now_ms,
+                    hub_result *res, fs_err *e) {
+    if (n > HUB_MAX_BATCH)
+        return fs_fail(e, FS_ERR_LIMIT, "publish: %zu items, limit %d per batch", n, HUB_MAX_BATCH);
+    if (n == 0) return FS_OK;
+    if (!items || !res) return fs_fail(e, FS_ERR_USAGE, "publish: no items");
+    fs_code rc = need_schema(s, e);
+    if (rc != FS_OK) return rc;
+
+    size_t pending = 0;
+    for (size_t i = 0; i < n; i++) {
+        prejudge(&items[i], &res[i]);
+        pending += res[i].verdict == HUB_STORED;
+    }
+    if (pending == 0) return FS_OK;
+
+    batch_index ix = {0};
+    ix.cap = 16;
+    while (ix.cap < 2 * n) ix.cap <<= 1;
+    hub_lookup *look = calloc(n, sizeof *look);
+    int32_t *dup_of = malloc(n * sizeof *dup_of);
+    ix.head = malloc(ix.cap * sizeof *ix.head);
+    ix.next = malloc(n * sizeof *ix.next);
+    if (!look || !dup_of || !ix.head || !ix.next) {
+        rc = fs_fail(e, FS_ERR_NOMEM, "publish: out of memory for %zu items", n);
+        goto out;
+    }
+    memset(ix.head, 0xff, ix.cap * sizeof *ix.head);
+
+    rc = s->ops->begin_write(s, e);
+    if (rc != FS_OK) goto out;
+    rc = s->ops->lookup(s, items, res, n, look, e);
+    if (rc == FS_OK) {
+        for (size_t i = 0; i < n; i++) {
+            dup_of[i] = -1;
+            if (res[i].verdict == HUB_STORED) decide(items, res, i, &look[i], &ix, &dup_of[i]);
+        }
+        rc = s->ops->insert(s, items, res, n, now_ms, e);
+    }
+    if (rc == FS_OK) rc = s->ops->commit(s, e);
+    else s->ops->rollback(s);
+    if (rc == FS_OK) {
+        /* A replay of an item stored earlier in this batch gets its seq. */
+        for (size_t i = 0; i < n; i++)
+            if (res[i].verdict == HUB_DUPLICATE && dup_of[i] >= 0) res[i].seq = res[dup_of[i]].seq;
+    }
+out:
+    free(look);
+    free(dup_of);
+    free(ix.head);
+    free(ix.next);
+    return rc;
+}
+
+/* ---- reads ------------------------------------------------------------------- */
+
+fs_code hub_pull(hub_store *s, const hub_pull_query *q, hub_row_fn fn, void *ctx,
+                 int64_t *next, fs_err *e) {
+    fs_code rc;
+    *next = q->after;
+    if ((rc = check_filter(&q->f, e)) || (rc = check_limit(q->limit, q->after, e))) return rc;
+    if ((rc = need_schema(s, e))) return rc;
+    return s->ops->pull(s, q, fn, ctx, next, e);
+}
+
+fs_code hub_snapshot(hub_store *s, const hub_filter *f, hub_row_fn fn, void *ctx,
+                     int64_t *cursor, fs_err *e) {
+    fs_code rc;
+    int64_t dummy;
+    if (!cursor) cursor = &dummy;
+    *cursor = 0;
+    if ((rc = check_filter(f, e))) return rc;
+    if ((rc = need_schema(s, e))) return rc;
+    return s->ops->snapshot(s, f, fn, ctx, cursor, e);
+}
+
+fs_code hub_sweep(hub_store *s, int64_t now_ms, int64_t *removed, fs_err *e) {
+    int64_t dummy;
+    if (!removed) removed = &dummy;
+    *removed = 0;
+    if (now_ms <= 0) return fs_fail(e, FS_ERR_USAGE, "sweep: now must be set");
+    fs_code rc = need_schema(s, e);
+    return rc != FS_OK ? rc : s->ops->sweep(s, now_ms, removed, e);
+}
+
+/* ---- sightings --------------------------------------------------------------- */
+
+fs_code hub_sighting_add(hub_store *s, const hub_sighting *sg, int64_t now_ms,
+                         hub_verdict *verdict, int64_t *seq, fs_err *e) {
+    fs_code rc;
+    *verdict = HUB_INVALID;
+    *seq = 0;
+    if ((rc = check_str(e, "reporter", sg->reporter, 1, HUB_MAX_ID)) ||
+        (rc = check_str(e, "ref issuer", sg->ref_issuer, 1, HUB_MAX_ID)) ||
+        (rc = check_str(e, "ref event_id", sg->ref_event_id, 1, HUB_MAX_ID)) ||
+        (rc = check_str(e, "note", sg->note, 0, HUB_MAX_NOTE)))
+        return rc;
+    if (sg->kind != HUB_SIGHTING && sg->kind != HUB_FALSE_POSITIVE)
+        return fs_fail(e, FS_ERR_FORMAT, "kind: %d is not SIGHTING or FALSE_POSITIVE", (int)sg->kind);
+    if (sg->at_ms < 0) return fs_fail(e, FS_ERR_FORMAT, "at: before 1970");
+    if (sg->count < 1) return fs_fail(e, FS_ERR_FORMAT, "count: %lld, must be >= 1", (long long)sg->count);
+    if ((rc = need_schema(s, e))) return rc;
+    return s->ops->sighting_add(s, sg, now_ms, verdict, seq, e);
+}
+
+fs_code hub_sightings_pull(hub_store *s, const hub_sight_query *q, hub_sight_fn fn,
+                           void *ctx, int64_t *next, fs_err *e) {
+    fs_code rc;
+    *next = q->after;
+    if ((rc = check_str(e, "reader", q->reader, 1, HUB_MAX_ID)) ||
+        (rc = check_str(e, "ref issuer", q->ref_issuer, 0, HUB_MAX_ID)) ||
+        (rc = check_str(e, "ref event_id", q->ref_event_id, 0, HUB_MAX_ID)) ||
+        (rc = check_limit(q->limit, q->after, e)))
+        return rc;
+    if ((q->ref_issuer.len == 0) != (q->ref_event_id.len == 0))
+        return fs_fail(e, FS_ERR_USAGE, "sightings: give both ref issuer and ref event_id, or neither");
+    if ((rc = need_schema(s, e))) return rc;
+    return s->ops->sightings_pull(s, q, fn, ctx, next, e);
+}

@@ -1,0 +1,265 @@
+/*
+ * hub_store.h -- the hub's durable store of shared events (issue 3).
+ *
+ * Owns: one storage interface with two backends chosen by URL -- SQLite in
+ * WAL mode (the embedded default, "sqlite:/var/lib/fs38/hub.db") and
+ * PostgreSQL through libpq ("postgresql://user@127.0.0.1:5432/hub") -- with
+ * the same logical schema, versioned migrations (table schema_migrations),
+ * batch publish in one durable transaction, a server-assigned sequence used
+ * as the pull cursor, version and issuer rules, audience/TLP visibility,
+ * expiry on every read, the active-indicator set and sighting feedback.
+ *
+ * Must not touch: JSON, signatures, keys, HTTP, policy beyond the one
+ * visibility predicate below. Inputs arrive already verified by the exchange
+ * layer (src/exchange) as plain C structs; the store re-checks only what it
+ * needs to stay safe: lengths, UTF-8, enums, counts.
+ *
+ * Conventions:
+ *   - every function returns an fs_code and fills the fs_err it is given;
+ *   - strings are fs_str slices owned by the caller, copied by the store;
+ *     string fields must be valid UTF-8 without NUL bytes (any other byte,
+ *     quotes, backslashes, ';', '--', '%' included, is stored unchanged);
+ *     the signed bytes are opaque and stored byte for byte;
+ *   - time is milliseconds since the Unix epoch and "now" is always passed
+ *     in by the caller (the hub passes the wall clock, tests a fixed value);
+ *   - rows handed to a callback point into the backend's buffers and are
+ *     valid only during that call; a callback returns 0 to go on, non-zero
+ *     to stop (the call then returns FS_OK with the cursor of the last row
+ *     delivered); a callback must not call into the same hub_store (the
+ *     read is still in progress on its connection) and should be quick (a
+ *     long SQLite read holds back WAL checkpoints; PostgreSQL streams one
+ *     row at a time and drops the rest of the result after a stop);
+ *   - a hub_store is not thread-safe: open one per thread (SQLite WAL and
+ *     PostgreSQL both serve concurrent connections; writers are serialised
+ *     by the store so that sequence order equals commit order).
+ */
+#ifndef FS_HUB_STORE_H
+#define FS_HUB_STORE_H
+
+#include <stdint.h>
+
+#include "../core/fs_core.h"
+
+/* ---- limits (checked before anything reaches the database) ------------- */
+
+#define HUB_SCHEMA_VERSION 2        /* highest migration this build knows */
+#define HUB_MAX_URL 1024
+#define HUB_MAX_ID 256              /* issuer, event_id, publisher, reporter, audience member */
+#define HUB_MAX_TYPE 64             /* event_type */
+#define HUB_MAX_OBS_KIND 32
+#define HUB_MAX_OBS_ROLE 32
+#define HUB_MAX_OBS_VALUE 1024
+#define HUB_MAX_OBS 256             /* observables per event */
+#define HUB_MAX_AUDIENCE 256        /* audience members per event */
+#define HUB_MAX_SIGNED (256 * 1024) /* the JWS compact bytes of one event */
+#define HUB_MAX_NOTE 2048           /* sighting note */
+#define HUB_MAX_BATCH 10000         /* items per hub_publish */
+#define HUB_MAX_LIMIT 10000         /* rows per pull */
+#define HUB_MAX_FILTER_TYPES 24     /* event types in one pull filter */
+
+typedef struct hub_store hub_store;
+
+typedef enum hub_status { HUB_ACTIVE = 0, HUB_REVOKED = 1 } hub_status;
+
+/* What happened to one published item (or one sighting). */
+typedef enum hub_verdict {
+    HUB_STORED = 0,     /* committed; seq is its server-assigned sequence */
+    HUB_DUPLICATE,      /* (issuer, event_id, version) already held: replay; seq = the held row */
+    HUB_STALE_VERSION,  /* version <= the highest held for (issuer, event_id); held_version says which */
+    HUB_NOT_ISSUER,     /* publisher != issuer: only the issuer may publish, update or revoke */
+    HUB_INVALID,        /* bad input; error names the field */
+    HUB_UNKNOWN_REF     /* sighting: the referenced event is unknown or not visible to the reporter */
+} hub_verdict;
+
+typedef struct hub_observable {
+    fs_str kind;   /* 1..HUB_MAX_OBS_KIND bytes */
+    fs_str value;  /* 1..HUB_MAX_OBS_VALUE bytes */
+    fs_str role;   /* 0..HUB_MAX_OBS_ROLE bytes */
+} hub_observable;
+
+/* One verified event to publish. */
+typedef struct hub_item {
+    fs_str issuer;               /* 1..HUB_MAX_ID */
+    fs_str event_id;             /* 1..HUB_MAX_ID */
+    int64_t version;             /* >= 1 */
+    hub_status status;
+    fs_str event_type;           /* 1..HUB_MAX_TYPE */
+    int64_t created_ms;          /* >= 0 */
+    int64_t valid_until_ms;      /* >= created_ms */
+    fs_str tlp;                  /* clear | green | amber | amber+strict | red */
+    const fs_str *audience;      /* member issuer ids allowed to read a red event; may be empty */
+    size_t n_audience;           /* <= HUB_MAX_AUDIENCE (repeats are stored once) */
+    const hub_observable *obs;
+    size_t n_obs;                /* <= HUB_MAX_OBS */
+    fs_str signed_jws;           /* 1..HUB_MAX_SIGNED bytes, stored and returned byte-identical */
+    fs_str publisher;            /* the member that sent it (from its client certificate) */
+} hub_item;
+
+/* Per-item outcome of hub_publish. */
+typedef struct hub_result {
+    hub_verdict verdict;
+    int64_t seq;           /* STORED: the new sequence; DUPLICATE: the held one; else 0 */
+    int64_t held_version;  /* STALE_VERSION/DUPLICATE: highest version held for (issuer, event_id) */
+    char error[200];       /* INVALID/NOT_ISSUER/STALE_VERSION: what was wrong, field named */
+} hub_result;
+
+/* Filters shared by hub_pull and hub_snapshot. Empty slice / 0 = no filter. */
+typedef struct hub_filter {
+    fs_str reader;               /* required: the reading member's issuer id (visibility) */
+    int64_t now_ms;              /* required (> 0): events with valid_until < now are never returned */
+    const fs_str *types;         /* event_type IN types */
+    size_t n_types;              /* <= HUB_MAX_FILTER_TYPES */
+    fs_str issuer;               /* issuer = */
+    fs_str obs_kind;             /* has an observable of this kind */
+    int64_t since_ms;            /* created >= since (0 = none) */
+} hub_filter;
+
+typedef struct hub_pull_query {
+    hub_filter f;
+    int64_t after;   /* cursor: rows with seq > after (0 = from the start) */
+    int limit;       /* 1..HUB_MAX_LIMIT */
+} hub_pull_query;
+
+/* One event row handed to a callback. Slices valid during the call only. */
+typedef struct hub_row {
+    int64_t seq;
+    fs_str issuer, event_id;
+    int64_t version;
+    hub_status status;
+    fs_str event_type;
+    int64_t created_ms, valid_until_ms;
+    fs_str tlp;
+    fs_str signed_jws;  /* the original bytes */
+} hub_row;
+typedef int (*hub_row_fn)(void *ctx, const hub_row *row);
+
+typedef enum hub_feedback { HUB_SIGHTING = 1, HUB_FALSE_POSITIVE = 2 } hub_feedback;
+
+typedef struct hub_sighting {
+    fs_str reporter;       /* the member reporting (1..HUB_MAX_ID) */
+    fs_str ref_issuer;     /* the event it is about */
+    fs_str ref_event_id;
+    hub_feedback kind;
+    int64_t at_ms;         /* when it was seen, >= 0 */
+    int64_t count;         /* >= 1 */
+    fs_str note;           /* optional (len 0 = none), <= HUB_MAX_NOTE */
+} hub_sighting;
+
+typedef struct hub_sight_row {
+    int64_t seq;
+    fs_str reporter, ref_issuer, ref_event_id;
+    hub_feedback kind;
+    int64_t at_ms, count, received_ms;
+    fs_str note;           /* len 0 when none */
+} hub_sight_row;
+typedef int (*hub_sight_fn)(void *ctx, const hub_sight_row *row);
+
+typedef struct hub_sight_query {
+    fs_str reader;         /* required: sightings of events this member can see */
+    fs_str ref_issuer;     /* both set: only sightings of that event; both empty: all */
+    fs_str ref_event_id;
+    int64_t after;         /* cursor over the sightings sequence */
+    int limit;             /* 1..HUB_MAX_LIMIT */
+} hub_sight_query;
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+/* Opens the store named by url: "sqlite:PATH" (PATH may be relative or
+ * ":memory:"; the file is created if missing) or "postgresql://..." /
+ * "postgres://..." (a libpq URI; connect timeout 10 s). SQLite runs in WAL mode
+ * with synchronous=FULL; PostgreSQL sessions force synchronous_commit=on. Does
+ * not migrate: call hub_store_migrate. Errors never echo the URL's password. */
+fs_code hub_store_open(const char *url, hub_store **out, fs_err *e);
+
+/* Closes and frees; NULL is fine. */
+void hub_store_close(hub_store *s);
+
+/* "sqlite" or "postgresql". */
+const char *hub_store_backend(const hub_store *s);
+
+/* Applies every migration not yet applied, each in its own transaction with
+ * its schema_migrations row, under a writer lock (two hubs migrating at once
+ * apply each step exactly once). Idempotent. Fails if the database holds a
+ * newer schema than this build knows. */
+fs_code hub_store_migrate(hub_store *s, fs_err *e);
+
+/* As hub_store_migrate, stopping at version target (1..HUB_SCHEMA_VERSION). */
+fs_code hub_store_migrate_to(hub_store *s, int target, fs_err *e);
+
+/* The highest applied migration and the number of schema_migrations rows
+ * (equal when healthy); 0, 0 on an empty database. */
+fs_code hub_store_schema_version(hub_store *s, int *version, int *applied, fs_err *e);
+
+/* Round trip to the database and schema at HUB_SCHEMA_VERSION. */
+fs_code hub_store_health(hub_store *s, fs_err *e);
+
+/* The highest event sequence committed (0 when empty). */
+fs_code hub_store_last_seq(hub_store *s, int64_t *seq, fs_err *e);
+
+/* ---- events ------------------------------------------------------------- */
+
+/* Checks one item's fields (lengths, UTF-8, enums, counts); FS_ERR_FORMAT or
+ * FS_ERR_LIMIT naming the field ("observables[2].value: 2000 bytes, limit
+ * 1024"). hub_publish runs it on every item. */
+fs_code hub_item_validate(const hub_item *it, fs_err *e);
+
+/* Publishes n (<= HUB_MAX_BATCH) items in ONE transaction and fills res[i]
+ * for each: STORED, DUPLICATE, STALE_VERSION, NOT_ISSUER or INVALID. Items are
+ * judged in order, so a batch may carry version 1 and 2 of one event. Returns
+ * FS_OK only after the transaction is durable (SQLite WAL fsync, PostgreSQL
+ * synchronous commit): then every STORED item survives kill -9 and power
+ * loss. On any other return nothing of the batch is stored and res is
+ * meaningless. Sequences are strictly increasing in commit order. A STORED
+ * active item becomes the active version of (issuer, event_id); a STORED
+ * revoked item removes it from the active set. now_ms is recorded as the
+ * receive time. */
+fs_code hub_publish(hub_store *s, const hub_item *items, size_t n, int64_t now_ms,
+                    hub_result *res, fs_err *e);
+
+/* Delivers, in sequence order, up to q->limit events with seq > q->after that
+ * match the filter, are visible to q->f.reader (see HUB_SQL_VISIBLE) and have
+ * valid_until >= now. Every version is a row (updates and revocations
+ * included). *next = seq of the last row delivered, or q->after if none:
+ * pass it as the next call's after. */
+fs_code hub_pull(hub_store *s, const hub_pull_query *q, hub_row_fn fn, void *ctx,
+                 int64_t *next, fs_err *e);
+
+/* Streams the active set: the latest version of every (issuer, event_id)
+ * whose latest version is active, not expired at f->now_ms, visible to
+ * f->reader and matching the filter, in sequence order, from one consistent
+ * read. *cursor (may be NULL) = the highest event sequence at that read: a
+ * follower pulls from there. Memory stays bounded whatever the set's size. */
+fs_code hub_snapshot(hub_store *s, const hub_filter *f, hub_row_fn fn, void *ctx,
+                     int64_t *cursor, fs_err *e);
+
+/* Removes events expired at now_ms from the active set (history is kept for
+ * audit; reads filter expiry anyway). *removed (may be NULL) = how many. */
+fs_code hub_sweep(hub_store *s, int64_t now_ms, int64_t *removed, fs_err *e);
+
+/* ---- feedback ------------------------------------------------------------- */
+
+/* Stores a sighting / false-positive report. *verdict = HUB_STORED with *seq,
+ * HUB_UNKNOWN_REF when no version of the referenced event is visible to the
+ * reporter (nothing stored), HUB_INVALID on bad fields (also returned as
+ * FS_ERR_FORMAT/FS_ERR_LIMIT). */
+fs_code hub_sighting_add(hub_store *s, const hub_sighting *sg, int64_t now_ms,
+                         hub_verdict *verdict, int64_t *seq, fs_err *e);
+
+/* Delivers sightings with seq > q->after (one event's, or all) whose event is
+ * visible to q->reader, in sequence order; *next as for hub_pull. */
+fs_code hub_sightings_pull(hub_store *s, const hub_sight_query *q, hub_sight_fn fn,
+                           void *ctx, int64_t *next, fs_err *e);
+
+/* ---- names ---------------------------------------------------------------- */
+
+const char *hub_verdict_name(hub_verdict v);   /* "stored", "duplicate", ... */
+
+/* The one visibility rule (TLP 2.0, refined later by hub_policy): an event
+ * whose tlp is red reaches only its issuer and the members of its audience;
+ * clear, green, amber and amber+strict reach every member. Written once as
+ * the SQL fragment HUB_SQL_VISIBLE(reader_param) in hub_store_int.h; this is
+ * the same rule in C, for callers that filter outside the database. */
+bool hub_visible_to(fs_str tlp, fs_str issuer, const fs_str *audience, size_t n_audience,
+                    fs_str reader);
+
+#endif

@@ -1,0 +1,863 @@
+/*
+ * hub_store_pg.c -- the PostgreSQL backend of the hub store (libpq).
+ *
+ * Owns: the libpq connection (reconnected when lost, between operations),
+ * its session settings (synchronous_commit on, UTF8, no notices on
+ * stderr), prepared statements with typed binary parameters (nothing is
+ * ever interpolated, nothing needs escaping, byte strings travel as they
+ * are) and binary results, and the set-based batch path.
+ * Must not touch: validation and verdicts (hub_store.c), schema text.
+ *
+ * Ordering: every writer takes one transaction-scoped advisory lock, so
+ * sequence numbers are allocated in commit order and a reader paging by
+ * `seq > cursor` never skips a row that commits later with a smaller seq.
+ *
+ * Throughput: a batch costs a few statements per chunk of up to 2000 items
+ * (about 8 MiB), not one per row: each column of the chunk travels as one
+ * binary array and unnest() turns the arrays back into rows -- one lookup,
+ * one nextval() for the whole batch, then one insert each for events,
+ * observables and audience and one active-set update.
+ */
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hub_store_int.h"
+
+#define PG_LOCK_KEY "1718825784" /* 'fs38': the store-wide writer lock */
+#define OID_INT8 20
+#define OID_TEXT 25
+#define OID_BYTEA 17
+#define OID_INT8_ARRAY 1016
+#define OID_TEXT_ARRAY 1009
+#define OID_BYTEA_ARRAY 1001
+
+enum {
+    ST_LOOKUP, ST_NEXTVAL, ST_INSERT_EVENT, ST_INSERT_OBS, ST_INSERT_AUD, ST_ACTIVE, ST_PULL, ST_SNAPSHOT, ST_SWEEP, ST_LAST_SEQ, ST_SIGHT_REF,
+    ST_SIGHT_INSERT, ST_SIGHT_PULL, ST_SCHEMA_RECORD, ST_COUNT
+};
+
+/* Set-based batch statements: every parameter is a binary array of one
+ * chunk's items; unnest() zips them back into rows (WITH ORDINALITY gives
+ * the lookup's row its item). */
+static const char sql_lookup[] =
+    "SELECT u.n, COALESCE(MAX(ev.version), 0),"
+    " COALESCE(MAX(CASE WHEN ev.version = u.v THEN ev.seq END), 0)"
+    " FROM unnest(?1, ?2, ?3) WITH ORDINALITY AS u(i, e, v, n)"
+    " LEFT JOIN events ev ON ev.issuer = u.i AND ev.event_id = u.e"
+    " GROUP BY u.n ORDER BY u.n";
+static const char sql_nextval[] = "SELECT nextval('events_seq_seq') FROM generate_series(1, ?1)";
+static const char sql_insert_events[] =
+    "INSERT INTO events (seq, issuer, event_id, version, status, event_type, created_ms,"
+    " valid_until_ms, tlp, publisher, received_ms, signed)"
+    " SELECT u.s, u.i, u.e, u.v, u.st, u.t, u.c, u.vu, u.tl, u.p, ?11, u.sg"
+    " FROM unnest(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?12)"
+    " AS u(s, i, e, v, st, t, c, vu, tl, p, sg)";
+static const char sql_insert_obs[] =
+    "INSERT INTO event_observables (seq, idx, kind, value, role)"
+    " SELECT * FROM unnest(?1, ?2, ?3, ?4, ?5)";
+static const char sql_insert_audience[] =
+    "INSERT INTO event_audience (seq, member) SELECT * FROM unnest(?1, ?2)"
+    " ON CONFLICT DO NOTHING";
+/* Per (issuer, event_id) the chunk's latest stored version wins: active
+ * upserts the active set, revoked deletes from it (disjoint keys). */
+static const char sql_active[] =
+    "WITH last AS (SELECT DISTINCT ON (i, e) i, e, s, vu, st"
+    " FROM unnest(?1, ?2, ?3, ?4, ?5) AS u(i, e, s, vu, st) ORDER BY i, e, s DESC),"
+    " gone AS (DELETE FROM active a USING last"
+    " WHERE last.st <> 0 AND a.issuer = last.i AND a.event_id = last.e)"
+    " INSERT INTO active (issuer, event_id, seq, valid_until_ms)"
+    " SELECT i, e, s, vu FROM last WHERE st = 0"
+    " ON CONFLICT (issuer, event_id) DO UPDATE"
+    " SET seq = excluded.seq, valid_until_ms = excluded.valid_until_ms";
+
+/* Parameter types per statement: l = int8, t = text, b = bytea; upper case
+ * = an array of it. */
+static const char *const stmt_types[ST_COUNT] = {
+    [ST_LOOKUP] = "TTL",
+    [ST_NEXTVAL] = "l",
+    [ST_INSERT_EVENT] = "LTTLLTLLTTlB",
+    [ST_INSERT_OBS] = "LLTTT",
+    [ST_INSERT_AUD] = "LT",
+    [ST_ACTIVE] = "TTLLL",
+    [ST_PULL] = NULL,       /* read_types() */
+    [ST_SNAPSHOT] = NULL,
+    [ST_SWEEP] = "l",
+    [ST_LAST_SEQ] = "",
+    [ST_SIGHT_REF] = "ttt",
+    [ST_SIGHT_INSERT] = "tttllltl",
+    [ST_SIGHT_PULL] = "ltttl",
+    [ST_SCHEMA_RECORD] = "ltl",
+};
+
+typedef struct pg {
+    PGconn *conn;
+    bool prepared[ST_COUNT];
+    char sql[ST_COUNT][2048];   /* $N form */
+} pg;
+
+#define PG(s) ((pg *)(s)->be)
+
+/* Parameters of one query, binary format. */
+typedef struct pgp {
+    int n;
+    const char *val[HUB_P_COUNT];
+    int len[HUB_P_COUNT];
+    int fmt[HUB_P_COUNT];
+    unsigned char num[HUB_P_COUNT][8];
+} pgp;
+
+static void p_int(pgp *p, int64_t v) {
+    uint64_t u = (uint64_t)v;
+    for (int i = 0; i < 8; i++) p->num[p->n][i] = (unsigned char)(u >> (56 - 8 * i));
+    p->val[p->n] = (const char *)p->num[p->n];
+    p->len[p->n] = 8;
+    p->fmt[p->n++] = 1;
+}
+static void p_bytes(pgp *p, fs_str s) {
+    p->val[p->n] = s.p ? s.p : "";
+    p->len[p->n] = (int)s.len;
+    p->fmt[p->n++] = 1;
+}
+static void p_null(pgp *p) {
+    p->val[p->n] = NULL;
+    p->len[p->n] = 0;
+    p->fmt[p->n++] = 1;
+}
+static void p_opt(pgp *p, fs_str s) {
+    if (s.len) p_bytes(p, s);
+    else p_null(p);
+}
+
+static int64_t g_int(const PGresult *r, int row, int col) {
+    if (PQgetisnull(r, row, col)) return 0;
+    const unsigned char *v = (const unsigned char *)PQgetvalue(r, row, col);
+    int n = PQgetlength(r, row, col);
+    uint64_t u = (n > 0 && (v[0] & 0x80)) ? UINT64_MAX : 0; /* sign-extend */
+    for (int i = 0; i < n && i < 8; i++) u = (u << 8) | v[i];
+    return (int64_t)u;
+}
+static fs_str g_str(const PGresult *r, int row, int col) {
+    if (PQgetisnull(r, row, col)) return FS_STR_NULL;
+    return fs_str_make(PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col));
+}
+
+static fs_code pg_fail(hub_store *s, fs_err *e, const char *what, const PGresult *r) {
+    const char *m = r ? PQresultErrorMessage(r) : NULL;
+    if (!m || !*m) m = PQerrorMessage(PG(s)->conn);
+    return hub_be_fail(e, "postgresql", what, m);
+}
+
+static void no_notices(void *arg, const char *message) {
+    (void)arg;
+    (void)message;
+}
+
+/* Runs a statement without parameters; ok when its status is want. */
+static fs_code run(hub_store *s, const char *sql, ExecStatusType want, const char *what,
+                   fs_err *e) {
+    PGresult *r = PQexec(PG(s)->conn, sql);
+    fs_code rc = PQresultStatus(r) == want ? FS_OK : pg_fail(s, e, what, r);
+    PQclear(r);
+    return rc;
+}
+
+static fs_code session_setup(hub_store *s, fs_err *e) {
+    pg *p = PG(s);
+    PQsetNoticeProcessor(p->conn, no_notices, NULL);
+    if (PQsetClientEncoding(p->conn, "UTF8") != 0) return pg_fail(s, e, "set client encoding", NULL);
+    const char *enc = PQparameterStatus(p->conn, "server_encoding");
+    if (!enc || (strcmp(enc, "UTF8") != 0 && strcmp(enc, "SQL_ASCII") != 0))
+        return fs_fail(e, FS_ERR_CONFIG,
+                       "postgresql store: database encoding is %s, want UTF8 (createdb -E UTF8)",
+                       enc ? enc : "unknown");
+    memset(p->prepared, 0, sizeof p->prepared);
+    /* Durable on commit whatever the server's default says. */
+    return run(s, "SET synchronous_commit = on; SET client_min_messages = warning",
+               PGRES_COMMAND_OK, "session settings", e);
+}
+
+/* Called before each operation outside a transaction: reconnects a lost
+ * connection (the server restarted) so one failure does not stick. */
+static fs_code alive(hub_store *s, fs_err *e) {
+    pg *p = PG(s);
+    if (PQstatus(p->conn) == CONNECTION_OK) return FS_OK;
+    PQreset(p->conn);
+    if (PQstatus(p->conn) != CONNECTION_OK) return pg_fail(s, e, "reconnect", NULL);
+    return session_setup(s, e);
+}
+
+/* Types of the pull/snapshot placeholders (hub_store_int.h HUB_P_*). */
+static int read_types(Oid *t) {
+    for (int i = 1; i <= HUB_P_COUNT; i++) {
+        bool num = i == HUB_P_AFTER || i == HUB_P_NOW || i == HUB_P_SINCE ||
+                   i == HUB_P_NTYPES || i == HUB_P_LIMIT;
+        t[i - 1] = num ? OID_INT8 : OID_TEXT;
+    }
+    return HUB_P_COUNT;
+}
+
+static fs_code prepare(hub_store *s, int id, fs_err *e) {
+    pg *p = PG(s);
+    if (p->prepared[id]) return FS_OK;
+    Oid types[HUB_P_COUNT];
+    int n;
+    if (id == ST_PULL || id == ST_SNAPSHOT) {
+        n = read_types(types);
+    } else {
+        const char *t = stmt_types[id];
+        n = (int)strlen(t);
+        for (int i = 0; i < n; i++) {
+            switch (t[i]) {
+            case 'l': types[i] = OID_INT8; break;
+            case 'b': types[i] = OID_BYTEA; break;
+            case 'L': types[i] = OID_INT8_ARRAY; break;
+            case 'T': types[i] = OID_TEXT_ARRAY; break;
+            case 'B': types[i] = OID_BYTEA_ARRAY; break;
+            default: types[i] = OID_TEXT; break;
+            }
+        }
+    }
+    char name[16];
+    snprintf(name, sizeof name, "hub%d", id);
+    PGresult *r = PQprepare(p->conn, name, p->sql[id], n, types);
+    fs_code rc = PQresultStatus(r) == PGRES_COMMAND_OK ? FS_OK : pg_fail(s, e, "prepare", r);
+    PQclear(r);
+    if (rc == FS_OK) p->prepared[id] = true;
+    return rc;
+}
+
+/* Sends a prepared statement (single-row streaming). Binary results. */
+static bool send(hub_store *s, int id, const pgp *q) {
+    char name[16];
+    snprintf(name, sizeof name, "hub%d", id);
+    return PQsendQueryPrepared(PG(s)->conn, name, q->n, q->val, q->len, q->fmt, 1) == 1;
+}
+
+/* Runs a prepared statement and returns its result (caller PQclears). */
+static PGresult *exec_stmt(hub_store *s, int id, const pgp *q, fs_err *e) {
+    if (prepare(s, id, e) != FS_OK) return NULL;
+    char name[16];
+    snprintf(name, sizeof name, "hub%d", id);
+    return PQexecPrepared(PG(s)->conn, name, q->n, q->val, q->len, q->fmt, 1);
+}
+
+static fs_code stmt_ok(hub_store *s, int id, const pgp *q, ExecStatusType want, PGresult **keep,
+                       const char *what, fs_err *e) {
+    PGresult *r = exec_stmt(s, id, q, e);
+    if (!r && PG(s)->prepared[id] == false) return FS_ERR_IO;
+    fs_code rc = PQresultStatus(r) == want ? FS_OK : pg_fail(s, e, what, r);
+    if (keep && rc == FS_OK) *keep = r;
+    else PQclear(r);
+    return rc;
+}
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+static void pgb_close(hub_store *s) {
+    pg *p = PG(s);
+    if (!p) return;
+    PQfinish(p->conn);
+    free(p);
+    s->be = NULL;
+}
+
+static fs_code pgb_open(hub_store *s, const char *url, fs_err *e) {
+    pg *p = calloc(1, sizeof *p);
+    if (!p) return fs_fail(e, FS_ERR_NOMEM, "postgresql store: out of memory");
+    s->be = p;
+    char pull[2048], snap[2048];
+    static const char *const shared[ST_COUNT] = {
+        [ST_LOOKUP] = sql_lookup, [ST_NEXTVAL] = sql_nextval,
+        [ST_INSERT_EVENT] = sql_insert_events, [ST_INSERT_OBS] = sql_insert_obs,
+        [ST_INSERT_AUD] = sql_insert_audience, [ST_ACTIVE] = sql_active,
+        [ST_SWEEP] = hub_sql_sweep,
+        [ST_LAST_SEQ] = hub_sql_last_seq, [ST_SIGHT_REF] = hub_sql_sight_ref,
+        [ST_SIGHT_INSERT] = hub_sql_sight_insert, [ST_SIGHT_PULL] = hub_sql_sight_pull,
+        [ST_SCHEMA_RECORD] = hub_sql_schema_record,
+    };
+    bool ok = hub_sql_build_read(pull, sizeof pull, false) &&
+              hub_sql_build_read(snap, sizeof snap, true);
+    for (int i = 0; ok && i < ST_COUNT; i++) {
+        const char *src = i == ST_PULL ? pull : i == ST_SNAPSHOT ? snap : shared[i];
+        ok = hub_sql_to_pg(src, p->sql[i], sizeof p->sql[i]);
+    }
+    if (!ok) {
+        pgb_close(s);
+        return fs_fail(e, FS_ERR_INTERNAL, "postgresql store: SQL too long");
+    }
+    const char *const keys[] = {"dbname", "connect_timeout", "application_name", NULL};
+    const char *const vals[] = {url, "10", "fs38-hub", NULL};
+    p->conn = PQconnectdbParams(keys, vals, 1);
+    if (!p->conn) {
+        pgb_close(s);
+        return fs_fail(e, FS_ERR_NOMEM, "postgresql store: out of memory");
+    }
+    fs_code rc = PQstatus(p->conn) == CONNECTION_OK ? session_setup(s, e)
+                                                     : pg_fail(s, e, "connect", NULL);
+    if (rc != FS_OK) pgb_close(s);
+    return rc;
+}
+
+static fs_code pgb_begin_write(hub_store *s, fs_err *e) {
+    static const char sql[] = "BEGIN; SELECT pg_advisory_xact_lock(" PG_LOCK_KEY ")";
+    fs_code rc = alive(s, e);
+    if (rc != FS_OK) return rc;
+    /* The lock is released by COMMIT/ROLLBACK, after the commit is visible. */
+    rc = run(s, sql, PGRES_TUPLES_OK, "begin", e);
+    if (rc != FS_OK && PQstatus(PG(s)->conn) == CONNECTION_BAD) {
+        /* The server restarted since the last call: nothing was done yet,
+         * so reconnect and try once more. */
+        rc = alive(s, e);
+        if (rc == FS_OK) rc = run(s, sql, PGRES_TUPLES_OK, "begin", e);
+    }
+    return rc;
+}
+
+static fs_code pgb_commit(hub_store *s, fs_err *e) {
+    PGresult *r = PQexec(PG(s)->conn, "COMMIT");
+    /* COMMIT of a failed transaction answers "ROLLBACK": not committed. */
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "COMMIT") == 0;
+    fs_code rc = ok ? FS_OK : pg_fail(s, e, "commit", r);
+    if (!ok && !PQresultErrorMessage(r)[0])
+        rc = fs_fail(e, FS_ERR_IO, "postgresql store: commit: transaction was rolled back");
+    PQclear(r);
+    return rc;
+}
+
+static void pgb_rollback(hub_store *s) {
+    pg *p = PG(s);
+    if (PQtransactionStatus(p->conn) != PQTRANS_IDLE) PQclear(PQexec(p->conn, "ROLLBACK"));
+}
+
+static fs_code pgb_exec_script(hub_store *s, const char *sql, fs_err *e) {
+    PGresult *r = PQexec(PG(s)->conn, sql);
+    ExecStatusType st = PQresultStatus(r);
+    fs_code rc = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) ? FS_OK : pg_fail(s, e, "schema", r);
+    PQclear(r);
+    return rc;
+}
+
+static fs_code pgb_schema_read(hub_store *s, int *version, int *applied, fs_err *e) {
+    *version = *applied = 0;
+    bool in_tx = PQtransactionStatus(PG(s)->conn) != PQTRANS_IDLE;
+    fs_code rc = in_tx ? FS_OK : alive(s, e);
+    if (rc != FS_OK) return rc;
+    PGresult *r = PQexecParams(PG(s)->conn,
+                               "SELECT to_regclass('schema_migrations') IS NOT NULL", 0, NULL,
+                               NULL, NULL, NULL, 0);
+    bool exists = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+                  strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) rc = pg_fail(s, e, "read schema", r);
+    PQclear(r);
+    if (rc != FS_OK || !exists) return rc;
+    r = PQexecParams(PG(s)->conn, hub_sql_schema_read, 0, NULL, NULL, NULL, NULL, 1);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+        *version = (int)g_int(r, 0, 0);
+        *applied = (int)g_int(r, 0, 1);
+    } else {
+        rc = pg_fail(s, e, "read schema version", r);
+    }
+    PQclear(r);
+    return rc;
+}
+
+static fs_code pgb_schema_record(hub_store *s, const hub_migration *m, int64_t now_ms, fs_err *e) {
+    pgp q = {0};
+    p_int(&q, m->version);
+    p_bytes(&q, fs_str_make(m->name, strlen(m->name)));
+    p_int(&q, now_ms);
+    return stmt_ok(s, ST_SCHEMA_RECORD, &q, PGRES_COMMAND_OK, NULL, "record migration", e);
+}
+
+/* ---- binary arrays ----------------------------------------------------------- */
+
+/* A one-dimensional array parameter in PostgreSQL's binary format:
+ * ndim, has-null flag, element type, length, lower bound, then each element
+ * as a 4-byte length and its bytes (all big-endian). */
+typedef struct pga {
+    unsigned char *p;
+    size_t len, cap;
+    uint32_t n;
+    bool oom;
+} pga;
+
+static void pga_put(pga *a, const void *v, size_t n) {
+    if (a->oom) return;
+    if (a->len + n > a->cap) {
+        size_t cap = a->cap ? a->cap : 256;
+        while (cap < a->len + n) cap *= 2;
+        unsigned char *p = realloc(a->p, cap);
+        if (!p) { a->oom = true; return; }
+        a->p = p;
+        a->cap = cap;
+    }
+    memcpy(a->p + a->len, v, n);
+    a->len += n;
+}
+static void pga_u32(pga *a, uint32_t v) {
+    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 8), (unsigned char)v};
+    pga_put(a, b, 4);
+}
+static void pga_start(pga *a, Oid elem) {
+    a->len = 0;
+    a->n = 0;
+    a->oom = false;
+    pga_u32(a, 1);    /* ndim */
+    pga_u32(a, 0);    /* no NULLs */
+    pga_u32(a, elem);
+    pga_u32(a, 0);    /* length, patched by pga_end */
+    pga_u32(a, 1);    /* lower bound */
+}
+static void pga_bytes(pga *a, fs_str s) {
+    pga_u32(a, s.len);
+    pga_put(a, s.p ? s.p : "", s.len);
+    a->n++;
+}
+static void pga_i64(pga *a, int64_t v) {
+    uint64_t u = (uint64_t)v;
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++) b[i] = (unsigned char)(u >> (56 - 8 * i));
+    pga_u32(a, 8);
+    pga_put(a, b, 8);
+    a->n++;
+}
+static void pga_end(pga *a) {
+    if (a->oom || a->len < 20) return;
+    uint32_t n = a->n;
+    a->p[12] = (unsigned char)(n >> 24), a->p[13] = (unsigned char)(n >> 16);
+    a->p[14] = (unsigned char)(n >> 8), a->p[15] = (unsigned char)n;
+}
+static void p_array(pgp *p, const pga *a) {
+    p->val[p->n] = (const char *)a->p;
+    p->len[p->n] = (int)a->len;
+    p->fmt[p->n++] = 1;
+}
+
+/* ---- publish ---------------------------------------------------------------- */
+
+/* Chunks bound one statement's parameters: at most CHUNK_ITEMS items and
+ * about CHUNK_BYTES of data (a single item may exceed it: it goes alone). */
+#define CHUNK_ITEMS 2000
+#define CHUNK_BYTES (8u << 20)
+
+static size_t item_bytes(const hub_item *it) {
+    size_t n = it->issuer.len + it->event_id.len + it->event_type.len + it->tlp.len +
+               it->publisher.len + it->signed_jws.len + 128;
+    for (size_t k = 0; k < it->n_obs; k++)
+        n += it->obs[k].kind.len + it->obs[k].value.len + it->obs[k].role.len + 40;
+    for (size_t k = 0; k < it->n_audience; k++) n += it->audience[k].len + 16;
+    return n;
+}
+
+/* Next chunk of items with verdict HUB_STORED from *from; fills idx. */
+static size_t next_chunk(const hub_item *items, const hub_result *res, size_t n, size_t *from,
+                         size_t *idx, bool whole_items) {
+    size_t k = 0, bytes = 0;
+    while (*from < n && k < CHUNK_ITEMS) {
+        size_t i = *from;
+        if (res[i].verdict != HUB_STORED) { (*from)++; continue; }
+        size_t b = whole_items ? item_bytes(&items[i])
+                               : items[i].issuer.len + items[i].event_id.len + 32;
+        if (k > 0 && bytes + b > CHUNK_BYTES) break;
+        bytes += b;
+        idx[k++] = i;
+        (*from)++;
+    }
+    return k;
+}
+
+static fs_code pgb_lookup(hub_store *s, const hub_item *items, const hub_result *res, size_t n,
+                          hub_lookup *look, fs_err *e) {
+    fs_code rc = prepare(s, ST_LOOKUP, e);
+    size_t *idx = malloc(CHUNK_ITEMS * sizeof *idx);
+    pga ai = {0}, ae = {0}, av = {0};
+    if (!idx) rc = fs_fail(e, FS_ERR_NOMEM, "postgresql store: out of memory");
+    size_t from = 0, k;
+    while (rc == FS_OK && (k = next_chunk(items, res, n, &from, idx, false)) > 0) {
+        pga_start(&ai, OID_TEXT), pga_start(&ae, OID_TEXT), pga_start(&av, OID_INT8);
+        for (size_t j = 0; j < k; j++) {
+            pga_bytes(&ai, items[idx[j]].issuer);
+            pga_bytes(&ae, items[idx[j]].event_id);
+            pga_i64(&av, items[idx[j]].version);
+        }
+        pga_end(&ai), pga_end(&ae), pga_end(&av);
+        if (ai.oom || ae.oom || av.oom) {
+            rc = fs_fail(e, FS_ERR_NOMEM, "postgresql store: out of memory");
+            break;
+        }
+        pgp q = {0};
+        p_array(&q, &ai), p_array(&q, &ae), p_array(&q, &av);
+        PGresult *r = NULL;
+        rc = stmt_ok(s, ST_LOOKUP, &q, PGRES_TUPLES_OK, &r, "look up held versions", e);
+        if (rc != FS_OK) break;
+        if ((size_t)PQntuples(r) != k)
+            rc = fs_fail(e, FS_ERR_INTERNAL, "postgresql store: lookup returned %d rows for %zu",
+                         PQntuples(r), k);
+        for (int row = 0; rc == FS_OK && row < PQntuples(r); row++) {
+            int64_t ord = g_int(r, row, 0);
+            if (ord < 1 || (size_t)ord > k) {
+                rc = fs_fail(e, FS_ERR_INTERNAL, "postgresql store: lookup row %lld", (long long)ord);
+                break;
+            }
+            hub_lookup *l = &look[idx[ord - 1]];
+            l->max_version = g_int(r, row, 1);
+            l->dup_seq = g_int(r, row, 2);
+        }
+        PQclear(r);
+    }
+    free(ai.p), free(ae.p), free(av.p);
+    free(idx);
+    return rc;
+}
+
+/* The arrays of one insert chunk. */
+enum {
+    A_SEQ, A_ISSUER, A_EID, A_VERSION, A_STATUS, A_TYPE, A_CREATED, A_VALID, A_TLP, A_PUBLISHER,
+    A_SIGNED, A_OSEQ, A_OIDX, A_OKIND, A_OVALUE, A_OROLE, A_ASEQ, A_AMEMBER, A_COUNT
+};
+
+static void build_chunk(pga *a, const hub_item *items, const hub_result *res, const size_t *idx,
+                        size_t k) {
+    static const Oid elem[A_COUNT] = {
+        OID_INT8, OID_TEXT, OID_TEXT, OID_INT8, OID_INT8, OID_TEXT, OID_INT8, OID_INT8,
+        OID_TEXT, OID_TEXT, OID_BYTEA, OID_INT8, OID_INT8, OID_TEXT, OID_TEXT, OID_TEXT,
+        OID_INT8, OID_TEXT};
+    for (int x = 0; x < A_COUNT; x++) pga_start(&a[x], elem[x]);
+    for (size_t j = 0; j < k; j++) {
+        const hub_item *it = &items[idx[j]];
+        int64_t seq = res[idx[j]].seq;
+        pga_i64(&a[A_SEQ], seq);
+        pga_bytes(&a[A_ISSUER], it->issuer);
+        pga_bytes(&a[A_EID], it->event_id);
+        pga_i64(&a[A_VERSION], it->version);
+        pga_i64(&a[A_STATUS], (int64_t)it->status);
+        pga_bytes(&a[A_TYPE], it->event_type);
+        pga_i64(&a[A_CREATED], it->created_ms);
+        pga_i64(&a[A_VALID], it->valid_until_ms);
+        pga_bytes(&a[A_TLP], it->tlp);
+        pga_bytes(&a[A_PUBLISHER], it->publisher);
+        pga_bytes(&a[A_SIGNED], it->signed_jws);
+        for (size_t o = 0; o < it->n_obs; o++) {
+            pga_i64(&a[A_OSEQ], seq);
+            pga_i64(&a[A_OIDX], (int64_t)o);
+            pga_bytes(&a[A_OKIND], it->obs[o].kind);
+            pga_bytes(&a[A_OVALUE], it->obs[o].value);
+            pga_bytes(&a[A_OROLE], it->obs[o].role);
+        }
+        for (size_t m = 0; m < it->n_audience; m++) {
+            pga_i64(&a[A_ASEQ], seq);
+            pga_bytes(&a[A_AMEMBER], it->audience[m]);
+        }
+    }
+    for (int x = 0; x < A_COUNT; x++) pga_end(&a[x]);
+}
+
+static fs_code insert_chunk(hub_store *s, pga *a, int64_t now_ms, fs_err *e) {
+    pgp q = {0};
+    for (int x = A_SEQ; x <= A_PUBLISHER; x++) p_array(&q, &a[x]);
+    p_int(&q, now_ms);
+    p_array(&q, &a[A_SIGNED]);
+    fs_code rc = stmt_ok(s, ST_INSERT_EVENT, &q, PGRES_COMMAND_OK, NULL, "insert events", e);
+    if (rc == FS_OK && a[A_OSEQ].n) {
+        q.n = 0;
+        for (int x = A_OSEQ; x <= A_OROLE; x++) p_array(&q, &a[x]);
+        rc = stmt_ok(s, ST_INSERT_OBS, &q, PGRES_COMMAND_OK, NULL, "insert observables", e);
+    }
+    if (rc == FS_OK && a[A_ASEQ].n) {
+        q.n = 0;
+        p_array(&q, &a[A_ASEQ]), p_array(&q, &a[A_AMEMBER]);
+        rc = stmt_ok(s, ST_INSERT_AUD, &q, PGRES_COMMAND_OK, NULL, "insert audience", e);
+    }
+    if (rc == FS_OK) {
+        /* The latest stored version of each key decides: active -> upsert,
+         * revoked -> delete (one statement, see sql_active). */
+        q.n = 0;
+        p_array(&q, &a[A_ISSUER]), p_array(&q, &a[A_EID]), p_array(&q, &a[A_SEQ]);
+        p_array(&q, &a[A_VALID]), p_array(&q, &a[A_STATUS]);
+        rc = stmt_ok(s, ST_ACTIVE, &q, PGRES_COMMAND_OK, NULL, "update active set", e);
+    }
+    return rc;
+}
+
+static fs_code pgb_insert(hub_store *s, const hub_item *items, hub_result *res, size_t n,
+                          int64_t now_ms, fs_err *e) {
+    int64_t stored = 0;
+    for (size_t i = 0; i < n; i++) stored += res[i].verdict == HUB_STORED;
+    if (stored == 0) return FS_OK;
+    static const int needed[] = {ST_NEXTVAL, ST_INSERT_EVENT, ST_INSERT_OBS, ST_INSERT_AUD,
+                                 ST_ACTIVE};
+    for (size_t i = 0; i < sizeof needed / sizeof needed[0]; i++) {
+        fs_code rc = prepare(s, needed[i], e);
+        if (rc != FS_OK) return rc;
+    }
+    /* One query assigns the batch's sequence numbers, in order, under the lock. */
+    pgp q = {0};
+    p_int(&q, stored);
+    PGresult *r = NULL;
+    fs_code rc = stmt_ok(s, ST_NEXTVAL, &q, PGRES_TUPLES_OK, &r, "assign sequences", e);
+    if (rc != FS_OK) return rc;
+    if (PQntuples(r) != stored) {
+        rc = fs_fail(e, FS_ERR_INTERNAL, "postgresql store: nextval returned %d rows, want %lld",
+                     PQntuples(r), (long long)stored);
+        PQclear(r);
+        return rc;
+    }
+    int row = 0;
+    int64_t prev = 0;
+    for (size_t i = 0; i < n && rc == FS_OK; i++) {
+        if (res[i].verdict != HUB_STORED) continue;
+        res[i].seq = g_int(r, row++, 0);
+        if (res[i].seq <= prev)
+            rc = fs_fail(e, FS_ERR_INTERNAL, "postgresql store: sequence went backwards");
+        prev = res[i].seq;
+    }
+    PQclear(r);
+
+    pga a[A_COUNT];
+    memset(a, 0, sizeof a);
+    size_t *idx = malloc(CHUNK_ITEMS * sizeof *idx);
+    if (!idx && rc == FS_OK) rc = fs_fail(e, FS_ERR_NOMEM, "postgresql store: out of memory");
+    size_t from = 0, k;
+    while (rc == FS_OK && (k = next_chunk(items, res, n, &from, idx, true)) > 0) {
+        build_chunk(a, items, res, idx, k);
+        for (int x = 0; x < A_COUNT; x++)
+            if (a[x].oom) rc = fs_fail(e, FS_ERR_NOMEM, "postgresql store: out of memory");
+        if (rc == FS_OK) rc = insert_chunk(s, a, now_ms, e);
+    }
+    for (int x = 0; x < A_COUNT; x++) free(a[x].p);
+    free(idx);
+    return rc;
+}
+
+/* ---- reads ------------------------------------------------------------------ */
+
+static void filter_params(pgp *q, const hub_filter *f, int64_t after, int64_t limit) {
+    p_int(q, after);
+    p_int(q, f->now_ms);
+    p_bytes(q, f->reader);
+    p_opt(q, f->issuer);
+    if (f->since_ms > 0) p_int(q, f->since_ms);
+    else p_null(q);
+    p_opt(q, f->obs_kind);
+    p_int(q, (int64_t)f->n_types);
+    for (size_t i = 0; i < HUB_MAX_FILTER_TYPES; i++) {
+        if (i < f->n_types) p_bytes(q, f->types[i]);
+        else p_null(q);
+    }
+    p_int(q, limit);
+}
+
+typedef int (*row_cb)(hub_store *s, const PGresult *r, void *ctx);
+
+/* Sends id in single-row mode and hands each row to cb; memory holds one
+ * row at a time. After cb asks to stop the remaining rows are read and
+ * dropped (a cancel could hit the connection's next command). */
+static fs_code stream(hub_store *s, int id, const pgp *q, row_cb cb, void *ctx, const char *what,
+                      fs_err *e) {
+    PGconn *c = PG(s)->conn;
+    fs_code rc = prepare(s, id, e);
+    if (rc != FS_OK) return rc;
+    if (!send(s, id, q)) return pg_fail(s, e, what, NULL);
+    PQsetSingleRowMode(c);
+    bool stop = false;
+    PGresult *r;
+    while ((r = PQgetResult(c)) != NULL) {
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_SINGLE_TUPLE) {
+            if (!stop && rc == FS_OK) stop = cb(s, r, ctx) != 0;
+        } else if (st != PGRES_TUPLES_OK && rc == FS_OK) {
+            rc = pg_fail(s, e, what, r);
+        }
+        PQclear(r);
+    }
+    return rc;
+}
+
+typedef struct row_ctx {
+    hub_row_fn fn;
+    void *ctx;
+    int64_t *last;
+} row_ctx;
+
+static int event_row(hub_store *s, const PGresult *r, void *ctx) {
+    (void)s;
+    row_ctx *rc = ctx;
+    hub_row row = {
+        .seq = g_int(r, 0, 0),
+        .issuer = g_str(r, 0, 1),
+        .event_id = g_str(r, 0, 2),
+        .version = g_int(r, 0, 3),
+        .status = g_int(r, 0, 4) ? HUB_REVOKED : HUB_ACTIVE,
+        .event_type = g_str(r, 0, 5),
+        .created_ms = g_int(r, 0, 6),
+        .valid_until_ms = g_int(r, 0, 7),
+        .tlp = g_str(r, 0, 8),
+        .signed_jws = g_str(r, 0, 9),
+    };
+    *rc->last = row.seq;
+    return rc->fn(rc->ctx, &row);
+}
+
+static fs_code pgb_pull(hub_store *s, const hub_pull_query *qq, hub_row_fn fn, void *ctx,
+                        int64_t *next, fs_err *e) {
+    fs_code rc = alive(s, e);
+    if (rc != FS_OK) return rc;
+    pgp q = {0};
+    filter_params(&q, &qq->f, qq->after, qq->limit);
+    row_ctx rcx = {fn, ctx, next};
+    return stream(s, ST_PULL, &q, event_row, &rcx, "pull", e);
+}
+
+static fs_code scalar(hub_store *s, int id, const pgp *q, int64_t *out, const char *what, fs_err *e) {
+    PGresult *r = NULL;
+    fs_code rc = stmt_ok(s, id, q, PGRES_TUPLES_OK, &r, what, e);
+    if (rc != FS_OK) return rc;
+    *out = PQntuples(r) == 1 ? g_int(r, 0, 0) : 0;
+    PQclear(r);
+    return FS_OK;
+}
+
+static fs_code pgb_last_seq(hub_store *s, int64_t *seq, fs_err *e) {
+    fs_code rc = alive(s, e);
+    pgp q = {0};
+    return rc != FS_OK ? rc : scalar(s, ST_LAST_SEQ, &q, seq, "read last sequence", e);
+}
+
+static fs_code pgb_snapshot(hub_store *s, const hub_filter *f, hub_row_fn fn, void *ctx,
+                            int64_t *cursor, fs_err *e) {
+    fs_code rc = alive(s, e);
+    if (rc != FS_OK) return rc;
+    /* One snapshot for the cursor and the rows. */
+    rc = run(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", PGRES_COMMAND_OK,
+             "begin snapshot", e);
+    if (rc != FS_OK) return rc;
+    pgp q = {0};
+    rc = scalar(s, ST_LAST_SEQ, &q, cursor, "read last sequence", e);
+    if (rc == FS_OK) {
+        int64_t last = 0;
+        q.n = 0;
+        filter_params(&q, f, 0, INT64_MAX);
+        row_ctx rcx = {fn, ctx, &last};
+        rc = stream(s, ST_SNAPSHOT, &q, event_row, &rcx, "snapshot", e);
+    }
+    pgb_rollback(s);
+    return rc;
+}
+
+static fs_code pgb_sweep(hub_store *s, int64_t now_ms, int64_t *removed, fs_err *e) {
+    fs_code rc = alive(s, e);
+    if (rc != FS_OK) return rc;
+    pgp q = {0};
+    p_int(&q, now_ms);
+    PGresult *r = NULL;
+    rc = stmt_ok(s, ST_SWEEP, &q, PGRES_COMMAND_OK, &r, "sweep expired", e);
+    if (rc != FS_OK) return rc;
+    *removed = strtoll(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    return FS_OK;
+}
+
+/* ---- sightings ------------------------------------------------------------- */
+
+static fs_code pgb_sighting_add(hub_store *s, const hub_sighting *sg, int64_t now_ms,
+                                hub_verdict *verdict, int64_t *seq, fs_err *e) {
+    fs_code rc = pgb_begin_write(s, e);
+    if (rc != FS_OK) return rc;
+    pgp q = {0};
+    p_bytes(&q, sg->reporter);
+    p_bytes(&q, sg->ref_issuer);
+    p_bytes(&q, sg->ref_event_id);
+    PGresult *r = NULL;
+    rc = stmt_ok(s, ST_SIGHT_REF, &q, PGRES_TUPLES_OK, &r, "look up sighting's event", e);
+    bool known = rc == FS_OK && PQntuples(r) == 1;
+    PQclear(r);
+    if (rc == FS_OK && !known) {
+        *verdict = HUB_UNKNOWN_REF;
+        pgb_rollback(s);
+        return FS_OK;
+    }
+    if (rc == FS_OK) {
+        pgp w = {0};
+        p_bytes(&w, sg->reporter);
+        p_bytes(&w, sg->ref_issuer);
+        p_bytes(&w, sg->ref_event_id);
+        p_int(&w, (int64_t)sg->kind);
+        p_int(&w, sg->at_ms);
+        p_int(&w, sg->count);
+        p_opt(&w, sg->note);
+        p_int(&w, now_ms);
+        rc = scalar(s, ST_SIGHT_INSERT, &w, seq, "insert sighting", e);
+    }
+    if (rc == FS_OK) rc = pgb_commit(s, e);
+    else pgb_rollback(s);
+    if (rc == FS_OK) *verdict = HUB_STORED;
+    else *seq = 0;
+    return rc;
+}
+
+typedef struct sight_ctx {
+    hub_sight_fn fn;
+    void *ctx;
+    int64_t *last;
+} sight_ctx;
+
+static int sight_row(hub_store *s, const PGresult *r, void *ctx) {
+    (void)s;
+    sight_ctx *sc = ctx;
+    hub_sight_row row = {
+        .seq = g_int(r, 0, 0),
+        .reporter = g_str(r, 0, 1),
+        .ref_issuer = g_str(r, 0, 2),
+        .ref_event_id = g_str(r, 0, 3),
+        .kind = (hub_feedback)g_int(r, 0, 4),
+        .at_ms = g_int(r, 0, 5),
+        .count = g_int(r, 0, 6),
+        .note = g_str(r, 0, 7),
+        .received_ms = g_int(r, 0, 8),
+    };
+    *sc->last = row.seq;
+    return sc->fn(sc->ctx, &row);
+}
+
+static fs_code pgb_sightings_pull(hub_store *s, const hub_sight_query *qq, hub_sight_fn fn,
+                                  void *ctx, int64_t *next, fs_err *e) {
+    fs_code rc = alive(s, e);
+    if (rc != FS_OK) return rc;
+    pgp q = {0};
+    p_int(&q, qq->after);
+    p_bytes(&q, qq->reader);
+    p_opt(&q, qq->ref_issuer);
+    p_opt(&q, qq->ref_event_id);
+    p_int(&q, qq->limit);
+    sight_ctx sc = {fn, ctx, next};
+    return stream(s, ST_SIGHT_PULL, &q, sight_row, &sc, "read sightings", e);
+}
+
+static fs_code pgb_ping(hub_store *s, fs_err *e) {
+    fs_code rc = alive(s, e);
+    return rc != FS_OK ? rc : run(s, "SELECT 1", PGRES_TUPLES_OK, "health check", e);
+}
+
+const hub_backend_ops hub_pg_ops = {
+    .name = "postgresql",
+    .open = pgb_open,
+    .close = pgb_close,
+    .begin_write = pgb_begin_write,
+    .commit = pgb_commit,
+    .rollback = pgb_rollback,
+    .exec_script = pgb_exec_script,
+    .schema_read = pgb_schema_read,
+    .schema_record = pgb_schema_record,
+    .lookup = pgb_lookup,
+    .insert = pgb_insert,
+    .pull = pgb_pull,
+    .snapshot = pgb_snapshot,
+    .sweep = pgb_sweep,
+    .sighting_add = pgb_sighting_add,
+    .sightings_pull = pgb_sightings_pull,
+    .last_seq = pgb_last_seq,
+    .ping = pgb_ping,
+};
