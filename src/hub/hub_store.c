@@ -506,3 +506,103 @@ fs_code hub_sightings_pull(hub_store *s, const hub_sight_query *q, hub_sight_fn 
     if ((rc = need_schema(s, e))) return rc;
     return s->ops->sightings_pull(s, q, fn, ctx, next, e);
 }
+
+/* ---- replication --------------------------------------------------------------- */
+
+static fs_code check_apply_seqs(const int64_t *seqs, size_t n, fs_err *e) {
+    for (size_t i = 0; i < n; i++) {
+        if (seqs[i] < 1) return fs_fail(e, FS_ERR_USAGE, "apply: item %zu: sequence %lld < 1", i, (long long)seqs[i]);
+        if (i && seqs[i] <= seqs[i - 1])
+            return fs_fail(e, FS_ERR_USAGE, "apply: item %zu: sequence %lld not after %lld", i,
+                           (long long)seqs[i], (long long)seqs[i - 1]);
+    }
+    return FS_OK;
+}
+
+/* Inserts the STORED items, one run of consecutive sequences (and one
+ * receive time) at a time: point the store's counter at the run's first
+ * sequence, insert the run, check every item got the log's sequence. */
+static fs_code apply_insert(hub_store *s, const hub_item *items, const int64_t *seqs,
+                            const int64_t *received_ms, size_t n, hub_result *res, fs_err *e) {
+    size_t a = 0;
+    while (a < n) {
+        if (res[a].verdict != HUB_STORED) { a++; continue; }
+        size_t b = a + 1;
+        while (b < n && res[b].verdict == HUB_STORED && seqs[b] == seqs[b - 1] + 1 &&
+               received_ms[b] == received_ms[a])
+            b++;
+        fs_code rc = s->ops->set_next_seq(s, seqs[a], e);
+        if (rc == FS_OK) rc = s->ops->insert(s, items + a, res + a, b - a, received_ms[a], e);
+        if (rc != FS_OK) return rc;
+        for (size_t k = a; k < b; k++)
+            if (res[k].seq != seqs[k])
+                return fs_fail(e, FS_ERR_INTERNAL, "%s store: applied item got sequence %lld, log says %lld",
+                               s->ops->name, (long long)res[k].seq, (long long)seqs[k]);
+        a = b;
+    }
+    return FS_OK;
+}
+
+fs_code hub_store_apply(hub_store *s, const hub_item *items, const int64_t *seqs,
+                        const int64_t *received_ms, size_t n, hub_result *res, fs_err *e) {
+    if (n > HUB_MAX_BATCH)
+        return fs_fail(e, FS_ERR_LIMIT, "apply: %zu items, limit %d per batch", n, HUB_MAX_BATCH);
+    if (n == 0) return FS_OK;
+    if (!items || !seqs || !received_ms || !res) return fs_fail(e, FS_ERR_USAGE, "apply: no items");
+    fs_code rc = check_apply_seqs(seqs, n, e);
+    if (rc == FS_OK) rc = need_schema(s, e);
+    if (rc != FS_OK) return rc;
+    if (!s->ops->set_next_seq)
+        return fs_fail(e, FS_ERR_INTERNAL, "%s store: cannot apply a replicated log", s->ops->name);
+
+    size_t pending = 0;
+    for (size_t i = 0; i < n; i++) {
+        prejudge(&items[i], &res[i]);
+        pending += res[i].verdict == HUB_STORED;
+    }
+    if (pending == 0) return FS_OK;
+
+    batch_index ix = {0};
+    ix.cap = 16;
+    while (ix.cap < 2 * n) ix.cap <<= 1;
+    hub_lookup *look = calloc(n, sizeof *look);
+    int32_t *dup_of = malloc(n * sizeof *dup_of);
+    ix.head = malloc(ix.cap * sizeof *ix.head);
+    ix.next = malloc(n * sizeof *ix.next);
+    if (!look || !dup_of || !ix.head || !ix.next) {
+        rc = fs_fail(e, FS_ERR_NOMEM, "apply: out of memory for %zu items", n);
+        goto out;
+    }
+    memset(ix.head, 0xff, ix.cap * sizeof *ix.head);
+
+    rc = s->ops->begin_write(s, e);
+    if (rc != FS_OK) goto out;
+    int64_t last = 0;
+    rc = s->ops->last_seq(s, &last, e);
+    if (rc == FS_OK) rc = s->ops->lookup(s, items, res, n, look, e);
+    if (rc == FS_OK) {
+        for (size_t i = 0; i < n; i++) {
+            dup_of[i] = -1;
+            if (res[i].verdict == HUB_STORED) decide(items, res, i, &look[i], &ix, &dup_of[i]);
+            if (res[i].verdict == HUB_STORED && seqs[i] <= last) {
+                /* Passed already yet not held: the store and the log disagree. */
+                res[i].verdict = HUB_INVALID;
+                snprintf(res[i].error, sizeof res[i].error,
+                         "log sequence %lld is not after the store's last sequence %lld and was not applied",
+                         (long long)seqs[i], (long long)last);
+            }
+        }
+        rc = apply_insert(s, items, seqs, received_ms, n, res, e);
+    }
+    if (rc == FS_OK) rc = s->ops->commit(s, e);
+    else s->ops->rollback(s);
+    if (rc == FS_OK)
+        for (size_t i = 0; i < n; i++)
+            if (res[i].verdict == HUB_DUPLICATE && dup_of[i] >= 0) res[i].seq = res[dup_of[i]].seq;
+out:
+    free(look);
+    free(dup_of);
+    free(ix.head);
+    free(ix.next);
+    return rc;
+}

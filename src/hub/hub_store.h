@@ -262,4 +262,21 @@ const char *hub_verdict_name(hub_verdict v);   /* "stored", "duplicate", ... */
 bool hub_visible_to(fs_str tlp, fs_str issuer, const fs_str *audience, size_t n_audience,
                     fs_str reader);
 
+
+/* ---- replication (used by hub_repl.c) --------------------------------------- */
+
+/* Applies n (<= HUB_MAX_BATCH) items read from a replicated log, in log
+ * order, in ONE durable transaction, each stored under the sequence the log
+ * gave it (seqs[i] > 0, strictly increasing; gaps allowed) instead of one
+ * the store picks, with received_ms[i] as its receive time. Items are judged
+ * exactly as by hub_publish (res[i]: STORED / DUPLICATE / STALE_VERSION /
+ * NOT_ISSUER / INVALID), so every node applying the same log holds the same
+ * rows under the same sequences and answers pulls with the same cursors.
+ * Idempotent: an item whose seq is not above hub_store_last_seq was applied
+ * before; it is judged again and never stored twice (an item stored then is
+ * now DUPLICATE with its own seq; any other verdict repeats). Returns FS_OK
+ * only after the commit is durable; otherwise nothing was applied. A store
+ * fed by a log must not also take hub_publish (both draw on one sequence). */
+fs_code hub_store_apply(hub_store *s, const hub_item *items, const int64_t *seqs,
+                        const int64_t *received_ms, size_t n, hub_result *res, fs_err *e);
 #endif

@@ -68,6 +68,9 @@ typedef struct hub_backend_ops {
                               void *ctx, int64_t *next, fs_err *e);
     fs_code (*last_seq)(struct hub_store *s, int64_t *seq, fs_err *e);
     fs_code (*ping)(struct hub_store *s, fs_err *e);
+    /* Replication (hub_store_apply): within begin_write, makes the next
+     * event sequence the store assigns equal to `next` (> the last one). */
+    fs_code (*set_next_seq)(struct hub_store *s, int64_t next, fs_err *e);
 } hub_backend_ops;
 
 struct hub_store {

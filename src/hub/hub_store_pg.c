@@ -841,6 +841,21 @@ static fs_code pgb_ping(hub_store *s, fs_err *e) {
     return rc != FS_OK ? rc : run(s, "SELECT 1", PGRES_TUPLES_OK, "health check", e);
 }
 
+/* ---- replication ------------------------------------------------------------ */
+
+/* setval(..., false): the next nextval() returns exactly `next`. */
+static fs_code pgb_set_next_seq(hub_store *s, int64_t next, fs_err *e) {
+    pgp q = {0};
+    p_int(&q, next);
+    static const Oid types[1] = {OID_INT8};
+    PGresult *r = PQexecParams(PG(s)->conn, "SELECT setval('events_seq_seq', $1, false)", 1,
+                               types, q.val, q.len, q.fmt, 1);
+    fs_code rc = PQresultStatus(r) == PGRES_TUPLES_OK ? FS_OK
+                                                      : pg_fail(s, e, "set next sequence", r);
+    PQclear(r);
+    return rc;
+}
+
 const hub_backend_ops hub_pg_ops = {
     .name = "postgresql",
     .open = pgb_open,
@@ -860,4 +875,5 @@ const hub_backend_ops hub_pg_ops = {
     .sightings_pull = pgb_sightings_pull,
     .last_seq = pgb_last_seq,
     .ping = pgb_ping,
+    .set_next_seq = pgb_set_next_seq,
 };

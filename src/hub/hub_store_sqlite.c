@@ -466,6 +466,28 @@ static fs_code sq_ping(hub_store *s, fs_err *e) {
     return exec(s, "SELECT 1", "health check", e);
 }
 
+/* ---- replication ------------------------------------------------------------ */
+
+/* AUTOINCREMENT hands out max(sqlite_sequence.seq, max(rowid)) + 1, and
+ * sqlite_sequence may be written with ordinary statements: set it to
+ * next - 1 (hub_store_apply checks the seq the insert got). */
+static fs_code sq_set_next_seq(hub_store *s, int64_t next, fs_err *e) {
+    static const char *const sql[] = {
+        "UPDATE sqlite_sequence SET seq = ?1 WHERE name = 'events'",
+        "INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?1)"};
+    for (int k = 0; k < 2; k++) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(SQ(s)->db, sql[k], -1, &st, NULL) != SQLITE_OK)
+            return sq_fail(s, e, "prepare sequence update");
+        sqlite3_bind_int64(st, 1, next - 1);
+        int r = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (r != SQLITE_DONE) return sq_fail(s, e, "set next sequence");
+        if (sqlite3_changes(SQ(s)->db) > 0) return FS_OK;
+    }
+    return fs_fail(e, FS_ERR_INTERNAL, "sqlite store: sequence row not written");
+}
+
 const hub_backend_ops hub_sqlite_ops = {
     .name = "sqlite",
     .open = sq_open,
@@ -485,4 +507,5 @@ const hub_backend_ops hub_sqlite_ops = {
     .sightings_pull = sq_sightings_pull,
     .last_seq = sq_last_seq,
     .ping = sq_ping,
+    .set_next_seq = sq_set_next_seq,
 };
