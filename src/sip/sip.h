@@ -42,26 +42,69 @@ static inline bool sip_is_token(unsigned char c) { return sip_ctype[c] & SIP_CC_
 static inline bool sip_is_wsp(unsigned char c) { return sip_ctype[c] & SIP_CC_WSP; }  /* SP HTAB CR LF */
 static inline bool sip_is_digit(unsigned char c) { return sip_ctype[c] & SIP_CC_DIGIT; }
 
-/* Scanning helpers for the hot paths, eight octets per step (no early-exit
- * branch per octet, no loop-carried dependency inside a step).
- * sip_skip_in: first octet of [p, e) whose class in t lacks every bit of
- * bits (e if none). sip_skip_out: first octet whose class has one of bits. */
-static inline const char *sip_skip_in(const char *p, const char *e, const uint8_t *t, uint8_t bits) {
-    while (e - p >= 8) {
-        const unsigned char *u = (const unsigned char *)p;
-        if (!(t[u[0]] & t[u[1]] & t[u[2]] & t[u[3]] & t[u[4]] & t[u[5]] & t[u[6]] & t[u[7]] & bits)) break;
-        p += 8;
-    }
-    while (p < e && (t[(unsigned char)*p] & bits)) p++;
-    return p;
+/* sip_skip_out: first octet of [p, e) whose class in t has one of bits (e if
+ * none), for the slower paths' stop-octet scans. Eight octets per step: their
+ * classes are gathered into one word and the first stop found with a count
+ * of trailing zeros; the last < 8 octets go one at a time. (The hot paths
+ * use sip_span below.) */
+static inline uint64_t sip_class8_(const unsigned char *u, const uint8_t *t) {
+    return (uint64_t)t[u[0]] | (uint64_t)t[u[1]] << 8 | (uint64_t)t[u[2]] << 16 | (uint64_t)t[u[3]] << 24 |
+           (uint64_t)t[u[4]] << 32 | (uint64_t)t[u[5]] << 40 | (uint64_t)t[u[6]] << 48 |
+           (uint64_t)t[u[7]] << 56;
+}
+static inline unsigned sip_ctz64_(uint64_t x) {
+#if defined(__GNUC__)
+    return (unsigned)__builtin_ctzll(x);
+#else
+    unsigned n = 0;
+    while (!(x & 1)) x >>= 1, n++;
+    return n;
+#endif
 }
 static inline const char *sip_skip_out(const char *p, const char *e, const uint8_t *t, uint8_t bits) {
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     while (e - p >= 8) {
-        const unsigned char *u = (const unsigned char *)p;
-        if ((t[u[0]] | t[u[1]] | t[u[2]] | t[u[3]] | t[u[4]] | t[u[5]] | t[u[6]] | t[u[7]]) & bits) break;
+        uint64_t x = sip_class8_((const unsigned char *)p, t) & (ones * bits);
+        uint64_t some = (((x & ~highs) + ~highs) | x) & highs; /* octets with one of bits */
+        if (some) return p + (sip_ctz64_(some) >> 3);
         p += 8;
     }
     while (p < e && !(t[(unsigned char)*p] & bits)) p++;
+    return p;
+}
+
+/* A set of octets for sip_span (sip_scan.c). An ASCII octet c is in it when
+ * hi[c >> 4] & lo[c & 15] is not 0; octets >= 0x80 are in iff high. table &
+ * bits is the same set for the byte-at-a-time path. */
+typedef struct sip_charset {
+    uint8_t lo[16];
+    uint8_t hi[16];
+    const uint8_t *table;
+    uint8_t bits;
+    bool high;
+} sip_charset;
+extern const sip_charset sip_cs_token;     /* RFC 3261 token */
+/* The fast paths' URI classes (sip_validate.c; see uri_class there): */
+extern const sip_charset sip_cs_uri_plain; /* URI octet other than '@' */
+extern const sip_charset sip_cs_host;      /* alnum - . _ */
+extern const sip_charset sip_cs_uri_param; /* URI octet other than ';' */
+extern const sip_charset sip_cs_via_value; /* token : [ ] */
+extern const sip_charset sip_cs_qdtext;    /* not '"', '\\', CTL (0x80-0xff in) */
+extern const sip_charset sip_cs_token_sp;  /* token or SP */
+extern const sip_charset sip_cs_v6;        /* hex digit : . */
+/* First octet of [p, e) not in cs, e if none. floor <= p: [floor, e) is
+ * readable (lets the last block be loaded whole; pass p if unsure). The
+ * SSSE3 body is in sip_scan.c; only this test and the byte loop are inline. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SIP_SPAN_SSSE3 1
+const char *sip_span_ssse3(const char *floor, const char *p, const char *e, const sip_charset *cs);
+#endif
+static inline const char *sip_span(const char *floor, const char *p, const char *e, const sip_charset *cs) {
+#ifdef SIP_SPAN_SSSE3
+    if (e - floor >= 16 && __builtin_cpu_supports("ssse3")) return sip_span_ssse3(floor, p, e, cs);
+#endif
+    (void)floor;
+    while (p < e && (cs->table[(unsigned char)*p] & cs->bits)) p++;
     return p;
 }
 
@@ -297,6 +340,14 @@ typedef struct sip_msg {
     fs_str via_branch;      /* top Via */
     fs_str user_agent;      /* User-Agent, or Server on responses */
 
+    /* sip_parse's verdicts for sip_validate, so it need not scan again:
+     * SIP_PRE_* bits = the first From / To / Via value or the Request-URI
+     * matched the plain grammar of sip_fast_nameaddr / sip_fast_via /
+     * sip_fast_sip_uri; pre_uri_len = the length
+     * of that From / To URI (validate applies its own max_uri_len). */
+    uint8_t pre_ok;
+    uint32_t pre_uri_len[2];
+
     /* anomalies in the order found (first SIP_MAX_ANOMALIES kept) */
     uint8_t nanom;
     uint16_t anom_total;
@@ -339,6 +390,23 @@ fs_str sip_header_value(const sip_msg *m, sip_header_id id);          /* first, 
 const sip_header *sip_header_find(const sip_msg *m, const char *name); /* by name, any header */
 /* Iterate all headers with id: start with *pos = 0; returns NULL at the end. */
 const sip_header *sip_header_next(const sip_msg *m, sip_header_id id, uint16_t *pos);
+
+/* ---- plain-shape fast paths (shared by sip_parse and sip_validate) ------------ */
+
+/* Most traffic is plain: ["display"] <sip:user@host:port;lr>;tag=x and
+ * SIP/2.0/UDP host:port;branch=... These recognise that shape in one pass and
+ * answer true only for values the full checks pass without any anomaly;
+ * false means "take the full checks", not "broken". */
+enum { SIP_PRE_FROM = 1, SIP_PRE_TO = 2, SIP_PRE_VIA = 4, SIP_PRE_VIA_BCAST = 8, SIP_PRE_RURI = 16 };
+/* v: one trimmed name-addr; contact: also check expires=. *uri_len = length
+ * of the URI inside <>, *tag = the first tag= value (empty if none). */
+bool sip_fast_nameaddr(fs_str v, bool contact, uint32_t *uri_len, fs_str *tag);
+/* v: one Via value; *host = sent-by host, *branch = first branch= value. */
+bool sip_fast_via(fs_str v, fs_str *host, fs_str *branch);
+bool sip_is_broadcast(fs_str host); /* 255.255.255.255 */
+/* [p, e) after "sip:": userinfo@host[:port][;params], no '?', no space.
+ * floor <= p: [floor, e) is readable (see sip_span). */
+bool sip_fast_sip_uri(const char *floor, const char *p, const char *e);
 
 /* ---- lazy value parsers (call only when needed) ----------------------------- */
 

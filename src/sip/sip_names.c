@@ -111,7 +111,10 @@ static inline bool lower_eq_32(const char *p, const char *lower) {
     return !((a ^ b) & ~((b & 0x40404040u) >> 1));
 }
 
-static bool lower_eq(const char *p, const char *lower, size_t n) {
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline bool lower_eq(const char *p, const char *lower, size_t n) {
     if (n >= 8) {
         size_t i = 0;
         for (; i + 8 <= n; i += 8)

@@ -10,16 +10,27 @@
  * Must not touch: deeper grammar checks (sip_validate.c), value parsers
  * beyond what the core fields need (sip_value.c), the heap.
  *
- * Speed: line ends are found with memchr, names resolved by the switch in
- * sip_names.c, and only the small parts of sip_msg that a previous message
- * could have left meaningful are reset (never the 256-entry hdr[] array).
+ * Speed: line ends (and colons) come from bitmasks of a 64-octet block
+ * (SSE2, baseline on x86-64; memchr elsewhere) kept across lines, so the next
+ * line is a count of trailing zeros, not a call whose latency every line
+ * waits for; a name before the first colon that is a known header name
+ * needs no token scan; names are resolved by the switch in sip_names.c; the
+ * first From/To/Via and the Request-URI are checked against the plain shape
+ * in the same pass that takes their tag/branch (sip_fast_*, so sip_validate
+ * need not scan them again); only the small parts of sip_msg that a previous
+ * message could have left meaningful are reset (never the 256-entry hdr[]).
  */
 #include "sip.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* Per-call framing state that does not belong in sip_msg. */
 typedef struct parse_ctx {
     const sip_limits *lim;
     uint16_t max_hdrs;
+    size_t max_hlen;   /* max_header_len, SIZE_MAX when unchecked */
     int64_t cl;        /* first well-formed Content-Length, -1 none */
     bool cl_unsure;    /* broken or conflicting Content-Length: do not frame by it */
     fs_str server;
@@ -40,28 +51,109 @@ static inline fs_str span(const char *b, const char *e) {
     return s;
 }
 
+/* One plain store per field: chained assignments (a = b = FS_STR_NULL) make
+ * the compiler read back each just-stored slice with one wide load, which
+ * cannot be forwarded from the two narrower stores and stalls every message. */
 static void msg_reset(sip_msg *m) {
-    m->raw = FS_STR_NULL;
+    const fs_str z = {NULL, 0};
+    m->raw = z;
     m->msg_len = 0;
     m->is_request = false;
     m->method = SIP_M_UNKNOWN;
-    m->method_str = m->ruri = m->version = m->reason = FS_STR_NULL;
+    m->method_str = z;
+    m->ruri = z;
+    m->version = z;
+    m->reason = z;
     m->status = 0;
     m->nhdr = 0;
     memset(m->first, 0xff, sizeof m->first);
     memset(m->count, 0, sizeof m->count);
-    m->body = FS_STR_NULL;
-    m->call_id = FS_STR_NULL;
+    m->body = z;
+    m->call_id = z;
     m->cseq = 0;
     m->cseq_method = SIP_M_UNKNOWN;
-    m->cseq_method_str = FS_STR_NULL;
+    m->cseq_method_str = z;
     m->content_length = -1;
     m->max_forwards = -1;
-    m->from = m->from_tag = m->to = m->to_tag = FS_STR_NULL;
-    m->via_branch = m->user_agent = FS_STR_NULL;
+    m->from = z;
+    m->from_tag = z;
+    m->to = z;
+    m->to_tag = z;
+    m->via_branch = z;
+    m->user_agent = z;
+    m->pre_ok = 0;
     m->nanom = 0;
     m->anom_total = 0;
 }
+
+/* ---- line ends ---------------------------------------------------------------- */
+
+/* The LFs and colons of [blk, blk + 64) as bitmasks; never reads outside
+ * [blk, end). */
+typedef struct lf_finder {
+    const char *blk;  /* block the masks describe, NULL: none yet */
+    uint64_t mask;    /* bit i: blk[i] == '\n' */
+    uint64_t colons;  /* bit i: blk[i] == ':' */
+    const char *floor, *end; /* [floor, end) is readable */
+} lf_finder;
+
+#if defined(__SSE2__)
+static inline uint32_t lf_cmp16(__m128i x, __m128i c) { return (uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, c)); }
+
+static inline void lf_block(lf_finder *f, const char *p) {
+    const __m128i lf = _mm_set1_epi8('\n'), colon = _mm_set1_epi8(':');
+    __m128i x0 = _mm_loadu_si128((const __m128i *)p), x1 = _mm_loadu_si128((const __m128i *)(p + 16));
+    __m128i x2 = _mm_loadu_si128((const __m128i *)(p + 32)), x3 = _mm_loadu_si128((const __m128i *)(p + 48));
+    f->blk = p;
+    f->mask = (uint64_t)lf_cmp16(x0, lf) | (uint64_t)lf_cmp16(x1, lf) << 16 | (uint64_t)lf_cmp16(x2, lf) << 32 |
+              (uint64_t)lf_cmp16(x3, lf) << 48;
+    f->colons = (uint64_t)lf_cmp16(x0, colon) | (uint64_t)lf_cmp16(x1, colon) << 16 |
+                (uint64_t)lf_cmp16(x2, colon) << 32 | (uint64_t)lf_cmp16(x3, colon) << 48;
+}
+
+/* First LF in [from, f->end), or NULL. from only moves forward. */
+static inline const char *lf_next(lf_finder *f, const char *from) {
+    for (;;) {
+        if (f->blk && from < f->blk + 64) {
+            uint64_t m = f->mask & (~0ULL << (from - f->blk));
+            if (m) return f->blk + sip_ctz64_(m);
+            from = f->blk + 64;
+        }
+        if (from >= f->end) return NULL;
+        if (f->end - from < 64) { /* the last block ends at end, bits below from dropped */
+            if (f->end - f->floor < 64) {
+                f->blk = NULL;
+                return memchr(from, '\n', (size_t)(f->end - from));
+            }
+            lf_block(f, f->end - 64);
+            continue;
+        }
+        lf_block(f, from);
+    }
+}
+
+/* First ':' in [from, to), or NULL; to is a line end lf_next returned. */
+static inline const char *colon_in(const lf_finder *f, const char *from, const char *to) {
+    if (f->blk && from >= f->blk && from < f->blk + 64) {
+        uint64_t m = f->colons & (~0ULL << (from - f->blk));
+        if (m) {
+            const char *c = f->blk + sip_ctz64_(m);
+            return c < to ? c : NULL;
+        }
+        if (f->blk + 64 >= to) return NULL;
+    }
+    return memchr(from, ':', (size_t)(to - from));
+}
+#else
+static inline const char *lf_next(lf_finder *f, const char *from) {
+    return from < f->end ? memchr(from, '\n', (size_t)(f->end - from)) : NULL;
+}
+
+static inline const char *colon_in(const lf_finder *f, const char *from, const char *to) {
+    (void)f;
+    return memchr(from, ':', (size_t)(to - from));
+}
+#endif
 
 /* ---- start line ---------------------------------------------------------------- */
 
@@ -142,7 +234,10 @@ static bool parse_request_line(sip_msg *m, const char *p, const char *e, const s
         sip_msg_add_anomaly(m, SIP_A_START_LINE_SYNTAX);
     } else {
         if (m->ruri.p[0] == '<') sip_msg_add_anomaly(m, SIP_A_RURI_ANGLE_BRACKETS);
-        if (sip_skip_out(rb, re, sip_ctype, SIP_CC_WSP) != re) sip_msg_add_anomaly(m, SIP_A_RURI_SYNTAX);
+        if (m->ruri.len > 4 && memcmp(rb, "sip:", 4) == 0 && sip_fast_sip_uri(p, rb + 4, re))
+            m->pre_ok |= SIP_PRE_RURI; /* plain sip: URI (so no whitespace either) */
+        else if (sip_skip_out(rb, re, sip_ctype, SIP_CC_WSP) != re)
+            sip_msg_add_anomaly(m, SIP_A_RURI_SYNTAX);
         if (lim->max_uri_len && m->ruri.len > lim->max_uri_len)
             sip_msg_add_anomaly(m, SIP_A_LIMIT_URI_LENGTH);
     }
@@ -303,6 +398,30 @@ static void top_via(sip_msg *m, fs_str v) {
     }
 }
 
+/* The tag of the first From (i 0) / To (i 1). A plain value is checked and
+ * its tag found in one pass, and sip_validate is told it need not look again
+ * (the tag is the one tag_of finds: the first tag= among the parameters). */
+static fs_str from_to(sip_msg *m, fs_str v, unsigned i) {
+    fs_str tag;
+    if (sip_fast_nameaddr(v, false, &m->pre_uri_len[i], &tag)) {
+        m->pre_ok |= (uint8_t)(SIP_PRE_FROM << i);
+        return tag;
+    }
+    return tag_of(v);
+}
+
+/* The top Via: same idea (sip_fast_via's branch is the one top_via finds). */
+static void first_via(sip_msg *m, fs_str v) {
+    fs_str host, branch;
+    if (sip_fast_via(v, &host, &branch)) {
+        m->via_branch = branch;
+        m->pre_ok |= SIP_PRE_VIA;
+        if (sip_is_broadcast(host)) m->pre_ok |= SIP_PRE_VIA_BCAST;
+        return;
+    }
+    top_via(m, v);
+}
+
 static void core_field(sip_msg *m, parse_ctx *c, sip_header_id id, fs_str v) {
     bool first = m->count[id] == 1;
     switch (id) {
@@ -313,16 +432,16 @@ static void core_field(sip_msg *m, parse_ctx *c, sip_header_id id, fs_str v) {
     case SIP_H_FROM:
         if (first) {
             m->from = v;
-            m->from_tag = tag_of(v);
+            m->from_tag = from_to(m, v, 0);
         }
         break;
     case SIP_H_TO:
         if (first) {
             m->to = v;
-            m->to_tag = tag_of(v);
+            m->to_tag = from_to(m, v, 1);
         }
         break;
-    case SIP_H_VIA: if (first) top_via(m, v); break;
+    case SIP_H_VIA: if (first) first_via(m, v); break;
     case SIP_H_USER_AGENT: if (first) m->user_agent = v; break;
     case SIP_H_SERVER: if (first) c->server = v; break;
     default: break;
@@ -331,23 +450,40 @@ static void core_field(sip_msg *m, parse_ctx *c, sip_header_id id, fs_str v) {
 
 /* ---- header section ------------------------------------------------------------------ */
 
-/* One header field [p, e) (folded lines included, line end excluded). */
-static void header_field(sip_msg *m, parse_ctx *c, const char *p, const char *e) {
-    if (c->lim->max_header_len && (size_t)(e - p) > c->lim->max_header_len)
-        sip_msg_add_anomaly(m, SIP_A_LIMIT_HEADER_LENGTH);
+/* One header field [p, e) (folded lines included, line end excluded);
+ * colon: the first ':' in it, NULL if none. A name that is a known header
+ * name (letters and '-', so all token octets) is taken as is; any other
+ * name is scanned as a token. */
+static void header_field(sip_msg *m, parse_ctx *c, const char *p, const char *e, const char *colon) {
+    if ((size_t)(e - p) > c->max_hlen) sip_msg_add_anomaly(m, SIP_A_LIMIT_HEADER_LENGTH);
     const char *n = p;
-    p = sip_skip_in(p, e, sip_ctype, SIP_CC_TOKEN);
-    fs_str name = span(n, p);
-    while (p < e && (*p == ' ' || *p == '\t')) p++;
-    if (name.len == 0 || p >= e || *p != ':') {
-        sip_msg_add_anomaly(m, SIP_A_HEADER_SYNTAX);
-        return;
+    fs_str name = FS_STR_NULL;
+    sip_header_id id = SIP_H_OTHER;
+    if (colon) {
+        const char *ne = colon;
+        while (ne > n && (ne[-1] == ' ' || ne[-1] == '\t')) ne--;
+        name = span(n, ne);
+        id = sip_header_lookup(name);
+        p = colon;
+    }
+    if (id == SIP_H_OTHER) {
+        p = sip_span(n, n, e, &sip_cs_token);
+        name = span(n, p);
+        if (p >= e || *p != ':') { /* the common "Name: value" skips these loops */
+            while (p < e && (*p == ' ' || *p == '\t')) p++;
+            if (p >= e || *p != ':') name.len = 0;
+        }
+        if (name.len == 0) {
+            sip_msg_add_anomaly(m, SIP_A_HEADER_SYNTAX);
+            return;
+        }
     }
     p++;
+    if (p < e && *p == ' ') p++;
     while (p < e && ws((unsigned char)*p)) p++;
+    if (e > p && e[-1] == '\r') e--;
     while (e > p && ws((unsigned char)e[-1])) e--;
     fs_str value = span(p, e);
-    sip_header_id id = sip_header_lookup(name);
     if (m->count[id] < 255) m->count[id]++;
     if (m->nhdr < c->max_hdrs) {
         sip_header *h = &m->hdr[m->nhdr];
@@ -388,7 +524,7 @@ sip_parse_status sip_parse(sip_msg *m, const char *buf, size_t len, const sip_li
     if (len > UINT32_MAX) len = UINT32_MAX;
     const bool stream = flags & SIP_PARSE_STREAM;
     const size_t max_msg = lim->max_message ? lim->max_message : 65535;
-    parse_ctx c = {.lim = lim, .cl = -1};
+    parse_ctx c = {.lim = lim, .cl = -1, .max_hlen = lim->max_header_len ? lim->max_header_len : SIZE_MAX};
     c.max_hdrs = lim->max_headers && lim->max_headers < SIP_MAX_HEADERS ? lim->max_headers : SIP_MAX_HEADERS;
     const char *end = buf + len, *s = buf;
 
@@ -419,6 +555,7 @@ sip_parse_status sip_parse(sip_msg *m, const char *buf, size_t len, const sip_li
     /* header fields until the empty line */
     const char *hp = lf ? lf + 1 : end;
     bool done = false;
+    lf_finder lf_f = {.blk = NULL, .floor = buf, .end = end};
     while (hp < end) {
         if (*hp == '\n') {
             sip_msg_add_anomaly(m, SIP_A_BARE_LF);
@@ -431,13 +568,13 @@ sip_parse_status sip_parse(sip_msg *m, const char *buf, size_t len, const sip_li
             done = true;
             break;
         }
-        const char *nl = memchr(hp, '\n', (size_t)(end - hp));
+        const char *nl = lf_next(&lf_f, hp);
         while (nl && nl + 1 < end && (nl[1] == ' ' || nl[1] == '\t'))
-            nl = memchr(nl + 1, '\n', (size_t)(end - nl - 1));
+            nl = lf_next(&lf_f, nl + 1);
         if (stream && (!nl || nl + 1 >= end)) break; /* a fold may still follow */
         const char *fe = nl ? nl : end;
         if (nl && (nl == hp || nl[-1] != '\r')) sip_msg_add_anomaly(m, SIP_A_BARE_LF);
-        header_field(m, &c, hp, fe);
+        header_field(m, &c, hp, fe, colon_in(&lf_f, hp, fe));
         hp = nl ? nl + 1 : end;
     }
     if (!done) {

@@ -10,7 +10,10 @@
  *
  * Cost: every check is linear in the header it looks at and only headers
  * that need it are looked at (via first[]/count[]), so running this on every
- * message stays cheap. Anomalies are appended to the message.
+ * message stays cheap. Plain values take one-pass fast paths (sip_fast_*,
+ * 16 octets per step with sip_span); sip_parse already ran them on the first
+ * From/To/Via and the Request-URI and left the verdicts in m->pre_ok, so
+ * those are not scanned twice. Anomalies are appended to the message.
  */
 #include "sip.h"
 
@@ -95,14 +98,14 @@ static bool sip_uri_sane(fs_str uri, const sip_uri *u) {
     return true;
 }
 
-static bool fast_sip_uri(const char *p, const char *e);
 
 static void check_ruri(sip_msg *m) {
     if (m->ruri.len == 0 || sip_msg_has_anomaly(m, SIP_A_RURI_ANGLE_BRACKETS) ||
         sip_msg_has_anomaly(m, SIP_A_RURI_SYNTAX))
         return;
     const char *e = m->ruri.p + m->ruri.len;
-    if (m->ruri.len > 4 && memcmp(m->ruri.p, "sip:", 4) == 0 && fast_sip_uri(m->ruri.p + 4, e)) {
+    if ((m->pre_ok & SIP_PRE_RURI) || /* sip_parse ran sip_fast_sip_uri on it */
+        (m->ruri.len > 4 && memcmp(m->ruri.p, "sip:", 4) == 0 && sip_fast_sip_uri(m->ruri.p, m->ruri.p + 4, e))) {
         if (m->method == SIP_M_REGISTER && memchr(m->ruri.p, '@', m->ruri.len)) ADD(m, REGISTER_URI_PARAMS);
         return;
     }
@@ -244,71 +247,126 @@ static const uint8_t uri_class[256] = {
      64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,
 };
 
-static inline const char *skip_uri(const char *p, const char *e, uint8_t bits) {
-    return sip_skip_in(p, e, uri_class, bits);
+/* The same classes as sip_span sets (generated from uri_class; test_sip
+ * checks every octet of each against the table). */
+const sip_charset sip_cs_uri_plain = {
+    {0x3a, 0x3f, 0x3e, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x35, 0x3f, 0x3d, 0x1d},
+    {0x40, 0x80, 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00},
+    uri_class, UC_PLAIN, false};
+const sip_charset sip_cs_host = {
+    {0x2a, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3e, 0x3c, 0x14, 0x14, 0x15, 0x15, 0x1c},
+    {0x40, 0x80, 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00},
+    uri_class, UC_HOST, false};
+const sip_charset sip_cs_uri_param = {
+    {0x3e, 0x3f, 0x3e, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3d, 0x35, 0x3f, 0x3d, 0x1d},
+    {0x40, 0x80, 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00},
+    uri_class, UC_PCHAR, false};
+const sip_charset sip_cs_via_value = {
+    {0x3a, 0x3f, 0x3e, 0x3e, 0x3e, 0x3f, 0x3e, 0x3f, 0x3e, 0x3e, 0x3f, 0x1d, 0x14, 0x1d, 0x35, 0x1c},
+    {0x40, 0x80, 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00},
+    uri_class, UC_VIAV, false};
+const sip_charset sip_cs_qdtext = {
+    {0x3f, 0x3f, 0x3e, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x37, 0x3f, 0x3f, 0x1f},
+    {0x40, 0x80, 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00},
+    uri_class, UC_QD, true};
+const sip_charset sip_cs_token_sp = {
+    {0x3b, 0x3f, 0x3e, 0x3e, 0x3e, 0x3f, 0x3e, 0x3f, 0x3e, 0x3e, 0x3d, 0x15, 0x14, 0x15, 0x35, 0x1c},
+    {0x40, 0x80, 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00},
+    uri_class, UC_TOKSP, false};
+const sip_charset sip_cs_v6 = {
+    {0x02, 0x16, 0x16, 0x16, 0x16, 0x16, 0x16, 0x02, 0x02, 0x02, 0x02, 0x00, 0x00, 0x00, 0x01, 0x00},
+    {0x40, 0x80, 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00},
+    uri_class, UC_V6, false};
+
+/* A value the fast paths walk: [floor, end) is readable, spans stop at end. */
+typedef struct fast_val {
+    const char *floor, *end;
+} fast_val;
+
+static inline const char *vspan(const fast_val *v, const char *p, const sip_charset *cs) {
+    return sip_span(v->floor, p, v->end, cs);
 }
 
-/* host[:port][;params] in [h, e): every octet a plain URI octet, no empty
- * parameter. */
-static bool fast_hostpart(const char *h, const char *e) {
-    const char *q = h;
+/* host[:port][;params] from h, every octet a plain URI octet, no empty
+ * parameter; returns where it ends (the first octet after it: the value's
+ * end, or a terminator such as '>'), NULL if it is not that shape. No set
+ * holds '>', so it never ends beyond the first '>'. */
+static const char *fast_hostpart(const fast_val *sc, const char *h) {
+    const char *q = h, *e = sc->end;
     if (q < e && *q == '[') {
-        q = skip_uri(q + 1, e, UC_V6);
-        if (q >= e || *q != ']' || q == h + 1) return false;
+        q = sip_span(sc->floor, q + 1, e, &sip_cs_v6);
+        if (q >= e || *q != ']' || q == h + 1) return NULL;
         q++;
     } else {
-        q = skip_uri(q, e, UC_HOST);
-        if (q == h) return false;
+        q = vspan(sc, q, &sip_cs_host);
+        if (q == h) return NULL;
     }
     if (q < e && *q == ':') {
         const char *d = ++q;
         uint32_t v = 0;
         while (q < e && q - d < 5 && sip_is_digit((unsigned char)*q))
             v = v * 10 + (uint32_t)(*q++ - '0');
-        if (q == d || v > 65535) return false;
+        if (q == d || v > 65535) return NULL;
     }
-    while (q < e) { /* q at a ';': one non-empty parameter per step */
-        if (*q != ';') return false;
+    while (q < e && *q == ';') { /* one non-empty parameter per step */
         const char *n = q + 1;
-        q = skip_uri(n, e, UC_PCHAR);
-        if (q == n) return false; /* ";;" or a trailing ';' */
+        q = vspan(sc, n, &sip_cs_uri_param);
+        if (q == n) return NULL; /* ";;" or a trailing ';' */
     }
-    return true;
+    return q;
 }
 
-/* [p, e) after "sip:" / "sips:": userinfo@host[:port][;params], no '?'.
- * The userinfo ends at the first '@'; later '@' may only sit in params. */
-static bool fast_sip_uri(const char *p, const char *e) {
-    const char *at = memchr(p, '@', (size_t)(e - p));
-    if (at) {
-        if (skip_uri(p, at, UC_URI) != at) return false;
-        p = at + 1;
-    }
-    return fast_hostpart(p, e);
+/* After "sip:" / "sips:" at p: userinfo@host[:port][;params]. The userinfo
+ * ends at the first '@': the plain-octet span (URI octets but '@') stops
+ * there, or at the end of the URI when it has no userinfo. Returns where the
+ * URI ends (see fast_hostpart), NULL if not that shape. */
+static const char *fast_uri_end(const fast_val *sc, const char *p) {
+    const char *q = vspan(sc, p, &sip_cs_uri_plain);
+    if (q < sc->end && *q == '@') p = q + 1;
+    return fast_hostpart(sc, p);
+}
+
+/* [p, e) after "sip:": the whole range is one plain URI, no '?'. */
+bool sip_fast_sip_uri(const char *f, const char *p, const char *e) {
+    fast_val sc = {f, e};
+    return fast_uri_end(&sc, p) == e;
 }
 
 /* <sip:...> starting at u (after '<'); *gt_out = the closing '>'. */
-static bool fast_bracketed_uri(const char *u, const char *e, const char **gt_out) {
-    const char *p;
+static bool fast_bracketed_uri(const fast_val *sc, const char *u, const char **gt_out) {
+    const char *p, *e = sc->end;
     if (e - u > 4 && memcmp(u, "sip:", 4) == 0) p = u + 4;
     else if (e - u > 5 && memcmp(u, "sips:", 5) == 0) p = u + 5;
     else return false;
-    const char *gt = memchr(p, '>', (size_t)(e - p)); /* '>' is no URI octet: the scan ends there */
-    if (!gt) return false;
+    const char *gt = fast_uri_end(sc, p);
+    if (!gt || gt >= e || *gt != '>') return false;
     *gt_out = gt;
-    return fast_sip_uri(p, gt);
+    return true;
 }
 
-/* ;name[=token] ... with no empty item; expires= checked when asked. */
-static bool fast_header_params(const char *p, const char *e, bool check_expires) {
+/* The end of the parameter name at p when it is the lower-case literal lit
+ * (any case) and the next octet ends a token (end, '=', ';' or SP), else
+ * NULL: what the token span would find, without its latency, for the few
+ * names nearly every message carries. */
+static inline const char *known_name(const char *p, const char *e, const char *lit, size_t n) {
+    if ((size_t)(e - p) < n || !sip_lower_eq(p, lit, n)) return NULL;
+    if (p + n < e && p[n] != '=' && p[n] != ';' && p[n] != ' ') return NULL;
+    return p + n;
+}
+#define KNOWN_NAME(p, e, lit) known_name((p), (e), lit, sizeof(lit) - 1)
+
+/* ;name[=token] ... with no empty item; expires= checked when asked; *tag =
+ * the value of the first tag=value (left alone when there is none). */
+static bool fast_header_params(const fast_val *sc, const char *p, bool check_expires, fs_str *tag) {
+    const char *e = sc->end;
     while (p < e && *p == ' ')
         p++;
     while (p < e) {
         if (*p != ';') return false;
         for (p++; p < e && *p == ' '; p++) {
         }
-        const char *n = p;
-        p = sip_skip_in(p, e, sip_ctype, SIP_CC_TOKEN);
+        const char *n = p, *k = KNOWN_NAME(p, e, "tag");
+        p = k ? k : vspan(sc, p, &sip_cs_token);
         if (p == n) return false;
         size_t nlen = (size_t)(p - n);
         while (p < e && *p == ' ')
@@ -317,11 +375,12 @@ static bool fast_header_params(const char *p, const char *e, bool check_expires)
             for (p++; p < e && *p == ' '; p++) {
             }
             const char *vb = p;
-            p = sip_skip_in(p, e, sip_ctype, SIP_CC_TOKEN);
+            p = vspan(sc, p, &sip_cs_token);
             if (p == vb) return false;
             if (check_expires && nlen == 7 && sip_lower_eq(n, "expires", 7) &&
                 !delta_seconds_ok(fs_str_make(vb, (size_t)(p - vb))))
                 return false;
+            if (nlen == 3 && !tag->p && sip_lower_eq(n, "tag", 3)) *tag = fs_str_make(vb, (size_t)(p - vb));
             while (p < e && *p == ' ')
                 p++;
         }
@@ -329,34 +388,47 @@ static bool fast_header_params(const char *p, const char *e, bool check_expires)
     return true;
 }
 
-/* One name-addr: ["display" | tokens] <sip:...>[;params]. */
-static bool fast_nameaddr(fs_str v, const sip_limits *lim, bool contact) {
+/* One name-addr: ["display" | tokens] <sip:...>[;params]. Declared in sip.h
+ * (sip_parse runs it on From/To and leaves the verdict in the message). */
+bool sip_fast_nameaddr(fs_str v, bool contact, uint32_t *uri_len, fs_str *tag) {
+    *tag = FS_STR_NULL;
     const char *p = v.p, *e = v.p + v.len;
     if (p < e && *p == '"') {
-        p = skip_uri(p + 1, e, UC_QD); /* stops at '"', '\\' or a CTL */
+        p = sip_span(v.p, p + 1, e, &sip_cs_qdtext); /* stops at '"', '\\' or a CTL */
         if (p >= e || *p != '"') return false;
         for (p++; p < e && *p == ' '; p++) {
         }
-    } else {
-        p = skip_uri(p, e, UC_TOKSP);
+    } else if (p < e && *p != '<') {
+        p = sip_span(v.p, p, e, &sip_cs_token_sp);
     }
     if (p >= e || *p != '<') return false;
+    fast_val sc = {v.p, e};
     const char *u = p + 1, *gt;
-    if (!fast_bracketed_uri(u, e, &gt)) return false;
-    if (lim->max_uri_len && (size_t)(gt - u) > lim->max_uri_len) return false;
-    return fast_header_params(gt + 1, e, contact);
+    if (!fast_bracketed_uri(&sc, u, &gt)) return false;
+    *uri_len = (uint32_t)(gt - u);
+    return fast_header_params(&sc, gt + 1, contact, tag);
+}
+
+static bool fast_nameaddr(fs_str v, const sip_limits *lim, bool contact) {
+    uint32_t uri_len;
+    fs_str tag;
+    return sip_fast_nameaddr(v, contact, &uri_len, &tag) && !(lim->max_uri_len && uri_len > lim->max_uri_len);
 }
 
 /* SIP/2.0/TRANSPORT host[:port][;name[=value]]... without lists or quotes. */
-static bool fast_via(fs_str v, fs_str *host, fs_str *branch) {
+bool sip_fast_via(fs_str v, fs_str *host, fs_str *branch) {
     const char *p = v.p, *e = v.p + v.len;
     if (v.len < 10 || memcmp(p, "SIP/2.0/", 8) != 0) return false;
+    fast_val sc = {v.p, e};
     p += 8;
     const char *t = p;
-    p = sip_skip_in(p, e, sip_ctype, SIP_CC_TOKEN);
+    if (e - p > 3 && p[3] == ' ' && (memcmp(p, "UDP", 3) == 0 || memcmp(p, "TCP", 3) == 0))
+        p += 3; /* what the token span finds, sooner */
+    else
+        p = vspan(&sc, p, &sip_cs_token);
     if (p == t || p >= e || *p != ' ') return false;
     const char *h = ++p;
-    p = skip_uri(p, e, UC_HOST);
+    p = vspan(&sc, p, &sip_cs_host);
     if (p == h) return false; /* IPv6 sent-by: the full parser */
     *host = fs_str_make(h, (size_t)(p - h));
     if (p < e && *p == ':') {
@@ -369,13 +441,16 @@ static bool fast_via(fs_str v, fs_str *host, fs_str *branch) {
     *branch = FS_STR_NULL;
     while (p < e) {
         if (*p != ';') return false;
-        const char *n = ++p;
-        p = sip_skip_in(p, e, sip_ctype, SIP_CC_TOKEN);
+        const char *n = ++p, *k;
+        if ((k = KNOWN_NAME(p, e, "branch")) == NULL && (k = KNOWN_NAME(p, e, "rport")) == NULL &&
+            (k = KNOWN_NAME(p, e, "received")) == NULL)
+            k = vspan(&sc, p, &sip_cs_token);
+        p = k;
         if (p == n) return false;
         size_t nlen = (size_t)(p - n);
         if (p < e && *p == '=') {
             const char *vb = ++p;
-            p = skip_uri(p, e, UC_VIAV);
+            p = vspan(&sc, p, &sip_cs_via_value);
             if (p == vb) return false;
             if (nlen == 6 && branch->len == 0 && sip_lower_eq(n, "branch", 6))
                 *branch = fs_str_make(vb, (size_t)(p - vb));
@@ -394,7 +469,10 @@ static bool trailing_comma(fs_str v) {
 
 static void check_from_to(sip_msg *m, sip_header_id id, const sip_limits *lim) {
     const sip_header *h = sip_first(m, id);
-    if (!h || fast_nameaddr(h->value, lim, false)) return;
+    if (!h) return;
+    unsigned i = id == SIP_H_FROM ? 0 : 1; /* sip_parse ran sip_fast_nameaddr on it */
+    if ((m->pre_ok & (SIP_PRE_FROM << i)) && !(lim->max_uri_len && m->pre_uri_len[i] > lim->max_uri_len)) return;
+    if (fast_nameaddr(h->value, lim, false)) return;
     sip_nameaddr na;
     sip_anomaly a = sip_nameaddr_check(h->value, &na);
     if (a != SIP_A_NONE) sip_msg_add_anomaly(m, a);
@@ -436,7 +514,8 @@ static void check_nameaddr_list(sip_msg *m, sip_header_id id, const sip_limits *
 
 /* ---- Via ---------------------------------------------------------------------------- */
 
-static bool is_broadcast(fs_str host) { return host.len == 15 && memcmp(host.p, "255.255.255.255", 15) == 0; }
+bool sip_is_broadcast(fs_str host) { return host.len == 15 && memcmp(host.p, "255.255.255.255", 15) == 0; }
+#define is_broadcast sip_is_broadcast
 
 /* The RFC 3261 magic cookie, any case (as fs_str_istarts compared it). */
 static bool has_cookie(fs_str branch) { return branch.len >= 7 && sip_lower_eq(branch.p, "z9hg4bk", 7); }
@@ -455,7 +534,13 @@ static void check_via(sip_msg *m) {
     bool top = true;
     while ((h = hdr_next(m, SIP_H_VIA, &it)) != NULL) {
         fs_str host, branch;
-        if (fast_via(h->value, &host, &branch)) {
+        if (top && (m->pre_ok & SIP_PRE_VIA)) { /* sip_parse ran sip_fast_via on it */
+            if (m->pre_ok & SIP_PRE_VIA_BCAST) ADD(m, VIA_BROADCAST);
+            top = false;
+            top_branch(m, m->via_branch);
+            continue;
+        }
+        if (sip_fast_via(h->value, &host, &branch)) {
             if (is_broadcast(host)) ADD(m, VIA_BROADCAST);
             if (top) {
                 top = false;

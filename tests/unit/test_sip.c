@@ -768,6 +768,117 @@ static void test_regressions(void) {
     CHECK(!sip_multipart_next(FS_STR_NULL, FS_STR_NULL, &p0, &ph, &pb));
 }
 
+/* Every sip_charset: its nibble tables hold the same set as its class table
+ * (the tables are generated; this catches a class edited without them). */
+static void test_charsets(void) {
+    static const struct {
+        const char *name;
+        const sip_charset *cs;
+    } sets[] = {{"token", &sip_cs_token},         {"uri_plain", &sip_cs_uri_plain},
+                {"host", &sip_cs_host},           {"uri_param", &sip_cs_uri_param},
+                {"via_value", &sip_cs_via_value}, {"qdtext", &sip_cs_qdtext},
+                {"token_sp", &sip_cs_token_sp},   {"v6", &sip_cs_v6}};
+    for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
+        const sip_charset *cs = sets[i].cs;
+        int bad = 0;
+        for (unsigned c = 0; c < 256; c++) {
+            bool nib = c >= 0x80 ? cs->high : (cs->hi[c >> 4] & cs->lo[c & 15]) != 0;
+            bool tab = (cs->table[c] & cs->bits) != 0;
+            if (nib != tab) bad++;
+        }
+        CHECK_MSG(bad == 0, "charset %s: %d octets differ from its class table", sets[i].name, bad);
+    }
+    /* spot checks of what the sets mean */
+    CHECK(sip_cs_token.table['!'] & sip_cs_token.bits);
+    CHECK(!(sip_cs_token.table[':'] & sip_cs_token.bits));
+    CHECK(!(sip_cs_uri_plain.table['@'] & sip_cs_uri_plain.bits));
+    CHECK(!(sip_cs_uri_param.table[';'] & sip_cs_uri_param.bits));
+    CHECK(!(sip_cs_host.table['>'] & sip_cs_host.bits));
+    CHECK(sip_cs_qdtext.table[0xe9] & sip_cs_qdtext.bits);
+}
+
+/* sip_span (SSSE3 blocks, the overlapping last block, the byte loop) gives
+ * the byte loop's answer for every floor/start/end on random text. */
+static void test_span(void) {
+    static const char alphabet[] = "aZ09-._!~%*+`'@:;=<>\"\\[]/? \t\r\n,\x80\xff\x01";
+    uint32_t seed = 12345;
+    int bad = 0, runs = 0;
+    for (int round = 0; round < 400; round++) {
+        size_t len = (size_t)(round % 97);
+        char *b = malloc(len ? len : 1);
+        for (size_t i = 0; i < len; i++) {
+            seed = seed * 1103515245u + 12345u;
+            /* mostly token octets so runs get long */
+            b[i] = (seed >> 16) % 4 ? "abcXYZ019-._"[(seed >> 8) % 12] : alphabet[(seed >> 8) % (sizeof alphabet - 1)];
+        }
+        const sip_charset *sets[] = {&sip_cs_token, &sip_cs_host, &sip_cs_via_value, &sip_cs_qdtext};
+        for (size_t f = 0; f <= len; f += 7) {
+            for (size_t p = f; p <= len; p += 3) {
+                for (size_t e = p; e <= len; e += 5) {
+                    const sip_charset *cs = sets[(f + p + e) % 4];
+                    const char *want = b + p;
+                    while (want < b + e && (cs->table[(unsigned char)*want] & cs->bits)) want++;
+                    if (sip_span(b + f, b + p, b + e, cs) != want) bad++;
+                    runs++;
+                }
+            }
+        }
+        free(b);
+    }
+    CHECK_MSG(bad == 0, "sip_span differs from the byte loop in %d of %d runs", bad, runs);
+}
+
+/* sip_parse checks plain From/To/Via/Request-URI values once and tells
+ * sip_validate (pre_ok); the tags and branch it takes from that pass must be
+ * the ones the general scanners find, and odd values must still take the
+ * full checks. */
+static void test_precheck(void) {
+    static const struct {
+        const char *from, *via, *tag, *branch;
+        unsigned pre; /* SIP_PRE_FROM / SIP_PRE_VIA bits expected */
+    } cases[] = {
+        {"<sip:a@b>;tag=1", "SIP/2.0/UDP h;branch=z9hG4bKx", "1", "z9hG4bKx", SIP_PRE_FROM | SIP_PRE_VIA},
+        {"<sip:a@b>;tagx=0;tag=2", "SIP/2.0/UDP h;branchx=1;branch=z9hG4bKy", "2", "z9hG4bKy",
+         SIP_PRE_FROM | SIP_PRE_VIA},
+        {"<sip:a@b>;tag;TAG=3", "SIP/2.0/UDP h;branch;BRANCH=z9hG4bKz", "3", "z9hG4bKz", SIP_PRE_FROM | SIP_PRE_VIA},
+        {"<sip:a@b>;tag = 4", "SIP/2.0/TCP h:5060;rport;received=192.0.2.1;branch=z9hG4bKw", "4", "z9hG4bKw",
+         SIP_PRE_FROM | SIP_PRE_VIA},
+        {"\"A;tag=x\" <sip:a@b>;tag=5", "SIP/2.0/UDPX h;branch=z9hG4bKv", "5", "z9hG4bKv", SIP_PRE_FROM | SIP_PRE_VIA},
+        {"<sip:a@b>;tag=\"6\"", "SIP/2.0/UDP/x h;branch=z9hG4bKu", "6", "z9hG4bKu", 0},
+        {"sip:a@b;tag=7", "SIP/2.0/UDP h ;branch=z9hG4bKt", "7", "z9hG4bKt", 0},
+        {"<sip:a@b>;rport;tag=8", "SIP/2.0/UDP h;rportx;branch=z9hG4bKs", "8", "z9hG4bKs", SIP_PRE_FROM | SIP_PRE_VIA},
+    };
+    char buf[512];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(buf, sizeof buf,
+                 "OPTIONS sip:x@example.com SIP/2.0\r\nVia: %s\r\nMax-Forwards: 70\r\nFrom: %s\r\n"
+                 "To: <sip:b@c>\r\nCall-ID: p\r\nCSeq: 1 OPTIONS\r\n\r\n",
+                 cases[i].via, cases[i].from);
+        CHECK_EQ_INT(parse(buf), SIP_PARSE_OK);
+        CHECK_EQ_STR(M.from_tag, cases[i].tag);
+        CHECK_EQ_STR(M.via_branch, cases[i].branch);
+        CHECK_MSG((M.pre_ok & (SIP_PRE_FROM | SIP_PRE_VIA)) == cases[i].pre, "case %zu: pre_ok %u", i, M.pre_ok);
+        CHECK_MSG(M.pre_ok & SIP_PRE_RURI, "case %zu: plain Request-URI not prechecked", i);
+    }
+    /* a From URI over the limit passed to sip_validate (not to sip_parse) */
+    sip_limits lim;
+    sip_limits_default(&lim);
+    lim.max_uri_len = 8;
+    const char *msg = "OPTIONS sip:x@e SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nMax-Forwards: 70\r\n"
+                      "From: <sip:alice@example.com>;tag=1\r\nTo: <sip:b@c>\r\nCall-ID: p\r\nCSeq: 1 OPTIONS\r\n\r\n";
+    free(cur);
+    cur = malloc(strlen(msg));
+    memcpy(cur, msg, strlen(msg));
+    CHECK_EQ_INT(sip_parse(&M, cur, strlen(msg), NULL, 0), SIP_PARSE_OK);
+    CHECK(M.pre_ok & SIP_PRE_FROM);
+    sip_validate(&M, &lim);
+    CHECK(has(SIP_A_LIMIT_URI_LENGTH));
+    /* a Request-URI with whitespace is not prechecked and still flagged */
+    CHECK_EQ_INT(parse("OPTIONS sip:a b@c SIP/2.0\r\n\r\n"), SIP_PARSE_OK);
+    CHECK(!(M.pre_ok & SIP_PRE_RURI));
+    CHECK(has(SIP_A_RURI_SYNTAX));
+}
+
 int main(void) {
     test_basic_invite();
     test_response();
@@ -784,6 +895,9 @@ int main(void) {
     test_fast_paths();
     test_header_names();
     test_regressions();
+    test_charsets();
+    test_span();
+    test_precheck();
     free(cur);
     return check_done("test_sip");
 }
