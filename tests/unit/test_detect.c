@@ -510,7 +510,9 @@ static void test_enumeration(void) {
     CHECK_EQ_INT(dint(en, "not_found"), 35);
     CHECK_EQ_INT(dint(en, "found"), 5);
     CHECK(dint(en, "distinct_users") >= 35);
-    CHECK(en && en->sample.status == 404);
+    /* the sample is the answer that crossed the threshold; the distinct-user
+     * sketch is seeded per engine, so that is one of the probes' answers */
+    CHECK(en && (en->sample.status == 404 || en->sample.status == 401));
     CHECK_EQ_INT(count_rule(w.out, "SIP-BRUTE-001") + count_rule(w.out, "SIP-BRUTE-002"), 0);
     world_free(&w);
 
