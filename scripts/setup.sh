@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(build-essential pkg-config clang libclang-rt-14-dev
       libpcap-dev libjansson-dev libyaml-dev libsodium-dev libssl-dev libevent-dev
-      libsqlite3-dev libpq-dev postgresql nats-server libnats-dev time
+      libsqlite3-dev libpq-dev postgresql nats-server libnats-dev time curl jq
       sip-tester sipvicious kamailio tshark libosip2-dev libsofia-sip-ua-dev tcpdump)
 missing=()
 for p in "${PKGS[@]}"; do

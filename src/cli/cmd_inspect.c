@@ -82,6 +82,8 @@ static const char usage_text[] =
     "                         datagram (handy for RFC 4475 torture messages)\n"
     "\n"
     "Configuration:\n"
+    "      --indicators FILE  also raise INTEL-001 when traffic matches an indicator\n"
+    "                         partners shared (the cache `fs38 pull --out` keeps)\n"
     "  -c, --config FILE      YAML config: zones, home numbers, thresholds, rule\n"
     "                         switches (docs/configuration.md). Default: $FS38_CONFIG,\n"
     "                         else " FS38_ETC_DIR "/fs38.yaml if present, else built-in defaults\n"
@@ -483,10 +485,31 @@ static bool load_config(fs38_config *cfg, const char *explicit_path) {
     return true;
 }
 
+/* ---- shared indicators ------------------------------------------------------------------ */
+
+/* The cache `fs38 pull` writes; expired ones are skipped now, and again when
+ * they expire during a live run. */
+static det_indicators *load_indicators(const char *path, bool quiet) {
+    fs_err e = {0};
+    det_indicators *ind = det_indicators_load(path, (int64_t)(fs_time_now_us() / 1000), &e);
+    if (!ind) {
+        fprintf(stderr, "fs38 inspect: --indicators: %s\n", e.msg);
+        return NULL;
+    }
+    det_indicators_info i;
+    det_indicators_get_info(ind, &i);
+    if (!quiet)
+        fprintf(stderr, "fs38 inspect: %u shared indicators from %s (%u sources, %u numbers, %u user "
+                        "agents; skipped %u expired, %u revoked, %u feedback, %u unmatchable)\n",
+                i.events, path, i.sources, i.numbers, i.user_agents, i.expired, i.revoked, i.feedback,
+                i.unmatchable);
+    return ind;
+}
+
 /* ---- main ---------------------------------------------------------------------------- */
 
 enum { OPT_BPF = 256, OPT_HEP, OPT_RAW, OPT_JSON, OPT_EVENTS, OPT_STATS, OPT_FAIL_ON, OPT_WORKERS,
-       OPT_DURATION, OPT_COUNT, OPT_NO_PROGRESS };
+       OPT_DURATION, OPT_COUNT, OPT_NO_PROGRESS, OPT_INDICATORS };
 
 static bool parse_u64_arg(const char *opt, const char *v, uint64_t max, uint64_t *out) {
     if (!fs_str_to_u64(fs_str_make(v, strlen(v)), max, out)) {
@@ -509,9 +532,10 @@ int cmd_inspect(int argc, char **argv) {
         {"duration", required_argument, NULL, OPT_DURATION},
         {"count", required_argument, NULL, OPT_COUNT}, {"quiet", no_argument, NULL, 'q'},
         {"no-progress", no_argument, NULL, OPT_NO_PROGRESS}, {"help", no_argument, NULL, 'h'},
+        {"indicators", required_argument, NULL, OPT_INDICATORS},
         {NULL, 0, NULL, 0}};
     inspect_run r = {.fail_on = -1, .max_severity = -1, .progress = true};
-    const char *iface = NULL, *bpf = NULL, *hep = NULL;
+    const char *iface = NULL, *bpf = NULL, *hep = NULL, *indicators_path = NULL;
     bool raw = false;
     uint64_t workers = 1, duration = 0, count = 0;
     int c;
@@ -547,6 +571,7 @@ int cmd_inspect(int argc, char **argv) {
             break;
         case 'q': r.quiet = true; break;
         case OPT_NO_PROGRESS: r.progress = false; break;
+        case OPT_INDICATORS: indicators_path = optarg; break;
         case 'h': fputs(usage_text, stdout); return EXIT_DONE;
         default: fputs("(fs38 inspect --help explains every option)\n", stderr); return EXIT_USAGE;
         }
@@ -569,6 +594,9 @@ int cmd_inspect(int argc, char **argv) {
 
     static fs38_config cfg; /* large: keep it off the stack */
     if (!load_config(&cfg, r.config_path)) return EXIT_USAGE;
+    det_indicators *indicators = NULL;
+    if (indicators_path && !(indicators = load_indicators(indicators_path, r.quiet)))
+        return EXIT_USAGE;
     if (r.events_path) {
         r.events_file = fopen(r.events_path, "a");
         if (!r.events_file) {
@@ -587,12 +615,13 @@ int cmd_inspect(int argc, char **argv) {
     insp_options o = {.cfg = &cfg, .workers = (unsigned)workers, .live = r.live,
                       .on_event = on_event, .on_progress = r.progress ? on_progress : NULL,
                       .user = &r, .stop = &stop_flag, .max_packets = count,
-                      .duration_us = duration * FS_USEC};
+                      .duration_us = duration * FS_USEC, .indicators = indicators};
     fs_err e = {0};
     insp *in = insp_new(&o, &e);
     if (!in) {
         fprintf(stderr, "fs38 inspect: %s\n", e.msg);
         if (r.events_file) fclose(r.events_file);
+        det_indicators_free(indicators);
         return EXIT_USAGE;
     }
     uint64_t t0 = fs_time_now_us();
@@ -629,6 +658,7 @@ int cmd_inspect(int argc, char **argv) {
     if (r.stats_path) ok_out = write_stats(&r, &st, secs);
     if (!r.quiet && !r.json) print_summary(stdout, &r, in, &st, inputs, secs);
     insp_free(in);
+    det_indicators_free(indicators);
     fflush(stdout);
     if (r.events_file && fclose(r.events_file) != 0) r.write_error = true;
     if (r.write_error || ferror(stdout)) {

@@ -20,6 +20,11 @@ static const struct {
     {"rules", cmd_rules, "list the rule catalogue (ids, severities, thresholds)"},
     {"keygen", cmd_keygen, "make an Ed25519 key pair for signing shared events"},
     {"hash-id", cmd_hash_id, "pseudonymise MSISDN/IMSI/ICCID under the community key"},
+    {"hub", cmd_hub, "run the exchange hub (HTTPS, mutual TLS) operators share events through"},
+    {"sign", cmd_sign, "sign NDJSON events as JWS, one per line (tests and scripts)"},
+    {"share", cmd_share, "publish inspect's events to a hub (policy filter, signed)"},
+    {"pull", cmd_pull, "keep a local cache of the indicators partners shared"},
+    {"sight", cmd_sight, "report a sighting or false positive of a shared event"},
 };
 
 static void usage(FILE *out) {

@@ -74,6 +74,42 @@ void det_engine_set_live(det_engine *eng, bool live);
  * divided by n; the pipeline merges the workers' partial incidents. */
 void det_engine_set_shards(det_engine *eng, unsigned n);
 
+/* ---- shared indicators (det_indicators.c, rule INTEL-001) ---------------------
+ * Events other operators shared through an fs38 hub (`fs38 pull` keeps them
+ * in an NDJSON cache, one verified event per line). Loaded once, read-only
+ * afterwards, so several engines (workers) may share one set. Matching uses
+ * sorted arrays and binary search: source address or network (longest
+ * prefix), E.164 number or range (longest prefix) as caller or callee, and
+ * the exact User-Agent of a tool; nothing is allocated per packet. */
+#define DET_INDICATORS_MAX 1000000       /* shared events in one cache */
+#define DET_INDICATORS_MAX_BYTES (1u << 30) /* a cache file larger than 1 GiB is refused */
+
+typedef struct det_indicators det_indicators;
+
+typedef struct det_indicators_info {
+    uint32_t events;       /* shared events kept (active, unexpired, matchable) */
+    uint32_t expired;      /* skipped: valid_until already past */
+    uint32_t revoked;      /* skipped: status revoked */
+    uint32_t feedback;     /* skipped: SIGHTING / FALSE_POSITIVE */
+    uint32_t unmatchable;  /* skipped: no observable inspect can match */
+    uint32_t sources, numbers, user_agents; /* match keys by table */
+} det_indicators_info;
+
+/* Read a cache file (NDJSON of events; blank lines allowed). Every line must
+ * be a valid event (the error names the line and the field). Events whose
+ * valid_until is before now_ms are skipped. */
+det_indicators *det_indicators_load(const char *path, int64_t now_ms, fs_err *e);
+/* Same from memory; name is used in messages. */
+det_indicators *det_indicators_parse(const char *buf, size_t len, const char *name, int64_t now_ms,
+                                     fs_err *e);
+void det_indicators_free(det_indicators *ind);
+void det_indicators_get_info(const det_indicators *ind, det_indicators_info *out);
+
+/* Match traffic against ind (NULL = none) from now on. The set must outlive
+ * the engine. */
+void det_engine_set_indicators(det_engine *eng, const det_indicators *ind);
+
+
 /* One SIP message candidate (a datagram or a framed TCP message). */
 void det_process(det_engine *eng, const cap_payload *p);
 

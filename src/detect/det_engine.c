@@ -357,6 +357,7 @@ void det_process(det_engine *eng, const cap_payload *p) {
     }
     det_behaviour_check(&c);
     det_calls_check(&c);
+    if (eng->indicators && !c.src_allowed) det_indicators_check(&c);
 }
 
 /* ---- reporting helpers ----------------------------------------------------------------- */

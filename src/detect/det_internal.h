@@ -222,6 +222,7 @@ struct det_engine {
     uint64_t calls_swept_us; /* capture time of the last slice */
     bool finishing;         /* det_finish: sweep everything once */
     sip_msg msg;            /* reused for every message: no allocation per packet */
+    const det_indicators *indicators; /* shared indicators (INTEL-001), NULL = none */
 };
 
 /* What each detector sees for one message. */
@@ -276,5 +277,6 @@ void det_behaviour_check(det_ctx *c);     /* det_behaviour.c: scan, enum, brute,
 void det_trust_check(det_ctx *c);         /* det_trust.c: trust, CLI, topology, info */
 void det_calls_check(det_ctx *c);         /* det_calls.c: dialogs, Wangiri, IRSF, volume */
 void det_calls_tick(det_engine *eng);     /* long calls, timeouts */
+void det_indicators_check(det_ctx *c);    /* det_indicators.c: INTEL-001 */
 
 #endif

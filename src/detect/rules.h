@@ -21,7 +21,8 @@ int det_severity_parse(const char *s); /* -1 if unknown */
 typedef enum det_domain { DOM_INFRASTRUCTURE = 0, DOM_PRIVACY, DOM_FRAUD } det_domain;
 const char *det_domain_name(det_domain d);
 
-/* event_type values of ../shared/spec/events.md that the inspector raises */
+/* event_type values of ../shared/spec/events.md that the inspector raises
+ * (the last five only through INTEL-001, which takes a shared event's type) */
 #define DET_EVENT_TYPES(X)       \
     X(SIP_SCANNER)               \
     X(SIP_ENUMERATION)           \
@@ -35,7 +36,12 @@ const char *det_domain_name(det_domain d);
     X(CLI_SPOOFING)              \
     X(IRSF)                      \
     X(WANGIRI)                   \
-    X(TOLL_FRAUD)
+    X(TOLL_FRAUD)                \
+    X(SIGNALLING_ATTACK)         \
+    X(SIM_SWAP_SUSPECT)          \
+    X(SUBSCRIPTION_FRAUD)        \
+    X(SIM_BOX_BYPASS)            \
+    X(ROAMING_HIGH_USAGE)
 
 typedef enum det_event_type {
 #define DET_ET_ENUM(n) ET_##n,
@@ -117,7 +123,9 @@ const char *det_action_name(det_action a);
       SEV_HIGH, 85, ACT_BLOCK_CALLER, 10, 600, 86400,                                          \
       "max_ring_s min_distinct_callees max_answer_ratio", 6, 10, 0.1)                        \
     X(CALL_VOLUME, "FRAUD-VOL-001", "Call volume anomaly per caller", TOLL_FRAUD, DOM_FRAUD,   \
-      SEV_MEDIUM, 65, ACT_MONITOR, 60, 600, 3600, "max_concurrent", 30)
+      SEV_MEDIUM, 65, ACT_MONITOR, 60, 600, 3600, "max_concurrent", 30)                      \
+    X(INTEL_MATCH, "INTEL-001", "Traffic matches a shared indicator", SIP_SCANNER,             \
+      DOM_INFRASTRUCTURE, SEV_HIGH, 90, ACT_MONITOR, 1, 300, 3600, "min_confidence", 0)
 
 typedef enum det_rule_id {
 #define DET_RULE_ENUM(e, id, name, et, dom, sev, conf, act, thr, win, ttl, pn, ...) R_##e,

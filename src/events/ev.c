@@ -133,6 +133,8 @@ static json_t *sample_json(const ev_sample *s) {
     return o;
 }
 
+/* A dotted key nests one level: "ref.issuer" becomes details.ref.issuer
+ * (the spec's details.ref of feedback and INTEL-001 events). */
 static json_t *details_json(const ev_event *ev) {
     json_t *o = json_object();
     for (unsigned i = 0; i < ev->ndetails; i++) {
@@ -140,7 +142,21 @@ static json_t *details_json(const ev_event *ev) {
         json_t *v = d->kind == EV_D_INT    ? json_integer(d->i)
                     : d->kind == EV_D_REAL ? json_real(d->r)
                                            : json_string(d->s);
-        json_object_set_new(o, d->key, v);
+        const char *dot = strchr(d->key, '.');
+        if (!dot || dot == d->key || !dot[1]) {
+            json_object_set_new(o, d->key, v);
+            continue;
+        }
+        char parent[sizeof d->key];
+        size_t n = (size_t)(dot - d->key);
+        memcpy(parent, d->key, n);
+        parent[n] = '\0';
+        json_t *sub = json_object_get(o, parent);
+        if (!json_is_object(sub)) {
+            sub = json_object();
+            json_object_set_new(o, parent, sub);
+        }
+        json_object_set_new(sub, dot + 1, v);
     }
     return o;
 }

@@ -331,6 +331,7 @@ insp *insp_new(const insp_options *o, fs_err *e) {
         if (!w->eng) goto fail;
         det_engine_set_live(w->eng, o->live);
         det_engine_set_shards(w->eng, in->nworkers);
+        det_engine_set_indicators(w->eng, o->indicators);
         if (in->threaded && !worker_start(w, e)) goto fail;
     }
     return in;

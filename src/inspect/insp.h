@@ -40,6 +40,7 @@ typedef struct insp_options {
     volatile sig_atomic_t *stop; /* optional: set by a signal handler to stop reading */
     uint64_t max_packets;        /* 0 = unlimited */
     uint64_t duration_us;        /* live/HEP: stop after this long (0 = until stopped) */
+    const det_indicators *indicators; /* shared indicators for INTEL-001 (NULL = none) */
 } insp_options;
 
 /* Merged figures of every worker. */

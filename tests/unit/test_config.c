@@ -355,7 +355,7 @@ static void test_bad_files(void) {
     expect_fail("bad_rule.yaml", FS_ERR_CONFIG, "4:3", "rules.SIP-FLOOD-01: ",
                 "unknown rule id (did you mean SIP-FLOOD-001? known: SIP-MAL-001, SIP-MAL-002");
     expect_fail("bad_rule.yaml", FS_ERR_CONFIG, "4:3", "rules.SIP-FLOOD-01: ",
-                "FRAUD-WANGIRI-001, FRAUD-VOL-001)"); /* the whole list fits the message */
+                "FRAUD-WANGIRI-001, FRAUD-VOL-001, INTEL-001)"); /* the whole list fits the message */
     expect_fail("bad_param.yaml", FS_ERR_CONFIG, "4:5", "rules.SIP-FLOOD-001.bogus",
                 "unknown parameter (this rule takes: invite register options");
     expect_fail("bad_list_for_scalar.yaml", FS_ERR_CONFIG, "2:16", "limits.max_headers",

@@ -1,0 +1,353 @@
+/*
+ * cmd_share.c -- `fs38 share`: publish inspect's events to an fs38 hub.
+ *
+ * Owns: options, reading NDJSON events from stdin, signing what the policy
+ * filter (cl_share_prepare) lets through, batching POST /v1/events, the
+ * summary and the exit code. Must not touch: the policy itself, TLS, JSON
+ * validation (libfs38 does them).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "client/cl.h"
+
+#define SHARE_BATCH_DEFAULT 500
+#define SHARE_BODY_BUDGET (8u << 20) /* send a batch before its body passes this */
+#define SHARE_RETRIES 5
+#define SHARE_SHOWN_REJECTS 20
+
+static const char usage_text[] =
+    "usage: fs38 share --hub https://HOST:PORT --cert MEMBER.crt --key MEMBER.key --ca CA.crt\n"
+    "                  --signing-key KEYS/KID.key [options] < events.ndjson\n"
+    "\n"
+    "Reads fs38 events (NDJSON, e.g. from `fs38 inspect --json`) on stdin, keeps those\n"
+    "the policy lets through, signs each (JWS, EdDSA) as the signing key's issuer and\n"
+    "publishes them to the hub in batches.\n"
+    "\n"
+    "Hub connection (mutual TLS):\n"
+    "  --hub URL              https://HOST:PORT of the hub\n"
+    "  --cert FILE            this member's TLS client certificate (PEM)\n"
+    "  --key FILE             its private key (PEM)\n"
+    "  --ca FILE              CA certificate that signed the hub's certificate\n"
+    "  --timeout SEC          connect/read timeout (default 10)\n"
+    "Signing:\n"
+    "  --signing-key FILE     Ed25519 key from `fs38 keygen`; its issuer becomes the\n"
+    "                         events' issuer\n"
+    "Policy (what leaves):\n"
+    "  --types T,...          only these event types (SIP_SCANNER,IRSF,WANGIRI,...)\n"
+    "  --min-confidence N     only events with confidence >= N (0-100)\n"
+    "  --tlp LEVEL            set handling.tlp: clear, green, amber, amber+strict, red\n"
+    "  --audience ORG,...     set handling.audience (who may receive a red event)\n"
+    "  --pseudonymise FILE    community key file (`fs38 hash-id`): victims' numbers are\n"
+    "                         replaced by HMACs; without it such observables are dropped\n"
+    "  --valid-for SEC        receivers act on the events for SEC seconds from now\n"
+    "                         (default: the event's own valid_until; expired ones are\n"
+    "                         not shared)\n"
+    "Other:\n"
+    "  --batch N              events per request (default 500, at most 10000)\n"
+    "  --dry-run              print the events that would be signed, publish nothing\n"
+    "  -h, --help             this text\n"
+    "\n"
+    "Callee numbers in evidence.sample (to, request_uri) are removed: they may be victims.\n"
+    "INTEL-001 events (matches of what partners shared) are never re-shared: that would\n"
+    "echo between operators; report them with `fs38 sight` instead.\n"
+    "Exit codes: 0 every event stored (or already stored), 1 some rejected (by the hub\n"
+    "or as invalid input), 2 usage or connection error.\n"
+    "\n"
+    "Example:\n"
+    "  fs38 inspect --json cap.pcap | fs38 share --hub https://hub.example:8443 \\\n"
+    "      --cert me.crt --key me.key --ca ca.crt --signing-key keys/AbC.key \\\n"
+    "      --min-confidence 80 --tlp green --valid-for 86400\n";
+
+typedef struct share_run {
+    cl_hub hub;
+    xc_keypair kp;
+    cl_policy policy;
+    xc_pseudo_keys pseudo;
+    bool dry_run;
+    size_t batch_max;
+    /* the batch */
+    char **jws;
+    size_t *lens;
+    char (*ids)[40];
+    size_t n, bytes;
+    /* tallies */
+    unsigned lines, signed_n, stored, duplicate, rejected, invalid;
+    unsigned skipped[CL_VERDICT__COUNT];
+    unsigned pseudonymised, dropped_ids, shown;
+} share_run;
+
+static void batch_clear(share_run *s) {
+    for (size_t i = 0; i < s->n; i++) free(s->jws[i]);
+    s->n = 0;
+    s->bytes = 0;
+}
+
+static void tally_result(share_run *s, size_t i, const cl_publish_item *it) {
+    if (!strcmp(it->status, "stored")) s->stored++;
+    else if (!strcmp(it->status, "duplicate")) s->duplicate++;
+    else {
+        s->rejected++;
+        if (s->shown++ < SHARE_SHOWN_REJECTS)
+            fprintf(stderr, "fs38 share: rejected %s: %s%s%s\n", s->ids[i], it->code[0] ? it->code : it->status,
+                    it->error[0] ? ": " : "", it->error);
+    }
+}
+
+/* Publish the batch; false on a connection/HTTP error (reported). */
+static bool batch_send(share_run *s) {
+    if (s->n == 0) return true;
+    cl_publish_item *res = calloc(s->n, sizeof *res);
+    if (!res) {
+        fprintf(stderr, "fs38 share: out of memory\n");
+        return false;
+    }
+    fs_err e = {0};
+    int status = 0;
+    fs_code rc = FS_OK;
+    for (int attempt = 0; attempt <= SHARE_RETRIES; attempt++) {
+        memset(&e, 0, sizeof e);
+        rc = cl_publish(&s->hub, s->jws, s->lens, s->n, res, &status, &e);
+        if (rc == FS_OK || (status != 429 && status != 503) || attempt == SHARE_RETRIES) break;
+        unsigned wait = 1u << attempt;
+        fprintf(stderr, "fs38 share: %s; retrying in %u s\n", e.msg, wait);
+        sleep(wait);
+    }
+    if (rc != FS_OK) {
+        fprintf(stderr, "fs38 share: %s\n", e.msg);
+        free(res);
+        return false;
+    }
+    for (size_t i = 0; i < s->n; i++) tally_result(s, i, &res[i]);
+    free(res);
+    batch_clear(s);
+    return true;
+}
+
+static bool add_line(share_run *s, const char *line, size_t len) {
+    cl_prepared p;
+    fs_err e = {0};
+    int64_t now_ms = (int64_t)(fs_time_now_us() / 1000);
+    cl_verdict v = cl_share_prepare(&s->policy, s->kp.issuer, line, len, now_ms, &p, &e);
+    if (v == CL_SKIP_INVALID) {
+        s->invalid++;
+        fprintf(stderr, "fs38 share: stdin line %u: %s\n", s->lines, e.msg);
+        return true;
+    }
+    if (v != CL_SHARE) {
+        s->skipped[v]++;
+        return true;
+    }
+    s->pseudonymised += p.pseudonymised;
+    s->dropped_ids += p.dropped;
+    if (s->dry_run) {
+        fwrite(p.json, 1, p.len, stdout);
+        fputc('\n', stdout);
+        s->signed_n++;
+        cl_prepared_free(&p);
+        return true;
+    }
+    size_t cap = xc_jws_size(p.len) + 1;
+    char *jws = malloc(cap);
+    size_t n = jws ? xc_jws_sign(p.json, p.len, &s->kp, jws, cap, &e) : 0;
+    if (!n) {
+        fprintf(stderr, "fs38 share: stdin line %u: cannot sign: %s\n", s->lines, jws ? e.msg : "out of memory");
+        free(jws);
+        cl_prepared_free(&p);
+        s->invalid++;
+        return true;
+    }
+    if (s->bytes + n > SHARE_BODY_BUDGET && !batch_send(s)) {
+        free(jws);
+        cl_prepared_free(&p);
+        return false;
+    }
+    s->jws[s->n] = jws;
+    s->lens[s->n] = n;
+    snprintf(s->ids[s->n], sizeof s->ids[0], "%s", p.event_id);
+    s->n++;
+    s->bytes += n + 3;
+    s->signed_n++;
+    cl_prepared_free(&p);
+    return s->n < s->batch_max || batch_send(s);
+}
+
+/* Events on stdin, one per line; an over-long line is skipped as invalid. */
+static bool read_events(share_run *s) {
+    size_t cap = XC_EVENT_MAX_BYTES + 2;
+    char *line = malloc(cap + 1);
+    if (!line) return false;
+    bool ok = true, skipping = false;
+    while (ok && fgets(line, (int)cap + 1, stdin)) {
+        size_t n = strlen(line);
+        bool complete = n && line[n - 1] == '\n';
+        if (skipping) {
+            skipping = !complete;
+            continue;
+        }
+        s->lines++;
+        if (!complete && n == cap) {
+            s->invalid++;
+            fprintf(stderr, "fs38 share: stdin line %u: longer than %u bytes (an event is at most %u)\n",
+                    s->lines, (unsigned)cap, XC_EVENT_MAX_BYTES);
+            skipping = true;
+            continue;
+        }
+        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
+        size_t i = 0;
+        while (i < n && (line[i] == ' ' || line[i] == '\t')) i++;
+        if (i == n) {
+            s->lines--;
+            continue;
+        }
+        ok = add_line(s, line, n);
+    }
+    free(line);
+    return ok && batch_send(s);
+}
+
+static void print_summary(const share_run *s, bool complete) {
+    FILE *o = s->dry_run ? stderr : stdout;
+    fprintf(o, "fs38 share: %u events read, %u %s%s\n", s->lines, s->signed_n,
+            s->dry_run ? "would be signed (dry run)" : "signed for hub ", s->dry_run ? "" : s->hub.host);
+    if (!s->dry_run)
+        fprintf(o, "  stored %u, duplicate %u, rejected %u%s\n", s->stored, s->duplicate, s->rejected,
+                complete ? "" : " (stopped early: connection error)");
+    unsigned skipped = 0;
+    for (int v = 1; v < CL_SKIP_INVALID; v++) skipped += s->skipped[v];
+    if (skipped) {
+        fprintf(o, "  not shared by policy:");
+        for (int v = 1; v < CL_SKIP_INVALID; v++)
+            if (s->skipped[v]) fprintf(o, " %s %u", cl_verdict_name((cl_verdict)v), s->skipped[v]);
+        fprintf(o, "\n");
+    }
+    if (s->invalid) fprintf(o, "  invalid input lines %u\n", s->invalid);
+    if (s->pseudonymised || s->dropped_ids)
+        fprintf(o, "  victim identifiers: %u pseudonymised, %u dropped\n", s->pseudonymised, s->dropped_ids);
+}
+
+enum { O_HUB = 256, O_CERT, O_KEY, O_CA, O_TIMEOUT, O_SIGNING, O_TYPES, O_MINCONF, O_TLP, O_AUDIENCE,
+       O_PSEUDO, O_VALID_FOR, O_BATCH, O_DRY };
+
+int cmd_share(int argc, char **argv) {
+    static const struct option longopts[] = {
+        {"hub", required_argument, NULL, O_HUB}, {"cert", required_argument, NULL, O_CERT},
+        {"key", required_argument, NULL, O_KEY}, {"ca", required_argument, NULL, O_CA},
+        {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"signing-key", required_argument, NULL, O_SIGNING},
+        {"types", required_argument, NULL, O_TYPES},
+        {"min-confidence", required_argument, NULL, O_MINCONF},
+        {"tlp", required_argument, NULL, O_TLP}, {"audience", required_argument, NULL, O_AUDIENCE},
+        {"pseudonymise", required_argument, NULL, O_PSEUDO},
+        {"pseudonymize", required_argument, NULL, O_PSEUDO},
+        {"valid-for", required_argument, NULL, O_VALID_FOR},
+        {"batch", required_argument, NULL, O_BATCH}, {"dry-run", no_argument, NULL, O_DRY},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    static share_run s; /* large: off the stack */
+    memset(&s, 0, sizeof s);
+    s.batch_max = SHARE_BATCH_DEFAULT;
+    const char *hub = NULL, *cert = NULL, *key = NULL, *ca = NULL, *signing = NULL, *pseudo = NULL;
+    uint64_t timeout = 10, v;
+    fs_err e = {0};
+    int c, rc = EXIT_USAGE;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_HUB: hub = optarg; break;
+        case O_CERT: cert = optarg; break;
+        case O_KEY: key = optarg; break;
+        case O_CA: ca = optarg; break;
+        case O_SIGNING: signing = optarg; break;
+        case O_PSEUDO: pseudo = optarg; break;
+        case O_DRY: s.dry_run = true; break;
+        case O_TIMEOUT:
+            if (!fs_str_to_u64(fs_str_make(optarg, strlen(optarg)), 3600, &timeout) || !timeout) {
+                fprintf(stderr, "fs38 share: --timeout '%s': expected 1-3600 seconds\n", optarg);
+                goto out;
+            }
+            break;
+        case O_TYPES:
+            if (cl_policy_set_types(&s.policy, optarg, &e) != FS_OK) goto bad;
+            break;
+        case O_AUDIENCE:
+            if (cl_policy_set_audience(&s.policy, optarg, &e) != FS_OK) goto bad;
+            break;
+        case O_MINCONF:
+            if (!fs_str_to_u64(fs_str_make(optarg, strlen(optarg)), 100, &v)) {
+                fprintf(stderr, "fs38 share: --min-confidence '%s': expected 0-100\n", optarg);
+                goto out;
+            }
+            s.policy.min_confidence = (int)v;
+            break;
+        case O_TLP:
+            if (xc_enum_find(XC_ENUM_TLP, optarg) < 0) {
+                fprintf(stderr, "fs38 share: --tlp '%s': expected clear, green, amber, amber+strict or red\n", optarg);
+                goto out;
+            }
+            snprintf(s.policy.tlp, sizeof s.policy.tlp, "%s", optarg);
+            break;
+        case O_VALID_FOR:
+            if (!fs_str_to_u64(fs_str_make(optarg, strlen(optarg)), 366ULL * 86400, &v) || !v) {
+                fprintf(stderr, "fs38 share: --valid-for '%s': expected 1-31622400 seconds\n", optarg);
+                goto out;
+            }
+            s.policy.valid_for_s = (int64_t)v;
+            break;
+        case O_BATCH:
+            if (!fs_str_to_u64(fs_str_make(optarg, strlen(optarg)), CL_PUBLISH_MAX, &v) || !v) {
+                fprintf(stderr, "fs38 share: --batch '%s': expected 1-%d\n", optarg, CL_PUBLISH_MAX);
+                goto out;
+            }
+            s.batch_max = (size_t)v;
+            break;
+        case 'h': fputs(usage_text, stdout); rc = EXIT_DONE; goto out;
+        default: fputs("(fs38 share --help explains every option)\n", stderr); goto out;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "fs38 share: unexpected argument '%s' (events are read from stdin)\n", argv[optind]);
+        goto out;
+    }
+    if (!signing) {
+        fprintf(stderr, "fs38 share: --signing-key is required (make one with `fs38 keygen`)\n");
+        goto out;
+    }
+    if (!s.dry_run && cl_hub_init(&s.hub, hub, cert, key, ca, &e) != FS_OK) goto bad;
+    s.hub.timeout_ms = (int)timeout * 1000;
+    if (xc_keypair_load(signing, &s.kp, &e) != FS_OK) goto bad;
+    if (pseudo) {
+        if (xc_pseudo_load(pseudo, &s.pseudo, &e) != FS_OK) goto bad;
+        if (s.pseudo.n == 0) {
+            fprintf(stderr, "fs38 share: --pseudonymise %s holds no key\n", pseudo);
+            goto out;
+        }
+        s.policy.pseudo = &s.pseudo;
+    }
+    s.jws = calloc(s.batch_max, sizeof *s.jws);
+    s.lens = calloc(s.batch_max, sizeof *s.lens);
+    s.ids = calloc(s.batch_max, sizeof *s.ids);
+    if (!s.jws || !s.lens || !s.ids) {
+        fprintf(stderr, "fs38 share: out of memory\n");
+        goto out;
+    }
+    bool complete = read_events(&s);
+    print_summary(&s, complete);
+    if (!complete) rc = EXIT_USAGE;
+    else rc = s.rejected || s.invalid ? EXIT_EVENTS : EXIT_DONE;
+    goto out;
+bad:
+    fprintf(stderr, "fs38 share: %s\n", e.msg);
+out:
+    batch_clear(&s);
+    free(s.jws);
+    free(s.lens);
+    free(s.ids);
+    cl_policy_free(&s.policy);
+    xc_keypair_wipe(&s.kp);
+    xc_pseudo_wipe(&s.pseudo);
+    return rc;
+}

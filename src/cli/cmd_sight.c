@@ -1,0 +1,219 @@
+/*
+ * cmd_sight.c -- `fs38 sight`: tell the hub we saw a shared event (or that it
+ * is a false positive), as a signed SIGHTING / FALSE_POSITIVE event.
+ *
+ * Owns: options, finding the observables the feedback is about (from the
+ * local cache or --observable), signing and publishing one event, the
+ * result line. Must not touch: event building (cl_feedback_event), TLS.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "client/cl.h"
+
+static const char usage_text[] =
+    "usage: fs38 sight --hub https://HOST:PORT --cert MEMBER.crt --key MEMBER.key --ca CA.crt\n"
+    "                  --signing-key KEYS/KID.key --event ISSUER/EVENT_ID\n"
+    "                  [--false-positive] [--note TEXT] [--cache FILE | --observable K:V:ROLE]\n"
+    "\n"
+    "Publishes a signed SIGHTING (we saw it too) or FALSE_POSITIVE (it is wrong) event\n"
+    "referencing a shared event (evidence.details.ref). The hub records it as feedback\n"
+    "on that event; its issuer sees it with GET /v1/sightings.\n"
+    "\n"
+    "  --event ISSUER/EVENT_ID  the shared event, e.g. org:234-15/0193a5e0-7c1e-7d2a-...\n"
+    "  --false-positive         report a false positive instead of a sighting\n"
+    "  --note TEXT              a short explanation (details.note)\n"
+    "  --cache FILE             the `fs38 pull` cache: the observables are copied from\n"
+    "                           the event there\n"
+    "  --observable KIND:VALUE[:ROLE]  what was seen (repeatable; role default source),\n"
+    "                           e.g. ip:198.51.100.7:source\n"
+    "  --tlp LEVEL              handling.tlp of the feedback (default amber)\n"
+    "  --hub URL, --cert FILE, --key FILE, --ca FILE, --signing-key FILE, --timeout SEC\n"
+    "                           as for `fs38 share`\n"
+    "  --dry-run                print the event instead of publishing it\n"
+    "\n"
+    "Exit codes: 0 stored (or already stored), 1 rejected by the hub, 2 usage or\n"
+    "connection error.\n";
+
+/* "kind:value[:role]"; the value may itself hold ':' (IPv6): role is taken
+ * from the end only when it names a role. */
+static bool add_observable(json_t *arr, const char *spec) {
+    const char *c1 = strchr(spec, ':');
+    if (!c1 || c1 == spec || !c1[1]) return false;
+    char kind[32], value[256], role[16] = "source";
+    size_t kl = (size_t)(c1 - spec);
+    if (kl >= sizeof kind) return false;
+    memcpy(kind, spec, kl);
+    kind[kl] = '\0';
+    snprintf(value, sizeof value, "%s", c1 + 1);
+    char *last = strrchr(value, ':');
+    if (last && xc_enum_find(XC_ENUM_OBS_ROLE, last + 1) >= 0) {
+        snprintf(role, sizeof role, "%s", last + 1);
+        *last = '\0';
+    }
+    if (!value[0]) return false;
+    json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "kind", kind, "value", value, "role", role));
+    return true;
+}
+
+static fs_code observables_from_cache(const char *path, const char *issuer, const char *id, json_t *arr,
+                                      fs_err *e) {
+    cl_cache c;
+    cl_cache_init(&c);
+    fs_code rc = cl_cache_load(&c, path, e);
+    if (rc != FS_OK) {
+        cl_cache_free(&c);
+        return rc;
+    }
+    const cl_cache_item *it = cl_cache_find(&c, issuer, id);
+    if (!it) {
+        cl_cache_free(&c);
+        return fs_fail(e, FS_ERR_USAGE, "--cache %s has no event %s/%s (give --observable instead)", path,
+                       issuer, id);
+    }
+    json_error_t je;
+    json_t *root = json_loadb(it->json, it->len, 0, &je);
+    json_t *obs = json_object_get(root, "observables");
+    size_t i;
+    json_t *o;
+    json_array_foreach(obs, i, o) {
+        const char *role = json_string_value(json_object_get(o, "role"));
+        if (role && !strcmp(role, "victim")) continue;
+        json_array_append(arr, o);
+    }
+    json_decref(root);
+    cl_cache_free(&c);
+    return FS_OK;
+}
+
+enum { O_HUB = 256, O_CERT, O_KEY, O_CA, O_TIMEOUT, O_SIGNING, O_EVENT, O_FP, O_NOTE, O_CACHE, O_OBS, O_TLP,
+       O_DRY };
+
+int cmd_sight(int argc, char **argv) {
+    static const struct option longopts[] = {
+        {"hub", required_argument, NULL, O_HUB}, {"cert", required_argument, NULL, O_CERT},
+        {"key", required_argument, NULL, O_KEY}, {"ca", required_argument, NULL, O_CA},
+        {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"signing-key", required_argument, NULL, O_SIGNING},
+        {"event", required_argument, NULL, O_EVENT}, {"false-positive", no_argument, NULL, O_FP},
+        {"note", required_argument, NULL, O_NOTE}, {"cache", required_argument, NULL, O_CACHE},
+        {"observable", required_argument, NULL, O_OBS}, {"tlp", required_argument, NULL, O_TLP},
+        {"dry-run", no_argument, NULL, O_DRY}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    const char *hub = NULL, *cert = NULL, *key = NULL, *ca = NULL, *signing = NULL, *event = NULL,
+               *note = NULL, *cache = NULL, *tlp = "amber";
+    bool fp = false, dry = false;
+    uint64_t timeout = 10;
+    json_t *obs = json_array();
+    char *json = NULL, *jws = NULL;
+    xc_keypair kp;
+    memset(&kp, 0, sizeof kp);
+    fs_err e = {0};
+    int c, rc = EXIT_USAGE;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_HUB: hub = optarg; break;
+        case O_CERT: cert = optarg; break;
+        case O_KEY: key = optarg; break;
+        case O_CA: ca = optarg; break;
+        case O_SIGNING: signing = optarg; break;
+        case O_EVENT: event = optarg; break;
+        case O_FP: fp = true; break;
+        case O_NOTE: note = optarg; break;
+        case O_CACHE: cache = optarg; break;
+        case O_DRY: dry = true; break;
+        case O_TLP:
+            if (xc_enum_find(XC_ENUM_TLP, optarg) < 0) {
+                fprintf(stderr, "fs38 sight: --tlp '%s': expected clear, green, amber, amber+strict or red\n", optarg);
+                goto out;
+            }
+            tlp = optarg;
+            break;
+        case O_OBS:
+            if (!add_observable(obs, optarg)) {
+                fprintf(stderr, "fs38 sight: --observable '%s': expected KIND:VALUE[:ROLE]\n", optarg);
+                goto out;
+            }
+            break;
+        case O_TIMEOUT:
+            if (!fs_str_to_u64(fs_str_make(optarg, strlen(optarg)), 3600, &timeout) || !timeout) {
+                fprintf(stderr, "fs38 sight: --timeout '%s': expected 1-3600 seconds\n", optarg);
+                goto out;
+            }
+            break;
+        case 'h': fputs(usage_text, stdout); rc = EXIT_DONE; goto out;
+        default: fputs("(fs38 sight --help explains every option)\n", stderr); goto out;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "fs38 sight: unexpected argument '%s'\n", argv[optind]);
+        goto out;
+    }
+    const char *slash = event ? strchr(event, '/') : NULL;
+    if (!slash || slash == event || !slash[1] || !signing) {
+        fprintf(stderr, "fs38 sight: give --event ISSUER/EVENT_ID and --signing-key FILE\n");
+        goto out;
+    }
+    char ref_issuer[XC_ISSUER_MAX + 1];
+    size_t il = (size_t)(slash - event);
+    if (il > XC_ISSUER_MAX || !xc_issuer_valid(event, il)) {
+        fprintf(stderr, "fs38 sight: --event '%s': '%.*s' is not org:<MCC>-<MNC> or org:<name>\n", event,
+                (int)il, event);
+        goto out;
+    }
+    memcpy(ref_issuer, event, il);
+    ref_issuer[il] = '\0';
+    const char *ref_id = slash + 1;
+    if (cache && observables_from_cache(cache, ref_issuer, ref_id, obs, &e) != FS_OK) goto bad;
+    if (json_array_size(obs) == 0) {
+        fprintf(stderr, "fs38 sight: nothing to report on: give --cache FILE holding the event, or "
+                        "--observable KIND:VALUE[:ROLE]\n");
+        goto out;
+    }
+    cl_hub h;
+    if (!dry && cl_hub_init(&h, hub, cert, key, ca, &e) != FS_OK) goto bad;
+    h.timeout_ms = (int)timeout * 1000;
+    if (xc_keypair_load(signing, &kp, &e) != FS_OK) goto bad;
+    size_t len;
+    if (cl_feedback_event(kp.issuer, fp, ref_issuer, ref_id, obs, note, tlp, (int64_t)(fs_time_now_us() / 1000),
+                          0, &json, &len, &e) != FS_OK)
+        goto bad;
+    if (dry) {
+        printf("%s\n", json);
+        rc = EXIT_DONE;
+        goto out;
+    }
+    size_t cap = xc_jws_size(len) + 1, n;
+    jws = malloc(cap);
+    if (!jws || !(n = xc_jws_sign(json, len, &kp, jws, cap, &e))) {
+        if (!jws) fs_fail(&e, FS_ERR_NOMEM, "out of memory");
+        goto bad;
+    }
+    cl_publish_item res;
+    if (cl_publish(&h, &jws, &n, 1, &res, NULL, &e) != FS_OK) goto bad;
+    json_error_t je;
+    json_t *root = json_loads(json, 0, &je);
+    const char *id = json_string_value(json_object_get(root, "event_id"));
+    if (!strcmp(res.status, "stored") || !strcmp(res.status, "duplicate")) {
+        printf("fs38 sight: %s %s/%s about %s/%s %s (seq %llu)\n", fp ? "FALSE_POSITIVE" : "SIGHTING",
+               kp.issuer, id ? id : "?", ref_issuer, ref_id, res.status, (unsigned long long)res.seq);
+        rc = EXIT_DONE;
+    } else {
+        fprintf(stderr, "fs38 sight: rejected by the hub: %s%s%s\n", res.code[0] ? res.code : res.status,
+                res.error[0] ? ": " : "", res.error);
+        rc = EXIT_EVENTS;
+    }
+    json_decref(root);
+    goto out;
+bad:
+    fprintf(stderr, "fs38 sight: %s\n", e.msg);
+out:
+    json_decref(obs);
+    free(json);
+    free(jws);
+    xc_keypair_wipe(&kp);
+    return rc;
+}

@@ -1,0 +1,297 @@
+/*
+ * cl_cache.c -- the local indicator cache `fs38 pull` keeps current and
+ * `fs38 inspect --indicators` reads.
+ *
+ * Owns: the cache file (NDJSON, one verified event payload per line, its
+ * exact bytes), the merge rule (highest version per (issuer, event_id);
+ * revoked and expired ones dropped; a version not above one we hold or held
+ * is ignored), the atomic rewrite and the cursor file.
+ * Must not touch: the network, signature checks (pull verifies before it
+ * merges), printing.
+ *
+ * Items are never removed from the index during a run: a revoked or
+ * expired one stays as a tombstone (no bytes) so an older version arriving
+ * later cannot bring it back. Tombstones are not written to the file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cl.h"
+
+#define LINE_MAX_BYTES (XC_EVENT_MAX_BYTES + 2)
+
+const char *cl_merge_name(cl_merge m) {
+    static const char *const names[] = {"new", "updated", "stale", "revoked", "expired", "feedback", "full"};
+    return (unsigned)m < CL_MERGE__COUNT ? names[m] : "?";
+}
+
+void cl_cache_init(cl_cache *c) { memset(c, 0, sizeof *c); }
+
+void cl_cache_free(cl_cache *c) {
+    for (size_t i = 0; i < c->n; i++) free(c->items[i].json);
+    free(c->items);
+    free(c->index);
+    memset(c, 0, sizeof *c);
+}
+
+/* ---- index ------------------------------------------------------------------------ */
+
+static uint64_t key_hash(const char *issuer, const char *event_id) {
+    uint64_t h = fs_hash_bytes(issuer, strlen(issuer), 0x5ca1ab1e);
+    return fs_hash_bytes(event_id, strlen(event_id), h);
+}
+
+static size_t slot_of(const cl_cache *c, const char *issuer, const char *event_id, bool *found) {
+    size_t mask = c->index_cap - 1;
+    size_t i = (size_t)key_hash(issuer, event_id) & mask;
+    for (;;) {
+        uint32_t v = c->index[i];
+        if (v == 0) {
+            *found = false;
+            return i;
+        }
+        const cl_cache_item *it = &c->items[v - 1];
+        if (!strcmp(it->event_id, event_id) && !strcmp(it->issuer, issuer)) {
+            *found = true;
+            return i;
+        }
+        i = (i + 1) & mask;
+    }
+}
+
+static bool index_grow(cl_cache *c) {
+    size_t ncap = c->index_cap ? c->index_cap * 2 : 1024;
+    uint32_t *ni = calloc(ncap, sizeof *ni);
+    if (!ni) return false;
+    free(c->index);
+    c->index = ni;
+    c->index_cap = ncap;
+    for (size_t k = 0; k < c->n; k++) {
+        bool found;
+        size_t s = slot_of(c, c->items[k].issuer, c->items[k].event_id, &found);
+        c->index[s] = (uint32_t)(k + 1);
+    }
+    return true;
+}
+
+static cl_cache_item *find_item(const cl_cache *c, const char *issuer, const char *event_id) {
+    if (!c->index_cap) return NULL;
+    bool found;
+    size_t s = slot_of(c, issuer, event_id, &found);
+    return found ? &c->items[c->index[s] - 1] : NULL;
+}
+
+const cl_cache_item *cl_cache_find(const cl_cache *c, const char *issuer, const char *event_id) {
+    const cl_cache_item *it = find_item(c, issuer, event_id);
+    return it && it->json ? it : NULL;
+}
+
+/* A new (empty) item for the key; NULL when full or out of memory. */
+static cl_cache_item *add_item(cl_cache *c, const char *issuer, const char *event_id) {
+    if (c->n >= CL_CACHE_MAX_EVENTS) return NULL;
+    if ((c->n + 1) * 2 > c->index_cap && !index_grow(c)) return NULL;
+    if (c->n == c->cap) {
+        size_t ncap = c->cap ? c->cap * 2 : 256;
+        cl_cache_item *ni = realloc(c->items, ncap * sizeof *ni);
+        if (!ni) return NULL;
+        c->items = ni;
+        c->cap = ncap;
+    }
+    bool found;
+    size_t s = slot_of(c, issuer, event_id, &found);
+    cl_cache_item *it = &c->items[c->n];
+    memset(it, 0, sizeof *it);
+    snprintf(it->issuer, sizeof it->issuer, "%s", issuer);
+    snprintf(it->event_id, sizeof it->event_id, "%s", event_id);
+    c->index[s] = (uint32_t)(++c->n);
+    return it;
+}
+
+static void item_drop(cl_cache *c, cl_cache_item *it) {
+    if (!it->json) return;
+    free(it->json);
+    it->json = NULL;
+    it->len = 0;
+    c->live--;
+    c->dirty = true;
+}
+
+/* ---- merging ------------------------------------------------------------------------ */
+
+static bool is_feedback(const char *type) {
+    return !strcmp(type, "SIGHTING") || !strcmp(type, "FALSE_POSITIVE");
+}
+
+cl_merge cl_cache_merge(cl_cache *c, const char *json, size_t len, const xc_event *ev, int64_t now_ms) {
+    if (is_feedback(ev->event_type)) return CL_MERGE_FEEDBACK;
+    cl_cache_item *it = find_item(c, ev->issuer, ev->event_id);
+    if (it && ev->version <= it->version) return CL_MERGE_STALE;
+    bool revoked = !strcmp(ev->status, "revoked");
+    bool expired = ev->valid_until_ms < now_ms;
+    bool had = it && it->json;
+    if (!it) {
+        if (revoked || expired) {
+            /* remember the version so an older one cannot appear later */
+            it = add_item(c, ev->issuer, ev->event_id);
+            if (it) it->version = ev->version;
+            return revoked ? CL_MERGE_REVOKED : CL_MERGE_EXPIRED;
+        }
+        it = add_item(c, ev->issuer, ev->event_id);
+        if (!it) return CL_MERGE_FULL;
+    }
+    it->version = ev->version;
+    it->valid_until_ms = ev->valid_until_ms;
+    if (revoked || expired) {
+        item_drop(c, it);
+        return revoked ? CL_MERGE_REVOKED : CL_MERGE_EXPIRED;
+    }
+    char *copy = malloc(len + 1);
+    if (!copy) return CL_MERGE_FULL;
+    memcpy(copy, json, len);
+    copy[len] = '\0';
+    if (had) free(it->json);
+    else c->live++;
+    it->json = copy;
+    it->len = len;
+    c->dirty = true;
+    return had ? CL_MERGE_UPDATED : CL_MERGE_NEW;
+}
+
+size_t cl_cache_expire(cl_cache *c, int64_t now_ms) {
+    size_t n = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        cl_cache_item *it = &c->items[i];
+        if (it->json && it->valid_until_ms < now_ms) {
+            item_drop(c, it);
+            n++;
+        }
+    }
+    return n;
+}
+
+/* ---- files ------------------------------------------------------------------------- */
+
+static fs_code load_line(cl_cache *c, const char *line, size_t len, const char *path, unsigned lineno,
+                         fs_err *e) {
+    size_t i = 0;
+    while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r' || line[i] == '\n')) i++;
+    if (i == len) return FS_OK;
+    while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
+    xc_event ev;
+    fs_err pe = {0};
+    if (xc_event_parse(line, len, &ev, NULL, &pe) != FS_OK)
+        return fs_fail(e, FS_ERR_FORMAT, "%s:%u: not a valid event: %s", path, lineno, pe.msg);
+    /* loading keeps what is there (expiry is the caller's step) */
+    cl_merge m = cl_cache_merge(c, line, len, &ev, INT64_MIN);
+    xc_event_free(&ev);
+    if (m == CL_MERGE_FULL)
+        return fs_fail(e, FS_ERR_LIMIT, "%s:%u: more than %u events in the cache", path, lineno,
+                       CL_CACHE_MAX_EVENTS);
+    return FS_OK;
+}
+
+fs_code cl_cache_load(cl_cache *c, const char *path, fs_err *e) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (errno == ENOENT) return FS_OK;
+        return fs_fail(e, FS_ERR_IO, "cache %s: %s", path, strerror(errno));
+    }
+    char *line = malloc(LINE_MAX_BYTES + 1);
+    if (!line) {
+        fclose(f);
+        return fs_fail(e, FS_ERR_NOMEM, "out of memory");
+    }
+    fs_code rc = FS_OK;
+    unsigned lineno = 0;
+    while (rc == FS_OK && fgets(line, LINE_MAX_BYTES + 1, f)) {
+        size_t n = strlen(line);
+        lineno++;
+        if (n == LINE_MAX_BYTES && line[n - 1] != '\n')
+            rc = fs_fail(e, FS_ERR_LIMIT, "%s:%u: line longer than %d bytes", path, lineno, LINE_MAX_BYTES);
+        else
+            rc = load_line(c, line, n, path, lineno, e);
+    }
+    if (rc == FS_OK && ferror(f)) rc = fs_fail(e, FS_ERR_IO, "cache %s: read error", path);
+    free(line);
+    fclose(f);
+    c->dirty = false;
+    return rc;
+}
+
+/* Write buf to path atomically: path.tmp.<pid>, fsync, rename. */
+static fs_code write_atomic(const char *path, const char *what, FILE **fp, char *tmp, size_t tmpn,
+                            fs_err *e) {
+    snprintf(tmp, tmpn, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return fs_fail(e, FS_ERR_IO, "%s %s: cannot write %s: %s", what, path, tmp, strerror(errno));
+    *fp = fdopen(fd, "wb");
+    if (!*fp) {
+        close(fd);
+        unlink(tmp);
+        return fs_fail(e, FS_ERR_IO, "%s %s: %s", what, path, strerror(errno));
+    }
+    return FS_OK;
+}
+
+static fs_code finish_atomic(const char *path, const char *what, FILE *f, const char *tmp, bool ok,
+                             fs_err *e) {
+    if (ok && fflush(f) != 0) ok = false;
+    if (ok && fsync(fileno(f)) != 0) ok = false;
+    int err = errno;
+    if (fclose(f) != 0) ok = false;
+    if (ok && rename(tmp, path) == 0) return FS_OK;
+    if (ok) err = errno;
+    unlink(tmp);
+    return fs_fail(e, FS_ERR_IO, "%s %s: write failed: %s", what, path, strerror(err ? err : EIO));
+}
+
+fs_code cl_cache_save(cl_cache *c, const char *path, fs_err *e) {
+    char tmp[4200];
+    FILE *f;
+    fs_code rc = write_atomic(path, "cache", &f, tmp, sizeof tmp, e);
+    if (rc != FS_OK) return rc;
+    bool ok = true;
+    for (size_t i = 0; i < c->n && ok; i++) {
+        const cl_cache_item *it = &c->items[i];
+        if (!it->json) continue;
+        ok = fwrite(it->json, 1, it->len, f) == it->len && fputc('\n', f) != EOF;
+    }
+    rc = finish_atomic(path, "cache", f, tmp, ok, e);
+    if (rc == FS_OK) c->dirty = false;
+    return rc;
+}
+
+static void cursor_path(const char *out_path, char *buf, size_t n) { snprintf(buf, n, "%s.cursor", out_path); }
+
+fs_code cl_cursor_load(const char *out_path, uint64_t *seq, fs_err *e) {
+    char p[4200], text[64];
+    cursor_path(out_path, p, sizeof p);
+    *seq = 0;
+    FILE *f = fopen(p, "rb");
+    if (!f) {
+        if (errno == ENOENT) return FS_OK;
+        return fs_fail(e, FS_ERR_IO, "cursor %s: %s", p, strerror(errno));
+    }
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    fs_str s = fs_str_trim(fs_str_make(text, n));
+    if (!fs_str_to_u64(s, UINT64_MAX / 2, seq))
+        return fs_fail(e, FS_ERR_FORMAT, "cursor %s: expected one whole number, got '%.20s'", p, text);
+    return FS_OK;
+}
+
+fs_code cl_cursor_save(const char *out_path, uint64_t seq, fs_err *e) {
+    char p[4200], tmp[4300];
+    cursor_path(out_path, p, sizeof p);
+    FILE *f;
+    fs_code rc = write_atomic(p, "cursor", &f, tmp, sizeof tmp, e);
+    if (rc != FS_OK) return rc;
+    bool ok = fprintf(f, "%llu\n", (unsigned long long)seq) > 0;
+    return finish_atomic(p, "cursor", f, tmp, ok, e);
+}

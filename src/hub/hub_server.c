@@ -1,0 +1,1442 @@
+/*
+ * hub_server.c -- the hub's HTTPS server: API v1 of docs/hub.md over
+ * libevent evhttp and OpenSSL 3 with mutual TLS.
+ *
+ * Owns: TLS setup (a member is its client certificate; unknown and revoked
+ * certificates fail the handshake), request routing and input bounds, the
+ * publish pipeline, the push stream, the read endpoints and the metrics.
+ * Must not touch: SQL (hub_store.h), JWS/event rules (src/exchange),
+ * printing (the CLI does that).
+ *
+ * Threads and the path of a published batch:
+ *
+ *   event loop (main)          workers (N)                 committer (1)
+ *   POST /v1/events  --job-->  parse body, rate limit,
+ *                              split into chunks --chunks-> (each chunk verified
+ *                              by any worker: JWS, validator, policy)
+ *                                             last chunk --job--> group commit:
+ *                                                          one transaction for
+ *                                                          several requests
+ *   reply + push to  <--------------------- done queue ------ (durable now)
+ *   stream clients
+ *
+ * Only the event loop touches evhttp objects; workers and the committer see
+ * a job's bytes and verdicts only. A request is answered after the store
+ * said its transaction is durable, so an acknowledged event survives kill -9.
+ * Reads (pull, snapshot, sightings, health) run on the loop over their own
+ * store connection; the sweep of expired events runs on the committer.
+ */
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/thread.h>
+#include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "exchange/xc.h"
+#include "hub_server.h"
+#include "hub_store.h"
+
+#define CHUNK_ITEMS 256
+#define BODY_MAX_DEPTH 4
+
+/* ---- metrics --------------------------------------------------------------------- */
+
+static const char *const reject_codes[] = {
+    "oversized", "segments", "base64", "header_json", "header_param", "alg", "typ",
+    "kid_missing", "kid_unknown", "revoked", "signature", "invalid", "issuer_mismatch",
+    "publisher_not_issuer", "clear_identifier", "stale_version", "too_old", "too_new",
+    "expired", "replay", "other"};
+#define N_REJECT (sizeof reject_codes / sizeof *reject_codes)
+
+typedef struct hub_metrics {
+    atomic_ullong requests, publish_requests, received, stored, duplicates, pulls, snapshots,
+        stream_dropped, handshakes_refused, commits, commit_us, status_4xx, status_5xx,
+        rate_limited;
+    atomic_ullong rejected[N_REJECT];
+} hub_metrics;
+
+static size_t reject_index(const char *code) {
+    for (size_t i = 0; i < N_REJECT - 1; i++)
+        if (!strcmp(reject_codes[i], code)) return i;
+    return N_REJECT - 1;
+}
+
+/* ---- publish jobs ---------------------------------------------------------------- */
+
+typedef struct item_state {
+    const char *jws;       /* into the job's parsed body */
+    size_t jws_len;
+    xc_verified v;
+    bool verified;
+    const char *code;      /* rejection code (static string) or NULL */
+    char error[300];
+    hub_item it;
+    hub_observable *obs;
+    fs_str *aud;
+    hub_result res;
+    bool feedback;
+} item_state;
+
+typedef struct pub_job {
+    struct hub_server *srv;
+    struct evhttp_request *req; /* NULL once the connection closed */
+    struct evhttp_request *orphan; /* a request libevent detached from its closed connection: ours to free */
+    char issuer[XC_ISSUER_MAX + 1];
+    char *body;
+    size_t body_len;
+    json_t *doc;
+    size_t n;
+    item_state *items;
+    size_t n_chunks;
+    atomic_size_t chunks_left;
+    int status;     /* 0 = go on; else the HTTP error status */
+    uint32_t retry; /* Retry-After for 429 */
+    char error[400];
+    struct pub_job *next;
+} pub_job;
+
+typedef struct task {
+    pub_job *job;
+    long chunk; /* -1 = parse the body */
+    struct task *next;
+} task;
+
+typedef struct job_queue {
+    pub_job *head, *tail;
+    size_t items;
+} job_queue;
+
+static void jq_push(job_queue *q, pub_job *j) {
+    j->next = NULL;
+    if (q->tail) q->tail->next = j;
+    else q->head = j;
+    q->tail = j;
+    q->items += j->n;
+}
+
+static pub_job *jq_pop(job_queue *q) {
+    pub_job *j = q->head;
+    if (!j) return NULL;
+    q->head = j->next;
+    if (!q->head) q->tail = NULL;
+    q->items -= j->n;
+    j->next = NULL;
+    return j;
+}
+
+/* ---- stream clients ---------------------------------------------------------------- */
+
+typedef struct stream_client {
+    struct hub_server *srv;
+    struct evhttp_request *req;
+    struct evhttp_connection *evcon;
+    char reader[XC_ISSUER_MAX + 1];
+    char types[HUB_MAX_FILTER_TYPES][HUB_MAX_TYPE + 1];
+    size_t n_types;
+    char issuer[XC_ISSUER_MAX + 1];
+    char kind[HUB_MAX_OBS_KIND + 1];
+    int64_t last_seq;
+    struct stream_client *prev, *next;
+} stream_client;
+
+/* ---- the server ---------------------------------------------------------------------- */
+
+struct hub_server {
+    hub_config cfg;
+    xc_registry reg;
+    char *registry_text;
+    size_t registry_len;
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *bound;
+    uint16_t port;
+    SSL_CTX *ssl_ctx, *refuse_ctx;
+    atomic_uint connections;
+    hub_store *rstore; /* reads, on the loop */
+    hub_store *wstore; /* writes, on the committer */
+    hub_limiter *limiter;
+    hub_metrics m;
+    /* workers */
+    pthread_t *workers;
+    size_t n_workers;
+    pthread_mutex_t tmu;
+    pthread_cond_t tcond;
+    task *thead, *ttail;
+    /* committer */
+    pthread_t committer;
+    bool committer_started;
+    pthread_mutex_t cmu;
+    pthread_cond_t ccond;
+    job_queue commitq;
+    /* done queue back to the loop */
+    pthread_mutex_t dmu;
+    job_queue doneq;
+    struct event *done_ev, *ping_ev, *sig_int, *sig_term;
+    atomic_bool stopping;
+    stream_client *clients;
+    size_t n_clients;
+    atomic_llong last_seq;
+};
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- TLS: a member is its client certificate ------------------------------------------ */
+
+static int member_idx = -1, conn_idx = -1;
+static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
+
+static void conn_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                         void *argp) {
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    if (ptr) atomic_fetch_sub(&((hub_server *)ptr)->connections, 1);
+}
+
+static void idx_init(void) {
+    member_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    conn_idx = CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL, 0, NULL, NULL, NULL, conn_free_cb);
+}
+
+static int ctx_srv_idx(void) {
+    static int idx = -1;
+    if (idx < 0) idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    return idx;
+}
+
+static const xc_member *member_of_cert(const hub_server *s, X509 *cert) {
+    uint8_t md[32];
+    unsigned int mdlen = 0;
+    if (!X509_digest(cert, EVP_sha256(), md, &mdlen) || mdlen != 32) return NULL;
+    const xc_member *m = xc_registry_find_cert(&s->reg, md);
+    return m && !m->revoked ? m : NULL;
+}
+
+static int verify_cb(int ok, X509_STORE_CTX *x) {
+    if (!ok) return 0;
+    if (X509_STORE_CTX_get_error_depth(x) != 0) return ok;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+    if (!ssl) return 0;
+    hub_server *s = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_srv_idx());
+    const xc_member *m = s ? member_of_cert(s, X509_STORE_CTX_get_current_cert(x)) : NULL;
+    if (!m) {
+        if (s) atomic_fetch_add(&s->m.handshakes_refused, 1);
+        X509_STORE_CTX_set_error(x, X509_V_ERR_APPLICATION_VERIFICATION);
+        return 0;
+    }
+    SSL_set_ex_data(ssl, member_idx, (void *)m);
+    return 1;
+}
+
+static fs_code tls_setup(hub_server *s, fs_err *e) {
+    const hub_config *c = &s->cfg;
+    s->ssl_ctx = SSL_CTX_new(TLS_server_method());
+    s->refuse_ctx = SSL_CTX_new(TLS_server_method());
+    if (!s->ssl_ctx || !s->refuse_ctx) return fs_fail(e, FS_ERR_NOMEM, "TLS: cannot create a context");
+    SSL_CTX *x = s->ssl_ctx;
+    SSL_CTX_set_min_proto_version(x, TLS1_2_VERSION);
+    SSL_CTX_set_min_proto_version(s->refuse_ctx, TLS1_2_VERSION);
+    /* no resumption: every connection proves its certificate again */
+    SSL_CTX_set_session_cache_mode(x, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(x, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
+    char why[256];
+    if (SSL_CTX_use_certificate_chain_file(x, c->tls_cert) != 1) {
+        ERR_error_string_n(ERR_get_error(), why, sizeof why);
+        return fs_fail(e, FS_ERR_CONFIG, "tls.cert '%s': %s", c->tls_cert, why);
+    }
+    if (SSL_CTX_use_PrivateKey_file(x, c->tls_key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(x) != 1) {
+        ERR_error_string_n(ERR_get_error(), why, sizeof why);
+        return fs_fail(e, FS_ERR_CONFIG, "tls.key '%s': %s (does it match tls.cert?)", c->tls_key, why);
+    }
+    if (SSL_CTX_load_verify_locations(x, c->tls_ca, NULL) != 1) {
+        ERR_error_string_n(ERR_get_error(), why, sizeof why);
+        return fs_fail(e, FS_ERR_CONFIG, "tls.ca '%s': %s", c->tls_ca, why);
+    }
+    STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(c->tls_ca);
+    if (names) SSL_CTX_set_client_CA_list(x, names);
+    SSL_CTX_set_verify(x, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
+    SSL_CTX_set_verify_depth(x, 4);
+    SSL_CTX_set_ex_data(x, ctx_srv_idx(), s);
+    ERR_clear_error();
+    return FS_OK;
+}
+
+/* A connection over the limit gets a context without a certificate: its
+ * handshake fails at once, before any request is read. */
+static struct bufferevent *bev_cb(struct event_base *base, void *arg) {
+    hub_server *s = arg;
+    bool over = atomic_load(&s->connections) >= s->cfg.max_connections;
+    SSL *ssl = SSL_new(over ? s->refuse_ctx : s->ssl_ctx);
+    if (!ssl) return NULL;
+    if (!over) {
+        atomic_fetch_add(&s->connections, 1);
+        SSL_set_ex_data(ssl, conn_idx, s);
+    }
+    struct bufferevent *bev =
+        bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    if (bev) bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
+/* The member behind a request (set by verify_cb during the handshake). */
+static const xc_member *request_member(struct evhttp_request *req) {
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    if (!evcon) return NULL;
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+    SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+    if (!ssl) return NULL;
+    return SSL_get_ex_data(ssl, member_idx);
+}
+
+/* ---- small output helpers ---------------------------------------------------------------- */
+
+static void buf_json_str(struct evbuffer *b, const char *p, size_t n) {
+    evbuffer_add(b, "\"", 1);
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            run++;
+            continue;
+        }
+        if (run) evbuffer_add(b, p + i - run, run);
+        run = 0;
+        if (c == '"') evbuffer_add(b, "\\\"", 2);
+        else if (c == '\\') evbuffer_add(b, "\\\\", 2);
+        else evbuffer_add_printf(b, "\\u%04x", c);
+    }
+    if (run) evbuffer_add(b, p + n - run, run);
+    evbuffer_add(b, "\"", 1);
+}
+
+static void reply(hub_server *s, struct evhttp_request *req, int code, const char *ctype,
+                  struct evbuffer *body) {
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", ctype);
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    if (code >= 500) atomic_fetch_add(&s->m.status_5xx, 1);
+    else if (code >= 400) atomic_fetch_add(&s->m.status_4xx, 1);
+    const char *reason = code == 200 ? "OK" : code == 400 ? "Bad Request" : code == 404 ? "Not Found"
+                       : code == 405 ? "Method Not Allowed" : code == 413 ? "Payload Too Large"
+                       : code == 429 ? "Too Many Requests" : code == 503 ? "Service Unavailable"
+                       : "Error";
+    evhttp_send_reply(req, code, reason, body);
+}
+
+static void reply_error(hub_server *s, struct evhttp_request *req, int code, const char *msg) {
+    struct evbuffer *b = evbuffer_new();
+    if (!b) {
+        evhttp_send_error(req, 500, NULL);
+        return;
+    }
+    evbuffer_add(b, "{\"error\":", 9);
+    buf_json_str(b, msg, strlen(msg));
+    evbuffer_add(b, "}\n", 2);
+    reply(s, req, code, "application/json", b);
+    evbuffer_free(b);
+}
+
+/* ---- query strings ------------------------------------------------------------------------ */
+
+typedef struct query {
+    int64_t after;
+    int limit;
+    fs_str types[HUB_MAX_FILTER_TYPES];
+    char types_buf[HUB_MAX_FILTER_TYPES * (HUB_MAX_TYPE + 1)];
+    size_t n_types;
+    const char *issuer, *kind, *event_id;
+    int64_t since_ms;
+} query;
+
+static bool parse_int64(const char *v, int64_t max, int64_t *out) {
+    uint64_t u;
+    if (!fs_str_to_u64(fs_str_make(v, strlen(v)), (uint64_t)max, &u)) return false;
+    *out = (int64_t)u;
+    return true;
+}
+
+/* Parses the query against the names allowed for this endpoint. */
+static bool parse_query(struct evhttp_request *req, const char *allowed, query *q,
+                        struct evkeyvalq *kv, char *err, size_t errn) {
+    memset(q, 0, sizeof *q);
+    q->limit = 1000;
+    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+    const char *qs = u ? evhttp_uri_get_query(u) : NULL;
+    kv->tqh_first = NULL;
+    kv->tqh_last = &kv->tqh_first;
+    if (qs && evhttp_parse_query_str(qs, kv) != 0) {
+        snprintf(err, errn, "malformed query string");
+        return false;
+    }
+    for (struct evkeyval *p = kv->tqh_first; p; p = p->next.tqe_next) {
+        char pat[80];
+        snprintf(pat, sizeof pat, ",%.60s,", p->key);
+        if (strlen(p->key) > 60 || !strstr(allowed, pat)) {
+            snprintf(err, errn, "unknown query parameter '%.60s' (allowed:%.*s)", p->key,
+                     (int)strlen(allowed) - 1, allowed);
+            for (char *c = strchr(err, ','); c; c = strchr(c, ',')) *c = ' ';
+            return false;
+        }
+        const char *v = p->value;
+        if (!strcmp(p->key, "after")) {
+            if (!parse_int64(v, INT64_MAX, &q->after)) {
+                snprintf(err, errn, "after: '%.40s' is not a sequence number (0 or more)", v);
+                return false;
+            }
+        } else if (!strcmp(p->key, "limit")) {
+            int64_t l;
+            if (!parse_int64(v, HUB_MAX_LIMIT, &l) || l < 1) {
+                snprintf(err, errn, "limit: '%.40s' is not in 1..%d", v, HUB_MAX_LIMIT);
+                return false;
+            }
+            q->limit = (int)l;
+        } else if (!strcmp(p->key, "type")) {
+            size_t off = 0;
+            const char *t = v;
+            while (*t) {
+                const char *comma = strchr(t, ',');
+                size_t l = comma ? (size_t)(comma - t) : strlen(t);
+                char name[HUB_MAX_TYPE + 1];
+                if (l == 0 || l > HUB_MAX_TYPE || q->n_types == HUB_MAX_FILTER_TYPES) {
+                    snprintf(err, errn, "type: empty, too long or more than %d types", HUB_MAX_FILTER_TYPES);
+                    return false;
+                }
+                memcpy(name, t, l);
+                name[l] = 0;
+                if (xc_enum_find(XC_ENUM_EVENT_TYPE, name) < 0) {
+                    snprintf(err, errn, "type: '%.64s' is not an event type", name);
+                    return false;
+                }
+                memcpy(q->types_buf + off, name, l + 1);
+                q->types[q->n_types++] = fs_str_make(q->types_buf + off, l);
+                off += l + 1;
+                t += l + (comma ? 1 : 0);
+                if (comma && !*t) {
+                    snprintf(err, errn, "type: trailing comma");
+                    return false;
+                }
+            }
+        } else if (!strcmp(p->key, "issuer")) {
+            if (!xc_issuer_valid(v, strlen(v))) {
+                snprintf(err, errn, "issuer: '%.70s' is not org:<MCC>-<MNC> or org:<name>", v);
+                return false;
+            }
+            q->issuer = v;
+        } else if (!strcmp(p->key, "kind")) {
+            if (xc_enum_find(XC_ENUM_OBS_KIND, v) < 0) {
+                snprintf(err, errn, "kind: '%.40s' is not an observable kind", v);
+                return false;
+            }
+            q->kind = v;
+        } else if (!strcmp(p->key, "since")) {
+            if (!xc_time_parse(v, strlen(v), &q->since_ms)) {
+                snprintf(err, errn, "since: '%.40s' is not RFC 3339 UTC (2026-11-25T10:00:00Z)", v);
+                return false;
+            }
+        } else if (!strcmp(p->key, "event_id")) {
+            if (!*v || strlen(v) > 64) {
+                snprintf(err, errn, "event_id: empty or longer than 64 characters");
+                return false;
+            }
+            q->event_id = v;
+        }
+    }
+    return true;
+}
+
+static void filter_from(const query *q, const char *reader, hub_filter *f) {
+    memset(f, 0, sizeof *f);
+    f->reader = fs_str_make(reader, strlen(reader));
+    f->now_ms = now_ms();
+    f->types = q->types;
+    f->n_types = q->n_types;
+    if (q->issuer) f->issuer = fs_str_make(q->issuer, strlen(q->issuer));
+    if (q->kind) f->obs_kind = fs_str_make(q->kind, strlen(q->kind));
+    f->since_ms = q->since_ms;
+}
+
+/* ---- publish: workers ---------------------------------------------------------------------- */
+
+static void task_push(hub_server *s, pub_job *j, long chunk) {
+    task *t = malloc(sizeof *t);
+    if (!t) abort(); /* a few bytes: nothing sensible left to do */
+    *t = (task){j, chunk, NULL};
+    pthread_mutex_lock(&s->tmu);
+    if (s->ttail) s->ttail->next = t;
+    else s->thead = t;
+    s->ttail = t;
+    pthread_cond_signal(&s->tcond);
+    pthread_mutex_unlock(&s->tmu);
+}
+
+static void job_to_done(hub_server *s, pub_job *j) {
+    pthread_mutex_lock(&s->dmu);
+    jq_push(&s->doneq, j);
+    pthread_mutex_unlock(&s->dmu);
+    event_active(s->done_ev, EV_READ, 0);
+}
+
+static void job_to_commit(hub_server *s, pub_job *j) {
+    pthread_mutex_lock(&s->cmu);
+    jq_push(&s->commitq, j);
+    pthread_cond_signal(&s->ccond);
+    pthread_mutex_unlock(&s->cmu);
+}
+
+static void job_fail(pub_job *j, int status, const char *fmt, const char *arg) {
+    j->status = status;
+    snprintf(j->error, sizeof j->error, fmt, arg);
+}
+
+static void job_parse(hub_server *s, pub_job *j) {
+    if (j->body_len == 0) return job_fail(j, 400, "%s", "empty body: expected {\"events\":[\"<jws>\", ...]}");
+    if (!hub_json_depth_ok(j->body, j->body_len, BODY_MAX_DEPTH))
+        return job_fail(j, 400, "%s", "body nests deeper than {\"events\":[...]} allows");
+    json_error_t je;
+    j->doc = json_loadb(j->body, j->body_len, JSON_REJECT_DUPLICATES, &je);
+    if (!j->doc) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "malformed JSON at line %d column %d: %.200s", je.line,
+                 je.column, je.text);
+        return job_fail(j, 400, "%s", msg);
+    }
+    if (!json_is_object(j->doc)) return job_fail(j, 400, "%s", "body must be a JSON object {\"events\":[...]}");
+    const char *key;
+    json_t *val;
+    json_object_foreach(j->doc, key, val) {
+        if (strcmp(key, "events")) return job_fail(j, 400, "unknown member '%.60s' in body (only \"events\")", key);
+    }
+    json_t *arr = json_object_get(j->doc, "events");
+    if (!json_is_array(arr)) return job_fail(j, 400, "%s", "events: missing or not an array of JWS strings");
+    j->n = json_array_size(arr);
+    if (j->n == 0) return job_fail(j, 400, "%s", "events: empty (1 or more JWS strings)");
+    if (j->n > s->cfg.max_batch) {
+        char msg[120];
+        snprintf(msg, sizeof msg, "events: %zu items; the limit is %u per request", j->n, s->cfg.max_batch);
+        j->n = 0;
+        return job_fail(j, 413, "%s", msg);
+    }
+    uint32_t retry = 0;
+    if (!hub_limiter_take(s->limiter, j->issuer, (double)j->n, now_ms(), &retry)) {
+        j->retry = retry ? retry : 60;
+        atomic_fetch_add(&s->m.rate_limited, 1);
+        char msg[160];
+        snprintf(msg, sizeof msg, "rate limit of %.0f events/s (burst %.0f) for %s reached; retry in %u s",
+                 s->cfg.rate_events_per_s, s->cfg.rate_burst, j->issuer, j->retry);
+        j->n = 0;
+        return job_fail(j, 429, "%s", msg);
+    }
+    j->items = calloc(j->n, sizeof *j->items);
+    if (!j->items) {
+        j->n = 0;
+        return job_fail(j, 503, "%s", "out of memory");
+    }
+    for (size_t i = 0; i < j->n; i++) {
+        json_t *v = json_array_get(arr, i);
+        if (json_is_string(v)) {
+            j->items[i].jws = json_string_value(v);
+            j->items[i].jws_len = json_string_length(v);
+        }
+    }
+    atomic_fetch_add(&s->m.received, j->n);
+    j->n_chunks = (j->n + CHUNK_ITEMS - 1) / CHUNK_ITEMS;
+    atomic_store(&j->chunks_left, j->n_chunks);
+}
+
+static void reject(item_state *st, const char *code, const char *fmt, const char *arg) {
+    st->code = code;
+    snprintf(st->error, sizeof st->error, fmt, arg);
+    if (st->verified) xc_verified_free(&st->v);
+    st->verified = false;
+    free(st->obs);
+    free(st->aud);
+    st->obs = NULL;
+    st->aud = NULL;
+}
+
+/* Everything the hub checks on one item before the store sees it. */
+static void judge_item(hub_server *s, pub_job *j, item_state *st, int64_t now) {
+    if (!st->jws) return reject(st, "invalid", "%s", "not a string: each item is a JWS compact string");
+    fs_err e;
+    xc_jws_code c = xc_jws_verify(st->jws, st->jws_len, &s->reg, &st->v, NULL, &e);
+    if (c != XC_JWS_OK) return reject(st, c == XC_JWS_PAYLOAD ? "invalid" : xc_jws_code_name(c), "%.290s", e.msg);
+    st->verified = true;
+    const xc_event *ev = &st->v.ev;
+    if (strcmp(ev->issuer, j->issuer)) {
+        char msg[260];
+        snprintf(msg, sizeof msg, "event issuer %.68s but your certificate is %.68s's: a member publishes only its own events",
+                 ev->issuer, j->issuer);
+        return reject(st, "publisher_not_issuer", "%s", msg);
+    }
+    xc_report r;
+    xc_report_clear(&r);
+    if (xc_event_clear_ids(ev, &r)) {
+        char msg[280];
+        return reject(st, "clear_identifier", "subscriber identifier in clear: %s",
+                      xc_report_format(&r, msg, sizeof msg));
+    }
+    hub_time_verdict tv = hub_policy_time(ev->created_ms, ev->valid_until_ms, now,
+                                          s->cfg.window_past_s, s->cfg.window_future_s);
+    if (tv != HUB_TIME_OK) {
+        char msg[200];
+        if (tv == HUB_TIME_EXPIRED) snprintf(msg, sizeof msg, "valid_until is already past");
+        else snprintf(msg, sizeof msg, "created is outside the accepted window (%u s past, %u s future)",
+                      s->cfg.window_past_s, s->cfg.window_future_s);
+        return reject(st, hub_time_code(tv), "%s", msg);
+    }
+    size_t nobs = xc_event_nobs(ev);
+    size_t naud = ev->audience ? json_array_size(ev->audience) : 0;
+    st->obs = calloc(nobs ? nobs : 1, sizeof *st->obs);
+    st->aud = calloc(naud ? naud : 1, sizeof *st->aud);
+    if (!st->obs || !st->aud) return reject(st, "other", "%s", "out of memory");
+    for (size_t i = 0; i < nobs; i++) {
+        xc_observable o;
+        if (!xc_event_observable(ev, i, &o)) continue;
+        st->obs[i].kind = fs_str_make(o.kind, strlen(o.kind));
+        st->obs[i].value = fs_str_make(o.value, strlen(o.value));
+        st->obs[i].role = o.role ? fs_str_make(o.role, strlen(o.role)) : FS_STR_NULL;
+    }
+    size_t na = 0;
+    for (size_t i = 0; i < naud; i++) {
+        json_t *m = json_array_get(ev->audience, i);
+        if (json_is_string(m)) st->aud[na++] = fs_str_make(json_string_value(m), json_string_length(m));
+    }
+    hub_item *it = &st->it;
+    it->issuer = fs_str_make(ev->issuer, strlen(ev->issuer));
+    it->event_id = fs_str_make(ev->event_id, strlen(ev->event_id));
+    it->version = ev->version;
+    it->status = strcmp(ev->status, "revoked") ? HUB_ACTIVE : HUB_REVOKED;
+    it->event_type = fs_str_make(ev->event_type, strlen(ev->event_type));
+    it->created_ms = ev->created_ms;
+    it->valid_until_ms = ev->valid_until_ms;
+    it->tlp = fs_str_make(ev->tlp, strlen(ev->tlp));
+    it->audience = st->aud;
+    it->n_audience = na;
+    it->obs = st->obs;
+    it->n_obs = nobs;
+    it->signed_jws = fs_str_make(st->jws, st->jws_len);
+    it->publisher = fs_str_make(j->issuer, strlen(j->issuer));
+    if (hub_item_validate(it, &e) != FS_OK) return reject(st, "invalid", "%.290s", e.msg);
+    st->feedback = ev->ref_issuer && ev->ref_event_id &&
+                   (!strcmp(ev->event_type, "SIGHTING") || !strcmp(ev->event_type, "FALSE_POSITIVE"));
+}
+
+static void *worker_main(void *arg) {
+    hub_server *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->tmu);
+        while (!s->thead && !atomic_load(&s->stopping)) pthread_cond_wait(&s->tcond, &s->tmu);
+        task *t = s->thead;
+        if (t) {
+            s->thead = t->next;
+            if (!s->thead) s->ttail = NULL;
+        }
+        pthread_mutex_unlock(&s->tmu);
+        if (!t) return NULL;
+        pub_job *j = t->job;
+        long chunk = t->chunk;
+        free(t);
+        if (chunk < 0) {
+            job_parse(s, j);
+            if (j->status) {
+                job_to_done(s, j);
+                continue;
+            }
+            for (size_t c = 1; c < j->n_chunks; c++) task_push(s, j, (long)c);
+            chunk = 0; /* this thread takes the first chunk itself */
+        }
+        int64_t now = now_ms();
+        size_t lo = (size_t)chunk * CHUNK_ITEMS, hi = lo + CHUNK_ITEMS;
+        if (hi > j->n) hi = j->n;
+        for (size_t i = lo; i < hi; i++) judge_item(s, j, &j->items[i], now);
+        if (atomic_fetch_sub(&j->chunks_left, 1) == 1) job_to_commit(s, j);
+    }
+}
+
+/* ---- publish: the group committer ------------------------------------------------------------ */
+
+static void record_sightings(hub_server *s, pub_job *j, int64_t now) {
+    for (size_t i = 0; i < j->n; i++) {
+        item_state *st = &j->items[i];
+        if (st->code || !st->feedback || st->res.verdict != HUB_STORED) continue;
+        const xc_event *ev = &st->v.ev;
+        json_t *evd = json_object_get(ev->root, "evidence");
+        json_int_t count = json_integer_value(json_object_get(evd, "count"));
+        json_t *note = json_object_get(json_object_get(evd, "details"), "note");
+        hub_sighting sg = {
+            .reporter = st->it.publisher,
+            .ref_issuer = fs_str_make(ev->ref_issuer, strlen(ev->ref_issuer)),
+            .ref_event_id = fs_str_make(ev->ref_event_id, strlen(ev->ref_event_id)),
+            .kind = strcmp(ev->event_type, "SIGHTING") ? HUB_FALSE_POSITIVE : HUB_SIGHTING,
+            .at_ms = ev->last_seen_ms > 0 ? ev->last_seen_ms : ev->created_ms,
+            .count = count >= 1 ? count : 1,
+            .note = json_is_string(note) && json_string_length(note) <= HUB_MAX_NOTE
+                        ? fs_str_make(json_string_value(note), json_string_length(note))
+                        : FS_STR_NULL};
+        hub_verdict v;
+        int64_t seq;
+        fs_err e;
+        (void)hub_sighting_add(s->wstore, &sg, now, &v, &seq, &e); /* the event itself is stored */
+    }
+}
+
+static void commit_group(hub_server *s, pub_job *group, hub_item *items, hub_result *res,
+                         item_state **who) {
+    size_t k = 0;
+    for (pub_job *j = group; j; j = j->next)
+        for (size_t i = 0; i < j->n; i++)
+            if (!j->items[i].code) {
+                items[k] = j->items[i].it;
+                who[k++] = &j->items[i];
+            }
+    fs_err e = {0};
+    fs_code rc = FS_OK;
+    int64_t now = now_ms();
+    if (k) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        rc = hub_publish(s->wstore, items, k, now, res, &e);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        atomic_fetch_add(&s->m.commits, 1);
+        atomic_fetch_add(&s->m.commit_us, (unsigned long long)((t1.tv_sec - t0.tv_sec) * 1000000LL +
+                                                              (t1.tv_nsec - t0.tv_nsec) / 1000));
+    }
+    for (size_t i = 0; i < k && rc == FS_OK; i++) who[i]->res = res[i];
+    pub_job *next;
+    for (pub_job *j = group; j; j = next) {
+        next = j->next;
+        if (rc != FS_OK) {
+            char msg[300];
+            snprintf(msg, sizeof msg, "%.250s", e.msg);
+            job_fail(j, 503, "store unavailable, nothing of this request was stored: %s", msg);
+        }
+        else record_sightings(s, j, now);
+        job_to_done(s, j);
+    }
+}
+
+static void *committer_main(void *arg) {
+    hub_server *s = arg;
+    size_t cap = HUB_MAX_BATCH;
+    hub_item *items = calloc(cap, sizeof *items);
+    hub_result *res = calloc(cap, sizeof *res);
+    item_state **who = calloc(cap, sizeof *who);
+    int64_t next_sweep = now_ms() + (int64_t)s->cfg.sweep_interval_s * 1000;
+    for (;;) {
+        pthread_mutex_lock(&s->cmu);
+        while (!s->commitq.head && !atomic_load(&s->stopping)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            pthread_cond_timedwait(&s->ccond, &s->cmu, &ts);
+            if (!s->commitq.head && now_ms() >= next_sweep) break;
+        }
+        /* take whole requests up to the commit size (at least one) */
+        pub_job *group = NULL, *tail = NULL;
+        size_t total = 0;
+        while (s->commitq.head &&
+               (!group || total + s->commitq.head->n <= (s->cfg.commit_max < cap ? s->cfg.commit_max : cap))) {
+            pub_job *j = jq_pop(&s->commitq);
+            total += j->n;
+            if (tail) tail->next = j;
+            else group = j;
+            tail = j;
+        }
+        bool stop = !group && atomic_load(&s->stopping);
+        pthread_mutex_unlock(&s->cmu);
+        if (group) {
+            if (items && res && who) commit_group(s, group, items, res, who);
+            else
+                for (pub_job *j = group, *n; j; j = n) {
+                    n = j->next;
+                    job_fail(j, 503, "%s", "out of memory");
+                    job_to_done(s, j);
+                }
+        }
+        if (now_ms() >= next_sweep) {
+            fs_err e;
+            (void)hub_sweep(s->wstore, now_ms(), NULL, &e); /* reads filter expiry anyway */
+            next_sweep = now_ms() + (int64_t)s->cfg.sweep_interval_s * 1000;
+        }
+        if (stop) break;
+    }
+    free(items);
+    free(res);
+    free(who);
+    return NULL;
+}
+
+/* ---- publish: back on the loop ------------------------------------------------------------------ */
+
+static void job_free(pub_job *j) {
+    for (size_t i = 0; i < j->n && j->items; i++) {
+        item_state *st = &j->items[i];
+        if (st->verified) xc_verified_free(&st->v);
+        free(st->obs);
+        free(st->aud);
+    }
+    free(j->items);
+    if (j->orphan) evhttp_request_free(j->orphan);
+    if (j->doc) json_decref(j->doc);
+    free(j->body);
+    free(j);
+}
+
+/* The client went away before its answer. On EOF or a timeout libevent 2.1
+ * detaches an unanswered request from the connection and leaves it to us
+ * (evhttp_connection_incoming_fail); otherwise the connection frees it right
+ * after this callback. */
+static void job_closed_cb(struct evhttp_connection *evcon, void *arg) {
+    (void)evcon;
+    pub_job *j = arg;
+    if (j->req && !evhttp_request_get_connection(j->req)) j->orphan = j->req;
+    j->req = NULL;
+}
+
+static void stream_push(hub_server *s, pub_job *j);
+
+static void job_reply(hub_server *s, pub_job *j) {
+    struct evhttp_request *req = j->req;
+    if (!req) return;
+    evhttp_connection_set_closecb(evhttp_request_get_connection(req), NULL, NULL);
+    if (j->status) {
+        if (j->status == 429) {
+            char ra[16];
+            snprintf(ra, sizeof ra, "%u", j->retry);
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", ra);
+        }
+        reply_error(s, req, j->status, j->error);
+        return;
+    }
+    struct evbuffer *b = evbuffer_new();
+    if (!b) {
+        evhttp_send_error(req, 500, NULL);
+        return;
+    }
+    size_t stored = 0, rejected = 0;
+    evbuffer_add(b, "{\"results\":[", 12);
+    for (size_t i = 0; i < j->n; i++) {
+        item_state *st = &j->items[i];
+        const char *code = st->code;
+        const char *err = st->error;
+        if (!code) {
+            switch (st->res.verdict) {
+            case HUB_STORED:
+                stored++;
+                evbuffer_add_printf(b, "%s{\"i\":%zu,\"status\":\"stored\",\"seq\":%lld}", i ? "," : "",
+                                    i, (long long)st->res.seq);
+                continue;
+            case HUB_DUPLICATE:
+                evbuffer_add_printf(b, "%s{\"i\":%zu,\"status\":\"duplicate\",\"seq\":%lld}",
+                                    i ? "," : "", i, (long long)st->res.seq);
+                continue;
+            case HUB_STALE_VERSION: code = "stale_version"; break;
+            case HUB_NOT_ISSUER: code = "publisher_not_issuer"; break;
+            default: code = "invalid"; break;
+            }
+            err = st->res.error;
+        }
+        rejected++;
+        atomic_fetch_add(&s->m.rejected[reject_index(code)], 1);
+        evbuffer_add_printf(b, "%s{\"i\":%zu,\"status\":\"rejected\",\"code\":\"%s\",\"error\":",
+                            i ? "," : "", i, code);
+        buf_json_str(b, err, strlen(err));
+        evbuffer_add(b, "}", 1);
+    }
+    atomic_fetch_add(&s->m.stored, stored);
+    atomic_fetch_add(&s->m.duplicates, j->n - stored - rejected);
+    evbuffer_add_printf(b, "],\"stored\":%zu,\"rejected\":%zu}\n", stored, rejected);
+    reply(s, req, 200, "application/json", b);
+    evbuffer_free(b);
+}
+
+static void done_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd, (void)what;
+    hub_server *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->dmu);
+        pub_job *j = jq_pop(&s->doneq);
+        pthread_mutex_unlock(&s->dmu);
+        if (!j) break;
+        job_reply(s, j);
+        if (!j->status) stream_push(s, j);
+        job_free(j);
+    }
+}
+
+static void handle_publish(hub_server *s, struct evhttp_request *req, const xc_member *m) {
+    atomic_fetch_add(&s->m.publish_requests, 1);
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    if (len > s->cfg.max_body) return reply_error(s, req, 413, "body larger than limits.max_body");
+    pub_job *j = calloc(1, sizeof *j);
+    if (!j || !(j->body = malloc(len ? len : 1))) {
+        free(j);
+        return reply_error(s, req, 503, "out of memory");
+    }
+    j->body_len = (size_t)evbuffer_remove(in, j->body, len);
+    j->srv = s;
+    j->req = req;
+    snprintf(j->issuer, sizeof j->issuer, "%s", m->issuer);
+    evhttp_connection_set_closecb(evhttp_request_get_connection(req), job_closed_cb, j);
+    task_push(s, j, -1);
+}
+
+/* ---- reads --------------------------------------------------------------------------------------- */
+
+typedef struct rows_out {
+    struct evbuffer *b;
+    size_t n;
+    bool ndjson;
+} rows_out;
+
+static int row_out(void *ctx, const hub_row *r) {
+    rows_out *o = ctx;
+    if (!o->ndjson && o->n) evbuffer_add(o->b, ",", 1);
+    evbuffer_add_printf(o->b, "{\"seq\":%lld,\"jws\":", (long long)r->seq);
+    buf_json_str(o->b, r->signed_jws.p, r->signed_jws.len);
+    evbuffer_add(o->b, o->ndjson ? "}\n" : "}", o->ndjson ? 2 : 1);
+    o->n++;
+    return 0;
+}
+
+static void handle_pull(hub_server *s, struct evhttp_request *req, const xc_member *m) {
+    atomic_fetch_add(&s->m.pulls, 1);
+    query q;
+    struct evkeyvalq kv;
+    char err[300];
+    if (!parse_query(req, ",after,limit,type,issuer,kind,since,", &q, &kv, err, sizeof err)) {
+        evhttp_clear_headers(&kv);
+        return reply_error(s, req, 400, err);
+    }
+    hub_pull_query pq = {.after = q.after, .limit = q.limit};
+    filter_from(&q, m->issuer, &pq.f);
+    struct evbuffer *b = evbuffer_new();
+    rows_out o = {b, 0, false};
+    evbuffer_add(b, "{\"events\":[", 11);
+    int64_t next = q.after;
+    fs_err e;
+    fs_code rc = hub_pull(s->rstore, &pq, row_out, &o, &next, &e);
+    evhttp_clear_headers(&kv);
+    if (rc != FS_OK) {
+        evbuffer_free(b);
+        char msg[600];
+        snprintf(msg, sizeof msg, "store: %s", e.msg);
+        return reply_error(s, req, rc == FS_ERR_FORMAT || rc == FS_ERR_LIMIT ? 400 : 503, msg);
+    }
+    evbuffer_add_printf(b, "],\"next\":%lld}\n", (long long)next);
+    reply(s, req, 200, "application/json", b);
+    evbuffer_free(b);
+}
+
+static void handle_snapshot(hub_server *s, struct evhttp_request *req, const xc_member *m) {
+    atomic_fetch_add(&s->m.snapshots, 1);
+    query q;
+    struct evkeyvalq kv;
+    char err[300];
+    if (!parse_query(req, ",type,issuer,kind,since,", &q, &kv, err, sizeof err)) {
+        evhttp_clear_headers(&kv);
+        return reply_error(s, req, 400, err);
+    }
+    hub_filter f;
+    filter_from(&q, m->issuer, &f);
+    struct evbuffer *b = evbuffer_new();
+    rows_out o = {b, 0, true};
+    int64_t cursor = 0;
+    fs_err e;
+    fs_code rc = hub_snapshot(s->rstore, &f, row_out, &o, &cursor, &e);
+    evhttp_clear_headers(&kv);
+    if (rc != FS_OK) {
+        evbuffer_free(b);
+        return reply_error(s, req, 503, e.msg);
+    }
+    char cur[32];
+    snprintf(cur, sizeof cur, "%lld", (long long)cursor);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "X-Fs38-Cursor", cur);
+    reply(s, req, 200, "application/x-ndjson", b);
+    evbuffer_free(b);
+}
+
+static int sight_out(void *ctx, const hub_sight_row *r) {
+    rows_out *o = ctx;
+    char at[40];
+    fs_time_rfc3339((uint64_t)r->at_ms * 1000, at, sizeof at);
+    evbuffer_add_printf(o->b, "%s{\"seq\":%lld,\"reporter\":", o->n ? "," : "", (long long)r->seq);
+    buf_json_str(o->b, r->reporter.p, r->reporter.len);
+    evbuffer_add(o->b, ",\"issuer\":", 10);
+    buf_json_str(o->b, r->ref_issuer.p, r->ref_issuer.len);
+    evbuffer_add(o->b, ",\"event_id\":", 12);
+    buf_json_str(o->b, r->ref_event_id.p, r->ref_event_id.len);
+    evbuffer_add_printf(o->b, ",\"kind\":\"%s\",\"at\":\"%s\",\"count\":%lld",
+                        r->kind == HUB_FALSE_POSITIVE ? "FALSE_POSITIVE" : "SIGHTING", at,
+                        (long long)r->count);
+    if (r->note.len) {
+        evbuffer_add(o->b, ",\"note\":", 8);
+        buf_json_str(o->b, r->note.p, r->note.len);
+    }
+    evbuffer_add(o->b, "}", 1);
+    o->n++;
+    return 0;
+}
+
+static void handle_sightings(hub_server *s, struct evhttp_request *req, const xc_member *m) {
+    query q;
+    struct evkeyvalq kv;
+    char err[300];
+    if (!parse_query(req, ",issuer,event_id,after,limit,", &q, &kv, err, sizeof err) ||
+        (!q.issuer != !q.event_id && snprintf(err, sizeof err, "issuer and event_id go together") > 0)) {
+        evhttp_clear_headers(&kv);
+        return reply_error(s, req, 400, err);
+    }
+    hub_sight_query sq = {.reader = fs_str_make(m->issuer, strlen(m->issuer)),
+                          .after = q.after, .limit = q.limit};
+    if (q.issuer) {
+        sq.ref_issuer = fs_str_make(q.issuer, strlen(q.issuer));
+        sq.ref_event_id = fs_str_make(q.event_id, strlen(q.event_id));
+    }
+    struct evbuffer *b = evbuffer_new();
+    rows_out o = {b, 0, false};
+    evbuffer_add(b, "{\"sightings\":[", 14);
+    int64_t next = q.after;
+    fs_err e;
+    fs_code rc = hub_sightings_pull(s->rstore, &sq, sight_out, &o, &next, &e);
+    evhttp_clear_headers(&kv);
+    if (rc != FS_OK) {
+        evbuffer_free(b);
+        return reply_error(s, req, rc == FS_ERR_FORMAT || rc == FS_ERR_LIMIT ? 400 : 503, e.msg);
+    }
+    evbuffer_add_printf(b, "],\"next\":%lld}\n", (long long)next);
+    reply(s, req, 200, "application/json", b);
+    evbuffer_free(b);
+}
+
+static void handle_health(hub_server *s, struct evhttp_request *req) {
+    fs_err e;
+    int64_t seq = 0;
+    bool ok = hub_store_health(s->rstore, &e) == FS_OK && hub_store_last_seq(s->rstore, &seq, &e) == FS_OK;
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add_printf(b, "{\"status\":\"%s\",\"store\":\"%s\",\"seq\":%lld,\"node\":", ok ? "ok" : "degraded",
+                        hub_store_backend(s->rstore), (long long)seq);
+    buf_json_str(b, s->cfg.node, strlen(s->cfg.node));
+    if (!ok) {
+        evbuffer_add(b, ",\"error\":", 9);
+        buf_json_str(b, e.msg, strlen(e.msg));
+    }
+    evbuffer_add(b, "}\n", 2);
+    reply(s, req, ok ? 200 : 503, "application/json", b);
+    evbuffer_free(b);
+}
+
+static void handle_metrics(hub_server *s, struct evhttp_request *req) {
+    struct evbuffer *b = evbuffer_new();
+    hub_metrics *m = &s->m;
+#define C(name, help, v)                                                                     \
+    evbuffer_add_printf(b, "# HELP fs38_hub_" name " " help "\n# TYPE fs38_hub_" name        \
+                           " counter\nfs38_hub_" name " %llu\n", (unsigned long long)atomic_load(&v))
+    C("requests_total", "HTTP requests served.", m->requests);
+    C("publish_requests_total", "POST /v1/events requests.", m->publish_requests);
+    C("events_received_total", "Events received in accepted publish requests.", m->received);
+    C("events_stored_total", "Events stored (committed durably).", m->stored);
+    C("events_duplicate_total", "Events already held (idempotent replays).", m->duplicates);
+    C("pull_requests_total", "GET /v1/events requests.", m->pulls);
+    C("snapshot_requests_total", "GET /v1/snapshot requests.", m->snapshots);
+    C("stream_dropped_total", "Stream clients dropped for a full output buffer.", m->stream_dropped);
+    C("handshakes_refused_total", "TLS handshakes refused for an unknown or revoked member.", m->handshakes_refused);
+    C("rate_limited_total", "Publish requests refused by the rate limit.", m->rate_limited);
+    C("responses_4xx_total", "Client error responses.", m->status_4xx);
+    C("responses_5xx_total", "Server error responses.", m->status_5xx);
+#undef C
+    evbuffer_add_printf(b, "# HELP fs38_hub_events_rejected_total Events rejected, by code.\n"
+                           "# TYPE fs38_hub_events_rejected_total counter\n");
+    for (size_t i = 0; i < N_REJECT; i++)
+        evbuffer_add_printf(b, "fs38_hub_events_rejected_total{code=\"%s\"} %llu\n", reject_codes[i],
+                            (unsigned long long)atomic_load(&m->rejected[i]));
+    evbuffer_add_printf(b, "# HELP fs38_hub_store_commit_seconds Time spent in group commits.\n"
+                           "# TYPE fs38_hub_store_commit_seconds summary\n"
+                           "fs38_hub_store_commit_seconds_sum %.6f\nfs38_hub_store_commit_seconds_count %llu\n",
+                        (double)atomic_load(&m->commit_us) / 1e6, (unsigned long long)atomic_load(&m->commits));
+    evbuffer_add_printf(b, "# HELP fs38_hub_stream_clients Connected stream followers.\n"
+                           "# TYPE fs38_hub_stream_clients gauge\nfs38_hub_stream_clients %zu\n"
+                           "# HELP fs38_hub_connections Open TLS connections.\n"
+                           "# TYPE fs38_hub_connections gauge\nfs38_hub_connections %u\n"
+                           "# HELP fs38_hub_last_seq Highest sequence pushed.\n"
+                           "# TYPE fs38_hub_last_seq gauge\nfs38_hub_last_seq %lld\n",
+                        s->n_clients, atomic_load(&s->connections), (long long)atomic_load(&s->last_seq));
+    reply(s, req, 200, "text/plain; version=0.0.4", b);
+    evbuffer_free(b);
+}
+
+static void handle_registry(hub_server *s, struct evhttp_request *req) {
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add(b, s->registry_text, s->registry_len);
+    reply(s, req, 200, "application/json", b);
+    evbuffer_free(b);
+}
+
+/* ---- the push stream --------------------------------------------------------------------------- */
+
+static void client_remove(hub_server *s, stream_client *c) {
+    if (c->prev) c->prev->next = c->next;
+    else s->clients = c->next;
+    if (c->next) c->next->prev = c->prev;
+    s->n_clients--;
+    free(c);
+}
+
+static void client_closed_cb(struct evhttp_connection *evcon, void *arg) {
+    (void)evcon;
+    stream_client *c = arg;
+    if (!evhttp_request_get_connection(c->req)) evhttp_request_free(c->req); /* detached: ours */
+    client_remove(c->srv, c);
+}
+
+static size_t client_queued(const stream_client *c) {
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(c->evcon);
+    return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+}
+
+/* Sends a chunk, or drops a client that does not keep up. Returns false when dropped. */
+static bool client_send(hub_server *s, stream_client *c, struct evbuffer *b) {
+    if (client_queued(c) + evbuffer_get_length(b) > s->cfg.stream_buffer) {
+        atomic_fetch_add(&s->m.stream_dropped, 1);
+        struct evhttp_connection *evcon = c->evcon;
+        evhttp_connection_set_closecb(evcon, NULL, NULL);
+        client_remove(s, c);
+        evhttp_connection_free(evcon);
+        return false;
+    }
+    evhttp_send_reply_chunk(c->req, b);
+    return true;
+}
+
+static bool client_wants(const stream_client *c, const xc_event *ev) {
+    if (c->n_types) {
+        bool hit = false;
+        for (size_t i = 0; i < c->n_types && !hit; i++) hit = !strcmp(c->types[i], ev->event_type);
+        if (!hit) return false;
+    }
+    if (c->issuer[0] && strcmp(c->issuer, ev->issuer)) return false;
+    if (c->kind[0]) {
+        bool hit = false;
+        for (size_t i = 0; i < xc_event_nobs(ev) && !hit; i++) {
+            xc_observable o;
+            hit = xc_event_observable(ev, i, &o) && !strcmp(o.kind, c->kind);
+        }
+        if (!hit) return false;
+    }
+    return true;
+}
+
+static void stream_push(hub_server *s, pub_job *j) {
+    int64_t now = now_ms();
+    for (size_t i = 0; i < j->n; i++) {
+        item_state *st = &j->items[i];
+        if (st->code || st->res.verdict != HUB_STORED) continue;
+        if (st->res.seq > atomic_load(&s->last_seq)) atomic_store(&s->last_seq, st->res.seq);
+    }
+    stream_client *next;
+    for (stream_client *c = s->clients; c; c = next) {
+        next = c->next;
+        struct evbuffer *b = evbuffer_new();
+        int64_t last = c->last_seq;
+        for (size_t i = 0; i < j->n; i++) {
+            item_state *st = &j->items[i];
+            if (st->code || st->res.verdict != HUB_STORED || st->res.seq <= c->last_seq) continue;
+            const hub_item *it = &st->it;
+            if (!hub_policy_visible(it->tlp, it->issuer, it->audience, it->n_audience,
+                                    fs_str_make(c->reader, strlen(c->reader)), it->valid_until_ms, now) ||
+                !client_wants(c, &st->v.ev))
+                continue;
+            evbuffer_add_printf(b, "id: %lld\nevent: event\ndata: ", (long long)st->res.seq);
+            evbuffer_add(b, st->jws, st->jws_len);
+            evbuffer_add(b, "\n\n", 2);
+            last = st->res.seq;
+        }
+        if (evbuffer_get_length(b) && client_send(s, c, b)) c->last_seq = last;
+        evbuffer_free(b);
+    }
+}
+
+static void ping_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd, (void)what;
+    hub_server *s = arg;
+    stream_client *next;
+    for (stream_client *c = s->clients; c; c = next) {
+        next = c->next;
+        struct evbuffer *b = evbuffer_new();
+        evbuffer_add(b, ": ping\n\n", 8);
+        client_send(s, c, b);
+        evbuffer_free(b);
+    }
+}
+
+typedef struct backlog_out {
+    struct evbuffer *b;
+    int64_t last;
+} backlog_out;
+
+static int backlog_row(void *ctx, const hub_row *r) {
+    backlog_out *o = ctx;
+    evbuffer_add_printf(o->b, "id: %lld\nevent: event\ndata: ", (long long)r->seq);
+    evbuffer_add(o->b, r->signed_jws.p, r->signed_jws.len);
+    evbuffer_add(o->b, "\n\n", 2);
+    o->last = r->seq;
+    return 0;
+}
+
+static void handle_stream(hub_server *s, struct evhttp_request *req, const xc_member *m) {
+    query q;
+    struct evkeyvalq kv;
+    char err[300];
+    if (!parse_query(req, ",after,type,issuer,kind,", &q, &kv, err, sizeof err)) {
+        evhttp_clear_headers(&kv);
+        return reply_error(s, req, 400, err);
+    }
+    const char *lei = evhttp_find_header(evhttp_request_get_input_headers(req), "Last-Event-ID");
+    if (lei && !parse_int64(lei, INT64_MAX, &q.after)) {
+        evhttp_clear_headers(&kv);
+        return reply_error(s, req, 400, "Last-Event-ID is not a sequence number");
+    }
+    if (s->n_clients >= s->cfg.max_stream_clients) {
+        evhttp_clear_headers(&kv);
+        return reply_error(s, req, 503, "too many stream clients (limits.max_stream_clients)");
+    }
+    stream_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        evhttp_clear_headers(&kv);
+        return reply_error(s, req, 503, "out of memory");
+    }
+    c->srv = s;
+    c->req = req;
+    c->evcon = evhttp_request_get_connection(req);
+    snprintf(c->reader, sizeof c->reader, "%s", m->issuer);
+    for (size_t i = 0; i < q.n_types; i++) fs_str_copy(q.types[i], c->types[i], sizeof c->types[i]);
+    c->n_types = q.n_types;
+    if (q.issuer) snprintf(c->issuer, sizeof c->issuer, "%s", q.issuer);
+    if (q.kind) snprintf(c->kind, sizeof c->kind, "%s", q.kind);
+    /* backlog: committed events after the cursor; later pushes skip seq <= last */
+    backlog_out o = {evbuffer_new(), q.after};
+    if (s->cfg.stream_backlog) {
+        hub_pull_query pq = {.after = q.after, .limit = (int)s->cfg.stream_backlog};
+        filter_from(&q, m->issuer, &pq.f);
+        int64_t next;
+        fs_err e;
+        if (hub_pull(s->rstore, &pq, backlog_row, &o, &next, &e) != FS_OK) {
+            evbuffer_free(o.b);
+            free(c);
+            evhttp_clear_headers(&kv);
+            return reply_error(s, req, 503, e.msg);
+        }
+    }
+    evhttp_clear_headers(&kv);
+    c->last_seq = o.last;
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", "text/event-stream");
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_send_reply_start(req, 200, "OK");
+    /* a follower only reads: the idle timeout must not cut it, the buffer bound will */
+    evhttp_connection_set_timeout(c->evcon, 7 * 86400);
+    c->next = s->clients;
+    if (s->clients) s->clients->prev = c;
+    s->clients = c;
+    s->n_clients++;
+    evhttp_connection_set_closecb(c->evcon, client_closed_cb, c);
+    evbuffer_add(o.b, ": fs38 hub stream\n\n", 19);
+    client_send(s, c, o.b);
+    evbuffer_free(o.b);
+}
+
+/* ---- routing ------------------------------------------------------------------------------------- */
+
+static void route_cb(struct evhttp_request *req, void *arg) {
+    hub_server *s = arg;
+    atomic_fetch_add(&s->m.requests, 1);
+    const xc_member *m = request_member(req);
+    if (!m) return reply_error(s, req, 403, "no member certificate on this connection");
+    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+    const char *path = u ? evhttp_uri_get_path(u) : NULL;
+    if (!path) return reply_error(s, req, 400, "no path");
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    static const char *const gets[] = {"/v1/events", "/v1/stream", "/v1/sightings", "/v1/snapshot",
+                                       "/v1/registry", "/health", "/metrics"};
+    bool known = false;
+    for (size_t i = 0; i < sizeof gets / sizeof *gets; i++) known |= !strcmp(path, gets[i]);
+    if (!known) return reply_error(s, req, 404, "no such endpoint (see docs/hub.md: /v1/events, /v1/stream, /v1/sightings, /v1/snapshot, /v1/registry, /health, /metrics)");
+    if (!strcmp(path, "/v1/events") && cmd == EVHTTP_REQ_POST) return handle_publish(s, req, m);
+    if (cmd != EVHTTP_REQ_GET) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+                          strcmp(path, "/v1/events") ? "GET" : "GET, POST");
+        return reply_error(s, req, 405, "method not allowed here");
+    }
+    if (!strcmp(path, "/v1/events")) return handle_pull(s, req, m);
+    if (!strcmp(path, "/v1/stream")) return handle_stream(s, req, m);
+    if (!strcmp(path, "/v1/sightings")) return handle_sightings(s, req, m);
+    if (!strcmp(path, "/v1/snapshot")) return handle_snapshot(s, req, m);
+    if (!strcmp(path, "/v1/registry")) return handle_registry(s, req);
+    if (!strcmp(path, "/health")) return handle_health(s, req);
+    return handle_metrics(s, req);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------------ */
+
+static fs_code read_registry_text(hub_server *s, fs_err *e) {
+    FILE *f = fopen(s->cfg.registry, "rb");
+    if (!f) return fs_fail(e, FS_ERR_IO, "registry '%s': %s", s->cfg.registry, strerror(errno));
+    s->registry_text = malloc(XC_REGISTRY_MAX_BYTES + 1);
+    s->registry_len = s->registry_text ? fread(s->registry_text, 1, XC_REGISTRY_MAX_BYTES + 1, f) : 0;
+    fclose(f);
+    if (!s->registry_text) return fs_fail(e, FS_ERR_NOMEM, "out of memory");
+    return FS_OK;
+}
+
+fs_code hub_server_new(const hub_config *c, hub_server **out, fs_err *e) {
+    *out = NULL;
+    pthread_once(&idx_once, idx_init);
+    if (member_idx < 0 || conn_idx < 0) return fs_fail(e, FS_ERR_INTERNAL, "OpenSSL ex_data indexes");
+    if (evthread_use_pthreads() != 0) return fs_fail(e, FS_ERR_INTERNAL, "libevent: no pthreads support");
+    hub_server *s = calloc(1, sizeof *s);
+    if (!s) return fs_fail(e, FS_ERR_NOMEM, "out of memory");
+    s->cfg = *c;
+    pthread_mutex_init(&s->tmu, NULL);
+    pthread_cond_init(&s->tcond, NULL);
+    pthread_mutex_init(&s->cmu, NULL);
+    pthread_cond_init(&s->ccond, NULL);
+    pthread_mutex_init(&s->dmu, NULL);
+    *out = s;
+    fs_code rc;
+    if ((rc = xc_registry_load(c->registry, &s->reg, e)) != FS_OK) return rc;
+    if ((rc = read_registry_text(s, e)) != FS_OK) return rc;
+    if ((rc = tls_setup(s, e)) != FS_OK) return rc;
+    if ((rc = hub_store_open(c->store_url, &s->wstore, e)) != FS_OK ||
+        (rc = hub_store_migrate(s->wstore, e)) != FS_OK ||
+        (rc = hub_store_open(c->store_url, &s->rstore, e)) != FS_OK)
+        return rc;
+    int64_t seq = 0;
+    if ((rc = hub_store_last_seq(s->rstore, &seq, e)) != FS_OK) return rc;
+    atomic_store(&s->last_seq, seq);
+    s->limiter = hub_limiter_new(c->rate_events_per_s, c->rate_burst);
+    s->base = event_base_new();
+    s->http = s->base ? evhttp_new(s->base) : NULL;
+    if (!s->limiter || !s->http) return fs_fail(e, FS_ERR_NOMEM, "out of memory (event loop)");
+    evhttp_set_bevcb(s->http, bev_cb, s);
+    evhttp_set_gencb(s->http, route_cb, s);
+    evhttp_set_max_body_size(s->http, (ev_ssize_t)c->max_body);
+    evhttp_set_max_headers_size(s->http, c->max_header_bytes);
+    evhttp_set_timeout(s->http, (int)c->timeout_s);
+    evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
+    s->bound = evhttp_bind_socket_with_handle(s->http, c->listen_host, c->listen_port);
+    if (!s->bound)
+        return fs_fail(e, FS_ERR_IO, "cannot listen on %s:%u: %s", c->listen_host, c->listen_port,
+                       strerror(errno));
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(evhttp_bound_socket_get_fd(s->bound), (struct sockaddr *)&ss, &sl) == 0)
+        s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                 : ((struct sockaddr_in *)&ss)->sin_port);
+    s->done_ev = event_new(s->base, -1, EV_PERSIST, done_cb, s);
+    s->ping_ev = event_new(s->base, -1, EV_PERSIST, ping_cb, s);
+    if (!s->done_ev || !s->ping_ev) return fs_fail(e, FS_ERR_NOMEM, "out of memory (events)");
+    struct timeval ping = {(time_t)c->ping_s, 0};
+    event_add(s->ping_ev, &ping);
+    s->n_workers = c->workers ? c->workers : 1;
+    s->workers = calloc(s->n_workers, sizeof *s->workers);
+    if (!s->workers) return fs_fail(e, FS_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < s->n_workers; i++)
+        if (pthread_create(&s->workers[i], NULL, worker_main, s) != 0) {
+            s->n_workers = i;
+            return fs_fail(e, FS_ERR_INTERNAL, "cannot start worker threads");
+        }
+    if (pthread_create(&s->committer, NULL, committer_main, s) != 0)
+        return fs_fail(e, FS_ERR_INTERNAL, "cannot start the committer thread");
+    s->committer_started = true;
+    return FS_OK;
+}
+
+uint16_t hub_server_port(const hub_server *s) { return s->port; }
+
+fs_code hub_server_run(hub_server *s, fs_err *e) {
+    if (event_base_dispatch(s->base) < 0) return fs_fail(e, FS_ERR_INTERNAL, "event loop failed");
+    return FS_OK;
+}
+
+void hub_server_stop(hub_server *s) {
+    if (s && s->base) event_base_loopbreak(s->base);
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg) {
+    (void)sig, (void)what;
+    hub_server_stop(arg);
+}
+
+void hub_server_handle_signals(hub_server *s) {
+    signal(SIGPIPE, SIG_IGN);
+    s->sig_int = evsignal_new(s->base, SIGINT, signal_cb, s);
+    s->sig_term = evsignal_new(s->base, SIGTERM, signal_cb, s);
+    if (s->sig_int) evsignal_add(s->sig_int, NULL);
+    if (s->sig_term) evsignal_add(s->sig_term, NULL);
+}
+
+void hub_server_free(hub_server *s) {
+    if (!s) return;
+    atomic_store(&s->stopping, true);
+    pthread_mutex_lock(&s->tmu);
+    pthread_cond_broadcast(&s->tcond);
+    pthread_mutex_unlock(&s->tmu);
+    for (size_t i = 0; i < s->n_workers; i++) pthread_join(s->workers[i], NULL);
+    pthread_mutex_lock(&s->cmu);
+    pthread_cond_broadcast(&s->ccond);
+    pthread_mutex_unlock(&s->cmu);
+    if (s->committer_started) pthread_join(s->committer, NULL);
+    /* requests still queued: their connections go with the loop */
+    for (task *t = s->thead, *n; t; t = n) {
+        n = t->next;
+        if (t->chunk < 0) job_free(t->job);
+        free(t);
+    }
+    for (pub_job *j; (j = jq_pop(&s->commitq));) job_free(j);
+    while (s->clients) {
+        stream_client *c = s->clients;
+        evhttp_connection_set_closecb(c->evcon, NULL, NULL);
+        client_remove(s, c);
+    }
+    if (s->sig_int) event_free(s->sig_int);
+    if (s->sig_term) event_free(s->sig_term);
+    if (s->done_ev) event_free(s->done_ev);
+    if (s->ping_ev) event_free(s->ping_ev);
+    if (s->http) evhttp_free(s->http); /* closes connections: pending jobs forget their request */
+    for (pub_job *j; (j = jq_pop(&s->doneq));) job_free(j);
+    if (s->base) event_base_free(s->base);
+    SSL_CTX_free(s->ssl_ctx);
+    SSL_CTX_free(s->refuse_ctx);
+    hub_store_close(s->rstore);
+    hub_store_close(s->wstore);
+    hub_limiter_free(s->limiter);
+    xc_registry_free(&s->reg);
+    free(s->registry_text);
+    free(s->workers);
+    pthread_mutex_destroy(&s->tmu);
+    pthread_cond_destroy(&s->tcond);
+    pthread_mutex_destroy(&s->cmu);
+    pthread_cond_destroy(&s->ccond);
+    pthread_mutex_destroy(&s->dmu);
+    free(s);
+}

@@ -1,0 +1,556 @@
+#!/usr/bin/env bash
+# test_hub.sh -- the fs38 hub end to end, with real servers on loopback.
+#
+# Builds a small PKI with openssl (a CA, the hub's server certificate, client
+# certificates for three operators, a revoked one and one the registry does
+# not know), signing keys with `fs38 keygen`, a trust registry, and starts
+# `fs38 hub` on 127.0.0.1 (free port). Drives it with curl and events signed
+# with `fs38 sign`: publish, pull (cursor paging), push (SSE), update, revoke,
+# sightings, expiry, TLP red audiences between three operators; hostile
+# input, each refused with the right code and nothing stored; kill -9 in a
+# publish burst, restart, every acknowledged event present exactly once.
+# The suite runs on SQLite, then on a PostgreSQL 15 started in a temp dir
+# (as user postgres when run as root). Everything is bounded by timeouts.
+#
+# Usage: FS38=build/debug/fs38 tests/cli/test_hub.sh   (needs openssl, curl, jq)
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT" || exit 2
+# `... | expect_reject ...`: the last command of a pipeline runs in this shell, so
+# its pass/fail counts are kept (scripts run without job control, as lastpipe needs)
+shopt -s lastpipe
+
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+W=$TMPD/w
+mkdir -p "$W"
+HUB_PID=""
+BURST_PID=""
+STREAM_PIDS=""
+PGD=""
+
+cleanup() {
+    [ -n "$BURST_PID" ] && kill "$BURST_PID" 2>/dev/null
+    for p in $STREAM_PIDS; do kill "$p" 2>/dev/null; done
+    [ -n "$HUB_PID" ] && kill -9 "$HUB_PID" 2>/dev/null
+    if [ -n "$PGD" ] && [ -f "$PGD/data/postmaster.pid" ]; then
+        as_pg timeout 30 "$PGBIN/pg_ctl" -D "$PGD/data" -m immediate stop >/dev/null 2>&1
+    fi
+    [ -n "$PGD" ] && rm -rf "$PGD"
+    rm -rf "$TMPD"
+}
+trap cleanup EXIT
+
+for tool in openssl curl jq; do
+    command -v $tool >/dev/null || { fail "$tool is not installed"; finish test_hub; exit 1; }
+done
+
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+free_port() {
+    local p i
+    for ((i = 0; i < 50; i++)); do
+        p=$((20000 + RANDOM % 40000))
+        ss -Hltn "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return 0; }
+    done
+    return 1
+}
+
+# ---- PKI: a CA, the hub, members ------------------------------------------------
+pki() {
+    local d=$W/pki
+    mkdir -p "$d"
+    openssl ecparam -name prime256v1 -genkey -noout -out "$d/ca.key" 2>/dev/null
+    openssl req -x509 -new -key "$d/ca.key" -subj /CN=fs38-test-ca -days 2 -out "$d/ca.crt" 2>/dev/null
+    # a second CA the hub does not trust
+    openssl ecparam -name prime256v1 -genkey -noout -out "$d/evil-ca.key" 2>/dev/null
+    openssl req -x509 -new -key "$d/evil-ca.key" -subj /CN=evil-ca -days 2 -out "$d/evil-ca.crt" 2>/dev/null
+    local name ext ca
+    for name in hub op1 op2 op3 op4 rogue outsider; do
+        ext="extendedKeyUsage=clientAuth"
+        [ $name = hub ] && ext=$'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth'
+        ca=ca
+        [ $name = outsider ] && ca=evil-ca
+        openssl ecparam -name prime256v1 -genkey -noout -out "$d/$name.key" 2>/dev/null
+        openssl req -new -key "$d/$name.key" -subj "/CN=$name" -out "$d/$name.csr" 2>/dev/null
+        printf '%s\n' "$ext" >"$d/$name.ext"
+        openssl x509 -req -in "$d/$name.csr" -CA "$d/$ca.crt" -CAkey "$d/$ca.key" -CAcreateserial \
+            -days 2 -extfile "$d/$name.ext" -out "$d/$name.crt" 2>/dev/null || return 1
+    done
+}
+fingerprint() { openssl x509 -in "$1" -outform DER | sha256sum | cut -c1-64; }
+
+# ---- signing keys and the trust registry -------------------------------------------
+declare -A ISSUER KEY
+ISSUER[op1]=org:234-15; ISSUER[op2]=org:208-01; ISSUER[op3]=org:fraudlab; ISSUER[op4]=org:gone-op
+keys_and_registry() {
+    local m kid first=1
+    printf '{"members":[' >"$W/registry.json"
+    for m in op1 op2 op3 op4; do
+        kid=$("$FS38" keygen --issuer "${ISSUER[$m]}" --out "$W/keys" 2>/dev/null) || return 1
+        KEY[$m]=$W/keys/$kid.key
+        local status=active
+        [ $m = op4 ] && status=revoked
+        [ $first = 1 ] || printf ',' >>"$W/registry.json"
+        first=0
+        jq -c --arg fp "$(fingerprint "$W/pki/$m.crt")" --arg st $status \
+            '. + {cert_sha256: $fp, status: $st}' "$W/keys/$kid.pub" | tr -d '\n' >>"$W/registry.json"
+    done
+    printf ']}\n' >>"$W/registry.json"
+}
+
+# ---- events ----------------------------------------------------------------------------
+ts() { date -u -d "$1" +%Y-%m-%dT%H:%M:%S.000Z; }
+uuid7() {
+    local h
+    h=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+    printf '%s-%s-7%s-%x%s-%s\n' "${h:0:8}" "${h:8:4}" "${h:13:3}" $(((0x${h:16:1} & 3) | 8)) "${h:17:3}" "${h:20:12}"
+}
+# event ISSUER ID VERSION [key=value ...]: status type tlp valid created audience obs ua
+event() {
+    local issuer=$1 id=$2 version=$3; shift 3
+    local status=active type=SIP_SCANNER tlp=amber valid="+1 hour" created="now" audience="" \
+        obs='{"kind":"ip","value":"198.51.100.7","role":"source"}' ua="friendly-scanner" extra=""
+    local kv
+    for kv in "$@"; do local "$kv"; done
+    local aud=""
+    [ -n "$audience" ] && aud=",\"audience\":$audience"
+    local domain=infrastructure rule=',"rule":{"id":"SIP-SCAN-001","name":"Known SIP scanner fingerprint"}'
+    local details='{"distinct_targets":20}'
+    case $type in SIGHTING | FALSE_POSITIVE) domain=infrastructure; rule=""; details=$extra ;; esac
+    printf '{"schema_version":"1.0","event_id":"%s","version":%s,"status":"%s","issuer":"%s","created":"%s","first_seen":"%s","last_seen":"%s","valid_until":"%s","event_type":"%s","domain":"%s","severity":"high","confidence":90%s,"observables":[%s,{"kind":"sip_user_agent","value":"%s","role":"tool"}],"evidence":{"count":3,"window_s":10,"details":%s},"recommended_action":{"action":"BLOCK_SOURCE","scope":"sip_ingress","ttl_s":3600},"handling":{"tlp":"%s"%s}}\n' \
+        "$id" "$version" "$status" "$issuer" "$(ts "$created")" "$(ts "-1 minute")" "$(ts "-10 seconds")" \
+        "$(ts "$valid")" "$type" "$domain" "$rule" "$obs" "$ua" "$details" "$tlp" "$aud"
+}
+# many_events ISSUER N: N valid SIP_FLOOD events with distinct ids, without a process each
+many_events() {
+    awk -v pre="$(od -An -tx1 -N4 /dev/urandom | tr -d ' \n')" -v n="$2" -v iss="$1" -v c="$(ts now)" -v v="$(ts '+1 hour')" \
+        'BEGIN { for (i = 1; i <= n; i++) printf "{\"schema_version\":\"1.0\",\"event_id\":\"%s-0000-7000-8000-%012x\",\"version\":1,\"status\":\"active\",\"issuer\":\"%s\",\"created\":\"%s\",\"first_seen\":\"%s\",\"last_seen\":\"%s\",\"valid_until\":\"%s\",\"event_type\":\"SIP_FLOOD\",\"domain\":\"infrastructure\",\"severity\":\"medium\",\"confidence\":70,\"rule\":{\"id\":\"SIP-FLOOD-001\",\"name\":\"flood\"},\"observables\":[{\"kind\":\"ip\",\"value\":\"203.0.113.%d\",\"role\":\"source\"}],\"evidence\":{\"count\":%d,\"window_s\":10},\"recommended_action\":{\"action\":\"RATE_LIMIT_SOURCE\",\"scope\":\"sip_ingress\",\"ttl_s\":600},\"handling\":{\"tlp\":\"green\"}}\n", pre, i, iss, c, c, c, v, i % 250, i }'
+}
+sign() { "$FS38" sign --signing-key "${KEY[$1]}" ${2:+$2}; }
+body_of() { jq -R -s -c '{events: split("\n") | map(select(length > 0))}'; }
+
+# ---- talking to the hub -------------------------------------------------------------------
+hcurl() { # MEMBER CURL-ARGS... (PATH is relative to the hub)
+    local m=$1 path=$2; shift 2
+    curl -sS --max-time 15 --cert "$W/pki/$m.crt" --key "$W/pki/$m.key" --cacert "$W/pki/ca.crt" \
+        "$@" "https://127.0.0.1:$PORT$path"
+}
+# stream_bg MEMBER PATH OUT: a follower in the background (curl itself is the job, so kill works)
+stream_bg() {
+    curl -sS -N --max-time 120 --cert "$W/pki/$1.crt" --key "$W/pki/$1.key" --cacert "$W/pki/ca.crt" \
+        "https://127.0.0.1:$PORT$2" >"$3" 2>/dev/null &
+    STREAM_PIDS="$STREAM_PIDS $!"
+}
+# publish MEMBER < jws-lines: response in $W/resp, HTTP status printed
+publish() {
+    body_of >"$W/body.json"
+    hcurl "$1" /v1/events -o "$W/resp" -w '%{http_code}' -H 'Content-Type: application/json' \
+        --data-binary @"$W/body.json"
+}
+pull_all() { # MEMBER [QUERY]: every visible row, pages of 3 to exercise the cursor
+    local m=$1 q=${2:-} after=0 next
+    : >"$W/pulled"
+    while :; do
+        hcurl "$m" "/v1/events?after=$after&limit=3$q" >"$W/page" || return 1
+        jq -c '.events[]' "$W/page" >>"$W/pulled"
+        next=$(jq -r .next "$W/page")
+        [ "$next" = "$after" ] && break
+        after=$next
+    done
+    wc -l <"$W/pulled"
+}
+last_seq() { hcurl op1 /health | jq -r .seq; }
+write_config() { # STORE-URL
+    cat >"$W/hub.yaml" <<EOF
+# written by tests/cli/test_hub.sh
+listen: "127.0.0.1:$PORT"
+node: test-node
+tls:
+  cert: pki/hub.crt
+  key: pki/hub.key
+  ca: pki/ca.crt
+registry: registry.json
+store: "$1"
+limits:
+  max_body: 1048576
+  max_batch: 1000
+  timeout_s: 20
+  stream_backlog: 1000
+  ping_s: 2
+rate:
+  events_per_s: 100000
+  burst: 100000
+window:
+  past_s: 86400
+  future_s: 300
+sweep_interval_s: 1
+workers: 2
+EOF
+}
+start_hub() {
+    "$FS38" hub --config "$W/hub.yaml" >>"$W/hub.log" 2>&1 &
+    HUB_PID=$!
+    local i
+    for ((i = 0; i < 100; i++)); do
+        hcurl op1 /health -o /dev/null 2>/dev/null && return 0
+        kill -0 "$HUB_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "hub did not start:" >&2
+    tail -5 "$W/hub.log" >&2
+    return 1
+}
+stop_hub() {
+    [ -n "$HUB_PID" ] || return 0
+    kill "$HUB_PID" 2>/dev/null
+    local i
+    for ((i = 0; i < 50; i++)); do kill -0 "$HUB_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$HUB_PID" 2>/dev/null
+    wait "$HUB_PID" 2>/dev/null
+    HUB_PID=""
+}
+# expect_reject LABEL CODE MEMBER < jws-lines: rejected with CODE, nothing new stored
+expect_reject() {
+    local label=$1 code=$2 m=$3 before after st got
+    before=$(last_seq)
+    st=$(publish "$m")
+    got=$(jq -r '.results[0].code // empty' "$W/resp" 2>/dev/null)
+    after=$(last_seq)
+    if [ "$st" = 200 ] && [ "$got" = "$code" ] && [ "$(jq -r .stored "$W/resp")" = 0 ] && [ "$before" = "$after" ]; then
+        pass
+    else
+        fail "$LABEL: $label: want code $code, got http $st code '$got' (seq $before -> $after): $(head -c 300 "$W/resp")"
+    fi
+}
+
+suite() {
+    LABEL=$1
+    local url=$2 st seq a b
+    rm -f "$W/hub.log"
+    write_config "$url"
+    expect_exit 0 "$LABEL: config check" "$FS38" hub --config "$W/hub.yaml" --check
+    start_hub || { fail "$LABEL: hub start"; return; }
+    pass
+
+    # -- health, registry, handshake refusals
+    ok "$LABEL: health ok" test "$(hcurl op1 /health | jq -r .status)" = ok
+    ok "$LABEL: registry served" test "$(hcurl op2 /v1/registry | jq '.members | length')" = 4
+    curl -sS --max-time 10 --cacert "$W/pki/ca.crt" "https://127.0.0.1:$PORT/health" >/dev/null 2>&1
+    ok "$LABEL: no client certificate: handshake refused" test $? -ne 0
+    hcurl rogue /health >/dev/null 2>&1
+    ok "$LABEL: unknown member certificate refused" test $? -ne 0
+    hcurl op4 /health >/dev/null 2>&1
+    ok "$LABEL: revoked member refused" test $? -ne 0
+    hcurl outsider /health >/dev/null 2>&1
+    ok "$LABEL: certificate from another CA refused" test $? -ne 0
+
+    # -- publish, duplicate, pull
+    A=$(uuid7)
+    event org:234-15 "$A" 1 >"$W/a1.json"
+    sign op1 <"$W/a1.json" >"$W/a1.jws"
+    st=$(publish op1 <"$W/a1.jws")
+    ok "$LABEL: publish 200" test "$st" = 200
+    ok "$LABEL: publish stored" test "$(jq -r '.results[0].status' "$W/resp")" = stored
+    SEQ_A1=$(jq -r '.results[0].seq' "$W/resp")
+    publish op1 <"$W/a1.jws" >/dev/null
+    ok "$LABEL: replayed event is a duplicate with the same seq" \
+        test "$(jq -r '.results[0] | .status + "/" + (.seq|tostring)' "$W/resp")" = "duplicate/$SEQ_A1"
+    ok "$LABEL: replay stored nothing new" test "$(last_seq)" = "$SEQ_A1"
+    hcurl op2 "/v1/events?after=$((SEQ_A1 - 1))&limit=1" >"$W/p"
+    ok "$LABEL: another operator pulls the exact signed bytes" test "$(jq -r '.events[0].jws' "$W/p")" = "$(cat "$W/a1.jws")"
+
+    # -- three operators: publish a batch each
+    for m in op1 op2 op3; do
+        for i in 1 2 3; do event "${ISSUER[$m]}" "$(uuid7)" 1; done | sign $m >"$W/$m.batch"
+        st=$(publish $m <"$W/$m.batch")
+        ok "$LABEL: $m batch of 3 stored" test "$st/$(jq -r .stored "$W/resp")" = 200/3
+    done
+    n1=$(pull_all op3)
+    ok "$LABEL: pull pages by cursor (10 events)" test "$n1" = 10
+    ok "$LABEL: pulled seqs strictly increase, none twice" \
+        test "$(jq -r .seq "$W/pulled" | sort -n | uniq | wc -l)/$(jq -r .seq "$W/pulled" | sort -n -c && echo sorted)" = "10/sorted"
+    ok "$LABEL: filter by issuer" test "$(pull_all op1 '&issuer=org:fraudlab')" = 3
+    ok "$LABEL: filter by type (none of WANGIRI)" test "$(pull_all op1 '&type=WANGIRI')" = 0
+    ok "$LABEL: filter by kind" test "$(pull_all op1 '&kind=sip_user_agent')" = 10
+    st=$(hcurl op1 "/v1/events?issuer=x%27%20OR%201%3D1--" -o "$W/resp" -w '%{http_code}')
+    ok "$LABEL: SQL in a query parameter is a 400 naming it" test "$st/$(jq -r .error "$W/resp" | cut -c1-7)" = "400/issuer:"
+    st=$(hcurl op1 "/v1/events?limit=0" -o "$W/resp" -w '%{http_code}')
+    ok "$LABEL: bad limit is a 400" test "$st" = 400
+    st=$(hcurl op1 "/v1/events?bogus=1" -o "$W/resp" -w '%{http_code}')
+    ok "$LABEL: unknown parameter is a 400" test "$st" = 400
+
+    # -- push: op2 and op1 follow the stream
+    seq=$(last_seq)
+    stream_bg op2 "/v1/stream?after=$seq" "$W/stream2"
+    stream_bg op1 "/v1/stream?after=$seq" "$W/stream1"
+    for ((i = 0; i < 50; i++)); do grep -q 'fs38 hub stream' "$W/stream2" "$W/stream1" 2>/dev/null && [ "$(grep -l 'fs38 hub stream' "$W/stream1" "$W/stream2" | wc -l)" = 2 ] && break; sleep 0.1; done
+    B=$(uuid7)
+    event org:234-15 "$B" 1 type=WANGIRI obs='{"kind":"e164","value":"+882130001","role":"caller"}' | sign op1 >"$W/b.jws"
+    publish op1 <"$W/b.jws" >/dev/null
+    SEQ_B=$(jq -r '.results[0].seq' "$W/resp")
+    # red event from op3 for op2 only
+    R=$(uuid7)
+    event org:fraudlab "$R" 1 tlp=red audience='["org:208-01"]' | sign op3 >"$W/r.jws"
+    publish op3 <"$W/r.jws" >/dev/null
+    SEQ_R=$(jq -r '.results[0].seq' "$W/resp")
+    for ((i = 0; i < 50; i++)); do grep -q "^id: $SEQ_R" "$W/stream2" && break; sleep 0.1; done
+    ok "$LABEL: push: follower receives the new event" grep -qx "data: $(cat "$W/b.jws")" "$W/stream2"
+    ok "$LABEL: push: id is the seq" grep -qx "id: $SEQ_B" "$W/stream2"
+    ok "$LABEL: push: red event reaches its audience" grep -qx "id: $SEQ_R" "$W/stream2"
+    sleep 0.3
+    ok "$LABEL: push: red event does not reach others" test "$(grep -c "^id: $SEQ_R$" "$W/stream1")" = 0
+    ok "$LABEL: push: others got the amber event" grep -qx "id: $SEQ_B" "$W/stream1"
+    ok "$LABEL: red event pulled by its audience" grep -q "\"seq\":$SEQ_R," <(hcurl op2 "/v1/events?after=$((SEQ_R - 1))")
+    ok "$LABEL: red event pulled by its issuer" grep -q "\"seq\":$SEQ_R," <(hcurl op3 "/v1/events?after=$((SEQ_R - 1))")
+    ok "$LABEL: red event hidden from others" test "$(hcurl op1 "/v1/events?after=$((SEQ_R - 1))" | jq '.events | length')" = 0
+    hcurl op3 "/v1/stream?after=$((SEQ_B - 1))" -N --max-time 2 >"$W/stream3" 2>/dev/null
+    ok "$LABEL: stream backlog after a cursor" grep -qx "id: $SEQ_B" "$W/stream3"
+    ok "$LABEL: stream pings" grep -q '^: ping' "$W/stream3"
+
+    # -- update, older version, revoke
+    event org:234-15 "$A" 2 | sign op1 >"$W/a2.jws"
+    publish op1 <"$W/a2.jws" >/dev/null
+    ok "$LABEL: update (version 2) stored" test "$(jq -r '.results[0].status' "$W/resp")" = stored
+    SEQ_A2=$(jq -r '.results[0].seq' "$W/resp")
+    C=$(uuid7)
+    event org:234-15 "$C" 3 | sign op1 | publish op1 >/dev/null
+    event org:234-15 "$C" 2 | sign op1 | expect_reject "older version" stale_version op1
+    event org:208-01 "$A" 3 | sign op2 >"$W/x.jws"
+    st=$(publish op2 <"$W/x.jws")
+    ok "$LABEL: same event id under another issuer is another event" test "$(jq -r '.results[0].status' "$W/resp")" = stored
+    event org:234-15 "$A" 3 | sign op2 | expect_reject "other member updates op1's event" issuer_mismatch op2
+    event org:234-15 "$A" 3 status=revoked | sign op1 >"$W/a3.jws"
+    publish op1 <"$W/a3.jws" >/dev/null
+    ok "$LABEL: revoke stored" test "$(jq -r '.results[0].status' "$W/resp")" = stored
+    hcurl op2 /v1/snapshot >"$W/snap"
+    ok "$LABEL: snapshot is NDJSON with every line a row" test "$(jq -c 'select(.seq and .jws)' "$W/snap" | wc -l)" = "$(wc -l <"$W/snap")"
+    ok "$LABEL: revoked event left the snapshot" test "$(grep -c "\"seq\":$SEQ_A2," "$W/snap")/$(grep -c "\"seq\":$SEQ_A1," "$W/snap")" = 0/0
+    ok "$LABEL: snapshot holds the red event for its audience" grep -q "\"seq\":$SEQ_R," "$W/snap"
+    ok "$LABEL: snapshot hides the red event from others" test "$(hcurl op1 /v1/snapshot | grep -c "\"seq\":$SEQ_R,")" = 0
+    ok "$LABEL: pull shows the revocation as a new row" grep -qF "$(cat "$W/a3.jws")" <(hcurl op2 "/v1/events?after=$SEQ_A2")
+
+    # -- sightings and false positives
+    event org:208-01 "$(uuid7)" 1 type=SIGHTING extra="{\"ref\":{\"issuer\":\"org:234-15\",\"event_id\":\"$B\"}}" | sign op2 >"$W/s.jws"
+    publish op2 <"$W/s.jws" >/dev/null
+    ok "$LABEL: sighting stored as an event" test "$(jq -r '.results[0].status' "$W/resp")" = stored
+    event org:fraudlab "$(uuid7)" 1 type=FALSE_POSITIVE extra="{\"ref\":{\"issuer\":\"org:234-15\",\"event_id\":\"$B\"},\"note\":\"test number; DROP TABLE x\"}" | sign op3 | publish op3 >/dev/null
+    hcurl op1 "/v1/sightings?issuer=org:234-15&event_id=$B" >"$W/sg"
+    ok "$LABEL: sightings of the event listed" test "$(jq -c '[.sightings[] | .reporter + ":" + .kind] | sort' "$W/sg")" = '["org:208-01:SIGHTING","org:fraudlab:FALSE_POSITIVE"]'
+
+    # -- the real clients, when this build has them (the server test does not depend on them)
+    if [ "$LABEL" = sqlite ] && "$FS38" share --help >/dev/null 2>&1 && "$FS38" pull --help >/dev/null 2>&1 &&
+        "$FS38" sight --help >/dev/null 2>&1; then
+        local hub="--hub https://127.0.0.1:$PORT --ca $W/pki/ca.crt --timeout 10" sh_id before
+        sh_id=$(uuid7)
+        before=$(last_seq)
+        event org:234-15 "$sh_id" 1 >"$W/share.ndjson"
+        expect_exit 0 "clients: fs38 share publishes" timeout 30 "$FS38" share $hub --cert "$W/pki/op1.crt" \
+            --key "$W/pki/op1.key" --signing-key "${KEY[op1]}" <"$W/share.ndjson"
+        ok "clients: the shared event is stored" test "$(last_seq)" = $((before + 1))
+        timeout 30 "$FS38" pull $hub --cert "$W/pki/op2.crt" --key "$W/pki/op2.key" --out "$W/ind.ndjson" -q 2>"$W/pull.err"
+        ok "clients: fs38 pull caches it" grep -q "\"event_id\":\"$sh_id\"" "$W/ind.ndjson"
+        ok "clients: the cache holds no revoked event" \
+            test "$(jq -c --arg id "$A" 'select(.event_id == $id and .issuer == "org:234-15")' "$W/ind.ndjson" | wc -l)" = 0
+        ok "clients: the cache holds the other issuer's event of the same id" \
+            test "$(jq -c --arg id "$A" 'select(.event_id == $id and .issuer == "org:208-01")' "$W/ind.ndjson" | wc -l)" = 1
+        timeout 20 "$FS38" pull $hub --cert "$W/pki/op3.crt" --key "$W/pki/op3.key" --out "$W/ind3.ndjson" \
+            --follow --duration 6 -q >/dev/null 2>&1 &
+        local fpid=$!
+        sleep 2
+        local f_id
+        f_id=$(uuid7)
+        event org:234-15 "$f_id" 1 | sign op1 | publish op1 >/dev/null
+        wait $fpid
+        ok "clients: fs38 pull --follow receives a pushed event" grep -q "\"event_id\":\"$f_id\"" "$W/ind3.ndjson"
+        expect_exit 0 "clients: fs38 sight reports" timeout 30 "$FS38" sight $hub --cert "$W/pki/op2.crt" \
+            --key "$W/pki/op2.key" --signing-key "${KEY[op2]}" --event "org:234-15/$sh_id" --observable ip:198.51.100.7:source
+        ok "clients: the hub lists the sighting" \
+            test "$(hcurl op1 "/v1/sightings?issuer=org:234-15&event_id=$sh_id" | jq -r '.sightings[0].reporter')" = org:208-01
+    else
+        [ "$LABEL" = sqlite ] && echo "note: fs38 share/pull/sight not in this build; client checks skipped"
+    fi
+
+    # -- expiry
+    E=$(uuid7)
+    event org:234-15 "$E" 1 valid="+2 seconds" | sign op1 >"$W/e.jws"
+    publish op1 <"$W/e.jws" >/dev/null
+    SEQ_E=$(jq -r '.results[0].seq' "$W/resp")
+    ok "$LABEL: short-lived event pulled while valid" grep -q "\"seq\":$SEQ_E," <(hcurl op2 "/v1/events?after=$((SEQ_E - 1))")
+    ok "$LABEL: short-lived event in the snapshot while valid" grep -q "\"seq\":$SEQ_E," <(hcurl op2 /v1/snapshot)
+    sleep 3
+    ok "$LABEL: expired event gone from pull" test "$(hcurl op2 "/v1/events?after=$((SEQ_E - 1))" | grep -c "\"seq\":$SEQ_E,")" = 0
+    ok "$LABEL: expired event gone from the snapshot" test "$(hcurl op2 /v1/snapshot | grep -c "\"seq\":$SEQ_E,")" = 0
+    event org:234-15 "$(uuid7)" 1 valid="-1 second" created="-1 minute" | sign op1 --raw | expect_reject "already expired" expired op1
+
+    # -- hostile input, each refused with nothing stored
+    sed 's/\(.*\)\(...\)$/\1AAA/' "$W/b.jws" | expect_reject "forged signature" signature op1
+    local good sig payload hdr
+    good=$(event org:234-15 "$(uuid7)" 1 | sign op1)
+    payload=$(cut -d. -f2 <<<"$good"); sig=$(cut -d. -f3 <<<"$good")
+    hdr=$(printf '{"alg":"HS256","kid":"%s","typ":"fs38-event+jws"}' "$(basename "${KEY[op1]}" .key)" | base64 -w0 | tr '+/' '-_' | tr -d '=')
+    echo "$hdr.$payload.$sig" | expect_reject "alg other than EdDSA" alg op1
+    hdr=$(printf '{"alg":"none","kid":"%s","typ":"fs38-event+jws"}' "$(basename "${KEY[op1]}" .key)" | base64 -w0 | tr '+/' '-_' | tr -d '=')
+    echo "$hdr.$payload." | expect_reject "alg none" alg op1
+    event org:208-01 "$(uuid7)" 1 | sign op1 | expect_reject "wrong issuer for the key" issuer_mismatch op1
+    event org:234-15 "$(uuid7)" 1 | sign op1 | expect_reject "publisher is not the issuer" publisher_not_issuer op2
+    event org:234-15 "$(uuid7)" 1 created="-2 days" | sign op1 | expect_reject "stale created" too_old op1
+    event org:234-15 "$(uuid7)" 1 created="+1 hour" valid="+2 hours" | sign op1 | expect_reject "created in the future" too_new op1
+    event org:234-15 "$(uuid7)" 1 obs='{"kind":"e164","value":"+447700900123","role":"victim"}' | sign op1 --raw |
+        expect_reject "clear subscriber identifier" clear_identifier op1
+    event org:234-15 "$(uuid7)" 1 obs='{"kind":"msisdn_hmac","value":"+447700900123","role":"victim","key_id":"k1"}' | sign op1 --raw |
+        expect_reject "clear MSISDN as an HMAC" clear_identifier op1
+    printf '{"schema_version":"1.0","event_id":"nope"}\n' | sign op1 --raw | expect_reject "invalid event (validator)" invalid op1
+    before=$(last_seq)
+    st=$(printf '{"events":["a.b.c",' | hcurl op1 /v1/events -o "$W/resp" -w '%{http_code}' --data-binary @-)
+    ok "$LABEL: malformed JSON is a 400 naming where" test "$st/$(jq -r .error "$W/resp" | cut -c1-14)" = "400/malformed JSON"
+    st=$(printf '{"events":[[[[["x"]]]]]}' | hcurl op1 /v1/events -o "$W/resp" -w '%{http_code}' --data-binary @-)
+    ok "$LABEL: too deep JSON is a 400" test "$st" = 400
+    st=$(printf '{"events":[],"x":1}' | hcurl op1 /v1/events -o "$W/resp" -w '%{http_code}' --data-binary @-)
+    ok "$LABEL: unexpected body member is a 400" test "$st" = 400
+    head -c 2000000 /dev/zero | tr '\0' 'a' | sed 's/^/{"events":["/; s/$/"]}/' >"$W/big.json"
+    st=$(hcurl op1 /v1/events -o "$W/resp" -w '%{http_code}' --data-binary @"$W/big.json")
+    ok "$LABEL: oversized body is a 413" test "$st" = 413
+    ok "$LABEL: malformed and oversized stored nothing" test "$(last_seq)" = "$before"
+    # SQL metacharacters in every free-text field: stored and returned byte for byte
+    local q="x'); DROP TABLE events; -- \\\" %_ ; DELETE FROM event_audience WHERE '1'='1"
+    local qj
+    qj=$(jq -Rn --arg s "$q" '$s')
+    local n_before
+    n_before=$(pull_all op1)
+    M=$(uuid7)
+    event org:234-15 "$M" 1 ua="$(jq -r '.' <<<"$qj" | sed 's/\\/\\\\/g; s/"/\\"/g')" \
+        obs="{\"kind\":\"sip_user_agent\",\"value\":$qj,\"role\":\"tool\"},{\"kind\":\"carrier\",\"value\":$qj,\"role\":\"destination\"}" |
+        jq -c --arg s "$q" '.rule.name = $s | .evidence.details = {note: $s} | .evidence.sample = {method: "INVITE", request_uri: $s, from: $s, to: $s, call_id: $s, user_agent: $s} | .recommended_action.scope = $s[0:60] | .["x-comment"] = $s' >"$W/m.json"
+    sign op1 <"$W/m.json" >"$W/m.jws"
+    st=$(publish op1 <"$W/m.jws")
+    ok "$LABEL: SQL metacharacters in every field: stored" test "$st/$(jq -r '.results[0].status' "$W/resp")" = 200/stored
+    SEQ_M=$(jq -r '.results[0].seq' "$W/resp")
+    ok "$LABEL: SQL metacharacters: returned byte for byte" \
+        test "$(hcurl op2 "/v1/events?after=$((SEQ_M - 1))&limit=1" | jq -r '.events[0].jws')" = "$(cat "$W/m.jws")"
+    ok "$LABEL: store intact after metacharacters (one row more)" test "$(pull_all op1)" = $((n_before + 1))
+    hcurl op1 /metrics >"$W/metrics"
+    ok "$LABEL: metrics count stored events" grep -qE '^fs38_hub_events_stored_total [1-9]' "$W/metrics"
+    ok "$LABEL: metrics count rejections by code" grep -qE '^fs38_hub_events_rejected_total\{code="signature"\} [1-9]' "$W/metrics"
+    ok "$LABEL: metrics see the stream clients" grep -qE '^fs38_hub_stream_clients 2$' "$W/metrics"
+    for p in $STREAM_PIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    STREAM_PIDS=""
+
+    # -- durability: kill -9 in a publish burst
+    local nb=60 per=40 i
+    mkdir -p "$W/burst"
+    many_events org:234-15 $((nb * per)) | sign op1 >"$W/burst/all.jws"
+    split -l $per -d -a 3 "$W/burst/all.jws" "$W/burst/b."
+    : >"$W/acks"
+    (
+        for f in "$W"/burst/b.*; do
+            body_of <"$f" >"$f.body"
+            curl -sS --max-time 10 --cert "$W/pki/op1.crt" --key "$W/pki/op1.key" --cacert "$W/pki/ca.crt" \
+                --data-binary @"$f.body" "https://127.0.0.1:$PORT/v1/events" -o "$f.resp" 2>/dev/null || break
+            # one line per acknowledged event: seq and its JWS
+            jq -r '.results[] | select(.status == "stored") | "\(.i) \(.seq)"' "$f.resp" 2>/dev/null |
+                while read -r idx s; do echo "$s $(sed -n "$((idx + 1))p" "$f")"; done >>"$W/acks"
+        done
+    ) &
+    BURST_PID=$!
+    for ((i = 0; i < 200; i++)); do [ "$(wc -l <"$W/acks")" -ge 400 ] && break; sleep 0.05; done
+    kill -9 "$HUB_PID"
+    wait "$HUB_PID" 2>/dev/null
+    HUB_PID=""
+    wait "$BURST_PID" 2>/dev/null
+    BURST_PID=""
+    local acked
+    acked=$(wc -l <"$W/acks")
+    ok "$LABEL: hub killed mid-burst (acknowledged $acked of $((nb * per)))" test "$acked" -ge 40 -a "$acked" -lt $((nb * per))
+    echo "$LABEL: hub killed with kill -9 after $acked acknowledged events (of $((nb * per)) sent)"
+    start_hub || { fail "$LABEL: restart after kill -9"; return; }
+    pass
+    pull_all op1 '&type=SIP_FLOOD' >/dev/null
+    jq -r '"\(.seq) \(.jws)"' "$W/pulled" | sort >"$W/present"
+    ok "$LABEL: every acknowledged event present after kill -9 (same seq, same bytes)" \
+        test "$(sort "$W/acks" | comm -23 - "$W/present" | wc -l)" = 0
+    ok "$LABEL: no event stored twice" test "$(cut -d' ' -f2 "$W/present" | sort | uniq -d | wc -l)" = 0
+    ok "$LABEL: health after restart" test "$(hcurl op1 /health | jq -r .status)" = ok
+    # republishing everything: the acknowledged are duplicates, the rest stored once
+    body_of <"$W/burst/b.000" >"$W/re.body"
+    hcurl op1 /v1/events --data-binary @"$W/re.body" -o "$W/resp"
+    ok "$LABEL: re-publishing an acknowledged batch gives duplicates" test "$(jq -r '[.results[].status] | unique | join(",")' "$W/resp")" = duplicate
+
+    stop_hub
+    ok "$LABEL: hub stops cleanly on SIGTERM" grep -q 'fs38 hub: stopped' "$W/hub.log"
+    if grep -qE 'runtime error|AddressSanitizer|LeakSanitizer' "$W/hub.log"; then
+        fail "$LABEL: sanitizer report in the hub log"; grep -A5 -E 'runtime error|Sanitizer' "$W/hub.log" | head -30 >&2
+    else pass; fi
+}
+
+# ---- connection limit and per-member rate limit (a hub with tight limits) ------------------
+limits_suite() {
+    LABEL=limits
+    PORT=$(free_port)
+    write_config "sqlite:limits.db"
+    sed -i 's/^  max_connections:.*//; s/^  timeout_s: 20/  timeout_s: 20\n  max_connections: 2/; s/^  events_per_s: 100000/  events_per_s: 1/; s/^  burst: 100000/  burst: 1000/' "$W/hub.yaml"
+    rm -f "$W/hub.log"
+    start_hub || { fail "limits: hub start"; return; }
+    local i st
+    # rate: a 600-event request passes, a second one at once exceeds the bucket of 1000
+    many_events org:208-01 1200 | sign op2 >"$W/rl.jws"
+    st=$(head -600 "$W/rl.jws" | publish op2)
+    ok "limits: first 600 events within the rate" test "$st/$(jq -r .stored "$W/resp")" = 200/600
+    st=$(tail -600 "$W/rl.jws" | body_of | hcurl op2 /v1/events -D "$W/hdr" -o "$W/resp" -w '%{http_code}' --data-binary @-)
+    ok "limits: next 600 at once are rate limited (429)" test "$st" = 429
+    ok "limits: 429 says when to retry" grep -qi '^Retry-After: [1-9]' "$W/hdr"
+    ok "limits: 429 names the limit" grep -q 'rate limit' "$W/resp"
+    st=$(head -1 "$W/rl.jws" | publish op1)
+    ok "limits: other members have their own bucket" test "$st" = 200
+    # connections: two held streams fill max_connections, a third is refused at the handshake
+    for i in 1 2; do
+        stream_bg op1 /v1/stream "$W/hold$i"
+    done
+    for ((i = 0; i < 50; i++)); do [ "$(cat "$W/hold1" "$W/hold2" 2>/dev/null | grep -c 'fs38 hub stream')" = 2 ] && break; sleep 0.1; done
+    hcurl op1 /health >/dev/null 2>&1
+    ok "limits: connection over max_connections refused" test $? -ne 0
+    for p in $STREAM_PIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    STREAM_PIDS=""
+    local up=1
+    for ((i = 0; i < 50; i++)); do hcurl op1 /health -o /dev/null 2>/dev/null && { up=0; break; }; sleep 0.1; done
+    ok "limits: connections are counted down when clients leave" test $up = 0
+    stop_hub
+}
+
+# ---- config errors name file:line:key ------------------------------------------------------
+config_errors() {
+    printf 'tls:\n  cert: a\n  key: b\n  ca: c\nregistry: r\nlimits:\n  max_bdy: 5\n' >"$W/bad.yaml"
+    expect_exit 2 "unknown config key" "$FS38" hub --config "$W/bad.yaml"
+    ok "config error names file:line:key" grep -q 'bad.yaml:7:3: limits.max_bdy: unknown key' "$TMPD/err"
+    printf 'tls:\n  cert: a\n  key: b\n  ca: c\nregistry: r\nstore: "mysql://x"\n' >"$W/bad2.yaml"
+    expect_exit 2 "bad store URL" "$FS38" hub --config "$W/bad2.yaml"
+    ok "store error names the key" grep -q 'bad2.yaml:6:8: store:' "$TMPD/err"
+    expect_exit 0 "hub --help" "$FS38" hub --help
+    ok "help explains mutual TLS" grep -q 'client certificate' "$TMPD/out"
+    expect_exit 2 "hub without --config" "$FS38" hub
+}
+
+ok "PKI generated" pki
+ok "keys and registry" keys_and_registry
+config_errors
+PORT=$(free_port)
+suite sqlite "sqlite:hub.db"
+limits_suite
+
+# ---- the same suite on PostgreSQL 15 ------------------------------------------------------
+if [ -x "$PGBIN/postgres" ] && { [ "$(id -u)" -ne 0 ] || id postgres >/dev/null 2>&1; }; then
+    PGD=$(mktemp -d /tmp/fs38_hubpg_XXXXXX)
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$PGD"
+    chmod 700 "$PGD"
+    PGPORT=$(free_port)
+    if as_pg timeout 120 "$PGBIN/initdb" -D "$PGD/data" -A trust -U postgres -E UTF8 --locale=C --no-sync >"$PGD/initdb.log" 2>&1 &&
+        as_pg timeout 60 "$PGBIN/pg_ctl" -D "$PGD/data" -l "$PGD/server.log" -w -t 45 \
+            -o "-c listen_addresses=127.0.0.1 -p $PGPORT -k $PGD -c fsync=on -c max_connections=20 -c shared_buffers=32MB" start >/dev/null &&
+        as_pg timeout 30 "$PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres hubtest; then
+        pass
+        PORT=$(free_port)
+        suite postgresql "postgresql://postgres@127.0.0.1:$PGPORT/hubtest"
+    else
+        fail "PostgreSQL did not start"; tail -5 "$PGD/initdb.log" "$PGD/server.log" >&2
+    fi
+else
+    fail "no PostgreSQL 15 server at $PGBIN (or no postgres user)"
+fi
+finish test_hub

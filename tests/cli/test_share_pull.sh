@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# test_share_pull.sh -- closing the loop end to end against a real `fs38 hub`
+# on loopback: operator 1 inspects a capture and shares its detections
+# (fs38 share), operator 2 keeps an indicator cache (fs38 pull, also
+# --follow) and inspects the same traffic with it (fs38 inspect --indicators
+# raises INTEL-001 referencing the shared events), reports a false positive
+# (fs38 sight), then a revocation and an expiry drop indicators from the cache.
+# Also: the share policy filter (dry run), verification against a registry
+# that lacks the signer, and clear errors for a closed port and a wrong CA.
+#
+# Builds its own PKI (openssl), signing keys (fs38 keygen), trust registry and
+# hub config in a temp dir. Fails (does not skip) when `fs38 hub` is missing.
+# Usage: FS38=build/asan/fs38 tests/cli/test_share_pull.sh  (needs openssl, jq, curl)
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT" || exit 2
+
+W=$TMPD/w
+mkdir -p "$W"
+HUB_PID=""
+FOLLOW_PID=""
+cleanup() {
+    [ -n "$FOLLOW_PID" ] && kill "$FOLLOW_PID" 2>/dev/null
+    [ -n "$HUB_PID" ] && kill -9 "$HUB_PID" 2>/dev/null
+    rm -rf "$TMPD"
+}
+trap cleanup EXIT
+
+for tool in openssl jq curl; do
+    command -v $tool >/dev/null || { fail "$tool is not installed"; finish test_share_pull; exit 1; }
+done
+
+# ---- the client commands exist and explain themselves ------------------------------------
+for cmd in share pull sight; do
+    expect_exit 0 "$cmd --help" "$FS38" $cmd --help
+    ok "$cmd --help documents exit codes" grep -q 'Exit codes' "$TMPD/out"
+done
+expect_exit 0 "inspect --help" "$FS38" inspect --help
+ok "inspect --help documents --indicators" grep -q -- '--indicators' "$TMPD/out"
+
+if ! "$FS38" hub --help >/dev/null 2>&1; then
+    fail "'fs38 hub' is not in this build: the share/pull/sight loop cannot be tested"
+    finish test_share_pull
+    exit 1
+fi
+
+free_port() {
+    local p i
+    for ((i = 0; i < 50; i++)); do
+        p=$((20000 + RANDOM % 40000))
+        ss -Hltn "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return 0; }
+    done
+    return 1
+}
+
+# ---- PKI, signing keys, registry, hub -----------------------------------------------------------
+pki() {
+    local d=$W/pki name ext ca
+    mkdir -p "$d"
+    for ca in ca other-ca; do
+        openssl ecparam -name prime256v1 -genkey -noout -out "$d/$ca.key" 2>/dev/null
+        openssl req -x509 -new -key "$d/$ca.key" -subj "/CN=fs38-$ca" -days 2 -out "$d/$ca.crt" 2>/dev/null || return 1
+    done
+    for name in hub op1 op2; do
+        ext="extendedKeyUsage=clientAuth"
+        [ $name = hub ] && ext=$'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth'
+        openssl ecparam -name prime256v1 -genkey -noout -out "$d/$name.key" 2>/dev/null
+        openssl req -new -key "$d/$name.key" -subj "/CN=$name" -out "$d/$name.csr" 2>/dev/null
+        printf '%s\n' "$ext" >"$d/$name.ext"
+        openssl x509 -req -in "$d/$name.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+            -days 2 -extfile "$d/$name.ext" -out "$d/$name.crt" 2>/dev/null || return 1
+    done
+}
+fingerprint() { openssl x509 -in "$1" -outform DER | sha256sum | cut -c1-64; }
+
+declare -A ISSUER KEY
+ISSUER[op1]=org:234-15
+ISSUER[op2]=org:208-01
+keys_and_registry() {
+    local m kid sep=""
+    printf '{"members":[' >"$W/registry.json"
+    for m in op1 op2; do
+        kid=$("$FS38" keygen --issuer "${ISSUER[$m]}" --out "$W/keys" 2>/dev/null) || return 1
+        KEY[$m]=$W/keys/$kid.key
+        printf '%s' "$sep" >>"$W/registry.json"
+        sep=","
+        jq -c --arg fp "$(fingerprint "$W/pki/$m.crt")" '. + {cert_sha256: $fp}' "$W/keys/$kid.pub" |
+            tr -d '\n' >>"$W/registry.json"
+    done
+    printf ']}\n' >>"$W/registry.json"
+    # a registry that only knows op2: op1's events must fail verification against it
+    jq -c '{members: [.members[] | select(.issuer == "org:208-01")]}' "$W/registry.json" >"$W/registry-op2.json"
+}
+
+ok "PKI built" pki
+ok "signing keys and registry" keys_and_registry
+PORT=$(free_port)
+HUB=https://127.0.0.1:$PORT
+cat >"$W/hub.yaml" <<EOF
+# written by tests/cli/test_share_pull.sh
+listen: "127.0.0.1:$PORT"
+node: share-pull-test
+tls:
+  cert: pki/hub.crt
+  key: pki/hub.key
+  ca: pki/ca.crt
+registry: registry.json
+store: "sqlite:$W/hub.db"
+limits:
+  ping_s: 1
+sweep_interval_s: 1
+workers: 1
+EOF
+tls() { echo --hub "$HUB" --cert "$W/pki/$1.crt" --key "$W/pki/$1.key" --ca "$W/pki/ca.crt"; }
+hcurl() {
+    curl -sS --max-time 10 --cert "$W/pki/$1.crt" --key "$W/pki/$1.key" --cacert "$W/pki/ca.crt" \
+        "https://127.0.0.1:$PORT$2"
+}
+
+# ---- errors before the hub runs: nothing listens yet ------------------------------------------
+expect_exit 2 "pull with the hub down" "$FS38" pull $(tls op2) --out "$W/cache.ndjson" --timeout 2
+ok "the error names the hub's address" grep -q "127.0.0.1:$PORT" "$TMPD/err"
+ok "the error says it cannot connect" grep -qi "connect" "$TMPD/err"
+ok "nothing written when the hub is down" test ! -e "$W/cache.ndjson.cursor"
+expect_exit 2 "share without --signing-key" "$FS38" share $(tls op1) </dev/null
+ok "missing --signing-key is named" grep -q -- '--signing-key' "$TMPD/err"
+expect_exit 2 "pull without --out" "$FS38" pull $(tls op2)
+expect_exit 2 "pull with a non-https hub" "$FS38" pull --hub "http://127.0.0.1:$PORT" --cert "$W/pki/op2.crt" \
+    --key "$W/pki/op2.key" --ca "$W/pki/ca.crt" --out "$W/x"
+ok "the bad URL is named" grep -q "http://127.0.0.1:$PORT" "$TMPD/err"
+
+"$FS38" hub --config "$W/hub.yaml" >"$W/hub.log" 2>&1 &
+HUB_PID=$!
+started=0
+for ((i = 0; i < 100; i++)); do
+    hcurl op1 /health >/dev/null 2>&1 && { started=1; break; }
+    kill -0 "$HUB_PID" 2>/dev/null || break
+    sleep 0.1
+done
+if [ $started != 1 ]; then
+    fail "fs38 hub did not start"
+    sed 's/^/  hub | /' "$W/hub.log" | tail -10 >&2
+    finish test_share_pull
+    exit 1
+fi
+pass
+
+# ---- TLS errors are explained ------------------------------------------------------------------------
+expect_exit 2 "pull trusting the wrong CA" "$FS38" pull --hub "$HUB" --cert "$W/pki/op2.crt" --key "$W/pki/op2.key" \
+    --ca "$W/pki/other-ca.crt" --out "$W/x" --timeout 3
+ok "wrong CA: the TLS failure is named" grep -qi "TLS handshake failed.*certificate" "$TMPD/err"
+expect_exit 2 "pull with a key that is not the certificate's" "$FS38" pull --hub "$HUB" --cert "$W/pki/op2.crt" \
+    --key "$W/pki/op1.key" --ca "$W/pki/ca.crt" --out "$W/x"
+ok "key/cert mismatch is named" grep -q "does not belong to" "$TMPD/err"
+
+# ---- operator 1 inspects and shares ---------------------------------------------------------------------
+PCAP=examples/scan-svmap.pcap
+"$FS38" inspect --json "$PCAP" >"$W/events.ndjson" 2>/dev/null
+ok "inspect found the scanner (2 events)" test "$(wc -l <"$W/events.ndjson")" -eq 2
+
+# the policy filter, without a hub
+expect_exit 0 "share --dry-run with a policy" "$FS38" share --dry-run --signing-key "${KEY[op1]}" \
+    --types SIP_SCANNER --min-confidence 90 --tlp green --valid-for 600 <"$W/events.ndjson"
+ok "min-confidence keeps only SIP-SCAN-001" test "$(jq -r .rule.id "$TMPD/out")" = "SIP-SCAN-001"
+ok "issuer set to the signing key's owner" test "$(jq -r .issuer "$TMPD/out")" = org:234-15
+ok "tlp set" test "$(jq -r .handling.tlp "$TMPD/out")" = green
+ok "valid_until moved to now + 600 s" test "$(jq -r '.valid_until | sub("\\.[0-9]+Z$";"Z") | fromdate' "$TMPD/out")" -gt $(($(date +%s) + 590))
+ok "the skipped event is counted" grep -q "confidence 1" "$TMPD/err"
+expect_exit 0 "share --dry-run --types IRSF" "$FS38" share --dry-run --signing-key "${KEY[op1]}" --types IRSF <"$W/events.ndjson"
+ok "no scanner event passes --types IRSF" test ! -s "$TMPD/out"
+expect_exit 2 "share --types with an unknown type" "$FS38" share --dry-run --signing-key "${KEY[op1]}" --types SCANNER
+ok "the unknown type is named" grep -q SCANNER "$TMPD/err"
+
+expect_exit 0 "share the capture's events" "$FS38" share $(tls op1) --signing-key "${KEY[op1]}" --valid-for 3600 <"$W/events.ndjson"
+ok "both events stored" grep -q "stored 2, duplicate 0, rejected 0" "$TMPD/out"
+expect_exit 0 "share them again" "$FS38" share $(tls op1) --signing-key "${KEY[op1]}" --valid-for 3600 <"$W/events.ndjson"
+ok "the second share is duplicate" grep -q "stored 0, duplicate 2, rejected 0" "$TMPD/out"
+# a key that does not belong to the TLS member's issuer: the hub refuses, exit 1
+expect_exit 1 "share signed by another member's key" "$FS38" share $(tls op1) --signing-key "${KEY[op2]}" --valid-for 3600 <"$W/events.ndjson"
+ok "the rejection is reported with its code" grep -q "rejected" "$TMPD/err"
+printf 'not json\n' | "$FS38" share $(tls op1) --signing-key "${KEY[op1]}" >"$TMPD/out" 2>"$TMPD/err"
+ok "invalid input line: exit 1" test $? -eq 1
+ok "the invalid line is named" grep -q "stdin line 1" "$TMPD/err"
+
+# ---- operator 2 pulls and inspects with the cache --------------------------------------------------------
+CACHE=$W/op2/indicators.ndjson
+mkdir -p "$W/op2"
+expect_exit 0 "pull into a cache" "$FS38" pull $(tls op2) --out "$CACHE"
+ok "cache holds op1's 2 events" test "$(jq -r .issuer "$CACHE" | grep -c org:234-15)" -eq 2
+ok "cursor file written" grep -qE '^[0-9]+$' "$CACHE.cursor"
+ok "cache lines are the shared payloads (signed issuer kept)" test "$(jq -s 'map(.issuer) | unique | length' "$CACHE")" -eq 1
+expect_exit 0 "pull again: nothing new" "$FS38" pull $(tls op2) --out "$CACHE"
+ok "second pull receives nothing" grep -q "0 events received" "$TMPD/err"
+ok "cache still holds 2" test "$(wc -l <"$CACHE")" -eq 2
+expect_exit 1 "pull verifying against a registry without the signer" "$FS38" pull $(tls op2) \
+    --registry "$W/registry-op2.json" --out "$W/op2/strict.ndjson"
+ok "unverifiable events are named kid_unknown" grep -q kid_unknown "$TMPD/err"
+ok "unverifiable events are not cached" test ! -s "$W/op2/strict.ndjson"
+
+expect_exit 0 "inspect --indicators" "$FS38" inspect --json --indicators "$CACHE" "$PCAP"
+jq -c 'select(.rule.id == "INTEL-001")' "$TMPD/out" >"$W/intel.ndjson"
+ok "INTEL-001 raised for each shared event" test "$(wc -l <"$W/intel.ndjson")" -eq 2
+ok "INTEL-001 references the shared events" test "$(jq -r '.evidence.details.ref.event_id' "$W/intel.ndjson" | sort | tr '\n' ' ')" = \
+    "$(jq -r .event_id "$CACHE" | sort | tr '\n' ' ')"
+ok "INTEL-001 names the sharing issuer" test "$(jq -r '.evidence.details.ref.issuer' "$W/intel.ndjson" | sort -u)" = org:234-15
+ok "INTEL-001 carries the shared event's type" test "$(jq -r .event_type "$W/intel.ndjson" | sort -u)" = SIP_SCANNER
+ok "INTEL-001 names the matching source" test "$(jq -r '.observables[0].value' "$W/intel.ndjson" | sort -u)" = 127.0.2.5
+expect_exit 0 "inspect --indicators on benign traffic" "$FS38" inspect --json examples/benign.pcap --indicators "$CACHE"
+ok "benign traffic does not match" test "$(jq -r 'select(.rule.id == "INTEL-001") | .rule.id' "$TMPD/out" | wc -l)" -eq 0
+expect_exit 0 "INTEL-001 events are not re-shared" "$FS38" share --dry-run --signing-key "${KEY[op2]}" <"$W/intel.ndjson"
+ok "share names them echo" grep -q "echo 2" "$TMPD/err"
+ok "nothing would be signed" test ! -s "$TMPD/out"
+expect_exit 0 "inspect --indicators --workers 2" "$FS38" inspect --json --workers 2 --indicators "$CACHE" "$PCAP"
+ok "INTEL-001 with two workers too" test "$(jq -r 'select(.rule.id == "INTEL-001") | .rule.id' "$TMPD/out" | wc -l)" -eq 2
+
+# ---- feedback ------------------------------------------------------------------------------------------------
+ID1=$(jq -r 'select(.rule.id == "SIP-SCAN-002") | .event_id' "$CACHE")
+ID2=$(jq -r 'select(.rule.id == "SIP-SCAN-001") | .event_id' "$CACHE")
+expect_exit 0 "sight --false-positive" "$FS38" sight $(tls op2) --signing-key "${KEY[op2]}" \
+    --event "org:234-15/$ID1" --false-positive --cache "$CACHE" --note "lab scanner"
+ok "sight reports it stored" grep -q "FALSE_POSITIVE.*stored" "$TMPD/out"
+hcurl op1 "/v1/sightings?issuer=org:234-15&event_id=$ID1" >"$W/sightings.json"
+ok "the issuer sees the false positive" test "$(jq -r '.sightings[0].kind' "$W/sightings.json")" = FALSE_POSITIVE
+expect_exit 2 "sight with nothing to report on" "$FS38" sight $(tls op2) --signing-key "${KEY[op2]}" --event "org:234-15/$ID1"
+
+# ---- revoke: op1 publishes version 2 revoked; the cache drops it ---------------------------------------------
+jq -c --arg id "$ID1" 'select(.event_id == $id) | .version = 2 | .status = "revoked"' "$CACHE" >"$W/revoke.ndjson"
+expect_exit 0 "share the revocation" "$FS38" share $(tls op1) --signing-key "${KEY[op1]}" <"$W/revoke.ndjson"
+ok "revocation stored" grep -q "stored 1" "$TMPD/out"
+expect_exit 0 "pull after the revocation" "$FS38" pull $(tls op2) --out "$CACHE"
+ok "pull counts the revocation" grep -q "1 revoked" "$TMPD/err"
+ok "revoked event dropped from the cache" test "$(jq -r .event_id "$CACHE" | grep -c "$ID1")" -eq 0
+ok "the other event stays" test "$(jq -r .event_id "$CACHE")" = "$ID2"
+expect_exit 0 "inspect --indicators after the revocation" "$FS38" inspect --json --indicators "$CACHE" "$PCAP"
+ok "after revocation only one INTEL-001" test "$(jq -c 'select(.rule.id == "INTEL-001")' "$TMPD/out" | wc -l)" -eq 1
+
+# ---- follow: a new event reaches the cache while pull --follow runs; expiry drops it ----------------------------
+"$FS38" pull $(tls op2) --out "$CACHE" --follow --duration 8 2>"$W/follow.err" &
+FOLLOW_PID=$!
+sleep 1.5
+"$FS38" inspect --json "$PCAP" 2>/dev/null | "$FS38" share $(tls op1) --signing-key "${KEY[op1]}" \
+    --valid-for 4 >"$TMPD/out" 2>"$TMPD/err"
+ok "two short-lived events shared" grep -q "stored 2" "$TMPD/out"
+got=0
+for ((i = 0; i < 30; i++)); do
+    [ "$(wc -l <"$CACHE")" -eq 3 ] && { got=1; break; }
+    sleep 0.1
+done
+ok "pull --follow wrote the pushed events into the cache" test $got = 1
+gone=0
+for ((i = 0; i < 80; i++)); do
+    [ "$(wc -l <"$CACHE")" -eq 1 ] && { gone=1; break; }
+    sleep 0.1
+done
+ok "pull --follow dropped them when they expired" test $gone = 1
+wait "$FOLLOW_PID"
+ok "pull --follow ended after --duration with exit 0" test $? -eq 0
+FOLLOW_PID=""
+ok "cursor advanced past the new events" test "$(cat "$CACHE.cursor")" -ge 5
+ok "the remaining event is the unexpired one" test "$(jq -r .event_id "$CACHE")" = "$ID2"
+
+# an expired indicator in a hand-made cache is ignored by inspect
+jq -c '.valid_until = "2020-01-01T00:00:00.000Z" | .last_seen = "2020-01-01T00:00:00.000Z" | .first_seen = "2020-01-01T00:00:00.000Z"' \
+    "$CACHE" >"$W/expired.ndjson"
+expect_exit 0 "inspect --indicators with an expired cache" "$FS38" inspect --json --indicators "$W/expired.ndjson" "$PCAP"
+ok "expired indicators raise nothing" test "$(jq -r 'select(.rule.id == "INTEL-001") | .rule.id' "$TMPD/out" | wc -l)" -eq 0
+ok "the expired indicator is counted as skipped" grep -q "skipped 1 expired" "$TMPD/err"
+printf '{"schema_version":"1.0"}\n' >"$W/broken.ndjson"
+expect_exit 2 "inspect --indicators with an invalid cache" "$FS38" inspect --json --indicators "$W/broken.ndjson" "$PCAP"
+ok "the bad line and field are named" grep -q "broken.ndjson:1:.*event_id" "$TMPD/err"
+
+kill "$HUB_PID" 2>/dev/null
+wait "$HUB_PID" 2>/dev/null
+HUB_PID=""
+finish test_share_pull

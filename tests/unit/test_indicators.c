@@ -1,0 +1,375 @@
+/*
+ * test_indicators.c -- rule INTEL-001 (src/detect/det_indicators.c): loading
+ * an indicator cache (what is kept, what is skipped and why, errors naming
+ * line and field), matching SIP traffic by source address (exact, longest
+ * CIDR prefix), caller and callee numbers (exact E.164, longest range
+ * prefix), User-Agent (case-insensitive), one incident per (indicator,
+ * source), the shared event's type/severity/action and details.ref in the
+ * output, expiry and min_confidence, and a larger table.
+ */
+#include <sodium.h>
+
+#include "../check.h"
+#include "detect/det.h"
+#include "detect/det_internal.h"
+
+#define MAX_OUT 64
+
+typedef struct world {
+    fs38_config *cfg;
+    det_engine *eng;
+    ev_event out[MAX_OUT];
+    int nout;
+} world;
+
+static void on_event(void *user, const ev_event *ev, bool final) {
+    world *w = user;
+    if (final && ev->rule == R_INTEL_MATCH && w->nout < MAX_OUT) w->out[w->nout++] = *ev;
+}
+
+static int64_t now_ms(void) { return (int64_t)(fs_time_now_us() / 1000); }
+
+static void iso(int64_t ms, char *buf, size_t n) { fs_time_rfc3339((uint64_t)ms * 1000, buf, n); }
+
+/* One cache line: a valid event with the given type, severity, status,
+ * confidence, lifetime (seconds from now, negative = expired) and
+ * observables (JSON array text). */
+static void event_line(char *buf, size_t n, const char *id, const char *type, const char *domain,
+                       const char *sev, const char *status, int conf, int64_t valid_s, const char *obs) {
+    char created[40], first[40], until[40];
+    int64_t t = now_ms();
+    int64_t end = t + valid_s * 1000;
+    iso(t, created, sizeof created);
+    iso(valid_s < 0 ? end - 60000 : t - 60000, first, sizeof first);
+    iso(end, until, sizeof until);
+    bool fb = !strcmp(type, "SIGHTING") || !strcmp(type, "FALSE_POSITIVE");
+    snprintf(buf, n,
+             "{\"schema_version\":\"1.0\",\"event_id\":\"%s\",\"version\":3,\"status\":\"%s\","
+             "\"issuer\":\"org:234-15\",\"created\":\"%s\",\"first_seen\":\"%s\",\"last_seen\":\"%s\","
+             "\"valid_until\":\"%s\",\"event_type\":\"%s\",\"domain\":\"%s\",\"severity\":\"%s\","
+             "\"confidence\":%d%s,\"observables\":%s,\"evidence\":{\"count\":1,\"window_s\":1,"
+             "\"details\":{%s}},\"recommended_action\":{\"action\":\"BLOCK_SOURCE\",\"scope\":\"sip_ingress\","
+             "\"ttl_s\":7200},\"handling\":{\"tlp\":\"green\"}}\n",
+             id, status, created, first, first, until, type, domain, sev, conf,
+             fb ? "" : ",\"rule\":{\"id\":\"SIP-SCAN-001\",\"name\":\"x\"}", obs,
+             fb ? "\"ref\":{\"issuer\":\"org:208-01\",\"event_id\":\"0193a5e0-7c1e-7d2a-9b1f-5e4c3d2b1a00\"}" : "");
+}
+
+#define ID(n) "0193a5e0-7c1e-7d2a-9b1f-5e4c3d2b1a0" #n
+
+static char *cache_text(void) {
+    static char buf[16384];
+    size_t o = 0;
+    char line[2048];
+#define ADD(...)                                             \
+    do {                                                     \
+        event_line(line, sizeof line, __VA_ARGS__);          \
+        o += (size_t)snprintf(buf + o, sizeof buf - o, "%s", line); \
+    } while (0)
+    ADD(ID(1), "SIP_SCANNER", "infrastructure", "high", "active", 90, 3600,
+        "[{\"kind\":\"ip\",\"value\":\"198.51.100.7\",\"role\":\"source\"}]");
+    ADD(ID(2), "SIP_FLOOD", "infrastructure", "medium", "active", 80, 3600,
+        "[{\"kind\":\"cidr\",\"value\":\"203.0.113.0/24\",\"role\":\"source\"}]");
+    ADD(ID(3), "SIP_BRUTE_FORCE", "infrastructure", "critical", "active", 85, 3600,
+        "[{\"kind\":\"cidr\",\"value\":\"203.0.113.128/25\",\"role\":\"source\"}]");
+    ADD(ID(4), "IRSF", "fraud", "critical", "active", 85, 3600,
+        "[{\"kind\":\"e164_range\",\"value\":\"+88213\",\"role\":\"destination\"}]");
+    ADD(ID(5), "WANGIRI", "fraud", "high", "active", 85, 3600,
+        "[{\"kind\":\"e164\",\"value\":\"+447700900123\",\"role\":\"caller\"}]");
+    ADD(ID(6), "SIP_SCANNER", "infrastructure", "low", "active", 70, 3600,
+        "[{\"kind\":\"sip_user_agent\",\"value\":\"SIPVicious-Scanner\",\"role\":\"tool\"}]");
+    ADD(ID(7), "SIP_SCANNER", "infrastructure", "high", "active", 90, -10,
+        "[{\"kind\":\"ip\",\"value\":\"192.0.2.99\",\"role\":\"source\"}]");
+    buf[o++] = '\n'; /* a blank line is allowed */
+    ADD(ID(8), "SIP_SCANNER", "infrastructure", "high", "revoked", 90, 3600,
+        "[{\"kind\":\"ip\",\"value\":\"192.0.2.98\",\"role\":\"source\"}]");
+    ADD(ID(9), "SIGHTING", "infrastructure", "info", "active", 100, 3600,
+        "[{\"kind\":\"ip\",\"value\":\"192.0.2.97\",\"role\":\"source\"}]");
+    ADD("0193a5e0-7c1e-7d2a-9b1f-5e4c3d2b1a10", "CLI_SPOOFING", "fraud", "high", "active", 90, 3600,
+        "[{\"kind\":\"ip\",\"value\":\"192.0.2.96\",\"role\":\"destination\"}]");
+#undef ADD
+    buf[o] = '\0';
+    return buf;
+}
+
+static void world_init(world *w, const det_indicators *ind) {
+    memset(w, 0, sizeof *w);
+    w->cfg = calloc(1, sizeof *w->cfg);
+    cfg_defaults(w->cfg);
+    fs_err e = {0};
+    w->eng = det_engine_new(w->cfg, on_event, w, &e);
+    det_engine_set_indicators(w->eng, ind);
+}
+
+static void world_free(world *w) {
+    det_engine_free(w->eng);
+    free(w->cfg);
+}
+
+static void invite(world *w, const char *src_ip, const char *ruri_user, const char *from_user,
+                   const char *ua, uint64_t ts, unsigned n) {
+    char msg[2048];
+    snprintf(msg, sizeof msg,
+             "INVITE sip:%s@192.0.2.10 SIP/2.0\r\n"
+             "Via: SIP/2.0/UDP %s:5060;branch=z9hG4bK-%u\r\n"
+             "Max-Forwards: 70\r\n"
+             "From: <sip:%s@%s>;tag=a%u\r\n"
+             "To: <sip:%s@192.0.2.10>\r\n"
+             "Call-ID: call-%u@%s\r\n"
+             "CSeq: 1 INVITE\r\n"
+             "User-Agent: %s\r\n"
+             "Content-Length: 0\r\n\r\n",
+             ruri_user, src_ip, n, from_user, src_ip, n, ruri_user, n, src_ip, ua);
+    cap_payload p = {0};
+    p.data = (const uint8_t *)msg;
+    p.len = (uint32_t)strlen(msg);
+    fs_addr_parse(src_ip, &p.src.addr);
+    p.src.port = 5060;
+    fs_addr_parse("192.0.2.10", &p.dst.addr);
+    p.dst.port = 5060;
+    p.transport = CAP_T_UDP;
+    p.ts_us = ts;
+    det_process(w->eng, &p);
+}
+
+static const ev_detail *detail(const ev_event *ev, const char *key) { return ev_get_detail(ev, key); }
+
+static const ev_event *event_for(const world *w, const char *ref_id) {
+    for (int i = 0; i < w->nout; i++) {
+        const ev_detail *d = detail(&w->out[i], "ref.event_id");
+        if (d && !strcmp(d->s, ref_id)) return &w->out[i];
+    }
+    return NULL;
+}
+
+static int count_for(const world *w, const char *ref_id) {
+    int n = 0;
+    for (int i = 0; i < w->nout; i++) {
+        const ev_detail *d = detail(&w->out[i], "ref.event_id");
+        n += d && !strcmp(d->s, ref_id);
+    }
+    return n;
+}
+
+static void test_load(void) {
+    const char *text = cache_text();
+    fs_err e = {0};
+    det_indicators *ind = det_indicators_parse(text, strlen(text), "cache", now_ms(), &e);
+    CHECK_MSG(ind != NULL, "%s", e.msg);
+    det_indicators_info i;
+    det_indicators_get_info(ind, &i);
+    CHECK_EQ_INT(i.events, 6);
+    CHECK_EQ_INT(i.expired, 1);
+    CHECK_EQ_INT(i.revoked, 1);
+    CHECK_EQ_INT(i.feedback, 1);
+    CHECK_EQ_INT(i.unmatchable, 1); /* an ip with role destination is not matched */
+    CHECK_EQ_INT(i.sources, 3);
+    CHECK_EQ_INT(i.numbers, 2);
+    CHECK_EQ_INT(i.user_agents, 1);
+    det_indicators_free(ind);
+
+    /* every line must be an event: the error names the line and the field */
+    char bad[20000];
+    snprintf(bad, sizeof bad, "%s{\"schema_version\":\"1.0\"}\n", text);
+    unsigned lines = 0;
+    for (const char *p = bad; *p; p++) lines += *p == '\n';
+    ind = det_indicators_parse(bad, strlen(bad), "cache", now_ms(), &e);
+    CHECK(ind == NULL);
+    char want[32];
+    snprintf(want, sizeof want, "cache:%u:", lines);
+    CHECK_MSG(strstr(e.msg, want) && strstr(e.msg, "event_id"), "%s", e.msg);
+    ind = det_indicators_parse("not json\n", 9, "c2", now_ms(), &e);
+    CHECK(ind == NULL && strstr(e.msg, "c2:1:"));
+    ind = det_indicators_load("/nonexistent/cache.ndjson", now_ms(), &e);
+    CHECK(ind == NULL && strstr(e.msg, "/nonexistent/cache.ndjson") && e.code == FS_ERR_IO);
+    /* an empty cache is valid and matches nothing */
+    ind = det_indicators_parse("", 0, "empty", now_ms(), &e);
+    CHECK(ind != NULL);
+    det_indicators_get_info(ind, &i);
+    CHECK_EQ_INT(i.events, 0);
+    det_indicators_free(ind);
+}
+
+static void test_match(void) {
+    const char *text = cache_text();
+    fs_err e = {0};
+    det_indicators *ind = det_indicators_parse(text, strlen(text), "cache", now_ms(), &e);
+    world w;
+    world_init(&w, ind);
+    uint64_t t = 1764067290000000ULL;
+    /* the exact source, three times: one incident counting 3 */
+    for (unsigned k = 0; k < 3; k++) invite(&w, "198.51.100.7", "100", "alice", "Linphone", t + k * 1000, k);
+    /* longest CIDR prefix: .200 is in the /25 (event 3), .5 only in the /24 (event 2) */
+    invite(&w, "203.0.113.200", "101", "bob", "Linphone", t + 5000, 10);
+    invite(&w, "203.0.113.5", "102", "bob", "Linphone", t + 6000, 11);
+    invite(&w, "203.0.113.6", "102", "bob", "Linphone", t + 6500, 12); /* another source: another incident */
+    /* callee in the IRSF range (longest prefix), caller exact */
+    invite(&w, "192.0.2.50", "+8821355501", "carol", "Linphone", t + 7000, 13);
+    invite(&w, "192.0.2.51", "+88214555", "carol", "Linphone", t + 7100, 14);    /* not in the range */
+    invite(&w, "192.0.2.52", "200", "+447700900123", "Linphone", t + 8000, 15);
+    invite(&w, "192.0.2.53", "200", "+4477009001234", "Linphone", t + 8100, 16); /* longer: not exact */
+    /* the tool, any case */
+    invite(&w, "192.0.2.54", "300", "dave", "sipvicious-scanner", t + 9000, 17);
+    /* expired / revoked / feedback / destination-role indicators never match */
+    invite(&w, "192.0.2.99", "400", "erin", "Linphone", t + 9500, 18);
+    invite(&w, "192.0.2.98", "400", "erin", "Linphone", t + 9600, 19);
+    invite(&w, "192.0.2.97", "400", "erin", "Linphone", t + 9700, 20);
+    det_finish(w.eng);
+
+    CHECK_EQ_INT(w.nout, 7);
+    const ev_event *a = event_for(&w, ID(1));
+    CHECK(a != NULL);
+    if (a) {
+        CHECK_EQ_INT(a->count, 3);
+        CHECK_EQ_INT(a->event_type, ET_SIP_SCANNER);
+        CHECK_EQ_INT(a->severity, SEV_HIGH);
+        CHECK_EQ_INT(a->confidence, 90);
+        CHECK_EQ_INT(a->action, ACT_BLOCK_SOURCE);
+        CHECK_EQ_INT(a->ttl_s, 7200);
+        CHECK(!strcmp(detail(a, "ref.issuer")->s, "org:234-15"));
+        CHECK_EQ_INT(detail(a, "ref.version")->i, 3);
+        CHECK(!strcmp(detail(a, "matched")->s, "ip"));
+        CHECK(!strcmp(a->obs[0].kind, "ip") && !strcmp(a->obs[0].value, "198.51.100.7") &&
+              !strcmp(a->obs[0].role, "source"));
+    }
+    CHECK_EQ_INT(count_for(&w, ID(3)), 1);
+    CHECK_EQ_INT(count_for(&w, ID(2)), 2); /* two sources in the /24 but outside the /25 */
+    const ev_event *b = event_for(&w, ID(3));
+    if (b) {
+        CHECK(!strcmp(b->obs[0].value, "203.0.113.200"));
+        CHECK(!strcmp(detail(b, "indicator")->s, "203.0.113.128/25"));
+        CHECK_EQ_INT(b->severity, SEV_CRITICAL);
+        CHECK_EQ_INT(b->event_type, ET_SIP_BRUTE_FORCE);
+    }
+    const ev_event *irsf = event_for(&w, ID(4));
+    CHECK(irsf != NULL);
+    if (irsf) {
+        CHECK_EQ_INT(irsf->event_type, ET_IRSF);
+        CHECK_EQ_INT(irsf->domain, DOM_FRAUD);
+        CHECK(!strcmp(irsf->obs[0].kind, "e164") && !strcmp(irsf->obs[0].value, "+8821355501") &&
+              !strcmp(irsf->obs[0].role, "callee"));
+        CHECK(!strcmp(detail(irsf, "indicator")->s, "+88213"));
+        CHECK(!strcmp(irsf->obs[1].kind, "ip") && !strcmp(irsf->obs[1].value, "192.0.2.50"));
+    }
+    const ev_event *wg = event_for(&w, ID(5));
+    CHECK(wg != NULL);
+    if (wg) {
+        CHECK(!strcmp(wg->obs[0].value, "+447700900123") && !strcmp(wg->obs[0].role, "caller"));
+        CHECK_EQ_INT(wg->count, 1); /* +4477009001234 did not match the exact number */
+    }
+    const ev_event *ua = event_for(&w, ID(6));
+    CHECK(ua != NULL);
+    if (ua) CHECK(!strcmp(ua->obs[0].kind, "sip_user_agent") && !strcmp(ua->obs[0].role, "tool"));
+    CHECK_EQ_INT(count_for(&w, ID(7)) + count_for(&w, ID(8)) + count_for(&w, ID(9)), 0);
+
+    /* the serialised event nests details.ref */
+    if (a) {
+        char buf[16384];
+        size_t len = ev_to_json(a, buf, sizeof buf);
+        CHECK(len > 0);
+        CHECK(len > 0 && buf[len - 1] == '\n');
+        CHECK_MSG(strstr(buf, "\"ref\":{\"issuer\":\"org:234-15\",\"event_id\":\"" ID(1) "\",\"version\":3}") != NULL,
+                  "%s", buf);
+        CHECK(strstr(buf, "ref.issuer") == NULL);
+        CHECK(strstr(buf, "\"rule\":{\"id\":\"INTEL-001\"") != NULL);
+        /* a buffer too small fails instead of truncating */
+        char small[256];
+        CHECK_EQ_INT(ev_to_json(a, small, sizeof small), 0);
+    }
+    world_free(&w);
+
+    /* min_confidence: shared events below it are not acted on */
+    world_init(&w, ind);
+    w.cfg->rules[R_INTEL_MATCH].param[0] = 85;
+    invite(&w, "192.0.2.54", "300", "dave", "SIPVicious-Scanner", t, 1);  /* confidence 70 */
+    invite(&w, "198.51.100.7", "300", "dave", "Linphone", t + 10, 2);     /* confidence 90 */
+    det_finish(w.eng);
+    CHECK_EQ_INT(w.nout, 1);
+    CHECK_EQ_INT(count_for(&w, ID(1)), 1);
+    world_free(&w);
+
+    /* disabled rule, and no indicators at all: nothing */
+    world_init(&w, ind);
+    w.cfg->rules[R_INTEL_MATCH].enabled = false;
+    invite(&w, "198.51.100.7", "300", "dave", "Linphone", t, 1);
+    det_finish(w.eng);
+    CHECK_EQ_INT(w.nout, 0);
+    world_free(&w);
+    world_init(&w, NULL);
+    invite(&w, "198.51.100.7", "300", "dave", "Linphone", t, 1);
+    det_finish(w.eng);
+    CHECK_EQ_INT(w.nout, 0);
+    world_free(&w);
+    det_indicators_free(ind);
+}
+
+/* Indicators that expire while loaded are ignored from then on (wall clock). */
+static void test_expire_while_loaded(void) {
+    fs_err e = {0};
+    det_indicators *ind;
+    char old[2048];
+    event_line(old, sizeof old, ID(2), "SIP_SCANNER", "infrastructure", "high", "active", 90, -5,
+               "[{\"kind\":\"ip\",\"value\":\"198.51.100.8\",\"role\":\"source\"}]");
+    ind = det_indicators_parse(old, strlen(old), "c", now_ms() - 3600 * 1000, &e); /* not expired then */
+    det_indicators_info i;
+    det_indicators_get_info(ind, &i);
+    CHECK_EQ_INT(i.events, 1);
+    world w;
+    world_init(&w, ind);
+    invite(&w, "198.51.100.8", "1", "x", "y", 1764067290000000ULL, 1);
+    det_finish(w.eng);
+    CHECK_EQ_INT(w.nout, 0);
+    world_free(&w);
+    det_indicators_free(ind);
+}
+
+/* A larger table: 20000 networks and 20000 ranges, lookups stay exact. */
+static void test_many(void) {
+    size_t cap = 40000 * 420;
+    char *buf = malloc(cap);
+    size_t o = 0;
+    char line[2048], id[40], obs[256];
+    for (unsigned k = 0; k < 20000; k++) {
+        snprintf(id, sizeof id, "0193a5e0-7c1e-7d2a-9b1f-%012x", k);
+        if (k % 2)
+            snprintf(obs, sizeof obs, "[{\"kind\":\"cidr\",\"value\":\"10.%u.%u.0/24\",\"role\":\"source\"}]",
+                     (k >> 8) & 255, k & 255);
+        else
+            snprintf(obs, sizeof obs, "[{\"kind\":\"e164_range\",\"value\":\"+99%06u\",\"role\":\"callee\"}]", k);
+        event_line(line, sizeof line, id, "SIP_SCANNER", "infrastructure", "high", "active", 90, 3600, obs);
+        size_t l = strlen(line);
+        memcpy(buf + o, line, l);
+        o += l;
+    }
+    fs_err e = {0};
+    uint64_t t0 = fs_time_now_us();
+    det_indicators *ind = det_indicators_parse(buf, o, "many", now_ms(), &e);
+    uint64_t t1 = fs_time_now_us();
+    CHECK_MSG(ind != NULL, "%s", e.msg);
+    det_indicators_info i;
+    det_indicators_get_info(ind, &i);
+    CHECK_EQ_INT(i.events, 20000);
+    world w;
+    world_init(&w, ind);
+    invite(&w, "10.39.15.77", "1", "x", "ua", 1764067290000000ULL, 1);        /* k = 39*256+15 = 9999: odd */
+    invite(&w, "10.39.16.77", "1", "x", "ua", 1764067290000100ULL, 2);        /* k = 10000: even, a range */
+    invite(&w, "192.0.2.1", "+99012344555", "x", "ua", 1764067290000200ULL, 3); /* k = 12344 */
+    invite(&w, "192.0.2.2", "+99012345555", "x", "ua", 1764067290000300ULL, 4); /* k = 12345: odd, no range */
+    det_finish(w.eng);
+    CHECK_EQ_INT(w.nout, 2);
+    CHECK(count_for(&w, "0193a5e0-7c1e-7d2a-9b1f-00000000270f") == 1);
+    CHECK(count_for(&w, "0193a5e0-7c1e-7d2a-9b1f-000000003038") == 1);
+    fprintf(stderr, "test_indicators: 20000 indicators loaded in %.0f ms\n", (double)(t1 - t0) / 1000);
+    world_free(&w);
+    det_indicators_free(ind);
+    free(buf);
+}
+
+int main(void) {
+    if (sodium_init() < 0) return 1;
+    test_load();
+    test_match();
+    test_expire_while_loaded();
+    test_many();
+    return check_done("test_indicators");
+}
