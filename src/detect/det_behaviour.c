@@ -23,9 +23,9 @@
 
 /* Salts keep the hash spaces of different keys apart. */
 enum {
-    SALT_REQUESTER = 1, /* must match det_engine.c requester_entry */
+    SALT_REQUESTER = DET_SALT_REQUESTER,
     SALT_FLOOD = 31,
-    SALT_DEST = 32,
+    SALT_DEST = DET_SALT_DEST,
     SALT_SCAN = 33,
     SALT_TARGET = 34,
     SALT_PEER = 35,

@@ -19,8 +19,8 @@
 #include "det_internal.h"
 
 enum {
-    SALT_REQUESTER = 1, /* det_engine.c requester_entry */
-    SALT_CALL = 51,
+    SALT_REQUESTER = DET_SALT_REQUESTER,
+    SALT_CALL = DET_SALT_CALL,
     SALT_CALLER = 52,
     SALT_CALLEE = 53,
     SALT_IRSF = 54,

@@ -291,7 +291,7 @@ static void count_message(det_engine *eng, const sip_msg *m, const cap_payload *
 
 static det_source *requester_entry(det_engine *eng, const fs_addr *a, uint64_t ts) {
     bool created, evicted;
-    det_source *s = det_table_upsert(&eng->sources, det_key_addr(eng, a, 1), ts, &created, &evicted);
+    det_source *s = det_table_upsert(&eng->sources, det_key_addr(eng, a, DET_SALT_REQUESTER), ts, &created, &evicted);
     if (evicted) eng->stats.sources_evicted++;
     if (created) s->addr = *a;
     return s;
@@ -314,6 +314,12 @@ void det_process(det_engine *eng, const cap_payload *p) {
     if (p->ts_us > s->last_us) s->last_us = p->ts_us;
     det_tick(eng, p->ts_us);
 
+    /* The state tables are far bigger than the caches: start loading the
+     * buckets this message will need while the parser works. */
+    det_table_prefetch(&eng->sources, det_key_addr(eng, &p->src.addr, DET_SALT_REQUESTER));
+    det_table_prefetch(&eng->sources, det_key_addr(eng, &p->dst.addr, DET_SALT_REQUESTER));
+    det_table_prefetch(&eng->dests, det_key_addr(eng, &p->dst.addr, DET_SALT_DEST));
+
     sip_msg *m = &eng->msg;
     sip_parse_status st = sip_parse(m, (const char *)p->data, p->len, &eng->limits, SIP_PARSE_DATAGRAM);
     if (st != SIP_PARSE_OK) {
@@ -333,6 +339,8 @@ void det_process(det_engine *eng, const cap_payload *p) {
         }
         return;
     }
+    if (m->call_id.len) /* det_calls_check looks the dialog up: load its bucket during validation */
+        det_table_prefetch(&eng->calls, det_key(eng, m->call_id.p, m->call_id.len, DET_SALT_CALL));
     sip_validate(m, &eng->limits);
     count_message(eng, m, p);
 

@@ -25,14 +25,18 @@ typedef struct det_entry {
     uint64_t last_us;  /* LRU within the bucket */
 } det_entry;
 
-/* Lookups scan a bucket's keys in the compact `keys` array (one cache line
- * per bucket) and touch only the matching entry; `stamps` (last seen) picks
+/* Lookups scan a bucket's tags (key + last seen, 8 ways = 128 bytes, two
+ * adjacent cache lines) and touch only the matching entry; the stamps pick
  * the victim without reading the entries. det_entry in each entry mirrors
  * both for the detectors' convenience. */
+typedef struct det_tag {
+    uint64_t key;   /* 0 = empty */
+    uint64_t stamp; /* last seen (LRU within the bucket) */
+} det_tag;
+
 typedef struct det_table {
     uint8_t *slots;
-    uint64_t *keys;    /* per slot, 0 = empty */
-    uint64_t *stamps;  /* per slot, last seen (LRU) */
+    det_tag *tags;     /* per slot, bucket-contiguous, 64-byte aligned */
     uint32_t nbuckets; /* power of two */
     size_t entry_size; /* starts with a det_entry */
     uint32_t live;
@@ -52,6 +56,16 @@ void *det_table_upsert(det_table *t, uint64_t key, uint64_t now_us, bool *create
 void det_table_remove(det_table *t, void *entry);
 /* Note activity on an entry (moves it away from eviction). */
 void det_table_touch(det_table *t, void *entry, uint64_t now_us);
+/* Hash salts shared between files (the key of an entity must be computed
+ * the same way wherever it is looked up or prefetched). */
+enum { DET_SALT_REQUESTER = 1, DET_SALT_DEST = 32, DET_SALT_CALL = 51 };
+
+/* Start loading key's bucket into the cache (call well before the lookup). */
+static inline void det_table_prefetch(const det_table *t, uint64_t key) {
+    const det_tag *b = t->tags + (size_t)((key ? key : 1) & (t->nbuckets - 1)) * DET_WAYS;
+    __builtin_prefetch(b);
+    __builtin_prefetch(b + 4);
+}
 /* Iterate: i from 0 to det_table_slots(t); returns NULL for empty slots. */
 static inline uint32_t det_table_slots(const det_table *t) { return t->nbuckets * DET_WAYS; }
 void *det_table_at(det_table *t, uint32_t i);

@@ -19,22 +19,20 @@ bool det_table_init(det_table *t, uint32_t capacity, size_t entry_size) {
     t->nbuckets = buckets;
     size_t n = (size_t)buckets * DET_WAYS;
     t->slots = calloc(n, t->entry_size);
-    t->keys = aligned_alloc(64, n * sizeof *t->keys);
-    t->stamps = calloc(n, sizeof *t->stamps);
-    if (!t->slots || !t->keys || !t->stamps) {
+    t->tags = aligned_alloc(64, n * sizeof *t->tags);
+    if (!t->slots || !t->tags) {
         det_table_free(t);
         return false;
     }
-    memset(t->keys, 0, n * sizeof *t->keys);
+    memset(t->tags, 0, n * sizeof *t->tags);
     return true;
 }
 
 void det_table_free(det_table *t) {
     free(t->slots);
-    free(t->keys);
-    free(t->stamps);
+    free(t->tags);
     t->slots = NULL;
-    t->keys = t->stamps = NULL;
+    t->tags = NULL;
 }
 
 static inline det_entry *slot(const det_table *t, uint32_t i) {
@@ -52,15 +50,15 @@ static inline uint32_t bucket_of(const det_table *t, uint64_t key) {
 }
 
 void *det_table_at(det_table *t, uint32_t i) {
-    return t->keys[i] ? slot(t, i) : NULL;
+    return t->tags[i].key ? slot(t, i) : NULL;
 }
 
 void *det_table_find(det_table *t, uint64_t key) {
     if (key == 0) key = 1;
     uint32_t base = bucket_of(t, key);
-    const uint64_t *k = t->keys + base;
+    const det_tag *g = t->tags + base;
     for (uint32_t w = 0; w < DET_WAYS; w++)
-        if (k[w] == key) return slot(t, base + w);
+        if (g[w].key == key) return slot(t, base + w);
     return NULL;
 }
 
@@ -70,8 +68,8 @@ static uint32_t pick_victim(const det_table *t, uint32_t base) {
     uint32_t best = base;
     for (uint32_t w = 0; w < DET_WAYS; w++) {
         uint32_t i = base + w;
-        if (!t->keys[i]) return i;
-        if (t->stamps[i] < t->stamps[best]) best = i;
+        if (!t->tags[i].key) return i;
+        if (t->tags[i].stamp < t->tags[best].stamp) best = i;
     }
     return best;
 }
@@ -80,7 +78,7 @@ void *det_table_victim(det_table *t, uint64_t key) {
     if (key == 0) key = 1;
     uint32_t base = bucket_of(t, key);
     for (uint32_t w = 0; w < DET_WAYS; w++)
-        if (t->keys[base + w] == key || t->keys[base + w] == 0) return NULL;
+        if (t->tags[base + w].key == key || t->tags[base + w].key == 0) return NULL;
     return slot(t, pick_victim(t, base));
 }
 
@@ -88,37 +86,37 @@ void *det_table_upsert(det_table *t, uint64_t key, uint64_t now_us, bool *create
     if (key == 0) key = 1; /* 0 marks an empty slot */
     uint32_t base = bucket_of(t, key);
     for (uint32_t w = 0; w < DET_WAYS; w++) {
-        if (t->keys[base + w] != key) continue;
+        if (t->tags[base + w].key != key) continue;
         det_entry *e = slot(t, base + w);
-        if (now_us > t->stamps[base + w]) e->last_us = t->stamps[base + w] = now_us;
+        if (now_us > t->tags[base + w].stamp) e->last_us = t->tags[base + w].stamp = now_us;
         *created = false;
         if (evicted) *evicted = false;
         return e;
     }
     uint32_t i = pick_victim(t, base);
-    bool was_live = t->keys[i] != 0;
+    bool was_live = t->tags[i].key != 0;
     if (was_live) t->evicted++; else t->live++;
     if (evicted) *evicted = was_live;
     det_entry *victim = slot(t, i);
     memset(victim, 0, t->entry_size);
-    victim->key = t->keys[i] = key;
-    victim->last_us = t->stamps[i] = now_us;
+    victim->key = t->tags[i].key = key;
+    victim->last_us = t->tags[i].stamp = now_us;
     *created = true;
     return victim;
 }
 
 void det_table_remove(det_table *t, void *entry) {
     uint32_t i = slot_index(t, entry);
-    if (t->keys[i]) t->live--;
-    t->keys[i] = 0;
-    t->stamps[i] = 0;
+    if (t->tags[i].key) t->live--;
+    t->tags[i].key = 0;
+    t->tags[i].stamp = 0;
     memset(entry, 0, t->entry_size);
 }
 
 void det_table_touch(det_table *t, void *entry, uint64_t now_us) {
     uint32_t i = slot_index(t, entry);
     det_entry *e = entry;
-    if (now_us > t->stamps[i]) e->last_us = t->stamps[i] = now_us;
+    if (now_us > t->tags[i].stamp) e->last_us = t->tags[i].stamp = now_us;
 }
 
 /* ---- sketch ------------------------------------------------------------------ */
