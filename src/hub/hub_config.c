@@ -42,6 +42,9 @@ void hub_config_defaults(hub_config *c) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     c->workers = n < 1 ? 1 : n > 64 ? 64 : (uint32_t)n;
     c->commit_max = 10000;
+    snprintf(c->repl_stream, sizeof c->repl_stream, "FS38_EVENTS");
+    c->repl_replicas = 3;
+    c->repl_await_ms = 5000;
 }
 
 typedef struct cfg_ctx {
@@ -211,6 +214,80 @@ static fs_code window_key(cfg_ctx *x, const char *key, yaml_node_t *v) {
     return get_u32(x, v, 0, 86400, &x->c->window_future_s);
 }
 
+/* A JetStream-safe name: [A-Za-z0-9_-], 1..64. */
+static fs_code get_name(cfg_ctx *x, yaml_node_t *n, char *dst, size_t cap) {
+    const char *s = scalar(x, n);
+    if (!s) return FS_ERR_CONFIG;
+    size_t l = strlen(s);
+    bool ok = l > 0 && l < cap;
+    for (size_t i = 0; ok && i < l; i++)
+        ok = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+             (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-';
+    if (!ok) return fail_node(x, n, "'%.70s' must be 1..64 characters of A-Z a-z 0-9 _ -", s);
+    memcpy(dst, s, l + 1);
+    return FS_OK;
+}
+
+/* One NATS server URL appended to the comma-separated list. */
+static fs_code add_url(cfg_ctx *x, yaml_node_t *n, size_t *count) {
+    const char *s = scalar(x, n);
+    if (!s) return FS_ERR_CONFIG;
+    size_t l = strlen(s);
+    if (strncmp(s, "nats://", 7) && strncmp(s, "tls://", 6))
+        return fail_node(x, n, "'%.70s' is not nats://HOST:PORT (or tls://HOST:PORT)", s);
+    for (size_t i = 0; i < l; i++)
+        if ((unsigned char)s[i] <= ' ' || s[i] == ',' || s[i] == 0x7f)
+            return fail_node(x, n, "'%.70s': spaces, commas and control characters are not allowed", s);
+    if (++*count > 16) return fail_node(x, n, "%s", "more than 16 NATS servers");
+    char *dst = x->c->repl_urls;
+    size_t used = strlen(dst), cap = sizeof x->c->repl_urls;
+    if (used + l + 2 > cap) return fail_node(x, n, "%s", "the list of NATS servers is too long");
+    snprintf(dst + used, cap - used, "%s%s", used ? "," : "", s);
+    return FS_OK;
+}
+
+/* nats_urls: a list, or one string of comma-separated URLs. */
+static fs_code get_urls(cfg_ctx *x, yaml_node_t *n) {
+    x->c->repl_urls[0] = 0;
+    size_t count = 0;
+    if (n->type == YAML_SEQUENCE_NODE) {
+        for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
+            yaml_node_t *u = yaml_document_get_node(x->doc, *i);
+            if (!u) return fs_fail(x->e, FS_ERR_CONFIG, "%s: malformed document", x->name);
+            fs_code rc = add_url(x, u, &count);
+            if (rc != FS_OK) return rc;
+        }
+    } else {
+        const char *s = scalar(x, n);
+        if (!s) return FS_ERR_CONFIG;
+        char one[HUB_CFG_PATH_MAX];
+        for (const char *p = s; *p;) {
+            const char *comma = strchr(p, ',');
+            size_t l = comma ? (size_t)(comma - p) : strlen(p);
+            if (l == 0 || l >= sizeof one) return fail_node(x, n, "'%.70s': an empty or overlong URL", s);
+            memcpy(one, p, l);
+            one[l] = 0;
+            yaml_node_t fake = *n;
+            fake.data.scalar.value = (yaml_char_t *)one;
+            fake.data.scalar.length = l;
+            fs_code rc = add_url(x, &fake, &count);
+            if (rc != FS_OK) return rc;
+            p += l + (comma ? 1 : 0);
+        }
+    }
+    if (!count) return fail_node(x, n, "%s", "no NATS server given");
+    return FS_OK;
+}
+
+static fs_code repl_key(cfg_ctx *x, const char *key, yaml_node_t *v) {
+    hub_config *c = x->c;
+    if (!strcmp(key, "nats_urls")) return get_urls(x, v);
+    if (!strcmp(key, "node_id")) return get_name(x, v, c->repl_node_id, sizeof c->repl_node_id);
+    if (!strcmp(key, "stream")) return get_name(x, v, c->repl_stream, sizeof c->repl_stream);
+    if (!strcmp(key, "replicas")) return get_u32(x, v, 1, 5, &c->repl_replicas);
+    return get_u32(x, v, 100, 600000, &c->repl_await_ms);
+}
+
 static fs_code top_key(cfg_ctx *x, const char *key, yaml_node_t *v) {
     hub_config *c = x->c;
     static const char *const tls_keys[] = {"cert", "key", "ca", NULL};
@@ -220,6 +297,15 @@ static fs_code top_key(cfg_ctx *x, const char *key, yaml_node_t *v) {
                                              "stream_backlog", "ping_s", NULL};
     static const char *const rate_keys[] = {"events_per_s", "burst", NULL};
     static const char *const window_keys[] = {"past_s", "future_s", NULL};
+    static const char *const repl_keys[] = {"nats_urls", "node_id", "replicas", "stream",
+                                            "await_ms", NULL};
+    if (!strcmp(key, "replication")) {
+        if (v->type == YAML_SCALAR_NODE && v->data.scalar.length == 0) return FS_OK; /* "replication:" = none */
+        fs_code rc = walk_map(x, v, repl_keys, repl_key);
+        if (rc == FS_OK && (!c->repl_urls[0] || !c->repl_node_id[0]))
+            return fail_node(x, v, "%s", "needs nats_urls and node_id (see docs/federation.md)");
+        return rc;
+    }
     if (!strcmp(key, "listen")) {
         const char *s = scalar(x, v);
         if (!s) return FS_ERR_CONFIG;
@@ -253,7 +339,7 @@ fs_code hub_config_parse(const char *buf, size_t len, const char *name, const ch
                          hub_config *c, fs_err *e) {
     static const char *const keys[] = {"listen", "node", "tls", "registry", "store", "limits",
                                        "rate", "window", "sweep_interval_s", "workers",
-                                       "commit_max", NULL};
+                                       "commit_max", "replication", NULL};
     hub_config_defaults(c);
     yaml_parser_t yp;
     yaml_document_t doc;
@@ -278,6 +364,8 @@ fs_code hub_config_parse(const char *buf, size_t len, const char *name, const ch
     if (!c->tls_cert[0] || !c->tls_key[0] || !c->tls_ca[0])
         return fs_fail(e, FS_ERR_CONFIG, "%s: tls.cert, tls.key and tls.ca are required", name);
     if (!c->registry[0]) return fs_fail(e, FS_ERR_CONFIG, "%s: registry (the trust registry file) is required", name);
+    if (c->repl_urls[0] && !strcmp(c->node, "hub-1")) /* /health names the node by its id */
+        snprintf(c->node, sizeof c->node, "%.63s", c->repl_node_id);
     if (c->rate_events_per_s > 0 && c->rate_burst < c->max_batch)
         return fs_fail(e, FS_ERR_CONFIG,
                        "%s: rate.burst (%.0f) is smaller than limits.max_batch (%u): a full batch could never pass",

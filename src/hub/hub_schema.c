@@ -100,9 +100,15 @@ static const char m2_pg[] =
     " note TEXT, received_ms BIGINT NOT NULL);"
     "CREATE INDEX sightings_ref ON sightings (ref_issuer, ref_event_id, seq);";
 
+/* The feedback event that carried a sighting: its signed bytes are served
+ * with the sighting (a reader can verify who reported it). */
+static const char m3_sqlite[] = "ALTER TABLE sightings ADD COLUMN event_seq INTEGER;";
+static const char m3_pg[] = "ALTER TABLE sightings ADD COLUMN event_seq BIGINT;";
+
 const hub_migration hub_migrations[HUB_SCHEMA_VERSION] = {
     {1, "events, audience, observables, active set", m1_sqlite, m1_pg},
     {2, "sightings and false-positive feedback", m2_sqlite, m2_pg},
+    {3, "sightings keep the seq of their signed feedback event", m3_sqlite, m3_pg},
 };
 
 const char hub_sql_schema_read[] =
@@ -130,17 +136,23 @@ const char hub_sql_last_seq[] = "SELECT COALESCE(MAX(seq), 0) FROM events";
 const char hub_sql_sight_ref[] =
     "SELECT 1 FROM events e WHERE e.issuer = ?2 AND e.event_id = ?3 AND " HUB_SQL_VISIBLE(1)
     " LIMIT 1";
-/* ?1 reporter ?2 ref issuer ?3 ref event_id ?4 kind ?5 at ?6 hits ?7 note ?8 received */
+/* ?1 reporter ?2 ref issuer ?3 ref event_id ?4 kind ?5 at ?6 hits ?7 note ?8 received
+ * ?9 event_seq (NULL = none) */
 const char hub_sql_sight_insert[] =
     "INSERT INTO sightings (reporter, ref_issuer, ref_event_id, kind, at_ms, hits, note,"
-    " received_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING seq";
+    " received_ms, event_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING seq";
 /* ?1 after ?2 reader ?3 ref issuer (NULL = all) ?4 ref event_id ?5 limit */
+/* A sighting carried by a feedback event (event_seq) is shown only when that
+ * event is visible to the reader too (a red sighting stays in its audience). */
 const char hub_sql_sight_pull[] =
     "SELECT s.seq, s.reporter, s.ref_issuer, s.ref_event_id, s.kind, s.at_ms, s.hits,"
-    " s.note, s.received_ms FROM sightings s"
+    " s.note, s.received_ms, s.event_seq, f.signed FROM sightings s"
+    " LEFT JOIN events f ON f.seq = s.event_seq"
     " WHERE s.seq > ?1 AND (?3 IS NULL OR (s.ref_issuer = ?3 AND s.ref_event_id = ?4))"
     " AND EXISTS (SELECT 1 FROM events e WHERE e.issuer = s.ref_issuer"
     " AND e.event_id = s.ref_event_id AND " HUB_SQL_VISIBLE(2) ")"
+    " AND (f.seq IS NULL OR f.tlp <> 'red' OR f.issuer = ?2 OR EXISTS (SELECT 1 FROM"
+    " event_audience fa WHERE fa.seq = f.seq AND fa.member = ?2))"
     " ORDER BY s.seq LIMIT ?5";
 
 bool hub_sql_build_read(char *buf, size_t n, bool snapshot) {

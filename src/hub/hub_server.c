@@ -25,6 +25,16 @@
  * said its transaction is durable, so an acknowledged event survives kill -9.
  * Reads (pull, snapshot, sightings, health) run on the loop over their own
  * store connection; the sweep of expired events runs on the committer.
+ *
+ * With replication (hub.yaml `replication:`, docs/federation.md) the
+ * committer never writes the store: it publishes the group's verified items
+ * into the JetStream log (hub_repl_publish_batch), then waits until this
+ * node's applier has applied them (hub_repl_await) and answers with the
+ * store's verdicts (no PubAck or no apply in time = 503; a retry is a
+ * duplicate). The applier thread owns a third store connection, writes the
+ * log into it in log order, records sightings and wakes the loop, which
+ * pushes new rows to followers by reading the local store after each
+ * follower's cursor. Every node therefore serves the same seqs.
  */
 #include <errno.h>
 #include <event2/buffer.h>
@@ -49,6 +59,7 @@
 #include <time.h>
 
 #include "exchange/xc.h"
+#include "hub_repl.h"
 #include "hub_server.h"
 #include "hub_store.h"
 
@@ -192,6 +203,19 @@ struct hub_server {
     stream_client *clients;
     size_t n_clients;
     atomic_llong last_seq;
+    /* replication (NULL repl = one node) */
+    hub_repl *repl;
+    hub_store *astore;      /* the applier's own connection */
+    pthread_t applier;
+    bool applier_started;
+    atomic_int applier_stop;
+    atomic_bool applier_failed;
+    char applier_error[256]; /* set once before applier_failed */
+    atomic_ullong log_seq;  /* the log's last sequence, refreshed by the committer */
+    atomic_llong log_seq_ms; /* when (0 = never read) */
+    struct event *applied_ev; /* wakes the loop to push applied rows */
+    hub_observable *sight_obs; /* applier: parse buffers for feedback events */
+    fs_str *sight_aud;
 };
 
 static int64_t now_ms(void) {
@@ -674,29 +698,112 @@ static void *worker_main(void *arg) {
 
 /* ---- publish: the group committer ------------------------------------------------------------ */
 
+/* The sighting row a stored SIGHTING / FALSE_POSITIVE event (at event_seq) carries. */
+static hub_sighting sighting_of(const xc_event *ev, fs_str publisher, int64_t event_seq) {
+    json_t *evd = json_object_get(ev->root, "evidence");
+    json_int_t count = json_integer_value(json_object_get(evd, "count"));
+    json_t *note = json_object_get(json_object_get(evd, "details"), "note");
+    return (hub_sighting){
+        .reporter = publisher,
+        .ref_issuer = fs_str_make(ev->ref_issuer, strlen(ev->ref_issuer)),
+        .ref_event_id = fs_str_make(ev->ref_event_id, strlen(ev->ref_event_id)),
+        .kind = strcmp(ev->event_type, "SIGHTING") ? HUB_FALSE_POSITIVE : HUB_SIGHTING,
+        .at_ms = ev->last_seen_ms > 0 ? ev->last_seen_ms : ev->created_ms,
+        .count = count >= 1 ? count : 1,
+        .note = json_is_string(note) && json_string_length(note) <= HUB_MAX_NOTE
+                    ? fs_str_make(json_string_value(note), json_string_length(note))
+                    : FS_STR_NULL,
+        .event_seq = event_seq};
+}
+
 static void record_sightings(hub_server *s, pub_job *j, int64_t now) {
     for (size_t i = 0; i < j->n; i++) {
         item_state *st = &j->items[i];
         if (st->code || !st->feedback || st->res.verdict != HUB_STORED) continue;
-        const xc_event *ev = &st->v.ev;
-        json_t *evd = json_object_get(ev->root, "evidence");
-        json_int_t count = json_integer_value(json_object_get(evd, "count"));
-        json_t *note = json_object_get(json_object_get(evd, "details"), "note");
-        hub_sighting sg = {
-            .reporter = st->it.publisher,
-            .ref_issuer = fs_str_make(ev->ref_issuer, strlen(ev->ref_issuer)),
-            .ref_event_id = fs_str_make(ev->ref_event_id, strlen(ev->ref_event_id)),
-            .kind = strcmp(ev->event_type, "SIGHTING") ? HUB_FALSE_POSITIVE : HUB_SIGHTING,
-            .at_ms = ev->last_seen_ms > 0 ? ev->last_seen_ms : ev->created_ms,
-            .count = count >= 1 ? count : 1,
-            .note = json_is_string(note) && json_string_length(note) <= HUB_MAX_NOTE
-                        ? fs_str_make(json_string_value(note), json_string_length(note))
-                        : FS_STR_NULL};
+        hub_sighting sg = sighting_of(&st->v.ev, st->it.publisher, st->res.seq);
         hub_verdict v;
         int64_t seq;
         fs_err e;
         (void)hub_sighting_add(s->wstore, &sg, now, &v, &seq, &e); /* the event itself is stored */
     }
+}
+
+/* ---- replication: publish through the log, apply on the applier ---------------------------------- */
+
+/* A replicated node's group commit: the items go into the JetStream log;
+ * once this node's applier has applied them, the store's verdicts are the
+ * answers. A job with an item not known to be logged, or a wait past
+ * replication.await_ms, gets 503: its retry is answered "duplicate". */
+static void replicate_group(hub_server *s, pub_job *group, hub_item *items, hub_result *res,
+                            item_state **who, size_t k) {
+    uint64_t *seqs = calloc(k ? k : 1, sizeof *seqs);
+    hub_repl_verdict *v = calloc(k ? k : 1, sizeof *v);
+    fs_err e = {0};
+    fs_code rc = seqs && v ? FS_OK : fs_fail(&e, FS_ERR_NOMEM, "out of memory");
+    if (rc == FS_OK && k) rc = hub_repl_publish_batch(s->repl, items, k, now_ms(), seqs, v, &e);
+    size_t x = 0;
+    for (pub_job *j = group; j; j = j->next) {
+        size_t first = x;
+        bool lost = rc != FS_OK;
+        for (size_t i = 0; i < j->n; i++)
+            if (!j->items[i].code) lost |= v && v[x++] == HUB_REPL_ERROR;
+        if (!lost) continue;
+        for (size_t i = first; i < x && seqs; i++) seqs[i] = 0; /* not awaited */
+        job_fail(j, 503, "replicated log unavailable, this request is not acknowledged (retry: "
+                         "items already logged are answered duplicate): %s",
+                 rc != FS_OK ? e.msg : "an item got no PubAck");
+    }
+    fs_err we = {0};
+    if (rc == FS_OK && k &&
+        hub_repl_await(s->repl, seqs, k, (int)s->cfg.repl_await_ms, res, &we) != FS_OK) {
+        for (pub_job *j = group; j; j = j->next)
+            if (!j->status)
+                job_fail(j, 503, "logged but not yet applied on this node (retry: it is answered "
+                                 "duplicate): %s", we.msg);
+        rc = FS_ERR_IO;
+    }
+    for (size_t i = 0; i < k && rc == FS_OK; i++) {
+        hub_result r = res[i];
+        /* JetStream held this Msg-Id already: the store's verdict is the first copy's */
+        if (v[i] == HUB_REPL_DUPLICATE && r.verdict == HUB_STORED) r.verdict = HUB_DUPLICATE;
+        who[i]->res = r;
+    }
+    free(seqs);
+    free(v);
+}
+
+/* Applier callback (applier thread): a newly stored event. Feedback events
+ * also become sighting rows; the loop is woken to push to followers. */
+static void on_applied(void *ctx, hub_store *store, const hub_repl_applied *a) {
+    hub_server *s = ctx;
+    if (a->seq > atomic_load(&s->last_seq)) atomic_store(&s->last_seq, a->seq);
+    const hub_item *it = a->item;
+    if (fs_str_eq_cstr(it->event_type, "SIGHTING") || fs_str_eq_cstr(it->event_type, "FALSE_POSITIVE")) {
+        xc_event ev;
+        hub_item parsed;
+        fs_err e;
+        if (hub_repl_item_from_jws(it->signed_jws, it->publisher, &ev, &parsed, s->sight_obs,
+                                   s->sight_aud, &e) == FS_OK) {
+            if (ev.ref_issuer && ev.ref_event_id) {
+                hub_sighting sg = sighting_of(&ev, it->publisher, a->seq);
+                hub_verdict vd;
+                int64_t seq;
+                (void)hub_sighting_add(store, &sg, now_ms(), &vd, &seq, &e); /* the event is stored */
+            }
+            xc_event_free(&ev);
+        }
+    }
+    event_active(s->applied_ev, EV_READ, 0);
+}
+
+static void *applier_main(void *arg) {
+    hub_server *s = arg;
+    fs_err e = {0};
+    if (hub_repl_run_applier(s->repl, s->astore, on_applied, s, &s->applier_stop, &e) != FS_OK) {
+        snprintf(s->applier_error, sizeof s->applier_error, "%.250s", e.msg);
+        atomic_store(&s->applier_failed, true);
+    }
+    return NULL;
 }
 
 static void commit_group(hub_server *s, pub_job *group, hub_item *items, hub_result *res,
@@ -711,6 +818,20 @@ static void commit_group(hub_server *s, pub_job *group, hub_item *items, hub_res
     fs_err e = {0};
     fs_code rc = FS_OK;
     int64_t now = now_ms();
+    if (s->repl) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        replicate_group(s, group, items, res, who, k);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        atomic_fetch_add(&s->m.commits, 1);
+        atomic_fetch_add(&s->m.commit_us, (unsigned long long)((t1.tv_sec - t0.tv_sec) * 1000000LL +
+                                                              (t1.tv_nsec - t0.tv_nsec) / 1000));
+        for (pub_job *j = group, *next; j; j = next) {
+            next = j->next;
+            job_to_done(s, j);
+        }
+        return;
+    }
     if (k) {
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -741,6 +862,7 @@ static void *committer_main(void *arg) {
     hub_result *res = calloc(cap, sizeof *res);
     item_state **who = calloc(cap, sizeof *who);
     int64_t next_sweep = now_ms() + (int64_t)s->cfg.sweep_interval_s * 1000;
+    int64_t next_log = 0;
     for (;;) {
         pthread_mutex_lock(&s->cmu);
         while (!s->commitq.head && !atomic_load(&s->stopping)) {
@@ -748,7 +870,7 @@ static void *committer_main(void *arg) {
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec += 1;
             pthread_cond_timedwait(&s->ccond, &s->cmu, &ts);
-            if (!s->commitq.head && now_ms() >= next_sweep) break;
+            if (!s->commitq.head && (now_ms() >= next_sweep || (s->repl && now_ms() >= next_log))) break;
         }
         /* take whole requests up to the commit size (at least one) */
         pub_job *group = NULL, *tail = NULL;
@@ -776,6 +898,16 @@ static void *committer_main(void *arg) {
             fs_err e;
             (void)hub_sweep(s->wstore, now_ms(), NULL, &e); /* reads filter expiry anyway */
             next_sweep = now_ms() + (int64_t)s->cfg.sweep_interval_s * 1000;
+        }
+        if (s->repl && now_ms() >= next_log && !atomic_load(&s->stopping)) {
+            /* for /health: how far the log is (a request to the stream leader) */
+            uint64_t ls = 0;
+            fs_err e;
+            if (hub_repl_log_last_seq(s->repl, &ls, &e) == FS_OK) {
+                atomic_store(&s->log_seq, ls);
+                atomic_store(&s->log_seq_ms, now_ms());
+            }
+            next_log = now_ms() + 1000;
         }
         if (stop) break;
     }
@@ -878,7 +1010,7 @@ static void done_cb(evutil_socket_t fd, short what, void *arg) {
         pthread_mutex_unlock(&s->dmu);
         if (!j) break;
         job_reply(s, j);
-        if (!j->status) stream_push(s, j);
+        if (!j->status && !s->repl) stream_push(s, j); /* replicated: the applier wakes applied_cb */
         job_free(j);
     }
 }
@@ -993,6 +1125,10 @@ static int sight_out(void *ctx, const hub_sight_row *r) {
         evbuffer_add(o->b, ",\"note\":", 8);
         buf_json_str(o->b, r->note.p, r->note.len);
     }
+    if (r->jws.len) { /* the signed SIGHTING / FALSE_POSITIVE event, unchanged */
+        evbuffer_add_printf(o->b, ",\"event_seq\":%lld,\"jws\":", (long long)r->event_seq);
+        buf_json_str(o->b, r->jws.p, r->jws.len);
+    }
     evbuffer_add(o->b, "}", 1);
     o->n++;
     return 0;
@@ -1033,10 +1169,23 @@ static void handle_health(hub_server *s, struct evhttp_request *req) {
     fs_err e;
     int64_t seq = 0;
     bool ok = hub_store_health(s->rstore, &e) == FS_OK && hub_store_last_seq(s->rstore, &seq, &e) == FS_OK;
+    if (ok && s->repl && atomic_load(&s->applier_failed)) {
+        ok = false;
+        snprintf(e.msg, sizeof e.msg, "replication applier stopped: %s", s->applier_error);
+    }
     struct evbuffer *b = evbuffer_new();
     evbuffer_add_printf(b, "{\"status\":\"%s\",\"store\":\"%s\",\"seq\":%lld,\"node\":", ok ? "ok" : "degraded",
                         hub_store_backend(s->rstore), (long long)seq);
     buf_json_str(b, s->cfg.node, strlen(s->cfg.node));
+    if (s->repl) {
+        /* log_seq: the log's last sequence as last read (log_age_ms ago; -1 = never) */
+        int64_t at = atomic_load(&s->log_seq_ms);
+        evbuffer_add_printf(b, ",\"replication\":{\"applied_seq\":%llu,\"log_seq\":%llu,"
+                               "\"log_age_ms\":%lld,\"replicas\":%d}",
+                            (unsigned long long)hub_repl_applied_seq(s->repl),
+                            (unsigned long long)atomic_load(&s->log_seq),
+                            (long long)(at ? now_ms() - at : -1), hub_repl_replicas(s->repl));
+    }
     if (!ok) {
         evbuffer_add(b, ",\"error\":", 9);
         buf_json_str(b, e.msg, strlen(e.msg));
@@ -1081,6 +1230,13 @@ static void handle_metrics(hub_server *s, struct evhttp_request *req) {
                            "# HELP fs38_hub_last_seq Highest sequence pushed.\n"
                            "# TYPE fs38_hub_last_seq gauge\nfs38_hub_last_seq %lld\n",
                         s->n_clients, atomic_load(&s->connections), (long long)atomic_load(&s->last_seq));
+    if (s->repl)
+        evbuffer_add_printf(b, "# HELP fs38_hub_repl_applied_seq Highest log sequence applied to this node's store.\n"
+                               "# TYPE fs38_hub_repl_applied_seq gauge\nfs38_hub_repl_applied_seq %llu\n"
+                               "# HELP fs38_hub_repl_log_seq Last sequence of the replicated log (as last read).\n"
+                               "# TYPE fs38_hub_repl_log_seq gauge\nfs38_hub_repl_log_seq %llu\n",
+                            (unsigned long long)hub_repl_applied_seq(s->repl),
+                            (unsigned long long)atomic_load(&s->log_seq));
     reply(s, req, 200, "text/plain; version=0.0.4", b);
     evbuffer_free(b);
 }
@@ -1192,15 +1348,61 @@ static void ping_cb(evutil_socket_t fd, short what, void *arg) {
 typedef struct backlog_out {
     struct evbuffer *b;
     int64_t last;
+    size_t rows;
 } backlog_out;
 
 static int backlog_row(void *ctx, const hub_row *r) {
     backlog_out *o = ctx;
+    o->rows++;
     evbuffer_add_printf(o->b, "id: %lld\nevent: event\ndata: ", (long long)r->seq);
     evbuffer_add(o->b, r->signed_jws.p, r->signed_jws.len);
     evbuffer_add(o->b, "\n\n", 2);
     o->last = r->seq;
     return 0;
+}
+
+#define PUSH_PAGE 1000
+
+/* Replicated node, on the loop: the applier stored new rows; each follower
+ * reads the local store after its cursor (the store's own visibility,
+ * expiry and filters), so followers of any node see the same ids. */
+static void applied_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd, (void)what;
+    hub_server *s = arg;
+    int64_t upto = atomic_load(&s->last_seq); /* committed: visible to this read */
+    bool more = false;
+    stream_client *next;
+    for (stream_client *c = s->clients; c; c = next) {
+        next = c->next;
+        if (c->last_seq >= upto) continue;
+        fs_str types[HUB_MAX_FILTER_TYPES];
+        for (size_t i = 0; i < c->n_types; i++) types[i] = fs_str_make(c->types[i], strlen(c->types[i]));
+        hub_pull_query pq = {.after = c->last_seq, .limit = PUSH_PAGE};
+        pq.f.reader = fs_str_make(c->reader, strlen(c->reader));
+        pq.f.now_ms = now_ms();
+        pq.f.types = types;
+        pq.f.n_types = c->n_types;
+        if (c->issuer[0]) pq.f.issuer = fs_str_make(c->issuer, strlen(c->issuer));
+        if (c->kind[0]) pq.f.obs_kind = fs_str_make(c->kind, strlen(c->kind));
+        backlog_out o = {evbuffer_new(), c->last_seq, 0};
+        int64_t nx;
+        fs_err e;
+        if (!o.b) continue;
+        if (hub_pull(s->rstore, &pq, backlog_row, &o, &nx, &e) != FS_OK) {
+            evbuffer_free(o.b);
+            continue; /* the next applied event retries from the same cursor */
+        }
+        bool full = o.rows == PUSH_PAGE; /* a full page may have more behind it */
+        if (o.rows && !client_send(s, c, o.b)) { /* dropped: too slow */
+            evbuffer_free(o.b);
+            continue;
+        }
+        /* nothing more is visible to it up to `upto` unless the page was full */
+        c->last_seq = full ? o.last : (o.last > upto ? o.last : upto);
+        more |= full;
+        evbuffer_free(o.b);
+    }
+    if (more) event_active(s->applied_ev, EV_READ, 0);
 }
 
 static void handle_stream(hub_server *s, struct evhttp_request *req, const xc_member *m) {
@@ -1234,7 +1436,7 @@ static void handle_stream(hub_server *s, struct evhttp_request *req, const xc_me
     if (q.issuer) snprintf(c->issuer, sizeof c->issuer, "%s", q.issuer);
     if (q.kind) snprintf(c->kind, sizeof c->kind, "%s", q.kind);
     /* backlog: committed events after the cursor; later pushes skip seq <= last */
-    backlog_out o = {evbuffer_new(), q.after};
+    backlog_out o = {evbuffer_new(), q.after, 0};
     if (s->cfg.stream_backlog) {
         hub_pull_query pq = {.after = q.after, .limit = (int)s->cfg.stream_backlog};
         filter_from(&q, m->issuer, &pq.f);
@@ -1333,6 +1535,15 @@ fs_code hub_server_new(const hub_config *c, hub_server **out, fs_err *e) {
     int64_t seq = 0;
     if ((rc = hub_store_last_seq(s->rstore, &seq, e)) != FS_OK) return rc;
     atomic_store(&s->last_seq, seq);
+    if (c->repl_urls[0]) {
+        if ((rc = hub_repl_open(c->repl_urls, c->repl_stream, c->repl_node_id, (int)c->repl_replicas,
+                                &s->repl, e)) != FS_OK ||
+            (rc = hub_store_open(c->store_url, &s->astore, e)) != FS_OK)
+            return rc;
+        s->sight_obs = calloc(HUB_MAX_OBS, sizeof *s->sight_obs);
+        s->sight_aud = calloc(HUB_MAX_AUDIENCE, sizeof *s->sight_aud);
+        if (!s->sight_obs || !s->sight_aud) return fs_fail(e, FS_ERR_NOMEM, "out of memory");
+    }
     s->limiter = hub_limiter_new(c->rate_events_per_s, c->rate_burst);
     s->base = event_base_new();
     s->http = s->base ? evhttp_new(s->base) : NULL;
@@ -1354,7 +1565,8 @@ fs_code hub_server_new(const hub_config *c, hub_server **out, fs_err *e) {
                                                  : ((struct sockaddr_in *)&ss)->sin_port);
     s->done_ev = event_new(s->base, -1, EV_PERSIST, done_cb, s);
     s->ping_ev = event_new(s->base, -1, EV_PERSIST, ping_cb, s);
-    if (!s->done_ev || !s->ping_ev) return fs_fail(e, FS_ERR_NOMEM, "out of memory (events)");
+    s->applied_ev = event_new(s->base, -1, EV_PERSIST, applied_cb, s);
+    if (!s->done_ev || !s->ping_ev || !s->applied_ev) return fs_fail(e, FS_ERR_NOMEM, "out of memory (events)");
     struct timeval ping = {(time_t)c->ping_s, 0};
     event_add(s->ping_ev, &ping);
     s->n_workers = c->workers ? c->workers : 1;
@@ -1368,6 +1580,11 @@ fs_code hub_server_new(const hub_config *c, hub_server **out, fs_err *e) {
     if (pthread_create(&s->committer, NULL, committer_main, s) != 0)
         return fs_fail(e, FS_ERR_INTERNAL, "cannot start the committer thread");
     s->committer_started = true;
+    if (s->repl) {
+        if (pthread_create(&s->applier, NULL, applier_main, s) != 0)
+            return fs_fail(e, FS_ERR_INTERNAL, "cannot start the replication applier thread");
+        s->applier_started = true;
+    }
     return FS_OK;
 }
 
@@ -1406,6 +1623,9 @@ void hub_server_free(hub_server *s) {
     pthread_cond_broadcast(&s->ccond);
     pthread_mutex_unlock(&s->cmu);
     if (s->committer_started) pthread_join(s->committer, NULL);
+    /* the committer is done awaiting: the applier may stop (it checks every 250 ms) */
+    atomic_store(&s->applier_stop, 1);
+    if (s->applier_started) pthread_join(s->applier, NULL);
     /* requests still queued: their connections go with the loop */
     for (task *t = s->thead, *n; t; t = n) {
         n = t->next;
@@ -1422,6 +1642,7 @@ void hub_server_free(hub_server *s) {
     if (s->sig_term) event_free(s->sig_term);
     if (s->done_ev) event_free(s->done_ev);
     if (s->ping_ev) event_free(s->ping_ev);
+    if (s->applied_ev) event_free(s->applied_ev);
     if (s->http) evhttp_free(s->http); /* closes connections: pending jobs forget their request */
     for (pub_job *j; (j = jq_pop(&s->doneq));) job_free(j);
     if (s->base) event_base_free(s->base);
@@ -1429,6 +1650,10 @@ void hub_server_free(hub_server *s) {
     SSL_CTX_free(s->refuse_ctx);
     hub_store_close(s->rstore);
     hub_store_close(s->wstore);
+    hub_store_close(s->astore);
+    hub_repl_close(s->repl);
+    free(s->sight_obs);
+    free(s->sight_aud);
     hub_limiter_free(s->limiter);
     xc_registry_free(&s->reg);
     free(s->registry_text);

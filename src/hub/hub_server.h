@@ -48,6 +48,12 @@ typedef struct hub_config {
     uint32_t sweep_interval_s;   /* expired events leave the active set (default 60) */
     uint32_t workers;            /* verifying threads (default: online CPUs, 1..64) */
     uint32_t commit_max;         /* events in one group commit (default 10000) */
+    /* replication (hub_repl.h, docs/federation.md): repl_urls empty = one node */
+    char repl_urls[HUB_CFG_PATH_MAX]; /* "nats://a:4222,nats://b:4222" (local server first) */
+    char repl_node_id[65];       /* [A-Za-z0-9_-]: names this node's durable consumer */
+    char repl_stream[65];        /* default FS38_EVENTS */
+    uint32_t repl_replicas;      /* stream replicas when it is created (default 3) */
+    uint32_t repl_await_ms;      /* wait for the own applier before answering 503 (default 5000) */
 } hub_config;
 
 void hub_config_defaults(hub_config *c);

@@ -42,7 +42,7 @@
 
 /* ---- limits (checked before anything reaches the database) ------------- */
 
-#define HUB_SCHEMA_VERSION 2        /* highest migration this build knows */
+#define HUB_SCHEMA_VERSION 3        /* highest migration this build knows */
 #define HUB_MAX_URL 1024
 #define HUB_MAX_ID 256              /* issuer, event_id, publisher, reporter, audience member */
 #define HUB_MAX_TYPE 64             /* event_type */
@@ -143,6 +143,8 @@ typedef struct hub_sighting {
     int64_t at_ms;         /* when it was seen, >= 0 */
     int64_t count;         /* >= 1 */
     fs_str note;           /* optional (len 0 = none), <= HUB_MAX_NOTE */
+    int64_t event_seq;     /* the stored SIGHTING/FALSE_POSITIVE event carrying it (0 = none):
+                              its signed bytes come back as hub_sight_row.jws */
 } hub_sighting;
 
 typedef struct hub_sight_row {
@@ -151,6 +153,8 @@ typedef struct hub_sight_row {
     hub_feedback kind;
     int64_t at_ms, count, received_ms;
     fs_str note;           /* len 0 when none */
+    int64_t event_seq;     /* the feedback event's seq (0 = none) */
+    fs_str jws;            /* its signed bytes, unchanged (len 0 when none) */
 } hub_sight_row;
 typedef int (*hub_sight_fn)(void *ctx, const hub_sight_row *row);
 

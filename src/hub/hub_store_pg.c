@@ -86,7 +86,7 @@ static const char *const stmt_types[ST_COUNT] = {
     [ST_SWEEP] = "l",
     [ST_LAST_SEQ] = "",
     [ST_SIGHT_REF] = "ttt",
-    [ST_SIGHT_INSERT] = "tttllltl",
+    [ST_SIGHT_INSERT] = "tttllltll",
     [ST_SIGHT_PULL] = "ltttl",
     [ST_SCHEMA_RECORD] = "ltl",
 };
@@ -789,6 +789,8 @@ static fs_code pgb_sighting_add(hub_store *s, const hub_sighting *sg, int64_t no
         p_int(&w, sg->count);
         p_opt(&w, sg->note);
         p_int(&w, now_ms);
+        if (sg->event_seq > 0) p_int(&w, sg->event_seq);
+        else p_null(&w);
         rc = scalar(s, ST_SIGHT_INSERT, &w, seq, "insert sighting", e);
     }
     if (rc == FS_OK) rc = pgb_commit(s, e);
@@ -817,6 +819,8 @@ static int sight_row(hub_store *s, const PGresult *r, void *ctx) {
         .count = g_int(r, 0, 6),
         .note = g_str(r, 0, 7),
         .received_ms = g_int(r, 0, 8),
+        .event_seq = g_int(r, 0, 9),
+        .jws = g_str(r, 0, 10),
     };
     *sc->last = row.seq;
     return sc->fn(sc->ctx, &row);

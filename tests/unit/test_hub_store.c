@@ -746,6 +746,75 @@ static void t_sightings(hub_store *s) {
     CHECK(hub_sightings_pull(s, &q, scollect, &g, &next, &e) == FS_ERR_USAGE);
 }
 
+/* Keeps the signed bytes of each sighting row (its feedback event). */
+typedef struct sjws {
+    int n;
+    int64_t event_seq;
+    char jws[512];
+    size_t jws_len;
+} sjws;
+
+static int sjws_collect(void *ctx, const hub_sight_row *r) {
+    sjws *g = ctx;
+    g->n++;
+    g->event_seq = r->event_seq;
+    g->jws_len = r->jws.len;
+    fs_str_copy(r->jws, g->jws, sizeof g->jws);
+    return 0;
+}
+
+/* A sighting carried by a stored feedback event returns that event's exact
+ * signed bytes; a red feedback event hides its sighting from non-audience. */
+static void t_sighting_jws(hub_store *s) {
+    char a[64], b[64], c[64];
+    org(a, sizeof a, "sj-a");
+    org(b, sizeof b, "sj-b");
+    org(c, sizeof c, "sj-c");
+    ev ref, fb, red;
+    hub_result r;
+    fs_err e = {0};
+    ev_init(&ref, a, "sj-ref", 1, "IRSF", "green");
+    CHECK(publish1(s, &ref.it, &r) == FS_OK && r.verdict == HUB_STORED);
+    ev_init(&fb, b, "sj-fb", 1, "SIGHTING", "green");
+    CHECK(publish1(s, &fb.it, &r) == FS_OK && r.verdict == HUB_STORED);
+    int64_t fb_seq = r.seq;
+    hub_sighting sg = {.reporter = S(b), .ref_issuer = S(a), .ref_event_id = S("sj-ref"),
+                       .kind = HUB_SIGHTING, .at_ms = T0, .count = 1, .event_seq = fb_seq};
+    hub_verdict vd;
+    int64_t seq = 0, next = -1;
+    CHECK_MSG(hub_sighting_add(s, &sg, T0, &vd, &seq, &e) == FS_OK, "%s", e.msg);
+    CHECK_EQ_INT(vd, HUB_STORED);
+    hub_sight_query q = {.reader = S(c), .ref_issuer = S(a), .ref_event_id = S("sj-ref"), .limit = 10};
+    sjws g = {0};
+    CHECK(hub_sightings_pull(s, &q, sjws_collect, &g, &next, &e) == FS_OK);
+    CHECK_EQ_INT(g.n, 1);
+    CHECK_EQ_INT(g.event_seq, fb_seq);
+    CHECK_EQ_INT(g.jws_len, strlen(fb.sig));
+    CHECK(!strcmp(g.jws, fb.sig));
+    /* Without a feedback event: no bytes. */
+    sg.event_seq = 0;
+    CHECK(hub_sighting_add(s, &sg, T0, &vd, &seq, &e) == FS_OK && vd == HUB_STORED);
+    memset(&g, 0, sizeof g);
+    q.after = next;
+    CHECK(hub_sightings_pull(s, &q, sjws_collect, &g, &next, &e) == FS_OK);
+    CHECK_EQ_INT(g.n, 1);
+    CHECK_EQ_INT(g.event_seq, 0);
+    CHECK_EQ_INT(g.jws_len, 0);
+    /* A red feedback event without audience: only its issuer b sees the sighting. */
+    ev_init(&red, b, "sj-red", 1, "SIGHTING", "red");
+    CHECK(publish1(s, &red.it, &r) == FS_OK && r.verdict == HUB_STORED);
+    sg.event_seq = r.seq;
+    CHECK(hub_sighting_add(s, &sg, T0, &vd, &seq, &e) == FS_OK && vd == HUB_STORED);
+    q.after = next;
+    memset(&g, 0, sizeof g);
+    CHECK(hub_sightings_pull(s, &q, sjws_collect, &g, &next, &e) == FS_OK);
+    CHECK_EQ_INT(g.n, 0);
+    q.reader = S(b);
+    CHECK(hub_sightings_pull(s, &q, sjws_collect, &g, &next, &e) == FS_OK);
+    CHECK_EQ_INT(g.n, 1);
+    CHECK(!strcmp(g.jws, red.sig));
+}
+
 /* Every string field carries SQL metacharacters and odd UTF-8. */
 static void t_metachars(hub_store *s) {
     char iss[160], aud[160], eid[160];
@@ -1177,6 +1246,7 @@ static void run_suite(const char *url, const char *label) {
     t_filters(s);
     t_tlp(s);
     t_sightings(s);
+    t_sighting_jws(s);
     t_metachars(s);
     t_bad_input(s);
     t_snapshot_stream(s);
