@@ -137,7 +137,7 @@ static fs_code split_urls(const char *urls, char *copy, size_t cap, const char *
 static fs_code connect_nats(hub_repl *r, const char *urls, fs_err *e) {
     char copy[4096];
     const char *list[HUB_REPL_MAX_URLS];
-    int n;
+    int n = 0;
     fs_code rc = split_urls(urls, copy, sizeof copy, list, &n, e);
     if (rc != FS_OK) return rc;
     natsOptions *o = NULL;

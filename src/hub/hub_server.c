@@ -750,7 +750,7 @@ static void replicate_group(hub_server *s, pub_job *group, hub_item *items, hub_
         if (!lost) continue;
         for (size_t i = first; i < x && seqs; i++) seqs[i] = 0; /* not awaited */
         job_fail(j, 503, "replicated log unavailable, this request is not acknowledged (retry: "
-                         "items already logged are answered duplicate): %s",
+                         "items already logged are answered duplicate): %.200s",
                  rc != FS_OK ? e.msg : "an item got no PubAck");
     }
     fs_err we = {0};
@@ -759,7 +759,7 @@ static void replicate_group(hub_server *s, pub_job *group, hub_item *items, hub_
         for (pub_job *j = group; j; j = j->next)
             if (!j->status)
                 job_fail(j, 503, "logged but not yet applied on this node (retry: it is answered "
-                                 "duplicate): %s", we.msg);
+                                 "duplicate): %.200s", we.msg);
         rc = FS_ERR_IO;
     }
     for (size_t i = 0; i < k && rc == FS_OK; i++) {
