@@ -17,7 +17,9 @@
 #   BENCH_BIG_MIB=512     size of the end-to-end capture
 #   BENCH_FLOOD_MSGS=1000000  requests in each flood capture
 #   BENCH_TSHARK_RUNS=1   tshark runs on the big capture (it is ~20x slower)
-#   BENCH_PARTS="parser inspect memory"   which parts to run
+#   BENCH_PARTS="parser inspect memory hub"   which parts to run
+#   (hub: scripts/bench_hub.sh -- publish/pull/push of `fs38 hub` on SQLite and
+#   PostgreSQL beside the raw Ed25519 verify rate; its knobs are listed there)
 set -uo pipefail
 
 REL=${1:?usage: scripts/bench.sh BUILD_DIR}
@@ -27,7 +29,7 @@ ROUNDS=${BENCH_ROUNDS:-5}
 BIG_MIB=${BENCH_BIG_MIB:-512}
 FLOOD_MSGS=${BENCH_FLOOD_MSGS:-1000000}
 TSHARK_RUNS=${BENCH_TSHARK_RUNS:-1}
-PARTS=${BENCH_PARTS:-parser inspect memory}
+PARTS=${BENCH_PARTS:-parser inspect memory hub}
 FS38=$REL/fs38
 CC=${CC:-cc}
 mkdir -p "$OUT"
@@ -260,12 +262,30 @@ report() {
     done
     row "RSS 1M sources / RSS 100k sources" \
         "$(or_pending "$(div "$(get flood_1m_rss_kb)" "$(get flood_100k_rss_kb)" %.2f)" x)" "~1x (no growth)"
+    hub_report
     printf -- '-%.0s' $(seq 90); echo
     echo "load average (1/5/15 min) before the run: $(get load_before), after: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "  (the bench adds 1-2 itself; more means other jobs shared the $(nproc) cores and the wall-time"
     echo "  figures, worker scaling first, are low; the per-CPU-second figures are the steadier ones)"
     echo "tshark: one run on the same file unless BENCH_TSHARK_RUNS is set (it is the slow side)."
     echo "figures are informational; a noisy shared machine moves them by 10-20 %."
+}
+
+hub_report() {
+    local v1=$(get hub_verify_1t) v2=$(get hub_verify_2t) st
+    echo "hub: $(get hub_events_per_round) signed events per publish round, batches of $(get hub_batch)," \
+         "$(get hub_conns) connections; latency: follower on /v1/stream, 1,000 events/s"
+    row "raw Ed25519 verify, libsodium, 1 thread" "$(or_pending "$v1" " /s")" ""
+    row "raw Ed25519 verify, libsodium, 2 threads" "$(or_pending "$v2" " /s")" "(the physical limit)"
+    for st in sqlite postgresql; do
+        local pr=$(get hub_${st}_publish_rate)
+        row "hub publish, $st (verify + durable)" "$(or_pending "$pr" " events/s")" ">= 20,000 events/s"
+        row "  publish / raw verify (2 threads)" "$(or_pending "$(div "$pr" "$v2" %.2f)" x)" ""
+        row "  stored / rejected (all rounds)" "$(or_pending "$(get hub_${st}_publish_stored)") / $(or_pending "$(get hub_${st}_publish_rejected)")" ""
+        row "hub pull, $st (limit 10000)" "$(or_pending "$(get hub_${st}_pull_rate)" " events/s")" ""
+        row "hub push latency, $st: p50 / p99" "$(or_pending "$(get hub_${st}_lat_p50_ms)") / $(or_pending "$(get hub_${st}_lat_p99_ms)" " ms")" "p99 < 50 ms"
+        row "  events received / sent (rate achieved)" "$(or_pending "$(get hub_${st}_lat_received)") / $(or_pending "$(get hub_${st}_lat_sent)") ($(or_pending "$(get hub_${st}_lat_achieved_rate)" /s))" ""
+    done
 }
 
 # ---- main -------------------------------------------------------------------------
@@ -282,5 +302,9 @@ if has_part memory; then
     bench_flood 1000000 1m || say "flood 1M benchmark incomplete"
     bench_flood 100000 100k || say "flood 100k benchmark incomplete"
     [ -n "$(get flood_1m_memory_json)" ] && say "memory 1M sources: $(get flood_1m_memory_json)"
+fi
+if has_part hub; then
+    [ -x "$FS38" ] || { say "$FS38 missing: run make first"; exit 2; }
+    scripts/bench_hub.sh "$REL" "$KV" || say "hub benchmark incomplete"
 fi
 report | tee "$OUT/results.txt"

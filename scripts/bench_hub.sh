@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# bench_hub.sh -- the hub figures of `make bench` (issue 3, section 5):
+# publish throughput (signature check + durable write) on SQLite and on
+# PostgreSQL 15, pull throughput, push latency at a steady 1,000 events/s,
+# and beside them the raw Ed25519 verification rate of libsodium on 1 and 2
+# threads, measured in the same run, interleaved with the publish rounds.
+#
+#   scripts/bench_hub.sh BUILD_DIR KV_FILE    (called by scripts/bench.sh)
+#
+# Appends key=value figures to KV_FILE (medians of BENCH_ROUNDS rounds).
+# Builds bench/bench_hub.c against BUILD_DIR/libfs38.a, makes a PKI with
+# openssl, a signing key and registry with `bench_hub setup`, starts
+# `BUILD_DIR/fs38 hub` on 127.0.0.1 (a free port) against SQLite, then
+# against a PostgreSQL 15 started in a temp dir (as user postgres when run
+# as root, like tests/cli/test_hub_store_pg.sh). Everything is bounded by
+# timeouts and stopped on exit. Not a test: it never fails on a slow figure.
+#
+# Knobs: BENCH_ROUNDS=5  BENCH_HUB_EVENTS=50000 (per publish round)
+#        BENCH_HUB_BATCH=1000  BENCH_HUB_CONNS=4  BENCH_HUB_LAT_S=15
+#        BENCH_HUB_STORES="sqlite postgresql"  PGBIN=/usr/lib/postgresql/15/bin
+set -uo pipefail
+
+REL=${1:?usage: scripts/bench_hub.sh BUILD_DIR KV_FILE}
+KV=${2:?usage: scripts/bench_hub.sh BUILD_DIR KV_FILE}
+cd "$(dirname "$0")/.." || exit 2
+ROUNDS=${BENCH_ROUNDS:-5}
+EVENTS=${BENCH_HUB_EVENTS:-50000}
+BATCH=${BENCH_HUB_BATCH:-1000}
+CONNS=${BENCH_HUB_CONNS:-4}
+LAT_S=${BENCH_HUB_LAT_S:-15}
+STORES=${BENCH_HUB_STORES:-sqlite postgresql}
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+FS38=$REL/fs38
+CC=${CC:-cc}
+OUT=build/bench
+BH=$OUT/bench_hub
+W=$(mktemp -d /tmp/fs38_bench_hub_XXXXXX)
+HUB_PID=""
+PGD=""
+
+say() { echo "bench hub: $*" >&2; }
+put() { echo "$1=$2" >>"$KV"; }
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit; print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }   # RESULT line -> value of key
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+stop_hub() {
+    [ -n "$HUB_PID" ] || return 0
+    kill "$HUB_PID" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$HUB_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$HUB_PID" 2>/dev/null
+    wait "$HUB_PID" 2>/dev/null
+    HUB_PID=""
+}
+stop_pg() {
+    if [ -n "$PGD" ] && [ -f "$PGD/data/postmaster.pid" ]; then
+        as_pg timeout 30 "$PGBIN/pg_ctl" -D "$PGD/data" -m fast stop >/dev/null 2>&1
+    fi
+}
+cleanup() { stop_hub; stop_pg; rm -rf "$W"; }
+trap cleanup EXIT
+
+free_port() {
+    local p i
+    for ((i = 0; i < 50; i++)); do
+        p=$((20000 + RANDOM % 40000))
+        ss -Hltn "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return 0; }
+    done
+    return 1
+}
+
+build() {
+    local pkgs="libpcap jansson yaml-0.1 libsodium sqlite3 libpq openssl libevent libevent_openssl libevent_pthreads libnats"
+    if [ ! -x "$BH" ] || [ bench/bench_hub.c -nt "$BH" ] || [ "$REL/libfs38.a" -nt "$BH" ]; then
+        $CC -std=c11 -D_GNU_SOURCE -O2 -g -Isrc $(pkg-config --cflags $pkgs 2>/dev/null) -o "$BH" \
+            bench/bench_hub.c "$REL/libfs38.a" $(pkg-config --libs $pkgs 2>/dev/null) -lpthread -lm
+    fi
+}
+
+pki() {
+    local d=$W/pki n ext
+    mkdir -p "$d"
+    openssl ecparam -name prime256v1 -genkey -noout -out "$d/ca.key" 2>/dev/null &&
+    openssl req -x509 -new -key "$d/ca.key" -subj /CN=fs38-bench-ca -days 2 -out "$d/ca.crt" 2>/dev/null || return 1
+    for n in hub member; do
+        ext="extendedKeyUsage=clientAuth"
+        [ $n = hub ] && ext=$'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth'
+        printf '%s\n' "$ext" >"$d/$n.ext"
+        openssl ecparam -name prime256v1 -genkey -noout -out "$d/$n.key" 2>/dev/null &&
+        openssl req -new -key "$d/$n.key" -subj "/CN=$n" -out "$d/$n.csr" 2>/dev/null &&
+        openssl x509 -req -in "$d/$n.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+            -days 2 -extfile "$d/$n.ext" -out "$d/$n.crt" 2>/dev/null || return 1
+    done
+    mkdir -p "$W/keys"
+    SIGN_KEY=$("$BH" setup --cert "$d/member.crt" --issuer org:234-15 --dir "$W/keys") || return 1
+}
+
+start_pg() {
+    PGD=$W/pg
+    mkdir -p "$PGD"
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$PGD" "$W" && chmod 755 "$W"
+    chmod 700 "$PGD"
+    PG_PORT=$(free_port) || return 1
+    as_pg timeout 120 "$PGBIN/initdb" -D "$PGD/data" -A trust -U postgres -E UTF8 --locale=C \
+        --no-sync >"$PGD/initdb.log" 2>&1 || { say "initdb failed"; return 1; }
+    # fsync and synchronous_commit on: the durability the hub promises
+    as_pg timeout 60 "$PGBIN/pg_ctl" -D "$PGD/data" -l "$PGD/server.log" -w -t 45 \
+        -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PGD -c fsync=on -c synchronous_commit=on -c max_connections=20 -c shared_buffers=128MB" \
+        start >/dev/null || { say "postgres did not start"; tail -5 "$PGD/server.log" >&2; return 1; }
+    as_pg timeout 30 "$PGBIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres -E UTF8 fs38bench || return 1
+    PG_URL="postgresql://postgres@127.0.0.1:$PG_PORT/fs38bench"
+}
+
+start_hub() { # STORE-URL
+    PORT=$(free_port) || return 1
+    cat >"$W/hub.yaml" <<EOF
+# written by scripts/bench_hub.sh
+listen: "127.0.0.1:$PORT"
+node: bench
+tls: {cert: pki/hub.crt, key: pki/hub.key, ca: pki/ca.crt}
+registry: keys/registry.json
+store: "$1"
+limits:
+  max_body: 16777216
+  max_batch: 10000
+  timeout_s: 60
+  stream_buffer: 67108864
+rate:
+  events_per_s: 0
+  burst: 100000
+window: {past_s: 86400, future_s: 300}
+sweep_interval_s: 3600
+commit_max: 10000
+EOF
+    "$FS38" hub --config "$W/hub.yaml" >>"$W/hub.log" 2>&1 &
+    HUB_PID=$!
+    local i
+    for ((i = 0; i < 100; i++)); do
+        curl -s --max-time 2 --cert "$W/pki/member.crt" --key "$W/pki/member.key" --cacert "$W/pki/ca.crt" \
+            "https://127.0.0.1:$PORT/health" -o /dev/null 2>/dev/null && return 0
+        kill -0 "$HUB_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    say "hub did not start:"; tail -5 "$W/hub.log" >&2
+    return 1
+}
+
+client() { # CMD ARGS...
+    local cmd=$1; shift
+    timeout 300 "$BH" "$cmd" --hub "127.0.0.1:$PORT" --cert "$W/pki/member.crt" \
+        --key "$W/pki/member.key" --ca "$W/pki/ca.crt" "$@"
+}
+
+bench_store() { # NAME URL
+    local name=$1 url=$2 r line
+    start_hub "$url" || return 1
+    say "$name: $ROUNDS rounds of publish ($EVENTS events, batches of $BATCH, $CONNS connections), each beside the raw verify rate"
+    for r in $(seq "$ROUNDS"); do
+        line=$(timeout 60 "$BH" verify -t 1) && echo "$line" >>"$W/verify.out"
+        line=$(client publish --sign-key "$SIGN_KEY" -n "$EVENTS" -b "$BATCH" -c "$CONNS") || say "$name publish round $r: $line"
+        echo "$line" >>"$W/pub-$name.out"
+        say "  $line"
+    done
+    line=$(client pull -l 10000) && echo "$line" >>"$W/pull-$name.out"
+    say "  $line"
+    line=$(client latency --sign-key "$SIGN_KEY" -r 1000 -s "$LAT_S" -c 8) && echo "$line" >"$W/lat-$name.out"
+    say "  $line"
+    stop_hub
+    put "hub_${name}_publish_rate" "$(field rate <"$W/pub-$name.out" | median)"
+    put "hub_${name}_publish_stored" "$(field stored <"$W/pub-$name.out" | awk '{ s += $1 } END { print s + 0 }')"
+    put "hub_${name}_publish_rejected" "$(field rejected <"$W/pub-$name.out" | awk '{ s += $1 } END { print s + 0 }')"
+    [ -s "$W/pull-$name.out" ] && {
+        put "hub_${name}_pull_rate" "$(field rate <"$W/pull-$name.out")"
+        put "hub_${name}_pull_events" "$(field events <"$W/pull-$name.out")"
+    }
+    [ -s "$W/lat-$name.out" ] && for k in p50_ms p99_ms max_ms sent received achieved_rate; do
+        put "hub_${name}_lat_$k" "$(field $k <"$W/lat-$name.out")"
+    done
+    return 0
+}
+
+build || { say "cannot build bench/bench_hub.c"; exit 2; }
+[ -x "$FS38" ] || { say "$FS38 missing"; exit 2; }
+pki || { say "PKI/key set-up failed"; exit 2; }
+put hub_events_per_round "$EVENTS"
+put hub_batch "$BATCH"
+put hub_conns "$CONNS"
+for st in $STORES; do
+    case $st in
+    sqlite) bench_store sqlite "sqlite:$W/hub.db" || say "sqlite benchmark incomplete" ;;
+    postgresql)
+        if [ -x "$PGBIN/postgres" ] && start_pg; then
+            bench_store postgresql "$PG_URL" || say "postgresql benchmark incomplete"
+            stop_pg
+        else
+            say "no PostgreSQL 15 at $PGBIN: postgresql figures pending"
+        fi ;;
+    esac
+done
+if [ -s "$W/verify.out" ]; then
+    put hub_verify_1t "$(field verify_1t <"$W/verify.out" | median)"
+    put hub_verify_2t "$(field verify_2t <"$W/verify.out" | median)"
+fi
+exit 0
