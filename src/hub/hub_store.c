@@ -387,6 +387,57 @@ static void prejudge(const hub_item *it, hub_result *r) {
     }
 }
 
+/* The per-batch working memory of publish and apply: the in-batch index,
+ * the database lookups, and which earlier item a duplicate repeats. */
+typedef struct batch_judge {
+    batch_index ix;
+    hub_lookup *look;
+    int32_t *dup_of;
+} batch_judge;
+
+/* Cheap checks of every item; returns how many are still candidates. */
+static size_t prejudge_all(const hub_item *items, hub_result *res, size_t n) {
+    size_t pending = 0;
+    for (size_t i = 0; i < n; i++) {
+        prejudge(&items[i], &res[i]);
+        pending += res[i].verdict == HUB_STORED;
+    }
+    return pending;
+}
+
+static fs_code judge_init(batch_judge *b, size_t n, const char *what, fs_err *e) {
+    memset(b, 0, sizeof *b);
+    b->ix.cap = 16;
+    while (b->ix.cap < 2 * n) b->ix.cap <<= 1;
+    b->look = calloc(n, sizeof *b->look);
+    b->dup_of = malloc(n * sizeof *b->dup_of);
+    b->ix.head = malloc(b->ix.cap * sizeof *b->ix.head);
+    b->ix.next = malloc(n * sizeof *b->ix.next);
+    if (!b->look || !b->dup_of || !b->ix.head || !b->ix.next)
+        return fs_fail(e, FS_ERR_NOMEM, "%s: out of memory for %zu items", what, n);
+    memset(b->ix.head, 0xff, b->ix.cap * sizeof *b->ix.head);
+    return FS_OK;
+}
+
+/* Item i against the database and the earlier items (see decide). */
+static void judge_item(batch_judge *b, const hub_item *items, hub_result *res, size_t i) {
+    b->dup_of[i] = -1;
+    if (res[i].verdict == HUB_STORED) decide(items, res, i, &b->look[i], &b->ix, &b->dup_of[i]);
+}
+
+/* After the commit: a replay of an item stored earlier in this batch gets its seq. */
+static void judge_copy_dup_seqs(const batch_judge *b, hub_result *res, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (res[i].verdict == HUB_DUPLICATE && b->dup_of[i] >= 0) res[i].seq = res[b->dup_of[i]].seq;
+}
+
+static void judge_free(batch_judge *b) {
+    free(b->look);
+    free(b->dup_of);
+    free(b->ix.head);
+    free(b->ix.next);
+}
+
 fs_code hub_publish(hub_store *s, const hub_item *items, size_t n, int64_t now_ms,
                     hub_result *res, fs_err *e) {
     if (n > HUB_MAX_BATCH)
@@ -396,48 +447,21 @@ fs_code hub_publish(hub_store *s, const hub_item *items, size_t n, int64_t now_m
     fs_code rc = need_schema(s, e);
     if (rc != FS_OK) return rc;
 
-    size_t pending = 0;
-    for (size_t i = 0; i < n; i++) {
-        prejudge(&items[i], &res[i]);
-        pending += res[i].verdict == HUB_STORED;
-    }
-    if (pending == 0) return FS_OK;
-
-    batch_index ix = {0};
-    ix.cap = 16;
-    while (ix.cap < 2 * n) ix.cap <<= 1;
-    hub_lookup *look = calloc(n, sizeof *look);
-    int32_t *dup_of = malloc(n * sizeof *dup_of);
-    ix.head = malloc(ix.cap * sizeof *ix.head);
-    ix.next = malloc(n * sizeof *ix.next);
-    if (!look || !dup_of || !ix.head || !ix.next) {
-        rc = fs_fail(e, FS_ERR_NOMEM, "publish: out of memory for %zu items", n);
-        goto out;
-    }
-    memset(ix.head, 0xff, ix.cap * sizeof *ix.head);
-
-    rc = s->ops->begin_write(s, e);
+    if (prejudge_all(items, res, n) == 0) return FS_OK;
+    batch_judge b;
+    rc = judge_init(&b, n, "publish", e);
+    if (rc == FS_OK) rc = s->ops->begin_write(s, e);
     if (rc != FS_OK) goto out;
-    rc = s->ops->lookup(s, items, res, n, look, e);
+    rc = s->ops->lookup(s, items, res, n, b.look, e);
     if (rc == FS_OK) {
-        for (size_t i = 0; i < n; i++) {
-            dup_of[i] = -1;
-            if (res[i].verdict == HUB_STORED) decide(items, res, i, &look[i], &ix, &dup_of[i]);
-        }
+        for (size_t i = 0; i < n; i++) judge_item(&b, items, res, i);
         rc = s->ops->insert(s, items, res, n, now_ms, e);
     }
     if (rc == FS_OK) rc = s->ops->commit(s, e);
     else s->ops->rollback(s);
-    if (rc == FS_OK) {
-        /* A replay of an item stored earlier in this batch gets its seq. */
-        for (size_t i = 0; i < n; i++)
-            if (res[i].verdict == HUB_DUPLICATE && dup_of[i] >= 0) res[i].seq = res[dup_of[i]].seq;
-    }
+    if (rc == FS_OK) judge_copy_dup_seqs(&b, res, n);
 out:
-    free(look);
-    free(dup_of);
-    free(ix.head);
-    free(ix.next);
+    judge_free(&b);
     return rc;
 }
 
@@ -555,35 +579,17 @@ fs_code hub_store_apply(hub_store *s, const hub_item *items, const int64_t *seqs
     if (!s->ops->set_next_seq)
         return fs_fail(e, FS_ERR_INTERNAL, "%s store: cannot apply a replicated log", s->ops->name);
 
-    size_t pending = 0;
-    for (size_t i = 0; i < n; i++) {
-        prejudge(&items[i], &res[i]);
-        pending += res[i].verdict == HUB_STORED;
-    }
-    if (pending == 0) return FS_OK;
-
-    batch_index ix = {0};
-    ix.cap = 16;
-    while (ix.cap < 2 * n) ix.cap <<= 1;
-    hub_lookup *look = calloc(n, sizeof *look);
-    int32_t *dup_of = malloc(n * sizeof *dup_of);
-    ix.head = malloc(ix.cap * sizeof *ix.head);
-    ix.next = malloc(n * sizeof *ix.next);
-    if (!look || !dup_of || !ix.head || !ix.next) {
-        rc = fs_fail(e, FS_ERR_NOMEM, "apply: out of memory for %zu items", n);
-        goto out;
-    }
-    memset(ix.head, 0xff, ix.cap * sizeof *ix.head);
-
-    rc = s->ops->begin_write(s, e);
+    if (prejudge_all(items, res, n) == 0) return FS_OK;
+    batch_judge b;
+    rc = judge_init(&b, n, "apply", e);
+    if (rc == FS_OK) rc = s->ops->begin_write(s, e);
     if (rc != FS_OK) goto out;
     int64_t last = 0;
     rc = s->ops->last_seq(s, &last, e);
-    if (rc == FS_OK) rc = s->ops->lookup(s, items, res, n, look, e);
+    if (rc == FS_OK) rc = s->ops->lookup(s, items, res, n, b.look, e);
     if (rc == FS_OK) {
         for (size_t i = 0; i < n; i++) {
-            dup_of[i] = -1;
-            if (res[i].verdict == HUB_STORED) decide(items, res, i, &look[i], &ix, &dup_of[i]);
+            judge_item(&b, items, res, i);
             if (res[i].verdict == HUB_STORED && seqs[i] <= last) {
                 /* Passed already yet not held: the store and the log disagree. */
                 res[i].verdict = HUB_INVALID;
@@ -596,13 +602,8 @@ fs_code hub_store_apply(hub_store *s, const hub_item *items, const int64_t *seqs
     }
     if (rc == FS_OK) rc = s->ops->commit(s, e);
     else s->ops->rollback(s);
-    if (rc == FS_OK)
-        for (size_t i = 0; i < n; i++)
-            if (res[i].verdict == HUB_DUPLICATE && dup_of[i] >= 0) res[i].seq = res[dup_of[i]].seq;
+    if (rc == FS_OK) judge_copy_dup_seqs(&b, res, n);
 out:
-    free(look);
-    free(dup_of);
-    free(ix.head);
-    free(ix.next);
+    judge_free(&b);
     return rc;
 }
