@@ -18,6 +18,7 @@ int cmd_keygen(int argc, char **argv);  /* cmd_keygen.c */
 int cmd_hash_id(int argc, char **argv); /* cmd_hash_id.c */
 int cmd_hub(int argc, char **argv);     /* cmd_hub.c */
 int cmd_sign(int argc, char **argv);    /* cmd_sign.c */
+int cmd_validate(int argc, char **argv); /* cmd_validate.c */
 int cmd_share(int argc, char **argv);   /* cmd_share.c */
 int cmd_pull(int argc, char **argv);    /* cmd_pull.c */
 int cmd_sight(int argc, char **argv);   /* cmd_sight.c */

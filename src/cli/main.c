@@ -21,6 +21,7 @@ static const struct {
     {"keygen", cmd_keygen, "make an Ed25519 key pair for signing shared events"},
     {"hash-id", cmd_hash_id, "pseudonymise MSISDN/IMSI/ICCID under the community key"},
     {"hub", cmd_hub, "run the exchange hub (HTTPS, mutual TLS) operators share events through"},
+    {"validate", cmd_validate, "check NDJSON events against the event format, naming every wrong field"},
     {"sign", cmd_sign, "sign NDJSON events as JWS, one per line (tests and scripts)"},
     {"share", cmd_share, "publish inspect's events to a hub (policy filter, signed)"},
     {"pull", cmd_pull, "keep a local cache of the indicators partners shared"},
