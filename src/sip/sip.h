@@ -119,6 +119,30 @@ static inline bool sip_lower_eq(const char *p, const char *lower, size_t n) {
     return true;
 }
 
+/* sip_lower_eq for a literal lower whose octets are lower-case letters or
+ * octets below 0x40 (digits, '-', '/', '.', '*', '+'), a word at a time: p
+ * may differ from lower only in bit 0x20 and only where lower holds a letter
+ * (bit 0x40 set), which is exactly ASCII case folding for such literals.
+ * Reads only [p, p + n), like sip_lower_eq. */
+static inline uint64_t sip_ld_(const char *p, size_t n) {
+    uint64_t v = 0;
+    if (n == 8) { uint64_t x; memcpy(&x, p, 8); v = x; }
+    else if (n == 4) { uint32_t x; memcpy(&x, p, 4); v = x; }
+    else { uint16_t x; memcpy(&x, p, 2); v = x; }
+    return v;
+}
+static inline bool sip_leq_w_(const char *p, const char *lower, size_t w) {
+    uint64_t a = sip_ld_(p, w), b = sip_ld_(lower, w);
+    return !((a ^ b) & ~((b & 0x4040404040404040ULL) >> 1));
+}
+static inline bool sip_lower_eq_lit(const char *p, const char *lower, size_t n) {
+    size_t w = n >= 8 ? 8 : n >= 4 ? 4 : 2;
+    if (n < 2) return sip_lower_eq(p, lower, n);
+    for (size_t i = 0; i + w < n; i += w)
+        if (!sip_leq_w_(p + i, lower + i, w)) return false;
+    return sip_leq_w_(p + n - w, lower + n - w, w);
+}
+
 /* ---- methods ------------------------------------------------------------ */
 
 #define SIP_METHODS(X) \

@@ -164,6 +164,7 @@ static inline bool sip_prefix(const char *p, const char *e) {
 
 /* 0: SIP/2.0; 1: SIP/<digits>.<digits> of another version; -1: not a version. */
 static int version_kind(const char *p, const char *e) {
+    if (e - p == 7 && memcmp(p, "SIP/2.0", 7) == 0) return 0; /* nearly every message */
     if (!sip_prefix(p, e)) return -1;
     const char *v = p + 4, *q = v;
     while (q < e && sip_is_digit((unsigned char)*q)) q++;
@@ -387,7 +388,7 @@ static void top_via(sip_msg *m, fs_str v) {
     while ((semi = memchr(p, ';', (size_t)(end - p))) != NULL) {
         p = semi + 1;
         while (p < end && ws((unsigned char)*p)) p++;
-        if (end - p < 6 || !sip_lower_eq(p, "branch", 6)) continue;
+        if (end - p < 6 || !sip_lower_eq_lit(p, "branch", 6)) continue;
         const char *q = p + 6;
         while (q < end && ws((unsigned char)*q)) q++;
         if (q >= end || *q != '=') continue;

@@ -21,7 +21,27 @@
 
 static inline bool ws(unsigned char c) { return sip_is_wsp(c); }
 
-static fs_str trim(fs_str s) { return fs_str_trim(s); }
+/* fs_str_trim (which strips the same SP HTAB CR LF as ws), without its call
+ * for the common value sip_parse already trimmed. */
+static inline fs_str trim(fs_str s) {
+    if (s.len == 0 || (!ws((unsigned char)s.p[0]) && !ws((unsigned char)s.p[s.len - 1]))) return s;
+    return fs_str_trim(s);
+}
+
+static inline bool str_eq(fs_str a, fs_str b) {
+    return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+}
+
+/* The port digits at p: at most five, stopping before e; returns where they
+ * end, *v = their value (the same digits sip_is_digit accepts). */
+static inline const char *port_digits(const char *p, const char *e, uint32_t *v) {
+    const char *lim = e - p > 5 ? p + 5 : e;
+    uint32_t n = 0;
+    while (p < lim && (unsigned)((unsigned char)*p - '0') < 10u)
+        n = n * 10 + (uint32_t)((unsigned char)*p++ - '0');
+    *v = n;
+    return p;
+}
 
 /* s with everything from the first c on removed. */
 static fs_str before(fs_str s, char c) {
@@ -303,9 +323,8 @@ static const char *fast_hostpart(const fast_val *sc, const char *h) {
     }
     if (q < e && *q == ':') {
         const char *d = ++q;
-        uint32_t v = 0;
-        while (q < e && q - d < 5 && sip_is_digit((unsigned char)*q))
-            v = v * 10 + (uint32_t)(*q++ - '0');
+        uint32_t v;
+        q = port_digits(q, e, &v);
         if (q == d || v > 65535) return NULL;
     }
     while (q < e && *q == ';') { /* one non-empty parameter per step */
@@ -349,7 +368,7 @@ static bool fast_bracketed_uri(const fast_val *sc, const char *u, const char **g
  * NULL: what the token span would find, without its latency, for the few
  * names nearly every message carries. */
 static inline const char *known_name(const char *p, const char *e, const char *lit, size_t n) {
-    if ((size_t)(e - p) < n || !sip_lower_eq(p, lit, n)) return NULL;
+    if ((size_t)(e - p) < n || !sip_lower_eq_lit(p, lit, n)) return NULL;
     if (p + n < e && p[n] != '=' && p[n] != ';' && p[n] != ' ') return NULL;
     return p + n;
 }
@@ -366,6 +385,7 @@ static bool fast_header_params(const fast_val *sc, const char *p, bool check_exp
         for (p++; p < e && *p == ' '; p++) {
         }
         const char *n = p, *k = KNOWN_NAME(p, e, "tag");
+        bool is_tag = k != NULL; /* a name "tag" followed by '=' is always found by KNOWN_NAME */
         p = k ? k : vspan(sc, p, &sip_cs_token);
         if (p == n) return false;
         size_t nlen = (size_t)(p - n);
@@ -377,10 +397,10 @@ static bool fast_header_params(const fast_val *sc, const char *p, bool check_exp
             const char *vb = p;
             p = vspan(sc, p, &sip_cs_token);
             if (p == vb) return false;
-            if (check_expires && nlen == 7 && sip_lower_eq(n, "expires", 7) &&
+            if (check_expires && nlen == 7 && sip_lower_eq_lit(n, "expires", 7) &&
                 !delta_seconds_ok(fs_str_make(vb, (size_t)(p - vb))))
                 return false;
-            if (nlen == 3 && !tag->p && sip_lower_eq(n, "tag", 3)) *tag = fs_str_make(vb, (size_t)(p - vb));
+            if (is_tag && !tag->p) *tag = fs_str_make(vb, (size_t)(p - vb));
             while (p < e && *p == ' ')
                 p++;
         }
@@ -433,26 +453,25 @@ bool sip_fast_via(fs_str v, fs_str *host, fs_str *branch) {
     *host = fs_str_make(h, (size_t)(p - h));
     if (p < e && *p == ':') {
         const char *d = ++p;
-        uint32_t port = 0;
-        while (p < e && p - d < 5 && sip_is_digit((unsigned char)*p))
-            port = port * 10 + (uint32_t)(*p++ - '0');
+        uint32_t port;
+        p = port_digits(p, e, &port);
         if (p == d || port > 65535) return false;
     }
     *branch = FS_STR_NULL;
     while (p < e) {
         if (*p != ';') return false;
         const char *n = ++p, *k;
-        if ((k = KNOWN_NAME(p, e, "branch")) == NULL && (k = KNOWN_NAME(p, e, "rport")) == NULL &&
-            (k = KNOWN_NAME(p, e, "received")) == NULL)
+        bool is_branch = false; /* "branch" followed by '=' is always found by KNOWN_NAME */
+        if ((k = KNOWN_NAME(p, e, "branch")) != NULL) is_branch = true;
+        else if ((k = KNOWN_NAME(p, e, "rport")) == NULL && (k = KNOWN_NAME(p, e, "received")) == NULL)
             k = vspan(&sc, p, &sip_cs_token);
         p = k;
         if (p == n) return false;
-        size_t nlen = (size_t)(p - n);
         if (p < e && *p == '=') {
             const char *vb = ++p;
             p = vspan(&sc, p, &sip_cs_via_value);
             if (p == vb) return false;
-            if (nlen == 6 && branch->len == 0 && sip_lower_eq(n, "branch", 6))
+            if (is_branch && branch->len == 0)
                 *branch = fs_str_make(vb, (size_t)(p - vb));
         }
     }
@@ -467,11 +486,9 @@ static bool trailing_comma(fs_str v) {
     return v.len && v.p[v.len - 1] == ',';
 }
 
-static void check_from_to(sip_msg *m, sip_header_id id, const sip_limits *lim) {
+static void check_from_to_full(sip_msg *m, sip_header_id id, const sip_limits *lim) {
     const sip_header *h = sip_first(m, id);
     if (!h) return;
-    unsigned i = id == SIP_H_FROM ? 0 : 1; /* sip_parse ran sip_fast_nameaddr on it */
-    if ((m->pre_ok & (SIP_PRE_FROM << i)) && !(lim->max_uri_len && m->pre_uri_len[i] > lim->max_uri_len)) return;
     if (fast_nameaddr(h->value, lim, false)) return;
     sip_nameaddr na;
     sip_anomaly a = sip_nameaddr_check(h->value, &na);
@@ -481,6 +498,13 @@ static void check_from_to(sip_msg *m, sip_header_id id, const sip_limits *lim) {
     check_header_uri(m, na.uri, lim, true, &u);
     if (id == SIP_H_TO && m->method == SIP_M_REGISTER && m->is_request && u.headers.len)
         ADD(m, REGISTER_URI_PARAMS);
+}
+
+/* The first From (i 0) or To (i 1): nothing to do when sip_parse's
+ * sip_fast_nameaddr passed it (m->pre_ok) within max_uri_len. */
+static inline void check_from_to(sip_msg *m, sip_header_id id, unsigned i, const sip_limits *lim) {
+    if ((m->pre_ok & (SIP_PRE_FROM << i)) && !(lim->max_uri_len && m->pre_uri_len[i] > lim->max_uri_len)) return;
+    check_from_to_full(m, id, lim);
 }
 
 /* A multi-valued name-addr header (Contact, Route, PAI ...). */
@@ -518,7 +542,7 @@ bool sip_is_broadcast(fs_str host) { return host.len == 15 && memcmp(host.p, "25
 #define is_broadcast sip_is_broadcast
 
 /* The RFC 3261 magic cookie, any case (as fs_str_istarts compared it). */
-static bool has_cookie(fs_str branch) { return branch.len >= 7 && sip_lower_eq(branch.p, "z9hg4bk", 7); }
+static bool has_cookie(fs_str branch) { return branch.len >= 7 && sip_lower_eq_lit(branch.p, "z9hg4bk", 7); }
 
 static void top_branch(sip_msg *m, fs_str branch) {
     if (!has_cookie(branch)) {
@@ -578,11 +602,9 @@ static bool top_branch_rfc3261(const sip_msg *m) {
 /* ---- mandatory / single-value ------------------------------------------------------------- */
 
 static void check_presence(sip_msg *m) {
-    static const uint8_t required[] = {SIP_H_TO, SIP_H_FROM, SIP_H_CALL_ID, SIP_H_CSEQ, SIP_H_VIA};
-    static const uint8_t single[] = {SIP_H_TO,   SIP_H_FROM,         SIP_H_CALL_ID,
-                                     SIP_H_CSEQ, SIP_H_MAX_FORWARDS, SIP_H_CONTENT_TYPE};
-    for (unsigned i = 0; i < sizeof required; i++)
-        if (m->count[required[i]] == 0) ADD(m, MISSING_REQUIRED_HEADER);
+    const uint8_t *n = m->count; /* each anomaly is recorded once, so one test per list */
+    if (!n[SIP_H_TO] | !n[SIP_H_FROM] | !n[SIP_H_CALL_ID] | !n[SIP_H_CSEQ] | !n[SIP_H_VIA])
+        ADD(m, MISSING_REQUIRED_HEADER);
     if (m->is_request && m->count[SIP_H_MAX_FORWARDS] == 0) {
         /* RFC 2543 had no Max-Forwards requirement: only a 3261 element must send it */
         if (top_branch_rfc3261(m))
@@ -590,8 +612,9 @@ static void check_presence(sip_msg *m) {
         else
             ADD(m, RFC2543_SYNTAX);
     }
-    for (unsigned i = 0; i < sizeof single; i++)
-        if (m->count[single[i]] > 1) ADD(m, MULTIPLE_SINGLE_VALUE);
+    if ((n[SIP_H_TO] > 1) | (n[SIP_H_FROM] > 1) | (n[SIP_H_CALL_ID] > 1) | (n[SIP_H_CSEQ] > 1) |
+        (n[SIP_H_MAX_FORWARDS] > 1) | (n[SIP_H_CONTENT_TYPE] > 1))
+        ADD(m, MULTIPLE_SINGLE_VALUE);
 }
 
 /* ---- body, types, extensions ------------------------------------------------------------ */
@@ -631,8 +654,8 @@ static const word known_types[] = {W("application/sdp"),
                                    {NULL, 0}};
 
 /* s starts with the lower-case literal lit, any case. */
-#define ISTARTS(s, lit) ((s).len >= sizeof(lit) - 1 && sip_lower_eq((s).p, lit, sizeof(lit) - 1))
-#define IEQ(s, lit) ((s).len == sizeof(lit) - 1 && sip_lower_eq((s).p, lit, sizeof(lit) - 1))
+#define ISTARTS(s, lit) ((s).len >= sizeof(lit) - 1 && sip_lower_eq_lit((s).p, lit, sizeof(lit) - 1))
+#define IEQ(s, lit) ((s).len == sizeof(lit) - 1 && sip_lower_eq_lit((s).p, lit, sizeof(lit) - 1))
 
 static bool known_content_type(fs_str type) {
     if (IEQ(type, "application/sdp") || ISTARTS(type, "multipart/")) return true;
@@ -753,14 +776,14 @@ void sip_validate(sip_msg *m, const sip_limits *lim) {
     }
     if (m->is_request) {
         check_ruri(m);
-        if (m->cseq_method_str.len && !fs_str_eq(m->cseq_method_str, m->method_str))
+        if (m->cseq_method_str.len && !str_eq(m->cseq_method_str, m->method_str))
             ADD(m, CSEQ_METHOD_MISMATCH);
         if (m->max_forwards == 0) ADD(m, MAX_FORWARDS_ZERO);
     }
     check_presence(m);
     check_via(m);
-    check_from_to(m, SIP_H_FROM, lim);
-    check_from_to(m, SIP_H_TO, lim);
+    check_from_to(m, SIP_H_FROM, 0, lim);
+    check_from_to(m, SIP_H_TO, 1, lim);
     if (m->count[SIP_H_CONTACT]) check_nameaddr_list(m, SIP_H_CONTACT, lim, true, true);
     if (m->count[SIP_H_ROUTE]) check_nameaddr_list(m, SIP_H_ROUTE, lim, false, false);
     if (m->count[SIP_H_RECORD_ROUTE]) check_nameaddr_list(m, SIP_H_RECORD_ROUTE, lim, false, false);

@@ -879,6 +879,37 @@ static void test_precheck(void) {
     CHECK(has(SIP_A_RURI_SYNTAX));
 }
 
+/* sip_lower_eq_lit (word at a time) answers exactly as sip_lower_eq (byte
+ * at a time) for every literal the parser uses it with: each octet of a
+ * case-varied copy replaced by all 256 values. The copy sits in a heap block
+ * of exactly n bytes, so ASan catches a read past it. */
+static void test_lower_eq_lit(void) {
+    static const char *const lits[] = {"a", "lr", "sip", "tag", "rport", "branch", "expires", "z9hg4bk",
+                                       "received", "multipart/", "application/sdp", "application/vnd.3gpp",
+                                       "*/*", "digest", "bearer", "application/*", "application/vnd.",
+                                       "application/vnd.etsi", "application/vnd.oma"};
+    unsigned mismatches = 0, matches = 0;
+    for (size_t k = 0; k < sizeof lits / sizeof lits[0]; k++) {
+        size_t n = strlen(lits[k]);
+        char *buf = malloc(n);
+        for (size_t i = 0; i < n; i++) {
+            for (unsigned b = 0; b < 256; b++) {
+                for (size_t j = 0; j < n; j++) { /* alternate case so folding is exercised */
+                    char c = lits[k][j];
+                    buf[j] = (char)(((j + k) & 1) && c >= 'a' && c <= 'z' ? c - 32 : c);
+                }
+                buf[i] = (char)b;
+                bool want = sip_lower_eq(buf, lits[k], n), got = sip_lower_eq_lit(buf, lits[k], n);
+                if (want != got) mismatches++;
+                if (got) matches++;
+            }
+        }
+        free(buf);
+    }
+    CHECK_EQ_INT(mismatches, 0);
+    CHECK(matches > 0); /* the unchanged and case-flipped octets must match */
+}
+
 int main(void) {
     test_basic_invite();
     test_response();
@@ -898,6 +929,7 @@ int main(void) {
     test_charsets();
     test_span();
     test_precheck();
+    test_lower_eq_lit();
     free(cur);
     return check_done("test_sip");
 }
