@@ -226,8 +226,9 @@ static void enumeration(det_ctx *c) {
     const cfg_rule *rc = det_rule_cfg(c, R_ENUM_EXTENSIONS);
     if (!rc->enabled || !enum_method(m->cseq_method)) return;
     int outcome = enum_outcome(m->status);
+    if (outcome < 0) return; /* not a telling answer: skip parsing To */
     fs_str user = det_header_user(m->to);
-    if (outcome < 0 || !user.len) return;
+    if (!user.len) return;
     if (det_window_roll(&s->enum_start, c->ts, rc->window_s)) {
         s->enum_probes = s->enum_not_found = s->enum_exists = 0;
         det_sketch_clear(&s->enum_users);
