@@ -68,11 +68,21 @@ void det_engine_free(det_engine *eng);
  * closes with more activity (version 2); file mode only when it closes. */
 void det_engine_set_live(det_engine *eng, bool live);
 
-/* This engine is one of n workers that share traffic sharded by client
- * address. Many-source traffic toward one destination then spreads evenly
- * over the workers, so destination-keyed thresholds (SIP-FLOOD-002) are
- * divided by n; the pipeline merges the workers' partial incidents. */
-void det_engine_set_shards(det_engine *eng, unsigned n);
+/* Counts the engines of several workers add up (det_shared.c). Traffic is
+ * sharded by client address, so many-source traffic toward one destination
+ * spreads over the workers: their destination counts (SIP-FLOOD-002) are
+ * summed in one det_shared, safe to use from every worker's thread. */
+typedef struct det_shared det_shared;
+/* max_dests: destination windows counted at once; max_calls: calls. */
+det_shared *det_shared_new(uint32_t max_dests, uint32_t max_calls, fs_err *e);
+void det_shared_free(det_shared *s);
+size_t det_shared_memory(const det_shared *s);
+
+/* This engine is worker `index` of n sharing traffic; `shared` (kept by the
+ * caller, outliving the engine) is what they agree on. Call before any
+ * traffic. The pipeline merges the workers' reports of one incident (they
+ * carry the same ev_event.incident_key). */
+void det_engine_set_shards(det_engine *eng, unsigned index, unsigned n, det_shared *shared);
 
 /* ---- shared indicators (det_indicators.c, rule INTEL-001) ---------------------
  * Events other operators shared through an fs38 hub (`fs38 pull` keeps them

@@ -110,6 +110,59 @@ static void flood_source(det_ctx *c) {
 
 /* ---- SIP-FLOOD-002: requests toward one destination ------------------------------- */
 
+/* Windows aligned to multiples of window_s of capture time, so that the
+ * workers of one run (each seeing part of a destination's senders) count in
+ * the same windows. */
+static uint64_t dest_window(uint64_t ts, uint32_t window_s) {
+    return ts / ((uint64_t)(window_s ? window_s : 1) * FS_USEC);
+}
+
+/* How many requests a worker counts before adding them to the shared sum:
+ * small against the threshold, so the sum is never far behind. */
+static uint32_t dest_flush_every(const det_engine *eng, uint32_t limit) {
+    uint32_t every = limit / (8u * eng->shards);
+    return every < 1 ? 1 : every > 256 ? 256 : every;
+}
+
+/* Requests toward d in the current window, by every worker as far as known. */
+static uint32_t dest_window_total(det_engine *eng, det_dest *d, uint32_t window_s, uint32_t limit) {
+    if (!eng->shared) return d->flood_total;
+    d->flood_pending++;
+    if (d->flood_pending < dest_flush_every(eng, limit) && d->flood_sum + d->flood_pending < limit)
+        return d->flood_sum + d->flood_pending;
+    d->flood_sum = det_shared_add(eng->shared, &d->addr, dest_window(d->flood_start, window_s),
+                                  d->flood_pending);
+    d->flood_pending = 0;
+    return d->flood_sum;
+}
+
+/* At the end of a window: hand the rest of its count to the shared sum. */
+static uint32_t dest_flush(det_engine *eng, det_dest *d, uint32_t window_s) {
+    if (!eng->shared || !d->flood_pending) return d->flood_sum;
+    d->flood_sum = det_shared_add(eng->shared, &d->addr, dest_window(d->flood_start, window_s),
+                                  d->flood_pending);
+    d->flood_pending = 0;
+    return d->flood_sum;
+}
+
+static void dest_report(det_ctx *c, det_dest *d, uint32_t total) {
+    det_engine *eng = c->eng;
+    bool opened;
+    uint32_t add = crossing_add(&d->flagged, d->flood_total);
+    ev_event *ev = det_hit_since(c, R_FLOOD_DEST, det_key_addr(eng, &d->addr, SALT_DEST), add,
+                                 d->flood_first, &opened);
+    if (!ev) return;
+    if (opened) ip_observable(ev, &d->addr, "target");
+    ev_set_int(ev, "requests", total);
+    ev_set_int(ev, "distinct_sources", det_sketch_count(&d->flood_sources));
+    /* requests per second over the whole window: the same figure whichever
+     * worker's clock reports it */
+    uint32_t window_s = det_rule_cfg(c, R_FLOOD_DEST)->window_s;
+    double rate = (double)total / (window_s ? window_s : 1);
+    const ev_detail *prev = ev_get_detail(ev, "rate");
+    if (!prev || prev->r < rate) ev_set_real(ev, "rate", rate);
+}
+
 static void flood_dest(det_ctx *c) {
     const cfg_rule *rc = det_rule_cfg(c, R_FLOOD_DEST);
     if (!rc->enabled) return;
@@ -122,27 +175,23 @@ static void flood_dest(det_ctx *c) {
                                    &created, &evicted);
     if (evicted) eng->stats.dests_evicted++;
     if (created) d->addr = c->p->dst.addr;
-    if (det_window_roll(&d->flood_start, c->ts, rc->window_s)) {
-        d->flood_total = 0;
+    uint32_t limit = det_threshold_zone(c, R_FLOOD_DEST, c->dst_zone);
+    uint64_t start = dest_window(c->ts, rc->window_s) * (uint64_t)rc->window_s * FS_USEC;
+    if (created || d->flood_start != start) {
+        /* The other workers' share may take the window that just ended over
+         * the threshold: this worker then reports its own share of it. */
+        uint32_t ended = created ? 0 : dest_flush(eng, d, rc->window_s);
+        if (ended >= limit && !d->flagged) dest_report(c, d, ended);
+        d->flood_start = start;
+        d->flood_first = c->ts;
+        d->flood_total = d->flood_pending = d->flood_sum = 0;
         det_sketch_clear(&d->flood_sources);
         d->flagged = false;
     }
     d->flood_total++;
     det_sketch_add(&d->flood_sources, det_key_addr(eng, &c->p->src.addr, SALT_PEER));
-    uint32_t limit = det_threshold_zone(c, R_FLOOD_DEST, c->dst_zone);
-    if (eng->shards > 1 && limit != UINT32_MAX) limit = (limit + eng->shards - 1) / eng->shards;
-    if (d->flood_total < limit) return;
-
-    bool opened;
-    uint32_t add = crossing_add(&d->flagged, d->flood_total);
-    ev_event *ev = det_hit_since(c, R_FLOOD_DEST, det_key_addr(eng, &d->addr, SALT_DEST), add, d->flood_start, &opened);
-    if (!ev) return;
-    if (opened) ip_observable(ev, &d->addr, "target");
-    ev_set_int(ev, "requests", d->flood_total);
-    ev_set_int(ev, "distinct_sources", det_sketch_count(&d->flood_sources));
-    double rate = window_rate(d->flood_total, d->flood_start, c->ts);
-    const ev_detail *prev = ev_get_detail(ev, "rate");
-    if (!prev || prev->r < rate) ev_set_real(ev, "rate", rate);
+    uint32_t total = dest_window_total(eng, d, rc->window_s, limit);
+    if (total >= limit) dest_report(c, d, total);
 }
 
 /* ---- SIP-SCAN-002: one source probing many addresses ----------------------------- */

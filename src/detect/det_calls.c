@@ -383,6 +383,9 @@ static void call_invite(det_ctx *c) {
         }
         return;
     }
+    /* Another worker tracks this Call-ID (the other leg of a relayed call):
+     * one engine alone would have found it above. */
+    if (eng->shared && !det_shared_claim_call(eng->shared, key, eng->shard_index, c->ts)) return;
     det_call *victim = det_table_victim(&eng->calls, key);
     if (victim) call_settle(eng, victim);
     bool created, evicted;

@@ -77,7 +77,14 @@ void det_engine_free(det_engine *eng) {
 }
 
 void det_engine_set_live(det_engine *eng, bool live) { eng->live = live; }
-void det_engine_set_shards(det_engine *eng, unsigned n) { eng->shards = n ? n : 1; }
+void det_engine_set_shards(det_engine *eng, unsigned index, unsigned n, det_shared *shared) {
+    eng->shards = n ? n : 1;
+    eng->shard_index = index;
+    eng->shared = eng->shards > 1 ? shared : NULL;
+    /* one seed for all workers: an entity has the same keys on every worker,
+     * so their reports of one incident carry the same incident_key */
+    if (eng->shared) eng->seed = det_shared_seed(shared);
+}
 const det_stats *det_engine_stats(const det_engine *eng) { return &eng->stats; }
 
 /* ---- incidents -------------------------------------------------------------------- */
@@ -166,6 +173,7 @@ ev_event *det_hit(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, bo
         inc->quiet_until = 0;
         inc->ev = ev;
         event_init(ev, c, r);
+        ev->incident_key = key;
         ev->count = add;
         if (opened) *opened = true;
         eng->stats.events_opened++;

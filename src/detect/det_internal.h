@@ -153,11 +153,23 @@ typedef struct det_txn {
 typedef struct det_dest {
     det_entry e;
     fs_addr addr;
-    uint64_t flood_start;
-    uint32_t flood_total;
+    uint64_t flood_start;   /* start of the current window, aligned to window_s */
+    uint64_t flood_first;   /* first request of the window */
+    uint32_t flood_total;   /* this engine's requests in the window */
+    uint32_t flood_pending; /* of those, not yet added to eng->shared */
+    uint32_t flood_sum;     /* every worker's total, as last read from eng->shared */
     det_sketch flood_sources;
     bool flagged;           /* threshold crossed in the current window */
 } det_dest;
+
+/* Add `delta` to the total of (address, window index) shared by the workers;
+ * returns the new total. Thread-safe. */
+uint32_t det_shared_add(det_shared *s, const fs_addr *a, uint64_t window, uint32_t delta);
+/* The hash seed every worker's engine uses (det_engine_set_shards). */
+uint64_t det_shared_seed(const det_shared *s);
+/* true if `owner` tracks this call: the first worker to claim a Call-ID key
+ * keeps it (until the entry is evicted). Thread-safe. */
+bool det_shared_claim_call(det_shared *s, uint64_t call_key, uint32_t owner, uint64_t ts);
 
 /* A calling party (E.164 or SIP user). */
 typedef struct det_caller {
@@ -225,6 +237,8 @@ struct det_engine {
     void *user;
     bool live;
     unsigned shards;        /* workers sharing the traffic (det_engine_set_shards) */
+    det_shared *shared;     /* what the workers agree on (det_shared.c), NULL with one */
+    unsigned shard_index;   /* this engine's worker number */
     uint64_t seed;
     uint64_t now_us;        /* max capture time seen */
     uint64_t next_tick_us;

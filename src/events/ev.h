@@ -73,6 +73,8 @@ typedef struct ev_event {
     ev_sample sample;
     uint8_t ndetails;
     ev_detail details[EV_MAX_DETAILS];
+    uint64_t incident_key; /* the detector's key for (rule, entity); not serialised.
+                              Workers sharing a seed give one incident one key. */
 } ev_event;
 
 /* Copy untrusted bytes into a fixed buffer as valid UTF-8: invalid sequences

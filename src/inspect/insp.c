@@ -8,9 +8,11 @@
  *   TICK   live mode with no traffic: advance time so incidents close
  * A worker owns one cap_decoder and one det_engine and is the only thread
  * touching them. Single-threaded runs call the worker's record handler
- * directly; with N workers the reader fills per-worker batches (bounded
- * rings of fixed-size buffers, so a fast reader cannot outrun memory) and
- * the workers drain them.
+ * directly. With N workers, a regular file is read by N threads at once,
+ * each decoding only its own shard (run_file_parallel); other sources (live,
+ * stdin, HEP, raw) are read by the caller's thread, which fills per-worker
+ * batches (bounded rings of fixed-size buffers, so a fast reader cannot
+ * outrun memory) that the workers drain.
  */
 #include "insp.h"
 
@@ -22,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define BATCH_BYTES (256u * 1024u)
@@ -73,40 +76,80 @@ struct insp {
     bool threaded;
     bool finished;
     pthread_mutex_t event_lock;
+    det_shared *shared;    /* the workers' summed destination counts */
     worker w[INSP_MAX_WORKERS];
     uint64_t frames_read, bytes_read;
     /* partial destination-keyed incidents of several workers, merged at the end */
-    ev_event *held;
+    ev_event *held;        /* incidents held for merging (holds_incidents) */
+    uint64_t *held_key;    /* their incident_key, scanned first */
     unsigned nheld, held_cap;
 };
 
 #define HELD_MAX 4096
 
-/* Workers each count a share of many-source traffic toward a destination
- * (det_engine_set_shards): their incidents for the same target are one. */
-static bool is_shared_incident(const insp *in, const ev_event *ev, bool final) {
-    return in->threaded && final && !in->opt.live && ev->rule == R_FLOOD_DEST && ev->nobs > 0;
+/* With several workers reading a file, an incident whose traffic spread over
+ * workers (a caller relayed by two trunks, a host answering clients of both)
+ * is reported by each of them: those reports are held to the end and merged
+ * into one, so N workers report what one would. Live mode reports as it goes
+ * (an incident may then appear once per worker; docs/operations.md). */
+static bool holds_incidents(const insp *in, bool final) {
+    return in->threaded && final && !in->opt.live;
 }
 
-static void merge_into(ev_event *a, const ev_event *b) {
-    static const char *const additive[] = {"requests", "distinct_sources", "rate"};
+/* Two workers' reports of one incident: same rule, same detector key (the
+ * workers share a seed), and times that touch: within the rule's quiet
+ * window, after which one worker alone would have closed it too. */
+static bool same_incident(const insp *in, const ev_event *a, const ev_event *b) {
+    if (a->rule != b->rule || a->incident_key != b->incident_key) return false;
+    uint32_t w = in->opt.cfg->rules[a->rule].window_s;
+    uint64_t quiet = (uint64_t)(w ? w : 60) * FS_USEC;
+    return b->first_us <= a->last_us + quiet && a->first_us <= b->last_us + quiet;
+}
+
+static void merge_detail(ev_event *a, const ev_event *b, const char *name, bool add) {
+    const ev_detail *x = ev_get_detail(a, name), *y = ev_get_detail(b, name);
+    if (!x || !y || x->kind != y->kind) return;
+    if (x->kind == EV_D_INT && (add || y->i > x->i)) ev_set_int(a, name, add ? x->i + y->i : y->i);
+    else if (x->kind == EV_D_REAL && (add || y->r > x->r)) ev_set_real(a, name, add ? x->r + y->r : y->r);
+}
+
+/* a += b, the details kept being those of a. SIP-FLOOD-002's workers count
+ * the same windows (det_shared.c): its senders add up, its requests and
+ * rate are already sums. */
+static void add_share(ev_event *a, const ev_event *b) {
     a->count += b->count;
-    if (b->first_us < a->first_us) a->first_us = b->first_us;
+    if (b->first_us < a->first_us) {
+        a->first_us = b->first_us;
+        a->sample = b->sample;
+    }
     if (b->last_us > a->last_us) a->last_us = b->last_us;
     if (b->valid_until_us > a->valid_until_us) a->valid_until_us = b->valid_until_us;
     a->window_s = (double)(a->last_us - a->first_us) / 1e6;
-    for (size_t k = 0; k < sizeof additive / sizeof *additive; k++) {
-        const ev_detail *x = ev_get_detail(a, additive[k]), *y = ev_get_detail(b, additive[k]);
-        if (!x || !y) continue;
-        if (x->kind == EV_D_INT) ev_set_int(a, additive[k], x->i + y->i);
-        else if (x->kind == EV_D_REAL) ev_set_real(a, additive[k], x->r + y->r);
+    if (a->rule == R_FLOOD_DEST) {
+        merge_detail(a, b, "distinct_sources", true);
+        merge_detail(a, b, "requests", false);
+        merge_detail(a, b, "rate", false);
     }
+}
+
+/* One incident from two workers' reports: the details and observables of the
+ * larger share (of the one naming more, when equal), the first report's
+ * event_id. */
+static void merge_into(ev_event *a, const ev_event *b) {
+    if (b->count < a->count || (b->count == a->count && b->nobs <= a->nobs)) {
+        add_share(a, b);
+        return;
+    }
+    ev_event smaller = *a;
+    *a = *b;
+    memcpy(a->event_id, smaller.event_id, sizeof a->event_id);
+    add_share(a, &smaller);
 }
 
 /* Called with event_lock held. false: no room, emit it as it is. */
 static bool hold_incident(insp *in, const ev_event *ev) {
     for (unsigned i = 0; i < in->nheld; i++)
-        if (!strcmp(in->held[i].obs[0].value, ev->obs[0].value)) {
+        if (in->held_key[i] == ev->incident_key && same_incident(in, &in->held[i], ev)) {
             merge_into(&in->held[i], ev);
             return true;
         }
@@ -114,12 +157,20 @@ static bool hold_incident(insp *in, const ev_event *ev) {
         if (in->held_cap >= HELD_MAX) return false;
         unsigned ncap = in->held_cap ? in->held_cap * 2 : 16;
         ev_event *nh = realloc(in->held, ncap * sizeof *nh);
-        if (!nh) return false;
-        in->held = nh;
+        if (nh) in->held = nh;
+        uint64_t *nk = nh ? realloc(in->held_key, ncap * sizeof *nk) : NULL;
+        if (!nk) return false;
+        in->held_key = nk;
         in->held_cap = ncap;
     }
+    in->held_key[in->nheld] = ev->incident_key;
     in->held[in->nheld++] = *ev;
     return true;
+}
+
+static int by_first_seen(const void *a, const void *b) {
+    const ev_event *x = a, *y = b;
+    return x->first_us < y->first_us ? -1 : x->first_us > y->first_us;
 }
 
 /* ---- records, run on the worker's thread ------------------------------------- */
@@ -134,7 +185,7 @@ static void on_event(void *user, const ev_event *ev, bool final) {
     insp *in = w->in;
     if (!in->opt.on_event) return;
     if (in->threaded) pthread_mutex_lock(&in->event_lock);
-    if (!is_shared_incident(in, ev, final) || !hold_incident(in, ev))
+    if (!holds_incidents(in, final) || !hold_incident(in, ev))
         in->opt.on_event(in->opt.user, ev, final);
     if (in->threaded) pthread_mutex_unlock(&in->event_lock);
 }
@@ -321,6 +372,9 @@ insp *insp_new(const insp_options *o, fs_err *e) {
     }
     in->threaded = in->nworkers > 1;
     pthread_mutex_init(&in->event_lock, NULL);
+    if (in->threaded &&
+        !(in->shared = det_shared_new(o->cfg->max_sources / 4 + 64, o->cfg->max_dialogs, e)))
+        goto fail;
     for (unsigned i = 0; i < in->nworkers; i++) {
         worker *w = &in->w[i];
         w->in = in;
@@ -330,7 +384,7 @@ insp *insp_new(const insp_options *o, fs_err *e) {
         w->eng = det_engine_new(o->cfg, on_event, w, e);
         if (!w->eng) goto fail;
         det_engine_set_live(w->eng, o->live);
-        det_engine_set_shards(w->eng, in->nworkers);
+        det_engine_set_shards(w->eng, i, in->nworkers, in->shared);
         det_engine_set_indicators(w->eng, o->indicators);
         if (in->threaded && !worker_start(w, e)) goto fail;
     }
@@ -344,7 +398,9 @@ void insp_free(insp *in) {
     if (!in) return;
     for (unsigned i = 0; i < in->nworkers; i++) worker_release(&in->w[i]);
     pthread_mutex_destroy(&in->event_lock);
+    det_shared_free(in->shared);
     free(in->held);
+    free(in->held_key);
     free(in);
 }
 
@@ -357,6 +413,7 @@ void insp_finish(insp *in) {
         cap_decoder_finish(in->w[i].dec);
         det_finish(in->w[i].eng);
     }
+    if (in->nheld) qsort(in->held, in->nheld, sizeof *in->held, by_first_seen);
     for (unsigned i = 0; i < in->nheld; i++)
         if (in->opt.on_event) in->opt.on_event(in->opt.user, &in->held[i], true);
     in->nheld = 0;
@@ -403,9 +460,99 @@ static fs_code pump(insp *in, cap_source *src, bool live, uint64_t *frames, fs_e
     return rc;
 }
 
+/* ---- regular files with N workers: every worker reads the file itself --------- */
+
+/* One thread per worker, each with its own libpcap handle on the same file:
+ * it reads every frame, keeps the ones whose shard is its own and decodes
+ * them on the spot. Reading a file from the page cache twice costs less than
+ * one reader copying frames into the workers' batches, and no thread waits
+ * for another. The file must be seekable and stable (a regular file), so
+ * every reader sees the same frames: stdin and pipes take the batch path. */
+typedef struct file_reader {
+    insp *in;
+    worker *w;
+    const char *path;
+    pthread_t thread;
+    uint64_t frames, bytes; /* every frame of the file read so far */
+    fs_code rc;
+    fs_err err;
+} file_reader;
+
+static void *file_reader_main(void *arg) {
+    file_reader *r = arg;
+    insp *in = r->in;
+    cap_source *src;
+    r->rc = cap_open_file(r->path, &src, &r->err);
+    if (r->rc != FS_OK) return NULL;
+    const uint8_t *frame;
+    uint32_t caplen;
+    uint64_t ts, base = in->frames_read, started = fs_time_now_us();
+    int dlt = cap_datalink(src);
+    bool reports = r->w->index == 0 && in->opt.on_progress;
+    while (!should_stop(in, base + r->frames, started)) {
+        cap_next_status st = cap_next(src, &frame, &caplen, &ts, &r->err);
+        if (st == CAP_NEXT_END) break;
+        if (st == CAP_NEXT_ERROR) {
+            r->rc = r->err.code ? r->err.code : FS_ERR_FORMAT;
+            break;
+        }
+        r->frames++;
+        r->bytes += caplen;
+        if (pick_worker(in, cap_shard_key(&in->opt.cfg->capture, dlt, frame, caplen)) == r->w->index) {
+            rec_hdr h = {.len = caplen, .kind = REC_FRAME, .dlt = dlt, .ts_us = ts,
+                         .frame_no = r->frames};
+            handle_record(r->w, &h, frame);
+        }
+        if (reports && r->frames % PROGRESS_EVERY == 0)
+            in->opt.on_progress(in->opt.user, cap_offset(src), cap_size(src), r->frames);
+    }
+    if (reports) in->opt.on_progress(in->opt.user, cap_offset(src), cap_size(src), r->frames);
+    cap_close(src);
+    return NULL;
+}
+
+/* Wait until a worker's thread has run everything handed to it, so another
+ * thread may use its decoder and engine (the lock orders their memory). */
+static void worker_drain(worker *w) {
+    if (w->filling && w->filling->used) batch_submit(w);
+    pthread_mutex_lock(&w->lock);
+    while (w->full.count || w->free.count < QUEUE_BATCHES - 1) pthread_cond_wait(&w->cond, &w->lock);
+    pthread_mutex_unlock(&w->lock);
+}
+
+static bool is_regular_file(const char *path) {
+    struct stat st;
+    return strcmp(path, "-") != 0 && stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static fs_code run_file_parallel(insp *in, const char *path, uint64_t *frames, fs_err *e) {
+    file_reader r[INSP_MAX_WORKERS];
+    unsigned started = 0;
+    for (unsigned i = 0; i < in->nworkers; i++) worker_drain(&in->w[i]);
+    for (unsigned i = 0; i < in->nworkers; i++) {
+        r[i] = (file_reader){.in = in, .w = &in->w[i], .path = path, .rc = FS_OK};
+        if (pthread_create(&r[i].thread, NULL, file_reader_main, &r[i]) != 0) break;
+        started++;
+    }
+    for (unsigned i = 0; i < started; i++) pthread_join(r[i].thread, NULL);
+    if (started < in->nworkers)
+        return fs_fail(e, FS_ERR_INTERNAL, "cannot start reader thread %u", started);
+    /* Every reader read the same file; the first one's view is the file's. */
+    in->frames_read += r[0].frames;
+    in->bytes_read += r[0].bytes;
+    if (frames) *frames = r[0].frames;
+    for (unsigned i = 0; i < started; i++)
+        if (r[i].rc != FS_OK) {
+            *e = r[i].err;
+            return r[i].rc;
+        }
+    return FS_OK;
+}
+
 fs_code insp_run_file(insp *in, const char *path, uint64_t *frames, fs_err *e) {
     cap_source *src;
     if (frames) *frames = 0;
+    if (in->threaded && is_regular_file(path)) return run_file_parallel(in, path, frames, e);
     fs_code rc = cap_open_file(path, &src, e);
     if (rc != FS_OK) return rc;
     rc = pump(in, src, false, frames, e);
@@ -592,6 +739,7 @@ void insp_get_stats(insp *in, insp_stats *out) {
         add_mem(&out->mem, &m);
         out->decoder_memory += cap_decoder_memory(in->w[i].dec);
     }
+    out->mem.total_bytes += det_shared_memory(in->shared);
 }
 
 int insp_top_talkers(insp *in, det_talker *out, int n) {

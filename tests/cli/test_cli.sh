@@ -83,6 +83,33 @@ import json; a=json.load(open('$TMPD/st1.json')); b=json.load(open('$TMPD/st3.js
 assert a['sip_messages']==b['sip_messages'], (a['sip_messages'], b['sip_messages'])
 assert set(a['events_by_rule'])==set(b['events_by_rule']), (a['events_by_rule'], b['events_by_rule'])"
 
+# Two workers report what one reports. Every example (incidents per rule), and
+# SIP-FLOOD-002 toward the generator's carrier trunks: each trunk is one flow,
+# so all of a destination's requests land on one worker. Counting a share
+# against threshold/N flagged every trunk at 500 (what one worker never
+# does); the workers now add their counts up (det_shared.c). At 300 the
+# trunks do cross the threshold, and both runs must say so with equal counts.
+for f in "$ROOT"/examples/*.pcap; do
+    for w in 1 2; do
+        "$FS38" inspect -q -c "$ROOT/examples/site.yaml" --workers $w --stats-json "$TMPD/ex$w.json" "$f"
+    done
+    ok "--workers 2 reports what 1 does: $(basename "$f")" python3 -c "
+import json; a=json.load(open('$TMPD/ex1.json')); b=json.load(open('$TMPD/ex2.json'))
+assert a['events_by_rule']==b['events_by_rule'] and a['sip_messages']==b['sip_messages'], (a['events_by_rule'], b['events_by_rule'])"
+done
+"$GEN" mixed "$TMPD/trunks.pcap" 16 7 >/dev/null 2>&1
+for t in 500 300; do
+    printf 'rules:\n  SIP-FLOOD-002:\n    threshold: %d\n' $t >"$TMPD/dest$t.yaml"
+    for w in 1 2; do
+        "$FS38" inspect --json -c "$TMPD/dest$t.yaml" --workers $w "$TMPD/trunks.pcap" |
+            jq -c 'select(.rule.id == "SIP-FLOOD-002") | [.observables[0].value, .evidence.count]' |
+            sort >"$TMPD/dest$t-w$w"
+    done
+    ok "SIP-FLOOD-002 at $t: the same targets and counts with 2 workers" cmp -s "$TMPD/dest$t-w1" "$TMPD/dest$t-w2"
+done
+ok "SIP-FLOOD-002 at 500: only the flooded server" test "$(cat "$TMPD/dest500-w1")" = '["192.0.2.10",'"$(jq -r .[1] <"$TMPD/dest500-w1")"']'
+ok "SIP-FLOOD-002 at 300: the trunks too" test "$(wc -l <"$TMPD/dest300-w1")" -ge 8
+
 # --fail-on
 expect_exit 1 "--fail-on info with events" "$FS38" inspect -q --fail-on info "$TMPD/mixed.pcap"
 expect_exit 0 "--fail-on critical without critical events" "$FS38" inspect -q --fail-on critical --config "$ROOT/tests/data/cli/quiet.yaml" "$TMPD/mixed.pcap"

@@ -1,0 +1,114 @@
+/*
+ * det_shared.c -- what the engines of several workers must agree on.
+ *
+ * Owns: two bounded tables behind one mutex, and the hash seed every worker's
+ * engine uses (so an entity has the same key on every worker).
+ *  - counts: (destination address, window index) -> requests. SIP-FLOOD-002
+ *    counts requests toward a destination from many sources; with --workers
+ *    N those sources land on different workers, so each worker adds its share
+ *    here in small batches (flood_dest in det_behaviour.c) and reads back the
+ *    sum. Windows are aligned to capture time (index = ts / window), so
+ *    workers whose capture clocks differ still add to the same window.
+ *  - calls: Call-ID key -> the worker tracking that call. A call relayed by a
+ *    proxy shows up on two legs whose clients land on two workers; one engine
+ *    alone counts it once (det_calls.c), so the second worker leaves it alone.
+ * Must not touch: engine state (each engine keeps its own), events.
+ *
+ * Bounded: fixed 8-way buckets; a new entry replaces the oldest of its bucket.
+ */
+#include <pthread.h>
+#include <sodium.h>
+#include <stdlib.h>
+
+#include "det_internal.h"
+
+#define SHARED_WAYS 8u
+
+typedef struct shared_slot {
+    uint64_t key;
+    uint64_t age;   /* counts: window index + 1; calls: capture time + 1; 0 = empty */
+    uint32_t value; /* counts: the sum; calls: the owner */
+} shared_slot;
+
+typedef struct shared_table {
+    uint32_t nbuckets; /* power of two */
+    shared_slot *slots;
+} shared_table;
+
+struct det_shared {
+    pthread_mutex_t lock;
+    shared_table counts, calls;
+    uint64_t seed;
+};
+
+static bool table_init(shared_table *t, uint32_t capacity) {
+    uint32_t buckets = 1;
+    while ((uint64_t)buckets * SHARED_WAYS < capacity && buckets < (1u << 20)) buckets <<= 1;
+    t->nbuckets = buckets;
+    t->slots = calloc((size_t)buckets * SHARED_WAYS, sizeof *t->slots);
+    return t->slots != NULL;
+}
+
+/* The slot of key, or a fresh one (value 0) replacing the oldest of its bucket. */
+static shared_slot *table_slot(shared_table *t, uint64_t key, uint64_t age, bool *found) {
+    shared_slot *b = t->slots + (size_t)(key & (t->nbuckets - 1)) * SHARED_WAYS, *oldest = b;
+    for (unsigned i = 0; i < SHARED_WAYS; i++) {
+        if (b[i].age && b[i].key == key) {
+            *found = true;
+            return &b[i];
+        }
+        if (b[i].age < oldest->age) oldest = &b[i];
+    }
+    *found = false;
+    *oldest = (shared_slot){.key = key, .age = age};
+    return oldest;
+}
+
+det_shared *det_shared_new(uint32_t max_dests, uint32_t max_calls, fs_err *e) {
+    det_shared *s = calloc(1, sizeof *s);
+    if (!s || !table_init(&s->counts, max_dests) || !table_init(&s->calls, max_calls)) {
+        det_shared_free(s);
+        fs_fail(e, FS_ERR_NOMEM, "out of memory for the workers' shared tables");
+        return NULL;
+    }
+    randombytes_buf(&s->seed, sizeof s->seed);
+    pthread_mutex_init(&s->lock, NULL);
+    return s;
+}
+
+void det_shared_free(det_shared *s) {
+    if (!s) return;
+    if (s->counts.slots && s->calls.slots) pthread_mutex_destroy(&s->lock);
+    free(s->counts.slots);
+    free(s->calls.slots);
+    free(s);
+}
+
+uint64_t det_shared_seed(const det_shared *s) { return s->seed; }
+
+size_t det_shared_memory(const det_shared *s) {
+    if (!s) return 0;
+    return sizeof *s + ((size_t)s->counts.nbuckets + s->calls.nbuckets) * SHARED_WAYS * sizeof(shared_slot);
+}
+
+uint32_t det_shared_add(det_shared *s, const fs_addr *a, uint64_t window, uint32_t delta) {
+    uint64_t key = fs_addr_hash(a, s->seed ^ ((window + 1) * 0x9e3779b97f4a7c15ULL));
+    bool found;
+    pthread_mutex_lock(&s->lock);
+    shared_slot *sl = table_slot(&s->counts, key, window + 1, &found);
+    sl->value = sl->value > UINT32_MAX - delta ? UINT32_MAX : sl->value + delta;
+    uint32_t total = sl->value;
+    pthread_mutex_unlock(&s->lock);
+    return total;
+}
+
+bool det_shared_claim_call(det_shared *s, uint64_t call_key, uint32_t owner, uint64_t ts) {
+    bool found;
+    pthread_mutex_lock(&s->lock);
+    shared_slot *sl = table_slot(&s->calls, call_key, ts + 1, &found);
+    if (!found) sl->value = owner;
+    if (ts + 1 > sl->age) sl->age = ts + 1;
+    bool mine = sl->value == owner;
+    pthread_mutex_unlock(&s->lock);
+    return mine;
+}
