@@ -1,8 +1,9 @@
 /*
  * det_shared.c -- what the engines of several workers must agree on.
  *
- * Owns: two bounded tables behind one mutex, and the hash seed every worker's
- * engine uses (so an entity has the same key on every worker).
+ * Owns: two bounded tables, each bucket behind one of LOCK_STRIPES mutexes
+ * (two workers rarely want the same stripe at once), and the hash seed every
+ * worker's engine uses (so an entity has the same key on every worker).
  *  - counts: (destination address, window index) -> requests. SIP-FLOOD-002
  *    counts requests toward a destination from many sources; with --workers
  *    N those sources land on different workers, so each worker adds its share
@@ -23,6 +24,7 @@
 #include "det_internal.h"
 
 #define SHARED_WAYS 8u
+#define LOCK_STRIPES 64u
 
 typedef struct shared_slot {
     uint64_t key;
@@ -36,10 +38,19 @@ typedef struct shared_table {
 } shared_table;
 
 struct det_shared {
-    pthread_mutex_t lock;
     shared_table counts, calls;
     uint64_t seed;
+    bool locks_ready;
+    /* one per cache line, so stripes do not share lines between cores */
+    struct {
+        _Alignas(64) pthread_mutex_t m;
+    } lock[LOCK_STRIPES];
 };
+
+/* The mutex of key's bucket in t. */
+static pthread_mutex_t *stripe(det_shared *s, const shared_table *t, uint64_t key) {
+    return &s->lock[(key & (t->nbuckets - 1)) % LOCK_STRIPES].m;
+}
 
 static bool table_init(shared_table *t, uint32_t capacity) {
     uint32_t buckets = 1;
@@ -65,20 +76,23 @@ static shared_slot *table_slot(shared_table *t, uint64_t key, uint64_t age, bool
 }
 
 det_shared *det_shared_new(uint32_t max_dests, uint32_t max_calls, fs_err *e) {
-    det_shared *s = calloc(1, sizeof *s);
+    det_shared *s = aligned_alloc(64, sizeof *s); /* sizeof is a multiple of 64 */
+    if (s) memset(s, 0, sizeof *s);
     if (!s || !table_init(&s->counts, max_dests) || !table_init(&s->calls, max_calls)) {
         det_shared_free(s);
         fs_fail(e, FS_ERR_NOMEM, "out of memory for the workers' shared tables");
         return NULL;
     }
     randombytes_buf(&s->seed, sizeof s->seed);
-    pthread_mutex_init(&s->lock, NULL);
+    for (unsigned i = 0; i < LOCK_STRIPES; i++) pthread_mutex_init(&s->lock[i].m, NULL);
+    s->locks_ready = true;
     return s;
 }
 
 void det_shared_free(det_shared *s) {
     if (!s) return;
-    if (s->counts.slots && s->calls.slots) pthread_mutex_destroy(&s->lock);
+    if (s->locks_ready)
+        for (unsigned i = 0; i < LOCK_STRIPES; i++) pthread_mutex_destroy(&s->lock[i].m);
     free(s->counts.slots);
     free(s->calls.slots);
     free(s);
@@ -94,21 +108,23 @@ size_t det_shared_memory(const det_shared *s) {
 uint32_t det_shared_add(det_shared *s, const fs_addr *a, uint64_t window, uint32_t delta) {
     uint64_t key = fs_addr_hash(a, s->seed ^ ((window + 1) * 0x9e3779b97f4a7c15ULL));
     bool found;
-    pthread_mutex_lock(&s->lock);
+    pthread_mutex_t *m = stripe(s, &s->counts, key);
+    pthread_mutex_lock(m);
     shared_slot *sl = table_slot(&s->counts, key, window + 1, &found);
     sl->value = sl->value > UINT32_MAX - delta ? UINT32_MAX : sl->value + delta;
     uint32_t total = sl->value;
-    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_unlock(m);
     return total;
 }
 
 bool det_shared_claim_call(det_shared *s, uint64_t call_key, uint32_t owner, uint64_t ts) {
     bool found;
-    pthread_mutex_lock(&s->lock);
+    pthread_mutex_t *m = stripe(s, &s->calls, call_key);
+    pthread_mutex_lock(m);
     shared_slot *sl = table_slot(&s->calls, call_key, ts + 1, &found);
     if (!found) sl->value = owner;
     if (ts + 1 > sl->age) sl->age = ts + 1;
     bool mine = sl->value == owner;
-    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_unlock(m);
     return mine;
 }
