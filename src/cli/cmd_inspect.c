@@ -391,6 +391,10 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
     json_object_set_new(o, "bytes", json_integer((json_int_t)s->bytes_read));
     json_object_set_new(o, "seconds", json_real(secs));
     json_object_set_new(o, "workers", json_integer(s->workers));
+    json_t *share = json_array();
+    for (unsigned i = 0; i < s->workers && i < INSP_MAX_WORKERS; i++)
+        json_array_append_new(share, json_integer((json_int_t)s->worker_messages[i]));
+    json_object_set_new(o, "worker_messages", share);
     json_object_set_new(o, "sip_messages", json_integer((json_int_t)d->messages));
     json_object_set_new(o, "not_sip", json_integer((json_int_t)d->not_sip));
     json_object_set_new(o, "keepalives", json_integer((json_int_t)d->keepalives));

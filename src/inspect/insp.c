@@ -735,6 +735,7 @@ void insp_get_stats(insp *in, insp_stats *out) {
         det_memory m;
         add_cap(&out->cap, cap_decoder_stats(in->w[i].dec));
         add_det(&out->det, det_engine_stats(in->w[i].eng));
+        out->worker_messages[i] = det_engine_stats(in->w[i].eng)->messages;
         det_engine_memory(in->w[i].eng, &m);
         add_mem(&out->mem, &m);
         out->decoder_memory += cap_decoder_memory(in->w[i].dec);

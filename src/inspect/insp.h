@@ -54,6 +54,7 @@ typedef struct insp_stats {
     uint64_t frames_read;        /* frames handed to decoders (all sources) */
     uint64_t bytes_read;         /* captured bytes of those frames */
     unsigned workers;
+    uint64_t worker_messages[INSP_MAX_WORKERS]; /* SIP messages each worker parsed: the balance */
 } insp_stats;
 
 typedef struct insp insp;
