@@ -173,6 +173,9 @@ bench_inspect() {
         put "inspect_w${w}_mbps" "$(div "$mb" "$t")"
         put "inspect_w${w}_rss_kb" "$(sort -n "$TMP/insp-w$w.rss" | tail -1)"
     done
+    if command -v jq >/dev/null; then
+        put inspect_w2_share "$(jq -r '.worker_messages | map(tostring) | join(" / ")' "$TMP/insp-w2-1.json")"
+    fi
     put inspect_sip_messages "$(json_num "$TMP/insp-w1-1.json" .sip_messages)"
     put inspect_events "$(json_num "$TMP/insp-w1-1.json" .events)"
 
@@ -205,6 +208,27 @@ bench_flood() { # nsources label
     put "flood_$2_sip_messages" "$(json_num "$pfx.json" .sip_messages)"
     if command -v jq >/dev/null; then
         put "flood_$2_memory_json" "$(jq -c '.memory // empty' "$pfx.json")"
+    fi
+}
+
+# Worker scaling where the clients are spread evenly: the 1M-source flood.
+bench_flood_scaling() {
+    local f=$OUT/flood-1m.pcap r w t
+    cached_pcap flood "$f" "$FLOOD_MSGS" 1000000 || return 1
+    cat "$f" >/dev/null
+    say "scaling: $ROUNDS runs each of --workers 1 and --workers 2 on the 1M-source flood"
+    for r in $(seq "$ROUNDS"); do
+        for w in 1 2; do
+            fs38_inspect "$TMP/fscale-w$w-$r" "$f" --workers $w || return 1
+            cut -d' ' -f1 "$TMP/fscale-w$w-$r.time" >>"$TMP/fscale-w$w.wall"
+        done
+    done
+    for w in 1 2; do
+        t=$(median <"$TMP/fscale-w$w.wall")
+        put "flood_scale_w${w}_s" "$t"
+    done
+    if command -v jq >/dev/null; then
+        put flood_scale_w2_share "$(jq -r '.worker_messages | map(tostring) | join(" / ")' "$TMP/fscale-w2-1.json")"
     fi
 }
 
@@ -247,6 +271,10 @@ report() {
     row "inspect --workers 2" "$(or_pending "$w2" " MB/s")" ""
     row "  cpu s / wall s (w2)" "$(or_pending "$(get inspect_w2_cpu_s)") / $(or_pending "$(get inspect_w2_s)")" ""
     row "scaling w2 / w1" "$(or_pending "$(div "$w2" "$w1" %.2f)" x)" "~2x on 2 free cores"
+    row "  SIP messages per worker (w2)" "$(or_pending "$(get inspect_w2_share)")" ""
+    row "scaling w2 / w1, 1M-source flood" \
+        "$(or_pending "$(div "$(get flood_scale_w1_s)" "$(get flood_scale_w2_s)" %.2f)" x)" "(clients spread evenly)"
+    row "  wall s w1 / w2; messages per worker" "$(or_pending "$(get flood_scale_w1_s)") / $(or_pending "$(get flood_scale_w2_s)"); $(or_pending "$(get flood_scale_w2_share)")" ""
     [ -n "$(get inspect_sip_messages)" ] && row "  SIP messages seen / generated" \
         "$(get inspect_sip_messages) / $(get inspect_file_msgs)" ""
     row "peak RSS inspect (w1 / w2)" "$(fmt_mb "$(get inspect_w1_rss_kb)") / $(fmt_mb "$(get inspect_w2_rss_kb)")" ""
@@ -301,6 +329,7 @@ if has_part inspect; then bench_inspect || say "inspect benchmark incomplete"; f
 if has_part memory; then
     bench_flood 1000000 1m || say "flood 1M benchmark incomplete"
     bench_flood 100000 100k || say "flood 100k benchmark incomplete"
+    bench_flood_scaling || say "flood scaling benchmark incomplete"
     [ -n "$(get flood_1m_memory_json)" ] && say "memory 1M sources: $(get flood_1m_memory_json)"
 fi
 if has_part hub; then
