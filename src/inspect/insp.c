@@ -8,11 +8,11 @@
  *   TICK   live mode with no traffic: advance time so incidents close
  * A worker owns one cap_decoder and one det_engine and is the only thread
  * touching them. Single-threaded runs call the worker's record handler
- * directly. With N workers, a regular file is read by N threads at once,
- * each decoding only its own shard (run_file_parallel); other sources (live,
- * stdin, HEP, raw) are read by the caller's thread, which fills per-worker
- * batches (bounded rings of fixed-size buffers, so a fast reader cannot
- * outrun memory) that the workers drain.
+ * directly; with N workers the reader fills per-worker batches (bounded
+ * rings of fixed-size buffers, so a fast reader cannot outrun memory) and
+ * the workers drain them. (Every worker reading a file itself was tried:
+ * the busiest worker then also reads the whole file, which costs more than
+ * the copy when one client carries much of the traffic.)
  */
 #include "insp.h"
 
@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define BATCH_BYTES (256u * 1024u)
@@ -460,99 +459,9 @@ static fs_code pump(insp *in, cap_source *src, bool live, uint64_t *frames, fs_e
     return rc;
 }
 
-/* ---- regular files with N workers: every worker reads the file itself --------- */
-
-/* One thread per worker, each with its own libpcap handle on the same file:
- * it reads every frame, keeps the ones whose shard is its own and decodes
- * them on the spot. Reading a file from the page cache twice costs less than
- * one reader copying frames into the workers' batches, and no thread waits
- * for another. The file must be seekable and stable (a regular file), so
- * every reader sees the same frames: stdin and pipes take the batch path. */
-typedef struct file_reader {
-    insp *in;
-    worker *w;
-    const char *path;
-    pthread_t thread;
-    uint64_t frames, bytes; /* every frame of the file read so far */
-    fs_code rc;
-    fs_err err;
-} file_reader;
-
-static void *file_reader_main(void *arg) {
-    file_reader *r = arg;
-    insp *in = r->in;
-    cap_source *src;
-    r->rc = cap_open_file(r->path, &src, &r->err);
-    if (r->rc != FS_OK) return NULL;
-    const uint8_t *frame;
-    uint32_t caplen;
-    uint64_t ts, base = in->frames_read, started = fs_time_now_us();
-    int dlt = cap_datalink(src);
-    bool reports = r->w->index == 0 && in->opt.on_progress;
-    while (!should_stop(in, base + r->frames, started)) {
-        cap_next_status st = cap_next(src, &frame, &caplen, &ts, &r->err);
-        if (st == CAP_NEXT_END) break;
-        if (st == CAP_NEXT_ERROR) {
-            r->rc = r->err.code ? r->err.code : FS_ERR_FORMAT;
-            break;
-        }
-        r->frames++;
-        r->bytes += caplen;
-        if (pick_worker(in, cap_shard_key(&in->opt.cfg->capture, dlt, frame, caplen)) == r->w->index) {
-            rec_hdr h = {.len = caplen, .kind = REC_FRAME, .dlt = dlt, .ts_us = ts,
-                         .frame_no = r->frames};
-            handle_record(r->w, &h, frame);
-        }
-        if (reports && r->frames % PROGRESS_EVERY == 0)
-            in->opt.on_progress(in->opt.user, cap_offset(src), cap_size(src), r->frames);
-    }
-    if (reports) in->opt.on_progress(in->opt.user, cap_offset(src), cap_size(src), r->frames);
-    cap_close(src);
-    return NULL;
-}
-
-/* Wait until a worker's thread has run everything handed to it, so another
- * thread may use its decoder and engine (the lock orders their memory). */
-static void worker_drain(worker *w) {
-    if (w->filling && w->filling->used) batch_submit(w);
-    pthread_mutex_lock(&w->lock);
-    while (w->full.count || w->free.count < QUEUE_BATCHES - 1) pthread_cond_wait(&w->cond, &w->lock);
-    pthread_mutex_unlock(&w->lock);
-}
-
-static bool is_regular_file(const char *path) {
-    struct stat st;
-    return strcmp(path, "-") != 0 && stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-static fs_code run_file_parallel(insp *in, const char *path, uint64_t *frames, fs_err *e) {
-    file_reader r[INSP_MAX_WORKERS];
-    unsigned started = 0;
-    for (unsigned i = 0; i < in->nworkers; i++) worker_drain(&in->w[i]);
-    for (unsigned i = 0; i < in->nworkers; i++) {
-        r[i] = (file_reader){.in = in, .w = &in->w[i], .path = path, .rc = FS_OK};
-        if (pthread_create(&r[i].thread, NULL, file_reader_main, &r[i]) != 0) break;
-        started++;
-    }
-    for (unsigned i = 0; i < started; i++) pthread_join(r[i].thread, NULL);
-    if (started < in->nworkers)
-        return fs_fail(e, FS_ERR_INTERNAL, "cannot start reader thread %u", started);
-    /* Every reader read the same file; the first one's view is the file's. */
-    in->frames_read += r[0].frames;
-    in->bytes_read += r[0].bytes;
-    if (frames) *frames = r[0].frames;
-    for (unsigned i = 0; i < started; i++)
-        if (r[i].rc != FS_OK) {
-            *e = r[i].err;
-            return r[i].rc;
-        }
-    return FS_OK;
-}
-
 fs_code insp_run_file(insp *in, const char *path, uint64_t *frames, fs_err *e) {
     cap_source *src;
     if (frames) *frames = 0;
-    if (in->threaded && is_regular_file(path)) return run_file_parallel(in, path, frames, e);
     fs_code rc = cap_open_file(path, &src, e);
     if (rc != FS_OK) return rc;
     rc = pump(in, src, false, frames, e);

@@ -10,11 +10,9 @@
  * detection logic. Errors are returned in an fs_err.
  *
  * Threading: with workers <= 1 everything runs on the caller's thread. With
- * N > 1 a regular file is read by N threads at once (each keeps its own
- * shard); other sources are read by the caller's thread, which hands frames
- * in batches to the workers. The event callback is then called from those
- * threads, one call at a time (a mutex is held around it), and the progress
- * callback from the first reader.
+ * N > 1 the caller's thread reads frames and hands them in batches to the
+ * workers; the event callback is then called from worker threads, one call
+ * at a time (a mutex is held around it).
  */
 #ifndef FS_INSP_H
 #define FS_INSP_H
