@@ -30,6 +30,9 @@
  * per request as fast as answers come (the next batch is taken from a shared
  * counter). Rate = events stored / wall time from the first request to the
  * last answer; an answer arrives only after the hub's commit is durable.
+ * client_cpu_s = this process's CPU over that time (TLS and HTTP only: the
+ * events were signed before), so that scripts/bench_hub.sh can show where
+ * the two cores went (hub, database server, client).
  * pull: GET /v1/events?after=A&limit=L from 0 until next stops moving.
  * latency: a follower on GET /v1/stream (HTTP/1.0: unchunked) starting at
  * the current last seq; CONNS publishers send every 10 ms a batch of
@@ -55,6 +58,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -65,6 +69,14 @@ static double mono(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU seconds (user + system) this process has used so far. */
+static double cpu_self(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 static void die(const char *fmt, const char *arg) __attribute__((noreturn));
@@ -469,14 +481,14 @@ static int cmd_publish(client_cfg *c, const char *sign_key, size_t n, size_t bat
     if (conns > 64) conns = 64;
     for (int i = 0; i < conns; i++) pthread_create(&th[i], NULL, publish_thread, &s);
     pthread_barrier_wait(&s.ready); /* every connection past its handshake */
-    double start = mono();
+    double start = mono(), cpu0 = cpu_self();
     for (int i = 0; i < conns; i++) pthread_join(th[i], NULL);
-    double secs = mono() - start;
+    double secs = mono() - start, client_cpu = cpu_self() - cpu0;
     unsigned long long stored = atomic_load(&s.stored);
     printf("RESULT what=publish events=%zu batch=%zu conns=%d stored=%llu rejected=%llu errors=%llu "
-           "seconds=%.3f rate=%.0f sign_s=%.2f\n",
+           "seconds=%.3f rate=%.0f sign_s=%.2f client_cpu_s=%.2f\n",
            n, batch, conns, stored, (unsigned long long)atomic_load(&s.rejected),
-           (unsigned long long)atomic_load(&s.errors), secs, (double)stored / secs, sign_s);
+           (unsigned long long)atomic_load(&s.errors), secs, (double)stored / secs, sign_s, client_cpu);
     if (s.first_error[0]) fprintf(stderr, "bench_hub: first problem: %s\n", s.first_error);
     return stored ? 0 : 1;
 }

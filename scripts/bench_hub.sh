@@ -18,6 +18,8 @@
 # Knobs: BENCH_ROUNDS=5  BENCH_HUB_EVENTS=50000 (per publish round)
 #        BENCH_HUB_BATCH=1000  BENCH_HUB_CONNS=4  BENCH_HUB_LAT_S=15
 #        BENCH_HUB_STORES="sqlite postgresql"  PGBIN=/usr/lib/postgresql/15/bin
+#        BENCH_HUB_LAT_ROUNDS=3 (latency runs per store: p50/p99/max are medians)
+#        BENCH_HUB_FS38=BUILD_DIR/fs38 (the hub binary)  BENCH_HUB_LOG=FILE (keep the hub's log)
 set -uo pipefail
 
 REL=${1:?usage: scripts/bench_hub.sh BUILD_DIR KV_FILE}
@@ -28,9 +30,10 @@ EVENTS=${BENCH_HUB_EVENTS:-50000}
 BATCH=${BENCH_HUB_BATCH:-1000}
 CONNS=${BENCH_HUB_CONNS:-4}
 LAT_S=${BENCH_HUB_LAT_S:-15}
+LAT_ROUNDS=${BENCH_HUB_LAT_ROUNDS:-3}
 STORES=${BENCH_HUB_STORES:-sqlite postgresql}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-FS38=$REL/fs38
+FS38=${BENCH_HUB_FS38:-$REL/fs38}
 CC=${CC:-cc}
 OUT=build/bench
 BH=$OUT/bench_hub
@@ -57,8 +60,26 @@ stop_pg() {
         as_pg timeout 30 "$PGBIN/pg_ctl" -D "$PGD/data" -m fast stop >/dev/null 2>&1
     fi
 }
-cleanup() { stop_hub; stop_pg; rm -rf "$W"; }
+cleanup() {
+    stop_hub; stop_pg
+    [ -n "${BENCH_HUB_LOG:-}" ] && [ -f "$W/hub.log" ] && cat "$W/hub.log" >>"$BENCH_HUB_LOG"
+    rm -rf "$W"
+}
 trap cleanup EXIT
+
+# CPU time used so far (clock ticks) by PID, the children it has waited
+# for and its live children: the hub, or the whole PostgreSQL server.
+cpu_ticks() {
+    local pid=$1 t c x
+    [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || { echo 0; return; }
+    t=$(sed 's/^.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 + $14 + $15 }')
+    for c in $(pgrep -P "$pid"); do
+        x=$(sed 's/^.*) //' "/proc/$c/stat" 2>/dev/null | awk '{ print $12 + $13 }')
+        t=$((t + ${x:-0}))
+    done
+    echo "$t"
+}
+pg_pid() { [ -n "$PGD" ] && head -1 "$PGD/data/postmaster.pid" 2>/dev/null; }
 
 free_port() {
     local p i
@@ -71,6 +92,7 @@ free_port() {
 
 build() {
     local pkgs="libpcap jansson yaml-0.1 libsodium sqlite3 libpq openssl libevent libevent_openssl libevent_pthreads libnats"
+    mkdir -p "$OUT"
     if [ ! -x "$BH" ] || [ bench/bench_hub.c -nt "$BH" ] || [ "$REL/libfs38.a" -nt "$BH" ]; then
         $CC -std=c11 -D_GNU_SOURCE -O2 -g -Isrc $(pkg-config --cflags $pkgs 2>/dev/null) -o "$BH" \
             bench/bench_hub.c "$REL/libfs38.a" $(pkg-config --libs $pkgs 2>/dev/null) -lpthread -lm
@@ -155,26 +177,43 @@ bench_store() { # NAME URL
     local name=$1 url=$2 r line
     start_hub "$url" || return 1
     say "$name: $ROUNDS rounds of publish ($EVENTS events, batches of $BATCH, $CONNS connections), each beside the raw verify rate"
+    local hub0 hub1 db0 db1 tck
     for r in $(seq "$ROUNDS"); do
         line=$(timeout 60 "$BH" verify -t 1) && echo "$line" >>"$W/verify.out"
+        # CPU of the hub and of the database server during this round only
+        # (the events are signed by bench_hub before it connects)
+        hub0=$(cpu_ticks "$HUB_PID") db0=$(cpu_ticks "$(pg_pid)")
         line=$(client publish --sign-key "$SIGN_KEY" -n "$EVENTS" -b "$BATCH" -c "$CONNS") || say "$name publish round $r: $line"
+        hub1=$(cpu_ticks "$HUB_PID") db1=$(cpu_ticks "$(pg_pid)")
+        tck=$(getconf CLK_TCK)
+        line="$line hub_cpu_s=$(awk -v a="$hub0" -v b="$hub1" -v t="$tck" 'BEGIN { printf "%.2f", (b - a) / t }')"
+        line="$line db_cpu_s=$(awk -v a="$db0" -v b="$db1" -v t="$tck" 'BEGIN { printf "%.2f", (b - a) / t }')"
         echo "$line" >>"$W/pub-$name.out"
         say "  $line"
     done
     line=$(client pull -l 10000) && echo "$line" >>"$W/pull-$name.out"
     say "  $line"
-    line=$(client latency --sign-key "$SIGN_KEY" -r 1000 -s "$LAT_S" -c 8) && echo "$line" >"$W/lat-$name.out"
-    say "  $line"
+    for r in $(seq "$LAT_ROUNDS"); do
+        line=$(client latency --sign-key "$SIGN_KEY" -r 1000 -s "$LAT_S" -c 8) && echo "$line" >>"$W/lat-$name.out"
+        say "  $line"
+    done
     stop_hub
     put "hub_${name}_publish_rate" "$(field rate <"$W/pub-$name.out" | median)"
     put "hub_${name}_publish_stored" "$(field stored <"$W/pub-$name.out" | awk '{ s += $1 } END { print s + 0 }')"
     put "hub_${name}_publish_rejected" "$(field rejected <"$W/pub-$name.out" | awk '{ s += $1 } END { print s + 0 }')"
+    # CPU per stored event (us), hub and database server, median over rounds
+    put "hub_${name}_hub_cpu_us_per_event" "$(awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        if (v["stored"] > 0) printf "%.1f\n", v["hub_cpu_s"] * 1e6 / v["stored"] }' "$W/pub-$name.out" | median)"
+    put "hub_${name}_db_cpu_us_per_event" "$(awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        if (v["stored"] > 0) printf "%.1f\n", v["db_cpu_s"] * 1e6 / v["stored"] }' "$W/pub-$name.out" | median)"
+    put "hub_${name}_client_cpu_us_per_event" "$(awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        if (v["stored"] > 0) printf "%.1f\n", v["client_cpu_s"] * 1e6 / v["stored"] }' "$W/pub-$name.out" | median)"
     [ -s "$W/pull-$name.out" ] && {
         put "hub_${name}_pull_rate" "$(field rate <"$W/pull-$name.out")"
         put "hub_${name}_pull_events" "$(field events <"$W/pull-$name.out")"
     }
     [ -s "$W/lat-$name.out" ] && for k in p50_ms p99_ms max_ms sent received achieved_rate; do
-        put "hub_${name}_lat_$k" "$(field $k <"$W/lat-$name.out")"
+        put "hub_${name}_lat_$k" "$(field $k <"$W/lat-$name.out" | median)"
     done
     return 0
 }

@@ -3,7 +3,8 @@
  * events through.
  *
  * Thin: options, the config file and printing; the server is src/hub
- * (hub_server.h). Logs one line on start and one on stop to stderr.
+ * (hub_server.h). Logs one line on start, one per registry reload (SIGHUP)
+ * and one on stop to stderr.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -11,6 +12,11 @@
 
 #include "cli.h"
 #include "hub/hub_server.h"
+
+static void hub_log_line(void *ctx, const char *line) {
+    (void)ctx;
+    fprintf(stderr, "fs38 hub: %s\n", line);
+}
 
 static void hub_usage(FILE *out) {
     fputs("usage: fs38 hub --config hub.yaml [--check]\n\n"
@@ -33,6 +39,11 @@ static void hub_usage(FILE *out) {
           "  fs38 hub --config /etc/fs38/hub.yaml\n"
           "  curl --cert member.crt --key member.key --cacert ca.crt https://hub:8443/health\n\n"
           "SIGINT/SIGTERM stop the hub; every acknowledged event is already durable.\n"
+          "SIGHUP reloads the trust registry: a member marked revoked (or removed) can no\n"
+          "longer connect, its open connections get 403 on their next request and are\n"
+          "closed, its stream followers are dropped, and events signed by a revoked key\n"
+          "are refused. A registry file that does not validate is not loaded: the\n"
+          "previous one stays in force and the reason is logged.\n"
           "Exit codes: 0 stopped cleanly, 2 usage, config or startup error.\n",
           out);
 }
@@ -81,6 +92,7 @@ int cmd_hub(int argc, char **argv) {
         hub_server_free(s);
         return EXIT_DONE;
     }
+    hub_server_set_log(s, hub_log_line, NULL);
     hub_server_handle_signals(s);
     int rc = EXIT_DONE;
     if (hub_server_run(s, &e) != FS_OK) {

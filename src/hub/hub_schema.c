@@ -15,7 +15,7 @@
  *                      the server-assigned pull cursor; UNIQUE(issuer,
  *                      event_id, version); signed = the original JWS bytes.
  *   event_audience     (seq, member): who may read a red event.
- *   event_observables  (seq, idx, kind, value, role): for filters/matching.
+ *   event_observables  (seq, idx, kind, value, role): for the kind filter.
  *   active             (issuer, event_id) -> seq of its latest version while
  *                      that version is active and not swept.
  *   sightings          feedback (SIGHTING / FALSE_POSITIVE) on an event.
@@ -105,10 +105,32 @@ static const char m2_pg[] =
 static const char m3_sqlite[] = "ALTER TABLE sightings ADD COLUMN event_seq INTEGER;";
 static const char m3_pg[] = "ALTER TABLE sightings ADD COLUMN event_seq BIGINT;";
 
+/* Indexes no query reads, yet written on every publish (EXPLAIN QUERY PLAN
+ * / EXPLAIN of every statement in this file). On both backends: nothing
+ * filters or sorts events on valid_until alone (reads test it row by row;
+ * the sweep uses active_valid_until), nor observables on (kind, value) (the
+ * kind filter probes the primary key (seq, idx)). On SQLite also the type,
+ * issuer and created indexes: the pull's optional filters, written
+ * "(?N IS NULL OR col = ?N)", cannot use an index in SQLite's planner, which
+ * walks events by seq whatever the filter (PostgreSQL plans each execution
+ * with its values and does use them for selective filters: kept there).
+ * SQLite: 11 -> 6 B-tree inserts per event with one observable;
+ * PostgreSQL: 11 -> 9 (docs/performance.md, "The hub"). */
+static const char m4_sqlite[] =
+    "DROP INDEX IF EXISTS events_valid_until;"
+    "DROP INDEX IF EXISTS event_observables_kind_value;"
+    "DROP INDEX IF EXISTS events_type_seq;"
+    "DROP INDEX IF EXISTS events_issuer_seq;"
+    "DROP INDEX IF EXISTS events_created;";
+static const char m4_pg[] =
+    "DROP INDEX IF EXISTS events_valid_until;"
+    "DROP INDEX IF EXISTS event_observables_kind_value;";
+
 const hub_migration hub_migrations[HUB_SCHEMA_VERSION] = {
     {1, "events, audience, observables, active set", m1_sqlite, m1_pg},
     {2, "sightings and false-positive feedback", m2_sqlite, m2_pg},
     {3, "sightings keep the seq of their signed feedback event", m3_sqlite, m3_pg},
+    {4, "drop indexes no query uses (fewer B-tree writes per published event)", m4_sqlite, m4_pg},
 };
 
 const char hub_sql_schema_read[] =
@@ -129,7 +151,12 @@ const char hub_sql_upsert_active[] =
     " ON CONFLICT (issuer, event_id) DO UPDATE"
     " SET seq = excluded.seq, valid_until_ms = excluded.valid_until_ms";
 const char hub_sql_delete_active[] = "DELETE FROM active WHERE issuer = ?1 AND event_id = ?2";
-const char hub_sql_sweep[] = "DELETE FROM active WHERE valid_until_ms < ?1";
+/* One bounded chunk (hub_sweep_some), longest expired first (active_valid_until). */
+#define HUB_STR_(x) #x
+#define HUB_STR(x) HUB_STR_(x)
+const char hub_sql_sweep[] =
+    "DELETE FROM active WHERE (issuer, event_id) IN (SELECT issuer, event_id FROM active"
+    " WHERE valid_until_ms < ?1 ORDER BY valid_until_ms LIMIT " HUB_STR(HUB_SWEEP_CHUNK) ")";
 const char hub_sql_last_seq[] = "SELECT COALESCE(MAX(seq), 0) FROM events";
 
 /* ?1 reader ?2 ref issuer ?3 ref event_id */

@@ -26,6 +26,16 @@
  * Reads (pull, snapshot, sightings, health) run on the loop over their own
  * store connection; the sweep of expired events runs on the committer.
  *
+ * The trust registry is reloaded on SIGHUP (hub_server_reload_registry, on
+ * the loop). A loaded registry is shared by reference: each publish job
+ * holds the one it was received under until it is answered, so a reload
+ * never frees keys a worker is verifying with. A connection remembers its
+ * member (a copy, keyed by certificate fingerprint) and the registry
+ * generation it was checked against; its next request after a reload is
+ * checked again, and a member now revoked or gone gets 403 and the
+ * connection is closed. Stream followers of such a member are dropped at
+ * the reload. New handshakes always use the current registry.
+ *
  * With replication (hub.yaml `replication:`, docs/federation.md) the
  * committer never writes the store: it publishes the group's verified items
  * into the JetStream log (hub_repl_publish_batch), then waits until this
@@ -51,6 +61,7 @@
 #include <openssl/x509.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +125,7 @@ typedef struct pub_job {
     char *body;
     size_t body_len;
     json_t *doc;
+    struct hub_reg *reg; /* the registry this request is verified with (a reference) */
     size_t n;
     item_state *items;
     size_t n_chunks;
@@ -153,6 +165,25 @@ static pub_job *jq_pop(job_queue *q) {
     return j;
 }
 
+/* ---- the trust registry ------------------------------------------------------------ */
+
+/* One loaded registry and the bytes it was parsed from (served as is by
+ * GET /v1/registry); freed with its last reference. */
+typedef struct hub_reg {
+    atomic_int refs;
+    uint64_t gen; /* 1 = the registry read at start, +1 per reload */
+    xc_registry reg;
+    char *text;
+    size_t len;
+} hub_reg;
+
+/* What a TLS connection knows of its member (SSL ex_data, freed with the
+ * connection): a copy of its registry entry and the generation it is from. */
+typedef struct conn_member {
+    xc_member m;
+    uint64_t gen;
+} conn_member;
+
 /* ---- stream clients ---------------------------------------------------------------- */
 
 typedef struct stream_client {
@@ -164,6 +195,7 @@ typedef struct stream_client {
     size_t n_types;
     char issuer[XC_ISSUER_MAX + 1];
     char kind[HUB_MAX_OBS_KIND + 1];
+    uint8_t cert_sha256[32]; /* its member, checked again at a registry reload */
     int64_t last_seq;
     struct stream_client *prev, *next;
 } stream_client;
@@ -172,9 +204,11 @@ typedef struct stream_client {
 
 struct hub_server {
     hub_config cfg;
-    xc_registry reg;
-    char *registry_text;
-    size_t registry_len;
+    pthread_mutex_t regmu;   /* guards the pointer reg (workers take references) */
+    hub_reg *reg;            /* the current trust registry */
+    atomic_ullong reg_gen;   /* reg->gen, readable without the lock */
+    hub_server_log_fn log;
+    void *log_ctx;
     struct event_base *base;
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
@@ -200,7 +234,7 @@ struct hub_server {
     /* done queue back to the loop */
     pthread_mutex_t dmu;
     job_queue doneq;
-    struct event *done_ev, *ping_ev, *sig_int, *sig_term;
+    struct event *done_ev, *ping_ev, *sig_int, *sig_term, *sig_hup;
     atomic_bool stopping;
     stream_client *clients;
     size_t n_clients;
@@ -226,10 +260,83 @@ static int64_t now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void hub_log(const hub_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void hub_log(const hub_server *s, const char *fmt, ...) {
+    if (!s->log) return;
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    s->log(s->log_ctx, msg);
+}
+
+/* ---- the trust registry: loaded at start and on SIGHUP ------------------------------------ */
+
+static void reg_put(hub_reg *r) {
+    if (r && atomic_fetch_sub(&r->refs, 1) == 1) {
+        xc_registry_free(&r->reg);
+        free(r->text);
+        free(r);
+    }
+}
+
+/* The current registry, referenced: release with reg_put. Any thread. */
+static hub_reg *reg_get(hub_server *s) {
+    pthread_mutex_lock(&s->regmu);
+    hub_reg *r = s->reg;
+    atomic_fetch_add(&r->refs, 1);
+    pthread_mutex_unlock(&s->regmu);
+    return r;
+}
+
+/* Reads and fully validates the registry file (xc_registry_parse): one
+ * read, so the text served is the text checked. */
+static fs_code reg_load(const char *path, uint64_t gen, hub_reg **out, fs_err *e) {
+    *out = NULL;
+    hub_reg *r = calloc(1, sizeof *r);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        free(r);
+        return fs_fail(e, FS_ERR_IO, "registry '%s': %s", path, strerror(errno));
+    }
+    if (r) r->text = malloc(XC_REGISTRY_MAX_BYTES + 1);
+    if (r && r->text) r->len = fread(r->text, 1, XC_REGISTRY_MAX_BYTES + 1, f);
+    bool rerr = ferror(f);
+    fclose(f);
+    fs_code rc = FS_OK;
+    if (!r || !r->text) rc = fs_fail(e, FS_ERR_NOMEM, "registry '%s': out of memory", path);
+    else if (rerr) rc = fs_fail(e, FS_ERR_IO, "registry '%s': read error", path);
+    else if (r->len > XC_REGISTRY_MAX_BYTES)
+        rc = fs_fail(e, FS_ERR_LIMIT, "registry '%s': larger than %u bytes", path, XC_REGISTRY_MAX_BYTES);
+    else if ((rc = xc_registry_parse(r->text, r->len, &r->reg, e)) != FS_OK) {
+        char msg[sizeof e->msg];
+        snprintf(msg, sizeof msg, "%s", e->msg);
+        fs_fail(e, rc, "registry '%s': %s", path, msg);
+    }
+    if (rc != FS_OK) {
+        if (r) free(r->text);
+        free(r);
+        return rc;
+    }
+    char *fit = realloc(r->text, r->len ? r->len : 1); /* keep only what was read */
+    if (fit) r->text = fit;
+    atomic_store(&r->refs, 1);
+    r->gen = gen;
+    *out = r;
+    return FS_OK;
+}
+
 /* ---- TLS: a member is its client certificate ------------------------------------------ */
 
 static int member_idx = -1, conn_idx = -1;
 static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
+
+static void member_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                           void *argp) {
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    free(ptr);
+}
 
 static void conn_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
                          void *argp) {
@@ -238,7 +345,7 @@ static void conn_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, l
 }
 
 static void idx_init(void) {
-    member_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    member_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, member_free_cb);
     conn_idx = CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL, 0, NULL, NULL, NULL, conn_free_cb);
 }
 
@@ -248,12 +355,15 @@ static int ctx_srv_idx(void) {
     return idx;
 }
 
-static const xc_member *member_of_cert(const hub_server *s, X509 *cert) {
-    uint8_t md[32];
-    unsigned int mdlen = 0;
-    if (!X509_digest(cert, EVP_sha256(), md, &mdlen) || mdlen != 32) return NULL;
-    const xc_member *m = xc_registry_find_cert(&s->reg, md);
-    return m && !m->revoked ? m : NULL;
+/* The active member with this certificate in the current registry, as a
+ * copy for the connection (NULL: unknown or revoked). */
+static conn_member *member_of_cert(hub_server *s, const uint8_t sha256[32]) {
+    hub_reg *r = reg_get(s);
+    const xc_member *m = xc_registry_find_cert(&r->reg, sha256);
+    conn_member *cm = m && !m->revoked ? malloc(sizeof *cm) : NULL;
+    if (cm) *cm = (conn_member){*m, r->gen};
+    reg_put(r);
+    return cm;
 }
 
 static int verify_cb(int ok, X509_STORE_CTX *x) {
@@ -262,13 +372,17 @@ static int verify_cb(int ok, X509_STORE_CTX *x) {
     SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
     if (!ssl) return 0;
     hub_server *s = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_srv_idx());
-    const xc_member *m = s ? member_of_cert(s, X509_STORE_CTX_get_current_cert(x)) : NULL;
-    if (!m) {
+    uint8_t md[32];
+    unsigned int mdlen = 0;
+    conn_member *cm = s && X509_digest(X509_STORE_CTX_get_current_cert(x), EVP_sha256(), md, &mdlen) &&
+                      mdlen == 32 ? member_of_cert(s, md) : NULL;
+    if (!cm) {
         if (s) atomic_fetch_add(&s->m.handshakes_refused, 1);
         X509_STORE_CTX_set_error(x, X509_V_ERR_APPLICATION_VERIFICATION);
         return 0;
     }
-    SSL_set_ex_data(ssl, member_idx, (void *)m);
+    free(SSL_get_ex_data(ssl, member_idx)); /* called again: keep the last */
+    SSL_set_ex_data(ssl, member_idx, cm);
     return 1;
 }
 
@@ -323,14 +437,26 @@ static struct bufferevent *bev_cb(struct event_base *base, void *arg) {
     return bev;
 }
 
-/* The member behind a request (set by verify_cb during the handshake). */
-static const xc_member *request_member(struct evhttp_request *req) {
+/* The member behind a request (set by verify_cb during the handshake),
+ * checked again against the registry when it was reloaded since: NULL if
+ * the connection has no member or its member is now revoked or gone
+ * (*revoked is then true). */
+static const xc_member *request_member(hub_server *s, struct evhttp_request *req, bool *revoked) {
+    *revoked = false;
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     if (!evcon) return NULL;
     struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
     SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
-    if (!ssl) return NULL;
-    return SSL_get_ex_data(ssl, member_idx);
+    conn_member *cm = ssl ? SSL_get_ex_data(ssl, member_idx) : NULL;
+    if (!cm || cm->gen == atomic_load(&s->reg_gen)) return cm ? &cm->m : NULL;
+    conn_member *now = member_of_cert(s, cm->m.cert_sha256);
+    if (!now) {
+        *revoked = true;
+        return NULL;
+    }
+    *cm = *now;
+    free(now);
+    return &cm->m;
 }
 
 /* ---- small output helpers ---------------------------------------------------------------- */
@@ -361,7 +487,8 @@ static void reply(hub_server *s, struct evhttp_request *req, int code, const cha
     evhttp_add_header(h, "Cache-Control", "no-store");
     if (code >= 500) atomic_fetch_add(&s->m.status_5xx, 1);
     else if (code >= 400) atomic_fetch_add(&s->m.status_4xx, 1);
-    const char *reason = code == 200 ? "OK" : code == 400 ? "Bad Request" : code == 404 ? "Not Found"
+    const char *reason = code == 200 ? "OK" : code == 400 ? "Bad Request" : code == 403 ? "Forbidden"
+                       : code == 404 ? "Not Found"
                        : code == 405 ? "Method Not Allowed" : code == 413 ? "Payload Too Large"
                        : code == 429 ? "Too Many Requests" : code == 503 ? "Service Unavailable"
                        : "Error";
@@ -578,14 +705,14 @@ static size_t scan_events(const char *b, size_t n, item_state *items) {
 
 static void job_parse(hub_server *s, pub_job *j) {
     if (j->body_len == 0) return job_fail(j, 400, "%s", "empty body: expected {\"events\":[\"<jws>\", ...]}");
-    if (!hub_json_depth_ok(j->body, j->body_len, BODY_MAX_DEPTH))
-        return job_fail(j, 400, "%s", "body nests deeper than {\"events\":[...]} allows");
-    size_t fast = scan_events(j->body, j->body_len, NULL);
+    size_t fast = scan_events(j->body, j->body_len, NULL); /* its form nests 2 deep */
     json_t *arr = NULL;
     if (fast) {
         j->n = fast;
         goto counted;
     }
+    if (!hub_json_depth_ok(j->body, j->body_len, BODY_MAX_DEPTH))
+        return job_fail(j, 400, "%s", "body nests deeper than {\"events\":[...]} allows");
     json_error_t je;
     j->doc = json_loadb(j->body, j->body_len, JSON_REJECT_DUPLICATES, &je);
     if (!j->doc) {
@@ -654,7 +781,7 @@ static void reject(item_state *st, const char *code, const char *fmt, const char
 static void judge_item(hub_server *s, pub_job *j, item_state *st, int64_t now) {
     if (!st->jws) return reject(st, "invalid", "%s", "not a string: each item is a JWS compact string");
     fs_err e;
-    xc_jws_code c = xc_jws_verify(st->jws, st->jws_len, &s->reg, &st->v, NULL, &e);
+    xc_jws_code c = xc_jws_verify(st->jws, st->jws_len, &j->reg->reg, &st->v, NULL, &e);
     if (c != XC_JWS_OK) return reject(st, c == XC_JWS_PAYLOAD ? "invalid" : xc_jws_code_name(c), "%.290s", e.msg);
     st->verified = true;
     const xc_event *ev = &st->v.ev;
@@ -948,9 +1075,11 @@ static void *committer_main(void *arg) {
                 }
         }
         if (now_ms() >= next_sweep) {
+            /* one bounded chunk; if more are left, the next one after the next group */
             fs_err e;
-            (void)hub_sweep(s->wstore, now_ms(), NULL, &e); /* reads filter expiry anyway */
-            next_sweep = now_ms() + (int64_t)s->cfg.sweep_interval_s * 1000;
+            int64_t removed = 0;
+            (void)hub_sweep_some(s->wstore, now_ms(), &removed, &e); /* reads filter expiry anyway */
+            next_sweep = now_ms() + (removed == HUB_SWEEP_CHUNK ? 0 : (int64_t)s->cfg.sweep_interval_s * 1000);
         }
         if (s->repl && now_ms() >= next_log && !atomic_load(&s->stopping)) {
             /* for /health: how far the log is (a request to the stream leader) */
@@ -982,6 +1111,7 @@ static void job_free(pub_job *j) {
     free(j->items);
     if (j->orphan) evhttp_request_free(j->orphan);
     if (j->doc) json_decref(j->doc);
+    reg_put(j->reg);
     free(j->body);
     free(j);
 }
@@ -1081,6 +1211,7 @@ static void handle_publish(hub_server *s, struct evhttp_request *req, const xc_m
     j->body_len = (size_t)evbuffer_remove(in, j->body, len);
     j->srv = s;
     j->req = req;
+    j->reg = reg_get(s);
     snprintf(j->issuer, sizeof j->issuer, "%s", m->issuer);
     evhttp_connection_set_closecb(evhttp_request_get_connection(req), job_closed_cb, j);
     task_push(s, j, -1);
@@ -1296,7 +1427,9 @@ static void handle_metrics(hub_server *s, struct evhttp_request *req) {
 
 static void handle_registry(hub_server *s, struct evhttp_request *req) {
     struct evbuffer *b = evbuffer_new();
-    evbuffer_add(b, s->registry_text, s->registry_len);
+    hub_reg *r = reg_get(s);
+    evbuffer_add(b, r->text, r->len);
+    reg_put(r);
     reply(s, req, 200, "application/json", b);
     evbuffer_free(b);
 }
@@ -1484,6 +1617,7 @@ static void handle_stream(hub_server *s, struct evhttp_request *req, const xc_me
     c->req = req;
     c->evcon = evhttp_request_get_connection(req);
     snprintf(c->reader, sizeof c->reader, "%s", m->issuer);
+    memcpy(c->cert_sha256, m->cert_sha256, sizeof c->cert_sha256);
     for (size_t i = 0; i < q.n_types; i++) fs_str_copy(q.types[i], c->types[i], sizeof c->types[i]);
     c->n_types = q.n_types;
     if (q.issuer) snprintf(c->issuer, sizeof c->issuer, "%s", q.issuer);
@@ -1525,7 +1659,14 @@ static void handle_stream(hub_server *s, struct evhttp_request *req, const xc_me
 static void route_cb(struct evhttp_request *req, void *arg) {
     hub_server *s = arg;
     atomic_fetch_add(&s->m.requests, 1);
-    const xc_member *m = request_member(req);
+    bool revoked;
+    const xc_member *m = request_member(s, req, &revoked);
+    if (revoked) {
+        /* the registry was reloaded: this connection's member is revoked or gone */
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        return reply_error(s, req, 403, "member revoked: this client certificate is revoked or no "
+                                        "longer in the trust registry (reloaded); connection closed");
+    }
     if (!m) return reply_error(s, req, 403, "no member certificate on this connection");
     const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
     const char *path = u ? evhttp_uri_get_path(u) : NULL;
@@ -1553,14 +1694,46 @@ static void route_cb(struct evhttp_request *req, void *arg) {
 
 /* ---- lifecycle ------------------------------------------------------------------------------------ */
 
-static fs_code read_registry_text(hub_server *s, fs_err *e) {
-    FILE *f = fopen(s->cfg.registry, "rb");
-    if (!f) return fs_fail(e, FS_ERR_IO, "registry '%s': %s", s->cfg.registry, strerror(errno));
-    s->registry_text = malloc(XC_REGISTRY_MAX_BYTES + 1);
-    s->registry_len = s->registry_text ? fread(s->registry_text, 1, XC_REGISTRY_MAX_BYTES + 1, f) : 0;
-    fclose(f);
-    if (!s->registry_text) return fs_fail(e, FS_ERR_NOMEM, "out of memory");
+/* Stream followers whose member the registry no longer lists as active. */
+static size_t drop_revoked_followers(hub_server *s) {
+    size_t dropped = 0;
+    hub_reg *r = reg_get(s);
+    stream_client *next;
+    for (stream_client *c = s->clients; c; c = next) {
+        next = c->next;
+        const xc_member *m = xc_registry_find_cert(&r->reg, c->cert_sha256);
+        if (m && !m->revoked) continue;
+        struct evhttp_connection *evcon = c->evcon;
+        evhttp_connection_set_closecb(evcon, NULL, NULL);
+        client_remove(s, c);
+        evhttp_connection_free(evcon);
+        dropped++;
+    }
+    reg_put(r);
+    return dropped;
+}
+
+fs_code hub_server_reload_registry(hub_server *s, fs_err *e) {
+    hub_reg *fresh;
+    fs_code rc = reg_load(s->cfg.registry, atomic_load(&s->reg_gen) + 1, &fresh, e);
+    if (rc != FS_OK) return rc;
+    pthread_mutex_lock(&s->regmu);
+    hub_reg *old = s->reg;
+    s->reg = fresh;
+    atomic_store(&s->reg_gen, fresh->gen);
+    pthread_mutex_unlock(&s->regmu);
+    reg_put(old); /* freed once the jobs verifying with it are answered */
+    size_t revoked = 0;
+    for (size_t i = 0; i < fresh->reg.n; i++) revoked += fresh->reg.members[i].revoked;
+    size_t dropped = drop_revoked_followers(s);
+    hub_log(s, "trust registry reloaded from %s: %zu members (%zu revoked); %zu stream followers of "
+               "revoked or removed members dropped", s->cfg.registry, fresh->reg.n, revoked, dropped);
     return FS_OK;
+}
+
+void hub_server_set_log(hub_server *s, hub_server_log_fn fn, void *ctx) {
+    s->log = fn;
+    s->log_ctx = ctx;
 }
 
 fs_code hub_server_new(const hub_config *c, hub_server **out, fs_err *e) {
@@ -1576,10 +1749,11 @@ fs_code hub_server_new(const hub_config *c, hub_server **out, fs_err *e) {
     pthread_mutex_init(&s->cmu, NULL);
     pthread_cond_init(&s->ccond, NULL);
     pthread_mutex_init(&s->dmu, NULL);
+    pthread_mutex_init(&s->regmu, NULL);
     *out = s;
     fs_code rc;
-    if ((rc = xc_registry_load(c->registry, &s->reg, e)) != FS_OK) return rc;
-    if ((rc = read_registry_text(s, e)) != FS_OK) return rc;
+    if ((rc = reg_load(c->registry, 1, &s->reg, e)) != FS_OK) return rc;
+    atomic_store(&s->reg_gen, 1);
     if ((rc = tls_setup(s, e)) != FS_OK) return rc;
     if ((rc = hub_store_open(c->store_url, &s->wstore, e)) != FS_OK ||
         (rc = hub_store_migrate(s->wstore, e)) != FS_OK ||
@@ -1662,12 +1836,22 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg) {
     hub_server_stop(arg);
 }
 
+static void hup_cb(evutil_socket_t sig, short what, void *arg) {
+    (void)sig, (void)what;
+    hub_server *s = arg;
+    fs_err e;
+    if (hub_server_reload_registry(s, &e) != FS_OK)
+        hub_log(s, "trust registry NOT reloaded, the previous one stays in force: %s", e.msg);
+}
+
 void hub_server_handle_signals(hub_server *s) {
     signal(SIGPIPE, SIG_IGN);
     s->sig_int = evsignal_new(s->base, SIGINT, signal_cb, s);
     s->sig_term = evsignal_new(s->base, SIGTERM, signal_cb, s);
+    s->sig_hup = evsignal_new(s->base, SIGHUP, hup_cb, s);
     if (s->sig_int) evsignal_add(s->sig_int, NULL);
     if (s->sig_term) evsignal_add(s->sig_term, NULL);
+    if (s->sig_hup) evsignal_add(s->sig_hup, NULL);
 }
 
 void hub_server_free(hub_server *s) {
@@ -1698,6 +1882,7 @@ void hub_server_free(hub_server *s) {
     }
     if (s->sig_int) event_free(s->sig_int);
     if (s->sig_term) event_free(s->sig_term);
+    if (s->sig_hup) event_free(s->sig_hup);
     if (s->done_ev) event_free(s->done_ev);
     if (s->ping_ev) event_free(s->ping_ev);
     if (s->applied_ev) event_free(s->applied_ev);
@@ -1713,13 +1898,13 @@ void hub_server_free(hub_server *s) {
     free(s->sight_obs);
     free(s->sight_aud);
     hub_limiter_free(s->limiter);
-    xc_registry_free(&s->reg);
-    free(s->registry_text);
+    reg_put(s->reg);
     free(s->workers);
     pthread_mutex_destroy(&s->tmu);
     pthread_cond_destroy(&s->tcond);
     pthread_mutex_destroy(&s->cmu);
     pthread_cond_destroy(&s->ccond);
     pthread_mutex_destroy(&s->dmu);
+    pthread_mutex_destroy(&s->regmu);
     free(s);
 }

@@ -124,8 +124,22 @@ fs_code hub_server_new(const hub_config *c, hub_server **out, fs_err *e);
 fs_code hub_server_run(hub_server *s, fs_err *e);
 /* Asks a running server to stop (thread-safe). */
 void hub_server_stop(hub_server *s);
-/* SIGINT and SIGTERM stop the server; SIGPIPE is ignored. */
+/* SIGINT and SIGTERM stop the server; SIGHUP reloads the trust registry
+ * (hub_server_reload_registry; a failure is logged); SIGPIPE is ignored. */
 void hub_server_handle_signals(hub_server *s);
+/* Reads the registry file again and validates it fully; on success it
+ * replaces the one in force: new handshakes and every request received from
+ * now on use it -- a connection whose member is now revoked or gone gets
+ * 403 on its next request and is closed, its stream followers are dropped
+ * now, and events signed by a revoked key are refused ("revoked"). Requests
+ * already being verified finish under the registry they arrived with. On
+ * error the previous registry stays in force. Call on the loop's thread
+ * (the SIGHUP handler does) or before hub_server_run. */
+fs_code hub_server_reload_registry(hub_server *s, fs_err *e);
+/* Where the server reports what happens outside a request (a registry
+ * reload); one line per call, no newline. NULL = silent (the default). */
+typedef void (*hub_server_log_fn)(void *ctx, const char *line);
+void hub_server_set_log(hub_server *s, hub_server_log_fn fn, void *ctx);
 /* The bound port (useful when the config asked for port 0). */
 uint16_t hub_server_port(const hub_server *s);
 void hub_server_free(hub_server *s);

@@ -487,13 +487,24 @@ fs_code hub_snapshot(hub_store *s, const hub_filter *f, hub_row_fn fn, void *ctx
     return s->ops->snapshot(s, f, fn, ctx, cursor, e);
 }
 
-fs_code hub_sweep(hub_store *s, int64_t now_ms, int64_t *removed, fs_err *e) {
+fs_code hub_sweep_some(hub_store *s, int64_t now_ms, int64_t *removed, fs_err *e) {
     int64_t dummy;
     if (!removed) removed = &dummy;
     *removed = 0;
     if (now_ms <= 0) return fs_fail(e, FS_ERR_USAGE, "sweep: now must be set");
     fs_code rc = need_schema(s, e);
-    return rc != FS_OK ? rc : s->ops->sweep(s, now_ms, removed, e);
+    return rc != FS_OK ? rc : s->ops->sweep(s, now_ms, removed, e); /* hub_sql_sweep: one chunk */
+}
+
+fs_code hub_sweep(hub_store *s, int64_t now_ms, int64_t *removed, fs_err *e) {
+    int64_t total = 0, chunk;
+    fs_code rc;
+    do {
+        rc = hub_sweep_some(s, now_ms, &chunk, e);
+        total += chunk;
+    } while (rc == FS_OK && chunk == HUB_SWEEP_CHUNK);
+    if (removed) *removed = total;
+    return rc;
 }
 
 /* ---- sightings --------------------------------------------------------------- */

@@ -42,7 +42,7 @@
 
 /* ---- limits (checked before anything reaches the database) ------------- */
 
-#define HUB_SCHEMA_VERSION 3        /* highest migration this build knows */
+#define HUB_SCHEMA_VERSION 4        /* highest migration this build knows */
 #define HUB_MAX_URL 1024
 #define HUB_MAX_ID 256              /* issuer, event_id, publisher, reporter, audience member */
 #define HUB_MAX_TYPE 64             /* event_type */
@@ -237,8 +237,17 @@ fs_code hub_snapshot(hub_store *s, const hub_filter *f, hub_row_fn fn, void *ctx
                      int64_t *cursor, fs_err *e);
 
 /* Removes events expired at now_ms from the active set (history is kept for
- * audit; reads filter expiry anyway). *removed (may be NULL) = how many. */
+ * audit; reads filter expiry anyway). *removed (may be NULL) = how many.
+ * Works in transactions of at most HUB_SWEEP_CHUNK rows. */
 fs_code hub_sweep(hub_store *s, int64_t now_ms, int64_t *removed, fs_err *e);
+
+/* One such transaction: removes at most HUB_SWEEP_CHUNK expired events,
+ * those expired longest first. *removed == HUB_SWEEP_CHUNK means more may
+ * be left. The hub's committer interleaves these with group commits, so a
+ * large expiry never holds the one writer (and the acknowledgements behind
+ * it) for long. */
+#define HUB_SWEEP_CHUNK 1000
+fs_code hub_sweep_some(hub_store *s, int64_t now_ms, int64_t *removed, fs_err *e);
 
 /* ---- feedback ------------------------------------------------------------- */
 

@@ -8,7 +8,25 @@
  *
  * Writers are serialised by BEGIN IMMEDIATE (SQLite has one writer anyway);
  * AUTOINCREMENT makes sequences strictly increasing and never reused.
+ *
+ * WAL checkpoints never run inside a commit. SQLite's automatic checkpoint
+ * would copy ~1000 pages into the database file and fsync it inside the
+ * COMMIT that crossed the threshold, stalling the one writer (and every
+ * acknowledgement behind it): ~10 ms on a quiet disk, tens of ms on a busy
+ * one (docs/performance.md, "The hub"). Instead each connection's WAL
+ * hook wakes a checkpointer thread with its own connection, which runs
+ * PASSIVE checkpoints (they never block the writer or readers) until the WAL
+ * is fully copied, so the next writer rewinds it. Durability is unchanged:
+ * the WAL is fsynced at every commit; a checkpoint only copies committed
+ * frames and fsyncs the database before the WAL may be reused. The WAL is
+ * rewound only by a write that starts once every frame is copied: under a
+ * steady load that happens between commits; under back-to-back commits
+ * (a publish burst) it cannot, so past CKPT_HARD_PAGES the writer finishes
+ * the copy itself right after its commit -- the old cost, now only the
+ * frames the background thread has not copied yet -- and the WAL stays
+ * bounded.
  */
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,8 +45,26 @@ static const char sql_insert_event[] =
     " valid_until_ms, tlp, publisher, received_ms, signed)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 
+/* WAL size (pages) that wakes the checkpointer, and the size past which the
+ * writer checkpoints after its commit; the WAL file is cut back to
+ * CKPT_FILE_LIMIT bytes when it is rewound. */
+#define CKPT_PAGES 1000
+#define CKPT_HARD_PAGES 8000
+#define CKPT_FILE_LIMIT "67108864"
+
+/* The background checkpointer of one connection (started on first need). */
+typedef struct sq_ckpt {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    bool started, stop;
+    int wal_pages; /* as last reported by the WAL hook; 0 = nothing to do */
+    char *path;
+} sq_ckpt;
+
 typedef struct sq {
     sqlite3 *db;
+    sq_ckpt ck;
     sqlite3_stmt *st[ST_COUNT];
     char pull_sql[2048];
     char snap_sql[2048];
@@ -110,13 +146,74 @@ static fs_code exec(hub_store *s, const char *sql, const char *what, fs_err *e) 
     return FS_OK;
 }
 
+/* ---- the checkpointer ------------------------------------------------------ */
+
+static void *ckpt_main(void *arg) {
+    sq_ckpt *ck = arg;
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(ck->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        sqlite3_close(db); /* the writer checkpoints past CKPT_HARD_PAGES (ckpt_hook) */
+        return NULL;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_exec(db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+    pthread_mutex_lock(&ck->mu);
+    for (;;) {
+        while (!ck->stop && ck->wal_pages < CKPT_PAGES) pthread_cond_wait(&ck->cond, &ck->mu);
+        if (ck->stop) break;
+        ck->wal_pages = 0;
+        pthread_mutex_unlock(&ck->mu);
+        /* Chase the writer until every frame is copied (then its next
+         * write transaction rewinds the WAL); a few rounds at most, and
+         * none past CKPT_HARD_PAGES, where the writer takes over. */
+        int wal = 0, copied = 0;
+        for (int round = 0; round < 8; round++)
+            if (sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &wal, &copied) != SQLITE_OK ||
+                copied >= wal || wal >= CKPT_HARD_PAGES)
+                break;
+        pthread_mutex_lock(&ck->mu);
+    }
+    pthread_mutex_unlock(&ck->mu);
+    sqlite3_close(db);
+    return NULL;
+}
+
+/* WAL hook (the writer's thread, after its commit released the write lock):
+ * hands the WAL size to the checkpointer. Replaces the auto-checkpoint. */
+static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int pages) {
+    sq_ckpt *ck = arg;
+    if (pages < CKPT_PAGES) return SQLITE_OK;
+    if (pages >= CKPT_HARD_PAGES) /* SQLITE_BUSY while the thread copies: next commit retries */
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    pthread_mutex_lock(&ck->mu);
+    if (!ck->started && !ck->stop)
+        ck->started = pthread_create(&ck->th, NULL, ckpt_main, ck) == 0;
+    ck->wal_pages = pages;
+    pthread_cond_signal(&ck->cond);
+    pthread_mutex_unlock(&ck->mu);
+    return SQLITE_OK;
+}
+
+static void ckpt_stop(sq_ckpt *ck) {
+    pthread_mutex_lock(&ck->mu);
+    ck->stop = true;
+    pthread_cond_signal(&ck->cond);
+    pthread_mutex_unlock(&ck->mu);
+    if (ck->started) pthread_join(ck->th, NULL);
+    ck->started = false;
+}
+
 /* ---- lifecycle ----------------------------------------------------------- */
 
 static void sq_close(hub_store *s) {
     sq *q = SQ(s);
     if (!q) return;
+    ckpt_stop(&q->ck);
     for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(q->st[i]);
     sqlite3_close(q->db);
+    pthread_mutex_destroy(&q->ck.mu);
+    pthread_cond_destroy(&q->ck.cond);
+    free(q->ck.path);
     free(q);
     s->be = NULL;
 }
@@ -125,6 +222,12 @@ static fs_code sq_open(hub_store *s, const char *path, fs_err *e) {
     sq *q = calloc(1, sizeof *q);
     if (!q) return fs_fail(e, FS_ERR_NOMEM, "sqlite store: out of memory");
     s->be = q;
+    pthread_mutex_init(&q->ck.mu, NULL);
+    pthread_cond_init(&q->ck.cond, NULL);
+    if (!(q->ck.path = strdup(path))) {
+        sq_close(s);
+        return fs_fail(e, FS_ERR_NOMEM, "sqlite store: out of memory");
+    }
     if (!hub_sql_build_read(q->pull_sql, sizeof q->pull_sql, false) ||
         !hub_sql_build_read(q->snap_sql, sizeof q->snap_sql, true)) {
         sq_close(s);
@@ -147,6 +250,9 @@ static fs_code sq_open(hub_store *s, const char *path, fs_err *e) {
      * inserts of a commit (read() copies showed in the profile). A 64 MB
      * cache per connection keeps them; durability is unchanged (WAL + fsync). */
     if (rc == FS_OK) rc = exec(s, "PRAGMA cache_size = -65536", "cache pragmas", e);
+    if (rc == FS_OK)
+        rc = exec(s, "PRAGMA journal_size_limit = " CKPT_FILE_LIMIT, "WAL size pragma", e);
+    if (rc == FS_OK && strcmp(path, ":memory:") != 0) sqlite3_wal_hook(q->db, ckpt_hook, &q->ck);
     if (rc == FS_OK) {
         /* synchronous=FULL (2): the WAL is fsynced at every commit, so an
          * acknowledged batch survives power loss, not only kill -9. */

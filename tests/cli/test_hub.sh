@@ -7,7 +7,8 @@
 # `fs38 hub` on 127.0.0.1 (free port). Drives it with curl and events signed
 # with `fs38 sign`: publish, pull (cursor paging), push (SSE), update, revoke,
 # sightings, expiry, TLP red audiences between three operators; hostile
-# input, each refused with the right code and nothing stored; kill -9 in a
+# input, each refused with the right code and nothing stored; a registry
+# reload on SIGHUP (a member revoked, a malformed file refused); kill -9 in a
 # publish burst, restart, every acknowledged event present exactly once.
 # The suite runs on SQLite, then on a PostgreSQL 15 started in a temp dir
 # (as user postgres when run as root). Everything is bounded by timeouts.
@@ -139,6 +140,74 @@ expect_reject() {
     else
         fail "$LABEL: $label: want code $code, got http $st code '$got' (seq $before -> $after): $(head -c 300 "$W/resp")"
     fi
+}
+
+# reloads SEEN: waits until the hub log has SEEN+1 lines "trust registry (re|NOT re)loaded"
+wait_reload() {
+    local i
+    for ((i = 0; i < 50; i++)); do
+        [ "$(grep -c 'trust registry \(reloaded\|NOT reloaded\)' "$W/hub.log")" -gt "$1" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+# The registry reloaded on SIGHUP: op3 revoked while it has a request in flight and a
+# stream open; then a malformed registry (the previous one stays); then op3 restored.
+registry_reload() {
+    local before st n rev_stream slow i
+    cp "$W/registry.json" "$W/registry.orig"
+    event org:fraudlab "$(uuid7)" 1 | sign op3 >"$W/rev.jws" # signed while op3 is a member
+    for i in $(seq 15); do event org:fraudlab "$(uuid7)" 1; done | sign op3 | body_of >"$W/slow.body"
+    before=$(last_seq)
+    n=$(grep -c 'trust registry \(reloaded\|NOT reloaded\)' "$W/hub.log")
+    stream_bg op3 "/v1/stream?after=$before" "$W/stream_rev"
+    rev_stream=$!
+    # a publish on a connection opened before the reload, still uploading when it happens
+    hcurl op3 /v1/events --limit-rate 5K -o "$W/resp_slow" -w '%{http_code}' --data-binary @"$W/slow.body" \
+        >"$W/slow.status" 2>/dev/null &
+    slow=$!
+    for ((i = 0; i < 50; i++)); do grep -q 'fs38 hub stream' "$W/stream_rev" 2>/dev/null && break; sleep 0.1; done
+    sleep 0.5
+    jq -c '.members |= map(if .issuer == "org:fraudlab" then .status = "revoked" else . end)' \
+        "$W/registry.orig" >"$W/registry.json"
+    kill -HUP "$HUB_PID"
+    ok "$LABEL: reload: SIGHUP reloads the registry (logged)" wait_reload "$n"
+    ok "$LABEL: reload: the log counts the revoked members" grep -q 'reloaded from .*: 4 members (2 revoked)' "$W/hub.log"
+    hcurl op3 /health >/dev/null 2>&1
+    ok "$LABEL: reload: a member revoked by the reload fails the TLS handshake" test $? -ne 0
+    st=$(publish op3 <"$W/rev.jws")
+    ok "$LABEL: reload: the revoked member cannot publish (no handshake), nothing stored" \
+        test "$st/$(last_seq)" = "000/$before"
+    expect_reject "reload: an event signed by a key revoked by the reload" revoked op1 <"$W/rev.jws"
+    wait "$slow"
+    ok "$LABEL: reload: a request in flight on an open connection of the revoked member gets 403" \
+        test "$(cat "$W/slow.status")/$(jq -r .error "$W/resp_slow" | cut -c1-14)" = "403/member revoked"
+    ok "$LABEL: reload: ... and nothing of it is stored" test "$(last_seq)" = "$before"
+    for ((i = 0; i < 30; i++)); do kill -0 "$rev_stream" 2>/dev/null || break; sleep 0.1; done
+    ok "$LABEL: reload: the revoked member's stream is closed" test "$i" -lt 30
+    ok "$LABEL: reload: other members go on" test "$(hcurl op1 /health | jq -r .status)" = ok
+    ok "$LABEL: reload: the registry served is the new one" \
+        test "$(hcurl op1 /v1/registry | jq -r '.members[] | select(.issuer == "org:fraudlab") | .status')" = revoked
+    # a malformed registry is refused: the previous one stays in force
+    n=$(grep -c 'trust registry \(reloaded\|NOT reloaded\)' "$W/hub.log")
+    head -c 150 "$W/registry.orig" >"$W/registry.json"
+    kill -HUP "$HUB_PID"
+    ok "$LABEL: reload: a malformed registry is refused, the reason logged" wait_reload "$n"
+    ok "$LABEL: reload: the refusal names the file and keeps the previous registry" \
+        grep -q "trust registry NOT reloaded, the previous one stays in force: registry '.*registry.json'" "$W/hub.log"
+    ok "$LABEL: reload: after a bad file the hub still serves" test "$(hcurl op1 /health | jq -r .status)" = ok
+    hcurl op3 /health >/dev/null 2>&1
+    ok "$LABEL: reload: after a bad file the revocation still holds" test $? -ne 0
+    ok "$LABEL: reload: after a bad file the registry served is unchanged" \
+        test "$(hcurl op2 /v1/registry | jq -r '.members | length')" = 4
+    # restored: op3 is a member again
+    n=$(grep -c 'trust registry \(reloaded\|NOT reloaded\)' "$W/hub.log")
+    cp "$W/registry.orig" "$W/registry.json"
+    kill -HUP "$HUB_PID"
+    wait_reload "$n"
+    ok "$LABEL: reload: a member made active again connects" test "$(hcurl op3 /health | jq -r .status)" = ok
+    st=$(publish op3 <"$W/rev.jws")
+    ok "$LABEL: reload: ... and publishes" test "$st/$(jq -r '.results[0].status' "$W/resp")" = 200/stored
 }
 
 suite() {
@@ -354,6 +423,8 @@ suite() {
     ok "$LABEL: metrics see the stream clients" grep -qE '^fs38_hub_stream_clients 2$' "$W/metrics"
     for p in $STREAM_PIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
     STREAM_PIDS=""
+
+    registry_reload
 
     # -- durability: kill -9 in a publish burst
     local nb=60 per=40 i
