@@ -444,6 +444,46 @@ static void t_revoke(hub_store *s) {
     CHECK_EQ_INT(r.verdict, HUB_DUPLICATE);
 }
 
+/* hub_sweep_some removes at most HUB_SWEEP_CHUNK expired events per call,
+ * so the committer can interleave a large expiry with group commits. The
+ * events expire far in the future of the other tests' events, after a full
+ * sweep up to just before, so only these count. */
+static void t_sweep_chunks(hub_store *s) {
+    enum { N = HUB_SWEEP_CHUNK * 5 / 2 };
+    const int64_t expiry = T0 + 1000000000LL;
+    char a[64];
+    org(a, sizeof a, "chunk");
+    ev *v = calloc(N, sizeof *v);
+    hub_item *items = calloc(N, sizeof *items);
+    hub_result *r = calloc(N, sizeof *r);
+    CHECK(v && items && r);
+    if (!v || !items || !r) goto out;
+    for (int i = 0; i < N; i++) {
+        char eid[32];
+        snprintf(eid, sizeof eid, "chunk-%d", i);
+        ev_init(&v[i], a, eid, 1, "SIP_SCANNER", "clear");
+        v[i].it.valid_until_ms = expiry;
+        items[i] = v[i].it;
+    }
+    fs_err e = {0};
+    CHECK(hub_publish(s, items, N, T0, r, &e) == FS_OK);
+    int stored = 0;
+    for (int i = 0; i < N; i++) stored += r[i].verdict == HUB_STORED;
+    CHECK_EQ_INT(stored, N);
+    int64_t removed = -1;
+    CHECK(hub_sweep(s, expiry - 1, &removed, &e) == FS_OK); /* everything else */
+    int64_t chunks[4] = {-1, -1, -1, -1};
+    for (int i = 0; i < 4; i++) CHECK(hub_sweep_some(s, expiry + 1, &chunks[i], &e) == FS_OK);
+    CHECK_EQ_INT(chunks[0], HUB_SWEEP_CHUNK);
+    CHECK_EQ_INT(chunks[1], HUB_SWEEP_CHUNK);
+    CHECK_EQ_INT(chunks[2], N - 2 * HUB_SWEEP_CHUNK);
+    CHECK_EQ_INT(chunks[3], 0);
+out:
+    free(v);
+    free(items);
+    free(r);
+}
+
 static void t_expiry(hub_store *s) {
     char a[64];
     org(a, sizeof a, "exp");
@@ -1243,6 +1283,7 @@ static void run_suite(const char *url, const char *label) {
     t_replay_versions(s);
     t_revoke(s);
     t_expiry(s);
+    t_sweep_chunks(s);
     t_filters(s);
     t_tlp(s);
     t_sightings(s);
