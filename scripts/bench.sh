@@ -150,6 +150,23 @@ json_num() {
     grep -o "\"$path\":[0-9]*" <<<"$text" | head -1 | cut -d: -f2
 }
 
+# ROUNDS runs of --workers 1 then 2 on one file, interleaved; wall, CPU and
+# peak RSS of each appended to $TMP/NAME-wN.{wall,cpu,rss}.
+worker_rounds() { # name file
+    local r w
+    for r in $(seq "$ROUNDS"); do
+        for w in 1 2; do
+            fs38_inspect "$TMP/$1-w$w-$r" "$2" --workers $w || return 1
+            cut -d' ' -f1 "$TMP/$1-w$w-$r.time" >>"$TMP/$1-w$w.wall"
+            awk '{ print $2 + $3 }' "$TMP/$1-w$w-$r.time" >>"$TMP/$1-w$w.cpu"
+            cut -d' ' -f4 "$TMP/$1-w$w-$r.time" >>"$TMP/$1-w$w.rss"
+        done
+    done
+}
+
+# "N / M": the SIP messages each worker parsed (--stats-json worker_messages).
+worker_share() { command -v jq >/dev/null && jq -r '.worker_messages | map(tostring) | join(" / ")' "$1"; }
+
 bench_inspect() {
     local big=$OUT/mixed-${BIG_MIB}m.pcap bytes mb r w t
     cached_pcap mixed "$big" "$BIG_MIB" || return 1
@@ -158,14 +175,7 @@ bench_inspect() {
     put inspect_file_msgs "$(meta "$big" messages)"
     cat "$big" >/dev/null   # both tools read from the page cache
     say "inspect: $ROUNDS runs each of --workers 1 and --workers 2 on $mb MB"
-    for r in $(seq "$ROUNDS"); do
-        for w in 1 2; do
-            fs38_inspect "$TMP/insp-w$w-$r" "$big" --workers $w || return 1
-            cut -d' ' -f1 "$TMP/insp-w$w-$r.time" >>"$TMP/insp-w$w.wall"
-            awk '{ print $2 + $3 }' "$TMP/insp-w$w-$r.time" >>"$TMP/insp-w$w.cpu"
-            cut -d' ' -f4 "$TMP/insp-w$w-$r.time" >>"$TMP/insp-w$w.rss"
-        done
-    done
+    worker_rounds insp "$big" || return 1
     for w in 1 2; do
         t=$(median <"$TMP/insp-w$w.wall")
         put "inspect_w${w}_s" "$t"
@@ -173,9 +183,7 @@ bench_inspect() {
         put "inspect_w${w}_mbps" "$(div "$mb" "$t")"
         put "inspect_w${w}_rss_kb" "$(sort -n "$TMP/insp-w$w.rss" | tail -1)"
     done
-    if command -v jq >/dev/null; then
-        put inspect_w2_share "$(jq -r '.worker_messages | map(tostring) | join(" / ")' "$TMP/insp-w2-1.json")"
-    fi
+    put inspect_w2_share "$(worker_share "$TMP/insp-w2-1.json")"
     put inspect_sip_messages "$(json_num "$TMP/insp-w1-1.json" .sip_messages)"
     put inspect_events "$(json_num "$TMP/insp-w1-1.json" .events)"
 
@@ -213,23 +221,16 @@ bench_flood() { # nsources label
 
 # Worker scaling where the clients are spread evenly: the 1M-source flood.
 bench_flood_scaling() {
-    local f=$OUT/flood-1m.pcap r w t
+    local f=$OUT/flood-1m.pcap w t
     cached_pcap flood "$f" "$FLOOD_MSGS" 1000000 || return 1
     cat "$f" >/dev/null
     say "scaling: $ROUNDS runs each of --workers 1 and --workers 2 on the 1M-source flood"
-    for r in $(seq "$ROUNDS"); do
-        for w in 1 2; do
-            fs38_inspect "$TMP/fscale-w$w-$r" "$f" --workers $w || return 1
-            cut -d' ' -f1 "$TMP/fscale-w$w-$r.time" >>"$TMP/fscale-w$w.wall"
-        done
-    done
+    worker_rounds fscale "$f" || return 1
     for w in 1 2; do
         t=$(median <"$TMP/fscale-w$w.wall")
         put "flood_scale_w${w}_s" "$t"
     done
-    if command -v jq >/dev/null; then
-        put flood_scale_w2_share "$(jq -r '.worker_messages | map(tostring) | join(" / ")' "$TMP/fscale-w2-1.json")"
-    fi
+    put flood_scale_w2_share "$(worker_share "$TMP/fscale-w2-1.json")"
 }
 
 # ---- report -----------------------------------------------------------------------
