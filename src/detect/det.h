@@ -68,10 +68,11 @@ void det_engine_free(det_engine *eng);
  * closes with more activity (version 2); file mode only when it closes. */
 void det_engine_set_live(det_engine *eng, bool live);
 
-/* Counts the engines of several workers add up (det_shared.c). Traffic is
- * sharded by client address, so many-source traffic toward one destination
- * spreads over the workers: their destination counts (SIP-FLOOD-002) are
- * summed in one det_shared, safe to use from every worker's thread. */
+/* What the engines of several workers agree on (det_shared.c), safe to use
+ * from every worker's thread. Traffic is sharded by client address, so
+ * many-source traffic toward one destination spreads over the workers (their
+ * SIP-FLOOD-002 counts are summed here), a relayed call's two legs can land
+ * on two workers (one of them tracks it), and all use one hash seed. */
 typedef struct det_shared det_shared;
 /* max_dests: destination windows counted at once; max_calls: calls. */
 det_shared *det_shared_new(uint32_t max_dests, uint32_t max_calls, fs_err *e);

@@ -75,11 +75,10 @@ struct insp {
     bool threaded;
     bool finished;
     pthread_mutex_t event_lock;
-    det_shared *shared;    /* the workers' summed destination counts */
+    det_shared *shared;    /* what the workers agree on (det_shared.c), NULL with one */
     worker w[INSP_MAX_WORKERS];
     uint64_t frames_read, bytes_read;
-    /* partial destination-keyed incidents of several workers, merged at the end */
-    ev_event *held;        /* incidents held for merging (holds_incidents) */
+    ev_event *held;        /* incidents held for merging (holds_incidents), up to HELD_MAX */
     uint64_t *held_key;    /* their incident_key, scanned first */
     unsigned nheld, held_cap;
 };
