@@ -500,6 +500,7 @@ fs_code hub_sweep(hub_store *s, int64_t now_ms, int64_t *removed, fs_err *e) {
     int64_t total = 0, chunk;
     fs_code rc;
     do {
+        chunk = 0; /* left as is when the chunk fails */
         rc = hub_sweep_some(s, now_ms, &chunk, e);
         total += chunk;
     } while (rc == FS_OK && chunk == HUB_SWEEP_CHUNK);
