@@ -10,9 +10,10 @@
  * detection logic. Errors are returned in an fs_err.
  *
  * Threading: with workers <= 1 everything runs on the caller's thread. With
- * N > 1 the caller's thread reads frames and hands them in batches to the
- * workers; the event callback is then called from worker threads, one call
- * at a time (a mutex is held around it).
+ * N > 1 the caller's thread reads frames, runs worker 0 itself and hands
+ * the other workers' frames in batches to their threads; the event callback
+ * is then called from several threads, one call at a time (a mutex is held
+ * around it).
  */
 #ifndef FS_INSP_H
 #define FS_INSP_H
