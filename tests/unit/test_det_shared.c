@@ -1,0 +1,121 @@
+/*
+ * test_det_shared.c -- what the workers of `fs38 inspect --workers N` agree
+ * on (src/detect/det_shared.c): destination counts summed per window, one
+ * owner per Call-ID, bounded tables, and both safe from several threads.
+ */
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+
+#include "../check.h"
+#include "detect/det.h"
+#include "detect/det_internal.h"
+
+#define THREADS 4
+#define ADDS_PER_THREAD 20000
+#define CALLS 5000
+
+static fs_addr addr(const char *s) {
+    fs_addr a;
+    CHECK(fs_addr_parse(s, &a));
+    return a;
+}
+
+static void t_counts(void) {
+    fs_err e = {0};
+    det_shared *s = det_shared_new(64, 64, &e);
+    CHECK(s != NULL);
+    if (!s) return;
+    fs_addr a = addr("192.0.2.10"), b = addr("2001:db8::10");
+    CHECK_EQ_INT(det_shared_add(s, &a, 7, 5), 5);
+    CHECK_EQ_INT(det_shared_add(s, &a, 7, 3), 8);
+    /* another window, another address: their own sums */
+    CHECK_EQ_INT(det_shared_add(s, &a, 8, 1), 1);
+    CHECK_EQ_INT(det_shared_add(s, &b, 7, 2), 2);
+    CHECK_EQ_INT(det_shared_add(s, &a, 7, 0), 8);
+    /* saturates instead of wrapping */
+    CHECK_EQ_INT(det_shared_add(s, &b, 9, UINT32_MAX - 1), UINT32_MAX - 1);
+    CHECK(det_shared_add(s, &b, 9, 10) == UINT32_MAX);
+    det_shared_free(s);
+}
+
+/* A small table keeps its size whatever is thrown at it: the oldest windows
+ * go first, and a key seen again after eviction starts from zero. */
+static void t_bounded(void) {
+    fs_err e = {0};
+    det_shared *s = det_shared_new(8, 8, &e);
+    CHECK(s != NULL);
+    if (!s) return;
+    size_t mem = det_shared_memory(s);
+    fs_addr a = addr("198.51.100.1");
+    for (uint64_t w = 0; w < 100000; w++) det_shared_add(s, &a, w, 1);
+    CHECK(det_shared_memory(s) == mem);
+    CHECK_EQ_INT(det_shared_add(s, &a, 99999, 1), 2); /* recent: kept */
+    CHECK_EQ_INT(det_shared_add(s, &a, 0, 1), 1);     /* oldest: evicted */
+    for (uint64_t k = 1; k <= 100000; k++) det_shared_claim_call(s, k * 0x9e3779b97f4a7c15ULL, 1, k);
+    CHECK(det_shared_memory(s) == mem);
+    det_shared_free(s);
+}
+
+static void t_claims(void) {
+    fs_err e = {0};
+    det_shared *s = det_shared_new(64, 64, &e);
+    CHECK(s != NULL);
+    if (!s) return;
+    CHECK(det_shared_claim_call(s, 42, 0, 1000));  /* first: worker 0 owns it */
+    CHECK(det_shared_claim_call(s, 42, 0, 2000));  /* again: still its own */
+    CHECK(!det_shared_claim_call(s, 42, 1, 1500)); /* the other leg, worker 1: not its */
+    CHECK(det_shared_claim_call(s, 43, 1, 1500));
+    det_shared_free(s);
+}
+
+typedef struct racer {
+    det_shared *s;
+    unsigned index;
+    uint32_t last_total;
+    unsigned owned;
+} racer;
+
+static void *race(void *arg) {
+    racer *r = arg;
+    fs_addr a = addr("203.0.113.5");
+    for (int i = 0; i < ADDS_PER_THREAD; i++) r->last_total = det_shared_add(r->s, &a, 3, 1);
+    for (uint64_t c = 1; c <= CALLS; c++)
+        r->owned += det_shared_claim_call(r->s, c * 0x9e3779b97f4a7c15ULL, r->index, c);
+    return NULL;
+}
+
+/* Several threads at once: no count lost, every call owned by exactly one. */
+static void t_threads(void) {
+    fs_err e = {0};
+    det_shared *s = det_shared_new(1024, 4 * CALLS, &e);
+    CHECK(s != NULL);
+    if (!s) return;
+    racer r[THREADS];
+    pthread_t th[THREADS];
+    for (unsigned i = 0; i < THREADS; i++) {
+        r[i] = (racer){.s = s, .index = i};
+        CHECK(pthread_create(&th[i], NULL, race, &r[i]) == 0);
+    }
+    unsigned owned = 0;
+    uint32_t highest = 0;
+    for (unsigned i = 0; i < THREADS; i++) {
+        pthread_join(th[i], NULL);
+        owned += r[i].owned;
+        if (r[i].last_total > highest) highest = r[i].last_total;
+    }
+    CHECK_EQ_INT(highest, THREADS * ADDS_PER_THREAD);
+    fs_addr a = addr("203.0.113.5");
+    CHECK_EQ_INT(det_shared_add(s, &a, 3, 0), THREADS * ADDS_PER_THREAD);
+    CHECK_EQ_INT(owned, CALLS);
+    det_shared_free(s);
+}
+
+int main(void) {
+    if (sodium_init() < 0) return 1;
+    t_counts();
+    t_bounded();
+    t_claims();
+    t_threads();
+    return check_done("test_det_shared");
+}
