@@ -124,25 +124,23 @@ static uint32_t dest_flush_every(const det_engine *eng, uint32_t limit) {
     return every < 1 ? 1 : every > 256 ? 256 : every;
 }
 
-/* Requests toward d in the current window, by every worker as far as known. */
-static uint32_t dest_window_total(det_engine *eng, det_dest *d, uint32_t window_s, uint32_t limit) {
-    if (!eng->shared) return d->flood_total;
-    d->flood_pending++;
-    if (d->flood_pending < dest_flush_every(eng, limit) && d->flood_sum + d->flood_pending < limit)
-        return d->flood_sum + d->flood_pending;
-    d->flood_sum = det_shared_add(eng->shared, &d->addr, dest_window(d->flood_start, window_s),
-                                  d->flood_pending);
-    d->flood_pending = 0;
-    return d->flood_sum;
-}
-
-/* At the end of a window: hand the rest of its count to the shared sum. */
+/* Hand this worker's uncounted requests of the window to the shared sum;
+ * returns every worker's total as now known. */
 static uint32_t dest_flush(det_engine *eng, det_dest *d, uint32_t window_s) {
     if (!eng->shared || !d->flood_pending) return d->flood_sum;
     d->flood_sum = det_shared_add(eng->shared, &d->addr, dest_window(d->flood_start, window_s),
                                   d->flood_pending);
     d->flood_pending = 0;
     return d->flood_sum;
+}
+
+/* Requests toward d in the current window, by every worker as far as known. */
+static uint32_t dest_window_total(det_engine *eng, det_dest *d, uint32_t window_s, uint32_t limit) {
+    if (!eng->shared) return d->flood_total;
+    d->flood_pending++;
+    if (d->flood_pending < dest_flush_every(eng, limit) && d->flood_sum + d->flood_pending < limit)
+        return d->flood_sum + d->flood_pending;
+    return dest_flush(eng, d, window_s);
 }
 
 static void dest_report(det_ctx *c, det_dest *d, uint32_t total) {
