@@ -8,7 +8,8 @@
  * event of the key's issuer verifies and comes back byte for byte; anything
  * else is refused as payload or issuer mismatch), the trust registry parser,
  * and identifier normalisation. Keys come from a fixed seed so signed seeds
- * in fuzz/corpus/event stay valid across runs.
+ * in fuzz/corpus/event stay valid across runs. jansson allocates through
+ * xc_jmem's hooks, as in fs38 itself.
  */
 #include <sodium.h>
 #include <stdint.h>
@@ -29,6 +30,7 @@ static volatile size_t sink;
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
+    xc_jmem_install(); /* as fs38's main does: parsed events live in arenas */
     if (sodium_init() < 0) abort();
     uint8_t seed[32];
     for (int i = 0; i < 32; i++) seed[i] = (uint8_t)(0xf5 + i);

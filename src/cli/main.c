@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "../exchange/xc.h"
 
 static const struct {
     const char *name;
@@ -41,6 +42,7 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    xc_jmem_install(); /* before any thread: parsed events live in arenas (xc_jmem.c) */
     if (sodium_init() < 0) {
         fprintf(stderr, "fs38: libsodium failed to initialise\n");
         return 2;

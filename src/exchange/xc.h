@@ -87,8 +87,24 @@ const char *xc_enum_label(xc_enum which);          /* "event_type", "observable 
 
 /* The indexed fields of a valid event. Strings point into `root` and live
  * as long as it does; times are milliseconds since the Unix epoch. */
+/* The memory of one parsed event (xc_jmem.c). xc_jmem_install, called once
+ * by a program's main before it starts threads, routes jansson's allocations
+ * through hooks that use malloc/free unless a parse on the calling thread
+ * has an arena current. A tree built in an arena is read-only and released
+ * with its arena, never with json_decref; json_deep_copy what must outlive
+ * or change it. Without xc_jmem_install, jansson uses malloc as usual. */
+typedef struct xc_jmem xc_jmem;
+void xc_jmem_install(void);
+/* A new arena for parsing json_len bytes, current on this thread; NULL
+ * (not installed, or no memory): jansson uses malloc. */
+xc_jmem *xc_jmem_begin(size_t json_len);
+void xc_jmem_end(xc_jmem *a);   /* no longer current (the tree stays valid) */
+void xc_jmem_free(xc_jmem *a);  /* ends it and frees every block (NULL: nothing) */
+size_t xc_jmem_bytes(const xc_jmem *a); /* bytes handed out (0 for NULL) */
+
 typedef struct xc_event {
     json_t *root; /* the whole parsed object, unknown fields included; owned */
+    xc_jmem *mem; /* the arena holding root (read-only then), or NULL: root is malloc'd */
     const char *schema_version, *event_id, *issuer, *status, *event_type, *domain, *severity,
         *tlp;
     int64_t version;

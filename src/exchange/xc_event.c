@@ -606,18 +606,27 @@ fs_code xc_event_parse(const char *buf, size_t len, xc_event *ev, xc_report *r, 
         return FS_ERR_LIMIT;
     }
     json_error_t jerr;
+    xc_jmem *mem = xc_jmem_begin(len); /* the tree's nodes: one arena, freed at once */
     json_t *root = json_loadb(buf ? buf : "", len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
+        xc_jmem_free(mem);
         xc_report_add(r, "$", "not valid JSON at byte %d: %s", jerr.position, jerr.text);
         return summarise(r, e);
     }
     fs_code c = xc_event_check(root, ev, r, e);
     json_decref(root); /* xc_event_check holds its own reference on success */
+    if (c != FS_OK) {
+        xc_jmem_free(mem);
+        return c;
+    }
+    xc_jmem_end(mem);
+    ev->mem = mem;
     return c;
 }
 
 void xc_event_free(xc_event *ev) {
-    if (ev->root) json_decref(ev->root);
+    if (ev->mem) xc_jmem_free(ev->mem); /* the tree lived in it: no json_decref */
+    else if (ev->root) json_decref(ev->root);
     memset(ev, 0, sizeof *ev);
 }
 
