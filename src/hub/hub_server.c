@@ -667,6 +667,16 @@ static bool body_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == 
  * items point into the body. Returns the number of items (filling items when
  * not NULL), or 0 when the body is not in that simple form -- then jansson
  * parses it and names whatever is wrong. */
+static const bool jws_char[256] = {
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1,
+    ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
+    ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1,
+    ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
+    ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1,
+    ['9'] = 1, ['-'] = 1, ['_'] = 1, ['.'] = 1};
+
 static size_t scan_events(const char *b, size_t n, item_state *items) {
     static const char head[] = "{\"events\":";
     size_t i = 0, k = 0;
@@ -679,13 +689,8 @@ static size_t scan_events(const char *b, size_t n, item_state *items) {
         while (i < n && body_ws(b[i])) i++;
         if (i >= n || b[i] != '"') return 0;
         size_t start = ++i;
-        for (; i < n && b[i] != '"'; i++) {
-            char c = b[i];
-            if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                  c == '-' || c == '_' || c == '.'))
-                return 0;
-        }
-        if (i >= n) return 0;
+        while (i < n && jws_char[(unsigned char)b[i]]) i++;
+        if (i >= n || b[i] != '"') return 0;
         if (items) {
             items[k].jws = b + start;
             items[k].jws_len = i - start;
