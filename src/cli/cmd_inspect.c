@@ -183,7 +183,8 @@ static void write_event_line(inspect_run *r, FILE *f, const char *line, size_t l
 static void on_event(void *user, const ev_event *ev, bool final) {
     inspect_run *r = user;
     char buf[16384];
-    size_t len = ev_to_json(ev, buf, sizeof buf);
+    /* a live close that repeats the open report: counted below, not written */
+    size_t len = final && ev->unchanged ? 0 : ev_to_json(ev, buf, sizeof buf);
     if (len) {
         if (r->json) write_event_line(r, stdout, buf, len);
         if (r->events_file) write_event_line(r, r->events_file, buf, len);

@@ -64,8 +64,9 @@ typedef struct det_talker {
 det_engine *det_engine_new(const fs38_config *cfg, det_event_fn fn, void *user, fs_err *e);
 void det_engine_free(det_engine *eng);
 
-/* Live mode reports an incident when it opens (version 1) and again when it
- * closes with more activity (version 2); file mode only when it closes. */
+/* Live mode reports an incident when it opens (version 1) and when it closes:
+ * version 2 after more activity, else marked `unchanged` (counted, not
+ * written again); file mode only when it closes. */
 void det_engine_set_live(det_engine *eng, bool live);
 
 /* What the engines of several workers agree on (det_shared.c), safe to use
@@ -128,7 +129,10 @@ void det_process(det_engine *eng, const cap_payload *p);
  * called often; det_process calls it itself as time advances. */
 void det_tick(det_engine *eng, uint64_t now_us);
 
-/* End of input: close every open incident (emitting it). */
+/* End of input: close every open incident (emitting it). With several
+ * workers sharing a det_shared, call det_flush_shared on every engine first,
+ * then det_finish on each, so each sees every worker's counts. */
+void det_flush_shared(det_engine *eng);
 void det_finish(det_engine *eng);
 
 const det_stats *det_engine_stats(const det_engine *eng);

@@ -192,6 +192,38 @@ static void flood_dest(det_ctx *c) {
     if (total >= limit) dest_report(c, d, total);
 }
 
+/* The end of a run with several workers. A worker ahead of the others may
+ * have counted its whole share of a destination's last window without ever
+ * seeing the sum cross the threshold (the others' shares came later), and no
+ * later window re-checks it. So first every worker hands over what it has not
+ * yet added (det_flush_shared, on every engine), then each reports its
+ * share of every last window the sum took over the threshold
+ * (det_behaviour_finish_shared, from det_finish): what one worker would
+ * have counted. */
+void det_flush_shared(det_engine *eng) {
+    if (!eng->shared) return;
+    uint32_t window_s = eng->cfg->rules[R_FLOOD_DEST].window_s;
+    for (uint32_t i = 0; i < det_table_slots(&eng->dests); i++) {
+        det_dest *d = det_table_at(&eng->dests, i);
+        if (d) (void)dest_flush(eng, d, window_s);
+    }
+}
+
+void det_behaviour_finish_shared(det_engine *eng) {
+    const cfg_rule *rc = &eng->cfg->rules[R_FLOOD_DEST];
+    if (!eng->shared || !rc->enabled) return;
+    for (uint32_t i = 0; i < det_table_slots(&eng->dests); i++) {
+        det_dest *d = det_table_at(&eng->dests, i);
+        if (!d || d->flagged || !d->flood_total) continue;
+        /* raised from no message, like the timers of det_calls_tick */
+        det_ctx c = {.eng = eng, .ts = eng->now_us, .requester_zone = -1};
+        c.dst_zone = cfg_zone_of(eng->cfg, &d->addr);
+        uint32_t limit = det_threshold_zone(&c, R_FLOOD_DEST, c.dst_zone);
+        uint32_t total = det_shared_add(eng->shared, &d->addr, dest_window(d->flood_start, rc->window_s), 0);
+        if (total >= limit) dest_report(&c, d, total);
+    }
+}
+
 /* ---- SIP-SCAN-002: one source probing many addresses ----------------------------- */
 
 static bool is_probe(const sip_msg *m) {

@@ -91,13 +91,15 @@ const det_stats *det_engine_stats(const det_engine *eng) { return &eng->stats; }
 
 static void incident_close(det_engine *eng, det_incident *inc) {
     ev_event *ev = inc->ev;
-    /* In live mode an incident already reported and unchanged needs no update. */
+    /* In live mode an incident already reported and unchanged needs no new
+     * line: its close is still reported (marked unchanged) so that it is
+     * counted, and so that the inspect layer, folding several workers'
+     * reports of one incident, sees every share close. */
     bool changed = !inc->reported_open || ev->count != inc->count_at_report;
-    if (changed) {
-        if (inc->reported_open) ev->version++;
-        ev->created_us = fs_time_now_us();
-        if (eng->emit) eng->emit(eng->user, ev, true);
-    }
+    if (changed && inc->reported_open) ev->version++;
+    if (changed) ev->created_us = fs_time_now_us();
+    ev->unchanged = !changed;
+    if (eng->emit) eng->emit(eng->user, ev, true);
     eng->stats.events_closed++;
     free(ev);
     det_table_remove(&eng->incidents, inc);
@@ -254,6 +256,7 @@ void det_finish(det_engine *eng) {
     eng->finishing = true;
     det_calls_tick(eng);
     eng->finishing = false;
+    det_behaviour_finish_shared(eng);
     report_open_incidents(eng);
     /* close in first-seen order so the output reads chronologically */
     uint32_t n = 0, slots = det_table_slots(&eng->incidents);

@@ -302,6 +302,7 @@ fs_str det_header_user(fs_str value);
 void det_protocol_check(det_ctx *c);      /* det_protocol.c: anomalies, fingerprints */
 void det_protocol_anomalies(det_ctx *c);  /* only the anomalies (unparseable payloads) */
 void det_behaviour_check(det_ctx *c);     /* det_behaviour.c: scan, enum, brute, flood */
+void det_behaviour_finish_shared(det_engine *eng); /* det_finish: late SIP-FLOOD-002 shares */
 void det_trust_check(det_ctx *c);         /* det_trust.c: trust, CLI, topology, info */
 void det_calls_check(det_ctx *c);         /* det_calls.c: dialogs, Wangiri, IRSF, volume */
 void det_calls_tick(det_engine *eng);     /* long calls, timeouts */

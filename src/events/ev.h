@@ -75,6 +75,9 @@ typedef struct ev_event {
     ev_detail details[EV_MAX_DETAILS];
     uint64_t incident_key; /* the detector's key for (rule, entity); not serialised.
                               Workers sharing a seed give one incident one key. */
+    bool unchanged;        /* live mode, final report: nothing changed since the open
+                              report, so it is counted but not written again; not
+                              serialised */
 } ev_event;
 
 /* Copy untrusted bytes into a fixed buffer as valid UTF-8: invalid sequences

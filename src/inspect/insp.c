@@ -93,6 +93,8 @@ struct insp {
     ev_event *held;        /* incidents held for merging (holds_incidents), up to HELD_MAX */
     uint64_t *held_key;    /* their incident_key, scanned first */
     unsigned nheld, held_cap;
+    struct live_incident *shares; /* live mode: incidents open on several workers (fold_live) */
+    unsigned nshares, shares_cap;
 };
 
 #define HELD_MAX 4096
@@ -100,20 +102,27 @@ struct insp {
 /* With several workers reading a file, an incident whose traffic spread over
  * workers (a caller relayed by two trunks, a host answering clients of both)
  * is reported by each of them: those reports are held to the end and merged
- * into one, so N workers report what one would. Live mode reports as it goes
- * (an incident may then appear once per worker; docs/operations.md). */
+ * into one, so N workers report what one would. Live mode reports as it goes:
+ * fold_live keeps one open report and one final report per incident. */
 static bool holds_incidents(const insp *in, bool final) {
     return in->threaded && final && !in->opt.live;
 }
 
+/* Spans [a_first, a_last] and [b_first, b_last] of one rule's reports touch:
+ * they are within the rule's quiet window, after which one worker alone would
+ * have closed the incident too. */
+static bool spans_touch(const insp *in, det_rule_id rule, uint64_t a_first, uint64_t a_last,
+                        uint64_t b_first, uint64_t b_last) {
+    uint32_t w = in->opt.cfg->rules[rule].window_s;
+    uint64_t quiet = (uint64_t)(w ? w : 60) * FS_USEC;
+    return b_first <= a_last + quiet && a_first <= b_last + quiet;
+}
+
 /* Two workers' reports of one incident: same rule, same detector key (the
- * workers share a seed), and times that touch: within the rule's quiet
- * window, after which one worker alone would have closed it too. */
+ * workers share a seed), and times that touch. */
 static bool same_incident(const insp *in, const ev_event *a, const ev_event *b) {
     if (a->rule != b->rule || a->incident_key != b->incident_key) return false;
-    uint32_t w = in->opt.cfg->rules[a->rule].window_s;
-    uint64_t quiet = (uint64_t)(w ? w : 60) * FS_USEC;
-    return b->first_us <= a->last_us + quiet && a->first_us <= b->last_us + quiet;
+    return spans_touch(in, a->rule, a->first_us, a->last_us, b->first_us, b->last_us);
 }
 
 static void merge_detail(ev_event *a, const ev_event *b, const char *name, bool add) {
@@ -183,6 +192,90 @@ static int by_first_seen(const void *a, const void *b) {
     return x->first_us < y->first_us ? -1 : x->first_us > y->first_us;
 }
 
+/* Live mode, several workers: one incident open on several of them. The
+ * first worker's open report is the incident's; later opens are folded into
+ * it, and its final report waits for every share's close (an engine reports
+ * every close in live mode, det_engine.c) and carries their sum under the
+ * first event_id, marked unchanged when the count is still the open's -- one
+ * open line and at most one final line, as one worker would write. Bounded
+ * by LIVE_SHARES_MAX (beyond: reports pass unmerged). */
+#define LIVE_SHARES_MAX 4096
+
+typedef struct live_incident {
+    det_rule_id rule;
+    uint64_t key, first_us, last_us; /* detector key; span of the shares so far */
+    char event_id[40];               /* of the reported open */
+    uint64_t open_count;             /* the count the open report carried */
+    uint32_t open_mask;              /* workers whose share is open */
+    bool has_final;
+    ev_event final;                  /* the shares' final reports, merged */
+} live_incident;
+
+static live_incident *live_find(insp *in, const ev_event *ev) {
+    for (unsigned i = 0; i < in->nshares; i++) {
+        live_incident *l = &in->shares[i];
+        if (l->key == ev->incident_key && l->rule == ev->rule &&
+            spans_touch(in, l->rule, l->first_us, l->last_us, ev->first_us, ev->last_us))
+            return l;
+    }
+    return NULL;
+}
+
+static live_incident *live_add(insp *in, const ev_event *ev) {
+    if (in->nshares == in->shares_cap) {
+        if (in->shares_cap >= LIVE_SHARES_MAX) return NULL;
+        unsigned ncap = in->shares_cap ? in->shares_cap * 2 : 16;
+        live_incident *n = realloc(in->shares, ncap * sizeof *n);
+        if (!n) return NULL;
+        in->shares = n;
+        in->shares_cap = ncap;
+    }
+    live_incident *l = &in->shares[in->nshares++];
+    memset(l, 0, sizeof *l);
+    l->rule = ev->rule;
+    l->key = ev->incident_key;
+    l->first_us = ev->first_us;
+    l->last_us = ev->last_us;
+    memcpy(l->event_id, ev->event_id, sizeof l->event_id);
+    l->open_count = ev->count;
+    return l;
+}
+
+static void live_emit_final(insp *in, live_incident *l) {
+    l->final.unchanged = l->final.count == l->open_count;
+    if (!l->final.unchanged && l->final.version < 2) l->final.version = 2; /* the open was 1 */
+    in->opt.on_event(in->opt.user, &l->final, true);
+    *l = in->shares[--in->nshares];
+}
+
+/* Called with event_lock held for worker w's report. true: handled here
+ * (reported, or folded into an incident another worker reported). */
+static bool fold_live(insp *in, unsigned w, const ev_event *ev, bool final) {
+    live_incident *l = live_find(in, ev);
+    uint32_t bit = 1u << w;
+    if (!final) {
+        if (l) { /* another worker reported this incident open */
+            l->open_mask |= bit;
+        } else {
+            if (!(l = live_add(in, ev))) return false;
+            l->open_mask = bit;
+            in->opt.on_event(in->opt.user, ev, false);
+        }
+    } else {
+        if (!l) return false; /* never reported open by another worker: as it is */
+        ev_event share = *ev;
+        memcpy(share.event_id, l->event_id, sizeof share.event_id);
+        if (l->has_final) merge_into(&l->final, &share);
+        else l->final = share;
+        l->has_final = true;
+        l->open_mask &= ~bit;
+    }
+    if (ev->first_us < l->first_us) l->first_us = ev->first_us;
+    if (ev->last_us > l->last_us) l->last_us = ev->last_us;
+    if (l->has_final && !l->open_mask) live_emit_final(in, l);
+    return true;
+}
+
 /* ---- records, run on the worker's thread ------------------------------------- */
 
 static void on_payload(void *user, const cap_payload *p) {
@@ -195,8 +288,11 @@ static void on_event(void *user, const ev_event *ev, bool final) {
     insp *in = w->in;
     if (!in->opt.on_event) return;
     if (in->threaded) pthread_mutex_lock(&in->event_lock);
-    if (!holds_incidents(in, final) || !hold_incident(in, ev))
+    if (in->threaded && in->opt.live) {
+        if (!fold_live(in, w->index, ev, final)) in->opt.on_event(in->opt.user, ev, final);
+    } else if (!holds_incidents(in, final) || !hold_incident(in, ev)) {
         in->opt.on_event(in->opt.user, ev, final);
+    }
     if (in->threaded) pthread_mutex_unlock(&in->event_lock);
 }
 
@@ -444,6 +540,7 @@ void insp_free(insp *in) {
     det_shared_free(in->shared);
     free(in->held);
     free(in->held_key);
+    free(in->shares);
     free(in);
 }
 
@@ -452,14 +549,19 @@ void insp_finish(insp *in) {
     in->finished = true;
     for (unsigned i = 0; i < in->nworkers; i++) worker_stop(&in->w[i]);
     /* Workers are joined: finishing on this thread is now race free. */
-    for (unsigned i = 0; i < in->nworkers; i++) {
-        cap_decoder_finish(in->w[i].dec);
-        det_finish(in->w[i].eng);
-    }
+    for (unsigned i = 0; i < in->nworkers; i++) cap_decoder_finish(in->w[i].dec);
+    /* every worker's counts are shared before any closes its incidents */
+    for (unsigned i = 0; i < in->nworkers; i++) det_flush_shared(in->w[i].eng);
+    for (unsigned i = 0; i < in->nworkers; i++) det_finish(in->w[i].eng);
     if (in->nheld) qsort(in->held, in->nheld, sizeof *in->held, by_first_seen);
     for (unsigned i = 0; i < in->nheld; i++)
         if (in->opt.on_event) in->opt.on_event(in->opt.user, &in->held[i], true);
     in->nheld = 0;
+    /* Every share was closed by det_finish: what still waits lost a share's
+     * final (none expected); report what arrived. */
+    for (unsigned i = in->nshares; i-- > 0;)
+        if (in->shares[i].has_final && in->opt.on_event) live_emit_final(in, &in->shares[i]);
+    in->nshares = 0;
 }
 
 static bool should_stop(const insp *in, uint64_t packets, uint64_t started_us) {
