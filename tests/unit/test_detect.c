@@ -1192,9 +1192,30 @@ static void test_allow_and_live(void) {
     CHECK_EQ_INT(w.out->opened, 1);
     CHECK_EQ_INT(w.out->closed, 1);
     const ev_event *f = find_rule(w.out, "SIP-FLOOD-001");
-    CHECK(f && f->version == 2 && f->count == 250);
+    CHECK(f && f->version == 2 && f->count == 250 && !f->unchanged);
     world_finish(&w);
     CHECK_EQ_INT(w.out->closed, 1);
+    world_free(&w);
+
+    /* live mode, an incident complete when first reported: its close is
+     * still reported (so it is counted), marked unchanged, version 1 */
+    w = world_new(config_default());
+    det_engine_set_live(w.eng, true);
+    for (int i = 0; i < 250; i++) {
+        char cid[16];
+        snprintf(cid, sizeof cid, "lu%d", i);
+        req(&w, "203.0.113.12:5060", "192.0.2.20:5060", T0 + SEC(i * 0.002), "OPTIONS", "sip:192.0.2.20",
+            "<sip:x@203.0.113.12>;tag=1", "<sip:192.0.2.20>", cid, 1, NULL, NULL);
+    }
+    req(&w, "198.51.100.1:5060", "192.0.2.20:5060", T0 + SEC(2), "OPTIONS", "sip:192.0.2.20",
+        "<sip:x@198.51.100.1>;tag=1", "<sip:192.0.2.20>", "tick", 1, NULL, NULL);
+    CHECK_EQ_INT(w.out->opened, 1); /* reported at the tick, with its whole count */
+    req(&w, "198.51.100.1:5060", "192.0.2.20:5060", T0 + SEC(100), "OPTIONS", "sip:192.0.2.20",
+        "<sip:x@198.51.100.1>;tag=1", "<sip:192.0.2.20>", "later2", 1, NULL, NULL);
+    CHECK_EQ_INT(w.out->closed, 1);
+    f = find_rule(w.out, "SIP-FLOOD-001");
+    CHECK(f && f->unchanged && f->version == 1 && f->count == 250);
+    world_finish(&w);
 
     /* the event serialises to the spec's shape */
     char buf[16384];
