@@ -85,8 +85,6 @@ const char *xc_enum_label(xc_enum which);          /* "event_type", "observable 
 
 /* ---- events (xc_event.c) ------------------------------------------------------ */
 
-/* The indexed fields of a valid event. Strings point into `root` and live
- * as long as it does; times are milliseconds since the Unix epoch. */
 /* The memory of one parsed event (xc_jmem.c). xc_jmem_install, called once
  * by a program's main before it starts threads, routes jansson's allocations
  * through hooks that use malloc/free unless a parse on the calling thread
@@ -102,6 +100,8 @@ void xc_jmem_end(xc_jmem *a);   /* no longer current (the tree stays valid) */
 void xc_jmem_free(xc_jmem *a);  /* ends it and frees every block (NULL: nothing) */
 size_t xc_jmem_bytes(const xc_jmem *a); /* bytes handed out (0 for NULL) */
 
+/* The indexed fields of a valid event. Strings point into `root` and live
+ * as long as it does; times are milliseconds since the Unix epoch. */
 typedef struct xc_event {
     json_t *root; /* the whole parsed object, unknown fields included; owned */
     xc_jmem *mem; /* the arena holding root (read-only then), or NULL: root is malloc'd */

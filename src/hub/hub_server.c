@@ -662,11 +662,7 @@ static void job_fail(pub_job *j, int status, const char *fmt, const char *arg) {
 
 static bool body_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-/* Fast path of the body parse: {"events":["<jws>", ...]} whose strings are
- * base64url and dots only (what a JWS compact is) needs no JSON tree: the
- * items point into the body. Returns the number of items (filling items when
- * not NULL), or 0 when the body is not in that simple form -- then jansson
- * parses it and names whatever is wrong. */
+/* The characters of a JWS compact string: base64url and the dots. */
 static const bool jws_char[256] = {
     ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1,
     ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
@@ -677,6 +673,11 @@ static const bool jws_char[256] = {
     ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1,
     ['9'] = 1, ['-'] = 1, ['_'] = 1, ['.'] = 1};
 
+/* Fast path of the body parse: {"events":["<jws>", ...]} whose strings are
+ * base64url and dots only (what a JWS compact is) needs no JSON tree: the
+ * items point into the body. Returns the number of items (filling items when
+ * not NULL), or 0 when the body is not in that simple form -- then jansson
+ * parses it and names whatever is wrong. */
 static size_t scan_events(const char *b, size_t n, item_state *items) {
     static const char head[] = "{\"events\":";
     size_t i = 0, k = 0;
