@@ -6,7 +6,9 @@
 #      100-300, from 127.0.2.6) while
 #        fs38 inspect -i lo --bpf 'host 127.0.0.10 and port 5060' --duration 8
 #      watches: SIP-SCAN-001 and SIP-ENUM-001 must fire with the attackers'
-#      addresses as sources.
+#      addresses as sources. A second capture of the same traffic with
+#      --workers 2 must report the same incidents (rules, sources, one
+#      event_id per incident).
 #  (b) HEP: the same kamailio with its siptrace module (-A WITH_HEP) mirrors
 #      every SIP message it receives and sends as HEP v3 to 127.0.0.1:9060
 #      where `fs38 inspect --hep 127.0.0.1:9060 --duration 6` listens; svmap
@@ -112,11 +114,32 @@ if kam_start live; then
     timeout -k 5 30 "$FS38" inspect --config "$CFG" -i lo --bpf 'host 127.0.0.10 and port 5060' \
         --duration 8 --json --stats-json "$TMPD/live.stats" >"$TMPD/live.ndjson" 2>"$TMPD/live.err" &
     fpid=$!; PIDS+=("$fpid")
-    sleep 1.5   # let the capture open before the attack starts
+    # the same traffic through two workers, captured at the same time
+    timeout -k 5 30 "$FS38" inspect --config "$CFG" -i lo --bpf 'host 127.0.0.10 and port 5060' \
+        --duration 8 --workers 2 --json >"$TMPD/live2.ndjson" 2>"$TMPD/live2.err" &
+    fpid2=$!; PIDS+=("$fpid2")
+    sleep 1.5   # let the captures open before the attack starts
     sv 127.0.2.5 svmap -p 5060 127.0.0.10
     sv 127.0.2.6 svwar -p 5060 -e 100-300 127.0.0.10
     wait_fs38 "$fpid" live
+    wait_fs38 "$fpid2" live2
     kam_stop
+    # per rule: its sources and how many incidents (distinct event_ids); an
+    # incident's open and final lines share one event_id
+    ok "live: --workers 2 reports the same incidents as one worker" python3 -c '
+import json, sys
+def incidents(path):
+    by = {}
+    for line in open(path, encoding="utf-8"):
+        if line.strip():
+            ev = json.loads(line)
+            r = by.setdefault(ev["rule"]["id"], [set(), set()])
+            r[0].add(ev["event_id"])
+            r[1].update(o["value"] for o in ev["observables"] if o["kind"] == "ip" and o["role"] == "source")
+    return {k: (len(v[0]), sorted(v[1])) for k, v in by.items()}
+a, b = incidents(sys.argv[1]), incidents(sys.argv[2])
+sys.exit(0 if a == b and a else "1 worker %r, 2 workers %r" % (a, b))
+' "$TMPD/live.ndjson" "$TMPD/live2.ndjson"
     if python3 -c "$PY_SOURCES" "$TMPD/live.ndjson" >"$TMPD/live.rules" 2>"$TMPD/live.py.err"; then
         pass
         ok "live: SIP-SCAN-001 from 127.0.2.5 (svmap) [fired: $(cut -d' ' -f1 "$TMPD/live.rules" | tr '\n' ' ')]" \
