@@ -271,6 +271,7 @@ report() {
     row "fs38 (w1) / tshark" "$(or_pending "$(div "$w1" "$ts")" x)" ">= 50x"
     row "inspect --workers 2" "$(or_pending "$w2" " MB/s")" ""
     row "  cpu s / wall s (w2)" "$(or_pending "$(get inspect_w2_cpu_s)") / $(or_pending "$(get inspect_w2_s)")" ""
+    row "  fs38 (w2) / tshark (info)" "$(or_pending "$(div "$w2" "$ts")" x)" ""
     row "scaling w2 / w1" "$(or_pending "$(div "$w2" "$w1" %.2f)" x)" "~2x on 2 free cores"
     row "  SIP messages per worker (w2)" "$(or_pending "$(get inspect_w2_share)")" ""
     row "scaling w2 / w1, 1M-source flood" \
