@@ -42,9 +42,10 @@ USED=" "
 free_port() {
     local p i
     for ((i = 0; i < 100; i++)); do
-        p=$((20000 + RANDOM % 40000))
+        p=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768-60999): an outgoing
+                                     # connection cannot take it between this check and the bind
         case "$USED" in *" $p "*) continue ;; esac
-        ss -Hltn "sport = :$p" 2>/dev/null | grep -q . && continue
+        ss -Htan "sport = :$p" 2>/dev/null | grep -q . && continue
         USED="$USED$p "
         echo "$p"
         return 0

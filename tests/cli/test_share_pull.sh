@@ -46,8 +46,9 @@ fi
 free_port() {
     local p i
     for ((i = 0; i < 50; i++)); do
-        p=$((20000 + RANDOM % 40000))
-        ss -Hltn "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return 0; }
+        p=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768-60999): an outgoing
+                                     # connection cannot take it between this check and the bind
+        ss -Htan "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return 0; }
     done
     return 1
 }
