@@ -177,7 +177,7 @@ int cmd_sight(int argc, char **argv) {
     if (!dry && cl_hub_init(&h, hub, cert, key, ca, &e) != FS_OK) goto bad;
     h.timeout_ms = (int)timeout * 1000;
     if (xc_keypair_load(signing, &kp, &e) != FS_OK) goto bad;
-    size_t len;
+    size_t len = 0;
     if (cl_feedback_event(kp.issuer, fp, ref_issuer, ref_id, obs, note, tlp, (int64_t)(fs_time_now_us() / 1000),
                           0, &json, &len, &e) != FS_OK)
         goto bad;
