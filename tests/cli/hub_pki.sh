@@ -1,24 +1,8 @@
 # hub_pki.sh -- shared by tests/cli/test_hub.sh and test_hub_cluster.sh (sourced
-# after lib.sh, not run): free loopback ports, a test PKI (a CA, the hub's
+# after lib.sh, not run): a test PKI (a CA, the hub's
 # certificate, operators op1..op3, a revoked op4, an unknown "rogue" and an
 # "outsider" signed by another CA), signing keys from `fs38 keygen`, the trust
 # registry, and signed test events. Needs $W (a work folder), $FS38, openssl, jq.
-
-# free_port: a port no socket uses, below the kernel's ephemeral range (32768-)
-# so that no outgoing connection can take it before the server binds it, and
-# never one handed out before in this run
-free_port() {
-    local p i
-    for ((i = 0; i < 100; i++)); do
-        p=$((20000 + RANDOM % 12000))
-        grep -qx "$p" "$W/.ports" 2>/dev/null && continue
-        ss -Htan "sport = :$p" 2>/dev/null | grep -q . && continue
-        echo "$p" >>"$W/.ports"
-        echo "$p"
-        return 0
-    done
-    return 1
-}
 
 # ---- PKI: a CA, the hub, members ------------------------------------------------
 pki() {

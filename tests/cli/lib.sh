@@ -1,6 +1,7 @@
 # Shared helpers for tests/cli/*.sh (sourced, not run).
 #   ok COND-DESCRIPTION COMMAND...   runs COMMAND, counts pass/fail
 #   finish NAME                      prints "NAME: N passed, N failed"
+#   free_port                        a loopback TCP port for a server to listen on
 set -u
 T_PASS=0; T_FAIL=0
 FS38=${FS38:?FS38 must point at the fs38 binary}
@@ -16,3 +17,20 @@ expect_exit() {
     if [ "$rc" -eq "$want" ]; then pass; else fail "$d: exit $rc, want $want"; sed 's/^/  | /' "$TMPD/err" | head -20 >&2; fi
 }
 finish() { echo "$1: $T_PASS passed, $T_FAIL failed"; [ "$T_FAIL" -eq 0 ]; }
+
+# free_port: a port no socket uses, below the kernel's ephemeral range (32768-)
+# so that no outgoing connection can take it before the server binds it, and
+# never one handed out before in this run (remembered in a file: callers run
+# it in $(...) subshells)
+free_port() {
+    local p i
+    for ((i = 0; i < 100; i++)); do
+        p=$((20000 + RANDOM % 12000))
+        grep -qx "$p" "$TMPD/.ports" 2>/dev/null && continue
+        ss -Htan "sport = :$p" 2>/dev/null | grep -q . && continue
+        echo "$p" >>"$TMPD/.ports"
+        echo "$p"
+        return 0
+    done
+    return 1
+}

@@ -38,21 +38,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-USED=" "
-free_port() {
-    local p i
-    for ((i = 0; i < 100; i++)); do
-        p=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768-60999): an outgoing
-                                     # connection cannot take it between this check and the bind
-        case "$USED" in *" $p "*) continue ;; esac
-        ss -Htan "sport = :$p" 2>/dev/null | grep -q . && continue
-        USED="$USED$p "
-        echo "$p"
-        return 0
-    done
-    return 1
-}
-
 start_node() {   # start_node K
     local k=$1 routes="" j
     for j in 1 2 3; do

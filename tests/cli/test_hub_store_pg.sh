@@ -41,16 +41,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    local p i
-    for ((i = 0; i < 50; i++)); do
-        p=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768-60999): an outgoing
-                                     # connection cannot take it between this check and the bind
-        ss -Htan "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return 0; }
-    done
-    return 1
-}
-
 # ---- preconditions: a missing piece is a failure with a message ----------
 if [ ! -x "$PGBIN/postgres" ]; then fail "no PostgreSQL server at $PGBIN (apt-get install postgresql)"; finish test_hub_store_pg; exit; fi
 if [ ! -x "$TEST" ]; then fail "no test program at $TEST (build it first)"; finish test_hub_store_pg; exit; fi

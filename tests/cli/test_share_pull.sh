@@ -43,16 +43,6 @@ if ! "$FS38" hub --help >/dev/null 2>&1; then
     exit 1
 fi
 
-free_port() {
-    local p i
-    for ((i = 0; i < 50; i++)); do
-        p=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768-60999): an outgoing
-                                     # connection cannot take it between this check and the bind
-        ss -Htan "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return 0; }
-    done
-    return 1
-}
-
 # ---- PKI, signing keys, registry, hub -----------------------------------------------------------
 pki() {
     local d=$W/pki name ext ca
