@@ -557,25 +557,33 @@ void cl_response_free(cl_response *r) {
 
 /* ---- server-sent events ---------------------------------------------------------------- */
 
-cl_stream *cl_stream_open(const cl_hub *h, const char *path, const char *last_id, fs_err *e) {
+/* A stream's memory (its line and event buffers), not yet connected. */
+static void stream_free(cl_stream *s) {
+    if (!s) return;
+    free(s->line);
+    free(s->data);
+    free(s);
+}
+
+static cl_stream *stream_new(fs_err *e) {
     cl_stream *s = calloc(1, sizeof *s);
     if (s) {
         s->line = malloc(CL_SSE_MAX_BYTES + 1);
         s->data = malloc(CL_SSE_MAX_BYTES + 1);
     }
     if (!s || !s->line || !s->data) {
-        if (s) {
-            free(s->line);
-            free(s->data);
-        }
-        free(s);
+        stream_free(s);
         fs_fail(e, FS_ERR_NOMEM, "out of memory");
         return NULL;
     }
+    return s;
+}
+
+cl_stream *cl_stream_open(const cl_hub *h, const char *path, const char *last_id, fs_err *e) {
+    cl_stream *s = stream_new(e);
+    if (!s) return NULL;
     if (conn_open(&s->c, h, e) != FS_OK) {
-        free(s->line);
-        free(s->data);
-        free(s);
+        stream_free(s);
         return NULL;
     }
     char extra[128] = "Accept: text/event-stream\r\n";
@@ -705,9 +713,7 @@ uint64_t cl_stream_idle_us(const cl_stream *s) {
 void cl_stream_close(cl_stream *s) {
     if (!s) return;
     conn_close(&s->c);
-    free(s->line);
-    free(s->data);
-    free(s);
+    stream_free(s);
 }
 
 /* ---- in-memory parsing (tests, fuzzing) -------------------------------------------------- */
@@ -734,19 +740,8 @@ fs_code cl_response_parse(const char *buf, size_t len, size_t step, size_t max_b
 }
 
 long cl_stream_parse(const char *buf, size_t len, size_t step, cl_sse_fn fn, void *user, fs_err *e) {
-    cl_stream *s = calloc(1, sizeof *s);
-    if (s) {
-        s->line = malloc(CL_SSE_MAX_BYTES + 1);
-        s->data = malloc(CL_SSE_MAX_BYTES + 1);
-    }
-    if (!s || !s->line || !s->data) {
-        if (s) {
-            free(s->line);
-            free(s->data);
-        }
-        free(s);
-        return fs_fail(e, FS_ERR_NOMEM, "out of memory"), -1;
-    }
+    cl_stream *s = stream_new(e);
+    if (!s) return -1;
     mem_conn(&s->c, buf, len, step);
     head hd;
     long n = -1;
@@ -770,8 +765,6 @@ long cl_stream_parse(const char *buf, size_t len, size_t step, cl_sse_fn fn, voi
             }
         }
     }
-    free(s->line);
-    free(s->data);
-    free(s);
+    stream_free(s);
     return n;
 }
