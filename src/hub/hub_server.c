@@ -508,6 +508,20 @@ static void reply_error(hub_server *s, struct evhttp_request *req, int code, con
     evbuffer_free(b);
 }
 
+/* The end of a paged read into b (opened with `{"<rows>":[`): the cursor and
+ * 200, or the store's error (err) as 400 for a bad query, 503 otherwise.
+ * Frees b. */
+static void reply_page(hub_server *s, struct evhttp_request *req, struct evbuffer *b, fs_code rc,
+                       int64_t next, const char *err) {
+    if (rc != FS_OK) {
+        evbuffer_free(b);
+        return reply_error(s, req, rc == FS_ERR_FORMAT || rc == FS_ERR_LIMIT ? 400 : 503, err);
+    }
+    evbuffer_add_printf(b, "],\"next\":%lld}\n", (long long)next);
+    reply(s, req, 200, "application/json", b);
+    evbuffer_free(b);
+}
+
 /* ---- query strings ------------------------------------------------------------------------ */
 
 typedef struct query {
@@ -1259,15 +1273,9 @@ static void handle_pull(hub_server *s, struct evhttp_request *req, const xc_memb
     fs_err e;
     fs_code rc = hub_pull(s->rstore, &pq, row_out, &o, &next, &e);
     evhttp_clear_headers(&kv);
-    if (rc != FS_OK) {
-        evbuffer_free(b);
-        char msg[600];
-        snprintf(msg, sizeof msg, "store: %s", e.msg);
-        return reply_error(s, req, rc == FS_ERR_FORMAT || rc == FS_ERR_LIMIT ? 400 : 503, msg);
-    }
-    evbuffer_add_printf(b, "],\"next\":%lld}\n", (long long)next);
-    reply(s, req, 200, "application/json", b);
-    evbuffer_free(b);
+    char msg[600] = "";
+    if (rc != FS_OK) snprintf(msg, sizeof msg, "store: %s", e.msg);
+    reply_page(s, req, b, rc, next, msg);
 }
 
 static void handle_snapshot(hub_server *s, struct evhttp_request *req, const xc_member *m) {
@@ -1346,13 +1354,7 @@ static void handle_sightings(hub_server *s, struct evhttp_request *req, const xc
     fs_err e;
     fs_code rc = hub_sightings_pull(s->rstore, &sq, sight_out, &o, &next, &e);
     evhttp_clear_headers(&kv);
-    if (rc != FS_OK) {
-        evbuffer_free(b);
-        return reply_error(s, req, rc == FS_ERR_FORMAT || rc == FS_ERR_LIMIT ? 400 : 503, e.msg);
-    }
-    evbuffer_add_printf(b, "],\"next\":%lld}\n", (long long)next);
-    reply(s, req, 200, "application/json", b);
-    evbuffer_free(b);
+    reply_page(s, req, b, rc, next, rc == FS_OK ? "" : e.msg);
 }
 
 static void handle_health(hub_server *s, struct evhttp_request *req) {
