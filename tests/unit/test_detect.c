@@ -1160,18 +1160,24 @@ static void test_volume(void) {
 
 /* ---- allow list, live mode, JSON -------------------------------------------------------------- */
 
+/* 250 OPTIONS from 203.0.113.12 to 192.0.2.20, one every step_s seconds
+ * from T0 (Call-IDs cid_prefix0...), with an optional extra header. */
+static void options_burst(world *w, const char *cid_prefix, double step_s, const char *extra) {
+    for (int i = 0; i < 250; i++) {
+        char cid[16];
+        snprintf(cid, sizeof cid, "%s%d", cid_prefix, i);
+        req(w, "203.0.113.12:5060", "192.0.2.20:5060", T0 + SEC(i * step_s), "OPTIONS", "sip:192.0.2.20",
+            "<sip:x@203.0.113.12>;tag=1", "<sip:192.0.2.20>", cid, 1, extra, NULL);
+    }
+}
+
 static void test_allow_and_live(void) {
     fs38_config *cfg = config_default();
     fs_err e = {0};
     const char *yaml = "allow_sources: [203.0.113.12/32]\n";
     CHECK(cfg_load_buffer(cfg, yaml, strlen(yaml), ".", &e) == FS_OK);
     world w = world_new(cfg);
-    for (int i = 0; i < 250; i++) {
-        char cid[16];
-        snprintf(cid, sizeof cid, "al%d", i);
-        req(&w, "203.0.113.12:5060", "192.0.2.20:5060", T0 + SEC(i * 0.02), "OPTIONS", "sip:192.0.2.20",
-            "<sip:x@203.0.113.12>;tag=1", "<sip:192.0.2.20>", cid, 1, "User-Agent: friendly-scanner\r\n", NULL);
-    }
+    options_burst(&w, "al", 0.02, "User-Agent: friendly-scanner\r\n");
     world_finish(&w);
     CHECK_EQ_INT(w.out->n, 0);
     world_free(&w);
@@ -1180,12 +1186,7 @@ static void test_allow_and_live(void) {
      * after more activity (version 2) */
     w = world_new(config_default());
     det_engine_set_live(w.eng, true);
-    for (int i = 0; i < 250; i++) {
-        char cid[16];
-        snprintf(cid, sizeof cid, "lv%d", i);
-        req(&w, "203.0.113.12:5060", "192.0.2.20:5060", T0 + SEC(i * 0.02), "OPTIONS", "sip:192.0.2.20",
-            "<sip:x@203.0.113.12>;tag=1", "<sip:192.0.2.20>", cid, 1, NULL, NULL);
-    }
+    options_burst(&w, "lv", 0.02, NULL);
     /* time passes: the incident closes after its window of quiet */
     req(&w, "198.51.100.1:5060", "192.0.2.20:5060", T0 + SEC(100), "OPTIONS", "sip:192.0.2.20",
         "<sip:x@198.51.100.1>;tag=1", "<sip:192.0.2.20>", "later", 1, NULL, NULL);
@@ -1201,12 +1202,7 @@ static void test_allow_and_live(void) {
      * still reported (so it is counted), marked unchanged, version 1 */
     w = world_new(config_default());
     det_engine_set_live(w.eng, true);
-    for (int i = 0; i < 250; i++) {
-        char cid[16];
-        snprintf(cid, sizeof cid, "lu%d", i);
-        req(&w, "203.0.113.12:5060", "192.0.2.20:5060", T0 + SEC(i * 0.002), "OPTIONS", "sip:192.0.2.20",
-            "<sip:x@203.0.113.12>;tag=1", "<sip:192.0.2.20>", cid, 1, NULL, NULL);
-    }
+    options_burst(&w, "lu", 0.002, NULL);
     req(&w, "198.51.100.1:5060", "192.0.2.20:5060", T0 + SEC(2), "OPTIONS", "sip:192.0.2.20",
         "<sip:x@198.51.100.1>;tag=1", "<sip:192.0.2.20>", "tick", 1, NULL, NULL);
     CHECK_EQ_INT(w.out->opened, 1); /* reported at the tick, with its whole count */

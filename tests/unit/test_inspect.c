@@ -126,14 +126,29 @@ static void test_raw(void) {
     insp_free(in);
 }
 
+/* A classic pcap file (Ethernet) to write synthetic captures into. */
+static FILE *pcap_create(const char *path) {
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    uint32_t gh[6] = {0xa1b2c3d4, 0x00040002, 0, 0, 65535, 1};
+    if (f) fwrite(gh, 4, 6, f);
+    return f;
+}
+
+/* One UDP datagram from src:5070 to 198.51.100.1:5060 at sec.usec. */
+static void pcap_put_udp(FILE *f, const char *src, const char *payload, uint32_t sec, uint32_t usec) {
+    uint8_t fr[1024];
+    size_t n = frame_v4(fr, src, 5070, "198.51.100.1", 5060, 17, 0, payload);
+    uint32_t rh[4] = {sec, usec, (uint32_t)n, (uint32_t)n};
+    fwrite(rh, 4, 4, f);
+    fwrite(fr, 1, n, f);
+}
+
 /* The same synthetic capture through 1 and 2 workers: same message counts. */
 static void test_workers_agree(void) {
     const char *path = "/tmp/fs38_test_inspect.pcap";
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL);
+    FILE *f = pcap_create(path);
     if (!f) return;
-    uint32_t gh[6] = {0xa1b2c3d4, 0x00040002, 0, 0, 65535, 1};
-    fwrite(gh, 4, 6, f);
     for (int i = 0; i < 400; i++) {
         char src[32], payload[512];
         snprintf(src, sizeof src, "192.0.2.%d", 1 + i % 50);
@@ -142,11 +157,7 @@ static void test_workers_agree(void) {
                  "Max-Forwards: 70\r\nFrom: <sip:a@%s>;tag=%d\r\nTo: <sip:%d@198.51.100.1>\r\n"
                  "Call-ID: c%d@x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
                  i, src, i, src, i, i, i);
-        uint8_t fr[1024];
-        size_t n = frame_v4(fr, src, 5070, "198.51.100.1", 5060, 17, 0, payload);
-        uint32_t rh[4] = {1700000000u + (uint32_t)i / 10, (uint32_t)(i % 10) * 1000, (uint32_t)n, (uint32_t)n};
-        fwrite(rh, 4, 4, f);
-        fwrite(fr, 1, n, f);
+        pcap_put_udp(f, src, payload, 1700000000u + (uint32_t)i / 10, (uint32_t)(i % 10) * 1000);
     }
     fclose(f);
     uint64_t msgs[2] = {0, 0};
@@ -205,11 +216,8 @@ static void collect_live(void *user, const ev_event *ev, bool final) {
 
 static void test_live_one_report_per_incident(void) {
     const char *path = "/tmp/fs38_test_inspect_live.pcap";
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL);
+    FILE *f = pcap_create(path);
     if (!f) return;
-    uint32_t gh[6] = {0xa1b2c3d4, 0x00040002, 0, 0, 65535, 1};
-    fwrite(gh, 4, 6, f);
     enum { SENDERS = 100, EACH = 15 }; /* 1,500 INVITEs in 5 s: over 1,000 per 10 s */
     for (int i = 0; i < SENDERS * EACH; i++) {
         char src[32], payload[640];
@@ -220,12 +228,8 @@ static void test_live_one_report_per_incident(void) {
                  "Max-Forwards: 70\r\nFrom: <sip:u%d@%s>;tag=%d\r\nTo: <sip:100@198.51.100.1>\r\n"
                  "Call-ID: live%d@x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
                  src, i, who, src, i, i);
-        uint8_t fr[1024];
-        size_t n = frame_v4(fr, src, 5070, "198.51.100.1", 5060, 17, 0, payload);
         uint32_t us = (uint32_t)i * (5000000u / (SENDERS * EACH));
-        uint32_t rh[4] = {1700000000u + us / 1000000u, us % 1000000u, (uint32_t)n, (uint32_t)n};
-        fwrite(rh, 4, 4, f);
-        fwrite(fr, 1, n, f);
+        pcap_put_udp(f, src, payload, 1700000000u + us / 1000000u, us % 1000000u);
     }
     fclose(f);
     for (int live = 0; live <= 1; live++) { /* file mode merges too (held reports) */
