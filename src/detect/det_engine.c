@@ -96,8 +96,10 @@ static void incident_close(det_engine *eng, det_incident *inc) {
      * counted, and so that the inspect layer, folding several workers'
      * reports of one incident, sees every share close. */
     bool changed = !inc->reported_open || ev->count != inc->count_at_report;
-    if (changed && inc->reported_open) ev->version++;
-    if (changed) ev->created_us = fs_time_now_us();
+    if (changed) {
+        if (inc->reported_open) ev->version++;
+        ev->created_us = fs_time_now_us();
+    }
     ev->unchanged = !changed;
     if (eng->emit) eng->emit(eng->user, ev, true);
     eng->stats.events_closed++;
