@@ -89,6 +89,9 @@ static const char usage_text[] =
     "                         else " FS38_ETC_DIR "/fs38.yaml if present, else built-in defaults\n"
     "      --workers N        N decode+detect threads, traffic sharded by client\n"
     "                         address (default 1; 1-16)\n"
+    "      --seed HEX         hash seed of the state tables, to repeat a run exactly:\n"
+    "                         --stats-json records the seed each run used. Default:\n"
+    "                         random, so traffic cannot be aimed at one table bucket\n"
     "\n"
     "Output:\n"
     "      --json             only NDJSON events on stdout, one per line (for a SIEM);\n"
@@ -392,6 +395,9 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
     json_object_set_new(o, "bytes", json_integer((json_int_t)s->bytes_read));
     json_object_set_new(o, "seconds", json_real(secs));
     json_object_set_new(o, "workers", json_integer(s->workers));
+    char seed[17];
+    snprintf(seed, sizeof seed, "%016llx", (unsigned long long)s->seed);
+    json_object_set_new(o, "seed", json_string(seed));
     json_t *share = json_array();
     for (unsigned i = 0; i < s->workers && i < INSP_MAX_WORKERS; i++)
         json_array_append_new(share, json_integer((json_int_t)s->worker_messages[i]));
@@ -514,7 +520,7 @@ static det_indicators *load_indicators(const char *path, bool quiet) {
 /* ---- main ---------------------------------------------------------------------------- */
 
 enum { OPT_BPF = 256, OPT_HEP, OPT_RAW, OPT_JSON, OPT_EVENTS, OPT_STATS, OPT_FAIL_ON, OPT_WORKERS,
-       OPT_DURATION, OPT_COUNT, OPT_NO_PROGRESS, OPT_INDICATORS };
+       OPT_DURATION, OPT_COUNT, OPT_NO_PROGRESS, OPT_INDICATORS, OPT_SEED };
 
 static bool parse_u64_arg(const char *opt, const char *v, uint64_t max, uint64_t *out) {
     if (!fs_str_to_u64(fs_str_make(v, strlen(v)), max, out)) {
@@ -522,6 +528,18 @@ static bool parse_u64_arg(const char *opt, const char *v, uint64_t max, uint64_t
                 (unsigned long long)max);
         return false;
     }
+    return true;
+}
+
+/* --seed: 1 to 16 hexadecimal digits, as --stats-json writes it. */
+static bool parse_seed(const char *v, uint64_t *out) {
+    size_t n = strspn(v, "0123456789abcdefABCDEF");
+    if (n == 0 || n > 16 || v[n]) {
+        fprintf(stderr, "fs38 inspect: --seed '%s': expected 1-16 hexadecimal digits "
+                        "(the \"seed\" of an earlier run's --stats-json)\n", v);
+        return false;
+    }
+    *out = strtoull(v, NULL, 16);
     return true;
 }
 
@@ -538,11 +556,12 @@ int cmd_inspect(int argc, char **argv) {
         {"count", required_argument, NULL, OPT_COUNT}, {"quiet", no_argument, NULL, 'q'},
         {"no-progress", no_argument, NULL, OPT_NO_PROGRESS}, {"help", no_argument, NULL, 'h'},
         {"indicators", required_argument, NULL, OPT_INDICATORS},
+        {"seed", required_argument, NULL, OPT_SEED},
         {NULL, 0, NULL, 0}};
     inspect_run r = {.fail_on = -1, .max_severity = -1, .progress = true};
     const char *iface = NULL, *bpf = NULL, *hep = NULL, *indicators_path = NULL;
-    bool raw = false;
-    uint64_t workers = 1, duration = 0, count = 0;
+    bool raw = false, seed_given = false;
+    uint64_t seed = 0, workers = 1, duration = 0, count = 0;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "i:c:qh", longopts, NULL)) != -1) {
@@ -577,6 +596,10 @@ int cmd_inspect(int argc, char **argv) {
         case 'q': r.quiet = true; break;
         case OPT_NO_PROGRESS: r.progress = false; break;
         case OPT_INDICATORS: indicators_path = optarg; break;
+        case OPT_SEED:
+            if (!parse_seed(optarg, &seed)) return EXIT_USAGE;
+            seed_given = true;
+            break;
         case 'h': fputs(usage_text, stdout); return EXIT_DONE;
         default: fputs("(fs38 inspect --help explains every option)\n", stderr); return EXIT_USAGE;
         }
@@ -620,7 +643,8 @@ int cmd_inspect(int argc, char **argv) {
     insp_options o = {.cfg = &cfg, .workers = (unsigned)workers, .live = r.live,
                       .on_event = on_event, .on_progress = r.progress ? on_progress : NULL,
                       .user = &r, .stop = &stop_flag, .max_packets = count,
-                      .duration_us = duration * FS_USEC, .indicators = indicators};
+                      .duration_us = duration * FS_USEC, .indicators = indicators,
+                      .seed = seed_given ? &seed : NULL};
     fs_err e = {0};
     insp *in = insp_new(&o, &e);
     if (!in) {

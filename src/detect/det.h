@@ -69,6 +69,12 @@ void det_engine_free(det_engine *eng);
  * written again); file mode only when it closes. */
 void det_engine_set_live(det_engine *eng, bool live);
 
+/* The hash seed keys every table and sketch. It is random by default, so no
+ * one can aim traffic at one bucket; a given seed makes a run reproducible
+ * (the same input gives the same report). Call before any traffic. */
+void det_engine_set_seed(det_engine *eng, uint64_t seed);
+uint64_t det_engine_seed(const det_engine *eng);
+
 /* What the engines of several workers agree on (det_shared.c), safe to use
  * from every worker's thread. Traffic is sharded by client address, so
  * many-source traffic toward one destination spreads over the workers (their
@@ -78,6 +84,9 @@ typedef struct det_shared det_shared;
 /* max_dests: destination windows counted at once; max_calls: calls. */
 det_shared *det_shared_new(uint32_t max_dests, uint32_t max_calls, fs_err *e);
 void det_shared_free(det_shared *s);
+/* The seed every engine sharing s takes (det_engine_set_shards); set it
+ * before the engines are attached. */
+void det_shared_set_seed(det_shared *s, uint64_t seed);
 size_t det_shared_memory(const det_shared *s);
 
 /* This engine is worker `index` of n sharing traffic; `shared` (kept by the

@@ -77,6 +77,8 @@ void det_engine_free(det_engine *eng) {
 }
 
 void det_engine_set_live(det_engine *eng, bool live) { eng->live = live; }
+void det_engine_set_seed(det_engine *eng, uint64_t seed) { eng->seed = seed; }
+uint64_t det_engine_seed(const det_engine *eng) { return eng->seed; }
 void det_engine_set_shards(det_engine *eng, unsigned index, unsigned n, det_shared *shared) {
     eng->shards = n ? n : 1;
     eng->shard_index = index;

@@ -99,6 +99,7 @@ void det_shared_free(det_shared *s) {
 }
 
 uint64_t det_shared_seed(const det_shared *s) { return s->seed; }
+void det_shared_set_seed(det_shared *s, uint64_t seed) { s->seed = seed; }
 
 size_t det_shared_memory(const det_shared *s) {
     if (!s) return 0;

@@ -503,6 +503,7 @@ insp *insp_new(const insp_options *o, fs_err *e) {
     if (in->threaded &&
         !(in->shared = det_shared_new(o->cfg->max_sources / 4 + 64, o->cfg->max_dialogs, e)))
         goto fail;
+    if (in->shared && o->seed) det_shared_set_seed(in->shared, *o->seed);
     const fs38_config *ecfg = o->cfg;
     if (in->threaded) {
         /* The state limits bound the whole run: each worker tracks its share
@@ -523,6 +524,7 @@ insp *insp_new(const insp_options *o, fs_err *e) {
         w->eng = det_engine_new(ecfg, on_event, w, e);
         if (!w->eng) goto fail;
         det_engine_set_live(w->eng, o->live);
+        if (o->seed) det_engine_set_seed(w->eng, *o->seed);
         det_engine_set_shards(w->eng, i, in->nworkers, in->shared);
         det_engine_set_indicators(w->eng, o->indicators);
         if (in->threaded && i > 0 && !worker_start(w, e)) goto fail;
@@ -785,6 +787,7 @@ static void add_mem(det_memory *a, const det_memory *b) {
 void insp_get_stats(insp *in, insp_stats *out) {
     memset(out, 0, sizeof *out);
     out->workers = in->nworkers;
+    out->seed = det_engine_seed(in->w[0].eng);
     out->frames_read = in->frames_read;
     out->bytes_read = in->bytes_read;
     for (unsigned i = 0; i < in->nworkers; i++) {

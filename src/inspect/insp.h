@@ -42,6 +42,7 @@ typedef struct insp_options {
     uint64_t max_packets;        /* 0 = unlimited */
     uint64_t duration_us;        /* live/HEP: stop after this long (0 = until stopped) */
     const det_indicators *indicators; /* shared indicators for INTEL-001 (NULL = none) */
+    const uint64_t *seed;        /* hash seed for a reproducible run (NULL = random) */
 } insp_options;
 
 /* Merged figures of every worker. */
@@ -53,6 +54,7 @@ typedef struct insp_stats {
     uint64_t frames_read;        /* frames handed to decoders (all sources) */
     uint64_t bytes_read;         /* captured bytes of those frames */
     unsigned workers;
+    uint64_t seed;               /* the hash seed this run used (insp_options.seed) */
     uint64_t worker_messages[INSP_MAX_WORKERS]; /* SIP messages each worker parsed: the balance */
 } insp_stats;
 
