@@ -64,6 +64,9 @@ build_tools() {
         $CC -std=c11 -D_GNU_SOURCE -O2 -DBENCH_SOFIA $(pkg-config --cflags sofia-sip-ua) \
             -o "$OUT/bench_parser_sofia" bench/bench_parser.c $(pkg-config --libs sofia-sip-ua) || ok=1
     fi
+    if has_part inspect; then
+        $CC $FS_CFLAGS -o "$OUT/bench_stages" bench/bench_stages.c "$REL/libfs38.a" $FS_LIBS || ok=1
+    fi
     return $ok
 }
 
@@ -187,6 +190,8 @@ bench_inspect() {
     put inspect_sip_messages "$(json_num "$TMP/insp-w1-1.json" .sip_messages)"
     put inspect_events "$(json_num "$TMP/insp-w1-1.json" .events)"
 
+    bench_stages "$big"
+
     say "tshark -r F -Y sip: $TSHARK_RUNS run(s) on the same $mb MB file"
     for r in $(seq "$TSHARK_RUNS"); do
         timed "$TMP/tshark-$r" tshark -r "$big" -Y sip
@@ -197,6 +202,22 @@ bench_inspect() {
     put tshark_s "$t"
     put tshark_mbps "$(div "$mb" "$t")"
     put tshark_rss_kb "$(sort -n "$TMP/tshark.rss" | tail -1)"
+}
+
+# Where the time of `inspect --workers 1` goes: the pipeline's first stages
+# alone (bench/bench_stages.c), each including the ones before, interleaved
+# round by round; detection is what inspect adds to the last of them.
+bench_stages() { # file
+    local r s
+    say "stages: $ROUNDS rounds of read / decode / parse alone on the same file"
+    for r in $(seq "$ROUNDS"); do
+        for s in read decode parse; do
+            "$OUT/bench_stages" $s "$1" >>"$TMP/stages.out" || say "bench_stages $s failed"
+        done
+    done
+    for s in read decode parse; do
+        put "stage_${s}_s" "$(grep "stage=$s " "$TMP/stages.out" | sed 's/.*wall_s=\([0-9.]*\).*/\1/' | median)"
+    done
 }
 
 # ---- 3. memory under a spoofed-source flood --------------------------------------
@@ -269,6 +290,7 @@ report() {
     row "  MB per CPU-second (w1)" "$(or_pending "$(div "$(get inspect_file_mb)" "$(get inspect_w1_cpu_s)")" " MB/s")" ""
     row "tshark -r F -Y sip, same file ($TSHARK_RUNS run)" "$(or_pending "$ts" " MB/s")" ""
     row "fs38 (w1) / tshark" "$(or_pending "$(div "$w1" "$ts")" x)" ">= 50x"
+    stages_report
     row "inspect --workers 2" "$(or_pending "$w2" " MB/s")" ""
     row "  cpu s / wall s (w2)" "$(or_pending "$(get inspect_w2_cpu_s)") / $(or_pending "$(get inspect_w2_s)")" ""
     row "  fs38 (w2) / tshark (info)" "$(or_pending "$(div "$w2" "$ts")" x)" ""
@@ -299,6 +321,27 @@ report() {
     echo "  figures, worker scaling first, are low; the per-CPU-second figures are the steadier ones)"
     echo "tshark: one run on the same file unless BENCH_TSHARK_RUNS is set (it is the slow side)."
     echo "figures are informational; a noisy shared machine moves them by 10-20 %."
+}
+
+# One row per stage: cumulative MB/s and x tshark, and the ns per SIP message
+# the stage adds to the one before.
+stages_report() {
+    local mb=$(get inspect_file_mb) msgs=$(get inspect_sip_messages) ts=$(get tshark_mbps)
+    local prev=0 s t name
+    [ -n "$(get stage_parse_s)" ] || return 0
+    echo "where the time of --workers 1 goes (cumulative stages; ns per SIP message the stage adds):"
+    for s in read decode parse inspect; do
+        case $s in
+        read) t=$(get stage_read_s); name="  read (libpcap)" ;;
+        decode) t=$(get stage_decode_s); name="  + decode, reassembly, framing" ;;
+        parse) t=$(get stage_parse_s); name="  + sip_parse + sip_validate" ;;
+        inspect) t=$(get inspect_w1_s); name="  + detection (= inspect w1)" ;;
+        esac
+        local rate=$(div "$mb" "$t")
+        row "$name" "$(or_pending "$rate" " MB/s") ($(or_pending "$(div "$rate" "$ts")" x))" \
+            "$(awk -v a="$t" -v b="$prev" -v n="$msgs" 'BEGIN { if (n > 0) printf "+%.0f ns/msg\n", (a - b) * 1e9 / n }')"
+        prev=$t
+    done
 }
 
 hub_report() {
