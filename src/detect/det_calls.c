@@ -5,8 +5,9 @@
  * volume per caller (FRAUD-VOL-001).
  *
  * Owns: the calls table (one entry per Call-ID: setup, ringing, answer,
- * cancel, BYE, duration), the per-caller counters and the per-source
- * Wangiri/IRSF counters. Must not touch: non-INVITE transactions (a flood of
+ * cancel, BYE, duration), the per-caller counters (in the table the workers
+ * share when there are several: a caller calls from any address) and the
+ * per-source Wangiri/IRSF counters. Must not touch: non-INVITE transactions (a flood of
  * REGISTERs must not evict dialogs), the incident lifecycle (det_hit).
  *
  * The concurrent-call counter of a caller is decremented exactly once per
@@ -89,8 +90,20 @@ static void source_observable(ev_event *ev, const det_ctx *c, const fs_addr *src
     ev_add_observable(ev, "ip", ip, "source");
 }
 
-static det_caller *caller_entry(det_engine *eng, uint64_t key) {
-    return key ? det_table_find(&eng->callers, key) : NULL;
+/* The callers table: the engine's own, or with workers the one they share
+ * (det_shared.c), so that a caller's calls count together whichever worker
+ * tracks each of them. Every use of a det_caller sits between callers_open
+ * and callers_close (they never nest). */
+static det_table *callers_open(det_engine *eng) {
+    return eng->shared ? det_shared_callers_lock(eng->shared) : &eng->callers;
+}
+
+static void callers_close(det_engine *eng) {
+    if (eng->shared) det_shared_callers_unlock(eng->shared);
+}
+
+static det_caller *caller_entry(det_table *callers, uint64_t key) {
+    return key ? det_table_find(callers, key) : NULL;
 }
 
 static det_source *source_entry(det_engine *eng, const fs_addr *a) {
@@ -109,8 +122,10 @@ static uint32_t crossing_add(bool *flagged, uint32_t count) {
 static void release_concurrent(det_engine *eng, det_call *call) {
     if (!call->counted_active) return;
     call->counted_active = false;
-    det_caller *k = caller_entry(eng, call->caller_key);
+    det_table *callers = callers_open(eng);
+    det_caller *k = caller_entry(callers, call->caller_key);
     if (k && k->concurrent > 0) k->concurrent--;
+    callers_close(eng);
 }
 
 /* A call entry about to be dropped (eviction, timeout). */
@@ -173,7 +188,8 @@ static void short_ring(det_ctx *c, det_call *call, uint64_t ring_us) {
     if (!rc->enabled || (double)ring_us > rc->param[0] * 1e6) return;
     uint64_t callee = call->callee[0] ? str_key(eng, call->callee, SALT_CALLEE) : 0;
 
-    det_caller *k = caller_entry(eng, call->caller_key);
+    det_table *callers = callers_open(eng);
+    det_caller *k = caller_entry(callers, call->caller_key);
     if (k) {
         k->short_rings++;
         k->ring_us_total += ring_us;
@@ -183,15 +199,18 @@ static void short_ring(det_ctx *c, det_call *call, uint64_t ring_us) {
             bool opened;
             uint32_t add = crossing_add(&k->wangiri_flagged, k->short_rings);
             ev_event *ev = det_hit_since(c, R_WANGIRI, call->caller_key ^ SALT_WANGIRI, add, k->wangiri_start, &opened);
-            if (!ev) return;
-            if (opened) {
+            if (ev && opened) {
                 number_observable(ev, call->caller, "caller");
                 source_observable(ev, c, &call->src);
             }
-            wangiri_details(ev, k->short_rings, k->calls, k->answered, distinct, k->ring_us_total, rc->param[0]);
+            if (ev)
+                wangiri_details(ev, k->short_rings, k->calls, k->answered, distinct, k->ring_us_total,
+                                rc->param[0]);
+            callers_close(eng);
             return; /* the caller incident covers it */
         }
     }
+    callers_close(eng);
     if (call->source_allowed) return;
     det_source *s = source_entry(eng, &call->src);
     if (!s) return;
@@ -325,12 +344,12 @@ static det_call *call_find(det_ctx *c) {
     return det_table_find(&c->eng->calls, det_key(c->eng, m->call_id.p, m->call_id.len, SALT_CALL));
 }
 
-static det_caller *caller_upsert(det_ctx *c, det_call *call) {
+static det_caller *caller_upsert(det_ctx *c, det_table *callers, det_call *call) {
     det_engine *eng = c->eng;
     if (!call->caller[0]) return NULL;
     call->caller_key = str_key(eng, call->caller, SALT_CALLER);
     bool created, evicted;
-    det_caller *k = det_table_upsert(&eng->callers, call->caller_key, c->ts, &created, &evicted);
+    det_caller *k = det_table_upsert(callers, call->caller_key, c->ts, &created, &evicted);
     if (evicted) eng->stats.callers_evicted++;
     if (created) snprintf(k->number, sizeof k->number, "%s", call->caller);
     return k;
@@ -375,11 +394,13 @@ static void call_invite(det_ctx *c) {
             call->final_status = 0;
             call->invite_cseq = m->cseq;
             call->t_invite = c->ts;
-            det_caller *k = caller_entry(eng, call->caller_key);
+            det_table *callers = callers_open(eng);
+            det_caller *k = caller_entry(callers, call->caller_key);
             if (k) {
                 k->concurrent++;
                 call->counted_active = true;
             }
+            callers_close(eng);
         }
         return;
     }
@@ -410,10 +431,12 @@ static void call_invite(det_ctx *c) {
         if (pre) call->risk_prefix = (int16_t)(pre - cfg->high_risk);
     }
     eng->stats.calls_started++;
-    det_caller *k = caller_upsert(c, call);
+    det_table *callers = callers_open(eng);
+    det_caller *k = caller_upsert(c, callers, call);
     count_attempt(c, call, k);
     irsf_velocity(c, call, k);
     call_volume(c, call, k);
+    callers_close(eng);
 }
 
 static void call_response(det_ctx *c) {
@@ -435,8 +458,10 @@ static void call_response(det_ctx *c) {
         call->t_answer = c->ts;
         call->final_status = st;
         eng->stats.calls_answered++;
-        det_caller *k = caller_entry(eng, call->caller_key);
+        det_table *callers = callers_open(eng);
+        det_caller *k = caller_entry(callers, call->caller_key);
         if (k) k->answered++;
+        callers_close(eng);
         det_source *s = call->source_allowed ? NULL : source_entry(eng, &call->src);
         if (s) s->wangiri_answered++;
         return;

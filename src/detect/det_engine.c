@@ -47,7 +47,7 @@ det_engine *det_engine_new(const fs38_config *cfg, det_event_fn fn, void *user, 
     randombytes_buf(&eng->seed, sizeof eng->seed);
     bool ok = det_table_init(&eng->sources, cfg->max_sources, sizeof(det_source)) &&
               det_table_init(&eng->dests, cfg->max_sources / 4 + 64, sizeof(det_dest)) &&
-              det_table_init(&eng->callers, cfg->max_dialogs / 2 + 64, sizeof(det_caller)) &&
+              det_table_init(&eng->callers, det_callers_capacity(cfg->max_dialogs), sizeof(det_caller)) &&
               det_table_init(&eng->calls, cfg->max_dialogs, sizeof(det_call)) &&
               det_table_init(&eng->incidents, cfg->max_incidents, sizeof(det_incident)) &&
               det_table_init(&eng->txns, cfg->max_sources / 4 + 64, sizeof(det_txn));
@@ -86,6 +86,12 @@ void det_engine_set_shards(det_engine *eng, unsigned index, unsigned n, det_shar
     /* one seed for all workers: an entity has the same keys on every worker,
      * so their reports of one incident carry the same incident_key */
     if (eng->shared) eng->seed = det_shared_seed(shared);
+    /* ... and count a caller's calls together (det_calls.c uses the shared
+     * callers table then): the engine's own is not needed. */
+    if (eng->shared) {
+        det_table_free(&eng->callers); /* keeps entry_size, for the statistics */
+        eng->callers.nbuckets = eng->callers.live = 0;
+    }
 }
 const det_stats *det_engine_stats(const det_engine *eng) { return &eng->stats; }
 
@@ -388,7 +394,15 @@ void det_process(det_engine *eng, const cap_payload *p) {
 /* Bytes one slot of t costs: the entry plus its key and stamp. */
 static size_t slot_bytes(const det_table *t) { return t->entry_size + 2 * sizeof(uint64_t); }
 
+/* The callers table of this engine for statistics: its own, or the one the
+ * workers share, which worker 0 reports for all. */
+static const det_table *callers_reported(const det_engine *eng) {
+    if (!eng->shared) return &eng->callers;
+    return eng->shard_index == 0 ? det_shared_callers(eng->shared) : NULL;
+}
+
 void det_engine_memory(const det_engine *eng, det_memory *out) {
+    const det_table *callers = callers_reported(eng);
     memset(out, 0, sizeof *out);
     out->source_entry = slot_bytes(&eng->sources);
     out->dest_entry = slot_bytes(&eng->dests);
@@ -398,13 +412,13 @@ void det_engine_memory(const det_engine *eng, det_memory *out) {
     out->incident_entry = slot_bytes(&eng->incidents) + sizeof(ev_event);
     out->sources_cap = det_table_slots(&eng->sources);
     out->dests_cap = det_table_slots(&eng->dests);
-    out->callers_cap = det_table_slots(&eng->callers);
+    out->callers_cap = callers ? det_table_slots(callers) : 0;
     out->calls_cap = det_table_slots(&eng->calls);
     out->txns_cap = det_table_slots(&eng->txns);
     out->incidents_cap = det_table_slots(&eng->incidents);
     out->sources_live = eng->sources.live;
     out->dests_live = eng->dests.live;
-    out->callers_live = eng->callers.live;
+    out->callers_live = callers ? callers->live : 0;
     out->calls_live = eng->calls.live;
     out->txns_live = eng->txns.live;
     out->incidents_live = eng->incidents.live;

@@ -86,13 +86,18 @@ static inline bool det_sketch_has(const det_sketch *s, uint64_t item_hash) {
     return (s->bits[bit >> 6] >> (bit & 63)) & 1u;
 }
 
-/* A tumbling window counter group: reset when the window has passed. */
+/* A tumbling window counter group: true when a new window starts (the
+ * caller resets its counts), once the window has passed. Time may step back
+ * a little -- HEP from several proxies, merged captures, several workers
+ * counting into one shared entry -- and such a message still belongs to the
+ * window, which then starts at it (as it would have, seen in order); a step
+ * back by a whole window or more starts a new one. */
 static inline bool det_window_roll(uint64_t *start_us, uint64_t now_us, uint32_t window_s) {
-    if (*start_us == 0 || now_us < *start_us || now_us - *start_us >= (uint64_t)window_s * FS_USEC) {
-        *start_us = now_us;
-        return true;
-    }
-    return false;
+    uint64_t w = (uint64_t)window_s * FS_USEC;
+    if (*start_us && now_us >= *start_us && now_us - *start_us < w) return false;
+    bool back_inside = *start_us && now_us < *start_us && *start_us - now_us < w;
+    *start_us = now_us;
+    return !back_inside;
 }
 
 /* ---- entities ---------------------------------------------------------------- */
@@ -170,6 +175,15 @@ uint64_t det_shared_seed(const det_shared *s);
 /* true if `owner` tracks this call: the first worker to claim a Call-ID key
  * keeps it (until the entry is evicted). Thread-safe. */
 bool det_shared_claim_call(det_shared *s, uint64_t call_key, uint32_t owner, uint64_t ts);
+/* The callers table all workers count into, locked: every use of a
+ * det_caller in it sits between these two calls (another worker may evict
+ * the entry as soon as the lock is released). */
+det_table *det_shared_callers_lock(det_shared *s);
+void det_shared_callers_unlock(det_shared *s);
+/* Read-only, for statistics once the workers are done. */
+const det_table *det_shared_callers(const det_shared *s);
+/* Callers tracked for max_dialogs calls (the engine's table and the shared one). */
+static inline uint32_t det_callers_capacity(uint32_t max_dialogs) { return max_dialogs / 2 + 64; }
 
 /* A calling party (E.164 or SIP user). */
 typedef struct det_caller {

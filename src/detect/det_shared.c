@@ -13,7 +13,12 @@
  *  - calls: Call-ID key -> the worker tracking that call. A call relayed by a
  *    proxy shows up on two legs whose clients land on two workers; one engine
  *    alone counts it once (det_calls.c), so the second worker leaves it alone.
- * Must not touch: engine state (each engine keeps its own), events.
+ *  - callers: the per-caller counters of the fraud rules (det_caller:
+ *    FRAUD-VOL-001, FRAUD-WANGIRI-001, FRAUD-IRSF-001 by caller). A caller's
+ *    calls come from any address, so from every worker; kept here, they add
+ *    up as one engine's would. One mutex for the whole table (det_table keeps
+ *    table-wide counts); only call setup and call ends take it.
+ * Must not touch: what the counters mean (det_calls.c), events.
  *
  * Bounded: fixed 8-way buckets; a new entry replaces the oldest of its bucket.
  */
@@ -39,6 +44,8 @@ typedef struct shared_table {
 
 struct det_shared {
     shared_table counts, calls;
+    det_table callers;
+    pthread_mutex_t callers_lock;
     uint64_t seed;
     bool locks_ready;
     /* one per cache line, so stripes do not share lines between cores */
@@ -78,21 +85,26 @@ static shared_slot *table_slot(shared_table *t, uint64_t key, uint64_t age, bool
 det_shared *det_shared_new(uint32_t max_dests, uint32_t max_calls, fs_err *e) {
     det_shared *s = aligned_alloc(64, sizeof *s); /* sizeof is a multiple of 64 */
     if (s) memset(s, 0, sizeof *s);
-    if (!s || !table_init(&s->counts, max_dests) || !table_init(&s->calls, max_calls)) {
+    if (!s || !table_init(&s->counts, max_dests) || !table_init(&s->calls, max_calls) ||
+        !det_table_init(&s->callers, det_callers_capacity(max_calls), sizeof(det_caller))) {
         det_shared_free(s);
         fs_fail(e, FS_ERR_NOMEM, "out of memory for the workers' shared tables");
         return NULL;
     }
     randombytes_buf(&s->seed, sizeof s->seed);
     for (unsigned i = 0; i < LOCK_STRIPES; i++) pthread_mutex_init(&s->lock[i].m, NULL);
+    pthread_mutex_init(&s->callers_lock, NULL);
     s->locks_ready = true;
     return s;
 }
 
 void det_shared_free(det_shared *s) {
     if (!s) return;
-    if (s->locks_ready)
+    if (s->locks_ready) {
         for (unsigned i = 0; i < LOCK_STRIPES; i++) pthread_mutex_destroy(&s->lock[i].m);
+        pthread_mutex_destroy(&s->callers_lock);
+    }
+    det_table_free(&s->callers);
     free(s->counts.slots);
     free(s->calls.slots);
     free(s);
@@ -101,10 +113,20 @@ void det_shared_free(det_shared *s) {
 uint64_t det_shared_seed(const det_shared *s) { return s->seed; }
 void det_shared_set_seed(det_shared *s, uint64_t seed) { s->seed = seed; }
 
+/* The callers table is reported by worker 0's engine (det_engine_memory). */
 size_t det_shared_memory(const det_shared *s) {
     if (!s) return 0;
     return sizeof *s + ((size_t)s->counts.nbuckets + s->calls.nbuckets) * SHARED_WAYS * sizeof(shared_slot);
 }
+
+det_table *det_shared_callers_lock(det_shared *s) {
+    pthread_mutex_lock(&s->callers_lock);
+    return &s->callers;
+}
+
+void det_shared_callers_unlock(det_shared *s) { pthread_mutex_unlock(&s->callers_lock); }
+
+const det_table *det_shared_callers(const det_shared *s) { return &s->callers; }
 
 uint32_t det_shared_add(det_shared *s, const fs_addr *a, uint64_t window, uint32_t delta) {
     uint64_t key = fs_addr_hash(a, s->seed ^ ((window + 1) * 0x9e3779b97f4a7c15ULL));

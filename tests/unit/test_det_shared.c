@@ -1,7 +1,8 @@
 /*
  * test_det_shared.c -- what the workers of `fs38 inspect --workers N` agree
  * on (src/detect/det_shared.c): destination counts summed per window, one
- * owner per Call-ID, bounded tables, and both safe from several threads.
+ * owner per Call-ID, one callers table, bounded tables, all safe from
+ * several threads; and windows that hold when clocks differ a little.
  */
 #include <pthread.h>
 #include <sodium.h>
@@ -111,11 +112,74 @@ static void t_threads(void) {
     det_shared_free(s);
 }
 
+/* Threads counting calls of the same callers into the shared table: none lost. */
+typedef struct caller_racer {
+    det_shared *s;
+    uint64_t ts;
+} caller_racer;
+
+static void *count_calls(void *arg) {
+    caller_racer *r = arg;
+    for (int i = 0; i < ADDS_PER_THREAD; i++) {
+        det_table *t = det_shared_callers_lock(r->s);
+        bool created, evicted;
+        det_caller *k = det_table_upsert(t, 1 + (uint64_t)(i % 7), r->ts + (uint64_t)i, &created, &evicted);
+        k->vol_calls++;
+        det_shared_callers_unlock(r->s);
+    }
+    return NULL;
+}
+
+static void t_callers(void) {
+    fs_err e = {0};
+    det_shared *s = det_shared_new(64, 1024, &e);
+    CHECK(s != NULL);
+    if (!s) return;
+    CHECK_EQ_INT(det_table_slots(det_shared_callers(s)) >= det_callers_capacity(1024), 1);
+    caller_racer r[THREADS];
+    pthread_t th[THREADS];
+    for (unsigned i = 0; i < THREADS; i++) {
+        r[i] = (caller_racer){.s = s, .ts = 1000000u * i};
+        CHECK(pthread_create(&th[i], NULL, count_calls, &r[i]) == 0);
+    }
+    for (unsigned i = 0; i < THREADS; i++) pthread_join(th[i], NULL);
+    det_table *t = det_shared_callers_lock(s);
+    uint64_t total = 0;
+    for (uint64_t key = 1; key <= 7; key++) {
+        det_caller *k = det_table_find(t, key);
+        CHECK(k != NULL);
+        if (k) total += k->vol_calls;
+    }
+    CHECK_EQ_INT(t->live, 7);
+    det_shared_callers_unlock(s);
+    CHECK_EQ_INT(total, THREADS * ADDS_PER_THREAD);
+    det_shared_free(s);
+}
+
+/* Workers' clocks differ a little: a message a few seconds older than the
+ * window's start is in the window (which then starts there); one older by a
+ * window or more, or newer by a window, starts a new one. */
+static void t_window_roll(void) {
+    uint64_t start = 0, s = FS_USEC;
+    CHECK(det_window_roll(&start, 100 * s, 60));        /* first use */
+    CHECK_EQ_INT(start, 100 * s);
+    CHECK(!det_window_roll(&start, 130 * s, 60));       /* inside */
+    CHECK(!det_window_roll(&start, 97 * s, 60));        /* a little older: inside */
+    CHECK_EQ_INT(start, 97 * s);                        /* ... and the window starts there */
+    CHECK(!det_window_roll(&start, 156 * s, 60));
+    CHECK(det_window_roll(&start, 157 * s, 60));        /* 60 s after the start: a new window */
+    CHECK_EQ_INT(start, 157 * s);
+    CHECK(det_window_roll(&start, 90 * s, 60));         /* 67 s older: a new window too */
+    CHECK_EQ_INT(start, 90 * s);
+}
+
 int main(void) {
     if (sodium_init() < 0) return 1;
     t_counts();
     t_bounded();
     t_claims();
     t_threads();
+    t_callers();
+    t_window_roll();
     return check_done("test_det_shared");
 }
