@@ -269,6 +269,11 @@ report() {
     echo
     echo "fs38 benchmark  $(date -u +%Y-%m-%dT%H:%MZ)  $(nproc) cores, $cpu"
     echo "medians of $ROUNDS rounds (parser: msgs per second of CPU time; inspect: wall time)"
+    if compgen -G "$REL/obj/src/sip/*.gcda" >/dev/null; then
+        echo "fs38: gcc -O2, profile-guided (make PGO=0 for plain -O2); libosip2, sofia-sip, tshark: Debian's builds"
+    else
+        echo "fs38: gcc -O2 (PGO=0); libosip2, sofia-sip, tshark: Debian's builds"
+    fi
     printf -- '-%.0s' $(seq 90); echo
     row "figure" "measured" "target"
     if [ -n "$tot" ]; then
