@@ -5,8 +5,9 @@
 #
 # For harness fuzz_NAME the starting corpus is a temporary copy of
 # fuzz/corpus/NAME/ plus the test data already in that harness's input format
-# (sip: tests/data/rfc4475 torture messages and tests/data/sip; config:
-# tests/data/config YAML with the selector byte), so runs never write into
+# (sip: tests/data/rfc4475 torture messages and tests/data/sip; detect: the
+# same torture messages as one record each; config: tests/data/config YAML
+# with the selector byte), so runs never write into
 # the repository. Crash/timeout/OOM inputs go to
 # BUILD/artifacts/NAME-*, the libFuzzer log to BUILD/logs/NAME.log.
 # Prints one line per harness and "fuzz: N passed, N failed"; exits 1 if any
@@ -25,7 +26,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 max_len_for() {
     case $1 in
     sip* | hep*) echo 16384 ;;
-    decode* | pcap* | cap* | tcp* | frag*) echo 65536 ;;
+    decode* | pcap* | cap* | tcp* | frag* | detect*) echo 65536 ;;
     cfg* | config* | yaml*) echo 8192 ;;
     *) echo 16384 ;;
     esac
@@ -55,6 +56,8 @@ copy_seeds() { # name out -> prints the number of seeds
     sip*) # raw SIP messages: the RFC 4475 torture tests and the parser's test data
         n=$((n + $(add_seeds tests/data/rfc4475 '\.(dat|sip|txt)$' '' "$out")))
         n=$((n + $(add_seeds tests/data/sip '\.(dat|sip|txt|msg)$' '' "$out"))) ;;
+    detect*) # one record: sender 10.0.0.1, +1 s, length 0xffff (= the rest)
+        n=$((n + $(add_seeds tests/data/rfc4475 '\.(dat|sip|txt)$' '\001\004\377\377' "$out"))) ;;
     config*) # byte 0 even = the YAML loader
         n=$((n + $(add_seeds tests/data/config '\.ya?ml$' '\000' "$out"))) ;;
     esac
