@@ -1171,6 +1171,41 @@ static void options_burst(world *w, const char *cid_prefix, double step_s, const
     }
 }
 
+/* Capture times that step back a little -- HEP from two proxies whose clocks
+ * are 50 ms apart, merged captures -- stay in the window: the burst is the
+ * same incident with the same count as in order. Older code started a new
+ * window at every step back (here it reported 249 of the 250). */
+static void test_time_steps_back(void) {
+    world w = world_new(config_default());
+    for (int i = 0; i < 250; i++) {
+        char cid[16];
+        snprintf(cid, sizeof cid, "jt%d", i);
+        uint64_t ts = T0 + SEC(i * 0.02) + (i % 2 ? 0 : SEC(0.05)); /* every other one 30 ms back */
+        req(&w, "203.0.113.12:5060", "192.0.2.20:5060", ts, "OPTIONS", "sip:192.0.2.20",
+            "<sip:x@203.0.113.12>;tag=1", "<sip:192.0.2.20>", cid, 1, NULL, NULL);
+    }
+    world_finish(&w);
+    const ev_event *f = find_rule(w.out, "SIP-FLOOD-001");
+    CHECK_MSG(f && f->count == 250, "SIP-FLOOD-001 with clocks 50 ms apart: %s, count %llu",
+              f ? "raised" : "not raised", f ? (unsigned long long)f->count : 0ULL);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-FLOOD-001"), 1);
+    world_free(&w);
+
+    /* a step back by more than the window is another period: a new window */
+    w = world_new(config_default());
+    options_burst(&w, "a", 0.02, NULL);
+    for (int i = 0; i < 5; i++) {
+        char cid[16];
+        snprintf(cid, sizeof cid, "old%d", i);
+        req(&w, "203.0.113.12:5060", "192.0.2.20:5060", T0 - SEC(3600) + SEC(i), "OPTIONS", "sip:192.0.2.20",
+            "<sip:x@203.0.113.12>;tag=1", "<sip:192.0.2.20>", cid, 1, NULL, NULL);
+    }
+    world_finish(&w);
+    f = find_rule(w.out, "SIP-FLOOD-001");
+    CHECK(f && f->count == 250);
+    world_free(&w);
+}
+
 static void test_allow_and_live(void) {
     fs38_config *cfg = config_default();
     fs_err e = {0};
@@ -1404,6 +1439,7 @@ int main(void) {
     test_wangiri();
     test_volume();
     test_allow_and_live();
+    test_time_steps_back();
     test_memory_bound();
     test_hostile_input();
     return check_done("test_detect");
