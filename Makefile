@@ -41,8 +41,13 @@ setup:
 # scripts/pgo-train.sh (the shipped examples and generated captures, never
 # the bench's) -- with the branch and call counts it left (-fprofile-use):
 # 10-15 % faster inspection than plain -O2. Functions the training never runs
-# are compiled as without a profile. `make PGO=0` builds plain -O2.
+# are compiled as without a profile. `make PGO=0` builds plain -O2 (so does
+# CC=clang).
 PGO_DIR := build/pgo
+# the profile steps below are gcc's (clang's need llvm-profdata): plain -O2 there
+ifneq ($(shell $(CC) --version 2>/dev/null | grep -ci clang),0)
+PGO := 0
+endif
 ifeq ($(PGO),0)
 $(REL)/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
