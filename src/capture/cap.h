@@ -110,6 +110,10 @@ typedef struct cap_source cap_source;
 
 /* path "-" reads stdin. Both pcap and pcapng. */
 fs_code cap_open_file(const char *path, cap_source **out, fs_err *e);
+/* Only frames matching the BPF expression (tcpdump syntax) are handed over
+ * from now on. FS_ERR_USAGE naming the expression when it does not compile
+ * for the source's link type. */
+fs_code cap_set_filter(cap_source *s, const char *bpf, fs_err *e);
 /* Live capture; bpf may be NULL (then "udp or tcp", widened to also pass
  * VLAN-tagged frames and IPv6 fragments). */
 fs_code cap_open_live(const char *iface, const char *bpf, cap_source **out, fs_err *e);

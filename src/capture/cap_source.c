@@ -115,6 +115,21 @@ fs_code cap_open_file(const char *path, cap_source **out, fs_err *e) {
     return FS_OK;
 }
 
+/* Compile expr for s and install it: 0, else pcap's error (in pcap_geterr). */
+static int apply_filter(cap_source *s, const char *expr) {
+    struct bpf_program prog;
+    if (pcap_compile(s->p, &prog, expr, 1, PCAP_NETMASK_UNKNOWN) != 0) return -1;
+    int rc = pcap_setfilter(s->p, &prog);
+    pcap_freecode(&prog);
+    return rc;
+}
+
+fs_code cap_set_filter(cap_source *s, const char *bpf, fs_err *e) {
+    if (apply_filter(s, bpf) != 0)
+        return fs_fail(e, FS_ERR_USAGE, "%s: BPF filter '%s': %s", s->name, bpf, pcap_geterr(s->p));
+    return FS_OK;
+}
+
 static fs_code live_fail(cap_source *s, fs_code code, fs_err *e, const char *what, int rc) {
     const char *why = rc == PCAP_ERROR || rc == 0 ? pcap_geterr(s->p) : pcap_statustostr(rc);
     if (rc == PCAP_ERROR_PERM_DENIED || rc == PCAP_ERROR_NO_SUCH_DEVICE) {
@@ -148,18 +163,12 @@ fs_code cap_open_live(const char *iface, const char *bpf, cap_source **out, fs_e
     s->dlt = pcap_datalink(s->p);
     s->fd = pcap_get_selectable_fd(s->p);
     if (s->fd >= 0 && pcap_setnonblock(s->p, 1, errbuf) != 0) s->fd = -1;
-    struct bpf_program prog;
-    const char *expr = bpf ? bpf : BPF_DEFAULT;
-    if (pcap_compile(s->p, &prog, expr, 1, PCAP_NETMASK_UNKNOWN) != 0) {
-        if (bpf) return live_fail(s, FS_ERR_USAGE, e, "bad BPF filter", 0);
-        /* Link types without VLAN tags (e.g. "any"): the base filter. */
-        expr = BPF_BASE;
-        if (pcap_compile(s->p, &prog, expr, 1, PCAP_NETMASK_UNKNOWN) != 0)
-            return live_fail(s, FS_ERR_INTERNAL, e, "default BPF filter", 0);
+    if (bpf) {
+        if (apply_filter(s, bpf) != 0) return live_fail(s, FS_ERR_USAGE, e, "bad BPF filter", 0);
+    } else if (apply_filter(s, BPF_DEFAULT) != 0 && apply_filter(s, BPF_BASE) != 0) {
+        /* BPF_BASE: link types without VLAN tags (e.g. "any") */
+        return live_fail(s, FS_ERR_INTERNAL, e, "default BPF filter", 0);
     }
-    rc = pcap_setfilter(s->p, &prog);
-    pcap_freecode(&prog);
-    if (rc != 0) return live_fail(s, FS_ERR_IO, e, "cannot set BPF filter", 0);
     *out = s;
     return FS_OK;
 }

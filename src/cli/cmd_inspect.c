@@ -75,7 +75,8 @@ static const char usage_text[] =
     "  FILE...                pcap or pcapng files, '-' for stdin (Ethernet, VLAN,\n"
     "                         Linux SLL/SLL2, raw IP, loopback; UDP, TCP, HEP v3)\n"
     "  -i, --interface IFACE  capture live from IFACE (needs root or CAP_NET_RAW)\n"
-    "      --bpf EXPR         capture filter for -i (default: udp or tcp, VLAN too)\n"
+    "      --bpf EXPR         only frames matching this filter (tcpdump syntax), for\n"
+    "                         files and -i (-i default: udp or tcp, VLAN too)\n"
     "      --hep ADDR:PORT    receive HEP v3 over UDP, e.g. from Kamailio siptrace,\n"
     "                         OpenSIPS proto_hep or heplify (127.0.0.1:9060)\n"
     "      --raw              each FILE holds one SIP message, inspected as a UDP\n"
@@ -618,6 +619,10 @@ int cmd_inspect(int argc, char **argv) {
                 iface ? "-i" : "--hep");
         return EXIT_USAGE;
     }
+    if (bpf && (hep || raw)) {
+        fprintf(stderr, "fs38 inspect: --bpf filters capture files and -i, not %s\n", hep ? "--hep" : "--raw");
+        return EXIT_USAGE;
+    }
     r.live = iface || hep;
 
     static fs38_config cfg; /* large: keep it off the stack */
@@ -644,7 +649,7 @@ int cmd_inspect(int argc, char **argv) {
                       .on_event = on_event, .on_progress = r.progress ? on_progress : NULL,
                       .user = &r, .stop = &stop_flag, .max_packets = count,
                       .duration_us = duration * FS_USEC, .indicators = indicators,
-                      .seed = seed_given ? &seed : NULL};
+                      .seed = seed_given ? &seed : NULL, .file_bpf = iface ? NULL : bpf};
     fs_err e = {0};
     insp *in = insp_new(&o, &e);
     if (!in) {
@@ -655,6 +660,7 @@ int cmd_inspect(int argc, char **argv) {
     }
     uint64_t t0 = fs_time_now_us();
     int readable = 0, inputs = 0;
+    bool usage_error = false;
     if (iface || hep) {
         inputs = 1;
         fs_code rc = iface ? insp_run_live(in, iface, bpf, &e) : insp_run_hep(in, hep, &e);
@@ -668,6 +674,11 @@ int cmd_inspect(int argc, char **argv) {
             memset(&e, 0, sizeof e);
             fs_code rc = raw ? insp_run_raw(in, argv[i], &e) : insp_run_file(in, argv[i], &frames, &e);
             if (r.progress) fputs("\r\033[K", stderr);
+            if (rc == FS_ERR_USAGE) { /* a filter that does not compile fails every file alike */
+                fprintf(stderr, "fs38 inspect: %s\n", e.msg);
+                usage_error = true;
+                break;
+            }
             if (rc == FS_OK) {
                 readable++;
             } else if (frames > 0) {
@@ -678,6 +689,12 @@ int cmd_inspect(int argc, char **argv) {
                 fprintf(stderr, "fs38 inspect: %s\n", e.msg);
             }
         }
+    }
+    if (usage_error) {
+        insp_free(in);
+        det_indicators_free(indicators);
+        if (r.events_file) fclose(r.events_file);
+        return EXIT_USAGE;
     }
     insp_finish(in);
     double secs = (double)(fs_time_now_us() - t0) / 1e6;

@@ -612,7 +612,8 @@ fs_code insp_run_file(insp *in, const char *path, uint64_t *frames, fs_err *e) {
     if (frames) *frames = 0;
     fs_code rc = cap_open_file(path, &src, e);
     if (rc != FS_OK) return rc;
-    rc = pump(in, src, false, frames, e);
+    if (in->opt.file_bpf) rc = cap_set_filter(src, in->opt.file_bpf, e);
+    if (rc == FS_OK) rc = pump(in, src, false, frames, e);
     cap_close(src);
     return rc;
 }

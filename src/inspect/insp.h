@@ -43,6 +43,7 @@ typedef struct insp_options {
     uint64_t duration_us;        /* live/HEP: stop after this long (0 = until stopped) */
     const det_indicators *indicators; /* shared indicators for INTEL-001 (NULL = none) */
     const uint64_t *seed;        /* hash seed for a reproducible run (NULL = random) */
+    const char *file_bpf;        /* BPF filter for capture files (NULL = every frame) */
 } insp_options;
 
 /* Merged figures of every worker. */
@@ -65,8 +66,9 @@ insp *insp_new(const insp_options *o, fs_err *e);
 void insp_free(insp *in);
 
 /* A pcap/pcapng file ("-" = stdin). *frames receives how many frames were
- * read from it. FS_ERR_FORMAT/IO when the file broke or could not be opened:
- * frames read before the break were processed and stay valid. */
+ * read from it (that passed insp_options.file_bpf). FS_ERR_FORMAT/IO when
+ * the file broke or could not be opened: frames read before the break were
+ * processed and stay valid; FS_ERR_USAGE when the filter does not compile. */
 fs_code insp_run_file(insp *in, const char *path, uint64_t *frames, fs_err *e);
 /* Live capture until stop, duration or max_packets. */
 fs_code insp_run_live(insp *in, const char *iface, const char *bpf, fs_err *e);

@@ -11,7 +11,7 @@ ok "--help lists inspect" grep -q inspect "$TMPD/out"
 expect_exit 0 "inspect --help" "$FS38" inspect --help
 ok "inspect --help documents --fail-on" grep -q -- '--fail-on' "$TMPD/out"
 ok "inspect --help documents exit codes" grep -q 'Exit codes' "$TMPD/out"
-for opt in --json --events --stats-json --workers --seed --hep --raw --config --interface --duration; do
+for opt in --json --events --stats-json --workers --seed --bpf --hep --raw --config --interface --duration; do
     ok "inspect --help documents $opt" grep -q -- "$opt" "$TMPD/out"
 done
 expect_exit 0 "fs38 rules" "$FS38" rules
@@ -109,6 +109,18 @@ for t in 500 300; do
 done
 ok "SIP-FLOOD-002 at 500: only the flooded server" test "$(cat "$TMPD/dest500-w1")" = '["192.0.2.10",'"$(jq -r .[1] <"$TMPD/dest500-w1")"']'
 ok "SIP-FLOOD-002 at 300: the trunks too" test "$(wc -l <"$TMPD/dest300-w1")" -ge 8
+
+# --bpf on files: libpcap's filter, so the same frames as tcpdump's; only that
+# host's incidents.
+expect_exit 0 "--bpf on a file" "$FS38" inspect --json --bpf 'host 203.0.113.66' \
+    --stats-json "$TMPD/bpf.json" "$TMPD/mixed.pcap"
+want=$(tcpdump -nr "$TMPD/mixed.pcap" 'host 203.0.113.66' 2>/dev/null | wc -l)
+ok "--bpf passes the frames tcpdump passes ($want)" test "$(jq .frames "$TMPD/bpf.json")" -eq "$want" -a "$want" -gt 0
+ok "--bpf: incidents of that host only" bash -c "test -s '$TMPD/out' &&
+    ! jq -r '.observables[] | select(.role == \"source\") | .value' '$TMPD/out' | grep -vqx 203.0.113.66"
+expect_exit 2 "bad --bpf" "$FS38" inspect --bpf 'hots 192.0.2.1' "$TMPD/mixed.pcap"
+ok "bad --bpf names the filter" grep -q "hots 192.0.2.1" "$TMPD/err"
+expect_exit 2 "--bpf with --raw" "$FS38" inspect --bpf udp --raw "$DATA/badvers.dat"
 
 # --seed repeats a run exactly. Tiny state tables make the report depend on the
 # seed (which entries a full bucket evicts, which bits a sketch sets), so a seed
