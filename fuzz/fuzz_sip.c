@@ -6,7 +6,8 @@
  * (list split, name-addr, URI, parameters, Via iteration), the SDP summary
  * and multipart iteration. Stream mode also walks several messages in one
  * buffer. Any read past the input or undefined behaviour is a bug, and so is
- * sip_span disagreeing with the byte loop it speeds up.
+ * sip_span disagreeing with the byte loop it speeds up, or sip_peek_call_id
+ * finding another Call-ID than sip_parse.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -94,6 +95,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sip_limits_default(&def);
     const sip_limits *lims[2] = {&def, &tiny};
     check_spans(buf, size);
+    fs_str cid;
+    if (sip_peek_call_id(buf, size, &cid) &&
+        sip_parse(&m, buf, size, &def, SIP_PARSE_DATAGRAM) == SIP_PARSE_OK &&
+        (cid.len != m.call_id.len || memcmp(cid.p, m.call_id.p, cid.len) != 0))
+        abort();
     for (int l = 0; l < 2; l++) {
         if (sip_parse(&m, buf, size, lims[l], SIP_PARSE_DATAGRAM) == SIP_PARSE_OK) {
             sip_validate(&m, lims[l]);

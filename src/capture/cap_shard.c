@@ -3,10 +3,13 @@
  *
  * Owns: a stateless peek through the link and IP headers to the addresses
  * and ports of a frame, and the choice of the client address as the shard
- * key. Must not touch: decoder state (cap_decode.c does the real decoding,
- * with reassembly), SIP parsing beyond the first bytes of a datagram.
+ * key, and the payload of a whole UDP datagram (for the reader's look at new
+ * calls, insp.c). Must not touch: decoder state (cap_decode.c does the real
+ * decoding, with reassembly), SIP parsing beyond the first bytes of a datagram.
  */
 #include "cap.h"
+
+#include <string.h>
 
 static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 
@@ -57,48 +60,65 @@ static const uint8_t *link_to_ip(int dlt, const uint8_t *f, uint32_t len, uint32
     return f + off;
 }
 
-uint64_t cap_shard_key(const cap_config *c, int dlt, const uint8_t *frame, uint32_t caplen) {
+/* What the peek sees of a frame: addresses, transport, and where it starts. */
+typedef struct l4_peek {
+    const uint8_t *src, *dst;  /* addresses, alen bytes each */
+    size_t alen;
+    uint8_t proto;
+    bool fragment;             /* an IP fragment: no transport header to trust */
+    const uint8_t *l4;         /* transport header, NULL when not in the frame */
+    uint32_t l4len;            /* bytes from l4 to the end of the frame */
+} l4_peek;
+
+static bool peek_l4(int dlt, const uint8_t *frame, uint32_t caplen, l4_peek *k) {
     uint32_t len;
     const uint8_t *ip = link_to_ip(dlt, frame, caplen, &len);
-    if (!ip || len < 1) return 0;
-    const uint8_t *src, *dst;
-    size_t alen;
+    if (!ip || len < 1) return false;
     uint32_t l4off = 0;
-    uint8_t proto = 0;
-    bool fragment = false;
+    memset(k, 0, sizeof *k);
     if ((ip[0] >> 4) == 4) {
-        if (len < 20) return 0;
-        src = ip + 12;
-        dst = ip + 16;
-        alen = 4;
-        fragment = (be16(ip + 6) & 0x3fff) != 0; /* MF or offset */
-        proto = ip[9];
+        if (len < 20) return false;
+        k->src = ip + 12;
+        k->dst = ip + 16;
+        k->alen = 4;
+        k->fragment = (be16(ip + 6) & 0x3fff) != 0; /* MF or offset */
+        k->proto = ip[9];
         l4off = (uint32_t)(ip[0] & 15) * 4;
     } else if ((ip[0] >> 4) == 6) {
-        if (len < 40) return 0;
-        src = ip + 8;
-        dst = ip + 24;
-        alen = 16;
-        proto = ip[6];
+        if (len < 40) return false;
+        k->src = ip + 8;
+        k->dst = ip + 24;
+        k->alen = 16;
+        k->proto = ip[6];
         l4off = 40;
-        for (int hops = 0; hops < 8 && (proto == 0 || proto == 43 || proto == 60); hops++) {
-            if (l4off + 8 > len) return 0;
-            proto = ip[l4off];
+        for (int hops = 0; hops < 8 && (k->proto == 0 || k->proto == 43 || k->proto == 60); hops++) {
+            if (l4off + 8 > len) return false;
+            k->proto = ip[l4off];
             l4off += ((uint32_t)ip[l4off + 1] + 1) * 8;
         }
-        fragment = proto == 44;
+        k->fragment = k->proto == 44;
     } else {
-        return 0;
+        return false;
     }
-    uint64_t hs = fs_hash_bytes(src, alen, 0x5348), hd = fs_hash_bytes(dst, alen, 0x5348);
-    if (fragment || (proto != 17 && proto != 6) || l4off + 4 > len) return hs ^ hd;
-    const uint8_t *l4 = ip + l4off;
+    if (l4off < len) {
+        k->l4 = ip + l4off;
+        k->l4len = len - l4off;
+    }
+    return true;
+}
+
+uint64_t cap_shard_key(const cap_config *c, int dlt, const uint8_t *frame, uint32_t caplen) {
+    l4_peek k;
+    if (!peek_l4(dlt, frame, caplen, &k)) return 0;
+    uint64_t hs = fs_hash_bytes(k.src, k.alen, 0x5348), hd = fs_hash_bytes(k.dst, k.alen, 0x5348);
+    if (k.fragment || (k.proto != 17 && k.proto != 6) || !k.l4 || k.l4len < 4) return hs ^ hd;
+    const uint8_t *l4 = k.l4;
     /* The client is the side not on a SIP port: both directions of a flow or
      * dialog agree on it. */
     bool sip_src = is_sip_port(c, be16(l4)), sip_dst = is_sip_port(c, be16(l4 + 2));
     if (sip_dst && !sip_src) return hs;
     if (sip_src && !sip_dst) return hd;
-    if (proto == 17 && l4off + 16 <= len) {
+    if (k.proto == 17 && k.l4len >= 16) {
         /* Both (or neither) on SIP ports: a request's sender is the client,
          * so one scanner probing many servers stays on one worker. */
         const uint8_t *payload = l4 + 8;
@@ -106,4 +126,13 @@ uint64_t cap_shard_key(const cap_config *c, int dlt, const uint8_t *frame, uint3
         if (payload[0] >= 'A' && payload[0] <= 'Z') return hs;
     }
     return hs ^ hd;
+}
+
+const uint8_t *cap_udp_payload(int dlt, const uint8_t *frame, uint32_t caplen, uint32_t *len) {
+    l4_peek k;
+    if (!peek_l4(dlt, frame, caplen, &k) || k.fragment || k.proto != 17 || !k.l4 || k.l4len < 8) return NULL;
+    uint32_t ulen = be16(k.l4 + 4); /* header + payload */
+    if (ulen < 8 || ulen > k.l4len) return NULL;  /* cut short by the snap length: not whole */
+    *len = ulen - 8;
+    return k.l4 + 8;
 }

@@ -89,6 +89,13 @@ void det_shared_free(det_shared *s);
 void det_shared_set_seed(det_shared *s, uint64_t seed);
 size_t det_shared_memory(const det_shared *s);
 
+/* The reader's claim, in capture order, of a new call (the Call-ID of an
+ * initial INVITE) for the worker its frame goes to, before any worker runs
+ * it: a call relayed over two legs is then tracked by the worker with the
+ * leg that came first, as one worker would, not by whichever got there
+ * first. Thread-safe. */
+void det_shared_claim_call_id(det_shared *s, fs_str call_id, unsigned owner, uint64_t ts);
+
 /* This engine is worker `index` of n sharing traffic; `shared` (kept by the
  * caller, outliving the engine) is what they agree on. Call before any
  * traffic. The pipeline merges the workers' reports of one incident (they

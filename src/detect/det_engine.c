@@ -25,7 +25,7 @@
 /* ---- keys -------------------------------------------------------------------- */
 
 uint64_t det_key(const det_engine *eng, const void *p, size_t n, uint64_t salt) {
-    return fs_hash_bytes(p, n, eng->seed ^ (salt * 0x9e3779b97f4a7c15ULL));
+    return det_key_seeded(eng->seed, p, n, salt);
 }
 
 uint64_t det_key_addr(const det_engine *eng, const fs_addr *a, uint64_t salt) {

@@ -303,6 +303,10 @@ static inline const cfg_rule *det_rule_cfg(const det_ctx *c, det_rule_id r) {
     return &c->eng->cfg->rules[r];
 }
 uint64_t det_key(const det_engine *eng, const void *p, size_t n, uint64_t salt);
+/* det_key's formula, for who holds the seed without an engine (det_shared.c). */
+static inline uint64_t det_key_seeded(uint64_t seed, const void *p, size_t n, uint64_t salt) {
+    return fs_hash_bytes(p, n, seed ^ (salt * 0x9e3779b97f4a7c15ULL));
+}
 uint64_t det_key_addr(const det_engine *eng, const fs_addr *a, uint64_t salt);
 
 /* Normalise a SIP user / tel number to "+digits" when it is an international

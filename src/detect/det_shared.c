@@ -13,6 +13,9 @@
  *  - calls: Call-ID key -> the worker tracking that call. A call relayed by a
  *    proxy shows up on two legs whose clients land on two workers; one engine
  *    alone counts it once (det_calls.c), so the second worker leaves it alone.
+ *    The reader claims a call carried by UDP as it reads its INVITE, in
+ *    capture order (det_shared_claim_call_id): the leg that came first wins,
+ *    as with one engine. Over TCP the first worker to run the INVITE does.
  *  - callers: the per-caller counters of the fraud rules (det_caller:
  *    FRAUD-VOL-001, FRAUD-WANGIRI-001, FRAUD-IRSF-001 by caller). A caller's
  *    calls come from any address, so from every worker; kept here, they add
@@ -138,6 +141,10 @@ uint32_t det_shared_add(det_shared *s, const fs_addr *a, uint64_t window, uint32
     uint32_t total = sl->value;
     pthread_mutex_unlock(m);
     return total;
+}
+
+void det_shared_claim_call_id(det_shared *s, fs_str call_id, unsigned owner, uint64_t ts) {
+    (void)det_shared_claim_call(s, det_key_seeded(s->seed, call_id.p, call_id.len, DET_SALT_CALL), owner, ts);
 }
 
 bool det_shared_claim_call(det_shared *s, uint64_t call_key, uint32_t owner, uint64_t ts) {

@@ -463,6 +463,20 @@ static unsigned pick_worker(insp *in, uint64_t key) {
     return *owner - 1u;
 }
 
+/* A new call's INVITE over UDP, seen here in capture order, is claimed for
+ * the worker its frame goes to before any worker runs it: the worker that
+ * tracks a call relayed over two legs is then the one with the leg that came
+ * first in the capture, as with one worker, not whichever got there first
+ * (det_shared_claim_call_id). A claim for a call already claimed changes
+ * nothing, so in-dialog INVITEs need not be told apart here. */
+static void claim_new_call(insp *in, unsigned wi, int dlt, const uint8_t *frame, uint32_t caplen, uint64_t ts) {
+    uint32_t n;
+    fs_str call_id;
+    const uint8_t *pl = cap_udp_payload(dlt, frame, caplen, &n);
+    if (pl && n > 7 && memcmp(pl, "INVITE ", 7) == 0 && sip_peek_call_id((const char *)pl, n, &call_id))
+        det_shared_claim_call_id(in->shared, call_id, wi, ts);
+}
+
 static void feed_frame(insp *in, int dlt, const uint8_t *frame, uint32_t caplen, uint64_t ts,
                        uint64_t frame_no) {
     in->frames_read++;
@@ -470,6 +484,7 @@ static void feed_frame(insp *in, int dlt, const uint8_t *frame, uint32_t caplen,
     unsigned wi = in->nworkers > 1
                       ? pick_worker(in, cap_shard_key(&in->opt.cfg->capture, dlt, frame, caplen))
                       : 0;
+    if (in->shared) claim_new_call(in, wi, dlt, frame, caplen, ts);
     in->worker_bytes[wi] += caplen;
     feed(in, wi, REC_FRAME, dlt, frame, caplen, ts, frame_no);
 }

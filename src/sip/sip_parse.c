@@ -514,6 +514,31 @@ static void trailing_bytes(sip_msg *m, const char *p, const char *end) {
     if (q < end && !looks_like_start_line(q, end)) sip_msg_add_anomaly(m, SIP_A_CONTENT_LENGTH_MISMATCH);
 }
 
+bool sip_peek_call_id(const char *buf, size_t len, fs_str *call_id) {
+    const char *end = buf + len, *lf = memchr(buf, '\n', len);
+    for (const char *p = lf ? lf + 1 : end; p < end;) { /* after the start line */
+        const char *nl = memchr(p, '\n', (size_t)(end - p)), *e = nl ? nl : end;
+        if (e > p && e[-1] == '\r') e--;
+        if (e == p) return false; /* the empty line: no Call-ID */
+        const char *colon = memchr(p, ':', (size_t)(e - p));
+        if (colon) {
+            const char *ne = colon;
+            while (ne > p && (ne[-1] == ' ' || ne[-1] == '\t')) ne--;
+            fs_str name = span(p, ne);
+            if (fs_str_ieq_cstr(name, "call-id") || fs_str_ieq_cstr(name, "i")) {
+                if (nl && nl + 1 < end && (nl[1] == ' ' || nl[1] == '\t')) return false; /* folded */
+                const char *v = colon + 1;
+                while (v < e && ws((unsigned char)*v)) v++;
+                while (e > v && ws((unsigned char)e[-1])) e--;
+                *call_id = span(v, e);
+                return call_id->len > 0;
+            }
+        }
+        p = nl ? nl + 1 : end;
+    }
+    return false;
+}
+
 sip_parse_status sip_parse(sip_msg *m, const char *buf, size_t len, const sip_limits *lim,
                            unsigned flags) {
     sip_limits dl;

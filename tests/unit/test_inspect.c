@@ -135,13 +135,19 @@ static FILE *pcap_create(const char *path) {
     return f;
 }
 
-/* One UDP datagram from src:5070 to 198.51.100.1:5060 at sec.usec. */
-static void pcap_put_udp(FILE *f, const char *src, const char *payload, uint32_t sec, uint32_t usec) {
+/* One UDP datagram src:sport -> dst:5060 at sec.usec. */
+static void pcap_put_udp_to(FILE *f, const char *src, uint16_t sport, const char *dst, const char *payload,
+                            uint32_t sec, uint32_t usec) {
     uint8_t fr[1024];
-    size_t n = frame_v4(fr, src, 5070, "198.51.100.1", 5060, 17, 0, payload);
+    size_t n = frame_v4(fr, src, sport, dst, 5060, 17, 0, payload);
     uint32_t rh[4] = {sec, usec, (uint32_t)n, (uint32_t)n};
     fwrite(rh, 4, 4, f);
     fwrite(fr, 1, n, f);
+}
+
+/* One UDP datagram from src:5070 to 198.51.100.1:5060 at sec.usec. */
+static void pcap_put_udp(FILE *f, const char *src, const char *payload, uint32_t sec, uint32_t usec) {
+    pcap_put_udp_to(f, src, 5070, "198.51.100.1", payload, sec, usec);
 }
 
 /* The same synthetic capture through 1 and 2 workers: same message counts. */
@@ -333,6 +339,68 @@ static void test_caller_across_workers(void) {
     if (!getenv("KEEP")) remove(path);
 }
 
+/* Calls relayed by a proxy that rewrites the caller: the UA's INVITE to the
+ * proxy (caller ...001), 1 ms later the proxy's INVITE to the carrier (caller
+ * ...002), one Call-ID. One worker tracks each call from its first leg, so
+ * one FRAUD-VOL-001 incident names ...001 with all 40 calls. With two
+ * workers the proxy's leg often runs first (the reader runs worker 0 at
+ * once, the other gets batches): the reader now claims each new call as it
+ * reads it, in capture order, so two workers say the same. */
+typedef struct relay_seen {
+    int incidents;
+    uint64_t count;
+    char caller[32];
+} relay_seen;
+
+static void collect_relay(void *user, const ev_event *ev, bool final) {
+    relay_seen *s = user;
+    if (!final || strcmp(det_rule_table[ev->rule].id, "FRAUD-VOL-001")) return;
+    s->incidents++;
+    s->count += ev->count;
+    for (unsigned i = 0; i < ev->nobs; i++)
+        if (!strcmp(ev->obs[i].role, "caller")) snprintf(s->caller, sizeof s->caller, "%s", ev->obs[i].value);
+}
+
+static void test_relayed_calls(void) {
+    const char *path = "/tmp/fs38_test_inspect_relay.pcap";
+    FILE *f = pcap_create(path);
+    if (!f) return;
+    enum { CALLS = 40 };
+    for (int i = 0; i < CALLS; i++) {
+        char ua[32], payload[700];
+        snprintf(ua, sizeof ua, "192.0.2.%d", 1 + i);
+        for (int leg = 0; leg < 2; leg++) {
+            const char *src = leg ? "198.51.100.1" : ua, *dst = leg ? "203.0.113.1" : "198.51.100.1";
+            snprintf(payload, sizeof payload,
+                     "INVITE sip:+4420794600%02d@%s SIP/2.0\r\n"
+                     "Via: SIP/2.0/UDP %s:5060;branch=z9hG4bKr%d.%d\r\nMax-Forwards: 70\r\n"
+                     "From: <sip:+44163296000%d@%s>;tag=r%d\r\nTo: <sip:+4420794600%02d@%s>\r\n"
+                     "Call-ID: relay%d@x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+                     i, dst, src, i, leg, 1 + leg, src, i, i, dst, i);
+            pcap_put_udp_to(f, src, leg ? 5060 : 5070, dst, payload, 1700000000u + (uint32_t)i / 10,
+                            (uint32_t)(i % 10) * 100000u + (uint32_t)leg * 1000u);
+        }
+    }
+    fclose(f);
+    for (unsigned w = 1; w <= 2; w++) {
+        static fs38_config cfg;
+        cfg_defaults(&cfg);
+        relay_seen got = {0};
+        insp_options o = {.cfg = &cfg, .workers = w, .on_event = collect_relay, .user = &got};
+        fs_err e = {0};
+        insp *in = insp_new(&o, &e);
+        CHECK(in != NULL);
+        if (!in) return;
+        CHECK_EQ_INT(insp_run_file(in, path, NULL, &e), FS_OK);
+        insp_finish(in);
+        insp_free(in);
+        CHECK_MSG(got.incidents == 1 && got.count == CALLS && !strcmp(got.caller, "+441632960001"),
+                  "%u worker(s): %d FRAUD-VOL-001 incident(s), %llu calls, caller %s", w, got.incidents,
+                  (unsigned long long)got.count, got.caller);
+    }
+    remove(path);
+}
+
 int main(void) {
     if (sodium_init() < 0) return 1;
     test_shard_keys();
@@ -340,5 +408,6 @@ int main(void) {
     test_workers_agree();
     test_live_one_report_per_incident();
     test_caller_across_workers();
+    test_relayed_calls();
     return check_done("test_inspect");
 }

@@ -169,7 +169,7 @@ static int check_manifest(void) {
     memcpy(text, man, n);
     text[n] = '\0';
     free(man);
-    int files = 0;
+    int files = 0, peeked = 0;
     char *save = NULL;
     for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         if (line[0] == '#' || !line[0]) continue;
@@ -186,6 +186,11 @@ static int check_manifest(void) {
         if (!l) continue;
         const sip_msg *m = &l->m;
         CHECK_MSG(l->st == SIP_PARSE_OK, "%s: status %d", file, l->st);
+        fs_str cid; /* the reader's quick look (sip_peek_call_id) agrees, when it finds one */
+        if (sip_peek_call_id(l->buf, l->len, &cid) && l->st == SIP_PARSE_OK) {
+            CHECK_MSG(fs_str_eq(cid, m->call_id), "%s: peeked Call-ID differs", file);
+            peeked++;
+        }
         bool ok = true;
         if (strcmp(verdict, "valid") == 0) {
             ok = only_notes(m);
@@ -221,6 +226,7 @@ static int check_manifest(void) {
         unload(l);
     }
     free(text);
+    CHECK_MSG(peeked > 30, "Call-ID peeked in %d messages", peeked);
     return files;
 }
 

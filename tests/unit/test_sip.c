@@ -910,6 +910,26 @@ static void test_lower_eq_lit(void) {
     CHECK(matches > 0); /* the unchanged and case-flipped octets must match */
 }
 
+/* sip_peek_call_id: the Call-ID sip_parse finds, without parsing. */
+static bool peek_is(const char *text, const char *want) {
+    fs_str cid;
+    bool got = sip_peek_call_id(text, strlen(text), &cid);
+    if (!want) return !got;
+    return got && cid.len == strlen(want) && memcmp(cid.p, want, cid.len) == 0;
+}
+
+static void test_peek_call_id(void) {
+    CHECK(peek_is("INVITE sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
+                  "Call-ID:  a84b4c76e66710@pc33  \r\nCSeq: 1 INVITE\r\n\r\n", "a84b4c76e66710@pc33"));
+    CHECK(peek_is("INVITE sip:b@x SIP/2.0\r\ni:short\r\n\r\n", "short"));
+    CHECK(peek_is("INVITE sip:b@x SIP/2.0\ncall-ID\t: lf-only\n\n", "lf-only"));
+    CHECK(peek_is("INVITE sip:b@x SIP/2.0\r\nSubject: x\r\n i: not-a-header\r\n\r\n", NULL));
+    CHECK(peek_is("INVITE sip:b@x SIP/2.0\r\nCall-ID: fol\r\n ded\r\n\r\n", NULL)); /* folded: let sip_parse say */
+    CHECK(peek_is("INVITE sip:b@x SIP/2.0\r\nCSeq: 1 INVITE\r\n\r\nCall-ID: in-the-body\r\n", NULL));
+    CHECK(peek_is("INVITE sip:b@x SIP/2.0\r\nCall-ID:   \r\n\r\n", NULL));
+    CHECK(peek_is("INVITE sip:b@x SIP/2.0", NULL));
+}
+
 int main(void) {
     test_basic_invite();
     test_response();
@@ -930,6 +950,7 @@ int main(void) {
     test_span();
     test_precheck();
     test_lower_eq_lit();
+    test_peek_call_id();
     free(cur);
     return check_done("test_sip");
 }
