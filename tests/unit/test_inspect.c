@@ -150,6 +150,23 @@ static void pcap_put_udp(FILE *f, const char *src, const char *payload, uint32_t
     pcap_put_udp_to(f, src, 5070, "198.51.100.1", payload, sec, usec);
 }
 
+/* Inspect the capture at path with w workers (live reporting or not), the
+ * events going to fn(user); its statistics in *st. false if it could not. */
+static bool inspect_file(const char *path, unsigned w, bool live, insp_event_fn fn, void *user, insp_stats *st) {
+    static fs38_config cfg;
+    cfg_defaults(&cfg);
+    insp_options o = {.cfg = &cfg, .workers = w, .live = live, .on_event = fn, .user = user};
+    fs_err e = {0};
+    insp *in = insp_new(&o, &e);
+    CHECK(in != NULL);
+    if (!in) return false;
+    CHECK_EQ_INT(insp_run_file(in, path, NULL, &e), FS_OK);
+    insp_finish(in);
+    insp_get_stats(in, st);
+    insp_free(in);
+    return true;
+}
+
 /* The same synthetic capture through 1 and 2 workers: same message counts. */
 static void test_workers_agree(void) {
     const char *path = "/tmp/fs38_test_inspect.pcap";
@@ -241,26 +258,15 @@ static void test_live_one_report_per_incident(void) {
     for (int live = 0; live <= 1; live++) { /* file mode merges too (held reports) */
         live_seen got[2];
         for (unsigned w = 1; w <= 2; w++) {
-            static fs38_config cfg;
-            cfg_defaults(&cfg);
             live_seen *s = &got[w - 1];
             memset(s, 0, sizeof *s);
-            insp_options o = {.cfg = &cfg, .workers = w, .live = live, .on_event = collect_live, .user = s};
-            fs_err e = {0};
-            insp *in = insp_new(&o, &e);
-            CHECK(in != NULL);
-            if (!in) return;
-            uint64_t frames = 0;
-            CHECK_EQ_INT(insp_run_file(in, path, &frames, &e), FS_OK);
-            insp_finish(in);
             insp_stats st;
-            insp_get_stats(in, &st);
+            if (!inspect_file(path, w, live, collect_live, s, &st)) return;
             if (w == 2)
                 CHECK_MSG(st.worker_messages[0] > 0 && st.worker_messages[1] > 0,
                           "both workers carry senders: %llu / %llu",
                           (unsigned long long)st.worker_messages[0],
                           (unsigned long long)st.worker_messages[1]);
-            insp_free(in);
             CHECK_MSG(s->flood_open == live && s->flood_final == 1,
                       "%s, %u worker(s): %d open and %d final reports", live ? "live" : "file", w,
                       s->flood_open, s->flood_final);
@@ -315,23 +321,13 @@ static void test_caller_across_workers(void) {
     fclose(f);
     volume_seen got[2] = {{0}};
     for (unsigned w = 1; w <= 2; w++) {
-        static fs38_config cfg;
-        cfg_defaults(&cfg);
-        insp_options o = {.cfg = &cfg, .workers = w, .on_event = collect_volume, .user = &got[w - 1]};
-        fs_err e = {0};
-        insp *in = insp_new(&o, &e);
-        CHECK(in != NULL);
-        if (!in) return;
-        CHECK_EQ_INT(insp_run_file(in, path, NULL, &e), FS_OK);
-        insp_finish(in);
         insp_stats st;
-        insp_get_stats(in, &st);
+        if (!inspect_file(path, w, false, collect_volume, &got[w - 1], &st)) return;
         if (w == 2)
             CHECK_MSG(st.worker_messages[0] < 31 && st.worker_messages[1] < 31,
                       "each worker under the threshold alone: %llu / %llu",
                       (unsigned long long)st.worker_messages[0], (unsigned long long)st.worker_messages[1]);
         CHECK_EQ_INT(st.mem.callers_live, 1);
-        insp_free(in);
         CHECK_MSG(got[w - 1].incidents == 1 && got[w - 1].count == CALLS,
                   "%u worker(s): %d FRAUD-VOL-001 incident(s), %llu calls", w, got[w - 1].incidents,
                   (unsigned long long)got[w - 1].count);
@@ -383,17 +379,9 @@ static void test_relayed_calls(void) {
     }
     fclose(f);
     for (unsigned w = 1; w <= 2; w++) {
-        static fs38_config cfg;
-        cfg_defaults(&cfg);
         relay_seen got = {0};
-        insp_options o = {.cfg = &cfg, .workers = w, .on_event = collect_relay, .user = &got};
-        fs_err e = {0};
-        insp *in = insp_new(&o, &e);
-        CHECK(in != NULL);
-        if (!in) return;
-        CHECK_EQ_INT(insp_run_file(in, path, NULL, &e), FS_OK);
-        insp_finish(in);
-        insp_free(in);
+        insp_stats st;
+        if (!inspect_file(path, w, false, collect_relay, &got, &st)) return;
         CHECK_MSG(got.incidents == 1 && got.count == CALLS && !strcmp(got.caller, "+441632960001"),
                   "%u worker(s): %d FRAUD-VOL-001 incident(s), %llu calls, caller %s", w, got.incidents,
                   (unsigned long long)got.count, got.caller);
