@@ -286,13 +286,11 @@ static void test_live_one_report_per_incident(void) {
     remove(path);
 }
 
-/* One caller number calling from 50 addresses, which the workers split
- * between them: 50 calls up at once, over FRAUD-VOL-001's 30 concurrent.
- * Each worker sees about 25, under it; the workers count into one callers
- * table (det_shared.c), so two report what one does: one incident of 50. */
+/* FRAUD-VOL-001 final reports: how many, their calls, the caller named. */
 typedef struct volume_seen {
     int incidents;
     uint64_t count;
+    char caller[32];
 } volume_seen;
 
 static void collect_volume(void *user, const ev_event *ev, bool final) {
@@ -300,8 +298,14 @@ static void collect_volume(void *user, const ev_event *ev, bool final) {
     if (!final || strcmp(det_rule_table[ev->rule].id, "FRAUD-VOL-001")) return;
     s->incidents++;
     s->count += ev->count;
+    for (unsigned i = 0; i < ev->nobs; i++)
+        if (!strcmp(ev->obs[i].role, "caller")) snprintf(s->caller, sizeof s->caller, "%s", ev->obs[i].value);
 }
 
+/* One caller number calling from 50 addresses, which the workers split
+ * between them: 50 calls up at once, over FRAUD-VOL-001's 30 concurrent.
+ * Each worker sees about 25, under it; the workers count into one callers
+ * table (det_shared.c), so two report what one does: one incident of 50. */
 static void test_caller_across_workers(void) {
     const char *path = "/tmp/fs38_test_inspect_caller.pcap";
     FILE *f = pcap_create(path);
@@ -342,21 +346,6 @@ static void test_caller_across_workers(void) {
  * workers the proxy's leg often runs first (the reader runs worker 0 at
  * once, the other gets batches): the reader now claims each new call as it
  * reads it, in capture order, so two workers say the same. */
-typedef struct relay_seen {
-    int incidents;
-    uint64_t count;
-    char caller[32];
-} relay_seen;
-
-static void collect_relay(void *user, const ev_event *ev, bool final) {
-    relay_seen *s = user;
-    if (!final || strcmp(det_rule_table[ev->rule].id, "FRAUD-VOL-001")) return;
-    s->incidents++;
-    s->count += ev->count;
-    for (unsigned i = 0; i < ev->nobs; i++)
-        if (!strcmp(ev->obs[i].role, "caller")) snprintf(s->caller, sizeof s->caller, "%s", ev->obs[i].value);
-}
-
 static void test_relayed_calls(void) {
     const char *path = "/tmp/fs38_test_inspect_relay.pcap";
     FILE *f = pcap_create(path);
@@ -379,9 +368,9 @@ static void test_relayed_calls(void) {
     }
     fclose(f);
     for (unsigned w = 1; w <= 2; w++) {
-        relay_seen got = {0};
+        volume_seen got = {0};
         insp_stats st;
-        if (!inspect_file(path, w, false, collect_relay, &got, &st)) return;
+        if (!inspect_file(path, w, false, collect_volume, &got, &st)) return;
         CHECK_MSG(got.incidents == 1 && got.count == CALLS && !strcmp(got.caller, "+441632960001"),
                   "%u worker(s): %d FRAUD-VOL-001 incident(s), %llu calls, caller %s", w, got.incidents,
                   (unsigned long long)got.count, got.caller);
