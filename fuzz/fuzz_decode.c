@@ -11,10 +11,10 @@
  * and fragment state carries across frames. The whole input is also given
  * to cap_hep_parse and cap_decode_hep.
  *
- * Each frame also goes through the reader's stateless peeks (cap_shard_key,
- * cap_udp_payload). Invariants checked (abort = finding): every emitted
+ * Each frame also goes through the reader's stateless peek (cap_shard_peek,
+ * cap_shard_key). Invariants checked (abort = finding): every emitted
  * payload is readable in full and has a known transport; a peeked UDP
- * payload lies inside its frame; cap_decoder_memory stays under
+ * payload lies inside its frame, and both peeks give one shard key; cap_decoder_memory stays under
  * MEM_BOUND; buffered bytes never exceed the configured budgets.
  */
 #include "capture/cap.h"
@@ -87,9 +87,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         memcpy(frame, data + pos, len);
         cap_decode_frame(d, dlt, frame, (uint32_t)len, ts, ++frame_no);
         /* the reader's stateless peeks (--workers): inside the frame, always */
-        sink_byte ^= (uint8_t)cap_shard_key(&cfg, dlt, frame, (uint32_t)len);
-        uint32_t ulen;
-        const uint8_t *udp = cap_udp_payload(dlt, frame, (uint32_t)len, &ulen);
+        const uint8_t *udp;
+        uint32_t ulen = 0;
+        uint64_t key = cap_shard_peek(&cfg, dlt, frame, (uint32_t)len, &udp, &ulen);
+        if (key != cap_shard_key(&cfg, dlt, frame, (uint32_t)len)) abort();
         if (udp && (udp < frame || udp + ulen > frame + len)) abort();
         free(frame);
         pos += len;

@@ -107,18 +107,26 @@ static bool peek_l4(int dlt, const uint8_t *frame, uint32_t caplen, l4_peek *k) 
     return true;
 }
 
-uint64_t cap_shard_key(const cap_config *c, int dlt, const uint8_t *frame, uint32_t caplen) {
-    l4_peek k;
-    if (!peek_l4(dlt, frame, caplen, &k)) return 0;
-    uint64_t hs = fs_hash_bytes(k.src, k.alen, 0x5348), hd = fs_hash_bytes(k.dst, k.alen, 0x5348);
-    if (k.fragment || (k.proto != 17 && k.proto != 6) || !k.l4 || k.l4len < 4) return hs ^ hd;
-    const uint8_t *l4 = k.l4;
+/* The payload of the whole UDP datagram k shows, or NULL (fragment, not
+ * UDP, cut short by the snap length). */
+static const uint8_t *whole_udp(const l4_peek *k, uint32_t *len) {
+    if (k->fragment || k->proto != 17 || !k->l4 || k->l4len < 8) return NULL;
+    uint32_t ulen = be16(k->l4 + 4); /* header + payload */
+    if (ulen < 8 || ulen > k->l4len) return NULL;
+    *len = ulen - 8;
+    return k->l4 + 8;
+}
+
+static uint64_t shard_key(const cap_config *c, const l4_peek *k) {
+    uint64_t hs = fs_hash_bytes(k->src, k->alen, 0x5348), hd = fs_hash_bytes(k->dst, k->alen, 0x5348);
+    if (k->fragment || (k->proto != 17 && k->proto != 6) || !k->l4 || k->l4len < 4) return hs ^ hd;
+    const uint8_t *l4 = k->l4;
     /* The client is the side not on a SIP port: both directions of a flow or
      * dialog agree on it. */
     bool sip_src = is_sip_port(c, be16(l4)), sip_dst = is_sip_port(c, be16(l4 + 2));
     if (sip_dst && !sip_src) return hs;
     if (sip_src && !sip_dst) return hd;
-    if (k.proto == 17 && k.l4len >= 16) {
+    if (k->proto == 17 && k->l4len >= 16) {
         /* Both (or neither) on SIP ports: a request's sender is the client,
          * so one scanner probing many servers stays on one worker. */
         const uint8_t *payload = l4 + 8;
@@ -128,11 +136,15 @@ uint64_t cap_shard_key(const cap_config *c, int dlt, const uint8_t *frame, uint3
     return hs ^ hd;
 }
 
-const uint8_t *cap_udp_payload(int dlt, const uint8_t *frame, uint32_t caplen, uint32_t *len) {
+uint64_t cap_shard_key(const cap_config *c, int dlt, const uint8_t *frame, uint32_t caplen) {
+    return cap_shard_peek(c, dlt, frame, caplen, NULL, NULL);
+}
+
+uint64_t cap_shard_peek(const cap_config *c, int dlt, const uint8_t *frame, uint32_t caplen,
+                        const uint8_t **udp, uint32_t *udp_len) {
     l4_peek k;
-    if (!peek_l4(dlt, frame, caplen, &k) || k.fragment || k.proto != 17 || !k.l4 || k.l4len < 8) return NULL;
-    uint32_t ulen = be16(k.l4 + 4); /* header + payload */
-    if (ulen < 8 || ulen > k.l4len) return NULL;  /* cut short by the snap length: not whole */
-    *len = ulen - 8;
-    return k.l4 + 8;
+    if (udp) *udp = NULL;
+    if (!peek_l4(dlt, frame, caplen, &k)) return 0;
+    if (udp) *udp = whole_udp(&k, udp_len);
+    return shard_key(c, &k);
 }

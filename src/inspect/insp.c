@@ -471,11 +471,9 @@ static unsigned pick_worker(insp *in, uint64_t key) {
  * first in the capture, as with one worker, not whichever got there first
  * (det_shared_claim_call_id). A claim for a call already claimed changes
  * nothing, so in-dialog INVITEs need not be told apart here. */
-static void claim_new_call(insp *in, unsigned wi, int dlt, const uint8_t *frame, uint32_t caplen, uint64_t ts) {
-    uint32_t n;
+static void claim_new_call(insp *in, unsigned wi, const uint8_t *udp, uint32_t n, uint64_t ts) {
     fs_str call_id;
-    const uint8_t *pl = cap_udp_payload(dlt, frame, caplen, &n);
-    if (pl && n > 7 && memcmp(pl, "INVITE ", 7) == 0 && sip_peek_call_id((const char *)pl, n, &call_id))
+    if (udp && n > 7 && memcmp(udp, "INVITE ", 7) == 0 && sip_peek_call_id((const char *)udp, n, &call_id))
         det_shared_claim_call_id(in->shared, call_id, wi, ts);
 }
 
@@ -483,10 +481,13 @@ static void feed_frame(insp *in, int dlt, const uint8_t *frame, uint32_t caplen,
                        uint64_t frame_no) {
     in->frames_read++;
     in->bytes_read += caplen;
-    unsigned wi = in->nworkers > 1
-                      ? pick_worker(in, cap_shard_key(&in->opt.cfg->capture, dlt, frame, caplen))
-                      : 0;
-    if (in->shared) claim_new_call(in, wi, dlt, frame, caplen, ts);
+    unsigned wi = 0;
+    if (in->nworkers > 1) {
+        const uint8_t *udp;
+        uint32_t udp_len = 0;
+        wi = pick_worker(in, cap_shard_peek(&in->opt.cfg->capture, dlt, frame, caplen, &udp, &udp_len));
+        claim_new_call(in, wi, udp, udp_len, ts);
+    }
     in->worker_bytes[wi] += caplen;
     feed(in, wi, REC_FRAME, dlt, frame, caplen, ts, frame_no);
 }
