@@ -13,9 +13,10 @@
  *
  * Each frame also goes through the reader's stateless peek (cap_shard_peek,
  * cap_shard_key). Invariants checked (abort = finding): every emitted
- * payload is readable in full and has a known transport; a peeked UDP
- * payload lies inside its frame, and both peeks give one shard key; cap_decoder_memory stays under
- * MEM_BOUND; buffered bytes never exceed the configured budgets.
+ * payload is readable in full and has a known transport; a peeked UDP or
+ * TCP payload lies inside its frame, and both peeks give one shard key;
+ * cap_decoder_memory stays under MEM_BOUND; buffered bytes never exceed the
+ * configured budgets.
  */
 #include "capture/cap.h"
 
@@ -87,11 +88,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         memcpy(frame, data + pos, len);
         cap_decode_frame(d, dlt, frame, (uint32_t)len, ts, ++frame_no);
         /* the reader's stateless peeks (--workers): inside the frame, always */
-        const uint8_t *udp;
-        uint32_t ulen = 0;
-        uint64_t key = cap_shard_peek(&cfg, dlt, frame, (uint32_t)len, &udp, &ulen);
+        const uint8_t *payload;
+        uint32_t plen = 0;
+        uint64_t key = cap_shard_peek(&cfg, dlt, frame, (uint32_t)len, &payload, &plen);
         if (key != cap_shard_key(&cfg, dlt, frame, (uint32_t)len)) abort();
-        if (udp && (udp < frame || udp + ulen > frame + len)) abort();
+        if (payload && (payload < frame || payload + plen > frame + len)) abort();
         free(frame);
         pos += len;
         if (cap_decoder_memory(d) > MEM_BOUND) abort();

@@ -103,11 +103,12 @@ size_t cap_decoder_memory(const cap_decoder *d);
  * connection, a fragmented datagram, and a UA's dialogs with its proxy.
  * 0 when the frame cannot be decoded that far. */
 uint64_t cap_shard_key(const cap_config *c, int dlt, const uint8_t *frame, uint32_t caplen);
-/* cap_shard_key, and in the same look *udp (with *udp_len) the payload of a
- * frame that holds one whole UDP datagram (not an IP fragment, not cut
- * short), else NULL. */
+/* cap_shard_key, and in the same look *payload (with *payload_len): the
+ * payload of a frame that holds one whole UDP datagram (not an IP fragment,
+ * not cut short), or the data of a TCP segment as far as the frame holds it
+ * (it may start or end inside a message: no reassembly here), else NULL. */
 uint64_t cap_shard_peek(const cap_config *c, int dlt, const uint8_t *frame, uint32_t caplen,
-                        const uint8_t **udp, uint32_t *udp_len);
+                        const uint8_t **payload, uint32_t *payload_len);
 
 /* ---- sources (libpcap) --------------------------------------------------- */
 

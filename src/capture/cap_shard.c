@@ -3,9 +3,10 @@
  *
  * Owns: a stateless peek through the link and IP headers to the addresses
  * and ports of a frame, and the choice of the client address as the shard
- * key, and the payload of a whole UDP datagram (for the reader's look at new
- * calls, insp.c). Must not touch: decoder state (cap_decode.c does the real
- * decoding, with reassembly), SIP parsing beyond the first bytes of a datagram.
+ * key, and the payload a frame carries (a whole UDP datagram, or a TCP
+ * segment's data) for the reader's look at new calls (insp.c). Must not
+ * touch: decoder state (cap_decode.c does the real decoding, with
+ * reassembly), SIP parsing beyond the first bytes of a payload.
  */
 #include "cap.h"
 
@@ -78,6 +79,8 @@ static bool peek_l4(int dlt, const uint8_t *frame, uint32_t caplen, l4_peek *k) 
     memset(k, 0, sizeof *k);
     if ((ip[0] >> 4) == 4) {
         if (len < 20) return false;
+        uint32_t total = be16(ip + 2); /* bytes past it are link padding */
+        if (total >= 20 && total < len) len = total;
         k->src = ip + 12;
         k->dst = ip + 16;
         k->alen = 4;
@@ -90,6 +93,8 @@ static bool peek_l4(int dlt, const uint8_t *frame, uint32_t caplen, l4_peek *k) 
         k->dst = ip + 24;
         k->alen = 16;
         k->proto = ip[6];
+        uint32_t total = 40u + be16(ip + 4); /* 0: a jumbogram, taken as captured */
+        if (total > 40 && total < len) len = total;
         l4off = 40;
         for (int hops = 0; hops < 8 && (k->proto == 0 || k->proto == 43 || k->proto == 60); hops++) {
             if (l4off + 8 > len) return false;
@@ -117,6 +122,16 @@ static const uint8_t *whole_udp(const l4_peek *k, uint32_t *len) {
     return k->l4 + 8;
 }
 
+/* The data of the TCP segment k shows, as far as the frame holds it (it
+ * may start or end inside a SIP message), or NULL. */
+static const uint8_t *tcp_data(const l4_peek *k, uint32_t *len) {
+    if (k->fragment || k->proto != 6 || !k->l4 || k->l4len < 20) return NULL;
+    uint32_t doff = (uint32_t)(k->l4[12] >> 4) * 4;
+    if (doff < 20 || doff >= k->l4len) return NULL;
+    *len = k->l4len - doff;
+    return k->l4 + doff;
+}
+
 static uint64_t shard_key(const cap_config *c, const l4_peek *k) {
     uint64_t hs = fs_hash_bytes(k->src, k->alen, 0x5348), hd = fs_hash_bytes(k->dst, k->alen, 0x5348);
     if (k->fragment || (k->proto != 17 && k->proto != 6) || !k->l4 || k->l4len < 4) return hs ^ hd;
@@ -141,10 +156,13 @@ uint64_t cap_shard_key(const cap_config *c, int dlt, const uint8_t *frame, uint3
 }
 
 uint64_t cap_shard_peek(const cap_config *c, int dlt, const uint8_t *frame, uint32_t caplen,
-                        const uint8_t **udp, uint32_t *udp_len) {
+                        const uint8_t **payload, uint32_t *payload_len) {
     l4_peek k;
-    if (udp) *udp = NULL;
+    if (payload) *payload = NULL;
     if (!peek_l4(dlt, frame, caplen, &k)) return 0;
-    if (udp) *udp = whole_udp(&k, udp_len);
+    if (payload) {
+        *payload = whole_udp(&k, payload_len);
+        if (!*payload) *payload = tcp_data(&k, payload_len);
+    }
     return shard_key(c, &k);
 }

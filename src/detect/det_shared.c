@@ -13,9 +13,11 @@
  *  - calls: Call-ID key -> the worker tracking that call. A call relayed by a
  *    proxy shows up on two legs whose clients land on two workers; one engine
  *    alone counts it once (det_calls.c), so the second worker leaves it alone.
- *    The reader claims a call carried by UDP as it reads its INVITE, in
- *    capture order (det_shared_claim_call_id): the leg that came first wins,
- *    as with one engine. Over TCP the first worker to run the INVITE does.
+ *    The reader claims a call as it reads its INVITE, in capture order
+ *    (det_shared_claim_call_id): the leg that came first wins, as with one
+ *    engine. It sees INVITEs in UDP datagrams and at the start of TCP
+ *    segments; one later in a segment is claimed by the first worker to run
+ *    it.
  *  - callers: the per-caller counters of the fraud rules (det_caller:
  *    FRAUD-VOL-001, FRAUD-WANGIRI-001, FRAUD-IRSF-001 by caller). A caller's
  *    calls come from any address, so from every worker; kept here, they add

@@ -465,15 +465,20 @@ static unsigned pick_worker(insp *in, uint64_t key) {
     return *owner - 1u;
 }
 
-/* A new call's INVITE over UDP, seen here in capture order, is claimed for
- * the worker its frame goes to before any worker runs it: the worker that
+/* A new call's INVITE, seen here in capture order, is claimed for the
+ * worker its frame goes to before any worker runs it: the worker that
  * tracks a call relayed over two legs is then the one with the leg that came
  * first in the capture, as with one worker, not whichever got there first
  * (det_shared_claim_call_id). A claim for a call already claimed changes
- * nothing, so in-dialog INVITEs need not be told apart here. */
-static void claim_new_call(insp *in, unsigned wi, const uint8_t *udp, uint32_t n, uint64_t ts) {
+ * nothing, so in-dialog INVITEs and TCP retransmissions need not be told
+ * apart here. Seen: a UDP datagram, or a TCP segment that starts with the
+ * INVITE and holds its Call-ID line (sip_peek_call_id stops at the segment's
+ * end). An INVITE later in a segment, or split before its Call-ID, is
+ * claimed by the first worker to run it. */
+static void claim_new_call(insp *in, unsigned wi, const uint8_t *payload, uint32_t n, uint64_t ts) {
     fs_str call_id;
-    if (udp && n > 7 && memcmp(udp, "INVITE ", 7) == 0 && sip_peek_call_id((const char *)udp, n, &call_id))
+    if (payload && n > 7 && memcmp(payload, "INVITE ", 7) == 0 &&
+        sip_peek_call_id((const char *)payload, n, &call_id))
         det_shared_claim_call_id(in->shared, call_id, wi, ts);
 }
 
@@ -483,10 +488,10 @@ static void feed_frame(insp *in, int dlt, const uint8_t *frame, uint32_t caplen,
     in->bytes_read += caplen;
     unsigned wi = 0;
     if (in->nworkers > 1) {
-        const uint8_t *udp;
-        uint32_t udp_len = 0;
-        wi = pick_worker(in, cap_shard_peek(&in->opt.cfg->capture, dlt, frame, caplen, &udp, &udp_len));
-        claim_new_call(in, wi, udp, udp_len, ts);
+        const uint8_t *payload;
+        uint32_t payload_len = 0;
+        wi = pick_worker(in, cap_shard_peek(&in->opt.cfg->capture, dlt, frame, caplen, &payload, &payload_len));
+        claim_new_call(in, wi, payload, payload_len, ts);
     }
     in->worker_bytes[wi] += caplen;
     feed(in, wi, REC_FRAME, dlt, frame, caplen, ts, frame_no);

@@ -402,7 +402,10 @@ sip_parse_status sip_parse(sip_msg *m, const char *buf, size_t len, const sip_li
 /* The first Call-ID of the message in buf, found without parsing it (the
  * reader of several workers claims new calls by it, in capture order): the
  * value sip_parse gives when that header is on one line; false for a folded
- * one or none before the empty line. Reads only [buf, buf + len). */
+ * one, none before the empty line, or one whose line is not followed by
+ * another inside buf (buf may be a TCP segment that stops there, and the
+ * value or a folded continuation go on in the next). Reads only
+ * [buf, buf + len). */
 bool sip_peek_call_id(const char *buf, size_t len, fs_str *call_id);
 
 /* Deeper RFC 3261 checks on a parsed message; appends anomalies to m. */

@@ -526,7 +526,10 @@ bool sip_peek_call_id(const char *buf, size_t len, fs_str *call_id) {
             while (ne > p && (ne[-1] == ' ' || ne[-1] == '\t')) ne--;
             fs_str name = span(p, ne);
             if (fs_str_ieq_cstr(name, "call-id") || fs_str_ieq_cstr(name, "i")) {
-                if (nl && nl + 1 < end && (nl[1] == ' ' || nl[1] == '\t')) return false; /* folded */
+                /* the line must end, and the next one start, inside buf: a
+                 * piece of a TCP stream may stop in the middle of either */
+                if (!nl || nl + 1 >= end) return false;
+                if (nl[1] == ' ' || nl[1] == '\t') return false; /* folded */
                 const char *v = colon + 1;
                 while (v < e && ws((unsigned char)*v)) v++;
                 while (e > v && ws((unsigned char)e[-1])) e--;

@@ -79,6 +79,19 @@ static void test_shard_keys(void) {
     /* different clients usually land on different keys */
     uint64_t o1 = key_of(c, "192.0.2.99", 40000, "198.51.100.1", 5060, 17, 0, req);
     CHECK(o1 != k1);
+    /* the payload peeked with the key: a UDP datagram's, a TCP segment's
+     * data without the link layer's padding */
+    static const struct { uint8_t proto; const char *payload; } peeks[] = {
+        {17, "INVITE sip:1@b SIP/2.0\r\n\r\n"}, {6, "INVITE sip:1@b SIP/2.0\r\n"}, {6, "CSeq"}};
+    for (unsigned i = 0; i < sizeof peeks / sizeof *peeks; i++) {
+        uint8_t f[128] = {0};
+        size_t n = frame_v4(f, "192.0.2.5", 50123, "198.51.100.1", 5060, peeks[i].proto, 0, peeks[i].payload);
+        const uint8_t *pl = NULL;
+        uint32_t plen = 0;
+        cap_shard_peek(c, 1, f, n < 60 ? 60 : (uint32_t)n, &pl, &plen); /* Ethernet pads to 60 */
+        CHECK_MSG(pl && plen == strlen(peeks[i].payload) && !memcmp(pl, peeks[i].payload, plen),
+                  "peek %u: %u bytes", i, plen);
+    }
     /* garbage never crashes and gives 0 */
     uint8_t junk[10] = {0};
     CHECK_EQ_INT(cap_shard_key(c, 1, junk, sizeof junk), 0);
@@ -378,6 +391,62 @@ static void test_relayed_calls(void) {
     remove(path);
 }
 
+/* One TCP segment src:sport -> dst:5060 with sequence number seq. */
+static void pcap_put_tcp(FILE *f, const char *src, uint16_t sport, const char *dst, uint32_t seq,
+                         const char *payload, uint32_t sec, uint32_t usec) {
+    uint8_t fr[1024];
+    size_t n = frame_v4(fr, src, sport, dst, 5060, 6, 0, payload);
+    for (int i = 0; i < 4; i++) fr[14 + 20 + 4 + i] = (uint8_t)(seq >> (24 - 8 * i));
+    uint32_t rh[4] = {sec, usec, (uint32_t)n, (uint32_t)n};
+    fwrite(rh, 4, 4, f);
+    fwrite(fr, 1, n, f);
+}
+
+/* Inbound calls: a carrier's INVITE over TCP to the proxy (caller ...001),
+ * 1 ms later the proxy's INVITE over UDP to the UA (caller ...002), one
+ * Call-ID. One worker tracks each call from the TCP leg. With two workers
+ * the carrier's connection goes to the batched worker and most UAs to the
+ * reader's, which runs their leg at once: unless the reader claims the call
+ * when it reads the TCP segment, the UDP leg wins. */
+static void test_relayed_calls_tcp(void) {
+    const char *path = "/tmp/fs38_test_inspect_relay_tcp.pcap";
+    FILE *f = pcap_create(path);
+    if (!f) return;
+    enum { CALLS = 40 };
+    uint32_t seq = 1000;
+    for (int i = 0; i < CALLS; i++) {
+        char ua[32], payload[700];
+        snprintf(ua, sizeof ua, "192.0.2.%d", 1 + i);
+        for (int leg = 0; leg < 2; leg++) {
+            const char *src = leg ? "198.51.100.1" : "203.0.113.1", *dst = leg ? ua : "198.51.100.1";
+            int n = snprintf(payload, sizeof payload,
+                     "INVITE sip:+4420794600%02d@%s SIP/2.0\r\n"
+                     "Via: SIP/2.0/%s %s:5060;branch=z9hG4bKt%d.%d\r\nMax-Forwards: 70\r\n"
+                     "From: <sip:+44163296000%d@%s>;tag=t%d\r\nTo: <sip:+4420794600%02d@%s>\r\n"
+                     "Call-ID: inbound%d@x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+                     i, dst, leg ? "UDP" : "TCP", src, i, leg, 1 + leg, src, i, i, dst, i);
+            uint32_t sec = 1700000000u + (uint32_t)i / 10, usec = (uint32_t)(i % 10) * 100000u + (uint32_t)leg * 1000u;
+            if (leg) {
+                pcap_put_udp_to(f, src, 5060, dst, payload, sec, usec);
+            } else {
+                pcap_put_tcp(f, src, 5062, dst, seq, payload, sec, usec);
+                seq += (uint32_t)n;
+            }
+        }
+    }
+    fclose(f);
+    for (unsigned w = 1; w <= 2; w++) {
+        volume_seen got = {0};
+        insp_stats st;
+        if (!inspect_file(path, w, false, collect_volume, &got, &st)) return;
+        if (w == 2) CHECK(st.worker_messages[0] > 0 && st.worker_messages[1] > 0);
+        CHECK_MSG(got.incidents == 1 && got.count == CALLS && !strcmp(got.caller, "+441632960001"),
+                  "%u worker(s): %d FRAUD-VOL-001 incident(s), %llu calls, caller %s", w, got.incidents,
+                  (unsigned long long)got.count, got.caller);
+    }
+    if (!getenv("KEEP")) remove(path);
+}
+
 int main(void) {
     if (sodium_init() < 0) return 1;
     test_shard_keys();
@@ -386,5 +455,6 @@ int main(void) {
     test_live_one_report_per_incident();
     test_caller_across_workers();
     test_relayed_calls();
+    test_relayed_calls_tcp();
     return check_done("test_inspect");
 }
