@@ -466,7 +466,7 @@ static unsigned pick_worker(insp *in, uint64_t key) {
 }
 
 /* A new call's INVITE, seen here in capture order, is claimed for the
- * worker its frame goes to before any worker runs it: the worker that
+ * batched worker its frame goes to before any worker runs it: the worker that
  * tracks a call relayed over two legs is then the one with the leg that came
  * first in the capture, as with one worker, not whichever got there first
  * (det_shared_claim_call_id). A claim for a call already claimed changes
@@ -491,7 +491,9 @@ static void feed_frame(insp *in, int dlt, const uint8_t *frame, uint32_t caplen,
         const uint8_t *payload;
         uint32_t payload_len = 0;
         wi = pick_worker(in, cap_shard_peek(&in->opt.cfg->capture, dlt, frame, caplen, &payload, &payload_len));
-        claim_new_call(in, wi, payload, payload_len, ts);
+        /* worker 0 runs each frame now, on this thread: its engine claims in
+         * capture order itself */
+        if (wi != 0) claim_new_call(in, wi, payload, payload_len, ts);
     }
     in->worker_bytes[wi] += caplen;
     feed(in, wi, REC_FRAME, dlt, frame, caplen, ts, frame_no);
