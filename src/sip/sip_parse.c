@@ -515,7 +515,9 @@ static void trailing_bytes(sip_msg *m, const char *p, const char *end) {
 }
 
 bool sip_peek_call_id(const char *buf, size_t len, fs_str *call_id) {
-    const char *end = buf + len, *lf = memchr(buf, '\n', len);
+    const char *end = buf + len;
+    while (buf < end && (*buf == '\r' || *buf == '\n')) buf++; /* as sip_parse: RFC 3261 7.5 */
+    const char *lf = memchr(buf, '\n', (size_t)(end - buf));
     for (const char *p = lf ? lf + 1 : end; p < end;) { /* after the start line */
         const char *nl = memchr(p, '\n', (size_t)(end - p)), *e = nl ? nl : end;
         if (e > p && e[-1] == '\r') e--;

@@ -928,6 +928,8 @@ static void test_peek_call_id(void) {
     CHECK(peek_is("INVITE sip:b@x SIP/2.0\r\nCSeq: 1 INVITE\r\n\r\nCall-ID: in-the-body\r\n", NULL));
     CHECK(peek_is("INVITE sip:b@x SIP/2.0\r\nCall-ID:   \r\n\r\n", NULL));
     CHECK(peek_is("INVITE sip:b@x SIP/2.0", NULL));
+    /* CRLFs before the start line are skipped, as sip_parse does (fuzz_sip) */
+    CHECK(peek_is("\r\nCall-ID: start-line\r\nCall-ID: header\r\n\r\n", "header"));
     /* a TCP segment may stop inside the value, or before its continuation */
     CHECK(peek_is("INVITE sip:b@x SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\nCall-ID: a84b4c76", NULL));
     CHECK(peek_is("INVITE sip:b@x SIP/2.0\r\nCall-ID: a84b4c76e66710@pc33\r\n", NULL));
