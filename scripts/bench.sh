@@ -154,8 +154,11 @@ json_num() {
 }
 
 # ROUNDS runs of --workers 1 then 2 on one file, interleaved; wall, CPU and
-# peak RSS of each appended to $TMP/NAME-wN.{wall,cpu,rss}.
-worker_rounds() { # name file
+# peak RSS of each appended to $TMP/NAME-wN.{wall,cpu,rss}. With "pair",
+# each round also times two --workers 1 runs started together
+# ($TMP/NAME-pair.wall): what two independent jobs get from this machine's
+# two cores at that moment, the ceiling against which --workers 2 is read.
+worker_rounds() { # name file [pair]
     local r w
     for r in $(seq "$ROUNDS"); do
         for w in 1 2; do
@@ -164,6 +167,11 @@ worker_rounds() { # name file
             awk '{ print $2 + $3 }' "$TMP/$1-w$w-$r.time" >>"$TMP/$1-w$w.cpu"
             cut -d' ' -f4 "$TMP/$1-w$w-$r.time" >>"$TMP/$1-w$w.rss"
         done
+        if [ "${3:-}" = pair ]; then
+            timed "$TMP/$1-pair-$r" sh -c '"$0" inspect -q --no-progress --workers 1 "$1" &
+                "$0" inspect -q --no-progress --workers 1 "$1"; wait' "$FS38" "$2"
+            cut -d' ' -f1 "$TMP/$1-pair-$r.time" >>"$TMP/$1-pair.wall"
+        fi
     done
 }
 
@@ -177,8 +185,9 @@ bench_inspect() {
     put inspect_file_mb "$mb"
     put inspect_file_msgs "$(meta "$big" messages)"
     cat "$big" >/dev/null   # both tools read from the page cache
-    say "inspect: $ROUNDS runs each of --workers 1 and --workers 2 on $mb MB"
-    worker_rounds insp "$big" || return 1
+    say "inspect: $ROUNDS runs each of --workers 1, --workers 2 and two --workers 1 at once on $mb MB"
+    worker_rounds insp "$big" pair || return 1
+    put inspect_pair_s "$(median <"$TMP/insp-pair.wall")"
     for w in 1 2; do
         t=$(median <"$TMP/insp-w$w.wall")
         put "inspect_w${w}_s" "$t"
@@ -300,6 +309,9 @@ report() {
     row "  cpu s / wall s (w2)" "$(or_pending "$(get inspect_w2_cpu_s)") / $(or_pending "$(get inspect_w2_s)")" ""
     row "  fs38 (w2) / tshark (info)" "$(or_pending "$(div "$w2" "$ts")" x)" ""
     row "scaling w2 / w1" "$(or_pending "$(div "$w2" "$w1" %.2f)" x)" "~2x on 2 free cores"
+    local ceiling=$(awk -v a="$(get inspect_w1_s)" -v b="$(get inspect_pair_s)" \
+        'BEGIN { if (a != "" && b + 0 > 0) printf "%.2f\n", 2 * a / b }')
+    row "  two w1 runs at once / one (ceiling)" "$(or_pending "$ceiling" x)" "what 2 cores give 2 jobs now"
     row "  SIP messages per worker (w2)" "$(or_pending "$(get inspect_w2_share)")" ""
     row "scaling w2 / w1, 1M-source flood" \
         "$(or_pending "$(div "$(get flood_scale_w1_s)" "$(get flood_scale_w2_s)" %.2f)" x)" "(clients spread evenly)"

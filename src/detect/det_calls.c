@@ -92,14 +92,14 @@ static void source_observable(ev_event *ev, const det_ctx *c, const fs_addr *src
 
 /* The callers table: the engine's own, or with workers the one they share
  * (det_shared.c), so that a caller's calls count together whichever worker
- * tracks each of them. Every use of a det_caller sits between callers_open
- * and callers_close (they never nest). */
-static det_table *callers_open(det_engine *eng) {
-    return eng->shared ? det_shared_callers_lock(eng->shared) : &eng->callers;
+ * tracks each of them. Every use of the det_caller of key sits between
+ * callers_open and callers_close with that key (they never nest). */
+static det_table *callers_open(det_engine *eng, uint64_t key) {
+    return eng->shared ? det_shared_callers_lock(eng->shared, key) : &eng->callers;
 }
 
-static void callers_close(det_engine *eng) {
-    if (eng->shared) det_shared_callers_unlock(eng->shared);
+static void callers_close(det_engine *eng, uint64_t key) {
+    if (eng->shared) det_shared_callers_unlock(eng->shared, key);
 }
 
 static det_caller *caller_entry(det_table *callers, uint64_t key) {
@@ -122,10 +122,10 @@ static uint32_t crossing_add(bool *flagged, uint32_t count) {
 static void release_concurrent(det_engine *eng, det_call *call) {
     if (!call->counted_active) return;
     call->counted_active = false;
-    det_table *callers = callers_open(eng);
+    det_table *callers = callers_open(eng, call->caller_key);
     det_caller *k = caller_entry(callers, call->caller_key);
     if (k && k->concurrent > 0) k->concurrent--;
-    callers_close(eng);
+    callers_close(eng, call->caller_key);
 }
 
 /* A call entry about to be dropped (eviction, timeout). */
@@ -188,7 +188,7 @@ static void short_ring(det_ctx *c, det_call *call, uint64_t ring_us) {
     if (!rc->enabled || (double)ring_us > rc->param[0] * 1e6) return;
     uint64_t callee = call->callee[0] ? str_key(eng, call->callee, SALT_CALLEE) : 0;
 
-    det_table *callers = callers_open(eng);
+    det_table *callers = callers_open(eng, call->caller_key);
     det_caller *k = caller_entry(callers, call->caller_key);
     if (k) {
         k->short_rings++;
@@ -206,11 +206,11 @@ static void short_ring(det_ctx *c, det_call *call, uint64_t ring_us) {
             if (ev)
                 wangiri_details(ev, k->short_rings, k->calls, k->answered, distinct, k->ring_us_total,
                                 rc->param[0]);
-            callers_close(eng);
+            callers_close(eng, call->caller_key);
             return; /* the caller incident covers it */
         }
     }
-    callers_close(eng);
+    callers_close(eng, call->caller_key);
     if (call->source_allowed) return;
     det_source *s = source_entry(eng, &call->src);
     if (!s) return;
@@ -344,10 +344,10 @@ static det_call *call_find(det_ctx *c) {
     return det_table_find(&c->eng->calls, det_key(c->eng, m->call_id.p, m->call_id.len, SALT_CALL));
 }
 
+/* The caller of call (call->caller_key, set beforehand) in callers. */
 static det_caller *caller_upsert(det_ctx *c, det_table *callers, det_call *call) {
     det_engine *eng = c->eng;
-    if (!call->caller[0]) return NULL;
-    call->caller_key = str_key(eng, call->caller, SALT_CALLER);
+    if (!call->caller_key) return NULL;
     bool created, evicted;
     det_caller *k = det_table_upsert(callers, call->caller_key, c->ts, &created, &evicted);
     if (evicted) eng->stats.callers_evicted++;
@@ -394,13 +394,13 @@ static void call_invite(det_ctx *c) {
             call->final_status = 0;
             call->invite_cseq = m->cseq;
             call->t_invite = c->ts;
-            det_table *callers = callers_open(eng);
+            det_table *callers = callers_open(eng, call->caller_key);
             det_caller *k = caller_entry(callers, call->caller_key);
             if (k) {
                 k->concurrent++;
                 call->counted_active = true;
             }
-            callers_close(eng);
+            callers_close(eng, call->caller_key);
         }
         return;
     }
@@ -431,12 +431,13 @@ static void call_invite(det_ctx *c) {
         if (pre) call->risk_prefix = (int16_t)(pre - cfg->high_risk);
     }
     eng->stats.calls_started++;
-    det_table *callers = callers_open(eng);
+    call->caller_key = call->caller[0] ? str_key(eng, call->caller, SALT_CALLER) : 0;
+    det_table *callers = callers_open(eng, call->caller_key);
     det_caller *k = caller_upsert(c, callers, call);
     count_attempt(c, call, k);
     irsf_velocity(c, call, k);
     call_volume(c, call, k);
-    callers_close(eng);
+    callers_close(eng, call->caller_key);
 }
 
 static void call_response(det_ctx *c) {
@@ -458,10 +459,10 @@ static void call_response(det_ctx *c) {
         call->t_answer = c->ts;
         call->final_status = st;
         eng->stats.calls_answered++;
-        det_table *callers = callers_open(eng);
+        det_table *callers = callers_open(eng, call->caller_key);
         det_caller *k = caller_entry(callers, call->caller_key);
         if (k) k->answered++;
-        callers_close(eng);
+        callers_close(eng, call->caller_key);
         det_source *s = call->source_allowed ? NULL : source_entry(eng, &call->src);
         if (s) s->wangiri_answered++;
         return;

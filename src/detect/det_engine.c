@@ -396,14 +396,19 @@ static size_t slot_bytes(const det_table *t) { return t->entry_size + 2 * sizeof
 
 /* The callers table of this engine for statistics: its own, or the one the
  * workers share, which worker 0 reports for all. */
-static const det_table *callers_reported(const det_engine *eng) {
-    if (!eng->shared) return &eng->callers;
-    return eng->shard_index == 0 ? det_shared_callers(eng->shared) : NULL;
+static void callers_reported(const det_engine *eng, uint32_t *slots, uint32_t *live) {
+    *slots = *live = 0;
+    if (!eng->shared) {
+        *slots = det_table_slots(&eng->callers);
+        *live = eng->callers.live;
+    } else if (eng->shard_index == 0) {
+        det_shared_callers_count(eng->shared, slots, live);
+    }
 }
 
 void det_engine_memory(const det_engine *eng, det_memory *out) {
-    const det_table *callers = callers_reported(eng);
     memset(out, 0, sizeof *out);
+    callers_reported(eng, &out->callers_cap, &out->callers_live);
     out->source_entry = slot_bytes(&eng->sources);
     out->dest_entry = slot_bytes(&eng->dests);
     out->caller_entry = slot_bytes(&eng->callers);
@@ -412,13 +417,11 @@ void det_engine_memory(const det_engine *eng, det_memory *out) {
     out->incident_entry = slot_bytes(&eng->incidents) + sizeof(ev_event);
     out->sources_cap = det_table_slots(&eng->sources);
     out->dests_cap = det_table_slots(&eng->dests);
-    out->callers_cap = callers ? det_table_slots(callers) : 0;
     out->calls_cap = det_table_slots(&eng->calls);
     out->txns_cap = det_table_slots(&eng->txns);
     out->incidents_cap = det_table_slots(&eng->incidents);
     out->sources_live = eng->sources.live;
     out->dests_live = eng->dests.live;
-    out->callers_live = callers ? callers->live : 0;
     out->calls_live = eng->calls.live;
     out->txns_live = eng->txns.live;
     out->incidents_live = eng->incidents.live;

@@ -175,13 +175,15 @@ uint64_t det_shared_seed(const det_shared *s);
 /* true if `owner` tracks this call: the first worker to claim a Call-ID key
  * keeps it (until the entry is evicted). Thread-safe. */
 bool det_shared_claim_call(det_shared *s, uint64_t call_key, uint32_t owner, uint64_t ts);
-/* The callers table all workers count into, locked: every use of a
- * det_caller in it sits between these two calls (another worker may evict
- * the entry as soon as the lock is released). */
-det_table *det_shared_callers_lock(det_shared *s);
-void det_shared_callers_unlock(det_shared *s);
-/* Read-only, for statistics once the workers are done. */
-const det_table *det_shared_callers(const det_shared *s);
+/* The part of the callers table all workers count into that holds
+ * caller_key, locked: every use of that det_caller sits between these two
+ * calls with the same key (another worker may evict the entry as soon as the
+ * lock is released). */
+det_table *det_shared_callers_lock(det_shared *s, uint64_t caller_key);
+void det_shared_callers_unlock(det_shared *s, uint64_t caller_key);
+/* Slots and live entries of the whole callers table, for statistics once
+ * the workers are done. */
+void det_shared_callers_count(const det_shared *s, uint32_t *slots, uint32_t *live);
 /* Callers tracked for max_dialogs calls (the engine's table and the shared one). */
 static inline uint32_t det_callers_capacity(uint32_t max_dialogs) { return max_dialogs / 2 + 64; }
 

@@ -21,8 +21,11 @@
  *  - callers: the per-caller counters of the fraud rules (det_caller:
  *    FRAUD-VOL-001, FRAUD-WANGIRI-001, FRAUD-IRSF-001 by caller). A caller's
  *    calls come from any address, so from every worker; kept here, they add
- *    up as one engine's would. One mutex for the whole table (det_table keeps
- *    table-wide counts); only call setup and call ends take it.
+ *    up as one engine's would. The table is cut in CALLER_STRIPES by the
+ *    key's top bits, each a det_table with its own mutex (det_table keeps
+ *    table-wide counts): buckets are picked by the low bits, so the stripes
+ *    together evict as one table of their total size would. Only call
+ *    setup, answer and end take a stripe.
  * Must not touch: what the counters mean (det_calls.c), events.
  *
  * Bounded: fixed 8-way buckets; a new entry replaces the oldest of its bucket.
@@ -35,6 +38,7 @@
 
 #define SHARED_WAYS 8u
 #define LOCK_STRIPES 64u
+#define CALLER_STRIPES 16u /* a power of two */
 
 typedef struct shared_slot {
     uint64_t key;
@@ -49,15 +53,22 @@ typedef struct shared_table {
 
 struct det_shared {
     shared_table counts, calls;
-    det_table callers;
-    pthread_mutex_t callers_lock;
     uint64_t seed;
     bool locks_ready;
     /* one per cache line, so stripes do not share lines between cores */
     struct {
         _Alignas(64) pthread_mutex_t m;
     } lock[LOCK_STRIPES];
+    struct {
+        _Alignas(64) pthread_mutex_t m; /* guards t */
+        det_table t;
+    } callers[CALLER_STRIPES];
 };
+
+/* The callers stripe of a caller key: its top bits (the buckets use the low). */
+static unsigned caller_stripe(uint64_t key) {
+    return (unsigned)(key >> 60) & (CALLER_STRIPES - 1);
+}
 
 /* The mutex of key's bucket in t. */
 static pthread_mutex_t *stripe(det_shared *s, const shared_table *t, uint64_t key) {
@@ -90,15 +101,25 @@ static shared_slot *table_slot(shared_table *t, uint64_t key, uint64_t age, bool
 det_shared *det_shared_new(uint32_t max_dests, uint32_t max_calls, fs_err *e) {
     det_shared *s = aligned_alloc(64, sizeof *s); /* sizeof is a multiple of 64 */
     if (s) memset(s, 0, sizeof *s);
-    if (!s || !table_init(&s->counts, max_dests) || !table_init(&s->calls, max_calls) ||
-        !det_table_init(&s->callers, det_callers_capacity(max_calls), sizeof(det_caller))) {
+    bool ok = s && table_init(&s->counts, max_dests) && table_init(&s->calls, max_calls);
+    uint32_t per_stripe = (det_callers_capacity(max_calls) + CALLER_STRIPES - 1) / CALLER_STRIPES;
+    for (unsigned i = 0; ok && i < CALLER_STRIPES; i++)
+        ok = det_table_init(&s->callers[i].t, per_stripe, sizeof(det_caller));
+    if (!ok) {
         det_shared_free(s);
         fs_fail(e, FS_ERR_NOMEM, "out of memory for the workers' shared tables");
         return NULL;
     }
     randombytes_buf(&s->seed, sizeof s->seed);
-    for (unsigned i = 0; i < LOCK_STRIPES; i++) pthread_mutex_init(&s->lock[i].m, NULL);
-    pthread_mutex_init(&s->callers_lock, NULL);
+    /* Every hold is a few table operations: a waiter spins a little before
+     * it sleeps (glibc's adaptive mutex), instead of a futex sleep and wake
+     * per collision. */
+    pthread_mutexattr_t spin;
+    pthread_mutexattr_init(&spin);
+    pthread_mutexattr_settype(&spin, PTHREAD_MUTEX_ADAPTIVE_NP);
+    for (unsigned i = 0; i < LOCK_STRIPES; i++) pthread_mutex_init(&s->lock[i].m, &spin);
+    for (unsigned i = 0; i < CALLER_STRIPES; i++) pthread_mutex_init(&s->callers[i].m, &spin);
+    pthread_mutexattr_destroy(&spin);
     s->locks_ready = true;
     return s;
 }
@@ -107,9 +128,9 @@ void det_shared_free(det_shared *s) {
     if (!s) return;
     if (s->locks_ready) {
         for (unsigned i = 0; i < LOCK_STRIPES; i++) pthread_mutex_destroy(&s->lock[i].m);
-        pthread_mutex_destroy(&s->callers_lock);
+        for (unsigned i = 0; i < CALLER_STRIPES; i++) pthread_mutex_destroy(&s->callers[i].m);
     }
-    det_table_free(&s->callers);
+    for (unsigned i = 0; i < CALLER_STRIPES; i++) det_table_free(&s->callers[i].t);
     free(s->counts.slots);
     free(s->calls.slots);
     free(s);
@@ -124,14 +145,23 @@ size_t det_shared_memory(const det_shared *s) {
     return sizeof *s + ((size_t)s->counts.nbuckets + s->calls.nbuckets) * SHARED_WAYS * sizeof(shared_slot);
 }
 
-det_table *det_shared_callers_lock(det_shared *s) {
-    pthread_mutex_lock(&s->callers_lock);
-    return &s->callers;
+det_table *det_shared_callers_lock(det_shared *s, uint64_t caller_key) {
+    unsigned i = caller_stripe(caller_key);
+    pthread_mutex_lock(&s->callers[i].m);
+    return &s->callers[i].t;
 }
 
-void det_shared_callers_unlock(det_shared *s) { pthread_mutex_unlock(&s->callers_lock); }
+void det_shared_callers_unlock(det_shared *s, uint64_t caller_key) {
+    pthread_mutex_unlock(&s->callers[caller_stripe(caller_key)].m);
+}
 
-const det_table *det_shared_callers(const det_shared *s) { return &s->callers; }
+void det_shared_callers_count(const det_shared *s, uint32_t *slots, uint32_t *live) {
+    *slots = *live = 0;
+    for (unsigned i = 0; i < CALLER_STRIPES; i++) {
+        *slots += det_table_slots(&s->callers[i].t);
+        *live += s->callers[i].t.live;
+    }
+}
 
 uint32_t det_shared_add(det_shared *s, const fs_addr *a, uint64_t window, uint32_t delta) {
     uint64_t key = fs_addr_hash(a, s->seed ^ ((window + 1) * 0x9e3779b97f4a7c15ULL));
