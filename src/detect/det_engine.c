@@ -360,8 +360,12 @@ void det_process(det_engine *eng, const cap_payload *p) {
         }
         return;
     }
-    if (m->call_id.len) /* det_calls_check looks the dialog up: load its bucket during validation */
-        det_table_prefetch(&eng->calls, det_key(eng, m->call_id.p, m->call_id.len, DET_SALT_CALL));
+    if (m->call_id.len) { /* det_calls_check looks the dialog up: load its bucket during validation */
+        uint64_t call_key = det_key(eng, m->call_id.p, m->call_id.len, DET_SALT_CALL);
+        det_table_prefetch(&eng->calls, call_key);
+        if (eng->shared && m->method == SIP_M_INVITE) /* a new call is claimed there too */
+            det_shared_prefetch_call(eng->shared, call_key);
+    }
     sip_validate(m, &eng->limits);
     count_message(eng, m, p);
 

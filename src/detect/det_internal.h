@@ -175,6 +175,8 @@ uint64_t det_shared_seed(const det_shared *s);
 /* true if `owner` tracks this call: the first worker to claim a Call-ID key
  * keeps it (until the entry is evicted). Thread-safe. */
 bool det_shared_claim_call(det_shared *s, uint64_t call_key, uint32_t owner, uint64_t ts);
+/* Start loading the bucket det_shared_claim_call will look at. */
+void det_shared_prefetch_call(const det_shared *s, uint64_t call_key);
 /* The part of the callers table all workers count into that holds
  * caller_key, locked: every use of that det_caller sits between these two
  * calls with the same key (another worker may evict the entry as soon as the

@@ -179,6 +179,11 @@ void det_shared_claim_call_id(det_shared *s, fs_str call_id, unsigned owner, uin
     (void)det_shared_claim_call(s, det_key_seeded(s->seed, call_id.p, call_id.len, DET_SALT_CALL), owner, ts);
 }
 
+void det_shared_prefetch_call(const det_shared *s, uint64_t call_key) {
+    const shared_slot *b = s->calls.slots + (size_t)(call_key & (s->calls.nbuckets - 1)) * SHARED_WAYS;
+    for (unsigned i = 0; i < SHARED_WAYS * sizeof *b; i += 64) __builtin_prefetch((const char *)b + i, 1);
+}
+
 bool det_shared_claim_call(det_shared *s, uint64_t call_key, uint32_t owner, uint64_t ts) {
     bool found;
     pthread_mutex_t *m = stripe(s, &s->calls, call_key);
