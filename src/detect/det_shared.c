@@ -15,9 +15,9 @@
  *    alone counts it once (det_calls.c), so the second worker leaves it alone.
  *    The reader claims a call as it reads its INVITE, in capture order
  *    (det_shared_claim_call_id): the leg that came first wins, as with one
- *    engine. It sees INVITEs in UDP datagrams and at the start of TCP
- *    segments; one later in a segment is claimed by the first worker to run
- *    it.
+ *    engine. It sees INVITEs in UDP datagrams, HEP packets and at the start
+ *    of TCP segments; one later in a segment is claimed by the first worker
+ *    to run it.
  *  - callers: the per-caller counters of the fraud rules (det_caller:
  *    FRAUD-VOL-001, FRAUD-WANGIRI-001, FRAUD-IRSF-001 by caller). A caller's
  *    calls come from any address, so from every worker; kept here, they add

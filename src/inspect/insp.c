@@ -471,10 +471,11 @@ static unsigned pick_worker(insp *in, uint64_t key) {
  * first in the capture, as with one worker, not whichever got there first
  * (det_shared_claim_call_id). A claim for a call already claimed changes
  * nothing, so in-dialog INVITEs and TCP retransmissions need not be told
- * apart here. Seen: a UDP datagram, or a TCP segment that starts with the
- * INVITE and holds its Call-ID line (sip_peek_call_id stops at the segment's
- * end). An INVITE later in a segment, or split before its Call-ID, is
- * claimed by the first worker to run it. */
+ * apart here. Seen: a UDP datagram, a HEP packet's payload, or a TCP
+ * segment that starts with the INVITE and holds its Call-ID line
+ * (sip_peek_call_id stops at the segment's end). An INVITE later in a
+ * segment, or split before its Call-ID, is claimed by the first worker to
+ * run it. */
 static void claim_new_call(insp *in, unsigned wi, const uint8_t *payload, uint32_t n, uint64_t ts) {
     fs_str call_id;
     if (payload && n > 7 && memcmp(payload, "INVITE ", 7) == 0 &&
@@ -690,11 +691,18 @@ static fs_code parse_listen(const char *s, struct sockaddr_storage *ss, socklen_
     return FS_OK;
 }
 
-static uint64_t hep_shard_key(const uint8_t *buf, size_t len) {
+/* Which worker a HEP packet goes to: its address pair; and, as for frames,
+ * a new call's INVITE in it is claimed for a batched worker in arrival
+ * order (claim_new_call): a proxy that mirrors both legs of a call (Kamailio
+ * siptrace) sends them as two packets, often to two workers. */
+static unsigned hep_pick_worker(insp *in, const uint8_t *buf, size_t len, uint64_t now_us) {
     cap_hep h;
     fs_err e;
-    if (cap_hep_parse(buf, len, &h, &e) != FS_OK) return 0;
-    return fs_addr_hash(&h.src.addr, 0) ^ fs_addr_hash(&h.dst.addr, 0);
+    if (cap_hep_parse(buf, len, &h, &e) != FS_OK) return pick_worker(in, 0);
+    unsigned wi = pick_worker(in, fs_addr_hash(&h.src.addr, 0) ^ fs_addr_hash(&h.dst.addr, 0));
+    if (wi != 0 && h.proto_type == 1)
+        claim_new_call(in, wi, h.payload, h.payload_len, h.ts_us ? h.ts_us : now_us);
+    return wi;
 }
 
 fs_code insp_run_hep(insp *in, const char *listen, fs_err *e) {
@@ -733,7 +741,7 @@ fs_code insp_run_hep(insp *in, const char *listen, fs_err *e) {
         n++;
         in->frames_read++;
         in->bytes_read += (uint64_t)got;
-        unsigned wi = pick_worker(in, hep_shard_key(buf, (size_t)got));
+        unsigned wi = hep_pick_worker(in, buf, (size_t)got, now);
         in->worker_bytes[wi] += (uint64_t)got;
         feed(in, wi, REC_HEP, 0, buf, (uint32_t)got, now, n);
     }

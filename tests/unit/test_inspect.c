@@ -2,7 +2,12 @@
  * test_inspect.c -- the pipeline: worker sharding keys, raw messages, and
  * that one and several workers see the same messages.
  */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
 #include <sodium.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "../check.h"
 #include "inspect/insp.h"
@@ -447,6 +452,140 @@ static void test_relayed_calls_tcp(void) {
     if (!getenv("KEEP")) remove(path);
 }
 
+/* ---- HEP: both legs mirrored by the proxy --------------------------------------------- */
+
+static size_t hep_put(uint8_t *o, uint16_t type, const void *v, size_t n) {
+    o[0] = 0, o[1] = 0, o[2] = (uint8_t)(type >> 8), o[3] = (uint8_t)type;
+    o[4] = (uint8_t)((n + 6) >> 8), o[5] = (uint8_t)(n + 6);
+    memcpy(o + 6, v, n);
+    return n + 6;
+}
+
+/* A HEP3 packet carrying payload as UDP from src:sport to dst:5060 at sec.usec. */
+static size_t hep_packet(uint8_t *o, const char *src, uint16_t sport, const char *dst, uint32_t sec,
+                         uint32_t usec, const char *payload) {
+    uint8_t *p = o + 6, fam = 2, proto = 17, sip = 1, b[4];
+    fs_addr a;
+    p += hep_put(p, 0x01, &fam, 1);
+    p += hep_put(p, 0x02, &proto, 1);
+    fs_addr_parse(src, &a);
+    p += hep_put(p, 0x03, a.ip, 4);
+    fs_addr_parse(dst, &a);
+    p += hep_put(p, 0x04, a.ip, 4);
+    b[0] = (uint8_t)(sport >> 8), b[1] = (uint8_t)sport;
+    p += hep_put(p, 0x07, b, 2);
+    b[0] = 5060 >> 8, b[1] = 5060 & 0xff;
+    p += hep_put(p, 0x08, b, 2);
+    uint32_t v[2] = {htonl(sec), htonl(usec)};
+    p += hep_put(p, 0x09, &v[0], 4);
+    p += hep_put(p, 0x0a, &v[1], 4);
+    p += hep_put(p, 0x0b, &sip, 1);
+    p += hep_put(p, 0x0f, payload, strlen(payload));
+    memcpy(o, "HEP3", 4);
+    o[4] = (uint8_t)((p - o) >> 8), o[5] = (uint8_t)(p - o);
+    return (size_t)(p - o);
+}
+
+typedef struct hep_run {
+    insp *in;
+    char listen[32];
+    fs_code rc;
+} hep_run;
+
+static void *hep_thread(void *arg) {
+    hep_run *r = arg;
+    fs_err e = {0};
+    r->rc = insp_run_hep(r->in, r->listen, &e);
+    return NULL;
+}
+
+/* A free UDP port on 127.0.0.1 (0 if none). */
+static uint16_t free_udp_port(void) {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    uint16_t port = 0;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+        port = ntohs(sa.sin_port);
+    if (fd >= 0) close(fd);
+    return port;
+}
+
+/* true once something holds 127.0.0.1:port (our bind fails), within ~3 s. */
+static bool udp_port_taken(uint16_t port) {
+    for (int i = 0; i < 300; i++) {
+        int fd = socket(AF_INET, SOCK_DGRAM, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int rc = fd >= 0 ? bind(fd, (struct sockaddr *)&sa, sizeof sa) : 0, err = errno;
+        if (fd >= 0) close(fd);
+        if (rc != 0 && err == EADDRINUSE) return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+/* Kamailio's siptrace mirrors both legs of a call it relays: the UA's INVITE
+ * (caller ...001), 1 ms later its own toward the carrier (caller ...002),
+ * one Call-ID, as two HEP packets whose address pairs often go to two
+ * workers. One worker tracks each call from the leg that arrived first; so
+ * must two, which takes the reader's claim of HEP-borne INVITEs. */
+static void test_relayed_calls_hep(void) {
+    enum { CALLS = 40 };
+    uint16_t port = free_udp_port();
+    CHECK(port != 0);
+    if (!port) return;
+    for (unsigned w = 1; w <= 2; w++) {
+        static fs38_config cfg;
+        cfg_defaults(&cfg);
+        volume_seen got = {0};
+        insp_options o = {.cfg = &cfg, .workers = w, .live = true, .on_event = collect_volume,
+                          .user = &got, .max_packets = 2 * CALLS, .duration_us = 20 * FS_USEC};
+        fs_err e = {0};
+        hep_run r = {.in = insp_new(&o, &e)};
+        CHECK(r.in != NULL);
+        if (!r.in) return;
+        snprintf(r.listen, sizeof r.listen, "127.0.0.1:%u", port);
+        pthread_t th;
+        CHECK_EQ_INT(pthread_create(&th, NULL, hep_thread, &r), 0);
+        CHECK(udp_port_taken(port));
+        int fd = socket(AF_INET, SOCK_DGRAM, 0);
+        struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int sent = 0;
+        for (int i = 0; i < CALLS; i++) {
+            char ua[32], payload[700];
+            uint8_t pkt[1024];
+            snprintf(ua, sizeof ua, "192.0.2.%d", 1 + i);
+            for (int leg = 0; leg < 2; leg++) {
+                const char *src = leg ? "198.51.100.1" : ua, *dst = leg ? "203.0.113.1" : "198.51.100.1";
+                snprintf(payload, sizeof payload,
+                         "INVITE sip:+4420794600%02d@%s SIP/2.0\r\n"
+                         "Via: SIP/2.0/UDP %s:5060;branch=z9hG4bKh%d.%d\r\nMax-Forwards: 70\r\n"
+                         "From: <sip:+44163296000%d@%s>;tag=h%d\r\nTo: <sip:+4420794600%02d@%s>\r\n"
+                         "Call-ID: hep%d@x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+                         i, dst, src, i, leg, 1 + leg, src, i, i, dst, i);
+                size_t n = hep_packet(pkt, src, leg ? 5060 : 5070, dst, 1700000000u + (uint32_t)i / 10,
+                                      (uint32_t)(i % 10) * 100000u + (uint32_t)leg * 1000u, payload);
+                sent += sendto(fd, pkt, n, 0, (struct sockaddr *)&to, sizeof to) == (ssize_t)n;
+            }
+        }
+        close(fd);
+        CHECK_EQ_INT(sent, 2 * CALLS);
+        pthread_join(th, NULL);
+        CHECK_EQ_INT(r.rc, FS_OK);
+        insp_finish(r.in);
+        insp_stats st;
+        insp_get_stats(r.in, &st);
+        insp_free(r.in);
+        CHECK_EQ_INT(st.det.calls_started, CALLS);
+        CHECK_MSG(got.incidents == 1 && got.count == CALLS && !strcmp(got.caller, "+441632960001"),
+                  "HEP, %u worker(s): %d FRAUD-VOL-001 incident(s), %llu calls, caller %s", w, got.incidents,
+                  (unsigned long long)got.count, got.caller);
+    }
+}
+
 int main(void) {
     if (sodium_init() < 0) return 1;
     test_shard_keys();
@@ -456,5 +595,6 @@ int main(void) {
     test_caller_across_workers();
     test_relayed_calls();
     test_relayed_calls_tcp();
+    test_relayed_calls_hep();
     return check_done("test_inspect");
 }
