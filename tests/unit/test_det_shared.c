@@ -1,7 +1,7 @@
 /*
  * test_det_shared.c -- what the workers of `fs38 inspect --workers N` agree
  * on (src/detect/det_shared.c): destination counts summed per window, one
- * owner per Call-ID, one callers table, bounded tables, all safe from
+ * owner per Call-ID, one (striped) callers table, bounded tables, all safe from
  * several threads; and windows that hold when clocks differ a little.
  */
 #include <pthread.h>
@@ -112,20 +112,25 @@ static void t_threads(void) {
     det_shared_free(s);
 }
 
-/* Threads counting calls of the same callers into the shared table: none lost. */
+/* Threads counting calls of the same callers into the shared table: none
+ * lost. The 7 callers' keys spread over 4 of the table's stripes (top bits),
+ * two or one to a stripe. */
 typedef struct caller_racer {
     det_shared *s;
     uint64_t ts;
 } caller_racer;
 
+static uint64_t racer_key(int j) { return (uint64_t)(j % 4) << 60 | (uint64_t)(1 + j); }
+
 static void *count_calls(void *arg) {
     caller_racer *r = arg;
     for (int i = 0; i < ADDS_PER_THREAD; i++) {
-        det_table *t = det_shared_callers_lock(r->s);
+        uint64_t key = racer_key(i % 7);
+        det_table *t = det_shared_callers_lock(r->s, key);
         bool created, evicted;
-        det_caller *k = det_table_upsert(t, 1 + (uint64_t)(i % 7), r->ts + (uint64_t)i, &created, &evicted);
+        det_caller *k = det_table_upsert(t, key, r->ts + (uint64_t)i, &created, &evicted);
         k->vol_calls++;
-        det_shared_callers_unlock(r->s);
+        det_shared_callers_unlock(r->s, key);
     }
     return NULL;
 }
@@ -135,7 +140,9 @@ static void t_callers(void) {
     det_shared *s = det_shared_new(64, 1024, &e);
     CHECK(s != NULL);
     if (!s) return;
-    CHECK_EQ_INT(det_table_slots(det_shared_callers(s)) >= det_callers_capacity(1024), 1);
+    uint32_t slots, live;
+    det_shared_callers_count(s, &slots, &live);
+    CHECK(slots >= det_callers_capacity(1024) && live == 0);
     caller_racer r[THREADS];
     pthread_t th[THREADS];
     for (unsigned i = 0; i < THREADS; i++) {
@@ -143,15 +150,16 @@ static void t_callers(void) {
         CHECK(pthread_create(&th[i], NULL, count_calls, &r[i]) == 0);
     }
     for (unsigned i = 0; i < THREADS; i++) pthread_join(th[i], NULL);
-    det_table *t = det_shared_callers_lock(s);
     uint64_t total = 0;
-    for (uint64_t key = 1; key <= 7; key++) {
-        det_caller *k = det_table_find(t, key);
+    for (int j = 0; j < 7; j++) {
+        uint64_t key = racer_key(j);
+        det_caller *k = det_table_find(det_shared_callers_lock(s, key), key);
         CHECK(k != NULL);
         if (k) total += k->vol_calls;
+        det_shared_callers_unlock(s, key);
     }
-    CHECK_EQ_INT(t->live, 7);
-    det_shared_callers_unlock(s);
+    det_shared_callers_count(s, &slots, &live);
+    CHECK_EQ_INT(live, 7);
     CHECK_EQ_INT(total, THREADS * ADDS_PER_THREAD);
     det_shared_free(s);
 }
