@@ -586,6 +586,62 @@ static void test_relayed_calls_hep(void) {
     }
 }
 
+/* Live input with two workers: the batched worker runs what it was given
+ * within a tick (500 ms), not when its 256 KiB batch fills. A scanner's
+ * OPTIONS (SIP-SCAN-001 opens on the first) go to worker 1, the batched one;
+ * its open report must come while the run is still listening. */
+typedef struct open_seen {
+    _Atomic int opened;
+} open_seen;
+
+static void collect_open(void *user, const ev_event *ev, bool final) {
+    open_seen *s = user;
+    if (!final && !strcmp(det_rule_table[ev->rule].id, "SIP-SCAN-001")) s->opened = 1;
+}
+
+static void test_live_batches_flow(void) {
+    uint16_t port = free_udp_port();
+    CHECK(port != 0);
+    if (!port) return;
+    static fs38_config cfg;
+    cfg_defaults(&cfg);
+    open_seen scan = {0};
+    insp_options o = {.cfg = &cfg, .workers = 2, .live = true, .on_event = collect_open, .user = &scan,
+                      .duration_us = 4 * FS_USEC};
+    fs_err e = {0};
+    hep_run r = {.in = insp_new(&o, &e)};
+    CHECK(r.in != NULL);
+    if (!r.in) return;
+    snprintf(r.listen, sizeof r.listen, "127.0.0.1:%u", port);
+    pthread_t th;
+    CHECK_EQ_INT(pthread_create(&th, NULL, hep_thread, &r), 0);
+    CHECK(udp_port_taken(port));
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    uint8_t pkt[1024];
+    size_t n = hep_packet(pkt, "203.0.113.66", 5070, "198.51.100.1", (uint32_t)time(NULL), 0,
+                          "OPTIONS sip:100@198.51.100.1 SIP/2.0\r\n"
+                          "Via: SIP/2.0/UDP 203.0.113.66:5070;branch=z9hG4bK-1\r\nMax-Forwards: 70\r\n"
+                          "From: <sip:100@203.0.113.66>;tag=1\r\nTo: <sip:100@198.51.100.1>\r\n"
+                          "Call-ID: scan1@x\r\nCSeq: 1 OPTIONS\r\nUser-Agent: friendly-scanner\r\n"
+                          "Content-Length: 0\r\n\r\n");
+    CHECK(sendto(fd, pkt, n, 0, (struct sockaddr *)&to, sizeof to) == (ssize_t)n);
+    close(fd);
+    int waited_ms = 0;
+    while (!scan.opened && waited_ms < 2500) {
+        usleep(20000);
+        waited_ms += 20;
+    }
+    CHECK_MSG(scan.opened, "SIP-SCAN-001 not reported within %d ms of the packet (run lasts 4 s)", waited_ms);
+    pthread_join(th, NULL);
+    insp_finish(r.in);
+    insp_stats st;
+    insp_get_stats(r.in, &st);
+    insp_free(r.in);
+    CHECK_EQ_INT(st.worker_messages[1], 1); /* it was the batched worker's */
+}
+
 int main(void) {
     if (sodium_init() < 0) return 1;
     test_shard_keys();
@@ -596,5 +652,6 @@ int main(void) {
     test_relayed_calls();
     test_relayed_calls_tcp();
     test_relayed_calls_hep();
+    test_live_batches_flow();
     return check_done("test_inspect");
 }
