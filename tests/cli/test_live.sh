@@ -8,7 +8,8 @@
 #      watches: SIP-SCAN-001 and SIP-ENUM-001 must fire with the attackers'
 #      addresses as sources. A second capture of the same traffic with
 #      --workers 2 must report the same incidents (rules, sources, one
-#      event_id per incident).
+#      event_id per incident), and as it goes: svmap's address named before
+#      its capture ends.
 #  (b) HEP: the same kamailio with its siptrace module (-A WITH_HEP) mirrors
 #      every SIP message it receives and sends as HEP v3 to 127.0.0.1:9060
 #      where `fs38 inspect --hep 127.0.0.1:9060 --duration 6` listens; svmap
@@ -120,6 +121,16 @@ if kam_start live; then
     fpid2=$!; PIDS+=("$fpid2")
     sleep 1.5   # let the captures open before the attack starts
     sv 127.0.2.5 svmap -p 5060 127.0.0.10
+    # live output flows while capturing, the batched worker's share too (the
+    # first client, svmap, lands on it): svmap is named within two 500 ms
+    # ticks, not only when --duration ends
+    sleep 1.2
+    if kill -0 "$fpid2" 2>/dev/null; then
+        ok "live: --workers 2 names svmap's address while still capturing" \
+            grep -q '127\.0\.2\.5' "$TMPD/live2.ndjson"
+    else
+        fail "live: svmap outlasted the 8 s capture; cannot check that --workers 2 reports as it goes"
+    fi
     sv 127.0.2.6 svwar -p 5060 -e 100-300 127.0.0.10
     wait_fs38 "$fpid" live
     wait_fs38 "$fpid2" live2
