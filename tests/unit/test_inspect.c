@@ -357,6 +357,20 @@ static void test_caller_across_workers(void) {
     if (!getenv("KEEP")) remove(path);
 }
 
+/* Leg `leg` (0: first, caller ...001; 1: the proxy's, caller ...002) of
+ * relayed call i from src to dst over transport, Call-ID <id_prefix><i>@x;
+ * returns its length. */
+static int relayed_invite(char *out, size_t n, int i, int leg, const char *src, const char *dst,
+                          const char *transport, const char *id_prefix) {
+    return snprintf(out, n,
+                    "INVITE sip:+4420794600%02d@%s SIP/2.0\r\n"
+                    "Via: SIP/2.0/%s %s:5060;branch=z9hG4bK%s%d.%d\r\nMax-Forwards: 70\r\n"
+                    "From: <sip:+44163296000%d@%s>;tag=%s%d\r\nTo: <sip:+4420794600%02d@%s>\r\n"
+                    "Call-ID: %s%d@x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+                    i, dst, transport, src, id_prefix, i, leg, 1 + leg, src, id_prefix, i, i, dst,
+                    id_prefix, i);
+}
+
 /* Calls relayed by a proxy that rewrites the caller: the UA's INVITE to the
  * proxy (caller ...001), 1 ms later the proxy's INVITE to the carrier (caller
  * ...002), one Call-ID. One worker tracks each call from its first leg, so
@@ -374,12 +388,7 @@ static void test_relayed_calls(void) {
         snprintf(ua, sizeof ua, "192.0.2.%d", 1 + i);
         for (int leg = 0; leg < 2; leg++) {
             const char *src = leg ? "198.51.100.1" : ua, *dst = leg ? "203.0.113.1" : "198.51.100.1";
-            snprintf(payload, sizeof payload,
-                     "INVITE sip:+4420794600%02d@%s SIP/2.0\r\n"
-                     "Via: SIP/2.0/UDP %s:5060;branch=z9hG4bKr%d.%d\r\nMax-Forwards: 70\r\n"
-                     "From: <sip:+44163296000%d@%s>;tag=r%d\r\nTo: <sip:+4420794600%02d@%s>\r\n"
-                     "Call-ID: relay%d@x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
-                     i, dst, src, i, leg, 1 + leg, src, i, i, dst, i);
+            relayed_invite(payload, sizeof payload, i, leg, src, dst, "UDP", "relay");
             pcap_put_udp_to(f, src, leg ? 5060 : 5070, dst, payload, 1700000000u + (uint32_t)i / 10,
                             (uint32_t)(i % 10) * 100000u + (uint32_t)leg * 1000u);
         }
@@ -424,12 +433,7 @@ static void test_relayed_calls_tcp(void) {
         snprintf(ua, sizeof ua, "192.0.2.%d", 1 + i);
         for (int leg = 0; leg < 2; leg++) {
             const char *src = leg ? "198.51.100.1" : "203.0.113.1", *dst = leg ? ua : "198.51.100.1";
-            int n = snprintf(payload, sizeof payload,
-                     "INVITE sip:+4420794600%02d@%s SIP/2.0\r\n"
-                     "Via: SIP/2.0/%s %s:5060;branch=z9hG4bKt%d.%d\r\nMax-Forwards: 70\r\n"
-                     "From: <sip:+44163296000%d@%s>;tag=t%d\r\nTo: <sip:+4420794600%02d@%s>\r\n"
-                     "Call-ID: inbound%d@x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
-                     i, dst, leg ? "UDP" : "TCP", src, i, leg, 1 + leg, src, i, i, dst, i);
+            int n = relayed_invite(payload, sizeof payload, i, leg, src, dst, leg ? "UDP" : "TCP", "inbound");
             uint32_t sec = 1700000000u + (uint32_t)i / 10, usec = (uint32_t)(i % 10) * 100000u + (uint32_t)leg * 1000u;
             if (leg) {
                 pcap_put_udp_to(f, src, 5060, dst, payload, sec, usec);
@@ -526,6 +530,25 @@ static bool udp_port_taken(uint16_t port) {
     return false;
 }
 
+/* Start inspecting HEP on 127.0.0.1:port on a thread, as `--hep` does;
+ * true once it listens. */
+static bool hep_start(hep_run *r, pthread_t *th, const insp_options *o, uint16_t port) {
+    fs_err e = {0};
+    r->in = insp_new(o, &e);
+    CHECK(r->in != NULL);
+    if (!r->in) return false;
+    snprintf(r->listen, sizeof r->listen, "127.0.0.1:%u", port);
+    CHECK_EQ_INT(pthread_create(th, NULL, hep_thread, r), 0);
+    return udp_port_taken(port);
+}
+
+/* Send one HEP packet to 127.0.0.1:port from socket fd. */
+static bool hep_send(int fd, uint16_t port, const uint8_t *pkt, size_t n) {
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    return sendto(fd, pkt, n, 0, (struct sockaddr *)&to, sizeof to) == (ssize_t)n;
+}
+
 /* Kamailio's siptrace mirrors both legs of a call it relays: the UA's INVITE
  * (caller ...001), 1 ms later its own toward the carrier (caller ...002),
  * one Call-ID, as two HEP packets whose address pairs often go to two
@@ -542,33 +565,21 @@ static void test_relayed_calls_hep(void) {
         volume_seen got = {0};
         insp_options o = {.cfg = &cfg, .workers = w, .live = true, .on_event = collect_volume,
                           .user = &got, .max_packets = 2 * CALLS, .duration_us = 20 * FS_USEC};
-        fs_err e = {0};
-        hep_run r = {.in = insp_new(&o, &e)};
-        CHECK(r.in != NULL);
-        if (!r.in) return;
-        snprintf(r.listen, sizeof r.listen, "127.0.0.1:%u", port);
+        hep_run r;
         pthread_t th;
-        CHECK_EQ_INT(pthread_create(&th, NULL, hep_thread, &r), 0);
-        CHECK(udp_port_taken(port));
-        int fd = socket(AF_INET, SOCK_DGRAM, 0);
-        struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port),
-                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        int sent = 0;
+        if (!hep_start(&r, &th, &o, port)) CHECK_MSG(false, "HEP listener on port %u", port);
+        if (!r.in) return;
+        int fd = socket(AF_INET, SOCK_DGRAM, 0), sent = 0;
         for (int i = 0; i < CALLS; i++) {
             char ua[32], payload[700];
             uint8_t pkt[1024];
             snprintf(ua, sizeof ua, "192.0.2.%d", 1 + i);
             for (int leg = 0; leg < 2; leg++) {
                 const char *src = leg ? "198.51.100.1" : ua, *dst = leg ? "203.0.113.1" : "198.51.100.1";
-                snprintf(payload, sizeof payload,
-                         "INVITE sip:+4420794600%02d@%s SIP/2.0\r\n"
-                         "Via: SIP/2.0/UDP %s:5060;branch=z9hG4bKh%d.%d\r\nMax-Forwards: 70\r\n"
-                         "From: <sip:+44163296000%d@%s>;tag=h%d\r\nTo: <sip:+4420794600%02d@%s>\r\n"
-                         "Call-ID: hep%d@x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
-                         i, dst, src, i, leg, 1 + leg, src, i, i, dst, i);
+                relayed_invite(payload, sizeof payload, i, leg, src, dst, "UDP", "hep");
                 size_t n = hep_packet(pkt, src, leg ? 5060 : 5070, dst, 1700000000u + (uint32_t)i / 10,
                                       (uint32_t)(i % 10) * 100000u + (uint32_t)leg * 1000u, payload);
-                sent += sendto(fd, pkt, n, 0, (struct sockaddr *)&to, sizeof to) == (ssize_t)n;
+                sent += hep_send(fd, port, pkt, n);
             }
         }
         close(fd);
@@ -608,17 +619,11 @@ static void test_live_batches_flow(void) {
     open_seen scan = {0};
     insp_options o = {.cfg = &cfg, .workers = 2, .live = true, .on_event = collect_open, .user = &scan,
                       .duration_us = 4 * FS_USEC};
-    fs_err e = {0};
-    hep_run r = {.in = insp_new(&o, &e)};
-    CHECK(r.in != NULL);
-    if (!r.in) return;
-    snprintf(r.listen, sizeof r.listen, "127.0.0.1:%u", port);
+    hep_run r;
     pthread_t th;
-    CHECK_EQ_INT(pthread_create(&th, NULL, hep_thread, &r), 0);
-    CHECK(udp_port_taken(port));
+    if (!hep_start(&r, &th, &o, port)) CHECK_MSG(false, "HEP listener on port %u", port);
+    if (!r.in) return;
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     uint8_t pkt[1024];
     size_t n = hep_packet(pkt, "203.0.113.66", 5070, "198.51.100.1", (uint32_t)time(NULL), 0,
                           "OPTIONS sip:100@198.51.100.1 SIP/2.0\r\n"
@@ -626,7 +631,7 @@ static void test_live_batches_flow(void) {
                           "From: <sip:100@203.0.113.66>;tag=1\r\nTo: <sip:100@198.51.100.1>\r\n"
                           "Call-ID: scan1@x\r\nCSeq: 1 OPTIONS\r\nUser-Agent: friendly-scanner\r\n"
                           "Content-Length: 0\r\n\r\n");
-    CHECK(sendto(fd, pkt, n, 0, (struct sockaddr *)&to, sizeof to) == (ssize_t)n);
+    CHECK(hep_send(fd, port, pkt, n));
     close(fd);
     int waited_ms = 0;
     while (!scan.opened && waited_ms < 2500) {
