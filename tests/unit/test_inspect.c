@@ -567,7 +567,7 @@ static void test_relayed_calls_hep(void) {
                           .user = &got, .max_packets = 2 * CALLS, .duration_us = 20 * FS_USEC};
         hep_run r;
         pthread_t th;
-        if (!hep_start(&r, &th, &o, port)) CHECK_MSG(false, "HEP listener on port %u", port);
+        CHECK_MSG(hep_start(&r, &th, &o, port), "HEP listener on 127.0.0.1:%u", port);
         if (!r.in) return;
         int fd = socket(AF_INET, SOCK_DGRAM, 0), sent = 0;
         for (int i = 0; i < CALLS; i++) {
@@ -621,7 +621,7 @@ static void test_live_batches_flow(void) {
                       .duration_us = 4 * FS_USEC};
     hep_run r;
     pthread_t th;
-    if (!hep_start(&r, &th, &o, port)) CHECK_MSG(false, "HEP listener on port %u", port);
+    CHECK_MSG(hep_start(&r, &th, &o, port), "HEP listener on 127.0.0.1:%u", port);
     if (!r.in) return;
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
     uint8_t pkt[1024];
