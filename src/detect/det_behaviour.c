@@ -33,7 +33,6 @@ enum {
     SALT_USER = 37,
     SALT_BRUTE = 38,
     SALT_AUTH = 39,
-    SALT_CALLID = 40,
     SALT_BRANCH = 46
 };
 
@@ -367,27 +366,39 @@ static fs_str auth_username(fs_str v) {
  * INVITE's number, and its 200 must not answer the INVITE) + top Via branch:
  * the transaction id of RFC 3261 17.1.3. svcrack sends every guess with the
  * same Call-ID and CSeq and only a new branch; without the branch all but
- * the first guess would look like retransmissions. */
-static uint64_t txn_key(const det_ctx *c, const fs_addr *requester, unsigned method) {
-    const sip_msg *m = c->m;
-    return det_key(c->eng, m->call_id.p, m->call_id.len, SALT_CALLID) ^
-           det_key(c->eng, m->via_branch.p, m->via_branch.len, SALT_BRANCH) ^
+ * the first guess would look like retransmissions. The Call-ID enters as its
+ * key in the calls table (already a keyed hash of it). */
+static uint64_t txn_key(const det_engine *eng, const sip_msg *m, const fs_addr *requester, unsigned method,
+                        uint64_t call_key) {
+    return (call_key * 0x9e3779b97f4a7c15ULL) ^ det_key(eng, m->via_branch.p, m->via_branch.len, SALT_BRANCH) ^
            ((uint64_t)m->cseq * 0xc2b2ae3d27d4eb4fULL) ^ ((uint64_t)method * 0x165667b19e3779f9ULL) ^
-           det_key_addr(c->eng, requester, SALT_AUTH);
+           det_key_addr(eng, requester, SALT_AUTH);
 }
 
-/* An out-of-dialog probe-like request, or any request with credentials:
- * remember it until its final response. */
+static fs_str credentials(const sip_msg *m) {
+    fs_str cred = sip_header_value(m, SIP_H_AUTHORIZATION);
+    return cred.len ? cred : sip_header_value(m, SIP_H_PROXY_AUTHORIZATION);
+}
+
+/* Requests remembered until their final response: out-of-dialog probe-like
+ * ones, and any with credentials. Final responses look theirs up. */
+uint64_t det_txn_key(const det_engine *eng, const sip_msg *m, const cap_payload *p, uint64_t call_key) {
+    if (!m->call_id.len) return 0;
+    if (!m->is_request)
+        return m->status >= 200 ? txn_key(eng, m, &p->dst.addr, m->cseq_method, call_key) : 0;
+    bool probe = enum_method(m->method) && m->to_tag.len == 0;
+    if (!probe && !credentials(m).len) return 0;
+    return txn_key(eng, m, &p->src.addr, m->method, call_key);
+}
+
 static void txn_request(det_ctx *c) {
     const sip_msg *m = c->m;
-    fs_str cred = sip_header_value(m, SIP_H_AUTHORIZATION);
-    if (!cred.len) cred = sip_header_value(m, SIP_H_PROXY_AUTHORIZATION);
-    bool probe = enum_method(m->method) && m->to_tag.len == 0;
-    if ((!probe && !cred.len) || !m->call_id.len) return;
+    if (!c->txn_key) return;
+    fs_str cred = credentials(m);
     fs_str user = cred.len ? auth_username(cred) : FS_STR_NULL;
     if (!user.len) user = det_header_user(m->to);
     bool created;
-    det_txn *t = det_table_upsert(&c->eng->txns, txn_key(c, &c->p->src.addr, m->method), c->ts, &created, NULL);
+    det_txn *t = det_table_upsert(&c->eng->txns, c->txn_key, c->ts, &created, NULL);
     if (!created) return; /* a retransmission: keep the entry as it is */
     t->user = det_key(c->eng, user.p, user.len, SALT_USER);
     t->had_auth = cred.len > 0;
@@ -491,8 +502,8 @@ void det_behaviour_check(det_ctx *c) {
         scan_behaviour(c);
         txn_request(c);
     } else {
-        if (c->requester_allowed || c->m->status < 200 || !c->m->call_id.len) return;
-        det_txn *t = det_table_find(&c->eng->txns, txn_key(c, &c->p->dst.addr, c->m->cseq_method));
+        if (c->requester_allowed || !c->txn_key) return;
+        det_txn *t = det_table_find(&c->eng->txns, c->txn_key);
         if (!t || t->answered) return; /* no request seen, or a retransmitted answer */
         t->answered = true;
         enumeration(c);

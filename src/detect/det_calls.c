@@ -21,7 +21,6 @@
 
 enum {
     SALT_REQUESTER = DET_SALT_REQUESTER,
-    SALT_CALL = DET_SALT_CALL,
     SALT_CALLER = 52,
     SALT_CALLEE = 53,
     SALT_IRSF = 54,
@@ -341,7 +340,7 @@ static void call_volume(det_ctx *c, det_call *call, det_caller *k) {
 
 static det_call *call_find(det_ctx *c) {
     const sip_msg *m = c->m;
-    return det_table_find(&c->eng->calls, det_key(c->eng, m->call_id.p, m->call_id.len, SALT_CALL));
+    return m->call_id.len ? det_table_find(&c->eng->calls, c->call_key) : NULL;
 }
 
 /* The caller of call (call->caller_key, set beforehand) in callers. */
@@ -383,7 +382,7 @@ static void count_attempt(det_ctx *c, det_call *call, det_caller *k) {
 static void call_invite(det_ctx *c) {
     det_engine *eng = c->eng;
     const sip_msg *m = c->m;
-    uint64_t key = det_key(eng, m->call_id.p, m->call_id.len, SALT_CALL);
+    uint64_t key = c->call_key;
     det_call *call = det_table_find(&eng->calls, key);
     if (call) {
         /* Same Call-ID: a retransmission, a second capture point, or the

@@ -360,16 +360,21 @@ void det_process(det_engine *eng, const cap_payload *p) {
         }
         return;
     }
-    if (m->call_id.len) { /* det_calls_check looks the dialog up: load its bucket during validation */
-        uint64_t call_key = det_key(eng, m->call_id.p, m->call_id.len, DET_SALT_CALL);
+    /* The dialog and transaction this message belongs to: load their buckets
+     * while validation and the source's detectors run. */
+    uint64_t call_key = 0, txn_key;
+    if (m->call_id.len) {
+        call_key = det_key(eng, m->call_id.p, m->call_id.len, DET_SALT_CALL);
         det_table_prefetch(&eng->calls, call_key);
         if (eng->shared && m->method == SIP_M_INVITE) /* a new call is claimed there too */
             det_shared_prefetch_call(eng->shared, call_key);
     }
+    txn_key = det_txn_key(eng, m, p, call_key);
+    if (txn_key) det_table_prefetch(&eng->txns, txn_key);
     sip_validate(m, &eng->limits);
     count_message(eng, m, p);
 
-    det_ctx c = {.eng = eng, .m = m, .p = p, .ts = p->ts_us};
+    det_ctx c = {.eng = eng, .m = m, .p = p, .ts = p->ts_us, .call_key = call_key, .txn_key = txn_key};
     zone_lookup(&c);
     c.src_ep = &p->src;
     c.dst_ep = &p->dst;

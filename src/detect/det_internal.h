@@ -285,6 +285,8 @@ typedef struct det_ctx {
     bool requester_allowed; /* the requester is allow-listed */
     int requester_zone;     /* zone of the requester (src of requests, dst of responses) */
     const fs_endpoint *src_ep, *dst_ep; /* formatted only when an event needs them */
+    uint64_t call_key;      /* the Call-ID's key in the calls table, 0 = none */
+    uint64_t txn_key;       /* the transaction's key in txns (det_txn_key), 0 = not tracked */
 } det_ctx;
 
 /* ---- incidents (det_engine.c) ----------------------------------------------------- */
@@ -329,5 +331,8 @@ void det_trust_check(det_ctx *c);         /* det_trust.c: trust, CLI, topology, 
 void det_calls_check(det_ctx *c);         /* det_calls.c: dialogs, Wangiri, IRSF, volume */
 void det_calls_tick(det_engine *eng);     /* long calls, timeouts */
 void det_indicators_check(det_ctx *c);    /* det_indicators.c: INTEL-001 */
+/* The key of the transaction m belongs to in the txns table when
+ * det_behaviour_check will look it up, else 0 (det_behaviour.c). */
+uint64_t det_txn_key(const det_engine *eng, const sip_msg *m, const cap_payload *p, uint64_t call_key);
 
 #endif

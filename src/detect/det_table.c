@@ -6,10 +6,10 @@
  * Must not touch: what the entries mean (the detectors own that).
  */
 #include <assert.h>
-#include <math.h>
 #include <stdlib.h>
 
 #include "det_internal.h"
+#include "det_sketch_estimates.h"
 
 bool det_table_init(det_table *t, uint32_t capacity, size_t entry_size) {
     uint32_t buckets = 1;
@@ -129,11 +129,26 @@ bool det_sketch_add(det_sketch *s, uint64_t h) {
     return fresh;
 }
 
-uint32_t det_sketch_count(const det_sketch *s) {
+/* Bits set in the sketch: the popcnt instruction where the CPU has it (the
+ * generic __builtin_popcountll is a library call on baseline x86-64). */
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("popcnt"))) static unsigned bits_set_popcnt(const det_sketch *s) {
     unsigned set = 0;
     for (int i = 0; i < 8; i++) set += (unsigned)__builtin_popcountll(s->bits[i]);
-    if (set == 0) return 0;
-    if (set >= 512) return 3200; /* saturated: at least this many */
-    double zeros = 512.0 - set;
-    return (uint32_t)(-512.0 * log(zeros / 512.0) + 0.5);
+    return set;
+}
+#endif
+
+static unsigned bits_set(const det_sketch *s) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (__builtin_cpu_supports("popcnt")) return bits_set_popcnt(s);
+#endif
+    unsigned set = 0;
+    for (int i = 0; i < 8; i++) set += (unsigned)__builtin_popcountll(s->bits[i]);
+    return set;
+}
+
+uint32_t det_sketch_count(const det_sketch *s) {
+    unsigned set = bits_set(s);
+    return set >= 512 ? 3200 /* saturated: at least this many */ : det_sketch_estimate[set];
 }

@@ -4,6 +4,7 @@
  * owner per Call-ID, one (striped) callers table, bounded tables, all safe from
  * several threads; and windows that hold when clocks differ a little.
  */
+#include <math.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -181,6 +182,24 @@ static void t_window_roll(void) {
     CHECK_EQ_INT(start, 90 * s);
 }
 
+/* The sketch's estimates (a table in det_sketch_estimates.h) are linear
+ * counting's formula, -512 ln(zeros / 512), at every fill level. */
+static void t_sketch_estimates(void) {
+    det_sketch sk;
+    det_sketch_clear(&sk);
+    CHECK_EQ_INT(det_sketch_count(&sk), 0);
+    int wrong = 0;
+    for (unsigned bit = 0; bit < 512; bit++) {
+        CHECK(det_sketch_add(&sk, (uint64_t)bit << 55));
+        CHECK(!det_sketch_add(&sk, (uint64_t)bit << 55));
+        double zeros = 511.0 - bit;
+        uint32_t want = bit == 511 ? 3200 : (uint32_t)(-512.0 * log(zeros / 512.0) + 0.5);
+        if (det_sketch_count(&sk) != want) wrong++;
+    }
+    CHECK_EQ_INT(wrong, 0);
+    CHECK_EQ_INT(det_sketch_count(&sk), 3200);
+}
+
 int main(void) {
     if (sodium_init() < 0) return 1;
     t_counts();
@@ -189,5 +208,6 @@ int main(void) {
     t_threads();
     t_callers();
     t_window_roll();
+    t_sketch_estimates();
     return check_done("test_det_shared");
 }
