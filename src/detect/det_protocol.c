@@ -131,6 +131,7 @@ static const char *ua_fingerprint(fs_str ua) {
             unsigned k = (unsigned)__builtin_ctz(cand);
             cand &= cand - 1;
             if (k >= best) break;
+            if (n - i < 2 || low[i + 1] != tool_agents[k][1]) continue; /* most end here */
             size_t tl = strlen(tool_agents[k]);
             if (tl <= n - i && memcmp(low + i, tool_agents[k], tl) == 0) best = k;
         }

@@ -71,9 +71,15 @@ void ev_add_observable(ev_event *ev, const char *kind, const char *value, const 
     snprintf(o->role, sizeof o->role, "%s", role);
 }
 
+/* Detectors update the details of an open incident on every message that
+ * adds to it: the first letter settles most comparisons without a call. */
+static bool key_is(const ev_detail *d, const char *key) {
+    return d->key[0] == key[0] && !strcmp(d->key, key);
+}
+
 static ev_detail *detail_slot(ev_event *ev, const char *key) {
     for (unsigned i = 0; i < ev->ndetails; i++)
-        if (!strcmp(ev->details[i].key, key)) return &ev->details[i];
+        if (key_is(&ev->details[i], key)) return &ev->details[i];
     if (ev->ndetails >= EV_MAX_DETAILS) return NULL;
     ev_detail *d = &ev->details[ev->ndetails++];
     memset(d, 0, sizeof *d);
@@ -101,7 +107,7 @@ void ev_set_str(ev_event *ev, const char *key, const char *v) {
 
 const ev_detail *ev_get_detail(const ev_event *ev, const char *key) {
     for (unsigned i = 0; i < ev->ndetails; i++)
-        if (!strcmp(ev->details[i].key, key)) return &ev->details[i];
+        if (key_is(&ev->details[i], key)) return &ev->details[i];
     return NULL;
 }
 
