@@ -23,7 +23,6 @@
 
 /* Salts keep the hash spaces of different keys apart. */
 enum {
-    SALT_REQUESTER = DET_SALT_REQUESTER,
     SALT_FLOOD = 31,
     SALT_DEST = DET_SALT_DEST,
     SALT_SCAN = 33,
@@ -243,7 +242,7 @@ static void remember_peer(det_ctx *c) {
  * the PBX that now qualifies it)? Then this request is not a probe. */
 static bool target_knows_source(det_ctx *c) {
     det_engine *eng = c->eng;
-    det_source *t = det_table_find(&eng->sources, det_key_addr(eng, &c->p->dst.addr, SALT_REQUESTER));
+    det_source *t = det_table_find(&eng->sources, c->dst_source_key);
     return t && t != c->requester && det_sketch_has(&t->peers, det_key_addr(eng, &c->p->src.addr, SALT_PEER));
 }
 

@@ -13,6 +13,7 @@
  * printing; events leave only through the det_event_fn callback.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include <sodium.h>
@@ -310,9 +311,9 @@ static void count_message(det_engine *eng, const sip_msg *m, const cap_payload *
     }
 }
 
-static det_source *requester_entry(det_engine *eng, const fs_addr *a, uint64_t ts) {
+static det_source *requester_entry(det_engine *eng, const fs_addr *a, uint64_t key, uint64_t ts) {
     bool created, evicted;
-    det_source *s = det_table_upsert(&eng->sources, det_key_addr(eng, a, DET_SALT_REQUESTER), ts, &created, &evicted);
+    det_source *s = det_table_upsert(&eng->sources, key, ts, &created, &evicted);
     if (evicted) eng->stats.sources_evicted++;
     if (created) s->addr = *a;
     return s;
@@ -337,8 +338,10 @@ void det_process(det_engine *eng, const cap_payload *p) {
 
     /* The state tables are far bigger than the caches: start loading the
      * buckets this message will need while the parser works. */
-    det_table_prefetch(&eng->sources, det_key_addr(eng, &p->src.addr, DET_SALT_REQUESTER));
-    det_table_prefetch(&eng->sources, det_key_addr(eng, &p->dst.addr, DET_SALT_REQUESTER));
+    uint64_t src_key = det_key_addr(eng, &p->src.addr, DET_SALT_REQUESTER);
+    uint64_t dst_key = det_key_addr(eng, &p->dst.addr, DET_SALT_REQUESTER);
+    det_table_prefetch(&eng->sources, src_key);
+    det_table_prefetch(&eng->sources, dst_key);
     det_table_prefetch(&eng->dests, det_key_addr(eng, &p->dst.addr, DET_SALT_DEST));
 
     sip_msg *m = &eng->msg;
@@ -360,6 +363,10 @@ void det_process(det_engine *eng, const cap_payload *p) {
         }
         return;
     }
+    /* The buckets have arrived by now: load the requester's busy first
+     * lines, and the destination's peers (is it a probe's target?). */
+    det_table_prefetch_entry(&eng->sources, m->is_request ? src_key : dst_key, 256);
+    if (m->is_request) det_table_prefetch_entry(&eng->sources, dst_key, offsetof(det_source, scan_targets));
     /* The dialog and transaction this message belongs to: load their buckets
      * while validation and the source's detectors run. */
     uint64_t call_key = 0, txn_key;
@@ -374,12 +381,13 @@ void det_process(det_engine *eng, const cap_payload *p) {
     sip_validate(m, &eng->limits);
     count_message(eng, m, p);
 
-    det_ctx c = {.eng = eng, .m = m, .p = p, .ts = p->ts_us, .call_key = call_key, .txn_key = txn_key};
+    det_ctx c = {.eng = eng, .m = m, .p = p, .ts = p->ts_us,
+                 .dst_source_key = dst_key, .call_key = call_key, .txn_key = txn_key};
     zone_lookup(&c);
     c.src_ep = &p->src;
     c.dst_ep = &p->dst;
     const fs_addr *req_addr = m->is_request ? &p->src.addr : &p->dst.addr;
-    c.requester = requester_entry(eng, req_addr, p->ts_us);
+    c.requester = requester_entry(eng, req_addr, m->is_request ? src_key : dst_key, p->ts_us);
     c.requester->messages++;
     if (m->is_request) c.requester->requests++;
     c.requester_allowed = m->is_request ? c.src_allowed
@@ -393,6 +401,7 @@ void det_process(det_engine *eng, const cap_payload *p) {
         det_protocol_check(&c);
         det_trust_check(&c);
     }
+    if (call_key) det_table_prefetch_entry(&eng->calls, call_key, sizeof(det_call));
     det_behaviour_check(&c);
     det_calls_check(&c);
     if (eng->indicators && !c.src_allowed) det_indicators_check(&c);

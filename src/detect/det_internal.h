@@ -66,6 +66,18 @@ static inline void det_table_prefetch(const det_table *t, uint64_t key) {
     __builtin_prefetch(b);
     __builtin_prefetch(b + 4);
 }
+/* Once key's bucket is in the cache (det_table_prefetch, well before),
+ * start loading the first `bytes` of key's entry, if it is there. */
+static inline void det_table_prefetch_entry(const det_table *t, uint64_t key, size_t bytes) {
+    uint32_t base = (uint32_t)((key ? key : 1) & (t->nbuckets - 1)) * DET_WAYS;
+    for (uint32_t w = 0; w < DET_WAYS; w++) {
+        if (t->tags[base + w].key != (key ? key : 1)) continue;
+        const uint8_t *e = t->slots + (size_t)(base + w) * t->entry_size;
+        for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(e + off);
+        __builtin_prefetch(e + bytes - 1);
+        return;
+    }
+}
 /* Iterate: i from 0 to det_table_slots(t); returns NULL for empty slots. */
 static inline uint32_t det_table_slots(const det_table *t) { return t->nbuckets * DET_WAYS; }
 void *det_table_at(det_table *t, uint32_t i);
@@ -103,43 +115,44 @@ static inline bool det_window_roll(uint64_t *start_us, uint64_t now_us, uint32_t
 /* ---- entities ---------------------------------------------------------------- */
 
 /* A source address: the sender of requests (responses are credited to the
- * address they are sent to, i.e. the requester). */
+ * address they are sent to, i.e. the requester). Fields every request or
+ * response touches come first, so a message loads the first few cache lines
+ * of its source (det_process prefetches them); the rest serve rarer events. */
 typedef struct det_source {
     det_entry e;
     fs_addr addr;
+    bool flood_flagged, scan_flagged, enum_flagged, brute_flagged, brute_user_flagged;
+    bool irsf_flagged, wangiri_flagged;
     uint64_t messages, requests;
     uint32_t incidents;
-    /* flood (SIP-FLOOD-001) */
-    uint64_t flood_start;
+    /* flood (SIP-FLOOD-001): every request */
     uint32_t flood_total, flood_invite, flood_register, flood_options;
-    /* scanning (SIP-SCAN-002) */
+    uint64_t flood_start;
+    /* scanning (SIP-SCAN-002): every probe-like request */
     uint64_t scan_start;
     uint32_t scan_probes;
+    /* Wangiri per source (rotating caller ids): every INVITE */
+    uint32_t wangiri_calls, wangiri_short, wangiri_answered;
+    uint64_t wangiri_start;
+    uint64_t wangiri_ring_us;
+    det_sketch peers;           /* addresses that sent requests to this one */
     det_sketch scan_targets;
-    /* enumeration (SIP-ENUM-001) */
+    /* enumeration (SIP-ENUM-001): final responses to probes */
     uint64_t enum_start;
     uint32_t enum_probes, enum_not_found, enum_exists;
     det_sketch enum_users;
-    /* brute force (SIP-BRUTE-001/002) */
+    /* brute force (SIP-BRUTE-001/002): answers to requests with credentials */
     uint64_t brute_start;
+    uint64_t brute_many_start;  /* SIP-BRUTE-002 window (brute_start is SIP-BRUTE-001's) */
     uint64_t brute_user;        /* hash of the user with most recent failures */
     uint32_t brute_user_fails;
     uint32_t brute_fails;
+    struct { uint64_t user; uint32_t fails; } brute_top[4]; /* failures per user */
     det_sketch brute_users;
-    /* fraud velocity per source (FRAUD-IRSF-001) */
+    /* fraud velocity per source (FRAUD-IRSF-001): calls to high-risk ranges */
     uint64_t irsf_start;
     uint32_t irsf_calls;
     det_sketch irsf_numbers;
-    /* added by det_behaviour.c / det_calls.c */
-    det_sketch peers;           /* addresses that sent requests to this one */
-    bool flood_flagged, scan_flagged, enum_flagged, brute_flagged, brute_user_flagged;
-    bool irsf_flagged, wangiri_flagged;
-    uint64_t brute_many_start;  /* SIP-BRUTE-002 window (brute_start is SIP-BRUTE-001's) */
-    struct { uint64_t user; uint32_t fails; } brute_top[4]; /* failures per user */
-    /* Wangiri per source (rotating caller ids) */
-    uint64_t wangiri_start;
-    uint32_t wangiri_calls, wangiri_short, wangiri_answered;
-    uint64_t wangiri_ring_us;
     det_sketch wangiri_callees;
 } det_source;
 
@@ -285,6 +298,7 @@ typedef struct det_ctx {
     bool requester_allowed; /* the requester is allow-listed */
     int requester_zone;     /* zone of the requester (src of requests, dst of responses) */
     const fs_endpoint *src_ep, *dst_ep; /* formatted only when an event needs them */
+    uint64_t dst_source_key; /* the destination's key in the sources table */
     uint64_t call_key;      /* the Call-ID's key in the calls table, 0 = none */
     uint64_t txn_key;       /* the transaction's key in txns (det_txn_key), 0 = not tracked */
 } det_ctx;
