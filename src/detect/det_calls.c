@@ -105,8 +105,11 @@ static det_caller *caller_entry(det_table *callers, uint64_t key) {
     return key ? det_table_find(callers, key) : NULL;
 }
 
-static det_source *source_entry(det_engine *eng, const fs_addr *a) {
-    return det_table_find(&eng->sources, det_key_addr(eng, a, SALT_REQUESTER));
+/* The source entry of address a: most often the requester of the message
+ * at hand (a call's answer goes back to its caller), already loaded. */
+static det_source *source_entry(det_ctx *c, const fs_addr *a) {
+    if (c->requester && fs_addr_eq(&c->requester->addr, a)) return c->requester;
+    return det_table_find(&c->eng->sources, det_key_addr(c->eng, a, SALT_REQUESTER));
 }
 
 static uint32_t crossing_add(bool *flagged, uint32_t count) {
@@ -211,7 +214,7 @@ static void short_ring(det_ctx *c, det_call *call, uint64_t ring_us) {
     }
     callers_close(eng, call->caller_key);
     if (call->source_allowed) return;
-    det_source *s = source_entry(eng, &call->src);
+    det_source *s = source_entry(c, &call->src);
     if (!s) return;
     s->wangiri_short++;
     s->wangiri_ring_us += ring_us;
@@ -462,7 +465,7 @@ static void call_response(det_ctx *c) {
         det_caller *k = caller_entry(callers, call->caller_key);
         if (k) k->answered++;
         callers_close(eng, call->caller_key);
-        det_source *s = call->source_allowed ? NULL : source_entry(eng, &call->src);
+        det_source *s = call->source_allowed ? NULL : source_entry(c, &call->src);
         if (s) s->wangiri_answered++;
         return;
     }
