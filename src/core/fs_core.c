@@ -89,14 +89,6 @@ bool fs_str_to_u64(fs_str s, uint64_t max, uint64_t *out) {
     return true;
 }
 
-static inline uint64_t mix64(uint64_t h) {
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebULL;
-    return h ^ (h >> 31);
-}
-
 /* Eight bytes per step (multiply-xorshift), then the splitmix64 finaliser so
  * the low bits are usable as a table index. Not a cryptographic hash: tables
  * keyed with it take a random seed and are bounded, so engineered collisions
@@ -116,7 +108,7 @@ uint64_t fs_hash_bytes(const void *p, size_t n, uint64_t seed) {
         h = (h ^ w) * 0x94d049bb133111ebULL;
         h ^= h >> 29;
     }
-    return mix64(h);
+    return fs_mix64(h);
 }
 
 /* ---- errors ------------------------------------------------------------- */
@@ -166,15 +158,6 @@ void *fs_arena_alloc(fs_arena *a, size_t n) {
 bool fs_addr_eq(const fs_addr *a, const fs_addr *b) {
     if (a->family != b->family) return false;
     return memcmp(a->ip, b->ip, a->family == 4 ? 4 : 16) == 0;
-}
-
-/* Called several times per message: one or two words, one finaliser. */
-uint64_t fs_addr_hash(const fs_addr *a, uint64_t seed) {
-    uint64_t lo, hi = 0;
-    memcpy(&lo, a->ip, 8);
-    if (a->family == 4) lo &= 0xffffffffULL;
-    else memcpy(&hi, a->ip + 8, 8);
-    return mix64((seed ^ a->family) + lo * 0x9e3779b97f4a7c15ULL + mix64(hi ^ seed));
 }
 
 const char *fs_addr_str(const fs_addr *a, char *buf, size_t n) {

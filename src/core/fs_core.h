@@ -101,7 +101,22 @@ typedef struct fs_endpoint {
 } fs_endpoint;
 
 bool fs_addr_eq(const fs_addr *a, const fs_addr *b);
-uint64_t fs_addr_hash(const fs_addr *a, uint64_t seed);
+/* The splitmix64 finaliser. */
+static inline uint64_t fs_mix64(uint64_t h) {
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebULL;
+    return h ^ (h >> 31);
+}
+/* Called several times per message (inline): one or two words, mixed. */
+static inline uint64_t fs_addr_hash(const fs_addr *a, uint64_t seed) {
+    uint64_t lo, hi = 0;
+    memcpy(&lo, a->ip, 8);
+    if (a->family == 4) lo &= 0xffffffffULL;
+    else memcpy(&hi, a->ip + 8, 8);
+    return fs_mix64((seed ^ a->family) + lo * 0x9e3779b97f4a7c15ULL + fs_mix64(hi ^ seed));
+}
 /* "192.0.2.1" / "2001:db8::1"; buf at least FS_ADDR_STRLEN. */
 #define FS_ADDR_STRLEN 48
 const char *fs_addr_str(const fs_addr *a, char *buf, size_t n);

@@ -167,7 +167,7 @@ static void flood_dest(det_ctx *c) {
     if (c->zones && c->src_trust != TRUST_UNTRUSTED) return;
     det_engine *eng = c->eng;
     bool created, evicted;
-    det_dest *d = det_table_upsert(&eng->dests, det_key_addr(eng, &c->p->dst.addr, SALT_DEST), c->ts,
+    det_dest *d = det_table_upsert(&eng->dests, c->dest_key, c->ts,
                                    &created, &evicted);
     if (evicted) eng->stats.dests_evicted++;
     if (created) d->addr = c->p->dst.addr;

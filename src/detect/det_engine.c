@@ -23,16 +23,6 @@
 #define TICK_US (1 * FS_USEC)
 #define CALL_MAX_AGE_US (4ULL * 3600 * FS_USEC)
 
-/* ---- keys -------------------------------------------------------------------- */
-
-uint64_t det_key(const det_engine *eng, const void *p, size_t n, uint64_t salt) {
-    return det_key_seeded(eng->seed, p, n, salt);
-}
-
-uint64_t det_key_addr(const det_engine *eng, const fs_addr *a, uint64_t salt) {
-    return fs_addr_hash(a, eng->seed ^ (salt * 0x9e3779b97f4a7c15ULL));
-}
-
 /* ---- lifecycle ------------------------------------------------------------------- */
 
 det_engine *det_engine_new(const fs38_config *cfg, det_event_fn fn, void *user, fs_err *e) {
@@ -342,7 +332,8 @@ void det_process(det_engine *eng, const cap_payload *p) {
     uint64_t dst_key = det_key_addr(eng, &p->dst.addr, DET_SALT_REQUESTER);
     det_table_prefetch(&eng->sources, src_key);
     det_table_prefetch(&eng->sources, dst_key);
-    det_table_prefetch(&eng->dests, det_key_addr(eng, &p->dst.addr, DET_SALT_DEST));
+    uint64_t dest_key = det_key_addr(eng, &p->dst.addr, DET_SALT_DEST);
+    det_table_prefetch(&eng->dests, dest_key);
 
     sip_msg *m = &eng->msg;
     sip_parse_status st = sip_parse(m, (const char *)p->data, p->len, &eng->limits, SIP_PARSE_DATAGRAM);
@@ -382,7 +373,7 @@ void det_process(det_engine *eng, const cap_payload *p) {
     count_message(eng, m, p);
 
     det_ctx c = {.eng = eng, .m = m, .p = p, .ts = p->ts_us,
-                 .dst_source_key = dst_key, .call_key = call_key, .txn_key = txn_key};
+                 .dst_source_key = dst_key, .dest_key = dest_key, .call_key = call_key, .txn_key = txn_key};
     zone_lookup(&c);
     c.src_ep = &p->src;
     c.dst_ep = &p->dst;

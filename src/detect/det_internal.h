@@ -299,6 +299,7 @@ typedef struct det_ctx {
     int requester_zone;     /* zone of the requester (src of requests, dst of responses) */
     const fs_endpoint *src_ep, *dst_ep; /* formatted only when an event needs them */
     uint64_t dst_source_key; /* the destination's key in the sources table */
+    uint64_t dest_key;      /* the destination's key in the dests table */
     uint64_t call_key;      /* the Call-ID's key in the calls table, 0 = none */
     uint64_t txn_key;       /* the transaction's key in txns (det_txn_key), 0 = not tracked */
 } det_ctx;
@@ -322,12 +323,16 @@ uint32_t det_threshold_zone(const det_ctx *c, det_rule_id r, int zone);
 static inline const cfg_rule *det_rule_cfg(const det_ctx *c, det_rule_id r) {
     return &c->eng->cfg->rules[r];
 }
-uint64_t det_key(const det_engine *eng, const void *p, size_t n, uint64_t salt);
-/* det_key's formula, for who holds the seed without an engine (det_shared.c). */
+/* Keys of the tables: keyed with the engine's seed, salted per use. */
 static inline uint64_t det_key_seeded(uint64_t seed, const void *p, size_t n, uint64_t salt) {
     return fs_hash_bytes(p, n, seed ^ (salt * 0x9e3779b97f4a7c15ULL));
 }
-uint64_t det_key_addr(const det_engine *eng, const fs_addr *a, uint64_t salt);
+static inline uint64_t det_key(const det_engine *eng, const void *p, size_t n, uint64_t salt) {
+    return det_key_seeded(eng->seed, p, n, salt);
+}
+static inline uint64_t det_key_addr(const det_engine *eng, const fs_addr *a, uint64_t salt) {
+    return fs_addr_hash(a, eng->seed ^ (salt * 0x9e3779b97f4a7c15ULL));
+}
 
 /* Normalise a SIP user / tel number to "+digits" when it is an international
  * number, or to digits/user otherwise. Returns false if nothing usable. */

@@ -217,18 +217,17 @@ static void fingerprint_check(det_ctx *c) {
 static void detector_anomalies(det_ctx *c) {
     const sip_msg *m = c->m;
     if (!m->is_request) return;
-    uint64_t key = det_key_addr(c->eng, &c->p->src.addr, 11);
     bool opened;
     if (m->via_branch.len && !fs_str_istarts(m->via_branch, "z9hG4bK") &&
         !sip_msg_has_anomaly(m, SIP_A_VIA_BRANCH_NO_COOKIE)) {
-        ev_event *ev = det_hit(c, R_PROTO_BRANCH_COOKIE, key, 1, &opened);
+        ev_event *ev = det_hit(c, R_PROTO_BRANCH_COOKIE, det_key_addr(c->eng, &c->p->src.addr, 11), 1, &opened);
         if (ev) {
             if (opened) source_observable(ev, c);
             note_anomaly(ev, "VIA_BRANCH_NO_COOKIE");
         }
     }
     if (m->method == SIP_M_UNKNOWN && !sip_msg_has_anomaly(m, SIP_A_METHOD_UNKNOWN)) {
-        ev_event *ev = det_hit(c, R_PROTO_METHOD, key, 1, &opened);
+        ev_event *ev = det_hit(c, R_PROTO_METHOD, det_key_addr(c->eng, &c->p->src.addr, 11), 1, &opened);
         if (ev) {
             if (opened) source_observable(ev, c);
             note_anomaly(ev, "METHOD_UNKNOWN");
