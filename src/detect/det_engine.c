@@ -177,7 +177,11 @@ ev_event *det_hit(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, bo
         inc->ev = ev;
         event_init(ev, c, r);
         ev->incident_key = key;
-        ev->count = add;
+        /* at least this message: a hit that adds nothing to an incident
+         * (a message's second anomaly of one rule) still opens it with one
+         * when the first was evicted meanwhile (capture time stepping back
+         * makes the fresh incident the least recent of a full bucket) */
+        ev->count = add ? add : 1;
         if (opened) *opened = true;
         eng->stats.events_opened++;
         if (c->requester && r != R_FLOOD_DEST) c->requester->incidents++;
@@ -355,8 +359,9 @@ void det_process(det_engine *eng, const cap_payload *p) {
         return;
     }
     /* The buckets have arrived by now: load the requester's busy first
-     * lines, and the destination's peers (is it a probe's target?). */
-    det_table_prefetch_entry(&eng->sources, m->is_request ? src_key : dst_key, 256);
+     * lines (det_source: up to the enumeration fields), and the destination's
+     * peers (is it a probe's target?). */
+    det_table_prefetch_entry(&eng->sources, m->is_request ? src_key : dst_key, offsetof(det_source, enum_start));
     if (m->is_request) det_table_prefetch_entry(&eng->sources, dst_key, offsetof(det_source, scan_targets));
     /* The dialog and transaction this message belongs to: load their buckets
      * while validation and the source's detectors run. */

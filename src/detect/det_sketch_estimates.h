@@ -2,7 +2,7 @@
  * det_sketch_estimates.h -- linear counting over 512 bits: the distinct count
  * estimated from the number of bits set, -512 ln(zeros / 512) rounded, for
  * 0..511 bits (512, saturated, is det_sketch_count's 3200). Generated once
- * with that formula in double precision; det_table.c's test checks it.
+ * with that formula in double precision; tests/unit/test_det_shared.c checks it.
  */
 static const uint16_t det_sketch_estimate[512] = {
     0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,

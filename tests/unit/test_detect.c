@@ -1206,6 +1206,34 @@ static void test_time_steps_back(void) {
     world_free(&w);
 }
 
+/* A hit that adds nothing (the second anomaly of one rule in a message)
+ * to an incident evicted since the message's first hit still opens a new
+ * one with count 1, never 0. Capture time stepping back makes the fresh
+ * incident the least recent of a full bucket, so the next new incident in
+ * that bucket evicts it (found by fuzz_detect, 2026-11-26). */
+static void test_zero_add_after_eviction(void) {
+    fs38_config *cfg = config_default();
+    cfg->max_incidents = 16; /* 2 buckets of 8 */
+    world w = world_new(cfg);
+    det_ctx c = {.eng = w.eng, .ts = T0 + SEC(10), .src_zone = -1, .dst_zone = -1, .requester_zone = -1};
+    for (uint64_t k = 100; k < 132; k++) det_hit(&c, R_MAL_MESSAGE, k, 1, NULL); /* both buckets full */
+    c.ts = T0;                                   /* 10 s back */
+    det_hit(&c, R_MAL_MESSAGE, 1, 1, NULL);      /* first anomaly: opens X */
+    uint64_t evicted = w.eng->stats.incidents_evicted;
+    for (uint64_t k = 200; k < 208; k++) det_hit(&c, R_PROTO_OTHER, k, 1, NULL); /* one lands in X's bucket */
+    det_hit(&c, R_MAL_MESSAGE, 1, 0, NULL);      /* second anomaly of X's rule */
+    CHECK(w.eng->stats.incidents_evicted > evicted);
+    world_finish(&w);
+    int zero = 0, reopened = 0;
+    for (int i = 0; i < w.out->n; i++) {
+        if (w.out->ev[i].count == 0) zero++;
+        if (w.out->ev[i].rule == R_MAL_MESSAGE && w.out->ev[i].first_us == T0) reopened++;
+    }
+    CHECK_EQ_INT(reopened, 2); /* X's first report (evicted) and the one the zero add opened */
+    CHECK_EQ_INT(zero, 0);
+    world_free(&w);
+}
+
 static void test_allow_and_live(void) {
     fs38_config *cfg = config_default();
     fs_err e = {0};
@@ -1440,6 +1468,7 @@ int main(void) {
     test_volume();
     test_allow_and_live();
     test_time_steps_back();
+    test_zero_add_after_eviction();
     test_memory_bound();
     test_hostile_input();
     return check_done("test_detect");
