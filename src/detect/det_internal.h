@@ -69,9 +69,10 @@ static inline void det_table_prefetch(const det_table *t, uint64_t key) {
 /* Once key's bucket is in the cache (det_table_prefetch, well before),
  * start loading the first `bytes` of key's entry, if it is there. */
 static inline void det_table_prefetch_entry(const det_table *t, uint64_t key, size_t bytes) {
-    uint32_t base = (uint32_t)((key ? key : 1) & (t->nbuckets - 1)) * DET_WAYS;
+    if (key == 0) key = 1; /* as the lookups: 0 marks an empty slot */
+    uint32_t base = (uint32_t)(key & (t->nbuckets - 1)) * DET_WAYS;
     for (uint32_t w = 0; w < DET_WAYS; w++) {
-        if (t->tags[base + w].key != (key ? key : 1)) continue;
+        if (t->tags[base + w].key != key) continue;
         const uint8_t *e = t->slots + (size_t)(base + w) * t->entry_size;
         for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(e + off);
         __builtin_prefetch(e + bytes - 1);
