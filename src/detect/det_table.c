@@ -7,9 +7,34 @@
  */
 #include <assert.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "det_internal.h"
 #include "det_sketch_estimates.h"
+
+/* Tables of TABLE_MAP_BYTES or more are mapped on their own: the kernel
+ * hands them over zero-filled and a page costs only once it is touched.
+ * (calloc does the same only while its mmap threshold is below the size;
+ * glibc raises that threshold when a big block is freed, and then calloc
+ * zeroes every byte itself at start-up: 35 M instructions for the tables of
+ * two workers.) Smaller ones come from the heap, zeroed, 64-byte aligned. */
+#define TABLE_MAP_BYTES ((size_t)256 * 1024)
+
+static void *table_alloc(size_t bytes) {
+    if (bytes >= TABLE_MAP_BYTES) {
+        void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        return p == MAP_FAILED ? NULL : p;
+    }
+    void *p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    if (p) memset(p, 0, bytes);
+    return p;
+}
+
+static void table_release(void *p, size_t bytes) {
+    if (!p) return;
+    if (bytes >= TABLE_MAP_BYTES) munmap(p, bytes);
+    else free(p);
+}
 
 bool det_table_init(det_table *t, uint32_t capacity, size_t entry_size) {
     uint32_t buckets = 1;
@@ -18,19 +43,19 @@ bool det_table_init(det_table *t, uint32_t capacity, size_t entry_size) {
     t->entry_size = (entry_size + 7u) & ~(size_t)7u;
     t->nbuckets = buckets;
     size_t n = (size_t)buckets * DET_WAYS;
-    t->slots = calloc(n, t->entry_size);
-    t->tags = aligned_alloc(64, n * sizeof *t->tags);
+    t->slots = table_alloc(n * t->entry_size);
+    t->tags = table_alloc(n * sizeof *t->tags);
     if (!t->slots || !t->tags) {
         det_table_free(t);
         return false;
     }
-    memset(t->tags, 0, n * sizeof *t->tags);
     return true;
 }
 
 void det_table_free(det_table *t) {
-    free(t->slots);
-    free(t->tags);
+    size_t n = (size_t)t->nbuckets * DET_WAYS;
+    table_release(t->slots, n * t->entry_size);
+    table_release(t->tags, n * sizeof *t->tags);
     t->slots = NULL;
     t->tags = NULL;
 }
