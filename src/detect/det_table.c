@@ -17,14 +17,31 @@
  * (calloc does the same only while its mmap threshold is below the size;
  * glibc raises that threshold when a big block is freed, and then calloc
  * zeroes every byte itself at start-up: 35 M instructions for the tables of
- * two workers.) Smaller ones come from the heap, zeroed, 64-byte aligned. */
+ * two workers.) Smaller ones come from the heap. */
 #define TABLE_MAP_BYTES ((size_t)256 * 1024)
+/* Under AddressSanitizer (the tests, the fuzzers) every table stays on the
+ * heap, where the sanitizer guards its bounds. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TABLES_MAPPED 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TABLES_MAPPED 0
+#endif
+#endif
+#ifndef TABLES_MAPPED
+#define TABLES_MAPPED 1
+#endif
 
-static void *table_alloc(size_t bytes) {
-    if (bytes >= TABLE_MAP_BYTES) {
+static bool mapped(size_t bytes) { return TABLES_MAPPED && bytes >= TABLE_MAP_BYTES; }
+
+/* Zeroed memory for a table's slots or tags; tags are 64-byte aligned (a
+ * bucket's 8 tags are two cache lines; a mapping is page aligned). */
+static void *table_alloc(size_t bytes, bool tags) {
+    if (mapped(bytes)) {
         void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         return p == MAP_FAILED ? NULL : p;
     }
+    if (!tags) return calloc(1, bytes);
     void *p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     if (p) memset(p, 0, bytes);
     return p;
@@ -32,7 +49,7 @@ static void *table_alloc(size_t bytes) {
 
 static void table_release(void *p, size_t bytes) {
     if (!p) return;
-    if (bytes >= TABLE_MAP_BYTES) munmap(p, bytes);
+    if (mapped(bytes)) munmap(p, bytes);
     else free(p);
 }
 
@@ -43,8 +60,8 @@ bool det_table_init(det_table *t, uint32_t capacity, size_t entry_size) {
     t->entry_size = (entry_size + 7u) & ~(size_t)7u;
     t->nbuckets = buckets;
     size_t n = (size_t)buckets * DET_WAYS;
-    t->slots = table_alloc(n * t->entry_size);
-    t->tags = table_alloc(n * sizeof *t->tags);
+    t->slots = table_alloc(n * t->entry_size, false);
+    t->tags = table_alloc(n * sizeof *t->tags, true);
     if (!t->slots || !t->tags) {
         det_table_free(t);
         return false;
