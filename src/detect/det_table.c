@@ -172,22 +172,23 @@ bool det_sketch_add(det_sketch *s, uint64_t h) {
 }
 
 /* Bits set in the sketch: the popcnt instruction where the CPU has it (the
- * generic __builtin_popcountll is a library call on baseline x86-64). */
-#if defined(__x86_64__) || defined(__i386__)
-__attribute__((target("popcnt"))) static unsigned bits_set_popcnt(const det_sketch *s) {
+ * generic __builtin_popcountll is a library call on baseline x86-64); the
+ * sum is inlined into each variant and compiled for its target. */
+static inline __attribute__((always_inline)) unsigned sum_bits(const det_sketch *s) {
     unsigned set = 0;
     for (int i = 0; i < 8; i++) set += (unsigned)__builtin_popcountll(s->bits[i]);
     return set;
 }
+
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("popcnt"))) static unsigned bits_set_popcnt(const det_sketch *s) { return sum_bits(s); }
 #endif
 
 static unsigned bits_set(const det_sketch *s) {
 #if defined(__x86_64__) || defined(__i386__)
     if (__builtin_cpu_supports("popcnt")) return bits_set_popcnt(s);
 #endif
-    unsigned set = 0;
-    for (int i = 0; i < 8; i++) set += (unsigned)__builtin_popcountll(s->bits[i]);
-    return set;
+    return sum_bits(s);
 }
 
 uint32_t det_sketch_count(const det_sketch *s) {
