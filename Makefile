@@ -15,7 +15,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lpcap -ljan
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 BASE    := -std=c11 -D_GNU_SOURCE -g $(WARN) $(PKG_CFLAGS) -Isrc -DFS38_ETC_DIR='"$(CURDIR)/etc"'
-REL_CFLAGS  := $(BASE) -O2
+REL_CFLAGS  := $(BASE) -O2 -DNDEBUG
 ASAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 ASAN_CFLAGS := $(BASE) -O1 $(ASAN_FLAGS)
 LDLIBS  := $(PKG_LIBS) -lpthread -lm

@@ -33,16 +33,6 @@ bool fs_str_ieq(fs_str a, fs_str b) {
     return true;
 }
 
-bool fs_str_ieq_cstr(fs_str a, const char *c) {
-    return fs_str_ieq(a, fs_str_make(c, strlen(c)));
-}
-
-bool fs_str_istarts(fs_str a, const char *prefix) {
-    size_t n = strlen(prefix);
-    if (a.len < n) return false;
-    return fs_str_ieq(fs_str_make(a.p, n), fs_str_make(prefix, n));
-}
-
 bool fs_str_icontains(fs_str hay, const char *needle) {
     size_t n = strlen(needle);
     if (n == 0) return true;

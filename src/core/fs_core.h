@@ -40,8 +40,19 @@ static inline bool fs_str_empty(fs_str s) { return s.len == 0; }
 bool fs_str_eq(fs_str a, fs_str b);
 bool fs_str_eq_cstr(fs_str a, const char *c);
 bool fs_str_ieq(fs_str a, fs_str b);          /* ASCII case-insensitive */
-bool fs_str_ieq_cstr(fs_str a, const char *c);
-bool fs_str_istarts(fs_str a, const char *prefix);
+static inline unsigned char fs_ascii_lower(unsigned char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+/* Inline, so that a literal's length is known where it is called and most
+ * mismatches (length, first octet) cost no call. */
+static inline bool fs_str_ieq_cstr(fs_str a, const char *c) {
+    size_t n = strlen(c);
+    return a.len == n && fs_str_ieq(a, fs_str_make(c, n));
+}
+static inline bool fs_str_istarts(fs_str a, const char *prefix) {
+    size_t n = strlen(prefix);
+    if (a.len < n) return false;
+    if (n && fs_ascii_lower((unsigned char)a.p[0]) != fs_ascii_lower((unsigned char)prefix[0])) return false;
+    return fs_str_ieq(fs_str_make(a.p, n), fs_str_make(prefix, n));
+}
 bool fs_str_icontains(fs_str hay, const char *needle);
 fs_str fs_str_trim(fs_str s);                 /* strip SP / HTAB / CR / LF both ends */
 /* Copy into dst (size n) NUL terminated, truncating; returns dst. */

@@ -304,7 +304,7 @@ static void enumeration(det_ctx *c) {
     if (!rc->enabled || !enum_method(m->cseq_method)) return;
     int outcome = enum_outcome(m->status);
     if (outcome < 0) return; /* not a telling answer: skip parsing To */
-    fs_str user = det_header_user(m->to);
+    fs_str user = det_from_to_user(m, 1);
     if (!user.len) return;
     if (det_window_roll(&s->enum_start, c->ts, rc->window_s)) {
         s->enum_probes = s->enum_not_found = s->enum_exists = 0;
@@ -395,7 +395,7 @@ static void txn_request(det_ctx *c) {
     if (!c->txn_key) return;
     fs_str cred = credentials(m);
     fs_str user = cred.len ? auth_username(cred) : FS_STR_NULL;
-    if (!user.len) user = det_header_user(m->to);
+    if (!user.len) user = det_from_to_user(m, 1);
     bool created;
     det_txn *t = det_table_upsert(&c->eng->txns, c->txn_key, c->ts, &created, NULL);
     if (!created) return; /* a retransmission: keep the entry as it is */

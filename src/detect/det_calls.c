@@ -43,12 +43,16 @@ static bool anonymous_user(fs_str u) {
     return false;
 }
 
-static bool identity_of(fs_str header_value, char *out, size_t n) {
-    fs_str user = det_header_user(header_value);
+/* The normalised number of a user part (out empty and false if none). */
+static bool identity_of_user(fs_str user, char *out, size_t n) {
     bool intl;
     out[0] = '\0';
     if (!user.len || anonymous_user(user)) return false;
     return det_number_normalise(user, out, n, &intl);
+}
+
+static bool identity_of(fs_str header_value, char *out, size_t n) {
+    return identity_of_user(det_header_user(header_value), out, n);
 }
 
 /* The caller: the asserted identity when it comes from inside the trust
@@ -57,7 +61,7 @@ static void caller_of(const det_ctx *c, char *out, size_t n) {
     const sip_msg *m = c->m;
     fs_str pai = sip_header_value(m, SIP_H_P_ASSERTED_IDENTITY);
     if (pai.len && c->zones && c->src_trust != TRUST_UNTRUSTED && identity_of(pai, out, n)) return;
-    if (!identity_of(m->from, out, n)) out[0] = '\0';
+    if (!identity_of_user(det_from_to_user(m, 0), out, n)) out[0] = '\0';
 }
 
 static void callee_of(const sip_msg *m, char *out, size_t n) {
@@ -65,7 +69,7 @@ static void callee_of(const sip_msg *m, char *out, size_t n) {
     bool intl;
     out[0] = '\0';
     if (sip_uri_parse(m->ruri, &u) && u.user.len && det_number_normalise(u.user, out, n, &intl)) return;
-    if (!identity_of(m->to, out, n)) out[0] = '\0';
+    if (!identity_of_user(det_from_to_user(m, 1), out, n)) out[0] = '\0';
 }
 
 static uint64_t str_key(const det_engine *eng, const char *s, uint64_t salt) {

@@ -480,6 +480,19 @@ fs_str det_header_user(fs_str value) {
     return u.user;
 }
 
+fs_str det_from_to_user(const sip_msg *m, unsigned which) {
+    if (!(m->pre_ok & (SIP_PRE_FROM << which))) return det_header_user(which ? m->to : m->from);
+    /* sip_parse found a plain <sip:userinfo@host...> (sip_fast_nameaddr):
+     * what sip_uri_parse would take as the user, the userinfo up to ':'. */
+    fs_str uri = m->pre_uri[which];
+    uint32_t skip = uri.p[3] == ':' ? 4 : 5; /* "sip:" or "sips:" */
+    const char *p = uri.p + skip, *end = uri.p + uri.len;
+    const char *at = memchr(p, '@', (size_t)(end - p));
+    if (!at) return FS_STR_NULL;
+    const char *colon = memchr(p, ':', (size_t)(at - p));
+    return fs_str_make(p, (size_t)((colon ? colon : at) - p));
+}
+
 bool det_number_normalise(fs_str user, char *out, size_t n, bool *international) {
     size_t o = 0;
     uint32_t i = 0;

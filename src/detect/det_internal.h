@@ -340,6 +340,9 @@ static inline uint64_t det_key_addr(const det_engine *eng, const fs_addr *a, uin
 bool det_number_normalise(fs_str user, char *out, size_t n, bool *international);
 /* User part of a name-addr header value (From/To/PAI) or a URI; tel: numbers too. */
 fs_str det_header_user(fs_str value);
+/* det_header_user of m's first From (which 0) or To (1), without parsing
+ * again when sip_parse found the value plain. */
+fs_str det_from_to_user(const sip_msg *m, unsigned which);
 
 /* ---- detectors ------------------------------------------------------------------- */
 

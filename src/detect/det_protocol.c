@@ -57,6 +57,7 @@ static void source_observable(ev_event *ev, const det_ctx *c) {
 
 static void anomaly_hits(det_ctx *c) {
     const sip_msg *m = c->m;
+    if (!m->nanom) return; /* most messages */
     uint64_t key = det_key_addr(c->eng, &c->p->src.addr, 11);
     bool seen[R__COUNT] = {false};
     for (unsigned i = 0; i < m->nanom; i++) {

@@ -367,10 +367,10 @@ typedef struct sip_msg {
     /* sip_parse's verdicts for sip_validate, so it need not scan again:
      * SIP_PRE_* bits = the first From / To / Via value or the Request-URI
      * matched the plain grammar of sip_fast_nameaddr / sip_fast_via /
-     * sip_fast_sip_uri; pre_uri_len = the length
-     * of that From / To URI (validate applies its own max_uri_len). */
+     * sip_fast_sip_uri; pre_uri = that From / To URI, the sip: or sips:
+     * URI inside <> (validate applies its own max_uri_len). */
     uint8_t pre_ok;
-    uint32_t pre_uri_len[2];
+    fs_str pre_uri[2];
 
     /* anomalies in the order found (first SIP_MAX_ANOMALIES kept) */
     uint8_t nanom;
@@ -430,9 +430,9 @@ const sip_header *sip_header_next(const sip_msg *m, sip_header_id id, uint16_t *
  * answer true only for values the full checks pass without any anomaly;
  * false means "take the full checks", not "broken". */
 enum { SIP_PRE_FROM = 1, SIP_PRE_TO = 2, SIP_PRE_VIA = 4, SIP_PRE_VIA_BCAST = 8, SIP_PRE_RURI = 16 };
-/* v: one trimmed name-addr; contact: also check expires=. *uri_len = length
- * of the URI inside <>, *tag = the first tag= value (empty if none). */
-bool sip_fast_nameaddr(fs_str v, bool contact, uint32_t *uri_len, fs_str *tag);
+/* v: one trimmed name-addr; contact: also check expires=. *uri = the URI
+ * inside <> (sip: or sips:), *tag = the first tag= value (empty if none). */
+bool sip_fast_nameaddr(fs_str v, bool contact, fs_str *uri, fs_str *tag);
 /* v: one Via value; *host = sent-by host, *branch = first branch= value. */
 bool sip_fast_via(fs_str v, fs_str *host, fs_str *branch);
 bool sip_is_broadcast(fs_str host); /* 255.255.255.255 */

@@ -404,7 +404,7 @@ static void top_via(sip_msg *m, fs_str v) {
  * (the tag is the one tag_of finds: the first tag= among the parameters). */
 static fs_str from_to(sip_msg *m, fs_str v, unsigned i) {
     fs_str tag;
-    if (sip_fast_nameaddr(v, false, &m->pre_uri_len[i], &tag)) {
+    if (sip_fast_nameaddr(v, false, &m->pre_uri[i], &tag)) {
         m->pre_ok |= (uint8_t)(SIP_PRE_FROM << i);
         return tag;
     }

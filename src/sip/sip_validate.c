@@ -410,7 +410,7 @@ static bool fast_header_params(const fast_val *sc, const char *p, bool check_exp
 
 /* One name-addr: ["display" | tokens] <sip:...>[;params]. Declared in sip.h
  * (sip_parse runs it on From/To and leaves the verdict in the message). */
-bool sip_fast_nameaddr(fs_str v, bool contact, uint32_t *uri_len, fs_str *tag) {
+bool sip_fast_nameaddr(fs_str v, bool contact, fs_str *uri, fs_str *tag) {
     *tag = FS_STR_NULL;
     const char *p = v.p, *e = v.p + v.len;
     if (p < e && *p == '"') {
@@ -425,14 +425,13 @@ bool sip_fast_nameaddr(fs_str v, bool contact, uint32_t *uri_len, fs_str *tag) {
     fast_val sc = {v.p, e};
     const char *u = p + 1, *gt;
     if (!fast_bracketed_uri(&sc, u, &gt)) return false;
-    *uri_len = (uint32_t)(gt - u);
+    *uri = fs_str_make(u, (size_t)(gt - u));
     return fast_header_params(&sc, gt + 1, contact, tag);
 }
 
 static bool fast_nameaddr(fs_str v, const sip_limits *lim, bool contact) {
-    uint32_t uri_len;
-    fs_str tag;
-    return sip_fast_nameaddr(v, contact, &uri_len, &tag) && !(lim->max_uri_len && uri_len > lim->max_uri_len);
+    fs_str uri, tag;
+    return sip_fast_nameaddr(v, contact, &uri, &tag) && !(lim->max_uri_len && uri.len > lim->max_uri_len);
 }
 
 /* SIP/2.0/TRANSPORT host[:port][;name[=value]]... without lists or quotes. */
@@ -503,7 +502,7 @@ static void check_from_to_full(sip_msg *m, sip_header_id id, const sip_limits *l
 /* The first From (i 0) or To (i 1): nothing to do when sip_parse's
  * sip_fast_nameaddr passed it (m->pre_ok) within max_uri_len. */
 static inline void check_from_to(sip_msg *m, sip_header_id id, unsigned i, const sip_limits *lim) {
-    if ((m->pre_ok & (SIP_PRE_FROM << i)) && !(lim->max_uri_len && m->pre_uri_len[i] > lim->max_uri_len)) return;
+    if ((m->pre_ok & (SIP_PRE_FROM << i)) && !(lim->max_uri_len && m->pre_uri[i].len > lim->max_uri_len)) return;
     check_from_to_full(m, id, lim);
 }
 

@@ -1354,6 +1354,48 @@ static uint64_t rng(void) {
     return rng_state;
 }
 
+
+/* det_from_to_user takes the From/To URI sip_parse already found when the
+ * value is plain: it must give what det_header_user (the full name-addr and
+ * URI parse) gives, for plain values, others, and damaged ones. */
+static void test_from_to_user(void) {
+    const char *values[] = {
+        "<sip:1001@pbx.example.com>;tag=a1", "\"Alice\" <sip:alice@10.0.0.1:5060;transport=udp>;tag=9",
+        "Bob <sips:bob:secret@[2001:db8::1]:5061>", "<sip:pbx.example.com>", "<sip:@x>;tag=1",
+        "<sip:+44%2070@x;user=phone>", "<sip:a;b=c@host;lr>", "<sip:host;x=a@b>", "sip:1002@x;tag=3",
+        "<tel:+88216123>", "<sip:1@x:000001>", "<sip:1@x:99999>", "\"sip:1@x\" <sip:2@y>",
+        "<SIP:3@z>", "<sip:4@z>;;tag=1", "A B <sip:5@z>", "<sip:6@z?subject=x>", "<sip:7@>",
+    };
+    sip_limits lim;
+    sip_limits_default(&lim);
+    static sip_msg m;
+    char buf[512];
+    unsigned fast = 0, full = 0;
+    for (int i = 0; i < 20000; i++) {
+        const char *from = values[rng() % (sizeof values / sizeof *values)];
+        const char *to = values[rng() % (sizeof values / sizeof *values)];
+        int n = snprintf(buf, sizeof buf,
+                         "OPTIONS sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: %s\r\nTo: %s\r\n"
+                         "Call-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", from, to);
+        size_t len = (size_t)n;
+        int flips = i < 2000 ? 0 : (int)(rng() % 3);
+        for (int k = 0; k < flips; k++) { /* damage the From/To lines (from offset 60 on) */
+            uint64_t r = rng();
+            buf[60 + r % (len - 60)] = "@:;<>\" x1"[(r >> 32) % 9];
+        }
+        if (sip_parse(&m, buf, len, &lim, SIP_PARSE_DATAGRAM) != SIP_PARSE_OK) continue;
+        for (unsigned w = 0; w < 2; w++) {
+            fs_str a = det_from_to_user(&m, w), b = det_header_user(w ? m.to : m.from);
+            if (m.pre_ok & (SIP_PRE_FROM << w)) fast++;
+            else full++;
+            CHECK_MSG(a.len == b.len && (!a.len || a.p == b.p), "%s %.*s: %.*s vs %.*s", w ? "To" : "From",
+                      (int)(w ? m.to.len : m.from.len), w ? m.to.p : m.from.p, (int)a.len, a.p ? a.p : "",
+                      (int)b.len, b.p ? b.p : "");
+        }
+    }
+    CHECK(fast > 1000 && full > 1000); /* both paths were taken */
+}
+
 /* Mutated call flows, truncations and empty payloads through the whole
  * engine (with zones, ranges, every detector): nothing may crash (ASan and
  * UBSan abort the run) and the statistics must add up. */
@@ -1471,5 +1513,6 @@ int main(void) {
     test_zero_add_after_eviction();
     test_memory_bound();
     test_hostile_input();
+    test_from_to_user();
     return check_done("test_detect");
 }
