@@ -98,43 +98,42 @@ static const char *const tool_agents[16] = {
     "warvox", "scanner", "friendly",
 };
 
-/* Bit k set: tool_agents[k] starts with letter c (lower case). Must match
- * the table above; test_detect pins every agent. */
-static uint16_t agents_starting_with(unsigned char c) {
-    switch (c) {
-    case 'f': return 1u << 0 | 1u << 15;
-    case 's': return 1u << 1 | 1u << 2 | 1u << 5 | 1u << 6 | 1u << 7 | 1u << 9 | 1u << 10 |
-                     1u << 11 | 1u << 12 | 1u << 14;
-    case 'p': return 1u << 3;
-    case 'v': return 1u << 4;
-    case 'i': return 1u << 8;
-    case 'w': return 1u << 13;
-    default: return 0;
-    }
-}
+/* Bit k of agent_first[c] / agent_second[c]: tool_agents[k] has the letter
+ * c (either case) first / second. Must match the table above; test_detect
+ * pins every agent, in both cases. */
+#define AGENT_LETTER(lc, mask) [lc] = (mask), [lc - 32] = (mask)
+static const uint16_t agent_first[256] = {
+    AGENT_LETTER('f', 1u << 0 | 1u << 15),
+    AGENT_LETTER('s', 1u << 1 | 1u << 2 | 1u << 5 | 1u << 6 | 1u << 7 | 1u << 9 | 1u << 10 | 1u << 11 |
+                          1u << 12 | 1u << 14),
+    AGENT_LETTER('p', 1u << 3), AGENT_LETTER('v', 1u << 4), AGENT_LETTER('i', 1u << 8),
+    AGENT_LETTER('w', 1u << 13),
+};
+static const uint16_t agent_second[256] = {
+    AGENT_LETTER('r', 1u << 0 | 1u << 15),
+    AGENT_LETTER('i', 1u << 1 | 1u << 2 | 1u << 5 | 1u << 6 | 1u << 7 | 1u << 11 | 1u << 12),
+    AGENT_LETTER('p', 1u << 3), AGENT_LETTER('a', 1u << 4 | 1u << 13), AGENT_LETTER('w', 1u << 8),
+    AGENT_LETTER('m', 1u << 9), AGENT_LETTER('u', 1u << 10), AGENT_LETTER('c', 1u << 14),
+};
+#undef AGENT_LETTER
 
-/* Runs on every request: one pass over the lower-cased User-Agent, comparing
- * only the agents that start with the letter at hand. The first agent of
- * tool_agents that occurs wins (longer names first: "friendly-scanner"
- * before "friendly"). */
+/* Runs on every request: one pass over the User-Agent (its first 256
+ * octets), where the octet pair at hand picks the few agents that start with
+ * it; only those are compared. The first agent of tool_agents that occurs
+ * wins (longer names first: "friendly-scanner" before "friendly"). */
 static const char *ua_fingerprint(fs_str ua) {
-    char low[256];
-    if (!ua.len) return NULL;
-    size_t n = ua.len < sizeof low ? ua.len : sizeof low;
-    for (size_t i = 0; i < n; i++) {
-        char ch = ua.p[i];
-        low[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
-    }
+    size_t n = ua.len < 256 ? ua.len : 256;
+    const unsigned char *u = (const unsigned char *)ua.p;
     unsigned best = 16;
-    for (size_t i = 0; i < n; i++) {
-        unsigned cand = agents_starting_with((unsigned char)low[i]);
+    for (size_t i = 0; i + 1 < n; i++) {
+        unsigned cand = agent_first[u[i]];
+        if (!cand || !(cand &= agent_second[u[i + 1]])) continue; /* most end here */
         while (cand) {
             unsigned k = (unsigned)__builtin_ctz(cand);
             cand &= cand - 1;
             if (k >= best) break;
-            if (n - i < 2 || low[i + 1] != tool_agents[k][1]) continue; /* most end here */
             size_t tl = strlen(tool_agents[k]);
-            if (tl <= n - i && memcmp(low + i, tool_agents[k], tl) == 0) best = k;
+            if (tl <= n - i && sip_lower_eq(ua.p + i, tool_agents[k], tl)) best = k;
         }
     }
     return best < 16 ? tool_agents[best] : NULL;

@@ -5,6 +5,7 @@
  * must stay quiet. Messages are SIP text fed through det_process() as
  * cap_payloads with capture timestamps.
  */
+#include <ctype.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -464,6 +465,49 @@ static void test_sipvicious_files(void) {
             CHECK(!strcmp(dstr(ev, "fingerprint"), "friendly-scanner"));
         } else {
             CHECK(!strcmp(dstr(ev, "fingerprint"), "sipvicious-tag"));
+        }
+    }
+    world_free(&w);
+}
+
+/* Every tool agent is found in any case, inside a longer User-Agent; the
+ * earlier of two in the table wins; everyday agents are not tools. */
+static void test_agent_fingerprints(void) {
+    const char *agents[] = {"friendly-scanner", "sipvicious", "sipcli", "pplsip", "vaxsipuseragent", "sipsak",
+                            "sip-scan", "sipscan", "iwar", "smap", "sundayddr", "sipptk", "siparmyknife",
+                            "warvox", "scanner", "friendly"};
+    const char *benign[] = {"Linphone/5.2.0 (belle-sip/5.2.0)", "Asterisk PBX 18.10.0", "Zoiper rv2.10.19",
+                            "MicroSIP/3.21.3", "PolycomVVX-VVX_411-UA/6.4", "Yealink SIP-T46S 66.86",
+                            "FreeSWITCH-mod_sofia/1.10.9", "Kamailio (5.6.3 (x86_64/linux))", "S"};
+    world w = world_new(config_default());
+    int n = (int)(sizeof agents / sizeof *agents), nb = (int)(sizeof benign / sizeof *benign);
+    for (int i = 0; i < n + nb + 1; i++) {
+        char ua[96], hdr[128], src[32];
+        if (i < n) { /* alternate the case of every other letter: "FrIeNdLy-..." */
+            size_t k = 0;
+            for (const char *a = agents[i]; *a && k < 40; a++, k++) ua[k] = (k % 2 == 0) ? (char)toupper(*a) : *a;
+            snprintf(ua + k, sizeof ua - k, "/1.0");
+        } else if (i < n + nb) {
+            snprintf(ua, sizeof ua, "%s", benign[i - n]);
+        } else {
+            snprintf(ua, sizeof ua, "scanner friendly-scanner"); /* both: the earlier in the table */
+        }
+        snprintf(hdr, sizeof hdr, "User-Agent: x %s\r\n", ua);
+        snprintf(src, sizeof src, "203.0.113.%d:5060", i + 1);
+        req(&w, src, "192.0.2.10:5060", T0 + SEC(i), "OPTIONS", "sip:100@192.0.2.10", "<sip:a@b>;tag=1",
+            "<sip:100@192.0.2.10>", "fp", 1, hdr, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-SCAN-001"), n + 1);
+    for (int i = 0; i < w.out->n; i++) {
+        const ev_event *ev = &w.out->ev[i];
+        if (ev->rule != R_SCAN_FINGERPRINT) continue;
+        for (int k = 0; k < n + 1; k++) {
+            char ip[32];
+            snprintf(ip, sizeof ip, "203.0.113.%d", k + 1);
+            if (has_obs(ev, "ip", ip, "source"))
+                CHECK_MSG(!strcmp(dstr(ev, "fingerprint"), k < n ? agents[k] : "friendly-scanner"), "agent %d: %s",
+                          k, dstr(ev, "fingerprint"));
         }
     }
     world_free(&w);
@@ -1498,6 +1542,7 @@ int main(void) {
     test_protocol();
     test_scan();
     test_sipvicious_files();
+    test_agent_fingerprints();
     test_enumeration();
     test_brute_force();
     test_brute_same_callid();
