@@ -27,6 +27,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -99,6 +100,9 @@ fs_code cap_open_file(const char *path, cap_source **out, fs_err *e) {
      * 4 KiB into one per 256 KiB. Not stdin: it outlives the source. */
     if (!s->is_stdin && (s->file_buf = malloc(FILE_BUF_BYTES)))
         setvbuf(f, s->file_buf, _IOFBF, FILE_BUF_BYTES);
+    /* Two freads a record, and only the reading thread touches f: once
+     * --workers has started threads, stdio would lock f on every one. */
+    __fsetlocking(f, FSETLOCKING_BYCALLER);
     /* On success the pcap_t owns f (pcap_close closes it); on failure f
      * stays ours. */
     s->p = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_MICRO, errbuf);
