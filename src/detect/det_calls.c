@@ -65,10 +65,10 @@ static void caller_of(const det_ctx *c, char *out, size_t n) {
 }
 
 static void callee_of(const sip_msg *m, char *out, size_t n) {
-    sip_uri u;
     bool intl;
     out[0] = '\0';
-    if (sip_uri_parse(m->ruri, &u) && u.user.len && det_number_normalise(u.user, out, n, &intl)) return;
+    fs_str user = det_ruri_user(m);
+    if (user.len && det_number_normalise(user, out, n, &intl)) return;
     if (!identity_of_user(det_from_to_user(m, 1), out, n)) out[0] = '\0';
 }
 

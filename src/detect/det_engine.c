@@ -480,17 +480,34 @@ fs_str det_header_user(fs_str value) {
     return u.user;
 }
 
-fs_str det_from_to_user(const sip_msg *m, unsigned which) {
-    if (!(m->pre_ok & (SIP_PRE_FROM << which))) return det_header_user(which ? m->to : m->from);
-    /* sip_parse found a plain <sip:userinfo@host...> (sip_fast_nameaddr):
-     * what sip_uri_parse would take as the user, the userinfo up to ':'. */
-    fs_str uri = m->pre_uri[which];
+fs_str det_from_to_uri(const sip_msg *m, unsigned which) {
+    if (m->pre_ok & (SIP_PRE_FROM << which)) return m->pre_uri[which];
+    fs_str value = which ? m->to : m->from;
+    sip_nameaddr na;
+    return sip_nameaddr_parse(value, &na) ? na.uri : value;
+}
+
+/* The user of a URI that sip_parse found plain (sip_fast_*: "sip:" or
+ * "sips:", then userinfo@host... or host..., nothing sip_uri_parse rejects):
+ * what sip_uri_parse would take as the user, the userinfo up to ':'. */
+static fs_str plain_uri_user(fs_str uri) {
     uint32_t skip = uri.p[3] == ':' ? 4 : 5; /* "sip:" or "sips:" */
     const char *p = uri.p + skip, *end = uri.p + uri.len;
     const char *at = memchr(p, '@', (size_t)(end - p));
     if (!at) return FS_STR_NULL;
     const char *colon = memchr(p, ':', (size_t)(at - p));
     return fs_str_make(p, (size_t)((colon ? colon : at) - p));
+}
+
+fs_str det_from_to_user(const sip_msg *m, unsigned which) {
+    if (!(m->pre_ok & (SIP_PRE_FROM << which))) return det_header_user(which ? m->to : m->from);
+    return plain_uri_user(m->pre_uri[which]);
+}
+
+fs_str det_ruri_user(const sip_msg *m) {
+    if (m->pre_ok & SIP_PRE_RURI) return plain_uri_user(m->ruri);
+    sip_uri u;
+    return sip_uri_parse(m->ruri, &u) ? u.user : FS_STR_NULL;
 }
 
 bool det_number_normalise(fs_str user, char *out, size_t n, bool *international) {

@@ -343,6 +343,11 @@ fs_str det_header_user(fs_str value);
 /* det_header_user of m's first From (which 0) or To (1), without parsing
  * again when sip_parse found the value plain. */
 fs_str det_from_to_user(const sip_msg *m, unsigned which);
+/* The URI det_header_user parses for m's first From (0) / To (1): inside
+ * <> when the value is a well-formed name-addr, else the whole value. */
+fs_str det_from_to_uri(const sip_msg *m, unsigned which);
+/* The user part of m's Request-URI (sip_uri_parse's), empty if none. */
+fs_str det_ruri_user(const sip_msg *m);
 
 /* ---- detectors ------------------------------------------------------------------- */
 

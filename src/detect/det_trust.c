@@ -232,7 +232,8 @@ static void cli_invalid_check(det_ctx *c) {
     for (int i = 0; i < 2; i++) {
         sip_uri u;
         char num[40];
-        if (!ids[i].value.len || !header_uri(ids[i].value, &u)) continue;
+        if (!ids[i].value.len) continue;
+        if (!(i == 0 ? header_uri(ids[i].value, &u) : sip_uri_parse(det_from_to_uri(m, 0), &u))) continue;
         const char *why = invalid_reason(c, &u, num, sizeof num);
         if (!why) continue;
         bool opened;

@@ -1410,26 +1410,38 @@ static void test_from_to_user(void) {
         "<tel:+88216123>", "<sip:1@x:000001>", "<sip:1@x:99999>", "\"sip:1@x\" <sip:2@y>",
         "<SIP:3@z>", "<sip:4@z>;;tag=1", "A B <sip:5@z>", "<sip:6@z?subject=x>", "<sip:7@>",
     };
+    const char *ruris[] = {"sip:x@y", "sip:1001@pbx.example.com;user=phone", "sips:bob:pw@[2001:db8::1]:5061",
+                           "sip:pbx.example.com", "sip:@x", "sip:a;b=c@host;lr", "sip:1@x:000001", "tel:+88216123",
+                           "sip:6@z?subject=x", "SIP:3@z", "sip:7@", "sip:host;x=a@b"};
     sip_limits lim;
     sip_limits_default(&lim);
     static sip_msg m;
     char buf[512];
-    unsigned fast = 0, full = 0;
+    unsigned fast = 0, full = 0, ruri_fast = 0;
     for (int i = 0; i < 20000; i++) {
         const char *from = values[rng() % (sizeof values / sizeof *values)];
         const char *to = values[rng() % (sizeof values / sizeof *values)];
+        const char *ruri = ruris[rng() % (sizeof ruris / sizeof *ruris)];
         int n = snprintf(buf, sizeof buf,
-                         "OPTIONS sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: %s\r\nTo: %s\r\n"
-                         "Call-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", from, to);
+                         "OPTIONS %s SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: %s\r\nTo: %s\r\n"
+                         "Call-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", ruri, from, to);
         size_t len = (size_t)n;
         int flips = i < 2000 ? 0 : (int)(rng() % 3);
-        for (int k = 0; k < flips; k++) { /* damage the From/To lines (from offset 60 on) */
+        for (int k = 0; k < flips; k++) { /* damage the URIs and From/To (not the method) */
             uint64_t r = rng();
-            buf[60 + r % (len - 60)] = "@:;<>\" x1"[(r >> 32) % 9];
+            buf[8 + r % (len - 8)] = "@:;<>\" x1"[(r >> 32) % 9];
         }
         if (sip_parse(&m, buf, len, &lim, SIP_PARSE_DATAGRAM) != SIP_PARSE_OK) continue;
+        sip_uri ru;
+        fs_str want_user = sip_uri_parse(m.ruri, &ru) ? ru.user : FS_STR_NULL, ruser = det_ruri_user(&m);
+        CHECK_MSG(ruser.len == want_user.len && (!ruser.len || ruser.p == want_user.p), "R-URI %.*s", (int)m.ruri.len,
+                  m.ruri.p);
+        if (m.pre_ok & SIP_PRE_RURI) ruri_fast++;
         for (unsigned w = 0; w < 2; w++) {
             fs_str a = det_from_to_user(&m, w), b = det_header_user(w ? m.to : m.from);
+            sip_nameaddr na;
+            fs_str v = w ? m.to : m.from, want = sip_nameaddr_parse(v, &na) ? na.uri : v, uri = det_from_to_uri(&m, w);
+            CHECK(uri.len == want.len && uri.p == want.p);
             if (m.pre_ok & (SIP_PRE_FROM << w)) fast++;
             else full++;
             CHECK_MSG(a.len == b.len && (!a.len || a.p == b.p), "%s %.*s: %.*s vs %.*s", w ? "To" : "From",
@@ -1437,7 +1449,7 @@ static void test_from_to_user(void) {
                       (int)b.len, b.p ? b.p : "");
         }
     }
-    CHECK(fast > 1000 && full > 1000); /* both paths were taken */
+    CHECK(fast > 1000 && full > 1000 && ruri_fast > 1000); /* both paths were taken */
 }
 
 /* Mutated call flows, truncations and empty payloads through the whole
