@@ -233,7 +233,9 @@ static void cli_invalid_check(det_ctx *c) {
         sip_uri u;
         char num[40];
         if (!ids[i].value.len) continue;
-        if (!(i == 0 ? header_uri(ids[i].value, &u) : sip_uri_parse(det_from_to_uri(m, 0), &u))) continue;
+        /* PAI parsed here; From's URI as sip_parse found it */
+        bool parsed = i == 0 ? header_uri(ids[i].value, &u) : sip_uri_parse(det_from_to_uri(m, 0), &u);
+        if (!parsed) continue;
         const char *why = invalid_reason(c, &u, num, sizeof num);
         if (!why) continue;
         bool opened;
