@@ -16,7 +16,8 @@
 #   BENCH_ROUNDS=5        repetitions per figure (median reported)
 #   BENCH_BIG_MIB=512     size of the end-to-end capture
 #   BENCH_FLOOD_MSGS=1000000  requests in each flood capture
-#   BENCH_TSHARK_RUNS=1   tshark runs on the big capture (it is ~20x slower)
+#   BENCH_TSHARK_RUNS=3   tshark runs on the big capture (~25 s each), after
+#                         the first inspect rounds (at most BENCH_ROUNDS)
 #   BENCH_PARTS="parser inspect memory hub"   which parts to run
 #   (hub: scripts/bench_hub.sh -- publish/pull/push of `fs38 hub` on SQLite and
 #   PostgreSQL beside the raw Ed25519 verify rate; its knobs are listed there)
@@ -28,7 +29,7 @@ OUT=build/bench
 ROUNDS=${BENCH_ROUNDS:-5}
 BIG_MIB=${BENCH_BIG_MIB:-512}
 FLOOD_MSGS=${BENCH_FLOOD_MSGS:-1000000}
-TSHARK_RUNS=${BENCH_TSHARK_RUNS:-1}
+TSHARK_RUNS=${BENCH_TSHARK_RUNS:-3}
 PARTS=${BENCH_PARTS:-parser inspect memory hub}
 FS38=$REL/fs38
 CC=${CC:-cc}
@@ -158,7 +159,8 @@ json_num() {
 # each round also times two --workers 1 runs started together
 # ($TMP/NAME-pair.wall): what two independent jobs get from this machine's
 # two cores at that moment, the ceiling against which --workers 2 is read.
-worker_rounds() { # name file [pair]
+# With a function name AFTER, it runs after each round with the round number.
+worker_rounds() { # name file [pair] [after]
     local r w
     for r in $(seq "$ROUNDS"); do
         for w in 1 2; do
@@ -172,7 +174,18 @@ worker_rounds() { # name file [pair]
                 "$0" inspect -q --no-progress --workers 1 "$1"; wait' "$FS38" "$2"
             cut -d' ' -f1 "$TMP/$1-pair-$r.time" >>"$TMP/$1-pair.wall"
         fi
+        [ -z "${4:-}" ] || "$4" "$r"
     done
+}
+
+# tshark run R on the big capture, if R <= TSHARK_RUNS: spread over the
+# inspect rounds, so both tools are timed across the same minutes (the
+# host's speed drifts by 10-20 % from one minute to the next).
+tshark_round() { # round
+    [ "$1" -le "$TSHARK_RUNS" ] || return 0
+    timed "$TMP/tshark-$1" tshark -r "$BIG" -Y sip
+    cut -d' ' -f1 "$TMP/tshark-$1.time" >>"$TMP/tshark.wall"
+    cut -d' ' -f4 "$TMP/tshark-$1.time" >>"$TMP/tshark.rss"
 }
 
 # "N / M": the SIP messages each worker parsed (--stats-json worker_messages).
@@ -185,8 +198,10 @@ bench_inspect() {
     put inspect_file_mb "$mb"
     put inspect_file_msgs "$(meta "$big" messages)"
     cat "$big" >/dev/null   # both tools read from the page cache
-    say "inspect: $ROUNDS runs each of --workers 1, --workers 2 and two --workers 1 at once on $mb MB"
-    worker_rounds insp "$big" pair || return 1
+    say "inspect: $ROUNDS runs each of --workers 1, --workers 2 and two --workers 1 at once on $mb MB;" \
+        "tshark -r F -Y sip after the first $TSHARK_RUNS of them"
+    BIG=$big
+    worker_rounds insp "$big" pair tshark_round || return 1
     put inspect_pair_s "$(median <"$TMP/insp-pair.wall")"
     for w in 1 2; do
         t=$(median <"$TMP/insp-w$w.wall")
@@ -201,13 +216,8 @@ bench_inspect() {
 
     bench_stages "$big"
 
-    say "tshark -r F -Y sip: $TSHARK_RUNS run(s) on the same $mb MB file"
-    for r in $(seq "$TSHARK_RUNS"); do
-        timed "$TMP/tshark-$r" tshark -r "$big" -Y sip
-        cut -d' ' -f1 "$TMP/tshark-$r.time" >>"$TMP/tshark.wall"
-        cut -d' ' -f4 "$TMP/tshark-$r.time" >>"$TMP/tshark.rss"
-    done
     t=$(median <"$TMP/tshark.wall")
+    put tshark_runs "$(wc -l <"$TMP/tshark.wall")"
     put tshark_s "$t"
     put tshark_mbps "$(div "$mb" "$t")"
     put tshark_rss_kb "$(sort -n "$TMP/tshark.rss" | tail -1)"
@@ -302,7 +312,7 @@ report() {
     row "$big, --workers 1" "$(or_pending "$w1" " MB/s")" ">= 400 MB/s"
     row "  cpu s / wall s (w1)" "$(or_pending "$(get inspect_w1_cpu_s)") / $(or_pending "$(get inspect_w1_s)")" ""
     row "  MB per CPU-second (w1)" "$(or_pending "$(div "$(get inspect_file_mb)" "$(get inspect_w1_cpu_s)")" " MB/s")" ""
-    row "tshark -r F -Y sip, same file ($TSHARK_RUNS run)" "$(or_pending "$ts" " MB/s")" ""
+    row "tshark -r F -Y sip, same file ($(get tshark_runs) runs)" "$(or_pending "$ts" " MB/s")" ""
     row "fs38 (w1) / tshark" "$(or_pending "$(div "$w1" "$ts")" x)" ">= 50x"
     stages_report
     row "inspect --workers 2" "$(or_pending "$w2" " MB/s")" ""
@@ -336,7 +346,7 @@ report() {
     echo "load average (1/5/15 min) before the run: $(get load_before), after: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "  (the bench adds 1-2 itself; more means other jobs shared the $(nproc) cores and the wall-time"
     echo "  figures, worker scaling first, are low; the per-CPU-second figures are the steadier ones)"
-    echo "tshark: one run on the same file unless BENCH_TSHARK_RUNS is set (it is the slow side)."
+    echo "tshark: BENCH_TSHARK_RUNS runs (3), one after each of the first inspect rounds (it is the slow side)."
     echo "figures are informational; a noisy shared machine moves them by 10-20 %."
 }
 
