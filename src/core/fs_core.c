@@ -13,10 +13,6 @@
 
 /* ---- slices ------------------------------------------------------------- */
 
-static inline unsigned char ascii_lower(unsigned char c) {
-    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
-}
-
 bool fs_str_eq(fs_str a, fs_str b) {
     return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
 }
@@ -29,7 +25,7 @@ bool fs_str_eq_cstr(fs_str a, const char *c) {
 bool fs_str_ieq(fs_str a, fs_str b) {
     if (a.len != b.len) return false;
     for (uint32_t i = 0; i < a.len; i++)
-        if (ascii_lower((unsigned char)a.p[i]) != ascii_lower((unsigned char)b.p[i])) return false;
+        if (fs_ascii_lower((unsigned char)a.p[i]) != fs_ascii_lower((unsigned char)b.p[i])) return false;
     return true;
 }
 
@@ -37,11 +33,11 @@ bool fs_str_icontains(fs_str hay, const char *needle) {
     size_t n = strlen(needle);
     if (n == 0) return true;
     if (hay.len < n) return false;
-    unsigned char first = ascii_lower((unsigned char)needle[0]);
+    unsigned char first = fs_ascii_lower((unsigned char)needle[0]);
     for (uint32_t i = 0; i + n <= hay.len; i++) {
-        if (ascii_lower((unsigned char)hay.p[i]) != first) continue; /* cheap reject */
+        if (fs_ascii_lower((unsigned char)hay.p[i]) != first) continue; /* cheap reject */
         size_t k = 1;
-        while (k < n && ascii_lower((unsigned char)hay.p[i + k]) == ascii_lower((unsigned char)needle[k])) k++;
+        while (k < n && fs_ascii_lower((unsigned char)hay.p[i + k]) == fs_ascii_lower((unsigned char)needle[k])) k++;
         if (k == n) return true;
     }
     return false;

@@ -40,7 +40,9 @@ static inline bool fs_str_empty(fs_str s) { return s.len == 0; }
 bool fs_str_eq(fs_str a, fs_str b);
 bool fs_str_eq_cstr(fs_str a, const char *c);
 bool fs_str_ieq(fs_str a, fs_str b);          /* ASCII case-insensitive */
-static inline unsigned char fs_ascii_lower(unsigned char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+static inline unsigned char fs_ascii_lower(unsigned char c) {
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+}
 /* Inline, so that a literal's length is known where it is called and most
  * mismatches (length, first octet) cost no call. */
 static inline bool fs_str_ieq_cstr(fs_str a, const char *c) {
