@@ -471,25 +471,21 @@ int det_top_talkers(const det_engine *eng, det_talker *out, int n) {
 
 /* ---- numbers and users ------------------------------------------------------------------- */
 
-fs_str det_header_user(fs_str value) {
-    sip_nameaddr na;
-    fs_str uri = value;
-    if (sip_nameaddr_parse(value, &na)) uri = na.uri;
-    sip_uri u;
-    if (!sip_uri_parse(uri, &u)) return FS_STR_NULL;
-    return u.user;
-}
-
-fs_str det_from_to_uri(const sip_msg *m, unsigned which) {
-    if (m->pre_ok & (SIP_PRE_FROM << which)) return m->pre_uri[which];
-    fs_str value = which ? m->to : m->from;
+/* The URI of a From/To/PAI-like value: inside <> when it is a well-formed
+ * name-addr, else the whole value (an addr-spec, or something broken). */
+static fs_str nameaddr_uri(fs_str value) {
     sip_nameaddr na;
     return sip_nameaddr_parse(value, &na) ? na.uri : value;
 }
 
+static fs_str uri_user(fs_str uri) {
+    sip_uri u;
+    return sip_uri_parse(uri, &u) ? u.user : FS_STR_NULL;
+}
+
 /* The user of a URI that sip_parse found plain (sip_fast_*: "sip:" or
  * "sips:", then userinfo@host... or host..., nothing sip_uri_parse rejects):
- * what sip_uri_parse would take as the user, the userinfo up to ':'. */
+ * what uri_user would give, the userinfo up to ':'. */
 static fs_str plain_uri_user(fs_str uri) {
     uint32_t skip = uri.p[3] == ':' ? 4 : 5; /* "sip:" or "sips:" */
     const char *p = uri.p + skip, *end = uri.p + uri.len;
@@ -499,15 +495,20 @@ static fs_str plain_uri_user(fs_str uri) {
     return fs_str_make(p, (size_t)((colon ? colon : at) - p));
 }
 
+fs_str det_header_user(fs_str value) { return uri_user(nameaddr_uri(value)); }
+
+fs_str det_from_to_uri(const sip_msg *m, unsigned which) {
+    if (m->pre_ok & (SIP_PRE_FROM << which)) return m->pre_uri[which];
+    return nameaddr_uri(which ? m->to : m->from);
+}
+
 fs_str det_from_to_user(const sip_msg *m, unsigned which) {
-    if (!(m->pre_ok & (SIP_PRE_FROM << which))) return det_header_user(which ? m->to : m->from);
-    return plain_uri_user(m->pre_uri[which]);
+    if (m->pre_ok & (SIP_PRE_FROM << which)) return plain_uri_user(m->pre_uri[which]);
+    return det_header_user(which ? m->to : m->from);
 }
 
 fs_str det_ruri_user(const sip_msg *m) {
-    if (m->pre_ok & SIP_PRE_RURI) return plain_uri_user(m->ruri);
-    sip_uri u;
-    return sip_uri_parse(m->ruri, &u) ? u.user : FS_STR_NULL;
+    return m->pre_ok & SIP_PRE_RURI ? plain_uri_user(m->ruri) : uri_user(m->ruri);
 }
 
 bool det_number_normalise(fs_str user, char *out, size_t n, bool *international) {
