@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -36,7 +37,7 @@ typedef struct incident_row {
     char source[128];
     uint64_t count;
     double window_s;
-    char detail[72];
+    char detail[160]; /* cut to the terminal's width when printed */
 } incident_row;
 
 typedef struct inspect_run {
@@ -80,7 +81,8 @@ static const char usage_text[] =
     "      --hep ADDR:PORT    receive HEP v3 over UDP, e.g. from Kamailio siptrace,\n"
     "                         OpenSIPS proto_hep or heplify (127.0.0.1:9060)\n"
     "      --raw              each FILE holds one SIP message, inspected as a UDP\n"
-    "                         datagram (handy for RFC 4475 torture messages)\n"
+    "                         datagram (handy for RFC 4475 torture messages); it\n"
+    "                         has no addresses, so events name 0.0.0.0:0\n"
     "\n"
     "Configuration:\n"
     "      --indicators FILE  also raise INTEL-001 when traffic matches an indicator\n"
@@ -113,8 +115,9 @@ static const char usage_text[] =
     "when it closes with more activity (version 2). Files report each incident\n"
     "once, when it closes. Times are capture times.\n"
     "\n"
-    "Exit codes: 0 done, 1 events at or above --fail-on, 2 usage or input error\n"
-    "(a file that breaks midway is processed up to the break, with a warning).\n"
+    "Exit codes: 0 done, 1 events at or above --fail-on, 2 usage or input error:\n"
+    "a FILE that cannot be read gives 2 after the others are inspected; a file\n"
+    "that breaks midway is inspected up to the break, with a warning, and does not.\n"
     "\n"
     "Examples:\n"
     "  fs38 inspect capture.pcapng\n"
@@ -142,36 +145,59 @@ static void event_key(const ev_event *ev, char *out, size_t n) {
     snprintf(out, n, "%s%s", ev->nobs ? "to " : "", event_source(ev));
 }
 
-/* The most telling figures of an event, short. */
+/* Context a line can do without when short of room: printed last. */
+static bool context_detail(const char *key) {
+    return !strcmp(key, "zone") || !strcmp(key, "trust") || !strcmp(key, "toward_zone") ||
+           !strcmp(key, "range_label");
+}
+
+/* The figures of an event as logfmt, the most telling first. */
 static void event_detail(const ev_event *ev, char *out, size_t n) {
     size_t len = 0;
     out[0] = '\0';
-    for (unsigned i = 0; i < ev->ndetails && len + 8 < n; i++) {
-        const ev_detail *d = &ev->details[i];
-        int w;
-        if (d->kind == EV_D_STR) w = snprintf(out + len, n - len, "%s%s=%s", len ? " " : "", d->key, d->s);
-        else if (d->kind == EV_D_INT)
-            w = snprintf(out + len, n - len, "%s%s=%lld", len ? " " : "", d->key, (long long)d->i);
-        else w = snprintf(out + len, n - len, d->r >= 100 || d->r <= -100 ? "%s%s=%.0f" : "%s%s=%.2f",
-                          len ? " " : "", d->key, d->r);
-        if (w < 0 || (size_t)w >= n - len) {
-            out[n - 1] = '\0';
-            break;
+    for (int pass = 0; pass < 2; pass++)
+        for (unsigned i = 0; i < ev->ndetails && len + 8 < n; i++) {
+            const ev_detail *d = &ev->details[i];
+            if (context_detail(d->key) != (pass == 1)) continue;
+            int w;
+            if (d->kind == EV_D_STR)
+                w = snprintf(out + len, n - len, strchr(d->s, ' ') ? "%s%s=\"%s\"" : "%s%s=%s", len ? " " : "",
+                             d->key, d->s); /* logfmt: a value with spaces is quoted */
+            else if (d->kind == EV_D_INT)
+                w = snprintf(out + len, n - len, "%s%s=%lld", len ? " " : "", d->key, (long long)d->i);
+            else
+                w = snprintf(out + len, n - len, d->r >= 100 || d->r <= -100 ? "%s%s=%.0f" : "%s%s=%.2f",
+                             len ? " " : "", d->key, d->r);
+            if (w < 0 || (size_t)w >= n - len) { /* cut at the last whole field */
+                out[len] = '\0';
+                return;
+            }
+            len += (size_t)w;
         }
-        len += (size_t)w;
-    }
 }
 
-/* Keep the TOP_INCIDENTS most severe (then largest) incidents for the summary. */
+/* Summary order: most severe first, then event type, then largest, then
+ * source and rule, so that the same incidents always print the same way
+ * (with --workers they arrive in any order). */
+static int incident_order(const incident_row *x, const incident_row *y) {
+    if (x->severity != y->severity) return x->severity > y->severity ? -1 : 1;
+    det_event_type tx = det_rule_table[x->rule].event_type, ty = det_rule_table[y->rule].event_type;
+    if (tx != ty) return strcmp(det_event_type_name(tx), det_event_type_name(ty));
+    if (x->count != y->count) return x->count > y->count ? -1 : 1;
+    int c = strcmp(x->source, y->source);
+    if (c) return c;
+    if (x->rule != y->rule) return strcmp(det_rule_table[x->rule].id, det_rule_table[y->rule].id);
+    return strcmp(x->detail, y->detail);
+}
+
+/* Keep the TOP_INCIDENTS first incidents in summary order. */
 static void remember_incident(inspect_run *r, const ev_event *ev) {
     incident_row row = {.severity = ev->severity, .rule = ev->rule, .count = ev->count,
                         .window_s = ev->window_s};
     event_key(ev, row.source, sizeof row.source);
     event_detail(ev, row.detail, sizeof row.detail);
     int pos = r->ntop;
-    while (pos > 0 && (r->top[pos - 1].severity < row.severity ||
-                       (r->top[pos - 1].severity == row.severity && r->top[pos - 1].count < row.count)))
-        pos--;
+    while (pos > 0 && incident_order(&r->top[pos - 1], &row) > 0) pos--;
     if (pos >= TOP_INCIDENTS) return;
     int last = r->ntop < TOP_INCIDENTS ? r->ntop : TOP_INCIDENTS - 1;
     memmove(&r->top[pos + 1], &r->top[pos], (size_t)(last - pos) * sizeof row);
@@ -211,11 +237,11 @@ static void on_progress(void *user, uint64_t offset, uint64_t size, uint64_t fra
     if (now - r->last_progress_us < 250000 && (size == 0 || offset < size)) return;
     r->last_progress_us = now;
     if (size)
-        fprintf(stderr, "\r  %s  %3.0f%%  %.1f/%.1f MB  %llu frames  %llu incidents ",
+        fprintf(stderr, "\r  %s  %3.0f%%  %.1f/%.1f MB  %llu frames  %llu incidents closed ",
                 r->current, 100.0 * (double)offset / (double)size, (double)offset / 1e6,
                 (double)size / 1e6, (unsigned long long)frames, (unsigned long long)r->events);
     else
-        fprintf(stderr, "\r  %s  %.1f MB  %llu frames  %llu incidents ", r->current,
+        fprintf(stderr, "\r  %s  %.1f MB  %llu frames  %llu incidents closed ", r->current,
                 (double)offset / 1e6, (unsigned long long)frames, (unsigned long long)r->events);
 }
 
@@ -234,15 +260,45 @@ static void print_span(FILE *o, uint64_t first, uint64_t last) {
             fs_time_rfc3339(last, b, sizeof b));
 }
 
-static int by_severity_type(const void *a, const void *b) {
-    const incident_row *x = a, *y = b;
-    if (x->severity != y->severity) return x->severity > y->severity ? -1 : 1;
-    det_event_type tx = det_rule_table[x->rule].event_type, ty = det_rule_table[y->rule].event_type;
-    if (tx != ty) return strcmp(det_event_type_name(tx), det_event_type_name(ty));
-    return x->count > y->count ? -1 : x->count < y->count;
+static const char *plural(uint64_t n) { return n == 1 ? "" : "s"; }
+
+/* Columns the summary may use: the terminal's when stdout is one, else
+ * $COLUMNS, else 120. */
+static int summary_width(FILE *o) {
+    struct winsize ws;
+    if (isatty(fileno(o)) && ioctl(fileno(o), TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40) return ws.ws_col;
+    const char *env = getenv("COLUMNS");
+    int cols = env ? atoi(env) : 0;
+    return cols >= 40 && cols <= 1000 ? cols : 120;
 }
 
-/* Incidents grouped by severity, then type; one line each, < 120 columns. */
+/* Print detail in at most room columns: whole key=value fields (a quoted
+ * value's spaces do not split it), then "..." when some did not fit. */
+static void print_fitted(FILE *o, const char *detail, int room) {
+    size_t len = strlen(detail);
+    if (len <= (size_t)room) {
+        fputs(detail, o);
+        return;
+    }
+    size_t limit = (size_t)room - 4, cut = 0; /* room for " ..." */
+    bool quoted = false;
+    for (size_t i = 0; i <= limit; i++) {
+        if (detail[i] == '"') quoted = !quoted;
+        else if (detail[i] == ' ' && !quoted) cut = i;
+    }
+    if (cut == 0) /* the first field alone is longer than the room */
+        fprintf(o, "%.*s...", room - 3, detail);
+    else
+        fprintf(o, "%.*s ...", (int)cut, detail);
+}
+
+static int max_int(int a, int b) { return a > b ? a : b; }
+
+static int by_summary_order(const void *a, const void *b) { return incident_order(a, b); }
+
+/* Incidents grouped by severity, then type; one line each, fitted to the
+ * terminal: the columns take the width of their longest entry and the
+ * details get what is left. */
 static void print_incidents(FILE *o, const inspect_run *r) {
     static const char *const sev_name[] = {"info", "low", "medium", "high", "critical"};
     fprintf(o, "\nINCIDENTS  %llu", (unsigned long long)r->events);
@@ -263,7 +319,16 @@ static void print_incidents(FILE *o, const inspect_run *r) {
     }
     incident_row rows[TOP_INCIDENTS];
     memcpy(rows, r->top, (size_t)r->ntop * sizeof *rows);
-    qsort(rows, (size_t)r->ntop, sizeof *rows, by_severity_type);
+    qsort(rows, (size_t)r->ntop, sizeof *rows, by_summary_order);
+    int wtype = 0, wsrc = 0, wrule = 0;
+    for (int i = 0; i < r->ntop; i++) {
+        const det_rule_info *ri = &det_rule_table[rows[i].rule];
+        wtype = max_int(wtype, (int)strlen(det_event_type_name(ri->event_type)));
+        wsrc = max_int(wsrc, (int)strlen(rows[i].source));
+        wrule = max_int(wrule, (int)strlen(ri->id));
+    }
+    if (wsrc > 45) wsrc = 45; /* "to " + the longest IPv6 address */
+    int room = summary_width(o) - (4 + wtype + 1 + wsrc + 1 + 6 + 4 + 6 + 3 + wrule + 2);
     int shown_sev = -1;
     for (int i = 0; i < r->ntop; i++) {
         const incident_row *x = &rows[i];
@@ -274,18 +339,27 @@ static void print_incidents(FILE *o, const inspect_run *r) {
         }
         char cnt[16];
         fmt_count(x->count, cnt, sizeof cnt);
-        fprintf(o, "    %-24s %-18.18s %6s in %6.1fs  %-17s %.40s\n", det_event_type_name(ri->event_type),
-                x->source, cnt, x->window_s, ri->id, x->detail);
+        fprintf(o, "    %-*s %-*.*s %6s in %6.1fs  %-*s", wtype, det_event_type_name(ri->event_type), wsrc,
+                wsrc, x->source, cnt, x->window_s, room >= 30 ? wrule : 0, ri->id);
+        if (room >= 30) { /* details at the end of the line */
+            fputs("  ", o);
+            print_fitted(o, x->detail, room);
+        } else if (x->detail[0]) { /* a narrow terminal: on a line of their own */
+            fputs("\n      ", o);
+            print_fitted(o, x->detail, summary_width(o) - 6);
+        }
+        fputc('\n', o);
     }
     if (r->events > (uint64_t)r->ntop) {
-        fprintf(o, "  ... %llu more (the most severe are shown). All incidents by rule:\n   ",
+        fprintf(o, "  ... %llu more (the most severe and largest are shown; --json has all).\n"
+                   "  All incidents by rule:\n   ",
                 (unsigned long long)(r->events - (uint64_t)r->ntop));
         int col = 3;
         for (int i = 0; i < R__COUNT; i++) {
             if (!r->by_rule[i]) continue;
             char item[48];
             int w = snprintf(item, sizeof item, " %s %llu", det_rule_table[i].id, (unsigned long long)r->by_rule[i]);
-            if (col + w > 100) {
+            if (col + w > summary_width(o)) {
                 fprintf(o, "\n   ");
                 col = 3;
             }
@@ -294,6 +368,37 @@ static void print_incidents(FILE *o, const inspect_run *r) {
         }
         fprintf(o, "\n");
     }
+}
+
+/* "anomalies in N messages: the most frequent kinds first, +K more kinds". */
+static void print_anomalies(FILE *o, const det_stats *d) {
+    enum { SHOWN = 4 };
+    char a[16];
+    fmt_count(d->msgs_with_anomaly, a, sizeof a);
+    int col = fprintf(o, "  anomalies in %s message%s", a, plural(d->msgs_with_anomaly));
+    int width = summary_width(o);
+    int top[SHOWN], ntop = 0, kinds = 0;
+    for (int i = 1; i < SIP_A__COUNT; i++) {
+        if (!d->anomalies[i] || sip_anomaly_class_of((sip_anomaly)i) == SIP_AC_NOTE) continue;
+        kinds++;
+        int pos = ntop; /* insertion into the top SHOWN by count (ties: catalogue order) */
+        while (pos > 0 && d->anomalies[top[pos - 1]] < d->anomalies[i]) pos--;
+        if (pos >= SHOWN) continue;
+        if (ntop < SHOWN) ntop++;
+        memmove(&top[pos + 1], &top[pos], (size_t)(ntop - 1 - pos) * sizeof top[0]);
+        top[pos] = i;
+    }
+    int shown = 0;
+    for (; shown < ntop; shown++) { /* as many as fit, at least one */
+        char item[80];
+        fmt_count(d->anomalies[top[shown]], a, sizeof a);
+        int w = snprintf(item, sizeof item, "%s%s %s", shown ? ", " : ": ", sip_anomaly_name((sip_anomaly)top[shown]), a);
+        if (shown && col + w + 20 > width) break; /* keep room for "+N more" */
+        fputs(item, o);
+        col += w;
+    }
+    if (kinds > shown) fprintf(o, ", +%d more (--stats-json)", kinds - shown);
+    fprintf(o, "\n");
 }
 
 static void print_messages(FILE *o, const insp_stats *s) {
@@ -317,6 +422,11 @@ static void print_messages(FILE *o, const insp_stats *s) {
         fprintf(o, "%s%dxx %s", open ? ", " : " (", c, a);
         open = true;
     }
+    if (d->by_class[0]) { /* a status outside 100-699 */
+        fmt_count(d->by_class[0], a, sizeof a);
+        fprintf(o, "%sother %s", open ? ", " : " (", a);
+        open = true;
+    }
     fprintf(o, "%s\n", open ? ")" : "");
     static const char *const tnames[] = {"udp", "tcp", "tls", "sctp", "ws"};
     fprintf(o, "  transports");
@@ -336,29 +446,22 @@ static void print_messages(FILE *o, const insp_stats *s) {
     fprintf(o, "\n  calls started %llu, answered %llu, cancelled %llu, failed %llu\n",
             (unsigned long long)d->calls_started, (unsigned long long)d->calls_answered,
             (unsigned long long)d->calls_cancelled, (unsigned long long)d->calls_failed);
-    fmt_count(d->msgs_with_anomaly, a, sizeof a);
-    fprintf(o, "  anomalies in %s messages", a);
-    int shown = 0;
-    for (int i = 1; i < SIP_A__COUNT && shown < 4; i++) {
-        if (!d->anomalies[i] || sip_anomaly_class_of((sip_anomaly)i) == SIP_AC_NOTE) continue;
-        fmt_count(d->anomalies[i], a, sizeof a);
-        fprintf(o, "%s%s %s", shown ? ", " : ": ", sip_anomaly_name((sip_anomaly)i), a);
-        shown++;
-    }
-    fprintf(o, "\n");
+    print_anomalies(o, d);
 }
-
 static void print_talkers(FILE *o, insp *in) {
     det_talker t[TOP_TALKERS];
     int n = insp_top_talkers(in, t, TOP_TALKERS);
     if (n == 0) return;
     fprintf(o, "\nTOP TALKERS (requests sent)\n");
+    char ip[TOP_TALKERS][FS_ADDR_STRLEN];
+    int wip = 15; /* the longest address shown, at least an IPv4 one */
+    for (int i = 0; i < n; i++) wip = max_int(wip, (int)strlen(fs_addr_str(&t[i].addr, ip[i], sizeof ip[i])));
     for (int i = 0; i < n; i++) {
-        char ip[FS_ADDR_STRLEN], a[16], b[16];
+        char a[16], b[16];
         fmt_count(t[i].requests, a, sizeof a);
         fmt_count(t[i].messages, b, sizeof b);
-        fprintf(o, "  %-40s %8s requests %8s messages  %u incidents\n",
-                fs_addr_str(&t[i].addr, ip, sizeof ip), a, b, t[i].incidents);
+        fprintf(o, "  %-*s %8s request%-1s %8s message%-1s  %u incident%s\n", wip, ip[i], a,
+                plural(t[i].requests), b, plural(t[i].messages), t[i].incidents, plural(t[i].incidents));
     }
 }
 
@@ -367,8 +470,9 @@ static void print_summary(FILE *o, const inspect_run *r, insp *in, const insp_st
     char a[16], b[16];
     fmt_count(s->frames_read, a, sizeof a);
     fmt_count(s->det.messages, b, sizeof b);
-    fprintf(o, "fs38 inspect: %d input%s, %s packets, %s SIP messages, %.1f MB in %.2f s\n", ninputs,
-            ninputs == 1 ? "" : "s", a, b, (double)s->bytes_read / 1e6, secs);
+    fprintf(o, "fs38 inspect: %d input%s, %s packet%s, %s SIP message%s, %.1f MB in %.2f s\n", ninputs,
+            plural((uint64_t)ninputs), a, plural(s->frames_read), b, plural(s->det.messages),
+            (double)s->bytes_read / 1e6, secs);
     print_span(o, s->det.first_us, s->det.last_us);
     print_incidents(o, r);
     print_messages(o, s);
@@ -471,9 +575,13 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
 
 static bool write_stats(const inspect_run *r, const insp_stats *s, double secs) {
     json_t *o = stats_json(r, s, secs);
+    errno = 0;
     int rc = o ? json_dump_file(o, r->stats_path, JSON_INDENT(2) | JSON_SORT_KEYS) : -1;
+    int err = errno;
     json_decref(o);
-    if (rc != 0) fprintf(stderr, "fs38 inspect: cannot write --stats-json %s\n", r->stats_path);
+    if (rc != 0)
+        fprintf(stderr, "fs38 inspect: cannot write --stats-json %s: %s\n", r->stats_path,
+                err ? strerror(err) : "out of memory");
     return rc == 0;
 }
 
@@ -607,7 +715,12 @@ int cmd_inspect(int argc, char **argv) {
     }
     int nfiles = argc - optind;
     int kinds = (iface != NULL) + (hep != NULL) + (nfiles > 0 && !iface && !hep);
-    if (kinds != 1 || (raw && (iface || hep))) {
+    if (raw && (iface || hep || nfiles == 0)) {
+        fprintf(stderr, "fs38 inspect: --raw reads SIP messages from files: "
+                        "fs38 inspect --raw MSGFILE... (not with -i or --hep)\n");
+        return EXIT_USAGE;
+    }
+    if (kinds != 1) {
         fprintf(stderr, "fs38 inspect: give capture files, or -i IFACE, or --hep ADDR:PORT "
                         "(one kind of input)\n%s",
                 kinds == 0 ? "\n" : "");
@@ -659,7 +772,7 @@ int cmd_inspect(int argc, char **argv) {
         return EXIT_USAGE;
     }
     uint64_t t0 = fs_time_now_us();
-    int readable = 0, inputs = 0;
+    int readable = 0, inputs = 0, unreadable = 0;
     bool usage_error = false;
     if (iface || hep) {
         inputs = 1;
@@ -686,6 +799,7 @@ int cmd_inspect(int argc, char **argv) {
                 fprintf(stderr, "fs38 inspect: warning: %s (the %llu frames before it were inspected)\n",
                         e.msg, (unsigned long long)frames);
             } else {
+                unreadable++;
                 fprintf(stderr, "fs38 inspect: %s\n", e.msg);
             }
         }
@@ -702,7 +816,7 @@ int cmd_inspect(int argc, char **argv) {
     insp_get_stats(in, &st);
     bool ok_out = true;
     if (r.stats_path) ok_out = write_stats(&r, &st, secs);
-    if (!r.quiet && !r.json) print_summary(stdout, &r, in, &st, inputs, secs);
+    if (!r.quiet && !r.json && readable > 0) print_summary(stdout, &r, in, &st, inputs, secs);
     insp_free(in);
     det_indicators_free(indicators);
     fflush(stdout);
@@ -711,7 +825,14 @@ int cmd_inspect(int argc, char **argv) {
         fprintf(stderr, "fs38 inspect: writing events failed\n");
         ok_out = false;
     }
-    if (readable == 0 || !ok_out) return EXIT_USAGE;
+    /* An input that could not be read at all is an input error even when
+     * the others were inspected (as grep): a script must not lose a file
+     * silently. A file that broke midway was read up to the break. */
+    if (readable == 0 || unreadable > 0 || !ok_out) {
+        if (unreadable > 0 && readable > 0)
+            fprintf(stderr, "fs38 inspect: %d of %d inputs could not be read (exit 2)\n", unreadable, inputs);
+        return EXIT_USAGE;
+    }
     if (r.fail_on >= 0 && r.max_severity >= r.fail_on) {
         if (!r.quiet && !r.json)
             printf("\nexit 1: events at or above %s (--fail-on)\n", det_severity_name((det_severity)r.fail_on));

@@ -1,6 +1,7 @@
 /*
  * cmd_rules.c -- `fs38 rules`: print the rule catalogue (src/detect/rules.h).
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,9 +19,11 @@ int cmd_rules(int argc, char **argv) {
            "THRESHOLD", "WINDOW", "NAME");
     for (int i = 0; i < R__COUNT; i++) {
         const det_rule_info *ri = &det_rule_table[i];
-        printf("%-18s %-9s %-24s %-13s %9u %6us  %s\n", ri->id, det_severity_name(ri->severity),
-               det_event_type_name(ri->event_type), det_domain_name(ri->domain), ri->threshold,
-               ri->window_s, ri->name);
+        /* INTEL-001 raises the shared event's own type, domain and severity */
+        bool shared = i == R_INTEL_MATCH;
+        printf("%-18s %-9s %-24s %-13s %9u %6us  %s\n", ri->id, shared ? "(shared)" : det_severity_name(ri->severity),
+               shared ? "(the shared event's)" : det_event_type_name(ri->event_type),
+               shared ? "(shared)" : det_domain_name(ri->domain), ri->threshold, ri->window_s, ri->name);
     }
     return EXIT_DONE;
 }

@@ -60,8 +60,14 @@ int main(int argc, char **argv) {
         printf("fs38 %s\n", FS38_VERSION);
         return 0;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        if (!strcmp(cmd, commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
+        if (strcmp(cmd, commands[i].name) != 0) continue;
+        /* getopt names the program from argv[0] in its own messages */
+        char prog[64];
+        snprintf(prog, sizeof prog, "fs38 %s", cmd);
+        argv[1] = prog;
+        return commands[i].run(argc - 1, argv + 1);
+    }
     fprintf(stderr, "fs38: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;

@@ -95,9 +95,21 @@ static int64_t get_time(const json_t *o, const char *key) {
     return s && xc_time_parse(s, strlen(s), &ms) ? ms : INT64_MIN;
 }
 
+/* The digits of a victim's identifier, to find it in the sample: appended
+ * to victims when it has a run of at least 7. */
+static void remember_victim_digits(json_t *victims, const char *value) {
+    char digits[64];
+    size_t n = 0;
+    for (const char *s = value; *s && n + 1 < sizeof digits; s++)
+        if (*s >= '0' && *s <= '9') digits[n++] = *s;
+    digits[n] = '\0';
+    if (has_digit_run(value, 7)) json_array_append_new(victims, json_string(digits));
+}
+
 /* Victim observables: pseudonymise e164 values under the newest key, drop
- * everything else that still looks like a subscriber identifier. */
-static void protect_victims(const cl_policy *p, json_t *obs, cl_prepared *out) {
+ * everything else that still looks like a subscriber identifier. Their
+ * digits go to victims (scrub_sample removes them from the sample). */
+static void protect_victims(const cl_policy *p, json_t *obs, json_t *victims, cl_prepared *out) {
     for (size_t i = json_array_size(obs); i-- > 0;) {
         json_t *o = json_array_get(obs, i);
         const char *role = json_string_value(json_object_get(o, "role"));
@@ -105,6 +117,7 @@ static void protect_victims(const cl_policy *p, json_t *obs, cl_prepared *out) {
         const char *value = json_string_value(json_object_get(o, "value"));
         if (!role || !kind || !value || strcmp(role, "victim") != 0) continue;
         if (strstr(kind, "_hmac")) continue; /* already pseudonymised */
+        remember_victim_digits(victims, value);
         if (p->pseudo && p->pseudo->n && !strcmp(kind, "e164")) {
             char h[XC_HMAC_B64_LEN + 8];
             const xc_pseudo_key *k = &p->pseudo->keys[0];
@@ -123,15 +136,33 @@ static void protect_victims(const cl_policy *p, json_t *obs, cl_prepared *out) {
     }
 }
 
+/* Whether v's digits, read without separators, contain one of victims. */
+static bool names_victim(const char *v, const json_t *victims) {
+    char digits[256];
+    size_t n = 0;
+    for (; *v && n + 1 < sizeof digits; v++)
+        if (*v >= '0' && *v <= '9') digits[n++] = *v;
+    digits[n] = '\0';
+    for (size_t i = 0; i < json_array_size(victims); i++)
+        if (strstr(digits, json_string_value(json_array_get(victims, i)))) return true;
+    return false;
+}
+
 /* The called party of a sample may be a victim (Wangiri, spoofed calls):
- * numbers on the callee side never leave in clear. */
-static void scrub_sample(json_t *root) {
+ * numbers on the callee side never leave in clear. Nor does a victim's
+ * identifier on the calling side (a spoofed home number in From or PAI). */
+static void scrub_sample(json_t *root, const json_t *victims) {
     json_t *sample = json_object_get(json_object_get(root, "evidence"), "sample");
     if (!json_is_object(sample)) return;
     static const char *const callee_fields[] = {"to", "request_uri"};
     for (int i = 0; i < 2; i++) {
         const char *v = json_string_value(json_object_get(sample, callee_fields[i]));
         if (v && has_digit_run(v, 7)) json_object_del(sample, callee_fields[i]);
+    }
+    static const char *const caller_fields[] = {"from", "pai"};
+    for (int i = 0; i < 2; i++) {
+        const char *v = json_string_value(json_object_get(sample, caller_fields[i]));
+        if (v && names_victim(v, victims)) json_object_del(sample, caller_fields[i]);
     }
 }
 
@@ -174,8 +205,10 @@ cl_verdict cl_share_prepare(const cl_policy *p, const char *issuer, const char *
         if (p->tlp[0]) json_object_set_new(handling, "tlp", json_string(p->tlp));
         if (p->audience) json_object_set(handling, "audience", p->audience);
     }
-    protect_victims(p, json_object_get(root, "observables"), out);
-    scrub_sample(root);
+    json_t *victims = json_array();
+    protect_victims(p, json_object_get(root, "observables"), victims, out);
+    scrub_sample(root, victims);
+    json_decref(victims);
     if (json_array_size(json_object_get(root, "observables")) == 0) {
         json_decref(root);
         return CL_SKIP_NO_OBSERVABLE;

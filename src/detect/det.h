@@ -153,7 +153,10 @@ void det_finish(det_engine *eng);
 
 const det_stats *det_engine_stats(const det_engine *eng);
 void det_engine_memory(const det_engine *eng, det_memory *out);
-/* Busiest sources still tracked, most messages first. Returns how many. */
+/* Busiest sources still tracked, in det_talker_before order. Returns how many. */
 int det_top_talkers(const det_engine *eng, det_talker *out, int n);
+/* Talker order: most requests sent, then most messages, then address (so
+ * equal talkers always list the same way). */
+bool det_talker_before(const det_talker *a, const det_talker *b);
 
 #endif

@@ -150,7 +150,7 @@ static void dest_report(det_ctx *c, det_dest *d, uint32_t total) {
     if (!ev) return;
     if (opened) ip_observable(ev, &d->addr, "target");
     ev_set_int(ev, "requests", total);
-    ev_set_int(ev, "distinct_sources", det_sketch_count(&d->flood_sources));
+    ev_set_int(ev, "distinct_sources", det_sketch_count(&d->flood_sources, total));
     /* requests per second over the whole window: the same figure whichever
      * worker's clock reports it */
     uint32_t window_s = det_rule_cfg(c, R_FLOOD_DEST)->window_s;
@@ -262,7 +262,7 @@ static void scan_behaviour(det_ctx *c) {
     uint64_t t = det_key_addr(c->eng, &c->p->dst.addr, SALT_TARGET) ^
                  ((uint64_t)c->p->dst.port * 0x9e3779b97f4a7c15ULL);
     det_sketch_add(&s->scan_targets, t);
-    uint32_t distinct = det_sketch_count(&s->scan_targets);
+    uint32_t distinct = det_sketch_count(&s->scan_targets, s->scan_probes);
     if (distinct < det_threshold(c, R_SCAN_BEHAVIOUR)) return;
 
     bool opened;
@@ -315,7 +315,7 @@ static void enumeration(det_ctx *c) {
     if (outcome) s->enum_not_found++;
     else s->enum_exists++;
     det_sketch_add(&s->enum_users, det_key(c->eng, user.p, user.len, SALT_USER));
-    uint32_t distinct = det_sketch_count(&s->enum_users);
+    uint32_t distinct = det_sketch_count(&s->enum_users, s->enum_probes);
     double ratio = (double)s->enum_not_found / (double)s->enum_probes;
     if (distinct < det_threshold_zone(c, R_ENUM_EXTENSIONS, -1) || s->enum_not_found == 0 ||
         ratio < rc->param[0])
@@ -461,7 +461,7 @@ static void brute_many_users(det_ctx *c, det_source *s, uint64_t user) {
     }
     s->brute_fails++;
     det_sketch_add(&s->brute_users, user);
-    uint32_t distinct = det_sketch_count(&s->brute_users);
+    uint32_t distinct = det_sketch_count(&s->brute_users, s->brute_fails);
     if (distinct < det_threshold_zone(c, R_BRUTE_MANY_USERS, -1)) return;
     bool opened;
     uint32_t add = crossing_add(&s->brute_flagged, s->brute_fails);
@@ -490,6 +490,18 @@ static void auth_outcome(det_ctx *c, const det_txn *a) {
 
 /* ---- entry point ----------------------------------------------------------------- */
 
+/* An enumeration or brute-force incident open against this requester got
+ * the victim's answer as its sample: give it the attacker's next probe. */
+static void answered_incident_samples(det_ctx *c) {
+    det_source *s = c->requester;
+    if (!c->txn_key || !(s->enum_flagged || s->brute_user_flagged || s->brute_flagged)) return;
+    if (s->enum_flagged) det_sample_request(c, R_ENUM_EXTENSIONS, det_key_addr(c->eng, &s->addr, SALT_ENUM));
+    if (s->brute_user_flagged)
+        det_sample_request(c, R_BRUTE_ONE_USER, det_key_addr(c->eng, &s->addr, SALT_BRUTE));
+    if (s->brute_flagged)
+        det_sample_request(c, R_BRUTE_MANY_USERS, det_key_addr(c->eng, &s->addr, SALT_BRUTE));
+}
+
 void det_behaviour_check(det_ctx *c) {
     if (!c->requester) return;
     const sip_msg *m = c->m;
@@ -500,6 +512,7 @@ void det_behaviour_check(det_ctx *c) {
         flood_dest(c);
         scan_behaviour(c);
         txn_request(c);
+        answered_incident_samples(c);
     } else {
         if (c->requester_allowed || !c->txn_key) return;
         det_txn *t = det_table_find(&c->eng->txns, c->txn_key);

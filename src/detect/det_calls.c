@@ -200,7 +200,7 @@ static void short_ring(det_ctx *c, det_call *call, uint64_t ring_us) {
         k->short_rings++;
         k->ring_us_total += ring_us;
         if (callee) det_sketch_add(&k->callees, callee);
-        uint32_t distinct = det_sketch_count(&k->callees);
+        uint32_t distinct = det_sketch_count(&k->callees, k->short_rings);
         if (wangiri_condition(c, k->short_rings, k->calls, k->answered, distinct)) {
             bool opened;
             uint32_t add = crossing_add(&k->wangiri_flagged, k->short_rings);
@@ -223,7 +223,7 @@ static void short_ring(det_ctx *c, det_call *call, uint64_t ring_us) {
     s->wangiri_short++;
     s->wangiri_ring_us += ring_us;
     if (callee) det_sketch_add(&s->wangiri_callees, callee);
-    uint32_t distinct = det_sketch_count(&s->wangiri_callees);
+    uint32_t distinct = det_sketch_count(&s->wangiri_callees, s->wangiri_short);
     if (!wangiri_condition(c, s->wangiri_short, s->wangiri_calls, s->wangiri_answered, distinct)) return;
     bool opened;
     uint32_t add = crossing_add(&s->wangiri_flagged, s->wangiri_short);
@@ -275,7 +275,7 @@ static void irsf_velocity(det_ctx *c, det_call *call, det_caller *k) {
         }
         k->irsf_calls++;
         det_sketch_add(&k->irsf_numbers, number);
-        uint32_t distinct = det_sketch_count(&k->irsf_numbers);
+        uint32_t distinct = det_sketch_count(&k->irsf_numbers, k->irsf_calls);
         if (distinct >= thr) {
             bool opened;
             uint32_t add = crossing_add(&k->irsf_flagged, k->irsf_calls);
@@ -301,7 +301,7 @@ static void irsf_velocity(det_ctx *c, det_call *call, det_caller *k) {
     }
     s->irsf_calls++;
     det_sketch_add(&s->irsf_numbers, number);
-    uint32_t distinct = det_sketch_count(&s->irsf_numbers);
+    uint32_t distinct = det_sketch_count(&s->irsf_numbers, s->irsf_calls);
     if (caller_hit || distinct < thr) return;
     bool opened;
     uint32_t add = crossing_add(&s->irsf_flagged, s->irsf_calls);

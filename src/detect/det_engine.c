@@ -155,12 +155,22 @@ static void event_init(ev_event *ev, const det_ctx *c, det_rule_id r) {
     sample_fill(&ev->sample, c);
 }
 
+static uint64_t incident_key(det_rule_id r, uint64_t key_hash) {
+    return key_hash ^ ((uint64_t)(r + 1) * 0xff51afd7ed558ccdULL);
+}
+
+void det_sample_request(det_ctx *c, det_rule_id r, uint64_t key_hash) {
+    if (!c->m || !c->m->is_request) return;
+    det_incident *inc = det_table_find(&c->eng->incidents, incident_key(r, key_hash));
+    if (inc && inc->ev->sample.status) sample_fill(&inc->ev->sample, c);
+}
+
 ev_event *det_hit(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, bool *opened) {
     det_engine *eng = c->eng;
     const cfg_rule *rc = det_rule_cfg(c, r);
     if (opened) *opened = false;
     if (!rc->enabled) return NULL;
-    uint64_t key = key_hash ^ ((uint64_t)(r + 1) * 0xff51afd7ed558ccdULL);
+    uint64_t key = incident_key(r, key_hash);
     det_incident *inc = det_table_find(&eng->incidents, key);
     if (!inc) {
         /* Make room ourselves so an evicted incident is reported, never lost. */
@@ -449,6 +459,13 @@ void det_engine_memory(const det_engine *eng, det_memory *out) {
                        (size_t)out->incidents_live * sizeof(ev_event);
 }
 
+bool det_talker_before(const det_talker *a, const det_talker *b) {
+    if (a->requests != b->requests) return a->requests > b->requests;
+    if (a->messages != b->messages) return a->messages > b->messages;
+    if (a->addr.family != b->addr.family) return a->addr.family < b->addr.family;
+    return memcmp(a->addr.ip, b->addr.ip, sizeof a->addr.ip) < 0;
+}
+
 int det_top_talkers(const det_engine *eng, det_talker *out, int n) {
     int have = 0;
     det_table *t = (det_table *)&eng->sources;
@@ -457,7 +474,7 @@ int det_top_talkers(const det_engine *eng, det_talker *out, int n) {
         if (!s || s->requests == 0) continue;
         det_talker cand = {s->addr, s->messages, s->requests, s->incidents};
         int pos = have < n ? have : n;
-        while (pos > 0 && out[pos - 1].messages < cand.messages) {
+        while (pos > 0 && det_talker_before(&cand, &out[pos - 1])) {
             if (pos < n) out[pos] = out[pos - 1];
             pos--;
         }

@@ -91,7 +91,10 @@ typedef struct det_sketch {
 
 /* true if the item was new to the sketch (probably). */
 bool det_sketch_add(det_sketch *s, uint64_t item_hash);
-uint32_t det_sketch_count(const det_sketch *s);
+/* Estimated distinct items, never more than `added`, the items the
+ * caller added since the sketch was cleared (a linear-counting estimate
+ * can overshoot a small exact count by a few per cent). */
+uint32_t det_sketch_count(const det_sketch *s, uint32_t added);
 static inline void det_sketch_clear(det_sketch *s) { memset(s, 0, sizeof *s); }
 /* Membership test without adding (may say yes for an item never added). */
 static inline bool det_sketch_has(const det_sketch *s, uint64_t item_hash) {
@@ -317,6 +320,12 @@ ev_event *det_hit(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, bo
  * says so. */
 ev_event *det_hit_since(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, uint64_t since_us,
                         bool *opened);
+/* Detectors that count answers (SIP-ENUM-001, SIP-BRUTE-*) open their
+ * incident on a response, whose sample shows the victim answering. Called
+ * with a later request of the same requester, this makes that request the
+ * sample of rule r's open incident keyed by key_hash, if its sample is
+ * still a response: the evidence then shows the attacker's own message. */
+void det_sample_request(det_ctx *c, det_rule_id r, uint64_t key_hash);
 /* Threshold of a rule scaled by the source zone's flood multiplier when asked. */
 uint32_t det_threshold(const det_ctx *c, det_rule_id r);
 /* Same, scaled by the multiplier of the given zone (-1 = none: unscaled). */

@@ -209,7 +209,7 @@ static void fingerprint_check(det_ctx *c) {
         if (ua[0]) ev_add_observable(ev, "sip_user_agent", ua, "tool");
         ev_set_str(ev, "fingerprint", fp);
     }
-    if (c->requester) ev_set_int(ev, "distinct_targets", det_sketch_count(&c->requester->scan_targets));
+    if (c->requester) ev_set_int(ev, "distinct_targets", det_sketch_count(&c->requester->scan_targets, c->requester->scan_probes));
 }
 
 /* Policies the parser leaves to the detector: RFC 3261 tolerates RFC 2543

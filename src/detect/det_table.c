@@ -191,7 +191,8 @@ static unsigned bits_set(const det_sketch *s) {
     return sum_bits(s);
 }
 
-uint32_t det_sketch_count(const det_sketch *s) {
+uint32_t det_sketch_count(const det_sketch *s, uint32_t added) {
     unsigned set = bits_set(s);
-    return set >= 512 ? 3200 /* saturated: at least this many */ : det_sketch_estimate[set];
+    uint32_t estimate = set >= 512 ? 3200 /* saturated: at least this many */ : det_sketch_estimate[set];
+    return estimate < added ? estimate : added;
 }

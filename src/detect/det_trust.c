@@ -184,7 +184,9 @@ static void cli_home_check(det_ctx *c) {
             ev_set_str(ev, "zone", zone_name(c, c->src_zone));
             ev_set_str(ev, "trust", cfg_trust_name(c->src_trust));
         }
-        if (num[0]) ev_add_observable(ev, "e164", num, "caller");
+        /* the subscriber whose number is abused: a victim, whom `fs38 share`
+         * pseudonymises, not a caller to block */
+        if (num[0]) ev_add_observable(ev, "e164", num, "victim");
         detail_list_add(ev, "identity_header", ids[i].name);
         detail_list_add(ev, "home_match", match);
         return; /* one count per message */

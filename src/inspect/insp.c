@@ -309,8 +309,12 @@ static void handle_record(worker *w, const rec_hdr *h, const uint8_t *data) {
         break;
     }
     case REC_RAW: {
+        /* A message read from a file has no addresses: it comes from and
+         * goes to the unspecified address 0.0.0.0:0 (events must name an
+         * address, and this one says honestly that none is known). */
         cap_payload p = {.data = data, .len = h->len, .transport = CAP_T_UDP,
-                         .ts_us = h->ts_us, .frame_no = h->frame_no};
+                         .ts_us = h->ts_us, .frame_no = h->frame_no,
+                         .src = {.addr = {.family = 4}}, .dst = {.addr = {.family = 4}}};
         det_process(w->eng, &p);
         break;
     }
@@ -855,7 +859,7 @@ int insp_top_talkers(insp *in, det_talker *out, int n) {
     for (int i = 1; i < have; i++) {
         det_talker t = tmp[i];
         int j = i;
-        while (j > 0 && tmp[j - 1].messages < t.messages) {
+        while (j > 0 && det_talker_before(&t, &tmp[j - 1])) {
             tmp[j] = tmp[j - 1];
             j--;
         }

@@ -20,6 +20,13 @@ expect_exit 2 "no command" "$FS38"
 expect_exit 2 "unknown command" "$FS38" frobnicate
 expect_exit 2 "inspect without input" "$FS38" inspect
 expect_exit 2 "unknown option" "$FS38" inspect --bogus x.pcap
+ok "getopt's message names the subcommand" grep -q "^fs38 inspect: unrecognized option" "$TMPD/err"
+expect_exit 2 "--raw without files" "$FS38" inspect --raw
+ok "--raw without files names --raw" grep -q -- "--raw" "$TMPD/err"
+expect_exit 2 "--stats-json into a missing dir" "$FS38" inspect -q --stats-json "$TMPD/no/dir.json" "$ROOT/tests/data/capture/mixed.pcap"
+ok "--stats-json failure says why" grep -q "No such file" "$TMPD/err"
+expect_exit 0 "fs38 rules (INTEL-001)" "$FS38" rules
+ok "INTEL-001 takes the shared event's type" grep -q "^INTEL-001 *(shared)" "$TMPD/out"
 expect_exit 2 "bad --fail-on" "$FS38" inspect --fail-on severe x.pcap
 ok "bad --fail-on names the value" grep -q "severe" "$TMPD/err"
 expect_exit 2 "bad --workers" "$FS38" inspect --workers 0 x.pcap
@@ -158,7 +165,11 @@ expect_exit 0 "truncated capture" "$FS38" inspect -q --stats-json "$TMPD/cut.jso
 ok "truncated capture warns" grep -qi "warning" "$TMPD/err"
 ok "truncated capture still inspected" python3 -c "
 import json; s=json.load(open('$TMPD/cut.json')); assert s['sip_messages'] > 100, s['sip_messages']"
-expect_exit 0 "one good one missing" "$FS38" inspect -q "$TMPD/mixed.pcap" "$TMPD/nope.pcap"
+expect_exit 2 "one good one missing" "$FS38" inspect --json "$TMPD/mixed.pcap" "$TMPD/nope.pcap"
+ok "the missing one is named" grep -q "nope.pcap" "$TMPD/err"
+ok "the good one is still inspected" grep -q '"event_type"' "$TMPD/out"
+expect_exit 2 "missing file: no empty summary" "$FS38" inspect "$TMPD/nope.pcap"
+ok "nothing on stdout when nothing was read" test ! -s "$TMPD/out"
 
 # --- raw messages (RFC 4475) --------------------------------------------------------------
 expect_exit 0 "--raw valid message" "$FS38" inspect --raw --json "$DATA/wsinv.dat"
@@ -167,5 +178,25 @@ expect_exit 1 "--raw invalid message" "$FS38" inspect --raw --json --fail-on low
 ok "invalid torture message is SIP_MALFORMED" grep -q '"SIP_MALFORMED"' "$TMPD/out"
 ok "anomaly code named" grep -q 'VERSION_UNSUPPORTED' "$TMPD/out"
 expect_exit 2 "--raw missing file" "$FS38" inspect --raw "$TMPD/none.sip"
+# a message from a file has no addresses: its events name 0.0.0.0 and still meet the format
+"$FS38" inspect --raw --json "$DATA"/*.dat >"$TMPD/raw.ndjson" 2>"$TMPD/err"
+ok "--raw events name the unspecified address" grep -q '"value":"0.0.0.0","role":"source"' "$TMPD/raw.ndjson"
+expect_exit 0 "--raw events validate" "$FS38" validate "$TMPD/raw.ndjson"
+
+# --- the summary ----------------------------------------------------------------------------
+# RFC 4475 has a status outside 100-699 and a dozen anomaly kinds: every response is counted,
+# the commonest anomalies come first, and the rest are counted, not hidden
+COLUMNS=80 "$FS38" inspect --raw "$DATA"/*.dat >"$TMPD/sum80.txt" 2>"$TMPD/err"
+ok "responses add up (status out of range is 'other')" grep -q "responses 5 (.*other 1)" "$TMPD/sum80.txt"
+ok "anomaly kinds not shown are counted" grep -q "anomalies in .*, +[0-9]* more" "$TMPD/sum80.txt"
+ok "the commonest anomaly kind comes first" python3 -c "
+import re,sys
+line=[l for l in open('$TMPD/sum80.txt') if 'anomalies in' in l][0]
+counts=[int(c) for c in re.findall(r'[A-Z_]+ (\d+)', line.split(':',1)[1])]
+sys.exit(0 if counts and counts==sorted(counts, reverse=True) else 1)"
+ok "COLUMNS=80: incident lines fit" awk 'BEGIN{bad=0} /^    [A-Z_]+ / && length($0) > 80 {bad=1} END{exit bad}' "$TMPD/sum80.txt"
+COLUMNS=200 "$FS38" inspect --raw "$DATA"/*.dat >"$TMPD/sum200.txt" 2>"$TMPD/err"
+ok "a wide terminal gets details on the incident line" grep -q "SIP-MAL-001 *anomalies=" "$TMPD/sum200.txt"
+ok "plural only when more than one" bash -c "! grep -Eq '(^| )1 (incidents|requests|messages|packets)' '$TMPD/sum200.txt'"
 
 finish test_cli

@@ -297,8 +297,21 @@ static void test_pseudonymise(void) {
     json_decref(o);
     cl_prepared_free(&out);
 
-    /* only victims: nothing left without a key */
+    /* a victim on the calling side (a home number spoofed from outside,
+     * SIP-CLI-001): the sample's From that carries it goes too */
     p.pseudo = NULL;
+    const char *spoofed = "[{\"kind\":\"ip\",\"value\":\"198.51.100.7\",\"role\":\"source\"},"
+                          "{\"kind\":\"e164\",\"value\":\"+88213555001\",\"role\":\"victim\"}]";
+    event_json(ev, sizeof ev, "org:local", ID_A, 1, "active", 600, "CLI_SPOOFING", 85, spoofed);
+    CHECK_EQ_INT(cl_share_prepare(&p, "org:234-15", ev, strlen(ev), now, &out, &e), CL_SHARE);
+    CHECK(strstr(out.json, "88213555001") == NULL);
+    CHECK(strstr(out.json, "198.51.100.7") != NULL);
+    o = prepared_json(&out);
+    CHECK(json_object_get(json_object_get(json_object_get(o, "evidence"), "sample"), "call_id") != NULL);
+    json_decref(o);
+    cl_prepared_free(&out);
+
+    /* only victims: nothing left without a key */
     const char *only = "[{\"kind\":\"e164\",\"value\":\"+447700900123\",\"role\":\"victim\"}]";
     event_json(ev, sizeof ev, "org:local", ID_A, 1, "active", 600, "WANGIRI", 85, only);
     CHECK_EQ_INT(cl_share_prepare(&p, "org:234-15", ev, strlen(ev), now, &out, &e), CL_SKIP_NO_OBSERVABLE);

@@ -183,21 +183,26 @@ static void t_window_roll(void) {
 }
 
 /* The sketch's estimates (a table in det_sketch_estimates.h) are linear
- * counting's formula, -512 ln(zeros / 512), at every fill level. */
+ * counting's formula, -512 ln(zeros / 512), at every fill level, capped
+ * at the number of items the caller added. */
 static void t_sketch_estimates(void) {
     det_sketch sk;
     det_sketch_clear(&sk);
-    CHECK_EQ_INT(det_sketch_count(&sk), 0);
-    int wrong = 0;
+    CHECK_EQ_INT(det_sketch_count(&sk, UINT32_MAX), 0);
+    int wrong = 0, over = 0;
     for (unsigned bit = 0; bit < 512; bit++) {
         CHECK(det_sketch_add(&sk, (uint64_t)bit << 55));
         CHECK(!det_sketch_add(&sk, (uint64_t)bit << 55));
         double zeros = 511.0 - bit;
         uint32_t want = bit == 511 ? 3200 : (uint32_t)(-512.0 * log(zeros / 512.0) + 0.5);
-        if (det_sketch_count(&sk) != want) wrong++;
+        if (det_sketch_count(&sk, UINT32_MAX) != want) wrong++;
+        /* never more than the items added: bit + 1 of them here */
+        if (det_sketch_count(&sk, bit + 1) > bit + 1) over++;
     }
     CHECK_EQ_INT(wrong, 0);
-    CHECK_EQ_INT(det_sketch_count(&sk), 3200);
+    CHECK_EQ_INT(over, 0);
+    CHECK_EQ_INT(det_sketch_count(&sk, UINT32_MAX), 3200);
+    CHECK_EQ_INT(det_sketch_count(&sk, 700), 700);
 }
 
 int main(void) {
