@@ -176,28 +176,40 @@ static void event_detail(const ev_event *ev, char *out, size_t n) {
         }
 }
 
-/* Summary order: most severe first, then event type, then largest, then
- * source and rule, so that the same incidents always print the same way
- * (with --workers they arrive in any order). */
-static int incident_order(const incident_row *x, const incident_row *y) {
-    if (x->severity != y->severity) return x->severity > y->severity ? -1 : 1;
-    det_event_type tx = det_rule_table[x->rule].event_type, ty = det_rule_table[y->rule].event_type;
-    if (tx != ty) return strcmp(det_event_type_name(tx), det_event_type_name(ty));
-    if (x->count != y->count) return x->count > y->count ? -1 : 1;
+/* Ties between incidents broken by source, rule and figures, so that the
+ * same incidents always print the same way (with --workers they arrive in
+ * any order). */
+static int incident_tie(const incident_row *x, const incident_row *y) {
     int c = strcmp(x->source, y->source);
     if (c) return c;
     if (x->rule != y->rule) return strcmp(det_rule_table[x->rule].id, det_rule_table[y->rule].id);
     return strcmp(x->detail, y->detail);
 }
 
-/* Keep the TOP_INCIDENTS first incidents in summary order. */
+/* Which incidents the summary keeps: the most severe, then the largest. */
+static int incident_rank(const incident_row *x, const incident_row *y) {
+    if (x->severity != y->severity) return x->severity > y->severity ? -1 : 1;
+    if (x->count != y->count) return x->count > y->count ? -1 : 1;
+    return incident_tie(x, y);
+}
+
+/* How it lists them: by severity, then event type, then largest first. */
+static int incident_order(const incident_row *x, const incident_row *y) {
+    if (x->severity != y->severity) return x->severity > y->severity ? -1 : 1;
+    det_event_type tx = det_rule_table[x->rule].event_type, ty = det_rule_table[y->rule].event_type;
+    if (tx != ty) return strcmp(det_event_type_name(tx), det_event_type_name(ty));
+    if (x->count != y->count) return x->count > y->count ? -1 : 1;
+    return incident_tie(x, y);
+}
+
+/* Keep the TOP_INCIDENTS first incidents in incident_rank order. */
 static void remember_incident(inspect_run *r, const ev_event *ev) {
     incident_row row = {.severity = ev->severity, .rule = ev->rule, .count = ev->count,
                         .window_s = ev->window_s};
     event_key(ev, row.source, sizeof row.source);
     event_detail(ev, row.detail, sizeof row.detail);
     int pos = r->ntop;
-    while (pos > 0 && incident_order(&r->top[pos - 1], &row) > 0) pos--;
+    while (pos > 0 && incident_rank(&r->top[pos - 1], &row) > 0) pos--;
     if (pos >= TOP_INCIDENTS) return;
     int last = r->ntop < TOP_INCIDENTS ? r->ntop : TOP_INCIDENTS - 1;
     memmove(&r->top[pos + 1], &r->top[pos], (size_t)(last - pos) * sizeof row);
