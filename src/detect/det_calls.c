@@ -197,6 +197,7 @@ static void short_ring(det_ctx *c, det_call *call, uint64_t ring_us) {
     det_table *callers = callers_open(eng, call->caller_key);
     det_caller *k = caller_entry(callers, call->caller_key);
     if (k) {
+        call->short_by_caller = true;
         k->short_rings++;
         k->ring_us_total += ring_us;
         if (callee) det_sketch_add(&k->callees, callee);
@@ -220,6 +221,7 @@ static void short_ring(det_ctx *c, det_call *call, uint64_t ring_us) {
     if (call->source_allowed) return;
     det_source *s = source_entry(c, &call->src);
     if (!s) return;
+    call->short_by_source = true;
     s->wangiri_short++;
     s->wangiri_ring_us += ring_us;
     if (callee) det_sketch_add(&s->wangiri_callees, callee);
@@ -237,6 +239,54 @@ static void short_ring(det_ctx *c, det_call *call, uint64_t ring_us) {
     number_observable(ev, call->caller, "caller");
     wangiri_details(ev, s->wangiri_short, s->wangiri_calls, s->wangiri_answered, distinct, s->wangiri_ring_us,
                     rc->param[0]);
+}
+
+/* Take back the short ring credited when the call ended (an incident
+ * already raised stays: it was true of the calls seen until then). */
+static void short_ring_undo(det_ctx *c, det_call *call) {
+    det_engine *eng = c->eng;
+    uint64_t ring_us = call->t_end > call->t_invite ? call->t_end - call->t_invite : 0;
+    if (call->short_by_caller) {
+        det_table *callers = callers_open(eng, call->caller_key);
+        det_caller *k = caller_entry(callers, call->caller_key);
+        if (k && k->short_rings > 0) {
+            k->short_rings--;
+            k->ring_us_total -= ring_us < k->ring_us_total ? ring_us : k->ring_us_total;
+        }
+        callers_close(eng, call->caller_key);
+    }
+    det_source *s = call->short_by_source ? source_entry(c, &call->src) : NULL;
+    if (s && s->wangiri_short > 0) {
+        s->wangiri_short--;
+        s->wangiri_ring_us -= ring_us < s->wangiri_ring_us ? ring_us : s->wangiri_ring_us;
+    }
+    call->short_by_caller = call->short_by_source = false;
+}
+
+/* A 2xx to the INVITE of a call that had ended unanswered: the CANCEL lost
+ * the race with the answer (RFC 3261 9.1), or the failure seen came from
+ * another fork or from a carrier the proxy then failed over from (serial
+ * forking keeps the Call-ID). The call is up after all: undo its end. */
+static void call_revive(det_ctx *c, det_call *call) {
+    det_engine *eng = c->eng;
+    det_stats *st = &eng->stats;
+    if (call->cancelled) {
+        if (st->calls_cancelled) st->calls_cancelled--;
+        short_ring_undo(c, call);
+        call->cancelled = false;
+    } else if (call->final_status != 401 && call->final_status != 407 && st->calls_failed) {
+        st->calls_failed--;
+    }
+    call->final_status = 0;
+    call->t_end = 0;
+    call->state = CALL_RINGING;
+    det_table *callers = callers_open(eng, call->caller_key);
+    det_caller *k = caller_entry(callers, call->caller_key);
+    if (k && !call->counted_active) {
+        k->concurrent++;
+        call->counted_active = true;
+    }
+    callers_close(eng, call->caller_key);
 }
 
 /* The call is over (failure, CANCEL, 487, BYE). */
@@ -450,8 +500,12 @@ static void call_response(det_ctx *c) {
     det_engine *eng = c->eng;
     const sip_msg *m = c->m;
     det_call *call = call_find(c);
-    if (!call || call->state == CALL_ENDED || call->state == CALL_NONE) return;
+    if (!call || call->state == CALL_NONE) return;
     uint16_t st = m->status;
+    if (call->state == CALL_ENDED) {
+        if (st < 200 || st >= 300 || call->t_answer || m->cseq != call->invite_cseq) return;
+        call_revive(c, call);
+    }
     if (st < 200) {
         if ((st == 180 || st == 183) && call->state == CALL_TRYING) {
             call->state = CALL_RINGING;

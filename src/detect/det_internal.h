@@ -254,6 +254,8 @@ typedef struct det_call {
     uint8_t transport;      /* cap_transport */
     bool cancelled;         /* CANCEL or 487 ended it before answer */
     bool source_allowed;    /* requester is allow-listed: no source-keyed events */
+    bool short_by_caller;   /* its short ring was credited to the caller (Wangiri) */
+    bool short_by_source;   /* ... to the source */
 } det_call;
 
 typedef struct det_incident {

@@ -203,7 +203,12 @@ static void resp(world *w, const char *responder, const char *requester, uint64_
 
 /* ---- call helpers -------------------------------------------------------------------- */
 
-typedef enum { END_ANSWER, END_CANCEL, END_BUSY, END_RING_ONLY, END_ANSWER_NO_BYE } call_end_kind;
+typedef enum {
+    END_ANSWER, END_CANCEL, END_BUSY, END_RING_ONLY, END_ANSWER_NO_BYE,
+    END_CANCEL_RACE, /* CANCEL sent, but the 200 to the INVITE wins (RFC 3261 9.1) */
+    END_FORK_BUSY,   /* one fork answers 486, another then 200 */
+    END_FAILOVER     /* 503 from a first carrier, the proxy's retry answered */
+} call_end_kind;
 
 /* INVITE from caller (an E.164 or user) to callee at ts; answered calls last
  * `secs` seconds; cancelled ones ring for `secs` seconds. */
@@ -221,8 +226,18 @@ static void call(world *w, const char *src, const char *dst, uint64_t ts, const 
         resp(w, dst, src, ts + SEC(0.5), 486, "Busy Here", "INVITE", from, to_tag, callid, 1, NULL, NULL);
         return;
     }
+    if (how == END_FORK_BUSY || how == END_FAILOVER) {
+        char other[140];
+        snprintf(other, sizeof other, "%s;tag=x%s", to, callid);
+        resp(w, dst, src, ts + SEC(0.2), how == END_FAILOVER ? 503 : 486,
+             how == END_FAILOVER ? "Service Unavailable" : "Busy Here", "INVITE", from, other, callid, 1, NULL, NULL);
+    }
     resp(w, dst, src, ts + SEC(0.3), 180, "Ringing", "INVITE", from, to_tag, callid, 1, NULL, NULL);
     if (how == END_RING_ONLY) return;
+    if (how == END_CANCEL_RACE) {
+        req(w, src, dst, ts + SEC(1.99), "CANCEL", ruri, from, to, callid, 1, NULL, NULL);
+        resp(w, dst, src, ts + SEC(2.01), 200, "OK", "CANCEL", from, to_tag, callid, 1, NULL, NULL);
+    }
     if (how == END_CANCEL) {
         req(w, src, dst, ts + SEC(secs), "CANCEL", ruri, from, to, callid, 1, NULL, NULL);
         resp(w, dst, src, ts + SEC(secs) + SEC(0.02), 200, "OK", "CANCEL", from, to_tag, callid, 1, NULL, NULL);
@@ -230,7 +245,8 @@ static void call(world *w, const char *src, const char *dst, uint64_t ts, const 
              callid, 1, NULL, NULL);
         return;
     }
-    resp(w, dst, src, ts + SEC(2), 200, "OK", "INVITE", from, to_tag, callid, 1, NULL, NULL);
+    resp(w, dst, src, ts + SEC(2) + (how == END_CANCEL_RACE ? SEC(0.03) : 0), 200, "OK", "INVITE", from, to_tag,
+         callid, 1, NULL, NULL);
     if (how == END_ANSWER_NO_BYE) return;
     req(w, src, dst, ts + SEC(2) + SEC(secs), "BYE", ruri, from, to_tag, callid, 2, NULL, NULL);
 }
@@ -1058,6 +1074,20 @@ static void test_irsf(void) {
     }
     world_free(&w);
 
+    /* the answer comes after a CANCEL (the race RFC 3261 9.1 allows), after
+     * another fork's 486, or on a proxy's retry after a first carrier's 503:
+     * the call is up all the same, and a long one is reported */
+    w = world_new(config_zones());
+    call(&w, pbx, gw, T0, "+442071234567", "+88216555001", "race", END_CANCEL_RACE, 1900, NULL);
+    call(&w, pbx, gw, T0 + SEC(10), "+442071234568", "+88216555002", "fork", END_FORK_BUSY, 1900, NULL);
+    call(&w, pbx, gw, T0 + SEC(20), "+442071234569", "+88216555003", "failover", END_FAILOVER, 1900, NULL);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-IRSF-002"), 3);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_answered, 3);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_cancelled, 0);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_failed, 0);
+    world_free(&w);
+
     /* benign: a short call to the range, a long call to a normal number, the
      * same satellite number dialled three times */
     w = world_new(config_zones());
@@ -1137,7 +1167,15 @@ static void test_wangiri(void) {
         snprintf(cid, sizeof cid, "lr%d", i);
         call(&w, "203.0.113.22:5060", core, T0 + SEC(i * 40), "+34911234567", callee, cid, END_CANCEL, 30, NULL);
     }
+    /* and 15 answered calls that each lost a CANCEL race: answered, not one-ring */
+    for (int i = 0; i < 15; i++) {
+        char callee[24], cid[16];
+        snprintf(callee, sizeof callee, "+4477009%05d", 900 + i);
+        snprintf(cid, sizeof cid, "cr%d", i);
+        call(&w, "203.0.113.23:5060", core, T0 + SEC(i * 4), "+34911234500", callee, cid, END_CANCEL_RACE, 20, NULL);
+    }
     world_finish(&w);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_answered, 10 + 15);
     CHECK_EQ_INT(w.out->n, 0);
     if (w.out->n) dump(w.out);
     world_free(&w);
