@@ -582,6 +582,7 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
                   "sources_evicted", (json_int_t)d->sources_evicted, "calls_evicted",
                   (json_int_t)d->calls_evicted, "incidents_evicted", (json_int_t)d->incidents_evicted,
                   "callers_evicted", (json_int_t)d->callers_evicted));
+    json_object_set_new(o, "incidents_below_threshold", json_integer((json_int_t)d->incidents_below_threshold));
     return o;
 }
 

@@ -39,6 +39,7 @@ typedef struct det_stats {
     uint64_t msgs_with_anomaly;
     uint64_t calls_started, calls_answered, calls_cancelled, calls_failed;
     uint64_t events_opened, events_closed, incidents_evicted;
+    uint64_t incidents_below_threshold; /* closed with fewer hits than threshold: not reported */
     uint64_t sources_evicted, dests_evicted, callers_evicted, calls_evicted;
     uint64_t first_us, last_us;   /* capture time span */
 } det_stats;

@@ -88,8 +88,33 @@ const det_stats *det_engine_stats(const det_engine *eng) { return &eng->stats; }
 
 /* ---- incidents -------------------------------------------------------------------- */
 
+/* Rules whose detectors count their own window and apply `threshold`
+ * before the first det_hit (floods, scans, enumeration, brute force, the
+ * fraud velocities). For every other rule a det_hit is one occurrence, and
+ * the incident is reported only once it has `threshold` of them, none more
+ * than window_s after the one before. */
+static bool threshold_in_detector(det_rule_id r) {
+    switch (r) {
+    case R_SCAN_BEHAVIOUR: case R_ENUM_EXTENSIONS: case R_BRUTE_ONE_USER: case R_BRUTE_MANY_USERS:
+    case R_FLOOD_SOURCE: case R_FLOOD_DEST: case R_IRSF_VELOCITY: case R_WANGIRI: case R_CALL_VOLUME:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool incident_reportable(const det_engine *eng, const ev_event *ev) {
+    return threshold_in_detector(ev->rule) || ev->count >= eng->cfg->rules[ev->rule].threshold;
+}
+
 static void incident_close(det_engine *eng, det_incident *inc) {
     ev_event *ev = inc->ev;
+    if (!incident_reportable(eng, ev)) { /* fewer occurrences than the rule's threshold */
+        eng->stats.incidents_below_threshold++;
+        free(ev);
+        det_table_remove(&eng->incidents, inc);
+        return;
+    }
     /* In live mode an incident already reported and unchanged needs no new
      * line: its close is still reported (marked unchanged) so that it is
      * counted, and so that the inspect layer, folding several workers'
@@ -194,10 +219,13 @@ ev_event *det_hit(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, bo
         ev->count = add ? add : 1;
         if (opened) *opened = true;
         eng->stats.events_opened++;
-        if (c->requester && r != R_FLOOD_DEST) c->requester->incidents++;
+        if (c->requester && r != R_FLOOD_DEST && incident_reportable(eng, ev)) c->requester->incidents++;
     } else {
         ev_event *ev = inc->ev;
+        bool was_reportable = incident_reportable(eng, ev);
         ev->count += add;
+        if (!was_reportable && incident_reportable(eng, ev) && c->requester && r != R_FLOOD_DEST)
+            c->requester->incidents++;
         if (c->ts > ev->last_us) ev->last_us = c->ts;
         if (c->ts < ev->first_us) ev->first_us = c->ts;
         det_table_touch(&eng->incidents, inc, c->ts);
@@ -225,7 +253,7 @@ static void report_open_incidents(det_engine *eng) {
     if (!eng->live || !eng->emit) return;
     for (uint32_t i = 0; i < det_table_slots(&eng->incidents); i++) {
         det_incident *inc = det_table_at(&eng->incidents, i);
-        if (!inc || inc->reported_open) continue;
+        if (!inc || inc->reported_open || !incident_reportable(eng, inc->ev)) continue;
         inc->ev->created_us = fs_time_now_us();
         eng->emit(eng->user, inc->ev, false);
         inc->reported_open = true;

@@ -803,6 +803,7 @@ static void add_det(det_stats *a, const det_stats *b) {
     ADD(payloads); ADD(messages); ADD(not_sip); ADD(keepalives); ADD(requests); ADD(responses); ADD(from_hep);
     ADD(msgs_with_anomaly); ADD(calls_started); ADD(calls_answered); ADD(calls_cancelled);
     ADD(calls_failed); ADD(events_opened); ADD(events_closed); ADD(incidents_evicted);
+    ADD(incidents_below_threshold);
     ADD(sources_evicted); ADD(dests_evicted); ADD(callers_evicted); ADD(calls_evicted);
 #undef ADD
     for (int i = 0; i < SIP_M__COUNT; i++) a->by_method[i] += b->by_method[i];

@@ -849,6 +849,41 @@ static void test_trust(void) {
     world_free(&w);
 }
 
+/* A rule without a window count of its own (here SIP-CLI-001) reports an
+ * incident once it has `threshold` occurrences, none more than window_s
+ * after the one before; fewer are counted, not reported. */
+static void test_hit_threshold(void) {
+    fs38_config *cfg = config_zones();
+    cfg->rules[R_CLI_HOME_IDENTITY].threshold = 3;
+    cfg->rules[R_CLI_HOME_IDENTITY].window_s = 60;
+    world w = world_new(cfg);
+    const char *core = "10.0.0.30:5060";
+    const char *from = "<sip:+447700900123@ims.example.net>;tag=1";
+    const char *pai = "P-Asserted-Identity: <tel:+447700900123>\r\n";
+    /* two from one source (quiet), three 30 s apart from another (reported),
+     * three from a third with a gap longer than the window (quiet) */
+    invite_with(&w, "192.0.2.6:5060", core, T0, "t1", from, pai);
+    invite_with(&w, "192.0.2.6:5060", core, T0 + SEC(1), "t2", from, pai);
+    for (int i = 0; i < 3; i++) {
+        char cid[16];
+        snprintf(cid, sizeof cid, "u%d", i);
+        invite_with(&w, "192.0.2.7:5060", core, T0 + SEC(30 * i), cid, from, pai);
+    }
+    for (int i = 0; i < 3; i++) {
+        char cid[16];
+        snprintf(cid, sizeof cid, "v%d", i);
+        invite_with(&w, "192.0.2.8:5060", core, T0 + SEC(100 + 100 * i), cid, from, pai);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-CLI-001"), 1);
+    const ev_event *ev = find_rule(w.out, "SIP-CLI-001");
+    CHECK(has_obs(ev, "ip", "192.0.2.7", "source"));
+    CHECK(ev && ev->count == 3 && ev->first_us == T0 && ev->last_us == T0 + SEC(60));
+    CHECK_EQ_INT(det_engine_stats(w.eng)->incidents_below_threshold, 1 + 3);
+    if (w.out->n != 1) dump(w.out);
+    world_free(&w);
+}
+
 static void test_cli(void) {
     world w = world_new(config_zones());
     const char *core = "10.0.0.30:5060";
@@ -1604,6 +1639,7 @@ int main(void) {
     test_flood();
     test_trust();
     test_cli();
+    test_hit_threshold();
     test_topology();
     test_irsf();
     test_wangiri();
