@@ -271,9 +271,12 @@ static void scan_behaviour(det_ctx *c) {
     if (!ev) return;
     if (opened) {
         ip_observable(ev, &s->addr, "source");
+        /* a detail, not a `tool` observable: the behaviour says nothing of
+         * the product (a PBX qualifying phones can trip it), and receivers
+         * match tool observables against everyone running that product */
         char ua[96];
         ev_copy_text(ua, sizeof ua, m->user_agent);
-        if (ua[0]) ev_add_observable(ev, "sip_user_agent", ua, "tool");
+        if (ua[0]) ev_set_str(ev, "user_agent", ua);
     }
     const ev_detail *prev = ev_get_detail(ev, "distinct_targets");
     if (!prev || prev->i < distinct) ev_set_int(ev, "distinct_targets", distinct);

@@ -80,13 +80,20 @@ static void number_observable(ev_event *ev, const char *num, const char *role) {
     if (num[0] == '+') ev_add_observable(ev, "e164", num, role);
 }
 
-/* The sending address, unless it is a configured trusted/core peer (a
- * carrier relaying the fraud is not the one to block). */
+/* A configured trusted/core peer or an allow-listed one: a carrier relaying
+ * other people's calls, not the one to block for them. */
+static bool relaying_peer(const det_ctx *c, const fs_addr *src) {
+    const fs38_config *cfg = c->eng->cfg;
+    int z = cfg_zone_of(cfg, src);
+    return (z >= 0 && cfg->zones[z].trust != TRUST_UNTRUSTED) || (cfg->nallow && cfg_is_allowed(cfg, src));
+}
+
+/* The sending address as an observable, or as details.via_source when it
+ * is a relaying peer. */
 static void source_observable(ev_event *ev, const det_ctx *c, const fs_addr *src) {
     char ip[FS_ADDR_STRLEN];
     fs_addr_str(src, ip, sizeof ip);
-    int z = cfg_zone_of(c->eng->cfg, src);
-    if (z >= 0 && c->eng->cfg->zones[z].trust != TRUST_UNTRUSTED) {
+    if (relaying_peer(c, src)) {
         ev_set_str(ev, "via_source", ip);
         return;
     }
@@ -218,7 +225,9 @@ static void short_ring(det_ctx *c, det_call *call, uint64_t ring_us) {
         }
     }
     callers_close(eng, call->caller_key);
-    if (call->source_allowed) return;
+    /* per source only for senders that place their own calls (rotating
+     * caller ids); a carrier relays many callers' calls */
+    if (call->source_allowed || relaying_peer(c, &call->src)) return;
     det_source *s = source_entry(c, &call->src);
     if (!s) return;
     call->short_by_source = true;
@@ -343,7 +352,7 @@ static void irsf_velocity(det_ctx *c, det_call *call, det_caller *k) {
         }
     }
     det_source *s = c->requester;
-    if (c->src_allowed || !s) return;
+    if (c->src_allowed || !s || relaying_peer(c, &c->p->src.addr)) return; /* as short_ring */
     if (det_window_roll(&s->irsf_start, c->ts, rc->window_s)) {
         s->irsf_calls = 0;
         det_sketch_clear(&s->irsf_numbers);

@@ -63,6 +63,9 @@ static void anomaly_hits(det_ctx *c) {
     for (unsigned i = 0; i < m->nanom; i++) {
         det_rule_id r = rule_for_anomaly((sip_anomaly)m->anom[i]);
         if (r == R__COUNT) continue;
+        /* OPTIONS with Max-Forwards 0 asks the next hop itself (RFC 3261
+         * 16.3 item 2, 11): proxies use it as a keepalive. Counted, not raised. */
+        if (m->anom[i] == SIP_A_MAX_FORWARDS_ZERO && m->method == SIP_M_OPTIONS) continue;
         bool opened;
         /* one message counts once per rule, however many anomalies it has */
         ev_event *ev = det_hit(c, r, key, seen[r] ? 0 : 1, &opened);

@@ -338,6 +338,27 @@ static void test_protocol(void) {
     if (count_rule(s, "SIP-PROTO-005") != 1 || count_rule(s, "SIP-PROTO-004") != 1) dump(s);
     world_free(&w);
 
+    /* Max-Forwards 0: on an INVITE a probe a proxy must reject (raised); on
+     * OPTIONS the next-hop keepalive RFC 3261 16.3 allows (counted only) */
+    w = world_new(config_default());
+    for (int i = 0; i < 3; i++) {
+        char buf[512];
+        snprintf(buf, sizeof buf,
+                 "OPTIONS sip:ping@192.0.2.200 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.201;branch=z9hG4bKk%d\r\n"
+                 "Max-Forwards: 0\r\nFrom: <sip:ka@192.0.2.201>;tag=1\r\nTo: <sip:ping@192.0.2.200>\r\n"
+                 "Call-ID: ka%d\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", i, i);
+        send_raw(&w, "192.0.2.201:5060", "192.0.2.200:5060", T0 + SEC(5 * i), buf);
+    }
+    send_raw(&w, att, srv, T0 + SEC(20),
+             "INVITE sip:1@192.0.2.200 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.66;branch=z9hG4bKm0\r\n"
+             "Max-Forwards: 0\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:1@y>\r\nCall-ID: m0\r\nCSeq: 1 INVITE\r\n"
+             "Contact: <sip:a@203.0.113.66>\r\nContent-Length: 0\r\n\r\n");
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-PROTO-004"), 1);
+    CHECK(has_obs(find_rule(w.out, "SIP-PROTO-004"), "ip", "203.0.113.66", "source"));
+    CHECK_EQ_INT(det_engine_stats(w.eng)->anomalies[SIP_A_MAX_FORWARDS_ZERO], 4);
+    world_free(&w);
+
     /* benign: clean requests and responses raise nothing */
     w = world_new(config_default());
     for (int i = 0; i < 20; i++) {
@@ -395,6 +416,10 @@ static void test_scan(void) {
     world_finish(&w);
     CHECK_EQ_INT(count_rule(w.out, "SIP-SCAN-001"), 0);
     CHECK_EQ_INT(count_rule(w.out, "SIP-SCAN-002"), 1);
+    /* an everyday agent is named in the details, never as a tool to match */
+    sc = find_rule(w.out, "SIP-SCAN-002");
+    CHECK(!has_obs(sc, "sip_user_agent", NULL, "tool"));
+    CHECK(!strcmp(dstr(sc, "user_agent"), "Zoiper rv2.10"));
     world_free(&w);
 
     /* svmap with a changed User-Agent and From: its From-tag still gives it
@@ -1121,6 +1146,21 @@ static void test_irsf(void) {
     CHECK_EQ_INT(det_engine_stats(w.eng)->calls_answered, 3);
     CHECK_EQ_INT(det_engine_stats(w.eng)->calls_cancelled, 0);
     CHECK_EQ_INT(det_engine_stats(w.eng)->calls_failed, 0);
+    world_free(&w);
+
+    /* a trusted interconnect relaying 8 different callers, each dialling one
+     * satellite number: no caller is suspicious, and the carrier is not
+     * judged per source (it carries everyone's calls) */
+    w = world_new(config_zones());
+    for (int i = 0; i < 8; i++) {
+        char callee[24], caller[24], cid[16];
+        snprintf(callee, sizeof callee, "+882161001%03d", i);
+        snprintf(caller, sizeof caller, "+3312345%04d", i);
+        snprintf(cid, sizeof cid, "tc%d", i);
+        call(&w, "192.0.2.40:5060", gw, T0 + SEC(i * 20), caller, callee, cid, END_BUSY, 0, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-IRSF-001"), 0);
     world_free(&w);
 
     /* benign: a short call to the range, a long call to a normal number, the
