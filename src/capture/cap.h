@@ -70,6 +70,7 @@ typedef struct cap_stats {
     uint64_t tcp_flows_evicted, tcp_bytes_dropped;
     uint64_t hep_packets, hep_bad;
     uint64_t hep_ignored;                       /* valid HEP, not SIP (proto type != 1) */
+    uint64_t hep_time_untrusted;                /* HEP timestamp too far from the capture time: not used */
     uint64_t sip_payloads;                      /* emitted */
     uint32_t tcp_flows_live, tcp_flows_peak;
     uint64_t tcp_bytes_buffered_peak, frag_bytes_peak;
@@ -83,8 +84,10 @@ void cap_decoder_free(cap_decoder *d);
 /* Decode one frame of link type dlt (a libpcap DLT_* value). */
 void cap_decode_frame(cap_decoder *d, int dlt, const uint8_t *frame, uint32_t caplen,
                       uint64_t ts_us, uint64_t frame_no);
-/* Decode one HEP v3 datagram (from --hep). ts_us is the receive time, used
- * only when the HEP packet has no timestamp chunk. */
+/* Decode one HEP v3 datagram (from --hep). ts_us is the receive time. The
+ * HEP packet's own timestamp (set by the sender) is used only within
+ * CAP_HEP_MAX_SKEW_US of it: a sender must not move the engine's clock. */
+#define CAP_HEP_MAX_SKEW_US (60ULL * 1000000ULL)
 fs_code cap_decode_hep(cap_decoder *d, const uint8_t *buf, size_t len, uint64_t ts_us, fs_err *e);
 /* now_us is the current capture time: drop fragment sets older than
  * frag_timeout_s, TCP directions idle longer than tcp_idle_s, and resolve TCP

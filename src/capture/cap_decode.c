@@ -190,7 +190,17 @@ static void emit_payload(cap_decoder *d, const uint8_t *p, uint32_t n, const fs_
 }
 
 /* A parsed HEP packet: emit its SIP payload, count the rest. */
-static void hep_deliver(cap_decoder *d, const cap_hep *h, uint64_t ts_fallback, uint64_t frame_no) {
+/* The time of a HEP packet captured (or received) at capture_us: its own
+ * timestamp when it has one near that, else capture_us. */
+static uint64_t hep_time(cap_decoder *d, const cap_hep *h, uint64_t capture_us) {
+    if (!h->ts_us) return capture_us;
+    uint64_t skew = h->ts_us > capture_us ? h->ts_us - capture_us : capture_us - h->ts_us;
+    if (skew <= CAP_HEP_MAX_SKEW_US) return h->ts_us;
+    d->st.hep_time_untrusted++;
+    return capture_us;
+}
+
+static void hep_deliver(cap_decoder *d, const cap_hep *h, uint64_t capture_us, uint64_t frame_no) {
     if (h->proto_type != 1) {
         d->st.hep_ignored++;
         return;
@@ -199,8 +209,7 @@ static void hep_deliver(cap_decoder *d, const cap_hep *h, uint64_t ts_fallback, 
     cap_transport t = h->ip_proto == IPPROTO_TCP_ ? CAP_T_TCP
                       : h->ip_proto == 132        ? CAP_T_SCTP
                                                   : CAP_T_UDP;
-    emit_payload(d, h->payload, h->payload_len, &h->src, &h->dst, t, true,
-                 h->ts_us ? h->ts_us : ts_fallback, frame_no);
+    emit_payload(d, h->payload, h->payload_len, &h->src, &h->dst, t, true, hep_time(d, h, capture_us), frame_no);
 }
 
 fs_code cap_decode_hep(cap_decoder *d, const uint8_t *buf, size_t len, uint64_t ts_us, fs_err *e) {
@@ -238,7 +247,10 @@ static void decode_udp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint3
     fs_endpoint src = {ip->src, rd16(p)}, dst = {ip->dst, rd16(p + 2)};
     const uint8_t *pl = p + 8;
     uint32_t plen = ulen - 8;
-    if (port_in(d->hep_port, dst.port) || port_in(d->hep_port, src.port)) {
+    /* HEP on its ports; anything else there (SIP sent from port 9060, say)
+     * is judged like any other datagram, so the port cannot hide it */
+    bool hep_port = port_in(d->hep_port, dst.port) || port_in(d->hep_port, src.port);
+    if (hep_port && plen >= 4 && memcmp(pl, "HEP3", 4) == 0) {
         cap_hep h;
         d->st.hep_packets++;
         if (cap_hep_parse(pl, plen, &h, NULL) != FS_OK) {
@@ -246,6 +258,11 @@ static void decode_udp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint3
             return;
         }
         hep_deliver(d, &h, d->ts_us, d->frame_no);
+        return;
+    }
+    if (hep_port && plen >= 1 && (pl[0] == 1 || pl[0] == 2)) { /* HEP v1/v2: not supported */
+        d->st.hep_packets++;
+        d->st.hep_bad++;
         return;
     }
     if (cap_sip_keepalive(pl, plen)) return;

@@ -793,7 +793,7 @@ static void add_cap(cap_stats *a, const cap_stats *b) {
     ADD(ip_fragments); ADD(ip_reassembled); ADD(frag_dropped); ADD(udp); ADD(tcp_segments);
     ADD(tcp_retransmits); ADD(tcp_out_of_order); ADD(tcp_gaps); ADD(tcp_resyncs);
     ADD(tcp_flows_evicted); ADD(tcp_bytes_dropped); ADD(hep_packets); ADD(hep_bad);
-    ADD(hep_ignored); ADD(sip_payloads); ADD(tcp_flows_live); ADD(tcp_flows_peak);
+    ADD(hep_ignored); ADD(hep_time_untrusted); ADD(sip_payloads); ADD(tcp_flows_live); ADD(tcp_flows_peak);
     ADD(tcp_bytes_buffered_peak); ADD(frag_bytes_peak);
 #undef ADD
 }

@@ -519,6 +519,16 @@ static void test_udp_demux(void) {
     }
     CHECK_EQ_INT(s.n, 2);
     CHECK_EQ_INT(cap_decoder_stats(d)->udp, 7);
+    /* the HEP port does not hide SIP: a probe sent from port 9060 is SIP;
+     * a HEP v2 packet there is bad HEP */
+    n = eth_udp4("192.0.2.1", 9060, "192.0.2.2", 5060, OPT);
+    cap_decode_frame(d, DLT_EN10MB, g_frame, (uint32_t)n, 1, 6);
+    CHECK_EQ_INT(s.n, 3);
+    CHECK(s.kept == 3 && !s.meta[2].from_hep && strcmp(s.data[2], OPT) == 0);
+    n = eth_udp4("192.0.2.1", 9060, "192.0.2.2", 9060, "\x02\x10\x02\x11");
+    cap_decode_frame(d, DLT_EN10MB, g_frame, (uint32_t)n, 1, 7);
+    CHECK_EQ_INT(s.n, 3);
+    CHECK_EQ_INT(cap_decoder_stats(d)->hep_bad, 1);
     cap_decoder_free(d);
     sink_reset(&s);
 
@@ -894,14 +904,28 @@ static void test_hep(void) {
     sink s = {0};
     cap_decoder *d = new_dec(&s, NULL);
     const cap_stats *st = cap_decoder_stats(d);
-    CHECK_EQ_INT(cap_decode_hep(d, b, n, 42, &e), FS_OK);
+    uint64_t recv = 1700000000ULL * FS_USEC + 623456; /* half a second after the HEP stamp */
+    CHECK_EQ_INT(cap_decode_hep(d, b, n, recv, &e), FS_OK);
     CHECK_EQ_INT(s.n, 1);
     if (s.kept) {
         CHECK(strcmp(s.data[0], INV) == 0);
         CHECK(s.meta[0].from_hep && s.meta[0].transport == CAP_T_UDP);
-        CHECK_EQ_INT(s.meta[0].ts_us, 1700000000ULL * FS_USEC + 123456);
+        CHECK_EQ_INT(s.meta[0].ts_us, 1700000000ULL * FS_USEC + 123456); /* the sender's stamp */
         CHECK_EQ_INT(s.meta[0].frame_no, 0);
     }
+    /* a stamp far from the receive time (a sender moving the clock to 2038,
+     * or to 1970): the receive time is used instead, and counted */
+    sink_reset(&s);
+    CHECK_EQ_INT(cap_decode_hep(d, b, n, recv + 3600ULL * FS_USEC, &e), FS_OK);
+    CHECK_EQ_INT(cap_decode_hep(d, b, n, recv - 3600ULL * FS_USEC, &e), FS_OK);
+    CHECK_EQ_INT(s.n, 2);
+    if (s.kept == 2) {
+        CHECK_EQ_INT(s.meta[0].ts_us, recv + 3600ULL * FS_USEC);
+        CHECK_EQ_INT(s.meta[1].ts_us, recv - 3600ULL * FS_USEC);
+    }
+    CHECK_EQ_INT(st->hep_time_untrusted, 2);
+    sink_reset(&s);
+    CHECK_EQ_INT(cap_decode_hep(d, b, n, recv, &e), FS_OK);
     /* IPv6, TCP */
     n = mk_hep(b, true, 1, 6, RSP);
     CHECK_EQ_INT(cap_decode_hep(d, b, n, 42, &e), FS_OK);
