@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "exchange/xc.h"
@@ -44,18 +45,24 @@ static bool check_event(const char *p, size_t n, const char *name, unsigned long
     return false;
 }
 
+enum { READ_ERROR = -1, READ_TOO_BIG = -2, READ_NO_MEMORY = -3 };
+
 /* A whole input that is one JSON document (an event file, pretty-printed or
  * not) is one event; anything else is NDJSON, one event per line. Returns how
- * many events were invalid, -1 on a read error or an input over the limit. */
+ * many events were invalid, or READ_* (errno tells a read error). */
 static long validate_stream(FILE *f, const char *name, unsigned long *events_out) {
     size_t len = 0, cap = 1 << 16;
     char *buf = malloc(cap);
     while (buf) {
         if (len == cap) {
-            char *nb = cap < VALIDATE_MAX_INPUT ? realloc(buf, cap * 2) : NULL;
+            if (cap >= VALIDATE_MAX_INPUT) {
+                free(buf);
+                return READ_TOO_BIG;
+            }
+            char *nb = realloc(buf, cap * 2);
             if (!nb) {
                 free(buf);
-                return -1;
+                return READ_NO_MEMORY;
             }
             buf = nb;
             cap *= 2;
@@ -64,14 +71,17 @@ static long validate_stream(FILE *f, const char *name, unsigned long *events_out
         len += got;
         if (got == 0) break;
     }
-    if (!buf || ferror(f)) {
+    if (!buf) return READ_NO_MEMORY;
+    if (ferror(f)) {
         free(buf);
-        return -1;
+        return READ_ERROR;
     }
     long bad = 0;
     unsigned long events = 0;
     json_error_t je;
-    json_t *whole = json_loadb(buf, len, 0, &je);
+    /* one document only if it can be one event: a bigger input is read as
+     * lines, each held to the event limit, never parsed whole */
+    json_t *whole = len <= XC_EVENT_MAX_BYTES ? json_loadb(buf, len, 0, &je) : NULL;
     if (whole) {
         json_decref(whole);
         events = 1;
@@ -102,26 +112,39 @@ int cmd_validate(int argc, char **argv) {
     }
     long bad = 0;
     unsigned long total = 0;
-    int nfiles = argc > 1 ? argc - 1 : 1;
-    for (int i = 0; i < nfiles; i++) {
+    int nfiles = argc > 1 ? argc - 1 : 1, unreadable = 0;
+    for (int i = 0; i < nfiles; i++) { /* an unreadable input is named; the others are still checked */
         const char *path = argc > 1 ? argv[i + 1] : "-";
         bool is_stdin = !strcmp(path, "-");
         FILE *f = is_stdin ? stdin : fopen(path, "r");
+        struct stat st;
+        if (f && !is_stdin && fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+            fclose(f);
+            f = NULL;
+            errno = EISDIR;
+        }
         if (!f) {
             fprintf(stderr, "fs38 validate: %s: %s\n", path, strerror(errno));
-            return EXIT_USAGE;
+            unreadable++;
+            continue;
         }
         unsigned long lines = 0;
+        errno = 0;
         long b = validate_stream(f, is_stdin ? "<stdin>" : path, &lines);
+        int err = errno;
         if (!is_stdin) fclose(f);
         if (b < 0) {
-            fprintf(stderr, "fs38 validate: %s: read error or larger than %u MiB\n", path,
-                    VALIDATE_MAX_INPUT >> 20);
-            return EXIT_USAGE;
+            if (b == READ_TOO_BIG) fprintf(stderr, "fs38 validate: %s: larger than %u MiB\n", path, VALIDATE_MAX_INPUT >> 20);
+            else if (b == READ_NO_MEMORY) fprintf(stderr, "fs38 validate: %s: out of memory\n", path);
+            else fprintf(stderr, "fs38 validate: %s: read error: %s\n", path, strerror(err ? err : EIO));
+            unreadable++;
+            continue;
         }
         bad += b;
         total += lines;
     }
-    fprintf(stderr, "fs38 validate: %lu event%s, %ld invalid\n", total, total == 1 ? "" : "s", bad);
+    fprintf(stderr, "fs38 validate: %lu event%s, %ld invalid%s\n", total, total == 1 ? "" : "s", bad,
+            unreadable ? ", and an input could not be read" : "");
+    if (unreadable) return EXIT_USAGE;
     return bad ? EXIT_EVENTS : EXIT_DONE;
 }

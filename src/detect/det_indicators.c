@@ -337,6 +337,11 @@ det_indicators *det_indicators_load(const char *path, int64_t now_ms, fs_err *e)
         return NULL;
     }
     struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        fs_fail(e, FS_ERR_IO, "indicators %s: %s", path, strerror(EISDIR));
+        return NULL;
+    }
     if (fstat(fileno(f), &st) == 0 && st.st_size > (off_t)DET_INDICATORS_MAX_BYTES) {
         fclose(f);
         fs_fail(e, FS_ERR_LIMIT, "indicators %s: larger than %u MiB", path, DET_INDICATORS_MAX_BYTES >> 20);
@@ -351,6 +356,7 @@ det_indicators *det_indicators_load(const char *path, int64_t now_ms, fs_err *e)
         return NULL;
     }
     unsigned lineno = 0;
+    size_t total = 0; /* the size check above cannot see pipes and devices */
     fs_code rc = FS_OK;
     while (rc == FS_OK && fgets(line, IND_LINE_MAX + 1, f)) {
         size_t n = strlen(line);
@@ -358,6 +364,16 @@ det_indicators *det_indicators_load(const char *path, int64_t now_ms, fs_err *e)
         if (n == IND_LINE_MAX && line[n - 1] != '\n') {
             rc = fs_fail(e, FS_ERR_LIMIT, "%s:%u: line longer than %u bytes (an event is at most %u)",
                          path, lineno, IND_LINE_MAX, XC_EVENT_MAX_BYTES);
+            break;
+        }
+        /* fgets stops at a newline, a full buffer or the end: a shorter line
+         * without its newline before the end holds a NUL byte */
+        if (n == 0 || (line[n - 1] != '\n' && !feof(f))) {
+            rc = fs_fail(e, FS_ERR_FORMAT, "%s:%u: NUL byte in the line (not NDJSON text)", path, lineno);
+            break;
+        }
+        if ((total += n) > DET_INDICATORS_MAX_BYTES) {
+            rc = fs_fail(e, FS_ERR_LIMIT, "indicators %s: larger than %u MiB", path, DET_INDICATORS_MAX_BYTES >> 20);
             break;
         }
         rc = add_line(d, line, n, path, lineno, now_ms, e);

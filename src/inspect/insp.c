@@ -26,10 +26,13 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define BATCH_BYTES (256u * 1024u)
+/* a batch holds at least one frame of libpcap's largest (262,144 bytes)
+ * with its record header */
+#define BATCH_BYTES (256u * 1024u + 4096u)
 #define QUEUE_BATCHES 8u
 #define PROGRESS_EVERY 65536u
 #define LIVE_TICK_US (500 * 1000ULL)
@@ -441,7 +444,7 @@ static void feed(insp *in, unsigned wi, uint8_t kind, int dlt, const uint8_t *da
         return;
     }
     size_t need = (sizeof h + len + 7u) & ~(size_t)7u;
-    if (need > BATCH_BYTES) return; /* cannot happen: frames are <= 256 KiB snaplen */
+    if (need > BATCH_BYTES) return; /* cannot happen: frames are <= 262,144 bytes (BATCH_BYTES) */
     if (w->filling->used + need > BATCH_BYTES) batch_submit(w);
     uint8_t *dst = w->filling->data + w->filling->used;
     memcpy(dst, &h, sizeof h);
@@ -549,13 +552,22 @@ insp *insp_new(const insp_options *o, fs_err *e) {
         in->worker_cfg.max_sources = split_limit(o->cfg->max_sources, in->nworkers);
         in->worker_cfg.max_dialogs = split_limit(o->cfg->max_dialogs, in->nworkers);
         in->worker_cfg.max_incidents = split_limit(o->cfg->max_incidents, in->nworkers);
+        /* so are the decoders' reassembly caps (a flow or a datagram stays
+         * within one worker, and all of them together within the limits) */
+        cap_config *cc = &in->worker_cfg.capture;
+        cc->max_tcp_flows = split_limit(o->cfg->capture.max_tcp_flows, in->nworkers);
+        cc->max_tcp_bytes = o->cfg->capture.max_tcp_bytes / in->nworkers;
+        if (cc->max_tcp_bytes < cc->max_flow_bytes) cc->max_tcp_bytes = cc->max_flow_bytes;
+        cc->max_frag_sets = split_limit(o->cfg->capture.max_frag_sets, in->nworkers);
+        cc->max_frag_bytes = o->cfg->capture.max_frag_bytes / in->nworkers;
+        if (cc->max_frag_bytes < 65536) cc->max_frag_bytes = 65536; /* one whole datagram */
         ecfg = &in->worker_cfg;
     }
     for (unsigned i = 0; i < in->nworkers; i++) {
         worker *w = &in->w[i];
         w->in = in;
         w->index = i;
-        w->dec = cap_decoder_new(&o->cfg->capture, on_payload, w, e);
+        w->dec = cap_decoder_new(&ecfg->capture, on_payload, w, e);
         if (!w->dec) goto fail;
         w->eng = det_engine_new(ecfg, on_event, w, e);
         if (!w->eng) goto fail;
@@ -763,6 +775,11 @@ fs_code insp_run_hep(insp *in, const char *listen, fs_err *e) {
 fs_code insp_run_raw(insp *in, const char *path, fs_err *e) {
     FILE *f = fopen(path, "rb");
     if (!f) return fs_fail(e, FS_ERR_IO, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return fs_fail(e, FS_ERR_IO, "%s: %s", path, strerror(EISDIR));
+    }
     uint32_t max = in->opt.cfg->capture.sip.max_message ? in->opt.cfg->capture.sip.max_message : 65535;
     /* one byte more than the limit, so an oversized message is still seen as such */
     uint32_t cap = max + 1 < BATCH_BYTES - 64 ? max + 1 : BATCH_BYTES - 64;

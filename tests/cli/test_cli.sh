@@ -171,6 +171,33 @@ ok "the good one is still inspected" grep -q '"event_type"' "$TMPD/out"
 expect_exit 2 "missing file: no empty summary" "$FS38" inspect "$TMPD/nope.pcap"
 ok "nothing on stdout when nothing was read" test ! -s "$TMPD/out"
 
+# --- hostile inputs beside the captures ------------------------------------------------------
+expect_exit 2 "--indicators /dev/zero ends" timeout 20 "$FS38" inspect --indicators /dev/zero "$TMPD/mixed.pcap"
+ok "--indicators /dev/zero: the NUL is named" grep -q "NUL byte" "$TMPD/err"
+expect_exit 2 "--raw on a directory" "$FS38" inspect --raw "$TMPD"
+ok "a directory is named as one" grep -q "Is a directory" "$TMPD/err"
+# one frame of libpcap's largest size (262,144 bytes: a datagram and padding) through two workers
+python3 - "$TMPD/bigframe.pcap" <<'PY'
+import struct, sys
+sip = (b"OPTIONS sip:a@192.0.2.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKbig\r\n"
+       b"Max-Forwards: 70\r\nFrom: <sip:b@192.0.2.1>;tag=1\r\nTo: <sip:a@192.0.2.2>\r\n"
+       b"Call-ID: big\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+udp = struct.pack("!HHHH", 5060, 5060, 8 + len(sip), 0) + sip
+ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
+                 bytes([192, 0, 2, 1]), bytes([192, 0, 2, 2])) + udp
+frame = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip
+frame += b"\x00" * (262144 - len(frame))
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 262144, 1))
+    for ts in (1, 2):
+        f.write(struct.pack("<IIII", 1700000000 + ts, 0, len(frame), len(frame)) + frame)
+PY
+for w in 1 2; do
+    "$FS38" inspect -q --workers $w --stats-json "$TMPD/big$w.json" "$TMPD/bigframe.pcap" 2>"$TMPD/err"
+    ok "262,144-byte frames, --workers $w: both inspected" python3 -c "
+import json; s=json.load(open('$TMPD/big$w.json')); assert s['sip_messages'] == 2, s['sip_messages']"
+done
+
 # --- raw messages (RFC 4475) --------------------------------------------------------------
 expect_exit 0 "--raw valid message" "$FS38" inspect --raw --json "$DATA/wsinv.dat"
 ok "valid torture message raises nothing malformed" bash -c "! grep -q SIP_MALFORMED '$TMPD/out'"

@@ -27,4 +27,15 @@ expect_exit 1 "one bad line" "$FS38" validate "$TMPD/mixed.ndjson"
 ok "bad line numbered" grep -q "mixed.ndjson:3: event_id" "$TMPD/out"
 ok "good lines quiet" bash -c "! grep -q 'mixed.ndjson:[12]:' '$TMPD/out'"
 expect_exit 2 "missing file" "$FS38" validate "$TMPD/nope.ndjson"
+# an unreadable input is named, and the inputs after it are still checked
+expect_exit 2 "missing then good" "$FS38" validate "$TMPD/nope.ndjson" "$TMPD" "$TMPD/mixed.ndjson"
+ok "the missing one is named" grep -q "nope.ndjson: No such file" "$TMPD/err"
+ok "a directory is named as one" grep -q "Is a directory" "$TMPD/err"
+ok "the good one was still checked" grep -q "mixed.ndjson:3: event_id" "$TMPD/out"
+# a big input that is not one event is read as lines, never parsed whole
+python3 -c "
+import sys
+sys.stdout.write('[' + '1,' * 400000 + '1]')" >"$TMPD/big.json"
+expect_exit 1 "a 800 KB document is checked as a line" "$FS38" validate "$TMPD/big.json"
+ok "over the event limit, named" grep -q "big.json:1:" "$TMPD/out"
 finish test_validate
