@@ -37,6 +37,8 @@ typedef struct cap_payload {
     bool from_hep;      /* came out of a HEP v3 envelope */
     uint64_t ts_us;     /* capture time */
     uint64_t frame_no;  /* 1-based frame number in the source (0 for HEP socket) */
+    bool oversized;     /* TCP: only the first bytes of a message too long to take whole
+                         * (over limits.max_message, or no end of headers within it) */
 } cap_payload;
 
 typedef void (*cap_emit_fn)(void *user, const cap_payload *p);

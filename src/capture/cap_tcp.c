@@ -236,6 +236,21 @@ static void emit_msg(cap_tcp_table *t, const tcp_flow *f, const uint8_t *p, uint
     t->emit(t->user, &pl);
 }
 
+/* A message the framer gives up on still reaches the detectors, so that it
+ * raises its malformed/oversized event rather than vanish: its header
+ * block when that ends within max_msg (a garbage Content-Length), else its
+ * first max_msg bytes, marked oversized. */
+static void emit_unframed(cap_tcp_table *t, const tcp_flow *f, const uint8_t *p, size_t avail, bool too_big,
+                          uint64_t ts, uint64_t frame_no) {
+    size_t n = avail < t->max_msg ? avail : t->max_msg;
+    const uint8_t *end = too_big ? NULL : memmem(p, n, "\r\n\r\n", 4);
+    cap_payload pl = {.data = p, .len = (uint32_t)(end ? (size_t)(end - p) + 4 : n), .src = f->src,
+                      .dst = f->dst, .transport = CAP_T_TCP, .ts_us = ts, .frame_no = frame_no,
+                      .oversized = !end};
+    t->st->sip_payloads++;
+    t->emit(t->user, &pl);
+}
+
 static void start_resync(cap_tcp_table *t, tcp_flow *f) {
     if (!f->resync) t->st->tcp_resyncs++;
     f->resync = true;
@@ -305,11 +320,15 @@ static size_t frame_messages(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, si
         case CAP_FRAME_INCOMPLETE:
             return pos;
         case CAP_FRAME_TOO_BIG:
+            emit_unframed(t, f, p + pos, len - pos, true, ts, frame_no);
             start_resync(t, f);
             f->resync = false; /* the length is known: skip exactly the message */
             f->skip = ml;
             break;
         case CAP_FRAME_BAD:
+            /* a SIP start line whose message cannot be framed (not other
+             * protocols' bytes: TLS on 5061 is not a malformed message) */
+            if (start == 1) emit_unframed(t, f, p + pos, len - pos, false, ts, frame_no);
             start_resync(t, f);
             f->mid_line = true; /* never resync on the line that just failed */
             break;

@@ -361,6 +361,16 @@ static void zone_lookup(det_ctx *c) {
     c->src_allowed = cfg->nallow && cfg_is_allowed(cfg, &c->p->src.addr);
 }
 
+/* The TCP framer passed only the first bytes of a message too long to
+ * take whole: it is oversized, and its body was cut by us, not its sender. */
+static void oversized_message(sip_msg *m) {
+    unsigned kept = 0;
+    for (unsigned i = 0; i < m->nanom; i++)
+        if (m->anom[i] != SIP_A_CONTENT_LENGTH_EXCEEDS) m->anom[kept++] = m->anom[i];
+    m->nanom = (uint8_t)kept;
+    sip_msg_add_anomaly(m, SIP_A_LIMIT_MESSAGE_SIZE);
+}
+
 void det_process(det_engine *eng, const cap_payload *p) {
     det_stats *s = &eng->stats;
     s->payloads++;
@@ -413,6 +423,7 @@ void det_process(det_engine *eng, const cap_payload *p) {
     txn_key = det_txn_key(eng, m, p, call_key);
     if (txn_key) det_table_prefetch(&eng->txns, txn_key);
     sip_validate(m, &eng->limits);
+    if (p->oversized) oversized_message(m);
     count_message(eng, m, p);
 
     det_ctx c = {.eng = eng, .m = m, .p = p, .ts = p->ts_us,

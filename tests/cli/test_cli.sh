@@ -198,6 +198,36 @@ for w in 1 2; do
 import json; s=json.load(open('$TMPD/big$w.json')); assert s['sip_messages'] == 2, s['sip_messages']"
 done
 
+# a 70 KB INVITE over TCP (over limits.max_message) then a normal one on the same connection:
+# the big one raises SIP-MAL-002 instead of vanishing, and the next is still framed
+python3 - "$TMPD/bigtcp.pcap" <<'PY'
+import struct, sys
+def sip(cl):
+    return (b"INVITE sip:a@192.0.2.2 SIP/2.0\r\nVia: SIP/2.0/TCP 192.0.2.1;branch=z9hG4bK%d\r\n"
+            b"Max-Forwards: 70\r\nFrom: <sip:b@192.0.2.1>;tag=1\r\nTo: <sip:a@192.0.2.2>\r\n"
+            b"Call-ID: c%d\r\nCSeq: 1 INVITE\r\nContact: <sip:b@192.0.2.1>\r\n"
+            b"Content-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % (cl, cl, cl)) + b"x" * cl
+def frame(seq, flags, data):
+    tcp = struct.pack("!HHIIBBHHH", 40000, 5060, seq, 0, 5 << 4, flags, 65535, 0, 0) + data
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0, 64, 6, 0,
+                     bytes([192, 0, 2, 1]), bytes([192, 0, 2, 2])) + tcp
+    return b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip
+stream = sip(70000) + sip(4)
+recs = [frame(99, 0x02, b"")]
+for i in range(0, len(stream), 1400):
+    recs.append(frame(100 + i, 0x18, stream[i:i + 1400]))
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+    for n, r in enumerate(recs):
+        f.write(struct.pack("<IIII", 1700000000, n, len(r), len(r)) + r)
+PY
+"$FS38" inspect --json "$TMPD/bigtcp.pcap" >"$TMPD/bigtcp.ndjson" 2>"$TMPD/err"
+ok "oversized TCP message raises SIP-MAL-002" grep -q '"SIP-MAL-002".*LIMIT_MESSAGE_SIZE' "$TMPD/bigtcp.ndjson"
+ok "...not a Content-Length complaint about our own cut" bash -c "! grep -q CONTENT_LENGTH_EXCEEDS '$TMPD/bigtcp.ndjson'"
+"$FS38" inspect -q --stats-json "$TMPD/bigtcp.json" "$TMPD/bigtcp.pcap" 2>"$TMPD/err"
+ok "the message after it is framed" python3 -c "
+import json; s=json.load(open('$TMPD/bigtcp.json')); assert s['sip_messages'] == 2, s['sip_messages']"
+
 # --- raw messages (RFC 4475) --------------------------------------------------------------
 expect_exit 0 "--raw valid message" "$FS38" inspect --raw --json "$DATA/wsinv.dat"
 ok "valid torture message raises nothing malformed" bash -c "! grep -q SIP_MALFORMED '$TMPD/out'"
