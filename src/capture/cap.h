@@ -83,6 +83,8 @@ typedef struct cap_decoder cap_decoder;
 cap_decoder *cap_decoder_new(const cap_config *cfg, cap_emit_fn emit, void *user, fs_err *e);
 void cap_decoder_free(cap_decoder *d);
 
+/* Whether cap_decode_frame reads link type dlt (a capture's DLT_* number). */
+bool cap_dlt_supported(int dlt);
 /* Decode one frame of link type dlt (a libpcap DLT_* value). */
 void cap_decode_frame(cap_decoder *d, int dlt, const uint8_t *frame, uint32_t caplen,
                       uint64_t ts_us, uint64_t frame_no);
@@ -98,6 +100,9 @@ void cap_decoder_expire(cap_decoder *d, uint64_t now_us);
 /* End of input: deliver what is still buffered and complete, free the rest. */
 void cap_decoder_finish(cap_decoder *d);
 const cap_stats *cap_decoder_stats(const cap_decoder *d);
+#define CAP_ERROR_LEN 160
+/* Why the first bad HEP packet was refused ("" if none was). */
+const char *cap_decoder_hep_error(const cap_decoder *d);
 /* Bytes of memory the decoder holds right now (tables + buffers). */
 size_t cap_decoder_memory(const cap_decoder *d);
 
@@ -137,6 +142,8 @@ typedef enum cap_next_status { CAP_NEXT_FRAME = 1, CAP_NEXT_END = 0, CAP_NEXT_ER
 cap_next_status cap_next(cap_source *s, const uint8_t **frame, uint32_t *caplen, uint64_t *ts_us,
                          fs_err *e);
 int cap_datalink(const cap_source *s);
+/* libpcap's name of a link type ("EN10MB"), "unknown" if it has none. */
+const char *cap_dlt_name(int dlt);
 uint64_t cap_frames_read(const cap_source *s);
 /* For progress: bytes consumed so far and the file size (0 if unknown). */
 uint64_t cap_offset(const cap_source *s);

@@ -18,6 +18,7 @@
 #include "cap.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 /* Link types by their numeric value (DLT_RAW and DLT_LOOP differ per OS in
@@ -61,6 +62,7 @@ struct cap_decoder {
     uint64_t ts_us, frame_no; /* the frame being decoded */
     uint8_t sip_port[65536 / 8];
     uint8_t hep_port[65536 / 8];
+    char hep_error[CAP_ERROR_LEN]; /* why the first bad HEP packet was refused */
 };
 
 /* Where an IP packet's addresses came from, filled by the IP layer. */
@@ -212,12 +214,21 @@ static void hep_deliver(cap_decoder *d, const cap_hep *h, uint64_t capture_us, u
     emit_payload(d, h->payload, h->payload_len, &h->src, &h->dst, t, true, hep_time(d, h, capture_us), frame_no);
 }
 
+static void hep_refused(cap_decoder *d, const char *why) {
+    d->st.hep_bad++;
+    if (!d->hep_error[0]) snprintf(d->hep_error, sizeof d->hep_error, "%.*s", CAP_ERROR_LEN - 1, why);
+}
+
+const char *cap_decoder_hep_error(const cap_decoder *d) { return d->hep_error; }
+
 fs_code cap_decode_hep(cap_decoder *d, const uint8_t *buf, size_t len, uint64_t ts_us, fs_err *e) {
     cap_hep h;
+    fs_err local = {0};
+    if (!e) e = &local;
     d->st.hep_packets++;
     fs_code rc = cap_hep_parse(buf, len, &h, e);
     if (rc != FS_OK) {
-        d->st.hep_bad++;
+        hep_refused(d, e->msg);
         return rc;
     }
     hep_deliver(d, &h, ts_us, 0);
@@ -252,17 +263,19 @@ static void decode_udp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint3
     bool hep_port = port_in(d->hep_port, dst.port) || port_in(d->hep_port, src.port);
     if (hep_port && plen >= 4 && memcmp(pl, "HEP3", 4) == 0) {
         cap_hep h;
+        fs_err e = {0};
         d->st.hep_packets++;
-        if (cap_hep_parse(pl, plen, &h, NULL) != FS_OK) {
-            d->st.hep_bad++;
+        if (cap_hep_parse(pl, plen, &h, &e) != FS_OK) {
+            hep_refused(d, e.msg);
             return;
         }
         hep_deliver(d, &h, d->ts_us, d->frame_no);
         return;
     }
-    if (hep_port && plen >= 1 && (pl[0] == 1 || pl[0] == 2)) { /* HEP v1/v2: not supported */
+    if (hep_port && plen >= 1 && (pl[0] == 1 || pl[0] == 2)) {
         d->st.hep_packets++;
-        d->st.hep_bad++;
+        hep_refused(d, pl[0] == 1 ? "HEP v1: only HEP v3 is read (set hep_version 3 in the sender)"
+                                  : "HEP v2: only HEP v3 is read (set hep_version 3 in the sender)");
         return;
     }
     if (cap_sip_keepalive(pl, plen)) return;
@@ -495,6 +508,16 @@ static void decode_loopback(cap_decoder *d, bool either_order, const uint8_t *p,
     }
     if (ver == 4) decode_ipv4(d, p + 4, n - 4);
     else decode_ipv6(d, p + 4, n - 4);
+}
+
+bool cap_dlt_supported(int dlt) {
+    switch (dlt) {
+    case LINK_NULL: case LINK_EN10MB: case LINK_RAW_A: case LINK_RAW_B: case LINK_RAW: case LINK_LOOP:
+    case LINK_SLL: case LINK_IPV4: case LINK_IPV6: case LINK_SLL2:
+        return true;
+    default:
+        return false;
+    }
 }
 
 static void decode_link(cap_decoder *d, int dlt, const uint8_t *p, uint32_t n) {

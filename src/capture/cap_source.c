@@ -209,6 +209,11 @@ cap_next_status cap_next(cap_source *s, const uint8_t **frame, uint32_t *caplen,
     return CAP_NEXT_ERROR;
 }
 
+const char *cap_dlt_name(int dlt) {
+    const char *name = pcap_datalink_val_to_name(dlt);
+    return name ? name : "unknown";
+}
+
 int cap_datalink(const cap_source *s) { return s->dlt; }
 uint64_t cap_frames_read(const cap_source *s) { return s->frames; }
 

@@ -477,6 +477,46 @@ static void print_talkers(FILE *o, insp *in) {
     }
 }
 
+/* "CAPTURE  what could not be decoded or was dropped": the counters that
+ * are not zero, or nothing when all are. */
+static void print_capture_problems(FILE *o, const insp_stats *s) {
+    const cap_stats *c = &s->cap;
+    const struct {
+        const char *what;
+        uint64_t n;
+    } items[] = {
+        {"not IP (unsupported link or ethertype)", c->not_ip},
+        {"truncated", c->truncated},
+        {"bad IP/UDP/TCP header", c->bad_ip},
+        {"fragments dropped", c->frag_dropped},
+        {"TCP gaps", c->tcp_gaps},
+        {"TCP resyncs", c->tcp_resyncs},
+        {"TCP bytes dropped", c->tcp_bytes_dropped},
+        {"TCP flows evicted", c->tcp_flows_evicted},
+        {"bad HEP", c->hep_bad},
+        {"HEP timestamps not trusted", c->hep_time_untrusted},
+        {"incidents evicted", s->det.incidents_evicted},
+    };
+    int col = 0, width = summary_width(o);
+    for (size_t i = 0; i < sizeof items / sizeof *items; i++) {
+        if (!items[i].n) continue;
+        char item[96], a[16];
+        fmt_count(items[i].n, a, sizeof a);
+        int w = snprintf(item, sizeof item, "%s%s %s", col ? ", " : "", items[i].what, a);
+        if (!col) col = fprintf(o, "\nCAPTURE  ");
+        else if (col + w > width) {
+            fprintf(o, ",\n         ");
+            col = 9;
+            w -= 2;
+            memmove(item, item + 2, strlen(item + 2) + 1);
+        }
+        fputs(item, o);
+        col += w;
+    }
+    if (col) fputc('\n', o);
+    if (c->hep_bad && s->hep_error[0]) fprintf(o, "  first bad HEP packet: %s\n", s->hep_error);
+}
+
 static void print_summary(FILE *o, const inspect_run *r, insp *in, const insp_stats *s,
                           int ninputs, double secs) {
     char a[16], b[16];
@@ -489,17 +529,11 @@ static void print_summary(FILE *o, const inspect_run *r, insp *in, const insp_st
     print_incidents(o, r);
     print_messages(o, s);
     print_talkers(o, in);
+    print_capture_problems(o, s);
     const cap_stats *c = &s->cap;
-    if (c->truncated || c->bad_ip || c->tcp_gaps || c->frag_dropped || c->hep_bad ||
-        s->det.incidents_evicted || c->tcp_flows_evicted)
-        fprintf(o, "\nCAPTURE  truncated %llu, bad IP %llu, TCP gaps %llu, fragments dropped %llu, "
-                   "bad HEP %llu, flows evicted %llu, incidents evicted %llu\n",
-                (unsigned long long)c->truncated, (unsigned long long)c->bad_ip,
-                (unsigned long long)c->tcp_gaps, (unsigned long long)c->frag_dropped,
-                (unsigned long long)c->hep_bad, (unsigned long long)c->tcp_flows_evicted,
-                (unsigned long long)s->det.incidents_evicted);
-    fprintf(o, "\nstate memory %.1f MB (bounded), decoder %.1f MB\n",
-            (double)s->mem.total_bytes / 1048576.0, (double)s->decoder_memory / 1048576.0);
+    fprintf(o, "\nstate memory %.1f MB (bounded), decoder %.1f MB (peak reassembly buffers %.1f MB)\n",
+            (double)s->mem.total_bytes / 1048576.0, (double)s->decoder_memory / 1048576.0,
+            (double)(c->tcp_bytes_buffered_peak + c->frag_bytes_peak) / 1048576.0);
 }
 
 /* ---- statistics JSON ----------------------------------------------------------------- */

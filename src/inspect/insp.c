@@ -660,6 +660,14 @@ fs_code insp_run_file(insp *in, const char *path, uint64_t *frames, fs_err *e) {
     if (frames) *frames = 0;
     fs_code rc = cap_open_file(path, &src, e);
     if (rc != FS_OK) return rc;
+    int dlt = cap_datalink(src);
+    if (!cap_dlt_supported(dlt)) { /* not one frame could be decoded */
+        rc = fs_fail(e, FS_ERR_FORMAT,
+                     "%s: link type %d (%s) is not supported (Ethernet with VLAN tags, Linux SLL/SLL2, "
+                     "raw IP, BSD loopback are)", path, dlt, cap_dlt_name(dlt));
+        cap_close(src);
+        return rc;
+    }
     if (in->opt.file_bpf) rc = cap_set_filter(src, in->opt.file_bpf, e);
     if (rc == FS_OK) rc = pump(in, src, false, frames, e);
     cap_close(src);
@@ -855,6 +863,8 @@ void insp_get_stats(insp *in, insp_stats *out) {
     for (unsigned i = 0; i < in->nworkers; i++) {
         det_memory m;
         add_cap(&out->cap, cap_decoder_stats(in->w[i].dec));
+        if (!out->hep_error[0])
+            snprintf(out->hep_error, sizeof out->hep_error, "%s", cap_decoder_hep_error(in->w[i].dec));
         add_det(&out->det, det_engine_stats(in->w[i].eng));
         out->worker_messages[i] = det_engine_stats(in->w[i].eng)->messages;
         det_engine_memory(in->w[i].eng, &m);

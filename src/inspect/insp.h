@@ -57,6 +57,7 @@ typedef struct insp_stats {
     unsigned workers;
     uint64_t seed;               /* the hash seed this run used (insp_options.seed) */
     uint64_t worker_messages[INSP_MAX_WORKERS]; /* SIP messages each worker parsed: the balance */
+    char hep_error[CAP_ERROR_LEN]; /* why a bad HEP packet was refused (the first worker's first) */
 } insp_stats;
 
 typedef struct insp insp;

@@ -228,6 +228,33 @@ ok "...not a Content-Length complaint about our own cut" bash -c "! grep -q CONT
 ok "the message after it is framed" python3 -c "
 import json; s=json.load(open('$TMPD/bigtcp.json')); assert s['sip_messages'] == 2, s['sip_messages']"
 
+# a link type the decoder does not read: named, exit 2 (nothing of the file can be inspected)
+python3 - "$TMPD/lt.pcap" <<'PY'
+import struct, sys
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 105))  # IEEE 802.11
+    f.write(struct.pack("<IIII", 1700000000, 0, 24, 24) + b"\x08" * 24)
+PY
+expect_exit 2 "unsupported link type" "$FS38" inspect "$TMPD/lt.pcap"
+ok "the link type is named" grep -q "link type 105 (IEEE802_11) is not supported" "$TMPD/err"
+# HEP v2 and a HEP3 packet with a broken chunk on port 9060: counted, and the first reason shown
+python3 - "$TMPD/badhep.pcap" <<'PY'
+import struct, sys
+def frame(payload):
+    udp = struct.pack("!HHHH", 40000, 9060, 8 + len(payload), 0) + payload
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
+                     bytes([192, 0, 2, 1]), bytes([192, 0, 2, 2])) + udp
+    return b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip
+hep3 = b"HEP3" + struct.pack("!H", 6 + 6) + struct.pack("!HHH", 0, 1, 3)  # a chunk of length 3
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+    for n, r in enumerate((frame(b"\x02\x10\x02\x11" + b"\x00" * 12), frame(hep3))):
+        f.write(struct.pack("<IIII", 1700000000, n, len(r), len(r)) + r)
+PY
+expect_exit 0 "bad HEP in a capture" "$FS38" inspect "$TMPD/badhep.pcap"
+ok "bad HEP counted on the CAPTURE line" grep -q "^CAPTURE .*bad HEP 2" "$TMPD/out"
+ok "the first bad HEP packet's reason" grep -q "first bad HEP packet: HEP v2: only HEP v3" "$TMPD/out"
+
 # --- raw messages (RFC 4475) --------------------------------------------------------------
 expect_exit 0 "--raw valid message" "$FS38" inspect --raw --json "$DATA/wsinv.dat"
 ok "valid torture message raises nothing malformed" bash -c "! grep -q SIP_MALFORMED '$TMPD/out'"
