@@ -25,6 +25,7 @@
 #endif
 
 #define TOP_INCIDENTS 15
+#define BPF_MAX_LEN 4096 /* ~220 "host A.B.C.D" terms compile in under a second */
 #define TOP_TALKERS 5
 
 static volatile sig_atomic_t stop_flag;
@@ -76,8 +77,9 @@ static const char usage_text[] =
     "  FILE...                pcap or pcapng files, '-' for stdin (Ethernet, VLAN,\n"
     "                         Linux SLL/SLL2, raw IP, loopback; UDP, TCP, HEP v3)\n"
     "  -i, --interface IFACE  capture live from IFACE (needs root or CAP_NET_RAW)\n"
-    "      --bpf EXPR         only frames matching this filter (tcpdump syntax), for\n"
-    "                         files and -i (-i default: udp or tcp, VLAN too)\n"
+    "      --bpf EXPR         only frames matching this filter (tcpdump syntax, at\n"
+    "                         most 4096 characters), for files and -i (-i default:\n"
+    "                         udp or tcp, VLAN too)\n"
     "      --hep ADDR:PORT    receive HEP v3 over UDP, e.g. from Kamailio siptrace,\n"
     "                         OpenSIPS proto_hep or heplify (127.0.0.1:9060)\n"
     "      --raw              each FILE holds one SIP message, inspected as a UDP\n"
@@ -777,6 +779,13 @@ int cmd_inspect(int argc, char **argv) {
     if ((iface || hep) && nfiles > 0) {
         fprintf(stderr, "fs38 inspect: unexpected argument '%s' with %s\n", argv[optind],
                 iface ? "-i" : "--hep");
+        return EXIT_USAGE;
+    }
+    if (bpf && strlen(bpf) > BPF_MAX_LEN) {
+        /* libpcap's optimiser grows with the cube of a filter's terms (300
+         * "host" terms: 2 s, 1000: minutes) and cannot be interrupted */
+        fprintf(stderr, "fs38 inspect: --bpf: %zu characters, at most %d: use net/mask ranges or "
+                        "fewer terms\n", strlen(bpf), BPF_MAX_LEN);
         return EXIT_USAGE;
     }
     if (bpf && (hep || raw)) {

@@ -228,6 +228,10 @@ ok "...not a Content-Length complaint about our own cut" bash -c "! grep -q CONT
 ok "the message after it is framed" python3 -c "
 import json; s=json.load(open('$TMPD/bigtcp.json')); assert s['sip_messages'] == 2, s['sip_messages']"
 
+# a filter long enough to keep libpcap's optimiser busy for minutes is refused up front
+long_bpf=$(python3 -c "print(' or '.join('host 10.0.%d.%d' % (i // 250, i % 250) for i in range(500)))")
+expect_exit 2 "--bpf of 9 KB refused" timeout 10 "$FS38" inspect --bpf "$long_bpf" "$TMPD/mixed.pcap"
+ok "--bpf limit named" grep -q "at most 4096" "$TMPD/err"
 # a link type the decoder does not read: named, exit 2 (nothing of the file can be inspected)
 python3 - "$TMPD/lt.pcap" <<'PY'
 import struct, sys
