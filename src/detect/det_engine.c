@@ -367,6 +367,7 @@ static void oversized_message(sip_msg *m) {
     unsigned kept = 0;
     for (unsigned i = 0; i < m->nanom; i++)
         if (m->anom[i] != SIP_A_CONTENT_LENGTH_EXCEEDS) m->anom[kept++] = m->anom[i];
+    m->anom_total -= (uint16_t)(m->nanom - kept);
     m->nanom = (uint8_t)kept;
     sip_msg_add_anomaly(m, SIP_A_LIMIT_MESSAGE_SIZE);
 }
