@@ -701,6 +701,24 @@ static bool parse_seed(const char *v, uint64_t *out) {
     return true;
 }
 
+/* The tables are mapped up front but filled lazily, so limits set beyond
+ * the machine would only fail under a flood: refuse them at start. */
+static bool memory_fits(insp *in, const fs38_config *cfg) {
+    insp_stats st;
+    insp_get_stats(in, &st);
+    uint64_t need = st.mem.total_bytes + cfg->capture.max_tcp_bytes + cfg->capture.max_frag_bytes;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    uint64_t have = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+    if (!have || need <= have / 10 * 9) return true;
+    fprintf(stderr,
+            "fs38 inspect: the configured limits need up to %.0f MB (state tables %.0f MB, TCP %.0f MB, "
+            "fragments %.0f MB), more than this machine's %.0f MB: lower state.* or limits.*\n",
+            (double)need / 1048576.0, (double)st.mem.total_bytes / 1048576.0,
+            (double)cfg->capture.max_tcp_bytes / 1048576.0, (double)cfg->capture.max_frag_bytes / 1048576.0,
+            (double)have / 1048576.0);
+    return false;
+}
+
 int cmd_inspect(int argc, char **argv) {
     static const struct option longopts[] = {
         {"interface", required_argument, NULL, 'i'}, {"bpf", required_argument, NULL, OPT_BPF},
@@ -821,8 +839,9 @@ int cmd_inspect(int argc, char **argv) {
                       .seed = seed_given ? &seed : NULL, .file_bpf = iface ? NULL : bpf};
     fs_err e = {0};
     insp *in = insp_new(&o, &e);
-    if (!in) {
-        fprintf(stderr, "fs38 inspect: %s\n", e.msg);
+    if (!in || !memory_fits(in, &cfg)) {
+        if (!in) fprintf(stderr, "fs38 inspect: %s\n", e.msg);
+        insp_free(in);
         if (r.events_file) fclose(r.events_file);
         det_indicators_free(indicators);
         return EXIT_USAGE;
