@@ -225,6 +225,9 @@ static void print_summary(const share_run *s, bool complete) {
         for (int v = 1; v < CL_SKIP_INVALID; v++)
             if (s->skipped[v]) fprintf(o, " %s %u", cl_verdict_name((cl_verdict)v), s->skipped[v]);
         fprintf(o, "\n");
+        if (s->skipped[CL_SKIP_EXPIRED])
+            fprintf(o, "  (events from a capture expire ttl_s after their last_seen, in capture time: "
+                       "--valid-for SEC shares them for SEC seconds from now)\n");
     }
     if (s->invalid) fprintf(o, "  invalid input lines %u\n", s->invalid);
     if (s->pseudonymised || s->dropped_ids)
