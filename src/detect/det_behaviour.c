@@ -269,8 +269,12 @@ static void scan_behaviour(det_ctx *c) {
     uint32_t add = crossing_add(&s->scan_flagged, s->scan_probes);
     ev_event *ev = det_hit_since(c, R_SCAN_BEHAVIOUR, det_key_addr(c->eng, &s->addr, SALT_SCAN), add, s->scan_start, &opened);
     if (!ev) return;
+    if (opened) ip_observable(ev, &s->addr, "source");
+    const ev_detail *prev = ev_get_detail(ev, "distinct_targets");
+    if (!prev || prev->i < distinct) ev_set_int(ev, "distinct_targets", distinct);
+    ev_set_int(ev, "probes", s->scan_probes);
+    ev_set_str(ev, "method", sip_method_name((sip_method)m->method));
     if (opened) {
-        ip_observable(ev, &s->addr, "source");
         /* a detail, not a `tool` observable: the behaviour says nothing of
          * the product (a PBX qualifying phones can trip it), and receivers
          * match tool observables against everyone running that product */
@@ -278,10 +282,6 @@ static void scan_behaviour(det_ctx *c) {
         ev_copy_text(ua, sizeof ua, m->user_agent);
         if (ua[0]) ev_set_str(ev, "user_agent", ua);
     }
-    const ev_detail *prev = ev_get_detail(ev, "distinct_targets");
-    if (!prev || prev->i < distinct) ev_set_int(ev, "distinct_targets", distinct);
-    ev_set_int(ev, "probes", s->scan_probes);
-    ev_set_str(ev, "method", sip_method_name((sip_method)m->method));
 }
 
 /* ---- SIP-ENUM-001: 404 versus 401/407/200 across many users ---------------------- */
