@@ -89,9 +89,11 @@ bool cap_dlt_supported(int dlt);
 void cap_decode_frame(cap_decoder *d, int dlt, const uint8_t *frame, uint32_t caplen,
                       uint64_t ts_us, uint64_t frame_no);
 /* Decode one HEP v3 datagram (from --hep). ts_us is the receive time. The
- * HEP packet's own timestamp (set by the sender) is used only within
- * CAP_HEP_MAX_SKEW_US of it: a sender must not move the engine's clock. */
+ * HEP packet's own timestamp (set by the sender) is used only from
+ * CAP_HEP_MAX_SKEW_US before it to CAP_HEP_MAX_AHEAD_US after it: a sender
+ * must not move the engine's clock. */
 #define CAP_HEP_MAX_SKEW_US (60ULL * 1000000ULL)
+#define CAP_HEP_MAX_AHEAD_US (1000000ULL)
 fs_code cap_decode_hep(cap_decoder *d, const uint8_t *buf, size_t len, uint64_t ts_us, fs_err *e);
 /* now_us is the current capture time: drop fragment sets older than
  * frag_timeout_s, TCP directions idle longer than tcp_idle_s, and resolve TCP
@@ -167,6 +169,9 @@ typedef struct cap_hep {
 
 /* Parse a HEP v3 packet; FS_ERR_FORMAT with a reason if malformed. */
 fs_code cap_hep_parse(const uint8_t *buf, size_t len, cap_hep *out, fs_err *e);
+/* cap_shard_key for the message a HEP packet carries (its inner addresses:
+ * the client's, as for frames). */
+uint64_t cap_shard_key_hep(const cap_config *c, const cap_hep *h);
 
 /* ---- internal: shared by the src/capture files only, not for callers ---- *
  * A TCP "flow" in the tables and counters above is one direction of a

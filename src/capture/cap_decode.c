@@ -193,11 +193,16 @@ static void emit_payload(cap_decoder *d, const uint8_t *p, uint32_t n, const fs_
 
 /* A parsed HEP packet: emit its SIP payload, count the rest. */
 /* The time of a HEP packet captured (or received) at capture_us: its own
- * timestamp when it has one near that, else capture_us. */
+ * timestamp when it has one from shortly before that (the proxy saw the
+ * message, then sent it), else capture_us. Never later than capture_us by
+ * more than CAP_HEP_MAX_AHEAD_US: the engine's clock is the latest time it
+ * has seen, and one packet from the future would hold back every tick
+ * (and live report) until the real time caught up. */
 static uint64_t hep_time(cap_decoder *d, const cap_hep *h, uint64_t capture_us) {
     if (!h->ts_us) return capture_us;
-    uint64_t skew = h->ts_us > capture_us ? h->ts_us - capture_us : capture_us - h->ts_us;
-    if (skew <= CAP_HEP_MAX_SKEW_US) return h->ts_us;
+    bool ok = h->ts_us > capture_us ? h->ts_us - capture_us <= CAP_HEP_MAX_AHEAD_US
+                                    : capture_us - h->ts_us <= CAP_HEP_MAX_SKEW_US;
+    if (ok) return h->ts_us;
     d->st.hep_time_untrusted++;
     return capture_us;
 }

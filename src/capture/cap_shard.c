@@ -132,23 +132,37 @@ static const uint8_t *tcp_data(const l4_peek *k, uint32_t *len) {
     return k->l4 + doff;
 }
 
-static uint64_t shard_key(const cap_config *c, const l4_peek *k) {
-    uint64_t hs = fs_hash_bytes(k->src, k->alen, 0x5348), hd = fs_hash_bytes(k->dst, k->alen, 0x5348);
-    if (k->fragment || (k->proto != 17 && k->proto != 6) || !k->l4 || k->l4len < 4) return hs ^ hd;
-    const uint8_t *l4 = k->l4;
-    /* The client is the side not on a SIP port: both directions of a flow or
-     * dialog agree on it. */
-    bool sip_src = is_sip_port(c, be16(l4)), sip_dst = is_sip_port(c, be16(l4 + 2));
+/* The shard key of the client of a message between hs and hd (hashes of
+ * the two addresses) on those ports: the side not on a SIP port, so both
+ * directions of a flow or dialog agree on it; with both (or neither) on SIP
+ * ports, a request's sender, so one scanner probing many servers stays on
+ * one worker. payload: the message's first bytes, or NULL. */
+static uint64_t client_key(const cap_config *c, uint64_t hs, uint64_t hd, uint16_t sport, uint16_t dport,
+                           const uint8_t *payload, uint32_t plen) {
+    bool sip_src = is_sip_port(c, sport), sip_dst = is_sip_port(c, dport);
     if (sip_dst && !sip_src) return hs;
     if (sip_src && !sip_dst) return hd;
-    if (k->proto == 17 && k->l4len >= 16) {
-        /* Both (or neither) on SIP ports: a request's sender is the client,
-         * so one scanner probing many servers stays on one worker. */
-        const uint8_t *payload = l4 + 8;
+    if (payload && plen >= 8) {
         if (memcmp(payload, "SIP/2.0 ", 8) == 0) return hd;
         if (payload[0] >= 'A' && payload[0] <= 'Z') return hs;
     }
     return hs ^ hd;
+}
+
+static uint64_t addr_hash(const uint8_t *ip, uint32_t alen) { return fs_hash_bytes(ip, alen, 0x5348); }
+
+static uint64_t shard_key(const cap_config *c, const l4_peek *k) {
+    uint64_t hs = addr_hash(k->src, k->alen), hd = addr_hash(k->dst, k->alen);
+    if (k->fragment || (k->proto != 17 && k->proto != 6) || !k->l4 || k->l4len < 4) return hs ^ hd;
+    bool udp_payload = k->proto == 17 && k->l4len >= 16;
+    return client_key(c, hs, hd, be16(k->l4), be16(k->l4 + 2), udp_payload ? k->l4 + 8 : NULL,
+                      udp_payload ? k->l4len - 8 : 0);
+}
+
+uint64_t cap_shard_key_hep(const cap_config *c, const cap_hep *h) {
+    uint32_t alen = h->src.addr.family == 6 ? 16 : 4;
+    return client_key(c, addr_hash(h->src.addr.ip, alen), addr_hash(h->dst.addr.ip, alen), h->src.port,
+                      h->dst.port, h->payload, h->payload_len);
 }
 
 uint64_t cap_shard_key(const cap_config *c, int dlt, const uint8_t *frame, uint32_t caplen) {

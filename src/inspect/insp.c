@@ -729,7 +729,7 @@ static unsigned hep_pick_worker(insp *in, const uint8_t *buf, size_t len, uint64
     cap_hep h;
     fs_err e;
     if (cap_hep_parse(buf, len, &h, &e) != FS_OK) return pick_worker(in, 0);
-    unsigned wi = pick_worker(in, fs_addr_hash(&h.src.addr, 0) ^ fs_addr_hash(&h.dst.addr, 0));
+    unsigned wi = pick_worker(in, cap_shard_key_hep(&in->opt.cfg->capture, &h)); /* the client, as for frames */
     if (wi != 0 && h.proto_type == 1)
         claim_new_call(in, wi, h.payload, h.payload_len, h.ts_us ? h.ts_us : now_us);
     return wi;
@@ -742,8 +742,8 @@ fs_code insp_run_hep(insp *in, const char *listen, fs_err *e) {
     if (rc != FS_OK) return rc;
     int fd = socket(ss.ss_family, SOCK_DGRAM, 0);
     if (fd < 0) return fs_fail(e, FS_ERR_IO, "--hep %s: socket: %s", listen, strerror(errno));
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    /* no SO_REUSEADDR: a port another program (or another fs38) reads is
+     * refused, not shared (UDP would split the packets between the two) */
     int rcvbuf = 8 << 20;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     if (bind(fd, (struct sockaddr *)&ss, sl) != 0) {

@@ -946,6 +946,17 @@ static void test_hep(void) {
         CHECK_EQ_INT(s.meta[1].ts_us, recv - 3600ULL * FS_USEC);
     }
     CHECK_EQ_INT(st->hep_time_untrusted, 2);
+    /* a stamp 50 s in the future is not trusted either (it would hold the
+     * engine's clock ahead); one 30 s in the past is: the proxy sent late */
+    uint64_t stamp = 1700000000ULL * FS_USEC + 123456;
+    sink_reset(&s);
+    CHECK_EQ_INT(cap_decode_hep(d, b, n, stamp - 50ULL * FS_USEC, &e), FS_OK);
+    CHECK_EQ_INT(cap_decode_hep(d, b, n, stamp + 30ULL * FS_USEC, &e), FS_OK);
+    if (s.kept == 2) {
+        CHECK_EQ_INT(s.meta[0].ts_us, stamp - 50ULL * FS_USEC);
+        CHECK_EQ_INT(s.meta[1].ts_us, stamp);
+    }
+    CHECK_EQ_INT(st->hep_time_untrusted, 3);
     sink_reset(&s);
     CHECK_EQ_INT(cap_decode_hep(d, b, n, recv, &e), FS_OK);
     /* IPv6, TCP */

@@ -97,6 +97,21 @@ static void test_shard_keys(void) {
         CHECK_MSG(pl && plen == strlen(peeks[i].payload) && !memcmp(pl, peeks[i].payload, plen),
                   "peek %u: %u bytes", i, plen);
     }
+    /* HEP: the inner message's client, as for the same message in a frame
+     * (a scanner probing many servers through a mirroring proxy stays on
+     * one key, whatever the servers) */
+    {
+        cap_hep h = {.src = {.port = 5060}, .dst = {.port = 5060}, .ip_proto = 17, .proto_type = 1};
+        const char *probe = "OPTIONS sip:100@x SIP/2.0\r\n\r\n";
+        fs_addr_parse("203.0.113.9", &h.src.addr);
+        fs_addr_parse("198.51.100.1", &h.dst.addr);
+        h.payload = (const uint8_t *)probe;
+        h.payload_len = (uint32_t)strlen(probe);
+        uint64_t h1 = cap_shard_key_hep(c, &h);
+        fs_addr_parse("198.51.100.77", &h.dst.addr);
+        CHECK_EQ_INT(cap_shard_key_hep(c, &h), h1);
+        CHECK_EQ_INT(h1, s1);
+    }
     /* garbage never crashes and gives 0 */
     uint8_t junk[10] = {0};
     CHECK_EQ_INT(cap_shard_key(c, 1, junk, sizeof junk), 0);
