@@ -442,13 +442,15 @@ void det_process(det_engine *eng, const cap_payload *p) {
 
     /* Source-keyed detectors skip allow-listed senders; behaviour credits
      * responses to the requester, so it checks requester_allowed itself;
-     * call tracking always runs (caller-keyed fraud still applies). */
+     * call tracking always runs (caller-keyed fraud still applies).
+     * Behaviour first: SIP-SCAN-001 reports the targets counted so far,
+     * this message's included. */
+    if (call_key) det_table_prefetch_entry(&eng->calls, call_key, sizeof(det_call));
+    det_behaviour_check(&c);
     if (!c.src_allowed) {
         det_protocol_check(&c);
         det_trust_check(&c);
     }
-    if (call_key) det_table_prefetch_entry(&eng->calls, call_key, sizeof(det_call));
-    det_behaviour_check(&c);
     det_calls_check(&c);
     if (eng->indicators && !c.src_allowed) det_indicators_check(&c);
 }

@@ -402,6 +402,9 @@ static void test_scan(void) {
     CHECK(dint(sc, "distinct_targets") >= 20 && dint(sc, "distinct_targets") <= 32);
     CHECK(sc && sc->event_type == ET_SIP_SCANNER && sc->action == ACT_BLOCK_SOURCE);
     CHECK(sc && sc->window_s > 5.0 && sc->window_s < 6.0);
+    /* both rules count the same targets (SIP-SCAN-001 was one behind: it
+     * read the count before the message at hand was added) */
+    CHECK_EQ_INT(dint(fp, "distinct_targets"), dint(sc, "distinct_targets"));
     world_free(&w);
 
     /* the same sweep without any fingerprint: only the behaviour rule */
