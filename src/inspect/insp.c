@@ -153,7 +153,19 @@ static void add_share(ev_event *a, const ev_event *b) {
         merge_detail(a, b, "distinct_sources", true);
         merge_detail(a, b, "requests", false);
         merge_detail(a, b, "rate", false);
+        /* each share's estimate is capped by the total; their sum must be too */
+        const ev_detail *d = ev_get_detail(a, "distinct_sources"), *r = ev_get_detail(a, "requests");
+        if (d && r && d->kind == EV_D_INT && r->kind == EV_D_INT && d->i > r->i)
+            ev_set_int(a, "distinct_sources", r->i);
     }
+}
+
+/* The count an open report of ev carries: its own share, except for
+ * SIP-FLOOD-002, whose workers cross the threshold together: its count is
+ * then the requests of every worker (its "requests" detail). */
+static uint64_t open_count(const ev_event *ev) {
+    const ev_detail *r = ev->rule == R_FLOOD_DEST ? ev_get_detail(ev, "requests") : NULL;
+    return r && r->kind == EV_D_INT && (uint64_t)r->i > ev->count ? (uint64_t)r->i : ev->count;
 }
 
 /* One incident from two workers' reports: the details and observables of the
@@ -242,11 +254,12 @@ static live_incident *live_add(insp *in, const ev_event *ev) {
     l->first_us = ev->first_us;
     l->last_us = ev->last_us;
     memcpy(l->event_id, ev->event_id, sizeof l->event_id);
-    l->open_count = ev->count;
+    l->open_count = open_count(ev);
     return l;
 }
 
 static void live_emit_final(insp *in, live_incident *l) {
+    if (l->final.count < l->open_count) l->final.count = l->open_count; /* never below the open's */
     l->final.unchanged = l->final.count == l->open_count;
     if (!l->final.unchanged && l->final.version < 2) l->final.version = 2; /* the open was 1 */
     in->opt.on_event(in->opt.user, &l->final, true);
@@ -264,7 +277,9 @@ static bool fold_live(insp *in, unsigned w, const ev_event *ev, bool final) {
         } else {
             if (!(l = live_add(in, ev))) return false;
             l->open_mask = bit;
-            in->opt.on_event(in->opt.user, ev, false);
+            ev_event open = *ev;
+            open.count = l->open_count;
+            in->opt.on_event(in->opt.user, &open, false);
         }
     } else {
         if (!l) return false; /* never reported open by another worker: as it is */
