@@ -108,9 +108,9 @@ static const char usage_text[] =
     "      --fail-on SEV      exit 1 if an event of severity SEV or above was raised\n"
     "                         (info, low, medium, high, critical)\n"
     "\n"
-    "Limits (live and HEP):\n"
-    "      --duration SEC     stop after SEC seconds\n"
-    "      --count N          stop after N packets\n"
+    "Limits (0, the default: none):\n"
+    "      --duration SEC     live and HEP: stop after SEC seconds of wall time\n"
+    "      --count N          stop after N packets (files too: the first N frames)\n"
     "  -h, --help             this text\n"
     "\n"
     "Live capture and HEP report an incident when it opens (version 1) and again\n"
@@ -571,6 +571,7 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
         char k[4] = {(char)('0' + i), 'x', 'x', 0};
         json_object_set_new(cls, k, json_integer((json_int_t)d->by_class[i]));
     }
+    if (d->by_class[0]) json_object_set_new(cls, "other", json_integer((json_int_t)d->by_class[0])); /* outside 100-699 */
     json_object_set_new(o, "status_classes", cls);
     static const char *const tnames[] = {"udp", "tcp", "tls", "sctp", "ws"};
     json_t *tr = json_object();
