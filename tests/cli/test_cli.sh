@@ -241,6 +241,16 @@ if [ "$mem_kb" -lt $((36 * 1024 * 1024)) ]; then
 else
     echo "note: $mem_kb kB of memory: the over-the-machine limits check needs less than 36 GiB" >&2
 fi
+# --hep on a UDP port another program reads: refused (shared, UDP would split the packets)
+hp=$(free_port)
+python3 -c "
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1', $hp)); time.sleep(5)" &
+holder=$!
+sleep 0.5
+expect_exit 2 "--hep on a port already taken" timeout 10 "$FS38" inspect --hep 127.0.0.1:$hp --duration 2
+ok "...says why" grep -q "bind: Address already in use" "$TMPD/err"
+kill $holder 2>/dev/null; wait $holder 2>/dev/null
 # a link type the decoder does not read: named, exit 2 (nothing of the file can be inspected)
 python3 - "$TMPD/lt.pcap" <<'PY'
 import struct, sys
