@@ -222,7 +222,7 @@ static tcp_flow *flow_create(cap_tcp_table *t, const cap_tcp_seg *s, uint64_t h)
 
 /* ---- framing ---------------------------------------------------------------- */
 
-static void emit_msg(cap_tcp_table *t, const tcp_flow *f, const uint8_t *p, uint32_t n,
+static void emit_msg(cap_tcp_table *t, const tcp_flow *f, const uint8_t *p, uint32_t n, bool oversized,
                      uint64_t ts, uint64_t frame_no) {
     cap_payload pl = {.data = p,
                       .len = n,
@@ -231,7 +231,8 @@ static void emit_msg(cap_tcp_table *t, const tcp_flow *f, const uint8_t *p, uint
                       .transport = CAP_T_TCP,
                       .from_hep = false,
                       .ts_us = ts,
-                      .frame_no = frame_no};
+                      .frame_no = frame_no,
+                      .oversized = oversized};
     t->st->sip_payloads++;
     t->emit(t->user, &pl);
 }
@@ -244,11 +245,7 @@ static void emit_unframed(cap_tcp_table *t, const tcp_flow *f, const uint8_t *p,
                           uint64_t ts, uint64_t frame_no) {
     size_t n = avail < t->max_msg ? avail : t->max_msg;
     const uint8_t *end = too_big ? NULL : memmem(p, n, "\r\n\r\n", 4);
-    cap_payload pl = {.data = p, .len = (uint32_t)(end ? (size_t)(end - p) + 4 : n), .src = f->src,
-                      .dst = f->dst, .transport = CAP_T_TCP, .ts_us = ts, .frame_no = frame_no,
-                      .oversized = !end};
-    t->st->sip_payloads++;
-    t->emit(t->user, &pl);
+    emit_msg(t, f, p, (uint32_t)(end ? (size_t)(end - p) + 4 : n), !end, ts, frame_no);
 }
 
 static void start_resync(cap_tcp_table *t, tcp_flow *f) {
@@ -314,7 +311,7 @@ static size_t frame_messages(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, si
         switch (fs) {
         case CAP_FRAME_OK:
             assert(ml > 0 && ml <= len - pos);
-            emit_msg(t, f, p + pos, (uint32_t)ml, ts, frame_no);
+            emit_msg(t, f, p + pos, (uint32_t)ml, false, ts, frame_no);
             pos += (size_t)ml;
             break;
         case CAP_FRAME_INCOMPLETE:
