@@ -119,7 +119,8 @@ static const char usage_text[] =
     "\n"
     "Exit codes: 0 done, 1 events at or above --fail-on, 2 usage or input error:\n"
     "a FILE that cannot be read gives 2 after the others are inspected; a file\n"
-    "that breaks midway is inspected up to the break, with a warning, and does not.\n"
+    "that breaks midway is inspected up to the break, with a warning, and does not;\n"
+    "SIGINT/SIGTERM end a live run (0/1) but cut files short (2).\n"
     "\n"
     "Examples:\n"
     "  fs38 inspect capture.pcapng\n"
@@ -907,6 +908,12 @@ int cmd_inspect(int argc, char **argv) {
     if (readable == 0 || unreadable > 0 || !ok_out) {
         if (unreadable > 0 && readable > 0)
             fprintf(stderr, "fs38 inspect: %d of %d inputs could not be read (exit 2)\n", unreadable, inputs);
+        return EXIT_USAGE;
+    }
+    /* A signal ends a live run; files it cuts short were not read to the end. */
+    if (stop_flag && !r.live) {
+        fprintf(stderr, "fs38 inspect: interrupted before the end of the input: the summary and events "
+                        "cover what was read (exit 2)\n");
         return EXIT_USAGE;
     }
     if (r.fail_on >= 0 && r.max_severity >= r.fail_on) {

@@ -251,6 +251,15 @@ sleep 0.5
 expect_exit 2 "--hep on a port already taken" timeout 10 "$FS38" inspect --hep 127.0.0.1:$hp --duration 2
 ok "...says why" grep -q "bind: Address already in use" "$TMPD/err"
 kill $holder 2>/dev/null; wait $holder 2>/dev/null
+# SIGINT cuts a file run short: what was read is reported, and the exit code says it was cut
+(cat "$TMPD/mixed.pcap"; sleep 4) | "$FS38" inspect --no-progress - >"$TMPD/out" 2>"$TMPD/err" &
+ipid=$!
+sleep 1.5
+kill -INT $ipid 2>/dev/null
+wait $ipid; irc=$?
+ok "SIGINT on a file run: exit 2 (got $irc)" test "$irc" -eq 2
+ok "...says it was interrupted" grep -q "interrupted before the end of the input" "$TMPD/err"
+ok "...and still prints the summary" grep -q "^INCIDENTS" "$TMPD/out"
 # a link type the decoder does not read: named, exit 2 (nothing of the file can be inspected)
 python3 - "$TMPD/lt.pcap" <<'PY'
 import struct, sys
