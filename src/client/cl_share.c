@@ -95,14 +95,19 @@ static int64_t get_time(const json_t *o, const char *key) {
     return s && xc_time_parse(s, strlen(s), &ms) ? ms : INT64_MIN;
 }
 
+/* The digits of s, read without separators, into out (cut to n - 1). */
+static void digits_of(const char *s, char *out, size_t n) {
+    size_t k = 0;
+    for (; *s && k + 1 < n; s++)
+        if (*s >= '0' && *s <= '9') out[k++] = *s;
+    out[k] = '\0';
+}
+
 /* The digits of a victim's identifier, to find it in the sample: appended
  * to victims when it has a run of at least 7. */
 static void remember_victim_digits(json_t *victims, const char *value) {
     char digits[64];
-    size_t n = 0;
-    for (const char *s = value; *s && n + 1 < sizeof digits; s++)
-        if (*s >= '0' && *s <= '9') digits[n++] = *s;
-    digits[n] = '\0';
+    digits_of(value, digits, sizeof digits);
     if (has_digit_run(value, 7)) json_array_append_new(victims, json_string(digits));
 }
 
@@ -139,10 +144,7 @@ static void protect_victims(const cl_policy *p, json_t *obs, json_t *victims, cl
 /* Whether v's digits, read without separators, contain one of victims. */
 static bool names_victim(const char *v, const json_t *victims) {
     char digits[256];
-    size_t n = 0;
-    for (; *v && n + 1 < sizeof digits; v++)
-        if (*v >= '0' && *v <= '9') digits[n++] = *v;
-    digits[n] = '\0';
+    digits_of(v, digits, sizeof digits);
     for (size_t i = 0; i < json_array_size(victims); i++)
         if (strstr(digits, json_string_value(json_array_get(victims, i)))) return true;
     return false;
