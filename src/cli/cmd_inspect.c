@@ -314,7 +314,7 @@ static int by_summary_order(const void *a, const void *b) { return incident_orde
 /* Incidents grouped by severity, then type; one line each, fitted to the
  * terminal: the columns take the width of their longest entry and the
  * details get what is left. */
-static void print_incidents(FILE *o, const inspect_run *r) {
+static void print_incidents(FILE *o, const inspect_run *r, int width) {
     static const char *const sev_name[] = {"info", "low", "medium", "high", "critical"};
     fprintf(o, "\nINCIDENTS  %llu", (unsigned long long)r->events);
     if (r->events) {
@@ -343,7 +343,7 @@ static void print_incidents(FILE *o, const inspect_run *r) {
         wrule = max_int(wrule, (int)strlen(ri->id));
     }
     if (wsrc > 45) wsrc = 45; /* "to " + the longest IPv6 address */
-    int room = summary_width(o) - (4 + wtype + 1 + wsrc + 1 + 6 + 4 + 6 + 3 + wrule + 2);
+    int room = width - (4 + wtype + 1 + wsrc + 1 + 6 + 4 + 6 + 3 + wrule + 2);
     int shown_sev = -1;
     for (int i = 0; i < r->ntop; i++) {
         const incident_row *x = &rows[i];
@@ -361,7 +361,7 @@ static void print_incidents(FILE *o, const inspect_run *r) {
             print_fitted(o, x->detail, room);
         } else if (x->detail[0]) { /* a narrow terminal: on a line of their own */
             fputs("\n      ", o);
-            print_fitted(o, x->detail, summary_width(o) - 6);
+            print_fitted(o, x->detail, width - 6);
         }
         fputc('\n', o);
     }
@@ -374,7 +374,7 @@ static void print_incidents(FILE *o, const inspect_run *r) {
             if (!r->by_rule[i]) continue;
             char item[48];
             int w = snprintf(item, sizeof item, " %s %llu", det_rule_table[i].id, (unsigned long long)r->by_rule[i]);
-            if (col + w > summary_width(o)) {
+            if (col + w > width) {
                 fprintf(o, "\n   ");
                 col = 3;
             }
@@ -386,12 +386,11 @@ static void print_incidents(FILE *o, const inspect_run *r) {
 }
 
 /* "anomalies in N messages: the most frequent kinds first, +K more kinds". */
-static void print_anomalies(FILE *o, const det_stats *d) {
+static void print_anomalies(FILE *o, const det_stats *d, int width) {
     enum { SHOWN = 4 };
     char a[16];
     fmt_count(d->msgs_with_anomaly, a, sizeof a);
     int col = fprintf(o, "  anomalies in %s message%s", a, plural(d->msgs_with_anomaly));
-    int width = summary_width(o);
     int top[SHOWN], ntop = 0, kinds = 0;
     for (int i = 1; i < SIP_A__COUNT; i++) {
         if (!d->anomalies[i] || sip_anomaly_class_of((sip_anomaly)i) == SIP_AC_NOTE) continue;
@@ -416,7 +415,7 @@ static void print_anomalies(FILE *o, const det_stats *d) {
     fprintf(o, "\n");
 }
 
-static void print_messages(FILE *o, const insp_stats *s) {
+static void print_messages(FILE *o, const insp_stats *s, int width) {
     const det_stats *d = &s->det;
     char a[16], b[16];
     fmt_count(d->requests, a, sizeof a);
@@ -461,8 +460,9 @@ static void print_messages(FILE *o, const insp_stats *s) {
     fprintf(o, "\n  calls started %llu, answered %llu, cancelled %llu, failed %llu\n",
             (unsigned long long)d->calls_started, (unsigned long long)d->calls_answered,
             (unsigned long long)d->calls_cancelled, (unsigned long long)d->calls_failed);
-    print_anomalies(o, d);
+    print_anomalies(o, d, width);
 }
+
 static void print_talkers(FILE *o, insp *in) {
     det_talker t[TOP_TALKERS];
     int n = insp_top_talkers(in, t, TOP_TALKERS);
@@ -482,7 +482,7 @@ static void print_talkers(FILE *o, insp *in) {
 
 /* "CAPTURE  what could not be decoded or was dropped": the counters that
  * are not zero, or nothing when all are. */
-static void print_capture_problems(FILE *o, const insp_stats *s) {
+static void print_capture_problems(FILE *o, const insp_stats *s, int width) {
     const cap_stats *c = &s->cap;
     const struct {
         const char *what;
@@ -500,7 +500,7 @@ static void print_capture_problems(FILE *o, const insp_stats *s) {
         {"HEP timestamps not trusted", c->hep_time_untrusted},
         {"incidents evicted", s->det.incidents_evicted},
     };
-    int col = 0, width = summary_width(o);
+    int col = 0;
     for (size_t i = 0; i < sizeof items / sizeof *items; i++) {
         if (!items[i].n) continue;
         char item[96], a[16];
@@ -529,10 +529,11 @@ static void print_summary(FILE *o, const inspect_run *r, insp *in, const insp_st
             plural((uint64_t)ninputs), a, plural(s->frames_read), b, plural(s->det.messages),
             (double)s->bytes_read / 1e6, secs);
     print_span(o, s->det.first_us, s->det.last_us);
-    print_incidents(o, r);
-    print_messages(o, s);
+    int width = summary_width(o); /* once: the terminal does not change mid-summary */
+    print_incidents(o, r, width);
+    print_messages(o, s, width);
     print_talkers(o, in);
-    print_capture_problems(o, s);
+    print_capture_problems(o, s, width);
     const cap_stats *c = &s->cap;
     fprintf(o, "\nstate memory %.1f MB (bounded), decoder %.1f MB (peak reassembly buffers %.1f MB)\n",
             (double)s->mem.total_bytes / 1048576.0, (double)s->decoder_memory / 1048576.0,
