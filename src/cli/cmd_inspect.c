@@ -30,6 +30,9 @@
 
 static volatile sig_atomic_t stop_flag;
 static void on_signal(int sig) { (void)sig; stop_flag = 1; }
+/* SIGHUP: reopen --events FILE before the next event (logrotate moved it) */
+static volatile sig_atomic_t reopen_flag;
+static void on_hangup(int sig) { (void)sig; reopen_flag = 1; }
 
 /* One incident line of the summary. */
 typedef struct incident_row {
@@ -101,7 +104,8 @@ static const char usage_text[] =
     "Output:\n"
     "      --json             only NDJSON events on stdout, one per line (for a SIEM);\n"
     "                         the summary is not printed\n"
-    "      --events FILE      append NDJSON events to FILE as they are raised\n"
+    "      --events FILE      append NDJSON events to FILE as they are raised;\n"
+    "                         SIGHUP reopens it (after logrotate moved it)\n"
     "      --stats-json FILE  write message/capture/memory statistics as JSON\n"
     "  -q, --quiet            no summary\n"
     "      --no-progress      no progress line (shown on a terminal for files)\n"
@@ -220,6 +224,20 @@ static void remember_incident(inspect_run *r, const ev_event *ev) {
     if (r->ntop < TOP_INCIDENTS) r->ntop++;
 }
 
+/* After SIGHUP: --events FILE is opened again by name, so the events after a
+ * rotation go to the new file. The old one stays in use if that fails. */
+static void reopen_events_file(inspect_run *r) {
+    reopen_flag = 0;
+    FILE *f = fopen(r->events_path, "a");
+    if (!f) {
+        fprintf(stderr, "fs38 inspect: SIGHUP: cannot reopen --events %s (%s): still writing to the old file\n",
+                r->events_path, strerror(errno));
+        return;
+    }
+    if (fclose(r->events_file) != 0) r->write_error = true;
+    r->events_file = f;
+}
+
 static void write_event_line(inspect_run *r, FILE *f, const char *line, size_t len) {
     if (fwrite(line, 1, len, f) != len) r->write_error = true;
     if (r->live) fflush(f);
@@ -232,7 +250,10 @@ static void on_event(void *user, const ev_event *ev, bool final) {
     size_t len = final && ev->unchanged ? 0 : ev_to_json(ev, buf, sizeof buf);
     if (len) {
         if (r->json) write_event_line(r, stdout, buf, len);
-        if (r->events_file) write_event_line(r, r->events_file, buf, len);
+        if (r->events_file) {
+            if (reopen_flag) reopen_events_file(r);
+            write_event_line(r, r->events_file, buf, len);
+        }
     }
     /* Tally each incident once: at its final report (live mode reports opens too). */
     if (!final) {
@@ -833,6 +854,10 @@ int cmd_inspect(int argc, char **argv) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    struct sigaction hup = {.sa_handler = on_hangup};
+    sigemptyset(&hup.sa_mask);
+    hup.sa_flags = SA_RESTART;
+    sigaction(SIGHUP, &hup, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     insp_options o = {.cfg = &cfg, .workers = (unsigned)workers, .live = r.live,

@@ -251,6 +251,46 @@ sleep 0.5
 expect_exit 2 "--hep on a port already taken" timeout 10 "$FS38" inspect --hep 127.0.0.1:$hp --duration 2
 ok "...says why" grep -q "bind: Address already in use" "$TMPD/err"
 kill $holder 2>/dev/null; wait $holder 2>/dev/null
+# SIGHUP reopens --events FILE (logrotate): events after it go to the new file,
+# the run goes on. Each HEP packet carries a malformed INVITE from another client.
+hp=$(free_port)
+timeout -k 5 30 "$FS38" inspect --hep 127.0.0.1:$hp --duration 8 --events "$TMPD/hup.ndjson" -q \
+    2>"$TMPD/hup.err" &
+hpid=$!
+send_hep() { # CLIENT_IP: one HEP v3 packet, an INVITE without Call-ID from CLIENT_IP
+    python3 - "$1" "$hp" <<'PY'
+import socket, struct, sys, time
+src, port = sys.argv[1], int(sys.argv[2])
+sip = (b"INVITE sip:100@192.0.2.10 SIP/2.0\r\nVia: SIP/2.0/UDP " + src.encode() +
+       b";branch=z9hG4bKhup\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:100@192.0.2.10>\r\n"
+       b"CSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+def chunk(t, v): return struct.pack("!HHH", 0, t, 6 + len(v)) + v
+now = time.time()
+body = (chunk(1, b"\x02") + chunk(2, b"\x11") + chunk(3, socket.inet_aton(src)) +
+        chunk(4, socket.inet_aton("192.0.2.10")) + chunk(7, struct.pack("!H", 5060)) +
+        chunk(8, struct.pack("!H", 5060)) + chunk(9, struct.pack("!I", int(now))) +
+        chunk(10, struct.pack("!I", int(now % 1 * 1e6))) + chunk(11, b"\x01") + chunk(15, sip))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.sendto(b"HEP3" + struct.pack("!H", 6 + len(body)) + body, ("127.0.0.1", port))
+PY
+}
+# wait_lines FILE N: up to 5 s for FILE to hold N lines
+wait_lines() { local i; for ((i = 0; i < 50; i++)); do [ "$(cat "$1" 2>/dev/null | wc -l)" -ge "$2" ] && return 0; sleep 0.1; done; return 1; }
+sleep 0.5
+fs38pid=$(pgrep -P $hpid) # the signal goes to fs38 itself: timeout would pass it on and then end the run
+send_hep 198.51.100.1
+ok "SIGHUP: the first event is written" wait_lines "$TMPD/hup.ndjson" 1
+mv "$TMPD/hup.ndjson" "$TMPD/hup.ndjson.1"
+kill -HUP "$fs38pid"
+sleep 0.3
+send_hep 198.51.100.2
+ok "SIGHUP: the event after it goes to a new file" wait_lines "$TMPD/hup.ndjson" 1
+ok "...it is the second client's" grep -q '"198.51.100.2"' "$TMPD/hup.ndjson"
+ok "...and the rotated file keeps only the first client's" \
+    bash -c "grep -q '\"198.51.100.1\"' '$TMPD/hup.ndjson.1' && ! grep -q '198.51.100.2' '$TMPD/hup.ndjson.1'"
+ok "SIGHUP does not stop the run" kill -0 "$fs38pid"
+wait $hpid; hrc=$?
+ok "...which ends by --duration with exit 0 (got $hrc)" test "$hrc" -eq 0
 # SIGINT cuts a file run short: what was read is reported, and the exit code says it was cut
 (cat "$TMPD/mixed.pcap"; sleep 4) | "$FS38" inspect --no-progress - >"$TMPD/out" 2>"$TMPD/err" &
 ipid=$!
