@@ -248,7 +248,7 @@ bench_flood() { # nsources label
     fs38_inspect "$pfx" "$f" || return 1   # default config and workers
     put "flood_$2_sources" "$(meta "$f" sources)"
     put "flood_$2_rss_kb" "$(cut -d' ' -f4 "$pfx.time")"
-    put "flood_$2_state_bytes" "$(json_num "$pfx.json" .memory.state_bytes)"
+    put "flood_$2_state_bytes" "$(json_num "$pfx.json" .memory.state_bound_bytes)"
     put "flood_$2_decoder_bytes" "$(json_num "$pfx.json" .memory.decoder_bytes)"
     put "flood_$2_sources_cap" "$(json_num "$pfx.json" .memory.capacity.sources)"
     put "flood_$2_sources_live" "$(json_num "$pfx.json" .memory.live.sources)"
@@ -333,7 +333,7 @@ report() {
     local l
     for l in 1m 100k; do
         row "flood, $l sources, $FLOOD_MSGS msgs: peak RSS" "$(fmt_mb "$(get flood_${l}_rss_kb)")" "within bound"
-        row "  state-table bound (memory.state_bytes)" \
+        row "  state bound (memory.state_bound_bytes)" \
             "$(fmt_mb "$(div "$(get flood_${l}_state_bytes)" 1024 %.0f)")" ""
         row "  decoder memory at end (decoder_bytes)" \
             "$(fmt_mb "$(div "$(get flood_${l}_decoder_bytes)" 1024 %.0f)")" ""

@@ -246,8 +246,10 @@ static void write_event_line(inspect_run *r, FILE *f, const char *line, size_t l
 static void on_event(void *user, const ev_event *ev, bool final) {
     inspect_run *r = user;
     char buf[16384];
-    /* a live close that repeats the open report: counted below, not written */
-    size_t len = final && ev->unchanged ? 0 : ev_to_json(ev, buf, sizeof buf);
+    /* a live close that repeats the open report: counted below, not written;
+     * nothing to write to: not serialised (a flood of incidents costs less) */
+    bool wanted = (r->json || r->events_file) && !(final && ev->unchanged);
+    size_t len = wanted ? ev_to_json(ev, buf, sizeof buf) : 0;
     if (len) {
         if (r->json) write_event_line(r, stdout, buf, len);
         if (r->events_file) {
@@ -556,8 +558,9 @@ static void print_summary(FILE *o, const inspect_run *r, insp *in, const insp_st
     print_talkers(o, in);
     print_capture_problems(o, s, width);
     const cap_stats *c = &s->cap;
-    fprintf(o, "\nstate memory %.1f MB (bounded), decoder %.1f MB (peak reassembly buffers %.1f MB)\n",
-            (double)s->mem.total_bytes / 1048576.0, (double)s->decoder_memory / 1048576.0,
+    fprintf(o, "\nstate memory %.1f MB (bound %.1f MB), decoder %.1f MB (peak reassembly buffers %.1f MB)\n",
+            (double)s->mem.total_bytes / 1048576.0, (double)s->mem.bound_bytes / 1048576.0,
+            (double)s->decoder_memory / 1048576.0,
             (double)(c->tcp_bytes_buffered_peak + c->frag_bytes_peak) / 1048576.0);
 }
 
@@ -628,8 +631,9 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
     const det_memory *mm = &s->mem;
     json_object_set_new(
         o, "memory",
-        json_pack("{s:I,s:I,s:{s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I},s:I,s:I,s:I,s:I}",
-                  "state_bytes", (json_int_t)mm->total_bytes, "decoder_bytes", (json_int_t)s->decoder_memory,
+        json_pack("{s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I},s:I,s:I,s:I,s:I}",
+                  "state_bytes", (json_int_t)mm->total_bytes, "state_bound_bytes", (json_int_t)mm->bound_bytes,
+                  "decoder_bytes", (json_int_t)s->decoder_memory,
                   "entry_bytes", "source", (json_int_t)mm->source_entry, "dest", (json_int_t)mm->dest_entry,
                   "caller", (json_int_t)mm->caller_entry, "call", (json_int_t)mm->call_entry, "incident",
                   (json_int_t)mm->incident_entry,
@@ -730,14 +734,14 @@ static bool parse_seed(const char *v, uint64_t *out) {
 static bool memory_fits(insp *in, const fs38_config *cfg) {
     insp_stats st;
     insp_get_stats(in, &st);
-    uint64_t need = st.mem.total_bytes + cfg->capture.max_tcp_bytes + cfg->capture.max_frag_bytes;
+    uint64_t need = st.mem.bound_bytes + cfg->capture.max_tcp_bytes + cfg->capture.max_frag_bytes;
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     uint64_t have = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
     if (!have || need <= have / 10 * 9) return true;
     fprintf(stderr,
             "fs38 inspect: the configured limits need up to %.0f MB (state tables %.0f MB, TCP %.0f MB, "
             "fragments %.0f MB), more than this machine's %.0f MB: lower state.* or limits.*\n",
-            (double)need / 1048576.0, (double)st.mem.total_bytes / 1048576.0,
+            (double)need / 1048576.0, (double)st.mem.bound_bytes / 1048576.0,
             (double)cfg->capture.max_tcp_bytes / 1048576.0, (double)cfg->capture.max_frag_bytes / 1048576.0,
             (double)have / 1048576.0);
     return false;

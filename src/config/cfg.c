@@ -21,6 +21,7 @@
  *     binary search per prefix length.
  */
 #include "cfg.h"
+#include "../exchange/xc.h" /* xc_issuer_valid: the event format's issuer rule */
 
 #include <ctype.h>
 #include <errno.h>
@@ -628,11 +629,16 @@ static fs_code get_bool(cfg_parser *P, bool *out) {
     return FAIL(P, "'%s': must be true or false", sv_show(P));
 }
 
-/* Printable UTF-8 text that fits dst (size n); empty allowed if allow_empty. */
+/* Printable UTF-8 text that fits dst (size n); empty (and null) allowed if
+ * allow_empty. */
 static fs_code get_text(cfg_parser *P, char *dst, size_t n, bool allow_empty) {
     if (P->ev.type != YAML_SCALAR_EVENT)
         return FAIL(P, "expected a single value, found %s", event_kind(&P->ev));
-    if (!allow_empty && sl(P) == 0) return FAIL(P, "must not be empty");
+    if (is_null(P)) { /* ~, null, or nothing: "" where that is allowed */
+        if (!allow_empty) return FAIL(P, "missing value");
+        dst[0] = '\0';
+        return FS_OK;
+    }
     if (sl(P) >= n) return FAIL(P, "longer than %zu characters", n - 1);
     if (!text_ok(sv(P), sl(P))) return FAIL(P, "must be printable text (no control characters)");
     memcpy(dst, sv(P), sl(P) + 1);
@@ -711,7 +717,14 @@ static fs_code read_list(cfg_parser *P, item_fn fn, void *ctx) {
 
 static fs_code org_key(cfg_parser *P, const char *key, void *ctx) {
     fs38_config *c = P->c;
-    if (!strcmp(key, "issuer")) return get_text(P, c->issuer, sizeof c->issuer, false);
+    if (!strcmp(key, "issuer")) {
+        /* every event carries it: one fs38 validate and the hub refuse is refused here */
+        fs_code rc = get_text(P, c->issuer, sizeof c->issuer, false);
+        if (rc == FS_OK && !xc_issuer_valid(c->issuer, strlen(c->issuer)))
+            return FAIL(P, "'%s': must be org:<MCC>-<MNC> (e.g. org:234-15) or org:<name> "
+                           "(lowercase letters, digits, '.', '_', '-')", sv_show(P));
+        return rc;
+    }
     /* tlp: TLP 2.0 labels (FIRST) */
     static const char *const tlps[] = {"clear", "green", "amber", "amber+strict", "red"};
     fs_code rc = want_scalar(P);
@@ -1075,9 +1088,20 @@ static fs_code rule_key(cfg_parser *P, const char *key, void *ctx) {
     case 5: return rule_enum(P, key, r);
     default: break;
     }
+    /* _ratio: a share 0-1; _s: seconds, fractions allowed; 0/1 switches;
+     * everything else counts things, so a fraction (0.5 INVITEs) is a typo */
     size_t kl = strlen(key);
     bool ratio = kl > 6 && !strcmp(key + kl - 6, "_ratio");
-    return get_double(P, 0, ratio ? 1 : 1e9, &r->param[param]);
+    bool seconds = kl > 2 && !strcmp(key + kl - 2, "_s");
+    bool flag = !strcmp(key, "check_from") || !strcmp(key, "high_risk_cli");
+    double v;
+    fs_code rc = get_double(P, 0, ratio || flag ? 1 : 1e9, &v);
+    if (rc) return rc;
+    if (!ratio && !seconds && v != floor(v))
+        return FAIL(P, "'%s': must be a whole number (it counts %s)", sv_show(P),
+                    flag ? "as a switch: 0 or 1" : "things");
+    r->param[param] = v;
+    return FS_OK;
 }
 
 /* Levenshtein distance, case-insensitive, for "did you mean" (short strings). */

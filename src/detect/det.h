@@ -49,7 +49,8 @@ typedef struct det_memory {
     size_t source_entry, dest_entry, caller_entry, call_entry, incident_entry;
     uint32_t sources_cap, dests_cap, callers_cap, calls_cap, incidents_cap;
     uint32_t sources_live, dests_live, callers_live, calls_live, incidents_live;
-    size_t total_bytes;
+    size_t total_bytes;   /* in use now: the tables, and the events of open incidents */
+    size_t bound_bytes;   /* the most it can reach: every incident slot open with its event */
     /* requests waiting for their final response (SIP-ENUM-001, SIP-BRUTE-*) */
     size_t txn_entry;
     uint32_t txns_cap, txns_live;

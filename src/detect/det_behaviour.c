@@ -17,6 +17,7 @@
  * messages of the same window add one each, so evidence.count is exact and
  * one incident covers the whole attack.
  */
+#include <math.h>
 #include <stdio.h>
 
 #include "det_internal.h"
@@ -54,6 +55,8 @@ static uint32_t scaled_param(const det_ctx *c, double value, int zone) {
         if (mult <= 0) return UINT32_MAX;
         value *= mult;
     }
+    value = ceil(value); /* scaled down, a threshold rounds up and stays at least 1 */
+    if (value < 1) return 1;
     return value >= (double)UINT32_MAX ? UINT32_MAX : (uint32_t)value;
 }
 

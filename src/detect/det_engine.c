@@ -270,7 +270,7 @@ uint32_t det_threshold_zone(const det_ctx *c, det_rule_id r, int zone) {
     if (zone >= 0 && zone < c->eng->cfg->nzones) {
         double mult = c->eng->cfg->zones[zone].flood_multiplier;
         if (mult <= 0) return UINT32_MAX;
-        double v = (double)t * mult;
+        double v = ceil((double)t * mult); /* rounds up: 0.2 of a request is 1, not 0 */
         t = v >= (double)UINT32_MAX ? UINT32_MAX : (uint32_t)v;
     }
     return t ? t : 1;
@@ -499,6 +499,7 @@ void det_engine_memory(const det_engine *eng, det_memory *out) {
                        (size_t)out->txns_cap * out->txn_entry +
                        (size_t)out->incidents_cap * slot_bytes(&eng->incidents) +
                        (size_t)out->incidents_live * sizeof(ev_event);
+    out->bound_bytes = out->total_bytes + (size_t)(out->incidents_cap - out->incidents_live) * sizeof(ev_event);
 }
 
 bool det_talker_before(const det_talker *a, const det_talker *b) {

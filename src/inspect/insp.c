@@ -865,7 +865,7 @@ static void add_mem(det_memory *a, const det_memory *b) {
     ADD(sources_cap); ADD(dests_cap); ADD(callers_cap); ADD(calls_cap); ADD(incidents_cap);
     ADD(txns_cap); ADD(txns_live);
     ADD(sources_live); ADD(dests_live); ADD(callers_live); ADD(calls_live); ADD(incidents_live);
-    ADD(total_bytes);
+    ADD(total_bytes); ADD(bound_bytes);
 #undef ADD
 }
 
@@ -887,6 +887,7 @@ void insp_get_stats(insp *in, insp_stats *out) {
         out->decoder_memory += cap_decoder_memory(in->w[i].dec);
     }
     out->mem.total_bytes += det_shared_memory(in->shared);
+    out->mem.bound_bytes += det_shared_memory(in->shared);
 }
 
 int insp_top_talkers(insp *in, det_talker *out, int n) {

@@ -632,6 +632,44 @@ static void test_index_by_hand(void) {
     CHECK(cfg_match_prefix(hand, 3, "4") == NULL);
 }
 
+/* ---- values that load but would do the wrong thing ----------------------------- */
+
+static void expect_ok_buf(const char *name, const char *yaml) {
+    cfg_defaults(&g_cfg);
+    fs_err e = {0};
+    fs_code rc = cfg_load_buffer(&g_cfg, yaml, strlen(yaml), D, &e);
+    CHECK_MSG(rc == FS_OK, "%s: %s", name, e.msg);
+}
+
+static void test_values_that_mislead(void) {
+    /* an issuer every event would carry and fs38 validate / the hub refuse */
+    const char *bad_issuer[] = {"organisation: {issuer: \"Acme Corp\"}\n", "organisation: {issuer: ~}\n",
+                                "organisation: {issuer: \"org:Acme\"}\n", "organisation: {issuer: \"org:23-15\"}\n",
+                                "organisation: {issuer: \"234-15\"}\n"};
+    for (size_t i = 0; i < sizeof bad_issuer / sizeof *bad_issuer; i++)
+        expect_fail_buf(bad_issuer[i], bad_issuer[i], strlen(bad_issuer[i]), FS_ERR_CONFIG, "config:1:",
+                        "organisation.issuer", i == 1 ? "missing value" : "org:<MCC>-<MNC>");
+    expect_ok_buf("plmn issuer", "organisation: {issuer: \"org:234-15\"}\n");
+    CHECK_MSG(!strcmp(g_cfg.issuer, "org:234-15"), "issuer %s", g_cfg.issuer);
+    expect_ok_buf("name issuer", "organisation: {issuer: org:acme-telecom.uk}\n");
+
+    /* count parameters are whole numbers: 0.5 INVITEs would flag every source */
+    const char *half = "rules: {SIP-FLOOD-001: {invite: 0.5}}\n";
+    expect_fail_buf("invite 0.5", half, strlen(half), FS_ERR_CONFIG, "config:1:",
+                    "rules.SIP-FLOOD-001.invite", "must be a whole number");
+    const char *flag = "rules: {SIP-CLI-001: {check_from: 2}}\n";
+    expect_fail_buf("check_from 2", flag, strlen(flag), FS_ERR_CONFIG, "config:1:",
+                    "rules.SIP-CLI-001.check_from", "0-1");
+    /* seconds and shares keep their fractions */
+    expect_ok_buf("fractions", "rules:\n  FRAUD-WANGIRI-001: {max_ring_s: 4.5, max_answer_ratio: 0.25}\n");
+    CHECK(g_cfg.rules[R_WANGIRI].param[0] == 4.5 && g_cfg.rules[R_WANGIRI].param[2] == 0.25);
+
+    /* null where a path may be empty: none */
+    expect_ok_buf("ranges null", "high_risk_ranges: null\n");
+    CHECK_EQ_INT(g_cfg.nhigh_risk, 0);
+    CHECK_MSG(!g_cfg.high_risk_file[0], "high_risk_file %s", g_cfg.high_risk_file);
+}
+
 int main(void) {
     test_defaults();
     test_shipped_config();
@@ -641,5 +679,6 @@ int main(void) {
     test_ranges();
     test_prefix_match();
     test_index_by_hand();
+    test_values_that_mislead();
     return check_done("test_config");
 }

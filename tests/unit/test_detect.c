@@ -1501,6 +1501,10 @@ static void test_memory_bound(void) {
                  m0.total_bytes - (size_t)m0.incidents_live * sizeof(ev_event));
     CHECK(m1.total_bytes < 16u * 1024 * 1024);
     CHECK(m1.source_entry > 0 && m1.call_entry > 0 && m1.incident_entry > 0);
+    /* the bound counts every incident slot with its event, open or not: what a
+     * flood of incidents (one per spoofed source) can reach */
+    CHECK_EQ_INT(m1.bound_bytes, m1.total_bytes + (size_t)(m1.incidents_cap - m1.incidents_live) * sizeof(ev_event));
+    CHECK_EQ_INT(m1.bound_bytes, m0.bound_bytes);
     world_finish(&w);
     CHECK_EQ_INT(count_rule(w.out, "SIP-FLOOD-002"), 1); /* 200k in 20 s toward one host */
     CHECK_EQ_INT(det_engine_stats(w.eng)->messages, 200000);
