@@ -73,6 +73,9 @@ static void flood_source(det_ctx *c) {
     det_source *s = c->requester;
     const cfg_rule *rc = det_rule_cfg(c, R_FLOOD_SOURCE);
     if (!rc->enabled) return;
+    /* our own elements (SBC, CSCF) relay everyone's requests: their volume is
+     * the network's load, and rate-limiting them is no remedy */
+    if (c->zones && c->src_trust == TRUST_CORE) return;
     if (det_window_roll(&s->flood_start, c->ts, rc->window_s)) {
         s->flood_total = s->flood_invite = s->flood_register = s->flood_options = 0;
         s->flood_flagged = false;

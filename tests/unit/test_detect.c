@@ -804,6 +804,13 @@ static void test_flood(void) {
         req(&w, "192.0.2.5:5060", "10.0.0.20:5060", T0 + SEC(5 + i * 0.004), "OPTIONS", "sip:10.0.0.20",
             "<sip:x@192.0.2.5>;tag=1", "<sip:10.0.0.20>", cid, 1, NULL, NULL);
     }
+    for (int i = 0; i < 400; i++) { /* our SBC (core zone) relays 400 INVITEs in 10 s */
+        char cid[16], from[48];
+        snprintf(cid, sizeof cid, "sb%d", i);
+        snprintf(from, sizeof from, "<sip:user%d@10.0.0.30>;tag=1", i);
+        req(&w, "10.0.0.30:5060", "10.0.0.20:5060", T0 + SEC(i * 0.025), "INVITE", "sip:bob@10.0.0.20",
+            from, "<sip:bob@10.0.0.20>", cid, 1, NULL, NULL);
+    }
     for (int i = 0; i < 240; i++) {
         char cid[16];
         snprintf(cid, sizeof cid, "pb%d", i);
