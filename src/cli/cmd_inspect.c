@@ -51,6 +51,7 @@ typedef struct inspect_run {
     int fail_on; /* -1: never */
     /* outputs */
     FILE *events_file;
+    FILE *stats_file; /* opened before the run: a bad path fails before any work */
     bool write_error;
     /* tallies of final events */
     uint64_t events;
@@ -650,10 +651,20 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
     return o;
 }
 
-static bool write_stats(const inspect_run *r, const insp_stats *s, double secs) {
+/* An early exit: the outputs opened so far, closed (nothing written). */
+static void close_outputs(inspect_run *r) {
+    if (r->events_file) fclose(r->events_file);
+    if (r->stats_file) fclose(r->stats_file);
+    r->events_file = r->stats_file = NULL;
+}
+
+static bool write_stats(inspect_run *r, const insp_stats *s, double secs) {
     json_t *o = stats_json(r, s, secs);
     errno = 0;
-    int rc = o ? json_dump_file(o, r->stats_path, JSON_INDENT(2) | JSON_SORT_KEYS) : -1;
+    int rc = o ? json_dumpf(o, r->stats_file, JSON_INDENT(2) | JSON_SORT_KEYS) : -1;
+    if (rc == 0 && fputc('\n', r->stats_file) == EOF) rc = -1;
+    if (fclose(r->stats_file) != 0) rc = -1;
+    r->stats_file = NULL;
     int err = errno;
     json_decref(o);
     if (rc != 0)
@@ -669,7 +680,12 @@ static bool load_config(fs38_config *cfg, const char *explicit_path) {
     cfg_defaults(cfg);
     const char *path = explicit_path;
     char etc_path[512];
+    if (path && !*path) {
+        fprintf(stderr, "fs38 inspect: --config: empty path (use -c /dev/null for the built-in defaults)\n");
+        return false;
+    }
     if (!path) path = getenv("FS38_CONFIG");
+    if (path && !strcmp(path, "/dev/null")) return true; /* the built-in defaults, on purpose */
     if (!path || !*path) {
         snprintf(etc_path, sizeof etc_path, "%s/fs38.yaml", FS38_ETC_DIR);
         if (access(etc_path, R_OK) != 0) return true; /* built-in defaults */
@@ -852,6 +868,12 @@ int cmd_inspect(int argc, char **argv) {
             return EXIT_USAGE;
         }
     }
+    if (r.stats_path && !(r.stats_file = fopen(r.stats_path, "w"))) {
+        fprintf(stderr, "fs38 inspect: --stats-json %s: %s\n", r.stats_path, strerror(errno));
+        if (r.events_file) fclose(r.events_file);
+        det_indicators_free(indicators);
+        return EXIT_USAGE;
+    }
     r.progress = r.progress && !r.live && isatty(STDERR_FILENO);
 
     struct sigaction sa = {.sa_handler = on_signal};
@@ -874,7 +896,7 @@ int cmd_inspect(int argc, char **argv) {
     if (!in || !memory_fits(in, &cfg)) {
         if (!in) fprintf(stderr, "fs38 inspect: %s\n", e.msg);
         insp_free(in);
-        if (r.events_file) fclose(r.events_file);
+        close_outputs(&r);
         det_indicators_free(indicators);
         return EXIT_USAGE;
     }
@@ -914,7 +936,7 @@ int cmd_inspect(int argc, char **argv) {
     if (usage_error) {
         insp_free(in);
         det_indicators_free(indicators);
-        if (r.events_file) fclose(r.events_file);
+        close_outputs(&r);
         return EXIT_USAGE;
     }
     insp_finish(in);

@@ -1,6 +1,7 @@
 /*
  * cmd_rules.c -- `fs38 rules`: print the rule catalogue (src/detect/rules.h).
  */
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,12 +9,25 @@
 #include "cli.h"
 #include "detect/rules.h"
 
+static const char rules_usage[] =
+    "usage: fs38 rules\n\nLists every rule of the catalogue with its default severity,\n"
+    "threshold and window. Details and false-positive notes: docs/rules.md.\n"
+    "Change them per rule under rules.<ID> in the config file.\n";
+
 int cmd_rules(int argc, char **argv) {
-    if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-        puts("usage: fs38 rules\n\nLists every rule of the catalogue with its default severity,\n"
-             "threshold and window. Details and false-positive notes: docs/rules.md.\n"
-             "Change them per rule under rules.<ID> in the config file.");
-        return EXIT_DONE;
+    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(rules_usage, stdout);
+            return EXIT_DONE;
+        }
+        fputs(rules_usage, stderr);
+        return EXIT_USAGE;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "fs38 rules: unexpected argument '%s'\n", argv[optind]);
+        return EXIT_USAGE;
     }
     printf("%-18s %-9s %-24s %-13s %9s %7s  %s\n", "ID", "SEVERITY", "EVENT TYPE", "DOMAIN",
            "THRESHOLD", "WINDOW", "NAME");

@@ -3,6 +3,7 @@
  * format 1.0 and name every wrong field (src/exchange xc_event_parse).
  */
 #include <errno.h>
+#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,15 +107,22 @@ static long validate_stream(FILE *f, const char *name, unsigned long *events_out
 }
 
 int cmd_validate(int argc, char **argv) {
-    if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-        fputs(usage_text, stdout);
-        return EXIT_DONE;
+    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(usage_text, stdout);
+            return EXIT_DONE;
+        }
+        fputs(usage_text, stderr);
+        return EXIT_USAGE;
     }
     long bad = 0;
     unsigned long total = 0;
-    int nfiles = argc > 1 ? argc - 1 : 1, unreadable = 0;
+    int nargs = argc - optind; /* files after the options ("--" ends them) */
+    int nfiles = nargs > 0 ? nargs : 1, unreadable = 0;
     for (int i = 0; i < nfiles; i++) { /* an unreadable input is named; the others are still checked */
-        const char *path = argc > 1 ? argv[i + 1] : "-";
+        const char *path = nargs > 0 ? argv[optind + i] : "-";
         bool is_stdin = !strcmp(path, "-");
         FILE *f = is_stdin ? stdin : fopen(path, "r");
         struct stat st;

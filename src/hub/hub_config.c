@@ -8,6 +8,7 @@
  * the store, the registry's content.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +69,12 @@ static const char *scalar(cfg_ctx *x, yaml_node_t *n) {
         fail_node(x, n, "%s", "expected a single value (not a list or a map)");
         return NULL;
     }
-    return (const char *)n->data.scalar.value;
+    const char *s = (const char *)n->data.scalar.value;
+    if (strlen(s) != n->data.scalar.length) { /* "a\0b" would be read as "a" */
+        fail_node(x, n, "%s", "a NUL character in the value");
+        return NULL;
+    }
+    return s;
 }
 
 static fs_code get_uint(cfg_ctx *x, yaml_node_t *n, uint64_t min, uint64_t max, uint64_t *out) {
@@ -95,10 +101,14 @@ static fs_code get_u32(cfg_ctx *x, yaml_node_t *n, uint32_t min, uint32_t max, u
 static fs_code get_double(cfg_ctx *x, yaml_node_t *n, double min, double max, double *out) {
     const char *s = scalar(x, n);
     if (!s) return FS_ERR_CONFIG;
+    /* decimal only: strtod would also take hex, "nan" (which passes any range
+     * compare) and "inf" */
+    bool decimal = *s && strspn(s, "0123456789.eE+-") == strlen(s);
     char *end;
     errno = 0;
-    double v = strtod(s, &end);
-    if (!*s || *end || errno || v < min || v > max) return fail_node(x, n, "'%.60s' is not a number in range", s);
+    double v = decimal ? strtod(s, &end) : 0;
+    if (!decimal || *end || errno || !isfinite(v) || v < min || v > max)
+        return fail_node(x, n, "'%.60s' is not a decimal number in range", s);
     *out = v;
     return FS_OK;
 }
@@ -335,12 +345,65 @@ static fs_code top_key(cfg_ctx *x, const char *key, yaml_node_t *v) {
     return get_u32(x, v, 1, 10000, &c->commit_max);
 }
 
+/* Before libyaml builds the document (its loader takes seconds on 100 KB of
+ * nested brackets): one pass over the events refuses what the schema never
+ * has -- nesting deeper than HUB_CFG_MAX_DEPTH, anchors, aliases and tags
+ * (nothing may expand), and a second document (it would be ignored). */
+#define HUB_CFG_MAX_DEPTH 6
+static fs_code check_shape(const char *buf, size_t len, const char *name, fs_err *e) {
+    yaml_parser_t yp;
+    if (!yaml_parser_initialize(&yp)) return fs_fail(e, FS_ERR_NOMEM, "%s: out of memory", name);
+    yaml_parser_set_input_string(&yp, (const unsigned char *)buf, len);
+    fs_code rc = FS_OK;
+    int depth = 0, docs = 0;
+    for (bool done = false; !done && rc == FS_OK;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&yp, &ev)) {
+            rc = fs_fail(e, FS_ERR_CONFIG, "%s:%zu:%zu: YAML syntax: %s", name, (size_t)yp.problem_mark.line + 1,
+                         (size_t)yp.problem_mark.column + 1, yp.problem ? yp.problem : "error");
+            break;
+        }
+        const char *bad = NULL;
+        switch (ev.type) {
+        case YAML_STREAM_END_EVENT: done = true; break;
+        case YAML_DOCUMENT_START_EVENT:
+            if (++docs > 1) bad = "a second YAML document (one config per file)";
+            break;
+        case YAML_ALIAS_EVENT: bad = "an alias (*name): anchors and aliases are not allowed"; break;
+        case YAML_SCALAR_EVENT:
+            if (ev.data.scalar.anchor || ev.data.scalar.tag) bad = "an anchor or a tag: not allowed";
+            break;
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT: {
+            bool seq = ev.type == YAML_SEQUENCE_START_EVENT;
+            if (seq ? ev.data.sequence_start.anchor || ev.data.sequence_start.tag
+                    : ev.data.mapping_start.anchor || ev.data.mapping_start.tag)
+                bad = "an anchor or a tag: not allowed";
+            else if (++depth > HUB_CFG_MAX_DEPTH)
+                bad = "nested deeper than the schema";
+            break;
+        }
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT: depth--; break;
+        default: break;
+        }
+        if (bad)
+            rc = fs_fail(e, FS_ERR_CONFIG, "%s:%zu:%zu: %s", name, (size_t)ev.start_mark.line + 1,
+                         (size_t)ev.start_mark.column + 1, bad);
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&yp);
+    return rc;
+}
+
 fs_code hub_config_parse(const char *buf, size_t len, const char *name, const char *dir,
                          hub_config *c, fs_err *e) {
     static const char *const keys[] = {"listen", "node", "tls", "registry", "store", "limits",
                                        "rate", "window", "sweep_interval_s", "workers",
                                        "commit_max", "replication", NULL};
     hub_config_defaults(c);
+    fs_code pre = check_shape(buf, len, name, e);
+    if (pre != FS_OK) return pre;
     yaml_parser_t yp;
     yaml_document_t doc;
     if (!yaml_parser_initialize(&yp)) return fs_fail(e, FS_ERR_NOMEM, "%s: out of memory", name);

@@ -16,6 +16,14 @@ for opt in --json --events --stats-json --workers --seed --bpf --hep --raw --con
 done
 expect_exit 0 "fs38 rules" "$FS38" rules
 ok "rules lists SIP-SCAN-001" grep -q 'SIP-SCAN-001' "$TMPD/out"
+expect_exit 2 "rules with an unknown option" "$FS38" rules --bogus
+expect_exit 2 "rules with an argument" "$FS38" rules SIP-SCAN-001
+ok "...named" grep -q "^fs38 rules: unexpected argument 'SIP-SCAN-001'" "$TMPD/err"
+expect_exit 2 "validate with an unknown option" "$FS38" validate --bogus
+ok "...named as an option, not a missing file" grep -q "^fs38 validate: unrecognized option '--bogus'" "$TMPD/err"
+expect_exit 2 "an empty --config path" "$FS38" inspect -q -c "" "$ROOT/examples/benign.pcap"
+ok "...says so" grep -q "empty path" "$TMPD/err"
+expect_exit 0 "-c /dev/null: the built-in defaults" "$FS38" inspect -q -c /dev/null "$ROOT/examples/benign.pcap"
 expect_exit 2 "no command" "$FS38"
 expect_exit 2 "unknown command" "$FS38" frobnicate
 expect_exit 2 "inspect without input" "$FS38" inspect
@@ -25,6 +33,9 @@ expect_exit 2 "--raw without files" "$FS38" inspect --raw
 ok "--raw without files names --raw" grep -q -- "--raw" "$TMPD/err"
 expect_exit 2 "--stats-json into a missing dir" "$FS38" inspect -q --stats-json "$TMPD/no/dir.json" "$ROOT/tests/data/capture/mixed.pcap"
 ok "--stats-json failure says why" grep -q "No such file" "$TMPD/err"
+# ...before the run: with --json no event reaches stdout of a run that then exits 2
+expect_exit 2 "--stats-json into a missing dir, --json" "$FS38" inspect --json --stats-json "$TMPD/no/dir.json" "$ROOT/tests/data/capture/mixed.pcap"
+ok "...refused before any event is written" test ! -s "$TMPD/out"
 expect_exit 0 "fs38 rules (INTEL-001)" "$FS38" rules
 ok "INTEL-001 takes the shared event's type" grep -q "^INTEL-001 *(shared)" "$TMPD/out"
 expect_exit 2 "bad --fail-on" "$FS38" inspect --fail-on severe x.pcap

@@ -136,6 +136,14 @@ static void test_config(void) {
         {"tls: {cert: a, key: b, ca: c}\nregistry: r\nrate: {burst: 5}\n", "rate.burst"},
         {"tls: [\n", "YAML syntax"},
         {"", "empty file"},
+        /* values strtod takes but a config must not: NaN passes every range compare */
+        {"tls: {cert: a, key: b, ca: c}\nregistry: r\nrate: {events_per_s: nan}\n", "rate.events_per_s: 'nan' is not a decimal number"},
+        {"tls: {cert: a, key: b, ca: c}\nregistry: r\nrate: {events_per_s: 0x10}\n", "'0x10' is not a decimal number"},
+        {"tls: {cert: a, key: b, ca: c}\nregistry: r\nnode: \"a\\0b\"\n", "t.yaml:3:7: node: a NUL character"},
+        /* refused before libyaml builds a document of them */
+        {"tls: {cert: a, key: b, ca: c}\nregistry: r\n---\nworkers: 2\n", "t.yaml:3:1: a second YAML document"},
+        {"tls: &t {cert: a, key: b, ca: c}\nregistry: r\n", "t.yaml:1:6: an anchor or a tag"},
+        {"limits: [[[[[[[[1]]]]]]]]\n", "nested deeper than the schema"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         fs_code rc = hub_config_parse(bad[i].text, strlen(bad[i].text), "t.yaml", NULL, &c, &e);
