@@ -6,6 +6,7 @@
  * summary and the exit code. Must not touch: the policy itself, TLS, JSON
  * validation (libfs38 does them).
  */
+#include <ctype.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -287,13 +288,17 @@ int cmd_share(int argc, char **argv) {
             }
             s.policy.min_confidence = (int)v;
             break;
-        case O_TLP:
-            if (xc_enum_find(XC_ENUM_TLP, optarg) < 0) {
+        case O_TLP: { /* case-insensitive, as organisation.tlp; stored lowercase */
+            char low[16] = "";
+            for (size_t i = 0; optarg[i] && i + 1 < sizeof low; i++)
+                low[i] = (char)tolower((unsigned char)optarg[i]);
+            if (strlen(optarg) >= sizeof low || xc_enum_find(XC_ENUM_TLP, low) < 0) {
                 fprintf(stderr, "fs38 share: --tlp '%s': expected clear, green, amber, amber+strict or red\n", optarg);
                 goto out;
             }
-            snprintf(s.policy.tlp, sizeof s.policy.tlp, "%s", optarg);
+            snprintf(s.policy.tlp, sizeof s.policy.tlp, "%s", low);
             break;
+        }
         case O_VALID_FOR:
             if (!fs_str_to_u64(fs_str_make(optarg, strlen(optarg)), 366ULL * 86400, &v) || !v) {
                 fprintf(stderr, "fs38 share: --valid-for '%s': expected 1-31622400 seconds\n", optarg);

@@ -209,11 +209,12 @@ static int zone_scan(const fs38_config *c, const fs_addr *a) {
     return -1;
 }
 
+/* An IPv4-mapped address is its IPv4 address (networks written as
+ * ::ffff:a.b.c.d/n were stored as IPv4 at load), then IPv6 networks. */
 int cfg_zone_of(const fs38_config *c, const fs_addr *a) {
-    int z = zone_scan(c, a);
     fs_addr v4;
-    if (z < 0 && addr_unmap_v4(a, &v4)) z = zone_scan(c, &v4);
-    return z;
+    int z = addr_unmap_v4(a, &v4) ? zone_scan(c, &v4) : -1;
+    return z >= 0 ? z : zone_scan(c, a);
 }
 
 cfg_trust cfg_trust_of(const fs38_config *c, const fs_addr *a) {
@@ -374,6 +375,7 @@ fs_code cfg_load_ranges_buffer(fs38_config *c, const char *buf, size_t len, cons
     fs_code rc = FS_OK;
     size_t n = 0, pos = 0;
     uint32_t lineno = 0;
+    if (len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3)) pos = 3; /* a UTF-8 BOM, as the YAML reader allows */
     while (pos < len && rc == FS_OK) {
         const char *nl = memchr(buf + pos, '\n', len - pos);
         size_t end = nl ? (size_t)(nl - buf) : len;
@@ -443,8 +445,8 @@ typedef struct cfg_parser {
     size_t path_len;
     /* marks remembered for checks that span keys */
     yaml_mark_t net_mark[CFG_MAX_NETS];
-    bool set_max_message, set_max_flow_bytes, set_hep_ports;
-    yaml_mark_t mark_max_message, mark_max_flow_bytes, mark_hep_ports;
+    bool set_max_message, set_max_flow_bytes, set_hep_ports, set_sip_ports;
+    yaml_mark_t mark_max_message, mark_max_flow_bytes, mark_hep_ports, mark_sip_ports;
 } cfg_parser;
 
 #define P_MARK(P) ((P)->ev.start_mark)
@@ -766,6 +768,8 @@ static fs_code capture_key(cfg_parser *P, const char *key, void *ctx) {
     port_list pl;
     if (!strcmp(key, "sip_ports")) {
         pl = (port_list){cc->sip_ports, &cc->nports, CAP_MAX_PORTS, "CAP_MAX_PORTS"};
+        P->set_sip_ports = true;
+        P->mark_sip_ports = P_MARK(P);
     } else {
         pl = (port_list){cc->hep_ports, &cc->nhep_ports, 4, "hep_ports holds 4"};
         P->set_hep_ports = true;
@@ -835,6 +839,13 @@ static fs_code get_cidr(cfg_parser *P, fs_cidr *out) {
         char nb[FS_ADDR_STRLEN];
         return FAIL(P, "'%s' has host bits set (the network is %s/%u)", sv_show(P),
                     fs_addr_str(&out->net, nb, sizeof nb), out->prefix);
+    }
+    /* ::ffff:10.0.0.0/104 is 10.0.0.0/8: stored once, so that listing both is
+     * a duplicate and an address gets one zone however it is written */
+    fs_addr v4;
+    if (out->prefix >= 96 && addr_unmap_v4(&out->net, &v4)) {
+        out->net = v4;
+        out->prefix = (uint8_t)(out->prefix - 96);
     }
     return FS_OK;
 }
@@ -1138,7 +1149,11 @@ static fs_code rules_entry(cfg_parser *P, const char *id, void *ctx) {
                 snprintf(hint, sizeof hint, "did you mean %s? ", det_rule_table[i].id);
             }
         }
-        return fail_at(P, P->key_mark, FS_ERR_CONFIG, "unknown rule id (%sknown: %s)", hint, list);
+        /* a close match alone keeps the message short (it must fit fs_err with
+         * a long path); otherwise the whole list */
+        if (hint[0])
+            return fail_at(P, P->key_mark, FS_ERR_CONFIG, "unknown rule id (%s`fs38 rules` lists them)", hint);
+        return fail_at(P, P->key_mark, FS_ERR_CONFIG, "unknown rule id (known: %s)", list);
     }
     if (*seen & (1ULL << r)) return fail_at(P, P->key_mark, FS_ERR_CONFIG, "duplicate rule");
     *seen |= 1ULL << r;
@@ -1200,11 +1215,15 @@ static fs_code check_across(cfg_parser *P) {
     for (uint8_t i = 0; i < cc->nhep_ports; i++)
         for (uint8_t j = 0; j < cc->nports; j++)
             if (cc->hep_ports[i] == cc->sip_ports[j]) {
-                snprintf(P->path, sizeof P->path, "capture.hep_ports");
+                /* blame the list the user wrote (both: the HEP one) */
+                bool hep = P->set_hep_ports || !P->set_sip_ports;
+                snprintf(P->path, sizeof P->path, "%s", hep ? "capture.hep_ports" : "capture.sip_ports");
                 P->path_len = strlen(P->path);
-                yaml_mark_t m = P->set_hep_ports ? P->mark_hep_ports : P->ev.start_mark;
-                return fail_at(P, m, FS_ERR_CONFIG, "port %u is also in capture.sip_ports",
-                               cc->hep_ports[i]);
+                yaml_mark_t m = hep ? (P->set_hep_ports ? P->mark_hep_ports : P->ev.start_mark) : P->mark_sip_ports;
+                if (hep)
+                    return fail_at(P, m, FS_ERR_CONFIG, "port %u is also in capture.sip_ports", cc->hep_ports[i]);
+                return fail_at(P, m, FS_ERR_CONFIG, "port %u is a HEP port (capture.hep_ports%s)",
+                               cc->hep_ports[i], P->set_hep_ports ? "" : ", default 9060");
             }
     return FS_OK;
 }

@@ -150,10 +150,10 @@ ok "inspect found the scanner (2 events)" test "$(wc -l <"$W/events.ndjson")" -e
 
 # the policy filter, without a hub
 expect_exit 0 "share --dry-run with a policy" "$FS38" share --dry-run --signing-key "${KEY[op1]}" \
-    --types SIP_SCANNER --min-confidence 90 --tlp green --valid-for 600 <"$W/events.ndjson"
+    --types SIP_SCANNER --min-confidence 90 --tlp GREEN --valid-for 600 <"$W/events.ndjson"
 ok "min-confidence keeps only SIP-SCAN-001" test "$(jq -r .rule.id "$TMPD/out")" = "SIP-SCAN-001"
 ok "issuer set to the signing key's owner" test "$(jq -r .issuer "$TMPD/out")" = org:234-15
-ok "tlp set" test "$(jq -r .handling.tlp "$TMPD/out")" = green
+ok "tlp set (given in capitals, stored lowercase)" test "$(jq -r .handling.tlp "$TMPD/out")" = green
 ok "valid_until moved to now + 600 s" test "$(jq -r '.valid_until | sub("\\.[0-9]+Z$";"Z") | fromdate' "$TMPD/out")" -gt $(($(date +%s) + 590))
 ok "the skipped event is counted" grep -q "confidence 1" "$TMPD/err"
 expect_exit 0 "share --dry-run --types IRSF" "$FS38" share --dry-run --signing-key "${KEY[op1]}" --types IRSF <"$W/events.ndjson"

@@ -353,9 +353,13 @@ static void test_bad_files(void) {
     expect_fail("bad_severity.yaml", FS_ERR_CONFIG, "3:15", "rules.SIP-FLOOD-001.severity",
                 "'hgih'");
     expect_fail("bad_rule.yaml", FS_ERR_CONFIG, "4:3", "rules.SIP-FLOOD-01: ",
-                "unknown rule id (did you mean SIP-FLOOD-001? known: SIP-MAL-001, SIP-MAL-002");
-    expect_fail("bad_rule.yaml", FS_ERR_CONFIG, "4:3", "rules.SIP-FLOOD-01: ",
-                "FRAUD-WANGIRI-001, FRAUD-VOL-001, INTEL-001)"); /* the whole list fits the message */
+                "unknown rule id (did you mean SIP-FLOOD-001? `fs38 rules` lists them)");
+    /* no close match: the whole list, which fits the message */
+    const char *far = "rules:\n  NOPE:\n    enabled: false\n";
+    expect_fail_buf("far rule", far, strlen(far), FS_ERR_CONFIG, "config:2:3: ", "rules.NOPE: ",
+                    "unknown rule id (known: SIP-MAL-001, SIP-MAL-002, ");
+    expect_fail_buf("far rule", far, strlen(far), FS_ERR_CONFIG, "config:2:3: ", "rules.NOPE: ",
+                    "FRAUD-WANGIRI-001, FRAUD-VOL-001, INTEL-001)");
     expect_fail("bad_param.yaml", FS_ERR_CONFIG, "4:5", "rules.SIP-FLOOD-001.bogus",
                 "unknown parameter (this rule takes: invite register options");
     expect_fail("bad_list_for_scalar.yaml", FS_ERR_CONFIG, "2:16", "limits.max_headers",
@@ -542,6 +546,10 @@ static void test_ranges(void) {
     CHECK(cfg_load_ranges_buffer(&g_cfg, buf, n, "gen", &e) == FS_ERR_LIMIT);
     CHECK(contains(e.msg, "gen:4097: ") && contains(e.msg, "CFG_MAX_PREFIXES"));
     free(buf);
+    /* a UTF-8 BOM (an editor's), as the YAML config allows */
+    const char bom[] = "\xef\xbb\xbf+882,satellite\n+4470,uk personal\n";
+    CHECK_MSG(cfg_load_ranges_buffer(&g_cfg, bom, sizeof bom - 1, "bom", &e) == FS_OK, "%s", e.msg);
+    CHECK_EQ_INT(g_cfg.nhigh_risk, 2);
 }
 
 /* Binary-search longest match against a brute-force scan over a big list. */
@@ -649,6 +657,21 @@ static void test_values_that_mislead(void) {
     for (size_t i = 0; i < sizeof bad_issuer / sizeof *bad_issuer; i++)
         expect_fail_buf(bad_issuer[i], bad_issuer[i], strlen(bad_issuer[i]), FS_ERR_CONFIG, "config:1:",
                         "organisation.issuer", i == 1 ? "missing value" : "org:<MCC>-<MNC>");
+    /* a SIP port that is the default HEP port: the list the user wrote is named, at its line */
+    const char *clash = "capture:\n  sip_ports: [5060, 9060]\n";
+    expect_fail_buf("sip/hep clash", clash, strlen(clash), FS_ERR_CONFIG, "config:2:14: ", "capture.sip_ports",
+                    "port 9060 is a HEP port (capture.hep_ports, default 9060)");
+    /* an IPv4-mapped network is its IPv4 network: listed twice is a duplicate,
+     * and an address gets the one zone however either is written */
+    const char *mapped = "zones:\n  a: {trust: core, networks: [10.0.0.0/8]}\n"
+                         "  b: {trust: trusted, networks: [\"::ffff:10.0.0.0/104\"]}\n";
+    expect_fail_buf("mapped dup", mapped, strlen(mapped), FS_ERR_CONFIG, "config:3:", "zones.b.networks[0]",
+                    "already listed in zone 'a'");
+    expect_ok_buf("mapped", "zones:\n  a: {trust: core, networks: [\"::ffff:10.0.0.0/104\"]}\n"
+                            "  v6: {trust: untrusted, networks: [\"::/0\"]}\n");
+    CHECK_EQ_INT(zone_at(&g_cfg, "10.1.2.3"), zone_named(&g_cfg, "a"));
+    CHECK_EQ_INT(zone_at(&g_cfg, "::ffff:10.1.2.3"), zone_named(&g_cfg, "a"));
+    CHECK_EQ_INT(zone_at(&g_cfg, "2001:db8::1"), zone_named(&g_cfg, "v6"));
     expect_ok_buf("plmn issuer", "organisation: {issuer: \"org:234-15\"}\n");
     CHECK_MSG(!strcmp(g_cfg.issuer, "org:234-15"), "issuer %s", g_cfg.issuer);
     expect_ok_buf("name issuer", "organisation: {issuer: org:acme-telecom.uk}\n");
