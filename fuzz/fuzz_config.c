@@ -2,7 +2,8 @@
  * fuzz_config.c -- libFuzzer harness for the config loader (cfg.h).
  *
  * The first byte picks the target: odd = the high-risk range list reader,
- * even = the YAML loader (the rest of the input is the file). Relative
+ * bit 1 set (2, 6, ...) = the hub's YAML config (hub_config_parse), other
+ * even values = the fs38 YAML loader (the rest of the input is the file). Relative
  * high_risk_ranges names resolve in a private temporary folder that holds
  * one valid list (r.txt), so the path through cfg_load_ranges is reached too.
  * Every successful load is checked for the invariants the lookups rely on.
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "config/cfg.h"
+#include "hub/hub_server.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -72,9 +74,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fs_err e = {0};
     cfg_defaults(cfg);
     fs_code rc;
-    if (data[0] & 1)
+    if (data[0] & 1) {
         rc = cfg_load_ranges_buffer(cfg, (const char *)data + 1, size - 1, "fuzz", &e);
-    else
+    } else if (data[0] & 2) {
+        static hub_config hc;
+        rc = hub_config_parse((const char *)data + 1, size - 1, "fuzz", base_dir, &hc, &e);
+        if (rc != FS_OK && (e.msg[0] == '\0' || e.code != rc)) abort();
+        return 0;
+    } else
         rc = cfg_load_buffer(cfg, (const char *)data + 1, size - 1, base_dir, &e);
     if (rc == FS_OK) check_invariants(cfg);
     else if (e.msg[0] == '\0' || e.code != rc) abort(); /* every error says what went wrong */

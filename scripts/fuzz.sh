@@ -58,8 +58,9 @@ copy_seeds() { # name out -> prints the number of seeds
         n=$((n + $(add_seeds tests/data/sip '\.(dat|sip|txt|msg)$' '' "$out"))) ;;
     detect*) # one record: sender 10.0.0.1, +1 s, length 0xffff (= the rest)
         n=$((n + $(add_seeds tests/data/rfc4475 '\.(dat|sip|txt)$' '\001\004\377\377' "$out"))) ;;
-    config*) # byte 0 even = the YAML loader
-        n=$((n + $(add_seeds tests/data/config '\.ya?ml$' '\000' "$out"))) ;;
+    config*) # byte 0: 0 = the YAML loader, 2 = the hub's config
+        n=$((n + $(add_seeds tests/data/config '\.ya?ml$' '\000' "$out")))
+        n=$((n + $(add_seeds etc 'hub\.yaml$' '\002' "$out"))) ;;
     esac
     echo "$n"
 }
