@@ -720,7 +720,7 @@ static fs_code read_list(cfg_parser *P, item_fn fn, void *ctx) {
 static fs_code org_key(cfg_parser *P, const char *key, void *ctx) {
     fs38_config *c = P->c;
     if (!strcmp(key, "issuer")) {
-        /* every event carries it: one fs38 validate and the hub refuse is refused here */
+        /* every event carries it: one that fs38 validate and the hub would refuse is refused here */
         fs_code rc = get_text(P, c->issuer, sizeof c->issuer, false);
         if (rc == FS_OK && !xc_issuer_valid(c->issuer, strlen(c->issuer)))
             return FAIL(P, "'%s': must be org:<MCC>-<MNC> (e.g. org:234-15) or org:<name> "
