@@ -33,6 +33,13 @@
 
 #define LIVE_SNAPLEN 262144
 #define LIVE_TIMEOUT_MS 100
+/* The kernel ring a live capture fills while fs38 is busy. In immediate mode
+ * (TPACKET_V2) every slot is as big as the snaplen allows (64 KiB on lo), so
+ * libpcap's 2 MiB default held 16 packets on lo; packed blocks (TPACKET_V3,
+ * handed over when full or after LIVE_TIMEOUT_MS) and 32 MiB hold ~100k
+ * SIP messages of 250 bytes (~50k on lo, which rings every packet twice):
+ * a stall of fs38 (an fsync, a burst) loses nothing. */
+#define LIVE_BUFFER_BYTES (32 << 20)
 
 /* "udp or tcp", plus the same behind one or two VLAN tags, plus IPv6
  * fragments (whose fixed header says 44, not udp/tcp). IPv4 fragments pass
@@ -160,8 +167,8 @@ fs_code cap_open_live(const char *iface, const char *bpf, cap_source **out, fs_e
     }
     pcap_set_snaplen(s->p, LIVE_SNAPLEN);
     pcap_set_promisc(s->p, 1);
-    pcap_set_immediate_mode(s->p, 1);
-    pcap_set_timeout(s->p, LIVE_TIMEOUT_MS);
+    pcap_set_buffer_size(s->p, LIVE_BUFFER_BYTES);
+    pcap_set_timeout(s->p, LIVE_TIMEOUT_MS); /* a block is handed over at the latest after this */
     int rc = pcap_activate(s->p);
     if (rc < 0) return live_fail(s, FS_ERR_IO, e, "cannot start capture", rc);
     s->dlt = pcap_datalink(s->p);
@@ -233,6 +240,14 @@ void cap_break(cap_source *s) {
     if (!s) return;
     s->stop = 1;
     if (s->p) pcap_breakloop(s->p);
+}
+
+bool cap_live_drops(cap_source *s, uint64_t *kernel, uint64_t *iface) {
+    struct pcap_stat ps;
+    if (!s || !s->live || pcap_stats(s->p, &ps) != 0) return false;
+    *kernel = ps.ps_drop;
+    *iface = ps.ps_ifdrop;
+    return true;
 }
 
 void cap_close(cap_source *s) {

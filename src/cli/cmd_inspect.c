@@ -512,6 +512,8 @@ static void print_capture_problems(FILE *o, const insp_stats *s, int width) {
         const char *what;
         uint64_t n;
     } items[] = {
+        {"dropped by the kernel before fs38 read them (it did not keep up)", s->kernel_dropped},
+        {"dropped by the interface", s->if_dropped},
         {"not IP (unsupported link or ethertype)", c->not_ip},
         {"truncated", c->truncated},
         {"bad IP/UDP/TCP header", c->bad_ip},
@@ -628,6 +630,8 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
     CAPF(tcp_bytes_dropped); CAPF(hep_packets); CAPF(hep_bad); CAPF(hep_ignored); CAPF(hep_time_untrusted); CAPF(sip_payloads);
     CAPF(tcp_flows_peak); CAPF(tcp_bytes_buffered_peak); CAPF(frag_bytes_peak);
 #undef CAPF
+    json_object_set_new(cap, "kernel_dropped", json_integer((json_int_t)s->kernel_dropped));
+    json_object_set_new(cap, "if_dropped", json_integer((json_int_t)s->if_dropped));
     json_object_set_new(o, "capture", cap);
     const det_memory *mm = &s->mem;
     json_object_set_new(

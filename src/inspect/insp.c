@@ -91,6 +91,7 @@ struct insp {
     fs38_config worker_cfg; /* with N workers: the config with the state limits split N ways */
     worker w[INSP_MAX_WORKERS];
     uint64_t frames_read, bytes_read;
+    uint64_t kernel_dropped, if_dropped; /* live capture / HEP socket losses */
     /* sharding (pick_worker): bucket of a client key -> worker + 1 (0: not
      * seen yet), and the bytes handed to each worker so far */
     uint8_t bucket_owner[SHARD_BUCKETS];
@@ -694,6 +695,11 @@ fs_code insp_run_live(insp *in, const char *iface, const char *bpf, fs_err *e) {
     fs_code rc = cap_open_live(iface, bpf, &src, e);
     if (rc != FS_OK) return rc;
     rc = pump(in, src, true, NULL, e);
+    uint64_t kernel, by_iface;
+    if (cap_live_drops(src, &kernel, &by_iface)) {
+        in->kernel_dropped += kernel;
+        in->if_dropped += by_iface;
+    }
     cap_close(src);
     return rc;
 }
@@ -750,6 +756,26 @@ static unsigned hep_pick_worker(insp *in, const uint8_t *buf, size_t len, uint64
     return wi;
 }
 
+/* One datagram; *dropped follows the socket's drop counter (SO_RXQ_OVFL). */
+static ssize_t hep_receive(int fd, uint8_t *buf, uint64_t *dropped) {
+    union {
+        char space[CMSG_SPACE(sizeof(uint32_t))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {.iov_base = buf, .iov_len = HEP_MAX_DATAGRAM};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.space,
+                        .msg_controllen = sizeof ctl.space};
+    ssize_t got = recvmsg(fd, &mh, 0);
+    if (got <= 0) return got;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+            uint32_t n;
+            memcpy(&n, CMSG_DATA(c), sizeof n);
+            if (n > *dropped) *dropped = n;
+        }
+    return got;
+}
+
 fs_code insp_run_hep(insp *in, const char *listen, fs_err *e) {
     struct sockaddr_storage ss;
     socklen_t sl = 0;
@@ -759,8 +785,11 @@ fs_code insp_run_hep(insp *in, const char *listen, fs_err *e) {
     if (fd < 0) return fs_fail(e, FS_ERR_IO, "--hep %s: socket: %s", listen, strerror(errno));
     /* no SO_REUSEADDR: a port another program (or another fs38) reads is
      * refused, not shared (UDP would split the packets between the two) */
-    int rcvbuf = 8 << 20;
+    int rcvbuf = 8 << 20, on = 1;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    /* each datagram then carries how many the socket dropped so far (its
+     * buffer was full): the HEP losses, reported like a capture's */
+    setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
     if (bind(fd, (struct sockaddr *)&ss, sl) != 0) {
         rc = fs_fail(e, FS_ERR_IO, "--hep %s: bind: %s", listen, strerror(errno));
         close(fd);
@@ -781,7 +810,7 @@ fs_code insp_run_hep(insp *in, const char *listen, fs_err *e) {
             last_tick = now;
         }
         if (pr <= 0) continue;
-        ssize_t got = recv(fd, buf, HEP_MAX_DATAGRAM, 0);
+        ssize_t got = hep_receive(fd, buf, &in->kernel_dropped);
         if (got <= 0) continue;
         n++;
         in->frames_read++;
@@ -874,6 +903,8 @@ void insp_get_stats(insp *in, insp_stats *out) {
     out->workers = in->nworkers;
     out->seed = det_engine_seed(in->w[0].eng);
     out->frames_read = in->frames_read;
+    out->kernel_dropped = in->kernel_dropped;
+    out->if_dropped = in->if_dropped;
     out->bytes_read = in->bytes_read;
     for (unsigned i = 0; i < in->nworkers; i++) {
         det_memory m;

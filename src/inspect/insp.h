@@ -58,6 +58,9 @@ typedef struct insp_stats {
     uint64_t seed;               /* the hash seed this run used (insp_options.seed) */
     uint64_t worker_messages[INSP_MAX_WORKERS]; /* SIP messages each worker parsed: the balance */
     char hep_error[CAP_ERROR_LEN]; /* why a bad HEP packet was refused (the first worker's first) */
+    /* live and HEP: what was lost before fs38 read it (the kernel's buffer
+     * was full: fs38 did not keep up), and what the interface dropped */
+    uint64_t kernel_dropped, if_dropped;
 } insp_stats;
 
 typedef struct insp insp;

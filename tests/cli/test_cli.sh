@@ -302,6 +302,41 @@ ok "...and the rotated file keeps only the first client's" \
 ok "SIGHUP does not stop the run" kill -0 "$fs38pid"
 wait $hpid; hrc=$?
 ok "...which ends by --duration with exit 0 (got $hrc)" test "$hrc" -eq 0
+# HEP packets the socket dropped while fs38 could not read (stopped here) are
+# counted: each later datagram carries the socket's drop count (SO_RXQ_OVFL)
+hp=$(free_port)
+timeout -k 5 30 "$FS38" inspect --hep 127.0.0.1:$hp --duration 6 -q --stats-json "$TMPD/drop.json" 2>"$TMPD/drop.err" &
+dpid=$!
+sleep 0.7
+dfs=$(pgrep -P $dpid)
+kill -STOP "$dfs"
+python3 - "$hp" 20000 <<'PY'
+import socket, struct, sys, time
+port, n = int(sys.argv[1]), int(sys.argv[2])
+def chunk(t, v): return struct.pack("!HHH", 0, t, 6 + len(v)) + v
+sip = b"OPTIONS sip:x@192.0.2.10 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.9;branch=z9hG4bKd\r\n" \
+      b"From: <sip:a@x>;tag=1\r\nTo: <sip:x@192.0.2.10>\r\nCall-ID: d\r\nCSeq: 1 OPTIONS\r\n" \
+      b"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+body = (chunk(1, b"\x02") + chunk(2, b"\x11") + chunk(3, socket.inet_aton("198.51.100.9")) +
+        chunk(4, socket.inet_aton("192.0.2.10")) + chunk(7, struct.pack("!H", 5060)) +
+        chunk(8, struct.pack("!H", 5060)) + chunk(11, b"\x01") + chunk(15, sip))
+pkt = b"HEP3" + struct.pack("!H", 6 + len(body)) + body
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(n): s.sendto(pkt, ("127.0.0.1", port))
+PY
+kill -CONT "$dfs"
+sleep 1
+python3 -c "
+import socket, struct
+hdr = b'HEP3' + struct.pack('!H', 6)
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(hdr, ('127.0.0.1', $hp))"
+wait $dpid
+ok "HEP socket drops counted: frames + kernel_dropped = the 20001 sent" python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))
+d, f = s["capture"]["kernel_dropped"], s["frames"]
+sys.exit(0 if d > 0 and f + d == 20001 else "frames %d, kernel_dropped %d" % (f, d))
+' "$TMPD/drop.json"
 # SIGINT cuts a file run short: what was read is reported, and the exit code says it was cut
 (cat "$TMPD/mixed.pcap"; sleep 4) | "$FS38" inspect --no-progress - >"$TMPD/out" 2>"$TMPD/err" &
 ipid=$!
