@@ -785,8 +785,11 @@ fs_code insp_run_hep(insp *in, const char *listen, fs_err *e) {
     if (fd < 0) return fs_fail(e, FS_ERR_IO, "--hep %s: socket: %s", listen, strerror(errno));
     /* no SO_REUSEADDR: a port another program (or another fs38) reads is
      * refused, not shared (UDP would split the packets between the two) */
+    /* 8 MiB to ride out bursts: SO_RCVBUF is capped by net.core.rmem_max
+     * (~200 KiB by default), the FORCE variant (root, CAP_NET_ADMIN) is not */
     int rcvbuf = 8 << 20, on = 1;
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     /* each datagram then carries how many the socket dropped so far (its
      * buffer was full): the HEP losses, reported like a capture's */
     setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
