@@ -589,6 +589,7 @@ insp *insp_new(const insp_options *o, fs_err *e) {
         det_engine_set_live(w->eng, o->live);
         if (o->seed) det_engine_set_seed(w->eng, *o->seed);
         det_engine_set_shards(w->eng, i, in->nworkers, in->shared);
+        cap_decoder_set_seed(w->dec, det_engine_seed(w->eng)); /* random, or --seed */
         det_engine_set_indicators(w->eng, o->indicators);
         if (in->threaded && i > 0 && !worker_start(w, e)) goto fail;
     }
@@ -831,7 +832,7 @@ static void add_cap(cap_stats *a, const cap_stats *b) {
 #define ADD(f) a->f += b->f
     ADD(frames); ADD(bytes); ADD(not_ip); ADD(bad_ip); ADD(truncated);
     ADD(ip_fragments); ADD(ip_reassembled); ADD(frag_dropped); ADD(udp); ADD(tcp_segments);
-    ADD(tcp_retransmits); ADD(tcp_out_of_order); ADD(tcp_gaps); ADD(tcp_resyncs);
+    ADD(tcp_retransmits); ADD(tcp_out_of_order); ADD(tcp_gaps); ADD(tcp_resyncs); ADD(tcp_gap_recovered);
     ADD(tcp_flows_evicted); ADD(tcp_bytes_dropped); ADD(hep_packets); ADD(hep_bad);
     ADD(hep_ignored); ADD(hep_time_untrusted); ADD(sip_payloads); ADD(tcp_flows_live); ADD(tcp_flows_peak);
     ADD(tcp_bytes_buffered_peak); ADD(frag_bytes_peak);
