@@ -130,6 +130,24 @@ uint64_t cap_shard_key(const cap_config *c, int dlt, const uint8_t *frame, uint3
 uint64_t cap_shard_peek(const cap_config *c, int dlt, const uint8_t *frame, uint32_t caplen,
                         const uint8_t **payload, uint32_t *payload_len);
 
+/* With several workers the reader reassembles IP fragments before it shards
+ * (cap_shard.c): a datagram then goes where its unfragmented packets go,
+ * its client's worker. Bounded by cfg's fragment limits and timeout. */
+typedef struct cap_defrag cap_defrag;
+cap_defrag *cap_defrag_new(const cap_config *cfg, uint64_t seed);
+void cap_defrag_free(cap_defrag *r);
+/* 0: not an IP fragment (shard the frame as it is); 1: a fragment, taken;
+ * 2: it completed a datagram, now *out (*out_len bytes): one unfragmented
+ * IP packet, link type CAP_DLT_RAW, valid until the next call. */
+#define CAP_DLT_RAW 101
+int cap_defrag_frame(cap_defrag *r, int dlt, const uint8_t *frame, uint32_t caplen, uint64_t ts_us,
+                     const uint8_t **out, uint32_t *out_len);
+/* Counters of the frames it took (frames, bytes, ip_fragments,
+ * ip_reassembled, frag_dropped, bad_ip, frag_bytes_peak): to be added to
+ * the workers' (bytes is kept so that the sum is right). */
+const cap_stats *cap_defrag_stats(const cap_defrag *r);
+size_t cap_defrag_memory(const cap_defrag *r);
+
 /* ---- sources (libpcap) --------------------------------------------------- */
 
 typedef struct cap_source cap_source;
