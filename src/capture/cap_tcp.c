@@ -14,12 +14,28 @@
  * flow's buffer. Sequence numbers are compared with 32-bit serial arithmetic,
  * so wraparound needs no special case.
  *
- * Gaps: a segment beyond next_seq is held (at most TCP_HOLD_MAX per
- * direction). When the hold queue is full, when the oldest hold waited
- * TCP_GAP_WAIT_US of capture time, on idle expiry and at finish, the missing
- * bytes are given up: the partial message is dropped (tcp_gaps), and the
- * stream resumes at the first held byte in resync mode, which discards up to
- * the next line that starts a SIP message.
+ * Gaps: a segment beyond next_seq is held (max_flow_bytes per direction,
+ * each hold's header counted, and at most TCP_HOLD_MAX holds). When that is
+ * full, when the oldest hold waited TCP_GAP_WAIT_US of capture time, on idle
+ * expiry and at finish, the missing bytes are given up: the partial message
+ * is dropped (tcp_gaps), and the stream resumes at the first held byte in
+ * resync mode, which discards up to the next SIP start line followed by a
+ * header line. The range given up is remembered (one per direction): late
+ * bytes there that frame as whole messages are still emitted, once.
+ *
+ * Framing state (cap_frame_scan) is kept per direction for the unfinished
+ * message, so however it is cut into segments each byte is read about once.
+ *
+ * Closed: after FIN (once every byte before it arrived) or RST a direction
+ * moves to the closed list, buffers freed, for TCP_CLOSED_KEEP_US; data at or
+ * below its end is a retransmission there, a SYN or data past the end opens
+ * it again. Closed directions count against max_tcp_flows and go first.
+ *
+ * Heuristic flows (no SIP port): tracked when the first data starts like a
+ * SIP start line, or cannot tell yet (at most TCP_PENDING_MAX of those: they
+ * are dropped as soon as their bytes are not SIP).
+ *
+ * The flow hash is keyed with the run's seed (cap_tcp_set_seed).
  */
 #include "cap.h"
 
