@@ -70,6 +70,7 @@ typedef struct cap_stats {
     uint64_t udp, tcp_segments;
     uint64_t tcp_retransmits, tcp_out_of_order, tcp_gaps, tcp_resyncs;
     uint64_t tcp_flows_evicted, tcp_bytes_dropped;
+    uint64_t tcp_gap_recovered;                 /* messages from a given-up gap's late bytes */
     uint64_t hep_packets, hep_bad;
     uint64_t hep_ignored;                       /* valid HEP, not SIP (proto type != 1) */
     uint64_t hep_time_untrusted;                /* HEP timestamp too far from the capture time: not used */
@@ -82,6 +83,10 @@ typedef struct cap_decoder cap_decoder;
 
 cap_decoder *cap_decoder_new(const cap_config *cfg, cap_emit_fn emit, void *user, fs_err *e);
 void cap_decoder_free(cap_decoder *d);
+/* The key of the hash of the TCP flow and IP fragment tables. Random
+ * (cap_decoder_new) unless set, before the first frame, to repeat a run
+ * exactly (fs38 inspect --seed): traffic cannot aim at one bucket. */
+void cap_decoder_set_seed(cap_decoder *d, uint64_t seed);
 
 /* Whether cap_decode_frame reads link type dlt (a capture's DLT_* number). */
 bool cap_dlt_supported(int dlt);
@@ -107,6 +112,9 @@ const cap_stats *cap_decoder_stats(const cap_decoder *d);
 const char *cap_decoder_hep_error(const cap_decoder *d);
 /* Bytes of memory the decoder holds right now (tables + buffers). */
 size_t cap_decoder_memory(const cap_decoder *d);
+/* The longest hash chain of the TCP flow and of the fragment table (tests:
+ * the tables' spread). */
+void cap_decoder_chains(const cap_decoder *d, uint32_t *tcp_max, uint32_t *frag_max);
 
 /* Which worker a frame belongs to (cap_shard.c): a hash of the client
  * address (the side whose port is not a SIP port; between two SIP ports,
@@ -121,6 +129,24 @@ uint64_t cap_shard_key(const cap_config *c, int dlt, const uint8_t *frame, uint3
  * (it may start or end inside a message: no reassembly here), else NULL. */
 uint64_t cap_shard_peek(const cap_config *c, int dlt, const uint8_t *frame, uint32_t caplen,
                         const uint8_t **payload, uint32_t *payload_len);
+
+/* With several workers the reader reassembles IP fragments before it shards
+ * (cap_shard.c): a datagram then goes where its unfragmented packets go,
+ * its client's worker. Bounded by cfg's fragment limits and timeout. */
+typedef struct cap_defrag cap_defrag;
+cap_defrag *cap_defrag_new(const cap_config *cfg, uint64_t seed);
+void cap_defrag_free(cap_defrag *r);
+/* 0: not an IP fragment (shard the frame as it is); 1: a fragment, taken;
+ * 2: it completed a datagram, now *out (*out_len bytes): one unfragmented
+ * IP packet, link type CAP_DLT_RAW, valid until the next call. */
+#define CAP_DLT_RAW 101
+int cap_defrag_frame(cap_defrag *r, int dlt, const uint8_t *frame, uint32_t caplen, uint64_t ts_us,
+                     const uint8_t **out, uint32_t *out_len);
+/* Counters of the frames it took (frames, bytes, ip_fragments,
+ * ip_reassembled, frag_dropped, bad_ip, frag_bytes_peak): to be added to
+ * the workers' (bytes is kept so that the sum is right). */
+const cap_stats *cap_defrag_stats(const cap_defrag *r);
+size_t cap_defrag_memory(const cap_defrag *r);
 
 /* ---- sources (libpcap) --------------------------------------------------- */
 
@@ -190,9 +216,28 @@ typedef enum cap_frame_status {
 } cap_frame_status;
 #define CAP_FRAME_MAX_CL (16u << 20) /* a larger Content-Length is garbage */
 cap_frame_status cap_sip_frame(const uint8_t *buf, size_t len, size_t max_msg, uint64_t *msg_len);
+/* cap_sip_frame that resumes where the last call on the same message
+ * stopped: s starts zeroed for each message, and each call's buf holds the
+ * previous call's bytes and maybe more. Each byte is read about once however
+ * the message is cut into segments. Same results as cap_sip_frame. */
+typedef struct cap_frame_scan {
+    uint32_t pos;        /* start of the next line to read */
+    uint32_t searched;   /* no line end in [pos, searched) */
+    uint32_t field;      /* start of a header field not yet judged (0: none) */
+    uint32_t header_end; /* end of the blank line, 0 until seen */
+    uint64_t cl;
+    bool have_cl;
+} cap_frame_scan;
+cap_frame_status cap_sip_frame_scan(const uint8_t *buf, size_t len, size_t max_msg, uint64_t *msg_len,
+                                    cap_frame_scan *s);
 /* 1: buf starts with something that looks like a SIP start line; 0: it does
  * not; -1: too few bytes to tell (only when the first line is unterminated). */
 int cap_sip_start_line(const uint8_t *buf, size_t len);
+/* Where a TCP stream resyncs after a gap: a start line (cap_sip_start_line)
+ * whose next line starts a header field (token, then ':'), so that a
+ * status line in a body (message/sipfrag) is not taken for a message.
+ * 1 / 0 / -1 as cap_sip_start_line (-1 also while the next line is short). */
+int cap_sip_resync_start(const uint8_t *buf, size_t len);
 /* "", "\r\n" and "\r\n\r\n": keep-alives, never emitted. */
 bool cap_sip_keepalive(const uint8_t *buf, size_t len);
 
@@ -204,6 +249,7 @@ typedef struct cap_frag_key {
     uint8_t proto; /* IPv4: protocol (part of the key); IPv6: 0 */
 } cap_frag_key;
 cap_frag_table *cap_frag_new(const cap_config *cfg, cap_stats *st);
+void cap_frag_set_seed(cap_frag_table *t, uint64_t seed); /* table empty */
 void cap_frag_free(cap_frag_table *t);
 /* Add one fragment: off/n in bytes of the fragmentable part, proto is the
  * next protocol carried by this fragment (used from the offset 0 one). true
@@ -215,6 +261,7 @@ bool cap_frag_add(cap_frag_table *t, const cap_frag_key *k, uint32_t off, bool m
 void cap_frag_release(cap_frag_table *t);
 void cap_frag_expire(cap_frag_table *t, uint64_t now_us);
 size_t cap_frag_memory(const cap_frag_table *t);
+uint32_t cap_frag_chain_max(const cap_frag_table *t);
 
 /* cap_tcp.c: TCP reassembly per direction + framing. */
 typedef struct cap_tcp_table cap_tcp_table;
@@ -229,10 +276,12 @@ typedef struct cap_tcp_seg {
 cap_tcp_table *cap_tcp_new(const cap_config *cfg, cap_stats *st, cap_emit_fn emit, void *user,
                            fs_err *e);
 void cap_tcp_free(cap_tcp_table *t);
+void cap_tcp_set_seed(cap_tcp_table *t, uint64_t seed); /* no flow yet */
 /* sip_port: either port is a SIP port (track even without a SIP-looking payload). */
 void cap_tcp_segment(cap_tcp_table *t, const cap_tcp_seg *s, bool sip_port);
 void cap_tcp_expire(cap_tcp_table *t, uint64_t now_us);
 void cap_tcp_finish(cap_tcp_table *t);
 size_t cap_tcp_memory(const cap_tcp_table *t);
+uint32_t cap_tcp_chain_max(const cap_tcp_table *t);
 
 #endif

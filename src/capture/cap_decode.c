@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <sodium.h>
+
 /* Link types by their numeric value (DLT_RAW and DLT_LOOP differ per OS in
  * <pcap/dlt.h>; captures carry these numbers). */
 enum {
@@ -148,7 +150,15 @@ cap_decoder *cap_decoder_new(const cap_config *cfg, cap_emit_fn emit, void *user
         free(d);
         return NULL;
     }
+    uint64_t seed;
+    randombytes_buf(&seed, sizeof seed);
+    cap_decoder_set_seed(d, seed);
     return d;
+}
+
+void cap_decoder_set_seed(cap_decoder *d, uint64_t seed) {
+    cap_frag_set_seed(d->frag, seed ^ 0x66726167ULL);
+    cap_tcp_set_seed(d->tcp, seed ^ 0x746370ULL);
 }
 
 void cap_decoder_free(cap_decoder *d) {
@@ -169,6 +179,11 @@ void cap_decoder_finish(cap_decoder *d) {
 }
 
 const cap_stats *cap_decoder_stats(const cap_decoder *d) { return &d->st; }
+
+void cap_decoder_chains(const cap_decoder *d, uint32_t *tcp_max, uint32_t *frag_max) {
+    *tcp_max = cap_tcp_chain_max(d->tcp);
+    *frag_max = cap_frag_chain_max(d->frag);
+}
 
 size_t cap_decoder_memory(const cap_decoder *d) {
     return sizeof *d + cap_frag_memory(d->frag) + cap_tcp_memory(d->tcp);

@@ -54,9 +54,16 @@ struct cap_frag_table {
     uint32_t nsets;
     size_t bytes;   /* buffers + set structs, including `done` */
     frag_set *done; /* completed datagram handed out, until release */
+    uint64_t seed;
 };
 
-static uint64_t key_hash(const cap_frag_key *k) {
+void cap_frag_set_seed(cap_frag_table *t, uint64_t seed) {
+    assert(t->nsets == 0);
+    t->seed = seed;
+}
+
+/* Keyed with the run's seed (cap_decoder_set_seed), as the TCP flows. */
+static uint64_t key_hash(const cap_frag_table *t, const cap_frag_key *k) {
     uint8_t b[40];
     memcpy(b, k->src.ip, 16);
     memcpy(b + 16, k->dst.ip, 16);
@@ -65,7 +72,7 @@ static uint64_t key_hash(const cap_frag_key *k) {
     b[37] = k->src.family;
     b[38] = k->dst.family;
     b[39] = 0;
-    return fs_hash_bytes(b, sizeof b, 0x6672616773ULL);
+    return fs_hash_bytes(b, sizeof b, t->seed ^ 0x6672616773ULL);
 }
 
 static bool key_eq(const cap_frag_key *a, const cap_frag_key *b) {
@@ -144,6 +151,16 @@ void cap_frag_expire(cap_frag_table *t, uint64_t now_us) {
 
 size_t cap_frag_memory(const cap_frag_table *t) {
     return sizeof *t + ((size_t)t->mask + 1) * sizeof *t->buckets + t->bytes;
+}
+
+uint32_t cap_frag_chain_max(const cap_frag_table *t) {
+    uint32_t best = 0;
+    for (uint32_t i = 0; i <= t->mask; i++) {
+        uint32_t n = 0;
+        for (const frag_set *s = t->buckets[i]; s; s = s->hnext) n++;
+        if (n > best) best = n;
+    }
+    return best;
 }
 
 static frag_set *set_find(cap_frag_table *t, const cap_frag_key *k, uint64_t h) {
@@ -234,7 +251,7 @@ bool cap_frag_add(cap_frag_table *t, const cap_frag_key *k, uint32_t off, bool m
                   const uint8_t *p, uint32_t n, uint8_t proto, uint64_t ts_us,
                   const uint8_t **out, uint32_t *out_len, uint8_t *out_proto) {
     cap_frag_release(t);
-    uint64_t h = key_hash(k);
+    uint64_t h = key_hash(t, k);
     frag_set *s = set_find(t, k, h);
     uint64_t end = (uint64_t)off + n;
     if (end > FRAG_MAX_DATAGRAM) {

@@ -4,12 +4,15 @@
  * Owns: a stateless peek through the link and IP headers to the addresses
  * and ports of a frame, and the choice of the client address as the shard
  * key, and the payload a frame carries (a whole UDP datagram, or a TCP
- * segment's data) for the reader's look at new calls (insp.c). Must not
- * touch: decoder state (cap_decode.c does the real decoding, with
- * reassembly), SIP parsing beyond the first bytes of a payload.
+ * segment's data) for the reader's look at new calls (insp.c); and, with
+ * several workers, the reader's IP fragment reassembly (cap_defrag), so that
+ * a fragmented datagram is sharded by its ports like every other packet of
+ * its client. Must not touch: decoder state (cap_decode.c does the real
+ * decoding, TCP reassembly), SIP parsing beyond the first bytes of a payload.
  */
 #include "cap.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
@@ -63,6 +66,8 @@ static const uint8_t *link_to_ip(int dlt, const uint8_t *f, uint32_t len, uint32
 
 /* What the peek sees of a frame: addresses, transport, and where it starts. */
 typedef struct l4_peek {
+    const uint8_t *ip;         /* the IP header */
+    uint32_t iplen;            /* bytes of the IP packet in the frame (padding cut) */
     const uint8_t *src, *dst;  /* addresses, alen bytes each */
     size_t alen;
     uint8_t proto;
@@ -109,6 +114,8 @@ static bool peek_l4(int dlt, const uint8_t *frame, uint32_t caplen, l4_peek *k) 
         k->l4 = ip + l4off;
         k->l4len = len - l4off;
     }
+    k->ip = ip;
+    k->iplen = len;
     return true;
 }
 
@@ -179,4 +186,124 @@ uint64_t cap_shard_peek(const cap_config *c, int dlt, const uint8_t *frame, uint
         if (!*payload) *payload = tcp_data(&k, payload_len);
     }
     return shard_key(c, &k);
+}
+
+/* ---- the reader's fragment reassembly (--workers) ------------------------- */
+
+#define DEFRAG_TICK_US FS_USEC
+
+struct cap_defrag {
+    cap_stats st;       /* ip_fragments, ip_reassembled, frag_dropped, frag_bytes_peak; frames/bytes */
+    cap_frag_table *frag;
+    uint64_t last_tick;
+    uint8_t out[40 + 65535]; /* the rebuilt packet */
+};
+
+cap_defrag *cap_defrag_new(const cap_config *cfg, uint64_t seed) {
+    cap_defrag *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->frag = cap_frag_new(cfg, &r->st);
+    if (!r->frag) {
+        free(r);
+        return NULL;
+    }
+    cap_frag_set_seed(r->frag, seed ^ 0x66726167ULL);
+    return r;
+}
+
+void cap_defrag_free(cap_defrag *r) {
+    if (!r) return;
+    cap_frag_free(r->frag);
+    free(r);
+}
+
+const cap_stats *cap_defrag_stats(const cap_defrag *r) { return &r->st; }
+size_t cap_defrag_memory(const cap_defrag *r) { return sizeof *r + cap_frag_memory(r->frag); }
+
+int cap_defrag_frame(cap_defrag *r, int dlt, const uint8_t *frame, uint32_t caplen, uint64_t ts_us,
+                     const uint8_t **out, uint32_t *out_len) {
+    if (ts_us >= r->last_tick + DEFRAG_TICK_US || ts_us < r->last_tick) {
+        r->last_tick = ts_us;
+        cap_frag_expire(r->frag, ts_us);
+    }
+    l4_peek k;
+    if (!frame || !peek_l4(dlt, frame, caplen, &k) || !k.fragment) return 0;
+    cap_frag_key key;
+    memset(&key, 0, sizeof key);
+    key.src.family = key.dst.family = k.alen == 4 ? 4 : 6;
+    memcpy(key.src.ip, k.src, k.alen);
+    memcpy(key.dst.ip, k.dst, k.alen);
+    uint32_t off;
+    bool more;
+    const uint8_t *body;
+    uint32_t blen;
+    uint8_t proto;
+    if (k.alen == 4) {
+        uint32_t hl = (uint32_t)(k.ip[0] & 15) * 4, total = be16(k.ip + 2);
+        if (hl < 20 || total < hl || total > k.iplen) return 0; /* the worker counts it */
+        uint16_t fr = be16(k.ip + 6);
+        key.id = be16(k.ip + 4);
+        key.proto = proto = k.ip[9];
+        off = (uint32_t)(fr & 0x1fff) * 8;
+        more = (fr & 0x2000) != 0;
+        body = k.ip + hl;
+        blen = total - hl;
+    } else {
+        if (!k.l4 || k.l4len < 8) return 0;
+        const uint8_t *fh = k.l4;
+        uint16_t offm = be16(fh + 2);
+        off = (uint32_t)(offm & 0xfff8);
+        more = (offm & 1) != 0;
+        if (off == 0 && !more) return 0; /* atomic fragment: the worker reads it whole */
+        key.id = (uint32_t)be16(fh + 4) << 16 | be16(fh + 6);
+        proto = fh[0];
+        body = fh + 8;
+        blen = k.l4len - 8;
+    }
+    r->st.frames++;
+    r->st.bytes += caplen;
+    r->st.ip_fragments++;
+    const uint8_t *dg;
+    uint32_t dglen;
+    uint8_t dgproto;
+    if (!cap_frag_add(r->frag, &key, off, more, body, blen, proto, ts_us, &dg, &dglen, &dgproto)) return 1;
+    /* One IP packet, not fragmented, as link type 101 (raw IP). The frame
+     * that completed it is counted by the worker as this one. */
+    uint8_t *o = r->out;
+    uint32_t n;
+    if (k.alen == 4) {
+        memset(o, 0, 20);
+        o[0] = 0x45;
+        uint32_t total = 20 + dglen; /* above 65535: 0, as offload leaves it (the decoder trusts the frame) */
+        o[2] = total > 65535 ? 0 : (uint8_t)(total >> 8);
+        o[3] = total > 65535 ? 0 : (uint8_t)total;
+        o[8] = 64;
+        o[9] = dgproto;
+        memcpy(o + 12, k.src, 4);
+        memcpy(o + 16, k.dst, 4);
+        n = 20;
+    } else {
+        memset(o, 0, 40);
+        o[0] = 0x60;
+        o[4] = (uint8_t)(dglen >> 8);
+        o[5] = (uint8_t)dglen;
+        o[6] = dgproto;
+        o[7] = 64;
+        memcpy(o + 8, k.src, 16);
+        memcpy(o + 24, k.dst, 16);
+        n = 40;
+    }
+    if (dgproto == 44) { /* a fragment inside a fragment: hostile */
+        r->st.bad_ip++;
+        cap_frag_release(r->frag);
+        return 1;
+    }
+    memcpy(o + n, dg, dglen);
+    n += dglen;
+    cap_frag_release(r->frag);
+    r->st.frames--;
+    r->st.bytes -= n; /* the worker adds n for the rebuilt frame: caplen in all */
+    *out = o;
+    *out_len = n;
+    return 2;
 }

@@ -14,12 +14,28 @@
  * flow's buffer. Sequence numbers are compared with 32-bit serial arithmetic,
  * so wraparound needs no special case.
  *
- * Gaps: a segment beyond next_seq is held (at most TCP_HOLD_MAX per
- * direction). When the hold queue is full, when the oldest hold waited
- * TCP_GAP_WAIT_US of capture time, on idle expiry and at finish, the missing
- * bytes are given up: the partial message is dropped (tcp_gaps), and the
- * stream resumes at the first held byte in resync mode, which discards up to
- * the next line that starts a SIP message.
+ * Gaps: a segment beyond next_seq is held (max_flow_bytes per direction,
+ * each hold's header counted, and at most TCP_HOLD_MAX holds). When that is
+ * full, when the oldest hold waited TCP_GAP_WAIT_US of capture time, on idle
+ * expiry and at finish, the missing bytes are given up: the partial message
+ * is dropped (tcp_gaps), and the stream resumes at the first held byte in
+ * resync mode, which discards up to the next SIP start line followed by a
+ * header line. The range given up is remembered (one per direction): late
+ * bytes there that frame as whole messages are still emitted, once.
+ *
+ * Framing state (cap_frame_scan) is kept per direction for the unfinished
+ * message, so however it is cut into segments each byte is read about once.
+ *
+ * Closed: after FIN (once every byte before it arrived) or RST a direction
+ * moves to the closed list, buffers freed, for TCP_CLOSED_KEEP_US; data at or
+ * below its end is a retransmission there, a SYN or data past the end opens
+ * it again. Closed directions count against max_tcp_flows and go first.
+ *
+ * Heuristic flows (no SIP port): tracked when the first data starts like a
+ * SIP start line, or cannot tell yet (at most TCP_PENDING_MAX of those: they
+ * are dropped as soon as their bytes are not SIP).
+ *
+ * The flow hash is keyed with the run's seed (cap_tcp_set_seed).
  */
 #include "cap.h"
 
@@ -30,9 +46,12 @@
 #define TCP_SYN 0x02
 #define TCP_RST 0x04
 
-#define TCP_HOLD_MAX 16                 /* future segments held per direction */
+#define TCP_HOLD_MAX 256                /* future segments held per direction (and
+                                         * max_flow_bytes of them, headers counted) */
 #define TCP_GAP_WAIT_US (2 * FS_USEC)   /* capture time a gap may stay open */
-#define TCP_RESYNC_KEEP 2048            /* unterminated line kept while resyncing */
+#define TCP_RESYNC_KEEP 4096            /* undecided resync candidate kept */
+#define TCP_CLOSED_KEEP_US (30 * FS_USEC) /* a closed direction is remembered */
+#define TCP_PENDING_MAX 1024            /* heuristic flows not yet known to be SIP */
 #define TCP_MIN_BUF 2048u
 #define TCP_POOL_MAX 1024               /* idle flow structs kept for reuse */
 #define TCP_FAR_BEHIND (1u << 30)       /* a seq this far back is a new stream */
@@ -51,9 +70,14 @@ typedef struct tcp_flow {
     bool in_gap_list;
     fs_endpoint src, dst;
     uint64_t hash;
-    uint32_t next_seq;
+    uint32_t next_seq; /* closed: the end of what the direction sent */
     uint32_t fin_seq;
     bool fin;
+    bool closed;   /* FIN/RST seen: on the closed list, no buffers; data at or
+                    * below next_seq is a retransmission */
+    bool pending;  /* heuristic port, not yet known to start like SIP */
+    uint32_t lost_seq, lost_len; /* the last gap given up: bytes never seen */
+    cap_frame_scan scan; /* framing state of the unfinished message */
     bool resync;   /* discard bytes until a line that starts a SIP message */
     bool mid_line; /* resync: the next byte does not start a line */
     uint64_t skip; /* bytes of an oversize message still to discard */
@@ -75,8 +99,11 @@ struct cap_tcp_table {
     uint32_t mask;
     tcp_flow *lru_head, *lru_tail;
     tcp_flow *gap_head, *gap_tail;
+    tcp_flow *closed_head, *closed_tail; /* closed directions, oldest first */
     tcp_flow *pool;
-    uint32_t nflows, npool;
+    uint32_t nflows, npool; /* nflows: open directions */
+    uint32_t nclosed, npending;
+    uint64_t seed;
     uint64_t bytes; /* buffers + held segments */
 };
 
@@ -102,7 +129,14 @@ cap_tcp_table *cap_tcp_new(const cap_config *cfg, cap_stats *st, cap_emit_fn emi
     return t;
 }
 
-static uint64_t flow_hash(const fs_endpoint *src, const fs_endpoint *dst) {
+void cap_tcp_set_seed(cap_tcp_table *t, uint64_t seed) {
+    assert(t->nflows == 0 && t->nclosed == 0);
+    t->seed = seed;
+}
+
+/* Keyed with the run's seed (cap_decoder_set_seed): a capture cannot be made
+ * to put its flows in one bucket without knowing it. */
+static uint64_t flow_hash(const cap_tcp_table *t, const fs_endpoint *src, const fs_endpoint *dst) {
     uint8_t b[38];
     memcpy(b, src->addr.ip, 16);
     memcpy(b + 16, dst->addr.ip, 16);
@@ -110,7 +144,7 @@ static uint64_t flow_hash(const fs_endpoint *src, const fs_endpoint *dst) {
     memcpy(b + 34, &dst->port, 2);
     b[36] = src->addr.family;
     b[37] = dst->addr.family;
-    return fs_hash_bytes(b, sizeof b, 0x746370ULL);
+    return fs_hash_bytes(b, sizeof b, t->seed ^ 0x746370ULL);
 }
 
 static bool endpoint_eq(const fs_endpoint *a, const fs_endpoint *b) {
@@ -179,6 +213,7 @@ static void hold_free(cap_tcp_table *t, tcp_flow *f, tcp_hold *h) {
 static void buffer_drop(cap_tcp_table *t, tcp_flow *f) {
     t->st->tcp_bytes_dropped += f->len;
     f->len = 0;
+    memset(&f->scan, 0, sizeof f->scan);
 }
 
 static void buffer_release(cap_tcp_table *t, tcp_flow *f) {
@@ -189,6 +224,25 @@ static void buffer_release(cap_tcp_table *t, tcp_flow *f) {
     f->cap = 0;
 }
 
+static void flow_pool(cap_tcp_table *t, tcp_flow *f) {
+    if (t->npool < TCP_POOL_MAX) {
+        f->hnext = t->pool;
+        t->pool = f;
+        t->npool++;
+    } else {
+        free(f);
+    }
+}
+
+/* The closed list reuses the LRU links (a flow is on one of the two). */
+static void closed_remove(cap_tcp_table *t, tcp_flow *f) {
+    if (f->lru_prev) f->lru_prev->lru_next = f->lru_next;
+    else t->closed_head = f->lru_next;
+    if (f->lru_next) f->lru_next->lru_prev = f->lru_prev;
+    else t->closed_tail = f->lru_prev;
+    f->lru_prev = f->lru_next = NULL;
+}
+
 /* Free everything a flow holds and unlink it; the struct goes to the pool. */
 static void flow_destroy(cap_tcp_table *t, tcp_flow *f) {
     tcp_flow **pp = &t->buckets[f->hash & t->mask];
@@ -197,6 +251,18 @@ static void flow_destroy(cap_tcp_table *t, tcp_flow *f) {
         pp = &(*pp)->hnext;
     }
     *pp = f->hnext;
+    if (f->closed) {
+        closed_remove(t, f);
+        assert(t->nclosed > 0);
+        t->nclosed--;
+        f->hnext = NULL;
+        flow_pool(t, f);
+        return;
+    }
+    if (f->pending) {
+        t->npending--;
+        f->pending = false;
+    }
     lru_remove(t, f);
     gap_list_remove(t, f);
     while (f->holds) {
@@ -209,13 +275,7 @@ static void flow_destroy(cap_tcp_table *t, tcp_flow *f) {
     assert(t->nflows > 0);
     t->nflows--;
     t->st->tcp_flows_live = t->nflows;
-    if (t->npool < TCP_POOL_MAX) {
-        f->hnext = t->pool;
-        t->pool = f;
-        t->npool++;
-    } else {
-        free(f);
-    }
+    flow_pool(t, f);
 }
 
 static tcp_flow *flow_create(cap_tcp_table *t, const cap_tcp_seg *s, uint64_t h);
@@ -251,6 +311,7 @@ static void emit_unframed(cap_tcp_table *t, const tcp_flow *f, const uint8_t *p,
 static void start_resync(cap_tcp_table *t, tcp_flow *f) {
     if (!f->resync) t->st->tcp_resyncs++;
     f->resync = true;
+    memset(&f->scan, 0, sizeof f->scan);
 }
 
 /* Resync: find the next line start that looks like a SIP start line. Returns
@@ -265,7 +326,7 @@ static size_t resync_scan(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, size_
             f->mid_line = false;
             continue;
         }
-        int r = cap_sip_start_line(p + i, len - i);
+        int r = cap_sip_resync_start(p + i, len - i);
         if (r == 1) {
             f->resync = false;
             t->st->tcp_bytes_dropped += i;
@@ -301,13 +362,17 @@ static size_t frame_messages(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, si
             pos += resync_scan(t, f, p + pos, len - pos);
             if (f->resync) return pos;
         }
-        while (pos < len && (p[pos] == '\r' || p[pos] == '\n')) pos++; /* keep-alives */
-        if (pos == len) break;
-        int start = cap_sip_start_line(p + pos, len - pos);
-        if (start < 0) return pos;
+        int start = 1;
+        if (f->scan.pos == 0) { /* else the start line was read already */
+            while (pos < len && (p[pos] == '\r' || p[pos] == '\n')) pos++; /* keep-alives */
+            if (pos == len) break;
+            start = cap_sip_start_line(p + pos, len - pos);
+            if (start < 0) return pos;
+        }
         uint64_t ml = 0;
         cap_frame_status fs =
-            start == 0 ? CAP_FRAME_BAD : cap_sip_frame(p + pos, len - pos, t->max_msg, &ml);
+            start == 0 ? CAP_FRAME_BAD : cap_sip_frame_scan(p + pos, len - pos, t->max_msg, &ml, &f->scan);
+        if (fs != CAP_FRAME_INCOMPLETE) memset(&f->scan, 0, sizeof f->scan);
         switch (fs) {
         case CAP_FRAME_OK:
             assert(ml > 0 && ml <= len - pos);
@@ -419,7 +484,8 @@ static void drain_holds(cap_tcp_table *t, tcp_flow *f) {
     if (!f->holds) gap_list_remove(t, f);
 }
 
-/* Give up on the missing bytes before the first held segment. */
+/* Give up on the missing bytes before the first held segment. They are
+ * remembered (lost_seq, lost_len: one range, the last) for late_data. */
 static void resolve_gap(cap_tcp_table *t, tcp_flow *f, uint64_t now) {
     assert(f->holds);
     t->st->tcp_gaps++;
@@ -427,9 +493,42 @@ static void resolve_gap(cap_tcp_table *t, tcp_flow *f, uint64_t now) {
     f->skip = 0;
     start_resync(t, f);
     f->mid_line = false; /* segments usually start at message boundaries */
+    f->lost_seq = f->next_seq;
+    f->lost_len = f->holds->seq - f->next_seq;
     f->next_seq = f->holds->seq;
     drain_holds(t, f);
     if (f->holds) gap_list_append(t, f, now);
+}
+
+/* A segment behind next_seq that starts inside the gap given up last: its
+ * bytes were never seen, so the whole SIP messages it starts with are
+ * emitted now, late rather than never (a retransmission after a long RTO or
+ * after more segments than could be held). Whatever does not frame as whole
+ * messages from its first byte stays lost. The range shrinks so that no byte
+ * is emitted twice. */
+static void late_data(cap_tcp_table *t, tcp_flow *f, uint32_t seq, const uint8_t *p, uint32_t n,
+                      uint64_t ts, uint64_t frame_no) {
+    uint32_t off = seq - f->lost_seq;
+    if (!f->lost_len || off >= f->lost_len) return;
+    if (n > f->lost_len - off) n = f->lost_len - off;
+    size_t pos = 0, end = 0;
+    while (pos < n) {
+        while (pos < n && (p[pos] == '\r' || p[pos] == '\n')) pos++;
+        if (pos == n || cap_sip_resync_start(p + pos, n - pos) != 1) break;
+        uint64_t ml = 0;
+        if (cap_sip_frame(p + pos, n - pos, t->max_msg, &ml) != CAP_FRAME_OK) break;
+        emit_msg(t, f, p + pos, (uint32_t)ml, false, ts, frame_no);
+        t->st->tcp_gap_recovered++;
+        pos += (size_t)ml;
+        end = pos;
+    }
+    if (!end) return;
+    if (off == 0) {
+        f->lost_seq += (uint32_t)end;
+        f->lost_len -= (uint32_t)end;
+    } else {
+        f->lost_len = off; /* what follows is forgotten */
+    }
 }
 
 /* Hold a segment that starts beyond next_seq. */
@@ -470,6 +569,13 @@ static void hold_segment(cap_tcp_table *t, tcp_flow *f, uint32_t seq, const uint
     if (!f->in_gap_list) gap_list_append(t, f, ts);
 }
 
+/* The hold budget of a direction: max_flow_bytes of held data, each hold's
+ * header counted, and TCP_HOLD_MAX holds (a sorted list: the insert walk). */
+static bool hold_full(const cap_tcp_table *t, const tcp_flow *f, uint32_t n) {
+    uint64_t use = (uint64_t)f->hold_bytes + (uint64_t)(f->nholds + 1) * sizeof(tcp_hold) + n;
+    return f->nholds >= TCP_HOLD_MAX || use > t->max_flow_bytes;
+}
+
 static void flow_data(cap_tcp_table *t, tcp_flow *f, uint32_t seq, const uint8_t *p, uint32_t n,
                       uint64_t ts, uint64_t frame_no) {
     int32_t diff = (int32_t)(seq - f->next_seq);
@@ -481,11 +587,13 @@ static void flow_data(cap_tcp_table *t, tcp_flow *f, uint32_t seq, const uint8_t
         start_resync(t, f);
         f->mid_line = false;
         f->next_seq = seq;
+        f->lost_len = 0;
         diff = 0;
     }
     if (diff < 0) {
         uint32_t dup = (uint32_t)-(int64_t)diff;
         t->st->tcp_retransmits++;
+        if (f->lost_len) late_data(t, f, seq, p, dup < n ? dup : n, ts, frame_no);
         if (dup >= n) return;
         p += dup;
         n -= dup;
@@ -493,13 +601,13 @@ static void flow_data(cap_tcp_table *t, tcp_flow *f, uint32_t seq, const uint8_t
         diff = 0;
     }
     if (diff > 0) {
-        while (f->holds && (f->nholds >= TCP_HOLD_MAX || f->hold_bytes + n > t->max_flow_bytes)) {
+        while (f->holds && hold_full(t, f, n)) {
             resolve_gap(t, f, ts);
             diff = (int32_t)(seq - f->next_seq);
             if (diff <= 0) break;
         }
         if (diff > 0) {
-            if (n > t->max_flow_bytes) { /* could never be held */
+            if ((uint64_t)n + sizeof(tcp_hold) > t->max_flow_bytes) { /* could never be held */
                 t->st->tcp_bytes_dropped += n;
                 return;
             }
@@ -513,10 +621,52 @@ static void flow_data(cap_tcp_table *t, tcp_flow *f, uint32_t seq, const uint8_t
     drain_holds(t, f);
 }
 
-/* Flush what can still be framed (skip every gap), then free the flow. */
-static void flow_close(cap_tcp_table *t, tcp_flow *f, uint64_t now) {
+/* A direction ended by FIN or RST stays on the closed list, without buffers,
+ * for TCP_CLOSED_KEEP_US: a retransmission of what it sent is then known as
+ * one, not taken for a new stream. */
+static void flow_retire(cap_tcp_table *t, tcp_flow *f, uint64_t now) {
+    assert(!f->closed && !f->holds);
+    if (f->pending) {
+        t->npending--;
+        f->pending = false;
+    }
+    buffer_release(t, f);
+    lru_remove(t, f);
+    gap_list_remove(t, f);
+    assert(t->nflows > 0);
+    t->nflows--;
+    t->st->tcp_flows_live = t->nflows;
+    f->closed = true;
+    f->skip = 0;
+    f->lost_len = 0;
+    f->last_ts = now;
+    f->lru_prev = t->closed_tail;
+    f->lru_next = NULL;
+    if (t->closed_tail) t->closed_tail->lru_next = f;
+    else t->closed_head = f;
+    t->closed_tail = f;
+    t->nclosed++;
+}
+
+/* A closed direction sends again (a new connection on the same tuple). */
+static void flow_reopen(cap_tcp_table *t, tcp_flow *f) {
+    assert(f->closed);
+    closed_remove(t, f);
+    t->nclosed--;
+    f->closed = false;
+    lru_append(t, f);
+    t->nflows++;
+    t->st->tcp_flows_live = t->nflows;
+    if (t->nflows > t->st->tcp_flows_peak) t->st->tcp_flows_peak = t->nflows;
+}
+
+/* Flush what can still be framed (skip every gap), then free the flow, or
+ * with keep (FIN, RST) retire it to the closed list. */
+static void flow_close(cap_tcp_table *t, tcp_flow *f, uint64_t now, bool keep) {
+    if (f->closed) return;
     while (f->holds) resolve_gap(t, f, now);
-    flow_destroy(t, f);
+    if (keep) flow_retire(t, f, now);
+    else flow_destroy(t, f);
 }
 
 static void flow_touch(cap_tcp_table *t, tcp_flow *f, uint64_t ts) {
@@ -535,6 +685,8 @@ static tcp_flow *flow_create(cap_tcp_table *t, const cap_tcp_seg *s, uint64_t h)
         if (!t->buckets) return NULL;
         t->mask = nb - 1;
     }
+    /* closed directions make room first: they hold no data */
+    while (t->nflows + t->nclosed >= t->max_flows && t->closed_head) flow_destroy(t, t->closed_head);
     while (t->nflows >= t->max_flows && t->lru_head) {
         t->st->tcp_flows_evicted++;
         flow_destroy(t, t->lru_head);
@@ -576,67 +728,137 @@ static void flow_start(cap_tcp_table *t, tcp_flow *f, uint32_t seq, bool syn) {
     f->mid_line = false;
     f->skip = 0;
     f->fin = false;
+    f->lost_len = 0;
+}
+
+/* Close the direction opposite to s (an RST closes both). */
+static void close_reverse(cap_tcp_table *t, const cap_tcp_seg *s) {
+    fs_endpoint rs = s->dst, rd = s->src;
+    tcp_flow *r = flow_find(t, &rs, &rd, flow_hash(t, &rs, &rd));
+    if (r) flow_close(t, r, s->ts_us, true);
+}
+
+/* A segment for a closed direction. Returns true when it was consumed here
+ * (a retransmission, a bare FIN/RST); false when the direction was reopened
+ * for it (a SYN, or data beyond what the direction sent before). */
+static bool closed_segment(cap_tcp_table *t, tcp_flow *f, const cap_tcp_seg *s) {
+    bool syn = (s->flags & TCP_SYN) != 0;
+    if (!syn) {
+        if (s->flags & TCP_RST) close_reverse(t, s);
+        if (s->len == 0) return true;
+        int32_t past = (int32_t)(s->seq + s->len - f->next_seq); /* bytes beyond the end */
+        int32_t behind = (int32_t)(f->next_seq - s->seq);
+        bool near = behind > 0 && (uint32_t)behind < TCP_FAR_BEHIND;
+        if (past <= 0 && (near || behind == 0)) {
+            t->st->tcp_retransmits++;
+            return true;
+        }
+        if (s->flags & TCP_RST) return true;
+        if (near) { /* old bytes and new ones: the old ones are trimmed */
+            uint32_t end = f->next_seq;
+            flow_reopen(t, f);
+            flow_start(t, f, end, false);
+            return false;
+        }
+    }
+    flow_reopen(t, f);
+    flow_start(t, f, s->seq, syn);
+    return false;
+}
+
+/* Whether a heuristic flow has shown it starts like SIP (then it is an
+ * ordinary flow), that it does not (then it is dropped), or neither yet. */
+static bool pending_decided(cap_tcp_table *t, tcp_flow *f) {
+    if (!f->resync) { /* a start line was found: SIP */
+        f->pending = false;
+        t->npending--;
+        return true;
+    }
+    if (f->len == 0 && !f->holds) { /* nothing kept that might start one */
+        flow_destroy(t, f);
+        return false;
+    }
+    return true;
 }
 
 void cap_tcp_segment(cap_tcp_table *t, const cap_tcp_seg *s, bool sip_port) {
     t->st->tcp_segments++;
-    uint64_t h = flow_hash(&s->src, &s->dst);
+    uint64_t h = flow_hash(t, &s->src, &s->dst);
     tcp_flow *f = flow_find(t, &s->src, &s->dst, h);
     bool syn = (s->flags & TCP_SYN) != 0;
+    if (f && f->closed && closed_segment(t, f, s)) return;
     if (!f) {
         if (s->flags & TCP_RST) { /* a reset from a side that never sent data */
-            fs_endpoint rs = s->dst, rd = s->src;
-            tcp_flow *r = flow_find(t, &rs, &rd, flow_hash(&rs, &rd));
-            if (r) flow_close(t, r, s->ts_us);
+            close_reverse(t, s);
             return;
         }
-        bool track = sip_port ? (syn || s->len > 0)
-                              : (t->heuristic && s->len > 0 &&
-                                 cap_sip_start_line(s->data, s->len) == 1);
+        int start = 0;
+        if (!sip_port && t->heuristic && s->len > 0) start = cap_sip_start_line(s->data, s->len);
+        /* undecided (a segment shorter than a start line): tracked, a bounded
+         * number of them, until its bytes tell */
+        bool pending = start < 0 && t->npending < TCP_PENDING_MAX;
+        bool track = sip_port ? (syn || s->len > 0) : (start == 1 || pending);
         if (!track || !(f = flow_create(t, s, h))) return;
         flow_start(t, f, s->seq, syn);
+        if (pending) {
+            f->pending = true;
+            t->npending++;
+        }
     } else if (syn && f->next_seq != s->seq + 1) {
         flow_start(t, f, s->seq, true); /* a new connection on the same tuple */
     }
     flow_touch(t, f, s->ts_us);
     uint32_t seq = syn ? s->seq + 1 : s->seq;
     if (s->len > 0) flow_data(t, f, seq, s->data, s->len, s->ts_us, s->frame_no);
+    if (f->pending && !pending_decided(t, f)) return;
     if (f->holds && s->ts_us > f->hold_since + TCP_GAP_WAIT_US) resolve_gap(t, f, s->ts_us);
     if (s->flags & TCP_RST) {
-        flow_close(t, f, s->ts_us);
-        fs_endpoint rs = s->dst, rd = s->src;
-        tcp_flow *r = flow_find(t, &rs, &rd, flow_hash(&rs, &rd));
-        if (r) flow_close(t, r, s->ts_us);
+        flow_close(t, f, s->ts_us, true);
+        close_reverse(t, s);
         return;
     }
     if (s->flags & TCP_FIN) {
         f->fin = true;
         f->fin_seq = seq + s->len;
     }
-    if (f->fin && !f->holds && f->next_seq == f->fin_seq) flow_close(t, f, s->ts_us);
+    if (f->fin && !f->holds && f->next_seq == f->fin_seq) flow_close(t, f, s->ts_us, true);
 }
 
 void cap_tcp_expire(cap_tcp_table *t, uint64_t now_us) {
     while (t->gap_head && t->gap_head->hold_since + TCP_GAP_WAIT_US < now_us)
         resolve_gap(t, t->gap_head, now_us);
     while (t->lru_head && t->lru_head->last_ts + t->idle_us < now_us)
-        flow_close(t, t->lru_head, now_us);
+        flow_close(t, t->lru_head, now_us, false);
+    while (t->closed_head && t->closed_head->last_ts + TCP_CLOSED_KEEP_US < now_us)
+        flow_destroy(t, t->closed_head);
 }
 
 void cap_tcp_finish(cap_tcp_table *t) {
-    while (t->lru_head) flow_close(t, t->lru_head, t->lru_head->last_ts);
+    while (t->lru_head) flow_close(t, t->lru_head, t->lru_head->last_ts, false);
+    while (t->closed_head) flow_destroy(t, t->closed_head);
 }
 
 size_t cap_tcp_memory(const cap_tcp_table *t) {
     size_t n = sizeof *t + (size_t)t->bytes;
     if (t->buckets) n += ((size_t)t->mask + 1) * sizeof *t->buckets;
-    n += ((size_t)t->nflows + t->npool) * sizeof(tcp_flow);
+    n += ((size_t)t->nflows + t->nclosed + t->npool) * sizeof(tcp_flow);
     return n;
+}
+
+uint32_t cap_tcp_chain_max(const cap_tcp_table *t) {
+    uint32_t best = 0;
+    for (uint32_t i = 0; t->buckets && i <= t->mask; i++) {
+        uint32_t n = 0;
+        for (const tcp_flow *f = t->buckets[i]; f; f = f->hnext) n++;
+        if (n > best) best = n;
+    }
+    return best;
 }
 
 void cap_tcp_free(cap_tcp_table *t) {
     if (!t) return;
     while (t->lru_head) flow_destroy(t, t->lru_head);
+    while (t->closed_head) flow_destroy(t, t->closed_head);
     while (t->pool) {
         tcp_flow *f = t->pool;
         t->pool = f->hnext;

@@ -626,7 +626,8 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
 #define CAPF(f) json_object_set_new(cap, #f, json_integer((json_int_t)c->f))
     CAPF(frames); CAPF(not_ip); CAPF(bad_ip); CAPF(truncated); CAPF(ip_fragments);
     CAPF(ip_reassembled); CAPF(frag_dropped); CAPF(udp); CAPF(tcp_segments); CAPF(tcp_retransmits);
-    CAPF(tcp_out_of_order); CAPF(tcp_gaps); CAPF(tcp_resyncs); CAPF(tcp_flows_evicted);
+    CAPF(tcp_out_of_order); CAPF(tcp_gaps); CAPF(tcp_resyncs); CAPF(tcp_gap_recovered);
+    CAPF(tcp_flows_evicted);
     CAPF(tcp_bytes_dropped); CAPF(hep_packets); CAPF(hep_bad); CAPF(hep_ignored); CAPF(hep_time_untrusted); CAPF(sip_payloads);
     CAPF(tcp_flows_peak); CAPF(tcp_bytes_buffered_peak); CAPF(frag_bytes_peak);
 #undef CAPF

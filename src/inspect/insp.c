@@ -92,6 +92,7 @@ struct insp {
     worker w[INSP_MAX_WORKERS];
     uint64_t frames_read, bytes_read;
     uint64_t kernel_dropped, if_dropped; /* live capture / HEP socket losses */
+    cap_defrag *defrag;    /* with N workers: IP fragments reassembled before sharding */
     /* sharding (pick_worker): bucket of a client key -> worker + 1 (0: not
      * seen yet), and the bytes handed to each worker so far */
     uint8_t bucket_owner[SHARD_BUCKETS];
@@ -512,6 +513,19 @@ static void feed_frame(insp *in, int dlt, const uint8_t *frame, uint32_t caplen,
     in->bytes_read += caplen;
     unsigned wi = 0;
     if (in->nworkers > 1) {
+        /* a fragment's ports are in its first piece only: shard the
+         * reassembled datagram, so it goes where its client's packets go */
+        const uint8_t *whole;
+        uint32_t whole_len;
+        switch (cap_defrag_frame(in->defrag, dlt, frame, caplen, ts, &whole, &whole_len)) {
+        case 1: return;
+        case 2:
+            dlt = CAP_DLT_RAW;
+            frame = whole;
+            caplen = whole_len;
+            break;
+        default: break;
+        }
         const uint8_t *payload;
         uint32_t payload_len = 0;
         wi = pick_worker(in, cap_shard_peek(&in->opt.cfg->capture, dlt, frame, caplen, &payload, &payload_len));
@@ -574,9 +588,10 @@ insp *insp_new(const insp_options *o, fs_err *e) {
         cc->max_tcp_flows = split_limit(o->cfg->capture.max_tcp_flows, in->nworkers);
         cc->max_tcp_bytes = o->cfg->capture.max_tcp_bytes / in->nworkers;
         if (cc->max_tcp_bytes < cc->max_flow_bytes) cc->max_tcp_bytes = cc->max_flow_bytes;
-        cc->max_frag_sets = split_limit(o->cfg->capture.max_frag_sets, in->nworkers);
-        cc->max_frag_bytes = o->cfg->capture.max_frag_bytes / in->nworkers;
-        if (cc->max_frag_bytes < 65536) cc->max_frag_bytes = 65536; /* one whole datagram */
+        /* fragments are reassembled by the reader (cap_defrag): a worker's
+         * table only sees a fragment inside a reassembled IPv6 datagram */
+        cc->max_frag_sets = 64;
+        cc->max_frag_bytes = 65536; /* one whole datagram */
         ecfg = &in->worker_cfg;
     }
     for (unsigned i = 0; i < in->nworkers; i++) {
@@ -590,8 +605,18 @@ insp *insp_new(const insp_options *o, fs_err *e) {
         det_engine_set_live(w->eng, o->live);
         if (o->seed) det_engine_set_seed(w->eng, *o->seed);
         det_engine_set_shards(w->eng, i, in->nworkers, in->shared);
+        cap_decoder_set_seed(w->dec, det_engine_seed(w->eng)); /* random, or --seed */
         det_engine_set_indicators(w->eng, o->indicators);
         if (in->threaded && i > 0 && !worker_start(w, e)) goto fail;
+    }
+    if (in->threaded) { /* the rest of the fragment budget; keyed like the decoders' tables */
+        cap_config rc = o->cfg->capture;
+        uint64_t workers_frag = (uint64_t)in->nworkers * in->worker_cfg.capture.max_frag_bytes;
+        rc.max_frag_bytes = rc.max_frag_bytes > workers_frag + 65536 ? (uint32_t)(rc.max_frag_bytes - workers_frag) : 65536;
+        if (!(in->defrag = cap_defrag_new(&rc, det_engine_seed(in->w[0].eng)))) {
+            fs_fail(e, FS_ERR_NOMEM, "out of memory for the fragment table");
+            goto fail;
+        }
     }
     return in;
 fail:
@@ -604,6 +629,7 @@ void insp_free(insp *in) {
     for (unsigned i = 0; i < in->nworkers; i++) worker_release(&in->w[i]);
     pthread_mutex_destroy(&in->event_lock);
     det_shared_free(in->shared);
+    cap_defrag_free(in->defrag);
     free(in->held);
     free(in->held_key);
     free(in->shares);
@@ -863,7 +889,7 @@ static void add_cap(cap_stats *a, const cap_stats *b) {
 #define ADD(f) a->f += b->f
     ADD(frames); ADD(bytes); ADD(not_ip); ADD(bad_ip); ADD(truncated);
     ADD(ip_fragments); ADD(ip_reassembled); ADD(frag_dropped); ADD(udp); ADD(tcp_segments);
-    ADD(tcp_retransmits); ADD(tcp_out_of_order); ADD(tcp_gaps); ADD(tcp_resyncs);
+    ADD(tcp_retransmits); ADD(tcp_out_of_order); ADD(tcp_gaps); ADD(tcp_resyncs); ADD(tcp_gap_recovered);
     ADD(tcp_flows_evicted); ADD(tcp_bytes_dropped); ADD(hep_packets); ADD(hep_bad);
     ADD(hep_ignored); ADD(hep_time_untrusted); ADD(sip_payloads); ADD(tcp_flows_live); ADD(tcp_flows_peak);
     ADD(tcp_bytes_buffered_peak); ADD(frag_bytes_peak);
@@ -919,6 +945,10 @@ void insp_get_stats(insp *in, insp_stats *out) {
         det_engine_memory(in->w[i].eng, &m);
         add_mem(&out->mem, &m);
         out->decoder_memory += cap_decoder_memory(in->w[i].dec);
+    }
+    if (in->defrag) {
+        add_cap(&out->cap, cap_defrag_stats(in->defrag));
+        out->decoder_memory += cap_defrag_memory(in->defrag);
     }
     out->mem.total_bytes += det_shared_memory(in->shared);
     out->mem.bound_bytes += det_shared_memory(in->shared);

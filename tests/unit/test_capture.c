@@ -14,6 +14,7 @@
 #include <pcap/pcap.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- sink: what the decoder emitted ---------------------------------------- */
@@ -873,6 +874,228 @@ static void test_tcp_idle(void) {
     cap_decoder_free(d);
 }
 
+/* ---- decoder defects found against tshark (audit #2-#9) -------------------- */
+
+/* The flow and fragment tables are keyed with the run's seed: keys chosen to
+ * share a bucket under a fixed key (what the old tables used) spread out. */
+static void test_hash_seeded(void) {
+    sink s = {0};
+    cap_config cfg;
+    cap_config_default(&cfg);
+    cfg.max_tcp_flows = 64; /* 64 buckets */
+    cfg.max_frag_sets = 64;
+    cap_decoder *d = new_dec(&s, &cfg);
+    cap_decoder_set_seed(d, 0x38);
+    fs_addr dst = A("192.0.2.20");
+    int found = 0;
+    for (uint32_t i = 1; found < 48 && i < 200000; i++) {
+        char src[32];
+        snprintf(src, sizeof src, "10.%u.%u.%u", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+        fs_addr sa = A(src);
+        uint16_t sp = 40000, dp = 5060;
+        uint8_t b[38];
+        memcpy(b, sa.ip, 16);
+        memcpy(b + 16, dst.ip, 16);
+        memcpy(b + 32, &sp, 2);
+        memcpy(b + 34, &dp, 2);
+        b[36] = b[37] = 4;
+        if ((fs_hash_bytes(b, sizeof b, 0x746370ULL) & 63) != 7) continue;
+        tcpconn c = {d, src, "192.0.2.20", sp, dp, 1000, 0};
+        seg(&c, 1, ACK, INV, 30);
+        found++;
+    }
+    CHECK_EQ_INT(found, 48);
+    size_t total = mk_udp(g_l4, 5060, 5060, INV, strlen(INV));
+    fs_addr fsrc = A("192.0.2.10"), fdst = A("192.0.2.20");
+    found = 0;
+    for (uint32_t id = 1; found < 48 && id < 65536; id++) {
+        uint8_t b[40] = {0};
+        memcpy(b, fsrc.ip, 16);
+        memcpy(b + 16, fdst.ip, 16);
+        memcpy(b + 32, &id, 4);
+        b[36] = 17;
+        b[37] = b[38] = 4;
+        if ((fs_hash_bytes(b, sizeof b, 0x6672616773ULL) & 63) != 7) continue;
+        frag4(d, (uint16_t)id, total, 0, 32, 1000);
+        found++;
+    }
+    CHECK_EQ_INT(found, 48);
+    uint32_t tcp_max = 0, frag_max = 0;
+    cap_decoder_chains(d, &tcp_max, &frag_max);
+    CHECK_MSG(tcp_max < 16, "tcp chain %u", tcp_max);
+    CHECK_MSG(frag_max < 16, "frag chain %u", frag_max);
+    cap_decoder_free(d);
+    sink_reset(&s);
+}
+
+/* A header block fed one byte per segment is read once, not once per
+ * segment (it took seconds; quadratic in the header size). */
+static void test_tcp_trickle(void) {
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    tcpconn c = {d, "192.0.2.1", "192.0.2.2", 40000, 5060, 1000, 0};
+    static char msg[61000];
+    size_t n = (size_t)snprintf(msg, sizeof msg, "OPTIONS sip:x@example.com SIP/2.0\r\n");
+    while (n < 60000) n += (size_t)snprintf(msg + n, sizeof msg - n, "X:1\r\n");
+    n += (size_t)snprintf(msg + n, sizeof msg - n, "Content-Length: 2\r\n\r\nok");
+    seg(&c, 0, SYN, NULL, 0);
+    clock_t t0 = clock();
+    for (size_t i = 0; i < n; i++) seg(&c, 1 + (uint32_t)i, ACK, msg + i, 1);
+    double secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) CHECK(strlen(s.data[0]) == n && memcmp(s.data[0], msg, n) == 0);
+    CHECK_MSG(secs < 1.0, "%zu one-byte segments took %.2f s", n, secs);
+    fprintf(stderr, "trickle: %zu one-byte segments in %.2f s\n", n, secs);
+    cap_decoder_free(d);
+    sink_reset(&s);
+}
+
+/* A message retransmitted after FIN or RST closed its direction is a
+ * retransmission, not a new stream; a new connection still starts fresh. */
+static void test_tcp_retx_after_close(void) {
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    const cap_stats *st = cap_decoder_stats(d);
+    uint32_t L = (uint32_t)strlen(INV);
+    /* FIN after the message, then the message again */
+    tcpconn c = {d, "192.0.2.1", "192.0.2.2", 40000, 5060, 1000, 0};
+    seg(&c, 0, SYN, NULL, 0);
+    seg(&c, 1, ACK, INV, L);
+    seg(&c, 1 + L, FIN | ACK, NULL, 0);
+    CHECK_EQ_INT(st->tcp_flows_live, 0);
+    c.ts += 300000;
+    seg(&c, 1, ACK, INV, L);
+    CHECK_EQ_INT(s.n, 1);
+    /* FIN on the data segment, that segment twice more */
+    tcpconn p = {d, "192.0.2.1", "192.0.2.2", 40001, 5060, 1000, 0};
+    seg(&p, 0, SYN, NULL, 0);
+    for (int i = 0; i < 3; i++) seg(&p, 1, FIN | ACK, INV, L);
+    CHECK_EQ_INT(s.n, 2);
+    /* RST from the server, then the client retransmits */
+    tcpconn r = {d, "192.0.2.1", "192.0.2.2", 40002, 5060, 1000, 0};
+    tcpconn rr = {d, "192.0.2.2", "192.0.2.1", 5060, 40002, 1000, 0};
+    seg(&r, 0, SYN, NULL, 0);
+    seg(&r, 1, ACK, INV, L);
+    seg(&rr, 5000, RST | ACK, NULL, 0);
+    seg(&r, 1, ACK, INV, L);
+    CHECK_EQ_INT(s.n, 3);
+    CHECK_EQ_INT(st->tcp_flows_live, 0);
+    /* the tuple reused: with a SYN, or data well past the old end */
+    seg(&c, 70000, SYN, NULL, 0);
+    seg(&c, 70001, ACK, OPT, strlen(OPT));
+    CHECK_EQ_INT(s.n, 4);
+    seg(&r, 1 + L + 100000, ACK, OPT, strlen(OPT));
+    CHECK_EQ_INT(s.n, 5);
+    if (s.kept == 5) CHECK(strcmp(s.data[3], OPT) == 0 && strcmp(s.data[4], OPT) == 0);
+    /* closed directions are forgotten after a while */
+    p.ts = c.ts + 120 * FS_USEC;
+    seg(&p, 1, ACK, INV, L); /* after that, a mid-stream pickup as before */
+    CHECK_EQ_INT(s.n, 6);
+    cap_decoder_finish(d);
+    CHECK_EQ_INT(st->tcp_flows_live, 0);
+    cap_decoder_free(d);
+    sink_reset(&s);
+}
+
+/* A lost segment retransmitted after more than 16 later segments, or after
+ * the gap was given up (2 s), still delivers its message, once. */
+static void test_tcp_late_retx(void) {
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    uint32_t L = (uint32_t)strlen(INV);
+    tcpconn c = {d, "192.0.2.1", "192.0.2.2", 40000, 5060, 1000, 0};
+    seg(&c, 0, SYN, NULL, 0);
+    for (uint32_t i = 0; i < 20; i++)
+        if (i != 2) seg(&c, 1 + i * L, ACK, INV, L);
+    CHECK_EQ_INT(s.n, 2);
+    seg(&c, 1 + 2 * L, ACK, INV, L);
+    CHECK_EQ_INT(s.n, 20);
+    sink_reset(&s);
+
+    tcpconn t = {d, "192.0.2.1", "192.0.2.2", 40001, 5060, 1000, 0};
+    seg(&t, 0, SYN, NULL, 0);
+    seg(&t, 1, ACK, INV, L);
+    seg(&t, 1 + 2 * L, ACK, OPT, strlen(OPT)); /* the second message is lost */
+    t.ts += 3 * FS_USEC;
+    seg(&t, 1 + 2 * L + (uint32_t)strlen(OPT), ACK, RSP, strlen(RSP));
+    CHECK_EQ_INT(s.n, 3);
+    CHECK_EQ_INT(cap_decoder_stats(d)->tcp_gaps, 1);
+    seg(&t, 1 + L, ACK, INV, L); /* it comes back, late */
+    CHECK_EQ_INT(s.n, 4);
+    seg(&t, 1 + L, ACK, INV, L); /* and again: a retransmission */
+    CHECK_EQ_INT(s.n, 4);
+    CHECK_EQ_INT(cap_decoder_stats(d)->tcp_gap_recovered, 1);
+    cap_decoder_free(d);
+    sink_reset(&s);
+}
+
+/* After a gap, a status line in a body (message/sipfrag) is not a message. */
+static void test_tcp_resync_sipfrag(void) {
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    static const char *NOTIFY =
+        "NOTIFY sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/TCP 10.0.0.1\r\n"
+        "Content-Type: message/sipfrag;version=2.0\r\nContent-Length: 16\r\n\r\nSIP/2.0 200 OK\r\n";
+    uint32_t N = (uint32_t)strlen(NOTIFY), L = (uint32_t)strlen(INV);
+    tcpconn c = {d, "192.0.2.1", "192.0.2.2", 40000, 5060, 1000, 0};
+    seg(&c, 0, SYN, NULL, 0);
+    seg(&c, 1, ACK, NOTIFY, 20);
+    /* [21, N - 16) lost; then the body and an INVITE */
+    char tail[800];
+    snprintf(tail, sizeof tail, "%s%s", NOTIFY + N - 16, INV);
+    seg(&c, 1 + N - 16, ACK, tail, strlen(tail));
+    c.ts += 3 * FS_USEC;
+    seg(&c, 1 + N + L, ACK, OPT, strlen(OPT));
+    CHECK_EQ_INT(s.n, 2);
+    if (s.kept == 2) CHECK(strcmp(s.data[0], INV) == 0 && strcmp(s.data[1], OPT) == 0);
+    cap_decoder_free(d);
+    sink_reset(&s);
+}
+
+/* A folded Content-Length value (legal LWS) frames its body. */
+static void test_tcp_folded_cl(void) {
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    const char *m = "INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/TCP 10.0.0.1\r\n"
+                    "Content-Length:\r\n  5\r\nSubject: x\r\n\r\nv=0\r\n";
+    char two[800];
+    snprintf(two, sizeof two, "%s%s", m, OPT);
+    tcpconn c = {d, "192.0.2.1", "192.0.2.2", 40000, 5060, 1000, 0};
+    seg(&c, 0, SYN, NULL, 0);
+    seg(&c, 1, ACK, two, strlen(two));
+    CHECK_EQ_INT(s.n, 2);
+    if (s.kept == 2) CHECK(strcmp(s.data[0], m) == 0 && strcmp(s.data[1], OPT) == 0);
+    uint64_t ml = 0;
+    CHECK(cap_sip_frame((const uint8_t *)m, strlen(m), 65535, &ml) == CAP_FRAME_OK && ml == strlen(m));
+    const char *bad = "INVITE sip:b SIP/2.0\r\nContent-Length: 5\r\n 6\r\n\r\n";
+    CHECK(cap_sip_frame((const uint8_t *)bad, strlen(bad), 65535, &ml) == CAP_FRAME_BAD);
+    cap_decoder_free(d);
+    sink_reset(&s);
+}
+
+/* Heuristic TCP (not a SIP port) whose first segments are shorter than a
+ * start line: tracked until its bytes tell; not SIP, it is dropped. */
+static void test_tcp_heuristic_tiny(void) {
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    tcpconn c = {d, "192.0.2.1", "192.0.2.2", 40000, 5062, 1000, 0};
+    char two[800];
+    size_t n = (size_t)snprintf(two, sizeof two, "%s%s", INV, OPT);
+    seg(&c, 0, SYN, NULL, 0);
+    for (size_t i = 0; i < n; i += 5) seg(&c, 1 + (uint32_t)i, ACK, two + i, n - i < 5 ? n - i : 5);
+    CHECK_EQ_INT(s.n, 2);
+    if (s.kept == 2) CHECK(strcmp(s.data[0], INV) == 0 && strcmp(s.data[1], OPT) == 0);
+    tcpconn h = {d, "192.0.2.3", "192.0.2.4", 40000, 8080, 1000, 0};
+    const char *get = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    seg(&h, 1, ACK, get, 2);
+    CHECK_EQ_INT(cap_decoder_stats(d)->tcp_flows_live, 2);
+    seg(&h, 3, ACK, get + 2, strlen(get) - 2);
+    CHECK_EQ_INT(cap_decoder_stats(d)->tcp_flows_live, 1);
+    CHECK_EQ_INT(s.n, 2);
+    cap_decoder_free(d);
+    sink_reset(&s);
+}
+
 /* ---- HEP ---------------------------------------------------------------------- */
 
 static size_t hep_chunk(uint8_t *o, uint16_t type, const void *v, size_t n) {
@@ -1363,6 +1586,13 @@ int main(void) {
     test_tcp_tiny_flow_buffer();
     test_tcp_flow_flood();
     test_tcp_idle();
+    test_hash_seeded();
+    test_tcp_trickle();
+    test_tcp_retx_after_close();
+    test_tcp_late_retx();
+    test_tcp_resync_sipfrag();
+    test_tcp_folded_cl();
+    test_tcp_heuristic_tiny();
     test_hep();
     test_files();
     test_fixtures();

@@ -431,6 +431,79 @@ static void pcap_put_tcp(FILE *f, const char *src, uint16_t sport, const char *d
     fwrite(fr, 1, n, f);
 }
 
+/* One TCP segment as two IP fragments (the first 48 bytes of TCP header +
+ * data, then the rest). */
+static void pcap_put_tcp_frag(FILE *f, const char *src, uint16_t sport, const char *dst, uint32_t seq,
+                              uint16_t id, const char *payload, uint32_t sec, uint32_t usec) {
+    uint8_t fr[2048], part[2048];
+    size_t n = frame_v4(fr, src, sport, dst, 5060, 6, 0, payload);
+    for (int i = 0; i < 4; i++) fr[14 + 20 + 4 + i] = (uint8_t)(seq >> (24 - 8 * i));
+    size_t l4 = n - 34, cut = 48;
+    for (int k = 0; k < 2; k++) {
+        size_t off = k ? cut : 0, len = k ? l4 - cut : cut;
+        memcpy(part, fr, 34);
+        memcpy(part + 34, fr + 34 + off, len);
+        uint8_t *ip = part + 14;
+        ip[2] = (uint8_t)((20 + len) >> 8);
+        ip[3] = (uint8_t)(20 + len);
+        ip[4] = (uint8_t)(id >> 8);
+        ip[5] = (uint8_t)id;
+        uint16_t fo = (uint16_t)((k ? 0 : 0x2000) | (off / 8));
+        ip[6] = (uint8_t)(fo >> 8);
+        ip[7] = (uint8_t)fo;
+        uint32_t rh[4] = {sec, usec + (uint32_t)k, (uint32_t)(34 + len), (uint32_t)(34 + len)};
+        fwrite(rh, 4, 4, f);
+        fwrite(part, 1, 34 + len, f);
+    }
+}
+
+/* A message whose second half travels in an IP-fragmented TCP segment: with
+ * two workers the fragments went by the address pair, not with the client's
+ * connection, and the message was lost. Now the reader reassembles IP
+ * fragments before it shards. */
+static void test_fragmented_segment_workers(void) {
+    const char *path = "/tmp/fs38_test_inspect_frag.pcap";
+    FILE *f = pcap_create(path);
+    if (!f) return;
+    for (int c = 0; c < 20; c++) {
+        char src[32], all[3000];
+        size_t len[3], n = 0;
+        snprintf(src, sizeof src, "192.0.2.%d", 10 + c);
+        for (int m = 0; m < 3; m++) {
+            len[m] = (size_t)snprintf(all + n, sizeof all - n,
+                             "INVITE sip:+4930%06d@198.51.100.1 SIP/2.0\r\nVia: SIP/2.0/TCP %s:40000;branch=z9hG4bK%d%d\r\n"
+                             "Max-Forwards: 70\r\nFrom: <sip:a@%s>;tag=%d\r\nTo: <sip:b@198.51.100.1>\r\n"
+                             "Call-ID: f%d-%d@x\r\nCSeq: 1 INVITE\r\nContact: <sip:a@%s:40000;transport=tcp>\r\n"
+                             "Content-Length: 0\r\n\r\n",
+                             c * 10 + m, src, c, m, src, m, c, m, src);
+            n += len[m];
+        }
+        /* [m0 + 150 bytes of m1] [the rest of m1, fragmented] [m2] */
+        char a[2000], b[2000];
+        size_t na = len[0] + 150;
+        memcpy(a, all, na);
+        a[na] = 0;
+        memcpy(b, all + na, len[1] - 150);
+        b[len[1] - 150] = 0;
+        uint32_t sec = 1700000000u, usec = (uint32_t)c * 1000, seq = 1000;
+        pcap_put_tcp(f, src, 40000, "198.51.100.1", seq, a, sec, usec);
+        pcap_put_tcp_frag(f, src, 40000, "198.51.100.1", seq + (uint32_t)na, (uint16_t)(100 + c), b, sec, usec + 10);
+        pcap_put_tcp(f, src, 40000, "198.51.100.1", seq + (uint32_t)(len[0] + len[1]), all + len[0] + len[1], sec,
+                     usec + 20);
+    }
+    fclose(f);
+    for (unsigned w = 1; w <= 2; w++) {
+        insp_stats st;
+        seen s = {0};
+        if (!inspect_file(path, w, false, collect, &s, &st)) return;
+        CHECK_MSG(st.det.messages == 60, "%u workers: %llu messages", w, (unsigned long long)st.det.messages);
+        CHECK_EQ_INT(st.cap.ip_fragments, 40);
+        CHECK_EQ_INT(st.cap.ip_reassembled, 20);
+        CHECK_EQ_INT(st.cap.frames, 80);
+    }
+    remove(path);
+}
+
 /* Inbound calls: a carrier's INVITE over TCP to the proxy (caller ...001),
  * 1 ms later the proxy's INVITE over UDP to the UA (caller ...002), one
  * Call-ID. One worker tracks each call from the TCP leg. With two workers
@@ -667,6 +740,7 @@ int main(void) {
     test_shard_keys();
     test_raw();
     test_workers_agree();
+    test_fragmented_segment_workers();
     test_live_one_report_per_incident();
     test_caller_across_workers();
     test_relayed_calls();
