@@ -36,7 +36,7 @@ void sip_limits_default(sip_limits *l);
 /* ---- character classes (RFC 3261 25.1) -------------------------------- */
 
 /* One read-only table shared by the parser and the validators. */
-enum { SIP_CC_TOKEN = 1, SIP_CC_WSP = 2, SIP_CC_DIGIT = 4, SIP_CC_ALPHA = 8, SIP_CC_HEX = 16 };
+enum { SIP_CC_TOKEN = 1, SIP_CC_WSP = 2, SIP_CC_DIGIT = 4, SIP_CC_ALPHA = 8, SIP_CC_HEX = 16, SIP_CC_CALLID = 32 };
 extern const uint8_t sip_ctype[256];
 static inline bool sip_is_token(unsigned char c) { return sip_ctype[c] & SIP_CC_TOKEN; }
 static inline bool sip_is_wsp(unsigned char c) { return sip_ctype[c] & SIP_CC_WSP; }  /* SP HTAB CR LF */
@@ -84,10 +84,11 @@ typedef struct sip_charset {
     bool high;
 } sip_charset;
 extern const sip_charset sip_cs_token;     /* RFC 3261 token */
+extern const sip_charset sip_cs_callid;    /* Call-ID octet but '@': VCHAR, >= 0x80 */
 /* The fast paths' URI classes (sip_validate.c; see uri_class there): */
-extern const sip_charset sip_cs_uri_plain; /* URI octet other than '@' */
+extern const sip_charset sip_cs_uri_plain; /* plain userinfo octet (no '@' '%' [ ] ^ ` { | }) */
 extern const sip_charset sip_cs_host;      /* alnum - . _ */
-extern const sip_charset sip_cs_uri_param; /* URI octet other than ';' */
+extern const sip_charset sip_cs_uri_param; /* URI octet other than ';' and '@' */
 extern const sip_charset sip_cs_via_value; /* token : [ ] */
 extern const sip_charset sip_cs_qdtext;    /* not '"', '\\', CTL (0x80-0xff in) */
 extern const sip_charset sip_cs_token_sp;  /* token or SP */
@@ -307,7 +308,10 @@ typedef enum sip_anomaly_class {
     X(TRAILING_DATA, NOTE, "bytes after the message in the datagram (ignored, RFC 3261 18.3)") \
     X(BARE_LF, NOTE, "lines end in LF instead of CRLF")                                \
     X(KEEPALIVE, NOTE, "only CRLF keep-alives, no message (RFC 5626 ping)")            \
-    X(RURI_ATYPICAL_SCHEME, NOTE, "Request-URI uses a registered non-SIP scheme (RFC 4475 3.3.3)")
+    X(RURI_ATYPICAL_SCHEME, NOTE, "Request-URI uses a registered non-SIP scheme (RFC 4475 3.3.3)") \
+    X(CALL_ID_SYNTAX, MALFORMED, "Call-ID is empty, holds whitespace or a control character, or more than one '@'") \
+    X(TAG_SYNTAX, MALFORMED, "From/To tag is empty or holds whitespace, a control character or one of , < > \" ;") \
+    X(CONTROL_CHARACTER, MALFORMED, "raw control character (CTL other than HTAB, not escaped) in a header value")
 
 typedef enum sip_anomaly {
 #define SIP_A_ENUM(code, cls, desc) SIP_A_##code,
@@ -498,8 +502,9 @@ typedef struct sip_via {
 } sip_via;
 
 /* Iterate every Via value across all Via header fields, top first.
- * Start with it zeroed. false at the end or on a value it cannot parse
- * (then *bad is set if non-NULL). */
+ * Start with it zeroed. false at the end. An empty or unparseable item is
+ * skipped (*bad is set if non-NULL), so it never hides the values after it;
+ * sip_validate reports it (HEADER_EMPTY_VALUE_ITEM, VIA_SYNTAX). */
 typedef struct sip_via_iter {
     uint16_t pos;
     fs_str rest;

@@ -34,17 +34,20 @@ typedef struct parse_ctx {
     int64_t cl;        /* first well-formed Content-Length, -1 none */
     bool cl_unsure;    /* broken or conflicting Content-Length: do not frame by it */
     fs_str server;
+    const char *buf;   /* start of the input: [buf, value end) is readable (sip_span's floor) */
 } parse_ctx;
 
 static inline bool ws(unsigned char c) { return sip_is_wsp(c); }
 
 /* Stop octets of the From/To and Via scanners (for sip_skip_out):
  * PS_HP  where header_params must look: '"' '<' ';'
- * PS_VAL where a tag/branch value ends: ';' or whitespace
+ * PS_VAL where a tag/branch value ends: ';' ',' or whitespace (a ',' after
+ *        a tag starts a second name-addr, which sip_validate reports)
  * PS_Q   where a quoted string needs a look: '"' or a backslash */
 enum { PS_HP = 1, PS_VAL = 2, PS_Q = 4 };
 static const uint8_t pstop[256] = {['"'] = PS_HP | PS_Q, ['\\'] = PS_Q, ['<'] = PS_HP, [';'] = PS_HP | PS_VAL,
-                                   [' '] = PS_VAL, ['\t'] = PS_VAL, ['\r'] = PS_VAL, ['\n'] = PS_VAL};
+                                   [','] = PS_VAL, [' '] = PS_VAL, ['\t'] = PS_VAL, ['\r'] = PS_VAL,
+                                   ['\n'] = PS_VAL};
 
 static inline fs_str span(const char *b, const char *e) {
     fs_str s = {b, (uint32_t)(e - b)};
@@ -89,16 +92,29 @@ static void msg_reset(sip_msg *m) {
 /* ---- line ends ---------------------------------------------------------------- */
 
 /* The LFs and colons of [blk, blk + 64) as bitmasks; never reads outside
- * [blk, end). */
+ * [blk, end). ctl: the OR of every block's control octets (0x00-0x1f) other
+ * than LF and CR, branch free, for one test per message: not 0 when a
+ * header field may hold a raw CTL (or an HTAB, or the body began inside a
+ * block), and then sip_parse looks at each value with header_ctl. DEL (0x7f)
+ * and a CR alone are left to header_ctl in that case (see docs/rules.md). */
 typedef struct lf_finder {
     const char *blk;  /* block the masks describe, NULL: none yet */
     uint64_t mask;    /* bit i: blk[i] == '\n' */
     uint64_t colons;  /* bit i: blk[i] == ':' */
     const char *floor, *end; /* [floor, end) is readable */
+    uint32_t ctl;
 } lf_finder;
 
 #if defined(__SSE2__)
 static inline uint32_t lf_cmp16(__m128i x, __m128i c) { return (uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, c)); }
+
+/* Octets 0x00-0x1f but LF and CR (nothing is left of 0x00-0x1f after
+ * subtracting 0x1f with saturation), as 0xff. */
+static inline __m128i lf_ctl16(__m128i x) {
+    __m128i c = _mm_cmpeq_epi8(_mm_subs_epu8(x, _mm_set1_epi8(0x1f)), _mm_setzero_si128());
+    __m128i eol = _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('\n')), _mm_cmpeq_epi8(x, _mm_set1_epi8('\r')));
+    return _mm_andnot_si128(eol, c);
+}
 
 static inline void lf_block(lf_finder *f, const char *p) {
     const __m128i lf = _mm_set1_epi8('\n'), colon = _mm_set1_epi8(':');
@@ -109,6 +125,8 @@ static inline void lf_block(lf_finder *f, const char *p) {
               (uint64_t)lf_cmp16(x3, lf) << 48;
     f->colons = (uint64_t)lf_cmp16(x0, colon) | (uint64_t)lf_cmp16(x1, colon) << 16 |
                 (uint64_t)lf_cmp16(x2, colon) << 32 | (uint64_t)lf_cmp16(x3, colon) << 48;
+    __m128i c = _mm_or_si128(_mm_or_si128(lf_ctl16(x0), lf_ctl16(x1)), _mm_or_si128(lf_ctl16(x2), lf_ctl16(x3)));
+    f->ctl |= (uint32_t)_mm_movemask_epi8(c);
 }
 
 /* First LF in [from, f->end), or NULL. from only moves forward. */
@@ -121,8 +139,9 @@ static inline const char *lf_next(lf_finder *f, const char *from) {
         }
         if (from >= f->end) return NULL;
         if (f->end - from < 64) { /* the last block ends at end, bits below from dropped */
-            if (f->end - f->floor < 64) {
+            if (f->end - f->floor < 64) { /* tiny input: no masks, header_ctl looks */
                 f->blk = NULL;
+                f->ctl = 1;
                 return memchr(from, '\n', (size_t)(f->end - from));
             }
             lf_block(f, f->end - 64);
@@ -146,6 +165,7 @@ static inline const char *colon_in(const lf_finder *f, const char *from, const c
 }
 #else
 static inline const char *lf_next(lf_finder *f, const char *from) {
+    f->ctl = 1; /* no masks: header_ctl looks at every value */
     return from < f->end ? memchr(from, '\n', (size_t)(f->end - from)) : NULL;
 }
 
@@ -200,8 +220,17 @@ static void parse_status_line(sip_msg *m, const char *p, const char *e) {
     } else {
         m->status = (uint16_t)v;
     }
-    if (q < e && *q != ' ') sip_msg_add_anomaly(m, SIP_A_START_LINE_SYNTAX);
+    /* SP Reason-Phrase: the SP is there even when the phrase is empty
+     * (RFC 3261 7.2, RFC 4475 3.1.1.13); the phrase is UTF-8 text, SP, HTAB */
+    if (q > d && (q >= e || *q != ' ')) sip_msg_add_anomaly(m, SIP_A_START_LINE_SYNTAX);
     m->reason = q < e ? span(q + 1, e) : FS_STR_NULL;
+    for (const char *r = m->reason.p, *re = r + m->reason.len; r < re; r++) {
+        unsigned char ch = (unsigned char)*r;
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+            sip_msg_add_anomaly(m, SIP_A_START_LINE_SYNTAX);
+            break;
+        }
+    }
 }
 
 /* Method SP Request-URI SP SIP-Version. false if the line is not a SIP
@@ -313,9 +342,20 @@ static void max_forwards(sip_msg *m, fs_str v) {
     else m->max_forwards = (int32_t)n;
 }
 
+/* v begins like a bare addr-spec: a scheme (token octets, no whitespace)
+ * and ':', the test sip_nameaddr_check makes before it looks for a '<'. */
+static bool addr_spec_first(fs_str v) {
+    const char *p = v.p, *end = v.p + v.len;
+    while (p < end && sip_is_token((unsigned char)*p)) p++;
+    return p > v.p && p < end && *p == ':';
+}
+
 /* The header parameters of a From/To value: after the '>' of a name-addr,
  * or after the first ';' of a bare addr-spec (RFC 3261 20.10); quoted
- * display names are skipped. Full grammar checks are sip_validate's job. */
+ * display names are skipped. A ';' before a '<' in a value that is not an
+ * addr-spec is inside a broken unquoted display name ("A;tag=x <sip:..>",
+ * DISPLAY_NAME_SYNTAX): the parameters are still the ones after the '>',
+ * as sip_nameaddr_check takes them. Full grammar checks are sip_validate's. */
 static fs_str header_params(fs_str v) {
     const char *p = v.p, *end = v.p + v.len;
     while ((p = sip_skip_out(p, end, pstop, PS_HP)) < end) {
@@ -333,6 +373,10 @@ static fs_str header_params(fs_str v) {
             const char *gt = memchr(p, '>', (size_t)(end - p));
             const char *semi = gt ? memchr(gt, ';', (size_t)(end - gt)) : NULL;
             return semi ? span(semi + 1, end) : FS_STR_NULL;
+        }
+        if (!addr_spec_first(v) && memchr(p, '<', (size_t)(end - p))) { /* ';' in a display name */
+            p++;
+            continue;
         }
         return span(p + 1, end); /* ';' */
     }
@@ -370,7 +414,8 @@ static fs_str tag_of(fs_str v) {
 static void top_via_full(sip_msg *m, fs_str v) {
     fs_str rest = v, item;
     sip_via via;
-    if (sip_list_next(&rest, &item) && sip_via_parse(item, &via)) m->via_branch = via.branch;
+    while (sip_list_next(&rest, &item) && item.len == 0) {} /* empty items: see top_via */
+    if (item.len && sip_via_parse(item, &via)) m->via_branch = via.branch;
 }
 
 /* branch= of the first Via value. Fast path: hop from ';' to ';' inside the
@@ -382,7 +427,10 @@ static void top_via(sip_msg *m, fs_str v) {
         return;
     }
     const char *p = v.p, *end = v.p + v.len;
-    const char *comma = memchr(p, ',', v.len);
+    /* empty items before the first value (", SIP/2.0/UDP ...") do not make
+     * it go away: sip_validate flags them (HEADER_EMPTY_VALUE_ITEM) */
+    while (p < end && (*p == ',' || ws((unsigned char)*p))) p++;
+    const char *comma = memchr(p, ',', (size_t)(end - p));
     if (comma) end = comma;
     const char *semi;
     while ((semi = memchr(p, ';', (size_t)(end - p))) != NULL) {
@@ -423,10 +471,22 @@ static void first_via(sip_msg *m, fs_str v) {
     top_via(m, v);
 }
 
+/* callid = word ["@" word] (RFC 3261 25.1), leniently: any VCHAR or UTF-8
+ * octet is taken as a word octet (vendors put '=' '/' '#' ... in Call-IDs),
+ * so only an empty value, whitespace (folding too), a CTL or a second '@'
+ * is CALL_ID_SYNTAX. Two 16-octet steps for a typical Call-ID. */
+static void call_id(sip_msg *m, const parse_ctx *c, fs_str v) {
+    m->call_id = v;
+    const char *p = v.p, *e = v.p + v.len;
+    p = sip_span(c->buf, p, e, &sip_cs_callid);
+    if (p < e && *p == '@') p = sip_span(c->buf, p + 1, e, &sip_cs_callid);
+    if (p != e || v.len == 0) sip_msg_add_anomaly(m, SIP_A_CALL_ID_SYNTAX);
+}
+
 static void core_field(sip_msg *m, parse_ctx *c, sip_header_id id, fs_str v) {
     bool first = m->count[id] == 1;
     switch (id) {
-    case SIP_H_CALL_ID: if (first) m->call_id = v; break;
+    case SIP_H_CALL_ID: if (first) call_id(m, c, v); break;
     case SIP_H_CSEQ: if (first) parse_cseq(m, v); break;
     case SIP_H_CONTENT_LENGTH: content_length(m, c, v); break;
     case SIP_H_MAX_FORWARDS: if (first) max_forwards(m, v); break;
@@ -455,6 +515,21 @@ static void core_field(sip_msg *m, parse_ctx *c, sip_header_id id, fs_str v) {
  * colon: the first ':' in it, NULL if none. A name that is a known header
  * name (letters and '-', so all token octets) is taken as is; any other
  * name is scanned as a token. */
+/* A raw CTL (RFC 5234: 0x00-0x1f, 0x7f) other than HTAB in the value [p, e):
+ * not the CRLF (or bare LF) of a folded line, not the octet a backslash
+ * escapes (quoted-pair, RFC 3261 25.1: "\<NUL>" is legal inside a quoted
+ * string, RFC 4475 3.1.1.2). */
+static bool header_ctl(const char *p, const char *e) {
+    for (const char *b = p; p < e; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if ((ch >= 0x20 && ch != 0x7f) || ch == '\t' || ch == '\n') continue;
+        if (ch == '\r' && p + 1 < e && p[1] == '\n') continue;
+        if (p > b && p[-1] == '\\') continue;
+        return true;
+    }
+    return false;
+}
+
 static void header_field(sip_msg *m, parse_ctx *c, const char *p, const char *e, const char *colon) {
     if ((size_t)(e - p) > c->max_hlen) sip_msg_add_anomaly(m, SIP_A_LIMIT_HEADER_LENGTH);
     const char *n = p;
@@ -555,7 +630,7 @@ sip_parse_status sip_parse(sip_msg *m, const char *buf, size_t len, const sip_li
     if (len > UINT32_MAX) len = UINT32_MAX;
     const bool stream = flags & SIP_PARSE_STREAM;
     const size_t max_msg = lim->max_message ? lim->max_message : 65535;
-    parse_ctx c = {.lim = lim, .cl = -1, .max_hlen = lim->max_header_len ? lim->max_header_len : SIZE_MAX};
+    parse_ctx c = {.lim = lim, .cl = -1, .max_hlen = lim->max_header_len ? lim->max_header_len : SIZE_MAX, .buf = buf};
     c.max_hdrs = lim->max_headers && lim->max_headers < SIP_MAX_HEADERS ? lim->max_headers : SIP_MAX_HEADERS;
     const char *end = buf + len, *s = buf;
 
@@ -586,7 +661,7 @@ sip_parse_status sip_parse(sip_msg *m, const char *buf, size_t len, const sip_li
     /* header fields until the empty line */
     const char *hp = lf ? lf + 1 : end;
     bool done = false;
-    lf_finder lf_f = {.blk = NULL, .floor = buf, .end = end};
+    lf_finder lf_f = {.blk = NULL, .floor = buf, .end = end, .ctl = 0};
     while (hp < end) {
         if (*hp == '\n') {
             sip_msg_add_anomaly(m, SIP_A_BARE_LF);
@@ -607,6 +682,14 @@ sip_parse_status sip_parse(sip_msg *m, const char *buf, size_t len, const sip_li
         if (nl && (nl == hp || nl[-1] != '\r')) sip_msg_add_anomaly(m, SIP_A_BARE_LF);
         header_field(m, &c, hp, fe, colon_in(&lf_f, hp, fe));
         hp = nl ? nl + 1 : end;
+    }
+    if (lf_f.ctl) { /* rare: some block held a control octet other than CR, LF */
+        for (uint16_t i = 0; i < m->nhdr; i++) {
+            if (header_ctl(m->hdr[i].value.p, m->hdr[i].value.p + m->hdr[i].value.len)) {
+                sip_msg_add_anomaly(m, SIP_A_CONTROL_CHARACTER);
+                break;
+            }
+        }
     }
     if (!done) {
         if (stream) {

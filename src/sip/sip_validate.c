@@ -18,6 +18,9 @@
 #include "sip.h"
 
 #define ADD(m, a) sip_msg_add_anomaly((m), SIP_A_##a)
+/* s starts with the lower-case literal lit, any case. */
+#define ISTARTS(s, lit) ((s).len >= sizeof(lit) - 1 && sip_lower_eq_lit((s).p, lit, sizeof(lit) - 1))
+#define IEQ(s, lit) ((s).len == sizeof(lit) - 1 && sip_lower_eq_lit((s).p, lit, sizeof(lit) - 1))
 
 static inline bool ws(unsigned char c) { return sip_is_wsp(c); }
 
@@ -97,25 +100,84 @@ static const word registered_schemes[] = {
     W("ws"),         W("wss"),   W("geo"),    W("cid"), W("mid"),   W("rtsp"),   W("sms"),   W("mms"),
     W("data"),       W("ftp"),   W("news"),   W("tag"), W("tip"),   W("tn3270"), W("h323s"), {NULL, 0}};
 
+/* Leniency: '_' (internal DNS names, Windows hosts) is taken as a host
+ * octet although RFC 3261 hostname has none. */
 static bool host_char(unsigned char c) {
     return (sip_ctype[c] & (SIP_CC_ALPHA | SIP_CC_DIGIT)) || c == '-' || c == '.' || c == '_';
 }
 
-/* Host of a sip/sips URI (IPv6 already unbracketed). Whitespace inside a
- * URI is found earlier (ADDR_SPEC_SPACES, RURI_SYNTAX), so only the host is
- * scanned here: this runs on every URI of every message. */
-static bool sip_uri_sane(fs_str uri, const sip_uri *u) {
-    bool v6 = u->host.p > uri.p && u->host.p[-1] == '[';
+/* The edges of a hostname [h, h + n) of host_char octets: a domainlabel
+ * starts and ends alphanumeric, one trailing '.' is allowed (hostname =
+ * *(domainlabel ".") toplabel ["."]). Only the edges: "-bad-", ".x", "x..",
+ * "x-" are out, "a.-b" is not looked at, so the fast paths can make the same
+ * test at no cost. */
+static inline bool host_edges_ok(const char *h, size_t n) {
+    if (n == 0 || h[0] == '-' || h[0] == '.') return false;
+    char last = h[n - 1];
+    if (last == '.') {
+        if (n < 2) return false;
+        last = h[n - 2];
+    }
+    return last != '-' && last != '.';
+}
+
+/* A hostname or an IPv6 reference's inside (v6: unbracketed). */
+static bool host_ok(fs_str h, bool v6) {
     if (v6) {
-        for (uint32_t i = 0; i < u->host.len; i++) {
-            unsigned char c = (unsigned char)u->host.p[i];
+        for (uint32_t i = 0; i < h.len; i++) {
+            unsigned char c = (unsigned char)h.p[i];
             if (!(sip_ctype[c] & SIP_CC_HEX) && c != ':' && c != '.') return false;
         }
-        return true;
+        return h.len > 0;
     }
-    for (uint32_t i = 0; i < u->host.len; i++)
-        if (!host_char((unsigned char)u->host.p[i])) return false;
+    for (uint32_t i = 0; i < h.len; i++)
+        if (!host_char((unsigned char)h.p[i])) return false;
+    return host_edges_ok(h.p, h.len);
+}
+
+/* Via received= (RFC 3261 20.42: IPv4address / IPv6address): made of the
+ * octets of an IP address (hex digits, ':' and '.'; the [] of an
+ * IPv6reference tolerated), as the fast path's one span checks it. Catches a
+ * host name or junk; octet ranges are not checked. */
+static bool ip_addr_ok(const char *p, const char *e) {
+    if (e - p >= 2 && *p == '[' && e[-1] == ']') p++, e--;
+    if (p >= e) return false;
+    for (; p < e; p++)
+        if (!(sip_ctype[(unsigned char)*p] & SIP_CC_HEX) && *p != ':' && *p != '.') return false;
     return true;
+}
+
+/* userinfo = user [":" password] "@" (RFC 3261 25.1): user is not empty,
+ * both hold unreserved, escaped ("%" HEX HEX) and user-unreserved octets
+ * (& = + $ , ; ? /). Leniencies: '#' (phones send feature codes unescaped:
+ * sip:*21#@pbx) and further ':' in the password, as the fast path. */
+static bool userinfo_ok(const sip_uri *u) {
+    if (!u->user.p) return true; /* no '@' */
+    if (u->user.len == 0) return false;
+    const char *p = u->user.p, *e = u->password.p ? u->password.p + u->password.len : u->user.p + u->user.len;
+    for (; p < e; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (sip_ctype[c] & (SIP_CC_ALPHA | SIP_CC_DIGIT)) continue;
+        if (c == '%') {
+            if (e - p < 3 || !(sip_ctype[(unsigned char)p[1]] & SIP_CC_HEX) ||
+                !(sip_ctype[(unsigned char)p[2]] & SIP_CC_HEX))
+                return false;
+            p += 2;
+            continue;
+        }
+        if (c <= 0x20 || c >= 0x7f || !strchr("-_.!~*'()&=+$,;?/:#", c)) return false;
+    }
+    return true;
+}
+
+/* A sip/sips URI (IPv6 host already unbracketed): host, userinfo, and no '@'
+ * in the URI parameters (the userinfo ends at the first '@'). Whitespace
+ * inside a URI is found earlier (ADDR_SPEC_SPACES, RURI_SYNTAX). Runs only
+ * for URIs the fast path (sip_fast_sip_uri / fast_hostpart) did not pass. */
+static bool sip_uri_sane(fs_str uri, const sip_uri *u) {
+    bool v6 = u->host.p > uri.p && u->host.p[-1] == '[';
+    if (!host_ok(u->host, v6) || !userinfo_ok(u)) return false;
+    return !(u->params.len && memchr(u->params.p, '@', u->params.len));
 }
 
 
@@ -243,20 +305,22 @@ static bool date_ok(fs_str v) {
 /* URI octet classes for the fast paths: 1 = may appear in a plain URI
  * (printable ASCII except < > " ? \\), 2 = hostname character (alnum - . _),
  * 4 = IPv6 reference character (hex digit : .), 8 = Via parameter value
- * character (token, ':' and brackets for IPv6 received=), 16 = plain URI
- * octet other than '@', 32 = plain URI octet other than ';' (inside one
- * URI parameter), 64 = octet of a plain quoted display name (not '"', '\\',
+ * character (token, ':' and brackets for IPv6 received=), 16 = plain
+ * userinfo octet: a URI octet other than '@', '%' (escapes take the full
+ * check) and [ ] ^ ` { | } (not in RFC 3261 user/password; '#' stays, see
+ * userinfo_ok), 32 = plain URI octet other than ';' and '@' (inside one URI
+ * parameter), 64 = octet of a plain quoted display name (not '"', '\\',
  * CTL), 128 = token character or SP (an unquoted display name). */
 enum { UC_URI = 1, UC_HOST = 2, UC_V6 = 4, UC_VIAV = 8, UC_PLAIN = 16, UC_PCHAR = 32, UC_QD = 64, UC_TOKSP = 128 };
 static const uint8_t uri_class[256] = {
       0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
       0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
-    192, 249,   0, 113, 113, 249, 113, 249, 113, 113, 249, 249, 113, 251, 255, 113,
+    192, 249,   0, 113, 113, 233, 113, 249, 113, 113, 249, 249, 113, 251, 255, 113,
     255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 125,  81,  64, 113,  64,  64,
-     97, 255, 255, 255, 255, 255, 255, 251, 251, 251, 251, 251, 251, 251, 251, 251,
-    251, 251, 251, 251, 251, 251, 251, 251, 251, 251, 251, 121,   0, 121, 113, 251,
-    249, 255, 255, 255, 255, 255, 255, 251, 251, 251, 251, 251, 251, 251, 251, 251,
-    251, 251, 251, 251, 251, 251, 251, 251, 251, 251, 251, 113, 113, 113, 249,   0,
+     65, 255, 255, 255, 255, 255, 255, 251, 251, 251, 251, 251, 251, 251, 251, 251,
+    251, 251, 251, 251, 251, 251, 251, 251, 251, 251, 251, 105,   0, 105,  97, 251,
+    233, 255, 255, 255, 255, 255, 255, 251, 251, 251, 251, 251, 251, 251, 251, 251,
+    251, 251, 251, 251, 251, 251, 251, 251, 251, 251, 251,  97,  97,  97, 249,   0,
      64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,
      64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,
      64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,
@@ -270,7 +334,7 @@ static const uint8_t uri_class[256] = {
 /* The same classes as sip_span sets (generated from uri_class; test_sip
  * checks every octet of each against the table). */
 const sip_charset sip_cs_uri_plain = {
-    {0x3a, 0x3f, 0x3e, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x35, 0x3f, 0x3d, 0x1d},
+    {0x2a, 0x3f, 0x3e, 0x3f, 0x3f, 0x3e, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x17, 0x15, 0x17, 0x35, 0x1d},
     {0x40, 0x80, 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00},
     uri_class, UC_PLAIN, false};
 const sip_charset sip_cs_host = {
@@ -278,7 +342,7 @@ const sip_charset sip_cs_host = {
     {0x40, 0x80, 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00},
     uri_class, UC_HOST, false};
 const sip_charset sip_cs_uri_param = {
-    {0x3e, 0x3f, 0x3e, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3d, 0x35, 0x3f, 0x3d, 0x1d},
+    {0x3a, 0x3f, 0x3e, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3d, 0x35, 0x3f, 0x3d, 0x1d},
     {0x40, 0x80, 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00},
     uri_class, UC_PCHAR, false};
 const sip_charset sip_cs_via_value = {
@@ -319,7 +383,7 @@ static const char *fast_hostpart(const fast_val *sc, const char *h) {
         q++;
     } else {
         q = vspan(sc, q, &sip_cs_host);
-        if (q == h) return NULL;
+        if (q == h || !host_edges_ok(h, (size_t)(q - h))) return NULL;
     }
     if (q < e && *q == ':') {
         const char *d = ++q;
@@ -341,7 +405,10 @@ static const char *fast_hostpart(const fast_val *sc, const char *h) {
  * URI ends (see fast_hostpart), NULL if not that shape. */
 static const char *fast_uri_end(const fast_val *sc, const char *p) {
     const char *q = vspan(sc, p, &sip_cs_uri_plain);
-    if (q < sc->end && *q == '@') p = q + 1;
+    if (q < sc->end && *q == '@') {
+        if (q == p || *p == ':') return NULL; /* empty user */
+        p = q + 1;
+    }
     return fast_hostpart(sc, p);
 }
 
@@ -448,7 +515,7 @@ bool sip_fast_via(fs_str v, fs_str *host, fs_str *branch) {
     if (p == t || p >= e || *p != ' ') return false;
     const char *h = ++p;
     p = vspan(&sc, p, &sip_cs_host);
-    if (p == h) return false; /* IPv6 sent-by: the full parser */
+    if (p == h || !host_edges_ok(h, (size_t)(p - h))) return false; /* IPv6 sent-by: the full parser */
     *host = fs_str_make(h, (size_t)(p - h));
     if (p < e && *p == ':') {
         const char *d = ++p;
@@ -460,18 +527,31 @@ bool sip_fast_via(fs_str v, fs_str *host, fs_str *branch) {
     while (p < e) {
         if (*p != ';') return false;
         const char *n = ++p, *k;
-        bool is_branch = false; /* "branch" followed by '=' is always found by KNOWN_NAME */
-        if ((k = KNOWN_NAME(p, e, "branch")) != NULL) is_branch = true;
-        else if ((k = KNOWN_NAME(p, e, "rport")) == NULL && (k = KNOWN_NAME(p, e, "received")) == NULL)
+        /* the names whose values via_params_ok checks ("branch" etc. followed
+         * by '=' are always found by KNOWN_NAME; received= takes the IP
+         * address span, branch= the token span); ttl and maddr, rare, take
+         * the full check */
+        enum { VP_OTHER, VP_BRANCH, VP_RPORT, VP_RECEIVED } kind = VP_OTHER;
+        if ((k = KNOWN_NAME(p, e, "branch")) != NULL) kind = VP_BRANCH;
+        else if ((k = KNOWN_NAME(p, e, "rport")) != NULL) kind = VP_RPORT;
+        else if ((k = KNOWN_NAME(p, e, "received")) != NULL) kind = VP_RECEIVED;
+        else {
             k = vspan(&sc, p, &sip_cs_token);
+            if ((k - p == 3 && sip_lower_eq(p, "ttl", 3)) || (k - p == 5 && sip_lower_eq(p, "maddr", 5)))
+                return false;
+        }
         p = k;
         if (p == n) return false;
         if (p < e && *p == '=') {
             const char *vb = ++p;
-            p = vspan(&sc, p, &sip_cs_via_value);
+            p = vspan(&sc, p, kind == VP_BRANCH ? &sip_cs_token : kind == VP_RECEIVED ? &sip_cs_v6 : &sip_cs_via_value);
             if (p == vb) return false;
-            if (is_branch && branch->len == 0)
-                *branch = fs_str_make(vb, (size_t)(p - vb));
+            if (kind == VP_BRANCH) {
+                if (branch->len == 0) *branch = fs_str_make(vb, (size_t)(p - vb));
+            } else if (kind == VP_RPORT) {
+                uint32_t port;
+                if (port_digits(vb, p, &port) != p || port > 65535) return false;
+            }
         }
     }
     return true;
@@ -485,6 +565,33 @@ static bool trailing_comma(fs_str v) {
     return v.len && v.p[v.len - 1] == ',';
 }
 
+/* tag-param = "tag" EQUAL token (RFC 3261 25.1). Leniently: TAG_SYNTAX only
+ * for what is clearly broken or an injection attempt -- an empty ("tag=") or
+ * quoted tag, whitespace, a CTL, or one of , < > " ; -- any other printable or
+ * UTF-8 octet is taken (benign stacks put '/', '=', '@' ... in tags). */
+static bool tag_ok(fs_str v, fs_str params) {
+    if (!v.p) return true; /* ";tag" alone: no tag (sip_fast_nameaddr takes it too) */
+    if (v.len == 0 || (v.p > params.p && v.p[-1] == '"')) return false;
+    for (uint32_t i = 0; i < v.len; i++) {
+        unsigned char c = (unsigned char)v.p[i];
+        if (c <= 0x20 || c == 0x7f || c == ',' || c == '<' || c == '>' || c == '"' || c == ';') return false;
+    }
+    return true;
+}
+
+/* A ',' outside quoted strings in From/To header parameters: a second
+ * name-addr follows the first ("<sip:a@x>;tag=1, <sip:b@x>"). */
+static bool params_have_comma(fs_str params) {
+    const char *p = params.p, *e = params.p + params.len;
+    for (; p < e; p++) {
+        if (*p == ',') return true;
+        if (*p == '"')
+            for (p++; p < e && *p != '"'; p++)
+                if (*p == '\\') p++;
+    }
+    return false;
+}
+
 static void check_from_to_full(sip_msg *m, sip_header_id id, const sip_limits *lim) {
     const sip_header *h = sip_first(m, id);
     if (!h) return;
@@ -492,6 +599,14 @@ static void check_from_to_full(sip_msg *m, sip_header_id id, const sip_limits *l
     sip_nameaddr na;
     sip_anomaly a = sip_nameaddr_check(h->value, &na);
     if (a != SIP_A_NONE) sip_msg_add_anomaly(m, a);
+    if (na.params.len) {
+        /* From/To are single-valued: a comma list there is the same as two
+         * From rows (RFC 3261 7.3.1), which RFC 4475 3.3.8 calls semantic */
+        if (params_have_comma(na.params)) ADD(m, MULTIPLE_SINGLE_VALUE);
+        fs_str rest = na.params, n, v;
+        while (sip_param_next(&rest, &n, &v))
+            if (IEQ(n, "tag") && !tag_ok(v, na.params)) ADD(m, TAG_SYNTAX);
+    }
     if (a == SIP_A_UNTERMINATED_QUOTE || na.uri.len == 0) return;
     sip_uri u;
     check_header_uri(m, na.uri, lim, true, &u);
@@ -551,6 +666,46 @@ static void top_branch(sip_msg *m, fs_str branch) {
     }
 }
 
+/* The parts of a Via value sip_via_parse takes as tokens (RFC 3261 20.42,
+ * 25.1; RFC 3581): sent-by host is a hostname or an IPv6 reference; branch
+ * a token (or absent: ";branch"); received an IP address; rport empty or a
+ * port; ttl 0-255; maddr a host. Other parameters are generic (not looked
+ * at). */
+static bool digits_upto(fs_str v, uint32_t ndig, uint32_t max) {
+    if (v.len == 0 || v.len > ndig) return false;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < v.len; i++) {
+        if (!sip_is_digit((unsigned char)v.p[i])) return false;
+        n = n * 10 + (uint32_t)(v.p[i] - '0');
+    }
+    return n <= max;
+}
+
+static bool via_values_ok(const sip_via *v) {
+    if (!host_ok(v->host, v->host.p[-1] == '[')) return false; /* host.p follows "SIP/2.0/x " */
+    fs_str rest = v->params, n, val;
+    while (sip_param_next(&rest, &n, &val)) {
+        bool quoted = val.p && val.p > v->params.p && val.p[-1] == '"';
+        if (IEQ(n, "branch")) {
+            if (!val.p) continue; /* ";branch": no value, no transaction id (a NOTE elsewhere) */
+            if (val.len == 0 || quoted) return false;
+            for (uint32_t i = 0; i < val.len; i++)
+                if (!sip_is_token((unsigned char)val.p[i])) return false;
+        } else if (IEQ(n, "received")) {
+            const char *a = val.p ? val.p : "";
+            if (!ip_addr_ok(a, a + val.len)) return false;
+        } else if (IEQ(n, "rport")) {
+            if (val.len && !digits_upto(val, 5, 65535)) return false;
+        } else if (IEQ(n, "ttl")) {
+            if (!digits_upto(val, 3, 255)) return false;
+        } else if (IEQ(n, "maddr")) {
+            bool v6 = val.len >= 2 && val.p[0] == '[' && val.p[val.len - 1] == ']';
+            if (!host_ok(v6 ? fs_str_make(val.p + 1, val.len - 2) : val, v6)) return false;
+        }
+    }
+    return true;
+}
+
 static void check_via(sip_msg *m) {
     hdr_iter it = hdr_iter_of(m, SIP_H_VIA);
     const sip_header *h;
@@ -584,6 +739,7 @@ static void check_via(sip_msg *m) {
                 top = false;
                 continue;
             }
+            if (!via_values_ok(&v)) ADD(m, VIA_SYNTAX);
             if (v.empty_param) ADD(m, HEADER_EMPTY_VALUE_ITEM);
             if (is_broadcast(v.host)) ADD(m, VIA_BROADCAST);
             if (top) {
@@ -652,9 +808,6 @@ static const word known_types[] = {W("application/sdp"),
                                    W("application/vnd.3gpp.ussd+xml"),
                                    {NULL, 0}};
 
-/* s starts with the lower-case literal lit, any case. */
-#define ISTARTS(s, lit) ((s).len >= sizeof(lit) - 1 && sip_lower_eq_lit((s).p, lit, sizeof(lit) - 1))
-#define IEQ(s, lit) ((s).len == sizeof(lit) - 1 && sip_lower_eq_lit((s).p, lit, sizeof(lit) - 1))
 
 static bool known_content_type(fs_str type) {
     if (IEQ(type, "application/sdp") || ISTARTS(type, "multipart/")) return true;

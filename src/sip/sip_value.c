@@ -464,10 +464,9 @@ bool sip_via_next(const sip_msg *m, sip_via_iter *it, sip_via *v, bool *bad) {
     if (bad) *bad = false;
     for (;;) {
         fs_str item;
-        if (it->started && sip_list_next(&it->rest, &item)) {
-            if (sip_via_parse(item, v)) return true;
-            if (bad) *bad = true;
-            return false;
+        while (it->started && sip_list_next(&it->rest, &item)) {
+            if (item.len && sip_via_parse(item, v)) return true;
+            if (bad) *bad = true; /* skipped: the values after it still count */
         }
         const sip_header *h = sip_header_next(m, SIP_H_VIA, &it->pos);
         if (!h) return false;

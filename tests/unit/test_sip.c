@@ -777,7 +777,8 @@ static void test_charsets(void) {
     } sets[] = {{"token", &sip_cs_token},         {"uri_plain", &sip_cs_uri_plain},
                 {"host", &sip_cs_host},           {"uri_param", &sip_cs_uri_param},
                 {"via_value", &sip_cs_via_value}, {"qdtext", &sip_cs_qdtext},
-                {"token_sp", &sip_cs_token_sp},   {"v6", &sip_cs_v6}};
+                {"token_sp", &sip_cs_token_sp},   {"v6", &sip_cs_v6},
+                {"callid", &sip_cs_callid}};
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
         const sip_charset *cs = sets[i].cs;
         int bad = 0;
@@ -795,6 +796,12 @@ static void test_charsets(void) {
     CHECK(!(sip_cs_uri_param.table[';'] & sip_cs_uri_param.bits));
     CHECK(!(sip_cs_host.table['>'] & sip_cs_host.bits));
     CHECK(sip_cs_qdtext.table[0xe9] & sip_cs_qdtext.bits);
+    CHECK(!(sip_cs_callid.table['@'] & sip_cs_callid.bits));
+    CHECK(!(sip_cs_callid.table[' '] & sip_cs_callid.bits));
+    CHECK(sip_cs_callid.table['='] & sip_cs_callid.bits);
+    CHECK(!(sip_cs_uri_plain.table['{'] & sip_cs_uri_plain.bits));
+    CHECK(sip_cs_uri_plain.table['#'] & sip_cs_uri_plain.bits);
+    CHECK(!(sip_cs_uri_param.table['@'] & sip_cs_uri_param.bits));
 }
 
 /* sip_span (SSSE3 blocks, the overlapping last block, the byte loop) gives
@@ -936,6 +943,200 @@ static void test_peek_call_id(void) {
     CHECK(peek_is("INVITE sip:b@x SIP/2.0\r\nCall-ID: a84b4c76e66710@pc33\r\nCS", "a84b4c76e66710@pc33"));
 }
 
+/* The parser audit's cases (wrong extraction, missing MALFORMED codes) and
+ * the leniencies kept on purpose (docs/rules.md, SIP-MAL-001). */
+static char abuf[1024];
+static sip_parse_status audit(const char *ruri, const char *via, const char *from, const char *to,
+                              const char *callid, const char *extra) {
+    snprintf(abuf, sizeof abuf,
+             "OPTIONS %s SIP/2.0\r\nVia: %s\r\nMax-Forwards: 70\r\nFrom: %s\r\nTo: %s\r\nCall-ID: %s\r\n"
+             "CSeq: 1 OPTIONS\r\n%sContent-Length: 0\r\n\r\n",
+             ruri, via, from, to, callid, extra);
+    return parse(abuf);
+}
+#define A_RURI "sip:bob@example.net"
+#define A_VIA "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKabc1"
+#define A_FROM "<sip:alice@example.com>;tag=ft1"
+#define A_TO "<sip:bob@example.net>"
+#define A_CID "cid1@example.com"
+
+static void test_audit(void) {
+    /* 1: the tag is the header parameter after the name-addr, not a ";tag="
+     * inside a broken unquoted display name */
+    CHECK_EQ_INT(audit(A_RURI, A_VIA, A_FROM, "A;tag=evil <sip:bob@x>;tag=good", A_CID, ""), SIP_PARSE_OK);
+    CHECK_EQ_STR(M.to_tag, "good");
+    CHECK(has(SIP_A_DISPLAY_NAME_SYNTAX));
+    CHECK_EQ_INT(audit(A_RURI, A_VIA, "B;tag=evil <sip:a@x>;x=1;tag=good2", A_TO, A_CID, ""), SIP_PARSE_OK);
+    CHECK_EQ_STR(M.from_tag, "good2");
+    CHECK_EQ_INT(audit(A_RURI, A_VIA, "sip:a@x;tag=t<1", A_TO, A_CID, ""), SIP_PARSE_OK); /* bare addr-spec */
+    CHECK_EQ_STR(M.from_tag, "t<1");
+    CHECK(has(SIP_A_TAG_SYNTAX));
+    /* 2: two name-addrs in From: the first tag, and both codes */
+    CHECK_EQ_INT(audit(A_RURI, A_VIA, "<sip:a@x>;tag=1, <sip:b@x>", A_TO, A_CID, ""), SIP_PARSE_OK);
+    CHECK_EQ_STR(M.from_tag, "1");
+    CHECK(has(SIP_A_MULTIPLE_SINGLE_VALUE));
+    CHECK(has(SIP_A_TAG_SYNTAX));
+    CHECK_EQ_INT(audit(A_RURI, A_VIA, A_FROM, "<sip:a@x>;tag=2;x=y, <sip:b@x>", A_CID, ""), SIP_PARSE_OK);
+    CHECK_EQ_STR(M.to_tag, "2");
+    CHECK(has(SIP_A_MULTIPLE_SINGLE_VALUE));
+    /* a ',' in a quoted parameter or in the user part is no list */
+    CHECK_EQ_INT(audit(A_RURI, A_VIA, "<sip:a,b@x>;tag=3;p=\"u,v\"", A_TO, A_CID, ""), SIP_PARSE_OK);
+    CHECK(only_notes());
+    /* 3: tags that are not tokens */
+    const char *bad_tags[] = {"<sip:a@x>;tag=a<b", "<sip:a@x>;tag=", "<sip:a@x>;tag=\"q\"",
+                              "<sip:a@x>;tag=a>b", "<sip:a@x>;tag=a\"b"};
+    for (size_t i = 0; i < sizeof bad_tags / sizeof bad_tags[0]; i++) {
+        CHECK_EQ_INT(audit(A_RURI, A_VIA, bad_tags[i], A_TO, A_CID, ""), SIP_PARSE_OK);
+        CHECK_MSG(has(SIP_A_TAG_SYNTAX), "tag %s not flagged", bad_tags[i]);
+    }
+    CHECK_EQ_INT(audit(A_RURI, A_VIA, A_FROM, "<sip:b@x>;tag=a<b", A_CID, ""), SIP_PARSE_OK);
+    CHECK(has(SIP_A_TAG_SYNTAX));
+    /* leniency: ";tag" without '=' (as ";branch": the fast path takes it) and other printable octets */
+    CHECK_EQ_INT(audit(A_RURI, A_VIA, "<sip:a@x>;tag;x=\"1\"", A_TO, A_CID, ""), SIP_PARSE_OK);
+    CHECK(!has(SIP_A_TAG_SYNTAX));
+    CHECK_EQ_INT(audit(A_RURI, A_VIA, "<sip:a@x>;tag=a/b=c@d:e", A_TO, A_CID, ""), SIP_PARSE_OK);
+    CHECK(!has(SIP_A_TAG_SYNTAX));
+    CHECK_EQ_STR(M.from_tag, "a/b=c@d:e");
+    /* 4, 5: Call-ID empty (present, unlike an absent one), whitespace, CTL, two '@' */
+    CHECK_EQ_INT(audit(A_RURI, A_VIA, A_FROM, A_TO, "", ""), SIP_PARSE_OK);
+    CHECK(has(SIP_A_CALL_ID_SYNTAX));
+    CHECK(!has(SIP_A_MISSING_REQUIRED_HEADER));
+    CHECK_EQ_INT(M.call_id.len, 0);
+    const char *bad_cids[] = {"abc\r\n def", "abc def", "a\tb", "a@b@c", "@@", "abc\x01"};
+    for (size_t i = 0; i < sizeof bad_cids / sizeof bad_cids[0]; i++) {
+        CHECK_EQ_INT(audit(A_RURI, A_VIA, A_FROM, A_TO, bad_cids[i], ""), SIP_PARSE_OK);
+        CHECK_MSG(has(SIP_A_CALL_ID_SYNTAX), "Call-ID case %zu not flagged", i);
+    }
+    CHECK_EQ_INT(audit(A_RURI, A_VIA, A_FROM, A_TO, "abc\r\n def", ""), SIP_PARSE_OK);
+    CHECK(!has(SIP_A_CONTROL_CHARACTER)); /* folding is not a CTL */
+    /* leniency: base64 Call-IDs ('=', '/', '+') and other VCHARs; a 64-octet one */
+    const char *ok_cids[] = {"YWJjZGVm+/xyz==@10.0.0.1", "a#b$c&d|e^f", "x@", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"};
+    for (size_t i = 0; i < sizeof ok_cids / sizeof ok_cids[0]; i++) {
+        CHECK_EQ_INT(audit(A_RURI, A_VIA, A_FROM, A_TO, ok_cids[i], ""), SIP_PARSE_OK);
+        CHECK_MSG(only_notes(), "Call-ID %s flagged", ok_cids[i]);
+        CHECK_EQ_STR(M.call_id, ok_cids[i]);
+    }
+    /* 6: Via sent-by, branch, received, rport, ttl, maddr */
+    const char *bad_vias[] = {"SIP/2.0/UDP ho!st;branch=z9hG4bKa",
+                              "SIP/2.0/UDP h;branch=z9hG4bK<x>",
+                              "SIP/2.0/UDP h;branch=z9hG4bKa;received=not-an-ip",
+                              "SIP/2.0/UDP h;branch=z9hG4bKa;rport=abc",
+                              "SIP/2.0/UDP h;branch=z9hG4bKa;rport=70000",
+                              "SIP/2.0/UDP h;branch=z9hG4bKa;ttl=999",
+                              "SIP/2.0/UDP h;branch=z9hG4bKa;maddr=bad!host",
+                              "SIP/2.0/UDP -bad-;branch=z9hG4bKa",
+                              "SIP/2.0/UDP h;branch=",
+                              "SIP/2.0/UDP h;branch=z9hG4bK:a"};
+    for (size_t i = 0; i < sizeof bad_vias / sizeof bad_vias[0]; i++) {
+        CHECK_EQ_INT(audit(A_RURI, bad_vias[i], A_FROM, A_TO, A_CID, ""), SIP_PARSE_OK);
+        CHECK_MSG(has(SIP_A_VIA_SYNTAX), "Via %s not flagged", bad_vias[i]);
+    }
+    CHECK_EQ_INT(audit(A_RURI, "SIP/2.0/UDP ho!st;branch=z9hG4bK<x>", A_FROM, A_TO, A_CID, ""), SIP_PARSE_OK);
+    CHECK_EQ_STR(M.via_branch, "z9hG4bK<x>"); /* still extracted */
+    const char *ok_vias[] = {"SIP/2.0/UDP h_1.example.com;branch=z9hG4bKa;rport;received=192.0.2.1",
+                             "SIP/2.0/UDP h;branch=z9hG4bKa;rport=5060;received=2001:db8::1",
+                             "SIP/2.0/UDP h;branch=z9hG4bKa;received=[2001:db8::1]",
+                             "SIP/2.0/UDP h.;branch=z9hG4bKa;ttl=16;maddr=224.0.0.1",
+                             "SIP/2.0/UDP [2001:db8::1];branch=z9hG4bKa;maddr=[2001:db8::2]"};
+    for (size_t i = 0; i < sizeof ok_vias / sizeof ok_vias[0]; i++) {
+        CHECK_EQ_INT(audit(A_RURI, ok_vias[i], A_FROM, A_TO, A_CID, ""), SIP_PARSE_OK);
+        CHECK_MSG(only_notes(), "Via %s flagged", ok_vias[i]);
+    }
+    /* 7, 8: Request-URI and header URI userinfo, escapes, empty user, '@' in params, host edges */
+    const char *bad_ruris[] = {"sip:*21#{x}@example.net", "sip:a|b@x", "sip:a^b@x", "sip:a`b@x", "sip:a[b]@x",
+                               "sip:a\\b@x", "sip:@example.net", "sip::pw@x", "sip:b%zzob@x", "sip:b%4@x",
+                               "sip:bob@x;p=a@b", "sip:bob@-bad-", "sip:bob@.x", "sip:bob@x..", "sip:bob@x-"};
+    for (size_t i = 0; i < sizeof bad_ruris / sizeof bad_ruris[0]; i++) {
+        CHECK_EQ_INT(audit(bad_ruris[i], A_VIA, A_FROM, A_TO, A_CID, ""), SIP_PARSE_OK);
+        CHECK_MSG(has(SIP_A_RURI_SYNTAX), "Request-URI %s not flagged", bad_ruris[i]);
+    }
+    CHECK_EQ_INT(audit(A_RURI, A_VIA, "<sip:b%zzob@my_host.>;tag=1", A_TO, A_CID, ""), SIP_PARSE_OK);
+    CHECK(has(SIP_A_URI_SYNTAX));
+    CHECK_EQ_INT(audit(A_RURI, A_VIA, A_FROM, "<sip:@example.net>", A_CID, ""), SIP_PARSE_OK);
+    CHECK(has(SIP_A_URI_SYNTAX));
+    /* leniencies: feature codes with '*' '#', '_' in hosts, a trailing '.', escapes, ';' '?' '/' in users */
+    const char *ok_ruris[] = {"sip:*21#@pbx.example.com", "sip:#31#0123@x", "sip:bob@my_host.example.com",
+                              "sip:bob@example.com.", "sip:%2B4930123@x", "sip:a;b=c?d/e@x;user=phone",
+                              "sip:user:pa:ss@x", "sip:[2001:db8::1]:5060;transport=tcp"};
+    for (size_t i = 0; i < sizeof ok_ruris / sizeof ok_ruris[0]; i++) {
+        CHECK_EQ_INT(audit(ok_ruris[i], A_VIA, A_FROM, A_TO, A_CID, ""), SIP_PARSE_OK);
+        if (!only_notes()) dump_anoms(ok_ruris[i]);
+        CHECK_MSG(only_notes(), "Request-URI %s flagged", ok_ruris[i]);
+    }
+    CHECK_EQ_INT(audit(A_RURI, A_VIA, "<sip:*21#@pbx>;tag=1", "<sip:%2Bbob@h_1>", A_CID, ""), SIP_PARSE_OK);
+    CHECK(only_notes());
+    /* 9: status line without the SP before an (empty) Reason-Phrase, CTL in it */
+    CHECK_EQ_INT(parse("SIP/2.0 200\r\nVia: " A_VIA "\r\nFrom: " A_FROM "\r\nTo: <sip:b@x>;tag=x\r\n"
+                       "Call-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"),
+                 SIP_PARSE_OK);
+    CHECK(has(SIP_A_START_LINE_SYNTAX));
+    CHECK_EQ_INT(M.status, 200);
+    CHECK_EQ_INT(parse("SIP/2.0 200 O\x1b[2JK\r\nVia: " A_VIA "\r\nFrom: " A_FROM "\r\nTo: <sip:b@x>;tag=x\r\n"
+                       "Call-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"),
+                 SIP_PARSE_OK);
+    CHECK(has(SIP_A_START_LINE_SYNTAX));
+    CHECK_EQ_INT(parse("SIP/2.0 200 \r\nVia: " A_VIA "\r\nFrom: " A_FROM "\r\nTo: <sip:b@x>;tag=x\r\n"
+                       "Call-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"),
+                 SIP_PARSE_OK);
+    CHECK(only_notes()); /* empty Reason-Phrase after the SP (RFC 4475 3.1.1.13) */
+    CHECK_EQ_INT(parse("SIP/2.0 200 D\xc3\xa9j\xc3\xa0\tvu\r\nVia: " A_VIA "\r\nFrom: " A_FROM
+                       "\r\nTo: <sip:b@x>;tag=x\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"),
+                 SIP_PARSE_OK);
+    CHECK(only_notes()); /* UTF-8 and HTAB are reason text */
+    /* 10: raw CTL in a header value (NUL needs parse_n), anywhere in a long message */
+    static const char nul_msg[] = "OPTIONS sip:b@x SIP/2.0\r\nVia: " A_VIA "\r\nMax-Forwards: 70\r\nFrom: " A_FROM
+                                  "\r\nTo: " A_TO "\r\nCall-ID: " A_CID "\r\nCSeq: 1 OPTIONS\r\nSubject: a\0b\r\n"
+                                  "Content-Length: 0\r\n\r\n";
+    CHECK_EQ_INT(parse_n(nul_msg, sizeof nul_msg - 1, 0, NULL), SIP_PARSE_OK);
+    CHECK(has(SIP_A_CONTROL_CHARACTER));
+    /* (DEL and a CR alone are not looked for on this path: docs/rules.md) */
+    const char *ctls[] = {"X-A: \x01\r\n", "X-A: a\x1b[2Jb\r\n", "X-A: a\x0b\r\n",
+                          "X-Long: 0123456789012345678901234567890123456789012345678901234567890123\x02\r\n"};
+    for (size_t i = 0; i < sizeof ctls / sizeof ctls[0]; i++) {
+        CHECK_EQ_INT(audit(A_RURI, A_VIA, A_FROM, A_TO, A_CID, ctls[i]), SIP_PARSE_OK);
+        CHECK_MSG(has(SIP_A_CONTROL_CHARACTER), "CTL case %zu not flagged", i);
+    }
+    /* not CTLs: HTAB, folding, an escaped CTL in a quoted string, CTLs in the body */
+    const char *no_ctls[] = {"X-A: a\tb\r\n", "X-A: a\r\n\tb\r\n", "X-A: \"a\\\x01\"\r\n", "X-A: a\r\n b\r\n"};
+    for (size_t i = 0; i < sizeof no_ctls / sizeof no_ctls[0]; i++) {
+        CHECK_EQ_INT(audit(A_RURI, A_VIA, A_FROM, A_TO, A_CID, no_ctls[i]), SIP_PARSE_OK);
+        CHECK_MSG(!has(SIP_A_CONTROL_CHARACTER), "no-CTL case %zu flagged", i);
+    }
+    static const char body_msg[] = "MESSAGE sip:b@x SIP/2.0\r\nVia: " A_VIA "\r\nMax-Forwards: 70\r\nFrom: " A_FROM
+                                   "\r\nTo: " A_TO "\r\nCall-ID: " A_CID "\r\nCSeq: 1 MESSAGE\r\n"
+                                   "Content-Type: application/octet-stream\r\nContent-Length: 4\r\n\r\n\0\1\2\3";
+    CHECK_EQ_INT(parse_n(body_msg, sizeof body_msg - 1, 0, NULL), SIP_PARSE_OK);
+    CHECK(!has(SIP_A_CONTROL_CHARACTER));
+    /* 11: an empty (or broken) Via item does not hide the Via values after it */
+    CHECK_EQ_INT(audit(A_RURI, ", SIP/2.0/UDP a.example.com;branch=z9hG4bKa", A_FROM, A_TO, A_CID, ""),
+                 SIP_PARSE_OK);
+    CHECK(has(SIP_A_HEADER_EMPTY_VALUE_ITEM));
+    CHECK_EQ_STR(M.via_branch, "z9hG4bKa");
+    sip_via_iter it = {0};
+    sip_via v;
+    bool bad = false;
+    CHECK(sip_via_next(&M, &it, &v, &bad));
+    CHECK(bad);
+    CHECK_EQ_STR(v.host, "a.example.com");
+    CHECK_EQ_STR(v.branch, "z9hG4bKa");
+    CHECK(!sip_via_next(&M, &it, &v, &bad));
+    CHECK_EQ_INT(audit(A_RURI, "SIP/2.0/UDP a;branch=z9hG4bK1, garbage, SIP/2.0/TCP b;branch=z9hG4bK2", A_FROM,
+                       A_TO, A_CID, "Via: ,, SIP/2.0/TLS c;branch=z9hG4bK3\r\n"),
+                 SIP_PARSE_OK);
+    CHECK(has(SIP_A_VIA_SYNTAX));
+    memset(&it, 0, sizeof it);
+    const char *hosts[] = {"a", "b", "c"};
+    unsigned n = 0;
+    while (sip_via_next(&M, &it, &v, &bad)) {
+        if (n < 3) CHECK_EQ_STR(v.host, hosts[n]);
+        n++;
+    }
+    CHECK_EQ_INT(n, 3);
+    /* the quoted-parameter path of the top branch skips empty items too */
+    CHECK_EQ_INT(audit(A_RURI, " , SIP/2.0/UDP a;x=\"q\";branch=z9hG4bKq", A_FROM, A_TO, A_CID, ""), SIP_PARSE_OK);
+    CHECK_EQ_STR(M.via_branch, "z9hG4bKq");
+}
+
 int main(void) {
     test_basic_invite();
     test_response();
@@ -957,6 +1158,7 @@ int main(void) {
     test_precheck();
     test_lower_eq_lit();
     test_peek_call_id();
+    test_audit();
     free(cur);
     return check_done("test_sip");
 }
