@@ -7,7 +7,7 @@
 # fuzz/corpus/NAME/ plus the test data already in that harness's input format
 # (sip: tests/data/rfc4475 torture messages and tests/data/sip; detect: the
 # same torture messages as one record each; config: tests/data/config YAML
-# with the selector byte), so runs never write into
+# with the selector byte; pcapng: tests/data/capture/*.pcapng), so runs never write into
 # the repository. Crash/timeout/OOM inputs go to
 # BUILD/artifacts/NAME-*, the libFuzzer log to BUILD/logs/NAME.log.
 # Prints one line per harness and "fuzz: N passed, N failed"; exits 1 if any
@@ -60,6 +60,8 @@ copy_seeds() { # name out -> prints the number of seeds
         n=$((n + $(add_seeds tests/data/rfc4475 '\.(dat|sip|txt)$' '\001\004\377\377' "$out"))) ;;
     config*) # byte 0 even = the YAML loader
         n=$((n + $(add_seeds tests/data/config '\.ya?ml$' '\000' "$out"))) ;;
+    pcapng*) # capture files as they are
+        n=$((n + $(add_seeds tests/data/capture '\.pcapng$' '' "$out"))) ;;
     esac
     echo "$n"
 }
