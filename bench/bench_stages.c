@@ -77,7 +77,6 @@ int main(int argc, char **argv) {
         return 2;
     }
     double cpu0 = seconds(CLOCK_PROCESS_CPUTIME_ID), wall0 = seconds(CLOCK_MONOTONIC);
-    int dlt = cap_datalink(src);
     const uint8_t *frame;
     uint32_t caplen;
     uint64_t ts, frames = 0, bytes = 0;
@@ -85,7 +84,7 @@ int main(int argc, char **argv) {
     while ((st = cap_next(src, &frame, &caplen, &ts, &e)) == CAP_NEXT_FRAME) {
         frames++;
         bytes += caplen;
-        if (r.until >= STAGE_DECODE) cap_decode_frame(dec, dlt, frame, caplen, ts, frames);
+        if (r.until >= STAGE_DECODE) cap_decode_frame(dec, cap_frame_dlt(src), frame, caplen, ts, frames);
     }
     if (r.until >= STAGE_DECODE) cap_decoder_finish(dec);
     double cpu = seconds(CLOCK_PROCESS_CPUTIME_ID) - cpu0, wall = seconds(CLOCK_MONOTONIC) - wall0;

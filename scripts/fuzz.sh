@@ -7,7 +7,7 @@
 # fuzz/corpus/NAME/ plus the test data already in that harness's input format
 # (sip: tests/data/rfc4475 torture messages and tests/data/sip; detect: the
 # same torture messages as one record each; config: tests/data/config YAML
-# with the selector byte), so runs never write into
+# with the selector byte; pcapng: tests/data/capture/*.pcapng), so runs never write into
 # the repository. Crash/timeout/OOM inputs go to
 # BUILD/artifacts/NAME-*, the libFuzzer log to BUILD/logs/NAME.log.
 # Prints one line per harness and "fuzz: N passed, N failed"; exits 1 if any
@@ -61,6 +61,8 @@ copy_seeds() { # name out -> prints the number of seeds
     config*) # byte 0: 0 = the YAML loader, 2 = the hub's config
         n=$((n + $(add_seeds tests/data/config '\.ya?ml$' '\000' "$out")))
         n=$((n + $(add_seeds etc 'hub\.yaml$' '\002' "$out"))) ;;
+    pcapng*) # capture files as they are
+        n=$((n + $(add_seeds tests/data/capture '\.pcapng$' '' "$out"))) ;;
     esac
     echo "$n"
 }

@@ -2,9 +2,10 @@
  * cap.h -- capture sources and the packet decoder.
  *
  * Owns: reading frames (pcap/pcapng files, stdin, live interfaces, through
- * libpcap), decoding link layers (Ethernet, 802.1Q/QinQ, Linux SLL/SLL2, raw
- * IP, BSD loopback), IPv4/IPv6 with fragment reassembly, UDP, TCP stream
- * reassembly with SIP framing by Content-Length, and HEP v3. What comes out is
+ * libpcap; pcapng files libpcap refuses, through cap_pcapng.c), decoding
+ * link layers (Ethernet, 802.1Q/QinQ, Linux SLL/SLL2, raw IP, BSD loopback),
+ * IPv4/IPv6 with fragment reassembly, UDP, TCP stream reassembly with SIP
+ * framing by Content-Length, and HEP v3. What comes out is
  * a cap_payload: exactly one SIP message candidate (a UDP datagram, a framed
  * TCP message, or a HEP payload) with its endpoints and capture timestamp.
  * Must not touch: SIP semantics beyond framing, detection, output.
@@ -17,6 +18,8 @@
 
 #include "../core/fs_core.h"
 #include "../sip/sip.h"
+
+#include <stdio.h>
 
 typedef enum cap_transport {
     CAP_T_UDP = 0,
@@ -152,7 +155,8 @@ size_t cap_defrag_memory(const cap_defrag *r);
 
 typedef struct cap_source cap_source;
 
-/* path "-" reads stdin. Both pcap and pcapng. */
+/* path "-" reads stdin. Both pcap and pcapng; a pcapng whose interfaces
+ * differ in link type only from a regular file (cap_mixed). */
 fs_code cap_open_file(const char *path, cap_source **out, fs_err *e);
 /* Only frames matching the BPF expression (tcpdump syntax) are handed over
  * from now on. FS_ERR_USAGE naming the expression when it does not compile
@@ -169,7 +173,17 @@ typedef enum cap_next_status { CAP_NEXT_FRAME = 1, CAP_NEXT_END = 0, CAP_NEXT_ER
  * delivered before stay valid results. TIMEOUT only for live sources. */
 cap_next_status cap_next(cap_source *s, const uint8_t **frame, uint32_t *caplen, uint64_t *ts_us,
                          fs_err *e);
+/* The link type of the first interface (of the only one, but in a pcapng
+ * read by fs38's own reader, see cap_mixed). */
 int cap_datalink(const cap_source *s);
+/* The link type of the frame cap_next returned last: in a pcapng whose
+ * interfaces differ, each frame has its interface's. */
+int cap_frame_dlt(const cap_source *s);
+/* A pcapng file libpcap refuses (interfaces of different link types or
+ * snaplens, sections of different byte orders), read by fs38's own reader
+ * (cap_pcapng.c). With a BPF filter, it is compiled for each link type met;
+ * one it does not compile for ends the read with FS_ERR_USAGE. */
+bool cap_mixed(const cap_source *s);
 /* libpcap's name of a link type ("EN10MB"), "unknown" if it has none. */
 const char *cap_dlt_name(int dlt);
 uint64_t cap_frames_read(const cap_source *s);
@@ -283,5 +297,35 @@ void cap_tcp_expire(cap_tcp_table *t, uint64_t now_us);
 void cap_tcp_finish(cap_tcp_table *t);
 size_t cap_tcp_memory(const cap_tcp_table *t);
 uint32_t cap_tcp_chain_max(const cap_tcp_table *t);
+
+/* cap_pcapng.c: fs38's own pcapng reader, for the files libpcap refuses
+ * (interfaces of different link types or snapshot lengths, sections of
+ * different byte orders); cap_source.c decides when. */
+#define CAP_PNG_MAX_BLOCK (16u << 20) /* a larger block is an error */
+#define CAP_PNG_MAX_FRAME 262144u     /* frames are cut to this, as libpcap cuts them */
+typedef struct cap_png cap_png;
+typedef struct cap_png_frame {
+    const uint8_t *data; /* valid until the next call */
+    uint32_t caplen, len; /* bytes here; bytes on the wire */
+    uint64_t ts_us;       /* 0 for a Simple Packet Block (it has none) */
+    int dlt;              /* the link type of the packet's interface */
+    uint32_t ifid;
+} cap_png_frame;
+/* Whether the interfaces described before the first packet disagree on link
+ * type or snaplen (then libpcap refuses the file). *first_dlt: the first
+ * one's. f is read from its start and put back there. */
+bool cap_png_mixed(FILE *f, int *first_dlt);
+/* A reader of f, which must be at offset 0 and stays the caller's. NULL when
+ * out of memory. */
+cap_png *cap_png_new(FILE *f);
+/* 1: *out is the next frame; 0: end of file; -1: error (cap_png_error). */
+int cap_png_next(cap_png *r, cap_png_frame *out);
+/* Read on to offset `to` (a block boundary), taking section headers and
+ * interfaces but passing packets over: to continue where libpcap stopped.
+ * 1, or -1 (cap_png_error). */
+int cap_png_skip_to(cap_png *r, uint64_t to);
+const char *cap_png_error(const cap_png *r); /* what broke and at which offset */
+uint64_t cap_png_offset(const cap_png *r);   /* bytes consumed */
+void cap_png_free(cap_png *r);
 
 #endif

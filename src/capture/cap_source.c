@@ -19,6 +19,20 @@
  * capture FS_ERR_FORMAT; a file that breaks in the middle delivers every
  * frame before the break and then CAP_NEXT_ERROR naming the file and the
  * frame number that could not be read.
+ *
+ * pcapng files libpcap refuses: a file whose interfaces differ in link type
+ * or snaplen, or whose sections differ in byte order (`dumpcap -i eth0 -i
+ * any`, mergecap, cat of two captures), is read by fs38's own reader
+ * (cap_pcapng.c) instead. When the interfaces described before the first
+ * packet already differ, it reads the file from the start (cap_png_mixed at
+ * open); when libpcap refuses later, at a block it has just read, the own
+ * reader takes over right after that block, on a second descriptor of the
+ * same file (frames before it came from libpcap). Only regular files: stdin
+ * and pipes cannot be read twice, and keep libpcap's error with a hint.
+ * cap_frame_dlt gives each frame's own link type. --bpf there is compiled
+ * once per link type met (pcap_open_dead + pcap_compile) and run with
+ * pcap_offline_filter; a link type it does not compile for stops the read
+ * with an error naming it.
  */
 #include "cap.h"
 
@@ -30,6 +44,7 @@
 #include <stdio_ext.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define LIVE_SNAPLEN 262144
 #define LIVE_TIMEOUT_MS 100
@@ -50,12 +65,25 @@
 
 #define FILE_BUF_BYTES (256u * 1024u)
 
+/* --bpf compiled for one link type (own reader only). */
+typedef struct dlt_filter {
+    int dlt;
+    struct bpf_program prog;
+} dlt_filter;
+
 struct cap_source {
-    pcap_t *p;
+    pcap_t *p;           /* NULL while the own reader reads */
     char name[256];
     bool live, is_stdin, failed;
+    bool rereadable;     /* a regular pcapng file: the own reader may take over */
     volatile sig_atomic_t stop; /* set by cap_break */
-    int dlt;
+    int dlt;             /* the first interface's link type */
+    int frame_dlt;       /* the last frame's */
+    cap_png *png;        /* the own reader, reading png_f */
+    FILE *png_f;
+    char *bpf;           /* files: the --bpf expression, for the own reader */
+    dlt_filter *filt;
+    unsigned nfilt;
     int fd; /* live: pollable descriptor in non-blocking mode, or -1 */
     uint64_t frames;
     uint64_t size;
@@ -110,6 +138,21 @@ fs_code cap_open_file(const char *path, cap_source **out, fs_err *e) {
     /* Two freads a record, and only the reading thread touches f: once
      * --workers has started threads, stdio would lock f on every one. */
     __fsetlocking(f, FSETLOCKING_BYCALLER);
+    if (s->size) { /* a regular file: pcapng libpcap would refuse? */
+        uint8_t magic[4] = {0};
+        s->rereadable = fread(magic, 1, 4, f) == 4 && memcmp(magic, "\x0a\x0d\x0d\x0a", 4) == 0;
+        rewind(f);
+        if (s->rereadable && cap_png_mixed(f, &s->dlt)) {
+            s->png_f = f;
+            if (!(s->png = cap_png_new(f))) {
+                cap_close(s);
+                return fs_fail(e, FS_ERR_NOMEM, "out of memory opening %s", path);
+            }
+            s->frame_dlt = s->dlt;
+            *out = s;
+            return FS_OK;
+        }
+    }
     /* On success the pcap_t owns f (pcap_close closes it); on failure f
      * stays ours. */
     s->p = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_MICRO, errbuf);
@@ -121,9 +164,35 @@ fs_code cap_open_file(const char *path, cap_source **out, fs_err *e) {
         free(s);
         return rc;
     }
-    s->dlt = pcap_datalink(s->p);
+    s->dlt = s->frame_dlt = pcap_datalink(s->p);
     *out = s;
     return FS_OK;
+}
+
+/* The own reader's filter for link type dlt, compiled the first time it is
+ * met. NULL: it does not compile (why says so). */
+static dlt_filter *filter_for(cap_source *s, int dlt, char *why, size_t whylen) {
+    for (unsigned i = 0; i < s->nfilt; i++)
+        if (s->filt[i].dlt == dlt) return &s->filt[i];
+    dlt_filter *n = realloc(s->filt, (s->nfilt + 1) * sizeof *n);
+    if (!n) {
+        snprintf(why, whylen, "out of memory");
+        return NULL;
+    }
+    s->filt = n;
+    pcap_t *dead = pcap_open_dead(dlt, CAP_PNG_MAX_FRAME);
+    if (!dead) {
+        snprintf(why, whylen, "out of memory");
+        return NULL;
+    }
+    dlt_filter *f = &s->filt[s->nfilt];
+    f->dlt = dlt;
+    int rc = pcap_compile(dead, &f->prog, s->bpf, 1, PCAP_NETMASK_UNKNOWN);
+    if (rc != 0) snprintf(why, whylen, "%s", pcap_geterr(dead));
+    pcap_close(dead);
+    if (rc != 0) return NULL;
+    s->nfilt++;
+    return f;
 }
 
 /* Compile expr for s and install it: 0, else pcap's error (in pcap_geterr). */
@@ -136,8 +205,22 @@ static int apply_filter(cap_source *s, const char *expr) {
 }
 
 fs_code cap_set_filter(cap_source *s, const char *bpf, fs_err *e) {
-    if (apply_filter(s, bpf) != 0)
-        return fs_fail(e, FS_ERR_USAGE, "%s: BPF filter '%s': %s", s->name, bpf, pcap_geterr(s->p));
+    char *copy = strdup(bpf);
+    if (!copy) return fs_fail(e, FS_ERR_NOMEM, "out of memory");
+    free(s->bpf);
+    s->bpf = copy;
+    for (unsigned i = 0; i < s->nfilt; i++) pcap_freecode(&s->filt[i].prog); /* an earlier filter's */
+    s->nfilt = 0;
+    if (s->p) {
+        if (apply_filter(s, bpf) != 0)
+            return fs_fail(e, FS_ERR_USAGE, "%s: BPF filter '%s': %s", s->name, bpf, pcap_geterr(s->p));
+        return FS_OK;
+    }
+    /* the own reader: checked on the first interface's link type now, each
+     * other one when its first frame comes */
+    char why[PCAP_ERRBUF_SIZE];
+    if (!filter_for(s, s->dlt, why, sizeof why))
+        return fs_fail(e, FS_ERR_USAGE, "%s: BPF filter '%s': %s", s->name, bpf, why);
     return FS_OK;
 }
 
@@ -194,9 +277,79 @@ static int next_ex(cap_source *s, struct pcap_pkthdr **h, const u_char **data) {
     return pcap_next_ex(s->p, h, data);
 }
 
+/* libpcap's error says the file is one the own reader reads. */
+static bool refused_mix(const char *why) {
+    return strstr(why, "of the first interface") || strstr(why, "sections with different byte orders");
+}
+
+/* libpcap refused a block it has just read: the own reader takes over on a
+ * second descriptor of the file, right after that block. false: it could
+ * not (why says so; s->p is still libpcap's). */
+static bool take_over(cap_source *s, char *why, size_t whylen) {
+    FILE *old = pcap_file(s->p);
+    off_t at = old ? ftello(old) : -1;
+    int fd = at >= 0 ? dup(fileno(old)) : -1;
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
+    if (!f) {
+        snprintf(why, whylen, "cannot reopen the file: %s", strerror(errno));
+        if (fd >= 0) close(fd);
+        return false;
+    }
+    pcap_t *p = s->p;
+    s->p = NULL; /* cap_break (a signal) must not see it closed */
+    pcap_close(p); /* the old FILE and its buffer are done with */
+    if (s->file_buf) setvbuf(f, s->file_buf, _IOFBF, FILE_BUF_BYTES);
+    __fsetlocking(f, FSETLOCKING_BYCALLER);
+    s->png_f = f;
+    if (fseeko(f, 0, SEEK_SET) != 0 || !(s->png = cap_png_new(f))) {
+        snprintf(why, whylen, "cannot reread the file");
+        return false;
+    }
+    if (cap_png_skip_to(s->png, (uint64_t)at) < 0) {
+        snprintf(why, whylen, "%s", cap_png_error(s->png));
+        return false;
+    }
+    return true;
+}
+
+static cap_next_status png_next(cap_source *s, const uint8_t **frame, uint32_t *caplen, uint64_t *ts_us,
+                                fs_err *e) {
+    for (;;) {
+        cap_png_frame fr;
+        int rc = cap_png_next(s->png, &fr);
+        if (rc == 0) return CAP_NEXT_END;
+        if (rc < 0) {
+            s->failed = true;
+            fs_fail(e, FS_ERR_FORMAT, "%s: frame %llu: %s", s->name, (unsigned long long)s->frames + 1,
+                    cap_png_error(s->png));
+            return CAP_NEXT_ERROR;
+        }
+        if (s->bpf) {
+            char why[PCAP_ERRBUF_SIZE];
+            const dlt_filter *f = filter_for(s, fr.dlt, why, sizeof why);
+            if (!f) {
+                s->failed = true;
+                fs_fail(e, FS_ERR_USAGE, "%s: frame %llu: BPF filter '%s' does not compile for link type %d (%s) "
+                        "of interface %u: %s", s->name, (unsigned long long)s->frames + 1, s->bpf, fr.dlt,
+                        cap_dlt_name(fr.dlt), fr.ifid, why);
+                return CAP_NEXT_ERROR;
+            }
+            struct pcap_pkthdr h = {.caplen = fr.caplen, .len = fr.len};
+            if (!pcap_offline_filter(&f->prog, &h, fr.data)) continue;
+        }
+        s->frames++;
+        s->frame_dlt = fr.dlt;
+        *frame = fr.data;
+        *caplen = fr.caplen;
+        *ts_us = fr.ts_us;
+        return CAP_NEXT_FRAME;
+    }
+}
+
 cap_next_status cap_next(cap_source *s, const uint8_t **frame, uint32_t *caplen, uint64_t *ts_us,
                          fs_err *e) {
     if (s->failed || s->stop) return CAP_NEXT_END;
+    if (s->png) return png_next(s, frame, caplen, ts_us, e);
     struct pcap_pkthdr *h;
     const u_char *data;
     int rc = next_ex(s, &h, &data);
@@ -210,9 +363,20 @@ cap_next_status cap_next(cap_source *s, const uint8_t **frame, uint32_t *caplen,
     }
     if (rc == 0) return s->stop ? CAP_NEXT_END : CAP_NEXT_TIMEOUT;
     if (rc == PCAP_ERROR_BREAK) return CAP_NEXT_END;
+    char pcap_why[PCAP_ERRBUF_SIZE], why[PCAP_ERRBUF_SIZE] = "";
+    snprintf(pcap_why, sizeof pcap_why, "%s", pcap_geterr(s->p));
+    if (!s->live && refused_mix(pcap_why)) {
+        if (s->rereadable && take_over(s, why, sizeof why)) return png_next(s, frame, caplen, ts_us, e);
+        if (!s->rereadable)
+            snprintf(why, sizeof why, "fs38 reads such a pcapng "
+                     "only from a regular file: save the input to a file and inspect that");
+        else
+            snprintf(pcap_why + strlen(pcap_why), sizeof pcap_why - strlen(pcap_why),
+                     "; fs38's own reader could not take over");
+    }
     s->failed = true;
-    fs_fail(e, s->live ? FS_ERR_IO : FS_ERR_FORMAT, "%s: frame %llu: %s", s->name,
-            (unsigned long long)s->frames + 1, pcap_geterr(s->p));
+    fs_fail(e, s->live ? FS_ERR_IO : FS_ERR_FORMAT, "%s: frame %llu: %s%s%s", s->name,
+            (unsigned long long)s->frames + 1, pcap_why, why[0] ? ": " : "", why);
     return CAP_NEXT_ERROR;
 }
 
@@ -222,10 +386,14 @@ const char *cap_dlt_name(int dlt) {
 }
 
 int cap_datalink(const cap_source *s) { return s->dlt; }
+int cap_frame_dlt(const cap_source *s) { return s->frame_dlt; }
+bool cap_mixed(const cap_source *s) { return s->png != NULL; }
 uint64_t cap_frames_read(const cap_source *s) { return s->frames; }
 
 uint64_t cap_offset(const cap_source *s) {
     if (s->live || s->is_stdin) return 0;
+    if (s->png) return cap_png_offset(s->png);
+    if (!s->p) return 0;
     FILE *f = pcap_file(s->p);
     if (!f) return 0;
     off_t off = ftello(f);
@@ -253,6 +421,11 @@ bool cap_live_drops(cap_source *s, uint64_t *kernel, uint64_t *iface) {
 void cap_close(cap_source *s) {
     if (!s) return;
     if (s->p) pcap_close(s->p); /* closes the FILE too (libpcap leaves stdin open) */
+    cap_png_free(s->png);
+    if (s->png_f) fclose(s->png_f);
+    for (unsigned i = 0; i < s->nfilt; i++) pcap_freecode(&s->filt[i].prog);
+    free(s->filt);
+    free(s->bpf);
     free(s->file_buf);
     free(s);
 }

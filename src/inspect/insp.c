@@ -669,7 +669,6 @@ static fs_code pump(insp *in, cap_source *src, bool live, uint64_t *frames, fs_e
     const uint8_t *frame;
     uint32_t caplen;
     uint64_t ts, n = 0, started = fs_time_now_us(), last_tick = started;
-    int dlt = cap_datalink(src);
     fs_code rc = FS_OK;
     while (!should_stop(in, in->frames_read, started)) {
         cap_next_status st = cap_next(src, &frame, &caplen, &ts, e);
@@ -687,7 +686,7 @@ static fs_code pump(insp *in, cap_source *src, bool live, uint64_t *frames, fs_e
         }
         if (st == CAP_NEXT_TIMEOUT) continue;
         n++;
-        feed_frame(in, dlt, frame, caplen, ts, n);
+        feed_frame(in, cap_frame_dlt(src), frame, caplen, ts, n); /* per frame: pcapng interfaces differ */
         if (in->opt.on_progress && n % PROGRESS_EVERY == 0)
             in->opt.on_progress(in->opt.user, cap_offset(src), cap_size(src), n);
     }
@@ -703,7 +702,9 @@ fs_code insp_run_file(insp *in, const char *path, uint64_t *frames, fs_err *e) {
     fs_code rc = cap_open_file(path, &src, e);
     if (rc != FS_OK) return rc;
     int dlt = cap_datalink(src);
-    if (!cap_dlt_supported(dlt)) { /* not one frame could be decoded */
+    /* not one frame could be decoded (in a pcapng whose interfaces differ,
+     * frames of such a link type are counted as not IP and passed over) */
+    if (!cap_dlt_supported(dlt) && !cap_mixed(src)) {
         rc = fs_fail(e, FS_ERR_FORMAT,
                      "%s: link type %d (%s) is not supported (Ethernet with VLAN tags, Linux SLL/SLL2, "
                      "raw IP, BSD loopback are)", path, dlt, cap_dlt_name(dlt));

@@ -355,6 +355,47 @@ with open(sys.argv[1], "wb") as f:
 PY
 expect_exit 2 "unsupported link type" "$FS38" inspect "$TMPD/lt.pcap"
 ok "the link type is named" grep -q "link type 105 (IEEE802_11) is not supported" "$TMPD/err"
+# a pcapng whose interfaces differ in link type (`dumpcap -i eth0 -i any`): libpcap refuses
+# it, fs38's own reader reads it. Ethernet (nanoseconds), raw IP, Linux SLL, then Ethernet
+# again, one OPTIONS each; a 4th interface of 802.11 whose frame is counted and passed over.
+python3 - "$TMPD/ng_mixed.pcapng" <<'PY'
+import struct, sys
+def blk(t, body):
+    body += b"\0" * ((4 - len(body) % 4) % 4)
+    return struct.pack("<II", t, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+def idb(linktype, tsresol=None):
+    opts = struct.pack("<HHB3xHH", 9, 1, tsresol, 0, 0) if tsresol is not None else b""
+    return blk(1, struct.pack("<HHI", linktype, 0, 262144) + opts)
+def epb(ifid, t, data):
+    return blk(6, struct.pack("<IIIII", ifid, t >> 32, t & 0xffffffff, len(data), len(data)) + data)
+def ip_udp(n):
+    sip = ("OPTIONS sip:bob@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK%d\r\n"
+           "Max-Forwards: 70\r\nFrom: <sip:a@192.0.2.10>;tag=%d\r\nTo: <sip:bob@192.0.2.20>\r\n"
+           "Call-ID: ng%d\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n" % (n, n, n)).encode()
+    udp = struct.pack("!HHHH", 5060, 5060, 8 + len(sip), 0) + sip
+    return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), n, 0, 64, 17, 0,
+                       bytes([192, 0, 2, 10]), bytes([192, 0, 2, 20])) + udp
+eth = lambda l3: b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + l3
+sll = lambda l3: struct.pack("!HHH8sH", 0, 1, 6, b"\x02" * 6 + b"\0\0", 0x0800) + l3
+T = 1700000000
+out = blk(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+out += idb(1, 9) + idb(101) + idb(113) + idb(105)
+out += epb(0, (T + 1) * 10**9, eth(ip_udp(1))) + epb(1, (T + 2) * 10**6, ip_udp(2))
+out += epb(2, (T + 3) * 10**6, sll(ip_udp(3))) + epb(3, (T + 4) * 10**6, b"\x08" * 24)
+out += epb(0, (T + 5) * 10**9, eth(ip_udp(4)))
+open(sys.argv[1], "wb").write(out)
+PY
+expect_exit 0 "pcapng with interfaces of different link types" "$FS38" inspect -q \
+    --stats-json "$TMPD/ngmix.json" "$TMPD/ng_mixed.pcapng"
+ok "...all 4 SIP messages, the 802.11 frame counted as not IP" python3 -c "
+import json; s=json.load(open('$TMPD/ngmix.json'))
+assert s['sip_messages'] == 4 and s['frames'] == 5 and s['capture']['not_ip'] == 1, s"
+expect_exit 0 "...with --bpf (compiled per link type)" "$FS38" inspect -q --bpf 'udp and not ip[4:2] = 2' \
+    --stats-json "$TMPD/ngmix-bpf.json" "$TMPD/ng_mixed.pcapng"
+ok "...--bpf passes 3 of the SIP messages" python3 -c "
+import json; s=json.load(open('$TMPD/ngmix-bpf.json')); assert s['sip_messages'] == 3 and s['frames'] == 3, s"
+expect_exit 2 "...from stdin: refused" bash -c "'$FS38' inspect -q - <'$TMPD/ng_mixed.pcapng'"
+ok "...saying what to do" grep -q "save the input to a file" "$TMPD/err"
 # HEP v2 and a HEP3 packet with a broken chunk on port 9060: counted, and the first reason shown
 python3 - "$TMPD/badhep.pcap" <<'PY'
 import struct, sys

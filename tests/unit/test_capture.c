@@ -1,7 +1,8 @@
 /*
  * test_capture.c -- the capture module: link layers, IP, fragments, UDP,
  * TCP reassembly and framing, HEP v3, bounds under floods, and reading
- * pcap/pcapng files through libpcap (also truncated and bogus ones).
+ * pcap/pcapng files through libpcap (also truncated and bogus ones), and
+ * pcapng files whose interfaces differ in link type (fs38's own reader).
  *
  * Frames are built in memory with the small helpers below; files are
  * written under /tmp and removed afterwards.
@@ -1302,7 +1303,7 @@ static cap_next_status read_all(const char *path, sink *s, int *frames, fs_err *
     uint64_t last_off = 0;
     while ((st = cap_next(src, &f, &len, &ts, e)) == CAP_NEXT_FRAME) {
         (*frames)++;
-        cap_decode_frame(d, cap_datalink(src), f, len, ts, cap_frames_read(src));
+        cap_decode_frame(d, cap_frame_dlt(src), f, len, ts, cap_frames_read(src));
         CHECK(cap_offset(src) >= last_off);
         last_off = cap_offset(src);
     }
@@ -1413,6 +1414,371 @@ static void test_files(void) {
     unlink(cut);
     unlink(ng);
     unlink(bogus);
+}
+
+/* ---- pcapng with interfaces of different link types ------------------------- *
+ * libpcap refuses these; cap_source reads them with cap_pcapng.c. A small
+ * pcapng writer: blocks in either byte order, lengths patched at the end. */
+
+typedef struct ngw {
+    uint8_t b[16384];
+    size_t n;
+    bool be;
+} ngw;
+
+static void ng_u32(ngw *w, uint32_t v) {
+    for (int i = 0; i < 4; i++) w->b[w->n + (size_t)i] = (uint8_t)(w->be ? v >> (24 - 8 * i) : v >> (8 * i));
+    w->n += 4;
+}
+static void ng_u16(ngw *w, uint16_t v) {
+    w->b[w->n] = (uint8_t)(w->be ? v >> 8 : v);
+    w->b[w->n + 1] = (uint8_t)(w->be ? v : v >> 8);
+    w->n += 2;
+}
+static void ng_bytes(ngw *w, const void *p, size_t n) {
+    memcpy(w->b + w->n, p, n);
+    w->n += n;
+    while (w->n % 4) w->b[w->n++] = 0;
+}
+static size_t ng_begin(ngw *w, uint32_t type) {
+    size_t at = w->n;
+    ng_u32(w, type);
+    ng_u32(w, 0); /* length, patched by ng_end */
+    return at;
+}
+static void ng_end(ngw *w, size_t at) {
+    uint32_t len = (uint32_t)(w->n + 4 - at);
+    ng_u32(w, len);
+    size_t keep = w->n;
+    w->n = at + 4;
+    ng_u32(w, len);
+    w->n = keep;
+}
+static void ng_shb(ngw *w, bool be) {
+    w->be = be;
+    size_t at = ng_begin(w, 0x0A0D0D0Au);
+    ng_u32(w, 0x1A2B3C4Du);
+    ng_u16(w, 1);
+    ng_u16(w, 0);
+    ng_u32(w, 0xFFFFFFFFu);
+    ng_u32(w, 0xFFFFFFFFu);
+    ng_end(w, at);
+}
+/* tsresol < 0: the option left out (microseconds) */
+static void ng_idb(ngw *w, uint16_t linktype, uint32_t snaplen, int tsresol) {
+    size_t at = ng_begin(w, 1);
+    ng_u16(w, linktype);
+    ng_u16(w, 0);
+    ng_u32(w, snaplen);
+    if (tsresol >= 0) {
+        uint8_t v = (uint8_t)tsresol;
+        ng_u16(w, 9);
+        ng_u16(w, 1);
+        ng_bytes(w, &v, 1);
+        ng_u16(w, 0);
+        ng_u16(w, 0);
+    }
+    ng_end(w, at);
+}
+static void ng_epb(ngw *w, uint32_t ifid, uint64_t t, const uint8_t *f, size_t n) {
+    size_t at = ng_begin(w, 6);
+    ng_u32(w, ifid);
+    ng_u32(w, (uint32_t)(t >> 32));
+    ng_u32(w, (uint32_t)t);
+    ng_u32(w, (uint32_t)n);
+    ng_u32(w, (uint32_t)n);
+    ng_bytes(w, f, n);
+    ng_end(w, at);
+}
+static void ng_write(const ngw *w, const char *path, size_t n) {
+    FILE *fp = fopen(path, "wb");
+    fwrite(w->b, 1, n, fp);
+    fclose(fp);
+}
+
+/* One test packet: its interface's link type and tsresol, its frame. */
+typedef struct ng_pkt {
+    uint16_t linktype;
+    int tsresol;
+    uint64_t t; /* in the interface's units */
+    uint8_t f[600];
+    size_t n;
+    const char *msg, *src, *dst;
+    uint64_t want_us;
+} ng_pkt;
+
+static void mk_pkt(ng_pkt *p, uint16_t linktype, int tsresol, uint64_t t, uint64_t want_us, bool v6,
+                   const char *src, const char *dst, const char *msg) {
+    static uint8_t l3[600];
+    size_t u = mk_udp(g_l4, 5060, 5060, msg, strlen(msg));
+    size_t n = v6 ? mk_ip6(l3, src, dst, 17, NULL, 0, g_l4, u) : mk_ip4(l3, src, dst, 17, 3, 0, g_l4, u);
+    uint16_t et = v6 ? 0x86dd : 0x0800;
+    memset(p, 0, sizeof *p);
+    if (linktype == 1) {
+        p->n = mk_eth(p->f, NULL, 0, et, l3, n);
+    } else if (linktype == 113) { /* SLL: 16 bytes, protocol at 14 */
+        put16(p->f + 14, et);
+        memcpy(p->f + 16, l3, n);
+        p->n = 16 + n;
+    } else { /* 101 raw IP, or a link type fs38 does not decode */
+        memcpy(p->f, l3, n);
+        p->n = n;
+    }
+    p->linktype = linktype;
+    p->tsresol = tsresol;
+    p->t = t;
+    p->want_us = want_us;
+    p->msg = msg;
+    p->src = src;
+    p->dst = dst;
+}
+
+static const uint64_t T0 = 1700000000ULL;
+
+/* The 5 packets of the mixed file, in order: Ethernet (us), SLL (ns), raw IP
+ * (default), Ethernet (2^-20 s), and one 802.11 frame fs38 does not decode. */
+static ng_pkt g_ng[5];
+static void ng_packets(void) {
+    mk_pkt(&g_ng[0], 1, -1, T0 * 1000000 + 250000, T0 * FS_USEC + 250000, false, "192.0.2.1", "192.0.2.2", INV);
+    mk_pkt(&g_ng[1], 113, 9, (T0 + 1) * 1000000000ULL + 123456789, (T0 + 1) * FS_USEC + 123456, false,
+           "198.51.100.1", "198.51.100.2", OPT);
+    mk_pkt(&g_ng[2], 101, -1, (T0 + 2) * 1000000, (T0 + 2) * FS_USEC, true, "2001:db8::1", "2001:db8::2", INV);
+    mk_pkt(&g_ng[3], 1, 0x80 | 20, ((T0 + 3) << 20) | (1u << 19), (T0 + 3) * FS_USEC + 500000, false,
+           "203.0.113.1", "203.0.113.2", RSP);
+    mk_pkt(&g_ng[4], 105, -1, (T0 + 4) * 1000000, (T0 + 4) * FS_USEC, false, "192.0.2.9", "192.0.2.9", OPT);
+}
+
+/* The mixed file: a little-endian section with the Ethernet and SLL
+ * interfaces (both described before any packet), an unknown block, then a
+ * big-endian section with raw IP, Ethernet at 2^-20 s and 802.11.
+ * ends[i]: the file's length after packet i. */
+static size_t ng_mixed(ngw *w, size_t ends[5]) {
+    w->n = 0;
+    ng_shb(w, false);
+    ng_idb(w, 1, 262144, -1);
+    ng_idb(w, 113, 262144, 9);
+    ng_epb(w, 0, g_ng[0].t, g_ng[0].f, g_ng[0].n);
+    ends[0] = w->n;
+    size_t at = ng_begin(w, 0x40000BADu); /* a custom block: passed over */
+    ng_u32(w, 12345);
+    ng_end(w, at);
+    ng_epb(w, 1, g_ng[1].t, g_ng[1].f, g_ng[1].n);
+    ends[1] = w->n;
+    ng_shb(w, true);
+    ng_idb(w, 101, 0, -1);
+    ng_idb(w, 1, 65535, 0x80 | 20);
+    ng_idb(w, 105, 65535, -1);
+    ng_epb(w, 0, g_ng[2].t, g_ng[2].f, g_ng[2].n);
+    ends[2] = w->n;
+    ng_epb(w, 1, g_ng[3].t, g_ng[3].f, g_ng[3].n);
+    ends[3] = w->n;
+    ng_epb(w, 2, g_ng[4].t, g_ng[4].f, g_ng[4].n);
+    ends[4] = w->n;
+    return w->n;
+}
+
+/* Like read_all, also counting frames the decoder could not read. */
+static cap_next_status read_ng(const char *path, const char *bpf, sink *s, int *frames, uint64_t *not_ip,
+                               bool *mixed, fs_err *e) {
+    cap_source *src;
+    *frames = 0;
+    if (cap_open_file(path, &src, e) != FS_OK) return CAP_NEXT_ERROR;
+    if (bpf && cap_set_filter(src, bpf, e) != FS_OK) {
+        cap_close(src);
+        return CAP_NEXT_ERROR;
+    }
+    cap_decoder *d = new_dec(s, NULL);
+    const uint8_t *f;
+    uint32_t len;
+    uint64_t ts, last_off = 0;
+    cap_next_status st;
+    while ((st = cap_next(src, &f, &len, &ts, e)) == CAP_NEXT_FRAME) {
+        (*frames)++;
+        cap_decode_frame(d, cap_frame_dlt(src), f, len, ts, cap_frames_read(src));
+        CHECK(cap_offset(src) >= last_off);
+        last_off = cap_offset(src);
+    }
+    if (st == CAP_NEXT_END) CHECK_EQ_INT(cap_offset(src), cap_size(src));
+    *not_ip = cap_decoder_stats(d)->not_ip;
+    *mixed = cap_mixed(src);
+    cap_decoder_free(d);
+    cap_close(src);
+    return st;
+}
+
+static void check_pkt(const sink *s, int i, const ng_pkt *p, const char *what) {
+    if (i >= s->kept) return;
+    CHECK_MSG(strcmp(s->data[i], p->msg) == 0, "%s #%d: payload", what, i);
+    CHECK_MSG(ep_is(&s->meta[i].src, p->src, 5060) && ep_is(&s->meta[i].dst, p->dst, 5060), "%s #%d: addresses",
+              what, i);
+    CHECK_MSG(s->meta[i].ts_us == p->want_us, "%s #%d: ts %llu, want %llu", what, i,
+              (unsigned long long)s->meta[i].ts_us, (unsigned long long)p->want_us);
+}
+
+static void test_pcapng_mixed(void) {
+    char path[64], one[64];
+    snprintf(path, sizeof path, "/tmp/fs38_cap_%d_mixed.pcapng", (int)getpid());
+    snprintf(one, sizeof one, "/tmp/fs38_cap_%d_one.pcapng", (int)getpid());
+    static ngw w;
+    size_t ends[5];
+    ng_packets();
+    size_t total = ng_mixed(&w, ends);
+    ng_write(&w, path, total);
+
+    /* libpcap refuses it */
+    char errbuf[PCAP_ERRBUF_SIZE];
+    pcap_t *lp = pcap_open_offline(path, errbuf);
+    if (lp) {
+        struct pcap_pkthdr *h;
+        const u_char *data;
+        int rc;
+        while ((rc = pcap_next_ex(lp, &h, &data)) == 1) {}
+        CHECK_MSG(rc == PCAP_ERROR, "libpcap read the mixed file (%d)", rc);
+        pcap_close(lp);
+    }
+
+    /* every message, with its addresses and time; the 802.11 frame counted */
+    sink s = {0};
+    fs_err e = {0};
+    int frames;
+    uint64_t not_ip;
+    bool mixed;
+    CHECK_MSG(read_ng(path, NULL, &s, &frames, &not_ip, &mixed, &e) == CAP_NEXT_END, "%s", e.msg);
+    CHECK(mixed);
+    CHECK_EQ_INT(frames, 5);
+    CHECK_EQ_INT(s.n, 4);
+    CHECK_EQ_INT(not_ip, 1);
+    for (int i = 0; i < 4; i++) check_pkt(&s, i, &g_ng[i], "mixed");
+    if (s.kept == 4) CHECK_EQ_INT(s.meta[3].frame_no, 4);
+    sink_reset(&s);
+
+    /* the same: each packet alone in a file of one interface, read by
+     * libpcap, gives the same message, addresses and time */
+    for (int i = 0; i < 4; i++) {
+        static ngw w1;
+        w1.n = 0;
+        ng_shb(&w1, i % 2 == 1);
+        ng_idb(&w1, g_ng[i].linktype, 262144, g_ng[i].tsresol);
+        ng_epb(&w1, 0, g_ng[i].t, g_ng[i].f, g_ng[i].n);
+        ng_write(&w1, one, w1.n);
+        CHECK_MSG(read_ng(one, NULL, &s, &frames, &not_ip, &mixed, &e) == CAP_NEXT_END, "%s", e.msg);
+        CHECK(!mixed);
+        CHECK_EQ_INT(s.n, 1);
+        check_pkt(&s, 0, &g_ng[i], "libpcap");
+        sink_reset(&s);
+    }
+
+    /* cut in the last block: the frames before it, then an error naming the
+     * file and the frame */
+    ng_write(&w, path, total - 7);
+    CHECK_EQ_INT(read_ng(path, NULL, &s, &frames, &not_ip, &mixed, &e), CAP_NEXT_ERROR);
+    CHECK_EQ_INT(frames, 4);
+    CHECK_EQ_INT(s.n, 4);
+    CHECK_EQ_INT(e.code, FS_ERR_FORMAT);
+    CHECK_MSG(strstr(e.msg, path) && strstr(e.msg, "frame 5") && strstr(e.msg, "cut short"), "%s", e.msg);
+    sink_reset(&s);
+    /* cut in a block header */
+    ng_write(&w, path, ends[2] + 5);
+    CHECK_EQ_INT(read_ng(path, NULL, &s, &frames, &not_ip, &mixed, &e), CAP_NEXT_ERROR);
+    CHECK_EQ_INT(frames, 3);
+    CHECK_MSG(strstr(e.msg, "frame 4"), "%s", e.msg);
+    sink_reset(&s);
+
+    /* corrupt lengths in the 4th packet's block: huge, not a multiple of 4,
+     * shorter than a header, disagreeing with the trailer, and a packet
+     * longer than its block. Each an error after 3 frames. */
+    static const uint32_t bad[] = {0xFFFFFFF0u, CAP_PNG_MAX_BLOCK + 4, 13, 8, 0};
+    for (int k = 0; k < 6; k++) {
+        static ngw c;
+        c = w;
+        c.be = true;
+        size_t at = ends[2];
+        if (k < 5 && bad[k]) {
+            c.n = at + 4;
+            ng_u32(&c, bad[k]);
+        } else if (k == 4) {
+            c.n = ends[3] - 4; /* the trailer */
+            ng_u32(&c, 12);
+        } else {
+            c.n = at + 20; /* EPB captured length */
+            ng_u32(&c, 5000);
+        }
+        ng_write(&c, path, total);
+        CHECK_EQ_INT(read_ng(path, NULL, &s, &frames, &not_ip, &mixed, &e), CAP_NEXT_ERROR);
+        CHECK_MSG(frames == 3 && s.n == 3, "corrupt %d: %d frames", k, frames);
+        CHECK_MSG(strstr(e.msg, "frame 4"), "corrupt %d: %s", k, e.msg);
+        sink_reset(&s);
+    }
+
+    /* --bpf: compiled for each link type */
+    ng_write(&w, path, total);
+    CHECK_MSG(read_ng(path, "udp and host 198.51.100.1", &s, &frames, &not_ip, &mixed, &e) == CAP_NEXT_END,
+              "%s", e.msg);
+    CHECK_EQ_INT(frames, 1);
+    CHECK_EQ_INT(s.n, 1);
+    check_pkt(&s, 0, &g_ng[1], "bpf");
+    sink_reset(&s);
+    CHECK_MSG(read_ng(path, "ip6 or host 203.0.113.2", &s, &frames, &not_ip, &mixed, &e) == CAP_NEXT_END,
+              "%s", e.msg);
+    CHECK_EQ_INT(s.n, 2);
+    sink_reset(&s);
+    /* bad on every link type: refused up front; on a later one: when met */
+    CHECK_EQ_INT(read_ng(path, "udp and (", &s, &frames, &not_ip, &mixed, &e), CAP_NEXT_ERROR);
+    CHECK_EQ_INT(e.code, FS_ERR_USAGE);
+    CHECK_EQ_INT(read_ng(path, "ether host 02:00:00:00:00:01", &s, &frames, &not_ip, &mixed, &e), CAP_NEXT_ERROR);
+    CHECK_EQ_INT(e.code, FS_ERR_USAGE);
+    CHECK_MSG(strstr(e.msg, "frame 2") && strstr(e.msg, "LINUX_SLL"), "%s", e.msg);
+    sink_reset(&s);
+
+    /* interfaces that differ only later: libpcap reads the first frames, the
+     * own reader takes over where libpcap stopped */
+    w.n = 0;
+    ng_shb(&w, false);
+    ng_idb(&w, 1, 262144, -1);
+    ng_epb(&w, 0, g_ng[0].t, g_ng[0].f, g_ng[0].n);
+    ng_epb(&w, 0, g_ng[0].t, g_ng[0].f, g_ng[0].n);
+    ng_idb(&w, 113, 262144, 9);
+    ng_epb(&w, 1, g_ng[1].t, g_ng[1].f, g_ng[1].n);
+    ng_shb(&w, true); /* other byte order: libpcap refuses that too */
+    ng_idb(&w, 101, 0, -1);
+    ng_epb(&w, 0, g_ng[2].t, g_ng[2].f, g_ng[2].n);
+    ng_write(&w, path, w.n);
+    CHECK_MSG(read_ng(path, NULL, &s, &frames, &not_ip, &mixed, &e) == CAP_NEXT_END, "%s", e.msg);
+    CHECK(mixed);
+    CHECK_EQ_INT(frames, 4);
+    CHECK_EQ_INT(s.n, 4);
+    check_pkt(&s, 1, &g_ng[0], "late");
+    check_pkt(&s, 2, &g_ng[1], "late");
+    check_pkt(&s, 3, &g_ng[2], "late");
+    if (s.kept == 4) CHECK_EQ_INT(s.meta[3].frame_no, 4);
+    sink_reset(&s);
+    /* ...and with --bpf set on libpcap's handle first */
+    CHECK_MSG(read_ng(path, "not host 192.0.2.1", &s, &frames, &not_ip, &mixed, &e) == CAP_NEXT_END, "%s", e.msg);
+    CHECK_EQ_INT(frames, 2);
+    CHECK_EQ_INT(s.n, 2);
+    sink_reset(&s);
+
+    /* stdin cannot be read twice: libpcap's error, and what to do */
+    ng_mixed(&w, ends);
+    ng_write(&w, path, total);
+    int saved = dup(0);
+    CHECK(freopen(path, "rb", stdin) != NULL);
+    cap_source *src = NULL;
+    CHECK_EQ_INT(cap_open_file("-", &src, &e), FS_OK);
+    if (src) {
+        const uint8_t *f;
+        uint32_t len;
+        uint64_t ts;
+        cap_next_status st;
+        while ((st = cap_next(src, &f, &len, &ts, &e)) == CAP_NEXT_FRAME) {}
+        CHECK_EQ_INT(st, CAP_NEXT_ERROR);
+        CHECK_MSG(strstr(e.msg, "<stdin>") && strstr(e.msg, "save the input to a file"), "%s", e.msg);
+        cap_close(src);
+    }
+    dup2(saved, 0);
+    close(saved);
+    unlink(path);
+    unlink(one);
 }
 
 /* The fixtures in tests/data/capture (made by make_fixtures.py, checked
@@ -1595,6 +1961,7 @@ int main(void) {
     test_tcp_heuristic_tiny();
     test_hep();
     test_files();
+    test_pcapng_mixed();
     test_fixtures();
     test_default_bpf();
     test_stdin();

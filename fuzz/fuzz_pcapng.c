@@ -1,0 +1,108 @@
+/*
+ * fuzz_pcapng.c -- libFuzzer harness for fs38's own pcapng reader
+ * (cap_pcapng.c) and the source that chooses between it and libpcap.
+ *
+ * The input is a capture file. It is read twice:
+ *   1. by cap_png_mixed and cap_png_next directly, over fmemopen;
+ *   2. as a file (a memfd opened by its /proc path) through cap_open_file
+ *      and cap_next, so that the choice at open, libpcap refusing a block
+ *      later and the own reader taking over after it all run.
+ * Every frame goes to a decoder with small limits. Invariants checked (abort
+ * = finding): every frame is readable in full and at most CAP_PNG_MAX_FRAME
+ * bytes; the reader's offset only grows and stays within the input; a read
+ * ends (frames <= input bytes / 12, the smallest block); cap_offset never
+ * goes back.
+ */
+#include "capture/cap.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static volatile uint8_t sink_byte;
+
+static void touch(const uint8_t *p, uint32_t n) {
+    uint8_t x = 0;
+    for (uint32_t i = 0; i < n; i++) x ^= p[i]; /* ASan: all readable */
+    sink_byte = x;
+}
+
+static void emit(void *user, const cap_payload *p) {
+    touch(p->data, p->len);
+    (void)user;
+}
+
+static cap_decoder *small_decoder(void) {
+    cap_config c;
+    cap_config_default(&c);
+    c.max_tcp_flows = 8;
+    c.max_flow_bytes = 4096;
+    c.max_tcp_bytes = 32768;
+    c.max_frag_sets = 8;
+    c.max_frag_bytes = 32768;
+    c.sip.max_message = 2048;
+    fs_err e;
+    cap_decoder *d = cap_decoder_new(&c, emit, NULL, &e);
+    if (!d) abort();
+    return d;
+}
+
+static void direct(const uint8_t *data, size_t size, cap_decoder *d) {
+    FILE *f = fmemopen((void *)data, size, "rb");
+    if (!f) return;
+    int first = -1;
+    cap_png_mixed(f, &first);
+    cap_png *r = cap_png_new(f);
+    if (!r) abort();
+    cap_png_frame fr;
+    uint64_t frames = 0, last = 0;
+    int rc;
+    while ((rc = cap_png_next(r, &fr)) == 1) {
+        if (fr.caplen > CAP_PNG_MAX_FRAME || fr.caplen > fr.len) abort();
+        touch(fr.data, fr.caplen);
+        cap_decode_frame(d, fr.dlt, fr.data, fr.caplen, fr.ts_us, ++frames);
+        if (cap_png_offset(r) <= last || cap_png_offset(r) > size || frames > size / 12) abort();
+        last = cap_png_offset(r);
+    }
+    if (rc < 0 && !cap_png_error(r)[0]) abort(); /* an error says what */
+    cap_png_free(r);
+    fclose(f);
+}
+
+static void as_file(const uint8_t *data, size_t size, cap_decoder *d) {
+    int fd = memfd_create("fuzz_pcapng", 0);
+    if (fd < 0) return;
+    if (write(fd, data, size) != (ssize_t)size) {
+        close(fd);
+        return;
+    }
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    cap_source *src;
+    fs_err e;
+    if (cap_open_file(path, &src, &e) == FS_OK) {
+        const uint8_t *frame;
+        uint32_t caplen;
+        uint64_t ts, frames = 0, last = 0;
+        while (cap_next(src, &frame, &caplen, &ts, &e) == CAP_NEXT_FRAME) {
+            touch(frame, caplen);
+            cap_decode_frame(d, cap_frame_dlt(src), frame, caplen, ts, ++frames);
+            if (cap_offset(src) < last || frames > size / 12 + 1) abort();
+            last = cap_offset(src);
+        }
+        cap_close(src);
+    }
+    close(fd);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    cap_decoder *d = small_decoder();
+    direct(data, size, d);
+    as_file(data, size, d);
+    cap_decoder_finish(d);
+    cap_decoder_free(d);
+    return 0;
+}
