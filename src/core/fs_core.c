@@ -85,8 +85,14 @@ uint64_t fs_hash_bytes(const void *p, size_t n, uint64_t seed) {
     for (; n >= 8; b += 8, n -= 8) {
         uint64_t w;
         memcpy(&w, b, 8);
+        /* Two multiply rounds per word: with one, flipping a word's top bit
+         * (carried through unchanged by the multiply) and fixing the next
+         * word collided for every seed; the second multiply's carries make
+         * any such difference depend on the state, so on the seed. */
         h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
         h ^= h >> 31;
+        h *= 0x94d049bb133111ebULL;
+        h ^= h >> 29;
     }
     if (n) {
         uint64_t w = 0;

@@ -1938,7 +1938,27 @@ static void test_live(void) {
     CHECK(strstr(e.msg, "fs38-no-such-if0") != NULL);
 }
 
+/* fs_hash_bytes keyed by a seed: a difference an attacker can compute
+ * without the seed (a word's top bit flipped, the next word fixed up) must
+ * not collide for every seed, as it did with one multiply round per word. */
+static void test_hash_seeded_differential(void) {
+    uint64_t state = 0x243f6a8885a308d3ULL;
+    int collided = 0;
+    for (int i = 0; i < 1000; i++) {
+        uint64_t w[4];
+        for (int k = 0; k < 4; k++) w[k] = state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint64_t seed = state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint64_t v[4];
+        memcpy(v, w, sizeof v);
+        v[1] ^= 1ULL << 63;
+        v[2] ^= (1ULL << 63) ^ (1ULL << 32);
+        collided += fs_hash_bytes(w, sizeof w, seed) == fs_hash_bytes(v, sizeof v, seed);
+    }
+    CHECK_MSG(collided == 0, "%d of 1000 seeds collide", collided);
+}
+
 int main(void) {
+    test_hash_seeded_differential();
     test_link_types();
     test_truncated();
     test_ipv6_ext();
