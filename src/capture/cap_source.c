@@ -254,7 +254,7 @@ fs_code cap_open_live(const char *iface, const char *bpf, cap_source **out, fs_e
     pcap_set_timeout(s->p, LIVE_TIMEOUT_MS); /* a block is handed over at the latest after this */
     int rc = pcap_activate(s->p);
     if (rc < 0) return live_fail(s, FS_ERR_IO, e, "cannot start capture", rc);
-    s->dlt = pcap_datalink(s->p);
+    s->dlt = s->frame_dlt = pcap_datalink(s->p);
     s->fd = pcap_get_selectable_fd(s->p);
     if (s->fd >= 0 && pcap_setnonblock(s->p, 1, errbuf) != 0) s->fd = -1;
     if (bpf) {
