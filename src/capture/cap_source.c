@@ -282,12 +282,24 @@ static bool refused_mix(const char *why) {
     return strstr(why, "of the first interface") || strstr(why, "sections with different byte orders");
 }
 
-/* libpcap refused a block it has just read: the own reader takes over on a
- * second descriptor of the file, right after that block. false: it could
- * not (why says so; s->p is still libpcap's). */
-static bool take_over(cap_source *s, char *why, size_t whylen) {
+/* libpcap 1.10 reads a section header of the other byte order with the old
+ * one, and refuses its length ("block size ... > maximum") with the 8-byte
+ * block header just read: true when those 8 bytes start a section header
+ * (its type reads the same in both orders). */
+static bool refused_section(cap_source *s, const char *why) {
+    FILE *f = pcap_file(s->p);
+    off_t at = f && strstr(why, "block size") ? ftello(f) : -1;
+    uint8_t type[4];
+    return at >= 8 && pread(fileno(f), type, 4, at - 8) == 4 && !memcmp(type, "\x0a\x0d\x0d\x0a", 4);
+}
+
+/* libpcap refused a block: the own reader takes over on a second descriptor
+ * of the file, right after that block, or (back = 8) at the section header
+ * whose header libpcap has just read. false: it could not (why says so;
+ * s->p is still libpcap's). */
+static bool take_over(cap_source *s, off_t back, char *why, size_t whylen) {
     FILE *old = pcap_file(s->p);
-    off_t at = old ? ftello(old) : -1;
+    off_t at = old ? ftello(old) - back : -1;
     int fd = at >= 0 ? dup(fileno(old)) : -1;
     FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     if (!f) {
@@ -365,8 +377,10 @@ cap_next_status cap_next(cap_source *s, const uint8_t **frame, uint32_t *caplen,
     if (rc == PCAP_ERROR_BREAK) return CAP_NEXT_END;
     char pcap_why[PCAP_ERRBUF_SIZE], why[PCAP_ERRBUF_SIZE] = "";
     snprintf(pcap_why, sizeof pcap_why, "%s", pcap_geterr(s->p));
-    if (!s->live && refused_mix(pcap_why)) {
-        if (s->rereadable && take_over(s, why, sizeof why)) return png_next(s, frame, caplen, ts_us, e);
+    bool section = !s->live && s->rereadable && refused_section(s, pcap_why);
+    if (!s->live && (refused_mix(pcap_why) || section)) {
+        if (s->rereadable && take_over(s, section ? 8 : 0, why, sizeof why))
+            return png_next(s, frame, caplen, ts_us, e);
         if (!s->rereadable)
             snprintf(why, sizeof why, "fs38 reads such a pcapng "
                      "only from a regular file: save the input to a file and inspect that");
