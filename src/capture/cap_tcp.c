@@ -76,6 +76,9 @@ typedef struct tcp_flow {
     bool closed;   /* FIN/RST seen: on the closed list, no buffers; data at or
                     * below next_seq is a retransmission */
     bool pending;  /* heuristic port, not yet known to start like SIP */
+    uint32_t pending_no; /* which pending flow it was (pend_ring) */
+    uint32_t isn;  /* the SYN's sequence number, when syn_seen */
+    bool syn_seen;
     uint32_t lost_seq, lost_len; /* the last gap given up: bytes never seen */
     cap_frame_scan scan; /* framing state of the unfinished message */
     bool resync;   /* discard bytes until a line that starts a SIP message */
@@ -103,6 +106,14 @@ struct cap_tcp_table {
     tcp_flow *pool;
     uint32_t nflows, npool; /* nflows: open directions */
     uint32_t nclosed, npending;
+    /* the last TCP_PENDING_MAX flows that became pending, oldest at
+     * pend_next % TCP_PENDING_MAX: when they are all still pending, the
+     * oldest makes room (never-deciding flows cannot hold the slots) */
+    struct {
+        tcp_flow *f;
+        uint32_t no;
+    } pend_ring[TCP_PENDING_MAX];
+    uint32_t pend_next;
     uint64_t seed;
     uint64_t bytes; /* buffers + held segments */
 };
@@ -724,6 +735,8 @@ static void flow_start(cap_tcp_table *t, tcp_flow *f, uint32_t seq, bool syn) {
     gap_list_remove(t, f);
     buffer_drop(t, f);
     f->next_seq = syn ? seq + 1 : seq;
+    f->isn = seq;
+    f->syn_seen = syn;
     f->resync = !syn;
     f->mid_line = false;
     f->skip = 0;
@@ -781,6 +794,15 @@ static bool pending_decided(cap_tcp_table *t, tcp_flow *f) {
     return true;
 }
 
+/* All TCP_PENDING_MAX slots taken: the flow that became pending longest ago
+ * goes, if it still is (else nothing: the caller does not track). */
+static void pending_make_room(cap_tcp_table *t) {
+    uint32_t slot = t->pend_next % TCP_PENDING_MAX;
+    tcp_flow *old = t->pend_ring[slot].f;
+    if (old && old->pending && !old->closed && old->pending_no == t->pend_ring[slot].no) flow_destroy(t, old);
+    t->pend_ring[slot].f = NULL;
+}
+
 void cap_tcp_segment(cap_tcp_table *t, const cap_tcp_seg *s, bool sip_port) {
     t->st->tcp_segments++;
     uint64_t h = flow_hash(t, &s->src, &s->dst);
@@ -796,16 +818,23 @@ void cap_tcp_segment(cap_tcp_table *t, const cap_tcp_seg *s, bool sip_port) {
         if (!sip_port && t->heuristic && s->len > 0) start = cap_sip_start_line(s->data, s->len);
         /* undecided (a segment shorter than a start line): tracked, a bounded
          * number of them, until its bytes tell */
+        if (start < 0 && t->npending == TCP_PENDING_MAX) pending_make_room(t);
         bool pending = start < 0 && t->npending < TCP_PENDING_MAX;
         bool track = sip_port ? (syn || s->len > 0) : (start == 1 || pending);
         if (!track || !(f = flow_create(t, s, h))) return;
         flow_start(t, f, s->seq, syn);
         if (pending) {
             f->pending = true;
+            f->pending_no = t->pend_next;
+            t->pend_ring[t->pend_next % TCP_PENDING_MAX].f = f;
+            t->pend_ring[t->pend_next % TCP_PENDING_MAX].no = t->pend_next;
+            t->pend_next++;
             t->npending++;
         }
-    } else if (syn && f->next_seq != s->seq + 1) {
-        flow_start(t, f, s->seq, true); /* a new connection on the same tuple */
+    } else if (syn && f->next_seq != s->seq + 1 && !(f->syn_seen && f->isn == s->seq)) {
+        /* a new connection on the same tuple; the same SYN again (lost
+         * SYN-ACK, data on the SYN as TCP Fast Open sends it) is not */
+        flow_start(t, f, s->seq, true);
     }
     flow_touch(t, f, s->ts_us);
     uint32_t seq = syn ? s->seq + 1 : s->seq;
