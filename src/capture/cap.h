@@ -91,6 +91,9 @@ void cap_decoder_free(cap_decoder *d);
  * exactly (fs38 inspect --seed): traffic cannot aim at one bucket. */
 void cap_decoder_set_seed(cap_decoder *d, uint64_t seed);
 
+/* IPv6 extension headers the decoder (and the sharding peek) walk through. */
+#define CAP_MAX_IP6_EXT 16
+
 /* Whether cap_decode_frame reads link type dlt (a capture's DLT_* number). */
 bool cap_dlt_supported(int dlt);
 /* Decode one frame of link type dlt (a libpcap DLT_* value). */

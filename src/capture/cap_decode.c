@@ -41,7 +41,7 @@ enum {
 #define ETH_IPV4 0x0800
 #define ETH_IPV6 0x86dd
 #define MAX_VLAN_TAGS 8      /* stacked tags we walk through */
-#define MAX_IP6_EXT 16       /* extension headers we walk through */
+#define MAX_IP6_EXT CAP_MAX_IP6_EXT /* extension headers we walk through */
 #define TICK_US FS_USEC      /* capture time between two expiry passes */
 
 #define IPPROTO_HOPOPTS_ 0

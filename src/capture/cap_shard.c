@@ -101,10 +101,14 @@ static bool peek_l4(int dlt, const uint8_t *frame, uint32_t caplen, l4_peek *k) 
         uint32_t total = 40u + be16(ip + 4); /* 0: a jumbogram, taken as captured */
         if (total > 40 && total < len) len = total;
         l4off = 40;
-        for (int hops = 0; hops < 8 && (k->proto == 0 || k->proto == 43 || k->proto == 60); hops++) {
+        /* the decoder's walk (cap_decode.c), AH included, so a fragment behind
+         * many extension headers is still seen as one */
+        for (int hops = 0; hops < CAP_MAX_IP6_EXT && (k->proto == 0 || k->proto == 43 || k->proto == 60 ||
+                                                      k->proto == 51); hops++) {
             if (l4off + 8 > len) return false;
-            k->proto = ip[l4off];
-            l4off += ((uint32_t)ip[l4off + 1] + 1) * 8;
+            uint8_t next = ip[l4off];
+            l4off += k->proto == 51 ? ((uint32_t)ip[l4off + 1] + 2) * 4 : ((uint32_t)ip[l4off + 1] + 1) * 8;
+            k->proto = next;
         }
         k->fragment = k->proto == 44;
     } else {

@@ -2006,7 +2006,34 @@ static void test_hash_seeded_differential(void) {
     CHECK_MSG(collided == 0, "%d of 1000 seeds collide", collided);
 }
 
+/* The reader's reassembly (cap_defrag, --workers) sees a fragment behind as
+ * many IPv6 extension headers as the decoder walks (it stopped at 8). */
+static void test_defrag_many_ext(void) {
+    cap_config cfg;
+    cap_config_default(&cfg);
+    cap_defrag *r = cap_defrag_new(&cfg, 38);
+    uint8_t p[40 + 10 * 8 + 8 + 16] = {0};
+    p[0] = 0x60;
+    uint16_t plen = (uint16_t)(sizeof p - 40);
+    p[4] = (uint8_t)(plen >> 8);
+    p[5] = (uint8_t)plen;
+    p[6] = 60; /* destination options, ten of them */
+    p[7] = 64;
+    p[8] = 0x20, p[23] = 1; /* 2001::1 */
+    p[24] = 0x20, p[39] = 2;
+    for (int i = 0; i < 10; i++) p[40 + 8 * i] = i < 9 ? 60 : 44; /* next: options, then the fragment header */
+    uint8_t *fh = p + 40 + 80;
+    fh[0] = 17;      /* UDP inside */
+    fh[3] = 1;       /* offset 0, more fragments */
+    fh[7] = 9;       /* identification */
+    const uint8_t *out;
+    uint32_t out_len;
+    CHECK_EQ_INT(cap_defrag_frame(r, CAP_DLT_RAW, p, sizeof p, 1700000000000000ULL, &out, &out_len), 1);
+    cap_defrag_free(r);
+}
+
 int main(void) {
+    test_defrag_many_ext();
     test_hash_seeded_differential();
     test_link_types();
     test_truncated();
