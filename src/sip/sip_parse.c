@@ -511,10 +511,6 @@ static void core_field(sip_msg *m, parse_ctx *c, sip_header_id id, fs_str v) {
 
 /* ---- header section ------------------------------------------------------------------ */
 
-/* One header field [p, e) (folded lines included, line end excluded);
- * colon: the first ':' in it, NULL if none. A name that is a known header
- * name (letters and '-', so all token octets) is taken as is; any other
- * name is scanned as a token. */
 /* A raw CTL (RFC 5234: 0x00-0x1f, 0x7f) other than HTAB in the value [p, e):
  * not the CRLF (or bare LF) of a folded line, not the octet a backslash
  * escapes (quoted-pair, RFC 3261 25.1: "\<NUL>" is legal inside a quoted
@@ -530,6 +526,10 @@ static bool header_ctl(const char *p, const char *e) {
     return false;
 }
 
+/* One header field [p, e) (folded lines included, line end excluded);
+ * colon: the first ':' in it, NULL if none. A name that is a known header
+ * name (letters and '-', so all token octets) is taken as is; any other
+ * name is scanned as a token. */
 static void header_field(sip_msg *m, parse_ctx *c, const char *p, const char *e, const char *colon) {
     if ((size_t)(e - p) > c->max_hlen) sip_msg_add_anomaly(m, SIP_A_LIMIT_HEADER_LENGTH);
     const char *n = p;
