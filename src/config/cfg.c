@@ -893,6 +893,7 @@ typedef struct zone_ctx {
     uint8_t idx;
     bool may_assert_set;
     yaml_mark_t may_assert_mark;
+    yaml_mark_t access_mark;
 } zone_ctx;
 
 static fs_code assert_item(cfg_parser *P, size_t idx, void *ctx) {
@@ -928,11 +929,15 @@ static fs_code zone_key(cfg_parser *P, const char *key, void *ctx) {
         zc->z->may_assert = 0;
         return read_list(P, assert_item, zc);
     }
+    if (!strcmp(key, "access")) {
+        zc->access_mark = P_MARK(P);
+        return get_bool(P, &zc->z->access);
+    }
     return get_double(P, 0, 100000, &zc->z->flood_multiplier); /* flood_multiplier */
 }
 
 static const char *const zone_keys[] = {"trust", "networks", "may_assert", "flood_multiplier",
-                                        NULL};
+                                        "access", NULL};
 
 static fs_code zones_entry(cfg_parser *P, const char *name, void *ctx) {
     fs38_config *c = P->c;
@@ -946,7 +951,7 @@ static fs_code zones_entry(cfg_parser *P, const char *name, void *ctx) {
             return fail_at(P, km, FS_ERR_CONFIG, "duplicate zone name");
     if (c->nzones == CFG_MAX_ZONES)
         return fail_at(P, km, FS_ERR_CONFIG, "more than %d zones (CFG_MAX_ZONES)", CFG_MAX_ZONES);
-    zone_ctx zc = {&c->zones[c->nzones], c->nzones, false, km};
+    zone_ctx zc = {&c->zones[c->nzones], c->nzones, false, km, km};
     memset(zc.z, 0, sizeof *zc.z);
     snprintf(zc.z->name, sizeof zc.z->name, "%s", name);
     zc.z->trust = TRUST_UNTRUSTED;
@@ -962,6 +967,11 @@ static fs_code zones_entry(cfg_parser *P, const char *name, void *ctx) {
     if (zc.may_assert_set && zc.z->trust == TRUST_UNTRUSTED)
         return fail_at(P, zc.may_assert_mark, FS_ERR_CONFIG,
                        "only a trusted zone has may_assert (set trust: trusted)");
+    if (zc.z->access && zc.z->trust != TRUST_UNTRUSTED) {
+        path_push_key(P, "access");
+        return fail_at(P, zc.access_mark, FS_ERR_CONFIG,
+                       "an access zone holds UEs: it is untrusted (remove trust or access)");
+    }
     if (!zc.may_assert_set)
         zc.z->may_assert = zc.z->trust == TRUST_CORE      ? UINT64_MAX
                            : zc.z->trust == TRUST_TRUSTED ? trusted_default_assert()

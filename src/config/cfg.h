@@ -38,6 +38,8 @@ typedef struct cfg_zone {
     /* headers this zone may assert even if trusted is not core; bit per sip_header_id */
     uint64_t may_assert;
     double flood_multiplier; /* scales flood thresholds for sources in this zone (default 1; 0 = never flag) */
+    bool access;          /* untrusted UEs' access network (Gm): their PPI/PANI are expected, and
+                           * what the core sends them (route sets, media) is no leak */
 } cfg_zone;
 
 typedef struct cfg_net {

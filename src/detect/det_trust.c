@@ -93,17 +93,28 @@ static uint64_t may_assert_mask(const det_ctx *c) {
     return c->src_trust == TRUST_TRUSTED ? TRUSTED_DEFAULT_ASSERT : 0;
 }
 
+/* Whether an untrusted sender may be a UE talking to its P-CSCF, which sends
+ * P-Preferred-Identity (RFC 3325 9.2) and P-Access-Network-Info (TS 24.229
+ * 5.1, RFC 7315 4.4): a sender in an access zone, or any untrusted sender
+ * when no zone is marked access (nothing then tells UEs from peers). */
+static bool ue_side(const det_ctx *c) {
+    const fs38_config *cfg = c->eng->cfg;
+    if (c->src_trust != TRUST_UNTRUSTED) return false;
+    if (c->src_zone >= 0 && cfg->zones[c->src_zone].access) return true;
+    for (uint8_t i = 0; i < cfg->nzones; i++)
+        if (cfg->zones[i].access) return false;
+    return true;
+}
+
 static void trust_headers_check(det_ctx *c) {
     const sip_msg *m = c->m;
     if (c->src_trust == TRUST_CORE) return;
     uint64_t allowed = may_assert_mask(c);
+    if (ue_side(c)) allowed |= HBIT(SIP_H_P_PREFERRED_IDENTITY) | HBIT(SIP_H_P_ACCESS_NETWORK_INFO);
     ev_event *ev = NULL;
     for (size_t i = 0; i < sizeof trust_headers / sizeof *trust_headers; i++) {
         sip_header_id h = trust_headers[i];
         if (m->first[h] < 0 || (allowed & HBIT(h))) continue;
-        /* RFC 3325 9.2: a UA on the access side asks its proxy for an
-         * identity with P-Preferred-Identity; only a peer network may not. */
-        if (h == SIP_H_P_PREFERRED_IDENTITY && c->src_trust == TRUST_UNTRUSTED) continue;
         if (!ev) {
             bool opened;
             ev = det_hit(c, R_TRUST_HEADER, det_key_addr(c->eng, &c->p->src.addr, SALT_TRUST), 1, &opened);
@@ -119,8 +130,13 @@ static void trust_headers_check(det_ctx *c) {
     if (ev && m->first[SIP_H_P_ASSERTED_IDENTITY] >= 0) {
         sip_uri u;
         char num[32];
-        if (header_uri(sip_header_value(m, SIP_H_P_ASSERTED_IDENTITY), &u) && identity_number(&u, num, sizeof num))
-            ev_add_observable(ev, "e164", num, "caller");
+        const fs38_config *cfg = c->eng->cfg;
+        if (header_uri(sip_header_value(m, SIP_H_P_ASSERTED_IDENTITY), &u) && identity_number(&u, num, sizeof num)) {
+            /* one of our subscribers' numbers asserted from outside is abused,
+             * not the caller to block (as SIP-CLI-001 names it) */
+            bool home = cfg->nhome_prefixes && cfg_match_prefix(cfg->home_prefixes, cfg->nhome_prefixes, num + 1);
+            ev_add_observable(ev, "e164", num, home ? "victim" : "caller");
+        }
     }
 }
 
@@ -226,7 +242,9 @@ static const char *invalid_reason(const det_ctx *c, const sip_uri *u, char *num,
 
 static void cli_invalid_check(det_ctx *c) {
     const sip_msg *m = c->m;
-    if (!is_initial_request(m, false)) return;
+    /* our own elements relay the caller they were given: judged on the leg
+     * it came in on, not once more against the SBC */
+    if (c->src_trust == TRUST_CORE || !is_initial_request(m, false)) return;
     struct { const char *name; fs_str value; } ids[2] = {
         {"P-Asserted-Identity", sip_header_value(m, SIP_H_P_ASSERTED_IDENTITY)},
         {"From", m->from},
@@ -265,6 +283,13 @@ static bool internal_address(const det_ctx *c, fs_str host, bool core_only) {
     int z = cfg_zone_of(c->eng->cfg, &a);
     if (z >= 0 && c->eng->cfg->zones[z].trust == TRUST_CORE) return true;
     return !core_only && fs_addr_is_private(&a);
+}
+
+/* A private address other than the sender's own (media addresses). */
+static bool private_address(const det_ctx *c, fs_str host) {
+    fs_addr a;
+    if (!host.len || !fs_addr_parse_str(host, &a)) return false;
+    return !fs_addr_eq(&a, &c->p->src.addr) && fs_addr_is_private(&a);
 }
 
 static bool uri_host_leak(const det_ctx *c, fs_str value, bool core_only, fs_str *host) {
@@ -315,13 +340,16 @@ static bool find_leak(const det_ctx *c, const char **where, fs_str *host) {
     fs_str body;
     sip_sdp sdp;
     if (sip_msg_sdp(m, &body) && sip_sdp_parse(body, &sdp)) {
+        /* the media address is where the peer must send RTP (RFC 4566 5.7): a
+         * public address of our core (an SBC's or media relay's media side,
+         * RFC 5853) is no leak; a private one is */
         for (unsigned i = 0; i < sdp.nconn && i < SIP_SDP_MAX; i++)
-            if (internal_address(c, sdp.conn_addr[i], false)) {
+            if (private_address(c, sdp.conn_addr[i])) {
                 *where = "SDP c=";
                 *host = sdp.conn_addr[i];
                 return true;
             }
-        if (internal_address(c, sdp.origin_addr, false)) { *where = "SDP o="; *host = sdp.origin_addr; return true; }
+        if (private_address(c, sdp.origin_addr)) { *where = "SDP o="; *host = sdp.origin_addr; return true; }
     }
     return false;
 }
@@ -329,6 +357,9 @@ static bool find_leak(const det_ctx *c, const char **where, fs_str *host) {
 static void topology_check(det_ctx *c) {
     const char *where;
     fs_str host;
+    /* UEs get the route set (RFC 3261 12.1.2) and the operator's media
+     * addresses: topology hiding is the interconnect's (TS 24.229 4.4, 5.10) */
+    if (c->dst_zone >= 0 && c->eng->cfg->zones[c->dst_zone].access) return;
     if (!find_leak(c, &where, &host)) return;
     bool opened;
     ev_event *ev = det_hit(c, R_TOPO_INTERNAL_ADDR, det_key_addr(c->eng, &c->p->src.addr, SALT_TOPO), 1, &opened);

@@ -672,6 +672,12 @@ static void test_values_that_mislead(void) {
     CHECK_EQ_INT(zone_at(&g_cfg, "10.1.2.3"), zone_named(&g_cfg, "a"));
     CHECK_EQ_INT(zone_at(&g_cfg, "::ffff:10.1.2.3"), zone_named(&g_cfg, "a"));
     CHECK_EQ_INT(zone_at(&g_cfg, "2001:db8::1"), zone_named(&g_cfg, "v6"));
+    /* access: an untrusted zone of UEs only */
+    expect_ok_buf("access", "zones:\n  ue: {trust: untrusted, access: true, networks: [100.64.0.0/10]}\n");
+    CHECK(g_cfg.nzones == 1 && g_cfg.zones[0].access);
+    const char *acc = "zones:\n  p: {trust: trusted, access: true}\n";
+    expect_fail_buf("trusted access", acc, strlen(acc), FS_ERR_CONFIG, "config:2:", "zones.p.access",
+                    "an access zone holds UEs: it is untrusted");
     expect_ok_buf("plmn issuer", "organisation: {issuer: \"org:234-15\"}\n");
     CHECK_MSG(!strcmp(g_cfg.issuer, "org:234-15"), "issuer %s", g_cfg.issuer);
     expect_ok_buf("name issuer", "organisation: {issuer: org:acme-telecom.uk}\n");

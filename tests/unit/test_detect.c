@@ -884,6 +884,92 @@ static void test_trust(void) {
     world_free(&w);
 }
 
+/* An access zone (UEs on Gm): their PPI and PANI are expected, while an
+ * internet peer's are not; the core's route sets and media toward UEs are
+ * no leak; a spoofed home number asserted from outside is a victim; the
+ * core relaying an invalid caller is not judged again. */
+static void test_access_zone(void) {
+    fs38_config *cfg = config_zones();
+    int az = -1;
+    for (int i = 0; i < cfg->nzones; i++)
+        if (!strcmp(cfg->zones[i].name, "access")) az = i;
+    CHECK(az >= 0);
+    if (az >= 0) cfg->zones[az].access = true;
+    world w = world_new(cfg);
+    const char *core = "10.0.0.30:5060";
+    const char *ue_hdrs = "P-Preferred-Identity: <sip:alice@example.org>\r\n"
+                          "P-Access-Network-Info: 3GPP-E-UTRAN-FDD; utran-cell-id-3gpp=2341501\r\n";
+    invite_with(&w, "100.64.0.7:5060", core, T0, "a1", "<sip:alice@example.org>;tag=1", ue_hdrs);
+    invite_with(&w, "203.0.113.13:5060", core, T0 + SEC(1), "a2", "<sip:bob@example.org>;tag=1", ue_hdrs);
+    /* the P-CSCF sends a UE its route set and the core's media address */
+    req(&w, core, "100.64.0.7:5060", T0 + SEC(2), "INVITE", "sip:alice@100.64.0.7",
+        "<sip:+447700900999@ims.example.net>;tag=9", "<sip:alice@example.org>", "a3", 1,
+        "Record-Route: <sip:10.0.0.30;lr>, <sip:10.0.0.40;lr>\r\n", NULL);
+    /* a spoofed home number asserted by an internet host */
+    invite_with(&w, "203.0.113.14:5060", core, T0 + SEC(3), "a4", "<sip:+447700900123@x.example>;tag=1",
+                "P-Asserted-Identity: <sip:+447700900123@x.example>\r\n");
+    /* an invalid caller from the internet, and the same call relayed by the core */
+    invite_with(&w, "203.0.113.15:5060", core, T0 + SEC(4), "a5", "<sip:+12@x.example>;tag=1", NULL);
+    invite_with(&w, core, "10.0.0.40:5060", T0 + SEC(4.1), "a5", "<sip:+12@x.example>;tag=1", NULL);
+    world_finish(&w);
+    int n_trust = 0;
+    for (int i = 0; i < w.out->n; i++) {
+        const ev_event *e = &w.out->ev[i];
+        if (e->rule == R_TRUST_HEADER && has_obs(e, "ip", "100.64.0.7", "source")) n_trust += 100;
+        if (e->rule == R_TRUST_HEADER && has_obs(e, "ip", "203.0.113.13", "source")) {
+            n_trust++;
+            CHECK(strstr(dstr(e, "headers"), "P-Preferred-Identity") && strstr(dstr(e, "headers"), "P-Access-Network-Info"));
+        }
+        if (e->rule == R_TRUST_HEADER && has_obs(e, "ip", "203.0.113.14", "source"))
+            CHECK(has_obs(e, "e164", "+447700900123", "victim") && !has_obs(e, "e164", "+447700900123", "caller"));
+    }
+    CHECK_EQ_INT(n_trust, 1); /* the internet peer's, not the UE's */
+    CHECK_EQ_INT(count_rule(w.out, "SIP-TOPO-001"), 0);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-CLI-002"), 1);
+    const ev_event *inv = find_rule(w.out, "SIP-CLI-002");
+    CHECK(inv && has_obs(inv, "ip", "203.0.113.15", "source"));
+    if (w.out->n != 4) dump(w.out);
+    world_free(&w);
+
+    /* media: an SBC's public media address in its core zone is where the peer
+     * must send RTP, no leak; a private one is */
+    {
+        fs38_config *pc = malloc(sizeof *pc);
+        fs_err e = {0};
+        cfg_defaults(pc);
+        const char *y = "zones:\n  core: {trust: core, networks: [198.51.100.0/24]}\n";
+        CHECK_MSG(cfg_load_buffer(pc, y, strlen(y), ".", &e) == FS_OK, "%s", e.msg);
+        world m = world_new(pc);
+        const char *pub = "v=0\r\no=- 1 1 IN IP4 198.51.100.5\r\ns=-\r\nc=IN IP4 198.51.100.5\r\nt=0 0\r\n"
+                          "m=audio 30000 RTP/AVP 0\r\n";
+        const char *priv = "v=0\r\no=- 1 1 IN IP4 198.51.100.5\r\ns=-\r\nc=IN IP4 192.168.7.5\r\nt=0 0\r\n"
+                           "m=audio 30000 RTP/AVP 0\r\n";
+        req(&m, "198.51.100.3:5060", "203.0.113.30:5060", T0, "INVITE", "sip:bob@203.0.113.30",
+            "<sip:a@x.example>;tag=1", "<sip:bob@203.0.113.30>", "m1", 1, NULL, pub);
+        world_finish(&m);
+        CHECK_EQ_INT(count_rule(m.out, "SIP-TOPO-001"), 0);
+        world_free(&m);
+        pc = malloc(sizeof *pc);
+        cfg_defaults(pc);
+        CHECK(cfg_load_buffer(pc, y, strlen(y), ".", &e) == FS_OK);
+        m = world_new(pc);
+        req(&m, "198.51.100.3:5060", "203.0.113.30:5060", T0, "INVITE", "sip:bob@203.0.113.30",
+            "<sip:a@x.example>;tag=1", "<sip:bob@203.0.113.30>", "m2", 1, NULL, priv);
+        world_finish(&m);
+        const ev_event *t = find_rule(m.out, "SIP-TOPO-001");
+        CHECK(t && !strcmp(dstr(t, "leaked"), "192.168.7.5"));
+        world_free(&m);
+    }
+
+    /* toward an untrusted zone that is not access, the same route set leaks */
+    w = world_new(config_zones());
+    req(&w, core, "203.0.113.20:5060", T0, "INVITE", "sip:bob@203.0.113.20", "<sip:a@ims.example.net>;tag=9",
+        "<sip:bob@203.0.113.20>", "a6", 1, "Record-Route: <sip:10.0.0.30;lr>, <sip:10.0.0.40;lr>\r\n", NULL);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-TOPO-001"), 1);
+    world_free(&w);
+}
+
 /* A rule without a window count of its own (here SIP-CLI-001) reports an
  * incident once it has `threshold` occurrences, none more than window_s
  * after the one before; fewer are counted, not reported. */
@@ -1692,6 +1778,7 @@ int main(void) {
     test_brute_same_callid();
     test_flood();
     test_trust();
+    test_access_zone();
     test_cli();
     test_hit_threshold();
     test_topology();
