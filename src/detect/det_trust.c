@@ -292,30 +292,37 @@ static bool private_address(const det_ctx *c, fs_str host) {
     return !fs_addr_eq(&a, &c->p->src.addr) && fs_addr_is_private(&a);
 }
 
-static bool uri_host_leak(const det_ctx *c, fs_str value, bool core_only, fs_str *host) {
+/* What one message leaks: each place and address, the first TOPO_MAX_LEAKS. */
+#define TOPO_MAX_LEAKS 8
+typedef struct leaks {
+    int n;
+    const char *where[TOPO_MAX_LEAKS];
+    fs_str host[TOPO_MAX_LEAKS];
+} leaks;
+
+static void leak_add(leaks *l, const char *where, fs_str host) {
+    if (l->n == TOPO_MAX_LEAKS) return;
+    l->where[l->n] = where;
+    l->host[l->n++] = host;
+}
+
+static void uri_host_leaks(const det_ctx *c, fs_str value, bool core_only, const char *where, leaks *l) {
     fs_str rest = value, item;
     while (sip_list_next(&rest, &item)) {
         sip_nameaddr na;
         sip_uri u;
         if (!sip_nameaddr_parse(item, &na) || !sip_uri_parse(na.uri, &u)) continue;
-        if (internal_address(c, u.host, core_only)) {
-            *host = u.host;
-            return true;
-        }
+        if (internal_address(c, u.host, core_only)) leak_add(l, where, u.host);
     }
-    return false;
 }
 
-static bool header_leak(const det_ctx *c, sip_header_id id, bool core_only, fs_str *host) {
+static void header_leaks(const det_ctx *c, sip_header_id id, bool core_only, const char *where, leaks *l) {
     uint16_t pos = 0;
     const sip_header *h;
-    while ((h = sip_header_next(c->m, id, &pos)) != NULL)
-        if (uri_host_leak(c, h->value, core_only, host)) return true;
-    return false;
+    while ((h = sip_header_next(c->m, id, &pos)) != NULL) uri_host_leaks(c, h->value, core_only, where, l);
 }
 
-/* Finds the first leak; *where names the place. */
-static bool find_leak(const det_ctx *c, const char **where, fs_str *host) {
+static void find_leaks(const det_ctx *c, leaks *l) {
     const sip_msg *m = c->m;
     if (m->is_request) {
         /* In a response the Via list is the requester's own: not ours to leak. */
@@ -323,20 +330,16 @@ static bool find_leak(const det_ctx *c, const char **where, fs_str *host) {
         sip_via v;
         while (sip_via_next(m, &it, &v, NULL)) {
             fs_str received;
-            if (internal_address(c, v.host, false)) { *where = "Via"; *host = v.host; return true; }
-            if (sip_param_get(v.params, "received", &received) && internal_address(c, received, false)) {
-                *where = "Via received";
-                *host = received;
-                return true;
-            }
+            if (internal_address(c, v.host, false)) leak_add(l, "Via", v.host);
+            if (sip_param_get(v.params, "received", &received) && internal_address(c, received, false))
+                leak_add(l, "Via received", received);
         }
     }
     /* Record-Route in a response also holds the requester side's proxies:
      * only our core addresses count there. */
-    if (header_leak(c, SIP_H_RECORD_ROUTE, !m->is_request, host)) { *where = "Record-Route"; return true; }
+    header_leaks(c, SIP_H_RECORD_ROUTE, !m->is_request, "Record-Route", l);
     /* A REGISTER response lists the requester's own bindings. */
-    bool own_contacts = !m->is_request && m->cseq_method == SIP_M_REGISTER;
-    if (!own_contacts && header_leak(c, SIP_H_CONTACT, false, host)) { *where = "Contact"; return true; }
+    if (m->is_request || m->cseq_method != SIP_M_REGISTER) header_leaks(c, SIP_H_CONTACT, false, "Contact", l);
     fs_str body;
     sip_sdp sdp;
     if (sip_msg_sdp(m, &body) && sip_sdp_parse(body, &sdp)) {
@@ -344,23 +347,18 @@ static bool find_leak(const det_ctx *c, const char **where, fs_str *host) {
          * public address of our core (an SBC's or media relay's media side,
          * RFC 5853) is no leak; a private one is */
         for (unsigned i = 0; i < sdp.nconn && i < SIP_SDP_MAX; i++)
-            if (private_address(c, sdp.conn_addr[i])) {
-                *where = "SDP c=";
-                *host = sdp.conn_addr[i];
-                return true;
-            }
-        if (private_address(c, sdp.origin_addr)) { *where = "SDP o="; *host = sdp.origin_addr; return true; }
+            if (private_address(c, sdp.conn_addr[i])) leak_add(l, "SDP c=", sdp.conn_addr[i]);
+        if (private_address(c, sdp.origin_addr)) leak_add(l, "SDP o=", sdp.origin_addr);
     }
-    return false;
 }
 
 static void topology_check(det_ctx *c) {
-    const char *where;
-    fs_str host;
     /* UEs get the route set (RFC 3261 12.1.2) and the operator's media
      * addresses: topology hiding is the interconnect's (TS 24.229 4.4, 5.10) */
     if (c->dst_zone >= 0 && c->eng->cfg->zones[c->dst_zone].access) return;
-    if (!find_leak(c, &where, &host)) return;
+    leaks l = {0};
+    find_leaks(c, &l);
+    if (!l.n) return;
     bool opened;
     ev_event *ev = det_hit(c, R_TOPO_INTERNAL_ADDR, det_key_addr(c->eng, &c->p->src.addr, SALT_TOPO), 1, &opened);
     if (!ev) return;
@@ -368,10 +366,12 @@ static void topology_check(det_ctx *c) {
         src_observable(ev, c);
         ev_set_str(ev, "toward_zone", zone_name(c, c->dst_zone));
     }
-    char addr[64];
-    ev_copy_text(addr, sizeof addr, host);
-    detail_list_add(ev, "where", where);
-    detail_list_add(ev, "leaked", addr);
+    for (int i = 0; i < l.n; i++) {
+        char addr[64];
+        ev_copy_text(addr, sizeof addr, l.host[i]);
+        detail_list_add(ev, "where", l.where[i]);
+        detail_list_add(ev, "leaked", addr);
+    }
 }
 
 /* ---- SIP-INFO-001/002 --------------------------------------------------------------- */

@@ -964,9 +964,14 @@ static void test_access_zone(void) {
     /* toward an untrusted zone that is not access, the same route set leaks */
     w = world_new(config_zones());
     req(&w, core, "203.0.113.20:5060", T0, "INVITE", "sip:bob@203.0.113.20", "<sip:a@ims.example.net>;tag=9",
-        "<sip:bob@203.0.113.20>", "a6", 1, "Record-Route: <sip:10.0.0.30;lr>, <sip:10.0.0.40;lr>\r\n", NULL);
+        "<sip:bob@203.0.113.20>", "a6", 1,
+        "Record-Route: <sip:10.0.0.30;lr>, <sip:10.0.0.40;lr>\r\nContact: <sip:a@10.0.0.41>\r\n", NULL);
     world_finish(&w);
     CHECK_EQ_INT(count_rule(w.out, "SIP-TOPO-001"), 1);
+    /* every leak of the message is named, not only the first */
+    const ev_event *tl = find_rule(w.out, "SIP-TOPO-001");
+    CHECK(tl && !strcmp(dstr(tl, "leaked"), "10.0.0.40,10.0.0.41") && !strcmp(dstr(tl, "where"), "Record-Route,Contact"));
+    if (tl) CHECK_EQ_INT(tl->count, 1);
     world_free(&w);
 }
 
