@@ -182,17 +182,25 @@ static fs_code pull_pages(pull_run *p, fs_err *e) {
 }
 
 /* GET /v1/stream from the cursor until stopped or the duration passed;
- * reconnects with backoff. */
+ * reconnects with backoff. Each reconnect first pages through what was
+ * committed meanwhile (GET /v1/events): the hub replays at most
+ * limits.stream_backlog events to a follower, and refuses (409) one further
+ * behind rather than skip what it missed. */
 static fs_code follow(pull_run *p, uint64_t duration_us, fs_err *e) {
     uint64_t end = duration_us ? fs_time_now_us() + duration_us : UINT64_MAX;
     unsigned backoff = 1;
     char path[512], q[256], last[32];
     query_suffix(p, q, sizeof q);
+    bool caught_up = true; /* the caller paged just before */
     while (!pull_stop && fs_time_now_us() < end) {
-        snprintf(path, sizeof path, "/v1/stream?after=%llu%s", (unsigned long long)p->cursor, q);
-        snprintf(last, sizeof last, "%llu", (unsigned long long)p->cursor);
         fs_err se = {0};
-        cl_stream *s = cl_stream_open(&p->hub, path, last, &se);
+        cl_stream *s = NULL;
+        if (caught_up || pull_pages(p, &se) == FS_OK) {
+            snprintf(path, sizeof path, "/v1/stream?after=%llu%s", (unsigned long long)p->cursor, q);
+            snprintf(last, sizeof last, "%llu", (unsigned long long)p->cursor);
+            s = cl_stream_open(&p->hub, path, last, &se);
+        }
+        caught_up = false;
         if (!s) {
             fprintf(stderr, "fs38 pull: %s; retrying in %u s\n", se.msg, backoff);
             for (unsigned i = 0; i < backoff * 10 && !pull_stop && fs_time_now_us() < end; i++) usleep(100000);

@@ -1612,6 +1612,9 @@ static void handle_stream(hub_server *s, struct evhttp_request *req, const xc_me
         evhttp_clear_headers(&kv);
         return reply_error(s, req, 400, "Last-Event-ID is not a sequence number");
     }
+    /* no cursor at all: from now on, as tail -f (a follower that wants the
+     * past pages it first, or names where it stopped) */
+    if (!lei && !evhttp_find_header(&kv, "after")) q.after = atomic_load(&s->last_seq);
     if (s->n_clients >= s->cfg.max_stream_clients) {
         evhttp_clear_headers(&kv);
         return reply_error(s, req, 503, "too many stream clients (limits.max_stream_clients)");
@@ -1630,19 +1633,31 @@ static void handle_stream(hub_server *s, struct evhttp_request *req, const xc_me
     c->n_types = q.n_types;
     if (q.issuer) snprintf(c->issuer, sizeof c->issuer, "%s", q.issuer);
     if (q.kind) snprintf(c->kind, sizeof c->kind, "%s", q.kind);
-    /* backlog: committed events after the cursor; later pushes skip seq <= last */
+    /* backlog: committed events after the cursor; later pushes skip seq <= last.
+     * One more than stream_backlog is read: a follower further behind (or
+     * one whose backlog would not fit stream_buffer) is told to page with
+     * GET /v1/events first, never silently moved past what it missed. */
     backlog_out o = {evbuffer_new(), q.after, 0};
-    if (s->cfg.stream_backlog) {
-        hub_pull_query pq = {.after = q.after, .limit = (int)s->cfg.stream_backlog};
-        filter_from(&q, m->issuer, &pq.f);
-        int64_t next;
-        fs_err e;
-        if (hub_pull(s->rstore, &pq, backlog_row, &o, &next, &e) != FS_OK) {
-            evbuffer_free(o.b);
-            free(c);
-            evhttp_clear_headers(&kv);
-            return reply_error(s, req, 503, e.msg);
-        }
+    hub_pull_query pq = {.after = q.after, .limit = (int)s->cfg.stream_backlog + 1};
+    filter_from(&q, m->issuer, &pq.f);
+    int64_t next;
+    fs_err e;
+    if (!o.b || hub_pull(s->rstore, &pq, backlog_row, &o, &next, &e) != FS_OK) {
+        if (o.b) evbuffer_free(o.b);
+        free(c);
+        evhttp_clear_headers(&kv);
+        return reply_error(s, req, 503, o.b ? e.msg : "out of memory");
+    }
+    if (o.rows > s->cfg.stream_backlog || evbuffer_get_length(o.b) > s->cfg.stream_buffer) {
+        evbuffer_free(o.b);
+        free(c);
+        evhttp_clear_headers(&kv);
+        char msg[200];
+        snprintf(msg, sizeof msg, "after=%lld is more than %u events (limits.stream_backlog) or %llu bytes "
+                 "(limits.stream_buffer) behind: page with GET /v1/events?after=%lld first",
+                 (long long)q.after, s->cfg.stream_backlog, (unsigned long long)s->cfg.stream_buffer,
+                 (long long)q.after);
+        return reply_error(s, req, 409, msg);
     }
     evhttp_clear_headers(&kv);
     c->last_seq = o.last;

@@ -480,7 +480,7 @@ limits_suite() {
     LABEL=limits
     PORT=$(free_port)
     write_config "sqlite:limits.db"
-    sed -i 's/^  max_connections:.*//; s/^  timeout_s: 20/  timeout_s: 20\n  max_connections: 2/; s/^  events_per_s: 100000/  events_per_s: 1/; s/^  burst: 100000/  burst: 1000/' "$W/hub.yaml"
+    sed -i 's/^  max_connections:.*//; s/^  timeout_s: 20/  timeout_s: 20\n  max_connections: 2/; s/^  events_per_s: 100000/  events_per_s: 1/; s/^  burst: 100000/  burst: 1000/; s/^  stream_backlog: 1000/  stream_backlog: 100/' "$W/hub.yaml"
     rm -f "$W/hub.log"
     start_hub || { fail "limits: hub start"; return; }
     local i st
@@ -506,6 +506,17 @@ limits_suite() {
     local up=1
     for ((i = 0; i < 50; i++)); do hcurl op1 /health -o /dev/null 2>/dev/null && { up=0; break; }; sleep 0.1; done
     ok "limits: connections are counted down when clients leave" test $up = 0
+    # a follower further behind than stream_backlog (100 here; 601 events stored) is told to
+    # page first (409), never moved past what it missed; one within the backlog streams
+    st=$(hcurl op2 "/v1/stream?after=0" -o "$W/resp" -w '%{http_code}' --max-time 5)
+    ok "limits: a follower 601 events behind is refused (409, got $st)" test "$st" = 409
+    ok "...and told to page with /v1/events" grep -q 'page with GET /v1/events?after=0' "$W/resp"
+    local top
+    top=$(hcurl op2 "/v1/events?after=0&limit=1000" | jq -r '.events[-1].seq')
+    hcurl op2 "/v1/stream?after=$((top - 50))" -N --max-time 2 >"$W/near" 2>/dev/null
+    ok "limits: a follower 50 events behind gets them all" test "$(grep -c '^id: ' "$W/near")" = 50
+    hcurl op2 "/v1/stream" -N --max-time 2 >"$W/now" 2>/dev/null
+    ok "limits: a follower without a cursor starts from now" test "$(grep -c '^id: ' "$W/now")" = 0
     stop_hub
 }
 
