@@ -338,9 +338,15 @@ const xc_member *xc_registry_find(const xc_registry *reg, const char *kid, size_
     return NULL;
 }
 
+/* A member rotating keys has several entries with one certificate: an
+ * entry still active wins over revoked ones (revoking the old key must not
+ * lock the member out). */
 const xc_member *xc_registry_find_cert(const xc_registry *reg, const uint8_t sha256[32]) {
+    const xc_member *found = NULL;
     for (size_t i = 0; i < reg->n; i++)
-        if (reg->members[i].has_cert && !memcmp(reg->members[i].cert_sha256, sha256, 32))
-            return &reg->members[i];
-    return NULL;
+        if (reg->members[i].has_cert && !memcmp(reg->members[i].cert_sha256, sha256, 32)) {
+            if (!reg->members[i].revoked) return &reg->members[i];
+            if (!found) found = &reg->members[i];
+        }
+    return found;
 }

@@ -455,6 +455,19 @@ static void test_registry(void) {
     CHECK(xc_registry_find(&r1, ka.kid, XC_KID_LEN - 1) == NULL);
     CHECK(xc_registry_find(&r1, kb.kid, XC_KID_LEN) == NULL);
     xc_registry_free(&r1);
+    /* key rotation: the old key revoked, the new one active, one certificate:
+     * the certificate is the active entry's (the member is not locked out) */
+    char pkb[64];
+    xc_b64_encode(kb.pk, 32, pkb, sizeof pkb);
+    snprintf(line, sizeof line,
+             "{\"members\":[{\"issuer\":\"org:234-15\",\"kid\":\"%s\",\"public_key\":\"%s\",\"status\":\"revoked\",\"cert_sha256\":\"%s\"},"
+             "{\"issuer\":\"org:234-15\",\"kid\":\"%s\",\"public_key\":\"%s\",\"status\":\"active\",\"cert_sha256\":\"%s\"}]}",
+             ka.kid, pk, cert, kb.kid, pkb, cert);
+    CHECK_MSG(xc_registry_parse(line, strlen(line), &r1, &e) == FS_OK, "%s", e.msg);
+    h[0] ^= 1;
+    const xc_member *rot = xc_registry_find_cert(&r1, h);
+    CHECK(rot && !rot->revoked && !memcmp(rot->kid, kb.kid, XC_KID_LEN));
+    xc_registry_free(&r1);
     /* lookups in a larger registry (binary search over sorted kids) */
     CHECK(xc_registry_find(&reg, kb.kid, XC_KID_LEN) && !strcmp(xc_registry_find(&reg, kb.kid, XC_KID_LEN)->issuer, "org:208-01"));
     CHECK(xc_registry_find(&reg, kc.kid, XC_KID_LEN)->revoked);
