@@ -53,6 +53,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <sys/queue.h>
 #include <event2/thread.h>
 #include <jansson.h>
 #include <openssl/err.h>
@@ -1679,9 +1680,22 @@ static void handle_stream(hub_server *s, struct evhttp_request *req, const xc_me
 
 /* ---- routing ------------------------------------------------------------------------------------- */
 
+/* More than one Content-Length (libevent takes the first): the bytes after
+ * the body it framed may be a smuggled request (RFC 9112 6.3). */
+static bool content_length_repeated(struct evhttp_request *req) {
+    int n = 0;
+    struct evkeyval *h;
+    TAILQ_FOREACH(h, evhttp_request_get_input_headers(req), next) n += !evutil_ascii_strcasecmp(h->key, "Content-Length");
+    return n > 1;
+}
+
 static void route_cb(struct evhttp_request *req, void *arg) {
     hub_server *s = arg;
     atomic_fetch_add(&s->m.requests, 1);
+    if (content_length_repeated(req)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        return reply_error(s, req, 400, "more than one Content-Length header (RFC 9112 6.3); connection closed");
+    }
     bool revoked;
     const xc_member *m = request_member(s, req, &revoked);
     if (revoked) {

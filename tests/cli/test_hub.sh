@@ -295,6 +295,31 @@ suite() {
     hcurl op3 "/v1/stream?after=$((SEQ_B - 1))" -N --max-time 3.5 >"$W/stream3" 2>/dev/null
     ok "$LABEL: stream backlog after a cursor" grep -qx "id: $SEQ_B" "$W/stream3"
     ok "$LABEL: stream pings" grep -q '^: ping' "$W/stream3"
+    # two Content-Length headers: refused and the connection closed, so the bytes
+    # after the first framing (a smuggled GET) are never served
+    python3 - "$W" "$PORT" >"$W/smuggle" 2>&1 <<'PY'
+import socket, ssl, sys
+w, port = sys.argv[1], int(sys.argv[2])
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.load_verify_locations(w + "/pki/ca.crt")
+ctx.check_hostname = False
+ctx.load_cert_chain(w + "/pki/op1.crt", w + "/pki/op1.key")
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10))
+s.sendall(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 56\r\n\r\n"
+          b"GET /v1/registry HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+out = b""
+while True:
+    try:
+        d = s.recv(65536)
+    except (socket.timeout, ssl.SSLError):
+        break
+    if not d:
+        break
+    out += d
+sys.stdout.write(out.decode("latin1"))
+PY
+    ok "$LABEL: two Content-Length headers: 400" grep -q 'more than one Content-Length' "$W/smuggle"
+    ok "$LABEL: ...and the request behind them is not served" test "$(grep -c '^HTTP/1.1 ' "$W/smuggle")" = 1
 
     # -- update, older version, revoke
     event org:234-15 "$A" 2 | sign op1 >"$W/a2.jws"
