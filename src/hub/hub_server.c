@@ -620,6 +620,10 @@ static bool parse_query(struct evhttp_request *req, const char *allowed, query *
                 snprintf(err, errn, "since: '%.40s' is not RFC 3339 UTC (2026-11-25T10:00:00Z)", v);
                 return false;
             }
+            if (q->since_ms < 0) { /* the store takes none; a 400 here, not its 503 */
+                snprintf(err, errn, "since: '%.40s' is before 1970-01-01T00:00:00Z", v);
+                return false;
+            }
         } else if (!strcmp(p->key, "event_id")) {
             if (!*v || strlen(v) > 64) {
                 snprintf(err, errn, "event_id: empty or longer than 64 characters");

@@ -318,6 +318,8 @@ while True:
     out += d
 sys.stdout.write(out.decode("latin1"))
 PY
+    st=$(hcurl op1 "/v1/events?since=1969-12-31T23:59:59Z" -o "$W/resp" -w '%{http_code}')
+    ok "$LABEL: since before 1970: 400 naming it (got $st)" test "$st" = 400 -a "$(jq -r .error "$W/resp" | cut -c1-6)" = "since:"
     ok "$LABEL: two Content-Length headers: 400" grep -q 'more than one Content-Length' "$W/smuggle"
     ok "$LABEL: ...and the request behind them is not served" test "$(grep -c '^HTTP/1.1 ' "$W/smuggle")" = 1
 
