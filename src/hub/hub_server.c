@@ -330,7 +330,7 @@ static fs_code reg_load(const char *path, uint64_t gen, hub_reg **out, fs_err *e
 
 /* ---- TLS: a member is its client certificate ------------------------------------------ */
 
-static int member_idx = -1, conn_idx = -1;
+static int member_idx = -1, conn_idx = -1, deadline_idx = -1;
 static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
 
 static void member_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
@@ -345,7 +345,15 @@ static void conn_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, l
     if (ptr) atomic_fetch_sub(&((hub_server *)ptr)->connections, 1);
 }
 
+/* The handshake deadline timer dies with its connection's SSL. */
+static void deadline_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                             void *argp) {
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    if (ptr) event_free(ptr);
+}
+
 static void idx_init(void) {
+    deadline_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, deadline_free_cb);
     member_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, member_free_cb);
     conn_idx = CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL, 0, NULL, NULL, NULL, conn_free_cb);
 }
@@ -423,6 +431,18 @@ static fs_code tls_setup(hub_server *s, fs_err *e) {
 
 /* A connection over the limit gets a context without a certificate: its
  * handshake fails at once, before any request is read. */
+/* timeout_s after accept: a client still in the TLS handshake is cut. The
+ * read timeout alone restarts with every byte, so clients trickling a
+ * ClientHello held connection slots (max_connections) indefinitely and
+ * locked every member out. */
+static void handshake_deadline_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd, (void)what;
+    struct bufferevent *bev = arg;
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    evutil_socket_t sock = bufferevent_getfd(bev);
+    if (ssl && !SSL_is_init_finished(ssl) && sock >= 0) shutdown(sock, SHUT_RDWR); /* evhttp sees the end */
+}
+
 static struct bufferevent *bev_cb(struct event_base *base, void *arg) {
     hub_server *s = arg;
     bool over = atomic_load(&s->connections) >= s->cfg.max_connections;
@@ -434,7 +454,14 @@ static struct bufferevent *bev_cb(struct event_base *base, void *arg) {
     }
     struct bufferevent *bev =
         bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-    if (bev) bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    if (!bev) return NULL;
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    struct event *deadline = evtimer_new(base, handshake_deadline_cb, bev);
+    if (deadline) {
+        struct timeval tv = {(time_t)(s->cfg.timeout_s ? s->cfg.timeout_s : 10), 0};
+        SSL_set_ex_data(ssl, deadline_idx, deadline); /* freed with the SSL, so with bev */
+        evtimer_add(deadline, &tv);
+    }
     return bev;
 }
 
@@ -1780,7 +1807,8 @@ void hub_server_set_log(hub_server *s, hub_server_log_fn fn, void *ctx) {
 fs_code hub_server_new(const hub_config *c, hub_server **out, fs_err *e) {
     *out = NULL;
     pthread_once(&idx_once, idx_init);
-    if (member_idx < 0 || conn_idx < 0) return fs_fail(e, FS_ERR_INTERNAL, "OpenSSL ex_data indexes");
+    if (member_idx < 0 || conn_idx < 0 || deadline_idx < 0)
+        return fs_fail(e, FS_ERR_INTERNAL, "OpenSSL ex_data indexes");
     if (evthread_use_pthreads() != 0) return fs_fail(e, FS_ERR_INTERNAL, "libevent: no pthreads support");
     hub_server *s = calloc(1, sizeof *s);
     if (!s) return fs_fail(e, FS_ERR_NOMEM, "out of memory");

@@ -507,7 +507,7 @@ limits_suite() {
     LABEL=limits
     PORT=$(free_port)
     write_config "sqlite:limits.db"
-    sed -i 's/^  max_connections:.*//; s/^  timeout_s: 20/  timeout_s: 20\n  max_connections: 2/; s/^  events_per_s: 100000/  events_per_s: 1/; s/^  burst: 100000/  burst: 1000/; s/^  stream_backlog: 1000/  stream_backlog: 100/' "$W/hub.yaml"
+    sed -i 's/^  max_connections:.*//; s/^  timeout_s: 20/  timeout_s: 3\n  max_connections: 2/; s/^  events_per_s: 100000/  events_per_s: 1/; s/^  burst: 100000/  burst: 1000/; s/^  stream_backlog: 1000/  stream_backlog: 100/' "$W/hub.yaml"
     rm -f "$W/hub.log"
     start_hub || { fail "limits: hub start"; return; }
     local i st
@@ -533,6 +533,39 @@ limits_suite() {
     local up=1
     for ((i = 0; i < 50; i++)); do hcurl op1 /health -o /dev/null 2>/dev/null && { up=0; break; }; sleep 0.1; done
     ok "limits: connections are counted down when clients leave" test $up = 0
+    # two clients trickling a TLS ClientHello, a byte a second, hold both slots: the
+    # handshake deadline (timeout_s, 3 s here) cuts them although each byte re-arms
+    # the idle timeout, and a member gets in again
+    python3 - "$PORT" 2 9 <<'PY' >"$W/slow.out" 2>&1 &
+import socket, ssl, sys, time
+port, n, secs = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+i, o = ssl.MemoryBIO(), ssl.MemoryBIO()
+try:
+    ctx.wrap_bio(i, o).do_handshake()
+except ssl.SSLWantReadError:
+    pass
+hello = o.read()
+socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
+t0 = time.time()
+for k in range(int(secs)):
+    for s in socks:
+        try:
+            s.send(hello[k:k + 1])
+        except OSError:
+            pass
+    time.sleep(1)
+PY
+    local slow=$!
+    sleep 1.5
+    hcurl op1 /health -o /dev/null 2>/dev/null
+    local held=$?
+    sleep 4
+    hcurl op1 /health -o /dev/null 2>/dev/null
+    ok "limits: slow handshakes held the slots at first (curl $held), and are cut by the deadline" test "$held" -ne 0 -a $? -eq 0
+    kill $slow 2>/dev/null; wait $slow 2>/dev/null
     # a follower further behind than stream_backlog (100 here; 601 events stored) is told to
     # page first (409), never moved past what it missed; one within the backlog streams
     st=$(hcurl op2 "/v1/stream?after=0" -o "$W/resp" -w '%{http_code}' --max-time 5)
