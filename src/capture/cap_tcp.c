@@ -196,13 +196,16 @@ static void gap_list_append(cap_tcp_table *t, tcp_flow *f, uint64_t now) {
     f->in_gap_list = true;
 }
 
-static void lru_remove(cap_tcp_table *t, tcp_flow *f) {
+/* Unlink f from the list its lru links are on (the LRU or the closed list). */
+static void links_remove(tcp_flow **head, tcp_flow **tail, tcp_flow *f) {
     if (f->lru_prev) f->lru_prev->lru_next = f->lru_next;
-    else t->lru_head = f->lru_next;
+    else *head = f->lru_next;
     if (f->lru_next) f->lru_next->lru_prev = f->lru_prev;
-    else t->lru_tail = f->lru_prev;
+    else *tail = f->lru_prev;
     f->lru_prev = f->lru_next = NULL;
 }
+
+static void lru_remove(cap_tcp_table *t, tcp_flow *f) { links_remove(&t->lru_head, &t->lru_tail, f); }
 
 static void lru_append(cap_tcp_table *t, tcp_flow *f) {
     f->lru_prev = t->lru_tail;
@@ -218,6 +221,16 @@ static void hold_free(cap_tcp_table *t, tcp_flow *f, tcp_hold *h) {
     f->hold_bytes -= h->len;
     account(t, -(int64_t)(sizeof *h + h->len));
     free(h);
+}
+
+/* Give up every held segment of f (its bytes counted as dropped). */
+static void holds_drop(cap_tcp_table *t, tcp_flow *f) {
+    while (f->holds) {
+        tcp_hold *h = f->holds;
+        f->holds = h->next;
+        t->st->tcp_bytes_dropped += h->len;
+        hold_free(t, f, h);
+    }
 }
 
 /* Drop the unfinished message, counting its bytes. */
@@ -246,13 +259,7 @@ static void flow_pool(cap_tcp_table *t, tcp_flow *f) {
 }
 
 /* The closed list reuses the LRU links (a flow is on one of the two). */
-static void closed_remove(cap_tcp_table *t, tcp_flow *f) {
-    if (f->lru_prev) f->lru_prev->lru_next = f->lru_next;
-    else t->closed_head = f->lru_next;
-    if (f->lru_next) f->lru_next->lru_prev = f->lru_prev;
-    else t->closed_tail = f->lru_prev;
-    f->lru_prev = f->lru_next = NULL;
-}
+static void closed_remove(cap_tcp_table *t, tcp_flow *f) { links_remove(&t->closed_head, &t->closed_tail, f); }
 
 /* Free everything a flow holds and unlink it; the struct goes to the pool. */
 static void flow_destroy(cap_tcp_table *t, tcp_flow *f) {
@@ -276,12 +283,7 @@ static void flow_destroy(cap_tcp_table *t, tcp_flow *f) {
     }
     lru_remove(t, f);
     gap_list_remove(t, f);
-    while (f->holds) {
-        tcp_hold *h = f->holds;
-        f->holds = h->next;
-        t->st->tcp_bytes_dropped += h->len;
-        hold_free(t, f, h);
-    }
+    holds_drop(t, f);
     buffer_release(t, f);
     assert(t->nflows > 0);
     t->nflows--;
@@ -726,12 +728,7 @@ static tcp_flow *flow_create(cap_tcp_table *t, const cap_tcp_seg *s, uint64_t h)
 /* Start (or restart) a direction at seq: after a SYN the stream starts at a
  * message boundary; picked up mid-stream it must resync first. */
 static void flow_start(cap_tcp_table *t, tcp_flow *f, uint32_t seq, bool syn) {
-    while (f->holds) {
-        tcp_hold *h = f->holds;
-        f->holds = h->next;
-        t->st->tcp_bytes_dropped += h->len;
-        hold_free(t, f, h);
-    }
+    holds_drop(t, f);
     gap_list_remove(t, f);
     buffer_drop(t, f);
     f->next_seq = syn ? seq + 1 : seq;

@@ -876,7 +876,7 @@ int cmd_inspect(int argc, char **argv) {
     }
     if (r.stats_path && !(r.stats_file = fopen(r.stats_path, "w"))) {
         fprintf(stderr, "fs38 inspect: --stats-json %s: %s\n", r.stats_path, strerror(errno));
-        if (r.events_file) fclose(r.events_file);
+        close_outputs(&r);
         det_indicators_free(indicators);
         return EXIT_USAGE;
     }

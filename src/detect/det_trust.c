@@ -110,7 +110,8 @@ static void trust_headers_check(det_ctx *c) {
     const sip_msg *m = c->m;
     if (c->src_trust == TRUST_CORE) return;
     uint64_t allowed = may_assert_mask(c);
-    if (ue_side(c)) allowed |= HBIT(SIP_H_P_PREFERRED_IDENTITY) | HBIT(SIP_H_P_ACCESS_NETWORK_INFO);
+    bool ue_headers = m->first[SIP_H_P_PREFERRED_IDENTITY] >= 0 || m->first[SIP_H_P_ACCESS_NETWORK_INFO] >= 0;
+    if (ue_headers && ue_side(c)) allowed |= HBIT(SIP_H_P_PREFERRED_IDENTITY) | HBIT(SIP_H_P_ACCESS_NETWORK_INFO);
     ev_event *ev = NULL;
     for (size_t i = 0; i < sizeof trust_headers / sizeof *trust_headers; i++) {
         sip_header_id h = trust_headers[i];
