@@ -4,7 +4,7 @@
  *
  * Owns: turning command-line options into an insp_options + fs38_config,
  * writing events (NDJSON on stdout with --json, appended to --events FILE),
- * the progress line, the ten-second summary, --stats-json and the exit code.
+ * the progress line, the summary, --stats-json and the exit code.
  * Must not touch: decoding or detection (libfs38 does that).
  */
 #include <errno.h>

@@ -190,6 +190,36 @@ void det_sample_request(det_ctx *c, det_rule_id r, uint64_t key_hash) {
     if (inc && inc->ev->sample.status) sample_fill(&inc->ev->sample, c);
 }
 
+/* Rules that judge the message itself: keyed by its sender, a response's
+ * too (a PBX leaking its topology in a 200 OK). The others are keyed by the
+ * requester whose requests the responses answer (scan, enumeration, brute
+ * force, source flood), by the caller (fraud), or by a destination
+ * (SIP-FLOOD-002). */
+static bool keyed_by_sender(det_rule_id r) {
+    switch (r) {
+    case R_MAL_MESSAGE: case R_MAL_OVERSIZE: case R_PROTO_MISSING_HDR: case R_PROTO_MULTI_VALUE:
+    case R_PROTO_CL_MISMATCH: case R_PROTO_MAX_FORWARDS: case R_PROTO_BRANCH_COOKIE:
+    case R_PROTO_METHOD: case R_PROTO_OTHER: case R_SCAN_FINGERPRINT: case R_TRUST_HEADER:
+    case R_CLI_HOME_IDENTITY: case R_CLI_INVALID: case R_TOPO_INTERNAL_ADDR: case R_INFO_VERSION:
+    case R_INFO_WARNING: case R_INTEL_MATCH:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static det_source *requester_entry(det_engine *eng, const fs_addr *a, uint64_t key, uint64_t ts);
+
+/* The talker (det_top_talkers) a reportable incident of rule r counts
+ * against: the address it is keyed by. A response's sender gets its entry
+ * here if it has none yet (it is listed once it sends a request). Cold
+ * path: once per incident. */
+static det_source *incident_talker(det_ctx *c, det_rule_id r) {
+    if (r == R_FLOOD_DEST) return NULL;
+    if (!keyed_by_sender(r) || !c->m || !c->p || (c->requester && c->m->is_request)) return c->requester;
+    return requester_entry(c->eng, &c->p->src.addr, c->src_source_key, c->ts);
+}
+
 ev_event *det_hit(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, bool *opened) {
     det_engine *eng = c->eng;
     const cfg_rule *rc = det_rule_cfg(c, r);
@@ -219,13 +249,18 @@ ev_event *det_hit(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, bo
         ev->count = add ? add : 1;
         if (opened) *opened = true;
         eng->stats.events_opened++;
-        if (c->requester && r != R_FLOOD_DEST && incident_reportable(eng, ev)) c->requester->incidents++;
+        if (incident_reportable(eng, ev)) {
+            det_source *talker = incident_talker(c, r);
+            if (talker) talker->incidents++;
+        }
     } else {
         ev_event *ev = inc->ev;
         bool was_reportable = incident_reportable(eng, ev);
         ev->count += add;
-        if (!was_reportable && incident_reportable(eng, ev) && c->requester && r != R_FLOOD_DEST)
-            c->requester->incidents++;
+        if (!was_reportable && incident_reportable(eng, ev)) {
+            det_source *talker = incident_talker(c, r);
+            if (talker) talker->incidents++;
+        }
         if (c->ts > ev->last_us) ev->last_us = c->ts;
         if (c->ts < ev->first_us) ev->first_us = c->ts;
         det_table_touch(&eng->incidents, inc, c->ts);
@@ -399,7 +434,8 @@ void det_process(det_engine *eng, const cap_payload *p) {
         /* Something addressed to a SIP port that is not SIP at all is itself
          * worth a malformed-message event (fuzzers, garbage floods). */
         if (st == SIP_PARSE_ERROR && m->nanom) {
-            det_ctx c = {.eng = eng, .m = m, .p = p, .ts = p->ts_us, .requester_zone = -1};
+            det_ctx c = {.eng = eng, .m = m, .p = p, .ts = p->ts_us, .requester_zone = -1,
+                         .src_source_key = src_key};
             zone_lookup(&c);
             c.src_ep = &p->src;
             c.dst_ep = &p->dst;
@@ -428,7 +464,8 @@ void det_process(det_engine *eng, const cap_payload *p) {
     count_message(eng, m, p);
 
     det_ctx c = {.eng = eng, .m = m, .p = p, .ts = p->ts_us,
-                 .dst_source_key = dst_key, .dest_key = dest_key, .call_key = call_key, .txn_key = txn_key};
+                 .src_source_key = src_key, .dst_source_key = dst_key, .dest_key = dest_key,
+                 .call_key = call_key, .txn_key = txn_key};
     zone_lookup(&c);
     c.src_ep = &p->src;
     c.dst_ep = &p->dst;

@@ -304,6 +304,7 @@ typedef struct det_ctx {
     bool requester_allowed; /* the requester is allow-listed */
     int requester_zone;     /* zone of the requester (src of requests, dst of responses) */
     const fs_endpoint *src_ep, *dst_ep; /* formatted only when an event needs them */
+    uint64_t src_source_key; /* the sender's key in the sources table */
     uint64_t dst_source_key; /* the destination's key in the sources table */
     uint64_t dest_key;      /* the destination's key in the dests table */
     uint64_t call_key;      /* the Call-ID's key in the calls table, 0 = none */

@@ -1175,6 +1175,57 @@ static void test_topology(void) {
     world_free(&w);
 }
 
+/* TOP TALKERS credits an incident to the address it is keyed by: a core PBX
+ * leaking its topology and version in its answers gets its incidents, the
+ * untrusted caller it answered none (the caller was credited with them: a
+ * summary blamed it for the PBX's leaks). A malformed request and a
+ * malformed response count against their own senders too. */
+static int talker_incidents(const world *w, const char *ip) {
+    det_talker t[8];
+    int n = det_top_talkers(w->eng, t, 8);
+    fs_addr a;
+    if (!fs_addr_parse(ip, &a)) return -2;
+    for (int i = 0; i < n; i++)
+        if (fs_addr_eq(&t[i].addr, &a)) return (int)t[i].incidents;
+    return -1; /* not a talker */
+}
+
+static void test_talker_incidents(void) {
+    world w = world_new(config_zones());
+    const char *pbx = "10.0.0.12:5060", *caller = "203.0.113.21:5060";
+    const char *from = "<sip:+442079460000@x.example>;tag=1", *to = "<sip:+447700900123@ims.example.net>";
+    req(&w, caller, pbx, T0, "INVITE", "sip:+447700900123@ims.example.net", from, to, "tk1", 1, NULL, NULL);
+    resp(&w, pbx, caller, T0 + SEC(1), 200, "OK", "INVITE", from, "<sip:+447700900123@ims.example.net>;tag=2",
+         "tk1", 1, "Contact: <sip:10.20.30.40>\r\nServer: LeakyPBX 1.10.7\r\n", SDP_INTERNAL);
+    req(&w, pbx, caller, T0 + SEC(3), "BYE", "sip:x@203.0.113.21", "<sip:+447700900123@ims.example.net>;tag=2",
+        from, "tk1", 2, NULL, NULL);
+    /* a garbled request from 203.0.113.30, a garbled answer from 10.0.0.13 to 203.0.113.31 */
+    send_raw(&w, "203.0.113.30:5060", pbx, T0 + SEC(4),
+             "OPTIONS sip:a@10.0.0.12 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.30;branch=z9hG4bKq\r\n"
+             "Max-Forwards: 70\r\nFrom: \"Broken <sip:b@x>;tag=1\r\nTo: <sip:a@10.0.0.12>\r\n"
+             "Call-ID: tk2\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n");
+    req(&w, "203.0.113.31:5060", "10.0.0.13:5060", T0 + SEC(5), "OPTIONS", "sip:a@10.0.0.13",
+        "<sip:c@x>;tag=3", "<sip:a@10.0.0.13>", "tk3", 1, NULL, NULL);
+    send_raw(&w, "10.0.0.13:5060", "203.0.113.31:5060", T0 + SEC(5.1),
+             "SIP/2.0 500 Oops\r\nVia: SIP/2.0/UDP 203.0.113.31:5060;branch=z9hG4bKr\r\n"
+             "From: \"Broken <sip:c@x>;tag=3\r\nTo: <sip:a@10.0.0.13>;tag=4\r\nCall-ID: tk3\r\n"
+             "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n");
+    req(&w, "10.0.0.13:5060", "203.0.113.31:5060", T0 + SEC(6), "OPTIONS", "sip:c@203.0.113.31",
+        "<sip:a@10.0.0.13>;tag=5", "<sip:c@203.0.113.31>", "tk4", 1, NULL, NULL);
+    CHECK_EQ_INT(talker_incidents(&w, "10.0.0.12"), 2);   /* SIP-TOPO-001, SIP-INFO-001 */
+    CHECK_EQ_INT(talker_incidents(&w, "203.0.113.21"), 0);
+    CHECK_EQ_INT(talker_incidents(&w, "203.0.113.30"), 1); /* its own SIP-MAL-001 */
+    CHECK_EQ_INT(talker_incidents(&w, "10.0.0.13"), 1);    /* its malformed answer */
+    CHECK_EQ_INT(talker_incidents(&w, "203.0.113.31"), 0);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-TOPO-001"), 1);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-INFO-001"), 1);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-MAL-001"), 2);
+    if (w.out->n != 4) dump(w.out);
+    CHECK_EQ_INT(w.out->n, 4);
+    world_free(&w);
+}
+
 /* ---- fraud: IRSF, Wangiri, volume ------------------------------------------------------------ */
 
 static void test_irsf(void) {
@@ -1787,6 +1838,7 @@ int main(void) {
     test_cli();
     test_hit_threshold();
     test_topology();
+    test_talker_incidents();
     test_irsf();
     test_wangiri();
     test_volume();
