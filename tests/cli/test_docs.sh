@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# test_docs.sh -- the documentation shows what the program does today:
+#   - README.md's example output is what `make run` prints (every line of the
+#     abridged example, in order; the wall time and the distinct-count
+#     estimates, which vary run to run, masked);
+#   - every field --stats-json writes is explained in docs/operations.md;
+#   - every rule `fs38 rules` lists has its section in docs/rules.md
+#     (test_docs.c checks the sections' defaults against rules.h).
+# Usage: FS38=build/asan/fs38 tests/cli/test_docs.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT" || exit 2
+
+# ---- README example = make run ----
+mask() { sed -E 's/ in [0-9.]+ s$/ in T s/; s/(distinct_[a-z]+)=[0-9]+/\1=N/g'; }
+COLUMNS=120 "$FS38" inspect --config examples/site.yaml examples/*.pcap 2>"$TMPD/err" | mask >"$TMPD/run"
+ok "make run's command exits 0" test "${PIPESTATUS[0]}" -eq 0
+awk '/^Example \(`make run`/ {f = 1; next} f && /^```$/ {if (in_block) exit; in_block = 1; next} in_block' README.md |
+    mask >"$TMPD/readme"
+ok "README has an example block" test -s "$TMPD/readme"
+# each README line (but the "  ..." of the abridgement) found in the output, in order
+PY_INORDER='
+import sys
+want = [l.rstrip("\n") for l in open(sys.argv[1]) if l.rstrip("\n") != "  ..."]
+have = [l.rstrip("\n") for l in open(sys.argv[2])]
+pos = 0
+for w in want:
+    try:
+        pos = have.index(w, pos) + 1
+    except ValueError:
+        sys.exit("README line not in the output of make run (in this order): %r" % w)
+'
+ok "README example output is what make run prints" python3 -c "$PY_INORDER" "$TMPD/readme" "$TMPD/run"
+
+# ---- every --stats-json field is in docs/operations.md ----
+"$FS38" inspect -q --config examples/site.yaml --stats-json "$TMPD/stats.json" examples/*.pcap 2>/dev/null
+ok "stats written" test -s "$TMPD/stats.json"
+# the documented names: backquoted words on the rows of the --stats-json table
+sed -n '/^### `--stats-json FILE`/,/^### /p' docs/operations.md | grep '^| `' |
+    grep -oE '`[a-z_.*]+`' | tr -d '`' | sort -u >"$TMPD/documented"
+# field paths, without the per-method/class/transport/anomaly/rule maps' keys
+# and the leaves of the objects whose rows list them all (calls, memory.*)
+jq -r 'paths(scalars) | map(tostring) | join(".")' "$TMPD/stats.json" |
+    sed -E 's/^(methods|status_classes|transports|anomalies|events_by_rule|worker_messages)\..*/\1/' |
+    sort -u >"$TMPD/fields"
+# a field is documented by its path, by its path below the top object
+# (`if_dropped` on the `capture.kernel_dropped` row) or by a pattern with *
+# (`memory.*_evicted`, `capacity.*`); calls' keys are named on its row
+documented() {
+    local f=$1 d
+    while read -r d; do
+        # shellcheck disable=SC2053 # $d is a pattern on purpose
+        [[ $f == $d || ${f#*.} == $d ]] && return 0
+    done <"$TMPD/documented"
+    [[ $f == calls.* ]] && grep -q "^| \`calls\` | .*\`${f#calls.}\`" docs/operations.md
+}
+missing=0
+while read -r f; do
+    documented "$f" || { echo "--stats-json field $f is not in docs/operations.md" >&2; missing=$((missing + 1)); }
+done <"$TMPD/fields"
+ok "every --stats-json field is documented" test "$missing" -eq 0
+ok "fields were found" test "$(wc -l <"$TMPD/fields")" -gt 60
+
+# ---- every rule has its section in docs/rules.md ----
+"$FS38" rules >"$TMPD/rules"
+nr=0
+while read -r id _; do
+    [ "$id" = ID ] && continue
+    nr=$((nr + 1))
+    ok "docs/rules.md has $id" grep -q "^### $id — " docs/rules.md
+done <"$TMPD/rules"
+ok "fs38 rules lists rules" test "$nr" -gt 20
+
+finish test_docs
