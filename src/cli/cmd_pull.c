@@ -42,7 +42,7 @@ static const char usage_text[] =
     "  --follow               stay connected (GET /v1/stream) and update the cache as\n"
     "                         events arrive; expired ones are dropped as time passes\n"
     "  --duration SEC         with --follow: stop after SEC seconds\n"
-    "  --type T,...           only these event types\n"
+    "  --type T,...           only these event types (--types too)\n"
     "  --registry FILE        verify against this trust registry instead of the one\n"
     "                         the hub serves (GET /v1/registry)\n"
     "  --timeout SEC          connect/read timeout (default 10)\n"

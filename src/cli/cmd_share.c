@@ -45,6 +45,7 @@ static const char usage_text[] =
     "  --audience ORG,...     set handling.audience (who may receive a red event)\n"
     "  --pseudonymise FILE    community key file (`fs38 hash-id`): victims' numbers are\n"
     "                         replaced by HMACs; without it such observables are dropped\n"
+    "                         (--pseudonymize too)\n"
     "  --valid-for SEC        receivers act on the events for SEC seconds from now\n"
     "                         (default: the event's own valid_until; expired ones are\n"
     "                         not shared)\n"

@@ -34,6 +34,7 @@ static const char usage_text[] =
     "  --hub URL, --cert FILE, --key FILE, --ca FILE, --signing-key FILE, --timeout SEC\n"
     "                           as for `fs38 share`\n"
     "  --dry-run                print the event instead of publishing it\n"
+    "  -h, --help               this text\n"
     "\n"
     "Exit codes: 0 stored (or already stored), 1 rejected by the hub, 2 usage or\n"
     "connection error.\n";

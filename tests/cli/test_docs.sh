@@ -5,7 +5,9 @@
 #     estimates, which vary run to run, masked);
 #   - every field --stats-json writes is explained in docs/operations.md;
 #   - every rule `fs38 rules` lists has its section in docs/rules.md
-#     (test_docs.c checks the sections' defaults against rules.h).
+#     (test_docs.c checks the sections' defaults against rules.h);
+#   - every long option of src/cli/cmd_*.c (but --help) is in that command's
+#     --help.
 # Usage: FS38=build/asan/fs38 tests/cli/test_docs.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT" || exit 2
@@ -69,5 +71,16 @@ while read -r id _; do
     ok "docs/rules.md has $id" grep -q "^### $id — " docs/rules.md
 done <"$TMPD/rules"
 ok "fs38 rules lists rules" test "$nr" -gt 20
+
+# ---- every option a command accepts is in its --help ----
+for src in src/cli/cmd_*.c; do
+    cmd=$(basename "$src" .c); cmd=${cmd#cmd_}; cmd=${cmd//_/-}
+    "$FS38" "$cmd" --help >"$TMPD/help" 2>&1
+    ok "fs38 $cmd --help exits 0" test $? -eq 0
+    for opt in $(grep -oE '\{"[a-z][a-z-]*", *(no|required|optional)_argument' "$src" | cut -d'"' -f2); do
+        [ "$opt" = help ] && continue
+        ok "fs38 $cmd --help names --$opt" grep -q -- "--$opt\b" "$TMPD/help"
+    done
+done
 
 finish test_docs
