@@ -560,6 +560,17 @@ static void test_time_parse(void) {
     CHECK(xc_time_parse("2000-02-29T10:41:42Z", 20, &ms));
     CHECK(!xc_time_parse("2026-11-25T10:41:42ZZ", 21, &ms));
     CHECK(!xc_time_parse("2026-11-25T1a:41:42Z", 20, &ms));
+    /* what the inspector writes parses back, up to the year 9999; a later
+     * capture time (a corrupt pcapng) is written as the last instant, not as
+     * a five-digit year no validator accepts */
+    static const uint64_t at[] = {0, 1764067290001000ULL, FS_TIME_MAX_US, FS_TIME_MAX_US + 1,
+                                  300000000000000000ULL, UINT64_MAX};
+    for (size_t i = 0; i < sizeof at / sizeof *at; i++) {
+        char t[40];
+        fs_time_rfc3339(at[i], t, sizeof t);
+        CHECK_MSG(xc_time_parse(t, strlen(t), &ms), "%llu us written as '%s'", (unsigned long long)at[i], t);
+        if (at[i] >= FS_TIME_MAX_US) CHECK_MSG(!strcmp(t, "9999-12-31T23:59:59.999Z"), "'%s'", t);
+    }
     CHECK(xc_issuer_valid("org:234-15", 10));
     CHECK(xc_issuer_valid("org:ab cd", 6)); /* length honoured, not NUL */
     CHECK(!xc_issuer_valid("org:ab cd", 9));
