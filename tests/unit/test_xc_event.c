@@ -477,6 +477,37 @@ static void test_schema(void) {
         json_decref(o);
     }
     CHECK_EQ_INT(json_array_size(req), 17);
+    /* the schema's domain of each event_type is the C one: accepted with
+     * it, refused naming domain with another; every non-feedback type has one */
+    size_t typed = 0;
+    json_array_foreach(json_object_get(s, "allOf"), k, v) {
+        const char *dom = json_string_value(json_object_get(
+            json_object_get(json_object_get(json_object_get(v, "then"), "properties"), "domain"), "const"));
+        json_t *types = json_object_get(
+            json_object_get(json_object_get(json_object_get(v, "if"), "properties"), "event_type"), "enum");
+        if (!dom || !types) continue;
+        size_t j;
+        json_t *t;
+        json_array_foreach(types, j, t) {
+            for (size_t d = 0; d < xc_enum_count(XC_ENUM_DOMAIN); d++) {
+                json_t *o = base_json();
+                xc_report r;
+                const char *dn = xc_enum_value(XC_ENUM_DOMAIN, d);
+                json_object_set_new(o, "event_type", json_incref(t));
+                json_object_set_new(o, "domain", json_string(dn));
+                json_object_set_new(json_object_get(o, "evidence"), "details",
+                                    json_pack("{s:s}", "protocol", "ss7"));
+                fs_code c = run_json(o, &r);
+                if (!strcmp(dn, dom))
+                    CHECK_MSG(c == FS_OK, "%s/%s refused", json_string_value(t), dn);
+                else
+                    CHECK_MSG(c != FS_OK && xc_report_find(&r, "domain"), "%s/%s accepted", json_string_value(t), dn);
+                json_decref(o);
+            }
+            typed++;
+        }
+    }
+    CHECK_EQ_INT(typed, xc_enum_count(XC_ENUM_EVENT_TYPE) - 2); /* all but SIGHTING, FALSE_POSITIVE */
     /* the C enums agree with the detection catalogue's names */
     for (int t = 0; t < ET__COUNT; t++)
         CHECK_MSG(xc_enum_find(XC_ENUM_EVENT_TYPE, det_event_type_name(t)) >= 0, "%s", det_event_type_name(t));
