@@ -519,6 +519,7 @@ static void test_schema(void) {
 /* What `fs38 inspect --json` writes: one event per rule, through ev_to_json. */
 static void test_ev_to_json(void) {
     char buf[16384];
+    CHECK_EQ_INT(sizeof ((ev_event *)0)->issuer, XC_ISSUER_MAX + 1); /* every valid issuer fits */
     for (int i = 0; i < R__COUNT; i++) {
         const det_rule_info *ri = &det_rule_table[i];
         ev_event ev;
