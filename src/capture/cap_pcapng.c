@@ -216,30 +216,40 @@ static int take_idb(cap_png *r, uint32_t len) {
     return 1;
 }
 
-/* t in the interface's units since 1970 -> microseconds (0 if before 1970). */
+/* t in the interface's units since 1970 -> microseconds (0 if before 1970,
+ * FS_TIME_MAX_US if after 9999: a corrupt or hostile timestamp must not
+ * wrap, nor make events whose times RFC 3339 cannot write). */
 static uint64_t to_us(const png_iface *ifc, uint64_t t) {
+    const uint64_t max_s = FS_TIME_MAX_US / FS_USEC;
     unsigned exp = ifc->tsresol & 0x7f;
     uint64_t us;
     if (ifc->tsresol & 0x80) {
         uint64_t frac = exp ? t & ((UINT64_C(1) << exp) - 1) : 0;
+        uint64_t secs = exp < 64 ? t >> exp : 0;
         unsigned shift = exp;
         if (shift > 44) { /* frac * 10^6 must fit 64 bits */
             frac >>= shift - 44;
             shift = 44;
         }
-        us = (exp < 64 ? t >> exp : 0) * FS_USEC + ((frac * FS_USEC) >> shift);
+        if (secs > max_s) return FS_TIME_MAX_US;
+        us = secs * FS_USEC + ((frac * FS_USEC) >> shift);
     } else {
         uint64_t scale = 1;
         for (unsigned i = 6; i < exp; i++) scale *= 10;
         for (unsigned i = exp; i < 6; i++) scale *= 10;
+        if (exp < 6 && t > FS_TIME_MAX_US / scale) return FS_TIME_MAX_US;
         us = exp >= 6 ? t / scale : t * scale;
     }
+    if (us > FS_TIME_MAX_US) us = FS_TIME_MAX_US;
     int64_t off = ifc->tsoffset;
     if (off < 0) {
-        uint64_t sub = (uint64_t)(-(off + 1)) * FS_USEC + FS_USEC;
-        return us > sub ? us - sub : 0;
+        uint64_t back_s = (uint64_t)(-(off + 1)) + 1; /* -off without overflow */
+        if (back_s > max_s) return 0;
+        return us > back_s * FS_USEC ? us - back_s * FS_USEC : 0;
     }
-    return us + (uint64_t)off * FS_USEC;
+    if ((uint64_t)off > max_s) return FS_TIME_MAX_US;
+    us += (uint64_t)off * FS_USEC;
+    return us > FS_TIME_MAX_US ? FS_TIME_MAX_US : us;
 }
 
 /* A packet block -> *out. 1, or -1 when the block contradicts itself. */

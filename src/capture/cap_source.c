@@ -369,8 +369,11 @@ cap_next_status cap_next(cap_source *s, const uint8_t **frame, uint32_t *caplen,
         s->frames++;
         *frame = data;
         *caplen = h->caplen;
-        *ts_us = h->ts.tv_sec < 0 ? 0 /* garbage */
-                                  : (uint64_t)h->ts.tv_sec * FS_USEC + (uint64_t)h->ts.tv_usec;
+        /* garbage before 1970 or after 9999 (a pcapng's 64-bit stamps) is held to the range */
+        *ts_us = h->ts.tv_sec < 0 ? 0
+                 : (uint64_t)h->ts.tv_sec >= FS_TIME_MAX_US / FS_USEC
+                     ? FS_TIME_MAX_US
+                     : (uint64_t)h->ts.tv_sec * FS_USEC + (uint64_t)h->ts.tv_usec;
         return CAP_NEXT_FRAME;
     }
     if (rc == 0) return s->stop ? CAP_NEXT_END : CAP_NEXT_TIMEOUT;

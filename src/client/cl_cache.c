@@ -3,7 +3,7 @@
  * `fs38 inspect --indicators` reads.
  *
  * Owns: the cache file (NDJSON, one verified event payload per line, its
- * exact bytes), the merge rule (highest version per (issuer, event_id);
+ * exact bytes but for line feeds, which become spaces), the merge rule (highest version per (issuer, event_id);
  * revoked and expired ones dropped; a version not above one we hold or held
  * is ignored), the atomic rewrite and the cursor file.
  * Must not touch: the network, signature checks (pull verifies before it
@@ -152,7 +152,11 @@ cl_merge cl_cache_merge(cl_cache *c, const char *json, size_t len, const xc_even
     }
     char *copy = malloc(len + 1);
     if (!copy) return CL_MERGE_FULL;
-    memcpy(copy, json, len);
+    /* One event per line: a line feed in a valid JSON text can only be
+     * whitespace between tokens (strings escape theirs), so a partner's
+     * pretty-printed payload is kept with spaces instead, meaning the same;
+     * written as is, it split into lines no reader of the cache accepts. */
+    for (size_t i = 0; i < len; i++) copy[i] = json[i] == '\n' ? ' ' : json[i];
     copy[len] = '\0';
     if (had) free(it->json);
     else c->live++;

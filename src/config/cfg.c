@@ -22,6 +22,7 @@
  */
 #include "cfg.h"
 #include "../exchange/xc.h" /* xc_issuer_valid: the event format's issuer rule */
+_Static_assert(sizeof ((fs38_config *)0)->issuer == XC_ISSUER_MAX + 1, "every valid issuer fits");
 
 #include <ctype.h>
 #include <errno.h>

@@ -67,7 +67,7 @@ typedef struct fs38_config {
     char source_path[256];   /* where it was loaded from, "" for defaults */
 
     /* organisation: who we are in events */
-    char issuer[64];         /* default "org:local" */
+    char issuer[69];         /* default "org:local"; XC_ISSUER_MAX + 1, the longest the format allows */
     char tlp[16];            /* default "amber" */
 
     cap_config capture;      /* includes sip limits */

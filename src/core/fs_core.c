@@ -271,6 +271,7 @@ bool fs_cidr_contains(const fs_cidr *c, const fs_addr *a) {
 /* ---- time --------------------------------------------------------------- */
 
 const char *fs_time_rfc3339(uint64_t ts_us, char *buf, size_t n) {
+    if (ts_us > FS_TIME_MAX_US) ts_us = FS_TIME_MAX_US; /* a five-digit year is no RFC 3339 */
     time_t secs = (time_t)(ts_us / FS_USEC);
     unsigned ms = (unsigned)((ts_us % FS_USEC) / 1000);
     struct tm tm;

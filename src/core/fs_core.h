@@ -150,7 +150,12 @@ bool fs_cidr_contains(const fs_cidr *c, const fs_addr *a);
 /* ---- time ------------------------------------------------------------------ */
 
 #define FS_USEC 1000000ULL
-/* RFC 3339 UTC with milliseconds: "2026-11-25T10:41:42.067Z"; buf >= 32. */
+/* The last instant RFC 3339 can write (four-digit years): 9999-12-31T23:59:59.999999Z.
+ * Capture times are held to it, far enough below 2^64 that adding a TTL or
+ * a window to one cannot wrap. */
+#define FS_TIME_MAX_US 253402300799999999ULL
+/* RFC 3339 UTC with milliseconds: "2026-11-25T10:41:42.067Z"; buf >= 32.
+ * A time past FS_TIME_MAX_US is written as FS_TIME_MAX_US. */
 const char *fs_time_rfc3339(uint64_t ts_us, char *buf, size_t n);
 uint64_t fs_time_now_us(void); /* wall clock, for `created` only */
 

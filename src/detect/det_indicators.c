@@ -40,6 +40,7 @@ typedef struct ind_event {
     uint32_t version;
     int64_t valid_until_ms;
     uint8_t type, domain, severity, confidence, action;
+    int8_t protocol; /* details.protocol (XC_ENUM_PROTOCOL index) or -1 */
     uint32_t ttl_s;
     char scope[24];
 } ind_event;
@@ -222,6 +223,11 @@ static bool event_fields(ind_event *ie, const xc_event *ev) {
     if (a >= 0) ie->action = (uint8_t)a;
     if (scope && strlen(scope) < sizeof ie->scope) snprintf(ie->scope, sizeof ie->scope, "%s", scope);
     ie->ttl_s = ttl > 0 && ttl < 366 * 86400 ? (uint32_t)ttl : 0;
+    /* a SIGNALLING_ATTACK names its protocol, and so must the event raised
+     * with its type (the validator requires details.protocol) */
+    const json_t *details = json_object_get(json_object_get(ev->root, "evidence"), "details");
+    const char *proto = json_string_value(json_object_get(details, "protocol"));
+    ie->protocol = (int8_t)(proto ? xc_enum_find(XC_ENUM_PROTOCOL, proto) : -1);
     return true;
 }
 
@@ -535,6 +541,7 @@ static void raise_hit(det_ctx *c, const ind_event *ie, const ind_hit *h, uint32_
     ev_set_str(ev, "ref.issuer", ie->issuer);
     ev_set_str(ev, "ref.event_id", ie->event_id);
     ev_set_int(ev, "ref.version", ie->version);
+    if (ie->protocol >= 0) ev_set_str(ev, "protocol", xc_enum_value(XC_ENUM_PROTOCOL, (size_t)ie->protocol));
 }
 
 void det_indicators_check(det_ctx *c) {

@@ -55,7 +55,7 @@ typedef struct ev_event {
     char event_id[40];
     uint32_t version;
     bool revoked;
-    char issuer[64];
+    char issuer[69]; /* XC_ISSUER_MAX + 1: "org:" and a 64-character name */
     uint64_t created_us, first_us, last_us, valid_until_us;
     det_rule_id rule;
     det_event_type event_type;

@@ -67,6 +67,12 @@ static const char *const e_event_type[] = {
     "SIM_SWAP_SUSPECT", "SUBSCRIPTION_FRAUD", "SIM_BOX_BYPASS", "ROAMING_HIGH_USAGE", "SIGHTING",
     "FALSE_POSITIVE"};
 static const char *const e_domain[] = {"infrastructure", "privacy", "fraud"};
+/* The domain the spec lists each event_type under (an e_domain index), in
+ * the order of e_event_type; -1: feedback, about an event of any domain. */
+static const signed char event_type_domain[] = {0, 0, 0, 0, 0, 0, 0, 1, 1, 1,
+                                                2, 2, 2, 2, 2, 2, 2, 2, -1, -1};
+_Static_assert(sizeof event_type_domain == sizeof e_event_type / sizeof *e_event_type,
+               "one domain per event_type");
 static const char *const e_severity[] = {"info", "low", "medium", "high", "critical"};
 static const char *const e_obs_kind[] = {
     "ip", "cidr", "e164", "e164_range", "msisdn_hmac", "imsi_hmac", "iccid_hmac", "imei", "plmn",
@@ -524,6 +530,14 @@ static void check_top(xc_report *r, const json_t *root, xc_event *ev) {
         xc_report_add(r, "valid_until", "is before last_seen");
     ev->event_type = enum_member(r, root, "", "event_type", XC_ENUM_EVENT_TYPE, true);
     ev->domain = enum_member(r, root, "", "domain", XC_ENUM_DOMAIN, true);
+    if (ev->event_type && ev->domain) {
+        int want = event_type_domain[xc_enum_find(XC_ENUM_EVENT_TYPE, ev->event_type)];
+        if (want >= 0 && strcmp(ev->domain, e_domain[want]) != 0) {
+            xc_report_add(r, "domain", "'%s' is not the domain of %s, which is %s", ev->domain,
+                          ev->event_type, e_domain[want]);
+            ev->domain = NULL;
+        }
+    }
     ev->severity = enum_member(r, root, "", "severity", XC_ENUM_SEVERITY, true);
     int64_t conf;
     if (int_member(r, root, "", "confidence", true, 0, 100, &conf)) ev->confidence = (int)conf;

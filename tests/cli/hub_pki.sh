@@ -65,7 +65,11 @@ event() {
     [ -n "$audience" ] && aud=",\"audience\":$audience"
     local domain=infrastructure rule=',"rule":{"id":"SIP-SCAN-001","name":"Known SIP scanner fingerprint"}'
     local details='{"distinct_targets":20}'
-    case $type in SIGHTING | FALSE_POSITIVE) domain=infrastructure; rule=""; details=$extra ;; esac
+    case $type in
+    SIGHTING | FALSE_POSITIVE) domain=infrastructure; rule=""; details=$extra ;;
+    TOPOLOGY_LEAK | INFO_DISCLOSURE | TRUST_BOUNDARY_VIOLATION) domain=privacy ;;
+    CLI_SPOOFING | IRSF | WANGIRI | TOLL_FRAUD | SIM_* | SUBSCRIPTION_FRAUD | ROAMING_HIGH_USAGE) domain=fraud ;;
+    esac
     printf '{"schema_version":"1.0","event_id":"%s","version":%s,"status":"%s","issuer":"%s","created":"%s","first_seen":"%s","last_seen":"%s","valid_until":"%s","event_type":"%s","domain":"%s","severity":"high","confidence":90%s,"observables":[%s,{"kind":"sip_user_agent","value":"%s","role":"tool"}],"evidence":{"count":3,"window_s":10,"details":%s},"recommended_action":{"action":"BLOCK_SOURCE","scope":"sip_ingress","ttl_s":3600},"handling":{"tlp":"%s"%s}}\n' \
         "$id" "$version" "$status" "$issuer" "$(ts "$created")" "$(ts "-1 minute")" "$(ts "-10 seconds")" \
         "$(ts "$valid")" "$type" "$domain" "$rule" "$obs" "$ua" "$details" "$tlp" "$aud"

@@ -38,4 +38,32 @@ import sys
 sys.stdout.write('[' + '1,' * 400000 + '1]')" >"$TMPD/big.json"
 expect_exit 1 "a 800 KB document is checked as a line" "$FS38" validate "$TMPD/big.json"
 ok "over the event limit, named" grep -q "big.json:1:" "$TMPD/out"
+# times RFC 3339 cannot write: a pcapng whose packets are stamped after the
+# year 9999 (here 11476, and just below 2^64 us, where adding a TTL wrapped)
+# gives events whose times are held to 9999-12-31T23:59:59.999Z, still valid
+for t in 300000000000000000 18446744073709000000; do
+    python3 - "$ROOT/examples/scan-svmap.pcap" "$TMPD/far.pcapng" "$t" <<'PY'
+import struct, sys
+src, dst, t0 = sys.argv[1], sys.argv[2], int(sys.argv[3])
+d = open(src, 'rb').read()
+assert struct.unpack('<I', d[:4])[0] == 0xa1b2c3d4
+def blk(t, body):
+    body += b'\0' * (-len(body) % 4)
+    return struct.pack('<II', t, len(body) + 12) + body + struct.pack('<I', len(body) + 12)
+out = blk(0x0A0D0D0A, struct.pack('<IHHq', 0x1A2B3C4D, 1, 0, -1))
+out += blk(1, struct.pack('<HHI', struct.unpack('<I', d[20:24])[0], 0, 65535))
+o, i = 24, 0
+while o < len(d):
+    _, _, cl, ol = struct.unpack('<IIII', d[o:o + 16])
+    t = t0 + i * 1000
+    out += blk(6, struct.pack('<IIIII', 0, t >> 32, t & 0xffffffff, cl, ol) + d[o + 16:o + 16 + cl])
+    o += 16 + cl; i += 1
+open(dst, 'wb').write(out)
+PY
+    "$FS38" inspect --json "$TMPD/far.pcapng" >"$TMPD/far.ndjson" 2>/dev/null
+    ok "far future ($t us): events raised" grep -q SIP-SCAN-001 "$TMPD/far.ndjson"
+    expect_exit 0 "far future ($t us): the events validate" "$FS38" validate "$TMPD/far.ndjson"
+    ok "far future ($t us): held to the year 9999" \
+        grep -q '"first_seen":"9999-12-31T23:59:59.999Z","last_seen":"9999-12-31T23:59:59.999Z","valid_until":"9999-12-31T23:59:59.999Z"' "$TMPD/far.ndjson"
+done
 finish test_validate

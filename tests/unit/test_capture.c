@@ -1644,6 +1644,38 @@ static void check_pkt(const sink *s, int i, const ng_pkt *p, const char *what) {
               (unsigned long long)s->meta[i].ts_us, (unsigned long long)p->want_us);
 }
 
+/* Stamps after the year 9999 (a corrupt or hostile file) read as the last
+ * instant RFC 3339 can write, on fs38's own reader (a mixed file): 2^64 - 1
+ * microseconds wrapped when a TTL was added to it, and 3e11 seconds (the
+ * year 11476) made events whose times no validator accepts. */
+static void test_pcapng_far_future(void) {
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/fs38_cap_%d_far.pcapng", (int)getpid());
+    static ngw w;
+    ng_pkt a, b;
+    mk_pkt(&a, 1, -1, UINT64_MAX, FS_TIME_MAX_US, false, "192.0.2.1", "192.0.2.2", INV);
+    mk_pkt(&b, 101, 0x80, 300000000000ULL, FS_TIME_MAX_US, false, "198.51.100.1", "198.51.100.2", OPT);
+    w.n = 0;
+    ng_shb(&w, false);
+    ng_idb(&w, a.linktype, 262144, a.tsresol);
+    ng_idb(&w, b.linktype, 262144, b.tsresol);
+    ng_epb(&w, 0, a.t, a.f, a.n);
+    ng_epb(&w, 1, b.t, b.f, b.n);
+    ng_write(&w, path, w.n);
+    sink s = {0};
+    fs_err e = {0};
+    int frames;
+    uint64_t not_ip;
+    bool mixed;
+    CHECK_MSG(read_ng(path, NULL, &s, &frames, &not_ip, &mixed, &e) == CAP_NEXT_END, "%s", e.msg);
+    CHECK(mixed);
+    CHECK_EQ_INT(s.n, 2);
+    check_pkt(&s, 0, &a, "far future, us");
+    check_pkt(&s, 1, &b, "far future, 2^0 s");
+    sink_reset(&s);
+    unlink(path);
+}
+
 static void test_pcapng_mixed(void) {
     char path[64], one[64];
     snprintf(path, sizeof path, "/tmp/fs38_cap_%d_mixed.pcapng", (int)getpid());
@@ -2058,6 +2090,7 @@ int main(void) {
     test_hep();
     test_files();
     test_pcapng_mixed();
+    test_pcapng_far_future();
     test_fixtures();
     test_default_bpf();
     test_stdin();

@@ -135,8 +135,36 @@ static void test_cache(void) {
     CHECK(strstr(y->json, "\"x-local\":{\"kept\":true}") != NULL); /* unknown fields survive */
     cl_cache_free(&d);
 
+    /* a payload signed pretty-printed (line feeds between members: valid
+     * JSON, the spec signs any exact bytes) stays one line of the cache:
+     * written as is, every later load, and inspect --indicators, failed */
+    {
+        char one[4096], multi[8192];
+        size_t m = 0;
+        event_json(one, sizeof one, "org:fraudlab", ID_B, 1, "active", 3600, "WANGIRI", 85, OBS_CALLER);
+        for (const char *p = one; *p && m + 2 < sizeof multi; p++) {
+            multi[m++] = *p;
+            if (*p == ',' && p[1] == '"') multi[m++] = '\n';
+        }
+        multi[m] = '\0';
+        xc_event mev;
+        CHECK(xc_event_parse(multi, m, &mev, NULL, &e) == FS_OK);
+        if (mev.root) {
+            CHECK_EQ_INT(cl_cache_merge(&c, multi, m, &mev, now_ms()), CL_MERGE_NEW);
+            xc_event_free(&mev);
+        }
+        CHECK(cl_cache_save(&c, path, &e) == FS_OK);
+        CHECK_EQ_INT(file_lines(path), 3);
+        cl_cache_init(&d);
+        CHECK_MSG(cl_cache_load(&d, path, &e) == FS_OK, "%s", e.msg);
+        CHECK_EQ_INT(d.live, 3);
+        const cl_cache_item *z = cl_cache_find(&d, "org:fraudlab", ID_B);
+        CHECK(z && z->len == m && !memchr(z->json, '\n', z->len));
+        cl_cache_free(&d);
+    }
+
     /* expiry as time passes */
-    CHECK_EQ_INT(cl_cache_expire(&c, now_ms() + 3601 * 1000), 1); /* ID_B of org:208-01 (1 h) */
+    CHECK_EQ_INT(cl_cache_expire(&c, now_ms() + 3601 * 1000), 2); /* the two ID_B (1 h) */
     CHECK_EQ_INT(c.live, 1);
     CHECK_EQ_INT(cl_cache_expire(&c, now_ms() + 7201 * 1000), 1);
     CHECK_EQ_INT(c.live, 0);

@@ -657,6 +657,14 @@ static void test_values_that_mislead(void) {
     for (size_t i = 0; i < sizeof bad_issuer / sizeof *bad_issuer; i++)
         expect_fail_buf(bad_issuer[i], bad_issuer[i], strlen(bad_issuer[i]), FS_ERR_CONFIG, "config:1:",
                         "organisation.issuer", i == 1 ? "missing value" : "org:<MCC>-<MNC>");
+    /* the longest issuer the format allows ("org:" and 64 characters) is taken
+     * whole (the field held 63 characters, and refused it) */
+    char longest[160], name[65];
+    memset(name, 'a', 64);
+    name[64] = '\0';
+    snprintf(longest, sizeof longest, "organisation: {issuer: \"org:%s\"}\n", name);
+    expect_ok_buf("longest issuer", longest);
+    CHECK(strlen(g_cfg.issuer) == 68 && !strcmp(g_cfg.issuer + 4, name));
     /* a SIP port that is the default HEP port: the list the user wrote is named, at its line */
     const char *clash = "capture:\n  sip_ports: [5060, 9060]\n";
     expect_fail_buf("sip/hep clash", clash, strlen(clash), FS_ERR_CONFIG, "config:2:14: ", "capture.sip_ports",

@@ -12,6 +12,7 @@
 #include "../check.h"
 #include "detect/det.h"
 #include "detect/det_internal.h"
+#include "exchange/xc.h"
 
 #define MAX_OUT 64
 
@@ -303,6 +304,43 @@ static void test_match(void) {
     det_indicators_free(ind);
 }
 
+/* A shared SIGNALLING_ATTACK raises INTEL-001 with that type: the event
+ * carries the partner's details.protocol, which the format requires of the
+ * type (it was missing, and fs38 validate refused what inspect wrote). */
+static void test_signalling(void) {
+    char line[2048], *d;
+    event_line(line, sizeof line, ID(1), "SIGNALLING_ATTACK", "infrastructure", "high", "active", 90, 3600,
+               "[{\"kind\":\"ip\",\"value\":\"198.51.100.9\",\"role\":\"source\"}]");
+    d = strstr(line, "\"details\":{}");
+    CHECK(d != NULL);
+    if (!d) return;
+    char fixed[2100];
+    snprintf(fixed, sizeof fixed, "%.*s\"details\":{\"protocol\":\"diameter\"}%s", (int)(d - line), line,
+             d + strlen("\"details\":{}"));
+    fs_err e = {0};
+    det_indicators *ind = det_indicators_parse(fixed, strlen(fixed), "cache", now_ms(), &e);
+    CHECK_MSG(ind != NULL, "%s", e.msg);
+    world w;
+    world_init(&w, ind);
+    invite(&w, "198.51.100.9", "100", "alice", "Linphone", 1764067290000000ULL, 1);
+    det_finish(w.eng);
+    CHECK_EQ_INT(w.nout, 1);
+    if (w.nout == 1) {
+        const ev_event *a = &w.out[0];
+        CHECK_EQ_INT(a->event_type, ET_SIGNALLING_ATTACK);
+        CHECK(detail(a, "protocol") && !strcmp(detail(a, "protocol")->s, "diameter"));
+        char buf[16384];
+        size_t len = ev_to_json(a, buf, sizeof buf);
+        xc_event x;
+        xc_report r;
+        fs_code c = xc_event_parse(buf, len, &x, &r, &e);
+        CHECK_MSG(c == FS_OK, "INTEL-001 SIGNALLING_ATTACK does not validate: %s", e.msg);
+        if (c == FS_OK) xc_event_free(&x);
+    }
+    world_free(&w);
+    det_indicators_free(ind);
+}
+
 /* Indicators that expire while loaded are ignored from then on (wall clock). */
 static void test_expire_while_loaded(void) {
     fs_err e = {0};
@@ -369,6 +407,7 @@ int main(void) {
     if (sodium_init() < 0) return 1;
     test_load();
     test_match();
+    test_signalling();
     test_expire_while_loaded();
     test_many();
     return check_done("test_indicators");

@@ -477,6 +477,37 @@ static void test_schema(void) {
         json_decref(o);
     }
     CHECK_EQ_INT(json_array_size(req), 17);
+    /* the schema's domain of each event_type is the C one: accepted with
+     * it, refused naming domain with another; every non-feedback type has one */
+    size_t typed = 0;
+    json_array_foreach(json_object_get(s, "allOf"), k, v) {
+        const char *dom = json_string_value(json_object_get(
+            json_object_get(json_object_get(json_object_get(v, "then"), "properties"), "domain"), "const"));
+        json_t *types = json_object_get(
+            json_object_get(json_object_get(json_object_get(v, "if"), "properties"), "event_type"), "enum");
+        if (!dom || !types) continue;
+        size_t j;
+        json_t *t;
+        json_array_foreach(types, j, t) {
+            for (size_t d = 0; d < xc_enum_count(XC_ENUM_DOMAIN); d++) {
+                json_t *o = base_json();
+                xc_report r;
+                const char *dn = xc_enum_value(XC_ENUM_DOMAIN, d);
+                json_object_set_new(o, "event_type", json_incref(t));
+                json_object_set_new(o, "domain", json_string(dn));
+                json_object_set_new(json_object_get(o, "evidence"), "details",
+                                    json_pack("{s:s}", "protocol", "ss7"));
+                fs_code c = run_json(o, &r);
+                if (!strcmp(dn, dom))
+                    CHECK_MSG(c == FS_OK, "%s/%s refused", json_string_value(t), dn);
+                else
+                    CHECK_MSG(c != FS_OK && xc_report_find(&r, "domain"), "%s/%s accepted", json_string_value(t), dn);
+                json_decref(o);
+            }
+            typed++;
+        }
+    }
+    CHECK_EQ_INT(typed, xc_enum_count(XC_ENUM_EVENT_TYPE) - 2); /* all but SIGHTING, FALSE_POSITIVE */
     /* the C enums agree with the detection catalogue's names */
     for (int t = 0; t < ET__COUNT; t++)
         CHECK_MSG(xc_enum_find(XC_ENUM_EVENT_TYPE, det_event_type_name(t)) >= 0, "%s", det_event_type_name(t));
@@ -488,6 +519,7 @@ static void test_schema(void) {
 /* What `fs38 inspect --json` writes: one event per rule, through ev_to_json. */
 static void test_ev_to_json(void) {
     char buf[16384];
+    CHECK_EQ_INT(sizeof ((ev_event *)0)->issuer, XC_ISSUER_MAX + 1); /* every valid issuer fits */
     for (int i = 0; i < R__COUNT; i++) {
         const det_rule_info *ri = &det_rule_table[i];
         ev_event ev;
@@ -560,6 +592,17 @@ static void test_time_parse(void) {
     CHECK(xc_time_parse("2000-02-29T10:41:42Z", 20, &ms));
     CHECK(!xc_time_parse("2026-11-25T10:41:42ZZ", 21, &ms));
     CHECK(!xc_time_parse("2026-11-25T1a:41:42Z", 20, &ms));
+    /* what the inspector writes parses back, up to the year 9999; a later
+     * capture time (a corrupt pcapng) is written as the last instant, not as
+     * a five-digit year no validator accepts */
+    static const uint64_t at[] = {0, 1764067290001000ULL, FS_TIME_MAX_US, FS_TIME_MAX_US + 1,
+                                  300000000000000000ULL, UINT64_MAX};
+    for (size_t i = 0; i < sizeof at / sizeof *at; i++) {
+        char t[40];
+        fs_time_rfc3339(at[i], t, sizeof t);
+        CHECK_MSG(xc_time_parse(t, strlen(t), &ms), "%llu us written as '%s'", (unsigned long long)at[i], t);
+        if (at[i] >= FS_TIME_MAX_US) CHECK_MSG(!strcmp(t, "9999-12-31T23:59:59.999Z"), "'%s'", t);
+    }
     CHECK(xc_issuer_valid("org:234-15", 10));
     CHECK(xc_issuer_valid("org:ab cd", 6)); /* length honoured, not NUL */
     CHECK(!xc_issuer_valid("org:ab cd", 9));
