@@ -8,6 +8,7 @@
  * Must not touch: decoding or detection (libfs38 does that).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
@@ -44,15 +45,26 @@ typedef struct incident_row {
     char detail[160]; /* cut to the terminal's width when printed */
 } incident_row;
 
+/* Where events go: stdout (--json) or --events FILE. Each event is one
+ * write(2) of its whole line; a line cut short (a full disk) is taken back, so
+ * the output holds whole events only, and what was written is counted. */
+typedef struct event_out {
+    const char *name;   /* for messages: "stdout" or the --events path */
+    int fd;             /* -1: not in use */
+    uint64_t written;   /* lines now in the output */
+    uint64_t lost;      /* lines that could not be written */
+    int first_error;    /* errno of the first line lost */
+    bool reader_gone;   /* stdout: the reader of the pipe left (EPIPE) */
+} event_out;
+
 typedef struct inspect_run {
     /* options */
     bool json, quiet, progress, live;
     const char *events_path, *stats_path, *config_path;
     int fail_on; /* -1: never */
     /* outputs */
-    FILE *events_file;
+    event_out out_stdout, out_file; /* --json, --events */
     FILE *stats_file; /* opened before the run: a bad path fails before any work */
-    bool write_error;
     /* tallies of final events */
     uint64_t events;
     uint64_t by_severity[5];
@@ -123,10 +135,11 @@ static const char usage_text[] =
     "when it closes with more activity (version 2). Files report each incident\n"
     "once, when it closes. Times are capture times.\n"
     "\n"
-    "Exit codes: 0 done, 1 events at or above --fail-on, 2 usage or input error:\n"
-    "a FILE that cannot be read gives 2 after the others are inspected; a file\n"
-    "that breaks midway is inspected up to the break, with a warning, and does not;\n"
-    "SIGINT/SIGTERM end a live run (0/1) but cut files short (2).\n"
+    "Exit codes: 0 done, 1 events at or above --fail-on, 2 usage, input or output\n"
+    "error: a FILE that cannot be read gives 2 after the others are inspected; a\n"
+    "file that breaks midway is inspected up to the break, with a warning, and\n"
+    "does not; SIGINT/SIGTERM end a live run (0/1) but cut files short (2); events\n"
+    "that could not be written (a full disk) are counted on stderr and give 2.\n"
     "\n"
     "Examples:\n"
     "  fs38 inspect capture.pcapng\n"
@@ -160,6 +173,29 @@ static bool context_detail(const char *key) {
            !strcmp(key, "range_label");
 }
 
+/* A text value as logfmt, made safe for a terminal (it comes from the
+ * packet): quoted when it holds a space or a quote, with \" and \\ inside. */
+static void logfmt_value(const char *v, char *out, size_t n) {
+    char safe[sizeof ((ev_detail *)0)->s];
+    fs_text_printable(safe, sizeof safe, v);
+    if (!safe[0] || strpbrk(safe, " \"\\=") == NULL) {
+        snprintf(out, n, "%s", safe[0] ? safe : "\"\"");
+        return;
+    }
+    size_t o = 0;
+    if (n < 3) { /* no room for the quotes */
+        if (n) out[0] = '\0';
+        return;
+    }
+    out[o++] = '"';
+    for (const char *p = safe; *p && o + 3 < n; p++) {
+        if (*p == '"' || *p == '\\') out[o++] = '\\';
+        out[o++] = *p;
+    }
+    out[o++] = '"';
+    out[o] = '\0';
+}
+
 /* The figures of an event as logfmt, the most telling first. */
 static void event_detail(const ev_event *ev, char *out, size_t n) {
     size_t len = 0;
@@ -169,10 +205,11 @@ static void event_detail(const ev_event *ev, char *out, size_t n) {
             const ev_detail *d = &ev->details[i];
             if (context_detail(d->key) != (pass == 1)) continue;
             int w;
-            if (d->kind == EV_D_STR)
-                w = snprintf(out + len, n - len, strchr(d->s, ' ') ? "%s%s=\"%s\"" : "%s%s=%s", len ? " " : "",
-                             d->key, d->s); /* logfmt: a value with spaces is quoted */
-            else if (d->kind == EV_D_INT)
+            if (d->kind == EV_D_STR) {
+                char v[2 * sizeof d->s + 3];
+                logfmt_value(d->s, v, sizeof v);
+                w = snprintf(out + len, n - len, "%s%s=%s", len ? " " : "", d->key, v);
+            } else if (d->kind == EV_D_INT)
                 w = snprintf(out + len, n - len, "%s%s=%lld", len ? " " : "", d->key, (long long)d->i);
             else
                 w = snprintf(out + len, n - len, d->r >= 100 || d->r <= -100 ? "%s%s=%.0f" : "%s%s=%.2f",
@@ -215,7 +252,9 @@ static int incident_order(const incident_row *x, const incident_row *y) {
 static void remember_incident(inspect_run *r, const ev_event *ev) {
     incident_row row = {.severity = ev->severity, .rule = ev->rule, .count = ev->count,
                         .window_s = ev->window_s};
-    event_key(ev, row.source, sizeof row.source);
+    char key[sizeof row.source];
+    event_key(ev, key, sizeof key);
+    fs_text_printable(row.source, sizeof row.source, key); /* a URI or user agent from the packet */
     event_detail(ev, row.detail, sizeof row.detail);
     int pos = r->ntop;
     while (pos > 0 && incident_rank(&r->top[pos - 1], &row) > 0) pos--;
@@ -226,23 +265,75 @@ static void remember_incident(inspect_run *r, const ev_event *ev) {
     if (r->ntop < TOP_INCIDENTS) r->ntop++;
 }
 
+static int open_events_file(const char *path) {
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+}
+
 /* After SIGHUP: --events FILE is opened again by name, so the events after a
  * rotation go to the new file. The old one stays in use if that fails. */
 static void reopen_events_file(inspect_run *r) {
     reopen_flag = 0;
-    FILE *f = fopen(r->events_path, "a");
-    if (!f) {
+    int fd = open_events_file(r->events_path);
+    if (fd < 0) {
         fprintf(stderr, "fs38 inspect: SIGHUP: cannot reopen --events %s (%s): still writing to the old file\n",
                 r->events_path, strerror(errno));
         return;
     }
-    if (fclose(r->events_file) != 0) r->write_error = true;
-    r->events_file = f;
+    close(r->out_file.fd);
+    r->out_file.fd = fd;
 }
 
-static void write_event_line(inspect_run *r, FILE *f, const char *line, size_t len) {
-    if (fwrite(line, 1, len, f) != len) r->write_error = true;
-    if (r->live) fflush(f);
+/* The reader of stdout left (`fs38 inspect --json big.pcap | head -1`): not
+ * an error. When nothing else wants the run (no --events, --stats-json or
+ * --fail-on) it ends here, as the reader asked; else it goes on for them. */
+static void reader_left(inspect_run *r) {
+    r->out_stdout.reader_gone = true;
+    if (!r->events_path && !r->stats_path && r->fail_on < 0) stop_flag = 1;
+}
+
+/* Take back the first done bytes of a line that could not be finished, so
+ * that the next line (of this run or the next one appending) is not glued
+ * to it. Possible on files only; a pipe's reader sees a cut line. */
+static void take_back(int fd, size_t done) {
+    off_t end = lseek(fd, 0, SEEK_CUR);
+    if (end >= (off_t)done && ftruncate(fd, end - (off_t)done) != 0) {
+        /* nothing more to do: the loss is reported anyway */
+    }
+}
+
+static void write_event_line(inspect_run *r, event_out *out, const char *line, size_t len) {
+    if (out->fd < 0 || out->reader_gone) return;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(out->fd, line + done, len - done);
+        if (n > 0) {
+            done += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        int err = n < 0 ? errno : EIO;
+        if (done) take_back(out->fd, done);
+        if (err == EPIPE && out == &r->out_stdout) {
+            reader_left(r);
+            return;
+        }
+        if (!out->lost++) { /* at once: a live run may go on for days */
+            out->first_error = err;
+            fprintf(stderr, "fs38 inspect: writing events to %s: %s: events are being lost (%llu written)\n",
+                    out->name, strerror(err), (unsigned long long)out->written);
+        }
+        return;
+    }
+    out->written++;
+}
+
+/* At the end of the run: false (and said on stderr) when events were lost. */
+static bool report_losses(const event_out *out) {
+    if (!out->lost) return true;
+    fprintf(stderr, "fs38 inspect: writing events to %s: %llu of %llu written, %llu lost (%s)\n", out->name,
+            (unsigned long long)out->written, (unsigned long long)(out->written + out->lost),
+            (unsigned long long)out->lost, strerror(out->first_error));
+    return false;
 }
 
 static void on_event(void *user, const ev_event *ev, bool final) {
@@ -250,13 +341,14 @@ static void on_event(void *user, const ev_event *ev, bool final) {
     char buf[16384];
     /* a live close that repeats the open report: counted below, not written;
      * nothing to write to: not serialised (a flood of incidents costs less) */
-    bool wanted = (r->json || r->events_file) && !(final && ev->unchanged);
+    bool to_stdout = r->out_stdout.fd >= 0 && !r->out_stdout.reader_gone;
+    bool wanted = (to_stdout || r->out_file.fd >= 0) && !(final && ev->unchanged);
     size_t len = wanted ? ev_to_json(ev, buf, sizeof buf) : 0;
     if (len) {
-        if (r->json) write_event_line(r, stdout, buf, len);
-        if (r->events_file) {
+        write_event_line(r, &r->out_stdout, buf, len);
+        if (r->out_file.fd >= 0) {
             if (reopen_flag) reopen_events_file(r);
-            write_event_line(r, r->events_file, buf, len);
+            write_event_line(r, &r->out_file, buf, len);
         }
     }
     /* Tally each incident once: at its final report (live mode reports opens too). */
@@ -271,18 +363,44 @@ static void on_event(void *user, const ev_event *ev, bool final) {
     remember_incident(r, ev);
 }
 
+/* Columns of the terminal on fd, or fallback when it is none (or too narrow to tell). */
+static int terminal_width(int fd, int fallback) {
+    struct winsize ws;
+    if (isatty(fd) && ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40) return ws.ws_col;
+    return fallback;
+}
+
+/* One line that \r can overwrite: it must not wrap, so it is cut to the
+ * terminal's width, the file name losing its start first. */
 static void on_progress(void *user, uint64_t offset, uint64_t size, uint64_t frames) {
     inspect_run *r = user;
     uint64_t now = fs_time_now_us();
     if (now - r->last_progress_us < 250000 && (size == 0 || offset < size)) return;
     r->last_progress_us = now;
+    char figures[160], name[256];
     if (size)
-        fprintf(stderr, "\r  %s  %3.0f%%  %.1f/%.1f MB  %llu frames  %llu incidents closed ",
-                r->current, 100.0 * (double)offset / (double)size, (double)offset / 1e6,
-                (double)size / 1e6, (unsigned long long)frames, (unsigned long long)r->events);
+        snprintf(figures, sizeof figures, "  %3.0f%%  %.1f/%.1f MB  %llu frames  %llu incidents closed ",
+                 100.0 * (double)offset / (double)size, (double)offset / 1e6, (double)size / 1e6,
+                 (unsigned long long)frames, (unsigned long long)r->events);
     else
-        fprintf(stderr, "\r  %s  %.1f MB  %llu frames  %llu incidents closed ", r->current,
-                (double)offset / 1e6, (unsigned long long)frames, (unsigned long long)r->events);
+        snprintf(figures, sizeof figures, "  %.1f MB  %llu frames  %llu incidents closed ", (double)offset / 1e6,
+                 (unsigned long long)frames, (unsigned long long)r->events);
+    fs_text_printable(name, sizeof name, r->current);
+    int room = terminal_width(STDERR_FILENO, 80) - 1 - 2 - (int)strlen(figures);
+    size_t cols = fs_text_columns(name, strlen(name));
+    const char *shown = name, *dots = "";
+    if (room < 4) {
+        shown = "";
+    } else if (cols > (size_t)room) { /* "...the end of the name" */
+        size_t skip = 0;
+        while (fs_text_columns(name + skip, strlen(name + skip)) > (size_t)room - 3) {
+            skip++;
+            while ((name[skip] & 0xc0) == 0x80) skip++; /* a character's continuation bytes */
+        }
+        shown = name + skip;
+        dots = "...";
+    }
+    fprintf(stderr, "\r  %s%s%s", dots, shown, figures);
 }
 
 /* ---- the summary ------------------------------------------------------------------- */
@@ -305,31 +423,56 @@ static const char *plural(uint64_t n) { return n == 1 ? "" : "s"; }
 /* Columns the summary may use: the terminal's when stdout is one, else
  * $COLUMNS, else 120. */
 static int summary_width(FILE *o) {
-    struct winsize ws;
-    if (isatty(fileno(o)) && ioctl(fileno(o), TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40) return ws.ws_col;
+    int cols = terminal_width(fileno(o), 0);
+    if (cols) return cols;
     const char *env = getenv("COLUMNS");
-    int cols = env ? atoi(env) : 0;
+    cols = env ? atoi(env) : 0;
     return cols >= 40 && cols <= 1000 ? cols : 120;
 }
 
 /* Print detail in at most room columns: whole key=value fields (a quoted
  * value's spaces do not split it), then "..." when some did not fit. */
 static void print_fitted(FILE *o, const char *detail, int room) {
-    size_t len = strlen(detail);
-    if (len <= (size_t)room) {
+    if (room < 4) room = 4;
+    if (fs_text_columns(detail, strlen(detail)) <= (size_t)room) {
         fputs(detail, o);
         return;
     }
-    size_t limit = (size_t)room - 4, cut = 0; /* room for " ..." */
+    /* the text before a cut must fit in room - 4 columns (" ..." follows);
+     * the printable text is valid UTF-8, so an ASCII byte is a character */
+    size_t end = fs_text_fit(detail, (size_t)room - 4, NULL), cut = 0;
     bool quoted = false;
-    for (size_t i = 0; i <= limit; i++) {
-        if (detail[i] == '"') quoted = !quoted;
-        else if (detail[i] == ' ' && !quoted) cut = i;
+    for (size_t i = 0; i <= end && detail[i]; i++) {
+        if (detail[i] == ' ' && !quoted) cut = i;
+        else if (detail[i] == '\\' && quoted && detail[i + 1]) i++; /* \" or \\ */
+        else if (detail[i] == '"') quoted = !quoted;
     }
-    if (cut == 0) /* the first field alone is longer than the room */
-        fprintf(o, "%.*s...", room - 3, detail);
-    else
+    if (cut == 0) { /* the first field alone is longer than the room */
+        size_t k = fs_text_fit(detail, (size_t)room - 3, NULL);
+        fprintf(o, "%.*s...", (int)k, detail);
+    } else {
         fprintf(o, "%.*s ...", (int)cut, detail);
+    }
+}
+
+/* s in exactly cols columns: cut with "..." or padded with spaces. */
+static void print_column(FILE *o, const char *s, int cols) {
+    size_t used, k = fs_text_fit(s, (size_t)cols, &used);
+    if (s[k] && cols > 3) {
+        k = fs_text_fit(s, (size_t)cols - 3, &used);
+        fprintf(o, "%.*s...%*s", (int)k, s, cols - 3 - (int)used, "");
+    } else {
+        fprintf(o, "%.*s%*s", (int)k, s, cols - (int)used, "");
+    }
+}
+
+/* A span in at most 7 columns: "17.8s", "86400s", "412d", "51y" (a capture
+ * whose timestamps are far apart: uint64 microseconds stop at 584,942 years). */
+static void fmt_span(double secs, char *out, size_t n) {
+    if (secs < 999.95) snprintf(out, n, "%.1fs", secs);
+    else if (secs < 99999.5) snprintf(out, n, "%.0fs", secs);
+    else if (secs < 99999.5 * 86400) snprintf(out, n, "%.0fd", secs / 86400);
+    else snprintf(out, n, "%.0fy", secs / (365.25 * 86400));
 }
 
 static int max_int(int a, int b) { return a > b ? a : b; }
@@ -364,11 +507,11 @@ static void print_incidents(FILE *o, const inspect_run *r, int width) {
     for (int i = 0; i < r->ntop; i++) {
         const det_rule_info *ri = &det_rule_table[rows[i].rule];
         wtype = max_int(wtype, (int)strlen(det_event_type_name(ri->event_type)));
-        wsrc = max_int(wsrc, (int)strlen(rows[i].source));
+        wsrc = max_int(wsrc, (int)fs_text_columns(rows[i].source, strlen(rows[i].source)));
         wrule = max_int(wrule, (int)strlen(ri->id));
     }
     if (wsrc > 45) wsrc = 45; /* "to " + the longest IPv6 address */
-    int room = width - (4 + wtype + 1 + wsrc + 1 + 6 + 4 + 6 + 3 + wrule + 2);
+    int room = width - (4 + wtype + 1 + wsrc + 1 + 6 + 4 + 7 + 2 + wrule + 2);
     int shown_sev = -1;
     for (int i = 0; i < r->ntop; i++) {
         const incident_row *x = &rows[i];
@@ -377,10 +520,12 @@ static void print_incidents(FILE *o, const inspect_run *r, int width) {
             shown_sev = (int)x->severity;
             fprintf(o, "  %s\n", sev_name[x->severity]);
         }
-        char cnt[16];
+        char cnt[16], span[16];
         fmt_count(x->count, cnt, sizeof cnt);
-        fprintf(o, "    %-*s %-*.*s %6s in %6.1fs  %-*s", wtype, det_event_type_name(ri->event_type), wsrc,
-                wsrc, x->source, cnt, x->window_s, room >= 30 ? wrule : 0, ri->id);
+        fmt_span(x->window_s, span, sizeof span);
+        fprintf(o, "    %-*s ", wtype, det_event_type_name(ri->event_type));
+        print_column(o, x->source, wsrc);
+        fprintf(o, " %6s in %7s  %-*s", cnt, span, room >= 30 ? wrule : 0, ri->id);
         if (room >= 30) { /* details at the end of the line */
             fputs("  ", o);
             print_fitted(o, x->detail, room);
@@ -410,6 +555,25 @@ static void print_incidents(FILE *o, const inspect_run *r, int width) {
     }
 }
 
+/* Add sep + item to a line whose next column is *col; when it would pass
+ * width, the line breaks first (a "," of sep ends the old line, the new one
+ * starts after indent columns). */
+static void put_item(FILE *o, int *col, int width, int indent, const char *sep, const char *item) {
+    int w = (int)(strlen(sep) + strlen(item));
+    if (*col > indent && *col + w > width) {
+        if (*sep == ',') {
+            fputc(',', o);
+            sep++;
+        }
+        while (*sep == ' ') sep++;
+        *col = fprintf(o, "\n%*s", indent, "") - 1;
+        w = (int)(strlen(sep) + strlen(item));
+    }
+    fputs(sep, o);
+    fputs(item, o);
+    *col += w;
+}
+
 /* "anomalies in N messages: the most frequent kinds first, +K more kinds". */
 static void print_anomalies(FILE *o, const det_stats *d, int width) {
     enum { SHOWN = 4 };
@@ -429,10 +593,12 @@ static void print_anomalies(FILE *o, const det_stats *d, int width) {
     }
     int shown = 0;
     for (; shown < ntop; shown++) { /* as many as fit, at least one */
-        char item[80];
+        char item[80], more[48];
         fmt_count(d->anomalies[top[shown]], a, sizeof a);
         int w = snprintf(item, sizeof item, "%s%s %s", shown ? ", " : ": ", sip_anomaly_name((sip_anomaly)top[shown]), a);
-        if (shown && col + w + 20 > width) break; /* keep room for "+N more" */
+        int rest = kinds - shown - 1; /* kinds left out if this one is the last shown */
+        int wmore = rest ? snprintf(more, sizeof more, ", +%d more (--stats-json)", rest) : 0;
+        if (shown && col + w + wmore > width) break; /* keep room for "+N more" */
         fputs(item, o);
         col += w;
     }
@@ -445,25 +611,26 @@ static void print_messages(FILE *o, const insp_stats *s, int width) {
     char a[16], b[16];
     fmt_count(d->requests, a, sizeof a);
     fmt_count(d->responses, b, sizeof b);
-    fprintf(o, "\nMESSAGES  requests %s", a);
+    int col = fprintf(o, "\nMESSAGES  requests %s", a) - 1;
     bool open = false;
+    char item[48];
     for (int m = 0; m < SIP_M__COUNT; m++) {
         if (!d->by_method[m]) continue;
         fmt_count(d->by_method[m], a, sizeof a);
-        fprintf(o, "%s%s %s", open ? ", " : " (", m ? sip_method_name((sip_method)m) : "other", a);
+        snprintf(item, sizeof item, "%s %s", m ? sip_method_name((sip_method)m) : "other", a);
+        put_item(o, &col, width - 1, 10, open ? ", " : " (", item); /* -1: room for ")" */
         open = true;
     }
-    fprintf(o, "%s\n          responses %s", open ? ")" : "", b);
+    if (open) fputc(')', o);
+    col = fprintf(o, "\n          responses %s", b) - 1;
     open = false;
-    for (int c = 1; c <= 6; c++) {
-        if (!d->by_class[c]) continue;
-        fmt_count(d->by_class[c], a, sizeof a);
-        fprintf(o, "%s%dxx %s", open ? ", " : " (", c, a);
-        open = true;
-    }
-    if (d->by_class[0]) { /* a status outside 100-699 */
-        fmt_count(d->by_class[0], a, sizeof a);
-        fprintf(o, "%sother %s", open ? ", " : " (", a);
+    for (int c = 0; c <= 6; c++) { /* 0: a status outside 100-699, shown last */
+        int cls = c == 6 ? 0 : c + 1;
+        if (!d->by_class[cls]) continue;
+        fmt_count(d->by_class[cls], a, sizeof a);
+        if (cls) snprintf(item, sizeof item, "%dxx %s", cls, a);
+        else snprintf(item, sizeof item, "other %s", a);
+        put_item(o, &col, width - 1, 10, open ? ", " : " (", item);
         open = true;
     }
     fprintf(o, "%s\n", open ? ")" : "");
@@ -558,14 +725,30 @@ static void print_summary(FILE *o, const inspect_run *r, insp *in, const insp_st
     print_span(o, s->det.first_us, s->det.last_us);
     int width = summary_width(o); /* once: the terminal does not change mid-summary */
     print_incidents(o, r, width);
+    if (r->events_path) { /* what was acknowledged is in the file */
+        char path[256];
+        fs_text_printable(path, sizeof path, r->events_path);
+        fprintf(o, "  appended to %s: %llu event%s", path, (unsigned long long)r->out_file.written,
+                plural(r->out_file.written));
+        if (r->out_file.lost)
+            fprintf(o, ", %llu lost (%s)", (unsigned long long)r->out_file.lost, strerror(r->out_file.first_error));
+        fputc('\n', o);
+    }
     print_messages(o, s, width);
     print_talkers(o, in);
     print_capture_problems(o, s, width);
     const cap_stats *c = &s->cap;
-    fprintf(o, "\nstate memory %.1f MB (bound %.1f MB), decoder %.1f MB (peak reassembly buffers %.1f MB)\n",
-            (double)s->mem.total_bytes / 1048576.0, (double)s->mem.bound_bytes / 1048576.0,
-            (double)s->decoder_memory / 1048576.0,
-            (double)(c->tcp_bytes_buffered_peak + c->frag_bytes_peak) / 1048576.0);
+    char state[64], decoder[80];
+    snprintf(state, sizeof state, "state memory %.1f MB (bound %.1f MB)", (double)s->mem.total_bytes / 1048576.0,
+             (double)s->mem.bound_bytes / 1048576.0);
+    snprintf(decoder, sizeof decoder, "decoder %.1f MB (reassembly peak %.1f MB)",
+             (double)s->decoder_memory / 1048576.0,
+             (double)(c->tcp_bytes_buffered_peak + c->frag_bytes_peak) / 1048576.0);
+    int col = 0;
+    fputc('\n', o);
+    put_item(o, &col, width, 2, "", state);
+    put_item(o, &col, width, 2, ", ", decoder);
+    fputc('\n', o);
 }
 
 /* ---- statistics JSON ----------------------------------------------------------------- */
@@ -659,9 +842,10 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
 
 /* An early exit: the outputs opened so far, closed (nothing written). */
 static void close_outputs(inspect_run *r) {
-    if (r->events_file) fclose(r->events_file);
+    if (r->out_file.fd >= 0) close(r->out_file.fd);
     if (r->stats_file) fclose(r->stats_file);
-    r->events_file = r->stats_file = NULL;
+    r->out_file.fd = -1;
+    r->stats_file = NULL;
 }
 
 static bool write_stats(inspect_run *r, const insp_stats *s, double secs) {
@@ -784,7 +968,8 @@ int cmd_inspect(int argc, char **argv) {
         {"indicators", required_argument, NULL, OPT_INDICATORS},
         {"seed", required_argument, NULL, OPT_SEED},
         {NULL, 0, NULL, 0}};
-    inspect_run r = {.fail_on = -1, .max_severity = -1, .progress = true};
+    inspect_run r = {.fail_on = -1, .max_severity = -1, .progress = true,
+                     .out_stdout = {.name = "stdout", .fd = -1}, .out_file = {.fd = -1}};
     const char *iface = NULL, *bpf = NULL, *hep = NULL, *indicators_path = NULL;
     bool raw = false, seed_given = false;
     uint64_t seed = 0, workers = 1, duration = 0, count = 0;
@@ -867,9 +1052,11 @@ int cmd_inspect(int argc, char **argv) {
     det_indicators *indicators = NULL;
     if (indicators_path && !(indicators = load_indicators(indicators_path, r.quiet)))
         return EXIT_USAGE;
+    if (r.json) r.out_stdout.fd = STDOUT_FILENO;
     if (r.events_path) {
-        r.events_file = fopen(r.events_path, "a");
-        if (!r.events_file) {
+        r.out_file.name = r.events_path;
+        r.out_file.fd = open_events_file(r.events_path);
+        if (r.out_file.fd < 0) {
             fprintf(stderr, "fs38 inspect: --events %s: %s\n", r.events_path, strerror(errno));
             return EXIT_USAGE;
         }
@@ -890,7 +1077,8 @@ int cmd_inspect(int argc, char **argv) {
     sigemptyset(&hup.sa_mask);
     hup.sa_flags = SA_RESTART;
     sigaction(SIGHUP, &hup, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN); /* EPIPE instead: the reader of stdout left (reader_left) */
+    signal(SIGXFSZ, SIG_IGN); /* EFBIG instead: past `ulimit -f`, reported as a full disk is */
 
     insp_options o = {.cfg = &cfg, .workers = (unsigned)workers, .live = r.live,
                       .on_event = on_event, .on_progress = r.progress ? on_progress : NULL,
@@ -951,33 +1139,41 @@ int cmd_inspect(int argc, char **argv) {
     insp_get_stats(in, &st);
     bool ok_out = true;
     if (r.stats_path) ok_out = write_stats(&r, &st, secs);
-    if (!r.quiet && !r.json && readable > 0) print_summary(stdout, &r, in, &st, inputs, secs);
+    /* events: every line counted as written is whole in its output */
+    if (r.out_file.fd >= 0 && close(r.out_file.fd) != 0 && !r.out_file.lost) {
+        r.out_file.first_error = errno; /* NFS reports a failed write at close */
+        r.out_file.lost = 1;
+    }
+    r.out_file.fd = -1;
+    if (!report_losses(&r.out_stdout)) ok_out = false;
+    if (!report_losses(&r.out_file)) ok_out = false;
+    /* A signal ends a live run; files it cuts short were not read to the end
+     * (a reader of stdout that left is no signal: the run ended for it). */
+    bool cut_short = stop_flag && !r.live && !r.out_stdout.reader_gone;
+    bool exit_usage = readable == 0 || unreadable > 0 || !ok_out || cut_short;
+    bool exit_events = r.fail_on >= 0 && r.max_severity >= r.fail_on;
+    if (!r.quiet && !r.json && readable > 0) {
+        print_summary(stdout, &r, in, &st, inputs, secs);
+        if (exit_events && !exit_usage)
+            printf("\nexit 1: events at or above %s (--fail-on)\n", det_severity_name((det_severity)r.fail_on));
+    }
     insp_free(in);
     det_indicators_free(indicators);
-    fflush(stdout);
-    if (r.events_file && fclose(r.events_file) != 0) r.write_error = true;
-    if (r.write_error || ferror(stdout)) {
-        fprintf(stderr, "fs38 inspect: writing events failed\n");
-        ok_out = false;
+    int err = fflush(stdout) != 0 ? errno : 0;
+    if ((err || ferror(stdout)) && err != EPIPE) { /* EPIPE: its reader had what it wanted (| head) */
+        fprintf(stderr, "fs38 inspect: writing the summary to stdout: %s\n", err ? strerror(err) : "failed");
+        exit_usage = true;
     }
     /* An input that could not be read at all is an input error even when
      * the others were inspected (as grep): a script must not lose a file
      * silently. A file that broke midway was read up to the break. */
-    if (readable == 0 || unreadable > 0 || !ok_out) {
+    if (exit_usage) {
         if (unreadable > 0 && readable > 0)
             fprintf(stderr, "fs38 inspect: %d of %d inputs could not be read (exit 2)\n", unreadable, inputs);
+        if (cut_short)
+            fprintf(stderr, "fs38 inspect: interrupted before the end of the input: the summary and events "
+                            "cover what was read (exit 2)\n");
         return EXIT_USAGE;
     }
-    /* A signal ends a live run; files it cuts short were not read to the end. */
-    if (stop_flag && !r.live) {
-        fprintf(stderr, "fs38 inspect: interrupted before the end of the input: the summary and events "
-                        "cover what was read (exit 2)\n");
-        return EXIT_USAGE;
-    }
-    if (r.fail_on >= 0 && r.max_severity >= r.fail_on) {
-        if (!r.quiet && !r.json)
-            printf("\nexit 1: events at or above %s (--fail-on)\n", det_severity_name((det_severity)r.fail_on));
-        return EXIT_EVENTS;
-    }
-    return EXIT_DONE;
+    return exit_events ? EXIT_EVENTS : EXIT_DONE;
 }

@@ -5,9 +5,12 @@
  * lives in its own cmd_*.c file, parses its own options and prints; the work
  * itself is done by libfs38.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "../exchange/xc.h"
@@ -38,10 +41,21 @@ static void usage(FILE *out) {
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "  %-10s %s\n", "version", "print the version");
     fprintf(out, "\n'fs38 COMMAND --help' explains a command. Exit codes: 0 done, 1 events at or\n"
-                 "above --fail-on were raised, 2 usage or input error.\n");
+                 "above --fail-on were raised, 2 usage, input or output error.\n");
+}
+
+/* A standard descriptor the caller closed (`fs38 inspect --json x.pcap >&-`)
+ * would be taken by the next file opened, and what was meant for stdout
+ * would land in it: events twice in --events FILE, the summary in
+ * --stats-json, log lines in a hub's TLS socket. /dev/null, opened read-only,
+ * holds the place: writing to it fails (EBADF) as it would on the closed one. */
+static void hold_std_fds(void) {
+    for (int fd = 0; fd <= 2; fd++) /* in order: open takes the lowest free descriptor, fd */
+        if (fcntl(fd, F_GETFD) == -1 && errno == EBADF && open("/dev/null", O_RDONLY) < 0) return;
 }
 
 int main(int argc, char **argv) {
+    hold_std_fds();
     xc_jmem_install(); /* before any thread: parsed events live in arenas (xc_jmem.c) */
     if (sodium_init() < 0) {
         fprintf(stderr, "fs38: libsodium failed to initialise\n");

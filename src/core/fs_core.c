@@ -62,6 +62,110 @@ char *fs_str_copy(fs_str s, char *dst, size_t n) {
     return dst;
 }
 
+/* ---- text shown on a terminal ---------------------------------------------- */
+
+/* One UTF-8 character at p (len bytes left): its length, or 0 when invalid
+ * (a stray continuation, a cut sequence, an overlong form, a surrogate, above
+ * U+10FFFF). */
+static size_t utf8_decode(const unsigned char *p, size_t len, uint32_t *cp) {
+    unsigned char c = p[0];
+    size_t need;
+    uint32_t v, min;
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    if (c >= 0xc2 && c <= 0xdf) need = 2, v = c & 0x1f, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef) need = 3, v = c & 0x0f, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4) need = 4, v = c & 0x07, min = 0x10000;
+    else return 0;
+    if (len < need) return 0;
+    for (size_t k = 1; k < need; k++) {
+        if ((p[k] & 0xc0) != 0x80) return 0;
+        v = v << 6 | (p[k] & 0x3f);
+    }
+    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return 0;
+    *cp = v;
+    return need;
+}
+
+/* Characters a terminal acts on or shows as nothing, so that text can
+ * pretend to be other text. */
+static bool cp_deceives(uint32_t v) {
+    return v < 0x20 || (v >= 0x7f && v <= 0x9f) || v == 0x061c || (v >= 0x200b && v <= 0x200f) ||
+           (v >= 0x2028 && v <= 0x202e) || (v >= 0x2060 && v <= 0x206f) || v == 0xfeff ||
+           (v >= 0xfff9 && v <= 0xfffb) || (v >= 0xe0000 && v <= 0xe007f);
+}
+
+static bool cp_in(uint32_t v, const uint32_t (*r)[2], size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (v >= r[i][0] && v <= r[i][1]) return true;
+    return false;
+}
+
+static unsigned cp_columns(uint32_t v) {
+    static const uint32_t zero[][2] = {{0x0300, 0x036f}, {0x0483, 0x0489}, {0x0591, 0x05bd},
+                                       {0x0610, 0x061a}, {0x064b, 0x065f}, {0x1ab0, 0x1aff},
+                                       {0x1dc0, 0x1dff}, {0x20d0, 0x20ff}, {0xfe00, 0xfe0f},
+                                       {0xfe20, 0xfe2f}};
+    static const uint32_t wide[][2] = {{0x1100, 0x115f}, {0x2e80, 0x303e}, {0x3041, 0x33ff},
+                                       {0x3400, 0x4dbf}, {0x4e00, 0x9fff}, {0xa000, 0xa4cf},
+                                       {0xac00, 0xd7a3}, {0xf900, 0xfaff}, {0xfe30, 0xfe4f},
+                                       {0xff00, 0xff60}, {0xffe0, 0xffe6}, {0x1f300, 0x1f64f},
+                                       {0x1f900, 0x1f9ff}, {0x20000, 0x2fffd}, {0x30000, 0x3fffd}};
+    if (v < 0x300) return 1;
+    if (cp_in(v, zero, sizeof zero / sizeof *zero)) return 0;
+    return cp_in(v, wide, sizeof wide / sizeof *wide) ? 2 : 1;
+}
+
+void fs_text_printable(char *dst, size_t n, const char *src) {
+    const unsigned char *p = (const unsigned char *)src;
+    size_t len = strlen(src), o = 0;
+    if (n == 0) return;
+    for (size_t i = 0; i < len;) {
+        uint32_t v;
+        size_t k = utf8_decode(p + i, len - i, &v);
+        bool bad = k == 0 || cp_deceives(v);
+        size_t out = bad ? 1 : k;
+        if (o + out >= n) break;
+        if (bad) {
+            dst[o++] = '?';
+        } else {
+            memcpy(dst + o, p + i, k);
+            o += k;
+        }
+        i += k ? k : 1;
+    }
+    dst[o] = '\0';
+}
+
+size_t fs_text_columns(const char *s, size_t len) {
+    const unsigned char *p = (const unsigned char *)s;
+    size_t cols = 0;
+    for (size_t i = 0; i < len;) {
+        uint32_t v;
+        size_t k = utf8_decode(p + i, len - i, &v);
+        cols += k ? cp_columns(v) : 1;
+        i += k ? k : 1;
+    }
+    return cols;
+}
+
+size_t fs_text_fit(const char *s, size_t cols, size_t *used) {
+    const unsigned char *p = (const unsigned char *)s;
+    size_t len = strlen(s), i = 0, have = 0;
+    while (i < len) {
+        uint32_t v;
+        size_t k = utf8_decode(p + i, len - i, &v);
+        unsigned w = k ? cp_columns(v) : 1;
+        if (have + w > cols) break; /* a combining mark (w 0) stays with its character */
+        have += w;
+        i += k ? k : 1;
+    }
+    if (used) *used = have;
+    return i;
+}
+
 bool fs_str_to_u64(fs_str s, uint64_t max, uint64_t *out) {
     if (s.len == 0) return false;
     uint64_t v = 0;

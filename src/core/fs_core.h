@@ -3,7 +3,8 @@
  *
  * Owns: the byte slice (fs_str), the one error type (fs_err), the per-packet
  * arena, network addresses (fs_addr), capture-time helpers and a few string
- * utilities. Must not touch: anything protocol specific; no I/O, no globals.
+ * utilities (text made safe and measured for a terminal among them).
+ * Must not touch: anything protocol specific; no I/O, no globals.
  *
  * Conventions used across libfs38 (curl/libuv style):
  *   - every public name carries its module prefix (fs_, sip_, cap_, det_, ev_, cfg_);
@@ -146,6 +147,22 @@ typedef struct fs_cidr {
 } fs_cidr;
 bool fs_cidr_parse(const char *s, fs_cidr *out, fs_err *e); /* "10.0.0.0/8", "2001:db8::/32", bare addr */
 bool fs_cidr_contains(const fs_cidr *c, const fs_addr *a);
+
+/* ---- text shown on a terminal ------------------------------------------------ */
+
+/* Copy src (NUL terminated) into dst (size n) for a person's terminal: what
+ * could drive or deceive it -- controls (C0 with tab, DEL, C1), invalid UTF-8,
+ * and the invisible characters that reorder or hide text (bidi embeddings,
+ * overrides and isolates, zero-width spaces and joiners, line separators,
+ * BOM, tag characters) -- becomes '?'. Truncates at a character boundary. */
+void fs_text_printable(char *dst, size_t n, const char *src);
+/* Terminal columns the UTF-8 text s[0..len) takes: 2 for East Asian wide and
+ * fullwidth characters, 0 for combining marks, 1 for others (and per byte of
+ * invalid UTF-8). */
+size_t fs_text_columns(const char *s, size_t len);
+/* How many bytes of s (NUL terminated) fit in cols columns without splitting
+ * a character; *used (if not NULL) gets the columns they take. */
+size_t fs_text_fit(const char *s, size_t cols, size_t *used);
 
 /* ---- time ------------------------------------------------------------------ */
 

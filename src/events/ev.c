@@ -35,6 +35,11 @@ void ev_copy_text(char *dst, size_t n, fs_str src) {
             continue;
         }
         if (o + need >= n) break;
+        if (need == 2 && c == 0xc2 && p[i + 1] < 0xa0) { /* a C1 control, U+0080-U+009F */
+            dst[o++] = ' ';
+            i += 2;
+            continue;
+        }
         if (need == 1) {
             dst[o++] = (c < 0x20 && c != '\t') || c == 0x7f ? ' ' : (char)c;
         } else {

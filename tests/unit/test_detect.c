@@ -1783,6 +1783,9 @@ static void test_events(void) {
     CHECK(!strcmp(out, "abcd"));
     ev_copy_text(out, sizeof out, FS_STR_LIT("\xed\xa0\x80" "x")); /* a UTF-16 surrogate in UTF-8 */
     CHECK(!strcmp(out, "???x"));
+    /* C1 controls are control characters too: U+009B is CSI to a terminal (jq -r) */
+    ev_copy_text(out, sizeof out, FS_STR_LIT("a\xc2\x9b" "2J\xc2\x85" "b\xc2\xa0" "c"));
+    CHECK(!strcmp(out, "a 2J b\xc2\xa0" "c"));
     char id[40];
     ev_uuid7(T0, id);
     CHECK(strlen(id) == 36 && id[14] == '7' && strchr("89ab", id[19]) != NULL);

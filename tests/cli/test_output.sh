@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# What a person or a SIEM receives from `fs38 inspect`: hostile text in the
+# summary and the NDJSON, outputs that fail (full disk, closed stdout, a
+# reader that leaves), the summary's width and the progress line.
+source "$(dirname "$0")/lib.sh"
+GEN=${FS38_BUILD}/gen_pcap
+SITE=$ROOT/examples/site.yaml
+
+# pcap_of OUT SPEC.py: a capture of the UDP messages the Python expression
+# MSGS (a list of (src, dst, ts, payload)) names
+pcap_of() {
+    python3 - "$1" "$2" <<'PY'
+import struct, sys
+def frame(src, dst, payload, n):
+    udp = struct.pack("!HHHH", 5060, 5060, 8 + len(payload), 0) + payload
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), n & 0xffff, 0, 64, 17, 0,
+                     bytes(map(int, src.split('.'))), bytes(map(int, dst.split('.')))) + udp
+    return b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip
+# ESC: CSI and OSC 8 (a hyperlink), C1 CSI as UTF-8, a right-to-left override,
+# tab, invalid UTF-8, an overlong "/", NUL, CJK (two columns each)
+H = (b"\x1b[31mr \x1b]8;;http://e/\x07l c1:\xc2\x9b" b"2J bidi:\xe2\x80\xae" b"cb tab:\tX inv:\xff "
+     b"ovl:\xc0\xaf nul:\x00 wide:\xe6\xbc\xa2\xe5\xad\x97")
+def resp(h, i):
+    return (b"SIP/2.0 403 Forbidden\r\nVia: SIP/2.0/UDP 127.0.2.5;branch=z9hG4bK%d\r\n" % i +
+            b"From: <sip:a@x>;tag=1\r\nTo: <sip:b@y>;tag=2\r\nCall-ID: r%d\r\nCSeq: 1 INVITE\r\n" % i +
+            b"Server: Asterisk 13.1 " + h + b"\r\nWarning: 399 host \"" + h + b"\"\r\n"
+            b"Content-Length: 0\r\n\r\n")
+def req(h, i, method=b"INVITE", ua=b"friendly-scanner "):
+    return (method + b" sip:100@127.0.0.10 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.2.5;branch=z9hG4bK%d\r\n" % i +
+            b"From: \"" + h + b"\" <sip:a@x>;tag=1\r\nTo: <sip:b@y>\r\nCall-ID: " + h + b"%d\r\n" % i +
+            b"CSeq: 1 " + method + b"\r\nMax-Forwards: 70\r\nUser-Agent: " + ua + h + b"\r\n"
+            b"Content-Length: 0\r\n\r\n")
+MSGS = eval(sys.argv[2])
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+    for n, (src, dst, ts, p) in enumerate(MSGS):
+        r = frame(src, dst, p, n + 1)
+        f.write(struct.pack("<IIII", int(ts), int(ts % 1 * 1e6), len(r), len(r)) + r)
+PY
+}
+
+# terminal_safe FILE COLUMNS: valid UTF-8, nothing that drives or reorders a
+# terminal (controls but the newline, bidi and other format characters), and
+# no line wider than COLUMNS (East Asian wide characters count two)
+terminal_safe() {
+    python3 - "$1" "$2" <<'PY'
+import sys, unicodedata
+text = open(sys.argv[1], 'rb').read().decode('utf-8')
+width, bad = int(sys.argv[2]), 0
+for n, line in enumerate(text.split('\n'), 1):
+    for ch in line:
+        if unicodedata.category(ch) in ('Cc', 'Cf', 'Zl', 'Zp', 'Co', 'Cs'):
+            print('line %d: U+%04X' % (n, ord(ch))); bad = 1
+    cols = sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in 'WF' else 1
+               for c in line)
+    if cols > width:
+        print('line %d: %d columns: %r' % (n, cols, line)); bad = 1
+sys.exit(bad)
+PY
+}
+
+# ndjson_ok FILE [N]: every line a JSON object in valid UTF-8 whose strings hold no
+# control character but tab (C0, DEL, C1); N lines if given
+ndjson_ok() {
+    python3 - "$@" <<'PY'
+import json, sys
+lines = open(sys.argv[1], 'rb').read().split(b'\n')
+if lines and lines[-1] == b'': lines.pop()
+else: sys.exit('the last line is cut (no newline)')
+def strings(v):
+    if isinstance(v, str): yield v
+    elif isinstance(v, dict):
+        for k, x in v.items(): yield k; yield from strings(x)
+    elif isinstance(v, list):
+        for x in v: yield from strings(x)
+for n, raw in enumerate(lines, 1):
+    e = json.loads(raw.decode('utf-8'))
+    assert isinstance(e, dict), n
+    for s in strings(e):
+        for ch in s:
+            o = ord(ch)
+            assert not (o < 0x20 and ch != '\t' or 0x7f <= o <= 0x9f), (n, hex(o), s)
+if len(sys.argv) > 2 and len(lines) != int(sys.argv[2]):
+    sys.exit('%d lines, want %s' % (len(lines), sys.argv[2]))
+PY
+}
+
+# --- hostile text: the summary shows it, a terminal is not driven by it ---------------------------
+pcap_of "$TMPD/hostile.pcap" '[("127.0.0.10", "127.0.2.5", 1700000000, resp(H, 1)),
+    ("127.0.2.5", "127.0.0.10", 1700000001, req(H, 2)),
+    ("127.0.2.6", "127.0.0.10", 1700000002, req(H, 3, b"X\xc2\x9b\xe2\x80\xae"))]'
+for cols in 80 200; do
+    COLUMNS=$cols "$FS38" inspect -c "$SITE" "$TMPD/hostile.pcap" >"$TMPD/h$cols.txt" 2>"$TMPD/err"
+    ok "hostile text, $cols columns: the summary drives no terminal and fits" terminal_safe "$TMPD/h$cols.txt" $cols
+done
+ok "...and still shows the text (wide characters whole, what would act as ?)" grep -qF \
+    'disclosed="Asterisk 13.1  [31mr  ]8;;http://e/ l c1: 2J bidi:?cb tab:?X inv:? ovl:?? nul:  wide:漢字"' "$TMPD/h200.txt"
+ok "...a quote inside a quoted value is escaped" grep -qF 'warning="399 host \" [31mr' "$TMPD/h200.txt"
+"$FS38" inspect -c "$SITE" --json "$TMPD/hostile.pcap" >"$TMPD/h.ndjson" 2>"$TMPD/err"
+ok "hostile text: NDJSON is valid UTF-8 JSON without controls (C1 too)" ndjson_ok "$TMPD/h.ndjson"
+ok "...jq reads it" jq -e . "$TMPD/h.ndjson" >/dev/null
+ok "...bytes as the format says: invalid UTF-8 as ?, controls as spaces, bidi kept" python3 -c "
+import json, sys
+ua = [o['value'] for l in open('$TMPD/h.ndjson') for o in json.loads(l)['observables'] if o['kind'] == 'sip_user_agent']
+want = 'friendly-scanner  [31mr  ]8;;http://e/ l c1: 2J bidi:\u202ecb tab:\tX inv:? ovl:?? nul:  wide:\u6f22' # cut at 95 bytes, between characters
+assert ua and ua[0] == want, (ua, want)"
+expect_exit 0 "...fs38 validate accepts it" "$FS38" validate "$TMPD/h.ndjson"
+
+# --- an incident spanning hours: the span stays in its column -------------------------------
+# a scanner probing every 50 s for 8 hours (quiet window 60 s: one incident), and a short one
+pcap_of "$TMPD/long.pcap" '[("127.0.2.7", "127.0.0.10", 1700000000 + 50 * i, req(b"x", i, b"OPTIONS", b"friendly-scanner"))
+    for i in range(600)] + [("127.0.2.8", "127.0.0.10", 1700000000 + i, req(b"x", 1000 + i, b"OPTIONS", b"friendly-scanner")) for i in range(3)]'
+COLUMNS=120 "$FS38" inspect -c "$SITE" "$TMPD/long.pcap" >"$TMPD/long.txt" 2>"$TMPD/err"
+ok "a span of 29950 s is shown in the column of 2.0s" python3 -c "
+import re, sys
+rows = [l for l in open('$TMPD/long.txt') if re.match(r'    SIP_SCANNER ', l)]
+assert len(rows) >= 2, rows
+cols = {l.index('SIP-SCAN-') for l in rows}
+assert len(cols) == 1, rows
+assert any('29950s' in l for l in rows), rows"
+
+# --- the summary fits 80 columns; its counts are the events' --------------------------------
+"$GEN" mixed "$TMPD/mixed.pcap" 16 7 >/dev/null 2>&1
+COLUMNS=80 "$FS38" inspect --events "$TMPD/m.ndjson" --stats-json "$TMPD/m.json" "$TMPD/mixed.pcap" >"$TMPD/m80.txt" 2>"$TMPD/err"
+ok "generated capture: the summary fits 80 columns" terminal_safe "$TMPD/m80.txt" 80
+n=$(wc -l <"$TMPD/m.ndjson")
+ok "INCIDENTS, --stats-json events and the events file agree ($n)" \
+    bash -c "grep -q '^INCIDENTS  $n ' '$TMPD/m80.txt' && test \"\$(jq .events '$TMPD/m.json')\" -eq $n"
+ok "the summary says how many events went to the file" grep -q "^  appended to $TMPD/m.ndjson: $n events$" "$TMPD/m80.txt"
+for f in "$ROOT"/examples/*.pcap; do
+    COLUMNS=80 "$FS38" inspect -c "$SITE" "$f" >"$TMPD/ex.txt" 2>"$TMPD/err"
+    ok "$(basename "$f"): the summary fits 80 columns" terminal_safe "$TMPD/ex.txt" 80
+done
+
+# --- write failures: nothing counted as written is missing, no line is cut -------------------------
+# a file size limit (ulimit -f, in KiB) stands for a full disk: the write that
+# crosses it is cut short, the next ones fail
+expect_exit 2 "--events past the file size limit: exit 2" \
+    bash -c "ulimit -f 8; exec '$FS38' inspect --events '$TMPD/lim.ndjson' '$TMPD/mixed.pcap'"
+w=$(sed -nE 's/.*writing events to .*lim.ndjson: ([0-9]+) of ([0-9]+) written, ([0-9]+) lost \(File too large\)$/\1/p' "$TMPD/err")
+ok "...named, with what was written and lost ($w)" test -n "$w"
+ok "...the file holds those $w events, whole (the cut line was taken back)" ndjson_ok "$TMPD/lim.ndjson" "$w"
+ok "...the summary says so" grep -q "appended to .*lim.ndjson: $w events, [0-9]* lost (File too large)" "$TMPD/out"
+ok "...the warning came when it happened" grep -q "File too large: events are being lost ($w written)" "$TMPD/err"
+"$FS38" inspect -q --events "$TMPD/lim.ndjson" "$TMPD/mixed.pcap" 2>"$TMPD/err"
+ok "...a later run appends whole lines after them" ndjson_ok "$TMPD/lim.ndjson" $((w + n))
+
+expect_exit 2 "--events /dev/full" "$FS38" inspect -q --events /dev/full "$TMPD/mixed.pcap"
+ok "...named with the reason" grep -q "writing events to /dev/full: 0 of $n written, $n lost (No space left on device)" "$TMPD/err"
+expect_exit 2 "--json > /dev/full" bash -c "exec '$FS38' inspect --json '$TMPD/mixed.pcap' >/dev/full"
+ok "...names stdout" grep -q "writing events to stdout: 0 of $n written, $n lost (No space left on device)" "$TMPD/err"
+expect_exit 2 "summary > /dev/full" bash -c "exec '$FS38' inspect '$TMPD/mixed.pcap' >/dev/full"
+ok "...names the summary" grep -q "writing the summary to stdout: No space left on device" "$TMPD/err"
+ok "...not as events" bash -c "! grep -q 'events' '$TMPD/err'"
+
+# stdout closed: what was meant for it fails, and lands in no file opened later
+rm -f "$TMPD/c.ndjson"
+expect_exit 2 "--json with stdout closed" bash -c "exec '$FS38' inspect --json --events '$TMPD/c.ndjson' \
+    --stats-json '$TMPD/c.json' '$TMPD/mixed.pcap' >&-"
+ok "...says so" grep -q "writing events to stdout: .*(Bad file descriptor)" "$TMPD/err"
+ok "...--events holds each event once" ndjson_ok "$TMPD/c.ndjson" "$n"
+ok "...--stats-json holds the statistics only" jq -e ".events == $n" "$TMPD/c.json" >/dev/null
+expect_exit 2 "summary with stdout closed" bash -c "exec '$FS38' inspect --stats-json '$TMPD/c2.json' '$TMPD/mixed.pcap' >&-"
+ok "...--stats-json is not overwritten by the summary" jq -e ".events == $n" "$TMPD/c2.json" >/dev/null
+
+# a reader that leaves (| head -1): quiet, exit as usual
+bash -o pipefail -c "'$FS38' inspect --json '$TMPD/mixed.pcap' 2>'$TMPD/err' | head -1 >'$TMPD/first'"
+ok "--json | head -1: exit 0 (got $?)" test $? -eq 0
+ok "...quiet" test ! -s "$TMPD/err"
+ok "...the line it read is an event" ndjson_ok "$TMPD/first" 1
+bash -o pipefail -c "'$FS38' inspect --json --fail-on info '$TMPD/mixed.pcap' 2>'$TMPD/err' | head -1 >/dev/null"
+ok "--json --fail-on info | head -1: exit 1 as without head (got $?)" test $? -eq 1
+bash -o pipefail -c "'$FS38' inspect '$TMPD/mixed.pcap' 2>'$TMPD/err' | true" # gone before the summary
+ok "summary | true: exit 0 (got $?)" test $? -eq 0
+ok "...quiet" test ! -s "$TMPD/err"
+
+# --- the progress line: on a terminal only, never wider than it -------------------------------------
+if command -v script >/dev/null; then
+    long=$TMPD/$(printf 'd%.0s' {1..60})/$(printf 'e%.0s' {1..60})
+    mkdir -p "$long"
+    "$GEN" mixed "$long/big.pcap" 32 7 >/dev/null 2>&1
+    script -qc "stty cols 80; '$FS38' inspect -q '$long/big.pcap'" /dev/null >"$TMPD/tty.txt"
+    ok "progress on a terminal" grep -q "frames" "$TMPD/tty.txt"
+    ok "...each update fits one 80-column line (\\r cannot redraw a wrapped one)" python3 -c "
+import sys
+parts = open('$TMPD/tty.txt', 'rb').read().replace(b'\n', b'\r').split(b'\r')
+shown = [p for p in parts if b'frames' in p]
+assert shown and all(len(p.decode()) < 80 for p in shown), [len(p) for p in shown]
+assert all(b'...' in p and b'big.pcap' in p for p in shown), shown"
+    ok "...and erased at the end" grep -q $'\r\e\[K' "$TMPD/tty.txt"
+    "$FS38" inspect -q "$long/big.pcap" 2>"$TMPD/err"
+    ok "no progress when stderr is not a terminal" test ! -s "$TMPD/err"
+else
+    echo "note: no script(1): the progress line on a terminal is not checked" >&2
+fi
+
+finish test_output
