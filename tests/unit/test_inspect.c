@@ -604,9 +604,11 @@ static uint16_t free_udp_port(void) {
     return port;
 }
 
-/* true once something holds 127.0.0.1:port (our bind fails), within ~3 s. */
+/* true once something holds 127.0.0.1:port (our bind fails), within ~15 s
+ * (the listener's thread first allocates its tables: slow under ASan on a
+ * loaded machine). */
 static bool udp_port_taken(uint16_t port) {
-    for (int i = 0; i < 300; i++) {
+    for (int i = 0; i < 1500; i++) {
         int fd = socket(AF_INET, SOCK_DGRAM, 0);
         struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port),
                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -644,10 +646,10 @@ static bool hep_send(int fd, uint16_t port, const uint8_t *pkt, size_t n) {
  * must two, which takes the reader's claim of HEP-borne INVITEs. */
 static void test_relayed_calls_hep(void) {
     enum { CALLS = 40 };
-    uint16_t port = free_udp_port();
-    CHECK(port != 0);
-    if (!port) return;
     for (unsigned w = 1; w <= 2; w++) {
+        uint16_t port = free_udp_port(); /* a fresh one: another program may take the last */
+        CHECK(port != 0);
+        if (!port) return;
         static fs38_config cfg;
         cfg_defaults(&cfg);
         volume_seen got = {0};
