@@ -358,6 +358,16 @@ static cap_next_status png_next(cap_source *s, const uint8_t **frame, uint32_t *
     }
 }
 
+/* A frame's time in microseconds. A pcap file stores the seconds as an
+ * unsigned 32-bit number (up to 2106), which libpcap hands over through a
+ * signed 32-bit field: from 2038-01-19 on they arrive negative. */
+static uint64_t frame_time(const struct pcap_pkthdr *h) {
+    int64_t sec = (int64_t)h->ts.tv_sec;
+    if (sec < 0 && sec >= INT32_MIN) sec += (int64_t)1 << 32;
+    if (sec < 0 || h->ts.tv_usec < 0) return 0; /* garbage */
+    return (uint64_t)sec * FS_USEC + (uint64_t)h->ts.tv_usec;
+}
+
 cap_next_status cap_next(cap_source *s, const uint8_t **frame, uint32_t *caplen, uint64_t *ts_us,
                          fs_err *e) {
     if (s->failed || s->stop) return CAP_NEXT_END;
@@ -369,8 +379,7 @@ cap_next_status cap_next(cap_source *s, const uint8_t **frame, uint32_t *caplen,
         s->frames++;
         *frame = data;
         *caplen = h->caplen;
-        *ts_us = h->ts.tv_sec < 0 ? 0 /* garbage */
-                                  : (uint64_t)h->ts.tv_sec * FS_USEC + (uint64_t)h->ts.tv_usec;
+        *ts_us = frame_time(h);
         return CAP_NEXT_FRAME;
     }
     if (rc == 0) return s->stop ? CAP_NEXT_END : CAP_NEXT_TIMEOUT;

@@ -161,6 +161,14 @@ void det_table_touch(det_table *t, void *entry, uint64_t now_us) {
     if (now_us > t->tags[i].stamp) e->last_us = t->tags[i].stamp = now_us;
 }
 
+void det_table_restamp(det_table *t, uint64_t now_us) {
+    for (uint32_t i = 0; i < det_table_slots(t); i++) {
+        if (!t->tags[i].key || t->tags[i].stamp <= now_us) continue;
+        t->tags[i].stamp = now_us;
+        slot(t, i)->last_us = now_us;
+    }
+}
+
 /* ---- sketch ------------------------------------------------------------------ */
 
 bool det_sketch_add(det_sketch *s, uint64_t h) {
