@@ -638,7 +638,7 @@ void det_calls_tick(det_engine *eng) {
     uint64_t want = eng->finishing || secs >= 16 ? slots : (uint64_t)(slots / 16 + 1) * secs;
     uint32_t n = want > slots ? slots : (uint32_t)want;
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t at = (eng->calls_cursor + i) % slots;
+        uint32_t at = (eng->calls_cursor + i) & (slots - 1); /* slots: a power of two */
         det_call *call = det_table_at(&eng->calls, at);
         if (call) sweep_one(eng, call);
     }

@@ -242,6 +242,7 @@ ev_event *det_hit(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, bo
     }
     ev_event *ev = inc->ev;
     inc->quiet_until = ev->last_us + quiet;
+    if (inc->quiet_until < eng->next_close_us) eng->next_close_us = inc->quiet_until;
     ev->window_s = (double)(ev->last_us - ev->first_us) / 1e6;
     ev->valid_until_us = ev->last_us + (uint64_t)ev->ttl_s * FS_USEC;
     return ev;
@@ -301,6 +302,7 @@ uint32_t det_threshold_zone(const det_ctx *c, det_rule_id r, int zone) {
 static void clock_step_back(det_engine *eng, uint64_t now_us) {
     eng->now_us = now_us;
     eng->next_tick_us = 0; /* tick now: close what was open before the step */
+    eng->next_close_us = 0;
     eng->calls_swept_us = now_us;
     det_table_restamp(&eng->sources, now_us);
     det_table_restamp(&eng->dests, now_us);
@@ -329,14 +331,26 @@ static bool incident_done(const det_engine *eng, const det_incident *inc) {
            (inc->e.last_us > eng->now_us && inc->e.last_us - eng->now_us > DET_CLOCK_STEP_US);
 }
 
+/* Close the incidents that are done. The table is walked only when one
+ * can be (next_close_us), not at every tick: capture time that hops a
+ * second or more at every frame would otherwise cost a walk per frame. */
+static void close_done_incidents(det_engine *eng) {
+    if (eng->now_us <= eng->next_close_us) return;
+    uint64_t next = UINT64_MAX;
+    for (uint32_t i = 0; i < det_table_slots(&eng->incidents); i++) {
+        det_incident *inc = det_table_at(&eng->incidents, i);
+        if (!inc) continue;
+        if (incident_done(eng, inc)) incident_close(eng, inc);
+        else if (inc->quiet_until < next) next = inc->quiet_until;
+    }
+    eng->next_close_us = next;
+}
+
 void det_tick(det_engine *eng, uint64_t now_us) {
     clock_advance(eng, now_us);
     if (eng->now_us < eng->next_tick_us) return;
     eng->next_tick_us = eng->now_us + TICK_US;
-    for (uint32_t i = 0; i < det_table_slots(&eng->incidents); i++) {
-        det_incident *inc = det_table_at(&eng->incidents, i);
-        if (inc && incident_done(eng, inc)) incident_close(eng, inc);
-    }
+    close_done_incidents(eng);
     det_calls_tick(eng);
     report_open_incidents(eng);
 }

@@ -90,7 +90,9 @@ static inline void det_table_prefetch_entry(const det_table *t, uint64_t key, si
 }
 /* Iterate: i from 0 to det_table_slots(t); returns NULL for empty slots. */
 static inline uint32_t det_table_slots(const det_table *t) { return t->nbuckets * DET_WAYS; }
-void *det_table_at(det_table *t, uint32_t i);
+static inline void *det_table_at(det_table *t, uint32_t i) {
+    return t->tags[i].key ? t->slots + (size_t)i * t->entry_size : NULL;
+}
 
 /* ---- distinct counter (linear counting over 512 bits) ---------------------- */
 
@@ -290,6 +292,7 @@ struct det_engine {
     uint32_t clock_behind;  /* ticks in a row more than DET_CLOCK_STEP_US behind the clock */
     bool clock_follow;      /* a new input began (det_clock_follow) */
     uint64_t next_tick_us;
+    uint64_t next_close_us; /* no open incident is due before (a lower bound) */
     sip_limits limits;
     det_table sources, dests, callers, calls, incidents;
     det_stats stats;

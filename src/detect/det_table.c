@@ -91,10 +91,6 @@ static inline uint32_t bucket_of(const det_table *t, uint64_t key) {
     return (uint32_t)(key & (t->nbuckets - 1)) * DET_WAYS;
 }
 
-void *det_table_at(det_table *t, uint32_t i) {
-    return t->tags[i].key ? slot(t, i) : NULL;
-}
-
 void *det_table_find(det_table *t, uint64_t key) {
     if (key == 0) key = 1;
     uint32_t base = bucket_of(t, key);
