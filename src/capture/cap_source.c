@@ -358,6 +358,18 @@ static cap_next_status png_next(cap_source *s, const uint8_t **frame, uint32_t *
     }
 }
 
+/* A frame's time in microseconds. A pcap file stores the seconds as an
+ * unsigned 32-bit number (up to 2106), which libpcap hands over through a
+ * signed 32-bit field: from 2038-01-19 on they arrive negative. */
+static uint64_t frame_time(const struct pcap_pkthdr *h) {
+    int64_t sec = (int64_t)h->ts.tv_sec;
+    if (sec < 0 && sec >= INT32_MIN) sec += (int64_t)1 << 32;
+    if (sec < 0 || h->ts.tv_usec < 0) return 0; /* garbage */
+    /* after 9999 (a pcapng's 64-bit stamps): held to the last RFC 3339 instant */
+    if ((uint64_t)sec >= FS_TIME_MAX_US / FS_USEC) return FS_TIME_MAX_US;
+    return (uint64_t)sec * FS_USEC + (uint64_t)h->ts.tv_usec;
+}
+
 cap_next_status cap_next(cap_source *s, const uint8_t **frame, uint32_t *caplen, uint64_t *ts_us,
                          fs_err *e) {
     if (s->failed || s->stop) return CAP_NEXT_END;
@@ -369,11 +381,7 @@ cap_next_status cap_next(cap_source *s, const uint8_t **frame, uint32_t *caplen,
         s->frames++;
         *frame = data;
         *caplen = h->caplen;
-        /* garbage before 1970 or after 9999 (a pcapng's 64-bit stamps) is held to the range */
-        *ts_us = h->ts.tv_sec < 0 ? 0
-                 : (uint64_t)h->ts.tv_sec >= FS_TIME_MAX_US / FS_USEC
-                     ? FS_TIME_MAX_US
-                     : (uint64_t)h->ts.tv_sec * FS_USEC + (uint64_t)h->ts.tv_usec;
+        *ts_us = frame_time(h);
         return CAP_NEXT_FRAME;
     }
     if (rc == 0) return s->stop ? CAP_NEXT_END : CAP_NEXT_TIMEOUT;

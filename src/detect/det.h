@@ -144,8 +144,17 @@ void det_engine_set_indicators(det_engine *eng, const det_indicators *ind);
 void det_process(det_engine *eng, const cap_payload *p);
 
 /* Advance capture time: close quiet incidents, time out calls. Cheap when
- * called often; det_process calls it itself as time advances. */
+ * called often; det_process calls it itself as time advances. The clock
+ * is the latest capture time seen; it moves back only when time steps back
+ * by more than 5 minutes and stays back (64 calls in a row), or at once at
+ * the start of an input (det_clock_follow). */
 void det_tick(det_engine *eng, uint64_t now_us);
+
+/* A new input begins (the next file of `fs38 inspect b.pcap a.pcap`): if
+ * its capture time starts more than 5 minutes before the clock, the clock
+ * follows it back at once (the incidents of the time before are closed),
+ * rather than waiting to see time stay back (det_tick). */
+void det_clock_follow(det_engine *eng);
 
 /* End of input: close every open incident (emitting it). With several
  * workers sharing a det_shared, call det_flush_shared on every engine first,

@@ -597,26 +597,31 @@ static void long_call_timer(det_engine *eng, det_call *call) {
     snprintf(ev->sample.to, sizeof ev->sample.to, "%s", call->callee);
 }
 
+/* A call's time t is more than limit before the clock, or after it: the
+ * clock stepped back past the call (det_tick), which belongs to a time
+ * that is over. */
+static bool expired(uint64_t now, uint64_t t, uint64_t limit) { return t > now || now - t > limit; }
+
 static void sweep_one(det_engine *eng, det_call *call) {
     uint64_t now = eng->now_us;
     switch ((det_call_state)call->state) {
     case CALL_ANSWERED:
         if (!call->long_reported && call->risk_prefix >= 0 && now > call->t_answer)
             long_call_timer(eng, call);
-        if (!eng->finishing && now - call->t_answer > CALL_MAX_AGE_US) {
+        if (!eng->finishing && expired(now, call->t_answer, CALL_MAX_AGE_US)) {
             call_settle(eng, call);
             det_table_remove(&eng->calls, call);
         }
         break;
     case CALL_TRYING:
     case CALL_RINGING:
-        if (!eng->finishing && now - call->t_invite > SETUP_TIMEOUT_US) {
+        if (!eng->finishing && expired(now, call->t_invite, SETUP_TIMEOUT_US)) {
             call_settle(eng, call);
             det_table_remove(&eng->calls, call);
         }
         break;
     case CALL_ENDED:
-        if (!eng->finishing && now - call->t_end > ENDED_LINGER_US) det_table_remove(&eng->calls, call);
+        if (!eng->finishing && expired(now, call->t_end, ENDED_LINGER_US)) det_table_remove(&eng->calls, call);
         break;
     case CALL_NONE: break;
     }
@@ -633,7 +638,7 @@ void det_calls_tick(det_engine *eng) {
     uint64_t want = eng->finishing || secs >= 16 ? slots : (uint64_t)(slots / 16 + 1) * secs;
     uint32_t n = want > slots ? slots : (uint32_t)want;
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t at = (eng->calls_cursor + i) % slots;
+        uint32_t at = (eng->calls_cursor + i) & (slots - 1); /* slots: a power of two */
         det_call *call = det_table_at(&eng->calls, at);
         if (call) sweep_one(eng, call);
     }

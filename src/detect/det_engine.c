@@ -220,13 +220,23 @@ static det_source *incident_talker(det_ctx *c, det_rule_id r) {
     return requester_entry(c->eng, &c->p->src.addr, c->src_source_key, c->ts);
 }
 
+/* A hit after the open incident's quiet window belongs to a new incident:
+ * the timer would have closed this one, had the clock been there (it may
+ * be ahead after a step back in capture time, or between two ticks). */
+static bool hit_after_quiet(const det_incident *inc, uint64_t ts) { return ts > inc->quiet_until; }
+
 ev_event *det_hit(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, bool *opened) {
     det_engine *eng = c->eng;
     const cfg_rule *rc = det_rule_cfg(c, r);
     if (opened) *opened = false;
     if (!rc->enabled) return NULL;
     uint64_t key = incident_key(r, key_hash);
+    uint64_t quiet = (uint64_t)(rc->window_s ? rc->window_s : 60) * FS_USEC;
     det_incident *inc = det_table_find(&eng->incidents, key);
+    if (inc && hit_after_quiet(inc, c->ts)) {
+        incident_close(eng, inc);
+        inc = NULL;
+    }
     if (!inc) {
         /* Make room ourselves so an evicted incident is reported, never lost. */
         det_incident *oldest = det_table_victim(&eng->incidents, key);
@@ -266,8 +276,8 @@ ev_event *det_hit(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, bo
         det_table_touch(&eng->incidents, inc, c->ts);
     }
     ev_event *ev = inc->ev;
-    uint32_t quiet = rc->window_s ? rc->window_s : 60;
-    inc->quiet_until = ev->last_us + (uint64_t)quiet * FS_USEC;
+    inc->quiet_until = ev->last_us + quiet;
+    if (inc->quiet_until < eng->next_close_us) eng->next_close_us = inc->quiet_until;
     ev->window_s = (double)(ev->last_us - ev->first_us) / 1e6;
     ev->valid_until_us = ev->last_us + (uint64_t)ev->ttl_s * FS_USEC;
     return ev;
@@ -313,14 +323,69 @@ uint32_t det_threshold_zone(const det_ctx *c, det_rule_id r, int zone) {
 
 /* ---- time --------------------------------------------------------------------------- */
 
-void det_tick(det_engine *eng, uint64_t now_us) {
-    if (now_us > eng->now_us) eng->now_us = now_us;
-    if (eng->now_us < eng->next_tick_us) return;
-    eng->next_tick_us = eng->now_us + TICK_US;
+/* The clock is the latest capture time seen, so that jitter (merged
+ * captures, HEP from several proxies, workers) does not move it back and
+ * forth. Capture time that steps back by more than DET_CLOCK_STEP_US and
+ * stays back for CLOCK_STEP_RUN ticks in a row (a sensor's clock
+ * corrected, a stray timestamp years ahead), or does so at the start of a
+ * new input (det_clock_follow: files given out of order), moves the clock
+ * back: otherwise nothing would close or time out until capture time caught
+ * up with the step, and live mode would report nothing meanwhile. Two
+ * interleaved clocks further apart than that do not make it swing. */
+#define CLOCK_STEP_RUN 64
+
+static void clock_step_back(det_engine *eng, uint64_t now_us) {
+    eng->now_us = now_us;
+    eng->next_tick_us = 0; /* tick now: close what was open before the step */
+    eng->next_close_us = 0;
+    eng->calls_swept_us = now_us;
+    det_table_restamp(&eng->sources, now_us);
+    det_table_restamp(&eng->dests, now_us);
+    det_table_restamp(&eng->calls, now_us);
+    det_table_restamp(&eng->txns, now_us);
+    if (!eng->shared) det_table_restamp(&eng->callers, now_us); /* the shared one has every worker's times */
+}
+
+static void clock_advance(det_engine *eng, uint64_t now_us) {
+    bool behind = now_us < eng->now_us && eng->now_us - now_us > DET_CLOCK_STEP_US;
+    if (behind && (eng->clock_follow || ++eng->clock_behind >= CLOCK_STEP_RUN)) clock_step_back(eng, now_us);
+    else if (now_us > eng->now_us) eng->now_us = now_us;
+    if (!behind || eng->now_us == now_us) {
+        eng->clock_behind = 0;
+        eng->clock_follow = false;
+    }
+}
+
+void det_clock_follow(det_engine *eng) { eng->clock_follow = true; }
+
+/* An open incident to close at the clock's time: quiet for its window, or
+ * last hit further ahead than a clock step (from before the step back:
+ * nothing of that time is coming any more). */
+static bool incident_done(const det_engine *eng, const det_incident *inc) {
+    return inc->quiet_until < eng->now_us ||
+           (inc->e.last_us > eng->now_us && inc->e.last_us - eng->now_us > DET_CLOCK_STEP_US);
+}
+
+/* Close the incidents that are done. The table is walked only when one
+ * can be (next_close_us), not at every tick: capture time that hops a
+ * second or more at every frame would otherwise cost a walk per frame. */
+static void close_done_incidents(det_engine *eng) {
+    if (eng->now_us <= eng->next_close_us) return;
+    uint64_t next = UINT64_MAX;
     for (uint32_t i = 0; i < det_table_slots(&eng->incidents); i++) {
         det_incident *inc = det_table_at(&eng->incidents, i);
-        if (inc && inc->quiet_until < eng->now_us) incident_close(eng, inc);
+        if (!inc) continue;
+        if (incident_done(eng, inc)) incident_close(eng, inc);
+        else if (inc->quiet_until < next) next = inc->quiet_until;
     }
+    eng->next_close_us = next;
+}
+
+void det_tick(det_engine *eng, uint64_t now_us) {
+    clock_advance(eng, now_us);
+    if (eng->now_us < eng->next_tick_us) return;
+    eng->next_tick_us = eng->now_us + TICK_US;
+    close_done_incidents(eng);
     det_calls_tick(eng);
     report_open_incidents(eng);
 }
@@ -407,12 +472,27 @@ static void oversized_message(sip_msg *m) {
     sip_msg_add_anomaly(m, SIP_A_LIMIT_MESSAGE_SIZE);
 }
 
+/* A payload's capture time as the engine uses it. 0 means "not set" to
+ * every window and timer (a window starting at 0 would start again at every
+ * message, and no rule counting in one would ever fire), so a capture
+ * without timestamps (zeroed, or pcapng Simple Packet Blocks) runs at 1 us;
+ * and time stops before the year 9998, so that no sum of a time and a
+ * window or ttl wraps around and every time prints as RFC 3339 (4-digit
+ * years; pcapng timestamps are 64-bit). */
+#define DET_TIME_MAX_US (253339228800ULL * FS_USEC) /* 9998-01-01T00:00:00Z */
+
+static uint64_t capture_time(const cap_payload *p) {
+    if (p->ts_us == 0) return 1;
+    return p->ts_us < DET_TIME_MAX_US ? p->ts_us : DET_TIME_MAX_US;
+}
+
 void det_process(det_engine *eng, const cap_payload *p) {
     det_stats *s = &eng->stats;
+    uint64_t ts = capture_time(p);
     s->payloads++;
-    if (!s->first_us || p->ts_us < s->first_us) s->first_us = p->ts_us;
-    if (p->ts_us > s->last_us) s->last_us = p->ts_us;
-    det_tick(eng, p->ts_us);
+    if (!s->first_us || ts < s->first_us) s->first_us = ts;
+    if (ts > s->last_us) s->last_us = ts;
+    det_tick(eng, ts);
 
     /* The state tables are far bigger than the caches: start loading the
      * buckets this message will need while the parser works. */
@@ -434,7 +514,7 @@ void det_process(det_engine *eng, const cap_payload *p) {
         /* Something addressed to a SIP port that is not SIP at all is itself
          * worth a malformed-message event (fuzzers, garbage floods). */
         if (st == SIP_PARSE_ERROR && m->nanom) {
-            det_ctx c = {.eng = eng, .m = m, .p = p, .ts = p->ts_us, .requester_zone = -1,
+            det_ctx c = {.eng = eng, .m = m, .p = p, .ts = ts, .requester_zone = -1,
                          .src_source_key = src_key};
             zone_lookup(&c);
             c.src_ep = &p->src;
@@ -463,14 +543,14 @@ void det_process(det_engine *eng, const cap_payload *p) {
     if (p->oversized) oversized_message(m);
     count_message(eng, m, p);
 
-    det_ctx c = {.eng = eng, .m = m, .p = p, .ts = p->ts_us,
+    det_ctx c = {.eng = eng, .m = m, .p = p, .ts = ts,
                  .src_source_key = src_key, .dst_source_key = dst_key, .dest_key = dest_key,
                  .call_key = call_key, .txn_key = txn_key};
     zone_lookup(&c);
     c.src_ep = &p->src;
     c.dst_ep = &p->dst;
     const fs_addr *req_addr = m->is_request ? &p->src.addr : &p->dst.addr;
-    c.requester = requester_entry(eng, req_addr, m->is_request ? src_key : dst_key, p->ts_us);
+    c.requester = requester_entry(eng, req_addr, m->is_request ? src_key : dst_key, ts);
     c.requester->messages++;
     if (m->is_request) c.requester->requests++;
     c.requester_allowed = m->is_request ? c.src_allowed

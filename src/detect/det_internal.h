@@ -16,6 +16,10 @@
 
 #include "det.h"
 
+/* Capture time stepping back by more than this is a step of the clock
+ * (det_tick), not jitter. */
+#define DET_CLOCK_STEP_US (300ULL * FS_USEC)
+
 /* ---- bounded table ---------------------------------------------------------- */
 
 #define DET_WAYS 8
@@ -56,6 +60,11 @@ void *det_table_upsert(det_table *t, uint64_t key, uint64_t now_us, bool *create
 void det_table_remove(det_table *t, void *entry);
 /* Note activity on an entry (moves it away from eviction). */
 void det_table_touch(det_table *t, void *entry, uint64_t now_us);
+/* The clock stepped back to now_us (det_tick): entries last seen after it
+ * count as last seen at it. Stamps only move forward, so they would
+ * otherwise rank as the most recent until capture time got back there, and
+ * squat their buckets while every newcomer replaced the others. */
+void det_table_restamp(det_table *t, uint64_t now_us);
 /* Hash salts shared between files (the key of an entity must be computed
  * the same way wherever it is looked up or prefetched). */
 enum { DET_SALT_REQUESTER = 1, DET_SALT_DEST = 32, DET_SALT_CALL = 51 };
@@ -81,7 +90,9 @@ static inline void det_table_prefetch_entry(const det_table *t, uint64_t key, si
 }
 /* Iterate: i from 0 to det_table_slots(t); returns NULL for empty slots. */
 static inline uint32_t det_table_slots(const det_table *t) { return t->nbuckets * DET_WAYS; }
-void *det_table_at(det_table *t, uint32_t i);
+static inline void *det_table_at(det_table *t, uint32_t i) {
+    return t->tags[i].key ? t->slots + (size_t)i * t->entry_size : NULL;
+}
 
 /* ---- distinct counter (linear counting over 512 bits) ---------------------- */
 
@@ -277,8 +288,11 @@ struct det_engine {
     det_shared *shared;     /* what the workers agree on (det_shared.c), NULL with one */
     unsigned shard_index;   /* this engine's worker number */
     uint64_t seed;
-    uint64_t now_us;        /* max capture time seen */
+    uint64_t now_us;        /* the clock: max capture time seen, since the last step back */
+    uint32_t clock_behind;  /* ticks in a row more than DET_CLOCK_STEP_US behind the clock */
+    bool clock_follow;      /* a new input began (det_clock_follow) */
     uint64_t next_tick_us;
+    uint64_t next_close_us; /* no open incident is due before (a lower bound) */
     sip_limits limits;
     det_table sources, dests, callers, calls, incidents;
     det_stats stats;

@@ -91,10 +91,6 @@ static inline uint32_t bucket_of(const det_table *t, uint64_t key) {
     return (uint32_t)(key & (t->nbuckets - 1)) * DET_WAYS;
 }
 
-void *det_table_at(det_table *t, uint32_t i) {
-    return t->tags[i].key ? slot(t, i) : NULL;
-}
-
 void *det_table_find(det_table *t, uint64_t key) {
     if (key == 0) key = 1;
     uint32_t base = bucket_of(t, key);
@@ -159,6 +155,14 @@ void det_table_touch(det_table *t, void *entry, uint64_t now_us) {
     uint32_t i = slot_index(t, entry);
     det_entry *e = entry;
     if (now_us > t->tags[i].stamp) e->last_us = t->tags[i].stamp = now_us;
+}
+
+void det_table_restamp(det_table *t, uint64_t now_us) {
+    for (uint32_t i = 0; i < det_table_slots(t); i++) {
+        if (!t->tags[i].key || t->tags[i].stamp <= now_us) continue;
+        t->tags[i].stamp = now_us;
+        slot(t, i)->last_us = now_us;
+    }
 }
 
 /* ---- sketch ------------------------------------------------------------------ */

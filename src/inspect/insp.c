@@ -6,6 +6,7 @@
  *   HEP    a HEP v3 datagram from the --hep socket
  *   RAW    one SIP message read from a file (--raw)
  *   TICK   live mode with no traffic: advance time so incidents close
+ *   INPUT  a new file begins: its time may start before the last one's end
  * A worker owns one cap_decoder and one det_engine and is the only thread
  * touching them. Worker 0 runs on the reader's thread: the reader calls its
  * record handler directly. With N workers the reader also fills batches for
@@ -42,7 +43,7 @@
  * 6 and 8 on the bench captures with the profile-guided build) */
 #define READER_SHARE 5u
 
-enum rec_kind { REC_FRAME = 0, REC_HEP, REC_RAW, REC_TICK };
+enum rec_kind { REC_FRAME = 0, REC_HEP, REC_RAW, REC_TICK, REC_INPUT };
 
 /* A record inside a batch; the bytes follow, padded to 8. */
 typedef struct rec_hdr {
@@ -341,6 +342,9 @@ static void handle_record(worker *w, const rec_hdr *h, const uint8_t *data) {
     case REC_TICK:
         cap_decoder_expire(w->dec, h->ts_us);
         det_tick(w->eng, h->ts_us);
+        break;
+    case REC_INPUT:
+        det_clock_follow(w->eng);
         break;
     default:
         break;
@@ -712,6 +716,8 @@ fs_code insp_run_file(insp *in, const char *path, uint64_t *frames, fs_err *e) {
         return rc;
     }
     if (in->opt.file_bpf) rc = cap_set_filter(src, in->opt.file_bpf, e);
+    /* files given out of order: each worker's clock may go back to this one's */
+    for (unsigned i = 0; rc == FS_OK && i < in->nworkers; i++) feed(in, i, REC_INPUT, 0, NULL, 0, 0, 0);
     if (rc == FS_OK) rc = pump(in, src, false, frames, e);
     cap_close(src);
     return rc;

@@ -1518,6 +1518,165 @@ static void test_time_steps_back(void) {
     world_free(&w);
 }
 
+/* 250 OPTIONS from src to 192.0.2.20 from base, one every step_s. */
+static void options_burst_from(world *w, const char *src, const char *cid_prefix, uint64_t base, double step_s) {
+    char from[64];
+    snprintf(from, sizeof from, "<sip:x@%.*s>;tag=1", (int)(strrchr(src, ':') - src), src);
+    for (int i = 0; i < 250; i++) {
+        char cid[24];
+        snprintf(cid, sizeof cid, "%s%d", cid_prefix, i);
+        req(w, src, "192.0.2.20:5060", base + SEC(i * step_s), "OPTIONS", "sip:192.0.2.20", from,
+            "<sip:192.0.2.20>", cid, 1, NULL, NULL);
+    }
+}
+
+static int count_rule_n(const sink *s, const char *id, uint64_t count) {
+    int n = 0;
+    for (int i = 0; i < s->n; i++)
+        if (!strcmp(det_rule_table[s->ev[i].rule].id, id) && s->ev[i].count == count) n++;
+    return n;
+}
+
+/* Capture time that jumps: two floods two hours apart are two incidents
+ * whatever happens to the clock in between, and every incident's span is
+ * its own activity. Older code kept the engine's clock at the latest time
+ * seen, so after files given out of order (`inspect b.pcap a.pcap`) or one
+ * stray timestamp years ahead nothing closed any more: the floods became
+ * one incident of 500 spanning two hours. */
+static void test_time_jumps(void) {
+    static const char *const src = "203.0.113.12:5060";
+    /* files out of order: the later flood first */
+    world w = world_new(config_default());
+    options_burst_from(&w, src, "b", T0 + SEC(7200), 0.02);
+    det_clock_follow(w.eng);
+    options_burst_from(&w, src, "a", T0, 0.02);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-FLOOD-001"), 2);
+    CHECK_EQ_INT(count_rule_n(w.out, "SIP-FLOOD-001", 250), 2);
+    for (int i = 0; i < w.out->n; i++) {
+        const ev_event *ev = &w.out->ev[i];
+        CHECK_MSG(ev->last_us >= ev->first_us && ev->window_s < 60, "%s spans %.0f s",
+                  det_rule_table[ev->rule].id, ev->window_s);
+    }
+    world_free(&w);
+
+    /* one message stamped 20 years ahead, then two floods 2 h apart */
+    w = world_new(config_default());
+    req(&w, "198.51.100.7:5060", "192.0.2.20:5060", T0 + SEC(20.0 * 365 * 86400), "OPTIONS", "sip:192.0.2.20",
+        "<sip:y@198.51.100.7>;tag=1", "<sip:192.0.2.20>", "stray", 1, NULL, NULL);
+    options_burst_from(&w, src, "c", T0, 0.02);
+    options_burst_from(&w, src, "d", T0 + SEC(7200), 0.02);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-FLOOD-001"), 2);
+    CHECK_EQ_INT(count_rule_n(w.out, "SIP-FLOOD-001", 250), 2);
+    world_free(&w);
+
+    /* live mode, the sensor's clock corrected back by a day (NTP): what
+     * was open is reported closed, and new incidents are reported when
+     * they open, not a day later when capture time catches up */
+    w = world_new(config_default());
+    det_engine_set_live(w.eng, true);
+    options_burst_from(&w, src, "e", T0 + SEC(86400), 0.002);
+    det_tick(w.eng, T0 + SEC(86400) + SEC(2));
+    CHECK_EQ_INT(w.out->opened, 1);
+    options_burst_from(&w, "198.51.100.8:5060", "f", T0, 0.002);
+    det_tick(w.eng, T0 + SEC(2));
+    CHECK_EQ_INT(w.out->opened, 2); /* the new flood, reported open */
+    CHECK_EQ_INT(w.out->closed, 1); /* the one of the day before the step */
+    det_tick(w.eng, T0 + SEC(120));
+    CHECK_EQ_INT(w.out->closed, 2); /* and the new one after its quiet window */
+    world_finish(&w);
+    CHECK_EQ_INT(w.out->closed, 2);
+    world_free(&w);
+
+    /* two clocks 400 s apart, interleaved (two capture points, one of them
+     * wrong): the clock does not swing back and forth, closing and opening
+     * incidents at every message (the first hit of the later clock is
+     * past the first one's quiet window: one split at most) */
+    w = world_new(config_default());
+    for (int i = 0; i < 250; i++) {
+        char cid[16];
+        snprintf(cid, sizeof cid, "g%d", i);
+        uint64_t ts = T0 + SEC(i * 0.02) + (i % 2 ? SEC(400) : 0);
+        req(&w, src, "192.0.2.20:5060", ts, "OPTIONS", "sip:192.0.2.20", "<sip:x@203.0.113.12>;tag=1",
+            "<sip:192.0.2.20>", cid, 1, "User-Agent: friendly-scanner\r\n", NULL);
+    }
+    world_finish(&w);
+    CHECK_MSG(count_rule(w.out, "SIP-SCAN-001") <= 2, "%d incidents", count_rule(w.out, "SIP-SCAN-001"));
+    for (int i = 0; i < w.out->n; i++) CHECK(w.out->ev[i].last_us >= w.out->ev[i].first_us);
+    world_free(&w);
+}
+
+/* A capture without timestamps (all 0: zeroed by an anonymiser, or pcapng
+ * Simple Packet Blocks, which have none) is one instant: the flood in it is
+ * still a flood. Older code took a window starting at 0 for "no window yet"
+ * and started a new one at every message: no windowed rule ever fired. */
+static void test_time_zero(void) {
+    world w = world_new(config_default());
+    options_burst_from(&w, "203.0.113.12:5060", "z", 0, 0);
+    world_finish(&w);
+    const ev_event *f = find_rule(w.out, "SIP-FLOOD-001");
+    CHECK_MSG(f && f->count == 250, "SIP-FLOOD-001 at time 0: %s", f ? "count differs" : "not raised");
+    world_free(&w);
+}
+
+/* Capture times beyond what an event can carry (pcapng timestamps are
+ * 64-bit, and if_tsoffset adds to them) stop at 9998-01-01: every time
+ * prints as RFC 3339 with a 4-digit year and no sum of a time and a
+ * window or ttl wraps around. Older code wrote "first_seen":"33715-08-22..." */
+static void test_time_far_future(void) {
+    world w = world_new(config_default());
+    options_burst_from(&w, "203.0.113.12:5060", "y", 1000000000000ULL * FS_USEC, 0.02);
+    world_finish(&w);
+    const ev_event *f = find_rule(w.out, "SIP-FLOOD-001");
+    CHECK(f && f->count == 250);
+    char buf[16384];
+    if (f && ev_to_json(f, buf, sizeof buf)) {
+        json_error_t je;
+        json_t *o = json_loads(buf, 0, &je);
+        const char *first = json_string_value(json_object_get(o, "first_seen"));
+        const char *valid = json_string_value(json_object_get(o, "valid_until"));
+        CHECK_MSG(first && strlen(first) == 24, "first_seen %s", first ? first : "(none)");
+        CHECK_MSG(valid && strlen(valid) == 24 && valid[4] == '-', "valid_until %s", valid ? valid : "(none)");
+        json_decref(o);
+    }
+    world_free(&w);
+}
+
+/* After the clock steps back, the entries stamped before the step do not
+ * squat the table: a scanner active after the step keeps its counts while
+ * newcomers replace the old entries. Older code ranked the old entries as
+ * the most recent (their stamps are ahead of the clock), so every newcomer
+ * replaced the scanner's entry and its scan was never seen. */
+static void test_time_step_eviction(void) {
+    fs38_config *cfg = config_default();
+    cfg->max_sources = 8; /* one bucket of 8 */
+    world w = world_new(cfg);
+    for (int i = 0; i < 8; i++) { /* a day ahead: the table full */
+        char src[32], cid[16];
+        snprintf(src, sizeof src, "198.51.100.%d:5060", 10 + i);
+        snprintf(cid, sizeof cid, "old%d", i);
+        req(&w, src, "192.0.2.20:5060", T0 + SEC(86400) + SEC(i), "REGISTER", "sip:192.0.2.20",
+            "<sip:u@192.0.2.20>;tag=1", "<sip:u@192.0.2.20>", cid, 1, NULL, NULL);
+    }
+    det_clock_follow(w.eng); /* the next file, a day earlier: */
+    for (int i = 0; i < 30; i++) { /* a scan mixed with newcomers */
+        char dst[32], cid[16], src[32];
+        snprintf(dst, sizeof dst, "192.0.2.%d:5060", 100 + i);
+        snprintf(cid, sizeof cid, "scan%d", i);
+        req(&w, "203.0.113.66:5060", dst, T0 + SEC(i * 0.1), "OPTIONS", "sip:100@192.0.2.1",
+            "<sip:100@203.0.113.66>;tag=1", "<sip:100@192.0.2.1>", cid, 1, NULL, NULL);
+        snprintf(src, sizeof src, "198.51.100.%d:5060", 100 + i % 6);
+        snprintf(cid, sizeof cid, "new%d", i);
+        req(&w, src, "192.0.2.20:5060", T0 + SEC(i * 0.1) + SEC(0.05), "REGISTER", "sip:192.0.2.20",
+            "<sip:u@192.0.2.20>;tag=1", "<sip:u@192.0.2.20>", cid, 1, NULL, NULL);
+    }
+    world_finish(&w);
+    CHECK_MSG(find_rule(w.out, "SIP-SCAN-002") != NULL, "SIP-SCAN-002 not raised (scanner evicted %llu times)",
+              (unsigned long long)w.eng->stats.sources_evicted);
+    world_free(&w);
+}
+
 /* A hit that adds nothing (the second anomaly of one rule in a message)
  * to an incident evicted since the message's first hit still opens a new
  * one with count 1, never 0. Capture time stepping back makes the fresh
@@ -1847,6 +2006,10 @@ int main(void) {
     test_volume();
     test_allow_and_live();
     test_time_steps_back();
+    test_time_jumps();
+    test_time_zero();
+    test_time_far_future();
+    test_time_step_eviction();
     test_zero_add_after_eviction();
     test_memory_bound();
     test_hostile_input();
