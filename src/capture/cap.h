@@ -206,7 +206,7 @@ void cap_close(cap_source *s);
 
 typedef struct cap_hep {
     fs_endpoint src, dst;
-    uint8_t ip_proto;       /* 17 UDP, 6 TCP */
+    uint8_t ip_proto;       /* 17 UDP, 6 TCP, 132 SCTP, 22 Kamailio's TLS/WS/WSS */
     uint8_t proto_type;     /* 1 = SIP */
     uint64_t ts_us;         /* 0 if absent */
     uint32_t capture_id;

@@ -47,11 +47,13 @@ enum {
 #define IPPROTO_HOPOPTS_ 0
 #define IPPROTO_TCP_ 6
 #define IPPROTO_UDP_ 17
+#define IPPROTO_IDP_ 22
 #define IPPROTO_ROUTING_ 43
 #define IPPROTO_FRAGMENT_ 44
 #define IPPROTO_AH_ 51
 #define IPPROTO_NONE_ 59
 #define IPPROTO_DSTOPTS_ 60
+#define IPPROTO_SCTP_ 132
 
 struct cap_decoder {
     cap_config cfg;
@@ -222,16 +224,27 @@ static uint64_t hep_time(cap_decoder *d, const cap_hep *h, uint64_t capture_us) 
     return capture_us;
 }
 
+/* The transport a HEP packet's IP protocol chunk names. 22 (IDP) is what
+ * Kamailio's siptrace sends for tls, ws and wss alike (its "fake proto
+ * type"; its sipcapture reads 22 back as tls): reported as tls. Anything
+ * else, or no chunk, is udp. */
+static cap_transport hep_transport(uint8_t ip_proto) {
+    switch (ip_proto) {
+    case IPPROTO_TCP_: return CAP_T_TCP;
+    case IPPROTO_IDP_: return CAP_T_TLS;
+    case IPPROTO_SCTP_: return CAP_T_SCTP;
+    default: return CAP_T_UDP;
+    }
+}
+
 static void hep_deliver(cap_decoder *d, const cap_hep *h, uint64_t capture_us, uint64_t frame_no) {
     if (h->proto_type != 1) {
         d->st.hep_ignored++;
         return;
     }
     if (cap_sip_keepalive(h->payload, h->payload_len)) return;
-    cap_transport t = h->ip_proto == IPPROTO_TCP_ ? CAP_T_TCP
-                      : h->ip_proto == 132        ? CAP_T_SCTP
-                                                  : CAP_T_UDP;
-    emit_payload(d, h->payload, h->payload_len, &h->src, &h->dst, t, true, hep_time(d, h, capture_us), frame_no);
+    emit_payload(d, h->payload, h->payload_len, &h->src, &h->dst, hep_transport(h->ip_proto), true,
+                 hep_time(d, h, capture_us), frame_no);
 }
 
 static void hep_refused(cap_decoder *d, const char *why) {

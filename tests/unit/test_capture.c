@@ -1301,6 +1301,31 @@ static void test_hep(void) {
     sink_reset(&s);
 }
 
+/* The transport a HEP packet's IP protocol chunk names. */
+static void test_hep_transports(void) {
+    static const struct { uint8_t ip_proto; cap_transport want; } cases[] = {
+        {17, CAP_T_UDP}, {6, CAP_T_TCP}, {132, CAP_T_SCTP},
+        /* Kamailio's siptrace marks tls, ws and wss with 22 (IDP, its "fake
+         * proto type"): tls, not the udp an unknown number falls back to */
+        {22, CAP_T_TLS}, {99, CAP_T_UDP}};
+    static uint8_t b[4000];
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    fs_err e = {0};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sink_reset(&s);
+        size_t n = mk_hep(b, false, 1, cases[i].ip_proto, OPT);
+        CHECK_EQ_INT(cap_decode_hep(d, b, n, 42, &e), FS_OK);
+        CHECK_EQ_INT(s.n, 1);
+        if (s.kept == 1)
+            CHECK_MSG(s.meta[0].transport == cases[i].want, "IP protocol %u: transport %s, want %s",
+                      cases[i].ip_proto, cap_transport_name(s.meta[0].transport),
+                      cap_transport_name(cases[i].want));
+    }
+    cap_decoder_free(d);
+    sink_reset(&s);
+}
+
 /* ---- files ------------------------------------------------------------------- */
 
 static void write_pcap(const char *path, int nframes) {
@@ -2056,6 +2081,7 @@ int main(void) {
     test_tcp_folded_cl();
     test_tcp_heuristic_tiny();
     test_hep();
+    test_hep_transports();
     test_files();
     test_pcapng_mixed();
     test_fixtures();
