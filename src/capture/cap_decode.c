@@ -254,18 +254,32 @@ static void hep_refused(cap_decoder *d, const char *why) {
 
 const char *cap_decoder_hep_error(const cap_decoder *d) { return d->hep_error; }
 
-fs_code cap_decode_hep(cap_decoder *d, const uint8_t *buf, size_t len, uint64_t ts_us, fs_err *e) {
-    cap_hep h;
-    fs_err local = {0};
-    if (!e) e = &local;
-    d->st.hep_packets++;
-    fs_code rc = cap_hep_parse(buf, len, &h, e);
-    if (rc != FS_OK) {
-        hep_refused(d, e->msg);
-        return rc;
-    }
-    hep_deliver(d, &h, ts_us, 0);
+/* Every HEP packet of a datagram (senders put one in each; nothing stops
+ * more, back to back), captured or received at capture_us. Bytes after a
+ * packet that are not one count as a bad packet: none pass unseen. */
+static fs_code hep_datagram(cap_decoder *d, const uint8_t *buf, size_t len, uint64_t capture_us,
+                            uint64_t frame_no, fs_err *e) {
+    size_t off = 0;
+    do {
+        cap_hep h;
+        d->st.hep_packets++;
+        fs_code rc = cap_hep_parse(buf + off, len - off, &h, e);
+        if (rc != FS_OK) {
+            if (off > 0 && (len - off < 4 || memcmp(buf + off, "HEP3", 4) != 0))
+                fs_fail(e, rc, "HEP: %zu bytes after the packet's total length (%zu) are not a HEP packet",
+                        len - off, off);
+            hep_refused(d, e->msg);
+            return rc;
+        }
+        hep_deliver(d, &h, capture_us, frame_no);
+        off += h.total;
+    } while (off < len);
     return FS_OK;
+}
+
+fs_code cap_decode_hep(cap_decoder *d, const uint8_t *buf, size_t len, uint64_t ts_us, fs_err *e) {
+    fs_err local = {0};
+    return hep_datagram(d, buf, len, ts_us, 0, e ? e : &local);
 }
 
 /* ---- transport ------------------------------------------------------------ */
@@ -294,21 +308,9 @@ static void decode_udp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint3
     /* HEP on its ports; anything else there (SIP sent from port 9060, say)
      * is judged like any other datagram, so the port cannot hide it */
     bool hep_port = port_in(d->hep_port, dst.port) || port_in(d->hep_port, src.port);
-    if (hep_port && plen >= 4 && memcmp(pl, "HEP3", 4) == 0) {
-        cap_hep h;
+    if (hep_port && ((plen >= 4 && memcmp(pl, "HEP3", 4) == 0) || (plen >= 1 && (pl[0] == 1 || pl[0] == 2)))) {
         fs_err e = {0};
-        d->st.hep_packets++;
-        if (cap_hep_parse(pl, plen, &h, &e) != FS_OK) {
-            hep_refused(d, e.msg);
-            return;
-        }
-        hep_deliver(d, &h, d->ts_us, d->frame_no);
-        return;
-    }
-    if (hep_port && plen >= 1 && (pl[0] == 1 || pl[0] == 2)) {
-        d->st.hep_packets++;
-        hep_refused(d, pl[0] == 1 ? "HEP v1: only HEP v3 is read (set hep_version 3 in the sender)"
-                                  : "HEP v2: only HEP v3 is read (set hep_version 3 in the sender)");
+        hep_datagram(d, pl, plen, d->ts_us, d->frame_no, &e); /* HEP v1/v2 are refused, named */
         return;
     }
     if (cap_sip_keepalive(pl, plen)) return;
