@@ -99,7 +99,9 @@ bool cap_dlt_supported(int dlt);
 /* Decode one frame of link type dlt (a libpcap DLT_* value). */
 void cap_decode_frame(cap_decoder *d, int dlt, const uint8_t *frame, uint32_t caplen,
                       uint64_t ts_us, uint64_t frame_no);
-/* Decode one HEP v3 datagram (from --hep). ts_us is the receive time. The
+/* Decode one HEP v3 datagram (from --hep): each packet in it, one after the
+ * other (bytes after the last that are not one are a bad HEP packet too;
+ * e says why the first one was refused). ts_us is the receive time. The
  * HEP packet's own timestamp (set by the sender) is used only from
  * CAP_HEP_MAX_SKEW_US before it to CAP_HEP_MAX_AHEAD_US after it: a sender
  * must not move the engine's clock. */
@@ -206,15 +208,18 @@ void cap_close(cap_source *s);
 
 typedef struct cap_hep {
     fs_endpoint src, dst;
-    uint8_t ip_proto;       /* 17 UDP, 6 TCP */
+    uint8_t ip_proto;       /* 17 UDP, 6 TCP, 132 SCTP, 22 Kamailio's TLS/WS/WSS */
     uint8_t proto_type;     /* 1 = SIP */
     uint64_t ts_us;         /* 0 if absent */
     uint32_t capture_id;
     const uint8_t *payload; /* points into the HEP buffer */
     uint32_t payload_len;
+    uint32_t total;         /* the packet's length (its header's total length) */
 } cap_hep;
 
-/* Parse a HEP v3 packet; FS_ERR_FORMAT with a reason if malformed. */
+/* Parse the HEP v3 packet buf starts with (len may go on past it: the
+ * packet's own total length is out->total); FS_ERR_FORMAT with a reason if
+ * malformed. */
 fs_code cap_hep_parse(const uint8_t *buf, size_t len, cap_hep *out, fs_err *e);
 /* cap_shard_key for the message a HEP packet carries (its inner addresses:
  * the client's, as for frames). */

@@ -47,11 +47,13 @@ enum {
 #define IPPROTO_HOPOPTS_ 0
 #define IPPROTO_TCP_ 6
 #define IPPROTO_UDP_ 17
+#define IPPROTO_IDP_ 22
 #define IPPROTO_ROUTING_ 43
 #define IPPROTO_FRAGMENT_ 44
 #define IPPROTO_AH_ 51
 #define IPPROTO_NONE_ 59
 #define IPPROTO_DSTOPTS_ 60
+#define IPPROTO_SCTP_ 132
 
 struct cap_decoder {
     cap_config cfg;
@@ -222,16 +224,27 @@ static uint64_t hep_time(cap_decoder *d, const cap_hep *h, uint64_t capture_us) 
     return capture_us;
 }
 
+/* The transport a HEP packet's IP protocol chunk names. 22 (IDP) is what
+ * Kamailio's siptrace sends for tls, ws and wss alike (its "fake proto
+ * type"; its sipcapture reads 22 back as tls): reported as tls. Anything
+ * else, or no chunk, is udp. */
+static cap_transport hep_transport(uint8_t ip_proto) {
+    switch (ip_proto) {
+    case IPPROTO_TCP_: return CAP_T_TCP;
+    case IPPROTO_IDP_: return CAP_T_TLS;
+    case IPPROTO_SCTP_: return CAP_T_SCTP;
+    default: return CAP_T_UDP;
+    }
+}
+
 static void hep_deliver(cap_decoder *d, const cap_hep *h, uint64_t capture_us, uint64_t frame_no) {
     if (h->proto_type != 1) {
         d->st.hep_ignored++;
         return;
     }
     if (cap_sip_keepalive(h->payload, h->payload_len)) return;
-    cap_transport t = h->ip_proto == IPPROTO_TCP_ ? CAP_T_TCP
-                      : h->ip_proto == 132        ? CAP_T_SCTP
-                                                  : CAP_T_UDP;
-    emit_payload(d, h->payload, h->payload_len, &h->src, &h->dst, t, true, hep_time(d, h, capture_us), frame_no);
+    emit_payload(d, h->payload, h->payload_len, &h->src, &h->dst, hep_transport(h->ip_proto), true,
+                 hep_time(d, h, capture_us), frame_no);
 }
 
 static void hep_refused(cap_decoder *d, const char *why) {
@@ -241,18 +254,32 @@ static void hep_refused(cap_decoder *d, const char *why) {
 
 const char *cap_decoder_hep_error(const cap_decoder *d) { return d->hep_error; }
 
-fs_code cap_decode_hep(cap_decoder *d, const uint8_t *buf, size_t len, uint64_t ts_us, fs_err *e) {
-    cap_hep h;
-    fs_err local = {0};
-    if (!e) e = &local;
-    d->st.hep_packets++;
-    fs_code rc = cap_hep_parse(buf, len, &h, e);
-    if (rc != FS_OK) {
-        hep_refused(d, e->msg);
-        return rc;
-    }
-    hep_deliver(d, &h, ts_us, 0);
+/* Every HEP packet of a datagram (senders put one in each; nothing stops
+ * more, back to back), captured or received at capture_us. Bytes after a
+ * packet that are not one count as a bad packet: none pass unseen. */
+static fs_code hep_datagram(cap_decoder *d, const uint8_t *buf, size_t len, uint64_t capture_us,
+                            uint64_t frame_no, fs_err *e) {
+    size_t off = 0;
+    do {
+        cap_hep h;
+        d->st.hep_packets++;
+        fs_code rc = cap_hep_parse(buf + off, len - off, &h, e);
+        if (rc != FS_OK) {
+            if (off > 0 && (len - off < 4 || memcmp(buf + off, "HEP3", 4) != 0))
+                fs_fail(e, rc, "HEP: %zu bytes after the packet's total length (%zu) are not a HEP packet",
+                        len - off, off);
+            hep_refused(d, e->msg);
+            return rc;
+        }
+        hep_deliver(d, &h, capture_us, frame_no);
+        off += h.total;
+    } while (off < len);
     return FS_OK;
+}
+
+fs_code cap_decode_hep(cap_decoder *d, const uint8_t *buf, size_t len, uint64_t ts_us, fs_err *e) {
+    fs_err local = {0};
+    return hep_datagram(d, buf, len, ts_us, 0, e ? e : &local);
 }
 
 /* ---- transport ------------------------------------------------------------ */
@@ -281,21 +308,9 @@ static void decode_udp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint3
     /* HEP on its ports; anything else there (SIP sent from port 9060, say)
      * is judged like any other datagram, so the port cannot hide it */
     bool hep_port = port_in(d->hep_port, dst.port) || port_in(d->hep_port, src.port);
-    if (hep_port && plen >= 4 && memcmp(pl, "HEP3", 4) == 0) {
-        cap_hep h;
+    if (hep_port && ((plen >= 4 && memcmp(pl, "HEP3", 4) == 0) || (plen >= 1 && (pl[0] == 1 || pl[0] == 2)))) {
         fs_err e = {0};
-        d->st.hep_packets++;
-        if (cap_hep_parse(pl, plen, &h, &e) != FS_OK) {
-            hep_refused(d, e.msg);
-            return;
-        }
-        hep_deliver(d, &h, d->ts_us, d->frame_no);
-        return;
-    }
-    if (hep_port && plen >= 1 && (pl[0] == 1 || pl[0] == 2)) {
-        d->st.hep_packets++;
-        hep_refused(d, pl[0] == 1 ? "HEP v1: only HEP v3 is read (set hep_version 3 in the sender)"
-                                  : "HEP v2: only HEP v3 is read (set hep_version 3 in the sender)");
+        hep_datagram(d, pl, plen, d->ts_us, d->frame_no, &e); /* HEP v1/v2 are refused, named */
         return;
     }
     if (cap_sip_keepalive(pl, plen)) return;

@@ -11,9 +11,13 @@
  * 0x02 IP protocol, 0x03/0x04 IPv4 src/dst, 0x05/0x06 IPv6 src/dst,
  * 0x07/0x08 ports, 0x09/0x0a timestamp seconds/microseconds, 0x0b protocol
  * type, 0x0c capture id, 0x0f payload. Unknown chunks and other vendors'
- * chunks are skipped by length. Source and destination addresses and the
- * payload are required. Every length is checked before it is used;
- * a malformed packet is an FS_ERR_FORMAT that says which chunk broke.
+ * chunks are skipped by length (0x10, a compressed payload, too: a packet
+ * with only that one is refused saying so). Source and destination
+ * addresses, of one family, and the payload are required. Every length is
+ * checked before it is used; a malformed packet is an FS_ERR_FORMAT that
+ * says which chunk broke, and a datagram that is not HEP v3 one that says
+ * what it is (HEP v1/v2, plain SIP). The bytes after the total length are
+ * not looked at here (a datagram may hold several packets: cap_decode.c).
  */
 #include "cap.h"
 
@@ -90,18 +94,30 @@ static fs_code take_chunk(cap_hep *out, uint16_t type, const uint8_t *v, uint32_
     return rc;
 }
 
+/* What a datagram without the HEP3 magic is, for the error: a sender set
+ * to HEP v1/v2 (a first byte of 1 or 2) or not encapsulating at all. */
+static fs_code not_hep3(const uint8_t *buf, size_t len, fs_err *e) {
+    if (len >= 1 && (buf[0] == 1 || buf[0] == 2))
+        return fs_fail(e, FS_ERR_FORMAT, "HEP v%u: only HEP v3 is read (set hep_version 3 in the sender)",
+                       buf[0]);
+    if (cap_sip_start_line(buf, len) == 1)
+        return fs_fail(e, FS_ERR_FORMAT, "HEP: a plain SIP message, not HEP (the sender does not "
+                       "encapsulate: Kamailio siptrace needs hep_mode_on 1)");
+    return fs_fail(e, FS_ERR_FORMAT, "HEP: %s", len < HEP_HDR ? "packet shorter than the 6-byte header"
+                                                              : "no \"HEP3\" magic");
+}
+
 fs_code cap_hep_parse(const uint8_t *buf, size_t len, cap_hep *out, fs_err *e) {
     memset(out, 0, sizeof *out);
-    if (!buf || len < HEP_HDR || memcmp(buf, "HEP3", 4) != 0)
-        return fs_fail(e, FS_ERR_FORMAT, "HEP: %s", len < HEP_HDR ? "packet shorter than the 6-byte header"
-                                                                  : "no \"HEP3\" magic");
+    if (!buf) return fs_fail(e, FS_ERR_FORMAT, "HEP: no packet");
+    if (len < HEP_HDR || memcmp(buf, "HEP3", 4) != 0) return not_hep3(buf, len, e);
     size_t total = be16(buf + 4);
     if (total < HEP_HDR || total > len)
         return fs_fail(e, FS_ERR_FORMAT, "HEP: total length %zu does not fit the %zu bytes received",
                        total, len);
     uint8_t family = 0;
     uint32_t ts_s = 0, ts_us = 0;
-    bool have_ts = false, have_payload = false;
+    bool have_ts = false, have_payload = false, compressed = false;
     size_t pos = HEP_HDR;
     while (pos < total) {
         if (total - pos < HEP_CHUNK_HDR)
@@ -119,6 +135,7 @@ fs_code cap_hep_parse(const uint8_t *buf, size_t len, cap_hep *out, fs_err *e) {
                                     &family, &ts_s, &ts_us, &have_ts, e);
             if (rc != FS_OK) return rc;
             if (type == 0x0f) have_payload = true;
+            if (type == 0x10) compressed = true;
         }
         pos += clen;
     }
@@ -131,8 +148,14 @@ fs_code cap_hep_parse(const uint8_t *buf, size_t len, cap_hep *out, fs_err *e) {
     if (!out->src.addr.family || !out->dst.addr.family)
         return fs_fail(e, FS_ERR_FORMAT, "HEP: no %s address chunk (types 0x03-0x06)",
                        out->src.addr.family ? "destination" : "source");
-    if (!have_payload) return fs_fail(e, FS_ERR_FORMAT, "HEP: no payload chunk (type 0x0f)");
+    if (out->src.addr.family != out->dst.addr.family)
+        return fs_fail(e, FS_ERR_FORMAT, "HEP: source and destination addresses of different families");
+    if (!have_payload)
+        return fs_fail(e, FS_ERR_FORMAT, compressed ? "HEP: only a compressed payload (chunk 0x10), which "
+                                                      "is not read: turn payload compression off in the sender"
+                                                    : "HEP: no payload chunk (type 0x0f)");
     if (ts_us >= FS_USEC) return fs_fail(e, FS_ERR_FORMAT, "HEP: timestamp microseconds %u >= 1000000", ts_us);
     if (have_ts) out->ts_us = (uint64_t)ts_s * FS_USEC + ts_us;
+    out->total = (uint32_t)total;
     return FS_OK;
 }

@@ -977,9 +977,20 @@ int cmd_inspect(int argc, char **argv) {
     optind = 1;
     while ((c = getopt_long(argc, argv, "i:c:qh", longopts, NULL)) != -1) {
         switch (c) {
-        case 'i': iface = optarg; break;
+        case 'i':
+        case OPT_HEP:
+            /* one live input per run: a second one must not silently
+             * replace the first (the operator would think both watched) */
+            if (iface || hep) {
+                fprintf(stderr, "fs38 inspect: %s %s: one live input per run (-i IFACE or --hep ADDR:PORT, "
+                                "once): run one fs38 per interface or HEP port (-i any captures every interface)\n",
+                        c == 'i' ? "-i" : "--hep", optarg);
+                return EXIT_USAGE;
+            }
+            if (c == 'i') iface = optarg;
+            else hep = optarg;
+            break;
         case OPT_BPF: bpf = optarg; break;
-        case OPT_HEP: hep = optarg; break;
         case OPT_RAW: raw = true; break;
         case 'c': r.config_path = optarg; break;
         case OPT_JSON: r.json = true; break;

@@ -1301,6 +1301,106 @@ static void test_hep(void) {
     sink_reset(&s);
 }
 
+/* The transport a HEP packet's IP protocol chunk names. */
+static void test_hep_transports(void) {
+    static const struct { uint8_t ip_proto; cap_transport want; } cases[] = {
+        {17, CAP_T_UDP}, {6, CAP_T_TCP}, {132, CAP_T_SCTP},
+        /* Kamailio's siptrace marks tls, ws and wss with 22 (IDP, its "fake
+         * proto type"): tls, not the udp an unknown number falls back to */
+        {22, CAP_T_TLS}, {99, CAP_T_UDP}};
+    static uint8_t b[4000];
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    fs_err e = {0};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sink_reset(&s);
+        size_t n = mk_hep(b, false, 1, cases[i].ip_proto, OPT);
+        CHECK_EQ_INT(cap_decode_hep(d, b, n, 42, &e), FS_OK);
+        CHECK_EQ_INT(s.n, 1);
+        if (s.kept == 1)
+            CHECK_MSG(s.meta[0].transport == cases[i].want, "IP protocol %u: transport %s, want %s",
+                      cases[i].ip_proto, cap_transport_name(s.meta[0].transport),
+                      cap_transport_name(cases[i].want));
+    }
+    cap_decoder_free(d);
+    sink_reset(&s);
+}
+
+/* Datagrams that are not one clean HEP v3 packet: each refusal names what
+ * the sender did, and nothing in a datagram passes silently. */
+static void test_hep_datagrams(void) {
+    static uint8_t b[8000];
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    const cap_stats *st = cap_decoder_stats(d);
+    fs_err e = {0};
+    cap_hep h;
+    /* two packets in one datagram: both messages, two HEP packets */
+    size_t n1 = mk_hep(b, false, 1, 17, INV);
+    size_t n2 = mk_hep(b + n1, true, 1, 6, RSP);
+    CHECK_EQ_INT(cap_decode_hep(d, b, n1 + n2, 42, &e), FS_OK);
+    CHECK_EQ_INT(s.n, 2);
+    if (s.kept == 2) {
+        CHECK(strcmp(s.data[0], INV) == 0 && strcmp(s.data[1], RSP) == 0);
+        CHECK(ep_is(&s.meta[1].src, "2001:db8::1", 5070) && s.meta[1].transport == CAP_T_TCP);
+    }
+    CHECK_EQ_INT(st->hep_packets, 2);
+    CHECK_EQ_INT(st->hep_bad, 0);
+    /* bytes after the packet that are not one: the packet is delivered, the
+     * rest is a bad HEP packet that says what it is */
+    sink_reset(&s);
+    memcpy(b + n1, "garbage", 7);
+    CHECK_EQ_INT(cap_decode_hep(d, b, n1 + 7, 42, &e), FS_ERR_FORMAT);
+    CHECK_EQ_INT(s.n, 1);
+    CHECK_EQ_INT(st->hep_packets, 4);
+    CHECK_EQ_INT(st->hep_bad, 1);
+    CHECK_MSG(strstr(e.msg, "7 bytes after") != NULL, "%s", e.msg);
+    CHECK_MSG(strstr(cap_decoder_hep_error(d), "7 bytes after") != NULL, "%s", cap_decoder_hep_error(d));
+    /* an empty datagram is a bad packet too (counted, not lost) */
+    CHECK_EQ_INT(cap_decode_hep(d, b, 0, 42, &e), FS_ERR_FORMAT);
+    CHECK_EQ_INT(st->hep_packets, 5);
+    CHECK_EQ_INT(st->hep_bad, 2);
+    /* HEP v2, plain SIP, a compressed payload: named */
+    uint8_t v2[64] = {2, 16, 2, 17};
+    CHECK_EQ_INT(cap_hep_parse(v2, sizeof v2, &h, &e), FS_ERR_FORMAT);
+    CHECK_MSG(strstr(e.msg, "HEP v2") != NULL, "%s", e.msg);
+    v2[0] = 1;
+    CHECK_EQ_INT(cap_hep_parse(v2, sizeof v2, &h, &e), FS_ERR_FORMAT);
+    CHECK_MSG(strstr(e.msg, "HEP v1") != NULL, "%s", e.msg);
+    CHECK_EQ_INT(cap_hep_parse((const uint8_t *)OPT, strlen(OPT), &h, &e), FS_ERR_FORMAT);
+    CHECK_MSG(strstr(e.msg, "plain SIP") != NULL, "%s", e.msg);
+    size_t n = mk_hep(b, false, 1, 17, INV);
+    put16(b + n - strlen(INV) - 4, 0x10); /* payload chunk -> compressed payload */
+    CHECK_EQ_INT(cap_hep_parse(b, n, &h, &e), FS_ERR_FORMAT);
+    CHECK_MSG(strstr(e.msg, "compressed") != NULL, "%s", e.msg);
+    /* an IPv4 source with an IPv6 destination (no family chunk to disagree
+     * with): one message cannot have both */
+    {
+        uint8_t m[600], *q = m + 6, one = 1;
+        fs_addr a4 = A("192.0.2.1"), a6 = A("2001:db8::2");
+        q += hep_chunk(q, 0x03, a4.ip, 4);
+        q += hep_chunk(q, 0x06, a6.ip, 16);
+        q += hep_chunk(q, 0x0b, &one, 1);
+        q += hep_chunk(q, 0x0f, INV, strlen(INV));
+        memcpy(m, "HEP3", 4);
+        put16(m + 4, (uint16_t)(q - m));
+        CHECK_EQ_INT(cap_hep_parse(m, (size_t)(q - m), &h, &e), FS_ERR_FORMAT);
+        CHECK_MSG(strstr(e.msg, "famil") != NULL, "%s", e.msg);
+    }
+    /* the same in a capture, on the HEP port: two packets in one datagram */
+    n1 = mk_hep(b, false, 1, 17, OPT);
+    n2 = mk_hep(b + n1, false, 1, 17, INV);
+    size_t u = mk_udp(g_l4, 40000, 9060, b, n1 + n2);
+    size_t l3 = mk_ip4(g_l3, "10.9.9.9", "10.9.9.10", 17, 1, 0, g_l4, u);
+    size_t f = mk_eth(g_frame, NULL, 0, 0x0800, g_l3, l3);
+    sink_reset(&s);
+    cap_decode_frame(d, DLT_EN10MB, g_frame, (uint32_t)f, 5, 9);
+    CHECK_EQ_INT(s.n, 2);
+    if (s.kept == 2) CHECK(strcmp(s.data[1], INV) == 0 && s.meta[1].frame_no == 9);
+    cap_decoder_free(d);
+    sink_reset(&s);
+}
+
 /* ---- files ------------------------------------------------------------------- */
 
 static void write_pcap(const char *path, int nframes) {
@@ -2088,6 +2188,8 @@ int main(void) {
     test_tcp_folded_cl();
     test_tcp_heuristic_tiny();
     test_hep();
+    test_hep_transports();
+    test_hep_datagrams();
     test_files();
     test_pcapng_mixed();
     test_pcapng_far_future();

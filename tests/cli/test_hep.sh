@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# test_hep.sh -- `fs38 inspect --hep` against hand-built HEP datagrams on
+# loopback (no root, no peers; test_live.sh has the real Kamailio).
+#
+#  (a) one live input per run: a second --hep (or -i) is a usage error, not a
+#      silent replacement of the first
+#  (b) datagrams that are not one clean HEP v3 packet: two packets back to
+#      back are two messages; bytes after a packet, an empty datagram, HEP v2,
+#      plain SIP are counted as bad HEP and the summary names what they were;
+#      IP protocol 22 (Kamailio's tls/ws/wss) is transport tls
+#  (c) a stall with nothing after it: the datagrams the socket dropped are
+#      counted although no later datagram carries the count (SO_RXQ_OVFL)
+#
+# Usage: FS38=build/release/fs38 tests/cli/test_hep.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT" || exit 2
+
+# hep.py PORT KIND...: send one datagram per KIND to 127.0.0.1:PORT
+cat >"$TMPD/hep.py" <<'PY'
+import socket, struct, sys, time
+def chunk(t, v): return struct.pack("!HHH", 0, t, 6 + len(v)) + v
+def sip(src, n=0):
+    return (b"OPTIONS sip:100@192.0.2.10 SIP/2.0\r\nVia: SIP/2.0/UDP " + src.encode() +
+            b":5070;branch=z9hG4bK%d\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:100@192.0.2.10>\r\n"
+            b"Call-ID: hep%d\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n" % (n, n))
+def hep(src, proto=17, n=0):
+    now = time.time()
+    body = (chunk(1, b"\x02") + chunk(2, bytes([proto])) + chunk(3, socket.inet_aton(src)) +
+            chunk(4, socket.inet_aton("192.0.2.10")) + chunk(7, struct.pack("!H", 5070)) +
+            chunk(8, struct.pack("!H", 5060)) + chunk(9, struct.pack("!I", int(now))) +
+            chunk(10, struct.pack("!I", int(now % 1 * 1e6))) + chunk(11, b"\x01") + chunk(15, sip(src, n)))
+    return b"HEP3" + struct.pack("!H", 6 + len(body)) + body
+KINDS = {
+    "two": lambda: hep("198.51.100.1", n=1) + hep("198.51.100.2", n=2),
+    "junk": lambda: hep("198.51.100.3", n=3) + b"garbage",
+    "empty": lambda: b"",
+    "v2": lambda: bytes([2, 16, 2, 17]) + b"\x13\xce\x13\xc4" + b"\x00" * 20 + sip("198.51.100.4"),
+    "plain": lambda: sip("198.51.100.5"),
+    "tls": lambda: hep("198.51.100.6", proto=22, n=6),
+}
+port = int(sys.argv[1])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for k in sys.argv[2:]:
+    n, kind = (int(k.split("x")[0]), k.split("x")[1]) if "x" in k else (1, k)
+    for _ in range(n):
+        s.sendto(KINDS[kind](), ("127.0.0.1", port))
+PY
+# stats_is FILE PYTHON-EXPR: the expression over s (the stats JSON) is true
+stats_is() {
+    python3 -c 'import json, sys
+s = json.load(open(sys.argv[1])); c = s["capture"]
+sys.exit(0 if eval(sys.argv[2]) else "stats: frames %d, capture %r, transports %r" % (s["frames"], {k: v for k, v in c.items() if v}, s["transports"]))' "$1" "$2"
+}
+# run_hep NAME SECONDS KIND...: fs38 --hep for SECONDS, the datagrams sent after 0.7 s
+run_hep() {
+    local name=$1 secs=$2 port; shift 2
+    port=$(free_port)
+    timeout -k 5 30 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$port" --duration "$secs" \
+        --stats-json "$TMPD/$name.json" >"$TMPD/$name.out" 2>"$TMPD/$name.err" &
+    local pid=$!
+    sleep 0.7
+    python3 "$TMPD/hep.py" "$port" "$@"
+    wait $pid
+}
+
+# ---- (a) one live input per run ------------------------------------------------
+p1=$(free_port); p2=$(free_port)
+expect_exit 2 "two --hep" timeout 10 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$p1" --hep 127.0.0.1:"$p2" --duration 1 -q
+ok "...says one live input per run" grep -q "one live input per run" "$TMPD/err"
+expect_exit 2 "two -i" timeout 10 "$FS38" inspect -c /dev/null -i lo -i lo --duration 1 -q
+ok "...says one live input per run" grep -q "one live input per run" "$TMPD/err"
+expect_exit 2 "-i and --hep" timeout 10 "$FS38" inspect -c /dev/null -i lo --hep 127.0.0.1:"$p1" --duration 1 -q
+
+# ---- (b) datagrams that are not one clean HEP v3 packet -----------------------------
+run_hep two 2 two
+ok "two HEP packets in one datagram: both messages" stats_is "$TMPD/two.json" \
+    's["frames"] == 1 and c["hep_packets"] == 2 and c["hep_bad"] == 0 and s["sip_messages"] == 2'
+run_hep junk 2 junk
+ok "bytes after a packet: the packet is read, the rest is bad HEP" stats_is "$TMPD/junk.json" \
+    'c["hep_packets"] == 2 and c["hep_bad"] == 1 and s["sip_messages"] == 1'
+ok "...named in the summary" grep -q "first bad HEP packet: HEP: 7 bytes after the packet's total length" "$TMPD/junk.out"
+run_hep empty 2 empty
+ok "an empty datagram is counted as bad HEP" stats_is "$TMPD/empty.json" \
+    's["frames"] == 1 and c["hep_packets"] == 1 and c["hep_bad"] == 1'
+run_hep v2 2 v2
+ok "HEP v2 is bad HEP, not SIP" stats_is "$TMPD/v2.json" 'c["hep_bad"] == 1 and s["sip_messages"] == 0'
+ok "...named as HEP v2" grep -q "first bad HEP packet: HEP v2: only HEP v3 is read" "$TMPD/v2.out"
+run_hep plain 2 plain
+ok "plain SIP on the HEP socket is bad HEP, not SIP" stats_is "$TMPD/plain.json" 'c["hep_bad"] == 1 and s["sip_messages"] == 0'
+ok "...named as plain SIP" grep -q "first bad HEP packet: HEP: a plain SIP message, not HEP" "$TMPD/plain.out"
+run_hep tls 2 tls
+ok "IP protocol 22 (Kamailio's tls/ws/wss) is transport tls" stats_is "$TMPD/tls.json" \
+    's["sip_messages"] == 1 and s["transports"] == {"tls": 1}'
+
+# ---- (c) drops with nothing after them ------------------------------------------------
+# fs38 is stopped while 20000 datagrams arrive: the socket buffer holds a few
+# thousand, the rest are dropped, and no datagram comes after to carry the
+# count (test_cli.sh covers the case where one does)
+port=$(free_port)
+timeout -k 5 30 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$port" --duration 5 -q \
+    --stats-json "$TMPD/stall.json" 2>"$TMPD/stall.err" &
+spid=$!
+sleep 0.7
+sfs=$(pgrep -P $spid)
+kill -STOP "$sfs"
+python3 "$TMPD/hep.py" "$port" 20000xtwo
+kill -CONT "$sfs"
+wait $spid
+ok "a stall's drops are counted with nothing after them: frames + kernel_dropped = 20000" \
+    stats_is "$TMPD/stall.json" 'c["kernel_dropped"] > 0 and s["frames"] + c["kernel_dropped"] == 20000'
+
+finish test_hep
