@@ -582,12 +582,12 @@ typedef struct hep_run {
     insp *in;
     char listen[32];
     fs_code rc;
+    fs_err err; /* why rc is not FS_OK */
 } hep_run;
 
 static void *hep_thread(void *arg) {
     hep_run *r = arg;
-    fs_err e = {0};
-    r->rc = insp_run_hep(r->in, r->listen, &e);
+    r->rc = insp_run_hep(r->in, r->listen, &r->err);
     return NULL;
 }
 
@@ -625,6 +625,7 @@ static bool udp_port_taken(uint16_t port) {
 static bool hep_start(hep_run *r, pthread_t *th, const insp_options *o, uint16_t port) {
     fs_err e = {0};
     r->in = insp_new(o, &e);
+    r->err = (fs_err){0};
     CHECK(r->in != NULL);
     if (!r->in) return false;
     snprintf(r->listen, sizeof r->listen, "127.0.0.1:%u", port);
@@ -675,7 +676,7 @@ static void test_relayed_calls_hep(void) {
         close(fd);
         CHECK_EQ_INT(sent, 2 * CALLS);
         pthread_join(th, NULL);
-        CHECK_EQ_INT(r.rc, FS_OK);
+        CHECK_MSG(r.rc == FS_OK, "HEP run, %u worker(s): %s", w, r.err.msg);
         insp_finish(r.in);
         insp_stats st;
         insp_get_stats(r.in, &st);
