@@ -445,29 +445,51 @@ static void count_attempt(det_ctx *c, det_call *call, det_caller *k) {
     }
 }
 
+/* A final response after which the caller sends the INVITE again within
+ * the same call: same Call-ID, a higher CSeq (a redirect, RFC 3261 8.1.3.4;
+ * a challenge, 22.2; 420/421/423, RFC 4028's 422 and RFC 3329's 494 ask for
+ * the request again with what was missing). */
+static bool retried_in_call(uint16_t status) {
+    return (status >= 300 && status < 400) || status == 401 || status == 407 || status == 420 ||
+           status == 421 || status == 422 || status == 423 || status == 494;
+}
+
+/* The ended call's INVITE is sent again (retried_in_call): the same
+ * attempt goes on. */
+static void call_retry(det_ctx *c, det_call *call) {
+    det_engine *eng = c->eng;
+    call->state = CALL_TRYING;
+    call->final_status = 0;
+    call->invite_cseq = c->m->cseq;
+    call->t_invite = c->ts;
+    det_table *callers = callers_open(eng, call->caller_key);
+    det_caller *k = caller_entry(callers, call->caller_key);
+    if (k) {
+        k->concurrent++;
+        call->counted_active = true;
+    }
+    callers_close(eng, call->caller_key);
+}
+
 static void call_invite(det_ctx *c) {
     det_engine *eng = c->eng;
     const sip_msg *m = c->m;
     uint64_t key = c->call_key;
     det_call *call = det_table_find(&eng->calls, key);
     if (call) {
-        /* Same Call-ID: a retransmission, a second capture point, or the
-         * INVITE re-sent with credentials after a 401/407 challenge. */
-        if (call->state == CALL_ENDED && (call->final_status == 401 || call->final_status == 407) &&
-            m->cseq != call->invite_cseq) {
-            call->state = CALL_TRYING;
-            call->final_status = 0;
-            call->invite_cseq = m->cseq;
-            call->t_invite = c->ts;
-            det_table *callers = callers_open(eng, call->caller_key);
-            det_caller *k = caller_entry(callers, call->caller_key);
-            if (k) {
-                k->concurrent++;
-                call->counted_active = true;
-            }
-            callers_close(eng, call->caller_key);
+        /* Same Call-ID and CSeq: a retransmission or a second capture point;
+         * a call not over: a re-INVITE. */
+        if (call->state != CALL_ENDED || m->cseq == call->invite_cseq) return;
+        if (retried_in_call(call->final_status)) {
+            call_retry(c, call);
+            return;
         }
-        return;
+        if (m->to_tag.len) return; /* in a dialog: not a new call */
+        /* An initial INVITE reusing the Call-ID of a call that rang, was
+         * answered, cancelled or refused: a new call. Dialers do this, and
+         * each of their attempts must count (FRAUD-*); it would otherwise
+         * pass as a retransmission of the first for ENDED_LINGER_US. */
+        det_table_remove(&eng->calls, call);
     }
     /* Another worker tracks this Call-ID (the other leg of a relayed call):
      * one engine alone would have found it above. */

@@ -212,43 +212,51 @@ typedef enum {
 
 /* INVITE from caller (an E.164 or user) to callee at ts; answered calls last
  * `secs` seconds; cancelled ones ring for `secs` seconds. */
-static void call(world *w, const char *src, const char *dst, uint64_t ts, const char *caller,
-                 const char *callee, const char *callid, call_end_kind how, double secs,
-                 const char *extra) {
+/* call() with the INVITE's CSeq number cseq (a dialer reusing one Call-ID
+ * for call after call counts up). */
+static void call_cseq(world *w, const char *src, const char *dst, uint64_t ts, const char *caller,
+                      const char *callee, const char *callid, uint32_t cseq, call_end_kind how, double secs,
+                      const char *extra) {
     char ruri[96], from[128], to[128], to_tag[140];
     snprintf(ruri, sizeof ruri, "sip:%s@carrier.example;user=phone", callee);
     snprintf(from, sizeof from, "<sip:%s@origin.example;user=phone>;tag=f%s", caller, callid);
     snprintf(to, sizeof to, "<sip:%s@carrier.example;user=phone>", callee);
     snprintf(to_tag, sizeof to_tag, "%s;tag=t%s", to, callid);
-    req(w, src, dst, ts, "INVITE", ruri, from, to, callid, 1, extra, NULL);
-    resp(w, dst, src, ts + SEC(0.05), 100, "Trying", "INVITE", from, to, callid, 1, NULL, NULL);
+    req(w, src, dst, ts, "INVITE", ruri, from, to, callid, cseq, extra, NULL);
+    resp(w, dst, src, ts + SEC(0.05), 100, "Trying", "INVITE", from, to, callid, cseq, NULL, NULL);
     if (how == END_BUSY) {
-        resp(w, dst, src, ts + SEC(0.5), 486, "Busy Here", "INVITE", from, to_tag, callid, 1, NULL, NULL);
+        resp(w, dst, src, ts + SEC(0.5), 486, "Busy Here", "INVITE", from, to_tag, callid, cseq, NULL, NULL);
         return;
     }
     if (how == END_FORK_BUSY || how == END_FAILOVER) {
         char other[140];
         snprintf(other, sizeof other, "%s;tag=x%s", to, callid);
         resp(w, dst, src, ts + SEC(0.2), how == END_FAILOVER ? 503 : 486,
-             how == END_FAILOVER ? "Service Unavailable" : "Busy Here", "INVITE", from, other, callid, 1, NULL, NULL);
+             how == END_FAILOVER ? "Service Unavailable" : "Busy Here", "INVITE", from, other, callid, cseq, NULL, NULL);
     }
-    resp(w, dst, src, ts + SEC(0.3), 180, "Ringing", "INVITE", from, to_tag, callid, 1, NULL, NULL);
+    resp(w, dst, src, ts + SEC(0.3), 180, "Ringing", "INVITE", from, to_tag, callid, cseq, NULL, NULL);
     if (how == END_RING_ONLY) return;
     if (how == END_CANCEL_RACE) {
-        req(w, src, dst, ts + SEC(1.99), "CANCEL", ruri, from, to, callid, 1, NULL, NULL);
-        resp(w, dst, src, ts + SEC(2.01), 200, "OK", "CANCEL", from, to_tag, callid, 1, NULL, NULL);
+        req(w, src, dst, ts + SEC(1.99), "CANCEL", ruri, from, to, callid, cseq, NULL, NULL);
+        resp(w, dst, src, ts + SEC(2.01), 200, "OK", "CANCEL", from, to_tag, callid, cseq, NULL, NULL);
     }
     if (how == END_CANCEL) {
-        req(w, src, dst, ts + SEC(secs), "CANCEL", ruri, from, to, callid, 1, NULL, NULL);
-        resp(w, dst, src, ts + SEC(secs) + SEC(0.02), 200, "OK", "CANCEL", from, to_tag, callid, 1, NULL, NULL);
+        req(w, src, dst, ts + SEC(secs), "CANCEL", ruri, from, to, callid, cseq, NULL, NULL);
+        resp(w, dst, src, ts + SEC(secs) + SEC(0.02), 200, "OK", "CANCEL", from, to_tag, callid, cseq, NULL, NULL);
         resp(w, dst, src, ts + SEC(secs) + SEC(0.03), 487, "Request Terminated", "INVITE", from, to_tag,
-             callid, 1, NULL, NULL);
+             callid, cseq, NULL, NULL);
         return;
     }
     resp(w, dst, src, ts + SEC(2) + (how == END_CANCEL_RACE ? SEC(0.03) : 0), 200, "OK", "INVITE", from, to_tag,
-         callid, 1, NULL, NULL);
+         callid, cseq, NULL, NULL);
     if (how == END_ANSWER_NO_BYE) return;
-    req(w, src, dst, ts + SEC(2) + SEC(secs), "BYE", ruri, from, to_tag, callid, 2, NULL, NULL);
+    req(w, src, dst, ts + SEC(2) + SEC(secs), "BYE", ruri, from, to_tag, callid, cseq + 1, NULL, NULL);
+}
+
+static void call(world *w, const char *src, const char *dst, uint64_t ts, const char *caller,
+                 const char *callee, const char *callid, call_end_kind how, double secs,
+                 const char *extra) {
+    call_cseq(w, src, dst, ts, caller, callee, callid, 1, how, secs, extra);
 }
 
 /* ---- protocol validation (det_protocol.c) ------------------------------------------ */
@@ -1251,6 +1259,43 @@ static void test_irsf(void) {
           !strcmp(ir->scope, "outbound_voice"));
     world_free(&w);
 
+    /* the same, one Call-ID reused with a new CSeq for each number: 8 calls */
+    w = world_new(config_zones());
+    for (int i = 0; i < 8; i++) {
+        char callee[24];
+        snprintf(callee, sizeof callee, "+882161000%03d", i);
+        call_cseq(&w, pbx, gw, T0 + SEC(i * 30), "+442071234567", callee, "one-id", 10 + (uint32_t)i * 2, END_BUSY,
+                  0, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_started, 8);
+    ir = find_rule(w.out, "FRAUD-IRSF-001");
+    CHECK(ir && ir->count == 8);
+    world_free(&w);
+
+    /* a call refused with 422 (RFC 4028: Session-Expires too small) and sent
+     * again with a higher CSeq is the same call: started once, and its answer
+     * and length count (a long call to the range) */
+    w = world_new(config_zones());
+    {
+        const char *ruri = "sip:+88216555077@carrier.example;user=phone",
+                   *from = "<sip:+442071234567@origin.example;user=phone>;tag=f422",
+                   *to = "<sip:+88216555077@carrier.example;user=phone>",
+                   *to_tag = "<sip:+88216555077@carrier.example;user=phone>;tag=t422";
+        req(&w, pbx, gw, T0, "INVITE", ruri, from, to, "se422", 1, "Session-Expires: 60", NULL);
+        resp(&w, gw, pbx, T0 + SEC(0.1), 422, "Session Interval Too Small", "INVITE", from, to_tag, "se422", 1,
+             "Min-SE: 90", NULL);
+        req(&w, pbx, gw, T0 + SEC(0.2), "INVITE", ruri, from, to, "se422", 2, "Session-Expires: 90", NULL);
+        resp(&w, gw, pbx, T0 + SEC(0.5), 180, "Ringing", "INVITE", from, to_tag, "se422", 2, NULL, NULL);
+        resp(&w, gw, pbx, T0 + SEC(2), 200, "OK", "INVITE", from, to_tag, "se422", 2, NULL, NULL);
+        req(&w, pbx, gw, T0 + SEC(1902), "BYE", ruri, from, to_tag, "se422", 3, NULL, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_started, 1);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_answered, 1);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-IRSF-002"), 1);
+    world_free(&w);
+
     /* FRAUD-IRSF-002: a 40-minute answered call, and one still running at a
      * tick (reported during the call, not twice at BYE) */
     w = world_new(config_zones());
@@ -1354,6 +1399,23 @@ static void test_wangiri(void) {
     CHECK(wg && wg->action == ACT_BLOCK_CALLER && wg->event_type == ET_WANGIRI &&
           !strcmp(wg->scope, "inbound_voice"));
     CHECK_EQ_INT(det_engine_stats(w.eng)->calls_cancelled, 15); /* CANCEL then 487: once each */
+    world_free(&w);
+
+    /* a dialer reusing one Call-ID for every call (new CSeq each time): each
+     * call counts, not only the first (the others passed for retransmissions) */
+    w = world_new(config_zones());
+    for (int i = 0; i < 15; i++) {
+        char callee[24];
+        snprintf(callee, sizeof callee, "+4477009%05d", 100 + i * 7);
+        call_cseq(&w, peer, core, T0 + SEC(i * 4), "+2521234567", callee, "reused", 1 + 2 * (uint32_t)i, END_CANCEL,
+                  3, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_started, 15);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_cancelled, 15);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-WANGIRI-001"), 1);
+    wg = find_rule(w.out, "FRAUD-WANGIRI-001");
+    CHECK(wg && wg->count == 15);
     world_free(&w);
 
     /* rotating caller ids from one source: keyed by the source */
