@@ -107,8 +107,7 @@ static void flood_source(det_ctx *c) {
     ev_set_int(ev, "register", s->flood_register);
     ev_set_int(ev, "options", s->flood_options);
     double rate = window_rate(s->flood_total, s->flood_start, c->ts);
-    const ev_detail *prev = ev_get_detail(ev, "rate");
-    if (!prev || prev->r < rate) ev_set_real(ev, "rate", rate);
+    ev_set_real_max(ev, "rate", rate);
     ev_set_int(ev, "window_limit", rc->window_s);
 }
 
@@ -161,8 +160,7 @@ static void dest_report(det_ctx *c, det_dest *d, uint32_t total) {
      * worker's clock reports it */
     uint32_t window_s = det_rule_cfg(c, R_FLOOD_DEST)->window_s;
     double rate = (double)total / (window_s ? window_s : 1);
-    const ev_detail *prev = ev_get_detail(ev, "rate");
-    if (!prev || prev->r < rate) ev_set_real(ev, "rate", rate);
+    ev_set_real_max(ev, "rate", rate);
 }
 
 static void flood_dest(det_ctx *c) {
@@ -276,8 +274,7 @@ static void scan_behaviour(det_ctx *c) {
     ev_event *ev = det_hit_since(c, R_SCAN_BEHAVIOUR, det_key_addr(c->eng, &s->addr, SALT_SCAN), add, s->scan_start, &opened);
     if (!ev) return;
     if (opened) ip_observable(ev, &s->addr, "source");
-    const ev_detail *prev = ev_get_detail(ev, "distinct_targets");
-    if (!prev || prev->i < distinct) ev_set_int(ev, "distinct_targets", distinct);
+    ev_set_int_max(ev, "distinct_targets", distinct);
     ev_set_int(ev, "probes", s->scan_probes);
     ev_set_str(ev, "method", sip_method_name((sip_method)m->method));
     if (opened) {
@@ -335,8 +332,7 @@ static void enumeration(det_ctx *c) {
     ev_event *ev = det_hit_since(c, R_ENUM_EXTENSIONS, det_key_addr(c->eng, &s->addr, SALT_ENUM), add, s->enum_start, &opened);
     if (!ev) return;
     if (opened) ip_observable(ev, &s->addr, "source");
-    const ev_detail *prev = ev_get_detail(ev, "distinct_users");
-    if (!prev || prev->i < distinct) ev_set_int(ev, "distinct_users", distinct);
+    ev_set_int_max(ev, "distinct_users", distinct);
     ev_set_int(ev, "not_found", s->enum_not_found);
     ev_set_int(ev, "found", s->enum_exists);
     ev_set_real(ev, "not_found_ratio", ratio);
@@ -456,8 +452,7 @@ static void brute_one_user(det_ctx *c, det_source *s, uint64_t user) {
     if (opened) ip_observable(ev, &s->addr, "source");
     s->brute_user = user;
     s->brute_user_fails = *fails;
-    const ev_detail *prev = ev_get_detail(ev, "failures");
-    if (!prev || prev->i < *fails) ev_set_int(ev, "failures", *fails);
+    ev_set_int_max(ev, "failures", *fails);
     ev_set_int(ev, "status", c->m->status);
 }
 
@@ -477,8 +472,7 @@ static void brute_many_users(det_ctx *c, det_source *s, uint64_t user) {
     ev_event *ev = det_hit_since(c, R_BRUTE_MANY_USERS, det_key_addr(c->eng, &s->addr, SALT_BRUTE), add, s->brute_many_start, &opened);
     if (!ev) return;
     if (opened) ip_observable(ev, &s->addr, "source");
-    const ev_detail *prev = ev_get_detail(ev, "distinct_users");
-    if (!prev || prev->i < distinct) ev_set_int(ev, "distinct_users", distinct);
+    ev_set_int_max(ev, "distinct_users", distinct);
     ev_set_int(ev, "failures", s->brute_fails);
 }
 

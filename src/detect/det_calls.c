@@ -168,8 +168,7 @@ static ev_event *long_call_hit(det_ctx *c, det_call *call, uint64_t duration_us)
     }
     number_observable(ev, call->callee, "callee");
     double secs = (double)duration_us / 1e6;
-    const ev_detail *prev = ev_get_detail(ev, "duration_s");
-    if (!prev || prev->r < secs) ev_set_real(ev, "duration_s", secs);
+    ev_set_real_max(ev, "duration_s", secs);
     ev_set_int(ev, "long_calls", (int64_t)ev->count);
     return ev;
 }
@@ -398,8 +397,7 @@ static void call_volume(det_ctx *c, det_call *call, det_caller *k) {
         ev_set_str(ev, "trigger", trigger);
     }
     ev_set_int(ev, "calls", k->vol_calls);
-    const ev_detail *prev = ev_get_detail(ev, "concurrent");
-    if (!prev || prev->i < k->concurrent) ev_set_int(ev, "concurrent", k->concurrent);
+    ev_set_int_max(ev, "concurrent", k->concurrent);
 }
 
 /* ---- messages ----------------------------------------------------------------------------- */

@@ -136,7 +136,10 @@ void *det_table_upsert(det_table *t, uint64_t key, uint64_t now_us, bool *create
     if (was_live) t->evicted++; else t->live++;
     if (evicted) *evicted = was_live;
     det_entry *victim = slot(t, i);
-    memset(victim, 0, t->entry_size);
+    /* An empty slot's entry is already zero (a fresh table, or
+     * det_table_remove cleared it): only a replaced one is cleared, so a new
+     * entry costs the cache lines its detectors write, not all of them. */
+    if (was_live) memset(victim, 0, t->entry_size);
     victim->key = t->tags[i].key = key;
     victim->last_us = t->tags[i].stamp = now_us;
     *created = true;

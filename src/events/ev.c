@@ -77,9 +77,11 @@ void ev_add_observable(ev_event *ev, const char *kind, const char *value, const 
 }
 
 /* Detectors update the details of an open incident on every message that
- * adds to it: the first letter settles most comparisons without a call. */
+ * adds to it: the first two letters settle most comparisons without a call
+ * ("requests" against "rate"). */
 static bool key_is(const ev_detail *d, const char *key) {
-    return d->key[0] == key[0] && !strcmp(d->key, key);
+    if (d->key[0] != key[0]) return false;
+    return key[0] == '\0' || (d->key[1] == key[1] && !strcmp(d->key, key));
 }
 
 static ev_detail *detail_slot(ev_event *ev, const char *key) {
@@ -108,6 +110,18 @@ void ev_set_str(ev_event *ev, const char *key, const char *v) {
         d->kind = EV_D_STR;
         ev_copy_text(d->s, sizeof d->s, fs_str_make(v, strlen(v)));
     }
+}
+
+void ev_set_int_max(ev_event *ev, const char *key, int64_t v) {
+    unsigned before = ev->ndetails;
+    ev_detail *d = detail_slot(ev, key);
+    if (d && (ev->ndetails != before || d->i < v)) { d->kind = EV_D_INT; d->i = v; }
+}
+
+void ev_set_real_max(ev_event *ev, const char *key, double v) {
+    unsigned before = ev->ndetails;
+    ev_detail *d = detail_slot(ev, key);
+    if (d && (ev->ndetails != before || d->r < v)) { d->kind = EV_D_REAL; d->r = v; }
 }
 
 const ev_detail *ev_get_detail(const ev_event *ev, const char *key) {

@@ -95,6 +95,11 @@ void ev_add_observable(ev_event *ev, const char *kind, const char *value, const 
 void ev_set_int(ev_event *ev, const char *key, int64_t v);
 void ev_set_real(ev_event *ev, const char *key, double v);
 void ev_set_str(ev_event *ev, const char *key, const char *v);
+/* A peak (the highest rate, the most distinct targets seen): set key to v
+ * when it is not there yet or holds less; one lookup where ev_get_detail
+ * and ev_set_* took two, on every message an open incident counts. */
+void ev_set_int_max(ev_event *ev, const char *key, int64_t v);
+void ev_set_real_max(ev_event *ev, const char *key, double v);
 const ev_detail *ev_get_detail(const ev_event *ev, const char *key);
 
 /* Serialise as one line of compact JSON plus '\n' into buf (NUL terminated).

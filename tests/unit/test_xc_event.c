@@ -619,6 +619,37 @@ static void test_time_parse(void) {
     CHECK(!xc_issuer_valid(longname, 69));
 }
 
+/* ev_set_int_max / ev_set_real_max (a peak in one lookup) keep what
+ * ev_get_detail + ev_set_* did: set when absent (whatever the value) or
+ * below, never lowered, another key's slot untouched, nothing when full. */
+static void test_detail_peaks(void) {
+    static ev_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev_set_int(&ev, "requests", 5);
+    ev_set_int_max(&ev, "distinct_sources", 0); /* absent: set, even to 0 */
+    const ev_detail *d = ev_get_detail(&ev, "distinct_sources");
+    CHECK(d && d->kind == EV_D_INT && d->i == 0 && ev.ndetails == 2);
+    ev_set_int_max(&ev, "distinct_sources", 7);
+    ev_set_int_max(&ev, "distinct_sources", 3);
+    CHECK(ev_get_detail(&ev, "distinct_sources")->i == 7);
+    ev_set_real_max(&ev, "rate", 0.0); /* absent: a real 0, not the fresh slot's int */
+    d = ev_get_detail(&ev, "rate");
+    CHECK(d && d->kind == EV_D_REAL && d->r == 0.0);
+    ev_set_real_max(&ev, "rate", 2.5);
+    ev_set_real_max(&ev, "rate", 1.5);
+    CHECK(ev_get_detail(&ev, "rate")->r == 2.5);
+    CHECK(ev_get_detail(&ev, "requests")->i == 5 && ev.ndetails == 3);
+    CHECK(ev_get_detail(&ev, "re") == NULL && ev_get_detail(&ev, "requestsx") == NULL);
+    char key[8];
+    for (int i = 0; ev.ndetails < EV_MAX_DETAILS; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        ev_set_int(&ev, key, i);
+    }
+    ev_set_int_max(&ev, "late", 9);
+    ev_set_real_max(&ev, "later", 9.0);
+    CHECK(ev.ndetails == EV_MAX_DETAILS && !ev_get_detail(&ev, "late") && !ev_get_detail(&ev, "later"));
+}
+
 int main(void) {
     if (sodium_init() < 0) return 1;
     base_text = read_text(DATA "/valid/spec-example.json", &base_len);
@@ -636,6 +667,7 @@ int main(void) {
     test_limits();
     test_schema();
     test_ev_to_json();
+    test_detail_peaks();
     test_time_parse();
     free(base_text);
     return check_done("test_xc_event");
