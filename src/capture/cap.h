@@ -62,6 +62,9 @@ typedef struct cap_config {
     uint32_t max_frag_bytes;     /* all fragment sets together (default 64 MiB) */
     uint32_t frag_timeout_s;     /* default 30 */
     sip_limits sip;              /* framing uses max_message */
+    uint8_t client_prefix6;      /* shard IPv6 clients by this network (fs_addr_source_net), as
+                                  * the detector counts them: state.ipv6_source_prefix (default
+                                  * 64, set by the config loader; 128 = per address) */
 } cap_config;
 
 void cap_config_default(cap_config *c);
@@ -126,7 +129,7 @@ void cap_decoder_chains(const cap_decoder *d, uint32_t *tcp_max, uint32_t *frag_
 
 /* Which worker a frame belongs to (cap_shard.c): a hash of the client
  * address (the side whose port is not a SIP port; between two SIP ports,
- * the sender of a request), or of both addresses when that cannot be told
+ * the sender of a request; an IPv6 one's client_prefix6 network), or of both addresses when that cannot be told
  * (IP fragments, other traffic). The same for every frame of a TCP
  * connection, a fragmented datagram, and a UA's dialogs with its proxy.
  * 0 when the frame cannot be decoded that far. */

@@ -106,6 +106,7 @@ void cap_config_default(cap_config *c) {
     c->max_frag_sets = 8192;
     c->max_frag_bytes = 67108864;
     c->frag_timeout_s = 30;
+    c->client_prefix6 = 64;
     sip_limits_default(&c->sip);
 }
 

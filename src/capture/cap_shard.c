@@ -3,7 +3,7 @@
  *
  * Owns: a stateless peek through the link and IP headers to the addresses
  * and ports of a frame, and the choice of the client address as the shard
- * key, and the payload a frame carries (a whole UDP datagram, or a TCP
+ * key (an IPv6 client's network, as the detector counts its sources), and the payload a frame carries (a whole UDP datagram, or a TCP
  * segment's data) for the reader's look at new calls (insp.c); and, with
  * several workers, the reader's IP fragment reassembly (cap_defrag), so that
  * a fragmented datagram is sharded by its ports like every other packet of
@@ -160,10 +160,19 @@ static uint64_t client_key(const cap_config *c, uint64_t hs, uint64_t hd, uint16
     return hs ^ hd;
 }
 
-static uint64_t addr_hash(const uint8_t *ip, uint32_t alen) { return fs_hash_bytes(ip, alen, 0x5348); }
+/* An address's share of the shard key: an IPv6 client by its network
+ * (client_prefix6), so that a host sending from many addresses of its /64
+ * lands on one worker, which counts them together as one source. */
+static uint64_t addr_hash(const cap_config *c, const uint8_t *ip, uint32_t alen) {
+    if (alen != 16 || c->client_prefix6 >= 128) return fs_hash_bytes(ip, alen, 0x5348);
+    fs_addr a = {.family = 6}, net;
+    memcpy(a.ip, ip, 16);
+    fs_addr_source_net(&a, c->client_prefix6, &net);
+    return fs_hash_bytes(net.ip, 16, 0x5348);
+}
 
 static uint64_t shard_key(const cap_config *c, const l4_peek *k) {
-    uint64_t hs = addr_hash(k->src, k->alen), hd = addr_hash(k->dst, k->alen);
+    uint64_t hs = addr_hash(c, k->src, k->alen), hd = addr_hash(c, k->dst, k->alen);
     if (k->fragment || (k->proto != 17 && k->proto != 6) || !k->l4 || k->l4len < 4) return hs ^ hd;
     bool udp_payload = k->proto == 17 && k->l4len >= 16;
     return client_key(c, hs, hd, be16(k->l4), be16(k->l4 + 2), udp_payload ? k->l4 + 8 : NULL,
@@ -172,7 +181,7 @@ static uint64_t shard_key(const cap_config *c, const l4_peek *k) {
 
 uint64_t cap_shard_key_hep(const cap_config *c, const cap_hep *h) {
     uint32_t alen = h->src.addr.family == 6 ? 16 : 4;
-    return client_key(c, addr_hash(h->src.addr.ip, alen), addr_hash(h->dst.addr.ip, alen), h->src.port,
+    return client_key(c, addr_hash(c, h->src.addr.ip, alen), addr_hash(c, h->dst.addr.ip, alen), h->src.port,
                       h->dst.port, h->payload, h->payload_len);
 }
 

@@ -655,14 +655,24 @@ static void print_messages(FILE *o, const insp_stats *s, int width) {
     print_anomalies(o, d, width);
 }
 
+/* A talker as the summary names it: its address, or an IPv6 source
+ * network (state.ipv6_source_prefix) as "2001:db8:1:2::/64". */
+static const char *talker_name(const det_talker *t, char *buf, size_t n) {
+    char ip[FS_ADDR_STRLEN];
+    fs_addr_str(&t->addr, ip, sizeof ip);
+    if (t->prefix >= 128) snprintf(buf, n, "%s", ip);
+    else snprintf(buf, n, "%s/%u", ip, (unsigned)t->prefix);
+    return buf;
+}
+
 static void print_talkers(FILE *o, insp *in) {
     det_talker t[TOP_TALKERS];
     int n = insp_top_talkers(in, t, TOP_TALKERS);
     if (n == 0) return;
     fprintf(o, "\nTOP TALKERS (requests sent)\n");
-    char ip[TOP_TALKERS][FS_ADDR_STRLEN];
+    char ip[TOP_TALKERS][FS_ADDR_STRLEN + 4];
     int wip = 15; /* the longest address shown, at least an IPv4 one */
-    for (int i = 0; i < n; i++) wip = max_int(wip, (int)strlen(fs_addr_str(&t[i].addr, ip[i], sizeof ip[i])));
+    for (int i = 0; i < n; i++) wip = max_int(wip, (int)strlen(talker_name(&t[i], ip[i], sizeof ip[i])));
     for (int i = 0; i < n; i++) {
         char a[16], b[16];
         fmt_count(t[i].requests, a, sizeof a);

@@ -55,6 +55,7 @@ void cfg_defaults(fs38_config *c) {
     c->max_sources = 65536;
     c->max_dialogs = 65536;
     c->max_incidents = 16384;
+    c->ipv6_source_prefix = c->capture.client_prefix6 = 64;
     c->default_trust = TRUST_UNTRUSTED;
     for (int r = 0; r < R__COUNT; r++) {
         const det_rule_info *ri = &det_rule_table[r];
@@ -819,6 +820,14 @@ static fs_code state_key(cfg_parser *P, const char *key, void *ctx) {
     fs38_config *c = P->c;
     if (!strcmp(key, "max_sources")) return get_u32(P, 1, CFG_MAX_COUNT, &c->max_sources);
     if (!strcmp(key, "max_dialogs")) return get_u32(P, 1, CFG_MAX_COUNT, &c->max_dialogs);
+    if (!strcmp(key, "ipv6_source_prefix")) {
+        /* /32 is the smallest an ISP holds (RFC 6177): wider groups strangers */
+        uint32_t v;
+        fs_code rc = get_u32(P, 32, 128, &v);
+        if (rc) return rc;
+        c->ipv6_source_prefix = c->capture.client_prefix6 = (uint8_t)v;
+        return FS_OK;
+    }
     return get_u32(P, 1, CFG_MAX_COUNT, &c->max_incidents);
 }
 
@@ -1183,7 +1192,8 @@ static const char *const limits_keys[] = {
     "max_message",   "max_headers",  "max_header_len", "max_uri_len",
     "max_tcp_flows", "max_flow_bytes", "max_tcp_bytes", "tcp_idle_s",
     "max_frag_sets", "max_frag_bytes", "frag_timeout_s", NULL};
-static const char *const state_keys[] = {"max_sources", "max_dialogs", "max_incidents", NULL};
+static const char *const state_keys[] = {"max_sources", "max_dialogs", "max_incidents",
+                                         "ipv6_source_prefix", NULL};
 static const char *const home_keys[] = {"prefixes", "domains", NULL};
 
 static fs_code root_key(cfg_parser *P, const char *key, void *ctx) {

@@ -76,6 +76,8 @@ typedef struct fs38_config {
     uint32_t max_sources;    /* per-source tracking entries (default 65536) */
     uint32_t max_dialogs;    /* tracked calls (default 65536) */
     uint32_t max_incidents;  /* open incidents (default 16384) */
+    uint8_t ipv6_source_prefix; /* IPv6 sources count per /N network (default 64; 128 = per
+                                 * address); also capture.client_prefix6 (fs_addr_source_net) */
 
     /* trust zones */
     uint8_t nzones;

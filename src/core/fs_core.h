@@ -131,6 +131,38 @@ static inline uint64_t fs_addr_hash(const fs_addr *a, uint64_t seed) {
     else memcpy(&hi, a->ip + 8, 8);
     return fs_mix64((seed ^ a->family) + lo * 0x9e3779b97f4a7c15ULL + fs_mix64(hi ^ seed));
 }
+/* The network an address counts under when IPv6 sources are grouped by
+ * their /prefix6 (state.ipv6_source_prefix): a host holds at least a /64
+ * and can send from any address of it. *out is a's network, its bits past
+ * prefix6 cleared; the return is the prefix length that applies, 128 when a
+ * stands alone (*out = *a): every IPv4 address, prefix6 >= 128, and the IPv6
+ * addresses whose /64 names no one host's network -- the first /64 (::1,
+ * IPv4-mapped ::ffff:a.b.c.d and -compatible), 64:ff9b::/32 (NAT64/SIIT:
+ * IPv4 hosts translated, RFC 6052/8215) and link-local fe80::/10 (every
+ * link's hosts share fe80::/64). IPv4 pays one compare. */
+static inline uint8_t fs_addr_source_net(const fs_addr *a, uint8_t prefix6, fs_addr *out) {
+    *out = *a;
+    if (a->family != 6 || prefix6 >= 128) return 128;
+    uint64_t hi = 0, lo = 0;
+    for (int i = 0; i < 8; i++) { /* big-endian words, whatever the host */
+        hi = hi << 8 | a->ip[i];
+        lo = lo << 8 | a->ip[8 + i];
+    }
+    if (hi == 0 || hi >> 32 == 0x0064ff9bULL || hi >> 54 == 0x3faULL) return 128;
+    if (prefix6 <= 64) {
+        hi &= prefix6 ? ~0ULL << (64 - prefix6) : 0;
+        lo = 0;
+    } else {
+        lo &= ~0ULL << (128 - prefix6);
+    }
+    for (int i = 7; i >= 0; i--) {
+        out->ip[i] = (uint8_t)hi;
+        out->ip[8 + i] = (uint8_t)lo;
+        hi >>= 8;
+        lo >>= 8;
+    }
+    return prefix6;
+}
 /* "192.0.2.1" / "2001:db8::1"; buf at least FS_ADDR_STRLEN. */
 #define FS_ADDR_STRLEN 48
 const char *fs_addr_str(const fs_addr *a, char *buf, size_t n);

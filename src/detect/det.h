@@ -57,7 +57,8 @@ typedef struct det_memory {
 } det_memory;
 
 typedef struct det_talker {
-    fs_addr addr;
+    fs_addr addr;       /* a source: an address, or an IPv6 network (state.ipv6_source_prefix) */
+    uint8_t prefix;     /* addr's prefix length, 128 = one address (every IPv4 one) */
     uint64_t messages;
     uint64_t requests;
     uint32_t incidents;

@@ -99,7 +99,7 @@ static void flood_source(det_ctx *c) {
     ev_event *ev = det_hit_since(c, R_FLOOD_SOURCE, det_key_addr(c->eng, &s->addr, SALT_FLOOD), add, s->flood_start, &opened);
     if (!ev) return;
     if (opened) {
-        ip_observable(ev, &s->addr, "source");
+        det_source_observables(ev, s, det_requester_addr(c));
         ev_set_str(ev, "trigger", trigger);
     }
     ev_set_int(ev, "requests", s->flood_total);
@@ -273,7 +273,7 @@ static void scan_behaviour(det_ctx *c) {
     uint32_t add = crossing_add(&s->scan_flagged, s->scan_probes);
     ev_event *ev = det_hit_since(c, R_SCAN_BEHAVIOUR, det_key_addr(c->eng, &s->addr, SALT_SCAN), add, s->scan_start, &opened);
     if (!ev) return;
-    if (opened) ip_observable(ev, &s->addr, "source");
+    if (opened) det_source_observables(ev, s, det_requester_addr(c));
     ev_set_int_max(ev, "distinct_targets", distinct);
     ev_set_int(ev, "probes", s->scan_probes);
     ev_set_str(ev, "method", sip_method_name((sip_method)m->method));
@@ -331,7 +331,7 @@ static void enumeration(det_ctx *c) {
     uint32_t add = crossing_add(&s->enum_flagged, s->enum_probes);
     ev_event *ev = det_hit_since(c, R_ENUM_EXTENSIONS, det_key_addr(c->eng, &s->addr, SALT_ENUM), add, s->enum_start, &opened);
     if (!ev) return;
-    if (opened) ip_observable(ev, &s->addr, "source");
+    if (opened) det_source_observables(ev, s, det_requester_addr(c));
     ev_set_int_max(ev, "distinct_users", distinct);
     ev_set_int(ev, "not_found", s->enum_not_found);
     ev_set_int(ev, "found", s->enum_exists);
@@ -449,7 +449,7 @@ static void brute_one_user(det_ctx *c, det_source *s, uint64_t user) {
     uint32_t add = crossing_add(&s->brute_user_flagged, *fails);
     ev_event *ev = det_hit_since(c, R_BRUTE_ONE_USER, det_key_addr(c->eng, &s->addr, SALT_BRUTE), add, s->brute_start, &opened);
     if (!ev) return;
-    if (opened) ip_observable(ev, &s->addr, "source");
+    if (opened) det_source_observables(ev, s, det_requester_addr(c));
     s->brute_user = user;
     s->brute_user_fails = *fails;
     ev_set_int_max(ev, "failures", *fails);
@@ -471,7 +471,7 @@ static void brute_many_users(det_ctx *c, det_source *s, uint64_t user) {
     uint32_t add = crossing_add(&s->brute_flagged, s->brute_fails);
     ev_event *ev = det_hit_since(c, R_BRUTE_MANY_USERS, det_key_addr(c->eng, &s->addr, SALT_BRUTE), add, s->brute_many_start, &opened);
     if (!ev) return;
-    if (opened) ip_observable(ev, &s->addr, "source");
+    if (opened) det_source_observables(ev, s, det_requester_addr(c));
     ev_set_int_max(ev, "distinct_users", distinct);
     ev_set_int(ev, "failures", s->brute_fails);
 }

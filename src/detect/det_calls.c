@@ -119,8 +119,10 @@ static det_caller *caller_entry(det_table *callers, uint64_t key) {
 /* The source entry of address a: most often the requester of the message
  * at hand (a call's answer goes back to its caller), already loaded. */
 static det_source *source_entry(det_ctx *c, const fs_addr *a) {
-    if (c->requester && fs_addr_eq(&c->requester->addr, a)) return c->requester;
-    return det_table_find(&c->eng->sources, det_key_addr(c->eng, a, SALT_REQUESTER));
+    fs_addr net;
+    det_source_net(c->eng, a, &net);
+    if (c->requester && fs_addr_eq(&c->requester->addr, &net)) return c->requester;
+    return det_table_find(&c->eng->sources, det_key_addr(c->eng, &net, SALT_REQUESTER));
 }
 
 static uint32_t crossing_add(bool *flagged, uint32_t count) {
@@ -237,11 +239,10 @@ static void short_ring(det_ctx *c, det_call *call, uint64_t ring_us) {
     if (!wangiri_condition(c, s->wangiri_short, s->wangiri_calls, s->wangiri_answered, distinct)) return;
     bool opened;
     uint32_t add = crossing_add(&s->wangiri_flagged, s->wangiri_short);
-    ev_event *ev = det_hit_since(c, R_WANGIRI, det_key_addr(eng, &call->src, SALT_WANGIRI), add, s->wangiri_start, &opened);
+    ev_event *ev = det_hit_since(c, R_WANGIRI, det_key_addr(eng, &s->addr, SALT_WANGIRI), add, s->wangiri_start, &opened);
     if (!ev) return;
     if (opened) {
-        char ip[FS_ADDR_STRLEN];
-        ev_add_observable(ev, "ip", fs_addr_str(&call->src, ip, sizeof ip), "source");
+        det_source_observables(ev, s, &call->src);
         ev_set_str(ev, "keyed_by", "source");
     }
     number_observable(ev, call->caller, "caller");
@@ -366,8 +367,7 @@ static void irsf_velocity(det_ctx *c, det_call *call, det_caller *k) {
     ev_event *ev = det_hit_since(c, R_IRSF_VELOCITY, det_key_addr(eng, &s->addr, SALT_IRSF), add, s->irsf_start, &opened);
     if (!ev) return;
     if (opened) {
-        char ip[FS_ADDR_STRLEN];
-        ev_add_observable(ev, "ip", fs_addr_str(&s->addr, ip, sizeof ip), "source");
+        det_source_observables(ev, s, &c->p->src.addr);
         ev_set_str(ev, "keyed_by", "source");
     }
     irsf_range_observable(c, ev, call);

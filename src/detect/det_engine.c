@@ -35,6 +35,7 @@ det_engine *det_engine_new(const fs38_config *cfg, det_event_fn fn, void *user, 
     eng->emit = fn;
     eng->user = user;
     eng->limits = cfg->capture.sip;
+    eng->source_prefix6 = cfg->ipv6_source_prefix;
     randombytes_buf(&eng->seed, sizeof eng->seed);
     bool ok = det_table_init(&eng->sources, cfg->max_sources, sizeof(det_source)) &&
               det_table_init(&eng->dests, cfg->max_sources / 4 + 64, sizeof(det_dest)) &&
@@ -187,7 +188,9 @@ static uint64_t incident_key(det_rule_id r, uint64_t key_hash) {
 void det_sample_request(det_ctx *c, det_rule_id r, uint64_t key_hash) {
     if (!c->m || !c->m->is_request) return;
     det_incident *inc = det_table_find(&c->eng->incidents, incident_key(r, key_hash));
-    if (inc && inc->ev->sample.status) sample_fill(&inc->ev->sample, c);
+    if (!inc || !inc->ev->sample.status) return;
+    sample_fill(&inc->ev->sample, c);
+    ev_source_ip_follows_sample(inc->ev); /* an IPv6 source's ip is its sample's */
 }
 
 /* Rules that judge the message itself: keyed by its sender, a response's
@@ -447,7 +450,7 @@ static det_source *requester_entry(det_engine *eng, const fs_addr *a, uint64_t k
     bool created, evicted;
     det_source *s = det_table_upsert(&eng->sources, key, ts, &created, &evicted);
     if (evicted) eng->stats.sources_evicted++;
-    if (created) s->addr = *a;
+    if (created) s->prefix = det_source_net(eng, a, &s->addr);
     return s;
 }
 
@@ -496,8 +499,8 @@ void det_process(det_engine *eng, const cap_payload *p) {
 
     /* The state tables are far bigger than the caches: start loading the
      * buckets this message will need while the parser works. */
-    uint64_t src_key = det_key_addr(eng, &p->src.addr, DET_SALT_REQUESTER);
-    uint64_t dst_key = det_key_addr(eng, &p->dst.addr, DET_SALT_REQUESTER);
+    uint64_t src_key = det_key_source(eng, &p->src.addr);
+    uint64_t dst_key = det_key_source(eng, &p->dst.addr);
     det_table_prefetch(&eng->sources, src_key);
     det_table_prefetch(&eng->sources, dst_key);
     uint64_t dest_key = det_key_addr(eng, &p->dst.addr, DET_SALT_DEST);
@@ -623,7 +626,8 @@ bool det_talker_before(const det_talker *a, const det_talker *b) {
     if (a->requests != b->requests) return a->requests > b->requests;
     if (a->messages != b->messages) return a->messages > b->messages;
     if (a->addr.family != b->addr.family) return a->addr.family < b->addr.family;
-    return memcmp(a->addr.ip, b->addr.ip, sizeof a->addr.ip) < 0;
+    int order = memcmp(a->addr.ip, b->addr.ip, sizeof a->addr.ip);
+    return order ? order < 0 : a->prefix > b->prefix;
 }
 
 int det_top_talkers(const det_engine *eng, det_talker *out, int n) {
@@ -632,7 +636,7 @@ int det_top_talkers(const det_engine *eng, det_talker *out, int n) {
     for (uint32_t i = 0; i < det_table_slots(t); i++) {
         det_source *s = det_table_at(t, i);
         if (!s || s->requests == 0) continue;
-        det_talker cand = {s->addr, s->messages, s->requests, s->incidents};
+        det_talker cand = {s->addr, s->prefix, s->messages, s->requests, s->incidents};
         int pos = have < n ? have : n;
         while (pos > 0 && det_talker_before(&cand, &out[pos - 1])) {
             if (pos < n) out[pos] = out[pos - 1];
@@ -644,6 +648,30 @@ int det_top_talkers(const det_engine *eng, det_talker *out, int n) {
         }
     }
     return have;
+}
+
+/* ---- sources ---------------------------------------------------------------------------- */
+
+static void net_observables(ev_event *ev, const fs_addr *net, uint8_t prefix, const fs_addr *addr) {
+    char ip[FS_ADDR_STRLEN];
+    if (prefix >= 128) {
+        ev_add_observable(ev, "ip", fs_addr_str(net, ip, sizeof ip), "source");
+        return;
+    }
+    char cidr[FS_ADDR_STRLEN + 4];
+    snprintf(cidr, sizeof cidr, "%s/%u", fs_addr_str(net, ip, sizeof ip), (unsigned)prefix);
+    ev_add_observable(ev, "cidr", cidr, "source");
+    ev_add_observable(ev, "ip", fs_addr_str(addr, ip, sizeof ip), "source");
+}
+
+void det_source_observables(ev_event *ev, const det_source *s, const fs_addr *addr) {
+    net_observables(ev, &s->addr, s->prefix, addr);
+}
+
+void det_sender_observables(ev_event *ev, const det_ctx *c) {
+    fs_addr net;
+    uint8_t prefix = det_source_net(c->eng, &c->p->src.addr, &net);
+    net_observables(ev, &net, prefix, &c->p->src.addr);
 }
 
 /* ---- numbers and users ------------------------------------------------------------------- */

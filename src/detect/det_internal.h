@@ -135,11 +135,13 @@ static inline bool det_window_roll(uint64_t *start_us, uint64_t now_us, uint32_t
  * of its source (det_process prefetches them); the rest serve rarer events. */
 typedef struct det_source {
     det_entry e;
-    fs_addr addr;
+    fs_addr addr;               /* the address, or an IPv6 one's network (det_source_net) */
     bool flood_flagged, scan_flagged, enum_flagged, brute_flagged, brute_user_flagged;
     bool irsf_flagged, wangiri_flagged;
     uint64_t messages, requests;
     uint32_t incidents;
+    uint8_t prefix;             /* addr's prefix length: 128 = one address (all IPv4); here,
+                                 * where padding was, so the entry does not grow */
     /* flood (SIP-FLOOD-001): every request */
     uint32_t flood_total, flood_invite, flood_register, flood_options;
     uint64_t flood_start;
@@ -288,6 +290,7 @@ struct det_engine {
     det_shared *shared;     /* what the workers agree on (det_shared.c), NULL with one */
     unsigned shard_index;   /* this engine's worker number */
     uint64_t seed;
+    uint8_t source_prefix6; /* cfg->ipv6_source_prefix (det_source_net) */
     uint64_t now_us;        /* the clock: max capture time seen, since the last step back */
     uint32_t clock_behind;  /* ticks in a row more than DET_CLOCK_STEP_US behind the clock */
     bool clock_follow;      /* a new input began (det_clock_follow) */
@@ -360,6 +363,44 @@ static inline uint64_t det_key(const det_engine *eng, const void *p, size_t n, u
 static inline uint64_t det_key_addr(const det_engine *eng, const fs_addr *a, uint64_t salt) {
     return fs_addr_hash(a, eng->seed ^ (salt * 0x9e3779b97f4a7c15ULL));
 }
+
+/* Sources (the sources table, the rules counting per source) are
+ * addresses, IPv6 ones grouped by their /state.ipv6_source_prefix network
+ * (fs_addr_source_net): *out is a's source, the return its prefix length. */
+static inline uint8_t det_source_net(const det_engine *eng, const fs_addr *a, fs_addr *out) {
+    return fs_addr_source_net(a, eng->source_prefix6, out);
+}
+/* The key of a's source in the sources table: IPv4 as its address, IPv6
+ * with one mask more. */
+static inline uint64_t det_key_source(const det_engine *eng, const fs_addr *a) {
+    if (a->family != 6) return det_key_addr(eng, a, DET_SALT_REQUESTER);
+    fs_addr net;
+    det_source_net(eng, a, &net);
+    return det_key_addr(eng, &net, DET_SALT_REQUESTER);
+}
+/* The requester of the message at hand: a request's sender, a response's
+ * destination (the address itself, not its source network). */
+static inline const fs_addr *det_requester_addr(const det_ctx *c) {
+    return c->m->is_request ? &c->p->src.addr : &c->p->dst.addr;
+}
+/* The observables naming source s in an event keyed by it: its address
+ * (`ip`), or for an IPv6 network the network to block (`cidr`) and `addr`,
+ * the address of the message at hand (`ip`). Both with role source. */
+void det_source_observables(ev_event *ev, const det_source *s, const fs_addr *addr);
+/* Rules that judge one request, or one message that it takes a sender to
+ * block for (SIP-MAL-*, SIP-PROTO-*, SIP-SCAN-001, SIP-TRUST-001, SIP-CLI-*),
+ * key their incidents by the sender's source, like the counting rules: a
+ * scanner hopping over its /64 is one incident, not one per address (and
+ * cannot fill the incident table). The key, salted: */
+static inline uint64_t det_key_sender(const det_ctx *c, uint64_t salt) {
+    const fs_addr *a = &c->p->src.addr;
+    if (a->family != 6) return det_key_addr(c->eng, a, salt);
+    fs_addr net;
+    det_source_net(c->eng, a, &net);
+    return det_key_addr(c->eng, &net, salt);
+}
+/* det_source_observables for the sender's source, the sender's address. */
+void det_sender_observables(ev_event *ev, const det_ctx *c);
 
 /* Normalise a SIP user / tel number to "+digits" when it is an international
  * number, or to digits/user otherwise. Returns false if nothing usable. */

@@ -50,15 +50,12 @@ static void note_anomaly(ev_event *ev, const char *code) {
     ev_set_str(ev, "anomalies", buf);
 }
 
-static void source_observable(ev_event *ev, const det_ctx *c) {
-    char ip[FS_ADDR_STRLEN];
-    ev_add_observable(ev, "ip", fs_addr_str(&c->p->src.addr, ip, sizeof ip), "source");
-}
+static void source_observable(ev_event *ev, const det_ctx *c) { det_sender_observables(ev, c); }
 
 static void anomaly_hits(det_ctx *c) {
     const sip_msg *m = c->m;
     if (!m->nanom) return; /* most messages */
-    uint64_t key = det_key_addr(c->eng, &c->p->src.addr, 11);
+    uint64_t key = det_key_sender(c, 11);
     bool seen[R__COUNT] = {false};
     for (unsigned i = 0; i < m->nanom; i++) {
         det_rule_id r = rule_for_anomaly((sip_anomaly)m->anom[i]);
@@ -84,7 +81,7 @@ static void max_forwards_check(det_ctx *c) {
     double max_initial = det_rule_cfg(c, R_PROTO_MAX_FORWARDS)->param[0];
     if ((double)m->max_forwards <= max_initial) return;
     bool opened;
-    ev_event *ev = det_hit(c, R_PROTO_MAX_FORWARDS, det_key_addr(c->eng, &c->p->src.addr, 11), 1, &opened);
+    ev_event *ev = det_hit(c, R_PROTO_MAX_FORWARDS, det_key_sender(c, 11), 1, &opened);
     if (!ev) return;
     if (opened) source_observable(ev, c);
     note_anomaly(ev, "MAX_FORWARDS_ABOVE_INITIAL");
@@ -203,7 +200,7 @@ static void fingerprint_check(det_ctx *c) {
     const char *fp = message_fingerprint(c->m);
     if (!fp) return;
     bool opened;
-    ev_event *ev = det_hit(c, R_SCAN_FINGERPRINT, det_key_addr(c->eng, &c->p->src.addr, 12), 1, &opened);
+    ev_event *ev = det_hit(c, R_SCAN_FINGERPRINT, det_key_sender(c, 12), 1, &opened);
     if (!ev) return;
     if (opened) {
         source_observable(ev, c);
@@ -223,14 +220,14 @@ static void detector_anomalies(det_ctx *c) {
     bool opened;
     if (m->via_branch.len && !fs_str_istarts(m->via_branch, "z9hG4bK") &&
         !sip_msg_has_anomaly(m, SIP_A_VIA_BRANCH_NO_COOKIE)) {
-        ev_event *ev = det_hit(c, R_PROTO_BRANCH_COOKIE, det_key_addr(c->eng, &c->p->src.addr, 11), 1, &opened);
+        ev_event *ev = det_hit(c, R_PROTO_BRANCH_COOKIE, det_key_sender(c, 11), 1, &opened);
         if (ev) {
             if (opened) source_observable(ev, c);
             note_anomaly(ev, "VIA_BRANCH_NO_COOKIE");
         }
     }
     if (m->method == SIP_M_UNKNOWN && !sip_msg_has_anomaly(m, SIP_A_METHOD_UNKNOWN)) {
-        ev_event *ev = det_hit(c, R_PROTO_METHOD, det_key_addr(c->eng, &c->p->src.addr, 11), 1, &opened);
+        ev_event *ev = det_hit(c, R_PROTO_METHOD, det_key_sender(c, 11), 1, &opened);
         if (ev) {
             if (opened) source_observable(ev, c);
             note_anomaly(ev, "METHOD_UNKNOWN");

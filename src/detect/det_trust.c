@@ -34,6 +34,9 @@ static const sip_header_id trust_headers[] = {
 #define TRUSTED_DEFAULT_ASSERT \
     (HBIT(SIP_H_P_ASSERTED_IDENTITY) | HBIT(SIP_H_HISTORY_INFO) | HBIT(SIP_H_P_CHARGING_VECTOR) | HBIT(SIP_H_PRIVACY))
 
+/* The sender as an observable, for SIP-TOPO-001 and SIP-INFO-*: a server's
+ * own leak, told (and keyed) per address, not per source network; the
+ * other rules here name and key the sender's source (det_key_sender). */
 static void src_observable(ev_event *ev, const det_ctx *c) {
     char ip[FS_ADDR_STRLEN];
     ev_add_observable(ev, "ip", fs_addr_str(&c->p->src.addr, ip, sizeof ip), "source");
@@ -118,10 +121,10 @@ static void trust_headers_check(det_ctx *c) {
         if (m->first[h] < 0 || (allowed & HBIT(h))) continue;
         if (!ev) {
             bool opened;
-            ev = det_hit(c, R_TRUST_HEADER, det_key_addr(c->eng, &c->p->src.addr, SALT_TRUST), 1, &opened);
+            ev = det_hit(c, R_TRUST_HEADER, det_key_sender(c, SALT_TRUST), 1, &opened);
             if (!ev) return;
             if (opened) {
-                src_observable(ev, c);
+                det_sender_observables(ev, c);
                 ev_set_str(ev, "zone", zone_name(c, c->src_zone));
                 ev_set_str(ev, "trust", cfg_trust_name(c->src_trust));
             }
@@ -194,10 +197,10 @@ static void cli_home_check(det_ctx *c) {
         char num[32], match[136];
         if (!home_identity(c, ids[i].value, num, sizeof num, match, sizeof match)) continue;
         bool opened;
-        ev_event *ev = det_hit(c, R_CLI_HOME_IDENTITY, det_key_addr(c->eng, &c->p->src.addr, SALT_CLI_HOME), 1, &opened);
+        ev_event *ev = det_hit(c, R_CLI_HOME_IDENTITY, det_key_sender(c, SALT_CLI_HOME), 1, &opened);
         if (!ev) return;
         if (opened) {
-            src_observable(ev, c);
+            det_sender_observables(ev, c);
             ev_set_str(ev, "zone", zone_name(c, c->src_zone));
             ev_set_str(ev, "trust", cfg_trust_name(c->src_trust));
         }
@@ -260,9 +263,9 @@ static void cli_invalid_check(det_ctx *c) {
         const char *why = invalid_reason(c, &u, num, sizeof num);
         if (!why) continue;
         bool opened;
-        ev_event *ev = det_hit(c, R_CLI_INVALID, det_key_addr(c->eng, &c->p->src.addr, SALT_CLI_INVALID), 1, &opened);
+        ev_event *ev = det_hit(c, R_CLI_INVALID, det_key_sender(c, SALT_CLI_INVALID), 1, &opened);
         if (!ev) return;
-        if (opened) src_observable(ev, c);
+        if (opened) det_sender_observables(ev, c);
         detail_list_add(ev, "reasons", why);
         detail_list_add(ev, "identity_header", ids[i].name);
         char shown[64];

@@ -76,6 +76,24 @@ void ev_add_observable(ev_event *ev, const char *kind, const char *value, const 
     snprintf(o->role, sizeof o->role, "%s", role);
 }
 
+void ev_source_ip_follows_sample(ev_event *ev) {
+    ev_observable *ip = NULL;
+    bool network = false;
+    for (unsigned i = 0; i < ev->nobs; i++) {
+        if (strcmp(ev->obs[i].role, "source") != 0) continue;
+        if (!strcmp(ev->obs[i].kind, "cidr")) network = true;
+        else if (!strcmp(ev->obs[i].kind, "ip") && !ip) ip = &ev->obs[i];
+    }
+    if (!network || !ip) return;
+    /* sample.src is "[v6]:port" (or "a.b.c.d:port") */
+    const char *s = ev->sample.src, *end;
+    if (s[0] == '[') end = strchr(++s, ']');
+    else end = strrchr(s, ':');
+    fs_addr a;
+    if (!end || !fs_addr_parse_str(fs_str_make(s, (size_t)(end - s)), &a)) return;
+    fs_addr_str(&a, ip->value, sizeof ip->value);
+}
+
 /* Detectors update the details of an open incident on every message that
  * adds to it: the first two letters settle most comparisons without a call
  * ("requests" against "rate"). */

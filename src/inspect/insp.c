@@ -148,6 +148,7 @@ static void add_share(ev_event *a, const ev_event *b) {
     if (b->first_us < a->first_us) {
         a->first_us = b->first_us;
         a->sample = b->sample;
+        ev_source_ip_follows_sample(a);
     }
     if (b->last_us > a->last_us) a->last_us = b->last_us;
     if (b->valid_until_us > a->valid_until_us) a->valid_until_us = b->valid_until_us;

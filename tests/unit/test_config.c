@@ -707,7 +707,35 @@ static void test_values_that_mislead(void) {
     CHECK_MSG(!g_cfg.high_risk_file[0], "high_risk_file %s", g_cfg.high_risk_file);
 }
 
+/* state.ipv6_source_prefix: IPv6 sources counted per network (default /64),
+ * the workers' sharding following it; 32-128. */
+static void test_ipv6_source_prefix(void) {
+    fs38_config *c = malloc(sizeof *c);
+    fs_err e = {0};
+    cfg_defaults(c);
+    CHECK_EQ_INT(c->ipv6_source_prefix, 64);
+    CHECK_EQ_INT(c->capture.client_prefix6, 64);
+    static const struct { const char *yaml; int want; } good[] = {
+        {"state: {ipv6_source_prefix: 48}\n", 48}, {"state: {ipv6_source_prefix: 128}\n", 128},
+        {"state: {ipv6_source_prefix: 32}\n", 32}, {"state: {max_sources: 10}\n", 64}};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        fs_code rc = cfg_load_buffer(c, good[i].yaml, strlen(good[i].yaml), ".", &e);
+        CHECK_MSG(rc == FS_OK, "%s: %s", good[i].yaml, e.msg);
+        CHECK_EQ_INT(c->ipv6_source_prefix, good[i].want);
+        CHECK_EQ_INT(c->capture.client_prefix6, good[i].want);
+    }
+    static const char *const bad[] = {"state: {ipv6_source_prefix: 31}\n", "state: {ipv6_source_prefix: 129}\n",
+                                      "state: {ipv6_source_prefix: /64}\n", "state: {ipv6_source_prefix: 0}\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        fs_code rc = cfg_load_buffer(c, bad[i], strlen(bad[i]), ".", &e);
+        CHECK_MSG(rc == FS_ERR_CONFIG, "%s accepted", bad[i]);
+        CHECK_MSG(contains(e.msg, "state.ipv6_source_prefix") && contains(e.msg, "32-128"), "%s: %s", bad[i], e.msg);
+    }
+    free(c);
+}
+
 int main(void) {
+    test_ipv6_source_prefix();
     test_defaults();
     test_shipped_config();
     test_full();

@@ -1234,6 +1234,263 @@ static void test_talker_incidents(void) {
     world_free(&w);
 }
 
+/* ---- IPv6 sources grouped by their network (state.ipv6_source_prefix) ------------------------ */
+
+/* The i-th address an attacker holding 2001:db8:1:2::/64 sends from: a new
+ * one for every message (privacy addresses, or any raw tool). */
+static const char *rot6(char *buf, size_t n, int i) {
+    snprintf(buf, n, "[2001:db8:1:2:%x:%x:%x:%x]:5060", 0x1000 + i * 7, (i * 40503) & 0xffff,
+             (i * 2654435761u) >> 16 & 0xffff, i + 1);
+    return buf;
+}
+
+static fs38_config *config_yaml(const char *base, const char *yaml) {
+    fs38_config *cfg = base ? config_zones() : config_default();
+    fs_err e = {0};
+    fs_code rc = cfg_load_buffer(cfg, yaml, strlen(yaml), base ? base : ".", &e);
+    CHECK_MSG(rc == FS_OK, "config: %s", e.msg);
+    return cfg;
+}
+
+/* SIP-SCAN-002 and SIP-SCAN-001: an svmap-like sweep of 30 targets, one
+ * OPTIONS from each of 30 addresses of the attacker's /64. */
+static void rotating_scan(world *w, const char *net_fmt) {
+    for (int i = 0; i < 30; i++) {
+        char src[64], dst[64], ruri[64];
+        if (net_fmt) snprintf(src, sizeof src, net_fmt, i + 1);
+        else rot6(src, sizeof src, i);
+        snprintf(dst, sizeof dst, "[2001:db8:ffff::%x]:5060", i + 1);
+        snprintf(ruri, sizeof ruri, "sip:100@[2001:db8:ffff::%x]", i + 1);
+        req(w, src, dst, T0 + SEC(i * 0.2), "OPTIONS", ruri, "\"sipvicious\"<sip:100@1.1.1.1>;tag=6331",
+            "\"sipvicious\"<sip:100@1.1.1.1>", "svm6", 1,
+            "User-Agent: friendly-scanner\r\nContact: <sip:123@1.1.1.1>\r\n", NULL);
+    }
+}
+
+/* fs_addr_source_net: the network bits kept, the rest cleared; addresses
+ * standing for no one host's network alone. */
+static void test_source_net(void) {
+    static const struct { const char *addr; uint8_t prefix6; const char *net; int len; } cases[] = {
+        {"2001:db8:1:2:a:b:c:d", 64, "2001:db8:1:2::", 64}, {"2001:db8:1:2:a:b:c:d", 48, "2001:db8:1::", 48},
+        {"2001:db8:1:2ff:a:b:c:d", 56, "2001:db8:1:200::", 56}, {"2001:db8:1:2:ffff::1", 65, "2001:db8:1:2:8000::", 65},
+        {"2001:db8:1:2:a:b:c:d", 127, "2001:db8:1:2:a:b:c:c", 127}, {"2001:db8:1:2:a:b:c:d", 128, "2001:db8:1:2:a:b:c:d", 128},
+        {"fd00:1:2:3::9", 64, "fd00:1:2:3::", 64}, {"203.0.113.7", 64, "203.0.113.7", 128},
+        {"::ffff:203.0.113.7", 64, "::ffff:203.0.113.7", 128}, {"::1", 64, "::1", 128},
+        {"64:ff9b::cb00:7107", 64, "64:ff9b::cb00:7107", 128}, {"64:ff9b:1::cb00:7107", 48, "64:ff9b:1::cb00:7107", 128},
+        {"fe80::1:2", 64, "fe80::1:2", 128}, {"febf::1", 64, "febf::1", 128}, {"fec0::1", 64, "fec0::", 64}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        fs_addr a, net, want;
+        CHECK(fs_addr_parse(cases[i].addr, &a) && fs_addr_parse(cases[i].net, &want));
+        int len = fs_addr_source_net(&a, cases[i].prefix6, &net);
+        char got[FS_ADDR_STRLEN];
+        CHECK_MSG(len == cases[i].len && fs_addr_eq(&net, &want), "%s /%u: %s /%d", cases[i].addr,
+                  cases[i].prefix6, fs_addr_str(&net, got, sizeof got), len);
+    }
+}
+
+static void test_ipv6_scan_enum_brute(void) {
+    world w = world_new(config_default());
+    rotating_scan(&w, NULL);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-SCAN-002"), 1);
+    const ev_event *sc = find_rule(w.out, "SIP-SCAN-002");
+    CHECK(sc && sc->count == 30);
+    CHECK(has_obs(sc, "cidr", "2001:db8:1:2::/64", "source"));
+    /* the address of the message that opened it, as its sample shows */
+    char first[64];
+    CHECK(sc && has_obs(sc, "ip", NULL, "source") && strstr(sc->sample.src, "[2001:db8:1:2:"));
+    for (unsigned i = 0; sc && i < sc->nobs; i++)
+        if (!strcmp(sc->obs[i].kind, "ip")) {
+            snprintf(first, sizeof first, "[%s]:5060", sc->obs[i].value);
+            CHECK_MSG(!strcmp(first, sc->sample.src), "%s vs %s", first, sc->sample.src);
+        }
+    /* the fingerprint rule: one incident for the /64, not one per address */
+    CHECK_EQ_INT(count_rule(w.out, "SIP-SCAN-001"), 1);
+    const ev_event *fp = find_rule(w.out, "SIP-SCAN-001");
+    CHECK(fp && fp->count == 30);
+    CHECK(has_obs(fp, "cidr", "2001:db8:1:2::/64", "source"));
+    CHECK(has_obs(fp, "sip_user_agent", "friendly-scanner", "tool"));
+    world_free(&w);
+
+    /* 128: per address, as before: no address reaches any threshold */
+    w = world_new(config_yaml(NULL, "state: {ipv6_source_prefix: 128}\n"));
+    rotating_scan(&w, NULL);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-SCAN-002"), 0);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-SCAN-001"), 30);
+    CHECK(!has_obs(find_rule(w.out, "SIP-SCAN-001"), "cidr", NULL, "source"));
+    world_free(&w);
+
+    /* /48 groups the /64s of a site; the event names the /48 */
+    w = world_new(config_yaml(NULL, "state: {ipv6_source_prefix: 48}\n"));
+    rotating_scan(&w, "[2001:db8:1:%x::1]:5060");
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-SCAN-002"), 1);
+    CHECK(has_obs(find_rule(w.out, "SIP-SCAN-002"), "cidr", "2001:db8:1::/48", "source"));
+    world_free(&w);
+
+    /* addresses whose /64 is no one host's network stay apart: IPv4-mapped
+     * (v4 hosts), NAT64/SIIT 64:ff9b::/96 (v4 hosts translated), link-local
+     * (every link's hosts share fe80::/64) */
+    static const char *const apart[] = {"[::ffff:203.0.113.%d]:5060", "[64:ff9b::cb00:71%02x]:5060",
+                                        "[fe80::1:%x]:5060"};
+    for (int k = 0; k < 3; k++) {
+        w = world_new(config_default());
+        rotating_scan(&w, apart[k]);
+        world_finish(&w);
+        CHECK_EQ_INT(count_rule(w.out, "SIP-SCAN-002"), 0);
+        CHECK_EQ_INT(count_rule(w.out, "SIP-SCAN-001"), 30);
+        world_free(&w);
+    }
+
+    /* svwar: REGISTER for users 100..139, each from another address of the
+     * /64; the registrar answers 404 (and 401 for the 4 that exist) */
+    w = world_new(config_default());
+    const char *reg = "[2001:db8:ffff::a]:5060";
+    for (int i = 0; i < 40; i++) {
+        char src[64], from[96], to[96], cid[24];
+        rot6(src, sizeof src, i);
+        snprintf(from, sizeof from, "\"%d\"<sip:%d@ims.example.net>;tag=w%d", 100 + i, 100 + i, i);
+        snprintf(to, sizeof to, "\"%d\"<sip:%d@ims.example.net>", 100 + i, 100 + i);
+        snprintf(cid, sizeof cid, "war%d", i);
+        req(&w, src, reg, T0 + SEC(i * 0.1), "REGISTER", "sip:ims.example.net", from, to, cid, 1, NULL, NULL);
+        bool exists = i % 10 == 0;
+        resp(&w, reg, src, T0 + SEC(i * 0.1) + 500, exists ? 401 : 404, exists ? "Unauthorized" : "Not Found",
+             "REGISTER", from, to, cid, 1, exists ? "WWW-Authenticate: Digest realm=\"x\", nonce=\"n\"\r\n" : NULL,
+             NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-ENUM-001"), 1);
+    const ev_event *en = find_rule(w.out, "SIP-ENUM-001");
+    CHECK(en && en->count == 40);
+    CHECK(has_obs(en, "cidr", "2001:db8:1:2::/64", "source"));
+    /* its sample became the attacker's own request: the ip follows it */
+    CHECK(en && en->sample.method[0] && en->sample.status == 0);
+    for (unsigned i = 0; en && i < en->nobs; i++)
+        if (!strcmp(en->obs[i].kind, "ip")) {
+            snprintf(first, sizeof first, "[%s]:5060", en->obs[i].value);
+            CHECK_MSG(!strcmp(first, en->sample.src), "%s vs %s", first, en->sample.src);
+        }
+    world_free(&w);
+
+    /* svcrack: 12 wrong passwords for account 250, each from a new address */
+    w = world_new(config_default());
+    for (int i = 0; i < 12; i++) {
+        char src[64], cid[24], auth[160];
+        rot6(src, sizeof src, i);
+        snprintf(cid, sizeof cid, "crk%d", i);
+        snprintf(auth, sizeof auth, "Authorization: Digest username=\"250\", realm=\"x\", nonce=\"n%d\", "
+                 "uri=\"sip:ims.example.net\", response=\"%032x\"\r\n", i, i);
+        req(&w, src, reg, T0 + SEC(i * 0.5), "REGISTER", "sip:ims.example.net", "<sip:250@ims.example.net>;tag=c",
+            "<sip:250@ims.example.net>", cid, 2, auth, NULL);
+        resp(&w, reg, src, T0 + SEC(i * 0.5) + 500, 401, "Unauthorized", "REGISTER",
+             "<sip:250@ims.example.net>;tag=c", "<sip:250@ims.example.net>;tag=s", cid, 2,
+             "WWW-Authenticate: Digest realm=\"x\", nonce=\"m\"\r\n", NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-BRUTE-001"), 1);
+    const ev_event *br = find_rule(w.out, "SIP-BRUTE-001");
+    CHECK(br && br->count == 10 + 2 && dint(br, "failures") == 12);
+    CHECK(has_obs(br, "cidr", "2001:db8:1:2::/64", "source"));
+    world_free(&w);
+}
+
+/* SIP-FLOOD-001: INVITEs, each from a new address of the /64. */
+static void rotating_flood(world *w, int n, int from_allowed) {
+    for (int i = 0; i < n; i++) {
+        char src[64], cid[24], ruri[64];
+        if (i < from_allowed) snprintf(src, sizeof src, "[2001:db8:1:2::99]:5060");
+        else rot6(src, sizeof src, i);
+        snprintf(cid, sizeof cid, "fl%d", i);
+        snprintf(ruri, sizeof ruri, "sip:+4477009%05d@ims.example.net", i);
+        req(w, src, "[2001:db8:ffff::a]:5060", T0 + SEC(i * 0.01), "INVITE", ruri, "<sip:a@x.example>;tag=1",
+            "<sip:b@ims.example.net>", cid, 1, NULL, NULL);
+    }
+}
+
+static void test_ipv6_flood_zones(void) {
+    world w = world_new(config_default());
+    rotating_flood(&w, 150, 0);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-FLOOD-001"), 1);
+    const ev_event *fl = find_rule(w.out, "SIP-FLOOD-001");
+    CHECK(fl && fl->count == 150);
+    CHECK(has_obs(fl, "cidr", "2001:db8:1:2::/64", "source"));
+    CHECK(!strcmp(dstr(fl, "trigger"), "INVITE"));
+    /* the summary lists the /64 as one talker */
+    det_talker t[4];
+    int n = det_top_talkers(w.eng, t, 4);
+    fs_addr net;
+    CHECK(fs_addr_parse("2001:db8:1:2::", &net));
+    CHECK(n >= 1 && fs_addr_eq(&t[0].addr, &net) && t[0].prefix == 64 && t[0].requests == 150);
+    /* SIP-FLOOD-001, and FRAUD-VOL-001 for the one caller of all these calls */
+    CHECK_MSG(n >= 1 && t[0].incidents == 2, "%u", n >= 1 ? t[0].incidents : 0);
+    world_free(&w);
+
+    /* allow_sources judge the address: an allow-listed host of the /64 is
+     * not counted, nor does it cover its neighbours */
+    w = world_new(config_yaml(NULL, "allow_sources: [\"2001:db8:1:2::99/128\"]\n"));
+    rotating_flood(&w, 150, 60);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-FLOOD-001"), 0);
+    world_free(&w);
+    w = world_new(config_yaml(NULL, "allow_sources: [\"2001:db8:1:2::99/128\"]\n"));
+    rotating_flood(&w, 160, 40);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-FLOOD-001"), 1);
+    CHECK(find_rule(w.out, "SIP-FLOOD-001") && find_rule(w.out, "SIP-FLOOD-001")->count == 120);
+    world_free(&w);
+
+    /* zones judge the address: a core host inside the /64 is not a flooder;
+     * a zone's flood_multiplier applies to its own addresses */
+    const char *zones = "zones:\n  own:\n    trust: core\n    networks: [\"2001:db8:1:2::99/128\"]\n"
+                        "  big:\n    trust: untrusted\n    networks: [\"2001:db8:1:2::/64\"]\n"
+                        "    flood_multiplier: 3\n";
+    w = world_new(config_yaml(NULL, zones));
+    rotating_flood(&w, 250, 0);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-FLOOD-001"), 0); /* 250 < 3 x 100 */
+    world_free(&w);
+}
+
+static void test_ipv6_fraud(void) {
+    /* FRAUD-WANGIRI-001 per source: rotating caller ids and addresses */
+    world w = world_new(config_zones());
+    for (int i = 0; i < 12; i++) {
+        char src[64], callee[24], caller[24], cid[16];
+        rot6(src, sizeof src, i);
+        snprintf(callee, sizeof callee, "+4477009%05d", 300 + i);
+        snprintf(caller, sizeof caller, "+25212345%02d", i);
+        snprintf(cid, sizeof cid, "w6r%d", i);
+        call(&w, src, "10.0.0.60:5060", T0 + SEC(i * 4), caller, callee, cid, END_CANCEL, 2, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-WANGIRI-001"), 1);
+    const ev_event *wg = find_rule(w.out, "FRAUD-WANGIRI-001");
+    CHECK(!strcmp(dstr(wg, "keyed_by"), "source"));
+    CHECK(has_obs(wg, "cidr", "2001:db8:1:2::/64", "source"));
+    CHECK_EQ_INT(dint(wg, "short_rings"), 12);
+    world_free(&w);
+
+    /* FRAUD-IRSF-001 per source: 8 high-risk numbers, rotating callers and addresses */
+    w = world_new(config_zones());
+    for (int i = 0; i < 8; i++) {
+        char src[64], callee[24], caller[24], cid[16];
+        rot6(src, sizeof src, i);
+        snprintf(callee, sizeof callee, "+882161000%03d", i);
+        snprintf(caller, sizeof caller, "+4420712345%02d", i);
+        snprintf(cid, sizeof cid, "i6r%d", i);
+        call(&w, src, "10.0.0.50:5060", T0 + SEC(i * 30), caller, callee, cid, END_BUSY, 0, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-IRSF-001"), 1);
+    const ev_event *ir = find_rule(w.out, "FRAUD-IRSF-001");
+    CHECK(!strcmp(dstr(ir, "keyed_by"), "source"));
+    CHECK(has_obs(ir, "cidr", "2001:db8:1:2::/64", "source"));
+    CHECK(ir && ir->count == 8);
+    world_free(&w);
+}
+
 /* ---- fraud: IRSF, Wangiri, volume ------------------------------------------------------------ */
 
 static void test_irsf(void) {
@@ -2076,5 +2333,9 @@ int main(void) {
     test_memory_bound();
     test_hostile_input();
     test_from_to_user();
+    test_source_net();
+    test_ipv6_scan_enum_brute();
+    test_ipv6_flood_zones();
+    test_ipv6_fraud();
     return check_done("test_detect");
 }

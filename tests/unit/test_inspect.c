@@ -111,6 +111,22 @@ static void test_shard_keys(void) {
         fs_addr_parse("198.51.100.77", &h.dst.addr);
         CHECK_EQ_INT(cap_shard_key_hep(c, &h), h1);
         CHECK_EQ_INT(h1, s1);
+        /* an IPv6 client by its /64 (state.ipv6_source_prefix): a host
+         * hopping over the addresses of its network stays on one worker,
+         * which counts them as one source; per address with 128 */
+        fs_addr_parse("2001:db8:1:2::99", &h.src.addr);
+        fs_addr_parse("2001:db8:ffff::a", &h.dst.addr);
+        uint64_t v1 = cap_shard_key_hep(c, &h);
+        fs_addr_parse("2001:db8:1:2:a5af:bbbb:6fe:c5c7", &h.src.addr);
+        CHECK_EQ_INT(cap_shard_key_hep(c, &h), v1);
+        fs_addr_parse("2001:db8:1:3::99", &h.src.addr);
+        CHECK(cap_shard_key_hep(c, &h) != v1);
+        cap_config per_address = *c;
+        per_address.client_prefix6 = 128;
+        fs_addr_parse("2001:db8:1:2::99", &h.src.addr);
+        uint64_t a1 = cap_shard_key_hep(&per_address, &h);
+        fs_addr_parse("2001:db8:1:2:a5af:bbbb:6fe:c5c7", &h.src.addr);
+        CHECK(cap_shard_key_hep(&per_address, &h) != a1);
     }
     /* garbage never crashes and gives 0 */
     uint8_t junk[10] = {0};
