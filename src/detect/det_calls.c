@@ -272,6 +272,12 @@ static void short_ring_undo(det_ctx *c, det_call *call) {
     call->short_by_caller = call->short_by_source = false;
 }
 
+/* A final failure counted in calls_failed: not a challenge (the caller
+ * answers it) nor a 487 (counted as cancelled). */
+static bool counted_failed(uint16_t status) {
+    return status >= 300 && status != 401 && status != 407 && status != 487;
+}
+
 /* A 2xx to the INVITE of a call that had ended unanswered: the CANCEL lost
  * the race with the answer (RFC 3261 9.1), or the failure seen came from
  * another fork or from a carrier the proxy then failed over from (serial
@@ -283,7 +289,7 @@ static void call_revive(det_ctx *c, det_call *call) {
         if (st->calls_cancelled) st->calls_cancelled--;
         short_ring_undo(c, call);
         call->cancelled = false;
-    } else if (call->final_status != 401 && call->final_status != 407 && st->calls_failed) {
+    } else if (counted_failed(call->final_status) && st->calls_failed) {
         st->calls_failed--;
     }
     call->final_status = 0;
@@ -454,20 +460,39 @@ static bool retried_in_call(uint16_t status) {
            status == 421 || status == 422 || status == 423 || status == 494;
 }
 
+/* The high-risk range of the call's callee (-1 none). */
+static void call_set_risk(const fs38_config *cfg, det_call *call) {
+    call->risk_prefix = -1;
+    if (call->callee[0] != '+' || !cfg->nhigh_risk) return;
+    const cfg_prefix *pre = cfg_match_prefix(cfg->high_risk, cfg->nhigh_risk, call->callee + 1);
+    if (pre) call->risk_prefix = (int16_t)(pre - cfg->high_risk);
+}
+
 /* The ended call's INVITE is sent again (retried_in_call): the same
- * attempt goes on. */
+ * attempt goes on, not a failure after all, and to the number it now
+ * names: a redirect gives a new Request-URI (the Contact of the 3xx), which
+ * may be in a high-risk range the first was not (FRAUD-IRSF-*). */
 static void call_retry(det_ctx *c, det_call *call) {
     det_engine *eng = c->eng;
+    if (counted_failed(call->final_status) && eng->stats.calls_failed) eng->stats.calls_failed--;
     call->state = CALL_TRYING;
     call->final_status = 0;
     call->invite_cseq = c->m->cseq;
     call->t_invite = c->ts;
+    char callee[sizeof call->callee];
+    callee_of(c->m, callee, sizeof callee);
+    bool new_callee = callee[0] && strcmp(callee, call->callee) != 0;
+    if (new_callee) {
+        memcpy(call->callee, callee, sizeof callee);
+        call_set_risk(eng->cfg, call);
+    }
     det_table *callers = callers_open(eng, call->caller_key);
     det_caller *k = caller_entry(callers, call->caller_key);
     if (k) {
         k->concurrent++;
         call->counted_active = true;
     }
+    if (new_callee) irsf_velocity(c, call, k);
     callers_close(eng, call->caller_key);
 }
 
@@ -511,12 +536,7 @@ static void call_invite(det_ctx *c) {
     call->source_allowed = c->src_allowed;
     caller_of(c, call->caller, sizeof call->caller);
     callee_of(m, call->callee, sizeof call->callee);
-    call->risk_prefix = -1;
-    const fs38_config *cfg = eng->cfg;
-    if (call->callee[0] == '+' && cfg->nhigh_risk) {
-        const cfg_prefix *pre = cfg_match_prefix(cfg->high_risk, cfg->nhigh_risk, call->callee + 1);
-        if (pre) call->risk_prefix = (int16_t)(pre - cfg->high_risk);
-    }
+    call_set_risk(eng->cfg, call);
     eng->stats.calls_started++;
     call->caller_key = call->caller[0] ? str_key(eng, call->caller, SALT_CALLER) : 0;
     det_table *callers = callers_open(eng, call->caller_key);
@@ -563,7 +583,7 @@ static void call_response(det_ctx *c) {
     if (st == 487) {
         call->cancelled = true;
         eng->stats.calls_cancelled++;
-    } else if (st != 401 && st != 407) {
+    } else if (counted_failed(st)) {
         eng->stats.calls_failed++;
     }
     call_end(c, call);
