@@ -26,7 +26,8 @@ enum {
     SALT_IRSF = 54,
     SALT_WANGIRI = 55,
     SALT_VOLUME = 56,
-    SALT_LONG = 57
+    SALT_LONG = 57,
+    SALT_TAG = 58
 };
 
 #define SETUP_TIMEOUT_US (300ULL * FS_USEC)     /* no final response after 5 min */
@@ -547,6 +548,33 @@ static void call_invite(det_ctx *c) {
     callers_close(eng, call->caller_key);
 }
 
+static uint64_t tag_key(const det_engine *eng, fs_str tag) {
+    uint64_t k = det_key(eng, tag.p, tag.len, SALT_TAG);
+    return k ? k : 1;
+}
+
+/* A 2xx to the INVITE of an answered call: a retransmission, the answer to
+ * a re-INVITE, or a second fork answering too (RFC 3261 13.2.2.4: the
+ * caller then keeps one dialog and ends the other with BYE, and which one
+ * is up to it). */
+static void note_second_dialog(det_ctx *c, det_call *call) {
+    const sip_msg *m = c->m;
+    if (m->cseq != call->invite_cseq || !m->to_tag.len || !call->answer_tag) return;
+    if (tag_key(c->eng, m->to_tag) != call->answer_tag) call->many_dialogs = true;
+}
+
+/* The BYE ends the dialog the answer made: the callee's tag is its To tag
+ * (sent by the caller) or its From tag (by the callee). A BYE of another
+ * dialog, as a forged one answered with 481, leaves the call up (its long
+ * duration still counts, FRAUD-IRSF-002); with two answered forks any BYE
+ * ends it. */
+static bool bye_in_answered_dialog(det_ctx *c, const det_call *call) {
+    const sip_msg *m = c->m;
+    if (!call->answer_tag || call->many_dialogs) return true;
+    return (m->to_tag.len && tag_key(c->eng, m->to_tag) == call->answer_tag) ||
+           (m->from_tag.len && tag_key(c->eng, m->from_tag) == call->answer_tag);
+}
+
 static void call_response(det_ctx *c) {
     det_engine *eng = c->eng;
     const sip_msg *m = c->m;
@@ -565,7 +593,11 @@ static void call_response(det_ctx *c) {
         return;
     }
     if (st < 300) {
-        if (call->state == CALL_ANSWERED) return;
+        if (call->state == CALL_ANSWERED) {
+            note_second_dialog(c, call);
+            return;
+        }
+        call->answer_tag = m->to_tag.len ? tag_key(eng, m->to_tag) : 0;
         call->state = CALL_ANSWERED;
         call->t_answer = c->ts;
         call->final_status = st;
@@ -600,6 +632,7 @@ static void call_cancel(det_ctx *c) {
 static void call_bye(det_ctx *c) {
     det_call *call = call_find(c);
     if (!call || call->state == CALL_ENDED) return;
+    if (call->state == CALL_ANSWERED && !bye_in_answered_dialog(c, call)) return;
     if (call->state == CALL_ANSWERED) long_call_hit(c, call, c->ts > call->t_answer ? c->ts - call->t_answer : 0);
     call_end(c, call);
 }

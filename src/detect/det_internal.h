@@ -267,6 +267,8 @@ typedef struct det_call {
     bool source_allowed;    /* requester is allow-listed: no source-keyed events */
     bool short_by_caller;   /* its short ring was credited to the caller (Wangiri) */
     bool short_by_source;   /* ... to the source */
+    bool many_dialogs;      /* 2xx from two forks: any BYE ends it */
+    uint64_t answer_tag;    /* hash of the to-tag of the answer, 0 unknown */
 } det_call;
 
 typedef struct det_incident {

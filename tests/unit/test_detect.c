@@ -1330,6 +1330,55 @@ static void test_irsf(void) {
     CHECK(ir && ir->count == 5 && has_obs(ir, "e164_range", "+88216", "destination"));
     world_free(&w);
 
+    /* a BYE outside the answered dialog (a forged one, answered 481) leaves
+     * the call up: its length still counts (FRAUD-IRSF-002 by the timer);
+     * the callee's own BYE (its tag in From) ends a call as the caller's does */
+    w = world_new(config_zones());
+    {
+        const char *ruri = "sip:+88216555123@carrier.example", *from = "<sip:+442071234567@origin.example>;tag=fb",
+                   *to = "<sip:+88216555123@carrier.example>", *to_tag = "<sip:+88216555123@carrier.example>;tag=ta",
+                   *bogus = "<sip:+88216555123@carrier.example>;tag=not-the-callee";
+        req(&w, pbx, gw, T0, "INVITE", ruri, from, to, "byetag", 1, NULL, NULL);
+        resp(&w, gw, pbx, T0 + SEC(1), 200, "OK", "INVITE", from, to_tag, "byetag", 1, NULL, NULL);
+        req(&w, pbx, gw, T0 + SEC(60), "BYE", ruri, from, bogus, "byetag", 2, NULL, NULL);
+        resp(&w, gw, pbx, T0 + SEC(60.1), 481, "Call/Transaction Does Not Exist", "BYE", from, bogus, "byetag", 2,
+             NULL, NULL);
+        for (int t = 100; t < 2000; t += 100) det_tick(w.eng, T0 + SEC(t));
+        req(&w, gw, pbx, T0 + SEC(2000), "BYE", "sip:x@198.51.100.30", to_tag, from, "byetag", 1, NULL, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-IRSF-002"), 1);
+    world_free(&w);
+    w = world_new(config_zones());
+    {
+        const char *ruri = "sip:+88216555124@carrier.example", *from = "<sip:+442071234567@origin.example>;tag=fc",
+                   *to = "<sip:+88216555124@carrier.example>", *to_tag = "<sip:+88216555124@carrier.example>;tag=tc";
+        req(&w, pbx, gw, T0, "INVITE", ruri, from, to, "byecallee", 1, NULL, NULL);
+        resp(&w, gw, pbx, T0 + SEC(1), 200, "OK", "INVITE", from, to_tag, "byecallee", 1, NULL, NULL);
+        req(&w, gw, pbx, T0 + SEC(60), "BYE", "sip:x@198.51.100.30", to_tag, from, "byecallee", 1, NULL, NULL);
+        for (int t = 100; t < 2000; t += 100) det_tick(w.eng, T0 + SEC(t));
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-IRSF-002"), 0);
+    world_free(&w);
+    /* two forks answered (RFC 3261 13.2.2.4): the caller BYEs one, maybe
+     * never the other (SIPp does not): any BYE ends the call, as before */
+    w = world_new(config_zones());
+    {
+        const char *ruri = "sip:+88216555125@carrier.example", *from = "<sip:+442071234567@origin.example>;tag=fd",
+                   *to = "<sip:+88216555125@carrier.example>", *tag_a = "<sip:+88216555125@carrier.example>;tag=da",
+                   *tag_b = "<sip:+88216555125@carrier.example>;tag=db";
+        req(&w, pbx, gw, T0, "INVITE", ruri, from, to, "twofork", 1, NULL, NULL);
+        resp(&w, gw, pbx, T0 + SEC(1), 200, "OK", "INVITE", from, tag_a, "twofork", 1, NULL, NULL);
+        resp(&w, gw, pbx, T0 + SEC(1.01), 200, "OK", "INVITE", from, tag_b, "twofork", 1, NULL, NULL);
+        req(&w, pbx, gw, T0 + SEC(2), "BYE", ruri, from, tag_b, "twofork", 2, NULL, NULL);
+        for (int t = 100; t < 2000; t += 100) det_tick(w.eng, T0 + SEC(t));
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_answered, 1);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-IRSF-002"), 0);
+    world_free(&w);
+
     /* a redirect that is not followed stays a failed call */
     w = world_new(config_zones());
     {
