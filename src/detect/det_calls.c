@@ -548,9 +548,12 @@ static void call_invite(det_ctx *c) {
     callers_close(eng, call->caller_key);
 }
 
-static uint64_t tag_key(const det_engine *eng, fs_str tag) {
+/* A dialog tag, folded to 16 bits (never 0): a forged BYE matches by chance
+ * once in 65,535 and then ends the call as any BYE did before. */
+static uint16_t tag_key(const det_engine *eng, fs_str tag) {
     uint64_t k = det_key(eng, tag.p, tag.len, SALT_TAG);
-    return k ? k : 1;
+    uint16_t t = (uint16_t)(k ^ k >> 16 ^ k >> 32 ^ k >> 48);
+    return t ? t : 1;
 }
 
 /* A 2xx to the INVITE of an answered call: a retransmission, the answer to
