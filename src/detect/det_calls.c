@@ -26,7 +26,8 @@ enum {
     SALT_IRSF = 54,
     SALT_WANGIRI = 55,
     SALT_VOLUME = 56,
-    SALT_LONG = 57
+    SALT_LONG = 57,
+    SALT_TAG = 58
 };
 
 #define SETUP_TIMEOUT_US (300ULL * FS_USEC)     /* no final response after 5 min */
@@ -272,6 +273,12 @@ static void short_ring_undo(det_ctx *c, det_call *call) {
     call->short_by_caller = call->short_by_source = false;
 }
 
+/* A final failure counted in calls_failed: not a challenge (the caller
+ * answers it) nor a 487 (counted as cancelled). */
+static bool counted_failed(uint16_t status) {
+    return status >= 300 && status != 401 && status != 407 && status != 487;
+}
+
 /* A 2xx to the INVITE of a call that had ended unanswered: the CANCEL lost
  * the race with the answer (RFC 3261 9.1), or the failure seen came from
  * another fork or from a carrier the proxy then failed over from (serial
@@ -283,7 +290,7 @@ static void call_revive(det_ctx *c, det_call *call) {
         if (st->calls_cancelled) st->calls_cancelled--;
         short_ring_undo(c, call);
         call->cancelled = false;
-    } else if (call->final_status != 401 && call->final_status != 407 && st->calls_failed) {
+    } else if (counted_failed(call->final_status) && st->calls_failed) {
         st->calls_failed--;
     }
     call->final_status = 0;
@@ -452,20 +459,39 @@ static bool retried_in_call(uint16_t status) {
            status == 421 || status == 422 || status == 423 || status == 494;
 }
 
+/* The high-risk range of the call's callee (-1 none). */
+static void call_set_risk(const fs38_config *cfg, det_call *call) {
+    call->risk_prefix = -1;
+    if (call->callee[0] != '+' || !cfg->nhigh_risk) return;
+    const cfg_prefix *pre = cfg_match_prefix(cfg->high_risk, cfg->nhigh_risk, call->callee + 1);
+    if (pre) call->risk_prefix = (int16_t)(pre - cfg->high_risk);
+}
+
 /* The ended call's INVITE is sent again (retried_in_call): the same
- * attempt goes on. */
+ * attempt goes on, not a failure after all, and to the number it now
+ * names: a redirect gives a new Request-URI (the Contact of the 3xx), which
+ * may be in a high-risk range the first was not (FRAUD-IRSF-*). */
 static void call_retry(det_ctx *c, det_call *call) {
     det_engine *eng = c->eng;
+    if (counted_failed(call->final_status) && eng->stats.calls_failed) eng->stats.calls_failed--;
     call->state = CALL_TRYING;
     call->final_status = 0;
     call->invite_cseq = c->m->cseq;
     call->t_invite = c->ts;
+    char callee[sizeof call->callee];
+    callee_of(c->m, callee, sizeof callee);
+    bool new_callee = callee[0] && strcmp(callee, call->callee) != 0;
+    if (new_callee) {
+        memcpy(call->callee, callee, sizeof callee);
+        call_set_risk(eng->cfg, call);
+    }
     det_table *callers = callers_open(eng, call->caller_key);
     det_caller *k = caller_entry(callers, call->caller_key);
     if (k) {
         k->concurrent++;
         call->counted_active = true;
     }
+    if (new_callee) irsf_velocity(c, call, k);
     callers_close(eng, call->caller_key);
 }
 
@@ -509,12 +535,7 @@ static void call_invite(det_ctx *c) {
     call->source_allowed = c->src_allowed;
     caller_of(c, call->caller, sizeof call->caller);
     callee_of(m, call->callee, sizeof call->callee);
-    call->risk_prefix = -1;
-    const fs38_config *cfg = eng->cfg;
-    if (call->callee[0] == '+' && cfg->nhigh_risk) {
-        const cfg_prefix *pre = cfg_match_prefix(cfg->high_risk, cfg->nhigh_risk, call->callee + 1);
-        if (pre) call->risk_prefix = (int16_t)(pre - cfg->high_risk);
-    }
+    call_set_risk(eng->cfg, call);
     eng->stats.calls_started++;
     call->caller_key = call->caller[0] ? str_key(eng, call->caller, SALT_CALLER) : 0;
     det_table *callers = callers_open(eng, call->caller_key);
@@ -523,6 +544,36 @@ static void call_invite(det_ctx *c) {
     irsf_velocity(c, call, k);
     call_volume(c, call, k);
     callers_close(eng, call->caller_key);
+}
+
+/* A dialog tag, folded to 16 bits (never 0): a forged BYE matches by chance
+ * once in 65,535 and then ends the call as any BYE did before. */
+static uint16_t tag_key(const det_engine *eng, fs_str tag) {
+    uint64_t k = det_key(eng, tag.p, tag.len, SALT_TAG);
+    uint16_t t = (uint16_t)(k ^ k >> 16 ^ k >> 32 ^ k >> 48);
+    return t ? t : 1;
+}
+
+/* A 2xx to the INVITE of an answered call: a retransmission, the answer to
+ * a re-INVITE, or a second fork answering too (RFC 3261 13.2.2.4: the
+ * caller then keeps one dialog and ends the other with BYE, and which one
+ * is up to it). */
+static void note_second_dialog(det_ctx *c, det_call *call) {
+    const sip_msg *m = c->m;
+    if (m->cseq != call->invite_cseq || !m->to_tag.len || !call->answer_tag) return;
+    if (tag_key(c->eng, m->to_tag) != call->answer_tag) call->many_dialogs = true;
+}
+
+/* The BYE ends the dialog the answer made: the callee's tag is its To tag
+ * (sent by the caller) or its From tag (by the callee). A BYE of another
+ * dialog, as a forged one answered with 481, leaves the call up (its long
+ * duration still counts, FRAUD-IRSF-002); with two answered forks any BYE
+ * ends it. */
+static bool bye_in_answered_dialog(det_ctx *c, const det_call *call) {
+    const sip_msg *m = c->m;
+    if (!call->answer_tag || call->many_dialogs) return true;
+    return (m->to_tag.len && tag_key(c->eng, m->to_tag) == call->answer_tag) ||
+           (m->from_tag.len && tag_key(c->eng, m->from_tag) == call->answer_tag);
 }
 
 static void call_response(det_ctx *c) {
@@ -543,7 +594,11 @@ static void call_response(det_ctx *c) {
         return;
     }
     if (st < 300) {
-        if (call->state == CALL_ANSWERED) return;
+        if (call->state == CALL_ANSWERED) {
+            note_second_dialog(c, call);
+            return;
+        }
+        call->answer_tag = m->to_tag.len ? tag_key(eng, m->to_tag) : 0;
         call->state = CALL_ANSWERED;
         call->t_answer = c->ts;
         call->final_status = st;
@@ -561,7 +616,7 @@ static void call_response(det_ctx *c) {
     if (st == 487) {
         call->cancelled = true;
         eng->stats.calls_cancelled++;
-    } else if (st != 401 && st != 407) {
+    } else if (counted_failed(st)) {
         eng->stats.calls_failed++;
     }
     call_end(c, call);
@@ -578,6 +633,7 @@ static void call_cancel(det_ctx *c) {
 static void call_bye(det_ctx *c) {
     det_call *call = call_find(c);
     if (!call || call->state == CALL_ENDED) return;
+    if (call->state == CALL_ANSWERED && !bye_in_answered_dialog(c, call)) return;
     if (call->state == CALL_ANSWERED) long_call_hit(c, call, c->ts > call->t_answer ? c->ts - call->t_answer : 0);
     call_end(c, call);
 }

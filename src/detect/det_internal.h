@@ -261,6 +261,7 @@ typedef struct det_call {
     char caller[32];
     char callee[32];
     int16_t risk_prefix;    /* index into cfg high_risk, -1 none */
+    uint16_t answer_tag;    /* 16-bit hash of the to-tag of the answer, 0 unknown (fits the padding) */
     /* added by det_calls.c */
     uint32_t invite_cseq;
     uint16_t final_status;  /* first final response to the INVITE, 0 none */
@@ -269,6 +270,7 @@ typedef struct det_call {
     bool source_allowed;    /* requester is allow-listed: no source-keyed events */
     bool short_by_caller;   /* its short ring was credited to the caller (Wangiri) */
     bool short_by_source;   /* ... to the source */
+    bool many_dialogs;      /* 2xx from two forks: any BYE ends it */
 } det_call;
 
 typedef struct det_incident {

@@ -1551,6 +1551,103 @@ static void test_irsf(void) {
     CHECK_EQ_INT(det_engine_stats(w.eng)->calls_started, 1);
     CHECK_EQ_INT(det_engine_stats(w.eng)->calls_answered, 1);
     CHECK_EQ_INT(count_rule(w.out, "FRAUD-IRSF-002"), 1);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_failed, 0); /* the 422 asked for the INVITE again */
+    world_free(&w);
+
+    /* calls redirected (302, as from a sipp UAS through kamailio) and sent
+     * again with a higher CSeq to the Contact (RFC 3261 8.1.3.4): one call
+     * each, not failed, to the number redirected to. Redirected into a
+     * high-risk range, their answer and length count against it
+     * (FRAUD-IRSF-002) and so do the numbers (FRAUD-IRSF-001). */
+    w = world_new(config_zones());
+    for (int i = 0; i < 5; i++) {
+        char cid[16], target[64], contact[96], from[80];
+        snprintf(cid, sizeof cid, "rd%d", i);
+        snprintf(target, sizeof target, "sip:+88216131%03d@127.0.0.32:5060", i);
+        snprintf(contact, sizeof contact, "Contact: <%s>", target);
+        snprintf(from, sizeof from, "<sip:+442071234567@origin.example;user=phone>;tag=frd%d", i);
+        const char *ruri = "sip:+442079460123@carrier.example", *to = "<sip:+442079460123@carrier.example>",
+                   *to_tag = "<sip:+442079460123@carrier.example>;tag=trd";
+        uint64_t t = T0 + SEC(i * 60);
+        req(&w, pbx, gw, t, "INVITE", ruri, from, to, cid, 1, NULL, NULL);
+        resp(&w, gw, pbx, t + SEC(0.1), 302, "Moved Temporarily", "INVITE", from, to_tag, cid, 1, contact, NULL);
+        req(&w, pbx, gw, t + SEC(0.2), "INVITE", target, from, to, cid, 2, NULL, NULL);
+        resp(&w, gw, pbx, t + SEC(0.5), 180, "Ringing", "INVITE", from, to_tag, cid, 2, NULL, NULL);
+        resp(&w, gw, pbx, t + SEC(1), 200, "OK", "INVITE", from, to_tag, cid, 2, NULL, NULL);
+        req(&w, pbx, gw, t + SEC(i ? 30 : 1901), "BYE", target, from, to_tag, cid, 3, NULL, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_started, 5);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_answered, 5);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_failed, 0);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-IRSF-002"), 1);
+    const ev_event *lc = find_rule(w.out, "FRAUD-IRSF-002");
+    CHECK(lc && has_obs(lc, "e164", "+88216131000", "callee"));
+    ir = find_rule(w.out, "FRAUD-IRSF-001");
+    CHECK(ir && ir->count == 5 && has_obs(ir, "e164_range", "+88216", "destination"));
+    world_free(&w);
+
+    /* a BYE outside the answered dialog (a forged one, answered 481) leaves
+     * the call up: its length still counts (FRAUD-IRSF-002 by the timer);
+     * the callee's own BYE (its tag in From) ends a call as the caller's does */
+    w = world_new(config_zones());
+    {
+        const char *ruri = "sip:+88216555123@carrier.example", *from = "<sip:+442071234567@origin.example>;tag=fb",
+                   *to = "<sip:+88216555123@carrier.example>", *to_tag = "<sip:+88216555123@carrier.example>;tag=ta",
+                   *bogus = "<sip:+88216555123@carrier.example>;tag=not-the-callee";
+        req(&w, pbx, gw, T0, "INVITE", ruri, from, to, "byetag", 1, NULL, NULL);
+        resp(&w, gw, pbx, T0 + SEC(1), 200, "OK", "INVITE", from, to_tag, "byetag", 1, NULL, NULL);
+        req(&w, pbx, gw, T0 + SEC(60), "BYE", ruri, from, bogus, "byetag", 2, NULL, NULL);
+        resp(&w, gw, pbx, T0 + SEC(60.1), 481, "Call/Transaction Does Not Exist", "BYE", from, bogus, "byetag", 2,
+             NULL, NULL);
+        for (int t = 100; t < 2000; t += 100) det_tick(w.eng, T0 + SEC(t));
+        req(&w, gw, pbx, T0 + SEC(2000), "BYE", "sip:x@198.51.100.30", to_tag, from, "byetag", 1, NULL, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-IRSF-002"), 1);
+    world_free(&w);
+    w = world_new(config_zones());
+    {
+        const char *ruri = "sip:+88216555124@carrier.example", *from = "<sip:+442071234567@origin.example>;tag=fc",
+                   *to = "<sip:+88216555124@carrier.example>", *to_tag = "<sip:+88216555124@carrier.example>;tag=tc";
+        req(&w, pbx, gw, T0, "INVITE", ruri, from, to, "byecallee", 1, NULL, NULL);
+        resp(&w, gw, pbx, T0 + SEC(1), 200, "OK", "INVITE", from, to_tag, "byecallee", 1, NULL, NULL);
+        req(&w, gw, pbx, T0 + SEC(60), "BYE", "sip:x@198.51.100.30", to_tag, from, "byecallee", 1, NULL, NULL);
+        for (int t = 100; t < 2000; t += 100) det_tick(w.eng, T0 + SEC(t));
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-IRSF-002"), 0);
+    world_free(&w);
+    /* two forks answered (RFC 3261 13.2.2.4): the caller BYEs one, maybe
+     * never the other (SIPp does not): any BYE ends the call, as before */
+    w = world_new(config_zones());
+    {
+        const char *ruri = "sip:+88216555125@carrier.example", *from = "<sip:+442071234567@origin.example>;tag=fd",
+                   *to = "<sip:+88216555125@carrier.example>", *tag_a = "<sip:+88216555125@carrier.example>;tag=da",
+                   *tag_b = "<sip:+88216555125@carrier.example>;tag=db";
+        req(&w, pbx, gw, T0, "INVITE", ruri, from, to, "twofork", 1, NULL, NULL);
+        resp(&w, gw, pbx, T0 + SEC(1), 200, "OK", "INVITE", from, tag_a, "twofork", 1, NULL, NULL);
+        resp(&w, gw, pbx, T0 + SEC(1.01), 200, "OK", "INVITE", from, tag_b, "twofork", 1, NULL, NULL);
+        req(&w, pbx, gw, T0 + SEC(2), "BYE", ruri, from, tag_b, "twofork", 2, NULL, NULL);
+        for (int t = 100; t < 2000; t += 100) det_tick(w.eng, T0 + SEC(t));
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_answered, 1);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-IRSF-002"), 0);
+    world_free(&w);
+
+    /* a redirect that is not followed stays a failed call */
+    w = world_new(config_zones());
+    {
+        const char *from = "<sip:+442071234567@origin.example>;tag=f3", *to = "<sip:+442079460123@carrier.example>";
+        req(&w, pbx, gw, T0, "INVITE", "sip:+442079460123@carrier.example", from, to, "rd-only", 1, NULL, NULL);
+        resp(&w, gw, pbx, T0 + SEC(0.1), 302, "Moved Temporarily", "INVITE", from,
+             "<sip:+442079460123@carrier.example>;tag=t3", "rd-only", 1, "Contact: <sip:+88216131999@127.0.0.32>",
+             NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_started, 1);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_failed, 1);
     world_free(&w);
 
     /* FRAUD-IRSF-002: a 40-minute answered call, and one still running at a

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# test_calls.sh -- the call tracker on captures of real SIP stacks (SIPp and
+# kamailio on loopback, tests/data/calls/README.md): the calls counted in
+# --stats-json and the fraud rules raised.
+source "$(dirname "$0")/lib.sh"
+D="$ROOT/tests/data/calls"
+
+# inspect NAME: events in $TMPD/NAME.ndjson, statistics in $TMPD/NAME.json
+inspect() {
+    "$FS38" inspect --json --config "$D/calls.yaml" --stats-json "$TMPD/$1.json" "$D/$1.pcap" \
+        >"$TMPD/$1.ndjson" 2>"$TMPD/$1.err"
+}
+# calls NAME: "started answered cancelled failed"
+calls() {
+    python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["calls"]; print(c["started"], c["answered"], c["cancelled"], c["failed"])' "$TMPD/$1.json"
+}
+# rule_count NAME RULE: events of RULE
+rule_count() { grep -c "\"id\":\"$2\"" "$TMPD/$1.ndjson"; }
+is() { [ "$1" = "$2" ] || { echo "  got '$1', want '$2'" >&2; return 1; }; }
+
+# a 302 followed by a new INVITE to the Contact is one call, answered, not
+# failed, and to the number redirected to (+882: FRAUD-IRSF-001/-002)
+ok "redirect: inspect" inspect redirect-irsf
+ok "redirect: 3 started, 3 answered, none failed" is "$(calls redirect-irsf)" "3 3 0 0"
+ok "redirect: IRSF-001 on the 3 numbers redirected to" is "$(rule_count redirect-irsf FRAUD-IRSF-001)" 1
+ok "redirect: IRSF-001 counts 3" grep -q '"distinct_numbers":3' "$TMPD/redirect-irsf.ndjson"
+ok "redirect: IRSF-002 for each 5 s call" is "$(rule_count redirect-irsf FRAUD-IRSF-002)" 3
+ok "redirect: the callee is the Contact" grep -q '"value":"+8821310000","role":"callee"' "$TMPD/redirect-irsf.ndjson"
+
+# parallel forking: two 180s, one 200, 487 on the other branch: answered
+ok "fork: inspect" inspect fork-parallel
+ok "fork: 3 started, 3 answered" is "$(calls fork-parallel)" "3 3 0 0"
+ok "fork: no events" is "$(wc -l <"$TMPD/fork-parallel.ndjson")" 0
+
+# CANCEL that lost the race with the 200: answered, no one-ring calls
+ok "race: inspect" inspect cancel-race
+ok "race: 12 started, 12 answered" is "$(calls cancel-race)" "12 12 0 0"
+ok "race: no Wangiri" is "$(rule_count cancel-race FRAUD-WANGIRI-001)" 0
+
+# a 407 challenge answered with credentials: one call, not failed
+ok "auth: inspect" inspect auth-407
+ok "auth: 3 started, 3 answered" is "$(calls auth-407)" "3 3 0 0"
+
+finish test_calls
