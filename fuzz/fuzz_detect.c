@@ -8,7 +8,10 @@
  *            bit 7: handed to worker 1 instead of worker 0
  *   byte 1   capture time step: signed, in units of 0.25 s (so time also steps
  *            back, as HEP from several proxies does, by up to 32 s)
- *   byte 2-3 big-endian payload length (cut to what is left)
+ *   byte 2-3 big-endian: bits 0-14 the payload length (cut to what is
+ *            left), bit 15: a reply, sent by the receiver to the sender (so
+ *            that responses reach their requester: brute force, enumeration
+ *            and call state need them)
  *   payload  one SIP message candidate (UDP datagram)
  * Two engines share state as `--workers 2` makes them (det_shared: callers,
  * destination counts, call claims), with a fixed seed so a finding replays
@@ -78,16 +81,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     while (size - at >= 4) {
         uint8_t who = data[at];
         ts += (int64_t)(int8_t)data[at + 1] * 250000;
-        size_t len = (size_t)data[at + 2] << 8 | data[at + 3];
+        bool reply = data[at + 2] & 0x80;
+        size_t len = (size_t)(data[at + 2] & 0x7f) << 8 | data[at + 3];
         at += 4;
         if (len > size - at) len = size - at;
-        cap_payload p = {.data = data + at, .len = (uint32_t)len, .transport = CAP_T_UDP,
-                         .ts_us = (uint64_t)ts};
-        p.src.addr.family = p.dst.addr.family = 4;
-        memcpy(p.src.addr.ip, (uint8_t[]){10, 0, 0, (uint8_t)(1 + (who & 63))}, 4);
-        memcpy(p.dst.addr.ip, who & 64 ? (uint8_t[]){127, 0, 0, 10} : (uint8_t[]){192, 0, 2, 10}, 4);
-        p.src.port = 5060;
-        p.dst.port = 5060;
+        cap_payload p = {.data = data + at, .len = (uint32_t)len, .transport = CAP_T_UDP, .ts_us = (uint64_t)ts};
+        fs_endpoint sender = {.addr = {.family = 4}, .port = 5060}, receiver = sender;
+        memcpy(sender.addr.ip, (uint8_t[]){10, 0, 0, (uint8_t)(1 + (who & 63))}, 4);
+        memcpy(receiver.addr.ip, who & 64 ? (uint8_t[]){127, 0, 0, 10} : (uint8_t[]){192, 0, 2, 10}, 4);
+        p.src = reply ? receiver : sender;
+        p.dst = reply ? sender : receiver;
         det_process(eng[who >> 7], &p);
         at += len;
     }
