@@ -16,7 +16,9 @@
  * Two engines share state as `--workers 2` makes them (det_shared: callers,
  * destination counts, call claims), with a fixed seed so a finding replays
  * exactly, tiny tables (64 sources, 64 dialogs, 16 incidents: eviction all
- * the time), zones, home numbers and a high-risk list, every rule enabled.
+ * the time), zones, home numbers and a high-risk list, every rule enabled
+ * (SIP-SCAN-002 and SIP-FLOOD-002 with thresholds two receivers and 64 KiB
+ * of input can cross).
  * At the end both engines flush and finish as insp_finish does.
  *
  * Invariants checked (abort = finding): every event renders as JSON within
@@ -37,7 +39,10 @@ static const char site[] =
     "zones:\n"
     "  core: {trust: core, networks: [127.0.0.0/24]}\n"
     "  partner: {trust: trusted, networks: [10.0.0.32/27], may_assert: [P-Asserted-Identity]}\n"
-    "home: {prefixes: ['+4477009'], domains: [ims.example.net]}\n";
+    "home: {prefixes: ['+4477009'], domains: [ims.example.net]}\n"
+    /* records reach two receivers: scanning (distinct targets) and a flood
+     * toward one destination must be reachable with them, and within max_len */
+    "rules: {SIP-SCAN-002: {threshold: 2}, SIP-FLOOD-002: {threshold: 40}}\n";
 static const char ranges[] = "+882,International Networks\n+4470,UK personal numbers\n";
 
 static fs38_config cfg;

@@ -375,7 +375,7 @@ def det(name, records):
 SDP = b'v=0\r\no=- 1 1 IN IP4 10.1.2.3\r\ns=-\r\nc=IN IP4 10.1.2.3\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n'
 W = 4  # the sender 10.0.0.5
 # SIP-SCAN-002 and SIP-SCAN-001: one source, many targets, a scanner's User-Agent
-det('scan', [rec(W, req(b'OPTIONS', 'sip:%d@192.0.2.%d' % (100 + i, i % 200), b'scan%d' % i,
+det('scan', [rec(W | (i % 2) * 64, req(b'OPTIONS', 'sip:%d@192.0.2.%d' % (100 + i, i % 200), b'scan%d' % i,
                         extra=b'User-Agent: friendly-scanner\r\n' if i % 5 == 0 else b''), 1) for i in range(30)])
 # SIP-ENUM-001: REGISTER per extension, mostly 404 back
 det('enum', [r for i in range(25) for r in (
@@ -390,7 +390,8 @@ det('brute', [r for i in range(24) for r in (
     rec(W, resp(401 if i % 3 else 403, b'Unauthorized', b'REGISTER', 'sip:example.com', b'brute%d' % (i // 12), cseq=i + 1,
                 extra=b'WWW-Authenticate: Digest realm="example.com", nonce="x"%s\r\n' % (b', stale=true' if i == 5 else b'')), 0, True))])
 # SIP-FLOOD-001/002: many INVITEs within seconds
-det('flood', [rec(W | (i % 2) * 0, req(b'INVITE', 'sip:+4420%07d@example.com' % i, b'fl%d' % i), 0) for i in range(220)])
+det('flood', [rec(W, req(b'INVITE', 'sip:+4420%07d@example.com' % i, b'fl%d' % i), 0) for i in range(220)])
+det('flood_dest', [rec(i % 60 | (i % 7 == 0) * 128, b'OPTIONS sip:x@y SIP/2.0\r\nCall-ID: d%d\r\n\r\n' % i) for i in range(90)])
 
 
 # calls: INVITE, 180, 200, ACK, BYE (long), CANCEL (wangiri); to high-risk ranges (IRSF)
