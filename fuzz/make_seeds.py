@@ -445,3 +445,19 @@ det('proto', [rec(W, b'INVITE sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=1234\
                      b'Call-ID: c\r\nCSeq: 1 FOO\r\nMax-Forwards: 70\r\n\r\n', 1),
               rec(W, b'INVITE sip:' + b'9' * 3000 + b'@y SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK2\r\n\r\n', 1),
               rec(W, b'\r\n\r\n', 1), rec(W, b'garbage\x00\xff', 1)])
+
+# ---- later additions: paths the first round of seeds and a 2-minute run missed
+# a HEP timestamp far behind and ahead of capture time (hep_time_untrusted)
+def hep_at(payload, secs):
+    b = hep(payload)
+    return b.replace(struct.pack('!HHHI', 0, 9, 10, 1700000000), struct.pack('!HHHI', 0, 9, 10, secs))
+
+
+d('hep_time_skew', L_ETH, [H(hep_at(INV, 1600000000)), H(hep_at(OK, 1800000000)), H(hep_at(OPT, 1700000000))])
+# a gap given up (2 s of capture time), then its bytes arrive late and frame
+# as a whole message: late_data emits them
+J = I + 1
+d('tcp_late_data', L_ETH, tcp_flow([(I, 0x02, b''), (J, 0x18, OPT), (J + len(OPT + INV), 0x18, OK)]) +
+  [('3s', tcp_flow([(J + len(OPT + INV + OK), 0x18, OPT)])[0]), tcp_flow([(J + len(OPT), 0x18, INV + OK[:10])])[0],
+   tcp_flow([(J + len(OPT), 0x18, INV)])[0]])
+P('epb_caplen_over', shb() + idb(1) + epb(0, F, caplen=99999))
