@@ -3,6 +3,7 @@
 #   make run     set up what is missing, build, inspect the shipped examples
 #   make test    set up, build with ASan+UBSan, run every test
 #   make fuzz    libFuzzer harnesses, FUZZ_SECONDS each (default 60)
+#   make fuzz-cov  the same, then the lines/branches each harness reached
 #   make bench   throughput/memory figures against the anchors (not a test)
 #
 # Sources are found by folder: src/<module>/*.c make libfs38 (except src/cli),
@@ -31,7 +32,7 @@ HDRS     := $(wildcard src/*/*.h) tests/check.h
 REL  := build/release
 ASAN := build/asan
 
-.PHONY: all run run-only test test-only fuzz fuzz-only bench bench-only setup clean examples
+.PHONY: all run run-only test test-only fuzz fuzz-only fuzz-cov bench bench-only setup clean examples
 all: $(REL)/fs38
 
 setup:
@@ -124,6 +125,24 @@ fuzz: setup
 	@$(MAKE) --no-print-directory fuzz-only
 fuzz-only: $(FUZZ_SRC:fuzz/%.c=$(FUZZ)/%)
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ)
+
+# Coverage of the harnesses (clang source-based coverage, no sanitizers):
+# make fuzz-cov fuzzes as make fuzz-only does (FUZZ_SECONDS=0: the seeds
+# alone), keeps the corpora, runs them once through build/fuzzcov/fuzz_X and
+# prints the lines/branches reached of the files each harness is for.
+FUZZCOV_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O0 -Isrc $(PKG_CFLAGS) -fsanitize=fuzzer-no-link \
+                  -fprofile-instr-generate -fcoverage-mapping
+FUZZCOV := build/fuzzcov
+$(FUZZCOV)/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	clang $(FUZZCOV_CFLAGS) -c $< -o $@
+$(FUZZCOV)/libfs38.a: $(LIB_SRC:%.c=$(FUZZCOV)/obj/%.o)
+	@rm -f $@; ar rcs $@ $^
+$(FUZZCOV)/%: fuzz/%.c $(FUZZCOV)/libfs38.a
+	clang $(FUZZCOV_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZCOV)/libfs38.a $(LDLIBS)
+fuzz-cov: $(FUZZ_SRC:fuzz/%.c=$(FUZZ)/%) $(FUZZ_SRC:fuzz/%.c=$(FUZZCOV)/%)
+	@FUZZ_KEEP=$(FUZZCOV)/corpora FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ)
+	@scripts/fuzz-cov.sh $(FUZZCOV) $(FUZZCOV)/corpora
 
 # ---- benchmarks ---------------------------------------------------------
 bench: setup

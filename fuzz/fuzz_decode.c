@@ -23,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static const int LINKS[] = {1, 113, 276, 101, 12, 228, 229, 0, 108};
+/* Ethernet, SLL, SLL2, RAW (101, 12, 14), IPv4, IPv6, NULL, LOOP, and one not
+ * decoded (147, a user link type) */
+static const int LINKS[] = {1, 113, 276, 101, 12, 228, 229, 0, 108, 14, 147};
 #define NLINKS (sizeof LINKS / sizeof LINKS[0])
 #define MEM_BOUND (1u << 20)
 
@@ -104,6 +106,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     cap_hep h;
     cap_hep_parse(data + 1, size - 1, &h, &e);
     cap_decode_hep(d, data + 1, size - 1, ts, &e);
+    uint32_t tcp_max, frag_max; /* --stats: longest hash chains */
+    cap_decoder_chains(d, &tcp_max, &frag_max);
+    if (tcp_max > cfg.max_tcp_flows || frag_max > cfg.max_frag_sets) abort();
     cap_decoder_finish(d);
     if (cap_decoder_stats(d)->tcp_flows_live != 0) abort();
     cap_decoder_free(d);

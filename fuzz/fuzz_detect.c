@@ -8,12 +8,17 @@
  *            bit 7: handed to worker 1 instead of worker 0
  *   byte 1   capture time step: signed, in units of 0.25 s (so time also steps
  *            back, as HEP from several proxies does, by up to 32 s)
- *   byte 2-3 big-endian payload length (cut to what is left)
+ *   byte 2-3 big-endian: bits 0-14 the payload length (cut to what is
+ *            left), bit 15: a reply, sent by the receiver to the sender (so
+ *            that responses reach their requester: brute force, enumeration
+ *            and call state need them)
  *   payload  one SIP message candidate (UDP datagram)
  * Two engines share state as `--workers 2` makes them (det_shared: callers,
  * destination counts, call claims), with a fixed seed so a finding replays
  * exactly, tiny tables (64 sources, 64 dialogs, 16 incidents: eviction all
- * the time), zones, home numbers and a high-risk list, every rule enabled.
+ * the time), zones, home numbers and a high-risk list, every rule enabled
+ * (SIP-SCAN-002 and SIP-FLOOD-002 with thresholds two receivers and 64 KiB
+ * of input can cross).
  * At the end both engines flush and finish as insp_finish does.
  *
  * Invariants checked (abort = finding): every event renders as JSON within
@@ -34,7 +39,10 @@ static const char site[] =
     "zones:\n"
     "  core: {trust: core, networks: [127.0.0.0/24]}\n"
     "  partner: {trust: trusted, networks: [10.0.0.32/27], may_assert: [P-Asserted-Identity]}\n"
-    "home: {prefixes: ['+4477009'], domains: [ims.example.net]}\n";
+    "home: {prefixes: ['+4477009'], domains: [ims.example.net]}\n"
+    /* records reach two receivers: scanning (distinct targets) and a flood
+     * toward one destination must be reachable with them, and within max_len */
+    "rules: {SIP-SCAN-002: {threshold: 2}, SIP-FLOOD-002: {threshold: 40}}\n";
 static const char ranges[] = "+882,International Networks\n+4470,UK personal numbers\n";
 
 static fs38_config cfg;
@@ -78,16 +86,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     while (size - at >= 4) {
         uint8_t who = data[at];
         ts += (int64_t)(int8_t)data[at + 1] * 250000;
-        size_t len = (size_t)data[at + 2] << 8 | data[at + 3];
+        bool reply = data[at + 2] & 0x80;
+        size_t len = (size_t)(data[at + 2] & 0x7f) << 8 | data[at + 3];
         at += 4;
         if (len > size - at) len = size - at;
-        cap_payload p = {.data = data + at, .len = (uint32_t)len, .transport = CAP_T_UDP,
-                         .ts_us = (uint64_t)ts};
-        p.src.addr.family = p.dst.addr.family = 4;
-        memcpy(p.src.addr.ip, (uint8_t[]){10, 0, 0, (uint8_t)(1 + (who & 63))}, 4);
-        memcpy(p.dst.addr.ip, who & 64 ? (uint8_t[]){127, 0, 0, 10} : (uint8_t[]){192, 0, 2, 10}, 4);
-        p.src.port = 5060;
-        p.dst.port = 5060;
+        cap_payload p = {.data = data + at, .len = (uint32_t)len, .transport = CAP_T_UDP, .ts_us = (uint64_t)ts};
+        fs_endpoint sender = {.addr = {.family = 4}, .port = 5060}, receiver = sender;
+        memcpy(sender.addr.ip, (uint8_t[]){10, 0, 0, (uint8_t)(1 + (who & 63))}, 4);
+        memcpy(receiver.addr.ip, who & 64 ? (uint8_t[]){127, 0, 0, 10} : (uint8_t[]){192, 0, 2, 10}, 4);
+        p.src = reply ? receiver : sender;
+        p.dst = reply ? sender : receiver;
         det_process(eng[who >> 7], &p);
         at += len;
     }

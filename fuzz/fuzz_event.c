@@ -7,7 +7,10 @@
  * bytes as payload (whose outcome must agree with the validator: a valid
  * event of the key's issuer verifies and comes back byte for byte; anything
  * else is refused as payload or issuer mismatch), the trust registry parser,
- * and identifier normalisation. Keys come from a fixed seed so signed seeds
+ * identifier normalisation, and the two local key files (fs38 keygen's
+ * signing key, xc_keypair_load; fs38 hash-id's community keys,
+ * xc_pseudo_load, each key of which must be found by its id and hash a
+ * number). Keys come from a fixed seed so signed seeds
  * in fuzz/corpus/event stay valid across runs. jansson allocates through
  * xc_jmem's hooks, as in fs38 itself.
  */
@@ -15,6 +18,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "exchange/xc.h"
 
@@ -58,6 +64,40 @@ static void walk(const xc_event *ev) {
         if (xc_event_observable(ev, i, &o)) sink += strlen(o.kind) + strlen(o.value) + strlen(o.role);
     }
     sink += strlen(ev->issuer) + strlen(ev->event_id) + strlen(ev->tlp) + (size_t)ev->version;
+}
+
+/* The bytes as a key file (mode 0600, as both loaders insist on). */
+static void key_files(const uint8_t *data, size_t size) {
+    int fd = memfd_create("fuzz_event", 0);
+    if (fd < 0) return;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    fs_err e;
+    if (fchmod(fd, 0600) == 0 && write(fd, data, size) == (ssize_t)size) {
+        xc_keypair kp;
+        if (xc_keypair_load(path, &kp, &e) == FS_OK) {
+            char kid[XC_KID_LEN + 1];
+            xc_key_id(kp.pk, kid);
+            if (strcmp(kid, kp.kid) != 0 || !kp.issuer[0]) abort();
+            xc_keypair_wipe(&kp);
+        } else if (!e.msg[0]) {
+            abort();
+        }
+        xc_pseudo_keys ks;
+        if (xc_pseudo_load(path, &ks, &e) == FS_OK) {
+            if (ks.n == 0 || ks.n > XC_PSEUDO_MAX_KEYS) abort();
+            for (size_t i = 0; i < ks.n; i++) {
+                if (xc_pseudo_find(&ks, ks.keys[i].key_id) != &ks.keys[i]) abort();
+                char out[XC_HMAC_B64_LEN + 1];
+                if (xc_pseudo_hash(&ks.keys[i], XC_ID_MSISDN, "+447700900123", 13, out, sizeof out, &e) != FS_OK)
+                    abort();
+            }
+            xc_pseudo_wipe(&ks);
+        } else if (!e.msg[0]) {
+            abort();
+        }
+    }
+    close(fd);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -117,5 +157,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint8_t out[256];
     size_t ol;
     if (xc_b64_decode(s, size, out, sizeof out, &ol)) sink += ol;
+
+    /* 6. the local key files */
+    key_files(data, size);
     return 0;
 }

@@ -8,7 +8,8 @@
 # (sip: tests/data/rfc4475 torture messages and tests/data/sip; detect: the
 # same torture messages as one record each; config: tests/data/config YAML
 # with the selector byte; pcapng: tests/data/capture/*.pcapng), so runs never write into
-# the repository. Crash/timeout/OOM inputs go to
+# the repository (fuzz/make_seeds.py writes the structured seeds gen_* there;
+# each harness also gets its dictionary, see dict_for). Crash/timeout/OOM inputs go to
 # BUILD/artifacts/NAME-*, the libFuzzer log to BUILD/logs/NAME.log.
 # Prints one line per harness and "fuzz: N passed, N failed"; exits 1 if any
 # harness crashed, timed out, ran out of memory or did not run.
@@ -20,6 +21,10 @@ secs=${FUZZ_SECONDS:-60}
 art=$dir/artifacts logs=$dir/logs
 mkdir -p "$art" "$logs"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+# FUZZ_KEEP=DIR keeps each harness's final corpus in DIR/NAME (for
+# scripts/fuzz-cov.sh); FUZZ_ONLY=NAME runs that harness alone.
+keep=${FUZZ_KEEP:-}
+only=${FUZZ_ONLY:-}
 
 # Largest input worth trying: SIP messages are bounded by limits.max_message
 # (64 KiB) but bugs live in the first few KiB; captures need several frames.
@@ -29,6 +34,17 @@ max_len_for() {
     decode* | pcap* | cap* | tcp* | frag* | detect*) echo 65536 ;;
     cfg* | config* | yaml*) echo 8192 ;;
     *) echo 16384 ;;
+    esac
+}
+
+# The libFuzzer dictionary of harness NAME (fuzz/dict/*.dict): tokens of its
+# input format that mutation alone takes long to spell.
+dict_for() {
+    case $1 in
+    sip* | detect*) echo fuzz/dict/sip.dict ;;
+    decode* | pcapng*) echo fuzz/dict/decode.dict ;;
+    config*) echo fuzz/dict/config.dict ;;
+    event* | client*) echo fuzz/dict/json.dict ;;
     esac
 }
 
@@ -56,8 +72,8 @@ copy_seeds() { # name out -> prints the number of seeds
     sip*) # raw SIP messages: the RFC 4475 torture tests and the parser's test data
         n=$((n + $(add_seeds tests/data/rfc4475 '\.(dat|sip|txt)$' '' "$out")))
         n=$((n + $(add_seeds tests/data/sip '\.(dat|sip|txt|msg)$' '' "$out"))) ;;
-    detect*) # one record: sender 10.0.0.1, +1 s, length 0xffff (= the rest)
-        n=$((n + $(add_seeds tests/data/rfc4475 '\.(dat|sip|txt)$' '\001\004\377\377' "$out"))) ;;
+    detect*) # one record: sender 10.0.0.1, +1 s, length 0x7fff (= the rest: they are shorter)
+        n=$((n + $(add_seeds tests/data/rfc4475 '\.(dat|sip|txt)$' '\001\004\177\377' "$out"))) ;;
     config*) # byte 0: 0 = the YAML loader, 2 = the hub's config
         n=$((n + $(add_seeds tests/data/config '\.ya?ml$' '\000' "$out")))
         n=$((n + $(add_seeds etc 'hub\.yaml$' '\002' "$out"))) ;;
@@ -73,15 +89,20 @@ for h in "$dir"/fuzz_*; do
     [ -f "$h" ] && [ -x "$h" ] || continue
     found=1
     name=${h##*/fuzz_}
+    [ -z "$only" ] || [ "$only" = "$name" ] || continue
     corpus=$tmp/$name
+    [ -z "$keep" ] || { corpus=$keep/$name; rm -rf "$corpus"; }
     mkdir -p "$corpus"
     nseeds=$(copy_seeds "$name" "$corpus")
     log=$logs/$name.log
     before=$(find "$art" -name "$name-*" | wc -l)
     touch "$tmp/$name.start"
     start=$(date +%s)
-    "$h" -max_total_time="$secs" -timeout=5 -rss_limit_mb=2048 -max_len="$(max_len_for "$name")" \
-        -artifact_prefix="$art/$name-" -print_final_stats=1 "$corpus" >"$log" 2>&1
+    opts=(-timeout=5 -rss_limit_mb=2048 -max_len="$(max_len_for "$name")")
+    if [ "$secs" -gt 0 ]; then opts+=(-max_total_time="$secs"); else opts+=(-runs=0); fi
+    dict=$(dict_for "$name")
+    [ -n "$dict" ] && [ -f "$dict" ] && opts+=(-dict="$dict")
+    "$h" "${opts[@]}" -artifact_prefix="$art/$name-" -print_final_stats=1 "$corpus" >"$log" 2>&1
     rc=$?
     took=$(($(date +%s) - start))
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

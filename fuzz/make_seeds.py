@@ -1,0 +1,463 @@
+#!/usr/bin/env python3
+# make_seeds.py -- writes the structured seeds of the capture, pcapng, config
+# and client harnesses into fuzz/corpus/NAME/gen_* (kept in the repository;
+# run again after changing it: python3 fuzz/make_seeds.py).
+#
+# Each seed leads a harness to code random mutation rarely reaches from the
+# hand-written seeds: every link type, 802.1Q/QinQ stacks, IPv6 extension
+# headers, IPv4/IPv6 fragments out of order and overlapping, TCP streams with
+# holds, gaps that time out, retransmissions, resync, closes from either
+# side and reopening, HEP v3 with every chunk type (and each way to break
+# it), pcapng files with every block type, byte order and timestamp option,
+# the hub config's replication section, and pulled/shared event lines.
+import os, socket, struct
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'corpus')
+
+
+def write(harness, name, data):
+    d = os.path.join(ROOT, harness)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, 'gen_' + name), 'wb') as f:
+        f.write(data)
+
+
+# ---- packets ---------------------------------------------------------------
+def sip(first, body=b'', cid=b'seed@192.0.2.1', cl=None):
+    method = first.split(b' ')[0] if not first.startswith(b'SIP/') else b'INVITE'
+    return (first + b'\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1\r\n'
+            b'From: <sip:alice@example.com>;tag=1\r\nTo: <sip:bob@example.com>\r\n'
+            b'Call-ID: ' + cid + b'\r\nCSeq: 1 ' + method + b'\r\nContent-Length: ' +
+            (str(len(body)).encode() if cl is None else cl) + b'\r\n\r\n' + body)
+
+
+INV = sip(b'INVITE sip:bob@example.com SIP/2.0', b'v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\n')
+OK = sip(b'SIP/2.0 200 OK')
+OPT = sip(b'OPTIONS sip:ping@example.com SIP/2.0')
+BIG = sip(b'MESSAGE sip:bob@example.com SIP/2.0', b'x' * 1200)
+A, B = '192.0.2.1', '192.0.2.2'
+A6, B6 = '2001:db8::1', '2001:db8::2'
+
+
+def ip4(src, dst, proto, payload, ident=1, frag=0, total=None):
+    return struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(payload) if total is None else total, ident, frag,
+                       64, proto, 0, socket.inet_aton(src), socket.inet_aton(dst)) + payload
+
+
+def ip6(src, dst, nh, payload, plen=None):
+    return struct.pack('!IHBB16s16s', 0x60000000, len(payload) if plen is None else plen, nh, 64,
+                       socket.inet_pton(socket.AF_INET6, src), socket.inet_pton(socket.AF_INET6, dst)) + payload
+
+
+def ext(nh, body_units=0):  # hop-by-hop / routing / destination options: (len+1)*8 bytes
+    return bytes([nh, body_units]) + b'\0' * (6 + 8 * body_units)
+
+
+def ah(nh):  # (len+2)*4 bytes
+    return bytes([nh, 4]) + b'\0' * 22
+
+
+def frag6(nh, off, more, ident, data):
+    return struct.pack('!BBHI', nh, 0, off | (1 if more else 0), ident) + data
+
+
+def udp(sp, dp, data, ulen=None):
+    return struct.pack('!HHHH', sp, dp, 8 + len(data) if ulen is None else ulen, 0) + data
+
+
+def tcp(sp, dp, seq, flags, data=b''):
+    return struct.pack('!HHIIBBHHH', sp, dp, seq & 0xffffffff, 0, 5 << 4, flags, 65535, 0, 0) + data
+
+
+def eth(l3, t=0x0800, tags=()):
+    b = b'\x02\0\0\0\0\x01\x02\0\0\0\0\x02'
+    for tg in tags:
+        b += struct.pack('!HH', tg, 100)
+    return b + struct.pack('!H', t) + l3
+
+
+def sll(l3, t=0x0800):
+    return struct.pack('!HHH8sH', 0, 1, 6, b'\2' * 8, t) + l3
+
+
+def sll2(l3, t=0x0800, tag=None):
+    hdr = struct.pack('!HHIHBB8s', tag if tag else t, 0, 2, 1, 0, 6, b'\2' * 8)
+    if tag:
+        return hdr + struct.pack('!HH', 100, t) + l3
+    return hdr + l3
+
+
+def null(l3, af, le=True):
+    return struct.pack('<I' if le else '!I', af) + l3
+
+
+def hep_chunk(t, v, vendor=0, clen=None):
+    return struct.pack('!HHH', vendor, t, 6 + len(v) if clen is None else clen) + v
+
+
+def hep(payload, v6=False, extra=b'', family=None, ts_us=0, proto=1, ip_proto=17, total=None, drop=()):
+    ch = [(1, bytes([10 if v6 else 2] if family is None else [family])), (2, bytes([ip_proto]))]
+    if v6:
+        ch += [(5, socket.inet_pton(socket.AF_INET6, A6)), (6, socket.inet_pton(socket.AF_INET6, B6))]
+    else:
+        ch += [(3, socket.inet_aton('198.51.100.1')), (4, socket.inet_aton('198.51.100.2'))]
+    ch += [(7, struct.pack('!H', 5060)), (8, struct.pack('!H', 5060)), (9, struct.pack('!I', 1700000000)),
+           (10, struct.pack('!I', ts_us)), (11, bytes([proto])), (12, struct.pack('!I', 7)), (15, payload)]
+    b = b''.join(hep_chunk(t, v) for t, v in ch if t not in drop) + extra
+    return b'HEP3' + struct.pack('!H', 6 + len(b) if total is None else total) + b
+
+
+# ---- fuzz_decode: byte 0 = link (LINKS index) | limits << 4, then frames ----
+L_ETH, L_SLL, L_SLL2, L_RAW, L_RAW12, L_IPV4, L_IPV6, L_NULL, L_LOOP, L_RAW14, L_OTHER = range(11)
+STEP = {0: 0, 'tenth': 1, '3s': 2, '400s': 3}
+
+
+def decode_seed(link, frames, variant=0):
+    out = bytes([link | variant << 4])
+    for f in frames:
+        step = 0
+        if isinstance(f, tuple):
+            step, f = STEP[f[0]], f[1]
+        out += struct.pack('!H', step << 14 | len(f)) + f
+    return out
+
+
+def d(name, link, frames, variant=0):
+    write('decode', name, decode_seed(link, frames, variant))
+
+
+def tcp_flow(seqs, sp=41000, dp=5060, src=A, dst=B, wrap=eth):
+    return [wrap(ip4(src, dst, 6, tcp(sp, dp, s, fl, data))) for s, fl, data in seqs]
+
+
+U = lambda data, sp=5060, dp=5060: ip4(A, B, 17, udp(sp, dp, data))
+# link layers
+d('vlan', L_ETH, [eth(U(INV), tags=(0x8100,)), eth(U(OK), tags=(0x88a8, 0x8100)), eth(U(OPT), tags=(0x9100,))])
+d('vlan_too_many', L_ETH, [eth(U(INV), tags=(0x8100,) * 9), eth(b'', 0x8100)[:16], b'\0' * 13])
+d('eth_not_ip', L_ETH, [eth(b'\0' * 40, 0x0806), eth(ip6(A6, B6, 17, udp(5060, 5060, OPT)), 0x86dd)])
+d('sll', L_SLL, [sll(U(INV)), sll(ip6(A6, B6, 17, udp(5060, 5060, OK)), 0x86dd), sll(b'')[:10]])
+d('sll2_tag', L_SLL2, [sll2(U(INV), tag=0x8100), sll2(U(OK)), sll2(U(OK), tag=0x88a8)[:21],
+                       sll2(ip6(A6, B6, 17, udp(5060, 5060, OPT)), 0x86dd)])
+d('raw12', L_RAW12, [U(INV), ip6(A6, B6, 17, udp(5060, 5060, OK)), b'\x50' + b'\0' * 30, b''])
+d('raw14', L_RAW14, [U(INV), ip6(A6, B6, 17, udp(5060, 5060, OK))])
+d('raw101', L_RAW, [U(OPT)])
+d('ipv4_link', L_IPV4, [U(INV), b'\x46' + b'\0' * 19, ip4(A, B, 17, udp(5060, 5060, OK), total=0),
+                        ip4(A, B, 17, udp(5060, 5060, OK), total=10), ip4(A, B, 17, udp(5060, 5060, OK))[:30]])
+d('ipv6_link', L_IPV6, [ip6(A6, B6, 17, udp(5060, 5060, INV)), ip6(A6, B6, 17, udp(5060, 5060, OK), plen=0),
+                        ip6(A6, B6, 17, udp(5060, 5060, OK), plen=4000), b'\x40' + b'\0' * 39])
+d('null_all_af', L_NULL, [null(U(INV), 2), null(ip6(A6, B6, 17, udp(5060, 5060, OK)), 24),
+                          null(ip6(A6, B6, 17, udp(5060, 5060, OK)), 28, le=False),
+                          null(ip6(A6, B6, 17, udp(5060, 5060, OK)), 30), null(b'', 99), b'\0\0'])
+d('loop_be', L_LOOP, [null(U(INV), 2, le=False), null(U(INV), 2, le=True),
+                      null(ip6(A6, B6, 17, udp(5060, 5060, OK)), 30, le=False)])
+d('other_link', L_OTHER, [eth(U(INV))])
+# UDP corner cases
+d('udp_lengths', L_IPV4, [ip4(A, B, 17, udp(5060, 5060, INV, ulen=0)), ip4(A, B, 17, udp(5060, 5060, INV, ulen=4)),
+                          ip4(A, B, 17, udp(5060, 5060, INV, ulen=9000)), ip4(A, B, 17, b'\0' * 5),
+                          ip4(A, B, 17, udp(5060, 5060, b'\r\n\r\n')), ip4(A, B, 17, udp(40000, 40001, INV)),
+                          ip4(A, B, 17, udp(40000, 40001, b'GET / HTTP/1.1\r\n\r\n'))])
+# IPv6 extension headers
+X = udp(5060, 5060, INV)
+d('ip6_ext_all', L_IPV6, [ip6(A6, B6, 0, ext(43, 1) + ext(60) + ah(17) + X),
+                          ip6(A6, B6, 60, ext(59) + b'junk'), ip6(A6, B6, 0, ext(0) * 9 + X),
+                          ip6(A6, B6, 43, ext(17, 40) + X), ip6(A6, B6, 51, b'\x11\x04'),
+                          ip6(A6, B6, 0, b'\x3c'), ip6(A6, B6, 44, frag6(17, 0, False, 5, X)),
+                          ip6(A6, B6, 44, b'\x11\0')])
+# IPv6 fragments: out of order, nested fragment header inside the datagram
+Y = udp(5060, 5060, BIG)
+d('ip6_frag_ooo', L_IPV6, [ip6(A6, B6, 0, ext(44) + frag6(17, 800, False, 9, Y[800:])),
+                           ip6(A6, B6, 44, frag6(17, 400, True, 9, Y[400:800])),
+                           ip6(A6, B6, 44, frag6(17, 0, True, 9, Y[:400])),
+                           ip6(A6, B6, 44, frag6(44, 0, True, 10, frag6(17, 8, True, 3, b'\0' * 16))),
+                           ip6(A6, B6, 44, frag6(44, 24, False, 10, b'\0' * 8))])
+# IPv4 fragments: overlap, duplicate, missing piece expired, many sets
+Z = udp(5060, 5060, BIG)
+d('ip4_frag_overlap', L_IPV4, [ip4(A, B, 17, Z[600:], 77, 600 // 8), ip4(A, B, 17, Z[:400], 77, 0x2000),
+                               ip4(A, B, 17, Z[200:640], 77, 0x2000 | 200 // 8),
+                               ip4(A, B, 17, Z[200:640], 77, 0x2000 | 200 // 8),
+                               ip4(A, B, 17, Z[:16], 78, 0x2000), ('3s', ip4(A, B, 17, Z[:16], 79, 0x2000)),
+                               ('400s', ip4(A, B, 17, Z[16:], 78, 2)),
+                               ip4(A, B, 17, Z[:16], 80, 0x2000), ip4(A, B, 17, Z[:16], 80, 0x2000 | 1),
+                               ip4(A, B, 17, b'x' * 7, 81, 0x2000), ip4(A, B, 17, b'x' * 16, 81, 8190),
+                               ip4(A, B, 6, tcp(41000, 5060, 1, 0x18, OPT)[:16], 82, 0x2000),
+                               ip4(A, B, 6, tcp(41000, 5060, 1, 0x18, OPT)[16:], 82, 2)])
+d('ip4_frag_sets', L_IPV4, [ip4(A, B, 17, Z[:64], 100 + i, 0x2000) for i in range(12)] +
+  [ip4(A, B, 17, Z[64:], 100 + i, 8) for i in range(12)] + [ip4(A, B, 17, Z[i * 8:i * 8 + 8], 200, 0x2000 | i) for i in range(1, 300)], 1)
+# TCP streams
+I = 1000
+d('tcp_inorder_fin', L_ETH, tcp_flow([(I, 0x02, b''), (I + 1, 0x18, OPT + OK), (I + 1 + len(OPT + OK), 0x18, INV[:50]),
+                                      (I + 1 + len(OPT + OK) + 50, 0x18, INV[50:]), (I + 1 + len(OPT + OK + INV), 0x11, b'')]) +
+  tcp_flow([(5000, 0x12, b''), (5001, 0x18, OK), (5001 + len(OK), 0x11, b'')], 5060, 41000, B, A))
+d('tcp_ooo_hold', L_ETH, tcp_flow([(I, 0x02, b''), (I + 1 + 100, 0x18, INV[100:200]), (I + 1 + 200, 0x18, INV[200:]),
+                                   (I + 1, 0x18, INV[:100]), (I + 1, 0x18, INV[:150]),
+                                   (I + 1 + len(INV) - 10, 0x18, INV[-10:] + OPT), (I + 1 + len(INV + OPT), 0x14, b'')]))
+d('tcp_gap_timeout', L_ETH, tcp_flow([(I, 0x02, b''), (I + 1, 0x18, INV[:80]), (I + 1 + 200, 0x18, INV[200:] + OPT),
+                                      (I + 1 + len(INV + OPT) + 5, 0x18, b'garbage line\r\n' + OK)]) +
+  [('3s', tcp_flow([(I + 1 + len(INV + OPT) + 5 + 14 + len(OK), 0x18, OPT)])[0]),
+   tcp_flow([(I + 1 + 80, 0x18, INV[80:200])])[0], ('400s', tcp_flow([(I + 1, 0x18, b'x')])[0])])
+d('tcp_resync', L_ETH, tcp_flow([(I, 0x02, b''), (I + 1, 0x18, b'INVITE sip:x SIP/2.0\r\nContent-Length: zz\r\n\r\n'),
+                                 (I + 1 + 44, 0x18, b'junk junk\r\nmore junk\r\n' + OPT),
+                                 (I + 1 + 44 + 22 + len(OPT), 0x18, b'INVITE sip:x SIP/2.0\r\nContent-Length: 999999\r\n\r\n' + b'y' * 300),
+                                 (I + 1 + 44 + 22 + len(OPT) + 350, 0x18, b'SIP/2.0 200')]), 0)
+d('tcp_too_big_tiny', L_ETH, tcp_flow([(I, 0x02, b''), (I + 1, 0x18, BIG[:600]), (I + 601, 0x18, BIG[600:]),
+                                       (I + 1 + len(BIG), 0x18, OPT)]), 1)
+d('tcp_rst_reverse', L_ETH, tcp_flow([(I, 0x02, b''), (I + 1, 0x18, OPT)]) +
+  tcp_flow([(9000, 0x14, b'')], 5060, 41000, B, A) + tcp_flow([(I + 1, 0x18, OPT), (I + 1 + len(OPT), 0x18, OPT),
+                                                                (I + 1 + 0x50000000, 0x18, OPT), (77, 0x02, b''), (78, 0x18, INV)]) +
+  tcp_flow([(9000, 0x11, b'')], 5060, 41000, B, A) + [('400s', tcp_flow([(I, 0x04, b'')])[0])])
+d('tcp_heuristic', L_ETH, tcp_flow([(I, 0x18, b'INV'), (I + 3, 0x18, INV[3:]), (I + len(INV), 0x18, OK)], 33000, 44000) +
+  tcp_flow([(I, 0x18, b'\x16\x03\x01\x00\x05hello')], 33001, 44000) + tcp_flow([(I, 0x18, b'OPTI')], 33002, 44000) +
+  tcp_flow([(I + 4, 0x18, b'garbage\r\n')], 33002, 44000), 0)
+d('tcp_many_flows', L_ETH, [f for p in range(12) for f in tcp_flow([(I, 0x02, b''), (I + 1, 0x18, INV[:90])], 41000 + p)] +
+  [('tenth', tcp_flow([(I + 91, 0x18, INV[90:])], 41000 + p)[0]) for p in range(12)], 1)
+d('tcp_holds_full', L_ETH, tcp_flow([(I, 0x02, b'')] + [(I + 10 + 20 * k, 0x18, b'z' * 10) for k in range(300)]), 0)
+d('tcp_v6_qinq', L_ETH, [eth(ip6(A6, B6, 6, tcp(41000, 5061, I, 0x18, INV)), 0x86dd, (0x88a8, 0x8100)),
+                         eth(ip6(A6, B6, 6, tcp(41000, 5061, I, 0x18, INV)[:10]), 0x86dd),
+                         eth(ip6(A6, B6, 6, b'\0' * 12 + b'\x10' + b'\0' * 7), 0x86dd)])
+d('tcp_odd_ports', L_ETH, tcp_flow([(I, 0x18, INV)], 1, 9060) + [eth(U(INV, 1, 40000)), eth(U(hep(INV), 9060, 40000))], 3)
+# HEP inside UDP on port 9060, and every way to refuse it
+H = lambda pkt: eth(ip4('10.0.0.1', '10.0.0.2', 17, udp(40000, 9060, pkt)))
+d('hep_variants', L_ETH, [H(hep(INV)), H(hep(OK, v6=True)), H(hep(INV, ip_proto=6)), H(hep(INV, ip_proto=132)),
+                          H(hep(INV, proto=100)), H(hep(b'\r\n\r\n')), H(hep(INV, ts_us=999999)),
+                          H(hep(INV, extra=hep_chunk(0x11, b'corr-id') + hep_chunk(0x0e, b'secret', vendor=0x20))),
+                          H(b'\x01\x02\x03'), H(b'\x02\x10'), H(b'HEP3'), H(hep(INV, total=3)), H(hep(INV, total=9000))])
+d('hep_refused', L_ETH, [H(hep(INV, family=7)), H(hep(INV, family=10)), H(hep(INV, drop=(3,))), H(hep(INV, drop=(4,))),
+                         H(hep(INV, drop=(15,))), H(hep(INV, ts_us=1000000)),
+                         H(hep(INV, extra=hep_chunk(2, b'\x11\x11'))), H(hep(INV, extra=b'\0\0\0')),
+                         H(hep(INV, extra=hep_chunk(0x20, b'', clen=3))), H(hep(INV, extra=hep_chunk(0x20, b'ab', clen=60)))])
+for k, (t, v) in enumerate([(1, b'\2\2'), (2, b''), (3, b'\1\2'), (5, b'\1'), (7, b'\1'), (9, b'\1'), (10, b''),
+                            (11, b'\1\1'), (12, b'\1')]):
+    write('decode', 'hep_badlen_%d' % k, b'\0' + hep(INV, extra=hep_chunk(t, v)))
+write('decode', 'hep_whole_v6', b'\0' + hep(OK, v6=True, ts_us=5))
+
+
+# ---- fuzz_pcapng: capture files --------------------------------------------
+def blk(t, body, be=False, trailer=None):
+    e = '>' if be else '<'
+    pad = (4 - len(body) % 4) % 4
+    n = 12 + len(body) + pad
+    return struct.pack(e + 'II', t, n) + body + b'\0' * pad + struct.pack(e + 'I', n if trailer is None else trailer)
+
+
+def shb(be=False, major=1):
+    e = '>' if be else '<'
+    return blk(0x0A0D0D0A, struct.pack(e + 'IHHq', 0x1A2B3C4D, major, 0, -1), be)
+
+
+def opt(code, val, be=False):
+    e = '>' if be else '<'
+    return struct.pack(e + 'HH', code, len(val)) + val + b'\0' * ((4 - len(val) % 4) % 4)
+
+
+def idb(link, snap=65535, opts=b'', be=False):
+    e = '>' if be else '<'
+    return blk(1, struct.pack(e + 'HHI', link, 0, snap) + opts, be)
+
+
+def epb(ifid, f, ts=1700000000 * 10 ** 6, be=False, caplen=None):
+    e = '>' if be else '<'
+    return blk(6, struct.pack(e + 'IIIII', ifid, ts >> 32, ts & 0xffffffff, len(f) if caplen is None else caplen, len(f)) + f, be)
+
+
+def pb(ifid, f, be=False):
+    e = '>' if be else '<'
+    ts = 1700000000 * 10 ** 6
+    return blk(2, struct.pack(e + 'HHIIII', ifid, 0, ts >> 32, ts & 0xffffffff, len(f), len(f)) + f, be)
+
+
+def spb(f, orig=None, be=False):
+    e = '>' if be else '<'
+    return blk(3, struct.pack(e + 'I', len(f) if orig is None else orig) + f, be)
+
+
+F = eth(U(INV))
+R = U(OPT)
+E = lambda v, be=False: opt(9, bytes([v]), be)
+P = lambda name, data: write('pcapng', name, data)
+P('tsresol', shb() + idb(1, opts=E(9) + opt(2, b'eth0') + opt(0, b'')) + epb(0, F, 1700000000 * 10 ** 9) +
+  idb(1, opts=E(0x80 | 50) + opt(14, struct.pack('<q', -5))) + epb(1, F, 1 << 60) +
+  idb(1, opts=E(3) + opt(14, struct.pack('<q', 100))) + epb(2, F, 1700000000000) +
+  idb(1, opts=E(0x80 | 10)) + epb(3, F, 1 << 62) + idb(1, opts=E(0)) + epb(4, F, 1700000000))
+P('tsresol_bad', shb() + idb(1, opts=E(20)) + epb(0, F))
+P('tsresol_bad2', shb() + idb(1, opts=E(0x80 | 64)) + epb(0, F))
+P('opt_past_end', shb() + idb(1, opts=struct.pack('<HH', 2, 200)) + epb(0, F))
+P('blocks_all_be', shb(True) + idb(101, 100, be=True) + spb(R, be=True) + pb(0, R, True) + epb(0, R, be=True) +
+  blk(5, b'stats', True) + blk(0x80000001, b'custom', True) + idb(100, be=True) + idb(102, be=True) + idb(103, be=True) +
+  epb(1, R, be=True))
+P('spb_short', shb() + idb(1) + spb(F, orig=20) + spb(F, orig=100000) + blk(3, b''))
+P('pb_short', shb() + idb(1) + blk(2, b'\0' * 10) + epb(0, F, caplen=99999))
+P('no_iface', shb() + epb(3, F))
+P('no_shb', idb(1) + epb(0, F))
+P('bad_magic', blk(0x0A0D0D0A, struct.pack('<IHHq', 0x12345678, 1, 0, -1)) + idb(1))
+P('version2', shb(major=2) + idb(1) + epb(0, F))
+P('bad_trailer', shb() + idb(1) + blk(6, struct.pack('<IIIII', 0, 0, 0, len(F), len(F)) + F, trailer=12))
+P('odd_length', shb() + idb(1) + struct.pack('<II', 6, 37) + b'\0' * 40)
+P('huge_length', shb() + idb(1) + struct.pack('<II', 6, 0x7ffffff0) + b'\0' * 40)
+P('cut_header', shb() + idb(1) + epb(0, F) + b'\6\0\0\0\x40')
+P('cut_body', shb() + idb(1) + epb(0, F)[:-20])
+P('idb_short', shb() + blk(1, b'\1\0'))
+P('many_ifaces', shb() + b''.join(idb(1) for _ in range(70)) + epb(65, F))
+P('snaplen_cut', shb() + idb(1, snap=30) + epb(0, F) + shb(True) + idb(1, be=True) + epb(0, F, be=True))
+P('big_block', shb() + idb(1, snap=0) + epb(0, eth(U(b'x' * 60000))))
+P('mixed_links', shb() + idb(1) + idb(113) + idb(276) + epb(0, F) + epb(1, sll(R)) + epb(2, sll2(R)) + epb(0, F))
+
+# ---- fuzz_config: the hub's config (selector 2) ----------------------------
+HUB = b'''listen: "[::]:8443"
+node: hub-2
+tls: {cert: tls/hub.crt, key: tls/hub.key, ca: tls/ca.crt}
+registry: /etc/fs38/registry.json
+store: "postgresql://hub@db.example.net:5432/fs38"
+replication:
+  nats_urls: [nats://n1.example.net:4222, "tls://n2.example.net:4222"]
+  node_id: hub-2
+  stream: FS38_EVENTS
+  replicas: 3
+  await_ms: 2000
+'''
+write('config', 'hub_replication', b'\2' + HUB)
+write('config', 'hub_replication_csv', b'\2' + HUB.replace(b'[nats://n1.example.net:4222, "tls://n2.example.net:4222"]',
+                                                           b'"nats://a:4222,tls://b:4222,nats://c:4222"'))
+write('config', 'hub_replication_empty', b'\2listen: 127.0.0.1:0\nstore: "sqlite::memory:"\nreplication:\n'
+      b'tls: {cert: a, key: b, ca: c}\n')
+write('config', 'hub_replication_bad', b'\2tls: {cert: a, key: b, ca: c}\nreplication:\n  nats_urls: "nats://a:1,,x"\n'
+      b'  node_id: "bad name!"\n')
+write('config', 'hub_anchor', b'\2tls: &t {cert: a, key: b, ca: c}\nlimits: *t\n')
+write('config', 'hub_no_tls', b'\2listen: "h:1"\nnode: "' + b'n' * 80 + b'"\n')
+
+# ---- fuzz_client: pulled and shared event lines ----------------------------
+import glob, json
+VALID = os.path.join(os.path.dirname(ROOT), '..', 'tests', 'data', 'exchange', 'valid')
+events = [json.load(open(f)) for f in sorted(glob.glob(os.path.join(VALID, '*.json')))]
+lines = [json.dumps(ev, separators=(',', ':')).encode() for ev in events]
+ev = dict(events[0])  # a victim to pseudonymise, then revoked, expired, newer
+ev['observables'] = ev['observables'] + [{'kind': 'e164', 'value': '+447700900123', 'role': 'victim'}]
+ev['evidence'] = {'count': 3, 'window_s': 60, 'sample': {'callee': '+447700900123', 'method': 'INVITE'}}
+more = [dict(ev), dict(ev, status='revoked', version=9), dict(ev, valid_until='2001-01-01T00:00:00Z', event_id=ev['event_id'][:-1] + 'c'),
+        dict(ev, version=1), dict(ev, rule={'id': 'INTEL-001'})]
+lines += [json.dumps(x, separators=(',', ':')).encode() for x in more]
+write('client', 'event_lines', b'\n'.join(lines) + b'\n\n  \n{"x":1}\n')
+write('client', 'event_pretty', json.dumps(ev, indent=1).encode())
+write('client', 'http_chunked_trailer', b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n'
+      b'5;ext=1\r\nhello\r\n0\r\nX-Trailer: 1\r\n\r\n')
+write('client', 'http_until_close', b'HTTP/1.0 503 Busy\r\nConnection: close\r\n\r\n{"error":"busy"}')
+write('client', 'http_bad_cl', b'HTTP/1.1 200 OK\r\nContent-Length: 12x\r\n\r\nabc')
+write('client', 'sse_multi', b'HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n: ping\r\n\r\nid: 7\r\n'
+      b'event: event\r\ndata: ' + lines[0] + b'\r\n\r\nid: 8\ndata: a\ndata: b\nretry: 10\n\n')
+
+# ---- fuzz_detect: scenarios, one record per message ------------------------
+# record: who (sender 10.0.0.N-1 | 64 core receiver | 128 worker 1), time step
+# (signed, 0.25 s), length | 0x8000 for a reply (receiver -> sender)
+def rec(who, msg, step=0, reply=False):
+    return struct.pack('!BbH', who, step, len(msg) | (0x8000 if reply else 0)) + msg
+
+
+def req(method, ruri, cid, cseq=1, frm='<sip:alice@example.com>;tag=a1', to=None, extra=b'', body=b'',
+        branch=b'z9hG4bK-%d', src='10.0.0.5'):
+    to = to or '<%s>' % ruri
+    return (b'%s %s SIP/2.0\r\nVia: SIP/2.0/UDP %s:5060;branch=%s\r\nMax-Forwards: 70\r\nFrom: %s\r\nTo: %s\r\n'
+            b'Call-ID: %s\r\nCSeq: %d %s\r\n%sContent-Length: %d\r\n\r\n%s') % (
+        method, ruri.encode(), src.encode(), branch % cseq if b'%d' in branch else branch, frm.encode(),
+        to.encode(), cid, cseq, method, extra, len(body), body)
+
+
+def resp(code, reason, method, ruri, cid, cseq=1, to_tag=b';tag=b1', extra=b'', branch=b'z9hG4bK-%d',
+         frm='<sip:alice@example.com>;tag=a1'):
+    return (b'SIP/2.0 %d %s\r\nVia: SIP/2.0/UDP 10.0.0.5:5060;branch=%s\r\nFrom: %s\r\nTo: <%s>%s\r\n'
+            b'Call-ID: %s\r\nCSeq: %d %s\r\n%sContent-Length: 0\r\n\r\n') % (
+        code, reason, branch % cseq if b'%d' in branch else branch, frm.encode(), ruri.encode(), to_tag, cid,
+        cseq, method, extra)
+
+
+def det(name, records):
+    write('detect', name, b''.join(records))
+
+
+SDP = b'v=0\r\no=- 1 1 IN IP4 10.1.2.3\r\ns=-\r\nc=IN IP4 10.1.2.3\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n'
+W = 4  # the sender 10.0.0.5
+# SIP-SCAN-002 and SIP-SCAN-001: one source, many targets, a scanner's User-Agent
+det('scan', [rec(W | (i % 2) * 64, req(b'OPTIONS', 'sip:%d@192.0.2.%d' % (100 + i, i % 200), b'scan%d' % i,
+                        extra=b'User-Agent: friendly-scanner\r\n' if i % 5 == 0 else b''), 1) for i in range(30)])
+# SIP-ENUM-001: REGISTER per extension, mostly 404 back
+det('enum', [r for i in range(25) for r in (
+    rec(W, req(b'REGISTER', 'sip:%d@example.com' % (200 + i), b'enum%d' % i, to='<sip:%d@example.com>' % (200 + i)), 1),
+    rec(W, resp(404 if i % 4 else 401, b'Not Found', b'REGISTER', 'sip:%d@example.com' % (200 + i), b'enum%d' % i,
+                to_tag=b''), 0, True))])
+# SIP-BRUTE-001/002: credentials, 401/403 back; one stale challenge
+AUTH = b'Authorization: Digest username="%s", realm="example.com", nonce="n", uri="sip:example.com", response="0123"\r\n'
+det('brute', [r for i in range(24) for r in (
+    rec(W, req(b'REGISTER', 'sip:example.com', b'brute%d' % (i // 12), cseq=i + 1,
+               extra=AUTH % (b'100' if i < 12 else b'%d' % (300 + i))), 2),
+    rec(W, resp(401 if i % 3 else 403, b'Unauthorized', b'REGISTER', 'sip:example.com', b'brute%d' % (i // 12), cseq=i + 1,
+                extra=b'WWW-Authenticate: Digest realm="example.com", nonce="x"%s\r\n' % (b', stale=true' if i == 5 else b'')), 0, True))])
+# SIP-FLOOD-001/002: many INVITEs within seconds
+det('flood', [rec(W, req(b'INVITE', 'sip:+4420%07d@example.com' % i, b'fl%d' % i), 0) for i in range(220)])
+det('flood_dest', [rec(i % 60 | (i % 7 == 0) * 128, b'OPTIONS sip:x@y SIP/2.0\r\nCall-ID: d%d\r\n\r\n' % i) for i in range(90)])
+
+
+# calls: INVITE, 180, 200, ACK, BYE (long), CANCEL (wangiri); to high-risk ranges (IRSF)
+def call(who, cid, callee, caller='+4477009001', answer=True, hold=0, cancel=False, ring_steps=4):
+    ruri = 'sip:%s@ims.example.net;user=phone' % callee
+    frm = '"A" <sip:%s@ims.example.net>;tag=a1' % caller
+    out = [rec(who, req(b'INVITE', ruri, cid, frm=frm, body=SDP,
+                        extra=b'Content-Type: application/sdp\r\nP-Asserted-Identity: <tel:%s>\r\n' % caller.encode()), 1),
+           rec(who, resp(100, b'Trying', b'INVITE', ruri, cid, to_tag=b'', frm=frm), 0, True),
+           rec(who, resp(180, b'Ringing', b'INVITE', ruri, cid, frm=frm), ring_steps, True)]
+    if cancel:
+        out += [rec(who, req(b'CANCEL', ruri, cid, frm=frm), 1),
+                rec(who, resp(200, b'OK', b'CANCEL', ruri, cid, frm=frm), 0, True),
+                rec(who, resp(487, b'Request Terminated', b'INVITE', ruri, cid, frm=frm), 0, True)]
+        return out
+    if not answer:
+        return out + [rec(who, resp(486, b'Busy Here', b'INVITE', ruri, cid, frm=frm), 1, True)]
+    out += [rec(who, resp(200, b'OK', b'INVITE', ruri, cid, frm=frm, extra=b'Server: Asterisk PBX 16.2.1\r\n'), 1, True),
+            rec(who, req(b'ACK', ruri, cid, frm=frm, to='<%s>;tag=b1' % ruri), 0)]
+    out += [rec(who, b'', 127) for _ in range(hold)]
+    out += [rec(who, req(b'BYE', ruri, cid, cseq=2, frm=frm, to='<%s>;tag=b1' % ruri), 1),
+            rec(who, resp(200, b'OK', b'BYE', ruri, cid, cseq=2, frm=frm), 0, True)]
+    return out
+
+
+det('irsf', [r for i in range(7) for r in call(W, b'irsf%d' % i, '+88213%06d' % i, answer=i % 2 == 0)])
+det('irsf_long', call(W, b'long1', '+447012345678', hold=62))
+det('wangiri', [r for i in range(12) for r in call(W, b'wg%d' % i, '+4420%07d' % i, caller='+88216000001', cancel=True)])
+det('volume', [r for i in range(40) for r in call(W, b'vol%d' % i, '+4420%07d' % i)[:5]] +
+    [rec(W, b'', 127) for _ in range(25)])
+# trust, CLI, topology, disclosure: from untrusted and partner zones, toward the core
+det('trust', [rec(W, req(b'INVITE', 'sip:+441234567@ims.example.net', b'tr1', frm='<sip:+4477009123@ims.example.net>;tag=x',
+                         extra=b'P-Asserted-Identity: <sip:+4477009123@ims.example.net>\r\nHistory-Info: <sip:a@b>;index=1\r\n'
+                               b'P-Charging-Vector: icid-value=1\r\nPrivacy: id\r\n'), 1),
+              rec(40 | 64, req(b'INVITE', 'sip:+441234567@ims.example.net', b'tr2', frm='<sip:abc@x>;tag=x',
+                               extra=b'P-Asserted-Identity: <tel:+8821-300-0123>\r\nP-Preferred-Identity: <tel:12>\r\n'), 1),
+              rec(W, req(b'INVITE', 'sip:+441234567@ims.example.net', b'tr3', frm='"x" <tel:+44(20)12-34.56;phone-context=x>;tag=x'), 1),
+              rec(W, req(b'INVITE', 'sip:00882130001@ims.example.net', b'tr4', frm='<sip:0088213000111@x;user=phone>;tag=x'), 1),
+              rec(W, req(b'MESSAGE', 'sip:bob@ims.example.net', b'tr5', frm='<sip:+123456789012345678@x>;tag=x'), 1),
+              rec(W | 64, resp(200, b'OK', b'OPTIONS', 'sip:x@10.0.0.9', b'tp1',
+                               extra=b'Via: SIP/2.0/UDP 10.20.30.40:5060;received=172.16.0.9;branch=z9hG4bKx\r\n'
+                                     b'Contact: <sip:pbx@192.168.1.10:5060>\r\nRecord-Route: <sip:10.9.9.9;lr>\r\n'
+                                     b'Server: Kamailio (5.6.1 (x86_64/linux))\r\nWarning: 399 10.0.0.1 "internal"\r\n'
+                                     b'Content-Type: application/sdp\r\n'), 0, True),
+              rec(W, resp(200, b'OK', b'INVITE', 'sip:x@example.com', b'tp2',
+                          extra=b'Contact: <sip:pbx@[fd00::1]:5060>\r\nUser-Agent: FreeSWITCH-mod_sofia/1.10.7\r\n'), 0, True)])
+# protocol violations: missing headers, Max-Forwards, bad branch, unknown method, CL mismatch, oversize
+det('proto', [rec(W, b'INVITE sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=1234\r\nMax-Forwards: 255\r\nCSeq: 1 INVITE\r\n'
+                     b'Call-ID: a\r\nCall-ID: b\r\nContent-Length: 50\r\n\r\nshort', 1),
+              rec(W, b'FOO sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\n'
+                     b'Call-ID: c\r\nCSeq: 1 FOO\r\nMax-Forwards: 70\r\n\r\n', 1),
+              rec(W, b'INVITE sip:' + b'9' * 3000 + b'@y SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK2\r\n\r\n', 1),
+              rec(W, b'\r\n\r\n', 1), rec(W, b'garbage\x00\xff', 1)])
+
+# ---- later additions: paths the first round of seeds and a 2-minute run missed
+# a HEP timestamp far behind and ahead of capture time (hep_time_untrusted)
+def hep_at(payload, secs):
+    b = hep(payload)
+    return b.replace(struct.pack('!HHHI', 0, 9, 10, 1700000000), struct.pack('!HHHI', 0, 9, 10, secs))
+
+
+d('hep_time_skew', L_ETH, [H(hep_at(INV, 1600000000)), H(hep_at(OK, 1800000000)), H(hep_at(OPT, 1700000000))])
+# a gap given up (2 s of capture time), then its bytes arrive late and frame
+# as a whole message: late_data emits them
+J = I + 1
+d('tcp_late_data', L_ETH, tcp_flow([(I, 0x02, b''), (J, 0x18, OPT), (J + len(OPT + INV), 0x18, OK)]) +
+  [('3s', tcp_flow([(J + len(OPT + INV + OK), 0x18, OPT)])[0]), tcp_flow([(J + len(OPT), 0x18, INV + OK[:10])])[0],
+   tcp_flow([(J + len(OPT), 0x18, INV)])[0]])
+P('epb_caplen_over', shb() + idb(1) + epb(0, F, caplen=99999))
