@@ -215,11 +215,15 @@ static det_source *requester_entry(det_engine *eng, const fs_addr *a, uint64_t k
 
 /* The talker (det_top_talkers) a reportable incident of rule r counts
  * against: the address it is keyed by. A response's sender gets its entry
- * here if it has none yet (it is listed once it sends a request). Cold
+ * here if it has none yet (it is listed once it sends a request), unless
+ * that would evict the requester's entry: c->requester still points to it
+ * for the rest of the message, and would then be the responder's. Cold
  * path: once per incident. */
 static det_source *incident_talker(det_ctx *c, det_rule_id r) {
     if (r == R_FLOOD_DEST) return NULL;
     if (!keyed_by_sender(r) || !c->m || !c->p || (c->requester && c->m->is_request)) return c->requester;
+    if (c->requester && det_table_victim(&c->eng->sources, c->src_source_key) == (void *)c->requester)
+        return NULL;
     return requester_entry(c->eng, &c->p->src.addr, c->src_source_key, c->ts);
 }
 

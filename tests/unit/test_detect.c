@@ -2059,6 +2059,35 @@ static void test_time_far_future(void) {
     world_free(&w);
 }
 
+/* A response's sender is given a source entry when it opens an incident
+ * keyed by it (TOP TALKERS): never by evicting the requester of that very
+ * response, whose entry the rest of the message's detectors still hold
+ * (c->requester). Older code evicted it when it was its full bucket's
+ * least recent (here: every time equal), and c->requester then pointed to
+ * the responder's fresh entry: the requester vanished from TOP TALKERS. */
+static void test_talker_keeps_requester(void) {
+    fs38_config *cfg = config_default();
+    cfg->max_sources = 8; /* one bucket of 8 */
+    world w = world_new(cfg);
+    for (int i = 0; i < 8; i++) { /* the bucket full, every stamp the same */
+        char src[32], cid[16];
+        snprintf(src, sizeof src, "198.51.100.%d:5060", 10 + i);
+        snprintf(cid, sizeof cid, "kr%d", i);
+        req(&w, src, "10.0.0.13:5060", T0, "OPTIONS", "sip:a@10.0.0.13", "<sip:c@x>;tag=3",
+            "<sip:a@10.0.0.13>", cid, 1, NULL, NULL);
+    }
+    /* a garbled answer to the first (the least recent): SIP-MAL-001 against 10.0.0.13 */
+    send_raw(&w, "10.0.0.13:5060", "198.51.100.10:5060", T0,
+             "SIP/2.0 500 Oops\r\nVia: SIP/2.0/UDP 198.51.100.10:5060;branch=z9hG4bKr\r\n"
+             "From: \"Broken <sip:c@x>;tag=3\r\nTo: <sip:a@10.0.0.13>;tag=4\r\nCall-ID: kr0\r\n"
+             "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n");
+    CHECK_EQ_INT(talker_incidents(&w, "198.51.100.10"), 0); /* still tracked, not replaced */
+    CHECK_EQ_INT((int)w.eng->stats.sources_evicted, 0);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-MAL-001"), 1);
+    world_free(&w);
+}
+
 /* After the clock steps back, the entries stamped before the step do not
  * squat the table: a scanner active after the step keeps its counts while
  * newcomers replace the old entries. Older code ranked the old entries as
@@ -2426,6 +2455,7 @@ int main(void) {
     test_time_zero();
     test_time_far_future();
     test_time_step_eviction();
+    test_talker_keeps_requester();
     test_zero_add_after_eviction();
     test_memory_bound();
     test_hostile_input();
