@@ -451,7 +451,7 @@ static void count_attempt(det_ctx *c, det_call *call, det_caller *k) {
 }
 
 /* A final response after which the caller sends the INVITE again within
- * the same call: same Call-ID, a higher CSeq (a redirect, RFC 3261 8.1.3.4;
+ * the same call: same Call-ID, another CSeq (a redirect, RFC 3261 8.1.3.4;
  * a challenge, 22.2; 420/421/423, RFC 4028's 422 and RFC 3329's 494 ask for
  * the request again with what was missing). */
 static bool retried_in_call(uint16_t status) {
@@ -508,8 +508,7 @@ static void call_invite(det_ctx *c) {
             call_retry(c, call);
             return;
         }
-        if (m->to_tag.len) return; /* in a dialog: not a new call */
-        /* An initial INVITE reusing the Call-ID of a call that rang, was
+        /* An initial INVITE (det_calls_check passes no other) reusing the Call-ID of a call that rang, was
          * answered, cancelled or refused: a new call. Dialers do this, and
          * each of their attempts must count (FRAUD-*); it would otherwise
          * pass as a retransmission of the first for ENDED_LINGER_US. */

@@ -372,13 +372,17 @@ static inline uint64_t det_key_addr(const det_engine *eng, const fs_addr *a, uin
 static inline uint8_t det_source_net(const det_engine *eng, const fs_addr *a, fs_addr *out) {
     return fs_addr_source_net(a, eng->source_prefix6, out);
 }
-/* The key of a's source in the sources table: IPv4 as its address, IPv6
- * with one mask more. */
-static inline uint64_t det_key_source(const det_engine *eng, const fs_addr *a) {
-    if (a->family != 6) return det_key_addr(eng, a, DET_SALT_REQUESTER);
+/* det_key_addr of a's source: IPv4 as its address, IPv6 with one mask
+ * more. */
+static inline uint64_t det_key_net(const det_engine *eng, const fs_addr *a, uint64_t salt) {
+    if (a->family != 6) return det_key_addr(eng, a, salt);
     fs_addr net;
     det_source_net(eng, a, &net);
-    return det_key_addr(eng, &net, DET_SALT_REQUESTER);
+    return det_key_addr(eng, &net, salt);
+}
+/* The key of a's source in the sources table. */
+static inline uint64_t det_key_source(const det_engine *eng, const fs_addr *a) {
+    return det_key_net(eng, a, DET_SALT_REQUESTER);
 }
 /* The requester of the message at hand: a request's sender, a response's
  * destination (the address itself, not its source network). */
@@ -395,11 +399,7 @@ void det_source_observables(ev_event *ev, const det_source *s, const fs_addr *ad
  * scanner hopping over its /64 is one incident, not one per address (and
  * cannot fill the incident table). The key, salted: */
 static inline uint64_t det_key_sender(const det_ctx *c, uint64_t salt) {
-    const fs_addr *a = &c->p->src.addr;
-    if (a->family != 6) return det_key_addr(c->eng, a, salt);
-    fs_addr net;
-    det_source_net(c->eng, a, &net);
-    return det_key_addr(c->eng, &net, salt);
+    return det_key_net(c->eng, &c->p->src.addr, salt);
 }
 /* det_source_observables for the sender's source, the sender's address. */
 void det_sender_observables(ev_event *ev, const det_ctx *c);
