@@ -157,7 +157,11 @@ static ev_event *long_call_hit(det_ctx *c, det_call *call, uint64_t duration_us)
     call->long_reported = true;
     uint64_t key = call->caller_key ? call->caller_key : det_key_addr(c->eng, &call->src, SALT_LONG);
     bool opened;
-    ev_event *ev = det_hit(c, R_IRSF_LONG_CALL, key ^ SALT_LONG, 1, &opened);
+    /* counted against where the call came from (TOP TALKERS), not against
+     * the callee when its BYE ends the call, nor no one from the timer */
+    det_ctx from_caller = *c;
+    from_caller.requester = source_entry(c, &call->src);
+    ev_event *ev = det_hit(&from_caller, R_IRSF_LONG_CALL, key ^ SALT_LONG, 1, &opened);
     if (!ev) return NULL;
     const cfg_prefix *pre = &cfg->high_risk[call->risk_prefix];
     char range[32];

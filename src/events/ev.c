@@ -76,22 +76,31 @@ void ev_add_observable(ev_event *ev, const char *kind, const char *value, const 
     snprintf(o->role, sizeof o->role, "%s", role);
 }
 
-void ev_source_ip_follows_sample(ev_event *ev) {
-    ev_observable *ip = NULL;
-    bool network = false;
-    for (unsigned i = 0; i < ev->nobs; i++) {
-        if (strcmp(ev->obs[i].role, "source") != 0) continue;
-        if (!strcmp(ev->obs[i].kind, "cidr")) network = true;
-        else if (!strcmp(ev->obs[i].kind, "ip") && !ip) ip = &ev->obs[i];
-    }
-    if (!network || !ip) return;
-    /* sample.src is "[v6]:port" (or "a.b.c.d:port") */
-    const char *s = ev->sample.src, *end;
+/* The address of an endpoint string "a.b.c.d:port" or "[v6]:port". */
+static bool endpoint_addr(const char *s, fs_addr *out) {
+    const char *end;
     if (s[0] == '[') end = strchr(++s, ']');
     else end = strrchr(s, ':');
+    return end && fs_addr_parse_str(fs_str_make(s, (size_t)(end - s)), out);
+}
+
+void ev_source_ip_follows_sample(ev_event *ev) {
+    ev_observable *ip = NULL;
+    const char *network = NULL;
+    for (unsigned i = 0; i < ev->nobs; i++) {
+        if (strcmp(ev->obs[i].role, "source") != 0) continue;
+        if (!strcmp(ev->obs[i].kind, "cidr")) network = ev->obs[i].value;
+        else if (!strcmp(ev->obs[i].kind, "ip") && !ip) ip = &ev->obs[i];
+    }
+    fs_cidr net;
+    if (!network || !ip || !fs_cidr_parse(network, &net, NULL)) return;
+    /* The sample may be a response (an event keyed by the requester, raised
+     * by the 401 or 487 it was sent): the source is whichever end lies in
+     * the network. */
     fs_addr a;
-    if (!end || !fs_addr_parse_str(fs_str_make(s, (size_t)(end - s)), &a)) return;
-    fs_addr_str(&a, ip->value, sizeof ip->value);
+    if ((endpoint_addr(ev->sample.src, &a) && fs_cidr_contains(&net, &a)) ||
+        (endpoint_addr(ev->sample.dst, &a) && fs_cidr_contains(&net, &a)))
+        fs_addr_str(&a, ip->value, sizeof ip->value);
 }
 
 /* Detectors update the details of an open incident on every message that

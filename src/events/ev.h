@@ -103,7 +103,8 @@ void ev_set_real_max(ev_event *ev, const char *key, double v);
 const ev_detail *ev_get_detail(const ev_event *ev, const char *key);
 /* An event naming its source as a network (a `cidr` source observable:
  * an IPv6 source grouped by its /64) also names, as its `ip` source, the
- * address its sample came from: call this after the sample changed (a
+ * address of its sample's end that lies in the network (the sender of a
+ * request, the destination of a response): call this after the sample changed (a
  * later request became it, or an earlier share's when workers' reports of
  * one incident are merged) so that the two agree. Other events: no change. */
 void ev_source_ip_follows_sample(ev_event *ev);

@@ -1232,6 +1232,20 @@ static void test_talker_incidents(void) {
     if (w.out->n != 4) dump(w.out);
     CHECK_EQ_INT(w.out->n, 4);
     world_free(&w);
+
+    /* a long call to a high-risk range that the callee hangs up: the
+     * incident counts for the caller's side, not for the callee */
+    w = world_new(config_zones());
+    const char *gw = "10.0.0.50:5060", *pbx2 = "198.51.100.30:5060";
+    call(&w, pbx2, gw, T0, "+442071234567", "+88216555000", "longb", END_ANSWER_NO_BYE, 0, NULL);
+    req(&w, gw, pbx2, T0 + SEC(2000), "BYE", "sip:+442071234567@origin.example",
+        "<sip:+88216555000@carrier.example;user=phone>;tag=tlongb",
+        "<sip:+442071234567@origin.example;user=phone>;tag=flongb", "longb", 7, NULL, NULL);
+    CHECK_EQ_INT(talker_incidents(&w, "198.51.100.30"), 1);
+    CHECK_EQ_INT(talker_incidents(&w, "10.0.0.50"), 0);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-IRSF-002"), 1);
+    world_free(&w);
 }
 
 /* ---- IPv6 sources grouped by their network (state.ipv6_source_prefix) ------------------------ */

@@ -619,6 +619,28 @@ static void test_time_parse(void) {
     CHECK(!xc_issuer_valid(longname, 69));
 }
 
+/* An IPv6 source named as its network: the `ip` beside the `cidr` is the
+ * sample's end inside the network, the sender of a request, the
+ * destination of a response (a brute force's sample is the 401 it drew). */
+static void test_source_ip_follows_sample(void) {
+    static ev_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev_add_observable(&ev, "cidr", "2001:db8:1:2::/64", "source");
+    ev_add_observable(&ev, "ip", "2001:db8:1:2::1", "source");
+    snprintf(ev.sample.src, sizeof ev.sample.src, "[2001:db8:1:2::99]:5070");
+    snprintf(ev.sample.dst, sizeof ev.sample.dst, "[2001:db8:9::5]:5060");
+    ev_source_ip_follows_sample(&ev);
+    CHECK_MSG(!strcmp(ev.obs[1].value, "2001:db8:1:2::99"), "observable 1: %s", ev.obs[1].value);
+    snprintf(ev.sample.src, sizeof ev.sample.src, "[2001:db8:9::5]:5060"); /* a response */
+    snprintf(ev.sample.dst, sizeof ev.sample.dst, "[2001:db8:1:2::77]:5070");
+    ev_source_ip_follows_sample(&ev);
+    CHECK_MSG(!strcmp(ev.obs[1].value, "2001:db8:1:2::77"), "observable 1: %s", ev.obs[1].value);
+    snprintf(ev.sample.dst, sizeof ev.sample.dst, "[2001:db8:7::7]:5070"); /* neither end: unchanged */
+    ev_source_ip_follows_sample(&ev);
+    CHECK_MSG(!strcmp(ev.obs[1].value, "2001:db8:1:2::77"), "observable 1: %s", ev.obs[1].value);
+    CHECK_MSG(!strcmp(ev.obs[0].value, "2001:db8:1:2::/64"), "observable 0: %s", ev.obs[0].value);
+}
+
 /* ev_set_int_max / ev_set_real_max (a peak in one lookup) keep what
  * ev_get_detail + ev_set_* did: set when absent (whatever the value) or
  * below, never lowered, another key's slot untouched, nothing when full. */
@@ -668,6 +690,7 @@ int main(void) {
     test_schema();
     test_ev_to_json();
     test_detail_peaks();
+    test_source_ip_follows_sample();
     test_time_parse();
     free(base_text);
     return check_done("test_xc_event");
