@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -55,6 +57,7 @@ typedef struct event_out {
     uint64_t lost;      /* lines that could not be written */
     int first_error;    /* errno of the first line lost */
     bool reader_gone;   /* stdout: the reader of the pipe left (EPIPE) */
+    bool cut;           /* a line cut short is there: the next one starts with \n */
 } event_out;
 
 typedef struct inspect_run {
@@ -281,6 +284,7 @@ static void reopen_events_file(inspect_run *r) {
     }
     close(r->out_file.fd);
     r->out_file.fd = fd;
+    r->out_file.cut = false; /* a new file: no cut line in it */
 }
 
 /* The reader of stdout left (`fs38 inspect --json big.pcap | head -1`): not
@@ -293,38 +297,61 @@ static void reader_left(inspect_run *r) {
 
 /* Take back the first done bytes of a line that could not be finished, so
  * that the next line (of this run or the next one appending) is not glued
- * to it. Possible on files only; a pipe's reader sees a cut line. */
-static void take_back(int fd, size_t done) {
+ * to it. Only a regular file whose end is still that line's: another
+ * process appending after it, or a copytruncate rotation, must not lose
+ * its bytes (nor get a file extended with zeros). False: the cut bytes stay. */
+static bool take_back(int fd, size_t done) {
+    struct stat st;
     off_t end = lseek(fd, 0, SEEK_CUR);
-    if (end >= (off_t)done && ftruncate(fd, end - (off_t)done) != 0) {
-        /* nothing more to do: the loss is reported anyway */
+    return end >= (off_t)done && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == end &&
+           ftruncate(fd, end - (off_t)done) == 0;
+}
+
+/* write(2) all len bytes: a signal (EINTR) or a full pipe made non-blocking
+ * by another program sharing it (EAGAIN) only delays them. 0, or the errno
+ * that stopped it with *done bytes written. */
+static int write_all(int fd, const char *buf, size_t len, size_t *done) {
+    *done = 0;
+    while (*done < len) {
+        ssize_t n = write(fd, buf + *done, len - *done);
+        if (n > 0) {
+            *done += (size_t)n;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            if (poll(&p, 1, -1) < 0 && errno != EINTR) return errno;
+        } else if (n < 0 && errno != EINTR) {
+            return errno;
+        } else if (n == 0) {
+            return EIO;
+        }
     }
+    return 0;
 }
 
 static void write_event_line(inspect_run *r, event_out *out, const char *line, size_t len) {
     if (out->fd < 0 || out->reader_gone) return;
     size_t done = 0;
-    while (done < len) {
-        ssize_t n = write(out->fd, line + done, len - done);
-        if (n > 0) {
-            done += (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        int err = n < 0 ? errno : EIO;
-        if (done) take_back(out->fd, done);
-        if (err == EPIPE && out == &r->out_stdout) {
-            reader_left(r);
-            return;
-        }
-        if (!out->lost++) { /* at once: a live run may go on for days */
-            out->first_error = err;
-            fprintf(stderr, "fs38 inspect: writing events to %s: %s: events are being lost (%llu written)\n",
-                    out->name, strerror(err), (unsigned long long)out->written);
-        }
+    /* a line cut short that could not be taken back is ended first, so
+     * that this one is whole on a line of its own */
+    int err = out->cut ? write_all(out->fd, "\n", 1, &done) : 0;
+    if (!err) {
+        out->cut = false;
+        err = write_all(out->fd, line, len, &done);
+    }
+    if (!err) {
+        out->written++;
         return;
     }
-    out->written++;
+    if (done && !take_back(out->fd, done)) out->cut = true;
+    if (err == EPIPE && out == &r->out_stdout) {
+        reader_left(r);
+        return;
+    }
+    if (!out->lost++) { /* at once: a live run may go on for days */
+        out->first_error = err;
+        fprintf(stderr, "fs38 inspect: writing events to %s: %s: events are being lost (%llu written)\n",
+                out->name, strerror(err), (unsigned long long)out->written);
+    }
 }
 
 /* At the end of the run: false (and said on stderr) when events were lost. */

@@ -163,6 +163,29 @@ ok "...--stats-json holds the statistics only" jq -e ".events == $n" "$TMPD/c.js
 expect_exit 2 "summary with stdout closed" bash -c "exec '$FS38' inspect --stats-json '$TMPD/c2.json' '$TMPD/mixed.pcap' >&-"
 ok "...--stats-json is not overwritten by the summary" jq -e ".events == $n" "$TMPD/c2.json" >/dev/null
 
+# stdout a pipe another program made non-blocking (O_NONBLOCK is shared by
+# every process holding the pipe): a full pipe (EAGAIN) only delays events
+ok "--json to a full non-blocking pipe: every event, whole, exit 0" python3 - "$FS38" "$TMPD/mixed.pcap" "$n" <<'PY'
+import fcntl, os, subprocess, sys, time
+fs38, pcap, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+r, w = os.pipe()
+fcntl.fcntl(w, 1031, 4096)  # F_SETPIPE_SZ: one page, less than the events
+fcntl.fcntl(w, fcntl.F_SETFL, fcntl.fcntl(w, fcntl.F_GETFL) | os.O_NONBLOCK)
+p = subprocess.Popen([fs38, "inspect", "--json", pcap], stdout=w, stderr=subprocess.PIPE)
+os.close(w)
+time.sleep(1)  # nothing reads: the pipe fills
+data = b""
+while True:
+    b = os.read(r, 65536)
+    if not b: break
+    data += b
+err, rc = p.stderr.read(), p.wait()
+lines = data.split(b"\n")
+assert rc == 0 and not err, (rc, err)
+assert lines.pop() == b"" and len(lines) == n, (len(lines), n)
+assert all(l.startswith(b"{") and l.endswith(b"}") for l in lines)
+PY
+
 # a reader that leaves (| head -1): quiet, exit as usual
 bash -o pipefail -c "'$FS38' inspect --json '$TMPD/mixed.pcap' 2>'$TMPD/err' | head -1 >'$TMPD/first'"
 ok "--json | head -1: exit 0 (got $?)" test $? -eq 0
