@@ -65,6 +65,7 @@ typedef struct inspect_run {
     bool json, quiet, progress, live;
     const char *events_path, *stats_path, *config_path;
     int fail_on; /* -1: never */
+    bool stopped_for_reader; /* the run ended as stdout's reader left (reader_left), not by a signal */
     /* outputs */
     event_out out_stdout, out_file; /* --json, --events */
     FILE *stats_file; /* opened before the run: a bad path fails before any work */
@@ -292,7 +293,10 @@ static void reopen_events_file(inspect_run *r) {
  * --fail-on) it ends here, as the reader asked; else it goes on for them. */
 static void reader_left(inspect_run *r) {
     r->out_stdout.reader_gone = true;
-    if (!r->events_path && !r->stats_path && r->fail_on < 0) stop_flag = 1;
+    if (!r->events_path && !r->stats_path && r->fail_on < 0) {
+        r->stopped_for_reader = true;
+        stop_flag = 1;
+    }
 }
 
 /* Take back the first done bytes of a line that could not be finished, so
@@ -1196,8 +1200,9 @@ int cmd_inspect(int argc, char **argv) {
     if (!report_losses(&r.out_stdout)) ok_out = false;
     if (!report_losses(&r.out_file)) ok_out = false;
     /* A signal ends a live run; files it cuts short were not read to the end
-     * (a reader of stdout that left is no signal: the run ended for it). */
-    bool cut_short = stop_flag && !r.live && !r.out_stdout.reader_gone;
+     * (a reader of stdout that left and ended the run is no signal; when the
+     * run went on for --events, --stats-json or --fail-on, a signal is one). */
+    bool cut_short = stop_flag && !r.live && !r.stopped_for_reader;
     bool exit_usage = readable == 0 || unreadable > 0 || !ok_out || cut_short;
     bool exit_events = r.fail_on >= 0 && r.max_severity >= r.fail_on;
     if (!r.quiet && !r.json && readable > 0) {

@@ -197,6 +197,36 @@ bash -o pipefail -c "'$FS38' inspect '$TMPD/mixed.pcap' 2>'$TMPD/err' | true" # 
 ok "summary | true: exit 0 (got $?)" test $? -eq 0
 ok "...quiet" test ! -s "$TMPD/err"
 
+# SIGINT cuts a file run short (exit 2) also when stdout's reader left
+# before and the run went on for --events. The input is a FIFO fed with a
+# capture whose first incident closes early, then left open: the run waits
+# for more when the signal comes.
+pcap_of "$TMPD/early.pcap" '[("127.0.2.8", "127.0.0.10", 1700000000 + i, req(b"x", i, b"OPTIONS", b"friendly-scanner"))
+    for i in range(3)] + [("127.0.2.7", "127.0.0.10", 1700001000 + 50 * i, req(b"x", 100 + i, b"OPTIONS", b"friendly-scanner")) for i in range(20)]'
+ok "SIGINT after stdout's reader left, --events: exit 2, interrupted" python3 - "$FS38" "$SITE" "$TMPD/early.pcap" "$TMPD" <<'PY'
+import os, signal, subprocess, sys, time
+fs38, site, pcap, tmpd = sys.argv[1:5]
+fifo, events = os.path.join(tmpd, "in.fifo"), os.path.join(tmpd, "sig.ndjson")
+os.mkfifo(fifo)
+r, w = os.pipe()
+os.close(r)  # stdout's reader is gone before the first event
+p = subprocess.Popen([fs38, "inspect", "-c", site, "--json", "--events", events, fifo], stdout=w,
+                     stderr=subprocess.PIPE)
+os.close(w)
+f = open(fifo, "wb")
+f.write(open(pcap, "rb").read())
+f.flush()
+for _ in range(300):  # the early incident's event: written after stdout's EPIPE
+    if os.path.exists(events) and os.path.getsize(events) > 0: break
+    time.sleep(0.1)
+assert os.path.getsize(events) > 0, "no event before the end of the input"
+p.send_signal(signal.SIGINT)
+time.sleep(0.5)
+f.close()
+err, rc = p.stderr.read().decode(), p.wait()
+assert rc == 2 and "interrupted before the end of the input" in err, (rc, err)
+PY
+
 # --- the progress line: on a terminal only, never wider than it -------------------------------------
 if command -v script >/dev/null; then
     long=$TMPD/$(printf 'd%.0s' {1..60})/$(printf 'e%.0s' {1..60})
