@@ -416,13 +416,20 @@ static void on_progress(void *user, uint64_t offset, uint64_t size, uint64_t fra
     else
         snprintf(figures, sizeof figures, "  %.1f MB  %llu frames  %llu incidents closed ", (double)offset / 1e6,
                  (unsigned long long)frames, (unsigned long long)r->events);
-    fs_text_printable(name, sizeof name, r->current);
+    /* a path longer than name holds: its end, where the file name is */
+    const char *from = r->current;
+    size_t flen = strlen(from);
+    if (flen >= sizeof name) {
+        from += flen - (sizeof name - 1);
+        while ((*from & 0xc0) == 0x80) from++; /* a character's continuation bytes */
+    }
+    fs_text_printable(name, sizeof name, from);
     int room = terminal_width(STDERR_FILENO, 80) - 1 - 2 - (int)strlen(figures);
     size_t cols = fs_text_columns(name, strlen(name));
     const char *shown = name, *dots = "";
     if (room < 4) {
         shown = "";
-    } else if (cols > (size_t)room) { /* "...the end of the name" */
+    } else if (cols > (size_t)room || from != r->current) { /* "...the end of the name" */
         size_t skip = 0;
         while (fs_text_columns(name + skip, strlen(name + skip)) > (size_t)room - 3) {
             skip++;

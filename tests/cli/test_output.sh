@@ -243,6 +243,14 @@ assert all(b'...' in p and b'big.pcap' in p for p in shown), shown"
     ok "...and erased at the end" grep -q $'\r\e\[K' "$TMPD/tty.txt"
     "$FS38" inspect -q "$long/big.pcap" 2>"$TMPD/err"
     ok "no progress when stderr is not a terminal" test ! -s "$TMPD/err"
+    # a path longer than the 255 bytes the line keeps: its end is shown
+    longer=$long/$(printf 'f%.0s' {1..200})
+    mkdir -p "$longer" && ln -s "$long/big.pcap" "$longer/big.pcap"
+    script -qc "stty cols 80; '$FS38' inspect -q '$longer/big.pcap'" /dev/null >"$TMPD/tty2.txt"
+    ok "...a path of ${#longer} bytes: the file name is shown" python3 -c "
+parts = open('$TMPD/tty2.txt', 'rb').read().replace(b'\n', b'\r').split(b'\r')
+shown = [p for p in parts if b'frames' in p]
+assert shown and all(b'...' in p and b'/big.pcap' in p and len(p.decode()) < 80 for p in shown), shown"
 else
     echo "note: no script(1): the progress line on a terminal is not checked" >&2
 fi
