@@ -401,6 +401,29 @@ static int terminal_width(int fd, int fallback) {
     return fallback;
 }
 
+/* A path (made printable) in at most room columns: when it does not fit, its
+ * end, where the file name is, after "...". Nothing when room < 4. */
+static void print_path_tail(FILE *o, const char *path, int room) {
+    char name[256];
+    if (room < 4) return;
+    const char *from = path; /* a path longer than name holds: its end */
+    size_t flen = strlen(from);
+    if (flen >= sizeof name) {
+        from += flen - (sizeof name - 1);
+        while ((*from & 0xc0) == 0x80) from++; /* a character's continuation bytes */
+    }
+    fs_text_printable(name, sizeof name, from);
+    const char *shown = name;
+    if (from != path || fs_text_columns(name, strlen(name)) > (size_t)room) {
+        while (fs_text_columns(shown, strlen(shown)) > (size_t)room - 3) {
+            shown++;
+            while ((*shown & 0xc0) == 0x80) shown++;
+        }
+        fputs("...", o);
+    }
+    fputs(shown, o);
+}
+
 /* One line that \r can overwrite: it must not wrap, so it is cut to the
  * terminal's width, the file name losing its start first. */
 static void on_progress(void *user, uint64_t offset, uint64_t size, uint64_t frames) {
@@ -408,7 +431,7 @@ static void on_progress(void *user, uint64_t offset, uint64_t size, uint64_t fra
     uint64_t now = fs_time_now_us();
     if (now - r->last_progress_us < 250000 && (size == 0 || offset < size)) return;
     r->last_progress_us = now;
-    char figures[160], name[256];
+    char figures[160];
     if (size)
         snprintf(figures, sizeof figures, "  %3.0f%%  %.1f/%.1f MB  %llu frames  %llu incidents closed ",
                  100.0 * (double)offset / (double)size, (double)offset / 1e6, (double)size / 1e6,
@@ -416,29 +439,9 @@ static void on_progress(void *user, uint64_t offset, uint64_t size, uint64_t fra
     else
         snprintf(figures, sizeof figures, "  %.1f MB  %llu frames  %llu incidents closed ", (double)offset / 1e6,
                  (unsigned long long)frames, (unsigned long long)r->events);
-    /* a path longer than name holds: its end, where the file name is */
-    const char *from = r->current;
-    size_t flen = strlen(from);
-    if (flen >= sizeof name) {
-        from += flen - (sizeof name - 1);
-        while ((*from & 0xc0) == 0x80) from++; /* a character's continuation bytes */
-    }
-    fs_text_printable(name, sizeof name, from);
-    int room = terminal_width(STDERR_FILENO, 80) - 1 - 2 - (int)strlen(figures);
-    size_t cols = fs_text_columns(name, strlen(name));
-    const char *shown = name, *dots = "";
-    if (room < 4) {
-        shown = "";
-    } else if (cols > (size_t)room || from != r->current) { /* "...the end of the name" */
-        size_t skip = 0;
-        while (fs_text_columns(name + skip, strlen(name + skip)) > (size_t)room - 3) {
-            skip++;
-            while ((name[skip] & 0xc0) == 0x80) skip++; /* a character's continuation bytes */
-        }
-        shown = name + skip;
-        dots = "...";
-    }
-    fprintf(stderr, "\r  %s%s%s", dots, shown, figures);
+    fputs("\r  ", stderr);
+    print_path_tail(stderr, r->current, terminal_width(STDERR_FILENO, 80) - 1 - 2 - (int)strlen(figures));
+    fputs(figures, stderr);
 }
 
 /* ---- the summary ------------------------------------------------------------------- */
@@ -774,13 +777,15 @@ static void print_summary(FILE *o, const inspect_run *r, insp *in, const insp_st
     int width = summary_width(o); /* once: the terminal does not change mid-summary */
     print_incidents(o, r, width);
     if (r->events_path) { /* what was acknowledged is in the file */
-        char path[256];
-        fs_text_printable(path, sizeof path, r->events_path);
-        fprintf(o, "  appended to %s: %llu event%s", path, (unsigned long long)r->out_file.written,
-                plural(r->out_file.written));
-        if (r->out_file.lost)
-            fprintf(o, ", %llu lost (%s)", (unsigned long long)r->out_file.lost, strerror(r->out_file.first_error));
-        fputc('\n', o);
+        char counts[160];
+        int k = snprintf(counts, sizeof counts, ": %llu event%s", (unsigned long long)r->out_file.written,
+                         plural(r->out_file.written));
+        if (r->out_file.lost && k > 0 && (size_t)k < sizeof counts)
+            snprintf(counts + k, sizeof counts - (size_t)k, ", %llu lost (%s)",
+                     (unsigned long long)r->out_file.lost, strerror(r->out_file.first_error));
+        fputs("  appended to ", o);
+        print_path_tail(o, r->events_path, max_int(width - 14 - (int)strlen(counts), 20));
+        fprintf(o, "%s\n", counts);
     }
     print_messages(o, s, width);
     print_talkers(o, in);

@@ -127,6 +127,11 @@ n=$(wc -l <"$TMPD/m.ndjson")
 ok "INCIDENTS, --stats-json events and the events file agree ($n)" \
     bash -c "grep -q '^INCIDENTS  $n ' '$TMPD/m80.txt' && test \"\$(jq .events '$TMPD/m.json')\" -eq $n"
 ok "the summary says how many events went to the file" grep -q "^  appended to $TMPD/m.ndjson: $n events$" "$TMPD/m80.txt"
+deep=$TMPD/$(printf 'g%.0s' {1..120})
+mkdir -p "$deep"
+COLUMNS=80 "$FS38" inspect --events "$deep/events.ndjson" "$TMPD/mixed.pcap" >"$TMPD/deep.txt" 2>"$TMPD/err"
+ok "--events at a ${#deep}-byte path: the summary still fits 80 columns" terminal_safe "$TMPD/deep.txt" 80
+ok "...the file's name is shown, its path's start cut" grep -q "^  appended to \.\.\.g*/events.ndjson: $n events$" "$TMPD/deep.txt"
 for f in "$ROOT"/examples/*.pcap; do
     COLUMNS=80 "$FS38" inspect -c "$SITE" "$f" >"$TMPD/ex.txt" 2>"$TMPD/err"
     ok "$(basename "$f"): the summary fits 80 columns" terminal_safe "$TMPD/ex.txt" 80
