@@ -106,6 +106,14 @@ want = 'friendly-scanner  [31mr  ]8;;http://e/ l c1: 2J bidi:\u202ecb tab:\tX in
 assert ua and ua[0] == want, (ua, want)"
 expect_exit 0 "...fs38 validate accepts it" "$FS38" validate "$TMPD/h.ndjson"
 
+# wide characters beyond CJK (emoji and symbols a terminal shows in two
+# columns: U+1F680, U+2614, U+231A, U+1F004, U+1FA70, U+1F6F8): counted two
+pcap_of "$TMPD/emoji.pcap" '[("127.0.0.10", "127.0.2.5", 1700000000, resp("\U0001f680\u2614\u231a\U0001f004\U0001fa70\U0001f6f8".encode() * 6, 1))]'
+for cols in 80 120; do
+    COLUMNS=$cols "$FS38" inspect -c "$SITE" "$TMPD/emoji.pcap" >"$TMPD/e$cols.txt" 2>"$TMPD/err"
+    ok "wide emoji, $cols columns: the summary fits" terminal_safe "$TMPD/e$cols.txt" $cols
+done
+
 # --- an incident spanning hours: the span stays in its column -------------------------------
 # a scanner probing every 50 s for 8 hours (quiet window 60 s: one incident), and a short one
 pcap_of "$TMPD/long.pcap" '[("127.0.2.7", "127.0.0.10", 1700000000 + 50 * i, req(b"x", i, b"OPTIONS", b"friendly-scanner"))
