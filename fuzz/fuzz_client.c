@@ -8,7 +8,8 @@
  * line and chunk boundaries fall everywhere; the indicator cache loader
  * of `fs38 inspect --indicators` (det_indicators, the same xc_event_parse
  * per line as cl_cache_load); the pull cache (cl_cache_load of the input as
- * the cache file, then every line merged again as pulled, then expiry); and
+ * the cache file, then the whole input and every line merged as pulled,
+ * then expiry); and
  * every line as `fs38 share` reads `fs38 inspect --json` output
  * (cl_share_prepare under a policy that selects types, sets TLP, audience
  * and validity and pseudonymises victims, and under the empty policy).
@@ -63,8 +64,22 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     return 0;
 }
 
-/* The pull cache: the input as the cache file, then each line merged as a
- * pulled event would be. */
+/* json merged as a pulled payload: when kept, it is in the cache, as long
+ * and on one line. */
+static void merge_one(cl_cache *c, const char *json, size_t len) {
+    xc_event ev;
+    fs_err e = {0};
+    if (xc_event_parse(json, len, &ev, NULL, &e) != FS_OK) return;
+    cl_merge m = cl_cache_merge(c, json, len, &ev, NOW_MS);
+    if (m == CL_MERGE_NEW || m == CL_MERGE_UPDATED) {
+        const cl_cache_item *it = cl_cache_find(c, ev.issuer, ev.event_id);
+        if (!it || !it->json || it->len != len || memchr(it->json, '\n', it->len)) abort();
+    }
+    xc_event_free(&ev);
+}
+
+/* The pull cache: the input as the cache file, then the input as one
+ * payload and each of its lines merged as pulled events would be. */
 static void pull_cache(const char *buf, size_t size) {
     cl_cache c;
     cl_cache_init(&c);
@@ -78,18 +93,14 @@ static void pull_cache(const char *buf, size_t size) {
         }
         close(fd);
     }
+    /* the whole input as one pulled payload first: a partner's event signed
+     * pretty-printed has line feeds, which the cache must not keep (the
+     * lines below, split at them, have none) */
+    merge_one(&c, buf, size);
     for (size_t at = 0; at < size;) {
         const char *nl = memchr(buf + at, '\n', size - at);
         size_t len = nl ? (size_t)(nl - (buf + at)) : size - at;
-        xc_event ev;
-        if (xc_event_parse(buf + at, len, &ev, NULL, &e) == FS_OK) {
-            cl_merge m = cl_cache_merge(&c, buf + at, len, &ev, NOW_MS);
-            if (m == CL_MERGE_NEW || m == CL_MERGE_UPDATED) {
-                const cl_cache_item *it = cl_cache_find(&c, ev.issuer, ev.event_id);
-                if (!it || !it->json || it->len != len || memchr(it->json, '\n', it->len)) abort();
-            }
-            xc_event_free(&ev);
-        }
+        merge_one(&c, buf + at, len);
         at += len + 1;
     }
     size_t live = c.live;

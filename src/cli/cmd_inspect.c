@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -55,6 +57,7 @@ typedef struct event_out {
     uint64_t lost;      /* lines that could not be written */
     int first_error;    /* errno of the first line lost */
     bool reader_gone;   /* stdout: the reader of the pipe left (EPIPE) */
+    bool cut;           /* a line cut short is there: the next one starts with \n */
 } event_out;
 
 typedef struct inspect_run {
@@ -62,6 +65,7 @@ typedef struct inspect_run {
     bool json, quiet, progress, live;
     const char *events_path, *stats_path, *config_path;
     int fail_on; /* -1: never */
+    bool stopped_for_reader; /* the run ended as stdout's reader left (reader_left), not by a signal */
     /* outputs */
     event_out out_stdout, out_file; /* --json, --events */
     FILE *stats_file; /* opened before the run: a bad path fails before any work */
@@ -281,6 +285,7 @@ static void reopen_events_file(inspect_run *r) {
     }
     close(r->out_file.fd);
     r->out_file.fd = fd;
+    r->out_file.cut = false; /* a new file: no cut line in it */
 }
 
 /* The reader of stdout left (`fs38 inspect --json big.pcap | head -1`): not
@@ -288,43 +293,69 @@ static void reopen_events_file(inspect_run *r) {
  * --fail-on) it ends here, as the reader asked; else it goes on for them. */
 static void reader_left(inspect_run *r) {
     r->out_stdout.reader_gone = true;
-    if (!r->events_path && !r->stats_path && r->fail_on < 0) stop_flag = 1;
+    if (!r->events_path && !r->stats_path && r->fail_on < 0) {
+        r->stopped_for_reader = true;
+        stop_flag = 1;
+    }
 }
 
 /* Take back the first done bytes of a line that could not be finished, so
  * that the next line (of this run or the next one appending) is not glued
- * to it. Possible on files only; a pipe's reader sees a cut line. */
-static void take_back(int fd, size_t done) {
+ * to it. Only a regular file whose end is still that line's: another
+ * process appending after it, or a copytruncate rotation, must not lose
+ * its bytes (nor get a file extended with zeros). False: the cut bytes stay. */
+static bool take_back(int fd, size_t done) {
+    struct stat st;
     off_t end = lseek(fd, 0, SEEK_CUR);
-    if (end >= (off_t)done && ftruncate(fd, end - (off_t)done) != 0) {
-        /* nothing more to do: the loss is reported anyway */
+    return end >= (off_t)done && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == end &&
+           ftruncate(fd, end - (off_t)done) == 0;
+}
+
+/* write(2) all len bytes: a signal (EINTR) or a full pipe made non-blocking
+ * by another program sharing it (EAGAIN) only delays them. 0, or the errno
+ * that stopped it with *done bytes written. */
+static int write_all(int fd, const char *buf, size_t len, size_t *done) {
+    *done = 0;
+    while (*done < len) {
+        ssize_t n = write(fd, buf + *done, len - *done);
+        if (n > 0) {
+            *done += (size_t)n;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            if (poll(&p, 1, -1) < 0 && errno != EINTR) return errno;
+        } else if (n < 0 && errno != EINTR) {
+            return errno;
+        } else if (n == 0) {
+            return EIO;
+        }
     }
+    return 0;
 }
 
 static void write_event_line(inspect_run *r, event_out *out, const char *line, size_t len) {
     if (out->fd < 0 || out->reader_gone) return;
     size_t done = 0;
-    while (done < len) {
-        ssize_t n = write(out->fd, line + done, len - done);
-        if (n > 0) {
-            done += (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        int err = n < 0 ? errno : EIO;
-        if (done) take_back(out->fd, done);
-        if (err == EPIPE && out == &r->out_stdout) {
-            reader_left(r);
-            return;
-        }
-        if (!out->lost++) { /* at once: a live run may go on for days */
-            out->first_error = err;
-            fprintf(stderr, "fs38 inspect: writing events to %s: %s: events are being lost (%llu written)\n",
-                    out->name, strerror(err), (unsigned long long)out->written);
-        }
+    /* a line cut short that could not be taken back is ended first, so
+     * that this one is whole on a line of its own */
+    int err = out->cut ? write_all(out->fd, "\n", 1, &done) : 0;
+    if (!err) {
+        out->cut = false;
+        err = write_all(out->fd, line, len, &done);
+    }
+    if (!err) {
+        out->written++;
         return;
     }
-    out->written++;
+    if (done && !take_back(out->fd, done)) out->cut = true;
+    if (err == EPIPE && out == &r->out_stdout) {
+        reader_left(r);
+        return;
+    }
+    if (!out->lost++) { /* at once: a live run may go on for days */
+        out->first_error = err;
+        fprintf(stderr, "fs38 inspect: writing events to %s: %s: events are being lost (%llu written)\n",
+                out->name, strerror(err), (unsigned long long)out->written);
+    }
 }
 
 /* At the end of the run: false (and said on stderr) when events were lost. */
@@ -370,6 +401,29 @@ static int terminal_width(int fd, int fallback) {
     return fallback;
 }
 
+/* A path (made printable) in at most room columns: when it does not fit, its
+ * end, where the file name is, after "...". Nothing when room < 4. */
+static void print_path_tail(FILE *o, const char *path, int room) {
+    char name[256];
+    if (room < 4) return;
+    const char *from = path; /* a path longer than name holds: its end */
+    size_t flen = strlen(from);
+    if (flen >= sizeof name) {
+        from += flen - (sizeof name - 1);
+        while ((*from & 0xc0) == 0x80) from++; /* a character's continuation bytes */
+    }
+    fs_text_printable(name, sizeof name, from);
+    const char *shown = name;
+    if (from != path || fs_text_columns(name, strlen(name)) > (size_t)room) {
+        while (fs_text_columns(shown, strlen(shown)) > (size_t)room - 3) {
+            shown++;
+            while ((*shown & 0xc0) == 0x80) shown++;
+        }
+        fputs("...", o);
+    }
+    fputs(shown, o);
+}
+
 /* One line that \r can overwrite: it must not wrap, so it is cut to the
  * terminal's width, the file name losing its start first. */
 static void on_progress(void *user, uint64_t offset, uint64_t size, uint64_t frames) {
@@ -377,7 +431,7 @@ static void on_progress(void *user, uint64_t offset, uint64_t size, uint64_t fra
     uint64_t now = fs_time_now_us();
     if (now - r->last_progress_us < 250000 && (size == 0 || offset < size)) return;
     r->last_progress_us = now;
-    char figures[160], name[256];
+    char figures[160];
     if (size)
         snprintf(figures, sizeof figures, "  %3.0f%%  %.1f/%.1f MB  %llu frames  %llu incidents closed ",
                  100.0 * (double)offset / (double)size, (double)offset / 1e6, (double)size / 1e6,
@@ -385,22 +439,9 @@ static void on_progress(void *user, uint64_t offset, uint64_t size, uint64_t fra
     else
         snprintf(figures, sizeof figures, "  %.1f MB  %llu frames  %llu incidents closed ", (double)offset / 1e6,
                  (unsigned long long)frames, (unsigned long long)r->events);
-    fs_text_printable(name, sizeof name, r->current);
-    int room = terminal_width(STDERR_FILENO, 80) - 1 - 2 - (int)strlen(figures);
-    size_t cols = fs_text_columns(name, strlen(name));
-    const char *shown = name, *dots = "";
-    if (room < 4) {
-        shown = "";
-    } else if (cols > (size_t)room) { /* "...the end of the name" */
-        size_t skip = 0;
-        while (fs_text_columns(name + skip, strlen(name + skip)) > (size_t)room - 3) {
-            skip++;
-            while ((name[skip] & 0xc0) == 0x80) skip++; /* a character's continuation bytes */
-        }
-        shown = name + skip;
-        dots = "...";
-    }
-    fprintf(stderr, "\r  %s%s%s", dots, shown, figures);
+    fputs("\r  ", stderr);
+    print_path_tail(stderr, r->current, terminal_width(STDERR_FILENO, 80) - 1 - 2 - (int)strlen(figures));
+    fputs(figures, stderr);
 }
 
 /* ---- the summary ------------------------------------------------------------------- */
@@ -736,13 +777,15 @@ static void print_summary(FILE *o, const inspect_run *r, insp *in, const insp_st
     int width = summary_width(o); /* once: the terminal does not change mid-summary */
     print_incidents(o, r, width);
     if (r->events_path) { /* what was acknowledged is in the file */
-        char path[256];
-        fs_text_printable(path, sizeof path, r->events_path);
-        fprintf(o, "  appended to %s: %llu event%s", path, (unsigned long long)r->out_file.written,
-                plural(r->out_file.written));
-        if (r->out_file.lost)
-            fprintf(o, ", %llu lost (%s)", (unsigned long long)r->out_file.lost, strerror(r->out_file.first_error));
-        fputc('\n', o);
+        char counts[160];
+        int k = snprintf(counts, sizeof counts, ": %llu event%s", (unsigned long long)r->out_file.written,
+                         plural(r->out_file.written));
+        if (r->out_file.lost && k > 0 && (size_t)k < sizeof counts)
+            snprintf(counts + k, sizeof counts - (size_t)k, ", %llu lost (%s)",
+                     (unsigned long long)r->out_file.lost, strerror(r->out_file.first_error));
+        fputs("  appended to ", o);
+        print_path_tail(o, r->events_path, max_int(width - 14 - (int)strlen(counts), 20));
+        fprintf(o, "%s\n", counts);
     }
     print_messages(o, s, width);
     print_talkers(o, in);
@@ -1169,8 +1212,9 @@ int cmd_inspect(int argc, char **argv) {
     if (!report_losses(&r.out_stdout)) ok_out = false;
     if (!report_losses(&r.out_file)) ok_out = false;
     /* A signal ends a live run; files it cuts short were not read to the end
-     * (a reader of stdout that left is no signal: the run ended for it). */
-    bool cut_short = stop_flag && !r.live && !r.out_stdout.reader_gone;
+     * (a reader of stdout that left and ended the run is no signal; when the
+     * run went on for --events, --stats-json or --fail-on, a signal is one). */
+    bool cut_short = stop_flag && !r.live && !r.stopped_for_reader;
     bool exit_usage = readable == 0 || unreadable > 0 || !ok_out || cut_short;
     bool exit_events = r.fail_on >= 0 && r.max_severity >= r.fail_on;
     if (!r.quiet && !r.json && readable > 0) {

@@ -3,9 +3,10 @@
  * `fs38 inspect --indicators` reads.
  *
  * Owns: the cache file (NDJSON, one verified event payload per line, its
- * exact bytes but for line feeds, which become spaces), the merge rule (highest version per (issuer, event_id);
- * revoked and expired ones dropped; a version not above one we hold or held
- * is ignored), the atomic rewrite and the cursor file.
+ * exact bytes but for line feeds, which become spaces), the merge rule
+ * (highest version per (issuer, event_id); revoked and expired ones dropped;
+ * a version not above one we hold or held is ignored), the atomic rewrite
+ * and the cursor file.
  * Must not touch: the network, signature checks (pull verifies before it
  * merges), printing.
  *

@@ -51,14 +51,25 @@ stats_is() {
 s = json.load(open(sys.argv[1])); c = s["capture"]
 sys.exit(0 if eval(sys.argv[2]) else "stats: frames %d, capture %r, transports %r" % (s["frames"], {k: v for k, v in c.items() if v}, s["transports"]))' "$1" "$2"
 }
-# run_hep NAME SECONDS KIND...: fs38 --hep for SECONDS, the datagrams sent after 0.7 s
+# udp_bound PORT: wait (up to 15 s) until fs38 has bound 127.0.0.1:PORT; a
+# datagram sent before is lost (a fixed sleep was too short on a loaded machine)
+udp_bound() {
+    local i
+    for ((i = 0; i < 150; i++)); do
+        ss -Hlnu "src 127.0.0.1:$1" 2>/dev/null | grep -q . && return 0
+        sleep 0.1
+    done
+    echo "note: nothing bound 127.0.0.1:$1 within 15 s" >&2
+    return 1
+}
+# run_hep NAME SECONDS KIND...: fs38 --hep for SECONDS, the datagrams sent once it listens
 run_hep() {
     local name=$1 secs=$2 port; shift 2
     port=$(free_port)
     timeout -k 5 30 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$port" --duration "$secs" \
         --stats-json "$TMPD/$name.json" >"$TMPD/$name.out" 2>"$TMPD/$name.err" &
     local pid=$!
-    sleep 0.7
+    udp_bound "$port"
     python3 "$TMPD/hep.py" "$port" "$@"
     wait $pid
 }
@@ -100,7 +111,7 @@ port=$(free_port)
 timeout -k 5 30 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$port" --duration 5 -q \
     --stats-json "$TMPD/stall.json" 2>"$TMPD/stall.err" &
 spid=$!
-sleep 0.7
+udp_bound "$port"
 sfs=$(pgrep -P $spid)
 kill -STOP "$sfs"
 python3 "$TMPD/hep.py" "$port" 20000xtwo

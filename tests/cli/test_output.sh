@@ -106,6 +106,14 @@ want = 'friendly-scanner  [31mr  ]8;;http://e/ l c1: 2J bidi:\u202ecb tab:\tX in
 assert ua and ua[0] == want, (ua, want)"
 expect_exit 0 "...fs38 validate accepts it" "$FS38" validate "$TMPD/h.ndjson"
 
+# wide characters beyond CJK (emoji and symbols a terminal shows in two
+# columns: U+1F680, U+2614, U+231A, U+1F004, U+1FA70, U+1F6F8): counted two
+pcap_of "$TMPD/emoji.pcap" '[("127.0.0.10", "127.0.2.5", 1700000000, resp("\U0001f680\u2614\u231a\U0001f004\U0001fa70\U0001f6f8".encode() * 6, 1))]'
+for cols in 80 120; do
+    COLUMNS=$cols "$FS38" inspect -c "$SITE" "$TMPD/emoji.pcap" >"$TMPD/e$cols.txt" 2>"$TMPD/err"
+    ok "wide emoji, $cols columns: the summary fits" terminal_safe "$TMPD/e$cols.txt" $cols
+done
+
 # --- an incident spanning hours: the span stays in its column -------------------------------
 # a scanner probing every 50 s for 8 hours (quiet window 60 s: one incident), and a short one
 pcap_of "$TMPD/long.pcap" '[("127.0.2.7", "127.0.0.10", 1700000000 + 50 * i, req(b"x", i, b"OPTIONS", b"friendly-scanner"))
@@ -127,6 +135,11 @@ n=$(wc -l <"$TMPD/m.ndjson")
 ok "INCIDENTS, --stats-json events and the events file agree ($n)" \
     bash -c "grep -q '^INCIDENTS  $n ' '$TMPD/m80.txt' && test \"\$(jq .events '$TMPD/m.json')\" -eq $n"
 ok "the summary says how many events went to the file" grep -q "^  appended to $TMPD/m.ndjson: $n events$" "$TMPD/m80.txt"
+deep=$TMPD/$(printf 'g%.0s' {1..120})
+mkdir -p "$deep"
+COLUMNS=80 "$FS38" inspect --events "$deep/events.ndjson" "$TMPD/mixed.pcap" >"$TMPD/deep.txt" 2>"$TMPD/err"
+ok "--events at a ${#deep}-byte path: the summary still fits 80 columns" terminal_safe "$TMPD/deep.txt" 80
+ok "...the file's name is shown, its path's start cut" grep -q "^  appended to \.\.\.g*/events.ndjson: $n events$" "$TMPD/deep.txt"
 for f in "$ROOT"/examples/*.pcap; do
     COLUMNS=80 "$FS38" inspect -c "$SITE" "$f" >"$TMPD/ex.txt" 2>"$TMPD/err"
     ok "$(basename "$f"): the summary fits 80 columns" terminal_safe "$TMPD/ex.txt" 80
@@ -163,6 +176,29 @@ ok "...--stats-json holds the statistics only" jq -e ".events == $n" "$TMPD/c.js
 expect_exit 2 "summary with stdout closed" bash -c "exec '$FS38' inspect --stats-json '$TMPD/c2.json' '$TMPD/mixed.pcap' >&-"
 ok "...--stats-json is not overwritten by the summary" jq -e ".events == $n" "$TMPD/c2.json" >/dev/null
 
+# stdout a pipe another program made non-blocking (O_NONBLOCK is shared by
+# every process holding the pipe): a full pipe (EAGAIN) only delays events
+ok "--json to a full non-blocking pipe: every event, whole, exit 0" python3 - "$FS38" "$TMPD/mixed.pcap" "$n" <<'PY'
+import fcntl, os, subprocess, sys, time
+fs38, pcap, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+r, w = os.pipe()
+fcntl.fcntl(w, 1031, 4096)  # F_SETPIPE_SZ: one page, less than the events
+fcntl.fcntl(w, fcntl.F_SETFL, fcntl.fcntl(w, fcntl.F_GETFL) | os.O_NONBLOCK)
+p = subprocess.Popen([fs38, "inspect", "--json", pcap], stdout=w, stderr=subprocess.PIPE)
+os.close(w)
+time.sleep(1)  # nothing reads: the pipe fills
+data = b""
+while True:
+    b = os.read(r, 65536)
+    if not b: break
+    data += b
+err, rc = p.stderr.read(), p.wait()
+lines = data.split(b"\n")
+assert rc == 0 and not err, (rc, err)
+assert lines.pop() == b"" and len(lines) == n, (len(lines), n)
+assert all(l.startswith(b"{") and l.endswith(b"}") for l in lines)
+PY
+
 # a reader that leaves (| head -1): quiet, exit as usual
 bash -o pipefail -c "'$FS38' inspect --json '$TMPD/mixed.pcap' 2>'$TMPD/err' | head -1 >'$TMPD/first'"
 ok "--json | head -1: exit 0 (got $?)" test $? -eq 0
@@ -173,6 +209,36 @@ ok "--json --fail-on info | head -1: exit 1 as without head (got $?)" test $? -e
 bash -o pipefail -c "'$FS38' inspect '$TMPD/mixed.pcap' 2>'$TMPD/err' | true" # gone before the summary
 ok "summary | true: exit 0 (got $?)" test $? -eq 0
 ok "...quiet" test ! -s "$TMPD/err"
+
+# SIGINT cuts a file run short (exit 2) also when stdout's reader left
+# before and the run went on for --events. The input is a FIFO fed with a
+# capture whose first incident closes early, then left open: the run waits
+# for more when the signal comes.
+pcap_of "$TMPD/early.pcap" '[("127.0.2.8", "127.0.0.10", 1700000000 + i, req(b"x", i, b"OPTIONS", b"friendly-scanner"))
+    for i in range(3)] + [("127.0.2.7", "127.0.0.10", 1700001000 + 50 * i, req(b"x", 100 + i, b"OPTIONS", b"friendly-scanner")) for i in range(20)]'
+ok "SIGINT after stdout's reader left, --events: exit 2, interrupted" python3 - "$FS38" "$SITE" "$TMPD/early.pcap" "$TMPD" <<'PY'
+import os, signal, subprocess, sys, time
+fs38, site, pcap, tmpd = sys.argv[1:5]
+fifo, events = os.path.join(tmpd, "in.fifo"), os.path.join(tmpd, "sig.ndjson")
+os.mkfifo(fifo)
+r, w = os.pipe()
+os.close(r)  # stdout's reader is gone before the first event
+p = subprocess.Popen([fs38, "inspect", "-c", site, "--json", "--events", events, fifo], stdout=w,
+                     stderr=subprocess.PIPE)
+os.close(w)
+f = open(fifo, "wb")
+f.write(open(pcap, "rb").read())
+f.flush()
+for _ in range(300):  # the early incident's event: written after stdout's EPIPE
+    if os.path.exists(events) and os.path.getsize(events) > 0: break
+    time.sleep(0.1)
+assert os.path.getsize(events) > 0, "no event before the end of the input"
+p.send_signal(signal.SIGINT)
+time.sleep(0.5)
+f.close()
+err, rc = p.stderr.read().decode(), p.wait()
+assert rc == 2 and "interrupted before the end of the input" in err, (rc, err)
+PY
 
 # --- the progress line: on a terminal only, never wider than it -------------------------------------
 if command -v script >/dev/null; then
@@ -190,6 +256,14 @@ assert all(b'...' in p and b'big.pcap' in p for p in shown), shown"
     ok "...and erased at the end" grep -q $'\r\e\[K' "$TMPD/tty.txt"
     "$FS38" inspect -q "$long/big.pcap" 2>"$TMPD/err"
     ok "no progress when stderr is not a terminal" test ! -s "$TMPD/err"
+    # a path longer than the 255 bytes the line keeps: its end is shown
+    longer=$long/$(printf 'f%.0s' {1..200})
+    mkdir -p "$longer" && ln -s "$long/big.pcap" "$longer/big.pcap"
+    script -qc "stty cols 80; '$FS38' inspect -q '$longer/big.pcap'" /dev/null >"$TMPD/tty2.txt"
+    ok "...a path of ${#longer} bytes: the file name is shown" python3 -c "
+parts = open('$TMPD/tty2.txt', 'rb').read().replace(b'\n', b'\r').split(b'\r')
+shown = [p for p in parts if b'frames' in p]
+assert shown and all(b'...' in p and b'/big.pcap' in p and len(p.decode()) < 80 for p in shown), shown"
 else
     echo "note: no script(1): the progress line on a terminal is not checked" >&2
 fi

@@ -50,6 +50,10 @@ static void test_columns(void) {
     CHECK_EQ_INT(fs_text_columns("\xe6\xbc\xa2\xe5\xad\x97", 6), 4);    /* two CJK: 2 columns each */
     CHECK_EQ_INT(fs_text_columns("\xef\xbc\xa1", 3), 2);                /* fullwidth A */
     CHECK_EQ_INT(fs_text_columns("\xf0\x9f\x98\x80", 4), 2);            /* emoji */
+    CHECK_EQ_INT(fs_text_columns("\xf0\x9f\x9a\x80", 4), 2);            /* U+1F680 rocket: wide too */
+    CHECK_EQ_INT(fs_text_columns("\xe2\x98\x94\xe2\x8c\x9a", 6), 4);    /* U+2614 umbrella, U+231A watch */
+    CHECK_EQ_INT(fs_text_columns("\xf0\x9f\xa9\xb0", 4), 2);            /* U+1FA70 ballet shoes */
+    CHECK_EQ_INT(fs_text_columns("\xe2\x98\x83\xe2\x8c\x9c", 6), 2);    /* U+2603 snowman, U+231C: narrow */
     CHECK_EQ_INT(fs_text_columns("\xff" "a", 2), 2);                    /* invalid: a column per byte */
 
     size_t used;
