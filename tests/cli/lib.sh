@@ -1,7 +1,7 @@
 # Shared helpers for tests/cli/*.sh (sourced, not run).
 #   ok COND-DESCRIPTION COMMAND...   runs COMMAND, counts pass/fail
 #   finish NAME                      prints "NAME: N passed, N failed"
-#   free_port                        a loopback TCP port for a server to listen on
+#   free_port                        a loopback port no TCP or UDP socket uses, for a server
 set -u
 T_PASS=0; T_FAIL=0
 FS38=${FS38:?FS38 must point at the fs38 binary}
@@ -27,7 +27,7 @@ free_port() {
     for ((i = 0; i < 100; i++)); do
         p=$((20000 + RANDOM % 12000))
         grep -qx "$p" "$TMPD/.ports" 2>/dev/null && continue
-        ss -Htan "sport = :$p" 2>/dev/null | grep -q . && continue
+        ss -Htuan "sport = :$p" 2>/dev/null | grep -q . && continue # TCP and UDP (HEP)
         echo "$p" >>"$TMPD/.ports"
         echo "$p"
         return 0
