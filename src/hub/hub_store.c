@@ -322,8 +322,8 @@ static fs_code check_filter(const hub_filter *f, fs_err *e) {
 }
 
 static fs_code check_limit(int limit, int64_t after, fs_err *e) {
-    if (limit < 1 || limit > HUB_MAX_LIMIT)
-        return fs_fail(e, FS_ERR_LIMIT, "limit: %d outside 1..%d", limit, HUB_MAX_LIMIT);
+    if (limit < 1 || limit > HUB_MAX_READ)
+        return fs_fail(e, FS_ERR_LIMIT, "limit: %d outside 1..%d", limit, HUB_MAX_READ);
     if (after < 0) return fs_fail(e, FS_ERR_USAGE, "after: negative cursor");
     return FS_OK;
 }

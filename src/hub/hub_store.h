@@ -54,7 +54,10 @@
 #define HUB_MAX_SIGNED (256 * 1024) /* the JWS compact bytes of one event */
 #define HUB_MAX_NOTE 2048           /* sighting note */
 #define HUB_MAX_BATCH 10000         /* items per hub_publish */
-#define HUB_MAX_LIMIT 10000         /* rows per pull */
+#define HUB_MAX_LIMIT 10000         /* rows per pull a client may ask for */
+#define HUB_MAX_READ (HUB_MAX_LIMIT + 1) /* rows per hub_pull: GET /v1/stream reads one more
+                                          * than limits.stream_backlog (at most HUB_MAX_LIMIT)
+                                          * to tell a follower further behind to page first */
 #define HUB_MAX_FILTER_TYPES 24     /* event types in one pull filter */
 
 typedef struct hub_store hub_store;
@@ -117,7 +120,7 @@ typedef struct hub_filter {
 typedef struct hub_pull_query {
     hub_filter f;
     int64_t after;   /* cursor: rows with seq > after (0 = from the start) */
-    int limit;       /* 1..HUB_MAX_LIMIT */
+    int limit;       /* 1..HUB_MAX_READ */
 } hub_pull_query;
 
 /* One event row handed to a callback. Slices valid during the call only. */

@@ -94,7 +94,7 @@ limits:
   max_body: 1048576
   max_batch: 1000
   timeout_s: 20
-  stream_backlog: 1000
+  stream_backlog: 10000 # the default and the most: the stream reads one more row than this
   ping_s: 2
 rate:
   events_per_s: 100000
@@ -507,7 +507,7 @@ limits_suite() {
     LABEL=limits
     PORT=$(free_port)
     write_config "sqlite:limits.db"
-    sed -i 's/^  max_connections:.*//; s/^  timeout_s: 20/  timeout_s: 3\n  max_connections: 2/; s/^  events_per_s: 100000/  events_per_s: 1/; s/^  burst: 100000/  burst: 1000/; s/^  stream_backlog: 1000/  stream_backlog: 100/' "$W/hub.yaml"
+    sed -i 's/^  max_connections:.*//; s/^  timeout_s: 20/  timeout_s: 3\n  max_connections: 2/; s/^  events_per_s: 100000/  events_per_s: 1/; s/^  burst: 100000/  burst: 1000/; s/^  stream_backlog: 10000.*/  stream_backlog: 100/' "$W/hub.yaml"
     rm -f "$W/hub.log"
     start_hub || { fail "limits: hub start"; return; }
     local i st
