@@ -987,7 +987,7 @@ static void t_bad_input(hub_store *s) {
     CHECK_MSG(strstr(e.msg, "10001 items, limit 10000") != NULL, "%s", e.msg);
     hub_pull_query q = query(a, start);
     int64_t next;
-    q.limit = HUB_MAX_LIMIT + 1;
+    q.limit = HUB_MAX_READ + 1; /* HUB_MAX_READ: the stream's backlog read, one more than a client's */
     CHECK(hub_pull(s, &q, collect, &g, &next, &e) == FS_ERR_LIMIT);
     CHECK_MSG(strstr(e.msg, "limit") != NULL, "%s", e.msg);
     q.limit = 0;
