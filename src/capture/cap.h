@@ -163,8 +163,10 @@ size_t cap_defrag_memory(const cap_defrag *r);
 
 typedef struct cap_source cap_source;
 
-/* path "-" reads stdin. Both pcap and pcapng; a pcapng whose interfaces
- * differ in link type only from a regular file (cap_mixed). */
+/* path "-" reads stdin. Both pcap and pcapng, either gzip-compressed or not
+ * (cap_gzip.c; other compressions are refused, naming them); a pcapng whose
+ * interfaces differ in link type only from an uncompressed regular file
+ * (cap_mixed). */
 fs_code cap_open_file(const char *path, cap_source **out, fs_err *e);
 /* Only frames matching the BPF expression (tcpdump syntax) are handed over
  * from now on. FS_ERR_USAGE naming the expression when it does not compile
@@ -206,6 +208,23 @@ bool cap_live_drops(cap_source *s, uint64_t *kernel, uint64_t *iface);
 /* The filter cap_open_live uses when bpf is NULL (for --help and tests). */
 const char *cap_default_bpf(void);
 void cap_close(cap_source *s);
+
+/* ---- compressed capture files (cap_gzip.c) -------------------------------- */
+
+/* "gzip", "zstd", "xz", "bzip2" or "lz4" when a file's first n bytes (4
+ * suffice) are that compression's magic number, else NULL. */
+const char *cap_compression(const uint8_t *b, size_t n);
+typedef struct cap_gz cap_gz;
+/* A stream reading descriptor fd: first the nprefix (<= 8) bytes already
+ * read from it, then what follows; gunzipped when gzip. fclose frees it
+ * (and closes fd when own_fd). NULL when out of memory. *gz: for the two
+ * calls below, valid until fclose. */
+FILE *cap_gz_fopen(int fd, bool own_fd, const uint8_t *prefix, size_t nprefix, bool gzip, cap_gz **gz);
+/* Bytes taken from the descriptor so far (for progress). */
+uint64_t cap_gz_consumed(const cap_gz *gz);
+/* What broke the compressed stream (corrupt, truncated, a read error), or
+ * NULL while nothing did. */
+const char *cap_gz_error(const cap_gz *gz);
 
 /* ---- HEP v3 -------------------------------------------------------------- */
 

@@ -4,7 +4,8 @@
  *
  * Owns: the cap_source handle (the pcap_t, its name for error messages, the
  * frame counter, the file size for progress), opening files (pcap and
- * pcapng, timestamps asked for in microseconds), live capture setup
+ * pcapng, timestamps asked for in microseconds; gzip-compressed ones
+ * through cap_gzip.c, known by their first bytes), live capture setup
  * (snaplen, immediate mode, read timeout, BPF), cap_next and cap_break.
  *
  * Live reads: on Linux the pcap read timeout does not start before the
@@ -37,6 +38,7 @@
 #include "cap.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pcap/pcap.h>
 #include <poll.h>
 #include <signal.h>
@@ -87,6 +89,7 @@ struct cap_source {
     int fd; /* live: pollable descriptor in non-blocking mode, or -1 */
     uint64_t frames;
     uint64_t size;
+    cap_gz *gz;     /* a compressed file or a piped stdin: its reader, else NULL */
     char *file_buf; /* stdio buffer of a capture file (freed after pcap_close) */
 };
 
@@ -103,65 +106,113 @@ static cap_source *source_alloc(const char *name, fs_err *e) {
     return s;
 }
 
+/* Up to n first bytes of a descriptor, for its magic number: read at
+ * offset 0 when it can be (a regular file, stdin redirected from one),
+ * else read from it (a pipe: *consumed, they are gone from it). */
+static size_t peek_magic(int fd, uint8_t *b, size_t n, bool *consumed) {
+    *consumed = false;
+    ssize_t r = pread(fd, b, n, 0);
+    if (r >= 0 && (lseek(fd, 0, SEEK_CUR) == 0)) return (size_t)r;
+    *consumed = true;
+    size_t got = 0;
+    while (got < n) {
+        r = read(fd, b + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    return got;
+}
+
+/* The stream libpcap reads for a file or stdin: the descriptor itself, or
+ * through cap_gzip.c when it is gzip-compressed or its first bytes were
+ * read from a pipe. NULL with e set. */
+static FILE *open_stream(cap_source *s, int fd, fs_err *e) {
+    uint8_t magic[4];
+    bool consumed;
+    size_t n = peek_magic(fd, magic, sizeof magic, &consumed);
+    const char *zip = cap_compression(magic, n);
+    if (zip && strcmp(zip, "gzip") != 0) {
+        fs_fail(e, FS_ERR_FORMAT, "%s: %s-compressed: fs38 reads gzip itself, not %s; decompress it "
+                "first (e.g. %s -dc FILE | fs38 inspect -)", s->name, zip, zip, zip);
+        return NULL;
+    }
+    s->rereadable = !zip && !consumed && s->size && n == 4 && memcmp(magic, "\x0a\x0d\x0d\x0a", 4) == 0;
+    FILE *f;
+    if (zip || consumed) {
+        f = cap_gz_fopen(fd, !s->is_stdin, magic, consumed ? n : 0, zip != NULL, &s->gz);
+    } else if (s->is_stdin) {
+        f = stdin;
+    } else {
+        f = fdopen(fd, "rb");
+    }
+    if (!f) fs_fail(e, FS_ERR_NOMEM, "%s: cannot open: %s", s->name, strerror(errno ? errno : ENOMEM));
+    return f;
+}
+
+static void free_source(cap_source *s) {
+    free(s->file_buf);
+    free(s);
+}
+
 fs_code cap_open_file(const char *path, cap_source **out, fs_err *e) {
     char errbuf[PCAP_ERRBUF_SIZE] = "";
     *out = NULL;
     if (!path || !*path) return fs_fail(e, FS_ERR_USAGE, "no capture file given");
     cap_source *s = source_alloc(strcmp(path, "-") == 0 ? "<stdin>" : path, e);
     if (!s) return FS_ERR_NOMEM;
-    FILE *f;
+    int fd = STDIN_FILENO;
     if (strcmp(path, "-") == 0) {
         s->is_stdin = true;
-        f = stdin;
-    } else {
-        f = fopen(path, "rb");
-        if (!f) {
-            int err = errno;
+    } else if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        int err = errno;
+        free(s);
+        return fs_fail(e, FS_ERR_IO, "%s: cannot open: %s", path, strerror(err));
+    }
+    struct stat sb;
+    if (!s->is_stdin && fstat(fd, &sb) == 0) {
+        if (S_ISDIR(sb.st_mode)) {
+            close(fd);
             free(s);
-            return fs_fail(e, FS_ERR_IO, "%s: cannot open: %s", path, strerror(err));
+            return fs_fail(e, FS_ERR_IO, "%s: is a directory", path);
         }
-        struct stat sb;
-        if (fstat(fileno(f), &sb) == 0) {
-            if (S_ISDIR(sb.st_mode)) {
-                fclose(f);
-                free(s);
-                return fs_fail(e, FS_ERR_IO, "%s: is a directory", path);
-            }
-            if (S_ISREG(sb.st_mode)) s->size = (uint64_t)sb.st_size;
-        }
+        if (S_ISREG(sb.st_mode)) s->size = (uint64_t)sb.st_size;
+    }
+    FILE *f = open_stream(s, fd, e);
+    if (!f) {
+        if (!s->is_stdin) close(fd);
+        free(s);
+        return e->code;
     }
     /* libpcap reads a file through stdio, record by record: a large buffer
      * (glibc ignores the size unless given the buffer) turns one read() per
-     * 4 KiB into one per 256 KiB. Not stdin: it outlives the source. */
-    if (!s->is_stdin && (s->file_buf = malloc(FILE_BUF_BYTES)))
+     * 4 KiB into one per 256 KiB. Not stdin itself: it outlives the source. */
+    if (f != stdin && (s->file_buf = malloc(FILE_BUF_BYTES)))
         setvbuf(f, s->file_buf, _IOFBF, FILE_BUF_BYTES);
     /* Two freads a record, and only the reading thread touches f: once
      * --workers has started threads, stdio would lock f on every one. */
     __fsetlocking(f, FSETLOCKING_BYCALLER);
-    if (s->size) { /* a regular file: pcapng libpcap would refuse? */
-        uint8_t magic[4] = {0};
-        s->rereadable = fread(magic, 1, 4, f) == 4 && memcmp(magic, "\x0a\x0d\x0d\x0a", 4) == 0;
-        rewind(f);
-        if (s->rereadable && cap_png_mixed(f, &s->dlt)) {
-            s->png_f = f;
-            if (!(s->png = cap_png_new(f))) {
-                cap_close(s);
-                return fs_fail(e, FS_ERR_NOMEM, "out of memory opening %s", path);
-            }
-            s->frame_dlt = s->dlt;
-            *out = s;
-            return FS_OK;
+    if (s->rereadable && cap_png_mixed(f, &s->dlt)) { /* a pcapng libpcap would refuse */
+        s->png_f = f;
+        if (!(s->png = cap_png_new(f))) {
+            cap_close(s);
+            return fs_fail(e, FS_ERR_NOMEM, "out of memory opening %s", path);
         }
+        s->frame_dlt = s->dlt;
+        *out = s;
+        return FS_OK;
     }
-    /* On success the pcap_t owns f (pcap_close closes it); on failure f
-     * stays ours. */
+    /* On success the pcap_t owns f (pcap_close closes it, but stdin); on
+     * failure f stays ours. */
     s->p = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_MICRO, errbuf);
     if (!s->p) {
-        if (!s->is_stdin) fclose(f);
-        fs_code rc = fs_fail(e, FS_ERR_FORMAT, "%s: not a readable pcap or pcapng capture (%s)",
-                             s->name, errbuf[0] ? errbuf : "unknown reason");
-        free(s->file_buf);
-        free(s);
+        const char *broke = cap_gz_error(s->gz);
+        fs_code rc = fs_fail(e, FS_ERR_FORMAT, "%s: %s%s (%s)", s->name,
+                             s->gz && !broke ? "gzip-compressed, but what it holds is " : "",
+                             broke ? broke : "not a readable pcap or pcapng capture",
+                             errbuf[0] ? errbuf : "unknown reason");
+        if (f != stdin) fclose(f);
+        free_source(s);
         return rc;
     }
     s->dlt = s->frame_dlt = pcap_datalink(s->p);
@@ -385,16 +436,19 @@ cap_next_status cap_next(cap_source *s, const uint8_t **frame, uint32_t *caplen,
         return CAP_NEXT_FRAME;
     }
     if (rc == 0) return s->stop ? CAP_NEXT_END : CAP_NEXT_TIMEOUT;
-    if (rc == PCAP_ERROR_BREAK) return CAP_NEXT_END;
+    const char *gz_broke = cap_gz_error(s->gz);
+    if (rc == PCAP_ERROR_BREAK && !gz_broke) return CAP_NEXT_END;
     char pcap_why[PCAP_ERRBUF_SIZE], why[PCAP_ERRBUF_SIZE] = "";
-    snprintf(pcap_why, sizeof pcap_why, "%s", pcap_geterr(s->p));
+    /* a compressed stream that broke: what broke it, not what libpcap made
+     * of the short read (a truncation at a record's end is a clean end to it) */
+    snprintf(pcap_why, sizeof pcap_why, "%s", gz_broke ? gz_broke : pcap_geterr(s->p));
     bool section = !s->live && s->rereadable && refused_section(s, pcap_why);
     if (!s->live && (refused_mix(pcap_why) || section)) {
         if (s->rereadable && take_over(s, section ? 8 : 0, why, sizeof why))
             return png_next(s, frame, caplen, ts_us, e);
         if (!s->rereadable)
-            snprintf(why, sizeof why, "fs38 reads such a pcapng "
-                     "only from a regular file: save the input to a file and inspect that");
+            snprintf(why, sizeof why, "fs38 reads such a pcapng only from an uncompressed regular file: "
+                     "save the input%s to a file and inspect that", s->gz ? ", decompressed," : "");
         else
             snprintf(pcap_why + strlen(pcap_why), sizeof pcap_why - strlen(pcap_why),
                      "; fs38's own reader could not take over");
@@ -417,6 +471,7 @@ uint64_t cap_frames_read(const cap_source *s) { return s->frames; }
 
 uint64_t cap_offset(const cap_source *s) {
     if (s->live || s->is_stdin) return 0;
+    if (s->gz) return cap_gz_consumed(s->gz); /* compressed bytes, as the size is */
     if (s->png) return cap_png_offset(s->png);
     if (!s->p) return 0;
     FILE *f = pcap_file(s->p);

@@ -96,7 +96,7 @@ static const char usage_text[] =
     "Input (one kind per run):\n"
     "  FILE...                pcap or pcapng files, '-' for stdin (Ethernet, VLAN,\n"
     "                         Linux SLL/SLL2, raw IP, loopback, several in one pcapng\n"
-    "                         file too; UDP, TCP, HEP v3)\n"
+    "                         file too; UDP, TCP, HEP v3), gzip-compressed or not\n"
     "  -i, --interface IFACE  capture live from IFACE (needs root or CAP_NET_RAW)\n"
     "      --bpf EXPR         only frames matching this filter (tcpdump syntax, at\n"
     "                         most 4096 characters), for files and -i (-i default:\n"
@@ -1183,8 +1183,11 @@ int cmd_inspect(int argc, char **argv) {
                 readable++;
             } else if (frames > 0) {
                 readable++;
-                fprintf(stderr, "fs38 inspect: warning: %s (the %llu frames before it were inspected)\n",
-                        e.msg, (unsigned long long)frames);
+                if (frames == 1)
+                    fprintf(stderr, "fs38 inspect: warning: %s (the frame before it was inspected)\n", e.msg);
+                else
+                    fprintf(stderr, "fs38 inspect: warning: %s (the %llu frames before it were inspected)\n",
+                            e.msg, (unsigned long long)frames);
             } else {
                 unreadable++;
                 fprintf(stderr, "fs38 inspect: %s\n", e.msg);

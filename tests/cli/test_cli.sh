@@ -94,6 +94,23 @@ ok "stdin finds the same rules" python3 -c "
 import json; a=json.load(open('$TMPD/st1.json')); b=json.load(open('$TMPD/st2.json'))
 assert a['events_by_rule']==b['events_by_rule'] and a['sip_messages']==b['sip_messages'], (a['events_by_rule'], b['events_by_rule'])"
 
+# gzip-compressed, from a file and from stdin: the same events; other
+# compressions are named with the command that decompresses them
+gzip -c "$TMPD/mixed.pcap" > "$TMPD/mixed.pcap.gz"
+expect_exit 0 "a .pcap.gz" "$FS38" inspect --json --stats-json "$TMPD/st4.json" "$TMPD/mixed.pcap.gz"
+expect_exit 0 "a .pcap.gz on stdin" bash -c "'$FS38' inspect --json --stats-json '$TMPD/st5.json' - < '$TMPD/mixed.pcap.gz'"
+ok "gzip finds the same rules" python3 -c "
+import json; a=json.load(open('$TMPD/st1.json'))
+for f in ('st4', 'st5'):
+    b=json.load(open('$TMPD/%s.json' % f))
+    assert a['events_by_rule']==b['events_by_rule'] and a['sip_messages']==b['sip_messages'], (f, b)"
+head -c 5000 "$TMPD/mixed.pcap.gz" > "$TMPD/cut.pcap.gz"
+expect_exit 0 "a cut .pcap.gz: what could be read" "$FS38" inspect -q "$TMPD/cut.pcap.gz"
+ok "a cut .pcap.gz: the warning says so" grep -q "warning: .*cut.pcap.gz: frame [0-9]*: gzip: the compressed data ends early" "$TMPD/err"
+printf '\xfd7zXZ\0\0\x04' > "$TMPD/x.pcap.xz"
+expect_exit 2 "an xz file" "$FS38" inspect -q "$TMPD/x.pcap.xz"
+ok "an xz file: named, with the way out" grep -q "xz-compressed: .*xz -dc FILE | fs38 inspect -" "$TMPD/err"
+
 # two workers agree with one on messages and on which rules fire
 expect_exit 0 "--workers 2" "$FS38" inspect --json --workers 2 --stats-json "$TMPD/st3.json" "$TMPD/mixed.pcap"
 ok "--workers 2 agrees" python3 -c "

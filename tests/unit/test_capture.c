@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 /* ---- sink: what the decoder emitted ---------------------------------------- */
 
@@ -1545,6 +1546,136 @@ static void test_files(void) {
     unlink(bogus);
 }
 
+/* ---- gzip-compressed captures (cap_gzip.c) ----------------------------------- */
+
+static size_t slurp(const char *path, uint8_t *buf, size_t cap) {
+    FILE *fp = fopen(path, "rb");
+    size_t n = fp ? fread(buf, 1, cap, fp) : 0;
+    if (fp) fclose(fp);
+    return n;
+}
+
+/* One gzip member of in[0..n) appended to out; finish = false leaves the
+ * member open (a file cut at a record's end: no final block, no trailer). */
+static size_t gz_member(uint8_t *out, size_t cap, const uint8_t *in, size_t n, bool finish) {
+    z_stream z = {0};
+    CHECK(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)n;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    CHECK(deflate(&z, finish ? Z_FINISH : Z_SYNC_FLUSH) == (finish ? Z_STREAM_END : Z_OK));
+    size_t made = cap - z.avail_out;
+    deflateEnd(&z);
+    return made;
+}
+
+static void put_file(const char *path, const uint8_t *b, size_t n) {
+    FILE *fp = fopen(path, "wb");
+    CHECK(fp && fwrite(b, 1, n, fp) == n);
+    if (fp) fclose(fp);
+}
+
+/* Reads fd 0 from a pipe holding b[0..n) (small enough for the pipe). */
+static int read_stdin_pipe(const uint8_t *b, size_t n, fs_err *e) {
+    int pfd[2], saved = dup(0);
+    CHECK(pipe(pfd) == 0);
+    CHECK(write(pfd[1], b, n) == (ssize_t)n);
+    close(pfd[1]);
+    dup2(pfd[0], 0);
+    close(pfd[0]);
+    cap_source *src = NULL;
+    int frames = -1;
+    if (cap_open_file("-", &src, e) == FS_OK) {
+        const uint8_t *f;
+        uint32_t len;
+        uint64_t ts;
+        frames = 0;
+        while (cap_next(src, &f, &len, &ts, e) == CAP_NEXT_FRAME) frames++;
+        cap_close(src);
+    }
+    dup2(saved, 0);
+    close(saved);
+    return frames;
+}
+
+static void test_gzip(void) {
+    static uint8_t raw[1 << 16], gz[1 << 17];
+    char path[64], gzp[64];
+    snprintf(path, sizeof path, "/tmp/fs38_cap_%d_z.pcap", (int)getpid());
+    snprintf(gzp, sizeof gzp, "/tmp/fs38_cap_%d_z.pcap.gz", (int)getpid());
+    write_pcap(path, 40);
+    size_t n = slurp(path, raw, sizeof raw);
+    CHECK(n > 24 + 40 * 16);
+    size_t rec = (n - 24) / 40; /* every record has the same length */
+    sink s = {0};
+    fs_err e = {0};
+    int frames;
+
+    /* one member: the same frames, progress in compressed bytes up to the size */
+    size_t g = gz_member(gz, sizeof gz, raw, n, true);
+    put_file(gzp, gz, g);
+    CHECK_MSG(read_all(gzp, &s, &frames, &e) == CAP_NEXT_END, "%s", e.msg);
+    CHECK_EQ_INT(frames, 40);
+    CHECK_EQ_INT(s.n, 40);
+    sink_reset(&s);
+
+    /* two members cut mid-record (cat a.gz b.gz), then zero padding */
+    g = gz_member(gz, sizeof gz, raw, 24 + rec * 7 + 13, true);
+    g += gz_member(gz + g, sizeof gz - g, raw + 24 + rec * 7 + 13, n - (24 + rec * 7 + 13), true);
+    memset(gz + g, 0, 64);
+    put_file(gzp, gz, g + 64);
+    CHECK_MSG(read_all(gzp, &s, &frames, &e) == CAP_NEXT_END, "%s", e.msg);
+    CHECK_EQ_INT(frames, 40);
+    sink_reset(&s);
+
+    /* cut at a record's end: libpcap sees a clean end; the truncation is
+     * still reported, after the 12 whole frames */
+    g = gz_member(gz, sizeof gz, raw, 24 + rec * 12, false);
+    put_file(gzp, gz, g);
+    CHECK_EQ_INT(read_all(gzp, &s, &frames, &e), CAP_NEXT_ERROR);
+    CHECK_EQ_INT(frames, 12);
+    CHECK_MSG(strstr(e.msg, gzp) && strstr(e.msg, "frame 13") && strstr(e.msg, "truncated"), "%s", e.msg);
+    sink_reset(&s);
+
+    /* cut inside a record */
+    g = gz_member(gz, sizeof gz, raw, n, true);
+    put_file(gzp, gz, g / 2);
+    CHECK_EQ_INT(read_all(gzp, &s, &frames, &e), CAP_NEXT_ERROR);
+    CHECK(frames < 40);
+    CHECK_MSG(strstr(e.msg, "gzip: the compressed data ends early"), "%s", e.msg);
+    sink_reset(&s);
+
+    /* corrupt: the CRC (the trailer's first 4 bytes) disagrees */
+    g = gz_member(gz, sizeof gz, raw, n, true);
+    gz[g - 8] ^= 0x55;
+    put_file(gzp, gz, g);
+    CHECK_EQ_INT(read_all(gzp, &s, &frames, &e), CAP_NEXT_ERROR);
+    CHECK_MSG(strstr(e.msg, "gzip: incorrect data check"), "%s", e.msg);
+    sink_reset(&s);
+
+    /* gzip of something else; other compressions are named, not read */
+    g = gz_member(gz, sizeof gz, (const uint8_t *)"INVITE sip:x SIP/2.0\r\n\r\n", 24, true);
+    put_file(gzp, gz, g);
+    cap_source *src = NULL;
+    CHECK_EQ_INT(cap_open_file(gzp, &src, &e), FS_ERR_FORMAT);
+    CHECK_MSG(strstr(e.msg, "gzip-compressed, but what it holds is not a readable pcap"), "%s", e.msg);
+    static const uint8_t zstd[] = {0x28, 0xb5, 0x2f, 0xfd, 0x24, 0x04, 0x21, 0x00};
+    put_file(gzp, zstd, sizeof zstd);
+    CHECK_EQ_INT(cap_open_file(gzp, &src, &e), FS_ERR_FORMAT);
+    CHECK_MSG(strstr(e.msg, "zstd-compressed") && strstr(e.msg, "zstd -dc FILE | fs38 inspect -"), "%s", e.msg);
+    CHECK(src == NULL);
+
+    /* stdin from a pipe: its first bytes are read to know it; compressed or not */
+    g = gz_member(gz, sizeof gz, raw, n, true);
+    CHECK_EQ_INT(read_stdin_pipe(gz, g, &e), 40);
+    CHECK_EQ_INT(read_stdin_pipe(raw, n, &e), 40);
+    CHECK_EQ_INT(read_stdin_pipe(raw, 3, &e), -1); /* shorter than a magic number */
+    CHECK_MSG(strstr(e.msg, "<stdin>"), "%s", e.msg);
+    unlink(path);
+    unlink(gzp);
+}
+
 /* ---- pcapng with interfaces of different link types ------------------------- *
  * libpcap refuses these; cap_source reads them with cap_pcapng.c. A small
  * pcapng writer: blocks in either byte order, lengths patched at the end. */
@@ -2191,6 +2322,7 @@ int main(void) {
     test_hep_transports();
     test_hep_datagrams();
     test_files();
+    test_gzip();
     test_pcapng_mixed();
     test_pcapng_far_future();
     test_fixtures();
