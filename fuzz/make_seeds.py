@@ -300,6 +300,17 @@ P('many_ifaces', shb() + b''.join(idb(1) for _ in range(70)) + epb(65, F))
 P('snaplen_cut', shb() + idb(1, snap=30) + epb(0, F) + shb(True) + idb(1, be=True) + epb(0, F, be=True))
 P('big_block', shb() + idb(1, snap=0) + epb(0, eth(U(b'x' * 60000))))
 P('mixed_links', shb() + idb(1) + idb(113) + idb(276) + epb(0, F) + epb(1, sll(R)) + epb(2, sll2(R)) + epb(0, F))
+# gzip-compressed captures (cap_gzip.c): whole, two members, padded, cut, and
+# a classic pcap inside
+import gzip as _gz
+NG = shb() + idb(1) + epb(0, F) + epb(0, F)
+PCAP = struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1) + b''.join(
+    struct.pack('<IIII', 1700000000 + i, 0, len(F), len(F)) + F for i in range(3))
+P('gz_pcapng', _gz.compress(NG, mtime=0))
+P('gz_pcap', _gz.compress(PCAP, mtime=0))
+P('gz_members', _gz.compress(PCAP[:50], mtime=0) + _gz.compress(PCAP[50:], mtime=0) + b'\0' * 16)
+P('gz_cut', _gz.compress(PCAP, mtime=0)[:-30])
+P('gz_mixed_links', _gz.compress(shb() + idb(1) + idb(113) + epb(0, F) + epb(1, sll(R)), mtime=0))
 
 # ---- fuzz_config: the hub's config (selector 2) ----------------------------
 HUB = b'''listen: "[::]:8443"
