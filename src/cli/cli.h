@@ -7,6 +7,9 @@
 #ifndef FS_CLI_H
 #define FS_CLI_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #define FS38_VERSION "0.1.0"
 
 /* Exit codes, documented in --help and docs/operations.md. */
@@ -22,5 +25,14 @@ int cmd_validate(int argc, char **argv); /* cmd_validate.c */
 int cmd_share(int argc, char **argv);   /* cmd_share.c */
 int cmd_pull(int argc, char **argv);    /* cmd_pull.c */
 int cmd_sight(int argc, char **argv);   /* cmd_sight.c */
+
+/* The detection config `fs38 inspect` and `fs38 rules` use (cli_config.c):
+ * explicit_path (-c), else $FS38_CONFIG, else FS38_ETC_DIR/fs38.yaml if it
+ * is there, else the built-in defaults; "/dev/null" means the defaults on
+ * purpose. false: an error was printed, prefixed "fs38 CMD: ". used (may be
+ * NULL) receives the file applied, "" for the built-in defaults. */
+struct fs38_config;
+bool cli_load_config(struct fs38_config *cfg, const char *explicit_path, const char *cmd, char *used,
+                     size_t usedlen);
 
 #endif

@@ -918,29 +918,6 @@ static bool write_stats(inspect_run *r, const insp_stats *s, double secs) {
 
 /* ---- configuration ------------------------------------------------------------------- */
 
-static bool load_config(fs38_config *cfg, const char *explicit_path) {
-    fs_err e = {0};
-    cfg_defaults(cfg);
-    const char *path = explicit_path;
-    char etc_path[512];
-    if (path && !*path) {
-        fprintf(stderr, "fs38 inspect: --config: empty path (use -c /dev/null for the built-in defaults)\n");
-        return false;
-    }
-    if (!path) path = getenv("FS38_CONFIG");
-    if (path && !strcmp(path, "/dev/null")) return true; /* the built-in defaults, on purpose */
-    if (!path || !*path) {
-        snprintf(etc_path, sizeof etc_path, "%s/fs38.yaml", FS38_ETC_DIR);
-        if (access(etc_path, R_OK) != 0) return true; /* built-in defaults */
-        path = etc_path;
-    }
-    if (cfg_load_file(cfg, path, &e) != FS_OK) {
-        fprintf(stderr, "fs38 inspect: config: %s\n", e.msg);
-        return false;
-    }
-    return true;
-}
-
 /* ---- shared indicators ------------------------------------------------------------------ */
 
 /* The cache `fs38 pull` writes; expired ones are skipped now, and again when
@@ -1112,7 +1089,7 @@ int cmd_inspect(int argc, char **argv) {
     r.live = iface || hep;
 
     static fs38_config cfg; /* large: keep it off the stack */
-    if (!load_config(&cfg, r.config_path)) return EXIT_USAGE;
+    if (!cli_load_config(&cfg, r.config_path, "inspect", NULL, 0)) return EXIT_USAGE;
     det_indicators *indicators = NULL;
     if (indicators_path && !(indicators = load_indicators(indicators_path, r.quiet)))
         return EXIT_USAGE;

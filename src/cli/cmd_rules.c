@@ -1,43 +1,138 @@
 /*
- * cmd_rules.c -- `fs38 rules`: print the rule catalogue (src/detect/rules.h).
+ * cmd_rules.c -- `fs38 rules`: the rule catalogue (src/detect/rules.h) with
+ * the settings `fs38 inspect` would run each rule with: a table for people,
+ * NDJSON for a SIEM's lookup table.
  */
 #include <getopt.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
+#include "config/cfg.h"
 #include "detect/rules.h"
 
 static const char rules_usage[] =
-    "usage: fs38 rules\n\nLists every rule of the catalogue with its default severity,\n"
-    "threshold and window. Details and false-positive notes: docs/rules.md.\n"
-    "Change them per rule under rules.<ID> in the config file.\n";
+    "usage: fs38 rules [-c FILE] [--json]\n"
+    "\n"
+    "Lists every rule of the catalogue with the settings `fs38 inspect` runs it\n"
+    "with: on or off, severity, threshold and window, from the config given with\n"
+    "-c, else $FS38_CONFIG, else " FS38_ETC_DIR "/fs38.yaml if present, else\n"
+    "the built-in defaults. A value the config changed is marked with '*'; the\n"
+    "last line names the config. Details, basis and false-positive notes:\n"
+    "docs/rules.md. Change a rule under rules.<ID> in the config file.\n"
+    "\n"
+    "  -c, --config FILE  the config to apply, as `fs38 inspect -c FILE`\n"
+    "                     (-c /dev/null: the built-in defaults)\n"
+    "      --json         one JSON object per rule (NDJSON), for a SIEM's lookup\n"
+    "                     table: id, name, event_type, domain, severity, confidence,\n"
+    "                     action, threshold, window_s, ttl_s, enabled, params\n"
+    "                     (INTEL-001: event_type, domain and severity null, as it\n"
+    "                     raises the shared event's own)\n"
+    "  -h, --help         this text\n"
+    "\n"
+    "Exit codes: 0 listed, 2 usage or config error.\n";
+
+/* INTEL-001 raises the shared event's own type, domain and severity */
+static bool takes_shared(int i) { return i == R_INTEL_MATCH; }
+
+/* The n-th name of a space-separated list into out; false past the end. */
+static bool param_name(const char *names, unsigned n, char *out, size_t outlen) {
+    const char *p = names;
+    for (unsigned k = 0;; k++) {
+        while (*p == ' ') p++;
+        if (!*p) return false;
+        size_t len = strcspn(p, " ");
+        if (k == n) {
+            snprintf(out, outlen, "%.*s", (int)len, p);
+            return true;
+        }
+        p += len;
+    }
+}
+
+static int print_json(const fs38_config *cfg) {
+    for (int i = 0; i < R__COUNT; i++) {
+        const det_rule_info *ri = &det_rule_table[i];
+        const cfg_rule *r = &cfg->rules[i];
+        bool shared = takes_shared(i);
+        json_t *params = json_object();
+        char name[64];
+        for (unsigned k = 0; k < DET_MAX_PARAMS && param_name(ri->param_names, k, name, sizeof name); k++)
+            json_object_set_new(params, name, json_real(r->param[k]));
+        json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:o, s:i, s:s, s:I, s:I, s:I, s:b, s:o}", "id", ri->id,
+                              "name", ri->name,
+                              "event_type", shared ? json_null() : json_string(det_event_type_name(ri->event_type)),
+                              "domain", shared ? json_null() : json_string(det_domain_name(ri->domain)),
+                              "severity", shared ? json_null() : json_string(det_severity_name(r->severity)),
+                              "confidence", (int)ri->confidence, "action", det_action_name(r->action),
+                              "threshold", (json_int_t)r->threshold, "window_s", (json_int_t)r->window_s,
+                              "ttl_s", (json_int_t)r->ttl_s, "enabled", (int)r->enabled, "params", params);
+        char *line = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+        json_decref(o);
+        if (!line) {
+            fprintf(stderr, "fs38 rules: out of memory\n");
+            return EXIT_USAGE;
+        }
+        puts(line);
+        free(line);
+    }
+    return EXIT_DONE;
+}
+
+static void print_table(const fs38_config *cfg, const char *used) {
+    printf("%-18s %-3s %-9s %-24s %-13s %9s %7s  %s\n", "ID", "ON", "SEVERITY", "EVENT TYPE", "DOMAIN",
+           "THRESHOLD", "WINDOW", "NAME");
+    unsigned changed = 0;
+    for (int i = 0; i < R__COUNT; i++) {
+        const det_rule_info *ri = &det_rule_table[i];
+        const cfg_rule *r = &cfg->rules[i];
+        bool shared = takes_shared(i);
+        bool on_changed = !r->enabled, sev_changed = !shared && r->severity != ri->severity;
+        bool thr_changed = r->threshold != ri->threshold, win_changed = r->window_s != ri->window_s;
+        changed += on_changed + sev_changed + thr_changed + win_changed;
+        char on[8], sev[16], thr[16], win[16];
+        snprintf(on, sizeof on, "%s%s", r->enabled ? "on" : "off", on_changed ? "*" : "");
+        snprintf(sev, sizeof sev, "%s%s", shared ? "(shared)" : det_severity_name(r->severity), sev_changed ? "*" : "");
+        snprintf(thr, sizeof thr, "%u%s", r->threshold, thr_changed ? "*" : " ");
+        snprintf(win, sizeof win, "%us%s", r->window_s, win_changed ? "*" : " ");
+        printf("%-18s %-3s %-9s %-24s %-13s %9s %7s  %s\n", ri->id, on, sev,
+               shared ? "(the shared event's)" : det_event_type_name(ri->event_type),
+               shared ? "(shared)" : det_domain_name(ri->domain), thr, win, ri->name);
+    }
+    if (!used[0])
+        printf("settings: the built-in defaults\n");
+    else if (changed)
+        printf("settings: %s (* = %u value%s changed from the default)\n", used, changed, changed == 1 ? "" : "s");
+    else
+        printf("settings: %s (every value the default)\n", used);
+}
 
 int cmd_rules(int argc, char **argv) {
-    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"json", no_argument, NULL, 'j'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    const char *config_path = NULL;
+    bool json = false;
     int c;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(rules_usage, stdout);
-            return EXIT_DONE;
+    while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config_path = optarg; break;
+        case 'j': json = true; break;
+        case 'h': fputs(rules_usage, stdout); return EXIT_DONE;
+        default: fputs(rules_usage, stderr); return EXIT_USAGE;
         }
-        fputs(rules_usage, stderr);
-        return EXIT_USAGE;
     }
     if (optind < argc) {
         fprintf(stderr, "fs38 rules: unexpected argument '%s'\n", argv[optind]);
         return EXIT_USAGE;
     }
-    printf("%-18s %-9s %-24s %-13s %9s %7s  %s\n", "ID", "SEVERITY", "EVENT TYPE", "DOMAIN",
-           "THRESHOLD", "WINDOW", "NAME");
-    for (int i = 0; i < R__COUNT; i++) {
-        const det_rule_info *ri = &det_rule_table[i];
-        /* INTEL-001 raises the shared event's own type, domain and severity */
-        bool shared = i == R_INTEL_MATCH;
-        printf("%-18s %-9s %-24s %-13s %9u %6us  %s\n", ri->id, shared ? "(shared)" : det_severity_name(ri->severity),
-               shared ? "(the shared event's)" : det_event_type_name(ri->event_type),
-               shared ? "(shared)" : det_domain_name(ri->domain), ri->threshold, ri->window_s, ri->name);
-    }
+    static fs38_config cfg; /* large: not on the stack */
+    char used[512];
+    if (!cli_load_config(&cfg, config_path, "rules", used, sizeof used)) return EXIT_USAGE;
+    if (json) return print_json(&cfg);
+    print_table(&cfg, used);
     return EXIT_DONE;
 }

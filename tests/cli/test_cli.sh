@@ -37,7 +37,33 @@ ok "--stats-json failure says why" grep -q "No such file" "$TMPD/err"
 expect_exit 2 "--stats-json into a missing dir, --json" "$FS38" inspect --json --stats-json "$TMPD/no/dir.json" "$ROOT/tests/data/capture/mixed.pcap"
 ok "...refused before any event is written" test ! -s "$TMPD/out"
 expect_exit 0 "fs38 rules (INTEL-001)" "$FS38" rules
-ok "INTEL-001 takes the shared event's type" grep -q "^INTEL-001 *(shared)" "$TMPD/out"
+ok "INTEL-001 takes the shared event's type" grep -q "^INTEL-001 *on *(shared)" "$TMPD/out"
+# rules with a config: the settings inspect would use, changes marked
+printf 'rules:\n  SIP-SCAN-002: {threshold: 7, severity: high}\n  SIP-INFO-001: {enabled: false}\n' > "$TMPD/rules.yaml"
+expect_exit 0 "rules -c FILE" "$FS38" rules -c "$TMPD/rules.yaml"
+ok "...the threshold and severity set, marked" grep -q "^SIP-SCAN-002 *on  *high\* .* 7\* *60s " "$TMPD/out"
+ok "...the rule switched off, marked" grep -q "^SIP-INFO-001 *off\* " "$TMPD/out"
+ok "...an untouched rule unmarked" grep -q "^SIP-SCAN-001 *on  *high  " "$TMPD/out"
+ok "...the last line names the config and counts the changes" grep -q "^settings: $TMPD/rules.yaml (\* = 3 values changed from the default)$" "$TMPD/out"
+expect_exit 0 "rules -c /dev/null" "$FS38" rules -c /dev/null
+ok "...the built-in defaults" grep -q "^settings: the built-in defaults$" "$TMPD/out"
+expect_exit 0 "rules --json" "$FS38" rules --json -c "$TMPD/rules.yaml"
+ok "...one object per rule, as configured" python3 - "$TMPD/out" <<'EOF'
+import json, sys
+rules = {r["id"]: r for r in map(json.loads, open(sys.argv[1]))}
+assert len(rules) > 20, len(rules)
+s = rules["SIP-SCAN-002"]
+assert (s["threshold"], s["severity"], s["enabled"], s["window_s"]) == (7, "high", True, 60), s
+assert rules["SIP-INFO-001"]["enabled"] is False
+assert rules["INTEL-001"]["event_type"] is None and rules["INTEL-001"]["severity"] is None
+assert rules["SIP-PROTO-004"]["params"] == {"max_initial": 70}, rules["SIP-PROTO-004"]
+for r in rules.values():
+    assert set(r) == {"id", "name", "event_type", "domain", "severity", "confidence", "action", "threshold",
+                      "window_s", "ttl_s", "enabled", "params"}, r
+EOF
+printf 'rules:\n  SIP-SCAN-02: {threshold: 7}\n' > "$TMPD/rules-bad.yaml"
+expect_exit 2 "rules -c with a bad config" "$FS38" rules -c "$TMPD/rules-bad.yaml"
+ok "...names the file and the rule" grep -q "^fs38 rules: config: .*rules-bad.yaml:2:3: .*SIP-SCAN-02" "$TMPD/err"
 expect_exit 2 "bad --fail-on" "$FS38" inspect --fail-on severe x.pcap
 ok "bad --fail-on names the value" grep -q "severe" "$TMPD/err"
 expect_exit 2 "bad --workers" "$FS38" inspect --workers 0 x.pcap
