@@ -2541,6 +2541,23 @@ static void test_evasion(void) {
     const ev_event *cli = find_rule(w.out, "SIP-CLI-001");
     CHECK(cli && has_obs(cli, "e164", "+447700900123", "victim"));
     world_free(&w);
+
+    /* SIP-CLI-001 from a trusted partner (which may assert PAI, so
+     * SIP-TRUST-001 stays silent): our number as the second PAI value, after
+     * a harmless sip: one, as a list and as a second field */
+    const char *pais[] = {"P-Asserted-Identity: <sip:bob@partner.example>, <tel:+447700900124>\r\n",
+                          "P-Asserted-Identity: <sip:bob@partner.example>\r\n"
+                          "P-Asserted-Identity: <tel:+447700900124>\r\n"};
+    for (int k = 0; k < 2; k++) {
+        w = world_new(config_zones());
+        req(&w, "192.0.2.40:5060", "10.0.0.5:5060", T0, "INVITE", "sip:+442071230000@ims.example.net",
+            "<sip:bob@partner.example>;tag=1", "<sip:+442071230000@ims.example.net>", "cpai", 1, pais[k], NULL);
+        world_finish(&w);
+        cli = find_rule(w.out, "SIP-CLI-001");
+        CHECK_MSG(cli && has_obs(cli, "e164", "+447700900124", "victim"), "second PAI value, form %d", k);
+        CHECK_EQ_INT(count_rule(w.out, "SIP-TRUST-001"), 0);
+        world_free(&w);
+    }
 }
 
 int main(void) {
