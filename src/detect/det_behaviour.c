@@ -228,14 +228,13 @@ void det_behaviour_finish_shared(det_engine *eng) {
 
 /* ---- SIP-SCAN-002: one source probing many addresses ----------------------------- */
 
-static bool is_probe(const sip_msg *m) {
-    switch (m->method) {
-    case SIP_M_OPTIONS:
-    case SIP_M_REGISTER: return true;
-    case SIP_M_INVITE: return m->to_tag.len == 0; /* initial INVITE only */
-    default: return false;
-    }
-}
+/* Every request but ACK is a probe: any method draws an answer (a 481 to a
+ * bogus To-tag, a 405 or 489 to NOTIFY or PUBLISH) that names a SIP server
+ * and its Server header, and svmap -m / sippts take any method. Only ACK
+ * gets no answer. A target's in-dialog requests go back to an address
+ * that sent it the dialog's request (target_knows_source), and a source's
+ * go to a target its dialog-forming request already counted. */
+static bool is_probe(const sip_msg *m) { return m->method != SIP_M_ACK; }
 
 /* peers: the addresses a requester has sent requests to. */
 static void remember_peer(det_ctx *c) {
@@ -289,10 +288,12 @@ static void scan_behaviour(det_ctx *c) {
 
 /* ---- SIP-ENUM-001: 404 versus 401/407/200 across many users ---------------------- */
 
-static bool enum_method(unsigned method) {
-    return method == SIP_M_REGISTER || method == SIP_M_INVITE || method == SIP_M_OPTIONS ||
-           method == SIP_M_SUBSCRIBE || method == SIP_M_MESSAGE;
-}
+/* Methods whose out-of-dialog answer can tell a user exists: all but ACK
+ * (no answer) and CANCEL (answers the INVITE's transaction, not a user).
+ * svwar and sippts take REGISTER, INVITE, OPTIONS, and a registrar or proxy
+ * that challenges known users and 404s the others does so for NOTIFY,
+ * PUBLISH, INFO ... too. */
+static bool enum_method(unsigned method) { return method != SIP_M_ACK && method != SIP_M_CANCEL; }
 
 /* 1 = the user does not exist, 0 = it does, -1 = tells nothing. */
 static int enum_outcome(uint16_t status) {
@@ -303,15 +304,20 @@ static int enum_outcome(uint16_t status) {
     return -1;
 }
 
-static void enumeration(det_ctx *c) {
+static void enumeration(det_ctx *c, const det_txn *t) {
     const sip_msg *m = c->m;
     det_source *s = c->requester;
     const cfg_rule *rc = det_rule_cfg(c, R_ENUM_EXTENSIONS);
     if (!rc->enabled || !enum_method(m->cseq_method)) return;
     int outcome = enum_outcome(m->status);
     if (outcome < 0) return; /* not a telling answer: skip parsing To */
-    fs_str user = det_from_to_user(m, 1);
-    if (!user.len) return;
+    /* the user the request probed (txn_request), else the answer's To */
+    uint64_t user_key = t->user;
+    if (t->had_auth) {
+        fs_str user = det_from_to_user(m, 1);
+        user_key = user.len ? det_key(c->eng, user.p, user.len, SALT_USER) : 0;
+    }
+    if (!user_key) return;
     if (det_window_roll(&s->enum_start, c->ts, rc->window_s)) {
         s->enum_probes = s->enum_not_found = s->enum_exists = 0;
         det_sketch_clear(&s->enum_users);
@@ -320,7 +326,7 @@ static void enumeration(det_ctx *c) {
     s->enum_probes++;
     if (outcome) s->enum_not_found++;
     else s->enum_exists++;
-    det_sketch_add(&s->enum_users, det_key(c->eng, user.p, user.len, SALT_USER));
+    det_sketch_add(&s->enum_users, user_key);
     uint32_t distinct = det_sketch_count(&s->enum_users, s->enum_probes);
     double ratio = (double)s->enum_not_found / (double)s->enum_probes;
     if (distinct < det_threshold_zone(c, R_ENUM_EXTENSIONS, -1) || s->enum_not_found == 0 ||
@@ -395,16 +401,25 @@ uint64_t det_txn_key(const det_engine *eng, const sip_msg *m, const cap_payload 
     return txn_key(eng, m, &p->src.addr, m->method, call_key);
 }
 
+/* The user a request asks about: a registrar looks up the To (the
+ * address-of-record, RFC 3261 10.2; the Request-URI names the domain), every
+ * other server the Request-URI user (RFC 3261 16.5), whatever To says: an
+ * enumerator keeping To fixed and walking the Request-URI walks users. */
+static fs_str probed_user(const sip_msg *m) {
+    fs_str user = m->method == SIP_M_REGISTER ? FS_STR_NULL : det_ruri_user(m);
+    return user.len ? user : det_from_to_user(m, 1);
+}
+
 static void txn_request(det_ctx *c) {
     const sip_msg *m = c->m;
     if (!c->txn_key) return;
     fs_str cred = credentials(m);
     fs_str user = cred.len ? auth_username(cred) : FS_STR_NULL;
-    if (!user.len) user = det_from_to_user(m, 1);
+    if (!user.len) user = probed_user(m);
     bool created;
     det_txn *t = det_table_upsert(&c->eng->txns, c->txn_key, c->ts, &created, NULL);
     if (!created) return; /* a retransmission: keep the entry as it is */
-    t->user = det_key(c->eng, user.p, user.len, SALT_USER);
+    t->user = user.len ? det_key(c->eng, user.p, user.len, SALT_USER) : 0;
     t->had_auth = cred.len > 0;
 }
 
@@ -521,7 +536,7 @@ void det_behaviour_check(det_ctx *c) {
         det_txn *t = det_table_find(&c->eng->txns, c->txn_key);
         if (!t || t->answered) return; /* no request seen, or a retransmitted answer */
         t->answered = true;
-        enumeration(c);
+        enumeration(c, t);
         if (t->had_auth) auth_outcome(c, t);
     }
 }

@@ -720,7 +720,35 @@ fs_str det_ruri_user(const sip_msg *m) {
     return m->pre_ok & SIP_PRE_RURI ? plain_uri_user(m->ruri) : uri_user(m->ruri);
 }
 
+static int hex_digit(char ch) {
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    ch = (char)(ch | 0x20);
+    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+/* user with its %XX escapes decoded into buf (at most n - 1 octets; a bad
+ * escape is kept as written). */
+static fs_str unescape_user(fs_str user, char *buf, size_t n) {
+    size_t o = 0;
+    for (uint32_t i = 0; i < user.len && o + 1 < n; i++) {
+        int hi, lo;
+        if (user.p[i] == '%' && i + 2 < user.len && (hi = hex_digit(user.p[i + 1])) >= 0 &&
+            (lo = hex_digit(user.p[i + 2])) >= 0) {
+            buf[o++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            buf[o++] = user.p[i];
+        }
+    }
+    return fs_str_make(buf, o);
+}
+
 bool det_number_normalise(fs_str user, char *out, size_t n, bool *international) {
+    /* An escaped octet is the octet itself (RFC 3261 19.1.4: sip:%2B88...
+     * and sip:+88... are the same URI, and a proxy routes them alike):
+     * rare, so looked for only when a '%' is there. */
+    char unescaped[64];
+    if (user.len && memchr(user.p, '%', user.len)) user = unescape_user(user, unescaped, sizeof unescaped);
     size_t o = 0;
     uint32_t i = 0;
     *international = false;

@@ -173,14 +173,15 @@ typedef struct det_source {
     det_sketch wangiri_callees;
 } det_source;
 
-/* An out-of-dialog request (REGISTER, INVITE, OPTIONS, SUBSCRIBE, MESSAGE)
- * or one carrying credentials, waiting for its final response: keyed by
+/* An out-of-dialog request (any method but ACK and CANCEL) or one carrying
+ * credentials, waiting for its final response: keyed by
  * requester + Call-ID + CSeq number and method. Only responses that answer a
  * request we saw count for SIP-ENUM-001 and SIP-BRUTE-*, so forged
  * responses sent to a victim cannot frame it. */
 typedef struct det_txn {
     det_entry e;
-    uint64_t user;          /* hash of the credential username, else the To user */
+    uint64_t user;          /* hash of the credential username, else the probed user
+                             * (Request-URI user, To for REGISTER); 0 = none */
     bool had_auth;          /* carried Authorization/Proxy-Authorization */
     bool answered;          /* a final response was already counted */
 } det_txn;

@@ -176,16 +176,34 @@ static bool sipvicious_tag(fs_str tag) {
     return sep != UINT32_MAX && sep > 0 && n - sep - 1 >= 1 && n - sep - 1 <= 10;
 }
 
-/* svmap's fixed From URI "sip:100@1.1.1.1", whatever the display name. */
+/* svmap's fixed From URI "sip:100@1.1.1.1", whatever the display name
+ * (the scheme in any case: URI schemes are case-insensitive, RFC 3261 19.1.4). */
 static bool svmap_uri(fs_str from) {
     const char *at = from.len ? memchr(from.p, '@', from.len) : NULL;
     if (!at || at - from.p < 7) return false;
     size_t rest = from.len - (size_t)(at - from.p);
-    return rest >= 8 && memcmp(at - 7, "sip:100@1.1.1.1", 15) == 0;
+    return rest >= 8 && sip_lower_eq(at - 7, "sip:100@1.1.1.1", 15);
 }
 
-static const char *message_fingerprint(const sip_msg *m) {
-    const char *ua = ua_fingerprint(m->user_agent);
+/* The tool named by the User-Agent, or by a later User-Agent field: the
+ * header may appear once (RFC 3261 20.41), but a tool can put a harmless
+ * product first and its own second, and the element behind the sensor may
+ * log either. *ua is the User-Agent that named it. A second field is rare:
+ * most requests stop at the first test. */
+static const char *agent_fingerprint(const sip_msg *m, fs_str *ua) {
+    *ua = m->user_agent;
+    const char *fp = ua_fingerprint(m->user_agent);
+    if (fp || m->count[SIP_H_USER_AGENT] < 2 || m->first[SIP_H_USER_AGENT] < 0) return fp;
+    for (unsigned i = (unsigned)m->first[SIP_H_USER_AGENT] + 1; i < m->nhdr; i++) {
+        if (m->hdr[i].id != SIP_H_USER_AGENT || !(fp = ua_fingerprint(m->hdr[i].value))) continue;
+        *ua = m->hdr[i].value;
+        return fp;
+    }
+    return NULL;
+}
+
+static const char *message_fingerprint(const sip_msg *m, fs_str *agent) {
+    const char *ua = agent_fingerprint(m, agent);
     if (ua) return ua;
     if (fs_str_istarts(m->from, "\"sipvicious\"") || fs_str_istarts(m->to, "\"sipvicious\""))
         return "sipvicious-from";
@@ -197,7 +215,8 @@ static const char *message_fingerprint(const sip_msg *m) {
 
 static void fingerprint_check(det_ctx *c) {
     if (!c->m->is_request) return;
-    const char *fp = message_fingerprint(c->m);
+    fs_str agent;
+    const char *fp = message_fingerprint(c->m, &agent);
     if (!fp) return;
     bool opened;
     ev_event *ev = det_hit(c, R_SCAN_FINGERPRINT, det_key_sender(c, 12), 1, &opened);
@@ -205,7 +224,7 @@ static void fingerprint_check(det_ctx *c) {
     if (opened) {
         source_observable(ev, c);
         char ua[96];
-        ev_copy_text(ua, sizeof ua, c->m->user_agent);
+        ev_copy_text(ua, sizeof ua, agent);
         if (ua[0]) ev_add_observable(ev, "sip_user_agent", ua, "tool");
         ev_set_str(ev, "fingerprint", fp);
     }

@@ -183,17 +183,44 @@ static bool home_identity(const det_ctx *c, fs_str value, char *num, size_t nnum
     return false;
 }
 
+#define PAI_MAX_VALUES 4
+
+typedef struct cli_identity {
+    const char *name; /* the header it came from */
+    fs_str value;
+} cli_identity;
+
+/* The values of m's P-Asserted-Identity fields, in order, at most max. */
+static unsigned pai_values(const sip_msg *m, cli_identity *ids, unsigned max) {
+    unsigned n = 0;
+    if (!m->count[SIP_H_P_ASSERTED_IDENTITY] || m->first[SIP_H_P_ASSERTED_IDENTITY] < 0) return 0;
+    for (unsigned h = (unsigned)m->first[SIP_H_P_ASSERTED_IDENTITY]; h < m->nhdr && n < max; h++) {
+        if (m->hdr[h].id != SIP_H_P_ASSERTED_IDENTITY) continue;
+        fs_str rest = m->hdr[h].value, item;
+        while (n < max && sip_list_next(&rest, &item)) {
+            if (!item.len) continue;
+            ids[n].name = "P-Asserted-Identity";
+            ids[n++].value = item;
+        }
+    }
+    return n;
+}
+
 static void cli_home_check(det_ctx *c) {
     const sip_msg *m = c->m;
     const fs38_config *cfg = c->eng->cfg;
     if (!cfg->nhome_prefixes && !cfg->nhome_domains) return;
     if (c->src_trust == TRUST_CORE || !is_initial_request(m, true)) return;
     const cfg_rule *rc = det_rule_cfg(c, R_CLI_HOME_IDENTITY);
-    struct { const char *name; fs_str value; } ids[2] = {
-        {"P-Asserted-Identity", sip_header_value(m, SIP_H_P_ASSERTED_IDENTITY)},
-        {"From", rc->param[0] > 0 ? m->from : FS_STR_NULL},
-    };
-    for (int i = 0; i < 2; i++) {
+    /* every P-Asserted-Identity value (RFC 3325 9.1: a sip: and a tel: one,
+     * as a list or as two fields; the next hop may take either, so a
+     * harmless first one must not hide ours), up to 4, then From */
+    cli_identity ids[PAI_MAX_VALUES + 1];
+    unsigned nids = pai_values(m, ids, PAI_MAX_VALUES);
+    ids[nids].name = "From";
+    ids[nids].value = rc->param[0] > 0 ? m->from : FS_STR_NULL;
+    nids++;
+    for (unsigned i = 0; i < nids; i++) {
         char num[32], match[136];
         if (!home_identity(c, ids[i].value, num, sizeof num, match, sizeof match)) continue;
         bool opened;

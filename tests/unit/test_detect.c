@@ -2443,6 +2443,123 @@ static void test_events(void) {
     free(ev);
 }
 
+/* ---- evasions: equivalent forms an attacker who knows the rules uses ---------------- */
+
+/* A sweep of n targets with method from src; totag: a bogus To-tag, which
+ * makes the request look in-dialog (the server still answers 481). */
+static void sweep(world *w, const char *src, const char *method, bool totag, int n) {
+    for (int i = 0; i < n; i++) {
+        char dst[32], ruri[48], to[64], cid[24];
+        snprintf(dst, sizeof dst, "192.0.2.%d:5060", i + 1);
+        snprintf(ruri, sizeof ruri, "sip:100@192.0.2.%d", i + 1);
+        snprintf(to, sizeof to, "<sip:100@192.0.2.%d>%s", i + 1, totag ? ";tag=bogus" : "");
+        snprintf(cid, sizeof cid, "sw%s%d", method, i);
+        req(w, src, dst, T0 + SEC(i * 0.2), method, ruri, "<sip:100@198.51.100.1>;tag=a1", to, cid, 1, NULL, NULL);
+    }
+}
+
+static void test_evasion(void) {
+    /* SIP-SCAN-002: svmap -m NOTIFY (or SUBSCRIBE, MESSAGE, INFO, PUBLISH) and
+     * INVITEs with a bogus To-tag draw answers as OPTIONS do; they counted
+     * for nothing before */
+    const char *methods[] = {"NOTIFY", "SUBSCRIBE", "MESSAGE", "INFO", "PUBLISH", "INVITE"};
+    for (int k = 0; k < 6; k++) {
+        world w = world_new(config_default());
+        sweep(&w, "203.0.113.7:5061", methods[k], k == 5, 25);
+        world_finish(&w);
+        CHECK_MSG(count_rule(w.out, "SIP-SCAN-002") == 1, "sweep with %s", methods[k]);
+        world_free(&w);
+    }
+    /* ACK draws no answer: not a probe */
+    world w = world_new(config_default());
+    sweep(&w, "203.0.113.7:5061", "ACK", true, 25);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-SCAN-002"), 0);
+    world_free(&w);
+
+    /* SIP-ENUM-001: the user walked only in the Request-URI (To fixed, as a
+     * proxy routes by the Request-URI), with INVITE, OPTIONS and PUBLISH */
+    const char *emethods[] = {"INVITE", "OPTIONS", "PUBLISH"};
+    for (int k = 0; k < 3; k++) {
+        w = world_new(config_default());
+        const char *att = "203.0.113.9:5070", *srv = "192.0.2.10:5060";
+        for (int i = 0; i < 30; i++) {
+            char ruri[48], cid[16];
+            snprintf(ruri, sizeof ruri, "sip:%d@pbx.example", 100 + i);
+            snprintf(cid, sizeof cid, "ru%d", i);
+            bool exists = i % 8 == 0;
+            req(&w, att, srv, T0 + SEC(i * 0.5), emethods[k], ruri, "<sip:100@pbx.example>;tag=e",
+                "<sip:100@pbx.example>", cid, 1, NULL, NULL);
+            resp(&w, srv, att, T0 + SEC(i * 0.5) + SEC(0.01), exists ? 407 : 404,
+                 exists ? "Proxy Authentication Required" : "Not Found", emethods[k],
+                 "<sip:100@pbx.example>;tag=e", "<sip:100@pbx.example>;tag=s", cid, 1, NULL, NULL);
+        }
+        world_finish(&w);
+        CHECK_MSG(count_rule(w.out, "SIP-ENUM-001") == 1, "Request-URI walk with %s", emethods[k]);
+        const ev_event *en = find_rule(w.out, "SIP-ENUM-001");
+        CHECK(en && dint(en, "distinct_users") >= 25);
+        world_free(&w);
+    }
+
+    /* SIP-SCAN-001: the tool's User-Agent second, after a harmless one;
+     * svmap's From URI with the scheme in capitals */
+    w = world_new(config_default());
+    req(&w, "203.0.113.20:5060", "192.0.2.1:5060", T0, "OPTIONS", "sip:100@192.0.2.1",
+        "<sip:200@198.51.100.1>;tag=1", "<sip:100@192.0.2.1>", "ua2", 1,
+        "User-Agent: Linphone/5.2\r\nUser-Agent: friendly-scanner\r\n", NULL);
+    req(&w, "203.0.113.21:5060", "192.0.2.1:5060", T0, "OPTIONS", "sip:100@192.0.2.1",
+        "\"x\"<SIP:100@1.1.1.1>;tag=1", "<sip:100@192.0.2.1>", "svu", 1, NULL, NULL);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-SCAN-001"), 2);
+    for (int i = 0; i < w.out->n; i++) {
+        const ev_event *ev = &w.out->ev[i];
+        if (has_obs(ev, "ip", "203.0.113.20", "source"))
+            CHECK(has_obs(ev, "sip_user_agent", "friendly-scanner", "tool")); /* the one that named it */
+    }
+    world_free(&w);
+
+    /* FRAUD-IRSF-001: the callee's '+' or digits %-escaped (RFC 3261 19.1.4:
+     * the same URI, routed alike) */
+    w = world_new(config_zones());
+    for (int i = 0; i < 8; i++) {
+        char callee[48], cid[16];
+        snprintf(callee, sizeof callee, i % 2 ? "%%2B882161000%03d" : "%%2B%%3882161000%03d", i);
+        snprintf(cid, sizeof cid, "ie%d", i);
+        call(&w, "198.51.100.30:5060", "10.0.0.50:5060", T0 + SEC(i * 30), "+442071234567", callee, cid,
+             END_BUSY, 0, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-IRSF-001"), 1);
+    world_free(&w);
+
+    /* SIP-CLI-001: our subscriber's number %-escaped in P-Asserted-Identity */
+    w = world_new(config_zones());
+    req(&w, "203.0.113.40:5060", "10.0.0.5:5060", T0, "INVITE", "sip:+442071230000@ims.example.net",
+        "<sip:anon@203.0.113.40>;tag=1", "<sip:+442071230000@ims.example.net>", "cesc", 1,
+        "P-Asserted-Identity: <sip:%2B447700900123@ims.example.org;user=phone>\r\n", NULL);
+    world_finish(&w);
+    const ev_event *cli = find_rule(w.out, "SIP-CLI-001");
+    CHECK(cli && has_obs(cli, "e164", "+447700900123", "victim"));
+    world_free(&w);
+
+    /* SIP-CLI-001 from a trusted partner (which may assert PAI, so
+     * SIP-TRUST-001 stays silent): our number as the second PAI value, after
+     * a harmless sip: one, as a list and as a second field */
+    const char *pais[] = {"P-Asserted-Identity: <sip:bob@partner.example>, <tel:+447700900124>\r\n",
+                          "P-Asserted-Identity: <sip:bob@partner.example>\r\n"
+                          "P-Asserted-Identity: <tel:+447700900124>\r\n"};
+    for (int k = 0; k < 2; k++) {
+        w = world_new(config_zones());
+        req(&w, "192.0.2.40:5060", "10.0.0.5:5060", T0, "INVITE", "sip:+442071230000@ims.example.net",
+            "<sip:bob@partner.example>;tag=1", "<sip:+442071230000@ims.example.net>", "cpai", 1, pais[k], NULL);
+        world_finish(&w);
+        cli = find_rule(w.out, "SIP-CLI-001");
+        CHECK_MSG(cli && has_obs(cli, "e164", "+447700900124", "victim"), "second PAI value, form %d", k);
+        CHECK_EQ_INT(count_rule(w.out, "SIP-TRUST-001"), 0);
+        world_free(&w);
+    }
+}
+
 int main(void) {
     if (sodium_init() < 0) return 2;
     test_events();
@@ -2478,5 +2595,6 @@ int main(void) {
     test_ipv6_scan_enum_brute();
     test_ipv6_flood_zones();
     test_ipv6_fraud();
+    test_evasion();
     return check_done("test_detect");
 }
