@@ -81,6 +81,16 @@ static void number_observable(ev_event *ev, const char *num, const char *role) {
     if (num[0] == '+') ev_add_observable(ev, "e164", num, role);
 }
 
+/* The caller an incident is keyed by: an E.164 number is an observable to
+ * block; another (an extension, a national number: the key, normalised)
+ * is the detail "caller", so that two callers' incidents from one source
+ * are told apart (an INVITE flood with rotating From users raises one per
+ * caller). */
+static void keyed_caller(ev_event *ev, const char *caller) {
+    if (caller[0] == '+') ev_add_observable(ev, "e164", caller, "caller");
+    else if (caller[0]) ev_set_str(ev, "caller", caller);
+}
+
 /* A configured trusted/core peer or an allow-listed one: a carrier relaying
  * other people's calls, not the one to block for them. */
 static bool relaying_peer(const det_ctx *c, const fs_addr *src) {
@@ -168,7 +178,7 @@ static ev_event *long_call_hit(det_ctx *c, det_call *call, uint64_t duration_us)
     snprintf(range, sizeof range, "+%s", pre->digits);
     ev_add_observable(ev, "e164_range", range, "destination");
     if (opened) {
-        number_observable(ev, call->caller, "caller");
+        keyed_caller(ev, call->caller);
         source_observable(ev, c, &call->src);
         if (pre->label[0]) ev_set_str(ev, "range_label", pre->label);
         ev_set_int(ev, "min_duration_s", (int64_t)rc->param[0]);
@@ -220,7 +230,7 @@ static void short_ring(det_ctx *c, det_call *call, uint64_t ring_us) {
             uint32_t add = crossing_add(&k->wangiri_flagged, k->short_rings);
             ev_event *ev = det_hit_since(c, R_WANGIRI, call->caller_key ^ SALT_WANGIRI, add, k->wangiri_start, &opened);
             if (ev && opened) {
-                number_observable(ev, call->caller, "caller");
+                keyed_caller(ev, call->caller);
                 source_observable(ev, c, &call->src);
             }
             if (ev)
@@ -352,7 +362,7 @@ static void irsf_velocity(det_ctx *c, det_call *call, det_caller *k) {
             ev_event *ev = det_hit_since(c, R_IRSF_VELOCITY, call->caller_key ^ SALT_IRSF, add, k->irsf_start, &opened);
             if (ev) {
                 if (opened) {
-                    number_observable(ev, call->caller, "caller");
+                    keyed_caller(ev, call->caller);
                     source_observable(ev, c, &call->src);
                 }
                 irsf_range_observable(c, ev, call);
@@ -403,7 +413,7 @@ static void call_volume(det_ctx *c, det_call *call, det_caller *k) {
     ev_event *ev = det_hit_since(c, R_CALL_VOLUME, call->caller_key ^ SALT_VOLUME, add, k->vol_start, &opened);
     if (!ev) return;
     if (opened) {
-        number_observable(ev, call->caller, "caller");
+        keyed_caller(ev, call->caller);
         source_observable(ev, c, &call->src);
         ev_set_str(ev, "trigger", trigger);
     }

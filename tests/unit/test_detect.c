@@ -1889,6 +1889,26 @@ static void test_volume(void) {
     CHECK_EQ_INT(dint(cc, "concurrent"), 35);
     world_free(&w);
 
+    /* two extensions (not E.164) flooding through one PBX: two incidents,
+     * each naming its caller in the details */
+    w = world_new(config_zones());
+    for (int i = 0; i < 140; i++) {
+        char callee[24], cid[16];
+        snprintf(callee, sizeof callee, "+4420794%05d", i);
+        snprintf(cid, sizeof cid, "ext%d", i);
+        call(&w, pbx, gw, T0 + SEC(i * 4), i % 2 ? "4619" : "4620", callee, cid, END_ANSWER, 5, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-VOL-001"), 2);
+    const ev_event *e1 = NULL, *e2 = NULL;
+    for (int i = 0; i < w.out->n; i++) {
+        if (strcmp(det_rule_table[w.out->ev[i].rule].id, "FRAUD-VOL-001")) continue;
+        if (!strcmp(dstr(&w.out->ev[i], "caller"), "4619")) e1 = &w.out->ev[i];
+        if (!strcmp(dstr(&w.out->ev[i], "caller"), "4620")) e2 = &w.out->ev[i];
+    }
+    CHECK(e1 && e2 && !has_obs(e1, "e164", NULL, "caller"));
+    world_free(&w);
+
     /* benign, and the OpenSIPS lesson: 40 calls cancelled with a retransmitted
      * CANCEL and 487 must not drive the concurrent count below zero, so 25
      * concurrent calls afterwards stay under max_concurrent */
