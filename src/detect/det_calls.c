@@ -643,11 +643,37 @@ static void call_cancel(det_ctx *c) {
     call_end(c, call);
 }
 
+/* Wangiri: a victim who picks up in time hears the caller hang up at once
+ * (the fraud's money comes from the call back, not from this call). A BYE
+ * from the calling side (the INVITE's sender) within max_answered_s of the
+ * answer makes the call a one-ring call after all: its answer is taken back
+ * from the Wangiri counts, its ring time is the time to answer. The callee
+ * hanging up, or a caller who talked longer, leaves it an answered call. */
+static void dropped_on_answer(det_ctx *c, det_call *call) {
+    det_engine *eng = c->eng;
+    const cfg_rule *rc = det_rule_cfg(c, R_WANGIRI);
+    uint64_t ring_us = call->t_answer > call->t_invite ? call->t_answer - call->t_invite : 0;
+    uint64_t talk_us = c->ts > call->t_answer ? c->ts - call->t_answer : 0;
+    if (!rc->enabled || rc->param[3] <= 0 || (double)talk_us > rc->param[3] * 1e6 ||
+        (double)ring_us > rc->param[0] * 1e6 || !fs_addr_eq(&c->p->src.addr, &call->src))
+        return;
+    det_table *callers = callers_open(eng, call->caller_key);
+    det_caller *k = caller_entry(callers, call->caller_key);
+    if (k && k->answered) k->answered--;
+    callers_close(eng, call->caller_key);
+    det_source *s = call->source_allowed ? NULL : source_entry(c, &call->src);
+    if (s && s->wangiri_answered) s->wangiri_answered--;
+    short_ring(c, call, ring_us);
+}
+
 static void call_bye(det_ctx *c) {
     det_call *call = call_find(c);
     if (!call || call->state == CALL_ENDED) return;
     if (call->state == CALL_ANSWERED && !bye_in_answered_dialog(c, call)) return;
-    if (call->state == CALL_ANSWERED) long_call_hit(c, call, c->ts > call->t_answer ? c->ts - call->t_answer : 0);
+    if (call->state == CALL_ANSWERED) {
+        long_call_hit(c, call, c->ts > call->t_answer ? c->ts - call->t_answer : 0);
+        dropped_on_answer(c, call);
+    }
     call_end(c, call);
 }
 

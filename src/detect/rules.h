@@ -121,7 +121,7 @@ const char *det_action_name(det_action a);
       DOM_FRAUD, SEV_HIGH, 70, ACT_BLOCK_DESTINATION, 1, 3600, 86400, "min_duration_s", 1800) \
     X(WANGIRI, "FRAUD-WANGIRI-001", "Wangiri one-ring calls", WANGIRI, DOM_FRAUD,              \
       SEV_HIGH, 85, ACT_BLOCK_CALLER, 10, 600, 86400,                                          \
-      "max_ring_s min_distinct_callees max_answer_ratio", 6, 10, 0.1)                        \
+      "max_ring_s min_distinct_callees max_answer_ratio max_answered_s", 6, 10, 0.1, 2)      \
     X(CALL_VOLUME, "FRAUD-VOL-001", "Call volume anomaly per caller", TOLL_FRAUD, DOM_FRAUD,   \
       SEV_MEDIUM, 65, ACT_MONITOR, 60, 600, 3600, "max_concurrent", 30)                      \
     X(INTEL_MATCH, "INTEL-001", "Traffic matches a shared indicator", SIP_SCANNER,             \

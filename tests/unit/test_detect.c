@@ -215,7 +215,8 @@ typedef enum {
     END_ANSWER, END_CANCEL, END_BUSY, END_RING_ONLY, END_ANSWER_NO_BYE,
     END_CANCEL_RACE, /* CANCEL sent, but the 200 to the INVITE wins (RFC 3261 9.1) */
     END_FORK_BUSY,   /* one fork answers 486, another then 200 */
-    END_FAILOVER     /* 503 from a first carrier, the proxy's retry answered */
+    END_FAILOVER,    /* 503 from a first carrier, the proxy's retry answered */
+    END_ANSWER_CALLEE_BYE /* answered, the callee hangs up after `secs` */
 } call_end_kind;
 
 /* INVITE from caller (an E.164 or user) to callee at ts; answered calls last
@@ -258,6 +259,12 @@ static void call_cseq(world *w, const char *src, const char *dst, uint64_t ts, c
     resp(w, dst, src, ts + SEC(2) + (how == END_CANCEL_RACE ? SEC(0.03) : 0), 200, "OK", "INVITE", from, to_tag,
          callid, cseq, NULL, NULL);
     if (how == END_ANSWER_NO_BYE) return;
+    if (how == END_ANSWER_CALLEE_BYE) {
+        char back[96];
+        snprintf(back, sizeof back, "sip:%s@origin.example;user=phone", caller);
+        req(w, dst, src, ts + SEC(2) + SEC(secs), "BYE", back, to_tag, from, callid, 1, NULL, NULL);
+        return;
+    }
     req(w, src, dst, ts + SEC(2) + SEC(secs), "BYE", ruri, from, to_tag, callid, cseq + 1, NULL, NULL);
 }
 
@@ -1786,6 +1793,33 @@ static void test_wangiri(void) {
           !strcmp(wg->scope, "inbound_voice"));
     CHECK_EQ_INT(det_engine_stats(w.eng)->calls_cancelled, 15); /* CANCEL then 487: once each */
     world_free(&w);
+
+    /* a quarter of the victims pick up in time and hear the caller hang up
+     * after 1 s: still one-ring calls (the answer ratio used to hide them);
+     * the same calls talked for 20 s, or hung up by the callee, are answers */
+    for (int variant = 0; variant < 3; variant++) {
+        w = world_new(config_zones());
+        for (int i = 0; i < 16; i++) {
+            char callee[24], cid[16];
+            snprintf(callee, sizeof callee, "+4477009%05d", 100 + i * 7);
+            snprintf(cid, sizeof cid, "wa%d", i);
+            bool picked_up = i % 4 == 0;
+            {
+                call_end_kind how = !picked_up ? END_CANCEL : variant == 2 ? END_ANSWER_CALLEE_BYE : END_ANSWER;
+                call(&w, peer, core, T0 + SEC(i * 4), "+2521234567", callee, cid, how,
+                     !picked_up ? 3 : variant == 1 ? 20 : 1, NULL);
+            }
+        }
+        world_finish(&w);
+        CHECK_EQ_INT(det_engine_stats(w.eng)->calls_answered, 4);
+        CHECK_EQ_INT(count_rule(w.out, "FRAUD-WANGIRI-001"), variant == 0 ? 1 : 0);
+        if (variant == 0) {
+            wg = find_rule(w.out, "FRAUD-WANGIRI-001");
+            CHECK_EQ_INT(dint(wg, "short_rings"), 16);
+            CHECK_EQ_INT(dint(wg, "answered"), 0);
+        }
+        world_free(&w);
+    }
 
     /* a dialer reusing one Call-ID for every call (new CSeq each time): each
      * call counts, not only the first (the others passed for retransmissions) */
