@@ -5,7 +5,8 @@
 #
 # For harness fuzz_NAME the starting corpus is a temporary copy of
 # fuzz/corpus/NAME/ plus the test data already in that harness's input format
-# (sip: tests/data/rfc4475 torture messages and tests/data/sip; detect: the
+# (sip: tests/data/rfc4475 torture messages, tests/data/cve (inputs that broke
+# other SIP stacks) and tests/data/sip; detect: the
 # same torture messages as one record each; config: tests/data/config YAML
 # with the selector byte; pcapng: tests/data/capture/*.pcapng), so runs never write into
 # the repository (fuzz/make_seeds.py writes the structured seeds gen_* there;
@@ -71,6 +72,7 @@ copy_seeds() { # name out -> prints the number of seeds
     case $name in
     sip*) # raw SIP messages: the RFC 4475 torture tests and the parser's test data
         n=$((n + $(add_seeds tests/data/rfc4475 '\.(dat|sip|txt)$' '' "$out")))
+        n=$((n + $(add_seeds tests/data/cve '\.sip$' '' "$out")))
         n=$((n + $(add_seeds tests/data/sip '\.(dat|sip|txt|msg)$' '' "$out"))) ;;
     detect*) # one record: sender 10.0.0.1, +1 s, length 0x7fff (= the rest: they are shorter)
         n=$((n + $(add_seeds tests/data/rfc4475 '\.(dat|sip|txt)$' '\001\004\177\377' "$out"))) ;;

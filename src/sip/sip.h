@@ -537,5 +537,9 @@ bool sip_msg_sdp(const sip_msg *m, fs_str *sdp_body);
  * value. Start with *pos = 0. Yields the part's headers block and body. */
 bool sip_multipart_next(fs_str content_type, fs_str body, uint32_t *pos, fs_str *part_headers,
                         fs_str *part_body);
+/* The body holds the close delimiter ("--" boundary "--" at its start or
+ * after an LF) that ends a multipart body (RFC 2046 5.1.1); false without
+ * one or without a boundary parameter. */
+bool sip_multipart_closed(fs_str content_type, fs_str body);
 
 #endif

@@ -263,6 +263,7 @@ static void check_retry_after(sip_msg *m, fs_str v) {
 
 static void check_warning(sip_msg *m, fs_str v) {
     fs_str rest = v, item;
+    if (trim(v).len == 0) ADD(m, HEADER_EMPTY_VALUE_ITEM); /* 1*warning-value (sngrep issue 541) */
     while (sip_list_next(&rest, &item)) {
         fs_str code = leading_digits(item);
         if (code.len != 3 || (item.len > 3 && !ws((unsigned char)item.p[3]))) ADD(m, SCALAR_RANGE);
@@ -831,7 +832,11 @@ static void check_body(sip_msg *m) {
     if (m->body.len && ISTARTS(type, "multipart/")) {
         uint32_t pos = 0;
         fs_str ph, pb;
-        if (!sip_multipart_next(h->value, m->body, &pos, &ph, &pb)) ADD(m, MULTIPART_SYNTAX);
+        /* no first part, or no close delimiter: a body cut short, or parts
+         * whose end a reader has to guess (libosip2 CVE-2017-7853, Kamailio
+         * issue 4657: overreads there) */
+        if (!sip_multipart_next(h->value, m->body, &pos, &ph, &pb) || !sip_multipart_closed(h->value, m->body))
+            ADD(m, MULTIPART_SYNTAX);
     }
 }
 

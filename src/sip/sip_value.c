@@ -622,6 +622,19 @@ bool sip_multipart_next(fs_str content_type, fs_str body, uint32_t *pos, fs_str 
     return true;
 }
 
+bool sip_multipart_closed(fs_str content_type, fs_str body) {
+    content_type = nn(content_type);
+    body = nn(body);
+    fs_str bnd;
+    if (!multipart_boundary(content_type, &bnd)) return false;
+    const char *end = body.p + body.len;
+    for (int64_t d = find_delim(body, 0, bnd); d >= 0; d = find_delim(body, (uint32_t)d + 2 + bnd.len, bnd)) {
+        const char *p = body.p + d + 2 + bnd.len;
+        if (end - p >= 2 && p[0] == '-' && p[1] == '-') return true;
+    }
+    return false;
+}
+
 /* "application/sdp" (parameters allowed) in a Content-Type value. */
 static bool is_sdp_type(fs_str ct) {
     ct = nn(ct);
