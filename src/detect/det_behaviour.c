@@ -466,7 +466,10 @@ static void brute_many_users(det_ctx *c, det_source *s, uint64_t user) {
     s->brute_fails++;
     det_sketch_add(&s->brute_users, user);
     uint32_t distinct = det_sketch_count(&s->brute_users, s->brute_fails);
-    if (distinct < det_threshold_zone(c, R_BRUTE_MANY_USERS, -1)) return;
+    /* scaled like the flood rules: a zone's multiplier says how many users
+     * share one address (an office NAT, a carrier), and they fail together
+     * after a password or realm change */
+    if (distinct < det_threshold_zone(c, R_BRUTE_MANY_USERS, c->requester_zone)) return;
     bool opened;
     uint32_t add = crossing_add(&s->brute_flagged, s->brute_fails);
     ev_event *ev = det_hit_since(c, R_BRUTE_MANY_USERS, det_key_addr(c->eng, &s->addr, SALT_BRUTE), add, s->brute_many_start, &opened);
@@ -518,6 +521,11 @@ void det_behaviour_check(det_ctx *c) {
         answered_incident_samples(c);
     } else {
         if (c->requester_allowed || !c->txn_key) return;
+        /* our own elements (SBC, P-CSCF, proxy) relay every subscriber's
+         * registrations and calls: the failures and 404s of thousands of
+         * users are no attack by them. The attacker's own leg, when the
+         * sensor sees it, is judged (as SIP-FLOOD-001 and SIP-SCAN-002 do). */
+        if (c->zones && c->dst_trust == TRUST_CORE) return;
         det_txn *t = det_table_find(&c->eng->txns, c->txn_key);
         if (!t || t->answered) return; /* no request seen, or a retransmitted answer */
         t->answered = true;

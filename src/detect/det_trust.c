@@ -189,9 +189,13 @@ static void cli_home_check(det_ctx *c) {
     if (!cfg->nhome_prefixes && !cfg->nhome_domains) return;
     if (c->src_trust == TRUST_CORE || !is_initial_request(m, true)) return;
     const cfg_rule *rc = det_rule_cfg(c, R_CLI_HOME_IDENTITY);
+    /* Our own subscribers' phones, in a zone marked access, send From with
+     * our numbers and domain on every call: only an asserted identity is
+     * judged from there (a UE never sends PAI, RFC 3325 9.1). */
+    bool access = c->src_zone >= 0 && cfg->zones[c->src_zone].access;
     struct { const char *name; fs_str value; } ids[2] = {
         {"P-Asserted-Identity", sip_header_value(m, SIP_H_P_ASSERTED_IDENTITY)},
-        {"From", rc->param[0] > 0 ? m->from : FS_STR_NULL},
+        {"From", rc->param[0] > 0 && !access ? m->from : FS_STR_NULL},
     };
     for (int i = 0; i < 2; i++) {
         char num[32], match[136];
@@ -239,8 +243,10 @@ static const char *invalid_reason(const det_ctx *c, const sip_uri *u, char *num,
     if (rc->param[0] > 0 && digits < (uint32_t)rc->param[0]) return "too_short";
     if (rc->param[1] > 0 && digits > (uint32_t)rc->param[1]) return "too_long";
     const fs38_config *cfg = c->eng->cfg;
-    if (rc->param[2] > 0 && cfg->nhigh_risk && cfg_match_prefix(cfg->high_risk, cfg->nhigh_risk, num + 1))
-        return "high_risk_range";
+    if (rc->param[2] > 0 && cfg->nhigh_risk) {
+        const cfg_prefix *hr = cfg_match_prefix(cfg->high_risk, cfg->nhigh_risk, num + 1);
+        if (hr && !hr->allow) return "high_risk_range"; /* "!" = an exception */
+    }
     return NULL;
 }
 
