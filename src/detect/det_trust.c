@@ -188,6 +188,13 @@ static void cli_home_check(det_ctx *c) {
     const fs38_config *cfg = c->eng->cfg;
     if (!cfg->nhome_prefixes && !cfg->nhome_domains) return;
     if (c->src_trust == TRUST_CORE || !is_initial_request(m, true)) return;
+    /* A call a trusted partner diverted back to us (our subscriber called
+     * one of theirs, who forwards to one of ours) keeps our subscriber as
+     * its caller, and the diversion says so (History-Info, RFC 7044;
+     * Diversion, RFC 5806). Untrusted senders' diversions prove nothing. */
+    if (c->src_trust == TRUST_TRUSTED &&
+        (sip_header_value(m, SIP_H_HISTORY_INFO).len || sip_header_value(m, SIP_H_DIVERSION).len))
+        return;
     const cfg_rule *rc = det_rule_cfg(c, R_CLI_HOME_IDENTITY);
     /* Our own subscribers' phones, in a zone marked access, send From with
      * our numbers and domain on every call: only an asserted identity is

@@ -54,7 +54,8 @@ ok "sbc-relay: defaults" is "$(rules sbc-relay def)" "SIP-BRUTE-002 SIP-FLOOD-00
 # the flood rules
 ok "office: site: quiet" is "$(rules office site)" ""
 ok "office: defaults" is "$(rules office def)" "SIP-BRUTE-002 SIP-FLOOD-001"
-ok "office: defaults: 50 users" grep -q '"distinct_users":50' "$TMPD/office.def.ndjson"
+# (a sketch's estimate: within a few percent of 50)
+ok "office: defaults: about 50 users" grep -Eq '"distinct_users":(4[7-9]|5[0-3])[,}]' "$TMPD/office.def.ndjson"
 
 # 4. OPTIONS keepalives: kamailio's dispatcher pinging 30 gateways every 2 s
 # (core in the site), a phone qualifying the registrar 4 times a second
@@ -68,9 +69,10 @@ ok "storm: site: quiet" is "$(rules storm site)" ""
 ok "storm: defaults: floods only" is "$(rules storm def)" "SIP-FLOOD-001"
 
 # 6/7. IMS core calls with PAI/PCV/PANI, a UE's private Via, History-Info,
-# Diversion, versions; a trusted interconnect's calls to one bridge number;
-# 112 calls; long calls to an excepted ("!") satellite number
-ok "ims: 78 calls answered" is "$(calls ims site)" "78 78 0 0"
+# Diversion, versions; a trusted interconnect's calls to one bridge number,
+# 112 calls and calls from our subscribers it diverted back to us (PAI ours:
+# no SIP-CLI-001); long calls to an excepted ("!") satellite number
+ok "ims: 82 calls answered" is "$(calls ims site)" "82 82 0 0"
 ok "ims: site: quiet" is "$(rules ims site)" ""
 ok "ims: defaults: quiet" is "$(rules ims def)" ""
 grep -v '^!' "$D/ranges.txt" >"$TMPD/ranges.txt"

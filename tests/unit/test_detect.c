@@ -1048,6 +1048,23 @@ static void test_cli(void) {
     CHECK_EQ_INT(count_rule(w.out, "SIP-TRUST-001"), 0); /* the partner may assert PAI */
     world_free(&w);
 
+    /* a call the partner diverted back to us keeps our subscriber as caller
+     * (History-Info or Diversion): not judged; an internet host's Diversion
+     * proves nothing */
+    w = world_new(config_zones());
+    invite_with(&w, "192.0.2.6:5060", core, T0, "d1", "<sip:+447700900123@ims.example.net>;tag=1",
+                "P-Asserted-Identity: <tel:+447700900123>\r\n"
+                "History-Info: <sip:+33612345678@ipx.example;cause=302>;index=1\r\n");
+    invite_with(&w, "192.0.2.6:5060", core, T0 + SEC(1), "d2", "<sip:+447700900124@ims.example.net>;tag=1",
+                "P-Asserted-Identity: <tel:+447700900124>\r\nDiversion: <tel:+33612345678>;reason=no-answer\r\n");
+    invite_with(&w, "203.0.113.14:5060", core, T0 + SEC(2), "d3", "<sip:+447700900125@ims.example.net>;tag=1",
+                "Diversion: <tel:+33612345678>;reason=no-answer\r\n");
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-CLI-001"), 1);
+    const ev_event *div = find_rule(w.out, "SIP-CLI-001");
+    CHECK(div && has_obs(div, "ip", "203.0.113.14", "source"));
+    world_free(&w);
+
     /* check_from: 0 (a network whose UEs reach us from untrusted access):
      * From is no longer judged, PAI still is */
     fs38_config *nf = config_default();

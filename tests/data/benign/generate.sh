@@ -183,7 +183,9 @@ gen_storm() {
 # to the satellite number of a customer's own ship (+881631000777, excepted
 # in ranges.txt); the interconnect partner (trusted) sends 30 calls from 30
 # callers to the same bridge number, diverted by our subscribers
-# (History-Info/Diversion), and six 1-second calls to 112. The core answers
+# (History-Info/Diversion), six 1-second calls to 112, and four calls from
+# our subscribers that partner subscribers forwarded back to ours (PAI is our
+# number, History-Info/Diversion the partner's). The core answers
 # with a Server version.
 gen_ims() {
     local i
@@ -196,13 +198,14 @@ gen_ims() {
         printf '+3361%07d;+442071110000;+4420711%05d;500;\n' $((1000000 + i * 13)) $((40000 + i))
       done
       for ((i = 0; i < 6; i++)); do printf '+4915112%06d;112;+4420711%05d;1000;\n' "$i" $((50000 + i)); done
+      for ((i = 0; i < 4; i++)); do printf '+4420711%05d;+4420711%05d;+3361%07d;500;\n' $((80000 + i)) $((81000 + i)) $((2000000 + i)); done
     } | csv ipx.csv
     grep -v '^ *P-Access-Network-Info:' "$SC/uac-ims.xml" >"$WORK/uac-ims-ipx.xml"
     uas uas-answer.xml 127.0.8.41
     cap_start ims 'host 127.0.8.41'
     uac 40 uac-ims.xml core.csv 127.0.8.40 5060 127.0.8.41:5060 -m 42 -r 10 -l 42 &
     local core=$!
-    SC=$WORK uac 50 uac-ims-ipx.xml ipx.csv 127.0.9.5 5060 127.0.8.41:5060 -m 36 -r 5 -l 36
+    SC=$WORK uac 50 uac-ims-ipx.xml ipx.csv 127.0.9.5 5060 127.0.8.41:5060 -m 40 -r 5 -l 40
     wait "$core" || die "ims: core calls failed"
     cap_stop
     uas_stop
