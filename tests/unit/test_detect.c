@@ -1115,8 +1115,10 @@ static void test_cli(void) {
     /* benign identities from another source */
     const char *good[] = {"<sip:alice@example.org>;tag=1", "<sip:+442079460000@x.example>;tag=1",
                           "\"Anonymous\" <sip:anonymous@anonymous.invalid>;tag=1", "<sip:1001@pbx>;tag=1",
-                          "<tel:+1-202-555-0100>;tag=1", "<sip:0044207946000@x.example>;tag=1"};
-    for (int i = 0; i < 6; i++) {
+                          "<tel:+1-202-555-0100>;tag=1", "<sip:0044207946000@x.example>;tag=1",
+                          /* inside +88216 but excepted ("!+88216999") */
+                          "<sip:+88216999123@x.example>;tag=1"};
+    for (int i = 0; i < 7; i++) {
         char cid[16];
         snprintf(cid, sizeof cid, "gd%d", i);
         invite_with(&w, "198.51.100.16:5060", "192.0.2.1:5060", T0 + SEC(10 + i), cid, good[i], NULL);
