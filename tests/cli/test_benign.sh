@@ -24,7 +24,7 @@ calls() {
     python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["calls"]; print(c["started"], c["answered"], c["cancelled"], c["failed"])' "$TMPD/$1.$2.json"
 }
 
-for n in dialer office sbc-relay keepalive storm ims lossy; do
+for n in dialer office sbc-relay keepalive storm restart ims lossy; do
     ok "$n: inspect (site)" run "$n" "$D/site.yaml" site
     ok "$n: inspect (defaults)" run "$n" /dev/null def
 done
@@ -67,6 +67,12 @@ ok "keepalive: the flood is the dispatcher's OPTIONS" grep -q '"trigger":"OPTION
 # challenged first: no brute force or enumeration in any config
 ok "storm: site: quiet" is "$(rules storm site)" ""
 ok "storm: defaults: floods only" is "$(rules storm def)" "SIP-FLOOD-001"
+
+# 5b. the registrar (kamailio) restarts: 60 phones of one NAT refresh with
+# the nonce of their last login, get a fresh 401 without stale=true, and
+# register again: no brute force (the nonce had let each of them in)
+ok "restart: site: quiet" is "$(rules restart site)" ""
+ok "restart: defaults: only the REGISTER burst" is "$(rules restart def)" "SIP-FLOOD-001"
 
 # 6/7. IMS core calls with PAI/PCV/PANI, a UE's private Via, History-Info,
 # Diversion, versions; a trusted interconnect's calls to one bridge number,

@@ -691,6 +691,39 @@ static void test_brute_force(void) {
     CHECK_EQ_INT(count_rule(w.out, "SIP-BRUTE-001"), 0);
     world_free(&w);
 
+    /* benign: the registrar restarts; 15 phones behind one NAT refresh with
+     * the nonce of their last login and get a fresh 401 (no stale=true),
+     * then register with the new nonce */
+    w = world_new(config_default());
+    const char *nat = "198.51.100.80:5060";
+    for (int i = 0; i < 15; i++) {
+        char user[16], cid[16];
+        snprintf(user, sizeof user, "%d", 600 + i);
+        snprintf(cid, sizeof cid, "rs%d", i);
+        register_reply(&w, nat, srv, T0 + SEC(i), user, cid, 1, NULL, 401, "Unauthorized", CHALLENGE);
+        register_reply(&w, nat, srv, T0 + SEC(i) + SEC(0.1), user, cid, 2, user, 200, "OK", NULL);
+        register_reply(&w, nat, srv, T0 + SEC(100 + i), user, cid, 3, user, 401, "Unauthorized", CHALLENGE);
+        register_reply(&w, nat, srv, T0 + SEC(100 + i) + SEC(0.1), user, cid, 4, user, 200, "OK", NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(w.out->n, 0);
+    if (w.out->n) dump(w.out);
+    world_free(&w);
+
+    /* ... but a sprayer who logged in with its own account cannot reuse that
+     * nonce for other users: they never got in with it */
+    w = world_new(config_default());
+    register_reply(&w, att, srv, T0, "own", "ow", 1, "own", 200, "OK", NULL);
+    for (int i = 0; i < 12; i++) {
+        char user[16], cid[16];
+        snprintf(user, sizeof user, "%d", 2100 + i);
+        snprintf(cid, sizeof cid, "sr%d", i);
+        register_reply(&w, att, srv, T0 + SEC(1 + i), user, cid, 1, user, 401, "Unauthorized", CHALLENGE);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-BRUTE-002"), 1);
+    world_free(&w);
+
     /* benign: a PBX re-sending INVITE after a 407 challenge, 20 calls */
     w = world_new(config_default());
     for (int i = 0; i < 20; i++) {

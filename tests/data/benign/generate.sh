@@ -9,7 +9,7 @@
 #   tests/data/benign/generate.sh [NAME...]   (default: all)
 #
 # Addresses (127.0.0.0/8 is lo; 127.0.8-11.x keep clear of examples/):
-#   127.0.8.0/24   core: registrar .10 (:5060 accepts, :5062 refuses),
+#   127.0.8.0/24   core: registrar .10 (sipp; .11 refuses), kamailio registrar .50,
 #                  SBC .20, dispatcher .15, P-CSCF .40, S-CSCF/AS .41,
 #                  gateways .31 (rings, no answer) and .32 (answers)
 #   127.0.9.0/24   trusted interconnect partner (.5)
@@ -20,7 +20,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 OUT=${OUT:-$HERE}
 SC=$HERE/scenarios
-ALL="dialer office sbc-relay keepalive storm ims lossy"
+ALL="dialer office sbc-relay keepalive storm restart ims lossy"
 die() { echo "generate.sh: $*" >&2; exit 1; }
 log() { echo "generate.sh: $*" >&2; }
 [ "$(id -u)" -eq 0 ] || die "needs root (tcpdump -i lo)"
@@ -175,6 +175,27 @@ gen_storm() {
     for i in $pids; do wait "$i" || die "storm: a site failed"; done
     cap_stop
     uas_stop
+}
+
+# 5b. the registrar restarts: 60 phones behind one NAT (127.0.10.30) register
+# with kamailio (401, 200); kamailio restarts; 8 s later each phone refreshes
+# with the nonce of its last login, gets a fresh 401 (no stale=true), and
+# registers with the new nonce (200)
+gen_restart() {
+    local i
+    for ((i = 0; i < 60; i++)); do
+        printf '%d;[authentication username=%d password=pw-%d];127.0.8.50;\n' $((6000 + i)) $((6000 + i)) $((6000 + i))
+    done | csv restart.csv
+    kam registrar "$HERE/kamailio/registrar.cfg" 127.0.8.50
+    cap_start restart 'host 127.0.8.50'
+    uac 40 uac-refresh.xml restart.csv 127.0.10.30 5060 127.0.8.50:5060 -m 60 -r 30 -l 60 &
+    local phones=$!
+    sleep 4
+    kam_stop
+    kam registrar "$HERE/kamailio/registrar.cfg" 127.0.8.50
+    wait "$phones" || die "restart: the phones failed"
+    cap_stop
+    kam_stop
 }
 
 # 6/7. IMS core and interconnect: the P-CSCF (core) sends 40 calls (PAI, PCV,
