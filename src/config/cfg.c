@@ -350,6 +350,9 @@ static fs_str trim_blank(fs_str s) {
 
 /* One "+prefix[,label]" line into out. NULL on success, else what is wrong. */
 static const char *range_line_parse(fs_str line, cfg_prefix *out) {
+    /* "!+8816310007,own ship": not high-risk, although a shorter range is */
+    out->allow = line.len && line.p[0] == '!';
+    if (out->allow) line = trim_blank(fs_str_make(line.p + 1, line.len - 1));
     const char *comma = memchr(line.p, ',', line.len);
     fs_str num = trim_blank(fs_str_make(line.p, comma ? (size_t)(comma - line.p) : line.len));
     const char *why = e164_parse(num.p, num.len, out->digits);
@@ -398,7 +401,7 @@ fs_code cfg_load_ranges_buffer(fs38_config *c, const char *buf, size_t len, cons
             const char *why = range_line_parse(line, &tab[n].p);
             char show[72];
             if (why)
-                rc = fs_fail(e, FS_ERR_FORMAT, "%s:%u: '%s': %s (expected \"+prefix[,label]\")",
+                rc = fs_fail(e, FS_ERR_FORMAT, "%s:%u: '%s': %s (expected \"[!]+prefix[,label]\")",
                              name, lineno, shown(line.p, line.len, show), why);
             tab[n++].line = lineno;
         }

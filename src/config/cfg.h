@@ -51,6 +51,8 @@ typedef struct cfg_prefix {
     char digits[24];      /* E.164 digits without '+' */
     uint8_t len;
     char label[40];       /* "Satellite (Inmarsat)" */
+    bool allow;           /* high_risk_ranges "!+prefix": an exception inside a
+                             wider range (a number known to be called legitimately) */
 } cfg_prefix;
 
 typedef struct cfg_rule {
@@ -112,7 +114,8 @@ fs_code cfg_load_file(fs38_config *c, const char *path, fs_err *e);
  * file names (NULL = "."). Messages name the input "config". */
 fs_code cfg_load_buffer(fs38_config *c, const char *buf, size_t len, const char *base_dir,
                         fs_err *e);
-/* Replace the high-risk list with a file: one "+prefix[,label]" per line,
+/* Replace the high-risk list with a file: one "+prefix[,label]" per line
+ * ("!+prefix" an exception inside a wider range),
  * '#' comments, blank lines. Errors name the file and line; on error *c is
  * unchanged. */
 fs_code cfg_load_ranges(fs38_config *c, const char *path, fs_err *e);

@@ -33,7 +33,8 @@ enum {
     SALT_USER = 37,
     SALT_BRUTE = 38,
     SALT_AUTH = 39,
-    SALT_BRANCH = 46
+    SALT_BRANCH = 46,
+    SALT_NONCE = 47
 };
 
 static void ip_observable(ev_event *ev, const fs_addr *a, const char *role) {
@@ -347,12 +348,13 @@ static void enumeration(det_ctx *c, const det_txn *t) {
 
 /* ---- SIP-BRUTE-001/002: failed credentials ------------------------------------------ */
 
-/* username="..." (or token) inside a Digest credentials value. */
-static fs_str auth_username(fs_str v) {
-    for (uint32_t i = 0; i + 8 <= v.len; i++) {
-        if (!fs_str_istarts(fs_str_make(v.p + i, v.len - i), "username")) continue;
-        if (i > 0 && sip_is_token((unsigned char)v.p[i - 1])) continue; /* e.g. "xusername" */
-        uint32_t j = i + 8;
+/* name="..." (or token) inside a Digest credentials value: username, nonce. */
+static fs_str auth_param(fs_str v, const char *name) {
+    uint32_t n = (uint32_t)strlen(name);
+    for (uint32_t i = 0; i + n <= v.len; i++) {
+        if (!fs_str_istarts(fs_str_make(v.p + i, v.len - i), name)) continue;
+        if (i > 0 && sip_is_token((unsigned char)v.p[i - 1])) continue; /* e.g. "xusername", "cnonce" */
+        uint32_t j = i + n;
         while (j < v.len && (v.p[j] == ' ' || v.p[j] == '\t')) j++;
         if (j >= v.len || v.p[j] != '=') continue;
         j++;
@@ -370,6 +372,12 @@ static fs_str auth_username(fs_str v) {
         return fs_str_make(v.p + start, end - start);
     }
     return FS_STR_NULL;
+}
+
+/* (requester, user, nonce) of a request's credentials. */
+static uint64_t nonce_use_key(const det_engine *eng, const fs_addr *requester, uint64_t user, fs_str nonce) {
+    return det_key(eng, nonce.p, nonce.len, SALT_NONCE) ^ (user * 0x9e3779b97f4a7c15ULL) ^
+           det_key_addr(eng, requester, SALT_NONCE);
 }
 
 /* Requester + Call-ID + CSeq number and method (a CANCEL shares the
@@ -414,13 +422,25 @@ static void txn_request(det_ctx *c) {
     const sip_msg *m = c->m;
     if (!c->txn_key) return;
     fs_str cred = credentials(m);
-    fs_str user = cred.len ? auth_username(cred) : FS_STR_NULL;
+    fs_str user = cred.len ? auth_param(cred, "username") : FS_STR_NULL;
     if (!user.len) user = probed_user(m);
     bool created;
     det_txn *t = det_table_upsert(&c->eng->txns, c->txn_key, c->ts, &created, NULL);
     if (!created) return; /* a retransmission: keep the entry as it is */
     t->user = user.len ? det_key(c->eng, user.p, user.len, SALT_USER) : 0;
     t->had_auth = cred.len > 0;
+    /* Phones reuse the nonce of their last login for the next refresh (RFC
+     * 7616 3.3, nonce-count); after a registrar restart or a failover the
+     * registrar no longer knows it and challenges afresh, without stale=true
+     * (kamailio, seen): a user who got a 2xx with this nonce from this
+     * requester is not failing a password. Kept in the same table, under
+     * its own key (auth_outcome). */
+    fs_str nonce = cred.len ? auth_param(cred, "nonce") : FS_STR_NULL;
+    if (nonce.len) {
+        uint64_t k = nonce_use_key(c->eng, &c->p->src.addr, t->user, nonce);
+        t->nonce_use = k;
+        t->nonce_known = det_table_find(&c->eng->txns, k) != NULL;
+    }
 }
 
 /* The stale=true challenge says the credentials were right but the nonce
@@ -481,7 +501,10 @@ static void brute_many_users(det_ctx *c, det_source *s, uint64_t user) {
     s->brute_fails++;
     det_sketch_add(&s->brute_users, user);
     uint32_t distinct = det_sketch_count(&s->brute_users, s->brute_fails);
-    if (distinct < det_threshold_zone(c, R_BRUTE_MANY_USERS, -1)) return;
+    /* scaled like the flood rules: a zone's multiplier says how many users
+     * share one address (an office NAT, a carrier), and they fail together
+     * after a password or realm change */
+    if (distinct < det_threshold_zone(c, R_BRUTE_MANY_USERS, c->requester_zone)) return;
     bool opened;
     uint32_t add = crossing_add(&s->brute_flagged, s->brute_fails);
     ev_event *ev = det_hit_since(c, R_BRUTE_MANY_USERS, det_key_addr(c->eng, &s->addr, SALT_BRUTE), add, s->brute_many_start, &opened);
@@ -498,10 +521,17 @@ static void auth_outcome(det_ctx *c, const det_txn *a) {
     if (st >= 200 && st < 300) {
         uint32_t *fails = user_failures(s, a->user, false);
         if (fails) *fails = 0; /* the user got in: earlier typos are forgiven */
+        if (a->nonce_use) { /* remember the nonce it got in with (txn_request) */
+            uint64_t k = a->nonce_use;
+            bool created;
+            det_txn *u = det_table_upsert(&c->eng->txns, k, c->ts, &created, NULL); /* may move a */
+            if (created) u->answered = true;
+        }
         return;
     }
     if (st != 401 && st != 403 && st != 407) return;
     if (st != 403 && challenge_is_stale(m)) return;
+    if (st != 403 && a->nonce_known) return; /* a known-good nonce forgotten: a fresh challenge */
     brute_one_user(c, s, a->user);
     brute_many_users(c, s, a->user);
 }
@@ -533,6 +563,11 @@ void det_behaviour_check(det_ctx *c) {
         answered_incident_samples(c);
     } else {
         if (c->requester_allowed || !c->txn_key) return;
+        /* our own elements (SBC, P-CSCF, proxy) relay every subscriber's
+         * registrations and calls: the failures and 404s of thousands of
+         * users are no attack by them. The attacker's own leg, when the
+         * sensor sees it, is judged (as SIP-FLOOD-001 and SIP-SCAN-002 do). */
+        if (c->zones && c->dst_trust == TRUST_CORE) return;
         det_txn *t = det_table_find(&c->eng->txns, c->txn_key);
         if (!t || t->answered) return; /* no request seen, or a retransmitted answer */
         t->answered = true;

@@ -478,7 +478,7 @@ static void call_set_risk(const fs38_config *cfg, det_call *call) {
     call->risk_prefix = -1;
     if (call->callee[0] != '+' || !cfg->nhigh_risk) return;
     const cfg_prefix *pre = cfg_match_prefix(cfg->high_risk, cfg->nhigh_risk, call->callee + 1);
-    if (pre) call->risk_prefix = (int16_t)(pre - cfg->high_risk);
+    if (pre && !pre->allow) call->risk_prefix = (int16_t)(pre - cfg->high_risk); /* "!" = an exception */
 }
 
 /* The ended call's INVITE is sent again (retried_in_call): the same

@@ -182,8 +182,10 @@ typedef struct det_txn {
     det_entry e;
     uint64_t user;          /* hash of the credential username, else the probed user
                              * (Request-URI user, To for REGISTER); 0 = none */
+    uint64_t nonce_use;     /* key of (requester, user, nonce) of its credentials, 0 = none */
     bool had_auth;          /* carried Authorization/Proxy-Authorization */
     bool answered;          /* a final response was already counted */
+    bool nonce_known;       /* that user got a 2xx with that nonce before (see txn_request) */
 } det_txn;
 
 typedef struct det_dest {

@@ -211,14 +211,25 @@ static void cli_home_check(det_ctx *c) {
     const fs38_config *cfg = c->eng->cfg;
     if (!cfg->nhome_prefixes && !cfg->nhome_domains) return;
     if (c->src_trust == TRUST_CORE || !is_initial_request(m, true)) return;
+    /* A call a trusted partner diverted back to us (our subscriber called
+     * one of theirs, who forwards to one of ours) keeps our subscriber as
+     * its caller, and the diversion says so (History-Info, RFC 7044;
+     * Diversion, RFC 5806). Untrusted senders' diversions prove nothing. */
+    if (c->src_trust == TRUST_TRUSTED &&
+        (sip_header_value(m, SIP_H_HISTORY_INFO).len || sip_header_value(m, SIP_H_DIVERSION).len))
+        return;
     const cfg_rule *rc = det_rule_cfg(c, R_CLI_HOME_IDENTITY);
+    /* Our own subscribers' phones, in a zone marked access, send From with
+     * our numbers and domain on every call: only an asserted identity is
+     * judged from there (a UE never sends PAI, RFC 3325 9.1). */
+    bool access = c->src_zone >= 0 && cfg->zones[c->src_zone].access;
     /* every P-Asserted-Identity value (RFC 3325 9.1: a sip: and a tel: one,
      * as a list or as two fields; the next hop may take either, so a
      * harmless first one must not hide ours), up to 4, then From */
     cli_identity ids[PAI_MAX_VALUES + 1];
     unsigned nids = pai_values(m, ids, PAI_MAX_VALUES);
     ids[nids].name = "From";
-    ids[nids].value = rc->param[0] > 0 ? m->from : FS_STR_NULL;
+    ids[nids].value = rc->param[0] > 0 && !access ? m->from : FS_STR_NULL;
     nids++;
     for (unsigned i = 0; i < nids; i++) {
         char num[32], match[136];
@@ -266,8 +277,10 @@ static const char *invalid_reason(const det_ctx *c, const sip_uri *u, char *num,
     if (rc->param[0] > 0 && digits < (uint32_t)rc->param[0]) return "too_short";
     if (rc->param[1] > 0 && digits > (uint32_t)rc->param[1]) return "too_long";
     const fs38_config *cfg = c->eng->cfg;
-    if (rc->param[2] > 0 && cfg->nhigh_risk && cfg_match_prefix(cfg->high_risk, cfg->nhigh_risk, num + 1))
-        return "high_risk_range";
+    if (rc->param[2] > 0 && cfg->nhigh_risk) {
+        const cfg_prefix *hr = cfg_match_prefix(cfg->high_risk, cfg->nhigh_risk, num + 1);
+        if (hr && !hr->allow) return "high_risk_range"; /* "!" = an exception */
+    }
     return NULL;
 }
 

@@ -550,6 +550,17 @@ static void test_ranges(void) {
     const char bom[] = "\xef\xbb\xbf+882,satellite\n+4470,uk personal\n";
     CHECK_MSG(cfg_load_ranges_buffer(&g_cfg, bom, sizeof bom - 1, "bom", &e) == FS_OK, "%s", e.msg);
     CHECK_EQ_INT(g_cfg.nhigh_risk, 2);
+    /* "!+prefix": an exception inside a wider range, found by the same
+     * longest match and marked allow; "!" alone or before a bad number fails */
+    const char exc[] = "+881,satellite\n ! +881631000777 , own ship\n";
+    CHECK_MSG(cfg_load_ranges_buffer(&g_cfg, exc, sizeof exc - 1, "exc", &e) == FS_OK, "%s", e.msg);
+    const cfg_prefix *hit = cfg_match_prefix(g_cfg.high_risk, g_cfg.nhigh_risk, "881631000777");
+    CHECK(hit && hit->allow && !strcmp(hit->label, "own ship"));
+    hit = cfg_match_prefix(g_cfg.high_risk, g_cfg.nhigh_risk, "881631000778");
+    CHECK(hit && !hit->allow && !strcmp(hit->digits, "881"));
+    const char bad[] = "!\n";
+    CHECK(cfg_load_ranges_buffer(&g_cfg, bad, sizeof bad - 1, "bad", &e) == FS_ERR_FORMAT);
+    CHECK(contains(e.msg, "bad:1: ") && contains(e.msg, "[!]+prefix"));
 }
 
 /* Binary-search longest match against a brute-force scan over a big list. */
@@ -630,7 +641,8 @@ static void test_index_by_hand(void) {
     CHECK(cfg_zones_configured(c));
 
     /* a tiny unsorted prefix list filled by hand still gives the longest match */
-    cfg_prefix hand[3] = {{"4477", 4, "b"}, {"44", 2, "a"}, {"447700", 6, "c"}};
+    cfg_prefix hand[3] = {{.digits = "4477", .len = 4, .label = "b"}, {.digits = "44", .len = 2, .label = "a"},
+                          {.digits = "447700", .len = 6, .label = "c"}};
     const cfg_prefix *p = cfg_match_prefix(hand, 3, "447700123");
     CHECK(p && !strcmp(p->label, "c"));
     p = cfg_match_prefix(hand, 3, "447712");

@@ -716,6 +716,39 @@ static void test_brute_force(void) {
     CHECK_EQ_INT(count_rule(w.out, "SIP-BRUTE-001"), 0);
     world_free(&w);
 
+    /* benign: the registrar restarts; 15 phones behind one NAT refresh with
+     * the nonce of their last login and get a fresh 401 (no stale=true),
+     * then register with the new nonce */
+    w = world_new(config_default());
+    const char *nat = "198.51.100.80:5060";
+    for (int i = 0; i < 15; i++) {
+        char user[16], cid[16];
+        snprintf(user, sizeof user, "%d", 600 + i);
+        snprintf(cid, sizeof cid, "rs%d", i);
+        register_reply(&w, nat, srv, T0 + SEC(i), user, cid, 1, NULL, 401, "Unauthorized", CHALLENGE);
+        register_reply(&w, nat, srv, T0 + SEC(i) + SEC(0.1), user, cid, 2, user, 200, "OK", NULL);
+        register_reply(&w, nat, srv, T0 + SEC(100 + i), user, cid, 3, user, 401, "Unauthorized", CHALLENGE);
+        register_reply(&w, nat, srv, T0 + SEC(100 + i) + SEC(0.1), user, cid, 4, user, 200, "OK", NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(w.out->n, 0);
+    if (w.out->n) dump(w.out);
+    world_free(&w);
+
+    /* ... but a sprayer who logged in with its own account cannot reuse that
+     * nonce for other users: they never got in with it */
+    w = world_new(config_default());
+    register_reply(&w, att, srv, T0, "own", "ow", 1, "own", 200, "OK", NULL);
+    for (int i = 0; i < 12; i++) {
+        char user[16], cid[16];
+        snprintf(user, sizeof user, "%d", 2100 + i);
+        snprintf(cid, sizeof cid, "sr%d", i);
+        register_reply(&w, att, srv, T0 + SEC(1 + i), user, cid, 1, user, 401, "Unauthorized", CHALLENGE);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-BRUTE-002"), 1);
+    world_free(&w);
+
     /* benign: a PBX re-sending INVITE after a 407 challenge, 20 calls */
     w = world_new(config_default());
     for (int i = 0; i < 20; i++) {
@@ -1073,6 +1106,23 @@ static void test_cli(void) {
     CHECK_EQ_INT(count_rule(w.out, "SIP-TRUST-001"), 0); /* the partner may assert PAI */
     world_free(&w);
 
+    /* a call the partner diverted back to us keeps our subscriber as caller
+     * (History-Info or Diversion): not judged; an internet host's Diversion
+     * proves nothing */
+    w = world_new(config_zones());
+    invite_with(&w, "192.0.2.6:5060", core, T0, "d1", "<sip:+447700900123@ims.example.net>;tag=1",
+                "P-Asserted-Identity: <tel:+447700900123>\r\n"
+                "History-Info: <sip:+33612345678@ipx.example;cause=302>;index=1\r\n");
+    invite_with(&w, "192.0.2.6:5060", core, T0 + SEC(1), "d2", "<sip:+447700900124@ims.example.net>;tag=1",
+                "P-Asserted-Identity: <tel:+447700900124>\r\nDiversion: <tel:+33612345678>;reason=no-answer\r\n");
+    invite_with(&w, "203.0.113.14:5060", core, T0 + SEC(2), "d3", "<sip:+447700900125@ims.example.net>;tag=1",
+                "Diversion: <tel:+33612345678>;reason=no-answer\r\n");
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-CLI-001"), 1);
+    const ev_event *div = find_rule(w.out, "SIP-CLI-001");
+    CHECK(div && has_obs(div, "ip", "203.0.113.14", "source"));
+    world_free(&w);
+
     /* check_from: 0 (a network whose UEs reach us from untrusted access):
      * From is no longer judged, PAI still is */
     fs38_config *nf = config_default();
@@ -1123,8 +1173,10 @@ static void test_cli(void) {
     /* benign identities from another source */
     const char *good[] = {"<sip:alice@example.org>;tag=1", "<sip:+442079460000@x.example>;tag=1",
                           "\"Anonymous\" <sip:anonymous@anonymous.invalid>;tag=1", "<sip:1001@pbx>;tag=1",
-                          "<tel:+1-202-555-0100>;tag=1", "<sip:0044207946000@x.example>;tag=1"};
-    for (int i = 0; i < 6; i++) {
+                          "<tel:+1-202-555-0100>;tag=1", "<sip:0044207946000@x.example>;tag=1",
+                          /* inside +88216 but excepted ("!+88216999") */
+                          "<sip:+88216999123@x.example>;tag=1"};
+    for (int i = 0; i < 7; i++) {
         char cid[16];
         snprintf(cid, sizeof cid, "gd%d", i);
         invite_with(&w, "198.51.100.16:5060", "192.0.2.1:5060", T0 + SEC(10 + i), cid, good[i], NULL);
