@@ -311,7 +311,8 @@ typedef enum sip_anomaly_class {
     X(RURI_ATYPICAL_SCHEME, NOTE, "Request-URI uses a registered non-SIP scheme (RFC 4475 3.3.3)") \
     X(CALL_ID_SYNTAX, MALFORMED, "Call-ID is empty, holds whitespace or a control character, or more than one '@'") \
     X(TAG_SYNTAX, MALFORMED, "From/To tag is empty or holds whitespace, a control character or one of , < > \" ;") \
-    X(CONTROL_CHARACTER, MALFORMED, "raw control character (CTL other than HTAB, not escaped) in a header value")
+    X(CONTROL_CHARACTER, MALFORMED, "raw control character (CTL other than HTAB, not escaped) in a header value") \
+    X(CONTACT_WILDCARD, PROTOCOL, "Contact: * outside a REGISTER with Expires: 0 and no other contact")
 
 typedef enum sip_anomaly {
 #define SIP_A_ENUM(code, cls, desc) SIP_A_##code,

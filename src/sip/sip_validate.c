@@ -622,6 +622,16 @@ static inline void check_from_to(sip_msg *m, sip_header_id id, unsigned i, const
     check_from_to_full(m, id, lim);
 }
 
+/* "Contact: *" removes every binding of an address-of-record: only in a
+ * REGISTER, with Expires: 0, and as its only contact (RFC 3261 10.2.2,
+ * 20.10). Elsewhere it names no address a reply or a dialog could use:
+ * stacks that took it for one crashed on it (PJSIP issue 1092). */
+static bool wildcard_contact_ok(const sip_msg *m) {
+    if (!m->is_request || m->method != SIP_M_REGISTER || m->count[SIP_H_CONTACT] != 1) return false;
+    fs_str exp = trim(sip_header_value(m, SIP_H_EXPIRES));
+    return exp.len == 1 && exp.p[0] == '0';
+}
+
 /* A multi-valued name-addr header (Contact, Route, PAI ...). */
 static void check_nameaddr_list(sip_msg *m, sip_header_id id, const sip_limits *lim, bool scheme_matters,
                                 bool contact) {
@@ -629,7 +639,10 @@ static void check_nameaddr_list(sip_msg *m, sip_header_id id, const sip_limits *
     const sip_header *h;
     while ((h = hdr_next(m, id, &it)) != NULL) {
         fs_str v = trim(h->value);
-        if (contact && v.len == 1 && v.p[0] == '*') continue;
+        if (contact && v.len == 1 && v.p[0] == '*') {
+            if (!wildcard_contact_ok(m)) ADD(m, CONTACT_WILDCARD);
+            continue;
+        }
         if (v.len && !memchr(v.p, ',', v.len) && fast_nameaddr(v, lim, contact)) continue;
         if (v.len == 0 || trailing_comma(v)) ADD(m, HEADER_EMPTY_VALUE_ITEM);
         fs_str rest = v, item;

@@ -281,6 +281,27 @@ static void test_uris(void) {
     CHECK(has(SIP_A_REGISTER_URI_PARAMS));
     CHECK_EQ_INT(parse("REGISTER sip:example.com SIP/2.0\r\n" HDRS "CSeq: 2 REGISTER\r\n\r\n"), SIP_PARSE_OK);
     CHECK(!has(SIP_A_REGISTER_URI_PARAMS));
+    /* Contact: * only in a REGISTER with Expires: 0 and no other contact
+     * (RFC 3261 10.2.2, 20.10) */
+    CHECK_EQ_INT(parse("REGISTER sip:example.com SIP/2.0\r\n" HDRS "CSeq: 2 REGISTER\r\nContact: *\r\n"
+                       "Expires: 0\r\n\r\n"), SIP_PARSE_OK);
+    CHECK(only_notes());
+    CHECK_EQ_INT(parse("REGISTER sip:example.com SIP/2.0\r\n" HDRS "CSeq: 2 REGISTER\r\nm: * \r\n"
+                       "Expires:  0 \r\n\r\n"), SIP_PARSE_OK);
+    CHECK(only_notes());
+    CHECK_EQ_INT(parse("REGISTER sip:example.com SIP/2.0\r\n" HDRS "CSeq: 2 REGISTER\r\nContact: *\r\n"
+                       "Expires: 3600\r\n\r\n"), SIP_PARSE_OK);
+    CHECK(has(SIP_A_CONTACT_WILDCARD));
+    CHECK_EQ_INT(parse("REGISTER sip:example.com SIP/2.0\r\n" HDRS "CSeq: 2 REGISTER\r\nContact: *\r\n\r\n"),
+                 SIP_PARSE_OK);
+    CHECK(has(SIP_A_CONTACT_WILDCARD));
+    CHECK_EQ_INT(parse("REGISTER sip:example.com SIP/2.0\r\n" HDRS "CSeq: 2 REGISTER\r\nContact: *\r\n"
+                       "Contact: <sip:a@192.0.2.1>\r\nExpires: 0\r\n\r\n"), SIP_PARSE_OK);
+    CHECK(has(SIP_A_CONTACT_WILDCARD));
+    CHECK_EQ_INT(parse("INVITE sip:bob@example.com SIP/2.0\r\n" HDRS "CSeq: 2 INVITE\r\nContact: *\r\n\r\n"),
+                 SIP_PARSE_OK);
+    CHECK(has(SIP_A_CONTACT_WILDCARD));
+    CHECK(sip_anomaly_class_of(SIP_A_CONTACT_WILDCARD) == SIP_AC_PROTOCOL);
 }
 
 static void test_via_chain(void) {
