@@ -348,30 +348,40 @@ static void enumeration(det_ctx *c, const det_txn *t) {
 
 /* ---- SIP-BRUTE-001/002: failed credentials ------------------------------------------ */
 
-/* name="..." (or token) inside a Digest credentials value: username, nonce. */
-static fs_str auth_param(fs_str v, const char *name) {
-    uint32_t n = (uint32_t)strlen(name);
-    for (uint32_t i = 0; i + n <= v.len; i++) {
-        if (!fs_str_istarts(fs_str_make(v.p + i, v.len - i), name)) continue;
-        if (i > 0 && sip_is_token((unsigned char)v.p[i - 1])) continue; /* e.g. "xusername", "cnonce" */
-        uint32_t j = i + n;
-        while (j < v.len && (v.p[j] == ' ' || v.p[j] == '\t')) j++;
-        if (j >= v.len || v.p[j] != '=') continue;
-        j++;
-        while (j < v.len && (v.p[j] == ' ' || v.p[j] == '\t')) j++;
-        uint32_t start, end;
-        if (j < v.len && v.p[j] == '"') {
-            start = ++j;
-            while (j < v.len && v.p[j] != '"') j += (v.p[j] == '\\' && j + 1 < v.len) ? 2 : 1;
-            end = j < v.len ? j : v.len;
-        } else {
-            start = j;
-            while (j < v.len && v.p[j] != ',' && !sip_is_wsp((unsigned char)v.p[j])) j++;
-            end = j;
+/* The username and nonce of a Digest credentials value (RFC 3261 25.1:
+ * "Digest" then name=value pairs, values quoted or tokens), in one pass
+ * over the pairs; either stays FS_STR_NULL if absent. */
+static void digest_params(fs_str v, fs_str *username, fs_str *nonce) {
+    *username = *nonce = FS_STR_NULL;
+    uint32_t i = 0;
+    while (i < v.len) {
+        while (i < v.len && (v.p[i] == ' ' || v.p[i] == '\t' || v.p[i] == ',')) i++;
+        uint32_t name = i;
+        while (i < v.len && sip_is_token((unsigned char)v.p[i])) i++;
+        uint32_t name_len = i - name;
+        if (!name_len) { /* not a pair: step over the octet */
+            i++;
+            continue;
         }
-        return fs_str_make(v.p + start, end - start);
+        while (i < v.len && (v.p[i] == ' ' || v.p[i] == '\t')) i++;
+        if (i >= v.len || v.p[i] != '=') continue; /* the scheme ("Digest") */
+        i++;
+        while (i < v.len && (v.p[i] == ' ' || v.p[i] == '\t')) i++;
+        uint32_t start, end;
+        if (i < v.len && v.p[i] == '"') {
+            start = ++i;
+            while (i < v.len && v.p[i] != '"') i += (v.p[i] == '\\' && i + 1 < v.len) ? 2 : 1;
+            end = i < v.len ? i : v.len;
+            if (i < v.len) i++;
+        } else {
+            start = i;
+            while (i < v.len && v.p[i] != ',' && !sip_is_wsp((unsigned char)v.p[i])) i++;
+            end = i;
+        }
+        fs_str val = fs_str_make(v.p + start, end - start);
+        if (name_len == 8 && sip_lower_eq(v.p + name, "username", 8)) *username = val;
+        else if (name_len == 5 && sip_lower_eq(v.p + name, "nonce", 5)) *nonce = val;
     }
-    return FS_STR_NULL;
 }
 
 /* (requester, user, nonce) of a request's credentials. */
@@ -422,7 +432,8 @@ static void txn_request(det_ctx *c) {
     const sip_msg *m = c->m;
     if (!c->txn_key) return;
     fs_str cred = credentials(m);
-    fs_str user = cred.len ? auth_param(cred, "username") : FS_STR_NULL;
+    fs_str user = FS_STR_NULL, nonce = FS_STR_NULL;
+    if (cred.len) digest_params(cred, &user, &nonce);
     if (!user.len) user = probed_user(m);
     bool created;
     det_txn *t = det_table_upsert(&c->eng->txns, c->txn_key, c->ts, &created, NULL);
@@ -435,7 +446,6 @@ static void txn_request(det_ctx *c) {
      * (kamailio, seen): a user who got a 2xx with this nonce from this
      * requester is not failing a password. Kept in the same table, under
      * its own key (auth_outcome). */
-    fs_str nonce = cred.len ? auth_param(cred, "nonce") : FS_STR_NULL;
     if (nonce.len) {
         uint64_t k = nonce_use_key(c->eng, &c->p->src.addr, t->user, nonce);
         t->nonce_use = k;
