@@ -271,6 +271,7 @@ typedef struct det_call {
     uint8_t transport;      /* cap_transport */
     bool cancelled;         /* CANCEL or 487 ended it before answer */
     bool source_allowed;    /* requester is allow-listed: no source-keyed events */
+    bool caller_allowed;    /* caller in allow_callers: no caller entry, not counted per source */
     bool short_by_caller;   /* its short ring was credited to the caller (Wangiri) */
     bool short_by_source;   /* ... to the source */
     bool many_dialogs;      /* 2xx from two forks: any BYE ends it */
