@@ -256,6 +256,8 @@ typedef struct det_call {
     bool counted_active;    /* contributed to caller->concurrent */
     bool long_reported;
     bool is_invite;
+    bool caller_allowed;    /* det_calls.c: caller in allow_callers, no caller entry, not counted
+                             * per source (in the padding before auth_user: the entry stays 216 B) */
     uint64_t auth_user;     /* hash of the credential username / To user */
     uint64_t caller_key;
     fs_addr src;            /* the requester */
@@ -271,7 +273,6 @@ typedef struct det_call {
     uint8_t transport;      /* cap_transport */
     bool cancelled;         /* CANCEL or 487 ended it before answer */
     bool source_allowed;    /* requester is allow-listed: no source-keyed events */
-    bool caller_allowed;    /* caller in allow_callers: no caller entry, not counted per source */
     bool short_by_caller;   /* its short ring was credited to the caller (Wangiri) */
     bool short_by_source;   /* ... to the source */
     bool many_dialogs;      /* 2xx from two forks: any BYE ends it */
