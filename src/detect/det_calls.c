@@ -391,7 +391,8 @@ static void irsf_velocity(det_ctx *c, det_call *call, det_caller *k) {
         }
     }
     det_source *s = c->requester;
-    if (!counted_by_source(call) || !s || relaying_peer(c, &c->p->src.addr)) return; /* as short_ring */
+    if (c->src_allowed || call->caller_allowed || !s || relaying_peer(c, &c->p->src.addr))
+        return; /* as short_ring (c: the INVITE at hand, also a retried one) */
     if (det_window_roll(&s->irsf_start, c->ts, rc->window_s)) {
         s->irsf_calls = 0;
         det_sketch_clear(&s->irsf_numbers);
@@ -471,7 +472,7 @@ static void count_attempt(det_ctx *c, det_call *call, det_caller *k) {
         k->calls++;
     }
     det_source *s = c->requester;
-    if (s && counted_by_source(call)) {
+    if (s && !c->src_allowed && !call->caller_allowed) {
         if (det_window_roll(&s->wangiri_start, c->ts, wr->window_s)) {
             s->wangiri_calls = s->wangiri_short = s->wangiri_answered = 0;
             s->wangiri_ring_us = 0;
