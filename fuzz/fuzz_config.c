@@ -50,7 +50,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 static void check_invariants(const fs38_config *c) {
     if (c->nzones > CFG_MAX_ZONES || c->nnets > CFG_MAX_NETS || c->nallow > CFG_MAX_ALLOW ||
         c->nhigh_risk > CFG_MAX_PREFIXES || c->nhome_prefixes > CFG_MAX_HOME_PREFIXES ||
-        c->nhome_domains > CFG_MAX_DOMAINS || c->capture.nports > CAP_MAX_PORTS ||
+        c->nhome_domains > CFG_MAX_DOMAINS || c->nallow_callers > CFG_MAX_ALLOW_CALLERS ||
+        c->capture.nports > CAP_MAX_PORTS ||
         c->capture.nhep_ports > 4 || c->capture.sip.max_headers > SIP_MAX_HEADERS)
         abort();
     for (uint16_t i = 0; i < c->nnets; i++) {
@@ -59,6 +60,8 @@ static void check_invariants(const fs38_config *c) {
     }
     for (uint16_t i = 1; i < c->nhigh_risk; i++)
         if (strcmp(c->high_risk[i - 1].digits, c->high_risk[i].digits) >= 0) abort();
+    for (uint16_t i = 1; i < c->nallow_callers; i++)
+        if (strcmp(c->allow_callers[i - 1].digits, c->allow_callers[i].digits) >= 0) abort();
     /* exercise the lookups */
     fs_addr a = {4, {10, 1, 2, 3}};
     int z = cfg_zone_of(c, &a);
@@ -67,6 +70,8 @@ static void check_invariants(const fs38_config *c) {
     (void)cfg_is_allowed(c, &a);
     const cfg_prefix *p = cfg_match_prefix(c->high_risk, c->nhigh_risk, "8816123456");
     if (p && strncmp(p->digits, "8816123456", p->len) != 0) abort();
+    p = cfg_caller_allowed(c, "+442071234567");
+    if (p && strncmp(p->digits, "442071234567", p->len) != 0) abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

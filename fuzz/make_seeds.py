@@ -312,6 +312,10 @@ P('gz_members', _gz.compress(PCAP[:50], mtime=0) + _gz.compress(PCAP[50:], mtime
 P('gz_cut', _gz.compress(PCAP, mtime=0)[:-30])
 P('gz_mixed_links', _gz.compress(shb() + idb(1) + idb(113) + epb(0, F) + epb(1, sll(R)), mtime=0))
 
+# ---- fuzz_config: allow_callers (selector 0: the fs38 config) ----------------
+write('config', 'allow_callers', b'\0allow_callers:\n  - "+442071234567,Acme call centre"\n  - "+4420799"\n'
+      b'  - +44207991234 , night shift\n')
+
 # ---- fuzz_config: the hub's config (selector 2) ----------------------------
 HUB = b'''listen: "[::]:8443"
 node: hub-2

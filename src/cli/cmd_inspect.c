@@ -850,10 +850,11 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
         if (d->anomalies[i])
             json_object_set_new(an, sip_anomaly_name((sip_anomaly)i), json_integer((json_int_t)d->anomalies[i]));
     json_object_set_new(o, "anomalies", an);
-    json_object_set_new(o, "calls", json_pack("{s:I,s:I,s:I,s:I}", "started", (json_int_t)d->calls_started,
+    json_object_set_new(o, "calls", json_pack("{s:I,s:I,s:I,s:I,s:I}", "started", (json_int_t)d->calls_started,
                                               "answered", (json_int_t)d->calls_answered, "cancelled",
                                               (json_int_t)d->calls_cancelled, "failed",
-                                              (json_int_t)d->calls_failed));
+                                              (json_int_t)d->calls_failed, "allowed_caller",
+                                              (json_int_t)d->calls_allowed_caller));
     json_object_set_new(o, "events", json_integer((json_int_t)r->events));
     json_t *br = json_object();
     for (int i = 0; i < R__COUNT; i++)

@@ -20,7 +20,8 @@ static const char rules_usage[] =
     "with: on or off, severity, threshold and window, from the config given with\n"
     "-c, else $FS38_CONFIG, else " FS38_ETC_DIR "/fs38.yaml if present, else\n"
     "the built-in defaults. A value the config changed is marked with '*'; the\n"
-    "last line names the config. Details, basis and false-positive notes:\n"
+    "last line names the config, after the count of allow_callers entries if\n"
+    "any. Details, basis and false-positive notes:\n"
     "docs/rules.md. Change a rule under rules.<ID> in the config file.\n"
     "\n"
     "  -c, --config FILE  the config to apply, as `fs38 inspect -c FILE`\n"
@@ -101,6 +102,10 @@ static void print_table(const fs38_config *cfg, const char *used) {
                shared ? "(the shared event's)" : det_event_type_name(ri->event_type),
                shared ? "(shared)" : det_domain_name(ri->domain), thr, win, ri->name);
     }
+    if (cfg->nallow_callers)
+        printf("allow_callers: %u number%s or prefix%s not judged by FRAUD-VOL-001, FRAUD-WANGIRI-001, "
+               "FRAUD-IRSF-001\n",
+               (unsigned)cfg->nallow_callers, cfg->nallow_callers == 1 ? "" : "s", cfg->nallow_callers == 1 ? "" : "es");
     if (!used[0])
         printf("settings: the built-in defaults\n");
     else if (changed)

@@ -193,6 +193,8 @@ void cfg_index(fs38_config *c) {
         qsort(c->home_prefixes, c->nhome_prefixes, sizeof(cfg_prefix), prefix_cmp);
     if (c->nhigh_risk <= CFG_MAX_PREFIXES)
         qsort(c->high_risk, c->nhigh_risk, sizeof(cfg_prefix), prefix_cmp);
+    if (c->nallow_callers <= CFG_MAX_ALLOW_CALLERS)
+        qsort(c->allow_callers, c->nallow_callers, sizeof(cfg_prefix), prefix_cmp);
 }
 
 /* ::ffff:a.b.c.d -> a.b.c.d; false if a is not IPv4-mapped. */
@@ -239,6 +241,11 @@ static bool allow_scan(const fs38_config *c, const fs_addr *a) {
 bool cfg_is_allowed(const fs38_config *c, const fs_addr *a) {
     fs_addr v4;
     return allow_scan(c, a) || (addr_unmap_v4(a, &v4) && allow_scan(c, &v4));
+}
+
+const cfg_prefix *cfg_caller_allowed(const fs38_config *c, const char *caller) {
+    if (!c->nallow_callers || !caller || caller[0] != '+') return NULL;
+    return cfg_match_prefix(c->allow_callers, c->nallow_callers, caller + 1);
 }
 
 /* Order of prefix_cmp (strcmp) between key[0..klen) and a NUL-terminated entry. */
@@ -899,6 +906,35 @@ static fs_code allow_item(cfg_parser *P, size_t idx, void *ctx) {
     return FS_OK;
 }
 
+/* ---- allow_callers ---- */
+
+#define CFG_ALLOW_CALLER_MIN_DIGITS 4 /* shorter is a country code: the rule switched off */
+
+/* "+442071234567" or "+442071234567,Acme dialer": the high-risk list's
+ * line format, without its "!" exceptions. */
+static fs_code allow_caller_item(cfg_parser *P, size_t idx, void *ctx) {
+    fs38_config *c = P->c;
+    fs_code rc = want_scalar(P);
+    if (rc) return rc;
+    fs_str v = trim_blank(fs_str_make(sv(P), sl(P)));
+    if (v.len && v.p[0] == '!')
+        return FAIL(P, "'%s': '!' exceptions belong in the high_risk_ranges file; list the callers "
+                       "to exempt as \"+prefix[,label]\"", sv_show(P));
+    cfg_prefix p = {0};
+    const char *why = range_line_parse(v, &p);
+    if (why) return FAIL(P, "'%s' %s (expected \"+prefix[,label]\")", sv_show(P), why);
+    if (p.len < CFG_ALLOW_CALLER_MIN_DIGITS)
+        return FAIL(P, "'%s': a prefix of fewer than %d digits exempts a whole country code "
+                       "(switch the rules off instead)", sv_show(P), CFG_ALLOW_CALLER_MIN_DIGITS);
+    for (uint16_t i = 0; i < c->nallow_callers; i++)
+        if (!strcmp(c->allow_callers[i].digits, p.digits))
+            return FAIL(P, "+%s is listed twice (first as allow_callers[%u])", p.digits, (unsigned)i);
+    if (c->nallow_callers == CFG_MAX_ALLOW_CALLERS)
+        return FAIL(P, "more than %d callers (CFG_MAX_ALLOW_CALLERS)", CFG_MAX_ALLOW_CALLERS);
+    c->allow_callers[c->nallow_callers++] = p;
+    return FS_OK;
+}
+
 /* ---- zones ---- */
 
 typedef struct zone_ctx {
@@ -1188,7 +1224,7 @@ static fs_code rules_entry(cfg_parser *P, const char *id, void *ctx) {
 
 static const char *const root_keys[] = {
     "organisation", "capture", "limits", "state", "default_trust", "zones",
-    "home", "allow_sources", "high_risk_ranges", "rules", NULL};
+    "home", "allow_sources", "allow_callers", "high_risk_ranges", "rules", NULL};
 static const char *const org_keys[] = {"issuer", "tlp", NULL};
 static const char *const capture_keys[] = {"sip_ports", "heuristic", "hep_ports", NULL};
 static const char *const limits_keys[] = {
@@ -1209,6 +1245,10 @@ static fs_code root_key(cfg_parser *P, const char *key, void *ctx) {
     if (!strcmp(key, "allow_sources")) {
         P->c->nallow = 0;
         return read_list(P, allow_item, NULL);
+    }
+    if (!strcmp(key, "allow_callers")) {
+        P->c->nallow_callers = 0;
+        return read_list(P, allow_caller_item, NULL);
     }
     if (!strcmp(key, "high_risk_ranges")) return high_risk_value(P);
     if (!strcmp(key, "rules")) {

@@ -4,7 +4,7 @@
  * Owns: the fs38_config struct with its defaults, loading and validating
  * YAML into it (every unknown key or bad value is an error that names the
  * key path and line), and the lists it refers to (zones, home ranges,
- * high-risk number ranges). Must not touch: detection logic, I/O other than
+ * allow-listed sources and callers, high-risk number ranges). Must not touch: detection logic, I/O other than
  * reading the config and the files it names.
  *
  * The struct is plain data with fixed bounds, so a config cannot make the
@@ -23,6 +23,7 @@
 #define CFG_MAX_PREFIXES 4096     /* E.164 prefixes (home + high-risk) */
 #define CFG_MAX_DOMAINS 32
 #define CFG_MAX_ALLOW 256
+#define CFG_MAX_ALLOW_CALLERS 256 /* allow_callers */
 #define CFG_NAME_LEN 48
 #define CFG_MAX_HOME_PREFIXES 64  /* home.prefixes */
 #define CFG_MAX_FILE_BYTES (1u << 20)        /* a YAML config larger than 1 MiB is refused */
@@ -97,6 +98,10 @@ typedef struct fs38_config {
     /* lists */
     uint16_t nallow;
     fs_cidr allow_sources[CFG_MAX_ALLOW]; /* never raise source-keyed events for these */
+    uint16_t nallow_callers;
+    cfg_prefix allow_callers[CFG_MAX_ALLOW_CALLERS]; /* caller numbers/prefixes the caller-keyed
+                                                        fraud rules do not judge; sorted by
+                                                        digits (cfg_index) */
     char high_risk_file[256];             /* resolved path, "" = none */
     uint16_t nhigh_risk;
     cfg_prefix high_risk[CFG_MAX_PREFIXES];  /* sorted by digits (cfg_index) */
@@ -133,6 +138,10 @@ int cfg_zone_of(const fs38_config *c, const fs_addr *a);   /* zone index or -1 *
 cfg_trust cfg_trust_of(const fs38_config *c, const fs_addr *a);
 bool cfg_zones_configured(const fs38_config *c);            /* any core/trusted zone? */
 bool cfg_is_allowed(const fs38_config *c, const fs_addr *a);
+/* The allow_callers entry (longest prefix) of a normalised caller number,
+ * or NULL: only an international number ("+digits") can match. Called once
+ * per call setup (det_calls.c), not per message. */
+const cfg_prefix *cfg_caller_allowed(const fs38_config *c, const char *caller);
 /* Longest matching prefix for an E.164 digit string (no '+'), or NULL.
  * list must be sorted by digits (as loaded; cfg_index): binary search per
  * length. Lists of at most 8 entries are scanned and need no order. */

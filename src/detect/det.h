@@ -38,6 +38,7 @@ typedef struct det_stats {
     uint64_t anomalies[SIP_A__COUNT];
     uint64_t msgs_with_anomaly;
     uint64_t calls_started, calls_answered, calls_cancelled, calls_failed;
+    uint64_t calls_allowed_caller; /* of calls_started: the caller is in allow_callers */
     uint64_t events_opened, events_closed, incidents_evicted;
     uint64_t incidents_below_threshold; /* closed with fewer hits than threshold: not reported */
     uint64_t sources_evicted, dests_evicted, callers_evicted, calls_evicted;

@@ -10,6 +10,14 @@
  * per-source Wangiri/IRSF counters. Must not touch: non-INVITE transactions (a flood of
  * REGISTERs must not evict dialogs), the incident lifecycle (det_hit).
  *
+ * A caller in allow_callers (a call centre's main number) is looked up once,
+ * at call setup (call->caller_allowed): its calls get no caller entry, so
+ * FRAUD-VOL-001, FRAUD-WANGIRI-001 and FRAUD-IRSF-001 never judge it, and
+ * they are not counted per source either (or the dialer's calls would raise
+ * the source-keyed fallback against the trunk they come through).
+ * FRAUD-IRSF-002 (a long call to a high-risk range) still judges them: that
+ * call is the money, whoever's number it carries (docs/rules.md).
+ *
  * The concurrent-call counter of a caller is decremented exactly once per
  * call, by whichever comes first: the final failure, CANCEL, BYE, a timeout
  * or the eviction of the call entry (counted_active guards it), and never
@@ -127,6 +135,16 @@ static det_caller *caller_entry(det_table *callers, uint64_t key) {
     return key ? det_table_find(callers, key) : NULL;
 }
 
+/* The caller entry of call: none for an allow-listed caller (never
+ * created, and so never judged). */
+static det_caller *call_caller(det_table *callers, const det_call *call) {
+    return call->caller_allowed ? NULL : caller_entry(callers, call->caller_key);
+}
+
+/* Whether the call counts toward its source's Wangiri/IRSF counters: not
+ * from an allow-listed source, nor an allow-listed caller. */
+static bool counted_by_source(const det_call *call) { return !call->source_allowed && !call->caller_allowed; }
+
 /* The source entry of address a: most often the requester of the message
  * at hand (a call's answer goes back to its caller), already loaded. */
 static det_source *source_entry(det_ctx *c, const fs_addr *a) {
@@ -149,7 +167,7 @@ static void release_concurrent(det_engine *eng, det_call *call) {
     if (!call->counted_active) return;
     call->counted_active = false;
     det_table *callers = callers_open(eng, call->caller_key);
-    det_caller *k = caller_entry(callers, call->caller_key);
+    det_caller *k = call_caller(callers, call);
     if (k && k->concurrent > 0) k->concurrent--;
     callers_close(eng, call->caller_key);
 }
@@ -218,7 +236,7 @@ static void short_ring(det_ctx *c, det_call *call, uint64_t ring_us) {
     uint64_t callee = call->callee[0] ? str_key(eng, call->callee, SALT_CALLEE) : 0;
 
     det_table *callers = callers_open(eng, call->caller_key);
-    det_caller *k = caller_entry(callers, call->caller_key);
+    det_caller *k = call_caller(callers, call);
     if (k) {
         call->short_by_caller = true;
         k->short_rings++;
@@ -243,7 +261,7 @@ static void short_ring(det_ctx *c, det_call *call, uint64_t ring_us) {
     callers_close(eng, call->caller_key);
     /* per source only for senders that place their own calls (rotating
      * caller ids); a carrier relays many callers' calls */
-    if (call->source_allowed || relaying_peer(c, &call->src)) return;
+    if (!counted_by_source(call) || relaying_peer(c, &call->src)) return;
     det_source *s = source_entry(c, &call->src);
     if (!s) return;
     call->short_by_source = true;
@@ -272,7 +290,7 @@ static void short_ring_undo(det_ctx *c, det_call *call) {
     uint64_t ring_us = call->t_end > call->t_invite ? call->t_end - call->t_invite : 0;
     if (call->short_by_caller) {
         det_table *callers = callers_open(eng, call->caller_key);
-        det_caller *k = caller_entry(callers, call->caller_key);
+        det_caller *k = call_caller(callers, call);
         if (k && k->short_rings > 0) {
             k->short_rings--;
             k->ring_us_total -= ring_us < k->ring_us_total ? ring_us : k->ring_us_total;
@@ -311,7 +329,7 @@ static void call_revive(det_ctx *c, det_call *call) {
     call->t_end = 0;
     call->state = CALL_RINGING;
     det_table *callers = callers_open(eng, call->caller_key);
-    det_caller *k = caller_entry(callers, call->caller_key);
+    det_caller *k = call_caller(callers, call);
     if (k && !call->counted_active) {
         k->concurrent++;
         call->counted_active = true;
@@ -373,7 +391,8 @@ static void irsf_velocity(det_ctx *c, det_call *call, det_caller *k) {
         }
     }
     det_source *s = c->requester;
-    if (c->src_allowed || !s || relaying_peer(c, &c->p->src.addr)) return; /* as short_ring */
+    if (c->src_allowed || call->caller_allowed || !s || relaying_peer(c, &c->p->src.addr))
+        return; /* as short_ring (c: the INVITE at hand, also a retried one) */
     if (det_window_roll(&s->irsf_start, c->ts, rc->window_s)) {
         s->irsf_calls = 0;
         det_sketch_clear(&s->irsf_numbers);
@@ -453,7 +472,7 @@ static void count_attempt(det_ctx *c, det_call *call, det_caller *k) {
         k->calls++;
     }
     det_source *s = c->requester;
-    if (s && !c->src_allowed) {
+    if (s && !c->src_allowed && !call->caller_allowed) {
         if (det_window_roll(&s->wangiri_start, c->ts, wr->window_s)) {
             s->wangiri_calls = s->wangiri_short = s->wangiri_answered = 0;
             s->wangiri_ring_us = 0;
@@ -500,7 +519,7 @@ static void call_retry(det_ctx *c, det_call *call) {
         call_set_risk(eng->cfg, call);
     }
     det_table *callers = callers_open(eng, call->caller_key);
-    det_caller *k = caller_entry(callers, call->caller_key);
+    det_caller *k = call_caller(callers, call);
     if (k) {
         k->concurrent++;
         call->counted_active = true;
@@ -547,12 +566,14 @@ static void call_invite(det_ctx *c) {
     call->invite_cseq = m->cseq;
     call->source_allowed = c->src_allowed;
     caller_of(c, call->caller, sizeof call->caller);
+    call->caller_allowed = cfg_caller_allowed(eng->cfg, call->caller) != NULL;
+    if (call->caller_allowed) eng->stats.calls_allowed_caller++;
     callee_of(m, call->callee, sizeof call->callee);
     call_set_risk(eng->cfg, call);
     eng->stats.calls_started++;
     call->caller_key = call->caller[0] ? str_key(eng, call->caller, SALT_CALLER) : 0;
     det_table *callers = callers_open(eng, call->caller_key);
-    det_caller *k = caller_upsert(c, callers, call);
+    det_caller *k = call->caller_allowed ? NULL : caller_upsert(c, callers, call);
     count_attempt(c, call, k);
     irsf_velocity(c, call, k);
     call_volume(c, call, k);
@@ -617,10 +638,10 @@ static void call_response(det_ctx *c) {
         call->final_status = st;
         eng->stats.calls_answered++;
         det_table *callers = callers_open(eng, call->caller_key);
-        det_caller *k = caller_entry(callers, call->caller_key);
+        det_caller *k = call_caller(callers, call);
         if (k) k->answered++;
         callers_close(eng, call->caller_key);
-        det_source *s = call->source_allowed ? NULL : source_entry(c, &call->src);
+        det_source *s = counted_by_source(call) ? source_entry(c, &call->src) : NULL;
         if (s) s->wangiri_answered++;
         return;
     }
@@ -658,10 +679,10 @@ static void dropped_on_answer(det_ctx *c, det_call *call) {
         (double)ring_us > rc->param[0] * 1e6 || !fs_addr_eq(&c->p->src.addr, &call->src))
         return;
     det_table *callers = callers_open(eng, call->caller_key);
-    det_caller *k = caller_entry(callers, call->caller_key);
+    det_caller *k = call_caller(callers, call);
     if (k && k->answered) k->answered--;
     callers_close(eng, call->caller_key);
-    det_source *s = call->source_allowed ? NULL : source_entry(c, &call->src);
+    det_source *s = counted_by_source(call) ? source_entry(c, &call->src) : NULL;
     if (s && s->wangiri_answered) s->wangiri_answered--;
     short_ring(c, call, ring_us);
 }

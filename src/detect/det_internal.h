@@ -256,6 +256,8 @@ typedef struct det_call {
     bool counted_active;    /* contributed to caller->concurrent */
     bool long_reported;
     bool is_invite;
+    bool caller_allowed;    /* det_calls.c: caller in allow_callers, no caller entry, not counted
+                             * per source (in the padding before auth_user: the entry stays 216 B) */
     uint64_t auth_user;     /* hash of the credential username / To user */
     uint64_t caller_key;
     fs_addr src;            /* the requester */

@@ -925,7 +925,7 @@ static void add_cap(cap_stats *a, const cap_stats *b) {
 static void add_det(det_stats *a, const det_stats *b) {
 #define ADD(f) a->f += b->f
     ADD(payloads); ADD(messages); ADD(not_sip); ADD(keepalives); ADD(requests); ADD(responses); ADD(from_hep);
-    ADD(msgs_with_anomaly); ADD(calls_started); ADD(calls_answered); ADD(calls_cancelled);
+    ADD(msgs_with_anomaly); ADD(calls_started); ADD(calls_answered); ADD(calls_cancelled); ADD(calls_allowed_caller);
     ADD(calls_failed); ADD(events_opened); ADD(events_closed); ADD(incidents_evicted);
     ADD(incidents_below_threshold);
     ADD(sources_evicted); ADD(dests_evicted); ADD(callers_evicted); ADD(calls_evicted);

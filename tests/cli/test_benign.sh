@@ -42,6 +42,19 @@ ok "dialer: VOL-001 says concurrent" grep -q '"trigger":"concurrent"' "$TMPD/dia
 { sed "s|^high_risk_ranges: .*|high_risk_ranges: $D/ranges.txt|" "$D/site.yaml"; printf '  FRAUD-VOL-001:\n    threshold: 500\n    max_concurrent: 200\n'; } >"$TMPD/dialer.yaml"
 ok "dialer: inspect (max_concurrent raised)" run dialer "$TMPD/dialer.yaml" tuned
 ok "dialer: max_concurrent raised: no VOL-001" is "$(rules dialer tuned)" "SIP-INFO-001 SIP-TRUST-001"
+# ... or, without raising the limits for every caller, the dialer's number
+# listed in allow_callers (docs/configuration.md): its calls are not judged by
+# FRAUD-VOL-001 (nor Wangiri/IRSF-001); the rest of what it does still is
+{ sed "s|^high_risk_ranges: .*|high_risk_ranges: $D/ranges.txt|" "$D/site.yaml"; printf 'allow_callers: ["+442071234567,Acme dialer"]\n'; } >"$TMPD/callers.yaml"
+ok "dialer: inspect (allow_callers)" run dialer "$TMPD/callers.yaml" callers
+ok "dialer: allow_callers: no VOL-001" is "$(rules dialer callers)" "SIP-INFO-001 SIP-TRUST-001"
+ok "dialer: allow_callers: its 70 calls counted as allowed" python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["calls"]; sys.exit(c["allowed_caller"] != 70 or c["started"] != 70)' "$TMPD/dialer.callers.json"
+ok "dialer: site: none allowed" python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["calls"]["allowed_caller"] != 0)' "$TMPD/dialer.site.json"
+# a neighbouring number is not the dialer's: an entry is a prefix, not a range
+{ sed "s|^high_risk_ranges: .*|high_risk_ranges: $D/ranges.txt|" "$D/site.yaml"; printf 'allow_callers: ["+442071234568"]\n'; } >"$TMPD/other.yaml"
+ok "dialer: inspect (another caller allowed)" run dialer "$TMPD/other.yaml" other
+ok "dialer: another caller allowed: VOL-001 still" is "$(rules dialer other)" "FRAUD-VOL-001 SIP-INFO-001 SIP-TRUST-001"
+ok "dialer: fs38 rules counts the entry" sh -c '"$1" rules -c "$2" | tail -2 | head -1 | grep -q "^allow_callers: 1 number or prefix not judged by FRAUD-VOL-001, FRAUD-WANGIRI-001, FRAUD-IRSF-001$"' _ "$FS38" "$TMPD/callers.yaml"
 
 # 2. an SBC (core) relaying 150 registrations, 13 with a stale password: our
 # own relay is not a brute forcer (SIP-BRUTE-*/ENUM-001 do not judge core

@@ -146,7 +146,7 @@ static void test_shipped_config(void) {
     CHECK(c->max_sources == d->max_sources && c->max_dialogs == d->max_dialogs &&
           c->max_incidents == d->max_incidents);
     CHECK(c->default_trust == d->default_trust && c->nzones == 0 && c->nnets == 0);
-    CHECK(c->nhome_prefixes == 0 && c->nhome_domains == 0 && c->nallow == 0);
+    CHECK(c->nhome_prefixes == 0 && c->nhome_domains == 0 && c->nallow == 0 && c->nallow_callers == 0);
     int diff = 0;
     for (int r = 0; r < R__COUNT; r++) {
         const cfg_rule *a = &c->rules[r], *b = &d->rules[r];
@@ -307,6 +307,20 @@ static void test_full(void) {
     CHECK(!strcmp(c->home_domains[0], "ims.example.net"));
     CHECK(!strcmp(c->home_domains[1], "example.org"));
 
+    /* allow_callers: longest match, labels, only international numbers */
+    CHECK_EQ_INT(c->nallow_callers, 3);
+    p = cfg_caller_allowed(c, "+442071234567");
+    CHECK(p && !strcmp(p->label, "Acme call centre"));
+    CHECK(cfg_caller_allowed(c, "+442071234568") == NULL);
+    CHECK(cfg_caller_allowed(c, "+4420712345") == NULL); /* shorter than the number listed */
+    p = cfg_caller_allowed(c, "+442079900001");
+    CHECK(p && !strcmp(p->digits, "4420799") && p->label[0] == '\0');
+    p = cfg_caller_allowed(c, "+4420799123456");
+    CHECK(p && !strcmp(p->digits, "44207991234") && !strcmp(p->label, "Acme night shift"));
+    CHECK(cfg_caller_allowed(c, "442071234567") == NULL);  /* national form: not matched */
+    CHECK(cfg_caller_allowed(c, "02071234567") == NULL);
+    CHECK(cfg_caller_allowed(c, "") == NULL && cfg_caller_allowed(c, NULL) == NULL);
+
     /* high-risk list, relative to the config's folder */
     CHECK(!strcmp(c->high_risk_file, D "ranges_good.txt"));
     CHECK_EQ_INT(c->nhigh_risk, 6);
@@ -379,6 +393,8 @@ static void test_bad_files(void) {
                 "must be core, trusted or untrusted");
     expect_fail("bad_tlp.yaml", FS_ERR_CONFIG, "2:8", "organisation.tlp", "'white'");
     expect_fail("bad_e164.yaml", FS_ERR_CONFIG, "2:21", "home.prefixes[1]", "must start with '+'");
+    expect_fail("bad_allow_callers.yaml", FS_ERR_CONFIG, "3:5", "allow_callers[1]",
+                "'02071234567' must start with '+'");
     expect_fail("bad_may_assert.yaml", FS_ERR_CONFIG, "5:39", "zones.partner.may_assert[1]",
                 "'X-Fancy-Header' is not a SIP header");
     expect_fail("bad_core_may_assert.yaml", FS_ERR_CONFIG, "3:17", "zones.core.may_assert",
@@ -462,6 +478,23 @@ static void test_generated(void) {
         n += (size_t)snprintf(buf + n, cap - n, "    - \"+44770%03d\"\n", i);
     expect_fail_buf("home", buf, n, FS_ERR_CONFIG, "config:67:7: ", "home.prefixes[64]",
                     "CFG_MAX_HOME_PREFIXES");
+
+    /* too many allow_callers: the 257th, on line 258 */
+    n = (size_t)snprintf(buf, cap, "allow_callers:\n");
+    for (int i = 0; i <= CFG_MAX_ALLOW_CALLERS; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "  - \"+4420712%04d\"\n", i);
+    expect_fail_buf("callers", buf, n, FS_ERR_CONFIG, "config:258:5: ", "allow_callers[256]",
+                    "more than 256 callers (CFG_MAX_ALLOW_CALLERS)");
+    /* the most that fit: found by the binary search, whatever their order */
+    n = (size_t)snprintf(buf, cap, "allow_callers:\n");
+    for (int i = CFG_MAX_ALLOW_CALLERS - 1; i >= 0; i--)
+        n += (size_t)snprintf(buf + n, cap - n, "  - \"+4420712%04d,n%d\"\n", i * 7, i);
+    fs_err ok_e = {0};
+    CHECK_MSG(cfg_load_buffer(&g_cfg, buf, n, NULL, &ok_e) == FS_OK, "callers: %s", ok_e.msg);
+    CHECK_EQ_INT(g_cfg.nallow_callers, CFG_MAX_ALLOW_CALLERS);
+    const cfg_prefix *ac = cfg_caller_allowed(&g_cfg, "+44207120070");
+    CHECK(ac && !strcmp(ac->label, "n10"));
+    CHECK(cfg_caller_allowed(&g_cfg, "+44207120071") == NULL);
 
     /* a 1 MiB + 1 config is refused before parsing */
     memset(buf, '#', CFG_MAX_FILE_BYTES + 1);
@@ -712,6 +745,28 @@ static void test_values_that_mislead(void) {
     /* seconds and shares keep their fractions */
     expect_ok_buf("fractions", "rules:\n  FRAUD-WANGIRI-001: {max_ring_s: 4.5, max_answer_ratio: 0.25}\n");
     CHECK(g_cfg.rules[R_WANGIRI].param[0] == 4.5 && g_cfg.rules[R_WANGIRI].param[2] == 0.25);
+
+    /* allow_callers: "+prefix[,label]" entries; what is wrong is named with its index */
+    static const struct { const char *yaml, *key, *what; } bad_callers[] = {
+        {"allow_callers: [\"!+442071234567\"]\n", "allow_callers[0]", "'!' exceptions belong in the high_risk_ranges"},
+        {"allow_callers: [\"+44\"]\n", "allow_callers[0]", "fewer than 4 digits exempts a whole country code"},
+        {"allow_callers: [\"+4420712345678901\"]\n", "allow_callers[0]", "longer than 15 digits"},
+        {"allow_callers: [\"+44 2071234567\"]\n", "allow_callers[0]", "'+' followed by digits only"},
+        {"allow_callers: [\"+442071234567,\", \"+442071234567, x\"]\n", "allow_callers[1]",
+         "+442071234567 is listed twice (first as allow_callers[0])"},
+        {"allow_callers: [\"+442071234567,a label that goes on for more than 39 chars\"]\n", "allow_callers[0]",
+         "label is longer than 39 characters"},
+        {"allow_callers: [[\"+442071234567\"]]\n", "allow_callers[0]", "expected a single value, found a list"},
+        {"allow_callers: \"+442071234567\"\n", "allow_callers", "expected a list, found a single value"},
+        {"allow_callers: [~]\n", "allow_callers[0]", "missing value"},
+    };
+    for (size_t i = 0; i < sizeof bad_callers / sizeof *bad_callers; i++)
+        expect_fail_buf(bad_callers[i].yaml, bad_callers[i].yaml, strlen(bad_callers[i].yaml), FS_ERR_CONFIG,
+                        "config:1:", bad_callers[i].key, bad_callers[i].what);
+    expect_ok_buf("no callers", "allow_callers:\n");
+    CHECK_EQ_INT(g_cfg.nallow_callers, 0);
+    expect_ok_buf("one caller", "allow_callers: [\"+4420712\"]\n");
+    CHECK(g_cfg.nallow_callers == 1 && cfg_caller_allowed(&g_cfg, "+442071234567") != NULL);
 
     /* null where a path may be empty: none */
     expect_ok_buf("ranges null", "high_risk_ranges: null\n");

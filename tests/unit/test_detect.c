@@ -2024,6 +2024,143 @@ static void test_volume(void) {
     world_free(&w);
 }
 
+/* allow_callers: the zones config with a call centre's main number and a
+ * customer's DDI block exempted (filled by hand, then cfg_index). */
+static fs38_config *config_allow_callers(void) {
+    fs38_config *cfg = config_zones();
+    static const char *const list[][2] = {{"442071234567", "Acme dialer"}, {"4420799", ""}};
+    for (size_t i = 0; i < 2; i++) {
+        cfg_prefix *p = &cfg->allow_callers[cfg->nallow_callers++];
+        memset(p, 0, sizeof *p);
+        snprintf(p->digits, sizeof p->digits, "%s", list[i][0]);
+        p->len = (uint8_t)strlen(p->digits);
+        snprintf(p->label, sizeof p->label, "%s", list[i][1]);
+    }
+    cfg_index(cfg);
+    return cfg;
+}
+
+/* allow_callers: a listed caller is not judged by FRAUD-VOL-001,
+ * FRAUD-WANGIRI-001 or FRAUD-IRSF-001, per caller or per source, while
+ * another caller doing the same through the same trunk is; FRAUD-IRSF-002
+ * still judges it. */
+static void test_allow_callers(void) {
+    const char *pbx = "198.51.100.40:5060", *gw = "10.0.0.70:5060";
+    /* FRAUD-VOL-001: the dialer's 70 calls in 10 minutes and 35 at once stay
+     * quiet; another caller's 70 through the same trunk do not */
+    world w = world_new(config_allow_callers());
+    for (int i = 0; i < 70; i++) {
+        char callee[24], cid[16];
+        snprintf(callee, sizeof callee, "+4420794%05d", i);
+        snprintf(cid, sizeof cid, "d%d", i);
+        call(&w, pbx, gw, T0 + SEC(i * 8), "+442071234567", callee, cid, END_ANSWER_NO_BYE, 0, NULL);
+        snprintf(cid, sizeof cid, "o%d", i);
+        call(&w, pbx, gw, T0 + SEC(i * 8 + 1), "+442071110000", callee, cid, END_ANSWER, 5, NULL);
+        /* the customer's DDI block (a prefix entry) */
+        snprintf(cid, sizeof cid, "b%d", i);
+        call(&w, pbx, gw, T0 + SEC(i * 8 + 2), i % 2 ? "+442079912345" : "+44-2079-900001", callee, cid,
+             END_ANSWER, 5, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-VOL-001"), 1);
+    const ev_event *v = find_rule(w.out, "FRAUD-VOL-001");
+    CHECK(has_obs(v, "e164", "+442071110000", "caller"));
+    CHECK(!has_obs(v, "e164", "+442071234567", "caller"));
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_started, 210);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_allowed_caller, 140);
+    world_free(&w);
+    /* without the setting the dialer is FRAUD-VOL-001 (the test's control) */
+    w = world_new(config_zones());
+    for (int i = 0; i < 70; i++) {
+        char callee[24], cid[16];
+        snprintf(callee, sizeof callee, "+4420794%05d", i);
+        snprintf(cid, sizeof cid, "d%d", i);
+        call(&w, pbx, gw, T0 + SEC(i * 8), "+442071234567", callee, cid, END_ANSWER_NO_BYE, 0, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-VOL-001"), 1);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_allowed_caller, 0);
+    world_free(&w);
+
+    /* FRAUD-WANGIRI-001: 15 three-second rings to 15 numbers each, the
+     * dialer from one trunk, another caller from another: only the other;
+     * the dialer's short rings do not fall back to a source-keyed incident
+     * against its trunk either */
+    const char *trunk = "203.0.113.20:5060", *peer = "203.0.113.21:5060", *core = "10.0.0.60:5060";
+    w = world_new(config_allow_callers());
+    for (int i = 0; i < 15; i++) {
+        char callee[24], cid[16];
+        snprintf(callee, sizeof callee, "+4477009%05d", 100 + i * 7);
+        snprintf(cid, sizeof cid, "wd%d", i);
+        call(&w, trunk, core, T0 + SEC(i * 4), "+442071234567", callee, cid, END_CANCEL, 3, NULL);
+        snprintf(cid, sizeof cid, "wo%d", i);
+        call(&w, peer, core, T0 + SEC(i * 4 + 1), "+2521234567", callee, cid, END_CANCEL, 3, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-WANGIRI-001"), 1);
+    const ev_event *wg = find_rule(w.out, "FRAUD-WANGIRI-001");
+    CHECK(has_obs(wg, "e164", "+2521234567", "caller"));
+    CHECK(has_obs(wg, "ip", "203.0.113.21", "source"));
+    world_free(&w);
+    /* the dialer's short rings and rotating caller ids through one trunk:
+     * the rotating ones alone (12) make the source-keyed incident, and its
+     * counts hold none of the dialer's calls */
+    w = world_new(config_allow_callers());
+    for (int i = 0; i < 12; i++) {
+        char callee[24], caller[24], cid[16];
+        snprintf(callee, sizeof callee, "+4477009%05d", 300 + i);
+        snprintf(caller, sizeof caller, "+25212345%02d", i);
+        snprintf(cid, sizeof cid, "wr%d", i);
+        call(&w, trunk, core, T0 + SEC(i * 4), caller, callee, cid, END_CANCEL, 2, NULL);
+        snprintf(cid, sizeof cid, "wa%d", i);
+        call(&w, trunk, core, T0 + SEC(i * 4 + 1), "+442071234567", callee, cid, END_ANSWER, 30, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-WANGIRI-001"), 1);
+    wg = find_rule(w.out, "FRAUD-WANGIRI-001");
+    CHECK(!strcmp(dstr(wg, "keyed_by"), "source"));
+    CHECK_EQ_INT(dint(wg, "calls"), 12);
+    CHECK_EQ_INT(dint(wg, "answered"), 0);
+    world_free(&w);
+    /* the dialer alone, short rings to many numbers: quiet */
+    w = world_new(config_allow_callers());
+    for (int i = 0; i < 15; i++) {
+        char callee[24], cid[16];
+        snprintf(callee, sizeof callee, "+4477009%05d", 100 + i * 7);
+        snprintf(cid, sizeof cid, "ws%d", i);
+        call(&w, trunk, core, T0 + SEC(i * 4), "+442071234567", callee, cid, END_CANCEL, 3, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(w.out->n, 0);
+    if (w.out->n) dump(w.out);
+    world_free(&w);
+
+    /* FRAUD-IRSF-001: 8 satellite numbers from the dialer: no caller- nor
+     * source-keyed incident; the same from another caller: one. FRAUD-IRSF-002
+     * still judges the dialer: a 40-minute call to the range is reported. */
+    const char *gw2 = "10.0.0.50:5060";
+    w = world_new(config_allow_callers());
+    for (int i = 0; i < 8; i++) {
+        char callee[24], cid[16];
+        snprintf(callee, sizeof callee, "+882161000%03d", i);
+        snprintf(cid, sizeof cid, "ird%d", i);
+        call(&w, "198.51.100.30:5060", gw2, T0 + SEC(i * 30), "+442071234567", callee, cid, END_BUSY, 0, NULL);
+        snprintf(cid, sizeof cid, "iro%d", i);
+        call(&w, "198.51.100.31:5060", gw2, T0 + SEC(i * 30 + 1), "+442071110000", callee, cid, END_BUSY, 0, NULL);
+    }
+    call(&w, "198.51.100.30:5060", gw2, T0 + SEC(600), "+442071234567", "+88216555000", "irlong", END_ANSWER, 2400,
+         NULL);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-IRSF-001"), 1);
+    const ev_event *ir = find_rule(w.out, "FRAUD-IRSF-001");
+    CHECK(has_obs(ir, "e164", "+442071110000", "caller"));
+    CHECK(has_obs(ir, "ip", "198.51.100.31", "source"));
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-IRSF-002"), 1);
+    const ev_event *lc = find_rule(w.out, "FRAUD-IRSF-002");
+    CHECK(has_obs(lc, "e164", "+442071234567", "caller"));
+    world_free(&w);
+}
+
 /* ---- allow list, live mode, JSON -------------------------------------------------------------- */
 
 /* 250 OPTIONS from 203.0.113.12 to 192.0.2.20, one every step_s seconds
@@ -2702,6 +2839,7 @@ int main(void) {
     test_topology();
     test_talker_incidents();
     test_irsf();
+    test_allow_callers();
     test_wangiri();
     test_volume();
     test_allow_and_live();
