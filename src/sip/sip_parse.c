@@ -539,12 +539,28 @@ static bool header_ctl(const char *p, const char *e) {
     return false;
 }
 
+/* A field longer than max_header_len is judged per item when it is a list
+ * of addresses (RFC 3261 7.3.1: one field or several, the same): a
+ * registrar's 200 OK to a REGISTER lists every binding of the
+ * address-of-record in one Contact field, a proxy chain grows Via and
+ * Record-Route. An item longer than the limit is still one. Only runs for
+ * a field over the limit. */
+static bool list_items_fit(sip_header_id id, fs_str value, size_t max_len) {
+    if (id != SIP_H_CONTACT && id != SIP_H_ROUTE && id != SIP_H_RECORD_ROUTE && id != SIP_H_VIA &&
+        id != SIP_H_HISTORY_INFO)
+        return false;
+    fs_str rest = value, item;
+    while (sip_list_next(&rest, &item))
+        if (item.len > max_len) return false;
+    return true;
+}
+
 /* One header field [p, e) (folded lines included, line end excluded);
  * colon: the first ':' in it, NULL if none. A name that is a known header
  * name (letters and '-', so all token octets) is taken as is; any other
  * name is scanned as a token. */
 static void header_field(sip_msg *m, parse_ctx *c, const char *p, const char *e, const char *colon) {
-    if ((size_t)(e - p) > c->max_hlen) sip_msg_add_anomaly(m, SIP_A_LIMIT_HEADER_LENGTH);
+    bool too_long = (size_t)(e - p) > c->max_hlen;
     const char *n = p;
     fs_str name = FS_STR_NULL;
     sip_header_id id = SIP_H_OTHER;
@@ -564,6 +580,7 @@ static void header_field(sip_msg *m, parse_ctx *c, const char *p, const char *e,
         }
         if (name.len == 0) {
             sip_msg_add_anomaly(m, SIP_A_HEADER_SYNTAX);
+            if (too_long) sip_msg_add_anomaly(m, SIP_A_LIMIT_HEADER_LENGTH);
             return;
         }
     }
@@ -573,6 +590,7 @@ static void header_field(sip_msg *m, parse_ctx *c, const char *p, const char *e,
     if (e > p && e[-1] == '\r') e--;
     while (e > p && ws((unsigned char)e[-1])) e--;
     fs_str value = span(p, e);
+    if (too_long && !list_items_fit(id, value, c->max_hlen)) sip_msg_add_anomaly(m, SIP_A_LIMIT_HEADER_LENGTH);
     if (m->count[id] < 255) m->count[id]++;
     if (m->nhdr < c->max_hdrs) {
         sip_header *h = &m->hdr[m->nhdr];

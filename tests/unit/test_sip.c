@@ -437,6 +437,40 @@ static void test_limits(void) {
     CHECK_EQ_INT(parse_n(invite_sdp, strlen(invite_sdp), 0, &l), SIP_PARSE_OK);
     CHECK(has(SIP_A_LIMIT_HEADER_LENGTH));
 
+    /* a list field over the limit is judged per item: a registrar's 200 OK
+     * listing 80 bindings of one address-of-record (~4.9 KB of Contact) is
+     * not oversized, one 4.2 KB Contact item or Subject is */
+    {
+        static char big[16384];
+        size_t n = (size_t)snprintf(big, sizeof big, "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKr\r\n"
+                                                  "From: <sip:a@example.com>;tag=1\r\nTo: <sip:a@example.com>;tag=2\r\n"
+                                                  "Call-ID: reg\r\nCSeq: 2 REGISTER\r\nContact: ");
+        for (int i = 0; i < 80; i++)
+            n += (size_t)snprintf(big + n, sizeof big - n, "%s<sip:a@198.51.100.%d:5060;transport=udp>;expires=3600",
+                                  i ? ", " : "", i);
+        n += (size_t)snprintf(big + n, sizeof big - n, "\r\nContent-Length: 0\r\n\r\n");
+        CHECK_EQ_INT(parse_n(big, n, 0, NULL), SIP_PARSE_OK);
+        CHECK(M.count[SIP_H_CONTACT] == 1 && sip_header_value(&M, SIP_H_CONTACT).len > 4096);
+        CHECK(!has(SIP_A_LIMIT_HEADER_LENGTH));
+        n = (size_t)snprintf(big, sizeof big, "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKr\r\n"
+                                             "From: <sip:a@example.com>;tag=1\r\nTo: <sip:a@example.com>;tag=2\r\n"
+                                             "Call-ID: reg\r\nCSeq: 2 REGISTER\r\nContact: <sip:");
+        memset(big + n, 'a', 4200);
+        n += 4200;
+        n += (size_t)snprintf(big + n, sizeof big - n, "@198.51.100.1>\r\nContent-Length: 0\r\n\r\n");
+        CHECK_EQ_INT(parse_n(big, n, 0, NULL), SIP_PARSE_OK);
+        CHECK(has(SIP_A_LIMIT_HEADER_LENGTH));
+        n = (size_t)snprintf(big, sizeof big, "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKr\r\n"
+                                             "From: <sip:a@example.com>;tag=1\r\nTo: <sip:a@example.com>;tag=2\r\n"
+                                             "Call-ID: reg\r\nCSeq: 2 REGISTER\r\nSubject: ");
+        for (int i = 0; i < 60; i++) n += (size_t)snprintf(big + n, sizeof big - n, "%sitem number %d of a long list", i ? ", " : "", i);
+        memset(big + n, 'x', 2500);
+        n += 2500;
+        n += (size_t)snprintf(big + n, sizeof big - n, "\r\nContent-Length: 0\r\n\r\n");
+        CHECK_EQ_INT(parse_n(big, n, 0, NULL), SIP_PARSE_OK);
+        CHECK(has(SIP_A_LIMIT_HEADER_LENGTH)); /* not a list of addresses: the field */
+    }
+
     sip_limits_default(&l);
     l.max_uri_len = 10;
     CHECK_EQ_INT(parse_n(invite_sdp, strlen(invite_sdp), 0, &l), SIP_PARSE_OK);
