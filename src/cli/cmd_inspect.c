@@ -984,6 +984,22 @@ static bool memory_fits(insp *in, const fs38_config *cfg) {
     return false;
 }
 
+/* A live sensor says at start what it watches, its memory bound and where
+ * its events go: a run of weeks shows its summary only when it stops. */
+static void announce_live(insp *in, const inspect_run *r, const char *iface, const char *hep, const char *bpf,
+                          uint64_t workers, uint64_t duration) {
+    insp_stats st;
+    insp_get_stats(in, &st);
+    char until[48] = "SIGINT or SIGTERM";
+    if (duration) snprintf(until, sizeof until, "%llu s (or SIGINT/SIGTERM)", (unsigned long long)duration);
+    fprintf(stderr, "fs38 inspect: %s %s%s%s%s, %llu worker%s; state memory bound %.1f MB; events to %s%s; until %s\n",
+            iface ? "capturing on" : "receiving HEP on", iface ? iface : hep,
+            iface ? (bpf ? ", filter '" : ", default filter") : "", iface && bpf ? bpf : "", iface && bpf ? "'" : "",
+            (unsigned long long)workers, workers == 1 ? "" : "s", (double)st.mem.bound_bytes / 1048576.0,
+            r->events_path ? r->events_path : r->json ? "stdout" : "the summary only",
+            r->events_path ? " (SIGHUP reopens it)" : "", until);
+}
+
 int cmd_inspect(int argc, char **argv) {
     static const struct option longopts[] = {
         {"interface", required_argument, NULL, 'i'}, {"bpf", required_argument, NULL, OPT_BPF},
@@ -1141,6 +1157,7 @@ int cmd_inspect(int argc, char **argv) {
     bool usage_error = false;
     if (iface || hep) {
         inputs = 1;
+        if (!r.quiet) announce_live(in, &r, iface, hep, bpf, workers, duration);
         fs_code rc = iface ? insp_run_live(in, iface, bpf, &e) : insp_run_hep(in, hep, &e);
         if (rc == FS_OK) readable = 1;
         else fprintf(stderr, "fs38 inspect: %s\n", e.msg);

@@ -151,6 +151,9 @@ def incidents(path):
 a, b = incidents(sys.argv[1]), incidents(sys.argv[2])
 sys.exit(0 if a == b and a else "1 worker %r, 2 workers %r" % (a, b))
 ' "$TMPD/live.ndjson" "$TMPD/live2.ndjson"
+    ok "live: the start line names the interface, the filter, the bound and the way out" \
+        grep -q "^fs38 inspect: capturing on lo, filter 'host 127.0.0.10 and port 5060', 1 worker; state memory bound [0-9.]* MB; events to stdout; until 8 s (or SIGINT/SIGTERM)$" "$TMPD/live.err"
+    ok "live: ...with --workers 2" grep -q "^fs38 inspect: capturing on lo, .*, 2 workers; " "$TMPD/live2.err"
     if python3 -c "$PY_SOURCES" "$TMPD/live.ndjson" >"$TMPD/live.rules" 2>"$TMPD/live.py.err"; then
         pass
         ok "live: SIP-SCAN-001 from 127.0.2.5 (svmap) [fired: $(cut -d' ' -f1 "$TMPD/live.rules" | tr '\n' ' ')]" \
