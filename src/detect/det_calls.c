@@ -669,13 +669,17 @@ static void call_cancel(det_ctx *c) {
  * from the calling side (the INVITE's sender) within max_answered_s of the
  * answer makes the call a one-ring call after all: its answer is taken back
  * from the Wangiri counts, its ring time is the time to answer. The callee
- * hanging up, or a caller who talked longer, leaves it an answered call. */
+ * hanging up, or a caller who talked longer, leaves it an answered call; so
+ * does an answer within PICKUP_MIN_US of the INVITE: no person picks up that
+ * fast, a machine did (an IVR, a test responder, a load generator), and no
+ * one is left with a missed call to return. */
+#define PICKUP_MIN_US FS_USEC
 static void dropped_on_answer(det_ctx *c, det_call *call) {
     det_engine *eng = c->eng;
     const cfg_rule *rc = det_rule_cfg(c, R_WANGIRI);
     uint64_t ring_us = call->t_answer > call->t_invite ? call->t_answer - call->t_invite : 0;
     uint64_t talk_us = c->ts > call->t_answer ? c->ts - call->t_answer : 0;
-    if (!rc->enabled || rc->param[3] <= 0 || (double)talk_us > rc->param[3] * 1e6 ||
+    if (!rc->enabled || rc->param[3] <= 0 || (double)talk_us > rc->param[3] * 1e6 || ring_us < PICKUP_MIN_US ||
         (double)ring_us > rc->param[0] * 1e6 || !fs_addr_eq(&c->p->src.addr, &call->src))
         return;
     det_table *callers = callers_open(eng, call->caller_key);

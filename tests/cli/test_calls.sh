@@ -32,18 +32,14 @@ ok "fork: inspect" inspect fork-parallel
 ok "fork: 3 started, 3 answered" is "$(calls fork-parallel)" "3 3 0 0"
 ok "fork: no events" is "$(wc -l <"$TMPD/fork-parallel.ndjson")" 0
 
-# CANCEL that lost the race with the 200: answered, not cancelled calls...
+# CANCEL that lost the race with the 200: answered, not cancelled calls;
+# the caller hangs up 1 s after each answer, to 12 numbers, but each was
+# answered 1.5 ms after its INVITE: by a machine (no person picks up that
+# fast, and no one is left with a missed call), so not one-ring calls
+# (max_answered_s needs a pickup after 1 s or more: test_detect)
 ok "race: inspect" inspect cancel-race
 ok "race: 12 started, 12 answered" is "$(calls cancel-race)" "12 12 0 0"
-# ...but the caller hangs up 1 s after each answer, to 12 numbers: with
-# max_answered_s (2 s by default) each is a one-ring call, and that is
-# Wangiri; without it (0) the answers count, and no one-ring call is left
-ok "race: answered and dropped at once, 12 numbers: Wangiri" is "$(rule_count cancel-race FRAUD-WANGIRI-001)" 1
-ok "race: ...12 one-ring calls, none answered" grep -q '"short_rings":12,"calls":12,"answered":0' "$TMPD/cancel-race.ndjson"
-printf 'rules:\n  FRAUD-WANGIRI-001: {max_answered_s: 0}\n' >"$TMPD/no-drop.yaml"
-"$FS38" inspect --json --config "$TMPD/no-drop.yaml" "$D/cancel-race.pcap" >"$TMPD/race0.ndjson"
-ok "race: max_answered_s 0: inspect" test $? -eq 0
-ok "race: max_answered_s 0: no Wangiri" is "$(grep -c FRAUD-WANGIRI-001 "$TMPD/race0.ndjson")" 0
+ok "race: answered at once, by a machine: no Wangiri" is "$(rule_count cancel-race FRAUD-WANGIRI-001)" 0
 
 # a 407 challenge answered with credentials: one call, not failed
 ok "auth: inspect" inspect auth-407

@@ -216,7 +216,8 @@ typedef enum {
     END_CANCEL_RACE, /* CANCEL sent, but the 200 to the INVITE wins (RFC 3261 9.1) */
     END_FORK_BUSY,   /* one fork answers 486, another then 200 */
     END_FAILOVER,    /* 503 from a first carrier, the proxy's retry answered */
-    END_ANSWER_CALLEE_BYE /* answered, the callee hangs up after `secs` */
+    END_ANSWER_CALLEE_BYE, /* answered, the callee hangs up after `secs` */
+    END_ANSWER_AT_ONCE     /* answered 60 ms after the INVITE (a machine), caller's BYE after `secs` */
 } call_end_kind;
 
 /* INVITE from caller (an E.164 or user) to callee at ts; answered calls last
@@ -235,6 +236,11 @@ static void call_cseq(world *w, const char *src, const char *dst, uint64_t ts, c
     resp(w, dst, src, ts + SEC(0.05), 100, "Trying", "INVITE", from, to, callid, cseq, NULL, NULL);
     if (how == END_BUSY) {
         resp(w, dst, src, ts + SEC(0.5), 486, "Busy Here", "INVITE", from, to_tag, callid, cseq, NULL, NULL);
+        return;
+    }
+    if (how == END_ANSWER_AT_ONCE) {
+        resp(w, dst, src, ts + SEC(0.06), 200, "OK", "INVITE", from, to_tag, callid, cseq, NULL, NULL);
+        req(w, src, dst, ts + SEC(0.06) + SEC(secs), "BYE", ruri, from, to_tag, callid, cseq + 1, NULL, NULL);
         return;
     }
     if (how == END_FORK_BUSY || how == END_FAILOVER) {
@@ -1848,8 +1854,9 @@ static void test_wangiri(void) {
 
     /* a quarter of the victims pick up in time and hear the caller hang up
      * after 1 s: still one-ring calls (the answer ratio used to hide them);
-     * the same calls talked for 20 s, or hung up by the callee, are answers */
-    for (int variant = 0; variant < 3; variant++) {
+     * the same calls talked for 20 s, hung up by the callee, or answered 60
+     * ms after the INVITE (a machine, not a person) are answers */
+    for (int variant = 0; variant < 4; variant++) {
         w = world_new(config_zones());
         for (int i = 0; i < 16; i++) {
             char callee[24], cid[16];
@@ -1857,7 +1864,10 @@ static void test_wangiri(void) {
             snprintf(cid, sizeof cid, "wa%d", i);
             bool picked_up = i % 4 == 0;
             {
-                call_end_kind how = !picked_up ? END_CANCEL : variant == 2 ? END_ANSWER_CALLEE_BYE : END_ANSWER;
+                call_end_kind how = !picked_up ? END_CANCEL
+                                    : variant == 2 ? END_ANSWER_CALLEE_BYE
+                                    : variant == 3 ? END_ANSWER_AT_ONCE
+                                                   : END_ANSWER;
                 call(&w, peer, core, T0 + SEC(i * 4), "+2521234567", callee, cid, how,
                      !picked_up ? 3 : variant == 1 ? 20 : 1, NULL);
             }
