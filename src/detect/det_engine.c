@@ -720,7 +720,7 @@ fs_str det_ruri_user(const sip_msg *m) {
     return m->pre_ok & SIP_PRE_RURI ? plain_uri_user(m->ruri) : uri_user(m->ruri);
 }
 
-static int hex_digit(char ch) {
+int det_hex_value(char ch) {
     if (ch >= '0' && ch <= '9') return ch - '0';
     ch = (char)(ch | 0x20);
     return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
@@ -732,8 +732,8 @@ static fs_str unescape_user(fs_str user, char *buf, size_t n) {
     size_t o = 0;
     for (uint32_t i = 0; i < user.len && o + 1 < n; i++) {
         int hi, lo;
-        if (user.p[i] == '%' && i + 2 < user.len && (hi = hex_digit(user.p[i + 1])) >= 0 &&
-            (lo = hex_digit(user.p[i + 2])) >= 0) {
+        if (user.p[i] == '%' && i + 2 < user.len && (hi = det_hex_value(user.p[i + 1])) >= 0 &&
+            (lo = det_hex_value(user.p[i + 2])) >= 0) {
             buf[o++] = (char)(hi << 4 | lo);
             i += 2;
         } else {

@@ -411,6 +411,8 @@ void det_sender_observables(ev_event *ev, const det_ctx *c);
 
 /* Normalise a SIP user / tel number to "+digits" when it is an international
  * number, or to digits/user otherwise. Returns false if nothing usable. */
+/* 0-15 for a hex digit of either case, else -1. */
+int det_hex_value(char ch);
 bool det_number_normalise(fs_str user, char *out, size_t n, bool *international);
 /* User part of a name-addr header value (From/To/PAI) or a URI; tel: numbers too. */
 fs_str det_header_user(fs_str value);

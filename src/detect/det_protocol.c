@@ -149,13 +149,6 @@ static bool sippts_branch(fs_str branch) {
     return true;
 }
 
-static int hex_value(char ch) {
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-    return -1;
-}
-
 /* SIPVicious createTag(): hex of "<data>\x01<decimal random>", where data is
  * the target address and port (svmap), "user:password" (svcrack) or the
  * extension (svwar), and the random is getrandbits(32) in decimal. Decoded,
@@ -168,7 +161,7 @@ static bool sipvicious_tag(fs_str tag) {
     if (tag.len < 16 || tag.len > 256 || tag.len % 2) return false;
     uint32_t n = tag.len / 2, sep = UINT32_MAX;
     for (uint32_t i = 0; i < n; i++) {
-        int hi = hex_value(tag.p[2 * i]), lo = hex_value(tag.p[2 * i + 1]);
+        int hi = det_hex_value(tag.p[2 * i]), lo = det_hex_value(tag.p[2 * i + 1]);
         if (hi < 0 || lo < 0) return false;
         unsigned b = (unsigned)(hi << 4 | lo);
         if (b == 0x01) {
