@@ -150,11 +150,6 @@ static FILE *open_stream(cap_source *s, int fd, fs_err *e) {
     return f;
 }
 
-static void free_source(cap_source *s) {
-    free(s->file_buf);
-    free(s);
-}
-
 fs_code cap_open_file(const char *path, cap_source **out, fs_err *e) {
     char errbuf[PCAP_ERRBUF_SIZE] = "";
     *out = NULL;
@@ -212,7 +207,8 @@ fs_code cap_open_file(const char *path, cap_source **out, fs_err *e) {
                              broke ? broke : "not a readable pcap or pcapng capture",
                              errbuf[0] ? errbuf : "unknown reason");
         if (f != stdin) fclose(f);
-        free_source(s);
+        free(s->file_buf);
+        free(s);
         return rc;
     }
     s->dlt = s->frame_dlt = pcap_datalink(s->p);

@@ -16,6 +16,12 @@ expect_exit() {
     "$@" >"$TMPD/out" 2>"$TMPD/err"; local rc=$?
     if [ "$rc" -eq "$want" ]; then pass; else fail "$d: exit $rc, want $want"; sed 's/^/  | /' "$TMPD/err" | head -20 >&2; fi
 }
+# is GOT WANT: equal, else says both
+is() { [ "$1" = "$2" ] || { echo "  got '$1', want '$2'" >&2; return 1; }; }
+# stats_calls FILE: "started answered cancelled failed" of a --stats-json file
+stats_calls() {
+    python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["calls"]; print(c["started"], c["answered"], c["cancelled"], c["failed"])' "$1"
+}
 finish() { echo "$1: $T_PASS passed, $T_FAIL failed"; [ "$T_FAIL" -eq 0 ]; }
 
 # free_port: a port no socket uses, below the kernel's ephemeral range (32768-)

@@ -18,11 +18,8 @@ rules() {
     python3 -c 'import json,sys; print(" ".join(sorted({json.loads(l)["rule"]["id"] for l in open(sys.argv[1]) if l.strip()})))' \
         "$TMPD/$1.$2.ndjson"
 }
-is() { [ "$1" = "$2" ] || { echo "  got '$1', want '$2'" >&2; return 1; }; }
 # calls NAME TAG: "started answered cancelled failed"
-calls() {
-    python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["calls"]; print(c["started"], c["answered"], c["cancelled"], c["failed"])' "$TMPD/$1.$2.json"
-}
+calls() { stats_calls "$TMPD/$1.$2.json"; }
 
 for n in dialer office sbc-relay keepalive storm restart ims lossy; do
     ok "$n: inspect (site)" run "$n" "$D/site.yaml" site

@@ -11,12 +11,9 @@ inspect() {
         >"$TMPD/$1.ndjson" 2>"$TMPD/$1.err"
 }
 # calls NAME: "started answered cancelled failed"
-calls() {
-    python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["calls"]; print(c["started"], c["answered"], c["cancelled"], c["failed"])' "$TMPD/$1.json"
-}
+calls() { stats_calls "$TMPD/$1.json"; }
 # rule_count NAME RULE: events of RULE
 rule_count() { grep -c "\"id\":\"$2\"" "$TMPD/$1.ndjson"; }
-is() { [ "$1" = "$2" ] || { echo "  got '$1', want '$2'" >&2; return 1; }; }
 
 # a 302 followed by a new INVITE to the Contact is one call, answered, not
 # failed, and to the number redirected to (+882: FRAUD-IRSF-001/-002)
