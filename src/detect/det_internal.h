@@ -94,24 +94,31 @@ static inline void *det_table_at(det_table *t, uint32_t i) {
     return t->tags[i].key ? t->slots + (size_t)i * t->entry_size : NULL;
 }
 
-/* ---- distinct counter (linear counting over 512 bits) ---------------------- */
+/* ---- distinct counter (exact list, then linear counting) -------------------- */
 
+/* 64 bytes, two forms told apart by bit 0 of bits[0]:
+ *  - sparse (bit 0 clear; a cleared sketch): up to DET_SKETCH_EXACT items
+ *    as 21-bit fingerprints (the item hash's top bits), three to a word;
+ *    the first 21 bits hold the form bit and the count (bits 1-5). Exact
+ *    but for two items with one fingerprint (about one set in 8000 at 23
+ *    items): the thresholds of the rules (5-20 by default) are counted here.
+ *  - dense (bit 0 set): linear counting over the other 511 bits, entered at
+ *    the 24th item: within a few per cent up to a few hundred, saturating
+ *    at 3200 (see det_sketch_estimates.h). */
+#define DET_SKETCH_EXACT 23u
 typedef struct det_sketch {
     uint64_t bits[8];
 } det_sketch;
 
 /* true if the item was new to the sketch (probably). */
 bool det_sketch_add(det_sketch *s, uint64_t item_hash);
-/* Estimated distinct items, never more than `added`, the items the
- * caller added since the sketch was cleared (a linear-counting estimate
- * can overshoot a small exact count by a few per cent). */
+/* Distinct items: exact up to DET_SKETCH_EXACT, an estimate above; never
+ * more than `added`, the items the caller added since the sketch was
+ * cleared (a linear-counting estimate can overshoot by a few per cent). */
 uint32_t det_sketch_count(const det_sketch *s, uint32_t added);
 static inline void det_sketch_clear(det_sketch *s) { memset(s, 0, sizeof *s); }
 /* Membership test without adding (may say yes for an item never added). */
-static inline bool det_sketch_has(const det_sketch *s, uint64_t item_hash) {
-    unsigned bit = (unsigned)(item_hash >> 55) & 511u;
-    return (s->bits[bit >> 6] >> (bit & 63)) & 1u;
-}
+bool det_sketch_has(const det_sketch *s, uint64_t item_hash);
 
 /* A tumbling window counter group: true when a new window starts (the
  * caller resets its counts), once the window has passed. Time may step back

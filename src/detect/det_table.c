@@ -170,12 +170,70 @@ void det_table_restamp(det_table *t, uint64_t now_us) {
 
 /* ---- sketch ------------------------------------------------------------------ */
 
-bool det_sketch_add(det_sketch *s, uint64_t h) {
-    unsigned bit = (unsigned)(h >> 55) & 511u; /* top bits: independent of table index bits */
+#define SKETCH_DENSE 1u /* bit 0 of bits[0]: the form */
+
+#define FP_BITS 21u    /* three fingerprints a word */
+
+/* The item's fingerprint: the hash's top bits, independent of the table
+ * index bits (the low ones). */
+static inline unsigned fingerprint(uint64_t item_hash) { return (unsigned)(item_hash >> (64 - FP_BITS)); }
+
+static inline unsigned sparse_count(const det_sketch *s) { return (unsigned)(s->bits[0] >> 1) & 31u; }
+/* Slot i (1..DET_SKETCH_EXACT) is word i / 3, bits (i % 3) * 21 up. */
+static inline unsigned slot_get(const det_sketch *s, unsigned i) {
+    return (unsigned)(s->bits[i / 3] >> (i % 3 * FP_BITS)) & ((1u << FP_BITS) - 1);
+}
+static inline void slot_set(det_sketch *s, unsigned i, unsigned fp) {
+    s->bits[i / 3] |= (uint64_t)fp << (i % 3 * FP_BITS); /* slots above the count are zero */
+}
+static bool sparse_has(const det_sketch *s, unsigned fp) {
+    unsigned n = sparse_count(s);
+    for (unsigned i = 1; i <= n; i++)
+        if (slot_get(s, i) == fp) return true;
+    return false;
+}
+
+/* Dense bit 1..511 of a fingerprint (multiply-shift: each bit gets 4104
+ * or 4105 of the 2^21 fingerprints). */
+static inline unsigned dense_bit(unsigned fp) { return 1u + ((fp * 511u) >> FP_BITS); }
+static inline bool dense_has(const det_sketch *s, unsigned fp) {
+    unsigned bit = dense_bit(fp);
+    return (s->bits[bit >> 6] >> (bit & 63)) & 1u;
+}
+static bool dense_add(det_sketch *s, unsigned fp) {
+    unsigned bit = dense_bit(fp);
     uint64_t mask = 1ULL << (bit & 63);
     bool fresh = !(s->bits[bit >> 6] & mask);
     s->bits[bit >> 6] |= mask;
     return fresh;
+}
+
+static void sparse_to_dense(det_sketch *s) {
+    unsigned fps[DET_SKETCH_EXACT];
+    for (unsigned i = 1; i <= DET_SKETCH_EXACT; i++) fps[i - 1] = slot_get(s, i);
+    det_sketch_clear(s);
+    s->bits[0] = SKETCH_DENSE;
+    for (unsigned i = 0; i < DET_SKETCH_EXACT; i++) dense_add(s, fps[i]);
+}
+
+bool det_sketch_add(det_sketch *s, uint64_t item_hash) {
+    unsigned fp = fingerprint(item_hash);
+    if (s->bits[0] & SKETCH_DENSE) return dense_add(s, fp);
+    if (sparse_has(s, fp)) return false;
+    unsigned n = sparse_count(s);
+    if (n == DET_SKETCH_EXACT) {
+        sparse_to_dense(s);
+        dense_add(s, fp);
+        return true;
+    }
+    slot_set(s, n + 1, fp);
+    s->bits[0] += 2; /* the count, bits 1-5 */
+    return true;
+}
+
+bool det_sketch_has(const det_sketch *s, uint64_t item_hash) {
+    unsigned fp = fingerprint(item_hash);
+    return (s->bits[0] & SKETCH_DENSE) ? dense_has(s, fp) : sparse_has(s, fp);
 }
 
 /* Bits set in the sketch: the popcnt instruction where the CPU has it (the
@@ -199,7 +257,13 @@ static unsigned bits_set(const det_sketch *s) {
 }
 
 uint32_t det_sketch_count(const det_sketch *s, uint32_t added) {
-    unsigned set = bits_set(s);
-    uint32_t estimate = set >= 512 ? 3200 /* saturated: at least this many */ : det_sketch_estimate[set];
+    uint32_t estimate;
+    if (!(s->bits[0] & SKETCH_DENSE)) {
+        estimate = sparse_count(s);
+    } else {
+        unsigned set = bits_set(s) - 1; /* not the form bit */
+        estimate = set >= 511 ? 3200 /* saturated: at least this many */ : det_sketch_estimate[set];
+        if (estimate <= DET_SKETCH_EXACT) estimate = DET_SKETCH_EXACT + 1; /* it had that many */
+    }
     return estimate < added ? estimate : added;
 }

@@ -182,27 +182,64 @@ static void t_window_roll(void) {
     CHECK_EQ_INT(start, 90 * s);
 }
 
-/* The sketch's estimates (a table in det_sketch_estimates.h) are linear
- * counting's formula, -512 ln(zeros / 512), at every fill level, capped
- * at the number of items the caller added. */
-static void t_sketch_estimates(void) {
+/* The sketch counts exactly up to DET_SKETCH_EXACT items, whatever their
+ * hashes, so a rule's threshold (5-20 distinct by default) is reached on
+ * the item that makes it: 23 items whose top 9 bits are equal (one bit of
+ * the old 512-bit sketch, counted as 1) count 23. */
+static void t_sketch_exact(void) {
     det_sketch sk;
     det_sketch_clear(&sk);
     CHECK_EQ_INT(det_sketch_count(&sk, UINT32_MAX), 0);
+    int wrong = 0;
+    for (uint64_t i = 0; i < DET_SKETCH_EXACT; i++) {
+        uint64_t h = (0x1a5ULL << 55) | ((i + 1) << 43) | 0xdeadbeef;
+        if (!det_sketch_add(&sk, h) || det_sketch_add(&sk, h)) wrong++;
+        if (det_sketch_count(&sk, UINT32_MAX) != i + 1 || !det_sketch_has(&sk, h)) wrong++;
+    }
+    CHECK_EQ_INT(wrong, 0);
+    CHECK(!det_sketch_has(&sk, (0x1a5ULL << 55) | (40ULL << 43)));
+    CHECK_EQ_INT(det_sketch_count(&sk, 20), 20); /* never above the items added */
+    /* the low bits (the table index) are not the fingerprint */
+    det_sketch_clear(&sk);
+    CHECK(det_sketch_add(&sk, 7));
+    CHECK(!det_sketch_add(&sk, 8));
+    CHECK_EQ_INT(det_sketch_count(&sk, 2), 1);
+}
+
+/* Above DET_SKETCH_EXACT the estimates (a table in det_sketch_estimates.h)
+ * are linear counting's formula, -511 ln(zeros / 511), at every fill level
+ * from the 24th item on, never below 24 (it had that many), capped at the
+ * number of items the caller added. fp(b) is a fingerprint on dense bit b. */
+static void t_sketch_estimates(void) {
+    det_sketch sk;
+    det_sketch_clear(&sk);
     int wrong = 0, over = 0;
-    for (unsigned bit = 0; bit < 512; bit++) {
-        CHECK(det_sketch_add(&sk, (uint64_t)bit << 55));
-        CHECK(!det_sketch_add(&sk, (uint64_t)bit << 55));
-        double zeros = 511.0 - bit;
-        uint32_t want = bit == 511 ? 3200 : (uint32_t)(-512.0 * log(zeros / 512.0) + 0.5);
+    for (unsigned bit = 1; bit <= 511; bit++) {
+        uint64_t fp = ((uint64_t)(bit - 1) * (1u << 21) + 510) / 511;
+        uint64_t h = fp << 43;
+        CHECK(det_sketch_add(&sk, h));
+        CHECK(!det_sketch_add(&sk, h));
+        CHECK(det_sketch_has(&sk, h));
+        uint32_t want;
+        if (bit <= DET_SKETCH_EXACT) want = bit;
+        else if (bit == 511) want = 3200;
+        else {
+            double zeros = 511.0 - bit;
+            want = (uint32_t)(-511.0 * log(zeros / 511.0) + 0.5);
+        }
         if (det_sketch_count(&sk, UINT32_MAX) != want) wrong++;
-        /* never more than the items added: bit + 1 of them here */
-        if (det_sketch_count(&sk, bit + 1) > bit + 1) over++;
+        /* never more than the items added: bit of them here */
+        if (det_sketch_count(&sk, bit) > bit) over++;
     }
     CHECK_EQ_INT(wrong, 0);
     CHECK_EQ_INT(over, 0);
     CHECK_EQ_INT(det_sketch_count(&sk, UINT32_MAX), 3200);
     CHECK_EQ_INT(det_sketch_count(&sk, 700), 700);
+    /* dense from the 24th item: 24 items on one dense bit still count 24 */
+    det_sketch_clear(&sk);
+    for (uint64_t i = 0; i < DET_SKETCH_EXACT + 1; i++) det_sketch_add(&sk, i << 43); /* fp 0..23: dense bit 1 */
+    CHECK_EQ_INT(det_sketch_count(&sk, UINT32_MAX), DET_SKETCH_EXACT + 1);
+    CHECK(det_sketch_has(&sk, 5ULL << 43));
 }
 
 int main(void) {
@@ -213,6 +250,7 @@ int main(void) {
     t_threads();
     t_callers();
     t_window_roll();
+    t_sketch_exact();
     t_sketch_estimates();
     return check_done("test_det_shared");
 }
