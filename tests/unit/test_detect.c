@@ -120,11 +120,17 @@ static fs38_config *config_default(void) {
     return cfg;
 }
 
+/* The engines' hash seeds (which table bucket, which sketch fingerprint)
+ * come from one seed per run: random, so runs cover many seeds, or
+ * FS38_TEST_SEED=HEX to repeat the run a failure prints (main). */
+static uint64_t run_seed, worlds_made;
+
 static world world_new(fs38_config *cfg) {
     world w = {cfg, NULL, calloc(1, sizeof(sink))};
     fs_err e = {0};
     w.eng = det_engine_new(cfg, on_event, w.out, &e);
     CHECK_MSG(w.eng != NULL, "engine: %s", e.msg);
+    if (w.eng) det_engine_set_seed(w.eng, run_seed + ++worlds_made * 0x9e3779b97f4a7c15ULL);
     return w;
 }
 
@@ -2833,6 +2839,9 @@ static void test_evasion(void) {
 
 int main(void) {
     if (sodium_init() < 0) return 2;
+    const char *seed = getenv("FS38_TEST_SEED");
+    if (seed) run_seed = strtoull(seed, NULL, 16);
+    else randombytes_buf(&run_seed, sizeof run_seed);
     test_events();
     test_protocol();
     test_scan();
@@ -2868,5 +2877,6 @@ int main(void) {
     test_ipv6_flood_zones();
     test_ipv6_fraud();
     test_evasion();
+    if (check_failed) fprintf(stderr, "test_detect: FS38_TEST_SEED=%016llx repeats this run\n", (unsigned long long)run_seed);
     return check_done("test_detect");
 }
