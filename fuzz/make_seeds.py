@@ -476,3 +476,22 @@ d('tcp_late_data', L_ETH, tcp_flow([(I, 0x02, b''), (J, 0x18, OPT), (J + len(OPT
   [('3s', tcp_flow([(J + len(OPT + INV + OK), 0x18, OPT)])[0]), tcp_flow([(J + len(OPT), 0x18, INV + OK[:10])])[0],
    tcp_flow([(J + len(OPT), 0x18, INV)])[0]])
 P('epb_caplen_over', shb() + idb(1) + epb(0, F, caplen=99999))
+
+# encapsulations: every frame of tests/data/capture/tunnels.pcap (MPLS,
+# PPPoE, GRE/ERSPAN, IP in IP, VXLAN, Geneve, nested, fragmented inside)
+def pcap_frames(path):
+    with open(path, 'rb') as f:
+        b = f.read()
+    frames, o = [], 24
+    while o + 16 <= len(b):
+        incl = struct.unpack('<I', b[o + 8:o + 12])[0]
+        frames.append(b[o + 16:o + 16 + incl])
+        o += 16 + incl
+    return frames
+
+
+TUN = pcap_frames(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'data', 'capture',
+                               'tunnels.pcap'))
+d('tunnels_all', L_ETH, TUN)
+for i, f in enumerate(TUN):
+    d('tunnel_%02d' % i, L_ETH, [f])

@@ -72,6 +72,7 @@ void cap_config_default(cap_config *c);
 typedef struct cap_stats {
     uint64_t frames, bytes;
     uint64_t not_ip, bad_ip, truncated;        /* frames we could not decode */
+    uint64_t tunneled;                          /* frames opened out of an encapsulation (cap_tunnel.c) */
     uint64_t ip_fragments, ip_reassembled, frag_dropped;
     uint64_t udp, tcp_segments;
     uint64_t tcp_retransmits, tcp_out_of_order, tcp_gaps, tcp_resyncs;
@@ -96,6 +97,25 @@ void cap_decoder_set_seed(cap_decoder *d, uint64_t seed);
 
 /* IPv6 extension headers the decoder (and the sharding peek) walk through. */
 #define CAP_MAX_IP6_EXT 16
+
+/* ---- encapsulations (cap_tunnel.c) ---- */
+#define CAP_ETH_IPV4 0x0800
+#define CAP_ETH_IPV6 0x86dd
+#define CAP_ETH_FRAME 0x6558 /* a whole Ethernet frame (GRE's Transparent Ethernet Bridging) */
+#define CAP_PORT_VXLAN 4789
+#define CAP_PORT_GENEVE 6081
+/* Tunnels inside tunnels the decoder (and the sharding peek) open; one
+ * more is counted as bad_ip. */
+#define CAP_MAX_ENCAP 4
+/* What follows one encapsulation header at p (n bytes): the EtherType of
+ * the inner packet (CAP_ETH_FRAME: an Ethernet frame), which starts *off
+ * bytes in; 0 when p is not that encapsulation or is cut short.
+ * By EtherType: MPLS (0x8847/0x8848), PPPoE session (0x8864). By IP
+ * protocol: IP in IP (4, 41), GRE (47; ERSPAN I-III inside). By UDP
+ * destination port: VXLAN, Geneve. */
+uint16_t cap_tunnel_ethertype(uint16_t type, const uint8_t *p, uint32_t n, uint32_t *off);
+uint16_t cap_tunnel_ipproto(uint8_t proto, const uint8_t *p, uint32_t n, uint32_t *off);
+uint16_t cap_tunnel_udp(uint16_t dport, const uint8_t *p, uint32_t n, uint32_t *off);
 
 /* Whether cap_decode_frame reads link type dlt (a capture's DLT_* number). */
 bool cap_dlt_supported(int dlt);

@@ -3,7 +3,9 @@
  *
  * Owns: the decoder object (config, counters, the fragment and TCP tables),
  * link-layer decoding (Ethernet with 802.1Q/QinQ tags, Linux SLL/SLL2, raw
- * IP, BSD loopback), IPv4 and IPv6 headers with extension headers, handing
+ * IP, BSD loopback), opening encapsulations (MPLS, PPPoE, GRE/ERSPAN, IP in
+ * IP, VXLAN, Geneve: cap_tunnel.c reads their headers) at most
+ * CAP_MAX_ENCAP deep, IPv4 and IPv6 headers with extension headers, handing
  * fragments to cap_frag.c and TCP segments to cap_tcp.c, UDP demultiplexing
  * (SIP ports, HEP ports, the start-line heuristic), HEP payload emission and
  * the capture-time tick that expires stale state.
@@ -38,8 +40,8 @@ enum {
     LINK_SLL2 = 276
 };
 
-#define ETH_IPV4 0x0800
-#define ETH_IPV6 0x86dd
+#define ETH_IPV4 CAP_ETH_IPV4
+#define ETH_IPV6 CAP_ETH_IPV6
 #define MAX_VLAN_TAGS 8      /* stacked tags we walk through */
 #define MAX_IP6_EXT CAP_MAX_IP6_EXT /* extension headers we walk through */
 #define TICK_US FS_USEC      /* capture time between two expiry passes */
@@ -64,6 +66,8 @@ struct cap_decoder {
     cap_tcp_table *tcp;
     uint64_t last_tick;
     uint64_t ts_us, frame_no; /* the frame being decoded */
+    int encap;                /* encapsulations opened in it so far */
+    bool reassembled;         /* decoding a reassembled datagram (its buffer is the fragment table's) */
     uint8_t sip_port[65536 / 8];
     uint8_t hep_port[65536 / 8];
     char hep_error[CAP_ERROR_LEN]; /* why the first bad HEP packet was refused */
@@ -285,6 +289,31 @@ fs_code cap_decode_hep(cap_decoder *d, const uint8_t *buf, size_t len, uint64_t 
 
 /* ---- transport ------------------------------------------------------------ */
 
+static void decode_inner(cap_decoder *d, uint16_t type, const uint8_t *p, uint32_t n);
+
+/* Encapsulation headers, found by UDP port, IP protocol or EtherType:
+ * opened if cap_tunnel.c reads them (true). Off the hot path: not inlined,
+ * so the plain IP/UDP/TCP path stays one inlined chain. */
+__attribute__((noinline)) static bool decode_udp_tunnel(cap_decoder *d, uint16_t port, const uint8_t *p, uint32_t n) {
+    uint32_t off = 0;
+    uint16_t inner = cap_tunnel_udp(port, p, n, &off);
+    if (inner) decode_inner(d, inner, p + off, n - off);
+    return inner != 0;
+}
+__attribute__((noinline)) static void decode_ipproto_tunnel(cap_decoder *d, uint8_t proto, const uint8_t *p,
+                                                            uint32_t n) {
+    uint32_t off = 0;
+    uint16_t inner = cap_tunnel_ipproto(proto, p, n, &off);
+    if (inner) decode_inner(d, inner, p + off, n - off);
+}
+__attribute__((noinline)) static void decode_ethertype_tunnel(cap_decoder *d, uint16_t type, const uint8_t *p,
+                                                              uint32_t n) {
+    uint32_t off = 0;
+    uint16_t inner = cap_tunnel_ethertype(type, p, n, &off);
+    if (inner) decode_inner(d, inner, p + off, n - off);
+    else d->st.not_ip++;
+}
+
 static void decode_udp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint32_t n) {
     if (n < 8) {
         d->st.truncated++;
@@ -314,6 +343,9 @@ static void decode_udp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint3
         hep_datagram(d, pl, plen, d->ts_us, d->frame_no, &e); /* HEP v1/v2 are refused, named */
         return;
     }
+    if (__builtin_expect(dst.port == CAP_PORT_VXLAN || dst.port == CAP_PORT_GENEVE, 0) &&
+        !port_in(d->sip_port, dst.port) && decode_udp_tunnel(d, dst.port, pl, plen))
+        return;
     if (cap_sip_keepalive(pl, plen)) return;
     bool sip = port_in(d->sip_port, dst.port) || port_in(d->sip_port, src.port) ||
                (d->cfg.heuristic && cap_sip_start_line(pl, plen) == 1);
@@ -346,6 +378,7 @@ static void decode_transport(cap_decoder *d, const ip_ctx *ip, uint8_t proto, co
                              uint32_t n) {
     if (proto == IPPROTO_UDP_) decode_udp(d, ip, p, n);
     else if (proto == IPPROTO_TCP_) decode_tcp(d, ip, p, n);
+    else decode_ipproto_tunnel(d, proto, p, n);
 }
 
 /* ---- IP ------------------------------------------------------------------- */
@@ -381,6 +414,10 @@ static void decode_ipv4(cap_decoder *d, const uint8_t *p, uint32_t n) {
         decode_transport(d, &ip, proto, body, blen);
         return;
     }
+    if (d->reassembled) { /* a fragment inside a reassembled datagram (through a tunnel): hostile */
+        d->st.bad_ip++;
+        return;
+    }
     d->st.ip_fragments++;
     cap_frag_key k = {.src = ip.src, .dst = ip.dst, .id = rd16(p + 4), .proto = proto};
     const uint8_t *dg;
@@ -388,7 +425,9 @@ static void decode_ipv4(cap_decoder *d, const uint8_t *p, uint32_t n) {
     uint8_t dgproto;
     if (cap_frag_add(d->frag, &k, (uint32_t)(frag & 0x1fff) * 8, (frag & 0x2000) != 0, body, blen,
                      proto, d->ts_us, &dg, &dglen, &dgproto)) {
+        d->reassembled = true;
         decode_transport(d, &ip, dgproto, dg, dglen);
+        d->reassembled = false;
         cap_frag_release(d->frag);
     }
 }
@@ -408,7 +447,7 @@ static void decode_ipv6_fragment(cap_decoder *d, const ip_ctx *ip, const uint8_t
         decode_ipv6_next(d, ip, nh, p + 8, n - 8, reassembled, budget);
         return;
     }
-    if (reassembled) { /* a fragment inside a reassembled datagram: hostile */
+    if (reassembled || d->reassembled) { /* a fragment inside a reassembled datagram: hostile */
         d->st.bad_ip++;
         return;
     }
@@ -418,7 +457,9 @@ static void decode_ipv6_fragment(cap_decoder *d, const ip_ctx *ip, const uint8_t
     uint32_t dglen;
     uint8_t dgproto;
     if (cap_frag_add(d->frag, &k, off, more, p + 8, n - 8, nh, d->ts_us, &dg, &dglen, &dgproto)) {
+        d->reassembled = true;
         decode_ipv6_next(d, ip, dgproto, dg, dglen, true, MAX_IP6_EXT);
+        d->reassembled = false;
         cap_frag_release(d->frag);
     }
 }
@@ -495,10 +536,30 @@ static void decode_ip(cap_decoder *d, const uint8_t *p, uint32_t n) {
     }
 }
 
+static void decode_tagged(cap_decoder *d, const uint8_t *p, uint32_t n);
+
 static void decode_ethertype(cap_decoder *d, uint16_t type, const uint8_t *p, uint32_t n) {
-    if (type == ETH_IPV4) decode_ipv4(d, p, n);
-    else if (type == ETH_IPV6) decode_ipv6(d, p, n);
-    else d->st.not_ip++;
+    if (type == ETH_IPV4) {
+        decode_ipv4(d, p, n);
+    } else if (type == ETH_IPV6) {
+        decode_ipv6(d, p, n);
+    } else {
+        decode_ethertype_tunnel(d, type, p, n);
+    }
+}
+
+/* The packet inside an encapsulation: a frame is counted as tunneled once,
+ * however deep; a tunnel more than CAP_MAX_ENCAP deep is refused. */
+static void decode_inner(cap_decoder *d, uint16_t type, const uint8_t *p, uint32_t n) {
+    if (d->encap >= CAP_MAX_ENCAP) {
+        d->st.bad_ip++;
+        return;
+    }
+    if (d->encap++ == 0) d->st.tunneled++;
+    if (type != CAP_ETH_FRAME) decode_ethertype(d, type, p, n);
+    else if (n < 14) d->st.truncated++;
+    else decode_tagged(d, p + 12, n - 12); /* dst, src, then tags and the EtherType */
+    d->encap--;
 }
 
 /* ---- link layer ----------------------------------------------------------- */
@@ -617,6 +678,8 @@ void cap_decode_frame(cap_decoder *d, int dlt, const uint8_t *frame, uint32_t ca
     d->st.bytes += caplen;
     d->ts_us = ts_us;
     d->frame_no = frame_no;
+    d->encap = 0;
+    d->reassembled = false;
     /* Expire by capture time, about once per second of it (or when time
      * went backwards, so a clock jump does not stall expiry). */
     if (ts_us >= d->last_tick + TICK_US || ts_us < d->last_tick) {

@@ -1,8 +1,9 @@
 /*
  * cap_shard.c -- which worker a frame belongs to (fs38 inspect --workers).
  *
- * Owns: a stateless peek through the link and IP headers to the addresses
- * and ports of a frame, and the choice of the client address as the shard
+ * Owns: a stateless peek through the link and IP headers, and the
+ * encapsulations the decoder opens (cap_tunnel.c), to the addresses and
+ * ports of a frame's innermost packet, and the choice of the client address as the shard
  * key (an IPv6 client's network, as the detector counts its sources), and the payload a frame carries (a whole UDP datagram, or a TCP
  * segment's data) for the reader's look at new calls (insp.c); and, with
  * several workers, the reader's IP fragment reassembly (cap_defrag), so that
@@ -23,45 +24,69 @@ static bool is_sip_port(const cap_config *c, uint16_t port) {
     return false;
 }
 
-/* Strip the link layer: returns the IP header and its version (4/6), or NULL. */
-static const uint8_t *link_to_ip(int dlt, const uint8_t *f, uint32_t len, uint32_t *rest) {
-    uint32_t off;
-    uint16_t etype = 0;
+static bool is_vlan_tag(uint16_t type) { return type == 0x8100 || type == 0x88a8 || type == 0x9100; }
+
+/* p at an EtherType field: past any VLAN tags, to the payload; *type is
+ * the last EtherType. NULL when cut short. */
+static const uint8_t *skip_tags(const uint8_t *p, uint32_t n, uint16_t *type, uint32_t *rest) {
+    if (n < 2) return NULL;
+    uint32_t off = 2;
+    *type = be16(p);
+    while (is_vlan_tag(*type) && off + 4 <= n) {
+        *type = be16(p + off + 2);
+        off += 4;
+    }
+    *rest = n - off;
+    return p + off;
+}
+
+/* The IP packet behind EtherType type at p, through MPLS, PPPoE and
+ * Ethernet frames from tunnels as the decoder opens them; *depth counts
+ * the encapsulations opened (CAP_MAX_ENCAP at most). NULL if not IP. */
+static const uint8_t *inner_ip(uint16_t type, const uint8_t *p, uint32_t n, int *depth, uint32_t *rest) {
+    while (type != CAP_ETH_IPV4 && type != CAP_ETH_IPV6) {
+        uint32_t off;
+        uint16_t inner = cap_tunnel_ethertype(type, p, n, &off);
+        if (!inner || *depth >= CAP_MAX_ENCAP) return NULL;
+        ++*depth;
+        p += off;
+        n -= off;
+        type = inner;
+        if (type == CAP_ETH_FRAME) {
+            if (n < 14 || !(p = skip_tags(p + 12, n - 12, &type, &n))) return NULL;
+        }
+    }
+    if (n < 1) return NULL;
+    *rest = n;
+    return p;
+}
+
+/* Strip the link layer (and MPLS or PPPoE on it: *depth): returns the IP
+ * header, or NULL. */
+static const uint8_t *link_to_ip(int dlt, const uint8_t *f, uint32_t len, int *depth, uint32_t *rest) {
+    uint16_t type;
     switch (dlt) {
     case 1: /* Ethernet, any number of VLAN tags */
-        if (len < 14) return NULL;
-        off = 12;
-        etype = be16(f + off);
-        off += 2;
-        while ((etype == 0x8100 || etype == 0x88a8 || etype == 0x9100) && off + 4 <= len) {
-            etype = be16(f + off + 2);
-            off += 4;
-        }
-        break;
+        if (len < 14 || !(f = skip_tags(f + 12, len - 12, &type, &len))) return NULL;
+        return inner_ip(type, f, len, depth, rest);
     case 113: /* Linux SLL */
         if (len < 16) return NULL;
-        etype = be16(f + 14);
-        off = 16;
-        break;
+        return inner_ip(be16(f + 14), f + 16, len - 16, depth, rest);
     case 276: /* Linux SLL2 */
         if (len < 20) return NULL;
-        etype = be16(f);
-        off = 20;
-        break;
+        return inner_ip(be16(f), f + 20, len - 20, depth, rest);
     case 0:
     case 108: /* BSD loopback: 4-byte family, version is in the IP header */
-        off = 4;
-        break;
+        if (len <= 4) return NULL;
+        *rest = len - 4;
+        return f + 4;
     case 12: case 14: case 101: case 228: case 229:
-        off = 0;
-        break;
+        if (len < 1) return NULL;
+        *rest = len;
+        return f;
     default:
         return NULL;
     }
-    if (etype && etype != 0x0800 && etype != 0x86dd) return NULL;
-    if (off >= len) return NULL;
-    *rest = len - off;
-    return f + off;
 }
 
 /* What the peek sees of a frame: addresses, transport, and where it starts. */
@@ -72,14 +97,12 @@ typedef struct l4_peek {
     size_t alen;
     uint8_t proto;
     bool fragment;             /* an IP fragment: no transport header to trust */
+    bool tunneled;             /* found inside an encapsulation */
     const uint8_t *l4;         /* transport header, NULL when not in the frame */
     uint32_t l4len;            /* bytes from l4 to the end of the frame */
 } l4_peek;
 
-static bool peek_l4(int dlt, const uint8_t *frame, uint32_t caplen, l4_peek *k) {
-    uint32_t len;
-    const uint8_t *ip = link_to_ip(dlt, frame, caplen, &len);
-    if (!ip || len < 1) return false;
+static bool peek_ip(const uint8_t *ip, uint32_t len, l4_peek *k) {
     uint32_t l4off = 0;
     memset(k, 0, sizeof *k);
     if ((ip[0] >> 4) == 4) {
@@ -120,6 +143,48 @@ static bool peek_l4(int dlt, const uint8_t *frame, uint32_t caplen, l4_peek *k) 
     }
     k->ip = ip;
     k->iplen = len;
+    return true;
+}
+
+/* The encapsulation k's transport opens (IP in IP, GRE, VXLAN, Geneve on
+ * a port that is not a SIP port), as the decoder reads it: the inner IP
+ * packet, or NULL. */
+static const uint8_t *tunnel_inner_ip(const cap_config *c, const l4_peek *k, int *depth, uint32_t *rest) {
+    if (k->fragment || !k->l4 || *depth >= CAP_MAX_ENCAP) return NULL;
+    uint32_t off = 0;
+    uint16_t type;
+    const uint8_t *p = k->l4;
+    uint32_t n = k->l4len;
+    if (k->proto == 17) {
+        if (n < 8) return NULL;
+        uint16_t dport = be16(p + 2);
+        if ((dport != CAP_PORT_VXLAN && dport != CAP_PORT_GENEVE) || is_sip_port(c, dport)) return NULL;
+        p += 8;
+        n -= 8;
+        type = cap_tunnel_udp(dport, p, n, &off);
+    } else {
+        type = cap_tunnel_ipproto(k->proto, p, n, &off);
+    }
+    if (!type) return NULL;
+    ++*depth;
+    p += off;
+    n -= off;
+    if (type == CAP_ETH_FRAME && (n < 14 || !(p = skip_tags(p + 12, n - 12, &type, &n)))) return NULL;
+    return inner_ip(type, p, n, depth, rest);
+}
+
+static bool peek_l4(const cap_config *c, int dlt, const uint8_t *frame, uint32_t caplen, l4_peek *k) {
+    uint32_t len;
+    int depth = 0;
+    const uint8_t *ip = link_to_ip(dlt, frame, caplen, &depth, &len);
+    if (!ip || !peek_ip(ip, len, k)) return false;
+    k->tunneled = depth > 0;
+    while ((ip = tunnel_inner_ip(c, k, &depth, &len))) {
+        l4_peek inner;
+        if (!peek_ip(ip, len, &inner)) return true; /* the decoder finds nothing inside either */
+        *k = inner;
+        k->tunneled = true;
+    }
     return true;
 }
 
@@ -193,7 +258,7 @@ uint64_t cap_shard_peek(const cap_config *c, int dlt, const uint8_t *frame, uint
                         const uint8_t **payload, uint32_t *payload_len) {
     l4_peek k;
     if (payload) *payload = NULL;
-    if (!peek_l4(dlt, frame, caplen, &k)) return 0;
+    if (!peek_l4(c, dlt, frame, caplen, &k)) return 0;
     if (payload) {
         *payload = whole_udp(&k, payload_len);
         if (!*payload) *payload = tcp_data(&k, payload_len);
@@ -206,6 +271,7 @@ uint64_t cap_shard_peek(const cap_config *c, int dlt, const uint8_t *frame, uint
 #define DEFRAG_TICK_US FS_USEC
 
 struct cap_defrag {
+    cap_config cfg;     /* the SIP ports: a tunnel port that is one is not opened */
     cap_stats st;       /* ip_fragments, ip_reassembled, frag_dropped, frag_bytes_peak; frames/bytes */
     cap_frag_table *frag;
     uint64_t last_tick;
@@ -215,6 +281,7 @@ struct cap_defrag {
 cap_defrag *cap_defrag_new(const cap_config *cfg, uint64_t seed) {
     cap_defrag *r = calloc(1, sizeof *r);
     if (!r) return NULL;
+    r->cfg = *cfg;
     r->frag = cap_frag_new(cfg, &r->st);
     if (!r->frag) {
         free(r);
@@ -240,7 +307,7 @@ int cap_defrag_frame(cap_defrag *r, int dlt, const uint8_t *frame, uint32_t capl
         cap_frag_expire(r->frag, ts_us);
     }
     l4_peek k;
-    if (!frame || !peek_l4(dlt, frame, caplen, &k) || !k.fragment) return 0;
+    if (!frame || !peek_l4(&r->cfg, dlt, frame, caplen, &k) || !k.fragment) return 0;
     cap_frag_key key;
     memset(&key, 0, sizeof key);
     key.src.family = key.dst.family = k.alen == 4 ? 4 : 6;
@@ -276,6 +343,7 @@ int cap_defrag_frame(cap_defrag *r, int dlt, const uint8_t *frame, uint32_t capl
     r->st.frames++;
     r->st.bytes += caplen;
     r->st.ip_fragments++;
+    if (k.tunneled) r->st.tunneled++; /* the rebuilt packet reaches the worker untunneled */
     const uint8_t *dg;
     uint32_t dglen;
     uint8_t dgproto;

@@ -96,11 +96,12 @@ static const char usage_text[] =
     "Input (one kind per run):\n"
     "  FILE...                pcap or pcapng files, '-' for stdin (Ethernet, VLAN,\n"
     "                         Linux SLL/SLL2, raw IP, loopback, several in one pcapng\n"
-    "                         file too; UDP, TCP, HEP v3), gzip-compressed or not\n"
+    "                         file too; UDP, TCP, HEP v3; inside MPLS, PPPoE, GRE,\n"
+    "                         ERSPAN, IP in IP, VXLAN, Geneve), gzip-compressed or not\n"
     "  -i, --interface IFACE  capture live from IFACE (needs root or CAP_NET_RAW)\n"
     "      --bpf EXPR         only frames matching this filter (tcpdump syntax, at\n"
     "                         most 4096 characters), for files and -i (-i default:\n"
-    "                         udp or tcp, VLAN too)\n"
+    "                         udp or tcp, VLAN and tunnels too)\n"
     "      --hep ADDR:PORT    receive HEP v3 over UDP, e.g. from Kamailio siptrace,\n"
     "                         OpenSIPS proto_hep or heplify (127.0.0.1:9060)\n"
     "      --raw              each FILE holds one SIP message, inspected as a UDP\n"
@@ -686,6 +687,10 @@ static void print_messages(FILE *o, const insp_stats *s, int width) {
         fmt_count(d->from_hep, a, sizeof a);
         fprintf(o, " (via HEP %s)", a);
     }
+    if (s->cap.tunneled) {
+        fmt_count(s->cap.tunneled, a, sizeof a);
+        fprintf(o, "   tunneled frames %s", a);
+    }
     if (d->not_sip) {
         fmt_count(d->not_sip, a, sizeof a);
         fprintf(o, "   not SIP %s", a);
@@ -862,7 +867,7 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
     json_object_set_new(o, "events_by_rule", br);
     json_t *cap = json_object();
 #define CAPF(f) json_object_set_new(cap, #f, json_integer((json_int_t)c->f))
-    CAPF(frames); CAPF(not_ip); CAPF(bad_ip); CAPF(truncated); CAPF(ip_fragments);
+    CAPF(frames); CAPF(tunneled); CAPF(not_ip); CAPF(bad_ip); CAPF(truncated); CAPF(ip_fragments);
     CAPF(ip_reassembled); CAPF(frag_dropped); CAPF(udp); CAPF(tcp_segments); CAPF(tcp_retransmits);
     CAPF(tcp_out_of_order); CAPF(tcp_gaps); CAPF(tcp_resyncs); CAPF(tcp_gap_recovered);
     CAPF(tcp_flows_evicted);

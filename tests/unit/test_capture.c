@@ -168,6 +168,134 @@ static bool ep_is(const fs_endpoint *ep, const char *addr, uint16_t port) {
     return fs_addr_eq(&ep->addr, &a) && ep->port == port;
 }
 
+/* ---- encapsulations (cap_tunnel.c) --------------------------------------- */
+
+static uint8_t g_in[70000], g_out[70100];
+
+/* An IPv4 packet carrying OPT from src to 192.0.2.9:5060, into g_l3. */
+static size_t ip4_opt(const char *src) {
+    size_t n = mk_udp(g_l4, 5060, 5060, OPT, strlen(OPT));
+    return mk_ip4(g_l3, src, "192.0.2.9", 17, 1, 0, g_l4, n);
+}
+/* GRE (no options) with protocol type proto around in[0..n) into o. */
+static size_t gre_wrap(uint8_t *o, uint16_t proto, const uint8_t *in, size_t n) {
+    put16(o, 0);
+    put16(o + 2, proto);
+    memmove(o + 4, in, n);
+    return n + 4;
+}
+/* VXLAN (port 4789) around an Ethernet frame, in an IPv4 packet from
+ * 198.18.0.1 into o. */
+static size_t vxlan_wrap(uint8_t *o, const uint8_t *frame, size_t n) {
+    uint8_t hdr[8] = {0x08, 0, 0, 0, 0, 0, 0x2a, 0};
+    memcpy(g_in, hdr, 8);
+    memmove(g_in + 8, frame, n);
+    size_t u = mk_udp(g_l4, 40000, CAP_PORT_VXLAN, g_in, n + 8);
+    return mk_ip4(o, "198.18.0.1", "198.18.0.2", 17, 9, 0, g_l4, u);
+}
+
+static int decode_one(cap_decoder *d, sink *s, const uint8_t *f, size_t n) {
+    sink_reset(s);
+    cap_decode_frame(d, 1, f, (uint32_t)n, 1000, 1);
+    return s->n;
+}
+
+static void test_tunnels(void) {
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    cap_config cfg;
+    cap_config_default(&cfg);
+    /* IP in IP up to CAP_MAX_ENCAP layers deep; one more is refused */
+    for (int layers = 1; layers <= CAP_MAX_ENCAP + 1; layers++) {
+        size_t n = ip4_opt("10.9.0.1");
+        memcpy(g_in, g_l3, n);
+        for (int i = 0; i < layers; i++) {
+            n = mk_ip4(g_l3, "198.18.0.1", "198.18.0.2", 4, 1, 0, g_in, n);
+            memcpy(g_in, g_l3, n);
+        }
+        n = mk_eth(g_frame, NULL, 0, 0x0800, g_in, n);
+        uint64_t bad = cap_decoder_stats(d)->bad_ip;
+        int got = decode_one(d, &s, g_frame, n);
+        if (layers <= CAP_MAX_ENCAP) {
+            CHECK_MSG(got == 1 && ep_is(&s.meta[0].src, "10.9.0.1", 5060), "%d IP-in-IP layers", layers);
+        } else {
+            CHECK_EQ_INT(got, 0);
+            CHECK_EQ_INT(cap_decoder_stats(d)->bad_ip, bad + 1);
+        }
+    }
+
+    /* GRE holding ERSPAN III (with its platform subheader) holding VXLAN:
+     * found, sharded as the bare inner frame, and every shorter capture of
+     * it (a snap length anywhere) is counted, never read past */
+    size_t n = ip4_opt("10.9.0.2");
+    size_t plain = mk_eth(g_out, NULL, 0, 0x0800, g_l3, n);
+    uint64_t plain_key = cap_shard_key(&cfg, 1, g_out, (uint32_t)plain);
+    n = vxlan_wrap(g_l3, g_out, plain);
+    n = mk_eth(g_out, NULL, 0, 0x0800, g_l3, n);
+    uint8_t e3[20] = {0x20, 0, 0, 9, 0, 0, 0x30, 0x39, 0, 0, 0, 1}; /* O bit: 8 more bytes */
+    memcpy(g_in, e3, 20);
+    memcpy(g_in + 20, g_out, n);
+    n = gre_wrap(g_l3, 0x22eb, g_in, n + 20);
+    memcpy(g_in, g_l3, n);
+    n = mk_ip4(g_l3, "198.18.9.1", "198.18.9.2", 47, 3, 0, g_in, n);
+    size_t full = mk_eth(g_frame, NULL, 0, 0x0800, g_l3, n);
+    CHECK_EQ_INT(decode_one(d, &s, g_frame, full), 1);
+    CHECK(s.kept == 1 && ep_is(&s.meta[0].src, "10.9.0.2", 5060) && strcmp(s.data[0], OPT) == 0);
+    CHECK_EQ_INT(cap_shard_key(&cfg, 1, g_frame, (uint32_t)full), plain_key);
+    int emitted_short = 0;
+    for (size_t cut = 0; cut < full; cut++) {
+        uint8_t *f = malloc(cut ? cut : 1); /* exactly cut bytes: ASan sees a read past them */
+        memcpy(f, g_frame, cut);
+        emitted_short += decode_one(d, &s, f, cut);
+        (void)cap_shard_key(&cfg, 1, f, (uint32_t)cut);
+        free(f);
+    }
+    CHECK_EQ_INT(emitted_short, 0);
+    /* every tunnel header byte changed: no crash, whatever it then reads */
+    for (size_t i = 14; i < full - strlen(OPT); i++) {
+        uint8_t *f = malloc(full);
+        memcpy(f, g_frame, full);
+        f[i] ^= 0xff;
+        decode_one(d, &s, f, full);
+        (void)cap_shard_key(&cfg, 1, f, (uint32_t)full);
+        free(f);
+    }
+
+    /* an outer datagram reassembled from fragments holding an inner
+     * fragment: not reassembled from inside the fragment table's own buffer
+     * (counted bad_ip) */
+    n = mk_udp(g_l4, 5060, 5060, OPT, strlen(OPT));
+    n = mk_ip4(g_in, "10.9.0.3", "192.0.2.9", 17, 77, 0x2000, g_l4, n); /* first fragment of 2 */
+    n = gre_wrap(g_l3, 0x0800, g_in, n);
+    memcpy(g_in, g_l3, n);
+    size_t half = (n / 2) & ~(size_t)7;
+    uint64_t bad = cap_decoder_stats(d)->bad_ip;
+    size_t f1 = mk_ip4(g_l3, "198.18.0.1", "198.18.0.2", 47, 5, 0x2000, g_in, half);
+    f1 = mk_eth(g_frame, NULL, 0, 0x0800, g_l3, f1);
+    CHECK_EQ_INT(decode_one(d, &s, g_frame, f1), 0);
+    size_t f2 = mk_ip4(g_l3, "198.18.0.1", "198.18.0.2", 47, 5, (uint16_t)(half / 8), g_in + half, n - half);
+    f2 = mk_eth(g_frame, NULL, 0, 0x0800, g_l3, f2);
+    CHECK_EQ_INT(decode_one(d, &s, g_frame, f2), 0);
+    CHECK_EQ_INT(cap_decoder_stats(d)->bad_ip, bad + 1);
+
+    /* MPLS: 16 labels read, 17 refused; EtherType 0x6558 on the wire is not
+     * a frame in a frame */
+    for (int labels = 16; labels <= 17; labels++) {
+        n = ip4_opt("10.9.0.4");
+        for (int i = 0; i < labels; i++) put32(g_in + 4 * i, (uint32_t)(100 + i) << 12 | (i == labels - 1) << 8 | 64);
+        memcpy(g_in + 4 * labels, g_l3, n);
+        n = mk_eth(g_frame, NULL, 0, 0x8847, g_in, n + 4 * (size_t)labels);
+        CHECK_EQ_INT(decode_one(d, &s, g_frame, n), labels == 16 ? 1 : 0);
+    }
+    n = mk_eth(g_out, NULL, 0, 0x0800, g_l3, ip4_opt("10.9.0.5"));
+    n = mk_eth(g_frame, NULL, 0, CAP_ETH_FRAME, g_out, n);
+    uint64_t not_ip = cap_decoder_stats(d)->not_ip;
+    CHECK_EQ_INT(decode_one(d, &s, g_frame, n), 0);
+    CHECK_EQ_INT(cap_decoder_stats(d)->not_ip, not_ip + 1);
+    sink_reset(&s);
+    cap_decoder_free(d);
+}
+
 /* ---- link types ------------------------------------------------------------ */
 
 static void check_one(sink *s, const char *msg, const char *src, uint16_t sp, const char *dst,
@@ -2136,7 +2264,7 @@ static void test_fixtures(void) {
     CHECK(strstr(e.msg, "not_a_capture.txt") != NULL);
 }
 
-/* The default live filter passes VLAN-tagged and fragmented traffic. */
+/* The default live filter passes VLAN-tagged, fragmented and tunneled traffic. */
 static void test_default_bpf(void) {
     pcap_t *p = pcap_open_dead(DLT_EN10MB, 65535);
     struct bpf_program prog;
@@ -2162,6 +2290,19 @@ static void test_default_bpf(void) {
     CHECK(pcap_offline_filter(&prog, &h, f) != 0);
     n4 = mk_ip4(v4, "192.0.2.1", "198.51.100.2", 17, 7, 185, "abcdefgh", 8);
     h.caplen = h.len = (bpf_u_int32)mk_eth(f, t1, 1, 0x0800, v4, n4);
+    CHECK(pcap_offline_filter(&prog, &h, f) != 0);
+    /* tunnels: GRE and IP in IP (behind a tag too), MPLS, PPPoE */
+    n4 = mk_ip4(v4, "198.18.0.1", "198.18.0.2", 47, 7, 0, "\0\0\x08\0abcd", 8);
+    h.caplen = h.len = (bpf_u_int32)mk_eth(f, NULL, 0, 0x0800, v4, n4);
+    CHECK(pcap_offline_filter(&prog, &h, f) != 0);
+    h.caplen = h.len = (bpf_u_int32)mk_eth(f, t1, 1, 0x0800, v4, n4);
+    CHECK(pcap_offline_filter(&prog, &h, f) != 0);
+    n4 = mk_ip4(v4, "198.18.0.1", "198.18.0.2", 4, 7, 0, "abcdefgh", 8);
+    h.caplen = h.len = (bpf_u_int32)mk_eth(f, NULL, 0, 0x0800, v4, n4);
+    CHECK(pcap_offline_filter(&prog, &h, f) != 0);
+    h.caplen = h.len = (bpf_u_int32)mk_eth(f, NULL, 0, 0x8847, "\0\x01\x01\x40" "abcd", 8);
+    CHECK(pcap_offline_filter(&prog, &h, f) != 0);
+    h.caplen = h.len = (bpf_u_int32)mk_eth(f, NULL, 0, 0x8864, "\x11\0\0\x01\0\x02\0\x21", 8);
     CHECK(pcap_offline_filter(&prog, &h, f) != 0);
     /* ICMP is not passed */
     n4 = mk_ip4(v4, "192.0.2.1", "198.51.100.2", 1, 7, 0, "abcdefgh", 8);
@@ -2299,6 +2440,7 @@ int main(void) {
     test_defrag_many_ext();
     test_hash_seeded_differential();
     test_link_types();
+    test_tunnels();
     test_truncated();
     test_ipv6_ext();
     test_fragments();

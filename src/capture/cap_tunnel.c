@@ -1,0 +1,147 @@
+/*
+ * cap_tunnel.c -- encapsulations SIP arrives in on operators' links and
+ * mirror ports: MPLS label stacks (with or without an Ethernet pseudowire),
+ * PPPoE sessions, GRE (IP, Ethernet, MPLS, ERSPAN types I-III inside),
+ * IP-in-IP, VXLAN and Geneve (cloud traffic mirroring).
+ *
+ * Owns: reading one encapsulation header and saying what follows it and
+ * where, as an EtherType (CAP_ETH_FRAME for a whole Ethernet frame).
+ * Stateless and shared by the decoder (cap_decode.c) and the sharding peek
+ * (cap_shard.c), so both see the same inner packet.
+ * Must not touch: decoder state, counters, IP or transport headers.
+ *
+ * Every function checks the header against the n bytes it is given and
+ * returns 0 (not this encapsulation, or cut short) rather than read past.
+ */
+#include "cap.h"
+
+#define MAX_MPLS_LABELS 16 /* deeper stacks than any real network: refused */
+
+static inline uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+
+/* What the first nibble of a packet says it is, or 0. */
+static uint16_t ip_by_version(const uint8_t *p, uint32_t n) {
+    if (n < 1) return 0;
+    if ((p[0] >> 4) == 4) return CAP_ETH_IPV4;
+    if ((p[0] >> 4) == 6) return CAP_ETH_IPV6;
+    return 0;
+}
+
+/* Whether an Ethernet frame of n bytes at p carries a type the decoder
+ * reads (IP, a VLAN tag, MPLS): how a frame inside a pseudowire or VXLAN is
+ * told from other bytes. */
+static bool ethernet_plausible(const uint8_t *p, uint32_t n) {
+    if (n < 14) return false;
+    uint16_t t = be16(p + 12);
+    return t == CAP_ETH_IPV4 || t == CAP_ETH_IPV6 || t == 0x8100 || t == 0x88a8 || t == 0x9100 || t == 0x8847;
+}
+
+/* MPLS (RFC 3032): 4-byte entries up to the bottom-of-stack bit. Then IP
+ * (by its version nibble) or an Ethernet pseudowire (RFC 4448), with or
+ * without its control word (a first nibble of 0, RFC 4385): whichever
+ * reading shows an EtherType the decoder knows, the control word first. */
+static uint16_t mpls_inner(const uint8_t *p, uint32_t n, uint32_t *off) {
+    uint32_t o = 0;
+    for (int i = 0; i < MAX_MPLS_LABELS; i++) {
+        if (o + 4 > n) return 0;
+        bool bottom = (p[o + 2] & 1) != 0;
+        o += 4;
+        if (!bottom) continue;
+        uint16_t t = ip_by_version(p + o, n - o);
+        if (t) {
+            *off = o;
+            return t;
+        }
+        if (o + 4 <= n && (p[o] >> 4) == 0 && ethernet_plausible(p + o + 4, n - o - 4)) {
+            *off = o + 4;
+            return CAP_ETH_FRAME;
+        }
+        if (ethernet_plausible(p + o, n - o)) {
+            *off = o;
+            return CAP_ETH_FRAME;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+/* PPPoE session stage (RFC 2516): version/type 0x11, code 0, then PPP's
+ * protocol field: IPv4 0x0021, IPv6 0x0057. */
+static uint16_t pppoe_inner(const uint8_t *p, uint32_t n, uint32_t *off) {
+    if (n < 8 || p[0] != 0x11 || p[1] != 0) return 0;
+    *off = 8;
+    uint16_t ppp = be16(p + 6);
+    if (ppp == 0x0021) return CAP_ETH_IPV4;
+    if (ppp == 0x0057) return CAP_ETH_IPV6;
+    return 0;
+}
+
+uint16_t cap_tunnel_ethertype(uint16_t type, const uint8_t *p, uint32_t n, uint32_t *off) {
+    switch (type) {
+    case 0x8847: case 0x8848: return mpls_inner(p, n, off);
+    case 0x8864: return pppoe_inner(p, n, off);
+    default: return 0;
+    }
+}
+
+/* GRE (RFC 2784/2890), version 0: optional checksum, key and sequence
+ * words, then the payload's EtherType. ERSPAN type II (0x88be, with a
+ * sequence number) has an 8-byte header before the mirrored frame, type I
+ * (0x88be without one) none; type III (0x22eb) 12 bytes, 20 with its
+ * platform subheader (O bit). */
+static uint16_t gre_inner(const uint8_t *p, uint32_t n, uint32_t *off) {
+    if (n < 4) return 0;
+    uint16_t flags = be16(p), type = be16(p + 2);
+    if ((flags & 7) != 0 || (flags & 0x4000)) return 0; /* version 1 (PPTP), routing: not here */
+    uint32_t o = 4 + ((flags & 0x8000) ? 4 : 0) + ((flags & 0x2000) ? 4 : 0) + ((flags & 0x1000) ? 4 : 0);
+    if (o > n) return 0;
+    switch (type) {
+    case CAP_ETH_IPV4:
+    case CAP_ETH_IPV6:
+    case CAP_ETH_FRAME:
+    case 0x8847:
+        *off = o;
+        return type;
+    case 0x88be:
+        *off = o + ((flags & 0x1000) ? 8 : 0);
+        return *off <= n ? CAP_ETH_FRAME : 0;
+    case 0x22eb:
+        if (o + 12 > n) return 0;
+        *off = o + 12 + ((p[o + 11] & 1) ? 8 : 0);
+        return *off <= n ? CAP_ETH_FRAME : 0;
+    default:
+        return 0;
+    }
+}
+
+uint16_t cap_tunnel_ipproto(uint8_t proto, const uint8_t *p, uint32_t n, uint32_t *off) {
+    switch (proto) {
+    case 4: *off = 0; return CAP_ETH_IPV4;  /* IP in IP (RFC 2003) */
+    case 41: *off = 0; return CAP_ETH_IPV6; /* IPv6 in IP (RFC 4213, 2473) */
+    case 47: return gre_inner(p, n, off);
+    default: return 0;
+    }
+}
+
+/* VXLAN (RFC 7348) on 4789: the I flag (reserved bits are ignored on
+ * receipt), then an Ethernet frame with a type the decoder reads -- so a
+ * SIP request sent to that port ("OPTIONS" has the I bit) is still SIP.
+ * Geneve (RFC 8926) on 6081: version 0 (SIP text starts with a capital,
+ * version 1), options of 4 x its length field, then the protocol type's
+ * payload. */
+uint16_t cap_tunnel_udp(uint16_t dport, const uint8_t *p, uint32_t n, uint32_t *off) {
+    if (dport == CAP_PORT_VXLAN) {
+        if (n < 8 || !(p[0] & 0x08) || !ethernet_plausible(p + 8, n - 8)) return 0;
+        *off = 8;
+        return CAP_ETH_FRAME;
+    }
+    if (dport == CAP_PORT_GENEVE) {
+        if (n < 8 || (p[0] >> 6) != 0) return 0;
+        uint32_t o = 8 + (uint32_t)(p[0] & 0x3f) * 4;
+        uint16_t type = be16(p + 2);
+        if (o > n || (type != CAP_ETH_FRAME && type != CAP_ETH_IPV4 && type != CAP_ETH_IPV6)) return 0;
+        *off = o;
+        return type;
+    }
+    return 0;
+}

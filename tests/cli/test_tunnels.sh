@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# test_tunnels.sh -- SIP inside the encapsulations of operators' links and
+# mirror ports (tests/data/capture/tunnels.pcap, made by make_tunnels.py):
+# MPLS (IP, Ethernet pseudowire with and without control word), PPPoE (IPv4,
+# IPv6), GRE (IP, Ethernet with a VLAN tag, ERSPAN II and III), IP in IP,
+# IPv6 in IP, VXLAN, Geneve, VXLAN holding GRE, SIP over TCP in GRE, a
+# datagram fragmented inside GRE. Each message is an OPTIONS with Call-ID
+# tunnel-N from its own inner address and a scanner's User-Agent, so each
+# one decoded is a SIP-SCAN-001 incident naming its inner source.
+#
+# The messages fs38 finds are checked against tshark's (tshark -Y sip) on the
+# same file; where they differ, the difference is the point:
+#   - tunnel-15 sits five IP-in-IP layers deep: tshark reads it, fs38 opens
+#     at most CAP_MAX_ENCAP (4) and counts the frame as bad_ip;
+#   - tunnel-2 and tunnel-19 ride an MPLS Ethernet pseudowire (with and
+#     without control word): tshark's heuristic reads neither, fs38 both;
+#   - tunnel-20 is plain SIP sent to VXLAN's port: tshark takes it for VXLAN,
+#     fs38 checks for an Ethernet frame behind the header and finds SIP.
+#   - tunnel-18 is in PPTP's GRE (version 1): neither reads it.
+#
+# Usage: FS38=build/asan/fs38 tests/cli/test_tunnels.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT" || exit 2
+
+PCAP=tests/data/capture/tunnels.pcap
+TMPD=$(mktemp -d)
+trap 'rm -rf "$TMPD"' EXIT
+
+ids() { sort -V | tr '\n' ' ' | sed 's/ $//'; }
+scan_ids() { jq -r 'select(.rule.id == "SIP-SCAN-001") | .evidence.sample.call_id' "$1" | ids; }
+scan_sources() { jq -r 'select(.rule.id == "SIP-SCAN-001") | .observables[] | select(.role == "source") | .value' "$1" | ids; }
+
+expect_exit 0 "inspect tunnels.pcap" "$FS38" inspect --json --stats-json "$TMPD/w1.json" "$PCAP"
+cp "$TMPD/out" "$TMPD/w1.ndjson"
+want="tunnel-1 tunnel-2 tunnel-3 tunnel-4 tunnel-5 tunnel-6 tunnel-7 tunnel-8 tunnel-9 tunnel-10 tunnel-11 tunnel-12 tunnel-13 tunnel-14 tunnel-16 tunnel-17 tunnel-19 tunnel-20"
+ok "every encapsulated message found, none too deep" is "$(scan_ids "$TMPD/w1.ndjson")" "$want"
+src_want="10.1.0.1 10.1.0.2 10.1.0.3 10.1.0.5 10.1.0.6 10.1.0.7 10.1.0.8 10.1.0.9 10.1.0.11 10.1.0.12 10.1.0.13 \
+10.1.0.14 10.1.0.16 10.1.0.17 10.1.0.19 10.1.0.20 2001:db8:4::1 2001:db8:4::/64 2001:db8:10::1 2001:db8:10::/64"
+ok "incidents name the inner sources" is "$(scan_sources "$TMPD/w1.ndjson")" "$src_want"
+ok "no incident names a tunnel endpoint" bash -c "! grep -q '198\\.18\\.' '$TMPD/w1.ndjson'"
+stat() { jq -r ".capture.$2" "$1"; }
+ok "tunneled frames counted (21 of 23)" is "$(stat "$TMPD/w1.json" tunneled)" 21
+ok "the frame 5 tunnels deep is bad_ip" is "$(stat "$TMPD/w1.json" bad_ip)" 1
+ok "the datagram fragmented inside GRE reassembled" is "$(stat "$TMPD/w1.json" ip_reassembled)" 1
+ok "the human summary counts tunneled frames" bash -c "'$FS38' inspect '$PCAP' 2>&1 | grep -q 'tunneled frames 21'"
+
+# tshark on the same file, every SIP message it dissects
+tshark -r "$PCAP" -Y sip -T fields -e sip.Call-ID 2>/dev/null | ids >"$TMPD/tshark"
+ok "tshark reads the file" test -s "$TMPD/tshark"
+both=$(comm -12 <(tr ' ' '\n' <"$TMPD/tshark" | sort) <(tr ' ' '\n' <<<"$want" | sort) | ids)
+only_tshark=$(comm -23 <(tr ' ' '\n' <"$TMPD/tshark" | sort) <(tr ' ' '\n' <<<"$want" | sort) | ids)
+only_fs38=$(comm -13 <(tr ' ' '\n' <"$TMPD/tshark" | sort) <(tr ' ' '\n' <<<"$want" | sort) | ids)
+ok "fs38 and tshark agree on 15 messages" is "$(wc -w <<<"$both")" 15
+ok "only tshark: the one 5 layers deep" is "$only_tshark" "tunnel-15"
+ok "only fs38: the pseudowires and SIP on VXLAN's port" is "$only_fs38" "tunnel-2 tunnel-19 tunnel-20"
+
+# two workers: the reader's peek opens the same tunnels, so each inner
+# client is sharded (and reassembled) as the decoder sees it
+expect_exit 0 "inspect --workers 2" "$FS38" inspect --workers 2 --json --stats-json "$TMPD/w2.json" "$PCAP"
+ok "--workers 2: the same messages" is "$(scan_ids "$TMPD/out")" "$want"
+ok "--workers 2: the same tunneled count" is "$(stat "$TMPD/w2.json" tunneled)" 21
+ok "--workers 2: the same bad_ip" is "$(stat "$TMPD/w2.json" bad_ip)" 1
+
+finish test_tunnels

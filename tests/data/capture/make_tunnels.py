@@ -1,0 +1,87 @@
+# Generates tests/data/capture/tunnels.pcap (kept in the repo; regenerate with
+# this script): one SIP OPTIONS per encapsulation fs38 opens, each from its own
+# inner source address with its own Call-ID (tunnel-<n>), a User-Agent that
+# SIP-SCAN-001 names, so every message that is decoded shows as an incident of
+# its inner source. tests/cli/test_tunnels.sh checks them against tshark.
+import socket, struct
+
+def ip4(src, dst, proto, payload, ident=1, frag=0):
+    return struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(payload), ident, frag, 64, proto, 0,
+                       socket.inet_aton(src), socket.inet_aton(dst)) + payload
+def ip6(src, dst, nh, payload):
+    return struct.pack('!IHBB16s16s', 0x60000000, len(payload), nh, 64, socket.inet_pton(socket.AF_INET6, src),
+                       socket.inet_pton(socket.AF_INET6, dst)) + payload
+def udp(sp, dp, data): return struct.pack('!HHHH', sp, dp, 8 + len(data), 0) + data
+def tcp(sp, dp, seq, flags, data): return struct.pack('!HHIIBBHHH', sp, dp, seq, 0, 5 << 4, flags, 65535, 0, 0) + data
+def eth(l3, t=0x0800, tags=()):
+    b = b'\x02\0\0\0\0\x01\x02\0\0\0\0\x02'
+    for tg in tags: b += struct.pack('!HH', tg, 100)
+    return b + struct.pack('!H', t) + l3
+
+def options(n, src, body=b''):
+    return (b'OPTIONS sip:100@192.0.2.200 SIP/2.0\r\n'
+            b'Via: SIP/2.0/UDP ' + src.encode() + b':5060;branch=z9hG4bK-t' + str(n).encode() + b'\r\n'
+            b'Max-Forwards: 70\r\nFrom: <sip:100@192.0.2.200>;tag=t' + str(n).encode() + b'\r\n'
+            b'To: <sip:100@192.0.2.200>\r\nCall-ID: tunnel-' + str(n).encode() + b'\r\nCSeq: 1 OPTIONS\r\n'
+            b'User-Agent: friendly-scanner\r\nContent-Length: ' + str(len(body)).encode() + b'\r\n\r\n' + body)
+
+SRV, SRV6 = '192.0.2.200', '2001:db8:ff::200'
+O1, O2 = '198.18.0.1', '198.18.0.2'  # tunnel endpoints
+def sip4(n, src): return ip4(src, SRV, 17, udp(5060, 5060, options(n, src)))
+def sip6(n, src): return ip6(src, SRV6, 17, udp(5060, 5060, options(n, src)))
+def mpls(labels, payload):
+    return b''.join(struct.pack('!I', (l << 12) | (i == len(labels) - 1) << 8 | 64) for i, l in enumerate(labels)) + payload
+def pppoe(ppp_proto, payload): return struct.pack('!BBHHH', 0x11, 0, 0x1234, 2 + len(payload), ppp_proto) + payload
+def gre(proto, payload, key=None, seq=None):
+    flags = (0x2000 if key is not None else 0) | (0x1000 if seq is not None else 0)
+    b = struct.pack('!HH', flags, proto)
+    if key is not None: b += struct.pack('!I', key)
+    if seq is not None: b += struct.pack('!I', seq)
+    return b + payload
+def erspan2(frame): return struct.pack('!II', 0x10000000 | 7, 0) + frame  # ver 1, session 7
+def erspan3(frame):  # ver 2, timestamp, O bit set: an 8-byte platform subheader follows
+    return struct.pack('!III', 0x20000000 | 9, 12345, 1) + b'\0' * 8 + frame
+def vxlan(frame): return struct.pack('!BBBBI', 0x08, 0, 0, 0, 4242 << 8) + frame
+def geneve(frame):  # 8 bytes of options (length field 2)
+    return struct.pack('!BBHI', 2, 0, 0x6558, 77 << 8) + struct.pack('!HBB', 0x0102, 0x80, 1) + b'\0' * 4 + frame
+
+frames = [
+    eth(mpls([100, 200], sip4(1, '10.1.0.1')), 0x8847),
+    eth(mpls([300], b'\0\0\0\0' + eth(sip4(2, '10.1.0.2'))), 0x8847),          # Ethernet pseudowire, control word
+    eth(mpls([301], eth(sip4(19, '10.1.0.19'))), 0x8847),                     # ... and without one
+    eth(pppoe(0x0021, sip4(3, '10.1.0.3')), 0x8864),
+    eth(pppoe(0x0057, sip6(4, '2001:db8:4::1')), 0x8864),
+    eth(ip4(O1, O2, 47, gre(0x0800, sip4(5, '10.1.0.5'), key=5))),
+    eth(ip4(O1, O2, 47, gre(0x6558, eth(sip4(6, '10.1.0.6'), tags=(0x8100,))))),
+    eth(ip4(O1, O2, 47, gre(0x88be, erspan2(eth(sip4(7, '10.1.0.7'))), seq=1))),
+    eth(ip4(O1, O2, 47, gre(0x22eb, erspan3(eth(sip4(8, '10.1.0.8')))))),
+    eth(ip4(O1, O2, 4, sip4(9, '10.1.0.9'))),
+    eth(ip4(O1, O2, 41, sip6(10, '2001:db8:10::1'))),
+    eth(ip4(O1, O2, 17, udp(40000, 4789, vxlan(eth(sip4(11, '10.1.0.11')))))),
+    eth(ip6('2001:db8:ee::1', '2001:db8:ee::2', 17, udp(40000, 6081, geneve(eth(sip4(12, '10.1.0.12'))))), 0x86dd),
+    # two deep: VXLAN, then GRE inside it
+    eth(ip4(O1, O2, 17, udp(40000, 4789, vxlan(eth(ip4('198.18.1.1', '198.18.1.2', 47,
+                                                        gre(0x0800, sip4(13, '10.1.0.13')))))))),
+]
+# SIP over TCP inside GRE: handshake, then the message in two segments
+t14 = options(14, '10.1.0.14').replace(b'SIP/2.0/UDP', b'SIP/2.0/TCP')
+def gre_tcp(seq, flags, data): return eth(ip4(O1, O2, 47, gre(0x0800, ip4('10.1.0.14', SRV, 6, tcp(41000, 5060, seq, flags, data)))))
+frames += [gre_tcp(1000, 0x02, b''), gre_tcp(1001, 0x18, t14[:50]), gre_tcp(1001 + 50, 0x18, t14[50:])]
+# a datagram fragmented inside the tunnel (inner IP fragments): reassembled
+u16 = udp(5060, 5060, options(16, '10.1.0.16', b'x' * 1200 + b'\r\n'))
+for off, part, more in ((0, u16[:800], 0x2000), (100, u16[800:], 0)):
+    frames.append(eth(ip4(O1, O2, 47, gre(0x0800, ip4('10.1.0.16', SRV, 17, part, 160, more | off)))))
+# five IP-in-IP layers: one more than the decoder opens (CAP_MAX_ENCAP 4), refused
+deep = sip4(15, '10.1.0.15')
+for _ in range(5): deep = ip4(O1, O2, 4, deep)
+frames.append(eth(deep))
+# VXLAN with a reserved flag set (ignored on receipt, RFC 7348)
+frames.append(eth(ip4(O1, O2, 17, udp(40000, 4789, b'\x09\0\0\0\0\0\0\0' + eth(sip4(17, '10.1.0.17'))))))
+# not tunnels: SIP itself sent to VXLAN's port (found by the start-line heuristic), GRE version 1 (PPTP)
+frames.append(eth(ip4('10.1.0.20', SRV, 17, udp(5060, 4789, options(20, '10.1.0.20')))))
+frames.append(eth(ip4(O1, O2, 47, struct.pack('!HH', 0x3001, 0x880b) + b'\0' * 8 + sip4(18, '10.1.0.18'))))
+
+out = struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1)
+for i, f in enumerate(frames):
+    out += struct.pack('<IIII', 1700000000 + i, 0, len(f), len(f)) + f
+open('tunnels.pcap', 'wb').write(out)
