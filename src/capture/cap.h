@@ -104,6 +104,12 @@ void cap_decoder_set_seed(cap_decoder *d, uint64_t seed);
 #define CAP_ETH_FRAME 0x6558 /* a whole Ethernet frame (GRE's Transparent Ethernet Bridging) */
 #define CAP_PORT_VXLAN 4789
 #define CAP_PORT_GENEVE 6081
+#define CAP_PORT_GTPU 2152
+/* A UDP destination port an encapsulation is read on (unless it is one of
+ * the SIP ports). */
+static inline bool cap_tunnel_port(uint16_t port) {
+    return port == CAP_PORT_VXLAN || port == CAP_PORT_GENEVE || port == CAP_PORT_GTPU;
+}
 /* Tunnels inside tunnels the decoder (and the sharding peek) open; one
  * more is counted as bad_ip. */
 #define CAP_MAX_ENCAP 4
@@ -112,7 +118,7 @@ void cap_decoder_set_seed(cap_decoder *d, uint64_t seed);
  * bytes in; 0 when p is not that encapsulation or is cut short.
  * By EtherType: MPLS (0x8847/0x8848), PPPoE session (0x8864). By IP
  * protocol: IP in IP (4, 41), GRE (47; ERSPAN I-III inside). By UDP
- * destination port: VXLAN, Geneve. */
+ * destination port: VXLAN, Geneve, GTP-U. */
 uint16_t cap_tunnel_ethertype(uint16_t type, const uint8_t *p, uint32_t n, uint32_t *off);
 uint16_t cap_tunnel_ipproto(uint8_t proto, const uint8_t *p, uint32_t n, uint32_t *off);
 uint16_t cap_tunnel_udp(uint16_t dport, const uint8_t *p, uint32_t n, uint32_t *off);

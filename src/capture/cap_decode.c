@@ -4,7 +4,7 @@
  * Owns: the decoder object (config, counters, the fragment and TCP tables),
  * link-layer decoding (Ethernet with 802.1Q/QinQ tags, Linux SLL/SLL2, raw
  * IP, BSD loopback), opening encapsulations (MPLS, PPPoE, GRE/ERSPAN, IP in
- * IP, VXLAN, Geneve: cap_tunnel.c reads their headers) at most
+ * IP, VXLAN, Geneve, GTP-U: cap_tunnel.c reads their headers) at most
  * CAP_MAX_ENCAP deep, IPv4 and IPv6 headers with extension headers, handing
  * fragments to cap_frag.c and TCP segments to cap_tcp.c, UDP demultiplexing
  * (SIP ports, HEP ports, the start-line heuristic), HEP payload emission and
@@ -343,7 +343,7 @@ static void decode_udp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint3
         hep_datagram(d, pl, plen, d->ts_us, d->frame_no, &e); /* HEP v1/v2 are refused, named */
         return;
     }
-    if (__builtin_expect(dst.port == CAP_PORT_VXLAN || dst.port == CAP_PORT_GENEVE, 0) &&
+    if (__builtin_expect(cap_tunnel_port(dst.port), 0) &&
         !port_in(d->sip_port, dst.port) && decode_udp_tunnel(d, dst.port, pl, plen))
         return;
     if (cap_sip_keepalive(pl, plen)) return;

@@ -146,8 +146,8 @@ static bool peek_ip(const uint8_t *ip, uint32_t len, l4_peek *k) {
     return true;
 }
 
-/* The encapsulation k's transport opens (IP in IP, GRE, VXLAN, Geneve on
- * a port that is not a SIP port), as the decoder reads it: the inner IP
+/* The encapsulation k's transport opens (IP in IP, GRE; VXLAN, Geneve,
+ * GTP-U on a port that is not a SIP port), as the decoder reads it: the inner IP
  * packet, or NULL. */
 static const uint8_t *tunnel_inner_ip(const cap_config *c, const l4_peek *k, int *depth, uint32_t *rest) {
     if (k->fragment || !k->l4 || *depth >= CAP_MAX_ENCAP) return NULL;
@@ -158,7 +158,7 @@ static const uint8_t *tunnel_inner_ip(const cap_config *c, const l4_peek *k, int
     if (k->proto == 17) {
         if (n < 8) return NULL;
         uint16_t dport = be16(p + 2);
-        if ((dport != CAP_PORT_VXLAN && dport != CAP_PORT_GENEVE) || is_sip_port(c, dport)) return NULL;
+        if (!cap_tunnel_port(dport) || is_sip_port(c, dport)) return NULL;
         p += 8;
         n -= 8;
         type = cap_tunnel_udp(dport, p, n, &off);

@@ -2,7 +2,8 @@
  * cap_tunnel.c -- encapsulations SIP arrives in on operators' links and
  * mirror ports: MPLS label stacks (with or without an Ethernet pseudowire),
  * PPPoE sessions, GRE (IP, Ethernet, MPLS, ERSPAN types I-III inside),
- * IP-in-IP, VXLAN and Geneve (cloud traffic mirroring).
+ * IP-in-IP, VXLAN and Geneve (cloud traffic mirroring), GTP-U (VoLTE and
+ * VoNR on S1-U, S5/S8 -- home-routed roaming -- and N3/N9).
  *
  * Owns: reading one encapsulation header and saying what follows it and
  * where, as an EtherType (CAP_ETH_FRAME for a whole Ethernet frame).
@@ -16,6 +17,7 @@
 #include "cap.h"
 
 #define MAX_MPLS_LABELS 16 /* deeper stacks than any real network: refused */
+#define MAX_GTP_EXT 16     /* GTP-U extension headers walked through */
 
 static inline uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 
@@ -123,6 +125,31 @@ uint16_t cap_tunnel_ipproto(uint8_t proto, const uint8_t *p, uint32_t n, uint32_
     }
 }
 
+/* GTP-U (3GPP TS 29.281) version 1, a G-PDU (type 255): 8 bytes, 12 when
+ * any of E, S, PN is set, then the chain of extension headers (length in
+ * 4-byte units, next type in the last byte; 5G's PDU session container is
+ * one), then the user's IP packet. Its length field bounds the packet. SIP
+ * text cannot look like it (the first byte would be '0'-'7'). */
+static uint16_t gtpu_inner(const uint8_t *p, uint32_t n, uint32_t *off) {
+    if (n < 8 || (p[0] >> 5) != 1 || !(p[0] & 0x10) || p[1] != 0xff) return 0;
+    uint32_t end = 8u + be16(p + 2), o = 8;
+    if (end > n) return 0;
+    if (p[0] & 0x07) {
+        if (end < 12) return 0;
+        uint8_t next = p[11];
+        o = 12;
+        for (int i = 0; next && i < MAX_GTP_EXT; i++) {
+            if (o >= end || p[o] == 0 || o + (uint32_t)p[o] * 4 > end) return 0;
+            o += (uint32_t)p[o] * 4;
+            next = p[o - 1];
+        }
+        if (next) return 0;
+    }
+    uint16_t t = ip_by_version(p + o, end - o);
+    if (t) *off = o;
+    return t;
+}
+
 /* VXLAN (RFC 7348) on 4789: the I flag (reserved bits are ignored on
  * receipt), then an Ethernet frame with a type the decoder reads -- so a
  * SIP request sent to that port ("OPTIONS" has the I bit) is still SIP.
@@ -135,6 +162,7 @@ uint16_t cap_tunnel_udp(uint16_t dport, const uint8_t *p, uint32_t n, uint32_t *
         *off = 8;
         return CAP_ETH_FRAME;
     }
+    if (dport == CAP_PORT_GTPU) return gtpu_inner(p, n, off);
     if (dport == CAP_PORT_GENEVE) {
         if (n < 8 || (p[0] >> 6) != 0) return 0;
         uint32_t o = 8 + (uint32_t)(p[0] & 0x3f) * 4;

@@ -278,6 +278,34 @@ static void test_tunnels(void) {
     CHECK_EQ_INT(decode_one(d, &s, g_frame, f2), 0);
     CHECK_EQ_INT(cap_decoder_stats(d)->bad_ip, bad + 1);
 
+    /* GTP-U: 16 extension headers walked, 17 refused, one of length 0 (a
+     * loop) refused; its length field bounds the packet */
+    for (int exts = 0; exts <= 18; exts++) {
+        size_t ipn = ip4_opt("10.9.0.6"), o = 12;
+        uint8_t *g = g_in;
+        g[0] = exts ? 0x34 : 0x30; /* version 1, PT, E */
+        g[1] = 0xff;
+        memset(g + 4, 0, 8);
+        g[11] = exts ? 0x85 : 0;
+        for (int i = 0; i < exts && i < 17; i++, o += 4) {
+            g[o] = exts == 18 ? 0 : 1; /* 18: a zero length */
+            g[o + 1] = g[o + 2] = 0;
+            g[o + 3] = i + 1 < exts ? 0x85 : 0;
+        }
+        if (!exts) o = 8;
+        memcpy(g + o, g_l3, ipn);
+        put16(g + 2, (uint16_t)(o + ipn - 8));
+        n = mk_udp(g_l4, 2152, CAP_PORT_GTPU, g, o + ipn);
+        n = mk_ip4(g_l3, "198.18.2.1", "198.18.2.2", 17, 1, 0, g_l4, n);
+        n = mk_eth(g_frame, NULL, 0, 0x0800, g_l3, n);
+        int want = exts <= 16 ? 1 : 0;
+        CHECK_MSG(decode_one(d, &s, g_frame, n) == want, "GTP-U with %d extension headers", exts);
+        if (exts == 0) { /* a length field past the datagram: refused */
+            put16(g_frame + 14 + 20 + 8 + 2, 0xffff);
+            CHECK_EQ_INT(decode_one(d, &s, g_frame, n), 0);
+        }
+    }
+
     /* MPLS: 16 labels read, 17 refused; EtherType 0x6558 on the wire is not
      * a frame in a frame */
     for (int labels = 16; labels <= 17; labels++) {

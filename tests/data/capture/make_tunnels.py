@@ -45,6 +45,12 @@ def vxlan(frame): return struct.pack('!BBBBI', 0x08, 0, 0, 0, 4242 << 8) + frame
 def geneve(frame):  # 8 bytes of options (length field 2)
     return struct.pack('!BBHI', 2, 0, 0x6558, 77 << 8) + struct.pack('!HBB', 0x0102, 0x80, 1) + b'\0' * 4 + frame
 
+def gtpu(ip, pdu_session=False):
+    if pdu_session:  # E flag: sequence, N-PDU, next type 0x85, one 4-byte extension (QFI 9)
+        body = struct.pack('!HBB', 0, 0, 0x85) + bytes([1, 0x10, 0x09, 0]) + ip
+        return struct.pack('!BBHI', 0x34, 0xff, len(body), 0x1000 + 22) + body
+    return struct.pack('!BBHI', 0x30, 0xff, len(ip), 0x1000 + 21) + ip
+
 frames = [
     eth(mpls([100, 200], sip4(1, '10.1.0.1')), 0x8847),
     eth(mpls([300], b'\0\0\0\0' + eth(sip4(2, '10.1.0.2'))), 0x8847),          # Ethernet pseudowire, control word
@@ -59,6 +65,10 @@ frames = [
     eth(ip4(O1, O2, 41, sip6(10, '2001:db8:10::1'))),
     eth(ip4(O1, O2, 17, udp(40000, 4789, vxlan(eth(sip4(11, '10.1.0.11')))))),
     eth(ip6('2001:db8:ee::1', '2001:db8:ee::2', 17, udp(40000, 6081, geneve(eth(sip4(12, '10.1.0.12'))))), 0x86dd),
+    # GTP-U (eNodeB to SGW on S1-U): a UE's IPv4; and (gNB to UPF on N3) with
+    # the PDU session container extension header, a UE's IPv6
+    eth(ip4('198.18.2.1', '198.18.2.2', 17, udp(2152, 2152, gtpu(sip4(21, '10.45.0.21'))))),
+    eth(ip4('198.18.2.1', '198.18.2.2', 17, udp(2152, 2152, gtpu(sip6(22, '2001:db8:45::22'), pdu_session=True)))),
     # two deep: VXLAN, then GRE inside it
     eth(ip4(O1, O2, 17, udp(40000, 4789, vxlan(eth(ip4('198.18.1.1', '198.18.1.2', 47,
                                                         gre(0x0800, sip4(13, '10.1.0.13')))))))),
