@@ -495,3 +495,6 @@ TUN = pcap_frames(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..',
 d('tunnels_all', L_ETH, TUN)
 for i, f in enumerate(TUN):
     d('tunnel_%02d' % i, L_ETH, [f])
+SCTP = pcap_frames(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'data', 'capture',
+                                'sctp.pcap'))
+d('sctp_all', L_ETH, SCTP)

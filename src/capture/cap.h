@@ -75,6 +75,7 @@ typedef struct cap_stats {
     uint64_t tunneled;                          /* frames opened out of an encapsulation (cap_tunnel.c) */
     uint64_t ip_fragments, ip_reassembled, frag_dropped;
     uint64_t udp, tcp_segments;
+    uint64_t sctp_packets, sctp_fragmented;     /* SCTP; its user messages split over chunks (not read) */
     uint64_t tcp_retransmits, tcp_out_of_order, tcp_gaps, tcp_resyncs;
     uint64_t tcp_flows_evicted, tcp_bytes_dropped;
     uint64_t tcp_gap_recovered;                 /* messages from a given-up gap's late bytes */

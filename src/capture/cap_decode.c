@@ -6,7 +6,8 @@
  * IP, BSD loopback), opening encapsulations (MPLS, PPPoE, GRE/ERSPAN, IP in
  * IP, VXLAN, Geneve, GTP-U: cap_tunnel.c reads their headers) at most
  * CAP_MAX_ENCAP deep, IPv4 and IPv6 headers with extension headers, handing
- * fragments to cap_frag.c and TCP segments to cap_tcp.c, UDP demultiplexing
+ * fragments to cap_frag.c and TCP segments to cap_tcp.c, SCTP DATA chunks,
+ * UDP demultiplexing
  * (SIP ports, HEP ports, the start-line heuristic), HEP payload emission and
  * the capture-time tick that expires stale state.
  * Must not touch: reading files or interfaces (cap_source.c), the HEP wire
@@ -43,6 +44,7 @@ enum {
 #define ETH_IPV4 CAP_ETH_IPV4
 #define ETH_IPV6 CAP_ETH_IPV6
 #define MAX_VLAN_TAGS 8      /* stacked tags we walk through */
+#define MAX_SCTP_CHUNKS 64   /* chunks of one SCTP packet we walk through */
 #define MAX_IP6_EXT CAP_MAX_IP6_EXT /* extension headers we walk through */
 #define TICK_US FS_USEC      /* capture time between two expiry passes */
 
@@ -374,10 +376,45 @@ static void decode_tcp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint3
     cap_tcp_segment(d->tcp, &s, sip_port);
 }
 
+/* SCTP (RFC 9260): SIP over SCTP sends each message as one user message
+ * (RFC 4168), so every DATA chunk holding a whole one (B and E flags) is a
+ * message candidate, on a SIP port or by the start-line heuristic, like a
+ * UDP datagram. Chunks are walked in order (bundling); a user message split
+ * over several chunks is counted (sctp_fragmented) and not read. */
+__attribute__((noinline)) static void decode_sctp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint32_t n) {
+    if (n < 12) {
+        d->st.truncated++;
+        return;
+    }
+    d->st.sctp_packets++;
+    fs_endpoint src = {ip->src, rd16(p)}, dst = {ip->dst, rd16(p + 2)};
+    bool sip_port = port_in(d->sip_port, dst.port) || port_in(d->sip_port, src.port);
+    uint32_t o = 12;
+    for (int i = 0; i < MAX_SCTP_CHUNKS && n - o >= 4; i++) {
+        uint8_t type = p[o], flags = p[o + 1];
+        uint32_t clen = rd16(p + o + 2);
+        if (clen < 4 || clen > n - o) {
+            d->st.bad_ip++;
+            return;
+        }
+        if (type == 0 && clen >= 16) { /* DATA: TSN, stream, sequence, PPID, then the data */
+            const uint8_t *data = p + o + 16;
+            uint32_t dlen = clen - 16;
+            if ((flags & 3) != 3) d->st.sctp_fragmented++;
+            else if (dlen && (sip_port || (d->cfg.heuristic && cap_sip_start_line(data, dlen) == 1)))
+                emit_payload(d, data, dlen, &src, &dst, CAP_T_SCTP, false, d->ts_us, d->frame_no);
+        }
+        uint32_t padded = (clen + 3) & ~3u;
+        if (padded >= n - o) return;
+        o += padded;
+    }
+}
+
 static void decode_transport(cap_decoder *d, const ip_ctx *ip, uint8_t proto, const uint8_t *p,
                              uint32_t n) {
     if (proto == IPPROTO_UDP_) decode_udp(d, ip, p, n);
     else if (proto == IPPROTO_TCP_) decode_tcp(d, ip, p, n);
+    else if (proto == IPPROTO_SCTP_) decode_sctp(d, ip, p, n);
     else decode_ipproto_tunnel(d, proto, p, n);
 }
 

@@ -238,7 +238,8 @@ static uint64_t addr_hash(const cap_config *c, const uint8_t *ip, uint32_t alen)
 
 static uint64_t shard_key(const cap_config *c, const l4_peek *k) {
     uint64_t hs = addr_hash(c, k->src, k->alen), hd = addr_hash(c, k->dst, k->alen);
-    if (k->fragment || (k->proto != 17 && k->proto != 6) || !k->l4 || k->l4len < 4) return hs ^ hd;
+    if (k->fragment || (k->proto != 17 && k->proto != 6 && k->proto != 132) || !k->l4 || k->l4len < 4)
+        return hs ^ hd;
     bool udp_payload = k->proto == 17 && k->l4len >= 16;
     return client_key(c, hs, hd, be16(k->l4), be16(k->l4 + 2), udp_payload ? k->l4 + 8 : NULL,
                       udp_payload ? k->l4len - 8 : 0);

@@ -96,9 +96,9 @@ static const char usage_text[] =
     "Input (one kind per run):\n"
     "  FILE...                pcap or pcapng files, '-' for stdin (Ethernet, VLAN,\n"
     "                         Linux SLL/SLL2, raw IP, loopback, several in one pcapng\n"
-    "                         file too; UDP, TCP, HEP v3; inside MPLS, PPPoE, GRE,\n"
-    "                         ERSPAN, IP in IP, VXLAN, Geneve, GTP-U), gzip-compressed\n"
-    "                         or not\n"
+    "                         file too; UDP, TCP, SCTP, HEP v3; inside MPLS, PPPoE,\n"
+    "                         GRE, ERSPAN, IP in IP, VXLAN, Geneve, GTP-U), gzip-\n"
+    "                         compressed or not\n"
     "  -i, --interface IFACE  capture live from IFACE (needs root or CAP_NET_RAW)\n"
     "      --bpf EXPR         only frames matching this filter (tcpdump syntax, at\n"
     "                         most 4096 characters), for files and -i (-i default:\n"
@@ -869,7 +869,7 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
     json_t *cap = json_object();
 #define CAPF(f) json_object_set_new(cap, #f, json_integer((json_int_t)c->f))
     CAPF(frames); CAPF(tunneled); CAPF(not_ip); CAPF(bad_ip); CAPF(truncated); CAPF(ip_fragments);
-    CAPF(ip_reassembled); CAPF(frag_dropped); CAPF(udp); CAPF(tcp_segments); CAPF(tcp_retransmits);
+    CAPF(ip_reassembled); CAPF(frag_dropped); CAPF(udp); CAPF(tcp_segments); CAPF(sctp_packets); CAPF(sctp_fragmented); CAPF(tcp_retransmits);
     CAPF(tcp_out_of_order); CAPF(tcp_gaps); CAPF(tcp_resyncs); CAPF(tcp_gap_recovered);
     CAPF(tcp_flows_evicted);
     CAPF(tcp_bytes_dropped); CAPF(hep_packets); CAPF(hep_bad); CAPF(hep_ignored); CAPF(hep_time_untrusted); CAPF(sip_payloads);

@@ -306,6 +306,48 @@ static void test_tunnels(void) {
         }
     }
 
+    /* SCTP: a chunk shorter than its header is bad_ip (no endless walk); an
+     * empty DATA chunk on a SIP port is not a message; 64 chunks are walked,
+     * a DATA chunk after them is not read */
+    {
+        static uint8_t sc[2000];
+        memset(sc, 0, sizeof sc);
+        put16(sc, 5060);
+        put16(sc + 2, 5060);
+        size_t sn = 12;
+        put16(sc + sn + 2, 2); /* length 2 < 4 */
+        sn += 4;
+        n = mk_ip4(g_l3, "10.9.0.7", "192.0.2.9", 132, 1, 0, sc, sn);
+        n = mk_eth(g_frame, NULL, 0, 0x0800, g_l3, n);
+        uint64_t bad_before = cap_decoder_stats(d)->bad_ip;
+        CHECK_EQ_INT(decode_one(d, &s, g_frame, n), 0);
+        CHECK_EQ_INT(cap_decoder_stats(d)->bad_ip, bad_before + 1);
+        sn = 12;
+        sc[sn + 1] = 3; /* DATA, B and E, no data */
+        put16(sc + sn + 2, 16);
+        sn += 16;
+        n = mk_ip4(g_l3, "10.9.0.7", "192.0.2.9", 132, 1, 0, sc, sn);
+        n = mk_eth(g_frame, NULL, 0, 0x0800, g_l3, n);
+        CHECK_EQ_INT(decode_one(d, &s, g_frame, n), 0);
+        for (int chunks = 63; chunks <= 64; chunks++) {
+            sn = 12;
+            for (int i = 0; i < chunks; i++, sn += 4) { /* 4-byte chunks of an unknown type */
+                sc[sn] = 0x3f;
+                sc[sn + 1] = 0;
+                put16(sc + sn + 2, 4);
+            }
+            sc[sn] = 0;
+            sc[sn + 1] = 3;
+            put16(sc + sn + 2, (uint16_t)(16 + strlen(OPT)));
+            memset(sc + sn + 4, 0, 12);
+            memcpy(sc + sn + 16, OPT, strlen(OPT));
+            sn += 16 + strlen(OPT);
+            n = mk_ip4(g_l3, "10.9.0.7", "192.0.2.9", 132, 1, 0, sc, sn);
+            n = mk_eth(g_frame, NULL, 0, 0x0800, g_l3, n);
+            CHECK_MSG(decode_one(d, &s, g_frame, n) == (chunks < 64 ? 1 : 0), "SCTP DATA after %d chunks", chunks);
+        }
+    }
+
     /* MPLS: 16 labels read, 17 refused; EtherType 0x6558 on the wire is not
      * a frame in a frame */
     for (int labels = 16; labels <= 17; labels++) {
@@ -2319,7 +2361,10 @@ static void test_default_bpf(void) {
     n4 = mk_ip4(v4, "192.0.2.1", "198.51.100.2", 17, 7, 185, "abcdefgh", 8);
     h.caplen = h.len = (bpf_u_int32)mk_eth(f, t1, 1, 0x0800, v4, n4);
     CHECK(pcap_offline_filter(&prog, &h, f) != 0);
-    /* tunnels: GRE and IP in IP (behind a tag too), MPLS, PPPoE */
+    /* SCTP; tunnels: GRE and IP in IP (behind a tag too), MPLS, PPPoE */
+    n4 = mk_ip4(v4, "192.0.2.1", "198.51.100.2", 132, 7, 0, "\x13\xc4\x13\xc4" "abcd", 8);
+    h.caplen = h.len = (bpf_u_int32)mk_eth(f, NULL, 0, 0x0800, v4, n4);
+    CHECK(pcap_offline_filter(&prog, &h, f) != 0);
     n4 = mk_ip4(v4, "198.18.0.1", "198.18.0.2", 47, 7, 0, "\0\0\x08\0abcd", 8);
     h.caplen = h.len = (bpf_u_int32)mk_eth(f, NULL, 0, 0x0800, v4, n4);
     CHECK(pcap_offline_filter(&prog, &h, f) != 0);

@@ -1,5 +1,5 @@
-# Generates tests/data/capture/tunnels.pcap (kept in the repo; regenerate with
-# this script): one SIP OPTIONS per encapsulation fs38 opens, each from its own
+# Generates tests/data/capture/tunnels.pcap and sctp.pcap (kept in the repo;
+# regenerate with this script): one SIP OPTIONS per encapsulation fs38 opens, each from its own
 # inner source address with its own Call-ID (tunnel-<n>), a User-Agent that
 # SIP-SCAN-001 names, so every message that is decoded shows as an incident of
 # its inner source. tests/cli/test_tunnels.sh checks them against tshark.
@@ -95,3 +95,30 @@ out = struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1)
 for i, f in enumerate(frames):
     out += struct.pack('<IIII', 1700000000 + i, 0, len(f), len(f)) + f
 open('tunnels.pcap', 'wb').write(out)
+
+# sctp.pcap: SIP over SCTP (RFC 4168), one OPTIONS per user message (Call-ID
+# sctp-<n>): a DATA chunk alone; two bundled after a SACK; one on a port that
+# is not a SIP port (found by the start-line heuristic); one split over two
+# chunks (B, then E: not read); Diameter on 3868 (not SIP); a chunk whose
+# length runs past the packet (bad_ip).
+def sctp(sp, dp, chunks):
+    return struct.pack('!HHII', sp, dp, 0x01020304, 0) + b''.join(c + b'\0' * (-len(c) % 4) for c in chunks)
+def data_chunk(payload, flags=3, tsn=1, ppid=0):
+    return struct.pack('!BBHIHHI', 0, flags, 16 + len(payload), tsn, 0, tsn, ppid) + payload
+def sctp_opt(n, src): return options(n, src).replace(b'SIP/2.0/UDP', b'SIP/2.0/SCTP').replace(b'tunnel-', b'sctp-')
+sack = struct.pack('!BBHIIHH', 3, 0, 16, 1, 65535, 0, 0)
+split = sctp_opt(5, '10.2.0.5')
+sframes = [
+    eth(ip4('10.2.0.1', SRV, 132, sctp(5060, 5060, [data_chunk(sctp_opt(1, '10.2.0.1'))]))),
+    eth(ip4('10.2.0.2', SRV, 132, sctp(5060, 5060, [sack, data_chunk(sctp_opt(2, '10.2.0.2'), tsn=2),
+                                                      data_chunk(sctp_opt(3, '10.2.0.2'), tsn=3)]))),
+    eth(ip6('2001:db8:2::4', SRV6, 132, sctp(40000, 7000, [data_chunk(sctp_opt(4, '2001:db8:2::4'))])), 0x86dd),
+    eth(ip4('10.2.0.5', SRV, 132, sctp(5060, 5060, [data_chunk(split[:60], flags=2, tsn=5)]))),
+    eth(ip4('10.2.0.5', SRV, 132, sctp(5060, 5060, [data_chunk(split[60:], flags=1, tsn=6)]))),
+    eth(ip4('10.2.0.6', SRV, 132, sctp(3868, 3868, [data_chunk(b'\x01\0\0\x14' + b'\0' * 16, ppid=46)]))),
+    eth(ip4('10.2.0.7', SRV, 132, sctp(5060, 5060, [struct.pack('!BBHI', 0, 3, 400, 7) + b'\0' * 12]))),
+]
+out = struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1)
+for i, f in enumerate(sframes):
+    out += struct.pack('<IIII', 1700000100 + i, 0, len(f), len(f)) + f
+open('sctp.pcap', 'wb').write(out)
