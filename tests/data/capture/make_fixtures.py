@@ -1,15 +1,6 @@
 # Generates tests/data/capture/*.pcap* (kept in the repo; regenerate with this script).
 import struct, socket
-def ip4(src,dst,proto,payload,ident=1,frag=0):
-    return struct.pack('!BBHHHBBH4s4s',0x45,0,20+len(payload),ident,frag,64,proto,0,socket.inet_aton(src),socket.inet_aton(dst))+payload
-def ip6(src,dst,nh,payload):
-    return struct.pack('!IHBB16s16s',0x60000000,len(payload),nh,64,socket.inet_pton(socket.AF_INET6,src),socket.inet_pton(socket.AF_INET6,dst))+payload
-def udp(sp,dp,data): return struct.pack('!HHHH',sp,dp,8+len(data),0)+data
-def tcp(sp,dp,seq,flags,data): return struct.pack('!HHIIBBHHH',sp,dp,seq,0,5<<4,flags,65535,0,0)+data
-def eth(l3,t=0x0800,tags=()):
-    b=b'\x02\0\0\0\0\x01\x02\0\0\0\0\x02'
-    for tg in tags: b+=struct.pack('!HH',tg,100)
-    return b+struct.pack('!H',t)+l3
+from pcapgen import ip4, ip6, udp, tcp, eth, write_pcap
 def hep(payload):
     def ch(t,v): return struct.pack('!HHH',0,t,6+len(v))+v
     b=ch(1,b'\x02')+ch(2,b'\x11')+ch(3,socket.inet_aton('198.51.100.1'))+ch(4,socket.inet_aton('198.51.100.2'))+ch(7,struct.pack('!H',5060))+ch(8,struct.pack('!H',5060))+ch(9,struct.pack('!I',1700000100))+ch(10,struct.pack('!I',0))+ch(11,b'\x01')+ch(12,struct.pack('!I',7))+ch(15,payload)
@@ -37,13 +28,7 @@ frames+=[eth(ip4(A,B,17,udp(5060,5060,b'\r\n\r\n'))),
          eth(ip4('10.0.0.1','10.0.0.2',17,udp(40000,9060,hep(INV)))),
          eth(ip4(A,B,17,udp(53,33333,b'\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00')))]
 EXPECTED=8
-def pcap(path, frames, cut=None):
-    out=struct.pack('<IHHiIII',0xa1b2c3d4,2,4,0,0,65535,1)
-    for i,f in enumerate(frames):
-        out+=struct.pack('<IIII',1700000000+i,500000,len(f),len(f))+f
-    if cut: out=out[:cut]
-    open(path,'wb').write(out)
-    return out
+def pcap(path, frames, cut=None): return write_pcap(path, frames, usec=500000, cut=cut)
 full=pcap('mixed.pcap',frames)
 # cut in the middle of frame 6's data
 off=24+sum(16+len(f) for f in frames[:5])+16+20

@@ -3,20 +3,8 @@
 # inner source address with its own Call-ID (tunnel-<n>), a User-Agent that
 # SIP-SCAN-001 names, so every message that is decoded shows as an incident of
 # its inner source. tests/cli/test_tunnels.sh checks them against tshark.
-import socket, struct
-
-def ip4(src, dst, proto, payload, ident=1, frag=0):
-    return struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(payload), ident, frag, 64, proto, 0,
-                       socket.inet_aton(src), socket.inet_aton(dst)) + payload
-def ip6(src, dst, nh, payload):
-    return struct.pack('!IHBB16s16s', 0x60000000, len(payload), nh, 64, socket.inet_pton(socket.AF_INET6, src),
-                       socket.inet_pton(socket.AF_INET6, dst)) + payload
-def udp(sp, dp, data): return struct.pack('!HHHH', sp, dp, 8 + len(data), 0) + data
-def tcp(sp, dp, seq, flags, data): return struct.pack('!HHIIBBHHH', sp, dp, seq, 0, 5 << 4, flags, 65535, 0, 0) + data
-def eth(l3, t=0x0800, tags=()):
-    b = b'\x02\0\0\0\0\x01\x02\0\0\0\0\x02'
-    for tg in tags: b += struct.pack('!HH', tg, 100)
-    return b + struct.pack('!H', t) + l3
+import struct
+from pcapgen import ip4, ip6, udp, tcp, eth, write_pcap
 
 def options(n, src, body=b''):
     return (b'OPTIONS sip:100@192.0.2.200 SIP/2.0\r\n'
@@ -91,10 +79,7 @@ frames.append(eth(ip4(O1, O2, 17, udp(40000, 4789, b'\x09\0\0\0\0\0\0\0' + eth(s
 frames.append(eth(ip4('10.1.0.20', SRV, 17, udp(5060, 4789, options(20, '10.1.0.20')))))
 frames.append(eth(ip4(O1, O2, 47, struct.pack('!HH', 0x3001, 0x880b) + b'\0' * 8 + sip4(18, '10.1.0.18'))))
 
-out = struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1)
-for i, f in enumerate(frames):
-    out += struct.pack('<IIII', 1700000000 + i, 0, len(f), len(f)) + f
-open('tunnels.pcap', 'wb').write(out)
+write_pcap('tunnels.pcap', frames)
 
 # sctp.pcap: SIP over SCTP (RFC 4168), one OPTIONS per user message (Call-ID
 # sctp-<n>): a DATA chunk alone; two bundled after a SACK; one on a port that
@@ -118,7 +103,4 @@ sframes = [
     eth(ip4('10.2.0.6', SRV, 132, sctp(3868, 3868, [data_chunk(b'\x01\0\0\x14' + b'\0' * 16, ppid=46)]))),
     eth(ip4('10.2.0.7', SRV, 132, sctp(5060, 5060, [struct.pack('!BBHI', 0, 3, 400, 7) + b'\0' * 12]))),
 ]
-out = struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1)
-for i, f in enumerate(sframes):
-    out += struct.pack('<IIII', 1700000100 + i, 0, len(f), len(f)) + f
-open('sctp.pcap', 'wb').write(out)
+write_pcap('sctp.pcap', sframes, t0=1700000100)

@@ -1,0 +1,26 @@
+# pcapgen.py -- the packet builders and the pcap writer the fixture scripts
+# here share (make_fixtures.py, make_tunnels.py). Standard library only.
+import socket, struct
+
+def ip4(src, dst, proto, payload, ident=1, frag=0):
+    return struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(payload), ident, frag, 64, proto, 0,
+                       socket.inet_aton(src), socket.inet_aton(dst)) + payload
+def ip6(src, dst, nh, payload):
+    return struct.pack('!IHBB16s16s', 0x60000000, len(payload), nh, 64, socket.inet_pton(socket.AF_INET6, src),
+                       socket.inet_pton(socket.AF_INET6, dst)) + payload
+def udp(sp, dp, data): return struct.pack('!HHHH', sp, dp, 8 + len(data), 0) + data
+def tcp(sp, dp, seq, flags, data): return struct.pack('!HHIIBBHHH', sp, dp, seq, 0, 5 << 4, flags, 65535, 0, 0) + data
+def eth(l3, t=0x0800, tags=()):
+    b = b'\x02\0\0\0\0\x01\x02\0\0\0\0\x02'
+    for tg in tags: b += struct.pack('!HH', tg, 100)
+    return b + struct.pack('!H', t) + l3
+
+def write_pcap(path, frames, t0=1700000000, usec=0, cut=None):
+    """Ethernet pcap, microseconds, frame i at t0 + i seconds; cut: keep only
+    the first cut bytes of the file. Returns the bytes written."""
+    out = struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1)
+    for i, f in enumerate(frames):
+        out += struct.pack('<IIII', t0 + i, usec, len(f), len(f)) + f
+    if cut: out = out[:cut]
+    open(path, 'wb').write(out)
+    return out
