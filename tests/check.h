@@ -57,20 +57,25 @@ static inline int check_done(const char *name) {
     return check_failed ? 1 : 0;
 }
 
-/* Read a whole file into a malloc'd buffer (test data). NULL on error. */
+/* Read a whole file into a malloc'd, NUL-terminated buffer (test data).
+ * NULL on error. */
 static inline char *check_read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
-    char *buf = malloc(n > 0 ? (size_t)n : 1);
+    if (n < 0) n = 0;
+    char *buf = malloc((size_t)n + 1);
     if (buf && n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n) {
         free(buf);
         buf = NULL;
     }
     fclose(f);
-    if (buf) *len = (size_t)n;
+    if (buf) {
+        buf[n] = '\0'; /* text files can be read as strings; *len excludes it */
+        *len = (size_t)n;
+    }
     return buf;
 }
 

@@ -15,31 +15,6 @@
 #include "../check.h"
 #include "detect/rules.h"
 
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    size_t len = 0, cap = 0, n;
-    char chunk[65536];
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (len + n + 1 > cap) {
-            cap = (len + n + 1) * 2;
-            char *b = realloc(buf, cap);
-            if (!b) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = b;
-        }
-        memcpy(buf + len, chunk, n);
-        len += n;
-    }
-    fclose(f);
-    if (buf) buf[len] = '\0';
-    return buf;
-}
-
 /* needle in [from, to) */
 static bool within(const char *from, const char *to, const char *needle) {
     const char *hit = strstr(from, needle);
@@ -99,7 +74,8 @@ static void check_rule(const char *doc, int r) {
 }
 
 int main(void) {
-    char *doc = read_text("docs/rules.md");
+    size_t doc_len;
+    char *doc = check_read_file("docs/rules.md", &doc_len);
     CHECK_MSG(doc != NULL, "cannot read docs/rules.md (run from the repository root)");
     if (doc) {
         for (int r = 0; r < R__COUNT; r++) check_rule(doc, r);

@@ -18,14 +18,6 @@
 
 #define DATA "tests/data/exchange"
 
-/* check_read_file, NUL terminated (for string functions). */
-static char *read_text(const char *path, size_t *len) {
-    char *b = check_read_file(path, len);
-    char *t = b ? realloc(b, *len + 1) : NULL;
-    if (t) t[*len] = '\0';
-    else free(b);
-    return t;
-}
 
 static char *base_text; /* valid/spec-example.json */
 static size_t base_len;
@@ -89,7 +81,7 @@ static void test_data_files(void) {
         char path[512];
         size_t len;
         snprintf(path, sizeof path, DATA "/valid/%s", de->d_name);
-        char *buf = read_text(path, &len);
+        char *buf = check_read_file(path, &len);
         CHECK(buf != NULL);
         xc_report r;
         fs_code c = buf ? run(buf, len, &r) : FS_ERR_IO;
@@ -102,7 +94,7 @@ static void test_data_files(void) {
     CHECK(nvalid >= 5);
 
     size_t mlen;
-    char *man = read_text(DATA "/invalid/MANIFEST.tsv", &mlen);
+    char *man = check_read_file(DATA "/invalid/MANIFEST.tsv", &mlen);
     CHECK(man != NULL);
     int ninvalid = 0;
     for (char *save = NULL, *line = man ? strtok_r(man, "\n", &save) : NULL; line;
@@ -114,7 +106,7 @@ static void test_data_files(void) {
         char path[512];
         size_t len;
         snprintf(path, sizeof path, DATA "/invalid/%s", line);
-        char *buf = read_text(path, &len);
+        char *buf = check_read_file(path, &len);
         CHECK_MSG(buf != NULL, "%s unreadable", path);
         if (!buf) continue;
         xc_report r;
@@ -316,7 +308,7 @@ static void test_values(void) {
 
 static void test_unknown_fields_kept(void) {
     size_t len;
-    char *buf = read_text(DATA "/valid/irsf-extensions.json", &len);
+    char *buf = check_read_file(DATA "/valid/irsf-extensions.json", &len);
     CHECK(buf != NULL);
     if (!buf) return;
     xc_event ev;
@@ -349,7 +341,7 @@ static void test_unknown_fields_kept(void) {
     CHECK(ev.root == NULL);
     free(buf);
 
-    buf = read_text(DATA "/valid/simswap-red.json", &len);
+    buf = check_read_file(DATA "/valid/simswap-red.json", &len);
     CHECK(buf && xc_event_parse(buf, len, &ev, &r, &e) == FS_OK);
     CHECK(json_array_size(ev.audience) == 3);
     CHECK(xc_event_observable(&ev, 0, &o) && o.key_id && !strcmp(o.key_id, "2026-11"));
@@ -358,7 +350,7 @@ static void test_unknown_fields_kept(void) {
     xc_event_free(&ev);
     free(buf);
 
-    buf = read_text(DATA "/valid/sighting.json", &len);
+    buf = check_read_file(DATA "/valid/sighting.json", &len);
     CHECK(buf && xc_event_parse(buf, len, &ev, &r, &e) == FS_OK);
     CHECK(ev.ref_issuer && !strcmp(ev.ref_issuer, "org:234-15"));
     CHECK(ev.ref_event_id && !strcmp(ev.ref_event_id, "0193a5e0-7c1e-7d2a-9b1f-5e4c3d2b1a00"));
@@ -674,7 +666,7 @@ static void test_detail_peaks(void) {
 
 int main(void) {
     if (sodium_init() < 0) return 1;
-    base_text = read_text(DATA "/valid/spec-example.json", &base_len);
+    base_text = check_read_file(DATA "/valid/spec-example.json", &base_len);
     if (!base_text) {
         fprintf(stderr, "cannot read " DATA "/valid/spec-example.json (run from the repo root)\n");
         return 1;

@@ -19,14 +19,6 @@
 #include "../check.h"
 #include "exchange/xc.h"
 
-/* check_read_file, NUL terminated (for string functions). */
-static char *read_text(const char *path, size_t *len) {
-    char *b = check_read_file(path, len);
-    char *t = b ? realloc(b, *len + 1) : NULL;
-    if (t) t[*len] = '\0';
-    else free(b);
-    return t;
-}
 
 static char *event_text;
 static size_t event_len;
@@ -384,7 +376,7 @@ static void test_key_files(void) {
     char pub[512];
     snprintf(pub, sizeof pub, "%s/%s.pub", sub, ka.kid);
     size_t len;
-    char *m = read_text(pub, &len);
+    char *m = check_read_file(pub, &len);
     CHECK(m != NULL);
     char reg_text[1024];
     snprintf(reg_text, sizeof reg_text, "{\"members\":[%s]}", m ? m : "");
@@ -394,7 +386,7 @@ static void test_key_files(void) {
     xc_registry_free(&r1);
     free(m);
     /* a key file edited by hand: another kid, another public key */
-    m = read_text(path, &len);
+    m = check_read_file(path, &len);
     char *k = m ? strstr(m, ka.kid) : NULL;
     CHECK(k != NULL);
     if (k) {
@@ -497,7 +489,7 @@ static void test_b64_kid(void) {
 
 int main(void) {
     if (sodium_init() < 0) return 1;
-    event_text = read_text("tests/data/exchange/valid/spec-example.json", &event_len);
+    event_text = check_read_file("tests/data/exchange/valid/spec-example.json", &event_len);
     if (!event_text) {
         fprintf(stderr, "run from the repo root\n");
         return 1;
