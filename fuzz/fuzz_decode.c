@@ -12,8 +12,11 @@
  * to cap_hep_parse and cap_decode_hep.
  *
  * Each frame also goes through the reader's stateless peek (cap_shard_peek,
- * cap_shard_key). Invariants checked (abort = finding): every emitted
- * payload is readable in full and has a known transport; a peeked UDP or
+ * cap_shard_key) and its fragment reassembly (cap_defrag), whose rebuilt
+ * datagrams a second decoder reads with their path (cap_decode_frame_in).
+ * Invariants checked (abort = finding): every emitted
+ * payload is readable in full and has a known transport, and its path
+ * (encap) at most FS_MAX_LAYERS layers of known kinds; a peeked UDP or
  * TCP payload lies inside its frame, and both peeks give one shard key;
  * cap_decoder_memory stays under MEM_BOUND; buffered bytes never exceed the
  * configured budgets.
@@ -36,6 +39,9 @@ static void emit(void *user, const cap_payload *p) {
     for (uint32_t i = 0; i < p->len; i++) x ^= p->data[i]; /* ASan: all readable */
     sink_byte = x;
     if (p->transport > CAP_T_WS || (p->len == 0 && !p->from_hep)) abort();
+    if (p->encap && (p->encap->n == 0 || p->encap->n > FS_MAX_LAYERS || p->from_hep)) abort();
+    for (unsigned i = 0; p->encap && i < p->encap->n; i++)
+        if (p->encap->layer[i].kind < FS_L_VLAN || p->encap->layer[i].kind > FS_L_GTPU) abort();
     (*(uint64_t *)user)++;
 }
 
@@ -73,7 +79,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint64_t emitted = 0;
     fs_err e;
     cap_decoder *d = cap_decoder_new(&cfg, emit, &emitted, &e);
-    if (!d) abort();
+    cap_decoder *d2 = cap_decoder_new(&cfg, emit, &emitted, &e);
+    cap_defrag *r = cap_defrag_new(&cfg, 38);
+    if (!d || !d2 || !r) abort();
     int dlt = LINKS[(data[0] & 15) % NLINKS];
     static const uint64_t steps[4] = {0, FS_USEC / 10, 3 * FS_USEC, 400 * FS_USEC};
     uint64_t ts = 1700000000ULL * FS_USEC, frame_no = 0;
@@ -95,6 +103,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         uint64_t key = cap_shard_peek(&cfg, dlt, frame, (uint32_t)len, &payload, &plen);
         if (key != cap_shard_key(&cfg, dlt, frame, (uint32_t)len)) abort();
         if (payload && (payload < frame || payload + plen > frame + len)) abort();
+        const uint8_t *whole;
+        uint32_t whole_len;
+        const fs_encap *outer = NULL;
+        if (cap_defrag_frame(r, dlt, frame, (uint32_t)len, ts, &whole, &whole_len, &outer) == 2) {
+            if (whole_len > CAP_DEFRAG_MAX_PACKET || (outer && (outer->n == 0 || outer->n > FS_MAX_LAYERS)))
+                abort();
+            cap_decode_frame_in(d2, outer, CAP_DLT_RAW, whole, whole_len, ts, frame_no);
+        }
         free(frame);
         pos += len;
         if (cap_decoder_memory(d) > MEM_BOUND) abort();
@@ -112,5 +128,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     cap_decoder_finish(d);
     if (cap_decoder_stats(d)->tcp_flows_live != 0) abort();
     cap_decoder_free(d);
+    cap_decoder_finish(d2);
+    cap_decoder_free(d2);
+    cap_defrag_free(r);
     return 0;
 }

@@ -42,6 +42,9 @@ typedef struct cap_payload {
     uint64_t frame_no;  /* 1-based frame number in the source (0 for HEP socket) */
     bool oversized;     /* TCP: only the first bytes of a message too long to take whole
                          * (over limits.max_message, or no end of headers within it) */
+    const fs_encap *encap; /* the VLAN tags and tunnels the (last) packet of it came
+                            * through, outermost first; NULL: none, or not known (HEP,
+                            * TCP bytes released by a timeout) */
 } cap_payload;
 
 typedef void (*cap_emit_fn)(void *user, const cap_payload *p);
@@ -116,19 +119,25 @@ static inline bool cap_tunnel_port(uint16_t port) {
 #define CAP_MAX_ENCAP 4
 /* What follows one encapsulation header at p (n bytes): the EtherType of
  * the inner packet (CAP_ETH_FRAME: an Ethernet frame), which starts *off
- * bytes in; 0 when p is not that encapsulation or is cut short.
+ * bytes in; 0 when p is not that encapsulation or is cut short. When it is
+ * opened and l is not NULL, l->kind, has_id and id say what it was (the
+ * caller fills the outer addresses).
  * By EtherType: MPLS (0x8847/0x8848), PPPoE session (0x8864). By IP
  * protocol: IP in IP (4, 41), GRE (47; ERSPAN I-III inside). By UDP
  * destination port: VXLAN, Geneve, GTP-U. */
-uint16_t cap_tunnel_ethertype(uint16_t type, const uint8_t *p, uint32_t n, uint32_t *off);
-uint16_t cap_tunnel_ipproto(uint8_t proto, const uint8_t *p, uint32_t n, uint32_t *off);
-uint16_t cap_tunnel_udp(uint16_t dport, const uint8_t *p, uint32_t n, uint32_t *off);
+uint16_t cap_tunnel_ethertype(uint16_t type, const uint8_t *p, uint32_t n, uint32_t *off, fs_layer *l);
+uint16_t cap_tunnel_ipproto(uint8_t proto, const uint8_t *p, uint32_t n, uint32_t *off, fs_layer *l);
+uint16_t cap_tunnel_udp(uint16_t dport, const uint8_t *p, uint32_t n, uint32_t *off, fs_layer *l);
 
 /* Whether cap_decode_frame reads link type dlt (a capture's DLT_* number). */
 bool cap_dlt_supported(int dlt);
 /* Decode one frame of link type dlt (a libpcap DLT_* value). */
 void cap_decode_frame(cap_decoder *d, int dlt, const uint8_t *frame, uint32_t caplen,
                       uint64_t ts_us, uint64_t frame_no);
+/* The same for a packet that came through outer (VLAN tags, tunnels) before
+ * it was taken out of them (cap_defrag): its messages carry that path. */
+void cap_decode_frame_in(cap_decoder *d, const fs_encap *outer, int dlt, const uint8_t *frame,
+                         uint32_t caplen, uint64_t ts_us, uint64_t frame_no);
 /* Decode one HEP v3 datagram (from --hep): each packet in it, one after the
  * other (bytes after the last that are not one are a bad HEP packet too;
  * e says why the first one was refused). ts_us is the receive time. The
@@ -176,10 +185,13 @@ cap_defrag *cap_defrag_new(const cap_config *cfg, uint64_t seed);
 void cap_defrag_free(cap_defrag *r);
 /* 0: not an IP fragment (shard the frame as it is); 1: a fragment, taken;
  * 2: it completed a datagram, now *out (*out_len bytes): one unfragmented
- * IP packet, link type CAP_DLT_RAW, valid until the next call. */
+ * IP packet, link type CAP_DLT_RAW, valid until the next call, and
+ * *out_path the VLAN tags and tunnels its last fragment came through (NULL:
+ * none), for cap_decode_frame_in. */
 #define CAP_DLT_RAW 101
+#define CAP_DEFRAG_MAX_PACKET (40u + 65535u) /* the most *out_len can be */
 int cap_defrag_frame(cap_defrag *r, int dlt, const uint8_t *frame, uint32_t caplen, uint64_t ts_us,
-                     const uint8_t **out, uint32_t *out_len);
+                     const uint8_t **out, uint32_t *out_len, const fs_encap **out_path);
 /* Counters of the frames it took (frames, bytes, ip_fragments,
  * ip_reassembled, frag_dropped, bad_ip, frag_bytes_peak): to be added to
  * the workers' (bytes is kept so that the sum is right). */
@@ -343,6 +355,7 @@ typedef struct cap_tcp_seg {
     const uint8_t *data;
     uint32_t len;
     uint64_t ts_us, frame_no;
+    const fs_encap *encap; /* its VLAN tags and tunnels (NULL: none) */
 } cap_tcp_seg;
 cap_tcp_table *cap_tcp_new(const cap_config *cfg, cap_stats *st, cap_emit_fn emit, void *user,
                            fs_err *e);

@@ -69,6 +69,9 @@ struct cap_decoder {
     uint64_t last_tick;
     uint64_t ts_us, frame_no; /* the frame being decoded */
     int encap;                /* encapsulations opened in it so far */
+    fs_encap path;            /* its VLAN tags and tunnels so far, outermost first (a frame
+                                 has one path: nothing is emitted from an outer layer once
+                                 an inner one is opened) */
     bool reassembled;         /* decoding a reassembled datagram (its buffer is the fragment table's) */
     uint8_t sip_port[65536 / 8];
     uint8_t hep_port[65536 / 8];
@@ -210,7 +213,8 @@ static void emit_payload(cap_decoder *d, const uint8_t *p, uint32_t n, const fs_
                       .transport = (uint8_t)t,
                       .from_hep = from_hep,
                       .ts_us = ts,
-                      .frame_no = frame_no};
+                      .frame_no = frame_no,
+                      .encap = d->path.n && !from_hep ? &d->path : NULL};
     d->st.sip_payloads++;
     d->emit(d->user, &pl);
 }
@@ -293,27 +297,51 @@ fs_code cap_decode_hep(cap_decoder *d, const uint8_t *buf, size_t len, uint64_t 
 
 static void decode_inner(cap_decoder *d, uint16_t type, const uint8_t *p, uint32_t n);
 
+/* A layer of the frame's path (the outermost FS_MAX_LAYERS are kept),
+ * with the addresses of the IP packet that carried it (ip may be NULL). */
+static void path_add(cap_decoder *d, const fs_layer *l, const ip_ctx *ip) {
+    if (d->path.n >= FS_MAX_LAYERS) return;
+    fs_layer *to = &d->path.layer[d->path.n++];
+    *to = *l;
+    if (ip) {
+        to->src = ip->src;
+        to->dst = ip->dst;
+    }
+}
+
 /* Encapsulation headers, found by UDP port, IP protocol or EtherType:
  * opened if cap_tunnel.c reads them (true). Off the hot path: not inlined,
  * so the plain IP/UDP/TCP path stays one inlined chain. */
-__attribute__((noinline)) static bool decode_udp_tunnel(cap_decoder *d, uint16_t port, const uint8_t *p, uint32_t n) {
+__attribute__((noinline)) static bool decode_udp_tunnel(cap_decoder *d, const ip_ctx *ip, uint16_t port,
+                                                        const uint8_t *p, uint32_t n) {
     uint32_t off = 0;
-    uint16_t inner = cap_tunnel_udp(port, p, n, &off);
-    if (inner) decode_inner(d, inner, p + off, n - off);
-    return inner != 0;
+    fs_layer l = {0};
+    uint16_t inner = cap_tunnel_udp(port, p, n, &off, &l);
+    if (!inner) return false;
+    path_add(d, &l, ip);
+    decode_inner(d, inner, p + off, n - off);
+    return true;
 }
-__attribute__((noinline)) static void decode_ipproto_tunnel(cap_decoder *d, uint8_t proto, const uint8_t *p,
-                                                            uint32_t n) {
+__attribute__((noinline)) static void decode_ipproto_tunnel(cap_decoder *d, const ip_ctx *ip, uint8_t proto,
+                                                            const uint8_t *p, uint32_t n) {
     uint32_t off = 0;
-    uint16_t inner = cap_tunnel_ipproto(proto, p, n, &off);
-    if (inner) decode_inner(d, inner, p + off, n - off);
+    fs_layer l = {0};
+    uint16_t inner = cap_tunnel_ipproto(proto, p, n, &off, &l);
+    if (!inner) return;
+    path_add(d, &l, ip);
+    decode_inner(d, inner, p + off, n - off);
 }
 __attribute__((noinline)) static void decode_ethertype_tunnel(cap_decoder *d, uint16_t type, const uint8_t *p,
                                                               uint32_t n) {
     uint32_t off = 0;
-    uint16_t inner = cap_tunnel_ethertype(type, p, n, &off);
-    if (inner) decode_inner(d, inner, p + off, n - off);
-    else d->st.not_ip++;
+    fs_layer l = {0};
+    uint16_t inner = cap_tunnel_ethertype(type, p, n, &off, &l);
+    if (!inner) {
+        d->st.not_ip++;
+        return;
+    }
+    path_add(d, &l, NULL);
+    decode_inner(d, inner, p + off, n - off);
 }
 
 static void decode_udp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint32_t n) {
@@ -346,7 +374,7 @@ static void decode_udp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint3
         return;
     }
     if (__builtin_expect(cap_tunnel_port(dst.port), 0) &&
-        !port_in(d->sip_port, dst.port) && decode_udp_tunnel(d, dst.port, pl, plen))
+        !port_in(d->sip_port, dst.port) && decode_udp_tunnel(d, ip, dst.port, pl, plen))
         return;
     if (cap_sip_keepalive(pl, plen)) return;
     bool sip = port_in(d->sip_port, dst.port) || port_in(d->sip_port, src.port) ||
@@ -371,7 +399,8 @@ static void decode_tcp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint3
                      .data = p + hl,
                      .len = n - hl,
                      .ts_us = d->ts_us,
-                     .frame_no = d->frame_no};
+                     .frame_no = d->frame_no,
+                     .encap = d->path.n ? &d->path : NULL};
     bool sip_port = port_in(d->sip_port, s.src.port) || port_in(d->sip_port, s.dst.port);
     cap_tcp_segment(d->tcp, &s, sip_port);
 }
@@ -415,7 +444,7 @@ static void decode_transport(cap_decoder *d, const ip_ctx *ip, uint8_t proto, co
     if (proto == IPPROTO_UDP_) decode_udp(d, ip, p, n);
     else if (proto == IPPROTO_TCP_) decode_tcp(d, ip, p, n);
     else if (proto == IPPROTO_SCTP_) decode_sctp(d, ip, p, n);
-    else decode_ipproto_tunnel(d, proto, p, n);
+    else decode_ipproto_tunnel(d, ip, proto, p, n);
 }
 
 /* ---- IP ------------------------------------------------------------------- */
@@ -617,6 +646,7 @@ static void decode_tagged(cap_decoder *d, const uint8_t *p, uint32_t n) {
             d->st.truncated++;
             return;
         }
+        path_add(d, &(fs_layer){.kind = FS_L_VLAN, .has_id = true, .id = rd16(p + 2) & 0xfffu}, NULL);
         p += 4;
         n -= 4;
     }
@@ -681,6 +711,7 @@ static void decode_link(cap_decoder *d, int dlt, const uint8_t *p, uint32_t n) {
                 d->st.truncated++;
                 return;
             }
+            path_add(d, &(fs_layer){.kind = FS_L_VLAN, .has_id = true, .id = rd16(p + 20) & 0xfffu}, NULL);
             decode_tagged(d, p + 22, n - 22);
             return;
         }
@@ -709,13 +740,15 @@ static void decode_link(cap_decoder *d, int dlt, const uint8_t *p, uint32_t n) {
     }
 }
 
-void cap_decode_frame(cap_decoder *d, int dlt, const uint8_t *frame, uint32_t caplen,
-                      uint64_t ts_us, uint64_t frame_no) {
+void cap_decode_frame_in(cap_decoder *d, const fs_encap *outer, int dlt, const uint8_t *frame,
+                         uint32_t caplen, uint64_t ts_us, uint64_t frame_no) {
     d->st.frames++;
     d->st.bytes += caplen;
     d->ts_us = ts_us;
     d->frame_no = frame_no;
     d->encap = 0;
+    d->path.n = 0;
+    if (outer) d->path = *outer;
     d->reassembled = false;
     /* Expire by capture time, about once per second of it (or when time
      * went backwards, so a clock jump does not stall expiry). */
@@ -725,4 +758,9 @@ void cap_decode_frame(cap_decoder *d, int dlt, const uint8_t *frame, uint32_t ca
     }
     if (!frame) caplen = 0;
     decode_link(d, dlt, frame, caplen);
+}
+
+void cap_decode_frame(cap_decoder *d, int dlt, const uint8_t *frame, uint32_t caplen,
+                      uint64_t ts_us, uint64_t frame_no) {
+    cap_decode_frame_in(d, NULL, dlt, frame, caplen, ts_us, frame_no);
 }

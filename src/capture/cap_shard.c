@@ -26,13 +26,39 @@ static bool is_sip_port(const cap_config *c, uint16_t port) {
 
 static bool is_vlan_tag(uint16_t type) { return type == 0x8100 || type == 0x88a8 || type == 0x9100; }
 
+/* What the peek sees of a frame: addresses, transport, and where it starts. */
+typedef struct l4_peek {
+    const uint8_t *ip;         /* the IP header */
+    uint32_t iplen;            /* bytes of the IP packet in the frame (padding cut) */
+    const uint8_t *src, *dst;  /* addresses, alen bytes each */
+    size_t alen;
+    uint8_t proto;
+    bool fragment;             /* an IP fragment: no transport header to trust */
+    bool tunneled;             /* found inside an encapsulation */
+    const uint8_t *l4;         /* transport header, NULL when not in the frame */
+    uint32_t l4len;            /* bytes from l4 to the end of the frame */
+} l4_peek;
+
+/* A layer of the path the decoder records (cap_decode.c), with the
+ * addresses of the packet that carried it (k: NULL for none). */
+static void path_add(fs_encap *path, const fs_layer *l, const l4_peek *k) {
+    if (path->n >= FS_MAX_LAYERS) return;
+    fs_layer *to = &path->layer[path->n++];
+    *to = *l;
+    if (!k) return;
+    to->src.family = to->dst.family = k->alen == 4 ? 4 : 6;
+    memcpy(to->src.ip, k->src, k->alen);
+    memcpy(to->dst.ip, k->dst, k->alen);
+}
+
 /* p at an EtherType field: past any VLAN tags, to the payload; *type is
  * the last EtherType. NULL when cut short. */
-static const uint8_t *skip_tags(const uint8_t *p, uint32_t n, uint16_t *type, uint32_t *rest) {
+static const uint8_t *skip_tags(const uint8_t *p, uint32_t n, uint16_t *type, uint32_t *rest, fs_encap *path) {
     if (n < 2) return NULL;
     uint32_t off = 2;
     *type = be16(p);
     while (is_vlan_tag(*type) && off + 4 <= n) {
+        if (path) path_add(path, &(fs_layer){.kind = FS_L_VLAN, .has_id = true, .id = be16(p + off) & 0xfffu}, NULL);
         *type = be16(p + off + 2);
         off += 4;
     }
@@ -43,17 +69,20 @@ static const uint8_t *skip_tags(const uint8_t *p, uint32_t n, uint16_t *type, ui
 /* The IP packet behind EtherType type at p, through MPLS, PPPoE and
  * Ethernet frames from tunnels as the decoder opens them; *depth counts
  * the encapsulations opened (CAP_MAX_ENCAP at most). NULL if not IP. */
-static const uint8_t *inner_ip(uint16_t type, const uint8_t *p, uint32_t n, int *depth, uint32_t *rest) {
+static const uint8_t *inner_ip(uint16_t type, const uint8_t *p, uint32_t n, int *depth, uint32_t *rest,
+                               fs_encap *path) {
     while (type != CAP_ETH_IPV4 && type != CAP_ETH_IPV6) {
         uint32_t off;
-        uint16_t inner = cap_tunnel_ethertype(type, p, n, &off);
+        fs_layer l = {0};
+        uint16_t inner = cap_tunnel_ethertype(type, p, n, &off, &l);
         if (!inner || *depth >= CAP_MAX_ENCAP) return NULL;
+        if (path) path_add(path, &l, NULL);
         ++*depth;
         p += off;
         n -= off;
         type = inner;
         if (type == CAP_ETH_FRAME) {
-            if (n < 14 || !(p = skip_tags(p + 12, n - 12, &type, &n))) return NULL;
+            if (n < 14 || !(p = skip_tags(p + 12, n - 12, &type, &n, path))) return NULL;
         }
     }
     if (n < 1) return NULL;
@@ -63,18 +92,19 @@ static const uint8_t *inner_ip(uint16_t type, const uint8_t *p, uint32_t n, int 
 
 /* Strip the link layer (and MPLS or PPPoE on it: *depth): returns the IP
  * header, or NULL. */
-static const uint8_t *link_to_ip(int dlt, const uint8_t *f, uint32_t len, int *depth, uint32_t *rest) {
+static const uint8_t *link_to_ip(int dlt, const uint8_t *f, uint32_t len, int *depth, uint32_t *rest,
+                                 fs_encap *path) {
     uint16_t type;
     switch (dlt) {
     case 1: /* Ethernet, any number of VLAN tags */
-        if (len < 14 || !(f = skip_tags(f + 12, len - 12, &type, &len))) return NULL;
-        return inner_ip(type, f, len, depth, rest);
+        if (len < 14 || !(f = skip_tags(f + 12, len - 12, &type, &len, path))) return NULL;
+        return inner_ip(type, f, len, depth, rest, path);
     case 113: /* Linux SLL */
         if (len < 16) return NULL;
-        return inner_ip(be16(f + 14), f + 16, len - 16, depth, rest);
+        return inner_ip(be16(f + 14), f + 16, len - 16, depth, rest, path);
     case 276: /* Linux SLL2 */
         if (len < 20) return NULL;
-        return inner_ip(be16(f), f + 20, len - 20, depth, rest);
+        return inner_ip(be16(f), f + 20, len - 20, depth, rest, path);
     case 0:
     case 108: /* BSD loopback: 4-byte family, version is in the IP header */
         if (len <= 4) return NULL;
@@ -88,19 +118,6 @@ static const uint8_t *link_to_ip(int dlt, const uint8_t *f, uint32_t len, int *d
         return NULL;
     }
 }
-
-/* What the peek sees of a frame: addresses, transport, and where it starts. */
-typedef struct l4_peek {
-    const uint8_t *ip;         /* the IP header */
-    uint32_t iplen;            /* bytes of the IP packet in the frame (padding cut) */
-    const uint8_t *src, *dst;  /* addresses, alen bytes each */
-    size_t alen;
-    uint8_t proto;
-    bool fragment;             /* an IP fragment: no transport header to trust */
-    bool tunneled;             /* found inside an encapsulation */
-    const uint8_t *l4;         /* transport header, NULL when not in the frame */
-    uint32_t l4len;            /* bytes from l4 to the end of the frame */
-} l4_peek;
 
 static bool peek_ip(const uint8_t *ip, uint32_t len, l4_peek *k) {
     uint32_t l4off = 0;
@@ -149,10 +166,12 @@ static bool peek_ip(const uint8_t *ip, uint32_t len, l4_peek *k) {
 /* The encapsulation k's transport opens (IP in IP, GRE; VXLAN, Geneve,
  * GTP-U on a port that is not a SIP port), as the decoder reads it: the inner IP
  * packet, or NULL. */
-static const uint8_t *tunnel_inner_ip(const cap_config *c, const l4_peek *k, int *depth, uint32_t *rest) {
+static const uint8_t *tunnel_inner_ip(const cap_config *c, const l4_peek *k, int *depth, uint32_t *rest,
+                                      fs_encap *path) {
     if (k->fragment || !k->l4 || *depth >= CAP_MAX_ENCAP) return NULL;
     uint32_t off = 0;
     uint16_t type;
+    fs_layer l = {0};
     const uint8_t *p = k->l4;
     uint32_t n = k->l4len;
     if (k->proto == 17) {
@@ -161,25 +180,30 @@ static const uint8_t *tunnel_inner_ip(const cap_config *c, const l4_peek *k, int
         if (!cap_tunnel_port(dport) || is_sip_port(c, dport)) return NULL;
         p += 8;
         n -= 8;
-        type = cap_tunnel_udp(dport, p, n, &off);
+        type = cap_tunnel_udp(dport, p, n, &off, &l);
     } else {
-        type = cap_tunnel_ipproto(k->proto, p, n, &off);
+        type = cap_tunnel_ipproto(k->proto, p, n, &off, &l);
     }
     if (!type) return NULL;
+    if (path) path_add(path, &l, k);
     ++*depth;
     p += off;
     n -= off;
-    if (type == CAP_ETH_FRAME && (n < 14 || !(p = skip_tags(p + 12, n - 12, &type, &n)))) return NULL;
-    return inner_ip(type, p, n, depth, rest);
+    if (type == CAP_ETH_FRAME && (n < 14 || !(p = skip_tags(p + 12, n - 12, &type, &n, path)))) return NULL;
+    return inner_ip(type, p, n, depth, rest, path);
 }
 
-static bool peek_l4(const cap_config *c, int dlt, const uint8_t *frame, uint32_t caplen, l4_peek *k) {
+/* The innermost IP packet of a frame, as the decoder reaches it; path, when
+ * not NULL, gets the VLAN tags and tunnels on the way (as the decoder's). */
+static bool peek_l4(const cap_config *c, int dlt, const uint8_t *frame, uint32_t caplen, l4_peek *k,
+                    fs_encap *path) {
     uint32_t len;
     int depth = 0;
-    const uint8_t *ip = link_to_ip(dlt, frame, caplen, &depth, &len);
+    if (path) path->n = 0;
+    const uint8_t *ip = link_to_ip(dlt, frame, caplen, &depth, &len, path);
     if (!ip || !peek_ip(ip, len, k)) return false;
     k->tunneled = depth > 0;
-    while ((ip = tunnel_inner_ip(c, k, &depth, &len))) {
+    while ((ip = tunnel_inner_ip(c, k, &depth, &len, path))) {
         l4_peek inner;
         if (!peek_ip(ip, len, &inner)) return true; /* the decoder finds nothing inside either */
         *k = inner;
@@ -259,7 +283,7 @@ uint64_t cap_shard_peek(const cap_config *c, int dlt, const uint8_t *frame, uint
                         const uint8_t **payload, uint32_t *payload_len) {
     l4_peek k;
     if (payload) *payload = NULL;
-    if (!peek_l4(c, dlt, frame, caplen, &k)) return 0;
+    if (!peek_l4(c, dlt, frame, caplen, &k, NULL)) return 0;
     if (payload) {
         *payload = whole_udp(&k, payload_len);
         if (!*payload) *payload = tcp_data(&k, payload_len);
@@ -276,7 +300,8 @@ struct cap_defrag {
     cap_stats st;       /* ip_fragments, ip_reassembled, frag_dropped, frag_bytes_peak; frames/bytes */
     cap_frag_table *frag;
     uint64_t last_tick;
-    uint8_t out[40 + 65535]; /* the rebuilt packet */
+    fs_encap path;           /* the VLAN tags and tunnels of the fragment being read */
+    uint8_t out[CAP_DEFRAG_MAX_PACKET]; /* the rebuilt packet */
 };
 
 cap_defrag *cap_defrag_new(const cap_config *cfg, uint64_t seed) {
@@ -302,13 +327,13 @@ const cap_stats *cap_defrag_stats(const cap_defrag *r) { return &r->st; }
 size_t cap_defrag_memory(const cap_defrag *r) { return sizeof *r + cap_frag_memory(r->frag); }
 
 int cap_defrag_frame(cap_defrag *r, int dlt, const uint8_t *frame, uint32_t caplen, uint64_t ts_us,
-                     const uint8_t **out, uint32_t *out_len) {
+                     const uint8_t **out, uint32_t *out_len, const fs_encap **out_path) {
     if (ts_us >= r->last_tick + DEFRAG_TICK_US || ts_us < r->last_tick) {
         r->last_tick = ts_us;
         cap_frag_expire(r->frag, ts_us);
     }
     l4_peek k;
-    if (!frame || !peek_l4(&r->cfg, dlt, frame, caplen, &k) || !k.fragment) return 0;
+    if (!frame || !peek_l4(&r->cfg, dlt, frame, caplen, &k, &r->path) || !k.fragment) return 0;
     cap_frag_key key;
     memset(&key, 0, sizeof key);
     key.src.family = key.dst.family = k.alen == 4 ? 4 : 6;
@@ -387,5 +412,6 @@ int cap_defrag_frame(cap_defrag *r, int dlt, const uint8_t *frame, uint32_t capl
     r->st.bytes -= n; /* the worker adds n for the rebuilt frame: caplen in all */
     *out = o;
     *out_len = n;
+    *out_path = r->path.n ? &r->path : NULL;
     return 2;
 }

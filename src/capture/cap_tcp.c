@@ -116,6 +116,7 @@ struct cap_tcp_table {
     uint32_t pend_next;
     uint64_t seed;
     uint64_t bytes; /* buffers + held segments */
+    const fs_encap *encap; /* the segment being read's path (cap_tcp_segment), else NULL */
 };
 
 /* ---- table ------------------------------------------------------------------ */
@@ -305,7 +306,8 @@ static void emit_msg(cap_tcp_table *t, const tcp_flow *f, const uint8_t *p, uint
                       .from_hep = false,
                       .ts_us = ts,
                       .frame_no = frame_no,
-                      .oversized = oversized};
+                      .oversized = oversized,
+                      .encap = t->encap};
     t->st->sip_payloads++;
     t->emit(t->user, &pl);
 }
@@ -800,7 +802,17 @@ static void pending_make_room(cap_tcp_table *t) {
     t->pend_ring[slot].f = NULL;
 }
 
+static void segment(cap_tcp_table *t, const cap_tcp_seg *s, bool sip_port);
+
+/* Messages the segment completes carry its path (its VLAN tags and
+ * tunnels); those a timeout releases have none. */
 void cap_tcp_segment(cap_tcp_table *t, const cap_tcp_seg *s, bool sip_port) {
+    t->encap = s->encap;
+    segment(t, s, sip_port);
+    t->encap = NULL;
+}
+
+static void segment(cap_tcp_table *t, const cap_tcp_seg *s, bool sip_port) {
     t->st->tcp_segments++;
     uint64_t h = flow_hash(t, &s->src, &s->dst);
     tcp_flow *f = flow_find(t, &s->src, &s->dst, h);

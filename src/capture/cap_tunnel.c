@@ -6,7 +6,9 @@
  * VoNR on S1-U, S5/S8 -- home-routed roaming -- and N3/N9).
  *
  * Owns: reading one encapsulation header and saying what follows it and
- * where, as an EtherType (CAP_ETH_FRAME for a whole Ethernet frame).
+ * where, as an EtherType (CAP_ETH_FRAME for a whole Ethernet frame), and
+ * what it was: its kind and id (VNI, TEID, label, key, session) for the
+ * events' x-encap.
  * Stateless and shared by the decoder (cap_decode.c) and the sharding peek
  * (cap_shard.c), so both see the same inner packet.
  * Must not touch: decoder state, counters, IP or transport headers.
@@ -20,6 +22,17 @@
 #define MAX_GTP_EXT 16     /* GTP-U extension headers walked through */
 
 static inline uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint32_t be24(const uint8_t *p) { return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2]; }
+
+/* Says what the opened layer was (when l is not NULL); returns type. */
+static uint16_t opened(fs_layer *l, uint8_t kind, bool has_id, uint32_t id, uint16_t type) {
+    if (l && type) {
+        l->kind = kind;
+        l->has_id = has_id;
+        l->id = id;
+    }
+    return type;
+}
 
 /* What the first nibble of a packet says it is, or 0. */
 static uint16_t ip_by_version(const uint8_t *p, uint32_t n) {
@@ -42,46 +55,43 @@ static bool ethernet_plausible(const uint8_t *p, uint32_t n) {
  * (by its version nibble) or an Ethernet pseudowire (RFC 4448), with or
  * without its control word (a first nibble of 0, RFC 4385): whichever
  * reading shows an EtherType the decoder knows, the control word first. */
-static uint16_t mpls_inner(const uint8_t *p, uint32_t n, uint32_t *off) {
+static uint16_t mpls_inner(const uint8_t *p, uint32_t n, uint32_t *off, fs_layer *l) {
     uint32_t o = 0;
     for (int i = 0; i < MAX_MPLS_LABELS; i++) {
         if (o + 4 > n) return 0;
         bool bottom = (p[o + 2] & 1) != 0;
+        uint32_t label = be24(p + o) >> 4;
         o += 4;
         if (!bottom) continue;
         uint16_t t = ip_by_version(p + o, n - o);
         if (t) {
             *off = o;
-            return t;
-        }
-        if (o + 4 <= n && (p[o] >> 4) == 0 && ethernet_plausible(p + o + 4, n - o - 4)) {
+        } else if (o + 4 <= n && (p[o] >> 4) == 0 && ethernet_plausible(p + o + 4, n - o - 4)) {
             *off = o + 4;
-            return CAP_ETH_FRAME;
-        }
-        if (ethernet_plausible(p + o, n - o)) {
+            t = CAP_ETH_FRAME;
+        } else if (ethernet_plausible(p + o, n - o)) {
             *off = o;
-            return CAP_ETH_FRAME;
+            t = CAP_ETH_FRAME;
         }
-        return 0;
+        return opened(l, FS_L_MPLS, true, label, t);
     }
     return 0;
 }
 
 /* PPPoE session stage (RFC 2516): version/type 0x11, code 0, then PPP's
  * protocol field: IPv4 0x0021, IPv6 0x0057. */
-static uint16_t pppoe_inner(const uint8_t *p, uint32_t n, uint32_t *off) {
+static uint16_t pppoe_inner(const uint8_t *p, uint32_t n, uint32_t *off, fs_layer *l) {
     if (n < 8 || p[0] != 0x11 || p[1] != 0) return 0;
     *off = 8;
     uint16_t ppp = be16(p + 6);
-    if (ppp == 0x0021) return CAP_ETH_IPV4;
-    if (ppp == 0x0057) return CAP_ETH_IPV6;
-    return 0;
+    uint16_t t = ppp == 0x0021 ? CAP_ETH_IPV4 : ppp == 0x0057 ? CAP_ETH_IPV6 : 0;
+    return opened(l, FS_L_PPPOE, true, be16(p + 2), t);
 }
 
-uint16_t cap_tunnel_ethertype(uint16_t type, const uint8_t *p, uint32_t n, uint32_t *off) {
+uint16_t cap_tunnel_ethertype(uint16_t type, const uint8_t *p, uint32_t n, uint32_t *off, fs_layer *l) {
     switch (type) {
-    case 0x8847: case 0x8848: return mpls_inner(p, n, off);
-    case 0x8864: return pppoe_inner(p, n, off);
+    case 0x8847: case 0x8848: return mpls_inner(p, n, off, l);
+    case 0x8864: return pppoe_inner(p, n, off, l);
     default: return 0;
     }
 }
@@ -91,36 +101,44 @@ uint16_t cap_tunnel_ethertype(uint16_t type, const uint8_t *p, uint32_t n, uint3
  * sequence number) has an 8-byte header before the mirrored frame, type I
  * (0x88be without one) none; type III (0x22eb) 12 bytes, 20 with its
  * platform subheader (O bit). */
-static uint16_t gre_inner(const uint8_t *p, uint32_t n, uint32_t *off) {
+static uint16_t gre_inner(const uint8_t *p, uint32_t n, uint32_t *off, fs_layer *l) {
     if (n < 4) return 0;
     uint16_t flags = be16(p), type = be16(p + 2);
     if ((flags & 7) != 0 || (flags & 0x4000)) return 0; /* version 1 (PPTP), routing: not here */
-    uint32_t o = 4 + ((flags & 0x8000) ? 4 : 0) + ((flags & 0x2000) ? 4 : 0) + ((flags & 0x1000) ? 4 : 0);
+    uint32_t key_at = 4 + ((flags & 0x8000) ? 4 : 0);
+    uint32_t o = key_at + ((flags & 0x2000) ? 4 : 0) + ((flags & 0x1000) ? 4 : 0);
     if (o > n) return 0;
+    bool keyed = (flags & 0x2000) != 0;
+    uint32_t key = keyed ? (uint32_t)be16(p + key_at) << 16 | be16(p + key_at + 2) : 0;
     switch (type) {
     case CAP_ETH_IPV4:
     case CAP_ETH_IPV6:
     case CAP_ETH_FRAME:
     case 0x8847:
         *off = o;
-        return type;
-    case 0x88be:
-        *off = o + ((flags & 0x1000) ? 8 : 0);
-        return *off <= n ? CAP_ETH_FRAME : 0;
+        return opened(l, FS_L_GRE, keyed, key, type);
+    case 0x88be: /* type II (sequenced): version, VLAN, COS, En, T, then the 10-bit session id */
+        if (!(flags & 0x1000)) {
+            *off = o;
+            return opened(l, FS_L_ERSPAN, false, 0, CAP_ETH_FRAME);
+        }
+        if (o + 8 > n) return 0;
+        *off = o + 8;
+        return opened(l, FS_L_ERSPAN, true, be16(p + o + 2) & 0x3ffu, CAP_ETH_FRAME);
     case 0x22eb:
         if (o + 12 > n) return 0;
         *off = o + 12 + ((p[o + 11] & 1) ? 8 : 0);
-        return *off <= n ? CAP_ETH_FRAME : 0;
+        return *off <= n ? opened(l, FS_L_ERSPAN, true, be16(p + o + 2) & 0x3ffu, CAP_ETH_FRAME) : 0;
     default:
         return 0;
     }
 }
 
-uint16_t cap_tunnel_ipproto(uint8_t proto, const uint8_t *p, uint32_t n, uint32_t *off) {
+uint16_t cap_tunnel_ipproto(uint8_t proto, const uint8_t *p, uint32_t n, uint32_t *off, fs_layer *l) {
     switch (proto) {
-    case 4: *off = 0; return CAP_ETH_IPV4;  /* IP in IP (RFC 2003) */
-    case 41: *off = 0; return CAP_ETH_IPV6; /* IPv6 in IP (RFC 4213, 2473) */
-    case 47: return gre_inner(p, n, off);
+    case 4: *off = 0; return opened(l, FS_L_IPIP, false, 0, CAP_ETH_IPV4);  /* IP in IP (RFC 2003) */
+    case 41: *off = 0; return opened(l, FS_L_IPIP, false, 0, CAP_ETH_IPV6); /* IPv6 in IP (RFC 4213, 2473) */
+    case 47: return gre_inner(p, n, off, l);
     default: return 0;
     }
 }
@@ -130,7 +148,7 @@ uint16_t cap_tunnel_ipproto(uint8_t proto, const uint8_t *p, uint32_t n, uint32_
  * 4-byte units, next type in the last byte; 5G's PDU session container is
  * one), then the user's IP packet. Its length field bounds the packet. SIP
  * text cannot look like it (the first byte would be '0'-'7'). */
-static uint16_t gtpu_inner(const uint8_t *p, uint32_t n, uint32_t *off) {
+static uint16_t gtpu_inner(const uint8_t *p, uint32_t n, uint32_t *off, fs_layer *l) {
     if (n < 8 || (p[0] >> 5) != 1 || !(p[0] & 0x10) || p[1] != 0xff) return 0;
     uint32_t end = 8u + be16(p + 2), o = 8;
     if (end > n) return 0;
@@ -147,7 +165,7 @@ static uint16_t gtpu_inner(const uint8_t *p, uint32_t n, uint32_t *off) {
     }
     uint16_t t = ip_by_version(p + o, end - o);
     if (t) *off = o;
-    return t;
+    return opened(l, FS_L_GTPU, true, (uint32_t)be16(p + 4) << 16 | be16(p + 6), t);
 }
 
 /* VXLAN (RFC 7348) on 4789: the I flag (reserved bits are ignored on
@@ -156,20 +174,20 @@ static uint16_t gtpu_inner(const uint8_t *p, uint32_t n, uint32_t *off) {
  * Geneve (RFC 8926) on 6081: version 0 (SIP text starts with a capital,
  * version 1), options of 4 x its length field, then the protocol type's
  * payload. */
-uint16_t cap_tunnel_udp(uint16_t dport, const uint8_t *p, uint32_t n, uint32_t *off) {
+uint16_t cap_tunnel_udp(uint16_t dport, const uint8_t *p, uint32_t n, uint32_t *off, fs_layer *l) {
     if (dport == CAP_PORT_VXLAN) {
         if (n < 8 || !(p[0] & 0x08) || !ethernet_plausible(p + 8, n - 8)) return 0;
         *off = 8;
-        return CAP_ETH_FRAME;
+        return opened(l, FS_L_VXLAN, true, be24(p + 4), CAP_ETH_FRAME);
     }
-    if (dport == CAP_PORT_GTPU) return gtpu_inner(p, n, off);
+    if (dport == CAP_PORT_GTPU) return gtpu_inner(p, n, off, l);
     if (dport == CAP_PORT_GENEVE) {
         if (n < 8 || (p[0] >> 6) != 0) return 0;
         uint32_t o = 8 + (uint32_t)(p[0] & 0x3f) * 4;
         uint16_t type = be16(p + 2);
         if (o > n || (type != CAP_ETH_FRAME && type != CAP_ETH_IPV4 && type != CAP_ETH_IPV6)) return 0;
         *off = o;
-        return type;
+        return opened(l, FS_L_GENEVE, true, be24(p + 4), type);
     }
     return 0;
 }

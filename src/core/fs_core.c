@@ -295,6 +295,11 @@ const char *fs_addr_str(const fs_addr *a, char *buf, size_t n) {
     return buf;
 }
 
+const char *fs_layer_name(uint8_t kind) {
+    static const char *const names[] = {"?", "vlan", "mpls", "pppoe", "gre", "erspan", "ipip", "vxlan", "geneve", "gtpu"};
+    return kind < sizeof names / sizeof *names ? names[kind] : "?";
+}
+
 const char *fs_endpoint_str(const fs_endpoint *e, char *buf, size_t n) {
     char ip[FS_ADDR_STRLEN];
     fs_addr_str(&e->addr, ip, sizeof ip);

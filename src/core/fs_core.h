@@ -173,6 +173,38 @@ bool fs_addr_parse(const char *s, fs_addr *out); /* v4 or v6 text */
 bool fs_addr_parse_str(fs_str s, fs_addr *out);
 bool fs_addr_is_private(const fs_addr *a); /* RFC 1918, 6598, loopback, link-local, ULA */
 
+/* ---- encapsulation path ----------------------------------------------------- */
+
+/* A VLAN tag or a tunnel a packet came through on its way to the capture
+ * point: the capture layer records them (outermost first), events carry
+ * them as evidence.sample's x-encap. */
+typedef enum fs_layer_kind {
+    FS_L_VLAN = 1, /* id: the VLAN id (802.1Q C-tag or 802.1ad S-tag) */
+    FS_L_MPLS,     /* id: the bottom-of-stack label (the VPN's or pseudowire's) */
+    FS_L_PPPOE,    /* id: the session id */
+    FS_L_GRE,      /* id: the key, when it has one; src/dst: the outer addresses */
+    FS_L_ERSPAN,   /* id: the session id (types II, III); src/dst as GRE */
+    FS_L_IPIP,     /* IPv4 or IPv6 in IP; src/dst */
+    FS_L_VXLAN,    /* id: the VNI; src/dst */
+    FS_L_GENEVE,   /* id: the VNI; src/dst */
+    FS_L_GTPU      /* id: the TEID; src/dst: the tunnel endpoints (eNodeB/gNB, SGW/UPF) */
+} fs_layer_kind;
+
+typedef struct fs_layer {
+    uint8_t kind;   /* fs_layer_kind */
+    bool has_id;
+    uint32_t id;
+    fs_addr src, dst; /* family 0 when the layer is not carried in IP */
+} fs_layer;
+
+#define FS_MAX_LAYERS 8 /* the outermost ones are kept */
+typedef struct fs_encap {
+    uint8_t n;
+    fs_layer layer[FS_MAX_LAYERS];
+} fs_encap;
+
+const char *fs_layer_name(uint8_t kind); /* "vlan", "mpls", ... "gtpu"; "?" */
+
 typedef struct fs_cidr {
     fs_addr net;
     uint8_t prefix;

@@ -138,6 +138,7 @@ static void sample_fill(ev_sample *s, const det_ctx *c) {
     if (c->src_ep) fs_endpoint_str(c->src_ep, s->src, sizeof s->src);
     if (c->dst_ep) fs_endpoint_str(c->dst_ep, s->dst, sizeof s->dst);
     if (c->p) snprintf(s->transport, sizeof s->transport, "%s", cap_transport_name(c->p->transport));
+    if (c->p && c->p->encap) s->encap = *c->p->encap;
     s->ts_us = c->ts;
     if (!m) return; /* raised from a timer (det_calls_tick): the caller fills the rest */
     if (m->is_request)

@@ -168,6 +168,25 @@ static void put_time(json_t *o, const char *k, uint64_t us) {
     json_object_set_new(o, k, json_string(fs_time_rfc3339(us, t, sizeof t)));
 }
 
+/* x-encap (a local extension of the event format): the layers a sample
+ * came through, outermost first, each {kind, id?, src?, dst?}. */
+static json_t *encap_json(const fs_encap *en) {
+    json_t *a = json_array();
+    for (unsigned i = 0; i < en->n && i < FS_MAX_LAYERS; i++) {
+        const fs_layer *l = &en->layer[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "kind", json_string(fs_layer_name(l->kind)));
+        if (l->has_id) json_object_set_new(o, "id", json_integer(l->id));
+        if (l->src.family) {
+            char t[FS_ADDR_STRLEN];
+            json_object_set_new(o, "src", json_string(fs_addr_str(&l->src, t, sizeof t)));
+            json_object_set_new(o, "dst", json_string(fs_addr_str(&l->dst, t, sizeof t)));
+        }
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
 static json_t *sample_json(const ev_sample *s) {
     json_t *o = json_object();
     put_str(o, "method", s->method);
@@ -182,6 +201,7 @@ static json_t *sample_json(const ev_sample *s) {
     put_str(o, "dst", s->dst);
     put_str(o, "transport", s->transport);
     if (s->ts_us) put_time(o, "ts", s->ts_us);
+    if (s->encap.n) json_object_set_new(o, "x-encap", encap_json(&s->encap));
     return o;
 }
 

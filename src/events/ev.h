@@ -39,6 +39,7 @@ typedef struct ev_sample {
     char dst[56];
     char transport[8];
     uint64_t ts_us;
+    fs_encap encap; /* VLAN tags and tunnels it came through: "x-encap", when any */
 } ev_sample;
 
 typedef enum ev_detail_kind { EV_D_INT, EV_D_REAL, EV_D_STR } ev_detail_kind;

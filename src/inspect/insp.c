@@ -43,7 +43,10 @@
  * 6 and 8 on the bench captures with the profile-guided build) */
 #define READER_SHARE 5u
 
-enum rec_kind { REC_FRAME = 0, REC_HEP, REC_RAW, REC_TICK, REC_INPUT };
+/* REC_FRAME_IN: a frame that came through VLAN tags or tunnels before the
+ * reader took it out of them (a reassembled datagram): its fs_encap, then
+ * the frame. */
+enum rec_kind { REC_FRAME = 0, REC_HEP, REC_RAW, REC_TICK, REC_INPUT, REC_FRAME_IN };
 
 /* A record inside a batch; the bytes follow, padded to 8. */
 typedef struct rec_hdr {
@@ -94,6 +97,7 @@ struct insp {
     uint64_t frames_read, bytes_read;
     uint64_t kernel_dropped, if_dropped; /* live capture / HEP socket losses */
     cap_defrag *defrag;    /* with N workers: IP fragments reassembled before sharding */
+    uint8_t *frame_in;     /* with N workers: a REC_FRAME_IN record being put together */
     /* sharding (pick_worker): bucket of a client key -> worker + 1 (0: not
      * seen yet), and the bytes handed to each worker so far */
     uint8_t bucket_owner[SHARD_BUCKETS];
@@ -325,6 +329,13 @@ static void handle_record(worker *w, const rec_hdr *h, const uint8_t *data) {
     case REC_FRAME:
         cap_decode_frame(w->dec, h->dlt, data, h->len, h->ts_us, h->frame_no);
         break;
+    case REC_FRAME_IN: {
+        fs_encap outer;
+        memcpy(&outer, data, sizeof outer);
+        cap_decode_frame_in(w->dec, &outer, h->dlt, data + sizeof outer, h->len - (uint32_t)sizeof outer,
+                            h->ts_us, h->frame_no);
+        break;
+    }
     case REC_HEP: {
         fs_err e;
         cap_decode_hep(w->dec, data, h->len, h->ts_us, &e); /* counted in cap stats */
@@ -512,6 +523,21 @@ static void claim_new_call(insp *in, unsigned wi, const uint8_t *payload, uint32
         det_shared_claim_call_id(in->shared, call_id, wi, ts);
 }
 
+/* A reassembled datagram whose fragments came through VLAN tags or
+ * tunnels: sharded like any packet, decoded with that path (REC_FRAME_IN). */
+static void feed_frame_in(insp *in, const fs_encap *outer, const uint8_t *packet, uint32_t len, uint64_t ts,
+                          uint64_t frame_no) {
+    const uint8_t *payload;
+    uint32_t payload_len = 0;
+    unsigned wi = pick_worker(in, cap_shard_peek(&in->opt.cfg->capture, CAP_DLT_RAW, packet, len, &payload,
+                                                 &payload_len));
+    if (wi != 0) claim_new_call(in, wi, payload, payload_len, ts);
+    memcpy(in->frame_in, outer, sizeof *outer);
+    memcpy(in->frame_in + sizeof *outer, packet, len);
+    in->worker_bytes[wi] += len;
+    feed(in, wi, REC_FRAME_IN, CAP_DLT_RAW, in->frame_in, (uint32_t)sizeof *outer + len, ts, frame_no);
+}
+
 static void feed_frame(insp *in, int dlt, const uint8_t *frame, uint32_t caplen, uint64_t ts,
                        uint64_t frame_no) {
     in->frames_read++;
@@ -522,7 +548,8 @@ static void feed_frame(insp *in, int dlt, const uint8_t *frame, uint32_t caplen,
          * reassembled datagram, so it goes where its client's packets go */
         const uint8_t *whole;
         uint32_t whole_len;
-        switch (cap_defrag_frame(in->defrag, dlt, frame, caplen, ts, &whole, &whole_len)) {
+        const fs_encap *outer = NULL;
+        switch (cap_defrag_frame(in->defrag, dlt, frame, caplen, ts, &whole, &whole_len, &outer)) {
         case 1: return;
         case 2:
             dlt = CAP_DLT_RAW;
@@ -530,6 +557,10 @@ static void feed_frame(insp *in, int dlt, const uint8_t *frame, uint32_t caplen,
             caplen = whole_len;
             break;
         default: break;
+        }
+        if (outer) {
+            feed_frame_in(in, outer, frame, caplen, ts, frame_no);
+            return;
         }
         const uint8_t *payload;
         uint32_t payload_len = 0;
@@ -618,7 +649,8 @@ insp *insp_new(const insp_options *o, fs_err *e) {
         cap_config rc = o->cfg->capture;
         uint64_t workers_frag = (uint64_t)in->nworkers * in->worker_cfg.capture.max_frag_bytes;
         rc.max_frag_bytes = rc.max_frag_bytes > workers_frag + 65536 ? (uint32_t)(rc.max_frag_bytes - workers_frag) : 65536;
-        if (!(in->defrag = cap_defrag_new(&rc, det_engine_seed(in->w[0].eng)))) {
+        in->frame_in = malloc(sizeof(fs_encap) + CAP_DEFRAG_MAX_PACKET);
+        if (!(in->defrag = cap_defrag_new(&rc, det_engine_seed(in->w[0].eng))) || !in->frame_in) {
             fs_fail(e, FS_ERR_NOMEM, "out of memory for the fragment table");
             goto fail;
         }
@@ -635,6 +667,7 @@ void insp_free(insp *in) {
     pthread_mutex_destroy(&in->event_lock);
     det_shared_free(in->shared);
     cap_defrag_free(in->defrag);
+    free(in->frame_in);
     free(in->held);
     free(in->held_key);
     free(in->shares);

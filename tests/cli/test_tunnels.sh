@@ -38,7 +38,8 @@ ok "every encapsulated message found, none too deep" is "$(scan_ids "$TMPD/w1.nd
 src_want="10.1.0.1 10.1.0.2 10.1.0.3 10.1.0.5 10.1.0.6 10.1.0.7 10.1.0.8 10.1.0.9 10.1.0.11 10.1.0.12 10.1.0.13 \
 10.1.0.14 10.1.0.16 10.1.0.17 10.1.0.19 10.1.0.20 10.45.0.21 2001:db8:4::1 2001:db8:4::/64 2001:db8:10::1 2001:db8:10::/64 2001:db8:45::22 2001:db8:45::/64"
 ok "incidents name the inner sources" is "$(scan_sources "$TMPD/w1.ndjson")" "$src_want"
-ok "no incident names a tunnel endpoint" bash -c "! grep -q '198\\.18\\.' '$TMPD/w1.ndjson'"
+ok "no observable names a tunnel endpoint" bash -c "! jq -r '.observables[].value' '$TMPD/w1.ndjson' | grep -q '^198\\.18\\.'"
+ok "a plain message has no x-encap" is "$(jq -r 'select(.evidence.sample.call_id == "tunnel-20") | .evidence.sample | has("x-encap")' "$TMPD/w1.ndjson" | sort -u)" false
 stat() { jq -r ".capture.$2" "$1"; }
 ok "tunneled frames counted (23 of 25)" is "$(stat "$TMPD/w1.json" tunneled)" 23
 ok "the frame 5 tunnels deep is bad_ip" is "$(stat "$TMPD/w1.json" bad_ip)" 1
@@ -55,10 +56,59 @@ ok "fs38 and tshark agree on 17 messages" is "$(wc -w <<<"$both")" 17
 ok "only tshark: the one 5 layers deep" is "$only_tshark" "tunnel-15"
 ok "only fs38: the pseudowires and SIP on VXLAN's port" is "$only_fs38" "tunnel-2 tunnel-19 tunnel-20"
 
+# Each sample's x-encap (the layers it came through: VLAN id, bottom MPLS
+# label, PPPoE session, GRE key, ERSPAN session, VNI, TEID, and the outer
+# addresses of IP-carried tunnels) against what tshark dissects in the same
+# frame: the same ids of each kind, and the outer addresses are tshark's IP
+# sources but the message's own
+tshark -r "$PCAP" -Y sip -T fields -E separator='|' -e sip.Call-ID -e vlan.id -e mpls.label -e mpls.bottom \
+    -e pppoe.session_id -e gre.key -e erspan.spanid -e vxlan.vni -e geneve.vni -e gtp.teid -e ip.src -e ipv6.src \
+    2>/dev/null >"$TMPD/tshark.layers"
+compare_layers() {
+    python3 - "$TMPD/w1.ndjson" "$TMPD/tshark.layers" <<'PY'
+import json, sys
+ours = {}
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    s = e["evidence"].get("sample", {})
+    if e["rule"]["id"] == "SIP-SCAN-001":
+        ours[s["call_id"]] = (s.get("x-encap", []), s["src"].rsplit(":", 1)[0].strip("[]"))
+kinds = ["vlan", "mpls", "pppoe", "gre", "erspan", "vxlan", "geneve", "gtpu"]
+bad = compared = 0
+for line in open(sys.argv[2]):
+    f = line.rstrip("\n").split("|")
+    cid = f[0]
+    if cid not in ours:
+        continue
+    split = lambda v: [x for x in v.split(",") if x]
+    num = lambda v: int(v, 0)
+    labels, bottoms = split(f[2]), split(f[3])
+    theirs = {"vlan": [num(x) for x in split(f[1])],
+              "mpls": [num(l) for l, b in zip(labels, bottoms) if b == "1"],
+              "pppoe": [num(x) for x in split(f[4])], "gre": [num(x) for x in split(f[5])],
+              "erspan": [num(x) for x in split(f[6])], "vxlan": [num(x) for x in split(f[7])],
+              "geneve": [num(x) for x in split(f[8])], "gtpu": [num(x) for x in split(f[9])]}
+    layers, inner = ours[cid]
+    mine = {k: [l["id"] for l in layers if l["kind"] == k and "id" in l] for k in kinds}
+    outer_mine = sorted(l["src"] for l in layers if "src" in l)
+    srcs = split(f[10]) + split(f[11])
+    if inner in srcs:
+        srcs.remove(inner)
+    compared += 1
+    if mine != theirs or outer_mine != sorted(srcs):
+        bad += 1
+        print(cid, "fs38", mine, outer_mine, "tshark", theirs, sorted(srcs), file=sys.stderr)
+print(compared, bad)
+PY
+}
+ok "x-encap: the layers tshark sees, in all 17 messages both read" is "$(compare_layers)" "17 0"
+
 # two workers: the reader's peek opens the same tunnels, so each inner
 # client is sharded (and reassembled) as the decoder sees it
 expect_exit 0 "inspect --workers 2" "$FS38" inspect --workers 2 --json --stats-json "$TMPD/w2.json" "$PCAP"
 ok "--workers 2: the same messages" is "$(scan_ids "$TMPD/out")" "$want"
+encaps() { jq -c 'select(.rule.id == "SIP-SCAN-001") | [.evidence.sample.call_id, .evidence.sample["x-encap"]]' "$1" | sort; }
+ok "--workers 2: the same x-encap" is "$(encaps "$TMPD/out")" "$(encaps "$TMPD/w1.ndjson")"
 ok "--workers 2: the same tunneled count" is "$(stat "$TMPD/w2.json" tunneled)" 23
 ok "--workers 2: the same bad_ip" is "$(stat "$TMPD/w2.json" bad_ip)" 1
 

@@ -27,6 +27,7 @@ typedef struct sink {
     int kept;             /* copies below */
     char *data[SINK_MAX]; /* NUL-terminated copies */
     cap_payload meta[SINK_MAX];
+    fs_encap encap[SINK_MAX]; /* copies of meta[i].encap (n 0: none) */
 } sink;
 
 static void sink_emit(void *user, const cap_payload *p) {
@@ -38,6 +39,7 @@ static void sink_emit(void *user, const cap_payload *p) {
     c[p->len] = 0;
     s->data[s->kept] = c;
     s->meta[s->kept] = *p;
+    if (p->encap) s->encap[s->kept] = *p->encap;
     s->kept++;
 }
 
@@ -218,6 +220,11 @@ static void test_tunnels(void) {
         int got = decode_one(d, &s, g_frame, n);
         if (layers <= CAP_MAX_ENCAP) {
             CHECK_MSG(got == 1 && ep_is(&s.meta[0].src, "10.9.0.1", 5060), "%d IP-in-IP layers", layers);
+            CHECK_EQ_INT(s.encap[0].n, layers); /* each layer on the path */
+            for (int i = 0; i < layers && i < s.encap[0].n; i++) {
+                const fs_layer *l = &s.encap[0].layer[i];
+                CHECK(l->kind == FS_L_IPIP && !l->has_id && l->src.family == 4);
+            }
         } else {
             CHECK_EQ_INT(got, 0);
             CHECK_EQ_INT(cap_decoder_stats(d)->bad_ip, bad + 1);
@@ -242,6 +249,25 @@ static void test_tunnels(void) {
     CHECK_EQ_INT(decode_one(d, &s, g_frame, full), 1);
     CHECK(s.kept == 1 && ep_is(&s.meta[0].src, "10.9.0.2", 5060) && strcmp(s.data[0], OPT) == 0);
     CHECK_EQ_INT(cap_shard_key(&cfg, 1, g_frame, (uint32_t)full), plain_key);
+    /* its path, outermost first: ERSPAN session 9 between the GRE
+     * endpoints, then VXLAN's VNI 42 between its own */
+    CHECK(s.meta[0].encap != NULL);
+    CHECK_EQ_INT(s.encap[0].n, 2);
+    const fs_layer *l0 = &s.encap[0].layer[0], *l1 = &s.encap[0].layer[1];
+    CHECK(l0->kind == FS_L_ERSPAN && l0->has_id && l0->id == 9);
+    CHECK(l0->src.family == 4 && fs_addr_eq(&l0->src, &(fs_addr){4, {198, 18, 9, 1}}) &&
+          fs_addr_eq(&l0->dst, &(fs_addr){4, {198, 18, 9, 2}}));
+    CHECK(l1->kind == FS_L_VXLAN && l1->has_id && l1->id == 42);
+    CHECK(fs_addr_eq(&l1->src, &(fs_addr){4, {198, 18, 0, 1}}));
+    CHECK(!strcmp(fs_layer_name(l0->kind), "erspan") && !strcmp(fs_layer_name(l1->kind), "vxlan") &&
+          !strcmp(fs_layer_name(200), "?"));
+    /* the next frame, plain, has no path */
+    {
+        uint8_t plain_frame[256];
+        size_t pn = mk_eth(plain_frame, NULL, 0, 0x0800, g_l3, ip4_opt("10.9.0.2"));
+        CHECK_EQ_INT(decode_one(d, &s, plain_frame, pn), 1);
+        CHECK(s.meta[0].encap == NULL);
+    }
     int emitted_short = 0;
     for (size_t cut = 0; cut < full; cut++) {
         uint8_t *f = malloc(cut ? cut : 1); /* exactly cut bytes: ASan sees a read past them */
@@ -398,6 +424,12 @@ static void test_link_types(void) {
         check_one(&s, INV, "192.0.2.1", 40000, "198.51.100.2", 5060, "ethernet v4");
         CHECK_EQ_INT(s.meta[0].frame_no, fn);
         CHECK_EQ_INT(s.meta[0].ts_us, 1000);
+        /* each tag on the path, outermost first, by its VLAN id (mk_eth's TCIs 100, 101, ...) */
+        CHECK_MSG((s.meta[0].encap != NULL) == (ntags[i] > 0), "%d tags: path", ntags[i]);
+        CHECK_EQ_INT(s.encap[0].n, ntags[i]);
+        for (int t = 0; t < ntags[i] && t < s.encap[0].n; t++)
+            CHECK(s.encap[0].layer[t].kind == FS_L_VLAN && s.encap[0].layer[t].has_id &&
+                  s.encap[0].layer[t].id == (uint32_t)(100 + t) && s.encap[0].layer[t].src.family == 0);
         sink_reset(&s);
         n = mk_eth(f, tags[i], ntags[i], 0x86dd, v6, n6);
         cap_decode_frame(d, DLT_EN10MB, f, (uint32_t)n, 1000, ++fn);
@@ -1360,6 +1392,45 @@ static size_t mk_hep(uint8_t *o, bool v6, uint8_t proto_type, uint8_t ip_proto, 
     memcpy(o, "HEP3", 4);
     put16(o + 4, (uint16_t)(p - o));
     return (size_t)(p - o);
+}
+
+/* The path a payload carries (cap_payload.encap) through TCP, HEP and a
+ * path longer than FS_MAX_LAYERS. */
+static void test_encap_path(void) {
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    static uint8_t ip[2000], f[2100], gre[2100];
+    static const uint16_t one[] = {0x8100};
+    /* a TCP message over a VLAN: its path is the segment's */
+    size_t t = mk_tcp(g_l4, 40000, 5060, 1, 0x18, OPT, strlen(OPT));
+    size_t n = mk_ip4(ip, "192.0.2.1", "192.0.2.2", 6, 1, 0, g_l4, t);
+    size_t fn = mk_eth(f, one, 1, 0x0800, ip, n);
+    CHECK_EQ_INT(decode_one(d, &s, f, fn), 1);
+    CHECK(s.meta[0].transport == CAP_T_TCP && s.meta[0].encap && s.encap[0].n == 1 &&
+          s.encap[0].layer[0].kind == FS_L_VLAN && s.encap[0].layer[0].id == 100);
+    /* HEP carried over a VLAN: the message's path is the sensor's network,
+     * not ours to report */
+    size_t h = mk_hep(g_in, false, 1, 17, OPT);
+    size_t u = mk_udp(g_l4, 40000, 9060, g_in, h);
+    n = mk_ip4(ip, "192.0.2.1", "192.0.2.2", 17, 2, 0, g_l4, u);
+    fn = mk_eth(f, one, 1, 0x0800, ip, n);
+    CHECK_EQ_INT(decode_one(d, &s, f, fn), 1);
+    CHECK(s.meta[0].from_hep && s.meta[0].encap == NULL);
+    /* GRE (Ethernet bridging) holding a frame with 8 tags: the outermost
+     * FS_MAX_LAYERS are kept, GRE's first */
+    static const uint16_t eight[] = {0x8100, 0x8100, 0x8100, 0x8100, 0x8100, 0x8100, 0x8100, 0x8100};
+    n = ip4_opt("10.9.0.3");
+    fn = mk_eth(f, eight, 8, 0x0800, g_l3, n);
+    size_t g = gre_wrap(gre, CAP_ETH_FRAME, f, fn);
+    n = mk_ip4(ip, "198.18.0.1", "198.18.0.2", 47, 3, 0, gre, g);
+    fn = mk_eth(f, NULL, 0, 0x0800, ip, n);
+    CHECK_EQ_INT(decode_one(d, &s, f, fn), 1);
+    CHECK_EQ_INT(s.encap[0].n, FS_MAX_LAYERS);
+    CHECK(s.encap[0].layer[0].kind == FS_L_GRE && !s.encap[0].layer[0].has_id);
+    for (int i = 1; i < FS_MAX_LAYERS; i++)
+        CHECK(s.encap[0].layer[i].kind == FS_L_VLAN && s.encap[0].layer[i].id == (uint32_t)(100 + i - 1));
+    sink_reset(&s);
+    cap_decoder_free(d);
 }
 
 static void test_hep(void) {
@@ -2505,12 +2576,71 @@ static void test_defrag_many_ext(void) {
     fh[7] = 9;       /* identification */
     const uint8_t *out;
     uint32_t out_len;
-    CHECK_EQ_INT(cap_defrag_frame(r, CAP_DLT_RAW, p, sizeof p, 1700000000000000ULL, &out, &out_len), 1);
+    const fs_encap *path;
+    CHECK_EQ_INT(cap_defrag_frame(r, CAP_DLT_RAW, p, sizeof p, 1700000000000000ULL, &out, &out_len, &path), 1);
     cap_defrag_free(r);
+}
+
+/* A datagram fragmented inside GRE on a VLAN: one worker's decoder
+ * reassembles it itself; with several the reader does (cap_defrag) and the
+ * worker decodes the rebuilt packet with the path the reader saw. The
+ * message carries the same path both ways. */
+static void test_defrag_path(void) {
+    static uint8_t frames[2][400], gre[400], ip[400];
+    size_t flen[2];
+    static const uint16_t tag[] = {0x8100};
+    size_t u = mk_udp(g_l4, 5060, 5060, INV, strlen(INV));
+    for (int i = 0; i < 2; i++) {
+        size_t from = i ? 48 : 0, len = i ? u - 48 : 48;
+        size_t n = mk_ip4(ip, "10.9.0.5", "192.0.2.9", 17, 77, i ? 6 : 0x2000, g_l4 + from, len);
+        size_t g = gre_wrap(gre, 0x0800, ip, n);
+        n = mk_ip4(ip, "198.18.0.1", "198.18.0.2", 47, (uint16_t)(10 + i), 0, gre, g);
+        flen[i] = mk_eth(frames[i], tag, 1, 0x0800, ip, n);
+    }
+    sink s1 = {0}, s2 = {0};
+    cap_decoder *d1 = new_dec(&s1, NULL), *d2 = new_dec(&s2, NULL);
+    cap_decode_frame(d1, 1, frames[0], (uint32_t)flen[0], 1000, 1);
+    cap_decode_frame(d1, 1, frames[1], (uint32_t)flen[1], 1000, 2);
+    CHECK_EQ_INT(s1.kept, 1);
+    CHECK(s1.kept == 1 && strcmp(s1.data[0], INV) == 0 && s1.encap[0].n == 2);
+    CHECK(s1.encap[0].layer[0].kind == FS_L_VLAN && s1.encap[0].layer[0].id == 100);
+    CHECK(s1.encap[0].layer[1].kind == FS_L_GRE && fs_addr_eq(&s1.encap[0].layer[1].src, &(fs_addr){4, {198, 18, 0, 1}}));
+
+    cap_config cfg;
+    cap_config_default(&cfg);
+    cap_defrag *r = cap_defrag_new(&cfg, 38);
+    const uint8_t *out;
+    uint32_t out_len;
+    const fs_encap *path = NULL;
+    CHECK_EQ_INT(cap_defrag_frame(r, 1, frames[0], (uint32_t)flen[0], 1000, &out, &out_len, &path), 1);
+    CHECK_EQ_INT(cap_defrag_frame(r, 1, frames[1], (uint32_t)flen[1], 1000, &out, &out_len, &path), 2);
+    CHECK(path != NULL);
+    if (path) {
+        cap_decode_frame_in(d2, path, CAP_DLT_RAW, out, out_len, 1000, 2);
+        CHECK(s2.kept == 1 && strcmp(s2.data[0], INV) == 0);
+        CHECK_EQ_INT(s2.encap[0].n, s1.encap[0].n);
+        CHECK(memcmp(s2.encap[0].layer, s1.encap[0].layer, sizeof(fs_layer) * s1.encap[0].n) == 0);
+    }
+    /* a plain fragmented datagram: no path */
+    for (int i = 0; i < 2; i++) {
+        size_t from = i ? 48 : 0, len = i ? u - 48 : 48;
+        size_t n = mk_ip4(ip, "10.9.0.6", "192.0.2.9", 17, 78, i ? 6 : 0x2000, g_l4 + from, len);
+        flen[i] = mk_eth(frames[i], NULL, 0, 0x0800, ip, n);
+    }
+    path = (const fs_encap *)1;
+    CHECK_EQ_INT(cap_defrag_frame(r, 1, frames[0], (uint32_t)flen[0], 1000, &out, &out_len, &path), 1);
+    CHECK_EQ_INT(cap_defrag_frame(r, 1, frames[1], (uint32_t)flen[1], 1000, &out, &out_len, &path), 2);
+    CHECK(path == NULL);
+    cap_defrag_free(r);
+    sink_reset(&s1);
+    sink_reset(&s2);
+    cap_decoder_free(d1);
+    cap_decoder_free(d2);
 }
 
 int main(void) {
     test_defrag_many_ext();
+    test_defrag_path();
     test_hash_seeded_differential();
     test_link_types();
     test_tunnels();
@@ -2534,6 +2664,7 @@ int main(void) {
     test_tcp_folded_cl();
     test_tcp_heuristic_tiny();
     test_hep();
+    test_encap_path();
     test_hep_transports();
     test_hep_datagrams();
     test_files();
