@@ -56,7 +56,7 @@ static const char usage_text[] =
     "\n"
     "Callee numbers in evidence.sample (to, request_uri) are removed: they may be victims;\n"
     "so are from and pai when they carry a victim's number (a spoofed home CLI), and\n"
-    "x-encap (the VLANs and tunnels a message crossed: our own network's layout).\n"
+    "x-encap and x-capture (the VLANs and tunnels a message crossed, the file it is in).\n"
     "INTEL-001 events (matches of what partners shared) are never re-shared: that would\n"
     "echo between operators; report them with `fs38 sight` instead.\n"
     "Exit codes: 0 every event stored (or already stored), 1 some rejected (by the hub\n"

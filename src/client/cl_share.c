@@ -6,8 +6,8 @@
  * confidence), rewriting them for publication (issuer = the signing key's
  * owner, created = now, TLP, audience, lifetime), making sure no clear
  * subscriber identifier leaves (victim observables pseudonymised under the
- * community key or dropped; callee numbers and the x-encap of our own
- * network removed from evidence.sample),
+ * community key or dropped; callee numbers, the x-encap of our own
+ * network and x-capture removed from evidence.sample),
  * building SIGHTING/FALSE_POSITIVE events, POST /v1/events and its answer.
  * Must not touch: signing itself (xc_jws_sign), files, printing.
  */
@@ -155,11 +155,12 @@ static bool names_victim(const char *v, const json_t *victims) {
  * numbers on the callee side never leave in clear. Nor does a victim's
  * identifier on the calling side (a spoofed home number in From or PAI).
  * x-encap (the VLANs, tunnel endpoints and TEIDs the message crossed in our
- * own network) is our topology: it never leaves either. */
+ * own network) is our topology, x-capture our file names: neither leaves. */
 static void scrub_sample(json_t *root, const json_t *victims) {
     json_t *sample = json_object_get(json_object_get(root, "evidence"), "sample");
     if (!json_is_object(sample)) return;
     json_object_del(sample, "x-encap");
+    json_object_del(sample, "x-capture");
     static const char *const callee_fields[] = {"to", "request_uri"};
     for (int i = 0; i < 2; i++) {
         const char *v = json_string_value(json_object_get(sample, callee_fields[i]));

@@ -158,6 +158,13 @@ void det_tick(det_engine *eng, uint64_t now_us);
  * rather than waiting to see time stay back (det_tick). */
 void det_clock_follow(det_engine *eng);
 
+/* The input the next messages come from (a capture file's name, or NULL:
+ * live, HEP): events' samples name it, with the message's frame number
+ * when frames is true (each frame of the file counted, as Wireshark numbers
+ * them: not when a filter skips some). name must outlive the engine's
+ * events. */
+void det_engine_set_input(det_engine *eng, const char *name, bool frames);
+
 /* End of input: close every open incident (emitting it). With several
  * workers sharing a det_shared, call det_flush_shared on every engine first,
  * then det_finish on each, so each sees every worker's counts. */

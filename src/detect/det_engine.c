@@ -139,6 +139,10 @@ static void sample_fill(ev_sample *s, const det_ctx *c) {
     if (c->dst_ep) fs_endpoint_str(c->dst_ep, s->dst, sizeof s->dst);
     if (c->p) snprintf(s->transport, sizeof s->transport, "%s", cap_transport_name(c->p->transport));
     if (c->p && c->p->encap) s->encap = *c->p->encap;
+    if (c->m && c->p) { /* a timer's event (no message) cannot say which file its call was in */
+        s->input = c->eng->input;
+        if (c->eng->input_frames) s->frame_no = c->p->frame_no;
+    }
     s->ts_us = c->ts;
     if (!m) return; /* raised from a timer (det_calls_tick): the caller fills the rest */
     if (m->is_request)
@@ -365,6 +369,11 @@ static void clock_advance(det_engine *eng, uint64_t now_us) {
 }
 
 void det_clock_follow(det_engine *eng) { eng->clock_follow = true; }
+
+void det_engine_set_input(det_engine *eng, const char *name, bool frames) {
+    eng->input = name;
+    eng->input_frames = frames;
+}
 
 /* An open incident to close at the clock's time: quiet for its window, or
  * last hit further ahead than a clock step (from before the step back:

@@ -308,6 +308,8 @@ struct det_engine {
     uint64_t now_us;        /* the clock: max capture time seen, since the last step back */
     uint32_t clock_behind;  /* ticks in a row more than DET_CLOCK_STEP_US behind the clock */
     bool clock_follow;      /* a new input began (det_clock_follow) */
+    const char *input;      /* det_engine_set_input */
+    bool input_frames;
     uint64_t next_tick_us;
     uint64_t next_close_us; /* no open incident is due before (a lower bound) */
     sip_limits limits;

@@ -202,6 +202,14 @@ static json_t *sample_json(const ev_sample *s) {
     put_str(o, "transport", s->transport);
     if (s->ts_us) put_time(o, "ts", s->ts_us);
     if (s->encap.n) json_object_set_new(o, "x-encap", encap_json(&s->encap));
+    if (s->input) { /* x-capture (a local extension): where to find the message */
+        json_t *c = json_object();
+        char file[512]; /* a file name is bytes: shown as valid UTF-8 */
+        ev_copy_text(file, sizeof file, fs_str_make(s->input, strlen(s->input)));
+        json_object_set_new(c, "file", json_string(file));
+        if (s->frame_no) json_object_set_new(c, "frame", json_integer((json_int_t)s->frame_no));
+        json_object_set_new(o, "x-capture", c);
+    }
     return o;
 }
 

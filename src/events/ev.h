@@ -40,6 +40,8 @@ typedef struct ev_sample {
     char transport[8];
     uint64_t ts_us;
     fs_encap encap; /* VLAN tags and tunnels it came through: "x-encap", when any */
+    const char *input;  /* the capture file it is in ("x-capture"), NULL: live, HEP */
+    uint64_t frame_no;  /* its frame there (1-based), 0: not known */
 } ev_sample;
 
 typedef enum ev_detail_kind { EV_D_INT, EV_D_REAL, EV_D_STR } ev_detail_kind;

@@ -98,6 +98,8 @@ struct insp {
     uint64_t kernel_dropped, if_dropped; /* live capture / HEP socket losses */
     cap_defrag *defrag;    /* with N workers: IP fragments reassembled before sharding */
     uint8_t *frame_in;     /* with N workers: a REC_FRAME_IN record being put together */
+    char **inputs;         /* the names of the files read so far (events' samples point at them) */
+    unsigned ninputs;
     /* sharding (pick_worker): bucket of a client key -> worker + 1 (0: not
      * seen yet), and the bytes handed to each worker so far */
     uint8_t bucket_owner[SHARD_BUCKETS];
@@ -324,6 +326,12 @@ static void on_event(void *user, const ev_event *ev, bool final) {
     if (in->threaded) pthread_mutex_unlock(&in->event_lock);
 }
 
+/* What a REC_INPUT record holds: the file the next frames come from. */
+typedef struct input_rec {
+    const char *name; /* in insp.inputs */
+    bool frames;      /* every frame of it counted (no filter) */
+} input_rec;
+
 static void handle_record(worker *w, const rec_hdr *h, const uint8_t *data) {
     switch (h->kind) {
     case REC_FRAME:
@@ -355,9 +363,13 @@ static void handle_record(worker *w, const rec_hdr *h, const uint8_t *data) {
         cap_decoder_expire(w->dec, h->ts_us);
         det_tick(w->eng, h->ts_us);
         break;
-    case REC_INPUT:
+    case REC_INPUT: {
+        input_rec r;
+        memcpy(&r, data, sizeof r);
         det_clock_follow(w->eng);
+        det_engine_set_input(w->eng, r.name, r.frames);
         break;
+    }
     default:
         break;
     }
@@ -668,6 +680,8 @@ void insp_free(insp *in) {
     det_shared_free(in->shared);
     cap_defrag_free(in->defrag);
     free(in->frame_in);
+    for (unsigned i = 0; i < in->ninputs; i++) free(in->inputs[i]);
+    free(in->inputs);
     free(in->held);
     free(in->held_key);
     free(in->shares);
@@ -734,6 +748,15 @@ static fs_code pump(insp *in, cap_source *src, bool live, uint64_t *frames, fs_e
     return rc;
 }
 
+/* A copy of an input's name that lives as long as in (NULL: no memory). */
+static const char *keep_input(insp *in, const char *path) {
+    char **grown = realloc(in->inputs, (in->ninputs + 1) * sizeof *grown);
+    if (!grown) return NULL;
+    in->inputs = grown;
+    if (!(grown[in->ninputs] = strdup(path))) return NULL;
+    return grown[in->ninputs++];
+}
+
 fs_code insp_run_file(insp *in, const char *path, uint64_t *frames, fs_err *e) {
     cap_source *src;
     if (frames) *frames = 0;
@@ -750,8 +773,13 @@ fs_code insp_run_file(insp *in, const char *path, uint64_t *frames, fs_err *e) {
         return rc;
     }
     if (in->opt.file_bpf) rc = cap_set_filter(src, in->opt.file_bpf, e);
-    /* files given out of order: each worker's clock may go back to this one's */
-    for (unsigned i = 0; rc == FS_OK && i < in->nworkers; i++) feed(in, i, REC_INPUT, 0, NULL, 0, 0, 0);
+    /* files given out of order: each worker's clock may go back to this
+     * one's; and events name the file (and the frame, unless a filter
+     * hides frames from the count) */
+    input_rec r = {.name = rc == FS_OK ? keep_input(in, path) : NULL, .frames = !in->opt.file_bpf};
+    if (rc == FS_OK && !r.name) rc = fs_fail(e, FS_ERR_NOMEM, "out of memory");
+    for (unsigned i = 0; rc == FS_OK && i < in->nworkers; i++)
+        feed(in, i, REC_INPUT, 0, (const uint8_t *)&r, (uint32_t)sizeof r, 0, 0);
     if (rc == FS_OK) rc = pump(in, src, false, frames, e);
     cap_close(src);
     return rc;
@@ -937,6 +965,12 @@ fs_code insp_run_raw(insp *in, const char *path, fs_err *e) {
     }
     in->frames_read++;
     in->bytes_read += got;
+    input_rec r = {.name = keep_input(in, path), .frames = false}; /* a message file has no frames */
+    if (!r.name) {
+        free(buf);
+        return fs_fail(e, FS_ERR_NOMEM, "out of memory");
+    }
+    feed(in, 0, REC_INPUT, 0, (const uint8_t *)&r, (uint32_t)sizeof r, 0, 0);
     feed(in, 0, REC_RAW, 0, buf, (uint32_t)got, fs_time_now_us(), in->frames_read);
     free(buf);
     return FS_OK;

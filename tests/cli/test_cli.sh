@@ -463,6 +463,8 @@ ok "valid torture message raises nothing malformed" bash -c "! grep -q SIP_MALFO
 expect_exit 1 "--raw invalid message" "$FS38" inspect --raw --json --fail-on low "$DATA/badvers.dat"
 ok "invalid torture message is SIP_MALFORMED" grep -q '"SIP_MALFORMED"' "$TMPD/out"
 ok "anomaly code named" grep -q 'VERSION_UNSUPPORTED' "$TMPD/out"
+ok "--raw: x-capture names the message file, no frame" is \
+    "$(jq -c '.evidence.sample["x-capture"]' "$TMPD/out" | sort -u)" "{\"file\":\"$DATA/badvers.dat\"}"
 expect_exit 2 "--raw missing file" "$FS38" inspect --raw "$TMPD/none.sip"
 # a message from a file has no addresses: its events name 0.0.0.0 and still meet the format
 "$FS38" inspect --raw --json "$DATA"/*.dat >"$TMPD/raw.ndjson" 2>"$TMPD/err"

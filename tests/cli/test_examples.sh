@@ -164,6 +164,53 @@ expect_exit 0 "all examples in one run" "$FS38" inspect --config "$CFG" --json e
 valid_ndjson() { python3 -c "$PY_IDS" "$1" >/dev/null; }
 ok "all examples in one run: NDJSON valid" valid_ndjson "$TMPD/out"
 
+# Each sample's x-capture names the file and frame where the message is:
+# tshark, at that frame of that file, dissects a SIP message with the
+# sample's Call-ID (a TCP message: at the segment that completes it, as
+# tshark shows it too). malformed.pcap is left out: tshark does not see SIP
+# in several of its messages. PY_FRAMES EVENTS: "checked wrong", wrong ones on
+# stderr
+PY_FRAMES='
+import json, subprocess, sys
+want = {}
+for line in open(sys.argv[1]):
+    s = json.loads(line)["evidence"].get("sample", {})
+    x = s.get("x-capture")
+    if x and "frame" in x and s.get("call_id") and not x["file"].endswith("malformed.pcap"):
+        want.setdefault(x["file"], []).append((x["frame"], s["call_id"]))
+checked = wrong = 0
+for f, items in want.items():
+    out = subprocess.run(["tshark", "-n", "-r", f, "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=|",
+                          "-e", "frame.number", "-e", "sip.Call-ID"], capture_output=True, text=True).stdout
+    ids = {}
+    for l in out.splitlines():
+        n, _, c = l.partition("\t")
+        ids[int(n)] = set(c.split("|"))
+    for frame, cid in items:
+        checked += 1
+        if cid not in ids.get(frame, ()):
+            wrong += 1
+            print(f, frame, cid, "tshark:", sorted(ids.get(frame, ())), file=sys.stderr)
+print(checked, wrong)
+'
+if [ "$have_tshark" -eq 1 ]; then
+    read -r checked wrong < <(python3 -c "$PY_FRAMES" "$TMPD/out")
+    ok "x-capture: tshark finds each sample at its frame ($checked samples)" test "$checked" -ge 15 -a "$wrong" -eq 0
+    expect_exit 0 "all examples, --workers 2" "$FS38" inspect --workers 2 --config "$CFG" --json examples/*.pcap
+    read -r checked wrong < <(python3 -c "$PY_FRAMES" "$TMPD/out")
+    ok "x-capture with --workers 2: the same ($checked samples)" test "$checked" -ge 15 -a "$wrong" -eq 0
+    ok "x-capture: names only the files given" bash -c "! jq -r '.evidence.sample[\"x-capture\"] // empty | .file' '$TMPD/out' | grep -v '^examples/[a-z-]*\.pcap$'"
+    # a filter hides frames from the count: then the file alone
+    expect_exit 0 "--bpf udp" "$FS38" inspect --bpf udp --json examples/scan-svmap.pcap
+    ok "x-capture under --bpf: the file, no frame" is \
+        "$(jq -c '.evidence.sample["x-capture"]' "$TMPD/out" | sort -u)" '{"file":"examples/scan-svmap.pcap"}'
+    # a file name is bytes, JSON is UTF-8: an invalid byte is shown as '?'
+    odd="$TMPD/scan-"$'\xff'".pcap"
+    cp examples/scan-svmap.pcap "$odd"
+    expect_exit 0 "a file name that is not UTF-8" "$FS38" inspect --json "$odd"
+    ok "x-capture: its name as valid UTF-8" is "$(jq -r '.evidence.sample["x-capture"].file' "$TMPD/out" | sort -u)" "$TMPD/scan-?.pcap"
+fi
+
 # Capture time. PY_SHIFT IN OUT SECONDS: a classic pcap with every timestamp
 # moved by SECONDS (kept unsigned 32-bit, as the format has it).
 PY_SHIFT='

@@ -85,12 +85,17 @@ EV="$TMPD/events.ndjson"
 "$FS38" inspect -c "$TMPD/soak.yaml" -i lo --bpf "udp and port $PORT" --duration 80 \
     --events "$EV" --stats-json "$TMPD/stats.json" >"$TMPD/fs38.out" 2>"$TMPD/fs38.err" &
 FPID=$!; PIDS+=("$FPID")
-sleep 1.5 # the capture opens
+# the capture is open once fs38 holds libpcap's packet socket (a fixed wait
+# was too short on a loaded machine: the first samples then counted one
+# descriptor less)
+for ((i = 0; i < 100; i++)); do ls -l "/proc/$FPID/fd" 2>/dev/null | grep -q 'socket:' && break; sleep 0.1; done
 
-# one sample a second: seconds RSS_kB fds
+# one sample a second, from the open capture until $TMPD/stop (set before
+# SIGTERM, so that what the exit opens -- --stats-json -- is not counted):
+# seconds RSS_kB fds
 sample() {
     local t=0
-    while kill -0 "$FPID" 2>/dev/null; do
+    while kill -0 "$FPID" 2>/dev/null && [ ! -e "$TMPD/stop" ]; do
         [ -r "/proc/$FPID/status" ] || break
         echo "$t $(awk '/^VmRSS/{print $2}' "/proc/$FPID/status") $(ls "/proc/$FPID/fd" | wc -l)"
         sleep 1; t=$((t + 1))
@@ -141,6 +146,8 @@ for ((s = 0; s < RUN_S; s++)); do
     sleep 1
 done
 sleep 3 # the last calls end
+touch "$TMPD/stop"
+sleep 1.2 # the sampler's last sample is taken
 kill -TERM "$FPID"
 rc=0; wait "$FPID" || rc=$?
 ok "fs38 exits 0 after SIGTERM (exit $rc: $(head -3 "$TMPD/fs38.err"))" test "$rc" -eq 0

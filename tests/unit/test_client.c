@@ -36,7 +36,7 @@ static void event_json(char *buf, size_t n, const char *issuer, const char *id, 
              "\"request_uri\":\"sip:+447700900555@ims.example.net\",\"from\":\"<sip:+88213555001@x>\","
              "\"to\":\"<sip:+447700900555@ims.example.net>\",\"call_id\":\"c1\","
              "\"x-encap\":[{\"kind\":\"gtpu\",\"id\":4117,\"src\":\"10.9.0.1\",\"dst\":\"10.9.0.2\"}],"
-             "\"x-local\":1},\"details\":{\"short_rings\":12}},"
+             "\"x-capture\":{\"file\":\"/srv/cap/a.pcap\",\"frame\":7},\"x-local\":1},\"details\":{\"short_rings\":12}},"
              "\"recommended_action\":{\"action\":\"BLOCK_CALLER\",\"scope\":\"inbound_voice\",\"ttl_s\":86400},"
              "\"handling\":{\"tlp\":\"amber\"},\"x-local\":{\"kept\":true}}",
              id, version, status, issuer, created, seen, seen, until, type, conf, obs);
@@ -225,7 +225,7 @@ static void test_policy(void) {
     CHECK(json_object_get(sample, "to") == NULL && json_object_get(sample, "request_uri") == NULL);
     CHECK(json_object_get(sample, "from") != NULL);
     /* the tunnels it crossed in our network do not leave; other local fields do */
-    CHECK(json_object_get(sample, "x-encap") == NULL);
+    CHECK(json_object_get(sample, "x-encap") == NULL && json_object_get(sample, "x-capture") == NULL);
     CHECK(json_object_get(sample, "x-local") != NULL);
     json_decref(o);
     cl_prepared_free(&out);
