@@ -109,7 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (cap_defrag_frame(r, dlt, frame, (uint32_t)len, ts, &whole, &whole_len, &outer) == 2) {
             if (whole_len > CAP_DEFRAG_MAX_PACKET || (outer && (outer->n == 0 || outer->n > FS_MAX_LAYERS)))
                 abort();
-            cap_decode_frame_in(d2, outer, CAP_DLT_RAW, whole, whole_len, ts, frame_no);
+            cap_decode_frame_in(d2, outer, true, CAP_DLT_RAW, whole, whole_len, ts, frame_no);
         }
         free(frame);
         pos += len;

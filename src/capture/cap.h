@@ -134,10 +134,12 @@ bool cap_dlt_supported(int dlt);
 /* Decode one frame of link type dlt (a libpcap DLT_* value). */
 void cap_decode_frame(cap_decoder *d, int dlt, const uint8_t *frame, uint32_t caplen,
                       uint64_t ts_us, uint64_t frame_no);
-/* The same for a packet that came through outer (VLAN tags, tunnels) before
- * it was taken out of them (cap_defrag): its messages carry that path. */
-void cap_decode_frame_in(cap_decoder *d, const fs_encap *outer, int dlt, const uint8_t *frame,
-                         uint32_t caplen, uint64_t ts_us, uint64_t frame_no);
+/* The same for a packet that came through outer (VLAN tags, tunnels; NULL:
+ * none) before it was taken out of them, and was reassembled from fragments
+ * if reassembled (cap_defrag): its messages carry that path, and it counts
+ * as one of the CAP_MAX_FRAG_NEST datagrams fragments may be nested in. */
+void cap_decode_frame_in(cap_decoder *d, const fs_encap *outer, bool reassembled, int dlt,
+                         const uint8_t *frame, uint32_t caplen, uint64_t ts_us, uint64_t frame_no);
 /* Decode one HEP v3 datagram (from --hep): each packet in it, one after the
  * other (bytes after the last that are not one are a bad HEP packet too;
  * e says why the first one was refused). ts_us is the receive time. The
@@ -334,14 +336,21 @@ typedef struct cap_frag_key {
 cap_frag_table *cap_frag_new(const cap_config *cfg, cap_stats *st);
 void cap_frag_set_seed(cap_frag_table *t, uint64_t seed); /* table empty */
 void cap_frag_free(cap_frag_table *t);
+/* Datagrams reassembled inside each other: an outer packet fragmented on
+ * its way, and a packet already fragmented before it entered the outer one's
+ * tunnel (a GRE or IPsec link whose MTU is smaller than the traffic it
+ * carries). A fragment inside a third is refused (bad_ip). */
+#define CAP_MAX_FRAG_NEST 2
 /* Add one fragment: off/n in bytes of the fragmentable part, proto is the
  * next protocol carried by this fragment (used from the offset 0 one). true
  * when the datagram is now complete: out, out_len and out_proto describe it
- * until cap_frag_release(). */
+ * until the matching cap_frag_release(). Fragments may be added while a
+ * completed datagram is held: up to CAP_MAX_FRAG_NEST are held at once, and
+ * released last first. */
 bool cap_frag_add(cap_frag_table *t, const cap_frag_key *k, uint32_t off, bool more,
                   const uint8_t *p, uint32_t n, uint8_t proto, uint64_t ts_us,
                   const uint8_t **out, uint32_t *out_len, uint8_t *out_proto);
-void cap_frag_release(cap_frag_table *t);
+void cap_frag_release(cap_frag_table *t); /* the datagram completed last */
 void cap_frag_expire(cap_frag_table *t, uint64_t now_us);
 size_t cap_frag_memory(const cap_frag_table *t);
 uint32_t cap_frag_chain_max(const cap_frag_table *t);

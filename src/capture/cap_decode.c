@@ -72,7 +72,8 @@ struct cap_decoder {
     fs_encap path;            /* its VLAN tags and tunnels so far, outermost first (a frame
                                  has one path: nothing is emitted from an outer layer once
                                  an inner one is opened) */
-    bool reassembled;         /* decoding a reassembled datagram (its buffer is the fragment table's) */
+    uint8_t frag_depth;       /* reassembled datagrams the packet being decoded is inside
+                                 (CAP_MAX_FRAG_NEST at most; cap_decode_frame_in's count one) */
     uint8_t sip_port[65536 / 8];
     uint8_t hep_port[65536 / 8];
     char hep_error[CAP_ERROR_LEN]; /* why the first bad HEP packet was refused */
@@ -480,7 +481,7 @@ static void decode_ipv4(cap_decoder *d, const uint8_t *p, uint32_t n) {
         decode_transport(d, &ip, proto, body, blen);
         return;
     }
-    if (d->reassembled) { /* a fragment inside a reassembled datagram (through a tunnel): hostile */
+    if (d->frag_depth >= CAP_MAX_FRAG_NEST) { /* a fragment inside a third reassembled datagram */
         d->st.bad_ip++;
         return;
     }
@@ -491,9 +492,9 @@ static void decode_ipv4(cap_decoder *d, const uint8_t *p, uint32_t n) {
     uint8_t dgproto;
     if (cap_frag_add(d->frag, &k, (uint32_t)(frag & 0x1fff) * 8, (frag & 0x2000) != 0, body, blen,
                      proto, d->ts_us, &dg, &dglen, &dgproto)) {
-        d->reassembled = true;
+        d->frag_depth++;
         decode_transport(d, &ip, dgproto, dg, dglen);
-        d->reassembled = false;
+        d->frag_depth--;
         cap_frag_release(d->frag);
     }
 }
@@ -513,7 +514,9 @@ static void decode_ipv6_fragment(cap_decoder *d, const ip_ctx *ip, const uint8_t
         decode_ipv6_next(d, ip, nh, p + 8, n - 8, reassembled, budget);
         return;
     }
-    if (reassembled || d->reassembled) { /* a fragment inside a reassembled datagram: hostile */
+    /* a fragment header in the datagram it reassembles (RFC 8200 forbids
+     * it), or inside a third reassembled datagram: hostile */
+    if (reassembled || d->frag_depth >= CAP_MAX_FRAG_NEST) {
         d->st.bad_ip++;
         return;
     }
@@ -523,9 +526,9 @@ static void decode_ipv6_fragment(cap_decoder *d, const ip_ctx *ip, const uint8_t
     uint32_t dglen;
     uint8_t dgproto;
     if (cap_frag_add(d->frag, &k, off, more, p + 8, n - 8, nh, d->ts_us, &dg, &dglen, &dgproto)) {
-        d->reassembled = true;
+        d->frag_depth++;
         decode_ipv6_next(d, ip, dgproto, dg, dglen, true, MAX_IP6_EXT);
-        d->reassembled = false;
+        d->frag_depth--;
         cap_frag_release(d->frag);
     }
 }
@@ -740,8 +743,8 @@ static void decode_link(cap_decoder *d, int dlt, const uint8_t *p, uint32_t n) {
     }
 }
 
-void cap_decode_frame_in(cap_decoder *d, const fs_encap *outer, int dlt, const uint8_t *frame,
-                         uint32_t caplen, uint64_t ts_us, uint64_t frame_no) {
+void cap_decode_frame_in(cap_decoder *d, const fs_encap *outer, bool reassembled, int dlt,
+                         const uint8_t *frame, uint32_t caplen, uint64_t ts_us, uint64_t frame_no) {
     d->st.frames++;
     d->st.bytes += caplen;
     d->ts_us = ts_us;
@@ -749,7 +752,7 @@ void cap_decode_frame_in(cap_decoder *d, const fs_encap *outer, int dlt, const u
     d->encap = 0;
     d->path.n = 0;
     if (outer) d->path = *outer;
-    d->reassembled = false;
+    d->frag_depth = reassembled ? 1 : 0;
     /* Expire by capture time, about once per second of it (or when time
      * went backwards, so a clock jump does not stall expiry). */
     if (ts_us >= d->last_tick + TICK_US || ts_us < d->last_tick) {
@@ -762,5 +765,5 @@ void cap_decode_frame_in(cap_decoder *d, const fs_encap *outer, int dlt, const u
 
 void cap_decode_frame(cap_decoder *d, int dlt, const uint8_t *frame, uint32_t caplen,
                       uint64_t ts_us, uint64_t frame_no) {
-    cap_decode_frame_in(d, NULL, dlt, frame, caplen, ts_us, frame_no);
+    cap_decode_frame_in(d, NULL, false, dlt, frame, caplen, ts_us, frame_no);
 }

@@ -53,7 +53,8 @@ struct cap_frag_table {
     frag_set *oldest, *newest;
     uint32_t nsets;
     size_t bytes;   /* buffers + set structs, including `done` */
-    frag_set *done; /* completed datagram handed out, until release */
+    frag_set *done[CAP_MAX_FRAG_NEST]; /* completed datagrams handed out, until released */
+    unsigned ndone;
     uint64_t seed;
 };
 
@@ -129,13 +130,12 @@ static void set_drop(cap_frag_table *t, frag_set *s) {
 }
 
 void cap_frag_release(cap_frag_table *t) {
-    if (t->done) set_destroy(t, t->done);
-    t->done = NULL;
+    if (t->ndone) set_destroy(t, t->done[--t->ndone]);
 }
 
 void cap_frag_free(cap_frag_table *t) {
     if (!t) return;
-    cap_frag_release(t);
+    while (t->ndone) cap_frag_release(t);
     while (t->oldest) {
         frag_set *s = t->oldest;
         set_unlink(t, s);
@@ -250,7 +250,6 @@ static bool add_range(frag_set *s, uint32_t off, uint32_t end) {
 bool cap_frag_add(cap_frag_table *t, const cap_frag_key *k, uint32_t off, bool more,
                   const uint8_t *p, uint32_t n, uint8_t proto, uint64_t ts_us,
                   const uint8_t **out, uint32_t *out_len, uint8_t *out_proto) {
-    cap_frag_release(t);
     uint64_t h = key_hash(t, k);
     frag_set *s = set_find(t, k, h);
     uint64_t end = (uint64_t)off + n;
@@ -290,8 +289,12 @@ bool cap_frag_add(cap_frag_table *t, const cap_frag_key *k, uint32_t off, bool m
     bool complete = s->have_total && (s->total == 0 || (s->nranges == 1 && s->ranges[0].start == 0 &&
                                                          s->ranges[0].end == s->total));
     if (!complete) return false;
+    if (t->ndone == CAP_MAX_FRAG_NEST) { /* the caller nests deeper than it may */
+        set_drop(t, s);
+        return false;
+    }
     set_unlink(t, s);
-    t->done = s;
+    t->done[t->ndone++] = s;
     t->st->ip_reassembled++;
     *out = s->buf;
     *out_len = s->total;

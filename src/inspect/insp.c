@@ -43,9 +43,9 @@
  * 6 and 8 on the bench captures with the profile-guided build) */
 #define READER_SHARE 5u
 
-/* REC_FRAME_IN: a frame that came through VLAN tags or tunnels before the
- * reader took it out of them (a reassembled datagram): its fs_encap, then
- * the frame. */
+/* REC_FRAME_IN: a packet the reader reassembled from fragments (cap_defrag):
+ * the VLAN tags and tunnels its last fragment came through (an fs_encap, n 0
+ * for none), then the packet. */
 enum rec_kind { REC_FRAME = 0, REC_HEP, REC_RAW, REC_TICK, REC_INPUT, REC_FRAME_IN };
 
 /* A record inside a batch; the bytes follow, padded to 8. */
@@ -340,8 +340,8 @@ static void handle_record(worker *w, const rec_hdr *h, const uint8_t *data) {
     case REC_FRAME_IN: {
         fs_encap outer;
         memcpy(&outer, data, sizeof outer);
-        cap_decode_frame_in(w->dec, &outer, h->dlt, data + sizeof outer, h->len - (uint32_t)sizeof outer,
-                            h->ts_us, h->frame_no);
+        cap_decode_frame_in(w->dec, outer.n ? &outer : NULL, true, h->dlt, data + sizeof outer,
+                            h->len - (uint32_t)sizeof outer, h->ts_us, h->frame_no);
         break;
     }
     case REC_HEP: {
@@ -535,8 +535,9 @@ static void claim_new_call(insp *in, unsigned wi, const uint8_t *payload, uint32
         det_shared_claim_call_id(in->shared, call_id, wi, ts);
 }
 
-/* A reassembled datagram whose fragments came through VLAN tags or
- * tunnels: sharded like any packet, decoded with that path (REC_FRAME_IN). */
+/* A datagram the reader reassembled: sharded like any packet, decoded as
+ * reassembled, with the path (VLAN tags, tunnels; NULL: none) of its last
+ * fragment (REC_FRAME_IN). */
 static void feed_frame_in(insp *in, const fs_encap *outer, const uint8_t *packet, uint32_t len, uint64_t ts,
                           uint64_t frame_no) {
     const uint8_t *payload;
@@ -544,10 +545,11 @@ static void feed_frame_in(insp *in, const fs_encap *outer, const uint8_t *packet
     unsigned wi = pick_worker(in, cap_shard_peek(&in->opt.cfg->capture, CAP_DLT_RAW, packet, len, &payload,
                                                  &payload_len));
     if (wi != 0) claim_new_call(in, wi, payload, payload_len, ts);
-    memcpy(in->frame_in, outer, sizeof *outer);
-    memcpy(in->frame_in + sizeof *outer, packet, len);
+    fs_encap none = {0};
+    memcpy(in->frame_in, outer ? outer : &none, sizeof none);
+    memcpy(in->frame_in + sizeof none, packet, len);
     in->worker_bytes[wi] += len;
-    feed(in, wi, REC_FRAME_IN, CAP_DLT_RAW, in->frame_in, (uint32_t)sizeof *outer + len, ts, frame_no);
+    feed(in, wi, REC_FRAME_IN, CAP_DLT_RAW, in->frame_in, (uint32_t)sizeof none + len, ts, frame_no);
 }
 
 static void feed_frame(insp *in, int dlt, const uint8_t *frame, uint32_t caplen, uint64_t ts,
@@ -563,16 +565,8 @@ static void feed_frame(insp *in, int dlt, const uint8_t *frame, uint32_t caplen,
         const fs_encap *outer = NULL;
         switch (cap_defrag_frame(in->defrag, dlt, frame, caplen, ts, &whole, &whole_len, &outer)) {
         case 1: return;
-        case 2:
-            dlt = CAP_DLT_RAW;
-            frame = whole;
-            caplen = whole_len;
-            break;
+        case 2: feed_frame_in(in, outer, whole, whole_len, ts, frame_no); return;
         default: break;
-        }
-        if (outer) {
-            feed_frame_in(in, outer, frame, caplen, ts, frame_no);
-            return;
         }
         const uint8_t *payload;
         uint32_t payload_len = 0;

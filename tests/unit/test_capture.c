@@ -287,22 +287,66 @@ static void test_tunnels(void) {
         free(f);
     }
 
-    /* an outer datagram reassembled from fragments holding an inner
-     * fragment: not reassembled from inside the fragment table's own buffer
-     * (counted bad_ip) */
-    n = mk_udp(g_l4, 5060, 5060, OPT, strlen(OPT));
-    n = mk_ip4(g_in, "10.9.0.3", "192.0.2.9", 17, 77, 0x2000, g_l4, n); /* first fragment of 2 */
-    n = gre_wrap(g_l3, 0x0800, g_in, n);
-    memcpy(g_in, g_l3, n);
-    size_t half = (n / 2) & ~(size_t)7;
-    uint64_t bad = cap_decoder_stats(d)->bad_ip;
-    size_t f1 = mk_ip4(g_l3, "198.18.0.1", "198.18.0.2", 47, 5, 0x2000, g_in, half);
-    f1 = mk_eth(g_frame, NULL, 0, 0x0800, g_l3, f1);
-    CHECK_EQ_INT(decode_one(d, &s, g_frame, f1), 0);
-    size_t f2 = mk_ip4(g_l3, "198.18.0.1", "198.18.0.2", 47, 5, (uint16_t)(half / 8), g_in + half, n - half);
-    f2 = mk_eth(g_frame, NULL, 0, 0x0800, g_l3, f2);
-    CHECK_EQ_INT(decode_one(d, &s, g_frame, f2), 0);
-    CHECK_EQ_INT(cap_decoder_stats(d)->bad_ip, bad + 1);
+    /* fragments in fragments: a datagram fragmented before it entered a
+     * GRE tunnel whose packets were fragmented again on the way (the
+     * tunnel's MTU is smaller). Each inner fragment travels in two outer
+     * ones; the inner datagram is reassembled inside the reassembled outer
+     * ones, with the path of its last piece */
+    {
+        static uint8_t inner[2][600], outer[600];
+        size_t u = mk_udp(g_l4, 5060, 5060, OPT, strlen(OPT));
+        size_t ilen[2];
+        ilen[0] = mk_ip4(inner[0], "10.9.0.3", "192.0.2.9", 17, 77, 0x2000, g_l4, 48);
+        ilen[1] = mk_ip4(inner[1], "10.9.0.3", "192.0.2.9", 17, 77, 6, g_l4 + 48, u - 48);
+        uint64_t bad = cap_decoder_stats(d)->bad_ip, reassembled = cap_decoder_stats(d)->ip_reassembled;
+        int got = 0;
+        for (int i = 0; i < 2; i++) {
+            size_t g = gre_wrap(outer, 0x0800, inner[i], ilen[i]);
+            size_t half = (g / 2) & ~(size_t)7;
+            size_t f1 = mk_ip4(g_l3, "198.18.0.1", "198.18.0.2", 47, (uint16_t)(5 + i), 0x2000, outer, half);
+            f1 = mk_eth(g_frame, NULL, 0, 0x0800, g_l3, f1);
+            got += decode_one(d, &s, g_frame, f1);
+            size_t f2 = mk_ip4(g_l3, "198.18.0.1", "198.18.0.2", 47, (uint16_t)(5 + i), (uint16_t)(half / 8),
+                               outer + half, g - half);
+            f2 = mk_eth(g_frame, NULL, 0, 0x0800, g_l3, f2);
+            got += decode_one(d, &s, g_frame, f2);
+        }
+        CHECK_EQ_INT(got, 1);
+        CHECK(s.kept == 1 && strcmp(s.data[0], OPT) == 0 && ep_is(&s.meta[0].src, "10.9.0.3", 5060));
+        CHECK(s.kept == 1 && s.encap[0].n == 1 && s.encap[0].layer[0].kind == FS_L_GRE);
+        CHECK_EQ_INT(cap_decoder_stats(d)->bad_ip, bad);
+        CHECK_EQ_INT(cap_decoder_stats(d)->ip_reassembled, reassembled + 3);
+
+        /* a third level is refused: the reassembled inner datagram holds
+         * GRE with a fragment in it */
+        size_t third = mk_ip4(inner[0], "10.9.0.4", "192.0.2.9", 17, 78, 0x2000, g_l4, 48);
+        size_t g = gre_wrap(outer, 0x0800, inner[0], third);
+        memcpy(g_in, outer, g);
+        size_t in2 = mk_ip4(inner[1], "198.18.5.1", "198.18.5.2", 47, 79, 0, g_in, g); /* unfragmented GRE */
+        /* ... whose IP packet is itself fragmented inside the outer tunnel */
+        size_t half_in = (in2 / 2) & ~(size_t)7;
+        size_t p1 = mk_ip4(g_in, "10.8.0.1", "10.8.0.2", 4, 80, 0x2000, inner[1], half_in); /* IP in IP, fragment */
+        size_t p2len = in2 - half_in;
+        uint8_t p2[600];
+        size_t p2n = mk_ip4(p2, "10.8.0.1", "10.8.0.2", 4, 80, (uint16_t)(half_in / 8), inner[1] + half_in, p2len);
+        bad = cap_decoder_stats(d)->bad_ip;
+        got = 0;
+        const uint8_t *pieces[2] = {g_in, p2};
+        size_t plen[2] = {p1, p2n};
+        for (int i = 0; i < 2; i++) {
+            size_t gg = gre_wrap(outer, 0x0800, pieces[i], plen[i]);
+            size_t half = (gg / 2) & ~(size_t)7;
+            size_t f1 = mk_ip4(g_l3, "198.18.0.1", "198.18.0.2", 47, (uint16_t)(90 + i), 0x2000, outer, half);
+            f1 = mk_eth(g_frame, NULL, 0, 0x0800, g_l3, f1);
+            got += decode_one(d, &s, g_frame, f1);
+            size_t f2 = mk_ip4(g_l3, "198.18.0.1", "198.18.0.2", 47, (uint16_t)(90 + i), (uint16_t)(half / 8),
+                               outer + half, gg - half);
+            f2 = mk_eth(g_frame, NULL, 0, 0x0800, g_l3, f2);
+            got += decode_one(d, &s, g_frame, f2);
+        }
+        CHECK_EQ_INT(got, 0);
+        CHECK_EQ_INT(cap_decoder_stats(d)->bad_ip, bad + 1);
+    }
 
     /* GTP-U: 16 extension headers walked, 17 refused, one of length 0 (a
      * loop) refused; its length field bounds the packet */
@@ -2616,7 +2660,7 @@ static void test_defrag_path(void) {
     CHECK_EQ_INT(cap_defrag_frame(r, 1, frames[1], (uint32_t)flen[1], 1000, &out, &out_len, &path), 2);
     CHECK(path != NULL);
     if (path) {
-        cap_decode_frame_in(d2, path, CAP_DLT_RAW, out, out_len, 1000, 2);
+        cap_decode_frame_in(d2, path, true, CAP_DLT_RAW, out, out_len, 1000, 2);
         CHECK(s2.kept == 1 && strcmp(s2.data[0], INV) == 0);
         CHECK_EQ_INT(s2.encap[0].n, s1.encap[0].n);
         CHECK(memcmp(s2.encap[0].layer, s1.encap[0].layer, sizeof(fs_layer) * s1.encap[0].n) == 0);

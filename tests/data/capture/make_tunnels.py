@@ -69,6 +69,16 @@ frames += [gre_tcp(1000, 0x02, b''), gre_tcp(1001, 0x18, t14[:50]), gre_tcp(1001
 u16 = udp(5060, 5060, options(16, '10.1.0.16', b'x' * 1200 + b'\r\n'))
 for off, part, more in ((0, u16[:800], 0x2000), (100, u16[800:], 0)):
     frames.append(eth(ip4(O1, O2, 47, gre(0x0800, ip4('10.1.0.16', SRV, 17, part, 160, more | off)))))
+# fragments in fragments: a datagram fragmented before it entered a GRE
+# tunnel whose MTU is smaller again, so each inner fragment is split over two
+# outer ones (on a VLAN): reassembled inside the reassembled outer datagrams
+u23 = udp(5060, 5060, options(23, '10.1.0.23', b'y' * 1200 + b'\r\n'))
+for ioff, ipart, imore in ((0, u23[:800], 0x2000), (100, u23[800:], 0)):
+    g = gre(0x0800, ip4('10.1.0.23', SRV, 17, ipart, 230, imore | ioff))
+    cut = (len(g) // 2) & ~7
+    ident = 231 + ioff
+    frames.append(eth(ip4(O1, O2, 47, g[:cut], ident, 0x2000), tags=(0x8100,)))
+    frames.append(eth(ip4(O1, O2, 47, g[cut:], ident, cut // 8), tags=(0x8100,)))
 # five IP-in-IP layers: one more than the decoder opens (CAP_MAX_ENCAP 4), refused
 deep = sip4(15, '10.1.0.15')
 for _ in range(5): deep = ip4(O1, O2, 4, deep)
