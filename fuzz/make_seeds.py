@@ -498,3 +498,9 @@ for i, f in enumerate(TUN):
 SCTP = pcap_frames(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'data', 'capture',
                                 'sctp.pcap'))
 d('sctp_all', L_ETH, SCTP)
+# ESP with NULL encryption (transport and tunnel mode, IPv6, NAT-T) and ESP not read
+ESP = pcap_frames(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'data', 'capture',
+                               'esp.pcap'))
+d('esp_all', L_ETH, ESP)
+for i, f in enumerate(ESP):
+    d('esp_%02d' % i, L_ETH, [f])

@@ -79,6 +79,7 @@ typedef struct cap_stats {
     uint64_t ip_fragments, ip_reassembled, frag_dropped;
     uint64_t udp, tcp_segments;
     uint64_t sctp_packets, sctp_fragmented;     /* SCTP; its user messages split over chunks (not read) */
+    uint64_t esp_packets, esp_null;             /* ESP (IP 50, UDP 4500); those read as NULL-encrypted */
     uint64_t tcp_retransmits, tcp_out_of_order, tcp_gaps, tcp_resyncs;
     uint64_t tcp_flows_evicted, tcp_bytes_dropped;
     uint64_t tcp_gap_recovered;                 /* messages from a given-up gap's late bytes */
@@ -128,6 +129,14 @@ static inline bool cap_tunnel_port(uint16_t port) {
 uint16_t cap_tunnel_ethertype(uint16_t type, const uint8_t *p, uint32_t n, uint32_t *off, fs_layer *l);
 uint16_t cap_tunnel_ipproto(uint8_t proto, const uint8_t *p, uint32_t n, uint32_t *off, fs_layer *l);
 uint16_t cap_tunnel_udp(uint16_t dport, const uint8_t *p, uint32_t n, uint32_t *off, fs_layer *l);
+/* An ESP packet at p (n bytes) between src and dst (alen bytes each) read as
+ * NULL-encrypted (RFC 2410, integrity only: VoLTE's Gm): the next header
+ * (17, 6: the transport in clear, with the outer addresses; 4, 41: an inner
+ * IP packet), whose bytes start at p + 8 and are *len long; 0 when no
+ * reading of it checks out (encrypted, or not ESP). l as above. */
+#define CAP_PORT_NATT 4500 /* UDP-encapsulated ESP (RFC 3948) */
+uint8_t cap_esp_open(const uint8_t *src, const uint8_t *dst, uint32_t alen, const uint8_t *p, uint32_t n,
+                     uint32_t *len, fs_layer *l);
 
 /* Whether cap_decode_frame reads link type dlt (a capture's DLT_* number). */
 bool cap_dlt_supported(int dlt);

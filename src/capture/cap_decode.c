@@ -4,7 +4,7 @@
  * Owns: the decoder object (config, counters, the fragment and TCP tables),
  * link-layer decoding (Ethernet with 802.1Q/QinQ tags, Linux SLL/SLL2, raw
  * IP, BSD loopback), opening encapsulations (MPLS, PPPoE, GRE/ERSPAN, IP in
- * IP, VXLAN, Geneve, GTP-U: cap_tunnel.c reads their headers) at most
+ * IP, VXLAN, Geneve, GTP-U, NULL-encrypted ESP: cap_tunnel.c reads their headers) at most
  * CAP_MAX_ENCAP deep, IPv4 and IPv6 headers with extension headers, handing
  * fragments to cap_frag.c and TCP segments to cap_tcp.c, SCTP DATA chunks,
  * UDP demultiplexing
@@ -54,6 +54,7 @@ enum {
 #define IPPROTO_IDP_ 22
 #define IPPROTO_ROUTING_ 43
 #define IPPROTO_FRAGMENT_ 44
+#define IPPROTO_ESP_ 50
 #define IPPROTO_AH_ 51
 #define IPPROTO_NONE_ 59
 #define IPPROTO_DSTOPTS_ 60
@@ -345,6 +346,35 @@ __attribute__((noinline)) static void decode_ethertype_tunnel(cap_decoder *d, ui
     decode_inner(d, inner, p + off, n - off);
 }
 
+static void decode_transport(cap_decoder *d, const ip_ctx *ip, uint8_t proto, const uint8_t *p,
+                             uint32_t n);
+
+/* ESP (IP protocol 50, or UDP-encapsulated on 4500): read when its payload
+ * checks out as NULL-encrypted (cap_esp_open), in transport mode (UDP or
+ * TCP with the outer addresses) or tunnel mode (an inner IP packet); true
+ * if it was. Encrypted ESP is counted, not read. */
+__attribute__((noinline)) static bool decode_esp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint32_t n) {
+    d->st.esp_packets++;
+    uint32_t len = 0;
+    fs_layer l = {0};
+    uint8_t next = cap_esp_open(ip->src.ip, ip->dst.ip, ip->src.family == 4 ? 4 : 16, p, n, &len, &l);
+    if (!next) return false;
+    d->st.esp_null++;
+    if (d->encap >= CAP_MAX_ENCAP) { /* counted as one more layer, like any tunnel */
+        d->st.bad_ip++;
+        return true;
+    }
+    path_add(d, &l, ip);
+    if (next == 4 || next == 41) {
+        decode_inner(d, next == 4 ? ETH_IPV4 : ETH_IPV6, p + 8, len);
+        return true;
+    }
+    if (d->encap++ == 0) d->st.tunneled++;
+    decode_transport(d, ip, next, p + 8, len);
+    d->encap--;
+    return true;
+}
+
 static void decode_udp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint32_t n) {
     if (n < 8) {
         d->st.truncated++;
@@ -376,6 +406,10 @@ static void decode_udp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint3
     }
     if (__builtin_expect(cap_tunnel_port(dst.port), 0) &&
         !port_in(d->sip_port, dst.port) && decode_udp_tunnel(d, ip, dst.port, pl, plen))
+        return;
+    /* ESP over UDP (RFC 3948): 4 zero bytes instead of an SPI mark IKE */
+    if (__builtin_expect(dst.port == CAP_PORT_NATT || src.port == CAP_PORT_NATT, 0) &&
+        !port_in(d->sip_port, dst.port) && plen >= 8 && rd32(pl) != 0 && decode_esp(d, ip, pl, plen))
         return;
     if (cap_sip_keepalive(pl, plen)) return;
     bool sip = port_in(d->sip_port, dst.port) || port_in(d->sip_port, src.port) ||
@@ -445,6 +479,7 @@ static void decode_transport(cap_decoder *d, const ip_ctx *ip, uint8_t proto, co
     if (proto == IPPROTO_UDP_) decode_udp(d, ip, p, n);
     else if (proto == IPPROTO_TCP_) decode_tcp(d, ip, p, n);
     else if (proto == IPPROTO_SCTP_) decode_sctp(d, ip, p, n);
+    else if (proto == IPPROTO_ESP_) decode_esp(d, ip, p, n);
     else decode_ipproto_tunnel(d, ip, proto, p, n);
 }
 

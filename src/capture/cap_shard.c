@@ -163,15 +163,47 @@ static bool peek_ip(const uint8_t *ip, uint32_t len, l4_peek *k) {
     return true;
 }
 
+/* ESP in k that the decoder would read as NULL-encrypted (IP protocol 50,
+ * or UDP 4500 but on a SIP port): its next header (0: none), its payload at
+ * *in, *n bytes. */
+static uint8_t esp_null_in(const cap_config *c, const l4_peek *k, const uint8_t **in, uint32_t *n, fs_layer *l) {
+    const uint8_t *esp = k->l4;
+    uint32_t len = k->l4len;
+    if (k->fragment || !esp) return 0;
+    if (k->proto == 17) {
+        if (len < 16) return 0;
+        uint16_t sport = be16(esp), dport = be16(esp + 2), ulen = be16(esp + 4);
+        if ((sport != CAP_PORT_NATT && dport != CAP_PORT_NATT) || is_sip_port(c, dport)) return 0;
+        if (ulen >= 8 && ulen < len) len = ulen; /* the decoder reads the datagram, not what follows */
+        esp += 8;
+        len -= 8;
+        if (!(esp[0] | esp[1] | esp[2] | esp[3])) return 0;
+    } else if (k->proto != 50) {
+        return 0;
+    }
+    uint8_t next = cap_esp_open(k->src, k->dst, (uint32_t)k->alen, esp, len, n, l);
+    *in = esp + 8;
+    return next;
+}
+
 /* The encapsulation k's transport opens (IP in IP, GRE; VXLAN, Geneve,
- * GTP-U on a port that is not a SIP port), as the decoder reads it: the inner IP
- * packet, or NULL. */
+ * GTP-U on a port that is not a SIP port; ESP read as NULL-encrypted in
+ * tunnel mode), as the decoder reads it: the inner IP packet, or NULL. */
 static const uint8_t *tunnel_inner_ip(const cap_config *c, const l4_peek *k, int *depth, uint32_t *rest,
                                       fs_encap *path) {
     if (k->fragment || !k->l4 || *depth >= CAP_MAX_ENCAP) return NULL;
     uint32_t off = 0;
     uint16_t type;
     fs_layer l = {0};
+    const uint8_t *esp_in;
+    uint32_t esp_len;
+    uint8_t next = esp_null_in(c, k, &esp_in, &esp_len, &l);
+    if (next == 4 || next == 41) {
+        if (path) path_add(path, &l, k);
+        ++*depth;
+        *rest = esp_len;
+        return esp_in;
+    }
     const uint8_t *p = k->l4;
     uint32_t n = k->l4len;
     if (k->proto == 17) {
@@ -193,6 +225,24 @@ static const uint8_t *tunnel_inner_ip(const cap_config *c, const l4_peek *k, int
     return inner_ip(type, p, n, depth, rest, path);
 }
 
+/* ESP in transport mode read as NULL-encrypted: k becomes the UDP or TCP
+ * segment inside it (the same addresses); true if it did. */
+static bool esp_transport(const cap_config *c, l4_peek *k, int *depth, fs_encap *path) {
+    if (*depth >= CAP_MAX_ENCAP || (k->proto != 50 && k->proto != 17)) return false;
+    const uint8_t *in;
+    uint32_t n;
+    fs_layer l = {0};
+    uint8_t next = esp_null_in(c, k, &in, &n, &l);
+    if (next != 17 && next != 6) return false;
+    if (path) path_add(path, &l, k);
+    ++*depth;
+    k->proto = next;
+    k->l4 = in;
+    k->l4len = n;
+    k->tunneled = true;
+    return true;
+}
+
 /* The innermost IP packet of a frame, as the decoder reaches it; path, when
  * not NULL, gets the VLAN tags and tunnels on the way (as the decoder's). */
 static bool peek_l4(const cap_config *c, int dlt, const uint8_t *frame, uint32_t caplen, l4_peek *k,
@@ -203,7 +253,9 @@ static bool peek_l4(const cap_config *c, int dlt, const uint8_t *frame, uint32_t
     const uint8_t *ip = link_to_ip(dlt, frame, caplen, &depth, &len, path);
     if (!ip || !peek_ip(ip, len, k)) return false;
     k->tunneled = depth > 0;
-    while ((ip = tunnel_inner_ip(c, k, &depth, &len, path))) {
+    for (;;) {
+        if (esp_transport(c, k, &depth, path)) continue;
+        if (!(ip = tunnel_inner_ip(c, k, &depth, &len, path))) break;
         l4_peek inner;
         if (!peek_ip(ip, len, &inner)) return true; /* the decoder finds nothing inside either */
         *k = inner;

@@ -3,7 +3,8 @@
  * mirror ports: MPLS label stacks (with or without an Ethernet pseudowire),
  * PPPoE sessions, GRE (IP, Ethernet, MPLS, ERSPAN types I-III inside),
  * IP-in-IP, VXLAN and Geneve (cloud traffic mirroring), GTP-U (VoLTE and
- * VoNR on S1-U, S5/S8 -- home-routed roaming -- and N3/N9).
+ * VoNR on S1-U, S5/S8 -- home-routed roaming -- and N3/N9), ESP with NULL
+ * encryption (VoLTE's Gm between UE and P-CSCF).
  *
  * Owns: reading one encapsulation header and saying what follows it and
  * where, as an EtherType (CAP_ETH_FRAME for a whole Ethernet frame), and
@@ -188,6 +189,84 @@ uint16_t cap_tunnel_udp(uint16_t dport, const uint8_t *p, uint32_t n, uint32_t *
         if (o > n || (type != CAP_ETH_FRAME && type != CAP_ETH_IPV4 && type != CAP_ETH_IPV6)) return 0;
         *off = o;
         return opened(l, FS_L_GENEVE, true, be24(p + 4), type);
+    }
+    return 0;
+}
+
+/* ---- ESP with NULL encryption ------------------------------------------------- */
+
+/* The one's complement sum of n bytes (RFC 1071), folded into sum. */
+static uint32_t sum16(uint32_t sum, const uint8_t *p, uint32_t n) {
+    for (; n >= 2; p += 2, n -= 2) sum += be16(p);
+    if (n) sum += (uint32_t)p[0] << 8;
+    return sum;
+}
+static uint16_t fold(uint32_t sum) {
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    return (uint16_t)sum;
+}
+
+/* Whether the UDP or TCP segment at p (n bytes, proto 17 or 6) carries a
+ * correct checksum over the pseudo-header of src/dst (alen 4 or 16 bytes). */
+static bool l4_checksum_ok(const uint8_t *src, const uint8_t *dst, uint32_t alen, uint8_t proto,
+                           const uint8_t *p, uint32_t n) {
+    uint32_t sum = sum16(sum16(0, src, alen), dst, alen);
+    sum += proto + (n & 0xffff) + (n >> 16);
+    return fold(sum16(sum, p, n)) == 0xffff;
+}
+
+/* An IPv4 header at p (n bytes) with a correct header checksum and a total
+ * length of exactly n. */
+static bool ip4_header_ok(const uint8_t *p, uint32_t n) {
+    if (n < 20 || (p[0] >> 4) != 4) return false;
+    uint32_t hl = (uint32_t)(p[0] & 15) * 4;
+    return hl >= 20 && hl <= n && be16(p + 2) == n && fold(sum16(0, p, hl)) == 0xffff;
+}
+
+/* RFC 4303 with NULL encryption (RFC 2410), as VoLTE's Gm between the UE
+ * and the P-CSCF often runs it (3GPP TS 33.203: integrity only): SPI,
+ * sequence number, the packet in clear, padding (1, 2, 3, ...), its length,
+ * the next header, then the integrity check value -- 12 bytes for
+ * HMAC-SHA-1-96 and HMAC-MD5-96, 16 for HMAC-SHA-256-128. Nothing says
+ * the payload is not encrypted, so each ICV length is tried and the reading
+ * kept only if what it gives checks out as a whole: a next header of
+ * UDP/TCP with a correct checksum over the outer addresses (a UDP checksum
+ * of 0, allowed over IPv4, only with a SIP start line behind it), an IPv4
+ * packet with a correct header checksum, or an IPv6 packet of exactly the
+ * length left. Encrypted payload passes this about once in 10^9 packets. */
+uint8_t cap_esp_open(const uint8_t *src, const uint8_t *dst, uint32_t alen, const uint8_t *p, uint32_t n,
+                     uint32_t *len, fs_layer *l) {
+    static const uint32_t icv_lengths[] = {12, 16};
+    for (unsigned i = 0; i < sizeof icv_lengths / sizeof *icv_lengths; i++) {
+        uint32_t icv = icv_lengths[i];
+        if (n < 8 + 2 + icv || !(p[0] | p[1] | p[2] | p[3])) continue; /* SPI 0: reserved (NAT-T's non-ESP marker) */
+        uint32_t t = n - icv - 2;
+        uint32_t pad = p[t];
+        uint8_t next = p[t + 1];
+        if (pad > t - 8) continue;
+        bool padding_ok = true;
+        for (uint32_t k = 0; k < pad && padding_ok; k++) padding_ok = p[t - pad + k] == k + 1;
+        if (!padding_ok) continue;
+        const uint8_t *in = p + 8;
+        uint32_t m = t - pad - 8;
+        bool ok = false;
+        if (next == 17 && m >= 8 && be16(in + 4) == m)
+            ok = be16(in + 6) ? l4_checksum_ok(src, dst, alen, 17, in, m)
+                              : alen == 4 && cap_sip_start_line(in + 8, m - 8) == 1;
+        else if (next == 6 && m >= 20)
+            ok = l4_checksum_ok(src, dst, alen, 6, in, m);
+        else if (next == 4)
+            ok = ip4_header_ok(in, m);
+        else if (next == 41)
+            ok = m >= 40 && (in[0] >> 4) == 6 && 40u + be16(in + 4) == m;
+        if (!ok) continue;
+        *len = m;
+        if (l) {
+            l->kind = FS_L_ESP;
+            l->has_id = true;
+            l->id = (uint32_t)be16(p) << 16 | be16(p + 2);
+        }
+        return next;
     }
     return 0;
 }

@@ -97,7 +97,8 @@ static const char usage_text[] =
     "  FILE...                pcap or pcapng files, '-' for stdin (Ethernet, VLAN,\n"
     "                         Linux SLL/SLL2, raw IP, loopback, several in one pcapng\n"
     "                         file too; UDP, TCP, SCTP, HEP v3; inside MPLS, PPPoE,\n"
-    "                         GRE, ERSPAN, IP in IP, VXLAN, Geneve, GTP-U), gzip-\n"
+    "                         GRE, ERSPAN, IP in IP, VXLAN, Geneve, GTP-U, ESP\n"
+    "                         with NULL encryption as on VoLTE's Gm), gzip-\n"
     "                         compressed or not\n"
     "  -i, --interface IFACE  capture live from IFACE (needs root or CAP_NET_RAW)\n"
     "      --bpf EXPR         only frames matching this filter (tcpdump syntax, at\n"
@@ -692,6 +693,11 @@ static void print_messages(FILE *o, const insp_stats *s, int width) {
         fmt_count(s->cap.tunneled, a, sizeof a);
         fprintf(o, "   tunneled frames %s", a);
     }
+    if (s->cap.esp_packets) { /* what could not be read is worth saying: SIP may be in it */
+        fmt_count(s->cap.esp_null, a, sizeof a);
+        fmt_count(s->cap.esp_packets, b, sizeof b);
+        fprintf(o, "   ESP %s (NULL-encrypted, read %s)", b, a);
+    }
     if (d->not_sip) {
         fmt_count(d->not_sip, a, sizeof a);
         fprintf(o, "   not SIP %s", a);
@@ -869,7 +875,7 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
     json_t *cap = json_object();
 #define CAPF(f) json_object_set_new(cap, #f, json_integer((json_int_t)c->f))
     CAPF(frames); CAPF(tunneled); CAPF(not_ip); CAPF(bad_ip); CAPF(truncated); CAPF(ip_fragments);
-    CAPF(ip_reassembled); CAPF(frag_dropped); CAPF(udp); CAPF(tcp_segments); CAPF(sctp_packets); CAPF(sctp_fragmented); CAPF(tcp_retransmits);
+    CAPF(ip_reassembled); CAPF(frag_dropped); CAPF(udp); CAPF(tcp_segments); CAPF(sctp_packets); CAPF(sctp_fragmented); CAPF(esp_packets); CAPF(esp_null); CAPF(tcp_retransmits);
     CAPF(tcp_out_of_order); CAPF(tcp_gaps); CAPF(tcp_resyncs); CAPF(tcp_gap_recovered);
     CAPF(tcp_flows_evicted);
     CAPF(tcp_bytes_dropped); CAPF(hep_packets); CAPF(hep_bad); CAPF(hep_ignored); CAPF(hep_time_untrusted); CAPF(sip_payloads);

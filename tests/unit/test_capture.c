@@ -1438,6 +1438,74 @@ static size_t mk_hep(uint8_t *o, bool v6, uint8_t proto_type, uint8_t ip_proto, 
     return (size_t)(p - o);
 }
 
+/* One's complement checksum of n bytes added to sum (RFC 1071). */
+static uint16_t csum16(uint32_t sum, const uint8_t *p, size_t n) {
+    for (; n >= 2; p += 2, n -= 2) sum += (uint32_t)(p[0] << 8 | p[1]);
+    if (n) sum += (uint32_t)p[0] << 8;
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    return (uint16_t)~sum;
+}
+
+/* ESP with NULL encryption (VoLTE's Gm): read with either ICV length, in
+ * transport and tunnel mode, decoded with the outer addresses and an "esp"
+ * layer; any byte of a read packet changed (but the ICV, which is not
+ * checked) and it is no longer read; every cut is refused. */
+static void test_esp_null(void) {
+    static uint8_t esp[600], f[700], ipb[700];
+    fs_addr src = A("10.46.0.1"), dst = A("10.0.0.5");
+    for (int icv = 12; icv <= 16; icv += 4) {
+        /* UDP with its checksum over the pseudo-header */
+        size_t u = mk_udp(g_l4, 5060, 5060, OPT, strlen(OPT));
+        uint8_t ph[12];
+        memcpy(ph, src.ip, 4);
+        memcpy(ph + 4, dst.ip, 4);
+        ph[8] = 0, ph[9] = 17, ph[10] = (uint8_t)(u >> 8), ph[11] = (uint8_t)u;
+        uint32_t s0 = 0;
+        for (int i = 0; i < 12; i += 2) s0 += (uint32_t)(ph[i] << 8 | ph[i + 1]);
+        put16(g_l4 + 6, csum16(s0, g_l4, u));
+        put32(esp, 0x1001), put32(esp + 4, 1);
+        memcpy(esp + 8, g_l4, u);
+        size_t n = 8 + u, pad = (4 - (u + 2) % 4) % 4;
+        for (size_t k = 0; k < pad; k++) esp[n++] = (uint8_t)(k + 1);
+        esp[n++] = (uint8_t)pad, esp[n++] = 17;
+        for (int k = 0; k < icv; k++) esp[n++] = 0xa5;
+        uint32_t len = 0;
+        fs_layer l = {0};
+        CHECK_EQ_INT(cap_esp_open(src.ip, dst.ip, 4, esp, (uint32_t)n, &len, &l), 17);
+        CHECK(len == u && l.kind == FS_L_ESP && l.has_id && l.id == 0x1001);
+        for (size_t i = 0; i < n - (size_t)icv; i++) {
+            esp[i] ^= 0x40;
+            CHECK_MSG(cap_esp_open(src.ip, dst.ip, 4, esp, (uint32_t)n, &len, NULL) == 0 || i < 8,
+                      "ICV %d: byte %zu changed, still read", icv, i);
+            esp[i] ^= 0x40;
+        }
+        for (size_t cut = 0; cut < n; cut++) {
+            uint8_t *c = malloc(cut ? cut : 1);
+            memcpy(c, esp, cut);
+            /* (16 bytes of ICV cut to 12 is the same packet with a 12-byte ICV) */
+            int want = icv == 16 && cut == n - 4 ? 17 : 0;
+            CHECK_MSG(cap_esp_open(src.ip, dst.ip, 4, c, (uint32_t)cut, &len, NULL) == want, "cut %zu", cut);
+            free(c);
+        }
+        /* the decoder: the message with the outer addresses and an esp layer */
+        sink s = {0};
+        cap_decoder *d = new_dec(&s, NULL);
+        size_t ipn = mk_ip4(ipb, "10.46.0.1", "10.0.0.5", 50, 3, 0, esp, n);
+        size_t fn = mk_eth(f, NULL, 0, 0x0800, ipb, ipn);
+        CHECK_EQ_INT(decode_one(d, &s, f, fn), 1);
+        CHECK(s.kept == 1 && strcmp(s.data[0], OPT) == 0 && ep_is(&s.meta[0].src, "10.46.0.1", 5060));
+        CHECK(s.encap[0].n == 1 && s.encap[0].layer[0].kind == FS_L_ESP && s.encap[0].layer[0].id == 0x1001);
+        CHECK(cap_decoder_stats(d)->esp_packets == 1 && cap_decoder_stats(d)->esp_null == 1);
+        /* the same bytes between other addresses: the checksum fails, not read */
+        ipn = mk_ip4(ipb, "10.46.0.2", "10.0.0.5", 50, 3, 0, esp, n);
+        fn = mk_eth(f, NULL, 0, 0x0800, ipb, ipn);
+        CHECK_EQ_INT(decode_one(d, &s, f, fn), 0);
+        CHECK(cap_decoder_stats(d)->esp_packets == 2 && cap_decoder_stats(d)->esp_null == 1);
+        sink_reset(&s);
+        cap_decoder_free(d);
+    }
+}
+
 /* The path a payload carries (cap_payload.encap) through TCP, HEP and a
  * path longer than FS_MAX_LAYERS. */
 static void test_encap_path(void) {
@@ -2492,6 +2560,15 @@ static void test_default_bpf(void) {
     CHECK(pcap_offline_filter(&prog, &h, f) != 0);
     h.caplen = h.len = (bpf_u_int32)mk_eth(f, NULL, 0, 0x8864, "\x11\0\0\x01\0\x02\0\x21", 8);
     CHECK(pcap_offline_filter(&prog, &h, f) != 0);
+    /* ESP (VoLTE's Gm), over IPv4, IPv6 and behind a tag */
+    n4 = mk_ip4(v4, "10.46.0.1", "10.0.0.5", 50, 7, 0, "\0\0\x10\x01\0\0\0\x01", 8);
+    h.caplen = h.len = (bpf_u_int32)mk_eth(f, NULL, 0, 0x0800, v4, n4);
+    CHECK(pcap_offline_filter(&prog, &h, f) != 0);
+    h.caplen = h.len = (bpf_u_int32)mk_eth(f, t1, 1, 0x0800, v4, n4);
+    CHECK(pcap_offline_filter(&prog, &h, f) != 0);
+    n6 = mk_ip6(v6, "2001:db8::1", "2001:db8::2", 50, NULL, 0, "\0\0\x10\x01\0\0\0\x01", 8);
+    h.caplen = h.len = (bpf_u_int32)mk_eth(f, NULL, 0, 0x86dd, v6, n6);
+    CHECK(pcap_offline_filter(&prog, &h, f) != 0);
     /* ICMP is not passed */
     n4 = mk_ip4(v4, "192.0.2.1", "198.51.100.2", 1, 7, 0, "abcdefgh", 8);
     h.caplen = h.len = (bpf_u_int32)mk_eth(f, NULL, 0, 0x0800, v4, n4);
@@ -2709,6 +2786,7 @@ int main(void) {
     test_tcp_heuristic_tiny();
     test_hep();
     test_encap_path();
+    test_esp_null();
     test_hep_transports();
     test_hep_datagrams();
     test_files();

@@ -91,6 +91,57 @@ frames.append(eth(ip4(O1, O2, 47, struct.pack('!HH', 0x3001, 0x880b) + b'\0' * 8
 
 write_pcap('tunnels.pcap', frames)
 
+# esp.pcap: SIP in ESP with NULL encryption (RFC 2410), as VoLTE's Gm runs
+# it between UE and P-CSCF (3GPP TS 33.203, integrity only), and ESP that is
+# not read. tests/cli/test_esp.sh checks it against tshark's NULL heuristic.
+import socket, random
+def csum(b):
+    if len(b) % 2: b += b'\0'
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return (~s) & 0xffff
+def addr(a): return socket.inet_pton(socket.AF_INET6 if ':' in a else socket.AF_INET, a)
+def pseudo(src, dst, proto, n):
+    if ':' in src: return addr(src) + addr(dst) + struct.pack('!IxxxB', n, proto)
+    return addr(src) + addr(dst) + struct.pack('!xBH', proto, n)
+def udp_c(src, dst, sp, dp, data, zero=False):
+    u = struct.pack('!HHHH', sp, dp, 8 + len(data), 0) + data
+    if zero: return u
+    c = csum(pseudo(src, dst, 17, len(u)) + u) or 0xffff
+    return u[:6] + struct.pack('!H', c) + u[8:]
+def tcp_c(src, dst, sp, dp, seq, flags, data):
+    t = tcp(sp, dp, seq, flags, data)
+    c = csum(pseudo(src, dst, 6, len(t)) + t)
+    return t[:16] + struct.pack('!H', c) + t[18:]
+def ip4c(src, dst, proto, payload):  # with its header checksum
+    h = ip4(src, dst, proto, payload)[:20]
+    return h[:10] + struct.pack('!H', csum(h)) + h[12:] + payload
+def esp(spi, seq, next_header, payload, icv_len=12):
+    pad = (-(len(payload) + 2)) % 4
+    return (struct.pack('!II', spi, seq) + payload + bytes(range(1, pad + 1)) + bytes([pad, next_header]) +
+            bytes((spi + i * 7) & 0xff for i in range(icv_len)))
+UE, PCSCF, UE6, PCSCF6 = '10.46.0.1', '10.0.0.5', '2001:db8:46::1', '2001:db8:5::5'
+rnd = random.Random(38)
+UE32 = '10.46.0.32'
+t32 = options(32, UE32).replace(b'SIP/2.0/UDP', b'SIP/2.0/TCP')
+esp_frames = [
+    # transport mode, HMAC-SHA-1-96 (12-byte ICV): UDP with its checksum
+    eth(ip4(UE, PCSCF, 50, esp(0x1001, 1, 17, udp_c(UE, PCSCF, 5060, 5060, options(31, UE))))),
+    # HMAC-SHA-256-128 (16 bytes): TCP
+    eth(ip4(UE32, PCSCF, 50, esp(0x1002, 1, 6, tcp_c(UE32, PCSCF, 41000, 5060, 1, 0x18, t32), 16))),
+    # tunnel mode: an inner IPv4 packet
+    eth(ip4('198.18.3.1', '198.18.3.2', 50, esp(0x1003, 1, 4, ip4c('10.46.0.33', PCSCF, 17, udp(5060, 5060, options(33, '10.46.0.33')))))),
+    # IPv6 transport mode (the UDP checksum is mandatory)
+    eth(ip6(UE6, PCSCF6, 50, esp(0x1004, 1, 17, udp_c(UE6, PCSCF6, 5060, 5060, options(34, UE6)))), 0x86dd),
+    # UDP-encapsulated (NAT-T, RFC 3948), inner UDP checksum 0 (IPv4)
+    eth(ip4('10.46.0.35', PCSCF, 17, udp(4500, 4500, esp(0x1005, 1, 17, udp_c('10.46.0.35', PCSCF, 5060, 5060, options(35, '10.46.0.35'), zero=True))))),
+    # not read: encrypted ESP; NULL ESP whose UDP checksum is wrong; IKE on 4500 (non-ESP marker)
+    eth(ip4(UE, PCSCF, 50, struct.pack('!II', 0x2001, 1) + bytes(rnd.randrange(256) for _ in range(400)))),
+    eth(ip4(UE, PCSCF, 50, esp(0x1006, 1, 17, (lambda u: u[:6] + bytes([u[6] ^ 1]) + u[7:])(udp_c(UE, PCSCF, 5060, 5060, options(36, UE)))))),
+    eth(ip4('10.46.0.37', PCSCF, 17, udp(4500, 4500, b'\0\0\0\0' + options(37, '10.46.0.37')))),
+]
+write_pcap('esp.pcap', esp_frames)
+
 # sctp.pcap: SIP over SCTP (RFC 4168), one OPTIONS per user message (Call-ID
 # sctp-<n>): a DATA chunk alone; two bundled after a SACK; one on a port that
 # is not a SIP port (found by the start-line heuristic); one split over two
