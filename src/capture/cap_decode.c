@@ -205,9 +205,11 @@ size_t cap_decoder_memory(const cap_decoder *d) {
 
 /* ---- emission ------------------------------------------------------------- */
 
-static void emit_payload(cap_decoder *d, const uint8_t *p, uint32_t n, const fs_endpoint *src,
-                         const fs_endpoint *dst, cap_transport t, bool from_hep, uint64_t ts,
-                         uint64_t frame_no) {
+/* Inlined into the UDP path (it was its own call once the path was added). */
+static inline __attribute__((always_inline)) void emit_payload(cap_decoder *d, const uint8_t *p, uint32_t n,
+                                                               const fs_endpoint *src, const fs_endpoint *dst,
+                                                               cap_transport t, bool from_hep, uint64_t ts,
+                                                               uint64_t frame_no) {
     cap_payload pl = {.data = p,
                       .len = n,
                       .src = *src,
