@@ -20,7 +20,7 @@
 #   - at the end SIGTERM.
 # Checked: RSS (sampled every second) stays under the printed state bound
 # plus a fixed base and does not climb after the tables filled; the number of
-# open descriptors does not change; no kernel drops; the tables evicted; the
+# open descriptors does not grow; no kernel drops; the tables evicted; the
 # attack's two reports are there; the summary's "appended to FILE: N events"
 # is the number of whole JSON lines in the old and the new file together;
 # --stats-json is written.
@@ -166,8 +166,13 @@ fill_kb=$(awk '$1 == 10 {print $2}' "$TMPD/samples")
 last_kb=$(tail -1 "$TMPD/samples" | awk '{print $2}')
 ok "RSS flat after the tables filled: ${fill_kb:-?} kB at 10 s, ${last_kb:-?} kB at the end" \
     test "${last_kb:-999999999}" -le $((${fill_kb:-0} + 8192))
-fds=$(awk '{print $3}' "$TMPD/samples" | sort -u | tr '\n' ' ')
-ok "open descriptors do not change (seen: $fds)" test "$(awk '{print $3}' "$TMPD/samples" | sort -u | wc -l)" -eq 1
+# Descriptors: as many at the end as at the start, and never more than one
+# over (the SIGHUP reopen opens the new file before it closes the old one; a
+# loaded machine once preempted fs38 between the two, and a sample saw it)
+fds=$(awk '{print $1 "s:" $3}' "$TMPD/samples" | tr '\n' ' ')
+ok "open descriptors do not grow (second:count $fds)" awk '
+    NR == 1 { first = $3 } { last = $3; if ($3 > max) max = $3 }
+    END { exit !(NR > 0 && last == first && max <= first + 1) }' "$TMPD/samples"
 ok "no kernel drops, the tables evicted, the incidents closed" python3 -c '
 import json, sys
 s = json.load(open(sys.argv[1])); m = s["memory"]; c = s["capture"]
