@@ -21,8 +21,6 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT" || exit 2
 
 PCAP=tests/data/capture/esp.pcap
-TMPD=$(mktemp -d)
-trap 'rm -rf "$TMPD"' EXIT
 ids() { sort -V | tr '\n' ' ' | sed 's/ $//'; }
 scan_ids() { jq -r 'select(.rule.id == "SIP-SCAN-001") | .evidence.sample.call_id' "$1" | ids; }
 stat() { jq -r "$2" "$1"; }

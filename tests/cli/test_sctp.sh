@@ -12,8 +12,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT" || exit 2
 
 PCAP=tests/data/capture/sctp.pcap
-TMPD=$(mktemp -d)
-trap 'rm -rf "$TMPD"' EXIT
 ids() { tr ',' '\n' | sort -V | tr '\n' ' ' | sed 's/ $//'; }
 # every message's Call-ID once: the SIP-SCAN-001 incident of each source
 # counts its messages; the bundled pair shares a source (its sample is one)

@@ -202,6 +202,21 @@ static int decode_one(cap_decoder *d, sink *s, const uint8_t *f, size_t n) {
     return s->n;
 }
 
+/* The IP packet ip (n bytes) in GRE between 198.18.0.1 and .2, that GRE
+ * packet fragmented in two (IP id ident), both frames decoded: the payloads
+ * emitted. */
+static int gre_in_two(cap_decoder *d, sink *s, const uint8_t *ip, size_t n, uint16_t ident) {
+    static uint8_t g[700];
+    size_t gn = gre_wrap(g, 0x0800, ip, n);
+    size_t half = (gn / 2) & ~(size_t)7;
+    size_t f1 = mk_ip4(g_l3, "198.18.0.1", "198.18.0.2", 47, ident, 0x2000, g, half);
+    f1 = mk_eth(g_frame, NULL, 0, 0x0800, g_l3, f1);
+    int got = decode_one(d, s, g_frame, f1);
+    size_t f2 = mk_ip4(g_l3, "198.18.0.1", "198.18.0.2", 47, ident, (uint16_t)(half / 8), g + half, gn - half);
+    f2 = mk_eth(g_frame, NULL, 0, 0x0800, g_l3, f2);
+    return got + decode_one(d, s, g_frame, f2);
+}
+
 static void test_tunnels(void) {
     sink s = {0};
     cap_decoder *d = new_dec(&s, NULL);
@@ -293,24 +308,14 @@ static void test_tunnels(void) {
      * ones; the inner datagram is reassembled inside the reassembled outer
      * ones, with the path of its last piece */
     {
-        static uint8_t inner[2][600], outer[600];
+        static uint8_t inner[2][600], outer[600]; /* outer: the GRE packet of the third level */
         size_t u = mk_udp(g_l4, 5060, 5060, OPT, strlen(OPT));
         size_t ilen[2];
         ilen[0] = mk_ip4(inner[0], "10.9.0.3", "192.0.2.9", 17, 77, 0x2000, g_l4, 48);
         ilen[1] = mk_ip4(inner[1], "10.9.0.3", "192.0.2.9", 17, 77, 6, g_l4 + 48, u - 48);
         uint64_t bad = cap_decoder_stats(d)->bad_ip, reassembled = cap_decoder_stats(d)->ip_reassembled;
         int got = 0;
-        for (int i = 0; i < 2; i++) {
-            size_t g = gre_wrap(outer, 0x0800, inner[i], ilen[i]);
-            size_t half = (g / 2) & ~(size_t)7;
-            size_t f1 = mk_ip4(g_l3, "198.18.0.1", "198.18.0.2", 47, (uint16_t)(5 + i), 0x2000, outer, half);
-            f1 = mk_eth(g_frame, NULL, 0, 0x0800, g_l3, f1);
-            got += decode_one(d, &s, g_frame, f1);
-            size_t f2 = mk_ip4(g_l3, "198.18.0.1", "198.18.0.2", 47, (uint16_t)(5 + i), (uint16_t)(half / 8),
-                               outer + half, g - half);
-            f2 = mk_eth(g_frame, NULL, 0, 0x0800, g_l3, f2);
-            got += decode_one(d, &s, g_frame, f2);
-        }
+        for (int i = 0; i < 2; i++) got += gre_in_two(d, &s, inner[i], ilen[i], (uint16_t)(5 + i));
         CHECK_EQ_INT(got, 1);
         CHECK(s.kept == 1 && strcmp(s.data[0], OPT) == 0 && ep_is(&s.meta[0].src, "10.9.0.3", 5060));
         CHECK(s.kept == 1 && s.encap[0].n == 1 && s.encap[0].layer[0].kind == FS_L_GRE);
@@ -333,17 +338,7 @@ static void test_tunnels(void) {
         got = 0;
         const uint8_t *pieces[2] = {g_in, p2};
         size_t plen[2] = {p1, p2n};
-        for (int i = 0; i < 2; i++) {
-            size_t gg = gre_wrap(outer, 0x0800, pieces[i], plen[i]);
-            size_t half = (gg / 2) & ~(size_t)7;
-            size_t f1 = mk_ip4(g_l3, "198.18.0.1", "198.18.0.2", 47, (uint16_t)(90 + i), 0x2000, outer, half);
-            f1 = mk_eth(g_frame, NULL, 0, 0x0800, g_l3, f1);
-            got += decode_one(d, &s, g_frame, f1);
-            size_t f2 = mk_ip4(g_l3, "198.18.0.1", "198.18.0.2", 47, (uint16_t)(90 + i), (uint16_t)(half / 8),
-                               outer + half, gg - half);
-            f2 = mk_eth(g_frame, NULL, 0, 0x0800, g_l3, f2);
-            got += decode_one(d, &s, g_frame, f2);
-        }
+        for (int i = 0; i < 2; i++) got += gre_in_two(d, &s, pieces[i], plen[i], (uint16_t)(90 + i));
         CHECK_EQ_INT(got, 0);
         CHECK_EQ_INT(cap_decoder_stats(d)->bad_ip, bad + 1);
     }
