@@ -41,7 +41,7 @@ static void emit(void *user, const cap_payload *p) {
     if (p->transport > CAP_T_WS || (p->len == 0 && !p->from_hep)) abort();
     if (p->encap && (p->encap->n == 0 || p->encap->n > FS_MAX_LAYERS || p->from_hep)) abort();
     for (unsigned i = 0; p->encap && i < p->encap->n; i++)
-        if (p->encap->layer[i].kind < FS_L_VLAN || p->encap->layer[i].kind > FS_L_ESP) abort();
+        if (p->encap->layer[i].kind < FS_L_VLAN || p->encap->layer[i].kind > FS_L_L2TP) abort();
     (*(uint64_t *)user)++;
 }
 

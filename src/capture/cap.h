@@ -110,10 +110,11 @@ void cap_decoder_set_seed(cap_decoder *d, uint64_t seed);
 #define CAP_PORT_VXLAN 4789
 #define CAP_PORT_GENEVE 6081
 #define CAP_PORT_GTPU 2152
+#define CAP_PORT_L2TP 1701
 /* A UDP destination port an encapsulation is read on (unless it is one of
  * the SIP ports). */
 static inline bool cap_tunnel_port(uint16_t port) {
-    return port == CAP_PORT_VXLAN || port == CAP_PORT_GENEVE || port == CAP_PORT_GTPU;
+    return port == CAP_PORT_VXLAN || port == CAP_PORT_GENEVE || port == CAP_PORT_GTPU || port == CAP_PORT_L2TP;
 }
 /* Tunnels inside tunnels the decoder (and the sharding peek) open; one
  * more is counted as bad_ip. */
@@ -125,7 +126,7 @@ static inline bool cap_tunnel_port(uint16_t port) {
  * caller fills the outer addresses).
  * By EtherType: MPLS (0x8847/0x8848), PPPoE session (0x8864). By IP
  * protocol: IP in IP (4, 41), GRE (47; ERSPAN I-III inside). By UDP
- * destination port: VXLAN, Geneve, GTP-U. */
+ * destination port: VXLAN, Geneve, GTP-U, L2TPv2 (1701). */
 uint16_t cap_tunnel_ethertype(uint16_t type, const uint8_t *p, uint32_t n, uint32_t *off, fs_layer *l);
 uint16_t cap_tunnel_ipproto(uint8_t proto, const uint8_t *p, uint32_t n, uint32_t *off, fs_layer *l);
 uint16_t cap_tunnel_udp(uint16_t dport, const uint8_t *p, uint32_t n, uint32_t *off, fs_layer *l);

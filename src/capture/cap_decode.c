@@ -4,7 +4,7 @@
  * Owns: the decoder object (config, counters, the fragment and TCP tables),
  * link-layer decoding (Ethernet with 802.1Q/QinQ tags, Linux SLL/SLL2, raw
  * IP, BSD loopback), opening encapsulations (MPLS, PPPoE, GRE/ERSPAN, IP in
- * IP, VXLAN, Geneve, GTP-U, NULL-encrypted ESP: cap_tunnel.c reads their headers) at most
+ * IP, VXLAN, Geneve, GTP-U, L2TP, NULL-encrypted ESP: cap_tunnel.c reads their headers) at most
  * CAP_MAX_ENCAP deep, IPv4 and IPv6 headers with extension headers, handing
  * fragments to cap_frag.c and TCP segments to cap_tcp.c, SCTP DATA chunks,
  * UDP demultiplexing

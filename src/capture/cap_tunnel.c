@@ -3,8 +3,9 @@
  * mirror ports: MPLS label stacks (with or without an Ethernet pseudowire),
  * PPPoE sessions, GRE (IP, Ethernet, MPLS, ERSPAN types I-III inside),
  * IP-in-IP, VXLAN and Geneve (cloud traffic mirroring), GTP-U (VoLTE and
- * VoNR on S1-U, S5/S8 -- home-routed roaming -- and N3/N9), ESP with NULL
- * encryption (VoLTE's Gm between UE and P-CSCF).
+ * VoNR on S1-U, S5/S8 -- home-routed roaming -- and N3/N9), L2TPv2 (PPP from
+ * a LAC to an LNS), ESP with NULL encryption (VoLTE's Gm between UE and
+ * P-CSCF).
  *
  * Owns: reading one encapsulation header and saying what follows it and
  * where, as an EtherType (CAP_ETH_FRAME for a whole Ethernet frame), and
@@ -169,6 +170,39 @@ static uint16_t gtpu_inner(const uint8_t *p, uint32_t n, uint32_t *off, fs_layer
     return opened(l, FS_L_GTPU, true, (uint32_t)be16(p + 4) << 16 | be16(p + 6), t);
 }
 
+/* L2TPv2 (RFC 2661) on 1701, a data message (T = 0) of version 2: the
+ * optional length, tunnel and session ids, optional Ns/Nr, optional offset
+ * (and its padding), then PPP (RFC 1661): address and control 0xff 0x03 when
+ * not compressed away, the protocol (one byte when compressed): IPv4 0x21,
+ * IPv6 0x57. Broadband (LAC to LNS) and some mobile backhaul carry it. */
+static uint16_t l2tp_inner(const uint8_t *p, uint32_t n, uint32_t *off, fs_layer *l) {
+    if (n < 6) return 0;
+    uint16_t flags = be16(p);
+    if ((flags & 0x8000) || (flags & 0x0f) != 2) return 0; /* control message, or not version 2 */
+    uint32_t o = 2 + ((flags & 0x4000) ? 2 : 0);
+    if (o + 4 > n) return 0;
+    uint32_t id = (uint32_t)be16(p + o) << 16 | be16(p + o + 2);
+    o += 4 + ((flags & 0x0800) ? 4 : 0);
+    if (flags & 0x0200) {
+        if (o + 2 > n) return 0;
+        o += 2 + be16(p + o);
+    }
+    if (o + 2 <= n && p[o] == 0xff && p[o + 1] == 0x03) o += 2;
+    if (o >= n) return 0;
+    uint16_t proto;
+    if (p[o] & 1) { /* compressed to one byte (PFC): two-byte values start even */
+        proto = p[o];
+        o += 1;
+    } else {
+        if (o + 2 > n) return 0;
+        proto = be16(p + o);
+        o += 2;
+    }
+    *off = o;
+    uint16_t t = proto == 0x21 ? CAP_ETH_IPV4 : proto == 0x57 ? CAP_ETH_IPV6 : 0;
+    return opened(l, FS_L_L2TP, true, id, t);
+}
+
 /* VXLAN (RFC 7348) on 4789: the I flag (reserved bits are ignored on
  * receipt), then an Ethernet frame with a type the decoder reads -- so a
  * SIP request sent to that port ("OPTIONS" has the I bit) is still SIP.
@@ -182,6 +216,7 @@ uint16_t cap_tunnel_udp(uint16_t dport, const uint8_t *p, uint32_t n, uint32_t *
         return opened(l, FS_L_VXLAN, true, be24(p + 4), CAP_ETH_FRAME);
     }
     if (dport == CAP_PORT_GTPU) return gtpu_inner(p, n, off, l);
+    if (dport == CAP_PORT_L2TP) return l2tp_inner(p, n, off, l);
     if (dport == CAP_PORT_GENEVE) {
         if (n < 8 || (p[0] >> 6) != 0) return 0;
         uint32_t o = 8 + (uint32_t)(p[0] & 0x3f) * 4;

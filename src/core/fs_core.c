@@ -296,7 +296,7 @@ const char *fs_addr_str(const fs_addr *a, char *buf, size_t n) {
 }
 
 const char *fs_layer_name(uint8_t kind) {
-    static const char *const names[] = {"?", "vlan", "mpls", "pppoe", "gre", "erspan", "ipip", "vxlan", "geneve", "gtpu", "esp"};
+    static const char *const names[] = {"?", "vlan", "mpls", "pppoe", "gre", "erspan", "ipip", "vxlan", "geneve", "gtpu", "esp", "l2tp"};
     return kind < sizeof names / sizeof *names ? names[kind] : "?";
 }
 

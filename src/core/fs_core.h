@@ -188,7 +188,8 @@ typedef enum fs_layer_kind {
     FS_L_VXLAN,    /* id: the VNI; src/dst */
     FS_L_GENEVE,   /* id: the VNI; src/dst */
     FS_L_GTPU,     /* id: the TEID; src/dst: the tunnel endpoints (eNodeB/gNB, SGW/UPF) */
-    FS_L_ESP       /* id: the SPI; src/dst: the SA's endpoints (UE and P-CSCF on Gm) */
+    FS_L_ESP,      /* id: the SPI; src/dst: the SA's endpoints (UE and P-CSCF on Gm) */
+    FS_L_L2TP      /* id: tunnel id << 16 | session id; src/dst: the LAC and LNS */
 } fs_layer_kind;
 
 typedef struct fs_layer {

@@ -343,6 +343,33 @@ static void test_tunnels(void) {
         CHECK_EQ_INT(cap_decoder_stats(d)->bad_ip, bad + 1);
     }
 
+    /* L2TPv2 with Ns/Nr, an offset and compressed PPP: read, its tunnel and
+     * session the layer's id; every cut of it read past nothing, emits
+     * nothing; a control message (T bit) is not opened */
+    {
+        static uint8_t l2[600];
+        size_t ipn = ip4_opt("10.9.0.7");
+        uint8_t hdr[15] = {0x0a, 0x02, 0, 7, 0, 9, 0, 1, 0, 0, 0, 2, 0, 0, 0x21}; /* S, O; offset 2; PPP 0x21 */
+        memcpy(l2, hdr, sizeof hdr);
+        memcpy(l2 + sizeof hdr, g_l3, ipn);
+        size_t u = mk_udp(g_l4, 1701, 1701, l2, sizeof hdr + ipn);
+        size_t ln = mk_ip4(g_in, "198.18.4.1", "198.18.4.2", 17, 3, 0, g_l4, u);
+        size_t lfull = mk_eth(g_out, NULL, 0, 0x0800, g_in, ln);
+        CHECK_EQ_INT(decode_one(d, &s, g_out, lfull), 1);
+        CHECK(s.kept == 1 && ep_is(&s.meta[0].src, "10.9.0.7", 5060) && s.encap[0].n == 1 &&
+              s.encap[0].layer[0].kind == FS_L_L2TP && s.encap[0].layer[0].id == (7u << 16 | 9));
+        CHECK_EQ_INT(cap_shard_key(&cfg, 1, g_out, (uint32_t)lfull), cap_shard_key(&cfg, 101, g_l3, (uint32_t)ipn));
+        for (size_t cut = 0; cut < lfull - strlen(OPT); cut++) {
+            uint8_t *f = malloc(cut ? cut : 1);
+            memcpy(f, g_out, cut);
+            CHECK_EQ_INT(decode_one(d, &s, f, cut), 0);
+            (void)cap_shard_key(&cfg, 1, f, (uint32_t)cut);
+            free(f);
+        }
+        g_out[14 + 20 + 8] |= 0x80; /* T: a control message */
+        CHECK_EQ_INT(decode_one(d, &s, g_out, lfull), 0);
+    }
+
     /* GTP-U: 16 extension headers walked, 17 refused, one of length 0 (a
      * loop) refused; its length field bounds the packet */
     for (int exts = 0; exts <= 18; exts++) {

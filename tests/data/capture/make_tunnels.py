@@ -79,6 +79,18 @@ for ioff, ipart, imore in ((0, u23[:800], 0x2000), (100, u23[800:], 0)):
     ident = 231 + ioff
     frames.append(eth(ip4(O1, O2, 47, g[:cut], ident, 0x2000), tags=(0x8100,)))
     frames.append(eth(ip4(O1, O2, 47, g[cut:], ident, cut // 8), tags=(0x8100,)))
+# L2TPv2 on 1701 (LAC to LNS): a data message with its length, PPP with
+# address/control and a two-byte protocol (IPv4); one with Ns/Nr and an
+# offset, PPP compressed (no address/control, one-byte protocol: IPv6)
+def l2tp(payload, tunnel, session, seq=False, offset=None):
+    flags = 0x0002 | (0x0800 if seq else 0) | (0x0200 if offset is not None else 0)
+    b = struct.pack('!HHH', flags, tunnel, session)
+    if seq: b += struct.pack('!HH', 1, 0)
+    if offset is not None: b += struct.pack('!H', offset) + b'\0' * offset
+    return b + payload
+LAC, LNS = '198.18.4.1', '198.18.4.2'
+frames.append(eth(ip4(LAC, LNS, 17, udp(1701, 1701, l2tp(b'\xff\x03\x00\x21' + sip4(24, '10.1.0.24'), 7, 9)))))
+frames.append(eth(ip4(LAC, LNS, 17, udp(1701, 1701, l2tp(b'\x57' + sip6(25, '2001:db8:25::1'), 7, 10, seq=True, offset=2)))))
 # five IP-in-IP layers: one more than the decoder opens (CAP_MAX_ENCAP 4), refused
 deep = sip4(15, '10.1.0.15')
 for _ in range(5): deep = ip4(O1, O2, 4, deep)
