@@ -33,7 +33,8 @@
 
 static volatile sig_atomic_t stop_flag;
 static void on_signal(int sig) { (void)sig; stop_flag = 1; }
-/* SIGHUP: reopen --events FILE before the next event (logrotate moved it) */
+/* SIGHUP: reopen --events FILE (logrotate moved it): at the next live tick
+ * (on_tick) or before the next event, whichever comes first */
 static volatile sig_atomic_t reopen_flag;
 static void on_hangup(int sig) { (void)sig; reopen_flag = 1; }
 
@@ -368,6 +369,13 @@ static bool report_losses(const event_out *out) {
             (unsigned long long)out->written, (unsigned long long)(out->written + out->lost),
             (unsigned long long)out->lost, strerror(out->first_error));
     return false;
+}
+
+/* Live: a SIGHUP reopens --events FILE within half a second even when no
+ * event comes (a quiet sensor held the rotated file until its next one). */
+static void on_tick(void *user) {
+    inspect_run *r = user;
+    if (reopen_flag && r->out_file.fd >= 0) reopen_events_file(r);
 }
 
 static void on_event(void *user, const ev_event *ev, bool final) {
@@ -1151,7 +1159,7 @@ int cmd_inspect(int argc, char **argv) {
     signal(SIGXFSZ, SIG_IGN); /* EFBIG instead: past `ulimit -f`, reported as a full disk is */
 
     insp_options o = {.cfg = &cfg, .workers = (unsigned)workers, .live = r.live,
-                      .on_event = on_event, .on_progress = r.progress ? on_progress : NULL,
+                      .on_event = on_event, .on_progress = r.progress ? on_progress : NULL, .on_tick = on_tick,
                       .user = &r, .stop = &stop_flag, .max_packets = count,
                       .duration_us = duration * FS_USEC, .indicators = indicators,
                       .seed = seed_given ? &seed : NULL, .file_bpf = iface ? NULL : bpf};

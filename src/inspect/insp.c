@@ -587,6 +587,10 @@ static void feed_tick(insp *in, uint64_t now_us) {
         feed(in, i, REC_TICK, 0, NULL, 0, now_us, 0);
         if (in->w[i].own_thread) batch_submit(&in->w[i]);
     }
+    if (!in->opt.on_tick) return;
+    if (in->threaded) pthread_mutex_lock(&in->event_lock);
+    in->opt.on_tick(in->opt.user);
+    if (in->threaded) pthread_mutex_unlock(&in->event_lock);
 }
 
 /* ---- lifecycle ----------------------------------------------------------------- */

@@ -30,6 +30,10 @@
 typedef void (*insp_event_fn)(void *user, const ev_event *ev, bool final);
 /* Called from the reading thread now and then (about every 64k frames). */
 typedef void (*insp_progress_fn)(void *user, uint64_t offset, uint64_t size, uint64_t frames);
+/* Live and HEP: called from the reading thread twice a second, whatever the
+ * traffic, holding what serialises on_event calls, so it may touch what
+ * on_event writes to (a SIGHUP's reopen of the events file on a quiet link). */
+typedef void (*insp_tick_fn)(void *user);
 
 typedef struct insp_options {
     const fs38_config *cfg;
@@ -37,6 +41,7 @@ typedef struct insp_options {
     bool live;                   /* report incidents as they open (det_engine_set_live) */
     insp_event_fn on_event;
     insp_progress_fn on_progress; /* optional */
+    insp_tick_fn on_tick;        /* optional */
     void *user;
     volatile sig_atomic_t *stop; /* optional: set by a signal handler to stop reading */
     uint64_t max_packets;        /* 0 = unlimited */

@@ -336,7 +336,17 @@ send_hep 198.51.100.1
 ok "SIGHUP: the first event is written" wait_lines "$TMPD/hup.ndjson" 1
 mv "$TMPD/hup.ndjson" "$TMPD/hup.ndjson.1"
 kill -HUP "$fs38pid"
-sleep 0.3
+# ... at once, with nothing to write: a quiet sensor lets go of the rotated
+# file (logrotate may compress it) and the new one is there
+reopened() { # up to 3 s for the new file to exist and the old one to be closed
+    local i
+    for ((i = 0; i < 30; i++)); do
+        [ -e "$TMPD/hup.ndjson" ] && ! ls -l "/proc/$fs38pid/fd" 2>/dev/null | grep -q 'hup.ndjson.1' && return 0
+        sleep 0.1
+    done
+    return 1
+}
+ok "SIGHUP on a quiet link: the new file opened, the rotated one closed, before any event" reopened
 send_hep 198.51.100.2
 ok "SIGHUP: the event after it goes to a new file" wait_lines "$TMPD/hup.ndjson" 1
 ok "...it is the second client's" grep -q '"198.51.100.2"' "$TMPD/hup.ndjson"
