@@ -535,16 +535,22 @@ static void claim_new_call(insp *in, unsigned wi, const uint8_t *payload, uint32
         det_shared_claim_call_id(in->shared, call_id, wi, ts);
 }
 
+/* The worker a frame goes to (several workers): its client's. Worker 0 runs
+ * each frame now, on this thread: its engine claims in capture order itself. */
+static unsigned shard_frame(insp *in, int dlt, const uint8_t *frame, uint32_t len, uint64_t ts) {
+    const uint8_t *payload;
+    uint32_t payload_len = 0;
+    unsigned wi = pick_worker(in, cap_shard_peek(&in->opt.cfg->capture, dlt, frame, len, &payload, &payload_len));
+    if (wi != 0) claim_new_call(in, wi, payload, payload_len, ts);
+    return wi;
+}
+
 /* A datagram the reader reassembled: sharded like any packet, decoded as
  * reassembled, with the path (VLAN tags, tunnels; NULL: none) of its last
  * fragment (REC_FRAME_IN). */
 static void feed_frame_in(insp *in, const fs_encap *outer, const uint8_t *packet, uint32_t len, uint64_t ts,
                           uint64_t frame_no) {
-    const uint8_t *payload;
-    uint32_t payload_len = 0;
-    unsigned wi = pick_worker(in, cap_shard_peek(&in->opt.cfg->capture, CAP_DLT_RAW, packet, len, &payload,
-                                                 &payload_len));
-    if (wi != 0) claim_new_call(in, wi, payload, payload_len, ts);
+    unsigned wi = shard_frame(in, CAP_DLT_RAW, packet, len, ts);
     fs_encap none = {0};
     memcpy(in->frame_in, outer ? outer : &none, sizeof none);
     memcpy(in->frame_in + sizeof none, packet, len);
@@ -568,12 +574,7 @@ static void feed_frame(insp *in, int dlt, const uint8_t *frame, uint32_t caplen,
         case 2: feed_frame_in(in, outer, whole, whole_len, ts, frame_no); return;
         default: break;
         }
-        const uint8_t *payload;
-        uint32_t payload_len = 0;
-        wi = pick_worker(in, cap_shard_peek(&in->opt.cfg->capture, dlt, frame, caplen, &payload, &payload_len));
-        /* worker 0 runs each frame now, on this thread: its engine claims in
-         * capture order itself */
-        if (wi != 0) claim_new_call(in, wi, payload, payload_len, ts);
+        wi = shard_frame(in, dlt, frame, caplen, ts);
     }
     in->worker_bytes[wi] += caplen;
     feed(in, wi, REC_FRAME, dlt, frame, caplen, ts, frame_no);
