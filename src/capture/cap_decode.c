@@ -304,10 +304,8 @@ static void decode_inner(cap_decoder *d, uint16_t type, const uint8_t *p, uint32
 /* A layer of the frame's path (the outermost FS_MAX_LAYERS are kept),
  * with the addresses of the IP packet that carried it (ip may be NULL). */
 static void path_add(cap_decoder *d, const fs_layer *l, const ip_ctx *ip) {
-    if (d->path.n >= FS_MAX_LAYERS) return;
-    fs_layer *to = &d->path.layer[d->path.n++];
-    *to = *l;
-    if (ip) {
+    fs_layer *to = fs_encap_add(&d->path, l);
+    if (to && ip) {
         to->src = ip->src;
         to->dst = ip->dst;
     }

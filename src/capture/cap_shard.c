@@ -42,10 +42,8 @@ typedef struct l4_peek {
 /* A layer of the path the decoder records (cap_decode.c), with the
  * addresses of the packet that carried it (k: NULL for none). */
 static void path_add(fs_encap *path, const fs_layer *l, const l4_peek *k) {
-    if (path->n >= FS_MAX_LAYERS) return;
-    fs_layer *to = &path->layer[path->n++];
-    *to = *l;
-    if (!k) return;
+    fs_layer *to = fs_encap_add(path, l);
+    if (!to || !k) return;
     to->src.family = to->dst.family = k->alen == 4 ? 4 : 6;
     memcpy(to->src.ip, k->src, k->alen);
     memcpy(to->dst.ip, k->dst, k->alen);

@@ -205,7 +205,14 @@ typedef struct fs_encap {
     fs_layer layer[FS_MAX_LAYERS];
 } fs_encap;
 
-const char *fs_layer_name(uint8_t kind); /* "vlan", "mpls", ... "gtpu"; "?" */
+const char *fs_layer_name(uint8_t kind); /* "vlan", "mpls", ... "l2tp"; "?" */
+/* Appends l to the path: its slot, for the caller to add the outer
+ * addresses to, or NULL when the path is full (the outermost are kept). */
+static inline fs_layer *fs_encap_add(fs_encap *e, const fs_layer *l) {
+    if (e->n >= FS_MAX_LAYERS) return NULL;
+    e->layer[e->n] = *l;
+    return &e->layer[e->n++];
+}
 
 typedef struct fs_cidr {
     fs_addr net;
