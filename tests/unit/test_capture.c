@@ -2539,6 +2539,12 @@ static void test_fixtures(void) {
     CHECK(strstr(e.msg, "not_a_capture.txt") != NULL);
 }
 
+/* Whether the filter passes the Ethernet frame f of n bytes. */
+static bool passes(const struct bpf_program *prog, const uint8_t *f, size_t n) {
+    struct pcap_pkthdr h = {.caplen = (bpf_u_int32)n, .len = (bpf_u_int32)n};
+    return pcap_offline_filter(prog, &h, f) != 0;
+}
+
 /* The default live filter passes VLAN-tagged, fragmented and tunneled traffic. */
 static void test_default_bpf(void) {
     pcap_t *p = pcap_open_dead(DLT_EN10MB, 65535);
@@ -2549,52 +2555,37 @@ static void test_default_bpf(void) {
     size_t n4 = mk_ip4(v4, "192.0.2.1", "198.51.100.2", 17, 7, 0, g_l4, u);
     size_t n6 = mk_ip6(v6, "2001:db8::1", "2001:db8::2", 17, NULL, 0, g_l4, u);
     static const uint16_t t1[] = {0x8100}, t2[] = {0x88a8, 0x8100};
-    struct pcap_pkthdr h = {0};
     const uint16_t *tags[] = {NULL, t1, t2};
     for (int i = 0; i < 3; i++) {
-        h.caplen = h.len = (bpf_u_int32)mk_eth(f, tags[i], i, 0x0800, v4, n4);
-        CHECK_MSG(pcap_offline_filter(&prog, &h, f) != 0, "v4, %d tags", i);
-        h.caplen = h.len = (bpf_u_int32)mk_eth(f, tags[i], i, 0x86dd, v6, n6);
-        CHECK_MSG(pcap_offline_filter(&prog, &h, f) != 0, "v6, %d tags", i);
+        CHECK_MSG(passes(&prog, f, mk_eth(f, tags[i], i, 0x0800, v4, n4)), "v4, %d tags", i);
+        CHECK_MSG(passes(&prog, f, mk_eth(f, tags[i], i, 0x86dd, v6, n6)), "v6, %d tags", i);
     }
     /* IPv6 non-first fragment, IPv4 non-first fragment */
     fh[0] = 17;
     put16(fh + 2, 1448);
     n6 = mk_ip6(v6, "2001:db8::1", "2001:db8::2", 44, fh, 8, "abcdefgh", 8);
-    h.caplen = h.len = (bpf_u_int32)mk_eth(f, NULL, 0, 0x86dd, v6, n6);
-    CHECK(pcap_offline_filter(&prog, &h, f) != 0);
+    CHECK(passes(&prog, f, mk_eth(f, NULL, 0, 0x86dd, v6, n6)));
     n4 = mk_ip4(v4, "192.0.2.1", "198.51.100.2", 17, 7, 185, "abcdefgh", 8);
-    h.caplen = h.len = (bpf_u_int32)mk_eth(f, t1, 1, 0x0800, v4, n4);
-    CHECK(pcap_offline_filter(&prog, &h, f) != 0);
+    CHECK(passes(&prog, f, mk_eth(f, t1, 1, 0x0800, v4, n4)));
     /* SCTP; tunnels: GRE and IP in IP (behind a tag too), MPLS, PPPoE */
     n4 = mk_ip4(v4, "192.0.2.1", "198.51.100.2", 132, 7, 0, "\x13\xc4\x13\xc4" "abcd", 8);
-    h.caplen = h.len = (bpf_u_int32)mk_eth(f, NULL, 0, 0x0800, v4, n4);
-    CHECK(pcap_offline_filter(&prog, &h, f) != 0);
+    CHECK(passes(&prog, f, mk_eth(f, NULL, 0, 0x0800, v4, n4)));
     n4 = mk_ip4(v4, "198.18.0.1", "198.18.0.2", 47, 7, 0, "\0\0\x08\0abcd", 8);
-    h.caplen = h.len = (bpf_u_int32)mk_eth(f, NULL, 0, 0x0800, v4, n4);
-    CHECK(pcap_offline_filter(&prog, &h, f) != 0);
-    h.caplen = h.len = (bpf_u_int32)mk_eth(f, t1, 1, 0x0800, v4, n4);
-    CHECK(pcap_offline_filter(&prog, &h, f) != 0);
+    CHECK(passes(&prog, f, mk_eth(f, NULL, 0, 0x0800, v4, n4)));
+    CHECK(passes(&prog, f, mk_eth(f, t1, 1, 0x0800, v4, n4)));
     n4 = mk_ip4(v4, "198.18.0.1", "198.18.0.2", 4, 7, 0, "abcdefgh", 8);
-    h.caplen = h.len = (bpf_u_int32)mk_eth(f, NULL, 0, 0x0800, v4, n4);
-    CHECK(pcap_offline_filter(&prog, &h, f) != 0);
-    h.caplen = h.len = (bpf_u_int32)mk_eth(f, NULL, 0, 0x8847, "\0\x01\x01\x40" "abcd", 8);
-    CHECK(pcap_offline_filter(&prog, &h, f) != 0);
-    h.caplen = h.len = (bpf_u_int32)mk_eth(f, NULL, 0, 0x8864, "\x11\0\0\x01\0\x02\0\x21", 8);
-    CHECK(pcap_offline_filter(&prog, &h, f) != 0);
+    CHECK(passes(&prog, f, mk_eth(f, NULL, 0, 0x0800, v4, n4)));
+    CHECK(passes(&prog, f, mk_eth(f, NULL, 0, 0x8847, "\0\x01\x01\x40" "abcd", 8)));
+    CHECK(passes(&prog, f, mk_eth(f, NULL, 0, 0x8864, "\x11\0\0\x01\0\x02\0\x21", 8)));
     /* ESP (VoLTE's Gm), over IPv4, IPv6 and behind a tag */
     n4 = mk_ip4(v4, "10.46.0.1", "10.0.0.5", 50, 7, 0, "\0\0\x10\x01\0\0\0\x01", 8);
-    h.caplen = h.len = (bpf_u_int32)mk_eth(f, NULL, 0, 0x0800, v4, n4);
-    CHECK(pcap_offline_filter(&prog, &h, f) != 0);
-    h.caplen = h.len = (bpf_u_int32)mk_eth(f, t1, 1, 0x0800, v4, n4);
-    CHECK(pcap_offline_filter(&prog, &h, f) != 0);
+    CHECK(passes(&prog, f, mk_eth(f, NULL, 0, 0x0800, v4, n4)));
+    CHECK(passes(&prog, f, mk_eth(f, t1, 1, 0x0800, v4, n4)));
     n6 = mk_ip6(v6, "2001:db8::1", "2001:db8::2", 50, NULL, 0, "\0\0\x10\x01\0\0\0\x01", 8);
-    h.caplen = h.len = (bpf_u_int32)mk_eth(f, NULL, 0, 0x86dd, v6, n6);
-    CHECK(pcap_offline_filter(&prog, &h, f) != 0);
+    CHECK(passes(&prog, f, mk_eth(f, NULL, 0, 0x86dd, v6, n6)));
     /* ICMP is not passed */
     n4 = mk_ip4(v4, "192.0.2.1", "198.51.100.2", 1, 7, 0, "abcdefgh", 8);
-    h.caplen = h.len = (bpf_u_int32)mk_eth(f, NULL, 0, 0x0800, v4, n4);
-    CHECK(pcap_offline_filter(&prog, &h, f) == 0);
+    CHECK(!passes(&prog, f, mk_eth(f, NULL, 0, 0x0800, v4, n4)));
     pcap_freecode(&prog);
     pcap_close(p);
 }
