@@ -78,7 +78,8 @@ typedef struct cap_stats {
     uint64_t tunneled;                          /* frames opened out of an encapsulation (cap_tunnel.c) */
     uint64_t ip_fragments, ip_reassembled, frag_dropped;
     uint64_t udp, tcp_segments;
-    uint64_t sctp_packets, sctp_fragmented;     /* SCTP; its user messages split over chunks (not read) */
+    uint64_t sctp_packets, sctp_fragmented;     /* SCTP; DATA chunks holding part of a user message */
+    uint64_t sctp_reassembled, sctp_dropped;    /* user messages put back together; parts given up */
     uint64_t esp_packets, esp_null;             /* ESP (IP 50, UDP 4500); those read as NULL-encrypted */
     uint64_t tcp_retransmits, tcp_out_of_order, tcp_gaps, tcp_resyncs;
     uint64_t tcp_flows_evicted, tcp_bytes_dropped;
@@ -364,6 +365,36 @@ void cap_frag_release(cap_frag_table *t); /* the datagram completed last */
 void cap_frag_expire(cap_frag_table *t, uint64_t now_us);
 size_t cap_frag_memory(const cap_frag_table *t);
 uint32_t cap_frag_chain_max(const cap_frag_table *t);
+
+/* cap_sctp.c: SCTP user messages split over DATA chunks. */
+typedef struct cap_sctp_table cap_sctp_table;
+typedef struct cap_sctp_chunk {
+    fs_endpoint src, dst;
+    uint32_t vtag;          /* the packet's verification tag */
+    uint32_t tsn;
+    uint8_t flags;          /* the DATA chunk's: 2 B(eginning), 1 E(nd) */
+    const uint8_t *data;    /* the user data */
+    uint32_t len;
+    uint64_t ts_us;
+} cap_sctp_chunk;
+enum {
+    CAP_SCTP_IGNORED = 0, /* not held (known_only, or given up: counted) */
+    CAP_SCTP_HELD,        /* held (or a retransmission, or the skipped tail of an oversized message) */
+    CAP_SCTP_MESSAGE,     /* it completed a user message: *msg, *len */
+    CAP_SCTP_OVERSIZED    /* a message outgrew max_message: *msg, *len are its first bytes */
+};
+cap_sctp_table *cap_sctp_new(const cap_config *cfg, cap_stats *st);
+void cap_sctp_set_seed(cap_sctp_table *t, uint64_t seed); /* table empty */
+void cap_sctp_free(cap_sctp_table *t);
+/* Add one DATA chunk that is not a whole user message (not both B and E).
+ * known_only: hold it only if it is a B or its direction holds fragments
+ * already (a port that is not a SIP port: the B told it is SIP). *msg is
+ * valid until the next call. */
+int cap_sctp_add(cap_sctp_table *t, const cap_sctp_chunk *c, bool known_only, const uint8_t **msg, uint32_t *len);
+/* Give up directions whose first fragment is older than frag_timeout_s
+ * (UINT64_MAX: all of them, at the end of input). */
+void cap_sctp_expire(cap_sctp_table *t, uint64_t now_us);
+size_t cap_sctp_memory(const cap_sctp_table *t);
 
 /* cap_tcp.c: TCP reassembly per direction + framing. */
 typedef struct cap_tcp_table cap_tcp_table;

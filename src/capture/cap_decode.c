@@ -6,10 +6,10 @@
  * IP, BSD loopback), opening encapsulations (MPLS, PPPoE, GRE/ERSPAN, IP in
  * IP, VXLAN, Geneve, GTP-U, L2TP, NULL-encrypted ESP: cap_tunnel.c reads their headers) at most
  * CAP_MAX_ENCAP deep, IPv4 and IPv6 headers with extension headers, handing
- * fragments to cap_frag.c and TCP segments to cap_tcp.c, SCTP DATA chunks,
- * UDP demultiplexing
- * (SIP ports, HEP ports, the start-line heuristic), HEP payload emission and
- * the capture-time tick that expires stale state.
+ * fragments to cap_frag.c, TCP segments to cap_tcp.c and SCTP DATA chunks
+ * holding part of a user message to cap_sctp.c, SCTP DATA chunks, UDP
+ * demultiplexing (SIP ports, HEP ports, the start-line heuristic), HEP
+ * payload emission and the capture-time tick that expires stale state.
  * Must not touch: reading files or interfaces (cap_source.c), the HEP wire
  * format (cap_hep.c), TCP reassembly (cap_tcp.c), SIP semantics.
  *
@@ -67,6 +67,7 @@ struct cap_decoder {
     cap_stats st;
     cap_frag_table *frag;
     cap_tcp_table *tcp;
+    cap_sctp_table *sctp;
     uint64_t last_tick;
     uint64_t ts_us, frame_no; /* the frame being decoded */
     int encap;                /* encapsulations opened in it so far */
@@ -164,6 +165,14 @@ cap_decoder *cap_decoder_new(const cap_config *cfg, cap_emit_fn emit, void *user
         free(d);
         return NULL;
     }
+    d->sctp = cap_sctp_new(&d->cfg, &d->st);
+    if (!d->sctp) {
+        fs_fail(e, FS_ERR_NOMEM, "out of memory for the SCTP reassembly table");
+        cap_tcp_free(d->tcp);
+        cap_frag_free(d->frag);
+        free(d);
+        return NULL;
+    }
     uint64_t seed;
     randombytes_buf(&seed, sizeof seed);
     cap_decoder_set_seed(d, seed);
@@ -173,10 +182,12 @@ cap_decoder *cap_decoder_new(const cap_config *cfg, cap_emit_fn emit, void *user
 void cap_decoder_set_seed(cap_decoder *d, uint64_t seed) {
     cap_frag_set_seed(d->frag, seed ^ 0x66726167ULL);
     cap_tcp_set_seed(d->tcp, seed ^ 0x746370ULL);
+    cap_sctp_set_seed(d->sctp, seed ^ 0x73637470ULL);
 }
 
 void cap_decoder_free(cap_decoder *d) {
     if (!d) return;
+    cap_sctp_free(d->sctp);
     cap_tcp_free(d->tcp);
     cap_frag_free(d->frag);
     free(d);
@@ -185,11 +196,13 @@ void cap_decoder_free(cap_decoder *d) {
 void cap_decoder_expire(cap_decoder *d, uint64_t now_us) {
     cap_frag_expire(d->frag, now_us);
     cap_tcp_expire(d->tcp, now_us);
+    cap_sctp_expire(d->sctp, now_us);
 }
 
 void cap_decoder_finish(cap_decoder *d) {
     cap_tcp_finish(d->tcp);
     cap_frag_expire(d->frag, UINT64_MAX); /* incomplete datagrams: dropped */
+    cap_sctp_expire(d->sctp, UINT64_MAX);  /* incomplete user messages: dropped */
 }
 
 const cap_stats *cap_decoder_stats(const cap_decoder *d) { return &d->st; }
@@ -200,7 +213,7 @@ void cap_decoder_chains(const cap_decoder *d, uint32_t *tcp_max, uint32_t *frag_
 }
 
 size_t cap_decoder_memory(const cap_decoder *d) {
-    return sizeof *d + cap_frag_memory(d->frag) + cap_tcp_memory(d->tcp);
+    return sizeof *d + cap_frag_memory(d->frag) + cap_tcp_memory(d->tcp) + cap_sctp_memory(d->sctp);
 }
 
 /* ---- emission ------------------------------------------------------------- */
@@ -440,11 +453,39 @@ static void decode_tcp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint3
     cap_tcp_segment(d->tcp, &s, sip_port);
 }
 
+/* A DATA chunk that holds part of a user message (cap_sctp.c puts them
+ * back together): a message it completes is a candidate like a whole one.
+ * On a port that is not a SIP port, a message is held from a first part
+ * that starts like SIP. */
+static void sctp_fragment(cap_decoder *d, const fs_endpoint *src, const fs_endpoint *dst, uint32_t vtag,
+                          const uint8_t *chunk, const uint8_t *data, uint32_t dlen, bool sip_port) {
+    d->st.sctp_fragmented++;
+    uint8_t flags = chunk[1] & 3;
+    if (!sip_port && (!d->cfg.heuristic || ((flags & 2) && cap_sip_start_line(data, dlen) == 0))) return;
+    cap_sctp_chunk c = {.src = *src, .dst = *dst, .vtag = vtag, .tsn = rd32(chunk + 4), .flags = flags,
+                        .data = data, .len = dlen, .ts_us = d->ts_us};
+    const uint8_t *msg;
+    uint32_t len;
+    int r = cap_sctp_add(d->sctp, &c, !sip_port, &msg, &len);
+    if (r != CAP_SCTP_MESSAGE && r != CAP_SCTP_OVERSIZED) return;
+    cap_payload pl = {.data = msg,
+                      .len = len,
+                      .src = *src,
+                      .dst = *dst,
+                      .transport = CAP_T_SCTP,
+                      .ts_us = d->ts_us,
+                      .frame_no = d->frame_no,
+                      .oversized = r == CAP_SCTP_OVERSIZED,
+                      .encap = d->path.n ? &d->path : NULL};
+    d->st.sip_payloads++;
+    d->emit(d->user, &pl);
+}
+
 /* SCTP (RFC 9260): SIP over SCTP sends each message as one user message
  * (RFC 4168), so every DATA chunk holding a whole one (B and E flags) is a
  * message candidate, on a SIP port or by the start-line heuristic, like a
- * UDP datagram. Chunks are walked in order (bundling); a user message split
- * over several chunks is counted (sctp_fragmented) and not read. */
+ * UDP datagram; one split over several chunks is put back together first
+ * (sctp_fragment). Chunks are walked in order (bundling). */
 __attribute__((noinline)) static void decode_sctp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint32_t n) {
     if (n < 12) {
         d->st.truncated++;
@@ -464,7 +505,7 @@ __attribute__((noinline)) static void decode_sctp(cap_decoder *d, const ip_ctx *
         if (type == 0 && clen >= 16) { /* DATA: TSN, stream, sequence, PPID, then the data */
             const uint8_t *data = p + o + 16;
             uint32_t dlen = clen - 16;
-            if ((flags & 3) != 3) d->st.sctp_fragmented++;
+            if ((flags & 3) != 3) sctp_fragment(d, &src, &dst, rd32(p + 4), p + o, data, dlen, sip_port);
             else if (dlen && (sip_port || (d->cfg.heuristic && cap_sip_start_line(data, dlen) == 1)))
                 emit_payload(d, data, dlen, &src, &dst, CAP_T_SCTP, false, d->ts_us, d->frame_no);
         }

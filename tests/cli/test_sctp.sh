@@ -1,36 +1,61 @@
 #!/usr/bin/env bash
 # test_sctp.sh -- SIP over SCTP in captures (RFC 4168; tests/data/capture/
 # sctp.pcap, made by make_tunnels.py). Each OPTIONS (Call-ID sctp-N) is one
-# user message in a DATA chunk: alone, two bundled after a SACK, one on a port
-# that is not a SIP port (the start-line heuristic, over IPv6). A message split
-# over two chunks is counted (capture.sctp_fragmented) and not read, Diameter
-# on 3868 is not SIP, a chunk whose length runs past its packet is bad_ip.
-# The messages are checked against tshark -Y sip on the same file.
+# user message: in a DATA chunk alone, two bundled after a SACK, one on a port
+# that is not a SIP port (the start-line heuristic, over IPv6), and split over
+# several chunks (RFC 9260 6.9): in two packets, in three last part first with
+# a retransmission, both parts in one packet, on a port that is not a SIP
+# port, and a message of 1.2 kB in three. A first part never followed is
+# given up; Diameter on 3868, whole and split, is not SIP; a chunk whose length
+# runs past its packet is bad_ip. The messages, and the frame each is read
+# at, are checked against tshark -Y sip on the same file (which puts split
+# messages back together too). With limits.max_message 512 the 1.2 kB
+# message is read as an oversized one (SIP-MAL-002) and its tail skipped.
 #
 # Usage: FS38=build/asan/fs38 tests/cli/test_sctp.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT" || exit 2
 
 PCAP=tests/data/capture/sctp.pcap
-ids() { tr ',' '\n' | sort -V | tr '\n' ' ' | sed 's/ $//'; }
-# every message's Call-ID once: the SIP-SCAN-001 incident of each source
-# counts its messages; the bundled pair shares a source (its sample is one)
 stat() { jq -r "$2" "$1"; }
 
 expect_exit 0 "inspect sctp.pcap" "$FS38" inspect --json --stats-json "$TMPD/s.json" "$PCAP"
-ok "4 messages over SCTP" is "$(stat "$TMPD/s.json" .transports.sctp)" 4
+ok "9 messages over SCTP" is "$(stat "$TMPD/s.json" .transports.sctp)" 9
+# SIP-SCAN-001 per source counts its messages (the two IPv6 senders share a /64)
 ok "SCAN-001 per source, counting its messages" is \
     "$(jq -r 'select(.rule.id == "SIP-SCAN-001") | "\(.observables[] | select(.kind == "ip") | .value)=\(.evidence.count)"' "$TMPD/out" | sort -V | tr '\n' ' ')" \
-    "10.2.0.1=1 10.2.0.2=2 2001:db8:2::4=1 "
-ok "SCTP packets counted" is "$(stat "$TMPD/s.json" .capture.sctp_packets)" 7
-ok "the split message counted, not read" is "$(stat "$TMPD/s.json" .capture.sctp_fragmented)" 2
+    "10.2.0.1=1 10.2.0.2=2 10.2.0.5=1 10.2.0.8=1 10.2.0.9=1 10.2.0.13=1 2001:db8:2::4=2 "
+ok "SCTP packets counted" is "$(stat "$TMPD/s.json" .capture.sctp_packets)" 20
+ok "parts of split messages counted" is "$(stat "$TMPD/s.json" .capture.sctp_fragmented)" 16
+ok "5 split messages put back together" is "$(stat "$TMPD/s.json" .capture.sctp_reassembled)" 5
+ok "the unfinished one given up" is "$(stat "$TMPD/s.json" .capture.sctp_dropped)" 1
 ok "the overlong chunk is bad_ip" is "$(stat "$TMPD/s.json" .capture.bad_ip)" 1
 ok "nothing else is SIP" is "$(stat "$TMPD/s.json" .not_sip)" 0
+ok "no message is malformed" is "$(jq -r 'select(.rule.id == "SIP-MAL-001" or .rule.id == "SIP-MAL-002")' "$TMPD/out")" ""
 
-tshark -r "$PCAP" -Y sip -T fields -e sip.Call-ID 2>/dev/null | ids >"$TMPD/tshark"
-ok "tshark finds the same 4 messages" is "$(cat "$TMPD/tshark")" "sctp-1 sctp-2 sctp-3 sctp-4"
+# each sample's Call-ID at the frame tshark reads that message at
+tshark -r "$PCAP" -Y sip -T fields -e frame.number -e sip.Call-ID 2>/dev/null |
+    awk -F'\t' '{ n = split($2, c, ","); for (i = 1; i <= n; i++) print $1, c[i] }' | sort >"$TMPD/tshark"
+ok "tshark finds 9 messages" is "$(wc -l <"$TMPD/tshark")" 9
+ok "tshark puts the split ones back together" is "$(awk '$2 ~ /sctp-(5|6|7|8|10)$/ {print $2}' "$TMPD/tshark" | sort -V | tr '\n' ' ')" \
+    "sctp-5 sctp-6 sctp-7 sctp-8 sctp-10 "
+jq -r 'select(.rule.id == "SIP-SCAN-001") | "\(.evidence.sample["x-capture"].frame) \(.evidence.sample.call_id)"' "$TMPD/out" |
+    sort >"$TMPD/ours"
+ok "each sample read at tshark's frame" is "$(comm -23 "$TMPD/ours" "$TMPD/tshark")" ""
+ok "samples of the split messages among them" is "$(grep -c -E 'sctp-(5|6|7|10)$' "$TMPD/ours")" 4
 
 expect_exit 0 "inspect --workers 2" "$FS38" inspect --workers 2 --json --stats-json "$TMPD/s2.json" "$PCAP"
-ok "--workers 2: the same 4 messages" is "$(stat "$TMPD/s2.json" .transports.sctp)" 4
+ok "--workers 2: the same 9 messages" is "$(stat "$TMPD/s2.json" .transports.sctp)" 9
+ok "--workers 2: the same 5 put back together" is "$(stat "$TMPD/s2.json" .capture.sctp_reassembled)" 5
+
+expect_exit 0 "the summary" "$FS38" inspect "$PCAP"
+ok "the summary names the part given up" grep -q "SCTP message parts dropped 1" "$TMPD/out"
+
+printf 'limits:\n  max_message: 512\n' >"$TMPD/small.yaml"
+expect_exit 0 "max_message 512" "$FS38" inspect --config "$TMPD/small.yaml" --json --stats-json "$TMPD/s3.json" "$PCAP"
+ok "the 1.2 kB message is oversized, at its second part" is \
+    "$(jq -r 'select(.rule.id == "SIP-MAL-002") | "\(.evidence.details.anomalies) \(.evidence.sample["x-capture"].frame)"' "$TMPD/out")" \
+    "LIMIT_MESSAGE_SIZE 19"
+ok "its second and third parts not read" is "$(stat "$TMPD/s3.json" .capture.sctp_dropped)" 3
 
 finish test_sctp

@@ -156,24 +156,50 @@ write_pcap('esp.pcap', esp_frames)
 
 # sctp.pcap: SIP over SCTP (RFC 4168), one OPTIONS per user message (Call-ID
 # sctp-<n>): a DATA chunk alone; two bundled after a SACK; one on a port that
-# is not a SIP port (found by the start-line heuristic); one split over two
-# chunks (B, then E: not read); Diameter on 3868 (not SIP); a chunk whose
-# length runs past the packet (bad_ip).
+# is not a SIP port (found by the start-line heuristic); split user messages
+# (RFC 9260 6.9: consecutive TSNs, B on the first, E on the last, one stream
+# sequence number): in two packets; in three, last first, with the last
+# retransmitted; both parts bundled in one packet; in two on a port that is
+# not a SIP port; a first part never followed (given up at the end); Diameter
+# on 3868, whole (not SIP) and split (its first part does not start like SIP:
+# not held); a chunk whose length runs past the packet (bad_ip); a message
+# of 1.2 kB in three parts (over a limits.max_message of 512: its first part
+# is read as an oversized message).
 def sctp(sp, dp, chunks):
     return struct.pack('!HHII', sp, dp, 0x01020304, 0) + b''.join(c + b'\0' * (-len(c) % 4) for c in chunks)
-def data_chunk(payload, flags=3, tsn=1, ppid=0):
-    return struct.pack('!BBHIHHI', 0, flags, 16 + len(payload), tsn, 0, tsn, ppid) + payload
-def sctp_opt(n, src): return options(n, src).replace(b'SIP/2.0/UDP', b'SIP/2.0/SCTP').replace(b'tunnel-', b'sctp-')
+def data_chunk(payload, flags=3, tsn=1, ppid=0, ssn=None):
+    return struct.pack('!BBHIHHI', 0, flags, 16 + len(payload), tsn, 0, tsn if ssn is None else ssn, ppid) + payload
+def sctp_opt(n, src): return options(n, '[' + src + ']' if ':' in src else src).replace(b'SIP/2.0/UDP', b'SIP/2.0/SCTP').replace(b'tunnel-', b'sctp-')
 sack = struct.pack('!BBHIIHH', 3, 0, 16, 1, 65535, 0, 0)
 split = sctp_opt(5, '10.2.0.5')
+three = sctp_opt(6, '10.2.0.8')
+bundled = sctp_opt(7, '10.2.0.9')
+other = sctp_opt(8, '2001:db8:2::a')
+unfinished = sctp_opt(9, '10.2.0.11')
+big = sctp_opt(10, '10.2.0.13').replace(b'\r\n\r\n', b'\r\nX-Pad: ' + b'a' * 900 + b'\r\n\r\n', 1)
+diameter = b'\x01\0\x01\x00' + bytes(range(252))
 sframes = [
     eth(ip4('10.2.0.1', SRV, 132, sctp(5060, 5060, [data_chunk(sctp_opt(1, '10.2.0.1'))]))),
     eth(ip4('10.2.0.2', SRV, 132, sctp(5060, 5060, [sack, data_chunk(sctp_opt(2, '10.2.0.2'), tsn=2),
                                                       data_chunk(sctp_opt(3, '10.2.0.2'), tsn=3)]))),
     eth(ip6('2001:db8:2::4', SRV6, 132, sctp(40000, 7000, [data_chunk(sctp_opt(4, '2001:db8:2::4'))])), 0x86dd),
     eth(ip4('10.2.0.5', SRV, 132, sctp(5060, 5060, [data_chunk(split[:60], flags=2, tsn=5)]))),
-    eth(ip4('10.2.0.5', SRV, 132, sctp(5060, 5060, [data_chunk(split[60:], flags=1, tsn=6)]))),
+    eth(ip4('10.2.0.5', SRV, 132, sctp(5060, 5060, [data_chunk(split[60:], flags=1, tsn=6, ssn=5)]))),
     eth(ip4('10.2.0.6', SRV, 132, sctp(3868, 3868, [data_chunk(b'\x01\0\0\x14' + b'\0' * 16, ppid=46)]))),
     eth(ip4('10.2.0.7', SRV, 132, sctp(5060, 5060, [struct.pack('!BBHI', 0, 3, 400, 7) + b'\0' * 12]))),
+    eth(ip4('10.2.0.8', SRV, 132, sctp(5060, 5060, [data_chunk(three[120:], flags=1, tsn=12, ssn=10)]))),
+    eth(ip4('10.2.0.8', SRV, 132, sctp(5060, 5060, [data_chunk(three[:50], flags=2, tsn=10, ssn=10)]))),
+    eth(ip4('10.2.0.8', SRV, 132, sctp(5060, 5060, [data_chunk(three[120:], flags=1, tsn=12, ssn=10)]))),
+    eth(ip4('10.2.0.8', SRV, 132, sctp(5060, 5060, [data_chunk(three[50:120], flags=0, tsn=11, ssn=10)]))),
+    eth(ip4('10.2.0.9', SRV, 132, sctp(5060, 5060, [data_chunk(bundled[:100], flags=2, tsn=20, ssn=20),
+                                                      data_chunk(bundled[100:], flags=1, tsn=21, ssn=20)]))),
+    eth(ip6('2001:db8:2::a', SRV6, 132, sctp(40002, 7000, [data_chunk(other[:80], flags=2, tsn=30, ssn=30)])), 0x86dd),
+    eth(ip6('2001:db8:2::a', SRV6, 132, sctp(40002, 7000, [data_chunk(other[80:], flags=1, tsn=31, ssn=30)])), 0x86dd),
+    eth(ip4('10.2.0.11', SRV, 132, sctp(5060, 5060, [data_chunk(unfinished[:90], flags=2, tsn=40, ssn=40)]))),
+    eth(ip4('10.2.0.12', SRV, 132, sctp(3868, 3868, [data_chunk(diameter[:128], flags=2, tsn=50, ppid=46)]))),
+    eth(ip4('10.2.0.12', SRV, 132, sctp(3868, 3868, [data_chunk(diameter[128:], flags=1, tsn=51, ssn=50, ppid=46)]))),
+    eth(ip4('10.2.0.13', SRV, 132, sctp(5060, 5060, [data_chunk(big[:400], flags=2, tsn=60, ssn=60)]))),
+    eth(ip4('10.2.0.13', SRV, 132, sctp(5060, 5060, [data_chunk(big[400:800], flags=0, tsn=61, ssn=60)]))),
+    eth(ip4('10.2.0.13', SRV, 132, sctp(5060, 5060, [data_chunk(big[800:], flags=1, tsn=62, ssn=60)]))),
 ]
 write_pcap('sctp.pcap', sframes, t0=1700000100)

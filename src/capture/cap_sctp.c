@@ -1,0 +1,335 @@
+/*
+ * cap_sctp.c -- SCTP user messages split over several DATA chunks.
+ *
+ * Owns: the user messages being put back together (RFC 9260 section 6.9):
+ * the fragments held per direction of an association, their bytes, the age
+ * list used for the timeout and for eviction, and the memory accounting of
+ * all that.
+ * Must not touch: the SCTP common header and the chunk walk (cap_decode.c
+ * hands us each DATA chunk that is not a whole user message), SIP, the emit
+ * callback.
+ *
+ * A sender numbers the fragments of one user message with consecutive TSNs,
+ * the first flagged B and the last E (it may not interleave other messages'
+ * fragments between them), so a message is complete when a B fragment, an E
+ * fragment and every TSN between them are held, in any arrival order.
+ * Fragments are kept per direction (addresses, ports, verification tag), in
+ * TSN order counted from well before the direction's first fragment, so a
+ * TSN wrapping around needs no special case. A TSN already held is a retransmission:
+ * the first copy wins.
+ *
+ * Bounds: SCTP_MAX_DIRS directions holding fragments and SCTP_MAX_BYTES of
+ * them (the oldest direction is given up to make room), SCTP_MAX_FRAGS
+ * fragments and max_message + 1 bytes per direction, frag_timeout_s from a
+ * direction's first fragment. Fragments given up are counted
+ * (sctp_dropped). A message that outgrows max_message is handed on as its
+ * first max_message + 1 bytes marked oversized (as TCP does), and the rest
+ * of it is skipped as it arrives.
+ */
+#include "cap.h"
+
+#include <assert.h>
+#include <stdlib.h>
+
+#define SCTP_MAX_DIRS 256
+#define SCTP_MAX_FRAGS 128
+#define SCTP_MAX_BYTES (4u << 20)
+#define SCTP_BUCKETS 512 /* a power of two */
+#define SCTP_TSN_BEHIND (1u << 30) /* TSNs sort right from this far before a direction's first */
+#define SCTP_FLAG_E 1
+#define SCTP_FLAG_B 2
+
+typedef struct sctp_frag {
+    uint32_t tsn;
+    uint32_t off, len; /* its bytes: buf[off, off + len) */
+    uint8_t flags;
+} sctp_frag;
+
+typedef struct sctp_dir {
+    struct sctp_dir *hnext;
+    struct sctp_dir *older, *newer; /* age list */
+    fs_endpoint src, dst;
+    uint32_t vtag;
+    uint64_t hash;
+    uint64_t first_ts;
+    uint32_t base;                /* TSN order is counted from here: SCTP_TSN_BEHIND
+                                   * before the first fragment's (an earlier one may
+                                   * come later) */
+    bool skipping;                /* the rest of an oversized message: skip_tsn onward */
+    uint32_t skip_tsn;
+    uint32_t nfrags;
+    sctp_frag frags[SCTP_MAX_FRAGS]; /* sorted by tsn - base */
+    uint8_t *buf;
+    uint32_t used, cap;
+} sctp_dir;
+
+struct cap_sctp_table {
+    cap_stats *st;
+    uint32_t hold;       /* bytes a direction may hold: max_message + 1 */
+    uint64_t timeout_us;
+    uint64_t seed;
+    sctp_dir *buckets[SCTP_BUCKETS];
+    sctp_dir *oldest, *newest;
+    uint32_t ndirs;
+    size_t bytes;        /* directions and their buffers */
+    uint8_t *out;        /* the message completed last (hold bytes, from the first
+                          * fragment on: most captures have none) */
+};
+
+cap_sctp_table *cap_sctp_new(const cap_config *cfg, cap_stats *st) {
+    cap_sctp_table *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->st = st;
+    t->hold = (cfg->sip.max_message ? cfg->sip.max_message : 65535) + 1;
+    t->timeout_us = (uint64_t)cfg->frag_timeout_s * FS_USEC;
+    return t;
+}
+
+void cap_sctp_set_seed(cap_sctp_table *t, uint64_t seed) {
+    assert(t->ndirs == 0);
+    t->seed = seed;
+}
+
+static uint64_t dir_hash(const cap_sctp_table *t, const fs_endpoint *src, const fs_endpoint *dst, uint32_t vtag) {
+    uint8_t b[44];
+    memcpy(b, src->addr.ip, 16);
+    memcpy(b + 16, dst->addr.ip, 16);
+    memcpy(b + 32, &src->port, 2);
+    memcpy(b + 34, &dst->port, 2);
+    memcpy(b + 36, &vtag, 4);
+    b[40] = src->addr.family;
+    b[41] = dst->addr.family;
+    b[42] = b[43] = 0;
+    return fs_hash_bytes(b, sizeof b, t->seed ^ 0x73637470ULL);
+}
+
+static void dir_unlink(cap_sctp_table *t, sctp_dir *s) {
+    sctp_dir **pp = &t->buckets[s->hash & (SCTP_BUCKETS - 1)];
+    while (*pp != s) {
+        assert(*pp);
+        pp = &(*pp)->hnext;
+    }
+    *pp = s->hnext;
+    if (s->older) s->older->newer = s->newer;
+    else t->oldest = s->newer;
+    if (s->newer) s->newer->older = s->older;
+    else t->newest = s->older;
+    assert(t->ndirs > 0 && t->bytes >= sizeof *s + s->cap);
+    t->ndirs--;
+    t->bytes -= sizeof *s + s->cap;
+    free(s->buf);
+    free(s);
+}
+
+/* Give up a direction and the fragments it holds. */
+static void dir_drop(cap_sctp_table *t, sctp_dir *s) {
+    t->st->sctp_dropped += s->nfrags;
+    dir_unlink(t, s);
+}
+
+void cap_sctp_free(cap_sctp_table *t) {
+    if (!t) return;
+    while (t->oldest) dir_unlink(t, t->oldest);
+    free(t->out);
+    free(t);
+}
+
+void cap_sctp_expire(cap_sctp_table *t, uint64_t now_us) {
+    while (t->oldest && (now_us == UINT64_MAX || t->oldest->first_ts + t->timeout_us < now_us))
+        dir_drop(t, t->oldest);
+}
+
+size_t cap_sctp_memory(const cap_sctp_table *t) { return sizeof *t + (t->out ? t->hold : 0) + t->bytes; }
+
+static sctp_dir *dir_find(cap_sctp_table *t, const fs_endpoint *src, const fs_endpoint *dst, uint32_t vtag,
+                          uint64_t h) {
+    for (sctp_dir *s = t->buckets[h & (SCTP_BUCKETS - 1)]; s; s = s->hnext)
+        if (s->hash == h && s->vtag == vtag && s->src.port == src->port && s->dst.port == dst->port &&
+            fs_addr_eq(&s->src.addr, &src->addr) && fs_addr_eq(&s->dst.addr, &dst->addr))
+            return s;
+    return NULL;
+}
+
+static sctp_dir *dir_create(cap_sctp_table *t, const cap_sctp_chunk *c, uint64_t h) {
+    while ((t->ndirs >= SCTP_MAX_DIRS || t->bytes + sizeof(sctp_dir) > SCTP_MAX_BYTES) && t->oldest)
+        dir_drop(t, t->oldest);
+    if (!t->out && !(t->out = malloc(t->hold))) return NULL;
+    sctp_dir *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->src = c->src;
+    s->dst = c->dst;
+    s->vtag = c->vtag;
+    s->hash = h;
+    s->first_ts = c->ts_us;
+    s->base = c->tsn - SCTP_TSN_BEHIND;
+    s->hnext = t->buckets[h & (SCTP_BUCKETS - 1)];
+    t->buckets[h & (SCTP_BUCKETS - 1)] = s;
+    s->older = t->newest;
+    if (t->newest) t->newest->newer = s;
+    else t->oldest = s;
+    t->newest = s;
+    t->ndirs++;
+    t->bytes += sizeof *s;
+    return s;
+}
+
+/* Room for n more bytes in s->buf within the direction's and the table's
+ * budgets (older directions are given up for the latter). */
+static bool dir_reserve(cap_sctp_table *t, sctp_dir *s, uint32_t n) {
+    if (s->used + n <= s->cap) return true;
+    uint32_t ncap = s->cap ? s->cap : 2048;
+    while (ncap < s->used + n) ncap *= 2;
+    if (ncap > t->hold) ncap = t->hold;
+    if (ncap < s->used + n) return false;
+    size_t grow = ncap - s->cap;
+    while (t->bytes + grow > SCTP_MAX_BYTES && t->oldest) {
+        sctp_dir *victim = t->oldest != s ? t->oldest : s->newer;
+        if (!victim) return false;
+        dir_drop(t, victim);
+    }
+    if (t->bytes + grow > SCTP_MAX_BYTES) return false;
+    uint8_t *nb = realloc(s->buf, ncap);
+    if (!nb) return false;
+    s->buf = nb;
+    s->cap = ncap;
+    t->bytes += grow;
+    return true;
+}
+
+/* Where fragment tsn goes in s->frags (its index if held: *held). */
+static uint32_t frag_slot(const sctp_dir *s, uint32_t tsn, bool *held) {
+    uint32_t lo = 0, hi = s->nfrags, rel = tsn - s->base;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (s->frags[mid].tsn - s->base < rel) lo = mid + 1;
+        else hi = mid;
+    }
+    *held = lo < s->nfrags && s->frags[lo].tsn == tsn;
+    return lo;
+}
+
+/* The run of fragments from a B at index i with consecutive TSNs: its last
+ * index in *last; true if that one is flagged E (a whole message). */
+static bool run_from(const sctp_dir *s, uint32_t i, uint32_t *last) {
+    uint32_t j = i;
+    while (!(s->frags[j].flags & SCTP_FLAG_E) && j + 1 < s->nfrags && s->frags[j + 1].tsn == s->frags[j].tsn + 1 &&
+           !(s->frags[j + 1].flags & SCTP_FLAG_B))
+        j++;
+    *last = j;
+    return (s->frags[j].flags & SCTP_FLAG_E) != 0;
+}
+
+/* Copy fragments [i, last] into t->out (at most t->hold bytes), take them
+ * out of s, and return the bytes copied. */
+static uint32_t take_run(cap_sctp_table *t, sctp_dir *s, uint32_t i, uint32_t last) {
+    uint32_t n = 0;
+    for (uint32_t j = i; j <= last && n < t->hold; j++) {
+        uint32_t k = s->frags[j].len < t->hold - n ? s->frags[j].len : t->hold - n;
+        memcpy(t->out + n, s->buf + s->frags[j].off, k);
+        n += k;
+    }
+    memmove(&s->frags[i], &s->frags[last + 1], (s->nfrags - last - 1) * sizeof s->frags[0]);
+    s->nfrags -= last - i + 1;
+    return n;
+}
+
+/* Move the bytes of the fragments left to the start of s->buf (those of
+ * the message taken out are reused). In order of where they are, so a move
+ * down never lands on bytes not yet moved. */
+static void compact(sctp_dir *s) {
+    uint8_t order[SCTP_MAX_FRAGS];
+    for (uint32_t j = 0; j < s->nfrags; j++) {
+        uint32_t k = j;
+        for (; k > 0 && s->frags[order[k - 1]].off > s->frags[j].off; k--) order[k] = order[k - 1];
+        order[k] = (uint8_t)j;
+    }
+    uint32_t used = 0;
+    for (uint32_t j = 0; j < s->nfrags; j++) {
+        sctp_frag *f = &s->frags[order[j]];
+        if (f->off != used) memmove(s->buf + used, s->buf + f->off, f->len);
+        f->off = used;
+        used += f->len;
+    }
+    s->used = used;
+}
+
+/* The whole message completed, or the first bytes of one too long to hold,
+ * in *msg; s freed when it holds nothing more. */
+static int finish_run(cap_sctp_table *t, sctp_dir *s, uint32_t i, uint32_t last, bool whole, const uint8_t **msg,
+                      uint32_t *len) {
+    *len = take_run(t, s, i, last);
+    *msg = t->out;
+    if (whole) t->st->sctp_reassembled++;
+    if (s->nfrags == 0 && !s->skipping) dir_unlink(t, s);
+    else compact(s);
+    return whole ? CAP_SCTP_MESSAGE : CAP_SCTP_OVERSIZED;
+}
+
+int cap_sctp_add(cap_sctp_table *t, const cap_sctp_chunk *c, bool known_only, const uint8_t **msg, uint32_t *len) {
+    uint64_t h = dir_hash(t, &c->src, &c->dst, c->vtag);
+    sctp_dir *s = dir_find(t, &c->src, &c->dst, c->vtag, h);
+    if (s && s->skipping && c->tsn == s->skip_tsn) { /* the tail of a message handed on oversized */
+        s->skip_tsn++;
+        t->st->sctp_dropped++;
+        if (c->flags & SCTP_FLAG_E) s->skipping = false;
+        if (s->nfrags == 0 && !s->skipping) dir_unlink(t, s);
+        return CAP_SCTP_HELD;
+    }
+    if (!s) {
+        if (known_only && !(c->flags & SCTP_FLAG_B)) return CAP_SCTP_IGNORED;
+        if (!(s = dir_create(t, c, h))) {
+            t->st->sctp_dropped++;
+            return CAP_SCTP_IGNORED;
+        }
+    }
+    bool held;
+    uint32_t at = frag_slot(s, c->tsn, &held);
+    if (held) return CAP_SCTP_HELD; /* a retransmission: the first copy stays */
+    if (s->nfrags == SCTP_MAX_FRAGS || s->used + c->len > t->hold) {
+        /* Too much held: the message this extends is handed on oversized
+         * when what is held of it runs from its B to here; otherwise give
+         * the direction up and start again with this fragment. */
+        uint32_t last;
+        if (at > 0 && s->frags[at - 1].tsn + 1 == c->tsn) {
+            uint32_t i = at - 1;
+            while (i > 0 && !(s->frags[i].flags & SCTP_FLAG_B) && s->frags[i - 1].tsn + 1 == s->frags[i].tsn) i--;
+            if ((s->frags[i].flags & SCTP_FLAG_B) && !run_from(s, i, &last) && last == at - 1 &&
+                !(c->flags & SCTP_FLAG_B)) {
+                s->skipping = !(c->flags & SCTP_FLAG_E);
+                s->skip_tsn = c->tsn + 1;
+                t->st->sctp_dropped++; /* this fragment (and the rest, skipped) is not read */
+                return finish_run(t, s, i, last, false, msg, len);
+            }
+        }
+        dir_drop(t, s);
+        if (known_only && !(c->flags & SCTP_FLAG_B)) return CAP_SCTP_IGNORED;
+        if (!(s = dir_create(t, c, h))) {
+            t->st->sctp_dropped++;
+            return CAP_SCTP_IGNORED;
+        }
+        at = 0;
+        if (c->len > t->hold) { /* one fragment bigger than a message may be */
+            dir_drop(t, s);
+            t->st->sctp_dropped++;
+            return CAP_SCTP_IGNORED;
+        }
+    }
+    if (!dir_reserve(t, s, c->len)) {
+        dir_drop(t, s);
+        t->st->sctp_dropped++;
+        return CAP_SCTP_IGNORED;
+    }
+    memmove(&s->frags[at + 1], &s->frags[at], (s->nfrags - at) * sizeof s->frags[0]);
+    s->frags[at] = (sctp_frag){.tsn = c->tsn, .off = s->used, .len = c->len, .flags = c->flags};
+    s->nfrags++;
+    memcpy(s->buf + s->used, c->data, c->len);
+    s->used += c->len;
+    /* the run this fragment may complete starts at the nearest B before it */
+    uint32_t i = at;
+    while (!(s->frags[i].flags & SCTP_FLAG_B) && i > 0 && s->frags[i - 1].tsn + 1 == s->frags[i].tsn &&
+           !(s->frags[i - 1].flags & SCTP_FLAG_E))
+        i--;
+    uint32_t last;
+    if ((s->frags[i].flags & SCTP_FLAG_B) && run_from(s, i, &last)) return finish_run(t, s, i, last, true, msg, len);
+    return CAP_SCTP_HELD;
+}
