@@ -329,6 +329,16 @@ cap_frame_status cap_sip_frame_scan(const uint8_t *buf, size_t len, size_t max_m
 /* 1: buf starts with something that looks like a SIP start line; 0: it does
  * not; -1: too few bytes to tell (only when the first line is unterminated). */
 int cap_sip_start_line(const uint8_t *buf, size_t len);
+/* Whether a UDP payload on CAP_PORT_NATT (plen bytes) is taken for ESP: not
+ * IKE (4 zero bytes, the non-ESP marker), not a NAT keepalive (one byte),
+ * an SPI outside the reserved 1-255 (RFC 4303 2.1), and not a SIP message
+ * from a UA that uses the port for SIP. */
+static inline bool cap_natt_is_esp(const uint8_t *pl, uint32_t plen) {
+    if (plen < 8) return false;
+    uint32_t spi = (uint32_t)pl[0] << 24 | (uint32_t)pl[1] << 16 | (uint32_t)pl[2] << 8 | pl[3];
+    return spi >= 256 && cap_sip_start_line(pl, plen) != 1;
+}
+
 /* Where a TCP stream resyncs after a gap: a start line (cap_sip_start_line)
  * whose next line starts a header field (token, then ':'), so that a
  * status line in a body (message/sipfrag) is not taken for a message.

@@ -420,9 +420,9 @@ static void decode_udp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint3
     if (__builtin_expect(cap_tunnel_port(dst.port), 0) &&
         !port_in(d->sip_port, dst.port) && decode_udp_tunnel(d, ip, dst.port, pl, plen))
         return;
-    /* ESP over UDP (RFC 3948): 4 zero bytes instead of an SPI mark IKE */
+    /* ESP over UDP (RFC 3948) */
     if (__builtin_expect(dst.port == CAP_PORT_NATT || src.port == CAP_PORT_NATT, 0) &&
-        !port_in(d->sip_port, dst.port) && plen >= 8 && rd32(pl) != 0 && decode_esp(d, ip, pl, plen))
+        !port_in(d->sip_port, dst.port) && cap_natt_is_esp(pl, plen) && decode_esp(d, ip, pl, plen))
         return;
     if (cap_sip_keepalive(pl, plen)) return;
     bool sip = port_in(d->sip_port, dst.port) || port_in(d->sip_port, src.port) ||

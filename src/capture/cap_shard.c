@@ -175,7 +175,7 @@ static uint8_t esp_null_in(const cap_config *c, const l4_peek *k, const uint8_t 
         if (ulen >= 8 && ulen < len) len = ulen; /* the decoder reads the datagram, not what follows */
         esp += 8;
         len -= 8;
-        if (!(esp[0] | esp[1] | esp[2] | esp[3])) return 0;
+        if (!cap_natt_is_esp(esp, len)) return 0;
     } else if (k->proto != 50) {
         return 0;
     }

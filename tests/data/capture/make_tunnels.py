@@ -151,6 +151,9 @@ esp_frames = [
     eth(ip4(UE, PCSCF, 50, struct.pack('!II', 0x2001, 1) + bytes(rnd.randrange(256) for _ in range(400)))),
     eth(ip4(UE, PCSCF, 50, esp(0x1006, 1, 17, (lambda u: u[:6] + bytes([u[6] ^ 1]) + u[7:])(udp_c(UE, PCSCF, 5060, 5060, options(36, UE)))))),
     eth(ip4('10.46.0.37', PCSCF, 17, udp(4500, 4500, b'\0\0\0\0' + options(37, '10.46.0.37')))),
+    # not ESP on 4500: a NAT keepalive; SIP to a UA whose SIP port is 4500 (read as SIP)
+    eth(ip4('10.46.0.37', PCSCF, 17, udp(4500, 4500, b'\xff'))),
+    eth(ip4(PCSCF, '10.46.0.38', 17, udp(5060, 4500, options(38, PCSCF)))),
 ]
 write_pcap('esp.pcap', esp_frames)
 
