@@ -26,9 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* Ethernet, SLL, SLL2, RAW (101, 12, 14), IPv4, IPv6, NULL, LOOP, and one not
- * decoded (147, a user link type) */
-static const int LINKS[] = {1, 113, 276, 101, 12, 228, 229, 0, 108, 14, 147};
+/* Ethernet, SLL, SLL2, RAW (101, 12, 14), IPv4, IPv6, NULL, LOOP, one not
+ * decoded (147, a user link type), PPP, PPP serial, Cisco HDLC, NFLOG */
+static const int LINKS[] = {1, 113, 276, 101, 12, 228, 229, 0, 108, 14, 147, 9, 50, 104, 239};
 #define NLINKS (sizeof LINKS / sizeof LINKS[0])
 #define MEM_BOUND (1u << 20)
 

@@ -3,7 +3,8 @@
  *
  * Owns: reading frames (pcap/pcapng files, stdin, live interfaces, through
  * libpcap; pcapng files libpcap refuses, through cap_pcapng.c), decoding
- * link layers (Ethernet, 802.1Q/QinQ, Linux SLL/SLL2, raw IP, BSD loopback),
+ * link layers (Ethernet, 802.1Q/QinQ, Linux SLL/SLL2, raw IP, BSD loopback,
+ * PPP, Cisco HDLC, Linux NFLOG),
  * IPv4/IPv6 with fragment reassembly, UDP, TCP stream reassembly with SIP
  * framing by Content-Length, and HEP v3. What comes out is
  * a cap_payload: exactly one SIP message candidate (a UDP datagram, a framed
@@ -136,6 +137,16 @@ uint16_t cap_tunnel_udp(uint16_t dport, const uint8_t *p, uint32_t n, uint32_t *
  * (17, 6: the transport in clear, with the outer addresses; 4, 41: an inner
  * IP packet), whose bytes start at p + 8 and are *len long; 0 when no
  * reading of it checks out (encrypted, or not ESP). l as above. */
+/* Link types with no Ethernet header (by their DLT_* numbers): what starts
+ * *off bytes into a frame of that type (p, n bytes), *len bytes long, as an
+ * EtherType; 0 when it is not a packet (keepalives, control protocols) or
+ * is cut short. */
+#define CAP_DLT_PPP 9
+#define CAP_DLT_PPP_SERIAL 50
+#define CAP_DLT_C_HDLC 104
+#define CAP_DLT_NFLOG 239
+bool cap_link_known(int dlt);
+uint16_t cap_link_inner(int dlt, const uint8_t *p, uint32_t n, uint32_t *off, uint32_t *len);
 #define CAP_PORT_NATT 4500 /* UDP-encapsulated ESP (RFC 3948) */
 uint8_t cap_esp_open(const uint8_t *src, const uint8_t *dst, uint32_t alen, const uint8_t *p, uint32_t n,
                      uint32_t *len, fs_layer *l);

@@ -3,7 +3,8 @@
  *
  * Owns: the decoder object (config, counters, the fragment and TCP tables),
  * link-layer decoding (Ethernet with 802.1Q/QinQ tags, Linux SLL/SLL2, raw
- * IP, BSD loopback), opening encapsulations (MPLS, PPPoE, GRE/ERSPAN, IP in
+ * IP, BSD loopback; PPP, Cisco HDLC and NFLOG headers are read by
+ * cap_tunnel.c), opening encapsulations (MPLS, PPPoE, GRE/ERSPAN, IP in
  * IP, VXLAN, Geneve, GTP-U, L2TP, NULL-encrypted ESP: cap_tunnel.c reads their headers) at most
  * CAP_MAX_ENCAP deep, IPv4 and IPv6 headers with extension headers, handing
  * fragments to cap_frag.c, TCP segments to cap_tcp.c and SCTP DATA chunks
@@ -759,7 +760,7 @@ bool cap_dlt_supported(int dlt) {
     case LINK_SLL: case LINK_IPV4: case LINK_IPV6: case LINK_SLL2:
         return true;
     default:
-        return false;
+        return cap_link_known(dlt);
     }
 }
 
@@ -813,9 +814,13 @@ static void decode_link(cap_decoder *d, int dlt, const uint8_t *p, uint32_t n) {
     case LINK_LOOP:
         decode_loopback(d, false, p, n);
         return;
-    default:
-        d->st.not_ip++;
+    default: {
+        uint32_t off, len;
+        uint16_t type = cap_link_inner(dlt, p, n, &off, &len); /* PPP, Cisco HDLC, NFLOG */
+        if (type) decode_ethertype(d, type, p + off, len);
+        else d->st.not_ip++;
         return;
+    }
     }
 }
 

@@ -112,8 +112,11 @@ static const uint8_t *link_to_ip(int dlt, const uint8_t *f, uint32_t len, int *d
         if (len < 1) return NULL;
         *rest = len;
         return f;
-    default:
-        return NULL;
+    default: { /* PPP, Cisco HDLC, NFLOG */
+        uint32_t off, n;
+        uint16_t t = cap_link_inner(dlt, f, len, &off, &n);
+        return t ? inner_ip(t, f + off, n, depth, rest, path) : NULL;
+    }
     }
 }
 

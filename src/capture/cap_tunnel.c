@@ -5,10 +5,12 @@
  * IP-in-IP, VXLAN and Geneve (cloud traffic mirroring), GTP-U (VoLTE and
  * VoNR on S1-U, S5/S8 -- home-routed roaming -- and N3/N9), L2TPv2 (PPP from
  * a LAC to an LNS), ESP with NULL encryption (VoLTE's Gm between UE and
- * P-CSCF).
+ * P-CSCF); and the link layers with no Ethernet header that carriers' and
+ * Linux hosts' captures have: PPP and Cisco HDLC on serial and SDH links,
+ * Linux NFLOG (packets an iptables rule logged).
  *
- * Owns: reading one encapsulation header and saying what follows it and
- * where, as an EtherType (CAP_ETH_FRAME for a whole Ethernet frame), and
+ * Owns: reading one encapsulation (or link-layer) header and saying what
+ * follows it and where, as an EtherType (CAP_ETH_FRAME for a whole Ethernet frame), and
  * what it was: its kind and id (VNI, TEID, label, key, session) for the
  * events' x-encap.
  * Stateless and shared by the decoder (cap_decode.c) and the sharding peek
@@ -170,6 +172,25 @@ static uint16_t gtpu_inner(const uint8_t *p, uint32_t n, uint32_t *off, fs_layer
     return opened(l, FS_L_GTPU, true, (uint32_t)be16(p + 4) << 16 | be16(p + 6), t);
 }
 
+/* PPP (RFC 1661) at p + *o: address and control 0xff 0x03 when not
+ * compressed away (RFC 1662), the protocol (one byte when compressed):
+ * IPv4 0x21, IPv6 0x57, MPLS 0x281, as an EtherType; *o moved past it.
+ * 0 for any other protocol (LCP, IPCP: no packets) or when cut short. */
+static uint16_t ppp_inner(const uint8_t *p, uint32_t n, uint32_t *o) {
+    if (*o + 2 <= n && p[*o] == 0xff && p[*o + 1] == 0x03) *o += 2;
+    if (*o >= n) return 0;
+    uint16_t proto;
+    if (p[*o] & 1) { /* compressed to one byte (PFC): two-byte values start even */
+        proto = p[*o];
+        *o += 1;
+    } else {
+        if (*o + 2 > n) return 0;
+        proto = be16(p + *o);
+        *o += 2;
+    }
+    return proto == 0x21 ? CAP_ETH_IPV4 : proto == 0x57 ? CAP_ETH_IPV6 : proto == 0x281 ? 0x8847 : 0;
+}
+
 /* L2TPv2 (RFC 2661) on 1701, a data message (T = 0) of version 2: the
  * optional length, tunnel and session ids, optional Ns/Nr, optional offset
  * (and its padding), then PPP (RFC 1661): address and control 0xff 0x03 when
@@ -187,19 +208,8 @@ static uint16_t l2tp_inner(const uint8_t *p, uint32_t n, uint32_t *off, fs_layer
         if (o + 2 > n) return 0;
         o += 2 + be16(p + o);
     }
-    if (o + 2 <= n && p[o] == 0xff && p[o + 1] == 0x03) o += 2;
-    if (o >= n) return 0;
-    uint16_t proto;
-    if (p[o] & 1) { /* compressed to one byte (PFC): two-byte values start even */
-        proto = p[o];
-        o += 1;
-    } else {
-        if (o + 2 > n) return 0;
-        proto = be16(p + o);
-        o += 2;
-    }
+    uint16_t t = ppp_inner(p, n, &o);
     *off = o;
-    uint16_t t = proto == 0x21 ? CAP_ETH_IPV4 : proto == 0x57 ? CAP_ETH_IPV6 : 0;
     return opened(l, FS_L_L2TP, true, id, t);
 }
 
@@ -304,4 +314,68 @@ uint8_t cap_esp_open(const uint8_t *src, const uint8_t *dst, uint32_t alen, cons
         return next;
     }
     return 0;
+}
+
+/* ---- link layers (cap_link_inner) ----------------------------------------- */
+
+/* Cisco HDLC: address 0x0f (unicast) or 0x8f (broadcast), control 0, then
+ * an EtherType (SLARP keepalives 0x8035 and CDP are not packets). */
+static uint16_t chdlc_inner(const uint8_t *p, uint32_t n, uint32_t *off) {
+    if (n < 4 || (p[0] != 0x0f && p[0] != 0x8f) || p[1] != 0) return 0;
+    *off = 4;
+    uint16_t t = be16(p + 2);
+    return t == 0x8035 || t == 0x2000 ? 0 : t;
+}
+
+/* Linux NFLOG (tcpdump -i nflog:N): a 4-byte header (address family 2 or
+ * 10, version 0, resource id), then TLVs of a length (its 4-byte header
+ * included, padded to 4) and a type, both in the byte order of the host
+ * that captured (libpcap turns them to the reader's); the packet is the
+ * payload TLV (type 9), an IP packet of the header's family. */
+#define NFLOG_PAYLOAD 9
+#define NFLOG_MAX_TLVS 64
+static uint16_t nflog_inner(const uint8_t *p, uint32_t n, uint32_t *off, uint32_t *len) {
+    if (n < 4 || p[1] != 0 || (p[0] != 2 && p[0] != 10)) return 0;
+    uint32_t o = 4;
+    for (int i = 0; i < NFLOG_MAX_TLVS && o + 4 <= n; i++) {
+        uint16_t tlen, type;
+        memcpy(&tlen, p + o, 2);
+        memcpy(&type, p + o + 2, 2);
+        if (tlen < 4 || tlen > n - o) return 0;
+        if (type == NFLOG_PAYLOAD) {
+            *off = o + 4;
+            *len = tlen - 4u;
+            return p[0] == 2 ? CAP_ETH_IPV4 : CAP_ETH_IPV6;
+        }
+        o += ((uint32_t)tlen + 3) & ~3u;
+    }
+    return 0;
+}
+
+bool cap_link_known(int dlt) {
+    return dlt == CAP_DLT_PPP || dlt == CAP_DLT_PPP_SERIAL || dlt == CAP_DLT_C_HDLC || dlt == CAP_DLT_NFLOG;
+}
+
+uint16_t cap_link_inner(int dlt, const uint8_t *p, uint32_t n, uint32_t *off, uint32_t *len) {
+    uint32_t o = 0;
+    uint16_t t = 0;
+    switch (dlt) {
+    case CAP_DLT_NFLOG:
+        return nflog_inner(p, n, off, len);
+    case CAP_DLT_C_HDLC:
+        t = chdlc_inner(p, n, &o);
+        break;
+    case CAP_DLT_PPP_SERIAL: /* PPP in HDLC framing, or Cisco HDLC on the same links */
+        t = n >= 1 && (p[0] == 0x0f || p[0] == 0x8f) ? chdlc_inner(p, n, &o) : ppp_inner(p, n, &o);
+        break;
+    case CAP_DLT_PPP:
+        t = ppp_inner(p, n, &o);
+        break;
+    default:
+        return 0;
+    }
+    if (!t) return 0;
+    *off = o;
+    *len = n - o;
+    return t;
 }

@@ -567,6 +567,74 @@ static void test_link_types(void) {
             sink_reset(&s);
         }
     }
+    /* PPP (9) with and without address/control, protocol compressed or not;
+     * Cisco HDLC (104, and on 50); cut short: not IP */
+    {
+        static const struct { int dlt; const char *hdr; size_t hn; bool v6; int want; } ppp[] = {
+            {9, "\xff\x03\x00\x21", 4, false, 1}, {9, "\x00\x57", 2, true, 1}, {9, "\x21", 1, false, 1},
+            {9, "\xff\x03\x57", 3, true, 1},     {50, "\xff\x03\x00\x21", 4, false, 1},
+            {50, "\x8f\x00\x86\xdd", 4, true, 1}, {104, "\x0f\x00\x08\x00", 4, false, 1},
+            {104, "\x0f\x01\x08\x00", 4, false, 0}, {104, "\x0f\x00\x80\x35", 4, false, 0},
+            {9, "\xff\x03\xc0\x21", 4, false, 0}, {9, "\xff\x03\x00", 3, false, 0},
+            {104, "\x0f\x00\x08", 3, false, 0}, {9, "\xff\x03", 2, false, 0},
+        };
+        for (size_t i = 0; i < sizeof ppp / sizeof ppp[0]; i++) {
+            memcpy(f, ppp[i].hdr, ppp[i].hn);
+            size_t body = ppp[i].want ? (ppp[i].v6 ? n6 : n4) : 0;
+            memcpy(f + ppp[i].hn, ppp[i].v6 ? v6 : v4, body);
+            cap_decode_frame(d, ppp[i].dlt, f, (uint32_t)(ppp[i].hn + body), 1, ++fn);
+            CHECK_MSG(s.n == ppp[i].want, "link %d header %zu: %d", ppp[i].dlt, i, s.n);
+            /* the shard peek reads the same header: the key of the bare IP packet */
+            cap_config sc;
+            cap_config_default(&sc);
+            uint64_t key = cap_shard_key(&sc, ppp[i].dlt, f, (uint32_t)(ppp[i].hn + body));
+            if (ppp[i].want) CHECK_EQ_INT(key, cap_shard_key(&sc, 101, ppp[i].v6 ? v6 : v4, (uint32_t)body));
+            else CHECK_EQ_INT(key, 0);
+            if (ppp[i].want)
+                check_one(&s, INV, ppp[i].v6 ? "2001:db8::1" : "192.0.2.1", 40000,
+                          ppp[i].v6 ? "2001:db8::2" : "198.51.100.2", 5060, "ppp/hdlc");
+            sink_reset(&s);
+        }
+    }
+    /* NFLOG (239): the payload TLV after others, lengths in host order;
+     * a TLV length under 4 or past the frame, a header of another family or
+     * version, 64 TLVs before the payload: not IP */
+    {
+        uint64_t nf_not_ip = cap_decoder_stats(d)->not_ip;
+        for (int c = 0; c < 7; c++) {
+            size_t o = 4;
+            f[0] = c == 1 ? 10 : c == 4 ? 7 : 2;
+            f[1] = c == 5 ? 1 : 0;
+            f[2] = 0;
+            f[3] = 5;
+            int others = c == 6 ? 64 : 2;
+            for (int t = 0; t < others; t++, o += 8) {
+                uint16_t tl = 7, ty = 10;
+                memcpy(f + o, &tl, 2);
+                memcpy(f + o + 2, &ty, 2);
+                memset(f + o + 4, 'p', 4);
+            }
+            uint16_t tl = (uint16_t)(4 + (c == 1 ? n6 : n4)), ty = 9;
+            if (c == 2) tl = 3;
+            if (c == 3) tl = (uint16_t)(tl + 1);
+            memcpy(f + o, &tl, 2);
+            memcpy(f + o + 2, &ty, 2);
+            memcpy(f + o + 4, c == 1 ? v6 : v4, c == 1 ? n6 : n4);
+            cap_decode_frame(d, 239, f, (uint32_t)(o + 4 + (c == 1 ? n6 : n4)), 1, ++fn);
+            CHECK_MSG(s.n == (c <= 1 ? 1 : 0), "nflog case %d: %d", c, s.n);
+            cap_config sc;
+            cap_config_default(&sc);
+            uint64_t key = cap_shard_key(&sc, 239, f, (uint32_t)(o + 4 + (c == 1 ? n6 : n4)));
+            if (c <= 1) CHECK_EQ_INT(key, cap_shard_key(&sc, 101, c ? v6 : v4, (uint32_t)(c ? n6 : n4)));
+            else CHECK_EQ_INT(key, 0);
+            if (c <= 1)
+                check_one(&s, INV, c ? "2001:db8::1" : "192.0.2.1", 40000, c ? "2001:db8::2" : "198.51.100.2", 5060,
+                          "nflog");
+            sink_reset(&s);
+        }
+        CHECK_EQ_INT(cap_decoder_stats(d)->not_ip, nf_not_ip + 5);
+        CHECK(cap_dlt_supported(9) && cap_dlt_supported(50) && cap_dlt_supported(104) && cap_dlt_supported(239));
+    }
     /* unknown link type, unknown EtherType, ARP-ish */
     uint64_t not_ip = cap_decoder_stats(d)->not_ip;
     cap_decode_frame(d, 147, v4, (uint32_t)n4, 1, ++fn);

@@ -1,4 +1,4 @@
-# Generates tests/data/capture/tunnels.pcap and sctp.pcap (kept in the repo;
+# Generates tests/data/capture/tunnels.pcap, esp.pcap, sctp.pcap and links-*.pcap (kept in the repo;
 # regenerate with this script): one SIP OPTIONS per encapsulation fs38 opens, each from its own
 # inner source address with its own Call-ID (tunnel-<n>), a User-Agent that
 # SIP-SCAN-001 names, so every message that is decoded shows as an incident of
@@ -206,3 +206,31 @@ sframes = [
     eth(ip4('10.2.0.13', SRV, 132, sctp(5060, 5060, [data_chunk(big[800:], flags=1, tsn=62, ssn=60)]))),
 ]
 write_pcap('sctp.pcap', sframes, t0=1700000100)
+
+# links-*.pcap: link types with no Ethernet header, one OPTIONS per frame
+# (Call-ID link-<n>); what is not a packet (LCP, SLARP) is not_ip.
+def link_opt(n, src): return options(n, '[' + src + ']' if ':' in src else src).replace(b'tunnel-', b'link-')
+def ip4_opt(n, src): return ip4(src, SRV, 17, udp(5060, 5060, link_opt(n, src)))
+def ip6_opt(n, src): return ip6(src, SRV6, 17, udp(5060, 5060, link_opt(n, src)))
+lcp = b'\xff\x03\xc0\x21' + bytes([1, 1, 0, 4])
+# PPP (9): address/control and protocol, then compressed away (IPv6, 0x57 in one byte)
+write_pcap('links-ppp.pcap', [b'\xff\x03\x00\x21' + ip4_opt(1, '10.3.0.1'), b'\x57' + ip6_opt(2, '2001:db8:3::2'), lcp],
+           t0=1700000200, linktype=9)
+# PPP serial (50): PPP in HDLC framing, and Cisco HDLC on the same link; a SLARP keepalive
+slarp = b'\x8f\x00\x80\x35' + bytes(18)
+write_pcap('links-pppserial.pcap', [b'\xff\x03\x00\x21' + ip4_opt(3, '10.3.0.3'),
+                                    b'\x0f\x00\x08\x00' + ip4_opt(4, '10.3.0.4'), slarp], t0=1700000210, linktype=50)
+# Cisco HDLC (104): IPv4, IPv6, an MPLS label then IPv4
+write_pcap('links-chdlc.pcap', [b'\x0f\x00\x08\x00' + ip4_opt(5, '10.3.0.5'), b'\x0f\x00\x86\xdd' + ip6_opt(6, '2001:db8:3::6'),
+                                b'\x0f\x00\x88\x47' + struct.pack('!I', 100 << 12 | 1 << 8 | 64) + ip4_opt(7, '10.3.0.7'), slarp],
+           t0=1700000220, linktype=104)
+# NFLOG (239): family, version, resource id; TLVs (length and type in the
+# capturing host's order, padded to 4): a prefix, the payload
+def nflog(family, packet, order='<'):
+    def tlv(t, v): return struct.pack(order + 'HH', 4 + len(v), t) + v + b'\0' * (-len(v) % 4)
+    return struct.pack('!BBH', family, 0, 5) + tlv(10, b'sip-in\0') + tlv(9, packet)
+write_pcap('links-nflog.pcap', [nflog(2, ip4_opt(8, '10.3.0.8')), nflog(10, ip6_opt(9, '2001:db8:3::9')),
+                                struct.pack('!BBH', 2, 0, 5) + struct.pack('<HH', 11, 10) + b'no packet\0'],
+           t0=1700000230, linktype=239)
+# the same from a big-endian host: libpcap turns the TLV headers to the reader's order
+write_pcap('links-nflog-be.pcap', [nflog(2, ip4_opt(10, '10.3.0.10'), '>')], t0=1700000240, linktype=239, order='>')

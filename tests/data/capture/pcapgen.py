@@ -15,12 +15,13 @@ def eth(l3, t=0x0800, tags=()):
     for tg in tags: b += struct.pack('!HH', tg, 100)
     return b + struct.pack('!H', t) + l3
 
-def write_pcap(path, frames, t0=1700000000, usec=0, cut=None):
-    """Ethernet pcap, microseconds, frame i at t0 + i seconds; cut: keep only
+def write_pcap(path, frames, t0=1700000000, usec=0, cut=None, linktype=1, order='<'):
+    """pcap of link type linktype (Ethernet), microseconds, frame i at t0 + i
+    seconds, in byte order order ('<' little, '>' big endian); cut: keep only
     the first cut bytes of the file. Returns the bytes written."""
-    out = struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1)
+    out = struct.pack(order + 'IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, linktype)
     for i, f in enumerate(frames):
-        out += struct.pack('<IIII', t0 + i, usec, len(f), len(f)) + f
+        out += struct.pack(order + 'IIII', t0 + i, usec, len(f), len(f)) + f
     if cut: out = out[:cut]
     open(path, 'wb').write(out)
     return out
