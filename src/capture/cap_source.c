@@ -313,22 +313,32 @@ fs_code cap_open_live(const char *iface, const char *bpf, cap_source **out, fs_e
     if (s->fd >= 0 && pcap_setnonblock(s->p, 1, errbuf) != 0) s->fd = -1;
     if (bpf) {
         if (apply_filter(s, bpf) != 0) return live_fail(s, FS_ERR_USAGE, e, "bad BPF filter", 0);
-    } else if (apply_filter(s, BPF_DEFAULT) != 0 && apply_filter(s, BPF_BASE) != 0) {
-        /* BPF_BASE: link types without VLAN tags (e.g. "any") */
+    } else if (apply_filter(s, BPF_DEFAULT) != 0 && apply_filter(s, BPF_BASE) != 0 && s->dlt != CAP_DLT_NFLOG) {
+        /* BPF_BASE: link types without VLAN tags (e.g. "any"); libpcap cannot
+         * filter NFLOG, whose group holds what the firewall rule chose */
         return live_fail(s, FS_ERR_INTERNAL, e, "default BPF filter", 0);
     }
     *out = s;
     return FS_OK;
 }
 
+/* pcap_next_ex, where libpcap's NFLOG reader's error for a non-blocking
+ * socket with nothing ready (EAGAIN) means what 0 means elsewhere. */
+static int next_or_none(cap_source *s, struct pcap_pkthdr **h, const u_char **data) {
+    errno = 0;
+    int rc = pcap_next_ex(s->p, h, data);
+    if (rc == PCAP_ERROR && s->live && s->dlt == CAP_DLT_NFLOG && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+    return rc;
+}
+
 /* One pcap_next_ex; on a live non-blocking handle with nothing ready, wait
  * up to LIVE_TIMEOUT_MS for the descriptor and try once more. */
 static int next_ex(cap_source *s, struct pcap_pkthdr **h, const u_char **data) {
-    int rc = pcap_next_ex(s->p, h, data);
+    int rc = next_or_none(s, h, data);
     if (rc != 0 || !s->live || s->fd < 0 || s->stop) return rc;
     struct pollfd pfd = {.fd = s->fd, .events = POLLIN};
     if (poll(&pfd, 1, LIVE_TIMEOUT_MS) <= 0 || s->stop) return 0;
-    return pcap_next_ex(s->p, h, data);
+    return next_or_none(s, h, data);
 }
 
 /* libpcap's error says the file is one the own reader reads. */

@@ -1007,6 +1007,9 @@ static bool memory_fits(insp *in, const fs38_config *cfg) {
 
 /* A live sensor says at start what it watches, its memory bound and where
  * its events go: a run of weeks shows its summary only when it stops. */
+/* libpcap's NFLOG devices ("nflog", "nflog:GROUP"): no BPF filter. */
+static bool is_nflog(const char *iface) { return strncmp(iface, "nflog", 5) == 0 && (!iface[5] || iface[5] == ':'); }
+
 static void announce_live(insp *in, const inspect_run *r, const char *iface, const char *hep, const char *bpf,
                           uint64_t workers, uint64_t duration) {
     insp_stats st;
@@ -1015,7 +1018,9 @@ static void announce_live(insp *in, const inspect_run *r, const char *iface, con
     if (duration) snprintf(until, sizeof until, "%llu s (or SIGINT/SIGTERM)", (unsigned long long)duration);
     fprintf(stderr, "fs38 inspect: %s %s%s%s%s, %llu worker%s; state memory bound %.1f MB; events to %s%s; until %s\n",
             iface ? "capturing on" : "receiving HEP on", iface ? iface : hep,
-            iface ? (bpf ? ", filter '" : ", default filter") : "", iface && bpf ? bpf : "", iface && bpf ? "'" : "",
+            iface ? (bpf ? ", filter '" : is_nflog(iface) ? ", no filter (the NFLOG group's rule chose)" : ", default filter")
+                  : "",
+            iface && bpf ? bpf : "", iface && bpf ? "'" : "",
             (unsigned long long)workers, workers == 1 ? "" : "s", (double)st.mem.bound_bytes / 1048576.0,
             r->events_path ? r->events_path : r->json ? "stdout" : "the summary only",
             r->events_path ? " (SIGHUP reopens it)" : "", until);

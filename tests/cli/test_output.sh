@@ -245,7 +245,9 @@ if command -v script >/dev/null; then
     long=$TMPD/$(printf 'd%.0s' {1..60})/$(printf 'e%.0s' {1..60})
     mkdir -p "$long"
     "$GEN" mixed "$long/big.pcap" 32 7 >/dev/null 2>&1
-    script -qc "stty cols 80; '$FS38' inspect -q '$long/big.pcap'" /dev/null >"$TMPD/tty.txt"
+    # the sleep keeps the terminal open while script(1) drains it: under load it
+    # could lose the last output of a child that had already exited
+    script -qc "stty cols 80; '$FS38' inspect -q '$long/big.pcap'; sleep 0.3" /dev/null >"$TMPD/tty.txt"
     ok "progress on a terminal" grep -q "frames" "$TMPD/tty.txt"
     ok "...each update fits one 80-column line (\\r cannot redraw a wrapped one)" python3 -c "
 import sys
@@ -259,11 +261,12 @@ assert all(b'...' in p and b'big.pcap' in p for p in shown), shown"
     # a path longer than the 255 bytes the line keeps: its end is shown
     longer=$long/$(printf 'f%.0s' {1..200})
     mkdir -p "$longer" && ln -s "$long/big.pcap" "$longer/big.pcap"
-    script -qc "stty cols 80; '$FS38' inspect -q '$longer/big.pcap'" /dev/null >"$TMPD/tty2.txt"
+    script -qc "stty cols 80; '$FS38' inspect -q '$longer/big.pcap'; sleep 0.3" /dev/null >"$TMPD/tty2.txt"
     ok "...a path of ${#longer} bytes: the file name is shown" python3 -c "
-parts = open('$TMPD/tty2.txt', 'rb').read().replace(b'\n', b'\r').split(b'\r')
+raw = open('$TMPD/tty2.txt', 'rb').read()
+parts = raw.replace(b'\n', b'\r').split(b'\r')
 shown = [p for p in parts if b'frames' in p]
-assert shown and all(b'...' in p and b'/big.pcap' in p and len(p.decode()) < 80 for p in shown), shown"
+assert shown and all(b'...' in p and b'/big.pcap' in p and len(p.decode()) < 80 for p in shown), (shown, raw[:400])"
 else
     echo "note: no script(1): the progress line on a terminal is not checked" >&2
 fi
