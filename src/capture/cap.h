@@ -127,8 +127,9 @@ static inline bool cap_tunnel_port(uint16_t port) {
  * opened and l is not NULL, l->kind, has_id and id say what it was (the
  * caller fills the outer addresses).
  * By EtherType: MPLS (0x8847/0x8848), PPPoE session (0x8864). By IP
- * protocol: IP in IP (4, 41), GRE (47; ERSPAN I-III inside). By UDP
- * destination port: VXLAN, Geneve, GTP-U, L2TPv2 (1701). */
+ * protocol: IP in IP (4, 41), GRE (47; ERSPAN I-III inside; version 1,
+ * PPTP's, with PPP inside). By UDP destination port: VXLAN, Geneve, GTP-U,
+ * L2TPv2 (1701). */
 uint16_t cap_tunnel_ethertype(uint16_t type, const uint8_t *p, uint32_t n, uint32_t *off, fs_layer *l);
 uint16_t cap_tunnel_ipproto(uint8_t proto, const uint8_t *p, uint32_t n, uint32_t *off, fs_layer *l);
 uint16_t cap_tunnel_udp(uint16_t dport, const uint8_t *p, uint32_t n, uint32_t *off, fs_layer *l);

@@ -1,7 +1,8 @@
 /*
  * cap_tunnel.c -- encapsulations SIP arrives in on operators' links and
  * mirror ports: MPLS label stacks (with or without an Ethernet pseudowire),
- * PPPoE sessions, GRE (IP, Ethernet, MPLS, ERSPAN types I-III inside),
+ * PPPoE sessions, GRE (IP, Ethernet, MPLS, ERSPAN types I-III inside;
+ * PPTP's enhanced GRE with PPP),
  * IP-in-IP, VXLAN and Geneve (cloud traffic mirroring), GTP-U (VoLTE and
  * VoNR on S1-U, S5/S8 -- home-routed roaming -- and N3/N9), L2TPv2 (PPP from
  * a LAC to an LNS), ESP with NULL encryption (VoLTE's Gm between UE and
@@ -105,10 +106,26 @@ uint16_t cap_tunnel_ethertype(uint16_t type, const uint8_t *p, uint32_t n, uint3
  * sequence number) has an 8-byte header before the mirrored frame, type I
  * (0x88be without one) none; type III (0x22eb) 12 bytes, 20 with its
  * platform subheader (O bit). */
+static uint16_t ppp_inner(const uint8_t *p, uint32_t n, uint32_t *o);
+
+/* Enhanced GRE (RFC 2637, PPTP): version 1, the key (payload length, call
+ * id) always there, optional sequence and acknowledgement numbers, then a
+ * PPP frame (protocol 0x880b). x-encap names the call id. */
+static uint16_t gre_pptp_inner(const uint8_t *p, uint32_t n, uint32_t *off, fs_layer *l) {
+    uint16_t flags = be16(p);
+    if (be16(p + 2) != 0x880b || (flags & 0xef78) != 0x2000) return 0; /* K set; no C, R, s, recursion, flags */
+    uint32_t o = 8 + ((flags & 0x1000) ? 4 : 0) + ((flags & 0x0080) ? 4 : 0);
+    if (o > n || be16(p + 4) == 0) return 0; /* an acknowledgement alone */
+    uint16_t t = ppp_inner(p, n, &o);
+    *off = o;
+    return opened(l, FS_L_GRE, true, be16(p + 6), t);
+}
+
 static uint16_t gre_inner(const uint8_t *p, uint32_t n, uint32_t *off, fs_layer *l) {
     if (n < 4) return 0;
     uint16_t flags = be16(p), type = be16(p + 2);
-    if ((flags & 7) != 0 || (flags & 0x4000)) return 0; /* version 1 (PPTP), routing: not here */
+    if ((flags & 7) == 1 && n >= 8) return gre_pptp_inner(p, n, off, l);
+    if ((flags & 7) != 0 || (flags & 0x4000)) return 0; /* another version, routing: not here */
     uint32_t key_at = 4 + ((flags & 0x8000) ? 4 : 0);
     uint32_t o = key_at + ((flags & 0x2000) ? 4 : 0) + ((flags & 0x1000) ? 4 : 0);
     if (o > n) return 0;

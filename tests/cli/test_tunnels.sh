@@ -6,7 +6,8 @@
 # IPv6 in IP, VXLAN, Geneve, GTP-U (S1-U; N3 with a PDU session container),
 # VXLAN holding GRE, SIP over TCP in GRE, a datagram fragmented inside GRE,
 # one fragmented both inside and outside GRE, L2TPv2 (PPP with a two-byte
-# protocol; compressed PPP after Ns/Nr and an offset). Each message is an
+# protocol; compressed PPP after Ns/Nr and an offset), PPTP's enhanced GRE
+# (version 1, PPP inside; x-encap names its call id). Each message is an
 # OPTIONS with Call-ID tunnel-N from its own inner address and a scanner's
 # User-Agent, so each one decoded is a SIP-SCAN-001 incident naming its
 # inner source.
@@ -19,7 +20,6 @@
 #     without control word): tshark's heuristic reads neither, fs38 both;
 #   - tunnel-20 is plain SIP sent to VXLAN's port: tshark takes it for VXLAN,
 #     fs38 checks for an Ethernet frame behind the header and finds SIP.
-#   - tunnel-18 is in PPTP's GRE (version 1): neither reads it.
 # tunnel-23 was fragmented before it entered a GRE tunnel on a VLAN, and each
 # of its fragments again on the way through the tunnel: both read it.
 #
@@ -35,19 +35,19 @@ scan_sources() { jq -r 'select(.rule.id == "SIP-SCAN-001") | .observables[] | se
 
 expect_exit 0 "inspect tunnels.pcap" "$FS38" inspect --json --stats-json "$TMPD/w1.json" "$PCAP"
 cp "$TMPD/out" "$TMPD/w1.ndjson"
-want="tunnel-1 tunnel-2 tunnel-3 tunnel-4 tunnel-5 tunnel-6 tunnel-7 tunnel-8 tunnel-9 tunnel-10 tunnel-11 tunnel-12 tunnel-13 tunnel-14 tunnel-16 tunnel-17 tunnel-19 tunnel-20 tunnel-21 tunnel-22 tunnel-23 tunnel-24 tunnel-25"
+want="tunnel-1 tunnel-2 tunnel-3 tunnel-4 tunnel-5 tunnel-6 tunnel-7 tunnel-8 tunnel-9 tunnel-10 tunnel-11 tunnel-12 tunnel-13 tunnel-14 tunnel-16 tunnel-17 tunnel-18 tunnel-19 tunnel-20 tunnel-21 tunnel-22 tunnel-23 tunnel-24 tunnel-25"
 ok "every encapsulated message found, none too deep" is "$(scan_ids "$TMPD/w1.ndjson")" "$want"
 src_want="10.1.0.1 10.1.0.2 10.1.0.3 10.1.0.5 10.1.0.6 10.1.0.7 10.1.0.8 10.1.0.9 10.1.0.11 10.1.0.12 10.1.0.13 \
-10.1.0.14 10.1.0.16 10.1.0.17 10.1.0.19 10.1.0.20 10.1.0.23 10.1.0.24 10.45.0.21 2001:db8:4::1 2001:db8:4::/64 2001:db8:10::1 2001:db8:10::/64 2001:db8:25::1 2001:db8:25::/64 2001:db8:45::22 2001:db8:45::/64"
+10.1.0.14 10.1.0.16 10.1.0.17 10.1.0.18 10.1.0.19 10.1.0.20 10.1.0.23 10.1.0.24 10.45.0.21 2001:db8:4::1 2001:db8:4::/64 2001:db8:10::1 2001:db8:10::/64 2001:db8:25::1 2001:db8:25::/64 2001:db8:45::22 2001:db8:45::/64"
 ok "incidents name the inner sources" is "$(scan_sources "$TMPD/w1.ndjson")" "$src_want"
 ok "no observable names a tunnel endpoint" bash -c "! jq -r '.observables[].value' '$TMPD/w1.ndjson' | grep -q '^198\\.18\\.'"
 ok "a plain message has no x-encap" is "$(jq -r 'select(.evidence.sample.call_id == "tunnel-20") | .evidence.sample | has("x-encap")' "$TMPD/w1.ndjson" | sort -u)" false
 stat() { jq -r ".capture.$2" "$1"; }
-ok "tunneled frames counted (27 of 31)" is "$(stat "$TMPD/w1.json" tunneled)" 27
+ok "tunneled frames counted (28 of 31)" is "$(stat "$TMPD/w1.json" tunneled)" 28
 ok "the frame 5 tunnels deep is bad_ip" is "$(stat "$TMPD/w1.json" bad_ip)" 1
 ok "the datagrams fragmented inside GRE reassembled (1 + the 2 outer and 1 inner of tunnel-23)" \
     is "$(stat "$TMPD/w1.json" ip_reassembled)" 4
-ok "the human summary counts tunneled frames" bash -c "'$FS38' inspect '$PCAP' 2>&1 | grep -q 'tunneled frames 27'"
+ok "the human summary counts tunneled frames" bash -c "'$FS38' inspect '$PCAP' 2>&1 | grep -q 'tunneled frames 28'"
 
 # tshark on the same file, every SIP message it dissects
 tshark -r "$PCAP" -Y sip -T fields -e sip.Call-ID 2>/dev/null | ids >"$TMPD/tshark"
@@ -55,19 +55,19 @@ ok "tshark reads the file" test -s "$TMPD/tshark"
 both=$(comm -12 <(tr ' ' '\n' <"$TMPD/tshark" | sort) <(tr ' ' '\n' <<<"$want" | sort) | ids)
 only_tshark=$(comm -23 <(tr ' ' '\n' <"$TMPD/tshark" | sort) <(tr ' ' '\n' <<<"$want" | sort) | ids)
 only_fs38=$(comm -13 <(tr ' ' '\n' <"$TMPD/tshark" | sort) <(tr ' ' '\n' <<<"$want" | sort) | ids)
-ok "fs38 and tshark agree on 20 messages" is "$(wc -w <<<"$both")" 20
+ok "fs38 and tshark agree on 21 messages" is "$(wc -w <<<"$both")" 21
 ok "only tshark: the one 5 layers deep" is "$only_tshark" "tunnel-15"
 ok "only fs38: the pseudowires and SIP on VXLAN's port" is "$only_fs38" "tunnel-2 tunnel-19 tunnel-20"
 
 # Each sample's x-encap (the layers it came through: VLAN id, bottom MPLS
-# label, PPPoE session, GRE key, ERSPAN session, VNI, TEID, L2TP tunnel and
+# label, PPPoE session, GRE key (PPTP's call id), ERSPAN session, VNI, TEID, L2TP tunnel and
 # session, and the outer
 # addresses of IP-carried tunnels) against what tshark dissects in the same
 # frame: the same ids of each kind, and the outer addresses are tshark's IP
 # sources but the message's own
 tshark -r "$PCAP" -Y sip -T fields -E separator='|' -e sip.Call-ID -e vlan.id -e mpls.label -e mpls.bottom \
     -e pppoe.session_id -e gre.key -e erspan.spanid -e vxlan.vni -e geneve.vni -e gtp.teid -e ip.src -e ipv6.src \
-    -e l2tp.tunnel -e l2tp.session \
+    -e l2tp.tunnel -e l2tp.session -e gre.key.call_id \
     2>/dev/null >"$TMPD/tshark.layers"
 compare_layers() {
     python3 - "$TMPD/w1.ndjson" "$TMPD/tshark.layers" <<'PY'
@@ -90,7 +90,7 @@ for line in open(sys.argv[2]):
     labels, bottoms = split(f[2]), split(f[3])
     theirs = {"vlan": [num(x) for x in split(f[1])],
               "mpls": [num(l) for l, b in zip(labels, bottoms) if b == "1"],
-              "pppoe": [num(x) for x in split(f[4])], "gre": [num(x) for x in split(f[5])],
+              "pppoe": [num(x) for x in split(f[4])], "gre": [num(x) for x in split(f[5]) + split(f[14])],
               "erspan": [num(x) for x in split(f[6])], "vxlan": [num(x) for x in split(f[7])],
               "geneve": [num(x) for x in split(f[8])], "gtpu": [num(x) for x in split(f[9])],
               "l2tp": [num(t) << 16 | num(s) for t, s in zip(split(f[12]), split(f[13]))]}
@@ -107,7 +107,7 @@ for line in open(sys.argv[2]):
 print(compared, bad)
 PY
 }
-ok "x-encap: the layers tshark sees, in all 20 messages both read" is "$(compare_layers)" "20 0"
+ok "x-encap: the layers tshark sees, in all 21 messages both read" is "$(compare_layers)" "21 0"
 
 # two workers: the reader's peek opens the same tunnels, so each inner
 # client is sharded (and reassembled) as the decoder sees it
@@ -115,7 +115,7 @@ expect_exit 0 "inspect --workers 2" "$FS38" inspect --workers 2 --json --stats-j
 ok "--workers 2: the same messages" is "$(scan_ids "$TMPD/out")" "$want"
 encaps() { jq -c 'select(.rule.id == "SIP-SCAN-001") | [.evidence.sample.call_id, .evidence.sample["x-encap"]]' "$1" | sort; }
 ok "--workers 2: the same x-encap" is "$(encaps "$TMPD/out")" "$(encaps "$TMPD/w1.ndjson")"
-ok "--workers 2: the same tunneled count" is "$(stat "$TMPD/w2.json" tunneled)" 27
+ok "--workers 2: the same tunneled count" is "$(stat "$TMPD/w2.json" tunneled)" 28
 ok "--workers 2: the same bad_ip" is "$(stat "$TMPD/w2.json" bad_ip)" 1
 ok "--workers 2: the same reassembled (the reader's and the workers')" is "$(stat "$TMPD/w2.json" ip_reassembled)" 4
 

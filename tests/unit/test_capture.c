@@ -398,6 +398,38 @@ static void test_tunnels(void) {
         }
     }
 
+    /* PPTP's enhanced GRE (version 1): with and without sequence and
+     * acknowledgement numbers, PPP compressed or not: read, x-encap the call
+     * id; an acknowledgement alone (payload length 0), the C bit (not in
+     * version 1), another protocol, LCP inside, a header cut short: not */
+    {
+        static const struct { uint16_t flags, proto, plen; const char *ppp; size_t pn; int want; } pptp[] = {
+            {0x3081, 0x880b, 1, "\xff\x03\x00\x21", 4, 1}, {0x2001, 0x880b, 1, "\x21", 1, 1},
+            {0x3001, 0x880b, 1, "\x00\x21", 2, 1},         {0x2081, 0x880b, 0, "\xff\x03\x00\x21", 4, 0},
+            {0xa001, 0x880b, 1, "\xff\x03\x00\x21", 4, 0}, {0x2001, 0x0800, 1, "", 0, 0},
+            {0x2001, 0x880b, 1, "\xff\x03\xc0\x21", 4, 0}, {0x3081, 0x880b, 1, "", 0, 0},
+        };
+        for (size_t i = 0; i < sizeof pptp / sizeof pptp[0]; i++) {
+            size_t ipn = ip4_opt("10.9.0.18"), o = 8;
+            uint8_t *g = g_in;
+            put16(g, pptp[i].flags);
+            put16(g + 2, pptp[i].proto);
+            put16(g + 4, pptp[i].plen ? (uint16_t)(pptp[i].pn + ipn) : 0);
+            put16(g + 6, 0x1234);
+            if (pptp[i].flags & 0x1000) put32(g + o, 7), o += 4;
+            if (pptp[i].flags & 0x0080) put32(g + o, 6), o += 4;
+            size_t cut = i == 7 ? o - 2 : o;
+            memcpy(g + cut, pptp[i].ppp, pptp[i].pn);
+            memcpy(g + cut + pptp[i].pn, g_l3, i == 7 ? 0 : ipn);
+            n = mk_ip4(g_l4, "198.18.0.1", "198.18.0.2", 47, 1, 0, g, cut + pptp[i].pn + (i == 7 ? 0 : ipn));
+            n = mk_eth(g_frame, NULL, 0, 0x0800, g_l4, n);
+            CHECK_MSG(decode_one(d, &s, g_frame, n) == pptp[i].want, "PPTP case %zu", i);
+            if (pptp[i].want && s.kept == 1)
+                CHECK(s.encap[0].n == 1 && s.encap[0].layer[0].kind == FS_L_GRE && s.encap[0].layer[0].has_id &&
+                      s.encap[0].layer[0].id == 0x1234 && ep_is(&s.meta[0].src, "10.9.0.18", 5060));
+        }
+    }
+
     /* SCTP: a chunk shorter than its header is bad_ip (no endless walk); an
      * empty DATA chunk on a SIP port is not a message; 64 chunks are walked,
      * a DATA chunk after them is not read */

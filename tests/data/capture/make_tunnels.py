@@ -97,9 +97,12 @@ for _ in range(5): deep = ip4(O1, O2, 4, deep)
 frames.append(eth(deep))
 # VXLAN with a reserved flag set (ignored on receipt, RFC 7348)
 frames.append(eth(ip4(O1, O2, 17, udp(40000, 4789, b'\x09\0\0\0\0\0\0\0' + eth(sip4(17, '10.1.0.17'))))))
-# not tunnels: SIP itself sent to VXLAN's port (found by the start-line heuristic), GRE version 1 (PPTP)
+# not a tunnel: SIP itself sent to VXLAN's port (found by the start-line heuristic)
 frames.append(eth(ip4('10.1.0.20', SRV, 17, udp(5060, 4789, options(20, '10.1.0.20')))))
-frames.append(eth(ip4(O1, O2, 47, struct.pack('!HH', 0x3001, 0x880b) + b'\0' * 8 + sip4(18, '10.1.0.18'))))
+# PPTP's enhanced GRE (version 1, RFC 2637): key = payload length and call id,
+# sequence and acknowledgement numbers, then PPP
+pptp_ppp = b'\xff\x03\x00\x21' + sip4(18, '10.1.0.18')
+frames.append(eth(ip4(O1, O2, 47, struct.pack('!HHHHII', 0x3081, 0x880b, len(pptp_ppp), 0x1234, 1, 0) + pptp_ppp)))
 
 write_pcap('tunnels.pcap', frames)
 
