@@ -468,7 +468,7 @@ static void sctp_fragment(cap_decoder *d, const fs_endpoint *src, const fs_endpo
     const uint8_t *msg;
     uint32_t len;
     int r = cap_sctp_add(d->sctp, &c, !sip_port, &msg, &len);
-    if (r != CAP_SCTP_MESSAGE && r != CAP_SCTP_OVERSIZED) return;
+    if ((r != CAP_SCTP_MESSAGE && r != CAP_SCTP_OVERSIZED) || len == 0) return; /* empty parts only */
     cap_payload pl = {.data = msg,
                       .len = len,
                       .src = *src,

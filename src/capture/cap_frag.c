@@ -172,6 +172,7 @@ static frag_set *set_find(cap_frag_table *t, const cap_frag_key *k, uint64_t h) 
 static frag_set *set_create(cap_frag_table *t, const cap_frag_key *k, uint64_t h, uint64_t ts) {
     while ((t->nsets >= t->max_sets || t->bytes + sizeof(frag_set) > t->max_bytes) && t->oldest)
         set_drop(t, t->oldest);
+    if (t->bytes + sizeof(frag_set) > t->max_bytes) return NULL; /* the completed datagrams held fill it */
     frag_set *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->key = *k;

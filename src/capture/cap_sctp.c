@@ -19,7 +19,8 @@
  * the first copy wins.
  *
  * Bounds: SCTP_MAX_DIRS directions holding fragments and SCTP_MAX_BYTES of
- * them (the oldest direction is given up to make room), SCTP_MAX_FRAGS
+ * them, or the IP fragment limits (max_frag_sets, max_frag_bytes) when
+ * lower (the oldest direction is given up to make room), SCTP_MAX_FRAGS
  * fragments and max_message + 1 bytes per direction, frag_timeout_s from a
  * direction's first fragment. Fragments given up are counted
  * (sctp_dropped). A message that outgrows max_message is handed on as its
@@ -66,6 +67,8 @@ typedef struct sctp_dir {
 struct cap_sctp_table {
     cap_stats *st;
     uint32_t hold;       /* bytes a direction may hold: max_message + 1 */
+    uint32_t max_dirs;   /* SCTP_MAX_DIRS or max_frag_sets */
+    size_t max_bytes;    /* SCTP_MAX_BYTES or max_frag_bytes */
     uint64_t timeout_us;
     uint64_t seed;
     sctp_dir *buckets[SCTP_BUCKETS];
@@ -82,6 +85,8 @@ cap_sctp_table *cap_sctp_new(const cap_config *cfg, cap_stats *st) {
     t->st = st;
     t->hold = (cfg->sip.max_message ? cfg->sip.max_message : 65535) + 1;
     t->timeout_us = (uint64_t)cfg->frag_timeout_s * FS_USEC;
+    t->max_dirs = cfg->max_frag_sets && cfg->max_frag_sets < SCTP_MAX_DIRS ? cfg->max_frag_sets : SCTP_MAX_DIRS;
+    t->max_bytes = cfg->max_frag_bytes && cfg->max_frag_bytes < SCTP_MAX_BYTES ? cfg->max_frag_bytes : SCTP_MAX_BYTES;
     return t;
 }
 
@@ -151,9 +156,9 @@ static sctp_dir *dir_find(cap_sctp_table *t, const fs_endpoint *src, const fs_en
 }
 
 static sctp_dir *dir_create(cap_sctp_table *t, const cap_sctp_chunk *c, uint64_t h) {
-    while ((t->ndirs >= SCTP_MAX_DIRS || t->bytes + sizeof(sctp_dir) > SCTP_MAX_BYTES) && t->oldest)
+    while ((t->ndirs >= t->max_dirs || t->bytes + sizeof(sctp_dir) > t->max_bytes) && t->oldest)
         dir_drop(t, t->oldest);
-    if (!t->out && !(t->out = malloc(t->hold))) return NULL;
+    if (t->bytes + sizeof(sctp_dir) > t->max_bytes || (!t->out && !(t->out = malloc(t->hold)))) return NULL;
     sctp_dir *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->src = c->src;
@@ -182,12 +187,12 @@ static bool dir_reserve(cap_sctp_table *t, sctp_dir *s, uint32_t n) {
     if (ncap > t->hold) ncap = t->hold;
     if (ncap < s->used + n) return false;
     size_t grow = ncap - s->cap;
-    while (t->bytes + grow > SCTP_MAX_BYTES && t->oldest) {
+    while (t->bytes + grow > t->max_bytes && t->oldest) {
         sctp_dir *victim = t->oldest != s ? t->oldest : s->newer;
         if (!victim) return false;
         dir_drop(t, victim);
     }
-    if (t->bytes + grow > SCTP_MAX_BYTES) return false;
+    if (t->bytes + grow > t->max_bytes) return false;
     uint8_t *nb = realloc(s->buf, ncap);
     if (!nb) return false;
     s->buf = nb;
@@ -225,7 +230,7 @@ static uint32_t take_run(cap_sctp_table *t, sctp_dir *s, uint32_t i, uint32_t la
     uint32_t n = 0;
     for (uint32_t j = i; j <= last && n < t->hold; j++) {
         uint32_t k = s->frags[j].len < t->hold - n ? s->frags[j].len : t->hold - n;
-        memcpy(t->out + n, s->buf + s->frags[j].off, k);
+        if (k) memcpy(t->out + n, s->buf + s->frags[j].off, k);
         n += k;
     }
     memmove(&s->frags[i], &s->frags[last + 1], (s->nfrags - last - 1) * sizeof s->frags[0]);
@@ -246,7 +251,7 @@ static void compact(sctp_dir *s) {
     uint32_t used = 0;
     for (uint32_t j = 0; j < s->nfrags; j++) {
         sctp_frag *f = &s->frags[order[j]];
-        if (f->off != used) memmove(s->buf + used, s->buf + f->off, f->len);
+        if (f->len && f->off != used) memmove(s->buf + used, s->buf + f->off, f->len);
         f->off = used;
         used += f->len;
     }
@@ -322,7 +327,7 @@ int cap_sctp_add(cap_sctp_table *t, const cap_sctp_chunk *c, bool known_only, co
     memmove(&s->frags[at + 1], &s->frags[at], (s->nfrags - at) * sizeof s->frags[0]);
     s->frags[at] = (sctp_frag){.tsn = c->tsn, .off = s->used, .len = c->len, .flags = c->flags};
     s->nfrags++;
-    memcpy(s->buf + s->used, c->data, c->len);
+    if (c->len) memcpy(s->buf + s->used, c->data, c->len); /* an empty part has no buffer yet */
     s->used += c->len;
     /* the run this fragment may complete starts at the nearest B before it */
     uint32_t i = at;

@@ -322,6 +322,22 @@ static void test_tunnels(void) {
         CHECK_EQ_INT(cap_decoder_stats(d)->bad_ip, bad);
         CHECK_EQ_INT(cap_decoder_stats(d)->ip_reassembled, reassembled + 3);
 
+        /* within a fragment budget the completed outer datagram fills,
+         * the inner fragments are dropped: the budget holds */
+        {
+            cap_config tiny;
+            cap_config_default(&tiny);
+            tiny.max_frag_bytes = 3000;
+            sink s2 = {0};
+            cap_decoder *d2 = new_dec(&s2, &tiny);
+            for (int i = 0; i < 2; i++) (void)gre_in_two(d2, &s2, inner[i], ilen[i], (uint16_t)(5 + i));
+            CHECK_MSG(cap_decoder_stats(d2)->frag_bytes_peak <= 3000, "peak %llu",
+                      (unsigned long long)cap_decoder_stats(d2)->frag_bytes_peak);
+            CHECK(cap_decoder_stats(d2)->frag_dropped > 0);
+            cap_decoder_free(d2);
+            sink_reset(&s2);
+        }
+
         /* a third level is refused: the reassembled inner datagram holds
          * GRE with a fragment in it */
         size_t third = mk_ip4(inner[0], "10.9.0.4", "192.0.2.9", 17, 78, 0x2000, g_l4, 48);
@@ -968,13 +984,17 @@ static void test_sctp_reassembly(void) {
     CHECK_EQ_INT(sctp_part(d, &s, "10.7.0.7", 40000, 7000, 7, 1, 1, m, 0, 10, 1000), 0);
     CHECK_EQ_INT(st->sctp_dropped, dropped);
 
+    /* empty parts: put together, nothing to hand on */
+    CHECK_EQ_INT(sctp_part(d, &s, "10.7.0.10", 5060, 5060, 7, 0, 2, m, 0, 0, 1000), 0);
+    CHECK_EQ_INT(sctp_part(d, &s, "10.7.0.10", 5060, 5060, 7, 1, 1, m, 0, 0, 1000), 0);
+
     /* the timeout (frag_timeout_s from a direction's first part) */
     CHECK_EQ_INT(sctp_part(d, &s, "10.7.0.8", 5060, 5060, 7, 0, 2, m, 0, 20, 2000000), 0);
     CHECK_EQ_INT(sctp_part(d, &s, "10.7.0.9", 5060, 5060, 7, 0, 2, m, 0, 20, 40000000), 0);
     CHECK_EQ_INT(sctp_part(d, &s, "10.7.0.8", 5060, 5060, 7, 1, 1, m, 20, n - 20, 40000000), 0);
     CHECK_MSG(st->sctp_dropped >= dropped + 2, "dropped %llu", (unsigned long long)(st->sctp_dropped - dropped));
     cap_decoder_finish(d);
-    CHECK_EQ_INT(st->sctp_reassembled, 5);
+    CHECK_EQ_INT(st->sctp_reassembled, 6);
     cap_decoder_free(d);
     sink_reset(&s);
 
