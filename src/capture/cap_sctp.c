@@ -258,6 +258,14 @@ static void compact(sctp_dir *s) {
     s->used = used;
 }
 
+/* Keep only fragments [i, last] of s (the others are given up). */
+static void keep_only(cap_sctp_table *t, sctp_dir *s, uint32_t i, uint32_t last) {
+    t->st->sctp_dropped += s->nfrags - (last - i + 1);
+    memmove(&s->frags[0], &s->frags[i], (last - i + 1) * sizeof s->frags[0]);
+    s->nfrags = last - i + 1;
+    compact(s);
+}
+
 /* The whole message completed, or the first bytes of one too long to hold,
  * in *msg; s freed when it holds nothing more. */
 static int finish_run(cap_sctp_table *t, sctp_dir *s, uint32_t i, uint32_t last, bool whole, const uint8_t **msg,
@@ -291,15 +299,23 @@ int cap_sctp_add(cap_sctp_table *t, const cap_sctp_chunk *c, bool known_only, co
     uint32_t at = frag_slot(s, c->tsn, &held);
     if (held) return CAP_SCTP_HELD; /* a retransmission: the first copy stays */
     if (s->nfrags == SCTP_MAX_FRAGS || s->used + c->len > t->hold) {
-        /* Too much held: the message this extends is handed on oversized
-         * when what is held of it runs from its B to here; otherwise give
-         * the direction up and start again with this fragment. */
+        /* Too much held. When what is held of the message this fragment
+         * extends runs from its B to here, the other messages' fragments
+         * are given up for it, or, if it alone is too long, its first bytes
+         * are handed on as oversized; otherwise the direction is given up
+         * and starts again with this fragment. */
         uint32_t last;
-        if (at > 0 && s->frags[at - 1].tsn + 1 == c->tsn) {
+        if (at > 0 && s->frags[at - 1].tsn + 1 == c->tsn && !(c->flags & SCTP_FLAG_B)) {
             uint32_t i = at - 1;
             while (i > 0 && !(s->frags[i].flags & SCTP_FLAG_B) && s->frags[i - 1].tsn + 1 == s->frags[i].tsn) i--;
-            if ((s->frags[i].flags & SCTP_FLAG_B) && !run_from(s, i, &last) && last == at - 1 &&
-                !(c->flags & SCTP_FLAG_B)) {
+            if ((s->frags[i].flags & SCTP_FLAG_B) && !run_from(s, i, &last) && last == at - 1) {
+                uint32_t bytes = c->len;
+                for (uint32_t j = i; j <= last; j++) bytes += s->frags[j].len;
+                if (last - i + 1 < SCTP_MAX_FRAGS && bytes <= t->hold) {
+                    keep_only(t, s, i, last);
+                    at = s->nfrags;
+                    goto insert;
+                }
                 s->skipping = !(c->flags & SCTP_FLAG_E);
                 s->skip_tsn = c->tsn + 1;
                 t->st->sctp_dropped++; /* this fragment (and the rest, skipped) is not read */
@@ -319,6 +335,7 @@ int cap_sctp_add(cap_sctp_table *t, const cap_sctp_chunk *c, bool known_only, co
             return CAP_SCTP_IGNORED;
         }
     }
+insert:
     if (!dir_reserve(t, s, c->len)) {
         dir_drop(t, s);
         t->st->sctp_dropped++;

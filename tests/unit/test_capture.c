@@ -1021,6 +1021,17 @@ static void test_sctp_reassembly(void) {
     CHECK(s.kept == 1 && strcmp(s.data[0], m) == 0);
     CHECK_EQ_INT(sctp_part(d, &s, "10.7.1.2", 5060, 5060, 7, 1, 2, big, 0, 600, 1000), 0);
     CHECK_EQ_INT(st->sctp_dropped, 4);
+    /* a message within the limit whose direction also holds another one's
+     * stray part: the stray part is given up, the message read whole */
+    static char mid[300];
+    memcpy(mid, m, n);
+    memset(mid + n - 2, 'b', sizeof mid - n);
+    memcpy(mid + sizeof mid - 2, "\r\n", 2);
+    CHECK_EQ_INT(sctp_part(d, &s, "10.7.1.3", 5060, 5060, 7, 100, 0, big, 400, 300, 1000), 0);
+    CHECK_EQ_INT(sctp_part(d, &s, "10.7.1.3", 5060, 5060, 7, 200, 2, mid, 0, 150, 1000), 0);
+    CHECK_EQ_INT(sctp_part(d, &s, "10.7.1.3", 5060, 5060, 7, 201, 1, mid, 150, 150, 1000), 1);
+    CHECK(s.kept == 1 && !s.meta[0].oversized && s.meta[0].len == 300 && memcmp(s.data[0], mid, 300) == 0);
+    CHECK_EQ_INT(st->sctp_dropped, 5);
     cap_decoder_free(d);
     sink_reset(&s);
 }
