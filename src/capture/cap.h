@@ -405,6 +405,7 @@ enum {
     CAP_SCTP_MESSAGE,     /* it completed a user message: *msg, *len */
     CAP_SCTP_OVERSIZED    /* a message outgrew max_message: *msg, *len are its first bytes */
 };
+#define CAP_SCTP_MAX_BYTES (4u << 20) /* parts held, or max_frag_bytes when lower */
 cap_sctp_table *cap_sctp_new(const cap_config *cfg, cap_stats *st);
 void cap_sctp_set_seed(cap_sctp_table *t, uint64_t seed); /* table empty */
 void cap_sctp_free(cap_sctp_table *t);

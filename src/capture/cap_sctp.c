@@ -34,7 +34,7 @@
 
 #define SCTP_MAX_DIRS 256
 #define SCTP_MAX_FRAGS 128
-#define SCTP_MAX_BYTES (4u << 20)
+#define SCTP_MAX_BYTES CAP_SCTP_MAX_BYTES
 #define SCTP_BUCKETS 512 /* a power of two */
 #define SCTP_TSN_BEHIND (1u << 30) /* TSNs sort right from this far before a direction's first */
 #define SCTP_FLAG_E 1
