@@ -504,6 +504,9 @@ ESP = pcap_frames(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..',
 d('esp_all', L_ETH, ESP)
 for i, f in enumerate(ESP):
     d('esp_%02d' % i, L_ETH, [f])
+# SIP over WebSocket: handshakes, masked and fragmented frames (ws.pcap)
+WS = pcap_frames(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'data', 'capture', 'ws.pcap'))
+d('ws_all', L_ETH, WS)
 # link types with no Ethernet header (the links-*.pcap files): the index in
 # fuzz_decode.c's LINKS
 for name, link in (('ppp', 11), ('pppserial', 12), ('chdlc', 13), ('nflog', 14)):

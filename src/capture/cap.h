@@ -6,7 +6,7 @@
  * link layers (Ethernet, 802.1Q/QinQ, Linux SLL/SLL2, raw IP, BSD loopback,
  * PPP, Cisco HDLC, Linux NFLOG),
  * IPv4/IPv6 with fragment reassembly, UDP, TCP stream reassembly with SIP
- * framing by Content-Length, and HEP v3. What comes out is
+ * framing by Content-Length (or WebSocket frames), SCTP, and HEP v3. What comes out is
  * a cap_payload: exactly one SIP message candidate (a UDP datagram, a framed
  * TCP message, or a HEP payload) with its endpoints and capture timestamp.
  * Must not touch: SIP semantics beyond framing, detection, output.
@@ -358,6 +358,37 @@ static inline bool cap_natt_is_esp(const uint8_t *pl, uint32_t plen) {
 int cap_sip_resync_start(const uint8_t *buf, size_t len);
 /* "", "\r\n" and "\r\n\r\n": keep-alives, never emitted. */
 bool cap_sip_keepalive(const uint8_t *buf, size_t len);
+
+/* cap_ws.c: SIP over WebSocket (RFC 7118, RFC 6455 frames). */
+/* 1: buf starts with the opening handshake of a WebSocket for SIP: a GET
+ * with "Upgrade: websocket", or the "HTTP/1.1 101" answer, naming the sip
+ * subprotocol (Sec-WebSocket-Protocol); its header block is *hdr_len bytes.
+ * 0: it does not. -1: it may, its header block is not all in buf yet. */
+int cap_ws_handshake(const uint8_t *buf, size_t len, size_t *hdr_len);
+typedef enum cap_ws_status {
+    CAP_WS_MESSAGE,    /* a whole message: out[0, out_len), used bytes of buf */
+    CAP_WS_CONTROL,    /* a ping, pong or close frame at the front: used bytes */
+    CAP_WS_INCOMPLETE, /* not all of the message in buf yet */
+    CAP_WS_BAD,        /* not WebSocket frames */
+    CAP_WS_TOO_BIG     /* longer than max_msg: out holds its first out_len bytes (as far
+                        * as buf has them); used bytes of buf read, skip more bytes of
+                        * the frame cut to come, and more: frames of it follow */
+} cap_ws_status;
+typedef struct cap_ws_read {
+    size_t out_len, used;
+    uint64_t skip;
+    bool more;
+} cap_ws_read;
+/* One WebSocket message at the front of buf: its data frames (a text or
+ * binary one, continuations up to FIN; with continuing, continuations of a
+ * message begun before), unmasked into out (max_msg bytes), control frames
+ * between them passed over. */
+cap_ws_status cap_ws_message(const uint8_t *buf, size_t len, size_t max_msg, bool continuing, uint8_t *out,
+                             cap_ws_read *r);
+/* 1: buf starts a final text or binary frame whose payload starts like a
+ * SIP start line (where a WebSocket stream resyncs after a gap); 0: it does
+ * not; -1: too few bytes to tell. */
+int cap_ws_resync_start(const uint8_t *buf, size_t len);
 
 /* cap_frag.c: IPv4/IPv6 fragment reassembly. */
 typedef struct cap_frag_table cap_frag_table;

@@ -5,7 +5,10 @@
  * src/dst address and port), in-order delivery with a small hold queue for
  * future segments, retransmission/overlap trimming, gap handling with resync
  * to the next SIP start line, framing by Content-Length (cap_frame.c) and
- * emitting each complete message once. Also the bounds: max_tcp_flows (LRU
+ * emitting each complete message once; SIP over WebSocket (RFC 7118): after
+ * a direction's opening handshake for SIP (on any port), its frames are read
+ * by cap_ws.c, each WebSocket message one SIP message (transport ws), and a
+ * gap resyncs on the next frame that starts like SIP. Also the bounds: max_tcp_flows (LRU
  * eviction), tcp_idle_s, max_flow_bytes per direction, max_tcp_bytes overall.
  * Must not touch: IP/link decoding, UDP, HEP, SIP semantics.
  *
@@ -81,7 +84,10 @@ typedef struct tcp_flow {
     bool syn_seen;
     uint32_t lost_seq, lost_len; /* the last gap given up: bytes never seen */
     cap_frame_scan scan; /* framing state of the unfinished message */
-    bool resync;   /* discard bytes until a line that starts a SIP message */
+    bool resync;   /* discard bytes until a line that starts a SIP message (WebSocket:
+                    * a frame whose payload does) */
+    bool ws;       /* after a WebSocket handshake for SIP: frames, not SIP text */
+    bool ws_more;  /* WebSocket: the frames left of a message too long, skipped */
     bool mid_line; /* resync: the next byte does not start a line */
     uint64_t skip; /* bytes of an oversize message still to discard */
     uint8_t *buf;  /* unfinished message, buf[0, len) */
@@ -117,6 +123,7 @@ struct cap_tcp_table {
     uint64_t seed;
     uint64_t bytes; /* buffers + held segments */
     const fs_encap *encap; /* the segment being read's path (cap_tcp_segment), else NULL */
+    uint8_t *ws_out;       /* a WebSocket message unmasked (max_msg bytes, from the first) */
 };
 
 /* ---- table ------------------------------------------------------------------ */
@@ -302,7 +309,7 @@ static void emit_msg(cap_tcp_table *t, const tcp_flow *f, const uint8_t *p, uint
                       .len = n,
                       .src = f->src,
                       .dst = f->dst,
-                      .transport = CAP_T_TCP,
+                      .transport = f->ws ? CAP_T_WS : CAP_T_TCP,
                       .from_hep = false,
                       .ts_us = ts,
                       .frame_no = frame_no,
@@ -342,6 +349,11 @@ static size_t resync_scan(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, size_
             continue;
         }
         int r = cap_sip_resync_start(p + i, len - i);
+        if (r != 1) { /* or the opening handshake of SIP over WebSocket */
+            size_t hl;
+            int w = cap_ws_handshake(p + i, len - i, &hl);
+            if (w == 1 || (w < 0 && r == 0)) r = w;
+        }
         if (r == 1) {
             f->resync = false;
             t->st->tcp_bytes_dropped += i;
@@ -359,6 +371,56 @@ static size_t resync_scan(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, size_
     return len;
 }
 
+/* WebSocket resync: the next final text or binary frame whose payload
+ * starts like a SIP message (cap_ws_resync_start). Returns the offset to
+ * continue at; f->resync is cleared when one was found. */
+static size_t ws_resync_scan(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, size_t len) {
+    for (size_t i = 0; i < len; i++) {
+        int r = cap_ws_resync_start(p + i, len - i);
+        if (r == 0) continue;
+        if (r == 1) {
+            f->resync = false;
+            f->ws_more = false;
+        }
+        t->st->tcp_bytes_dropped += i;
+        return i;
+    }
+    t->st->tcp_bytes_dropped += len;
+    return len;
+}
+
+/* One WebSocket message (emitted) or control frame at the front of p:
+ * the bytes consumed, 0 to wait for more. Bytes that are not WebSocket
+ * frames put the direction in resync (0 too). */
+static size_t ws_step(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, size_t len, uint64_t ts, uint64_t frame_no) {
+    if (!t->ws_out && !(t->ws_out = malloc(t->max_msg))) {
+        t->st->tcp_bytes_dropped += len;
+        return len;
+    }
+    cap_ws_read r;
+    switch (cap_ws_message(p, len, f->ws_more ? 0 : t->max_msg, f->ws_more, t->ws_out, &r)) {
+    case CAP_WS_MESSAGE:
+        if (f->ws_more) t->st->tcp_bytes_dropped += r.used; /* the last frame of one too long */
+        else if (r.out_len) emit_msg(t, f, t->ws_out, (uint32_t)r.out_len, false, ts, frame_no);
+        f->ws_more = false;
+        return r.used;
+    case CAP_WS_CONTROL:
+        return r.used;
+    case CAP_WS_INCOMPLETE:
+        return 0;
+    case CAP_WS_TOO_BIG: /* its first bytes, marked oversized; the rest skipped */
+        if (!f->ws_more && r.out_len) emit_msg(t, f, t->ws_out, (uint32_t)r.out_len, true, ts, frame_no);
+        else t->st->tcp_bytes_dropped += r.used;
+        f->skip = r.skip;
+        f->ws_more = r.more;
+        return r.used;
+    case CAP_WS_BAD:
+    default:
+        start_resync(t, f);
+        return 0;
+    }
+}
+
 /* Emit every complete message at the front of p; returns bytes consumed
  * (emitted, skipped or discarded). What remains is an unfinished message
  * shorter than max_msg, or a short line being resynced. */
@@ -374,14 +436,30 @@ static size_t frame_messages(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, si
             continue;
         }
         if (f->resync) {
-            pos += resync_scan(t, f, p + pos, len - pos);
+            pos += f->ws ? ws_resync_scan(t, f, p + pos, len - pos) : resync_scan(t, f, p + pos, len - pos);
             if (f->resync) return pos;
+        }
+        if (f->ws) {
+            size_t used = ws_step(t, f, p + pos, len - pos, ts, frame_no);
+            pos += used;
+            if (used || f->resync) continue;
+            return pos;
         }
         int start = 1;
         if (f->scan.pos == 0) { /* else the start line was read already */
             while (pos < len && (p[pos] == '\r' || p[pos] == '\n')) pos++; /* keep-alives */
             if (pos == len) break;
             start = cap_sip_start_line(p + pos, len - pos);
+            if (start <= 0) { /* or the opening handshake of SIP over WebSocket */
+                size_t hl;
+                int w = cap_ws_handshake(p + pos, len - pos, &hl);
+                if (w > 0) {
+                    f->ws = true;
+                    pos += hl;
+                    continue;
+                }
+                if (w < 0) return pos;
+            }
             if (start < 0) return pos;
         }
         uint64_t ml = 0;
@@ -524,7 +602,7 @@ static void resolve_gap(cap_tcp_table *t, tcp_flow *f, uint64_t now) {
 static void late_data(cap_tcp_table *t, tcp_flow *f, uint32_t seq, const uint8_t *p, uint32_t n,
                       uint64_t ts, uint64_t frame_no) {
     uint32_t off = seq - f->lost_seq;
-    if (!f->lost_len || off >= f->lost_len) return;
+    if (!f->lost_len || off >= f->lost_len || f->ws) return; /* WebSocket frames: not from any byte */
     if (n > f->lost_len - off) n = f->lost_len - off;
     size_t pos = 0, end = 0;
     while (pos < n) {
@@ -741,6 +819,7 @@ static void flow_start(cap_tcp_table *t, tcp_flow *f, uint32_t seq, bool syn) {
     f->skip = 0;
     f->fin = false;
     f->lost_len = 0;
+    f->ws = f->ws_more = false;
 }
 
 /* Close the direction opposite to s (an RST closes both). */
@@ -825,6 +904,10 @@ static void segment(cap_tcp_table *t, const cap_tcp_seg *s, bool sip_port) {
         }
         int start = 0;
         if (!sip_port && t->heuristic && s->len > 0) start = cap_sip_start_line(s->data, s->len);
+        if (start == 0 && !sip_port && t->heuristic && s->len > 0) { /* SIP over WebSocket, on any port */
+            size_t hl;
+            start = cap_ws_handshake(s->data, s->len, &hl);
+        }
         /* undecided (a segment shorter than a start line): tracked, a bounded
          * number of them, until its bytes tell */
         if (start < 0 && t->npending == TCP_PENDING_MAX) pending_make_room(t);
@@ -880,6 +963,7 @@ size_t cap_tcp_memory(const cap_tcp_table *t) {
     size_t n = sizeof *t + (size_t)t->bytes;
     if (t->buckets) n += ((size_t)t->mask + 1) * sizeof *t->buckets;
     n += ((size_t)t->nflows + t->nclosed + t->npool) * sizeof(tcp_flow);
+    if (t->ws_out) n += t->max_msg;
     return n;
 }
 
@@ -903,5 +987,6 @@ void cap_tcp_free(cap_tcp_table *t) {
         free(f);
     }
     free(t->buckets);
+    free(t->ws_out);
     free(t);
 }

@@ -1159,6 +1159,181 @@ static void seg(tcpconn *c, uint32_t seq, uint8_t flags, const void *data, size_
 #define RST 0x04
 #define ACK 0x10
 
+/* ---- SIP over WebSocket (cap_ws.c, in cap_tcp.c) ---------------------------- */
+
+static const char *WS_GET = "GET /ws HTTP/1.1\r\nHost: x\r\nupgrade: WebSocket\r\nConnection: Upgrade\r\n"
+                            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-protocol: chat, sip\r\n"
+                            "Sec-WebSocket-Version: 13\r\n\r\n";
+
+/* A WebSocket frame of payload p (n bytes) into o: opcode, FIN, masked
+ * with a fixed key when mask; returns its length. */
+static size_t ws_frame(uint8_t *o, uint8_t opcode, bool fin, bool mask, const void *p, size_t n) {
+    static const uint8_t key[4] = {0x37, 0xfa, 0x21, 0x3d};
+    size_t h = 0;
+    o[h++] = (uint8_t)((fin ? 0x80 : 0) | opcode);
+    uint8_t m = mask ? 0x80 : 0;
+    if (n < 126) {
+        o[h++] = (uint8_t)(m | n);
+    } else if (n < 65536) {
+        o[h++] = m | 126;
+        put16(o + h, (uint16_t)n);
+        h += 2;
+    } else {
+        o[h++] = m | 127;
+        put32(o + h, 0);
+        put32(o + h + 4, (uint32_t)n);
+        h += 8;
+    }
+    if (mask) memcpy(o + h, key, 4), h += 4;
+    for (size_t i = 0; i < n; i++) o[h + i] = ((const uint8_t *)p)[i] ^ (mask ? key[i & 3] : 0);
+    return h + n;
+}
+
+static void test_ws_handshake(void) {
+    size_t hl = 0;
+    CHECK_EQ_INT(cap_ws_handshake((const uint8_t *)WS_GET, strlen(WS_GET), &hl), 1);
+    CHECK_EQ_INT(hl, strlen(WS_GET));
+    const char *ok = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Protocol: sip\r\n\r\nrest";
+    CHECK_EQ_INT(cap_ws_handshake((const uint8_t *)ok, strlen(ok), &hl), 1);
+    CHECK_EQ_INT(hl, strlen(ok) - 4);
+    CHECK_EQ_INT(cap_ws_handshake((const uint8_t *)WS_GET, 30, &hl), -1); /* header block not complete */
+    CHECK_EQ_INT(cap_ws_handshake((const uint8_t *)"GE", 2, &hl), -1);
+    static const char *no[] = {
+        "GET / HTTP/1.1\r\nHost: x\r\n\r\n",                                           /* no upgrade */
+        "GET / HTTP/1.1\r\nUpgrade: websocket\r\nSec-WebSocket-Protocol: chat\r\n\r\n", /* another protocol */
+        "GET / HTTP/1.1\r\nUpgrade: websocket\r\nSec-WebSocket-Protocol: sips\r\n\r\n", /* not the token */
+        "GET / HTTP/1.1\r\nUpgrade: h2c\r\nSec-WebSocket-Protocol: sip\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nUpgrade: websocket\r\nSec-WebSocket-Protocol: sip\r\n\r\n",
+        "OPTIONS sip:a@b SIP/2.0\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        CHECK_MSG(cap_ws_handshake((const uint8_t *)no[i], strlen(no[i]), &hl) == 0, "handshake %zu", i);
+    /* frames: reserved bits, a continuation first, a long or fragmented
+     * control frame, an unknown opcode are not WebSocket */
+    static uint8_t f[512], out[512];
+    cap_ws_read r;
+    size_t n = ws_frame(f, 1, true, true, OPT, strlen(OPT));
+    CHECK_EQ_INT(cap_ws_message(f, n, 512, false, out, &r), CAP_WS_MESSAGE);
+    CHECK(r.used == n && r.out_len == strlen(OPT) && memcmp(out, OPT, r.out_len) == 0);
+    for (size_t cut = 0; cut < n; cut++) CHECK_EQ_INT(cap_ws_message(f, cut, 512, false, out, &r), CAP_WS_INCOMPLETE);
+    f[0] |= 0x40;
+    CHECK_EQ_INT(cap_ws_message(f, n, 512, false, out, &r), CAP_WS_BAD);
+    n = ws_frame(f, 0, true, false, OPT, strlen(OPT));
+    CHECK_EQ_INT(cap_ws_message(f, n, 512, false, out, &r), CAP_WS_BAD);
+    CHECK_EQ_INT(cap_ws_message(f, n, 512, true, out, &r), CAP_WS_MESSAGE); /* continuing: fine */
+    static const uint8_t pad[200];
+    n = ws_frame(f, 9, true, false, pad, 126);
+    CHECK_EQ_INT(cap_ws_message(f, n, 512, false, out, &r), CAP_WS_BAD);
+    n = ws_frame(f, 9, false, false, "x", 1);
+    CHECK_EQ_INT(cap_ws_message(f, n, 512, false, out, &r), CAP_WS_BAD);
+    n = ws_frame(f, 3, true, false, "x", 1);
+    CHECK_EQ_INT(cap_ws_message(f, n, 512, false, out, &r), CAP_WS_BAD);
+    /* a 64-bit length: too big, its first bytes */
+    f[0] = 0x81;
+    f[1] = 127;
+    memset(f + 2, 0, 8);
+    f[7] = 1; /* 2^16 bytes */
+    memcpy(f + 10, OPT, strlen(OPT));
+    CHECK_EQ_INT(cap_ws_message(f, 10 + strlen(OPT), 512, false, out, &r), CAP_WS_TOO_BIG);
+    CHECK(r.out_len == strlen(OPT) && r.used == 10 + strlen(OPT) && r.skip == (1u << 16) - strlen(OPT) && !r.more);
+    f[2] = 0x80; /* the top bit: no */
+    CHECK_EQ_INT(cap_ws_message(f, 10 + strlen(OPT), 512, false, out, &r), CAP_WS_BAD);
+    /* resync on a frame whose payload starts like SIP, masked or not */
+    n = ws_frame(f, 1, true, true, OPT, strlen(OPT));
+    CHECK_EQ_INT(cap_ws_resync_start(f, n), 1);
+    CHECK_EQ_INT(cap_ws_resync_start(f, 3), -1);
+    n = ws_frame(f, 2, true, false, "hello there", 11);
+    CHECK_EQ_INT(cap_ws_resync_start(f, n), 0);
+    CHECK_EQ_INT(cap_ws_resync_start((const uint8_t *)OPT, strlen(OPT)), 0);
+}
+
+/* A WebSocket connection on a port that is not a SIP port: found by its
+ * handshake (split over two segments), then masked frames in every cut:
+ * two in a segment, one over two segments, one fragmented around a ping,
+ * a binary one, one trickled a byte at a time; a gap, then the stream
+ * resyncs on the next frame; a message over max_message is read oversized
+ * and the rest of it (a continuation) skipped. */
+static void test_ws_stream(void) {
+    sink s = {0};
+    cap_config cfg;
+    cap_config_default(&cfg);
+    cfg.sip.max_message = 1024;
+    cap_decoder *d = new_dec(&s, &cfg);
+    tcpconn c = {d, "192.0.2.1", "192.0.2.2", 40000, 8080, 1000, 0};
+    const cap_stats *st = cap_decoder_stats(d);
+    seg(&c, 999, SYN, NULL, 0);
+    uint32_t seq = 1000;
+    size_t g = strlen(WS_GET);
+    seg(&c, seq, ACK, WS_GET, 20);
+    seg(&c, seq + 20, ACK, WS_GET + 20, g - 20);
+    seq += (uint32_t)g;
+    CHECK_EQ_INT(s.n, 0);
+    static uint8_t b[8192];
+    size_t n = ws_frame(b, 1, true, true, OPT, strlen(OPT));
+    n += ws_frame(b + n, 1, true, true, INV, strlen(INV));
+    seg(&c, seq, ACK, b, n);
+    seq += (uint32_t)n;
+    CHECK_EQ_INT(s.n, 2);
+    CHECK(s.kept == 2 && strcmp(s.data[0], OPT) == 0 && strcmp(s.data[1], INV) == 0 &&
+          s.meta[0].transport == CAP_T_WS && ep_is(&s.meta[1].dst, "192.0.2.2", 8080));
+    sink_reset(&s);
+    n = ws_frame(b, 1, true, true, INV, strlen(INV));
+    seg(&c, seq, ACK, b, 7);
+    CHECK_EQ_INT(s.n, 0);
+    seg(&c, seq + 7, ACK, b + 7, n - 7);
+    seq += (uint32_t)n;
+    CHECK(s.n == 1 && s.kept == 1 && strcmp(s.data[0], INV) == 0);
+    sink_reset(&s);
+    n = ws_frame(b, 1, false, true, INV, 30);
+    n += ws_frame(b + n, 9, true, true, "ping", 4);
+    n += ws_frame(b + n, 0, true, true, INV + 30, strlen(INV) - 30);
+    n += ws_frame(b + n, 2, true, false, OPT, strlen(OPT));
+    n += ws_frame(b + n, 10, true, false, "", 0);
+    seg(&c, seq, ACK, b, n);
+    seq += (uint32_t)n;
+    CHECK(s.n == 2 && s.kept == 2 && strcmp(s.data[0], INV) == 0 && strcmp(s.data[1], OPT) == 0);
+    sink_reset(&s);
+    n = ws_frame(b, 1, true, true, RSP, strlen(RSP));
+    for (size_t i = 0; i < n; i++) seg(&c, seq + (uint32_t)i, ACK, b + i, 1);
+    seq += (uint32_t)n;
+    CHECK(s.n == 1 && s.kept == 1 && strcmp(s.data[0], RSP) == 0);
+    sink_reset(&s);
+    /* a gap: the segment after it starts inside a frame; the next frame is read */
+    n = ws_frame(b, 1, true, true, INV, strlen(INV));
+    size_t n2 = ws_frame(b + n, 1, true, true, OPT, strlen(OPT));
+    seg(&c, seq + 20, ACK, b + 20, n - 20 + n2); /* the first 20 bytes never come */
+    c.ts += 3 * FS_USEC;
+    seg(&c, seq + (uint32_t)(n + n2), ACK, NULL, 0);
+    cap_decoder_expire(d, c.ts);
+    seq += (uint32_t)(n + n2);
+    CHECK(s.kept == 1 && strcmp(s.data[0], OPT) == 0);
+    CHECK(st->tcp_gaps >= 1);
+    sink_reset(&s);
+    /* over max_message (1024): the first bytes, oversized; its continuation skipped */
+    static char big[3000];
+    memset(big, 'a', sizeof big);
+    memcpy(big, OPT, strlen(OPT) - 2);
+    n = ws_frame(b, 1, false, true, big, 1500);
+    n += ws_frame(b + n, 0, true, true, big + 1500, 1500);
+    n += ws_frame(b + n, 1, true, true, OPT, strlen(OPT));
+    seg(&c, seq, ACK, b, n);
+    seq += (uint32_t)n;
+    CHECK_EQ_INT(s.n, 2);
+    CHECK(s.kept == 2 && s.meta[0].oversized && s.meta[0].len == 1024 && !s.meta[1].oversized &&
+          strcmp(s.data[1], OPT) == 0);
+    sink_reset(&s);
+    /* the server's answers on the same connection: its 101, then frames */
+    tcpconn r = {d, "192.0.2.2", "192.0.2.1", 8080, 40000, c.ts, c.fn};
+    const char *ok = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Protocol: sip\r\n\r\n";
+    n = strlen(ok);
+    memcpy(b, ok, n);
+    n += ws_frame(b + n, 1, true, false, RSP, strlen(RSP));
+    seg(&r, 5000, ACK, b, n);
+    CHECK(s.n == 1 && s.kept == 1 && strcmp(s.data[0], RSP) == 0 && s.meta[0].transport == CAP_T_WS);
+    sink_reset(&s);
+    cap_decoder_free(d);
+}
+
 static void test_tcp_basic(void) {
     sink s = {0};
     cap_decoder *d = new_dec(&s, NULL);
@@ -3064,6 +3239,8 @@ int main(void) {
     test_sctp_reassembly();
     test_sctp_flood();
     test_udp_demux();
+    test_ws_handshake();
+    test_ws_stream();
     test_tcp_basic();
     test_tcp_gap_resync();
     test_tcp_wrap();

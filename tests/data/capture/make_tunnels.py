@@ -237,3 +237,56 @@ write_pcap('links-nflog.pcap', [nflog(2, ip4_opt(8, '10.3.0.8')), nflog(10, ip6_
            t0=1700000230, linktype=239)
 # the same from a big-endian host: libpcap turns the TLV headers to the reader's order
 write_pcap('links-nflog-be.pcap', [nflog(2, ip4_opt(10, '10.3.0.10'), '>')], t0=1700000240, linktype=239, order='>')
+
+# ws.pcap: SIP over WebSocket (RFC 7118) on TCP 8080 and 80, one connection
+# each, from the handshake on: client frames masked, server frames not. On
+# 8080 from 10.4.0.1: OPTIONS ws-1 (the server answers 200), ws-2 and ws-3
+# in one segment, ws-4 split over two segments, ws-5 fragmented in two
+# frames with a ping between them, ws-6 in a binary frame, then a close. On
+# 80 from 10.4.0.2: ws-7. On 8081 from 10.4.0.3 a WebSocket of another
+# subprotocol ("chat") carrying SIP-looking text: not SIP over WebSocket.
+def ws_frame(payload, opcode=1, fin=True, key=None):
+    b0 = (0x80 if fin else 0) | opcode
+    n = len(payload)
+    hdr = bytes([b0, (0x80 if key else 0) | (n if n < 126 else 126)]) + (struct.pack('!H', n) if n >= 126 else b'')
+    if key:
+        payload = bytes(c ^ key[i % 4] for i, c in enumerate(payload))
+        hdr += key
+    return hdr + payload
+def ws_opt(n, src):
+    return options(n, src).replace(b'SIP/2.0/UDP', b'SIP/2.0/WS').replace(b'tunnel-', b'ws-')
+def ws_ok(n, src):
+    m = ws_opt(n, src)
+    return b'SIP/2.0 200 OK\r\n' + m[m.index(b'\r\n') + 2:]
+def ws_conn(cli, port, proto, messages, t_frames):
+    """A TCP connection cli:4xxxx -> SRV:port: handshake naming proto, then
+    (direction, bytes) segments; returns the frames."""
+    cp = 40000 + port % 1000
+    out, seq = [], {'c': 1000, 's': 5000}
+    def seg(d, flags, data=b''):
+        src, dst, sp, dp = (cli, SRV, cp, port) if d == 'c' else (SRV, cli, port, cp)
+        ack_side = 's' if d == 'c' else 'c'
+        f = eth(ip4(src, dst, 6, tcp(sp, dp, seq[d], flags, data)))
+        seq[d] += len(data) + (1 if flags & 0x02 else 0)
+        out.append(f)
+    seg('c', 0x02); seg('s', 0x12); seg('c', 0x10)
+    seg('c', 0x18, b'GET /ws HTTP/1.1\r\nHost: 192.0.2.200\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+                   b'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: ' + proto + b'\r\n'
+                   b'Sec-WebSocket-Version: 13\r\n\r\n')
+    seg('s', 0x18, b'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+                   b'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: ' + proto + b'\r\n\r\n')
+    for d, data in messages: seg(d, 0x18, data)
+    return out
+K = b'\x37\xfa\x21\x3d'
+m2, m3, m4, m5 = (ws_opt(i, '10.4.0.1') for i in (2, 3, 4, 5))
+f4 = ws_frame(m4, key=K)
+wsf = ws_conn('10.4.0.1', 8080, b'sip', [
+    ('c', ws_frame(ws_opt(1, '10.4.0.1'), key=K)), ('s', ws_frame(ws_ok(1, '10.4.0.1'))),
+    ('c', ws_frame(m2, key=K) + ws_frame(m3, key=K)),
+    ('c', f4[:70]), ('c', f4[70:]),
+    ('c', ws_frame(m5[:90], fin=False, key=K) + ws_frame(b'hi', opcode=9, key=K) + ws_frame(m5[90:], opcode=0, key=K)),
+    ('c', ws_frame(ws_opt(6, '10.4.0.1'), opcode=2, key=K)),
+    ('c', ws_frame(struct.pack('!H', 1000), opcode=8, key=K)), ('s', ws_frame(struct.pack('!H', 1000), opcode=8))], None)
+wsf += ws_conn('10.4.0.2', 80, b'sip', [('c', ws_frame(ws_opt(7, '10.4.0.2'), key=K))], None)
+wsf += ws_conn('10.4.0.3', 8081, b'chat', [('c', ws_frame(ws_opt(8, '10.4.0.3'), key=K))], None)
+write_pcap('ws.pcap', wsf, t0=1700000300)

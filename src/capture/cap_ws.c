@@ -1,0 +1,179 @@
+/*
+ * cap_ws.c -- SIP over WebSocket (RFC 7118): the opening handshake and the
+ * frames (RFC 6455), read from a TCP direction's in-order bytes.
+ *
+ * Owns: telling a WebSocket handshake for SIP from other bytes, and reading
+ * one WebSocket message (its data frames, unmasked, with control frames
+ * between them passed over) at the front of a buffer.
+ * Stateless: cap_tcp.c keeps which direction speaks WebSocket and calls
+ * these on its bytes. Must not touch: TCP state, SIP beyond a start line.
+ *
+ * Every length read from a frame header is checked against the bytes
+ * given; a frame that cannot be one (reserved bits, an opcode out of place,
+ * a control frame longer than 125 bytes or fragmented) is CAP_WS_BAD.
+ */
+#include "cap.h"
+
+#include <strings.h>
+
+#define WS_OP_CONT 0
+#define WS_OP_TEXT 1
+#define WS_OP_BINARY 2
+#define WS_MAX_HANDSHAKE 8192 /* a longer header block is not a handshake we read */
+
+/* Case-insensitive: does [p, p + n) contain word as a token (delimited by
+ * the start, the end, ',', ';' or white space)? */
+static bool has_token(const uint8_t *p, size_t n, const char *word) {
+    size_t w = strlen(word);
+    for (size_t i = 0; i + w <= n; i++) {
+        if (strncasecmp((const char *)p + i, word, w) != 0) continue;
+        bool left = i == 0 || p[i - 1] == ',' || p[i - 1] == ' ' || p[i - 1] == '\t' || p[i - 1] == ':';
+        bool right = i + w == n || p[i + w] == ',' || p[i + w] == ' ' || p[i + w] == '\t' || p[i + w] == ';' ||
+                     p[i + w] == '\r';
+        if (left && right) return true;
+    }
+    return false;
+}
+
+/* The value of header `name` in the header block [p, p + n) (lines ending
+ * in CRLF), or NULL; *vn its length. */
+static const uint8_t *header_value(const uint8_t *p, size_t n, const char *name, size_t *vn) {
+    size_t nl = strlen(name);
+    const uint8_t *line = p, *end = p + n;
+    while (line < end) {
+        const uint8_t *eol = memchr(line, '\n', (size_t)(end - line));
+        if (!eol) return NULL;
+        size_t ll = (size_t)(eol - line);
+        if (ll > nl && line[nl] == ':' && strncasecmp((const char *)line, name, nl) == 0) {
+            *vn = ll - nl - 1;
+            return line + nl + 1;
+        }
+        line = eol + 1;
+    }
+    return NULL;
+}
+
+int cap_ws_handshake(const uint8_t *buf, size_t len, size_t *hdr_len) {
+    static const char get[] = "GET ", ok[] = "HTTP/1.1 101";
+    bool request = len >= 4 ? memcmp(buf, get, 4) == 0 : memcmp(buf, get, len) == 0;
+    bool answer = len >= 12 ? memcmp(buf, ok, 12) == 0 : memcmp(buf, ok, len) == 0;
+    if (!request && !answer) return 0;
+    size_t n = len < WS_MAX_HANDSHAKE ? len : WS_MAX_HANDSHAKE;
+    const uint8_t *end = memmem(buf, n, "\r\n\r\n", 4);
+    if (!end) return len < WS_MAX_HANDSHAKE ? -1 : 0;
+    size_t block = (size_t)(end - buf) + 4, vn;
+    const uint8_t *upgrade = header_value(buf, block, "Upgrade", &vn);
+    if (!upgrade || !has_token(upgrade, vn, "websocket")) return 0;
+    const uint8_t *proto = header_value(buf, block, "Sec-WebSocket-Protocol", &vn);
+    if (!proto || !has_token(proto, vn, "sip")) return 0;
+    *hdr_len = block;
+    return 1;
+}
+
+/* One frame header at p: its length (2-14 bytes), 0 when cut short, -1
+ * when it cannot be a frame (reserved bits set: no extension is agreed
+ * for SIP). */
+typedef struct ws_frame {
+    bool fin, masked;
+    uint8_t opcode;
+    uint8_t key[4];
+    uint64_t len;
+} ws_frame;
+
+static int frame_header(const uint8_t *p, size_t n, ws_frame *f) {
+    if (n < 2) return 0;
+    if (p[0] & 0x70) return -1;
+    f->fin = (p[0] & 0x80) != 0;
+    f->opcode = p[0] & 0x0f;
+    f->masked = (p[1] & 0x80) != 0;
+    uint32_t hl = 2;
+    f->len = p[1] & 0x7f;
+    if (f->len == 126) {
+        if (n < 4) return 0;
+        f->len = (uint64_t)p[2] << 8 | p[3];
+        hl = 4;
+    } else if (f->len == 127) {
+        if (n < 10) return 0;
+        f->len = 0;
+        for (int i = 0; i < 8; i++) f->len = f->len << 8 | p[2 + i];
+        if (f->len >> 63) return -1;
+        hl = 10;
+    }
+    if (f->masked) {
+        if (n < hl + 4) return 0;
+        memcpy(f->key, p + hl, 4);
+        hl += 4;
+    }
+    if (f->opcode >= 8 ? (!f->fin || f->len > 125 || f->opcode > 10) : f->opcode > WS_OP_BINARY) return -1;
+    return (int)hl;
+}
+
+/* n payload bytes at p into out, unmasked; off is where they sit in the
+ * frame's payload (the key repeats every 4 bytes of it). */
+static void unmask(uint8_t *out, const uint8_t *p, size_t n, const ws_frame *f, uint64_t off) {
+    if (!f->masked) {
+        if (n) memcpy(out, p, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) out[i] = p[i] ^ f->key[(off + i) & 3];
+}
+
+cap_ws_status cap_ws_message(const uint8_t *buf, size_t len, size_t max_msg, bool continuing, uint8_t *out,
+                             cap_ws_read *r) {
+    size_t pos = 0, total = 0;
+    bool first = !continuing;
+    memset(r, 0, sizeof *r);
+    for (;;) {
+        ws_frame f;
+        int hl = frame_header(buf + pos, len - pos, &f);
+        if (hl == 0) return CAP_WS_INCOMPLETE;
+        if (hl < 0) return CAP_WS_BAD;
+        size_t avail = len - pos - (size_t)hl;
+        if (f.opcode >= 8) { /* ping, pong, close: alone or between the frames of a message */
+            if (avail < f.len) return CAP_WS_INCOMPLETE;
+            bool alone = pos == 0;
+            pos += (size_t)hl + (size_t)f.len;
+            if (alone) {
+                r->used = pos;
+                return CAP_WS_CONTROL;
+            }
+            continue;
+        }
+        if (first ? f.opcode == WS_OP_CONT : f.opcode != WS_OP_CONT) return CAP_WS_BAD;
+        first = false;
+        if (f.len > max_msg - total) { /* too long: its first bytes, the rest skipped */
+            size_t here = avail < f.len ? avail : (size_t)f.len;
+            size_t take = here < max_msg - total ? here : max_msg - total;
+            unmask(out + total, buf + pos + hl, take, &f, 0);
+            r->out_len = total + take;
+            r->used = pos + (size_t)hl + here;
+            r->skip = f.len - here;
+            r->more = !f.fin;
+            return CAP_WS_TOO_BIG;
+        }
+        if (avail < f.len) return CAP_WS_INCOMPLETE;
+        unmask(out + total, buf + pos + hl, (size_t)f.len, &f, 0);
+        total += (size_t)f.len;
+        pos += (size_t)hl + (size_t)f.len;
+        if (f.fin) {
+            r->out_len = total;
+            r->used = pos;
+            return CAP_WS_MESSAGE;
+        }
+    }
+}
+
+int cap_ws_resync_start(const uint8_t *buf, size_t len) {
+    ws_frame f;
+    if (len >= 1 && buf[0] != (0x80 | WS_OP_TEXT) && buf[0] != (0x80 | WS_OP_BINARY)) return 0;
+    int hl = frame_header(buf, len, &f);
+    if (hl == 0) return -1;
+    if (hl < 0) return 0;
+    uint8_t head[256];
+    size_t n = len - (size_t)hl;
+    if (n > f.len) n = (size_t)f.len;
+    if (n > sizeof head) n = sizeof head;
+    unmask(head, buf + hl, n, &f, 0);
+    int s = cap_sip_start_line(head, n);
+    return s < 0 && n == sizeof head ? 0 : s;
+}
