@@ -389,6 +389,13 @@ __attribute__((noinline)) static bool decode_esp(cap_decoder *d, const ip_ctx *i
     return true;
 }
 
+/* A UDP payload on 4500 read as ESP when it is (cap_natt_is_esp) and
+ * checks out as NULL-encrypted; true if it was. */
+__attribute__((noinline, cold)) static bool decode_natt(cap_decoder *d, const ip_ctx *ip, const uint8_t *pl,
+                                                        uint32_t plen) {
+    return cap_natt_is_esp(pl, plen) && decode_esp(d, ip, pl, plen);
+}
+
 static void decode_udp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint32_t n) {
     if (n < 8) {
         d->st.truncated++;
@@ -423,7 +430,7 @@ static void decode_udp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint3
         return;
     /* ESP over UDP (RFC 3948) */
     if (__builtin_expect(dst.port == CAP_PORT_NATT || src.port == CAP_PORT_NATT, 0) &&
-        !port_in(d->sip_port, dst.port) && cap_natt_is_esp(pl, plen) && decode_esp(d, ip, pl, plen))
+        !port_in(d->sip_port, dst.port) && decode_natt(d, ip, pl, plen))
         return;
     if (cap_sip_keepalive(pl, plen)) return;
     bool sip = port_in(d->sip_port, dst.port) || port_in(d->sip_port, src.port) ||
@@ -764,6 +771,14 @@ bool cap_dlt_supported(int dlt) {
     }
 }
 
+/* PPP, Cisco HDLC, NFLOG (cap_link_inner), or a link type not read. */
+__attribute__((noinline, cold)) static void decode_link_other(cap_decoder *d, int dlt, const uint8_t *p, uint32_t n) {
+    uint32_t off, len;
+    uint16_t type = cap_link_inner(dlt, p, n, &off, &len);
+    if (type) decode_ethertype(d, type, p + off, len);
+    else d->st.not_ip++;
+}
+
 static void decode_link(cap_decoder *d, int dlt, const uint8_t *p, uint32_t n) {
     switch (dlt) {
     case LINK_EN10MB:
@@ -814,13 +829,9 @@ static void decode_link(cap_decoder *d, int dlt, const uint8_t *p, uint32_t n) {
     case LINK_LOOP:
         decode_loopback(d, false, p, n);
         return;
-    default: {
-        uint32_t off, len;
-        uint16_t type = cap_link_inner(dlt, p, n, &off, &len); /* PPP, Cisco HDLC, NFLOG */
-        if (type) decode_ethertype(d, type, p + off, len);
-        else d->st.not_ip++;
+    default:
+        decode_link_other(d, dlt, p, n);
         return;
-    }
     }
 }
 

@@ -322,23 +322,23 @@ fs_code cap_open_live(const char *iface, const char *bpf, cap_source **out, fs_e
     return FS_OK;
 }
 
-/* pcap_next_ex, where libpcap's NFLOG reader's error for a non-blocking
- * socket with nothing ready (EAGAIN) means what 0 means elsewhere. */
-static int next_or_none(cap_source *s, struct pcap_pkthdr **h, const u_char **data) {
-    errno = 0;
-    int rc = pcap_next_ex(s->p, h, data);
-    if (rc == PCAP_ERROR && s->live && s->dlt == CAP_DLT_NFLOG && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
-    return rc;
+/* A pcap_next_ex error that means what 0 means elsewhere: libpcap's NFLOG
+ * reader reports a non-blocking socket with nothing ready (its recv's
+ * EAGAIN) as one. */
+static int nflog_nothing_yet(const cap_source *s, int rc) {
+    return s->live && s->dlt == CAP_DLT_NFLOG && (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : rc;
 }
 
 /* One pcap_next_ex; on a live non-blocking handle with nothing ready, wait
  * up to LIVE_TIMEOUT_MS for the descriptor and try once more. */
 static int next_ex(cap_source *s, struct pcap_pkthdr **h, const u_char **data) {
-    int rc = next_or_none(s, h, data);
+    int rc = pcap_next_ex(s->p, h, data);
+    if (rc == PCAP_ERROR) rc = nflog_nothing_yet(s, rc);
     if (rc != 0 || !s->live || s->fd < 0 || s->stop) return rc;
     struct pollfd pfd = {.fd = s->fd, .events = POLLIN};
     if (poll(&pfd, 1, LIVE_TIMEOUT_MS) <= 0 || s->stop) return 0;
-    return next_or_none(s, h, data);
+    rc = pcap_next_ex(s->p, h, data);
+    return rc == PCAP_ERROR ? nflog_nothing_yet(s, rc) : rc;
 }
 
 /* libpcap's error says the file is one the own reader reads. */
