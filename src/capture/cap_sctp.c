@@ -26,6 +26,10 @@
  * (sctp_dropped). A message that outgrows max_message is handed on as its
  * first max_message + 1 bytes marked oversized (as TCP does), and the rest
  * of it is skipped as it arrives.
+ *
+ * The table is cap_frag.c's design (a seeded hash, an age list, buffers
+ * grown within a byte budget by giving up the oldest): the two hold
+ * different things and are read side by side.
  */
 #include "cap.h"
 
