@@ -7,8 +7,8 @@
  * cap_tunnel.c), opening encapsulations (MPLS, PPPoE, GRE/ERSPAN, IP in
  * IP, VXLAN, Geneve, GTP-U, L2TP, NULL-encrypted ESP: cap_tunnel.c reads their headers) at most
  * CAP_MAX_ENCAP deep, IPv4 and IPv6 headers with extension headers, handing
- * fragments to cap_frag.c, TCP segments to cap_tcp.c and SCTP DATA chunks
- * holding part of a user message to cap_sctp.c, SCTP DATA chunks, UDP
+ * fragments to cap_frag.c, TCP segments to cap_tcp.c and the parts of
+ * split SCTP user messages to cap_sctp.c, SCTP DATA chunks, UDP
  * demultiplexing (SIP ports, HEP ports, the start-line heuristic), HEP
  * payload emission and the capture-time tick that expires stale state.
  * Must not touch: reading files or interfaces (cap_source.c), the HEP wire
