@@ -219,11 +219,12 @@ size_t cap_decoder_memory(const cap_decoder *d) {
 
 /* ---- emission ------------------------------------------------------------- */
 
-/* Inlined into the UDP path (it was its own call once the path was added). */
+/* Inlined into the UDP path (it was its own call once the path was added).
+ * oversized: only the first bytes of a message too long (SCTP). */
 static inline __attribute__((always_inline)) void emit_payload(cap_decoder *d, const uint8_t *p, uint32_t n,
                                                                const fs_endpoint *src, const fs_endpoint *dst,
-                                                               cap_transport t, bool from_hep, uint64_t ts,
-                                                               uint64_t frame_no) {
+                                                               cap_transport t, bool from_hep, bool oversized,
+                                                               uint64_t ts, uint64_t frame_no) {
     cap_payload pl = {.data = p,
                       .len = n,
                       .src = *src,
@@ -232,6 +233,7 @@ static inline __attribute__((always_inline)) void emit_payload(cap_decoder *d, c
                       .from_hep = from_hep,
                       .ts_us = ts,
                       .frame_no = frame_no,
+                      .oversized = oversized,
                       .encap = d->path.n && !from_hep ? &d->path : NULL};
     d->st.sip_payloads++;
     d->emit(d->user, &pl);
@@ -272,7 +274,7 @@ static void hep_deliver(cap_decoder *d, const cap_hep *h, uint64_t capture_us, u
         return;
     }
     if (cap_sip_keepalive(h->payload, h->payload_len)) return;
-    emit_payload(d, h->payload, h->payload_len, &h->src, &h->dst, hep_transport(h->ip_proto), true,
+    emit_payload(d, h->payload, h->payload_len, &h->src, &h->dst, hep_transport(h->ip_proto), true, false,
                  hep_time(d, h, capture_us), frame_no);
 }
 
@@ -435,7 +437,7 @@ static void decode_udp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint3
     if (cap_sip_keepalive(pl, plen)) return;
     bool sip = port_in(d->sip_port, dst.port) || port_in(d->sip_port, src.port) ||
                (d->cfg.heuristic && cap_sip_start_line(pl, plen) == 1);
-    if (sip) emit_payload(d, pl, plen, &src, &dst, CAP_T_UDP, false, d->ts_us, d->frame_no);
+    if (sip) emit_payload(d, pl, plen, &src, &dst, CAP_T_UDP, false, false, d->ts_us, d->frame_no);
 }
 
 static void decode_tcp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint32_t n) {
@@ -476,17 +478,7 @@ static void sctp_fragment(cap_decoder *d, const fs_endpoint *src, const fs_endpo
     uint32_t len;
     int r = cap_sctp_add(d->sctp, &c, !sip_port, &msg, &len);
     if ((r != CAP_SCTP_MESSAGE && r != CAP_SCTP_OVERSIZED) || len == 0) return; /* empty parts only */
-    cap_payload pl = {.data = msg,
-                      .len = len,
-                      .src = *src,
-                      .dst = *dst,
-                      .transport = CAP_T_SCTP,
-                      .ts_us = d->ts_us,
-                      .frame_no = d->frame_no,
-                      .oversized = r == CAP_SCTP_OVERSIZED,
-                      .encap = d->path.n ? &d->path : NULL};
-    d->st.sip_payloads++;
-    d->emit(d->user, &pl);
+    emit_payload(d, msg, len, src, dst, CAP_T_SCTP, false, r == CAP_SCTP_OVERSIZED, d->ts_us, d->frame_no);
 }
 
 /* SCTP (RFC 9260): SIP over SCTP sends each message as one user message
@@ -515,7 +507,7 @@ __attribute__((noinline)) static void decode_sctp(cap_decoder *d, const ip_ctx *
             uint32_t dlen = clen - 16;
             if ((flags & 3) != 3) sctp_fragment(d, &src, &dst, rd32(p + 4), p + o, data, dlen, sip_port);
             else if (dlen && (sip_port || (d->cfg.heuristic && cap_sip_start_line(data, dlen) == 1)))
-                emit_payload(d, data, dlen, &src, &dst, CAP_T_SCTP, false, d->ts_us, d->frame_no);
+                emit_payload(d, data, dlen, &src, &dst, CAP_T_SCTP, false, false, d->ts_us, d->frame_no);
         }
         uint32_t padded = (clen + 3) & ~3u;
         if (padded >= n - o) return;

@@ -217,6 +217,16 @@ static uint32_t frag_slot(const sctp_dir *s, uint32_t tsn, bool *held) {
     return lo;
 }
 
+/* Where the run holding fragment j starts: back over consecutive TSNs to
+ * the nearest B, not past the E of another message (the B when there is
+ * one; check its flag). */
+static uint32_t run_start(const sctp_dir *s, uint32_t j) {
+    while (!(s->frags[j].flags & SCTP_FLAG_B) && j > 0 && s->frags[j - 1].tsn + 1 == s->frags[j].tsn &&
+           !(s->frags[j - 1].flags & SCTP_FLAG_E))
+        j--;
+    return j;
+}
+
 /* The run of fragments from a B at index i with consecutive TSNs: its last
  * index in *last; true if that one is flagged E (a whole message). */
 static bool run_from(const sctp_dir *s, uint32_t i, uint32_t *last) {
@@ -310,8 +320,7 @@ int cap_sctp_add(cap_sctp_table *t, const cap_sctp_chunk *c, bool known_only, co
          * and starts again with this fragment. */
         uint32_t last;
         if (at > 0 && s->frags[at - 1].tsn + 1 == c->tsn && !(c->flags & SCTP_FLAG_B)) {
-            uint32_t i = at - 1;
-            while (i > 0 && !(s->frags[i].flags & SCTP_FLAG_B) && s->frags[i - 1].tsn + 1 == s->frags[i].tsn) i--;
+            uint32_t i = run_start(s, at - 1);
             if ((s->frags[i].flags & SCTP_FLAG_B) && !run_from(s, i, &last) && last == at - 1) {
                 uint32_t bytes = c->len;
                 for (uint32_t j = i; j <= last; j++) bytes += s->frags[j].len;
@@ -350,12 +359,7 @@ insert:
     s->nfrags++;
     if (c->len) memcpy(s->buf + s->used, c->data, c->len); /* an empty part has no buffer yet */
     s->used += c->len;
-    /* the run this fragment may complete starts at the nearest B before it */
-    uint32_t i = at;
-    while (!(s->frags[i].flags & SCTP_FLAG_B) && i > 0 && s->frags[i - 1].tsn + 1 == s->frags[i].tsn &&
-           !(s->frags[i - 1].flags & SCTP_FLAG_E))
-        i--;
-    uint32_t last;
+    uint32_t i = run_start(s, at), last;
     if ((s->frags[i].flags & SCTP_FLAG_B) && run_from(s, i, &last)) return finish_run(t, s, i, last, true, msg, len);
     return CAP_SCTP_HELD;
 }

@@ -101,12 +101,24 @@ uint16_t cap_tunnel_ethertype(uint16_t type, const uint8_t *p, uint32_t n, uint3
     }
 }
 
-/* GRE (RFC 2784/2890), version 0: optional checksum, key and sequence
- * words, then the payload's EtherType. ERSPAN type II (0x88be, with a
- * sequence number) has an 8-byte header before the mirrored frame, type I
- * (0x88be without one) none; type III (0x22eb) 12 bytes, 20 with its
- * platform subheader (O bit). */
-static uint16_t ppp_inner(const uint8_t *p, uint32_t n, uint32_t *o);
+/* PPP (RFC 1661) at p + *o: address and control 0xff 0x03 when not
+ * compressed away (RFC 1662), the protocol (one byte when compressed):
+ * IPv4 0x21, IPv6 0x57, MPLS 0x281, as an EtherType; *o moved past it.
+ * 0 for any other protocol (LCP, IPCP: no packets) or when cut short. */
+static uint16_t ppp_inner(const uint8_t *p, uint32_t n, uint32_t *o) {
+    if (*o + 2 <= n && p[*o] == 0xff && p[*o + 1] == 0x03) *o += 2;
+    if (*o >= n) return 0;
+    uint16_t proto;
+    if (p[*o] & 1) { /* compressed to one byte (PFC): two-byte values start even */
+        proto = p[*o];
+        *o += 1;
+    } else {
+        if (*o + 2 > n) return 0;
+        proto = be16(p + *o);
+        *o += 2;
+    }
+    return proto == 0x21 ? CAP_ETH_IPV4 : proto == 0x57 ? CAP_ETH_IPV6 : proto == 0x281 ? 0x8847 : 0;
+}
 
 /* Enhanced GRE (RFC 2637, PPTP): version 1, the key (payload length, call
  * id) always there, optional sequence and acknowledgement numbers, then a
@@ -121,6 +133,11 @@ static uint16_t gre_pptp_inner(const uint8_t *p, uint32_t n, uint32_t *off, fs_l
     return opened(l, FS_L_GRE, true, be16(p + 6), t);
 }
 
+/* GRE (RFC 2784/2890), version 0: optional checksum, key and sequence
+ * words, then the payload's EtherType. ERSPAN type II (0x88be, with a
+ * sequence number) has an 8-byte header before the mirrored frame, type I
+ * (0x88be without one) none; type III (0x22eb) 12 bytes, 20 with its
+ * platform subheader (O bit). */
 static uint16_t gre_inner(const uint8_t *p, uint32_t n, uint32_t *off, fs_layer *l) {
     if (n < 4) return 0;
     uint16_t flags = be16(p), type = be16(p + 2);
@@ -187,25 +204,6 @@ static uint16_t gtpu_inner(const uint8_t *p, uint32_t n, uint32_t *off, fs_layer
     uint16_t t = ip_by_version(p + o, end - o);
     if (t) *off = o;
     return opened(l, FS_L_GTPU, true, (uint32_t)be16(p + 4) << 16 | be16(p + 6), t);
-}
-
-/* PPP (RFC 1661) at p + *o: address and control 0xff 0x03 when not
- * compressed away (RFC 1662), the protocol (one byte when compressed):
- * IPv4 0x21, IPv6 0x57, MPLS 0x281, as an EtherType; *o moved past it.
- * 0 for any other protocol (LCP, IPCP: no packets) or when cut short. */
-static uint16_t ppp_inner(const uint8_t *p, uint32_t n, uint32_t *o) {
-    if (*o + 2 <= n && p[*o] == 0xff && p[*o + 1] == 0x03) *o += 2;
-    if (*o >= n) return 0;
-    uint16_t proto;
-    if (p[*o] & 1) { /* compressed to one byte (PFC): two-byte values start even */
-        proto = p[*o];
-        *o += 1;
-    } else {
-        if (*o + 2 > n) return 0;
-        proto = be16(p + *o);
-        *o += 2;
-    }
-    return proto == 0x21 ? CAP_ETH_IPV4 : proto == 0x57 ? CAP_ETH_IPV6 : proto == 0x281 ? 0x8847 : 0;
 }
 
 /* L2TPv2 (RFC 2661) on 1701, a data message (T = 0) of version 2: the
