@@ -9,7 +9,10 @@
  * (0, 0.1 s, 3 s, 400 s), so that TCP gap waits, idle expiry and fragment
  * timeouts all run. One decoder with small limits sees every frame, so TCP
  * and fragment state carries across frames. The whole input is also given
- * to cap_hep_parse and cap_decode_hep.
+ * to cap_hep_parse and cap_decode_hep. With limits 0 and 3 the decoder has
+ * the key log of tests/data/capture/tls.keys (when run from the repository,
+ * as scripts/fuzz.sh does), so TLS records of the seeds made from tls.pcap
+ * are decrypted and their mutations reach the record and key code.
  *
  * Each frame also goes through the reader's stateless peek (cap_shard_peek,
  * cap_shard_key) and its fragment reassembly (cap_defrag), whose rebuilt
@@ -38,7 +41,7 @@ static void emit(void *user, const cap_payload *p) {
     uint8_t x = 0;
     for (uint32_t i = 0; i < p->len; i++) x ^= p->data[i]; /* ASan: all readable */
     sink_byte = x;
-    if (p->transport > CAP_T_WS || (p->len == 0 && !p->from_hep)) abort();
+    if (p->transport >= CAP_TRANSPORTS || (p->len == 0 && !p->from_hep)) abort();
     if (p->encap && (p->encap->n == 0 || p->encap->n > FS_MAX_LAYERS || p->from_hep)) abort();
     for (unsigned i = 0; p->encap && i < p->encap->n; i++)
         if (p->encap->layer[i].kind < FS_L_VLAN || p->encap->layer[i].kind > FS_L_L2TP) abort();
@@ -72,10 +75,23 @@ static void fuzz_config(cap_config *c, unsigned variant) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Loaded once, kept for the process (libFuzzer runs inputs in one process). */
+static cap_tls_keys *tls_keys(void) {
+    static cap_tls_keys *keys;
+    static bool tried;
+    if (!tried) {
+        tried = true;
+        fs_err e;
+        if (cap_tls_keys_open("tests/data/capture/tls.keys", false, &keys, &e) != FS_OK) keys = NULL;
+    }
+    return keys;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
     cap_config cfg;
     fuzz_config(&cfg, (data[0] >> 4) & 3);
+    if (((data[0] >> 4) & 3) == 0 || ((data[0] >> 4) & 3) == 3) cfg.tls_keys = tls_keys();
     uint64_t emitted = 0;
     fs_err e;
     cap_decoder *d = cap_decoder_new(&cfg, emit, &emitted, &e);

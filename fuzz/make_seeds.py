@@ -507,6 +507,16 @@ for i, f in enumerate(ESP):
 # SIP over WebSocket: handshakes, masked and fragmented frames (ws.pcap)
 WS = pcap_frames(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'data', 'capture', 'ws.pcap'))
 d('ws_all', L_ETH, WS)
+# SIP over TLS and secure WebSocket (tls.pcap, whose keys fuzz_decode loads
+# from tests/data/capture/tls.keys): one seed per connection (the client port)
+TLS = pcap_frames(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'data', 'capture', 'tls.pcap'))
+conns = {}
+for f in TLS:
+    ihl = (f[14] & 15) * 4
+    sp, dp = struct.unpack('!HH', f[14 + ihl:14 + ihl + 4])
+    conns.setdefault(min(sp, dp) if min(sp, dp) not in (5061, 8443) else max(sp, dp), []).append(f)
+for i, port in enumerate(sorted(conns)):
+    d('tls_conn_%d' % i, L_ETH, conns[port])
 # link types with no Ethernet header (the links-*.pcap files): the index in
 # fuzz_decode.c's LINKS
 for name, link in (('ppp', 11), ('pppserial', 12), ('chdlc', 13), ('nflog', 14)):

@@ -27,8 +27,10 @@ typedef enum cap_transport {
     CAP_T_TCP,
     CAP_T_TLS,
     CAP_T_SCTP,
-    CAP_T_WS
+    CAP_T_WS,
+    CAP_T_WSS
 } cap_transport;
+#define CAP_TRANSPORTS 6
 
 const char *cap_transport_name(cap_transport t); /* "udp", "tcp", ... */
 
@@ -52,6 +54,8 @@ typedef void (*cap_emit_fn)(void *user, const cap_payload *p);
 
 #define CAP_MAX_PORTS 16
 
+typedef struct cap_tls_keys cap_tls_keys;
+
 typedef struct cap_config {
     uint16_t sip_ports[CAP_MAX_PORTS]; /* default 5060, 5061, 5080 */
     uint8_t nports;
@@ -69,6 +73,8 @@ typedef struct cap_config {
     uint8_t client_prefix6;      /* shard IPv6 clients by this network (fs_addr_source_net), as
                                   * the detector counts them: state.ipv6_source_prefix (default
                                   * 64, set by the config loader; 128 = per address) */
+    cap_tls_keys *tls_keys;      /* TLS session keys (cap_tls_keys_open), shared by the
+                                  * workers; NULL: TLS is recognised, not decrypted */
 } cap_config;
 
 void cap_config_default(cap_config *c);
@@ -85,6 +91,10 @@ typedef struct cap_stats {
     uint64_t tcp_retransmits, tcp_out_of_order, tcp_gaps, tcp_resyncs;
     uint64_t tcp_flows_evicted, tcp_bytes_dropped;
     uint64_t tcp_gap_recovered;                 /* messages from a given-up gap's late bytes */
+    uint64_t tls_handshakes, tls_records;       /* TLS ClientHellos; application records decrypted */
+    uint64_t tls_no_key, tls_unsupported, tls_failed; /* TLS directions not read: keys not in the
+                                                 * log (or no ClientHello seen), a CBC or
+                                                 * unknown suite, records that stopped opening */
     uint64_t hep_packets, hep_bad;
     uint64_t hep_ignored;                       /* valid HEP, not SIP (proto type != 1) */
     uint64_t hep_time_untrusted;                /* HEP timestamp too far from the capture time: not used */
@@ -389,6 +399,53 @@ cap_ws_status cap_ws_message(const uint8_t *buf, size_t len, size_t max_msg, boo
  * SIP start line (where a WebSocket stream resyncs after a gap); 0: it does
  * not; -1: too few bytes to tell. */
 int cap_ws_resync_start(const uint8_t *buf, size_t len);
+
+/* cap_tls.c: SIP over TLS read with the session keys of an NSS key log. */
+/* Load the key log at path. With follow (a live capture, whose endpoints
+ * write the keys as sessions open) it is read on when a session is not in
+ * it and the file grew; without, a session not in it has no keys. FS_ERR_IO
+ * naming the file when it cannot be read. */
+fs_code cap_tls_keys_open(const char *path, bool follow, cap_tls_keys **out, fs_err *e);
+void cap_tls_keys_free(cap_tls_keys *k);
+typedef struct cap_tls_keys_summary {
+    uint32_t sessions;   /* client randoms with a secret */
+    uint32_t bad_lines;  /* lines that are not key log lines */
+    long first_bad_line; /* 1-based, when bad_lines */
+    uint32_t dropped;    /* sessions past the bound (2^20) */
+} cap_tls_keys_summary;
+void cap_tls_keys_info(cap_tls_keys *k, cap_tls_keys_summary *s);
+/* The largest TLS record read (header, 2^14 bytes, 2048 of expansion). */
+#define CAP_TLS_MAX_RECORD (5 + 16384 + 2048)
+typedef struct cap_tls_ctx cap_tls_ctx; /* one per decoder: cipher, scratch */
+typedef struct cap_tls_dir cap_tls_dir; /* one direction of a TLS connection */
+cap_tls_ctx *cap_tls_ctx_new(cap_tls_keys *keys, cap_stats *st);
+void cap_tls_ctx_free(cap_tls_ctx *x);
+/* heuristic: on a port that is not a SIP port; neither counted nor kept
+ * unless its keys are found (cap_tls_keyed, then cap_tls_confirm). */
+cap_tls_dir *cap_tls_dir_new(bool heuristic);
+bool cap_tls_keyed(const cap_tls_dir *d);
+void cap_tls_confirm(cap_tls_ctx *x, cap_tls_dir *d);
+void cap_tls_dir_free(cap_tls_dir *d);
+size_t cap_tls_dir_size(void);
+/* 1: p starts a TLS handshake record with a ClientHello or ServerHello;
+ * 0: it does not; -1: too few bytes to tell. */
+int cap_tls_hello_start(const uint8_t *p, size_t n);
+typedef struct cap_tls_ops {
+    void (*out)(void *ctx, const uint8_t *plain, size_t n); /* decrypted application data */
+    cap_tls_dir *(*peer)(void *ctx); /* the other direction's, or NULL */
+    void *ctx;
+} cap_tls_ops;
+/* Read the whole records at the front of p (n bytes): returns the bytes
+ * consumed; the rest is the start of a record (at most CAP_TLS_MAX_RECORD
+ * bytes in all), to be offered again with what follows. A direction passed
+ * over consumes everything. */
+size_t cap_tls_records(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *p, size_t n, const cap_tls_ops *ops);
+/* A gap in the direction's bytes: it can no longer be read. */
+void cap_tls_lost(cap_tls_ctx *x, cap_tls_dir *d);
+bool cap_tls_opaque(const cap_tls_dir *d);
+/* The direction ends (closed, evicted, the end of input): one whose
+ * records waited for keys that never came is counted as without keys. */
+void cap_tls_end(cap_tls_ctx *x, cap_tls_dir *d);
 
 /* cap_frag.c: IPv4/IPv6 fragment reassembly. */
 typedef struct cap_frag_table cap_frag_table;

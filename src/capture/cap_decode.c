@@ -130,6 +130,7 @@ const char *cap_transport_name(cap_transport t) {
     case CAP_T_TLS: return "tls";
     case CAP_T_SCTP: return "sctp";
     case CAP_T_WS: return "ws";
+    case CAP_T_WSS: return "wss";
     }
     return "unknown";
 }

@@ -66,6 +66,11 @@ typedef struct tcp_hold {
     uint8_t data[];
 } tcp_hold;
 
+typedef struct tcp_buf {
+    uint8_t *data;
+    uint32_t len, cap;
+} tcp_buf;
+
 typedef struct tcp_flow {
     struct tcp_flow *hnext;
     struct tcp_flow *lru_prev, *lru_next; /* least recently used first */
@@ -90,8 +95,9 @@ typedef struct tcp_flow {
     bool ws_more;  /* WebSocket: the frames left of a message too long, skipped */
     bool mid_line; /* resync: the next byte does not start a line */
     uint64_t skip; /* bytes of an oversize message still to discard */
-    uint8_t *buf;  /* unfinished message, buf[0, len) */
-    uint32_t len, cap;
+    tcp_buf buf;   /* unfinished message (TLS: unfinished record), data[0, len) */
+    tcp_buf plain; /* TLS: the unfinished message of the decrypted bytes */
+    cap_tls_dir *tls; /* began with a TLS hello: records, read by cap_tls.c */
     tcp_hold *holds;
     uint32_t nholds, hold_bytes;
     uint64_t last_ts, hold_since;
@@ -124,6 +130,8 @@ struct cap_tcp_table {
     uint64_t bytes; /* buffers + held segments */
     const fs_encap *encap; /* the segment being read's path (cap_tcp_segment), else NULL */
     uint8_t *ws_out;       /* a WebSocket message unmasked (max_msg bytes, from the first) */
+    cap_tls_keys *tls_keys;
+    cap_tls_ctx *tlsx;     /* made with the first TLS direction */
 };
 
 /* ---- table ------------------------------------------------------------------ */
@@ -142,6 +150,7 @@ cap_tcp_table *cap_tcp_new(const cap_config *cfg, cap_stats *st, cap_emit_fn emi
     t->max_bytes = cfg->max_tcp_bytes;
     t->idle_us = (uint64_t)cfg->tcp_idle_s * FS_USEC;
     t->heuristic = cfg->heuristic;
+    t->tls_keys = cfg->tls_keys;
     t->st = st;
     t->emit = emit;
     t->user = user;
@@ -241,19 +250,34 @@ static void holds_drop(cap_tcp_table *t, tcp_flow *f) {
     }
 }
 
-/* Drop the unfinished message, counting its bytes. */
+/* Drop the unfinished message (and TLS record), counting its bytes. */
 static void buffer_drop(cap_tcp_table *t, tcp_flow *f) {
-    t->st->tcp_bytes_dropped += f->len;
-    f->len = 0;
+    t->st->tcp_bytes_dropped += f->buf.len + f->plain.len;
+    f->buf.len = f->plain.len = 0;
     memset(&f->scan, 0, sizeof f->scan);
 }
 
+static void buf_free(cap_tcp_table *t, tcp_buf *b) {
+    account(t, -(int64_t)b->cap);
+    free(b->data);
+    b->data = NULL;
+    b->cap = 0;
+}
+
+static void tls_end(cap_tcp_table *t, tcp_flow *f) {
+    if (!f->tls) return;
+    cap_tls_end(t->tlsx, f->tls);
+    cap_tls_dir_free(f->tls);
+    f->tls = NULL;
+    account(t, -(int64_t)cap_tls_dir_size());
+}
+
+/* Everything the direction holds but its holds: buffers, TLS state. */
 static void buffer_release(cap_tcp_table *t, tcp_flow *f) {
     buffer_drop(t, f);
-    account(t, -(int64_t)f->cap);
-    free(f->buf);
-    f->buf = NULL;
-    f->cap = 0;
+    buf_free(t, &f->buf);
+    buf_free(t, &f->plain);
+    tls_end(t, f);
 }
 
 static void flow_pool(cap_tcp_table *t, tcp_flow *f) {
@@ -309,7 +333,7 @@ static void emit_msg(cap_tcp_table *t, const tcp_flow *f, const uint8_t *p, uint
                       .len = n,
                       .src = f->src,
                       .dst = f->dst,
-                      .transport = f->ws ? CAP_T_WS : CAP_T_TCP,
+                      .transport = f->tls ? (f->ws ? CAP_T_WSS : CAP_T_TLS) : (f->ws ? CAP_T_WS : CAP_T_TCP),
                       .from_hep = false,
                       .ts_us = ts,
                       .frame_no = frame_no,
@@ -492,74 +516,137 @@ static size_t frame_messages(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, si
     return pos;
 }
 
-/* Grow the flow buffer to hold `need` bytes within the global budget,
- * evicting least recently used flows other than f. */
-static bool buffer_reserve(cap_tcp_table *t, tcp_flow *f, uint32_t need) {
-    if (need <= f->cap) return true;
-    uint32_t ncap = f->cap ? f->cap : TCP_MIN_BUF;
-    while (ncap < need) ncap = ncap > UINT32_MAX / 2 ? need : ncap * 2;
-    if (ncap > t->max_flow_bytes) ncap = t->max_flow_bytes;
-    if (ncap < need) return false;
-    uint64_t grow = ncap - f->cap;
-    while (t->bytes + grow > t->max_bytes) {
+/* Room for `more` bytes within the global budget, evicting least recently
+ * used flows other than f; false when they are all gone and it still does
+ * not fit. */
+static bool make_room(cap_tcp_table *t, tcp_flow *f, uint64_t more) {
+    while (t->bytes + more > t->max_bytes) {
         tcp_flow *victim = t->lru_head != f ? t->lru_head : f->lru_next;
         if (!victim) return false;
         t->st->tcp_flows_evicted++;
         flow_destroy(t, victim);
     }
-    uint8_t *nb = realloc(f->buf, ncap);
+    return true;
+}
+
+/* Grow buffer b of f to hold `need` bytes within the global budget. */
+static bool buffer_reserve(cap_tcp_table *t, tcp_flow *f, tcp_buf *b, uint32_t need) {
+    if (need <= b->cap) return true;
+    uint32_t ncap = b->cap ? b->cap : TCP_MIN_BUF;
+    while (ncap < need) ncap = ncap > UINT32_MAX / 2 ? need : ncap * 2;
+    if (ncap > t->max_flow_bytes) ncap = t->max_flow_bytes;
+    if (ncap < need) return false;
+    uint64_t grow = ncap - b->cap;
+    if (!make_room(t, f, grow)) return false;
+    uint8_t *nb = realloc(b->data, ncap);
     if (!nb) return false;
-    f->buf = nb;
-    f->cap = ncap;
+    b->data = nb;
+    b->cap = ncap;
     account(t, (int64_t)grow);
     return true;
 }
 
-/* In-order bytes [seq == next_seq]: frame them, keep the unfinished tail. */
-static void deliver(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, uint32_t n, uint64_t ts,
-                    uint64_t frame_no) {
-    f->next_seq += n;
+/* What reads a direction's in-order bytes: SIP framing, or TLS records. */
+typedef size_t (*consume_fn)(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, size_t len, uint64_t ts,
+                             uint64_t frame_no);
+
+/* The bytes of b could not be kept: SIP text resyncs; TLS records, which
+ * cannot be resynced, end the direction's reading. */
+static void overflow(cap_tcp_table *t, tcp_flow *f, tcp_buf *b) {
+    t->st->tcp_bytes_dropped += b->len;
+    b->len = 0;
+    if (f->tls && b == &f->buf) {
+        cap_tls_lost(t->tlsx, f->tls);
+        return;
+    }
+    memset(&f->scan, 0, sizeof f->scan);
+    start_resync(t, f);
+    f->mid_line = true;
+}
+
+/* Bytes in order through fn, b keeping the unfinished tail. */
+static void consume(cap_tcp_table *t, tcp_flow *f, tcp_buf *b, const uint8_t *p, uint32_t n, uint64_t ts,
+                    uint64_t frame_no, consume_fn fn) {
     while (n > 0) {
-        if (f->len == 0) { /* fast path: frame in place */
-            size_t used = frame_messages(t, f, p, n, ts, frame_no);
+        if (b->len == 0) { /* fast path: read in place */
+            size_t used = fn(t, f, p, n, ts, frame_no);
             p += used;
             n -= (uint32_t)used;
             if (n == 0) break;
             /* n can exceed max_flow_bytes when the limit is smaller than an
              * undecided start line: buffer_reserve then refuses it. */
-            if (!buffer_reserve(t, f, n)) {
+            if (!buffer_reserve(t, f, b, n)) {
                 t->st->tcp_bytes_dropped += n;
-                start_resync(t, f);
-                f->mid_line = true;
+                overflow(t, f, b);
                 break;
             }
-            memcpy(f->buf, p, n);
-            f->len = n;
+            memcpy(b->data, p, n);
+            b->len = n;
             break;
         }
-        uint32_t room = t->max_flow_bytes - f->len;
+        uint32_t room = t->max_flow_bytes - b->len;
         uint32_t take = n < room ? n : room;
-        if (!buffer_reserve(t, f, f->len + take)) {
-            buffer_drop(t, f);
-            start_resync(t, f);
-            f->mid_line = true;
+        if (!buffer_reserve(t, f, b, b->len + take)) {
+            overflow(t, f, b);
             continue;
         }
-        memcpy(f->buf + f->len, p, take);
-        f->len += take;
+        memcpy(b->data + b->len, p, take);
+        b->len += take;
         p += take;
         n -= take;
-        size_t used = frame_messages(t, f, f->buf, f->len, ts, frame_no);
-        if (used == 0 && f->len == t->max_flow_bytes) { /* cannot happen: framing bounds it */
-            buffer_drop(t, f);
-            start_resync(t, f);
+        size_t used = fn(t, f, b->data, b->len, ts, frame_no);
+        if (used == 0 && b->len == t->max_flow_bytes) { /* SIP: framing bounds it; TLS: a record
+                                                          * longer than max_flow_bytes */
+            overflow(t, f, b);
             continue;
         }
-        memmove(f->buf, f->buf + used, f->len - used);
-        f->len -= (uint32_t)used;
+        memmove(b->data, b->data + used, b->len - used);
+        b->len -= (uint32_t)used;
     }
     /* An idle flow should not pin a big buffer. */
-    if (f->len == 0 && f->cap > 4 * TCP_MIN_BUF) buffer_release(t, f);
+    if (b->len == 0 && b->cap > 4 * TCP_MIN_BUF) buf_free(t, b);
+}
+
+/* ---- TLS -------------------------------------------------------------------- */
+
+typedef struct tls_call {
+    cap_tcp_table *t;
+    tcp_flow *f;
+    uint64_t ts, frame_no;
+} tls_call;
+
+static void tls_plain(void *c, const uint8_t *p, size_t n) {
+    tls_call *k = c;
+    consume(k->t, k->f, &k->f->plain, p, (uint32_t)n, k->ts, k->frame_no, frame_messages);
+}
+
+static cap_tls_dir *tls_peer(void *c) {
+    tls_call *k = c;
+    tcp_flow *r = flow_find(k->t, &k->f->dst, &k->f->src, flow_hash(k->t, &k->f->dst, &k->f->src));
+    return r && !r->closed ? r->tls : NULL;
+}
+
+static size_t tls_records(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, size_t len, uint64_t ts,
+                          uint64_t frame_no) {
+    tls_call k = {t, f, ts, frame_no};
+    cap_tls_ops ops = {.out = tls_plain, .peer = tls_peer, .ctx = &k};
+    return cap_tls_records(t->tlsx, f->tls, p, len, &ops);
+}
+
+/* A direction whose first bytes are a TLS hello: read as TLS records. */
+static void tls_begin(cap_tcp_table *t, tcp_flow *f, bool heuristic) {
+    if (!t->tlsx && !(t->tlsx = cap_tls_ctx_new(t->tls_keys, t->st))) return;
+    if (!make_room(t, f, cap_tls_dir_size()) || !(f->tls = cap_tls_dir_new(heuristic))) return;
+    account(t, (int64_t)cap_tls_dir_size());
+}
+
+/* In-order bytes [seq == next_seq]: frame them, keep the unfinished tail. */
+static void deliver(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, uint32_t n, uint64_t ts,
+                    uint64_t frame_no) {
+    bool first = f->syn_seen && f->next_seq == f->isn + 1;
+    f->next_seq += n;
+    if (first && !f->tls && cap_tls_hello_start(p, n) == 1) tls_begin(t, f, false);
+    consume(t, f, &f->buf, p, n, ts, frame_no, f->tls ? tls_records : frame_messages);
 }
 
 /* Deliver held segments that are now in order. */
@@ -582,6 +669,7 @@ static void drain_holds(cap_tcp_table *t, tcp_flow *f) {
 static void resolve_gap(cap_tcp_table *t, tcp_flow *f, uint64_t now) {
     assert(f->holds);
     t->st->tcp_gaps++;
+    if (f->tls) cap_tls_lost(t->tlsx, f->tls);
     buffer_drop(t, f);
     f->skip = 0;
     start_resync(t, f);
@@ -602,7 +690,7 @@ static void resolve_gap(cap_tcp_table *t, tcp_flow *f, uint64_t now) {
 static void late_data(cap_tcp_table *t, tcp_flow *f, uint32_t seq, const uint8_t *p, uint32_t n,
                       uint64_t ts, uint64_t frame_no) {
     uint32_t off = seq - f->lost_seq;
-    if (!f->lost_len || off >= f->lost_len || f->ws) return; /* WebSocket frames: not from any byte */
+    if (!f->lost_len || off >= f->lost_len || f->ws || f->tls) return; /* frames, records: not from any byte */
     if (n > f->lost_len - off) n = f->lost_len - off;
     size_t pos = 0, end = 0;
     while (pos < n) {
@@ -635,14 +723,9 @@ static void hold_segment(cap_tcp_table *t, tcp_flow *f, uint32_t seq, const uint
         t->st->tcp_retransmits++;
         return;
     }
-    while (t->bytes + sizeof(tcp_hold) + n > t->max_bytes) {
-        tcp_flow *victim = t->lru_head != f ? t->lru_head : f->lru_next;
-        if (!victim) {
-            t->st->tcp_bytes_dropped += n;
-            return;
-        }
-        t->st->tcp_flows_evicted++;
-        flow_destroy(t, victim);
+    if (!make_room(t, f, sizeof(tcp_hold) + n)) {
+        t->st->tcp_bytes_dropped += n;
+        return;
     }
     tcp_hold *h = malloc(sizeof *h + n);
     if (!h) {
@@ -675,6 +758,7 @@ static void flow_data(cap_tcp_table *t, tcp_flow *f, uint32_t seq, const uint8_t
     if (diff < 0 && (uint32_t)-(int64_t)diff >= TCP_FAR_BEHIND) {
         /* Not a retransmission but a different stream on the same tuple. */
         t->st->tcp_gaps++;
+        if (f->tls) cap_tls_lost(t->tlsx, f->tls);
         while (f->holds) resolve_gap(t, f, ts);
         buffer_drop(t, f);
         start_resync(t, f);
@@ -820,6 +904,7 @@ static void flow_start(cap_tcp_table *t, tcp_flow *f, uint32_t seq, bool syn) {
     f->fin = false;
     f->lost_len = 0;
     f->ws = f->ws_more = false;
+    tls_end(t, f);
 }
 
 /* Close the direction opposite to s (an RST closes both). */
@@ -860,12 +945,23 @@ static bool closed_segment(cap_tcp_table *t, tcp_flow *f, const cap_tcp_seg *s) 
 /* Whether a heuristic flow has shown it starts like SIP (then it is an
  * ordinary flow), that it does not (then it is dropped), or neither yet. */
 static bool pending_decided(cap_tcp_table *t, tcp_flow *f) {
+    if (f->tls) { /* TLS: SIP for fs38 once its keys are found */
+        if (cap_tls_keyed(f->tls)) {
+            cap_tls_confirm(t->tlsx, f->tls);
+            f->pending = false;
+            t->npending--;
+            return true;
+        }
+        if (!cap_tls_opaque(f->tls)) return true;
+        flow_destroy(t, f);
+        return false;
+    }
     if (!f->resync) { /* a start line was found: SIP */
         f->pending = false;
         t->npending--;
         return true;
     }
-    if (f->len == 0 && !f->holds) { /* nothing kept that might start one */
+    if (f->buf.len == 0 && !f->holds) { /* nothing kept that might start one */
         flow_destroy(t, f);
         return false;
     }
@@ -882,6 +978,15 @@ static void pending_make_room(cap_tcp_table *t) {
 }
 
 static void segment(cap_tcp_table *t, const cap_tcp_seg *s, bool sip_port);
+
+/* A segment of an untracked flow on a port that is not a SIP port that
+ * opens TLS: a ClientHello, or the ServerHello answering one tracked. */
+static bool tls_heuristic(cap_tcp_table *t, const cap_tcp_seg *s) {
+    if (cap_tls_hello_start(s->data, s->len) != 1) return false;
+    if (s->data[5] == 1) return true;
+    tcp_flow *r = flow_find(t, &s->dst, &s->src, flow_hash(t, &s->dst, &s->src));
+    return r && !r->closed && r->tls;
+}
 
 /* Messages the segment completes carry its path (its VLAN tags and
  * tunnels); those a timeout releases have none. */
@@ -908,6 +1013,9 @@ static void segment(cap_tcp_table *t, const cap_tcp_seg *s, bool sip_port) {
             size_t hl;
             start = cap_ws_handshake(s->data, s->len, &hl);
         }
+        /* with a key log, TLS on any port: pending until its keys are found */
+        bool tls = start == 0 && !sip_port && t->heuristic && t->tls_keys && tls_heuristic(t, s);
+        if (tls) start = -1;
         /* undecided (a segment shorter than a start line): tracked, a bounded
          * number of them, until its bytes tell */
         if (start < 0 && t->npending == TCP_PENDING_MAX) pending_make_room(t);
@@ -915,6 +1023,10 @@ static void segment(cap_tcp_table *t, const cap_tcp_seg *s, bool sip_port) {
         bool track = sip_port ? (syn || s->len > 0) : (start == 1 || pending);
         if (!track || !(f = flow_create(t, s, h))) return;
         flow_start(t, f, s->seq, syn);
+        if (tls) {
+            tls_begin(t, f, true);
+            f->resync = !f->tls; /* no room for it: its bytes are not SIP */
+        }
         if (pending) {
             f->pending = true;
             f->pending_no = t->pend_next;
@@ -964,6 +1076,7 @@ size_t cap_tcp_memory(const cap_tcp_table *t) {
     if (t->buckets) n += ((size_t)t->mask + 1) * sizeof *t->buckets;
     n += ((size_t)t->nflows + t->nclosed + t->npool) * sizeof(tcp_flow);
     if (t->ws_out) n += t->max_msg;
+    if (t->tlsx) n += CAP_TLS_MAX_RECORD;
     return n;
 }
 
@@ -988,5 +1101,6 @@ void cap_tcp_free(cap_tcp_table *t) {
     }
     free(t->buckets);
     free(t->ws_out);
+    cap_tls_ctx_free(t->tlsx);
     free(t);
 }

@@ -169,7 +169,7 @@ int cap_ws_resync_start(const uint8_t *buf, size_t len) {
     int hl = frame_header(buf, len, &f);
     if (hl == 0) return -1;
     if (hl < 0) return 0;
-    uint8_t head[256];
+    uint8_t head[256] = {0}; /* n may be 0: gcc cannot tell that none is read then */
     size_t n = len - (size_t)hl;
     if (n > f.len) n = (size_t)f.len;
     if (n > sizeof head) n = sizeof head;

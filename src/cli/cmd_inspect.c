@@ -64,6 +64,7 @@ typedef struct event_out {
 typedef struct inspect_run {
     /* options */
     bool json, quiet, progress, live;
+    bool keylog; /* a TLS key log was given */
     const char *events_path, *stats_path, *config_path;
     int fail_on; /* -1: never */
     bool stopped_for_reader; /* the run ended as stdout's reader left (reader_left), not by a signal */
@@ -121,6 +122,12 @@ static const char usage_text[] =
     "                         else " FS38_ETC_DIR "/fs38.yaml if present, else built-in defaults\n"
     "      --workers N        N decode+detect threads, traffic sharded by client\n"
     "                         address (default 1; 1-16)\n"
+    "      --tls-keylog FILE  read SIP over TLS (and secure WebSocket) with the\n"
+    "                         session keys in FILE, the NSS key log SSLKEYLOGFILE\n"
+    "                         makes OpenSSL, NSS, curl and Python write (TLS 1.2\n"
+    "                         and 1.3, AES-GCM and ChaCha20); with -i, read on as\n"
+    "                         it grows. Without it TLS connections are counted, not\n"
+    "                         read\n"
     "      --seed HEX         hash seed of the state tables, to repeat a run exactly:\n"
     "                         --stats-json records the seed each run used. Default:\n"
     "                         random, so traffic cannot be aimed at one table bucket\n"
@@ -688,9 +695,9 @@ static void print_messages(FILE *o, const insp_stats *s, int width) {
         open = true;
     }
     fprintf(o, "%s\n", open ? ")" : "");
-    static const char *const tnames[] = {"udp", "tcp", "tls", "sctp", "ws"};
+    static const char *const tnames[CAP_TRANSPORTS] = {"udp", "tcp", "tls", "sctp", "ws", "wss"};
     fprintf(o, "  transports");
-    for (int t = 0; t < 5; t++)
+    for (int t = 0; t < CAP_TRANSPORTS; t++)
         if (d->by_transport[t]) {
             fmt_count(d->by_transport[t], a, sizeof a);
             fprintf(o, " %s %s", tnames[t], a);
@@ -707,6 +714,11 @@ static void print_messages(FILE *o, const insp_stats *s, int width) {
         fmt_count(s->cap.esp_null, a, sizeof a);
         fmt_count(s->cap.esp_packets, b, sizeof b);
         fprintf(o, "   ESP %s (NULL-encrypted, read %s)", b, a);
+    }
+    if (s->cap.tls_handshakes) {
+        fmt_count(s->cap.tls_handshakes, a, sizeof a);
+        fmt_count(s->cap.tls_records, b, sizeof b);
+        fprintf(o, "   TLS connections %s (records decrypted %s)", a, b);
     }
     if (d->not_sip) {
         fmt_count(d->not_sip, a, sizeof a);
@@ -747,7 +759,7 @@ static void print_talkers(FILE *o, insp *in) {
 
 /* "CAPTURE  what could not be decoded or was dropped": the counters that
  * are not zero, or nothing when all are. */
-static void print_capture_problems(FILE *o, const insp_stats *s, int width) {
+static void print_capture_problems(FILE *o, const insp_stats *s, int width, bool keylog) {
     const cap_stats *c = &s->cap;
     const struct {
         const char *what;
@@ -764,6 +776,9 @@ static void print_capture_problems(FILE *o, const insp_stats *s, int width) {
         {"TCP resyncs", c->tcp_resyncs},
         {"TCP bytes dropped", c->tcp_bytes_dropped},
         {"TCP flows evicted", c->tcp_flows_evicted},
+        {"TLS directions without keys", c->tls_no_key},
+        {"TLS directions with a suite not read (CBC)", c->tls_unsupported},
+        {"TLS directions that stopped decrypting", c->tls_failed},
         {"bad HEP", c->hep_bad},
         {"HEP timestamps not trusted", c->hep_time_untrusted},
         {"incidents evicted", s->det.incidents_evicted},
@@ -786,6 +801,8 @@ static void print_capture_problems(FILE *o, const insp_stats *s, int width) {
     }
     if (col) fputc('\n', o);
     if (c->hep_bad && s->hep_error[0]) fprintf(o, "  first bad HEP packet: %s\n", s->hep_error);
+    if (c->tls_no_key && !keylog)
+        fprintf(o, "  SIP over TLS is read with the endpoints' session keys: --tls-keylog FILE\n");
 }
 
 static void print_summary(FILE *o, const inspect_run *r, insp *in, const insp_stats *s,
@@ -812,7 +829,7 @@ static void print_summary(FILE *o, const inspect_run *r, insp *in, const insp_st
     }
     print_messages(o, s, width);
     print_talkers(o, in);
-    print_capture_problems(o, s, width);
+    print_capture_problems(o, s, width, r->keylog);
     const cap_stats *c = &s->cap;
     char state[64], decoder[80];
     snprintf(state, sizeof state, "state memory %.1f MB (bound %.1f MB)", (double)s->mem.total_bytes / 1048576.0,
@@ -862,9 +879,9 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
     }
     if (d->by_class[0]) json_object_set_new(cls, "other", json_integer((json_int_t)d->by_class[0])); /* outside 100-699 */
     json_object_set_new(o, "status_classes", cls);
-    static const char *const tnames[] = {"udp", "tcp", "tls", "sctp", "ws"};
+    static const char *const tnames[CAP_TRANSPORTS] = {"udp", "tcp", "tls", "sctp", "ws", "wss"};
     json_t *tr = json_object();
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < CAP_TRANSPORTS; i++)
         if (d->by_transport[i]) json_object_set_new(tr, tnames[i], json_integer((json_int_t)d->by_transport[i]));
     json_object_set_new(o, "transports", tr);
     json_object_set_new(o, "from_hep", json_integer((json_int_t)d->from_hep));
@@ -888,6 +905,7 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
     CAPF(frames); CAPF(tunneled); CAPF(not_ip); CAPF(bad_ip); CAPF(truncated); CAPF(ip_fragments);
     CAPF(ip_reassembled); CAPF(frag_dropped); CAPF(udp); CAPF(tcp_segments); CAPF(sctp_packets); CAPF(sctp_fragmented); CAPF(sctp_reassembled); CAPF(sctp_dropped); CAPF(esp_packets); CAPF(esp_null); CAPF(tcp_retransmits);
     CAPF(tcp_out_of_order); CAPF(tcp_gaps); CAPF(tcp_resyncs); CAPF(tcp_gap_recovered);
+    CAPF(tls_handshakes); CAPF(tls_records); CAPF(tls_no_key); CAPF(tls_unsupported); CAPF(tls_failed);
     CAPF(tcp_flows_evicted);
     CAPF(tcp_bytes_dropped); CAPF(hep_packets); CAPF(hep_bad); CAPF(hep_ignored); CAPF(hep_time_untrusted); CAPF(sip_payloads);
     CAPF(tcp_flows_peak); CAPF(tcp_bytes_buffered_peak); CAPF(frag_bytes_peak);
@@ -966,7 +984,8 @@ static det_indicators *load_indicators(const char *path, bool quiet) {
 /* ---- main ---------------------------------------------------------------------------- */
 
 enum { OPT_BPF = 256, OPT_HEP, OPT_RAW, OPT_JSON, OPT_EVENTS, OPT_STATS, OPT_FAIL_ON, OPT_WORKERS,
-       OPT_DURATION, OPT_COUNT, OPT_NO_PROGRESS, OPT_INDICATORS, OPT_SEED };
+       OPT_DURATION, OPT_COUNT, OPT_NO_PROGRESS, OPT_INDICATORS, OPT_SEED,
+       OPT_TLS_KEYLOG };
 
 static bool parse_u64_arg(const char *opt, const char *v, uint64_t max, uint64_t *out) {
     if (!fs_str_to_u64(fs_str_make(v, strlen(v)), max, out)) {
@@ -1029,6 +1048,27 @@ static void announce_live(insp *in, const inspect_run *r, const char *iface, con
             r->events_path ? " (SIGHUP reopens it)" : "", until);
 }
 
+/* The TLS key log (--tls-keylog, capture.tls_keylog); NULL, said why, when
+ * it cannot be read. Lines that are not key log lines are warned about. */
+static cap_tls_keys *open_keylog(const char *path, bool live, bool quiet) {
+    cap_tls_keys *k = NULL;
+    fs_err e = {0};
+    if (cap_tls_keys_open(path, live, &k, &e) != FS_OK) {
+        fprintf(stderr, "fs38 inspect: --tls-keylog: %s\n", e.msg);
+        return NULL;
+    }
+    cap_tls_keys_summary s;
+    cap_tls_keys_info(k, &s);
+    if (s.bad_lines)
+        fprintf(stderr, "fs38 inspect: warning: TLS key log %s: %u line%s not in the NSS key log format "
+                        "(LABEL CLIENT_RANDOM SECRET, in hex), passed over; the first is line %ld\n",
+                path, s.bad_lines, s.bad_lines == 1 ? "" : "s", s.first_bad_line);
+    if (s.sessions == 0 && !quiet)
+        fprintf(stderr, "fs38 inspect: note: TLS key log %s holds no session%s\n", path,
+                live ? " yet (read on as it grows)" : "");
+    return k;
+}
+
 int cmd_inspect(int argc, char **argv) {
     static const struct option longopts[] = {
         {"interface", required_argument, NULL, 'i'}, {"bpf", required_argument, NULL, OPT_BPF},
@@ -1043,10 +1083,11 @@ int cmd_inspect(int argc, char **argv) {
         {"no-progress", no_argument, NULL, OPT_NO_PROGRESS}, {"help", no_argument, NULL, 'h'},
         {"indicators", required_argument, NULL, OPT_INDICATORS},
         {"seed", required_argument, NULL, OPT_SEED},
+        {"tls-keylog", required_argument, NULL, OPT_TLS_KEYLOG},
         {NULL, 0, NULL, 0}};
     inspect_run r = {.fail_on = -1, .max_severity = -1, .progress = true,
                      .out_stdout = {.name = "stdout", .fd = -1}, .out_file = {.fd = -1}};
-    const char *iface = NULL, *bpf = NULL, *hep = NULL, *indicators_path = NULL;
+    const char *iface = NULL, *bpf = NULL, *hep = NULL, *indicators_path = NULL, *keylog_path = NULL;
     bool raw = false, seed_given = false;
     uint64_t seed = 0, workers = 1, duration = 0, count = 0;
     int c;
@@ -1094,6 +1135,7 @@ int cmd_inspect(int argc, char **argv) {
         case 'q': r.quiet = true; break;
         case OPT_NO_PROGRESS: r.progress = false; break;
         case OPT_INDICATORS: indicators_path = optarg; break;
+        case OPT_TLS_KEYLOG: keylog_path = optarg; break;
         case OPT_SEED:
             if (!parse_seed(optarg, &seed)) return EXIT_USAGE;
             seed_given = true;
@@ -1167,6 +1209,13 @@ int cmd_inspect(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN); /* EPIPE instead: the reader of stdout left (reader_left) */
     signal(SIGXFSZ, SIG_IGN); /* EFBIG instead: past `ulimit -f`, reported as a full disk is */
 
+    if (!keylog_path && cfg.tls_keylog[0]) keylog_path = cfg.tls_keylog;
+    r.keylog = keylog_path != NULL;
+    if (keylog_path && !(cfg.capture.tls_keys = open_keylog(keylog_path, iface != NULL, r.quiet))) {
+        close_outputs(&r);
+        det_indicators_free(indicators);
+        return EXIT_USAGE;
+    }
     insp_options o = {.cfg = &cfg, .workers = (unsigned)workers, .live = r.live,
                       .on_event = on_event, .on_progress = r.progress ? on_progress : NULL, .on_tick = on_tick,
                       .user = &r, .stop = &stop_flag, .max_packets = count,
@@ -1177,6 +1226,7 @@ int cmd_inspect(int argc, char **argv) {
     if (!in || !memory_fits(in, &cfg)) {
         if (!in) fprintf(stderr, "fs38 inspect: %s\n", e.msg);
         insp_free(in);
+        cap_tls_keys_free(cfg.capture.tls_keys);
         close_outputs(&r);
         det_indicators_free(indicators);
         return EXIT_USAGE;
@@ -1220,6 +1270,7 @@ int cmd_inspect(int argc, char **argv) {
     }
     if (usage_error) {
         insp_free(in);
+        cap_tls_keys_free(cfg.capture.tls_keys);
         det_indicators_free(indicators);
         close_outputs(&r);
         return EXIT_USAGE;
@@ -1250,6 +1301,7 @@ int cmd_inspect(int argc, char **argv) {
             printf("\nexit 1: events at or above %s (--fail-on)\n", det_severity_name((det_severity)r.fail_on));
     }
     insp_free(in);
+    cap_tls_keys_free(cfg.capture.tls_keys);
     det_indicators_free(indicators);
     int err = fflush(stdout) != 0 ? errno : 0;
     if ((err || ferror(stdout)) && err != EPIPE) { /* EPIPE: its reader had what it wanted (| head) */

@@ -774,9 +774,20 @@ static fs_code port_item(cfg_parser *P, size_t idx, void *ctx) {
     return FS_OK;
 }
 
+/* A file name relative to the config file's folder, as full, or "". */
+static fs_code get_path(cfg_parser *P, char *full, size_t n) {
+    char rel[256];
+    fs_code rc = get_text(P, rel, sizeof rel, true);
+    if (rc) return rc;
+    int w = !rel[0] || rel[0] == '/' ? snprintf(full, n, "%s", rel) : snprintf(full, n, "%s/%s", P->base_dir, rel);
+    if (w < 0 || (size_t)w >= n) return FAIL(P, "the resolved path is longer than %zu characters", n - 1);
+    return FS_OK;
+}
+
 static fs_code capture_key(cfg_parser *P, const char *key, void *ctx) {
     cap_config *cc = &P->c->capture;
     if (!strcmp(key, "heuristic")) return get_bool(P, &cc->heuristic);
+    if (!strcmp(key, "tls_keylog")) return get_path(P, P->c->tls_keylog, sizeof P->c->tls_keylog);
     port_list pl;
     if (!strcmp(key, "sip_ports")) {
         pl = (port_list){cc->sip_ports, &cc->nports, CAP_MAX_PORTS, "CAP_MAX_PORTS"};
@@ -1078,19 +1089,14 @@ static fs_code home_key(cfg_parser *P, const char *key, void *ctx) {
 
 static fs_code high_risk_value(cfg_parser *P) {
     fs38_config *c = P->c;
-    char rel[256];
-    fs_code rc = get_text(P, rel, sizeof rel, true);
+    char full[256];
+    fs_code rc = get_path(P, full, sizeof full);
     if (rc) return rc;
-    if (!rel[0]) {
+    if (!full[0]) {
         c->high_risk_file[0] = '\0';
         c->nhigh_risk = 0;
         return FS_OK;
     }
-    char full[256];
-    int n = rel[0] == '/' ? snprintf(full, sizeof full, "%s", rel)
-                          : snprintf(full, sizeof full, "%s/%s", P->base_dir, rel);
-    if (n < 0 || (size_t)n >= sizeof full)
-        return FAIL(P, "the resolved path is longer than %zu characters", sizeof full - 1);
     fs_err sub = {0};
     rc = cfg_load_ranges(c, full, &sub);
     if (rc) return fail_at(P, P_MARK(P), rc, "%s", sub.msg);
@@ -1226,7 +1232,7 @@ static const char *const root_keys[] = {
     "organisation", "capture", "limits", "state", "default_trust", "zones",
     "home", "allow_sources", "allow_callers", "high_risk_ranges", "rules", NULL};
 static const char *const org_keys[] = {"issuer", "tlp", NULL};
-static const char *const capture_keys[] = {"sip_ports", "heuristic", "hep_ports", NULL};
+static const char *const capture_keys[] = {"sip_ports", "heuristic", "hep_ports", "tls_keylog", NULL};
 static const char *const limits_keys[] = {
     "max_message",   "max_headers",  "max_header_len", "max_uri_len",
     "max_tcp_flows", "max_flow_bytes", "max_tcp_bytes", "tcp_idle_s",

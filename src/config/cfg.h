@@ -74,6 +74,8 @@ typedef struct fs38_config {
     char tlp[16];            /* default "amber" */
 
     cap_config capture;      /* includes sip limits */
+    char tls_keylog[256];    /* capture.tls_keylog, resolved; "" = none (the CLI opens it
+                              * into capture.tls_keys) */
 
     /* state bounds */
     uint32_t max_sources;    /* per-source tracking entries (default 65536) */

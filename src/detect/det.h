@@ -33,7 +33,7 @@ typedef struct det_stats {
     uint64_t requests, responses;
     uint64_t by_method[SIP_M__COUNT];
     uint64_t by_class[7];         /* [1..6] = 1xx..6xx */
-    uint64_t by_transport[5];     /* cap_transport */
+    uint64_t by_transport[CAP_TRANSPORTS];     /* cap_transport */
     uint64_t from_hep;
     uint64_t anomalies[SIP_A__COUNT];
     uint64_t msgs_with_anomaly;

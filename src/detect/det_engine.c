@@ -438,7 +438,7 @@ void det_finish(det_engine *eng) {
 static void count_message(det_engine *eng, const sip_msg *m, const cap_payload *p) {
     det_stats *s = &eng->stats;
     s->messages++;
-    if (p->transport < 5) s->by_transport[p->transport]++;
+    if (p->transport < CAP_TRANSPORTS) s->by_transport[p->transport]++;
     if (p->from_hep) s->from_hep++;
     if (m->is_request) {
         s->requests++;

@@ -982,6 +982,7 @@ static void add_cap(cap_stats *a, const cap_stats *b) {
     ADD(frames); ADD(bytes); ADD(tunneled); ADD(not_ip); ADD(bad_ip); ADD(truncated);
     ADD(ip_fragments); ADD(ip_reassembled); ADD(frag_dropped); ADD(udp); ADD(tcp_segments); ADD(sctp_packets); ADD(sctp_fragmented); ADD(sctp_reassembled); ADD(sctp_dropped); ADD(esp_packets); ADD(esp_null);
     ADD(tcp_retransmits); ADD(tcp_out_of_order); ADD(tcp_gaps); ADD(tcp_resyncs); ADD(tcp_gap_recovered);
+    ADD(tls_handshakes); ADD(tls_records); ADD(tls_no_key); ADD(tls_unsupported); ADD(tls_failed);
     ADD(tcp_flows_evicted); ADD(tcp_bytes_dropped); ADD(hep_packets); ADD(hep_bad);
     ADD(hep_ignored); ADD(hep_time_untrusted); ADD(sip_payloads); ADD(tcp_flows_live); ADD(tcp_flows_peak);
     ADD(tcp_bytes_buffered_peak); ADD(frag_bytes_peak);
@@ -998,7 +999,7 @@ static void add_det(det_stats *a, const det_stats *b) {
 #undef ADD
     for (int i = 0; i < SIP_M__COUNT; i++) a->by_method[i] += b->by_method[i];
     for (int i = 0; i < 7; i++) a->by_class[i] += b->by_class[i];
-    for (int i = 0; i < 5; i++) a->by_transport[i] += b->by_transport[i];
+    for (int i = 0; i < CAP_TRANSPORTS; i++) a->by_transport[i] += b->by_transport[i];
     for (int i = 0; i < SIP_A__COUNT; i++) a->anomalies[i] += b->anomalies[i];
     if (b->first_us && (!a->first_us || b->first_us < a->first_us)) a->first_us = b->first_us;
     if (b->last_us > a->last_us) a->last_us = b->last_us;

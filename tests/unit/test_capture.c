@@ -3226,7 +3226,139 @@ static void test_defrag_path(void) {
     cap_decoder_free(d2);
 }
 
+/* ---- TLS (cap_tls.c) -------------------------------------------------------- */
+
+static void put_line(FILE *f, const char *label, char fill_random, int secret_len, char fill_secret) {
+    fprintf(f, "%s ", label);
+    for (int i = 0; i < 64; i++) fputc(fill_random, f);
+    fputc(' ', f);
+    for (int i = 0; i < 2 * secret_len; i++) fputc(fill_secret, f);
+    fputc('\n', f);
+}
+
+static void test_tls_keylog(void) {
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/fs38_tls_%d.keys", (int)getpid());
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    fputs("# comment\n\n", f);                             /* lines 1-2: passed over */
+    put_line(f, "CLIENT_RANDOM", 'a', 48, '1');             /* 3: TLS 1.2 */
+    put_line(f, "CLIENT_TRAFFIC_SECRET_0", 'b', 32, '2');   /* 4-5: TLS 1.3, SHA-256 */
+    put_line(f, "SERVER_TRAFFIC_SECRET_0", 'B', 32, '3');   /* upper case: the same session */
+    put_line(f, "CLIENT_HANDSHAKE_TRAFFIC_SECRET", 'b', 32, '4'); /* 6: known, not used */
+    put_line(f, "CLIENT_TRAFFIC_SECRET_N", 'b', 32, '5');   /* 7: OpenSSL's after KeyUpdate */
+    put_line(f, "CLIENT_RANDOM", 'c', 32, '1');             /* 8: bad: a master secret is 48 */
+    put_line(f, "SOMETHING_ELSE", 'd', 32, '1');            /* 9: bad: unknown label */
+    fputs("CLIENT_RANDOM zz\n", f);                         /* 10: bad */
+    for (int i = 0; i < 1500; i++) fputc('x', f);           /* 11: bad, longer than any line */
+    fputc('\n', f);
+    put_line(f, "CLIENT_TRAFFIC_SECRET_0", 'e', 48, 'f');   /* 12: SHA-384 */
+    fputs("CLIENT_RANDOM eeee", f);                          /* being written: not read */
+    fclose(f);
+    cap_tls_keys *k = NULL;
+    fs_err e = {0};
+    CHECK_EQ_INT(cap_tls_keys_open(path, false, &k, &e), FS_OK);
+    if (!k) return;
+    cap_tls_keys_summary sum;
+    cap_tls_keys_info(k, &sum);
+    CHECK_EQ_INT(sum.sessions, 3);
+    CHECK_EQ_INT(sum.bad_lines, 4);
+    CHECK_EQ_INT(sum.first_bad_line, 8);
+    cap_tls_keys_free(k);
+    unlink(path);
+    CHECK_EQ_INT(cap_tls_keys_open(path, false, &k, &e), FS_ERR_IO);
+    CHECK(strstr(e.msg, path) != NULL);
+    CHECK(k == NULL);
+}
+
+/* Records of one TLS direction fed to cap_tls_records by hand. */
+static size_t tls_feed(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *p, size_t n) {
+    cap_tls_ops ops = {.out = NULL, .peer = NULL, .ctx = NULL};
+    return cap_tls_records(x, d, p, n, &ops);
+}
+
+static size_t tls_record(uint8_t *o, uint8_t type, size_t len, uint8_t fill) {
+    o[0] = type;
+    o[1] = 3;
+    o[2] = 3;
+    o[3] = (uint8_t)(len >> 8);
+    o[4] = (uint8_t)len;
+    memset(o + 5, fill, len);
+    return 5 + len;
+}
+
+static void test_tls_records(void) {
+    static const uint8_t ch[] = {0x16, 3, 1, 0, 0x30, 1, 0, 0, 0x2c, 3, 3};
+    CHECK_EQ_INT(cap_tls_hello_start(ch, sizeof ch), 1);
+    CHECK_EQ_INT(cap_tls_hello_start(ch, 5), -1);
+    CHECK_EQ_INT(cap_tls_hello_start((const uint8_t *)"INVITE sip:", 11), 0);
+    static const uint8_t cert[] = {0x16, 3, 3, 0, 9, 11}; /* a Certificate first: not a hello */
+    CHECK_EQ_INT(cap_tls_hello_start(cert, sizeof cert), 0);
+
+    cap_stats st = {0};
+    cap_tls_ctx *x = cap_tls_ctx_new(NULL, &st);
+    CHECK(x != NULL);
+    if (!x) return;
+    static uint8_t buf[3 * CAP_TLS_MAX_RECORD];
+    /* a ClientHello, then its half of a record: the whole record consumed,
+     * the start of the next kept for more */
+    cap_tls_dir *d = cap_tls_dir_new(false);
+    size_t n = tls_record(buf, 22, 60, 0);
+    buf[5] = 1; /* ClientHello */
+    buf[6] = 0;
+    buf[7] = 0;
+    buf[8] = 56;
+    size_t m = tls_record(buf + n, 23, 100, 7);
+    CHECK_EQ_INT(tls_feed(x, d, buf, n + 50), n);
+    CHECK_EQ_INT(st.tls_handshakes, 1);
+    /* application data before any ServerHello: nothing to look keys up by */
+    CHECK_EQ_INT(tls_feed(x, d, buf + n, m), m);
+    CHECK_EQ_INT(st.tls_no_key, 1);
+    CHECK(cap_tls_opaque(d));
+    CHECK_EQ_INT(tls_feed(x, d, (const uint8_t *)"anything", 8), 8); /* passed over from now on */
+    cap_tls_end(x, d);
+    CHECK_EQ_INT(st.tls_no_key, 1); /* counted once */
+    cap_tls_dir_free(d);
+
+    /* a record longer than TLS allows, or not a record: the direction stops */
+    d = cap_tls_dir_new(false);
+    n = tls_record(buf, 22, 60, 0);
+    buf[5] = 1;
+    buf[8] = 56;
+    n += tls_record(buf + n, 23, 0, 0);
+    buf[n - 2] = 0x49; /* length 18688: over 2^14 + 2048 */
+    CHECK_EQ_INT(tls_feed(x, d, buf, n), n);
+    CHECK_EQ_INT(st.tls_failed, 1);
+    cap_tls_dir_free(d);
+    d = cap_tls_dir_new(false);
+    n = tls_record(buf, 22, 60, 0);
+    buf[5] = 1;
+    buf[8] = 56;
+    memcpy(buf + n, "SIP/2.0 200 OK\r\n", 16);
+    CHECK_EQ_INT(tls_feed(x, d, buf, n + 16), n + 16);
+    CHECK_EQ_INT(st.tls_failed, 2);
+    cap_tls_dir_free(d);
+
+    /* on a port that is not a SIP port: neither counted nor kept */
+    d = cap_tls_dir_new(true);
+    n = tls_record(buf, 22, 60, 0);
+    buf[5] = 1;
+    buf[8] = 56;
+    m = tls_record(buf + n, 20, 1, 1);
+    m += tls_record(buf + n + m, 23, 40, 9);
+    CHECK_EQ_INT(tls_feed(x, d, buf, n + m), n + m);
+    CHECK(cap_tls_opaque(d) && !cap_tls_keyed(d));
+    CHECK_EQ_INT(st.tls_handshakes, 3); /* the three before, not this one */
+    CHECK_EQ_INT(st.tls_no_key, 1);
+    CHECK_EQ_INT(st.tls_failed, 2);
+    cap_tls_dir_free(d);
+    cap_tls_ctx_free(x);
+}
+
 int main(void) {
+    test_tls_keylog();
+    test_tls_records();
     test_defrag_many_ext();
     test_defrag_path();
     test_hash_seeded_differential();

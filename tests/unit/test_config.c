@@ -361,7 +361,7 @@ static void test_full(void) {
 
 static void test_bad_files(void) {
     expect_fail("bad_unknown_key.yaml", FS_ERR_CONFIG, "6:3", "capture.heuristics",
-                "unknown key (expected one of: sip_ports, heuristic, hep_ports)");
+                "unknown key (expected one of: sip_ports, heuristic, hep_ports, tls_keylog)");
     expect_fail("bad_cidr.yaml", FS_ERR_CONFIG, "7:9", "zones.core.networks[2]",
                 "'10.0.0.0/33': prefix length must be 0-32");
     expect_fail("bad_severity.yaml", FS_ERR_CONFIG, "3:15", "rules.SIP-FLOOD-001.severity",
@@ -441,6 +441,15 @@ static void test_bad_files(void) {
     static const char none[] = "high_risk_ranges: \"\"\n";
     CHECK(cfg_load_buffer(&g_cfg, none, strlen(none), "tests/data/config", &e) == FS_OK);
     CHECK(g_cfg.nhigh_risk == 0 && g_cfg.high_risk_file[0] == '\0');
+    /* the TLS key log too: resolved, not opened (the CLI opens it) */
+    static const char kl[] = "capture:\n  tls_keylog: keys.log\n";
+    CHECK(cfg_load_buffer(&g_cfg, kl, strlen(kl), "/srv/fs38", &e) == FS_OK);
+    CHECK(!strcmp(g_cfg.tls_keylog, "/srv/fs38/keys.log"));
+    static const char kla[] = "capture:\n  tls_keylog: /var/log/sslkeys\n";
+    CHECK(cfg_load_buffer(&g_cfg, kla, strlen(kla), "/srv/fs38", &e) == FS_OK);
+    CHECK(!strcmp(g_cfg.tls_keylog, "/var/log/sslkeys"));
+    CHECK(cfg_load_buffer(&g_cfg, "---\n", 4, NULL, &e) == FS_OK);
+    CHECK(g_cfg.tls_keylog[0] == '\0');
     static const char nulls[] = "zones:\nhome:\nallow_sources: ~\nrules: {}\n";
     CHECK_MSG(cfg_load_buffer(&g_cfg, nulls, strlen(nulls), NULL, &e) == FS_OK, "%s", e.msg);
 }

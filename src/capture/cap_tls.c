@@ -1,0 +1,719 @@
+/*
+ * cap_tls.c -- SIP over TLS (and SIP over secure WebSocket) read with the
+ * session keys a TLS endpoint wrote down.
+ *
+ * Owns: the key log (NSS key log format, what SSLKEYLOGFILE makes OpenSSL,
+ * NSS, curl and Python write: CLIENT_RANDOM for TLS 1.2, CLIENT_TRAFFIC_
+ * SECRET_0 and SERVER_TRAFFIC_SECRET_0 for TLS 1.3), read at start and read
+ * on when it has grown (a live capture: the keys are written as the
+ * sessions open); and the TLS record layer of one direction of a TCP
+ * connection: records cut out of its in-order bytes, the hellos read
+ * (client random, server random, version, cipher suite), the keys derived
+ * (TLS 1.2 PRF, TLS 1.3 HKDF-Expand-Label, through OpenSSL 3's EVP_KDF), and
+ * the application data decrypted (AES-GCM, ChaCha20-Poly1305) and handed
+ * back as the direction's plaintext.
+ * Must not touch: TCP (sequence numbers, holds, gaps, buffers: cap_tcp.c),
+ * SIP framing.
+ *
+ * A direction becomes TLS when its first bytes are a handshake record
+ * with a ClientHello or ServerHello. The server's direction learns the
+ * client random from the client's (the caller finds it, cap_tls_ops.peer)
+ * and hands it the server random, version and suite. Keys are derived when
+ * a direction first needs them; a direction whose keys are not in the log,
+ * whose suite is not AEAD, or whose records stop decrypting (a gap, a
+ * renegotiation) is passed over to its end: counted, never guessed at.
+ *
+ * TLS 1.3: the handshake after ServerHello is encrypted with keys the log
+ * may not hold, so records are tried with the application key at sequence
+ * 0 until one opens (at most TLS_MAX_TRIALS); records after that are read
+ * in order, KeyUpdate followed. TLS 1.2: records after ChangeCipherSpec.
+ */
+#include "cap.h"
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define TLS_REC_HANDSHAKE 22
+#define TLS_REC_CCS 20
+#define TLS_REC_ALERT 21
+#define TLS_REC_APP 23
+#define TLS_MAX_TRIALS 32       /* TLS 1.3 records tried before the first that opens */
+#define TLS_KEYS_MAX (1u << 20) /* sessions a key log may hold */
+#define TLS_LINE_MAX 1024
+#define TLS_TAG 16
+
+typedef enum tls_state {
+    TLS_HELLO,  /* waiting for this direction's hello (plaintext handshake) */
+    TLS_CLEAR,  /* TLS 1.2: plaintext handshake until ChangeCipherSpec */
+    TLS_TRIAL,  /* TLS 1.3: encrypted handshake, application key tried */
+    TLS_OPEN,   /* records decrypted in order */
+    TLS_OPAQUE  /* passed over to the end (no key, unsupported, failed) */
+} tls_state;
+
+typedef enum tls_aead { TLS_AES_GCM = 1, TLS_CHACHA } tls_aead;
+
+typedef struct tls_suite {
+    uint16_t id;
+    uint8_t aead;    /* tls_aead */
+    uint8_t key_len;
+    bool sha384;     /* the suite's hash (TLS 1.2 PRF, TLS 1.3 HKDF) */
+} tls_suite;
+
+/* The AEAD suites: TLS 1.3's three and TLS 1.2's GCM and ChaCha20 ones.
+ * CBC suites (MAC-then-encrypt) are not read. */
+static const tls_suite tls_suites[] = {
+    {0x1301, TLS_AES_GCM, 16, false}, {0x1302, TLS_AES_GCM, 32, true},  {0x1303, TLS_CHACHA, 32, false},
+    {0x009c, TLS_AES_GCM, 16, false}, {0x009d, TLS_AES_GCM, 32, true},  {0x009e, TLS_AES_GCM, 16, false},
+    {0x009f, TLS_AES_GCM, 32, true},  {0x00a2, TLS_AES_GCM, 16, false}, {0x00a3, TLS_AES_GCM, 32, true},
+    {0xc02b, TLS_AES_GCM, 16, false}, {0xc02c, TLS_AES_GCM, 32, true},  {0xc02f, TLS_AES_GCM, 16, false},
+    {0xc030, TLS_AES_GCM, 32, true},  {0xcca8, TLS_CHACHA, 32, false},  {0xcca9, TLS_CHACHA, 32, false},
+    {0xccaa, TLS_CHACHA, 32, false},
+};
+
+static const tls_suite *suite_find(uint16_t id) {
+    for (size_t i = 0; i < sizeof tls_suites / sizeof *tls_suites; i++)
+        if (tls_suites[i].id == id) return &tls_suites[i];
+    return NULL;
+}
+
+/* ---- the key log ------------------------------------------------------------ */
+
+typedef struct tls_session_keys {
+    uint8_t random[32];
+    uint8_t master[48];      /* TLS 1.2 master secret */
+    uint8_t cts[48], sts[48]; /* TLS 1.3 client/server application traffic secret 0 */
+    uint8_t cts_len, sts_len;
+    bool has_master;
+    uint32_t next;           /* hash chain (index + 1; 0 ends it) */
+} tls_session_keys;
+
+struct cap_tls_keys {
+    pthread_mutex_t lock;
+    char *path;
+    long long offset;        /* bytes read so far: whole lines */
+    long line_no;
+    tls_session_keys *e;
+    uint32_t n, cap;
+    uint32_t *buckets;       /* index + 1 */
+    uint32_t mask;
+    uint32_t bad_lines;
+    long first_bad_line;
+    uint32_t dropped;        /* sessions past TLS_KEYS_MAX */
+    bool follow;             /* a live capture: the endpoints write it as sessions open */
+};
+
+static uint32_t random_hash(const uint8_t *r) {
+    uint32_t h;
+    memcpy(&h, r, 4); /* the client random is random */
+    return h;
+}
+
+static tls_session_keys *keys_lookup(cap_tls_keys *k, const uint8_t *random) {
+    if (!k->buckets) return NULL;
+    for (uint32_t i = k->buckets[random_hash(random) & k->mask]; i; i = k->e[i - 1].next)
+        if (memcmp(k->e[i - 1].random, random, 32) == 0) return &k->e[i - 1];
+    return NULL;
+}
+
+static bool keys_rehash(cap_tls_keys *k, uint32_t nb) {
+    uint32_t *b = calloc(nb, sizeof *b);
+    if (!b) return false;
+    free(k->buckets);
+    k->buckets = b;
+    k->mask = nb - 1;
+    for (uint32_t i = 0; i < k->n; i++) {
+        uint32_t *head = &b[random_hash(k->e[i].random) & k->mask];
+        k->e[i].next = *head;
+        *head = i + 1;
+    }
+    return true;
+}
+
+static tls_session_keys *keys_add(cap_tls_keys *k, const uint8_t *random) {
+    tls_session_keys *s = keys_lookup(k, random);
+    if (s) return s;
+    if (k->n >= TLS_KEYS_MAX) {
+        k->dropped++;
+        return NULL;
+    }
+    if (k->n == k->cap) {
+        uint32_t ncap = k->cap ? k->cap * 2 : 64;
+        tls_session_keys *ne = realloc(k->e, (size_t)ncap * sizeof *ne);
+        if (!ne) return NULL;
+        k->e = ne;
+        k->cap = ncap;
+        if (!keys_rehash(k, ncap)) return NULL;
+    }
+    s = &k->e[k->n++];
+    memset(s, 0, sizeof *s);
+    memcpy(s->random, random, 32);
+    uint32_t *head = &k->buckets[random_hash(random) & k->mask];
+    s->next = *head;
+    *head = k->n;
+    return s;
+}
+
+static int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Hex digits s[0, 2n) into out; false if any is not one. */
+static bool unhex(const char *s, size_t n, uint8_t *out) {
+    for (size_t i = 0; i < n; i++) {
+        int a = hexval(s[2 * i]), b = hexval(s[2 * i + 1]);
+        if (a < 0 || b < 0) return false;
+        out[i] = (uint8_t)(a << 4 | b);
+    }
+    return true;
+}
+
+/* One line "LABEL <client random, 64 hex> <secret, hex>". Labels the
+ * reader does not use (handshake and exporter secrets, RSA) are fine;
+ * anything else is a bad line. */
+static void keys_line(cap_tls_keys *k, char *line) {
+    size_t len = strcspn(line, "\r\n");
+    line[len] = 0;
+    if (len == 0 || line[0] == '#') return;
+    char *sp1 = strchr(line, ' '), *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+    bool ok = sp1 && sp2 && sp2 - sp1 - 1 == 64;
+    uint8_t random[32], secret[48];
+    size_t hexlen = ok ? strlen(sp2 + 1) : 0;
+    ok = ok && unhex(sp1 + 1, 32, random) && hexlen % 2 == 0 && hexlen >= 2;
+    const char *label = line;
+    size_t llen = ok ? (size_t)(sp1 - line) : 0;
+    static const char *const known[] = {"CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+                                        "CLIENT_EARLY_TRAFFIC_SECRET", "EXPORTER_SECRET", "EARLY_EXPORTER_SECRET"};
+    int which = -1; /* 0 master, 1 client, 2 server */
+    if (ok && llen == 13 && memcmp(label, "CLIENT_RANDOM", 13) == 0) which = 0;
+    if (ok && llen == 23 && memcmp(label, "CLIENT_TRAFFIC_SECRET_0", 23) == 0) which = 1;
+    if (ok && llen == 23 && memcmp(label, "SERVER_TRAFFIC_SECRET_0", 23) == 0) which = 2;
+    if (ok && which < 0) {
+        bool used = false;
+        for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+            if (llen == strlen(known[i]) && memcmp(label, known[i], llen) == 0) used = true;
+        if (llen == 3 && memcmp(label, "RSA", 3) == 0) used = true;
+        /* OpenSSL 3 also writes the secrets after a KeyUpdate (..._SECRET_N): derived here */
+        if ((llen > 22 && memcmp(label, "CLIENT_TRAFFIC_SECRET_", 22) == 0) ||
+            (llen > 22 && memcmp(label, "SERVER_TRAFFIC_SECRET_", 22) == 0))
+            used = true;
+        if (used) return;
+        ok = false;
+    }
+    size_t slen = hexlen / 2;
+    if (ok) ok = which == 0 ? slen == 48 : (slen == 32 || slen == 48);
+    if (ok) ok = unhex(sp2 + 1, slen, secret);
+    if (!ok) {
+        if (!k->bad_lines++) k->first_bad_line = k->line_no;
+        return;
+    }
+    tls_session_keys *s = keys_add(k, random);
+    if (!s) return;
+    if (which == 0) {
+        memcpy(s->master, secret, 48);
+        s->has_master = true;
+    } else if (which == 1) {
+        memcpy(s->cts, secret, slen);
+        s->cts_len = (uint8_t)slen;
+    } else {
+        memcpy(s->sts, secret, slen);
+        s->sts_len = (uint8_t)slen;
+    }
+}
+
+/* Read the lines added since the last read (whole lines only). */
+static fs_code keys_read_more(cap_tls_keys *k, fs_err *e) {
+    FILE *f = fopen(k->path, "r");
+    if (!f) return fs_fail(e, FS_ERR_IO, "TLS key log %s: %s", k->path, strerror(errno));
+    if (fseeko(f, (off_t)k->offset, SEEK_SET) != 0) {
+        fclose(f);
+        return fs_fail(e, FS_ERR_IO, "TLS key log %s: %s", k->path, strerror(errno));
+    }
+    char line[TLS_LINE_MAX];
+    bool long_line = false;
+    while (fgets(line, sizeof line, f)) {
+        size_t len = strlen(line);
+        if (len == 0 || line[len - 1] != '\n') {
+            if (feof(f)) break; /* a line being written: read it next time */
+            long_line = true;   /* longer than any key line: bad, skip to its end */
+            k->offset += (long long)len;
+            continue;
+        }
+        k->offset += (long long)len;
+        k->line_no++;
+        if (long_line) {
+            long_line = false;
+            if (!k->bad_lines++) k->first_bad_line = k->line_no;
+            continue;
+        }
+        keys_line(k, line);
+    }
+    fclose(f);
+    return FS_OK;
+}
+
+fs_code cap_tls_keys_open(const char *path, bool follow, cap_tls_keys **out, fs_err *e) {
+    *out = NULL;
+    cap_tls_keys *k = calloc(1, sizeof *k);
+    if (!k || !(k->path = strdup(path))) {
+        free(k);
+        return fs_fail(e, FS_ERR_NOMEM, "out of memory for the TLS key log");
+    }
+    pthread_mutex_init(&k->lock, NULL);
+    k->follow = follow;
+    fs_code rc = keys_read_more(k, e);
+    if (rc != FS_OK) {
+        cap_tls_keys_free(k);
+        return rc;
+    }
+    *out = k;
+    return FS_OK;
+}
+
+void cap_tls_keys_free(cap_tls_keys *k) {
+    if (!k) return;
+    pthread_mutex_destroy(&k->lock);
+    free(k->buckets);
+    free(k->e);
+    free(k->path);
+    free(k);
+}
+
+void cap_tls_keys_info(cap_tls_keys *k, cap_tls_keys_summary *s) {
+    pthread_mutex_lock(&k->lock);
+    s->sessions = k->n;
+    s->bad_lines = k->bad_lines;
+    s->first_bad_line = k->first_bad_line;
+    s->dropped = k->dropped;
+    pthread_mutex_unlock(&k->lock);
+}
+
+/* The keys of a session, copied out (another worker may read the log on
+ * meanwhile); when following, read on once when they are not there and the
+ * file grew. */
+static bool keys_find(cap_tls_keys *k, const uint8_t *random, tls_session_keys *out) {
+    pthread_mutex_lock(&k->lock);
+    tls_session_keys *s = keys_lookup(k, random);
+    if (!s && k->follow) {
+        struct stat sb;
+        if (stat(k->path, &sb) == 0 && (long long)sb.st_size > k->offset) {
+            (void)keys_read_more(k, NULL);
+            s = keys_lookup(k, random);
+        }
+    }
+    if (s) *out = *s;
+    pthread_mutex_unlock(&k->lock);
+    return s != NULL;
+}
+
+/* ---- one direction ---------------------------------------------------------- */
+
+struct cap_tls_dir {
+    uint8_t state;        /* tls_state */
+    bool is_client, tls13, keyed;
+    bool heuristic;       /* on a port that is not a SIP port: not counted until keyed */
+    bool have_client_random, have_server;
+    uint16_t suite;       /* the server's choice, once known */
+    uint8_t trials;       /* records passed over before the first that opened */
+    uint8_t client_random[32], server_random[32];
+    uint8_t secret[48], secret_len; /* TLS 1.3: this direction's traffic secret */
+    uint8_t key[32], iv[12];
+    uint64_t seq;
+    const tls_suite *cs;
+};
+
+struct cap_tls_ctx {
+    cap_tls_keys *keys;   /* NULL: no key log given */
+    cap_stats *st;
+    EVP_CIPHER_CTX *cipher;
+    EVP_KDF *hkdf, *prf;
+    uint8_t plain[CAP_TLS_MAX_RECORD];
+};
+
+cap_tls_ctx *cap_tls_ctx_new(cap_tls_keys *keys, cap_stats *st) {
+    cap_tls_ctx *x = calloc(1, sizeof *x);
+    if (!x) return NULL;
+    x->keys = keys;
+    x->st = st;
+    return x;
+}
+
+void cap_tls_ctx_free(cap_tls_ctx *x) {
+    if (!x) return;
+    EVP_CIPHER_CTX_free(x->cipher);
+    EVP_KDF_free(x->hkdf);
+    EVP_KDF_free(x->prf);
+    free(x);
+}
+
+size_t cap_tls_dir_size(void) { return sizeof(cap_tls_dir); }
+
+cap_tls_dir *cap_tls_dir_new(bool heuristic) {
+    cap_tls_dir *d = calloc(1, sizeof(cap_tls_dir));
+    if (d) d->heuristic = heuristic;
+    return d;
+}
+
+bool cap_tls_keyed(const cap_tls_dir *d) { return d->keyed && d->state != TLS_OPAQUE; }
+
+void cap_tls_confirm(cap_tls_ctx *x, cap_tls_dir *d) {
+    if (!d->heuristic) return;
+    d->heuristic = false;
+    if (d->is_client) x->st->tls_handshakes++;
+}
+
+void cap_tls_dir_free(cap_tls_dir *d) {
+    if (!d) return;
+    OPENSSL_cleanse(d, sizeof *d);
+    free(d);
+}
+
+static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static uint32_t be24(const uint8_t *p) { return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2]; }
+
+int cap_tls_hello_start(const uint8_t *p, size_t n) {
+    if (n >= 1 && p[0] != TLS_REC_HANDSHAKE) return 0;
+    if (n >= 2 && p[1] != 3) return 0;
+    if (n >= 3 && p[2] > 4) return 0;
+    if (n >= 6 && p[5] != 1 && p[5] != 2) return 0;
+    return n >= 6 ? 1 : -1;
+}
+
+typedef enum tls_why { TLS_NO_KEY, TLS_FAILED, TLS_UNSUPPORTED } tls_why;
+
+static void give_up(cap_tls_ctx *x, cap_tls_dir *d, tls_why why) {
+    if (d->state == TLS_OPAQUE) return;
+    d->state = TLS_OPAQUE;
+    if (d->heuristic) { /* most likely not SIP at all (HTTPS): not counted */
+    } else if (why == TLS_NO_KEY) x->st->tls_no_key++;
+    else if (why == TLS_UNSUPPORTED) x->st->tls_unsupported++;
+    else x->st->tls_failed++;
+    OPENSSL_cleanse(d->key, sizeof d->key);
+    OPENSSL_cleanse(d->secret, sizeof d->secret);
+}
+
+void cap_tls_lost(cap_tls_ctx *x, cap_tls_dir *d) { give_up(x, d, TLS_FAILED); }
+
+void cap_tls_end(cap_tls_ctx *x, cap_tls_dir *d) {
+    if (!d->keyed && d->trials) give_up(x, d, TLS_NO_KEY); /* records waited for keys in vain */
+}
+
+/* The HelloRetryRequest's fixed "random" (RFC 8446 4.1.3). */
+static const uint8_t hrr_random[32] = {0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c,
+                                       0x02, 0x1e, 0x65, 0xb8, 0x91, 0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb,
+                                       0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c};
+
+/* The version ServerHello's supported_versions extension names (TLS 1.3),
+ * else 0. p: the ServerHello body after the suite and compression. */
+static uint16_t server_hello_version(const uint8_t *p, size_t n) {
+    if (n < 2) return 0;
+    size_t len = be16(p);
+    p += 2;
+    n -= 2;
+    if (len < n) n = len;
+    while (n >= 4) {
+        uint16_t type = be16(p), elen = be16(p + 2);
+        if (elen > n - 4) return 0;
+        if (type == 0x002b && elen == 2) return be16(p + 4);
+        p += 4 + elen;
+        n -= 4 + (size_t)elen;
+    }
+    return 0;
+}
+
+/* The first handshake message of a plaintext record: a ClientHello gives the
+ * client random; a ServerHello the server random, suite and version. */
+static void read_hello(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *p, size_t n,
+                       const cap_tls_ops *ops) {
+    if (n < 38 || (p[0] != 1 && p[0] != 2)) return;
+    size_t mlen = be24(p + 1) + 4;
+    if (mlen < n) n = mlen;
+    if (p[0] == 1) {
+        if (d->state == TLS_HELLO && !d->heuristic) x->st->tls_handshakes++;
+        d->is_client = true;
+        memcpy(d->client_random, p + 6, 32);
+        d->have_client_random = true;
+        d->state = TLS_CLEAR;
+        return;
+    }
+    if (memcmp(p + 6, hrr_random, 32) == 0) { /* HelloRetryRequest: a ServerHello follows */
+        d->state = TLS_CLEAR;
+        return;
+    }
+    size_t off = 38;
+    if (off >= n) return;
+    off += 1 + (size_t)p[off]; /* session id */
+    if (off + 3 > n) return;
+    d->is_client = false;
+    d->suite = be16(p + off);
+    memcpy(d->server_random, p + 6, 32);
+    d->have_server = true;
+    d->tls13 = server_hello_version(p + off + 3, n - off - 3) == 0x0304;
+    d->state = TLS_CLEAR;
+    cap_tls_dir *c = ops->peer ? ops->peer(ops->ctx) : NULL;
+    if (c && c->is_client && c->have_client_random) {
+        memcpy(d->client_random, c->client_random, 32);
+        d->have_client_random = true;
+        memcpy(c->server_random, d->server_random, 32);
+        c->suite = d->suite;
+        c->tls13 = d->tls13;
+        c->have_server = true;
+    }
+}
+
+static bool hkdf_expand_label(cap_tls_ctx *x, bool sha384, const uint8_t *secret, size_t slen, const char *label,
+                              uint8_t *out, size_t olen) {
+    if (!x->hkdf && !(x->hkdf = EVP_KDF_fetch(NULL, "HKDF", NULL))) return false;
+    uint8_t info[64];
+    size_t ll = strlen(label);
+    info[0] = (uint8_t)(olen >> 8);
+    info[1] = (uint8_t)olen;
+    info[2] = (uint8_t)(6 + ll);
+    memcpy(info + 3, "tls13 ", 6);
+    memcpy(info + 9, label, ll);
+    info[9 + ll] = 0; /* no context */
+    int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, sha384 ? "SHA384" : "SHA256", 0),
+        OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret, slen),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, 10 + ll), OSSL_PARAM_construct_end()};
+    EVP_KDF_CTX *k = EVP_KDF_CTX_new(x->hkdf);
+    bool ok = k && EVP_KDF_derive(k, out, olen, params) == 1;
+    EVP_KDF_CTX_free(k);
+    return ok;
+}
+
+static bool tls13_keys(cap_tls_ctx *x, cap_tls_dir *d) {
+    size_t hlen = d->cs->sha384 ? 48 : 32;
+    if (d->secret_len != hlen) return false;
+    return hkdf_expand_label(x, d->cs->sha384, d->secret, hlen, "key", d->key, d->cs->key_len) &&
+           hkdf_expand_label(x, d->cs->sha384, d->secret, hlen, "iv", d->iv, 12);
+}
+
+static bool tls12_keys(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *master) {
+    if (!x->prf && !(x->prf = EVP_KDF_fetch(NULL, "TLS1-PRF", NULL))) return false;
+    uint8_t seed[13 + 64], block[2 * 32 + 2 * 12];
+    memcpy(seed, "key expansion", 13);
+    memcpy(seed + 13, d->server_random, 32);
+    memcpy(seed + 45, d->client_random, 32);
+    size_t kl = d->cs->key_len, il = d->cs->aead == TLS_CHACHA ? 12 : 4;
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, d->cs->sha384 ? "SHA384" : "SHA256", 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, (void *)master, 48),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED, seed, sizeof seed), OSSL_PARAM_construct_end()};
+    EVP_KDF_CTX *k = EVP_KDF_CTX_new(x->prf);
+    bool ok = k && EVP_KDF_derive(k, block, 2 * kl + 2 * il, params) == 1;
+    EVP_KDF_CTX_free(k);
+    if (ok) {
+        memcpy(d->key, block + (d->is_client ? 0 : kl), kl);
+        memcpy(d->iv, block + 2 * kl + (d->is_client ? 0 : il), il);
+    }
+    OPENSSL_cleanse(block, sizeof block);
+    return ok;
+}
+
+/* The keys of this direction, from the log: 1 derived; 0 not in the log
+ * (yet: a live capture reads records before the endpoint writes the keys
+ * down); -1 given up (counted). */
+static int derive_keys(cap_tls_ctx *x, cap_tls_dir *d) {
+    if (!d->have_client_random || !d->have_server || !x->keys) {
+        give_up(x, d, TLS_NO_KEY); /* no key log, or a hello not seen: no session to look up */
+        return -1;
+    }
+    if (!(d->cs = suite_find(d->suite))) {
+        give_up(x, d, TLS_UNSUPPORTED);
+        return -1;
+    }
+    tls_session_keys s;
+    if (!keys_find(x->keys, d->client_random, &s)) {
+        if (x->keys->follow) return 0;
+        give_up(x, d, TLS_NO_KEY);
+        return -1;
+    }
+    const uint8_t *sec = d->is_client ? s.cts : s.sts;
+    size_t slen = d->is_client ? s.cts_len : s.sts_len;
+    int r = 0;
+    if (d->tls13 && slen == (d->cs->sha384 ? 48u : 32u)) {
+        memcpy(d->secret, sec, slen);
+        d->secret_len = (uint8_t)slen;
+        r = tls13_keys(x, d) ? 1 : -1;
+    } else if (!d->tls13 && s.has_master) {
+        r = tls12_keys(x, d, s.master) ? 1 : -1;
+    }
+    OPENSSL_cleanse(&s, sizeof s);
+    if (r < 0) give_up(x, d, TLS_FAILED);
+    d->keyed = r > 0;
+    return r;
+}
+
+/* Decrypt one record (header h, body b of n bytes) at sequence d->seq into
+ * x->plain; the plaintext length, or -1 when it does not open. */
+static long open_record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, const uint8_t *b, size_t n) {
+    if (!x->cipher && !(x->cipher = EVP_CIPHER_CTX_new())) return -1;
+    uint8_t nonce[12], aad[13];
+    size_t aad_len;
+    const uint8_t *ct = b;
+    size_t ct_len;
+    bool gcm12 = !d->tls13 && d->cs->aead == TLS_AES_GCM;
+    if (gcm12) { /* 4 bytes of implicit salt, 8 explicit in the record */
+        if (n < 8 + TLS_TAG) return -1;
+        memcpy(nonce, d->iv, 4);
+        memcpy(nonce + 4, b, 8);
+        ct += 8;
+        ct_len = n - 8 - TLS_TAG;
+    } else { /* the IV xor the sequence number */
+        if (n < TLS_TAG) return -1;
+        memcpy(nonce, d->iv, 12);
+        for (int i = 0; i < 8; i++) nonce[4 + i] ^= (uint8_t)(d->seq >> (56 - 8 * i));
+        ct_len = n - TLS_TAG;
+    }
+    if (ct_len > sizeof x->plain) return -1;
+    if (d->tls13) { /* the record header */
+        memcpy(aad, h, 5);
+        aad_len = 5;
+    } else { /* seq, type, version, plaintext length */
+        for (int i = 0; i < 8; i++) aad[i] = (uint8_t)(d->seq >> (56 - 8 * i));
+        aad[8] = h[0];
+        aad[9] = h[1];
+        aad[10] = h[2];
+        aad[11] = (uint8_t)(ct_len >> 8);
+        aad[12] = (uint8_t)ct_len;
+        aad_len = 13;
+    }
+    const EVP_CIPHER *c = d->cs->aead == TLS_CHACHA ? EVP_chacha20_poly1305()
+                          : d->cs->key_len == 32    ? EVP_aes_256_gcm()
+                                                    : EVP_aes_128_gcm();
+    EVP_CIPHER_CTX *cx = x->cipher;
+    int len = 0, fin = 0;
+    if (EVP_DecryptInit_ex(cx, c, NULL, NULL, NULL) != 1 ||
+        EVP_CIPHER_CTX_ctrl(cx, EVP_CTRL_AEAD_SET_IVLEN, 12, NULL) != 1 ||
+        EVP_DecryptInit_ex(cx, NULL, NULL, d->key, nonce) != 1 ||
+        EVP_DecryptUpdate(cx, NULL, &len, aad, (int)aad_len) != 1 ||
+        EVP_DecryptUpdate(cx, x->plain, &len, ct, (int)ct_len) != 1 ||
+        EVP_CIPHER_CTX_ctrl(cx, EVP_CTRL_AEAD_SET_TAG, TLS_TAG, (void *)(ct + ct_len)) != 1 ||
+        EVP_DecryptFinal_ex(cx, x->plain + len, &fin) != 1)
+        return -1;
+    return (long)len + fin;
+}
+
+/* TLS 1.3 KeyUpdate: the next traffic secret (RFC 8446 7.2). */
+static bool key_update(cap_tls_ctx *x, cap_tls_dir *d) {
+    uint8_t next[48];
+    size_t hlen = d->secret_len;
+    if (!hkdf_expand_label(x, d->cs->sha384, d->secret, hlen, "traffic upd", next, hlen)) return false;
+    memcpy(d->secret, next, hlen);
+    OPENSSL_cleanse(next, sizeof next);
+    d->seq = 0;
+    return tls13_keys(x, d);
+}
+
+/* An encrypted record: its application data to out. */
+static void encrypted_record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, const uint8_t *b, size_t n,
+                             const cap_tls_ops *ops) {
+    int keyed = d->keyed ? 1 : derive_keys(x, d);
+    if (keyed < 0) return;
+    long len = -1;
+    if (keyed && d->state == TLS_TRIAL) { /* the application key's first record: sequence
+                                           * 0, or later when records were passed over
+                                           * while the key log did not hold it yet */
+        for (uint64_t seq = 0; seq <= d->trials && len < 0; seq++) {
+            d->seq = seq;
+            len = open_record(x, d, h, b, n);
+        }
+    } else if (keyed) {
+        len = open_record(x, d, h, b, n);
+    }
+    if (len < 0) {
+        if (d->state == TLS_OPEN && keyed) {
+            give_up(x, d, TLS_FAILED);
+        } else if (++d->trials >= TLS_MAX_TRIALS) {
+            give_up(x, d, keyed ? TLS_FAILED : TLS_NO_KEY);
+        } else if (d->state == TLS_OPEN) {
+            d->seq++; /* TLS 1.2, key not there yet: the record passed over had its number */
+        }
+        return; /* TLS 1.3: a handshake record, or the key log is behind */
+    }
+    d->state = TLS_OPEN;
+    d->seq++;
+    uint8_t type = h[0];
+    if (d->tls13) { /* TLSInnerPlaintext: content, type, zero padding */
+        while (len > 0 && x->plain[len - 1] == 0) len--;
+        if (len == 0) {
+            give_up(x, d, TLS_FAILED);
+            return;
+        }
+        type = x->plain[--len];
+        if (type == TLS_REC_HANDSHAKE && len >= 4 && x->plain[0] == 24 && !key_update(x, d)) give_up(x, d, TLS_FAILED);
+    }
+    if (type == TLS_REC_APP && len > 0) {
+        x->st->tls_records++;
+        ops->out(ops->ctx, x->plain, (size_t)len);
+    }
+}
+
+static void record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, const uint8_t *b, size_t n,
+                   const cap_tls_ops *ops) {
+    switch (d->state) {
+    case TLS_HELLO:
+        if (h[0] == TLS_REC_HANDSHAKE) read_hello(x, d, b, n, ops);
+        if (d->state == TLS_HELLO) give_up(x, d, TLS_FAILED); /* not a hello after all */
+        return;
+    case TLS_CLEAR:
+        if (h[0] == TLS_REC_HANDSHAKE) {
+            if (n >= 1 && (b[0] == 1 || b[0] == 2) && !d->have_server) read_hello(x, d, b, n, ops);
+            return;
+        }
+        if (h[0] == TLS_REC_CCS) {
+            if (!d->tls13) d->state = TLS_OPEN; /* TLS 1.2: encrypted from the next record */
+            d->seq = 0;
+            return;
+        }
+        if (h[0] == TLS_REC_APP) { /* TLS 1.3: the encrypted handshake begins */
+            if (!d->have_server || !d->tls13) {
+                give_up(x, d, d->have_server ? TLS_FAILED : TLS_NO_KEY);
+                return;
+            }
+            d->state = TLS_TRIAL;
+            d->seq = 0;
+            encrypted_record(x, d, h, b, n, ops);
+        }
+        return;
+    case TLS_TRIAL:
+        if (h[0] == TLS_REC_APP) encrypted_record(x, d, h, b, n, ops);
+        return;
+    case TLS_OPEN:
+        if (h[0] == TLS_REC_CCS) return; /* TLS 1.3 compat */
+        encrypted_record(x, d, h, b, n, ops);
+        return;
+    default:
+        return;
+    }
+}
+
+size_t cap_tls_records(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *p, size_t n, const cap_tls_ops *ops) {
+    size_t pos = 0;
+    while (d->state != TLS_OPAQUE) {
+        if (n - pos < 5) return pos;
+        const uint8_t *h = p + pos;
+        size_t len = be16(h + 3);
+        if (h[0] < TLS_REC_CCS || h[0] > TLS_REC_APP || h[1] != 3 || len + 5 > CAP_TLS_MAX_RECORD) {
+            give_up(x, d, TLS_FAILED); /* not TLS records (any more) */
+            break;
+        }
+        if (n - pos < 5 + len) return pos;
+        pos += 5 + len;
+        record(x, d, h, h + 5, len, ops);
+    }
+    return n; /* passed over */
+}
+
+bool cap_tls_opaque(const cap_tls_dir *d) { return d->state == TLS_OPAQUE; }
