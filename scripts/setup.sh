@@ -5,7 +5,8 @@ set -euo pipefail
 PKGS=(build-essential pkg-config clang libclang-rt-14-dev
       libpcap-dev zlib1g-dev libjansson-dev libyaml-dev libsodium-dev libssl-dev libevent-dev
       libsqlite3-dev libpq-dev postgresql nats-server libnats-dev time curl jq
-      sip-tester sipvicious kamailio kamailio-websocket-modules tshark libosip2-dev libsofia-sip-ua-dev
+      sip-tester sipvicious kamailio kamailio-websocket-modules kamailio-tls-modules openssl tshark
+      libosip2-dev libsofia-sip-ua-dev
       tcpdump nftables)
 missing=()
 for p in "${PKGS[@]}"; do

@@ -4,7 +4,7 @@
 # modules on 127.0.0.13, and clients (Python's ssl, openssl s_client) that
 # write their session keys to a key log as they connect: TLS 1.3 and 1.2,
 # AES-GCM and ChaCha20-Poly1305, a KeyUpdate, SIP over wss on 8443.
-#   fs38 inspect -i lo --bpf "$TLS_BPF" --tls-keylog KEYLOG --duration 12
+#   fs38 inspect -i lo --bpf "$TLS_BPF" --tls-keylog KEYLOG --duration 15
 # starts with the key log empty and must read it on as the clients write
 # it: all 58 messages (46 tls, 12 wss), each client's SIP-SCAN-001 counting
 # its requests. tcpdump records the same traffic; fs38 and tshark with the
@@ -40,7 +40,7 @@ else fail "kamailio did not start: $(tail -3 "$TMPD/kamailio.log")"; finish test
 PIDS+=("$TLS_KPID")
 
 : >"$TMPD/keys"
-timeout -k 5 40 "$FS38" inspect -i lo --bpf "$TLS_BPF" --tls-keylog "$TMPD/keys" --duration 12 --json \
+timeout -k 5 40 "$FS38" inspect -i lo --bpf "$TLS_BPF" --tls-keylog "$TMPD/keys" --duration 15 --json \
     --stats-json "$TMPD/s.json" >"$TMPD/live.json" 2>"$TMPD/live.err" &
 FPID=$!; PIDS+=("$FPID")
 timeout -k 5 30 tcpdump -i lo -U -s 0 -w "$TMPD/tls-live.pcap" "$TLS_BPF" 2>"$TMPD/tcpdump.err" &
