@@ -93,8 +93,9 @@ typedef struct cap_stats {
     uint64_t tcp_gap_recovered;                 /* messages from a given-up gap's late bytes */
     uint64_t tls_handshakes, tls_records;       /* TLS ClientHellos; application records decrypted */
     uint64_t tls_no_key, tls_unsupported, tls_failed; /* TLS directions not read: keys not in the
-                                                 * log (or no ClientHello seen), a CBC or
-                                                 * unknown suite, records that stopped opening */
+                                                 * log (or no ClientHello seen), a version
+                                                 * or suite not read, records that stopped
+                                                 * opening */
     uint64_t hep_packets, hep_bad;
     uint64_t hep_ignored;                       /* valid HEP, not SIP (proto type != 1) */
     uint64_t hep_time_untrusted;                /* HEP timestamp too far from the capture time: not used */

@@ -31,6 +31,7 @@
 #include "cap.h"
 
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <errno.h>
@@ -56,24 +57,33 @@ typedef enum tls_state {
     TLS_OPAQUE  /* passed over to the end (no key, unsupported, failed) */
 } tls_state;
 
-typedef enum tls_aead { TLS_AES_GCM = 1, TLS_CHACHA } tls_aead;
+typedef enum tls_aead { TLS_AES_GCM = 1, TLS_CHACHA, TLS_AES_CBC } tls_aead;
 
 typedef struct tls_suite {
     uint16_t id;
     uint8_t aead;    /* tls_aead */
     uint8_t key_len;
     bool sha384;     /* the suite's hash (TLS 1.2 PRF, TLS 1.3 HKDF) */
+    uint8_t mac_len; /* CBC: the HMAC's length (SHA-1 20, SHA-256 32, SHA-384 48) */
 } tls_suite;
 
-/* The AEAD suites: TLS 1.3's three and TLS 1.2's GCM and ChaCha20 ones.
- * CBC suites (MAC-then-encrypt) are not read. */
+/* TLS 1.3's three suites; TLS 1.2's GCM and ChaCha20 ones, and its AES-CBC
+ * ones with HMAC (MAC-then-encrypt, or encrypt-then-MAC, RFC 7366). */
 static const tls_suite tls_suites[] = {
-    {0x1301, TLS_AES_GCM, 16, false}, {0x1302, TLS_AES_GCM, 32, true},  {0x1303, TLS_CHACHA, 32, false},
-    {0x009c, TLS_AES_GCM, 16, false}, {0x009d, TLS_AES_GCM, 32, true},  {0x009e, TLS_AES_GCM, 16, false},
-    {0x009f, TLS_AES_GCM, 32, true},  {0x00a2, TLS_AES_GCM, 16, false}, {0x00a3, TLS_AES_GCM, 32, true},
-    {0xc02b, TLS_AES_GCM, 16, false}, {0xc02c, TLS_AES_GCM, 32, true},  {0xc02f, TLS_AES_GCM, 16, false},
-    {0xc030, TLS_AES_GCM, 32, true},  {0xcca8, TLS_CHACHA, 32, false},  {0xcca9, TLS_CHACHA, 32, false},
-    {0xccaa, TLS_CHACHA, 32, false},
+    {0x002f, TLS_AES_CBC, 16, false, 20}, {0x0035, TLS_AES_CBC, 32, false, 20},
+    {0x0033, TLS_AES_CBC, 16, false, 20}, {0x0039, TLS_AES_CBC, 32, false, 20},
+    {0x003c, TLS_AES_CBC, 16, false, 32}, {0x003d, TLS_AES_CBC, 32, false, 32},
+    {0x0067, TLS_AES_CBC, 16, false, 32}, {0x006b, TLS_AES_CBC, 32, false, 32},
+    {0xc009, TLS_AES_CBC, 16, false, 20}, {0xc00a, TLS_AES_CBC, 32, false, 20},
+    {0xc013, TLS_AES_CBC, 16, false, 20}, {0xc014, TLS_AES_CBC, 32, false, 20},
+    {0xc023, TLS_AES_CBC, 16, false, 32}, {0xc024, TLS_AES_CBC, 32, true, 48},
+    {0xc027, TLS_AES_CBC, 16, false, 32}, {0xc028, TLS_AES_CBC, 32, true, 48},
+    {0x1301, TLS_AES_GCM, 16, false, 0}, {0x1302, TLS_AES_GCM, 32, true, 0},  {0x1303, TLS_CHACHA, 32, false, 0},
+    {0x009c, TLS_AES_GCM, 16, false, 0}, {0x009d, TLS_AES_GCM, 32, true, 0},  {0x009e, TLS_AES_GCM, 16, false, 0},
+    {0x009f, TLS_AES_GCM, 32, true, 0},  {0x00a2, TLS_AES_GCM, 16, false, 0}, {0x00a3, TLS_AES_GCM, 32, true, 0},
+    {0xc02b, TLS_AES_GCM, 16, false, 0}, {0xc02c, TLS_AES_GCM, 32, true, 0},  {0xc02f, TLS_AES_GCM, 16, false, 0},
+    {0xc030, TLS_AES_GCM, 32, true, 0},  {0xcca8, TLS_CHACHA, 32, false, 0},  {0xcca9, TLS_CHACHA, 32, false, 0},
+    {0xccaa, TLS_CHACHA, 32, false, 0},
 };
 
 static const tls_suite *suite_find(uint16_t id) {
@@ -319,13 +329,15 @@ static bool keys_find(cap_tls_keys *k, const uint8_t *random, tls_session_keys *
 struct cap_tls_dir {
     uint8_t state;        /* tls_state */
     bool is_client, tls13, keyed;
+    bool etm;             /* TLS 1.2 CBC: encrypt-then-MAC was agreed (RFC 7366) */
+    uint16_t version;     /* TLS 1.2 and 1.3 are read (0x0303, 0x0304) */
     bool heuristic;       /* on a port that is not a SIP port: not counted until keyed */
     bool have_client_random, have_server;
     uint16_t suite;       /* the server's choice, once known */
     uint8_t trials;       /* records passed over before the first that opened */
     uint8_t client_random[32], server_random[32];
     uint8_t secret[48], secret_len; /* TLS 1.3: this direction's traffic secret */
-    uint8_t key[32], iv[12];
+    uint8_t key[32], iv[12], mac_key[48];
     uint64_t seq;
     const tls_suite *cs;
 };
@@ -335,6 +347,8 @@ struct cap_tls_ctx {
     cap_stats *st;
     EVP_CIPHER_CTX *cipher;
     EVP_KDF *hkdf, *prf;
+    EVP_MAC *hmac;
+    EVP_MAC_CTX *mac;
     uint8_t plain[CAP_TLS_MAX_RECORD];
 };
 
@@ -351,6 +365,8 @@ void cap_tls_ctx_free(cap_tls_ctx *x) {
     EVP_CIPHER_CTX_free(x->cipher);
     EVP_KDF_free(x->hkdf);
     EVP_KDF_free(x->prf);
+    EVP_MAC_CTX_free(x->mac);
+    EVP_MAC_free(x->hmac);
     free(x);
 }
 
@@ -397,6 +413,7 @@ static void give_up(cap_tls_ctx *x, cap_tls_dir *d, tls_why why) {
     else if (why == TLS_UNSUPPORTED) x->st->tls_unsupported++;
     else x->st->tls_failed++;
     OPENSSL_cleanse(d->key, sizeof d->key);
+    OPENSSL_cleanse(d->mac_key, sizeof d->mac_key);
     OPENSSL_cleanse(d->secret, sizeof d->secret);
 }
 
@@ -411,22 +428,22 @@ static const uint8_t hrr_random[32] = {0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61,
                                        0x02, 0x1e, 0x65, 0xb8, 0x91, 0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb,
                                        0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c};
 
-/* The version ServerHello's supported_versions extension names (TLS 1.3),
- * else 0. p: the ServerHello body after the suite and compression. */
-static uint16_t server_hello_version(const uint8_t *p, size_t n) {
-    if (n < 2) return 0;
+/* ServerHello's extensions (p: after the suite and compression): the
+ * version supported_versions names (TLS 1.3), encrypt_then_mac. */
+static void server_hello_extensions(cap_tls_dir *d, const uint8_t *p, size_t n) {
+    if (n < 2) return;
     size_t len = be16(p);
     p += 2;
     n -= 2;
     if (len < n) n = len;
     while (n >= 4) {
         uint16_t type = be16(p), elen = be16(p + 2);
-        if (elen > n - 4) return 0;
-        if (type == 0x002b && elen == 2) return be16(p + 4);
+        if (elen > n - 4) return;
+        if (type == 0x002b && elen == 2) d->version = be16(p + 4);
+        if (type == 0x0016) d->etm = true;
         p += 4 + elen;
         n -= 4 + (size_t)elen;
     }
-    return 0;
 }
 
 /* The first handshake message of a plaintext record: a ClientHello gives the
@@ -456,7 +473,10 @@ static void read_hello(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *p, size_t 
     d->suite = be16(p + off);
     memcpy(d->server_random, p + 6, 32);
     d->have_server = true;
-    d->tls13 = server_hello_version(p + off + 3, n - off - 3) == 0x0304;
+    d->version = be16(p + 4); /* legacy_version, unless supported_versions says */
+    d->etm = false;
+    server_hello_extensions(d, p + off + 3, n - off - 3);
+    d->tls13 = d->version == 0x0304;
     d->state = TLS_CLEAR;
     cap_tls_dir *c = ops->peer ? ops->peer(ops->ctx) : NULL;
     if (c && c->is_client && c->have_client_random) {
@@ -465,6 +485,8 @@ static void read_hello(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *p, size_t 
         memcpy(c->server_random, d->server_random, 32);
         c->suite = d->suite;
         c->tls13 = d->tls13;
+        c->version = d->version;
+        c->etm = d->etm;
         c->have_server = true;
     }
 }
@@ -501,21 +523,25 @@ static bool tls13_keys(cap_tls_ctx *x, cap_tls_dir *d) {
 
 static bool tls12_keys(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *master) {
     if (!x->prf && !(x->prf = EVP_KDF_fetch(NULL, "TLS1-PRF", NULL))) return false;
-    uint8_t seed[13 + 64], block[2 * 32 + 2 * 12];
+    uint8_t seed[13 + 64], block[2 * 48 + 2 * 32 + 2 * 12];
     memcpy(seed, "key expansion", 13);
     memcpy(seed + 13, d->server_random, 32);
     memcpy(seed + 45, d->client_random, 32);
-    size_t kl = d->cs->key_len, il = d->cs->aead == TLS_CHACHA ? 12 : 4;
+    /* client MAC key, server MAC key (CBC only), client key, server key,
+     * client IV, server IV (AEAD: the implicit part; CBC: unused) */
+    size_t ml = d->cs->mac_len, kl = d->cs->key_len;
+    size_t il = d->cs->aead == TLS_CHACHA ? 12 : d->cs->aead == TLS_AES_GCM ? 4 : 0;
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, d->cs->sha384 ? "SHA384" : "SHA256", 0),
         OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, (void *)master, 48),
         OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED, seed, sizeof seed), OSSL_PARAM_construct_end()};
     EVP_KDF_CTX *k = EVP_KDF_CTX_new(x->prf);
-    bool ok = k && EVP_KDF_derive(k, block, 2 * kl + 2 * il, params) == 1;
+    bool ok = k && EVP_KDF_derive(k, block, 2 * ml + 2 * kl + 2 * il, params) == 1;
     EVP_KDF_CTX_free(k);
     if (ok) {
-        memcpy(d->key, block + (d->is_client ? 0 : kl), kl);
-        memcpy(d->iv, block + 2 * kl + (d->is_client ? 0 : il), il);
+        memcpy(d->mac_key, block + (d->is_client ? 0 : ml), ml);
+        memcpy(d->key, block + 2 * ml + (d->is_client ? 0 : kl), kl);
+        memcpy(d->iv, block + 2 * ml + 2 * kl + (d->is_client ? 0 : il), il);
     }
     OPENSSL_cleanse(block, sizeof block);
     return ok;
@@ -529,7 +555,9 @@ static int derive_keys(cap_tls_ctx *x, cap_tls_dir *d) {
         give_up(x, d, TLS_NO_KEY); /* no key log, or a hello not seen: no session to look up */
         return -1;
     }
-    if (!(d->cs = suite_find(d->suite))) {
+    d->cs = suite_find(d->suite);
+    bool suite13 = d->cs && d->cs->id >> 8 == 0x13;
+    if (!d->cs || (d->tls13 ? !suite13 : d->version != 0x0303 || suite13)) { /* TLS 1.0, 1.1: neither */
         give_up(x, d, TLS_UNSUPPORTED);
         return -1;
     }
@@ -555,10 +583,67 @@ static int derive_keys(cap_tls_ctx *x, cap_tls_dir *d) {
     return r;
 }
 
+/* The TLS 1.2 HMAC of a record: seq, type, version, length, then data. */
+static bool record_mac(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, const uint8_t *data, size_t len,
+                       uint8_t *out) {
+    if (!x->hmac && !(x->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL))) return false;
+    if (!x->mac && !(x->mac = EVP_MAC_CTX_new(x->hmac))) return false;
+    uint8_t hdr[13];
+    for (int i = 0; i < 8; i++) hdr[i] = (uint8_t)(d->seq >> (56 - 8 * i));
+    hdr[8] = h[0];
+    hdr[9] = h[1];
+    hdr[10] = h[2];
+    hdr[11] = (uint8_t)(len >> 8);
+    hdr[12] = (uint8_t)len;
+    size_t ml = d->cs->mac_len, outl = 0;
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                         ml == 20 ? "SHA1" : ml == 32 ? "SHA256" : "SHA384", 0),
+        OSSL_PARAM_construct_end()};
+    return EVP_MAC_init(x->mac, d->mac_key, ml, params) == 1 && EVP_MAC_update(x->mac, hdr, 13) == 1 &&
+           EVP_MAC_update(x->mac, data, len) == 1 && EVP_MAC_final(x->mac, out, &outl, 48) == 1 && outl == ml;
+}
+
+/* AES-CBC of b[0, n) (the IV first) into x->plain, no padding removed. */
+static bool cbc_decrypt(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *b, size_t n) {
+    EVP_CIPHER_CTX *cx = x->cipher;
+    int len = 0, fin = 0;
+    return EVP_DecryptInit_ex(cx, d->cs->key_len == 32 ? EVP_aes_256_cbc() : EVP_aes_128_cbc(), NULL, d->key,
+                              b) == 1 &&
+           EVP_CIPHER_CTX_set_padding(cx, 0) == 1 &&
+           EVP_DecryptUpdate(cx, x->plain, &len, b + 16, (int)(n - 16)) == 1 &&
+           EVP_DecryptFinal_ex(cx, x->plain + len, &fin) == 1 && (size_t)(len + fin) == n - 16;
+}
+
+/* A TLS 1.2 AES-CBC record (RFC 5246 6.2.3.2; encrypt-then-MAC, RFC 7366):
+ * the content's length in x->plain, or -1 when its MAC or padding is wrong. */
+static long open_cbc(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, const uint8_t *b, size_t n) {
+    size_t ml = d->cs->mac_len;
+    uint8_t mac[48];
+    if (d->etm) { /* IV, E(content, padding), MAC over IV and ciphertext */
+        if (n < 32 + ml || (n - ml) % 16) return -1;
+        size_t ct = n - ml;
+        if (!record_mac(x, d, h, b, ct, mac) || CRYPTO_memcmp(mac, b + ct, ml) != 0) return -1;
+        if (!cbc_decrypt(x, d, b, ct)) return -1;
+        size_t len = ct - 16, pad = x->plain[len - 1];
+        if (pad + 1 > len) return -1;
+        return (long)(len - pad - 1);
+    }
+    /* IV, E(content, MAC, padding) */
+    if (n < 32 || n % 16 || n - 16 > sizeof x->plain || !cbc_decrypt(x, d, b, n)) return -1;
+    size_t len = n - 16, pad = x->plain[len - 1];
+    if (pad + 1 + ml > len) return -1;
+    size_t content = len - pad - 1 - ml;
+    if (!record_mac(x, d, h, x->plain, content, mac) || CRYPTO_memcmp(mac, x->plain + content, ml) != 0)
+        return -1;
+    return (long)content;
+}
+
 /* Decrypt one record (header h, body b of n bytes) at sequence d->seq into
  * x->plain; the plaintext length, or -1 when it does not open. */
 static long open_record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, const uint8_t *b, size_t n) {
     if (!x->cipher && !(x->cipher = EVP_CIPHER_CTX_new())) return -1;
+    if (d->cs->aead == TLS_AES_CBC) return open_cbc(x, d, h, b, n);
     uint8_t nonce[12], aad[13];
     size_t aad_len;
     const uint8_t *ct = b;

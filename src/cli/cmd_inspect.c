@@ -118,23 +118,24 @@ static const char usage_text[] =
     "      --indicators FILE  also raise INTEL-001 when traffic matches an indicator\n"
     "                         partners shared (the cache `fs38 pull --out` keeps)\n"
     "  -c, --config FILE      YAML config: zones, home numbers, thresholds, rule\n"
-    "                         switches (docs/configuration.md). Default: $FS38_CONFIG,\n"
-    "                         else " FS38_ETC_DIR "/fs38.yaml if present, else built-in defaults\n"
+    "                         switches (docs/configuration.md). Default:\n"
+    "                         $FS38_CONFIG, else " FS38_ETC_DIR "/fs38.yaml\n"
+    "                         if present, else built-in defaults\n"
     "      --workers N        N decode+detect threads, traffic sharded by client\n"
     "                         address (default 1; 1-16)\n"
     "      --tls-keylog FILE  read SIP over TLS (and secure WebSocket) with the\n"
     "                         session keys in FILE, the NSS key log SSLKEYLOGFILE\n"
     "                         makes OpenSSL, NSS, curl and Python write (TLS 1.2\n"
-    "                         and 1.3, AES-GCM and ChaCha20); with -i, read on as\n"
-    "                         it grows. Without it TLS connections are counted, not\n"
-    "                         read\n"
+    "                         and 1.3: AES-GCM, ChaCha20, AES-CBC); with -i, read\n"
+    "                         on as it grows. Without it TLS connections are\n"
+    "                         counted, not read\n"
     "      --seed HEX         hash seed of the state tables, to repeat a run exactly:\n"
     "                         --stats-json records the seed each run used. Default:\n"
     "                         random, so traffic cannot be aimed at one table bucket\n"
     "\n"
     "Output:\n"
-    "      --json             only NDJSON events on stdout, one per line (for a SIEM);\n"
-    "                         the summary is not printed\n"
+    "      --json             only NDJSON events on stdout, one per line (for a\n"
+    "                         SIEM); the summary is not printed\n"
     "      --events FILE      append NDJSON events to FILE as they are raised;\n"
     "                         SIGHUP reopens it (after logrotate moved it)\n"
     "      --stats-json FILE  write message/capture/memory statistics as JSON\n"
@@ -777,7 +778,7 @@ static void print_capture_problems(FILE *o, const insp_stats *s, int width, bool
         {"TCP bytes dropped", c->tcp_bytes_dropped},
         {"TCP flows evicted", c->tcp_flows_evicted},
         {"TLS directions without keys", c->tls_no_key},
-        {"TLS directions with a suite not read (CBC)", c->tls_unsupported},
+        {"TLS directions with a version or suite not read", c->tls_unsupported},
         {"TLS directions that stopped decrypting", c->tls_failed},
         {"bad HEP", c->hep_bad},
         {"HEP timestamps not trusted", c->hep_time_untrusted},

@@ -2,10 +2,11 @@
 # test_tls.sh -- SIP over TLS and over secure WebSocket in a capture,
 # read with the session keys (tests/data/capture/tls.pcap and tls.keys,
 # made by make_tls.sh with real peers: Kamailio, Python's ssl, openssl
-# s_client; see tests/cli/tls_peers.sh). Seven connections: TLS 1.3
+# s_client; see tests/cli/tls_peers.sh). Nine connections: TLS 1.3
 # (AES-256-GCM, AES-128-GCM, ChaCha20-Poly1305 with a KeyUpdate both ways),
-# TLS 1.2 (AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305), and a secure
-# WebSocket on 8443, which is not a SIP port. 29 requests, 29 answers,
+# TLS 1.2 (AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305, AES-128-CBC with
+# HMAC-SHA1 encrypt-then-MAC, AES-256-CBC with HMAC-SHA384 MAC-then-encrypt),
+# and a secure WebSocket on 8443, which is not a SIP port. 35 requests, 35 answers,
 # two requests in one record, a MESSAGE over three records. Checked
 # against tshark -o tls.keylog_file on the same file, and what happens
 # without keys, with some of them, with a corrupt record, with a hole.
@@ -22,20 +23,20 @@ scan() { jq -r 'select(.rule.id == "SIP-SCAN-001") | "\(.observables[] | select(
 tshark_ids() { # FILE KEYS: every message's Call-ID, one a line, sorted
     tshark -r "$1" -o "tls.keylog_file:$2" -Y sip -T fields -e sip.Call-ID 2>/dev/null | tr ',' '\n' | grep . | sort -V
 }
-SCANS="127.0.3.1=20 tls 127.0.3.2=6 wss 127.0.3.3=2 tls 127.0.3.4=1 tls "
+SCANS="127.0.3.1=25 tls 127.0.3.2=6 wss 127.0.3.3=2 tls 127.0.3.4=1 tls 127.0.3.5=1 tls "
 
 expect_exit 0 "inspect with the key log" "$FS38" inspect --tls-keylog "$KEYS" --json --stats-json "$TMPD/s.json" "$PCAP"
 cp "$TMPD/out" "$TMPD/k.ndjson"
-ok "46 messages over TLS, 12 over secure WebSocket" is "$(stat "$TMPD/s.json" '"\(.transports.tls) \(.transports.wss)"')" "46 12"
+ok "58 messages over TLS, 12 over secure WebSocket" is "$(stat "$TMPD/s.json" '"\(.transports.tls) \(.transports.wss)"')" "58 12"
 ok "nothing read as plain TCP or WebSocket" is "$(stat "$TMPD/s.json" '"\(.transports.tcp // 0) \(.transports.ws // 0)"')" "0 0"
-ok "29 requests, 29 answers" is "$(stat "$TMPD/s.json" '"\(.requests) \(.responses)"')" "29 29"
-ok "7 connections, every direction read" is "$(tls "$TMPD/s.json")" "7 0 0 0"
+ok "35 requests, 35 answers" is "$(stat "$TMPD/s.json" '"\(.requests) \(.responses)"')" "35 35"
+ok "9 connections, every direction read" is "$(tls "$TMPD/s.json")" "9 0 0 0"
 ok "no byte dropped, no resync" is "$(stat "$TMPD/s.json" '"\(.capture.tcp_bytes_dropped) \(.capture.tcp_resyncs)"')" "0 0"
 ok "SCAN-001 per client, counting its requests" is "$(scan "$TMPD/k.ndjson")" "$SCANS"
 ok "no message malformed" is "$(jq -r 'select(.rule.id | startswith("SIP-MAL")) | .rule.id' "$TMPD/k.ndjson")" ""
 
 tshark_ids "$PCAP" "$KEYS" >"$TMPD/tshark"
-ok "tshark reads the same 58" is "$(wc -l <"$TMPD/tshark")" 58
+ok "tshark reads the same 70" is "$(wc -l <"$TMPD/tshark")" 70
 ok "tshark reads each request and its answer, the KeyUpdate's too" is \
     "$(uniq -c "$TMPD/tshark" | awk '$1 != 2' | wc -l) $(grep -c '^ku-' "$TMPD/tshark")" "0 4"
 # each incident's sample at the frame tshark reads that message at
@@ -43,23 +44,23 @@ tshark -r "$PCAP" -o "tls.keylog_file:$KEYS" -Y sip -T fields -e frame.number -e
     awk -F'\t' '{ n = split($2, c, ","); for (i = 1; i <= n; i++) print $1, c[i] }' | sort >"$TMPD/frames"
 jq -r 'select(.rule.id == "SIP-SCAN-001") | "\(.evidence.sample["x-capture"].frame) \(.evidence.sample.call_id)"' \
     "$TMPD/k.ndjson" | sort >"$TMPD/ours"
-ok "four samples, each at tshark's frame" is "$(wc -l <"$TMPD/ours") $(comm -23 "$TMPD/ours" "$TMPD/frames" | wc -l)" "4 0"
+ok "five samples, each at tshark's frame" is "$(wc -l <"$TMPD/ours") $(comm -23 "$TMPD/ours" "$TMPD/frames" | wc -l)" "5 0"
 
 expect_exit 0 "--workers 2" "$FS38" inspect --workers 2 --tls-keylog "$KEYS" --json --stats-json "$TMPD/s2.json" "$PCAP"
-ok "--workers 2: the same" is "$(scan "$TMPD/out") $(tls "$TMPD/s2.json")" "$SCANS 7 0 0 0"
+ok "--workers 2: the same" is "$(scan "$TMPD/out") $(tls "$TMPD/s2.json")" "$SCANS 9 0 0 0"
 
 # from the config file, relative to it
 mkdir -p "$TMPD/etc"
 cp "$KEYS" "$TMPD/etc/keys.log"
 printf 'capture:\n  tls_keylog: keys.log\n' >"$TMPD/etc/site.yaml"
 expect_exit 0 "capture.tls_keylog in the config" "$FS38" inspect --config "$TMPD/etc/site.yaml" --json --stats-json "$TMPD/s3.json" "$PCAP"
-ok "the config's key log is read" is "$(stat "$TMPD/s3.json" '.transports.tls')" 46
+ok "the config's key log is read" is "$(stat "$TMPD/s3.json" '.transports.tls')" 58
 
 # without keys: counted, said, not guessed at
 expect_exit 0 "inspect without keys" "$FS38" inspect --stats-json "$TMPD/s4.json" "$PCAP"
 ok "no message read" is "$(stat "$TMPD/s4.json" '.requests + .responses')" 0
-ok "6 connections on SIP ports, both directions without keys; 8443 not counted" is "$(tls "$TMPD/s4.json")" "6 12 0 0"
-ok "the summary says so" grep -q "TLS directions without keys 12" "$TMPD/out"
+ok "8 connections on SIP ports, both directions without keys; 8443 not counted" is "$(tls "$TMPD/s4.json")" "8 16 0 0"
+ok "the summary says so" grep -q "TLS directions without keys 16" "$TMPD/out"
 ok "and names the option" grep -q -- "--tls-keylog FILE" "$TMPD/out"
 ok "TLS bytes are not dropped SIP" is "$(stat "$TMPD/s4.json" '"\(.capture.tcp_bytes_dropped) \(.capture.tcp_resyncs)"')" "0 0"
 
@@ -67,14 +68,14 @@ ok "TLS bytes are not dropped SIP" is "$(stat "$TMPD/s4.json" '"\(.capture.tcp_b
 crandom=$(awk '$1 == "CLIENT_RANDOM" {print $2; exit}' "$KEYS")
 grep -v "$crandom" "$KEYS" >"$TMPD/some.keys"
 expect_exit 0 "a key log without one TLS 1.2 session" "$FS38" inspect --tls-keylog "$TMPD/some.keys" --json --stats-json "$TMPD/s5.json" "$PCAP"
-ok "that connection's two directions have no keys" is "$(tls "$TMPD/s5.json")" "7 2 0 0"
-ok "its 10 messages are missing, the others read" is "$(stat "$TMPD/s5.json" '.transports.tls')" 36
+ok "that connection's two directions have no keys" is "$(tls "$TMPD/s5.json")" "9 2 0 0"
+ok "its 10 messages are missing, the others read" is "$(stat "$TMPD/s5.json" '.transports.tls')" 48
 
 # key log lines that are not key log lines: passed over, said
 { echo "CLIENT_RANDOM nothex"; cat "$KEYS"; echo "garbage"; } >"$TMPD/bad.keys"
 expect_exit 0 "a key log with bad lines" "$FS38" inspect --tls-keylog "$TMPD/bad.keys" --json --stats-json "$TMPD/s6.json" "$PCAP"
 ok "the warning counts them and names the first" grep -q "2 lines not in the NSS key log format.*the first is line 1" "$TMPD/err"
-ok "the rest is read" is "$(stat "$TMPD/s6.json" '.transports.tls')" 46
+ok "the rest is read" is "$(stat "$TMPD/s6.json" '.transports.tls')" 58
 expect_exit 2 "a key log that does not exist" "$FS38" inspect --tls-keylog "$TMPD/none.keys" "$PCAP"
 ok "is named" grep -q "none.keys" "$TMPD/err"
 
@@ -82,9 +83,9 @@ ok "is named" grep -q "none.keys" "$TMPD/err"
 frame=$(awk '$2 == "tls12-aes256-1" {print $1; exit}' "$TMPD/frames")
 python3 tests/cli/pcap_edit.py "$PCAP" "$TMPD/flip.pcap" flip "$frame" 120 # in its first record
 expect_exit 0 "a corrupt record" "$FS38" inspect --tls-keylog "$KEYS" --json --stats-json "$TMPD/s7.json" "$TMPD/flip.pcap"
-ok "one direction stopped decrypting" is "$(tls "$TMPD/s7.json")" "7 0 0 1"
+ok "one direction stopped decrypting" is "$(tls "$TMPD/s7.json")" "9 0 0 1"
 ok "its requests from tls12-aes256-1 on are not read (4), the answers are" is \
-    "$(stat "$TMPD/s7.json" '"\(.transports.tls) \(.requests)"')" "42 25"
+    "$(stat "$TMPD/s7.json" '"\(.transports.tls) \(.requests)"')" "54 31"
 ok "tshark does not read that record either" is "$(tshark_ids "$TMPD/flip.pcap" "$KEYS" | grep -c '^tls12-aes256-1$')" 1
 ok "nothing malformed" is "$(jq -r 'select(.rule.id | startswith("SIP-MAL")) | .rule.id' "$TMPD/out")" ""
 
@@ -92,8 +93,8 @@ ok "nothing malformed" is "$(jq -r 'select(.rule.id | startswith("SIP-MAL")) | .
 frame=$(awk '$2 == "ku-1" {print $1; exit}' "$TMPD/frames") # the KeyUpdate and ku-2 follow
 python3 tests/cli/pcap_edit.py "$PCAP" "$TMPD/hole.pcap" drop "$frame"
 expect_exit 0 "a hole in a TLS stream" "$FS38" inspect --tls-keylog "$KEYS" --json --stats-json "$TMPD/s8.json" "$TMPD/hole.pcap"
-ok "one direction lost at the hole" is "$(tls "$TMPD/s8.json")" "7 0 0 1"
-ok "ku-1 and ku-2 past it are lost, every answer read" is "$(stat "$TMPD/s8.json" '"\(.requests) \(.responses)"')" "27 29"
+ok "one direction lost at the hole" is "$(tls "$TMPD/s8.json")" "9 0 0 1"
+ok "ku-1 and ku-2 past it are lost, every answer read" is "$(stat "$TMPD/s8.json" '"\(.requests) \(.responses)"')" "33 35"
 ok "TCP saw the hole" is "$(stat "$TMPD/s8.json" '.capture.tcp_gaps')" 1
 
 finish test_tls

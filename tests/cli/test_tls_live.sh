@@ -3,12 +3,12 @@
 # peers (tests/cli/tls_peers.sh): Kamailio with its tls and websocket
 # modules on 127.0.0.13, and clients (Python's ssl, openssl s_client) that
 # write their session keys to a key log as they connect: TLS 1.3 and 1.2,
-# AES-GCM and ChaCha20-Poly1305, a KeyUpdate, SIP over wss on 8443.
+# AES-GCM, ChaCha20-Poly1305 and AES-CBC, a KeyUpdate, SIP over wss on 8443.
 #   fs38 inspect -i lo --bpf "$TLS_BPF" --tls-keylog KEYLOG --duration 15
 # starts with the key log empty and must read it on as the clients write
-# it: all 58 messages (46 tls, 12 wss), each client's SIP-SCAN-001 counting
+# it: all 70 messages (58 tls, 12 wss), each client's SIP-SCAN-001 counting
 # its requests. tcpdump records the same traffic; fs38 and tshark with the
-# key log must read the same 58 from that file.
+# key log must read the same 70 from that file.
 #
 # Needs root, kamailio with kamailio-tls-modules and -websocket-modules,
 # openssl, tcpdump, tshark, ss. Every peer runs under timeout and is
@@ -22,7 +22,7 @@ cd "$ROOT" || exit 2
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$TMPD"' EXIT
 scan() { jq -r 'select(.rule.id == "SIP-SCAN-001") | "\(.observables[] | select(.role == "source") | .value)=\(.evidence.count) \(.evidence.sample.transport)"' "$1" | sort | tr '\n' ' '; }
-SCANS="127.0.3.1=20 tls 127.0.3.2=6 wss 127.0.3.3=2 tls 127.0.3.4=1 tls "
+SCANS="127.0.3.1=25 tls 127.0.3.2=6 wss 127.0.3.3=2 tls 127.0.3.4=1 tls 127.0.3.5=1 tls "
 
 prereq_ok=1
 need() { if ! "$@" >/dev/null 2>&1; then fail "prerequisite: $*"; prereq_ok=0; fi; }
@@ -55,14 +55,14 @@ kill "$TLS_KPID" 2>/dev/null; wait "$TLS_KPID" 2>/dev/null
 [ "$T_FAIL" -eq 0 ] || { sed 's/^/  | /' "$TMPD/clients.out" "$TMPD/live.err" | tail -20 >&2; }
 
 ok "live: the key log was empty at start, said so" grep -q "holds no session yet" "$TMPD/live.err"
-ok "live: 46 messages over TLS, 12 over secure WebSocket" is "$(jq -r '"\(.transports.tls) \(.transports.wss)"' "$TMPD/s.json")" "46 12"
-ok "live: 7 connections, every direction read" is \
-    "$(jq -r '.capture | "\(.tls_handshakes) \(.tls_no_key) \(.tls_unsupported) \(.tls_failed)"' "$TMPD/s.json")" "7 0 0 0"
+ok "live: 58 messages over TLS, 12 over secure WebSocket" is "$(jq -r '"\(.transports.tls) \(.transports.wss)"' "$TMPD/s.json")" "58 12"
+ok "live: 9 connections, every direction read" is \
+    "$(jq -r '.capture | "\(.tls_handshakes) \(.tls_no_key) \(.tls_unsupported) \(.tls_failed)"' "$TMPD/s.json")" "9 0 0 0"
 ok "live: SIP-SCAN-001 per client, counting its requests" is "$(scan "$TMPD/live.json")" "$SCANS"
 ok "live: no malformed message" is "$(jq -r 'select(.rule.id | startswith("SIP-MAL")) | .rule.id' "$TMPD/live.json")" ""
 
 expect_exit 0 "the same traffic from tcpdump's file" "$FS38" inspect --tls-keylog "$TMPD/keys" --json --stats-json "$TMPD/f.json" "$TMPD/tls-live.pcap"
-ok "file: the same 58" is "$(jq -r '"\(.transports.tls) \(.transports.wss)"' "$TMPD/f.json")" "46 12"
-ok "tshark reads the same 58" is "$(tshark -r "$TMPD/tls-live.pcap" -o "tls.keylog_file:$TMPD/keys" -Y sip -T fields -e sip.Call-ID 2>/dev/null | tr , "\n" | grep -c .)" 58
+ok "file: the same 70" is "$(jq -r '"\(.transports.tls) \(.transports.wss)"' "$TMPD/f.json")" "58 12"
+ok "tshark reads the same 70" is "$(tshark -r "$TMPD/tls-live.pcap" -o "tls.keylog_file:$TMPD/keys" -Y sip -T fields -e sip.Call-ID 2>/dev/null | tr , "\n" | grep -c .)" 70
 
 finish test_tls_live

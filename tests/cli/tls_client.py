@@ -8,6 +8,8 @@
 #       tls12-aes128   TLS 1.2, ECDHE-RSA-AES128-GCM-SHA256
 #       tls12-aes256   TLS 1.2, ECDHE-RSA-AES256-GCM-SHA384
 #       tls12-chacha   TLS 1.2, ECDHE-RSA-CHACHA20-POLY1305
+#       tls12-cbc      TLS 1.2, ECDHE-RSA-AES128-SHA (AES-CBC, HMAC-SHA1,
+#                      encrypt-then-MAC as OpenSSL agrees by default)
 #       wss13          TLS 1.3, then a WebSocket for "sip" (masked frames)
 # Requests: N OPTIONS with a scanner's User-Agent (Call-ID <tag>-<i>), each
 # in its own write; with BIG, then two OPTIONS in one write and a MESSAGE
@@ -31,7 +33,8 @@ if mode.startswith("tls12"):
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     ctx.set_ciphers({"tls12-aes128": "ECDHE-RSA-AES128-GCM-SHA256",
                      "tls12-aes256": "ECDHE-RSA-AES256-GCM-SHA384",
-                     "tls12-chacha": "ECDHE-RSA-CHACHA20-POLY1305"}[mode])
+                     "tls12-chacha": "ECDHE-RSA-CHACHA20-POLY1305",
+                     "tls12-cbc": "ECDHE-RSA-AES128-SHA"}[mode])
 else:
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
 raw = socket.socket()

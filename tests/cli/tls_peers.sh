@@ -4,14 +4,17 @@
 # secure WebSocket on 127.0.0.13:8443) with a certificate made here, and the
 # clients that talk to it, each writing its session keys to one key log:
 #   127.0.3.1  tests/cli/tls_client.py: TLS 1.3 (AES-256-GCM), TLS 1.2 with
-#              AES-128-GCM, AES-256-GCM and ChaCha20-Poly1305 (2 OPTIONS, then
-#              two in one write and a 12,000-byte MESSAGE in three records)
+#              AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305 and AES-128-CBC
+#              with HMAC-SHA1 encrypt-then-MAC (2 OPTIONS, then two in one
+#              write and a 12,000-byte MESSAGE in three records)
 #   127.0.3.2  tls_client.py over secure WebSocket, TLS 1.3 (the same requests)
 #   127.0.3.3  openssl s_client, TLS 1.3 with ChaCha20-Poly1305: an OPTIONS, a
 #              KeyUpdate both ways, an OPTIONS
 #   127.0.3.4  openssl s_client, TLS 1.3 with AES-128-GCM: an OPTIONS
+#   127.0.3.5  openssl s_client, TLS 1.2 with AES-256-CBC and HMAC-SHA384,
+#              MAC-then-encrypt (-no_etm): an OPTIONS
 # Every request carries a scanner's User-Agent; Kamailio answers each one.
-# 24 requests and 24 answers: 18 + 18 over TLS, 6 + 6 over secure WebSocket.
+# 35 requests and 35 answers: 29 + 29 over TLS, 6 + 6 over secure WebSocket.
 # Needs root (nothing else on 127.0.0.13), kamailio with its tls and
 # websocket modules, openssl, python3. Each peer runs under timeout.
 TLS_HOST=127.0.0.13
@@ -49,7 +52,7 @@ tls_options() { # CALLID: an OPTIONS as s_client sends it
 # answers (their output in OUT).
 tls_clients() {
     local keys=$1 out=$2 m rc=0
-    for m in tls13 tls12-aes128 tls12-aes256 tls12-chacha; do
+    for m in tls13 tls12-aes128 tls12-aes256 tls12-chacha tls12-cbc; do
         timeout -k 2 15 python3 "$ROOT/tests/cli/tls_client.py" 127.0.3.1 $TLS_HOST 5061 "$keys" $m 2 $m big >>"$out" 2>&1 || rc=1
     done
     timeout -k 2 15 python3 "$ROOT/tests/cli/tls_client.py" 127.0.3.2 $TLS_HOST 8443 "$keys" wss13 3 wss big >>"$out" 2>&1 || rc=1
@@ -61,5 +64,9 @@ tls_clients() {
         timeout -k 2 10 openssl s_client -connect $TLS_HOST:5061 -bind 127.0.3.4:0 -tls1_3 \
             -ciphersuites TLS_AES_128_GCM_SHA256 -keylogfile "$keys" >"$out.a128" 2>&1
     [ "$(grep -c '^SIP/2.0 200' "$out.a128")" = 1 ] || rc=1
+    (sleep 0.5; tls_options cbc-1; sleep 0.7) |
+        timeout -k 2 10 openssl s_client -connect $TLS_HOST:5061 -bind 127.0.3.5:0 -tls1_2 \
+            -cipher ECDHE-RSA-AES256-SHA384 -no_etm -keylogfile "$keys" >"$out.cbc" 2>&1
+    [ "$(grep -c '^SIP/2.0 200' "$out.cbc")" = 1 ] || rc=1
     return $rc
 }

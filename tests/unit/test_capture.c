@@ -3356,9 +3356,67 @@ static void test_tls_records(void) {
     cap_tls_ctx_free(x);
 }
 
+static cap_tls_dir *tls_peer_of(void *ctx) { return ctx; }
+
+/* A handshake record with a hello: ClientHello (type 1) or ServerHello
+ * (type 2, with a suite and a version). Returns its length. */
+static size_t tls_hello(uint8_t *o, uint8_t type, uint16_t version, uint16_t suite, uint8_t random_fill) {
+    size_t body = type == 1 ? 38 + 1 + 4 + 2 : 38 + 1 + 2 + 1 + 2;
+    tls_record(o, 22, body, 0);
+    o[5] = type;
+    o[8] = (uint8_t)(body - 4);
+    o[9] = (uint8_t)(version >> 8);
+    o[10] = (uint8_t)version;
+    memset(o + 11, random_fill, 32);
+    if (type == 2) {
+        o[44] = (uint8_t)(suite >> 8); /* after the empty session id */
+        o[45] = (uint8_t)suite;
+    }
+    return 5 + body;
+}
+
+/* Suites and versions fs38 does not read are counted as such. */
+static void test_tls_unsupported(void) {
+    static const struct {
+        uint16_t version, suite;
+    } cases[] = {{0x0303, 0x0041 /* CAMELLIA-CBC */}, {0x0302, 0xc013 /* TLS 1.1 */}, {0x0303, 0x1301 /* a 1.3 suite in 1.2 */}};
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/fs38_tls_u_%d.keys", (int)getpid());
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    put_line(f, "CLIENT_RANDOM", '7', 48, '1'); /* the random below: 0x77 ... */
+    fclose(f);
+    cap_tls_keys *k = NULL;
+    fs_err e = {0};
+    CHECK_EQ_INT(cap_tls_keys_open(path, false, &k, &e), FS_OK);
+    unlink(path);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        cap_stats st = {0};
+        cap_tls_ctx *x = cap_tls_ctx_new(k, &st);
+        cap_tls_dir *c = cap_tls_dir_new(false), *sv = cap_tls_dir_new(false);
+        static uint8_t buf[256];
+        size_t n = tls_hello(buf, 1, 0x0303, 0, 0x77);
+        cap_tls_ops none = {.ctx = NULL};
+        CHECK_EQ_INT(cap_tls_records(x, c, buf, n, &none), n);
+        n = tls_hello(buf, 2, cases[i].version, cases[i].suite, 0x55);
+        n += tls_record(buf + n, 20, 1, 1);
+        n += tls_record(buf + n, 23, 64, 3);
+        cap_tls_ops ops = {.peer = tls_peer_of, .ctx = c};
+        CHECK_EQ_INT(cap_tls_records(x, sv, buf, n, &ops), n);
+        CHECK_EQ_INT(st.tls_unsupported, 1);
+        CHECK_EQ_INT(st.tls_no_key + st.tls_failed, 0);
+        cap_tls_dir_free(c);
+        cap_tls_dir_free(sv);
+        cap_tls_ctx_free(x);
+    }
+    cap_tls_keys_free(k);
+}
+
 int main(void) {
     test_tls_keylog();
     test_tls_records();
+    test_tls_unsupported();
     test_defrag_many_ext();
     test_defrag_path();
     test_hash_seeded_differential();
