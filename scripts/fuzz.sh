@@ -46,6 +46,7 @@ dict_for() {
     decode* | pcapng*) echo fuzz/dict/decode.dict ;;
     config*) echo fuzz/dict/config.dict ;;
     event* | client*) echo fuzz/dict/json.dict ;;
+    keylog*) echo fuzz/dict/keylog.dict ;;
     esac
 }
 

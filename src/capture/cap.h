@@ -415,6 +415,8 @@ typedef struct cap_tls_keys_summary {
     uint32_t dropped;    /* sessions past the bound (2^20) */
 } cap_tls_keys_summary;
 void cap_tls_keys_info(cap_tls_keys *k, cap_tls_keys_summary *s);
+/* Following: read what was appended since (a lookup that misses does too). */
+void cap_tls_keys_refresh(cap_tls_keys *k);
 /* The largest TLS record read (header, 2^14 bytes, 2048 of expansion). */
 #define CAP_TLS_MAX_RECORD (5 + 16384 + 2048)
 typedef struct cap_tls_ctx cap_tls_ctx; /* one per decoder: cipher, scratch */

@@ -118,11 +118,8 @@ struct cap_tls_keys {
     bool follow;             /* a live capture: the endpoints write it as sessions open */
 };
 
-static uint32_t random_hash(const uint8_t *r) {
-    uint32_t h;
-    memcpy(&h, r, 4); /* the client random is random */
-    return h;
-}
+/* TLS 1.2 stacks may start the random with the time: all 32 bytes count. */
+static uint32_t random_hash(const uint8_t *r) { return (uint32_t)fs_hash_bytes(r, 32, 0x746c73); }
 
 static tls_session_keys *keys_lookup(cap_tls_keys *k, const uint8_t *random) {
     if (!k->buckets) return NULL;
@@ -186,6 +183,10 @@ static bool unhex(const char *s, size_t n, uint8_t *out) {
     return true;
 }
 
+static void bad_line(cap_tls_keys *k) {
+    if (!k->bad_lines++) k->first_bad_line = k->line_no;
+}
+
 /* One line "LABEL <client random, 64 hex> <secret, hex>". Labels the
  * reader does not use (handshake and exporter secrets, RSA) are fine;
  * anything else is a bad line. */
@@ -222,7 +223,7 @@ static void keys_line(cap_tls_keys *k, char *line) {
     if (ok) ok = which == 0 ? slen == 48 : (slen == 32 || slen == 48);
     if (ok) ok = unhex(sp2 + 1, slen, secret);
     if (!ok) {
-        if (!k->bad_lines++) k->first_bad_line = k->line_no;
+        bad_line(k);
         return;
     }
     tls_session_keys *s = keys_add(k, random);
@@ -239,7 +240,19 @@ static void keys_line(cap_tls_keys *k, char *line) {
     }
 }
 
-/* Read the lines added since the last read (whole lines only). */
+/* One line of len bytes (line holds the first TLS_LINE_MAX of them). */
+static void end_line(cap_tls_keys *k, char *line, size_t len) {
+    k->line_no++;
+    if (len > TLS_LINE_MAX || memchr(line, 0, len)) { /* longer than any key line, or binary */
+        bad_line(k);
+        return;
+    }
+    line[len] = 0;
+    keys_line(k, line);
+}
+
+/* Read the lines added since the last read: whole lines; the last one
+ * without its newline too, unless following (it is being written). */
 static fs_code keys_read_more(cap_tls_keys *k, fs_err *e) {
     FILE *f = fopen(k->path, "r");
     if (!f) return fs_fail(e, FS_ERR_IO, "TLS key log %s: %s", k->path, strerror(errno));
@@ -247,24 +260,26 @@ static fs_code keys_read_more(cap_tls_keys *k, fs_err *e) {
         fclose(f);
         return fs_fail(e, FS_ERR_IO, "TLS key log %s: %s", k->path, strerror(errno));
     }
-    char line[TLS_LINE_MAX];
-    bool long_line = false;
-    while (fgets(line, sizeof line, f)) {
-        size_t len = strlen(line);
-        if (len == 0 || line[len - 1] != '\n') {
-            if (feof(f)) break; /* a line being written: read it next time */
-            long_line = true;   /* longer than any key line: bad, skip to its end */
-            k->offset += (long long)len;
-            continue;
+    char line[TLS_LINE_MAX + 1], chunk[8192];
+    size_t len = 0, got;
+    long long line_bytes = 0;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        for (size_t i = 0; i < got; i++) {
+            line_bytes++;
+            if (chunk[i] != '\n') {
+                if (len < TLS_LINE_MAX) line[len] = chunk[i];
+                len++;
+                continue;
+            }
+            end_line(k, line, len);
+            k->offset += line_bytes;
+            line_bytes = 0;
+            len = 0;
         }
-        k->offset += (long long)len;
-        k->line_no++;
-        if (long_line) {
-            long_line = false;
-            if (!k->bad_lines++) k->first_bad_line = k->line_no;
-            continue;
-        }
-        keys_line(k, line);
+    }
+    if (line_bytes && !k->follow) {
+        end_line(k, line, len);
+        k->offset += line_bytes;
     }
     fclose(f);
     return FS_OK;
@@ -292,6 +307,7 @@ void cap_tls_keys_free(cap_tls_keys *k) {
     if (!k) return;
     pthread_mutex_destroy(&k->lock);
     free(k->buckets);
+    if (k->e) OPENSSL_cleanse(k->e, (size_t)k->cap * sizeof *k->e);
     free(k->e);
     free(k->path);
     free(k);
@@ -306,18 +322,26 @@ void cap_tls_keys_info(cap_tls_keys *k, cap_tls_keys_summary *s) {
     pthread_mutex_unlock(&k->lock);
 }
 
+static bool keys_grown(const cap_tls_keys *k) {
+    struct stat sb;
+    return stat(k->path, &sb) == 0 && (long long)sb.st_size > k->offset;
+}
+
+void cap_tls_keys_refresh(cap_tls_keys *k) {
+    pthread_mutex_lock(&k->lock);
+    if (k->follow && keys_grown(k)) (void)keys_read_more(k, NULL);
+    pthread_mutex_unlock(&k->lock);
+}
+
 /* The keys of a session, copied out (another worker may read the log on
  * meanwhile); when following, read on once when they are not there and the
  * file grew. */
 static bool keys_find(cap_tls_keys *k, const uint8_t *random, tls_session_keys *out) {
     pthread_mutex_lock(&k->lock);
     tls_session_keys *s = keys_lookup(k, random);
-    if (!s && k->follow) {
-        struct stat sb;
-        if (stat(k->path, &sb) == 0 && (long long)sb.st_size > k->offset) {
-            (void)keys_read_more(k, NULL);
-            s = keys_lookup(k, random);
-        }
+    if (!s && k->follow && keys_grown(k)) {
+        (void)keys_read_more(k, NULL);
+        s = keys_lookup(k, random);
     }
     if (s) *out = *s;
     pthread_mutex_unlock(&k->lock);

@@ -3254,7 +3254,8 @@ static void test_tls_keylog(void) {
     for (int i = 0; i < 1500; i++) fputc('x', f);           /* 11: bad, longer than any line */
     fputc('\n', f);
     put_line(f, "CLIENT_TRAFFIC_SECRET_0", 'e', 48, 'f');   /* 12: SHA-384 */
-    fputs("CLIENT_RANDOM eeee", f);                          /* being written: not read */
+    fputs("CLIENT_RANDOM eeee", f); /* 13, no newline: a file, bad; live, being written */
+    fputc(0, f);                     /* (a NUL in it: binary) */
     fclose(f);
     cap_tls_keys *k = NULL;
     fs_err e = {0};
@@ -3263,8 +3264,14 @@ static void test_tls_keylog(void) {
     cap_tls_keys_summary sum;
     cap_tls_keys_info(k, &sum);
     CHECK_EQ_INT(sum.sessions, 3);
-    CHECK_EQ_INT(sum.bad_lines, 4);
+    CHECK_EQ_INT(sum.bad_lines, 5);
     CHECK_EQ_INT(sum.first_bad_line, 8);
+    cap_tls_keys_free(k);
+    CHECK_EQ_INT(cap_tls_keys_open(path, true, &k, &e), FS_OK);
+    if (!k) return;
+    cap_tls_keys_info(k, &sum);
+    CHECK_EQ_INT(sum.sessions, 3);
+    CHECK_EQ_INT(sum.bad_lines, 4);
     cap_tls_keys_free(k);
     unlink(path);
     CHECK_EQ_INT(cap_tls_keys_open(path, false, &k, &e), FS_ERR_IO);
