@@ -166,23 +166,6 @@ static tls_session_keys *keys_add(cap_tls_keys *k, const uint8_t *random) {
     return s;
 }
 
-static int hexval(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* Hex digits s[0, 2n) into out; false if any is not one. */
-static bool unhex(const char *s, size_t n, uint8_t *out) {
-    for (size_t i = 0; i < n; i++) {
-        int a = hexval(s[2 * i]), b = hexval(s[2 * i + 1]);
-        if (a < 0 || b < 0) return false;
-        out[i] = (uint8_t)(a << 4 | b);
-    }
-    return true;
-}
-
 static void bad_line(cap_tls_keys *k) {
     if (!k->bad_lines++) k->first_bad_line = k->line_no;
 }
@@ -198,7 +181,7 @@ static void keys_line(cap_tls_keys *k, char *line) {
     bool ok = sp1 && sp2 && sp2 - sp1 - 1 == 64;
     uint8_t random[32], secret[48];
     size_t hexlen = ok ? strlen(sp2 + 1) : 0;
-    ok = ok && unhex(sp1 + 1, 32, random) && hexlen % 2 == 0 && hexlen >= 2;
+    ok = ok && fs_unhex(sp1 + 1, 32, random) && hexlen % 2 == 0 && hexlen >= 2;
     const char *label = line;
     size_t llen = ok ? (size_t)(sp1 - line) : 0;
     static const char *const known[] = {"CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET",
@@ -221,7 +204,7 @@ static void keys_line(cap_tls_keys *k, char *line) {
     }
     size_t slen = hexlen / 2;
     if (ok) ok = which == 0 ? slen == 48 : (slen == 32 || slen == 48);
-    if (ok) ok = unhex(sp2 + 1, slen, secret);
+    if (ok) ok = fs_unhex(sp2 + 1, slen, secret);
     if (!ok) {
         bad_line(k);
         return;
@@ -607,18 +590,24 @@ static int derive_keys(cap_tls_ctx *x, cap_tls_dir *d) {
     return r;
 }
 
-/* The TLS 1.2 HMAC of a record: seq, type, version, length, then data. */
+/* What TLS 1.2 authenticates before a record's data (the HMAC's start, the
+ * AEAD's additional data): sequence number, type, version, length. */
+static void tls12_pseudo_header(uint8_t out[13], uint64_t seq, const uint8_t *h, size_t len) {
+    for (int i = 0; i < 8; i++) out[i] = (uint8_t)(seq >> (56 - 8 * i));
+    out[8] = h[0];
+    out[9] = h[1];
+    out[10] = h[2];
+    out[11] = (uint8_t)(len >> 8);
+    out[12] = (uint8_t)len;
+}
+
+/* The TLS 1.2 HMAC of a record: the pseudo-header, then data. */
 static bool record_mac(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, const uint8_t *data, size_t len,
                        uint8_t *out) {
     if (!x->hmac && !(x->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL))) return false;
     if (!x->mac && !(x->mac = EVP_MAC_CTX_new(x->hmac))) return false;
     uint8_t hdr[13];
-    for (int i = 0; i < 8; i++) hdr[i] = (uint8_t)(d->seq >> (56 - 8 * i));
-    hdr[8] = h[0];
-    hdr[9] = h[1];
-    hdr[10] = h[2];
-    hdr[11] = (uint8_t)(len >> 8);
-    hdr[12] = (uint8_t)len;
+    tls12_pseudo_header(hdr, d->seq, h, len);
     size_t ml = d->cs->mac_len, outl = 0;
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
@@ -689,13 +678,8 @@ static long open_record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, const 
     if (d->tls13) { /* the record header */
         memcpy(aad, h, 5);
         aad_len = 5;
-    } else { /* seq, type, version, plaintext length */
-        for (int i = 0; i < 8; i++) aad[i] = (uint8_t)(d->seq >> (56 - 8 * i));
-        aad[8] = h[0];
-        aad[9] = h[1];
-        aad[10] = h[2];
-        aad[11] = (uint8_t)(ct_len >> 8);
-        aad[12] = (uint8_t)ct_len;
+    } else {
+        tls12_pseudo_header(aad, d->seq, h, ct_len);
         aad_len = 13;
     }
     const EVP_CIPHER *c = d->cs->aead == TLS_CHACHA ? EVP_chacha20_poly1305()

@@ -210,6 +210,22 @@ bool fs_str_to_u64(fs_str s, uint64_t max, uint64_t *out) {
  * the low bits are usable as a table index. Not a cryptographic hash: tables
  * keyed with it take a random seed and are bounded, so engineered collisions
  * can only evict within one bucket. */
+static int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+bool fs_unhex(const char *s, size_t n, uint8_t *out) {
+    for (size_t i = 0; i < n; i++) {
+        int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
+        if (hi < 0 || lo < 0) return false;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return true;
+}
+
 uint64_t fs_hash_bytes(const void *p, size_t n, uint64_t seed) {
     const unsigned char *b = p;
     uint64_t h = seed ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(n + 1));

@@ -63,6 +63,9 @@ char *fs_str_copy(fs_str s, char *dst, size_t n);
 /* Parse an unsigned decimal; false on empty, non-digit or overflow of max. */
 bool fs_str_to_u64(fs_str s, uint64_t max, uint64_t *out);
 uint64_t fs_hash_bytes(const void *p, size_t n, uint64_t seed); /* FNV-1a 64 + mix */
+/* The 2n hex digits at s (either case) as n bytes into out; false, out
+ * unfinished, when one is not a hex digit. */
+bool fs_unhex(const char *s, size_t n, uint8_t *out);
 
 /* ---- errors ------------------------------------------------------------ */
 

@@ -216,22 +216,7 @@ fs_code xc_keypair_load(const char *path, xc_keypair *kp, fs_err *e) {
 
 /* ---- the trust registry ---------------------------------------------------------- */
 
-static int hexval(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-static bool parse_hex32(const char *s, uint8_t out[32]) {
-    if (!s || strlen(s) != 64) return false;
-    for (int i = 0; i < 32; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-        if (hi < 0 || lo < 0) return false;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return true;
-}
+static bool parse_hex32(const char *s, uint8_t out[32]) { return s && strlen(s) == 64 && fs_unhex(s, 32, out); }
 
 static fs_code parse_member(const json_t *o, size_t i, xc_member *m, fs_err *e) {
     const char *key;

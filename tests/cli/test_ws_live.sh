@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_ws_live.sh -- SIP over WebSocket (RFC 7118) live, against a real
 # server: Kamailio from Debian (tests/data/kamailio/ws.cfg: xhttp and
-# websocket modules) on 127.0.0.12:8080. tests/cli/ws_client.py opens a
+# websocket modules) on 127.0.0.12:8080. tests/cli/sip_client.py opens a
 # WebSocket for "sip" from 127.0.2.9 and sends 3 OPTIONS with a scanner's
 # User-Agent in masked frames; Kamailio answers each 200 in its own frames.
 #   fs38 inspect -i lo --bpf 'host 127.0.0.12 and tcp port 8080' --duration 5
@@ -45,7 +45,7 @@ timeout -k 5 20 tcpdump -i lo -U -w "$TMPD/ws-live.pcap" "$BPF" 2>"$TMPD/tcpdump
 TPID=$!; PIDS+=("$TPID")
 for _ in $(seq 50); do grep -q "capturing on" "$TMPD/live.err" && grep -q "listening on" "$TMPD/tcpdump.err" && break; sleep 0.1; done
 sleep 0.5
-ok "the client gets its 3 answers" bash -c "timeout -k 2 15 python3 tests/cli/ws_client.py 127.0.2.9 127.0.0.12 8080 3 >'$TMPD/client.out' 2>&1"
+ok "the client gets its 3 answers" bash -c "timeout -k 2 15 python3 tests/cli/sip_client.py 127.0.2.9 127.0.0.12 8080 - ws 3 wslive >'$TMPD/client.out' 2>&1"
 rc=0; wait "$FPID" || rc=$?
 ok "fs38 stops by itself, exit 0" is "$rc" 0
 sleep 0.5; kill "$TPID" 2>/dev/null; wait "$TPID" 2>/dev/null

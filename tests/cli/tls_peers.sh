@@ -3,11 +3,11 @@
 # Kamailio (tests/data/kamailio/tls.cfg: SIP over TLS on 127.0.0.13:5061,
 # secure WebSocket on 127.0.0.13:8443) with a certificate made here, and the
 # clients that talk to it, each writing its session keys to one key log:
-#   127.0.3.1  tests/cli/tls_client.py: TLS 1.3 (AES-256-GCM), TLS 1.2 with
+#   127.0.3.1  tests/cli/sip_client.py: TLS 1.3 (AES-256-GCM), TLS 1.2 with
 #              AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305 and AES-128-CBC
 #              with HMAC-SHA1 encrypt-then-MAC (2 OPTIONS, then two in one
 #              write and a 12,000-byte MESSAGE in three records)
-#   127.0.3.2  tls_client.py over secure WebSocket, TLS 1.3 (the same requests)
+#   127.0.3.2  sip_client.py over secure WebSocket, TLS 1.3 (the same requests)
 #   127.0.3.3  openssl s_client, TLS 1.3 with ChaCha20-Poly1305: an OPTIONS, a
 #              KeyUpdate both ways, an OPTIONS
 #   127.0.3.4  openssl s_client, TLS 1.3 with AES-128-GCM: an OPTIONS
@@ -53,9 +53,9 @@ tls_options() { # CALLID: an OPTIONS as s_client sends it
 tls_clients() {
     local keys=$1 out=$2 m rc=0
     for m in tls13 tls12-aes128 tls12-aes256 tls12-chacha tls12-cbc; do
-        timeout -k 2 15 python3 "$ROOT/tests/cli/tls_client.py" 127.0.3.1 $TLS_HOST 5061 "$keys" $m 2 $m big >>"$out" 2>&1 || rc=1
+        timeout -k 2 15 python3 "$ROOT/tests/cli/sip_client.py" 127.0.3.1 $TLS_HOST 5061 "$keys" $m 2 $m big >>"$out" 2>&1 || rc=1
     done
-    timeout -k 2 15 python3 "$ROOT/tests/cli/tls_client.py" 127.0.3.2 $TLS_HOST 8443 "$keys" wss13 3 wss big >>"$out" 2>&1 || rc=1
+    timeout -k 2 15 python3 "$ROOT/tests/cli/sip_client.py" 127.0.3.2 $TLS_HOST 8443 "$keys" wss13 3 wss big >>"$out" 2>&1 || rc=1
     (sleep 0.5; tls_options ku-1; sleep 0.3; printf 'K\n'; sleep 0.3; tls_options ku-2; sleep 0.7) |
         timeout -k 2 10 openssl s_client -connect $TLS_HOST:5061 -bind 127.0.3.3:0 -tls1_3 \
             -ciphersuites TLS_CHACHA20_POLY1305_SHA256 -keylogfile "$keys" >"$out.ku" 2>&1

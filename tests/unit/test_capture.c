@@ -3295,74 +3295,6 @@ static size_t tls_record(uint8_t *o, uint8_t type, size_t len, uint8_t fill) {
     return 5 + len;
 }
 
-static void test_tls_records(void) {
-    static const uint8_t ch[] = {0x16, 3, 1, 0, 0x30, 1, 0, 0, 0x2c, 3, 3};
-    CHECK_EQ_INT(cap_tls_hello_start(ch, sizeof ch), 1);
-    CHECK_EQ_INT(cap_tls_hello_start(ch, 5), -1);
-    CHECK_EQ_INT(cap_tls_hello_start((const uint8_t *)"INVITE sip:", 11), 0);
-    static const uint8_t cert[] = {0x16, 3, 3, 0, 9, 11}; /* a Certificate first: not a hello */
-    CHECK_EQ_INT(cap_tls_hello_start(cert, sizeof cert), 0);
-
-    cap_stats st = {0};
-    cap_tls_ctx *x = cap_tls_ctx_new(NULL, &st);
-    CHECK(x != NULL);
-    if (!x) return;
-    static uint8_t buf[3 * CAP_TLS_MAX_RECORD];
-    /* a ClientHello, then its half of a record: the whole record consumed,
-     * the start of the next kept for more */
-    cap_tls_dir *d = cap_tls_dir_new(false);
-    size_t n = tls_record(buf, 22, 60, 0);
-    buf[5] = 1; /* ClientHello */
-    buf[6] = 0;
-    buf[7] = 0;
-    buf[8] = 56;
-    size_t m = tls_record(buf + n, 23, 100, 7);
-    CHECK_EQ_INT(tls_feed(x, d, buf, n + 50), n);
-    CHECK_EQ_INT(st.tls_handshakes, 1);
-    /* application data before any ServerHello: nothing to look keys up by */
-    CHECK_EQ_INT(tls_feed(x, d, buf + n, m), m);
-    CHECK_EQ_INT(st.tls_no_key, 1);
-    CHECK(cap_tls_opaque(d));
-    CHECK_EQ_INT(tls_feed(x, d, (const uint8_t *)"anything", 8), 8); /* passed over from now on */
-    cap_tls_end(x, d);
-    CHECK_EQ_INT(st.tls_no_key, 1); /* counted once */
-    cap_tls_dir_free(d);
-
-    /* a record longer than TLS allows, or not a record: the direction stops */
-    d = cap_tls_dir_new(false);
-    n = tls_record(buf, 22, 60, 0);
-    buf[5] = 1;
-    buf[8] = 56;
-    n += tls_record(buf + n, 23, 0, 0);
-    buf[n - 2] = 0x49; /* length 18688: over 2^14 + 2048 */
-    CHECK_EQ_INT(tls_feed(x, d, buf, n), n);
-    CHECK_EQ_INT(st.tls_failed, 1);
-    cap_tls_dir_free(d);
-    d = cap_tls_dir_new(false);
-    n = tls_record(buf, 22, 60, 0);
-    buf[5] = 1;
-    buf[8] = 56;
-    memcpy(buf + n, "SIP/2.0 200 OK\r\n", 16);
-    CHECK_EQ_INT(tls_feed(x, d, buf, n + 16), n + 16);
-    CHECK_EQ_INT(st.tls_failed, 2);
-    cap_tls_dir_free(d);
-
-    /* on a port that is not a SIP port: neither counted nor kept */
-    d = cap_tls_dir_new(true);
-    n = tls_record(buf, 22, 60, 0);
-    buf[5] = 1;
-    buf[8] = 56;
-    m = tls_record(buf + n, 20, 1, 1);
-    m += tls_record(buf + n + m, 23, 40, 9);
-    CHECK_EQ_INT(tls_feed(x, d, buf, n + m), n + m);
-    CHECK(cap_tls_opaque(d) && !cap_tls_keyed(d));
-    CHECK_EQ_INT(st.tls_handshakes, 3); /* the three before, not this one */
-    CHECK_EQ_INT(st.tls_no_key, 1);
-    CHECK_EQ_INT(st.tls_failed, 2);
-    cap_tls_dir_free(d);
-    cap_tls_ctx_free(x);
-}
-
 static cap_tls_dir *tls_peer_of(void *ctx) { return ctx; }
 
 /* A handshake record with a hello: ClientHello (type 1) or ServerHello
@@ -3380,6 +3312,64 @@ static size_t tls_hello(uint8_t *o, uint8_t type, uint16_t version, uint16_t sui
         o[45] = (uint8_t)suite;
     }
     return 5 + body;
+}
+
+static void test_tls_records(void) {
+    static const uint8_t ch[] = {0x16, 3, 1, 0, 0x30, 1, 0, 0, 0x2c, 3, 3};
+    CHECK_EQ_INT(cap_tls_hello_start(ch, sizeof ch), 1);
+    CHECK_EQ_INT(cap_tls_hello_start(ch, 5), -1);
+    CHECK_EQ_INT(cap_tls_hello_start((const uint8_t *)"INVITE sip:", 11), 0);
+    static const uint8_t cert[] = {0x16, 3, 3, 0, 9, 11}; /* a Certificate first: not a hello */
+    CHECK_EQ_INT(cap_tls_hello_start(cert, sizeof cert), 0);
+
+    cap_stats st = {0};
+    cap_tls_ctx *x = cap_tls_ctx_new(NULL, &st);
+    CHECK(x != NULL);
+    if (!x) return;
+    static uint8_t buf[3 * CAP_TLS_MAX_RECORD];
+    /* a ClientHello, then its half of a record: the whole record consumed,
+     * the start of the next kept for more */
+    cap_tls_dir *d = cap_tls_dir_new(false);
+    size_t n = tls_hello(buf, 1, 0x0303, 0, 0);
+    size_t m = tls_record(buf + n, 23, 100, 7);
+    CHECK_EQ_INT(tls_feed(x, d, buf, n + 50), n);
+    CHECK_EQ_INT(st.tls_handshakes, 1);
+    /* application data before any ServerHello: nothing to look keys up by */
+    CHECK_EQ_INT(tls_feed(x, d, buf + n, m), m);
+    CHECK_EQ_INT(st.tls_no_key, 1);
+    CHECK(cap_tls_opaque(d));
+    CHECK_EQ_INT(tls_feed(x, d, (const uint8_t *)"anything", 8), 8); /* passed over from now on */
+    cap_tls_end(x, d);
+    CHECK_EQ_INT(st.tls_no_key, 1); /* counted once */
+    cap_tls_dir_free(d);
+
+    /* a record longer than TLS allows, or not a record: the direction stops */
+    d = cap_tls_dir_new(false);
+    n = tls_hello(buf, 1, 0x0303, 0, 0);
+    n += tls_record(buf + n, 23, 0, 0);
+    buf[n - 2] = 0x49; /* length 18688: over 2^14 + 2048 */
+    CHECK_EQ_INT(tls_feed(x, d, buf, n), n);
+    CHECK_EQ_INT(st.tls_failed, 1);
+    cap_tls_dir_free(d);
+    d = cap_tls_dir_new(false);
+    n = tls_hello(buf, 1, 0x0303, 0, 0);
+    memcpy(buf + n, "SIP/2.0 200 OK\r\n", 16);
+    CHECK_EQ_INT(tls_feed(x, d, buf, n + 16), n + 16);
+    CHECK_EQ_INT(st.tls_failed, 2);
+    cap_tls_dir_free(d);
+
+    /* on a port that is not a SIP port: neither counted nor kept */
+    d = cap_tls_dir_new(true);
+    n = tls_hello(buf, 1, 0x0303, 0, 0);
+    m = tls_record(buf + n, 20, 1, 1);
+    m += tls_record(buf + n + m, 23, 40, 9);
+    CHECK_EQ_INT(tls_feed(x, d, buf, n + m), n + m);
+    CHECK(cap_tls_opaque(d) && !cap_tls_keyed(d));
+    CHECK_EQ_INT(st.tls_handshakes, 3); /* the three before, not this one */
+    CHECK_EQ_INT(st.tls_no_key, 1);
+    CHECK_EQ_INT(st.tls_failed, 2);
+    cap_tls_dir_free(d);
+    cap_tls_ctx_free(x);
 }
 
 /* Suites and versions fs38 does not read are counted as such. */

@@ -1,8 +1,8 @@
-# tls_client.py -- a SIP over TLS (RFC 3261 26.2, RFC 5630) and SIP over
-# secure WebSocket (RFC 7118) client for the TLS tests, standard library
-# only. From SRC it connects to HOST:PORT with TLS, writes the session keys
-# to KEYLOG (NSS key log format, what SSLKEYLOGFILE makes OpenSSL write),
-# sends its requests and reads an answer to each, then closes.
+# sip_client.py -- a SIP over TLS (RFC 3261 26.2, RFC 5630) and SIP over
+# WebSocket (RFC 7118, plain or secure) client for the live tests, standard
+# library only. From SRC it connects to HOST:PORT (with TLS: writing the
+# session keys to KEYLOG, the NSS key log format SSLKEYLOGFILE makes OpenSSL
+# write), sends its requests and reads an answer to each, then closes.
 #
 # MODE: tls13          TLS 1.3 (the suite OpenSSL prefers: AES-256-GCM)
 #       tls12-aes128   TLS 1.2, ECDHE-RSA-AES128-GCM-SHA256
@@ -11,12 +11,13 @@
 #       tls12-cbc      TLS 1.2, ECDHE-RSA-AES128-SHA (AES-CBC, HMAC-SHA1,
 #                      encrypt-then-MAC as OpenSSL agrees by default)
 #       wss13          TLS 1.3, then a WebSocket for "sip" (masked frames)
+#       ws             no TLS (KEYLOG is not used): a WebSocket for "sip"
 # Requests: N OPTIONS with a scanner's User-Agent (Call-ID <tag>-<i>), each
 # in its own write; with BIG, then two OPTIONS in one write and a MESSAGE
 # of 12,000 bytes written in three parts (three TLS records; over WebSocket
 # one frame).
 #
-# Usage: python3 tls_client.py SRC HOST PORT KEYLOG MODE N TAG [BIG]
+# Usage: python3 sip_client.py SRC HOST PORT KEYLOG MODE N TAG [BIG]
 import os
 import socket
 import ssl
@@ -25,24 +26,27 @@ import sys
 src, host, port, keylog, mode, n, tag = sys.argv[1:8]
 port, n, big = int(port), int(n), len(sys.argv) > 8
 
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-ctx.keylog_filename = keylog
-if mode.startswith("tls12"):
-    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-    ctx.set_ciphers({"tls12-aes128": "ECDHE-RSA-AES128-GCM-SHA256",
-                     "tls12-aes256": "ECDHE-RSA-AES256-GCM-SHA384",
-                     "tls12-chacha": "ECDHE-RSA-CHACHA20-POLY1305",
-                     "tls12-cbc": "ECDHE-RSA-AES128-SHA"}[mode])
-else:
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
 raw = socket.socket()
 raw.bind((src, 0))
 raw.settimeout(5)
 raw.connect((host, port))
-s = ctx.wrap_socket(raw)
-ws = mode.startswith("wss")
+if mode == "ws":
+    s = raw
+else:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.keylog_filename = keylog
+    if mode.startswith("tls12"):
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers({"tls12-aes128": "ECDHE-RSA-AES128-GCM-SHA256",
+                         "tls12-aes256": "ECDHE-RSA-AES256-GCM-SHA384",
+                         "tls12-chacha": "ECDHE-RSA-CHACHA20-POLY1305",
+                         "tls12-cbc": "ECDHE-RSA-AES128-SHA"}[mode])
+    else:
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    s = ctx.wrap_socket(raw)
+ws = mode.startswith("ws")
 got = b""
 
 
@@ -71,7 +75,7 @@ if ws:
         sys.exit("handshake refused: %r" % got[:80])
     got = got[got.index(b"\r\n\r\n") + 4:]
 
-via = "WSS df7jal23ls0d.invalid" if ws else "TLS %s" % src
+via = "%s df7jal23ls0d.invalid" % mode[:3].upper().rstrip("1") if ws else "TLS %s" % src
 
 
 def request(method, i, body=b""):
