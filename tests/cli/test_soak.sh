@@ -166,13 +166,15 @@ fill_kb=$(awk '$1 == 10 {print $2}' "$TMPD/samples")
 last_kb=$(tail -1 "$TMPD/samples" | awk '{print $2}')
 ok "RSS flat after the tables filled: ${fill_kb:-?} kB at 10 s, ${last_kb:-?} kB at the end" \
     test "${last_kb:-999999999}" -le $((${fill_kb:-0} + 8192))
-# Descriptors: as many at the end as at the start, and never more than one
+# Descriptors: as many at the end as one second in, and never more than one
 # over (the SIGHUP reopen opens the new file before it closes the old one; a
-# loaded machine once preempted fs38 between the two, and a sample saw it)
+# loaded machine once preempted fs38 between the two, and a sample saw it).
+# The sample at 0 s is not the baseline: libpcap may still hold a descriptor
+# of its set-up there (a loaded CI machine once counted 9, then 8 to the end)
 fds=$(awk '{print $1 "s:" $3}' "$TMPD/samples" | tr '\n' ' ')
 ok "open descriptors do not grow (second:count $fds)" awk '
-    NR == 1 { first = $3 } { last = $3; if ($3 > max) max = $3 }
-    END { exit !(NR > 0 && last == first && max <= first + 1) }' "$TMPD/samples"
+    NR == 2 { first = $3 } NR >= 2 { last = $3; if ($3 > max) max = $3 }
+    END { exit !(NR > 1 && last == first && max <= first + 1) }' "$TMPD/samples"
 ok "no kernel drops, the tables evicted, the incidents closed" python3 -c '
 import json, sys
 s = json.load(open(sys.argv[1])); m = s["memory"]; c = s["capture"]
