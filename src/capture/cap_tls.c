@@ -745,7 +745,8 @@ static void encrypted_record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, c
             return;
         }
         type = x->plain[--len];
-        if (type == TLS_REC_HANDSHAKE && len >= 4 && x->plain[0] == 24 && !key_update(x, d)) give_up(x, d, TLS_FAILED);
+        bool update = type == TLS_REC_HANDSHAKE && len >= 4 && x->plain[0] == 24; /* KeyUpdate */
+        if (update && !key_update(x, d)) give_up(x, d, TLS_FAILED);
     }
     if (type == TLS_REC_APP && len > 0) {
         x->st->tls_records++;
