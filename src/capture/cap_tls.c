@@ -335,7 +335,7 @@ static bool keys_find(cap_tls_keys *k, const uint8_t *random, tls_session_keys *
 
 struct cap_tls_dir {
     uint8_t state;        /* tls_state */
-    bool is_client, tls13, keyed;
+    bool is_client, keyed;
     bool etm;             /* TLS 1.2 CBC: encrypt-then-MAC was agreed (RFC 7366) */
     uint16_t version;     /* TLS 1.2 and 1.3 are read (0x0303, 0x0304) */
     bool heuristic;       /* on a port that is not a SIP port: not counted until keyed */
@@ -348,6 +348,8 @@ struct cap_tls_dir {
     uint64_t seq;
     const tls_suite *cs;
 };
+
+static bool is_tls13(const cap_tls_dir *d) { return d->version == 0x0304; }
 
 struct cap_tls_ctx {
     cap_tls_keys *keys;   /* NULL: no key log given */
@@ -483,7 +485,6 @@ static void read_hello(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *p, size_t 
     d->version = be16(p + 4); /* legacy_version, unless supported_versions says */
     d->etm = false;
     server_hello_extensions(d, p + off + 3, n - off - 3);
-    d->tls13 = d->version == 0x0304;
     d->state = TLS_CLEAR;
     cap_tls_dir *c = ops->peer ? ops->peer(ops->ctx) : NULL;
     if (c && c->is_client && c->have_client_random) {
@@ -491,7 +492,6 @@ static void read_hello(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *p, size_t 
         d->have_client_random = true;
         memcpy(c->server_random, d->server_random, 32);
         c->suite = d->suite;
-        c->tls13 = d->tls13;
         c->version = d->version;
         c->etm = d->etm;
         c->have_server = true;
@@ -564,7 +564,7 @@ static int derive_keys(cap_tls_ctx *x, cap_tls_dir *d) {
     }
     d->cs = suite_find(d->suite);
     bool suite13 = d->cs && d->cs->id >> 8 == 0x13;
-    if (!d->cs || (d->tls13 ? !suite13 : d->version != 0x0303 || suite13)) { /* TLS 1.0, 1.1: neither */
+    if (!d->cs || (is_tls13(d) ? !suite13 : d->version != 0x0303 || suite13)) { /* TLS 1.0, 1.1: neither */
         give_up(x, d, TLS_UNSUPPORTED);
         return -1;
     }
@@ -577,11 +577,11 @@ static int derive_keys(cap_tls_ctx *x, cap_tls_dir *d) {
     const uint8_t *sec = d->is_client ? s.cts : s.sts;
     size_t slen = d->is_client ? s.cts_len : s.sts_len;
     int r = 0;
-    if (d->tls13 && slen == (d->cs->sha384 ? 48u : 32u)) {
+    if (is_tls13(d) && slen == (d->cs->sha384 ? 48u : 32u)) {
         memcpy(d->secret, sec, slen);
         d->secret_len = (uint8_t)slen;
         r = tls13_keys(x, d) ? 1 : -1;
-    } else if (!d->tls13 && s.has_master) {
+    } else if (!is_tls13(d) && s.has_master) {
         r = tls12_keys(x, d, s.master) ? 1 : -1;
     }
     OPENSSL_cleanse(&s, sizeof s);
@@ -661,7 +661,7 @@ static long open_record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, const 
     size_t aad_len;
     const uint8_t *ct = b;
     size_t ct_len;
-    bool gcm12 = !d->tls13 && d->cs->aead == TLS_AES_GCM;
+    bool gcm12 = !is_tls13(d) && d->cs->aead == TLS_AES_GCM;
     if (gcm12) { /* 4 bytes of implicit salt, 8 explicit in the record */
         if (n < 8 + TLS_TAG) return -1;
         memcpy(nonce, d->iv, 4);
@@ -675,7 +675,7 @@ static long open_record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, const 
         ct_len = n - TLS_TAG;
     }
     if (ct_len > sizeof x->plain) return -1;
-    if (d->tls13) { /* the record header */
+    if (is_tls13(d)) { /* the record header */
         memcpy(aad, h, 5);
         aad_len = 5;
     } else {
@@ -738,7 +738,7 @@ static void encrypted_record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, c
     d->state = TLS_OPEN;
     d->seq++;
     uint8_t type = h[0];
-    if (d->tls13) { /* TLSInnerPlaintext: content, type, zero padding */
+    if (is_tls13(d)) { /* TLSInnerPlaintext: content, type, zero padding */
         while (len > 0 && x->plain[len - 1] == 0) len--;
         if (len == 0) {
             give_up(x, d, TLS_FAILED);
@@ -767,12 +767,12 @@ static void record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, const uint8
             return;
         }
         if (h[0] == TLS_REC_CCS) {
-            if (!d->tls13) d->state = TLS_OPEN; /* TLS 1.2: encrypted from the next record */
+            if (!is_tls13(d)) d->state = TLS_OPEN; /* TLS 1.2: encrypted from the next record */
             d->seq = 0;
             return;
         }
         if (h[0] == TLS_REC_APP) { /* TLS 1.3: the encrypted handshake begins */
-            if (!d->have_server || !d->tls13) {
+            if (!d->have_server || !is_tls13(d)) {
                 give_up(x, d, d->have_server ? TLS_FAILED : TLS_NO_KEY);
                 return;
             }

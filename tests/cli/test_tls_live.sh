@@ -21,7 +21,8 @@ cd "$ROOT" || exit 2
 
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$TMPD"' EXIT
-scan() { jq -r 'select(.rule.id == "SIP-SCAN-001") | "\(.observables[] | select(.role == "source") | .value)=\(.evidence.count) \(.evidence.sample.transport)"' "$1" | sort | tr '\n' ' '; }
+# each incident's last report (live: one when it opens, another when it closes with more)
+scan() { jq -rs 'group_by(.event_id) | map(max_by(.version)) | .[] | select(.rule.id == "SIP-SCAN-001") | "\(.observables[] | select(.role == "source") | .value)=\(.evidence.count) \(.evidence.sample.transport)"' "$1" | sort | tr '\n' ' '; }
 SCANS="127.0.3.1=25 tls 127.0.3.2=6 wss 127.0.3.3=2 tls 127.0.3.4=1 tls 127.0.3.5=1 tls "
 
 prereq_ok=1

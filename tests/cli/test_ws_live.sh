@@ -53,7 +53,7 @@ kill "$KPID" 2>/dev/null; wait "$KPID" 2>/dev/null
 
 ok "live: 6 messages over WebSocket" is "$(jq -r .transports.ws "$TMPD/s.json")" 6
 ok "live: SIP-SCAN-001 for 127.0.2.9 counting 3, transport ws" is \
-    "$(jq -r 'select(.rule.id == "SIP-SCAN-001") | "\(.observables[] | select(.role == "source") | .value) \(.evidence.count) \(.evidence.sample.transport)"' "$TMPD/live.json")" \
+    "$(jq -rs 'group_by(.event_id) | map(max_by(.version)) | .[] | select(.rule.id == "SIP-SCAN-001") | "\(.observables[] | select(.role == "source") | .value) \(.evidence.count) \(.evidence.sample.transport)"' "$TMPD/live.json")" \
     "127.0.2.9 3 ws"
 ok "live: no malformed message" is "$(jq -r 'select(.rule.id | startswith("SIP-MAL")) | .rule.id' "$TMPD/live.json")" ""
 expect_exit 0 "the same traffic from tcpdump's file" "$FS38" inspect --json --stats-json "$TMPD/f.json" "$TMPD/ws-live.pcap"
