@@ -443,6 +443,12 @@ typedef struct cap_tls_ops {
  * bytes in all), to be offered again with what follows. A direction passed
  * over consumes everything. */
 size_t cap_tls_records(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *p, size_t n, const cap_tls_ops *ops);
+/* 1: p starts a TLS record header (a type 20-23, version 3.x, a length TLS
+ * allows); 0: it does not; -1: too few bytes to tell. */
+int cap_tls_record_start(const uint8_t *p, size_t n);
+/* A direction picked up in the middle of a TLS connection (its hellos not
+ * captured): counted as without keys, its records passed over. */
+void cap_tls_midstream(cap_tls_ctx *x, cap_tls_dir *d);
 /* A gap in the direction's bytes: it can no longer be read. */
 void cap_tls_lost(cap_tls_ctx *x, cap_tls_dir *d);
 bool cap_tls_opaque(const cap_tls_dir *d);

@@ -640,12 +640,22 @@ static void tls_begin(cap_tcp_table *t, tcp_flow *f, bool heuristic) {
     account(t, (int64_t)cap_tls_dir_size());
 }
 
+/* A direction's first bytes on a SIP port: TLS when they are a hello, or,
+ * picked up mid-stream, a record (its hellos missed: counted, not read;
+ * SIP text never starts with a byte of 20-23). */
+static void tls_check(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, uint32_t n) {
+    bool hello = cap_tls_hello_start(p, n) == 1;
+    if (!hello && (f->syn_seen || cap_tls_record_start(p, n) != 1)) return;
+    tls_begin(t, f, false);
+    if (f->tls && !hello) cap_tls_midstream(t->tlsx, f->tls);
+}
+
 /* In-order bytes [seq == next_seq]: frame them, keep the unfinished tail. */
 static void deliver(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, uint32_t n, uint64_t ts,
                     uint64_t frame_no) {
-    bool first = f->syn_seen && f->next_seq == f->isn + 1;
+    bool first = f->next_seq == f->isn + (f->syn_seen ? 1 : 0);
     f->next_seq += n;
-    if (first && !f->tls && cap_tls_hello_start(p, n) == 1) tls_begin(t, f, false);
+    if (first && !f->tls) tls_check(t, f, p, n);
     consume(t, f, &f->buf, p, n, ts, frame_no, f->tls ? tls_records : frame_messages);
 }
 

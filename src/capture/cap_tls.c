@@ -412,6 +412,14 @@ int cap_tls_hello_start(const uint8_t *p, size_t n) {
     return n >= 6 ? 1 : -1;
 }
 
+int cap_tls_record_start(const uint8_t *p, size_t n) {
+    if (n >= 1 && (p[0] < TLS_REC_CCS || p[0] > TLS_REC_APP)) return 0;
+    if (n >= 2 && p[1] != 3) return 0;
+    if (n >= 3 && p[2] > 4) return 0;
+    if (n >= 5 && (size_t)(p[3] << 8 | p[4]) + 5 > CAP_TLS_MAX_RECORD) return 0;
+    return n >= 5 ? 1 : -1;
+}
+
 typedef enum tls_why { TLS_NO_KEY, TLS_FAILED, TLS_UNSUPPORTED } tls_why;
 
 static void give_up(cap_tls_ctx *x, cap_tls_dir *d, tls_why why) {
@@ -427,6 +435,8 @@ static void give_up(cap_tls_ctx *x, cap_tls_dir *d, tls_why why) {
 }
 
 void cap_tls_lost(cap_tls_ctx *x, cap_tls_dir *d) { give_up(x, d, TLS_FAILED); }
+
+void cap_tls_midstream(cap_tls_ctx *x, cap_tls_dir *d) { give_up(x, d, TLS_NO_KEY); }
 
 void cap_tls_end(cap_tls_ctx *x, cap_tls_dir *d) {
     if (!d->keyed && d->trials) give_up(x, d, TLS_NO_KEY); /* records waited for keys in vain */

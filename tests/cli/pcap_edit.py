@@ -1,9 +1,11 @@
-# pcap_edit.py -- a copy of a classic pcap file with one frame dropped or
-# one byte of it changed, for the tests that need a capture with a hole or
-# a corrupt record in it (standard library only).
+# pcap_edit.py -- a copy of a classic pcap file with one frame dropped, one
+# byte of it changed, or the frames before it dropped, for the tests that
+# need a capture with a hole, a corrupt record, or that starts in the middle
+# of connections (standard library only).
 #
 # Usage: python3 pcap_edit.py IN OUT drop FRAME
 #        python3 pcap_edit.py IN OUT flip FRAME OFFSET   (OFFSET from the frame's start)
+#        python3 pcap_edit.py IN OUT from FRAME
 import struct
 import sys
 
@@ -17,7 +19,9 @@ while pos + 16 <= len(data):
     rec = data[pos:pos + 16 + caplen]
     pos += 16 + caplen
     n += 1
-    if n == frame:
+    if op == "from" and n < frame:
+        continue
+    if n == frame and op != "from":
         if op == "drop":
             continue
         body = bytearray(rec)

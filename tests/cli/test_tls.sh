@@ -97,4 +97,12 @@ ok "one direction lost at the hole" is "$(tls "$TMPD/s8.json")" "9 0 0 1"
 ok "ku-1 and ku-2 past it are lost, every answer read" is "$(stat "$TMPD/s8.json" '"\(.requests) \(.responses)"')" "33 35"
 ok "TCP saw the hole" is "$(stat "$TMPD/s8.json" '.capture.tcp_gaps')" 1
 
+# a capture that starts in the middle of the first connection (TLS 1.3): its
+# directions are TLS without keys, their bytes are not dropped SIP
+python3 tests/cli/pcap_edit.py "$PCAP" "$TMPD/mid.pcap" from 12
+expect_exit 0 "a capture that starts mid-connection" "$FS38" inspect --tls-keylog "$KEYS" --stats-json "$TMPD/s9.json" "$TMPD/mid.pcap"
+ok "its two directions counted without keys, the 8 others read" is "$(tls "$TMPD/s9.json")" "8 2 0 0"
+ok "nothing dropped as SIP" is "$(stat "$TMPD/s9.json" '"\(.capture.tcp_bytes_dropped) \(.capture.tcp_resyncs)"')" "0 0"
+ok "the other connections' messages read" is "$(stat "$TMPD/s9.json" '.transports.tls')" 48
+
 finish test_tls

@@ -3321,6 +3321,13 @@ static void test_tls_records(void) {
     CHECK_EQ_INT(cap_tls_hello_start((const uint8_t *)"INVITE sip:", 11), 0);
     static const uint8_t cert[] = {0x16, 3, 3, 0, 9, 11}; /* a Certificate first: not a hello */
     CHECK_EQ_INT(cap_tls_hello_start(cert, sizeof cert), 0);
+    /* any record (a capture that starts mid-connection), never SIP text */
+    CHECK_EQ_INT(cap_tls_record_start(cert, sizeof cert), 1);
+    static const uint8_t app[] = {0x17, 3, 3, 0x48, 0x00}, big[] = {0x17, 3, 3, 0x48, 0x01};
+    CHECK_EQ_INT(cap_tls_record_start(app, sizeof app), 1);  /* 18432: the most TLS allows */
+    CHECK_EQ_INT(cap_tls_record_start(big, sizeof big), 0);  /* one more */
+    CHECK_EQ_INT(cap_tls_record_start(app, 3), -1);
+    CHECK_EQ_INT(cap_tls_record_start((const uint8_t *)"SIP/2.0 200 OK", 14), 0);
 
     cap_stats st = {0};
     cap_tls_ctx *x = cap_tls_ctx_new(NULL, &st);
