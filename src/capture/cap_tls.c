@@ -404,20 +404,20 @@ void cap_tls_dir_free(cap_tls_dir *d) {
 static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static uint32_t be24(const uint8_t *p) { return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2]; }
 
-int cap_tls_hello_start(const uint8_t *p, size_t n) {
-    if (n >= 1 && p[0] != TLS_REC_HANDSHAKE) return 0;
-    if (n >= 2 && p[1] != 3) return 0;
-    if (n >= 3 && p[2] > 4) return 0;
-    if (n >= 6 && p[5] != 1 && p[5] != 2) return 0;
-    return n >= 6 ? 1 : -1;
-}
-
 int cap_tls_record_start(const uint8_t *p, size_t n) {
     if (n >= 1 && (p[0] < TLS_REC_CCS || p[0] > TLS_REC_APP)) return 0;
     if (n >= 2 && p[1] != 3) return 0;
     if (n >= 3 && p[2] > 4) return 0;
-    if (n >= 5 && (size_t)(p[3] << 8 | p[4]) + 5 > CAP_TLS_MAX_RECORD) return 0;
+    if (n >= 5 && (size_t)be16(p + 3) + 5 > CAP_TLS_MAX_RECORD) return 0;
     return n >= 5 ? 1 : -1;
+}
+
+int cap_tls_hello_start(const uint8_t *p, size_t n) {
+    if (n >= 1 && p[0] != TLS_REC_HANDSHAKE) return 0;
+    int r = cap_tls_record_start(p, n);
+    if (r <= 0) return r;
+    if (n < 6) return -1;
+    return p[5] == 1 || p[5] == 2; /* ClientHello, ServerHello */
 }
 
 typedef enum tls_why { TLS_NO_KEY, TLS_FAILED, TLS_UNSUPPORTED } tls_why;
@@ -809,7 +809,7 @@ size_t cap_tls_records(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *p, size_t 
         if (n - pos < 5) return pos;
         const uint8_t *h = p + pos;
         size_t len = be16(h + 3);
-        if (h[0] < TLS_REC_CCS || h[0] > TLS_REC_APP || h[1] != 3 || len + 5 > CAP_TLS_MAX_RECORD) {
+        if (cap_tls_record_start(h, 5) != 1) {
             give_up(x, d, TLS_FAILED); /* not TLS records (any more) */
             break;
         }
