@@ -56,6 +56,18 @@ static void on_event(void *user, const ev_event *ev, bool final) {
         abort();
 }
 
+/* Evidence: the message being processed, naming 1..DET_EVIDENCE_REFS
+ * distinct incidents (each at most 3 times: the limit set below). */
+static void on_evidence(void *user, const cap_payload *p, const det_evidence_ref *refs, unsigned n) {
+    (void)user;
+    if (n == 0 || n > DET_EVIDENCE_REFS || !p || (p->len && !p->data)) abort();
+    for (unsigned i = 0; i < n; i++) {
+        if (refs[i].rule >= R__COUNT || strnlen(refs[i].event_id, sizeof refs[i].event_id) != 36) abort();
+        for (unsigned j = 0; j < i; j++)
+            if (refs[j].rule == refs[i].rule && !strcmp(refs[j].event_id, refs[i].event_id)) abort();
+    }
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
@@ -72,13 +84,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fs_err e = {0};
-    det_shared *shared = det_shared_new(64, 64, &e);
+    det_shared *shared = det_shared_new(64, 64, 64, &e);
     det_engine *eng[2] = {det_engine_new(&cfg, on_event, NULL, &e), det_engine_new(&cfg, on_event, NULL, &e)};
     if (!shared || !eng[0] || !eng[1]) abort();
     det_shared_set_seed(shared, 38);
     det_memory before[2];
     for (unsigned i = 0; i < 2; i++) {
         det_engine_set_shards(eng[i], i, 2, shared);
+        det_engine_set_evidence(eng[i], on_evidence, NULL, 3);
         det_engine_memory(eng[i], &before[i]);
     }
     int64_t ts = 1700000000LL * 1000000;

@@ -538,6 +538,21 @@ void cap_tcp_finish(cap_tcp_table *t);
 size_t cap_tcp_memory(const cap_tcp_table *t);
 uint32_t cap_tcp_chain_max(const cap_tcp_table *t);
 
+/* ---- pcapng output (cap_pcapng_out.c) ------------------------------------------
+ * SIP messages written as synthetic Ethernet/IP/UDP|TCP|SCTP frames with
+ * their addresses, ports and capture times, and pcapng comments. */
+typedef struct cap_png_out cap_png_out;
+#define CAP_PNG_OUT_MAX_PAYLOAD 65480u /* a longer message is cut (and a comment says so) */
+/* Writes the file's header blocks to f (which the caller opens and closes);
+ * app names the writing program (shb_userappl). */
+cap_png_out *cap_png_out_new(FILE *f, const char *app, fs_err *e);
+/* One message as one frame with the given comments (each at most 512 bytes
+ * kept). false and e set on a write error. */
+bool cap_png_out_message(cap_png_out *o, const cap_payload *p, const char *const *comments, unsigned ncomments,
+                         fs_err *e);
+uint64_t cap_png_out_frames(const cap_png_out *o);
+void cap_png_out_free(cap_png_out *o);
+
 /* cap_pcapng.c: fs38's own pcapng reader, for the files libpcap refuses
  * (interfaces of different link types or snapshot lengths, sections of
  * different byte orders); cap_source.c decides when. */

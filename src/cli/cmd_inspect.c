@@ -61,6 +61,17 @@ typedef struct event_out {
     bool cut;           /* a line cut short is there: the next one starts with \n */
 } event_out;
 
+/* --pcap-out FILE: the messages behind reported incidents (evidence). */
+typedef struct pcap_out {
+    const char *path;
+    FILE *f;
+    cap_png_out *w;
+    uint32_t per_incident; /* --pcap-limit */
+    uint64_t written;      /* messages written, once closed */
+    uint64_t lost;         /* messages that could not be written */
+    char first_error[sizeof(((fs_err *)0)->msg)]; /* why the first was lost */
+} pcap_out;
+
 typedef struct inspect_run {
     /* options */
     bool json, quiet, progress, live;
@@ -70,6 +81,7 @@ typedef struct inspect_run {
     bool stopped_for_reader; /* the run ended as stdout's reader left (reader_left), not by a signal */
     /* outputs */
     event_out out_stdout, out_file; /* --json, --events */
+    pcap_out pcap;                  /* --pcap-out */
     FILE *stats_file; /* opened before the run: a bad path fails before any work */
     /* tallies of final events */
     uint64_t events;
@@ -139,6 +151,15 @@ static const char usage_text[] =
     "      --events FILE      append NDJSON events to FILE as they are raised;\n"
     "                         SIGHUP reopens it (after logrotate moved it)\n"
     "      --stats-json FILE  write message/capture/memory statistics as JSON\n"
+    "      --pcap-out FILE    write the SIP messages behind the incidents reported\n"
+    "                         to FILE (pcapng, for Wireshark or sngrep): each one\n"
+    "                         a frame with its addresses, ports and time, and\n"
+    "                         comments naming the rule and event_id (Wireshark:\n"
+    "                         frame.comment contains \"SIP-FLOOD-001\"); TLS is\n"
+    "                         written decrypted. Messages count from the one that\n"
+    "                         made the incident reportable\n"
+    "      --pcap-limit N     at most N messages per incident in --pcap-out\n"
+    "                         (default 100; 0: all)\n"
     "  -q, --quiet            no summary\n"
     "      --no-progress      no progress line (shown on a terminal for files)\n"
     "      --fail-on SEV      exit 1 if an event of severity SEV or above was raised\n"
@@ -386,6 +407,7 @@ static bool report_losses(const event_out *out) {
 static void on_tick(void *user) {
     inspect_run *r = user;
     if (reopen_flag && r->out_file.fd >= 0) reopen_events_file(r);
+    if (r->pcap.f) fflush(r->pcap.f); /* readable as it grows (a write error is seen by the next frame) */
 }
 
 static void on_event(void *user, const ev_event *ev, bool final) {
@@ -413,6 +435,63 @@ static void on_event(void *user, const ev_event *ev, bool final) {
     r->by_rule[ev->rule]++;
     if ((int)ev->severity > r->max_severity) r->max_severity = (int)ev->severity;
     remember_incident(r, ev);
+}
+
+/* A message behind reported incidents (--pcap-out): one frame whose
+ * comments name each incident as "RULE-ID EVENT_TYPE event EVENT_ID". */
+static void on_evidence(void *user, const cap_payload *p, const det_evidence_ref *refs, unsigned n) {
+    inspect_run *r = user;
+    char text[DET_EVIDENCE_REFS][128];
+    const char *comments[DET_EVIDENCE_REFS];
+    if (n > DET_EVIDENCE_REFS) n = DET_EVIDENCE_REFS;
+    for (unsigned i = 0; i < n; i++) {
+        const det_rule_info *info = &det_rule_table[refs[i].rule];
+        snprintf(text[i], sizeof text[i], "fs38: %s %s event %s", info->id,
+                 det_event_type_name(info->event_type), refs[i].event_id);
+        comments[i] = text[i];
+    }
+    fs_err e = {0};
+    if (cap_png_out_message(r->pcap.w, p, comments, n, &e)) return;
+    if (!r->pcap.lost++) { /* at once: a live run may go on for days */
+        snprintf(r->pcap.first_error, sizeof r->pcap.first_error, "%s", e.msg);
+        fprintf(stderr, "fs38 inspect: --pcap-out %s: %s: messages are being lost (%llu written)\n",
+                r->pcap.path, e.msg, (unsigned long long)cap_png_out_frames(r->pcap.w));
+    }
+}
+
+/* Opens --pcap-out FILE (replacing it) and writes its header. */
+static bool open_pcap_out(pcap_out *o) {
+    if (!(o->f = fopen(o->path, "wb"))) {
+        fprintf(stderr, "fs38 inspect: --pcap-out %s: %s\n", o->path, strerror(errno));
+        return false;
+    }
+    fs_err e = {0};
+    if (!(o->w = cap_png_out_new(o->f, "fs38 " FS38_VERSION " inspect --pcap-out", &e))) {
+        fprintf(stderr, "fs38 inspect: --pcap-out %s: %s\n", o->path, e.msg);
+        fclose(o->f);
+        o->f = NULL;
+        return false;
+    }
+    return true;
+}
+
+/* Flushes and closes --pcap-out; false (and said on stderr) when messages
+ * were lost. */
+static bool close_pcap_out(pcap_out *o) {
+    if (!o->f) return true;
+    o->written = cap_png_out_frames(o->w);
+    bool closed = fclose(o->f) == 0; /* the last buffered frames are written now */
+    int err = errno;
+    o->f = NULL;
+    cap_png_out_free(o->w);
+    o->w = NULL;
+    if (o->lost)
+        fprintf(stderr, "fs38 inspect: --pcap-out %s: %llu message%s lost (%s)\n", o->path,
+                (unsigned long long)o->lost, o->lost == 1 ? "" : "s", o->first_error);
+    if (!closed)
+        fprintf(stderr, "fs38 inspect: --pcap-out %s: the last messages could not be written (%s): "
+                        "the file is incomplete\n", o->path, strerror(err));
+    return closed && !o->lost;
 }
 
 /* Columns of the terminal on fd, or fallback when it is none (or too narrow to tell). */
@@ -828,6 +907,14 @@ static void print_summary(FILE *o, const inspect_run *r, insp *in, const insp_st
         print_path_tail(o, r->events_path, max_int(width - 14 - (int)strlen(counts), 20));
         fprintf(o, "%s\n", counts);
     }
+    if (r->pcap.path) { /* --pcap-out: the evidence, and how to find an incident's */
+        char counts[64];
+        snprintf(counts, sizeof counts, ": %llu message%s", (unsigned long long)r->pcap.written,
+                 plural(r->pcap.written));
+        fputs("  messages behind them in ", o);
+        print_path_tail(o, r->pcap.path, max_int(width - 27 - (int)strlen(counts), 20));
+        fprintf(o, "%s\n", counts);
+    }
     print_messages(o, s, width);
     print_talkers(o, in);
     print_capture_problems(o, s, width, r->keylog);
@@ -939,6 +1026,7 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
 /* An early exit: the outputs opened so far, closed (nothing written). */
 static void close_outputs(inspect_run *r) {
     if (r->out_file.fd >= 0) close(r->out_file.fd);
+    close_pcap_out(&r->pcap);
     if (r->stats_file) fclose(r->stats_file);
     r->out_file.fd = -1;
     r->stats_file = NULL;
@@ -986,7 +1074,7 @@ static det_indicators *load_indicators(const char *path, bool quiet) {
 
 enum { OPT_BPF = 256, OPT_HEP, OPT_RAW, OPT_JSON, OPT_EVENTS, OPT_STATS, OPT_FAIL_ON, OPT_WORKERS,
        OPT_DURATION, OPT_COUNT, OPT_NO_PROGRESS, OPT_INDICATORS, OPT_SEED,
-       OPT_TLS_KEYLOG };
+       OPT_TLS_KEYLOG, OPT_PCAP_OUT, OPT_PCAP_LIMIT };
 
 static bool parse_u64_arg(const char *opt, const char *v, uint64_t max, uint64_t *out) {
     if (!fs_str_to_u64(fs_str_make(v, strlen(v)), max, out)) {
@@ -1085,12 +1173,14 @@ int cmd_inspect(int argc, char **argv) {
         {"indicators", required_argument, NULL, OPT_INDICATORS},
         {"seed", required_argument, NULL, OPT_SEED},
         {"tls-keylog", required_argument, NULL, OPT_TLS_KEYLOG},
+        {"pcap-out", required_argument, NULL, OPT_PCAP_OUT},
+        {"pcap-limit", required_argument, NULL, OPT_PCAP_LIMIT},
         {NULL, 0, NULL, 0}};
     inspect_run r = {.fail_on = -1, .max_severity = -1, .progress = true,
                      .out_stdout = {.name = "stdout", .fd = -1}, .out_file = {.fd = -1}};
     const char *iface = NULL, *bpf = NULL, *hep = NULL, *indicators_path = NULL, *keylog_path = NULL;
     bool raw = false, seed_given = false;
-    uint64_t seed = 0, workers = 1, duration = 0, count = 0;
+    uint64_t seed = 0, workers = 1, duration = 0, count = 0, pcap_limit = 100;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "i:c:qh", longopts, NULL)) != -1) {
@@ -1137,6 +1227,10 @@ int cmd_inspect(int argc, char **argv) {
         case OPT_NO_PROGRESS: r.progress = false; break;
         case OPT_INDICATORS: indicators_path = optarg; break;
         case OPT_TLS_KEYLOG: keylog_path = optarg; break;
+        case OPT_PCAP_OUT: r.pcap.path = optarg; break;
+        case OPT_PCAP_LIMIT:
+            if (!parse_u64_arg("--pcap-limit", optarg, UINT32_MAX, &pcap_limit)) return EXIT_USAGE;
+            break;
         case OPT_SEED:
             if (!parse_seed(optarg, &seed)) return EXIT_USAGE;
             seed_given = true;
@@ -1191,6 +1285,12 @@ int cmd_inspect(int argc, char **argv) {
             return EXIT_USAGE;
         }
     }
+    r.pcap.per_incident = (uint32_t)pcap_limit;
+    if (r.pcap.path && !open_pcap_out(&r.pcap)) {
+        close_outputs(&r);
+        det_indicators_free(indicators);
+        return EXIT_USAGE;
+    }
     if (r.stats_path && !(r.stats_file = fopen(r.stats_path, "w"))) {
         fprintf(stderr, "fs38 inspect: --stats-json %s: %s\n", r.stats_path, strerror(errno));
         close_outputs(&r);
@@ -1221,7 +1321,8 @@ int cmd_inspect(int argc, char **argv) {
                       .on_event = on_event, .on_progress = r.progress ? on_progress : NULL, .on_tick = on_tick,
                       .user = &r, .stop = &stop_flag, .max_packets = count,
                       .duration_us = duration * FS_USEC, .indicators = indicators,
-                      .seed = seed_given ? &seed : NULL, .file_bpf = iface ? NULL : bpf};
+                      .seed = seed_given ? &seed : NULL, .file_bpf = iface ? NULL : bpf,
+                      .on_evidence = r.pcap.path ? on_evidence : NULL, .evidence_per_incident = r.pcap.per_incident};
     fs_err e = {0};
     insp *in = insp_new(&o, &e);
     if (!in || !memory_fits(in, &cfg)) {
@@ -1290,6 +1391,7 @@ int cmd_inspect(int argc, char **argv) {
     r.out_file.fd = -1;
     if (!report_losses(&r.out_stdout)) ok_out = false;
     if (!report_losses(&r.out_file)) ok_out = false;
+    if (!close_pcap_out(&r.pcap)) ok_out = false;
     /* A signal ends a live run; files it cuts short were not read to the end
      * (a reader of stdout that left and ended the run is no signal; when the
      * run went on for --events, --stats-json or --fail-on, a signal is one). */

@@ -73,6 +73,21 @@ void det_engine_free(det_engine *eng);
  * written again); file mode only when it closes. */
 void det_engine_set_live(det_engine *eng, bool live);
 
+/* Evidence: each message that counted toward a reported incident, handed
+ * to fn right after the engine processed it, with the incidents it counted
+ * toward (a message can count toward several). An incident hands over at
+ * most per_incident messages (0: all), from the one that made it reportable
+ * (reached its threshold) on; messages before are not kept anywhere. fn
+ * must copy what it keeps: p and refs live only for the call. NULL fn:
+ * off (the default). */
+#define DET_EVIDENCE_REFS 4
+typedef struct det_evidence_ref {
+    det_rule_id rule;
+    char event_id[40];     /* the incident's event_id as this engine reports it */
+} det_evidence_ref;
+typedef void (*det_evidence_fn)(void *user, const cap_payload *p, const det_evidence_ref *refs, unsigned n);
+void det_engine_set_evidence(det_engine *eng, det_evidence_fn fn, void *user, uint32_t per_incident);
+
 /* The hash seed keys every table and sketch. It is random by default, so no
  * one can aim traffic at one bucket; a given seed makes a run reproducible
  * (the same input gives the same report). Call before any traffic. */
@@ -85,8 +100,9 @@ uint64_t det_engine_seed(const det_engine *eng);
  * SIP-FLOOD-002 counts are summed here), a relayed call's two legs can land
  * on two workers (one of them tracks it), and all use one hash seed. */
 typedef struct det_shared det_shared;
-/* max_dests: destination windows counted at once; max_calls: calls. */
-det_shared *det_shared_new(uint32_t max_dests, uint32_t max_calls, fs_err *e);
+/* max_dests: destination windows counted at once; max_calls: calls;
+ * max_incidents: incidents whose event_id is remembered. */
+det_shared *det_shared_new(uint32_t max_dests, uint32_t max_calls, uint32_t max_incidents, fs_err *e);
 void det_shared_free(det_shared *s);
 /* The seed every engine sharing s takes (det_engine_set_shards); set it
  * before the engines are attached. */

@@ -69,6 +69,11 @@ void det_engine_free(det_engine *eng) {
 }
 
 void det_engine_set_live(det_engine *eng, bool live) { eng->live = live; }
+void det_engine_set_evidence(det_engine *eng, det_evidence_fn fn, void *user, uint32_t per_incident) {
+    eng->evidence_fn = fn;
+    eng->evidence_user = user;
+    eng->evidence_per_incident = per_incident;
+}
 void det_engine_set_seed(det_engine *eng, uint64_t seed) { eng->seed = seed; }
 uint64_t det_engine_seed(const det_engine *eng) { return eng->seed; }
 void det_engine_set_shards(det_engine *eng, unsigned index, unsigned n, det_shared *shared) {
@@ -237,6 +242,22 @@ static det_source *incident_talker(det_ctx *c, det_rule_id r) {
  * be ahead after a step back in capture time, or between two ticks). */
 static bool hit_after_quiet(const det_incident *inc, uint64_t ts) { return ts > inc->quiet_until; }
 
+/* The message being processed counted toward inc: note it as evidence once
+ * the incident is reportable, up to the per-incident limit, once per
+ * message (a message's second hit of one incident adds nothing). */
+static void note_evidence(det_engine *eng, det_incident *inc) {
+    const ev_event *ev = inc->ev;
+    if (!eng->evidence_fn || !eng->in_message || !incident_reportable(eng, ev)) return;
+    for (unsigned i = 0; i < eng->nevidence; i++)
+        if (eng->evidence[i].rule == ev->rule && !strcmp(eng->evidence[i].event_id, ev->event_id)) return;
+    if (eng->evidence_per_incident && inc->evidence >= eng->evidence_per_incident) return;
+    if (eng->nevidence == DET_EVIDENCE_REFS) return;
+    det_evidence_ref *ref = &eng->evidence[eng->nevidence++];
+    ref->rule = ev->rule;
+    memcpy(ref->event_id, ev->event_id, sizeof ref->event_id);
+    inc->evidence++;
+}
+
 ev_event *det_hit(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, bool *opened) {
     det_engine *eng = c->eng;
     const cfg_rule *rc = det_rule_cfg(c, r);
@@ -264,6 +285,8 @@ ev_event *det_hit(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, bo
         inc->ev = ev;
         event_init(ev, c, r);
         ev->incident_key = key;
+        if (eng->shared) det_shared_incident_id(eng->shared, key, c->ts, quiet, ev->event_id);
+        inc->shared_seen = c->ts;
         /* at least this message: a hit that adds nothing to an incident
          * (a message's second anomaly of one rule) still opens it with one
          * when the first was evicted meanwhile (capture time stepping back
@@ -286,12 +309,19 @@ ev_event *det_hit(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, bo
         if (c->ts > ev->last_us) ev->last_us = c->ts;
         if (c->ts < ev->first_us) ev->first_us = c->ts;
         det_table_touch(&eng->incidents, inc, c->ts);
+        /* the other workers learn how long this share went on, every quarter
+         * of the quiet window (not on every hit: a flood's are many) */
+        if (eng->shared && c->ts > inc->shared_seen + quiet / 4) {
+            det_shared_incident_seen(eng->shared, key, c->ts);
+            inc->shared_seen = c->ts;
+        }
     }
     ev_event *ev = inc->ev;
     inc->quiet_until = ev->last_us + quiet;
     if (inc->quiet_until < eng->next_close_us) eng->next_close_us = inc->quiet_until;
     ev->window_s = (double)(ev->last_us - ev->first_us) / 1e6;
     ev->valid_until_us = ev->last_us + (uint64_t)ev->ttl_s * FS_USEC;
+    note_evidence(eng, inc);
     return ev;
 }
 
@@ -503,6 +533,8 @@ static uint64_t capture_time(const cap_payload *p) {
     return p->ts_us < DET_TIME_MAX_US ? p->ts_us : DET_TIME_MAX_US;
 }
 
+static void process_message(det_engine *eng, const cap_payload *p, uint64_t ts);
+
 void det_process(det_engine *eng, const cap_payload *p) {
     det_stats *s = &eng->stats;
     uint64_t ts = capture_time(p);
@@ -510,6 +542,15 @@ void det_process(det_engine *eng, const cap_payload *p) {
     if (!s->first_us || ts < s->first_us) s->first_us = ts;
     if (ts > s->last_us) s->last_us = ts;
     det_tick(eng, ts);
+    eng->in_message = true;
+    eng->nevidence = 0;
+    process_message(eng, p, ts);
+    eng->in_message = false;
+    if (eng->nevidence) eng->evidence_fn(eng->evidence_user, p, eng->evidence, eng->nevidence);
+}
+
+static void process_message(det_engine *eng, const cap_payload *p, uint64_t ts) {
+    det_stats *s = &eng->stats;
 
     /* The state tables are far bigger than the caches: start loading the
      * buckets this message will need while the parser works. */

@@ -207,6 +207,16 @@ typedef struct det_dest {
     bool flagged;           /* threshold crossed in the current window */
 } det_dest;
 
+/* The event_id of an incident (incident_key) that several workers may each
+ * open a share of (SIP-FLOOD-002 toward one host, a caller's fraud rules):
+ * a share opening at ts within quiet_us of the activity the others reported
+ * (det_shared_incident_seen) takes their id into `id`; else `id` (fresh)
+ * becomes the incident's. So every share, and the messages each hands over
+ * as evidence, carry the one id the merged report has. Thread-safe. */
+void det_shared_incident_id(det_shared *s, uint64_t incident_key, uint64_t ts, uint64_t quiet_us, char id[40]);
+/* A share's activity reached ts. Thread-safe. */
+void det_shared_incident_seen(det_shared *s, uint64_t incident_key, uint64_t ts);
+
 /* Add `delta` to the total of (address, window index) shared by the workers;
  * returns the new total. Thread-safe. */
 uint32_t det_shared_add(det_shared *s, const fs_addr *a, uint64_t window, uint32_t delta);
@@ -290,6 +300,8 @@ typedef struct det_incident {
     uint64_t quiet_until;   /* close when capture time passes this */
     ev_event *ev;           /* heap, one per open incident (cold path) */
     bool reported_open;     /* live mode: version 1 already emitted */
+    uint32_t evidence;      /* messages handed to the evidence callback */
+    uint64_t shared_seen;   /* with workers: activity last told det_shared_incident_seen */
     uint64_t count_at_report;
 } det_incident;
 
@@ -321,6 +333,14 @@ struct det_engine {
     bool finishing;         /* det_finish: sweep everything once */
     sip_msg msg;            /* reused for every message: no allocation per packet */
     const det_indicators *indicators; /* shared indicators (INTEL-001), NULL = none */
+    /* evidence (det_engine_set_evidence): the incidents the message being
+     * processed counted toward; in_message is false during timers */
+    det_evidence_fn evidence_fn;
+    void *evidence_user;
+    uint32_t evidence_per_incident;
+    bool in_message;
+    uint8_t nevidence;
+    det_evidence_ref evidence[DET_EVIDENCE_REFS];
 };
 
 /* What each detector sees for one message. */

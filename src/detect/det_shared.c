@@ -26,6 +26,12 @@
  *    table-wide counts): buckets are picked by the low bits, so the stripes
  *    together evict as one table of their total size would. Only call
  *    setup, answer and end take a stripe.
+ *  - incidents: incident key -> the event_id of the incident and the span of
+ *    activity its shares reported. Several workers can each open a share of
+ *    one incident (the pipeline merges their reports into one); the second
+ *    share takes the first one's event_id here, so the messages each share
+ *    hands over as evidence name the id of the merged report. Taken when an
+ *    incident opens, and by an open one every quarter of its quiet window.
  * Must not touch: what the counters mean (det_calls.c), events.
  *
  * Bounded: fixed 8-way buckets; a new entry replaces the oldest of its bucket.
@@ -51,8 +57,16 @@ typedef struct shared_table {
     shared_slot *slots;
 } shared_table;
 
+typedef struct shared_incident {
+    uint64_t key;
+    uint64_t first_us, last_us; /* activity the shares reported; last_us 0 = empty */
+    char id[40];
+} shared_incident;
+
 struct det_shared {
     shared_table counts, calls;
+    shared_incident *incidents; /* incident_buckets * SHARED_WAYS */
+    uint32_t incident_buckets;  /* power of two */
     uint64_t seed;
     bool locks_ready;
     /* one per cache line, so stripes do not share lines between cores */
@@ -98,10 +112,16 @@ static shared_slot *table_slot(shared_table *t, uint64_t key, uint64_t age, bool
     return oldest;
 }
 
-det_shared *det_shared_new(uint32_t max_dests, uint32_t max_calls, fs_err *e) {
+det_shared *det_shared_new(uint32_t max_dests, uint32_t max_calls, uint32_t max_incidents, fs_err *e) {
     det_shared *s = aligned_alloc(64, sizeof *s); /* sizeof is a multiple of 64 */
     if (s) memset(s, 0, sizeof *s);
     bool ok = s && table_init(&s->counts, max_dests) && table_init(&s->calls, max_calls);
+    if (ok) {
+        s->incident_buckets = 1;
+        while ((uint64_t)s->incident_buckets * SHARED_WAYS < max_incidents && s->incident_buckets < (1u << 20))
+            s->incident_buckets <<= 1;
+        ok = (s->incidents = calloc((size_t)s->incident_buckets * SHARED_WAYS, sizeof *s->incidents)) != NULL;
+    }
     uint32_t per_stripe = (det_callers_capacity(max_calls) + CALLER_STRIPES - 1) / CALLER_STRIPES;
     for (unsigned i = 0; ok && i < CALLER_STRIPES; i++)
         ok = det_table_init(&s->callers[i].t, per_stripe, sizeof(det_caller));
@@ -133,6 +153,7 @@ void det_shared_free(det_shared *s) {
     for (unsigned i = 0; i < CALLER_STRIPES; i++) det_table_free(&s->callers[i].t);
     free(s->counts.slots);
     free(s->calls.slots);
+    free(s->incidents);
     free(s);
 }
 
@@ -142,7 +163,54 @@ void det_shared_set_seed(det_shared *s, uint64_t seed) { s->seed = seed; }
 /* The callers table is reported by worker 0's engine (det_engine_memory). */
 size_t det_shared_memory(const det_shared *s) {
     if (!s) return 0;
-    return sizeof *s + ((size_t)s->counts.nbuckets + s->calls.nbuckets) * SHARED_WAYS * sizeof(shared_slot);
+    return sizeof *s + ((size_t)s->counts.nbuckets + s->calls.nbuckets) * SHARED_WAYS * sizeof(shared_slot) +
+           (size_t)s->incident_buckets * SHARED_WAYS * sizeof(shared_incident);
+}
+
+/* The bucket of an incident key, and its lock (held by the caller for the
+ * bucket's use). */
+static shared_incident *incident_bucket(det_shared *s, uint64_t key, pthread_mutex_t **m) {
+    uint32_t b = (uint32_t)(key & (s->incident_buckets - 1));
+    *m = &s->lock[b % LOCK_STRIPES].m;
+    return s->incidents + (size_t)b * SHARED_WAYS;
+}
+
+static shared_incident *incident_find(shared_incident *b, uint64_t key) {
+    for (unsigned i = 0; i < SHARED_WAYS; i++)
+        if (b[i].last_us && b[i].key == key) return &b[i];
+    return NULL;
+}
+
+void det_shared_incident_id(det_shared *s, uint64_t incident_key, uint64_t ts, uint64_t quiet_us, char id[40]) {
+    pthread_mutex_t *m;
+    shared_incident *b = incident_bucket(s, incident_key, &m), *in;
+    uint64_t t = ts ? ts : 1;
+    pthread_mutex_lock(m);
+    in = incident_find(b, incident_key);
+    if (in && t + quiet_us >= in->first_us && t <= in->last_us + quiet_us) {
+        memcpy(id, in->id, sizeof in->id); /* a share of an incident another worker has open */
+        if (t < in->first_us) in->first_us = t;
+        if (t > in->last_us) in->last_us = t;
+    } else {
+        if (!in) { /* a new incident: in place of the one quiet the longest */
+            in = b;
+            for (unsigned i = 1; i < SHARED_WAYS; i++)
+                if (b[i].last_us < in->last_us) in = &b[i];
+        }
+        in->key = incident_key;
+        in->first_us = in->last_us = t;
+        memcpy(in->id, id, sizeof in->id);
+    }
+    pthread_mutex_unlock(m);
+}
+
+void det_shared_incident_seen(det_shared *s, uint64_t incident_key, uint64_t ts) {
+    pthread_mutex_t *m;
+    shared_incident *b = incident_bucket(s, incident_key, &m);
+    pthread_mutex_lock(m);
+    shared_incident *in = incident_find(b, incident_key);
+    if (in && ts > in->last_us) in->last_us = ts;
+    pthread_mutex_unlock(m);
 }
 
 det_table *det_shared_callers_lock(det_shared *s, uint64_t caller_key) {

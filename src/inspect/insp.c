@@ -326,6 +326,14 @@ static void on_event(void *user, const ev_event *ev, bool final) {
     if (in->threaded) pthread_mutex_unlock(&in->event_lock);
 }
 
+static void on_evidence(void *user, const cap_payload *p, const det_evidence_ref *refs, unsigned n) {
+    worker *w = user;
+    insp *in = w->in;
+    if (in->threaded) pthread_mutex_lock(&in->event_lock);
+    in->opt.on_evidence(in->opt.user, p, refs, n);
+    if (in->threaded) pthread_mutex_unlock(&in->event_lock);
+}
+
 /* What a REC_INPUT record holds: the file the next frames come from. */
 typedef struct input_rec {
     const char *name; /* in insp.inputs */
@@ -617,7 +625,7 @@ insp *insp_new(const insp_options *o, fs_err *e) {
     in->threaded = in->nworkers > 1;
     pthread_mutex_init(&in->event_lock, NULL);
     if (in->threaded &&
-        !(in->shared = det_shared_new(o->cfg->max_sources / 4 + 64, o->cfg->max_dialogs, e)))
+        !(in->shared = det_shared_new(o->cfg->max_sources / 4 + 64, o->cfg->max_dialogs, o->cfg->max_incidents, e)))
         goto fail;
     if (in->shared && o->seed) det_shared_set_seed(in->shared, *o->seed);
     const fs38_config *ecfg = o->cfg;
@@ -650,6 +658,7 @@ insp *insp_new(const insp_options *o, fs_err *e) {
         w->eng = det_engine_new(ecfg, on_event, w, e);
         if (!w->eng) goto fail;
         det_engine_set_live(w->eng, o->live);
+        if (o->on_evidence) det_engine_set_evidence(w->eng, on_evidence, w, o->evidence_per_incident);
         if (o->seed) det_engine_set_seed(w->eng, *o->seed);
         det_engine_set_shards(w->eng, i, in->nworkers, in->shared);
         cap_decoder_set_seed(w->dec, det_engine_seed(w->eng)); /* random, or --seed */

@@ -49,6 +49,11 @@ typedef struct insp_options {
     const det_indicators *indicators; /* shared indicators for INTEL-001 (NULL = none) */
     const uint64_t *seed;        /* hash seed for a reproducible run (NULL = random) */
     const char *file_bpf;        /* BPF filter for capture files (NULL = every frame) */
+    /* optional: each message that counted toward a reported incident
+     * (det_engine_set_evidence), at most evidence_per_incident of each
+     * (0: all); called like on_event, one call at a time */
+    det_evidence_fn on_evidence;
+    uint32_t evidence_per_incident;
 } insp_options;
 
 /* Merged figures of every worker. */

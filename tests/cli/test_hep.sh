@@ -23,12 +23,14 @@ def sip(src, n=0):
     return (b"OPTIONS sip:100@192.0.2.10 SIP/2.0\r\nVia: SIP/2.0/UDP " + src.encode() +
             b":5070;branch=z9hG4bK%d\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:100@192.0.2.10>\r\n"
             b"Call-ID: hep%d\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n" % (n, n))
-def hep(src, proto=17, n=0):
+def scan(src, n=0): # a SIPVicious probe (SIP-SCAN-001 at once)
+    return sip(src, n).replace(b"Max-Forwards", b"User-Agent: friendly-scanner\r\nMax-Forwards")
+def hep(src, proto=17, n=0, msg=sip):
     now = time.time()
     body = (chunk(1, b"\x02") + chunk(2, bytes([proto])) + chunk(3, socket.inet_aton(src)) +
             chunk(4, socket.inet_aton("192.0.2.10")) + chunk(7, struct.pack("!H", 5070)) +
             chunk(8, struct.pack("!H", 5060)) + chunk(9, struct.pack("!I", int(now))) +
-            chunk(10, struct.pack("!I", int(now % 1 * 1e6))) + chunk(11, b"\x01") + chunk(15, sip(src, n)))
+            chunk(10, struct.pack("!I", int(now % 1 * 1e6))) + chunk(11, b"\x01") + chunk(15, msg(src, n)))
     return b"HEP3" + struct.pack("!H", 6 + len(body)) + body
 KINDS = {
     "two": lambda: hep("198.51.100.1", n=1) + hep("198.51.100.2", n=2),
@@ -37,6 +39,7 @@ KINDS = {
     "v2": lambda: bytes([2, 16, 2, 17]) + b"\x13\xce\x13\xc4" + b"\x00" * 20 + sip("198.51.100.4"),
     "plain": lambda: sip("198.51.100.5"),
     "tls": lambda: hep("198.51.100.6", proto=22, n=6),
+    "scan": lambda: hep("198.51.100.7", n=7, msg=scan),
 }
 port = int(sys.argv[1])
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -102,6 +105,23 @@ ok "...named as plain SIP" grep -q "first bad HEP packet: HEP: a plain SIP messa
 run_hep tls 2 tls
 ok "IP protocol 22 (Kamailio's tls/ws/wss) is transport tls" stats_is "$TMPD/tls.json" \
     's["sip_messages"] == 1 and s["transports"] == {"tls": 1}'
+
+# ---- (b2) --pcap-out from HEP: the messages behind incidents, flushed as they come ----------
+port=$(free_port)
+timeout -k 5 30 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$port" --duration 4 -q \
+    --pcap-out "$TMPD/hep.pcapng" 2>"$TMPD/hep-pcap.err" &
+pid=$!
+udp_bound "$port"
+python3 "$TMPD/hep.py" "$port" 3xscan
+sleep 1.5 # two ticks: the frames are in the file while fs38 still runs
+ok "--pcap-out: readable while the run goes on" \
+    is "$(tshark -r "$TMPD/hep.pcapng" 2>/dev/null | wc -l) $(kill -0 $pid 2>/dev/null && echo running)" "3 running"
+wait $pid
+ok "--pcap-out: three scanner probes, as sent (addresses, ports)" \
+    is "$(tshark -r "$TMPD/hep.pcapng" -Y sip -T fields -e ip.src -e ip.dst -e udp.dstport 2>/dev/null | sort -u | tr '\t' ' ')" \
+    "198.51.100.7 192.0.2.10 5060"
+ok "--pcap-out: named SIP-SCAN-001 and received over HEP" \
+    is "$(tshark -r "$TMPD/hep.pcapng" -T fields -e frame.comment 2>/dev/null | grep 'SIP-SCAN-001 SIP_SCANNER event' | grep -c 'received over HEP')" 3
 
 # ---- (c) drops with nothing after them ------------------------------------------------
 # fs38 is stopped while 20000 datagrams arrive: the socket buffer holds a few

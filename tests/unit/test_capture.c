@@ -3417,7 +3417,78 @@ static void test_tls_unsupported(void) {
     cap_tls_keys_free(k);
 }
 
+/* ---- pcapng output (cap_pcapng_out.c) -------------------------------------- */
+
+/* Messages written by cap_png_out come back, through fs38's own pcapng
+ * reader and the decoder, as the same messages: addresses, ports,
+ * transport (TLS as TCP), time; TCP segments of one flow follow each other;
+ * a message too long for one IP packet is cut. */
+static void test_pcapng_out(void) {
+    static char big[CAP_PNG_OUT_MAX_PAYLOAD + 1000];
+    memset(big, 'x', sizeof big);
+    memcpy(big, "OPTIONS sip:big@example.com SIP/2.0\r\n", 37);
+    struct { const char *src, *dst; uint16_t sp, dp; uint8_t transport; const char *msg; uint32_t len; } m[] = {
+        {"192.0.2.1", "192.0.2.2", 5070, 5060, CAP_T_UDP, INV, 0},
+        {"2001:db8::1", "2001:db8::2", 40000, 5060, CAP_T_TCP, OPT, 0},
+        {"2001:db8::1", "2001:db8::2", 40000, 5060, CAP_T_TLS, OPT, 0}, /* the same flow, on */
+        {"192.0.2.3", "192.0.2.4", 5060, 5060, CAP_T_SCTP, RSP, 0},     /* odd length: padded */
+        {"2001:db8::5", "2001:db8::6", 5060, 5060, CAP_T_SCTP, INV, 0},
+        {"192.0.2.7", "192.0.2.8", 5060, 5060, CAP_T_UDP, big, sizeof big},
+    };
+    enum { N = sizeof m / sizeof m[0] };
+    FILE *f = tmpfile();
+    fs_err e = {0};
+    cap_png_out *o = cap_png_out_new(f, "fs38 test", &e);
+    CHECK_MSG(o != NULL, "%s", e.msg);
+    if (!o) return;
+    for (int i = 0; i < N; i++) {
+        cap_payload p = {.data = (const uint8_t *)m[i].msg, .len = m[i].len ? m[i].len : (uint32_t)strlen(m[i].msg),
+                         .transport = m[i].transport, .ts_us = 1700000000000000ull + (uint64_t)i * 1000};
+        p.src.addr = A(m[i].src);
+        p.dst.addr = A(m[i].dst);
+        p.src.port = m[i].sp;
+        p.dst.port = m[i].dp;
+        const char *comments[] = {"fs38: SIP-TEST-001 TEST event x", "a second one"};
+        CHECK(cap_png_out_message(o, &p, comments, 2, &e));
+    }
+    CHECK_EQ_INT(cap_png_out_frames(o), N);
+    cap_png_out_free(o);
+    rewind(f);
+    cap_png *r = cap_png_new(f);
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    cap_png_frame fr;
+    int frames = 0, rc;
+    uint32_t tcp_seq[2] = {0};
+    while ((rc = cap_png_next(r, &fr)) == 1) {
+        CHECK_EQ_INT(fr.dlt, DLT_EN10MB);
+        CHECK(fr.ts_us == 1700000000000000ull + (uint64_t)frames * 1000);
+        if (frames == 1 || frames == 2) { /* IPv6/TCP: sequence number after the 40-byte header */
+            const uint8_t *t = fr.data + 14 + 40;
+            tcp_seq[frames - 1] = (uint32_t)t[4] << 24 | (uint32_t)t[5] << 16 | (uint32_t)t[6] << 8 | t[7];
+        }
+        cap_decode_frame(d, fr.dlt, fr.data, fr.caplen, fr.ts_us, (uint64_t)++frames);
+    }
+    CHECK_EQ_INT(rc, 0);
+    CHECK_EQ_INT(frames, N);
+    cap_decoder_finish(d);
+    CHECK_EQ_INT(s.n, N);
+    CHECK(tcp_seq[1] == tcp_seq[0] + (uint32_t)strlen(OPT)); /* one stream, no gap */
+    for (int i = 0; i < N && i < s.kept; i++) {
+        const cap_payload *p = &s.meta[i];
+        uint32_t want_len = m[i].len ? CAP_PNG_OUT_MAX_PAYLOAD : (uint32_t)strlen(m[i].msg);
+        CHECK_MSG(ep_is(&p->src, m[i].src, m[i].sp) && ep_is(&p->dst, m[i].dst, m[i].dp), "message %d", i);
+        CHECK_MSG(p->transport == (m[i].transport == CAP_T_TLS ? CAP_T_TCP : m[i].transport), "message %d", i);
+        CHECK_MSG(p->len == want_len && !memcmp(s.data[i], m[i].msg, want_len), "message %d: %u bytes", i, p->len);
+    }
+    sink_reset(&s);
+    cap_decoder_free(d);
+    cap_png_free(r);
+    fclose(f);
+}
+
 int main(void) {
+    test_pcapng_out();
     test_tls_keylog();
     test_tls_records();
     test_tls_unsupported();

@@ -25,7 +25,7 @@ static fs_addr addr(const char *s) {
 
 static void t_counts(void) {
     fs_err e = {0};
-    det_shared *s = det_shared_new(64, 64, &e);
+    det_shared *s = det_shared_new(64, 64, 64, &e);
     CHECK(s != NULL);
     if (!s) return;
     fs_addr a = addr("192.0.2.10"), b = addr("2001:db8::10");
@@ -45,7 +45,7 @@ static void t_counts(void) {
  * go first, and a key seen again after eviction starts from zero. */
 static void t_bounded(void) {
     fs_err e = {0};
-    det_shared *s = det_shared_new(8, 8, &e);
+    det_shared *s = det_shared_new(8, 8, 8, &e);
     CHECK(s != NULL);
     if (!s) return;
     size_t mem = det_shared_memory(s);
@@ -61,7 +61,7 @@ static void t_bounded(void) {
 
 static void t_claims(void) {
     fs_err e = {0};
-    det_shared *s = det_shared_new(64, 64, &e);
+    det_shared *s = det_shared_new(64, 64, 64, &e);
     CHECK(s != NULL);
     if (!s) return;
     CHECK(det_shared_claim_call(s, 42, 0, 1000));  /* first: worker 0 owns it */
@@ -90,7 +90,7 @@ static void *race(void *arg) {
 /* Several threads at once: no count lost, every call owned by exactly one. */
 static void t_threads(void) {
     fs_err e = {0};
-    det_shared *s = det_shared_new(1024, 4 * CALLS, &e);
+    det_shared *s = det_shared_new(1024, 4 * CALLS, 64, &e);
     CHECK(s != NULL);
     if (!s) return;
     racer r[THREADS];
@@ -138,7 +138,7 @@ static void *count_calls(void *arg) {
 
 static void t_callers(void) {
     fs_err e = {0};
-    det_shared *s = det_shared_new(64, 1024, &e);
+    det_shared *s = det_shared_new(64, 1024, 64, &e);
     CHECK(s != NULL);
     if (!s) return;
     uint32_t slots, live;
@@ -242,7 +242,43 @@ static void t_sketch_estimates(void) {
     CHECK(det_sketch_has(&sk, 5ULL << 43));
 }
 
+/* Shares of one incident opened by several workers take one event_id:
+ * while they touch in time (within the quiet window of the activity told so
+ * far); a share after a longer quiet is a new incident with its own id; the
+ * table stays bounded (a new incident replaces the quietest of its bucket). */
+#define ID_IS(v, lit) CHECK_MSG(!strcmp((v), (lit)), "got '%s', want '%s'", (v), (lit))
+static void t_incident_ids(void) {
+    fs_err e = {0};
+    det_shared *s = det_shared_new(64, 64, 8, &e);
+    CHECK(s != NULL);
+    if (!s) return;
+    const uint64_t q = 60 * FS_USEC, t0 = 1000 * FS_USEC;
+    char a[40] = "id-a", b[40] = "id-b", c[40] = "id-c", d[40] = "id-d";
+    det_shared_incident_id(s, 42, t0, q, a);
+    ID_IS(a, "id-a");              /* the first share's id is the incident's */
+    det_shared_incident_id(s, 42, t0 + q / 2, q, b);
+    ID_IS(b, "id-a");              /* a second share within the quiet window */
+    det_shared_incident_id(s, 42, t0 - q / 2, q, b);
+    ID_IS(b, "id-a");              /* capture time a little behind (another worker's) */
+    det_shared_incident_seen(s, 42, t0 + 3 * q);
+    det_shared_incident_id(s, 42, t0 + 3 * q + q / 2, q, c);
+    ID_IS(c, "id-a");              /* the first went on: still touching */
+    det_shared_incident_id(s, 42, t0 + 6 * q, q, d);
+    ID_IS(d, "id-d");              /* after a quiet window: a new incident */
+    char x[40] = "id-x";
+    det_shared_incident_id(s, 43, t0 + 6 * q, q, x);
+    ID_IS(x, "id-x");              /* another key: its own */
+    for (uint64_t k = 100; k < 10000; k++) { /* many incidents: bounded, no crash */
+        char y[40];
+        snprintf(y, sizeof y, "id-%llu", (unsigned long long)k);
+        det_shared_incident_id(s, k * 0x9e3779b97f4a7c15ULL, t0 + k, q, y);
+    }
+    CHECK(det_shared_memory(s) < 64 * 1024 * 1024);
+    det_shared_free(s);
+}
+
 int main(void) {
+    t_incident_ids();
     if (sodium_init() < 0) return 1;
     t_counts();
     t_bounded();

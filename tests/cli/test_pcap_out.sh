@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# test_pcap_out.sh -- `fs38 inspect --pcap-out FILE`: the messages behind
+# the incidents reported, as a pcapng file, read back by tshark (the
+# reference reader: frames, checksums, comments, SIP) and by fs38 itself.
+#  (a) examples/: every frame names an incident of the NDJSON output (rule
+#      and event_id), --pcap-limit caps each incident, a rule counted one
+#      message per hit has exactly its count of frames, checksums are valid,
+#      tshark dissects every frame as SIP but those fs38 found malformed;
+#  (b) the file read again by fs38 raises those incidents with those counts;
+#  (c) TLS (decrypted, written as TCP), SCTP over IPv6, IPv6 UDP;
+#  (d) --workers 2: the ids in the file are those of the merged reports;
+#  (e) errors: a path that cannot be created, a bad --pcap-limit, a full disk.
+#
+# Usage: FS38=build/asan/fs38 tests/cli/test_pcap_out.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT" || exit 2
+
+CK=(-o ip.check_checksum:TRUE -o udp.check_checksum:TRUE -o tcp.check_checksum:TRUE -o sctp.checksum:crc-32c)
+# comments FILE: "RULE EVENT_ID" for every incident comment of every frame
+comments() {
+    tshark -r "$1" -T fields -e frame.comment 2>/dev/null | tr ',' '\n' | awk '$4 == "event" {print $2, $5}'
+}
+# per_event FILE: "COUNT RULE EVENT_ID", frames naming each incident
+per_event() { comments "$1" | sort | uniq -c | awk '{print $1, $2, $3}'; }
+# checksums FILE: the distinct checksum verdicts of every frame (1 = good)
+checksums() {
+    tshark -r "$1" "${CK[@]}" -T fields -e ip.checksum.status -e udp.checksum.status -e tcp.checksum.status \
+        -e sctp.checksum.status 2>/dev/null | tr '\t' '\n' | grep . | sort -u | tr '\n' ' '
+}
+frames() { tshark -r "$1" 2>/dev/null | wc -l; }
+
+# ---- (a) examples ----------------------------------------------------------------
+expect_exit 0 "inspect examples --pcap-out" "$FS38" inspect --json --seed 38 --pcap-out "$TMPD/ev.pcapng" examples/*.pcap
+cp "$TMPD/out" "$TMPD/ev.ndjson"
+jq -r '"\(.rule.id) \(.event_id)"' "$TMPD/ev.ndjson" | sort >"$TMPD/events"
+comments "$TMPD/ev.pcapng" | sort -u >"$TMPD/named"
+ok "tshark reads the file" tshark -r "$TMPD/ev.pcapng" -c 1 -w /dev/null 2>/dev/null
+ok "frames were written" test "$(frames "$TMPD/ev.pcapng")" -gt 100
+ok "every frame names an incident" is "$(tshark -r "$TMPD/ev.pcapng" -T fields -e frame.comment 2>/dev/null | grep -vc 'event ')" 0
+ok "every incident named is one reported, with its rule" is "$(comm -13 "$TMPD/events" "$TMPD/named")" ""
+ok "every incident reported has frames" is "$(comm -23 "$TMPD/events" "$TMPD/named")" ""
+ok "at most 100 frames per incident (the default --pcap-limit)" \
+    is "$(per_event "$TMPD/ev.pcapng" | awk '$1 > 100' | wc -l)" 0
+ok "the ENUM incident (202 hits) is cut at 100" \
+    is "$(per_event "$TMPD/ev.pcapng" | awk '$2 == "SIP-ENUM-001" {print $1}')" 100
+ok "IPv4 and UDP checksums are valid" is "$(checksums "$TMPD/ev.pcapng")" "1 "
+# tshark's SIP dissector takes every frame but the malformed messages
+# (SIP-MAL-001: garbage on a SIP port, a message without a request line)
+mal=$(per_event "$TMPD/ev.pcapng" | awk '$2 == "SIP-MAL-001" {n += $1} END {print n + 0}')
+ok "tshark dissects every frame as SIP but SIP-MAL-001's" test \
+    "$(tshark -r "$TMPD/ev.pcapng" -Y 'sip && !_ws.malformed' 2>/dev/null | wc -l)" -ge "$(($(frames "$TMPD/ev.pcapng") - mal))"
+# span FILE...: "FIRST LAST" capture times in whole seconds
+span() { for f; do tshark -r "$f" -T fields -e frame.time_epoch 2>/dev/null; done | sort -n | sed -n '1s/\..*//p;$s/\..*//p' | tr '\n' ' '; }
+read -r t0 t1 <<<"$(span examples/*.pcap)"
+read -r e0 e1 <<<"$(span "$TMPD/ev.pcapng")"
+ok "times are capture times (within the examples' span)" test "$t0" -le "$e0" -a "$e1" -le "$t1" -a "$t0" -gt 1000000000
+
+expect_exit 0 "--pcap-limit 0" "$FS38" inspect --json --seed 38 --pcap-out "$TMPD/all.pcapng" --pcap-limit 0 examples/*.pcap
+cp "$TMPD/out" "$TMPD/all.ndjson"
+per_event "$TMPD/all.pcapng" >"$TMPD/all.per"
+# rules whose every hit is one message (not the floods, scans, brute force,
+# enumeration and fraud velocities, whose first hit carries the window's count)
+one_per_hit='select(.rule.id | test("^SIP-(MAL|PROTO|TRUST|CLI|TOPO|INFO)-"))'
+jq -r "$one_per_hit | \"\(.evidence.count) \(.rule.id) \(.event_id)\"" "$TMPD/all.ndjson" | sort >"$TMPD/want"
+ok "one-message-per-hit rules: as many frames as the event's count" \
+    is "$(grep -E ' SIP-(MAL|PROTO|TRUST|CLI|TOPO|INFO)-' "$TMPD/all.per" | sort)" "$(cat "$TMPD/want")"
+ok "...which covers several incidents" test "$(wc -l <"$TMPD/want")" -ge 5
+ok "--pcap-limit 0: the ENUM incident has all its hits after the threshold" \
+    test "$(awk '$2 == "SIP-ENUM-001" {print $1}' "$TMPD/all.per")" -gt 100
+expect_exit 0 "--pcap-limit 3" "$FS38" inspect -q --seed 38 --pcap-out "$TMPD/three.pcapng" --pcap-limit 3 examples/*.pcap
+ok "--pcap-limit 3: 1 to 3 frames per incident" \
+    is "$(per_event "$TMPD/three.pcapng" | awk '$1 < 1 || $1 > 3' | wc -l) $(per_event "$TMPD/three.pcapng" | wc -l)" \
+    "0 $(wc -l <"$TMPD/events")"
+expect_exit 0 "the summary names the file" "$FS38" inspect --seed 38 --pcap-out "$TMPD/s.pcapng" examples/*.pcap
+ok "...with the messages written" grep -qE "messages behind them in .*s.pcapng: $(frames "$TMPD/s.pcapng") messages" "$TMPD/out"
+
+# ---- (b) read again by fs38 ---------------------------------------------------------------
+expect_exit 0 "fs38 reads its own file" "$FS38" inspect --json --seed 38 "$TMPD/all.pcapng"
+src_counts() {
+    jq -r "$one_per_hit | \"\(.rule.id) \(.observables[] | select(.role == \"source\") | .value) \(.evidence.count)\"" "$1" | sort
+}
+ok "the one-message-per-hit incidents again, same sources and counts" \
+    is "$(src_counts "$TMPD/out")" "$(src_counts "$TMPD/all.ndjson")"
+
+# ---- (c) TCP from TLS, SCTP over IPv6, IPv6 UDP ----------------------------------------------
+D=tests/data/capture
+expect_exit 0 "tls.pcap with keys" "$FS38" inspect -q --tls-keylog $D/tls.keys --pcap-out "$TMPD/tls.pcapng" --pcap-limit 0 $D/tls.pcap
+n=$(frames "$TMPD/tls.pcapng")
+ok "TLS: frames written" test "$n" -gt 10
+ok "TLS: written as TCP, dissected as SIP, each one" \
+    is "$(tshark -r "$TMPD/tls.pcapng" -Y 'tcp && sip' 2>/dev/null | wc -l)" "$n"
+ok "TLS: TCP checksums valid" is "$(checksums "$TMPD/tls.pcapng")" "1 "
+ok "TLS: no TCP sequence problem (retransmission, lost segment)" \
+    is "$(tshark -r "$TMPD/tls.pcapng" -Y 'tcp.analysis.flags' 2>/dev/null | wc -l)" 0
+ok "TLS: each frame says it was decrypted" \
+    is "$(tshark -r "$TMPD/tls.pcapng" -T fields -e frame.comment 2>/dev/null | grep -c 'decrypted')" "$n"
+expect_exit 0 "sctp.pcap" "$FS38" inspect -q --pcap-out "$TMPD/sctp.pcapng" --pcap-limit 0 $D/sctp.pcap
+ok "SCTP: over IPv4 and IPv6, each dissected as SIP" \
+    is "$(tshark -r "$TMPD/sctp.pcapng" -Y 'sctp && sip' -T fields -e ip.version -e ipv6.version 2>/dev/null | sort -u | tr '\t\n' '  ')" "4  6 6 "
+ok "SCTP: CRC-32c valid" is "$(checksums "$TMPD/sctp.pcapng")" "1 "
+expect_exit 0 "IPv6 flood" "$FS38" inspect -q --pcap-out "$TMPD/v6.pcapng" $D/v6rot-flood-invite.pcap
+ok "IPv6: UDP checksums valid" is "$(checksums "$TMPD/v6.pcapng")" "1 "
+ok "IPv6: dissected as SIP" is "$(tshark -r "$TMPD/v6.pcapng" -Y 'ipv6 && sip' 2>/dev/null | wc -l)" "$(frames "$TMPD/v6.pcapng")"
+
+# ---- (d) two workers -----------------------------------------------------------------------
+expect_exit 0 "--workers 2" "$FS38" inspect --json --workers 2 --pcap-out "$TMPD/w2.pcapng" --pcap-limit 0 examples/*.pcap
+jq -r '"\(.rule.id) \(.event_id)"' "$TMPD/out" | sort >"$TMPD/w2.events"
+ok "--workers 2: every incident named is one reported (shares of one incident share its id)" \
+    is "$(comments "$TMPD/w2.pcapng" | sort -u | comm -13 "$TMPD/w2.events" -)" ""
+ok "--workers 2: as many frames as one worker writes" is "$(frames "$TMPD/w2.pcapng")" "$(frames "$TMPD/all.pcapng")"
+
+# ---- (e) errors ------------------------------------------------------------------------------
+expect_exit 2 "a path that cannot be created" "$FS38" inspect -q --pcap-out "$TMPD/no/such/dir/x.pcapng" examples/scan-svmap.pcap
+ok "...names the option and the reason" grep -q -- "--pcap-out .*No such file or directory" "$TMPD/err"
+expect_exit 2 "a bad --pcap-limit" "$FS38" inspect -q --pcap-out "$TMPD/x.pcapng" --pcap-limit many examples/scan-svmap.pcap
+ok "...names the option" grep -q -- "--pcap-limit" "$TMPD/err"
+if [ -w /dev/full ]; then
+    expect_exit 2 "a full disk gives exit 2" "$FS38" inspect -q --pcap-out /dev/full --pcap-limit 0 examples/*.pcap
+    ok "...and says the file is incomplete" grep -qE -- "--pcap-out /dev/full: .*(lost|incomplete)" "$TMPD/err"
+fi
+
+finish test_pcap_out
