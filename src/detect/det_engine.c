@@ -533,8 +533,6 @@ static uint64_t capture_time(const cap_payload *p) {
     return p->ts_us < DET_TIME_MAX_US ? p->ts_us : DET_TIME_MAX_US;
 }
 
-static void process_message(det_engine *eng, const cap_payload *p, uint64_t ts);
-
 void det_process(det_engine *eng, const cap_payload *p) {
     det_stats *s = &eng->stats;
     uint64_t ts = capture_time(p);
@@ -542,15 +540,9 @@ void det_process(det_engine *eng, const cap_payload *p) {
     if (!s->first_us || ts < s->first_us) s->first_us = ts;
     if (ts > s->last_us) s->last_us = ts;
     det_tick(eng, ts);
+    /* from here on, hits are this message's (det_tick's timers came before) */
     eng->in_message = true;
     eng->nevidence = 0;
-    process_message(eng, p, ts);
-    eng->in_message = false;
-    if (eng->nevidence) eng->evidence_fn(eng->evidence_user, p, eng->evidence, eng->nevidence);
-}
-
-static void process_message(det_engine *eng, const cap_payload *p, uint64_t ts) {
-    det_stats *s = &eng->stats;
 
     /* The state tables are far bigger than the caches: start loading the
      * buckets this message will need while the parser works. */
@@ -566,7 +558,7 @@ static void process_message(det_engine *eng, const cap_payload *p, uint64_t ts) 
     if (st != SIP_PARSE_OK) {
         if (m->nanom == 1 && m->anom[0] == SIP_A_KEEPALIVE) {
             s->keepalives++; /* RFC 5626 CRLF ping: normal, not an attack */
-            return;
+            goto done;
         }
         s->not_sip++;
         /* Something addressed to a SIP port that is not SIP at all is itself
@@ -579,7 +571,7 @@ static void process_message(det_engine *eng, const cap_payload *p, uint64_t ts) 
             c.dst_ep = &p->dst;
             if (!c.src_allowed) det_protocol_anomalies(&c);
         }
-        return;
+        goto done;
     }
     /* The buckets have arrived by now: load the requester's busy first
      * lines (det_source: up to the enumeration fields), and the destination's
@@ -628,6 +620,9 @@ static void process_message(det_engine *eng, const cap_payload *p, uint64_t ts) 
     }
     det_calls_check(&c);
     if (eng->indicators && !c.src_allowed) det_indicators_check(&c);
+done:
+    eng->in_message = false;
+    if (eng->nevidence) eng->evidence_fn(eng->evidence_user, p, eng->evidence, eng->nevidence);
 }
 
 /* ---- reporting helpers ----------------------------------------------------------------- */
