@@ -33,8 +33,9 @@
 
 static volatile sig_atomic_t stop_flag;
 static void on_signal(int sig) { (void)sig; stop_flag = 1; }
-/* SIGHUP: reopen --events FILE (logrotate moved it): at the next live tick
- * (on_tick) or before the next event, whichever comes first */
+/* SIGHUP: reopen --events FILE and --pcap-out FILE (logrotate moved them):
+ * at the next live tick (on_tick) or before the next event or message
+ * written, whichever comes first */
 static volatile sig_atomic_t reopen_flag;
 static void on_hangup(int sig) { (void)sig; reopen_flag = 1; }
 
@@ -68,6 +69,7 @@ typedef struct pcap_out {
     cap_png_out *w;
     uint32_t per_incident; /* --pcap-limit */
     uint64_t written;      /* messages written, once closed */
+    uint64_t rotated;      /* messages written to files SIGHUP rotated away */
     uint64_t lost;         /* messages that could not be written */
     char first_error[sizeof(((fs_err *)0)->msg)]; /* why the first was lost */
 } pcap_out;
@@ -157,7 +159,8 @@ static const char usage_text[] =
     "                         comments naming the rule and event_id (Wireshark:\n"
     "                         frame.comment contains \"SIP-FLOOD-001\"); TLS is\n"
     "                         written decrypted. Messages count from the one that\n"
-    "                         made the incident reportable\n"
+    "                         made the incident reportable. SIGHUP starts a new\n"
+    "                         FILE (after logrotate moved it)\n"
     "      --pcap-limit N     at most N messages per incident in --pcap-out\n"
     "                         (default 100; 0: all)\n"
     "  -q, --quiet            no summary\n"
@@ -311,7 +314,6 @@ static int open_events_file(const char *path) {
 /* After SIGHUP: --events FILE is opened again by name, so the events after a
  * rotation go to the new file. The old one stays in use if that fails. */
 static void reopen_events_file(inspect_run *r) {
-    reopen_flag = 0;
     int fd = open_events_file(r->events_path);
     if (fd < 0) {
         fprintf(stderr, "fs38 inspect: SIGHUP: cannot reopen --events %s (%s): still writing to the old file\n",
@@ -402,11 +404,13 @@ static bool report_losses(const event_out *out) {
     return false;
 }
 
+static void reopen_outputs(inspect_run *r);
+
 /* Live: a SIGHUP reopens --events FILE within half a second even when no
  * event comes (a quiet sensor held the rotated file until its next one). */
 static void on_tick(void *user) {
     inspect_run *r = user;
-    if (reopen_flag && r->out_file.fd >= 0) reopen_events_file(r);
+    if (reopen_flag) reopen_outputs(r);
     if (r->pcap.f) fflush(r->pcap.f); /* readable as it grows (a write error is seen by the next frame) */
 }
 
@@ -421,7 +425,7 @@ static void on_event(void *user, const ev_event *ev, bool final) {
     if (len) {
         write_event_line(r, &r->out_stdout, buf, len);
         if (r->out_file.fd >= 0) {
-            if (reopen_flag) reopen_events_file(r);
+            if (reopen_flag) reopen_outputs(r);
             write_event_line(r, &r->out_file, buf, len);
         }
     }
@@ -450,6 +454,7 @@ static void on_evidence(void *user, const cap_payload *p, const det_evidence_ref
                  det_event_type_name(info->event_type), refs[i].event_id);
         comments[i] = text[i];
     }
+    if (reopen_flag) reopen_outputs(r);
     fs_err e = {0};
     if (cap_png_out_message(r->pcap.w, p, comments, n, &e)) return;
     if (!r->pcap.lost++) { /* at once: a live run may go on for days */
@@ -459,27 +464,59 @@ static void on_evidence(void *user, const cap_payload *p, const det_evidence_ref
     }
 }
 
-/* Opens --pcap-out FILE (replacing it) and writes its header. */
-static bool open_pcap_out(pcap_out *o) {
-    if (!(o->f = fopen(o->path, "wb"))) {
-        fprintf(stderr, "fs38 inspect: --pcap-out %s: %s\n", o->path, strerror(errno));
+/* Opens --pcap-out FILE (replacing it) with its header into *f and *w;
+ * what for says when it fails ("" or "SIGHUP: "). */
+static bool pcap_out_create(const char *path, FILE **f, cap_png_out **w, const char *what) {
+    if (!(*f = fopen(path, "wb"))) {
+        fprintf(stderr, "fs38 inspect: %s--pcap-out %s: %s\n", what, path, strerror(errno));
         return false;
     }
     fs_err e = {0};
-    if (!(o->w = cap_png_out_new(o->f, "fs38 " FS38_VERSION " inspect --pcap-out", &e))) {
-        fprintf(stderr, "fs38 inspect: --pcap-out %s: %s\n", o->path, e.msg);
-        fclose(o->f);
-        o->f = NULL;
+    if (!(*w = cap_png_out_new(*f, "fs38 " FS38_VERSION " inspect --pcap-out", &e))) {
+        fprintf(stderr, "fs38 inspect: %s--pcap-out %s: %s\n", what, path, e.msg);
+        fclose(*f);
+        *f = NULL;
         return false;
     }
     return true;
+}
+
+static bool open_pcap_out(pcap_out *o) { return pcap_out_create(o->path, &o->f, &o->w, ""); }
+
+/* After SIGHUP: a new --pcap-out FILE by that name; the old one (moved away
+ * by logrotate) is completed and closed. The old one stays in use if the new
+ * one cannot be made. */
+static void reopen_pcap_out(pcap_out *o) {
+    FILE *f;
+    cap_png_out *w;
+    if (!pcap_out_create(o->path, &f, &w, "SIGHUP: ")) {
+        fprintf(stderr, "fs38 inspect: still writing to the old --pcap-out file\n");
+        return;
+    }
+    uint64_t frames = cap_png_out_frames(o->w);
+    if (fclose(o->f) != 0) {
+        fprintf(stderr, "fs38 inspect: --pcap-out: the file SIGHUP rotated away could not be completed (%s)\n",
+                strerror(errno));
+        if (!o->lost++) snprintf(o->first_error, sizeof o->first_error, "%s", strerror(errno));
+    }
+    cap_png_out_free(o->w);
+    o->rotated += frames;
+    o->f = f;
+    o->w = w;
+}
+
+/* SIGHUP: both outputs that go to files by name. */
+static void reopen_outputs(inspect_run *r) {
+    reopen_flag = 0;
+    if (r->out_file.fd >= 0) reopen_events_file(r);
+    if (r->pcap.f) reopen_pcap_out(&r->pcap);
 }
 
 /* Flushes and closes --pcap-out; false (and said on stderr) when messages
  * were lost. */
 static bool close_pcap_out(pcap_out *o) {
     if (!o->f) return true;
-    o->written = cap_png_out_frames(o->w);
+    o->written = o->rotated + cap_png_out_frames(o->w);
     bool closed = fclose(o->f) == 0; /* the last buffered frames are written now */
     int err = errno;
     o->f = NULL;
@@ -988,6 +1025,11 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
     for (int i = 0; i < R__COUNT; i++)
         if (r->by_rule[i]) json_object_set_new(br, det_rule_table[i].id, json_integer((json_int_t)r->by_rule[i]));
     json_object_set_new(o, "events_by_rule", br);
+    if (r->pcap.path) /* --pcap-out: the messages written so far (the file is closed after) */
+        json_object_set_new(o, "pcap_out",
+                            json_pack("{sIsI}", "messages",
+                                      (json_int_t)(r->pcap.rotated + (r->pcap.w ? cap_png_out_frames(r->pcap.w) : 0)),
+                                      "lost", (json_int_t)r->pcap.lost));
     json_t *cap = json_object();
 #define CAPF(f) json_object_set_new(cap, #f, json_integer((json_int_t)c->f))
     CAPF(frames); CAPF(tunneled); CAPF(not_ip); CAPF(bad_ip); CAPF(truncated); CAPF(ip_fragments);

@@ -123,6 +123,24 @@ ok "--pcap-out: three scanner probes, as sent (addresses, ports)" \
 ok "--pcap-out: named SIP-SCAN-001 and received over HEP" \
     is "$(tshark -r "$TMPD/hep.pcapng" -T fields -e frame.comment 2>/dev/null | grep 'SIP-SCAN-001 SIP_SCANNER event' | grep -c 'received over HEP')" 3
 
+# SIGHUP after logrotate moved the file: a new file by that name, the old one completed
+port=$(free_port)
+timeout -k 5 30 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$port" --duration 4 -q \
+    --pcap-out "$TMPD/rot.pcapng" --stats-json "$TMPD/rot.json" 2>"$TMPD/rot.err" &
+pid=$!
+udp_bound "$port"
+python3 "$TMPD/hep.py" "$port" 2xscan
+sleep 1
+mv "$TMPD/rot.pcapng" "$TMPD/rot.pcapng.1"
+kill -HUP "$(pgrep -P $pid)"
+sleep 1
+python3 "$TMPD/hep.py" "$port" 1xscan
+wait $pid
+ok "--pcap-out SIGHUP: 2 messages in the rotated file, 1 in the new one, both whole" \
+    is "$(tshark -r "$TMPD/rot.pcapng.1" 2>/dev/null | wc -l) $(tshark -r "$TMPD/rot.pcapng" 2>/dev/null | wc -l)" "2 1"
+ok "--pcap-out SIGHUP: --stats-json counts all 3, none lost" \
+    stats_is "$TMPD/rot.json" 's["pcap_out"] == {"messages": 3, "lost": 0}'
+
 # ---- (c) drops with nothing after them ------------------------------------------------
 # fs38 is stopped while 20000 datagrams arrive: the socket buffer holds a few
 # thousand, the rest are dropped, and no datagram comes after to carry the

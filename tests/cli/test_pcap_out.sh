@@ -71,8 +71,11 @@ expect_exit 0 "--pcap-limit 3" "$FS38" inspect -q --seed 38 --pcap-out "$TMPD/th
 ok "--pcap-limit 3: 1 to 3 frames per incident" \
     is "$(per_event "$TMPD/three.pcapng" | awk '$1 < 1 || $1 > 3' | wc -l) $(per_event "$TMPD/three.pcapng" | wc -l)" \
     "0 $(wc -l <"$TMPD/events")"
-expect_exit 0 "the summary names the file" "$FS38" inspect --seed 38 --pcap-out "$TMPD/s.pcapng" examples/*.pcap
+expect_exit 0 "the summary names the file" "$FS38" inspect --seed 38 --pcap-out "$TMPD/s.pcapng" \
+    --stats-json "$TMPD/s.json" examples/*.pcap
 ok "...with the messages written" grep -qE "messages behind them in .*s.pcapng: $(frames "$TMPD/s.pcapng") messages" "$TMPD/out"
+ok "--stats-json pcap_out: the messages written, none lost" \
+    is "$(jq -r '"\(.pcap_out.messages) \(.pcap_out.lost)"' "$TMPD/s.json")" "$(frames "$TMPD/s.pcapng") 0"
 
 # ---- (b) read again by fs38 ---------------------------------------------------------------
 expect_exit 0 "fs38 reads its own file" "$FS38" inspect --json --seed 38 "$TMPD/all.pcapng"
