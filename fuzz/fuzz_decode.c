@@ -12,7 +12,9 @@
  * to cap_hep_parse and cap_decode_hep. With limits 0 and 3 the decoder has
  * the key log of tests/data/capture/tls.keys (when run from the repository,
  * as scripts/fuzz.sh does), so TLS records of the seeds made from tls.pcap
- * are decrypted and their mutations reach the record and key code.
+ * are decrypted and their mutations reach the record and key code. With
+ * every set of limits but 1 it has the ESP SAs of tests/data/capture/
+ * esp_sa.keys too, so the ESP of seeds made from esp_sa.pcap is decrypted.
  *
  * Each frame also goes through the reader's stateless peek (cap_shard_peek,
  * cap_shard_key) and its fragment reassembly (cap_defrag), whose rebuilt
@@ -87,11 +89,25 @@ static cap_tls_keys *tls_keys(void) {
     return keys;
 }
 
+/* The ESP SAs of tests/data/capture/esp_sa.keys, loaded once (NULL away
+ * from the repository). */
+static const cap_esp_sas *esp_sas(void) {
+    static cap_esp_sas *sas;
+    static bool tried;
+    if (!tried) {
+        tried = true;
+        fs_err e;
+        sas = cap_esp_sas_load("tests/data/capture/esp_sa.keys", &e);
+    }
+    return sas;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
     cap_config cfg;
     fuzz_config(&cfg, (data[0] >> 4) & 3);
     if (((data[0] >> 4) & 3) == 0 || ((data[0] >> 4) & 3) == 3) cfg.tls_keys = tls_keys();
+    if (((data[0] >> 4) & 3) != 1) cfg.esp_sas = esp_sas();
     uint64_t emitted = 0;
     fs_err e;
     cap_decoder *d = cap_decoder_new(&cfg, emit, &emitted, &e);

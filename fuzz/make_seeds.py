@@ -504,6 +504,13 @@ ESP = pcap_frames(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..',
 d('esp_all', L_ETH, ESP)
 for i, f in enumerate(ESP):
     d('esp_%02d' % i, L_ETH, [f])
+# encrypted ESP with SAs (esp_sa.pcap, whose SAs fuzz_decode loads from
+# tests/data/capture/esp_sa.keys): AES-CBC, 3DES, AES-CTR, AES-GCM, tunnel mode
+ESP_SA = pcap_frames(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'data', 'capture',
+                                  'esp_sa.pcap'))
+d('esp_sa_all', L_ETH, ESP_SA)
+for i, f in enumerate(ESP_SA):
+    d('esp_sa_%02d' % i, L_ETH, [f])
 # SIP over WebSocket: handshakes, masked and fragmented frames (ws.pcap)
 WS = pcap_frames(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'data', 'capture', 'ws.pcap'))
 d('ws_all', L_ETH, WS)

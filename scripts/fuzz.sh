@@ -47,6 +47,7 @@ dict_for() {
     config*) echo fuzz/dict/config.dict ;;
     event* | client*) echo fuzz/dict/json.dict ;;
     keylog*) echo fuzz/dict/keylog.dict ;;
+    esp*) echo fuzz/dict/esp_sa.dict ;;
     esac
 }
 

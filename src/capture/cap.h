@@ -55,6 +55,7 @@ typedef void (*cap_emit_fn)(void *user, const cap_payload *p);
 #define CAP_MAX_PORTS 16
 
 typedef struct cap_tls_keys cap_tls_keys;
+typedef struct cap_esp_sas cap_esp_sas;
 
 typedef struct cap_config {
     uint16_t sip_ports[CAP_MAX_PORTS]; /* default 5060, 5061, 5080 */
@@ -73,6 +74,8 @@ typedef struct cap_config {
     uint8_t client_prefix6;      /* shard IPv6 clients by this network (fs_addr_source_net), as
                                   * the detector counts them: state.ipv6_source_prefix (default
                                   * 64, set by the config loader; 128 = per address) */
+    const cap_esp_sas *esp_sas;  /* ESP security associations (cap_esp_sas_load), shared by
+                                  * the workers; NULL: only NULL-encrypted ESP is read */
     cap_tls_keys *tls_keys;      /* TLS session keys (cap_tls_keys_open), shared by the
                                   * workers; NULL: TLS is recognised, not decrypted */
 } cap_config;
@@ -88,6 +91,9 @@ typedef struct cap_stats {
     uint64_t sctp_packets, sctp_fragmented;     /* SCTP; DATA chunks holding part of a user message */
     uint64_t sctp_reassembled, sctp_dropped;    /* user messages put back together; parts given up */
     uint64_t esp_packets, esp_null;             /* ESP (IP 50, UDP 4500); those read as NULL-encrypted */
+    uint64_t esp_decrypted, esp_failed;         /* read with an SA's keys (--esp-sa); with an SA but
+                                                 * not read: integrity check failed, or the
+                                                 * plaintext is not ESP's (a wrong key) */
     uint64_t tcp_retransmits, tcp_out_of_order, tcp_gaps, tcp_resyncs;
     uint64_t tcp_flows_evicted, tcp_bytes_dropped;
     uint64_t tcp_gap_recovered;                 /* messages from a given-up gap's late bytes */
@@ -537,6 +543,32 @@ void cap_tcp_expire(cap_tcp_table *t, uint64_t now_us);
 void cap_tcp_finish(cap_tcp_table *t);
 size_t cap_tcp_memory(const cap_tcp_table *t);
 uint32_t cap_tcp_chain_max(const cap_tcp_table *t);
+
+/* ---- ESP decrypted with the SAs' keys (cap_esp.c) -------------------------------
+ * Security associations in Wireshark's esp_sa format, read-only once loaded
+ * (several decoders may share them), and per decoder a scratch with the
+ * cipher context and the plaintext. */
+typedef struct cap_esp_scratch cap_esp_scratch;
+#define CAP_ESP_MAX_PLAIN 65536u
+typedef enum cap_esp_status {
+    CAP_ESP_OK,          /* decrypted (and its integrity checked when the SA has a key for it) */
+    CAP_ESP_NO_SA,       /* no SA for (src, dst, SPI): not ours to read */
+    CAP_ESP_AUTH_FAILED, /* the HMAC or the GCM tag does not match: not read */
+    CAP_ESP_BAD          /* too short, not whole blocks, bad padding (a wrong key): not read */
+} cap_esp_status;
+/* NULL and e set (naming the line and the field) when the file is wrong. */
+cap_esp_sas *cap_esp_sas_load(const char *path, fs_err *e);
+cap_esp_sas *cap_esp_sas_parse(const char *buf, size_t len, const char *name, fs_err *e);
+void cap_esp_sas_free(cap_esp_sas *s);
+uint32_t cap_esp_sas_count(const cap_esp_sas *s);
+cap_esp_scratch *cap_esp_scratch_new(void); /* NULL: out of memory */
+void cap_esp_scratch_free(cap_esp_scratch *x);
+/* The ESP packet p (n bytes, from the SPI on) between src and dst (4 or 16
+ * bytes as family says): with its SA, *plain (in x, valid until the next
+ * call) holds *len bytes of payload whose protocol is *next; *spi its SPI. */
+cap_esp_status cap_esp_decrypt(const cap_esp_sas *s, cap_esp_scratch *x, uint8_t family, const uint8_t *src,
+                               const uint8_t *dst, const uint8_t *p, uint32_t n, const uint8_t **plain,
+                               uint32_t *len, uint8_t *next, uint32_t *spi);
 
 /* ---- pcapng output (cap_pcapng_out.c) ------------------------------------------
  * SIP messages written as synthetic Ethernet/IP/UDP|TCP|SCTP frames with

@@ -80,6 +80,8 @@ struct cap_decoder {
     uint8_t sip_port[65536 / 8];
     uint8_t hep_port[65536 / 8];
     char hep_error[CAP_ERROR_LEN]; /* why the first bad HEP packet was refused */
+    cap_esp_scratch *esp;     /* with cfg.esp_sas: made at the first ESP packet */
+    bool in_esp;              /* decoding a plaintext that is in esp: not again inside it */
 };
 
 /* Where an IP packet's addresses came from, filled by the IP layer. */
@@ -192,6 +194,7 @@ void cap_decoder_free(cap_decoder *d) {
     cap_sctp_free(d->sctp);
     cap_tcp_free(d->tcp);
     cap_frag_free(d->frag);
+    cap_esp_scratch_free(d->esp);
     free(d);
 }
 
@@ -366,29 +369,62 @@ __attribute__((noinline)) static void decode_ethertype_tunnel(cap_decoder *d, ui
 static void decode_transport(cap_decoder *d, const ip_ctx *ip, uint8_t proto, const uint8_t *p,
                              uint32_t n);
 
-/* ESP (IP protocol 50, or UDP-encapsulated on 4500): read when its payload
- * checks out as NULL-encrypted (cap_esp_open), in transport mode (UDP or
- * TCP with the outer addresses) or tunnel mode (an inner IP packet); true
- * if it was. Encrypted ESP is counted, not read. */
+/* ESP with an SA in cfg.esp_sas (--esp-sa): decrypted into d->esp.
+ * CAP_ESP_NO_SA when it has none (or is inside another such plaintext,
+ * which holds the scratch). */
+static cap_esp_status esp_with_keys(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint32_t n,
+                                    const uint8_t **plain, uint32_t *len, uint8_t *next, fs_layer *l) {
+    if (!d->cfg.esp_sas || d->in_esp) return CAP_ESP_NO_SA;
+    if (!d->esp && !(d->esp = cap_esp_scratch_new())) return CAP_ESP_NO_SA;
+    uint32_t spi = 0;
+    cap_esp_status st = cap_esp_decrypt(d->cfg.esp_sas, d->esp, ip->src.family, ip->src.ip, ip->dst.ip, p, n,
+                                        plain, len, next, &spi);
+    if (st == CAP_ESP_OK) {
+        l->kind = FS_L_ESP;
+        l->has_id = true;
+        l->id = spi;
+    }
+    return st;
+}
+
+/* ESP (IP protocol 50, or UDP-encapsulated on 4500): read when an SA of
+ * --esp-sa decrypts it, or when its payload checks out as NULL-encrypted
+ * (cap_esp_open), in transport mode (UDP or TCP with the outer addresses)
+ * or tunnel mode (an inner IP packet); true if it was (or an SA's check
+ * failed). Other encrypted ESP is counted, not read. */
 __attribute__((noinline)) static bool decode_esp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint32_t n) {
     d->st.esp_packets++;
     uint32_t len = 0;
     fs_layer l = {0};
-    uint8_t next = cap_esp_open(ip->src.ip, ip->dst.ip, ip->src.family == 4 ? 4 : 16, p, n, &len, &l);
-    if (!next) return false;
-    d->st.esp_null++;
+    const uint8_t *in = p + 8;
+    uint8_t next = 0;
+    cap_esp_status st = esp_with_keys(d, ip, p, n, &in, &len, &next, &l);
+    if (st == CAP_ESP_AUTH_FAILED || st == CAP_ESP_BAD) {
+        d->st.esp_failed++;
+        return true;
+    }
+    if (st == CAP_ESP_OK) {
+        d->st.esp_decrypted++;
+    } else {
+        if (!(next = cap_esp_open(ip->src.ip, ip->dst.ip, ip->src.family == 4 ? 4 : 16, p, n, &len, &l)))
+            return false;
+        d->st.esp_null++;
+    }
     if (d->encap >= CAP_MAX_ENCAP) { /* counted as one more layer, like any tunnel */
         d->st.bad_ip++;
         return true;
     }
     path_add(d, &l, ip);
+    bool was_in_esp = d->in_esp;
+    d->in_esp = d->in_esp || st == CAP_ESP_OK;
     if (next == 4 || next == 41) {
-        decode_inner(d, next == 4 ? ETH_IPV4 : ETH_IPV6, p + 8, len);
-        return true;
+        decode_inner(d, next == 4 ? ETH_IPV4 : ETH_IPV6, in, len);
+    } else {
+        if (d->encap++ == 0) d->st.tunneled++;
+        decode_transport(d, ip, next, in, len);
+        d->encap--;
     }
-    if (d->encap++ == 0) d->st.tunneled++;
-    decode_transport(d, ip, next, p + 8, len);
-    d->encap--;
+    d->in_esp = was_in_esp;
     return true;
 }
 

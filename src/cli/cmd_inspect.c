@@ -78,6 +78,7 @@ typedef struct inspect_run {
     /* options */
     bool json, quiet, progress, live;
     bool keylog; /* a TLS key log was given */
+    bool esp_sa; /* ESP security associations were given */
     const char *events_path, *stats_path, *config_path;
     int fail_on; /* -1: never */
     bool stopped_for_reader; /* the run ended as stdout's reader left (reader_left), not by a signal */
@@ -115,8 +116,8 @@ static const char usage_text[] =
     "                         NFLOG, several in one pcapng file too; UDP, TCP,\n"
     "                         WebSocket, SCTP, HEP v3, TLS (--tls-keylog); inside\n"
     "                         MPLS, PPPoE, GRE, ERSPAN, IP in IP, VXLAN, Geneve,\n"
-    "                         GTP-U, L2TP, ESP with NULL encryption as on VoLTE's\n"
-    "                         Gm), gzip-compressed or not\n"
+    "                         GTP-U, L2TP, ESP: NULL-encrypted as on VoLTE's Gm, or\n"
+    "                         with its keys, --esp-sa), gzip-compressed or not\n"
     "  -i, --interface IFACE  capture live from IFACE (needs root or CAP_NET_RAW);\n"
     "                         nflog:GROUP reads what a firewall rule logs to GROUP\n"
     "      --bpf EXPR         only frames matching this filter (tcpdump syntax, at\n"
@@ -143,6 +144,10 @@ static const char usage_text[] =
     "                         and 1.3: AES-GCM, ChaCha20, AES-CBC); with -i, read\n"
     "                         on as it grows. Without it TLS connections are\n"
     "                         counted, not read\n"
+    "      --esp-sa FILE      read encrypted ESP (VoLTE's Gm, VoWiFi's SWu) with the\n"
+    "                         security associations in FILE, in Wireshark's esp_sa\n"
+    "                         format (AES-CBC, 3DES-CBC, AES-CTR, AES-GCM; HMAC\n"
+    "                         checked). Without it only NULL-encrypted ESP is read\n"
     "      --seed HEX         hash seed of the state tables, to repeat a run exactly:\n"
     "                         --stats-json records the seed each run used. Default:\n"
     "                         random, so traffic cannot be aimed at one table bucket\n"
@@ -830,7 +835,13 @@ static void print_messages(FILE *o, const insp_stats *s, int width) {
     if (s->cap.esp_packets) { /* what could not be read is worth saying: SIP may be in it */
         fmt_count(s->cap.esp_null, a, sizeof a);
         fmt_count(s->cap.esp_packets, b, sizeof b);
-        fprintf(o, "   ESP %s (NULL-encrypted, read %s)", b, a);
+        if (s->cap.esp_decrypted) {
+            char c[16];
+            fmt_count(s->cap.esp_decrypted, c, sizeof c);
+            fprintf(o, "   ESP %s (decrypted %s, NULL-encrypted %s)", b, c, a);
+        } else {
+            fprintf(o, "   ESP %s (NULL-encrypted, read %s)", b, a);
+        }
     }
     if (s->cap.tls_handshakes) {
         fmt_count(s->cap.tls_handshakes, a, sizeof a);
@@ -876,7 +887,7 @@ static void print_talkers(FILE *o, insp *in) {
 
 /* "CAPTURE  what could not be decoded or was dropped": the counters that
  * are not zero, or nothing when all are. */
-static void print_capture_problems(FILE *o, const insp_stats *s, int width, bool keylog) {
+static void print_capture_problems(FILE *o, const insp_stats *s, int width, bool keylog, bool esp_sa) {
     const cap_stats *c = &s->cap;
     const struct {
         const char *what;
@@ -896,6 +907,7 @@ static void print_capture_problems(FILE *o, const insp_stats *s, int width, bool
         {"TLS directions without keys", c->tls_no_key},
         {"TLS directions with a version or suite not read", c->tls_unsupported},
         {"TLS directions that stopped decrypting", c->tls_failed},
+        {"ESP packets whose SA did not check out (integrity, key)", c->esp_failed},
         {"bad HEP", c->hep_bad},
         {"HEP timestamps not trusted", c->hep_time_untrusted},
         {"incidents evicted", s->det.incidents_evicted},
@@ -920,6 +932,8 @@ static void print_capture_problems(FILE *o, const insp_stats *s, int width, bool
     if (c->hep_bad && s->hep_error[0]) fprintf(o, "  first bad HEP packet: %s\n", s->hep_error);
     if (c->tls_no_key && !keylog)
         fprintf(o, "  SIP over TLS is read with the endpoints' session keys: --tls-keylog FILE\n");
+    if (c->esp_packets > c->esp_null + c->esp_decrypted + c->esp_failed && !esp_sa)
+        fprintf(o, "  encrypted ESP (VoLTE Gm, VoWiFi) is read with its SAs' keys: --esp-sa FILE\n");
 }
 
 static void print_summary(FILE *o, const inspect_run *r, insp *in, const insp_stats *s,
@@ -954,7 +968,7 @@ static void print_summary(FILE *o, const inspect_run *r, insp *in, const insp_st
     }
     print_messages(o, s, width);
     print_talkers(o, in);
-    print_capture_problems(o, s, width, r->keylog);
+    print_capture_problems(o, s, width, r->keylog, r->esp_sa);
     const cap_stats *c = &s->cap;
     char state[64], decoder[80];
     snprintf(state, sizeof state, "state memory %.1f MB (bound %.1f MB)", (double)s->mem.total_bytes / 1048576.0,
@@ -1033,7 +1047,7 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
     json_t *cap = json_object();
 #define CAPF(f) json_object_set_new(cap, #f, json_integer((json_int_t)c->f))
     CAPF(frames); CAPF(tunneled); CAPF(not_ip); CAPF(bad_ip); CAPF(truncated); CAPF(ip_fragments);
-    CAPF(ip_reassembled); CAPF(frag_dropped); CAPF(udp); CAPF(tcp_segments); CAPF(sctp_packets); CAPF(sctp_fragmented); CAPF(sctp_reassembled); CAPF(sctp_dropped); CAPF(esp_packets); CAPF(esp_null); CAPF(tcp_retransmits);
+    CAPF(ip_reassembled); CAPF(frag_dropped); CAPF(udp); CAPF(tcp_segments); CAPF(sctp_packets); CAPF(sctp_fragmented); CAPF(sctp_reassembled); CAPF(sctp_dropped); CAPF(esp_packets); CAPF(esp_null); CAPF(esp_decrypted); CAPF(esp_failed); CAPF(tcp_retransmits);
     CAPF(tcp_out_of_order); CAPF(tcp_gaps); CAPF(tcp_resyncs); CAPF(tcp_gap_recovered);
     CAPF(tls_handshakes); CAPF(tls_records); CAPF(tls_no_key); CAPF(tls_unsupported); CAPF(tls_failed);
     CAPF(tcp_flows_evicted);
@@ -1116,7 +1130,7 @@ static det_indicators *load_indicators(const char *path, bool quiet) {
 
 enum { OPT_BPF = 256, OPT_HEP, OPT_RAW, OPT_JSON, OPT_EVENTS, OPT_STATS, OPT_FAIL_ON, OPT_WORKERS,
        OPT_DURATION, OPT_COUNT, OPT_NO_PROGRESS, OPT_INDICATORS, OPT_SEED,
-       OPT_TLS_KEYLOG, OPT_PCAP_OUT, OPT_PCAP_LIMIT };
+       OPT_TLS_KEYLOG, OPT_PCAP_OUT, OPT_PCAP_LIMIT, OPT_ESP_SA };
 
 static bool parse_u64_arg(const char *opt, const char *v, uint64_t max, uint64_t *out) {
     if (!fs_str_to_u64(fs_str_make(v, strlen(v)), max, out)) {
@@ -1216,11 +1230,13 @@ int cmd_inspect(int argc, char **argv) {
         {"seed", required_argument, NULL, OPT_SEED},
         {"tls-keylog", required_argument, NULL, OPT_TLS_KEYLOG},
         {"pcap-out", required_argument, NULL, OPT_PCAP_OUT},
+        {"esp-sa", required_argument, NULL, OPT_ESP_SA},
         {"pcap-limit", required_argument, NULL, OPT_PCAP_LIMIT},
         {NULL, 0, NULL, 0}};
     inspect_run r = {.fail_on = -1, .max_severity = -1, .progress = true,
                      .out_stdout = {.name = "stdout", .fd = -1}, .out_file = {.fd = -1}};
-    const char *iface = NULL, *bpf = NULL, *hep = NULL, *indicators_path = NULL, *keylog_path = NULL;
+    const char *iface = NULL, *bpf = NULL, *hep = NULL, *indicators_path = NULL, *keylog_path = NULL,
+               *esp_sa_path = NULL;
     bool raw = false, seed_given = false;
     uint64_t seed = 0, workers = 1, duration = 0, count = 0, pcap_limit = 100;
     int c;
@@ -1270,6 +1286,7 @@ int cmd_inspect(int argc, char **argv) {
         case OPT_INDICATORS: indicators_path = optarg; break;
         case OPT_TLS_KEYLOG: keylog_path = optarg; break;
         case OPT_PCAP_OUT: r.pcap.path = optarg; break;
+        case OPT_ESP_SA: esp_sa_path = optarg; break;
         case OPT_PCAP_LIMIT:
             if (!parse_u64_arg("--pcap-limit", optarg, UINT32_MAX, &pcap_limit)) return EXIT_USAGE;
             break;
@@ -1359,6 +1376,22 @@ int cmd_inspect(int argc, char **argv) {
         det_indicators_free(indicators);
         return EXIT_USAGE;
     }
+    if (!esp_sa_path && cfg.esp_sa[0]) esp_sa_path = cfg.esp_sa;
+    r.esp_sa = esp_sa_path != NULL;
+    cap_esp_sas *esp_sas = NULL;
+    if (esp_sa_path) {
+        fs_err ee = {0};
+        if (!(esp_sas = cap_esp_sas_load(esp_sa_path, &ee))) {
+            fprintf(stderr, "fs38 inspect: --esp-sa: %s\n", ee.msg);
+            cap_tls_keys_free(cfg.capture.tls_keys);
+            close_outputs(&r);
+            det_indicators_free(indicators);
+            return EXIT_USAGE;
+        }
+        cfg.capture.esp_sas = esp_sas;
+        if (cap_esp_sas_count(esp_sas) == 0 && !r.quiet)
+            fprintf(stderr, "fs38 inspect: note: ESP SA file %s holds no security association\n", esp_sa_path);
+    }
     insp_options o = {.cfg = &cfg, .workers = (unsigned)workers, .live = r.live,
                       .on_event = on_event, .on_progress = r.progress ? on_progress : NULL, .on_tick = on_tick,
                       .user = &r, .stop = &stop_flag, .max_packets = count,
@@ -1371,6 +1404,7 @@ int cmd_inspect(int argc, char **argv) {
         if (!in) fprintf(stderr, "fs38 inspect: %s\n", e.msg);
         insp_free(in);
         cap_tls_keys_free(cfg.capture.tls_keys);
+        cap_esp_sas_free(esp_sas);
         close_outputs(&r);
         det_indicators_free(indicators);
         return EXIT_USAGE;
@@ -1415,6 +1449,7 @@ int cmd_inspect(int argc, char **argv) {
     if (usage_error) {
         insp_free(in);
         cap_tls_keys_free(cfg.capture.tls_keys);
+        cap_esp_sas_free(esp_sas);
         det_indicators_free(indicators);
         close_outputs(&r);
         return EXIT_USAGE;
@@ -1447,6 +1482,7 @@ int cmd_inspect(int argc, char **argv) {
     }
     insp_free(in);
     cap_tls_keys_free(cfg.capture.tls_keys);
+    cap_esp_sas_free(esp_sas);
     det_indicators_free(indicators);
     int err = fflush(stdout) != 0 ? errno : 0;
     if ((err || ferror(stdout)) && err != EPIPE) { /* EPIPE: its reader had what it wanted (| head) */

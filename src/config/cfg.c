@@ -788,6 +788,7 @@ static fs_code capture_key(cfg_parser *P, const char *key, void *ctx) {
     cap_config *cc = &P->c->capture;
     if (!strcmp(key, "heuristic")) return get_bool(P, &cc->heuristic);
     if (!strcmp(key, "tls_keylog")) return get_path(P, P->c->tls_keylog, sizeof P->c->tls_keylog);
+    if (!strcmp(key, "esp_sa")) return get_path(P, P->c->esp_sa, sizeof P->c->esp_sa);
     port_list pl;
     if (!strcmp(key, "sip_ports")) {
         pl = (port_list){cc->sip_ports, &cc->nports, CAP_MAX_PORTS, "CAP_MAX_PORTS"};
@@ -1232,7 +1233,7 @@ static const char *const root_keys[] = {
     "organisation", "capture", "limits", "state", "default_trust", "zones",
     "home", "allow_sources", "allow_callers", "high_risk_ranges", "rules", NULL};
 static const char *const org_keys[] = {"issuer", "tlp", NULL};
-static const char *const capture_keys[] = {"sip_ports", "heuristic", "hep_ports", "tls_keylog", NULL};
+static const char *const capture_keys[] = {"sip_ports", "heuristic", "hep_ports", "tls_keylog", "esp_sa", NULL};
 static const char *const limits_keys[] = {
     "max_message",   "max_headers",  "max_header_len", "max_uri_len",
     "max_tcp_flows", "max_flow_bytes", "max_tcp_bytes", "tcp_idle_s",

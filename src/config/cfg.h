@@ -76,6 +76,8 @@ typedef struct fs38_config {
     cap_config capture;      /* includes sip limits */
     char tls_keylog[256];    /* capture.tls_keylog, resolved; "" = none (the CLI opens it
                               * into capture.tls_keys) */
+    char esp_sa[256];        /* capture.esp_sa, resolved; "" = none (the CLI loads it into
+                              * capture.esp_sas) */
 
     /* state bounds */
     uint32_t max_sources;    /* per-source tracking entries (default 65536) */

@@ -77,4 +77,59 @@ expect_exit 0 "inspect --workers 2" "$FS38" inspect --workers 2 --json --stats-j
 ok "--workers 2: the same messages" is "$(scan_ids "$TMPD/out")" "$want"
 ok "--workers 2: the same counts" is "$(stat "$TMPD/s2.json" '"\(.capture.esp_packets) \(.capture.esp_null)"')" "7 5"
 
+# ---- encrypted ESP read with the SAs' keys (--esp-sa) ------------------------------
+# tests/data/capture/esp_sa.pcap and esp_sa.keys (make_esp_sa.sh): esp-41
+# (and its answer 41r) AES-CBC + HMAC-SHA-1-96, esp-42 IPv6 TCP 3DES +
+# HMAC-MD5-96, esp-43 AES-CTR + HMAC-SHA-256-128, esp-44 tunnel mode in UDP
+# 4500 with AES-GCM, esp-45 an SA of any addresses, esp-48 AES-GCM with an
+# 8-byte ICV; esp-46's SA has another HMAC key (not read), esp-47 has no SA.
+# tshark, given the same SAs, decrypts them all and marks esp-46's ICV bad.
+SA_PCAP=tests/data/capture/esp_sa.pcap SA_KEYS=tests/data/capture/esp_sa.keys
+# all_ids NDJSON: the Call-IDs of every SIP-SCAN-001 incident's messages, by --pcap-out
+expect_exit 0 "--esp-sa: inspect" "$FS38" inspect --json --esp-sa "$SA_KEYS" --stats-json "$TMPD/sa.json" \
+    --pcap-out "$TMPD/sa.pcapng" --pcap-limit 0 "$SA_PCAP"
+cp "$TMPD/out" "$TMPD/sa.ndjson"
+ours=$(tshark -r "$TMPD/sa.pcapng" -Y sip -T fields -e sip.Call-ID 2>/dev/null | sort -u | tr '\n' ' ')
+ok "--esp-sa: each message decrypted and read (the scanner's OPTIONS)" is "$ours" \
+    "esp-41 esp-42 esp-43 esp-44 esp-45 esp-48 "
+ok "--esp-sa: 9 ESP packets, 7 decrypted (41r the answer), 1 failed its integrity check" \
+    is "$(stat "$TMPD/sa.json" '"\(.capture.esp_packets) \(.capture.esp_decrypted) \(.capture.esp_failed) \(.sip_messages)"')" "9 7 1 7"
+ok "--esp-sa: transports as inside (6 UDP, 1 TCP)" is "$(stat "$TMPD/sa.json" '"\(.transports.udp) \(.transports.tcp)"')" "6 1"
+ok "--esp-sa: esp-44's inner IPv6 source (tunnel mode), named with its SPI" \
+    is "$(jq -r 'select(.rule.id == "SIP-SCAN-001" and .evidence.sample.call_id == "esp-44") | "\(.evidence.sample.src) \(.evidence.sample["x-encap"] // [] | map(select(.kind == "esp")) | .[0].id)"' "$TMPD/sa.ndjson")" \
+    "[2001:db8:4a::44]:5060 8197"
+# tshark with the same SAs: what it decrypts with a good (or no) ICV
+tshark_args=()
+while IFS= read -r line; do
+    case "$line" in '#'* | '') continue ;; esac
+    tshark_args+=(-o "uat:esp_sa:$line")
+done <"$SA_KEYS"
+theirs=$(tshark -r "$SA_PCAP" -o esp.enable_encryption_decode:TRUE -o esp.enable_authentication_check:TRUE \
+    "${tshark_args[@]}" -Y 'sip.Method == "OPTIONS" && !(esp.icv_bad == 1)' -T fields -e sip.Call-ID 2>/dev/null | sort -u | tr '\n' ' ')
+ok "--esp-sa: the requests tshark decrypts with a good ICV are fs38's" is "$theirs" "$ours"
+ok "--esp-sa: tshark finds esp-46's ICV bad" is \
+    "$(tshark -r "$SA_PCAP" -o esp.enable_encryption_decode:TRUE -o esp.enable_authentication_check:TRUE \
+        "${tshark_args[@]}" -Y 'esp.icv_bad == 1' -T fields -e sip.Call-ID 2>/dev/null)" esp-46
+expect_exit 0 "--esp-sa: without the file" "$FS38" inspect --esp-sa /dev/null "$SA_PCAP"
+expect_exit 0 "--esp-sa: without SAs, nothing decrypted and the summary says how" "$FS38" inspect "$SA_PCAP"
+ok "...: --esp-sa FILE named" grep -q -- "--esp-sa FILE" "$TMPD/out"
+expect_exit 0 "--esp-sa: --workers 2" "$FS38" inspect --workers 2 --json --esp-sa "$SA_KEYS" --stats-json "$TMPD/sa2.json" "$SA_PCAP"
+ok "--esp-sa: --workers 2 reads the same" is \
+    "$(stat "$TMPD/sa2.json" '"\(.capture.esp_decrypted) \(.capture.esp_failed) \(.sip_messages)"')" "7 1 7"
+# the config key, relative to the config file's folder
+mkdir -p "$TMPD/conf"
+cp "$SA_KEYS" "$TMPD/conf/sa.keys"
+printf 'capture:\n  esp_sa: sa.keys\n' >"$TMPD/conf/site.yaml"
+expect_exit 0 "--esp-sa: capture.esp_sa in the config" "$FS38" inspect -c "$TMPD/conf/site.yaml" --stats-json "$TMPD/sa3.json" "$SA_PCAP"
+ok "...reads the same" is "$(stat "$TMPD/sa3.json" '"\(.capture.esp_decrypted) \(.sip_messages)"')" "7 7"
+# bad files: each named with its line and field
+bad_sa() { printf '%s\n' "$1" >"$TMPD/bad.keys"; "$FS38" inspect -q --esp-sa "$TMPD/bad.keys" "$SA_PCAP" 2>&1 >/dev/null; echo "rc=$?"; }
+ok "--esp-sa: a missing file" is "$("$FS38" inspect -q --esp-sa "$TMPD/none" "$SA_PCAP" 2>&1 | grep -c 'No such file')" 1
+ok "--esp-sa: not quoted fields" grep -q "bad.keys:1: expected 8 quoted fields.*rc=2" <<<"$(bad_sa 'IPv4,1.2.3.4,*,0x1,NULL,,NULL,' | tr '\n' ' ')"
+ok "--esp-sa: an address of the other protocol" grep -q "bad.keys:1: source (field 2).*rc=2" <<<"$(bad_sa '"IPv6","10.0.0.1","*","0x1","NULL","","NULL",""' | tr '\n' ' ')"
+ok "--esp-sa: a cipher not read" grep -q "bad.keys:1: encryption (field 5).*rc=2" <<<"$(bad_sa '"IPv4","*","*","0x1","DES-CBC [RFC2405]","0x0011223344556677","NULL",""' | tr '\n' ' ')"
+ok "--esp-sa: a key of the wrong length" grep -q "bad.keys:1: AES-CBC takes a 16, 24 or 32-byte key.*rc=2" <<<"$(bad_sa '"IPv4","*","*","0x1","AES-CBC [RFC3602]","0x0011","NULL",""' | tr '\n' ' ')"
+ok "--esp-sa: an HMAC without its key" grep -q "bad.keys:1: authentication key (field 8): missing.*rc=2" <<<"$(bad_sa '"IPv4","*","*","0x1","NULL","","HMAC-SHA-1-96 [RFC2404]",""' | tr '\n' ' ')"
+ok "--esp-sa: a bad SPI" grep -q "bad.keys:1: SPI (field 4).*rc=2" <<<"$(bad_sa '"IPv4","*","*","12","NULL","","NULL",""' | tr '\n' ' ')"
+
 finish test_esp

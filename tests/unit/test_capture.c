@@ -3487,7 +3487,72 @@ static void test_pcapng_out(void) {
     fclose(f);
 }
 
+/* ---- ESP SAs (cap_esp.c): the file, the lookup, the trailer ---------------- */
+
+/* A NULL-encrypted ESP packet of SPI spi around payload (no ICV), into out. */
+static uint32_t esp_null_packet(uint8_t *out, uint32_t spi, const char *payload, uint8_t next) {
+    uint32_t n = (uint32_t)strlen(payload), pad = (4 - (n + 2) % 4) % 4;
+    put32(out, spi);
+    put32(out + 4, 1);
+    memcpy(out + 8, payload, n);
+    for (uint32_t k = 0; k < pad; k++) out[8 + n + k] = (uint8_t)(k + 1);
+    out[8 + n + pad] = (uint8_t)pad;
+    out[8 + n + pad + 1] = next;
+    return 8 + n + pad + 2;
+}
+
+static void test_esp_sas(void) {
+    static const char file[] =
+        "# comment\r\n"
+        "\n"
+        "  \"IPv4\",\"*\",\"*\",\"*\",\"NULL\",\"\",\"NULL\",\"\"\r\n"              /* any SPI: last resort */
+        "\"IPv4\", \"192.0.2.1\" , \"192.0.2.2\",\"0x10\",\"NULL\",\"\",\"NULL\",\"\"\n"
+        "\"IPv4\",\"192.0.2.9\",\"*\",\"0x10\",\"NULL\",\"\",\"ANY 96 bit authentication [no checking]\",\"\"\n"
+        "\"IPv6\",\"2001:db8::1\",\"*\",\"0xffffffff\",\"NULL\",\"\",\"NULL\",\"\"";  /* no newline */
+    fs_err e = {0};
+    cap_esp_sas *s = cap_esp_sas_parse(file, sizeof file - 1, "t.keys", &e);
+    CHECK_MSG(s != NULL, "%s", e.msg);
+    if (!s) return;
+    CHECK_EQ_INT(cap_esp_sas_count(s), 4);
+    cap_esp_scratch *x = cap_esp_scratch_new();
+    fs_addr a = A("192.0.2.1"), b = A("192.0.2.2"), c = A("192.0.2.9"), v6 = A("2001:db8::1"), w6 = A("2001:db8::2");
+    uint8_t pkt[256];
+    const uint8_t *plain;
+    uint32_t len, spi;
+    uint8_t next;
+    uint32_t n = esp_null_packet(pkt, 0x10, "hello", 17);
+    CHECK(cap_esp_decrypt(s, x, 4, a.ip, b.ip, pkt, n, &plain, &len, &next, &spi) == CAP_ESP_OK);
+    CHECK(len == 5 && !memcmp(plain, "hello", 5) && next == 17 && spi == 0x10);
+    /* 192.0.2.9's SA of SPI 0x10 has a 12-byte ICV: these bytes are not one */
+    CHECK(cap_esp_decrypt(s, x, 4, c.ip, b.ip, pkt, n, &plain, &len, &next, &spi) != CAP_ESP_OK);
+    memset(pkt + n, 0xab, 12);
+    CHECK(cap_esp_decrypt(s, x, 4, c.ip, b.ip, pkt, n + 12, &plain, &len, &next, &spi) == CAP_ESP_OK && len == 5);
+    /* another pair: the any-SPI SA of any addresses */
+    CHECK(cap_esp_decrypt(s, x, 4, b.ip, a.ip, pkt, n, &plain, &len, &next, &spi) == CAP_ESP_OK);
+    /* IPv6: its own SA; another IPv6 source has none */
+    n = esp_null_packet(pkt, 0xffffffff, "v6!", 6);
+    CHECK(cap_esp_decrypt(s, x, 6, v6.ip, w6.ip, pkt, n, &plain, &len, &next, &spi) == CAP_ESP_OK && next == 6);
+    CHECK(cap_esp_decrypt(s, x, 6, w6.ip, v6.ip, pkt, n, &plain, &len, &next, &spi) == CAP_ESP_NO_SA);
+    /* bad padding, a pad length past the start, too short */
+    n = esp_null_packet(pkt, 0x10, "pad", 17); /* "pad" + 1 byte of padding */
+    pkt[8 + 3] = 9;
+    CHECK(cap_esp_decrypt(s, x, 4, a.ip, b.ip, pkt, n, &plain, &len, &next, &spi) == CAP_ESP_BAD);
+    pkt[8 + 3] = 1;
+    pkt[n - 2] = 200;
+    CHECK(cap_esp_decrypt(s, x, 4, a.ip, b.ip, pkt, n, &plain, &len, &next, &spi) == CAP_ESP_BAD);
+    CHECK(cap_esp_decrypt(s, x, 4, a.ip, b.ip, pkt, 9, &plain, &len, &next, &spi) == CAP_ESP_BAD);
+    cap_esp_scratch_free(x);
+    cap_esp_sas_free(s);
+    /* errors name the file and the line */
+    static const char bad[] = "\"IPv4\",\"*\",\"*\",\"0x1\",\"NULL\",\"\",\"NULL\",\"\"\n\"IPv5\",\"*\",\"*\",\"0x1\",\"NULL\",\"\",\"NULL\",\"\"";
+    CHECK(cap_esp_sas_parse(bad, sizeof bad - 1, "t.keys", &e) == NULL);
+    CHECK_MSG(strstr(e.msg, "t.keys:2: protocol (field 1)") != NULL, "%s", e.msg);
+    static const char nul[] = "\"IPv4\"\0";
+    CHECK(cap_esp_sas_parse(nul, sizeof nul - 1, "t.keys", &e) == NULL && strstr(e.msg, "t.keys:1: a NUL byte"));
+}
+
 int main(void) {
+    test_esp_sas();
     test_pcapng_out();
     test_tls_keylog();
     test_tls_records();

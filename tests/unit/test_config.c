@@ -361,7 +361,7 @@ static void test_full(void) {
 
 static void test_bad_files(void) {
     expect_fail("bad_unknown_key.yaml", FS_ERR_CONFIG, "6:3", "capture.heuristics",
-                "unknown key (expected one of: sip_ports, heuristic, hep_ports, tls_keylog)");
+                "unknown key (expected one of: sip_ports, heuristic, hep_ports, tls_keylog, esp_sa)");
     expect_fail("bad_cidr.yaml", FS_ERR_CONFIG, "7:9", "zones.core.networks[2]",
                 "'10.0.0.0/33': prefix length must be 0-32");
     expect_fail("bad_severity.yaml", FS_ERR_CONFIG, "3:15", "rules.SIP-FLOOD-001.severity",

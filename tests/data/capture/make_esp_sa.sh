@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# make_esp_sa.sh -- regenerates tests/data/capture/esp_sa.pcap and esp_sa.keys
+# (kept in the repo): SIP in encrypted ESP, as VoLTE's Gm (transport mode,
+# AES-CBC or 3DES-CBC with HMAC-SHA-1-96 or HMAC-MD5-96, 3GPP TS 33.203) and
+# VoWiFi's SWu (tunnel mode over UDP 4500, AES-GCM) run it, and the
+# security associations in Wireshark's esp_sa format. Each message is an
+# OPTIONS with a SIPVicious User-Agent and Call-ID esp-<n> from its own
+# source, so each one read is an incident of that source:
+#   41 IPv4 UDP   AES-128-CBC + HMAC-SHA-1-96        (and 41r, the P-CSCF's answer)
+#   42 IPv6 TCP   3DES-CBC + HMAC-MD5-96
+#   43 IPv4 UDP   AES-128-CTR + HMAC-SHA-256-128
+#   44 tunnel     AES-256-GCM (16-byte ICV) over UDP 4500, inner IPv6
+#   45 IPv4 UDP   AES-256-CBC, no integrity, an SA with "*" addresses
+#   46 IPv4 UDP   AES-128-CBC + HMAC-SHA-1-96 whose SA has another HMAC key: not read
+#   47 IPv4 UDP   AES-128-CBC with no SA in the file: not read
+#   48 IPv4 UDP   AES-128-GCM (8-byte ICV)
+# tests/cli/test_esp.sh checks fs38 against tshark's decryption of the same.
+set -eu
+cd "$(dirname "$0")"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cc -O1 -o "$tmp/esp_seal" esp_seal.c $(pkg-config --cflags --libs libcrypto)
+SEAL="$tmp/esp_seal" python3 - <<'PY'
+import os, subprocess, struct, sys
+sys.path.insert(0, '.')
+from pcapgen import ip4, ip6, udp, tcp, eth, write_pcap
+import socket
+
+def options(n, src):
+    return (b'OPTIONS sip:100@192.0.2.200 SIP/2.0\r\n'
+            b'Via: SIP/2.0/UDP ' + src.encode() + b':5060;branch=z9hG4bK-t' + str(n).encode() + b'\r\n'
+            b'Max-Forwards: 70\r\nFrom: <sip:100@192.0.2.200>;tag=t' + str(n).encode() + b'\r\n'
+            b'To: <sip:100@192.0.2.200>\r\nCall-ID: esp-' + str(n).encode() + b'\r\nCSeq: 1 OPTIONS\r\n'
+            b'User-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n')
+def csum(b):
+    if len(b) % 2: b += b'\0'
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return (~s) & 0xffff
+def addr(a): return socket.inet_pton(socket.AF_INET6 if ':' in a else socket.AF_INET, a)
+def pseudo(src, dst, proto, n):
+    if ':' in src: return addr(src) + addr(dst) + struct.pack('!IxxxB', n, proto)
+    return addr(src) + addr(dst) + struct.pack('!xBH', proto, n)
+def udp_c(src, dst, sp, dp, data):
+    u = struct.pack('!HHHH', sp, dp, 8 + len(data), 0) + data
+    c = csum(pseudo(src, dst, 17, len(u)) + u) or 0xffff
+    return u[:6] + struct.pack('!H', c) + u[8:]
+def tcp_c(src, dst, sp, dp, seq, flags, data):
+    t = tcp(sp, dp, seq, flags, data)
+    c = csum(pseudo(src, dst, 6, len(t)) + t)
+    return t[:16] + struct.pack('!H', c) + t[18:]
+
+def seal(enc, ekey, auth, akey, spi, seq, nh, payload):
+    out = subprocess.run([os.environ['SEAL'], enc, ekey, auth, akey, hex(spi), str(seq), str(nh)],
+                         input=payload.hex() + '\n', capture_output=True, text=True, check=True).stdout
+    return bytes.fromhex(out.strip())
+
+K128, K192 = '00112233445566778899aabbccddeeff', '00112233445566778899aabbccddeeff0011223344556677'
+K256 = K128 + 'ffeeddccbbaa99887766554433221100'
+A20, A16, A32 = '0102030405060708090a0b0c0d0e0f1011121314', '1f1e1d1c1b1a19181716151413121110', '0a' * 32
+UE, PCSCF, UE6, PCSCF6 = '10.47.0.1', '10.47.0.100', '2001:db8:47::1', '2001:db8:47::100'
+def msg(n, src, tcp_=False):
+    m = options(n, src)
+    return m.replace(b'SIP/2.0/UDP', b'SIP/2.0/TCP') if tcp_ else m
+answer = (b'SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.47.0.1:5062;branch=z9hG4bK-t41\r\n'
+          b'From: <sip:100@192.0.2.200>;tag=t41\r\nTo: <sip:100@192.0.2.200>;tag=r41\r\n'
+          b'Call-ID: esp-41r\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n')
+sas, frames = [], []
+def sa(proto, src, dst, spi, enc, ekey, auth, akey):
+    sas.append('"%s","%s","%s","0x%08x","%s","%s","%s","%s"' % (proto, src, dst, spi, enc, '0x' + ekey if ekey else '', auth, '0x' + akey if akey else ''))
+CBC, TDES, CTR = 'AES-CBC [RFC3602]', 'TripleDES-CBC [RFC2451]', 'AES-CTR [RFC3686]'
+GCM16, GCM8 = 'AES-GCM with 16 octet ICV [RFC4106]', 'AES-GCM with 8 octet ICV [RFC4106]'
+SHA1, MD5, SHA256, NOAUTH = 'HMAC-SHA-1-96 [RFC2404]', 'HMAC-MD5-96 [RFC2403]', 'HMAC-SHA-256-128 [RFC4868]', 'NULL'
+
+# 41: Gm, UE -> P-CSCF (protected client port 5062 to protected server port 5064), and the answer
+sa('IPv4', UE, PCSCF, 0x2001, CBC, K128, SHA1, A20)
+sa('IPv4', PCSCF, UE, 0x2002, CBC, K128, SHA1, A20)
+frames.append(eth(ip4(UE, PCSCF, 50, seal('aes-cbc', K128, 'sha1-96', A20, 0x2001, 1, 17, udp_c(UE, PCSCF, 5062, 5064, msg(41, UE))))))
+frames.append(eth(ip4(PCSCF, UE, 50, seal('aes-cbc', K128, 'sha1-96', A20, 0x2002, 1, 17, udp_c(PCSCF, UE, 5064, 5062, answer)))))
+# 42: IPv6, TCP, 3DES + HMAC-MD5-96
+sa('IPv6', UE6, PCSCF6, 0x2003, TDES, K192, MD5, A16)
+frames.append(eth(ip6(UE6, PCSCF6, 50, seal('3des-cbc', K192, 'md5-96', A16, 0x2003, 1, 6, tcp_c(UE6, PCSCF6, 41000, 5064, 1, 0x18, msg(42, UE6, True)))), 0x86dd))
+# 43: AES-CTR + HMAC-SHA-256-128
+sa('IPv4', '10.47.0.3', PCSCF, 0x2004, CTR, K128 + 'a0a1a2a3', SHA256, A32)
+frames.append(eth(ip4('10.47.0.3', PCSCF, 50, seal('aes-ctr', K128 + 'a0a1a2a3', 'sha256-128', A32, 0x2004, 7, 17, udp_c('10.47.0.3', PCSCF, 5062, 5064, msg(43, '10.47.0.3'))))))
+# 44: SWu, tunnel mode in UDP 4500, AES-256-GCM, inner IPv6
+INNER = '2001:db8:4a::44'
+inner = ip6(INNER, PCSCF6, 17, udp_c(INNER, PCSCF6, 5060, 5060, msg(44, INNER)))
+sa('IPv4', '198.18.47.1', '198.18.47.2', 0x2005, GCM16, K256 + 'b0b1b2b3', NOAUTH, '')
+frames.append(eth(ip4('198.18.47.1', '198.18.47.2', 17, udp(4500, 4500, seal('aes-gcm16', K256 + 'b0b1b2b3', 'null', '-', 0x2005, 3, 41, inner)))))
+# 45: any addresses, AES-256-CBC, no integrity
+sa('IPv4', '*', '*', 0x2006, CBC, K256, NOAUTH, '')
+frames.append(eth(ip4('10.47.0.5', PCSCF, 50, seal('aes-cbc', K256, 'null', '-', 0x2006, 1, 17, udp_c('10.47.0.5', PCSCF, 5062, 5064, msg(45, '10.47.0.5'))))))
+# 46: the SA's HMAC key is not the sender's: integrity check fails
+sa('IPv4', '10.47.0.6', PCSCF, 0x2007, CBC, K128, SHA1, 'ff' * 20)
+frames.append(eth(ip4('10.47.0.6', PCSCF, 50, seal('aes-cbc', K128, 'sha1-96', A20, 0x2007, 1, 17, udp_c('10.47.0.6', PCSCF, 5062, 5064, msg(46, '10.47.0.6'))))))
+# 47: no SA
+frames.append(eth(ip4('10.47.0.7', PCSCF, 50, seal('aes-cbc', K128, 'sha1-96', A20, 0x2008, 1, 17, udp_c('10.47.0.7', PCSCF, 5062, 5064, msg(47, '10.47.0.7'))))))
+# 48: AES-128-GCM, 8-byte ICV
+sa('IPv4', '10.47.0.8', PCSCF, 0x2009, GCM8, K128 + 'c0c1c2c3', NOAUTH, '')
+frames.append(eth(ip4('10.47.0.8', PCSCF, 50, seal('aes-gcm8', K128 + 'c0c1c2c3', 'null', '-', 0x2009, 1, 17, udp_c('10.47.0.8', PCSCF, 5062, 5064, msg(48, '10.47.0.8'))))))
+
+write_pcap('esp_sa.pcap', frames)
+with open('esp_sa.keys', 'w') as f:
+    f.write('# ESP security associations of esp_sa.pcap, in Wireshark\'s esp_sa format\n'
+            '# (test keys only; made by make_esp_sa.sh)\n')
+    f.write('\n'.join(sas) + '\n')
+PY
+echo "wrote esp_sa.pcap and esp_sa.keys"
