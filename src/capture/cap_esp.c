@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
@@ -62,27 +63,43 @@ typedef struct esp_sa {
 struct cap_esp_sas {
     esp_sa *sa;                /* exact SPIs sorted by SPI, then the wildcard ones */
     uint32_t n, nexact;
+    EVP_MAC *hmac;             /* fetched once when an SA has an HMAC */
 };
 
-/* A decoder's own: the cipher context reused packet after packet, and the
- * plaintext. */
+/* An SA's keyed contexts: the cipher's key schedule and the HMAC's key are
+ * set up once, each packet only sets its IV or restarts the MAC. */
+typedef struct sa_ctx {
+    EVP_CIPHER_CTX *cipher;
+    EVP_MAC_CTX *mac;
+} sa_ctx;
+
+/* A decoder's own (OpenSSL contexts are not shared between threads): the
+ * SAs' contexts, made at each SA's first packet, and the plaintext. */
 struct cap_esp_scratch {
-    EVP_CIPHER_CTX *ctx;
+    const cap_esp_sas *sas;    /* the set ctx is for */
+    sa_ctx *ctx;               /* sas->n of them */
     uint8_t out[CAP_ESP_MAX_PLAIN];
 };
 
 cap_esp_scratch *cap_esp_scratch_new(void) {
     cap_esp_scratch *x = malloc(sizeof *x);
-    if (x && !(x->ctx = EVP_CIPHER_CTX_new())) {
-        free(x);
-        x = NULL;
-    }
+    if (x) x->sas = NULL, x->ctx = NULL;
     return x;
+}
+
+static void scratch_reset(cap_esp_scratch *x) {
+    for (uint32_t i = 0; x->ctx && i < x->sas->n; i++) {
+        EVP_CIPHER_CTX_free(x->ctx[i].cipher);
+        EVP_MAC_CTX_free(x->ctx[i].mac);
+    }
+    free(x->ctx);
+    x->ctx = NULL;
+    x->sas = NULL;
 }
 
 void cap_esp_scratch_free(cap_esp_scratch *x) {
     if (!x) return;
-    EVP_CIPHER_CTX_free(x->ctx);
+    scratch_reset(x);
     OPENSSL_cleanse(x->out, sizeof x->out);
     free(x);
 }
@@ -266,6 +283,7 @@ static int by_spi(const void *a, const void *b) {
 void cap_esp_sas_free(cap_esp_sas *s) {
     if (!s) return;
     for (uint32_t i = 0; i < s->n; i++) EVP_CIPHER_free(s->sa[i].evp);
+    EVP_MAC_free(s->hmac);
     if (s->sa) OPENSSL_cleanse(s->sa, (size_t)s->n * sizeof *s->sa);
     free(s->sa);
     free(s);
@@ -316,6 +334,10 @@ cap_esp_sas *cap_esp_sas_parse(const char *buf, size_t len, const char *name, fs
         sa->order = s->n++;
         if (sa->cipher && !(sa->evp = EVP_CIPHER_fetch(NULL, sa->cipher, NULL))) {
             fs_fail(e, FS_ERR_CONFIG, "%s:%ld: this OpenSSL does not provide %s", name, lineno, sa->cipher);
+            goto fail;
+        }
+        if (sa->digest && !s->hmac && !(s->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL))) {
+            fs_fail(e, FS_ERR_CONFIG, "%s:%ld: this OpenSSL does not provide HMAC", name, lineno);
             goto fail;
         }
     }
@@ -399,14 +421,49 @@ static const esp_sa *find_sa(const cap_esp_sas *s, uint8_t family, const uint8_t
     return NULL;
 }
 
-static bool hmac_ok(const esp_sa *sa, const uint8_t *p, uint32_t n) {
+/* The contexts of s->sa[i] in x (made here the first time); NULL: out of memory. */
+static sa_ctx *sa_contexts(const cap_esp_sas *s, cap_esp_scratch *x, uint32_t i) {
+    if (x->sas != s) {
+        scratch_reset(x);
+        if (!(x->ctx = calloc(s->n, sizeof *x->ctx))) return NULL;
+        x->sas = s;
+    }
+    return &x->ctx[i];
+}
+
+static bool hmac_ok(const cap_esp_sas *s, const esp_sa *sa, sa_ctx *c, const uint8_t *p, uint32_t n) {
+    if (!c->mac) {
+        OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)sa->digest, 0),
+                               OSSL_PARAM_construct_end()};
+        if (!(c->mac = EVP_MAC_CTX_new(s->hmac))) return false;
+        if (!EVP_MAC_init(c->mac, sa->auth_key, sa->auth_key_len, params)) {
+            EVP_MAC_CTX_free(c->mac);
+            c->mac = NULL;
+            return false;
+        }
+    } else if (!EVP_MAC_init(c->mac, NULL, 0, NULL)) { /* the same key again */
+        return false;
+    }
     uint8_t mac[EVP_MAX_MD_SIZE];
     size_t mac_len = 0;
-    if (!EVP_Q_mac(NULL, "HMAC", NULL, sa->digest, NULL, sa->auth_key, sa->auth_key_len, p, n - sa->icv_len, mac,
-                   sizeof mac, &mac_len) ||
+    if (!EVP_MAC_update(c->mac, p, n - sa->icv_len) || !EVP_MAC_final(c->mac, mac, &mac_len, sizeof mac) ||
         mac_len < sa->icv_len)
         return false;
     return CRYPTO_memcmp(mac, p + n - sa->icv_len, sa->icv_len) == 0;
+}
+
+/* The SA's cipher context, keyed (made the first time). */
+static EVP_CIPHER_CTX *keyed_cipher(const esp_sa *sa, sa_ctx *c) {
+    if (c->cipher) return c->cipher;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    if (!ctx || !EVP_DecryptInit_ex2(ctx, sa->evp, NULL, NULL, NULL) ||
+        (sa->enc == ENC_AES_GCM && !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, 12, NULL)) ||
+        !EVP_DecryptInit_ex2(ctx, NULL, sa->enc_key, NULL, NULL)) {
+        EVP_CIPHER_CTX_free(ctx);
+        return NULL;
+    }
+    EVP_CIPHER_CTX_set_padding(ctx, 0); /* ESP's own padding is in the plaintext */
+    return c->cipher = ctx;
 }
 
 /* Decrypts ct (n bytes) into out with the SA's cipher; iv as the packet
@@ -426,10 +483,7 @@ static cap_esp_status run_cipher(const esp_sa *sa, EVP_CIPHER_CTX *ctx, const ui
         use_iv = nonce;
     }
     int len = 0, fin = 0;
-    if (!EVP_DecryptInit_ex2(ctx, sa->evp, NULL, NULL, NULL)) return CAP_ESP_BAD;
-    if (sa->enc == ENC_AES_GCM && !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, 12, NULL)) return CAP_ESP_BAD;
-    if (!EVP_DecryptInit_ex2(ctx, NULL, sa->enc_key, use_iv, NULL)) return CAP_ESP_BAD;
-    EVP_CIPHER_CTX_set_padding(ctx, 0); /* ESP's own padding is in the plaintext */
+    if (!ctx || !EVP_DecryptInit_ex2(ctx, NULL, NULL, use_iv, NULL)) return CAP_ESP_BAD; /* the key stays */
     if (sa->enc == ENC_AES_GCM && !EVP_DecryptUpdate(ctx, NULL, &len, aad, 8)) return CAP_ESP_BAD;
     if (!EVP_DecryptUpdate(ctx, out, &len, ct, (int)n)) return CAP_ESP_BAD;
     if (sa->enc == ENC_AES_GCM &&
@@ -452,12 +506,14 @@ cap_esp_status cap_esp_decrypt(const cap_esp_sas *s, cap_esp_scratch *x, uint8_t
     if (n < 8u + sa->iv_len + sa->icv_len + 2) return CAP_ESP_BAD;
     uint32_t body = n - 8 - sa->iv_len - sa->icv_len; /* ciphertext (or clear text, NULL) */
     if (sa->block > 1 && body % sa->block) return CAP_ESP_BAD;
-    if (sa->digest && !hmac_ok(sa, p, n)) return CAP_ESP_AUTH_FAILED;
+    sa_ctx *c = sa_contexts(s, x, (uint32_t)(sa - s->sa));
+    if (!c) return CAP_ESP_BAD;
+    if (sa->digest && !hmac_ok(s, sa, c, p, n)) return CAP_ESP_AUTH_FAILED;
     const uint8_t *ct = p + 8 + sa->iv_len;
     if (sa->enc == ENC_NULL) {
         memcpy(out, ct, body);
     } else {
-        cap_esp_status st = run_cipher(sa, x->ctx, p + 8, ct, body, p, ct + body, out);
+        cap_esp_status st = run_cipher(sa, keyed_cipher(sa, c), p + 8, ct, body, p, ct + body, out);
         if (st != CAP_ESP_OK) return st;
     }
     /* trailer: padding 1, 2, 3 ... (RFC 4303's default, which every cipher
