@@ -23,8 +23,7 @@ cc -O1 -o "$tmp/esp_seal" esp_seal.c $(pkg-config --cflags --libs libcrypto)
 SEAL="$tmp/esp_seal" python3 - <<'PY'
 import os, subprocess, struct, sys
 sys.path.insert(0, '.')
-from pcapgen import ip4, ip6, udp, tcp, eth, write_pcap
-import socket
+from pcapgen import ip4, ip6, udp, tcp, eth, write_pcap, udp_c, tcp_c
 
 def options(n, src):
     return (b'OPTIONS sip:100@192.0.2.200 SIP/2.0\r\n'
@@ -32,23 +31,6 @@ def options(n, src):
             b'Max-Forwards: 70\r\nFrom: <sip:100@192.0.2.200>;tag=t' + str(n).encode() + b'\r\n'
             b'To: <sip:100@192.0.2.200>\r\nCall-ID: esp-' + str(n).encode() + b'\r\nCSeq: 1 OPTIONS\r\n'
             b'User-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n')
-def csum(b):
-    if len(b) % 2: b += b'\0'
-    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
-    while s >> 16: s = (s & 0xffff) + (s >> 16)
-    return (~s) & 0xffff
-def addr(a): return socket.inet_pton(socket.AF_INET6 if ':' in a else socket.AF_INET, a)
-def pseudo(src, dst, proto, n):
-    if ':' in src: return addr(src) + addr(dst) + struct.pack('!IxxxB', n, proto)
-    return addr(src) + addr(dst) + struct.pack('!xBH', proto, n)
-def udp_c(src, dst, sp, dp, data):
-    u = struct.pack('!HHHH', sp, dp, 8 + len(data), 0) + data
-    c = csum(pseudo(src, dst, 17, len(u)) + u) or 0xffff
-    return u[:6] + struct.pack('!H', c) + u[8:]
-def tcp_c(src, dst, sp, dp, seq, flags, data):
-    t = tcp(sp, dp, seq, flags, data)
-    c = csum(pseudo(src, dst, 6, len(t)) + t)
-    return t[:16] + struct.pack('!H', c) + t[18:]
 
 def seal(enc, ekey, auth, akey, spi, seq, nh, payload):
     out = subprocess.run([os.environ['SEAL'], enc, ekey, auth, akey, hex(spi), str(seq), str(nh)],

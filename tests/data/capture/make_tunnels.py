@@ -4,7 +4,7 @@
 # SIP-SCAN-001 names, so every message that is decoded shows as an incident of
 # its inner source. tests/cli/test_tunnels.sh checks them against tshark.
 import struct
-from pcapgen import ip4, ip6, udp, tcp, eth, write_pcap
+from pcapgen import ip4, ip6, udp, tcp, eth, write_pcap, csum, udp_c, tcp_c
 
 def options(n, src, body=b''):
     return (b'OPTIONS sip:100@192.0.2.200 SIP/2.0\r\n'
@@ -110,24 +110,6 @@ write_pcap('tunnels.pcap', frames)
 # it between UE and P-CSCF (3GPP TS 33.203, integrity only), and ESP that is
 # not read. tests/cli/test_esp.sh checks it against tshark's NULL heuristic.
 import socket, random
-def csum(b):
-    if len(b) % 2: b += b'\0'
-    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
-    while s >> 16: s = (s & 0xffff) + (s >> 16)
-    return (~s) & 0xffff
-def addr(a): return socket.inet_pton(socket.AF_INET6 if ':' in a else socket.AF_INET, a)
-def pseudo(src, dst, proto, n):
-    if ':' in src: return addr(src) + addr(dst) + struct.pack('!IxxxB', n, proto)
-    return addr(src) + addr(dst) + struct.pack('!xBH', proto, n)
-def udp_c(src, dst, sp, dp, data, zero=False):
-    u = struct.pack('!HHHH', sp, dp, 8 + len(data), 0) + data
-    if zero: return u
-    c = csum(pseudo(src, dst, 17, len(u)) + u) or 0xffff
-    return u[:6] + struct.pack('!H', c) + u[8:]
-def tcp_c(src, dst, sp, dp, seq, flags, data):
-    t = tcp(sp, dp, seq, flags, data)
-    c = csum(pseudo(src, dst, 6, len(t)) + t)
-    return t[:16] + struct.pack('!H', c) + t[18:]
 def ip4c(src, dst, proto, payload):  # with its header checksum
     h = ip4(src, dst, proto, payload)[:20]
     return h[:10] + struct.pack('!H', csum(h)) + h[12:] + payload

@@ -15,6 +15,27 @@ def eth(l3, t=0x0800, tags=()):
     for tg in tags: b += struct.pack('!HH', tg, 100)
     return b + struct.pack('!H', t) + l3
 
+# UDP and TCP with their checksums over the pseudo-header (ESP's NULL
+# heuristic and fs38's checks read them)
+def csum(b):
+    if len(b) % 2: b += b'\0'
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return (~s) & 0xffff
+def addr(a): return socket.inet_pton(socket.AF_INET6 if ':' in a else socket.AF_INET, a)
+def pseudo(src, dst, proto, n):
+    if ':' in src: return addr(src) + addr(dst) + struct.pack('!IxxxB', n, proto)
+    return addr(src) + addr(dst) + struct.pack('!xBH', proto, n)
+def udp_c(src, dst, sp, dp, data, zero=False):
+    u = struct.pack('!HHHH', sp, dp, 8 + len(data), 0) + data
+    if zero: return u
+    c = csum(pseudo(src, dst, 17, len(u)) + u) or 0xffff
+    return u[:6] + struct.pack('!H', c) + u[8:]
+def tcp_c(src, dst, sp, dp, seq, flags, data):
+    t = tcp(sp, dp, seq, flags, data)
+    c = csum(pseudo(src, dst, 6, len(t)) + t)
+    return t[:16] + struct.pack('!H', c) + t[18:]
+
 def write_pcap(path, frames, t0=1700000000, usec=0, cut=None, linktype=1, order='<'):
     """pcap of link type linktype (Ethernet), microseconds, frame i at t0 + i
     seconds, in byte order order ('<' little, '>' big endian); cut: keep only
