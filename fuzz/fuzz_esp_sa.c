@@ -49,8 +49,8 @@ static void try_packet(const cap_esp_sas *s, cap_esp_scratch *x, const uint8_t *
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    static cap_esp_scratch *x;
-    if (!x && !(x = cap_esp_scratch_new())) abort();
+    static cap_esp_scratch *repo_x; /* kept: the repository's SAs are too */
+    if (repo_sas() && !repo_x && !(repo_x = cap_esp_scratch_new(repo_sas()))) abort();
     const uint8_t *nul = memchr(data, 0, size);
     size_t text = nul ? (size_t)(nul - data) : size;
     fs_err e = {0};
@@ -59,8 +59,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (nul) {
         const uint8_t *p = nul + 1;
         size_t n = size - text - 1;
-        if (s) try_packet(s, x, p, n);
-        if (repo_sas()) try_packet(repo_sas(), x, p, n);
+        if (s) {
+            cap_esp_scratch *x = cap_esp_scratch_new(s);
+            if (!x) abort();
+            try_packet(s, x, p, n);
+            if (repo_x) try_packet(s, repo_x, p, n); /* a scratch of another set: refused */
+            cap_esp_scratch_free(x);
+        }
+        if (repo_x) try_packet(repo_sas(), repo_x, p, n);
     }
     cap_esp_sas_free(s);
     return 0;

@@ -561,11 +561,13 @@ cap_esp_sas *cap_esp_sas_load(const char *path, fs_err *e);
 cap_esp_sas *cap_esp_sas_parse(const char *buf, size_t len, const char *name, fs_err *e);
 void cap_esp_sas_free(cap_esp_sas *s);
 uint32_t cap_esp_sas_count(const cap_esp_sas *s);
-cap_esp_scratch *cap_esp_scratch_new(void); /* NULL: out of memory */
+/* For the SAs of s (which must outlive it); NULL: out of memory. */
+cap_esp_scratch *cap_esp_scratch_new(const cap_esp_sas *s);
 void cap_esp_scratch_free(cap_esp_scratch *x);
 /* The ESP packet p (n bytes, from the SPI on) between src and dst (4 or 16
  * bytes as family says): with its SA, *plain (in x, valid until the next
- * call) holds *len bytes of payload whose protocol is *next; *spi its SPI. */
+ * call) holds *len bytes of payload whose protocol is *next; *spi its SPI.
+ * x must be a scratch made for s (else CAP_ESP_NO_SA). */
 cap_esp_status cap_esp_decrypt(const cap_esp_sas *s, cap_esp_scratch *x, uint8_t family, const uint8_t *src,
                                const uint8_t *dst, const uint8_t *p, uint32_t n, const uint8_t **plain,
                                uint32_t *len, uint8_t *next, uint32_t *spi);

@@ -375,7 +375,7 @@ static void decode_transport(cap_decoder *d, const ip_ctx *ip, uint8_t proto, co
 static cap_esp_status esp_with_keys(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint32_t n,
                                     const uint8_t **plain, uint32_t *len, uint8_t *next, fs_layer *l) {
     if (!d->cfg.esp_sas || d->in_esp) return CAP_ESP_NO_SA;
-    if (!d->esp && !(d->esp = cap_esp_scratch_new())) return CAP_ESP_NO_SA;
+    if (!d->esp && !(d->esp = cap_esp_scratch_new(d->cfg.esp_sas))) return CAP_ESP_NO_SA;
     uint32_t spi = 0;
     cap_esp_status st = cap_esp_decrypt(d->cfg.esp_sas, d->esp, ip->src.family, ip->src.ip, ip->dst.ip, p, n,
                                         plain, len, next, &spi);

@@ -73,33 +73,33 @@ typedef struct sa_ctx {
     EVP_MAC_CTX *mac;
 } sa_ctx;
 
-/* A decoder's own (OpenSSL contexts are not shared between threads): the
- * SAs' contexts, made at each SA's first packet, and the plaintext. */
+/* A decoder's own, for one set of SAs (OpenSSL contexts are not shared
+ * between threads): the SAs' contexts, made at each SA's first packet, and
+ * the plaintext. */
 struct cap_esp_scratch {
-    const cap_esp_sas *sas;    /* the set ctx is for */
+    const cap_esp_sas *sas;    /* the set it was made for */
     sa_ctx *ctx;               /* sas->n of them */
     uint8_t out[CAP_ESP_MAX_PLAIN];
 };
 
-cap_esp_scratch *cap_esp_scratch_new(void) {
+cap_esp_scratch *cap_esp_scratch_new(const cap_esp_sas *s) {
     cap_esp_scratch *x = malloc(sizeof *x);
-    if (x) x->sas = NULL, x->ctx = NULL;
-    return x;
-}
-
-static void scratch_reset(cap_esp_scratch *x) {
-    for (uint32_t i = 0; x->ctx && i < x->sas->n; i++) {
-        EVP_CIPHER_CTX_free(x->ctx[i].cipher);
-        EVP_MAC_CTX_free(x->ctx[i].mac);
+    if (!x) return NULL;
+    x->sas = s;
+    if (!(x->ctx = calloc(s->n ? s->n : 1, sizeof *x->ctx))) {
+        free(x);
+        return NULL;
     }
-    free(x->ctx);
-    x->ctx = NULL;
-    x->sas = NULL;
+    return x;
 }
 
 void cap_esp_scratch_free(cap_esp_scratch *x) {
     if (!x) return;
-    scratch_reset(x);
+    for (uint32_t i = 0; i < x->sas->n; i++) {
+        EVP_CIPHER_CTX_free(x->ctx[i].cipher);
+        EVP_MAC_CTX_free(x->ctx[i].mac);
+    }
+    free(x->ctx);
     OPENSSL_cleanse(x->out, sizeof x->out);
     free(x);
 }
@@ -421,16 +421,6 @@ static const esp_sa *find_sa(const cap_esp_sas *s, uint8_t family, const uint8_t
     return NULL;
 }
 
-/* The contexts of s->sa[i] in x (made here the first time); NULL: out of memory. */
-static sa_ctx *sa_contexts(const cap_esp_sas *s, cap_esp_scratch *x, uint32_t i) {
-    if (x->sas != s) {
-        scratch_reset(x);
-        if (!(x->ctx = calloc(s->n, sizeof *x->ctx))) return NULL;
-        x->sas = s;
-    }
-    return &x->ctx[i];
-}
-
 static bool hmac_ok(const cap_esp_sas *s, const esp_sa *sa, sa_ctx *c, const uint8_t *p, uint32_t n) {
     if (!c->mac) {
         OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)sa->digest, 0),
@@ -497,7 +487,7 @@ static cap_esp_status run_cipher(const esp_sa *sa, EVP_CIPHER_CTX *ctx, const ui
 cap_esp_status cap_esp_decrypt(const cap_esp_sas *s, cap_esp_scratch *x, uint8_t family, const uint8_t *src,
                                const uint8_t *dst, const uint8_t *p, uint32_t n, const uint8_t **plain,
                                uint32_t *len, uint8_t *next, uint32_t *spi_out) {
-    if (!s || n < 8 || n - 8 > CAP_ESP_MAX_PLAIN) return CAP_ESP_NO_SA;
+    if (!s || x->sas != s || n < 8 || n - 8 > CAP_ESP_MAX_PLAIN) return CAP_ESP_NO_SA;
     uint8_t *out = x->out;
     uint32_t spi = rd32(p);
     const esp_sa *sa = find_sa(s, family, src, dst, spi);
@@ -506,8 +496,7 @@ cap_esp_status cap_esp_decrypt(const cap_esp_sas *s, cap_esp_scratch *x, uint8_t
     if (n < 8u + sa->iv_len + sa->icv_len + 2) return CAP_ESP_BAD;
     uint32_t body = n - 8 - sa->iv_len - sa->icv_len; /* ciphertext (or clear text, NULL) */
     if (sa->block > 1 && body % sa->block) return CAP_ESP_BAD;
-    sa_ctx *c = sa_contexts(s, x, (uint32_t)(sa - s->sa));
-    if (!c) return CAP_ESP_BAD;
+    sa_ctx *c = &x->ctx[sa - s->sa];
     if (sa->digest && !hmac_ok(s, sa, c, p, n)) return CAP_ESP_AUTH_FAILED;
     const uint8_t *ct = p + 8 + sa->iv_len;
     if (sa->enc == ENC_NULL) {

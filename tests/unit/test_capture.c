@@ -3514,7 +3514,7 @@ static void test_esp_sas(void) {
     CHECK_MSG(s != NULL, "%s", e.msg);
     if (!s) return;
     CHECK_EQ_INT(cap_esp_sas_count(s), 4);
-    cap_esp_scratch *x = cap_esp_scratch_new();
+    cap_esp_scratch *x = cap_esp_scratch_new(s);
     fs_addr a = A("192.0.2.1"), b = A("192.0.2.2"), c = A("192.0.2.9"), v6 = A("2001:db8::1"), w6 = A("2001:db8::2");
     uint8_t pkt[256];
     const uint8_t *plain;
