@@ -4,7 +4,9 @@
  *
  * Owns: turning command-line options into an insp_options + fs38_config,
  * writing events (NDJSON on stdout with --json, appended to --events FILE),
- * the progress line, the summary, --stats-json and the exit code.
+ * the messages behind them (--pcap-out FILE, through cap_png_out), loading
+ * the TLS key log and ESP SAs, the progress line, the summary, --stats-json
+ * and the exit code.
  * Must not touch: decoding or detection (libfs38 does that).
  */
 #include <errno.h>
@@ -500,9 +502,10 @@ static void reopen_pcap_out(pcap_out *o) {
     }
     uint64_t frames = cap_png_out_frames(o->w);
     if (fclose(o->f) != 0) {
+        int err = errno;
         fprintf(stderr, "fs38 inspect: --pcap-out: the file SIGHUP rotated away could not be completed (%s)\n",
-                strerror(errno));
-        if (!o->lost++) snprintf(o->first_error, sizeof o->first_error, "%s", strerror(errno));
+                strerror(err));
+        if (!o->lost++) snprintf(o->first_error, sizeof o->first_error, "%s", strerror(err));
     }
     cap_png_out_free(o->w);
     o->rotated += frames;
