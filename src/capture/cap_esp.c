@@ -13,10 +13,11 @@
  *
  * (one line: protocol IPv4 or IPv6, source and destination addresses or
  * "*", the SPI in hex or "*", encryption and its key, authentication and
- * its key; '#' starts a comment line).
+ * its key; '#' starts a comment line) -- or as Linux prints its own,
+ * `ip xfrm state` (Kamailio's ims_ipsec_pcscf and strongSwan key it).
  *
- * Owns: reading that file (cap_esp_sas_load/parse: every field checked,
- * the first bad line named), the lookup of a packet's SA (exact SPIs by
+ * Owns: reading that file in either format (cap_esp_sas_load/parse: every
+ * field checked, the first bad line named), the lookup of a packet's SA (exact SPIs by
  * binary search, then the wildcard ones in file order), the integrity check
  * (HMAC, or the GCM tag), decryption (OpenSSL EVP: AES-CBC, 3DES-CBC,
  * AES-CTR, AES-GCM; NULL), and the trailer (padding, next header).
@@ -63,6 +64,7 @@ typedef struct esp_sa {
 struct cap_esp_sas {
     esp_sa *sa;                /* exact SPIs sorted by SPI, then the wildcard ones */
     uint32_t n, nexact;
+    uint32_t cap;              /* entries allocated (one being parsed may hold keys) */
     EVP_MAC *hmac;             /* fetched once when an SA has an HMAC */
 };
 
@@ -284,17 +286,212 @@ void cap_esp_sas_free(cap_esp_sas *s) {
     if (!s) return;
     for (uint32_t i = 0; i < s->n; i++) EVP_CIPHER_free(s->sa[i].evp);
     EVP_MAC_free(s->hmac);
-    if (s->sa) OPENSSL_cleanse(s->sa, (size_t)s->n * sizeof *s->sa);
+    if (s->sa) OPENSSL_cleanse(s->sa, (size_t)s->cap * sizeof *s->sa);
     free(s->sa);
     free(s);
+}
+
+/* ---- `ip xfrm state` output ------------------------------------------------------
+ * What Linux prints of its SAs (Kamailio's ims_ipsec_pcscf, strongSwan and
+ * libreswan key them there): a block per SA, "src A dst B" then indented
+ * lines, of which "proto esp spi 0x...", "enc", "auth", "auth-trunc" and
+ * "aead" are read and the rest (replay-window, sel, lifetime, stats ...)
+ * passed over; `ip -s` adds "(...)" notes, which are skipped. */
+
+typedef struct xfrm_block {
+    bool open;          /* a "src A dst B" line started one */
+    bool skip;          /* not ESP (AH, IPComp): passed over */
+    bool has_spi, has_enc, has_aead;
+    long line;          /* of its "src" line */
+} xfrm_block;
+
+/* Whitespace-separated tokens of line (in place), without ip -s's notes:
+ * "(160 bits)" and "(0x00d0c4e3)" are dropped, "0xf4faae1b(4110069275)"
+ * keeps its value; an algorithm's parentheses ("cbc(aes)") stay. */
+static int xfrm_tokens(char *line, char **tok, int max) {
+    int n = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(line, " \t", &save); t && n < max; t = strtok_r(NULL, " \t", &save)) {
+        char *paren = strchr(t, '(');
+        size_t len = strlen(t);
+        if (t[0] == '(' || (!paren && t[len - 1] == ')')) continue; /* a note, or its end */
+        if (paren && t[0] == '0' && t[1] == 'x') *paren = 0;
+        tok[n++] = t;
+    }
+    return n;
+}
+
+static bool xfrm_key(const char *t, uint8_t *out, size_t max, uint8_t *len) {
+    if (!strcmp(t, "0x")) return *len = 0, true; /* ip's print of an empty key */
+    return parse_key(t, out, max, len);
+}
+
+/* One indented line of the block into sa; NULL, or what is wrong. */
+static const char *xfrm_line(char *line, esp_sa *sa, xfrm_block *b) {
+    char *tok[16];
+    int n = xfrm_tokens(line, tok, 16);
+    if (n == 0) return NULL;
+    uint8_t key_len = 0;
+    if (!strcmp(tok[0], "proto")) {
+        if (n < 2 || strcmp(tok[1], "esp")) return b->skip = true, NULL;
+        if (n < 4 || strcmp(tok[2], "spi") || !parse_spi(tok[3], &sa->any_spi, &sa->spi) || sa->any_spi)
+            return "proto esp: expected spi 0x and 1-8 hex digits";
+        b->has_spi = true;
+    } else if (!strcmp(tok[0], "enc")) {
+        static const struct { const char *name; esp_enc enc; } encs[] = {
+            {"cbc(aes)", ENC_AES_CBC}, {"cbc(des3_ede)", ENC_3DES_CBC},
+            {"rfc3686(ctr(aes))", ENC_AES_CTR}, {"ecb(cipher_null)", ENC_NULL}};
+        size_t k = 0;
+        while (n >= 2 && k < sizeof encs / sizeof *encs && strcmp(tok[1], encs[k].name)) k++;
+        if (n < 2 || k == sizeof encs / sizeof *encs)
+            return "enc: not one fs38 reads (cbc(aes), cbc(des3_ede), rfc3686(ctr(aes)), ecb(cipher_null))";
+        sa->enc = encs[k].enc;
+        if (n >= 3 && !xfrm_key(tok[2], sa->enc_key, sizeof sa->enc_key, &key_len)) return "enc: bad key";
+        const char *bad = set_cipher(sa, key_len);
+        if (bad) return bad;
+        b->has_enc = true;
+    } else if (!strcmp(tok[0], "auth") || !strcmp(tok[0], "auth-trunc")) {
+        /* "auth" keeps the kernel's default ICV: 96 bits but for SHA-384/512 */
+        static const struct { const char *name, *digest; uint8_t icv; } auths[] = {
+            {"hmac(sha1)", "SHA1", 12}, {"hmac(md5)", "MD5", 12}, {"hmac(sha256)", "SHA256", 12},
+            {"hmac(sha384)", "SHA384", 24}, {"hmac(sha512)", "SHA512", 32}, {"digest_null", NULL, 0}};
+        size_t k = 0;
+        while (n >= 2 && k < sizeof auths / sizeof *auths && strcmp(tok[1], auths[k].name)) k++;
+        if (n < 2 || k == sizeof auths / sizeof *auths)
+            return "auth: not one fs38 reads (hmac(sha1), hmac(md5), hmac(sha256/384/512), digest_null)";
+        sa->digest = auths[k].digest;
+        sa->icv_len = auths[k].icv;
+        if (n >= 3 && !xfrm_key(tok[2], sa->auth_key, sizeof sa->auth_key, &sa->auth_key_len))
+            return "auth: bad key (0x and hex digits, at most 128 bytes)";
+        if (sa->digest && !sa->auth_key_len) return "auth: an HMAC without its key";
+        if (!strcmp(tok[0], "auth-trunc")) {
+            long bits = n >= 4 ? strtol(tok[3], NULL, 10) : 0;
+            if (bits < 32 || bits > 512 || bits % 8) return "auth-trunc: expected the ICV length in bits";
+            sa->icv_len = (uint8_t)(bits / 8);
+        }
+    } else if (!strcmp(tok[0], "aead")) {
+        if (n < 4 || strcmp(tok[1], "rfc4106(gcm(aes))")) return "aead: only rfc4106(gcm(aes)) KEY ICV-BITS is read";
+        sa->enc = ENC_AES_GCM;
+        if (!xfrm_key(tok[2], sa->enc_key, sizeof sa->enc_key, &key_len)) return "aead: bad key";
+        const char *bad = set_cipher(sa, key_len);
+        if (bad) return bad;
+        long bits = strtol(tok[3], NULL, 10);
+        if (bits != 64 && bits != 96 && bits != 128) return "aead: the ICV is 64, 96 or 128 bits";
+        sa->icv_len = (uint8_t)(bits / 8);
+        b->has_aead = true;
+    }
+    return NULL;
+}
+
+/* "src A dst B" into sa (a fresh block). */
+static const char *xfrm_start(char *line, esp_sa *sa, xfrm_block *b) {
+    char *tok[8];
+    int n = xfrm_tokens(line, tok, 8);
+    memset(sa, 0, sizeof *sa);
+    *b = (xfrm_block){.open = true};
+    fs_addr a, d;
+    if (n < 4 || strcmp(tok[2], "dst") || !fs_addr_parse(tok[1], &a) || !fs_addr_parse(tok[3], &d) ||
+        a.family != d.family)
+        return "expected \"src ADDRESS dst ADDRESS\" (ip xfrm state) of one protocol";
+    sa->family = a.family;
+    memcpy(sa->src, a.ip, 16);
+    memcpy(sa->dst, d.ip, 16);
+    return NULL;
+}
+
+/* A whole block: NULL if it is an SA to keep (*keep), or what it lacks. */
+static const char *xfrm_end(const esp_sa *sa, const xfrm_block *b, bool *keep) {
+    *keep = false;
+    if (b->skip) return NULL;
+    if (!b->has_spi) return "no \"proto esp spi\" line in the block";
+    if (!b->has_enc && !b->has_aead) return "no enc or aead line in the block";
+    if (b->has_aead && (b->has_enc || sa->digest)) return "aead with enc or an HMAC";
+    *keep = true;
+    return NULL;
+}
+
+/* ---- loading -------------------------------------------------------------------- */
+
+/* Makes room for one more SA in s; false: out of memory or too many (e set). */
+static bool room_for_sa(cap_esp_sas *s, const char *name, long lineno, fs_err *e) {
+    if (s->n == ESP_MAX_SAS) {
+        fs_fail(e, FS_ERR_LIMIT, "%s:%ld: more than %d security associations", name, lineno, ESP_MAX_SAS);
+        return false;
+    }
+    if (s->n < s->cap) return true;
+    uint32_t ncap = s->cap ? s->cap * 2 : 16;
+    esp_sa *v = malloc((size_t)ncap * sizeof *v); /* not realloc: the old block holds keys to wipe */
+    if (!v) {
+        fs_fail(e, FS_ERR_NOMEM, "%s: out of memory for the ESP security associations", name);
+        return false;
+    }
+    if (s->sa) {
+        memcpy(v, s->sa, (size_t)s->cap * sizeof *v);
+        OPENSSL_cleanse(s->sa, (size_t)s->cap * sizeof *s->sa);
+        free(s->sa);
+    }
+    s->sa = v;
+    s->cap = ncap;
+    return true;
+}
+
+/* s->sa[s->n], parsed, becomes an SA of s: its cipher and HMAC fetched. */
+static bool add_sa(cap_esp_sas *s, const char *name, long lineno, fs_err *e) {
+    esp_sa *sa = &s->sa[s->n];
+    sa->order = s->n++;
+    if (sa->cipher && !(sa->evp = EVP_CIPHER_fetch(NULL, sa->cipher, NULL))) {
+        fs_fail(e, FS_ERR_CONFIG, "%s:%ld: this OpenSSL does not provide %s", name, lineno, sa->cipher);
+        return false;
+    }
+    if (sa->digest && !s->hmac && !(s->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL))) {
+        fs_fail(e, FS_ERR_CONFIG, "%s:%ld: this OpenSSL does not provide HMAC", name, lineno);
+        return false;
+    }
+    return true;
+}
+
+typedef enum { FMT_UNKNOWN, FMT_WIRESHARK, FMT_XFRM } sa_format;
+
+/* One meaningful line (lead blanks at line + lead) of the file. */
+static const char *sa_line(cap_esp_sas *s, char *line, size_t lead, sa_format *fmt, xfrm_block *b,
+                           const char *name, long lineno, fs_err *e, bool *failed) {
+    const char *t = line + lead;
+    if (*fmt == FMT_UNKNOWN) {
+        *fmt = t[0] == '"' ? FMT_WIRESHARK : !strncmp(t, "src ", 4) ? FMT_XFRM : FMT_UNKNOWN;
+        if (*fmt == FMT_UNKNOWN)
+            return "neither Wireshark's esp_sa lines (\"IPv4\",\"SRC\",...) nor `ip xfrm state` output (src A dst B)";
+    }
+    if (*fmt == FMT_WIRESHARK) {
+        if (!room_for_sa(s, name, lineno, e)) return *failed = true, NULL;
+        const char *bad = parse_sa(line + lead, &s->sa[s->n]);
+        if (bad) return bad;
+        if (!add_sa(s, name, lineno, e)) *failed = true;
+        return NULL;
+    }
+    if (lead == 0 && !strncmp(t, "src ", 4)) { /* a new block: the one before is done */
+        bool keep;
+        const char *bad = b->open ? xfrm_end(&s->sa[s->n], b, &keep) : NULL;
+        if (bad) return bad;
+        if (b->open && keep && !add_sa(s, name, b->line, e)) return *failed = true, NULL;
+        if (!room_for_sa(s, name, lineno, e)) return *failed = true, NULL;
+        bad = xfrm_start(line, &s->sa[s->n], b);
+        b->line = lineno;
+        return bad;
+    }
+    if (!b->open || lead == 0) return "expected \"src ADDRESS dst ADDRESS\" or an indented line of its SA";
+    return b->skip ? NULL : xfrm_line(line, &s->sa[s->n], b);
 }
 
 cap_esp_sas *cap_esp_sas_parse(const char *buf, size_t len, const char *name, fs_err *e) {
     cap_esp_sas *s = calloc(1, sizeof *s);
     char line[ESP_MAX_LINE + 1];
-    uint32_t cap = 0;
     long lineno = 0;
-    if (!s) goto nomem;
+    sa_format fmt = FMT_UNKNOWN;
+    xfrm_block b = {0};
+    if (!s) {
+        fs_fail(e, FS_ERR_NOMEM, "%s: out of memory for the ESP security associations", name);
+        return NULL;
+    }
     for (size_t at = 0; at < len;) {
         const char *nl = memchr(buf + at, '\n', len - at);
         size_t end = nl ? (size_t)(nl - buf) : len, n = end - at;
@@ -313,39 +510,27 @@ cap_esp_sas *cap_esp_sas_parse(const char *buf, size_t len, const char *name, fs
         if (n && line[n - 1] == '\r') line[--n] = 0;
         size_t lead = strspn(line, " \t");
         if (!line[lead] || line[lead] == '#') continue;
-        if (s->n == ESP_MAX_SAS) {
-            fs_fail(e, FS_ERR_LIMIT, "%s:%ld: more than %d security associations", name, lineno, ESP_MAX_SAS);
-            goto fail;
-        }
-        if (s->n == cap) {
-            uint32_t ncap = cap ? cap * 2 : 16;
-            esp_sa *v = realloc(s->sa, (size_t)ncap * sizeof *v);
-            if (!v) goto nomem;
-            s->sa = v;
-            cap = ncap;
-        }
-        esp_sa *sa = &s->sa[s->n];
-        const char *bad = parse_sa(line + lead, sa);
+        bool failed = false;
+        const char *bad = sa_line(s, line, lead, &fmt, &b, name, lineno, e, &failed);
         OPENSSL_cleanse(line, sizeof line);
+        if (failed) goto fail;
         if (bad) {
             fs_fail(e, FS_ERR_FORMAT, "%s:%ld: %s", name, lineno, bad);
             goto fail;
         }
-        sa->order = s->n++;
-        if (sa->cipher && !(sa->evp = EVP_CIPHER_fetch(NULL, sa->cipher, NULL))) {
-            fs_fail(e, FS_ERR_CONFIG, "%s:%ld: this OpenSSL does not provide %s", name, lineno, sa->cipher);
+    }
+    if (b.open) { /* the last block */
+        bool keep;
+        const char *bad = xfrm_end(&s->sa[s->n], &b, &keep);
+        if (bad) {
+            fs_fail(e, FS_ERR_FORMAT, "%s:%ld: %s", name, b.line, bad);
             goto fail;
         }
-        if (sa->digest && !s->hmac && !(s->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL))) {
-            fs_fail(e, FS_ERR_CONFIG, "%s:%ld: this OpenSSL does not provide HMAC", name, lineno);
-            goto fail;
-        }
+        if (keep && !add_sa(s, name, b.line, e)) goto fail;
     }
     if (s->n) qsort(s->sa, s->n, sizeof *s->sa, by_spi);
     while (s->nexact < s->n && !s->sa[s->nexact].any_spi) s->nexact++;
     return s;
-nomem:
-    fs_fail(e, FS_ERR_NOMEM, "%s: out of memory for the ESP security associations", name);
 fail:
     OPENSSL_cleanse(line, sizeof line);
     cap_esp_sas_free(s);

@@ -78,7 +78,7 @@ ok "--workers 2: the same messages" is "$(scan_ids "$TMPD/out")" "$want"
 ok "--workers 2: the same counts" is "$(stat "$TMPD/s2.json" '"\(.capture.esp_packets) \(.capture.esp_null)"')" "7 5"
 
 # ---- encrypted ESP read with the SAs' keys (--esp-sa) ------------------------------
-# tests/data/capture/esp_sa.pcap and esp_sa.keys (make_esp_sa.sh): esp-41
+# tests/data/capture/esp_sa.pcap, esp_sa.keys and esp_sa.xfrm (make_esp_sa.sh): esp-41
 # (and its answer 41r) AES-CBC + HMAC-SHA-1-96, esp-42 IPv6 TCP 3DES +
 # HMAC-MD5-96, esp-43 AES-CTR + HMAC-SHA-256-128, esp-44 tunnel mode in UDP
 # 4500 with AES-GCM, esp-45 an SA of any addresses, esp-48 AES-GCM with an
@@ -122,10 +122,29 @@ cp "$SA_KEYS" "$TMPD/conf/sa.keys"
 printf 'capture:\n  esp_sa: sa.keys\n' >"$TMPD/conf/site.yaml"
 expect_exit 0 "--esp-sa: capture.esp_sa in the config" "$FS38" inspect -c "$TMPD/conf/site.yaml" --stats-json "$TMPD/sa3.json" "$SA_PCAP"
 ok "...reads the same" is "$(stat "$TMPD/sa3.json" '"\(.capture.esp_decrypted) \(.sip_messages)"')" "7 7"
+# the same SAs as `ip xfrm state` (and `ip -s xfrm state`) prints them
+expect_exit 0 "--esp-sa: ip xfrm state output" "$FS38" inspect --json --esp-sa tests/data/capture/esp_sa.xfrm \
+    --stats-json "$TMPD/sx.json" --pcap-out "$TMPD/sx.pcapng" --pcap-limit 0 "$SA_PCAP"
+ok "--esp-sa xfrm: the same counts as Wireshark's format" \
+    is "$(stat "$TMPD/sx.json" '"\(.capture.esp_packets) \(.capture.esp_decrypted) \(.capture.esp_failed) \(.sip_messages)"')" "9 7 1 7"
+ok "--esp-sa xfrm: the same messages" \
+    is "$(tshark -r "$TMPD/sx.pcapng" -Y sip -T fields -e sip.Call-ID 2>/dev/null | sort -u | tr '\n' ' ')" "$ours"
+bad_xfrm() { printf "$1" >"$TMPD/bad.xfrm"; "$FS38" inspect -q --esp-sa "$TMPD/bad.xfrm" "$SA_PCAP" 2>&1 >/dev/null; echo "rc=$?"; }
+ok "--esp-sa xfrm: a block without enc or aead" grep -q "bad.xfrm:1: no enc or aead line.*rc=2" \
+    <<<"$(bad_xfrm 'src 10.0.0.1 dst 10.0.0.2\n\tproto esp spi 0x1 reqid 1 mode transport\n' | tr '\n' ' ')"
+ok "--esp-sa xfrm: a cipher not read" grep -q "bad.xfrm:3: enc: not one fs38 reads.*rc=2" \
+    <<<"$(bad_xfrm 'src 10.0.0.1 dst 10.0.0.2\n\tproto esp spi 0x1\n\tenc cbc(twofish) 0x00\n' | tr '\n' ' ')"
+ok "--esp-sa xfrm: addresses of two protocols" grep -q "bad.xfrm:1: expected \"src ADDRESS dst ADDRESS\".*rc=2" \
+    <<<"$(bad_xfrm 'src 10.0.0.1 dst ::2\n' | tr '\n' ' ')"
+ok "--esp-sa: neither format" grep -q "bad.xfrm:1: neither Wireshark's esp_sa lines.*rc=2" \
+    <<<"$(bad_xfrm 'hello\n' | tr '\n' ' ')"
+
 # bad files: each named with its line and field
 bad_sa() { printf '%s\n' "$1" >"$TMPD/bad.keys"; "$FS38" inspect -q --esp-sa "$TMPD/bad.keys" "$SA_PCAP" 2>&1 >/dev/null; echo "rc=$?"; }
 ok "--esp-sa: a missing file" is "$("$FS38" inspect -q --esp-sa "$TMPD/none" "$SA_PCAP" 2>&1 | grep -c 'No such file')" 1
-ok "--esp-sa: not quoted fields" grep -q "bad.keys:1: expected 8 quoted fields.*rc=2" <<<"$(bad_sa 'IPv4,1.2.3.4,*,0x1,NULL,,NULL,' | tr '\n' ' ')"
+ok "--esp-sa: not quoted fields" grep -q "bad.keys:2: expected 8 quoted fields.*rc=2" \
+    <<<"$(bad_sa '"IPv4","*","*","0x2","NULL","","NULL",""
+IPv4,1.2.3.4,*,0x1,NULL,,NULL,' | tr '\n' ' ')"
 ok "--esp-sa: an address of the other protocol" grep -q "bad.keys:1: source (field 2).*rc=2" <<<"$(bad_sa '"IPv6","10.0.0.1","*","0x1","NULL","","NULL",""' | tr '\n' ' ')"
 ok "--esp-sa: a cipher not read" grep -q "bad.keys:1: encryption (field 5).*rc=2" <<<"$(bad_sa '"IPv4","*","*","0x1","DES-CBC [RFC2405]","0x0011223344556677","NULL",""' | tr '\n' ' ')"
 ok "--esp-sa: a key of the wrong length" grep -q "bad.keys:1: AES-CBC takes a 16, 24 or 32-byte key.*rc=2" <<<"$(bad_sa '"IPv4","*","*","0x1","AES-CBC [RFC3602]","0x0011","NULL",""' | tr '\n' ' ')"

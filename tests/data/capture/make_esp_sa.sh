@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make_esp_sa.sh -- regenerates tests/data/capture/esp_sa.pcap and esp_sa.keys
-# (kept in the repo): SIP in encrypted ESP, as VoLTE's Gm (transport mode,
+# make_esp_sa.sh -- regenerates tests/data/capture/esp_sa.pcap, esp_sa.keys
+# and esp_sa.xfrm (kept in the repo): SIP in encrypted ESP, as VoLTE's Gm (transport mode,
 # AES-CBC or 3DES-CBC with HMAC-SHA-1-96 or HMAC-MD5-96, 3GPP TS 33.203) and
 # VoWiFi's SWu (tunnel mode over UDP 4500, AES-GCM) run it, and the
 # security associations in Wireshark's esp_sa format. Each message is an
@@ -87,5 +87,37 @@ with open('esp_sa.keys', 'w') as f:
     f.write('# ESP security associations of esp_sa.pcap, in Wireshark\'s esp_sa format\n'
             '# (test keys only; made by make_esp_sa.sh)\n')
     f.write('\n'.join(sas) + '\n')
+
+# The same SAs as Linux prints them (`ip xfrm state`, and `ip -s xfrm state`
+# with its notes), for --esp-sa's other format: 45's SA names its addresses
+# (the kernel has no wildcards), and an AH SA is passed over.
+out = []
+def blk(src, dst, spi, lines, mode='transport', s_style=False):
+    out.append('src %s dst %s' % (src, dst))
+    if s_style:
+        out.append('\tproto esp spi 0x%08x(%d) reqid 1(0x00000001) mode %s' % (spi, spi, mode))
+        out.append('\treplay-window 0 seq 0x00000000 flag  (0x00000000)')
+    else:
+        out.append('\tproto esp spi 0x%08x reqid 1 mode %s' % (spi, mode))
+        out.append('\treplay-window 32 flag af-unspec')
+    out.extend('\t' + l for l in lines)
+    out.append('\tanti-replay context: seq 0x0, oseq 0x0, bitmap 0x00000000')
+    out.append('\tsel src 0.0.0.0/0 dst 0.0.0.0/0 uid 0' if s_style else '\tsel src 0.0.0.0/0 dst 0.0.0.0/0 ')
+    if s_style:
+        out.extend(['\tlifetime config:', '\t  limit: soft (INF)(bytes), hard (INF)(bytes)',
+                    '\t  expire add: soft 0(sec), hard 0(sec)', '\tlifetime current:', '\t  0(bytes), 0(packets)',
+                    '\t  add 2026-11-27 03:00:00 use -', '\tstats:', '\t  replay-window 0 replay 0 failed 0'])
+blk(UE, PCSCF, 0x2001, ['auth-trunc hmac(sha1) 0x%s 96' % A20, 'enc cbc(aes) 0x%s' % K128])
+blk(PCSCF, UE, 0x2002, ['auth-trunc hmac(sha1) 0x%s (160 bits) 96' % A20, 'enc cbc(aes) 0x%s (128 bits)' % K128], s_style=True)
+blk(UE6, PCSCF6, 0x2003, ['auth hmac(md5) 0x%s' % A16, 'enc cbc(des3_ede) 0x%s' % K192])
+blk('10.47.0.3', PCSCF, 0x2004, ['auth-trunc hmac(sha256) 0x%s 128' % A32, 'enc rfc3686(ctr(aes)) 0x%sa0a1a2a3' % K128])
+blk('198.18.47.1', '198.18.47.2', 0x2005, ['aead rfc4106(gcm(aes)) 0x%sb0b1b2b3 128' % K256,
+                                          'encap type espinudp sport 4500 dport 4500 addr 0.0.0.0'], mode='tunnel')
+blk('10.47.0.5', PCSCF, 0x2006, ['enc cbc(aes) 0x%s' % K256])
+blk('10.47.0.6', PCSCF, 0x2007, ['auth-trunc hmac(sha1) 0x%s 96' % ('ff' * 20), 'enc cbc(aes) 0x%s' % K128])
+out += ['src 10.47.0.9 dst 10.47.0.100', '\tproto ah spi 0x00003000 reqid 2 mode transport',
+        '\tauth-trunc hmac(sha1) 0x%s 96' % A20]
+blk('10.47.0.8', PCSCF, 0x2009, ['aead rfc4106(gcm(aes)) 0x%sc0c1c2c3 (160 bits) 64' % K128], s_style=True)
+open('esp_sa.xfrm', 'w').write('\n'.join(out) + '\n')
 PY
-echo "wrote esp_sa.pcap and esp_sa.keys"
+echo "wrote esp_sa.pcap, esp_sa.keys and esp_sa.xfrm"
