@@ -362,6 +362,12 @@ int cap_sip_start_line(const uint8_t *buf, size_t len);
  * IKE (4 zero bytes, the non-ESP marker), not a NAT keepalive (one byte),
  * an SPI outside the reserved 1-255 (RFC 4303 2.1), and not a SIP message
  * from a UA that uses the port for SIP. */
+/* RFC 1071 (cap_tunnel.c): n bytes added to a one's complement sum, and the
+ * sum folded to 16 bits (0xffff over data that carries its checksum: valid;
+ * its complement is the checksum to write). */
+uint32_t cap_csum_add(uint32_t sum, const uint8_t *p, uint32_t n);
+uint16_t cap_csum_fold(uint32_t sum);
+
 static inline bool cap_natt_is_esp(const uint8_t *pl, uint32_t plen) {
     if (plen < 8) return false;
     uint32_t spi = (uint32_t)pl[0] << 24 | (uint32_t)pl[1] << 16 | (uint32_t)pl[2] << 8 | pl[3];

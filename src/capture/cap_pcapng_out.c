@@ -46,16 +46,8 @@ struct cap_png_out {
 
 /* ---- checksums ---------------------------------------------------------------- */
 
-static uint32_t sum16(uint32_t sum, const uint8_t *p, size_t n) {
-    for (size_t i = 0; i + 1 < n; i += 2) sum += (uint32_t)p[i] << 8 | p[i + 1];
-    if (n & 1) sum += (uint32_t)p[n - 1] << 8;
-    return sum;
-}
-
-static uint16_t fold16(uint32_t sum) {
-    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-    return (uint16_t)~sum;
-}
+/* The checksum to write over a sum (cap_csum_add). */
+static uint16_t checksum(uint32_t sum) { return (uint16_t)~cap_csum_fold(sum); }
 
 /* RFC 4960 appendix B: CRC-32c, reflected, bit by bit (one frame per
  * evidence message: not a hot path). */
@@ -220,7 +212,7 @@ static uint32_t build_frame(cap_png_out *o, const cap_payload *p, uint32_t n) {
         ip[9] = proto;
         memcpy(ip + 12, p->src.addr.ip, 4);
         memcpy(ip + 16, p->dst.addr.ip, 4);
-        put16(ip + 10, fold16(sum16(0, ip, 20)));
+        put16(ip + 10, checksum(cap_csum_add(0, ip, 20)));
     }
     if (proto == 132) {
         put32(t + 8, 0);
@@ -228,9 +220,9 @@ static uint32_t build_frame(cap_png_out *o, const cap_payload *p, uint32_t n) {
         memcpy(t + 8, &crc, 4); /* stored little-endian: RFC 4960's reflected CRC */
     } else {
         /* pseudo-header: addresses, protocol, length */
-        uint32_t sum = v6 ? sum16(0, ip + 8, 32) : sum16(0, ip + 12, 8);
+        uint32_t sum = v6 ? cap_csum_add(0, ip + 8, 32) : cap_csum_add(0, ip + 12, 8);
         sum += proto + seg;
-        uint16_t c = fold16(sum16(sum, t, seg));
+        uint16_t c = checksum(cap_csum_add(sum, t, seg));
         if (proto == 17 && c == 0) c = 0xffff;
         put16(t + (proto == 17 ? 6 : 16), c);
     }

@@ -255,13 +255,12 @@ uint16_t cap_tunnel_udp(uint16_t dport, const uint8_t *p, uint32_t n, uint32_t *
 
 /* ---- ESP with NULL encryption ------------------------------------------------- */
 
-/* The one's complement sum of n bytes (RFC 1071), folded into sum. */
-static uint32_t sum16(uint32_t sum, const uint8_t *p, uint32_t n) {
+uint32_t cap_csum_add(uint32_t sum, const uint8_t *p, uint32_t n) {
     for (; n >= 2; p += 2, n -= 2) sum += be16(p);
     if (n) sum += (uint32_t)p[0] << 8;
     return sum;
 }
-static uint16_t fold(uint32_t sum) {
+uint16_t cap_csum_fold(uint32_t sum) {
     while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
     return (uint16_t)sum;
 }
@@ -270,9 +269,9 @@ static uint16_t fold(uint32_t sum) {
  * correct checksum over the pseudo-header of src/dst (alen 4 or 16 bytes). */
 static bool l4_checksum_ok(const uint8_t *src, const uint8_t *dst, uint32_t alen, uint8_t proto,
                            const uint8_t *p, uint32_t n) {
-    uint32_t sum = sum16(sum16(0, src, alen), dst, alen);
+    uint32_t sum = cap_csum_add(cap_csum_add(0, src, alen), dst, alen);
     sum += proto + (n & 0xffff) + (n >> 16);
-    return fold(sum16(sum, p, n)) == 0xffff;
+    return cap_csum_fold(cap_csum_add(sum, p, n)) == 0xffff;
 }
 
 /* An IPv4 header at p (n bytes) with a correct header checksum and a total
@@ -280,7 +279,7 @@ static bool l4_checksum_ok(const uint8_t *src, const uint8_t *dst, uint32_t alen
 static bool ip4_header_ok(const uint8_t *p, uint32_t n) {
     if (n < 20 || (p[0] >> 4) != 4) return false;
     uint32_t hl = (uint32_t)(p[0] & 15) * 4;
-    return hl >= 20 && hl <= n && be16(p + 2) == n && fold(sum16(0, p, hl)) == 0xffff;
+    return hl >= 20 && hl <= n && be16(p + 2) == n && cap_csum_fold(cap_csum_add(0, p, hl)) == 0xffff;
 }
 
 /* RFC 4303 with NULL encryption (RFC 2410), as VoLTE's Gm between the UE
