@@ -15,6 +15,9 @@
  * are decrypted and their mutations reach the record and key code. With
  * every set of limits but 1 it has the ESP SAs of tests/data/capture/
  * esp_sa.keys too, so the ESP of seeds made from esp_sa.pcap is decrypted.
+ * Every emitted payload that parses as SIP also goes to the IMS AKA learner
+ * (insp_aka.c), whose SAs (a keyring of 16) the decoders try next: the
+ * seeds made from ims_aka.pcap learn their keys and decrypt their ESP.
  *
  * Each frame also goes through the reader's stateless peek (cap_shard_peek,
  * cap_shard_key) and its fragment reassembly (cap_defrag), whose rebuilt
@@ -27,6 +30,7 @@
  * configured budgets.
  */
 #include "capture/cap.h"
+#include "inspect/insp_aka.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +42,8 @@ static const int LINKS[] = {1, 113, 276, 101, 12, 228, 229, 0, 108, 14, 147, 9, 
 #define MEM_BOUND (1u << 20)
 
 static volatile uint8_t sink_byte;
+static insp_aka *aka; /* this input's learner */
+static sip_msg msg;
 
 static void emit(void *user, const cap_payload *p) {
     uint8_t x = 0;
@@ -48,6 +54,8 @@ static void emit(void *user, const cap_payload *p) {
     for (unsigned i = 0; p->encap && i < p->encap->n; i++)
         if (p->encap->layer[i].kind < FS_L_VLAN || p->encap->layer[i].kind > FS_L_L2TP) abort();
     (*(uint64_t *)user)++;
+    if (sip_parse(&msg, (const char *)p->data, p->len, NULL, SIP_PARSE_DATAGRAM) == SIP_PARSE_OK)
+        insp_aka_message(aka, p, &msg);
 }
 
 static void fuzz_config(cap_config *c, unsigned variant) {
@@ -110,6 +118,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (((data[0] >> 4) & 3) != 1) cfg.esp_sas = esp_sas();
     uint64_t emitted = 0;
     fs_err e;
+    cfg.esp_keyring = cap_esp_keyring_new(16, &e);
+    if (!cfg.esp_keyring || !(aka = insp_aka_new(cfg.esp_keyring, 38))) abort();
     cap_decoder *d = cap_decoder_new(&cfg, emit, &emitted, &e);
     cap_decoder *d2 = cap_decoder_new(&cfg, emit, &emitted, &e);
     cap_defrag *r = cap_defrag_new(&cfg, 38);
@@ -132,7 +142,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         /* the reader's stateless peeks (--workers): inside the frame, always */
         const uint8_t *payload;
         uint32_t plen = 0;
-        uint64_t key = cap_shard_peek(&cfg, dlt, frame, (uint32_t)len, &payload, &plen);
+        uint64_t key = cap_shard_peek(&cfg, dlt, frame, (uint32_t)len, &payload, &plen, NULL, NULL);
         if (key != cap_shard_key(&cfg, dlt, frame, (uint32_t)len)) abort();
         if (payload && (payload < frame || payload + plen > frame + len)) abort();
         const uint8_t *whole;
@@ -163,5 +173,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     cap_decoder_finish(d2);
     cap_decoder_free(d2);
     cap_defrag_free(r);
+    if (cap_esp_keyring_added(cfg.esp_keyring) > 4 * insp_aka_agreements(aka)) abort();
+    insp_aka_free(aka);
+    cap_esp_keyring_free(cfg.esp_keyring);
     return 0;
 }

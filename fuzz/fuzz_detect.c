@@ -19,12 +19,14 @@
  * the time), zones, home numbers and a high-risk list, every rule enabled
  * (SIP-SCAN-002 and SIP-FLOOD-002 with thresholds two receivers and 64 KiB
  * of input can cross).
+ * Both engines' messages also go to the IMS AKA learner (insp_aka.c: the
+ * ESP keys of a registration), which fills a keyring of 8 SAs.
  * At the end both engines flush and finish as insp_finish does.
  *
  * Invariants checked (abort = finding): every event renders as JSON within
  * its buffer, carries a rule id and a count of at least 1, and first_seen is
  * not after last_seen; the engines' state stays within the bound computed at
- * start.
+ * start; the keyring holds at most four SAs per agreement learned.
  */
 #include <sodium.h>
 #include <stdlib.h>
@@ -33,6 +35,7 @@
 #include "config/cfg.h"
 #include "detect/det.h"
 #include "events/ev.h"
+#include "inspect/insp_aka.h"
 
 static const char site[] =
     "state: {max_sources: 64, max_dialogs: 64, max_incidents: 16}\n"
@@ -68,6 +71,8 @@ static void on_evidence(void *user, const cap_payload *p, const det_evidence_ref
     }
 }
 
+static void on_tap(void *user, const cap_payload *p, const sip_msg *m) { insp_aka_message(user, p, m); }
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
@@ -86,12 +91,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fs_err e = {0};
     det_shared *shared = det_shared_new(64, 64, 64, &e);
     det_engine *eng[2] = {det_engine_new(&cfg, on_event, NULL, &e), det_engine_new(&cfg, on_event, NULL, &e)};
-    if (!shared || !eng[0] || !eng[1]) abort();
+    cap_esp_keyring *ring = cap_esp_keyring_new(8, &e);
+    insp_aka *aka = ring ? insp_aka_new(ring, 38) : NULL;
+    if (!shared || !eng[0] || !eng[1] || !aka) abort();
     det_shared_set_seed(shared, 38);
     det_memory before[2];
     for (unsigned i = 0; i < 2; i++) {
         det_engine_set_shards(eng[i], i, 2, shared);
         det_engine_set_evidence(eng[i], on_evidence, NULL, 3);
+        det_engine_set_tap(eng[i], on_tap, aka);
         det_engine_memory(eng[i], &before[i]);
     }
     int64_t ts = 1700000000LL * 1000000;
@@ -121,8 +129,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
          * det_finish closed them all */
         if (after.total_bytes > before[i].total_bytes) abort();
     }
+    if (cap_esp_keyring_added(ring) > 4 * insp_aka_agreements(aka)) abort();
     det_engine_free(eng[0]);
     det_engine_free(eng[1]);
     det_shared_free(shared);
+    insp_aka_free(aka);
+    cap_esp_keyring_free(ring);
     return 0;
 }

@@ -43,7 +43,7 @@ static void try_packet(const cap_esp_sas *s, cap_esp_scratch *x, const uint8_t *
         const uint8_t *plain = NULL;
         uint32_t len = 0, spi = 0;
         uint8_t next = 0;
-        cap_esp_status st = cap_esp_decrypt(s, x, pairs[i].family, a.ip, b.ip, p, (uint32_t)n, &plain, &len, &next, &spi);
+        cap_esp_status st = cap_esp_decrypt(s, NULL, x, pairs[i].family, a.ip, b.ip, p, (uint32_t)n, &plain, &len, &next, &spi);
         if (st == CAP_ESP_OK && (!plain || len > n)) abort();
     }
 }

@@ -453,6 +453,17 @@ det('trust', [rec(W, req(b'INVITE', 'sip:+441234567@ims.example.net', b'tr1', fr
                                      b'Content-Type: application/sdp\r\n'), 0, True),
               rec(W, resp(200, b'OK', b'INVITE', 'sip:x@example.com', b'tp2',
                           extra=b'Contact: <sip:pbx@[fd00::1]:5060>\r\nUser-Agent: FreeSWITCH-mod_sofia/1.10.7\r\n'), 0, True)])
+# IMS AKA (insp_aka.c): the UE's offer, the S-CSCF's keys, the P-CSCF's answer
+SC = b'Security-Client: ipsec-3gpp;alg=hmac-md5-96;ealg=des-ede3-cbc;spi-c=11;spi-s=12;port-c=1;port-s=2, ' \
+     b'ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-cbc;spi-c=11;spi-s=12;port-c=1;port-s=2\r\n'
+det('ims_aka', [rec(W, req(b'REGISTER', 'sip:ims.example.net', b'aka1', extra=SC), 1),
+                rec(W | 64, resp(401, b'Unauthorized', b'REGISTER', 'sip:ims.example.net', b'aka1',
+                                 extra=b'WWW-Authenticate: Digest nonce="bm9uY2U=", algorithm=AKAv1-MD5, '
+                                       b'ck="00112233445566778899aabbccddeeff", ik="ffeeddccbbaa99887766554433221100"\r\n'),
+                    0, True),
+                rec(W, resp(401, b'Unauthorized', b'REGISTER', 'sip:ims.example.net', b'aka1',
+                            extra=b'WWW-Authenticate: Digest nonce="bm9uY2U="\r\nSecurity-Server: ipsec-3gpp;q=0.1;'
+                                  b'alg=hmac-sha-1-96;ealg=aes-cbc;spi-c=21;spi-s=22;port-c=3;port-s=4\r\n'), 0, True)])
 # protocol violations: missing headers, Max-Forwards, bad branch, unknown method, CL mismatch, oversize
 det('proto', [rec(W, b'INVITE sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=1234\r\nMax-Forwards: 255\r\nCSeq: 1 INVITE\r\n'
                      b'Call-ID: a\r\nCall-ID: b\r\nContent-Length: 50\r\n\r\nshort', 1),
@@ -511,6 +522,12 @@ ESP_SA = pcap_frames(os.path.join(os.path.dirname(os.path.abspath(__file__)), '.
 d('esp_sa_all', L_ETH, ESP_SA)
 for i, f in enumerate(ESP_SA):
     d('esp_sa_%02d' % i, L_ETH, [f])
+# IMS AKA registrations and the ESP they key (ims_aka.pcap: fuzz_decode
+# learns the SAs as fs38 inspect does)
+AKA = pcap_frames(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'data', 'capture',
+                               'ims_aka.pcap'))
+d('ims_aka_all', L_ETH, AKA)
+d('ims_aka_first', L_ETH, AKA[:8])
 # SIP over WebSocket: handshakes, masked and fragmented frames (ws.pcap)
 WS = pcap_frames(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'data', 'capture', 'ws.pcap'))
 d('ws_all', L_ETH, WS)

@@ -56,6 +56,7 @@ typedef void (*cap_emit_fn)(void *user, const cap_payload *p);
 
 typedef struct cap_tls_keys cap_tls_keys;
 typedef struct cap_esp_sas cap_esp_sas;
+typedef struct cap_esp_keyring cap_esp_keyring;
 
 typedef struct cap_config {
     uint16_t sip_ports[CAP_MAX_PORTS]; /* default 5060, 5061, 5080 */
@@ -76,6 +77,8 @@ typedef struct cap_config {
                                   * 64, set by the config loader; 128 = per address) */
     const cap_esp_sas *esp_sas;  /* ESP security associations (cap_esp_sas_load), shared by
                                   * the workers; NULL: only NULL-encrypted ESP is read */
+    cap_esp_keyring *esp_keyring; /* SAs learned from the traffic (IMS AKA), shared by the
+                                   * workers, tried after esp_sas; NULL: none */
     cap_tls_keys *tls_keys;      /* TLS session keys (cap_tls_keys_open), shared by the
                                   * workers; NULL: TLS is recognised, not decrypted */
 } cap_config;
@@ -215,9 +218,10 @@ uint64_t cap_shard_key(const cap_config *c, int dlt, const uint8_t *frame, uint3
 /* cap_shard_key, and in the same look *payload (with *payload_len): the
  * payload of a frame that holds one whole UDP datagram (not an IP fragment,
  * not cut short), or the data of a TCP segment as far as the frame holds it
- * (it may start or end inside a message: no reassembly here), else NULL. */
+ * (it may start or end inside a message: no reassembly here), else NULL;
+ * and its packet's addresses in *src and *dst (optional; set with it). */
 uint64_t cap_shard_peek(const cap_config *c, int dlt, const uint8_t *frame, uint32_t caplen,
-                        const uint8_t **payload, uint32_t *payload_len);
+                        const uint8_t **payload, uint32_t *payload_len, fs_addr *src, fs_addr *dst);
 
 /* With several workers the reader reassembles IP fragments before it shards
  * (cap_shard.c): a datagram then goes where its unfragmented packets go,
@@ -567,16 +571,46 @@ cap_esp_sas *cap_esp_sas_load(const char *path, fs_err *e);
 cap_esp_sas *cap_esp_sas_parse(const char *buf, size_t len, const char *name, fs_err *e);
 void cap_esp_sas_free(cap_esp_sas *s);
 uint32_t cap_esp_sas_count(const cap_esp_sas *s);
-/* For the SAs of s (which must outlive it); NULL: out of memory. */
+/* For the SAs of s (which must outlive it; NULL: learned ones only);
+ * NULL: out of memory. */
 cap_esp_scratch *cap_esp_scratch_new(const cap_esp_sas *s);
 void cap_esp_scratch_free(cap_esp_scratch *x);
 /* The ESP packet p (n bytes, from the SPI on) between src and dst (4 or 16
- * bytes as family says): with its SA, *plain (in x, valid until the next
- * call) holds *len bytes of payload whose protocol is *next; *spi its SPI.
- * x must be a scratch made for s (else CAP_ESP_NO_SA). */
-cap_esp_status cap_esp_decrypt(const cap_esp_sas *s, cap_esp_scratch *x, uint8_t family, const uint8_t *src,
-                               const uint8_t *dst, const uint8_t *p, uint32_t n, const uint8_t **plain,
-                               uint32_t *len, uint8_t *next, uint32_t *spi);
+ * bytes as family says): with its SA in s, else in k (either may be NULL),
+ * *plain (in x, valid until the next call) holds *len bytes of payload
+ * whose protocol is *next; *spi its SPI. x must be a scratch made for s
+ * (else CAP_ESP_NO_SA). */
+cap_esp_status cap_esp_decrypt(const cap_esp_sas *s, cap_esp_keyring *k, cap_esp_scratch *x, uint8_t family,
+                               const uint8_t *src, const uint8_t *dst, const uint8_t *p, uint32_t n,
+                               const uint8_t **plain, uint32_t *len, uint8_t *next, uint32_t *spi);
+
+/* SAs learned while reading (VoLTE's IMS AKA hands its keys and SPIs over
+ * in SIP: src/inspect/insp_aka.c): bounded (the oldest makes room),
+ * thread-safe, tried by the decoders after the loaded ones. One SA is
+ * (family, src, dst, SPI) with transport-mode ESP's algorithms of 3GPP TS
+ * 33.203: HMAC-MD5-96 or HMAC-SHA-1-96, with NULL, AES-CBC (128) or
+ * 3DES-CBC encryption. */
+typedef enum cap_esp_cipher { CAP_ESP_CIPHER_NULL, CAP_ESP_CIPHER_AES_CBC, CAP_ESP_CIPHER_3DES_CBC } cap_esp_cipher;
+typedef enum cap_esp_integ { CAP_ESP_INTEG_HMAC_MD5_96, CAP_ESP_INTEG_HMAC_SHA1_96 } cap_esp_integ;
+typedef struct cap_esp_key {
+    uint8_t family;            /* 4 or 6 */
+    uint8_t src[16], dst[16];
+    uint32_t spi;
+    cap_esp_cipher cipher;
+    uint8_t cipher_key[24], cipher_key_len;
+    cap_esp_integ integ;
+    uint8_t integ_key[20], integ_key_len;
+} cap_esp_key;
+/* At most max_sas SAs (0: 16384, at most 65536; ~300 bytes each, taken as
+ * they are learned); NULL and e set on failure. */
+cap_esp_keyring *cap_esp_keyring_new(uint32_t max_sas, fs_err *e);
+void cap_esp_keyring_free(cap_esp_keyring *k); /* after every decoder using it */
+/* Adds or replaces the SA of (family, src, dst, SPI), learned from traffic
+ * captured at learned_at_us; an SA learned from later traffic is not
+ * replaced (false; also when the key is not one the keyring takes). */
+bool cap_esp_keyring_add(cap_esp_keyring *k, const cap_esp_key *key, uint64_t learned_at_us);
+uint64_t cap_esp_keyring_added(cap_esp_keyring *k);
+size_t cap_esp_keyring_memory(cap_esp_keyring *k); /* of the SAs it holds */
 
 /* ---- pcapng output (cap_pcapng_out.c) ------------------------------------------
  * SIP messages written as synthetic Ethernet/IP/UDP|TCP|SCTP frames with

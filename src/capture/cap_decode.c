@@ -369,16 +369,17 @@ __attribute__((noinline)) static void decode_ethertype_tunnel(cap_decoder *d, ui
 static void decode_transport(cap_decoder *d, const ip_ctx *ip, uint8_t proto, const uint8_t *p,
                              uint32_t n);
 
-/* ESP with an SA in cfg.esp_sas (--esp-sa): decrypted into d->esp.
+/* ESP with an SA in cfg.esp_sas (--esp-sa) or cfg.esp_keyring (learned):
+ * decrypted into d->esp.
  * CAP_ESP_NO_SA when it has none (or is inside another such plaintext,
  * which holds the scratch). */
 static cap_esp_status esp_with_keys(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint32_t n,
                                     const uint8_t **plain, uint32_t *len, uint8_t *next, fs_layer *l) {
-    if (!d->cfg.esp_sas || d->in_esp) return CAP_ESP_NO_SA;
+    if ((!d->cfg.esp_sas && !d->cfg.esp_keyring) || d->in_esp) return CAP_ESP_NO_SA;
     if (!d->esp && !(d->esp = cap_esp_scratch_new(d->cfg.esp_sas))) return CAP_ESP_NO_SA;
     uint32_t spi = 0;
-    cap_esp_status st = cap_esp_decrypt(d->cfg.esp_sas, d->esp, ip->src.family, ip->src.ip, ip->dst.ip, p, n,
-                                        plain, len, next, &spi);
+    cap_esp_status st = cap_esp_decrypt(d->cfg.esp_sas, d->cfg.esp_keyring, d->esp, ip->src.family, ip->src.ip,
+                                        ip->dst.ip, p, n, plain, len, next, &spi);
     if (st == CAP_ESP_OK) {
         l->kind = FS_L_ESP;
         l->has_id = true;

@@ -30,6 +30,8 @@
  * Twofish), refused when the file is read.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include <openssl/core_names.h>
@@ -68,6 +70,32 @@ struct cap_esp_sas {
     EVP_MAC *hmac;             /* fetched once when an SA has an HMAC */
 };
 
+/* SAs learned from the traffic (cap_esp_keyring, at the end of this file). */
+#define KEYRING_MAX 65536u
+#define KEYRING_DEFAULT 16384u
+
+struct cap_esp_keyring {
+    pthread_mutex_t lock;
+    esp_sa *sa;                /* max slots, filled in turn */
+    uint64_t *gen;             /* per slot: changes at every write (0: empty) */
+    uint64_t *learned_at;      /* per slot: capture time of what it was learned from */
+    uint32_t *next;            /* chains of slots by SPI (UINT32_MAX ends one) */
+    uint32_t head[4096];
+    uint32_t max, used, cursor;
+    uint64_t gens, added;
+    EVP_CIPHER *aes_cbc, *des3_cbc; /* fetched once: SAs point at them */
+    EVP_MAC *hmac;
+};
+
+#define KR_NONE UINT32_MAX
+/* Chains by SPI and destination: P-CSCFs hand out SPIs in sequence, UEs
+ * pick theirs at random, and many UEs may pick the same. */
+static inline uint32_t kr_bucket(uint32_t spi, uint8_t family, const uint8_t *dst) {
+    uint32_t d;
+    memcpy(&d, dst + (family == 4 ? 0 : 12), 4); /* IPv6: the interface id's end */
+    return ((spi ^ d * 0x9e3779b9u) * 2654435761u) >> 20;
+}
+
 /* An SA's keyed contexts: the cipher's key schedule and the HMAC's key are
  * set up once, each packet only sets its IV or restarts the MAC. */
 typedef struct sa_ctx {
@@ -79,16 +107,23 @@ typedef struct sa_ctx {
  * between threads): the SAs' contexts, made at each SA's first packet, and
  * the plaintext. */
 struct cap_esp_scratch {
-    const cap_esp_sas *sas;    /* the set it was made for */
+    const cap_esp_sas *sas;    /* the set it was made for (NULL: none) */
     sa_ctx *ctx;               /* sas->n of them */
+    /* the learned SA (cap_esp_keyring) of the last packet that had one: a
+     * copy, and its contexts, keyed again when another SA's packet comes */
+    esp_sa learned;
+    uint32_t learned_slot;
+    uint64_t learned_gen;      /* 0: none */
+    sa_ctx learned_ctx;
     uint8_t out[CAP_ESP_MAX_PLAIN];
 };
 
 cap_esp_scratch *cap_esp_scratch_new(const cap_esp_sas *s) {
     cap_esp_scratch *x = malloc(sizeof *x);
     if (!x) return NULL;
+    memset(x, 0, offsetof(cap_esp_scratch, out));
     x->sas = s;
-    if (!(x->ctx = calloc(s->n ? s->n : 1, sizeof *x->ctx))) {
+    if (!(x->ctx = calloc(s && s->n ? s->n : 1, sizeof *x->ctx))) {
         free(x);
         return NULL;
     }
@@ -97,11 +132,14 @@ cap_esp_scratch *cap_esp_scratch_new(const cap_esp_sas *s) {
 
 void cap_esp_scratch_free(cap_esp_scratch *x) {
     if (!x) return;
-    for (uint32_t i = 0; i < x->sas->n; i++) {
+    for (uint32_t i = 0; x->sas && i < x->sas->n; i++) {
         EVP_CIPHER_CTX_free(x->ctx[i].cipher);
         EVP_MAC_CTX_free(x->ctx[i].mac);
     }
+    EVP_CIPHER_CTX_free(x->learned_ctx.cipher);
+    EVP_MAC_CTX_free(x->learned_ctx.mac);
     free(x->ctx);
+    OPENSSL_cleanse(&x->learned, sizeof x->learned);
     OPENSSL_cleanse(x->out, sizeof x->out);
     free(x);
 }
@@ -606,11 +644,11 @@ static const esp_sa *find_sa(const cap_esp_sas *s, uint8_t family, const uint8_t
     return NULL;
 }
 
-static bool hmac_ok(const cap_esp_sas *s, const esp_sa *sa, sa_ctx *c, const uint8_t *p, uint32_t n) {
+static bool hmac_ok(EVP_MAC *hmac, const esp_sa *sa, sa_ctx *c, const uint8_t *p, uint32_t n) {
     if (!c->mac) {
         OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)sa->digest, 0),
                                OSSL_PARAM_construct_end()};
-        if (!(c->mac = EVP_MAC_CTX_new(s->hmac))) return false;
+        if (!(c->mac = EVP_MAC_CTX_new(hmac))) return false;
         if (!EVP_MAC_init(c->mac, sa->auth_key, sa->auth_key_len, params)) {
             EVP_MAC_CTX_free(c->mac);
             c->mac = NULL;
@@ -669,20 +707,32 @@ static cap_esp_status run_cipher(const esp_sa *sa, EVP_CIPHER_CTX *ctx, const ui
     return (uint32_t)(len + fin) == n ? CAP_ESP_OK : CAP_ESP_BAD;
 }
 
-cap_esp_status cap_esp_decrypt(const cap_esp_sas *s, cap_esp_scratch *x, uint8_t family, const uint8_t *src,
-                               const uint8_t *dst, const uint8_t *p, uint32_t n, const uint8_t **plain,
-                               uint32_t *len, uint8_t *next, uint32_t *spi_out) {
-    if (!s || x->sas != s || n < 8 || n - 8 > CAP_ESP_MAX_PLAIN) return CAP_ESP_NO_SA;
+static const esp_sa *keyring_find(cap_esp_keyring *k, cap_esp_scratch *x, uint8_t family, const uint8_t *src,
+                                   const uint8_t *dst, uint32_t spi);
+
+cap_esp_status cap_esp_decrypt(const cap_esp_sas *s, cap_esp_keyring *k, cap_esp_scratch *x, uint8_t family,
+                               const uint8_t *src, const uint8_t *dst, const uint8_t *p, uint32_t n,
+                               const uint8_t **plain, uint32_t *len, uint8_t *next, uint32_t *spi_out) {
+    if (x->sas != s || n < 8 || n - 8 > CAP_ESP_MAX_PLAIN) return CAP_ESP_NO_SA;
     uint8_t *out = x->out;
     uint32_t spi = rd32(p);
-    const esp_sa *sa = find_sa(s, family, src, dst, spi);
-    if (!sa) return CAP_ESP_NO_SA;
+    const esp_sa *sa = s ? find_sa(s, family, src, dst, spi) : NULL;
+    sa_ctx *c;
+    EVP_MAC *hmac;
+    if (sa) {
+        c = &x->ctx[sa - s->sa];
+        hmac = s->hmac;
+    } else if (k && (sa = keyring_find(k, x, family, src, dst, spi))) {
+        c = &x->learned_ctx;
+        hmac = k->hmac;
+    } else {
+        return CAP_ESP_NO_SA;
+    }
     *spi_out = spi;
     if (n < 8u + sa->iv_len + sa->icv_len + 2) return CAP_ESP_BAD;
     uint32_t body = n - 8 - sa->iv_len - sa->icv_len; /* ciphertext (or clear text, NULL) */
     if (sa->block > 1 && body % sa->block) return CAP_ESP_BAD;
-    sa_ctx *c = &x->ctx[sa - s->sa];
-    if (sa->digest && !hmac_ok(s, sa, c, p, n)) return CAP_ESP_AUTH_FAILED;
+    if (sa->digest && !hmac_ok(hmac, sa, c, p, n)) return CAP_ESP_AUTH_FAILED;
     const uint8_t *ct = p + 8 + sa->iv_len;
     if (sa->enc == ENC_NULL) {
         memcpy(out, ct, body);
@@ -694,10 +744,181 @@ cap_esp_status cap_esp_decrypt(const cap_esp_sas *s, cap_esp_scratch *x, uint8_t
      * here uses), its length, the next header */
     uint32_t pad = out[body - 2];
     if (pad > body - 2) return CAP_ESP_BAD;
-    for (uint32_t k = 0; k < pad; k++)
-        if (out[body - 2 - pad + k] != k + 1) return CAP_ESP_BAD;
+    for (uint32_t i = 0; i < pad; i++)
+        if (out[body - 2 - pad + i] != i + 1) return CAP_ESP_BAD;
     *next = out[body - 1];
     *len = body - 2 - pad;
     *plain = out;
     return CAP_ESP_OK;
+}
+
+/* ---- SAs learned from the traffic ---------------------------------------------
+ * A bounded set the inspector fills as it reads (VoLTE's IMS AKA: the keys
+ * and SPIs of an agreement travel in SIP, see insp_aka.c) while the decoders
+ * look packets up in it, from any thread: a mutex guards it, and a lookup
+ * copies the SA into the decoder's scratch, whose contexts are keyed again
+ * only when a packet of another SA comes. The oldest SA makes room. */
+
+cap_esp_keyring *cap_esp_keyring_new(uint32_t max_sas, fs_err *e) {
+    cap_esp_keyring *k = calloc(1, sizeof *k);
+    if (!k) {
+        fs_fail(e, FS_ERR_NOMEM, "out of memory for the learned ESP security associations");
+        return NULL;
+    }
+    k->max = !max_sas ? KEYRING_DEFAULT : max_sas > KEYRING_MAX ? KEYRING_MAX : max_sas;
+    for (size_t i = 0; i < sizeof k->head / sizeof *k->head; i++) k->head[i] = KR_NONE;
+    pthread_mutex_init(&k->lock, NULL);
+    return k;
+}
+
+/* The slots and the algorithms, made at the first SA (most captures never
+ * have one; fetching from OpenSSL's providers costs a few milliseconds).
+ * Under the lock. */
+static bool kr_ready(cap_esp_keyring *k) {
+    if (k->sa) return true;
+    if (!k->aes_cbc) k->aes_cbc = EVP_CIPHER_fetch(NULL, "AES-128-CBC", NULL);
+    if (!k->des3_cbc) k->des3_cbc = EVP_CIPHER_fetch(NULL, "DES-EDE3-CBC", NULL);
+    if (!k->hmac) k->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (!k->aes_cbc || !k->des3_cbc || !k->hmac) return false;
+    k->sa = calloc(k->max, sizeof *k->sa);
+    k->gen = calloc(k->max, sizeof *k->gen);
+    k->learned_at = calloc(k->max, sizeof *k->learned_at);
+    k->next = calloc(k->max, sizeof *k->next);
+    if (k->sa && k->gen && k->learned_at && k->next) return true;
+    free(k->sa), free(k->gen), free(k->learned_at), free(k->next);
+    k->sa = NULL, k->gen = NULL, k->learned_at = NULL, k->next = NULL;
+    return false;
+}
+
+void cap_esp_keyring_free(cap_esp_keyring *k) {
+    if (!k) return;
+    if (k->sa) OPENSSL_cleanse(k->sa, (size_t)k->max * sizeof *k->sa);
+    pthread_mutex_destroy(&k->lock);
+    free(k->sa), free(k->gen), free(k->learned_at), free(k->next);
+    EVP_CIPHER_free(k->aes_cbc);
+    EVP_CIPHER_free(k->des3_cbc);
+    EVP_MAC_free(k->hmac);
+    free(k);
+}
+
+static bool same_sa(const esp_sa *sa, uint8_t family, const uint8_t *src, const uint8_t *dst, uint32_t spi) {
+    size_t alen = family == 4 ? 4 : 16;
+    return sa->spi == spi && sa->family == family && !memcmp(sa->src, src, alen) && !memcmp(sa->dst, dst, alen);
+}
+
+/* The slot of (family, src, dst, spi), KR_NONE if absent; *prev (optional)
+ * the slot before it in its chain. Under the lock. */
+static uint32_t kr_slot(const cap_esp_keyring *k, uint8_t family, const uint8_t *src, const uint8_t *dst,
+                        uint32_t spi, uint32_t *prev) {
+    uint32_t before = KR_NONE;
+    for (uint32_t i = k->head[kr_bucket(spi, family, dst)]; i != KR_NONE; before = i, i = k->next[i])
+        if (same_sa(&k->sa[i], family, src, dst, spi)) {
+            if (prev) *prev = before;
+            return i;
+        }
+    return KR_NONE;
+}
+
+static void kr_unlink(cap_esp_keyring *k, uint32_t slot) {
+    const esp_sa *sa = &k->sa[slot];
+    uint32_t prev = KR_NONE;
+    if (kr_slot(k, sa->family, sa->src, sa->dst, sa->spi, &prev) != slot) return;
+    if (prev == KR_NONE) k->head[kr_bucket(sa->spi, sa->family, sa->dst)] = k->next[slot];
+    else k->next[prev] = k->next[slot];
+}
+
+/* key as an esp_sa of the keyring's; NULL, or what is wrong with it. */
+static const char *sa_of_key(const cap_esp_key *key, esp_sa *sa) {
+    memset(sa, 0, sizeof *sa);
+    if (key->family != 4 && key->family != 6) return "address family";
+    sa->family = key->family;
+    memcpy(sa->src, key->src, 16);
+    memcpy(sa->dst, key->dst, 16);
+    sa->spi = key->spi;
+    sa->enc = key->cipher == CAP_ESP_CIPHER_AES_CBC    ? ENC_AES_CBC
+              : key->cipher == CAP_ESP_CIPHER_3DES_CBC ? ENC_3DES_CBC
+                                                       : ENC_NULL;
+    if (key->cipher_key_len > sizeof sa->enc_key) return "cipher key length";
+    memcpy(sa->enc_key, key->cipher_key, key->cipher_key_len);
+    const char *bad = set_cipher(sa, key->cipher_key_len);
+    if (bad) return bad;
+    if (sa->enc == ENC_AES_CBC && key->cipher_key_len != 16) return "AES-CBC key length";
+    sa->digest = key->integ == CAP_ESP_INTEG_HMAC_MD5_96 ? "MD5" : "SHA1";
+    sa->icv_len = 12;
+    if (!key->integ_key_len || key->integ_key_len > sizeof sa->auth_key) return "integrity key length";
+    memcpy(sa->auth_key, key->integ_key, key->integ_key_len);
+    sa->auth_key_len = key->integ_key_len;
+    return NULL;
+}
+
+bool cap_esp_keyring_add(cap_esp_keyring *k, const cap_esp_key *key, uint64_t learned_at_us) {
+    esp_sa sa;
+    if (sa_of_key(key, &sa)) {
+        OPENSSL_cleanse(&sa, sizeof sa);
+        return false;
+    }
+    pthread_mutex_lock(&k->lock);
+    uint32_t slot = k->sa || kr_ready(k) ? kr_slot(k, sa.family, sa.src, sa.dst, sa.spi, NULL) : KR_NONE;
+    if (!k->sa || (slot != KR_NONE && k->learned_at[slot] > learned_at_us)) { /* a newer agreement has this SPI */
+        pthread_mutex_unlock(&k->lock);
+        OPENSSL_cleanse(&sa, sizeof sa);
+        return false;
+    }
+    if (slot == KR_NONE) {
+        slot = k->cursor;
+        k->cursor = (k->cursor + 1) % k->max;
+        if (k->gen[slot]) kr_unlink(k, slot); /* the oldest makes room */
+        else k->used++;
+        k->next[slot] = k->head[kr_bucket(sa.spi, sa.family, sa.dst)];
+        k->head[kr_bucket(sa.spi, sa.family, sa.dst)] = slot;
+    }
+    sa.order = slot;
+    sa.evp = sa.enc == ENC_AES_CBC ? k->aes_cbc : sa.enc == ENC_3DES_CBC ? k->des3_cbc : NULL;
+    k->sa[slot] = sa;
+    k->gen[slot] = ++k->gens;
+    k->learned_at[slot] = learned_at_us;
+    k->added++;
+    pthread_mutex_unlock(&k->lock);
+    OPENSSL_cleanse(&sa, sizeof sa);
+    return true;
+}
+
+uint64_t cap_esp_keyring_added(cap_esp_keyring *k) {
+    pthread_mutex_lock(&k->lock);
+    uint64_t n = k->added;
+    pthread_mutex_unlock(&k->lock);
+    return n;
+}
+
+/* What it holds: the slots it has filled (the rest were never touched). */
+size_t cap_esp_keyring_memory(cap_esp_keyring *k) {
+    if (!k) return 0;
+    pthread_mutex_lock(&k->lock);
+    size_t n = sizeof *k + (size_t)k->used * (sizeof *k->sa + sizeof *k->gen + sizeof *k->learned_at +
+                                              sizeof *k->next);
+    pthread_mutex_unlock(&k->lock);
+    return n;
+}
+
+/* The SA of a packet, copied into x (its contexts dropped when it is
+ * another SA than the last one's); NULL: none. */
+static const esp_sa *keyring_find(cap_esp_keyring *k, cap_esp_scratch *x, uint8_t family, const uint8_t *src,
+                                  const uint8_t *dst, uint32_t spi) {
+    pthread_mutex_lock(&k->lock);
+    uint32_t slot = k->sa ? kr_slot(k, family, src, dst, spi, NULL) : KR_NONE;
+    if (slot == KR_NONE) {
+        pthread_mutex_unlock(&k->lock);
+        return NULL;
+    }
+    if (x->learned_slot != slot || x->learned_gen != k->gen[slot]) {
+        x->learned = k->sa[slot];
+        x->learned_slot = slot;
+        x->learned_gen = k->gen[slot];
+        EVP_CIPHER_CTX_free(x->learned_ctx.cipher);
+        EVP_MAC_CTX_free(x->learned_ctx.mac);
+        x->learned_ctx.cipher = NULL;
+        x->learned_ctx.mac = NULL;
+    }
+    pthread_mutex_unlock(&k->lock);
+    return &x->learned;
 }

@@ -329,17 +329,24 @@ uint64_t cap_shard_key_hep(const cap_config *c, const cap_hep *h) {
 }
 
 uint64_t cap_shard_key(const cap_config *c, int dlt, const uint8_t *frame, uint32_t caplen) {
-    return cap_shard_peek(c, dlt, frame, caplen, NULL, NULL);
+    return cap_shard_peek(c, dlt, frame, caplen, NULL, NULL, NULL, NULL);
 }
 
 uint64_t cap_shard_peek(const cap_config *c, int dlt, const uint8_t *frame, uint32_t caplen,
-                        const uint8_t **payload, uint32_t *payload_len) {
+                        const uint8_t **payload, uint32_t *payload_len, fs_addr *src, fs_addr *dst) {
     l4_peek k;
     if (payload) *payload = NULL;
     if (!peek_l4(c, dlt, frame, caplen, &k, NULL)) return 0;
     if (payload) {
         *payload = whole_udp(&k, payload_len);
         if (!*payload) *payload = tcp_data(&k, payload_len);
+        if (*payload && src && dst) {
+            memset(src, 0, sizeof *src);
+            memset(dst, 0, sizeof *dst);
+            src->family = dst->family = k.alen == 4 ? 4 : 6;
+            memcpy(src->ip, k.src, k.alen);
+            memcpy(dst->ip, k.dst, k.alen);
+        }
     }
     return shard_key(c, &k);
 }

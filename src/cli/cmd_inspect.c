@@ -150,7 +150,9 @@ static const char usage_text[] =
     "                         security associations in FILE: Wireshark's esp_sa\n"
     "                         table, or what `ip xfrm state` prints (AES-CBC,\n"
     "                         3DES-CBC, AES-CTR, AES-GCM; HMAC checked). Without it\n"
-    "                         only NULL-encrypted ESP is read\n"
+    "                         NULL-encrypted ESP is read, and Gm's ESP whose keys\n"
+    "                         the capture's IMS AKA registration holds (the S-CSCF's\n"
+    "                         401 with ck and ik: config capture.ims_aka_keys)\n"
     "      --seed HEX         hash seed of the state tables, to repeat a run exactly:\n"
     "                         --stats-json records the seed each run used. Default:\n"
     "                         random, so traffic cannot be aimed at one table bucket\n"
@@ -856,6 +858,12 @@ static void print_messages(FILE *o, const insp_stats *s, int width) {
         fmt_count(d->not_sip, a, sizeof a);
         fprintf(o, "   not SIP %s", a);
     }
+    if (s->ims_aka_agreements) {
+        fmt_count(s->ims_aka_agreements, a, sizeof a);
+        fmt_count(s->esp_sas_learned, b, sizeof b);
+        fprintf(o, "\n  ESP keys learned from %s IMS AKA registration%s (%s SAs)", a,
+                s->ims_aka_agreements == 1 ? "" : "s", b);
+    }
     fprintf(o, "\n  calls started %llu, answered %llu, cancelled %llu, failed %llu\n",
             (unsigned long long)d->calls_started, (unsigned long long)d->calls_answered,
             (unsigned long long)d->calls_cancelled, (unsigned long long)d->calls_failed);
@@ -937,7 +945,8 @@ static void print_capture_problems(FILE *o, const insp_stats *s, int width, bool
     if (c->tls_no_key && !keylog)
         fprintf(o, "  SIP over TLS is read with the endpoints' session keys: --tls-keylog FILE\n");
     if (c->esp_packets > c->esp_null + c->esp_decrypted + c->esp_failed && !esp_sa)
-        fprintf(o, "  encrypted ESP (VoLTE Gm, VoWiFi) is read with its SAs' keys: --esp-sa FILE\n");
+        fprintf(o, "  encrypted ESP (VoLTE Gm, VoWiFi) is read with its SAs' keys: --esp-sa FILE,\n"
+                   "  or learned from IMS AKA registrations captured on both sides of the P-CSCF\n");
 }
 
 static void print_summary(FILE *o, const inspect_run *r, insp *in, const insp_stats *s,
@@ -1058,6 +1067,8 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
     CAPF(tcp_bytes_dropped); CAPF(hep_packets); CAPF(hep_bad); CAPF(hep_ignored); CAPF(hep_time_untrusted); CAPF(sip_payloads);
     CAPF(tcp_flows_peak); CAPF(tcp_bytes_buffered_peak); CAPF(frag_bytes_peak);
 #undef CAPF
+    json_object_set_new(cap, "ims_aka_agreements", json_integer((json_int_t)s->ims_aka_agreements));
+    json_object_set_new(cap, "esp_sas_learned", json_integer((json_int_t)s->esp_sas_learned));
     json_object_set_new(cap, "kernel_dropped", json_integer((json_int_t)s->kernel_dropped));
     json_object_set_new(cap, "if_dropped", json_integer((json_int_t)s->if_dropped));
     json_object_set_new(o, "capture", cap);

@@ -51,6 +51,7 @@ void cfg_defaults(fs38_config *c) {
     snprintf(c->issuer, sizeof c->issuer, "org:local");
     snprintf(c->tlp, sizeof c->tlp, "amber");
     cap_config_default(&c->capture);
+    c->ims_aka_keys = true;
     sip_limits_default(&c->capture.sip);
     c->max_sources = 65536;
     c->max_dialogs = 65536;
@@ -789,6 +790,7 @@ static fs_code capture_key(cfg_parser *P, const char *key, void *ctx) {
     if (!strcmp(key, "heuristic")) return get_bool(P, &cc->heuristic);
     if (!strcmp(key, "tls_keylog")) return get_path(P, P->c->tls_keylog, sizeof P->c->tls_keylog);
     if (!strcmp(key, "esp_sa")) return get_path(P, P->c->esp_sa, sizeof P->c->esp_sa);
+    if (!strcmp(key, "ims_aka_keys")) return get_bool(P, &P->c->ims_aka_keys);
     port_list pl;
     if (!strcmp(key, "sip_ports")) {
         pl = (port_list){cc->sip_ports, &cc->nports, CAP_MAX_PORTS, "CAP_MAX_PORTS"};
@@ -1204,7 +1206,7 @@ static fs_code rules_entry(cfg_parser *P, const char *id, void *ctx) {
     uint64_t *seen = ctx;
     int r = det_rule_lookup(id);
     if (r < 0) {
-        char list[400] = "", hint[64] = "";
+        char list[512] = "", hint[64] = "";
         size_t best = 3; /* suggest only close matches */
         for (int i = 0; i < R__COUNT; i++) {
             snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
@@ -1233,7 +1235,7 @@ static const char *const root_keys[] = {
     "organisation", "capture", "limits", "state", "default_trust", "zones",
     "home", "allow_sources", "allow_callers", "high_risk_ranges", "rules", NULL};
 static const char *const org_keys[] = {"issuer", "tlp", NULL};
-static const char *const capture_keys[] = {"sip_ports", "heuristic", "hep_ports", "tls_keylog", "esp_sa", NULL};
+static const char *const capture_keys[] = {"sip_ports", "heuristic", "hep_ports", "tls_keylog", "esp_sa", "ims_aka_keys", NULL};
 static const char *const limits_keys[] = {
     "max_message",   "max_headers",  "max_header_len", "max_uri_len",
     "max_tcp_flows", "max_flow_bytes", "max_tcp_bytes", "tcp_idle_s",

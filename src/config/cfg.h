@@ -78,6 +78,8 @@ typedef struct fs38_config {
                               * into capture.tls_keys) */
     char esp_sa[256];        /* capture.esp_sa, resolved; "" = none (the CLI loads it into
                               * capture.esp_sas) */
+    bool ims_aka_keys;       /* capture.ims_aka_keys: learn Gm's ESP SAs from IMS AKA
+                              * registrations in the traffic (default true; insp_aka.c) */
 
     /* state bounds */
     uint32_t max_sources;    /* per-source tracking entries (default 65536) */

@@ -82,7 +82,7 @@ typedef enum fs_code {
 
 typedef struct fs_err {
     fs_code code;
-    char msg[512];
+    char msg[1024];
 } fs_err;
 
 /* Sets e (if non-NULL) and returns code, so callers can `return fs_fail(...)`. */

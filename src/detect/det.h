@@ -88,6 +88,12 @@ typedef struct det_evidence_ref {
 typedef void (*det_evidence_fn)(void *user, const cap_payload *p, const det_evidence_ref *refs, unsigned n);
 void det_engine_set_evidence(det_engine *eng, det_evidence_fn fn, void *user, uint32_t per_incident);
 
+/* A tap: fn sees every message that parsed (after sip_validate, before the
+ * detectors), for what reads SIP for its own ends (insp_aka.c learns ESP
+ * keys from it). p and m live only for the call. NULL fn: off. */
+typedef void (*det_tap_fn)(void *user, const cap_payload *p, const sip_msg *m);
+void det_engine_set_tap(det_engine *eng, det_tap_fn fn, void *user);
+
 /* The hash seed keys every table and sketch. It is random by default, so no
  * one can aim traffic at one bucket; a given seed makes a run reproducible
  * (the same input gives the same report). Call before any traffic. */

@@ -348,39 +348,14 @@ static void enumeration(det_ctx *c, const det_txn *t) {
 
 /* ---- SIP-BRUTE-001/002: failed credentials ------------------------------------------ */
 
-/* The username and nonce of a Digest credentials value (RFC 3261 25.1:
- * "Digest" then name=value pairs, values quoted or tokens), in one pass
- * over the pairs; either stays FS_STR_NULL if absent. */
+/* The username and nonce of a Digest credentials value; either stays
+ * FS_STR_NULL if absent. */
 static void digest_params(fs_str v, fs_str *username, fs_str *nonce) {
     *username = *nonce = FS_STR_NULL;
-    uint32_t i = 0;
-    while (i < v.len) {
-        while (i < v.len && (v.p[i] == ' ' || v.p[i] == '\t' || v.p[i] == ',')) i++;
-        uint32_t name = i;
-        while (i < v.len && sip_is_token((unsigned char)v.p[i])) i++;
-        uint32_t name_len = i - name;
-        if (!name_len) { /* not a pair: step over the octet */
-            i++;
-            continue;
-        }
-        while (i < v.len && (v.p[i] == ' ' || v.p[i] == '\t')) i++;
-        if (i >= v.len || v.p[i] != '=') continue; /* the scheme ("Digest") */
-        i++;
-        while (i < v.len && (v.p[i] == ' ' || v.p[i] == '\t')) i++;
-        uint32_t start, end;
-        if (i < v.len && v.p[i] == '"') {
-            start = ++i;
-            while (i < v.len && v.p[i] != '"') i += (v.p[i] == '\\' && i + 1 < v.len) ? 2 : 1;
-            end = i < v.len ? i : v.len;
-            if (i < v.len) i++;
-        } else {
-            start = i;
-            while (i < v.len && v.p[i] != ',' && !sip_is_wsp((unsigned char)v.p[i])) i++;
-            end = i;
-        }
-        fs_str val = fs_str_make(v.p + start, end - start);
-        if (name_len == 8 && sip_lower_eq(v.p + name, "username", 8)) *username = val;
-        else if (name_len == 5 && sip_lower_eq(v.p + name, "nonce", 5)) *nonce = val;
+    fs_str name, val;
+    while (sip_auth_param_next(&v, &name, &val)) {
+        if (name.len == 8 && sip_lower_eq(name.p, "username", 8)) *username = val;
+        else if (name.len == 5 && sip_lower_eq(name.p, "nonce", 5)) *nonce = val;
     }
 }
 

@@ -74,6 +74,10 @@ void det_engine_set_evidence(det_engine *eng, det_evidence_fn fn, void *user, ui
     eng->evidence_user = user;
     eng->evidence_per_incident = per_incident;
 }
+void det_engine_set_tap(det_engine *eng, det_tap_fn fn, void *user) {
+    eng->tap_fn = fn;
+    eng->tap_user = user;
+}
 void det_engine_set_seed(det_engine *eng, uint64_t seed) { eng->seed = seed; }
 uint64_t det_engine_seed(const det_engine *eng) { return eng->seed; }
 void det_engine_set_shards(det_engine *eng, unsigned index, unsigned n, det_shared *shared) {
@@ -214,7 +218,7 @@ static bool keyed_by_sender(det_rule_id r) {
     case R_PROTO_CL_MISMATCH: case R_PROTO_MAX_FORWARDS: case R_PROTO_BRANCH_COOKIE:
     case R_PROTO_METHOD: case R_PROTO_OTHER: case R_SCAN_FINGERPRINT: case R_TRUST_HEADER:
     case R_CLI_HOME_IDENTITY: case R_CLI_INVALID: case R_TOPO_INTERNAL_ADDR: case R_INFO_VERSION:
-    case R_INFO_WARNING: case R_INTEL_MATCH:
+    case R_INFO_WARNING: case R_INFO_AKA_KEYS: case R_INTEL_MATCH:
         return true;
     default:
         return false;
@@ -592,6 +596,7 @@ void det_process(det_engine *eng, const cap_payload *p) {
     sip_validate(m, &eng->limits);
     if (p->oversized) oversized_message(m);
     count_message(eng, m, p);
+    if (eng->tap_fn) eng->tap_fn(eng->tap_user, p, m);
 
     det_ctx c = {.eng = eng, .m = m, .p = p, .ts = ts,
                  .src_source_key = src_key, .dst_source_key = dst_key, .dest_key = dest_key,

@@ -337,6 +337,8 @@ struct det_engine {
      * processed counted toward; in_message is false during timers */
     det_evidence_fn evidence_fn;
     void *evidence_user;
+    det_tap_fn tap_fn;
+    void *tap_user;
     uint32_t evidence_per_incident;
     bool in_message;
     uint8_t nevidence;

@@ -4,7 +4,8 @@
  * them (SIP-TRUST-001), home identities asserted from outside
  * (SIP-CLI-001), caller identities that cannot be valid (SIP-CLI-002),
  * internal addresses (SIP-TOPO-001), product versions (SIP-INFO-001) and
- * Warning headers (SIP-INFO-002) sent toward untrusted zones.
+ * Warning headers (SIP-INFO-002) and IMS AKA session keys (SIP-INFO-003) sent
+ * toward untrusted zones.
  *
  * Owns: those checks. Must not touch: zone lookup (cfg.c, det_engine.c),
  * the incident lifecycle (det_hit). Every incident here is keyed by the
@@ -460,6 +461,37 @@ static void info_check(det_ctx *c) {
     }
 }
 
+/* ---- SIP-INFO-003 ----------------------------------------------------------------- */
+
+/* IMS AKA (3GPP TS 33.203 6.1, 7.4; TS 24.229): the S-CSCF hands the
+ * session keys to the P-CSCF as the ck and ik parameters of its 401's
+ * challenge, and the P-CSCF must take them out before the 401 goes on to
+ * the UE: with them anyone on the access path reads and forges the UE's
+ * protected SIP (and fs38 reads it too: src/inspect/insp_aka.c). */
+static void aka_keys_check(det_ctx *c) {
+    const sip_msg *m = c->m;
+    sip_header_id id = m->status == 401 ? SIP_H_WWW_AUTHENTICATE : SIP_H_PROXY_AUTHENTICATE;
+    bool ck = false, ik = false;
+    uint16_t pos = 0;
+    const sip_header *h;
+    while ((h = sip_header_next(m, id, &pos))) {
+        fs_str rest = h->value, name, value;
+        while (sip_auth_param_next(&rest, &name, &value)) {
+            if (name.len != 2 || (name.p[1] | 0x20) != 'k') continue;
+            ck |= (name.p[0] | 0x20) == 'c';
+            ik |= (name.p[0] | 0x20) == 'i';
+        }
+    }
+    if (!ck && !ik) return;
+    bool opened;
+    ev_event *ev = det_hit(c, R_INFO_AKA_KEYS, det_key_addr(c->eng, &c->p->src.addr, SALT_INFO), 1, &opened);
+    if (!ev || !opened) return;
+    src_observable(ev, c);
+    ev_set_str(ev, "toward_zone", zone_name(c, c->dst_zone));
+    ev_set_str(ev, "disclosed", ck && ik ? "ck ik" : ck ? "ck" : "ik");
+    ev_set_str(ev, "header", sip_header_name(id));
+}
+
 /* ---- entry point ------------------------------------------------------------------ */
 
 void det_trust_check(det_ctx *c) {
@@ -473,4 +505,6 @@ void det_trust_check(det_ctx *c) {
         topology_check(c);
         info_check(c);
     }
+    /* from any zone: keys in the clear toward an untrusted one are out */
+    if (c->dst_trust == TRUST_UNTRUSTED && (c->m->status == 401 || c->m->status == 407)) aka_keys_check(c);
 }

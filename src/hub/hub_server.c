@@ -1305,7 +1305,7 @@ static void handle_pull(hub_server *s, struct evhttp_request *req, const xc_memb
     fs_err e;
     fs_code rc = hub_pull(s->rstore, &pq, row_out, &o, &next, &e);
     evhttp_clear_headers(&kv);
-    char msg[600] = "";
+    char msg[sizeof e.msg + 8] = "";
     if (rc != FS_OK) snprintf(msg, sizeof msg, "store: %s", e.msg);
     reply_page(s, req, b, rc, next, msg);
 }

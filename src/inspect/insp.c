@@ -19,6 +19,7 @@
  * file itself, 0.84 s: the busiest worker then also reads everything.)
  */
 #include "insp.h"
+#include "insp_aka.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,6 +31,8 @@
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 /* a batch holds at least one frame of libpcap's largest (262,144 bytes)
  * with its record header */
@@ -109,6 +112,13 @@ struct insp {
     unsigned nheld, held_cap;
     struct live_incident *shares; /* live mode: incidents open on several workers (fold_live) */
     unsigned nshares, shares_cap;
+    /* ESP keys learned from IMS AKA registrations (cfg ims_aka_keys): the
+     * decoders look packets up in the keyring; in capture order, one worker
+     * learns from every message, several learn from what they decrypted
+     * and the reader from the rest, before it hands the frame on */
+    cap_esp_keyring *keyring;
+    insp_aka *aka;
+    sip_msg *peek_msg;     /* the reader's (several workers) */
 };
 
 #define HELD_MAX 4096
@@ -311,6 +321,31 @@ static bool fold_live(insp *in, unsigned w, const ev_event *ev, bool final) {
 static void on_payload(void *user, const cap_payload *p) {
     worker *w = user;
     det_process(w->eng, p);
+}
+
+/* A parsed message, for the IMS AKA learner. With several workers the
+ * reader learned from it already unless it came out of ESP. */
+static void on_tap(void *user, const cap_payload *p, const sip_msg *m) {
+    worker *w = user;
+    if (w->in->threaded) {
+        bool in_esp = false;
+        for (unsigned i = 0; p->encap && i < p->encap->n; i++) in_esp |= p->encap->layer[i].kind == FS_L_ESP;
+        if (!in_esp) return;
+    }
+    insp_aka_message(w->in->aka, p, m);
+}
+
+/* The reader's look for IMS AKA (several workers): a REGISTER or 401 in
+ * the clear, learned from before its frame is handed on, so that every
+ * worker finds the SAs of what it reads after. */
+static void reader_learn(insp *in, const uint8_t *payload, uint32_t n, const fs_addr *src, const fs_addr *dst,
+                         uint64_t ts) {
+    if (!in->aka || !insp_aka_candidate(payload, n)) return;
+    if (sip_parse(in->peek_msg, (const char *)payload, n, &in->opt.cfg->capture.sip, SIP_PARSE_DATAGRAM) !=
+        SIP_PARSE_OK)
+        return;
+    cap_payload p = {.data = payload, .len = n, .ts_us = ts, .src = {.addr = *src}, .dst = {.addr = *dst}};
+    insp_aka_message(in->aka, &p, in->peek_msg);
 }
 
 static void on_event(void *user, const ev_event *ev, bool final) {
@@ -548,8 +583,11 @@ static void claim_new_call(insp *in, unsigned wi, const uint8_t *payload, uint32
 static unsigned shard_frame(insp *in, int dlt, const uint8_t *frame, uint32_t len, uint64_t ts) {
     const uint8_t *payload;
     uint32_t payload_len = 0;
-    unsigned wi = pick_worker(in, cap_shard_peek(&in->opt.cfg->capture, dlt, frame, len, &payload, &payload_len));
+    fs_addr src, dst;
+    unsigned wi = pick_worker(
+        in, cap_shard_peek(&in->opt.cfg->capture, dlt, frame, len, &payload, &payload_len, &src, &dst));
     if (wi != 0) claim_new_call(in, wi, payload, payload_len, ts);
+    if (payload) reader_learn(in, payload, payload_len, &src, &dst, ts);
     return wi;
 }
 
@@ -649,11 +687,24 @@ insp *insp_new(const insp_options *o, fs_err *e) {
         cc->max_frag_bytes = 65536; /* one whole datagram */
         ecfg = &in->worker_cfg;
     }
+    cap_config dcfg = ecfg->capture;
+    if (o->cfg->ims_aka_keys) {
+        if (!(in->keyring = cap_esp_keyring_new(0, e))) goto fail;
+        uint64_t seed;
+        if (o->seed) seed = *o->seed;
+        else randombytes_buf(&seed, sizeof seed);
+        if (!(in->aka = insp_aka_new(in->keyring, seed)) ||
+            (in->threaded && !(in->peek_msg = malloc(sizeof *in->peek_msg)))) {
+            fs_fail(e, FS_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        dcfg.esp_keyring = in->keyring;
+    }
     for (unsigned i = 0; i < in->nworkers; i++) {
         worker *w = &in->w[i];
         w->in = in;
         w->index = i;
-        w->dec = cap_decoder_new(&ecfg->capture, on_payload, w, e);
+        w->dec = cap_decoder_new(&dcfg, on_payload, w, e);
         if (!w->dec) goto fail;
         w->eng = det_engine_new(ecfg, on_event, w, e);
         if (!w->eng) goto fail;
@@ -663,6 +714,7 @@ insp *insp_new(const insp_options *o, fs_err *e) {
         det_engine_set_shards(w->eng, i, in->nworkers, in->shared);
         cap_decoder_set_seed(w->dec, det_engine_seed(w->eng)); /* random, or --seed */
         det_engine_set_indicators(w->eng, o->indicators);
+        if (in->aka) det_engine_set_tap(w->eng, on_tap, w);
         if (in->threaded && i > 0 && !worker_start(w, e)) goto fail;
     }
     if (in->threaded) { /* the rest of the fragment budget; keyed like the decoders' tables */
@@ -693,6 +745,9 @@ void insp_free(insp *in) {
     free(in->held);
     free(in->held_key);
     free(in->shares);
+    insp_aka_free(in->aka);
+    cap_esp_keyring_free(in->keyring); /* after the decoders */
+    free(in->peek_msg);
     free(in);
 }
 
@@ -1051,6 +1106,11 @@ void insp_get_stats(insp *in, insp_stats *out) {
     if (in->defrag) {
         add_cap(&out->cap, cap_defrag_stats(in->defrag));
         out->decoder_memory += cap_defrag_memory(in->defrag);
+    }
+    if (in->aka) {
+        out->ims_aka_agreements = insp_aka_agreements(in->aka);
+        out->esp_sas_learned = cap_esp_keyring_added(in->keyring);
+        out->decoder_memory += insp_aka_memory(in->aka) + cap_esp_keyring_memory(in->keyring);
     }
     out->mem.total_bytes += det_shared_memory(in->shared);
     out->mem.bound_bytes += det_shared_memory(in->shared);

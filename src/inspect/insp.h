@@ -71,6 +71,9 @@ typedef struct insp_stats {
     /* live and HEP: what was lost before fs38 read it (the kernel's buffer
      * was full: fs38 did not keep up), and what the interface dropped */
     uint64_t kernel_dropped, if_dropped;
+    /* IMS AKA registrations whose ESP keys were learned (cfg ims_aka_keys),
+     * and the SAs they gave (four each, a renewed one counted again) */
+    uint64_t ims_aka_agreements, esp_sas_learned;
 } insp_stats;
 
 typedef struct insp insp;

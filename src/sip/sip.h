@@ -228,7 +228,10 @@ sip_method sip_method_lookup(fs_str s);    /* case-sensitive as RFC 3261 says */
     X(ALLOW_EVENTS, "Allow-Events")                              \
     X(ACCEPT_CONTACT, "Accept-Contact")                          \
     X(REJECT_CONTACT, "Reject-Contact")                          \
-    X(REQUEST_DISPOSITION, "Request-Disposition")
+    X(REQUEST_DISPOSITION, "Request-Disposition")                \
+    X(SECURITY_CLIENT, "Security-Client")                        \
+    X(SECURITY_SERVER, "Security-Server")                        \
+    X(SECURITY_VERIFY, "Security-Verify")
 
 typedef enum sip_header_id {
 #define SIP_H_ENUM(id, s) SIP_H_##id,
@@ -485,6 +488,47 @@ sip_anomaly sip_nameaddr_check(fs_str s, sip_nameaddr *na);
  * A quoted value is returned without its quotes (escapes left in place); a
  * parameter without '=' yields an empty value. value may be NULL. */
 bool sip_param_get(fs_str params, const char *name, fs_str *value);
+/* Iterate the name=value pairs of a credentials or challenge value
+ * (Authorization, WWW-Authenticate ...: RFC 3261 25.1, "Digest" then pairs,
+ * values quoted or tokens): start with *rest = the value; the scheme is
+ * passed over; a quoted value comes without its quotes (escapes left in
+ * place). */
+static inline bool sip_auth_param_next(fs_str *rest, fs_str *name, fs_str *value) {
+    const char *v = rest->p;
+    uint32_t i = 0, n = rest->p ? rest->len : 0;
+    while (i < n) {
+        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
+        uint32_t start = i;
+        while (i < n && sip_is_token((unsigned char)v[i])) i++;
+        if (i == start) { /* not a pair: step over the octet */
+            i++;
+            continue;
+        }
+        uint32_t name_end = i;
+        while (i < n && (v[i] == ' ' || v[i] == '\t')) i++;
+        if (i >= n || v[i] != '=') continue; /* the scheme ("Digest") */
+        i++;
+        while (i < n && (v[i] == ' ' || v[i] == '\t')) i++;
+        uint32_t vstart, vend;
+        if (i < n && v[i] == '"') {
+            vstart = ++i;
+            while (i < n && v[i] != '"') i += (v[i] == '\\' && i + 1 < n) ? 2 : 1;
+            vend = i < n ? i : n;
+            if (i < n) i++;
+        } else {
+            vstart = i;
+            while (i < n && v[i] != ',' && !sip_is_wsp((unsigned char)v[i])) i++;
+            vend = i;
+        }
+        *name = fs_str_make(v + start, name_end - start);
+        *value = fs_str_make(v + vstart, vend - vstart);
+        rest->p = v + i;
+        rest->len = n - i;
+        return true;
+    }
+    rest->len = 0;
+    return false;
+}
 /* Iterate a ';'-separated parameter list: start with *rest = params; yields
  * each trimmed name and value (empty name = an empty ";;" item). */
 bool sip_param_next(fs_str *rest, fs_str *name, fs_str *value);

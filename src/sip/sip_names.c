@@ -219,7 +219,14 @@ sip_header_id sip_header_lookup(fs_str name) {
         else if (c0 == 'a') { TRY("accept-contact", ACCEPT_CONTACT); }
         else if (c0 == 'r') { TRY("reject-contact", REJECT_CONTACT); }
         break;
-    case 15: TRY("session-expires", SESSION_EXPIRES); break;
+    case 15:
+        if (c0 == 's') {
+            TRY("session-expires", SESSION_EXPIRES);
+            TRY("security-client", SECURITY_CLIENT);
+            TRY("security-server", SECURITY_SERVER);
+            TRY("security-verify", SECURITY_VERIFY);
+        }
+        break;
     case 16:
         if (c0 == 'c') { TRY("content-encoding", CONTENT_ENCODING); }
         else if (c0 == 'w') { TRY("www-authenticate", WWW_AUTHENTICATE); }

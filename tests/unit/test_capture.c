@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
 #include <pcap/pcap.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -3521,26 +3522,26 @@ static void test_esp_sas(void) {
     uint32_t len, spi;
     uint8_t next;
     uint32_t n = esp_null_packet(pkt, 0x10, "hello", 17);
-    CHECK(cap_esp_decrypt(s, x, 4, a.ip, b.ip, pkt, n, &plain, &len, &next, &spi) == CAP_ESP_OK);
+    CHECK(cap_esp_decrypt(s, NULL, x, 4, a.ip, b.ip, pkt, n, &plain, &len, &next, &spi) == CAP_ESP_OK);
     CHECK(len == 5 && !memcmp(plain, "hello", 5) && next == 17 && spi == 0x10);
     /* 192.0.2.9's SA of SPI 0x10 has a 12-byte ICV: these bytes are not one */
-    CHECK(cap_esp_decrypt(s, x, 4, c.ip, b.ip, pkt, n, &plain, &len, &next, &spi) != CAP_ESP_OK);
+    CHECK(cap_esp_decrypt(s, NULL, x, 4, c.ip, b.ip, pkt, n, &plain, &len, &next, &spi) != CAP_ESP_OK);
     memset(pkt + n, 0xab, 12);
-    CHECK(cap_esp_decrypt(s, x, 4, c.ip, b.ip, pkt, n + 12, &plain, &len, &next, &spi) == CAP_ESP_OK && len == 5);
+    CHECK(cap_esp_decrypt(s, NULL, x, 4, c.ip, b.ip, pkt, n + 12, &plain, &len, &next, &spi) == CAP_ESP_OK && len == 5);
     /* another pair: the any-SPI SA of any addresses */
-    CHECK(cap_esp_decrypt(s, x, 4, b.ip, a.ip, pkt, n, &plain, &len, &next, &spi) == CAP_ESP_OK);
+    CHECK(cap_esp_decrypt(s, NULL, x, 4, b.ip, a.ip, pkt, n, &plain, &len, &next, &spi) == CAP_ESP_OK);
     /* IPv6: its own SA; another IPv6 source has none */
     n = esp_null_packet(pkt, 0xffffffff, "v6!", 6);
-    CHECK(cap_esp_decrypt(s, x, 6, v6.ip, w6.ip, pkt, n, &plain, &len, &next, &spi) == CAP_ESP_OK && next == 6);
-    CHECK(cap_esp_decrypt(s, x, 6, w6.ip, v6.ip, pkt, n, &plain, &len, &next, &spi) == CAP_ESP_NO_SA);
+    CHECK(cap_esp_decrypt(s, NULL, x, 6, v6.ip, w6.ip, pkt, n, &plain, &len, &next, &spi) == CAP_ESP_OK && next == 6);
+    CHECK(cap_esp_decrypt(s, NULL, x, 6, w6.ip, v6.ip, pkt, n, &plain, &len, &next, &spi) == CAP_ESP_NO_SA);
     /* bad padding, a pad length past the start, too short */
     n = esp_null_packet(pkt, 0x10, "pad", 17); /* "pad" + 1 byte of padding */
     pkt[8 + 3] = 9;
-    CHECK(cap_esp_decrypt(s, x, 4, a.ip, b.ip, pkt, n, &plain, &len, &next, &spi) == CAP_ESP_BAD);
+    CHECK(cap_esp_decrypt(s, NULL, x, 4, a.ip, b.ip, pkt, n, &plain, &len, &next, &spi) == CAP_ESP_BAD);
     pkt[8 + 3] = 1;
     pkt[n - 2] = 200;
-    CHECK(cap_esp_decrypt(s, x, 4, a.ip, b.ip, pkt, n, &plain, &len, &next, &spi) == CAP_ESP_BAD);
-    CHECK(cap_esp_decrypt(s, x, 4, a.ip, b.ip, pkt, 9, &plain, &len, &next, &spi) == CAP_ESP_BAD);
+    CHECK(cap_esp_decrypt(s, NULL, x, 4, a.ip, b.ip, pkt, n, &plain, &len, &next, &spi) == CAP_ESP_BAD);
+    CHECK(cap_esp_decrypt(s, NULL, x, 4, a.ip, b.ip, pkt, 9, &plain, &len, &next, &spi) == CAP_ESP_BAD);
     cap_esp_scratch_free(x);
     cap_esp_sas_free(s);
     /* errors name the file and the line */
@@ -3551,8 +3552,74 @@ static void test_esp_sas(void) {
     CHECK(cap_esp_sas_parse(nul, sizeof nul - 1, "t.keys", &e) == NULL && strstr(e.msg, "t.keys:1: a NUL byte"));
 }
 
+/* A NULL-encrypted packet sealed with HMAC-SHA-1-96 under a key of 20 x kb. */
+static uint32_t esp_sha1_packet(uint8_t *out, uint32_t spi, const char *payload, uint8_t kb) {
+    uint32_t n = esp_null_packet(out, spi, payload, 17);
+    uint8_t key[20], mac[EVP_MAX_MD_SIZE];
+    size_t mac_len = 0;
+    memset(key, kb, sizeof key);
+    if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA1", NULL, key, sizeof key, out, n, mac, sizeof mac, &mac_len)) return 0;
+    memcpy(out + n, mac, 12);
+    return n + 12;
+}
+
+/* SAs learned while reading (cap_esp_keyring): found by (src, dst, SPI),
+ * replaced only by what later traffic taught, the oldest making room. */
+static void test_esp_keyring(void) {
+    fs_err e = {0};
+    cap_esp_keyring *k = cap_esp_keyring_new(2, &e);
+    cap_esp_scratch *x = cap_esp_scratch_new(NULL);
+    CHECK_MSG(k && x, "%s", e.msg);
+    if (!k || !x) return;
+    fs_addr a = A("192.0.2.1"), b = A("192.0.2.2");
+    cap_esp_key key = {.family = 4, .spi = 0x20, .cipher = CAP_ESP_CIPHER_NULL,
+                       .integ = CAP_ESP_INTEG_HMAC_SHA1_96, .integ_key_len = 20};
+    memcpy(key.src, a.ip, 16);
+    memcpy(key.dst, b.ip, 16);
+    memset(key.integ_key, 7, 20);
+    uint8_t pkt[256];
+    const uint8_t *plain;
+    uint32_t len, spi, n = esp_sha1_packet(pkt, 0x20, "hello", 7);
+    uint8_t next;
+    CHECK(n > 0);
+    CHECK(cap_esp_decrypt(NULL, k, x, 4, a.ip, b.ip, pkt, n, &plain, &len, &next, &spi) == CAP_ESP_NO_SA);
+    CHECK(cap_esp_keyring_add(k, &key, 100));
+    CHECK(cap_esp_decrypt(NULL, k, x, 4, a.ip, b.ip, pkt, n, &plain, &len, &next, &spi) == CAP_ESP_OK);
+    CHECK(len == 5 && !memcmp(plain, "hello", 5) && next == 17 && spi == 0x20);
+    CHECK(cap_esp_decrypt(NULL, k, x, 4, b.ip, a.ip, pkt, n, &plain, &len, &next, &spi) == CAP_ESP_NO_SA);
+    /* what older traffic taught does not replace it; what later traffic did does */
+    memset(key.integ_key, 9, 20);
+    CHECK(!cap_esp_keyring_add(k, &key, 50));
+    CHECK(cap_esp_decrypt(NULL, k, x, 4, a.ip, b.ip, pkt, n, &plain, &len, &next, &spi) == CAP_ESP_OK);
+    CHECK(cap_esp_keyring_add(k, &key, 200));
+    CHECK(cap_esp_decrypt(NULL, k, x, 4, a.ip, b.ip, pkt, n, &plain, &len, &next, &spi) == CAP_ESP_AUTH_FAILED);
+    n = esp_sha1_packet(pkt, 0x20, "again", 9);
+    CHECK(cap_esp_decrypt(NULL, k, x, 4, a.ip, b.ip, pkt, n, &plain, &len, &next, &spi) == CAP_ESP_OK && len == 5);
+    /* two more SAs in a keyring of two: the oldest (0x20) makes room */
+    key.spi = 0x21;
+    CHECK(cap_esp_keyring_add(k, &key, 300));
+    key.spi = 0x22;
+    CHECK(cap_esp_keyring_add(k, &key, 300));
+    CHECK(cap_esp_decrypt(NULL, k, x, 4, a.ip, b.ip, pkt, n, &plain, &len, &next, &spi) == CAP_ESP_NO_SA);
+    n = esp_sha1_packet(pkt, 0x21, "third", 9);
+    CHECK(cap_esp_decrypt(NULL, k, x, 4, a.ip, b.ip, pkt, n, &plain, &len, &next, &spi) == CAP_ESP_OK);
+    CHECK_EQ_INT(cap_esp_keyring_added(k), 4);
+    /* keys it does not take */
+    key.integ_key_len = 0;
+    CHECK(!cap_esp_keyring_add(k, &key, 400));
+    key.integ_key_len = 20;
+    key.cipher = CAP_ESP_CIPHER_AES_CBC;
+    key.cipher_key_len = 24;
+    CHECK(!cap_esp_keyring_add(k, &key, 400));
+    key.family = 5;
+    CHECK(!cap_esp_keyring_add(k, &key, 400));
+    cap_esp_scratch_free(x);
+    cap_esp_keyring_free(k);
+}
+
 int main(void) {
     test_esp_sas();
+    test_esp_keyring();
     test_pcapng_out();
     test_tls_keylog();
     test_tls_records();

@@ -78,6 +78,7 @@ static void test_defaults(void) {
     CHECK_EQ_INT(c->capture.sip_ports[1], 5061);
     CHECK_EQ_INT(c->capture.sip_ports[2], 5080);
     CHECK(c->capture.heuristic);
+    CHECK(c->ims_aka_keys);
     CHECK_EQ_INT(c->capture.nhep_ports, 1);
     CHECK_EQ_INT(c->capture.hep_ports[0], 9060);
     CHECK_EQ_INT(c->capture.sip.max_message, 65535);
@@ -226,6 +227,7 @@ static void test_full(void) {
     CHECK_EQ_INT(c->capture.nports, 2);
     CHECK_EQ_INT(c->capture.sip_ports[1], 5062);
     CHECK(!c->capture.heuristic);
+    CHECK(!c->ims_aka_keys);
     CHECK_EQ_INT(c->capture.nhep_ports, 2);
     CHECK_EQ_INT(c->capture.hep_ports[1], 9061);
     CHECK_EQ_INT(c->capture.sip.max_message, 32768);
@@ -361,7 +363,7 @@ static void test_full(void) {
 
 static void test_bad_files(void) {
     expect_fail("bad_unknown_key.yaml", FS_ERR_CONFIG, "6:3", "capture.heuristics",
-                "unknown key (expected one of: sip_ports, heuristic, hep_ports, tls_keylog, esp_sa)");
+                "unknown key (expected one of: sip_ports, heuristic, hep_ports, tls_keylog, esp_sa, ims_aka_keys)");
     expect_fail("bad_cidr.yaml", FS_ERR_CONFIG, "7:9", "zones.core.networks[2]",
                 "'10.0.0.0/33': prefix length must be 0-32");
     expect_fail("bad_severity.yaml", FS_ERR_CONFIG, "3:15", "rules.SIP-FLOOD-001.severity",

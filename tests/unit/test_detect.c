@@ -1272,6 +1272,44 @@ static void test_topology(void) {
     world_free(&w);
 }
 
+/* SIP-INFO-003: a P-CSCF (core) that passes the S-CSCF's ck and ik on in
+ * the 401 to the UE (the access zone); the S-CSCF's 401 to the P-CSCF
+ * (core to core), one toward the partner and one without keys stay quiet. */
+static void test_aka_keys(void) {
+    world w = world_new(config_zones());
+    const char *pcscf = "10.0.0.50:5060", *scscf = "10.0.0.60:5060", *ue = "100.64.0.9:5060",
+               *partner = "192.0.2.7:5060";
+    const char *keys = "WWW-Authenticate: Digest realm=\"ims.example.net\", nonce=\"bm9uY2U=\", "
+                       "algorithm=AKAv1-MD5, ck=\"00112233445566778899aabbccddeeff\", "
+                       "ik=\"ffeeddccbbaa99887766554433221100\"\r\n";
+    resp(&w, scscf, pcscf, T0, 401, "Unauthorized", "REGISTER", "<sip:u@ims.example.net>;tag=1",
+         "<sip:u@ims.example.net>;tag=2", "aka1", 1, keys, NULL);
+    resp(&w, pcscf, partner, T0 + SEC(1), 401, "Unauthorized", "REGISTER", "<sip:u@ims.example.net>;tag=1",
+         "<sip:u@ims.example.net>;tag=2", "aka2", 1, keys, NULL);
+    resp(&w, pcscf, ue, T0 + SEC(2), 401, "Unauthorized", "REGISTER", "<sip:u@ims.example.net>;tag=1",
+         "<sip:u@ims.example.net>;tag=2", "aka3", 1,
+         "WWW-Authenticate: Digest realm=\"ims.example.net\", nonce=\"bm9uY2U=\", algorithm=AKAv1-MD5, "
+         "qop=\"auth\", stack=\"x\"\r\n", NULL);
+    world_finish(&w);
+    CHECK_EQ_INT(w.out->n, 0);
+    if (w.out->n) dump(w.out);
+    world_free(&w);
+
+    w = world_new(config_zones());
+    resp(&w, pcscf, ue, T0, 401, "Unauthorized", "REGISTER", "<sip:u@ims.example.net>;tag=1",
+         "<sip:u@ims.example.net>;tag=2", "aka4", 1, keys, NULL);
+    resp(&w, pcscf, ue, T0 + SEC(1), 407, "Proxy Authentication Required", "INVITE", "<sip:u@ims.example.net>;tag=1",
+         "<sip:u@ims.example.net>;tag=2", "aka5", 1,
+         "Proxy-Authenticate: Digest realm=\"x\", nonce=\"n\", IK=0011\r\n", NULL);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-INFO-003"), 1);
+    const ev_event *k = find_rule(w.out, "SIP-INFO-003");
+    CHECK(k && k->count == 2);
+    CHECK(k && has_obs(k, "ip", "10.0.0.50", "source"));
+    CHECK(k && !strcmp(dstr(k, "disclosed"), "ck ik") && !strcmp(dstr(k, "toward_zone"), "access"));
+    world_free(&w);
+}
+
 /* TOP TALKERS credits an incident to the address it is keyed by: a core PBX
  * leaking its topology and version in its answers gets its incidents, the
  * untrusted caller it answered none (the caller was credited with them: a
@@ -2856,6 +2894,7 @@ int main(void) {
     test_cli();
     test_hit_threshold();
     test_topology();
+    test_aka_keys();
     test_talker_incidents();
     test_irsf();
     test_allow_callers();

@@ -93,7 +93,7 @@ static void test_shard_keys(void) {
         size_t n = frame_v4(f, "192.0.2.5", 50123, "198.51.100.1", 5060, peeks[i].proto, 0, peeks[i].payload);
         const uint8_t *pl = NULL;
         uint32_t plen = 0;
-        cap_shard_peek(c, 1, f, n < 60 ? 60 : (uint32_t)n, &pl, &plen); /* Ethernet pads to 60 */
+        cap_shard_peek(c, 1, f, n < 60 ? 60 : (uint32_t)n, &pl, &plen, NULL, NULL); /* Ethernet pads to 60 */
         CHECK_MSG(pl && plen == strlen(peeks[i].payload) && !memcmp(pl, peeks[i].payload, plen),
                   "peek %u: %u bytes", i, plen);
     }

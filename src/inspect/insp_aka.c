@@ -1,0 +1,358 @@
+/*
+ * insp_aka.c -- ESP keys of VoLTE's Gm learned from the IMS AKA
+ * registration (see insp_aka.h).
+ *
+ * An agreement comes together from three messages, in this order on the
+ * P-CSCF's links:
+ *   REGISTER   UE -> P-CSCF  Security-Client: ipsec-3gpp; alg=hmac-sha-1-96;
+ *                            ealg=aes-cbc; spi-c=..; spi-s=..; port-c=..; port-s=..
+ *   401        S-CSCF -> P-CSCF  WWW-Authenticate: Digest nonce="..", ck="..", ik=".."
+ *   401        P-CSCF -> UE  the same nonce, Security-Server: ipsec-3gpp; q=..; ...
+ * The offer is remembered by Call-ID, the keys by nonce; the UE's 401 joins
+ * them: the P-CSCF's best mechanism (highest q) that the UE offered, the UE
+ * (the 401's destination) and the P-CSCF (its source), and four SAs, each
+ * with the SPI its receiver chose (TS 33.203 7.1):
+ *   UE -> P-CSCF  spi-s of the P-CSCF (UE's client port to its server port)
+ *   UE -> P-CSCF  spi-c of the P-CSCF (UE's server port to its client port)
+ *   P-CSCF -> UE  spi-c of the UE, spi-s of the UE (the same, reversed)
+ * Keys (TS 33.203 Annex I): HMAC-MD5-96 takes IK, HMAC-SHA-1-96 IK and 32
+ * zero bits; AES-CBC takes CK, DES-EDE3-CBC CK and its first half again.
+ * Both memories are small rings: a registration's three messages come
+ * within a second, and an old entry only ever makes room for a new one.
+ */
+#include "insp_aka.h"
+
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#define AKA_OFFERS 1024u
+#define AKA_KEYS 1024u
+#define AKA_MECHS 4u /* per header set: more are passed over */
+
+typedef enum { ALG_MD5, ALG_SHA1 } aka_alg;
+typedef enum { EALG_NULL, EALG_AES_CBC, EALG_DES3_CBC } aka_ealg;
+
+typedef struct aka_mech {
+    uint8_t alg, ealg;
+    uint32_t spi_c, spi_s;
+    uint32_t q;              /* thousandths; 0 when absent */
+} aka_mech;
+
+typedef struct aka_offer {   /* a REGISTER's Security-Client */
+    uint64_t call_id;        /* hash; 0: empty */
+    uint8_t n;
+    aka_mech mech[AKA_MECHS];
+} aka_offer;
+
+typedef struct aka_keys {    /* a 401's ck and ik */
+    uint64_t nonce;          /* hash; 0: empty */
+    uint8_t ck[16], ik[16];
+} aka_keys;
+
+struct insp_aka {
+    pthread_mutex_t lock;
+    cap_esp_keyring *ring;
+    uint64_t seed;
+    aka_offer *offer;        /* AKA_OFFERS, made at the first offer or keys */
+    aka_keys *keys;          /* AKA_KEYS */
+    uint32_t next_offer, next_keys;
+    uint64_t agreements;
+};
+
+insp_aka *insp_aka_new(cap_esp_keyring *ring, uint64_t seed) {
+    insp_aka *a = calloc(1, sizeof *a);
+    if (!a) return NULL;
+    pthread_mutex_init(&a->lock, NULL);
+    a->ring = ring;
+    a->seed = seed;
+    return a;
+}
+
+void insp_aka_free(insp_aka *a) {
+    if (!a) return;
+    if (a->keys) OPENSSL_cleanse(a->keys, AKA_KEYS * sizeof *a->keys);
+    free(a->keys);
+    free(a->offer);
+    pthread_mutex_destroy(&a->lock);
+    free(a);
+}
+
+size_t insp_aka_memory(insp_aka *a) {
+    pthread_mutex_lock(&a->lock);
+    size_t n = sizeof *a + (a->offer ? AKA_OFFERS * sizeof *a->offer + AKA_KEYS * sizeof *a->keys : 0);
+    pthread_mutex_unlock(&a->lock);
+    return n;
+}
+
+/* The memories, made when the traffic first holds part of an agreement
+ * (most captures never do). Under the lock. */
+static bool ready(insp_aka *a) {
+    if (a->offer) return true;
+    a->offer = calloc(AKA_OFFERS, sizeof *a->offer);
+    a->keys = calloc(AKA_KEYS, sizeof *a->keys);
+    if (a->offer && a->keys) return true;
+    free(a->offer), free(a->keys);
+    a->offer = NULL, a->keys = NULL;
+    return false;
+}
+
+uint64_t insp_aka_agreements(insp_aka *a) {
+    pthread_mutex_lock(&a->lock);
+    uint64_t n = a->agreements;
+    pthread_mutex_unlock(&a->lock);
+    return n;
+}
+
+bool insp_aka_candidate(const uint8_t *payload, uint32_t len) {
+    return payload && len > 12 &&
+           (memcmp(payload, "REGISTER ", 9) == 0 || memcmp(payload, "SIP/2.0 401 ", 12) == 0);
+}
+
+static uint64_t hash_of(const insp_aka *a, fs_str s) {
+    uint64_t h = fs_hash_bytes(s.p, s.len, a->seed);
+    return h ? h : 1;
+}
+
+/* ---- reading the headers ---------------------------------------------------- */
+
+static bool str_is(fs_str s, const char *lit) {
+    size_t n = strlen(lit);
+    return s.len == n && sip_lower_eq(s.p, lit, n);
+}
+
+/* A decimal of at most 10 digits that fits 32 bits. */
+static bool parse_u32(fs_str s, uint32_t *out) {
+    if (!s.len || s.len > 10) return false;
+    uint64_t v = 0;
+    for (uint32_t i = 0; i < s.len; i++) {
+        if (!sip_is_digit((unsigned char)s.p[i])) return false;
+        v = v * 10 + (uint64_t)(s.p[i] - '0');
+    }
+    if (v > UINT32_MAX) return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+/* q: "1", "0.5", "0.125" (RFC 3261 qvalue) in thousandths. */
+static uint32_t parse_q(fs_str s) {
+    uint32_t q = 0, scale = 1000;
+    bool frac = false;
+    for (uint32_t i = 0; i < s.len && scale; i++) {
+        char c = s.p[i];
+        if (c == '.' && !frac) {
+            frac = true;
+            q *= 1000;
+            scale = 100;
+            continue;
+        }
+        if (!sip_is_digit((unsigned char)c)) break;
+        if (!frac) q = q * 10 + (uint32_t)(c - '0');
+        else q += (uint32_t)(c - '0') * scale, scale /= 10;
+    }
+    if (!frac) q *= 1000;
+    return q > 1000 ? 1000 : q;
+}
+
+/* One "ipsec-3gpp; alg=...; ..." item; false when it is another mechanism,
+ * an algorithm fs38 does not read, or lacks its SPIs. */
+static bool parse_mech(fs_str item, aka_mech *m) {
+    uint32_t semi = 0;
+    while (semi < item.len && item.p[semi] != ';') semi++;
+    fs_str name = fs_str_make(item.p, semi);
+    while (name.len && sip_is_wsp((unsigned char)name.p[name.len - 1])) name.len--;
+    if (!str_is(name, "ipsec-3gpp") || semi >= item.len) return false;
+    fs_str params = fs_str_make(item.p + semi + 1, item.len - semi - 1), v;
+    memset(m, 0, sizeof *m);
+    if (!sip_param_get(params, "alg", &v)) return false;
+    if (str_is(v, "hmac-md5-96")) m->alg = ALG_MD5;
+    else if (str_is(v, "hmac-sha-1-96")) m->alg = ALG_SHA1;
+    else return false;
+    m->ealg = EALG_NULL; /* no ealg: NULL encryption (TS 33.203 7.2) */
+    if (sip_param_get(params, "ealg", &v)) {
+        if (str_is(v, "aes-cbc")) m->ealg = EALG_AES_CBC;
+        else if (str_is(v, "des-ede3-cbc")) m->ealg = EALG_DES3_CBC;
+        else if (!str_is(v, "null")) return false;
+    }
+    if (!sip_param_get(params, "spi-c", &v) || !parse_u32(v, &m->spi_c)) return false;
+    if (!sip_param_get(params, "spi-s", &v) || !parse_u32(v, &m->spi_s)) return false;
+    if (sip_param_get(params, "q", &v)) m->q = parse_q(v);
+    return true;
+}
+
+/* The ipsec-3gpp mechanisms of every header id field, at most AKA_MECHS. */
+static unsigned parse_mechs(const sip_msg *msg, sip_header_id id, aka_mech *out) {
+    unsigned n = 0;
+    uint16_t pos = 0;
+    const sip_header *h;
+    while (n < AKA_MECHS && (h = sip_header_next(msg, id, &pos))) {
+        fs_str rest = h->value, item;
+        while (n < AKA_MECHS && sip_list_next(&rest, &item))
+            if (parse_mech(item, &out[n])) n++;
+    }
+    return n;
+}
+
+/* The nonce, ck and ik of a 401's challenge (WWW-Authenticate). */
+static void challenge(const sip_msg *msg, fs_str *nonce, fs_str *ck, fs_str *ik) {
+    *nonce = *ck = *ik = FS_STR_NULL;
+    uint16_t pos = 0;
+    const sip_header *h;
+    while ((h = sip_header_next(msg, SIP_H_WWW_AUTHENTICATE, &pos))) {
+        fs_str rest = h->value, name, value;
+        while (sip_auth_param_next(&rest, &name, &value)) {
+            if (str_is(name, "nonce")) *nonce = value;
+            else if (str_is(name, "ck")) *ck = value;
+            else if (str_is(name, "ik")) *ik = value;
+        }
+        if (nonce->len) return;
+    }
+}
+
+/* Whether a challenge names ck or ik (a parameter of two letters before an
+ * '='): most 401s do not, and are passed over without reading their pairs. */
+__attribute__((noinline)) static bool names_session_keys(const sip_msg *msg) {
+    uint16_t pos = 0;
+    const sip_header *h;
+    while ((h = sip_header_next(msg, SIP_H_WWW_AUTHENTICATE, &pos))) {
+        const char *p = h->value.p, *end = p + h->value.len, *eq;
+        while ((eq = memchr(p, '=', (size_t)(end - p)))) {
+            const char *n = eq;
+            while (n > h->value.p && (n[-1] == ' ' || n[-1] == '\t')) n--;
+            if (n - h->value.p >= 2 && (n[-1] | 0x20) == 'k' && ((n[-2] | 0x20) == 'c' || (n[-2] | 0x20) == 'i') &&
+                (n - h->value.p == 2 || !sip_is_token((unsigned char)n[-3])))
+                return true;
+            p = eq + 1;
+        }
+    }
+    return false;
+}
+
+/* ---- the agreement ---------------------------------------------------------------- */
+
+static void remember_offer(insp_aka *a, uint64_t call_id, const aka_mech *mech, unsigned n) {
+    for (uint32_t i = 0; i < AKA_OFFERS; i++) /* a REGISTER seen again (on Mw too) */
+        if (a->offer[i].call_id == call_id) {
+            a->offer[i].n = (uint8_t)n;
+            memcpy(a->offer[i].mech, mech, n * sizeof *mech);
+            return;
+        }
+    aka_offer *o = &a->offer[a->next_offer++ % AKA_OFFERS];
+    o->call_id = call_id;
+    o->n = (uint8_t)n;
+    memcpy(o->mech, mech, n * sizeof *mech);
+}
+
+static void remember_keys(insp_aka *a, uint64_t nonce, fs_str ck, fs_str ik) {
+    uint8_t c[16], i[16];
+    if (ck.len != 32 || ik.len != 32 || !fs_unhex(ck.p, 16, c) || !fs_unhex(ik.p, 16, i)) return;
+    aka_keys *k = NULL;
+    for (uint32_t j = 0; j < AKA_KEYS && !k; j++)
+        if (a->keys[j].nonce == nonce) k = &a->keys[j];
+    if (!k) k = &a->keys[a->next_keys++ % AKA_KEYS];
+    k->nonce = nonce;
+    memcpy(k->ck, c, 16);
+    memcpy(k->ik, i, 16);
+    OPENSSL_cleanse(c, sizeof c);
+    OPENSSL_cleanse(i, sizeof i);
+}
+
+/* The server's best mechanism the client offered too; NULL: none. */
+static const aka_mech *choose(const aka_mech *server, unsigned ns, const aka_offer *o, const aka_mech **client) {
+    const aka_mech *best = NULL;
+    for (unsigned i = 0; i < ns; i++) {
+        if (best && server[i].q <= best->q) continue;
+        for (unsigned j = 0; j < o->n; j++)
+            if (o->mech[j].alg == server[i].alg && o->mech[j].ealg == server[i].ealg) {
+                best = &server[i];
+                *client = &o->mech[j];
+                break;
+            }
+    }
+    return best;
+}
+
+static void add_sa(insp_aka *a, cap_esp_key *key, const fs_addr *src, const fs_addr *dst, uint32_t spi,
+                   uint64_t ts) {
+    memcpy(key->src, src->ip, 16);
+    memcpy(key->dst, dst->ip, 16);
+    key->spi = spi;
+    cap_esp_keyring_add(a->ring, key, ts);
+}
+
+static void agree(insp_aka *a, const cap_payload *p, const aka_mech *srv, const aka_mech *cli, const aka_keys *k) {
+    cap_esp_key key;
+    memset(&key, 0, sizeof key);
+    key.family = p->src.addr.family;
+    key.integ = srv->alg == ALG_MD5 ? CAP_ESP_INTEG_HMAC_MD5_96 : CAP_ESP_INTEG_HMAC_SHA1_96;
+    memcpy(key.integ_key, k->ik, 16); /* SHA-1: then 32 zero bits */
+    key.integ_key_len = srv->alg == ALG_MD5 ? 16 : 20;
+    key.cipher = srv->ealg == EALG_AES_CBC    ? CAP_ESP_CIPHER_AES_CBC
+                 : srv->ealg == EALG_DES3_CBC ? CAP_ESP_CIPHER_3DES_CBC
+                                              : CAP_ESP_CIPHER_NULL;
+    if (srv->ealg != EALG_NULL) {
+        memcpy(key.cipher_key, k->ck, 16);
+        key.cipher_key_len = 16;
+        if (srv->ealg == EALG_DES3_CBC) { /* CK1 || CK2 || CK1 */
+            memcpy(key.cipher_key + 16, k->ck, 8);
+            key.cipher_key_len = 24;
+        }
+    }
+    const fs_addr *pcscf = &p->src.addr, *ue = &p->dst.addr;
+    add_sa(a, &key, ue, pcscf, srv->spi_s, p->ts_us);
+    add_sa(a, &key, ue, pcscf, srv->spi_c, p->ts_us);
+    add_sa(a, &key, pcscf, ue, cli->spi_c, p->ts_us);
+    add_sa(a, &key, pcscf, ue, cli->spi_s, p->ts_us);
+    OPENSSL_cleanse(&key, sizeof key);
+    a->agreements++;
+}
+
+/* The UE's 401: join its Security-Server with the offer and the keys. */
+static void server_answer(insp_aka *a, const cap_payload *p, const sip_msg *m, uint64_t nonce) {
+    aka_mech server[AKA_MECHS];
+    unsigned ns = parse_mechs(m, SIP_H_SECURITY_SERVER, server);
+    if (!ns || !m->call_id.len || p->src.addr.family != p->dst.addr.family) return;
+    uint64_t call_id = hash_of(a, m->call_id);
+    const aka_offer *o = NULL;
+    for (uint32_t i = 0; i < AKA_OFFERS && !o; i++)
+        if (a->offer[i].call_id == call_id) o = &a->offer[i];
+    const aka_keys *k = NULL;
+    for (uint32_t i = 0; i < AKA_KEYS && !k; i++)
+        if (a->keys[i].nonce == nonce) k = &a->keys[i];
+    const aka_mech *cli = NULL, *srv = o && k ? choose(server, ns, o, &cli) : NULL;
+    if (srv) agree(a, p, srv, cli, k);
+}
+
+/* A REGISTER's Security-Client, remembered by Call-ID. */
+__attribute__((noinline)) static void learn_offer(insp_aka *a, const sip_msg *m) {
+    aka_mech mech[AKA_MECHS];
+    unsigned n = parse_mechs(m, SIP_H_SECURITY_CLIENT, mech);
+    if (!n) return;
+    uint64_t call_id = hash_of(a, m->call_id);
+    pthread_mutex_lock(&a->lock);
+    if (ready(a)) remember_offer(a, call_id, mech, n);
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* A 401's keys (Mw), or its Security-Server (Gm), or both. */
+__attribute__((noinline)) static void learn_challenge(insp_aka *a, const cap_payload *p, const sip_msg *m) {
+    fs_str nonce, ck, ik;
+    challenge(m, &nonce, &ck, &ik);
+    if (!nonce.len || (!ck.len && m->first[SIP_H_SECURITY_SERVER] < 0)) return;
+    uint64_t nonce_key = hash_of(a, nonce);
+    pthread_mutex_lock(&a->lock);
+    if (ck.len && ready(a)) remember_keys(a, nonce_key, ck, ik);
+    if (a->offer && m->first[SIP_H_SECURITY_SERVER] >= 0) server_answer(a, p, m, nonce_key);
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* Every message comes here (a tap): the test is kept to a few loads. */
+void insp_aka_message(insp_aka *a, const cap_payload *p, const sip_msg *m) {
+    if (m->is_request) {
+        if (m->method == SIP_M_REGISTER && m->first[SIP_H_SECURITY_CLIENT] >= 0 && m->call_id.len)
+            learn_offer(a, m);
+    } else if (m->status == 401 && m->first[SIP_H_WWW_AUTHENTICATE] >= 0 &&
+               (m->first[SIP_H_SECURITY_SERVER] >= 0 || names_session_keys(m))) {
+        learn_challenge(a, p, m);
+    }
+}

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# test_ims_aka.sh -- ESP keys learned from IMS AKA registrations (3GPP TS
+# 33.203; src/inspect/insp_aka.c) in tests/data/capture/ims_aka.pcap (made
+# by make_ims_aka.sh): a P-CSCF's capture with both sides of four
+# registrations, then SIP in the ESP each agreed on. Every message in ESP
+# has a scanner's User-Agent, so each one fs38 reads is SIP-SCAN-001
+# evidence; none in the clear is. Checked against tshark given the same SAs,
+# derived by the generator (ims_aka.keys): fs38 must read in ESP exactly
+# what tshark decrypts with a good ICV, without being given a key.
+#
+# Usage: FS38=build/asan/fs38 tests/cli/test_ims_aka.sh
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT" || exit 2
+
+PCAP=tests/data/capture/ims_aka.pcap KEYS=tests/data/capture/ims_aka.keys
+stat() { jq -r "$2" "$1"; }
+# Call-ID/CSeq of the scanner's requests fs38 read (--pcap-out --pcap-limit 0
+# keeps every message behind the SIP-SCAN-001 incidents)
+in_esp_ids() {
+    tshark -r "$1" -Y sip.Method -T fields -E separator=, -e sip.Call-ID -e sip.CSeq.seq -e sip.Method 2>/dev/null |
+        sort | tr '\n' ' '
+}
+
+expect_exit 0 "inspect ims_aka.pcap" "$FS38" inspect --json --stats-json "$TMPD/s.json" --pcap-out "$TMPD/w1.pcapng" \
+    --pcap-limit 0 "$PCAP"
+cp "$TMPD/out" "$TMPD/w1.ndjson"
+ok "4 registrations learned, 16 SAs" is "$(stat "$TMPD/s.json" '"\(.capture.ims_aka_agreements) \(.capture.esp_sas_learned)"')" "4 16"
+ok "ESP: 11 packets, 10 decrypted (UE D's keys are not in the capture), none failed" is \
+    "$(stat "$TMPD/s.json" '"\(.capture.esp_packets) \(.capture.esp_decrypted) \(.capture.esp_failed) \(.capture.esp_null)"')" "11 10 0 0"
+ok "every SIP message counted: 16 in the clear, 10 in ESP" is "$(stat "$TMPD/s.json" .sip_messages)" 26
+ok "the UEs A, B, C and the P-CSCF raise SIP-SCAN-001; UE D does not" is \
+    "$(jq -r 'select(.rule.id == "SIP-SCAN-001") | .observables[] | select(.role == "source") | .value' \
+        "$TMPD/w1.ndjson" | sort | tr '\n' ' ')" \
+    "10.48.0.1 10.48.0.100 10.48.0.3 2001:db8:48::/64 2001:db8:48::2 "
+ok "samples name the ESP layer and its SPI" bash -c \
+    "jq -e 'select(.rule.id == \"SIP-SCAN-001\") | .evidence.sample[\"x-encap\"][0].kind == \"esp\"' '$TMPD/w1.ndjson' | grep -qv false"
+
+# tshark with the SAs the generator derived: the same messages in ESP
+tshark_args=()
+while IFS= read -r line; do
+    case $line in '#'* | '') continue ;; esac
+    tshark_args+=(-o "uat:esp_sa:$line")
+done <"$KEYS"
+theirs=$(tshark -r "$PCAP" -o esp.enable_encryption_decode:TRUE -o esp.enable_authentication_check:TRUE \
+    "${tshark_args[@]}" -Y 'esp && sip.User-Agent == "friendly-scanner" && sip.Method && !(esp.icv_bad == 1)' \
+    -T fields -E separator=, -e sip.Call-ID -e sip.CSeq.seq -e sip.Method 2>/dev/null | sort | tr '\n' ' ')
+ok "tshark decrypts the scanner's 5 requests with the derived keys" is "$(echo "$theirs" | wc -w)" 5
+ok "fs38 read in ESP what tshark decrypts, learning the keys itself" is "$(in_esp_ids "$TMPD/w1.pcapng")" "$theirs"
+
+# the re-registration inside the old SAs: learned from what was decrypted
+ok "the re-registration's OPTIONS (new SA 0x8b8) read" bash -c \
+    "echo '$theirs' | grep -q 'opt-aka-a2,1,OPTIONS'"
+
+expect_exit 0 "--workers 2" "$FS38" inspect --workers 2 --json --stats-json "$TMPD/s2.json" --pcap-out "$TMPD/w2.pcapng" \
+    --pcap-limit 0 "$PCAP"
+ok "--workers 2: the same agreements and decryption" is \
+    "$(stat "$TMPD/s2.json" '"\(.capture.ims_aka_agreements) \(.capture.esp_sas_learned) \(.capture.esp_decrypted)"')" "4 16 10"
+ok "--workers 2: the same messages out of ESP" is "$(in_esp_ids "$TMPD/w2.pcapng")" "$theirs"
+
+# off in the config: nothing learned, nothing read, and the summary says how
+printf 'capture:\n  ims_aka_keys: false\n' >"$TMPD/off.yaml"
+expect_exit 0 "ims_aka_keys: false" "$FS38" inspect --config "$TMPD/off.yaml" --stats-json "$TMPD/s3.json" "$PCAP"
+ok "...: nothing learned or decrypted" is \
+    "$(stat "$TMPD/s3.json" '"\(.capture.ims_aka_agreements) \(.capture.esp_decrypted)"')" "0 0"
+ok "...: the summary names both ways to read ESP" bash -c \
+    "grep -q -- '--esp-sa FILE' '$TMPD/out' && grep -q 'IMS AKA registrations' '$TMPD/out'"
+expect_exit 0 "on: the summary counts the registrations" "$FS38" inspect "$PCAP"
+ok "...: 'ESP keys learned from 4 IMS AKA registrations (16 SAs)'" grep -q \
+    "ESP keys learned from 4 IMS AKA registrations (16 SAs)" "$TMPD/out"
+
+# without the S-CSCF's 401 to UE A (frame 3) its keys are unknown: neither
+# its ESP nor the re-registration inside it is read, nor the new SAs learned
+tshark -r "$PCAP" -w "$TMPD/cut.pcap" -Y '!(frame.number == 3)' -F pcap 2>/dev/null
+expect_exit 0 "without UE A's Mw 401" "$FS38" inspect --stats-json "$TMPD/s4.json" "$TMPD/cut.pcap"
+ok "...: B's and C's agreements only, their 3 packets read" is \
+    "$(stat "$TMPD/s4.json" '"\(.capture.ims_aka_agreements) \(.capture.esp_decrypted)"')" "2 3"
+
+# hostile Security-Client/Server and ck/ik values never crash and are passed over
+python3 - "$TMPD/bad.pcap" <<'PY'
+import sys
+sys.path.insert(0, 'tests/data/capture')
+from pcapgen import ip4, eth, write_pcap, udp_c
+U, P, S = '10.49.0.1', '10.49.0.100', '10.49.1.10'
+def m(first, hdrs):
+    return (first + '\r\n' + ''.join('%s: %s\r\n' % h for h in hdrs) + 'Content-Length: 0\r\n\r\n').encode()
+base = [('Via', 'SIP/2.0/UDP 10.49.0.1:5060;branch=z9hG4bK-x'), ('From', '<sip:a@x>;tag=1'), ('To', '<sip:a@x>'),
+        ('Call-ID', 'bad-1'), ('CSeq', '1 REGISTER')]
+fr = []
+for sc in ['ipsec-3gpp;alg=hmac-sha-1-96;spi-c=99999999999;spi-s=1', 'ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-gcm;spi-c=1;spi-s=2',
+           'ipsec-3gpp', ';;;', 'ipsec-3gpp;alg=hmac-sha-1-96;spi-c=1;spi-s=2;q=9.99999', '"' * 40,
+           'ipsec-3gpp;alg=hmac-sha-1-96;spi-c=1;spi-s=2']:
+    fr.append(eth(ip4(U, P, 17, udp_c(U, P, 5060, 5060, m('REGISTER sip:x SIP/2.0', base + [('Security-Client', sc)])))))
+for ck in ['"zz"', '"' + '0' * 31 + '"', '', '"' + 'g' * 32 + '"', '"' + '1' * 32 + '"']:
+    fr.append(eth(ip4(S, P, 17, udp_c(S, P, 5060, 5060, m('SIP/2.0 401 Unauthorized',
+        base + [('WWW-Authenticate', 'Digest nonce="n1", ck=%s, ik=%s' % (ck, ck))])))))
+for ss in ['ipsec-3gpp;q=0.1;alg=hmac-sha-1-96;spi-c=3;spi-s=4', 'ipsec-3gpp;alg=hmac-md5-96;spi-c=3',
+           'x' * 3000]:
+    fr.append(eth(ip4(P, U, 17, udp_c(P, U, 5060, 5060, m('SIP/2.0 401 Unauthorized',
+        base + [('WWW-Authenticate', 'Digest nonce="n1"'), ('Security-Server', ss)])))))
+# a P-CSCF that passes the keys on to the UE (SIP-INFO-003 with zones)
+fr.append(eth(ip4(P, U, 17, udp_c(P, U, 5060, 5060, m('SIP/2.0 401 Unauthorized',
+    base + [('WWW-Authenticate', 'Digest nonce="n2", ck="%s", ik="%s"' % ('2' * 32, '3' * 32))])))))
+write_pcap(sys.argv[1], fr)
+PY
+expect_exit 0 "hostile agreement headers" "$FS38" inspect --stats-json "$TMPD/s5.json" "$TMPD/bad.pcap"
+ok "...: the one complete agreement (ealg absent: NULL) learned, 4 SAs" is \
+    "$(stat "$TMPD/s5.json" '"\(.capture.ims_aka_agreements) \(.capture.esp_sas_learned)"')" "1 4"
+
+expect_exit 0 "hostile headers: no zones, no SIP-INFO-003" "$FS38" inspect --json "$TMPD/bad.pcap"
+ok "...: none" is "$(jq -r 'select(.rule.id == "SIP-INFO-003") | .rule.id' "$TMPD/out")" ""
+printf 'zones:\n  core: {trust: core, networks: [10.49.0.100/32, 10.49.1.0/24]}\n  ues: {trust: untrusted, access: true, networks: [10.49.0.0/24]}\n' \
+    >"$TMPD/zones.yaml"
+expect_exit 1 "with zones: the P-CSCF that passes ck and ik to the UE (--fail-on high)" "$FS38" inspect --json \
+    --fail-on high --config "$TMPD/zones.yaml" "$TMPD/bad.pcap"
+ok "...: one SIP-INFO-003 from 10.49.0.100, toward ues, ck and ik" is \
+    "$(jq -r 'select(.rule.id == "SIP-INFO-003") | "\(.observables[0].value) \(.evidence.details.toward_zone) \(.evidence.details.disclosed)"' "$TMPD/out")" \
+    "10.49.0.100 ues ck ik"
+ok "...: the S-CSCF's 401 to the P-CSCF (core to core) is not one" is \
+    "$(jq -r 'select(.rule.id == "SIP-INFO-003") | .evidence.count' "$TMPD/out")" 1
+
+finish test_ims_aka
