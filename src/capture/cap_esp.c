@@ -103,18 +103,24 @@ typedef struct sa_ctx {
     EVP_MAC_CTX *mac;
 } sa_ctx;
 
+#define LEARNED_CACHE 64u
+typedef struct learned_sa {
+    esp_sa sa;
+    uint32_t slot;
+    uint64_t gen;              /* the keyring's generation of that slot; 0: empty */
+    sa_ctx ctx;
+} learned_sa;
+
 /* A decoder's own, for one set of SAs (OpenSSL contexts are not shared
  * between threads): the SAs' contexts, made at each SA's first packet, and
  * the plaintext. */
 struct cap_esp_scratch {
     const cap_esp_sas *sas;    /* the set it was made for (NULL: none) */
     sa_ctx *ctx;               /* sas->n of them */
-    /* the learned SA (cap_esp_keyring) of the last packet that had one: a
-     * copy, and its contexts, keyed again when another SA's packet comes */
-    esp_sa learned;
-    uint32_t learned_slot;
-    uint64_t learned_gen;      /* 0: none */
-    sa_ctx learned_ctx;
+    /* learned SAs (cap_esp_keyring) met lately, by keyring slot: a copy and
+     * its keyed contexts, so that packets of many UEs taking turns do not
+     * key a cipher each */
+    learned_sa learned[LEARNED_CACHE];
     uint8_t out[CAP_ESP_MAX_PLAIN];
 };
 
@@ -136,10 +142,12 @@ void cap_esp_scratch_free(cap_esp_scratch *x) {
         EVP_CIPHER_CTX_free(x->ctx[i].cipher);
         EVP_MAC_CTX_free(x->ctx[i].mac);
     }
-    EVP_CIPHER_CTX_free(x->learned_ctx.cipher);
-    EVP_MAC_CTX_free(x->learned_ctx.mac);
+    for (uint32_t i = 0; i < LEARNED_CACHE; i++) {
+        EVP_CIPHER_CTX_free(x->learned[i].ctx.cipher);
+        EVP_MAC_CTX_free(x->learned[i].ctx.mac);
+    }
     free(x->ctx);
-    OPENSSL_cleanse(&x->learned, sizeof x->learned);
+    OPENSSL_cleanse(x->learned, sizeof x->learned);
     OPENSSL_cleanse(x->out, sizeof x->out);
     free(x);
 }
@@ -707,8 +715,8 @@ static cap_esp_status run_cipher(const esp_sa *sa, EVP_CIPHER_CTX *ctx, const ui
     return (uint32_t)(len + fin) == n ? CAP_ESP_OK : CAP_ESP_BAD;
 }
 
-static const esp_sa *keyring_find(cap_esp_keyring *k, cap_esp_scratch *x, uint8_t family, const uint8_t *src,
-                                   const uint8_t *dst, uint32_t spi);
+static learned_sa *keyring_find(cap_esp_keyring *k, cap_esp_scratch *x, uint8_t family, const uint8_t *src,
+                                 const uint8_t *dst, uint32_t spi);
 
 cap_esp_status cap_esp_decrypt(const cap_esp_sas *s, cap_esp_keyring *k, cap_esp_scratch *x, uint8_t family,
                                const uint8_t *src, const uint8_t *dst, const uint8_t *p, uint32_t n,
@@ -717,13 +725,15 @@ cap_esp_status cap_esp_decrypt(const cap_esp_sas *s, cap_esp_keyring *k, cap_esp
     uint8_t *out = x->out;
     uint32_t spi = rd32(p);
     const esp_sa *sa = s ? find_sa(s, family, src, dst, spi) : NULL;
+    learned_sa *l;
     sa_ctx *c;
     EVP_MAC *hmac;
     if (sa) {
         c = &x->ctx[sa - s->sa];
         hmac = s->hmac;
-    } else if (k && (sa = keyring_find(k, x, family, src, dst, spi))) {
-        c = &x->learned_ctx;
+    } else if (k && (l = keyring_find(k, x, family, src, dst, spi))) {
+        sa = &l->sa;
+        c = &l->ctx;
         hmac = k->hmac;
     } else {
         return CAP_ESP_NO_SA;
@@ -792,7 +802,7 @@ static bool kr_ready(cap_esp_keyring *k) {
 
 void cap_esp_keyring_free(cap_esp_keyring *k) {
     if (!k) return;
-    if (k->sa) OPENSSL_cleanse(k->sa, (size_t)k->max * sizeof *k->sa);
+    if (k->sa) OPENSSL_cleanse(k->sa, (size_t)k->used * sizeof *k->sa); /* slots fill from 0 */
     pthread_mutex_destroy(&k->lock);
     free(k->sa), free(k->gen), free(k->learned_at), free(k->next);
     EVP_CIPHER_free(k->aes_cbc);
@@ -900,25 +910,26 @@ size_t cap_esp_keyring_memory(cap_esp_keyring *k) {
     return n;
 }
 
-/* The SA of a packet, copied into x (its contexts dropped when it is
- * another SA than the last one's); NULL: none. */
-static const esp_sa *keyring_find(cap_esp_keyring *k, cap_esp_scratch *x, uint8_t family, const uint8_t *src,
-                                  const uint8_t *dst, uint32_t spi) {
+/* The SA of a packet in x's cache, copied there (and its contexts
+ * dropped) unless it is the SA that entry already holds; NULL: none. */
+static learned_sa *keyring_find(cap_esp_keyring *k, cap_esp_scratch *x, uint8_t family, const uint8_t *src,
+                                const uint8_t *dst, uint32_t spi) {
     pthread_mutex_lock(&k->lock);
     uint32_t slot = k->sa ? kr_slot(k, family, src, dst, spi, NULL) : KR_NONE;
     if (slot == KR_NONE) {
         pthread_mutex_unlock(&k->lock);
         return NULL;
     }
-    if (x->learned_slot != slot || x->learned_gen != k->gen[slot]) {
-        x->learned = k->sa[slot];
-        x->learned_slot = slot;
-        x->learned_gen = k->gen[slot];
-        EVP_CIPHER_CTX_free(x->learned_ctx.cipher);
-        EVP_MAC_CTX_free(x->learned_ctx.mac);
-        x->learned_ctx.cipher = NULL;
-        x->learned_ctx.mac = NULL;
+    learned_sa *l = &x->learned[slot % LEARNED_CACHE];
+    if (l->slot != slot || l->gen != k->gen[slot]) {
+        l->sa = k->sa[slot];
+        l->slot = slot;
+        l->gen = k->gen[slot];
+        EVP_CIPHER_CTX_free(l->ctx.cipher);
+        EVP_MAC_CTX_free(l->ctx.mac);
+        l->ctx.cipher = NULL;
+        l->ctx.mac = NULL;
     }
     pthread_mutex_unlock(&k->lock);
-    return &x->learned;
+    return l;
 }
