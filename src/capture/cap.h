@@ -611,6 +611,9 @@ void cap_esp_keyring_free(cap_esp_keyring *k); /* after every decoder using it *
 bool cap_esp_keyring_add(cap_esp_keyring *k, const cap_esp_key *key, uint64_t learned_at_us);
 uint64_t cap_esp_keyring_added(cap_esp_keyring *k);
 size_t cap_esp_keyring_memory(cap_esp_keyring *k); /* of the SAs it holds */
+/* Its SAs, oldest first, one line each in Wireshark's esp_sa format (what
+ * --esp-sa reads back); false when f reports an error. */
+bool cap_esp_keyring_write(cap_esp_keyring *k, FILE *f);
 
 /* ---- pcapng output (cap_pcapng_out.c) ------------------------------------------
  * SIP messages written as synthetic Ethernet/IP/UDP|TCP|SCTP frames with

@@ -933,3 +933,34 @@ static learned_sa *keyring_find(cap_esp_keyring *k, cap_esp_scratch *x, uint8_t 
     pthread_mutex_unlock(&k->lock);
     return l;
 }
+
+/* Wireshark's names of what a keyring holds. */
+static const char *enc_name_of(esp_enc enc) {
+    return enc == ENC_AES_CBC ? "AES-CBC [RFC3602]" : enc == ENC_3DES_CBC ? "TripleDES-CBC [RFC2451]" : "NULL";
+}
+
+static void put_hex(FILE *f, const uint8_t *p, size_t n) {
+    if (n) fputs("0x", f);
+    for (size_t i = 0; i < n; i++) fprintf(f, "%02x", p[i]);
+}
+
+bool cap_esp_keyring_write(cap_esp_keyring *k, FILE *f) {
+    pthread_mutex_lock(&k->lock);
+    /* oldest first: once the slots wrapped, the cursor points at the oldest */
+    uint32_t first = k->used == k->max ? k->cursor : 0;
+    for (uint32_t n = 0; n < k->used; n++) {
+        const esp_sa *sa = &k->sa[(first + n) % k->max];
+        char src[FS_ADDR_STRLEN], dst[FS_ADDR_STRLEN];
+        fs_addr a = {.family = sa->family}, b = {.family = sa->family};
+        memcpy(a.ip, sa->src, 16);
+        memcpy(b.ip, sa->dst, 16);
+        fprintf(f, "\"IPv%u\",\"%s\",\"%s\",\"0x%08x\",\"%s\",\"", sa->family, fs_addr_str(&a, src, sizeof src),
+                fs_addr_str(&b, dst, sizeof dst), sa->spi, enc_name_of(sa->enc));
+        put_hex(f, sa->enc_key, sa->enc ? sa->enc_key_len : 0);
+        fprintf(f, "\",\"%s\",\"", !strcmp(sa->digest, "MD5") ? "HMAC-MD5-96 [RFC2403]" : "HMAC-SHA-1-96 [RFC2404]");
+        put_hex(f, sa->auth_key, sa->auth_key_len);
+        fputs("\"\n", f);
+    }
+    pthread_mutex_unlock(&k->lock);
+    return !ferror(f);
+}

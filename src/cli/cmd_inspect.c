@@ -88,6 +88,8 @@ typedef struct inspect_run {
     event_out out_stdout, out_file; /* --json, --events */
     pcap_out pcap;                  /* --pcap-out */
     FILE *stats_file; /* opened before the run: a bad path fails before any work */
+    const char *sa_out_path; /* --esp-sa-out */
+    FILE *sa_out;     /* opened before the run too, written at its end */
     /* tallies of final events */
     uint64_t events;
     uint64_t by_severity[5];
@@ -173,6 +175,10 @@ static const char usage_text[] =
     "                         FILE (after logrotate moved it)\n"
     "      --pcap-limit N     at most N messages per incident in --pcap-out\n"
     "                         (default 100; 0: all)\n"
+    "      --esp-sa-out FILE  write the ESP SAs learned from IMS AKA registrations\n"
+    "                         (capture.ims_aka_keys) to FILE, made readable by its\n"
+    "                         owner only, in Wireshark's esp_sa format: open the\n"
+    "                         capture decrypted there too (or give it to --esp-sa)\n"
     "  -q, --quiet            no summary\n"
     "      --no-progress      no progress line (shown on a terminal for files)\n"
     "      --fail-on SEV      exit 1 if an event of severity SEV or above was raised\n"
@@ -1099,8 +1105,38 @@ static void close_outputs(inspect_run *r) {
     if (r->out_file.fd >= 0) close(r->out_file.fd);
     close_pcap_out(&r->pcap);
     if (r->stats_file) fclose(r->stats_file);
+    if (r->sa_out) fclose(r->sa_out);
     r->out_file.fd = -1;
     r->stats_file = NULL;
+    r->sa_out = NULL;
+}
+
+/* --esp-sa-out FILE: created before the run, for its owner only (it will
+ * hold keys); NULL and said on stderr when it cannot be. */
+static FILE *create_sa_out(const char *path) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        fprintf(stderr, "fs38 inspect: --esp-sa-out %s: %s\n", path, strerror(errno));
+        if (fd >= 0) close(fd);
+    }
+    return f;
+}
+
+/* The SAs learned from IMS AKA registrations, for Wireshark (and --esp-sa). */
+static bool write_sa_out(inspect_run *r, insp *in) {
+    fputs("# ESP security associations fs38 inspect learned from IMS AKA registrations\n"
+          "# (3GPP TS 33.203), in Wireshark's esp_sa format: Preferences > Protocols > ESP >\n"
+          "# ESP SAs, or this file as esp_sa in a profile folder; --esp-sa reads it back.\n",
+          r->sa_out);
+    bool ok = insp_write_learned_sas(in, r->sa_out);
+    int err = errno;
+    if (fclose(r->sa_out) != 0 || !ok) {
+        fprintf(stderr, "fs38 inspect: --esp-sa-out %s: %s\n", r->sa_out_path, strerror(ok ? errno : err));
+        ok = false;
+    }
+    r->sa_out = NULL;
+    return ok;
 }
 
 static bool write_stats(inspect_run *r, const insp_stats *s, double secs) {
@@ -1145,7 +1181,7 @@ static det_indicators *load_indicators(const char *path, bool quiet) {
 
 enum { OPT_BPF = 256, OPT_HEP, OPT_RAW, OPT_JSON, OPT_EVENTS, OPT_STATS, OPT_FAIL_ON, OPT_WORKERS,
        OPT_DURATION, OPT_COUNT, OPT_NO_PROGRESS, OPT_INDICATORS, OPT_SEED,
-       OPT_TLS_KEYLOG, OPT_PCAP_OUT, OPT_PCAP_LIMIT, OPT_ESP_SA };
+       OPT_TLS_KEYLOG, OPT_PCAP_OUT, OPT_PCAP_LIMIT, OPT_ESP_SA, OPT_ESP_SA_OUT };
 
 static bool parse_u64_arg(const char *opt, const char *v, uint64_t max, uint64_t *out) {
     if (!fs_str_to_u64(fs_str_make(v, strlen(v)), max, out)) {
@@ -1246,6 +1282,7 @@ int cmd_inspect(int argc, char **argv) {
         {"tls-keylog", required_argument, NULL, OPT_TLS_KEYLOG},
         {"pcap-out", required_argument, NULL, OPT_PCAP_OUT},
         {"esp-sa", required_argument, NULL, OPT_ESP_SA},
+        {"esp-sa-out", required_argument, NULL, OPT_ESP_SA_OUT},
         {"pcap-limit", required_argument, NULL, OPT_PCAP_LIMIT},
         {NULL, 0, NULL, 0}};
     inspect_run r = {.fail_on = -1, .max_severity = -1, .progress = true,
@@ -1302,6 +1339,7 @@ int cmd_inspect(int argc, char **argv) {
         case OPT_TLS_KEYLOG: keylog_path = optarg; break;
         case OPT_PCAP_OUT: r.pcap.path = optarg; break;
         case OPT_ESP_SA: esp_sa_path = optarg; break;
+        case OPT_ESP_SA_OUT: r.sa_out_path = optarg; break;
         case OPT_PCAP_LIMIT:
             if (!parse_u64_arg("--pcap-limit", optarg, UINT32_MAX, &pcap_limit)) return EXIT_USAGE;
             break;
@@ -1361,6 +1399,13 @@ int cmd_inspect(int argc, char **argv) {
     }
     r.pcap.per_incident = (uint32_t)pcap_limit;
     if (r.pcap.path && !open_pcap_out(&r.pcap)) {
+        close_outputs(&r);
+        det_indicators_free(indicators);
+        return EXIT_USAGE;
+    }
+    if (r.sa_out_path && !cfg.ims_aka_keys && !r.quiet)
+        fprintf(stderr, "fs38 inspect: note: capture.ims_aka_keys is off: --esp-sa-out will hold no SA\n");
+    if (r.sa_out_path && !(r.sa_out = create_sa_out(r.sa_out_path))) {
         close_outputs(&r);
         det_indicators_free(indicators);
         return EXIT_USAGE;
@@ -1484,6 +1529,7 @@ int cmd_inspect(int argc, char **argv) {
     if (!report_losses(&r.out_stdout)) ok_out = false;
     if (!report_losses(&r.out_file)) ok_out = false;
     if (!close_pcap_out(&r.pcap)) ok_out = false;
+    if (r.sa_out && !write_sa_out(&r, in)) ok_out = false;
     /* A signal ends a live run; files it cuts short were not read to the end
      * (a reader of stdout that left and ended the run is no signal; when the
      * run went on for --events, --stats-json or --fail-on, a signal is one). */

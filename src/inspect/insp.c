@@ -1116,6 +1116,8 @@ void insp_get_stats(insp *in, insp_stats *out) {
     out->mem.bound_bytes += det_shared_memory(in->shared);
 }
 
+bool insp_write_learned_sas(insp *in, FILE *f) { return !in->keyring || cap_esp_keyring_write(in->keyring, f); }
+
 int insp_top_talkers(insp *in, det_talker *out, int n) {
     det_talker tmp[INSP_MAX_WORKERS * 16];
     int have = 0;

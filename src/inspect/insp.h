@@ -98,6 +98,10 @@ fs_code insp_run_raw(insp *in, const char *path, fs_err *e);
  * join workers. Call once, before insp_get_stats. */
 void insp_finish(insp *in);
 void insp_get_stats(insp *in, insp_stats *out);
+/* The ESP SAs learned from IMS AKA registrations so far, in Wireshark's
+ * esp_sa format, to f (nothing with capture.ims_aka_keys off); false when
+ * f reports an error. */
+bool insp_write_learned_sas(insp *in, FILE *f);
 /* Busiest sources across workers, most messages first. */
 int insp_top_talkers(insp *in, det_talker *out, int n);
 

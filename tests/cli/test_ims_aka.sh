@@ -57,8 +57,35 @@ ok "--workers 2: the same agreements and decryption" is \
     "$(stat "$TMPD/s2.json" '"\(.capture.ims_aka_agreements) \(.capture.esp_sas_learned) \(.capture.esp_decrypted)"')" "4 16 10"
 ok "--workers 2: the same messages out of ESP" is "$(in_esp_ids "$TMPD/w2.pcapng")" "$theirs"
 
-# off in the config: nothing learned, nothing read, and the summary says how
+# --esp-sa-out: the learned SAs for Wireshark, the generator's own derivation
+expect_exit 0 "--esp-sa-out" "$FS38" inspect -q --esp-sa-out "$TMPD/learned.keys" "$PCAP"
+ok "...: the 16 SAs ims_aka.keys holds (TS 33.203 Annex I, derived by the generator)" is \
+    "$(grep -v '^#' "$TMPD/learned.keys" | sort | md5sum)" "$(grep -v '^#' "$KEYS" | sort | md5sum)"
+ok "...: readable by its owner only" is "$(command stat -c %a "$TMPD/learned.keys")" 600
+fs38_args=()
+while IFS= read -r line; do
+    case $line in '#'* | '') continue ;; esac
+    fs38_args+=(-o "uat:esp_sa:$line")
+done <"$TMPD/learned.keys"
+ok "...: tshark decrypts the same requests with fs38's file" is \
+    "$(tshark -r "$PCAP" -o esp.enable_encryption_decode:TRUE -o esp.enable_authentication_check:TRUE \
+        "${fs38_args[@]}" -Y 'esp && sip.User-Agent == "friendly-scanner" && sip.Method && !(esp.icv_bad == 1)' \
+        -T fields -E separator=, -e sip.Call-ID -e sip.CSeq.seq -e sip.Method 2>/dev/null | sort | tr '\n' ' ')" "$theirs"
 printf 'capture:\n  ims_aka_keys: false\n' >"$TMPD/off.yaml"
+expect_exit 0 "...: and --esp-sa reads it back (learning off)" "$FS38" inspect --config "$TMPD/off.yaml" \
+    --esp-sa "$TMPD/learned.keys" --stats-json "$TMPD/back.json" "$PCAP"
+ok "...: 10 decrypted, none learned" is \
+    "$(stat "$TMPD/back.json" '"\(.capture.esp_decrypted) \(.capture.ims_aka_agreements)"')" "10 0"
+expect_exit 2 "--esp-sa-out to a full disk" "$FS38" inspect -q --esp-sa-out /dev/full "$PCAP"
+ok "...: says so" grep -q -- "--esp-sa-out /dev/full" "$TMPD/err"
+expect_exit 2 "--esp-sa-out in a folder that does not exist: before any work" "$FS38" inspect -q \
+    --esp-sa-out "$TMPD/no/such/dir/x.keys" "$PCAP"
+expect_exit 0 "--esp-sa-out, learning off: a note, and no SA" "$FS38" inspect --config "$TMPD/off.yaml" \
+    --esp-sa-out "$TMPD/none.keys" "$PCAP"
+ok "...: the note" grep -q "ims_aka_keys is off" "$TMPD/err"
+ok "...: comments only" is "$(grep -vc '^#' "$TMPD/none.keys")" 0
+
+# off in the config: nothing learned, nothing read, and the summary says how
 expect_exit 0 "ims_aka_keys: false" "$FS38" inspect --config "$TMPD/off.yaml" --stats-json "$TMPD/s3.json" "$PCAP"
 ok "...: nothing learned or decrypted" is \
     "$(stat "$TMPD/s3.json" '"\(.capture.ims_aka_agreements) \(.capture.esp_decrypted)"')" "0 0"
