@@ -456,14 +456,16 @@ det('trust', [rec(W, req(b'INVITE', 'sip:+441234567@ims.example.net', b'tr1', fr
 # IMS AKA (insp_aka.c): the UE's offer, the S-CSCF's keys, the P-CSCF's answer
 SC = b'Security-Client: ipsec-3gpp;alg=hmac-md5-96;ealg=des-ede3-cbc;spi-c=11;spi-s=12;port-c=1;port-s=2, ' \
      b'ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-cbc;spi-c=11;spi-s=12;port-c=1;port-s=2\r\n'
-det('ims_aka', [rec(W, req(b'REGISTER', 'sip:ims.example.net', b'aka1', extra=SC), 1),
-                rec(W | 64, resp(401, b'Unauthorized', b'REGISTER', 'sip:ims.example.net', b'aka1',
-                                 extra=b'WWW-Authenticate: Digest nonce="bm9uY2U=", algorithm=AKAv1-MD5, '
-                                       b'ck="00112233445566778899aabbccddeeff", ik="ffeeddccbbaa99887766554433221100"\r\n'),
-                    0, True),
-                rec(W, resp(401, b'Unauthorized', b'REGISTER', 'sip:ims.example.net', b'aka1',
-                            extra=b'WWW-Authenticate: Digest nonce="bm9uY2U="\r\nSecurity-Server: ipsec-3gpp;q=0.1;'
-                                  b'alg=hmac-sha-1-96;ealg=aes-cbc;spi-c=21;spi-s=22;port-c=3;port-s=4\r\n'), 0, True)])
+AKA_RECS = [rec(W, req(b'REGISTER', 'sip:ims.example.net', b'aka1', extra=SC), 1),
+            rec(W | 64, resp(401, b'Unauthorized', b'REGISTER', 'sip:ims.example.net', b'aka1',
+                             extra=b'WWW-Authenticate: Digest nonce="bm9uY2U=", algorithm=AKAv1-MD5, '
+                                   b'ck="00112233445566778899aabbccddeeff", ik="ffeeddccbbaa99887766554433221100"\r\n'),
+                0, True),
+            rec(W, resp(401, b'Unauthorized', b'REGISTER', 'sip:ims.example.net', b'aka1',
+                        extra=b'WWW-Authenticate: Digest nonce="bm9uY2U="\r\nSecurity-Server: ipsec-3gpp;q=0.1;'
+                              b'alg=hmac-sha-1-96;ealg=aes-cbc;spi-c=21;spi-s=22;port-c=3;port-s=4\r\n'), 0, True)]
+det('ims_aka', AKA_RECS)
+det('ims_aka_late', [AKA_RECS[0], AKA_RECS[2], AKA_RECS[1]])  # the UE's 401 before its keys
 # protocol violations: missing headers, Max-Forwards, bad branch, unknown method, CL mismatch, oversize
 det('proto', [rec(W, b'INVITE sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=1234\r\nMax-Forwards: 255\r\nCSeq: 1 INVITE\r\n'
                      b'Call-ID: a\r\nCall-ID: b\r\nContent-Length: 50\r\n\r\nshort', 1),

@@ -17,8 +17,10 @@
  *   P-CSCF -> UE  spi-c of the UE, spi-s of the UE (the same, reversed)
  * Keys (TS 33.203 Annex I): HMAC-MD5-96 takes IK, HMAC-SHA-1-96 IK and 32
  * zero bits; AES-CBC takes CK, DES-EDE3-CBC CK and its first half again.
- * Both memories are small rings: a registration's three messages come
- * within a second, and an old entry only ever makes room for a new one.
+ * A UE's 401 seen before its keys (two probes' captures merged, their
+ * clocks apart) waits for them by nonce. These memories are small rings: a
+ * registration's messages come within a second, and an old entry only ever
+ * makes room for a new one.
  */
 #include "insp_aka.h"
 
@@ -28,6 +30,7 @@
 
 #define AKA_OFFERS 1024u
 #define AKA_KEYS 1024u
+#define AKA_ANSWERS 256u
 #define AKA_MECHS 4u /* per header set: more are passed over */
 
 typedef enum { ALG_MD5, ALG_SHA1 } aka_alg;
@@ -50,13 +53,21 @@ typedef struct aka_keys {    /* a 401's ck and ik */
     uint8_t ck[16], ik[16];
 } aka_keys;
 
+typedef struct aka_answer {  /* a P-CSCF's 401 whose keys were not seen yet */
+    uint64_t nonce;          /* hash; 0: empty */
+    fs_addr pcscf, ue;
+    aka_mech srv, cli;
+    uint64_t ts;
+} aka_answer;
+
 struct insp_aka {
     pthread_mutex_t lock;
     cap_esp_keyring *ring;
     uint64_t seed;
     aka_offer *offer;        /* AKA_OFFERS, made at the first offer or keys */
     aka_keys *keys;          /* AKA_KEYS */
-    uint32_t next_offer, next_keys;
+    aka_answer *answers;     /* AKA_ANSWERS */
+    uint32_t next_offer, next_keys, next_answer;
     uint64_t agreements;
 };
 
@@ -74,13 +85,16 @@ void insp_aka_free(insp_aka *a) {
     if (a->keys) OPENSSL_cleanse(a->keys, AKA_KEYS * sizeof *a->keys);
     free(a->keys);
     free(a->offer);
+    free(a->answers);
     pthread_mutex_destroy(&a->lock);
     free(a);
 }
 
 size_t insp_aka_memory(insp_aka *a) {
     pthread_mutex_lock(&a->lock);
-    size_t n = sizeof *a + (a->offer ? AKA_OFFERS * sizeof *a->offer + AKA_KEYS * sizeof *a->keys : 0);
+    size_t n = sizeof *a + (a->offer ? AKA_OFFERS * sizeof *a->offer + AKA_KEYS * sizeof *a->keys +
+                                           AKA_ANSWERS * sizeof *a->answers
+                                     : 0);
     pthread_mutex_unlock(&a->lock);
     return n;
 }
@@ -91,9 +105,10 @@ static bool ready(insp_aka *a) {
     if (a->offer) return true;
     a->offer = calloc(AKA_OFFERS, sizeof *a->offer);
     a->keys = calloc(AKA_KEYS, sizeof *a->keys);
-    if (a->offer && a->keys) return true;
-    free(a->offer), free(a->keys);
-    a->offer = NULL, a->keys = NULL;
+    a->answers = calloc(AKA_ANSWERS, sizeof *a->answers);
+    if (a->offer && a->keys && a->answers) return true;
+    free(a->offer), free(a->keys), free(a->answers);
+    a->offer = NULL, a->keys = NULL, a->answers = NULL;
     return false;
 }
 
@@ -243,6 +258,8 @@ static void remember_offer(insp_aka *a, uint64_t call_id, const aka_mech *mech, 
     memcpy(o->mech, mech, n * sizeof *mech);
 }
 
+static void answers_waiting(insp_aka *a, const aka_keys *k);
+
 static void remember_keys(insp_aka *a, uint64_t nonce, fs_str ck, fs_str ik) {
     uint8_t c[16], i[16];
     if (ck.len != 32 || ik.len != 32 || !fs_unhex(ck.p, 16, c) || !fs_unhex(ik.p, 16, i)) return;
@@ -255,6 +272,7 @@ static void remember_keys(insp_aka *a, uint64_t nonce, fs_str ck, fs_str ik) {
     memcpy(k->ik, i, 16);
     OPENSSL_cleanse(c, sizeof c);
     OPENSSL_cleanse(i, sizeof i);
+    answers_waiting(a, k);
 }
 
 /* The server's best mechanism the client offered too; NULL: none. */
@@ -280,10 +298,13 @@ static void add_sa(insp_aka *a, cap_esp_key *key, const fs_addr *src, const fs_a
     cap_esp_keyring_add(a->ring, key, ts);
 }
 
-static void agree(insp_aka *a, const cap_payload *p, const aka_mech *srv, const aka_mech *cli, const aka_keys *k) {
+/* The four SAs of an agreement between the UE and the P-CSCF (TS 33.203
+ * 7.1: each with the SPI its receiver chose), keyed by Annex I. */
+static void agree(insp_aka *a, const fs_addr *pcscf, const fs_addr *ue, const aka_mech *srv, const aka_mech *cli,
+                  const aka_keys *k, uint64_t ts) {
     cap_esp_key key;
     memset(&key, 0, sizeof key);
-    key.family = p->src.addr.family;
+    key.family = pcscf->family;
     key.integ = srv->alg == ALG_MD5 ? CAP_ESP_INTEG_HMAC_MD5_96 : CAP_ESP_INTEG_HMAC_SHA1_96;
     memcpy(key.integ_key, k->ik, 16); /* SHA-1: then 32 zero bits */
     key.integ_key_len = srv->alg == ALG_MD5 ? 16 : 20;
@@ -298,16 +319,17 @@ static void agree(insp_aka *a, const cap_payload *p, const aka_mech *srv, const 
             key.cipher_key_len = 24;
         }
     }
-    const fs_addr *pcscf = &p->src.addr, *ue = &p->dst.addr;
-    add_sa(a, &key, ue, pcscf, srv->spi_s, p->ts_us);
-    add_sa(a, &key, ue, pcscf, srv->spi_c, p->ts_us);
-    add_sa(a, &key, pcscf, ue, cli->spi_c, p->ts_us);
-    add_sa(a, &key, pcscf, ue, cli->spi_s, p->ts_us);
+    add_sa(a, &key, ue, pcscf, srv->spi_s, ts);
+    add_sa(a, &key, ue, pcscf, srv->spi_c, ts);
+    add_sa(a, &key, pcscf, ue, cli->spi_c, ts);
+    add_sa(a, &key, pcscf, ue, cli->spi_s, ts);
     OPENSSL_cleanse(&key, sizeof key);
     a->agreements++;
 }
 
-/* The UE's 401: join its Security-Server with the offer and the keys. */
+/* The UE's 401: join its Security-Server with the offer and the keys; the
+ * keys may come after it (two probes' captures merged, clocks apart): then
+ * it waits for them. */
 static void server_answer(insp_aka *a, const cap_payload *p, const sip_msg *m, uint64_t nonce) {
     aka_mech server[AKA_MECHS];
     unsigned ns = parse_mechs(m, SIP_H_SECURITY_SERVER, server);
@@ -316,11 +338,26 @@ static void server_answer(insp_aka *a, const cap_payload *p, const sip_msg *m, u
     const aka_offer *o = NULL;
     for (uint32_t i = 0; i < AKA_OFFERS && !o; i++)
         if (a->offer[i].call_id == call_id) o = &a->offer[i];
-    const aka_keys *k = NULL;
-    for (uint32_t i = 0; i < AKA_KEYS && !k; i++)
-        if (a->keys[i].nonce == nonce) k = &a->keys[i];
-    const aka_mech *cli = NULL, *srv = o && k ? choose(server, ns, o, &cli) : NULL;
-    if (srv) agree(a, p, srv, cli, k);
+    const aka_mech *cli = NULL, *srv = o ? choose(server, ns, o, &cli) : NULL;
+    if (!srv) return;
+    for (uint32_t i = 0; i < AKA_KEYS; i++)
+        if (a->keys[i].nonce == nonce) {
+            agree(a, &p->src.addr, &p->dst.addr, srv, cli, &a->keys[i], p->ts_us);
+            return;
+        }
+    aka_answer *w = &a->answers[a->next_answer++ % AKA_ANSWERS];
+    *w = (aka_answer){.nonce = nonce, .pcscf = p->src.addr, .ue = p->dst.addr, .srv = *srv, .cli = *cli,
+                      .ts = p->ts_us};
+}
+
+/* Keys just seen: the answers that waited for them. */
+static void answers_waiting(insp_aka *a, const aka_keys *k) {
+    for (uint32_t i = 0; i < AKA_ANSWERS; i++) {
+        aka_answer *w = &a->answers[i];
+        if (w->nonce != k->nonce) continue;
+        agree(a, &w->pcscf, &w->ue, &w->srv, &w->cli, k, w->ts);
+        w->nonce = 0;
+    }
 }
 
 /* A REGISTER's Security-Client, remembered by Call-ID. */

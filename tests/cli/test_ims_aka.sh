@@ -102,6 +102,23 @@ expect_exit 0 "without UE A's Mw 401" "$FS38" inspect --stats-json "$TMPD/s4.jso
 ok "...: B's and C's agreements only, their 3 packets read" is \
     "$(stat "$TMPD/s4.json" '"\(.capture.ims_aka_agreements) \(.capture.esp_decrypted)"')" "2 3"
 
+# the S-CSCF's 401 after the P-CSCF's (two probes merged, clocks apart): the
+# UE's 401 waits for its keys
+python3 - "$PCAP" "$TMPD/late.pcap" <<'PY'
+import struct, sys
+b = open(sys.argv[1], 'rb').read()
+out, i, frames = b[:24], 24, []
+while i < len(b):
+    n = struct.unpack('<I', b[i + 8:i + 12])[0]
+    frames.append(b[i:i + 16 + n])
+    i += 16 + n
+frames[2], frames[3] = frames[3], frames[2]  # UE A's: Gm 401 first, then Mw 401
+open(sys.argv[2], 'wb').write(out + b''.join(frames))
+PY
+expect_exit 0 "keys after the UE's 401" "$FS38" inspect -q --stats-json "$TMPD/late.json" "$TMPD/late.pcap"
+ok "...: all 4 agreements, 10 packets read" is \
+    "$(stat "$TMPD/late.json" '"\(.capture.ims_aka_agreements) \(.capture.esp_decrypted)"')" "4 10"
+
 # hostile Security-Client/Server and ck/ik values never crash and are passed over
 python3 - "$TMPD/bad.pcap" <<'PY'
 import sys
