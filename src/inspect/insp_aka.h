@@ -13,7 +13,8 @@
  *
  * Owns: reading Security-Client, Security-Server and the ck/ik challenge
  * parameters, the bounded memory of half-seen agreements (offers by
- * Call-ID, keys by nonce), TS 33.203 Annex I's key expansion, the SAs.
+ * Call-ID; keys, and UE answers waiting for theirs, by nonce), TS 33.203
+ * Annex I's key expansion, the SAs.
  * Must not touch: decryption (cap_esp.c), detection. Thread-safe (a mutex):
  * the reader and the workers may both learn.
  */
