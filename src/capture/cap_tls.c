@@ -316,13 +316,20 @@ void cap_tls_keys_refresh(cap_tls_keys *k) {
     pthread_mutex_unlock(&k->lock);
 }
 
+/* A session whose application keys are all in: TLS 1.2's master secret,
+ * or both of TLS 1.3's traffic secrets (a client writes its handshake
+ * secrets first, its traffic secrets at Finished). */
+static bool session_complete(const tls_session_keys *s) { return s->has_master || (s->cts_len && s->sts_len); }
+
 /* The keys of a session, copied out (another worker may read the log on
- * meanwhile); when following, read on once when they are not there and the
- * file grew. */
+ * meanwhile); when following, read on once when they are not there, or
+ * not all there, and the file grew. (Until 2026-11-27 a session read
+ * between its handshake and traffic secrets stayed so: its records waited
+ * for keys in vain unless another session's miss read the log on.) */
 static bool keys_find(cap_tls_keys *k, const uint8_t *random, tls_session_keys *out) {
     pthread_mutex_lock(&k->lock);
     tls_session_keys *s = keys_lookup(k, random);
-    if (!s && k->follow && keys_grown(k)) {
+    if ((!s || !session_complete(s)) && k->follow && keys_grown(k)) {
         (void)keys_read_more(k, NULL);
         s = keys_lookup(k, random);
     }

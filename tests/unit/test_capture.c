@@ -3380,6 +3380,67 @@ static void test_tls_records(void) {
     cap_tls_ctx_free(x);
 }
 
+/* The messages of tls.pcap's first connection (frames 1-20, TLS 1.3)
+ * decoded with a key log followed as it grows (-i --tls-keylog): its lines
+ * from tls.keys, the client's traffic secret (line 6, the last the client
+ * writes) held back until frame `late` when late > 0. */
+static int tls_stream0(int late) {
+    char path[64], line[512];
+    snprintf(path, sizeof path, "/tmp/fs38_tls_late_%d.keys", (int)getpid());
+    FILE *all = fopen("tests/data/capture/tls.keys", "r"), *f = fopen(path, "w");
+    char held[1][512];
+    int nheld = 0, no = 0;
+    while (all && f && fgets(line, sizeof line, all)) {
+        no++;
+        if (late > 0 && no == 6) snprintf(held[nheld++], sizeof held[0], "%s", line);
+        else if (no <= 6) fputs(line, f);
+    }
+    if (all) fclose(all);
+    if (f) fclose(f);
+    cap_tls_keys *k = NULL;
+    fs_err e = {0};
+    if (!all || !f || cap_tls_keys_open(path, true, &k, &e) != FS_OK) {
+        unlink(path);
+        return -1;
+    }
+    cap_config cfg;
+    cap_config_default(&cfg);
+    cfg.tls_keys = k;
+    sink s = {0};
+    cap_decoder *d = cap_decoder_new(&cfg, sink_emit, &s, &e);
+    char errbuf[PCAP_ERRBUF_SIZE];
+    pcap_t *p = pcap_open_offline("tests/data/capture/tls.pcap", errbuf);
+    struct pcap_pkthdr *h;
+    const u_char *data;
+    for (int i = 1; d && p && i <= 20 && pcap_next_ex(p, &h, &data) == 1; i++) {
+        if (i == late && (f = fopen(path, "a"))) { /* the client writes them at its Finished */
+            for (int j = 0; j < nheld; j++) fputs(held[j], f);
+            fclose(f);
+        }
+        cap_decode_frame(d, pcap_datalink(p), data, h->caplen, (uint64_t)h->ts.tv_sec * FS_USEC, (uint64_t)i);
+    }
+    if (p) pcap_close(p);
+    if (d) cap_decoder_finish(d);
+    int n = d ? s.n : -1;
+    cap_decoder_free(d);
+    for (int i = 0; i < s.kept; i++) free(s.data[i]);
+    cap_tls_keys_free(k);
+    unlink(path);
+    return n;
+}
+
+/* OpenSSL's client writes the server's traffic secret when it reads the
+ * server's Finished and its own when it sends its Finished: a live run may
+ * look the session up in between (the client's Finished record) and must
+ * read the log on when the client's secret is needed, not keep the half it
+ * found. */
+static void test_tls_keylog_half(void) {
+    int whole = tls_stream0(0);
+    CHECK_MSG(whole == 10, "all keys from the start: %d messages", whole);
+    int later = tls_stream0(10); /* before frame 10, the client's first data */
+    CHECK_MSG(later == whole, "traffic secrets written after the handshake's lookups: %d of %d", later, whole);
+}
+
 /* Suites and versions fs38 does not read are counted as such. */
 static void test_tls_unsupported(void) {
     static const struct {
@@ -3622,6 +3683,7 @@ int main(void) {
     test_esp_keyring();
     test_pcapng_out();
     test_tls_keylog();
+    test_tls_keylog_half();
     test_tls_records();
     test_tls_unsupported();
     test_defrag_many_ext();
