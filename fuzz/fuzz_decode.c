@@ -30,6 +30,7 @@
  * configured budgets.
  */
 #include "capture/cap.h"
+#include "repo_esp_sa.h"
 #include "inspect/insp_aka.h"
 
 #include <stdio.h>
@@ -97,25 +98,12 @@ static cap_tls_keys *tls_keys(void) {
     return keys;
 }
 
-/* The ESP SAs of tests/data/capture/esp_sa.keys, loaded once (NULL away
- * from the repository). */
-static const cap_esp_sas *esp_sas(void) {
-    static cap_esp_sas *sas;
-    static bool tried;
-    if (!tried) {
-        tried = true;
-        fs_err e;
-        sas = cap_esp_sas_load("tests/data/capture/esp_sa.keys", &e);
-    }
-    return sas;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
     cap_config cfg;
     fuzz_config(&cfg, (data[0] >> 4) & 3);
     if (((data[0] >> 4) & 3) == 0 || ((data[0] >> 4) & 3) == 3) cfg.tls_keys = tls_keys();
-    if (((data[0] >> 4) & 3) != 1) cfg.esp_sas = esp_sas();
+    if (((data[0] >> 4) & 3) != 1) cfg.esp_sas = repo_esp_sas();
     uint64_t emitted = 0;
     fs_err e;
     cfg.esp_keyring = cap_esp_keyring_new(16, &e);

@@ -14,22 +14,12 @@
  *   ./fuzz_esp_sa -max_total_time=60 fuzz/corpus/esp_sa
  */
 #include "capture/cap.h"
+#include "repo_esp_sa.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static const cap_esp_sas *repo_sas(void) {
-    static cap_esp_sas *sas;
-    static bool tried;
-    if (!tried) {
-        tried = true;
-        fs_err e;
-        sas = cap_esp_sas_load("tests/data/capture/esp_sa.keys", &e);
-    }
-    return sas;
-}
 
 static void try_packet(const cap_esp_sas *s, cap_esp_scratch *x, const uint8_t *p, size_t n) {
     static const struct { uint8_t family; const char *src, *dst; } pairs[] = {
@@ -50,7 +40,7 @@ static void try_packet(const cap_esp_sas *s, cap_esp_scratch *x, const uint8_t *
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static cap_esp_scratch *repo_x; /* kept: the repository's SAs are too */
-    if (repo_sas() && !repo_x && !(repo_x = cap_esp_scratch_new(repo_sas()))) abort();
+    if (repo_esp_sas() && !repo_x && !(repo_x = cap_esp_scratch_new(repo_esp_sas()))) abort();
     const uint8_t *nul = memchr(data, 0, size);
     size_t text = nul ? (size_t)(nul - data) : size;
     fs_err e = {0};
@@ -66,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             if (repo_x) try_packet(s, repo_x, p, n); /* a scratch of another set: refused */
             cap_esp_scratch_free(x);
         }
-        if (repo_x) try_packet(repo_sas(), repo_x, p, n);
+        if (repo_x) try_packet(repo_esp_sas(), repo_x, p, n);
     }
     cap_esp_sas_free(s);
     return 0;

@@ -868,8 +868,9 @@ bool cap_esp_keyring_add(cap_esp_keyring *k, const cap_esp_key *key, uint64_t le
         return false;
     }
     pthread_mutex_lock(&k->lock);
-    uint32_t slot = k->sa || kr_ready(k) ? kr_slot(k, sa.family, sa.src, sa.dst, sa.spi, NULL) : KR_NONE;
-    if (!k->sa || (slot != KR_NONE && k->learned_at[slot] > learned_at_us)) { /* a newer agreement has this SPI */
+    uint32_t slot = kr_ready(k) ? kr_slot(k, sa.family, sa.src, sa.dst, sa.spi, NULL) : KR_NONE;
+    if (!k->sa || (slot != KR_NONE && k->learned_at[slot] > learned_at_us)) { /* out of memory, or a newer
+                                                                                * agreement has this SPI */
         pthread_mutex_unlock(&k->lock);
         OPENSSL_cleanse(&sa, sizeof sa);
         return false;

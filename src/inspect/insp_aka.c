@@ -131,11 +131,6 @@ static uint64_t hash_of(const insp_aka *a, fs_str s) {
 
 /* ---- reading the headers ---------------------------------------------------- */
 
-static bool str_is(fs_str s, const char *lit) {
-    size_t n = strlen(lit);
-    return s.len == n && sip_lower_eq(s.p, lit, n);
-}
-
 /* A decimal of at most 10 digits that fits 32 bits. */
 static bool parse_u32(fs_str s, uint32_t *out) {
     if (!s.len || s.len > 10) return false;
@@ -176,18 +171,18 @@ static bool parse_mech(fs_str item, aka_mech *m) {
     while (semi < item.len && item.p[semi] != ';') semi++;
     fs_str name = fs_str_make(item.p, semi);
     while (name.len && sip_is_wsp((unsigned char)name.p[name.len - 1])) name.len--;
-    if (!str_is(name, "ipsec-3gpp") || semi >= item.len) return false;
+    if (!fs_str_ieq_cstr(name, "ipsec-3gpp") || semi >= item.len) return false;
     fs_str params = fs_str_make(item.p + semi + 1, item.len - semi - 1), v;
     memset(m, 0, sizeof *m);
     if (!sip_param_get(params, "alg", &v)) return false;
-    if (str_is(v, "hmac-md5-96")) m->alg = ALG_MD5;
-    else if (str_is(v, "hmac-sha-1-96")) m->alg = ALG_SHA1;
+    if (fs_str_ieq_cstr(v, "hmac-md5-96")) m->alg = ALG_MD5;
+    else if (fs_str_ieq_cstr(v, "hmac-sha-1-96")) m->alg = ALG_SHA1;
     else return false;
     m->ealg = EALG_NULL; /* no ealg: NULL encryption (TS 33.203 7.2) */
     if (sip_param_get(params, "ealg", &v)) {
-        if (str_is(v, "aes-cbc")) m->ealg = EALG_AES_CBC;
-        else if (str_is(v, "des-ede3-cbc")) m->ealg = EALG_DES3_CBC;
-        else if (!str_is(v, "null")) return false;
+        if (fs_str_ieq_cstr(v, "aes-cbc")) m->ealg = EALG_AES_CBC;
+        else if (fs_str_ieq_cstr(v, "des-ede3-cbc")) m->ealg = EALG_DES3_CBC;
+        else if (!fs_str_ieq_cstr(v, "null")) return false;
     }
     if (!sip_param_get(params, "spi-c", &v) || !parse_u32(v, &m->spi_c)) return false;
     if (!sip_param_get(params, "spi-s", &v) || !parse_u32(v, &m->spi_s)) return false;
@@ -216,9 +211,9 @@ static void challenge(const sip_msg *msg, fs_str *nonce, fs_str *ck, fs_str *ik)
     while ((h = sip_header_next(msg, SIP_H_WWW_AUTHENTICATE, &pos))) {
         fs_str rest = h->value, name, value;
         while (sip_auth_param_next(&rest, &name, &value)) {
-            if (str_is(name, "nonce")) *nonce = value;
-            else if (str_is(name, "ck")) *ck = value;
-            else if (str_is(name, "ik")) *ik = value;
+            if (fs_str_ieq_cstr(name, "nonce")) *nonce = value;
+            else if (fs_str_ieq_cstr(name, "ck")) *ck = value;
+            else if (fs_str_ieq_cstr(name, "ik")) *ik = value;
         }
         if (nonce->len) return;
     }

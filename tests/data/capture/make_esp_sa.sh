@@ -21,9 +21,9 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cc -O1 -o "$tmp/esp_seal" esp_seal.c $(pkg-config --cflags --libs libcrypto)
 SEAL="$tmp/esp_seal" python3 - <<'PY'
-import os, subprocess, struct, sys
+import sys
 sys.path.insert(0, '.')
-from pcapgen import ip4, ip6, udp, tcp, eth, write_pcap, udp_c, tcp_c
+from pcapgen import ip4, ip6, udp, tcp, eth, write_pcap, udp_c, tcp_c, esp_seal
 
 def options(n, src):
     return (b'OPTIONS sip:100@192.0.2.200 SIP/2.0\r\n'
@@ -32,10 +32,7 @@ def options(n, src):
             b'To: <sip:100@192.0.2.200>\r\nCall-ID: esp-' + str(n).encode() + b'\r\nCSeq: 1 OPTIONS\r\n'
             b'User-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n')
 
-def seal(enc, ekey, auth, akey, spi, seq, nh, payload):
-    out = subprocess.run([os.environ['SEAL'], enc, ekey, auth, akey, hex(spi), str(seq), str(nh)],
-                         input=payload.hex() + '\n', capture_output=True, text=True, check=True).stdout
-    return bytes.fromhex(out.strip())
+seal = esp_seal
 
 K128, K192 = '00112233445566778899aabbccddeeff', '00112233445566778899aabbccddeeff0011223344556677'
 K256 = K128 + 'ffeeddccbbaa99887766554433221100'

@@ -25,17 +25,13 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cc -O1 -o "$tmp/esp_seal" esp_seal.c $(pkg-config --cflags --libs libcrypto)
 SEAL="$tmp/esp_seal" python3 - <<'PY'
-import os, subprocess, sys
+import sys
 sys.path.insert(0, '.')
-from pcapgen import ip4, ip6, eth, write_pcap, udp_c
+from pcapgen import ip4, ip6, eth, write_pcap, udp_c, esp_seal
 
 PCSCF, PCSCF6, SCSCF = '10.48.0.100', '2001:db8:48::100', '10.48.1.10'
 frames, sas = [], []
 
-def seal(enc, ekey, auth, akey, spi, seq, payload):
-    out = subprocess.run([os.environ['SEAL'], enc, ekey, auth, akey, hex(spi), str(seq), '17'],
-                         input=payload.hex() + '\n', capture_output=True, text=True, check=True).stdout
-    return bytes.fromhex(out.strip())
 
 def sip(first, headers, body=b''):
     h = ''.join('%s: %s\r\n' % kv for kv in headers)
@@ -48,7 +44,7 @@ def clear(src, dst, sp, dp, m):
 seqs = {}
 def esp(src, dst, sp, dp, spi, ue, m):
     seqs[spi] = seqs.get(spi, 0) + 1
-    p = seal(ue['enc'], ue['ek'], ue['auth'], ue['ak'], spi, seqs[spi], udp_c(src, dst, sp, dp, m))
+    p = esp_seal(ue['enc'], ue['ek'], ue['auth'], ue['ak'], spi, seqs[spi], 17, udp_c(src, dst, sp, dp, m))
     frames.append(eth(ip6(src, dst, 50, p), 0x86dd) if ':' in src else eth(ip4(src, dst, 50, p)))
 
 def keys_for(alg, ealg, ck, ik):

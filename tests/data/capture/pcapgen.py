@@ -1,6 +1,6 @@
 # pcapgen.py -- the packet builders and the pcap writer the fixture scripts
 # here share (make_fixtures.py, make_tunnels.py). Standard library only.
-import socket, struct
+import os, socket, struct, subprocess
 
 def ip4(src, dst, proto, payload, ident=1, frag=0):
     return struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(payload), ident, frag, 64, proto, 0,
@@ -46,3 +46,11 @@ def write_pcap(path, frames, t0=1700000000, usec=0, cut=None, linktype=1, order=
     if cut: out = out[:cut]
     open(path, 'wb').write(out)
     return out
+
+
+def esp_seal(enc, ekey, auth, akey, spi, seq, nh, payload):
+    """payload sealed into ESP by esp_seal.c (built by the caller, its path
+    in $SEAL): make_esp_sa.sh and make_ims_aka.sh."""
+    out = subprocess.run([os.environ['SEAL'], enc, ekey, auth, akey, hex(spi), str(seq), str(nh)],
+                         input=payload.hex() + '\n', capture_output=True, text=True, check=True).stdout
+    return bytes.fromhex(out.strip())
