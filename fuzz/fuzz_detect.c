@@ -60,12 +60,17 @@ static void on_event(void *user, const ev_event *ev, bool final) {
 }
 
 /* Evidence: the message being processed, naming 1..DET_EVIDENCE_REFS
- * distinct incidents (each at most 3 times: the limit set below). */
+ * distinct incidents (each at most 3 times: the limit set below); the
+ * rest of a call (in_call) only for the call rules. */
 static void on_evidence(void *user, const cap_payload *p, const det_evidence_ref *refs, unsigned n) {
     (void)user;
     if (n == 0 || n > DET_EVIDENCE_REFS || !p || (p->len && !p->data)) abort();
     for (unsigned i = 0; i < n; i++) {
         if (refs[i].rule >= R__COUNT || strnlen(refs[i].event_id, sizeof refs[i].event_id) != 36) abort();
+        /* only the call rules hand over the rest of a call */
+        if (refs[i].in_call && refs[i].rule != R_IRSF_VELOCITY && refs[i].rule != R_IRSF_LONG_CALL &&
+            refs[i].rule != R_WANGIRI && refs[i].rule != R_CALL_VOLUME)
+            abort();
         for (unsigned j = 0; j < i; j++)
             if (refs[j].rule == refs[i].rule && !strcmp(refs[j].event_id, refs[i].event_id)) abort();
     }

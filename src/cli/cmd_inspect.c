@@ -171,8 +171,9 @@ static const char usage_text[] =
     "                         comments naming the rule and event_id (Wireshark:\n"
     "                         frame.comment contains \"SIP-FLOOD-001\"); TLS is\n"
     "                         written decrypted. Messages count from the one that\n"
-    "                         made the incident reportable. SIGHUP starts a new\n"
-    "                         FILE (after logrotate moved it)\n"
+    "                         made the incident reportable; the fraud rules add\n"
+    "                         the rest of each call that counted (\"(call)\").\n"
+    "                         SIGHUP starts a new FILE (after logrotate moved it)\n"
     "      --pcap-limit N     at most N messages per incident in --pcap-out\n"
     "                         (default 100; 0: all)\n"
     "      --esp-sa-out FILE  write the ESP SAs learned from IMS AKA registrations\n"
@@ -458,7 +459,9 @@ static void on_event(void *user, const ev_event *ev, bool final) {
 }
 
 /* A message behind reported incidents (--pcap-out): one frame whose
- * comments name each incident as "RULE-ID EVENT_TYPE event EVENT_ID". */
+ * comments name each incident as "RULE-ID EVENT_TYPE event EVENT_ID",
+ * followed by " (call)" for a message of a call that counted (an answer,
+ * an ACK, a BYE) rather than one counted itself. */
 static void on_evidence(void *user, const cap_payload *p, const det_evidence_ref *refs, unsigned n) {
     inspect_run *r = user;
     char text[DET_EVIDENCE_REFS][128];
@@ -466,8 +469,8 @@ static void on_evidence(void *user, const cap_payload *p, const det_evidence_ref
     if (n > DET_EVIDENCE_REFS) n = DET_EVIDENCE_REFS;
     for (unsigned i = 0; i < n; i++) {
         const det_rule_info *info = &det_rule_table[refs[i].rule];
-        snprintf(text[i], sizeof text[i], "fs38: %s %s event %s", info->id,
-                 det_event_type_name(info->event_type), refs[i].event_id);
+        snprintf(text[i], sizeof text[i], "fs38: %s %s event %s%s", info->id,
+                 det_event_type_name(info->event_type), refs[i].event_id, refs[i].in_call ? " (call)" : "");
         comments[i] = text[i];
     }
     if (reopen_flag) reopen_outputs(r);

@@ -77,13 +77,17 @@ void det_engine_set_live(det_engine *eng, bool live);
  * to fn right after the engine processed it, with the incidents it counted
  * toward (a message can count toward several). An incident hands over at
  * most per_incident messages (0: all), from the one that made it reportable
- * (reached its threshold) on; messages before are not kept anywhere. fn
- * must copy what it keeps: p and refs live only for the call. NULL fn:
- * off (the default). */
+ * (reached its threshold) on; messages before are not kept anywhere. The
+ * call rules (FRAUD-*) also hand over the rest of each call that counted
+ * (its responses, ACK, BYE ...), and every message of a call the Wangiri
+ * caller or source places while its incident is open: those refs have
+ * in_call set. fn must copy what it keeps: p and refs live only for the
+ * call. NULL fn: off (the default). */
 #define DET_EVIDENCE_REFS 4
 typedef struct det_evidence_ref {
     det_rule_id rule;
     char event_id[40];     /* the incident's event_id as this engine reports it */
+    bool in_call;          /* not counted itself: a message of a call that was */
 } det_evidence_ref;
 typedef void (*det_evidence_fn)(void *user, const cap_payload *p, const det_evidence_ref *refs, unsigned n);
 void det_engine_set_evidence(det_engine *eng, det_evidence_fn fn, void *user, uint32_t per_incident);

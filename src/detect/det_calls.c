@@ -22,6 +22,13 @@
  * call, by whichever comes first: the final failure, CANCEL, BYE, a timeout
  * or the eviction of the call entry (counted_active guards it), and never
  * below zero: the OpenSIPS fraud_detection underflow on CANCEL cannot happen.
+ *
+ * Evidence (--pcap-out): a call that counted toward an incident remembers
+ * which (call->evidence_by), so the rest of it as its source placed it (the
+ * answers, ACK, the CANCEL's 200, the caller's BYE) is handed over too; so
+ * is every message of a call placed while its caller's or source's Wangiri
+ * incident is open, whose INVITE and ringing come before the CANCEL that
+ * counts.
  */
 #include <stdio.h>
 
@@ -160,6 +167,58 @@ static uint32_t crossing_add(bool *flagged, uint32_t count) {
     return count ? count : 1;
 }
 
+/* ---- incident keys, and the calls that are evidence of them -------------------------- */
+
+enum {
+    EVID_IRSF_CALLER = 1 << 0,
+    EVID_IRSF_SOURCE = 1 << 1,
+    EVID_WANGIRI_CALLER = 1 << 2,
+    EVID_WANGIRI_SOURCE = 1 << 3,
+    EVID_VOLUME = 1 << 4,
+    EVID_LONG = 1 << 5
+};
+
+/* The incident keys of the call rules: per caller, or per source (the
+ * call's requester, IPv6 by its network) when counted there. */
+static uint64_t source_incident(const det_engine *eng, const det_call *call, uint64_t salt) {
+    return det_key_net(eng, &call->src, salt);
+}
+
+static uint64_t long_call_incident(const det_engine *eng, const det_call *call) {
+    uint64_t key = call->caller_key ? call->caller_key : det_key_addr(eng, &call->src, SALT_LONG);
+    return key ^ SALT_LONG;
+}
+
+/* The rest of call is evidence of the incident behind bit (only with an
+ * evidence callback: nothing is looked up otherwise). */
+static void mark_evidence(det_engine *eng, det_call *call, uint8_t bit) {
+    if (!eng->evidence_fn) return;
+    call->evidence_by |= bit;
+    eng->calls_marked = true;
+}
+
+/* The message at hand belongs to a call marked above: hand it over with
+ * those incidents still open (det_note_in_call). A message that counted
+ * itself was handed over already, and is not twice. Only the call as its
+ * source placed it: the requests it sent and the answers to them, not
+ * another leg of the call (a proxy's, with the same Call-ID) nor the
+ * callee's BYE: --workers N shards by requester, and the worker tracking
+ * the call sees exactly those, so one worker or several write the same. */
+static void call_evidence(det_ctx *c) {
+    det_engine *eng = c->eng;
+    if (!eng->calls_marked || !eng->evidence_fn) return;
+    const det_call *call = det_table_find(&eng->calls, c->call_key);
+    if (!call || !call->evidence_by) return;
+    if (!fs_addr_eq(c->m->is_request ? &c->p->src.addr : &c->p->dst.addr, &call->src)) return;
+    uint8_t by = call->evidence_by;
+    if (by & EVID_IRSF_CALLER) det_note_in_call(c, R_IRSF_VELOCITY, call->caller_key ^ SALT_IRSF);
+    if (by & EVID_IRSF_SOURCE) det_note_in_call(c, R_IRSF_VELOCITY, source_incident(eng, call, SALT_IRSF));
+    if (by & EVID_WANGIRI_CALLER) det_note_in_call(c, R_WANGIRI, call->caller_key ^ SALT_WANGIRI);
+    if (by & EVID_WANGIRI_SOURCE) det_note_in_call(c, R_WANGIRI, source_incident(eng, call, SALT_WANGIRI));
+    if (by & EVID_VOLUME) det_note_in_call(c, R_CALL_VOLUME, call->caller_key ^ SALT_VOLUME);
+    if (by & EVID_LONG) det_note_in_call(c, R_IRSF_LONG_CALL, long_call_incident(eng, call));
+}
+
 /* ---- ending a call -------------------------------------------------------------------- */
 
 /* Give back the caller's concurrent slot, once. */
@@ -183,14 +242,14 @@ static ev_event *long_call_hit(det_ctx *c, det_call *call, uint64_t duration_us)
     const cfg_rule *rc = det_rule_cfg(c, R_IRSF_LONG_CALL);
     if ((double)duration_us < rc->param[0] * 1e6) return NULL;
     call->long_reported = true;
-    uint64_t key = call->caller_key ? call->caller_key : det_key_addr(c->eng, &call->src, SALT_LONG);
     bool opened;
     /* counted against where the call came from (TOP TALKERS), not against
      * the callee when its BYE ends the call, nor no one from the timer */
     det_ctx from_caller = *c;
     from_caller.requester = source_entry(c, &call->src);
-    ev_event *ev = det_hit(&from_caller, R_IRSF_LONG_CALL, key ^ SALT_LONG, 1, &opened);
+    ev_event *ev = det_hit(&from_caller, R_IRSF_LONG_CALL, long_call_incident(c->eng, call), 1, &opened);
     if (!ev) return NULL;
+    mark_evidence(c->eng, call, EVID_LONG);
     const cfg_prefix *pre = &cfg->high_risk[call->risk_prefix];
     char range[32];
     snprintf(range, sizeof range, "+%s", pre->digits);
@@ -247,6 +306,7 @@ static void short_ring(det_ctx *c, det_call *call, uint64_t ring_us) {
             bool opened;
             uint32_t add = crossing_add(&k->wangiri_flagged, k->short_rings);
             ev_event *ev = det_hit_since(c, R_WANGIRI, call->caller_key ^ SALT_WANGIRI, add, k->wangiri_start, &opened);
+            if (ev) mark_evidence(eng, call, EVID_WANGIRI_CALLER);
             if (ev && opened) {
                 keyed_caller(ev, call->caller);
                 source_observable(ev, c, &call->src);
@@ -272,8 +332,9 @@ static void short_ring(det_ctx *c, det_call *call, uint64_t ring_us) {
     if (!wangiri_condition(c, s->wangiri_short, s->wangiri_calls, s->wangiri_answered, distinct)) return;
     bool opened;
     uint32_t add = crossing_add(&s->wangiri_flagged, s->wangiri_short);
-    ev_event *ev = det_hit_since(c, R_WANGIRI, det_key_addr(eng, &s->addr, SALT_WANGIRI), add, s->wangiri_start, &opened);
+    ev_event *ev = det_hit_since(c, R_WANGIRI, source_incident(eng, call, SALT_WANGIRI), add, s->wangiri_start, &opened);
     if (!ev) return;
+    mark_evidence(eng, call, EVID_WANGIRI_SOURCE);
     if (opened) {
         det_source_observables(ev, s, &call->src);
         ev_set_str(ev, "keyed_by", "source");
@@ -379,6 +440,7 @@ static void irsf_velocity(det_ctx *c, det_call *call, det_caller *k) {
             uint32_t add = crossing_add(&k->irsf_flagged, k->irsf_calls);
             ev_event *ev = det_hit_since(c, R_IRSF_VELOCITY, call->caller_key ^ SALT_IRSF, add, k->irsf_start, &opened);
             if (ev) {
+                mark_evidence(eng, call, EVID_IRSF_CALLER);
                 if (opened) {
                     keyed_caller(ev, call->caller);
                     source_observable(ev, c, &call->src);
@@ -406,6 +468,7 @@ static void irsf_velocity(det_ctx *c, det_call *call, det_caller *k) {
     uint32_t add = crossing_add(&s->irsf_flagged, s->irsf_calls);
     ev_event *ev = det_hit_since(c, R_IRSF_VELOCITY, det_key_addr(eng, &s->addr, SALT_IRSF), add, s->irsf_start, &opened);
     if (!ev) return;
+    if (fs_addr_eq(&c->p->src.addr, &call->src)) mark_evidence(eng, call, EVID_IRSF_SOURCE);
     if (opened) {
         det_source_observables(ev, s, &c->p->src.addr);
         ev_set_str(ev, "keyed_by", "source");
@@ -431,6 +494,7 @@ static void call_volume(det_ctx *c, det_call *call, det_caller *k) {
     uint32_t add = crossing_add(&k->vol_flagged, k->vol_calls);
     ev_event *ev = det_hit_since(c, R_CALL_VOLUME, call->caller_key ^ SALT_VOLUME, add, k->vol_start, &opened);
     if (!ev) return;
+    mark_evidence(c->eng, call, EVID_VOLUME);
     if (opened) {
         keyed_caller(ev, call->caller);
         source_observable(ev, c, &call->src);
@@ -470,6 +534,7 @@ static void count_attempt(det_ctx *c, det_call *call, det_caller *k) {
             k->wangiri_flagged = false;
         }
         k->calls++;
+        if (k->wangiri_flagged) mark_evidence(c->eng, call, EVID_WANGIRI_CALLER);
     }
     det_source *s = c->requester;
     if (s && !c->src_allowed && !call->caller_allowed) {
@@ -480,6 +545,7 @@ static void count_attempt(det_ctx *c, det_call *call, det_caller *k) {
             s->wangiri_flagged = false;
         }
         s->wangiri_calls++;
+        if (s->wangiri_flagged) mark_evidence(c->eng, call, EVID_WANGIRI_SOURCE);
     }
 }
 
@@ -717,6 +783,7 @@ void det_calls_check(det_ctx *c) {
     } else if (m->cseq_method == SIP_M_INVITE) {
         call_response(c);
     }
+    call_evidence(c);
 }
 
 /* ---- timers --------------------------------------------------------------------------------- */

@@ -249,7 +249,7 @@ static bool hit_after_quiet(const det_incident *inc, uint64_t ts) { return ts > 
 /* The message being processed counted toward inc: note it as evidence once
  * the incident is reportable, up to the per-incident limit, once per
  * message (a message's second hit of one incident adds nothing). */
-static void note_evidence(det_engine *eng, det_incident *inc) {
+static void note_evidence(det_engine *eng, det_incident *inc, bool in_call) {
     const ev_event *ev = inc->ev;
     if (!eng->evidence_fn || !eng->in_message || !incident_reportable(eng, ev)) return;
     for (unsigned i = 0; i < eng->nevidence; i++)
@@ -259,7 +259,15 @@ static void note_evidence(det_engine *eng, det_incident *inc) {
     det_evidence_ref *ref = &eng->evidence[eng->nevidence++];
     ref->rule = ev->rule;
     memcpy(ref->event_id, ev->event_id, sizeof ref->event_id);
+    ref->in_call = in_call;
     inc->evidence++;
+}
+
+void det_note_in_call(det_ctx *c, det_rule_id r, uint64_t key_hash) {
+    det_engine *eng = c->eng;
+    if (!eng->evidence_fn || !eng->in_message) return;
+    det_incident *inc = det_table_find(&eng->incidents, incident_key(r, key_hash));
+    if (inc && !hit_after_quiet(inc, c->ts)) note_evidence(eng, inc, true);
 }
 
 ev_event *det_hit(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, bool *opened) {
@@ -325,7 +333,7 @@ ev_event *det_hit(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, bo
     if (inc->quiet_until < eng->next_close_us) eng->next_close_us = inc->quiet_until;
     ev->window_s = (double)(ev->last_us - ev->first_us) / 1e6;
     ev->valid_until_us = ev->last_us + (uint64_t)ev->ttl_s * FS_USEC;
-    note_evidence(eng, inc);
+    note_evidence(eng, inc, false);
     return ev;
 }
 

@@ -275,6 +275,8 @@ typedef struct det_call {
     bool is_invite;
     bool caller_allowed;    /* det_calls.c: caller in allow_callers, no caller entry, not counted
                              * per source (in the padding before auth_user: the entry stays 216 B) */
+    uint8_t evidence_by;    /* det_calls.c EVID_*: incidents the rest of this call is evidence of
+                             * (--pcap-out; the last byte of that padding) */
     uint64_t auth_user;     /* hash of the credential username / To user */
     uint64_t caller_key;
     fs_addr src;            /* the requester */
@@ -341,6 +343,7 @@ struct det_engine {
     void *tap_user;
     uint32_t evidence_per_incident;
     bool in_message;
+    bool calls_marked;      /* a call has evidence_by bits: look calls up for every message */
     uint8_t nevidence;
     det_evidence_ref evidence[DET_EVIDENCE_REFS];
 };
@@ -378,6 +381,11 @@ ev_event *det_hit(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, bo
  * says so. */
 ev_event *det_hit_since(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, uint64_t since_us,
                         bool *opened);
+/* Evidence only (--pcap-out): the message at hand belongs to a call that
+ * counted toward rule r's incident keyed by key_hash; hands it over with
+ * that incident (det_evidence_ref.in_call) if it is open and reportable,
+ * within the per-incident limit. Counts nothing. */
+void det_note_in_call(det_ctx *c, det_rule_id r, uint64_t key_hash);
 /* Detectors that count answers (SIP-ENUM-001, SIP-BRUTE-*) open their
  * incident on a response, whose sample shows the victim answering. Called
  * with a later request of the same requester, this makes that request the

@@ -4,8 +4,9 @@
 # reference reader: frames, checksums, comments, SIP) and by fs38 itself.
 #  (a) examples/: every frame names an incident of the NDJSON output (rule
 #      and event_id), --pcap-limit caps each incident, a rule counted one
-#      message per hit has exactly its count of frames, checksums are valid,
-#      tshark dissects every frame as SIP but those fs38 found malformed;
+#      message per hit has exactly its count of frames, the call rules bring
+#      the rest of their calls, checksums are valid, tshark dissects every
+#      frame as SIP but those fs38 found malformed;
 #  (b) the file read again by fs38 raises those incidents with those counts;
 #  (c) TLS (decrypted, written as TCP), SCTP over IPv6, IPv6 UDP;
 #  (d) --workers 2: the ids in the file are those of the merged reports;
@@ -67,6 +68,27 @@ ok "one-message-per-hit rules: as many frames as the event's count" \
 ok "...which covers several incidents" test "$(wc -l <"$TMPD/want")" -ge 5
 ok "--pcap-limit 0: the ENUM incident has all its hits after the threshold" \
     test "$(awk '$2 == "SIP-ENUM-001" {print $1}' "$TMPD/all.per")" -gt 100
+# the call rules: the rest of each call that counted comes too, marked "(call)"
+# rows FILE: "RULE EVENT_ID counted|call CALL-ID METHOD-OR-STATUS" per comment
+rows() {
+    tshark -r "$1" -T fields -e sip.Call-ID -e sip.Method -e sip.Status-Code -e frame.comment 2>/dev/null |
+        awk -F'\t' '{n = split($4, c, ","); for (i = 1; i <= n; i++) { split(c[i], f, " ");
+            print f[2], f[5], (f[6] == "(call)" ? "call" : "counted"), $1, $2 $3 } }'
+}
+rows "$TMPD/all.pcapng" >"$TMPD/rows"
+ok "the rest of the calls: frames marked (call) for FRAUD-IRSF-001, -VOL-001 and -WANGIRI-001" \
+    is "$(awk '$3 == "call" {print $1}' "$TMPD/rows" | sort -u | tr '\n' ' ')" "FRAUD-IRSF-001 FRAUD-VOL-001 FRAUD-WANGIRI-001 "
+ok "...only for the call rules" is "$(awk '$3 == "call" && $1 !~ /^FRAUD-/' "$TMPD/rows" | wc -l)" 0
+ok "...each of a call one of its incident's counted messages belongs to" \
+    is "$(comm -23 <(awk '$3 == "call" {print $2, $4}' "$TMPD/rows" | sort -u) \
+        <(awk '$3 == "counted" {print $2, $4}' "$TMPD/rows" | sort -u))" ""
+ok "...Wangiri: every call whose CANCEL counted has its 487 and the ACK to it" \
+    is "$(awk '$1 == "FRAUD-WANGIRI-001" && $3 == "counted" && $5 == "CANCEL" {print $4}' "$TMPD/rows" | sort -u | wc -l)" \
+    "$(awk '$1 == "FRAUD-WANGIRI-001" && $3 == "call" && ($5 == "487" || $5 == "ACK") {print $4, $5}' "$TMPD/rows" |
+        sort -u | awk '{n[$1]++} END {for (k in n) if (n[k] == 2) c++; print c + 0}')"
+ok "...IRSF: each counted INVITE's call has its answer" \
+    is "$(awk '$1 == "FRAUD-IRSF-001" && $3 == "counted" {print $4}' "$TMPD/rows" | sort -u | wc -l)" \
+    "$(awk '$1 == "FRAUD-IRSF-001" && $3 == "call" && $5 ~ /^2/ {print $4}' "$TMPD/rows" | sort -u | wc -l)"
 expect_exit 0 "--pcap-limit 3" "$FS38" inspect -q --seed 38 --pcap-out "$TMPD/three.pcapng" --pcap-limit 3 examples/*.pcap
 ok "--pcap-limit 3: 1 to 3 frames per incident" \
     is "$(per_event "$TMPD/three.pcapng" | awk '$1 < 1 || $1 > 3' | wc -l) $(per_event "$TMPD/three.pcapng" | wc -l)" \

@@ -1996,6 +1996,160 @@ static void test_wangiri(void) {
     world_free(&w);
 }
 
+/* ---- evidence of the call rules (--pcap-out) ------------------------------------------ */
+
+/* What the evidence callback saw: per message and incident named, the
+ * message's Call-ID, its first word (method) or status, the rule and
+ * whether it counted or came as the rest of a call. */
+typedef struct evid_log {
+    int n, messages;
+    struct {
+        char callid[16], what[16];
+        det_rule_id rule;
+        bool in_call;
+    } m[512];
+} evid_log;
+
+static void on_evid(void *user, const cap_payload *p, const det_evidence_ref *refs, unsigned n) {
+    evid_log *log = user;
+    char text[2048], callid[16] = "", what[16] = "";
+    snprintf(text, sizeof text, "%.*s", (int)(p->len < sizeof text - 1 ? p->len : sizeof text - 1),
+             (const char *)p->data);
+    const char *cid = strstr(text, "Call-ID: ");
+    bool response = !strncmp(text, "SIP/2.0 ", 8);
+    sscanf(response ? text + 8 : text, "%15s", what);
+    if (cid) sscanf(cid + 9, "%15s", callid);
+    log->messages++;
+    for (unsigned i = 0; i < n && log->n < (int)(sizeof log->m / sizeof log->m[0]); i++) {
+        memcpy(log->m[log->n].callid, callid, sizeof callid);
+        memcpy(log->m[log->n].what, what, sizeof what);
+        log->m[log->n].rule = refs[i].rule;
+        log->m[log->n].in_call = refs[i].in_call;
+        log->n++;
+    }
+}
+
+#define CHECK_CSTR(got, want)                                                               \
+    do {                                                                                    \
+        const char *got_ = (got), *want_ = (want);                                          \
+        CHECK_MSG(!strcmp(got_, want_), "got '%s', want '%s'", got_, want_);                \
+    } while (0)
+
+/* The messages of call cid handed over with an incident of rule r:
+ * "WHAT:c" counted, "WHAT:r" the rest of a call, in order. */
+static const char *evid_of(const evid_log *log, det_rule_id r, const char *cid, char *out, size_t n) {
+    size_t at = 0;
+    out[0] = '\0';
+    for (int i = 0; i < log->n && at < n; i++)
+        if (log->m[i].rule == r && !strcmp(log->m[i].callid, cid))
+            at += (size_t)snprintf(out + at, n - at, "%s%s:%c", at ? " " : "", log->m[i].what,
+                                   log->m[i].in_call ? 'r' : 'c');
+    return out;
+}
+
+/* Entries of rule r in log. */
+static int evid_count(const evid_log *log, det_rule_id r) {
+    int k = 0;
+    for (int i = 0; i < log->n; i++) k += log->m[i].rule == r;
+    return k;
+}
+
+static void test_call_evidence(void) {
+    char got[512], cid[16];
+    /* Wangiri: from the short ring that makes the incident reportable on,
+     * each call's CANCEL counts and the rest of the call comes with it; a
+     * call placed after that comes whole (its INVITE and 180 came before
+     * the CANCEL that counts) */
+    world w = world_new(config_zones());
+    evid_log *log = calloc(1, sizeof *log);
+    det_engine_set_evidence(w.eng, on_evid, log, 0);
+    const char *peer = "203.0.113.20:5060", *core = "10.0.0.60:5060";
+    for (int i = 0; i < 15; i++) {
+        char callee[24];
+        snprintf(callee, sizeof callee, "+4477009%05d", 100 + i * 7);
+        snprintf(cid, sizeof cid, "wg%d", i);
+        call(&w, peer, core, T0 + SEC(i * 4), "+2521234567", callee, cid, END_CANCEL, 3, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-WANGIRI-001"), 1);
+    int first = -1;
+    for (int i = 0; i < 15 && first < 0; i++) {
+        snprintf(cid, sizeof cid, "wg%d", i);
+        if (evid_of(log, R_WANGIRI, cid, got, sizeof got)[0]) first = i;
+    }
+    CHECK_MSG(first >= 9 && first <= 11, "first call handed over: wg%d", first);
+    snprintf(cid, sizeof cid, "wg%d", first);
+    CHECK_CSTR(evid_of(log, R_WANGIRI, cid, got, sizeof got), "CANCEL:c 200:r 487:r");
+    for (int i = first + 1; i < 15; i++) {
+        snprintf(cid, sizeof cid, "wg%d", i);
+        CHECK_CSTR(evid_of(log, R_WANGIRI, cid, got, sizeof got), "INVITE:r 100:r 180:r CANCEL:c 200:r 487:r");
+    }
+    CHECK_EQ_INT(evid_count(log, R_WANGIRI), 3 + 6 * (14 - first));
+    world_free(&w);
+    /* the per-incident limit counts the rest of the calls too */
+    w = world_new(config_zones());
+    memset(log, 0, sizeof *log);
+    det_engine_set_evidence(w.eng, on_evid, log, 5);
+    for (int i = 0; i < 15; i++) {
+        char callee[24];
+        snprintf(callee, sizeof callee, "+4477009%05d", 100 + i * 7);
+        snprintf(cid, sizeof cid, "wl%d", i);
+        call(&w, peer, core, T0 + SEC(i * 4), "+2521234567", callee, cid, END_CANCEL, 3, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(evid_count(log, R_WANGIRI), 5);
+    world_free(&w);
+
+    /* IRSF velocity: from the INVITE that crosses the threshold on, each
+     * counted INVITE brings its call's answers */
+    w = world_new(config_zones());
+    memset(log, 0, sizeof *log);
+    det_engine_set_evidence(w.eng, on_evid, log, 0);
+    for (int i = 0; i < 8; i++) {
+        char callee[24];
+        snprintf(callee, sizeof callee, "+882161000%03d", i);
+        snprintf(cid, sizeof cid, "ir%d", i);
+        call(&w, "198.51.100.30:5060", "10.0.0.50:5060", T0 + SEC(i * 30), "+442071234567", callee, cid, END_BUSY,
+             0, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-IRSF-001"), 1);
+    int counted = 0;
+    for (int i = 0; i < 8; i++) {
+        snprintf(cid, sizeof cid, "ir%d", i);
+        evid_of(log, R_IRSF_VELOCITY, cid, got, sizeof got);
+        if (!got[0]) continue;
+        counted++;
+        CHECK_CSTR(got, "INVITE:c 100:r 486:r");
+    }
+    CHECK_MSG(counted >= 3 && counted <= 4, "IRSF calls handed over: %d", counted);
+    world_free(&w);
+
+    /* a long call to a high-risk range found by the timer while it goes on:
+     * its BYE (not counted: the call was reported) comes as the rest of it */
+    w = world_new(config_zones());
+    memset(log, 0, sizeof *log);
+    det_engine_set_evidence(w.eng, on_evid, log, 0);
+    call(&w, "198.51.100.31:5060", "10.0.0.50:5060", T0, "+442071234568", "+88216100999", "lc1", END_ANSWER, 2400,
+         NULL);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-IRSF-002"), 1);
+    CHECK_CSTR(evid_of(log, R_IRSF_LONG_CALL, "lc1", got, sizeof got), "BYE:r");
+
+    /* without an evidence callback nothing is marked (no lookups per message) */
+    world_free(&w);
+    w = world_new(config_zones());
+    for (int i = 0; i < 15; i++) {
+        char callee[24];
+        snprintf(callee, sizeof callee, "+4477009%05d", 100 + i * 7);
+        snprintf(cid, sizeof cid, "wn%d", i);
+        call(&w, peer, core, T0 + SEC(i * 4), "+2521234567", callee, cid, END_CANCEL, 3, NULL);
+    }
+    CHECK(!w.eng->calls_marked);
+    world_free(&w);
+    free(log);
+}
+
 static void test_volume(void) {
     world w = world_new(config_zones());
     const char *pbx = "198.51.100.40:5060", *gw = "10.0.0.70:5060";
@@ -2899,6 +3053,7 @@ int main(void) {
     test_irsf();
     test_allow_callers();
     test_wangiri();
+    test_call_evidence();
     test_volume();
     test_allow_and_live();
     test_time_steps_back();
