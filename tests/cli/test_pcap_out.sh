@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_pcap_out.sh -- `fs38 inspect --pcap-out FILE`: the messages behind
 # the incidents reported, as a pcapng file, read back by tshark (the
-# reference reader: frames, checksums, comments, SIP) and by fs38 itself.
+# reference reader: frames, checksums, comments, SIP), by sngrep (the calls)
+# and by fs38 itself.
 #  (a) examples/: every frame names an incident of the NDJSON output (rule
 #      and event_id), --pcap-limit caps each incident, a rule counted one
 #      message per hit has exactly its count of frames, the call rules bring
@@ -89,6 +90,16 @@ ok "...Wangiri: every call whose CANCEL counted has its 487 and the ACK to it" \
 ok "...IRSF: each counted INVITE's call has its answer" \
     is "$(awk '$1 == "FRAUD-IRSF-001" && $3 == "counted" {print $4}' "$TMPD/rows" | sort -u | wc -l)" \
     "$(awk '$1 == "FRAUD-IRSF-001" && $3 == "call" && $5 ~ /^2/ {print $4}' "$TMPD/rows" | sort -u | wc -l)"
+# sngrep, which fraud teams open such a file in: the IRSF calls are whole
+# INVITE dialogs there (-c keeps only those), every frame of them
+awk '$1 == "FRAUD-IRSF-001" {print $4}' "$TMPD/rows" | sort -u >"$TMPD/irsf.ids"
+callid_frames() { tshark -r "$1" -T fields -e sip.Call-ID 2>/dev/null | grep -cFx -f "$TMPD/irsf.ids"; }
+ok "sngrep reads the file" timeout 60 sngrep -N -q -c -I "$TMPD/all.pcapng" -O "$TMPD/sngrep.pcap"
+ok "sngrep: the IRSF calls are INVITE dialogs with all their frames" \
+    is "$(callid_frames "$TMPD/sngrep.pcap") $(wc -l <"$TMPD/irsf.ids")" "$(callid_frames "$TMPD/all.pcapng") 6"
+ok "...each with its answer and ACK (INVITE, 100, 180, 200, ACK, BYE, 200: 7 frames)" \
+    is "$(tshark -r "$TMPD/sngrep.pcap" -T fields -e sip.Call-ID 2>/dev/null | grep -Fx -f "$TMPD/irsf.ids" |
+        sort | uniq -c | awk '{print $1}' | sort -u | tr '\n' ' ')" "7 "
 expect_exit 0 "--pcap-limit 3" "$FS38" inspect -q --seed 38 --pcap-out "$TMPD/three.pcapng" --pcap-limit 3 examples/*.pcap
 ok "--pcap-limit 3: 1 to 3 frames per incident" \
     is "$(per_event "$TMPD/three.pcapng" | awk '$1 < 1 || $1 > 3' | wc -l) $(per_event "$TMPD/three.pcapng" | wc -l)" \
