@@ -64,6 +64,8 @@ typedef struct cap_config {
     bool heuristic;              /* look for SIP on any other UDP/TCP port too (default on) */
     uint16_t hep_ports[4];       /* UDP ports whose payload is HEP (default 9060) */
     uint8_t nhep_ports;
+    char hep_auth_key[256];      /* HEP packets must carry this auth key (chunk 0x0e: Kamailio
+                                  * siptrace auth_key, heplify -hp); "": none asked */
     uint32_t max_tcp_flows;      /* default 65536 */
     uint32_t max_flow_bytes;     /* per-flow reassembly buffer (default 256 KiB) */
     uint64_t max_tcp_bytes;      /* all flows together (default 256 MiB) */
@@ -322,6 +324,8 @@ typedef struct cap_hep {
     const uint8_t *payload; /* points into the HEP buffer */
     uint32_t payload_len;
     uint32_t total;         /* the packet's length (its header's total length) */
+    const uint8_t *auth_key; /* chunk 0x0e, NULL if absent; points into the HEP buffer */
+    uint16_t auth_key_len;
 } cap_hep;
 
 /* Parse the HEP v3 packet buf starts with (len may go on past it: the

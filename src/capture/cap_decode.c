@@ -289,6 +289,19 @@ static void hep_refused(cap_decoder *d, const char *why) {
 
 const char *cap_decoder_hep_error(const cap_decoder *d) { return d->hep_error; }
 
+/* With capture.hep_auth_key set, a packet must carry that key: NULL if it
+ * does, else why it is refused. A forged HEP packet (UDP, any sender) would
+ * otherwise put words in anyone's mouth: a scan from an innocent address,
+ * a flood toward a partner. Compared in constant time. */
+static const char *hep_unauthorised(const cap_decoder *d, const cap_hep *h) {
+    size_t n = strlen(d->cfg.hep_auth_key);
+    if (!n) return NULL;
+    if (!h->auth_key) return "HEP: no auth key (chunk 0x0e), and capture.hep_auth_key asks for one";
+    if (h->auth_key_len != n || sodium_memcmp(h->auth_key, d->cfg.hep_auth_key, n) != 0)
+        return "HEP: the auth key (chunk 0x0e) is not capture.hep_auth_key";
+    return NULL;
+}
+
 /* Every HEP packet of a datagram (senders put one in each; nothing stops
  * more, back to back), captured or received at capture_us. Bytes after a
  * packet that are not one count as a bad packet: none pass unseen. */
@@ -306,7 +319,9 @@ static fs_code hep_datagram(cap_decoder *d, const uint8_t *buf, size_t len, uint
             hep_refused(d, e->msg);
             return rc;
         }
-        hep_deliver(d, &h, capture_us, frame_no);
+        const char *unauthorised = hep_unauthorised(d, &h);
+        if (unauthorised) hep_refused(d, unauthorised);
+        else hep_deliver(d, &h, capture_us, frame_no);
         off += h.total;
     } while (off < len);
     return FS_OK;

@@ -10,7 +10,7 @@
  * value}. All big-endian. Chunk types used (vendor 0 only): 0x01 IP family,
  * 0x02 IP protocol, 0x03/0x04 IPv4 src/dst, 0x05/0x06 IPv6 src/dst,
  * 0x07/0x08 ports, 0x09/0x0a timestamp seconds/microseconds, 0x0b protocol
- * type, 0x0c capture id, 0x0f payload. Unknown chunks and other vendors'
+ * type, 0x0c capture id, 0x0e auth key, 0x0f payload. Unknown chunks and other vendors'
  * chunks are skipped by length (0x10, a compressed payload, too: a packet
  * with only that one is refused saying so). Source and destination
  * addresses, of one family, and the payload are required. Every length is
@@ -84,11 +84,15 @@ static fs_code take_chunk(cap_hep *out, uint16_t type, const uint8_t *v, uint32_
     case 0x0c:
         if ((rc = need_len(type, n, 4, at, e)) == FS_OK) out->capture_id = be32(v);
         break;
+    case 0x0e: /* auth key (capture.hep_auth_key) */
+        out->auth_key = v;
+        out->auth_key_len = (uint16_t)n;
+        break;
     case 0x0f:
         out->payload = v;
         out->payload_len = n;
         break;
-    default: /* auth key, correlation id, vlan, node name ...: not needed */
+    default: /* correlation id, vlan, node name ...: not needed */
         break;
     }
     return rc;

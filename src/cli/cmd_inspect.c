@@ -64,6 +64,11 @@ typedef struct event_out {
     bool cut;           /* a line cut short is there: the next one starts with \n */
 } event_out;
 
+/* --hep ADDR:PORT bound to loopback, where only this host's senders reach. */
+static bool loopback_listen(const char *addr) {
+    return !strncmp(addr, "127.", 4) || !strncmp(addr, "[::1]:", 6) || !strncmp(addr, "localhost:", 10);
+}
+
 /* --pcap-out FILE: the messages behind reported incidents (evidence). */
 typedef struct pcap_out {
     const char *path;
@@ -1408,6 +1413,9 @@ int cmd_inspect(int argc, char **argv) {
     }
     if (r.sa_out_path && !cfg.ims_aka_keys && !r.quiet)
         fprintf(stderr, "fs38 inspect: note: capture.ims_aka_keys is off: --esp-sa-out will hold no SA\n");
+    if (hep && !cfg.capture.hep_auth_key[0] && !loopback_listen(hep) && !r.quiet)
+        fprintf(stderr, "fs38 inspect: note: --hep %s takes HEP from anyone who can reach it: set "
+                        "capture.hep_auth_key to the senders' auth key (docs/operations.md)\n", hep);
     if (r.sa_out_path && !(r.sa_out = create_sa_out(r.sa_out_path))) {
         close_outputs(&r);
         det_indicators_free(indicators);

@@ -791,6 +791,7 @@ static fs_code capture_key(cfg_parser *P, const char *key, void *ctx) {
     if (!strcmp(key, "tls_keylog")) return get_path(P, P->c->tls_keylog, sizeof P->c->tls_keylog);
     if (!strcmp(key, "esp_sa")) return get_path(P, P->c->esp_sa, sizeof P->c->esp_sa);
     if (!strcmp(key, "ims_aka_keys")) return get_bool(P, &P->c->ims_aka_keys);
+    if (!strcmp(key, "hep_auth_key")) return get_text(P, cc->hep_auth_key, sizeof cc->hep_auth_key, true);
     port_list pl;
     if (!strcmp(key, "sip_ports")) {
         pl = (port_list){cc->sip_ports, &cc->nports, CAP_MAX_PORTS, "CAP_MAX_PORTS"};
@@ -1235,7 +1236,8 @@ static const char *const root_keys[] = {
     "organisation", "capture", "limits", "state", "default_trust", "zones",
     "home", "allow_sources", "allow_callers", "high_risk_ranges", "rules", NULL};
 static const char *const org_keys[] = {"issuer", "tlp", NULL};
-static const char *const capture_keys[] = {"sip_ports", "heuristic", "hep_ports", "tls_keylog", "esp_sa", "ims_aka_keys", NULL};
+static const char *const capture_keys[] = {"sip_ports",  "heuristic",    "hep_ports",    "hep_auth_key",
+                                           "tls_keylog", "esp_sa", "ims_aka_keys", NULL};
 static const char *const limits_keys[] = {
     "max_message",   "max_headers",  "max_header_len", "max_uri_len",
     "max_tcp_flows", "max_flow_bytes", "max_tcp_bytes", "tcp_idle_s",

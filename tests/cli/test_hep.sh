@@ -7,7 +7,9 @@
 #  (b) datagrams that are not one clean HEP v3 packet: two packets back to
 #      back are two messages; bytes after a packet, an empty datagram, HEP v2,
 #      plain SIP are counted as bad HEP and the summary names what they were;
-#      IP protocol 22 (Kamailio's tls/ws/wss) is transport tls
+#      IP protocol 22 (Kamailio's tls/ws/wss) is transport tls; with
+#      capture.hep_auth_key only packets carrying that key are read (live
+#      and in capture files), a listener beyond loopback without one is noted
 #  (c) a stall with nothing after it: the datagrams the socket dropped are
 #      counted although no later datagram carries the count (SO_RXQ_OVFL)
 #
@@ -25,12 +27,13 @@ def sip(src, n=0):
             b"Call-ID: hep%d\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n" % (n, n))
 def scan(src, n=0): # a SIPVicious probe (SIP-SCAN-001 at once)
     return sip(src, n).replace(b"Max-Forwards", b"User-Agent: friendly-scanner\r\nMax-Forwards")
-def hep(src, proto=17, n=0, msg=sip):
+def hep(src, proto=17, n=0, msg=sip, key=None):
     now = time.time()
     body = (chunk(1, b"\x02") + chunk(2, bytes([proto])) + chunk(3, socket.inet_aton(src)) +
             chunk(4, socket.inet_aton("192.0.2.10")) + chunk(7, struct.pack("!H", 5070)) +
             chunk(8, struct.pack("!H", 5060)) + chunk(9, struct.pack("!I", int(now))) +
-            chunk(10, struct.pack("!I", int(now % 1 * 1e6))) + chunk(11, b"\x01") + chunk(15, msg(src, n)))
+            chunk(10, struct.pack("!I", int(now % 1 * 1e6))) + chunk(11, b"\x01") +
+            (chunk(14, key) if key is not None else b"") + chunk(15, msg(src, n)))
     return b"HEP3" + struct.pack("!H", 6 + len(body)) + body
 KINDS = {
     "two": lambda: hep("198.51.100.1", n=1) + hep("198.51.100.2", n=2),
@@ -40,6 +43,9 @@ KINDS = {
     "plain": lambda: sip("198.51.100.5"),
     "tls": lambda: hep("198.51.100.6", proto=22, n=6),
     "scan": lambda: hep("198.51.100.7", n=7, msg=scan),
+    "keyed": lambda: hep("198.51.100.8", n=8, msg=scan, key=b"s3cret"),
+    "wrongkey": lambda: hep("198.51.100.9", n=9, msg=scan, key=b"s3cre"),
+    "nullkey": lambda: hep("198.51.100.10", n=10, msg=scan, key=b"s3cret\0"),
 }
 port = int(sys.argv[1])
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -69,7 +75,7 @@ udp_bound() {
 run_hep() {
     local name=$1 secs=$2 port; shift 2
     port=$(free_port)
-    timeout -k 5 30 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$port" --duration "$secs" \
+    timeout -k 5 30 "$FS38" inspect -c "${HEP_CFG:-/dev/null}" --hep 127.0.0.1:"$port" --duration "$secs" \
         --stats-json "$TMPD/$name.json" >"$TMPD/$name.out" 2>"$TMPD/$name.err" &
     local pid=$!
     udp_bound "$port"
@@ -105,6 +111,31 @@ ok "...named as plain SIP" grep -q "first bad HEP packet: HEP: a plain SIP messa
 run_hep tls 2 tls
 ok "IP protocol 22 (Kamailio's tls/ws/wss) is transport tls" stats_is "$TMPD/tls.json" \
     's["sip_messages"] == 1 and s["transports"] == {"tls": 1}'
+
+# ---- (b1) capture.hep_auth_key: only packets carrying the key are read --------------
+printf 'capture:\n  hep_auth_key: "s3cret"\n' >"$TMPD/key.yaml"
+HEP_CFG=$TMPD/key.yaml run_hep key 2 keyed scan wrongkey nullkey
+ok "hep_auth_key: the packet with the key is read, those without it or with another refused" \
+    stats_is "$TMPD/key.json" 'c["hep_packets"] == 4 and c["hep_bad"] == 3 and s["sip_messages"] == 1'
+ok "...no event names the refused packets' sources" \
+    is "$(grep -oE '198\.51\.100\.(7|9|10)\b' "$TMPD/key.out" | sort -u)" ""
+ok "...the first refusal named" grep -q "first bad HEP packet: HEP: no auth key (chunk 0x0e)" "$TMPD/key.out"
+HEP_CFG=$TMPD/key.yaml run_hep wrongkey 2 wrongkey
+ok "...a wrong key named" grep -q "first bad HEP packet: HEP: the auth key (chunk 0x0e) is not capture.hep_auth_key" \
+    "$TMPD/wrongkey.out"
+run_hep nokeyset 2 keyed wrongkey
+ok "no hep_auth_key: packets with any key are read" stats_is "$TMPD/nokeyset.json" \
+    'c["hep_bad"] == 0 and s["sip_messages"] == 2'
+ok "...and no note about it on loopback (only this host reaches it)" \
+    bash -c "! grep -q 'takes HEP from anyone' '$TMPD/nokeyset.err'"
+expect_exit 0 "hep_auth_key applies to HEP in capture files" "$FS38" inspect -c "$TMPD/key.yaml" \
+    --stats-json "$TMPD/mixed.json" tests/data/capture/mixed.pcap
+ok "...its packet without a key refused" stats_is "$TMPD/mixed.json" 'c["hep_packets"] == 1 and c["hep_bad"] == 1 and s["from_hep"] == 0'
+hp=$(free_port)
+expect_exit 0 "--hep on a non-loopback address without a key" timeout 10 "$FS38" inspect -c /dev/null \
+    --hep 0.0.0.0:"$hp" --duration 1
+ok "...notes that it takes HEP from anyone" grep -q "note: --hep 0.0.0.0:$hp takes HEP from anyone who can reach it" \
+    "$TMPD/err"
 
 # ---- (b2) --pcap-out from HEP: the messages behind incidents, flushed as they come ----------
 port=$(free_port)

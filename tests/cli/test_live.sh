@@ -15,7 +15,8 @@
 #      where `fs38 inspect --hep 127.0.0.1:9060 --duration 6` listens; svmap
 #      from 127.0.2.5 must raise SIP-SCAN-001 with source 127.0.2.5, i.e. the
 #      addresses come from the HEP chunks, not from the UDP envelope
-#      (127.0.0.10 -> 127.0.0.1).
+#      (127.0.0.10 -> 127.0.0.1). Kamailio sends an auth key (siptrace
+#      auth_key) and fs38 asks for it (capture.hep_auth_key): none refused.
 #
 # Needs root (capture on lo), kamailio, sipvicious, ss. Each peer runs under
 # `timeout`; everything started here is stopped by pid. A peer that cannot
@@ -175,8 +176,11 @@ fi
 hep_ip=${HEP_ADDR%:*}; hep_port=${HEP_ADDR##*:}
 if listening u "$hep_ip" "$hep_port"; then
     fail "hep: $HEP_ADDR is already in use (set HEP_ADDR to a free loopback address:port)"
-elif kam_start hep -A WITH_HEP -A "HEP_URI=\"sip:$HEP_ADDR\""; then
-    timeout -k 5 30 "$FS38" inspect --config "$CFG" --hep "$HEP_ADDR" --duration 6 --json \
+elif kam_start hep -A WITH_HEP -A "HEP_URI=\"sip:$HEP_ADDR\"" -A 'HEP_AUTH_KEY="fs38-live-hep-key"'; then
+    # site.yaml with the key kamailio's siptrace sends (auth_key), paths made absolute
+    sed -e "s|^  hep_ports: \[9060\]|&\n  hep_auth_key: \"fs38-live-hep-key\"|" \
+        -e "s|^high_risk_ranges: \.\./|high_risk_ranges: $ROOT/|" "$CFG" >"$TMPD/hep-site.yaml"
+    timeout -k 5 30 "$FS38" inspect --config "$TMPD/hep-site.yaml" --hep "$HEP_ADDR" --duration 6 --json \
         --stats-json "$TMPD/hep.stats" >"$TMPD/hep.ndjson" 2>"$TMPD/hep.err" &
     fpid=$!; PIDS+=("$fpid")
     if wait_listen u "$hep_ip" "$hep_port" 50; then pass
@@ -197,6 +201,11 @@ elif kam_start hep -A WITH_HEP -A "HEP_URI=\"sip:$HEP_ADDR\""; then
 import json, sys
 s = json.load(open(sys.argv[1]))
 sys.exit(0 if s.get("sip_messages", 0) >= 2 else "sip_messages=%r" % s.get("sip_messages"))
+' "$TMPD/hep.stats"
+    ok "hep: every packet carried kamailio's auth_key (capture.hep_auth_key): none refused" python3 -c '
+import json, sys
+c = json.load(open(sys.argv[1]))["capture"]
+sys.exit(0 if c["hep_packets"] >= 2 and c["hep_bad"] == 0 else "capture=%r" % c)
 ' "$TMPD/hep.stats"
 fi
 

@@ -81,6 +81,7 @@ static void test_defaults(void) {
     CHECK(c->ims_aka_keys);
     CHECK_EQ_INT(c->capture.nhep_ports, 1);
     CHECK_EQ_INT(c->capture.hep_ports[0], 9060);
+    CHECK(!c->capture.hep_auth_key[0]);
     CHECK_EQ_INT(c->capture.sip.max_message, 65535);
     CHECK_EQ_INT(c->capture.sip.max_headers, 128);
     CHECK_EQ_INT(c->capture.sip.max_header_len, 4096);
@@ -230,6 +231,7 @@ static void test_full(void) {
     CHECK(!c->ims_aka_keys);
     CHECK_EQ_INT(c->capture.nhep_ports, 2);
     CHECK_EQ_INT(c->capture.hep_ports[1], 9061);
+    CHECK(!strcmp(c->capture.hep_auth_key, "Homer: s3cret key"));
     CHECK_EQ_INT(c->capture.sip.max_message, 32768);
     CHECK_EQ_INT(c->capture.sip.max_headers, 100);
     CHECK_EQ_INT(c->capture.sip.max_header_len, 2048);
@@ -363,7 +365,8 @@ static void test_full(void) {
 
 static void test_bad_files(void) {
     expect_fail("bad_unknown_key.yaml", FS_ERR_CONFIG, "6:3", "capture.heuristics",
-                "unknown key (expected one of: sip_ports, heuristic, hep_ports, tls_keylog, esp_sa, ims_aka_keys)");
+                "unknown key (expected one of: sip_ports, heuristic, hep_ports, hep_auth_key, tls_keylog, esp_sa, "
+                "ims_aka_keys)");
     expect_fail("bad_cidr.yaml", FS_ERR_CONFIG, "7:9", "zones.core.networks[2]",
                 "'10.0.0.0/33': prefix length must be 0-32");
     expect_fail("bad_severity.yaml", FS_ERR_CONFIG, "3:15", "rules.SIP-FLOOD-001.severity",
@@ -756,6 +759,14 @@ static void test_values_that_mislead(void) {
     /* seconds and shares keep their fractions */
     expect_ok_buf("fractions", "rules:\n  FRAUD-WANGIRI-001: {max_ring_s: 4.5, max_answer_ratio: 0.25}\n");
     CHECK(g_cfg.rules[R_WANGIRI].param[0] == 4.5 && g_cfg.rules[R_WANGIRI].param[2] == 0.25);
+
+    /* the HEP auth key: text, at most 255 characters */
+    char long_key[400];
+    snprintf(long_key, sizeof long_key, "capture:\n  hep_auth_key: \"%0256d\"\n", 0);
+    expect_fail_buf("long key", long_key, strlen(long_key), FS_ERR_CONFIG, "2:17", "capture.hep_auth_key",
+                    "longer than 255 characters");
+    expect_fail_buf("key list", "capture:\n  hep_auth_key: [a]\n", 29, FS_ERR_CONFIG, "2:17",
+                    "capture.hep_auth_key", "expected a single value, found a list");
 
     /* allow_callers: "+prefix[,label]" entries; what is wrong is named with its index */
     static const struct { const char *yaml, *key, *what; } bad_callers[] = {
