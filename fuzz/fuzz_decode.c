@@ -3,7 +3,7 @@
  *
  * Input: byte 0 picks a link type from LINKS (low nibble) and a set of
  * limits (bits 4-5: small, tiny, tiny without heuristic, small with odd
- * SIP ports); the rest is a sequence of
+ * SIP ports and a HEP auth key to check); the rest is a sequence of
  * frames, each preceded by a big-endian u16 whose low 14 bits are the frame
  * length and whose top 2 bits pick how far capture time moves before it
  * (0, 0.1 s, 3 s, 400 s), so that TCP gap waits, idle expiry and fragment
@@ -81,6 +81,7 @@ static void fuzz_config(cap_config *c, unsigned variant) {
         c->sip_ports[0] = 0;
         c->sip_ports[1] = 1;
         c->sip_ports[2] = 9060; /* also a HEP port: HEP wins */
+        snprintf(c->hep_auth_key, sizeof c->hep_auth_key, "s3cret"); /* packets must carry it */
     }
 }
 
@@ -150,7 +151,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (st->tcp_flows_live > cfg.max_tcp_flows) abort();
     }
     cap_hep h;
-    cap_hep_parse(data + 1, size - 1, &h, &e);
+    if (cap_hep_parse(data + 1, size - 1, &h, &e) == FS_OK && h.auth_key &&
+        (h.auth_key < data + 1 || h.auth_key + h.auth_key_len > data + size))
+        abort(); /* the key is a slice of the packet */
     cap_decode_hep(d, data + 1, size - 1, ts, &e);
     uint32_t tcp_max, frag_max; /* --stats: longest hash chains */
     cap_decoder_chains(d, &tcp_max, &frag_max);

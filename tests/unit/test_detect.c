@@ -2054,6 +2054,18 @@ static int evid_count(const evid_log *log, det_rule_id r) {
     return k;
 }
 
+/* One foreign caller ringing 15 subscribers for 3 s each, Call-IDs
+ * PREFIX0..PREFIX14 (FRAUD-WANGIRI-001 at the 10th). */
+static void one_ring_calls(world *w, const char *prefix) {
+    for (int i = 0; i < 15; i++) {
+        char callee[24], cid[16];
+        snprintf(callee, sizeof callee, "+4477009%05d", 100 + i * 7);
+        snprintf(cid, sizeof cid, "%s%d", prefix, i);
+        call(w, "203.0.113.20:5060", "10.0.0.60:5060", T0 + SEC(i * 4), "+2521234567", callee, cid, END_CANCEL, 3,
+             NULL);
+    }
+}
+
 static void test_call_evidence(void) {
     char got[512], cid[16];
     /* Wangiri: from the short ring that makes the incident reportable on,
@@ -2063,13 +2075,7 @@ static void test_call_evidence(void) {
     world w = world_new(config_zones());
     evid_log *log = calloc(1, sizeof *log);
     det_engine_set_evidence(w.eng, on_evid, log, 0);
-    const char *peer = "203.0.113.20:5060", *core = "10.0.0.60:5060";
-    for (int i = 0; i < 15; i++) {
-        char callee[24];
-        snprintf(callee, sizeof callee, "+4477009%05d", 100 + i * 7);
-        snprintf(cid, sizeof cid, "wg%d", i);
-        call(&w, peer, core, T0 + SEC(i * 4), "+2521234567", callee, cid, END_CANCEL, 3, NULL);
-    }
+    one_ring_calls(&w, "wg");
     world_finish(&w);
     CHECK_EQ_INT(count_rule(w.out, "FRAUD-WANGIRI-001"), 1);
     int first = -1;
@@ -2090,12 +2096,7 @@ static void test_call_evidence(void) {
     w = world_new(config_zones());
     memset(log, 0, sizeof *log);
     det_engine_set_evidence(w.eng, on_evid, log, 5);
-    for (int i = 0; i < 15; i++) {
-        char callee[24];
-        snprintf(callee, sizeof callee, "+4477009%05d", 100 + i * 7);
-        snprintf(cid, sizeof cid, "wl%d", i);
-        call(&w, peer, core, T0 + SEC(i * 4), "+2521234567", callee, cid, END_CANCEL, 3, NULL);
-    }
+    one_ring_calls(&w, "wl");
     world_finish(&w);
     CHECK_EQ_INT(evid_count(log, R_WANGIRI), 5);
     world_free(&w);
@@ -2139,12 +2140,7 @@ static void test_call_evidence(void) {
     /* without an evidence callback nothing is marked (no lookups per message) */
     world_free(&w);
     w = world_new(config_zones());
-    for (int i = 0; i < 15; i++) {
-        char callee[24];
-        snprintf(callee, sizeof callee, "+4477009%05d", 100 + i * 7);
-        snprintf(cid, sizeof cid, "wn%d", i);
-        call(&w, peer, core, T0 + SEC(i * 4), "+2521234567", callee, cid, END_CANCEL, 3, NULL);
-    }
+    one_ring_calls(&w, "wn");
     CHECK(!w.eng->calls_marked);
     world_free(&w);
     free(log);
