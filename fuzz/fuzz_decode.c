@@ -22,7 +22,8 @@
  * Each frame also goes through the reader's stateless peek (cap_shard_peek,
  * cap_shard_key) and its fragment reassembly (cap_defrag), whose rebuilt
  * datagrams a second decoder reads with their path (cap_decode_frame_in).
- * Invariants checked (abort = finding): every emitted
+ * Invariants checked (abort = finding): a TLS ServerHello is told with the
+ * two ends of its connection, of one address family; every emitted
  * payload is readable in full and has a known transport, and its path
  * (encap) at most FS_MAX_LAYERS layers of known kinds; a peeked UDP or
  * TCP payload lies inside its frame, and both peeks give one shard key;
@@ -57,6 +58,15 @@ static void emit(void *user, const cap_payload *p) {
     (*(uint64_t *)user)++;
     if (sip_parse(&msg, (const char *)p->data, p->len, NULL, SIP_PARSE_DATAGRAM) == SIP_PARSE_OK)
         insp_aka_message(aka, p, &msg);
+}
+
+/* A ServerHello on a SIP port: the two ends of a TCP connection, told at
+ * the time of a frame that was read. */
+static void tls_hello(void *user, const cap_tls_hello *h) {
+    (void)user;
+    if (h->server.addr.family != h->client.addr.family || (h->server.addr.family != 4 && h->server.addr.family != 6) ||
+        h->ts_us == 0)
+        abort();
 }
 
 static void fuzz_config(cap_config *c, unsigned variant) {
@@ -113,6 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     cap_decoder *d2 = cap_decoder_new(&cfg, emit, &emitted, &e);
     cap_defrag *r = cap_defrag_new(&cfg, 38);
     if (!d || !d2 || !r) abort();
+    cap_decoder_set_tls_hello(d, tls_hello, NULL);
     int dlt = LINKS[(data[0] & 15) % NLINKS];
     static const uint64_t steps[4] = {0, FS_USEC / 10, 3 * FS_USEC, 400 * FS_USEC};
     uint64_t ts = 1700000000ULL * FS_USEC, frame_no = 0;

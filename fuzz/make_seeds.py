@@ -543,6 +543,9 @@ for f in TLS:
     conns.setdefault(min(sp, dp) if min(sp, dp) not in (5061, 8443) else max(sp, dp), []).append(f)
 for i, port in enumerate(sorted(conns)):
     d('tls_conn_%d' % i, L_ETH, conns[port])
+# servers agreeing to TLS 1.0 and 1.1 (tls-weak.pcap: SIP-INFO-004's ServerHellos)
+d('tls_weak', L_ETH, pcap_frames(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'data',
+                                              'capture', 'tls-weak.pcap')))
 # link types with no Ethernet header (the links-*.pcap files): the index in
 # fuzz_decode.c's LINKS
 for name, link in (('ppp', 11), ('pppserial', 12), ('chdlc', 13), ('nflog', 14)):

@@ -52,6 +52,18 @@ typedef struct cap_payload {
 
 typedef void (*cap_emit_fn)(void *user, const cap_payload *p);
 
+/* A TLS connection on a SIP port whose ServerHello was read: the version
+ * and cipher suite its server chose (SIP-INFO-004 judges them). Told with
+ * or without the session keys; data valid only during the callback. */
+typedef struct cap_tls_hello {
+    fs_endpoint server, client;
+    uint16_t version;   /* 0x0300 SSL 3.0, 0x0301 TLS 1.0 ... 0x0304 TLS 1.3 */
+    uint16_t suite;     /* IANA cipher suite number */
+    uint64_t ts_us;     /* capture time */
+    uint64_t frame_no;
+} cap_tls_hello;
+typedef void (*cap_tls_hello_fn)(void *user, const cap_tls_hello *h);
+
 #define CAP_MAX_PORTS 16
 
 typedef struct cap_tls_keys cap_tls_keys;
@@ -123,6 +135,9 @@ void cap_decoder_free(cap_decoder *d);
  * (cap_decoder_new) unless set, before the first frame, to repeat a run
  * exactly (fs38 inspect --seed): traffic cannot aim at one bucket. */
 void cap_decoder_set_seed(cap_decoder *d, uint64_t seed);
+/* fn learns the version and cipher suite of each TLS connection on a SIP
+ * port as its ServerHello is read (cap_tls_hello); NULL: off (default). */
+void cap_decoder_set_tls_hello(cap_decoder *d, cap_tls_hello_fn fn, void *user);
 
 /* IPv6 extension headers the decoder (and the sharding peek) walk through. */
 #define CAP_MAX_IP6_EXT 16
@@ -456,6 +471,9 @@ int cap_tls_hello_start(const uint8_t *p, size_t n);
 typedef struct cap_tls_ops {
     void (*out)(void *ctx, const uint8_t *plain, size_t n); /* decrypted application data */
     cap_tls_dir *(*peer)(void *ctx); /* the other direction's, or NULL */
+    /* a ServerHello read on a SIP port (keys or not): the version and
+     * cipher suite the server chose; NULL: not wanted */
+    void (*server_hello)(void *ctx, uint16_t version, uint16_t suite);
     void *ctx;
 } cap_tls_ops;
 /* Read the whole records at the front of p (n bytes): returns the bytes
@@ -551,6 +569,7 @@ cap_tcp_table *cap_tcp_new(const cap_config *cfg, cap_stats *st, cap_emit_fn emi
                            fs_err *e);
 void cap_tcp_free(cap_tcp_table *t);
 void cap_tcp_set_seed(cap_tcp_table *t, uint64_t seed); /* no flow yet */
+void cap_tcp_set_tls_hello(cap_tcp_table *t, cap_tls_hello_fn fn, void *user);
 /* sip_port: either port is a SIP port (track even without a SIP-looking payload). */
 void cap_tcp_segment(cap_tcp_table *t, const cap_tcp_seg *s, bool sip_port);
 void cap_tcp_expire(cap_tcp_table *t, uint64_t now_us);

@@ -189,6 +189,10 @@ void cap_decoder_set_seed(cap_decoder *d, uint64_t seed) {
     cap_sctp_set_seed(d->sctp, seed ^ 0x73637470ULL);
 }
 
+void cap_decoder_set_tls_hello(cap_decoder *d, cap_tls_hello_fn fn, void *user) {
+    cap_tcp_set_tls_hello(d->tcp, fn, user);
+}
+
 void cap_decoder_free(cap_decoder *d) {
     if (!d) return;
     cap_sctp_free(d->sctp);

@@ -132,6 +132,8 @@ struct cap_tcp_table {
     uint8_t *ws_out;       /* a WebSocket message unmasked (max_msg bytes, from the first) */
     cap_tls_keys *tls_keys;
     cap_tls_ctx *tlsx;     /* made with the first TLS direction */
+    cap_tls_hello_fn tls_hello; /* told each ServerHello (cap_decoder_set_tls_hello) */
+    void *tls_hello_user;
 };
 
 /* ---- table ------------------------------------------------------------------ */
@@ -155,6 +157,11 @@ cap_tcp_table *cap_tcp_new(const cap_config *cfg, cap_stats *st, cap_emit_fn emi
     t->emit = emit;
     t->user = user;
     return t;
+}
+
+void cap_tcp_set_tls_hello(cap_tcp_table *t, cap_tls_hello_fn fn, void *user) {
+    t->tls_hello = fn;
+    t->tls_hello_user = user;
 }
 
 void cap_tcp_set_seed(cap_tcp_table *t, uint64_t seed) {
@@ -626,10 +633,19 @@ static cap_tls_dir *tls_peer(void *c) {
     return r && !r->closed ? r->tls : NULL;
 }
 
+/* The ServerHello of this direction: its sender is the server. */
+static void tls_server_hello(void *c, uint16_t version, uint16_t suite) {
+    tls_call *k = c;
+    cap_tls_hello h = {.server = k->f->src, .client = k->f->dst, .version = version, .suite = suite,
+                       .ts_us = k->ts, .frame_no = k->frame_no};
+    k->t->tls_hello(k->t->tls_hello_user, &h);
+}
+
 static size_t tls_records(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, size_t len, uint64_t ts,
                           uint64_t frame_no) {
     tls_call k = {t, f, ts, frame_no};
-    cap_tls_ops ops = {.out = tls_plain, .peer = tls_peer, .ctx = &k};
+    cap_tls_ops ops = {.out = tls_plain, .peer = tls_peer, .server_hello = t->tls_hello ? tls_server_hello : NULL,
+                       .ctx = &k};
     return cap_tls_records(t->tlsx, f->tls, p, len, &ops);
 }
 

@@ -171,6 +171,11 @@ void det_engine_set_indicators(det_engine *eng, const det_indicators *ind);
 /* One SIP message candidate (a datagram or a framed TCP message). */
 void det_process(det_engine *eng, const cap_payload *p);
 
+/* A TLS connection on a SIP port whose ServerHello was read
+ * (cap_decoder_set_tls_hello): SIP-INFO-004 judges the version and cipher
+ * suite its server chose. */
+void det_tls_hello(det_engine *eng, const cap_tls_hello *h);
+
 /* Advance capture time: close quiet incidents, time out calls. Cheap when
  * called often; det_process calls it itself as time advances. The clock
  * is the latest capture time seen; it moves back only when time steps back

@@ -218,7 +218,7 @@ static bool keyed_by_sender(det_rule_id r) {
     case R_PROTO_CL_MISMATCH: case R_PROTO_MAX_FORWARDS: case R_PROTO_BRANCH_COOKIE:
     case R_PROTO_METHOD: case R_PROTO_OTHER: case R_SCAN_FINGERPRINT: case R_TRUST_HEADER:
     case R_CLI_HOME_IDENTITY: case R_CLI_INVALID: case R_TOPO_INTERNAL_ADDR: case R_INFO_VERSION:
-    case R_INFO_WARNING: case R_INFO_AKA_KEYS: case R_INTEL_MATCH:
+    case R_INFO_WARNING: case R_INFO_AKA_KEYS: case R_INFO_WEAK_TLS: case R_INTEL_MATCH:
         return true;
     default:
         return false;
@@ -636,6 +636,20 @@ void det_process(det_engine *eng, const cap_payload *p) {
 done:
     eng->in_message = false;
     if (eng->nevidence) eng->evidence_fn(eng->evidence_user, p, eng->evidence, eng->nevidence);
+}
+
+void det_tls_hello(det_engine *eng, const cap_tls_hello *h) {
+    /* no message: the server's hello, as from the server to its client */
+    cap_payload hello = {.src = h->server, .dst = h->client, .transport = CAP_T_TLS, .ts_us = h->ts_us,
+                         .frame_no = h->frame_no};
+    uint64_t ts = capture_time(&hello);
+    det_tick(eng, ts);
+    det_ctx c = {.eng = eng, .m = NULL, .p = &hello, .ts = ts, .requester_zone = -1,
+                 .src_source_key = det_key_source(eng, &hello.src.addr)};
+    zone_lookup(&c);
+    c.src_ep = &hello.src;
+    c.dst_ep = &hello.dst;
+    if (!c.src_allowed) det_tls_check(&c, h->version, h->suite);
 }
 
 /* ---- reporting helpers ----------------------------------------------------------------- */

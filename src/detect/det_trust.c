@@ -5,7 +5,8 @@
  * (SIP-CLI-001), caller identities that cannot be valid (SIP-CLI-002),
  * internal addresses (SIP-TOPO-001), product versions (SIP-INFO-001) and
  * Warning headers (SIP-INFO-002) and IMS AKA session keys (SIP-INFO-003) sent
- * toward untrusted zones.
+ * toward untrusted zones; and SIP servers agreeing to outdated or weak TLS
+ * (SIP-INFO-004, from the ServerHello: det_tls_hello).
  *
  * Owns: those checks. Must not touch: zone lookup (cfg.c, det_engine.c),
  * the incident lifecycle (det_hit). Every incident here is keyed by the
@@ -19,7 +20,7 @@
 
 #include "det_internal.h"
 
-enum { SALT_TRUST = 41, SALT_CLI_HOME = 42, SALT_CLI_INVALID = 43, SALT_TOPO = 44, SALT_INFO = 45 };
+enum { SALT_TRUST = 41, SALT_CLI_HOME = 42, SALT_CLI_INVALID = 43, SALT_TOPO = 44, SALT_INFO = 45, SALT_TLS = 48 };
 
 /* Headers only meaningful inside the trust domain (field notes; TS 24.229
  * 4.4, RFC 3325 9, RFC 7315). */
@@ -490,6 +491,69 @@ static void aka_keys_check(det_ctx *c) {
     ev_set_str(ev, "toward_zone", zone_name(c, c->dst_zone));
     ev_set_str(ev, "disclosed", ck && ik ? "ck ik" : ck ? "ck" : "ik");
     ev_set_str(ev, "header", sip_header_name(id));
+}
+
+/* ---- SIP-INFO-004 ----------------------------------------------------------------- */
+
+/* Cipher suites no one may negotiate any more (RFC 9325, BCP 195: no NULL,
+ * export, anonymous, RC4 (RFC 7465), single DES; 3DES gives 112 bits at
+ * best and falls to Sweet32), by IANA number. */
+typedef struct weak_suite {
+    uint16_t id;
+    const char *why;
+} weak_suite;
+static const weak_suite weak_suites[] = {
+    {0x0000, "null"},      {0x0001, "null"},      {0x0002, "null"},      {0x0003, "export"},
+    {0x0004, "rc4"},       {0x0005, "rc4"},       {0x0006, "export"},    {0x0008, "export"},
+    {0x0009, "des"},       {0x000A, "3des"},      {0x000B, "export"},    {0x000C, "des"},
+    {0x000D, "3des"},      {0x000E, "export"},    {0x000F, "des"},       {0x0010, "3des"},
+    {0x0011, "export"},    {0x0012, "des"},       {0x0013, "3des"},      {0x0014, "export"},
+    {0x0015, "des"},       {0x0016, "3des"},      {0x0017, "export"},    {0x0018, "anonymous"},
+    {0x0019, "export"},    {0x001A, "anonymous"}, {0x001B, "anonymous"}, {0x002C, "null"},
+    {0x002D, "null"},      {0x002E, "null"},      {0x0034, "anonymous"}, {0x003A, "anonymous"},
+    {0x003B, "null"},      {0x006C, "anonymous"}, {0x006D, "anonymous"}, {0x008A, "rc4"},
+    {0x008B, "3des"},      {0x008E, "rc4"},       {0x008F, "3des"},      {0x0092, "rc4"},
+    {0x0093, "3des"},      {0x00A6, "anonymous"}, {0x00A7, "anonymous"}, {0x00B0, "null"},
+    {0x00B1, "null"},      {0x00B4, "null"},      {0x00B5, "null"},      {0x00B8, "null"},
+    {0x00B9, "null"},      {0xC001, "null"},      {0xC002, "rc4"},       {0xC003, "3des"},
+    {0xC006, "null"},      {0xC007, "rc4"},       {0xC008, "3des"},      {0xC00B, "null"},
+    {0xC00C, "rc4"},       {0xC00D, "3des"},      {0xC010, "null"},      {0xC011, "rc4"},
+    {0xC012, "3des"},      {0xC015, "null"},      {0xC016, "anonymous"}, {0xC017, "anonymous"},
+    {0xC018, "anonymous"}, {0xC019, "anonymous"},
+};
+
+static const char *suite_weakness(uint16_t suite) {
+    for (size_t i = 0; i < sizeof weak_suites / sizeof *weak_suites; i++)
+        if (weak_suites[i].id == suite) return weak_suites[i].why;
+    return NULL;
+}
+
+/* "SSL 3.0" .. "TLS 1.3", or NULL for a number that is none of them. */
+static const char *tls_version_name(uint16_t v) {
+    static const char *const names[] = {"SSL 3.0", "TLS 1.0", "TLS 1.1", "TLS 1.2", "TLS 1.3"};
+    return v >= 0x0300 && v <= 0x0304 ? names[v - 0x0300] : NULL;
+}
+
+/* A SIP server that agrees to SSL 3.0, TLS 1.0 or 1.1 (RFC 8996 forbids
+ * them; 3GPP TS 33.210's TLS profile asks for 1.2 at least) or to a suite
+ * above: whoever is on the path may read or alter the SIP it protects.
+ * Keyed by the server; its address is the observable. */
+void det_tls_check(det_ctx *c, uint16_t version, uint16_t suite) {
+    const char *name = tls_version_name(version), *suite_weak = suite_weakness(suite);
+    bool old_version = name && version < 0x0303;
+    if (!old_version && !suite_weak) return;
+    bool opened;
+    ev_event *ev = det_hit(c, R_INFO_WEAK_TLS, det_key_addr(c->eng, &c->p->src.addr, SALT_TLS), 1, &opened);
+    if (!ev || !opened) return;
+    char ip[FS_ADDR_STRLEN], hex[8];
+    src_observable(ev, c);
+    ev_set_str(ev, "version", name ? name : "unknown");
+    snprintf(hex, sizeof hex, "0x%04x", suite);
+    ev_set_str(ev, "cipher_suite", hex);
+    ev_set_str(ev, "weakness", old_version && suite_weak ? "version+suite" : old_version ? "version" : "suite");
+    if (suite_weak) ev_set_str(ev, "suite_weakness", suite_weak);
+    ev_set_int(ev, "server_port", c->p->src.port);
+    ev_set_str(ev, "client", fs_addr_str(&c->p->dst.addr, ip, sizeof ip));
 }
 
 /* ---- entry point ------------------------------------------------------------------ */

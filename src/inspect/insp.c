@@ -323,6 +323,12 @@ static void on_payload(void *user, const cap_payload *p) {
     det_process(w->eng, p);
 }
 
+/* A TLS connection's ServerHello on a SIP port: its version and suite. */
+static void on_tls_hello(void *user, const cap_tls_hello *h) {
+    worker *w = user;
+    det_tls_hello(w->eng, h);
+}
+
 /* A parsed message, for the IMS AKA learner. With several workers the
  * reader learned from it already unless it came out of ESP. */
 static void on_tap(void *user, const cap_payload *p, const sip_msg *m) {
@@ -706,6 +712,7 @@ insp *insp_new(const insp_options *o, fs_err *e) {
         w->index = i;
         w->dec = cap_decoder_new(&dcfg, on_payload, w, e);
         if (!w->dec) goto fail;
+        cap_decoder_set_tls_hello(w->dec, on_tls_hello, w);
         w->eng = det_engine_new(ecfg, on_event, w, e);
         if (!w->eng) goto fail;
         det_engine_set_live(w->eng, o->live);

@@ -10,6 +10,8 @@
 # two requests in one record, a MESSAGE over three records. Checked
 # against tshark -o tls.keylog_file on the same file, and what happens
 # without keys, with some of them, with a corrupt record, with a hole.
+# And SIP-INFO-004 on tls-weak.pcap (make_tls_weak.sh): servers that agree
+# to TLS 1.0 and 1.1, from the handshake, as tshark reads it.
 #
 # Usage: FS38=build/asan/fs38 tests/cli/test_tls.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -104,5 +106,31 @@ expect_exit 0 "a capture that starts mid-connection" "$FS38" inspect --tls-keylo
 ok "its two directions counted without keys, the 8 others read" is "$(tls "$TMPD/s9.json")" "8 2 0 0"
 ok "nothing dropped as SIP" is "$(stat "$TMPD/s9.json" '"\(.capture.tcp_bytes_dropped) \(.capture.tcp_resyncs)"')" "0 0"
 ok "the other connections' messages read" is "$(stat "$TMPD/s9.json" '.transports.tls')" 48
+
+# ---- SIP-INFO-004: servers agreeing to outdated TLS, from the handshake alone ----------
+# tls-weak.pcap (make_tls_weak.sh, openssl s_server/s_client): four servers on
+# 5061 agreeing to TLS 1.0, 1.1, 1.2 and 1.3. tshark says which chose what.
+WEAK=tests/data/capture/tls-weak.pcap
+info4() { jq -r 'select(.rule.id == "SIP-INFO-004") | "\(.observables[0].value) \(.evidence.details.version) \(.evidence.details.cipher_suite)"' "$1" | sort; }
+expect_exit 0 "tls-weak.pcap without keys" "$FS38" inspect -c /dev/null --json "$WEAK"
+cp "$TMPD/out" "$TMPD/weak.ndjson"
+ok "SIP-INFO-004 for each server tshark sees choose TLS 1.0 or 1.1, with its suite" \
+    is "$(info4 "$TMPD/weak.ndjson")" \
+    "$(tshark -r "$WEAK" -Y 'tls.handshake.type == 2 && !tls.handshake.extensions.supported_version && tls.handshake.version < 0x0303' \
+        -T fields -e ip.src -e tls.handshake.version -e tls.handshake.ciphersuite 2>/dev/null |
+        awk '{v = $2 == "0x0301" ? "TLS 1.0" : $2 == "0x0302" ? "TLS 1.1" : "?"; print $1, v, $3}' | sort)"
+ok "...two of the four (1.2 and 1.3 stay quiet)" is "$(info4 "$TMPD/weak.ndjson" | wc -l)" 2
+ok "...medium, privacy, MONITOR" is "$(jq -r 'select(.rule.id == "SIP-INFO-004") | "\(.severity) \(.domain) \(.recommended_action.action)"' "$TMPD/weak.ndjson" | sort -u)" \
+    "medium privacy MONITOR"
+expect_exit 0 "...the same with --workers 2" "$FS38" inspect -c /dev/null --json --workers 2 "$WEAK"
+ok "...same servers" is "$(info4 "$TMPD/out")" "$(info4 "$TMPD/weak.ndjson")"
+printf 'allow_sources: ["127.0.0.61"]\n' >"$TMPD/allow.yaml"
+expect_exit 0 "...a server in allow_sources" "$FS38" inspect -c "$TMPD/allow.yaml" --json "$WEAK"
+ok "...is not judged" is "$(info4 "$TMPD/out" | cut -d' ' -f1)" "127.0.0.62"
+printf 'capture:\n  sip_ports: [5060]\n  heuristic: true\n' >"$TMPD/no5061.yaml"
+expect_exit 0 "...5061 not a SIP port (TLS there is not SIP's)" "$FS38" inspect -c "$TMPD/no5061.yaml" --json "$WEAK"
+ok "...nothing judged" is "$(info4 "$TMPD/out")" ""
+ok "tls.pcap (TLS 1.2 and 1.3, strong suites): no SIP-INFO-004" \
+    is "$(jq -r 'select(.rule.id == "SIP-INFO-004") | .rule.id' "$TMPD/k.ndjson")" ""
 
 finish test_tls

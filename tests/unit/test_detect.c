@@ -1996,6 +1996,43 @@ static void test_wangiri(void) {
     world_free(&w);
 }
 
+/* SIP-INFO-004: a SIP server agreeing to outdated TLS, or to a suite no
+ * one may use, as its ServerHello says (no message, no keys). */
+static void tls_hello(world *w, const char *server, const char *client, uint16_t version, uint16_t suite,
+                      uint64_t ts) {
+    cap_tls_hello h = {.server = ep(server), .client = ep(client), .version = version, .suite = suite, .ts_us = ts};
+    det_tls_hello(w->eng, &h);
+}
+
+static void test_weak_tls(void) {
+    world w = world_new(config_default());
+    tls_hello(&w, "192.0.2.61:5061", "198.51.100.1:40000", 0x0301, 0xC014, T0);          /* TLS 1.0 */
+    tls_hello(&w, "192.0.2.61:5061", "198.51.100.2:40001", 0x0301, 0xC014, T0 + SEC(5)); /* again */
+    tls_hello(&w, "192.0.2.62:5061", "198.51.100.1:40002", 0x0303, 0x000A, T0 + SEC(6)); /* 1.2, 3DES */
+    tls_hello(&w, "192.0.2.63:5061", "198.51.100.1:40003", 0x0300, 0x0005, T0 + SEC(7)); /* SSL 3.0, RC4 */
+    tls_hello(&w, "192.0.2.64:5061", "198.51.100.1:40004", 0x0303, 0xC02F, T0 + SEC(8)); /* fine */
+    tls_hello(&w, "192.0.2.65:5061", "198.51.100.1:40005", 0x0304, 0x1301, T0 + SEC(9)); /* fine */
+    tls_hello(&w, "192.0.2.66:5061", "198.51.100.1:40006", 0x7f1c, 0x1301, T0 + SEC(9)); /* a 1.3 draft: not judged */
+    tls_hello(&w, "192.0.2.67:5061", "198.51.100.1:40007", 0x0303, 0xC018, T0 + SEC(9)); /* anonymous ECDH */
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-INFO-004"), 4);
+    const ev_event *a = find_rule_from(w.out, "SIP-INFO-004", "192.0.2.61");
+    CHECK(a && a->count == 2 && !strcmp(dstr(a, "version"), "TLS 1.0") && !strcmp(dstr(a, "weakness"), "version") &&
+          !strcmp(dstr(a, "cipher_suite"), "0xc014") && !strcmp(dstr(a, "client"), "198.51.100.1") &&
+          dint(a, "server_port") == 5061 && a->severity == SEV_MEDIUM && a->domain == DOM_PRIVACY);
+    const ev_event *b = find_rule_from(w.out, "SIP-INFO-004", "192.0.2.62");
+    CHECK(b && !strcmp(dstr(b, "weakness"), "suite") && !strcmp(dstr(b, "suite_weakness"), "3des") &&
+          !strcmp(dstr(b, "version"), "TLS 1.2"));
+    const ev_event *c = find_rule_from(w.out, "SIP-INFO-004", "192.0.2.63");
+    CHECK(c && !strcmp(dstr(c, "weakness"), "version+suite") && !strcmp(dstr(c, "suite_weakness"), "rc4") &&
+          !strcmp(dstr(c, "version"), "SSL 3.0"));
+    const ev_event *d = find_rule_from(w.out, "SIP-INFO-004", "192.0.2.67");
+    CHECK(d && !strcmp(dstr(d, "suite_weakness"), "anonymous"));
+    CHECK(!find_rule_from(w.out, "SIP-INFO-004", "192.0.2.64") && !find_rule_from(w.out, "SIP-INFO-004", "192.0.2.66"));
+    CHECK(a && a->sample.transport[0] && !strcmp(a->sample.transport, "tls") && !a->sample.method[0]);
+    world_free(&w);
+}
+
 /* ---- evidence of the call rules (--pcap-out) ------------------------------------------ */
 
 /* What the evidence callback saw: per message and incident named, the
@@ -3045,6 +3082,7 @@ int main(void) {
     test_hit_threshold();
     test_topology();
     test_aka_keys();
+    test_weak_tls();
     test_talker_incidents();
     test_irsf();
     test_allow_callers();

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# make_tls_weak.sh -- regenerate tls-weak.pcap: SIP servers on port 5061
+# agreeing to each TLS version a client asks for, between real OpenSSL peers
+# (openssl s_server / s_client) on loopback, recorded by tcpdump. One
+# connection per server, each carrying one SIP OPTIONS:
+#   127.0.0.61:5061  TLS 1.0   (SIP-INFO-004: version)
+#   127.0.0.62:5061  TLS 1.1   (SIP-INFO-004: version)
+#   127.0.0.63:5061  TLS 1.2   (quiet)
+#   127.0.0.64:5061  TLS 1.3   (quiet)
+# Debian's OpenSSL 3 has no RC4, DES or 3DES suites left to agree to (unit
+# tests feed those ServerHellos by hand: tests/unit/test_detect.c). Needs
+# root (tcpdump); tests/cli/test_tls.sh reads the result.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+DIR=$(mktemp -d)
+trap 'kill "${TPID:-}" 2>/dev/null; rm -rf "$DIR"' EXIT
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$DIR/key.pem" -out "$DIR/cert.pem" -days 3650 \
+    -subj /CN=sbc.example.net 2>/dev/null
+timeout -k 2 60 tcpdump -i lo -U -s 0 -w "$DIR/weak.pcap" "tcp port 5061" 2>"$DIR/tcpdump.err" &
+TPID=$!
+for _ in $(seq 50); do grep -q "listening on" "$DIR/tcpdump.err" && break; sleep 0.1; done
+# serve IP VERSION-OPTION: one connection, one OPTIONS, then both ends close
+serve() {
+    local ip=$1 opt=$2
+    timeout -k 1 8 openssl s_server -accept "$ip:5061" -cert "$DIR/cert.pem" -key "$DIR/key.pem" \
+        -cipher 'ALL:@SECLEVEL=0' -naccept 1 -quiet >"$DIR/server-$ip.out" 2>&1 &
+    local spid=$!
+    for _ in $(seq 50); do ss -Hltn "src $ip:5061" | grep -q . && break; sleep 0.1; done
+    printf 'OPTIONS sip:%s:5061;transport=tls SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK%s\r\nMax-Forwards: 70\r\nFrom: <sip:probe@example.com>;tag=1\r\nTo: <sip:%s>\r\nCall-ID: weak-%s\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n' \
+        "$ip" "${ip##*.}" "$ip" "${ip##*.}" |
+        timeout -k 1 5 openssl s_client -connect "$ip:5061" $opt -cipher 'ALL:@SECLEVEL=0' -quiet >"$DIR/client-$ip.out" 2>&1 || true
+    wait "$spid" 2>/dev/null || true
+}
+serve 127.0.0.61 -tls1
+serve 127.0.0.62 -tls1_1
+serve 127.0.0.63 -tls1_2
+serve 127.0.0.64 -tls1_3
+sleep 0.5
+kill "$TPID"; wait "$TPID" || true
+cp "$DIR/weak.pcap" "$ROOT/tests/data/capture/tls-weak.pcap"
+echo "tls-weak.pcap: $(tshark -r "$DIR/weak.pcap" 2>/dev/null | wc -l) frames"
+tshark -r "$DIR/weak.pcap" -Y 'tls.handshake.type == 2' -T fields -e ip.src -e tls.handshake.version \
+    -e tls.handshake.extensions.supported_version -e tls.handshake.ciphersuite 2>/dev/null
