@@ -997,11 +997,12 @@ static fs_code zone_key(cfg_parser *P, const char *key, void *ctx) {
         zc->access_mark = P_MARK(P);
         return get_bool(P, &zc->z->access);
     }
+    if (!strcmp(key, "require_tls")) return get_bool(P, &zc->z->require_tls);
     return get_double(P, 0, 100000, &zc->z->flood_multiplier); /* flood_multiplier */
 }
 
 static const char *const zone_keys[] = {"trust", "networks", "may_assert", "flood_multiplier",
-                                        "access", NULL};
+                                        "access", "require_tls", NULL};
 
 static fs_code zones_entry(cfg_parser *P, const char *name, void *ctx) {
     fs38_config *c = P->c;

@@ -41,6 +41,7 @@ typedef struct cfg_zone {
     double flood_multiplier; /* scales flood thresholds for sources in this zone (default 1; 0 = never flag) */
     bool access;          /* untrusted UEs' access network (Gm): their PPI/PANI are expected, and
                            * what the core sends them (route sets, media) is no leak */
+    bool require_tls;     /* SIP with this zone must be protected (TLS, WSS, IPsec): SIP-INFO-005 */
 } cfg_zone;
 
 typedef struct cfg_net {

@@ -6,7 +6,8 @@
  * internal addresses (SIP-TOPO-001), product versions (SIP-INFO-001) and
  * Warning headers (SIP-INFO-002) and IMS AKA session keys (SIP-INFO-003) sent
  * toward untrusted zones; and SIP servers agreeing to outdated or weak TLS
- * (SIP-INFO-004, from the ServerHello: det_tls_hello).
+ * (SIP-INFO-004, from the ServerHello: det_tls_hello); SIP in the clear with
+ * a zone configured to require TLS (SIP-INFO-005).
  *
  * Owns: those checks. Must not touch: zone lookup (cfg.c, det_engine.c),
  * the incident lifecycle (det_hit). Every incident here is keyed by the
@@ -20,7 +21,8 @@
 
 #include "det_internal.h"
 
-enum { SALT_TRUST = 41, SALT_CLI_HOME = 42, SALT_CLI_INVALID = 43, SALT_TOPO = 44, SALT_INFO = 45, SALT_TLS = 48 };
+enum { SALT_TRUST = 41, SALT_CLI_HOME = 42, SALT_CLI_INVALID = 43, SALT_TOPO = 44, SALT_INFO = 45, SALT_TLS = 48,
+       SALT_CLEARTEXT = 49 };
 
 /* Headers only meaningful inside the trust domain (field notes; TS 24.229
  * 4.4, RFC 3325 9, RFC 7315). */
@@ -556,11 +558,44 @@ void det_tls_check(det_ctx *c, uint16_t version, uint16_t suite) {
     ev_set_str(ev, "client", fs_addr_str(&c->p->dst.addr, ip, sizeof ip));
 }
 
+/* ---- SIP-INFO-005 ----------------------------------------------------------------- */
+
+/* The message at hand is protected on the wire: TLS, secure WebSocket
+ * (also as a HEP sender says), or inside IPsec ESP (VoLTE's Gm). */
+static bool protected_message(const cap_payload *p) {
+    if (p->transport == CAP_T_TLS || p->transport == CAP_T_WSS) return true;
+    for (unsigned i = 0; p->encap && i < p->encap->n; i++)
+        if (p->encap->layer[i].kind == FS_L_ESP) return true;
+    return false;
+}
+
+/* A zone whose SIP must be protected (zones.NAME.require_tls: an
+ * interconnect agreed on TLS, an enterprise trunk) exchanging a message in
+ * the clear, either way: keyed by its own end, so each peer of the zone is
+ * one incident. */
+static void cleartext_check(det_ctx *c) {
+    const fs38_config *cfg = c->eng->cfg;
+    bool from = c->src_zone >= 0 && cfg->zones[c->src_zone].require_tls;
+    bool to = c->dst_zone >= 0 && cfg->zones[c->dst_zone].require_tls;
+    if ((!from && !to) || protected_message(c->p)) return;
+    const fs_endpoint *peer = from ? &c->p->src : &c->p->dst, *other = from ? &c->p->dst : &c->p->src;
+    bool opened;
+    ev_event *ev = det_hit(c, R_INFO_CLEARTEXT, det_key_addr(c->eng, &peer->addr, SALT_CLEARTEXT), 1, &opened);
+    if (!ev || !opened) return;
+    char ip[FS_ADDR_STRLEN];
+    ev_add_observable(ev, "ip", fs_addr_str(&peer->addr, ip, sizeof ip), from ? "source" : "destination");
+    ev_set_str(ev, "zone", zone_name(c, from ? c->src_zone : c->dst_zone));
+    ev_set_str(ev, "direction", from ? "from_zone" : "to_zone");
+    ev_set_str(ev, "transport", cap_transport_name((cap_transport)c->p->transport));
+    ev_set_str(ev, "other_end", fs_addr_str(&other->addr, ip, sizeof ip));
+}
+
 /* ---- entry point ------------------------------------------------------------------ */
 
 void det_trust_check(det_ctx *c) {
     cli_invalid_check(c);
     if (!c->zones) return;
+    cleartext_check(c);
     if (c->m->is_request) {
         trust_headers_check(c);
         cli_home_check(c);

@@ -11,7 +11,8 @@
 # against tshark -o tls.keylog_file on the same file, and what happens
 # without keys, with some of them, with a corrupt record, with a hole.
 # And SIP-INFO-004 on tls-weak.pcap (make_tls_weak.sh): servers that agree
-# to TLS 1.0 and 1.1, from the handshake, as tshark reads it.
+# to TLS 1.0 and 1.1, from the handshake, as tshark reads it; SIP-INFO-005
+# for a zone that requires TLS, on examples/ (cleartext) and tls.pcap.
 #
 # Usage: FS38=build/asan/fs38 tests/cli/test_tls.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -132,5 +133,29 @@ expect_exit 0 "...5061 not a SIP port (TLS there is not SIP's)" "$FS38" inspect 
 ok "...nothing judged" is "$(info4 "$TMPD/out")" ""
 ok "tls.pcap (TLS 1.2 and 1.3, strong suites): no SIP-INFO-004" \
     is "$(jq -r 'select(.rule.id == "SIP-INFO-004") | .rule.id' "$TMPD/k.ndjson")" ""
+
+# ---- SIP-INFO-005: a zone that requires TLS, in the clear -------------------------------
+# examples/: the IPX partner (127.0.1.0/24) talks UDP; tls.pcap's peers only TLS and WSS
+sed -e 's|^    trust: trusted$|&\n    require_tls: true|' -e "s|^high_risk_ranges: \.\./|high_risk_ranges: $ROOT/|" \
+    examples/site.yaml >"$TMPD/require.yaml"
+info5() { jq -r 'select(.rule.id == "SIP-INFO-005") | .observables[0].value' "$1" | sort; }
+expect_exit 0 "examples with the IPX partner's zone requiring TLS" "$FS38" inspect -c "$TMPD/require.yaml" --json \
+    examples/*.pcap
+cp "$TMPD/out" "$TMPD/req.ndjson"
+ok "SIP-INFO-005 for each partner address tshark sees exchange SIP (in the clear)" is "$(info5 "$TMPD/req.ndjson")" \
+    "$(for f in examples/*.pcap; do tshark -r "$f" -Y 'sip && !tls' -T fields -e ip.src -e ip.dst 2>/dev/null; done |
+        tr '\t' '\n' | grep -E '^127\.0\.1\.' | sort -u)"
+ok "...at least one" test "$(info5 "$TMPD/req.ndjson" | wc -l)" -ge 1
+ok "...zone ipx-partner, counts match tshark's messages" is \
+    "$(jq -r 'select(.rule.id == "SIP-INFO-005") | "\(.observables[0].value) \(.evidence.details.zone) \(.evidence.count)"' "$TMPD/req.ndjson" | sort)" \
+    "$(for f in examples/*.pcap; do tshark -r "$f" -Y 'sip && !tls' -T fields -e ip.src -e ip.dst 2>/dev/null; done |
+        awk '$1 ~ /^127\.0\.1\./ {n[$1]++} $2 ~ /^127\.0\.1\./ && $1 !~ /^127\.0\.1\./ {n[$2]++} END {for (a in n) print a, "ipx-partner", n[a]}' | sort)"
+ok "...and nothing else changes" is "$(jq -r 'select(.rule.id != "SIP-INFO-005") | .rule.id' "$TMPD/req.ndjson" | sort | md5sum)" \
+    "$("$FS38" inspect --json -c examples/site.yaml examples/*.pcap | jq -r .rule.id | sort | md5sum)"
+printf 'zones:\n  sbc: {trust: core, networks: [127.0.0.13/32], require_tls: true}\n  ues: {networks: [127.0.3.0/24], require_tls: true}\n' \
+    >"$TMPD/tlszone.yaml"
+expect_exit 0 "tls.pcap with its server and clients requiring TLS" "$FS38" inspect -c "$TMPD/tlszone.yaml" --json \
+    --tls-keylog "$KEYS" "$PCAP"
+ok "...every message was TLS or WSS: no SIP-INFO-005" is "$(info5 "$TMPD/out")" ""
 
 finish test_tls

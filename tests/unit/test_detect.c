@@ -2033,6 +2033,54 @@ static void test_weak_tls(void) {
     world_free(&w);
 }
 
+/* SIP-INFO-005: a zone that requires TLS exchanging SIP in the clear, each
+ * way, one incident per address of the zone; TLS, WSS and ESP are fine. */
+static void send_options(world *w, const char *src, const char *dst, uint64_t ts, cap_transport t,
+                         const fs_encap *encap) {
+    char buf[512];
+    snprintf(buf, sizeof buf,
+             "OPTIONS sip:ping@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bKct%llu\r\nMax-Forwards: 70\r\n"
+             "From: <sip:mon@example.net>;tag=1\r\nTo: <sip:ping@example.net>\r\nCall-ID: ct%llu\r\n"
+             "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+             dst, src, (unsigned long long)ts, (unsigned long long)ts);
+    cap_payload p = {.data = (const uint8_t *)buf, .len = (uint32_t)strlen(buf), .src = ep(src), .dst = ep(dst),
+                     .transport = (uint8_t)t, .ts_us = ts, .encap = encap};
+    det_process(w->eng, &p);
+}
+
+static void test_cleartext(void) {
+    fs38_config *cfg = malloc(sizeof *cfg);
+    cfg_defaults(cfg);
+    static const char yaml[] = "zones:\n"
+                               "  core: {trust: core, networks: [10.0.0.0/8]}\n"
+                               "  ipx: {trust: trusted, networks: [192.0.2.0/24], require_tls: true}\n"
+                               "  other: {trust: trusted, networks: [198.51.100.0/24]}\n";
+    fs_err e = {0};
+    CHECK_MSG(cfg_load_buffer(cfg, yaml, sizeof yaml - 1, ".", &e) == FS_OK, "%s", e.msg);
+    world w = world_new(cfg);
+    fs_encap esp = {.n = 1};
+    esp.layer[0].kind = FS_L_ESP;
+    send_options(&w, "192.0.2.1:5060", "10.0.0.1:5060", T0, CAP_T_UDP, NULL);         /* from the zone */
+    send_options(&w, "192.0.2.1:5060", "10.0.0.1:5060", T0 + SEC(1), CAP_T_TCP, NULL); /* again */
+    send_options(&w, "10.0.0.1:5060", "192.0.2.2:5060", T0 + SEC(2), CAP_T_UDP, NULL); /* toward it */
+    send_options(&w, "192.0.2.3:5061", "10.0.0.1:5061", T0 + SEC(3), CAP_T_TLS, NULL); /* protected */
+    send_options(&w, "192.0.2.4:443", "10.0.0.1:443", T0 + SEC(3), CAP_T_WSS, NULL);
+    send_options(&w, "192.0.2.5:5060", "10.0.0.1:5060", T0 + SEC(3), CAP_T_UDP, &esp);
+    send_options(&w, "198.51.100.1:5060", "10.0.0.1:5060", T0 + SEC(4), CAP_T_UDP, NULL); /* no policy */
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-INFO-005"), 2);
+    const ev_event *a = find_rule_from(w.out, "SIP-INFO-005", "192.0.2.1");
+    CHECK(a && a->count == 2 && !strcmp(dstr(a, "zone"), "ipx") && !strcmp(dstr(a, "direction"), "from_zone") &&
+          !strcmp(dstr(a, "transport"), "udp") && !strcmp(dstr(a, "other_end"), "10.0.0.1"));
+    const ev_event *b = NULL;
+    for (int i = 0; i < w.out->n; i++)
+        if (!strcmp(det_rule_table[w.out->ev[i].rule].id, "SIP-INFO-005") &&
+            has_obs(&w.out->ev[i], "ip", "192.0.2.2", "destination"))
+            b = &w.out->ev[i];
+    CHECK(b && !strcmp(dstr(b, "direction"), "to_zone") && b->count == 1);
+    world_free(&w);
+}
+
 /* ---- evidence of the call rules (--pcap-out) ------------------------------------------ */
 
 /* What the evidence callback saw: per message and incident named, the
@@ -3083,6 +3131,7 @@ int main(void) {
     test_topology();
     test_aka_keys();
     test_weak_tls();
+    test_cleartext();
     test_talker_incidents();
     test_irsf();
     test_allow_callers();
