@@ -1237,7 +1237,7 @@ static const char *const root_keys[] = {
     "organisation", "capture", "limits", "state", "default_trust", "zones",
     "home", "allow_sources", "allow_callers", "high_risk_ranges", "rules", NULL};
 static const char *const org_keys[] = {"issuer", "tlp", NULL};
-static const char *const capture_keys[] = {"sip_ports",  "heuristic",    "hep_ports",    "hep_auth_key",
+static const char *const capture_keys[] = {"sip_ports", "heuristic", "hep_ports", "hep_auth_key",
                                            "tls_keylog", "esp_sa", "ims_aka_keys", NULL};
 static const char *const limits_keys[] = {
     "max_message",   "max_headers",  "max_header_len", "max_uri_len",
