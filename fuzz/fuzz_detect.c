@@ -12,7 +12,9 @@
  *            left), bit 15: a reply, sent by the receiver to the sender (so
  *            that responses reach their requester: brute force, enumeration
  *            and call state need them)
- *   payload  one SIP message candidate (UDP datagram)
+ *   payload  one SIP message candidate (UDP datagram); one of 5 bytes or
+ *            more starting 0x16 (a TLS handshake) is instead a ServerHello
+ *            of its sender: version in bytes 1-2, cipher suite in 3-4
  * Two engines share state as `--workers 2` makes them (det_shared: callers,
  * destination counts, call claims), with a fixed seed so a finding replays
  * exactly, tiny tables (64 sources, 64 dialogs, 16 incidents: eviction all
@@ -41,7 +43,7 @@ static const char site[] =
     "state: {max_sources: 64, max_dialogs: 64, max_incidents: 16}\n"
     "zones:\n"
     "  core: {trust: core, networks: [127.0.0.0/24]}\n"
-    "  partner: {trust: trusted, networks: [10.0.0.32/27], may_assert: [P-Asserted-Identity]}\n"
+    "  partner: {trust: trusted, networks: [10.0.0.32/27], may_assert: [P-Asserted-Identity], require_tls: true}\n"
     "home: {prefixes: ['+4477009'], domains: [ims.example.net]}\n"
     /* records reach two receivers: scanning (distinct targets) and a flood
      * toward one destination must be reachable with them, and within max_len */
@@ -122,7 +124,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         memcpy(receiver.addr.ip, who & 64 ? (uint8_t[]){127, 0, 0, 10} : (uint8_t[]){192, 0, 2, 10}, 4);
         p.src = reply ? receiver : sender;
         p.dst = reply ? sender : receiver;
-        det_process(eng[who >> 7], &p);
+        if (len >= 5 && p.data[0] == 0x16) { /* a TLS ServerHello's version and suite, from p.src */
+            cap_tls_hello h = {.server = p.src, .client = p.dst, .version = (uint16_t)(p.data[1] << 8 | p.data[2]),
+                               .suite = (uint16_t)(p.data[3] << 8 | p.data[4]), .ts_us = p.ts_us};
+            det_tls_hello(eng[who >> 7], &h);
+        } else {
+            det_process(eng[who >> 7], &p);
+        }
         at += len;
     }
     for (unsigned i = 0; i < 2; i++) det_flush_shared(eng[i]);

@@ -465,6 +465,12 @@ AKA_RECS = [rec(W, req(b'REGISTER', 'sip:ims.example.net', b'aka1', extra=SC), 1
                         extra=b'WWW-Authenticate: Digest nonce="bm9uY2U="\r\nSecurity-Server: ipsec-3gpp;q=0.1;'
                               b'alg=hmac-sha-1-96;ealg=aes-cbc;spi-c=21;spi-s=22;port-c=3;port-s=4\r\n'), 0, True)]
 det('ims_aka', AKA_RECS)
+# SIP-INFO-004: ServerHellos (0x16, version, suite) of servers choosing TLS 1.0, 3DES, TLS 1.3;
+# SIP-INFO-005: cleartext SIP from and to the partner zone that requires TLS (10.0.0.32/27)
+det('tls_hellos', [rec(W, b'\x16\x03\x01\xc0\x14', 1, True), rec(W | 64, b'\x16\x03\x03\x00\x0a', 1, True),
+                   rec(W, b'\x16\x03\x04\x13\x01', 1, True)])
+det('cleartext_partner', [rec(40, req(b'OPTIONS', 'sip:ping@ims.example.net', b'ct1', src='10.0.0.41'), 1),
+                          rec(40 | 64, req(b'OPTIONS', 'sip:ping@ims.example.net', b'ct2', src='10.0.0.41'), 1, True)])
 det('ims_aka_late', [AKA_RECS[0], AKA_RECS[2], AKA_RECS[1]])  # the UE's 401 before its keys
 # protocol violations: missing headers, Max-Forwards, bad branch, unknown method, CL mismatch, oversize
 det('proto', [rec(W, b'INVITE sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=1234\r\nMax-Forwards: 255\r\nCSeq: 1 INVITE\r\n'
