@@ -36,6 +36,7 @@ det_engine *det_engine_new(const fs38_config *cfg, det_event_fn fn, void *user, 
     eng->user = user;
     eng->limits = cfg->capture.sip;
     eng->source_prefix6 = cfg->ipv6_source_prefix;
+    for (uint8_t z = 0; z < cfg->nzones; z++) eng->require_tls |= cfg->zones[z].require_tls;
     randombytes_buf(&eng->seed, sizeof eng->seed);
     bool ok = det_table_init(&eng->sources, cfg->max_sources, sizeof(det_source)) &&
               det_table_init(&eng->dests, cfg->max_sources / 4 + 64, sizeof(det_dest)) &&

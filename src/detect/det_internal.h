@@ -319,6 +319,7 @@ struct det_engine {
     unsigned shard_index;   /* this engine's worker number */
     uint64_t seed;
     uint8_t source_prefix6; /* cfg->ipv6_source_prefix (det_source_net) */
+    bool require_tls;       /* a zone has require_tls (SIP-INFO-005 looks at messages) */
     uint64_t now_us;        /* the clock: max capture time seen, since the last step back */
     uint32_t clock_behind;  /* ticks in a row more than DET_CLOCK_STEP_US behind the clock */
     bool clock_follow;      /* a new input began (det_clock_follow) */

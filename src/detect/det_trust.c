@@ -595,7 +595,7 @@ static void cleartext_check(det_ctx *c) {
 void det_trust_check(det_ctx *c) {
     cli_invalid_check(c);
     if (!c->zones) return;
-    cleartext_check(c);
+    if (c->eng->require_tls) cleartext_check(c);
     if (c->m->is_request) {
         trust_headers_check(c);
         cli_home_check(c);
