@@ -14,7 +14,8 @@
  *            and call state need them)
  *   payload  one SIP message candidate (UDP datagram); one of 5 bytes or
  *            more starting 0x16 (a TLS handshake) is instead a ServerHello
- *            of its sender: version in bytes 1-2, cipher suite in 3-4
+ *            of its sender: version in bytes 1-2, cipher suite in 3-4; one
+ *            starting 0x30 (DER) the certificate its sender shows
  * Two engines share state as `--workers 2` makes them (det_shared: callers,
  * destination counts, call claims), with a fixed seed so a finding replays
  * exactly, tiny tables (64 sources, 64 dialogs, 16 incidents: eviction all
@@ -127,6 +128,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (len >= 5 && p.data[0] == 0x16) { /* a TLS ServerHello's version and suite, from p.src */
             cap_tls_hello h = {.server = p.src, .client = p.dst, .version = (uint16_t)(p.data[1] << 8 | p.data[2]),
                                .suite = (uint16_t)(p.data[3] << 8 | p.data[4]), .ts_us = p.ts_us};
+            det_tls_hello(eng[who >> 7], &h);
+        } else if (len >= 2 && p.data[0] == 0x30) { /* a server certificate (DER), from p.src */
+            cap_tls_hello h = {.server = p.src, .client = p.dst, .version = 0x0303, .suite = 0xc02f,
+                               .ts_us = p.ts_us, .cert = p.data, .cert_len = p.len};
             det_tls_hello(eng[who >> 7], &h);
         } else {
             det_process(eng[who >> 7], &p);

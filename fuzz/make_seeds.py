@@ -552,6 +552,20 @@ for i, port in enumerate(sorted(conns)):
 # servers agreeing to TLS 1.0 and 1.1 (tls-weak.pcap: SIP-INFO-004's ServerHellos)
 d('tls_weak', L_ETH, pcap_frames(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'data',
                                               'capture', 'tls-weak.pcap')))
+# SIP-INFO-006: the certificates of tls-weak.pcap's servers (1024-bit RSA with SHA-1; expired)
+CERTS = []
+for f in pcap_frames(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'data', 'capture',
+                                  'tls-weak.pcap')):
+    at = f.find(b'\x0b\x00')  # a Certificate handshake message: type 11, then its 24-bit length
+    while at >= 0 and len(CERTS) < 6:
+        der = at + 10  # after the message's length, the list's length and the first certificate's
+        if der + 4 <= len(f) and f[der:der + 2] == b'\x30\x82':
+            n = int.from_bytes(f[der + 2:der + 4], 'big') + 4
+            if der + n <= len(f):
+                CERTS.append(f[der:der + n])
+                break
+        at = f.find(b'\x0b\x00', at + 1)
+det('tls_certs', [rec(W, c, 1, True) for c in CERTS])
 # link types with no Ethernet header (the links-*.pcap files): the index in
 # fuzz_decode.c's LINKS
 for name, link in (('ppp', 11), ('pppserial', 12), ('chdlc', 13), ('nflog', 14)):

@@ -53,14 +53,18 @@ typedef struct cap_payload {
 typedef void (*cap_emit_fn)(void *user, const cap_payload *p);
 
 /* A TLS connection on a SIP port whose ServerHello was read: the version
- * and cipher suite its server chose (SIP-INFO-004 judges them). Told with
- * or without the session keys; data valid only during the callback. */
+ * and cipher suite its server chose (SIP-INFO-004 judges them); told again
+ * with the server's certificate when a TLS 1.2 (or older) handshake shows
+ * it in the clear (SIP-INFO-006). Told with or without the session keys;
+ * data valid only during the callback. */
 typedef struct cap_tls_hello {
     fs_endpoint server, client;
     uint16_t version;   /* 0x0300 SSL 3.0, 0x0301 TLS 1.0 ... 0x0304 TLS 1.3 */
     uint16_t suite;     /* IANA cipher suite number */
     uint64_t ts_us;     /* capture time */
     uint64_t frame_no;
+    const uint8_t *cert; /* the server's own certificate, DER; NULL: this is the ServerHello */
+    uint32_t cert_len;
 } cap_tls_hello;
 typedef void (*cap_tls_hello_fn)(void *user, const cap_tls_hello *h);
 
@@ -472,8 +476,9 @@ typedef struct cap_tls_ops {
     void (*out)(void *ctx, const uint8_t *plain, size_t n); /* decrypted application data */
     cap_tls_dir *(*peer)(void *ctx); /* the other direction's, or NULL */
     /* a ServerHello read on a SIP port (keys or not): the version and
-     * cipher suite the server chose; NULL: not wanted */
-    void (*server_hello)(void *ctx, uint16_t version, uint16_t suite);
+     * cipher suite the server chose, and then (TLS 1.2 and older) its
+     * certificate, DER (cert NULL for the hello); NULL: not wanted */
+    void (*server_hello)(void *ctx, uint16_t version, uint16_t suite, const uint8_t *cert, size_t cert_len);
     void *ctx;
 } cap_tls_ops;
 /* Read the whole records at the front of p (n bytes): returns the bytes

@@ -634,10 +634,10 @@ static cap_tls_dir *tls_peer(void *c) {
 }
 
 /* The ServerHello of this direction: its sender is the server. */
-static void tls_server_hello(void *c, uint16_t version, uint16_t suite) {
+static void tls_server_hello(void *c, uint16_t version, uint16_t suite, const uint8_t *cert, size_t cert_len) {
     tls_call *k = c;
     cap_tls_hello h = {.server = k->f->src, .client = k->f->dst, .version = version, .suite = suite,
-                       .ts_us = k->ts, .frame_no = k->frame_no};
+                       .ts_us = k->ts, .frame_no = k->frame_no, .cert = cert, .cert_len = (uint32_t)cert_len};
     k->t->tls_hello(k->t->tls_hello_user, &h);
 }
 

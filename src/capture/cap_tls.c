@@ -344,6 +344,7 @@ struct cap_tls_dir {
     uint8_t state;        /* tls_state */
     bool is_client, keyed;
     bool etm;             /* TLS 1.2 CBC: encrypt-then-MAC was agreed (RFC 7366) */
+    bool cert_seen;       /* the server's Certificate message was looked at */
     uint16_t version;     /* TLS 1.2 and 1.3 are read (0x0303, 0x0304) */
     bool heuristic;       /* on a port that is not a SIP port: not counted until keyed */
     bool have_client_random, have_server;
@@ -503,7 +504,7 @@ static void read_hello(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *p, size_t 
     d->etm = false;
     server_hello_extensions(d, p + off + 3, n - off - 3);
     d->state = TLS_CLEAR;
-    if (ops->server_hello && !d->heuristic) ops->server_hello(ops->ctx, d->version, d->suite);
+    if (ops->server_hello && !d->heuristic) ops->server_hello(ops->ctx, d->version, d->suite, NULL, 0);
     cap_tls_dir *c = ops->peer ? ops->peer(ops->ctx) : NULL;
     if (c && c->is_client && c->have_client_random) {
         memcpy(d->client_random, c->client_random, 32);
@@ -772,16 +773,40 @@ static void encrypted_record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, c
     }
 }
 
+/* The server's Certificate message in a plaintext handshake record (TLS
+ * 1.2 and older; 1.3 encrypts it): its first certificate, the server's own,
+ * handed over once. The record's other handshake messages are stepped over;
+ * a Certificate that goes on into the next record is not read. */
+static void server_certificate(cap_tls_dir *d, const uint8_t *b, size_t n, const cap_tls_ops *ops) {
+    if (d->is_client || !d->have_server || is_tls13(d) || d->cert_seen || d->heuristic || !ops->server_hello) return;
+    while (n >= 4) {
+        size_t mlen = be24(b + 1);
+        if (mlen > n - 4) return;
+        if (b[0] == 11) { /* Certificate: certificate_list<3>, each cert<3> */
+            d->cert_seen = true;
+            if (mlen < 6 || be24(b + 4) != mlen - 3) return;
+            size_t clen = be24(b + 7);
+            if (clen == 0 || clen > mlen - 6) return;
+            ops->server_hello(ops->ctx, d->version, d->suite, b + 10, clen);
+            return;
+        }
+        b += 4 + mlen;
+        n -= 4 + mlen;
+    }
+}
+
 static void record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, const uint8_t *b, size_t n,
                    const cap_tls_ops *ops) {
     switch (d->state) {
     case TLS_HELLO:
         if (h[0] == TLS_REC_HANDSHAKE) read_hello(x, d, b, n, ops);
         if (d->state == TLS_HELLO) give_up(x, d, TLS_FAILED); /* not a hello after all */
+        else if (h[0] == TLS_REC_HANDSHAKE) server_certificate(d, b, n, ops); /* in the hello's record */
         return;
     case TLS_CLEAR:
         if (h[0] == TLS_REC_HANDSHAKE) {
             if (n >= 1 && (b[0] == 1 || b[0] == 2) && !d->have_server) read_hello(x, d, b, n, ops);
+            server_certificate(d, b, n, ops);
             return;
         }
         if (h[0] == TLS_REC_CCS) {

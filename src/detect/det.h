@@ -173,7 +173,7 @@ void det_process(det_engine *eng, const cap_payload *p);
 
 /* A TLS connection on a SIP port whose ServerHello was read
  * (cap_decoder_set_tls_hello): SIP-INFO-004 judges the version and cipher
- * suite its server chose. */
+ * suite its server chose, SIP-INFO-006 the certificate when h->cert. */
 void det_tls_hello(det_engine *eng, const cap_tls_hello *h);
 
 /* Advance capture time: close quiet incidents, time out calls. Cheap when

@@ -219,7 +219,8 @@ static bool keyed_by_sender(det_rule_id r) {
     case R_PROTO_CL_MISMATCH: case R_PROTO_MAX_FORWARDS: case R_PROTO_BRANCH_COOKIE:
     case R_PROTO_METHOD: case R_PROTO_OTHER: case R_SCAN_FINGERPRINT: case R_TRUST_HEADER:
     case R_CLI_HOME_IDENTITY: case R_CLI_INVALID: case R_TOPO_INTERNAL_ADDR: case R_INFO_VERSION:
-    case R_INFO_WARNING: case R_INFO_AKA_KEYS: case R_INFO_WEAK_TLS: case R_INFO_CLEARTEXT: case R_INTEL_MATCH:
+    case R_INFO_WARNING: case R_INFO_AKA_KEYS: case R_INFO_WEAK_TLS: case R_INFO_CLEARTEXT:
+    case R_INFO_WEAK_CERT: case R_INTEL_MATCH:
         return true;
     default:
         return false;
@@ -650,7 +651,9 @@ void det_tls_hello(det_engine *eng, const cap_tls_hello *h) {
     zone_lookup(&c);
     c.src_ep = &hello.src;
     c.dst_ep = &hello.dst;
-    if (!c.src_allowed) det_tls_check(&c, h->version, h->suite);
+    if (c.src_allowed) return;
+    if (h->cert) det_cert_check(&c, h->cert, h->cert_len);
+    else det_tls_check(&c, h->version, h->suite);
 }
 
 /* ---- reporting helpers ----------------------------------------------------------------- */

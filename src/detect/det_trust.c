@@ -6,8 +6,9 @@
  * internal addresses (SIP-TOPO-001), product versions (SIP-INFO-001) and
  * Warning headers (SIP-INFO-002) and IMS AKA session keys (SIP-INFO-003) sent
  * toward untrusted zones; and SIP servers agreeing to outdated or weak TLS
- * (SIP-INFO-004, from the ServerHello: det_tls_hello); SIP in the clear with
- * a zone configured to require TLS (SIP-INFO-005).
+ * (SIP-INFO-004, from the ServerHello: det_tls_hello) or showing an expired
+ * or weak certificate (SIP-INFO-006); SIP in the clear with a zone
+ * configured to require TLS (SIP-INFO-005).
  *
  * Owns: those checks. Must not touch: zone lookup (cfg.c, det_engine.c),
  * the incident lifecycle (det_hit). Every incident here is keyed by the
@@ -19,10 +20,17 @@
  */
 #include <stdio.h>
 
+#include <limits.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+
 #include "det_internal.h"
 
 enum { SALT_TRUST = 41, SALT_CLI_HOME = 42, SALT_CLI_INVALID = 43, SALT_TOPO = 44, SALT_INFO = 45, SALT_TLS = 48,
-       SALT_CLEARTEXT = 49 };
+       SALT_CLEARTEXT = 49, SALT_CERT = 50 };
 
 /* Headers only meaningful inside the trust domain (field notes; TS 24.229
  * 4.4, RFC 3325 9, RFC 7315). */
@@ -556,6 +564,62 @@ void det_tls_check(det_ctx *c, uint16_t version, uint16_t suite) {
     if (suite_weak) ev_set_str(ev, "suite_weakness", suite_weak);
     ev_set_int(ev, "server_port", c->p->src.port);
     ev_set_str(ev, "client", fs_addr_str(&c->p->dst.addr, ip, sizeof ip));
+}
+
+/* ---- SIP-INFO-006 ----------------------------------------------------------------- */
+
+/* A public key too small to trust (RFC 9325 §4.3, NIST SP 800-57: 112-bit
+ * security, RSA/DSA/DH 2048 bits, elliptic curves 224). */
+static bool weak_key(const EVP_PKEY *k) {
+    int bits = EVP_PKEY_get_bits(k), id = EVP_PKEY_get_base_id(k);
+    if (id == EVP_PKEY_EC) return bits < 224;
+    if (id == EVP_PKEY_RSA || id == EVP_PKEY_RSA_PSS || id == EVP_PKEY_DSA || id == EVP_PKEY_DH) return bits < 2048;
+    return false; /* Ed25519, Ed448 ... */
+}
+
+/* Signed with a broken hash (MD2, MD4, MD5, SHA-1: collisions). */
+static bool weak_signature(const X509 *x) {
+    int md = NID_undef, pk = NID_undef;
+    if (!OBJ_find_sigid_algs(X509_get_signature_nid(x), &md, &pk)) return false;
+    return md == NID_md2 || md == NID_md4 || md == NID_md5 || md == NID_sha1;
+}
+
+/* The certificate a SIP server shows in its (plaintext, TLS 1.2 or older)
+ * handshake: expired or not yet valid at capture time, a key too small, or
+ * a broken signature hash. Self-signed is said, not judged: private trunks
+ * use their own CAs. Keyed by the server, like SIP-INFO-004. */
+void det_cert_check(det_ctx *c, const uint8_t *der, size_t n) {
+    const unsigned char *p = der;
+    X509 *x = n <= LONG_MAX ? d2i_X509(NULL, &p, (long)n) : NULL;
+    if (!x) return; /* not a certificate OpenSSL reads: nothing to judge */
+    time_t now = (time_t)(c->ts / FS_USEC);
+    bool expired = X509_cmp_time(X509_get0_notAfter(x), &now) < 0;
+    bool early = X509_cmp_time(X509_get0_notBefore(x), &now) > 0;
+    EVP_PKEY *key = X509_get0_pubkey(x);
+    bool small = key && weak_key(key), hash = weak_signature(x);
+    if (expired || early || small || hash) {
+        bool opened;
+        ev_event *ev = det_hit(c, R_INFO_WEAK_CERT, det_key_addr(c->eng, &c->p->src.addr, SALT_CERT), 1, &opened);
+        if (ev && opened) {
+            char text[160];
+            snprintf(text, sizeof text, "%s%s%s%s", expired ? "expired," : "", early ? "not_yet_valid," : "",
+                     small ? "weak_key," : "", hash ? "weak_signature," : "");
+            text[strlen(text) - 1] = '\0';
+            src_observable(ev, c);
+            ev_set_str(ev, "problems", text);
+            ev_set_int(ev, "key_bits", key ? EVP_PKEY_get_bits(key) : 0);
+            ev_set_str(ev, "signature", OBJ_nid2ln(X509_get_signature_nid(x)));
+            struct tm tm;
+            if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) && strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm))
+                ev_set_str(ev, "not_after", text);
+            X509_NAME_oneline(X509_get_subject_name(x), text, sizeof text);
+            ev_set_str(ev, "subject", text);
+            bool self = X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)) == 0;
+            ev_set_str(ev, "self_signed", self ? "yes" : "no"); /* self-issued: no CA vouches for it */
+            ev_set_int(ev, "server_port", c->p->src.port);
+        }
+    }
+    X509_free(x);
 }
 
 /* ---- SIP-INFO-005 ----------------------------------------------------------------- */

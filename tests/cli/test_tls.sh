@@ -11,8 +11,9 @@
 # against tshark -o tls.keylog_file on the same file, and what happens
 # without keys, with some of them, with a corrupt record, with a hole.
 # And SIP-INFO-004 on tls-weak.pcap (make_tls_weak.sh): servers that agree
-# to TLS 1.0 and 1.1, from the handshake, as tshark reads it; SIP-INFO-005
-# for a zone that requires TLS, on examples/ (cleartext) and tls.pcap.
+# to TLS 1.0 and 1.1, from the handshake, as tshark reads it; SIP-INFO-006
+# on the certificates there, as openssl x509 judges them; SIP-INFO-005 for
+# a zone that requires TLS, on examples/ (cleartext) and tls.pcap.
 #
 # Usage: FS38=build/asan/fs38 tests/cli/test_tls.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -133,6 +134,46 @@ expect_exit 0 "...5061 not a SIP port (TLS there is not SIP's)" "$FS38" inspect 
 ok "...nothing judged" is "$(info4 "$TMPD/out")" ""
 ok "tls.pcap (TLS 1.2 and 1.3, strong suites): no SIP-INFO-004" \
     is "$(jq -r 'select(.rule.id == "SIP-INFO-004") | .rule.id' "$TMPD/k.ndjson")" ""
+
+# ---- SIP-INFO-006: server certificates, as tshark extracts them and openssl x509 reads them
+# (tls-weak.pcap: 127.0.0.65 a 1024-bit RSA key signed with SHA-1, 127.0.0.66 expired in 2021)
+info6() { jq -r 'select(.rule.id == "SIP-INFO-006") | "\(.observables[0].value) \(.evidence.details.problems)"' "$1" | sort; }
+cert_verdicts() { # each TLS 1.2 server certificate in FILE judged by openssl x509 at its capture time
+    tshark -r "$1" -Y 'tls.handshake.type == 11' -T fields -e ip.src -e frame.time_epoch -e tls.handshake.certificate \
+        2>/dev/null | while read -r ip t hex; do
+        python3 -c 'import binascii, sys; sys.stdout.buffer.write(binascii.unhexlify(sys.argv[1]))' "${hex%%,*}" >"$TMPD/c.der"
+        end=$(date -d "$(openssl x509 -inform DER -in "$TMPD/c.der" -noout -enddate | cut -d= -f2)" +%s)
+        text=$(openssl x509 -inform DER -in "$TMPD/c.der" -noout -text)
+        bits=$(grep -o 'Public-Key: ([0-9]* bit)' <<<"$text" | grep -o '[0-9]*')
+        sig=$(grep -m1 'Signature Algorithm' <<<"$text" | awk '{print $3}')
+        p=""
+        [ "$end" -lt "${t%.*}" ] && p="${p}expired,"
+        [ "$bits" -lt 2048 ] && p="${p}weak_key,"
+        case $sig in sha1* | md5* | *SHA1* | *MD5*) p="${p}weak_signature," ;; esac
+        [ -n "$p" ] && echo "$ip ${p%,}"
+    done | sort
+}
+ok "SIP-INFO-006 for each server whose certificate openssl x509 finds expired, small or SHA-1/MD5-signed" \
+    is "$(info6 "$TMPD/weak.ndjson")" "$(cert_verdicts "$WEAK")"
+ok "...two of them: 127.0.0.65 (weak key and signature), 127.0.0.66 (expired)" \
+    is "$(info6 "$TMPD/weak.ndjson" | tr '\n' ' ')" "127.0.0.65 weak_key,weak_signature 127.0.0.66 expired "
+cert_figures() { # "IP BITS SIGNATURE NOT_AFTER SELF_SIGNED" of the certificates fs38 flagged, from openssl x509
+    tshark -r "$WEAK" -Y 'tls.handshake.type == 11 && (ip.src == 127.0.0.65 || ip.src == 127.0.0.66)' -T fields \
+        -e ip.src -e tls.handshake.certificate 2>/dev/null | while read -r ip hex; do
+        python3 -c 'import binascii, sys; sys.stdout.buffer.write(binascii.unhexlify(sys.argv[1]))' "${hex%%,*}" >"$TMPD/c.der"
+        text=$(openssl x509 -inform DER -in "$TMPD/c.der" -noout -text)
+        end=$(date -u -d "$(openssl x509 -inform DER -in "$TMPD/c.der" -noout -enddate | cut -d= -f2)" +%Y-%m-%dT%H:%M:%SZ)
+        self=no
+        [ "$(openssl x509 -inform DER -in "$TMPD/c.der" -noout -subject | cut -d= -f2-)" = \
+          "$(openssl x509 -inform DER -in "$TMPD/c.der" -noout -issuer | cut -d= -f2-)" ] && self=yes
+        echo "$ip $(grep -o 'Public-Key: ([0-9]* bit)' <<<"$text" | grep -o '[0-9]*') $(grep -m1 'Signature Algorithm' <<<"$text" | awk '{print $3}') $end $self"
+    done | sort
+}
+ok "...with the certificate's key size, signature, expiry and issuer as openssl x509 reads them" is \
+    "$(jq -r 'select(.rule.id == "SIP-INFO-006") | "\(.observables[0].value) \(.evidence.details.key_bits) \(.evidence.details.signature) \(.evidence.details.not_after) \(.evidence.details.self_signed)"' "$TMPD/weak.ndjson" | sort)" \
+    "$(cert_figures)"
+ok "tls.pcap's certificates (TLS 1.2 ones in the clear) pass" \
+    is "$(jq -r 'select(.rule.id == "SIP-INFO-006") | .rule.id' "$TMPD/k.ndjson")$(cert_verdicts "$PCAP")" ""
 
 # ---- SIP-INFO-005: a zone that requires TLS, in the clear -------------------------------
 # examples/: the IPX partner (127.0.1.0/24) talks UDP; tls.pcap's peers only TLS and WSS

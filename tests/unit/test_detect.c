@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "../check.h"
 #include "detect/det.h"
@@ -2033,6 +2035,60 @@ static void test_weak_tls(void) {
     world_free(&w);
 }
 
+/* SIP-INFO-006 on certificates made here: an EC P-256 one valid around T0
+ * (quiet), the same key not valid until a day after T0, one expired a day
+ * before, and bytes that are no certificate (nothing to judge). */
+static size_t make_cert(EVP_PKEY *key, long from_s, long until_s, unsigned char **der) {
+    X509 *x = X509_new();
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    time_t t0 = (time_t)(T0 / FS_USEC);
+    X509_time_adj(X509_getm_notBefore(x), from_s, &t0);
+    X509_time_adj(X509_getm_notAfter(x), until_s, &t0);
+    X509_NAME *n = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"sbc.example.net", -1, -1, 0);
+    X509_set_issuer_name(x, n);
+    X509_set_pubkey(x, key);
+    X509_sign(x, key, EVP_sha256());
+    *der = NULL;
+    int len = i2d_X509(x, der);
+    X509_free(x);
+    return len > 0 ? (size_t)len : 0;
+}
+
+static void test_weak_cert(void) {
+    world w = world_new(config_default());
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    CHECK(key != NULL);
+    static const struct { const char *server; long from_s, until_s; } certs[] = {
+        {"192.0.2.71:5061", -86400, 86400 * 365}, /* fine */
+        {"192.0.2.72:5061", 86400, 86400 * 365},  /* not yet valid */
+        {"192.0.2.73:5061", -86400 * 400, -86400}, /* expired yesterday */
+    };
+    for (size_t i = 0; key && i < sizeof certs / sizeof *certs; i++) {
+        unsigned char *der;
+        size_t n = make_cert(key, certs[i].from_s, certs[i].until_s, &der);
+        CHECK(n > 0);
+        cap_tls_hello h = {.server = ep(certs[i].server), .client = ep("198.51.100.9:40000"), .version = 0x0303,
+                           .suite = 0xC02B, .ts_us = T0 + SEC(i), .cert = der, .cert_len = (uint32_t)n};
+        det_tls_hello(w.eng, &h);
+        OPENSSL_free(der);
+    }
+    static const uint8_t junk[] = {0x30, 0x82, 0x01, 0x00, 0x02, 0x01};
+    cap_tls_hello h = {.server = ep("192.0.2.74:5061"), .client = ep("198.51.100.9:40001"), .version = 0x0303,
+                       .suite = 0xC02B, .ts_us = T0 + SEC(5), .cert = junk, .cert_len = sizeof junk};
+    det_tls_hello(w.eng, &h);
+    EVP_PKEY_free(key);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-INFO-006"), 2);
+    const ev_event *early = find_rule_from(w.out, "SIP-INFO-006", "192.0.2.72");
+    CHECK(early && !strcmp(dstr(early, "problems"), "not_yet_valid") && dint(early, "key_bits") == 256 &&
+          !strcmp(dstr(early, "self_signed"), "yes") && !strcmp(dstr(early, "signature"), "ecdsa-with-SHA256"));
+    const ev_event *old = find_rule_from(w.out, "SIP-INFO-006", "192.0.2.73");
+    CHECK(old && !strcmp(dstr(old, "problems"), "expired"));
+    world_free(&w);
+}
+
 /* SIP-INFO-005: a zone that requires TLS exchanging SIP in the clear, each
  * way, one incident per address of the zone; TLS, WSS and ESP are fine. */
 static void send_options(world *w, const char *src, const char *dst, uint64_t ts, cap_transport t,
@@ -3132,6 +3188,7 @@ int main(void) {
     test_aka_keys();
     test_weak_tls();
     test_cleartext();
+    test_weak_cert();
     test_talker_incidents();
     test_irsf();
     test_allow_callers();
