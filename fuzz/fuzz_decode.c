@@ -23,7 +23,8 @@
  * cap_shard_key) and its fragment reassembly (cap_defrag), whose rebuilt
  * datagrams a second decoder reads with their path (cap_decode_frame_in).
  * Invariants checked (abort = finding): a TLS ServerHello is told with the
- * two ends of its connection, of one address family; every emitted
+ * two ends of its connection, of one address family, and a server
+ * certificate readable in full; every emitted
  * payload is readable in full and has a known transport, and its path
  * (encap) at most FS_MAX_LAYERS layers of known kinds; a peeked UDP or
  * TCP payload lies inside its frame, and both peeks give one shard key;
@@ -65,8 +66,11 @@ static void emit(void *user, const cap_payload *p) {
 static void tls_hello(void *user, const cap_tls_hello *h) {
     (void)user;
     if (h->server.addr.family != h->client.addr.family || (h->server.addr.family != 4 && h->server.addr.family != 6) ||
-        h->ts_us == 0)
+        h->ts_us == 0 || (h->cert && h->cert_len == 0))
         abort();
+    uint8_t x = 0;
+    for (uint32_t i = 0; h->cert && i < h->cert_len; i++) x ^= h->cert[i]; /* ASan: all readable */
+    sink_byte = x;
 }
 
 static void fuzz_config(cap_config *c, unsigned variant) {
