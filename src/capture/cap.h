@@ -119,6 +119,8 @@ typedef struct cap_stats {
     uint64_t tcp_flows_evicted, tcp_bytes_dropped;
     uint64_t tcp_gap_recovered;                 /* messages from a given-up gap's late bytes */
     uint64_t tls_handshakes, tls_records;       /* TLS ClientHellos; application records decrypted */
+    uint64_t tls_versions[5];                   /* ServerHellos on SIP ports by the version chosen:
+                                                 * SSL 3.0, TLS 1.0, 1.1, 1.2, 1.3 */
     uint64_t tls_no_key, tls_unsupported, tls_failed; /* TLS directions not read: keys not in the
                                                  * log (or no ClientHello seen), a version
                                                  * or suite not read, records that stopped

@@ -504,6 +504,7 @@ static void read_hello(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *p, size_t 
     d->etm = false;
     server_hello_extensions(d, p + off + 3, n - off - 3);
     d->state = TLS_CLEAR;
+    if (!d->heuristic && d->version >= 0x0300 && d->version <= 0x0304) x->st->tls_versions[d->version - 0x0300]++;
     if (ops->server_hello && !d->heuristic) ops->server_hello(ops->ctx, d->version, d->suite, NULL, 0);
     cap_tls_dir *c = ops->peer ? ops->peer(ops->ctx) : NULL;
     if (c && c->is_client && c->have_client_random) {

@@ -64,6 +64,9 @@ typedef struct event_out {
     bool cut;           /* a line cut short is there: the next one starts with \n */
 } event_out;
 
+/* capture.tls_versions' keys, SSL 3.0 to TLS 1.3 (cap_stats.tls_versions). */
+static const char *const tls_version_keys[5] = {"ssl3_0", "tls1_0", "tls1_1", "tls1_2", "tls1_3"};
+
 /* --hep ADDR:PORT bound to loopback, where only this host's senders reach. */
 static bool loopback_listen(const char *addr) {
     return !strncmp(addr, "127.", 4) || !strncmp(addr, "[::1]:", 6) || !strncmp(addr, "localhost:", 10);
@@ -867,7 +870,16 @@ static void print_messages(FILE *o, const insp_stats *s, int width) {
     if (s->cap.tls_handshakes) {
         fmt_count(s->cap.tls_handshakes, a, sizeof a);
         fmt_count(s->cap.tls_records, b, sizeof b);
-        fprintf(o, "   TLS connections %s (records decrypted %s)", a, b);
+        fprintf(o, "   TLS connections %s (records decrypted %s", a, b);
+        static const char *const names[5] = {"SSL 3.0", "TLS 1.0", "TLS 1.1", "TLS 1.2", "TLS 1.3"};
+        const char *sep = "; servers chose ";
+        for (unsigned i = 0; i < 5; i++)
+            if (s->cap.tls_versions[i]) {
+                fmt_count(s->cap.tls_versions[i], a, sizeof a);
+                fprintf(o, "%s%s %s", sep, names[i], a);
+                sep = ", ";
+            }
+        fprintf(o, ")");
     }
     if (d->not_sip) {
         fmt_count(d->not_sip, a, sizeof a);
@@ -1082,6 +1094,10 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
     CAPF(tcp_bytes_dropped); CAPF(hep_packets); CAPF(hep_bad); CAPF(hep_ignored); CAPF(hep_time_untrusted); CAPF(sip_payloads);
     CAPF(tcp_flows_peak); CAPF(tcp_bytes_buffered_peak); CAPF(frag_bytes_peak);
 #undef CAPF
+    json_t *versions = json_object(); /* ServerHellos on SIP ports by the version the server chose */
+    for (unsigned i = 0; i < 5; i++)
+        json_object_set_new(versions, tls_version_keys[i], json_integer((json_int_t)c->tls_versions[i]));
+    json_object_set_new(cap, "tls_versions", versions);
     json_object_set_new(cap, "ims_aka_agreements", json_integer((json_int_t)s->ims_aka_agreements));
     json_object_set_new(cap, "esp_sas_learned", json_integer((json_int_t)s->esp_sas_learned));
     json_object_set_new(cap, "kernel_dropped", json_integer((json_int_t)s->kernel_dropped));

@@ -121,7 +121,16 @@ ok "SIP-INFO-004 for each server tshark sees choose TLS 1.0 or 1.1, with its sui
     "$(tshark -r "$WEAK" -Y 'tls.handshake.type == 2 && !tls.handshake.extensions.supported_version && tls.handshake.version < 0x0303' \
         -T fields -e ip.src -e tls.handshake.version -e tls.handshake.ciphersuite 2>/dev/null |
         awk '{v = $2 == "0x0301" ? "TLS 1.0" : $2 == "0x0302" ? "TLS 1.1" : "?"; print $1, v, $3}' | sort)"
-ok "...two of the four (1.2 and 1.3 stay quiet)" is "$(info4 "$TMPD/weak.ndjson" | wc -l)" 2
+ok "...two of the six (1.2 and 1.3 stay quiet)" is "$(info4 "$TMPD/weak.ndjson" | wc -l)" 2
+expect_exit 0 "...its statistics" "$FS38" inspect -c /dev/null -q --stats-json "$TMPD/weak.json" "$WEAK"
+ok "capture.tls_versions: the ServerHellos tshark counts per version" \
+    is "$(jq -r '.capture.tls_versions | to_entries[] | select(.value > 0) | "\(.key) \(.value)"' "$TMPD/weak.json")" \
+    "$(tshark -r "$WEAK" -Y 'tls.handshake.type == 2' -T fields -e tls.handshake.version \
+        -e tls.handshake.extensions.supported_version 2>/dev/null | awk '{v = NF > 1 ? $2 : $1; print v}' |
+        sed 's/0x0300/ssl3_0/; s/0x0301/tls1_0/; s/0x0302/tls1_1/; s/0x0303/tls1_2/; s/0x0304/tls1_3/' | sort | uniq -c |
+        awk '{print $2, $1}')"
+ok "...and the summary says what the servers chose" grep -q "servers chose TLS 1.0 1, TLS 1.1 1, TLS 1.2 3, TLS 1.3 1" \
+    <<<"$("$FS38" inspect -c /dev/null "$WEAK")"
 ok "...medium, privacy, MONITOR" is "$(jq -r 'select(.rule.id == "SIP-INFO-004") | "\(.severity) \(.domain) \(.recommended_action.action)"' "$TMPD/weak.ndjson" | sort -u)" \
     "medium privacy MONITOR"
 expect_exit 0 "...the same with --workers 2" "$FS38" inspect -c /dev/null --json --workers 2 "$WEAK"
