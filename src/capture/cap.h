@@ -103,6 +103,8 @@ typedef struct cap_config {
 
 void cap_config_default(cap_config *c);
 
+#define CAP_TLS_VERSIONS 5 /* SSL 3.0 (0x0300) .. TLS 1.3 (0x0304) */
+
 typedef struct cap_stats {
     uint64_t frames, bytes;
     uint64_t not_ip, bad_ip, truncated;        /* frames we could not decode */
@@ -119,8 +121,8 @@ typedef struct cap_stats {
     uint64_t tcp_flows_evicted, tcp_bytes_dropped;
     uint64_t tcp_gap_recovered;                 /* messages from a given-up gap's late bytes */
     uint64_t tls_handshakes, tls_records;       /* TLS ClientHellos; application records decrypted */
-    uint64_t tls_versions[5];                   /* ServerHellos on SIP ports by the version chosen:
-                                                 * SSL 3.0, TLS 1.0, 1.1, 1.2, 1.3 */
+    uint64_t tls_versions[CAP_TLS_VERSIONS];    /* ServerHellos on SIP ports by the version chosen:
+                                                 * index version - 0x0300 (cap_tls_version_name) */
     uint64_t tls_no_key, tls_unsupported, tls_failed; /* TLS directions not read: keys not in the
                                                  * log (or no ClientHello seen), a version
                                                  * or suite not read, records that stopped
@@ -443,6 +445,8 @@ cap_ws_status cap_ws_message(const uint8_t *buf, size_t len, size_t max_msg, boo
 int cap_ws_resync_start(const uint8_t *buf, size_t len);
 
 /* cap_tls.c: SIP over TLS read with the session keys of an NSS key log. */
+/* "SSL 3.0" .. "TLS 1.3" for a ServerHello's version 0x0300 .. 0x0304, else NULL. */
+const char *cap_tls_version_name(uint16_t version);
 /* Load the key log at path. With follow (a live capture, whose endpoints
  * write the keys as sessions open) it is read on when a session is not in
  * it and the file grew; without, a session not in it has no keys. FS_ERR_IO

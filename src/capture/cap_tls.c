@@ -412,6 +412,11 @@ void cap_tls_dir_free(cap_tls_dir *d) {
 static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static uint32_t be24(const uint8_t *p) { return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2]; }
 
+const char *cap_tls_version_name(uint16_t version) {
+    static const char *const names[CAP_TLS_VERSIONS] = {"SSL 3.0", "TLS 1.0", "TLS 1.1", "TLS 1.2", "TLS 1.3"};
+    return version >= 0x0300 && version < 0x0300 + CAP_TLS_VERSIONS ? names[version - 0x0300] : NULL;
+}
+
 int cap_tls_record_start(const uint8_t *p, size_t n) {
     if (n >= 1 && (p[0] < TLS_REC_CCS || p[0] > TLS_REC_APP)) return 0;
     if (n >= 2 && p[1] != 3) return 0;
@@ -504,7 +509,7 @@ static void read_hello(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *p, size_t 
     d->etm = false;
     server_hello_extensions(d, p + off + 3, n - off - 3);
     d->state = TLS_CLEAR;
-    if (!d->heuristic && d->version >= 0x0300 && d->version <= 0x0304) x->st->tls_versions[d->version - 0x0300]++;
+    if (!d->heuristic && cap_tls_version_name(d->version)) x->st->tls_versions[d->version - 0x0300]++;
     if (ops->server_hello && !d->heuristic) ops->server_hello(ops->ctx, d->version, d->suite, NULL, 0);
     cap_tls_dir *c = ops->peer ? ops->peer(ops->ctx) : NULL;
     if (c && c->is_client && c->have_client_random) {

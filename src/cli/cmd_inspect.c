@@ -65,7 +65,7 @@ typedef struct event_out {
 } event_out;
 
 /* capture.tls_versions' keys, SSL 3.0 to TLS 1.3 (cap_stats.tls_versions). */
-static const char *const tls_version_keys[5] = {"ssl3_0", "tls1_0", "tls1_1", "tls1_2", "tls1_3"};
+static const char *const tls_version_keys[CAP_TLS_VERSIONS] = {"ssl3_0", "tls1_0", "tls1_1", "tls1_2", "tls1_3"};
 
 /* --hep ADDR:PORT bound to loopback, where only this host's senders reach. */
 static bool loopback_listen(const char *addr) {
@@ -871,12 +871,11 @@ static void print_messages(FILE *o, const insp_stats *s, int width) {
         fmt_count(s->cap.tls_handshakes, a, sizeof a);
         fmt_count(s->cap.tls_records, b, sizeof b);
         fprintf(o, "   TLS connections %s (records decrypted %s", a, b);
-        static const char *const names[5] = {"SSL 3.0", "TLS 1.0", "TLS 1.1", "TLS 1.2", "TLS 1.3"};
         const char *sep = "; servers chose ";
-        for (unsigned i = 0; i < 5; i++)
+        for (unsigned i = 0; i < CAP_TLS_VERSIONS; i++)
             if (s->cap.tls_versions[i]) {
                 fmt_count(s->cap.tls_versions[i], a, sizeof a);
-                fprintf(o, "%s%s %s", sep, names[i], a);
+                fprintf(o, "%s%s %s", sep, cap_tls_version_name((uint16_t)(0x0300 + i)), a);
                 sep = ", ";
             }
         fprintf(o, ")");
@@ -1095,7 +1094,7 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
     CAPF(tcp_flows_peak); CAPF(tcp_bytes_buffered_peak); CAPF(frag_bytes_peak);
 #undef CAPF
     json_t *versions = json_object(); /* ServerHellos on SIP ports by the version the server chose */
-    for (unsigned i = 0; i < 5; i++)
+    for (unsigned i = 0; i < CAP_TLS_VERSIONS; i++)
         json_object_set_new(versions, tls_version_keys[i], json_integer((json_int_t)c->tls_versions[i]));
     json_object_set_new(cap, "tls_versions", versions);
     json_object_set_new(cap, "ims_aka_agreements", json_integer((json_int_t)s->ims_aka_agreements));

@@ -538,18 +538,12 @@ static const char *suite_weakness(uint16_t suite) {
     return NULL;
 }
 
-/* "SSL 3.0" .. "TLS 1.3", or NULL for a number that is none of them. */
-static const char *tls_version_name(uint16_t v) {
-    static const char *const names[] = {"SSL 3.0", "TLS 1.0", "TLS 1.1", "TLS 1.2", "TLS 1.3"};
-    return v >= 0x0300 && v <= 0x0304 ? names[v - 0x0300] : NULL;
-}
-
 /* A SIP server that agrees to SSL 3.0, TLS 1.0 or 1.1 (RFC 8996 forbids
  * them; 3GPP TS 33.210's TLS profile asks for 1.2 at least) or to a suite
  * above: whoever is on the path may read or alter the SIP it protects.
  * Keyed by the server; its address is the observable. */
 void det_tls_check(det_ctx *c, uint16_t version, uint16_t suite) {
-    const char *name = tls_version_name(version), *suite_weak = suite_weakness(suite);
+    const char *name = cap_tls_version_name(version), *suite_weak = suite_weakness(suite);
     bool old_version = name && version < 0x0303;
     if (!old_version && !suite_weak) return;
     bool opened;

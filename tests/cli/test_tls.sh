@@ -147,12 +147,25 @@ ok "tls.pcap (TLS 1.2 and 1.3, strong suites): no SIP-INFO-004" \
 # ---- SIP-INFO-006: server certificates, as tshark extracts them and openssl x509 reads them
 # (tls-weak.pcap: 127.0.0.65 a 1024-bit RSA key signed with SHA-1, 127.0.0.66 expired in 2021)
 info6() { jq -r 'select(.rule.id == "SIP-INFO-006") | "\(.observables[0].value) \(.evidence.details.problems)"' "$1" | sort; }
-cert_verdicts() { # each TLS 1.2 server certificate in FILE judged by openssl x509 at its capture time
+# server_certs FILE: "IP EPOCH DER-FILE" of each TLS 1.2 server certificate tshark extracts
+# (all written before the first line is read: a reader never sees one half written)
+server_certs() {
+    local n=0 ip t hex
     tshark -r "$1" -Y 'tls.handshake.type == 11' -T fields -e ip.src -e frame.time_epoch -e tls.handshake.certificate \
-        2>/dev/null | while read -r ip t hex; do
-        python3 -c 'import binascii, sys; sys.stdout.buffer.write(binascii.unhexlify(sys.argv[1]))' "${hex%%,*}" >"$TMPD/c.der"
-        end=$(date -d "$(openssl x509 -inform DER -in "$TMPD/c.der" -noout -enddate | cut -d= -f2)" +%s)
-        text=$(openssl x509 -inform DER -in "$TMPD/c.der" -noout -text)
+        2>/dev/null >"$TMPD/certs.tsv"
+    while read -r ip t hex; do
+        n=$((n + 1))
+        python3 -c 'import binascii, sys; sys.stdout.buffer.write(binascii.unhexlify(sys.argv[1]))' "${hex%%,*}" \
+            >"$TMPD/cert-$n.der"
+        echo "$ip $t $TMPD/cert-$n.der"
+    done <"$TMPD/certs.tsv" >"$TMPD/certs.list"
+    cat "$TMPD/certs.list"
+}
+x509() { openssl x509 -inform DER -in "$1" -noout "${@:2}"; } # DER-FILE OPTIONS...
+cert_verdicts() { # each TLS 1.2 server certificate in FILE judged by openssl x509 at its capture time
+    server_certs "$1" | while read -r ip t der; do
+        end=$(date -d "$(x509 "$der" -enddate | cut -d= -f2)" +%s)
+        text=$(x509 "$der" -text)
         bits=$(grep -o 'Public-Key: ([0-9]* bit)' <<<"$text" | grep -o '[0-9]*')
         sig=$(grep -m1 'Signature Algorithm' <<<"$text" | awk '{print $3}')
         p=""
@@ -167,14 +180,11 @@ ok "SIP-INFO-006 for each server whose certificate openssl x509 finds expired, s
 ok "...two of them: 127.0.0.65 (weak key and signature), 127.0.0.66 (expired)" \
     is "$(info6 "$TMPD/weak.ndjson" | tr '\n' ' ')" "127.0.0.65 weak_key,weak_signature 127.0.0.66 expired "
 cert_figures() { # "IP BITS SIGNATURE NOT_AFTER SELF_SIGNED" of the certificates fs38 flagged, from openssl x509
-    tshark -r "$WEAK" -Y 'tls.handshake.type == 11 && (ip.src == 127.0.0.65 || ip.src == 127.0.0.66)' -T fields \
-        -e ip.src -e tls.handshake.certificate 2>/dev/null | while read -r ip hex; do
-        python3 -c 'import binascii, sys; sys.stdout.buffer.write(binascii.unhexlify(sys.argv[1]))' "${hex%%,*}" >"$TMPD/c.der"
-        text=$(openssl x509 -inform DER -in "$TMPD/c.der" -noout -text)
-        end=$(date -u -d "$(openssl x509 -inform DER -in "$TMPD/c.der" -noout -enddate | cut -d= -f2)" +%Y-%m-%dT%H:%M:%SZ)
+    server_certs "$WEAK" | grep -E '^127\.0\.0\.6[56] ' | while read -r ip _ der; do
+        text=$(x509 "$der" -text)
+        end=$(date -u -d "$(x509 "$der" -enddate | cut -d= -f2)" +%Y-%m-%dT%H:%M:%SZ)
         self=no
-        [ "$(openssl x509 -inform DER -in "$TMPD/c.der" -noout -subject | cut -d= -f2-)" = \
-          "$(openssl x509 -inform DER -in "$TMPD/c.der" -noout -issuer | cut -d= -f2-)" ] && self=yes
+        [ "$(x509 "$der" -subject | cut -d= -f2-)" = "$(x509 "$der" -issuer | cut -d= -f2-)" ] && self=yes
         echo "$ip $(grep -o 'Public-Key: ([0-9]* bit)' <<<"$text" | grep -o '[0-9]*') $(grep -m1 'Signature Algorithm' <<<"$text" | awk '{print $3}') $end $self"
     done | sort
 }
