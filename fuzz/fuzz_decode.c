@@ -9,7 +9,8 @@
  * (0, 0.1 s, 3 s, 400 s), so that TCP gap waits, idle expiry and fragment
  * timeouts all run. One decoder with small limits sees every frame, so TCP
  * and fragment state carries across frames. The whole input is also given
- * to cap_hep_parse and cap_decode_hep. With limits 0 and 3 the decoder has
+ * to cap_hep_parse and cap_decode_hep, and cut as a HEP over TCP stream
+ * (cap_hep_frame). With limits 0 and 3 the decoder has
  * the key log of tests/data/capture/tls.keys (when run from the repository,
  * as scripts/fuzz.sh does), so TLS records of the seeds made from tls.pcap
  * are decrypted and their mutations reach the record and key code. With
@@ -170,6 +171,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         (h.auth_key < data + 1 || h.auth_key + h.auth_key_len > data + size))
         abort(); /* the key is a slice of the packet */
     cap_decode_hep(d, data + 1, size - 1, ts, &e);
+    /* the same bytes as a HEP over TCP stream (cap_hep_listen.c): each
+     * packet cut off it lies inside it, is at least a header long, and is
+     * whole (a packet that parses says that length itself) */
+    size_t at = 1;
+    long cut;
+    while (at < size && (cut = cap_hep_frame(data + at, size - at)) > 0) {
+        if (cut < 6 || (size_t)cut > size - at) abort();
+        if (cap_hep_parse(data + at, (size_t)cut, &h, &e) == FS_OK && h.total != (uint32_t)cut) abort();
+        at += (size_t)cut;
+    }
     uint32_t tcp_max, frag_max; /* --stats: longest hash chains */
     cap_decoder_chains(d, &tcp_max, &frag_max);
     if (tcp_max > cfg.max_tcp_flows || frag_max > cfg.max_frag_sets) abort();

@@ -359,6 +359,42 @@ fs_code cap_hep_parse(const uint8_t *buf, size_t len, cap_hep *out, fs_err *e);
  * the client's, as for frames). */
 uint64_t cap_shard_key_hep(const cap_config *c, const cap_hep *h);
 
+/* Where the first HEP v3 packet of a stream ends: its length when buf holds
+ * all of it, 0 when more bytes are needed, -1 when buf does not start a
+ * HEP v3 packet ("HEP3" and a total length of at least 6). */
+long cap_hep_frame(const uint8_t *buf, size_t len);
+
+/* The --hep listener (cap_hep_listen.c): UDP and TCP on one port. */
+typedef struct cap_hep_listener cap_hep_listener;
+typedef struct cap_hep_listen_stats {
+    uint64_t udp_dropped;      /* datagrams the socket dropped: its buffer was full */
+    uint64_t tcp_connections;  /* accepted */
+    uint64_t tcp_refused;      /* closed at once: every slot busy and none idle */
+    uint64_t tcp_evicted;      /* idle ones closed to make room for a new one */
+    uint64_t tcp_broken;       /* closed because the stream did not go on with HEP3 */
+    uint64_t tcp_bytes;        /* read off connections */
+    uint64_t tcp_open;         /* open now */
+} cap_hep_listen_stats;
+/* Called with each UDP datagram and each whole packet off a TCP connection;
+ * pkt is valid during the call only. */
+typedef void (*cap_hep_deliver)(void *user, const uint8_t *pkt, size_t len);
+
+/* Listen on "[udp:|tcp:]ADDR:PORT" (both transports unless one is named;
+ * "[::1]:9060" for IPv6, ":9060" any IPv4): FS_ERR_USAGE for a bad spec,
+ * FS_ERR_IO naming the transport that could not bind. */
+fs_code cap_hep_listen(const char *spec, cap_hep_listener **out, fs_err *e);
+bool cap_hep_listen_udp(const cap_hep_listener *l);
+bool cap_hep_listen_tcp(const cap_hep_listener *l);
+/* Wait up to timeout_ms for traffic, then hand out what arrived; returns how
+ * many datagrams and packets were handed out. now_us stamps connections'
+ * activity (idle ones give way to new ones). */
+unsigned cap_hep_listen_poll(cap_hep_listener *l, int timeout_ms, uint64_t now_us, cap_hep_deliver deliver,
+                             void *user);
+void cap_hep_listen_get_stats(cap_hep_listener *l, cap_hep_listen_stats *out);
+/* Close everything; bytes of packets cut short go to deliver (if given)
+ * first, to be counted as bad HEP. */
+void cap_hep_listen_close(cap_hep_listener *l, cap_hep_deliver deliver, void *user);
+
 /* ---- internal: shared by the src/capture files only, not for callers ---- *
  * A TCP "flow" in the tables and counters above is one direction of a
  * connection: each direction is reassembled and framed on its own.          */

@@ -67,8 +67,9 @@ typedef struct event_out {
 /* capture.tls_versions' keys, SSL 3.0 to TLS 1.3 (cap_stats.tls_versions). */
 static const char *const tls_version_keys[CAP_TLS_VERSIONS] = {"ssl3_0", "tls1_0", "tls1_1", "tls1_2", "tls1_3"};
 
-/* --hep ADDR:PORT bound to loopback, where only this host's senders reach. */
+/* --hep [udp:|tcp:]ADDR:PORT bound to loopback, where only this host's senders reach. */
 static bool loopback_listen(const char *addr) {
+    if (!strncmp(addr, "udp:", 4) || !strncmp(addr, "tcp:", 4)) addr += 4;
     return !strncmp(addr, "127.", 4) || !strncmp(addr, "[::1]:", 6) || !strncmp(addr, "localhost:", 10);
 }
 
@@ -135,8 +136,10 @@ static const char usage_text[] =
     "      --bpf EXPR         only frames matching this filter (tcpdump syntax, at\n"
     "                         most 4096 characters), for files and -i (-i default:\n"
     "                         udp or tcp, VLAN and tunnels too)\n"
-    "      --hep ADDR:PORT    receive HEP v3 over UDP, e.g. from Kamailio siptrace,\n"
-    "                         OpenSIPS proto_hep or heplify (127.0.0.1:9060)\n"
+    "      --hep ADDR:PORT    receive HEP v3 over UDP and TCP on that port, e.g. from\n"
+    "                         Kamailio siptrace, OpenSIPS proto_hep or heplify\n"
+    "                         (127.0.0.1:9060); udp:ADDR:PORT or tcp:ADDR:PORT for\n"
+    "                         one of them\n"
     "      --raw              each FILE holds one SIP message, inspected as a UDP\n"
     "                         datagram (handy for RFC 4475 torture messages); it\n"
     "                         has no addresses, so events name 0.0.0.0:0\n"
@@ -947,6 +950,8 @@ static void print_capture_problems(FILE *o, const insp_stats *s, int width, bool
         {"TLS directions that stopped decrypting", c->tls_failed},
         {"ESP packets whose SA did not check out (integrity, key)", c->esp_failed},
         {"bad HEP", c->hep_bad},
+        {"HEP TCP connections refused (all 64 busy)", s->hep.tcp_refused},
+        {"HEP TCP streams cut off (not HEP3)", s->hep.tcp_broken},
         {"HEP timestamps not trusted", c->hep_time_untrusted},
         {"incidents evicted", s->det.incidents_evicted},
     };
@@ -1101,6 +1106,9 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
     json_object_set_new(cap, "esp_sas_learned", json_integer((json_int_t)s->esp_sas_learned));
     json_object_set_new(cap, "kernel_dropped", json_integer((json_int_t)s->kernel_dropped));
     json_object_set_new(cap, "if_dropped", json_integer((json_int_t)s->if_dropped));
+#define HEPF(f) json_object_set_new(cap, "hep_tcp_" #f, json_integer((json_int_t)s->hep.tcp_##f))
+    HEPF(connections); HEPF(refused); HEPF(evicted); HEPF(broken); HEPF(bytes);
+#undef HEPF
     json_object_set_new(o, "capture", cap);
     const det_memory *mm = &s->mem;
     json_object_set_new(
@@ -1261,7 +1269,7 @@ static void announce_live(insp *in, const inspect_run *r, const char *iface, con
     fprintf(stderr, "fs38 inspect: %s %s%s%s%s, %llu worker%s; state memory bound %.1f MB; events to %s%s; until %s\n",
             iface ? "capturing on" : "receiving HEP on", iface ? iface : hep,
             iface ? (bpf ? ", filter '" : is_nflog(iface) ? ", no filter (the NFLOG group's rule chose)" : ", default filter")
-                  : "",
+                  : !strncmp(hep, "udp:", 4) ? " (UDP)" : !strncmp(hep, "tcp:", 4) ? " (TCP)" : " (UDP and TCP)",
             iface && bpf ? bpf : "", iface && bpf ? "'" : "",
             (unsigned long long)workers, workers == 1 ? "" : "s", (double)st.mem.bound_bytes / 1048576.0,
             r->events_path ? r->events_path : r->json ? "stdout" : "the summary only",

@@ -3,7 +3,7 @@
  *
  * Every input becomes a stream of "records" handed to a worker:
  *   FRAME  a link-layer frame from libpcap (file, stdin, live)
- *   HEP    a HEP v3 datagram from the --hep socket
+ *   HEP    a HEP v3 datagram, or a packet off a TCP connection, from --hep
  *   RAW    one SIP message read from a file (--raw)
  *   TICK   live mode with no traffic: advance time so incidents close
  *   INPUT  a new file begins: its time may start before the last one's end
@@ -21,15 +21,11 @@
 #include "insp.h"
 #include "insp_aka.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -40,7 +36,6 @@
 #define QUEUE_BATCHES 8u
 #define PROGRESS_EVERY 65536u
 #define LIVE_TICK_US (500 * 1000ULL)
-#define HEP_MAX_DATAGRAM 65535u
 #define SHARD_BUCKETS 65536u
 /* reading a byte costs ~1/5 of decoding + detecting it (measured: 5 beat 4,
  * 6 and 8 on the bench captures with the profile-guided build) */
@@ -99,6 +94,7 @@ struct insp {
     worker w[INSP_MAX_WORKERS];
     uint64_t frames_read, bytes_read;
     uint64_t kernel_dropped, if_dropped; /* live capture / HEP socket losses */
+    cap_hep_listen_stats hep;  /* --hep: its connections */
     cap_defrag *defrag;    /* with N workers: IP fragments reassembled before sharding */
     uint8_t *frame_in;     /* with N workers: a REC_FRAME_IN record being put together */
     char **inputs;         /* the names of the files read so far (events' samples point at them) */
@@ -869,44 +865,6 @@ fs_code insp_run_live(insp *in, const char *iface, const char *bpf, fs_err *e) {
     return rc;
 }
 
-/* "127.0.0.1:9060", "[::1]:9060", ":9060" (any IPv4). */
-static fs_code parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *sl, fs_err *e) {
-    char host[64];
-    const char *colon = strrchr(s, ':');
-    if (!colon || colon[1] == '\0')
-        return fs_fail(e, FS_ERR_USAGE, "--hep '%s': expected ADDR:PORT, e.g. 127.0.0.1:9060", s);
-    size_t hl = (size_t)(colon - s);
-    if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') {
-        s++;
-        hl -= 2;
-    }
-    if (hl >= sizeof host) return fs_fail(e, FS_ERR_USAGE, "--hep '%s': address too long", s);
-    memcpy(host, s, hl);
-    host[hl] = '\0';
-    uint64_t port;
-    if (!fs_str_to_u64(fs_str_make(colon + 1, strlen(colon + 1)), 65535, &port) || port == 0)
-        return fs_fail(e, FS_ERR_USAGE, "--hep '%s': port must be 1-65535", s);
-    memset(ss, 0, sizeof *ss);
-    fs_addr a;
-    if (hl == 0) fs_addr_parse("0.0.0.0", &a);
-    else if (!fs_addr_parse(host, &a))
-        return fs_fail(e, FS_ERR_USAGE, "--hep '%s': '%s' is not an IPv4/IPv6 address", s, host);
-    if (a.family == 4) {
-        struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons((uint16_t)port);
-        memcpy(&v4->sin_addr, a.ip, 4);
-        *sl = sizeof *v4;
-    } else {
-        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons((uint16_t)port);
-        memcpy(&v6->sin6_addr, a.ip, 16);
-        *sl = sizeof *v6;
-    }
-    return FS_OK;
-}
-
 /* Which worker a HEP packet goes to: its address pair; and, as for frames,
  * a new call's INVITE in it is claimed for a batched worker in arrival
  * order (claim_new_call): a proxy that mirrors both legs of a call (Kamailio
@@ -921,92 +879,41 @@ static unsigned hep_pick_worker(insp *in, const uint8_t *buf, size_t len, uint64
     return wi;
 }
 
-/* One datagram; *dropped follows the socket's drop counter (SO_RXQ_OVFL). */
-static ssize_t hep_receive(int fd, uint8_t *buf, uint64_t *dropped) {
-    union {
-        char space[CMSG_SPACE(sizeof(uint32_t))];
-        struct cmsghdr align;
-    } ctl;
-    struct iovec iov = {.iov_base = buf, .iov_len = HEP_MAX_DATAGRAM};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.space,
-                        .msg_controllen = sizeof ctl.space};
-    ssize_t got = recvmsg(fd, &mh, 0);
-    if (got <= 0) return got;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
-            uint32_t n;
-            memcpy(&n, CMSG_DATA(c), sizeof n);
-            if (n > *dropped) *dropped = n;
-        }
-    return got;
-}
+/* The listener's deliver callback: one HEP datagram or packet. */
+typedef struct hep_feed {
+    insp *in;
+    uint64_t now_us, n;
+} hep_feed;
 
-/* The socket's own count of datagrams it dropped (SO_MEMINFO, Linux 4.12+):
- * what SO_RXQ_OVFL cannot tell, the drops no later datagram carried (a burst
- * whose tail was lost, then silence). Unchanged if the kernel cannot say. */
-static void hep_socket_drops(int fd, uint64_t *dropped) {
-#if defined(SO_MEMINFO)
-    uint32_t mem[16] = {0}; /* SK_MEMINFO_VARS: 9 since Linux 4.12 */
-    socklen_t ml = sizeof mem;
-    enum { MEMINFO_DROPS = 8 }; /* SK_MEMINFO_DROPS in <linux/sock_diag.h> */
-    if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &ml) == 0 && ml > MEMINFO_DROPS * sizeof mem[0] &&
-        mem[MEMINFO_DROPS] > *dropped)
-        *dropped = mem[MEMINFO_DROPS];
-#else
-    (void)fd;
-    (void)dropped;
-#endif
+static void feed_hep(void *user, const uint8_t *pkt, size_t len) {
+    hep_feed *f = user;
+    insp *in = f->in;
+    f->n++;
+    in->frames_read++;
+    in->bytes_read += len;
+    unsigned wi = hep_pick_worker(in, pkt, len, f->now_us);
+    in->worker_bytes[wi] += len;
+    feed(in, wi, REC_HEP, 0, pkt, (uint32_t)len, f->now_us, f->n);
 }
 
 fs_code insp_run_hep(insp *in, const char *listen, fs_err *e) {
-    struct sockaddr_storage ss;
-    socklen_t sl = 0;
-    fs_code rc = parse_listen(listen, &ss, &sl, e);
+    cap_hep_listener *l;
+    fs_code rc = cap_hep_listen(listen, &l, e);
     if (rc != FS_OK) return rc;
-    int fd = socket(ss.ss_family, SOCK_DGRAM, 0);
-    if (fd < 0) return fs_fail(e, FS_ERR_IO, "--hep %s: socket: %s", listen, strerror(errno));
-    /* no SO_REUSEADDR: a port another program (or another fs38) reads is
-     * refused, not shared (UDP would split the packets between the two) */
-    /* 8 MiB to ride out bursts: SO_RCVBUF is capped by net.core.rmem_max
-     * (~200 KiB by default), the FORCE variant (root, CAP_NET_ADMIN) is not */
-    int rcvbuf = 8 << 20, on = 1;
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    /* each datagram then carries how many the socket dropped so far (its
-     * buffer was full): the HEP losses, reported like a capture's */
-    setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
-    if (bind(fd, (struct sockaddr *)&ss, sl) != 0) {
-        rc = fs_fail(e, FS_ERR_IO, "--hep %s: bind: %s", listen, strerror(errno));
-        close(fd);
-        return rc;
-    }
-    uint8_t *buf = malloc(HEP_MAX_DATAGRAM);
-    if (!buf) {
-        close(fd);
-        return fs_fail(e, FS_ERR_NOMEM, "out of memory");
-    }
-    uint64_t started = fs_time_now_us(), last_tick = started, n = 0;
-    while (!should_stop(in, n, started)) {
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        int pr = poll(&pfd, 1, 100);
-        uint64_t now = fs_time_now_us();
-        if (now - last_tick >= LIVE_TICK_US) {
-            feed_tick(in, now);
-            last_tick = now;
+    uint64_t started = fs_time_now_us(), last_tick = started;
+    hep_feed f = {.in = in};
+    while (!should_stop(in, f.n, started)) {
+        f.now_us = fs_time_now_us();
+        if (f.now_us - last_tick >= LIVE_TICK_US) {
+            feed_tick(in, f.now_us);
+            last_tick = f.now_us;
         }
-        if (pr <= 0) continue;
-        ssize_t got = hep_receive(fd, buf, &in->kernel_dropped);
-        if (got < 0) continue; /* an empty datagram is a (bad) HEP packet too */
-        n++;
-        in->frames_read++;
-        in->bytes_read += (uint64_t)got;
-        unsigned wi = hep_pick_worker(in, buf, (size_t)got, now);
-        in->worker_bytes[wi] += (uint64_t)got;
-        feed(in, wi, REC_HEP, 0, buf, (uint32_t)got, now, n);
+        cap_hep_listen_poll(l, 100, f.now_us, feed_hep, &f);
     }
-    hep_socket_drops(fd, &in->kernel_dropped);
-    free(buf);
-    close(fd);
+    f.now_us = fs_time_now_us();
+    cap_hep_listen_get_stats(l, &in->hep);
+    cap_hep_listen_close(l, feed_hep, &f); /* packets cut short: bad HEP */
+    in->kernel_dropped += in->hep.udp_dropped;
     return FS_OK;
 }
 
@@ -1098,6 +1005,7 @@ void insp_get_stats(insp *in, insp_stats *out) {
     out->seed = det_engine_seed(in->w[0].eng);
     out->frames_read = in->frames_read;
     out->kernel_dropped = in->kernel_dropped;
+    out->hep = in->hep;
     out->if_dropped = in->if_dropped;
     out->bytes_read = in->bytes_read;
     for (unsigned i = 0; i < in->nworkers; i++) {

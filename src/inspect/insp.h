@@ -71,6 +71,7 @@ typedef struct insp_stats {
     /* live and HEP: what was lost before fs38 read it (the kernel's buffer
      * was full: fs38 did not keep up), and what the interface dropped */
     uint64_t kernel_dropped, if_dropped;
+    cap_hep_listen_stats hep;    /* --hep: its TCP connections */
     /* IMS AKA registrations whose ESP keys were learned (cfg ims_aka_keys),
      * and the SAs they gave (four each, a renewed one counted again) */
     uint64_t ims_aka_agreements, esp_sas_learned;
@@ -89,7 +90,8 @@ void insp_free(insp *in);
 fs_code insp_run_file(insp *in, const char *path, uint64_t *frames, fs_err *e);
 /* Live capture until stop, duration or max_packets. */
 fs_code insp_run_live(insp *in, const char *iface, const char *bpf, fs_err *e);
-/* HEP v3 over UDP on "addr:port" ("[::1]:9060" for IPv6) until stop/duration/max. */
+/* HEP v3 over UDP and TCP on "[udp:|tcp:]addr:port" ("[::1]:9060" for IPv6)
+ * until stop/duration/max. */
 fs_code insp_run_hep(insp *in, const char *listen, fs_err *e);
 /* One file holding one SIP message, inspected as a UDP datagram. */
 fs_code insp_run_raw(insp *in, const char *path, fs_err *e);

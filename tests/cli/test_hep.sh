@@ -47,12 +47,60 @@ KINDS = {
     "wrongkey": lambda: hep("198.51.100.9", n=9, msg=scan, key=b"s3cre"),
     "nullkey": lambda: hep("198.51.100.10", n=10, msg=scan, key=b"s3cret\0"),
 }
-port = int(sys.argv[1])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for k in sys.argv[2:]:
-    n, kind = (int(k.split("x")[0]), k.split("x")[1]) if "x" in k else (1, k)
-    for _ in range(n):
-        s.sendto(KINDS[kind](), ("127.0.0.1", port))
+if __name__ == "__main__":
+    port = int(sys.argv[1])
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for k in sys.argv[2:]:
+        n, kind = (int(k.split("x")[0]), k.split("x")[1]) if "x" in k else (1, k)
+        for _ in range(n):
+            s.sendto(KINDS[kind](), ("127.0.0.1", port))
+PY
+# hep_tcp.py PORT SCENARIO: HEP over TCP connections to 127.0.0.1:PORT; says
+# on stdout what it saw of fs38's side (a connection closed, refused)
+cat >"$TMPD/hep_tcp.py" <<'PY'
+import socket, sys, time
+sys.path.insert(0, sys.argv[0].rsplit("/", 1)[0])
+from hep import hep, scan, sip
+port, scenario = int(sys.argv[1]), sys.argv[2]
+def conn():
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+def closed_by_peer(s): # fs38 closed it: EOF (or a reset) within 3 s
+    s.settimeout(3)
+    try: return s.recv(1) == b""
+    except ConnectionResetError: return True
+    except socket.timeout: return False
+if scenario == "stream": # two packets in one send, one a byte at a time, a scanner
+    s = conn()
+    s.sendall(hep("198.51.100.1", n=1) + hep("198.51.100.2", n=2))
+    p = hep("198.51.100.3", n=3)
+    for i in range(len(p)):
+        s.send(p[i:i + 1]); time.sleep(0.001)
+    s.sendall(hep("198.51.100.7", n=7, msg=scan))
+    time.sleep(0.3); s.close()
+elif scenario == "broken": # a packet, then bytes that are not HEP3: fs38 closes
+    s = conn()
+    s.sendall(hep("198.51.100.4", n=4) + b"garbage, not HEP3")
+    print("closed" if closed_by_peer(s) else "open")
+elif scenario == "cut": # half a packet, then the sender closes
+    s = conn(); s.sendall(hep("198.51.100.5", n=5)[:50]); time.sleep(0.2); s.close()
+elif scenario == "hold": # half a packet, held open past fs38's end
+    s = conn(); s.sendall(hep("198.51.100.6", n=6)[:50]); time.sleep(4)
+elif scenario == "many": # 64 slots; a 65th refused; after 10 s idle the idlest gives way
+    held = [conn() for _ in range(64)]
+    time.sleep(0.3)
+    extra = conn()
+    print("refused" if closed_by_peer(extra) else "taken")
+    held[5].sendall(hep("198.51.100.8", n=8)) # busy: not the one evicted
+    time.sleep(10.5)
+    late = conn(); late.sendall(hep("198.51.100.9", n=9, msg=scan))
+    print("late-taken" if not closed_by_peer(late) else "late-refused")
+    print("first-evicted" if closed_by_peer(held[0]) else "first-open")
+elif scenario == "bulk": # 20000 packets as fast as the socket takes them
+    s = conn()
+    s.sendall(b"".join(hep("198.51.100.%d" % (1 + i % 200), n=i) for i in range(20000)))
+    time.sleep(0.5); s.close()
 PY
 # stats_is FILE PYTHON-EXPR: the expression over s (the stats JSON) is true
 stats_is() {
@@ -171,6 +219,89 @@ ok "--pcap-out SIGHUP: 2 messages in the rotated file, 1 in the new one, both wh
     is "$(tshark -r "$TMPD/rot.pcapng.1" 2>/dev/null | wc -l) $(tshark -r "$TMPD/rot.pcapng" 2>/dev/null | wc -l)" "2 1"
 ok "--pcap-out SIGHUP: --stats-json counts all 3, none lost" \
     stats_is "$TMPD/rot.json" 's["pcap_out"] == {"messages": 3, "lost": 0}'
+
+# ---- (b3) HEP over TCP (Kamailio siptrace ;transport=tcp, heplify -nt tcp) -----------
+# tcp_bound PORT: wait (up to 15 s) until fs38 listens on 127.0.0.1:PORT over TCP
+tcp_bound() {
+    local i
+    for ((i = 0; i < 150; i++)); do
+        ss -Hlnt "src 127.0.0.1:$1" 2>/dev/null | grep -q . && return 0
+        sleep 0.1
+    done
+    echo "note: nothing listens on 127.0.0.1:$1 (TCP) within 15 s" >&2
+    return 1
+}
+# run_tcp NAME SECONDS SCENARIO [fs38 options]: hep_tcp.py's answers in $TMPD/NAME.py
+run_tcp() {
+    local name=$1 secs=$2 scenario=$3 port; shift 3
+    port=$(free_port)
+    timeout -k 5 40 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$port" --duration "$secs" "$@" \
+        --stats-json "$TMPD/$name.json" >"$TMPD/$name.out" 2>"$TMPD/$name.err" &
+    local pid=$!
+    tcp_bound "$port"
+    timeout 30 python3 "$TMPD/hep_tcp.py" "$port" "$scenario" >"$TMPD/$name.py" 2>&1
+    wait $pid
+}
+run_tcp tstream 2 stream
+ok "TCP: packets back to back and a packet a byte at a time are framed: 4 messages" stats_is "$TMPD/tstream.json" \
+    's["frames"] == 4 and c["hep_packets"] == 4 and c["hep_bad"] == 0 and s["sip_messages"] == 4 and c["hep_tcp_connections"] == 1'
+ok "...the scanner in them found" grep -qE 'SIP_SCANNER +198\.51\.100\.7 ' "$TMPD/tstream.out"
+ok "...the listener says UDP and TCP" grep -q "receiving HEP on 127.0.0.1:[0-9]* (UDP and TCP)" "$TMPD/tstream.err"
+run_tcp tstream2 2 stream --workers 2
+ok "TCP with --workers 2: the same 4 messages and the scanner" stats_is "$TMPD/tstream2.json" \
+    'c["hep_packets"] == 4 and s["sip_messages"] == 4 and s["workers"] == 2'
+run_tcp tbroken 2 broken
+ok "TCP: bytes that are not HEP3 after a packet: the packet read, the rest bad HEP, the connection closed" \
+    stats_is "$TMPD/tbroken.json" 's["sip_messages"] == 1 and c["hep_bad"] == 1 and c["hep_tcp_broken"] == 1'
+ok "...fs38 closed it" is "$(cat "$TMPD/tbroken.py")" "closed"
+ok "...named in the summary" grep -q "HEP TCP streams cut off (not HEP3) 1" "$TMPD/tbroken.out"
+run_tcp tcut 2 cut
+ok "TCP: a packet cut short by its sender's close is bad HEP, named" \
+    stats_is "$TMPD/tcut.json" 's["sip_messages"] == 0 and c["hep_bad"] == 1 and c["hep_tcp_broken"] == 0'
+ok "...as not fitting the bytes received" grep -q "first bad HEP packet: HEP: total length [0-9]* does not fit the 50 bytes received" "$TMPD/tcut.out"
+run_tcp thold 2 hold
+ok "TCP: a packet cut short by the end of the run is bad HEP too" \
+    stats_is "$TMPD/thold.json" 'c["hep_bad"] == 1 and c["hep_packets"] == 1'
+run_tcp tmany 14 many
+ok "TCP: 64 connections; the 65th refused; after 10 s the idlest gave way to a new one" \
+    is "$(tr '\n' ' ' <"$TMPD/tmany.py")" "refused late-taken first-evicted "
+ok "...counted: 65 accepted, 1 refused, 1 evicted; both packets read" stats_is "$TMPD/tmany.json" \
+    'c["hep_tcp_connections"] == 65 and c["hep_tcp_refused"] == 1 and c["hep_tcp_evicted"] == 1 and s["sip_messages"] == 2'
+# a stopped fs38 makes a TCP sender wait, where UDP drops (c below): nothing lost
+port=$(free_port)
+timeout -k 5 40 "$FS38" inspect -c /dev/null --hep tcp:127.0.0.1:"$port" --duration 25 --count 20000 -q \
+    --stats-json "$TMPD/tbulk.json" 2>"$TMPD/tbulk.err" &
+bpid=$!
+tcp_bound "$port"
+ok "tcp:ADDR:PORT: TCP only, no UDP socket" is "$(ss -Hlnu "src 127.0.0.1:$port" | wc -l)" 0
+bfs=$(pgrep -P $bpid)
+kill -STOP "$bfs"
+timeout 30 python3 "$TMPD/hep_tcp.py" "$port" bulk >"$TMPD/tbulk.py" 2>&1 &
+spid=$!
+sleep 1
+kill -CONT "$bfs"
+wait $spid
+wait $bpid
+ok "TCP: 20000 packets sent while fs38 was stopped: all 20000 read, none dropped" stats_is "$TMPD/tbulk.json" \
+    's["frames"] == 20000 and s["sip_messages"] == 20000 and c["hep_bad"] == 0 and c["kernel_dropped"] == 0'
+# udp: and tcp: listen on one transport; a TCP port taken is refused, naming the way out
+port=$(free_port)
+timeout -k 5 20 "$FS38" inspect -c /dev/null --hep udp:127.0.0.1:"$port" --duration 2 -q 2>/dev/null &
+pid=$!
+udp_bound "$port"
+ok "udp:ADDR:PORT: UDP only, no TCP listener" is "$(ss -Hlnt "src 127.0.0.1:$port" | wc -l)" 0
+wait $pid
+port=$(free_port)
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); time.sleep(8)' "$port" &
+lpid=$!
+tcp_bound "$port"
+expect_exit 2 "--hep on a TCP port another program listens on" timeout 10 "$FS38" inspect -c /dev/null \
+    --hep 127.0.0.1:"$port" --duration 2
+ok "...says TCP bind and that udp: listens on UDP only" \
+    grep -q "TCP bind: Address already in use (udp:ADDR:PORT listens on UDP only)" "$TMPD/err"
+expect_exit 0 "...udp: on that port works" timeout 10 "$FS38" inspect -c /dev/null --hep udp:127.0.0.1:"$port" --duration 1 -q
+kill $lpid 2>/dev/null; wait $lpid 2>/dev/null
 
 # ---- (c) drops with nothing after them ------------------------------------------------
 # fs38 is stopped while 20000 datagrams arrive: the socket buffer holds a few

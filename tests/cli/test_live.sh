@@ -17,6 +17,8 @@
 #      addresses come from the HEP chunks, not from the UDP envelope
 #      (127.0.0.10 -> 127.0.0.1). Kamailio sends an auth key (siptrace
 #      auth_key) and fs38 asks for it (capture.hep_auth_key): none refused.
+#      Then again with siptrace sending over TCP (duplicate_uri
+#      ";transport=tcp") to the same fs38 command, which listens on both.
 #
 # Needs root (capture on lo), kamailio, sipvicious, ss. Each peer runs under
 # `timeout`; everything started here is stopped by pid. A peer that cannot
@@ -172,42 +174,53 @@ sys.exit(0 if s.get("sip_messages", 0) >= 200 and s.get("requests", 0) >= 100 el
 ' "$TMPD/live.stats"
 fi
 
-# ---- (b) HEP v3 from kamailio's siptrace --------------------------------------
+# ---- (b) HEP v3 from kamailio's siptrace, over UDP and over TCP ----------------
 hep_ip=${HEP_ADDR%:*}; hep_port=${HEP_ADDR##*:}
-if listening u "$hep_ip" "$hep_port"; then
-    fail "hep: $HEP_ADDR is already in use (set HEP_ADDR to a free loopback address:port)"
-elif kam_start hep -A WITH_HEP -A "HEP_URI=\"sip:$HEP_ADDR\"" -A 'HEP_AUTH_KEY="fs38-live-hep-key"'; then
-    # site.yaml with the key kamailio's siptrace sends (auth_key), paths made absolute
-    sed -e "s|^  hep_ports: \[9060\]|&\n  hep_auth_key: \"fs38-live-hep-key\"|" \
-        -e "s|^high_risk_ranges: \.\./|high_risk_ranges: $ROOT/|" "$CFG" >"$TMPD/hep-site.yaml"
-    timeout -k 5 30 "$FS38" inspect --config "$TMPD/hep-site.yaml" --hep "$HEP_ADDR" --duration 6 --json \
-        --stats-json "$TMPD/hep.stats" >"$TMPD/hep.ndjson" 2>"$TMPD/hep.err" &
-    fpid=$!; PIDS+=("$fpid")
-    if wait_listen u "$hep_ip" "$hep_port" 50; then pass
-    else fail "hep: fs38 is not listening on $HEP_ADDR: $(head -3 "$TMPD/hep.err")"; fi
-    sv 127.0.2.5 svmap -p 5060 127.0.0.10
-    wait_fs38 "$fpid" hep
-    kam_stop
-    if python3 -c "$PY_SOURCES" "$TMPD/hep.ndjson" >"$TMPD/hep.rules" 2>"$TMPD/hep.py.err"; then
-        pass
-        ok "hep: SIP-SCAN-001 from 127.0.2.5 seen through HEP [fired: $(cut -d' ' -f1 "$TMPD/hep.rules" | tr '\n' ' ')]" \
-            has_rule_from "$TMPD/hep.rules" SIP-SCAN-001 127.0.2.5
-        ok "hep: no event blames the HEP sender 127.0.0.10 as a scanner" \
-            bash -c "! grep -qE '^SIP-SCAN-00[12] (.* )?127\.0\.0\.10( |\$)' '$TMPD/hep.rules'"
-    else
-        fail "hep: output is not NDJSON events: $(cat "$TMPD/hep.py.err")"
+# site.yaml with the key kamailio's siptrace sends (auth_key), paths made absolute
+sed -e "s|^  hep_ports: \[9060\]|&\n  hep_auth_key: \"fs38-live-hep-key\"|" \
+    -e "s|^high_risk_ranges: \.\./|high_risk_ranges: $ROOT/|" "$CFG" >"$TMPD/hep-site.yaml"
+hep_run() { # name, the duplicate_uri's suffix
+    local name=$1 suffix=$2
+    if listening u "$hep_ip" "$hep_port" || listening t "$hep_ip" "$hep_port"; then
+        fail "$name: $HEP_ADDR is already in use (set HEP_ADDR to a free loopback address:port)"; return
     fi
-    ok "hep: stats JSON counts the mirrored SIP (request + response)" python3 -c '
+    kam_start "$name" -A WITH_HEP -A "HEP_URI=\"sip:$HEP_ADDR$suffix\"" -A 'HEP_AUTH_KEY="fs38-live-hep-key"' || return
+    timeout -k 5 30 "$FS38" inspect --config "$TMPD/hep-site.yaml" --hep "$HEP_ADDR" --duration 6 --json \
+        --stats-json "$TMPD/$name.stats" >"$TMPD/$name.ndjson" 2>"$TMPD/$name.err" &
+    fpid=$!; PIDS+=("$fpid")
+    if wait_listen u "$hep_ip" "$hep_port" 50 && wait_listen t "$hep_ip" "$hep_port" 50; then pass
+    else fail "$name: fs38 is not listening on $HEP_ADDR: $(head -3 "$TMPD/$name.err")"; fi
+    sv 127.0.2.5 svmap -p 5060 127.0.0.10
+    wait_fs38 "$fpid" "$name"
+    kam_stop
+    if python3 -c "$PY_SOURCES" "$TMPD/$name.ndjson" >"$TMPD/$name.rules" 2>"$TMPD/$name.py.err"; then
+        pass
+        ok "$name: SIP-SCAN-001 from 127.0.2.5 seen through HEP [fired: $(cut -d' ' -f1 "$TMPD/$name.rules" | tr '\n' ' ')]" \
+            has_rule_from "$TMPD/$name.rules" SIP-SCAN-001 127.0.2.5
+        ok "$name: no event blames the HEP sender 127.0.0.10 as a scanner" \
+            bash -c "! grep -qE '^SIP-SCAN-00[12] (.* )?127\.0\.0\.10( |\$)' '$TMPD/$name.rules'"
+    else
+        fail "$name: output is not NDJSON events: $(cat "$TMPD/$name.py.err")"
+    fi
+    ok "$name: stats JSON counts the mirrored SIP (request + response)" python3 -c '
 import json, sys
 s = json.load(open(sys.argv[1]))
 sys.exit(0 if s.get("sip_messages", 0) >= 2 else "sip_messages=%r" % s.get("sip_messages"))
-' "$TMPD/hep.stats"
-    ok "hep: every packet carried kamailio's auth_key (capture.hep_auth_key): none refused" python3 -c '
+' "$TMPD/$name.stats"
+    ok "$name: every packet carried kamailio's auth_key (capture.hep_auth_key): none refused" python3 -c '
 import json, sys
 c = json.load(open(sys.argv[1]))["capture"]
 sys.exit(0 if c["hep_packets"] >= 2 and c["hep_bad"] == 0 else "capture=%r" % c)
-' "$TMPD/hep.stats"
-fi
+' "$TMPD/$name.stats"
+    ok "$name: over ${suffix:+TCP}${suffix:-UDP}" python3 -c '
+import json, sys
+c = json.load(open(sys.argv[1]))["capture"]
+tcp = sys.argv[2] != ""
+sys.exit(0 if (c["hep_tcp_connections"] >= 1 and c["hep_tcp_bytes"] > 0) == tcp else "capture=%r" % c)
+' "$TMPD/$name.stats" "$suffix"
+}
+hep_run hep ""
+hep_run hep-tcp ";transport=tcp"
 
 # ---- (c) a stall: 3000 datagrams arrive while fs38 is stopped -----------------------
 # The kernel ring holds them (libpcap's default held 16 on lo); drops would be

@@ -2022,6 +2022,25 @@ static void test_encap_path(void) {
     cap_decoder_free(d);
 }
 
+/* HEP over TCP is cut into packets by their total length (cap_hep_frame). */
+static void test_hep_frame(void) {
+    static uint8_t b[4000];
+    size_t n = mk_hep(b, false, 1, 17, INV);
+    size_t m = mk_hep(b + n, true, 1, 6, RSP);
+    CHECK_EQ_INT(cap_hep_frame(b, n + m), (long)n);       /* the first of two */
+    CHECK_EQ_INT(cap_hep_frame(b + n, m), (long)m);
+    for (size_t k = 0; k < n; k++)                       /* any prefix: more needed */
+        CHECK_MSG(cap_hep_frame(b, k) == 0, "prefix of %zu bytes", k);
+    CHECK_EQ_INT(cap_hep_frame(b, n), (long)n);
+    CHECK_EQ_INT(cap_hep_frame((const uint8_t *)"HEP", 3), 0);
+    CHECK_EQ_INT(cap_hep_frame((const uint8_t *)"HEQ", 3), -1); /* wrong at once */
+    CHECK_EQ_INT(cap_hep_frame((const uint8_t *)"HEP2\0\x20", 6), -1);
+    CHECK_EQ_INT(cap_hep_frame((const uint8_t *)"HEP3\0\x05", 6), -1); /* shorter than its header */
+    CHECK_EQ_INT(cap_hep_frame((const uint8_t *)"HEP3\0\x06", 6), 6);
+    CHECK_EQ_INT(cap_hep_frame((const uint8_t *)"INVITE sip:", 11), -1);
+    CHECK_EQ_INT(cap_hep_frame((const uint8_t *)"", 0), 0);
+}
+
 static void test_hep(void) {
     static uint8_t b[4000];
     cap_hep h;
@@ -3715,6 +3734,7 @@ int main(void) {
     test_tcp_folded_cl();
     test_tcp_heuristic_tiny();
     test_hep();
+    test_hep_frame();
     test_encap_path();
     test_esp_null();
     test_hep_transports();
