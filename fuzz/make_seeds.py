@@ -552,6 +552,14 @@ for i, port in enumerate(sorted(conns)):
 # servers agreeing to TLS 1.0 and 1.1 (tls-weak.pcap: SIP-INFO-004's ServerHellos)
 d('tls_weak', L_ETH, pcap_frames(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'data',
                                               'capture', 'tls-weak.pcap')))
+# HEP v3 over TCP (hep-tcp.pcap: Kamailio's siptrace to a collector's port
+# 9060): the first 40 frames; and a stream with bytes that are not HEP3
+# between packets, a magic split over two segments
+d('hep_tcp', L_ETH, pcap_frames(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'data',
+                                             'capture', 'hep-tcp.pcap'))[:40])
+_h1, _h2 = hep(INV), hep(OK)
+d('hep_tcp_resync', L_ETH, tcp_flow([(I - 1, 0x02, b''), (I, 0x18, _h1 + b'junk' + _h2[:2]),
+                                     (I + len(_h1) + 6, 0x18, _h2[2:] + hep(OPT)[:30])], 41000, 9060))
 # SIP-INFO-006: the certificates of tls-weak.pcap's servers (1024-bit RSA with SHA-1; expired)
 CERTS = []
 for f in pcap_frames(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'data', 'capture',

@@ -78,7 +78,7 @@ typedef struct cap_config {
     uint16_t sip_ports[CAP_MAX_PORTS]; /* default 5060, 5061, 5080 */
     uint8_t nports;
     bool heuristic;              /* look for SIP on any other UDP/TCP port too (default on) */
-    uint16_t hep_ports[4];       /* UDP ports whose payload is HEP (default 9060) */
+    uint16_t hep_ports[4];       /* UDP and TCP ports whose payload is HEP (default 9060) */
     uint8_t nhep_ports;
     char hep_auth_key[256];      /* HEP packets must carry this auth key (chunk 0x0e: Kamailio
                                   * siptrace auth_key, heplify -hp); "": none asked */
@@ -617,8 +617,15 @@ cap_tcp_table *cap_tcp_new(const cap_config *cfg, cap_stats *st, cap_emit_fn emi
 void cap_tcp_free(cap_tcp_table *t);
 void cap_tcp_set_seed(cap_tcp_table *t, uint64_t seed); /* no flow yet */
 void cap_tcp_set_tls_hello(cap_tcp_table *t, cap_tls_hello_fn fn, void *user);
-/* sip_port: either port is a SIP port (track even without a SIP-looking payload). */
-void cap_tcp_segment(cap_tcp_table *t, const cap_tcp_seg *s, bool sip_port);
+/* Each HEP v3 packet off the stream of a HEP port (or bytes there that are
+ * not one, to be counted as bad); pkt is valid during the call only. */
+typedef void (*cap_tcp_hep_fn)(void *user, const uint8_t *pkt, size_t len, uint64_t ts_us, uint64_t frame_no);
+void cap_tcp_set_hep(cap_tcp_table *t, cap_tcp_hep_fn fn, void *user);
+/* ports: CAP_TCP_SIP_PORT when either port is a SIP port (track even without
+ * a SIP-looking payload), CAP_TCP_HEP_PORT when either is a HEP port (with
+ * cap_tcp_set_hep: read HEP v3 when the stream starts like it). */
+enum { CAP_TCP_SIP_PORT = 1, CAP_TCP_HEP_PORT = 2 };
+void cap_tcp_segment(cap_tcp_table *t, const cap_tcp_seg *s, unsigned ports);
 void cap_tcp_expire(cap_tcp_table *t, uint64_t now_us);
 void cap_tcp_finish(cap_tcp_table *t);
 size_t cap_tcp_memory(const cap_tcp_table *t);

@@ -137,6 +137,8 @@ const char *cap_transport_name(cap_transport t) {
     return "unknown";
 }
 
+static void tcp_hep_packet(void *user, const uint8_t *pkt, size_t len, uint64_t ts_us, uint64_t frame_no);
+
 cap_decoder *cap_decoder_new(const cap_config *cfg, cap_emit_fn emit, void *user, fs_err *e) {
     if (!cfg || !emit) {
         fs_fail(e, FS_ERR_USAGE, "cap_decoder_new: config and emit callback are required");
@@ -169,6 +171,7 @@ cap_decoder *cap_decoder_new(const cap_config *cfg, cap_emit_fn emit, void *user
         free(d);
         return NULL;
     }
+    cap_tcp_set_hep(d->tcp, tcp_hep_packet, d);
     d->sctp = cap_sctp_new(&d->cfg, &d->st);
     if (!d->sctp) {
         fs_fail(e, FS_ERR_NOMEM, "out of memory for the SCTP reassembly table");
@@ -329,6 +332,12 @@ static fs_code hep_datagram(cap_decoder *d, const uint8_t *buf, size_t len, uint
         off += h.total;
     } while (off < len);
     return FS_OK;
+}
+
+/* A HEP v3 packet off a TCP stream on a HEP port (cap_tcp.c cuts them). */
+static void tcp_hep_packet(void *user, const uint8_t *pkt, size_t len, uint64_t ts_us, uint64_t frame_no) {
+    fs_err e = {0};
+    hep_datagram(user, pkt, len, ts_us, frame_no, &e);
 }
 
 fs_code cap_decode_hep(cap_decoder *d, const uint8_t *buf, size_t len, uint64_t ts_us, fs_err *e) {
@@ -516,8 +525,10 @@ static void decode_tcp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint3
                      .ts_us = d->ts_us,
                      .frame_no = d->frame_no,
                      .encap = d->path.n ? &d->path : NULL};
-    bool sip_port = port_in(d->sip_port, s.src.port) || port_in(d->sip_port, s.dst.port);
-    cap_tcp_segment(d->tcp, &s, sip_port);
+    unsigned ports = 0;
+    if (port_in(d->sip_port, s.src.port) || port_in(d->sip_port, s.dst.port)) ports |= CAP_TCP_SIP_PORT;
+    if (port_in(d->hep_port, s.src.port) || port_in(d->hep_port, s.dst.port)) ports |= CAP_TCP_HEP_PORT;
+    cap_tcp_segment(d->tcp, &s, ports);
 }
 
 /* A DATA chunk that holds part of a user message (cap_sctp.c puts them

@@ -10,7 +10,7 @@
  * by cap_ws.c, each WebSocket message one SIP message (transport ws), and a
  * gap resyncs on the next frame that starts like SIP. Also the bounds: max_tcp_flows (LRU
  * eviction), tcp_idle_s, max_flow_bytes per direction, max_tcp_bytes overall.
- * Must not touch: IP/link decoding, UDP, HEP, SIP semantics.
+ * Must not touch: IP/link decoding, UDP, what is in a HEP packet, SIP semantics.
  *
  * Data path: an in-order segment arriving on an empty buffer is framed in
  * place (no copy); only the unfinished tail of a message is copied into the
@@ -33,6 +33,13 @@
  * moves to the closed list, buffers freed, for TCP_CLOSED_KEEP_US; data at or
  * below its end is a retransmission there, a SYN or data past the end opens
  * it again. Closed directions count against max_tcp_flows and go first.
+ *
+ * HEP v3 over TCP (a HEP port, cap_config.hep_ports): a direction that
+ * opens with a SYN or with bytes that start a HEP v3 packet is cut into
+ * packets by their total length (cap_hep_frame), each handed to the HEP
+ * callback (cap_tcp_set_hep); bytes that do not go on with "HEP3" go to it
+ * once as they are (a bad packet, named there), then the stream resyncs on
+ * the next "HEP3", as after a gap.
  *
  * Heuristic flows (no SIP port): tracked when the first data starts like a
  * SIP start line, or cannot tell yet (at most TCP_PENDING_MAX of those: they
@@ -93,6 +100,7 @@ typedef struct tcp_flow {
                     * a frame whose payload does) */
     bool ws;       /* after a WebSocket handshake for SIP: frames, not SIP text */
     bool ws_more;  /* WebSocket: the frames left of a message too long, skipped */
+    bool hep;      /* on a HEP port, opened as HEP v3: packets, not SIP text */
     bool mid_line; /* resync: the next byte does not start a line */
     uint64_t skip; /* bytes of an oversize message still to discard */
     tcp_buf buf;   /* unfinished message (TLS: unfinished record), data[0, len) */
@@ -134,6 +142,8 @@ struct cap_tcp_table {
     cap_tls_ctx *tlsx;     /* made with the first TLS direction */
     cap_tls_hello_fn tls_hello; /* told each ServerHello (cap_decoder_set_tls_hello) */
     void *tls_hello_user;
+    cap_tcp_hep_fn hep;    /* each HEP packet off a HEP port's stream (cap_tcp_set_hep) */
+    void *hep_user;
 };
 
 /* ---- table ------------------------------------------------------------------ */
@@ -162,6 +172,11 @@ cap_tcp_table *cap_tcp_new(const cap_config *cfg, cap_stats *st, cap_emit_fn emi
 void cap_tcp_set_tls_hello(cap_tcp_table *t, cap_tls_hello_fn fn, void *user) {
     t->tls_hello = fn;
     t->tls_hello_user = user;
+}
+
+void cap_tcp_set_hep(cap_tcp_table *t, cap_tcp_hep_fn fn, void *user) {
+    t->hep = fn;
+    t->hep_user = user;
 }
 
 void cap_tcp_set_seed(cap_tcp_table *t, uint64_t seed) {
@@ -523,6 +538,39 @@ static size_t frame_messages(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, si
     return pos;
 }
 
+/* HEP v3 over TCP: hand out every whole packet at the front of p; returns
+ * bytes consumed. Bytes that do not start a packet go out once as they are,
+ * up to the next "HEP3" (the decoder counts them as a bad packet, saying
+ * what they are), and the stream resyncs there; a resync keeps the last 3
+ * bytes, which may be the start of the magic. */
+static size_t hep_packets(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, size_t len, uint64_t ts,
+                          uint64_t frame_no) {
+    size_t pos = 0;
+    while (pos < len) {
+        if (f->resync) {
+            const uint8_t *m = memmem(p + pos, len - pos, "HEP3", 4);
+            size_t skip = m ? (size_t)(m - (p + pos)) : len - pos > 3 ? len - pos - 3 : 0;
+            t->st->tcp_bytes_dropped += skip;
+            pos += skip;
+            if (!m) return pos;
+            f->resync = false;
+        }
+        long n = cap_hep_frame(p + pos, len - pos);
+        if (n == 0) return pos;
+        if (n < 0) {
+            const uint8_t *next = len - pos > 1 ? memmem(p + pos + 1, len - pos - 1, "HEP3", 4) : NULL;
+            size_t bad = next ? (size_t)(next - (p + pos)) : len - pos > 3 ? len - pos - 3 : 1;
+            t->hep(t->hep_user, p + pos, bad, ts, frame_no);
+            pos += bad;
+            if (!next) start_resync(t, f);
+            continue;
+        }
+        t->hep(t->hep_user, p + pos, (size_t)n, ts, frame_no);
+        pos += (size_t)n;
+    }
+    return pos;
+}
+
 /* Room for `more` bytes within the global budget, evicting least recently
  * used flows other than f; false when they are all gone and it still does
  * not fit. */
@@ -671,8 +719,8 @@ static void deliver(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, uint32_t n,
                     uint64_t frame_no) {
     bool first = f->next_seq == f->isn + (f->syn_seen ? 1 : 0);
     f->next_seq += n;
-    if (first && !f->tls) tls_check(t, f, p, n);
-    consume(t, f, &f->buf, p, n, ts, frame_no, f->tls ? tls_records : frame_messages);
+    if (first && !f->tls && !f->hep) tls_check(t, f, p, n);
+    consume(t, f, &f->buf, p, n, ts, frame_no, f->hep ? hep_packets : f->tls ? tls_records : frame_messages);
 }
 
 /* Deliver held segments that are now in order. */
@@ -716,7 +764,8 @@ static void resolve_gap(cap_tcp_table *t, tcp_flow *f, uint64_t now) {
 static void late_data(cap_tcp_table *t, tcp_flow *f, uint32_t seq, const uint8_t *p, uint32_t n,
                       uint64_t ts, uint64_t frame_no) {
     uint32_t off = seq - f->lost_seq;
-    if (!f->lost_len || off >= f->lost_len || f->ws || f->tls) return; /* frames, records: not from any byte */
+    if (!f->lost_len || off >= f->lost_len || f->ws || f->tls || f->hep) return; /* frames, records,
+                                                                                 * packets: not from any byte */
     if (n > f->lost_len - off) n = f->lost_len - off;
     size_t pos = 0, end = 0;
     while (pos < n) {
@@ -1003,7 +1052,7 @@ static void pending_make_room(cap_tcp_table *t) {
     t->pend_ring[slot].f = NULL;
 }
 
-static void segment(cap_tcp_table *t, const cap_tcp_seg *s, bool sip_port);
+static void segment(cap_tcp_table *t, const cap_tcp_seg *s, unsigned ports);
 
 /* A segment of an untracked flow on a port that is not a SIP port that
  * opens TLS: a ClientHello, or the ServerHello answering one tracked. */
@@ -1016,13 +1065,14 @@ static bool tls_heuristic(cap_tcp_table *t, const cap_tcp_seg *s) {
 
 /* Messages the segment completes carry its path (its VLAN tags and
  * tunnels); those a timeout releases have none. */
-void cap_tcp_segment(cap_tcp_table *t, const cap_tcp_seg *s, bool sip_port) {
+void cap_tcp_segment(cap_tcp_table *t, const cap_tcp_seg *s, unsigned ports) {
     t->encap = s->encap;
-    segment(t, s, sip_port);
+    segment(t, s, ports);
     t->encap = NULL;
 }
 
-static void segment(cap_tcp_table *t, const cap_tcp_seg *s, bool sip_port) {
+static void segment(cap_tcp_table *t, const cap_tcp_seg *s, unsigned ports) {
+    bool sip_port = ports & CAP_TCP_SIP_PORT;
     t->st->tcp_segments++;
     uint64_t h = flow_hash(t, &s->src, &s->dst);
     tcp_flow *f = flow_find(t, &s->src, &s->dst, h);
@@ -1033,8 +1083,11 @@ static void segment(cap_tcp_table *t, const cap_tcp_seg *s, bool sip_port) {
             close_reverse(t, s);
             return;
         }
-        int start = 0;
-        if (!sip_port && t->heuristic && s->len > 0) start = cap_sip_start_line(s->data, s->len);
+        /* HEP v3 on a HEP port: from its SYN, or data that starts a packet */
+        bool hep = (ports & CAP_TCP_HEP_PORT) && !sip_port && t->hep &&
+                   (s->len > 0 ? cap_hep_frame(s->data, s->len) >= 0 : syn);
+        int start = hep ? 1 : 0;
+        if (!hep && !sip_port && t->heuristic && s->len > 0) start = cap_sip_start_line(s->data, s->len);
         if (start == 0 && !sip_port && t->heuristic && s->len > 0) { /* SIP over WebSocket, on any port */
             size_t hl;
             start = cap_ws_handshake(s->data, s->len, &hl);
@@ -1049,6 +1102,7 @@ static void segment(cap_tcp_table *t, const cap_tcp_seg *s, bool sip_port) {
         bool track = sip_port ? (syn || s->len > 0) : (start == 1 || pending);
         if (!track || !(f = flow_create(t, s, h))) return;
         flow_start(t, f, s->seq, syn);
+        f->hep = hep;
         if (tls) {
             tls_begin(t, f, true);
             f->resync = !f->tls; /* no room for it: its bytes are not SIP */

@@ -303,6 +303,49 @@ ok "...says TCP bind and that udp: listens on UDP only" \
 expect_exit 0 "...udp: on that port works" timeout 10 "$FS38" inspect -c /dev/null --hep udp:127.0.0.1:"$port" --duration 1 -q
 kill $lpid 2>/dev/null; wait $lpid 2>/dev/null
 
+# ---- (b4) HEP over TCP in a capture file (tests/data/capture/make_hep_tcp.sh) --------
+# Kamailio's siptrace over TCP to port 9060 while svmap and svwar probe it.
+# tshark has no HEP dissector: the stream it follows is cut here by the HEP
+# header's total length, and the SIP methods and statuses in the payload
+# chunks (0x0f) counted, to compare with fs38's.
+HT=tests/data/capture/hep-tcp.pcap
+tshark -r "$HT" -q -z follow,tcp,raw,0 2>/dev/null | python3 -c '
+import struct, sys
+raw = bytes.fromhex("".join(l.strip() for l in sys.stdin if l[:1] in "0123456789abcdef" and l.strip()))
+at, req, rsp = 0, {}, {}
+while at + 6 <= len(raw) and raw[at:at + 4] == b"HEP3":
+    total = struct.unpack("!H", raw[at + 4:at + 6])[0]
+    pkt, c = raw[at:at + total], 6
+    while c + 6 <= len(pkt):
+        _, t, n = struct.unpack("!HHH", pkt[c:c + 6])
+        if t == 0x0F:
+            first = pkt[c + 6:c + n].split(b" ", 2)
+            if first[0] == b"SIP/2.0": rsp[first[1][:1].decode() + "xx"] = rsp.get(first[1][:1].decode() + "xx", 0) + 1
+            else: req[first[0].decode()] = req.get(first[0].decode(), 0) + 1
+        c += n
+    at += total
+print(sorted(req.items()), sorted(rsp.items()), at == len(raw))' >"$TMPD/ht.want"
+expect_exit 0 "HEP over TCP in a capture file" "$FS38" inspect -c /dev/null --json --stats-json "$TMPD/ht.json" "$HT"
+cp "$TMPD/out" "$TMPD/ht.ndjson"
+python3 -c 'import json, sys
+s = json.load(open(sys.argv[1]))
+print(sorted(s["methods"].items()), sorted((k, v) for k, v in s["status_classes"].items() if v), True)' "$TMPD/ht.json" >"$TMPD/ht.got"
+ok "...the methods and responses of every HEP packet, as the stream cut apart by hand [$(cat "$TMPD/ht.want")]" \
+    is "$(cat "$TMPD/ht.got")" "$(cat "$TMPD/ht.want")"
+ok "...all of them from HEP, none bad" stats_is "$TMPD/ht.json" \
+    's["from_hep"] == s["sip_messages"] > 100 and c["hep_bad"] == 0 and c["tcp_resyncs"] == 0'
+ok "...svmap (127.0.2.5) and svwar (127.0.2.6) found by the addresses inside HEP" \
+    is "$(python3 -c 'import json, sys
+print(" ".join(sorted({e["rule"]["id"] + "@" + e["observables"][0]["value"] for e in map(json.loads, open(sys.argv[1]))})))' "$TMPD/ht.ndjson")" \
+    "SIP-ENUM-001@127.0.2.6 SIP-SCAN-001@127.0.2.5 SIP-SCAN-001@127.0.2.6"
+expect_exit 0 "...with --workers 2" "$FS38" inspect -c /dev/null --workers 2 --json "$HT"
+ok "...the same incidents" is "$(python3 -c 'import json, sys
+print(" ".join(sorted({e["rule"]["id"] + "@" + e["observables"][0]["value"] for e in map(json.loads, open(sys.argv[1]))})))' "$TMPD/out")" \
+    "SIP-ENUM-001@127.0.2.6 SIP-SCAN-001@127.0.2.5 SIP-SCAN-001@127.0.2.6"
+expect_exit 0 "...with capture.hep_auth_key, Kamailio's packets (no key) are refused" "$FS38" inspect \
+    -c "$TMPD/key.yaml" --stats-json "$TMPD/htk.json" "$HT"
+ok "...all of them" stats_is "$TMPD/htk.json" 'c["hep_bad"] == c["hep_packets"] > 100 and s["sip_messages"] == 0'
+
 # ---- (c) drops with nothing after them ------------------------------------------------
 # fs38 is stopped while 20000 datagrams arrive: the socket buffer holds a few
 # thousand, the rest are dropped, and no datagram comes after to carry the

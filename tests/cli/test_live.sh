@@ -18,7 +18,9 @@
 #      (127.0.0.10 -> 127.0.0.1). Kamailio sends an auth key (siptrace
 #      auth_key) and fs38 asks for it (capture.hep_auth_key): none refused.
 #      Then again with siptrace sending over TCP (duplicate_uri
-#      ";transport=tcp") to the same fs38 command, which listens on both.
+#      ";transport=tcp") to the same fs38 command, which listens on both;
+#      tcpdump records that connection, and fs38 reading the recording must
+#      report what the live run did.
 #
 # Needs root (capture on lo), kamailio, sipvicious, ss. Each peer runs under
 # `timeout`; everything started here is stopped by pid. A peer that cannot
@@ -177,12 +179,19 @@ fi
 # ---- (b) HEP v3 from kamailio's siptrace, over UDP and over TCP ----------------
 hep_ip=${HEP_ADDR%:*}; hep_port=${HEP_ADDR##*:}
 # site.yaml with the key kamailio's siptrace sends (auth_key), paths made absolute
-sed -e "s|^  hep_ports: \[9060\]|&\n  hep_auth_key: \"fs38-live-hep-key\"|" \
+sed -e "s|^  hep_ports: \[9060\]|  hep_ports: [$hep_port]\n  hep_auth_key: \"fs38-live-hep-key\"|" \
     -e "s|^high_risk_ranges: \.\./|high_risk_ranges: $ROOT/|" "$CFG" >"$TMPD/hep-site.yaml"
 hep_run() { # name, the duplicate_uri's suffix
     local name=$1 suffix=$2
     if listening u "$hep_ip" "$hep_port" || listening t "$hep_ip" "$hep_port"; then
         fail "$name: $HEP_ADDR is already in use (set HEP_ADDR to a free loopback address:port)"; return
+    fi
+    local tpid=
+    if [ -n "$suffix" ]; then # the TCP connection recorded too: the file must say what the live run said
+        timeout -k 2 40 tcpdump -i lo --immediate-mode -U -s 0 -w "$TMPD/$name.pcap" "tcp port $hep_port" \
+            2>"$TMPD/$name.tcpdump" &
+        tpid=$!; PIDS+=("$tpid")
+        for _ in $(seq 50); do grep -q "listening on" "$TMPD/$name.tcpdump" && break; sleep 0.1; done
     fi
     kam_start "$name" -A WITH_HEP -A "HEP_URI=\"sip:$HEP_ADDR$suffix\"" -A 'HEP_AUTH_KEY="fs38-live-hep-key"' || return
     timeout -k 5 30 "$FS38" inspect --config "$TMPD/hep-site.yaml" --hep "$HEP_ADDR" --duration 6 --json \
@@ -218,6 +227,19 @@ c = json.load(open(sys.argv[1]))["capture"]
 tcp = sys.argv[2] != ""
 sys.exit(0 if (c["hep_tcp_connections"] >= 1 and c["hep_tcp_bytes"] > 0) == tcp else "capture=%r" % c)
 ' "$TMPD/$name.stats" "$suffix"
+    [ -n "$tpid" ] || return
+    sleep 0.5; kill "$tpid" 2>/dev/null; wait "$tpid" 2>/dev/null
+    "$FS38" inspect --config "$TMPD/hep-site.yaml" --json --stats-json "$TMPD/$name.file.stats" "$TMPD/$name.pcap" \
+        >"$TMPD/$name.file.ndjson" 2>"$TMPD/$name.file.err"
+    python3 -c "$PY_SOURCES" "$TMPD/$name.file.ndjson" >"$TMPD/$name.file.rules" 2>&1
+    ok "$name: its recording (tcpdump of the HEP connection) read as a file: the same incidents" \
+        is "$(cat "$TMPD/$name.file.rules")" "$(cat "$TMPD/$name.rules")"
+    ok "$name: ...and the same messages, all from HEP" python3 -c '
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+sys.exit(0 if a["sip_messages"] == b["sip_messages"] == b["from_hep"] > 0 and a["methods"] == b["methods"]
+         else "live %d, file %d (from HEP %d)" % (a["sip_messages"], b["sip_messages"], b["from_hep"]))
+' "$TMPD/$name.stats" "$TMPD/$name.file.stats"
 }
 hep_run hep ""
 hep_run hep-tcp ";transport=tcp"

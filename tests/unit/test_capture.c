@@ -2041,6 +2041,86 @@ static void test_hep_frame(void) {
     CHECK_EQ_INT(cap_hep_frame((const uint8_t *)"", 0), 0);
 }
 
+/* HEP v3 over TCP in a capture (a HEP port's stream, cut in cap_tcp.c). */
+static void test_hep_tcp(void) {
+    static uint8_t b[8000], st2[8000];
+    size_t n1 = mk_hep(b, false, 1, 17, INV);
+    size_t n2 = mk_hep(b + n1, true, 1, 6, RSP);
+    size_t n3 = mk_hep(b + n1 + n2, false, 1, 17, OPT);
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    const cap_stats *st = cap_decoder_stats(d);
+    tcpconn c = {d, "10.0.0.1", "10.0.0.9", 41000, 9060, 1700000000ULL * FS_USEC + 500000, 0};
+    seg(&c, 99, SYN, NULL, 0);
+    /* two packets in one segment, the third split over three */
+    seg(&c, 100, ACK, b, n1 + n2);
+    CHECK_EQ_INT(s.n, 2);
+    seg(&c, 100 + (uint32_t)(n1 + n2), ACK, b + n1 + n2, 3);
+    seg(&c, 100 + (uint32_t)(n1 + n2 + 3), ACK, b + n1 + n2 + 3, 40);
+    CHECK_EQ_INT(s.n, 2);
+    seg(&c, 100 + (uint32_t)(n1 + n2 + 43), ACK, b + n1 + n2 + 43, n3 - 43);
+    CHECK_EQ_INT(s.n, 3);
+    if (s.kept == 3) {
+        CHECK(strcmp(s.data[0], INV) == 0 && strcmp(s.data[1], RSP) == 0 && strcmp(s.data[2], OPT) == 0);
+        CHECK(s.meta[0].from_hep && ep_is(&s.meta[0].src, "192.0.2.1", 5070)); /* the packet's addresses */
+        CHECK(s.meta[1].transport == CAP_T_TCP);
+        CHECK_EQ_INT(s.meta[2].frame_no, c.fn);
+    }
+    CHECK_EQ_INT(st->hep_packets, 3);
+    CHECK_EQ_INT(st->hep_bad, 0);
+    CHECK_EQ_INT(st->sip_payloads, 3);
+    /* bytes that are not HEP3, then a packet: one bad packet, named; the
+     * stream resyncs on the packet */
+    uint32_t seq = 100 + (uint32_t)(n1 + n2 + n3);
+    sink_reset(&s);
+    memcpy(st2, "garbage!", 8);
+    memcpy(st2 + 8, b, n1);
+    seg(&c, seq, ACK, st2, 8 + n1);
+    seq += 8 + (uint32_t)n1;
+    CHECK_EQ_INT(st->hep_bad, 1);
+    CHECK_EQ_INT(s.n, 1);
+    CHECK(strstr(cap_decoder_hep_error(d), "HEP3") != NULL);
+    /* garbage with no packet after it in the segment: resyncs across
+     * segments, even on a magic split between them */
+    sink_reset(&s);
+    memcpy(st2, "0123456789HE", 12);
+    seg(&c, seq, ACK, st2, 12);
+    seq += 12;
+    memcpy(st2, "P3", 2);
+    memcpy(st2 + 2, b + 4, n1 - 4);
+    seg(&c, seq, ACK, st2, n1 - 2);
+    seq += (uint32_t)n1 - 2;
+    CHECK_EQ_INT(st->hep_bad, 2);
+    CHECK_EQ_INT(s.n, 1);
+    /* a gap: the partial packet is dropped, the stream resumes at the
+     * next packet held after it */
+    sink_reset(&s);
+    seg(&c, seq + 100 + (uint32_t)n2, ACK, b + n1 + n2, n3);   /* after the gap */
+    seg(&c, seq, ACK, b + n1, 50);                             /* the gap's start */
+    c.ts += 3 * FS_USEC;
+    seg(&c, seq + 100 + (uint32_t)(n2 + n3), ACK, b, n1);      /* time passes: given up */
+    CHECK_EQ_INT(s.n, 2);
+    if (s.kept == 2) CHECK(strcmp(s.data[0], OPT) == 0 && strcmp(s.data[1], INV) == 0);
+    CHECK(st->tcp_gaps >= 1);
+    cap_decoder_free(d);
+    sink_reset(&s);
+
+    /* midstream (no SYN): a stream is taken up at a segment that starts a
+     * packet, not at one that does not; without a HEP port, not at all */
+    d = new_dec(&s, NULL);
+    tcpconn m = {d, "10.0.0.2", "10.0.0.9", 41001, 9060, 1700000000ULL * FS_USEC + 500000, 0};
+    seg(&m, 5000, ACK, b + 10, n1 - 10);
+    CHECK_EQ_INT(s.n, 0);
+    seg(&m, 5000 + (uint32_t)n1 - 10, ACK, b + n1, n2);
+    CHECK_EQ_INT(s.n, 1);
+    CHECK_EQ_INT(cap_decoder_stats(d)->hep_bad, 0);
+    tcpconn o = {d, "10.0.0.3", "10.0.0.9", 41002, 9061, 1700000000ULL * FS_USEC + 500000, 0};
+    seg(&o, 100, ACK, b, n1);
+    CHECK_EQ_INT(s.n, 1);
+    cap_decoder_free(d);
+    sink_reset(&s);
+}
+
 static void test_hep(void) {
     static uint8_t b[4000];
     cap_hep h;
@@ -3735,6 +3815,7 @@ int main(void) {
     test_tcp_heuristic_tiny();
     test_hep();
     test_hep_frame();
+    test_hep_tcp();
     test_encap_path();
     test_esp_null();
     test_hep_transports();
