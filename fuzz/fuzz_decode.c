@@ -171,6 +171,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         (h.auth_key < data + 1 || h.auth_key + h.auth_key_len > data + size))
         abort(); /* the key is a slice of the packet */
     cap_decode_hep(d, data + 1, size - 1, ts, &e);
+    cap_decode_hep_stream(d, data + 1, size - 1, ts, &e);
+    /* a datagram's first packet may be HEP v1/v2: its payload is inside it */
+    if (cap_hep_parse_datagram(data + 1, size - 1, &h, &e) == FS_OK &&
+        (h.payload < data + 1 || h.payload + h.payload_len > data + size || h.total > size - 1))
+        abort();
     /* the same bytes as a HEP over TCP stream (cap_hep_listen.c): each
      * packet cut off it lies inside it, is at least a header long, and is
      * whole (a packet that parses says that length itself) */

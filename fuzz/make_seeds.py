@@ -229,6 +229,13 @@ for k, (t, v) in enumerate([(1, b'\2\2'), (2, b''), (3, b'\1\2'), (5, b'\1'), (7
                             (11, b'\1\1'), (12, b'\1')]):
     write('decode', 'hep_badlen_%d' % k, b'\0' + hep(INV, extra=hep_chunk(t, v)))
 write('decode', 'hep_whole_v6', b'\0' + hep(OK, v6=True, ts_us=5))
+# HEP v1 and v2 (Kamailio siptrace's hep_version 1 and 2), IPv4 and IPv6
+_v12 = lambda v, fam, hl, addrs: bytes([v, hl, fam, 17]) + struct.pack('!HH', 5070, 5060) + addrs + \
+    (struct.pack('<IIHxx', 1700000000, 5, 38) if v == 2 else b'') + INV
+write('decode', 'hep_v1', b'\0' + _v12(1, 2, 16, bytes(range(8))))
+write('decode', 'hep_v2_v6', b'\0' + _v12(2, 10, 40, bytes(range(32))))
+d('hep_v12_udp', L_ETH, [H(_v12(1, 2, 16, bytes(range(8)))), H(_v12(2, 2, 16, bytes(range(8)))),
+                         H(_v12(2, 10, 40, bytes(range(32)))), H(_v12(1, 2, 40, bytes(range(8))))])
 
 
 # ---- fuzz_pcapng: capture files --------------------------------------------

@@ -208,15 +208,18 @@ void cap_decode_frame(cap_decoder *d, int dlt, const uint8_t *frame, uint32_t ca
  * as one of the CAP_MAX_FRAG_NEST datagrams fragments may be nested in. */
 void cap_decode_frame_in(cap_decoder *d, const fs_encap *outer, bool reassembled, int dlt,
                          const uint8_t *frame, uint32_t caplen, uint64_t ts_us, uint64_t frame_no);
-/* Decode one HEP v3 datagram (from --hep): each packet in it, one after the
+/* Decode one HEP datagram (from --hep): each packet in it, one after the
  * other (bytes after the last that are not one are a bad HEP packet too;
- * e says why the first one was refused). ts_us is the receive time. The
+ * e says why the first one was refused), or one HEP v1/v2 packet. ts_us is the receive time. The
  * HEP packet's own timestamp (set by the sender) is used only from
  * CAP_HEP_MAX_SKEW_US before it to CAP_HEP_MAX_AHEAD_US after it: a sender
  * must not move the engine's clock. */
 #define CAP_HEP_MAX_SKEW_US (60ULL * 1000000ULL)
 #define CAP_HEP_MAX_AHEAD_US (1000000ULL)
 fs_code cap_decode_hep(cap_decoder *d, const uint8_t *buf, size_t len, uint64_t ts_us, fs_err *e);
+/* The same for a packet off a TCP connection (HEP v3 only: v1/v2 carry no
+ * length to cut a stream by). */
+fs_code cap_decode_hep_stream(cap_decoder *d, const uint8_t *buf, size_t len, uint64_t ts_us, fs_err *e);
 /* now_us is the current capture time: drop fragment sets older than
  * frag_timeout_s, TCP directions idle longer than tcp_idle_s, and resolve TCP
  * gaps that waited too long (called as capture time advances). */
@@ -355,6 +358,9 @@ typedef struct cap_hep {
  * packet's own total length is out->total); FS_ERR_FORMAT with a reason if
  * malformed. */
 fs_code cap_hep_parse(const uint8_t *buf, size_t len, cap_hep *out, fs_err *e);
+/* The same for the first packet of a UDP datagram, which may also be HEP
+ * v1/v2 (no length of its own: out->total is len). */
+fs_code cap_hep_parse_datagram(const uint8_t *buf, size_t len, cap_hep *out, fs_err *e);
 /* cap_shard_key for the message a HEP packet carries (its inner addresses:
  * the client's, as for frames). */
 uint64_t cap_shard_key_hep(const cap_config *c, const cap_hep *h);
@@ -375,9 +381,9 @@ typedef struct cap_hep_listen_stats {
     uint64_t tcp_bytes;        /* read off connections */
     uint64_t tcp_open;         /* open now */
 } cap_hep_listen_stats;
-/* Called with each UDP datagram and each whole packet off a TCP connection;
- * pkt is valid during the call only. */
-typedef void (*cap_hep_deliver)(void *user, const uint8_t *pkt, size_t len);
+/* Called with each UDP datagram and each whole packet off a TCP connection
+ * (stream: HEP v3 only); pkt is valid during the call only. */
+typedef void (*cap_hep_deliver)(void *user, const uint8_t *pkt, size_t len, bool stream);
 
 /* Listen on "[udp:|tcp:]ADDR:PORT" (both transports unless one is named;
  * "[::1]:9060" for IPv6, ":9060" any IPv4): FS_ERR_USAGE for a bad spec,

@@ -311,14 +311,17 @@ static const char *hep_unauthorised(const cap_decoder *d, const cap_hep *h) {
 
 /* Every HEP packet of a datagram (senders put one in each; nothing stops
  * more, back to back), captured or received at capture_us. Bytes after a
- * packet that are not one count as a bad packet: none pass unseen. */
+ * packet that are not one count as a bad packet: none pass unseen. A
+ * datagram may be one HEP v1/v2 packet; a packet off a TCP stream (stream)
+ * only v3. */
 static fs_code hep_datagram(cap_decoder *d, const uint8_t *buf, size_t len, uint64_t capture_us,
-                            uint64_t frame_no, fs_err *e) {
+                            uint64_t frame_no, bool stream, fs_err *e) {
     size_t off = 0;
     do {
         cap_hep h;
         d->st.hep_packets++;
-        fs_code rc = cap_hep_parse(buf + off, len - off, &h, e);
+        fs_code rc = off == 0 && !stream ? cap_hep_parse_datagram(buf, len, &h, e)
+                                         : cap_hep_parse(buf + off, len - off, &h, e);
         if (rc != FS_OK) {
             if (off > 0 && (len - off < 4 || memcmp(buf + off, "HEP3", 4) != 0))
                 fs_fail(e, rc, "HEP: %zu bytes after the packet's total length (%zu) are not a HEP packet",
@@ -337,12 +340,17 @@ static fs_code hep_datagram(cap_decoder *d, const uint8_t *buf, size_t len, uint
 /* A HEP v3 packet off a TCP stream on a HEP port (cap_tcp.c cuts them). */
 static void tcp_hep_packet(void *user, const uint8_t *pkt, size_t len, uint64_t ts_us, uint64_t frame_no) {
     fs_err e = {0};
-    hep_datagram(user, pkt, len, ts_us, frame_no, &e);
+    hep_datagram(user, pkt, len, ts_us, frame_no, true, &e);
 }
 
 fs_code cap_decode_hep(cap_decoder *d, const uint8_t *buf, size_t len, uint64_t ts_us, fs_err *e) {
     fs_err local = {0};
-    return hep_datagram(d, buf, len, ts_us, 0, e ? e : &local);
+    return hep_datagram(d, buf, len, ts_us, 0, false, e ? e : &local);
+}
+
+fs_code cap_decode_hep_stream(cap_decoder *d, const uint8_t *buf, size_t len, uint64_t ts_us, fs_err *e) {
+    fs_err local = {0};
+    return hep_datagram(d, buf, len, ts_us, 0, true, e ? e : &local);
 }
 
 /* ---- transport ------------------------------------------------------------ */
@@ -490,7 +498,7 @@ static void decode_udp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint3
     bool hep_port = port_in(d->hep_port, dst.port) || port_in(d->hep_port, src.port);
     if (hep_port && ((plen >= 4 && memcmp(pl, "HEP3", 4) == 0) || (plen >= 1 && (pl[0] == 1 || pl[0] == 2)))) {
         fs_err e = {0};
-        hep_datagram(d, pl, plen, d->ts_us, d->frame_no, &e); /* HEP v1/v2 are refused, named */
+        hep_datagram(d, pl, plen, d->ts_us, d->frame_no, false, &e);
         return;
     }
     if (__builtin_expect(cap_tunnel_port(dst.port), 0) &&

@@ -1,8 +1,10 @@
 /*
- * cap_hep.c -- the HEP v3 (Homer encapsulation protocol) wire format.
+ * cap_hep.c -- the HEP (Homer encapsulation protocol) wire format, v3 and
+ * the older v1/v2.
  *
  * Owns: cap_hep_parse, which validates a HEP v3 packet and fills a cap_hep
- * with slices into the caller's buffer.
+ * with slices into the caller's buffer; cap_hep_parse_datagram, which reads
+ * HEP v1/v2 too.
  * Must not touch: counters, emission, sockets (cap_decode.c and the CLI).
  *
  * Layout: "HEP3", u16 total length (the whole packet, header included), then
@@ -16,8 +18,10 @@
  * addresses, of one family, and the payload are required. Every length is
  * checked before it is used; a malformed packet is an FS_ERR_FORMAT that
  * says which chunk broke, and a datagram that is not HEP v3 one that says
- * what it is (HEP v1/v2, plain SIP). The bytes after the total length are
+ * what it is (plain SIP, say). The bytes after the total length are
  * not looked at here (a datagram may hold several packets: cap_decode.c).
+ * HEP v1 and v2, which carry no length, are read as a whole UDP datagram
+ * (cap_hep_parse_datagram), not on a stream.
  */
 #include "cap.h"
 
@@ -98,17 +102,73 @@ static fs_code take_chunk(cap_hep *out, uint16_t type, const uint8_t *v, uint32_
     return rc;
 }
 
-/* What a datagram without the HEP3 magic is, for the error: a sender set
- * to HEP v1/v2 (a first byte of 1 or 2) or not encapsulating at all. */
+/* What bytes without the HEP3 magic are, for the error: HEP v1/v2 where
+ * they cannot be read (after a packet, or on a TCP stream: nothing says
+ * where such a packet ends), or a sender not encapsulating at all. */
 static fs_code not_hep3(const uint8_t *buf, size_t len, fs_err *e) {
     if (len >= 1 && (buf[0] == 1 || buf[0] == 2))
-        return fs_fail(e, FS_ERR_FORMAT, "HEP v%u: only HEP v3 is read (set hep_version 3 in the sender)",
-                       buf[0]);
+        return fs_fail(e, FS_ERR_FORMAT, "HEP v%u: read only as a whole UDP datagram (a v1/v2 packet carries "
+                       "no length): over TCP set hep_version 3 in the sender", buf[0]);
     if (cap_sip_start_line(buf, len) == 1)
         return fs_fail(e, FS_ERR_FORMAT, "HEP: a plain SIP message, not HEP (the sender does not "
                        "encapsulate: Kamailio siptrace needs hep_mode_on 1)");
     return fs_fail(e, FS_ERR_FORMAT, "HEP: %s", len < HEP_HDR ? "packet shorter than the 6-byte header"
                                                               : "no \"HEP3\" magic");
+}
+
+static uint32_t le32(const uint8_t *p) {
+    return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+
+/* HEP v1 and v2 (Kamailio siptrace's hep_version 1 -- its default -- and 2;
+ * sngrep, captagent): {u8 version, u8 header length, u8 family (2 or 10),
+ * u8 IP protocol, u16 source port, u16 destination port} big-endian, then
+ * the two addresses (8 bytes IPv4, 32 IPv6), the header length counting
+ * both. v2 goes on with {u32 seconds, u32 microseconds, u16 capture id}
+ * padded to 12 bytes in the sender's byte order: little-endian from
+ * Kamailio (to_le) and from the others on x86, so read as such. Then the
+ * SIP message, to the end of the datagram. */
+static fs_code parse_v12(const uint8_t *buf, size_t len, cap_hep *out, fs_err *e) {
+    unsigned version = buf[0];
+    if (len < 8) return fs_fail(e, FS_ERR_FORMAT, "HEP v%u: %zu bytes, shorter than its 8-byte header", version, len);
+    unsigned hl = buf[1], family = buf[2];
+    size_t want = family == 2 ? 16 : family == 10 ? 40 : 0;
+    if (!want) return fs_fail(e, FS_ERR_FORMAT, "HEP v%u: unknown IP family %u", version, family);
+    if (hl != want)
+        return fs_fail(e, FS_ERR_FORMAT, "HEP v%u: header length %u, want %zu for IPv%c", version, hl, want,
+                       family == 2 ? '4' : '6');
+    size_t start = want + (version == 2 ? 12 : 0);
+    if (len <= start)
+        return fs_fail(e, FS_ERR_FORMAT, "HEP v%u: %zu bytes, no payload after its %zu-byte header", version, len,
+                       start);
+    out->ip_proto = buf[3];
+    out->proto_type = 1; /* v1/v2 carry SIP only */
+    out->src.port = be16(buf + 4);
+    out->dst.port = be16(buf + 6);
+    uint8_t af = family == 2 ? 4 : 6, n = family == 2 ? 4 : 16;
+    out->src.addr.family = out->dst.addr.family = af;
+    memcpy(out->src.addr.ip, buf + 8, n);
+    memcpy(out->dst.addr.ip, buf + 8 + n, n);
+    if (version == 2) {
+        const uint8_t *t = buf + want;
+        uint32_t sec = le32(t), usec = le32(t + 4);
+        if (usec >= FS_USEC)
+            return fs_fail(e, FS_ERR_FORMAT, "HEP v2: timestamp microseconds %u >= 1000000", usec);
+        if (sec || usec) out->ts_us = (uint64_t)sec * FS_USEC + usec;
+        out->capture_id = (uint32_t)(t[8] | t[9] << 8);
+    }
+    out->payload = buf + start;
+    out->payload_len = (uint32_t)(len - start);
+    out->total = (uint32_t)len;
+    return FS_OK;
+}
+
+fs_code cap_hep_parse_datagram(const uint8_t *buf, size_t len, cap_hep *out, fs_err *e) {
+    if (buf && len >= 1 && (buf[0] == 1 || buf[0] == 2)) {
+        memset(out, 0, sizeof *out);
+        return parse_v12(buf, len, out, e);
+    }
+    return cap_hep_parse(buf, len, out, e);
 }
 
 fs_code cap_hep_parse(const uint8_t *buf, size_t len, cap_hep *out, fs_err *e) {

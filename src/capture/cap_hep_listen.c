@@ -207,7 +207,7 @@ static void count_socket_drops(cap_hep_listener *l) {
 /* Close c; what it buffered (a packet cut short, or bytes that are not
  * HEP3) goes out as it is, to be counted as bad HEP. */
 static void drop_conn(hep_conn *c, cap_hep_deliver deliver, void *user) {
-    if (c->len && deliver) deliver(user, c->buf, c->len);
+    if (c->len && deliver) deliver(user, c->buf, c->len, true);
     close(c->fd);
     free(c->buf);
     *c = (hep_conn){.fd = -1};
@@ -258,12 +258,12 @@ static bool read_conn(cap_hep_listener *l, hep_conn *c, uint64_t now_us, unsigne
     uint32_t at = 0;
     long total;
     while (at < c->len && (total = cap_hep_frame(c->buf + at, c->len - at)) > 0) {
-        deliver(user, c->buf + at, (size_t)total);
+        deliver(user, c->buf + at, (size_t)total, true);
         (*n)++;
         at += (uint32_t)total;
     }
     if (at < c->len && cap_hep_frame(c->buf + at, c->len - at) < 0) {
-        deliver(user, c->buf + at, c->len - at); /* counted as bad HEP, with what it is */
+        deliver(user, c->buf + at, c->len - at, true); /* counted as bad HEP, with what it is */
         (*n)++;
         c->len = 0;
         l->st.tcp_broken++;
@@ -292,7 +292,7 @@ unsigned cap_hep_listen_poll(cap_hep_listener *l, int timeout_ms, uint64_t now_u
         } else if (pfd[i].fd == l->udp) {
             ssize_t got = receive_datagram(l);
             if (got >= 0) { /* an empty datagram is a (bad) HEP packet too */
-                deliver(user, l->datagram, (size_t)got);
+                deliver(user, l->datagram, (size_t)got, false);
                 n++;
             }
         } else {

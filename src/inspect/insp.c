@@ -391,7 +391,8 @@ static void handle_record(worker *w, const rec_hdr *h, const uint8_t *data) {
     }
     case REC_HEP: {
         fs_err e;
-        cap_decode_hep(w->dec, data, h->len, h->ts_us, &e); /* counted in cap stats */
+        if (h->dlt) cap_decode_hep_stream(w->dec, data, h->len, h->ts_us, &e); /* off a TCP connection */
+        else cap_decode_hep(w->dec, data, h->len, h->ts_us, &e);                /* counted in cap stats */
         break;
     }
     case REC_RAW: {
@@ -872,7 +873,7 @@ fs_code insp_run_live(insp *in, const char *iface, const char *bpf, fs_err *e) {
 static unsigned hep_pick_worker(insp *in, const uint8_t *buf, size_t len, uint64_t now_us) {
     cap_hep h;
     fs_err e;
-    if (cap_hep_parse(buf, len, &h, &e) != FS_OK) return pick_worker(in, 0);
+    if (cap_hep_parse_datagram(buf, len, &h, &e) != FS_OK) return pick_worker(in, 0);
     unsigned wi = pick_worker(in, cap_shard_key_hep(&in->opt.cfg->capture, &h)); /* the client, as for frames */
     if (wi != 0 && h.proto_type == 1)
         claim_new_call(in, wi, h.payload, h.payload_len, h.ts_us ? h.ts_us : now_us);
@@ -885,7 +886,7 @@ typedef struct hep_feed {
     uint64_t now_us, n;
 } hep_feed;
 
-static void feed_hep(void *user, const uint8_t *pkt, size_t len) {
+static void feed_hep(void *user, const uint8_t *pkt, size_t len, bool stream) {
     hep_feed *f = user;
     insp *in = f->in;
     f->n++;
@@ -893,7 +894,7 @@ static void feed_hep(void *user, const uint8_t *pkt, size_t len) {
     in->bytes_read += len;
     unsigned wi = hep_pick_worker(in, pkt, len, f->now_us);
     in->worker_bytes[wi] += len;
-    feed(in, wi, REC_HEP, 0, pkt, (uint32_t)len, f->now_us, f->n);
+    feed(in, wi, REC_HEP, stream, pkt, (uint32_t)len, f->now_us, f->n); /* dlt: off a TCP stream */
 }
 
 fs_code insp_run_hep(insp *in, const char *listen, fs_err *e) {

@@ -465,7 +465,7 @@ with open(sys.argv[1], "wb") as f:
 PY
 expect_exit 0 "bad HEP in a capture" "$FS38" inspect "$TMPD/badhep.pcap"
 ok "bad HEP counted on the CAPTURE line" grep -q "^CAPTURE .*bad HEP 2" "$TMPD/out"
-ok "the first bad HEP packet's reason" grep -q "first bad HEP packet: HEP v2: only HEP v3" "$TMPD/out"
+ok "the first bad HEP packet's reason" grep -q "first bad HEP packet: HEP v2: 16 bytes, no payload after its 28-byte header" "$TMPD/out"
 
 # --- raw messages (RFC 4475) --------------------------------------------------------------
 expect_exit 0 "--raw valid message" "$FS38" inspect --raw --json "$DATA/wsinv.dat"

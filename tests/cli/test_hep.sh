@@ -5,11 +5,16 @@
 #  (a) one live input per run: a second --hep (or -i) is a usage error, not a
 #      silent replacement of the first
 #  (b) datagrams that are not one clean HEP v3 packet: two packets back to
-#      back are two messages; bytes after a packet, an empty datagram, HEP v2,
-#      plain SIP are counted as bad HEP and the summary names what they were;
+#      back are two messages; HEP v1 and v2 are read; bytes after a packet,
+#      an empty datagram, plain SIP are counted as bad HEP and the summary
+#      names what they were;
 #      IP protocol 22 (Kamailio's tls/ws/wss) is transport tls; with
 #      capture.hep_auth_key only packets carrying that key are read (live
 #      and in capture files), a listener beyond loopback without one is noted
+#  (b3) HEP over TCP: framing, broken and cut streams, 64 connections, a
+#      stopped fs38 losing nothing, udp:/tcp: prefixes; HEP v1/v2 over TCP
+#      refused, named; (b4) HEP over TCP in a capture file, checked against
+#      the stream cut apart here
 #  (c) a stall with nothing after it: the datagrams the socket dropped are
 #      counted although no later datagram carries the count (SO_RXQ_OVFL)
 #
@@ -39,7 +44,12 @@ KINDS = {
     "two": lambda: hep("198.51.100.1", n=1) + hep("198.51.100.2", n=2),
     "junk": lambda: hep("198.51.100.3", n=3) + b"garbage",
     "empty": lambda: b"",
-    "v2": lambda: bytes([2, 16, 2, 17]) + b"\x13\xce\x13\xc4" + b"\x00" * 20 + sip("198.51.100.4"),
+    # HEP v1/v2: fixed header, ports big-endian, v2's time little-endian (as Kamailio's siptrace)
+    "v1": lambda: bytes([1, 16, 2, 17]) + struct.pack("!HH", 5070, 5060) + socket.inet_aton("198.51.100.4") +
+                  socket.inet_aton("192.0.2.10") + scan("198.51.100.4", 4),
+    "v2": lambda: bytes([2, 16, 2, 17]) + struct.pack("!HH", 5070, 5060) + socket.inet_aton("198.51.100.11") +
+                  socket.inet_aton("192.0.2.10") + struct.pack("<IIHxx", int(time.time()), 0, 38) +
+                  scan("198.51.100.11", 11),
     "plain": lambda: sip("198.51.100.5"),
     "tls": lambda: hep("198.51.100.6", proto=22, n=6),
     "scan": lambda: hep("198.51.100.7", n=7, msg=scan),
@@ -60,7 +70,7 @@ PY
 cat >"$TMPD/hep_tcp.py" <<'PY'
 import socket, sys, time
 sys.path.insert(0, sys.argv[0].rsplit("/", 1)[0])
-from hep import hep, scan, sip
+from hep import hep, scan, sip, KINDS
 port, scenario = int(sys.argv[1]), sys.argv[2]
 def conn():
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
@@ -82,6 +92,10 @@ if scenario == "stream": # two packets in one send, one a byte at a time, a scan
 elif scenario == "broken": # a packet, then bytes that are not HEP3: fs38 closes
     s = conn()
     s.sendall(hep("198.51.100.4", n=4) + b"garbage, not HEP3")
+    print("closed" if closed_by_peer(s) else "open")
+elif scenario == "v1": # HEP v1 has no length: not read off a stream
+    s = conn()
+    s.sendall(KINDS["v1"]())
     print("closed" if closed_by_peer(s) else "open")
 elif scenario == "cut": # half a packet, then the sender closes
     s = conn(); s.sendall(hep("198.51.100.5", n=5)[:50]); time.sleep(0.2); s.close()
@@ -150,9 +164,11 @@ ok "...named in the summary" grep -q "first bad HEP packet: HEP: 7 bytes after t
 run_hep empty 2 empty
 ok "an empty datagram is counted as bad HEP" stats_is "$TMPD/empty.json" \
     's["frames"] == 1 and c["hep_packets"] == 1 and c["hep_bad"] == 1'
-run_hep v2 2 v2
-ok "HEP v2 is bad HEP, not SIP" stats_is "$TMPD/v2.json" 'c["hep_bad"] == 1 and s["sip_messages"] == 0'
-ok "...named as HEP v2" grep -q "first bad HEP packet: HEP v2: only HEP v3 is read" "$TMPD/v2.out"
+run_hep v2 2 v1 v2
+ok "HEP v1 and v2 (Kamailio siptrace's hep_version 1, its default, and 2) are read" stats_is "$TMPD/v2.json" \
+    'c["hep_bad"] == 0 and c["hep_packets"] == 2 and s["sip_messages"] == 2 and s["from_hep"] == 2'
+ok "...with the addresses they carry" grep -qE 'SIP_SCANNER +198\.51\.100\.4 .*SIP-SCAN-001' "$TMPD/v2.out"
+ok "...both" grep -qE 'SIP_SCANNER +198\.51\.100\.11 .*SIP-SCAN-001' "$TMPD/v2.out"
 run_hep plain 2 plain
 ok "plain SIP on the HEP socket is bad HEP, not SIP" stats_is "$TMPD/plain.json" 'c["hep_bad"] == 1 and s["sip_messages"] == 0'
 ok "...named as plain SIP" grep -q "first bad HEP packet: HEP: a plain SIP message, not HEP" "$TMPD/plain.out"
@@ -255,6 +271,11 @@ ok "TCP: bytes that are not HEP3 after a packet: the packet read, the rest bad H
     stats_is "$TMPD/tbroken.json" 's["sip_messages"] == 1 and c["hep_bad"] == 1 and c["hep_tcp_broken"] == 1'
 ok "...fs38 closed it" is "$(cat "$TMPD/tbroken.py")" "closed"
 ok "...named in the summary" grep -q "HEP TCP streams cut off (not HEP3) 1" "$TMPD/tbroken.out"
+run_tcp tv1 2 v1
+ok "TCP: HEP v1 is refused (no length to cut a stream by), named, the connection closed" \
+    stats_is "$TMPD/tv1.json" 's["sip_messages"] == 0 and c["hep_bad"] == 1 and c["hep_tcp_broken"] == 1'
+ok "...saying to send HEP v3" grep -q "first bad HEP packet: HEP v1: read only as a whole UDP datagram (a v1/v2 packet carries no length): over TCP set hep_version 3 in the sender" "$TMPD/tv1.out"
+ok "...fs38 closed it" is "$(cat "$TMPD/tv1.py")" "closed"
 run_tcp tcut 2 cut
 ok "TCP: a packet cut short by its sender's close is bad HEP, named" \
     stats_is "$TMPD/tcut.json" 's["sip_messages"] == 0 and c["hep_bad"] == 1 and c["hep_tcp_broken"] == 0'

@@ -20,7 +20,8 @@
 #      Then again with siptrace sending over TCP (duplicate_uri
 #      ";transport=tcp") to the same fs38 command, which listens on both;
 #      tcpdump records that connection, and fs38 reading the recording must
-#      report what the live run did.
+#      report what the live run did. And once more with siptrace's default
+#      hep_version 1 (no length, no auth key: over UDP).
 #
 # Needs root (capture on lo), kamailio, sipvicious, ss. Each peer runs under
 # `timeout`; everything started here is stopped by pid. A peer that cannot
@@ -181,8 +182,9 @@ hep_ip=${HEP_ADDR%:*}; hep_port=${HEP_ADDR##*:}
 # site.yaml with the key kamailio's siptrace sends (auth_key), paths made absolute
 sed -e "s|^  hep_ports: \[9060\]|  hep_ports: [$hep_port]\n  hep_auth_key: \"fs38-live-hep-key\"|" \
     -e "s|^high_risk_ranges: \.\./|high_risk_ranges: $ROOT/|" "$CFG" >"$TMPD/hep-site.yaml"
-hep_run() { # name, the duplicate_uri's suffix
-    local name=$1 suffix=$2
+hep_run() { # name, the duplicate_uri's suffix, siptrace's hep_version
+    local name=$1 suffix=$2 version=${3:-3} cfg=$TMPD/hep-site.yaml key=(-A 'HEP_AUTH_KEY="fs38-live-hep-key"')
+    if [ "$version" != 3 ]; then cfg=$TMPD/hep-site-nokey.yaml; key=(); fi # v1/v2 carry no key
     if listening u "$hep_ip" "$hep_port" || listening t "$hep_ip" "$hep_port"; then
         fail "$name: $HEP_ADDR is already in use (set HEP_ADDR to a free loopback address:port)"; return
     fi
@@ -193,8 +195,8 @@ hep_run() { # name, the duplicate_uri's suffix
         tpid=$!; PIDS+=("$tpid")
         for _ in $(seq 50); do grep -q "listening on" "$TMPD/$name.tcpdump" && break; sleep 0.1; done
     fi
-    kam_start "$name" -A WITH_HEP -A "HEP_URI=\"sip:$HEP_ADDR$suffix\"" -A 'HEP_AUTH_KEY="fs38-live-hep-key"' || return
-    timeout -k 5 30 "$FS38" inspect --config "$TMPD/hep-site.yaml" --hep "$HEP_ADDR" --duration 6 --json \
+    kam_start "$name" -A WITH_HEP -A "HEP_URI=\"sip:$HEP_ADDR$suffix\"" -A "HEP_VERSION=$version" "${key[@]}" || return
+    timeout -k 5 30 "$FS38" inspect --config "$cfg" --hep "$HEP_ADDR" --duration 6 --json \
         --stats-json "$TMPD/$name.stats" >"$TMPD/$name.ndjson" 2>"$TMPD/$name.err" &
     fpid=$!; PIDS+=("$fpid")
     if wait_listen u "$hep_ip" "$hep_port" 50 && wait_listen t "$hep_ip" "$hep_port" 50; then pass
@@ -216,7 +218,7 @@ import json, sys
 s = json.load(open(sys.argv[1]))
 sys.exit(0 if s.get("sip_messages", 0) >= 2 else "sip_messages=%r" % s.get("sip_messages"))
 ' "$TMPD/$name.stats"
-    ok "$name: every packet carried kamailio's auth_key (capture.hep_auth_key): none refused" python3 -c '
+    ok "$name: HEP v$version${key:+, every packet with the auth_key kamailio sends (capture.hep_auth_key)}: none refused" python3 -c '
 import json, sys
 c = json.load(open(sys.argv[1]))["capture"]
 sys.exit(0 if c["hep_packets"] >= 2 and c["hep_bad"] == 0 else "capture=%r" % c)
@@ -229,7 +231,7 @@ sys.exit(0 if (c["hep_tcp_connections"] >= 1 and c["hep_tcp_bytes"] > 0) == tcp 
 ' "$TMPD/$name.stats" "$suffix"
     [ -n "$tpid" ] || return
     sleep 0.5; kill "$tpid" 2>/dev/null; wait "$tpid" 2>/dev/null
-    "$FS38" inspect --config "$TMPD/hep-site.yaml" --json --stats-json "$TMPD/$name.file.stats" "$TMPD/$name.pcap" \
+    "$FS38" inspect --config "$cfg" --json --stats-json "$TMPD/$name.file.stats" "$TMPD/$name.pcap" \
         >"$TMPD/$name.file.ndjson" 2>"$TMPD/$name.file.err"
     python3 -c "$PY_SOURCES" "$TMPD/$name.file.ndjson" >"$TMPD/$name.file.rules" 2>&1
     ok "$name: its recording (tcpdump of the HEP connection) read as a file: the same incidents" \
@@ -241,8 +243,10 @@ sys.exit(0 if a["sip_messages"] == b["sip_messages"] == b["from_hep"] > 0 and a[
          else "live %d, file %d (from HEP %d)" % (a["sip_messages"], b["sip_messages"], b["from_hep"]))
 ' "$TMPD/$name.stats" "$TMPD/$name.file.stats"
 }
+grep -v '^  hep_auth_key:' "$TMPD/hep-site.yaml" >"$TMPD/hep-site-nokey.yaml"
 hep_run hep ""
 hep_run hep-tcp ";transport=tcp"
+hep_run hep-v1 "" 1 # siptrace's default hep_version
 
 # ---- (c) a stall: 3000 datagrams arrive while fs38 is stopped -----------------------
 # The kernel ring holds them (libpcap's default held 16 on lo); drops would be

@@ -2022,6 +2022,88 @@ static void test_encap_path(void) {
     cap_decoder_free(d);
 }
 
+/* HEP v1 and v2, as Kamailio 5.6's siptrace sent them (hep_version 1 and 2,
+ * an OPTIONS from 127.0.0.5:5099 to 127.0.0.10:5060, capture id 38). */
+static void test_hep_v12(void) {
+    static uint8_t b[2000];
+    static const uint8_t v1_hdr[] = {0x01, 0x10, 0x02, 0x11, 0x13, 0xeb, 0x13, 0xc4,
+                                     0x7f, 0x00, 0x00, 0x05, 0x7f, 0x00, 0x00, 0x0a};
+    static const uint8_t v2_time[] = {0x8d, 0x51, 0x09, 0x6b, 0xc7, 0xf9, 0x0e, 0x00, 0x26, 0x00, 0x00, 0x00};
+    cap_hep h;
+    fs_err e = {0};
+    memcpy(b, v1_hdr, sizeof v1_hdr);
+    memcpy(b + 16, OPT, strlen(OPT));
+    size_t n1 = 16 + strlen(OPT);
+    CHECK_EQ_INT(cap_hep_parse_datagram(b, n1, &h, &e), FS_OK);
+    CHECK(ep_is(&h.src, "127.0.0.5", 5099) && ep_is(&h.dst, "127.0.0.10", 5060));
+    CHECK_EQ_INT(h.ip_proto, 17);
+    CHECK_EQ_INT(h.proto_type, 1);
+    CHECK_EQ_INT(h.ts_us, 0); /* v1 has none: the receive time is used */
+    CHECK_EQ_INT(h.total, n1);
+    CHECK(h.payload_len == strlen(OPT) && memcmp(h.payload, OPT, h.payload_len) == 0);
+    CHECK_EQ_INT(cap_hep_parse(b, n1, &h, &e), FS_ERR_FORMAT); /* not where a packet must say its length */
+    CHECK_MSG(strstr(e.msg, "HEP v1: read only as a whole UDP datagram") != NULL, "%s", e.msg);
+    b[0] = 2;
+    memcpy(b + 16, v2_time, sizeof v2_time);
+    memcpy(b + 28, OPT, strlen(OPT));
+    size_t n2 = 28 + strlen(OPT);
+    CHECK_EQ_INT(cap_hep_parse_datagram(b, n2, &h, &e), FS_OK);
+    CHECK_EQ_INT(h.ts_us, 1795772813ULL * FS_USEC + 981447);
+    CHECK_EQ_INT(h.capture_id, 38);
+    CHECK(h.payload_len == strlen(OPT) && memcmp(h.payload, OPT, h.payload_len) == 0);
+    /* decoded: the message, the packet's addresses; a v2 stamp in range used */
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    const cap_stats *st = cap_decoder_stats(d);
+    CHECK_EQ_INT(cap_decode_hep(d, b, n2, 1795772813ULL * FS_USEC + 990000, &e), FS_OK);
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) {
+        CHECK(strcmp(s.data[0], OPT) == 0 && s.meta[0].from_hep);
+        CHECK(ep_is(&s.meta[0].src, "127.0.0.5", 5099));
+        CHECK_EQ_INT(s.meta[0].ts_us, 1795772813ULL * FS_USEC + 981447);
+    }
+    /* ...not off a TCP stream: nothing there says where it ends */
+    CHECK_EQ_INT(cap_decode_hep_stream(d, b, n2, 1795772813ULL * FS_USEC + 990000, &e), FS_ERR_FORMAT);
+    CHECK_MSG(strstr(cap_decoder_hep_error(d), "over TCP set hep_version 3") != NULL, "%s",
+              cap_decoder_hep_error(d));
+    CHECK_EQ_INT(st->hep_bad, 1);
+    cap_decoder_free(d);
+    sink_reset(&s);
+    /* IPv6 */
+    uint8_t v6[40 + 200] = {1, 40, 10, 6, 0x13, 0xc4, 0x13, 0xc5};
+    fs_addr a6;
+    fs_addr_parse("2001:db8::1", &a6);
+    memcpy(v6 + 8, a6.ip, 16);
+    fs_addr_parse("2001:db8::2", &a6);
+    memcpy(v6 + 24, a6.ip, 16);
+    memcpy(v6 + 40, OPT, strlen(OPT));
+    CHECK_EQ_INT(cap_hep_parse_datagram(v6, 40 + strlen(OPT), &h, &e), FS_OK);
+    CHECK(ep_is(&h.src, "2001:db8::1", 5060) && ep_is(&h.dst, "2001:db8::2", 5061) && h.ip_proto == 6);
+    /* malformed: each named */
+    const struct {
+        uint8_t hdr[4];
+        size_t len;
+        const char *why;
+    } bad[] = {
+        {{1, 16, 7, 17}, 64, "unknown IP family 7"},
+        {{1, 40, 2, 17}, 64, "header length 40, want 16 for IPv4"},
+        {{2, 16, 2, 17}, 28, "no payload after its 28-byte header"},
+        {{1, 16, 2, 17}, 5, "shorter than its 8-byte header"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        uint8_t m[64] = {0};
+        memcpy(m, bad[i].hdr, 4);
+        CHECK_EQ_INT(cap_hep_parse_datagram(m, bad[i].len, &h, &e), FS_ERR_FORMAT);
+        CHECK_MSG(strstr(e.msg, bad[i].why) != NULL, "%zu: %s", i, e.msg);
+    }
+    memcpy(b, v1_hdr, sizeof v1_hdr);
+    b[0] = 2;
+    memcpy(b + 16, v2_time, sizeof v2_time);
+    b[23] = 0x10; /* 268,435,456 + microseconds */
+    CHECK_EQ_INT(cap_hep_parse_datagram(b, n2, &h, &e), FS_ERR_FORMAT);
+    CHECK_MSG(strstr(e.msg, "microseconds") != NULL, "%s", e.msg);
+}
+
 /* HEP over TCP is cut into packets by their total length (cap_hep_frame). */
 static void test_hep_frame(void) {
     static uint8_t b[4000];
@@ -3815,6 +3897,7 @@ int main(void) {
     test_tcp_heuristic_tiny();
     test_hep();
     test_hep_frame();
+    test_hep_v12();
     test_hep_tcp();
     test_encap_path();
     test_esp_null();
