@@ -380,17 +380,28 @@ typedef struct cap_hep_listen_stats {
     uint64_t tcp_broken;       /* closed because the stream did not go on with HEP3 */
     uint64_t tcp_bytes;        /* read off connections */
     uint64_t tcp_open;         /* open now */
+    uint64_t tls_handshakes;   /* tls: completed */
+    uint64_t tls_failed;       /* tls: failed (no client certificate, not TLS, ...) */
+    char tls_error[160];       /* why the first one failed */
 } cap_hep_listen_stats;
+/* tls:ADDR:PORT: the certificate (chain) and key fs38 presents, PEM; and,
+ * if set, the CAs a sender's certificate must come from (else none is asked). */
+typedef struct cap_hep_tls {
+    const char *cert, *key, *client_ca;
+} cap_hep_tls;
 /* Called with each UDP datagram and each whole packet off a TCP connection
  * (stream: HEP v3 only); pkt is valid during the call only. */
 typedef void (*cap_hep_deliver)(void *user, const uint8_t *pkt, size_t len, bool stream);
 
-/* Listen on "[udp:|tcp:]ADDR:PORT" (both transports unless one is named;
- * "[::1]:9060" for IPv6, ":9060" any IPv4): FS_ERR_USAGE for a bad spec,
- * FS_ERR_IO naming the transport that could not bind. */
-fs_code cap_hep_listen(const char *spec, cap_hep_listener **out, fs_err *e);
+/* Listen on "[udp:|tcp:|tls:]ADDR:PORT" (UDP and TCP unless one is named;
+ * tls: TLS over TCP with tls's files; "[::1]:9060" for IPv6, ":9060" any
+ * IPv4): FS_ERR_USAGE for a bad spec or tls: without a certificate,
+ * FS_ERR_CONFIG for files OpenSSL refuses, FS_ERR_IO naming the transport
+ * that could not bind. */
+fs_code cap_hep_listen(const char *spec, const cap_hep_tls *tls, cap_hep_listener **out, fs_err *e);
 bool cap_hep_listen_udp(const cap_hep_listener *l);
 bool cap_hep_listen_tcp(const cap_hep_listener *l);
+bool cap_hep_listen_tls(const cap_hep_listener *l);
 /* Wait up to timeout_ms for traffic, then hand out what arrived; returns how
  * many datagrams and packets were handed out. now_us stamps connections'
  * activity (idle ones give way to new ones). */

@@ -12,6 +12,12 @@
  * Must not touch: what is in a packet (cap_hep.c, cap_decode.c), workers,
  * detection.
  *
+ * With tls:ADDR:PORT the connections are TLS (OpenSSL; TLS 1.2 and 1.3), the
+ * server certificate and key from capture.hep_tls_cert/_key, and with
+ * capture.hep_tls_client_ca only senders with a certificate from those CAs
+ * get through the handshake. Handshakes are driven by the same poll loop,
+ * never blocking it; one that fails is counted and its first reason kept.
+ *
  * A stream that does not go on with "HEP3" cannot be cut again (there is no
  * marker to find the next packet by): its buffered bytes are handed out as
  * they are, for the decoder to count as bad HEP with its reason, and the
@@ -29,6 +35,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #define HEP_MAX_PACKET 65535u /* the 16-bit total length */
 #define HEP_TCP_CONNS 64u
 #define HEP_TCP_EVICT_IDLE_US (10 * 1000000ULL)
@@ -38,12 +48,17 @@ typedef struct hep_conn {
     uint64_t last_us;      /* when it last sent (or was accepted) */
     uint32_t len;          /* bytes buffered: the start of a packet */
     uint8_t *buf;          /* HEP_MAX_PACKET bytes */
+    SSL *ssl;              /* tls: the connection's TLS state, NULL for plain TCP */
+    bool want_write;       /* tls: the handshake waits to write */
+    bool tls_started;      /* tls: handshake bytes were read */
+    bool tls_pending;      /* tls: OpenSSL holds decrypted bytes not read yet (poll cannot tell) */
 } hep_conn;
 
 struct cap_hep_listener {
     int udp, tcp;          /* -1 when that transport was not asked for */
     uint8_t *datagram;     /* HEP_MAX_PACKET bytes */
     hep_conn conn[HEP_TCP_CONNS];
+    SSL_CTX *tls;          /* tls:ADDR:PORT, else NULL */
     cap_hep_listen_stats st;
 };
 
@@ -60,15 +75,17 @@ long cap_hep_frame(const uint8_t *buf, size_t len) {
 
 /* "[udp:|tcp:]ADDR:PORT": "127.0.0.1:9060", "[::1]:9060", ":9060" (any IPv4). */
 static fs_code parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *sl, bool *udp, bool *tcp,
-                            fs_err *e) {
+                            bool *tls, fs_err *e) {
     const char *s = spec;
     *udp = *tcp = true;
+    *tls = false;
     if (strncmp(s, "udp:", 4) == 0) *tcp = false, s += 4;
     else if (strncmp(s, "tcp:", 4) == 0) *udp = false, s += 4;
+    else if (strncmp(s, "tls:", 4) == 0) *udp = false, *tls = true, s += 4;
     char host[64];
     const char *colon = strrchr(s, ':');
     if (!colon || colon[1] == '\0')
-        return fs_fail(e, FS_ERR_USAGE, "--hep '%s': expected [udp:|tcp:]ADDR:PORT, e.g. 127.0.0.1:9060", spec);
+        return fs_fail(e, FS_ERR_USAGE, "--hep '%s': expected [udp:|tcp:|tls:]ADDR:PORT, e.g. 127.0.0.1:9060", spec);
     size_t hl = (size_t)(colon - s);
     if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') {
         s++;
@@ -141,12 +158,51 @@ static fs_code open_tcp(cap_hep_listener *l, const char *spec, const struct sock
     return FS_OK;
 }
 
-fs_code cap_hep_listen(const char *spec, cap_hep_listener **out, fs_err *e) {
+/* OpenSSL's reason for what just failed, for an error message. */
+static const char *tls_reason(char *buf, size_t n) {
+    unsigned long err = ERR_get_error();
+    ERR_clear_error();
+    if (!err) return "no reason given";
+    ERR_error_string_n(err, buf, n);
+    return buf;
+}
+
+static fs_code tls_setup(cap_hep_listener *l, const char *spec, const cap_hep_tls *t, fs_err *e) {
+    char why[200];
+    if (!t || !t->cert || !*t->cert || !t->key || !*t->key)
+        return fs_fail(e, FS_ERR_USAGE, "--hep %s: TLS needs capture.hep_tls_cert and capture.hep_tls_key "
+                       "(PEM files) in the configuration", spec);
+    ERR_clear_error();
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) return fs_fail(e, FS_ERR_NOMEM, "--hep %s: TLS: %s", spec, tls_reason(why, sizeof why));
+    l->tls = ctx;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    if (SSL_CTX_use_certificate_chain_file(ctx, t->cert) != 1)
+        return fs_fail(e, FS_ERR_CONFIG, "capture.hep_tls_cert %s: %s", t->cert, tls_reason(why, sizeof why));
+    if (SSL_CTX_use_PrivateKey_file(ctx, t->key, SSL_FILETYPE_PEM) != 1) {
+        int reason = ERR_GET_REASON(ERR_peek_last_error());
+        if (reason != X509_R_KEY_VALUES_MISMATCH && reason != X509_R_KEY_TYPE_MISMATCH)
+            return fs_fail(e, FS_ERR_CONFIG, "capture.hep_tls_key %s: %s", t->key, tls_reason(why, sizeof why));
+        ERR_clear_error();
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1)
+        return fs_fail(e, FS_ERR_CONFIG, "capture.hep_tls_key %s is not the key of capture.hep_tls_cert %s",
+                       t->key, t->cert);
+    if (t->client_ca && *t->client_ca) {
+        if (SSL_CTX_load_verify_locations(ctx, t->client_ca, NULL) != 1)
+            return fs_fail(e, FS_ERR_CONFIG, "capture.hep_tls_client_ca %s: %s", t->client_ca,
+                           tls_reason(why, sizeof why));
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    }
+    return FS_OK;
+}
+
+fs_code cap_hep_listen(const char *spec, const cap_hep_tls *tls, cap_hep_listener **out, fs_err *e) {
     struct sockaddr_storage ss;
     socklen_t sl = 0;
-    bool udp, tcp;
+    bool udp, tcp, want_tls;
     *out = NULL;
-    fs_code rc = parse_listen(spec, &ss, &sl, &udp, &tcp, e);
+    fs_code rc = parse_listen(spec, &ss, &sl, &udp, &tcp, &want_tls, e);
     if (rc != FS_OK) return rc;
     cap_hep_listener *l = calloc(1, sizeof *l);
     if (!l || !(l->datagram = malloc(HEP_MAX_PACKET))) {
@@ -155,7 +211,8 @@ fs_code cap_hep_listen(const char *spec, cap_hep_listener **out, fs_err *e) {
     }
     l->udp = l->tcp = -1;
     for (unsigned i = 0; i < HEP_TCP_CONNS; i++) l->conn[i].fd = -1;
-    if (udp) rc = open_udp(l, spec, &ss, sl, tcp, e);
+    if (want_tls) rc = tls_setup(l, spec, tls, e);
+    if (rc == FS_OK && udp) rc = open_udp(l, spec, &ss, sl, tcp, e);
     if (rc == FS_OK && tcp) rc = open_tcp(l, spec, &ss, sl, udp, e);
     if (rc != FS_OK) {
         cap_hep_listen_close(l, NULL, NULL);
@@ -167,6 +224,7 @@ fs_code cap_hep_listen(const char *spec, cap_hep_listener **out, fs_err *e) {
 
 bool cap_hep_listen_udp(const cap_hep_listener *l) { return l->udp >= 0; }
 bool cap_hep_listen_tcp(const cap_hep_listener *l) { return l->tcp >= 0; }
+bool cap_hep_listen_tls(const cap_hep_listener *l) { return l->tls != NULL; }
 
 /* One datagram; st.udp_dropped follows the socket's drop counter (SO_RXQ_OVFL). */
 static ssize_t receive_datagram(cap_hep_listener *l) {
@@ -208,6 +266,7 @@ static void count_socket_drops(cap_hep_listener *l) {
  * HEP3) goes out as it is, to be counted as bad HEP. */
 static void drop_conn(hep_conn *c, cap_hep_deliver deliver, void *user) {
     if (c->len && deliver) deliver(user, c->buf, c->len, true);
+    SSL_free(c->ssl);
     close(c->fd);
     free(c->buf);
     *c = (hep_conn){.fd = -1};
@@ -235,26 +294,27 @@ static void accept_conns(cap_hep_listener *l, uint64_t now_us, cap_hep_deliver d
         if (fd < 0) return; /* EAGAIN; or a connection reset before it was taken */
         hep_conn *c = conn_slot(l, now_us, deliver, user);
         uint8_t *buf = c ? malloc(HEP_MAX_PACKET) : NULL;
-        if (!buf) {
+        SSL *ssl = buf && l->tls ? SSL_new(l->tls) : NULL;
+        if (!buf || (l->tls && (!ssl || SSL_set_fd(ssl, fd) != 1))) {
             l->st.tcp_refused++;
+            SSL_free(ssl);
+            free(buf);
             close(fd);
             continue;
         }
-        *c = (hep_conn){.fd = fd, .last_us = now_us, .buf = buf};
+        if (ssl) SSL_set_accept_state(ssl);
+        *c = (hep_conn){.fd = fd, .last_us = now_us, .buf = buf, .ssl = ssl};
         l->st.tcp_connections++;
     }
 }
 
-/* Read what c has and hand out every whole packet; false when c is done
- * (closed by its sender, broken framing, a read error). */
-static bool read_conn(cap_hep_listener *l, hep_conn *c, uint64_t now_us, unsigned *n, cap_hep_deliver deliver,
-                      void *user) {
-    ssize_t got = recv(c->fd, c->buf + c->len, HEP_MAX_PACKET - c->len, MSG_DONTWAIT);
-    if (got < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-    if (got == 0) return false;
+/* got more bytes are in c's buffer: hand out every whole packet; false
+ * when the stream broke (bytes that are not HEP3). */
+static bool frame_conn(cap_hep_listener *l, hep_conn *c, uint32_t got, uint64_t now_us, unsigned *n,
+                       cap_hep_deliver deliver, void *user) {
     c->last_us = now_us;
-    c->len += (uint32_t)got;
-    l->st.tcp_bytes += (uint64_t)got;
+    c->len += got;
+    l->st.tcp_bytes += got;
     uint32_t at = 0;
     long total;
     while (at < c->len && (total = cap_hep_frame(c->buf + at, c->len - at)) > 0) {
@@ -274,19 +334,89 @@ static bool read_conn(cap_hep_listener *l, hep_conn *c, uint64_t now_us, unsigne
     return true;
 }
 
+/* A failed TLS handshake: counted, the first reason kept (reason NULL:
+ * OpenSSL's, for SSL call result ret). */
+static void tls_failed(cap_hep_listener *l, hep_conn *c, int ret, const char *reason) {
+    char why[200];
+    if (!reason)
+        reason = SSL_get_error(c->ssl, ret) == SSL_ERROR_SYSCALL && !ERR_peek_error()
+                     ? "the sender closed the connection"
+                     : tls_reason(why, sizeof why);
+    ERR_clear_error();
+    if (!l->st.tls_failed++)
+        snprintf(l->st.tls_error, sizeof l->st.tls_error, "%s", reason);
+}
+
+/* A sender speaking plain HEP to the TLS port: its first bytes, not yet
+ * read, are "HEP3" (a clearer reason than OpenSSL's "wrong version"). */
+static bool plain_hep_on_tls(const hep_conn *c) {
+    uint8_t first[4];
+    return recv(c->fd, first, sizeof first, MSG_PEEK | MSG_DONTWAIT) == 4 && memcmp(first, "HEP3", 4) == 0;
+}
+
+/* Read what c has and hand out every whole packet; false when c is done
+ * (closed by its sender, broken framing, a read or TLS error). */
+static bool read_conn(cap_hep_listener *l, hep_conn *c, uint64_t now_us, unsigned *n, cap_hep_deliver deliver,
+                      void *user) {
+    if (!c->ssl) {
+        ssize_t got = recv(c->fd, c->buf + c->len, HEP_MAX_PACKET - c->len, MSG_DONTWAIT);
+        if (got < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+        return got > 0 && frame_conn(l, c, (uint32_t)got, now_us, n, deliver, user);
+    }
+    ERR_clear_error();
+    if (!SSL_is_init_finished(c->ssl)) {
+        if (!c->tls_started && plain_hep_on_tls(c)) {
+            tls_failed(l, c, 0, "plain HEP on a TLS port: the sender must use TLS (or listen with tcp:)");
+            return false;
+        }
+        c->tls_started = true;
+        int r = SSL_do_handshake(c->ssl);
+        if (r != 1) {
+            int err = SSL_get_error(c->ssl, r);
+            c->want_write = err == SSL_ERROR_WANT_WRITE;
+            if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return true;
+            tls_failed(l, c, r, NULL);
+            return false;
+        }
+        c->want_write = false;
+        l->st.tls_handshakes++;
+    }
+    /* a record at a time, a bounded number per round (the others' turn);
+     * what OpenSSL still holds decrypted is marked, as poll cannot see it */
+    for (int k = 0; k < 64; k++) {
+        int got = SSL_read(c->ssl, c->buf + c->len, (int)(HEP_MAX_PACKET - c->len));
+        if (got <= 0) {
+            int err = SSL_get_error(c->ssl, got);
+            c->want_write = err == SSL_ERROR_WANT_WRITE;
+            c->tls_pending = false;
+            ERR_clear_error();
+            return err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE;
+        }
+        if (!frame_conn(l, c, (uint32_t)got, now_us, n, deliver, user)) return false;
+    }
+    c->tls_pending = SSL_pending(c->ssl) > 0;
+    return true;
+}
+
 unsigned cap_hep_listen_poll(cap_hep_listener *l, int timeout_ms, uint64_t now_us, cap_hep_deliver deliver,
                              void *user) {
     struct pollfd pfd[2 + HEP_TCP_CONNS];
     hep_conn *of[2 + HEP_TCP_CONNS];
     nfds_t nfd = 0;
+    bool pending = false;
     if (l->udp >= 0) of[nfd] = NULL, pfd[nfd++] = (struct pollfd){.fd = l->udp, .events = POLLIN};
     if (l->tcp >= 0) of[nfd] = NULL, pfd[nfd++] = (struct pollfd){.fd = l->tcp, .events = POLLIN};
     for (unsigned i = 0; i < HEP_TCP_CONNS; i++)
-        if (l->conn[i].fd >= 0) of[nfd] = &l->conn[i], pfd[nfd++] = (struct pollfd){.fd = l->conn[i].fd, .events = POLLIN};
-    if (poll(pfd, nfd, timeout_ms) <= 0) return 0;
+        if (l->conn[i].fd >= 0) {
+            of[nfd] = &l->conn[i];
+            pfd[nfd++] = (struct pollfd){.fd = l->conn[i].fd,
+                                         .events = (short)(POLLIN | (l->conn[i].want_write ? POLLOUT : 0))};
+            pending |= l->conn[i].tls_pending;
+        }
+    if (poll(pfd, nfd, pending ? 0 : timeout_ms) <= 0 && !pending) return 0;
     unsigned n = 0;
     for (nfds_t i = 0; i < nfd; i++) {
-        if (!pfd[i].revents) continue;
+        if (!pfd[i].revents && !(of[i] && of[i]->tls_pending)) continue;
         if (of[i]) {
             if (!read_conn(l, of[i], now_us, &n, deliver, user)) drop_conn(of[i], deliver, user);
         } else if (pfd[i].fd == l->udp) {
@@ -316,6 +446,7 @@ void cap_hep_listen_close(cap_hep_listener *l, cap_hep_deliver deliver, void *us
         if (l->conn[i].fd >= 0) drop_conn(&l->conn[i], deliver, user);
     if (l->udp >= 0) close(l->udp);
     if (l->tcp >= 0) close(l->tcp);
+    SSL_CTX_free(l->tls);
     free(l->datagram);
     free(l);
 }

@@ -69,7 +69,7 @@ static const char *const tls_version_keys[CAP_TLS_VERSIONS] = {"ssl3_0", "tls1_0
 
 /* --hep [udp:|tcp:]ADDR:PORT bound to loopback, where only this host's senders reach. */
 static bool loopback_listen(const char *addr) {
-    if (!strncmp(addr, "udp:", 4) || !strncmp(addr, "tcp:", 4)) addr += 4;
+    if (!strncmp(addr, "udp:", 4) || !strncmp(addr, "tcp:", 4) || !strncmp(addr, "tls:", 4)) addr += 4;
     return !strncmp(addr, "127.", 4) || !strncmp(addr, "[::1]:", 6) || !strncmp(addr, "localhost:", 10);
 }
 
@@ -139,7 +139,8 @@ static const char usage_text[] =
     "      --hep ADDR:PORT    receive HEP over UDP and TCP on that port, e.g. from\n"
     "                         Kamailio siptrace, OpenSIPS proto_hep or heplify\n"
     "                         (127.0.0.1:9060); udp:ADDR:PORT or tcp:ADDR:PORT for\n"
-    "                         one of them. HEP v3; v1 and v2 over UDP\n"
+    "                         one of them; tls:ADDR:PORT for TLS (capture.hep_tls_*\n"
+    "                         in --config). HEP v3; v1 and v2 over UDP\n"
     "      --raw              each FILE holds one SIP message, inspected as a UDP\n"
     "                         datagram (handy for RFC 4475 torture messages); it\n"
     "                         has no addresses, so events name 0.0.0.0:0\n"
@@ -952,6 +953,7 @@ static void print_capture_problems(FILE *o, const insp_stats *s, int width, bool
         {"bad HEP", c->hep_bad},
         {"HEP TCP connections refused (all 64 busy)", s->hep.tcp_refused},
         {"HEP TCP streams cut off (not HEP3)", s->hep.tcp_broken},
+        {"HEP TLS handshakes failed", s->hep.tls_failed},
         {"HEP timestamps not trusted", c->hep_time_untrusted},
         {"incidents evicted", s->det.incidents_evicted},
     };
@@ -973,6 +975,7 @@ static void print_capture_problems(FILE *o, const insp_stats *s, int width, bool
     }
     if (col) fputc('\n', o);
     if (c->hep_bad && s->hep_error[0]) fprintf(o, "  first bad HEP packet: %s\n", s->hep_error);
+    if (s->hep.tls_failed) fprintf(o, "  first failed HEP TLS handshake: %s\n", s->hep.tls_error);
     if (c->tls_no_key && !keylog)
         fprintf(o, "  SIP over TLS is read with the endpoints' session keys: --tls-keylog FILE\n");
     if (c->esp_packets > c->esp_null + c->esp_decrypted + c->esp_failed && !esp_sa)
@@ -1109,6 +1112,8 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
 #define HEPF(f) json_object_set_new(cap, "hep_tcp_" #f, json_integer((json_int_t)s->hep.tcp_##f))
     HEPF(connections); HEPF(refused); HEPF(evicted); HEPF(broken); HEPF(bytes);
 #undef HEPF
+    json_object_set_new(cap, "hep_tls_handshakes", json_integer((json_int_t)s->hep.tls_handshakes));
+    json_object_set_new(cap, "hep_tls_failed", json_integer((json_int_t)s->hep.tls_failed));
     json_object_set_new(o, "capture", cap);
     const det_memory *mm = &s->mem;
     json_object_set_new(
@@ -1269,7 +1274,8 @@ static void announce_live(insp *in, const inspect_run *r, const char *iface, con
     fprintf(stderr, "fs38 inspect: %s %s%s%s%s, %llu worker%s; state memory bound %.1f MB; events to %s%s; until %s\n",
             iface ? "capturing on" : "receiving HEP on", iface ? iface : hep,
             iface ? (bpf ? ", filter '" : is_nflog(iface) ? ", no filter (the NFLOG group's rule chose)" : ", default filter")
-                  : !strncmp(hep, "udp:", 4) ? " (UDP)" : !strncmp(hep, "tcp:", 4) ? " (TCP)" : " (UDP and TCP)",
+                  : !strncmp(hep, "udp:", 4) ? " (UDP)" : !strncmp(hep, "tcp:", 4) ? " (TCP)"
+                  : !strncmp(hep, "tls:", 4) ? " (TLS)" : " (UDP and TCP)",
             iface && bpf ? bpf : "", iface && bpf ? "'" : "",
             (unsigned long long)workers, workers == 1 ? "" : "s", (double)st.mem.bound_bytes / 1048576.0,
             r->events_path ? r->events_path : r->json ? "stdout" : "the summary only",

@@ -791,6 +791,10 @@ static fs_code capture_key(cfg_parser *P, const char *key, void *ctx) {
     if (!strcmp(key, "tls_keylog")) return get_path(P, P->c->tls_keylog, sizeof P->c->tls_keylog);
     if (!strcmp(key, "esp_sa")) return get_path(P, P->c->esp_sa, sizeof P->c->esp_sa);
     if (!strcmp(key, "ims_aka_keys")) return get_bool(P, &P->c->ims_aka_keys);
+    if (!strcmp(key, "hep_tls_cert")) return get_path(P, P->c->hep_tls_cert, sizeof P->c->hep_tls_cert);
+    if (!strcmp(key, "hep_tls_key")) return get_path(P, P->c->hep_tls_key, sizeof P->c->hep_tls_key);
+    if (!strcmp(key, "hep_tls_client_ca"))
+        return get_path(P, P->c->hep_tls_client_ca, sizeof P->c->hep_tls_client_ca);
     if (!strcmp(key, "hep_auth_key")) return get_text(P, cc->hep_auth_key, sizeof cc->hep_auth_key, true);
     port_list pl;
     if (!strcmp(key, "sip_ports")) {
@@ -1238,6 +1242,7 @@ static const char *const root_keys[] = {
     "home", "allow_sources", "allow_callers", "high_risk_ranges", "rules", NULL};
 static const char *const org_keys[] = {"issuer", "tlp", NULL};
 static const char *const capture_keys[] = {"sip_ports", "heuristic", "hep_ports", "hep_auth_key",
+                                           "hep_tls_cert", "hep_tls_key", "hep_tls_client_ca",
                                            "tls_keylog", "esp_sa", "ims_aka_keys", NULL};
 static const char *const limits_keys[] = {
     "max_message",   "max_headers",  "max_header_len", "max_uri_len",

@@ -79,6 +79,9 @@ typedef struct fs38_config {
                               * into capture.tls_keys) */
     char esp_sa[256];        /* capture.esp_sa, resolved; "" = none (the CLI loads it into
                               * capture.esp_sas) */
+    /* --hep tls:ADDR:PORT (cap_hep_listen.c): capture.hep_tls_cert, _key and
+     * _client_ca, resolved; "" = none */
+    char hep_tls_cert[256], hep_tls_key[256], hep_tls_client_ca[256];
     bool ims_aka_keys;       /* capture.ims_aka_keys: learn Gm's ESP SAs from IMS AKA
                               * registrations in the traffic (default true; insp_aka.c) */
 

@@ -899,7 +899,9 @@ static void feed_hep(void *user, const uint8_t *pkt, size_t len, bool stream) {
 
 fs_code insp_run_hep(insp *in, const char *listen, fs_err *e) {
     cap_hep_listener *l;
-    fs_code rc = cap_hep_listen(listen, &l, e);
+    const fs38_config *c = in->opt.cfg;
+    cap_hep_tls tls = {c->hep_tls_cert, c->hep_tls_key, c->hep_tls_client_ca};
+    fs_code rc = cap_hep_listen(listen, &tls, &l, e);
     if (rc != FS_OK) return rc;
     uint64_t started = fs_time_now_us(), last_tick = started;
     hep_feed f = {.in = in};

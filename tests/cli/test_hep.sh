@@ -111,6 +111,24 @@ elif scenario == "many": # 64 slots; a 65th refused; after 10 s idle the idlest 
     late = conn(); late.sendall(hep("198.51.100.9", n=9, msg=scan))
     print("late-taken" if not closed_by_peer(late) else "late-refused")
     print("first-evicted" if closed_by_peer(held[0]) else "first-open")
+elif scenario.startswith("tls"): # tls[-CERT]: over TLS (the client's certificate CERT.pem/.key)
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(sys.argv[3]) # the CA of fs38's certificate, checked
+    if "-" in scenario:
+        who = scenario.split("-", 1)[1]
+        ctx.load_cert_chain(sys.argv[4] + "/" + who + ".pem", sys.argv[4] + "/" + who + ".key")
+    try:
+        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5), server_hostname="hep.fs38.test")
+        s.sendall(hep("198.51.100.1", n=1) + hep("198.51.100.7", n=7, msg=scan))
+        s.sendall(b"".join(hep("198.51.100.%d" % (1 + i % 200), n=i) for i in range(3000)))
+        s.settimeout(1)
+        s.recv(1) # TLS 1.3: a refused client certificate is told after the handshake
+        print("sent")
+    except socket.timeout:
+        print("sent")
+    except (ssl.SSLError, ConnectionError, OSError) as e:
+        print("refused")
 elif scenario == "bulk": # 20000 packets as fast as the socket takes them
     s = conn()
     s.sendall(b"".join(hep("198.51.100.%d" % (1 + i % 200), n=i) for i in range(20000)))
@@ -366,6 +384,75 @@ print(" ".join(sorted({e["rule"]["id"] + "@" + e["observables"][0]["value"] for 
 expect_exit 0 "...with capture.hep_auth_key, Kamailio's packets (no key) are refused" "$FS38" inspect \
     -c "$TMPD/key.yaml" --stats-json "$TMPD/htk.json" "$HT"
 ok "...all of them" stats_is "$TMPD/htk.json" 'c["hep_bad"] == c["hep_packets"] > 100 and s["sip_messages"] == 0'
+
+# ---- (b5) HEP over TLS (tls:ADDR:PORT, capture.hep_tls_*) -----------------------------
+# a CA, fs38's certificate from it, a sender's from it, a sender's self-signed
+PKI=$TMPD/pki; mkdir -p "$PKI"
+(cd "$PKI" && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 30 -subj /CN=hep-ca &&
+    for who in server sender; do
+        openssl req -newkey rsa:2048 -nodes -keyout $who.key -out $who.csr -subj /CN=hep.fs38.test &&
+        openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -out $who.pem \
+            -extfile <(printf 'subjectAltName=DNS:hep.fs38.test\n') || exit 1
+    done &&
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout stranger.key -out stranger.pem -days 30 -subj /CN=stranger) \
+    >"$TMPD/pki.log" 2>&1 || fail "TLS: the test certificates: $(tail -3 "$TMPD/pki.log")"
+printf 'capture:\n  hep_tls_cert: %s/server.pem\n  hep_tls_key: %s/server.key\n' "$PKI" "$PKI" >"$TMPD/tls.yaml"
+cat "$TMPD/tls.yaml" >"$TMPD/mtls.yaml"; printf '  hep_tls_client_ca: %s/ca.pem\n' "$PKI" >>"$TMPD/mtls.yaml"
+# run_tls NAME CONFIG SCENARIO: fs38 --hep tls: for 3 s, hep_tcp.py's answer in $TMPD/NAME.py
+run_tls() {
+    local name=$1 cfg=$2 scenario=$3 port
+    port=$(free_port)
+    timeout -k 5 30 "$FS38" inspect -c "$cfg" --hep tls:127.0.0.1:"$port" --duration 3 \
+        --stats-json "$TMPD/$name.json" >"$TMPD/$name.out" 2>"$TMPD/$name.err" &
+    local pid=$!
+    tcp_bound "$port"
+    timeout 20 python3 "$TMPD/hep_tcp.py" "$port" "$scenario" "$PKI/ca.pem" "$PKI" >"$TMPD/$name.py" 2>&1
+    wait $pid
+}
+hp=$(free_port)
+expect_exit 2 "--hep tls: without a certificate" timeout 10 "$FS38" inspect -c /dev/null --hep tls:127.0.0.1:"$hp" --duration 1
+ok "...says which settings it needs" grep -q "TLS needs capture.hep_tls_cert and capture.hep_tls_key" "$TMPD/err"
+printf 'capture:\n  hep_tls_cert: %s/server.pem\n  hep_tls_key: %s/sender.key\n' "$PKI" "$PKI" >"$TMPD/badkey.yaml"
+expect_exit 2 "--hep tls: with a key that is not the certificate's" timeout 10 "$FS38" inspect -c "$TMPD/badkey.yaml" \
+    --hep tls:127.0.0.1:"$hp" --duration 1
+ok "...says so" grep -q "capture.hep_tls_key $PKI/sender.key is not the key of capture.hep_tls_cert" "$TMPD/err"
+run_tls tls "$TMPD/tls.yaml" tls
+ok "TLS: 3002 packets read over TLS, the scanner found" stats_is "$TMPD/tls.json" \
+    's["sip_messages"] == 3002 and c["hep_tls_handshakes"] == 1 and c["hep_tls_failed"] == 0 and c["hep_bad"] == 0'
+ok "...the sender checked fs38's certificate and sent" is "$(cat "$TMPD/tls.py")" "sent"
+ok "...the listener says TLS" grep -q "receiving HEP on tls:127.0.0.1:[0-9]* (TLS)" "$TMPD/tls.err"
+ok "...no UDP socket for tls:" is "$(grep -c 'UDP' "$TMPD/tls.err")" 0
+run_tls tplain "$TMPD/tls.yaml" stream
+ok "TLS: a sender of plain HEP fails the handshake, counted, nothing read" stats_is "$TMPD/tplain.json" \
+    's["sip_messages"] == 0 and c["hep_tls_failed"] == 1 and c["hep_tls_handshakes"] == 0'
+ok "...named" grep -q "first failed HEP TLS handshake: plain HEP on a TLS port" "$TMPD/tplain.out"
+run_tls mnone "$TMPD/mtls.yaml" tls
+ok "mutual TLS (hep_tls_client_ca): a sender without a certificate is refused, nothing read" \
+    stats_is "$TMPD/mnone.json" 's["sip_messages"] == 0 and c["hep_tls_failed"] == 1'
+ok "...named" grep -q "first failed HEP TLS handshake: .*peer did not return a certificate" "$TMPD/mnone.out"
+run_tls mstranger "$TMPD/mtls.yaml" tls-stranger
+ok "mutual TLS: a sender with a certificate from another CA is refused" \
+    stats_is "$TMPD/mstranger.json" 's["sip_messages"] == 0 and c["hep_tls_failed"] == 1'
+ok "...named" grep -q "first failed HEP TLS handshake: .*certificate verify failed" "$TMPD/mstranger.out"
+run_tls msender "$TMPD/mtls.yaml" tls-sender
+ok "mutual TLS: a sender with a certificate from the CA gets through" \
+    stats_is "$TMPD/msender.json" 's["sip_messages"] == 3002 and c["hep_tls_handshakes"] == 1 and c["hep_tls_failed"] == 0'
+# another TLS implementation (GnuTLS) as the sender, with its certificate
+python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); from hep import hep, scan, sip
+sys.stdout.buffer.write(b"".join(hep("198.51.100.%d" % (200 + i // 100 if i % 100 == 0 else 1 + i % 50), n=i, msg=scan if i % 100 == 0 else sip) for i in range(500)))' \
+    "$TMPD" >"$TMPD/gnutls.hep"
+port=$(free_port)
+timeout -k 5 30 "$FS38" inspect -c "$TMPD/mtls.yaml" --hep tls:127.0.0.1:"$port" --duration 4 \
+    --stats-json "$TMPD/gnutls.json" >"$TMPD/gnutls.out" 2>"$TMPD/gnutls.err" &
+pid=$!
+tcp_bound "$port"
+(cat "$TMPD/gnutls.hep"; sleep 1) | timeout 10 gnutls-cli --x509cafile "$PKI/ca.pem" --x509certfile "$PKI/sender.pem" \
+    --x509keyfile "$PKI/sender.key" --port "$port" 127.0.0.1 --verify-hostname hep.fs38.test \
+    >"$TMPD/gnutls-cli.log" 2>&1
+wait $pid
+ok "mutual TLS with gnutls-cli as the sender: its 500 packets read, the 5 scanners found" stats_is "$TMPD/gnutls.json" \
+    's["sip_messages"] == 500 and c["hep_tls_handshakes"] == 1 and c["hep_bad"] == 0'
+ok "...SIP-SCAN-001 for each" is "$(grep -c 'SIP-SCAN-001' "$TMPD/gnutls.out")" 5
 
 # ---- (c) drops with nothing after them ------------------------------------------------
 # fs38 is stopped while 20000 datagrams arrive: the socket buffer holds a few

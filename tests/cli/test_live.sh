@@ -20,7 +20,9 @@
 #      Then again with siptrace sending over TCP (duplicate_uri
 #      ";transport=tcp") to the same fs38 command, which listens on both;
 #      tcpdump records that connection, and fs38 reading the recording must
-#      report what the live run did. And once more with siptrace's default
+#      report what the live run did. Then over mutual TLS (Kamailio's tls
+#      module checks fs38's certificate, fs38 Kamailio's: --hep tls:...,
+#      capture.hep_tls_*). And once more with siptrace's default
 #      hep_version 1 (no length, no auth key: over UDP).
 #
 # Needs root (capture on lo), kamailio, sipvicious, ss. Each peer runs under
@@ -184,22 +186,27 @@ sed -e "s|^  hep_ports: \[9060\]|  hep_ports: [$hep_port]\n  hep_auth_key: \"fs3
     -e "s|^high_risk_ranges: \.\./|high_risk_ranges: $ROOT/|" "$CFG" >"$TMPD/hep-site.yaml"
 hep_run() { # name, the duplicate_uri's suffix, siptrace's hep_version
     local name=$1 suffix=$2 version=${3:-3} cfg=$TMPD/hep-site.yaml key=(-A 'HEP_AUTH_KEY="fs38-live-hep-key"')
+    local listen=$HEP_ADDR tls=() udp=u
     if [ "$version" != 3 ]; then cfg=$TMPD/hep-site-nokey.yaml; key=(); fi # v1/v2 carry no key
+    if [ "$suffix" = ";transport=tls" ]; then # mutual TLS: each side checks the other's certificate
+        cfg=$TMPD/hep-site-tls.yaml listen=tls:$HEP_ADDR tls=(-A "HEP_TLS_CFG=\"$TMPD/pki/kamailio-tls.cfg\"") udp=
+    fi
     if listening u "$hep_ip" "$hep_port" || listening t "$hep_ip" "$hep_port"; then
         fail "$name: $HEP_ADDR is already in use (set HEP_ADDR to a free loopback address:port)"; return
     fi
     local tpid=
-    if [ -n "$suffix" ]; then # the TCP connection recorded too: the file must say what the live run said
+    if [ "$suffix" = ";transport=tcp" ]; then # the TCP connection recorded too: the file must say what the live run said
         timeout -k 2 40 tcpdump -i lo --immediate-mode -U -s 0 -w "$TMPD/$name.pcap" "tcp port $hep_port" \
             2>"$TMPD/$name.tcpdump" &
         tpid=$!; PIDS+=("$tpid")
         for _ in $(seq 50); do grep -q "listening on" "$TMPD/$name.tcpdump" && break; sleep 0.1; done
     fi
-    kam_start "$name" -A WITH_HEP -A "HEP_URI=\"sip:$HEP_ADDR$suffix\"" -A "HEP_VERSION=$version" "${key[@]}" || return
-    timeout -k 5 30 "$FS38" inspect --config "$cfg" --hep "$HEP_ADDR" --duration 6 --json \
+    kam_start "$name" -A WITH_HEP -A "HEP_URI=\"sip:$HEP_ADDR$suffix\"" -A "HEP_VERSION=$version" "${key[@]}" \
+        "${tls[@]}" || return
+    timeout -k 5 30 "$FS38" inspect --config "$cfg" --hep "$listen" --duration 6 --json \
         --stats-json "$TMPD/$name.stats" >"$TMPD/$name.ndjson" 2>"$TMPD/$name.err" &
     fpid=$!; PIDS+=("$fpid")
-    if wait_listen u "$hep_ip" "$hep_port" 50 && wait_listen t "$hep_ip" "$hep_port" 50; then pass
+    if { [ -z "$udp" ] || wait_listen u "$hep_ip" "$hep_port" 50; } && wait_listen t "$hep_ip" "$hep_port" 50; then pass
     else fail "$name: fs38 is not listening on $HEP_ADDR: $(head -3 "$TMPD/$name.err")"; fi
     sv 127.0.2.5 svmap -p 5060 127.0.0.10
     wait_fs38 "$fpid" "$name"
@@ -223,11 +230,12 @@ import json, sys
 c = json.load(open(sys.argv[1]))["capture"]
 sys.exit(0 if c["hep_packets"] >= 2 and c["hep_bad"] == 0 else "capture=%r" % c)
 ' "$TMPD/$name.stats"
-    ok "$name: over ${suffix:+TCP}${suffix:-UDP}" python3 -c '
+    ok "$name: over ${suffix:-UDP}" python3 -c '
 import json, sys
 c = json.load(open(sys.argv[1]))["capture"]
-tcp = sys.argv[2] != ""
-sys.exit(0 if (c["hep_tcp_connections"] >= 1 and c["hep_tcp_bytes"] > 0) == tcp else "capture=%r" % c)
+tcp, tls = sys.argv[2] != "", "tls" in sys.argv[2]
+sys.exit(0 if (c["hep_tcp_connections"] >= 1 and c["hep_tcp_bytes"] > 0) == tcp and
+         (c["hep_tls_handshakes"] >= 1 and c["hep_tls_failed"] == 0) == tls else "capture=%r" % c)
 ' "$TMPD/$name.stats" "$suffix"
     [ -n "$tpid" ] || return
     sleep 0.5; kill "$tpid" 2>/dev/null; wait "$tpid" 2>/dev/null
@@ -244,8 +252,32 @@ sys.exit(0 if a["sip_messages"] == b["sip_messages"] == b["from_hep"] > 0 and a[
 ' "$TMPD/$name.stats" "$TMPD/$name.file.stats"
 }
 grep -v '^  hep_auth_key:' "$TMPD/hep-site.yaml" >"$TMPD/hep-site-nokey.yaml"
+# HEP over TLS: a CA, fs38's certificate and Kamailio's from it; the tls
+# module's file has Kamailio check fs38 and show its own
+P=$TMPD/pki; mkdir -p "$P"
+(cd "$P" && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 30 -subj /CN=hep-ca &&
+    for who in fs38 kamailio; do
+        openssl req -newkey rsa:2048 -nodes -keyout $who.key -out $who.csr -subj /CN=$who.fs38.test &&
+        openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -out $who.pem \
+            -extfile <(printf 'subjectAltName=DNS:%s.fs38.test,IP:%s\n' $who "$hep_ip") || exit 1
+    done) >"$TMPD/pki.log" 2>&1 || fail "hep-tls: the test certificates: $(tail -3 "$TMPD/pki.log")"
+printf '[server:default]\nmethod = TLSv1.2+\ncertificate = %s/kamailio.pem\nprivate_key = %s/kamailio.key\n\n' "$P" "$P" \
+    >"$P/kamailio-tls.cfg"
+printf '[client:default]\nmethod = TLSv1.2+\nverify_certificate = yes\nrequire_certificate = yes\nca_list = %s/ca.pem\ncertificate = %s/kamailio.pem\nprivate_key = %s/kamailio.key\n' \
+    "$P" "$P" "$P" >>"$P/kamailio-tls.cfg"
+python3 - "$TMPD/hep-site.yaml" "$TMPD/hep-site-tls.yaml" "$P" <<'PY'
+import sys
+src, dst, p = sys.argv[1:]
+out = []
+for line in open(src):
+    out.append(line)
+    if line.startswith("capture:"):
+        out.append("  hep_tls_cert: %s/fs38.pem\n  hep_tls_key: %s/fs38.key\n  hep_tls_client_ca: %s/ca.pem\n" % (p, p, p))
+open(dst, "w").write("".join(out))
+PY
 hep_run hep ""
 hep_run hep-tcp ";transport=tcp"
+hep_run hep-tls ";transport=tls"
 hep_run hep-v1 "" 1 # siptrace's default hep_version
 
 # ---- (c) a stall: 3000 datagrams arrive while fs38 is stopped -----------------------

@@ -365,7 +365,8 @@ static void test_full(void) {
 
 static void test_bad_files(void) {
     expect_fail("bad_unknown_key.yaml", FS_ERR_CONFIG, "6:3", "capture.heuristics",
-                "unknown key (expected one of: sip_ports, heuristic, hep_ports, hep_auth_key, tls_keylog, esp_sa, "
+                "unknown key (expected one of: sip_ports, heuristic, hep_ports, hep_auth_key, hep_tls_cert, hep_tls_key, "
+                "hep_tls_client_ca, tls_keylog, esp_sa, "
                 "ims_aka_keys)");
     expect_fail("bad_cidr.yaml", FS_ERR_CONFIG, "7:9", "zones.core.networks[2]",
                 "'10.0.0.0/33': prefix length must be 0-32");
