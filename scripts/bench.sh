@@ -48,9 +48,9 @@ file_bytes() { stat -c %s "$1"; }
 
 # ---- tools ------------------------------------------------------------------
 
-PKGS="libpcap zlib jansson yaml-0.1 libsodium libcrypto"
+PKGS="libpcap zlib jansson yaml-0.1 libsodium libssl libcrypto"
 FS_CFLAGS="-std=c11 -D_GNU_SOURCE -O2 -Isrc $(pkg-config --cflags $PKGS 2>/dev/null)"
-FS_LIBS="$(pkg-config --libs $PKGS 2>/dev/null || echo -lpcap -lz -ljansson -lyaml -lsodium -lcrypto) -lpthread -lm"
+FS_LIBS="$(pkg-config --libs $PKGS 2>/dev/null || echo -lpcap -lz -ljansson -lyaml -lsodium -lssl -lcrypto) -lpthread -lm"
 
 build_tools() {
     local ok=0

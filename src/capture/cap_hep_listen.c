@@ -344,7 +344,7 @@ static void tls_failed(cap_hep_listener *l, hep_conn *c, int ret, const char *re
                      : tls_reason(why, sizeof why);
     ERR_clear_error();
     if (!l->st.tls_failed++)
-        snprintf(l->st.tls_error, sizeof l->st.tls_error, "%s", reason);
+        snprintf(l->st.tls_error, sizeof l->st.tls_error, "%.159s", reason);
 }
 
 /* A sender speaking plain HEP to the TLS port: its first bytes, not yet
