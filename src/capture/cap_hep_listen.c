@@ -1,8 +1,8 @@
 /*
- * cap_hep_listen.c -- the --hep listener: HEP v3 over UDP and over TCP on
- * one address and port, as Homer's collectors take it. Kamailio siptrace
- * sends over TCP with a duplicate_uri ending ";transport=tcp", OpenSIPS
- * with a hep_tcp socket, heplify with -nt tcp.
+ * cap_hep_listen.c -- the --hep listener: HEP over UDP and over TCP on one
+ * address and port, as Homer's collectors take it, or over TLS. Kamailio
+ * siptrace sends over TCP with a duplicate_uri ending ";transport=tcp" (TLS:
+ * ";transport=tls"), OpenSIPS with a hep_tcp socket, heplify with -nt tcp.
  *
  * Owns: the sockets, the TCP connections (at most HEP_TCP_CONNS, each with a
  * buffer of one largest packet) and their framing -- a HEP v3 packet starts
@@ -29,7 +29,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/socket.h>

@@ -140,15 +140,16 @@ stats_is() {
 s = json.load(open(sys.argv[1])); c = s["capture"]
 sys.exit(0 if eval(sys.argv[2]) else "stats: frames %d, capture %r, transports %r" % (s["frames"], {k: v for k, v in c.items() if v}, s["transports"]))' "$1" "$2"
 }
-# udp_bound PORT: wait (up to 15 s) until fs38 has bound 127.0.0.1:PORT; a
-# datagram sent before is lost (a fixed sleep was too short on a loaded machine)
-udp_bound() {
+# port_bound u|t PORT: wait (up to 15 s) until fs38 has bound 127.0.0.1:PORT
+# (UDP or TCP); a datagram sent before is lost (a fixed sleep was too short
+# on a loaded machine)
+port_bound() {
     local i
     for ((i = 0; i < 150; i++)); do
-        ss -Hlnu "src 127.0.0.1:$1" 2>/dev/null | grep -q . && return 0
+        ss -Hln"$1" "src 127.0.0.1:$2" 2>/dev/null | grep -q . && return 0
         sleep 0.1
     done
-    echo "note: nothing bound 127.0.0.1:$1 within 15 s" >&2
+    echo "note: nothing bound 127.0.0.1:$2 ($1) within 15 s" >&2
     return 1
 }
 # run_hep NAME SECONDS KIND...: fs38 --hep for SECONDS, the datagrams sent once it listens
@@ -158,7 +159,7 @@ run_hep() {
     timeout -k 5 30 "$FS38" inspect -c "${HEP_CFG:-/dev/null}" --hep 127.0.0.1:"$port" --duration "$secs" \
         --stats-json "$TMPD/$name.json" >"$TMPD/$name.out" 2>"$TMPD/$name.err" &
     local pid=$!
-    udp_bound "$port"
+    port_bound u "$port"
     python3 "$TMPD/hep.py" "$port" "$@"
     wait $pid
 }
@@ -224,7 +225,7 @@ port=$(free_port)
 timeout -k 5 30 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$port" --duration 4 -q \
     --pcap-out "$TMPD/hep.pcapng" 2>"$TMPD/hep-pcap.err" &
 pid=$!
-udp_bound "$port"
+port_bound u "$port"
 python3 "$TMPD/hep.py" "$port" 3xscan
 sleep 1.5 # two ticks: the frames are in the file while fs38 still runs
 ok "--pcap-out: readable while the run goes on" \
@@ -241,7 +242,7 @@ port=$(free_port)
 timeout -k 5 30 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$port" --duration 4 -q \
     --pcap-out "$TMPD/rot.pcapng" --stats-json "$TMPD/rot.json" 2>"$TMPD/rot.err" &
 pid=$!
-udp_bound "$port"
+port_bound u "$port"
 python3 "$TMPD/hep.py" "$port" 2xscan
 sleep 1
 mv "$TMPD/rot.pcapng" "$TMPD/rot.pcapng.1"
@@ -255,16 +256,6 @@ ok "--pcap-out SIGHUP: --stats-json counts all 3, none lost" \
     stats_is "$TMPD/rot.json" 's["pcap_out"] == {"messages": 3, "lost": 0}'
 
 # ---- (b3) HEP over TCP (Kamailio siptrace ;transport=tcp, heplify -nt tcp) -----------
-# tcp_bound PORT: wait (up to 15 s) until fs38 listens on 127.0.0.1:PORT over TCP
-tcp_bound() {
-    local i
-    for ((i = 0; i < 150; i++)); do
-        ss -Hlnt "src 127.0.0.1:$1" 2>/dev/null | grep -q . && return 0
-        sleep 0.1
-    done
-    echo "note: nothing listens on 127.0.0.1:$1 (TCP) within 15 s" >&2
-    return 1
-}
 # run_tcp NAME SECONDS SCENARIO [fs38 options]: hep_tcp.py's answers in $TMPD/NAME.py
 run_tcp() {
     local name=$1 secs=$2 scenario=$3 port; shift 3
@@ -272,7 +263,7 @@ run_tcp() {
     timeout -k 5 40 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$port" --duration "$secs" "$@" \
         --stats-json "$TMPD/$name.json" >"$TMPD/$name.out" 2>"$TMPD/$name.err" &
     local pid=$!
-    tcp_bound "$port"
+    port_bound t "$port"
     timeout 30 python3 "$TMPD/hep_tcp.py" "$port" "$scenario" >"$TMPD/$name.py" 2>&1
     wait $pid
 }
@@ -311,7 +302,7 @@ port=$(free_port)
 timeout -k 5 40 "$FS38" inspect -c /dev/null --hep tcp:127.0.0.1:"$port" --duration 25 --count 20000 -q \
     --stats-json "$TMPD/tbulk.json" 2>"$TMPD/tbulk.err" &
 bpid=$!
-tcp_bound "$port"
+port_bound t "$port"
 ok "tcp:ADDR:PORT: TCP only, no UDP socket" is "$(ss -Hlnu "src 127.0.0.1:$port" | wc -l)" 0
 bfs=$(pgrep -P $bpid)
 kill -STOP "$bfs"
@@ -327,14 +318,14 @@ ok "TCP: 20000 packets sent while fs38 was stopped: all 20000 read, none dropped
 port=$(free_port)
 timeout -k 5 20 "$FS38" inspect -c /dev/null --hep udp:127.0.0.1:"$port" --duration 2 -q 2>/dev/null &
 pid=$!
-udp_bound "$port"
+port_bound u "$port"
 ok "udp:ADDR:PORT: UDP only, no TCP listener" is "$(ss -Hlnt "src 127.0.0.1:$port" | wc -l)" 0
 wait $pid
 port=$(free_port)
 python3 -c 'import socket, sys, time
 s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); time.sleep(8)' "$port" &
 lpid=$!
-tcp_bound "$port"
+port_bound t "$port"
 expect_exit 2 "--hep on a TCP port another program listens on" timeout 10 "$FS38" inspect -c /dev/null \
     --hep 127.0.0.1:"$port" --duration 2
 ok "...says TCP bind and that udp: listens on UDP only" \
@@ -405,7 +396,7 @@ run_tls() {
     timeout -k 5 30 "$FS38" inspect -c "$cfg" --hep tls:127.0.0.1:"$port" --duration 3 \
         --stats-json "$TMPD/$name.json" >"$TMPD/$name.out" 2>"$TMPD/$name.err" &
     local pid=$!
-    tcp_bound "$port"
+    port_bound t "$port"
     timeout 20 python3 "$TMPD/hep_tcp.py" "$port" "$scenario" "$PKI/ca.pem" "$PKI" >"$TMPD/$name.py" 2>&1
     wait $pid
 }
@@ -445,7 +436,7 @@ port=$(free_port)
 timeout -k 5 30 "$FS38" inspect -c "$TMPD/mtls.yaml" --hep tls:127.0.0.1:"$port" --duration 4 \
     --stats-json "$TMPD/gnutls.json" >"$TMPD/gnutls.out" 2>"$TMPD/gnutls.err" &
 pid=$!
-tcp_bound "$port"
+port_bound t "$port"
 (cat "$TMPD/gnutls.hep"; sleep 1) | timeout 10 gnutls-cli --x509cafile "$PKI/ca.pem" --x509certfile "$PKI/sender.pem" \
     --x509keyfile "$PKI/sender.key" --port "$port" 127.0.0.1 --verify-hostname hep.fs38.test \
     >"$TMPD/gnutls-cli.log" 2>&1
@@ -462,7 +453,7 @@ port=$(free_port)
 timeout -k 5 30 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$port" --duration 5 -q \
     --stats-json "$TMPD/stall.json" 2>"$TMPD/stall.err" &
 spid=$!
-udp_bound "$port"
+port_bound u "$port"
 sfs=$(pgrep -P $spid)
 kill -STOP "$sfs"
 python3 "$TMPD/hep.py" "$port" 20000xtwo
