@@ -130,6 +130,7 @@ typedef struct cap_stats {
     uint64_t hep_packets, hep_bad;
     uint64_t hep_ignored;                       /* valid HEP, not SIP (proto type != 1) */
     uint64_t hep_time_untrusted;                /* HEP timestamp too far from the capture time: not used */
+    uint64_t hep_v1v2;                          /* HEP packets read that were v1 or v2 (not v3) */
     uint64_t sip_payloads;                      /* emitted */
     uint32_t tcp_flows_live, tcp_flows_peak;
     uint64_t tcp_bytes_buffered_peak, frag_bytes_peak;

@@ -1098,7 +1098,7 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
     CAPF(tcp_out_of_order); CAPF(tcp_gaps); CAPF(tcp_resyncs); CAPF(tcp_gap_recovered);
     CAPF(tls_handshakes); CAPF(tls_records); CAPF(tls_no_key); CAPF(tls_unsupported); CAPF(tls_failed);
     CAPF(tcp_flows_evicted);
-    CAPF(tcp_bytes_dropped); CAPF(hep_packets); CAPF(hep_bad); CAPF(hep_ignored); CAPF(hep_time_untrusted); CAPF(sip_payloads);
+    CAPF(tcp_bytes_dropped); CAPF(hep_packets); CAPF(hep_bad); CAPF(hep_ignored); CAPF(hep_time_untrusted); CAPF(hep_v1v2); CAPF(sip_payloads);
     CAPF(tcp_flows_peak); CAPF(tcp_bytes_buffered_peak); CAPF(frag_bytes_peak);
 #undef CAPF
     json_t *versions = json_object(); /* ServerHellos on SIP ports by the version the server chose */

@@ -38,7 +38,7 @@ ok "README example output is what make run prints" python3 -c "$PY_INORDER" "$TM
 ok "stats written" test -s "$TMPD/stats.json"
 # the documented names: backquoted words on the rows of the --stats-json table
 sed -n '/^### `--stats-json FILE`/,/^### /p' docs/operations.md | grep '^| `' |
-    grep -oE '`[a-z_.*]+`' | tr -d '`' | sort -u >"$TMPD/documented"
+    grep -oE '`[a-z0-9_.*]+`' | tr -d '`' | sort -u >"$TMPD/documented"
 # field paths, without the per-method/class/transport/anomaly/rule maps' keys
 # and the leaves of the objects whose rows list them all (calls, memory.*)
 jq -r 'paths(scalars) | map(tostring) | join(".")' "$TMPD/stats.json" |

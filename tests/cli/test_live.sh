@@ -228,8 +228,9 @@ sys.exit(0 if s.get("sip_messages", 0) >= 2 else "sip_messages=%r" % s.get("sip_
     ok "$name: HEP v$version${key:+, every packet with the auth_key kamailio sends (capture.hep_auth_key)}: none refused" python3 -c '
 import json, sys
 c = json.load(open(sys.argv[1]))["capture"]
-sys.exit(0 if c["hep_packets"] >= 2 and c["hep_bad"] == 0 else "capture=%r" % c)
-' "$TMPD/$name.stats"
+v12 = c["hep_packets"] if sys.argv[2] != "3" else 0
+sys.exit(0 if c["hep_packets"] >= 2 and c["hep_bad"] == 0 and c["hep_v1v2"] == v12 else "capture=%r" % c)
+' "$TMPD/$name.stats" "$version"
     ok "$name: over ${suffix:-UDP}" python3 -c '
 import json, sys
 c = json.load(open(sys.argv[1]))["capture"]

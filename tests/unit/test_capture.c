@@ -2057,6 +2057,7 @@ static void test_hep_v12(void) {
     const cap_stats *st = cap_decoder_stats(d);
     CHECK_EQ_INT(cap_decode_hep(d, b, n2, 1795772813ULL * FS_USEC + 990000, &e), FS_OK);
     CHECK_EQ_INT(s.n, 1);
+    CHECK_EQ_INT(st->hep_v1v2, 1);
     if (s.kept) {
         CHECK(strcmp(s.data[0], OPT) == 0 && s.meta[0].from_hep);
         CHECK(ep_is(&s.meta[0].src, "127.0.0.5", 5099));
