@@ -408,6 +408,11 @@ bool cap_hep_listen_tls(const cap_hep_listener *l);
  * activity (idle ones give way to new ones). */
 unsigned cap_hep_listen_poll(cap_hep_listener *l, int timeout_ms, uint64_t now_us, cap_hep_deliver deliver,
                              void *user);
+/* At the end of a run: stop accepting, then hand out what the sockets
+ * already hold (TCP acknowledged it to its sender; UDP took it in) until
+ * they are empty or budget_us has passed; returns how many were handed out. */
+unsigned cap_hep_listen_drain(cap_hep_listener *l, uint64_t now_us, uint64_t budget_us, cap_hep_deliver deliver,
+                              void *user);
 void cap_hep_listen_get_stats(cap_hep_listener *l, cap_hep_listen_stats *out);
 /* Close everything; bytes of packets cut short go to deliver (if given)
  * first, to be counted as bad HEP. */

@@ -431,6 +431,22 @@ unsigned cap_hep_listen_poll(cap_hep_listener *l, int timeout_ms, uint64_t now_u
     return n;
 }
 
+unsigned cap_hep_listen_drain(cap_hep_listener *l, uint64_t now_us, uint64_t budget_us, cap_hep_deliver deliver,
+                              void *user) {
+    if (l->tcp >= 0) { /* the connections already made (in the backlog too), no new ones */
+        accept_conns(l, now_us, deliver, user);
+        close(l->tcp);
+        l->tcp = -1;
+    }
+    unsigned total = 0, got;
+    uint64_t until = fs_time_now_us() + budget_us;
+    do {
+        got = cap_hep_listen_poll(l, 0, now_us, deliver, user);
+        total += got;
+    } while (got > 0 && fs_time_now_us() < until);
+    return total;
+}
+
 void cap_hep_listen_get_stats(cap_hep_listener *l, cap_hep_listen_stats *out) {
     if (l->udp >= 0) count_socket_drops(l);
     unsigned open = 0;

@@ -913,6 +913,11 @@ fs_code insp_run_hep(insp *in, const char *listen, fs_err *e) {
         }
         cap_hep_listen_poll(l, 100, f.now_us, feed_hep, &f);
     }
+    /* what the sockets hold was sent before the end (TCP acknowledged it):
+     * read, not dropped with them (for at most 2 s: a sender may go on) */
+    f.now_us = fs_time_now_us();
+    if (!in->opt.max_packets || f.n < in->opt.max_packets) /* --count: not one more */
+        cap_hep_listen_drain(l, f.now_us, 2 * FS_USEC, feed_hep, &f);
     f.now_us = fs_time_now_us();
     cap_hep_listen_get_stats(l, &in->hep);
     cap_hep_listen_close(l, feed_hep, &f); /* packets cut short: bad HEP */

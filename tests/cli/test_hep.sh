@@ -129,6 +129,14 @@ elif scenario.startswith("tls"): # tls[-CERT]: over TLS (the client's certificat
         print("sent")
     except (ssl.SSLError, ConnectionError, OSError) as e:
         print("refused")
+elif scenario == "drain": # 300 packets over TCP and 300 datagrams, to a stopped fs38
+    s = conn()
+    s.sendall(b"".join(hep("198.51.100.%d" % (1 + i % 200), n=i) for i in range(300)))
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for i in range(300):
+        u.sendto(hep("198.51.100.%d" % (1 + i % 200), n=i), ("127.0.0.1", port))
+    print("sent")
+    time.sleep(4); s.close()
 elif scenario == "bulk": # 20000 packets as fast as the socket takes them
     s = conn()
     s.sendall(b"".join(hep("198.51.100.%d" % (1 + i % 200), n=i) for i in range(20000)))
@@ -314,6 +322,23 @@ wait $spid
 wait $bpid
 ok "TCP: 20000 packets sent while fs38 was stopped: all 20000 read, none dropped" stats_is "$TMPD/tbulk.json" \
     's["frames"] == 20000 and s["sip_messages"] == 20000 and c["hep_bad"] == 0 and c["kernel_dropped"] == 0'
+# the end of a run (SIGTERM) while the sockets still hold packets: TCP
+# acknowledged them to the sender, UDP took them in; they are read first
+port=$(free_port)
+timeout -k 5 40 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$port" --duration 25 -q \
+    --stats-json "$TMPD/tdrain.json" 2>"$TMPD/tdrain.err" &
+dpid=$!
+port_bound t "$port"
+dfs=$(pgrep -P $dpid)
+kill -STOP "$dfs"
+timeout 30 python3 "$TMPD/hep_tcp.py" "$port" drain >"$TMPD/tdrain.py" 2>&1 &
+spid=$!
+for _ in $(seq 50); do grep -q sent "$TMPD/tdrain.py" && break; sleep 0.1; done
+kill -TERM "$dfs"; kill -CONT "$dfs"
+wait $dpid
+wait $spid
+ok "SIGTERM with 300 TCP packets and 300 datagrams waiting in the sockets: all 600 read before the end" \
+    stats_is "$TMPD/tdrain.json" 's["frames"] == 600 and s["sip_messages"] == 600 and c["kernel_dropped"] == 0'
 # udp: and tcp: listen on one transport; a TCP port taken is refused, naming the way out
 port=$(free_port)
 timeout -k 5 20 "$FS38" inspect -c /dev/null --hep udp:127.0.0.1:"$port" --duration 2 -q 2>/dev/null &
