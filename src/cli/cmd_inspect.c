@@ -67,7 +67,7 @@ typedef struct event_out {
 /* capture.tls_versions' keys, SSL 3.0 to TLS 1.3 (cap_stats.tls_versions). */
 static const char *const tls_version_keys[CAP_TLS_VERSIONS] = {"ssl3_0", "tls1_0", "tls1_1", "tls1_2", "tls1_3"};
 
-/* --hep [udp:|tcp:]ADDR:PORT bound to loopback, where only this host's senders reach. */
+/* --hep [udp:|tcp:|tls:]ADDR:PORT bound to loopback, where only this host's senders reach. */
 static bool loopback_listen(const char *addr) {
     if (!strncmp(addr, "udp:", 4) || !strncmp(addr, "tcp:", 4) || !strncmp(addr, "tls:", 4)) addr += 4;
     return !strncmp(addr, "127.", 4) || !strncmp(addr, "[::1]:", 6) || !strncmp(addr, "localhost:", 10);
@@ -1443,9 +1443,11 @@ int cmd_inspect(int argc, char **argv) {
     }
     if (r.sa_out_path && !cfg.ims_aka_keys && !r.quiet)
         fprintf(stderr, "fs38 inspect: note: capture.ims_aka_keys is off: --esp-sa-out will hold no SA\n");
-    if (hep && !cfg.capture.hep_auth_key[0] && !loopback_listen(hep) && !r.quiet)
+    bool senders_certified = hep && !strncmp(hep, "tls:", 4) && cfg.hep_tls_client_ca[0]; /* mutual TLS */
+    if (hep && !cfg.capture.hep_auth_key[0] && !senders_certified && !loopback_listen(hep) && !r.quiet)
         fprintf(stderr, "fs38 inspect: note: --hep %s takes HEP from anyone who can reach it: set "
-                        "capture.hep_auth_key to the senders' auth key (docs/operations.md)\n", hep);
+                        "capture.hep_auth_key to the senders' auth key, or listen with tls: and "
+                        "capture.hep_tls_client_ca (docs/operations.md)\n", hep);
     if (r.sa_out_path && !(r.sa_out = create_sa_out(r.sa_out_path))) {
         close_outputs(&r);
         det_indicators_free(indicators);

@@ -90,8 +90,9 @@ void insp_free(insp *in);
 fs_code insp_run_file(insp *in, const char *path, uint64_t *frames, fs_err *e);
 /* Live capture until stop, duration or max_packets. */
 fs_code insp_run_live(insp *in, const char *iface, const char *bpf, fs_err *e);
-/* HEP v3 over UDP and TCP on "[udp:|tcp:]addr:port" ("[::1]:9060" for IPv6)
- * until stop/duration/max. */
+/* HEP over UDP and TCP, or TLS, on "[udp:|tcp:|tls:]addr:port" ("[::1]:9060"
+ * for IPv6; cap_hep_listen) until stop/duration/max, then what the sockets
+ * still hold. */
 fs_code insp_run_hep(insp *in, const char *listen, fs_err *e);
 /* One file holding one SIP message, inspected as a UDP datagram. */
 fs_code insp_run_raw(insp *in, const char *path, fs_err *e);

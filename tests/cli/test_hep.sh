@@ -432,6 +432,12 @@ printf 'capture:\n  hep_tls_cert: %s/server.pem\n  hep_tls_key: %s/sender.key\n'
 expect_exit 2 "--hep tls: with a key that is not the certificate's" timeout 10 "$FS38" inspect -c "$TMPD/badkey.yaml" \
     --hep tls:127.0.0.1:"$hp" --duration 1
 ok "...says so" grep -q "capture.hep_tls_key $PKI/sender.key is not the key of capture.hep_tls_cert" "$TMPD/err"
+expect_exit 0 "--hep tls: beyond loopback, without client certificates" timeout 10 "$FS38" inspect -c "$TMPD/tls.yaml" \
+    --hep tls:0.0.0.0:"$hp" --duration 1
+ok "...notes that it takes HEP from anyone" grep -q "takes HEP from anyone who can reach it" "$TMPD/err"
+expect_exit 0 "--hep tls: beyond loopback, with capture.hep_tls_client_ca" timeout 10 "$FS38" inspect \
+    -c "$TMPD/mtls.yaml" --hep tls:0.0.0.0:"$hp" --duration 1
+ok "...no such note: only certified senders get in" bash -c "! grep -q 'takes HEP from anyone' '$TMPD/err'"
 run_tls tls "$TMPD/tls.yaml" tls
 ok "TLS: 3002 packets read over TLS, the scanner found" stats_is "$TMPD/tls.json" \
     's["sip_messages"] == 3002 and c["hep_tls_handshakes"] == 1 and c["hep_tls_failed"] == 0 and c["hep_bad"] == 0'
