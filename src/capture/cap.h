@@ -373,6 +373,13 @@ long cap_hep_frame(const uint8_t *buf, size_t len);
 
 /* The --hep listener (cap_hep_listen.c): UDP and TCP on one port. */
 typedef struct cap_hep_listener cap_hep_listener;
+/* A HEP sender (the proxy or agent mirroring to --hep) and what it sent:
+ * UDP datagrams, packets off its TCP/TLS connections. */
+#define CAP_HEP_SENDERS 32
+typedef struct cap_hep_sender {
+    fs_addr addr;
+    uint64_t udp, tcp;
+} cap_hep_sender;
 typedef struct cap_hep_listen_stats {
     uint64_t udp_dropped;      /* datagrams the socket dropped: its buffer was full */
     uint64_t tcp_connections;  /* accepted */
@@ -384,6 +391,9 @@ typedef struct cap_hep_listen_stats {
     uint64_t tls_handshakes;   /* tls: completed */
     uint64_t tls_failed;       /* tls: failed (no client certificate, not TLS, ...) */
     char tls_error[160];       /* why the first one failed */
+    cap_hep_sender senders[CAP_HEP_SENDERS]; /* the first CAP_HEP_SENDERS senders, in arrival order */
+    unsigned nsenders;
+    uint64_t senders_other;    /* datagrams and packets of senders past those */
 } cap_hep_listen_stats;
 /* tls:ADDR:PORT: the certificate (chain) and key fs38 presents, PEM; and,
  * if set, the CAs a sender's certificate must come from (else none is asked). */

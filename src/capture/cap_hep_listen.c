@@ -51,6 +51,7 @@ typedef struct hep_conn {
     bool want_write;       /* tls: the handshake waits to write */
     bool tls_started;      /* tls: handshake bytes were read */
     bool tls_pending;      /* tls: OpenSSL holds decrypted bytes not read yet (poll cannot tell) */
+    int sender;            /* its index in st.senders, -1: past the table */
 } hep_conn;
 
 struct cap_hep_listener {
@@ -225,17 +226,43 @@ bool cap_hep_listen_udp(const cap_hep_listener *l) { return l->udp >= 0; }
 bool cap_hep_listen_tcp(const cap_hep_listener *l) { return l->tcp >= 0; }
 bool cap_hep_listen_tls(const cap_hep_listener *l) { return l->tls != NULL; }
 
+/* The sender at sa: its index in st.senders (added if there is room), -1
+ * when the table is full. */
+static int sender_index(cap_hep_listener *l, const struct sockaddr_storage *sa) {
+    fs_addr a = {0};
+    if (sa->ss_family == AF_INET) {
+        a.family = 4;
+        memcpy(a.ip, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+    } else if (sa->ss_family == AF_INET6) {
+        a.family = 6;
+        memcpy(a.ip, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+    }
+    for (unsigned i = 0; i < l->st.nsenders; i++)
+        if (!memcmp(&l->st.senders[i].addr, &a, sizeof a)) return (int)i;
+    if (l->st.nsenders == CAP_HEP_SENDERS) return -1;
+    l->st.senders[l->st.nsenders].addr = a;
+    return (int)l->st.nsenders++;
+}
+
+static void count_sender(cap_hep_listener *l, int i, bool tcp) {
+    if (i < 0) l->st.senders_other++;
+    else if (tcp) l->st.senders[i].tcp++;
+    else l->st.senders[i].udp++;
+}
+
 /* One datagram; st.udp_dropped follows the socket's drop counter (SO_RXQ_OVFL). */
 static ssize_t receive_datagram(cap_hep_listener *l) {
+    struct sockaddr_storage from;
     union {
         char space[CMSG_SPACE(sizeof(uint32_t))];
         struct cmsghdr align;
     } ctl;
     struct iovec iov = {.iov_base = l->datagram, .iov_len = HEP_MAX_PACKET};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.space,
-                        .msg_controllen = sizeof ctl.space};
+    struct msghdr mh = {.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov, .msg_iovlen = 1,
+                        .msg_control = ctl.space, .msg_controllen = sizeof ctl.space};
     ssize_t got = recvmsg(l->udp, &mh, MSG_DONTWAIT);
     if (got < 0) return got;
+    count_sender(l, sender_index(l, &from), false);
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
             uint32_t n;
@@ -289,7 +316,9 @@ static hep_conn *conn_slot(cap_hep_listener *l, uint64_t now_us, cap_hep_deliver
 
 static void accept_conns(cap_hep_listener *l, uint64_t now_us, cap_hep_deliver deliver, void *user) {
     for (;;) {
-        int fd = accept4(l->tcp, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage from = {0};
+        socklen_t fl = sizeof from;
+        int fd = accept4(l->tcp, (struct sockaddr *)&from, &fl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) return; /* EAGAIN; or a connection reset before it was taken */
         hep_conn *c = conn_slot(l, now_us, deliver, user);
         uint8_t *buf = c ? malloc(HEP_MAX_PACKET) : NULL;
@@ -302,7 +331,7 @@ static void accept_conns(cap_hep_listener *l, uint64_t now_us, cap_hep_deliver d
             continue;
         }
         if (ssl) SSL_set_accept_state(ssl);
-        *c = (hep_conn){.fd = fd, .last_us = now_us, .buf = buf, .ssl = ssl};
+        *c = (hep_conn){.fd = fd, .last_us = now_us, .buf = buf, .ssl = ssl, .sender = sender_index(l, &from)};
         l->st.tcp_connections++;
     }
 }
@@ -318,6 +347,7 @@ static bool frame_conn(cap_hep_listener *l, hep_conn *c, uint32_t got, uint64_t 
     long total;
     while (at < c->len && (total = cap_hep_frame(c->buf + at, c->len - at)) > 0) {
         deliver(user, c->buf + at, (size_t)total, true);
+        count_sender(l, c->sender, true);
         (*n)++;
         at += (uint32_t)total;
     }

@@ -817,6 +817,35 @@ static void print_anomalies(FILE *o, const det_stats *d, int width) {
     fprintf(o, "\n");
 }
 
+/* --hep: who sent what (a proxy that stopped mirroring is missing here):
+ * "  HEP senders 127.0.0.10 1,234 (TCP), 127.0.0.11 56 (UDP)", at most 4
+ * named, the busiest first. */
+static void print_hep_senders(FILE *o, const cap_hep_listen_stats *h) {
+    if (!h->nsenders) return;
+    unsigned order[CAP_HEP_SENDERS];
+    for (unsigned i = 0; i < h->nsenders; i++) order[i] = i;
+    for (unsigned i = 1; i < h->nsenders; i++) /* insertion sort by packets, at most 32 */
+        for (unsigned j = i; j > 0; j--) {
+            const cap_hep_sender *x = &h->senders[order[j]], *y = &h->senders[order[j - 1]];
+            if (x->udp + x->tcp <= y->udp + y->tcp) break;
+            unsigned t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    fprintf(o, "\n  HEP senders");
+    unsigned shown = h->nsenders < 4 ? h->nsenders : 4;
+    for (unsigned i = 0; i < shown; i++) {
+        const cap_hep_sender *x = &h->senders[order[i]];
+        char ip[64], a[16];
+        fmt_count(x->udp + x->tcp, a, sizeof a);
+        fprintf(o, "%s %s %s (%s)", i ? "," : "", fs_addr_str(&x->addr, ip, sizeof ip), a,
+                x->udp && x->tcp ? "UDP, TCP" : x->tcp ? "TCP" : "UDP");
+    }
+    if (h->nsenders > shown) fprintf(o, ", +%u more", h->nsenders - shown);
+    if (h->senders_other) fprintf(o, ", and more past the first %u", CAP_HEP_SENDERS);
+    if (h->nsenders > shown || h->senders_other) fprintf(o, " (--stats-json)");
+}
+
 static void print_messages(FILE *o, const insp_stats *s, int width) {
     const det_stats *d = &s->det;
     char a[16], b[16];
@@ -888,6 +917,7 @@ static void print_messages(FILE *o, const insp_stats *s, int width) {
         fmt_count(d->not_sip, a, sizeof a);
         fprintf(o, "   not SIP %s", a);
     }
+    print_hep_senders(o, &s->hep);
     if (s->ims_aka_agreements) {
         fmt_count(s->ims_aka_agreements, a, sizeof a);
         fmt_count(s->esp_sas_learned, b, sizeof b);
@@ -1112,6 +1142,15 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
 #define HEPF(f) json_object_set_new(cap, "hep_tcp_" #f, json_integer((json_int_t)s->hep.tcp_##f))
     HEPF(connections); HEPF(refused); HEPF(evicted); HEPF(broken); HEPF(bytes);
 #undef HEPF
+    json_t *senders = json_array(); /* --hep: who sent, in arrival order */
+    for (unsigned i = 0; i < s->hep.nsenders; i++) {
+        char ip[64];
+        const cap_hep_sender *x = &s->hep.senders[i];
+        json_array_append_new(senders, json_pack("{s:s,s:I,s:I}", "address", fs_addr_str(&x->addr, ip, sizeof ip),
+                                                 "udp", (json_int_t)x->udp, "tcp", (json_int_t)x->tcp));
+    }
+    json_object_set_new(cap, "hep_senders", senders);
+    json_object_set_new(cap, "hep_senders_other", json_integer((json_int_t)s->hep.senders_other));
     json_object_set_new(cap, "hep_tls_handshakes", json_integer((json_int_t)s->hep.tls_handshakes));
     json_object_set_new(cap, "hep_tls_failed", json_integer((json_int_t)s->hep.tls_failed));
     json_object_set_new(o, "capture", cap);

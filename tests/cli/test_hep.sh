@@ -184,6 +184,8 @@ expect_exit 2 "-i and --hep" timeout 10 "$FS38" inspect -c /dev/null -i lo --hep
 run_hep two 2 two
 ok "two HEP packets in one datagram: both messages" stats_is "$TMPD/two.json" \
     's["frames"] == 1 and c["hep_packets"] == 2 and c["hep_bad"] == 0 and s["sip_messages"] == 2'
+ok "...one datagram from one sender" stats_is "$TMPD/two.json" \
+    'c["hep_senders"] == [{"address": "127.0.0.1", "udp": 1, "tcp": 0}]'
 run_hep junk 2 junk
 ok "bytes after a packet: the packet is read, the rest is bad HEP" stats_is "$TMPD/junk.json" \
     'c["hep_packets"] == 2 and c["hep_bad"] == 1 and s["sip_messages"] == 1'
@@ -279,6 +281,9 @@ run_tcp tstream 2 stream
 ok "TCP: packets back to back and a packet a byte at a time are framed: 4 messages" stats_is "$TMPD/tstream.json" \
     's["frames"] == 4 and c["hep_packets"] == 4 and c["hep_bad"] == 0 and s["sip_messages"] == 4 and c["hep_tcp_connections"] == 1'
 ok "...the scanner in them found" grep -qE 'SIP_SCANNER +198\.51\.100\.7 ' "$TMPD/tstream.out"
+ok "...the sender named, with its packets" stats_is "$TMPD/tstream.json" \
+    'c["hep_senders"] == [{"address": "127.0.0.1", "udp": 0, "tcp": 4}] and c["hep_senders_other"] == 0'
+ok "...in the summary too" grep -q "^  HEP senders 127.0.0.1 4 (TCP)$" "$TMPD/tstream.out"
 ok "...the listener says UDP and TCP" grep -q "receiving HEP on 127.0.0.1:[0-9]* (UDP and TCP)" "$TMPD/tstream.err"
 run_tcp tstream2 2 stream --workers 2
 ok "TCP with --workers 2: the same 4 messages and the scanner" stats_is "$TMPD/tstream2.json" \
