@@ -346,6 +346,7 @@ typedef struct cap_hep {
     fs_endpoint src, dst;
     uint8_t ip_proto;       /* 17 UDP, 6 TCP, 132 SCTP, 22 Kamailio's TLS/WS/WSS */
     uint8_t proto_type;     /* 1 = SIP */
+    uint8_t version;        /* 3, or 1/2 (cap_hep_parse_datagram) */
     uint64_t ts_us;         /* 0 if absent */
     uint32_t capture_id;
     const uint8_t *payload; /* points into the HEP buffer */
@@ -387,7 +388,6 @@ typedef struct cap_hep_listen_stats {
     uint64_t tcp_evicted;      /* idle ones closed to make room for a new one */
     uint64_t tcp_broken;       /* closed because the stream did not go on with HEP3 */
     uint64_t tcp_bytes;        /* read off connections */
-    uint64_t tcp_open;         /* open now */
     uint64_t tls_handshakes;   /* tls: completed */
     uint64_t tls_failed;       /* tls: failed (no client certificate, not TLS, ...) */
     char tls_error[160];       /* why the first one failed */
@@ -404,15 +404,17 @@ typedef struct cap_hep_tls {
  * (stream: HEP v3 only); pkt is valid during the call only. */
 typedef void (*cap_hep_deliver)(void *user, const uint8_t *pkt, size_t len, bool stream);
 
+/* What a --hep spec asks for: CAP_HEP_UDP | CAP_HEP_TCP without a prefix,
+ * one of them with udp: or tcp:, TCP | TLS with tls:; *addr (if addr) is
+ * set to the ADDR:PORT after the prefix. */
+enum { CAP_HEP_UDP = 1, CAP_HEP_TCP = 2, CAP_HEP_TLS = 4 };
+unsigned cap_hep_spec(const char *spec, const char **addr);
 /* Listen on "[udp:|tcp:|tls:]ADDR:PORT" (UDP and TCP unless one is named;
  * tls: TLS over TCP with tls's files; "[::1]:9060" for IPv6, ":9060" any
  * IPv4): FS_ERR_USAGE for a bad spec or tls: without a certificate,
  * FS_ERR_CONFIG for files OpenSSL refuses, FS_ERR_IO naming the transport
  * that could not bind. */
 fs_code cap_hep_listen(const char *spec, const cap_hep_tls *tls, cap_hep_listener **out, fs_err *e);
-bool cap_hep_listen_udp(const cap_hep_listener *l);
-bool cap_hep_listen_tcp(const cap_hep_listener *l);
-bool cap_hep_listen_tls(const cap_hep_listener *l);
 /* Wait up to timeout_ms for traffic, then hand out what arrived; returns how
  * many datagrams and packets were handed out. now_us stamps connections'
  * activity (idle ones give way to new ones). */

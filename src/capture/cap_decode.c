@@ -329,7 +329,7 @@ static fs_code hep_datagram(cap_decoder *d, const uint8_t *buf, size_t len, uint
             hep_refused(d, e->msg);
             return rc;
         }
-        if (off == 0 && !stream && (buf[0] == 1 || buf[0] == 2)) d->st.hep_v1v2++;
+        if (h.version < 3) d->st.hep_v1v2++;
         const char *unauthorised = hep_unauthorised(d, &h);
         if (unauthorised) hep_refused(d, unauthorised);
         else hep_deliver(d, &h, capture_us, frame_no);

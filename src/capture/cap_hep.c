@@ -141,6 +141,7 @@ static fs_code parse_v12(const uint8_t *buf, size_t len, cap_hep *out, fs_err *e
     if (len <= start)
         return fs_fail(e, FS_ERR_FORMAT, "HEP v%u: %zu bytes, no payload after its %zu-byte header", version, len,
                        start);
+    out->version = (uint8_t)version;
     out->ip_proto = buf[3];
     out->proto_type = 1; /* v1/v2 carry SIP only */
     out->src.port = be16(buf + 4);
@@ -220,6 +221,7 @@ fs_code cap_hep_parse(const uint8_t *buf, size_t len, cap_hep *out, fs_err *e) {
                                                     : "HEP: no payload chunk (type 0x0f)");
     if (ts_us >= FS_USEC) return fs_fail(e, FS_ERR_FORMAT, "HEP: timestamp microseconds %u >= 1000000", ts_us);
     if (have_ts) out->ts_us = (uint64_t)ts_s * FS_USEC + ts_us;
+    out->version = 3;
     out->total = (uint32_t)total;
     return FS_OK;
 }

@@ -73,15 +73,25 @@ long cap_hep_frame(const uint8_t *buf, size_t len) {
     return total <= len ? (long)total : 0;
 }
 
-/* "[udp:|tcp:]ADDR:PORT": "127.0.0.1:9060", "[::1]:9060", ":9060" (any IPv4). */
-static fs_code parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *sl, bool *udp, bool *tcp,
-                            bool *tls, fs_err *e) {
-    const char *s = spec;
-    *udp = *tcp = true;
-    *tls = false;
-    if (strncmp(s, "udp:", 4) == 0) *tcp = false, s += 4;
-    else if (strncmp(s, "tcp:", 4) == 0) *udp = false, s += 4;
-    else if (strncmp(s, "tls:", 4) == 0) *udp = false, *tls = true, s += 4;
+unsigned cap_hep_spec(const char *spec, const char **addr) {
+    static const struct {
+        char prefix[5];
+        unsigned transports;
+    } kinds[] = {{"udp:", CAP_HEP_UDP}, {"tcp:", CAP_HEP_TCP}, {"tls:", CAP_HEP_TCP | CAP_HEP_TLS}};
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+        if (strncmp(spec, kinds[i].prefix, 4) == 0) {
+            if (addr) *addr = spec + 4;
+            return kinds[i].transports;
+        }
+    if (addr) *addr = spec;
+    return CAP_HEP_UDP | CAP_HEP_TCP;
+}
+
+/* "ADDR:PORT" after the prefix: "127.0.0.1:9060", "[::1]:9060", ":9060" (any IPv4). */
+static fs_code parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *sl, unsigned *transports,
+                            fs_err *e) {
+    const char *s;
+    *transports = cap_hep_spec(spec, &s);
     char host[64];
     const char *colon = strrchr(s, ':');
     if (!colon || colon[1] == '\0')
@@ -200,10 +210,11 @@ static fs_code tls_setup(cap_hep_listener *l, const char *spec, const cap_hep_tl
 fs_code cap_hep_listen(const char *spec, const cap_hep_tls *tls, cap_hep_listener **out, fs_err *e) {
     struct sockaddr_storage ss;
     socklen_t sl = 0;
-    bool udp, tcp, want_tls;
+    unsigned transports;
     *out = NULL;
-    fs_code rc = parse_listen(spec, &ss, &sl, &udp, &tcp, &want_tls, e);
+    fs_code rc = parse_listen(spec, &ss, &sl, &transports, e);
     if (rc != FS_OK) return rc;
+    bool udp = transports & CAP_HEP_UDP, tcp = transports & CAP_HEP_TCP, want_tls = transports & CAP_HEP_TLS;
     cap_hep_listener *l = calloc(1, sizeof *l);
     if (!l || !(l->datagram = malloc(HEP_MAX_PACKET))) {
         free(l);
@@ -222,9 +233,6 @@ fs_code cap_hep_listen(const char *spec, const cap_hep_tls *tls, cap_hep_listene
     return FS_OK;
 }
 
-bool cap_hep_listen_udp(const cap_hep_listener *l) { return l->udp >= 0; }
-bool cap_hep_listen_tcp(const cap_hep_listener *l) { return l->tcp >= 0; }
-bool cap_hep_listen_tls(const cap_hep_listener *l) { return l->tls != NULL; }
 
 /* The sender at sa: its index in st.senders (added if there is room), -1
  * when the table is full. */
@@ -479,9 +487,6 @@ unsigned cap_hep_listen_drain(cap_hep_listener *l, uint64_t now_us, uint64_t bud
 
 void cap_hep_listen_get_stats(cap_hep_listener *l, cap_hep_listen_stats *out) {
     if (l->udp >= 0) count_socket_drops(l);
-    unsigned open = 0;
-    for (unsigned i = 0; i < HEP_TCP_CONNS; i++) open += l->conn[i].fd >= 0;
-    l->st.tcp_open = open;
     *out = l->st;
 }
 

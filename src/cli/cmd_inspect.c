@@ -68,9 +68,17 @@ typedef struct event_out {
 static const char *const tls_version_keys[CAP_TLS_VERSIONS] = {"ssl3_0", "tls1_0", "tls1_1", "tls1_2", "tls1_3"};
 
 /* --hep [udp:|tcp:|tls:]ADDR:PORT bound to loopback, where only this host's senders reach. */
-static bool loopback_listen(const char *addr) {
-    if (!strncmp(addr, "udp:", 4) || !strncmp(addr, "tcp:", 4) || !strncmp(addr, "tls:", 4)) addr += 4;
+static bool loopback_listen(const char *spec) {
+    const char *addr;
+    cap_hep_spec(spec, &addr);
     return !strncmp(addr, "127.", 4) || !strncmp(addr, "[::1]:", 6) || !strncmp(addr, "localhost:", 10);
+}
+
+/* " (UDP and TCP)", " (TLS)" ...: what a --hep spec listens on (cap_hep_spec). */
+static const char *hep_transports_name(unsigned t) {
+    if (t & CAP_HEP_TLS) return " (TLS)";
+    if ((t & CAP_HEP_UDP) && (t & CAP_HEP_TCP)) return " (UDP and TCP)";
+    return t & CAP_HEP_UDP ? " (UDP)" : " (TCP)";
 }
 
 /* --pcap-out FILE: the messages behind reported incidents (evidence). */
@@ -1313,8 +1321,7 @@ static void announce_live(insp *in, const inspect_run *r, const char *iface, con
     fprintf(stderr, "fs38 inspect: %s %s%s%s%s, %llu worker%s; state memory bound %.1f MB; events to %s%s; until %s\n",
             iface ? "capturing on" : "receiving HEP on", iface ? iface : hep,
             iface ? (bpf ? ", filter '" : is_nflog(iface) ? ", no filter (the NFLOG group's rule chose)" : ", default filter")
-                  : !strncmp(hep, "udp:", 4) ? " (UDP)" : !strncmp(hep, "tcp:", 4) ? " (TCP)"
-                  : !strncmp(hep, "tls:", 4) ? " (TLS)" : " (UDP and TCP)",
+                  : hep_transports_name(cap_hep_spec(hep, NULL)),
             iface && bpf ? bpf : "", iface && bpf ? "'" : "",
             (unsigned long long)workers, workers == 1 ? "" : "s", (double)st.mem.bound_bytes / 1048576.0,
             r->events_path ? r->events_path : r->json ? "stdout" : "the summary only",
@@ -1482,7 +1489,7 @@ int cmd_inspect(int argc, char **argv) {
     }
     if (r.sa_out_path && !cfg.ims_aka_keys && !r.quiet)
         fprintf(stderr, "fs38 inspect: note: capture.ims_aka_keys is off: --esp-sa-out will hold no SA\n");
-    bool senders_certified = hep && !strncmp(hep, "tls:", 4) && cfg.hep_tls_client_ca[0]; /* mutual TLS */
+    bool senders_certified = hep && (cap_hep_spec(hep, NULL) & CAP_HEP_TLS) && cfg.hep_tls_client_ca[0]; /* mutual TLS */
     if (hep && !cfg.capture.hep_auth_key[0] && !senders_certified && !loopback_listen(hep) && !r.quiet)
         fprintf(stderr, "fs38 inspect: note: --hep %s takes HEP from anyone who can reach it: set "
                         "capture.hep_auth_key to the senders' auth key, or listen with tls: and "
