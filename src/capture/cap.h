@@ -127,6 +127,9 @@ typedef struct cap_stats {
                                                  * log (or no ClientHello seen), a version
                                                  * or suite not read, records that stopped
                                                  * opening */
+    uint64_t tls_certs;                         /* servers' certificates read (SIP ports) */
+    uint64_t tls_certs_unread;                  /* TLS 1.3 servers' certificates not read: the
+                                                 * key log lacks the handshake secret */
     uint64_t hep_packets, hep_bad;
     uint64_t hep_ignored;                       /* valid HEP, not SIP (proto type != 1) */
     uint64_t hep_time_untrusted;                /* HEP timestamp too far from the capture time: not used */

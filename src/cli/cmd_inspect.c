@@ -919,6 +919,10 @@ static void print_messages(FILE *o, const insp_stats *s, int width) {
                 fprintf(o, "%s%s %s", sep, cap_tls_version_name((uint16_t)(0x0300 + i)), a);
                 sep = ", ";
             }
+        if (s->cap.tls_certs) {
+            fmt_count(s->cap.tls_certs, a, sizeof a);
+            fprintf(o, "; server certificates read %s", a);
+        }
         fprintf(o, ")");
     }
     if (d->not_sip) {
@@ -987,6 +991,7 @@ static void print_capture_problems(FILE *o, const insp_stats *s, int width, bool
         {"TLS directions without keys", c->tls_no_key},
         {"TLS directions with a version or suite not read", c->tls_unsupported},
         {"TLS directions that stopped decrypting", c->tls_failed},
+        {"TLS 1.3 server certificates not read", c->tls_certs_unread},
         {"ESP packets whose SA did not check out (integrity, key)", c->esp_failed},
         {"bad HEP", c->hep_bad},
         {"HEP TCP connections refused (all 64 busy)", s->hep.tcp_refused},
@@ -1016,6 +1021,9 @@ static void print_capture_problems(FILE *o, const insp_stats *s, int width, bool
     if (s->hep.tls_failed) fprintf(o, "  first failed HEP TLS handshake: %s\n", s->hep.tls_error);
     if (c->tls_no_key && !keylog)
         fprintf(o, "  SIP over TLS is read with the endpoints' session keys: --tls-keylog FILE\n");
+    if (c->tls_certs_unread && keylog)
+        fprintf(o, "  a TLS 1.3 server's certificate (SIP-INFO-006) is read with the session's\n"
+                   "  SERVER_HANDSHAKE_TRAFFIC_SECRET, which the key log does not hold\n");
     if (c->esp_packets > c->esp_null + c->esp_decrypted + c->esp_failed && !esp_sa)
         fprintf(o, "  encrypted ESP (VoLTE Gm, VoWiFi) is read with its SAs' keys: --esp-sa FILE,\n"
                    "  or learned from IMS AKA registrations captured on both sides of the P-CSCF\n");
@@ -1135,6 +1143,7 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
     CAPF(ip_reassembled); CAPF(frag_dropped); CAPF(udp); CAPF(tcp_segments); CAPF(sctp_packets); CAPF(sctp_fragmented); CAPF(sctp_reassembled); CAPF(sctp_dropped); CAPF(esp_packets); CAPF(esp_null); CAPF(esp_decrypted); CAPF(esp_failed); CAPF(tcp_retransmits);
     CAPF(tcp_out_of_order); CAPF(tcp_gaps); CAPF(tcp_resyncs); CAPF(tcp_gap_recovered);
     CAPF(tls_handshakes); CAPF(tls_records); CAPF(tls_no_key); CAPF(tls_unsupported); CAPF(tls_failed);
+    CAPF(tls_certs); CAPF(tls_certs_unread);
     CAPF(tcp_flows_evicted);
     CAPF(tcp_bytes_dropped); CAPF(hep_packets); CAPF(hep_bad); CAPF(hep_ignored); CAPF(hep_time_untrusted); CAPF(hep_v1v2); CAPF(sip_payloads);
     CAPF(tcp_flows_peak); CAPF(tcp_bytes_buffered_peak); CAPF(frag_bytes_peak);

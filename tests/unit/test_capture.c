@@ -3562,6 +3562,108 @@ static void test_tls_records(void) {
     cap_tls_ctx_free(x);
 }
 
+/* What a direction's server_hello callback was handed: certificates. */
+typedef struct cert_seen {
+    int hellos, certs;
+    size_t len;
+    uint8_t first;
+} cert_seen;
+
+static void on_server_hello(void *ctx, uint16_t version, uint16_t suite, const uint8_t *cert, size_t cert_len) {
+    (void)version;
+    (void)suite;
+    cert_seen *c = ctx;
+    if (!cert) {
+        c->hellos++;
+        return;
+    }
+    c->certs++;
+    c->len = cert_len;
+    c->first = cert[0];
+}
+
+/* A handshake message header (type, 24-bit length) at o. */
+static size_t hs_header(uint8_t *o, uint8_t type, size_t len) {
+    o[0] = type;
+    o[1] = (uint8_t)(len >> 16);
+    o[2] = (uint8_t)(len >> 8);
+    o[3] = (uint8_t)len;
+    return 4;
+}
+
+/* A TLS 1.2 Certificate message with one certificate of clen bytes
+ * (filled with 0x30, as DER starts), at o; its length. */
+static size_t hs_certificate(uint8_t *o, size_t clen) {
+    size_t n = hs_header(o, 11, clen + 6);
+    o[n] = (uint8_t)((clen + 3) >> 16), o[n + 1] = (uint8_t)((clen + 3) >> 8), o[n + 2] = (uint8_t)(clen + 3);
+    o[n + 3] = (uint8_t)(clen >> 16), o[n + 4] = (uint8_t)(clen >> 8), o[n + 5] = (uint8_t)clen;
+    memset(o + n + 6, 0x30, clen);
+    return n + 6 + clen;
+}
+
+/* The server's handshake in the clear (TLS 1.2): its Certificate found
+ * after a message that went on past its record, and a first certificate
+ * cut by its record not read (nor anything after it taken for one). */
+static void test_tls_certificate_records(void) {
+    cap_stats st = {0};
+    cap_tls_ctx *x = cap_tls_ctx_new(NULL, &st);
+    CHECK(x != NULL);
+    if (!x) return;
+    static uint8_t buf[4 * CAP_TLS_MAX_RECORD];
+    cert_seen seen = {0};
+    cap_tls_ops ops = {.server_hello = on_server_hello, .ctx = &seen};
+    cap_tls_dir *d = cap_tls_dir_new(false);
+    size_t n = tls_hello(buf, 2, 0x0303, 0xc02f, 1);
+    /* record 2: a message of 100 bytes, 60 of them here; record 3: its
+     * other 40, then the Certificate (a 300-byte certificate) */
+    size_t r2 = n;
+    n += tls_record(buf + n, 22, 4 + 60, 0x0b); /* its filler reads like Certificates */
+    hs_header(buf + r2 + 5, 12, 100);
+    memset(buf + n + 5, 0x0b, 40);
+    size_t body = 40 + hs_certificate(buf + n + 5 + 40, 300);
+    buf[n] = 22, buf[n + 1] = 3, buf[n + 2] = 3, buf[n + 3] = (uint8_t)(body >> 8), buf[n + 4] = (uint8_t)body;
+    n += 5 + body;
+    CHECK_EQ_INT(cap_tls_records(x, d, buf, n, &ops), n);
+    CHECK_EQ_INT(seen.hellos, 1);
+    CHECK_EQ_INT(seen.certs, 1);
+    CHECK_EQ_INT(seen.len, 300);
+    CHECK_EQ_INT(seen.first, 0x30);
+    CHECK_EQ_INT(st.tls_certs, 1);
+    cap_tls_dir_free(d);
+
+    /* the first certificate goes on into the next record: not read, and
+     * the rest of the message in the next record (bytes that look like a
+     * whole Certificate) not taken for another one */
+    memset(&seen, 0, sizeof seen);
+    d = cap_tls_dir_new(false);
+    static uint8_t msg[400];
+    size_t whole = hs_certificate(msg, 300); /* 310 bytes: 200 in one record, 110 in the next */
+    hs_certificate(msg + 200, whole - 200 - 10);
+    n = tls_hello(buf, 2, 0x0303, 0xc02f, 1);
+    n += tls_record(buf + n, 22, 200, 0);
+    memcpy(buf + n - 200, msg, 200);
+    n += tls_record(buf + n, 22, whole - 200, 0);
+    memcpy(buf + n - (whole - 200), msg + 200, whole - 200);
+    CHECK_EQ_INT(cap_tls_records(x, d, buf, n, &ops), n);
+    CHECK_EQ_INT(seen.hellos, 1);
+    CHECK_EQ_INT(seen.certs, 0);
+    CHECK_EQ_INT(st.tls_certs, 1);
+    cap_tls_dir_free(d);
+
+    /* a client's direction has no certificate to judge */
+    memset(&seen, 0, sizeof seen);
+    d = cap_tls_dir_new(false);
+    n = tls_hello(buf, 1, 0x0303, 0, 2);
+    n += tls_record(buf + n, 22, 0, 0);
+    size_t c = hs_certificate(buf + n, 20);
+    buf[n - 2] = (uint8_t)(c >> 8), buf[n - 1] = (uint8_t)c;
+    n += c;
+    CHECK_EQ_INT(cap_tls_records(x, d, buf, n, &ops), n);
+    CHECK_EQ_INT(seen.certs, 0);
+    cap_tls_dir_free(d);
+    cap_tls_ctx_free(x);
+}
+
 /* The messages of tls.pcap's first connection (frames 1-20, TLS 1.3)
  * decoded with a key log followed as it grows (-i --tls-keylog): its lines
  * from tls.keys, the client's traffic secret (line 6, the last the client
@@ -3867,6 +3969,7 @@ int main(void) {
     test_tls_keylog();
     test_tls_keylog_half();
     test_tls_records();
+    test_tls_certificate_records();
     test_tls_unsupported();
     test_defrag_many_ext();
     test_defrag_path();

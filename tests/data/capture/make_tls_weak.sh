@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make_tls_weak.sh -- regenerate tls-weak.pcap: SIP servers on port 5061
+# make_tls_weak.sh -- regenerate tls-weak.pcap and tls-weak.keys (the
+# clients' key log, SSLKEYLOGFILE's format): SIP servers on port 5061
 # agreeing to each TLS version a client asks for, between real OpenSSL peers
 # (openssl s_server / s_client) on loopback, recorded by tcpdump. One
 # connection per server, each carrying one SIP OPTIONS:
@@ -9,6 +10,10 @@
 #   127.0.0.64:5061  TLS 1.3   (quiet)
 #   127.0.0.65:5061  TLS 1.2, a 1024-bit RSA key, self-signed with SHA-1 (SIP-INFO-006)
 #   127.0.0.66:5061  TLS 1.2, a certificate that expired on 2021-01-01 (SIP-INFO-006)
+#   127.0.0.67:5061  TLS 1.3, the 1024-bit SHA-1 one of .65 (SIP-INFO-006 with the key log)
+#   127.0.0.68:5061  TLS 1.3, the expired one of .66 (SIP-INFO-006 with the key log)
+# TLS 1.3 encrypts the certificate: fs38 reads it with the key log's
+# SERVER_HANDSHAKE_TRAFFIC_SECRET (--tls-keylog tls-weak.keys).
 # Debian's OpenSSL 3 has no RC4, DES or 3DES suites left to agree to (unit
 # tests feed those ServerHellos by hand: tests/unit/test_detect.c). Needs
 # root (tcpdump); tests/cli/test_tls.sh reads the result.
@@ -38,7 +43,8 @@ serve() {
     for _ in $(seq 50); do ss -Hltn "src $ip:5061" | grep -q . && break; sleep 0.1; done
     printf 'OPTIONS sip:%s:5061;transport=tls SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK%s\r\nMax-Forwards: 70\r\nFrom: <sip:probe@example.com>;tag=1\r\nTo: <sip:%s>\r\nCall-ID: weak-%s\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n' \
         "$ip" "${ip##*.}" "$ip" "${ip##*.}" |
-        timeout -k 1 5 openssl s_client -connect "$ip:5061" $opt -cipher 'ALL:@SECLEVEL=0' -quiet -no_ign_eof >"$DIR/client-$ip.out" 2>&1 || true
+        timeout -k 1 5 openssl s_client -connect "$ip:5061" $opt -cipher 'ALL:@SECLEVEL=0' -quiet -no_ign_eof \
+            -keylogfile "$DIR/weak.keys" >"$DIR/client-$ip.out" 2>&1 || true
     wait "$spid" 2>/dev/null || true
 }
 serve 127.0.0.61 -tls1
@@ -47,9 +53,12 @@ serve 127.0.0.63 -tls1_2
 serve 127.0.0.64 -tls1_3
 serve 127.0.0.65 -tls1_2 "$DIR/weak.pem" "$DIR/weak.key"
 serve 127.0.0.66 -tls1_2 "$DIR/old.pem" "$DIR/old.key"
+serve 127.0.0.67 -tls1_3 "$DIR/weak.pem" "$DIR/weak.key"
+serve 127.0.0.68 -tls1_3 "$DIR/old.pem" "$DIR/old.key"
 sleep 1
 kill "$TPID"; wait "$TPID" || true
 cp "$DIR/weak.pcap" "$ROOT/tests/data/capture/tls-weak.pcap"
+cp "$DIR/weak.keys" "$ROOT/tests/data/capture/tls-weak.keys"
 echo "tls-weak.pcap: $(tshark -r "$DIR/weak.pcap" 2>/dev/null | wc -l) frames"
 tshark -r "$DIR/weak.pcap" -Y 'tls.handshake.type == 2' -T fields -e ip.src -e tls.handshake.version \
     -e tls.handshake.extensions.supported_version -e tls.handshake.ciphersuite 2>/dev/null
