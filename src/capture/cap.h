@@ -54,17 +54,19 @@ typedef void (*cap_emit_fn)(void *user, const cap_payload *p);
 
 /* A TLS connection on a SIP port whose ServerHello was read: the version
  * and cipher suite its server chose (SIP-INFO-004 judges them); told again
- * with the server's certificate when a TLS 1.2 (or older) handshake shows
- * it in the clear (SIP-INFO-006). Told with or without the session keys;
- * data valid only during the callback. */
+ * with each side's certificate as it is read (SIP-INFO-006): the server's,
+ * and the client's when the server asked for one (mutual TLS). TLS 1.2 and
+ * older show them in the clear; TLS 1.3 with the key log's handshake
+ * secrets. Data valid only during the callback. */
 typedef struct cap_tls_hello {
     fs_endpoint server, client;
     uint16_t version;   /* 0x0300 SSL 3.0, 0x0301 TLS 1.0 ... 0x0304 TLS 1.3 */
     uint16_t suite;     /* IANA cipher suite number */
     uint64_t ts_us;     /* capture time */
     uint64_t frame_no;
-    const uint8_t *cert; /* the server's own certificate, DER; NULL: this is the ServerHello */
+    const uint8_t *cert; /* a certificate, DER: the sender's own; NULL: this is the ServerHello */
     uint32_t cert_len;
+    bool client_cert;    /* cert is the client's (mutual TLS), not the server's */
 } cap_tls_hello;
 typedef void (*cap_tls_hello_fn)(void *user, const cap_tls_hello *h);
 
@@ -127,7 +129,8 @@ typedef struct cap_stats {
                                                  * log (or no ClientHello seen), a version
                                                  * or suite not read, records that stopped
                                                  * opening */
-    uint64_t tls_certs;                         /* servers' certificates read (SIP ports) */
+    uint64_t tls_certs;                         /* certificates read (SIP ports): servers', and
+                                                 * clients' on mutual TLS */
     uint64_t tls_certs_unread;                  /* TLS 1.3 servers' certificates not read: the
                                                  * key log lacks the handshake secret */
     uint64_t hep_packets, hep_bad;
@@ -556,9 +559,11 @@ typedef struct cap_tls_ops {
     void (*out)(void *ctx, const uint8_t *plain, size_t n); /* decrypted application data */
     cap_tls_dir *(*peer)(void *ctx); /* the other direction's, or NULL */
     /* a ServerHello read on a SIP port (keys or not): the version and
-     * cipher suite the server chose, and then (TLS 1.2 and older) its
-     * certificate, DER (cert NULL for the hello); NULL: not wanted */
-    void (*server_hello)(void *ctx, uint16_t version, uint16_t suite, const uint8_t *cert, size_t cert_len);
+     * cipher suite the server chose (cert NULL); then the certificate of
+     * this direction's sender, DER, when it is read (by_client: the
+     * client's, on mutual TLS); NULL: not wanted */
+    void (*handshake)(void *ctx, uint16_t version, uint16_t suite, const uint8_t *cert, size_t cert_len,
+                      bool by_client);
     void *ctx;
 } cap_tls_ops;
 /* Read the whole records at the front of p (n bytes): returns the bytes

@@ -681,18 +681,21 @@ static cap_tls_dir *tls_peer(void *c) {
     return r && !r->closed ? r->tls : NULL;
 }
 
-/* The ServerHello of this direction: its sender is the server. */
-static void tls_server_hello(void *c, uint16_t version, uint16_t suite, const uint8_t *cert, size_t cert_len) {
+/* The ServerHello of this direction (its sender is the server), or the
+ * certificate of its sender, server or client. */
+static void tls_handshake(void *c, uint16_t version, uint16_t suite, const uint8_t *cert, size_t cert_len,
+                          bool by_client) {
     tls_call *k = c;
-    cap_tls_hello h = {.server = k->f->src, .client = k->f->dst, .version = version, .suite = suite,
-                       .ts_us = k->ts, .frame_no = k->frame_no, .cert = cert, .cert_len = (uint32_t)cert_len};
+    cap_tls_hello h = {.server = by_client ? k->f->dst : k->f->src, .client = by_client ? k->f->src : k->f->dst,
+                       .version = version, .suite = suite, .ts_us = k->ts, .frame_no = k->frame_no,
+                       .cert = cert, .cert_len = (uint32_t)cert_len, .client_cert = by_client};
     k->t->tls_hello(k->t->tls_hello_user, &h);
 }
 
 static size_t tls_records(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, size_t len, uint64_t ts,
                           uint64_t frame_no) {
     tls_call k = {t, f, ts, frame_no};
-    cap_tls_ops ops = {.out = tls_plain, .peer = tls_peer, .server_hello = t->tls_hello ? tls_server_hello : NULL,
+    cap_tls_ops ops = {.out = tls_plain, .peer = tls_peer, .handshake = t->tls_hello ? tls_handshake : NULL,
                        .ctx = &k};
     return cap_tls_records(t->tlsx, f->tls, p, len, &ops);
 }

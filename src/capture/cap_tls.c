@@ -26,9 +26,9 @@
  * TLS 1.3: the handshake after ServerHello is encrypted with keys the log
  * may not hold, so records are tried with the application key at sequence
  * 0 until one opens (at most TLS_MAX_TRIALS); records after that are read
- * in order, KeyUpdate followed. The server's handshake records are first
+ * in order, KeyUpdate followed. Each side's handshake records are first
  * opened with its handshake secret when the log holds it, for its
- * certificate. TLS 1.2: records after ChangeCipherSpec; the certificate in
+ * certificate. TLS 1.2: records after ChangeCipherSpec; the certificates in
  * the clear.
  */
 #include "cap.h"
@@ -101,8 +101,8 @@ typedef struct tls_session_keys {
     uint8_t random[32];
     uint8_t master[48];      /* TLS 1.2 master secret */
     uint8_t cts[48], sts[48]; /* TLS 1.3 client/server application traffic secret 0 */
-    uint8_t shts[48];         /* TLS 1.3 server handshake traffic secret: its certificate */
-    uint8_t cts_len, sts_len, shts_len;
+    uint8_t chts[48], shts[48]; /* TLS 1.3 client/server handshake traffic secret: certificates */
+    uint8_t cts_len, sts_len, chts_len, shts_len;
     bool has_master;
     uint32_t next;           /* hash chain (index + 1; 0 ends it) */
 } tls_session_keys;
@@ -188,13 +188,13 @@ static void keys_line(cap_tls_keys *k, char *line) {
     ok = ok && fs_unhex(sp1 + 1, 32, random) && hexlen % 2 == 0 && hexlen >= 2;
     const char *label = line;
     size_t llen = ok ? (size_t)(sp1 - line) : 0;
-    static const char *const known[] = {"CLIENT_HANDSHAKE_TRAFFIC_SECRET", "CLIENT_EARLY_TRAFFIC_SECRET",
-                                        "EXPORTER_SECRET", "EARLY_EXPORTER_SECRET"};
-    int which = -1; /* 0 master, 1 client, 2 server, 3 server handshake */
+    static const char *const known[] = {"CLIENT_EARLY_TRAFFIC_SECRET", "EXPORTER_SECRET", "EARLY_EXPORTER_SECRET"};
+    int which = -1; /* 0 master, 1 client, 2 server, 3 server handshake, 4 client handshake */
     if (ok && llen == 13 && memcmp(label, "CLIENT_RANDOM", 13) == 0) which = 0;
     if (ok && llen == 23 && memcmp(label, "CLIENT_TRAFFIC_SECRET_0", 23) == 0) which = 1;
     if (ok && llen == 23 && memcmp(label, "SERVER_TRAFFIC_SECRET_0", 23) == 0) which = 2;
     if (ok && llen == 31 && memcmp(label, "SERVER_HANDSHAKE_TRAFFIC_SECRET", 31) == 0) which = 3;
+    if (ok && llen == 31 && memcmp(label, "CLIENT_HANDSHAKE_TRAFFIC_SECRET", 31) == 0) which = 4;
     if (ok && which < 0) {
         bool used = false;
         for (size_t i = 0; i < sizeof known / sizeof *known; i++)
@@ -225,6 +225,9 @@ static void keys_line(cap_tls_keys *k, char *line) {
     } else if (which == 3) {
         memcpy(s->shts, secret, slen);
         s->shts_len = (uint8_t)slen;
+    } else if (which == 4) {
+        memcpy(s->chts, secret, slen);
+        s->chts_len = (uint8_t)slen;
     } else {
         memcpy(s->sts, secret, slen);
         s->sts_len = (uint8_t)slen;
@@ -329,16 +332,22 @@ void cap_tls_keys_refresh(cap_tls_keys *k) {
  * secrets first, its traffic secrets at Finished). */
 static bool session_complete(const tls_session_keys *s) { return s->has_master || (s->cts_len && s->sts_len); }
 
+/* What a lookup needs of a session: its application keys, or one side's
+ * handshake secret. */
+typedef enum tls_need { TLS_NEED_TRAFFIC, TLS_NEED_CLIENT_HS, TLS_NEED_SERVER_HS } tls_need;
+
 /* The keys of a session, copied out (another worker may read the log on
  * meanwhile); when following, read on once when they are not there, or
- * not all there (handshake: the server's handshake secret), and the file
- * grew. (Until 2026-11-27 a session read between its handshake and traffic
- * secrets stayed so: its records waited for keys in vain unless another
- * session's miss read the log on.) */
-static bool keys_find(cap_tls_keys *k, const uint8_t *random, bool handshake, tls_session_keys *out) {
+ * not all there (what `need` names), and the file grew. (Until 2026-11-27
+ * a session read between its handshake and traffic secrets stayed so: its
+ * records waited for keys in vain unless another session's miss read the
+ * log on.) */
+static bool keys_find(cap_tls_keys *k, const uint8_t *random, tls_need need, tls_session_keys *out) {
     pthread_mutex_lock(&k->lock);
     tls_session_keys *s = keys_lookup(k, random);
-    bool complete = s && (handshake ? s->shts_len != 0 : session_complete(s));
+    bool complete = s && (need == TLS_NEED_SERVER_HS   ? s->shts_len != 0
+                          : need == TLS_NEED_CLIENT_HS ? s->chts_len != 0
+                                                       : session_complete(s));
     if (!complete && k->follow && keys_grown(k)) {
         (void)keys_read_more(k, NULL);
         s = keys_lookup(k, random);
@@ -354,9 +363,9 @@ struct cap_tls_dir {
     uint8_t state;        /* tls_state */
     bool is_client, keyed;
     bool etm;             /* TLS 1.2 CBC: encrypt-then-MAC was agreed (RFC 7366) */
-    bool cert_seen;       /* the server's Certificate message was looked at */
-    bool hs_done;         /* TLS 1.3 server: its encrypted handshake is not read (any more) */
-    uint8_t hs_records;   /* TLS 1.3 server: handshake records opened (their sequence) */
+    bool cert_seen;       /* this side's Certificate message was looked at */
+    bool hs_done;         /* TLS 1.3: this side's encrypted handshake is not read (any more) */
+    uint8_t hs_records;   /* TLS 1.3: handshake records opened (their sequence) */
     uint32_t hs_skip;     /* handshake bytes of a message that went on past its record */
     uint16_t version;     /* TLS 1.2 and 1.3 are read (0x0303, 0x0304) */
     bool heuristic;       /* on a port that is not a SIP port: not counted until keyed */
@@ -523,7 +532,7 @@ static void read_hello(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *p, size_t 
     server_hello_extensions(d, p + off + 3, n - off - 3);
     d->state = TLS_CLEAR;
     if (!d->heuristic && cap_tls_version_name(d->version)) x->st->tls_versions[d->version - 0x0300]++;
-    if (ops->server_hello && !d->heuristic) ops->server_hello(ops->ctx, d->version, d->suite, NULL, 0);
+    if (ops->handshake && !d->heuristic) ops->handshake(ops->ctx, d->version, d->suite, NULL, 0, false);
     cap_tls_dir *c = ops->peer ? ops->peer(ops->ctx) : NULL;
     if (c && c->is_client && c->have_client_random) {
         memcpy(d->client_random, c->client_random, 32);
@@ -607,7 +616,7 @@ static int derive_keys(cap_tls_ctx *x, cap_tls_dir *d) {
         return -1;
     }
     tls_session_keys s;
-    if (!keys_find(x->keys, d->client_random, false, &s)) {
+    if (!keys_find(x->keys, d->client_random, TLS_NEED_TRAFFIC, &s)) {
         if (x->keys->follow) return 0;
         give_up(x, d, TLS_NO_KEY);
         return -1;
@@ -792,11 +801,12 @@ static void encrypted_record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, c
     }
 }
 
-/* The server's Certificate message, avail bytes of its body of mlen in
- * this record: its first certificate, the server's own, handed over (the
- * rest of the chain is not judged). TLS 1.3 puts a request context before
- * the list, and extensions after each certificate. A first certificate that
- * goes on into the next record is not read. */
+/* A Certificate message, avail bytes of its body of mlen in this record:
+ * its first certificate, the sender's own, handed over (the rest of the
+ * chain is not judged). TLS 1.3 puts a request context before the list,
+ * and extensions after each certificate. A first certificate that goes on
+ * into the next record is not read; an empty list (a client that had none
+ * to give) has none. */
 static void certificate_message(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *m, size_t avail, size_t mlen,
                                 const cap_tls_ops *ops) {
     d->cert_seen = true;
@@ -805,15 +815,16 @@ static void certificate_message(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *m
     size_t clen = be24(m + off + 3);
     if (clen == 0 || clen > avail - off - 6) return;
     x->st->tls_certs++;
-    ops->server_hello(ops->ctx, d->version, d->suite, m + off + 6, clen);
+    ops->handshake(ops->ctx, d->version, d->suite, m + off + 6, clen, d->is_client);
 }
 
-/* The handshake messages of one of the server's records: in the clear
- * (TLS 1.2 and older), or opened with its handshake key (TLS 1.3). Only the
- * Certificate is read; a message that goes on past the record is stepped
- * over in the next one (d->hs_skip). */
-static void server_handshake(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *b, size_t n, const cap_tls_ops *ops) {
-    if (d->is_client || !d->have_server || d->cert_seen || d->heuristic || !ops->server_hello) return;
+/* The handshake messages of one of this side's records: in the clear (TLS
+ * 1.2 and older), or opened with its handshake key (TLS 1.3). Only the
+ * Certificate is read: the server's, and the client's when the server
+ * asked for one (mutual TLS). A message that goes on past the record is
+ * stepped over in the next one (d->hs_skip). */
+static void handshake_messages(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *b, size_t n, const cap_tls_ops *ops) {
+    if (!d->have_server || d->cert_seen || d->heuristic || !ops->handshake) return;
     size_t skip = d->hs_skip < n ? d->hs_skip : n;
     d->hs_skip -= (uint32_t)skip;
     b += skip;
@@ -821,7 +832,7 @@ static void server_handshake(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *b, s
     while (n >= 4 && !d->cert_seen) {
         size_t mlen = be24(b + 1), avail = mlen < n - 4 ? mlen : n - 4;
         if (b[0] == 11) certificate_message(x, d, b + 4, avail, mlen, ops);
-        if (b[0] == 20) d->hs_done = true; /* Finished: the handshake is over */
+        if (b[0] == 20) d->hs_done = true; /* Finished: this side's handshake is over */
         if (avail < mlen) {
             d->hs_skip = (uint32_t)(mlen - avail);
             return;
@@ -831,40 +842,44 @@ static void server_handshake(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *b, s
     }
 }
 
-/* TLS 1.3: a record of the server's encrypted handshake (EncryptedExtensions,
- * Certificate, CertificateVerify, Finished), opened with its handshake
- * traffic secret when the key log holds it (OpenSSL, NSS and curl write
- * SERVER_HANDSHAKE_TRAFFIC_SECRET), for the certificate. True when the
- * record opened: a handshake record, not one for the application key.
- * Tried until the certificate is read, the handshake ends, or a record
- * does not open with that key. */
-static bool server_handshake_record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, const uint8_t *b, size_t n,
-                                    const cap_tls_ops *ops) {
+/* TLS 1.3: a record of this side's encrypted handshake (the server's
+ * EncryptedExtensions, Certificate, CertificateVerify, Finished; the
+ * client's Certificate, when asked, CertificateVerify, Finished), opened
+ * with its handshake traffic secret when the key log holds it (OpenSSL,
+ * NSS, curl and Python write SERVER_ and CLIENT_HANDSHAKE_TRAFFIC_SECRET),
+ * for the certificate. True when the record opened: a handshake record,
+ * not one for the application key. Tried until the certificate is read,
+ * the handshake ends, or a record does not open with that key. */
+static bool handshake_record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, const uint8_t *b, size_t n,
+                             const cap_tls_ops *ops) {
     if (d->hs_done) return false;
-    if (d->is_client || d->cert_seen || d->heuristic || !ops->server_hello || !is_tls13(d)) {
+    if (d->cert_seen || d->heuristic || !ops->handshake || !is_tls13(d)) {
         d->hs_done = true; /* (not a SIP port when the handshake passed: not judged) */
         return false;
     }
     cap_tls_dir hs = {.version = d->version, .cs = suite_find(d->suite), .seq = d->hs_records};
     tls_session_keys s;
     bool keyed = hs.cs && hs.cs->id >> 8 == 0x13 && x->keys && d->have_client_random &&
-                 keys_find(x->keys, d->client_random, true, &s) && s.shts_len == (hs.cs->sha384 ? 48 : 32);
+                 keys_find(x->keys, d->client_random, d->is_client ? TLS_NEED_CLIENT_HS : TLS_NEED_SERVER_HS, &s);
     if (keyed) {
-        memcpy(hs.secret, s.shts, s.shts_len);
-        hs.secret_len = s.shts_len;
+        const uint8_t *secret = d->is_client ? s.chts : s.shts;
+        size_t slen = d->is_client ? s.chts_len : s.shts_len;
+        keyed = slen == (hs.cs->sha384 ? 48u : 32u);
+        memcpy(hs.secret, secret, slen);
+        hs.secret_len = (uint8_t)slen;
         OPENSSL_cleanse(&s, sizeof s);
-        keyed = tls13_keys(x, &hs);
+        keyed = keyed && tls13_keys(x, &hs);
     }
     long len = keyed ? open_record(x, &hs, h, b, n) : -1;
     OPENSSL_cleanse(&hs, sizeof hs);
-    if (len < 0) { /* no key, or not a handshake record: the certificate is not read */
+    if (len < 0) { /* no key, or not a handshake record: a certificate is not read */
         d->hs_done = true;
-        if (!d->cert_seen) x->st->tls_certs_unread++;
+        if (!d->is_client) x->st->tls_certs_unread++; /* (a client's may not exist) */
         return false;
     }
     d->hs_records++;
     while (len > 0 && x->plain[len - 1] == 0) len--; /* TLSInnerPlaintext: content, type, zeros */
-    if (len > 0 && x->plain[len - 1] == TLS_REC_HANDSHAKE) server_handshake(x, d, x->plain, (size_t)len - 1, ops);
+    if (len > 0 && x->plain[len - 1] == TLS_REC_HANDSHAKE) handshake_messages(x, d, x->plain, (size_t)len - 1, ops);
     if (d->hs_records == UINT8_MAX) d->hs_done = true;
     return true;
 }
@@ -875,12 +890,12 @@ static void record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, const uint8
     case TLS_HELLO:
         if (h[0] == TLS_REC_HANDSHAKE) read_hello(x, d, b, n, ops);
         if (d->state == TLS_HELLO) give_up(x, d, TLS_FAILED); /* not a hello after all */
-        else if (h[0] == TLS_REC_HANDSHAKE) server_handshake(x, d, b, n, ops); /* in the hello's record */
+        else if (h[0] == TLS_REC_HANDSHAKE) handshake_messages(x, d, b, n, ops); /* in the hello's record */
         return;
     case TLS_CLEAR:
         if (h[0] == TLS_REC_HANDSHAKE) {
             if (n >= 1 && (b[0] == 1 || b[0] == 2) && !d->have_server) read_hello(x, d, b, n, ops);
-            if (!is_tls13(d)) server_handshake(x, d, b, n, ops);
+            if (!is_tls13(d)) handshake_messages(x, d, b, n, ops);
             return;
         }
         if (h[0] == TLS_REC_CCS) {
@@ -895,11 +910,11 @@ static void record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, const uint8
             }
             d->state = TLS_TRIAL;
             d->seq = 0;
-            if (!server_handshake_record(x, d, h, b, n, ops)) encrypted_record(x, d, h, b, n, ops);
+            if (!handshake_record(x, d, h, b, n, ops)) encrypted_record(x, d, h, b, n, ops);
         }
         return;
     case TLS_TRIAL:
-        if (h[0] == TLS_REC_APP && !server_handshake_record(x, d, h, b, n, ops)) encrypted_record(x, d, h, b, n, ops);
+        if (h[0] == TLS_REC_APP && !handshake_record(x, d, h, b, n, ops)) encrypted_record(x, d, h, b, n, ops);
         return;
     case TLS_OPEN:
         if (h[0] == TLS_REC_CCS) return; /* TLS 1.3 compat */

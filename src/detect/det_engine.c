@@ -641,9 +641,11 @@ done:
 }
 
 void det_tls_hello(det_engine *eng, const cap_tls_hello *h) {
-    /* no message: the server's hello, as from the server to its client */
-    cap_payload hello = {.src = h->server, .dst = h->client, .transport = CAP_T_TLS, .ts_us = h->ts_us,
-                         .frame_no = h->frame_no};
+    /* no message: the server's hello or certificate, as from the server to
+     * its client; a client's certificate (mutual TLS) from the client */
+    bool by_client = h->cert && h->client_cert;
+    cap_payload hello = {.src = by_client ? h->client : h->server, .dst = by_client ? h->server : h->client,
+                         .transport = CAP_T_TLS, .ts_us = h->ts_us, .frame_no = h->frame_no};
     uint64_t ts = capture_time(&hello);
     det_tick(eng, ts);
     det_ctx c = {.eng = eng, .m = NULL, .p = &hello, .ts = ts, .requester_zone = -1,
@@ -652,7 +654,7 @@ void det_tls_hello(det_engine *eng, const cap_tls_hello *h) {
     c.src_ep = &hello.src;
     c.dst_ep = &hello.dst;
     if (c.src_allowed) return;
-    if (h->cert) det_cert_check(&c, h->cert, h->cert_len);
+    if (h->cert) det_cert_check(&c, h->cert, h->cert_len, by_client);
     else det_tls_check(&c, h->version, h->suite);
 }
 

@@ -473,7 +473,7 @@ void det_behaviour_check(det_ctx *c);     /* det_behaviour.c: scan, enum, brute,
 void det_behaviour_finish_shared(det_engine *eng); /* det_finish: late SIP-FLOOD-002 shares */
 void det_trust_check(det_ctx *c);         /* det_trust.c: trust, CLI, topology, info */
 void det_tls_check(det_ctx *c, uint16_t version, uint16_t suite); /* det_trust.c: SIP-INFO-004 */
-void det_cert_check(det_ctx *c, const uint8_t *der, size_t n);     /* det_trust.c: SIP-INFO-006 */
+void det_cert_check(det_ctx *c, const uint8_t *der, size_t n, bool by_client); /* det_trust.c: SIP-INFO-006 */
 void det_calls_check(det_ctx *c);         /* det_calls.c: dialogs, Wangiri, IRSF, volume */
 void det_calls_tick(det_engine *eng);     /* long calls, timeouts */
 void det_indicators_check(det_ctx *c);    /* det_indicators.c: INTEL-001 */

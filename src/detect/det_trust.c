@@ -578,11 +578,13 @@ static bool weak_signature(const X509 *x) {
     return md == NID_md2 || md == NID_md4 || md == NID_md5 || md == NID_sha1;
 }
 
-/* The certificate a SIP server shows in its (plaintext, TLS 1.2 or older)
- * handshake: expired or not yet valid at capture time, a key too small, or
- * a broken signature hash. Self-signed is said, not judged: private trunks
- * use their own CAs. Keyed by the server, like SIP-INFO-004. */
-void det_cert_check(det_ctx *c, const uint8_t *der, size_t n) {
+/* The certificate a SIP server shows in its TLS handshake, or a client
+ * when the server asks for one (mutual TLS, as interconnects use; by_client):
+ * expired or not yet valid at capture time, a key too small, or a broken
+ * signature hash. Self-signed is said, not judged: private trunks use their
+ * own CAs. Keyed by the certificate's sender (c->p->src), so an SBC that
+ * shows one certificate as server and as client is one incident. */
+void det_cert_check(det_ctx *c, const uint8_t *der, size_t n, bool by_client) {
     const unsigned char *p = der;
     X509 *x = n <= LONG_MAX ? d2i_X509(NULL, &p, (long)n) : NULL;
     if (!x) return; /* not a certificate OpenSSL reads: nothing to judge */
@@ -610,7 +612,8 @@ void det_cert_check(det_ctx *c, const uint8_t *der, size_t n) {
             ev_set_str(ev, "subject", text);
             bool self = X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)) == 0;
             ev_set_str(ev, "self_signed", self ? "yes" : "no"); /* self-issued: no CA vouches for it */
-            ev_set_int(ev, "server_port", c->p->src.port);
+            ev_set_str(ev, "role", by_client ? "client" : "server");
+            ev_set_int(ev, "server_port", by_client ? c->p->dst.port : c->p->src.port);
         }
     }
     X509_free(x);

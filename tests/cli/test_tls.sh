@@ -121,7 +121,7 @@ ok "SIP-INFO-004 for each server tshark sees choose TLS 1.0 or 1.1, with its sui
     "$(tshark -r "$WEAK" -Y 'tls.handshake.type == 2 && !tls.handshake.extensions.supported_version && tls.handshake.version < 0x0303' \
         -T fields -e ip.src -e tls.handshake.version -e tls.handshake.ciphersuite 2>/dev/null |
         awk '{v = $2 == "0x0301" ? "TLS 1.0" : $2 == "0x0302" ? "TLS 1.1" : "?"; print $1, v, $3}' | sort)"
-ok "...two of the eight (1.2 and 1.3 stay quiet)" is "$(info4 "$TMPD/weak.ndjson" | wc -l)" 2
+ok "...two of the ten (1.2 and 1.3 stay quiet)" is "$(info4 "$TMPD/weak.ndjson" | wc -l)" 2
 expect_exit 0 "...its statistics" "$FS38" inspect -c /dev/null -q --stats-json "$TMPD/weak.json" "$WEAK"
 ok "capture.tls_versions: the ServerHellos tshark counts per version" \
     is "$(jq -r '.capture.tls_versions | to_entries[] | select(.value > 0) | "\(.key) \(.value)"' "$TMPD/weak.json")" \
@@ -129,7 +129,7 @@ ok "capture.tls_versions: the ServerHellos tshark counts per version" \
         -e tls.handshake.extensions.supported_version 2>/dev/null | awk '{v = NF > 1 ? $2 : $1; print v}' |
         sed 's/0x0300/ssl3_0/; s/0x0301/tls1_0/; s/0x0302/tls1_1/; s/0x0303/tls1_2/; s/0x0304/tls1_3/' | sort | uniq -c |
         awk '{print $2, $1}')"
-ok "...and the summary says what the servers chose" grep -q "servers chose TLS 1.0 1, TLS 1.1 1, TLS 1.2 3, TLS 1.3 3" \
+ok "...and the summary says what the servers chose" grep -q "servers chose TLS 1.0 1, TLS 1.1 1, TLS 1.2 4, TLS 1.3 4" \
     <<<"$("$FS38" inspect -c /dev/null "$WEAK")"
 ok "...medium, privacy, MONITOR" is "$(jq -r 'select(.rule.id == "SIP-INFO-004") | "\(.severity) \(.domain) \(.recommended_action.action)"' "$TMPD/weak.ndjson" | sort -u)" \
     "medium privacy MONITOR"
@@ -147,7 +147,9 @@ ok "tls.pcap (TLS 1.2 and 1.3, strong suites): no SIP-INFO-004" \
 # ---- SIP-INFO-006: server certificates, as tshark extracts them and openssl x509 reads them
 # (tls-weak.pcap: 127.0.0.65 a 1024-bit RSA key signed with SHA-1, 127.0.0.66 expired in 2021,
 # both over TLS 1.2; 127.0.0.67 and .68 the same certificates over TLS 1.3, encrypted: read
-# with the key log's SERVER_HANDSHAKE_TRAFFIC_SECRET, as tshark reads them)
+# with the key log's SERVER_HANDSHAKE_TRAFFIC_SECRET, as tshark reads them; mutual TLS with
+# the clients 127.0.0.71 (the weak one, TLS 1.2) and .72 (the expired one, TLS 1.3: its
+# CLIENT_HANDSHAKE_TRAFFIC_SECRET))
 info6() { jq -r 'select(.rule.id == "SIP-INFO-006") | "\(.observables[0].value) \(.evidence.details.problems)"' "$1" | sort; }
 # server_certs FILE [KEYS]: "IP EPOCH DER-FILE" of each server certificate tshark extracts (TLS 1.2
 # ones in the clear; TLS 1.3 ones too with the key log KEYS)
@@ -180,10 +182,11 @@ cert_verdicts() { # FILE [KEYS]: each server certificate tshark reads judged by 
 }
 ok "SIP-INFO-006 for each server whose certificate openssl x509 finds expired, small or SHA-1/MD5-signed" \
     is "$(info6 "$TMPD/weak.ndjson")" "$(cert_verdicts "$WEAK")"
-ok "...two of them: 127.0.0.65 (weak key and signature), 127.0.0.66 (expired)" \
-    is "$(info6 "$TMPD/weak.ndjson" | tr '\n' ' ')" "127.0.0.65 weak_key,weak_signature 127.0.0.66 expired "
+ok "...three: the servers 127.0.0.65 (weak key and signature), .66 (expired), the client .71 (weak)" \
+    is "$(info6 "$TMPD/weak.ndjson" | tr '\n' ' ')" \
+    "127.0.0.65 weak_key,weak_signature 127.0.0.66 expired 127.0.0.71 weak_key,weak_signature "
 cert_figures() { # [KEYS]: "IP BITS SIGNATURE NOT_AFTER SELF_SIGNED" of the flagged certificates, from openssl x509
-    server_certs "$WEAK" "$@" | grep -E '^127\.0\.0\.6[5-8] ' | while read -r ip _ der; do
+    server_certs "$WEAK" "$@" | grep -E '^127\.0\.0\.(6[5-8]|7[12]) ' | while read -r ip _ der; do
         text=$(x509 "$der" -text)
         end=$(date -u -d "$(x509 "$der" -enddate | cut -d= -f2)" +%Y-%m-%dT%H:%M:%SZ)
         self=no
@@ -203,30 +206,34 @@ ok "...the eight SIP servers' certificates read (not 8443's), as tshark reads th
 # TLS 1.3: the certificate is encrypted; read with the server's handshake secret
 WKEYS=tests/data/capture/tls-weak.keys
 certs() { jq -r '.capture | "\(.tls_certs) \(.tls_certs_unread)"' "$1"; }
-ok "without keys, TLS 1.3 certificates are not read: 5 read, 3 not" is "$(certs "$TMPD/weak.json")" "5 3"
-ok "...and the summary says so" grep -q "TLS 1.3 server certificates not read 3" \
+ok "without keys, TLS 1.3 certificates are not read: 7 read (6 servers, a client), 4 not" \
+    is "$(certs "$TMPD/weak.json")" "7 4"
+ok "...and the summary says so" grep -q "TLS 1.3 server certificates not read 4" \
     <<<"$("$FS38" inspect -c /dev/null "$WEAK")"
 expect_exit 0 "tls-weak.pcap with its key log" "$FS38" inspect -c /dev/null --tls-keylog "$WKEYS" --json \
     --stats-json "$TMPD/weakk.json" "$WEAK"
 cp "$TMPD/out" "$TMPD/weakk.ndjson"
 ok "...SIP-INFO-006 for each server whose certificate tshark decrypts and openssl x509 finds weak" \
     is "$(info6 "$TMPD/weakk.ndjson")" "$(cert_verdicts "$WEAK" "$WKEYS")"
-ok "...four: the TLS 1.3 servers .67 and .68 too" is "$(info6 "$TMPD/weakk.ndjson" | tr '\n' ' ')" \
-    "127.0.0.65 weak_key,weak_signature 127.0.0.66 expired 127.0.0.67 weak_key,weak_signature 127.0.0.68 expired "
+ok "...six: the TLS 1.3 servers .67 and .68 and client .72 too" is "$(info6 "$TMPD/weakk.ndjson" | tr '\n' ' ')" \
+    "127.0.0.65 weak_key,weak_signature 127.0.0.66 expired 127.0.0.67 weak_key,weak_signature 127.0.0.68 expired 127.0.0.71 weak_key,weak_signature 127.0.0.72 expired "
 ok "...with the figures openssl x509 reads" is \
     "$(jq -r 'select(.rule.id == "SIP-INFO-006") | "\(.observables[0].value) \(.evidence.details.key_bits) \(.evidence.details.signature) \(.evidence.details.not_after) \(.evidence.details.self_signed)"' "$TMPD/weakk.ndjson" | sort)" \
     "$(cert_figures "$WKEYS")"
-ok "...8 certificates read, none left" is "$(certs "$TMPD/weakk.json")" "8 0"
+ok "...each as server or client, on the server's port" is "$(jq -r 'select(.rule.id == "SIP-INFO-006") | "\(.observables[0].value) \(.evidence.details.role) \(.evidence.details.server_port)"' "$TMPD/weakk.ndjson" | sort | tr '\n' ' ')" \
+    "127.0.0.65 server 5061 127.0.0.66 server 5061 127.0.0.67 server 5061 127.0.0.68 server 5061 127.0.0.71 client 5061 127.0.0.72 client 5061 "
+ok "...12 certificates read (10 servers, 2 clients), as tshark reads them" \
+    is "$(certs "$TMPD/weakk.json") $(tshark -r "$WEAK" -o "tls.keylog_file:$WKEYS" -Y 'tls.handshake.type == 11' 2>/dev/null | wc -l)" "12 0 12"
 ok "...the OPTIONS inside read as tshark reads them (less TLS 1.0's, not read)" \
     is "$(jq -r '.evidence.sample.call_id // empty' "$TMPD/weakk.ndjson" | sort -u | tr '\n' ' ')$(jq -r .requests "$TMPD/weakk.json")" \
     "$(tshark -r "$WEAK" -o "tls.keylog_file:$WKEYS" -Y 'sip && tls.record.version != 0x0301' -T fields -e sip.Call-ID 2>/dev/null | wc -l)"
 expect_exit 0 "...--workers 2" "$FS38" inspect -c /dev/null --workers 2 --tls-keylog "$WKEYS" --json "$WEAK"
-ok "...the same four" is "$(info6 "$TMPD/out")" "$(info6 "$TMPD/weakk.ndjson")"
-grep -v '^SERVER_HANDSHAKE_TRAFFIC_SECRET ' "$WKEYS" >"$TMPD/nohs.keys"
+ok "...the same six" is "$(info6 "$TMPD/out")" "$(info6 "$TMPD/weakk.ndjson")"
+grep -v '^[A-Z]*_HANDSHAKE_TRAFFIC_SECRET ' "$WKEYS" >"$TMPD/nohs.keys"
 expect_exit 0 "a key log without the handshake secrets" "$FS38" inspect -c /dev/null --tls-keylog "$TMPD/nohs.keys" \
     --stats-json "$TMPD/nohs.json" "$WEAK"
 ok "...the TLS 1.2 ones only; the TLS 1.3 ones counted and the reason said" is \
-    "$(certs "$TMPD/nohs.json") $(grep -c 'SERVER_HANDSHAKE_TRAFFIC_SECRET, which the key log does not hold' "$TMPD/out")" "5 3 1"
+    "$(certs "$TMPD/nohs.json") $(grep -c 'SERVER_HANDSHAKE_TRAFFIC_SECRET, which the key log does not hold' "$TMPD/out")" "7 4 1"
 ok "...while the SIP inside is read all the same" is "$(jq -r .requests "$TMPD/nohs.json")" "$(jq -r .requests "$TMPD/weakk.json")"
 
 # ---- SIP-INFO-005: a zone that requires TLS, in the clear -------------------------------

@@ -3562,14 +3562,17 @@ static void test_tls_records(void) {
     cap_tls_ctx_free(x);
 }
 
-/* What a direction's server_hello callback was handed: certificates. */
+/* What a direction's handshake callback was handed: hellos, certificates
+ * (by_client: how many were a client's); and the other direction. */
 typedef struct cert_seen {
-    int hellos, certs;
+    int hellos, certs, by_client;
     size_t len;
     uint8_t first;
+    cap_tls_dir *peer;
 } cert_seen;
 
-static void on_server_hello(void *ctx, uint16_t version, uint16_t suite, const uint8_t *cert, size_t cert_len) {
+static void on_handshake(void *ctx, uint16_t version, uint16_t suite, const uint8_t *cert, size_t cert_len,
+                         bool by_client) {
     (void)version;
     (void)suite;
     cert_seen *c = ctx;
@@ -3578,6 +3581,7 @@ static void on_server_hello(void *ctx, uint16_t version, uint16_t suite, const u
         return;
     }
     c->certs++;
+    c->by_client += by_client;
     c->len = cert_len;
     c->first = cert[0];
 }
@@ -3603,9 +3607,11 @@ static size_t hs_certificate(uint8_t *o, size_t clen) {
 
 /* A server's direction fed buf[0, n) whole, then freed: the hellos and
  * certificates its callback was handed. */
+static cap_tls_dir *peer_of_seen(void *ctx) { return ((cert_seen *)ctx)->peer; }
+
 static cert_seen feed_server(cap_tls_ctx *x, const uint8_t *buf, size_t n) {
     cert_seen seen = {0};
-    cap_tls_ops ops = {.server_hello = on_server_hello, .ctx = &seen};
+    cap_tls_ops ops = {.handshake = on_handshake, .peer = peer_of_seen, .ctx = &seen};
     cap_tls_dir *d = cap_tls_dir_new(false);
     CHECK_EQ_INT(cap_tls_records(x, d, buf, n, &ops), n);
     cap_tls_dir_free(d);
@@ -3654,15 +3660,35 @@ static void test_tls_certificate_records(void) {
     CHECK_EQ_INT(seen.certs, 0);
     CHECK_EQ_INT(st.tls_certs, 1);
 
-    /* a client's direction has no certificate to judge */
+    /* a client's Certificate (mutual TLS), once the server's hello told its
+     * direction the version: TLS 1.2, in the clear; not before */
+    cert_seen cs = {0};
+    cap_tls_ops ops = {.handshake = on_handshake, .peer = peer_of_seen, .ctx = &cs};
+    cap_tls_dir *client = cap_tls_dir_new(false);
     n = tls_hello(buf, 1, 0x0303, 0, 2);
-    n += tls_record(buf + n, 22, 0, 0);
-    size_t c = hs_certificate(buf + n, 20);
-    buf[n - 2] = (uint8_t)(c >> 8), buf[n - 1] = (uint8_t)c;
-    n += c;
-    seen = feed_server(x, buf, n);
-    CHECK_EQ_INT(seen.hellos + seen.certs, 0);
-    CHECK_EQ_INT(st.tls_certs, 1);
+    size_t c = tls_record(buf + n, 22, 0, 0);
+    size_t cl = hs_certificate(buf + n + c, 20);
+    buf[n + 3] = (uint8_t)(cl >> 8), buf[n + 4] = (uint8_t)cl;
+    c += cl;
+    CHECK_EQ_INT(cap_tls_records(x, client, buf, n, &ops), n);
+    cert_seen ss = {.peer = client};
+    cap_tls_ops sops = {.handshake = on_handshake, .peer = peer_of_seen, .ctx = &ss};
+    cap_tls_dir *server = cap_tls_dir_new(false);
+    size_t sh = tls_hello(buf + n + c, 2, 0x0303, 0xc02f, 1);
+    CHECK_EQ_INT(cap_tls_records(x, server, buf + n + c, sh, &sops), sh);
+    CHECK_EQ_INT(cap_tls_records(x, client, buf + n, c, &ops), c);
+    CHECK_EQ_INT(cs.certs, 1);
+    CHECK_EQ_INT(cs.by_client, 1);
+    CHECK_EQ_INT(cs.len, 20);
+    CHECK_EQ_INT(ss.hellos + ss.certs, 1);
+    CHECK_EQ_INT(st.tls_certs, 2);
+    cap_tls_dir_free(server);
+    cap_tls_dir_free(client);
+    client = cap_tls_dir_new(false); /* the server's hello not seen: no version, nothing read */
+    memset(&cs, 0, sizeof cs);
+    CHECK_EQ_INT(cap_tls_records(x, client, buf, n + c, &ops), n + c);
+    CHECK_EQ_INT(cs.hellos + cs.certs, 0);
+    cap_tls_dir_free(client);
     cap_tls_ctx_free(x);
 }
 

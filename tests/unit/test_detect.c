@@ -2074,18 +2074,29 @@ static void test_weak_cert(void) {
         det_tls_hello(w.eng, &h);
         OPENSSL_free(der);
     }
+    unsigned char *der; /* mutual TLS: the client's certificate, expired; from the client */
+    size_t n = key ? make_cert(key, -86400 * 400, -86400, &der) : 0;
+    cap_tls_hello mh = {.server = ep("192.0.2.75:5061"), .client = ep("198.51.100.20:40002"), .version = 0x0304,
+                        .suite = 0x1301, .ts_us = T0 + SEC(4), .cert = der, .cert_len = (uint32_t)n,
+                        .client_cert = true};
+    if (n) det_tls_hello(w.eng, &mh);
+    if (n) OPENSSL_free(der);
     static const uint8_t junk[] = {0x30, 0x82, 0x01, 0x00, 0x02, 0x01};
     cap_tls_hello h = {.server = ep("192.0.2.74:5061"), .client = ep("198.51.100.9:40001"), .version = 0x0303,
                        .suite = 0xC02B, .ts_us = T0 + SEC(5), .cert = junk, .cert_len = sizeof junk};
     det_tls_hello(w.eng, &h);
     EVP_PKEY_free(key);
     world_finish(&w);
-    CHECK_EQ_INT(count_rule(w.out, "SIP-INFO-006"), 2);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-INFO-006"), 3);
     const ev_event *early = find_rule_from(w.out, "SIP-INFO-006", "192.0.2.72");
     CHECK(early && !strcmp(dstr(early, "problems"), "not_yet_valid") && dint(early, "key_bits") == 256 &&
           !strcmp(dstr(early, "self_signed"), "yes") && !strcmp(dstr(early, "signature"), "ecdsa-with-SHA256"));
     const ev_event *old = find_rule_from(w.out, "SIP-INFO-006", "192.0.2.73");
-    CHECK(old && !strcmp(dstr(old, "problems"), "expired"));
+    CHECK(old && !strcmp(dstr(old, "problems"), "expired") && !strcmp(dstr(old, "role"), "server"));
+    const ev_event *client = find_rule_from(w.out, "SIP-INFO-006", "198.51.100.20");
+    CHECK(client && !strcmp(dstr(client, "problems"), "expired") && !strcmp(dstr(client, "role"), "client") &&
+          dint(client, "server_port") == 5061);
+    CHECK(!find_rule_from(w.out, "SIP-INFO-006", "192.0.2.75")); /* not the server's */
     world_free(&w);
 }
 
