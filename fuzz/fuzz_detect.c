@@ -15,7 +15,8 @@
  *   payload  one SIP message candidate (UDP datagram); one of 5 bytes or
  *            more starting 0x16 (a TLS handshake) is instead a ServerHello
  *            of its sender: version in bytes 1-2, cipher suite in 3-4; one
- *            starting 0x30 (DER) the certificate its sender shows
+ *            starting 0x30 (DER) the certificate its sender shows (with
+ *            bit 15, as the client of mutual TLS)
  * Two engines share state as `--workers 2` makes them (det_shared: callers,
  * destination counts, call claims), with a fixed seed so a finding replays
  * exactly, tiny tables (64 sources, 64 dialogs, 16 incidents: eviction all
@@ -129,9 +130,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             cap_tls_hello h = {.server = p.src, .client = p.dst, .version = (uint16_t)(p.data[1] << 8 | p.data[2]),
                                .suite = (uint16_t)(p.data[3] << 8 | p.data[4]), .ts_us = p.ts_us};
             det_tls_hello(eng[who >> 7], &h);
-        } else if (len >= 2 && p.data[0] == 0x30) { /* a server certificate (DER), from p.src */
-            cap_tls_hello h = {.server = p.src, .client = p.dst, .version = 0x0303, .suite = 0xc02f,
-                               .ts_us = p.ts_us, .cert = p.data, .cert_len = p.len};
+        } else if (len >= 2 && p.data[0] == 0x30) { /* a certificate (DER) its sender p.src shows: the
+                                                      * client's on mutual TLS when it is a reply */
+            cap_tls_hello h = {.server = reply ? p.dst : p.src, .client = reply ? p.src : p.dst, .version = 0x0303,
+                               .suite = 0xc02f, .ts_us = p.ts_us, .cert = p.data, .cert_len = p.len,
+                               .client_cert = reply};
             det_tls_hello(eng[who >> 7], &h);
         } else {
             det_process(eng[who >> 7], &p);
