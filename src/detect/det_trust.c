@@ -580,8 +580,9 @@ static bool weak_signature(const X509 *x) {
 
 /* The certificate a SIP server shows in its TLS handshake, or a client
  * when the server asks for one (mutual TLS, as interconnects use; by_client):
- * expired or not yet valid at capture time, a key too small, or a broken
- * signature hash. Self-signed is said, not judged: private trunks use their
+ * expired, expiring within expiry_warning_days (the link breaks when the
+ * peers check), or not yet valid at capture time, a key too small, or a
+ * broken signature hash. Self-signed is said, not judged: private trunks use their
  * own CAs. Keyed by the certificate's sender (c->p->src), so an SBC that
  * shows one certificate as server and as client is one incident. */
 void det_cert_check(det_ctx *c, const uint8_t *der, size_t n, bool by_client) {
@@ -591,15 +592,22 @@ void det_cert_check(det_ctx *c, const uint8_t *der, size_t n, bool by_client) {
     time_t now = (time_t)(c->ts / FS_USEC);
     bool expired = X509_cmp_time(X509_get0_notAfter(x), &now) < 0;
     bool early = X509_cmp_time(X509_get0_notBefore(x), &now) > 0;
+    int days_left = 0, secs_left = 0; /* until notAfter */
+    double warn_days = det_rule_cfg(c, R_INFO_WEAK_CERT)->param[0];
+    ASN1_TIME *at_now = ASN1_TIME_set(NULL, now);
+    bool soon = !expired && warn_days > 0 && at_now &&
+                ASN1_TIME_diff(&days_left, &secs_left, at_now, X509_get0_notAfter(x)) &&
+                (double)days_left + secs_left / 86400.0 < warn_days;
+    ASN1_TIME_free(at_now);
     EVP_PKEY *key = X509_get0_pubkey(x);
     bool small = key && weak_key(key), hash = weak_signature(x);
-    if (expired || early || small || hash) {
+    if (expired || soon || early || small || hash) {
         bool opened;
         ev_event *ev = det_hit(c, R_INFO_WEAK_CERT, det_key_addr(c->eng, &c->p->src.addr, SALT_CERT), 1, &opened);
         if (ev && opened) {
             char text[160];
-            snprintf(text, sizeof text, "%s%s%s%s", expired ? "expired," : "", early ? "not_yet_valid," : "",
-                     small ? "weak_key," : "", hash ? "weak_signature," : "");
+            snprintf(text, sizeof text, "%s%s%s%s%s", expired ? "expired," : "", soon ? "expires_soon," : "",
+                     early ? "not_yet_valid," : "", small ? "weak_key," : "", hash ? "weak_signature," : "");
             text[strlen(text) - 1] = '\0';
             src_observable(ev, c);
             ev_set_str(ev, "problems", text);
@@ -608,6 +616,7 @@ void det_cert_check(det_ctx *c, const uint8_t *der, size_t n, bool by_client) {
             struct tm tm;
             if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) && strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm))
                 ev_set_str(ev, "not_after", text);
+            if (soon) ev_set_int(ev, "expires_in_days", days_left);
             X509_NAME_oneline(X509_get_subject_name(x), text, sizeof text);
             ev_set_str(ev, "subject", text);
             bool self = X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)) == 0;

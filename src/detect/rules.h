@@ -122,7 +122,8 @@ const char *det_action_name(det_action a);
     X(INFO_CLEARTEXT, "SIP-INFO-005", "Cleartext SIP with a zone that requires TLS",           \
       INFO_DISCLOSURE, DOM_PRIVACY, SEV_MEDIUM, 95, ACT_MONITOR, 1, 3600, 86400, "", 0)      \
     X(INFO_WEAK_CERT, "SIP-INFO-006", "SIP TLS certificate expired or weak",                   \
-      INFO_DISCLOSURE, DOM_PRIVACY, SEV_MEDIUM, 90, ACT_MONITOR, 1, 3600, 86400, "", 0)      \
+      INFO_DISCLOSURE, DOM_PRIVACY, SEV_MEDIUM, 90, ACT_MONITOR, 1, 3600, 86400,              \
+      "expiry_warning_days", 14)                                                              \
     X(IRSF_VELOCITY, "FRAUD-IRSF-001", "Calls to many numbers in high-risk ranges", IRSF,      \
       DOM_FRAUD, SEV_CRITICAL, 85, ACT_BLOCK_DESTINATION, 5, 600, 86400, "", 0)              \
     X(IRSF_LONG_CALL, "FRAUD-IRSF-002", "Long answered call to a high-risk range", IRSF,       \

@@ -167,7 +167,8 @@ server_certs() {
     cat "$TMPD/certs.list"
 }
 x509() { openssl x509 -inform DER -in "$1" -noout "${@:2}"; } # DER-FILE OPTIONS...
-cert_verdicts() { # FILE [KEYS]: each server certificate tshark reads judged by openssl x509 at its capture time
+cert_verdicts() { # FILE [KEYS]: each certificate tshark reads judged by openssl x509 at its capture time
+    # (expiring within WARN_DAYS, 14 unless set, as SIP-INFO-006's expiry_warning_days)
     server_certs "$@" | while read -r ip t der; do
         end=$(date -d "$(x509 "$der" -enddate | cut -d= -f2)" +%s)
         text=$(x509 "$der" -text)
@@ -175,6 +176,7 @@ cert_verdicts() { # FILE [KEYS]: each server certificate tshark reads judged by 
         sig=$(grep -m1 'Signature Algorithm' <<<"$text" | awk '{print $3}')
         p=""
         [ "$end" -lt "${t%.*}" ] && p="${p}expired,"
+        [ "$end" -ge "${t%.*}" ] && [ "$end" -lt "$((${t%.*} + ${WARN_DAYS:-14} * 86400))" ] && p="${p}expires_soon,"
         [ "$bits" -lt 2048 ] && p="${p}weak_key,"
         case $sig in sha1* | md5* | *SHA1* | *MD5*) p="${p}weak_signature," ;; esac
         [ -n "$p" ] && echo "$ip ${p%,}"
@@ -227,6 +229,15 @@ ok "...12 certificates read (10 servers, 2 clients), as tshark reads them" \
 ok "...the OPTIONS inside read as tshark reads them (less TLS 1.0's, not read)" \
     is "$(jq -r '.evidence.sample.call_id // empty' "$TMPD/weakk.ndjson" | sort -u | tr '\n' ' ')$(jq -r .requests "$TMPD/weakk.json")" \
     "$(tshark -r "$WEAK" -o "tls.keylog_file:$WKEYS" -Y 'sip && tls.record.version != 0x0301' -T fields -e sip.Call-ID 2>/dev/null | wc -l)"
+printf 'rules:\n  SIP-INFO-006:\n    expiry_warning_days: 4000\n' >"$TMPD/soon.yaml"
+expect_exit 0 "...expiry_warning_days 4000 (the ten-year certificates too)" "$FS38" inspect -c "$TMPD/soon.yaml" \
+    --tls-keylog "$WKEYS" --json "$WEAK"
+ok "...every one openssl x509 finds expiring within 4000 days flagged expires_soon" \
+    is "$(info6 "$TMPD/out")" "$(WARN_DAYS=4000 cert_verdicts "$WEAK" "$WKEYS")"
+ok "...each with the days left openssl x509 gives (the expired ones none)" is "$(jq -r 'select(.evidence.details.expires_in_days) |
+    "\(.observables[0].value) \(.evidence.details.expires_in_days)"' "$TMPD/out" | sort | tr '\n' ' ')" \
+    "$(server_certs "$WEAK" "$WKEYS" | while read -r ip t der; do end=$(date -d "$(x509 "$der" -enddate | cut -d= -f2)" +%s)
+        [ "$end" -ge "${t%.*}" ] && echo "$ip $(((end - ${t%.*}) / 86400))"; done | sort | tr '\n' ' ')"
 expect_exit 0 "...--workers 2" "$FS38" inspect -c /dev/null --workers 2 --tls-keylog "$WKEYS" --json "$WEAK"
 ok "...the same six" is "$(info6 "$TMPD/out")" "$(info6 "$TMPD/weakk.ndjson")"
 grep -v '^[A-Z]*_HANDSHAKE_TRAFFIC_SECRET ' "$WKEYS" >"$TMPD/nohs.keys"

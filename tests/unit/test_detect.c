@@ -2064,6 +2064,8 @@ static void test_weak_cert(void) {
         {"192.0.2.71:5061", -86400, 86400 * 365}, /* fine */
         {"192.0.2.72:5061", 86400, 86400 * 365},  /* not yet valid */
         {"192.0.2.73:5061", -86400 * 400, -86400}, /* expired yesterday */
+        {"192.0.2.76:5061", -86400, 86400 * 10},  /* expires in 10 days (9.99 at its hello) */
+        {"192.0.2.77:5061", -86400, 86400 * 15},  /* in 15 days: past expiry_warning_days (14) */
     };
     for (size_t i = 0; key && i < sizeof certs / sizeof *certs; i++) {
         unsigned char *der;
@@ -2087,7 +2089,7 @@ static void test_weak_cert(void) {
     det_tls_hello(w.eng, &h);
     EVP_PKEY_free(key);
     world_finish(&w);
-    CHECK_EQ_INT(count_rule(w.out, "SIP-INFO-006"), 3);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-INFO-006"), 4);
     const ev_event *early = find_rule_from(w.out, "SIP-INFO-006", "192.0.2.72");
     CHECK(early && !strcmp(dstr(early, "problems"), "not_yet_valid") && dint(early, "key_bits") == 256 &&
           !strcmp(dstr(early, "self_signed"), "yes") && !strcmp(dstr(early, "signature"), "ecdsa-with-SHA256"));
@@ -2097,6 +2099,10 @@ static void test_weak_cert(void) {
     CHECK(client && !strcmp(dstr(client, "problems"), "expired") && !strcmp(dstr(client, "role"), "client") &&
           dint(client, "server_port") == 5061);
     CHECK(!find_rule_from(w.out, "SIP-INFO-006", "192.0.2.75")); /* not the server's */
+    const ev_event *soon = find_rule_from(w.out, "SIP-INFO-006", "192.0.2.76");
+    CHECK(soon && !strcmp(dstr(soon, "problems"), "expires_soon") && dint(soon, "expires_in_days") == 9);
+    CHECK(!find_rule_from(w.out, "SIP-INFO-006", "192.0.2.77"));
+    CHECK(old && !ev_get_detail(old, "expires_in_days"));
     world_free(&w);
 }
 
