@@ -47,9 +47,12 @@ static const char site[] =
     "  core: {trust: core, networks: [127.0.0.0/24]}\n"
     "  partner: {trust: trusted, networks: [10.0.0.32/27], may_assert: [P-Asserted-Identity], require_tls: true}\n"
     "home: {prefixes: ['+4477009'], domains: [ims.example.net]}\n"
+    /* the fraud rules' off-hours thresholds: the records' times cross the hours */
+    "business_hours: {days: [mon, wed, sat], from: '22:00', to: '06:30'}\n"
     /* records reach two receivers: scanning (distinct targets) and a flood
      * toward one destination must be reachable with them, and within max_len */
-    "rules: {SIP-SCAN-002: {threshold: 2}, SIP-FLOOD-002: {threshold: 40}}\n";
+    "rules: {SIP-SCAN-002: {threshold: 2}, SIP-FLOOD-002: {threshold: 40}, FRAUD-IRSF-001: {off_hours_threshold: 2},\n"
+    "        FRAUD-WANGIRI-001: {off_hours_threshold: 3}, FRAUD-VOL-001: {off_hours_threshold: 4}}\n";
 static const char ranges[] = "+882,International Networks\n+4470,UK personal numbers\n";
 
 static fs38_config cfg;

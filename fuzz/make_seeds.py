@@ -323,6 +323,10 @@ P('gz_mixed_links', _gz.compress(shb() + idb(1) + idb(113) + epb(0, F) + epb(1, 
 write('config', 'allow_callers', b'\0allow_callers:\n  - "+442071234567,Acme call centre"\n  - "+4420799"\n'
       b'  - +44207991234 , night shift\n')
 
+# ---- fuzz_config: business_hours (a tzdata zone read; hours past midnight) and the off-hours thresholds
+write('config', 'business_hours', b'\0business_hours:\n  timezone: Europe/Paris\n  days: [mon, tue, sat]\n'
+      b'  from: "22:00"\n  to: "06:00"\nrules:\n  FRAUD-IRSF-001: {off_hours_threshold: 2}\n'
+      b'  SIP-INFO-006: {expiry_warning_days: 30}\n')
 # ---- fuzz_config: the hub's config (selector 2) ----------------------------
 HUB = b'''listen: "[::]:8443"
 node: hub-2

@@ -58,6 +58,10 @@ void cfg_defaults(fs38_config *c) {
     c->max_incidents = 16384;
     c->ipv6_source_prefix = c->capture.client_prefix6 = 64;
     c->default_trust = TRUST_UNTRUSTED;
+    c->business_hours.days = 0x1f; /* Monday to Friday, 08:00-18:00 UTC, once the block is given */
+    c->business_hours.from_min = 8 * 60;
+    c->business_hours.to_min = 18 * 60;
+    snprintf(c->business_hours.timezone, sizeof c->business_hours.timezone, "UTC");
     for (int r = 0; r < R__COUNT; r++) {
         const det_rule_info *ri = &det_rule_table[r];
         cfg_rule *rc = &c->rules[r];
@@ -335,6 +339,94 @@ static fs_code read_file(const char *path, size_t max, char **out, size_t *len, 
     return FS_OK;
 }
 
+/* ---- time zones (business_hours) -------------------------------------------------- */
+
+#define TZIF_MAX_BYTES (256u << 10) /* tzdata's largest file is under 4 KiB */
+
+static uint32_t tzif_be32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static int64_t tzif_be64(const uint8_t *p) { return (int64_t)((uint64_t)tzif_be32(p) << 32 | tzif_be32(p + 4)); }
+
+/* A zone name as the tz database spells them: letters, digits, "_+-" and
+ * "/" between parts; nothing that climbs out of the zone folder. */
+static bool tz_name_ok(const char *s) {
+    size_t n = strlen(s);
+    if (n == 0 || n >= sizeof((cfg_hours *)0)->timezone || s[0] == '/' || s[n - 1] == '/' || strstr(s, ".."))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && !strchr("_+-/", s[i])) return false;
+    return true;
+}
+
+/* TZif (RFC 8536), version 2 or later: the second, 64-bit data block. */
+static fs_code tzif_parse(const uint8_t *b, size_t len, const char *path, cfg_tz *out, fs_err *e) {
+    if (len < 44 || memcmp(b, "TZif", 4) != 0 || b[4] < '2')
+        return fs_fail(e, FS_ERR_FORMAT, "'%s' is not a TZif file of version 2 or later", path);
+    /* counts: isutcnt, isstdcnt, leapcnt, timecnt, typecnt, charcnt; the v1 block to step over */
+    uint64_t v1 = (uint64_t)tzif_be32(b + 32) * 5 + (uint64_t)tzif_be32(b + 36) * 6 + tzif_be32(b + 40) +
+                  (uint64_t)tzif_be32(b + 28) * 8 + tzif_be32(b + 24) + tzif_be32(b + 20);
+    if (v1 > len - 44 || len - 44 - v1 < 44) return fs_fail(e, FS_ERR_FORMAT, "'%s' is cut short", path);
+    const uint8_t *h = b + 44 + v1;
+    uint32_t timecnt = tzif_be32(h + 32), typecnt = tzif_be32(h + 36);
+    uint64_t need = (uint64_t)timecnt * 9 + (uint64_t)typecnt * 6;
+    if (memcmp(h, "TZif", 4) != 0 || typecnt == 0 || need > len - (size_t)(h + 44 - b))
+        return fs_fail(e, FS_ERR_FORMAT, "'%s' is cut short or not TZif", path);
+    const uint8_t *times = h + 44, *idx = times + (size_t)timecnt * 8, *types = idx + timecnt;
+    for (uint32_t i = 0; i < timecnt; i++)
+        if (idx[i] >= typecnt || (i && tzif_be64(times + 8 * i) <= tzif_be64(times + 8 * (i - 1))))
+            return fs_fail(e, FS_ERR_FORMAT, "'%s': transition %u is out of order or of no type", path, i);
+    uint32_t skip = timecnt > CFG_TZ_MAX ? timecnt - CFG_TZ_MAX : 0; /* keep the latest */
+    out->n = (uint16_t)(timecnt - skip);
+    out->first_off = (int32_t)tzif_be32(types + 6 * (skip ? idx[skip - 1] : 0));
+    for (uint32_t i = 0; i < out->n; i++) {
+        out->at[i] = tzif_be64(times + 8 * (skip + i));
+        out->off[i] = (int32_t)tzif_be32(types + 6 * idx[skip + i]);
+    }
+    return FS_OK;
+}
+
+fs_code cfg_tz_load(const char *name, cfg_tz *out, fs_err *e) {
+    if (!tz_name_ok(name)) return fs_fail(e, FS_ERR_USAGE, "'%s' is not a time zone name (Europe/Paris, UTC)", name);
+    const char *dir = getenv("TZDIR");
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", name);
+    char *buf;
+    size_t len;
+    fs_err ignored;
+    if (read_file(path, TZIF_MAX_BYTES, &buf, &len, &ignored) != FS_OK)
+        return fs_fail(e, FS_ERR_IO, "no time zone '%s' (no %s: is tzdata installed?)", name, path);
+    fs_code rc = tzif_parse((const uint8_t *)buf, len, path, out, e);
+    free(buf);
+    return rc;
+}
+
+int32_t cfg_tz_offset(const cfg_tz *tz, int64_t t) {
+    if (tz->n == 0 || t < tz->at[0]) return tz->first_off;
+    uint32_t lo = 0, hi = tz->n; /* the last transition at or before t */
+    while (hi - lo > 1) {
+        uint32_t mid = (lo + hi) / 2;
+        if (tz->at[mid] <= t) lo = mid;
+        else hi = mid;
+    }
+    return tz->off[lo];
+}
+
+bool cfg_within_business_hours(const fs38_config *c, uint64_t ts_us) {
+    const cfg_hours *h = &c->business_hours;
+    if (!h->set) return true;
+    int64_t t = (int64_t)(ts_us / 1000000u);
+    int64_t local = t + cfg_tz_offset(&h->tz, t);
+    int64_t day = local >= 0 ? local / 86400 : (local - 86399) / 86400;
+    unsigned minute = (unsigned)((local - day * 86400) / 60);
+    unsigned weekday = (unsigned)(((day % 7) + 7 + 3) % 7); /* 1970-01-01 was a Thursday: 0 Monday */
+    if (h->from_min <= h->to_min) return (h->days >> weekday & 1) && minute >= h->from_min && minute < h->to_min;
+    /* past midnight (22:00-06:00): the evening belongs to its day, the small hours to the day before */
+    if (minute >= h->from_min) return h->days >> weekday & 1;
+    return minute < h->to_min && (h->days >> ((weekday + 6) % 7) & 1);
+}
+
 /* ---- high-risk range lists ------------------------------------------------------- */
 
 typedef struct range_entry {
@@ -459,7 +551,7 @@ typedef struct cfg_parser {
     /* marks remembered for checks that span keys */
     yaml_mark_t net_mark[CFG_MAX_NETS];
     bool set_max_message, set_max_flow_bytes, set_hep_ports, set_sip_ports;
-    yaml_mark_t mark_max_message, mark_max_flow_bytes, mark_hep_ports, mark_sip_ports;
+    yaml_mark_t mark_max_message, mark_max_flow_bytes, mark_hep_ports, mark_sip_ports, mark_hours;
 } cfg_parser;
 
 #define P_MARK(P) ((P)->ev.start_mark)
@@ -1237,9 +1329,59 @@ static fs_code rules_entry(cfg_parser *P, const char *id, void *ctx) {
 
 /* ---- root ---- */
 
+/* business_hours: the days, the hours and the zone they are told in */
+static const char *const day_names[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+
+static fs_code day_item(cfg_parser *P, size_t idx, void *ctx) {
+    (void)idx;
+    (void)ctx;
+    fs_code rc = want_scalar(P);
+    if (rc) return rc;
+    for (unsigned d = 0; d < 7; d++)
+        if (sl(P) == 3 && strncasecmp(sv(P), day_names[d], 3) == 0) {
+            P->c->business_hours.days |= (uint8_t)(1u << d);
+            return FS_OK;
+        }
+    return FAIL(P, "'%s': not a day (mon, tue, wed, thu, fri, sat, sun)", sv_show(P));
+}
+
+/* "HH:MM", 00:00 to 24:00 (quoted or not: libyaml hands it over as text) */
+static fs_code get_clock(cfg_parser *P, uint16_t *minutes) {
+    fs_code rc = want_scalar(P);
+    if (rc) return rc;
+    const char *s = sv(P);
+    bool ok = sl(P) == 5 && isdigit((unsigned char)s[0]) && isdigit((unsigned char)s[1]) && s[2] == ':' &&
+              isdigit((unsigned char)s[3]) && isdigit((unsigned char)s[4]);
+    unsigned h = ok ? (unsigned)(s[0] - '0') * 10 + (unsigned)(s[1] - '0') : 0;
+    unsigned m = ok ? (unsigned)(s[3] - '0') * 10 + (unsigned)(s[4] - '0') : 0;
+    if (!ok || m > 59 || h > 24 || (h == 24 && m)) return FAIL(P, "'%s': a time of day is HH:MM (00:00 to 24:00)", sv_show(P));
+    *minutes = (uint16_t)(h * 60 + m);
+    return FS_OK;
+}
+
+static fs_code hours_key(cfg_parser *P, const char *key, void *ctx) {
+    (void)ctx;
+    cfg_hours *h = &P->c->business_hours;
+    if (!strcmp(key, "timezone")) {
+        fs_code rc = get_text(P, h->timezone, sizeof h->timezone, false);
+        if (rc) return rc;
+        memset(&h->tz, 0, sizeof h->tz);
+        fs_err te = {0};
+        if (strcmp(h->timezone, "UTC") != 0 && cfg_tz_load(h->timezone, &h->tz, &te) != FS_OK)
+            return FAIL(P, "%s", te.msg);
+        return FS_OK;
+    }
+    if (!strcmp(key, "days")) {
+        h->days = 0;
+        return read_list(P, day_item, NULL);
+    }
+    return get_clock(P, !strcmp(key, "from") ? &h->from_min : &h->to_min);
+}
+
 static const char *const root_keys[] = {
     "organisation", "capture", "limits", "state", "default_trust", "zones",
-    "home", "allow_sources", "allow_callers", "high_risk_ranges", "rules", NULL};
+    "home", "allow_sources", "allow_callers", "high_risk_ranges", "business_hours", "rules", NULL};
+static const char *const hours_keys[] = {"timezone", "days", "from", "to", NULL};
 static const char *const org_keys[] = {"issuer", "tlp", NULL};
 static const char *const capture_keys[] = {"sip_ports", "heuristic", "hep_ports", "hep_auth_key",
                                            "hep_tls_cert", "hep_tls_key", "hep_tls_client_ca",
@@ -1268,6 +1410,11 @@ static fs_code root_key(cfg_parser *P, const char *key, void *ctx) {
         return read_list(P, allow_caller_item, NULL);
     }
     if (!strcmp(key, "high_risk_ranges")) return high_risk_value(P);
+    if (!strcmp(key, "business_hours")) {
+        P->c->business_hours.set = true;
+        P->mark_hours = P->key_mark;
+        return read_map(P, hours_keys, hours_key, NULL);
+    }
     if (!strcmp(key, "rules")) {
         uint64_t seen = 0;
         return read_map(P, NULL, rules_entry, &seen);
@@ -1283,6 +1430,13 @@ static fs_code root_key(cfg_parser *P, const char *key, void *ctx) {
 
 /* Checks that involve more than one key, once everything is read. */
 static fs_code check_across(cfg_parser *P) {
+    const cfg_hours *h = &P->c->business_hours;
+    if (h->set && (!h->days || h->from_min == h->to_min)) {
+        snprintf(P->path, sizeof P->path, "business_hours");
+        P->path_len = strlen(P->path);
+        return fail_at(P, P->mark_hours, FS_ERR_CONFIG, "%s", !h->days ? "no days: name at least one (days: [mon, tue, ...])"
+                                                             : "from and to are the same time: no hours");
+    }
     cap_config *cc = &P->c->capture;
     if (cc->max_flow_bytes < cc->sip.max_message) {
         bool flow = P->set_max_flow_bytes;

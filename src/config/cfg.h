@@ -57,6 +57,28 @@ typedef struct cfg_prefix {
                              wider range (a number known to be called legitimately) */
 } cfg_prefix;
 
+/* A time zone: its UTC offsets over time, from the tz database's TZif file
+ * (Debian tzdata, /usr/share/zoneinfo; $TZDIR elsewhere). At most
+ * CFG_TZ_MAX transitions, the latest ones; after the last (2037 in tzdata's
+ * files) its offset stays. */
+#define CFG_TZ_MAX 512
+typedef struct cfg_tz {
+    uint16_t n;
+    int32_t first_off;          /* UTC offset (s) before at[0] */
+    int64_t at[CFG_TZ_MAX];     /* transitions, UTC seconds, ascending */
+    int32_t off[CFG_TZ_MAX];    /* UTC offset (s) from at[i] on */
+} cfg_tz;
+
+/* business_hours: when the fraud rules' normal thresholds apply; outside,
+ * their off_hours_threshold (when set). */
+typedef struct cfg_hours {
+    bool set;                   /* configured (otherwise every moment is within) */
+    uint8_t days;               /* bit 0 Monday .. bit 6 Sunday */
+    uint16_t from_min, to_min;  /* local minutes after midnight; to < from: past midnight */
+    char timezone[64];          /* IANA name, "UTC" by default */
+    cfg_tz tz;
+} cfg_hours;
+
 typedef struct cfg_rule {
     bool enabled;
     uint8_t severity;     /* det_severity */
@@ -116,8 +138,19 @@ typedef struct fs38_config {
     uint16_t nhigh_risk;
     cfg_prefix high_risk[CFG_MAX_PREFIXES];  /* sorted by digits (cfg_index) */
 
+    cfg_hours business_hours;
+
     cfg_rule rules[R__COUNT];
 } fs38_config;
+
+/* The UTC offset of tz at UTC time t (seconds). */
+int32_t cfg_tz_offset(const cfg_tz *tz, int64_t t);
+/* Load the tz database's zone name ("Europe/Paris") into *out: FS_ERR_IO
+ * when there is no such zone, FS_ERR_FORMAT when its file is not TZif. */
+fs_code cfg_tz_load(const char *name, cfg_tz *out, fs_err *e);
+/* Whether the capture time ts_us (UTC microseconds) falls within business
+ * hours (always, when none are configured). */
+bool cfg_within_business_hours(const fs38_config *c, uint64_t ts_us);
 
 /* Defaults for everything (rules from det_rule_table, no zones, no high-risk list). */
 void cfg_defaults(fs38_config *c);

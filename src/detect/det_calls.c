@@ -283,7 +283,7 @@ static void wangiri_details(ev_event *ev, uint32_t shorts, uint32_t calls, uint3
 static bool wangiri_condition(const det_ctx *c, uint32_t shorts, uint32_t calls, uint32_t answered,
                               uint32_t callees) {
     const cfg_rule *rc = det_rule_cfg(c, R_WANGIRI);
-    if (shorts < det_threshold_zone(c, R_WANGIRI, -1) || (double)callees < rc->param[1]) return false;
+    if (shorts < det_fraud_threshold(c, R_WANGIRI, 4) || (double)callees < rc->param[1]) return false;
     return calls && (double)answered / (double)calls <= rc->param[2];
 }
 
@@ -310,6 +310,7 @@ static void short_ring(det_ctx *c, det_call *call, uint64_t ring_us) {
             if (ev && opened) {
                 keyed_caller(ev, call->caller);
                 source_observable(ev, c, &call->src);
+                det_note_hours(c, ev);
             }
             if (ev)
                 wangiri_details(ev, k->short_rings, k->calls, k->answered, distinct, k->ring_us_total,
@@ -338,6 +339,7 @@ static void short_ring(det_ctx *c, det_call *call, uint64_t ring_us) {
     if (opened) {
         det_source_observables(ev, s, &call->src);
         ev_set_str(ev, "keyed_by", "source");
+        det_note_hours(c, ev);
     }
     number_observable(ev, call->caller, "caller");
     wangiri_details(ev, s->wangiri_short, s->wangiri_calls, s->wangiri_answered, distinct, s->wangiri_ring_us,
@@ -424,7 +426,7 @@ static void irsf_velocity(det_ctx *c, det_call *call, det_caller *k) {
     const cfg_rule *rc = det_rule_cfg(c, R_IRSF_VELOCITY);
     if (!rc->enabled || call->risk_prefix < 0) return;
     uint64_t number = str_key(eng, call->callee, SALT_CALLEE);
-    uint32_t thr = det_threshold_zone(c, R_IRSF_VELOCITY, -1);
+    uint32_t thr = det_fraud_threshold(c, R_IRSF_VELOCITY, 0);
     bool caller_hit = false;
     if (k) {
         if (det_window_roll(&k->irsf_start, c->ts, rc->window_s)) {
@@ -444,6 +446,7 @@ static void irsf_velocity(det_ctx *c, det_call *call, det_caller *k) {
                 if (opened) {
                     keyed_caller(ev, call->caller);
                     source_observable(ev, c, &call->src);
+                    det_note_hours(c, ev);
                 }
                 irsf_range_observable(c, ev, call);
                 ev_set_int(ev, "distinct_numbers", distinct);
@@ -472,6 +475,7 @@ static void irsf_velocity(det_ctx *c, det_call *call, det_caller *k) {
     if (opened) {
         det_source_observables(ev, s, &c->p->src.addr);
         ev_set_str(ev, "keyed_by", "source");
+        det_note_hours(c, ev);
     }
     irsf_range_observable(c, ev, call);
     ev_set_int(ev, "distinct_numbers", distinct);
@@ -487,7 +491,7 @@ static void call_volume(det_ctx *c, det_call *call, det_caller *k) {
     }
     k->vol_calls++;
     const char *trigger = NULL;
-    if (k->vol_calls >= det_threshold_zone(c, R_CALL_VOLUME, -1)) trigger = "calls_per_window";
+    if (k->vol_calls >= det_fraud_threshold(c, R_CALL_VOLUME, 1)) trigger = "calls_per_window";
     else if (rc->param[0] > 0 && (double)k->concurrent > rc->param[0]) trigger = "concurrent";
     if (!trigger) return;
     bool opened;
@@ -499,6 +503,7 @@ static void call_volume(det_ctx *c, det_call *call, det_caller *k) {
         keyed_caller(ev, call->caller);
         source_observable(ev, c, &call->src);
         ev_set_str(ev, "trigger", trigger);
+        det_note_hours(c, ev);
     }
     ev_set_int(ev, "calls", k->vol_calls);
     ev_set_int_max(ev, "concurrent", k->concurrent);

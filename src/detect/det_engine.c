@@ -377,6 +377,27 @@ uint32_t det_threshold_zone(const det_ctx *c, det_rule_id r, int zone) {
     return t ? t : 1;
 }
 
+bool det_off_hours(const det_ctx *c) {
+    det_engine *eng = c->eng;
+    if (!eng->cfg->business_hours.set) return false;
+    int64_t minute = (int64_t)(c->ts / (60 * FS_USEC)) + 1; /* judged once a capture minute */
+    if (minute != eng->hours_minute) {
+        eng->hours_minute = minute;
+        eng->hours_within = cfg_within_business_hours(eng->cfg, c->ts);
+    }
+    return !eng->hours_within;
+}
+
+uint32_t det_fraud_threshold(const det_ctx *c, det_rule_id r, int off_hours_param) {
+    double off = det_rule_cfg(c, r)->param[off_hours_param];
+    if (off >= 1 && det_off_hours(c)) return off >= (double)UINT32_MAX ? UINT32_MAX : (uint32_t)off;
+    return det_threshold_zone(c, r, -1);
+}
+
+void det_note_hours(const det_ctx *c, ev_event *ev) {
+    if (c->eng->cfg->business_hours.set) ev_set_str(ev, "off_hours", det_off_hours(c) ? "yes" : "no");
+}
+
 /* ---- time --------------------------------------------------------------------------- */
 
 /* The clock is the latest capture time seen, so that jitter (merged

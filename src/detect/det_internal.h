@@ -320,6 +320,8 @@ struct det_engine {
     uint64_t seed;
     uint8_t source_prefix6; /* cfg->ipv6_source_prefix (det_source_net) */
     bool require_tls;       /* a zone has require_tls (SIP-INFO-005 looks at messages) */
+    int64_t hours_minute;   /* business_hours: the capture minute last judged (+1; 0 none) */
+    bool hours_within;      /* ...and whether it was within them */
     uint64_t now_us;        /* the clock: max capture time seen, since the last step back */
     uint32_t clock_behind;  /* ticks in a row more than DET_CLOCK_STEP_US behind the clock */
     bool clock_follow;      /* a new input began (det_clock_follow) */
@@ -397,6 +399,16 @@ void det_sample_request(det_ctx *c, det_rule_id r, uint64_t key_hash);
 uint32_t det_threshold(const det_ctx *c, det_rule_id r);
 /* Same, scaled by the multiplier of the given zone (-1 = none: unscaled). */
 uint32_t det_threshold_zone(const det_ctx *c, det_rule_id r, int zone);
+/* Whether the message at hand is outside the configured business_hours
+ * (never, when none are configured). */
+bool det_off_hours(const det_ctx *c);
+/* The threshold of fraud rule r at the message's time: its parameter
+ * off_hours_param (off_hours_threshold) outside business hours when set
+ * (above 0), otherwise its threshold. */
+uint32_t det_fraud_threshold(const det_ctx *c, det_rule_id r, int off_hours_param);
+/* With business_hours configured, the detail off_hours (yes/no) of the
+ * message that opened a fraud incident. */
+void det_note_hours(const det_ctx *c, ev_event *ev);
 static inline const cfg_rule *det_rule_cfg(const det_ctx *c, det_rule_id r) {
     return &c->eng->cfg->rules[r];
 }

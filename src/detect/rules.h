@@ -61,7 +61,7 @@ typedef enum det_action {
 } det_action;
 const char *det_action_name(det_action a);
 
-#define DET_MAX_PARAMS 4
+#define DET_MAX_PARAMS 5
 
 /* X(enum, "ID", "name", event_type, domain, severity, confidence, action,
  *   threshold, window_s, ttl_s, "param names (space separated)", param defaults...) */
@@ -125,14 +125,16 @@ const char *det_action_name(det_action a);
       INFO_DISCLOSURE, DOM_PRIVACY, SEV_MEDIUM, 90, ACT_MONITOR, 1, 3600, 86400,              \
       "expiry_warning_days", 14)                                                              \
     X(IRSF_VELOCITY, "FRAUD-IRSF-001", "Calls to many numbers in high-risk ranges", IRSF,      \
-      DOM_FRAUD, SEV_CRITICAL, 85, ACT_BLOCK_DESTINATION, 5, 600, 86400, "", 0)              \
+      DOM_FRAUD, SEV_CRITICAL, 85, ACT_BLOCK_DESTINATION, 5, 600, 86400,                      \
+      "off_hours_threshold", 0)                                                               \
     X(IRSF_LONG_CALL, "FRAUD-IRSF-002", "Long answered call to a high-risk range", IRSF,       \
       DOM_FRAUD, SEV_HIGH, 70, ACT_BLOCK_DESTINATION, 1, 3600, 86400, "min_duration_s", 1800) \
     X(WANGIRI, "FRAUD-WANGIRI-001", "Wangiri one-ring calls", WANGIRI, DOM_FRAUD,              \
       SEV_HIGH, 85, ACT_BLOCK_CALLER, 10, 600, 86400,                                          \
-      "max_ring_s min_distinct_callees max_answer_ratio max_answered_s", 6, 10, 0.1, 2)      \
+      "max_ring_s min_distinct_callees max_answer_ratio max_answered_s off_hours_threshold",  \
+      6, 10, 0.1, 2, 0)                                                                       \
     X(CALL_VOLUME, "FRAUD-VOL-001", "Call volume anomaly per caller", TOLL_FRAUD, DOM_FRAUD,   \
-      SEV_MEDIUM, 65, ACT_MONITOR, 60, 600, 3600, "max_concurrent", 30)                      \
+      SEV_MEDIUM, 65, ACT_MONITOR, 60, 600, 3600, "max_concurrent off_hours_threshold", 30, 0) \
     X(INTEL_MATCH, "INTEL-001", "Traffic matches a shared indicator", SIP_SCANNER,             \
       DOM_INFRASTRUCTURE, SEV_HIGH, 90, ACT_MONITOR, 1, 300, 3600, "min_confidence", 0)
 

@@ -42,4 +42,21 @@ ok "race: answered at once, by a machine: no Wangiri" is "$(rule_count cancel-ra
 ok "auth: inspect" inspect auth-407
 ok "auth: 3 started, 3 answered" is "$(calls auth-407)" "3 3 0 0"
 
+# business_hours: examples/irsf.pcap (10 numbers of high-risk ranges from one caller) was
+# captured on Wednesday 2026-11-25 at 19:23 UTC: 20:23 in Paris, 14:23 in New York. With
+# threshold 20 nobody is flagged; off_hours_threshold 5 flags it only where that is off hours.
+SITE="$ROOT/examples/site.yaml"
+hours() { # ZONE TO: the site config with business hours to TO in ZONE, IRSF-001 at 20 (5 off hours)
+    sed -e "s|^high_risk_ranges: \.\./|high_risk_ranges: $ROOT/|" "$SITE" >"$TMPD/bh.yaml"
+    printf 'business_hours: {timezone: %s, days: [mon, tue, wed, thu, fri], from: "08:00", to: "%s"}\n' "$1" "$2" >>"$TMPD/bh.yaml"
+    sed -i 's|^rules:.*|rules:\n  FRAUD-IRSF-001: {threshold: 20, off_hours_threshold: 5}|' "$TMPD/bh.yaml"
+    "$FS38" inspect --json -c "$TMPD/bh.yaml" "$ROOT/examples/irsf.pcap" 2>"$TMPD/bh.err" |
+        jq -r 'select(.rule.id == "FRAUD-IRSF-001") | "\(.evidence.details.off_hours) \(.evidence.details.distinct_numbers)"'
+}
+ok "off hours in Paris at 20:23: IRSF-001 at the off-hours threshold" is "$(hours Europe/Paris 19:00)" "yes 10"
+ok "...within hours that end at 21:00: under the threshold of 20" is "$(hours Europe/Paris 21:00)" ""
+ok "...14:23 in New York is within its hours" is "$(hours America/New_York 19:00)" ""
+ok "...a zone tzdata does not have is an error naming it" is \
+    "$(hours Europe/Atlantis 19:00; grep -c "no time zone 'Europe/Atlantis'" "$TMPD/bh.err")" 1
+
 finish test_calls

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../check.h"
 #include "config/cfg.h"
@@ -824,7 +825,67 @@ static void test_ipv6_source_prefix(void) {
     free(c);
 }
 
+/* UTC microseconds of a calendar date and time (UTC), for the hours below. */
+static uint64_t utc_us(int y, int mo, int d, int h, int mi) {
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi};
+    return (uint64_t)timegm(&tm) * 1000000u;
+}
+
+/* business_hours: the tz database's zone read from tzdata (its daylight
+ * saving switches), days, hours past midnight, and every wrong value named. */
+static void test_business_hours(void) {
+    fs38_config *c = malloc(sizeof *c);
+    fs_err e = {0};
+    cfg_defaults(c);
+    CHECK(!c->business_hours.set);
+    CHECK(cfg_within_business_hours(c, utc_us(2026, 11, 28, 3, 0))); /* none: always within */
+    static const char paris[] = "business_hours:\n  timezone: Europe/Paris\n  days: [mon, tue, wed, thu, Fri]\n"
+                                "  from: \"08:00\"\n  to: 19:00\n";
+    fs_code rc = cfg_load_buffer(c, paris, strlen(paris), ".", &e);
+    CHECK_MSG(rc == FS_OK, "%s", e.msg);
+    CHECK(c->business_hours.set && c->business_hours.days == 0x1f && c->business_hours.tz.n > 100);
+    CHECK_EQ_INT(c->business_hours.from_min, 480);
+    CHECK_EQ_INT(c->business_hours.to_min, 1140);
+    /* the EU switch to summer time, 2026-03-29 01:00 UTC: +1 h before, +2 h after */
+    const cfg_tz *tz = &c->business_hours.tz;
+    CHECK_EQ_INT(cfg_tz_offset(tz, (int64_t)(utc_us(2026, 3, 29, 1, 0) / 1000000u) - 1), 3600);
+    CHECK_EQ_INT(cfg_tz_offset(tz, (int64_t)(utc_us(2026, 3, 29, 1, 0) / 1000000u)), 7200);
+    /* 06:30 UTC on a Tuesday is 08:30 in Paris in July (within), 07:30 in January (not) */
+    CHECK(cfg_within_business_hours(c, utc_us(2026, 7, 14, 6, 30)));
+    CHECK(!cfg_within_business_hours(c, utc_us(2026, 1, 13, 6, 30)));
+    CHECK(cfg_within_business_hours(c, utc_us(2026, 1, 13, 17, 59)));  /* 18:59 */
+    CHECK(!cfg_within_business_hours(c, utc_us(2026, 1, 13, 18, 0)));  /* 19:00: the end is out */
+    CHECK(!cfg_within_business_hours(c, utc_us(2026, 11, 28, 10, 0))); /* a Saturday */
+    /* past midnight: Friday 22:00 to Saturday 06:00, UTC */
+    static const char night[] = "business_hours: {days: [fri], from: \"22:00\", to: \"06:00\"}\n";
+    rc = cfg_load_buffer(c, night, strlen(night), ".", &e);
+    CHECK_MSG(rc == FS_OK, "%s", e.msg);
+    CHECK_EQ_INT(c->business_hours.tz.n, 0);                           /* UTC by default */
+    CHECK(cfg_within_business_hours(c, utc_us(2026, 11, 27, 23, 0)));  /* Friday 23:00 */
+    CHECK(cfg_within_business_hours(c, utc_us(2026, 11, 28, 3, 0)));   /* Saturday 03:00: Friday's night */
+    CHECK(!cfg_within_business_hours(c, utc_us(2026, 11, 28, 23, 0))); /* Saturday 23:00 */
+    CHECK(!cfg_within_business_hours(c, utc_us(2026, 11, 27, 3, 0)));  /* Friday 03:00: Thursday's night */
+    static const struct { const char *yaml, *says; } bad[] = {
+        {"business_hours: {timezone: Mars/Olympus}\n", "no time zone 'Mars/Olympus'"},
+        {"business_hours: {timezone: ../../etc/passwd}\n", "not a time zone name"},
+        {"business_hours: {timezone: /etc/localtime}\n", "not a time zone name"},
+        {"business_hours: {days: [mon-fri]}\n", "business_hours.days[0]: 'mon-fri': not a day"},
+        {"business_hours: {days: []}\n", "no days"},
+        {"business_hours: {from: \"8:00\"}\n", "business_hours.from: '8:00': a time of day is HH:MM"},
+        {"business_hours: {to: \"24:30\"}\n", "a time of day is HH:MM"},
+        {"business_hours: {from: \"09:00\", to: \"09:00\"}\n", "from and to are the same"},
+        {"business_hours: {start: \"09:00\"}\n", "unknown key (expected one of: timezone, days, from, to)"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        rc = cfg_load_buffer(c, bad[i].yaml, strlen(bad[i].yaml), ".", &e);
+        CHECK_MSG(rc != FS_OK, "%s accepted", bad[i].yaml);
+        CHECK_MSG(contains(e.msg, bad[i].says), "%s: %s", bad[i].yaml, e.msg);
+    }
+    free(c);
+}
+
 int main(void) {
+    test_business_hours();
     test_ipv6_source_prefix();
     test_defaults();
     test_shipped_config();

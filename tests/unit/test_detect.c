@@ -1636,6 +1636,47 @@ static void test_ipv6_fraud(void) {
 
 /* ---- fraud: IRSF, Wangiri, volume ------------------------------------------------------------ */
 
+/* FRAUD-IRSF-001 with business_hours (Monday to Friday, 08:00-18:00 UTC)
+ * and off_hours_threshold 3: four numbers on a Tuesday morning stay under
+ * the threshold of 5; the same at 20:40 raise, off_hours yes; six in the
+ * morning raise, off_hours no. Without business_hours the detail is absent. */
+static void irsf_burst(world *w, const char *caller, uint64_t at, int calls) {
+    for (int i = 0; i < calls; i++) {
+        char callee[24], cid[48];
+        snprintf(callee, sizeof callee, "+882161000%03d", i);
+        snprintf(cid, sizeof cid, "oh-%s-%d", caller, i);
+        call(w, "198.51.100.31:5060", "10.0.0.50:5060", at + SEC(i * 20), caller, callee, cid, END_BUSY, 0, NULL);
+    }
+}
+
+static void test_irsf_off_hours(void) {
+    fs38_config *cfg = config_zones();
+    cfg->business_hours.set = true; /* the defaults: mon-fri 08:00-18:00 UTC */
+    cfg->rules[R_IRSF_VELOCITY].param[0] = 3;
+    world w = world_new(cfg);
+    irsf_burst(&w, "+442071230001", T0, 4);               /* Tuesday 10:40 */
+    irsf_burst(&w, "+442071230002", T0 + SEC(10 * 3600), 4); /* Tuesday 20:40 */
+    irsf_burst(&w, "+442071230003", T0 + SEC(600), 6);     /* Tuesday 10:50 */
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-IRSF-001"), 2);
+    const ev_event *night = NULL, *day = NULL;
+    for (int i = 0; i < w.out->n; i++) {
+        const ev_event *ev = &w.out->ev[i];
+        if (ev->rule != R_IRSF_VELOCITY) continue;
+        if (has_obs(ev, "e164", "+442071230003", "caller")) day = ev;
+        else night = ev;
+    }
+    CHECK(night && has_obs(night, "e164", "+442071230002", "caller") && !strcmp(dstr(night, "off_hours"), "yes"));
+    CHECK(day && !strcmp(dstr(day, "off_hours"), "no") && dint(day, "distinct_numbers") >= 5);
+    world_free(&w);
+    world plain = world_new(config_zones()); /* no business_hours: no off_hours detail */
+    irsf_burst(&plain, "+442071230002", T0 + SEC(10 * 3600), 6);
+    world_finish(&plain);
+    const ev_event *ir = find_rule(plain.out, "FRAUD-IRSF-001");
+    CHECK(ir && !ev_get_detail(ir, "off_hours"));
+    world_free(&plain);
+}
+
 static void test_irsf(void) {
     world w = world_new(config_zones());
     const char *pbx = "198.51.100.30:5060", *gw = "10.0.0.50:5060";
@@ -3208,6 +3249,7 @@ int main(void) {
     test_weak_cert();
     test_talker_incidents();
     test_irsf();
+    test_irsf_off_hours();
     test_allow_callers();
     test_wangiri();
     test_call_evidence();
