@@ -267,6 +267,10 @@ static ev_event *long_call_hit(det_ctx *c, det_call *call, uint64_t duration_us)
     return ev;
 }
 
+/* off_hours_threshold's place among each fraud rule's parameters (rules.h;
+ * test_detect checks them against det_rule_param_index) */
+enum { IRSF_OFF_HOURS_PARAM = 0, WANGIRI_OFF_HOURS_PARAM = 4, VOLUME_OFF_HOURS_PARAM = 1 };
+
 /* ---- FRAUD-WANGIRI-001 --------------------------------------------------------------------- */
 
 static void wangiri_details(ev_event *ev, uint32_t shorts, uint32_t calls, uint32_t answered,
@@ -283,7 +287,7 @@ static void wangiri_details(ev_event *ev, uint32_t shorts, uint32_t calls, uint3
 static bool wangiri_condition(const det_ctx *c, uint32_t shorts, uint32_t calls, uint32_t answered,
                               uint32_t callees) {
     const cfg_rule *rc = det_rule_cfg(c, R_WANGIRI);
-    if (shorts < det_fraud_threshold(c, R_WANGIRI, 4) || (double)callees < rc->param[1]) return false;
+    if (shorts < det_fraud_threshold(c, R_WANGIRI, WANGIRI_OFF_HOURS_PARAM) || (double)callees < rc->param[1]) return false;
     return calls && (double)answered / (double)calls <= rc->param[2];
 }
 
@@ -426,7 +430,7 @@ static void irsf_velocity(det_ctx *c, det_call *call, det_caller *k) {
     const cfg_rule *rc = det_rule_cfg(c, R_IRSF_VELOCITY);
     if (!rc->enabled || call->risk_prefix < 0) return;
     uint64_t number = str_key(eng, call->callee, SALT_CALLEE);
-    uint32_t thr = det_fraud_threshold(c, R_IRSF_VELOCITY, 0);
+    uint32_t thr = det_fraud_threshold(c, R_IRSF_VELOCITY, IRSF_OFF_HOURS_PARAM);
     bool caller_hit = false;
     if (k) {
         if (det_window_roll(&k->irsf_start, c->ts, rc->window_s)) {
@@ -491,7 +495,7 @@ static void call_volume(det_ctx *c, det_call *call, det_caller *k) {
     }
     k->vol_calls++;
     const char *trigger = NULL;
-    if (k->vol_calls >= det_fraud_threshold(c, R_CALL_VOLUME, 1)) trigger = "calls_per_window";
+    if (k->vol_calls >= det_fraud_threshold(c, R_CALL_VOLUME, VOLUME_OFF_HOURS_PARAM)) trigger = "calls_per_window";
     else if (rc->param[0] > 0 && (double)k->concurrent > rc->param[0]) trigger = "concurrent";
     if (!trigger) return;
     bool opened;

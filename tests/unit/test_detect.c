@@ -1650,10 +1650,21 @@ static void irsf_burst(world *w, const char *caller, uint64_t at, int calls) {
 }
 
 static void test_irsf_off_hours(void) {
+    /* where det_calls.c reads off_hours_threshold */
+    CHECK_EQ_INT(det_rule_param_index(R_IRSF_VELOCITY, "off_hours_threshold"), 0);
+    CHECK_EQ_INT(det_rule_param_index(R_WANGIRI, "off_hours_threshold"), 4);
+    CHECK_EQ_INT(det_rule_param_index(R_CALL_VOLUME, "off_hours_threshold"), 1);
     fs38_config *cfg = config_zones();
     cfg->business_hours.set = true; /* the defaults: mon-fri 08:00-18:00 UTC */
     cfg->rules[R_IRSF_VELOCITY].param[0] = 3;
+    cfg->rules[R_CALL_VOLUME].param[1] = 5; /* FRAUD-VOL-001: 5 calls a window at night, 60 by day */
     world w = world_new(cfg);
+    for (int i = 0; i < 6; i++) { /* 6 ordinary calls at night from one caller */
+        char cid[16];
+        snprintf(cid, sizeof cid, "vol%d", i);
+        call(&w, "198.51.100.32:5060", "10.0.0.50:5060", T0 + SEC(11 * 3600 + i), "+442071230009",
+             "+441632960001", cid, END_BUSY, 0, NULL);
+    }
     irsf_burst(&w, "+442071230001", T0, 4);               /* Tuesday 10:40 */
     irsf_burst(&w, "+442071230002", T0 + SEC(10 * 3600), 4); /* Tuesday 20:40 */
     irsf_burst(&w, "+442071230003", T0 + SEC(600), 6);     /* Tuesday 10:50 */
@@ -1668,6 +1679,10 @@ static void test_irsf_off_hours(void) {
     }
     CHECK(night && has_obs(night, "e164", "+442071230002", "caller") && !strcmp(dstr(night, "off_hours"), "yes"));
     CHECK(day && !strcmp(dstr(day, "off_hours"), "no") && dint(day, "distinct_numbers") >= 5);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-VOL-001"), 1); /* the night caller's, not the day's 6 */
+    const ev_event *vol = find_rule(w.out, "FRAUD-VOL-001");
+    CHECK(vol && has_obs(vol, "e164", "+442071230009", "caller") && !strcmp(dstr(vol, "off_hours"), "yes") &&
+          !strcmp(dstr(vol, "trigger"), "calls_per_window"));
     world_free(&w);
     world plain = world_new(config_zones()); /* no business_hours: no off_hours detail */
     irsf_burst(&plain, "+442071230002", T0 + SEC(10 * 3600), 6);
