@@ -106,6 +106,15 @@ static void print_table(const fs38_config *cfg, const char *used) {
         printf("allow_callers: %u number%s or prefix%s not judged by FRAUD-VOL-001, FRAUD-WANGIRI-001, "
                "FRAUD-IRSF-001\n",
                (unsigned)cfg->nallow_callers, cfg->nallow_callers == 1 ? "" : "s", cfg->nallow_callers == 1 ? "" : "es");
+    const cfg_hours *h = &cfg->business_hours;
+    if (h->set) { /* "business hours: mon tue wed thu fri 08:00-19:00 Europe/Paris (...)" */
+        static const char *const days[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+        printf("business hours:");
+        for (unsigned d = 0; d < 7; d++)
+            if (h->days >> d & 1) printf(" %s", days[d]);
+        printf(" %02u:%02u-%02u:%02u %s (outside them, off_hours_threshold where set)\n", h->from_min / 60u,
+               h->from_min % 60u, h->to_min / 60u, h->to_min % 60u, h->timezone);
+    }
     if (!used[0])
         printf("settings: the built-in defaults\n");
     else if (changed)

@@ -58,5 +58,8 @@ ok "...within hours that end at 21:00: under the threshold of 20" is "$(hours Eu
 ok "...14:23 in New York is within its hours" is "$(hours America/New_York 19:00)" ""
 ok "...a zone tzdata does not have is an error naming it" is \
     "$(hours Europe/Atlantis 19:00; grep -c "no time zone 'Europe/Atlantis'" "$TMPD/bh.err")" 1
+hours Europe/Paris 19:00 >/dev/null
+ok "fs38 rules tells the hours" grep -q "^business hours: mon tue wed thu fri 08:00-19:00 Europe/Paris" \
+    <<<"$("$FS38" rules -c "$TMPD/bh.yaml")"
 
 finish test_calls
