@@ -13,7 +13,8 @@
  * (cap_hep_frame). With limits 0 and 3 the decoder has
  * the key log of tests/data/capture/tls.keys (when run from the repository,
  * as scripts/fuzz.sh does), so TLS records of the seeds made from tls.pcap
- * are decrypted and their mutations reach the record and key code. With
+ * are decrypted and their mutations reach the record and key code; with 3
+ * it is followed as in a live run (a session not in it waits for keys). With
  * every set of limits but 1 it has the ESP SAs of tests/data/capture/
  * esp_sa.keys too, so the ESP of seeds made from esp_sa.pcap is decrypted.
  * Every emitted payload that parses as SIP also goes to the IMS AKA learner
@@ -102,23 +103,25 @@ static void fuzz_config(cap_config *c, unsigned variant) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Loaded once, kept for the process (libFuzzer runs inputs in one process). */
-static cap_tls_keys *tls_keys(void) {
-    static cap_tls_keys *keys;
-    static bool tried;
-    if (!tried) {
-        tried = true;
+/* Loaded once, kept for the process (libFuzzer runs inputs in one process);
+ * follow: read as a live run does, so a session not in it makes its TLS 1.3
+ * handshake wait, unconsumed, for keys that never come. */
+static cap_tls_keys *tls_keys(bool follow) {
+    static cap_tls_keys *keys[2];
+    static bool tried[2];
+    if (!tried[follow]) {
+        tried[follow] = true;
         fs_err e;
-        if (cap_tls_keys_open("tests/data/capture/tls.keys", false, &keys, &e) != FS_OK) keys = NULL;
+        if (cap_tls_keys_open("tests/data/capture/tls.keys", follow, &keys[follow], &e) != FS_OK) keys[follow] = NULL;
     }
-    return keys;
+    return keys[follow];
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
     cap_config cfg;
     fuzz_config(&cfg, (data[0] >> 4) & 3);
-    if (((data[0] >> 4) & 3) == 0 || ((data[0] >> 4) & 3) == 3) cfg.tls_keys = tls_keys();
+    if (((data[0] >> 4) & 3) == 0 || ((data[0] >> 4) & 3) == 3) cfg.tls_keys = tls_keys(((data[0] >> 4) & 3) == 3);
     if (((data[0] >> 4) & 3) != 1) cfg.esp_sas = repo_esp_sas();
     uint64_t emitted = 0;
     fs_err e;

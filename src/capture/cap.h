@@ -564,6 +564,11 @@ typedef struct cap_tls_ops {
      * client's, on mutual TLS); NULL: not wanted */
     void (*handshake)(void *ctx, uint16_t version, uint16_t suite, const uint8_t *cert, size_t cert_len,
                       bool by_client);
+    /* bytes the caller can keep unconsumed while a TLS 1.3 handshake
+     * record waits for its session to appear in a followed key log (live:
+     * the endpoint writes it a moment after fs38 reads the record); 0:
+     * never wait */
+    size_t max_hold;
     void *ctx;
 } cap_tls_ops;
 /* Read the whole records at the front of p (n bytes): returns the bytes

@@ -695,7 +695,10 @@ static void tls_handshake(void *c, uint16_t version, uint16_t suite, const uint8
 static size_t tls_records(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, size_t len, uint64_t ts,
                           uint64_t frame_no) {
     tls_call k = {t, f, ts, frame_no};
+    /* a record kept waiting for its keys stays well short of what overflows the direction */
+    size_t max_hold = t->max_flow_bytes / 2 < CAP_TLS_MAX_RECORD ? t->max_flow_bytes / 2 : CAP_TLS_MAX_RECORD;
     cap_tls_ops ops = {.out = tls_plain, .peer = tls_peer, .handshake = t->tls_hello ? tls_handshake : NULL,
+                       .max_hold = max_hold,
                        .ctx = &k};
     return cap_tls_records(t->tlsx, f->tls, p, len, &ops);
 }

@@ -48,6 +48,7 @@
 #define TLS_REC_ALERT 21
 #define TLS_REC_APP 23
 #define TLS_MAX_TRIALS 32       /* TLS 1.3 records tried before the first that opens */
+#define TLS_MAX_WAITS 64        /* offers a handshake record waits through for its keys (live) */
 #define TLS_KEYS_MAX (1u << 20) /* sessions a key log may hold */
 #define TLS_LINE_MAX 1024
 #define TLS_TAG 16
@@ -366,6 +367,8 @@ struct cap_tls_dir {
     bool cert_seen;       /* this side's Certificate message was looked at */
     bool hs_done;         /* TLS 1.3: this side's encrypted handshake is not read (any more) */
     uint8_t hs_records;   /* TLS 1.3: handshake records opened (their sequence) */
+    uint8_t hs_waits;     /* ...times one waited, unconsumed, for the session's keys (live) */
+    bool hs_wait;         /* the record at hand waits: cap_tls_records keeps it */
     uint32_t hs_skip;     /* handshake bytes of a message that went on past its record */
     uint16_t version;     /* TLS 1.2 and 1.3 are read (0x0303, 0x0304) */
     bool heuristic;       /* on a port that is not a SIP port: not counted until keyed */
@@ -388,6 +391,7 @@ struct cap_tls_ctx {
     EVP_KDF *hkdf, *prf;
     EVP_MAC *hmac;
     EVP_MAC_CTX *mac;
+    size_t offered;       /* bytes offered from the record at hand's start (cap_tls_records) */
     uint8_t plain[CAP_TLS_MAX_RECORD];
 };
 
@@ -474,7 +478,11 @@ void cap_tls_lost(cap_tls_ctx *x, cap_tls_dir *d) { give_up(x, d, TLS_FAILED); }
 void cap_tls_midstream(cap_tls_ctx *x, cap_tls_dir *d) { give_up(x, d, TLS_NO_KEY); }
 
 void cap_tls_end(cap_tls_ctx *x, cap_tls_dir *d) {
-    if (!d->keyed && d->trials) give_up(x, d, TLS_NO_KEY); /* records waited for keys in vain */
+    if (d->hs_waits && !d->hs_done) { /* its handshake waited for keys that never came */
+        d->hs_done = true;
+        if (!d->cert_seen && !d->is_client && !d->heuristic) x->st->tls_certs_unread++;
+    }
+    if (!d->keyed && (d->trials || d->hs_waits)) give_up(x, d, TLS_NO_KEY); /* records waited for keys in vain */
 }
 
 /* The HelloRetryRequest's fixed "random" (RFC 8446 4.1.3). */
@@ -842,14 +850,31 @@ static void handshake_messages(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *b,
     }
 }
 
+/* A followed key log (live) that has not got this session's secrets yet
+ * (the endpoint writes them a moment after it reads the hello fs38 has
+ * read too): the record waits, unconsumed, for the next bytes of its
+ * direction, while the caller can keep it (ops->max_hold) and at most
+ * TLS_MAX_WAITS times. A session logged with its traffic secrets but not
+ * this one is a logger that writes no handshake secrets: no wait. */
+static bool wait_for_keys(cap_tls_ctx *x, cap_tls_dir *d, bool found, const tls_session_keys *s,
+                          const cap_tls_ops *ops) {
+    if (!x->keys->follow || (found && session_complete(s)) || x->offered > ops->max_hold ||
+        d->hs_waits >= TLS_MAX_WAITS)
+        return false;
+    d->hs_waits++;
+    d->hs_wait = true;
+    return true;
+}
+
 /* TLS 1.3: a record of this side's encrypted handshake (the server's
  * EncryptedExtensions, Certificate, CertificateVerify, Finished; the
  * client's Certificate, when asked, CertificateVerify, Finished), opened
  * with its handshake traffic secret when the key log holds it (OpenSSL,
  * NSS, curl and Python write SERVER_ and CLIENT_HANDSHAKE_TRAFFIC_SECRET),
  * for the certificate. True when the record opened: a handshake record,
- * not one for the application key. Tried until the certificate is read,
- * the handshake ends, or a record does not open with that key. */
+ * not one for the application key; or when it waits for its keys
+ * (d->hs_wait). Tried until the certificate is read, the handshake ends,
+ * or a record does not open with that key. */
 static bool handshake_record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, const uint8_t *b, size_t n,
                              const cap_tls_ops *ops) {
     if (d->hs_done) return false;
@@ -859,17 +884,18 @@ static bool handshake_record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, c
     }
     cap_tls_dir hs = {.version = d->version, .cs = suite_find(d->suite), .seq = d->hs_records};
     tls_session_keys s;
-    bool keyed = hs.cs && hs.cs->id >> 8 == 0x13 && x->keys && d->have_client_random &&
+    bool found = hs.cs && hs.cs->id >> 8 == 0x13 && x->keys && d->have_client_random &&
                  keys_find(x->keys, d->client_random, d->is_client ? TLS_NEED_CLIENT_HS : TLS_NEED_SERVER_HS, &s);
+    uint8_t hlen = hs.cs && hs.cs->sha384 ? 48 : 32;
+    bool keyed = found && (d->is_client ? s.chts_len : s.shts_len) == hlen;
     if (keyed) {
-        const uint8_t *secret = d->is_client ? s.chts : s.shts;
-        size_t slen = d->is_client ? s.chts_len : s.shts_len;
-        keyed = slen == (hs.cs->sha384 ? 48u : 32u);
-        memcpy(hs.secret, secret, slen);
-        hs.secret_len = (uint8_t)slen;
-        OPENSSL_cleanse(&s, sizeof s);
-        keyed = keyed && tls13_keys(x, &hs);
+        memcpy(hs.secret, d->is_client ? s.chts : s.shts, hlen);
+        hs.secret_len = hlen;
+        keyed = tls13_keys(x, &hs);
     }
+    bool wait = !keyed && x->keys && hs.cs && wait_for_keys(x, d, found, &s, ops);
+    if (found) OPENSSL_cleanse(&s, sizeof s);
+    if (wait) return true;
     long len = keyed ? open_record(x, &hs, h, b, n) : -1;
     OPENSSL_cleanse(&hs, sizeof hs);
     if (len < 0) { /* no key, or not a handshake record: a certificate is not read */
@@ -936,8 +962,13 @@ size_t cap_tls_records(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *p, size_t 
             break;
         }
         if (n - pos < 5 + len) return pos;
+        x->offered = n - pos;
         pos += 5 + len;
         record(x, d, h, h + 5, len, ops);
+        if (d->hs_wait) { /* kept for when its keys are in the log */
+            d->hs_wait = false;
+            return pos - 5 - len;
+        }
     }
     return n; /* passed over */
 }

@@ -3696,15 +3696,20 @@ static void test_tls_certificate_records(void) {
  * decoded with a key log followed as it grows (-i --tls-keylog): its lines
  * from tls.keys, the client's traffic secret (line 6, the last the client
  * writes) held back until frame `late` when late > 0. */
-static int tls_stream0(int late) {
+static void hello_ignored(void *user, const cap_tls_hello *h) {
+    (void)user;
+    (void)h;
+}
+
+static int tls_stream0(int late, int held_from, cap_stats *st) {
     char path[64], line[512];
     snprintf(path, sizeof path, "/tmp/fs38_tls_late_%d.keys", (int)getpid());
     FILE *all = fopen("tests/data/capture/tls.keys", "r"), *f = fopen(path, "w");
-    char held[1][512];
+    char held[6][512];
     int nheld = 0, no = 0;
     while (all && f && fgets(line, sizeof line, all)) {
         no++;
-        if (late > 0 && no == 6) snprintf(held[nheld++], sizeof held[0], "%s", line);
+        if (late > 0 && no >= held_from && no <= 6) snprintf(held[nheld++], sizeof held[0], "%s", line);
         else if (no <= 6) fputs(line, f);
     }
     if (all) fclose(all);
@@ -3720,6 +3725,7 @@ static int tls_stream0(int late) {
     cfg.tls_keys = k;
     sink s = {0};
     cap_decoder *d = cap_decoder_new(&cfg, sink_emit, &s, &e);
+    if (d) cap_decoder_set_tls_hello(d, hello_ignored, NULL); /* certificates wanted */
     char errbuf[PCAP_ERRBUF_SIZE];
     pcap_t *p = pcap_open_offline("tests/data/capture/tls.pcap", errbuf);
     struct pcap_pkthdr *h;
@@ -3734,6 +3740,7 @@ static int tls_stream0(int late) {
     if (p) pcap_close(p);
     if (d) cap_decoder_finish(d);
     int n = d ? s.n : -1;
+    if (d && st) *st = *cap_decoder_stats(d);
     cap_decoder_free(d);
     for (int i = 0; i < s.kept; i++) free(s.data[i]);
     cap_tls_keys_free(k);
@@ -3747,10 +3754,26 @@ static int tls_stream0(int late) {
  * read the log on when the client's secret is needed, not keep the half it
  * found. */
 static void test_tls_keylog_half(void) {
-    int whole = tls_stream0(0);
+    cap_stats st;
+    int whole = tls_stream0(0, 0, &st);
     CHECK_MSG(whole == 10, "all keys from the start: %d messages", whole);
-    int later = tls_stream0(10); /* before frame 10, the client's first data */
+    CHECK_EQ_INT(st.tls_certs, 1); /* the server's (TLS 1.3: with its handshake secret) */
+    int later = tls_stream0(10, 6, &st); /* before frame 10, the client's first data */
     CHECK_MSG(later == whole, "traffic secrets written after the handshake's lookups: %d of %d", later, whole);
+    /* the whole session written only after the server's encrypted handshake
+     * (frame 6) was read, before its next data (frame 9): that flight waits,
+     * unconsumed, and its certificate is read when the keys are in */
+    later = tls_stream0(8, 2, &st);
+    CHECK_MSG(later == whole, "the session's keys written after its handshake: %d of %d", later, whole);
+    CHECK_EQ_INT(st.tls_certs, 1);
+    CHECK_EQ_INT(st.tls_certs_unread, 0);
+    CHECK_EQ_INT(st.tls_no_key, 0);
+    /* written after the capture: waited in vain, counted at the end */
+    later = tls_stream0(99, 2, &st);
+    CHECK_EQ_INT(later, 0);
+    CHECK_EQ_INT(st.tls_certs, 0);
+    CHECK_EQ_INT(st.tls_certs_unread, 1);
+    CHECK_EQ_INT(st.tls_no_key, 2);
 }
 
 /* Suites and versions fs38 does not read are counted as such. */
