@@ -884,7 +884,8 @@ static bool handshake_record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, c
     }
     cap_tls_dir hs = {.version = d->version, .cs = suite_find(d->suite), .seq = d->hs_records};
     tls_session_keys s;
-    bool found = hs.cs && hs.cs->id >> 8 == 0x13 && x->keys && d->have_client_random &&
+    bool lookup = hs.cs && hs.cs->id >> 8 == 0x13 && x->keys && d->have_client_random; /* a session to find */
+    bool found = lookup &&
                  keys_find(x->keys, d->client_random, d->is_client ? TLS_NEED_CLIENT_HS : TLS_NEED_SERVER_HS, &s);
     uint8_t hlen = hs.cs && hs.cs->sha384 ? 48 : 32;
     bool keyed = found && (d->is_client ? s.chts_len : s.shts_len) == hlen;
@@ -893,7 +894,7 @@ static bool handshake_record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, c
         hs.secret_len = hlen;
         keyed = tls13_keys(x, &hs);
     }
-    bool wait = !keyed && x->keys && hs.cs && wait_for_keys(x, d, found, &s, ops);
+    bool wait = !keyed && lookup && wait_for_keys(x, d, found, &s, ops);
     if (found) OPENSSL_cleanse(&s, sizeof s);
     if (wait) return true;
     long len = keyed ? open_record(x, &hs, h, b, n) : -1;
