@@ -1929,6 +1929,31 @@ static void test_irsf(void) {
     world_free(&w);
 }
 
+/* FRAUD-WANGIRI-001 with business_hours (mon-fri 08:00-18:00 UTC) and
+ * off_hours_threshold 6: seven one-ring calls on a Tuesday at 10:40 stay
+ * under the threshold of 10; the same at 21:40 raise, off_hours yes. */
+static void test_wangiri_off_hours(void) {
+    fs38_config *cfg = config_zones();
+    cfg->business_hours.set = true;
+    cfg->rules[R_WANGIRI].param[1] = 5; /* min_distinct_callees */
+    cfg->rules[R_WANGIRI].param[4] = 6; /* off_hours_threshold */
+    world w = world_new(cfg);
+    for (int night = 0; night < 2; night++)
+        for (int i = 0; i < 7; i++) {
+            char callee[24], cid[32];
+            snprintf(callee, sizeof callee, "+4477009%05d", 300 + i * 7);
+            snprintf(cid, sizeof cid, "wgo%d-%d", night, i);
+            call(&w, "203.0.113.21:5060", "10.0.0.60:5060", T0 + SEC(night * 11 * 3600 + i * 4),
+                 night ? "+2521234001" : "+2521234002", callee, cid, END_CANCEL, 3, NULL);
+        }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-WANGIRI-001"), 1);
+    const ev_event *wg = find_rule(w.out, "FRAUD-WANGIRI-001");
+    CHECK(wg && has_obs(wg, "e164", "+2521234001", "caller") && !strcmp(dstr(wg, "off_hours"), "yes") &&
+          dint(wg, "short_rings") == 7);
+    world_free(&w);
+}
+
 static void test_wangiri(void) {
     world w = world_new(config_zones());
     const char *peer = "203.0.113.20:5060", *core = "10.0.0.60:5060";
@@ -3265,6 +3290,7 @@ int main(void) {
     test_talker_incidents();
     test_irsf();
     test_irsf_off_hours();
+    test_wangiri_off_hours();
     test_allow_callers();
     test_wangiri();
     test_call_evidence();
