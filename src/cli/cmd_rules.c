@@ -108,10 +108,9 @@ static void print_table(const fs38_config *cfg, const char *used) {
                (unsigned)cfg->nallow_callers, cfg->nallow_callers == 1 ? "" : "s", cfg->nallow_callers == 1 ? "" : "es");
     const cfg_hours *h = &cfg->business_hours;
     if (h->set) { /* "business hours: mon tue wed thu fri 08:00-19:00 Europe/Paris (...)" */
-        static const char *const days[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
         printf("business hours:");
         for (unsigned d = 0; d < 7; d++)
-            if (h->days >> d & 1) printf(" %s", days[d]);
+            if (h->days >> d & 1) printf(" %s", cfg_day_names[d]);
         printf(" %02u:%02u-%02u:%02u %s (outside them, off_hours_threshold where set)\n", h->from_min / 60u,
                h->from_min % 60u, h->to_min / 60u, h->to_min % 60u, h->timezone);
     }

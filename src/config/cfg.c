@@ -1330,7 +1330,7 @@ static fs_code rules_entry(cfg_parser *P, const char *id, void *ctx) {
 /* ---- root ---- */
 
 /* business_hours: the days, the hours and the zone they are told in */
-static const char *const day_names[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+const char *const cfg_day_names[7] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
 
 static fs_code day_item(cfg_parser *P, size_t idx, void *ctx) {
     (void)idx;
@@ -1338,7 +1338,7 @@ static fs_code day_item(cfg_parser *P, size_t idx, void *ctx) {
     fs_code rc = want_scalar(P);
     if (rc) return rc;
     for (unsigned d = 0; d < 7; d++)
-        if (sl(P) == 3 && strncasecmp(sv(P), day_names[d], 3) == 0) {
+        if (sl(P) == 3 && strncasecmp(sv(P), cfg_day_names[d], 3) == 0) {
             P->c->business_hours.days |= (uint8_t)(1u << d);
             return FS_OK;
         }

@@ -69,6 +69,9 @@ typedef struct cfg_tz {
     int32_t off[CFG_TZ_MAX];    /* UTC offset (s) from at[i] on */
 } cfg_tz;
 
+/* business_hours.days' names, Monday first (bit d of cfg_hours.days) */
+extern const char *const cfg_day_names[7];
+
 /* business_hours: when the fraud rules' normal thresholds apply; outside,
  * their off_hours_threshold (when set). */
 typedef struct cfg_hours {

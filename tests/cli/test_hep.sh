@@ -160,6 +160,21 @@ port_bound() {
     echo "note: nothing bound 127.0.0.1:$2 ($1) within 15 s" >&2
     return 1
 }
+# start_stopped NAME PREFIX u|t SECS [ARGS...]: fs38 on --hep PREFIX127.0.0.1:$port (a new
+# free port) for SECS, statistics in $TMPD/NAME.json, then stopped (SIGSTOP) once the u or t
+# socket is bound, as a busy sensor that does not read: $run is the timeout wrapper to wait
+# for, $fs38 fs38 itself (kill -CONT it)
+start_stopped() {
+    local name=$1 prefix=$2 proto=$3 secs=$4
+    shift 4
+    port=$(free_port)
+    timeout -k 5 $((secs + 15)) "$FS38" inspect -c /dev/null --hep "$prefix"127.0.0.1:"$port" --duration "$secs" \
+        -q "$@" --stats-json "$TMPD/$name.json" 2>"$TMPD/$name.err" &
+    run=$!
+    port_bound "$proto" "$port"
+    fs38=$(pgrep -P $run)
+    kill -STOP "$fs38"
+}
 # run_hep NAME SECONDS KIND...: fs38 --hep for SECONDS, the datagrams sent once it listens
 run_hep() {
     local name=$1 secs=$2 port; shift 2
@@ -311,36 +326,24 @@ ok "TCP: 64 connections; the 65th refused; after 10 s the idlest gave way to a n
 ok "...counted: 65 accepted, 1 refused, 1 evicted; both packets read" stats_is "$TMPD/tmany.json" \
     'c["hep_tcp_connections"] == 65 and c["hep_tcp_refused"] == 1 and c["hep_tcp_evicted"] == 1 and s["sip_messages"] == 2'
 # a stopped fs38 makes a TCP sender wait, where UDP drops (c below): nothing lost
-port=$(free_port)
-timeout -k 5 40 "$FS38" inspect -c /dev/null --hep tcp:127.0.0.1:"$port" --duration 25 --count 20000 -q \
-    --stats-json "$TMPD/tbulk.json" 2>"$TMPD/tbulk.err" &
-bpid=$!
-port_bound t "$port"
+start_stopped tbulk tcp: t 25 --count 20000
 ok "tcp:ADDR:PORT: TCP only, no UDP socket" is "$(ss -Hlnu "src 127.0.0.1:$port" | wc -l)" 0
-bfs=$(pgrep -P $bpid)
-kill -STOP "$bfs"
 timeout 30 python3 "$TMPD/hep_tcp.py" "$port" bulk >"$TMPD/tbulk.py" 2>&1 &
 spid=$!
 sleep 1
-kill -CONT "$bfs"
+kill -CONT "$fs38"
 wait $spid
-wait $bpid
+wait $run
 ok "TCP: 20000 packets sent while fs38 was stopped: all 20000 read, none dropped" stats_is "$TMPD/tbulk.json" \
     's["frames"] == 20000 and s["sip_messages"] == 20000 and c["hep_bad"] == 0 and c["kernel_dropped"] == 0'
 # the end of a run (SIGTERM) while the sockets still hold packets: TCP
 # acknowledged them to the sender, UDP took them in; they are read first
-port=$(free_port)
-timeout -k 5 40 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$port" --duration 25 -q \
-    --stats-json "$TMPD/tdrain.json" 2>"$TMPD/tdrain.err" &
-dpid=$!
-port_bound t "$port"
-dfs=$(pgrep -P $dpid)
-kill -STOP "$dfs"
+start_stopped tdrain "" t 25
 timeout 30 python3 "$TMPD/hep_tcp.py" "$port" drain >"$TMPD/tdrain.py" 2>&1 &
 spid=$!
 for _ in $(seq 50); do grep -q sent "$TMPD/tdrain.py" && break; sleep 0.1; done
-kill -TERM "$dfs"; kill -CONT "$dfs"
-wait $dpid
+kill -TERM "$fs38"; kill -CONT "$fs38"
+wait $run
 wait $spid
 ok "SIGTERM with 300 TCP packets and 300 datagrams waiting in the sockets: all 600 read before the end" \
     stats_is "$TMPD/tdrain.json" 's["frames"] == 600 and s["sip_messages"] == 600 and c["kernel_dropped"] == 0'
@@ -485,16 +488,10 @@ ok "...SIP-SCAN-001 for each" is "$(grep -c 'SIP-SCAN-001' "$TMPD/gnutls.out")" 
 # fs38 is stopped while 20000 datagrams arrive: the socket buffer holds a few
 # thousand, the rest are dropped, and no datagram comes after to carry the
 # count (test_cli.sh covers the case where one does)
-port=$(free_port)
-timeout -k 5 30 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$port" --duration 5 -q \
-    --stats-json "$TMPD/stall.json" 2>"$TMPD/stall.err" &
-spid=$!
-port_bound u "$port"
-sfs=$(pgrep -P $spid)
-kill -STOP "$sfs"
+start_stopped stall "" u 5
 python3 "$TMPD/hep.py" "$port" 20000xtwo
-kill -CONT "$sfs"
-wait $spid
+kill -CONT "$fs38"
+wait $run
 ok "a stall's drops are counted with nothing after them: frames + kernel_dropped = 20000" \
     stats_is "$TMPD/stall.json" 'c["kernel_dropped"] > 0 and s["frames"] + c["kernel_dropped"] == 20000'
 
