@@ -2,8 +2,10 @@
  * fuzz_config.c -- libFuzzer harness for the config loader (cfg.h).
  *
  * The first byte picks the target: odd = the high-risk range list reader,
- * bit 1 set (2, 6, ...) = the hub's YAML config (hub_config_parse), other
- * even values = the fs38 YAML loader (the rest of the input is the file). Relative
+ * bit 1 set (2, 6, ...) = the hub's YAML config (hub_config_parse), 4 = a
+ * POSIX TZ string (cfg_tz_rule_parse, then its offsets over +-35,000
+ * years), 12 = a TZif file (cfg_tz_load, through $TZDIR), other even
+ * values = the fs38 YAML loader (the rest of the input is the file). Relative
  * high_risk_ranges names resolve in a private temporary folder that holds
  * one valid list (r.txt), so the path through cfg_load_ranges is reached too.
  * Every successful load is checked for the invariants the lookups rely on.
@@ -74,8 +76,63 @@ static void check_invariants(const fs38_config *c) {
     if (p && strncmp(p->digits, "442071234567", p->len) != 0) abort();
 }
 
+/* A TZ string: parsed or refused with a reason; a rule's offset is one of
+ * its two at any time, and within a day of UTC. */
+static void fuzz_tz_rule(const uint8_t *data, size_t size) {
+    char s[160];
+    if (size >= sizeof s) return;
+    memcpy(s, data, size);
+    s[size] = '\0';
+    cfg_tz_rule r;
+    fs_err e = {0};
+    if (cfg_tz_rule_parse(s, &r, &e) != FS_OK) {
+        if (!e.msg[0]) abort();
+        return;
+    }
+    if (!r.set || r.std_off < -90000 || r.std_off > 90000 || r.dst_off < -90000 || r.dst_off > 90000) abort();
+    static const int64_t ts[] = {-(1LL << 40), -86401, -1, 0, 1, 86399, 1774746000, 4102444800LL, 1LL << 40};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+        for (int64_t d = 0; d < 400 * 86400; d += 86400 * 7 + 3599) {
+            int32_t off = cfg_tz_rule_offset(&r, ts[i] + d);
+            if (off != r.std_off && off != r.dst_off) abort();
+        }
+}
+
+/* A TZif file: loaded or refused with a reason; the offsets of a loaded
+ * zone come from its types or its rule. */
+static void fuzz_tzif(const uint8_t *data, size_t size) {
+    static char path[160];
+    static cfg_tz tz;
+    snprintf(path, sizeof path, "%s/Fuzz", base_dir);
+    FILE *f = fopen(path, "wb");
+    if (!f) abort();
+    fwrite(data, 1, size, f);
+    fclose(f);
+    setenv("TZDIR", base_dir, 1);
+    fs_err e = {0};
+    fs_code rc = cfg_tz_load("Fuzz", &tz, &e);
+    unsetenv("TZDIR"); /* the YAML loader's zones come from tzdata */
+    unlink(path);
+    if (rc != FS_OK) {
+        if (!e.msg[0] || e.code != rc) abort();
+        return;
+    }
+    if (tz.n > CFG_TZ_MAX) abort();
+    for (uint16_t i = 1; i < tz.n; i++)
+        if (tz.at[i] <= tz.at[i - 1]) abort();
+    for (int64_t t = -(1LL << 35); t < (1LL << 35); t += (1LL << 29) + 12345) cfg_tz_offset(&tz, t);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size == 0) return 0;
+    if (data[0] == 4) {
+        fuzz_tz_rule(data + 1, size - 1);
+        return 0;
+    }
+    if (data[0] == 12) {
+        fuzz_tzif(data + 1, size - 1);
+        return 0;
+    }
     fs_err e = {0};
     cfg_defaults(cfg);
     fs_code rc;

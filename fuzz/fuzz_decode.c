@@ -173,6 +173,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (cap_hep_parse(data + 1, size - 1, &h, &e) == FS_OK && h.auth_key &&
         (h.auth_key < data + 1 || h.auth_key + h.auth_key_len > data + size))
         abort(); /* the key is a slice of the packet */
+    if (cap_hep_parse(data + 1, size - 1, &h, &e) == FS_OK && h.compressed) {
+        cap_hep_inflater *x = cap_hep_inflater_new(); /* a compressed payload inflates within the bound */
+        if (x && cap_hep_inflate(x, &h, &e) == FS_OK && (h.compressed || h.payload_len > CAP_HEP_MAX_INFLATED))
+            abort();
+        cap_hep_inflater_free(x);
+    }
     cap_decode_hep(d, data + 1, size - 1, ts, &e);
     cap_decode_hep_stream(d, data + 1, size - 1, ts, &e);
     /* a datagram's first packet may be HEP v1/v2: its payload is inside it */

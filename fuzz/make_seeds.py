@@ -229,6 +229,15 @@ for k, (t, v) in enumerate([(1, b'\2\2'), (2, b''), (3, b'\1\2'), (5, b'\1'), (7
                             (11, b'\1\1'), (12, b'\1')]):
     write('decode', 'hep_badlen_%d' % k, b'\0' + hep(INV, extra=hep_chunk(t, v)))
 write('decode', 'hep_whole_v6', b'\0' + hep(OK, v6=True, ts_us=5))
+# chunk 0x10: a compressed payload (zlib as captagent, gzip), beside a plain one, cut, a bomb
+import zlib as _zl
+def hep_z(payload, packed, extra=b''):
+    return hep(payload, drop=(15,), extra=hep_chunk(0x10, packed) + extra)
+write('decode', 'hep_zlib', b'\0' + hep_z(INV, _zl.compress(INV)))
+write('decode', 'hep_gzip', b'\0' + hep_z(OK, __import__('gzip').compress(OK, mtime=0)))
+write('decode', 'hep_zlib_and_plain', b'\0' + hep_z(INV, _zl.compress(INV), hep_chunk(15, OK)))
+write('decode', 'hep_zlib_cut', b'\0' + hep_z(INV, _zl.compress(INV)[:-5]))
+write('decode', 'hep_zlib_bomb', b'\0' + hep_z(INV, _zl.compress(INV + b' ' * 70000)))
 # HEP v1 and v2 (Kamailio siptrace's hep_version 1 and 2), IPv4 and IPv6
 _v12 = lambda v, fam, hl, addrs: bytes([v, hl, fam, 17]) + struct.pack('!HH', 5070, 5060) + addrs + \
     (struct.pack('<IIHxx', 1700000000, 5, 38) if v == 2 else b'') + INV
@@ -340,6 +349,18 @@ replication:
   replicas: 3
   await_ms: 2000
 '''
+# POSIX TZ strings (4) and TZif files (12): tzdata's Paris, and slim ones holding only a rule
+for k, tz in enumerate([b'CET-1CEST,M3.5.0,M10.5.0/3', b'<-02>2<-01>,M3.5.0/-1,M10.5.0/0', b'IST-2IDT,M3.4.4/26,M10.5.0',
+                        b'<+1245>-12:45<+1345>,M9.5.0/2:45,M4.1.0/3:45', b'EST5EDT,0/0,J365/25', b'CST6CDT,J60,59/-167',
+                        b'<+03>-3', b'CET-1CEST']):
+    write('config', 'tz_rule_%d' % k, b'\4' + tz)
+def slim_tzif(footer):
+    block = struct.pack('!6I', 0, 0, 0, 0, 1, 4) + struct.pack('!iBB', 0, 0, 0) + b'XXX\0'
+    return (b'TZif2' + bytes(15) + block) * 2 + b'\n' + footer + b'\n'
+write('config', 'tzif_slim', b'\x0c' + slim_tzif(b'AEST-10AEDT,M10.1.0,M4.1.0/3'))
+write('config', 'tzif_slim_bad', b'\x0c' + slim_tzif(b'AEST-10AEDT,M10.1.0'))
+if os.path.exists('/usr/share/zoneinfo/Europe/Paris'):
+    write('config', 'tzif_paris', b'\x0c' + open('/usr/share/zoneinfo/Europe/Paris', 'rb').read())
 write('config', 'hub_replication', b'\2' + HUB)
 write('config', 'hub_replication_csv', b'\2' + HUB.replace(b'[nats://n1.example.net:4222, "tls://n2.example.net:4222"]',
                                                            b'"nats://a:4222,tls://b:4222,nats://c:4222"'))

@@ -137,6 +137,7 @@ typedef struct cap_stats {
     uint64_t hep_ignored;                       /* valid HEP, not SIP (proto type != 1) */
     uint64_t hep_time_untrusted;                /* HEP timestamp too far from the capture time: not used */
     uint64_t hep_v1v2;                          /* HEP packets read that were v1 or v2 (not v3) */
+    uint64_t hep_compressed;                    /* HEP packets whose payload was compressed (chunk 0x10), inflated */
     uint64_t sip_payloads;                      /* emitted */
     uint32_t tcp_flows_live, tcp_flows_peak;
     uint64_t tcp_bytes_buffered_peak, frag_bytes_peak;
@@ -355,8 +356,9 @@ typedef struct cap_hep {
     uint8_t version;        /* 3, or 1/2 (cap_hep_parse_datagram) */
     uint64_t ts_us;         /* 0 if absent */
     uint32_t capture_id;
-    const uint8_t *payload; /* points into the HEP buffer */
+    const uint8_t *payload; /* points into the HEP buffer (or a cap_hep_inflater's once inflated) */
     uint32_t payload_len;
+    bool compressed;        /* payload is chunk 0x10's, still compressed: cap_hep_inflate */
     uint32_t total;         /* the packet's length (its header's total length) */
     const uint8_t *auth_key; /* chunk 0x0e, NULL if absent; points into the HEP buffer */
     uint16_t auth_key_len;
@@ -377,6 +379,20 @@ uint64_t cap_shard_key_hep(const cap_config *c, const cap_hep *h);
  * all of it, 0 when more bytes are needed, -1 when buf does not start a
  * HEP v3 packet ("HEP3" and a total length of at least 6). */
 long cap_hep_frame(const uint8_t *buf, size_t len);
+
+/* Compressed payloads (chunk 0x10: zlib, or gzip). A cap_hep_inflater is
+ * one decoder's buffer for them: CAP_HEP_MAX_INFLATED bytes, the largest
+ * SIP message a UDP datagram can hold, plus zlib's state. */
+#define CAP_HEP_MAX_INFLATED 65536
+typedef struct cap_hep_inflater cap_hep_inflater;
+cap_hep_inflater *cap_hep_inflater_new(void); /* NULL when out of memory */
+void cap_hep_inflater_free(cap_hep_inflater *x);
+size_t cap_hep_inflater_memory(const cap_hep_inflater *x);
+/* With h->compressed: h's payload inflated into x, where h->payload then
+ * points (until the next call); FS_ERR_FORMAT for data that is not zlib or
+ * gzip, cut short or followed by bytes, FS_ERR_LIMIT past
+ * CAP_HEP_MAX_INFLATED bytes. Nothing to do (FS_OK) without. */
+fs_code cap_hep_inflate(cap_hep_inflater *x, cap_hep *h, fs_err *e);
 
 /* The --hep listener (cap_hep_listen.c): UDP and TCP on one port. */
 typedef struct cap_hep_listener cap_hep_listener;

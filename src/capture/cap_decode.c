@@ -81,6 +81,7 @@ struct cap_decoder {
     uint8_t hep_port[65536 / 8];
     char hep_error[CAP_ERROR_LEN]; /* why the first bad HEP packet was refused */
     cap_esp_scratch *esp;     /* with cfg.esp_sas: made at the first ESP packet */
+    cap_hep_inflater *hep_z;  /* made at the first compressed HEP payload */
     bool in_esp;              /* decoding a plaintext that is in esp: not again inside it */
 };
 
@@ -202,6 +203,7 @@ void cap_decoder_free(cap_decoder *d) {
     cap_tcp_free(d->tcp);
     cap_frag_free(d->frag);
     cap_esp_scratch_free(d->esp);
+    cap_hep_inflater_free(d->hep_z);
     free(d);
 }
 
@@ -225,7 +227,8 @@ void cap_decoder_chains(const cap_decoder *d, uint32_t *tcp_max, uint32_t *frag_
 }
 
 size_t cap_decoder_memory(const cap_decoder *d) {
-    return sizeof *d + cap_frag_memory(d->frag) + cap_tcp_memory(d->tcp) + cap_sctp_memory(d->sctp);
+    return sizeof *d + cap_frag_memory(d->frag) + cap_tcp_memory(d->tcp) + cap_sctp_memory(d->sctp) +
+           cap_hep_inflater_memory(d->hep_z);
 }
 
 /* ---- emission ------------------------------------------------------------- */
@@ -309,6 +312,23 @@ static const char *hep_unauthorised(const cap_decoder *d, const cap_hep *h) {
     return NULL;
 }
 
+/* A compressed payload (chunk 0x10) inflated: false, the packet refused
+ * and counted, when it cannot be. The inflater is made once per decoder. */
+static bool hep_inflate(cap_decoder *d, cap_hep *h) {
+    if (!h->compressed) return true;
+    fs_err e = {0};
+    if (!d->hep_z && !(d->hep_z = cap_hep_inflater_new())) {
+        hep_refused(d, "HEP: no memory for an inflater (compressed payload, chunk 0x10)");
+        return false;
+    }
+    if (cap_hep_inflate(d->hep_z, h, &e) != FS_OK) {
+        hep_refused(d, e.msg);
+        return false;
+    }
+    d->st.hep_compressed++;
+    return true;
+}
+
 /* Every HEP packet of a datagram (senders put one in each; nothing stops
  * more, back to back), captured or received at capture_us. Bytes after a
  * packet that are not one count as a bad packet: none pass unseen. A
@@ -332,7 +352,7 @@ static fs_code hep_datagram(cap_decoder *d, const uint8_t *buf, size_t len, uint
         if (h.version < 3) d->st.hep_v1v2++;
         const char *unauthorised = hep_unauthorised(d, &h);
         if (unauthorised) hep_refused(d, unauthorised);
-        else hep_deliver(d, &h, capture_us, frame_no);
+        else if (hep_inflate(d, &h)) hep_deliver(d, &h, capture_us, frame_no);
         off += h.total;
     } while (off < len);
     return FS_OK;

@@ -4,7 +4,8 @@
  *
  * Owns: cap_hep_parse, which validates a HEP v3 packet and fills a cap_hep
  * with slices into the caller's buffer; cap_hep_parse_datagram, which reads
- * HEP v1/v2 too.
+ * HEP v1/v2 too; cap_hep_inflate, which opens a compressed payload into a
+ * buffer of the caller's cap_hep_inflater.
  * Must not touch: counters, emission, sockets (cap_decode.c and the CLI).
  *
  * Layout: "HEP3", u16 total length (the whole packet, header included), then
@@ -12,9 +13,9 @@
  * value}. All big-endian. Chunk types used (vendor 0 only): 0x01 IP family,
  * 0x02 IP protocol, 0x03/0x04 IPv4 src/dst, 0x05/0x06 IPv6 src/dst,
  * 0x07/0x08 ports, 0x09/0x0a timestamp seconds/microseconds, 0x0b protocol
- * type, 0x0c capture id, 0x0e auth key, 0x0f payload. Unknown chunks and other vendors'
- * chunks are skipped by length (0x10, a compressed payload, too: a packet
- * with only that one is refused saying so). Source and destination
+ * type, 0x0c capture id, 0x0e auth key, 0x0f payload, 0x10 compressed payload
+ * (zlib, as captagent's compress(), or gzip; 0x0f wins when both are there).
+ * Unknown chunks and other vendors' chunks are skipped by length. Source and destination
  * addresses, of one family, and the payload are required. Every length is
  * checked before it is used; a malformed packet is an FS_ERR_FORMAT that
  * says which chunk broke, and a datagram that is not HEP v3 one that says
@@ -24,6 +25,9 @@
  * (cap_hep_parse_datagram), not on a stream.
  */
 #include "cap.h"
+
+#include <stdlib.h>
+#include <zlib.h>
 
 #define HEP_HDR 6
 #define HEP_CHUNK_HDR 6
@@ -95,6 +99,14 @@ static fs_code take_chunk(cap_hep *out, uint16_t type, const uint8_t *v, uint32_
     case 0x0f:
         out->payload = v;
         out->payload_len = n;
+        out->compressed = false;
+        break;
+    case 0x10: /* compressed: read only without a plain one */
+        if (!out->payload) {
+            out->payload = v;
+            out->payload_len = n;
+            out->compressed = true;
+        }
         break;
     default: /* correlation id, vlan, node name ...: not needed */
         break;
@@ -182,7 +194,7 @@ fs_code cap_hep_parse(const uint8_t *buf, size_t len, cap_hep *out, fs_err *e) {
                        total, len);
     uint8_t family = 0;
     uint32_t ts_s = 0, ts_us = 0;
-    bool have_ts = false, have_payload = false, compressed = false;
+    bool have_ts = false;
     size_t pos = HEP_HDR;
     while (pos < total) {
         if (total - pos < HEP_CHUNK_HDR)
@@ -199,8 +211,6 @@ fs_code cap_hep_parse(const uint8_t *buf, size_t len, cap_hep *out, fs_err *e) {
             fs_code rc = take_chunk(out, type, buf + pos + HEP_CHUNK_HDR, clen - HEP_CHUNK_HDR, pos,
                                     &family, &ts_s, &ts_us, &have_ts, e);
             if (rc != FS_OK) return rc;
-            if (type == 0x0f) have_payload = true;
-            if (type == 0x10) compressed = true;
         }
         pos += clen;
     }
@@ -215,13 +225,65 @@ fs_code cap_hep_parse(const uint8_t *buf, size_t len, cap_hep *out, fs_err *e) {
                        out->src.addr.family ? "destination" : "source");
     if (out->src.addr.family != out->dst.addr.family)
         return fs_fail(e, FS_ERR_FORMAT, "HEP: source and destination addresses of different families");
-    if (!have_payload)
-        return fs_fail(e, FS_ERR_FORMAT, compressed ? "HEP: only a compressed payload (chunk 0x10), which "
-                                                      "is not read: turn payload compression off in the sender"
-                                                    : "HEP: no payload chunk (type 0x0f)");
+    if (!out->payload) return fs_fail(e, FS_ERR_FORMAT, "HEP: no payload chunk (type 0x0f or 0x10)");
     if (ts_us >= FS_USEC) return fs_fail(e, FS_ERR_FORMAT, "HEP: timestamp microseconds %u >= 1000000", ts_us);
     if (have_ts) out->ts_us = (uint64_t)ts_s * FS_USEC + ts_us;
     out->version = 3;
     out->total = (uint32_t)total;
     return FS_OK;
+}
+
+/* ---- compressed payloads (chunk 0x10) -------------------------------------- */
+
+struct cap_hep_inflater {
+    z_stream z;
+    uint8_t out[CAP_HEP_MAX_INFLATED];
+};
+
+cap_hep_inflater *cap_hep_inflater_new(void) {
+    cap_hep_inflater *x = calloc(1, sizeof *x);
+    if (x && inflateInit2(&x->z, 15 + 32) != Z_OK) { /* 15 + 32: a zlib or a gzip header */
+        free(x);
+        return NULL;
+    }
+    return x;
+}
+
+void cap_hep_inflater_free(cap_hep_inflater *x) {
+    if (!x) return;
+    inflateEnd(&x->z);
+    free(x);
+}
+
+size_t cap_hep_inflater_memory(const cap_hep_inflater *x) {
+    return x ? sizeof *x + 7u * 1024 + 32u * 1024 : 0; /* zlib's state and its 32 KiB window */
+}
+
+/* zlib keeps its state and window from one packet to the next
+ * (inflateReset): nothing is allocated per packet. */
+fs_code cap_hep_inflate(cap_hep_inflater *x, cap_hep *h, fs_err *e) {
+    if (!h->compressed) return FS_OK;
+    z_stream *z = &x->z;
+    if (inflateReset(z) != Z_OK) return fs_fail(e, FS_ERR_NOMEM, "HEP: the inflater could not be reset");
+    z->next_in = (Bytef *)(uintptr_t)h->payload;
+    z->avail_in = h->payload_len;
+    z->next_out = x->out;
+    z->avail_out = sizeof x->out;
+    int rc = inflate(z, Z_FINISH);
+    if (rc == Z_STREAM_END && z->avail_in == 0) {
+        h->payload = x->out;
+        h->payload_len = (uint32_t)z->total_out;
+        h->compressed = false;
+        return FS_OK;
+    }
+    if (rc == Z_STREAM_END)
+        return fs_fail(e, FS_ERR_FORMAT, "HEP: %u bytes after the compressed payload's end (chunk 0x10)",
+                       z->avail_in);
+    if (rc == Z_BUF_ERROR && z->avail_out == 0)
+        return fs_fail(e, FS_ERR_LIMIT, "HEP: the compressed payload (chunk 0x10) inflates past %u bytes",
+                       (unsigned)sizeof x->out);
+    if (rc == Z_BUF_ERROR)
+        return fs_fail(e, FS_ERR_FORMAT, "HEP: the compressed payload (chunk 0x10) ends early");
+    return fs_fail(e, FS_ERR_FORMAT, "HEP: the compressed payload (chunk 0x10) is not zlib or gzip data: %s",
+                   z->msg ? z->msg : "corrupt");
 }

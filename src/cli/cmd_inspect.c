@@ -891,7 +891,9 @@ static void print_messages(FILE *o, const insp_stats *s, int width) {
         }
     if (d->from_hep) {
         fmt_count(d->from_hep, a, sizeof a);
-        fprintf(o, " (via HEP %s)", a);
+        fmt_count(s->cap.hep_compressed, b, sizeof b);
+        if (s->cap.hep_compressed) fprintf(o, " (via HEP %s, compressed %s)", a, b);
+        else fprintf(o, " (via HEP %s)", a);
     }
     if (s->cap.tunneled) {
         fmt_count(s->cap.tunneled, a, sizeof a);
@@ -1145,7 +1147,7 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
     CAPF(tls_handshakes); CAPF(tls_records); CAPF(tls_no_key); CAPF(tls_unsupported); CAPF(tls_failed);
     CAPF(tls_certs); CAPF(tls_certs_unread);
     CAPF(tcp_flows_evicted);
-    CAPF(tcp_bytes_dropped); CAPF(hep_packets); CAPF(hep_bad); CAPF(hep_ignored); CAPF(hep_time_untrusted); CAPF(hep_v1v2); CAPF(sip_payloads);
+    CAPF(tcp_bytes_dropped); CAPF(hep_packets); CAPF(hep_bad); CAPF(hep_ignored); CAPF(hep_time_untrusted); CAPF(hep_v1v2); CAPF(hep_compressed); CAPF(sip_payloads);
     CAPF(tcp_flows_peak); CAPF(tcp_bytes_buffered_peak); CAPF(frag_bytes_peak);
 #undef CAPF
     json_t *versions = json_object(); /* ServerHellos on SIP ports by the version the server chose */

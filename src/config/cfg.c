@@ -360,6 +360,159 @@ static bool tz_name_ok(const char *s) {
     return true;
 }
 
+/* ---- POSIX TZ strings: a TZif file's footer --------------------------------- */
+
+/* An abbreviation: three or more letters, or <...> of letters, digits, '+', '-'. */
+static bool tz_abbr(const char **p) {
+    const char *s = *p, *b;
+    if (*s == '<') {
+        for (b = ++s; isalnum((unsigned char)*s) || *s == '+' || *s == '-'; s++) {}
+        if (*s != '>' || s - b < 3) return false;
+        *p = s + 1;
+        return true;
+    }
+    for (b = s; isalpha((unsigned char)*s); s++) {}
+    if (s - b < 3) return false;
+    *p = s;
+    return true;
+}
+
+/* A number of 1 to `digits` digits, at most max. */
+static bool tz_num(const char **p, int digits, long max, long *out) {
+    const char *s = *p;
+    long v = 0;
+    for (; isdigit((unsigned char)*s) && s - *p < digits; s++) v = v * 10 + (*s - '0');
+    if (s == *p || isdigit((unsigned char)*s) || v > max) return false;
+    *p = s;
+    *out = v;
+    return true;
+}
+
+/* [+-]hh[:mm[:ss]], hours at most max_h: seconds. */
+static bool tz_hms(const char **p, long max_h, int32_t *out) {
+    const char *s = *p;
+    long sign = *s == '-' ? -1 : 1, h, m = 0, sec = 0;
+    if (*s == '+' || *s == '-') s++;
+    if (!tz_num(&s, 3, max_h, &h)) return false;
+    if (*s == ':' && (s++, !tz_num(&s, 2, 59, &m))) return false;
+    if (*s == ':' && (s++, !tz_num(&s, 2, 59, &sec))) return false;
+    *out = (int32_t)(sign * (h * 3600 + m * 60 + sec));
+    *p = s;
+    return true;
+}
+
+/* ",Jn", ",n" or ",Mm.w.d", then an optional "/time" (02:00 if none). */
+static bool tz_date(const char **p, cfg_tz_date *d) {
+    const char *s = *p;
+    long a, b, c;
+    if (*s++ != ',') return false;
+    memset(d, 0, sizeof *d);
+    if (*s == 'J') {
+        s++;
+        if (!tz_num(&s, 3, 365, &a) || a < 1) return false;
+        d->kind = 'J';
+        d->day = (uint16_t)a;
+    } else if (*s == 'M') {
+        s++;
+        if (!tz_num(&s, 2, 12, &a) || a < 1 || *s++ != '.' || !tz_num(&s, 1, 5, &b) || b < 1 || *s++ != '.' ||
+            !tz_num(&s, 1, 6, &c))
+            return false;
+        d->kind = 'M';
+        d->month = (uint8_t)a, d->week = (uint8_t)b, d->wday = (uint8_t)c;
+    } else {
+        if (!tz_num(&s, 3, 365, &a)) return false;
+        d->kind = 'N';
+        d->day = (uint16_t)a;
+    }
+    d->secs = 7200;
+    if (*s == '/' && (s++, !tz_hms(&s, 167, &d->secs))) return false;
+    *p = s;
+    return true;
+}
+
+fs_code cfg_tz_rule_parse(const char *str, cfg_tz_rule *out, fs_err *e) {
+    memset(out, 0, sizeof *out);
+    const char *s = str;
+    int32_t west;
+    if (!tz_abbr(&s)) return fs_fail(e, FS_ERR_FORMAT, "TZ string '%s': no standard time name first", str);
+    if (!tz_hms(&s, 24, &west)) return fs_fail(e, FS_ERR_FORMAT, "TZ string '%s': no UTC offset after the name", str);
+    out->std_off = out->dst_off = -west;
+    out->set = true;
+    if (*s == '\0') return FS_OK;
+    if (!tz_abbr(&s)) return fs_fail(e, FS_ERR_FORMAT, "TZ string '%s': '%s' is not a daylight time name", str, s);
+    out->dst = true;
+    out->dst_off = out->std_off + 3600;
+    if (*s != ',' && *s != '\0') {
+        if (!tz_hms(&s, 24, &west))
+            return fs_fail(e, FS_ERR_FORMAT, "TZ string '%s': '%s' is not a daylight time offset", str, s);
+        out->dst_off = -west;
+    }
+    if (*s == '\0') return fs_fail(e, FS_ERR_FORMAT, "TZ string '%s': daylight time without its rule", str);
+    if (!tz_date(&s, &out->start) || !tz_date(&s, &out->end) || *s != '\0')
+        return fs_fail(e, FS_ERR_FORMAT, "TZ string '%s': the rule is not ',start[/time],end[/time]' "
+                                         "(Jn, n or Mm.w.d) at '%s'", str, s);
+    return FS_OK;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date, and back. */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+static int64_t year_of_day(int64_t z) {
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    return (int64_t)yoe + era * 400 + (mp >= 10);
+}
+static bool leap_year(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+/* The day (since 1970-01-01) a rule's date falls on in year y. */
+static int64_t tz_date_day(const cfg_tz_date *d, int64_t y) {
+    int64_t jan1 = days_from_civil(y, 1, 1);
+    if (d->kind == 'J') return jan1 + d->day - 1 + (leap_year(y) && d->day >= 60);
+    if (d->kind == 'N') return jan1 + d->day;
+    static const uint8_t mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int64_t first = days_from_civil(y, d->month, 1);
+    int days = mdays[d->month - 1] + (d->month == 2 && leap_year(y));
+    int first_wday = (int)(((first % 7) + 7 + 4) % 7); /* 1970-01-01 was a Thursday; 0 Sunday */
+    int day = (d->wday - first_wday + 7) % 7 + (d->week - 1) * 7;
+    while (day >= days) day -= 7; /* week 5: the last */
+    return first + day;
+}
+
+/* As glibc and tzcode: the year's start and end in UTC, for the UTC year of t. */
+int32_t cfg_tz_rule_offset(const cfg_tz_rule *r, int64_t t) {
+    if (!r->dst) return r->std_off;
+    int64_t day = t >= 0 ? t / 86400 : (t - 86399) / 86400, y = year_of_day(day);
+    int64_t start = tz_date_day(&r->start, y) * 86400 + r->start.secs - r->std_off;
+    int64_t end = tz_date_day(&r->end, y) * 86400 + r->end.secs - r->dst_off;
+    bool dst = start < end ? t >= start && t < end : t < end || t >= start;
+    return dst ? r->dst_off : r->std_off;
+}
+
+/* The footer after the data: "\n" POSIX TZ string "\n" (empty: no rule). */
+static fs_code tzif_footer(const uint8_t *f, size_t n, const char *path, cfg_tz_rule *out, fs_err *e) {
+    memset(out, 0, sizeof *out);
+    const uint8_t *nl = n > 1 && f[0] == '\n' ? memchr(f + 1, '\n', n - 1) : NULL;
+    char tz[128];
+    if (!nl || (size_t)(nl - f - 1) >= sizeof tz)
+        return fs_fail(e, FS_ERR_FORMAT, "'%s' has no footer (a TZ string between newlines) after its data", path);
+    memcpy(tz, f + 1, (size_t)(nl - f - 1));
+    tz[nl - f - 1] = '\0';
+    if (!tz[0]) return FS_OK;
+    fs_err pe = {0};
+    if (cfg_tz_rule_parse(tz, out, &pe) != FS_OK) return fs_fail(e, FS_ERR_FORMAT, "'%s': %s", path, pe.msg);
+    return FS_OK;
+}
+
 /* TZif (RFC 8536), version 2 or later: the second, 64-bit data block. */
 static fs_code tzif_parse(const uint8_t *b, size_t len, const char *path, cfg_tz *out, fs_err *e) {
     if (len < 44 || memcmp(b, "TZif", 4) != 0 || b[4] < '2')
@@ -370,9 +523,13 @@ static fs_code tzif_parse(const uint8_t *b, size_t len, const char *path, cfg_tz
     if (v1 > len - 44 || len - 44 - v1 < 44) return fs_fail(e, FS_ERR_FORMAT, "'%s' is cut short", path);
     const uint8_t *h = b + 44 + v1;
     uint32_t timecnt = tzif_be32(h + 32), typecnt = tzif_be32(h + 36);
-    uint64_t need = (uint64_t)timecnt * 9 + (uint64_t)typecnt * 6;
+    /* times, their types, the types, abbreviations, leap seconds (12 bytes each), std and UT flags */
+    uint64_t need = (uint64_t)timecnt * 9 + (uint64_t)typecnt * 6 + tzif_be32(h + 40) +
+                    (uint64_t)tzif_be32(h + 28) * 12 + tzif_be32(h + 24) + tzif_be32(h + 20);
     if (memcmp(h, "TZif", 4) != 0 || typecnt == 0 || need > len - (size_t)(h + 44 - b))
         return fs_fail(e, FS_ERR_FORMAT, "'%s' is cut short or not TZif", path);
+    fs_code rc = tzif_footer(h + 44 + need, len - (size_t)(h + 44 - b) - need, path, &out->rule, e);
+    if (rc != FS_OK) return rc;
     const uint8_t *times = h + 44, *idx = times + (size_t)timecnt * 8, *types = idx + timecnt;
     for (uint32_t i = 0; i < timecnt; i++)
         if (idx[i] >= typecnt || (i && tzif_be64(times + 8 * i) <= tzif_be64(times + 8 * (i - 1))))
@@ -403,6 +560,7 @@ fs_code cfg_tz_load(const char *name, cfg_tz *out, fs_err *e) {
 }
 
 int32_t cfg_tz_offset(const cfg_tz *tz, int64_t t) {
+    if (tz->rule.set && (tz->n == 0 || t >= tz->at[tz->n - 1])) return cfg_tz_rule_offset(&tz->rule, t);
     if (tz->n == 0 || t < tz->at[0]) return tz->first_off;
     uint32_t lo = 0, hi = tz->n; /* the last transition at or before t */
     while (hi - lo > 1) {

@@ -57,16 +57,38 @@ typedef struct cfg_prefix {
                              wider range (a number known to be called legitimately) */
 } cfg_prefix;
 
+/* A day in a POSIX TZ rule: "Jn" (1-365, February 29 never counted), "n"
+ * (0-365, counted) or "Mm.w.d" (month, week 1-5 with 5 the last, weekday
+ * 0 Sunday), at secs local time (-167 to 167 hours). */
+typedef struct cfg_tz_date {
+    char kind;                  /* 'J', 'N' or 'M' */
+    uint16_t day;               /* J, N */
+    uint8_t month, week, wday;  /* M */
+    int32_t secs;
+} cfg_tz_date;
+
+/* The POSIX TZ string of a TZif footer (RFC 8536 section 3.3:
+ * "CET-1CEST,M3.5.0,M10.5.0/3"): the zone's rule from its last transition
+ * on. */
+typedef struct cfg_tz_rule {
+    bool set;
+    bool dst;                   /* with daylight saving time (start and end) */
+    int32_t std_off, dst_off;   /* UTC offsets (s), east positive (the string's sign is west) */
+    cfg_tz_date start, end;     /* start in standard time, end in daylight time */
+} cfg_tz_rule;
+
 /* A time zone: its UTC offsets over time, from the tz database's TZif file
  * (Debian tzdata, /usr/share/zoneinfo; $TZDIR elsewhere). At most
- * CFG_TZ_MAX transitions, the latest ones; after the last (2037 in tzdata's
- * files) its offset stays. */
+ * CFG_TZ_MAX transitions, the latest ones; after the last (2037 in
+ * tzdata's "fat" files, in "slim" ones whenever the rule took over) the
+ * footer's rule, or without one the last offset. */
 #define CFG_TZ_MAX 512
 typedef struct cfg_tz {
     uint16_t n;
     int32_t first_off;          /* UTC offset (s) before at[0] */
     int64_t at[CFG_TZ_MAX];     /* transitions, UTC seconds, ascending */
     int32_t off[CFG_TZ_MAX];    /* UTC offset (s) from at[i] on */
+    cfg_tz_rule rule;           /* from at[n - 1] on (from always when n is 0) */
 } cfg_tz;
 
 /* business_hours.days' names, Monday first (bit d of cfg_hours.days) */
@@ -148,6 +170,11 @@ typedef struct fs38_config {
 
 /* The UTC offset of tz at UTC time t (seconds). */
 int32_t cfg_tz_offset(const cfg_tz *tz, int64_t t);
+/* A POSIX TZ string ("EST5EDT,M3.2.0,M11.1.0"), as in a TZif footer:
+ * FS_ERR_FORMAT naming what is wrong. The offset at UTC second t under a
+ * rule. */
+fs_code cfg_tz_rule_parse(const char *s, cfg_tz_rule *out, fs_err *e);
+int32_t cfg_tz_rule_offset(const cfg_tz_rule *r, int64_t t);
 /* Load the tz database's zone name ("Europe/Paris") into *out: FS_ERR_IO
  * when there is no such zone, FS_ERR_FORMAT when its file is not TZif. */
 fs_code cfg_tz_load(const char *name, cfg_tz *out, fs_err *e);

@@ -972,7 +972,7 @@ static void add_cap(cap_stats *a, const cap_stats *b) {
     ADD(tls_certs); ADD(tls_certs_unread);
     for (unsigned i = 0; i < CAP_TLS_VERSIONS; i++) ADD(tls_versions[i]);
     ADD(tcp_flows_evicted); ADD(tcp_bytes_dropped); ADD(hep_packets); ADD(hep_bad);
-    ADD(hep_ignored); ADD(hep_time_untrusted); ADD(hep_v1v2); ADD(sip_payloads); ADD(tcp_flows_live); ADD(tcp_flows_peak);
+    ADD(hep_ignored); ADD(hep_time_untrusted); ADD(hep_v1v2); ADD(hep_compressed); ADD(sip_payloads); ADD(tcp_flows_live); ADD(tcp_flows_peak);
     ADD(tcp_bytes_buffered_peak); ADD(frag_bytes_peak);
 #undef ADD
 }

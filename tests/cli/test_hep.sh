@@ -24,7 +24,7 @@ cd "$ROOT" || exit 2
 
 # hep.py PORT KIND...: send one datagram per KIND to 127.0.0.1:PORT
 cat >"$TMPD/hep.py" <<'PY'
-import socket, struct, sys, time
+import gzip, socket, struct, sys, time, zlib
 def chunk(t, v): return struct.pack("!HHH", 0, t, 6 + len(v)) + v
 def sip(src, n=0):
     return (b"OPTIONS sip:100@192.0.2.10 SIP/2.0\r\nVia: SIP/2.0/UDP " + src.encode() +
@@ -32,13 +32,14 @@ def sip(src, n=0):
             b"Call-ID: hep%d\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n" % (n, n))
 def scan(src, n=0): # a SIPVicious probe (SIP-SCAN-001 at once)
     return sip(src, n).replace(b"Max-Forwards", b"User-Agent: friendly-scanner\r\nMax-Forwards")
-def hep(src, proto=17, n=0, msg=sip, key=None):
+def hep(src, proto=17, n=0, msg=sip, key=None, pack=None): # pack: compress the payload (chunk 0x10)
     now = time.time()
     body = (chunk(1, b"\x02") + chunk(2, bytes([proto])) + chunk(3, socket.inet_aton(src)) +
             chunk(4, socket.inet_aton("192.0.2.10")) + chunk(7, struct.pack("!H", 5070)) +
             chunk(8, struct.pack("!H", 5060)) + chunk(9, struct.pack("!I", int(now))) +
             chunk(10, struct.pack("!I", int(now % 1 * 1e6))) + chunk(11, b"\x01") +
-            (chunk(14, key) if key is not None else b"") + chunk(15, msg(src, n)))
+            (chunk(14, key) if key is not None else b"") +
+            (chunk(16, pack(msg(src, n))) if pack else chunk(15, msg(src, n))))
     return b"HEP3" + struct.pack("!H", 6 + len(body)) + body
 KINDS = {
     "two": lambda: hep("198.51.100.1", n=1) + hep("198.51.100.2", n=2),
@@ -56,6 +57,10 @@ KINDS = {
     "keyed": lambda: hep("198.51.100.8", n=8, msg=scan, key=b"s3cret"),
     "wrongkey": lambda: hep("198.51.100.9", n=9, msg=scan, key=b"s3cre"),
     "nullkey": lambda: hep("198.51.100.10", n=10, msg=scan, key=b"s3cret\0"),
+    # chunk 0x10: captagent's compress() (zlib), gzip, and a bomb (70,000 bytes in a hundred)
+    "zlib": lambda: hep("198.51.100.12", n=12, msg=scan, pack=zlib.compress),
+    "gzip": lambda: hep("198.51.100.13", n=13, msg=scan, pack=gzip.compress),
+    "zbomb": lambda: hep("198.51.100.14", n=14, msg=scan, pack=lambda m: zlib.compress(m + b" " * 70000)),
 }
 if __name__ == "__main__":
     port = int(sys.argv[1])
@@ -219,6 +224,15 @@ ok "...named as plain SIP" grep -q "first bad HEP packet: HEP: a plain SIP messa
 run_hep tls 2 tls
 ok "IP protocol 22 (Kamailio's tls/ws/wss) is transport tls" stats_is "$TMPD/tls.json" \
     's["sip_messages"] == 1 and s["transports"] == {"tls": 1}'
+
+run_hep zipped 2 zlib gzip zbomb
+ok "compressed payloads (chunk 0x10, zlib and gzip) are inflated and read; a bomb is refused" \
+    stats_is "$TMPD/zipped.json" 'c["hep_packets"] == 3 and c["hep_compressed"] == 2 and c["hep_bad"] == 1 and s["sip_messages"] == 2'
+ok "...both raise their scan" is "$(grep -oE 'SIP_SCANNER +198\.51\.100\.1[234]\b' "$TMPD/zipped.out" | awk '{print $2}' | sort | tr '\n' ' ')" \
+    "198.51.100.12 198.51.100.13 "
+ok "...the bomb named" grep -q "first bad HEP packet: HEP: the compressed payload (chunk 0x10) inflates past 65536 bytes" \
+    "$TMPD/zipped.out"
+ok "...the summary says how many were compressed" grep -qE 'via HEP 2, compressed 2' "$TMPD/zipped.out"
 
 # ---- (b1) capture.hep_auth_key: only packets carrying the key are read --------------
 printf 'capture:\n  hep_auth_key: "s3cret"\n' >"$TMPD/key.yaml"

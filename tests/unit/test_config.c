@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../check.h"
 #include "config/cfg.h"
@@ -831,6 +832,156 @@ static uint64_t utc_us(int y, int mo, int d, int h, int mi) {
     return (uint64_t)timegm(&tm) * 1000000u;
 }
 
+/* glibc's UTC offset at t under the TZ environment value tz (a zone as
+ * ":Europe/Paris", or a POSIX TZ string): the oracle below. */
+static int32_t glibc_offset(int64_t t) {
+    time_t tt = (time_t)t;
+    struct tm tm;
+    localtime_r(&tt, &tm);
+    return (int32_t)tm.tm_gmtoff;
+}
+
+/* Every second glibc's offset changes between 1970 and 2100 (found a day
+ * at a time, then to the second): tz's offset agrees on both sides; and at
+ * noon each day. Returns the changes seen. */
+static int tz_agrees(const cfg_tz *tz, const char *tzenv, const char *what) {
+    setenv("TZ", tzenv, 1);
+    tzset();
+    int changes = 0, wrong = 0;
+    int64_t from = 0, to = (int64_t)(utc_us(2100, 1, 1, 0, 0) / 1000000u);
+    for (int64_t t = from + 43200; t < to && wrong < 3; t += 86400) {
+        int32_t before = glibc_offset(t - 86400), now = glibc_offset(t);
+        if (cfg_tz_offset(tz, t) != now) {
+            CHECK_MSG(0, "%s: at %lld offset %d, glibc %d", what, (long long)t, cfg_tz_offset(tz, t), now);
+            wrong++;
+        }
+        if (before == now) continue;
+        int64_t lo = t - 86400, hi = t; /* glibc: before at lo, now at hi */
+        while (hi - lo > 1) {
+            int64_t mid = lo + (hi - lo) / 2;
+            if (glibc_offset(mid) == now) hi = mid;
+            else lo = mid;
+        }
+        changes++;
+        if (cfg_tz_offset(tz, hi - 1) != glibc_offset(hi - 1) || cfg_tz_offset(tz, hi) != now) {
+            CHECK_MSG(0, "%s: around %lld: %d/%d, glibc %d/%d", what, (long long)hi, cfg_tz_offset(tz, hi - 1),
+                      cfg_tz_offset(tz, hi), glibc_offset(hi - 1), now);
+            wrong++;
+        }
+    }
+    unsetenv("TZ");
+    tzset();
+    return changes;
+}
+
+/* A "slim" TZif file (as zic -b slim writes): no transitions, one type,
+ * the footer rule for all time. */
+static void write_slim_tzif(const char *path, const char *footer) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return;
+    static const uint8_t block[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 4,
+                                    0, 0, 0, 0, 0, 0, 'X', 'X', 'X', 0}; /* counts, one type, its name */
+    for (int v = 0; v < 2; v++) {
+        fwrite("TZif2", 1, 5, f);
+        fwrite(block, 1, 15, f); /* reserved */
+        fwrite(block, 1, sizeof block, f);
+    }
+    fprintf(f, "\n%s\n", footer);
+    fclose(f);
+}
+
+/* The TZif footer's POSIX TZ rule (RFC 8536 3.3), which tells the offset
+ * after a file's last transition: tzdata's "fat" files end at 2037, its
+ * "slim" ones (and other systems' tzdata) whenever the rule took over.
+ * Checked against glibc, second by second at each change: real zones to
+ * 2100 (Paris, the southern hemisphere, negative and 26-hour rule times,
+ * Dublin's winter "daylight" time, half and quarter hours), then the same
+ * rules alone in slim files, then strings that are not rules. */
+static void test_tz_rules(void) {
+    static const char *const zones[] = {
+        "Europe/Paris",     "America/New_York", "Australia/Sydney", "Pacific/Chatham",   "America/Nuuk",
+        "Asia/Jerusalem",   "Europe/Dublin",    "America/Santiago", "Africa/Casablanca", "Asia/Kolkata",
+        "America/St_Johns", "Antarctica/Troll", "Australia/Lord_Howe", "Etc/GMT-3",      "Pacific/Kiritimati",
+    };
+    cfg_tz *tz = malloc(sizeof *tz);
+    fs_err e = {0};
+    for (size_t i = 0; i < sizeof zones / sizeof zones[0]; i++) {
+        fs_code rc = cfg_tz_load(zones[i], tz, &e);
+        CHECK_MSG(rc == FS_OK, "%s: %s", zones[i], e.msg);
+        if (rc != FS_OK) continue;
+        char env[80];
+        snprintf(env, sizeof env, ":%s", zones[i]);
+        int changes = tz_agrees(tz, env, zones[i]);
+        if (!strcmp(zones[i], "Europe/Paris")) {
+            CHECK(tz->rule.set && tz->rule.dst && tz->rule.std_off == 3600 && tz->rule.dst_off == 7200);
+            CHECK(changes > 2 * (2100 - 1976) - 2); /* twice a year since 1976: past 2037 too */
+        }
+    }
+    /* the same rules, and odder ones, alone */
+    static const char *const rules[] = {
+        "CET-1CEST,M3.5.0,M10.5.0/3", "<-02>2<-01>,M3.5.0/-1,M10.5.0/0", "IST-2IDT,M3.4.4/26,M10.5.0",
+        "IST-1GMT0,M10.5.0,M3.5.0/1", "AEST-10AEDT,M10.1.0,M4.1.0/3", "<+1245>-12:45<+1345>,M9.5.0/2:45,M4.1.0/3:45",
+        "<-04>4<-03>,M9.1.6/24,M4.1.6/24", "NST3:30NDT,M3.2.0,M11.1.0", "<+1030>-10:30<+11>-11,M10.1.0,M4.1.0",
+        "EST5EDT,0/0,J365/25", "CST6CDT,J60,J300/1:30:30", "XXX3YYY,59,300", "AAA-3BBB-5:15,M2.5.6/-20,M11.1.3/100",
+        "<+03>-3", "UTC0", "HST10",
+    };
+    char dir[] = "/tmp/fs38-tz-XXXXXX", path[128];
+    CHECK(mkdtemp(dir) != NULL);
+    const char *old = getenv("TZDIR");
+    char *saved = old ? strdup(old) : NULL;
+    setenv("TZDIR", dir, 1);
+    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+        snprintf(path, sizeof path, "%s/Slim%zu", dir, i);
+        write_slim_tzif(path, rules[i]);
+        fs_code rc = cfg_tz_load(path + strlen(dir) + 1, tz, &e);
+        CHECK_MSG(rc == FS_OK, "%s: %s", rules[i], e.msg);
+        if (rc == FS_OK) {
+            CHECK_EQ_INT(tz->n, 0);
+            tz_agrees(tz, rules[i], rules[i]);
+        }
+        unlink(path);
+    }
+    /* a footer that is not a rule: the file is refused, saying so */
+    static const struct { const char *footer, *says; } bad[] = {
+        {"CE-1", "no standard time name"},
+        {"CET", "no UTC offset"},
+        {"CET-25", "no UTC offset"},
+        {"CET-1CEST", "daylight time without its rule"},
+        {"CET-1CEST,M3.5.0", "the rule is not"},
+        {"CET-1CEST,M13.5.0,M10.5.0", "the rule is not"},
+        {"CET-1CEST,M3.6.0,M10.5.0", "the rule is not"},
+        {"CET-1CEST,M3.5.7,M10.5.0", "the rule is not"},
+        {"CET-1CEST,J0,J365", "the rule is not"},
+        {"CET-1CEST,366,1", "the rule is not"},
+        {"CET-1CEST,M3.5.0/168,M10.5.0", "the rule is not"},
+        {"CET-1CEST,M3.5.0/2:60,M10.5.0", "the rule is not"},
+        {"CET-1CEST,M3.5.0,M10.5.0/3x", "the rule is not"},
+        {"CET-1<CE>", "not a daylight time name"},
+        {"<CE T>-1", "no standard time name"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(path, sizeof path, "%s/Bad%zu", dir, i);
+        write_slim_tzif(path, bad[i].footer);
+        fs_code rc = cfg_tz_load(path + strlen(dir) + 1, tz, &e);
+        CHECK_MSG(rc == FS_ERR_FORMAT && strstr(e.msg, bad[i].says) && strstr(e.msg, bad[i].footer),
+                  "%s: %d %s", bad[i].footer, rc, e.msg);
+        unlink(path);
+    }
+    /* no footer at all (a file cut after its data) */
+    snprintf(path, sizeof path, "%s/Cut", dir);
+    write_slim_tzif(path, "");
+    if (truncate(path, 2 * (20 + 34)) == 0) {
+        CHECK_EQ_INT(cfg_tz_load("Cut", tz, &e), FS_ERR_FORMAT);
+        CHECK_MSG(strstr(e.msg, "no footer") != NULL, "%s", e.msg);
+    }
+    unlink(path);
+    rmdir(dir);
+    if (saved) setenv("TZDIR", saved, 1);
+    else unsetenv("TZDIR");
+    free(saved);
+    free(tz);
+}
+
 /* business_hours: the tz database's zone read from tzdata (its daylight
  * saving switches), days, hours past midnight, and every wrong value named. */
 static void test_business_hours(void) {
@@ -886,6 +1037,7 @@ static void test_business_hours(void) {
 
 int main(void) {
     test_business_hours();
+    test_tz_rules();
     test_ipv6_source_prefix();
     test_defaults();
     test_shipped_config();
