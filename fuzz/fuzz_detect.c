@@ -68,7 +68,9 @@ static void on_event(void *user, const ev_event *ev, bool final) {
 
 /* Evidence: the message being processed, naming 1..DET_EVIDENCE_REFS
  * distinct incidents (each at most 3 times: the limit set below); the
- * rest of a call (in_call) only for the call rules. */
+ * rest of a call (in_call) only for the call rules; the first engine keeps
+ * a look back (its smallest ring), whose messages come one incident at a
+ * time. */
 static void on_evidence(void *user, const cap_payload *p, const det_evidence_ref *refs, unsigned n) {
     (void)user;
     if (n == 0 || n > DET_EVIDENCE_REFS || !p || (p->len && !p->data)) abort();
@@ -80,6 +82,8 @@ static void on_evidence(void *user, const cap_payload *p, const det_evidence_ref
             abort();
         for (unsigned j = 0; j < i; j++)
             if (refs[j].rule == refs[i].rule && !strcmp(refs[j].event_id, refs[i].event_id)) abort();
+        /* the look back hands over one incident's earlier message at a time */
+        if (refs[i].earlier && (n != 1 || p->len > 65536)) abort();
     }
 }
 
@@ -111,6 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (unsigned i = 0; i < 2; i++) {
         det_engine_set_shards(eng[i], i, 2, shared);
         det_engine_set_evidence(eng[i], on_evidence, NULL, 3);
+        if (det_engine_set_lookback(eng[i], i ? 0 : 65536, &e) != FS_OK) abort(); /* its smallest ring */
         det_engine_set_tap(eng[i], on_tap, aka);
         det_engine_memory(eng[i], &before[i]);
     }

@@ -88,6 +88,7 @@ typedef struct pcap_out {
     cap_png_out *w;
     uint32_t per_incident; /* --pcap-limit */
     uint64_t written;      /* messages written, once closed */
+    uint64_t earlier;      /* of them, from before their incident's threshold (--pcap-lookback) */
     uint64_t rotated;      /* messages written to files SIGHUP rotated away */
     uint64_t lost;         /* messages that could not be written */
     char first_error[sizeof(((fs_err *)0)->msg)]; /* why the first was lost */
@@ -191,12 +192,17 @@ static const char usage_text[] =
     "                         a frame with its addresses, ports and time, and\n"
     "                         comments naming the rule and event_id (Wireshark:\n"
     "                         frame.comment contains \"SIP-FLOOD-001\"); TLS is\n"
-    "                         written decrypted. Messages count from the one that\n"
-    "                         made the incident reportable; the fraud rules add\n"
-    "                         the rest of each call that counted (\"(call)\").\n"
-    "                         SIGHUP starts a new FILE (after logrotate moved it)\n"
+    "                         written decrypted. Each incident's messages, from the\n"
+    "                         first its window counted (\"(before threshold)\"\n"
+    "                         until it crossed, see --pcap-lookback); the fraud\n"
+    "                         rules add the rest of each call that counted\n"
+    "                         (\"(call)\"). SIGHUP starts a new FILE (after\n"
+    "                         logrotate moved it)\n"
     "      --pcap-limit N     at most N messages per incident in --pcap-out\n"
     "                         (default 100; 0: all)\n"
+    "      --pcap-lookback MB each worker keeps the last MB of messages (default\n"
+    "                         4; 0: none) so that --pcap-out has the messages an\n"
+    "                         incident's window counted before its threshold\n"
     "      --esp-sa-out FILE  write the ESP SAs learned from IMS AKA registrations\n"
     "                         (capture.ims_aka_keys) to FILE, made readable by its\n"
     "                         owner only, in Wireshark's esp_sa format: open the\n"
@@ -491,12 +497,17 @@ static void on_evidence(void *user, const cap_payload *p, const det_evidence_ref
     for (unsigned i = 0; i < n; i++) {
         const det_rule_info *info = &det_rule_table[refs[i].rule];
         snprintf(text[i], sizeof text[i], "fs38: %s %s event %s%s", info->id,
-                 det_event_type_name(info->event_type), refs[i].event_id, refs[i].in_call ? " (call)" : "");
+                 det_event_type_name(info->event_type), refs[i].event_id,
+                 refs[i].earlier ? (refs[i].in_call ? " (call before threshold)" : " (before threshold)")
+                 : refs[i].in_call ? " (call)" : "");
         comments[i] = text[i];
     }
     if (reopen_flag) reopen_outputs(r);
     fs_err e = {0};
-    if (cap_png_out_message(r->pcap.w, p, comments, n, &e)) return;
+    if (cap_png_out_message(r->pcap.w, p, comments, n, &e)) {
+        if (n && refs[0].earlier) r->pcap.earlier++;
+        return;
+    }
     if (!r->pcap.lost++) { /* at once: a live run may go on for days */
         snprintf(r->pcap.first_error, sizeof r->pcap.first_error, "%s", e.msg);
         fprintf(stderr, "fs38 inspect: --pcap-out %s: %s: messages are being lost (%llu written)\n",
@@ -1057,6 +1068,9 @@ static void print_summary(FILE *o, const inspect_run *r, insp *in, const insp_st
         char counts[64];
         snprintf(counts, sizeof counts, ": %llu message%s", (unsigned long long)r->pcap.written,
                  plural(r->pcap.written));
+        if (r->pcap.earlier)
+            snprintf(counts + strlen(counts), sizeof counts - strlen(counts), " (%llu before thresholds)",
+                     (unsigned long long)r->pcap.earlier);
         fputs("  messages behind them in ", o);
         print_path_tail(o, r->pcap.path, max_int(width - 27 - (int)strlen(counts), 20));
         fprintf(o, "%s\n", counts);
@@ -1136,9 +1150,9 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
     json_object_set_new(o, "events_by_rule", br);
     if (r->pcap.path) /* --pcap-out: the messages written so far (the file is closed after) */
         json_object_set_new(o, "pcap_out",
-                            json_pack("{sIsI}", "messages",
+                            json_pack("{sIsIsI}", "messages",
                                       (json_int_t)(r->pcap.rotated + (r->pcap.w ? cap_png_out_frames(r->pcap.w) : 0)),
-                                      "lost", (json_int_t)r->pcap.lost));
+                                      "earlier", (json_int_t)r->pcap.earlier, "lost", (json_int_t)r->pcap.lost));
     json_t *cap = json_object();
 #define CAPF(f) json_object_set_new(cap, #f, json_integer((json_int_t)c->f))
     CAPF(frames); CAPF(tunneled); CAPF(not_ip); CAPF(bad_ip); CAPF(truncated); CAPF(ip_fragments);
@@ -1276,7 +1290,7 @@ static det_indicators *load_indicators(const char *path, bool quiet) {
 
 enum { OPT_BPF = 256, OPT_HEP, OPT_RAW, OPT_JSON, OPT_EVENTS, OPT_STATS, OPT_FAIL_ON, OPT_WORKERS,
        OPT_DURATION, OPT_COUNT, OPT_NO_PROGRESS, OPT_INDICATORS, OPT_SEED,
-       OPT_TLS_KEYLOG, OPT_PCAP_OUT, OPT_PCAP_LIMIT, OPT_ESP_SA, OPT_ESP_SA_OUT };
+       OPT_TLS_KEYLOG, OPT_PCAP_OUT, OPT_PCAP_LIMIT, OPT_PCAP_LOOKBACK, OPT_ESP_SA, OPT_ESP_SA_OUT };
 
 static bool parse_u64_arg(const char *opt, const char *v, uint64_t max, uint64_t *out) {
     if (!fs_str_to_u64(fs_str_make(v, strlen(v)), max, out)) {
@@ -1379,13 +1393,14 @@ int cmd_inspect(int argc, char **argv) {
         {"esp-sa", required_argument, NULL, OPT_ESP_SA},
         {"esp-sa-out", required_argument, NULL, OPT_ESP_SA_OUT},
         {"pcap-limit", required_argument, NULL, OPT_PCAP_LIMIT},
+        {"pcap-lookback", required_argument, NULL, OPT_PCAP_LOOKBACK},
         {NULL, 0, NULL, 0}};
     inspect_run r = {.fail_on = -1, .max_severity = -1, .progress = true,
                      .out_stdout = {.name = "stdout", .fd = -1}, .out_file = {.fd = -1}};
     const char *iface = NULL, *bpf = NULL, *hep = NULL, *indicators_path = NULL, *keylog_path = NULL,
                *esp_sa_path = NULL;
     bool raw = false, seed_given = false;
-    uint64_t seed = 0, workers = 1, duration = 0, count = 0, pcap_limit = 100;
+    uint64_t seed = 0, workers = 1, duration = 0, count = 0, pcap_limit = 100, pcap_lookback = 4;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "i:c:qh", longopts, NULL)) != -1) {
@@ -1437,6 +1452,9 @@ int cmd_inspect(int argc, char **argv) {
         case OPT_ESP_SA_OUT: r.sa_out_path = optarg; break;
         case OPT_PCAP_LIMIT:
             if (!parse_u64_arg("--pcap-limit", optarg, UINT32_MAX, &pcap_limit)) return EXIT_USAGE;
+            break;
+        case OPT_PCAP_LOOKBACK:
+            if (!parse_u64_arg("--pcap-lookback", optarg, 1024, &pcap_lookback)) return EXIT_USAGE;
             break;
         case OPT_SEED:
             if (!parse_seed(optarg, &seed)) return EXIT_USAGE;
@@ -1557,7 +1575,8 @@ int cmd_inspect(int argc, char **argv) {
                       .user = &r, .stop = &stop_flag, .max_packets = count,
                       .duration_us = duration * FS_USEC, .indicators = indicators,
                       .seed = seed_given ? &seed : NULL, .file_bpf = iface ? NULL : bpf,
-                      .on_evidence = r.pcap.path ? on_evidence : NULL, .evidence_per_incident = r.pcap.per_incident};
+                      .on_evidence = r.pcap.path ? on_evidence : NULL, .evidence_per_incident = r.pcap.per_incident,
+                      .evidence_lookback = (size_t)pcap_lookback << 20};
     fs_err e = {0};
     insp *in = insp_new(&o, &e);
     if (!in || !memory_fits(in, &cfg)) {

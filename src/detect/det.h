@@ -77,7 +77,8 @@ void det_engine_set_live(det_engine *eng, bool live);
  * to fn right after the engine processed it, with the incidents it counted
  * toward (a message can count toward several). An incident hands over at
  * most per_incident messages (0: all), from the one that made it reportable
- * (reached its threshold) on; messages before are not kept anywhere. The
+ * (reached its threshold) on; messages before only with a look back
+ * (det_engine_set_lookback), handed over right after it crossed. The
  * call rules (FRAUD-*) also hand over the rest of each call that counted
  * (its responses, ACK, BYE ...), and every message of a call the Wangiri
  * caller or source places while its incident is open: those refs have
@@ -88,9 +89,17 @@ typedef struct det_evidence_ref {
     det_rule_id rule;
     char event_id[40];     /* the incident's event_id as this engine reports it */
     bool in_call;          /* not counted itself: a message of a call that was */
+    bool earlier;          /* from the look back: before the incident reached its threshold */
 } det_evidence_ref;
 typedef void (*det_evidence_fn)(void *user, const cap_payload *p, const det_evidence_ref *refs, unsigned n);
 void det_engine_set_evidence(det_engine *eng, det_evidence_fn fn, void *user, uint32_t per_incident);
+/* With evidence on: keep the last `bytes` bytes of messages (0: none, the
+ * default), so that when an incident becomes reportable the messages its
+ * window counted before are handed over too (earlier set), oldest first,
+ * within per_incident, with the rest of their calls for the call rules.
+ * FS_ERR_NOMEM when the ring cannot be had. */
+fs_code det_engine_set_lookback(det_engine *eng, size_t bytes, fs_err *e);
+size_t det_engine_lookback_memory(const det_engine *eng);
 
 /* A tap: fn sees every message that parsed (after sip_validate, before the
  * detectors), for what reads SIP for its own ends (insp_aka.c learns ESP

@@ -82,6 +82,7 @@ static void flood_source(det_ctx *c) {
         s->flood_flagged = false;
     }
     s->flood_total++;
+    if (c->eng->lookback) det_counted(c, R_FLOOD_SOURCE, det_key_addr(c->eng, &s->addr, SALT_FLOOD));
     switch (c->m->method) {
     case SIP_M_INVITE: s->flood_invite++; break;
     case SIP_M_REGISTER: s->flood_register++; break;
@@ -190,6 +191,7 @@ static void flood_dest(det_ctx *c) {
         d->flagged = false;
     }
     d->flood_total++;
+    if (eng->lookback) det_counted(c, R_FLOOD_DEST, det_key_addr(eng, &d->addr, SALT_DEST));
     det_sketch_add(&d->flood_sources, det_key_addr(eng, &c->p->src.addr, SALT_PEER));
     uint32_t total = dest_window_total(eng, d, rc->window_s, limit);
     if (total >= limit) dest_report(c, d, total);
@@ -262,6 +264,7 @@ static void scan_behaviour(det_ctx *c) {
         s->scan_flagged = false;
     }
     s->scan_probes++;
+    if (c->eng->lookback) det_counted(c, R_SCAN_BEHAVIOUR, det_key_addr(c->eng, &s->addr, SALT_SCAN));
     if (target_knows_source(c)) return;
     uint64_t t = det_key_addr(c->eng, &c->p->dst.addr, SALT_TARGET) ^
                  ((uint64_t)c->p->dst.port * 0x9e3779b97f4a7c15ULL);
@@ -325,6 +328,7 @@ static void enumeration(det_ctx *c, const det_txn *t) {
         s->enum_flagged = false;
     }
     s->enum_probes++;
+    if (c->eng->lookback) det_counted(c, R_ENUM_EXTENSIONS, det_key_addr(c->eng, &s->addr, SALT_ENUM));
     if (outcome) s->enum_not_found++;
     else s->enum_exists++;
     det_sketch_add(&s->enum_users, user_key);
@@ -464,6 +468,7 @@ static void brute_one_user(det_ctx *c, det_source *s, uint64_t user) {
     }
     uint32_t *fails = user_failures(s, user, true);
     ++*fails;
+    if (c->eng->lookback) det_counted(c, R_BRUTE_ONE_USER, det_key_addr(c->eng, &s->addr, SALT_BRUTE));
     if (*fails < det_threshold_zone(c, R_BRUTE_ONE_USER, -1)) return;
     bool opened;
     uint32_t add = crossing_add(&s->brute_user_flagged, *fails);
@@ -484,6 +489,7 @@ static void brute_many_users(det_ctx *c, det_source *s, uint64_t user) {
         s->brute_flagged = false;
     }
     s->brute_fails++;
+    if (c->eng->lookback) det_counted(c, R_BRUTE_MANY_USERS, det_key_addr(c->eng, &s->addr, SALT_BRUTE));
     det_sketch_add(&s->brute_users, user);
     uint32_t distinct = det_sketch_count(&s->brute_users, s->brute_fails);
     /* scaled like the flood rules: a zone's multiplier says how many users

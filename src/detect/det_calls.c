@@ -197,6 +197,20 @@ static void mark_evidence(det_engine *eng, det_call *call, uint8_t bit) {
     eng->calls_marked = true;
 }
 
+void det_calls_mark_earlier(det_engine *eng, uint64_t call_key, det_rule_id r, uint64_t incident_key) {
+    det_call *call = det_table_find(&eng->calls, call_key);
+    if (!call) return;
+    uint8_t bit = 0;
+    if (r == R_IRSF_VELOCITY)
+        bit = det_incident_key(r, call->caller_key ^ SALT_IRSF) == incident_key ? EVID_IRSF_CALLER : EVID_IRSF_SOURCE;
+    else if (r == R_WANGIRI)
+        bit = det_incident_key(r, call->caller_key ^ SALT_WANGIRI) == incident_key ? EVID_WANGIRI_CALLER
+                                                                                  : EVID_WANGIRI_SOURCE;
+    else if (r == R_CALL_VOLUME)
+        bit = EVID_VOLUME;
+    if (bit) mark_evidence(eng, call, bit);
+}
+
 /* The message at hand belongs to a call marked above: hand it over with
  * those incidents still open (det_note_in_call). A message that counted
  * itself was handed over already, and is not twice. Only the call as its
@@ -303,6 +317,7 @@ static void short_ring(det_ctx *c, det_call *call, uint64_t ring_us) {
     if (k) {
         call->short_by_caller = true;
         k->short_rings++;
+        if (eng->lookback) det_counted(c, R_WANGIRI, call->caller_key ^ SALT_WANGIRI);
         k->ring_us_total += ring_us;
         if (callee) det_sketch_add(&k->callees, callee);
         uint32_t distinct = det_sketch_count(&k->callees, k->short_rings);
@@ -331,6 +346,7 @@ static void short_ring(det_ctx *c, det_call *call, uint64_t ring_us) {
     if (!s) return;
     call->short_by_source = true;
     s->wangiri_short++;
+    if (eng->lookback) det_counted(c, R_WANGIRI, source_incident(eng, call, SALT_WANGIRI));
     s->wangiri_ring_us += ring_us;
     if (callee) det_sketch_add(&s->wangiri_callees, callee);
     uint32_t distinct = det_sketch_count(&s->wangiri_callees, s->wangiri_short);
@@ -439,6 +455,7 @@ static void irsf_velocity(det_ctx *c, det_call *call, det_caller *k) {
             k->irsf_flagged = false;
         }
         k->irsf_calls++;
+        if (eng->lookback) det_counted(c, R_IRSF_VELOCITY, call->caller_key ^ SALT_IRSF);
         det_sketch_add(&k->irsf_numbers, number);
         uint32_t distinct = det_sketch_count(&k->irsf_numbers, k->irsf_calls);
         if (distinct >= thr) {
@@ -468,6 +485,7 @@ static void irsf_velocity(det_ctx *c, det_call *call, det_caller *k) {
         s->irsf_flagged = false;
     }
     s->irsf_calls++;
+    if (eng->lookback) det_counted(c, R_IRSF_VELOCITY, det_key_addr(eng, &s->addr, SALT_IRSF));
     det_sketch_add(&s->irsf_numbers, number);
     uint32_t distinct = det_sketch_count(&s->irsf_numbers, s->irsf_calls);
     if (caller_hit || distinct < thr) return;
@@ -494,6 +512,7 @@ static void call_volume(det_ctx *c, det_call *call, det_caller *k) {
         k->vol_flagged = false;
     }
     k->vol_calls++;
+    if (c->eng->lookback) det_counted(c, R_CALL_VOLUME, call->caller_key ^ SALT_VOLUME);
     const char *trigger = NULL;
     if (k->vol_calls >= det_fraud_threshold(c, R_CALL_VOLUME, VOLUME_OFF_HOURS_PARAM)) trigger = "calls_per_window";
     else if (rc->param[0] > 0 && (double)k->concurrent > rc->param[0]) trigger = "concurrent";

@@ -66,6 +66,7 @@ void det_engine_free(det_engine *eng) {
     det_table_free(&eng->calls);
     det_table_free(&eng->incidents);
     det_table_free(&eng->txns);
+    det_lookback_free(eng->lookback);
     free(eng);
 }
 
@@ -75,6 +76,17 @@ void det_engine_set_evidence(det_engine *eng, det_evidence_fn fn, void *user, ui
     eng->evidence_user = user;
     eng->evidence_per_incident = per_incident;
 }
+
+fs_code det_engine_set_lookback(det_engine *eng, size_t bytes, fs_err *e) {
+    det_lookback_free(eng->lookback);
+    eng->lookback = NULL;
+    if (!bytes) return FS_OK;
+    if (!(eng->lookback = det_lookback_new(bytes)))
+        return fs_fail(e, FS_ERR_NOMEM, "no memory for a look back of %zu bytes", bytes);
+    return FS_OK;
+}
+
+size_t det_engine_lookback_memory(const det_engine *eng) { return det_lookback_memory(eng->lookback); }
 void det_engine_set_tap(det_engine *eng, det_tap_fn fn, void *user) {
     eng->tap_fn = fn;
     eng->tap_user = user;
@@ -196,13 +208,9 @@ static void event_init(ev_event *ev, const det_ctx *c, det_rule_id r) {
     sample_fill(&ev->sample, c);
 }
 
-static uint64_t incident_key(det_rule_id r, uint64_t key_hash) {
-    return key_hash ^ ((uint64_t)(r + 1) * 0xff51afd7ed558ccdULL);
-}
-
 void det_sample_request(det_ctx *c, det_rule_id r, uint64_t key_hash) {
     if (!c->m || !c->m->is_request) return;
-    det_incident *inc = det_table_find(&c->eng->incidents, incident_key(r, key_hash));
+    det_incident *inc = det_table_find(&c->eng->incidents, det_incident_key(r, key_hash));
     if (!inc || !inc->ev->sample.status) return;
     sample_fill(&inc->ev->sample, c);
     ev_source_ip_follows_sample(inc->ev); /* an IPv6 source's ip is its sample's */
@@ -262,13 +270,63 @@ static void note_evidence(det_engine *eng, det_incident *inc, bool in_call) {
     ref->rule = ev->rule;
     memcpy(ref->event_id, ev->event_id, sizeof ref->event_id);
     ref->in_call = in_call;
+    ref->earlier = false;
+    if (eng->lookback && !in_call) {
+        det_lookback_written(eng->lookback, ev->incident_key);
+        /* its first message: the window's earlier ones follow (lookback_hand_over) */
+        if (inc->evidence == 0 && eng->nlookback_due < DET_EVIDENCE_REFS)
+            eng->lookback_due[eng->nlookback_due++] = ev->incident_key;
+    }
     inc->evidence++;
+}
+
+/* The call rules hand over whole calls: the look back too. */
+static bool call_rule(det_rule_id r) { return r == R_WANGIRI || r == R_IRSF_VELOCITY || r == R_CALL_VOLUME; }
+
+typedef struct lookback_hand {
+    det_engine *eng;
+    uint64_t incident_key;
+    det_evidence_ref ref;
+} lookback_hand;
+
+static void hand_earlier(void *user, const cap_payload *p, bool in_call) {
+    lookback_hand *h = user;
+    h->ref.in_call = in_call;
+    h->eng->evidence_fn(h->eng->evidence_user, p, &h->ref, 1);
+}
+
+static void mark_earlier_call(void *user, uint64_t call_key) {
+    lookback_hand *h = user;
+    det_calls_mark_earlier(h->eng, call_key, h->ref.rule, h->incident_key);
+}
+
+/* The incidents this message made reportable: the messages their windows
+ * counted before it, from the look back, within the per-incident limit.
+ * Called once the message is processed (det_hit_since has set first_seen
+ * to the window's start), before the message itself is handed over. */
+static void lookback_hand_over(det_engine *eng) {
+    for (unsigned i = 0; i < eng->nlookback_due; i++) {
+        det_incident *inc = det_table_find(&eng->incidents, eng->lookback_due[i]);
+        if (!inc) continue;
+        uint32_t per = eng->evidence_per_incident;
+        uint32_t budget = !per ? UINT32_MAX : inc->evidence < per ? per - inc->evidence : 0;
+        lookback_hand h = {.eng = eng, .incident_key = eng->lookback_due[i],
+                           .ref = {.rule = inc->ev->rule, .earlier = true}};
+        memcpy(h.ref.event_id, inc->ev->event_id, sizeof h.ref.event_id);
+        inc->evidence += det_lookback_each(eng->lookback, eng->lookback_due[i], inc->ev->first_us,
+                                           call_rule(inc->ev->rule), budget, hand_earlier, mark_earlier_call, &h);
+    }
+    eng->nlookback_due = 0;
+}
+
+void det_counted(det_ctx *c, det_rule_id r, uint64_t key_hash) {
+    if (c->eng->lookback && c->eng->in_message) det_lookback_tag(c->eng->lookback, det_incident_key(r, key_hash));
 }
 
 void det_note_in_call(det_ctx *c, det_rule_id r, uint64_t key_hash) {
     det_engine *eng = c->eng;
     if (!eng->evidence_fn || !eng->in_message) return;
-    det_incident *inc = det_table_find(&eng->incidents, incident_key(r, key_hash));
+    det_incident *inc = det_table_find(&eng->incidents, det_incident_key(r, key_hash));
     if (inc && !hit_after_quiet(inc, c->ts)) note_evidence(eng, inc, true);
 }
 
@@ -277,7 +335,8 @@ ev_event *det_hit(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, bo
     const cfg_rule *rc = det_rule_cfg(c, r);
     if (opened) *opened = false;
     if (!rc->enabled) return NULL;
-    uint64_t key = incident_key(r, key_hash);
+    uint64_t key = det_incident_key(r, key_hash);
+    if (eng->lookback && eng->in_message) det_lookback_tag(eng->lookback, key);
     uint64_t quiet = (uint64_t)(rc->window_s ? rc->window_s : 60) * FS_USEC;
     det_incident *inc = det_table_find(&eng->incidents, key);
     if (inc && hit_after_quiet(inc, c->ts)) {
@@ -578,6 +637,7 @@ void det_process(det_engine *eng, const cap_payload *p) {
     /* from here on, hits are this message's (det_tick's timers came before) */
     eng->in_message = true;
     eng->nevidence = 0;
+    if (eng->lookback) det_lookback_begin(eng->lookback, p, ts);
 
     /* The state tables are far bigger than the caches: start loading the
      * buckets this message will need while the parser works. */
@@ -622,6 +682,7 @@ void det_process(det_engine *eng, const cap_payload *p) {
         if (eng->shared && m->method == SIP_M_INVITE) /* a new call is claimed there too */
             det_shared_prefetch_call(eng->shared, call_key);
     }
+    if (eng->lookback && call_key) det_lookback_call(eng->lookback, call_key, call_key ^ (m->is_request ? src_key : dst_key));
     txn_key = det_txn_key(eng, m, p, call_key);
     if (txn_key) det_table_prefetch(&eng->txns, txn_key);
     sip_validate(m, &eng->limits);
@@ -658,7 +719,10 @@ void det_process(det_engine *eng, const cap_payload *p) {
     if (eng->indicators && !c.src_allowed) det_indicators_check(&c);
 done:
     eng->in_message = false;
-    if (eng->nevidence) eng->evidence_fn(eng->evidence_user, p, eng->evidence, eng->nevidence);
+    if (eng->nlookback_due) lookback_hand_over(eng);
+    if (!eng->nevidence) return;
+    if (eng->lookback) det_lookback_handed(eng->lookback);
+    eng->evidence_fn(eng->evidence_user, p, eng->evidence, eng->nevidence);
 }
 
 void det_tls_hello(det_engine *eng, const cap_tls_hello *h) {

@@ -307,6 +307,44 @@ typedef struct det_incident {
     uint64_t count_at_report;
 } det_incident;
 
+/* The incidents table's key of rule r's incident keyed key_hash. */
+static inline uint64_t det_incident_key(det_rule_id r, uint64_t key_hash) {
+    return key_hash ^ ((uint64_t)(r + 1) * 0xff51afd7ed558ccdULL);
+}
+
+/* ---- the look back (det_lookback.c) ---------------------------------------------- */
+
+/* The last messages a worker processed, for --pcap-out: an incident's
+ * frames then begin with the first message its window counted. A ring of
+ * `bytes` bytes of messages plus one record per 256 of them; the oldest
+ * are overwritten. Messages longer than DET_LOOKBACK_MAX_MESSAGE (or a
+ * quarter of the ring) are not kept. */
+#define DET_LOOKBACK_MAX_MESSAGE 65536
+typedef struct det_lookback det_lookback;
+det_lookback *det_lookback_new(size_t bytes); /* NULL: out of memory */
+void det_lookback_free(det_lookback *lb);
+size_t det_lookback_memory(const det_lookback *lb);
+/* A message begins (copied in), its call is known, it counted toward the
+ * incident keyed incident_key (det_hit, det_counted), it was handed over
+ * for that incident as it came (written). */
+void det_lookback_begin(det_lookback *lb, const cap_payload *p, uint64_t ts_us);
+/* leg: the call as one requester placed it (call_key and its address) */
+void det_lookback_call(det_lookback *lb, uint64_t call_key, uint64_t leg);
+void det_lookback_tag(det_lookback *lb, uint64_t incident_key);
+void det_lookback_written(det_lookback *lb, uint64_t incident_key);
+void det_lookback_handed(det_lookback *lb); /* the message at hand is handed over (has its frame) */
+/* Each earlier message counted toward incident_key at or after since_us
+ * and not yet handed over for it, oldest first, at most budget of them;
+ * with_calls: every other message of their calls (the legs their
+ * requesters placed) too (in_call), and on_call told each call. A message
+ * already handed over (for any incident) is not handed over again: one
+ * frame per message. Returns how many fn was called with. p lives only
+ * for the call. */
+typedef void (*det_lookback_fn)(void *user, const cap_payload *p, bool in_call);
+typedef void (*det_lookback_call_fn)(void *user, uint64_t call_key);
+uint32_t det_lookback_each(det_lookback *lb, uint64_t incident_key, uint64_t since_us, bool with_calls,
+                           uint32_t budget, det_lookback_fn fn, det_lookback_call_fn on_call, void *user);
+
 /* ---- the engine ----------------------------------------------------------------- */
 
 struct det_engine {
@@ -349,6 +387,11 @@ struct det_engine {
     bool calls_marked;      /* a call has evidence_by bits: look calls up for every message */
     uint8_t nevidence;
     det_evidence_ref evidence[DET_EVIDENCE_REFS];
+    /* det_engine_set_lookback: the last messages, and the incidents this
+     * message made reportable whose earlier messages it should hand over */
+    det_lookback *lookback;
+    uint8_t nlookback_due;
+    uint64_t lookback_due[DET_EVIDENCE_REFS]; /* incident keys */
 };
 
 /* What each detector sees for one message. */
@@ -389,6 +432,15 @@ ev_event *det_hit_since(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t a
  * that incident (det_evidence_ref.in_call) if it is open and reportable,
  * within the per-incident limit. Counts nothing. */
 void det_note_in_call(det_ctx *c, det_rule_id r, uint64_t key_hash);
+/* Evidence only (--pcap-out with a look back): the message at hand counted
+ * toward the window of rule r keyed by key_hash, before any incident is
+ * open (the windowed detectors call it as they count). Nothing without a
+ * look back: the caller tests c->eng->lookback before computing the key. */
+void det_counted(det_ctx *c, det_rule_id r, uint64_t key_hash);
+/* The look back handed over an earlier call (call_key) of rule r's
+ * incident incident_key: the rest of the call, as its source places it,
+ * follows as for a call that counted now (det_calls.c). */
+void det_calls_mark_earlier(det_engine *eng, uint64_t call_key, det_rule_id r, uint64_t incident_key);
 /* Detectors that count answers (SIP-ENUM-001, SIP-BRUTE-*) open their
  * incident on a response, whose sample shows the victim answering. Called
  * with a later request of the same requester, this makes that request the

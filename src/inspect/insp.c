@@ -714,6 +714,7 @@ insp *insp_new(const insp_options *o, fs_err *e) {
         if (!w->eng) goto fail;
         det_engine_set_live(w->eng, o->live);
         if (o->on_evidence) det_engine_set_evidence(w->eng, on_evidence, w, o->evidence_per_incident);
+        if (o->on_evidence && det_engine_set_lookback(w->eng, o->evidence_lookback, e) != FS_OK) goto fail;
         if (o->seed) det_engine_set_seed(w->eng, *o->seed);
         det_engine_set_shards(w->eng, i, in->nworkers, in->shared);
         cap_decoder_set_seed(w->dec, det_engine_seed(w->eng)); /* random, or --seed */

@@ -54,6 +54,8 @@ typedef struct insp_options {
      * (0: all); called like on_event, one call at a time */
     det_evidence_fn on_evidence;
     uint32_t evidence_per_incident;
+    size_t evidence_lookback;    /* with on_evidence: bytes of recent messages each worker keeps so
+                                    that an incident's earlier messages come too (0: none) */
 } insp_options;
 
 /* Merged figures of every worker. */

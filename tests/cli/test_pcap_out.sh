@@ -70,19 +70,28 @@ ok "...which covers several incidents" test "$(wc -l <"$TMPD/want")" -ge 5
 ok "--pcap-limit 0: the ENUM incident has all its hits after the threshold" \
     test "$(awk '$2 == "SIP-ENUM-001" {print $1}' "$TMPD/all.per")" -gt 100
 # the call rules: the rest of each call that counted comes too, marked "(call)"
-# rows FILE: "RULE EVENT_ID counted|call CALL-ID METHOD-OR-STATUS" per comment
+# rows FILE: "RULE EVENT_ID counted|call CALL-ID METHOD-OR-STATUS now|earlier" per comment
+# (earlier: from the look back, before the incident's threshold)
 rows() {
     tshark -r "$1" -T fields -e sip.Call-ID -e sip.Method -e sip.Status-Code -e frame.comment 2>/dev/null |
         awk -F'\t' '{n = split($4, c, ","); for (i = 1; i <= n; i++) { split(c[i], f, " ");
-            print f[2], f[5], (f[6] == "(call)" ? "call" : "counted"), $1, $2 $3 } }'
+            print f[2], f[5], (f[6] ~ /^\(call/ ? "call" : "counted"), $1, $2 $3,
+                  (c[i] ~ /before threshold/ ? "earlier" : "now") } }'
 }
 rows "$TMPD/all.pcapng" >"$TMPD/rows"
 ok "the rest of the calls: frames marked (call) for FRAUD-IRSF-001, -VOL-001 and -WANGIRI-001" \
     is "$(awk '$3 == "call" {print $1}' "$TMPD/rows" | sort -u | tr '\n' ' ')" "FRAUD-IRSF-001 FRAUD-VOL-001 FRAUD-WANGIRI-001 "
 ok "...only for the call rules" is "$(awk '$3 == "call" && $1 !~ /^FRAUD-/' "$TMPD/rows" | wc -l)" 0
+# an incident with frames from before its threshold may find a call's
+# counted message in the file already, written for another incident (one
+# frame per message): its call's frames then name it without that message
+awk '$6 == "earlier" {print $2}' "$TMPD/rows" | sort -u >"$TMPD/looked_back"
 ok "...each of a call one of its incident's counted messages belongs to" \
-    is "$(comm -23 <(awk '$3 == "call" {print $2, $4}' "$TMPD/rows" | sort -u) \
+    is "$(comm -23 <(awk '$3 == "call" {print $2, $4}' "$TMPD/rows" | grep -vFf "$TMPD/looked_back" | sort -u) \
         <(awk '$3 == "counted" {print $2, $4}' "$TMPD/rows" | sort -u))" ""
+ok "...or, for an incident that looked back, of a call with a counted message in the file" \
+    is "$(comm -23 <(awk '$3 == "call" {print $2, $4}' "$TMPD/rows" | grep -Ff "$TMPD/looked_back" | awk '{print $2}' | sort -u) \
+        <(awk '$3 == "counted" {print $4}' "$TMPD/rows" | sort -u))" ""
 ok "...Wangiri: every call whose CANCEL counted has its 487 and the ACK to it" \
     is "$(awk '$1 == "FRAUD-WANGIRI-001" && $3 == "counted" && $5 == "CANCEL" {print $4}' "$TMPD/rows" | sort -u | wc -l)" \
     "$(awk '$1 == "FRAUD-WANGIRI-001" && $3 == "call" && ($5 == "487" || $5 == "ACK") {print $4, $5}' "$TMPD/rows" |
@@ -96,10 +105,49 @@ awk '$1 == "FRAUD-IRSF-001" {print $4}' "$TMPD/rows" | sort -u >"$TMPD/irsf.ids"
 callid_frames() { tshark -r "$1" -T fields -e sip.Call-ID 2>/dev/null | grep -cFx -f "$TMPD/irsf.ids"; }
 ok "sngrep reads the file" timeout 60 sngrep -N -q -c -I "$TMPD/all.pcapng" -O "$TMPD/sngrep.pcap"
 ok "sngrep: the IRSF calls are INVITE dialogs with all their frames" \
-    is "$(callid_frames "$TMPD/sngrep.pcap") $(wc -l <"$TMPD/irsf.ids")" "$(callid_frames "$TMPD/all.pcapng") 6"
+    is "$(callid_frames "$TMPD/sngrep.pcap") $(wc -l <"$TMPD/irsf.ids")" \
+    "$(callid_frames "$TMPD/all.pcapng") $(jq -r 'select(.rule.id == "FRAUD-IRSF-001") | .evidence.count' "$TMPD/all.ndjson")"
 ok "...each with its answer and ACK (INVITE, 100, 180, 200, ACK, BYE, 200: 7 frames)" \
     is "$(tshark -r "$TMPD/sngrep.pcap" -T fields -e sip.Call-ID 2>/dev/null | grep -Fx -f "$TMPD/irsf.ids" |
         sort | uniq -c | awk '{print $1}' | sort -u | tr '\n' ' ')" "7 "
+# the look back (--pcap-lookback, 4 MB by default): a windowed rule's
+# incident has the messages its window counted before its threshold too
+# ("(before threshold)"), so every one it counted (but those already in
+# the file for another incident: one frame per message)
+count_of() { jq -r --arg r "$1" 'select(.rule.id == $r) | .evidence.count' "$2"; }
+frames_of() { awk -v r="$1" '$2 == r {print $1}' "$2"; }
+ok "look back: SIP-ENUM-001 has a frame for each of its $(count_of SIP-ENUM-001 "$TMPD/all.ndjson") hits" \
+    is "$(frames_of SIP-ENUM-001 "$TMPD/all.per")" "$(count_of SIP-ENUM-001 "$TMPD/all.ndjson")"
+ok "...SIP-BRUTE-001 too" is "$(frames_of SIP-BRUTE-001 "$TMPD/all.per")" "$(count_of SIP-BRUTE-001 "$TMPD/all.ndjson")"
+ok "...and a SIP-FLOOD-001 incident" \
+    grep -qx "$(count_of SIP-FLOOD-001 "$TMPD/all.ndjson" | sort -n | tail -1)" <(frames_of SIP-FLOOD-001 "$TMPD/all.per")
+# (the call rules' frames are their calls', more than their hits)
+ok "...no incident of the other windowed rules has more frames than hits" \
+    is "$(join -1 3 -2 2 <(sort -k3 "$TMPD/all.per") <(jq -r '"\(.evidence.count) \(.event_id)"' "$TMPD/all.ndjson" | sort -k2) |
+        awk '$3 ~ /^SIP-(FLOOD|SCAN-002|ENUM|BRUTE)/ && $2 > $4' | wc -l) $(grep -cE ' SIP-(FLOOD|SCAN-002|ENUM|BRUTE)' "$TMPD/all.per")" \
+    "0 $(jq -r '.rule.id' "$TMPD/all.ndjson" | grep -cE '^SIP-(FLOOD|SCAN-002|ENUM|BRUTE)')"
+enum_id=$(jq -r 'select(.rule.id == "SIP-ENUM-001") | .event_id' "$TMPD/all.ndjson")
+first_frame() { # FILE EVENT_ID: the time of the incident's first frame, in ms
+    tshark -r "$1" -T fields -e frame.time_epoch -e frame.comment 2>/dev/null | grep -F "$2" |
+        sed -E 's/^([0-9]+)\.([0-9]{3}).*/\1\2/' | sort -n | head -1
+}
+first_seen_ms() { jq -r --arg id "$2" 'select(.event_id == $id) | .first_seen' "$1" |
+    python3 -c 'import sys, datetime; t = sys.stdin.read().strip().replace("Z", "+00:00"); print(round(datetime.datetime.fromisoformat(t).timestamp() * 1000))'; }
+ok "...SIP-ENUM-001's frames begin at its first_seen" is "$(first_frame "$TMPD/all.pcapng" "$enum_id")" \
+    "$(first_seen_ms "$TMPD/all.ndjson" "$enum_id")"
+ok "...in time order" is "$(tshark -r "$TMPD/all.pcapng" -T fields -e frame.time_epoch -e frame.comment 2>/dev/null |
+    grep -F "$enum_id" | awk '{print $1}' | sort -c -g && echo sorted)" sorted
+ok "...those frames say so" test "$(rows "$TMPD/all.pcapng" | awk '$6 == "earlier"' | wc -l)" -gt 100
+expect_exit 0 "--pcap-lookback 0" "$FS38" inspect --json --seed 38 --pcap-out "$TMPD/nolb.pcapng" --pcap-limit 0 \
+    --pcap-lookback 0 --stats-json "$TMPD/nolb.json" examples/*.pcap
+ok "--pcap-lookback 0: no frame from before a threshold" is "$(rows "$TMPD/nolb.pcapng" | awk '$6 == "earlier"' | wc -l)" 0
+ok "...SIP-ENUM-001 has fewer frames than hits, from after its first_seen" \
+    test "$(per_event "$TMPD/nolb.pcapng" | frames_of SIP-ENUM-001 /dev/stdin)" -lt "$(count_of SIP-ENUM-001 "$TMPD/all.ndjson")" \
+    -a "$(first_frame "$TMPD/nolb.pcapng" "$(jq -r 'select(.rule.id == "SIP-ENUM-001") | .event_id' "$TMPD/out")")" \
+    -gt "$(first_seen_ms "$TMPD/all.ndjson" "$enum_id")"
+ok "...and pcap_out.earlier is 0" is "$(jq -r .pcap_out.earlier "$TMPD/nolb.json")" 0
+expect_exit 2 "--pcap-lookback past 1024 MB" "$FS38" inspect -q --pcap-out "$TMPD/x.pcapng" --pcap-lookback 2048 examples/scan-svmap.pcap
+ok "...names the option" grep -q -- "--pcap-lookback" "$TMPD/err"
 expect_exit 0 "--pcap-limit 3" "$FS38" inspect -q --seed 38 --pcap-out "$TMPD/three.pcapng" --pcap-limit 3 examples/*.pcap
 ok "--pcap-limit 3: 1 to 3 frames per incident" \
     is "$(per_event "$TMPD/three.pcapng" | awk '$1 < 1 || $1 > 3' | wc -l) $(per_event "$TMPD/three.pcapng" | wc -l)" \
@@ -109,6 +157,9 @@ expect_exit 0 "the summary names the file" "$FS38" inspect --seed 38 --pcap-out 
 ok "...with the messages written" grep -qE "messages behind them in .*s.pcapng: $(frames "$TMPD/s.pcapng") messages" "$TMPD/out"
 ok "--stats-json pcap_out: the messages written, none lost" \
     is "$(jq -r '"\(.pcap_out.messages) \(.pcap_out.lost)"' "$TMPD/s.json")" "$(frames "$TMPD/s.pcapng") 0"
+ok "...and how many came from before their incident's threshold" \
+    is "$(jq -r .pcap_out.earlier "$TMPD/s.json")" "$(tshark -r "$TMPD/s.pcapng" -T fields -e frame.comment 2>/dev/null | grep -c 'before threshold')"
+ok "...which the summary says" grep -qE "messages behind them in .*: [0-9]+ messages \($(jq -r .pcap_out.earlier "$TMPD/s.json") before thresholds\)" "$TMPD/out"
 
 # ---- (b) read again by fs38 ---------------------------------------------------------------
 expect_exit 0 "fs38 reads its own file" "$FS38" inspect --json --seed 38 "$TMPD/all.pcapng"

@@ -2245,7 +2245,8 @@ typedef struct evid_log {
     struct {
         char callid[16], what[16];
         det_rule_id rule;
-        bool in_call;
+        bool in_call, earlier;
+        uint64_t ts;
     } m[512];
 } evid_log;
 
@@ -2264,6 +2265,8 @@ static void on_evid(void *user, const cap_payload *p, const det_evidence_ref *re
         memcpy(log->m[log->n].what, what, sizeof what);
         log->m[log->n].rule = refs[i].rule;
         log->m[log->n].in_call = refs[i].in_call;
+        log->m[log->n].earlier = refs[i].earlier;
+        log->m[log->n].ts = p->ts_us;
         log->n++;
     }
 }
@@ -2381,6 +2384,113 @@ static void test_call_evidence(void) {
     w = world_new(config_zones());
     one_ring_calls(&w, "wn");
     CHECK(!w.eng->calls_marked);
+    world_free(&w);
+    free(log);
+}
+
+/* How many times the message WHAT of call cid was handed over for an
+ * incident of another rule than r. */
+static int evid_times(const evid_log *log, det_rule_id r, const char *cid, const char *what) {
+    int k = 0;
+    for (int i = 0; i < log->n; i++)
+        k += log->m[i].rule != r && !strcmp(log->m[i].callid, cid) && !strcmp(log->m[i].what, what);
+    return k;
+}
+
+/* Entries of rule r from the look back (before its threshold). */
+static int evid_earlier(const evid_log *log, det_rule_id r) {
+    int k = 0;
+    for (int i = 0; i < log->n; i++) k += log->m[i].rule == r && log->m[i].earlier;
+    return k;
+}
+
+/* The look back (--pcap-lookback): an incident's messages from the first
+ * its window counted, in order, whole calls for the call rules, within the
+ * per-incident limit, each message once; a ring too small for the window
+ * gives what it still holds. */
+static void test_lookback_evidence(void) {
+    char got[512], cid[16];
+    fs_err e = {0};
+    evid_log *log = calloc(1, sizeof *log);
+    /* Wangiri: every call whole, those before the threshold too; each
+     * INVITE (a foreign caller: SIP-CLI-002 too) handed over once, with the
+     * incident it came for first */
+    world w = world_new(config_zones());
+    det_engine_set_evidence(w.eng, on_evid, log, 0);
+    CHECK_EQ_INT(det_engine_set_lookback(w.eng, 1u << 20, &e), FS_OK);
+    CHECK(det_engine_lookback_memory(w.eng) > (1u << 20));
+    one_ring_calls(&w, "wg");
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-WANGIRI-001"), 1);
+    int whole = 0;
+    for (int i = 0; i < 15; i++) {
+        snprintf(cid, sizeof cid, "wg%d", i);
+        evid_of(log, R_WANGIRI, cid, got, sizeof got);
+        /* after the incident opened, the INVITE names it too (a second comment) */
+        whole += !strcmp(got, "INVITE:r 100:r 180:r CANCEL:c 200:r 487:r");
+        CHECK_MSG(!strcmp(got, "100:r 180:r CANCEL:c 200:r 487:r") ||
+                      !strcmp(got, "INVITE:r 100:r 180:r CANCEL:c 200:r 487:r"), "%s: %s", cid, got);
+        CHECK_EQ_INT(evid_times(log, R_WANGIRI, cid, "INVITE"), 1);
+    }
+    CHECK_MSG(whole >= 3 && whole <= 6, "calls with their INVITE named: %d", whole);
+    CHECK_EQ_INT(evid_count(log, R_WANGIRI), 5 * 15 + whole);
+    int earlier = evid_earlier(log, R_WANGIRI);
+    CHECK_MSG(earlier >= 5 * 9 && earlier <= 5 * 11 + 2, "earlier: %d", earlier); /* the calls before the 10th */
+    for (int i = 1; i < log->n; i++) CHECK(log->m[i].ts >= log->m[i - 1].ts || !log->m[i - 1].earlier);
+    world_free(&w);
+    /* the limit: the oldest five */
+    w = world_new(config_zones());
+    memset(log, 0, sizeof *log);
+    det_engine_set_evidence(w.eng, on_evid, log, 5);
+    det_engine_set_lookback(w.eng, 1u << 20, &e);
+    one_ring_calls(&w, "wl");
+    world_finish(&w);
+    CHECK_EQ_INT(evid_count(log, R_WANGIRI), 5);
+    CHECK_CSTR(evid_of(log, R_WANGIRI, "wl0", got, sizeof got), "100:r 180:r CANCEL:c 200:r"); /* + the crossing CANCEL */
+    world_free(&w);
+
+    /* SIP-FLOOD-001: every request it counted, none twice; with 1 KiB
+     * messages, a ring of 64 KiB holds the newest 50-odd of its window */
+    char pad[1100] = "X-Pad: ";
+    memset(pad + 7, 'a', 1000);
+    memcpy(pad + 1007, "\r\n", 3);
+    for (int ring = 0; ring < 3; ring++) {
+        w = world_new(config_default());
+        memset(log, 0, sizeof *log);
+        det_engine_set_evidence(w.eng, on_evid, log, 0);
+        det_engine_set_lookback(w.eng, ring == 0 ? 0 : ring == 1 ? 1u << 20 : 65536, &e);
+        for (int i = 0; i < 250; i++) {
+            snprintf(cid, sizeof cid, "fl%d", i);
+            req(&w, "203.0.113.12:5060", "192.0.2.20:5060", T0 + SEC(i * 0.02), "OPTIONS", "sip:192.0.2.20",
+                "<sip:x@203.0.113.12>;tag=1", "<sip:192.0.2.20>", cid, 1, pad, NULL);
+        }
+        world_finish(&w);
+        const ev_event *f = find_rule(w.out, "SIP-FLOOD-001");
+        CHECK(f && f->count == 250);
+        int n = evid_count(log, R_FLOOD_SOURCE), before = evid_earlier(log, R_FLOOD_SOURCE);
+        if (ring == 0) CHECK_MSG(before == 0 && n < 250, "no look back: %d frames, %d earlier", n, before);
+        if (ring == 1) CHECK_MSG(n == 250 && before > 0 && log->messages == 250, "1 MB: %d, %d earlier", n, before);
+        if (ring == 2) CHECK_MSG(before > 30 && before < 65 && n < 250, "64 KiB: %d, %d earlier", n, before);
+        world_free(&w);
+    }
+
+    /* a message handed over already (SIP-SCAN-001 at each probe) is not
+     * handed over again for SIP-SCAN-002: one frame per message */
+    w = world_new(config_default());
+    memset(log, 0, sizeof *log);
+    det_engine_set_evidence(w.eng, on_evid, log, 0);
+    det_engine_set_lookback(w.eng, 1u << 20, &e);
+    for (int i = 0; i < 40; i++) {
+        char dst[32];
+        snprintf(dst, sizeof dst, "192.0.2.%d:5060", 100 + i);
+        snprintf(cid, sizeof cid, "sv%d", i);
+        req(&w, "203.0.113.13:5060", dst, T0 + SEC(i * 0.1), "OPTIONS", "sip:100@192.0.2.1",
+            "<sip:100@1.1.1.1>;tag=1", "<sip:100@1.1.1.1>", cid, 1, "friendly-scanner", NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-SCAN-002"), 1);
+    CHECK_EQ_INT(log->messages, 40);
+    CHECK_EQ_INT(evid_earlier(log, R_SCAN_BEHAVIOUR), 0);
     world_free(&w);
     free(log);
 }
@@ -3294,6 +3404,7 @@ int main(void) {
     test_allow_callers();
     test_wangiri();
     test_call_evidence();
+    test_lookback_evidence();
     test_volume();
     test_allow_and_live();
     test_time_steps_back();
