@@ -303,8 +303,9 @@ static void mark_earlier_call(void *user, uint64_t call_key) {
 /* The incidents this message made reportable: the messages their windows
  * counted before it, from the look back, within the per-incident limit.
  * Called once the message is processed (det_hit_since has set first_seen
- * to the window's start), before the message itself is handed over. */
-static void lookback_hand_over(det_engine *eng) {
+ * to the window's start), before the message itself is handed over; leg:
+ * its call as its requester placed it. */
+static void lookback_hand_over(det_engine *eng, uint64_t leg) {
     for (unsigned i = 0; i < eng->nlookback_due; i++) {
         det_incident *inc = det_table_find(&eng->incidents, eng->lookback_due[i]);
         if (!inc) continue;
@@ -314,9 +315,24 @@ static void lookback_hand_over(det_engine *eng) {
                            .ref = {.rule = inc->ev->rule, .earlier = true}};
         memcpy(h.ref.event_id, inc->ev->event_id, sizeof h.ref.event_id);
         inc->evidence += det_lookback_each(eng->lookback, eng->lookback_due[i], inc->ev->first_us,
-                                           call_rule(inc->ev->rule), budget, hand_earlier, mark_earlier_call, &h);
+                                           call_rule(inc->ev->rule), leg, budget, hand_earlier, mark_earlier_call,
+                                           &h);
     }
     eng->nlookback_due = 0;
+}
+
+/* The message processed (m: parsed, else NULL) into the look back, once
+ * the incidents it made reportable had their earlier messages. Off the
+ * hot path: only with --pcap-out. */
+__attribute__((noinline)) static void lookback_after(det_engine *eng, const cap_payload *p, uint64_t ts,
+                                                     const sip_msg *m) {
+    uint64_t call_key = 0, leg = 0;
+    if (m && m->call_id.len) {
+        call_key = det_key(eng, m->call_id.p, m->call_id.len, DET_SALT_CALL);
+        leg = call_key ^ det_key_source(eng, m->is_request ? &p->src.addr : &p->dst.addr);
+    }
+    if (eng->nlookback_due) lookback_hand_over(eng, leg);
+    det_lookback_add(eng->lookback, p, ts, call_key, leg, eng->nevidence > 0);
 }
 
 void det_counted(det_ctx *c, det_rule_id r, uint64_t key_hash) {
@@ -637,7 +653,6 @@ void det_process(det_engine *eng, const cap_payload *p) {
     /* from here on, hits are this message's (det_tick's timers came before) */
     eng->in_message = true;
     eng->nevidence = 0;
-    if (eng->lookback) det_lookback_begin(eng->lookback, p, ts);
 
     /* The state tables are far bigger than the caches: start loading the
      * buckets this message will need while the parser works. */
@@ -682,7 +697,6 @@ void det_process(det_engine *eng, const cap_payload *p) {
         if (eng->shared && m->method == SIP_M_INVITE) /* a new call is claimed there too */
             det_shared_prefetch_call(eng->shared, call_key);
     }
-    if (eng->lookback && call_key) det_lookback_call(eng->lookback, call_key, call_key ^ (m->is_request ? src_key : dst_key));
     txn_key = det_txn_key(eng, m, p, call_key);
     if (txn_key) det_table_prefetch(&eng->txns, txn_key);
     sip_validate(m, &eng->limits);
@@ -719,10 +733,8 @@ void det_process(det_engine *eng, const cap_payload *p) {
     if (eng->indicators && !c.src_allowed) det_indicators_check(&c);
 done:
     eng->in_message = false;
-    if (eng->nlookback_due) lookback_hand_over(eng);
-    if (!eng->nevidence) return;
-    if (eng->lookback) det_lookback_handed(eng->lookback);
-    eng->evidence_fn(eng->evidence_user, p, eng->evidence, eng->nevidence);
+    if (eng->lookback) lookback_after(eng, p, ts, st == SIP_PARSE_OK ? m : NULL);
+    if (eng->nevidence) eng->evidence_fn(eng->evidence_user, p, eng->evidence, eng->nevidence);
 }
 
 void det_tls_hello(det_engine *eng, const cap_tls_hello *h) {

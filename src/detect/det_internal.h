@@ -324,26 +324,28 @@ typedef struct det_lookback det_lookback;
 det_lookback *det_lookback_new(size_t bytes); /* NULL: out of memory */
 void det_lookback_free(det_lookback *lb);
 size_t det_lookback_memory(const det_lookback *lb);
-/* A message begins (copied in), its call is known, it counted toward the
- * incident keyed incident_key (det_hit, det_counted), it was handed over
- * for that incident as it came (written). */
-void det_lookback_begin(det_lookback *lb, const cap_payload *p, uint64_t ts_us);
-/* leg: the call as one requester placed it (call_key and its address) */
-void det_lookback_call(det_lookback *lb, uint64_t call_key, uint64_t leg);
+/* The message being processed counted toward the incident keyed
+ * incident_key (det_hit, det_counted); it was handed over for that
+ * incident as it came (written). Once the engine is done with it, it is
+ * added (copied in) with its call (call_key, and leg: the call as one
+ * requester placed it), handed: whether it was handed over (has a frame). */
 void det_lookback_tag(det_lookback *lb, uint64_t incident_key);
 void det_lookback_written(det_lookback *lb, uint64_t incident_key);
-void det_lookback_handed(det_lookback *lb); /* the message at hand is handed over (has its frame) */
+void det_lookback_add(det_lookback *lb, const cap_payload *p, uint64_t ts_us, uint64_t call_key, uint64_t leg,
+                      bool handed);
 /* Each earlier message counted toward incident_key at or after since_us
  * and not yet handed over for it, oldest first, at most budget of them;
  * with_calls: every other message of their calls (the legs their
- * requesters placed) too (in_call), and on_call told each call. A message
+ * requesters placed) too (in_call), the call leg of the message being
+ * processed too when it counted, and on_call told each call. A message
  * already handed over (for any incident) is not handed over again: one
  * frame per message. Returns how many fn was called with. p lives only
  * for the call. */
 typedef void (*det_lookback_fn)(void *user, const cap_payload *p, bool in_call);
 typedef void (*det_lookback_call_fn)(void *user, uint64_t call_key);
 uint32_t det_lookback_each(det_lookback *lb, uint64_t incident_key, uint64_t since_us, bool with_calls,
-                           uint32_t budget, det_lookback_fn fn, det_lookback_call_fn on_call, void *user);
+                           uint64_t leg, uint32_t budget, det_lookback_fn fn, det_lookback_call_fn on_call,
+                           void *user);
 
 /* ---- the engine ----------------------------------------------------------------- */
 

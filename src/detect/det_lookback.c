@@ -7,7 +7,9 @@
  * (time, addresses, the incidents' keys whose windows counted them, their
  * call). Both overwrite their oldest: nothing is evicted by hand, and a
  * record whose bytes were overwritten since is skipped. Nothing is
- * allocated per message: a message costs one copy.
+ * allocated per message: a message costs one copy, made once the engine
+ * is done with it (det_lookback_add); the tags its detectors gave it wait
+ * in the ring until then.
  * Must not touch: incidents, events, the evidence callback (det_engine.c
  * asks for an incident's earlier messages and hands them on).
  */
@@ -39,7 +41,8 @@ struct det_lookback {
     uint64_t nbytes, next_pos; /* next_pos: bytes written so far */
     lb_rec *recs;
     uint64_t nrecs, next_rec;  /* next_rec: records written so far */
-    lb_rec *cur;               /* this message's record, NULL when not kept */
+    uint64_t tag[LB_TAGS];     /* the message being processed: its tags so far */
+    uint8_t ntags, written;
     uint8_t *scratch;          /* a record's bytes made contiguous, to hand on */
 };
 
@@ -70,15 +73,40 @@ size_t det_lookback_memory(const det_lookback *lb) {
     return lb ? sizeof *lb + lb->nbytes + lb->nrecs * sizeof(lb_rec) + DET_LOOKBACK_MAX_MESSAGE : 0;
 }
 
-void det_lookback_begin(det_lookback *lb, const cap_payload *p, uint64_t ts_us) {
-    lb->cur = NULL;
+void det_lookback_tag(det_lookback *lb, uint64_t incident_key) {
+    for (unsigned i = 0; i < lb->ntags; i++)
+        if (lb->tag[i] == incident_key) return;
+    if (lb->ntags < LB_TAGS) lb->tag[lb->ntags++] = incident_key;
+}
+
+/* The tag's index among tags, or -1. */
+static int tag_index(const uint64_t *tags, unsigned n, uint64_t incident_key) {
+    for (unsigned i = 0; i < n; i++)
+        if (tags[i] == incident_key) return (int)i;
+    return -1;
+}
+
+void det_lookback_written(det_lookback *lb, uint64_t incident_key) {
+    int i = tag_index(lb->tag, lb->ntags, incident_key);
+    if (i >= 0) lb->written |= (uint8_t)(1u << i);
+}
+
+void det_lookback_add(det_lookback *lb, const cap_payload *p, uint64_t ts_us, uint64_t call_key, uint64_t leg,
+                      bool handed) {
+    uint8_t ntags = lb->ntags, written = lb->written;
+    lb->ntags = lb->written = 0;
     if (p->len > DET_LOOKBACK_MAX_MESSAGE || p->len > lb->nbytes / 4) return;
     lb_rec *r = &lb->recs[lb->next_rec++ % lb->nrecs];
-    memset(r, 0, sizeof *r);
     r->pos = lb->next_pos;
     r->len = p->len;
     r->ts_us = ts_us;
     r->frame_no = p->frame_no;
+    r->call_key = call_key;
+    r->leg = leg;
+    memcpy(r->tag, lb->tag, sizeof r->tag);
+    r->ntags = ntags;
+    r->written = written;
+    r->handed = handed;
     r->src = p->src;
     r->dst = p->dst;
     r->transport = p->transport;
@@ -87,47 +115,14 @@ void det_lookback_begin(det_lookback *lb, const cap_payload *p, uint64_t ts_us) 
     memcpy(lb->bytes + at, p->data, first);
     memcpy(lb->bytes, p->data + first, p->len - first);
     lb->next_pos += p->len;
-    lb->cur = r;
-}
-
-void det_lookback_call(det_lookback *lb, uint64_t call_key, uint64_t leg) {
-    if (!lb->cur) return;
-    lb->cur->call_key = call_key;
-    lb->cur->leg = leg;
-}
-
-void det_lookback_tag(det_lookback *lb, uint64_t incident_key) {
-    lb_rec *r = lb->cur;
-    if (!r) return;
-    for (unsigned i = 0; i < r->ntags; i++)
-        if (r->tag[i] == incident_key) return;
-    if (r->ntags < LB_TAGS) r->tag[r->ntags++] = incident_key;
-}
-
-/* The tag's index in r, or -1. */
-static int tag_index(const lb_rec *r, uint64_t incident_key) {
-    for (unsigned i = 0; i < r->ntags; i++)
-        if (r->tag[i] == incident_key) return (int)i;
-    return -1;
-}
-
-void det_lookback_written(det_lookback *lb, uint64_t incident_key) {
-    if (!lb->cur) return;
-    int i = tag_index(lb->cur, incident_key);
-    if (i >= 0) lb->cur->written |= (uint8_t)(1u << i);
-}
-
-void det_lookback_handed(det_lookback *lb) {
-    if (lb->cur) lb->cur->handed = true;
 }
 
 /* Record number n, if it is still whole (neither it nor its bytes
- * overwritten) and is not the message being processed. */
+ * overwritten). */
 static lb_rec *rec_at(det_lookback *lb, uint64_t n) {
     if (n >= lb->next_rec || lb->next_rec - n > lb->nrecs) return NULL;
     lb_rec *r = &lb->recs[n % lb->nrecs];
-    if (r == lb->cur || lb->next_pos - r->pos > lb->nbytes) return NULL;
-    return r;
+    return lb->next_pos - r->pos > lb->nbytes ? NULL : r;
 }
 
 static bool has_call(const uint64_t *calls, unsigned n, uint64_t key) {
@@ -139,12 +134,13 @@ static bool has_call(const uint64_t *calls, unsigned n, uint64_t key) {
 /* Was r counted toward the incident (its window, since since_us), and not
  * handed on for it yet? */
 static bool counted(const lb_rec *r, uint64_t incident_key, uint64_t since_us) {
-    int i = tag_index(r, incident_key);
+    int i = tag_index(r->tag, r->ntags, incident_key);
     return i >= 0 && !(r->written >> i & 1) && r->ts_us >= since_us;
 }
 
 uint32_t det_lookback_each(det_lookback *lb, uint64_t incident_key, uint64_t since_us, bool with_calls,
-                           uint32_t budget, det_lookback_fn fn, det_lookback_call_fn on_call, void *user) {
+                           uint64_t leg, uint32_t budget, det_lookback_fn fn, det_lookback_call_fn on_call,
+                           void *user) {
     if (!budget || !lb->next_rec) return 0;
     /* back from the newest record to the first one before the window (less
      * a slack: times are not always in order; a call's INVITE precedes the
@@ -154,15 +150,15 @@ uint32_t det_lookback_each(det_lookback *lb, uint64_t incident_key, uint64_t sin
     uint64_t oldest = lb->next_rec > lb->nrecs ? lb->next_rec - lb->nrecs : 0, lo = lb->next_rec;
     while (lo > oldest) {
         const lb_rec *r = &lb->recs[(lo - 1) % lb->nrecs];
-        if (lb->next_pos - r->pos > lb->nbytes || (r != lb->cur && r->ts_us < from)) break;
+        if (lb->next_pos - r->pos > lb->nbytes || r->ts_us < from) break;
         lo--;
     }
     /* the call legs of the first `budget` messages counted, for their flows */
     uint64_t calls[LB_MAX_CALLS];
     unsigned ncalls = 0;
     uint32_t take = 0;
-    if (with_calls && lb->cur && lb->cur->call_key && tag_index(lb->cur, incident_key) >= 0)
-        calls[ncalls++] = lb->cur->leg; /* the call that crossed: its start came before */
+    if (with_calls && leg && tag_index(lb->tag, lb->ntags, incident_key) >= 0)
+        calls[ncalls++] = leg; /* the call that crossed: its start came before */
     for (uint64_t n = lo; n < lb->next_rec && take < budget; n++) {
         const lb_rec *r = rec_at(lb, n);
         if (!r || !counted(r, incident_key, since_us)) continue;
@@ -183,7 +179,7 @@ uint32_t det_lookback_each(det_lookback *lb, uint64_t incident_key, uint64_t sin
         bool in_call = !is_counted && ncalls && r->call_key && has_call(calls, ncalls, r->leg);
         if (!is_counted && !in_call) continue;
         if (is_counted) {
-            r->written |= (uint8_t)(1u << tag_index(r, incident_key));
+            r->written |= (uint8_t)(1u << tag_index(r->tag, r->ntags, incident_key));
             counted_handed++;
         }
         if (r->handed) continue;
