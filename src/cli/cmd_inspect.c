@@ -1089,6 +1089,11 @@ static void print_summary(FILE *o, const inspect_run *r, insp *in, const insp_st
     fputc('\n', o);
     put_item(o, &col, width, 2, "", state);
     put_item(o, &col, width, 2, ", ", decoder);
+    if (s->lookback_memory) {
+        char lookback[48];
+        snprintf(lookback, sizeof lookback, "look back %.1f MB", (double)s->lookback_memory / 1048576.0);
+        put_item(o, &col, width, 2, ", ", lookback);
+    }
     fputc('\n', o);
 }
 
@@ -1190,9 +1195,9 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
     const det_memory *mm = &s->mem;
     json_object_set_new(
         o, "memory",
-        json_pack("{s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I},s:I,s:I,s:I,s:I}",
+        json_pack("{s:I,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I},s:I,s:I,s:I,s:I}",
                   "state_bytes", (json_int_t)mm->total_bytes, "state_bound_bytes", (json_int_t)mm->bound_bytes,
-                  "decoder_bytes", (json_int_t)s->decoder_memory,
+                  "decoder_bytes", (json_int_t)s->decoder_memory, "lookback_bytes", (json_int_t)s->lookback_memory,
                   "entry_bytes", "source", (json_int_t)mm->source_entry, "dest", (json_int_t)mm->dest_entry,
                   "caller", (json_int_t)mm->caller_entry, "call", (json_int_t)mm->call_entry, "incident",
                   (json_int_t)mm->incident_entry,

@@ -1028,6 +1028,7 @@ void insp_get_stats(insp *in, insp_stats *out) {
         det_engine_memory(in->w[i].eng, &m);
         add_mem(&out->mem, &m);
         out->decoder_memory += cap_decoder_memory(in->w[i].dec);
+        out->lookback_memory += det_engine_lookback_memory(in->w[i].eng);
     }
     if (in->defrag) {
         add_cap(&out->cap, cap_defrag_stats(in->defrag));

@@ -64,6 +64,7 @@ typedef struct insp_stats {
     det_stats det;
     det_memory mem;              /* summed over workers */
     size_t decoder_memory;       /* summed cap_decoder_memory at the end */
+    size_t lookback_memory;      /* the workers' look backs (evidence_lookback) */
     uint64_t frames_read;        /* frames handed to decoders (all sources) */
     uint64_t bytes_read;         /* captured bytes of those frames */
     unsigned workers;

@@ -145,7 +145,8 @@ ok "...SIP-ENUM-001 has fewer frames than hits, from after its first_seen" \
     test "$(per_event "$TMPD/nolb.pcapng" | frames_of SIP-ENUM-001 /dev/stdin)" -lt "$(count_of SIP-ENUM-001 "$TMPD/all.ndjson")" \
     -a "$(first_frame "$TMPD/nolb.pcapng" "$(jq -r 'select(.rule.id == "SIP-ENUM-001") | .event_id' "$TMPD/out")")" \
     -gt "$(first_seen_ms "$TMPD/all.ndjson" "$enum_id")"
-ok "...and pcap_out.earlier is 0" is "$(jq -r .pcap_out.earlier "$TMPD/nolb.json")" 0
+ok "...and pcap_out.earlier is 0, memory.lookback_bytes too" \
+    is "$(jq -r '"\(.pcap_out.earlier) \(.memory.lookback_bytes)"' "$TMPD/nolb.json")" "0 0"
 expect_exit 2 "--pcap-lookback past 1024 MB" "$FS38" inspect -q --pcap-out "$TMPD/x.pcapng" --pcap-lookback 2048 examples/scan-svmap.pcap
 ok "...names the option" grep -q -- "--pcap-lookback" "$TMPD/err"
 expect_exit 0 "--pcap-limit 3" "$FS38" inspect -q --seed 38 --pcap-out "$TMPD/three.pcapng" --pcap-limit 3 examples/*.pcap
@@ -160,6 +161,9 @@ ok "--stats-json pcap_out: the messages written, none lost" \
 ok "...and how many came from before their incident's threshold" \
     is "$(jq -r .pcap_out.earlier "$TMPD/s.json")" "$(tshark -r "$TMPD/s.pcapng" -T fields -e frame.comment 2>/dev/null | grep -c 'before threshold')"
 ok "...which the summary says" grep -qE "messages behind them in .*: [0-9]+ messages \($(jq -r .pcap_out.earlier "$TMPD/s.json") before thresholds\)" "$TMPD/out"
+ok "the look back's memory: 4 MB of messages and their records" \
+    test "$(jq -r .memory.lookback_bytes "$TMPD/s.json")" -gt $((6 << 20)) -a "$(jq -r .memory.lookback_bytes "$TMPD/s.json")" -lt $((7 << 20))
+ok "...on the summary's last line" grep -q "look back 6\.3 MB" "$TMPD/out"
 
 # ---- (b) read again by fs38 ---------------------------------------------------------------
 expect_exit 0 "fs38 reads its own file" "$FS38" inspect --json --seed 38 "$TMPD/all.pcapng"
