@@ -77,7 +77,8 @@ static void check_invariants(const fs38_config *c) {
 }
 
 /* A TZ string: parsed or refused with a reason; a rule's offset is one of
- * its two at any time, and within a day of UTC. */
+ * its two at any time: standard time within 24 hours of UTC, daylight
+ * time within 25 (an hour ahead by default). */
 static void fuzz_tz_rule(const uint8_t *data, size_t size) {
     char s[160];
     if (size >= sizeof s) return;
@@ -89,7 +90,7 @@ static void fuzz_tz_rule(const uint8_t *data, size_t size) {
         if (!e.msg[0]) abort();
         return;
     }
-    if (!r.set || r.std_off < -90000 || r.std_off > 90000 || r.dst_off < -90000 || r.dst_off > 90000) abort();
+    if (!r.set || r.std_off < -86400 || r.std_off > 86400 || r.dst_off < -86400 || r.dst_off > 90000) abort();
     static const int64_t ts[] = {-(1LL << 40), -86401, -1, 0, 1, 86399, 1774746000, 4102444800LL, 1LL << 40};
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
         for (int64_t d = 0; d < 400 * 86400; d += 86400 * 7 + 3599) {

@@ -388,7 +388,7 @@ static bool tz_num(const char **p, int digits, long max, long *out) {
     return true;
 }
 
-/* [+-]hh[:mm[:ss]], hours at most max_h: seconds. */
+/* [+-]hh[:mm[:ss]], at most max_h hours (and no minutes past them): seconds. */
 static bool tz_hms(const char **p, long max_h, int32_t *out) {
     const char *s = *p;
     long sign = *s == '-' ? -1 : 1, h, m = 0, sec = 0;
@@ -396,6 +396,7 @@ static bool tz_hms(const char **p, long max_h, int32_t *out) {
     if (!tz_num(&s, 3, max_h, &h)) return false;
     if (*s == ':' && (s++, !tz_num(&s, 2, 59, &m))) return false;
     if (*s == ':' && (s++, !tz_num(&s, 2, 59, &sec))) return false;
+    if (h == max_h && (m || sec)) return false;
     *out = (int32_t)(sign * (h * 3600 + m * 60 + sec));
     *p = s;
     return true;
