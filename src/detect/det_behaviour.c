@@ -468,12 +468,15 @@ static void brute_one_user(det_ctx *c, det_source *s, uint64_t user) {
     }
     uint32_t *fails = user_failures(s, user, true);
     ++*fails;
-    if (c->eng->lookback) det_counted(c, R_BRUTE_ONE_USER, det_key_addr(c->eng, &s->addr, SALT_BRUTE));
+    /* the look back: this user's failures (the incident is the source's) */
+    if (c->eng->lookback) det_counted(c, R_BRUTE_ONE_USER, det_key_addr(c->eng, &s->addr, SALT_BRUTE) ^ user);
     if (*fails < det_threshold_zone(c, R_BRUTE_ONE_USER, -1)) return;
     bool opened;
     uint32_t add = crossing_add(&s->brute_user_flagged, *fails);
-    ev_event *ev = det_hit_since(c, R_BRUTE_ONE_USER, det_key_addr(c->eng, &s->addr, SALT_BRUTE), add, s->brute_start, &opened);
+    uint64_t key = det_key_addr(c->eng, &s->addr, SALT_BRUTE);
+    ev_event *ev = det_hit_since(c, R_BRUTE_ONE_USER, key, add, s->brute_start, &opened);
     if (!ev) return;
+    if (c->eng->lookback) det_lookback_as(c, R_BRUTE_ONE_USER, key, key ^ user);
     if (opened) det_source_observables(ev, s, det_requester_addr(c));
     s->brute_user = user;
     s->brute_user_fails = *fails;

@@ -274,8 +274,10 @@ static void note_evidence(det_engine *eng, det_incident *inc, bool in_call) {
     if (eng->lookback && !in_call) {
         det_lookback_written(eng->lookback, ev->incident_key);
         /* its first message: the window's earlier ones follow (lookback_hand_over) */
-        if (inc->evidence == 0 && eng->nlookback_due < DET_EVIDENCE_REFS)
-            eng->lookback_due[eng->nlookback_due++] = ev->incident_key;
+        if (inc->evidence == 0 && eng->nlookback_due < DET_EVIDENCE_REFS) {
+            eng->lookback_due[eng->nlookback_due].incident = ev->incident_key;
+            eng->lookback_due[eng->nlookback_due++].counted = ev->incident_key;
+        }
     }
     inc->evidence++;
 }
@@ -307,14 +309,14 @@ static void mark_earlier_call(void *user, uint64_t call_key) {
  * its call as its requester placed it. */
 static void lookback_hand_over(det_engine *eng, uint64_t leg) {
     for (unsigned i = 0; i < eng->nlookback_due; i++) {
-        det_incident *inc = det_table_find(&eng->incidents, eng->lookback_due[i]);
+        det_incident *inc = det_table_find(&eng->incidents, eng->lookback_due[i].incident);
         if (!inc) continue;
         uint32_t per = eng->evidence_per_incident;
         uint32_t budget = !per ? UINT32_MAX : inc->evidence < per ? per - inc->evidence : 0;
-        lookback_hand h = {.eng = eng, .incident_key = eng->lookback_due[i],
+        lookback_hand h = {.eng = eng, .incident_key = eng->lookback_due[i].incident,
                            .ref = {.rule = inc->ev->rule, .earlier = true}};
         memcpy(h.ref.event_id, inc->ev->event_id, sizeof h.ref.event_id);
-        inc->evidence += det_lookback_each(eng->lookback, eng->lookback_due[i], inc->ev->first_us,
+        inc->evidence += det_lookback_each(eng->lookback, eng->lookback_due[i].counted, inc->ev->first_us,
                                            call_rule(inc->ev->rule), leg, budget, hand_earlier, mark_earlier_call,
                                            &h);
     }
@@ -337,6 +339,13 @@ __attribute__((noinline)) static void lookback_after(det_engine *eng, const cap_
 
 void det_counted(det_ctx *c, det_rule_id r, uint64_t key_hash) {
     if (c->eng->lookback && c->eng->in_message) det_lookback_tag(c->eng->lookback, det_incident_key(r, key_hash));
+}
+
+void det_lookback_as(det_ctx *c, det_rule_id r, uint64_t key_hash, uint64_t counted_hash) {
+    det_engine *eng = c->eng;
+    uint64_t key = det_incident_key(r, key_hash);
+    for (unsigned i = 0; i < eng->nlookback_due; i++)
+        if (eng->lookback_due[i].incident == key) eng->lookback_due[i].counted = det_incident_key(r, counted_hash);
 }
 
 void det_note_in_call(det_ctx *c, det_rule_id r, uint64_t key_hash) {

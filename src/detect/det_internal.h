@@ -393,7 +393,10 @@ struct det_engine {
      * message made reportable whose earlier messages it should hand over */
     det_lookback *lookback;
     uint8_t nlookback_due;
-    uint64_t lookback_due[DET_EVIDENCE_REFS]; /* incident keys */
+    struct {
+        uint64_t incident;  /* its key in the incidents table */
+        uint64_t counted;   /* the key its window's messages were tagged with (det_lookback_as) */
+    } lookback_due[DET_EVIDENCE_REFS];
 };
 
 /* What each detector sees for one message. */
@@ -439,6 +442,11 @@ void det_note_in_call(det_ctx *c, det_rule_id r, uint64_t key_hash);
  * open (the windowed detectors call it as they count). Nothing without a
  * look back: the caller tests c->eng->lookback before computing the key. */
 void det_counted(det_ctx *c, det_rule_id r, uint64_t key_hash);
+/* The incident of rule r keyed key_hash, which the message at hand has
+ * just made reportable, counted the messages det_counted tagged with
+ * counted_hash instead (a window narrower than the incident's key:
+ * SIP-BRUTE-001's one user of a source). */
+void det_lookback_as(det_ctx *c, det_rule_id r, uint64_t key_hash, uint64_t counted_hash);
 /* The look back handed over an earlier call (call_key) of rule r's
  * incident incident_key: the rest of the call, as its source places it,
  * follows as for a call that counted now (det_calls.c). */

@@ -2474,6 +2474,26 @@ static void test_lookback_evidence(void) {
         world_free(&w);
     }
 
+    /* SIP-BRUTE-001 looks back at its user's failures only: 15 guesses at
+     * 1001 after 4 at 1002, all answered 403 */
+    w = world_new(config_default());
+    memset(log, 0, sizeof *log);
+    det_engine_set_evidence(w.eng, on_evid, log, 0);
+    det_engine_set_lookback(w.eng, 1u << 20, &e);
+    for (int i = 0; i < 4; i++)
+        register_reply(&w, "203.0.113.11:5060", "192.0.2.10:5060", T0 + SEC(i), "1002", "bfa", (unsigned)(2 + i),
+                       "1002", 403, "Forbidden", NULL);
+    for (int i = 0; i < 15; i++)
+        register_reply(&w, "203.0.113.11:5060", "192.0.2.10:5060", T0 + SEC(10 + i * 2), "1001", "bfb",
+                       (unsigned)(2 + i), "1001", 403, "Forbidden", NULL);
+    world_finish(&w);
+    const ev_event *b1 = find_rule(w.out, "SIP-BRUTE-001");
+    CHECK(b1 && b1->count == 15);
+    CHECK_EQ_INT(evid_count(log, R_BRUTE_ONE_USER), 15);
+    CHECK_CSTR(evid_of(log, R_BRUTE_ONE_USER, "bfa", got, sizeof got), "");
+    CHECK(evid_earlier(log, R_BRUTE_ONE_USER) > 0);
+    world_free(&w);
+
     /* a message handed over already (SIP-SCAN-001 at each probe) is not
      * handed over again for SIP-SCAN-002: one frame per message */
     w = world_new(config_default());
