@@ -2485,6 +2485,11 @@ static void test_hep_compressed(void) {
     CHECK_EQ_INT(cap_decode_hep(d, b, n, 42, &e), FS_OK);
     if (s.kept == 1) CHECK(strcmp(s.data[0], RSP) == 0);
     CHECK_EQ_INT(st->hep_compressed, 3);
+    /* the same off a HEP over TCP stream (cut by cap_hep_frame) */
+    sink_reset(&s);
+    CHECK_EQ_INT(cap_decode_hep_stream(d, b, n, 42, &e), FS_OK);
+    if (s.kept == 1) CHECK(strcmp(s.data[0], RSP) == 0);
+    CHECK_EQ_INT(st->hep_compressed, 4);
     sink_reset(&s);
     cap_decoder_free(d);
 }
