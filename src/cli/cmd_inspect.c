@@ -1324,16 +1324,19 @@ static bool memory_fits(insp *in, const fs38_config *cfg) {
     insp_stats st;
     insp_get_stats(in, &st);
     uint64_t sctp = cfg->capture.max_frag_bytes < CAP_SCTP_MAX_BYTES ? cfg->capture.max_frag_bytes : CAP_SCTP_MAX_BYTES;
-    uint64_t need = st.mem.bound_bytes + cfg->capture.max_tcp_bytes + cfg->capture.max_frag_bytes + sctp;
+    uint64_t need = st.mem.bound_bytes + cfg->capture.max_tcp_bytes + cfg->capture.max_frag_bytes + sctp +
+                    st.lookback_memory;
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     uint64_t have = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
     if (!have || need <= have / 10 * 9) return true;
     fprintf(stderr,
             "fs38 inspect: the configured limits need up to %.0f MB (state tables %.0f MB, TCP %.0f MB, "
-            "fragments %.0f MB, SCTP %.0f MB), more than this machine's %.0f MB: lower state.* or limits.*\n",
+            "fragments %.0f MB, SCTP %.0f MB, look back %.0f MB), more than this machine's %.0f MB: "
+            "lower state.* or limits.*%s\n",
             (double)need / 1048576.0, (double)st.mem.bound_bytes / 1048576.0,
             (double)cfg->capture.max_tcp_bytes / 1048576.0, (double)cfg->capture.max_frag_bytes / 1048576.0,
-            (double)sctp / 1048576.0, (double)have / 1048576.0);
+            (double)sctp / 1048576.0, (double)st.lookback_memory / 1048576.0, (double)have / 1048576.0,
+            st.lookback_memory ? ", or --pcap-lookback" : "");
     return false;
 }
 

@@ -147,6 +147,12 @@ ok "...SIP-ENUM-001 has fewer frames than hits, from after its first_seen" \
     -gt "$(first_seen_ms "$TMPD/all.ndjson" "$enum_id")"
 ok "...and pcap_out.earlier is 0, memory.lookback_bytes too" \
     is "$(jq -r '"\(.pcap_out.earlier) \(.memory.lookback_bytes)"' "$TMPD/nolb.json")" "0 0"
+# 16 workers of 1024 MB: refused at start on a machine without 26 GB, saying why
+if (($(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo) * 9 / 10 < 26000)); then
+    expect_exit 2 "--workers 16 --pcap-lookback 1024: more than this machine has" "$FS38" inspect -q --workers 16 \
+        --pcap-out "$TMPD/x.pcapng" --pcap-lookback 1024 examples/scan-svmap.pcap
+    ok "...says the look back needs it, and how to lower it" grep -q "look back 25601 MB.*or --pcap-lookback" "$TMPD/err"
+fi
 expect_exit 2 "--pcap-lookback past 1024 MB" "$FS38" inspect -q --pcap-out "$TMPD/x.pcapng" --pcap-lookback 2048 examples/scan-svmap.pcap
 ok "...names the option" grep -q -- "--pcap-lookback" "$TMPD/err"
 expect_exit 0 "--pcap-limit 3" "$FS38" inspect -q --seed 38 --pcap-out "$TMPD/three.pcapng" --pcap-limit 3 examples/*.pcap
