@@ -2471,6 +2471,17 @@ static void test_lookback_evidence(void) {
         if (ring == 0) CHECK_MSG(before == 0 && n < 250, "no look back: %d frames, %d earlier", n, before);
         if (ring == 1) CHECK_MSG(n == 250 && before > 0 && log->messages == 250, "1 MB: %d, %d earlier", n, before);
         if (ring == 2) CHECK_MSG(before > 30 && before < 65 && n < 250, "64 KiB: %d, %d earlier", n, before);
+        /* whatever the ring held came out whole (copies split across its
+         * end included): the earlier ones are consecutive requests, oldest
+         * first, up to the one before the crossing */
+        int prev = -1, runs_ok = 1;
+        for (int i = 0; i < log->n; i++) {
+            int k = -1;
+            if (log->m[i].rule != R_FLOOD_SOURCE || sscanf(log->m[i].callid, "fl%d", &k) != 1) continue;
+            if (prev >= 0 && k != prev + 1) runs_ok = 0;
+            prev = k;
+        }
+        CHECK_MSG(runs_ok && prev == 249, "requests out of order or cut (last fl%d)", prev);
         world_free(&w);
     }
 
