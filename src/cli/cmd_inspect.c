@@ -1409,6 +1409,7 @@ int cmd_inspect(int argc, char **argv) {
                *esp_sa_path = NULL;
     bool raw = false, seed_given = false;
     uint64_t seed = 0, workers = 1, duration = 0, count = 0, pcap_limit = 100, pcap_lookback = 4;
+    const char *pcap_option = NULL; /* --pcap-limit or --pcap-lookback, given (they need --pcap-out) */
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "i:c:qh", longopts, NULL)) != -1) {
@@ -1460,9 +1461,11 @@ int cmd_inspect(int argc, char **argv) {
         case OPT_ESP_SA_OUT: r.sa_out_path = optarg; break;
         case OPT_PCAP_LIMIT:
             if (!parse_u64_arg("--pcap-limit", optarg, UINT32_MAX, &pcap_limit)) return EXIT_USAGE;
+            pcap_option = "--pcap-limit";
             break;
         case OPT_PCAP_LOOKBACK:
             if (!parse_u64_arg("--pcap-lookback", optarg, 1024, &pcap_lookback)) return EXIT_USAGE;
+            pcap_option = "--pcap-lookback";
             break;
         case OPT_SEED:
             if (!parse_seed(optarg, &seed)) return EXIT_USAGE;
@@ -1526,6 +1529,8 @@ int cmd_inspect(int argc, char **argv) {
     }
     if (r.sa_out_path && !cfg.ims_aka_keys && !r.quiet)
         fprintf(stderr, "fs38 inspect: note: capture.ims_aka_keys is off: --esp-sa-out will hold no SA\n");
+    if (pcap_option && !r.pcap.path && !r.quiet)
+        fprintf(stderr, "fs38 inspect: note: %s applies to --pcap-out FILE, which is not given\n", pcap_option);
     bool senders_certified = hep && (cap_hep_spec(hep, NULL) & CAP_HEP_TLS) && cfg.hep_tls_client_ca[0]; /* mutual TLS */
     if (hep && !cfg.capture.hep_auth_key[0] && !senders_certified && !loopback_listen(hep) && !r.quiet)
         fprintf(stderr, "fs38 inspect: note: --hep %s takes HEP from anyone who can reach it: set "

@@ -211,6 +211,10 @@ expect_exit 2 "a path that cannot be created" "$FS38" inspect -q --pcap-out "$TM
 ok "...names the option and the reason" grep -q -- "--pcap-out .*No such file or directory" "$TMPD/err"
 expect_exit 2 "a bad --pcap-limit" "$FS38" inspect -q --pcap-out "$TMPD/x.pcapng" --pcap-limit many examples/scan-svmap.pcap
 ok "...names the option" grep -q -- "--pcap-limit" "$TMPD/err"
+expect_exit 0 "--pcap-lookback without --pcap-out" "$FS38" inspect --json --pcap-lookback 8 examples/scan-svmap.pcap
+ok "...says it applies to --pcap-out" grep -q -- "note: --pcap-lookback applies to --pcap-out FILE, which is not given" "$TMPD/err"
+expect_exit 0 "--pcap-limit without --pcap-out, -q" "$FS38" inspect -q --pcap-limit 5 examples/scan-svmap.pcap
+ok "...quiet: no note" is "$(cat "$TMPD/err")" ""
 if [ -w /dev/full ]; then
     expect_exit 2 "a full disk gives exit 2" "$FS38" inspect -q --pcap-out /dev/full --pcap-limit 0 examples/*.pcap
     ok "...and says the file is incomplete" grep -qE -- "--pcap-out /dev/full: .*(lost|incomplete)" "$TMPD/err"
