@@ -91,6 +91,13 @@ void det_lookback_written(det_lookback *lb, uint64_t incident_key) {
     if (i >= 0) lb->written |= (uint8_t)(1u << i);
 }
 
+/* Of len bytes at ring position pos, how many lie before the ring's end
+ * (the rest wrap to its start). */
+static uint64_t bytes_before_end(const det_lookback *lb, uint64_t pos, uint32_t len) {
+    uint64_t room = lb->nbytes - pos % lb->nbytes;
+    return room < len ? room : len;
+}
+
 void det_lookback_add(det_lookback *lb, const cap_payload *p, uint64_t ts_us, uint64_t call_key, uint64_t leg,
                       bool handed) {
     uint8_t ntags = lb->ntags, written = lb->written;
@@ -111,8 +118,8 @@ void det_lookback_add(det_lookback *lb, const cap_payload *p, uint64_t ts_us, ui
     r->dst = p->dst;
     r->transport = p->transport;
     r->from_hep = p->from_hep;
-    uint64_t at = lb->next_pos % lb->nbytes, first = lb->nbytes - at < p->len ? lb->nbytes - at : p->len;
-    memcpy(lb->bytes + at, p->data, first);
+    uint64_t first = bytes_before_end(lb, lb->next_pos, p->len);
+    memcpy(lb->bytes + lb->next_pos % lb->nbytes, p->data, first);
     memcpy(lb->bytes, p->data + first, p->len - first);
     lb->next_pos += p->len;
 }
@@ -184,8 +191,8 @@ uint32_t det_lookback_each(det_lookback *lb, uint64_t incident_key, uint64_t sin
         }
         if (r->handed) continue;
         r->handed = true;
-        uint64_t at = r->pos % lb->nbytes, first = lb->nbytes - at < r->len ? lb->nbytes - at : r->len;
-        memcpy(lb->scratch, lb->bytes + at, first);
+        uint64_t first = bytes_before_end(lb, r->pos, r->len);
+        memcpy(lb->scratch, lb->bytes + r->pos % lb->nbytes, first);
         memcpy(lb->scratch + first, lb->bytes, r->len - first);
         cap_payload p = {.data = lb->scratch, .len = r->len, .src = r->src, .dst = r->dst,
                          .transport = r->transport, .from_hep = r->from_hep, .ts_us = r->ts_us,
