@@ -84,6 +84,7 @@ typedef struct cap_config {
     uint8_t nhep_ports;
     char hep_auth_key[256];      /* HEP packets must carry this auth key (chunk 0x0e: Kamailio
                                   * siptrace auth_key, heplify -hp); "": none asked */
+    uint32_t live_buffer_mb;     /* -i: the kernel's capture ring, MiB (default 32; 1-2047) */
     uint32_t max_tcp_flows;      /* default 65536 */
     uint32_t max_flow_bytes;     /* per-flow reassembly buffer (default 256 KiB) */
     uint64_t max_tcp_bytes;      /* all flows together (default 256 MiB) */
@@ -293,9 +294,20 @@ fs_code cap_open_file(const char *path, cap_source **out, fs_err *e);
  * from now on. FS_ERR_USAGE naming the expression when it does not compile
  * for the source's link type. */
 fs_code cap_set_filter(cap_source *s, const char *bpf, fs_err *e);
+/* The kernel ring a live capture fills while fs38 is busy
+ * (capture.live_buffer_mb), MiB. In immediate mode (TPACKET_V2) every slot is
+ * as big as the snaplen allows (64 KiB on lo), so libpcap's 2 MiB default
+ * held 16 packets on lo; packed blocks (TPACKET_V3, handed over when full or
+ * after 100 ms) and 32 MiB hold ~100k SIP messages of 250 bytes (~50k on lo,
+ * which rings every packet twice): a stall of fs38 (an fsync, a burst)
+ * loses nothing. A busy link (10 Gb/s) wants more. */
+#define CAP_LIVE_BUFFER_MB 32u
+#define CAP_LIVE_BUFFER_MB_MAX 2047u /* pcap_set_buffer_size takes an int */
+
 /* Live capture; bpf may be NULL (then "udp or tcp", widened to also pass
- * VLAN-tagged frames and IPv6 fragments). */
-fs_code cap_open_live(const char *iface, const char *bpf, cap_source **out, fs_err *e);
+ * VLAN-tagged frames and IPv6 fragments); buffer_mb: the kernel's ring
+ * (0: CAP_LIVE_BUFFER_MB). */
+fs_code cap_open_live(const char *iface, const char *bpf, uint32_t buffer_mb, cap_source **out, fs_err *e);
 
 typedef enum cap_next_status { CAP_NEXT_FRAME = 1, CAP_NEXT_END = 0, CAP_NEXT_ERROR = -1,
                                CAP_NEXT_TIMEOUT = 2 } cap_next_status;

@@ -115,6 +115,7 @@ void cap_config_default(cap_config *c) {
     c->heuristic = true;
     c->hep_ports[0] = 9060;
     c->nhep_ports = 1;
+    c->live_buffer_mb = CAP_LIVE_BUFFER_MB;
     c->max_tcp_flows = 65536;
     c->max_flow_bytes = 262144;
     c->max_tcp_bytes = 268435456;

@@ -50,13 +50,6 @@
 
 #define LIVE_SNAPLEN 262144
 #define LIVE_TIMEOUT_MS 100
-/* The kernel ring a live capture fills while fs38 is busy. In immediate mode
- * (TPACKET_V2) every slot is as big as the snaplen allows (64 KiB on lo), so
- * libpcap's 2 MiB default held 16 packets on lo; packed blocks (TPACKET_V3,
- * handed over when full or after LIVE_TIMEOUT_MS) and 32 MiB hold ~100k
- * SIP messages of 250 bytes (~50k on lo, which rings every packet twice):
- * a stall of fs38 (an fsync, a burst) loses nothing. */
-#define LIVE_BUFFER_BYTES (32 << 20)
 
 /* "udp or tcp or sctp", plus IPv6 fragments (whose fixed header says 44, not
  * udp/tcp), the tunnels the decoder opens (GRE 47, IP in IP 4 and 41, ESP 50;
@@ -290,7 +283,7 @@ static fs_code live_fail(cap_source *s, fs_code code, fs_err *e, const char *wha
     return code;
 }
 
-fs_code cap_open_live(const char *iface, const char *bpf, cap_source **out, fs_err *e) {
+fs_code cap_open_live(const char *iface, const char *bpf, uint32_t buffer_mb, cap_source **out, fs_err *e) {
     char errbuf[PCAP_ERRBUF_SIZE] = "";
     *out = NULL;
     if (!iface || !*iface) return fs_fail(e, FS_ERR_USAGE, "no interface given");
@@ -304,7 +297,7 @@ fs_code cap_open_live(const char *iface, const char *bpf, cap_source **out, fs_e
     }
     pcap_set_snaplen(s->p, LIVE_SNAPLEN);
     pcap_set_promisc(s->p, 1);
-    pcap_set_buffer_size(s->p, LIVE_BUFFER_BYTES);
+    pcap_set_buffer_size(s->p, (int)(buffer_mb ? buffer_mb : CAP_LIVE_BUFFER_MB) << 20);
     pcap_set_timeout(s->p, LIVE_TIMEOUT_MS); /* a block is handed over at the latest after this */
     int rc = pcap_activate(s->p);
     if (rc < 0) return live_fail(s, FS_ERR_IO, e, "cannot start capture", rc);

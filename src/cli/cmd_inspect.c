@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,9 @@ static void on_signal(int sig) { (void)sig; stop_flag = 1; }
  * written, whichever comes first */
 static volatile sig_atomic_t reopen_flag;
 static void on_hangup(int sig) { (void)sig; reopen_flag = 1; }
+/* SIGUSR1: write --stats-json FILE now (live and HEP: at the next tick) */
+static volatile sig_atomic_t snapshot_flag;
+static void on_usr1(int sig) { (void)sig; snapshot_flag = 1; }
 
 /* One incident line of the summary. */
 typedef struct incident_row {
@@ -106,6 +110,14 @@ typedef struct inspect_run {
     event_out out_stdout, out_file; /* --json, --events */
     pcap_out pcap;                  /* --pcap-out */
     FILE *stats_file; /* opened before the run: a bad path fails before any work */
+    bool stats_replace; /* live/HEP and a regular file: each write replaces it whole (replace_json_file) */
+    mode_t stats_mode;  /* the permissions the file was created with, kept by each rewrite */
+    uint64_t stats_interval_us; /* --stats-interval (0: only at the end and on SIGUSR1) */
+    uint64_t stats_last_us;     /* when it was last written */
+    bool snapshot_warned;       /* a failed one was said on stderr */
+    insp *in;                   /* the run's pipeline (on_tick reads its figures) */
+    uint64_t t0_us;             /* when the run began */
+    uint32_t live_buffer_mb;    /* -i: capture.live_buffer_mb (announce_live) */
     const char *sa_out_path; /* --esp-sa-out */
     FILE *sa_out;     /* opened before the run too, written at its end */
     /* tallies of final events */
@@ -186,7 +198,13 @@ static const char usage_text[] =
     "                         SIEM); the summary is not printed\n"
     "      --events FILE      append NDJSON events to FILE as they are raised;\n"
     "                         SIGHUP reopens it (after logrotate moved it)\n"
-    "      --stats-json FILE  write message/capture/memory statistics as JSON\n"
+    "      --stats-json FILE  write message/capture/memory statistics as JSON at the\n"
+    "                         end; live and HEP runs also on SIGUSR1 and every\n"
+    "                         --stats-interval, replacing FILE whole (\"final\":\n"
+    "                         false until the end), for a monitoring agent\n"
+    "      --stats-interval SEC\n"
+    "                         with --stats-json, live and HEP: rewrite FILE every\n"
+    "                         SEC seconds (1-86400; default 0: only at the end)\n"
     "      --pcap-out FILE    write the SIP messages behind the incidents reported\n"
     "                         to FILE (pcapng, for Wireshark or sngrep): each one\n"
     "                         a frame with its addresses, ports and time, and\n"
@@ -449,6 +467,7 @@ static bool report_losses(const event_out *out) {
 }
 
 static void reopen_outputs(inspect_run *r);
+static void stats_snapshot_due(inspect_run *r);
 
 /* Live: a SIGHUP reopens --events FILE within half a second even when no
  * event comes (a quiet sensor held the rotated file until its next one). */
@@ -456,6 +475,7 @@ static void on_tick(void *user) {
     inspect_run *r = user;
     if (reopen_flag) reopen_outputs(r);
     if (r->pcap.f) fflush(r->pcap.f); /* readable as it grows (a write error is seen by the next frame) */
+    stats_snapshot_due(r);
 }
 
 static void on_event(void *user, const ev_event *ev, bool final) {
@@ -1099,10 +1119,15 @@ static void print_summary(FILE *o, const inspect_run *r, insp *in, const insp_st
 
 /* ---- statistics JSON ----------------------------------------------------------------- */
 
-static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs) {
+static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs, bool final) {
     const det_stats *d = &s->det;
     const cap_stats *c = &s->cap;
     json_t *o = json_object();
+    if (!o) return NULL;
+    json_object_set_new(o, "final", json_boolean(final));
+    char when[32];
+    fs_time_rfc3339(fs_time_now_us(), when, sizeof when);
+    json_object_set_new(o, "written", json_string(when));
     json_object_set_new(o, "frames", json_integer((json_int_t)s->frames_read));
     json_object_set_new(o, "bytes", json_integer((json_int_t)s->bytes_read));
     json_object_set_new(o, "seconds", json_real(secs));
@@ -1253,19 +1278,111 @@ static bool write_sa_out(inspect_run *r, insp *in) {
     return ok;
 }
 
-static bool write_stats(inspect_run *r, const insp_stats *s, double secs) {
-    json_t *o = stats_json(r, s, secs);
+/* --stats-json FILE in a live or HEP run: when FILE names a regular file,
+ * every write replaces it whole (a new file renamed over it), so a
+ * monitoring agent reading it during the run never sees half of one.
+ * Anything else (a pipe, a symbolic link such as /dev/stdout, a file in a
+ * directory fs38 may not create files in) is written once, at the end, and
+ * --stats-interval is then a usage error. false: said on stderr. */
+static bool stats_replace_setup(inspect_run *r) {
+    struct stat sb, lsb;
+    /* the name itself a regular file: never a symlink (/dev/stdout), whose
+     * link a rename would replace */
+    bool regular = fstat(fileno(r->stats_file), &sb) == 0 && S_ISREG(sb.st_mode) &&
+                   lstat(r->stats_path, &lsb) == 0 && S_ISREG(lsb.st_mode) && lsb.st_ino == sb.st_ino &&
+                   lsb.st_dev == sb.st_dev;
+    const char *why = regular ? NULL : "is not a regular file (a symbolic link is not followed)";
+    char tmp[PATH_MAX];
+    int fd = -1;
+    if (!why && r->live) { /* the file it is replaced with is made beside it */
+        if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", r->stats_path) >= (int)sizeof tmp) why = "has too long a name";
+        else if ((fd = mkstemp(tmp)) < 0) why = "is in a directory fs38 cannot create a file in";
+        if (fd >= 0) {
+            close(fd);
+            unlink(tmp);
+        }
+    }
+    if (r->stats_interval_us && r->live && why) {
+        fprintf(stderr, "fs38 inspect: --stats-interval: --stats-json %s %s: each write replaces the file "
+                        "whole, with one made beside it\n", r->stats_path, why);
+        return false;
+    }
+    r->stats_replace = r->live && !why;
+    r->stats_mode = regular ? (sb.st_mode & 07777) : 0644;
+    return true;
+}
+
+/* o's JSON to a new file beside path, renamed over it; 0 or an errno. */
+static int replace_json_file(const char *path, mode_t mode, json_t *o) {
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= (int)sizeof tmp) return ENAMETOOLONG;
+    int fd = mkstemp(tmp);
+    if (fd < 0) return errno;
+    FILE *f = fdopen(fd, "w");
+    if (!f) {
+        int err = errno;
+        close(fd);
+        unlink(tmp);
+        return err;
+    }
     errno = 0;
-    int rc = o ? json_dumpf(o, r->stats_file, JSON_INDENT(2) | JSON_SORT_KEYS) : -1;
-    if (rc == 0 && fputc('\n', r->stats_file) == EOF) rc = -1;
-    if (fclose(r->stats_file) != 0) rc = -1;
-    r->stats_file = NULL;
+    int rc = fchmod(fd, mode) == 0 && json_dumpf(o, f, JSON_INDENT(2) | JSON_SORT_KEYS) == 0 &&
+             fputc('\n', f) != EOF ? 0 : -1;
     int err = errno;
+    if (fclose(f) != 0 && rc == 0) {
+        rc = -1;
+        err = errno;
+    }
+    if (rc == 0 && rename(tmp, path) != 0) {
+        rc = -1;
+        err = errno;
+    }
+    if (rc != 0) {
+        unlink(tmp);
+        return err ? err : ENOMEM;
+    }
+    return 0;
+}
+
+/* final: the run's end (then the file is closed); else a snapshot of a
+ * live or HEP run (stats_replace only). */
+static bool write_stats(inspect_run *r, const insp_stats *s, double secs, bool final) {
+    json_t *o = stats_json(r, s, secs, final);
+    int err = 0;
+    if (!o) {
+        err = ENOMEM;
+    } else if (r->stats_replace) {
+        err = replace_json_file(r->stats_path, r->stats_mode, o);
+    } else {
+        errno = 0;
+        if (json_dumpf(o, r->stats_file, JSON_INDENT(2) | JSON_SORT_KEYS) != 0 || fputc('\n', r->stats_file) == EOF)
+            err = errno ? errno : ENOMEM;
+    }
+    if (final) {
+        if (fclose(r->stats_file) != 0 && !err && !r->stats_replace) err = errno;
+        r->stats_file = NULL;
+    }
     json_decref(o);
-    if (rc != 0)
-        fprintf(stderr, "fs38 inspect: cannot write --stats-json %s: %s\n", r->stats_path,
-                err ? strerror(err) : "out of memory");
-    return rc == 0;
+    if (err && (final || !r->snapshot_warned)) {
+        fprintf(stderr, "fs38 inspect: cannot write --stats-json %s: %s%s\n", r->stats_path, strerror(err),
+                final ? "" : " (tried again at each interval; said once)");
+        r->snapshot_warned = true;
+    }
+    return err == 0;
+}
+
+/* In on_tick (live and HEP, the reading thread, twice a second): write
+ * --stats-json now if SIGUSR1 asked or --stats-interval has passed. */
+static void stats_snapshot_due(inspect_run *r) {
+    if (!r->stats_replace || !r->in) return;
+    uint64_t now = fs_time_now_us();
+    bool asked = snapshot_flag;
+    if (!asked && !(r->stats_interval_us && now - r->stats_last_us >= r->stats_interval_us)) return;
+    snapshot_flag = 0;
+    insp_stats st;
+    insp_get_stats(r->in, &st);
+    write_stats(r, &st, (double)(now - r->t0_us) / 1e6, false);
+    r->stats_last_us = now;
 }
 
 /* ---- configuration ------------------------------------------------------------------- */
@@ -1295,7 +1412,8 @@ static det_indicators *load_indicators(const char *path, bool quiet) {
 
 enum { OPT_BPF = 256, OPT_HEP, OPT_RAW, OPT_JSON, OPT_EVENTS, OPT_STATS, OPT_FAIL_ON, OPT_WORKERS,
        OPT_DURATION, OPT_COUNT, OPT_NO_PROGRESS, OPT_INDICATORS, OPT_SEED,
-       OPT_TLS_KEYLOG, OPT_PCAP_OUT, OPT_PCAP_LIMIT, OPT_PCAP_LOOKBACK, OPT_ESP_SA, OPT_ESP_SA_OUT };
+       OPT_TLS_KEYLOG, OPT_PCAP_OUT, OPT_PCAP_LIMIT, OPT_PCAP_LOOKBACK, OPT_ESP_SA, OPT_ESP_SA_OUT,
+       OPT_STATS_INTERVAL };
 
 static bool parse_u64_arg(const char *opt, const char *v, uint64_t max, uint64_t *out) {
     if (!fs_str_to_u64(fs_str_make(v, strlen(v)), max, out)) {
@@ -1320,23 +1438,25 @@ static bool parse_seed(const char *v, uint64_t *out) {
 
 /* The tables are mapped up front but filled lazily, so limits set beyond
  * the machine would only fail under a flood: refuse them at start. */
-static bool memory_fits(insp *in, const fs38_config *cfg) {
+static bool memory_fits(insp *in, const fs38_config *cfg, bool capturing) {
     insp_stats st;
     insp_get_stats(in, &st);
     uint64_t sctp = cfg->capture.max_frag_bytes < CAP_SCTP_MAX_BYTES ? cfg->capture.max_frag_bytes : CAP_SCTP_MAX_BYTES;
+    uint64_t ring = capturing ? (uint64_t)cfg->capture.live_buffer_mb << 20 : 0;
     uint64_t need = st.mem.bound_bytes + cfg->capture.max_tcp_bytes + cfg->capture.max_frag_bytes + sctp +
-                    st.lookback_memory;
+                    st.lookback_memory + ring;
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     uint64_t have = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
     if (!have || need <= have / 10 * 9) return true;
     fprintf(stderr,
             "fs38 inspect: the configured limits need up to %.0f MB (state tables %.0f MB, TCP %.0f MB, "
-            "fragments %.0f MB, SCTP %.0f MB, look back %.0f MB), more than this machine's %.0f MB: "
-            "lower state.* or limits.*%s\n",
+            "fragments %.0f MB, SCTP %.0f MB, look back %.0f MB, capture ring %.0f MB), more than this "
+            "machine's %.0f MB: lower state.* or limits.*%s%s\n",
             (double)need / 1048576.0, (double)st.mem.bound_bytes / 1048576.0,
             (double)cfg->capture.max_tcp_bytes / 1048576.0, (double)cfg->capture.max_frag_bytes / 1048576.0,
-            (double)sctp / 1048576.0, (double)st.lookback_memory / 1048576.0, (double)have / 1048576.0,
-            st.lookback_memory ? ", or --pcap-lookback" : "");
+            (double)sctp / 1048576.0, (double)st.lookback_memory / 1048576.0, (double)ring / 1048576.0,
+            (double)have / 1048576.0, st.lookback_memory ? ", or --pcap-lookback" : "",
+            ring > (64u << 20) ? ", or capture.live_buffer_mb" : "");
     return false;
 }
 
@@ -1351,12 +1471,14 @@ static void announce_live(insp *in, const inspect_run *r, const char *iface, con
     insp_get_stats(in, &st);
     char until[48] = "SIGINT or SIGTERM";
     if (duration) snprintf(until, sizeof until, "%llu s (or SIGINT/SIGTERM)", (unsigned long long)duration);
-    fprintf(stderr, "fs38 inspect: %s %s%s%s%s, %llu worker%s; state memory bound %.1f MB; events to %s%s; until %s\n",
+    char ring[48] = "";
+    if (iface) snprintf(ring, sizeof ring, "; capture buffer %u MB", r->live_buffer_mb);
+    fprintf(stderr, "fs38 inspect: %s %s%s%s%s, %llu worker%s%s; state memory bound %.1f MB; events to %s%s; until %s\n",
             iface ? "capturing on" : "receiving HEP on", iface ? iface : hep,
             iface ? (bpf ? ", filter '" : is_nflog(iface) ? ", no filter (the NFLOG group's rule chose)" : ", default filter")
                   : hep_transports_name(cap_hep_spec(hep, NULL)),
             iface && bpf ? bpf : "", iface && bpf ? "'" : "",
-            (unsigned long long)workers, workers == 1 ? "" : "s", (double)st.mem.bound_bytes / 1048576.0,
+            (unsigned long long)workers, workers == 1 ? "" : "s", ring, (double)st.mem.bound_bytes / 1048576.0,
             r->events_path ? r->events_path : r->json ? "stdout" : "the summary only",
             r->events_path ? " (SIGHUP reopens it)" : "", until);
 }
@@ -1389,6 +1511,7 @@ int cmd_inspect(int argc, char **argv) {
         {"config", required_argument, NULL, 'c'},    {"json", no_argument, NULL, OPT_JSON},
         {"events", required_argument, NULL, OPT_EVENTS},
         {"stats-json", required_argument, NULL, OPT_STATS},
+        {"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
         {"fail-on", required_argument, NULL, OPT_FAIL_ON},
         {"workers", required_argument, NULL, OPT_WORKERS},
         {"duration", required_argument, NULL, OPT_DURATION},
@@ -1409,6 +1532,7 @@ int cmd_inspect(int argc, char **argv) {
                *esp_sa_path = NULL;
     bool raw = false, seed_given = false;
     uint64_t seed = 0, workers = 1, duration = 0, count = 0, pcap_limit = 100, pcap_lookback = 4;
+    uint64_t stats_interval = 0;
     const char *pcap_option = NULL; /* --pcap-limit or --pcap-lookback, given (they need --pcap-out) */
     int c;
     optind = 1;
@@ -1433,6 +1557,9 @@ int cmd_inspect(int argc, char **argv) {
         case OPT_JSON: r.json = true; break;
         case OPT_EVENTS: r.events_path = optarg; break;
         case OPT_STATS: r.stats_path = optarg; break;
+        case OPT_STATS_INTERVAL:
+            if (!parse_u64_arg("--stats-interval", optarg, 86400, &stats_interval)) return EXIT_USAGE;
+            break;
         case OPT_FAIL_ON:
             r.fail_on = det_severity_parse(optarg);
             if (r.fail_on < 0) {
@@ -1506,6 +1633,12 @@ int cmd_inspect(int argc, char **argv) {
         return EXIT_USAGE;
     }
     r.live = iface || hep;
+    if (stats_interval && !r.stats_path) {
+        fprintf(stderr, "fs38 inspect: --stats-interval %llu: give --stats-json FILE, the file it rewrites\n",
+                (unsigned long long)stats_interval);
+        return EXIT_USAGE;
+    }
+    r.stats_interval_us = stats_interval * FS_USEC;
 
     static fs38_config cfg; /* large: keep it off the stack */
     if (!cli_load_config(&cfg, r.config_path, "inspect", NULL, 0)) return EXIT_USAGE;
@@ -1547,6 +1680,14 @@ int cmd_inspect(int argc, char **argv) {
         det_indicators_free(indicators);
         return EXIT_USAGE;
     }
+    if (r.stats_file && !stats_replace_setup(&r)) {
+        close_outputs(&r);
+        det_indicators_free(indicators);
+        return EXIT_USAGE;
+    }
+    if (stats_interval && !r.live && !r.quiet)
+        fprintf(stderr, "fs38 inspect: note: --stats-interval applies to live and HEP runs (-i, --hep); "
+                        "a file run writes --stats-json at its end\n");
     r.progress = r.progress && !r.live && isatty(STDERR_FILENO);
 
     struct sigaction sa = {.sa_handler = on_signal};
@@ -1557,6 +1698,10 @@ int cmd_inspect(int argc, char **argv) {
     sigemptyset(&hup.sa_mask);
     hup.sa_flags = SA_RESTART;
     sigaction(SIGHUP, &hup, NULL);
+    struct sigaction usr1 = {.sa_handler = on_usr1}; /* not its default: ending the process */
+    sigemptyset(&usr1.sa_mask);
+    usr1.sa_flags = SA_RESTART;
+    sigaction(SIGUSR1, &usr1, NULL);
     signal(SIGPIPE, SIG_IGN); /* EPIPE instead: the reader of stdout left (reader_left) */
     signal(SIGXFSZ, SIG_IGN); /* EFBIG instead: past `ulimit -f`, reported as a full disk is */
 
@@ -1592,7 +1737,7 @@ int cmd_inspect(int argc, char **argv) {
                       .evidence_lookback = (size_t)pcap_lookback << 20};
     fs_err e = {0};
     insp *in = insp_new(&o, &e);
-    if (!in || !memory_fits(in, &cfg)) {
+    if (!in || !memory_fits(in, &cfg, iface != NULL)) {
         if (!in) fprintf(stderr, "fs38 inspect: %s\n", e.msg);
         insp_free(in);
         cap_tls_keys_free(cfg.capture.tls_keys);
@@ -1602,6 +1747,9 @@ int cmd_inspect(int argc, char **argv) {
         return EXIT_USAGE;
     }
     uint64_t t0 = fs_time_now_us();
+    r.live_buffer_mb = cfg.capture.live_buffer_mb;
+    r.in = in;
+    r.t0_us = r.stats_last_us = t0;
     int readable = 0, inputs = 0, unreadable = 0;
     bool usage_error = false;
     if (iface || hep) {
@@ -1651,7 +1799,7 @@ int cmd_inspect(int argc, char **argv) {
     insp_stats st;
     insp_get_stats(in, &st);
     bool ok_out = true;
-    if (r.stats_path) ok_out = write_stats(&r, &st, secs);
+    if (r.stats_path) ok_out = write_stats(&r, &st, secs, true);
     /* events: every line counted as written is whole in its output */
     if (r.out_file.fd >= 0 && close(r.out_file.fd) != 0 && !r.out_file.lost) {
         r.out_file.first_error = errno; /* NFS reports a failed write at close */

@@ -1039,6 +1039,7 @@ static fs_code get_path(cfg_parser *P, char *full, size_t n) {
 static fs_code capture_key(cfg_parser *P, const char *key, void *ctx) {
     cap_config *cc = &P->c->capture;
     if (!strcmp(key, "heuristic")) return get_bool(P, &cc->heuristic);
+    if (!strcmp(key, "live_buffer_mb")) return get_u32(P, 1, CAP_LIVE_BUFFER_MB_MAX, &cc->live_buffer_mb);
     if (!strcmp(key, "tls_keylog")) return get_path(P, P->c->tls_keylog, sizeof P->c->tls_keylog);
     if (!strcmp(key, "esp_sa")) return get_path(P, P->c->esp_sa, sizeof P->c->esp_sa);
     if (!strcmp(key, "ims_aka_keys")) return get_bool(P, &P->c->ims_aka_keys);
@@ -1542,7 +1543,7 @@ static const char *const root_keys[] = {
     "home", "allow_sources", "allow_callers", "high_risk_ranges", "business_hours", "rules", NULL};
 static const char *const hours_keys[] = {"timezone", "days", "from", "to", NULL};
 static const char *const org_keys[] = {"issuer", "tlp", NULL};
-static const char *const capture_keys[] = {"sip_ports", "heuristic", "hep_ports", "hep_auth_key",
+static const char *const capture_keys[] = {"sip_ports", "heuristic", "live_buffer_mb", "hep_ports", "hep_auth_key",
                                            "hep_tls_cert", "hep_tls_key", "hep_tls_client_ca",
                                            "tls_keylog", "esp_sa", "ims_aka_keys", NULL};
 static const char *const limits_keys[] = {

@@ -66,6 +66,16 @@ typedef struct ring {
     unsigned head, count;
 } ring;
 
+/* A worker's figures: read off its decoder and engine by the thread that
+ * owns them (figures_of). */
+typedef struct worker_figures {
+    cap_stats cap;
+    det_stats det;
+    det_memory mem;
+    size_t decoder_memory, lookback_memory;
+    char hep_error[CAP_ERROR_LEN];
+} worker_figures;
+
 typedef struct worker {
     struct insp *in;
     unsigned index;
@@ -81,6 +91,10 @@ typedef struct worker {
     ring full, free;
     batch *filling;        /* owned by the reader */
     bool quit;
+    /* its figures as of its last tick, for insp_get_stats during a run
+     * (the thread refreshes them; the reader copies them, under snap_lock) */
+    pthread_mutex_t snap_lock;
+    worker_figures snap;
 } worker;
 
 struct insp {
@@ -94,6 +108,7 @@ struct insp {
     worker w[INSP_MAX_WORKERS];
     uint64_t frames_read, bytes_read;
     uint64_t kernel_dropped, if_dropped; /* live capture / HEP socket losses */
+    uint64_t run_kernel_dropped, run_if_dropped; /* the live input's so far (at its last tick) */
     cap_hep_listen_stats hep;  /* --hep: its connections */
     cap_defrag *defrag;    /* with N workers: IP fragments reassembled before sharding */
     uint8_t *frame_in;     /* with N workers: a REC_FRAME_IN record being put together */
@@ -377,6 +392,25 @@ typedef struct input_rec {
     bool frames;      /* every frame of it counted (no filter) */
 } input_rec;
 
+static void figures_of(const worker *w, worker_figures *f) {
+    f->cap = *cap_decoder_stats(w->dec);
+    f->det = *det_engine_stats(w->eng);
+    det_engine_memory(w->eng, &f->mem);
+    f->decoder_memory = cap_decoder_memory(w->dec);
+    f->lookback_memory = det_engine_lookback_memory(w->eng);
+    snprintf(f->hep_error, sizeof f->hep_error, "%s", cap_decoder_hep_error(w->dec));
+}
+
+/* On a worker's own thread, at each tick: what insp_get_stats reads while
+ * the run goes on. */
+static void worker_snapshot(worker *w) {
+    worker_figures f;
+    figures_of(w, &f);
+    pthread_mutex_lock(&w->snap_lock);
+    w->snap = f;
+    pthread_mutex_unlock(&w->snap_lock);
+}
+
 static void handle_record(worker *w, const rec_hdr *h, const uint8_t *data) {
     switch (h->kind) {
     case REC_FRAME:
@@ -408,6 +442,7 @@ static void handle_record(worker *w, const rec_hdr *h, const uint8_t *data) {
     case REC_TICK:
         cap_decoder_expire(w->dec, h->ts_us);
         det_tick(w->eng, h->ts_us);
+        if (w->own_thread) worker_snapshot(w);
         break;
     case REC_INPUT: {
         input_rec r;
@@ -476,6 +511,8 @@ static void batch_submit(worker *w) {
 static bool worker_start(worker *w, fs_err *e) {
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
+    pthread_mutex_init(&w->snap_lock, NULL);
+    figures_of(w, &w->snap); /* before its thread touches the decoder and engine */
     w->own_thread = true;
     for (unsigned i = 0; i < QUEUE_BATCHES; i++) {
         batch *b = malloc(sizeof *b);
@@ -519,6 +556,7 @@ static void worker_release(worker *w) {
     if (w->own_thread) {
         pthread_mutex_destroy(&w->lock);
         pthread_cond_destroy(&w->cond);
+        pthread_mutex_destroy(&w->snap_lock);
     }
     cap_decoder_free(w->dec);
     det_engine_free(w->eng);
@@ -800,6 +838,7 @@ static fs_code pump(insp *in, cap_source *src, bool live, uint64_t *frames, fs_e
         if (live) {
             uint64_t now = fs_time_now_us();
             if (now - last_tick >= LIVE_TICK_US) {
+                cap_live_drops(src, &in->run_kernel_dropped, &in->run_if_dropped);
                 feed_tick(in, now);
                 last_tick = now;
             }
@@ -855,7 +894,7 @@ fs_code insp_run_file(insp *in, const char *path, uint64_t *frames, fs_err *e) {
 
 fs_code insp_run_live(insp *in, const char *iface, const char *bpf, fs_err *e) {
     cap_source *src;
-    fs_code rc = cap_open_live(iface, bpf, &src, e);
+    fs_code rc = cap_open_live(iface, bpf, in->opt.cfg->capture.live_buffer_mb, &src, e);
     if (rc != FS_OK) return rc;
     rc = pump(in, src, true, NULL, e);
     uint64_t kernel, by_iface;
@@ -863,6 +902,7 @@ fs_code insp_run_live(insp *in, const char *iface, const char *bpf, fs_err *e) {
         in->kernel_dropped += kernel;
         in->if_dropped += by_iface;
     }
+    in->run_kernel_dropped = in->run_if_dropped = 0;
     cap_close(src);
     return rc;
 }
@@ -909,6 +949,8 @@ fs_code insp_run_hep(insp *in, const char *listen, fs_err *e) {
     while (!should_stop(in, f.n, started)) {
         f.now_us = fs_time_now_us();
         if (f.now_us - last_tick >= LIVE_TICK_US) {
+            cap_hep_listen_get_stats(l, &in->hep); /* for insp_get_stats during the run */
+            in->run_kernel_dropped = in->hep.udp_dropped;
             feed_tick(in, f.now_us);
             last_tick = f.now_us;
         }
@@ -923,6 +965,7 @@ fs_code insp_run_hep(insp *in, const char *listen, fs_err *e) {
     cap_hep_listen_get_stats(l, &in->hep);
     cap_hep_listen_close(l, feed_hep, &f); /* packets cut short: bad HEP */
     in->kernel_dropped += in->hep.udp_dropped;
+    in->run_kernel_dropped = 0;
     return FS_OK;
 }
 
@@ -1014,21 +1057,27 @@ void insp_get_stats(insp *in, insp_stats *out) {
     out->workers = in->nworkers;
     out->seed = det_engine_seed(in->w[0].eng);
     out->frames_read = in->frames_read;
-    out->kernel_dropped = in->kernel_dropped;
+    out->kernel_dropped = in->kernel_dropped + in->run_kernel_dropped;
     out->hep = in->hep;
-    out->if_dropped = in->if_dropped;
+    out->if_dropped = in->if_dropped + in->run_if_dropped;
     out->bytes_read = in->bytes_read;
     for (unsigned i = 0; i < in->nworkers; i++) {
-        det_memory m;
-        add_cap(&out->cap, cap_decoder_stats(in->w[i].dec));
-        if (!out->hep_error[0])
-            snprintf(out->hep_error, sizeof out->hep_error, "%s", cap_decoder_hep_error(in->w[i].dec));
-        add_det(&out->det, det_engine_stats(in->w[i].eng));
-        out->worker_messages[i] = det_engine_stats(in->w[i].eng)->messages;
-        det_engine_memory(in->w[i].eng, &m);
-        add_mem(&out->mem, &m);
-        out->decoder_memory += cap_decoder_memory(in->w[i].dec);
-        out->lookback_memory += det_engine_lookback_memory(in->w[i].eng);
+        worker *w = &in->w[i];
+        worker_figures f;
+        if (w->started) { /* a thread of its own still runs it: its last tick's */
+            pthread_mutex_lock(&w->snap_lock);
+            f = w->snap;
+            pthread_mutex_unlock(&w->snap_lock);
+        } else {
+            figures_of(w, &f);
+        }
+        add_cap(&out->cap, &f.cap);
+        if (!out->hep_error[0]) snprintf(out->hep_error, sizeof out->hep_error, "%s", f.hep_error);
+        add_det(&out->det, &f.det);
+        out->worker_messages[i] = f.det.messages;
+        add_mem(&out->mem, &f.mem);
+        out->decoder_memory += f.decoder_memory;
+        out->lookback_memory += f.lookback_memory;
     }
     if (in->defrag) {
         add_cap(&out->cap, cap_defrag_stats(in->defrag));

@@ -103,6 +103,10 @@ fs_code insp_run_raw(insp *in, const char *path, fs_err *e);
 /* End of input: flush decoders, close every incident (events are emitted),
  * join workers. Call once, before insp_get_stats. */
 void insp_finish(insp *in);
+/* The merged figures. After insp_finish, final. During a live or HEP run,
+ * from the reading thread (in on_tick): the reader's figures now, and every
+ * worker with a thread of its own as of its last tick (at most about half a
+ * second behind, plus what waits in its queue). */
 void insp_get_stats(insp *in, insp_stats *out);
 /* The ESP SAs learned from IMS AKA registrations so far, in Wireshark's
  * esp_sa format, to f (nothing with capture.ims_aka_keys off); false when

@@ -334,7 +334,7 @@ ok "...as not fitting the bytes received" grep -q "first bad HEP packet: HEP: to
 run_tcp thold 2 hold
 ok "TCP: a packet cut short by the end of the run is bad HEP too" \
     stats_is "$TMPD/thold.json" 'c["hep_bad"] == 1 and c["hep_packets"] == 1'
-run_tcp tmany 14 many
+run_tcp tmany 17 many # the scenario takes ~14 s: 10.5 s idle, then 3 s to see the late one kept
 ok "TCP: 64 connections; the 65th refused; after 10 s the idlest gave way to a new one" \
     is "$(tr '\n' ' ' <"$TMPD/tmany.py")" "refused late-taken first-evicted "
 ok "...counted: 65 accepted, 1 refused, 1 evicted; both packets read" stats_is "$TMPD/tmany.json" \
@@ -508,5 +508,89 @@ kill -CONT "$fs38"
 wait $run
 ok "a stall's drops are counted with nothing after them: frames + kernel_dropped = 20000" \
     stats_is "$TMPD/stall.json" 'c["kernel_dropped"] > 0 and s["frames"] + c["kernel_dropped"] == 20000'
+
+# ---- (d) --stats-json while the run goes on -------------------------------------------
+# --stats-interval 1 with 2 workers: the file is replaced whole each second
+# ("final": false, the counts so far, each worker's share as of its last
+# tick), and at the end ("final": true, everything); a reader polling it
+# never finds half a file; its permissions stay; nothing is left beside it
+cat >"$TMPD/send.py" <<'PY'
+import socket, sys
+sys.path.insert(0, sys.argv[1]); from hep import hep
+port, first, n = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(first, first + n): # 50 clients: both workers get some
+    s.sendto(hep("198.51.100.%d" % (1 + i % 50), n=i), ("127.0.0.1", port))
+PY
+# poll.py FILE KEY VALUE SECS: read FILE every 20 ms until KEY == VALUE with
+# "final" false; prints "seen READS BAD SHARED" (BAD: reads of something
+# that was not whole JSON; SHARED: every worker had messages)
+cat >"$TMPD/poll.py" <<'PY'
+import json, sys, time
+path, key, want, secs = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+reads = bad = 0; end = time.time() + secs
+while time.time() < end:
+    try:
+        text = open(path).read()
+    except FileNotFoundError:
+        text = None; bad += 1
+    if text: # empty: fs38 made it at the start, the first snapshot is to come
+        reads += 1
+        try:
+            s = json.loads(text)
+            if s["final"] is False and s[key] == want:
+                wm = s["worker_messages"]
+                print("seen", reads, bad, len(wm) > 1 and min(wm) > 0); sys.exit(0)
+        except (ValueError, KeyError):
+            bad += 1
+    time.sleep(0.02)
+print("unseen", reads, bad)
+PY
+port=$(free_port)
+: >"$TMPD/snap.json"
+chmod 640 "$TMPD/snap.json"
+timeout -k 5 30 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$port" --workers 2 --duration 7 \
+    --stats-interval 1 --stats-json "$TMPD/snap.json" -q 2>"$TMPD/snap.err" &
+pid=$!
+port_bound u "$port"
+python3 "$TMPD/send.py" "$TMPD" "$port" 0 100
+seen=$(python3 "$TMPD/poll.py" "$TMPD/snap.json" sip_messages 100 4)
+python3 "$TMPD/send.py" "$TMPD" "$port" 100 60
+seen2=$(python3 "$TMPD/poll.py" "$TMPD/snap.json" sip_messages 160 4)
+wait $pid
+ok "--stats-interval 1, 2 workers: a snapshot during the run has the first 100 messages, both workers' share" \
+    is "$(echo "$seen" | awk '{ print $1, $3, $4 }')" "seen 0 True"
+ok "...a later one the next 60 too" is "$(echo "$seen2" | awk '{ print $1, $3 }')" "seen 0"
+ok "...the end writes the final figures" stats_is "$TMPD/snap.json" 's["final"] is True and s["sip_messages"] == 160'
+ok "...replaced whole: the file keeps its permissions, nothing left beside it" \
+    is "$(stat -c %a "$TMPD/snap.json") $(ls "$TMPD" | grep -c '^snap\.json\.')" "640 0"
+ok "...said nothing on stderr" is "$(cat "$TMPD/snap.err")" ""
+# SIGUSR1: a snapshot at once, without --stats-interval
+port=$(free_port)
+timeout -k 5 30 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$port" --duration 4 \
+    --stats-json "$TMPD/usr1.json" -q 2>"$TMPD/usr1.err" &
+pid=$!
+port_bound u "$port"
+python3 "$TMPD/send.py" "$TMPD" "$port" 0 10
+sleep 0.5
+kill -USR1 "$(pgrep -P $pid)"
+seen=$(python3 "$TMPD/poll.py" "$TMPD/usr1.json" sip_messages 10 3)
+wait $pid
+ok "SIGUSR1: --stats-json written at once during the run (\"final\": false, 10 messages)" \
+    is "$(echo "$seen" | cut -d' ' -f1)" "seen"
+ok "...and at the end (\"final\": true)" stats_is "$TMPD/usr1.json" 's["final"] is True and s["sip_messages"] == 10'
+expect_exit 2 "--stats-interval without --stats-json is a usage error" \
+    "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$(free_port)" --duration 1 --stats-interval 5
+ok "...saying what is missing" grep -q "give --stats-json FILE" "$TMPD/err"
+ln -sf "$TMPD/snap.json" "$TMPD/link.json"
+expect_exit 2 "--stats-interval with --stats-json naming a symbolic link (/dev/stdout) is a usage error" \
+    "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$(free_port)" --duration 1 --stats-interval 5 \
+    --stats-json "$TMPD/link.json"
+ok "...saying why" grep -q "is not a regular file (a symbolic link is not followed)" "$TMPD/err"
+ok "...the link left as it was" test -L "$TMPD/link.json"
+expect_exit 0 "--stats-interval on capture files: a note, the file written at the end" \
+    "$FS38" inspect -c /dev/null --stats-interval 5 --stats-json "$TMPD/file.json" "$HT"
+ok "...the note" grep -q "note: --stats-interval applies to live and HEP runs" "$TMPD/err"
+ok "...final" stats_is "$TMPD/file.json" 's["final"] is True'
 
 finish test_hep

@@ -24,6 +24,9 @@
 #      module checks fs38's certificate, fs38 Kamailio's: --hep tls:...,
 #      capture.hep_tls_*). And once more with siptrace's default
 #      hep_version 1 (no length, no auth key: over UDP).
+#  (c) a stall: the kernel's ring holds what came while fs38 was stopped.
+#  (d) capture.live_buffer_mb sizes that ring; --stats-interval writes
+#      --stats-json during a live run.
 #
 # Needs root (capture on lo), kamailio, sipvicious, ss. Each peer runs under
 # `timeout`; everything started here is stopped by pid. A peer that cannot
@@ -160,7 +163,7 @@ a, b = incidents(sys.argv[1]), incidents(sys.argv[2])
 sys.exit(0 if a == b and a else "1 worker %r, 2 workers %r" % (a, b))
 ' "$TMPD/live.ndjson" "$TMPD/live2.ndjson"
     ok "live: the start line names the interface, the filter, the bound and the way out" \
-        grep -q "^fs38 inspect: capturing on lo, filter 'host 127.0.0.10 and port 5060', 1 worker; state memory bound [0-9.]* MB; events to stdout; until 8 s (or SIGINT/SIGTERM)$" "$TMPD/live.err"
+        grep -q "^fs38 inspect: capturing on lo, filter 'host 127.0.0.10 and port 5060', 1 worker; capture buffer 32 MB; state memory bound [0-9.]* MB; events to stdout; until 8 s (or SIGINT/SIGTERM)$" "$TMPD/live.err"
     ok "live: ...with --workers 2" grep -q "^fs38 inspect: capturing on lo, .*, 2 workers; " "$TMPD/live2.err"
     if python3 -c "$PY_SOURCES" "$TMPD/live.ndjson" >"$TMPD/live.rules" 2>"$TMPD/live.py.err"; then
         pass
@@ -310,5 +313,59 @@ s = json.load(open(sys.argv[1]))
 f, d = s["frames"], s["capture"]["kernel_dropped"]
 sys.exit(0 if f == 3000 and d == 0 else "frames %d, kernel_dropped %d" % (f, d))
 ' "$TMPD/stall.json"
+
+# ---- (d) capture.live_buffer_mb; --stats-json during a live run -----------------------
+# The kernel's ring is the packet socket's mapping in /proc/PID/maps: 8 MB,
+# then 256 MB, as configured and as the start line says. The runs also write
+# --stats-json each second: a snapshot during the run has the 20 messages
+# sent ("final": false), the end has them with "final": true.
+ring_mb() { # PID: MB of its packet socket's mappings (0 until the capture is open)
+    python3 -c 'import sys
+n = 0
+for l in open("/proc/%s/maps" % sys.argv[1]):
+    f = l.split()
+    if len(f) > 5 and f[5].startswith("socket:["):
+        a, b = (int(x, 16) for x in f[0].split("-")); n += b - a
+print(n >> 20)' "$1" 2>/dev/null || echo 0
+}
+for mb in 8 256; do
+    lp=$(free_port)
+    printf 'capture:\n  live_buffer_mb: %s\n' "$mb" >"$TMPD/ring$mb.yaml"
+    timeout -k 5 30 "$FS38" inspect -c "$TMPD/ring$mb.yaml" -i lo --bpf "udp and port $lp" --duration 6 \
+        --stats-json "$TMPD/ring$mb.json" --stats-interval 1 >/dev/null 2>"$TMPD/ring$mb.err" &
+    rpid=$!; PIDS+=("$rpid")
+    got=0
+    for _ in $(seq 50); do
+        rfs=$(pgrep -P "$rpid")
+        [ -n "$rfs" ] && got=$(ring_mb "$rfs")
+        [ "$got" -gt 0 ] && break
+        sleep 0.1
+    done
+    ok "capture.live_buffer_mb $mb: the kernel's ring is $mb MB" is "$got" "$mb"
+    ok "...the start line says so" grep -q "^fs38 inspect: capturing on lo, .*, 1 worker; capture buffer $mb MB; " \
+        "$TMPD/ring$mb.err"
+    python3 - "$lp" <<'PY'
+import socket, sys
+port = int(sys.argv[1])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(20):
+    s.sendto(b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKr%d\r\n"
+             b"From: <sip:a@x>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: r%d\r\nCSeq: 1 OPTIONS\r\n"
+             b"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n" % (i, i), ("127.0.0.1", port))
+PY
+    ok "...--stats-interval 1: a snapshot during the run has the 20 messages" python3 -c 'import json, sys, time
+end = time.time() + 4
+while time.time() < end:
+    try:
+        s = json.load(open(sys.argv[1]))
+        if s["final"] is False and s["sip_messages"] == 20: sys.exit(0)
+    except (ValueError, KeyError): pass
+    time.sleep(0.05)
+sys.exit("no snapshot with 20 messages")' "$TMPD/ring$mb.json"
+    wait "$rpid"
+    ok "...and the end (\"final\": true)" python3 -c 'import json, sys
+s = json.load(open(sys.argv[1])); sys.exit(0 if s["final"] is True and s["sip_messages"] == 20 else repr(s["sip_messages"]))' \
+        "$TMPD/ring$mb.json"
+done
 
 finish test_live

@@ -80,6 +80,7 @@ static void test_defaults(void) {
     CHECK_EQ_INT(c->capture.sip_ports[1], 5061);
     CHECK_EQ_INT(c->capture.sip_ports[2], 5080);
     CHECK(c->capture.heuristic);
+    CHECK_EQ_INT(c->capture.live_buffer_mb, 32);
     CHECK(c->ims_aka_keys);
     CHECK_EQ_INT(c->capture.nhep_ports, 1);
     CHECK_EQ_INT(c->capture.hep_ports[0], 9060);
@@ -139,7 +140,7 @@ static void test_shipped_config(void) {
     CHECK(cc->nports == dc->nports && !memcmp(cc->sip_ports, dc->sip_ports, sizeof cc->sip_ports));
     CHECK(cc->nhep_ports == dc->nhep_ports &&
           !memcmp(cc->hep_ports, dc->hep_ports, sizeof cc->hep_ports));
-    CHECK(cc->heuristic == dc->heuristic);
+    CHECK(cc->heuristic == dc->heuristic && cc->live_buffer_mb == dc->live_buffer_mb);
     CHECK(cc->max_tcp_flows == dc->max_tcp_flows && cc->max_flow_bytes == dc->max_flow_bytes &&
           cc->max_tcp_bytes == dc->max_tcp_bytes && cc->tcp_idle_s == dc->tcp_idle_s &&
           cc->max_frag_sets == dc->max_frag_sets && cc->max_frag_bytes == dc->max_frag_bytes &&
@@ -230,6 +231,7 @@ static void test_full(void) {
     CHECK_EQ_INT(c->capture.nports, 2);
     CHECK_EQ_INT(c->capture.sip_ports[1], 5062);
     CHECK(!c->capture.heuristic);
+    CHECK_EQ_INT(c->capture.live_buffer_mb, 256);
     CHECK(!c->ims_aka_keys);
     CHECK_EQ_INT(c->capture.nhep_ports, 2);
     CHECK_EQ_INT(c->capture.hep_ports[1], 9061);
@@ -367,7 +369,7 @@ static void test_full(void) {
 
 static void test_bad_files(void) {
     expect_fail("bad_unknown_key.yaml", FS_ERR_CONFIG, "6:3", "capture.heuristics",
-                "unknown key (expected one of: sip_ports, heuristic, hep_ports, hep_auth_key, hep_tls_cert, hep_tls_key, "
+                "unknown key (expected one of: sip_ports, heuristic, live_buffer_mb, hep_ports, hep_auth_key, hep_tls_cert, hep_tls_key, "
                 "hep_tls_client_ca, tls_keylog, esp_sa, "
                 "ims_aka_keys)");
     expect_fail("bad_cidr.yaml", FS_ERR_CONFIG, "7:9", "zones.core.networks[2]",
@@ -390,6 +392,12 @@ static void test_bad_files(void) {
                 "expected a list, found a single value");
     expect_fail("bad_range.yaml", FS_ERR_CONFIG, "3:16", "limits.max_headers", "1-256");
     expect_fail("bad_port.yaml", FS_ERR_CONFIG, "2:21", "capture.sip_ports[1]", "1-65535");
+    /* the capture ring: pcap_set_buffer_size takes an int of bytes */
+    const char *ring0 = "capture:\n  live_buffer_mb: 0\n", *ring_big = "capture:\n  live_buffer_mb: 2048\n";
+    expect_fail_buf("ring 0", ring0, strlen(ring0), FS_ERR_CONFIG, "config:2:19: ", "capture.live_buffer_mb",
+                    "'0': must be a whole number 1-2047");
+    expect_fail_buf("ring 2048", ring_big, strlen(ring_big), FS_ERR_CONFIG, "config:2:19: ",
+                    "capture.live_buffer_mb", "'2048': must be a whole number 1-2047");
     expect_fail("bad_sources.yaml", FS_ERR_CONFIG, "2:16", "state.max_sources", "1-16777216");
     expect_fail("bad_duplicate.yaml", FS_ERR_CONFIG, "4:3", "limits.max_headers", "duplicate key");
     expect_fail("bad_alias.yaml", FS_ERR_CONFIG, "2:16", "allow_sources", "anchors");
