@@ -14,6 +14,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 
 #include "cli.h"
 #include "inspect/insp.h"
+#include "inspect/insp_metrics.h"
 
 #ifndef FS38_ETC_DIR
 #define FS38_ETC_DIR "etc"
@@ -33,6 +35,7 @@
 #define TOP_INCIDENTS 15
 #define BPF_MAX_LEN 4096 /* ~220 "host A.B.C.D" terms compile in under a second */
 #define TOP_TALKERS 5
+#define METRICS_TEXT_MAX (256u * 1024u)
 
 static volatile sig_atomic_t stop_flag;
 static void on_signal(int sig) { (void)sig; stop_flag = 1; }
@@ -118,12 +121,15 @@ typedef struct inspect_run {
     insp *in;                   /* the run's pipeline (on_tick reads its figures) */
     uint64_t t0_us;             /* when the run began */
     uint32_t live_buffer_mb;    /* -i: capture.live_buffer_mb (announce_live) */
+    insp_metrics *metrics;      /* --metrics: the Prometheus endpoint, fed at each tick */
+    char *metrics_text;         /* its exposition text, METRICS_TEXT_MAX */
     const char *sa_out_path; /* --esp-sa-out */
     FILE *sa_out;     /* opened before the run too, written at its end */
     /* tallies of final events */
     uint64_t events;
     uint64_t by_severity[5];
     uint64_t by_rule[R__COUNT];
+    uint64_t opened_by_rule[R__COUNT]; /* live: open reports (version 1) */
     int max_severity;
     incident_row top[TOP_INCIDENTS];
     int ntop;
@@ -205,6 +211,10 @@ static const char usage_text[] =
     "      --stats-interval SEC\n"
     "                         with --stats-json, live and HEP: rewrite FILE every\n"
     "                         SEC seconds (1-86400; default 0: only at the end)\n"
+    "      --metrics ADDR:PORT  live and HEP: serve Prometheus metrics (the figures\n"
+    "                         of --stats-json, twice a second) on GET /metrics,\n"
+    "                         e.g. 127.0.0.1:9438 (no authentication: a\n"
+    "                         management address only)\n"
     "      --pcap-out FILE    write the SIP messages behind the incidents reported\n"
     "                         to FILE (pcapng, for Wireshark or sngrep): each one\n"
     "                         a frame with its addresses, ports and time, and\n"
@@ -467,7 +477,11 @@ static bool report_losses(const event_out *out) {
 }
 
 static void reopen_outputs(inspect_run *r);
-static void stats_snapshot_due(inspect_run *r);
+static bool stats_snapshot_due(inspect_run *r, uint64_t now);
+static bool write_stats(inspect_run *r, const insp_stats *s, double secs, bool final);
+static void publish_metrics(inspect_run *r, const insp_stats *s, double secs);
+static bool start_metrics(inspect_run *r, insp *in, const char *listen);
+static void stop_metrics(inspect_run *r);
 
 /* Live: a SIGHUP reopens --events FILE within half a second even when no
  * event comes (a quiet sensor held the rotated file until its next one). */
@@ -475,7 +489,14 @@ static void on_tick(void *user) {
     inspect_run *r = user;
     if (reopen_flag) reopen_outputs(r);
     if (r->pcap.f) fflush(r->pcap.f); /* readable as it grows (a write error is seen by the next frame) */
-    stats_snapshot_due(r);
+    uint64_t now = fs_time_now_us();
+    bool snapshot = stats_snapshot_due(r, now);
+    if (!r->in || (!snapshot && !r->metrics)) return;
+    insp_stats st;
+    insp_get_stats(r->in, &st);
+    double secs = (double)(now - r->t0_us) / 1e6;
+    if (snapshot) write_stats(r, &st, secs, false);
+    if (r->metrics) publish_metrics(r, &st, secs);
 }
 
 static void on_event(void *user, const ev_event *ev, bool final) {
@@ -493,9 +514,11 @@ static void on_event(void *user, const ev_event *ev, bool final) {
             write_event_line(r, &r->out_file, buf, len);
         }
     }
-    /* Tally each incident once: at its final report (live mode reports opens too). */
+    /* Tally each incident once: at its final report (live mode reports opens
+     * too: counted apart, for --metrics, which cannot wait for the close). */
     if (!final) {
         if ((int)ev->severity > r->max_severity) r->max_severity = (int)ev->severity;
+        r->opened_by_rule[ev->rule]++;
         return;
     }
     r->events++;
@@ -1371,18 +1394,153 @@ static bool write_stats(inspect_run *r, const insp_stats *s, double secs, bool f
     return err == 0;
 }
 
-/* In on_tick (live and HEP, the reading thread, twice a second): write
- * --stats-json now if SIGUSR1 asked or --stats-interval has passed. */
-static void stats_snapshot_due(inspect_run *r) {
-    if (!r->stats_replace || !r->in) return;
-    uint64_t now = fs_time_now_us();
+/* In on_tick (live and HEP, the reading thread, twice a second): is
+ * --stats-json to be written now (SIGUSR1 asked, or --stats-interval passed)? */
+static bool stats_snapshot_due(inspect_run *r, uint64_t now) {
+    if (!r->stats_replace) return false;
     bool asked = snapshot_flag;
-    if (!asked && !(r->stats_interval_us && now - r->stats_last_us >= r->stats_interval_us)) return;
+    if (!asked && !(r->stats_interval_us && now - r->stats_last_us >= r->stats_interval_us)) return false;
     snapshot_flag = 0;
-    insp_stats st;
-    insp_get_stats(r->in, &st);
-    write_stats(r, &st, (double)(now - r->t0_us) / 1e6, false);
     r->stats_last_us = now;
+    return true;
+}
+
+/* ---- Prometheus exposition (--metrics) ------------------------------------------------ */
+
+typedef struct text_buf {
+    char *p;
+    size_t len, cap;
+} text_buf;
+
+static void put(text_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(text_buf *b, const char *fmt, ...) {
+    if (b->len >= b->cap) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    b->len = n < 0 ? b->cap : b->len + (size_t)n; /* past cap: cut (checked by the caller) */
+}
+
+static void family(text_buf *b, const char *name, const char *type, const char *help) {
+    put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void sample(text_buf *b, const char *name, uint64_t v) {
+    put(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void labelled(text_buf *b, const char *name, const char *label, const char *value, uint64_t v) {
+    put(b, "%s{%s=\"%s\"} %llu\n", name, label, value, (unsigned long long)v);
+}
+
+/* The figures --stats-json has, as Prometheus metrics (text format 0.0.4).
+ * Label values are fs38's own names (methods, codes, rule ids), never
+ * taken from the traffic, so they need no escaping and stay few. */
+static size_t metrics_text(const inspect_run *r, const insp_stats *s, double secs, char *out, size_t cap) {
+    text_buf b = {out, 0, cap};
+    const det_stats *d = &s->det;
+    const cap_stats *c = &s->cap;
+    const det_memory *mm = &s->mem;
+    family(&b, "fs38_uptime_seconds", "gauge", "Seconds since the run began.");
+    put(&b, "fs38_uptime_seconds %.3f\n", secs);
+    family(&b, "fs38_frames_total", "counter", "Frames (or HEP packets) read.");
+    sample(&b, "fs38_frames_total", s->frames_read);
+    family(&b, "fs38_bytes_total", "counter", "Captured bytes of those frames.");
+    sample(&b, "fs38_bytes_total", s->bytes_read);
+    family(&b, "fs38_dropped_total", "counter",
+           "Packets lost before fs38 read them: the kernel's buffer was full (fs38 fell behind), or the interface dropped them.");
+    labelled(&b, "fs38_dropped_total", "by", "kernel", s->kernel_dropped);
+    labelled(&b, "fs38_dropped_total", "by", "interface", s->if_dropped);
+    family(&b, "fs38_sip_messages_total", "counter", "SIP messages parsed, by transport.");
+    static const char *const tnames[CAP_TRANSPORTS] = {"udp", "tcp", "tls", "sctp", "ws", "wss"};
+    for (int i = 0; i < CAP_TRANSPORTS; i++)
+        labelled(&b, "fs38_sip_messages_total", "transport", tnames[i], d->by_transport[i]);
+    family(&b, "fs38_requests_total", "counter", "SIP requests by method.");
+    for (int i = 0; i < SIP_M__COUNT; i++)
+        if (d->by_method[i] || i == SIP_M_INVITE)
+            labelled(&b, "fs38_requests_total", "method", i ? sip_method_name((sip_method)i) : "other", d->by_method[i]);
+    family(&b, "fs38_responses_total", "counter", "SIP responses by class (other: outside 100-699).");
+    static const char *const classes[7] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx", "6xx"};
+    for (int i = 0; i < 7; i++) labelled(&b, "fs38_responses_total", "class", classes[i], d->by_class[i]);
+    family(&b, "fs38_not_sip_total", "counter", "Payloads on SIP ports that were not SIP.");
+    sample(&b, "fs38_not_sip_total", d->not_sip);
+    family(&b, "fs38_anomalies_total", "counter", "Messages per parser anomaly code (docs/rules.md).");
+    for (int i = 1; i < SIP_A__COUNT; i++)
+        if (d->anomalies[i]) labelled(&b, "fs38_anomalies_total", "code", sip_anomaly_name((sip_anomaly)i), d->anomalies[i]);
+    family(&b, "fs38_calls_total", "counter", "INVITE dialogs started, and how they went.");
+    labelled(&b, "fs38_calls_total", "state", "started", d->calls_started);
+    labelled(&b, "fs38_calls_total", "state", "answered", d->calls_answered);
+    labelled(&b, "fs38_calls_total", "state", "cancelled", d->calls_cancelled);
+    labelled(&b, "fs38_calls_total", "state", "failed", d->calls_failed);
+    family(&b, "fs38_incidents_total", "counter", "Incidents opened (reported as they open), by rule.");
+    for (int i = 0; i < R__COUNT; i++)
+        labelled(&b, "fs38_incidents_total", "rule", det_rule_table[i].id, r->opened_by_rule[i]);
+    family(&b, "fs38_hep_packets_total", "counter", "HEP packets read, and refused (bad).");
+    labelled(&b, "fs38_hep_packets_total", "result", "read", c->hep_packets);
+    labelled(&b, "fs38_hep_packets_total", "result", "bad", c->hep_bad);
+    family(&b, "fs38_tcp_flows", "gauge", "TCP directions being reassembled (peak).");
+    sample(&b, "fs38_tcp_flows", c->tcp_flows_peak);
+    family(&b, "fs38_memory_bytes", "gauge",
+           "State in use, the most it can take (bound), the decoders', the look back's.");
+    labelled(&b, "fs38_memory_bytes", "part", "state", mm->total_bytes);
+    labelled(&b, "fs38_memory_bytes", "part", "state_bound", mm->bound_bytes);
+    labelled(&b, "fs38_memory_bytes", "part", "decoder", s->decoder_memory);
+    labelled(&b, "fs38_memory_bytes", "part", "lookback", s->lookback_memory);
+    family(&b, "fs38_entries", "gauge", "Entries live in the bounded state tables.");
+    labelled(&b, "fs38_entries", "table", "sources", mm->sources_live);
+    labelled(&b, "fs38_entries", "table", "dests", mm->dests_live);
+    labelled(&b, "fs38_entries", "table", "callers", mm->callers_live);
+    labelled(&b, "fs38_entries", "table", "calls", mm->calls_live);
+    labelled(&b, "fs38_entries", "table", "incidents", mm->incidents_live);
+    family(&b, "fs38_entries_capacity", "gauge", "Capacity of those tables.");
+    labelled(&b, "fs38_entries_capacity", "table", "sources", mm->sources_cap);
+    labelled(&b, "fs38_entries_capacity", "table", "dests", mm->dests_cap);
+    labelled(&b, "fs38_entries_capacity", "table", "callers", mm->callers_cap);
+    labelled(&b, "fs38_entries_capacity", "table", "calls", mm->calls_cap);
+    labelled(&b, "fs38_entries_capacity", "table", "incidents", mm->incidents_cap);
+    family(&b, "fs38_evicted_total", "counter", "Entries the full tables replaced (least recently seen first).");
+    labelled(&b, "fs38_evicted_total", "table", "sources", d->sources_evicted);
+    labelled(&b, "fs38_evicted_total", "table", "callers", d->callers_evicted);
+    labelled(&b, "fs38_evicted_total", "table", "calls", d->calls_evicted);
+    labelled(&b, "fs38_evicted_total", "table", "incidents", d->incidents_evicted);
+    family(&b, "fs38_worker_messages_total", "counter", "SIP messages each worker parsed (the balance).");
+    for (unsigned i = 0; i < s->workers && i < INSP_MAX_WORKERS; i++) {
+        char w[12];
+        snprintf(w, sizeof w, "%u", i);
+        labelled(&b, "fs38_worker_messages_total", "worker", w, s->worker_messages[i]);
+    }
+    return b.len < cap ? b.len : 0;
+}
+
+/* --metrics: listening, with the figures at start, before the run; false:
+ * said on stderr. */
+static bool start_metrics(inspect_run *r, insp *in, const char *listen) {
+    fs_err e = {0};
+    if (!(r->metrics_text = malloc(METRICS_TEXT_MAX)) || insp_metrics_start(listen, &r->metrics, &e) != FS_OK) {
+        fprintf(stderr, "fs38 inspect: %s\n", r->metrics_text ? e.msg : "out of memory");
+        free(r->metrics_text);
+        r->metrics_text = NULL;
+        return false;
+    }
+    insp_stats st;
+    insp_get_stats(in, &st);
+    publish_metrics(r, &st, 0);
+    if (!r->quiet)
+        fprintf(stderr, "fs38 inspect: Prometheus metrics on port %u: GET /metrics\n", insp_metrics_port(r->metrics));
+    return true;
+}
+
+static void stop_metrics(inspect_run *r) {
+    insp_metrics_stop(r->metrics);
+    r->metrics = NULL;
+    free(r->metrics_text);
+    r->metrics_text = NULL;
+}
+
+static void publish_metrics(inspect_run *r, const insp_stats *s, double secs) {
+    size_t n = metrics_text(r, s, secs, r->metrics_text, METRICS_TEXT_MAX);
+    if (n) insp_metrics_publish(r->metrics, r->metrics_text, n);
 }
 
 /* ---- configuration ------------------------------------------------------------------- */
@@ -1413,7 +1571,7 @@ static det_indicators *load_indicators(const char *path, bool quiet) {
 enum { OPT_BPF = 256, OPT_HEP, OPT_RAW, OPT_JSON, OPT_EVENTS, OPT_STATS, OPT_FAIL_ON, OPT_WORKERS,
        OPT_DURATION, OPT_COUNT, OPT_NO_PROGRESS, OPT_INDICATORS, OPT_SEED,
        OPT_TLS_KEYLOG, OPT_PCAP_OUT, OPT_PCAP_LIMIT, OPT_PCAP_LOOKBACK, OPT_ESP_SA, OPT_ESP_SA_OUT,
-       OPT_STATS_INTERVAL };
+       OPT_STATS_INTERVAL, OPT_METRICS };
 
 static bool parse_u64_arg(const char *opt, const char *v, uint64_t max, uint64_t *out) {
     if (!fs_str_to_u64(fs_str_make(v, strlen(v)), max, out)) {
@@ -1512,6 +1670,7 @@ int cmd_inspect(int argc, char **argv) {
         {"events", required_argument, NULL, OPT_EVENTS},
         {"stats-json", required_argument, NULL, OPT_STATS},
         {"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
+        {"metrics", required_argument, NULL, OPT_METRICS},
         {"fail-on", required_argument, NULL, OPT_FAIL_ON},
         {"workers", required_argument, NULL, OPT_WORKERS},
         {"duration", required_argument, NULL, OPT_DURATION},
@@ -1533,6 +1692,7 @@ int cmd_inspect(int argc, char **argv) {
     bool raw = false, seed_given = false;
     uint64_t seed = 0, workers = 1, duration = 0, count = 0, pcap_limit = 100, pcap_lookback = 4;
     uint64_t stats_interval = 0;
+    const char *metrics_listen = NULL;
     const char *pcap_option = NULL; /* --pcap-limit or --pcap-lookback, given (they need --pcap-out) */
     int c;
     optind = 1;
@@ -1557,6 +1717,7 @@ int cmd_inspect(int argc, char **argv) {
         case OPT_JSON: r.json = true; break;
         case OPT_EVENTS: r.events_path = optarg; break;
         case OPT_STATS: r.stats_path = optarg; break;
+        case OPT_METRICS: metrics_listen = optarg; break;
         case OPT_STATS_INTERVAL:
             if (!parse_u64_arg("--stats-interval", optarg, 86400, &stats_interval)) return EXIT_USAGE;
             break;
@@ -1688,6 +1849,12 @@ int cmd_inspect(int argc, char **argv) {
     if (stats_interval && !r.live && !r.quiet)
         fprintf(stderr, "fs38 inspect: note: --stats-interval applies to live and HEP runs (-i, --hep); "
                         "a file run writes --stats-json at its end\n");
+    if (metrics_listen && !r.live && !r.quiet)
+        fprintf(stderr, "fs38 inspect: note: --metrics serves live and HEP runs (-i, --hep); "
+                        "for files use --stats-json\n");
+    if (metrics_listen && r.live && !loopback_listen(metrics_listen) && !r.quiet)
+        fprintf(stderr, "fs38 inspect: note: --metrics %s answers anyone who can reach it (no "
+                        "authentication): listen on a management address only\n", metrics_listen);
     r.progress = r.progress && !r.live && isatty(STDERR_FILENO);
 
     struct sigaction sa = {.sa_handler = on_signal};
@@ -1746,6 +1913,14 @@ int cmd_inspect(int argc, char **argv) {
         det_indicators_free(indicators);
         return EXIT_USAGE;
     }
+    if (metrics_listen && r.live && !start_metrics(&r, in, metrics_listen)) {
+        insp_free(in);
+        cap_tls_keys_free(cfg.capture.tls_keys);
+        cap_esp_sas_free(esp_sas);
+        close_outputs(&r);
+        det_indicators_free(indicators);
+        return EXIT_USAGE;
+    }
     uint64_t t0 = fs_time_now_us();
     r.live_buffer_mb = cfg.capture.live_buffer_mb;
     r.in = in;
@@ -1787,6 +1962,7 @@ int cmd_inspect(int argc, char **argv) {
         }
     }
     if (usage_error) {
+        stop_metrics(&r);
         insp_free(in);
         cap_tls_keys_free(cfg.capture.tls_keys);
         cap_esp_sas_free(esp_sas);
@@ -1795,6 +1971,7 @@ int cmd_inspect(int argc, char **argv) {
         return EXIT_USAGE;
     }
     insp_finish(in);
+    stop_metrics(&r);
     double secs = (double)(fs_time_now_us() - t0) / 1e6;
     insp_stats st;
     insp_get_stats(in, &st);

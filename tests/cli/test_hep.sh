@@ -593,4 +593,76 @@ expect_exit 0 "--stats-interval on capture files: a note, the file written at th
 ok "...the note" grep -q "note: --stats-interval applies to live and HEP runs" "$TMPD/err"
 ok "...final" stats_is "$TMPD/file.json" 's["final"] is True'
 
+# ---- (e) --metrics: Prometheus text on GET /metrics --------------------------------------
+# 2 workers, 100 messages from 50 clients, 5 of them SIPVicious probes: the
+# endpoint's figures reach them while the run goes on, in valid exposition
+# format (every sample under its family's TYPE, no series twice); other paths
+# 404, other methods 405; an oversized request is refused and the endpoint
+# still answers; it is gone after the run
+cat >"$TMPD/prom.py" <<'PY'
+import re, sys, time, urllib.request, urllib.error
+port, want, secs = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+url = "http://127.0.0.1:%d/metrics" % port
+sample = re.compile(r'^([a-z_][a-z0-9_]*)(\{[a-z_]+="[^"\\\n]*"\})? (-?[0-9.]+(e[+-]?[0-9]+)?)$')
+def parse(text):
+    types, seen, vals = {}, set(), {}
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            if name in types or kind not in ("counter", "gauge"): return "bad TYPE: " + line
+            types[name] = kind
+        elif line.startswith("# HELP ") or not line:
+            continue
+        else:
+            m = sample.match(line)
+            if not m: return "bad line: " + line
+            if m.group(1) not in types: return "no TYPE before: " + line
+            series = m.group(1) + (m.group(2) or "")
+            if series in seen: return "twice: " + series
+            seen.add(series); vals[series] = float(m.group(3))
+    return vals
+end = time.time() + secs
+while time.time() < end:
+    try:
+        vals = parse(urllib.request.urlopen(url, timeout=2).read().decode())
+    except (urllib.error.URLError, ConnectionError):
+        time.sleep(0.1); continue
+    if isinstance(vals, str): print(vals); sys.exit(1)
+    if vals.get('fs38_sip_messages_total{transport="udp"}') == want and vals.get('fs38_incidents_total{rule="SIP-SCAN-001"}', 0) >= 1:
+        print("ok", int(vals['fs38_worker_messages_total{worker="0"}'] > 0 and vals['fs38_worker_messages_total{worker="1"}'] > 0),
+              int(vals['fs38_requests_total{method="OPTIONS"}']), int(vals['fs38_incidents_total{rule="SIP-SCAN-001"}']))
+        sys.exit(0)
+    time.sleep(0.1)
+print("never", vals if isinstance(vals, dict) else "")
+PY
+hport=$(free_port)
+timeout -k 5 30 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$hport" --workers 2 --duration 6 \
+    --metrics 127.0.0.1:0 >"$TMPD/prom.out" 2>"$TMPD/prom.err" &
+pid=$!
+port_bound u "$hport"
+mport=$(sed -n 's/^fs38 inspect: Prometheus metrics on port \([0-9]*\): GET \/metrics$/\1/p' "$TMPD/prom.err")
+python3 -c 'import socket, sys
+sys.path.insert(0, sys.argv[1]); from hep import hep, scan, sip
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(100):
+    s.sendto(hep("198.51.100.%d" % (1 + i % 50), n=i, msg=scan if i % 20 == 0 else sip), ("127.0.0.1", int(sys.argv[2])))' \
+    "$TMPD" "$hport"
+got=$(python3 "$TMPD/prom.py" "${mport:-1}" 100 4)
+ok "--metrics: the port is named at start ($mport)" test -n "$mport"
+ok "...GET /metrics: valid exposition text; 100 messages, both workers' share, 100 OPTIONS, the 5 scanners" \
+    is "$got" "ok 1 100 5"
+ok "...another path is 404, POST is 405" is "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$mport/x") $(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$mport/metrics")" "404 405"
+big=$(head -c 20000 /dev/zero | tr '\0' a)
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Big: $big" "http://127.0.0.1:$mport/metrics")
+ok "...a request with 20 KB of headers is refused ($code), and the endpoint answers after it" \
+    is "$([ "$code" != 200 ] && echo refused) $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$mport/metrics")" "refused 200"
+wait $pid
+ok "...the run ends as usual, the endpoint with it" is "$?,$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$mport/metrics")" "0,000"
+expect_exit 0 "--metrics on capture files: a note, nothing served" \
+    "$FS38" inspect -c /dev/null --metrics 127.0.0.1:0 "$HT"
+ok "...the note" grep -q "note: --metrics serves live and HEP runs" "$TMPD/err"
+expect_exit 2 "--metrics with a bad address is a usage error, named" \
+    "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$(free_port)" --duration 1 --metrics 127.0.0.1
+ok "...saying what it expects" grep -q "expected ADDR:PORT" "$TMPD/err"
+
 finish test_hep

@@ -1,0 +1,33 @@
+/*
+ * insp_metrics.h -- `fs38 inspect --metrics ADDR:PORT`: the Prometheus
+ * endpoint of a live sensor.
+ *
+ * Owns: one thread running a libevent HTTP server on ADDR:PORT that answers
+ * GET /metrics with the text last published (insp_metrics_publish), 404 to
+ * any other path and 405 to any other method. Requests are bounded: headers
+ * to 8 KiB, no body, 5 s to send one.
+ * Must not touch: the pipeline's state (it only sees the text it is given),
+ * the exposition format (the caller writes it), printing.
+ */
+#ifndef FS_INSP_METRICS_H
+#define FS_INSP_METRICS_H
+
+#include <stddef.h>
+
+#include "../core/fs_core.h"
+
+typedef struct insp_metrics insp_metrics;
+
+/* "ADDR:PORT", "[::1]:PORT" or ":PORT" (every IPv4 address); port 0 takes a
+ * free one (insp_metrics_port). Until the first publish /metrics answers
+ * 503. FS_ERR_USAGE for a bad spec, FS_ERR_IO when it cannot listen. */
+fs_code insp_metrics_start(const char *listen, insp_metrics **out, fs_err *e);
+/* The port it listens on. */
+unsigned insp_metrics_port(const insp_metrics *m);
+/* Replace the text /metrics answers with (copied); thread-safe. false when
+ * there was no memory for it (the previous text stays). */
+bool insp_metrics_publish(insp_metrics *m, const char *text, size_t len);
+/* Stop the thread, close the socket, free. NULL is fine. */
+void insp_metrics_stop(insp_metrics *m);
+
+#endif
