@@ -3383,7 +3383,7 @@ static void test_live(void) {
     uint16_t port = (uint16_t)(45000 + getpid() % 5000);
     char bpf[64];
     snprintf(bpf, sizeof bpf, "udp port %u", port);
-    if (cap_open_live("lo", bpf, &src, &e) != FS_OK) {
+    if (cap_open_live("lo", bpf, 0, &src, &e) != FS_OK) {
         printf("test_live skipped: %s\n", e.msg);
         return;
     }
@@ -3417,13 +3417,13 @@ static void test_live(void) {
     cap_decoder_free(d);
     sink_reset(&s);
     /* the default filter compiles on Ethernet-like and on "any" (SLL2) */
-    CHECK_EQ_INT(cap_open_live("lo", NULL, &src, &e), FS_OK);
+    CHECK_EQ_INT(cap_open_live("lo", NULL, 0, &src, &e), FS_OK);
     cap_close(src);
-    CHECK_MSG(cap_open_live("any", NULL, &src, &e) == FS_OK, "%s", e.msg);
+    CHECK_MSG(cap_open_live("any", NULL, 0, &src, &e) == FS_OK, "%s", e.msg);
     cap_close(src);
-    CHECK_EQ_INT(cap_open_live("lo", "udp and (", &src, &e), FS_ERR_USAGE);
+    CHECK_EQ_INT(cap_open_live("lo", "udp and (", 0, &src, &e), FS_ERR_USAGE);
     CHECK(strstr(e.msg, "BPF") != NULL);
-    CHECK(cap_open_live("fs38-no-such-if0", NULL, &src, &e) != FS_OK);
+    CHECK(cap_open_live("fs38-no-such-if0", NULL, 0, &src, &e) != FS_OK);
     CHECK(strstr(e.msg, "fs38-no-such-if0") != NULL);
 }
 
