@@ -122,6 +122,16 @@ typedef struct inspect_run {
     uint64_t t0_us;             /* when the run began */
     uint32_t live_buffer_mb;    /* -i: capture.live_buffer_mb (announce_live) */
     insp_metrics *metrics;      /* --metrics: the Prometheus endpoint, fed at each tick */
+    /* --indicators in a live run: the cache is read again when it changes
+     * (`fs38 pull --follow` rewrites it) */
+    struct {
+        const char *path;
+        det_indicators *cur;      /* the set the workers use (or are switching to) */
+        det_indicators *retired;  /* the one before, freed once every worker left it */
+        struct stat seen;         /* the file as last read */
+        uint64_t next_check_us;
+        uint64_t reloads;
+    } ind;
     char *metrics_text;         /* its exposition text, METRICS_TEXT_MAX */
     const char *sa_out_path; /* --esp-sa-out */
     FILE *sa_out;     /* opened before the run too, written at its end */
@@ -174,7 +184,8 @@ static const char usage_text[] =
     "\n"
     "Configuration:\n"
     "      --indicators FILE  also raise INTEL-001 when traffic matches an indicator\n"
-    "                         partners shared (the cache `fs38 pull --out` keeps)\n"
+    "                         partners shared (the cache `fs38 pull --out` keeps);\n"
+    "                         live and HEP runs read it again when it changes\n"
     "  -c, --config FILE      YAML config: zones, home numbers, thresholds, rule\n"
     "                         switches (docs/configuration.md). Default:\n"
     "                         $FS38_CONFIG, else " FS38_ETC_DIR "/fs38.yaml\n"
@@ -477,6 +488,7 @@ static bool report_losses(const event_out *out) {
 }
 
 static void reopen_outputs(inspect_run *r);
+static void indicators_due(inspect_run *r, uint64_t now);
 static bool stats_snapshot_due(inspect_run *r, uint64_t now);
 static bool write_stats(inspect_run *r, const insp_stats *s, double secs, bool final);
 static void publish_metrics(inspect_run *r, const insp_stats *s, double secs);
@@ -490,6 +502,7 @@ static void on_tick(void *user) {
     if (reopen_flag) reopen_outputs(r);
     if (r->pcap.f) fflush(r->pcap.f); /* readable as it grows (a write error is seen by the next frame) */
     uint64_t now = fs_time_now_us();
+    indicators_due(r, now);
     bool snapshot = stats_snapshot_due(r, now);
     if (!r->in || (!snapshot && !r->metrics)) return;
     insp_stats st;
@@ -1259,6 +1272,12 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
                   (json_int_t)d->calls_evicted, "incidents_evicted", (json_int_t)d->incidents_evicted,
                   "callers_evicted", (json_int_t)d->callers_evicted));
     json_object_set_new(o, "incidents_below_threshold", json_integer((json_int_t)d->incidents_below_threshold));
+    if (r->ind.cur) {
+        det_indicators_info ii;
+        det_indicators_get_info(r->ind.cur, &ii);
+        json_object_set_new(o, "indicators", json_pack("{s:I,s:I}", "events", (json_int_t)ii.events, "reloads",
+                                                       (json_int_t)r->ind.reloads));
+    }
     return o;
 }
 
@@ -1476,6 +1495,14 @@ static size_t metrics_text(const inspect_run *r, const insp_stats *s, double sec
     family(&b, "fs38_incidents_total", "counter", "Incidents opened (reported as they open), by rule.");
     for (int i = 0; i < R__COUNT; i++)
         labelled(&b, "fs38_incidents_total", "rule", det_rule_table[i].id, r->opened_by_rule[i]);
+    if (r->ind.cur) {
+        det_indicators_info ii;
+        det_indicators_get_info(r->ind.cur, &ii);
+        family(&b, "fs38_indicators", "gauge", "Shared indicators in use (--indicators).");
+        sample(&b, "fs38_indicators", ii.events);
+        family(&b, "fs38_indicator_reloads_total", "counter", "Times the --indicators cache was read again.");
+        sample(&b, "fs38_indicator_reloads_total", r->ind.reloads);
+    }
     family(&b, "fs38_hep_packets_total", "counter", "HEP packets read, and refused (bad).");
     labelled(&b, "fs38_hep_packets_total", "result", "read", c->hep_packets);
     labelled(&b, "fs38_hep_packets_total", "result", "bad", c->hep_bad);
@@ -1564,6 +1591,50 @@ static det_indicators *load_indicators(const char *path, bool quiet) {
                 i.events, path, i.sources, i.numbers, i.user_agents, i.expired, i.revoked, i.feedback,
                 i.unmatchable);
     return ind;
+}
+
+/* Has the file changed since st was taken? `fs38 pull` renames a new one
+ * over it (another inode); an editor may write it in place. */
+static bool file_changed(const struct stat *a, const struct stat *b) {
+    return a->st_ino != b->st_ino || a->st_dev != b->st_dev || a->st_size != b->st_size ||
+           a->st_mtim.tv_sec != b->st_mtim.tv_sec || a->st_mtim.tv_nsec != b->st_mtim.tv_nsec;
+}
+
+#define INDICATORS_CHECK_US (2 * FS_USEC)
+
+/* In on_tick (live and HEP): every 2 s, read the --indicators cache again
+ * if it changed, and hand the new set to the workers; the old one is freed
+ * once they all left it. A cache that does not load leaves the set in use
+ * (said on stderr; tried again when the file changes again). */
+static void indicators_due(inspect_run *r, uint64_t now) {
+    if (!r->ind.path || !r->in) return;
+    if (r->ind.retired) {
+        if (!insp_indicators_switched(r->in)) return;
+        det_indicators_free(r->ind.retired);
+        r->ind.retired = NULL;
+    }
+    if (now < r->ind.next_check_us) return;
+    r->ind.next_check_us = now + INDICATORS_CHECK_US;
+    struct stat sb;
+    if (stat(r->ind.path, &sb) != 0 || !file_changed(&sb, &r->ind.seen)) return;
+    r->ind.seen = sb;
+    fs_err e = {0};
+    det_indicators *ind = det_indicators_load(r->ind.path, (int64_t)(now / 1000), &e);
+    det_indicators_info was, i;
+    det_indicators_get_info(r->ind.cur, &was);
+    if (!ind) {
+        fprintf(stderr, "fs38 inspect: --indicators changed but does not load: %s (the %u indicators read "
+                        "before stay in use)\n", e.msg, was.events);
+        return;
+    }
+    insp_set_indicators(r->in, ind);
+    r->ind.retired = r->ind.cur;
+    r->ind.cur = ind;
+    r->ind.reloads++;
+    det_indicators_get_info(ind, &i);
+    if (!r->quiet)
+        fprintf(stderr, "fs38 inspect: --indicators %s changed: %u shared indicators now (%u before)\n",
+                r->ind.path, i.events, was.events);
 }
 
 /* ---- main ---------------------------------------------------------------------------- */
@@ -1804,8 +1875,15 @@ int cmd_inspect(int argc, char **argv) {
     static fs38_config cfg; /* large: keep it off the stack */
     if (!cli_load_config(&cfg, r.config_path, "inspect", NULL, 0)) return EXIT_USAGE;
     det_indicators *indicators = NULL;
+    /* the file as it is before it is read: a change from then on is read again */
+    if (indicators_path && stat(indicators_path, &r.ind.seen) != 0) memset(&r.ind.seen, 0, sizeof r.ind.seen);
     if (indicators_path && !(indicators = load_indicators(indicators_path, r.quiet)))
         return EXIT_USAGE;
+    if (indicators) { /* watched in a live run (indicators_due) */
+        r.ind.path = indicators_path;
+        r.ind.cur = indicators;
+        r.ind.next_check_us = fs_time_now_us() + INDICATORS_CHECK_US;
+    }
     if (r.json) r.out_stdout.fd = STDOUT_FILENO;
     if (r.events_path) {
         r.out_file.name = r.events_path;
@@ -2001,7 +2079,8 @@ int cmd_inspect(int argc, char **argv) {
     insp_free(in);
     cap_tls_keys_free(cfg.capture.tls_keys);
     cap_esp_sas_free(esp_sas);
-    det_indicators_free(indicators);
+    det_indicators_free(r.ind.cur); /* indicators, or what a live run read since */
+    det_indicators_free(r.ind.retired);
     int err = fflush(stdout) != 0 ? errno : 0;
     if ((err || ferror(stdout)) && err != EPIPE) { /* EPIPE: its reader had what it wanted (| head) */
         fprintf(stderr, "fs38 inspect: writing the summary to stdout: %s\n", err ? strerror(err) : "failed");

@@ -173,7 +173,8 @@ void det_indicators_free(det_indicators *ind);
 void det_indicators_get_info(const det_indicators *ind, det_indicators_info *out);
 
 /* Match traffic against ind (NULL = none) from now on. The set must outlive
- * the engine. */
+ * the engine, or at least this call's successor (a live run reloading the
+ * cache: insp_set_indicators). */
 void det_engine_set_indicators(det_engine *eng, const det_indicators *ind);
 
 

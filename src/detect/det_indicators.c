@@ -516,9 +516,13 @@ static void number_of(fs_str header_or_uri, char *out, size_t n) {
     if (!user.len || !det_number_normalise(user, out, n, &intl) || !intl) out[0] = '\0';
 }
 
-static void raise_hit(det_ctx *c, const ind_event *ie, const ind_hit *h, uint32_t evidx) {
+/* One incident per (shared event, sender), keyed by the event's issuer and
+ * event_id, not by its place in the set: a set reloaded during a live run
+ * (det_engine_set_indicators again) keeps the incidents open. */
+static void raise_hit(det_ctx *c, const ind_event *ie, const ind_hit *h) {
     const fs_addr *src = &c->p->src.addr;
-    uint64_t key = det_key(c->eng, &evidx, sizeof evidx, 71) ^ det_key_addr(c->eng, src, 72);
+    uint64_t key = det_key(c->eng, ie->issuer, strlen(ie->issuer), 71) ^
+                   det_key(c->eng, ie->event_id, strlen(ie->event_id), 73) ^ det_key_addr(c->eng, src, 72);
     bool opened;
     ev_event *ev = det_hit(c, R_INTEL_MATCH, key, 1, &opened);
     if (!ev || !opened) return;
@@ -569,7 +573,7 @@ void det_indicators_check(det_ctx *c) {
         const ind_event *ie = &d->events[hs.h[i].ev];
         if (ie->valid_until_ms < now_ms) continue;      /* expired since it was loaded */
         if ((double)ie->confidence < rc->param[0]) continue; /* min_confidence */
-        raise_hit(c, ie, &hs.h[i], hs.h[i].ev);
+        raise_hit(c, ie, &hs.h[i]);
     }
 }
 

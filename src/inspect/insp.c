@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -44,7 +45,7 @@
 /* REC_FRAME_IN: a packet the reader reassembled from fragments (cap_defrag):
  * the VLAN tags and tunnels its last fragment came through (an fs_encap, n 0
  * for none), then the packet. */
-enum rec_kind { REC_FRAME = 0, REC_HEP, REC_RAW, REC_TICK, REC_INPUT, REC_FRAME_IN };
+enum rec_kind { REC_FRAME = 0, REC_HEP, REC_RAW, REC_TICK, REC_INPUT, REC_FRAME_IN, REC_INDICATORS };
 
 /* A record inside a batch; the bytes follow, padded to 8. */
 typedef struct rec_hdr {
@@ -130,6 +131,7 @@ struct insp {
     cap_esp_keyring *keyring;
     insp_aka *aka;
     sip_msg *peek_msg;     /* the reader's (several workers) */
+    atomic_uint indicators_pending; /* workers yet to switch to the set insp_set_indicators gave */
 };
 
 #define HELD_MAX 4096
@@ -444,6 +446,13 @@ static void handle_record(worker *w, const rec_hdr *h, const uint8_t *data) {
         det_tick(w->eng, h->ts_us);
         if (w->own_thread) worker_snapshot(w);
         break;
+    case REC_INDICATORS: { /* insp_set_indicators: the new set's pointer */
+        const det_indicators *ind;
+        memcpy(&ind, data, sizeof ind);
+        det_engine_set_indicators(w->eng, ind);
+        atomic_fetch_sub(&w->in->indicators_pending, 1);
+        break;
+    }
     case REC_INPUT: {
         input_rec r;
         memcpy(&r, data, sizeof r);
@@ -1091,6 +1100,16 @@ void insp_get_stats(insp *in, insp_stats *out) {
     out->mem.total_bytes += det_shared_memory(in->shared);
     out->mem.bound_bytes += det_shared_memory(in->shared);
 }
+
+void insp_set_indicators(insp *in, const det_indicators *ind) {
+    atomic_store(&in->indicators_pending, in->nworkers);
+    for (unsigned i = 0; i < in->nworkers; i++) { /* in order with the traffic before it */
+        feed(in, i, REC_INDICATORS, 0, (const uint8_t *)&ind, (uint32_t)sizeof ind, 0, 0);
+        if (in->w[i].own_thread) batch_submit(&in->w[i]);
+    }
+}
+
+bool insp_indicators_switched(insp *in) { return atomic_load(&in->indicators_pending) == 0; }
 
 bool insp_write_learned_sas(insp *in, FILE *f) { return !in->keyring || cap_esp_keyring_write(in->keyring, f); }
 

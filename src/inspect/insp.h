@@ -112,6 +112,12 @@ void insp_get_stats(insp *in, insp_stats *out);
  * esp_sa format, to f (nothing with capture.ims_aka_keys off); false when
  * f reports an error. */
 bool insp_write_learned_sas(insp *in, FILE *f);
+/* A live run: match traffic against ind from now on (INTEL-001), every
+ * worker at its next record (the cache `fs38 pull` keeps was rewritten).
+ * From the reading thread. The set given before must stay until
+ * insp_indicators_switched says every worker has left it. */
+void insp_set_indicators(insp *in, const det_indicators *ind);
+bool insp_indicators_switched(insp *in);
 /* Busiest sources across workers, most messages first. */
 int insp_top_talkers(insp *in, det_talker *out, int n);
 

@@ -4,7 +4,8 @@
 # (fs38 share), operator 2 keeps an indicator cache (fs38 pull, also
 # --follow) and inspects the same traffic with it (fs38 inspect --indicators
 # raises INTEL-001 referencing the shared events), reports a false positive
-# (fs38 sight), then a revocation and an expiry drop indicators from the cache.
+# (fs38 sight), then a revocation and an expiry drop indicators from the cache;
+# a live sensor reads the cache again when pull --follow rewrites it.
 # Also: the share policy filter (dry run), verification against a registry
 # that lacks the signer, and clear errors for a closed port and a wrong CA.
 #
@@ -258,6 +259,48 @@ ok "the expired indicator is counted as skipped" grep -q "skipped 1 expired" "$T
 printf '{"schema_version":"1.0"}\n' >"$W/broken.ndjson"
 expect_exit 2 "inspect --indicators with an invalid cache" "$FS38" inspect --json --indicators "$W/broken.ndjson" "$PCAP"
 ok "the bad line and field are named" grep -q "broken.ndjson:1:.*event_id" "$TMPD/err"
+
+# ---- live: a running inspect reads the cache again when pull --follow rewrites it ----------------------------
+# A HEP sensor (2 workers) starts with an empty cache; a probe from 127.0.2.5 then matches
+# nothing. pull --follow fills the cache (ID2: 127.0.2.5); within seconds the
+# sensor says so, and the next probe from 127.0.2.5 raises INTEL-001 with ID2.
+cat >"$W/hep.py" <<'PY'
+import socket, struct, sys, time
+def chunk(t, v): return struct.pack("!HHH", 0, t, 6 + len(v)) + v
+port, n = int(sys.argv[1]), int(sys.argv[2])
+now = time.time()
+msg = (b"OPTIONS sip:100@127.0.0.10 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.2.5:5060;branch=z9hG4bKlive%d\r\n"
+       b"From: <sip:100@127.0.2.5>;tag=%d\r\nTo: <sip:100@127.0.0.10>\r\nCall-ID: live%d\r\nCSeq: 1 OPTIONS\r\n"
+       b"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n" % (n, n, n))
+body = (chunk(1, b"\x02") + chunk(2, b"\x11") + chunk(3, socket.inet_aton("127.0.2.5")) +
+        chunk(4, socket.inet_aton("127.0.0.10")) + chunk(7, struct.pack("!H", 5060)) + chunk(8, struct.pack("!H", 5060)) +
+        chunk(9, struct.pack("!I", int(now))) + chunk(10, struct.pack("!I", int(now % 1 * 1e6))) + chunk(11, b"\x01") +
+        chunk(15, msg))
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"HEP3" + struct.pack("!H", 6 + len(body)) + body, ("127.0.0.1", port))
+PY
+LIVE=$W/op2/live.ndjson
+: >"$LIVE"
+HP=$(free_port)
+timeout -k 5 40 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$HP" --workers 2 --duration 14 --json --indicators "$LIVE" \
+    --stats-json "$W/live-stats.json" >"$W/live.ndjson" 2>"$W/live.err" &
+LIVE_PID=$!
+for _ in $(seq 50); do grep -q "receiving HEP" "$W/live.err" && break; sleep 0.1; done
+python3 "$W/hep.py" "$HP" 1
+sleep 2.5 # the probe is read; the cache has not changed
+"$FS38" pull $(tls op2) --out "$LIVE" --follow --duration 9 2>"$W/follow2.err" &
+FOLLOW_PID=$!
+seen=0
+for _ in $(seq 80); do grep -q "indicators $LIVE changed: 1 shared indicators now (0 before)" "$W/live.err" && { seen=1; break; }; sleep 0.1; done
+ok "live --indicators: the running sensor read the cache again when pull --follow wrote it" test $seen = 1
+sleep 0.6 # every worker switches at its next record; the tick after frees the old set
+python3 "$W/hep.py" "$HP" 2
+wait "$LIVE_PID"
+ok "...it ended as usual" test $? -eq 0
+wait "$FOLLOW_PID"
+FOLLOW_PID=""
+ok "...the probe after it raised INTEL-001 for 127.0.2.5 with the shared event, the one before did not" \
+    test "$(jq -r 'select(.rule.id == "INTEL-001") | "\(.observables[0].value) \(.evidence.details.ref.event_id) \(.evidence.count)"' "$W/live.ndjson" | sort -u)" = "127.0.2.5 $ID2 1"
+ok "...--stats-json counts the reload" jq -e '.indicators.events == 1 and .indicators.reloads >= 1' "$W/live-stats.json"
 
 kill "$HUB_PID" 2>/dev/null
 wait "$HUB_PID" 2>/dev/null

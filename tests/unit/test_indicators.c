@@ -341,6 +341,39 @@ static void test_signalling(void) {
     det_indicators_free(ind);
 }
 
+/* A live run reads the cache again (insp_set_indicators): the same shared
+ * event, now at another place in the file, keeps its incident open. */
+static void test_reload_keeps_incidents(void) {
+    char one[2048], other[2048], both[4200];
+    event_line(one, sizeof one, ID(1), "SIP_SCANNER", "infrastructure", "high", "active", 90, 3600,
+               "[{\"kind\":\"ip\",\"value\":\"198.51.100.7\",\"role\":\"source\"}]");
+    event_line(other, sizeof other, ID(2), "SIP_FLOOD", "infrastructure", "medium", "active", 80, 3600,
+               "[{\"kind\":\"ip\",\"value\":\"198.51.100.8\",\"role\":\"source\"}]");
+    snprintf(both, sizeof both, "%s%s", other, one); /* ID(1) second now */
+    fs_err e = {0};
+    det_indicators *a = det_indicators_parse(one, strlen(one), "cache", now_ms(), &e);
+    det_indicators *b = det_indicators_parse(both, strlen(both), "cache", now_ms(), &e);
+    CHECK(a && b);
+    if (!a || !b) return;
+    world w;
+    world_init(&w, a);
+    uint64_t t = 1764067290000000ULL;
+    invite(&w, "198.51.100.7", "100", "alice", "Linphone", t, 1);
+    invite(&w, "198.51.100.8", "100", "alice", "Linphone", t + 1000, 2); /* not in a yet */
+    det_engine_set_indicators(w.eng, b);
+    invite(&w, "198.51.100.7", "100", "alice", "Linphone", t + 2000, 3);
+    invite(&w, "198.51.100.8", "100", "alice", "Linphone", t + 3000, 4);
+    det_finish(w.eng);
+    CHECK_EQ_INT(count_for(&w, ID(1)), 1); /* one incident, both messages */
+    const ev_event *ev = event_for(&w, ID(1));
+    CHECK(ev && ev->count == 2);
+    ev = event_for(&w, ID(2));
+    CHECK(ev && ev->count == 1); /* only the message after the reload */
+    world_free(&w);
+    det_indicators_free(a);
+    det_indicators_free(b);
+}
+
 /* Indicators that expire while loaded are ignored from then on (wall clock). */
 static void test_expire_while_loaded(void) {
     fs_err e = {0};
@@ -409,6 +442,7 @@ int main(void) {
     test_match();
     test_signalling();
     test_expire_while_loaded();
+    test_reload_keeps_incidents();
     test_many();
     return check_done("test_indicators");
 }
