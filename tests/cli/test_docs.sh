@@ -7,7 +7,9 @@
 #   - every rule `fs38 rules` lists has its section in docs/rules.md
 #     (test_docs.c checks the sections' defaults against rules.h);
 #   - every long option of src/cli/cmd_*.c (but --help) is in that command's
-#     --help.
+#     --help;
+#   - the systemd units in etc/systemd verify, use options that exist, and
+#     the sensor's command line runs (needs root: it captures on lo).
 # Usage: FS38=build/asan/fs38 tests/cli/test_docs.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT" || exit 2
@@ -82,5 +84,30 @@ for src in src/cli/cmd_*.c; do
         ok "fs38 $cmd --help names --$opt" grep -q -- "--$opt\b" "$TMPD/help"
     done
 done
+
+# ---- the systemd units in etc/systemd: valid, and their command lines work ----
+# systemd-analyze verify on each (the binary path pointed at the one under
+# test); every --option of an ExecStart is in that command's --help; the
+# sensor's command line runs for a second on lo with its paths moved here
+for unit in etc/systemd/*.service; do
+    name=$(basename "$unit")
+    sed "s|/usr/local/bin/fs38|$(realpath "$FS38")|" "$unit" >"$TMPD/$name"
+    ok "$name: systemd-analyze verify" systemd-analyze verify "$TMPD/$name"
+    exec_line=$(sed -n '/^ExecStart=/,/[^\\]$/p' "$unit" | sed 's/\\$//' | tr '\n' ' ' | sed 's/^ExecStart=//')
+    cmd=$(echo "$exec_line" | awk '{ print $2 }')
+    "$FS38" "$cmd" --help >"$TMPD/help" 2>&1
+    for opt in $(echo "$exec_line" | grep -oE -- '--[a-z][a-z-]*'); do
+        ok "$name: fs38 $cmd knows $opt" grep -q -- "$opt\b" "$TMPD/help"
+    done
+done
+mkdir -p "$TMPD/unit"
+exec_line=$(sed -n '/^ExecStart=/,/[^\\]$/p' etc/systemd/fs38-inspect.service | sed 's/\\$//' | tr '\n' ' ' |
+    sed -e 's/^ExecStart=[^ ]* //' -e 's/-i eth0/-i lo --duration 1/' -e "s|/etc/fs38/fs38.yaml|$ROOT/etc/fs38.yaml|" \
+        -e "s|/var/log/fs38/|$TMPD/unit/|" -e "s|/var/lib/fs38/|$TMPD/unit/|" -e 's/127.0.0.1:9438/127.0.0.1:0/')
+# shellcheck disable=SC2086 # the unit's words, split as systemd splits them
+"$FS38" $exec_line >"$TMPD/unit/out" 2>"$TMPD/unit/err"
+rc=$?
+ok "fs38-inspect.service's command line runs (on lo, for 1 s): exit $rc, $(tail -1 "$TMPD/unit/err")" test $rc -eq 0
+ok "...and writes its statistics" jq -e '.final == true' "$TMPD/unit/stats.json"
 
 finish test_docs
