@@ -1463,6 +1463,9 @@ static size_t metrics_text(const inspect_run *r, const insp_stats *s, double sec
     const det_memory *mm = &s->mem;
     family(&b, "fs38_uptime_seconds", "gauge", "Seconds since the run began.");
     put(&b, "fs38_uptime_seconds %.3f\n", secs);
+    family(&b, "fs38_last_message_timestamp_seconds", "gauge",
+           "Capture time of the latest SIP message (0: none yet); a sensor gone blind stops moving it.");
+    put(&b, "fs38_last_message_timestamp_seconds %.3f\n", (double)d->last_us / 1e6);
     family(&b, "fs38_frames_total", "counter", "Frames (or HEP packets) read.");
     sample(&b, "fs38_frames_total", s->frames_read);
     family(&b, "fs38_bytes_total", "counter", "Captured bytes of those frames.");

@@ -602,6 +602,7 @@ ok "...final" stats_is "$TMPD/file.json" 's["final"] is True'
 cat >"$TMPD/prom.py" <<'PY'
 import re, sys, time, urllib.request, urllib.error
 port, want, secs = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+keep = sys.argv[4] if len(sys.argv) > 4 else None # where the last text is kept
 url = "http://127.0.0.1:%d/metrics" % port
 sample = re.compile(r'^([a-z_][a-z0-9_]*)(\{[a-z_]+="[^"\\\n]*"\})? (-?[0-9.]+(e[+-]?[0-9]+)?)$')
 def parse(text):
@@ -624,7 +625,9 @@ def parse(text):
 end = time.time() + secs
 while time.time() < end:
     try:
-        vals = parse(urllib.request.urlopen(url, timeout=2).read().decode())
+        text = urllib.request.urlopen(url, timeout=2).read().decode()
+        if keep: open(keep, "w").write(text)
+        vals = parse(text)
     except (urllib.error.URLError, ConnectionError):
         time.sleep(0.1); continue
     if isinstance(vals, str): print(vals); sys.exit(1)
@@ -647,10 +650,17 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for i in range(100):
     s.sendto(hep("198.51.100.%d" % (1 + i % 50), n=i, msg=scan if i % 20 == 0 else sip), ("127.0.0.1", int(sys.argv[2])))' \
     "$TMPD" "$hport"
-got=$(python3 "$TMPD/prom.py" "${mport:-1}" 100 4)
+got=$(python3 "$TMPD/prom.py" "${mport:-1}" 100 4 "$TMPD/scrape.txt")
 ok "--metrics: the port is named at start ($mport)" test -n "$mport"
 ok "...GET /metrics: valid exposition text; 100 messages, both workers' share, 100 OPTIONS, the 5 scanners" \
     is "$got" "ok 1 100 5"
+# the Grafana dashboard shipped in etc/grafana asks only for metrics a sensor
+# serves (fs38_indicators: only with --indicators, test_share_pull.sh)
+ok "...every metric etc/grafana/fs38-sensor.json queries is served" python3 -c 'import json, re, sys
+d = json.load(open(sys.argv[1])); text = open(sys.argv[2]).read()
+used = {m for p in d["panels"] for t in p["targets"] for m in re.findall(r"fs38_[a-z_]+", t["expr"])}
+missing = sorted(m for m in used - {"fs38_indicators"} if "# TYPE %s " % m not in text)
+sys.exit("not served: %s" % missing if missing or not used else 0)' etc/grafana/fs38-sensor.json "$TMPD/scrape.txt"
 ok "...another path is 404, POST is 405" is "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$mport/x") $(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$mport/metrics")" "404 405"
 big=$(head -c 20000 /dev/zero | tr '\0' a)
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Big: $big" "http://127.0.0.1:$mport/metrics")
