@@ -1449,8 +1449,20 @@ static void sample(text_buf *b, const char *name, uint64_t v) {
     put(b, "%s %llu\n", name, (unsigned long long)v);
 }
 
+/* A family of one sample. */
+static void single(text_buf *b, const char *name, const char *type, const char *help, uint64_t v) {
+    family(b, name, type, help);
+    sample(b, name, v);
+}
+
 static void labelled(text_buf *b, const char *name, const char *label, const char *value, uint64_t v) {
     put(b, "%s{%s=\"%s\"} %llu\n", name, label, value, (unsigned long long)v);
+}
+
+/* One sample per state table, in det_memory's order. */
+static void per_table(text_buf *b, const char *name, const uint64_t v[5]) {
+    static const char *const tables[5] = {"sources", "dests", "callers", "calls", "incidents"};
+    for (int i = 0; i < 5; i++) labelled(b, name, "table", tables[i], v[i]);
 }
 
 /* The figures --stats-json has, as Prometheus metrics (text format 0.0.4).
@@ -1466,10 +1478,8 @@ static size_t metrics_text(const inspect_run *r, const insp_stats *s, double sec
     family(&b, "fs38_last_message_timestamp_seconds", "gauge",
            "Capture time of the latest SIP message (0: none yet); a sensor gone blind stops moving it.");
     put(&b, "fs38_last_message_timestamp_seconds %.3f\n", (double)d->last_us / 1e6);
-    family(&b, "fs38_frames_total", "counter", "Frames (or HEP packets) read.");
-    sample(&b, "fs38_frames_total", s->frames_read);
-    family(&b, "fs38_bytes_total", "counter", "Captured bytes of those frames.");
-    sample(&b, "fs38_bytes_total", s->bytes_read);
+    single(&b, "fs38_frames_total", "counter", "Frames (or HEP packets) read.", s->frames_read);
+    single(&b, "fs38_bytes_total", "counter", "Captured bytes of those frames.", s->bytes_read);
     family(&b, "fs38_dropped_total", "counter",
            "Packets lost before fs38 read them: the kernel's buffer was full (fs38 fell behind), or the interface dropped them.");
     labelled(&b, "fs38_dropped_total", "by", "kernel", s->kernel_dropped);
@@ -1485,8 +1495,7 @@ static size_t metrics_text(const inspect_run *r, const insp_stats *s, double sec
     family(&b, "fs38_responses_total", "counter", "SIP responses by class (other: outside 100-699).");
     static const char *const classes[7] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx", "6xx"};
     for (int i = 0; i < 7; i++) labelled(&b, "fs38_responses_total", "class", classes[i], d->by_class[i]);
-    family(&b, "fs38_not_sip_total", "counter", "Payloads on SIP ports that were not SIP.");
-    sample(&b, "fs38_not_sip_total", d->not_sip);
+    single(&b, "fs38_not_sip_total", "counter", "Payloads on SIP ports that were not SIP.", d->not_sip);
     family(&b, "fs38_anomalies_total", "counter", "Messages per parser anomaly code (docs/rules.md).");
     for (int i = 1; i < SIP_A__COUNT; i++)
         if (d->anomalies[i]) labelled(&b, "fs38_anomalies_total", "code", sip_anomaly_name((sip_anomaly)i), d->anomalies[i]);
@@ -1501,16 +1510,13 @@ static size_t metrics_text(const inspect_run *r, const insp_stats *s, double sec
     if (r->ind.cur) {
         det_indicators_info ii;
         det_indicators_get_info(r->ind.cur, &ii);
-        family(&b, "fs38_indicators", "gauge", "Shared indicators in use (--indicators).");
-        sample(&b, "fs38_indicators", ii.events);
-        family(&b, "fs38_indicator_reloads_total", "counter", "Times the --indicators cache was read again.");
-        sample(&b, "fs38_indicator_reloads_total", r->ind.reloads);
+        single(&b, "fs38_indicators", "gauge", "Shared indicators in use (--indicators).", ii.events);
+        single(&b, "fs38_indicator_reloads_total", "counter", "Times the --indicators cache was read again.", r->ind.reloads);
     }
     family(&b, "fs38_hep_packets_total", "counter", "HEP packets read, and refused (bad).");
     labelled(&b, "fs38_hep_packets_total", "result", "read", c->hep_packets);
     labelled(&b, "fs38_hep_packets_total", "result", "bad", c->hep_bad);
-    family(&b, "fs38_tcp_flows", "gauge", "TCP directions being reassembled (peak).");
-    sample(&b, "fs38_tcp_flows", c->tcp_flows_peak);
+    single(&b, "fs38_tcp_flows", "gauge", "TCP directions being reassembled (peak).", c->tcp_flows_peak);
     family(&b, "fs38_memory_bytes", "gauge",
            "State in use, the most it can take (bound), the decoders', the look back's.");
     labelled(&b, "fs38_memory_bytes", "part", "state", mm->total_bytes);
@@ -1518,22 +1524,14 @@ static size_t metrics_text(const inspect_run *r, const insp_stats *s, double sec
     labelled(&b, "fs38_memory_bytes", "part", "decoder", s->decoder_memory);
     labelled(&b, "fs38_memory_bytes", "part", "lookback", s->lookback_memory);
     family(&b, "fs38_entries", "gauge", "Entries live in the bounded state tables.");
-    labelled(&b, "fs38_entries", "table", "sources", mm->sources_live);
-    labelled(&b, "fs38_entries", "table", "dests", mm->dests_live);
-    labelled(&b, "fs38_entries", "table", "callers", mm->callers_live);
-    labelled(&b, "fs38_entries", "table", "calls", mm->calls_live);
-    labelled(&b, "fs38_entries", "table", "incidents", mm->incidents_live);
+    per_table(&b, "fs38_entries", (const uint64_t[5]){mm->sources_live, mm->dests_live, mm->callers_live,
+                                                      mm->calls_live, mm->incidents_live});
     family(&b, "fs38_entries_capacity", "gauge", "Capacity of those tables.");
-    labelled(&b, "fs38_entries_capacity", "table", "sources", mm->sources_cap);
-    labelled(&b, "fs38_entries_capacity", "table", "dests", mm->dests_cap);
-    labelled(&b, "fs38_entries_capacity", "table", "callers", mm->callers_cap);
-    labelled(&b, "fs38_entries_capacity", "table", "calls", mm->calls_cap);
-    labelled(&b, "fs38_entries_capacity", "table", "incidents", mm->incidents_cap);
+    per_table(&b, "fs38_entries_capacity", (const uint64_t[5]){mm->sources_cap, mm->dests_cap, mm->callers_cap,
+                                                               mm->calls_cap, mm->incidents_cap});
     family(&b, "fs38_evicted_total", "counter", "Entries the full tables replaced (least recently seen first).");
-    labelled(&b, "fs38_evicted_total", "table", "sources", d->sources_evicted);
-    labelled(&b, "fs38_evicted_total", "table", "callers", d->callers_evicted);
-    labelled(&b, "fs38_evicted_total", "table", "calls", d->calls_evicted);
-    labelled(&b, "fs38_evicted_total", "table", "incidents", d->incidents_evicted);
+    per_table(&b, "fs38_evicted_total", (const uint64_t[5]){d->sources_evicted, d->dests_evicted, d->callers_evicted,
+                                                            d->calls_evicted, d->incidents_evicted});
     family(&b, "fs38_worker_messages_total", "counter", "SIP messages each worker parsed (the balance).");
     for (unsigned i = 0; i < s->workers && i < INSP_MAX_WORKERS; i++) {
         char w[12];
