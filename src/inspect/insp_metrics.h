@@ -2,19 +2,33 @@
  * insp_metrics.h -- `fs38 inspect --metrics ADDR:PORT`: the Prometheus
  * endpoint of a live sensor.
  *
- * Owns: one thread running a libevent HTTP server on ADDR:PORT that answers
- * GET /metrics with the text last published (insp_metrics_publish), 404 to
- * any other path and 405 to any other method. Requests are bounded: headers
- * to 8 KiB, no body, 5 s to send one.
- * Must not touch: the pipeline's state (it only sees the text it is given),
- * the exposition format (the caller writes it), printing.
+ * Owns: the Prometheus text (format 0.0.4) of a run's figures
+ * (insp_metrics_text: the families docs/operations.md lists), and one thread
+ * running a libevent HTTP server on ADDR:PORT that answers GET /metrics with
+ * the text last published (insp_metrics_publish), 404 to any other path and
+ * 405 to any other method. Requests are bounded: headers to 8 KiB, no body,
+ * 5 s to send one. Label values are fs38's own names, never traffic.
+ * Must not touch: the pipeline's state (the server only sees the text it is
+ * given; the text is written from an insp_stats copy), printing.
  */
 #ifndef FS_INSP_METRICS_H
 #define FS_INSP_METRICS_H
 
 #include <stddef.h>
 
-#include "../core/fs_core.h"
+#include "insp.h"
+
+/* What the text needs beside insp_stats: what only the caller knows. */
+typedef struct insp_metrics_extra {
+    const uint64_t *opened_by_rule; /* R__COUNT incidents opened (live open reports), or NULL */
+    bool indicators;                /* --indicators given: the two below are served */
+    uint32_t indicator_events;
+    uint64_t indicator_reloads;
+} insp_metrics_extra;
+
+/* The figures as exposition text into out[cap]; its length, 0 when cap was
+ * too small (nothing to publish). */
+size_t insp_metrics_text(const insp_stats *s, const insp_metrics_extra *x, double secs, char *out, size_t cap);
 
 typedef struct insp_metrics insp_metrics;
 

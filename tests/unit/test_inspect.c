@@ -11,6 +11,7 @@
 
 #include "../check.h"
 #include "inspect/insp.h"
+#include "inspect/insp_metrics.h"
 
 /* Ethernet + IPv4 + UDP/TCP frame with payload; returns length. */
 static size_t frame_v4(uint8_t *f, const char *src, uint16_t sport, const char *dst, uint16_t dport,
@@ -754,8 +755,59 @@ static void test_live_batches_flow(void) {
     CHECK_EQ_INT(st.worker_messages[1], 1); /* it was the batched worker's */
 }
 
+/* --metrics' text: every sample line is `name{label="value"} number` or
+ * `name number` under its family's TYPE, the figures are the ones given, and
+ * a buffer too small for the whole text gives nothing (not half of it). */
+static void test_metrics_text(void) {
+    insp_stats st;
+    memset(&st, 0, sizeof st);
+    st.workers = 2;
+    st.frames_read = 1234;
+    st.kernel_dropped = 7;
+    st.det.by_transport[CAP_T_TCP] = 42;
+    st.det.by_method[SIP_M_OPTIONS] = 40;
+    st.det.anomalies[SIP_A_CSEQ_SYNTAX] = 3;
+    st.det.last_us = 1764067290500000ULL;
+    st.worker_messages[1] = 9;
+    uint64_t opened[R__COUNT] = {0};
+    opened[R_SCAN_FINGERPRINT] = 5;
+    insp_metrics_extra x = {.opened_by_rule = opened, .indicators = true, .indicator_events = 11, .indicator_reloads = 2};
+    static char out[256 * 1024];
+    size_t n = insp_metrics_text(&st, &x, 12.5, out, sizeof out);
+    CHECK(n > 0 && n < sizeof out && out[n - 1] == '\n');
+    out[n] = '\0';
+    static const char *const want[] = {
+        "fs38_frames_total 1234\n", "fs38_dropped_total{by=\"kernel\"} 7\n",
+        "fs38_sip_messages_total{transport=\"tcp\"} 42\n", "fs38_requests_total{method=\"OPTIONS\"} 40\n",
+        "fs38_anomalies_total{code=\"CSEQ_SYNTAX\"} 3\n", "fs38_incidents_total{rule=\"SIP-SCAN-001\"} 5\n",
+        "fs38_indicators 11\n", "fs38_indicator_reloads_total 2\n", "fs38_uptime_seconds 12.500\n",
+        "fs38_last_message_timestamp_seconds 1764067290.500\n", "fs38_worker_messages_total{worker=\"1\"} 9\n"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) CHECK_MSG(strstr(out, want[i]), "missing %s", want[i]);
+    /* each sample under a TYPE line of its name; no family twice */
+    char typed[64][64];
+    int ntyped = 0, bad = 0;
+    for (char *line = out, *nl; *line; line = nl + 1) {
+        nl = strchr(line, '\n');
+        *nl = '\0';
+        char name[64];
+        if (!strncmp(line, "# TYPE ", 7)) {
+            sscanf(line + 7, "%63s", name);
+            for (int i = 0; i < ntyped; i++) bad += !strcmp(typed[i], name);
+            if (ntyped < 64) snprintf(typed[ntyped++], sizeof typed[0], "%s", name);
+        } else if (line[0] != '#') {
+            size_t k = strcspn(line, "{ ");
+            snprintf(name, sizeof name, "%.*s", (int)k, line);
+            bad += ntyped == 0 || strcmp(typed[ntyped - 1], name) != 0;
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK(ntyped > 15);
+    CHECK_EQ_INT(insp_metrics_text(&st, &x, 12.5, out, 100), 0);
+}
+
 int main(void) {
     if (sodium_init() < 0) return 1;
+    test_metrics_text();
     test_shard_keys();
     test_raw();
     test_workers_agree();
