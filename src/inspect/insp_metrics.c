@@ -220,7 +220,7 @@ size_t insp_metrics_text(const insp_stats *s, const insp_metrics_extra *x, doubl
 
 fs_code insp_metrics_start(const char *listen, insp_metrics **out, fs_err *e) {
     char host[64];
-    unsigned port;
+    unsigned port = 0;
     *out = NULL;
     fs_code rc = parse_listen(listen, host, sizeof host, &port, e);
     if (rc != FS_OK) return rc;
