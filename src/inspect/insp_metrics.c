@@ -5,8 +5,10 @@
  * The reading thread publishes a whole exposition text twice a second; this
  * thread serves a copy of the latest. The two share only that text, under
  * a mutex, so a scrape never waits for the pipeline and never reads its
- * state. Stopping: event_base_loopbreak from the owner's thread (libevent
- * set up for pthreads first, so that call wakes this loop).
+ * state. Stopping: the owner's thread activates stop_ev (libevent set up for
+ * pthreads first, so that wakes this loop), whose callback breaks the loop
+ * from inside: a break asked for before the loop began would be forgotten
+ * (event_base_loop clears it when it starts), an active event is not.
  */
 #include "insp_metrics.h"
 
@@ -31,6 +33,7 @@
 struct insp_metrics {
     struct event_base *base;
     struct evhttp *http;
+    struct event *stop_ev; /* activated by insp_metrics_stop */
     unsigned port;
     pthread_t thread;
     bool running;
@@ -69,6 +72,12 @@ static void answer(struct evhttp_request *req, void *arg) {
                       "text/plain; version=0.0.4; charset=utf-8");
     evhttp_send_reply(req, 200, "OK", body);
     evbuffer_free(body);
+}
+
+static void stop_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    event_base_loopbreak(arg);
 }
 
 static void *serve(void *arg) {
@@ -230,7 +239,8 @@ fs_code insp_metrics_start(const char *listen, insp_metrics **out, fs_err *e) {
     pthread_mutex_init(&m->lock, NULL);
     m->base = event_base_new();
     m->http = m->base ? evhttp_new(m->base) : NULL;
-    if (!m->http) {
+    m->stop_ev = m->base ? event_new(m->base, -1, 0, stop_cb, m->base) : NULL;
+    if (!m->http || !m->stop_ev) {
         insp_metrics_stop(m);
         return fs_fail(e, FS_ERR_NOMEM, "out of memory (--metrics)");
     }
@@ -277,9 +287,10 @@ bool insp_metrics_publish(insp_metrics *m, const char *text, size_t len) {
 void insp_metrics_stop(insp_metrics *m) {
     if (!m) return;
     if (m->running) {
-        event_base_loopbreak(m->base);
+        event_active(m->stop_ev, EV_READ, 0);
         pthread_join(m->thread, NULL);
     }
+    if (m->stop_ev) event_free(m->stop_ev);
     if (m->http) evhttp_free(m->http);
     if (m->base) event_base_free(m->base);
     pthread_mutex_destroy(&m->lock);

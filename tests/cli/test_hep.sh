@@ -668,6 +668,15 @@ ok "...a request with 20 KB of headers is refused ($code), and the endpoint answ
     is "$([ "$code" != 200 ] && echo refused) $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$mport/metrics")" "refused 200"
 wait $pid
 ok "...the run ends as usual, the endpoint with it" is "$?,$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$mport/metrics")" "0,000"
+# a run that ends at once (the HEP address cannot be bound) stops the endpoint's
+# thread before it may have started its loop: it must still end (a stop asked
+# before the loop began was lost, and the run hung in the join, past SIGTERM)
+hung=0
+for _ in 1 2 3 4 5; do
+    timeout -k 1 10 "$FS38" inspect -c /dev/null --hep 192.0.2.1:9 --metrics 127.0.0.1:0 -q 2>/dev/null
+    [ $? -eq 2 ] || hung=$((hung + 1))
+done
+ok "--metrics with a HEP address that cannot be bound: exit 2 at once, 5 times out of 5" is "$hung" 0
 expect_exit 0 "--metrics on capture files: a note, nothing served" \
     "$FS38" inspect -c /dev/null --metrics 127.0.0.1:0 "$HT"
 ok "...the note" grep -q "note: --metrics serves live and HEP runs" "$TMPD/err"
