@@ -1874,16 +1874,10 @@ int cmd_inspect(int argc, char **argv) {
                       .evidence_lookback = (size_t)pcap_lookback << 20};
     fs_err e = {0};
     insp *in = insp_new(&o, &e);
-    if (!in || !memory_fits(in, &cfg, iface != NULL)) {
+    /* memory_fits and start_metrics say why on stderr */
+    if (!in || !memory_fits(in, &cfg, iface != NULL) ||
+        (metrics_listen && r.live && !start_metrics(&r, in, metrics_listen))) {
         if (!in) fprintf(stderr, "fs38 inspect: %s\n", e.msg);
-        insp_free(in);
-        cap_tls_keys_free(cfg.capture.tls_keys);
-        cap_esp_sas_free(esp_sas);
-        close_outputs(&r);
-        det_indicators_free(indicators);
-        return EXIT_USAGE;
-    }
-    if (metrics_listen && r.live && !start_metrics(&r, in, metrics_listen)) {
         insp_free(in);
         cap_tls_keys_free(cfg.capture.tls_keys);
         cap_esp_sas_free(esp_sas);
