@@ -2,7 +2,8 @@
  * fuzz_esp_sa.c -- libFuzzer harness for the ESP SA file reader and ESP
  * decryption (cap_esp.c).
  *
- * Input: an SA file (Wireshark's esp_sa format), then optionally a NUL byte
+ * Input: an SA file (Wireshark's esp_sa format or `ip xfrm state`'s, with
+ * extended sequence numbers too), then optionally a NUL byte
  * and an ESP packet (from the SPI on). The text is parsed; whether or not
  * it parses, the packet is decrypted with the SAs it gave (when it did) and
  * with those of tests/data/capture/esp_sa.keys (when run from the
@@ -26,6 +27,9 @@ static void try_packet(const cap_esp_sas *s, cap_esp_scratch *x, const uint8_t *
         {4, "10.47.0.1", "10.47.0.100"}, {4, "10.47.0.100", "10.47.0.1"}, {6, "2001:db8:47::1", "2001:db8:47::100"},
         {4, "10.47.0.3", "10.47.0.100"}, {4, "198.18.47.1", "198.18.47.2"}, {4, "10.47.0.6", "10.47.0.100"},
         {4, "10.47.0.8", "10.47.0.100"}, {6, "::1", "::2"},
+        /* esp_esn.xfrm's (extended sequence numbers; seeds esn_pkt_*) */
+        {4, "10.49.0.1", "10.49.0.100"}, {4, "198.18.49.1", "198.18.49.2"}, {4, "10.49.0.3", "10.49.0.100"},
+        {6, "2001:db8:49::1", "2001:db8:49::100"},
     };
     for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) {
         fs_addr a, b;

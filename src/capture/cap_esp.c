@@ -25,8 +25,16 @@
  * NULL-encrypted ESP's), the heuristic for NULL encryption without keys
  * (cap_tunnel.c), statistics.
  *
- * Not read: extended sequence numbers (the high 32 bits are not on the
- * wire), and the other ciphers of Wireshark's list (DES, CAST5, Blowfish,
+ * Extended sequence numbers (RFC 4303 2.2.1, `flag esn` in `ip xfrm
+ * state`: libreswan's default, and ePDGs'): the high 32 bits are on no
+ * wire, yet the HMAC covers them and GCM's AAD holds them. Each decoder
+ * keeps, per SA, the highest sequence number it verified, starting from
+ * the one the dump names, and takes a packet's high bits from the low ones
+ * as RFC 4303 Appendix A does, with a window of 2^31: a capture may begin
+ * or end 2^31 packets either side of the dump. Wireshark's esp_sa table
+ * has no ESN column.
+ *
+ * Not read: the other ciphers of Wireshark's list (DES, CAST5, Blowfish,
  * Twofish), refused when the file is read.
  */
 #include <errno.h>
@@ -61,6 +69,8 @@ typedef struct esp_sa {
     const char *digest;        /* HMAC's digest, NULL: no check (NULL, ANY n bit, GCM) */
     uint8_t auth_key[128];
     uint8_t auth_key_len;
+    bool esn;                  /* extended sequence numbers */
+    uint64_t esn_top;          /* the highest sequence number the dump names (seq or oseq) */
 } esp_sa;
 
 struct cap_esp_sas {
@@ -101,6 +111,8 @@ static inline uint32_t kr_bucket(uint32_t spi, uint8_t family, const uint8_t *ds
 typedef struct sa_ctx {
     EVP_CIPHER_CTX *cipher;
     EVP_MAC_CTX *mac;
+    bool esn_started;          /* esn_top set from the SA's */
+    uint64_t esn_top;          /* ESN: the highest sequence number verified (or the dump's) */
 } sa_ctx;
 
 #define LEARNED_CACHE 64u
@@ -348,6 +360,8 @@ typedef struct xfrm_block {
     bool open;          /* a "src A dst B" line started one */
     bool skip;          /* not ESP (AH, IPComp): passed over */
     bool has_spi, has_enc, has_aead;
+    bool esn_context;   /* after "anti-replay esn context:" */
+    uint64_t seq, oseq; /* its counters, high bits and low */
     long line;          /* of its "src" line */
 } xfrm_block;
 
@@ -372,13 +386,49 @@ static bool xfrm_key(const char *t, uint8_t *out, size_t max, uint8_t *len) {
     return parse_key(t, out, max, len);
 }
 
+/* "flag af-unspec esn": does the flag list hold esn? */
+static bool xfrm_flag_esn(char **tok, int n) {
+    int at = 0;
+    while (at < n && strcmp(tok[at], "flag")) at++;
+    for (at++; at < n; at++)
+        if (!strcmp(tok[at], "esn")) return true;
+    return false;
+}
+
+/* The counters of an ESN context: "seq-hi 0x0, seq 0x1d, oseq-hi 0x0, oseq
+ * 0x0" (newer kernels print only a direction's pair, on the context's own
+ * line or the next). NULL, or what is wrong. */
+static const char *xfrm_esn_counters(char **tok, int n, xfrm_block *b) {
+    for (int i = 0; i + 1 < n; i++) {
+        bool hi = !strcmp(tok[i], "seq-hi") || !strcmp(tok[i], "oseq-hi");
+        bool out = tok[i][0] == 'o';
+        if (!hi && strcmp(tok[i], "seq") && strcmp(tok[i], "oseq")) continue;
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(tok[i + 1], &end, 0);
+        if (end == tok[i + 1] || (*end && strcmp(end, ",")) || errno || v > UINT32_MAX)
+            return "anti-replay esn context: expected seq-hi 0x.., seq 0x.. (32-bit counters)";
+        uint64_t *c = out ? &b->oseq : &b->seq;
+        *c = hi ? (*c & 0xffffffffu) | (uint64_t)v << 32 : (*c & ~(uint64_t)0xffffffffu) | v;
+        i++;
+    }
+    return NULL;
+}
+
 /* One indented line of the block into sa; NULL, or what is wrong. */
 static const char *xfrm_line(char *line, esp_sa *sa, xfrm_block *b) {
     char *tok[16];
     int n = xfrm_tokens(line, tok, 16);
     if (n == 0) return NULL;
     uint8_t key_len = 0;
-    if (!strcmp(tok[0], "proto")) {
+    if (!strcmp(tok[0], "replay-window") || !strcmp(tok[0], "flag")) {
+        if (xfrm_flag_esn(tok, n)) sa->esn = true;
+    } else if (!strcmp(tok[0], "anti-replay")) {
+        b->esn_context = n >= 2 && !strcmp(tok[1], "esn");
+        if (b->esn_context) return xfrm_esn_counters(tok + 2, n - 2, b);
+    } else if (b->esn_context && (!strcmp(tok[0], "seq-hi") || !strcmp(tok[0], "oseq-hi"))) {
+        return xfrm_esn_counters(tok, n, b);
+    } else if (!strcmp(tok[0], "proto")) {
         if (n < 2 || strcmp(tok[1], "esp")) return b->skip = true, NULL;
         if (n < 4 || strcmp(tok[2], "spi") || !parse_spi(tok[3], &sa->any_spi, &sa->spi) || sa->any_spi)
             return "proto esp: expected spi 0x and 1-8 hex digits";
@@ -456,6 +506,13 @@ static const char *xfrm_end(const esp_sa *sa, const xfrm_block *b, bool *keep) {
     return NULL;
 }
 
+/* The block's ESN counters into its SA, when it has extended sequence
+ * numbers: the later of what it received and what it sent (an SA carries
+ * one direction, the other pair stays 0). */
+static void xfrm_esn_top(esp_sa *sa, const xfrm_block *b) {
+    if (sa->esn) sa->esn_top = b->seq > b->oseq ? b->seq : b->oseq;
+}
+
 /* ---- loading -------------------------------------------------------------------- */
 
 /* Makes room for one more SA in s; false: out of memory or too many (e set). */
@@ -518,6 +575,7 @@ static const char *sa_line(cap_esp_sas *s, char *line, size_t lead, sa_format *f
         bool keep;
         const char *bad = b->open ? xfrm_end(&s->sa[s->n], b, &keep) : NULL;
         if (bad) return bad;
+        if (b->open && keep) xfrm_esn_top(&s->sa[s->n], b);
         if (b->open && keep && !add_sa(s, name, b->line, e)) return *failed = true, NULL;
         if (!room_for_sa(s, name, lineno, e)) return *failed = true, NULL;
         bad = xfrm_start(line, &s->sa[s->n], b);
@@ -572,6 +630,7 @@ cap_esp_sas *cap_esp_sas_parse(const char *buf, size_t len, const char *name, fs
             fs_fail(e, FS_ERR_FORMAT, "%s:%ld: %s", name, b.line, bad);
             goto fail;
         }
+        if (keep) xfrm_esn_top(&s->sa[s->n], &b);
         if (keep && !add_sa(s, name, b.line, e)) goto fail;
     }
     if (s->n) qsort(s->sa, s->n, sizeof *s->sa, by_spi);
@@ -652,7 +711,9 @@ static const esp_sa *find_sa(const cap_esp_sas *s, uint8_t family, const uint8_t
     return NULL;
 }
 
-static bool hmac_ok(EVP_MAC *hmac, const esp_sa *sa, sa_ctx *c, const uint8_t *p, uint32_t n) {
+/* The ICV over the packet, and with ESN the high bits of its sequence
+ * number after it (RFC 4303 3.3.2.1). */
+static bool hmac_ok(EVP_MAC *hmac, const esp_sa *sa, sa_ctx *c, const uint8_t *p, uint32_t n, uint32_t seq_hi) {
     if (!c->mac) {
         OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)sa->digest, 0),
                                OSSL_PARAM_construct_end()};
@@ -667,7 +728,9 @@ static bool hmac_ok(EVP_MAC *hmac, const esp_sa *sa, sa_ctx *c, const uint8_t *p
     }
     uint8_t mac[EVP_MAX_MD_SIZE];
     size_t mac_len = 0;
-    if (!EVP_MAC_update(c->mac, p, n - sa->icv_len) || !EVP_MAC_final(c->mac, mac, &mac_len, sizeof mac) ||
+    uint8_t hi[4] = {(uint8_t)(seq_hi >> 24), (uint8_t)(seq_hi >> 16), (uint8_t)(seq_hi >> 8), (uint8_t)seq_hi};
+    if (!EVP_MAC_update(c->mac, p, n - sa->icv_len) || (sa->esn && !EVP_MAC_update(c->mac, hi, 4)) ||
+        !EVP_MAC_final(c->mac, mac, &mac_len, sizeof mac) ||
         mac_len < sa->icv_len)
         return false;
     return CRYPTO_memcmp(mac, p + n - sa->icv_len, sa->icv_len) == 0;
@@ -688,9 +751,9 @@ static EVP_CIPHER_CTX *keyed_cipher(const esp_sa *sa, sa_ctx *c) {
 }
 
 /* Decrypts ct (n bytes) into out with the SA's cipher; iv as the packet
- * carries it. GCM: aad and the tag after ct. */
+ * carries it. GCM: aad (aad_len bytes) and the tag after ct. */
 static cap_esp_status run_cipher(const esp_sa *sa, EVP_CIPHER_CTX *ctx, const uint8_t *iv, const uint8_t *ct,
-                                 uint32_t n, const uint8_t *aad, const uint8_t *tag, uint8_t *out) {
+                                 uint32_t n, const uint8_t *aad, int aad_len, const uint8_t *tag, uint8_t *out) {
     uint8_t nonce[16];
     const uint8_t *use_iv = iv;
     if (sa->enc == ENC_AES_CTR) { /* RFC 3686: nonce, IV, block counter from 1 */
@@ -705,7 +768,7 @@ static cap_esp_status run_cipher(const esp_sa *sa, EVP_CIPHER_CTX *ctx, const ui
     }
     int len = 0, fin = 0;
     if (!ctx || !EVP_DecryptInit_ex2(ctx, NULL, NULL, use_iv, NULL)) return CAP_ESP_BAD; /* the key stays */
-    if (sa->enc == ENC_AES_GCM && !EVP_DecryptUpdate(ctx, NULL, &len, aad, 8)) return CAP_ESP_BAD;
+    if (sa->enc == ENC_AES_GCM && !EVP_DecryptUpdate(ctx, NULL, &len, aad, aad_len)) return CAP_ESP_BAD;
     if (!EVP_DecryptUpdate(ctx, out, &len, ct, (int)n)) return CAP_ESP_BAD;
     if (sa->enc == ENC_AES_GCM &&
         !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, sa->icv_len, (void *)(uintptr_t)tag))
@@ -713,6 +776,17 @@ static cap_esp_status run_cipher(const esp_sa *sa, EVP_CIPHER_CTX *ctx, const ui
     if (!EVP_DecryptFinal_ex(ctx, out + len, &fin))
         return sa->enc == ENC_AES_GCM ? CAP_ESP_AUTH_FAILED : CAP_ESP_BAD;
     return (uint32_t)(len + fin) == n ? CAP_ESP_OK : CAP_ESP_BAD;
+}
+
+/* ESN: the high 32 bits of a packet's sequence number from its low ones
+ * and the highest verified, top (RFC 4303 Appendix A2.2 with a window of
+ * 2^31: the packet is taken as the nearer of top's and the next or the
+ * previous 2^32 block). */
+static uint32_t esn_high(uint64_t top, uint32_t lo) {
+    const uint32_t window = 1u << 31;
+    uint32_t tl = (uint32_t)top, th = (uint32_t)(top >> 32);
+    if (tl >= window - 1) return lo >= tl - window + 1 ? th : th + 1;
+    return lo >= tl - window + 1 && th > 0 ? th - 1 : th; /* tl - window + 1 wraps */
 }
 
 static learned_sa *keyring_find(cap_esp_keyring *k, cap_esp_scratch *x, uint8_t family, const uint8_t *src,
@@ -742,13 +816,27 @@ cap_esp_status cap_esp_decrypt(const cap_esp_sas *s, cap_esp_keyring *k, cap_esp
     if (n < 8u + sa->iv_len + sa->icv_len + 2) return CAP_ESP_BAD;
     uint32_t body = n - 8 - sa->iv_len - sa->icv_len; /* ciphertext (or clear text, NULL) */
     if (sa->block > 1 && body % sa->block) return CAP_ESP_BAD;
-    if (sa->digest && !hmac_ok(hmac, sa, c, p, n)) return CAP_ESP_AUTH_FAILED;
+    uint32_t seq_lo = rd32(p + 4), seq_hi = 0;
+    if (sa->esn) {
+        if (!c->esn_started) c->esn_top = sa->esn_top, c->esn_started = true;
+        seq_hi = esn_high(c->esn_top, seq_lo);
+    }
+    if (sa->digest && !hmac_ok(hmac, sa, c, p, n, seq_hi)) return CAP_ESP_AUTH_FAILED;
     const uint8_t *ct = p + 8 + sa->iv_len;
     if (sa->enc == ENC_NULL) {
         memcpy(out, ct, body);
     } else {
-        cap_esp_status st = run_cipher(sa, keyed_cipher(sa, c), p + 8, ct, body, p, ct + body, out);
+        /* GCM's AAD (RFC 4106 5): the SPI, then the sequence number, 32 bits or ESN's 64 */
+        uint8_t aad[12] = {p[0], p[1], p[2], p[3], (uint8_t)(seq_hi >> 24), (uint8_t)(seq_hi >> 16),
+                           (uint8_t)(seq_hi >> 8), (uint8_t)seq_hi};
+        memcpy(aad + (sa->esn ? 8 : 4), p + 4, 4);
+        cap_esp_status st =
+            run_cipher(sa, keyed_cipher(sa, c), p + 8, ct, body, aad, sa->esn ? 12 : 8, ct + body, out);
         if (st != CAP_ESP_OK) return st;
+    }
+    if (sa->esn && (sa->digest || sa->enc == ENC_AES_GCM)) { /* verified: it may move top on */
+        uint64_t seq = (uint64_t)seq_hi << 32 | seq_lo;
+        if (seq > c->esn_top) c->esn_top = seq;
     }
     /* trailer: padding 1, 2, 3 ... (RFC 4303's default, which every cipher
      * here uses), its length, the next header */

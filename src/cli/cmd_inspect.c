@@ -1060,7 +1060,7 @@ static void print_capture_problems(FILE *o, const insp_stats *s, int width, bool
         {"TLS directions with a version or suite not read", c->tls_unsupported},
         {"TLS directions that stopped decrypting", c->tls_failed},
         {"TLS 1.3 server certificates not read", c->tls_certs_unread},
-        {"ESP packets whose SA did not check out (integrity, key)", c->esp_failed},
+        {"ESP packets whose SA did not check out (integrity, key, ESN)", c->esp_failed},
         {"bad HEP", c->hep_bad},
         {"HEP TCP connections refused (all 64 busy)", s->hep.tcp_refused},
         {"HEP TCP streams cut off (not HEP3)", s->hep.tcp_broken},

@@ -1,11 +1,14 @@
 /*
  * esp_seal.c -- seals one packet into ESP (RFC 4303) for make_esp_sa.py.
  *
- *   esp_seal ENC ENCKEY AUTH AUTHKEY SPI SEQ NEXT < payload.hex > esp.hex
+ *   esp_seal ENC ENCKEY AUTH AUTHKEY SPI SEQ NEXT [SEQ_HI] < payload.hex > esp.hex
  *
  * ENC: null, aes-cbc, 3des-cbc, aes-ctr, aes-gcm8/12/16; AUTH: null,
  * sha1-96, sha256-128, md5-96 (keys in hex, "-" for none). The IV is
- * derived from SEQ (deterministic test data). Built with OpenSSL's libcrypto
+ * derived from SEQ (deterministic test data). SEQ_HI: the SA has extended
+ * sequence numbers (RFC 4303 2.2.1), SEQ_HI the high 32 bits, sent on no
+ * wire: the HMAC covers them after the packet (3.3.2.1), GCM's AAD is SPI,
+ * SEQ_HI, SEQ (RFC 4106 5). Built with OpenSSL's libcrypto
  * only: the decryption it is checked against is tshark's, and fs38's.
  */
 #include <openssl/evp.h>
@@ -31,12 +34,19 @@ static void put32(uint8_t *p, uint32_t v) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 8) return 2;
+    if (argc != 8 && argc != 9) return 2;
     const char *enc = argv[1], *auth = argv[3];
     uint8_t ek[64], ak[128], in[70000], pkt[70200], iv[16];
     size_t eklen = unhex(argv[2], ek), aklen = unhex(argv[4], ak);
     uint32_t spi = (uint32_t)strtoul(argv[5], NULL, 0), seq = (uint32_t)strtoul(argv[6], NULL, 0);
     int next = atoi(argv[7]);
+    bool esn = argc == 9;
+    uint32_t seq_hi = esn ? (uint32_t)strtoul(argv[8], NULL, 0) : 0;
+    uint8_t aad[12];
+    size_t aad_len = esn ? 12 : 8;
+    put32(aad, spi);
+    put32(aad + (esn ? 8 : 4), seq);
+    if (esn) put32(aad + 4, seq_hi);
     char hex[140001];
     if (!fgets(hex, sizeof hex, stdin)) return 2;
     hex[strcspn(hex, "\r\n")] = 0;
@@ -79,7 +89,7 @@ int main(int argc, char **argv) {
         if (gcm && !EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_SET_IVLEN, 12, NULL)) return 3;
         if (!EVP_EncryptInit_ex2(x, NULL, ek, use_iv, NULL)) return 3;
         EVP_CIPHER_CTX_set_padding(x, 0);
-        if (gcm && !EVP_EncryptUpdate(x, NULL, &len, pkt, 8)) return 3;
+        if (gcm && !EVP_EncryptUpdate(x, NULL, &len, aad, (int)aad_len)) return 3;
         if (!EVP_EncryptUpdate(x, ct, &len, in, (int)plen) || !EVP_EncryptFinal_ex(x, ct + len, &fin)) return 3;
         if (gcm && !EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_GET_TAG, (int)icv, ct + plen)) return 3;
         EVP_CIPHER_CTX_free(x);
@@ -90,7 +100,9 @@ int main(int argc, char **argv) {
         const char *md = !strcmp(auth, "md5-96") ? "MD5" : !strcmp(auth, "sha256-128") ? "SHA256" : "SHA1";
         uint8_t mac[64];
         size_t mlen = 0;
-        if (!EVP_Q_mac(NULL, "HMAC", NULL, md, NULL, ak, aklen, pkt, total, mac, sizeof mac, &mlen)) return 3;
+        if (esn) put32(pkt + total, seq_hi); /* covered, then overwritten by the ICV */
+        if (!EVP_Q_mac(NULL, "HMAC", NULL, md, NULL, ak, aklen, pkt, total + (esn ? 4 : 0), mac, sizeof mac, &mlen))
+            return 3;
         memcpy(pkt + total, mac, icv);
     }
     total += icv;

@@ -48,9 +48,11 @@ def write_pcap(path, frames, t0=1700000000, usec=0, cut=None, linktype=1, order=
     return out
 
 
-def esp_seal(enc, ekey, auth, akey, spi, seq, nh, payload):
+def esp_seal(enc, ekey, auth, akey, spi, seq, nh, payload, seq_hi=None):
     """payload sealed into ESP by esp_seal.c (built by the caller, its path
-    in $SEAL): make_esp_sa.sh and make_ims_aka.sh."""
-    out = subprocess.run([os.environ['SEAL'], enc, ekey, auth, akey, hex(spi), str(seq), str(nh)],
+    in $SEAL): make_esp_sa.sh, make_esp_esn.sh and make_ims_aka.sh. seq_hi:
+    the SA has extended sequence numbers, these the high 32 bits."""
+    hi = [] if seq_hi is None else [hex(seq_hi)]
+    out = subprocess.run([os.environ['SEAL'], enc, ekey, auth, akey, hex(spi), str(seq), str(nh)] + hi,
                          input=payload.hex() + '\n', capture_output=True, text=True, check=True).stdout
     return bytes.fromhex(out.strip())
