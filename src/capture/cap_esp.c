@@ -26,7 +26,7 @@
  * (cap_tunnel.c), statistics.
  *
  * Extended sequence numbers (RFC 4303 2.2.1, `flag esn` in `ip xfrm
- * state`: libreswan's default, and ePDGs'): the high 32 bits are on no
+ * state`, when IKEv2 negotiated them, as libreswan often does): the high 32 bits are on no
  * wire, yet the HMAC covers them and GCM's AAD holds them. Each decoder
  * keeps, per SA, the highest sequence number it verified, starting from
  * the one the dump names, and takes a packet's high bits from the low ones

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # make_esp_esn.sh -- regenerates tests/data/capture/esp_esn.pcap and
 # esp_esn.xfrm (kept in the repo): SIP in encrypted ESP whose SAs have
-# extended sequence numbers (RFC 4303 2.2.1; `flag esn`, as libreswan and
-# ePDGs key them), and those SAs as `ip xfrm state` prints them, with the
+# extended sequence numbers (RFC 4303 2.2.1; `flag esn`, when IKEv2
+# negotiated them), and those SAs as `ip xfrm state` prints them, with the
 # counters of their "anti-replay esn context". The high 32 bits of a
 # sequence number are on no wire: the HMAC covers them after the packet,
 # GCM's AAD holds them (RFC 4106 5), so a reader must work them out. Each
