@@ -10,9 +10,9 @@
 # tests/unit/test_*.c are one program each, fuzz/fuzz_*.c one harness each.
 
 CC      ?= cc
-PKGS    := libpcap zlib jansson yaml-0.1 libsodium sqlite3 libpq openssl libevent libevent_openssl libevent_pthreads libnats
+PKGS    := libpcap zlib jansson yaml-0.1 libsodium sqlite3 libpq openssl libevent libevent_openssl libevent_pthreads libnats libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lpcap -lz -ljansson -lyaml -lsodium -lsqlite3 -lpq -lssl -lcrypto -levent -levent_openssl -levent_pthreads -lnats)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lpcap -lz -ljansson -lyaml -lsodium -lsqlite3 -lpq -lssl -lcrypto -levent -levent_openssl -levent_pthreads -lnats -lmicrohttpd)
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 BASE    := -std=c11 -D_GNU_SOURCE -g $(WARN) $(PKG_CFLAGS) -Isrc -DFS38_ETC_DIR='"$(CURDIR)/etc"'

@@ -92,7 +92,7 @@ free_port() {
 }
 
 build() {
-    local pkgs="libpcap zlib jansson yaml-0.1 libsodium sqlite3 libpq openssl libevent libevent_openssl libevent_pthreads libnats"
+    local pkgs="libpcap zlib jansson yaml-0.1 libsodium sqlite3 libpq openssl libevent libevent_openssl libevent_pthreads libnats libmicrohttpd"
     mkdir -p "$OUT"
     if [ ! -x "$BH" ] || [ bench/bench_hub.c -nt "$BH" ] || [ "$REL/libfs38.a" -nt "$BH" ]; then
         $CC -std=c11 -D_GNU_SOURCE -O2 -g -Isrc $(pkg-config --cflags $pkgs 2>/dev/null) -o "$BH" \

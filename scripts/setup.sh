@@ -3,7 +3,7 @@
 # only those missing. Quiet when everything is there.
 set -euo pipefail
 PKGS=(build-essential pkg-config clang libclang-rt-14-dev
-      libpcap-dev zlib1g-dev libjansson-dev libyaml-dev libsodium-dev libssl-dev libevent-dev
+      libpcap-dev zlib1g-dev libjansson-dev libyaml-dev libsodium-dev libssl-dev libevent-dev libmicrohttpd-dev
       libsqlite3-dev libpq-dev postgresql nats-server libnats-dev time curl jq
       sip-tester sipvicious kamailio kamailio-websocket-modules kamailio-tls-modules openssl tshark
       libosip2-dev libsofia-sip-ua-dev

@@ -2,13 +2,19 @@
  * insp_metrics.c -- the Prometheus endpoint of a live sensor (insp_metrics.h):
  * the exposition text of the run's figures, and the thread serving it.
  *
- * The reading thread publishes a whole exposition text twice a second; this
- * thread serves a copy of the latest. The two share only that text, under
- * a mutex, so a scrape never waits for the pipeline and never reads its
- * state. Stopping: the owner's thread activates stop_ev (libevent set up for
- * pthreads first, so that wakes this loop), whose callback breaks the loop
- * from inside: a break asked for before the loop began would be forgotten
- * (event_base_loop clears it when it starts), an active event is not.
+ * The reading thread publishes a whole exposition text twice a second; the
+ * server's thread serves a copy of the latest. The two share only that
+ * text, under a mutex, so a scrape never waits for the pipeline and never
+ * reads its state.
+ *
+ * The server is libmicrohttpd's, in its own thread, for its connection
+ * limit: libevent 2.1's evhttp (Debian's) has none, and when connections
+ * took every file descriptor its listener spun on accept() failing with
+ * EMFILE -- a core at 80 % and a million warnings on stderr in 5 s, with the
+ * sensor's own files (a rotated --events, --pcap-out) unopenable. Here at
+ * most METRICS_MAX_CONNECTIONS are open (more are closed at once), each
+ * idle one for at most METRICS_TIMEOUT_S, its request within
+ * METRICS_MEMORY bytes (a larger header section gets 431).
  */
 #include "insp_metrics.h"
 
@@ -21,69 +27,53 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/event.h>
-#include <event2/http.h>
-#include <event2/thread.h>
+#include <microhttpd.h>
 
-#define METRICS_MAX_HEADERS 8192
-#define METRICS_TIMEOUT_S 5
+#define METRICS_MEMORY (16u << 10)   /* per connection: request line and headers, about 8 KiB of them */
+#define METRICS_TIMEOUT_S 5u
+#define METRICS_MAX_CONNECTIONS 32u  /* Prometheus keeps one; a few people with curl */
 
 struct insp_metrics {
-    struct event_base *base;
-    struct evhttp *http;
-    struct event *stop_ev; /* activated by insp_metrics_stop */
+    struct MHD_Daemon *daemon;
     unsigned port;
-    pthread_t thread;
-    bool running;
     pthread_mutex_t lock; /* guards text, len */
     char *text;
     size_t len;
 };
 
-static void answer(struct evhttp_request *req, void *arg) {
-    insp_metrics *m = arg;
-    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-    if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
-        evhttp_send_error(req, 405, "only GET");
-        return;
-    }
-    const char *uri = evhttp_request_get_uri(req);
-    size_t n = strcspn(uri, "?");
-    if (n != 8 || memcmp(uri, "/metrics", 8) != 0) {
-        evhttp_send_error(req, 404, "only /metrics");
-        return;
-    }
-    struct evbuffer *body = evbuffer_new();
-    if (!body) {
-        evhttp_send_error(req, 503, "out of memory");
-        return;
-    }
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char *ctype, const char *body,
+                              size_t len, enum MHD_ResponseMemoryMode mode) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, mode);
+    if (!r) return MHD_NO; /* no memory: the connection is closed */
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    if (code == MHD_HTTP_METHOD_NOT_ALLOWED) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    enum MHD_Result rc = MHD_queue_response(c, code, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static enum MHD_Result error_reply(struct MHD_Connection *c, unsigned code, const char *text) {
+    return reply(c, code, "text/plain; charset=utf-8", text, strlen(text), MHD_RESPMEM_PERSISTENT);
+}
+
+/* GET or HEAD /metrics (any query ignored): the latest text. Answered at the
+ * first call, so a request body is never read (a POST gets 405 and the
+ * connection is closed). */
+static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                              const char *version, const char *upload, size_t *upload_size, void **con_cls) {
+    (void)version, (void)upload, (void)upload_size, (void)con_cls;
+    insp_metrics *m = cls;
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        return error_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET\n");
+    if (strcmp(url, "/metrics") != 0) return error_reply(c, MHD_HTTP_NOT_FOUND, "only /metrics\n");
     pthread_mutex_lock(&m->lock);
-    int rc = m->text ? evbuffer_add(body, m->text, m->len) : -1;
+    enum MHD_Result rc = m->text ? reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", m->text,
+                                         m->len, MHD_RESPMEM_MUST_COPY)
+                                 : error_reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no figures yet\n");
     pthread_mutex_unlock(&m->lock);
-    if (rc != 0) {
-        evbuffer_free(body);
-        evhttp_send_error(req, 503, "no figures yet");
-        return;
-    }
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "text/plain; version=0.0.4; charset=utf-8");
-    evhttp_send_reply(req, 200, "OK", body);
-    evbuffer_free(body);
-}
-
-static void stop_cb(evutil_socket_t fd, short what, void *arg) {
-    (void)fd;
-    (void)what;
-    event_base_loopbreak(arg);
-}
-
-static void *serve(void *arg) {
-    insp_metrics *m = arg;
-    event_base_dispatch(m->base);
-    return NULL;
+    return rc;
 }
 
 /* host and port of "ADDR:PORT" / "[V6]:PORT" / ":PORT". */
@@ -227,44 +217,54 @@ size_t insp_metrics_text(const insp_stats *s, const insp_metrics_extra *x, doubl
 
 /* ---- the endpoint ------------------------------------------------------------------ */
 
-fs_code insp_metrics_start(const char *listen, insp_metrics **out, fs_err *e) {
+fs_code insp_metrics_start(const char *spec, insp_metrics **out, fs_err *e) {
     char host[64];
     unsigned port = 0;
     *out = NULL;
-    fs_code rc = parse_listen(listen, host, sizeof host, &port, e);
+    fs_code rc = parse_listen(spec, host, sizeof host, &port, e);
     if (rc != FS_OK) return rc;
-    if (evthread_use_pthreads() != 0) return fs_fail(e, FS_ERR_INTERNAL, "libevent: no pthreads support");
+    struct sockaddr_storage ss = {0};
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD;
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        return fs_fail(e, FS_ERR_USAGE, "--metrics '%s': '%s' is not an IPv4/IPv6 address", spec, host);
+    }
     insp_metrics *m = calloc(1, sizeof *m);
     if (!m) return fs_fail(e, FS_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&m->lock, NULL);
-    m->base = event_base_new();
-    m->http = m->base ? evhttp_new(m->base) : NULL;
-    m->stop_ev = m->base ? event_new(m->base, -1, 0, stop_cb, m->base) : NULL;
-    if (!m->http || !m->stop_ev) {
-        insp_metrics_stop(m);
-        return fs_fail(e, FS_ERR_NOMEM, "out of memory (--metrics)");
-    }
-    evhttp_set_gencb(m->http, answer, m);
-    evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
-    evhttp_set_max_headers_size(m->http, METRICS_MAX_HEADERS);
-    evhttp_set_max_body_size(m->http, 0);
-    evhttp_set_timeout(m->http, METRICS_TIMEOUT_S);
-    struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(m->http, host, (ev_uint16_t)port);
-    if (!bound) {
+    /* bind first, so that what is wrong can be named (the daemon says nothing) */
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    socklen_t sl = ss.ss_family == AF_INET ? sizeof *v4 : sizeof *v6;
+    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd >= 0 && ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 64) != 0) {
         int err = errno;
+        if (fd >= 0) close(fd);
         insp_metrics_stop(m);
-        return fs_fail(e, FS_ERR_IO, "--metrics %s: cannot listen: %s", listen, strerror(err));
+        return fs_fail(e, FS_ERR_IO, "--metrics %s: cannot listen: %s", spec, strerror(err));
     }
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    if (getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&ss, &sl) == 0)
-        m->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                 : ((struct sockaddr_in *)&ss)->sin_port);
-    if (pthread_create(&m->thread, NULL, serve, m) != 0) {
+    struct sockaddr_storage got;
+    socklen_t gl = sizeof got;
+    if (getsockname(fd, (struct sockaddr *)&got, &gl) == 0)
+        m->port = ntohs(got.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&got)->sin6_port
+                                                  : ((struct sockaddr_in *)&got)->sin_port);
+    m->daemon = MHD_start_daemon(flags, 0, NULL, NULL, answer, m, MHD_OPTION_LISTEN_SOCKET, fd,
+                                 MHD_OPTION_CONNECTION_LIMIT, METRICS_MAX_CONNECTIONS,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, METRICS_TIMEOUT_S,
+                                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)METRICS_MEMORY, MHD_OPTION_END);
+    if (!m->daemon) {
+        close(fd);
         insp_metrics_stop(m);
-        return fs_fail(e, FS_ERR_INTERNAL, "--metrics: cannot start its thread");
+        return fs_fail(e, FS_ERR_INTERNAL, "--metrics %s: cannot start its server", spec);
     }
-    m->running = true;
     *out = m;
     return FS_OK;
 }
@@ -286,13 +286,7 @@ bool insp_metrics_publish(insp_metrics *m, const char *text, size_t len) {
 
 void insp_metrics_stop(insp_metrics *m) {
     if (!m) return;
-    if (m->running) {
-        event_active(m->stop_ev, EV_READ, 0);
-        pthread_join(m->thread, NULL);
-    }
-    if (m->stop_ev) event_free(m->stop_ev);
-    if (m->http) evhttp_free(m->http);
-    if (m->base) event_base_free(m->base);
+    if (m->daemon) MHD_stop_daemon(m->daemon); /* joins its thread, closes the socket and connections */
     pthread_mutex_destroy(&m->lock);
     free(m->text);
     free(m);

@@ -3,11 +3,12 @@
  * endpoint of a live sensor.
  *
  * Owns: the Prometheus text (format 0.0.4) of a run's figures
- * (insp_metrics_text: the families docs/operations.md lists), and one thread
- * running a libevent HTTP server on ADDR:PORT that answers GET /metrics with
- * the text last published (insp_metrics_publish), 404 to any other path and
- * 405 to any other method. Requests are bounded: headers to 8 KiB, no body,
- * 5 s to send one. Label values are fs38's own names, never traffic.
+ * (insp_metrics_text: the families docs/operations.md lists), and a
+ * libmicrohttpd server (its own thread) on ADDR:PORT that answers GET /metrics
+ * with the text last published (insp_metrics_publish), 404 to any other path
+ * and 405 to any other method. Bounded: 32 connections at once, 16 KiB for a
+ * request's line and headers, no body read, 5 s idle. Label values are
+ * fs38's own names, never traffic.
  * Must not touch: the pipeline's state (the server only sees the text it is
  * given; the text is written from an insp_stats copy), printing.
  */
@@ -35,7 +36,7 @@ typedef struct insp_metrics insp_metrics;
 /* "ADDR:PORT", "[::1]:PORT" or ":PORT" (every IPv4 address); port 0 takes a
  * free one (insp_metrics_port). Until the first publish /metrics answers
  * 503. FS_ERR_USAGE for a bad spec, FS_ERR_IO when it cannot listen. */
-fs_code insp_metrics_start(const char *listen, insp_metrics **out, fs_err *e);
+fs_code insp_metrics_start(const char *spec, insp_metrics **out, fs_err *e);
 /* The port it listens on. */
 unsigned insp_metrics_port(const insp_metrics *m);
 /* Replace the text /metrics answers with (copied); thread-safe. false when

@@ -677,6 +677,43 @@ for _ in 1 2 3 4 5; do
     [ $? -eq 2 ] || hung=$((hung + 1))
 done
 ok "--metrics with a HEP address that cannot be bound: exit 2 at once, 5 times out of 5" is "$hung" 0
+# a flood of idle connections: at most 32 are kept (the rest closed at once),
+# so the sensor keeps file descriptors for its own work and the endpoint
+# answers again once they go. fs38 runs with 64 descriptors: libevent's evhttp
+# (no cap) let the connections take them all, then spun on accept() failing
+# with EMFILE, a core busy and a warning per failure on stderr.
+hport=$(free_port)
+prlimit --nofile=64:64 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$hport" --duration 9 \
+    --metrics 127.0.0.1:0 >/dev/null 2>"$TMPD/flood.err" &
+pid=$!
+port_bound u "$hport"
+fport=$(sed -n 's/^fs38 inspect: Prometheus metrics on port \([0-9]*\): GET \/metrics$/\1/p' "$TMPD/flood.err")
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+t0=$(cpu_ticks $pid)
+python3 -c 'import socket, sys, time
+socks, end = [], time.time() + 1 # as many of 150 as connect within 1 s (a full backlog drops the rest)
+for i in range(150):
+    if time.time() > end: break
+    try: socks.append(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=0.05))
+    except OSError: pass
+time.sleep(2.5 - (end - time.time()))' "${fport:-1}" &
+flood=$!
+sleep 1.5
+fds=$(ls "/proc/$pid/fd" | wc -l)
+during=$(curl -s -m 1 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$fport/metrics")
+wait $flood
+t1=$(cpu_ticks $pid)
+sleep 0.3
+after=$(curl -s -m 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$fport/metrics")
+head_len=$(curl -s -m 2 -I "http://127.0.0.1:$fport/metrics" | grep -ci '^content-type: text/plain; version=0.0.4')
+wait $pid
+rc=$?
+ok "--metrics, 150 idle connections to a sensor with 64 descriptors: at most 32 kept ($fds descriptors open)" \
+    test -n "$fport" -a "$fds" -ge 32 -a "$fds" -le 48
+ok "...no core spent on them ($((t1 - t0)) ticks of CPU in 2.5 s), nothing on stderr" \
+    is "$([ $((t1 - t0)) -lt 50 ] && echo calm) $(grep -vc '^fs38 inspect: \(Prometheus metrics on port\|receiving HEP on\)' "$TMPD/flood.err")" "calm 0"
+ok "...the endpoint answers once they are gone ($during while they were there); HEAD too" is "$after $head_len" "200 1"
+ok "...and the run ends as usual" is "$rc" 0
 expect_exit 0 "--metrics on capture files: a note, nothing served" \
     "$FS38" inspect -c /dev/null --metrics 127.0.0.1:0 "$HT"
 ok "...the note" grep -q "note: --metrics serves live and HEP runs" "$TMPD/err"
