@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -130,6 +132,18 @@ typedef struct inspect_run {
         struct stat seen;         /* the file as last read */
         uint64_t next_check_us;
         uint64_t reloads;
+        bool warned;              /* a load that failed for a passing reason was said */
+        /* the load of a changed file, on a thread of its own: a large cache
+         * takes seconds to read, and the reading thread must go on reading */
+        struct {
+            pthread_t thread;
+            bool running;         /* started and not yet joined */
+            atomic_bool done;
+            int64_t now_ms;
+            struct stat st;       /* the file when the load began */
+            det_indicators *result;
+            fs_err err;
+        } load;
     } ind;
     char *metrics_text;         /* its exposition text, METRICS_TEXT_MAX */
     const char *sa_out_path; /* --esp-sa-out */
@@ -1494,31 +1508,37 @@ static bool file_changed(const struct stat *a, const struct stat *b) {
 
 #define INDICATORS_CHECK_US (2 * FS_USEC)
 
-/* In on_tick (live and HEP): every 2 s, read the --indicators cache again
- * if it changed, and hand the new set to the workers; the old one is freed
- * once they all left it. A cache that does not load leaves the set in use
- * (said on stderr; tried again when the file changes again). */
-static void indicators_due(inspect_run *r, uint64_t now) {
-    if (!r->ind.path || !r->in) return;
-    if (r->ind.retired) {
-        if (!insp_indicators_switched(r->in)) return;
-        det_indicators_free(r->ind.retired);
-        r->ind.retired = NULL;
-    }
-    if (now < r->ind.next_check_us) return;
-    r->ind.next_check_us = now + INDICATORS_CHECK_US;
-    struct stat sb;
-    if (stat(r->ind.path, &sb) != 0 || !file_changed(&sb, &r->ind.seen)) return;
-    r->ind.seen = sb;
-    fs_err e = {0};
-    det_indicators *ind = det_indicators_load(r->ind.path, (int64_t)(now / 1000), &e);
+static void *indicators_load_main(void *arg) {
+    inspect_run *r = arg;
+    r->ind.load.result = det_indicators_load(r->ind.path, r->ind.load.now_ms, &r->ind.load.err);
+    atomic_store(&r->ind.load.done, true);
+    return NULL;
+}
+
+/* The load indicators_due started has ended (joined here): hand its set to
+ * the workers, or say why there is none. A cache whose content is wrong is
+ * tried again when it changes again; one that could not be read for a
+ * passing reason (no memory, no descriptor) at the next check. */
+static void indicators_loaded(inspect_run *r) {
+    pthread_join(r->ind.load.thread, NULL);
+    r->ind.load.running = false;
+    det_indicators *ind = r->ind.load.result;
+    r->ind.load.result = NULL;
     det_indicators_info was, i;
     det_indicators_get_info(r->ind.cur, &was);
     if (!ind) {
-        fprintf(stderr, "fs38 inspect: --indicators changed but does not load: %s (the %u indicators read "
-                        "before stay in use)\n", e.msg, was.events);
+        fs_code c = r->ind.load.err.code;
+        bool content = c == FS_ERR_FORMAT || c == FS_ERR_LIMIT;
+        if (content) r->ind.seen = r->ind.load.st;
+        if (content || !r->ind.warned)
+            fprintf(stderr, "fs38 inspect: --indicators changed but does not load: %s (the %u indicators read "
+                            "before stay in use%s)\n", r->ind.load.err.msg, was.events,
+                    content ? "" : "; tried again every 2 s");
+        r->ind.warned = !content;
         return;
     }
+    r->ind.seen = r->ind.load.st;
+    r->ind.warned = false;
     insp_set_indicators(r->in, ind);
     r->ind.retired = r->ind.cur;
     r->ind.cur = ind;
@@ -1527,6 +1547,50 @@ static void indicators_due(inspect_run *r, uint64_t now) {
     if (!r->quiet)
         fprintf(stderr, "fs38 inspect: --indicators %s changed: %u shared indicators now (%u before)\n",
                 r->ind.path, i.events, was.events);
+}
+
+/* In on_tick (live and HEP): every 2 s, if the --indicators cache (a
+ * regular file) changed, read it again on a thread of its own, and at a
+ * later tick hand the new set to the workers; the old one is freed once
+ * they all left it. A cache that does not load leaves the set in use (said
+ * on stderr). */
+static void indicators_due(inspect_run *r, uint64_t now) {
+    if (!r->ind.path || !r->in) return;
+    if (r->ind.retired) {
+        if (!insp_indicators_switched(r->in)) return;
+        det_indicators_free(r->ind.retired);
+        r->ind.retired = NULL;
+    }
+    if (r->ind.load.running) {
+        if (!atomic_load(&r->ind.load.done)) return;
+        indicators_loaded(r);
+        return;
+    }
+    if (now < r->ind.next_check_us) return;
+    r->ind.next_check_us = now + INDICATORS_CHECK_US;
+    struct stat sb;
+    if (stat(r->ind.path, &sb) != 0 || !S_ISREG(sb.st_mode) || !file_changed(&sb, &r->ind.seen)) return;
+    r->ind.load.st = sb;
+    r->ind.load.now_ms = (int64_t)(now / 1000);
+    r->ind.load.err = (fs_err){0};
+    atomic_store(&r->ind.load.done, false);
+    if (pthread_create(&r->ind.load.thread, NULL, indicators_load_main, r) != 0) {
+        if (!r->ind.warned)
+            fprintf(stderr, "fs38 inspect: --indicators changed but cannot be read now (no thread); tried "
+                            "again every 2 s\n");
+        r->ind.warned = true;
+        return;
+    }
+    r->ind.load.running = true;
+}
+
+/* The end of a run: a load still going is waited for, its set freed. */
+static void indicators_done(inspect_run *r) {
+    if (!r->ind.load.running) return;
+    pthread_join(r->ind.load.thread, NULL);
+    r->ind.load.running = false;
+    det_indicators_free(r->ind.load.result);
+    r->ind.load.result = NULL;
 }
 
 /* ---- main ---------------------------------------------------------------------------- */
@@ -1625,6 +1689,26 @@ static cap_tls_keys *open_keylog(const char *path, bool live, bool quiet) {
     return k;
 }
 
+/* The handlers, first thing: a SIGHUP from logrotate or a SIGUSR1 from a
+ * monitoring agent that comes while the config and the indicators load
+ * must not end the process (their default). */
+static void install_signals(void) {
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    struct sigaction hup = {.sa_handler = on_hangup};
+    sigemptyset(&hup.sa_mask);
+    hup.sa_flags = SA_RESTART;
+    sigaction(SIGHUP, &hup, NULL);
+    struct sigaction usr1 = {.sa_handler = on_usr1}; /* not its default: ending the process */
+    sigemptyset(&usr1.sa_mask);
+    usr1.sa_flags = SA_RESTART;
+    sigaction(SIGUSR1, &usr1, NULL);
+    signal(SIGPIPE, SIG_IGN); /* EPIPE instead: the reader of stdout left (reader_left) */
+    signal(SIGXFSZ, SIG_IGN); /* EFBIG instead: past `ulimit -f`, reported as a full disk is */
+}
+
 int cmd_inspect(int argc, char **argv) {
     static const struct option longopts[] = {
         {"interface", required_argument, NULL, 'i'}, {"bpf", required_argument, NULL, OPT_BPF},
@@ -1650,6 +1734,7 @@ int cmd_inspect(int argc, char **argv) {
         {NULL, 0, NULL, 0}};
     inspect_run r = {.fail_on = -1, .max_severity = -1, .progress = true,
                      .out_stdout = {.name = "stdout", .fd = -1}, .out_file = {.fd = -1}};
+    install_signals();
     const char *iface = NULL, *bpf = NULL, *hep = NULL, *indicators_path = NULL, *keylog_path = NULL,
                *esp_sa_path = NULL;
     bool raw = false, seed_given = false;
@@ -1827,21 +1912,6 @@ int cmd_inspect(int argc, char **argv) {
                         "authentication): listen on a management address only\n", metrics_listen);
     r.progress = r.progress && !r.live && isatty(STDERR_FILENO);
 
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    struct sigaction hup = {.sa_handler = on_hangup};
-    sigemptyset(&hup.sa_mask);
-    hup.sa_flags = SA_RESTART;
-    sigaction(SIGHUP, &hup, NULL);
-    struct sigaction usr1 = {.sa_handler = on_usr1}; /* not its default: ending the process */
-    sigemptyset(&usr1.sa_mask);
-    usr1.sa_flags = SA_RESTART;
-    sigaction(SIGUSR1, &usr1, NULL);
-    signal(SIGPIPE, SIG_IGN); /* EPIPE instead: the reader of stdout left (reader_left) */
-    signal(SIGXFSZ, SIG_IGN); /* EFBIG instead: past `ulimit -f`, reported as a full disk is */
-
     if (!keylog_path && cfg.tls_keylog[0]) keylog_path = cfg.tls_keylog;
     r.keylog = keylog_path != NULL;
     if (keylog_path && !(cfg.capture.tls_keys = open_keylog(keylog_path, iface != NULL, r.quiet))) {
@@ -1965,6 +2035,7 @@ int cmd_inspect(int argc, char **argv) {
     insp_free(in);
     cap_tls_keys_free(cfg.capture.tls_keys);
     cap_esp_sas_free(esp_sas);
+    indicators_done(&r);
     det_indicators_free(r.ind.cur); /* indicators, or what a live run read since */
     det_indicators_free(r.ind.retired);
     int err = fflush(stdout) != 0 ? errno : 0;

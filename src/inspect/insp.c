@@ -132,6 +132,8 @@ struct insp {
     insp_aka *aka;
     sip_msg *peek_msg;     /* the reader's (several workers) */
     atomic_uint indicators_pending; /* workers yet to switch to the set insp_set_indicators gave */
+    const det_indicators *indicators_next; /* that set, handed to the workers by feed_tick */
+    bool indicators_queued;                /* ... at the end of the next one */
 };
 
 #define HELD_MAX 4096
@@ -684,10 +686,21 @@ static void feed_tick(insp *in, uint64_t now_us) {
         feed(in, i, REC_TICK, 0, NULL, 0, now_us, 0);
         if (in->w[i].own_thread) batch_submit(&in->w[i]);
     }
-    if (!in->opt.on_tick) return;
-    if (in->threaded) pthread_mutex_lock(&in->event_lock);
-    in->opt.on_tick(in->opt.user);
-    if (in->threaded) pthread_mutex_unlock(&in->event_lock);
+    if (in->opt.on_tick) {
+        if (in->threaded) pthread_mutex_lock(&in->event_lock);
+        in->opt.on_tick(in->opt.user);
+        if (in->threaded) pthread_mutex_unlock(&in->event_lock);
+    }
+    /* after the lock is let go: batch_submit may wait for a worker to free a
+     * batch, and that worker may be waiting for event_lock (on_event) */
+    if (in->indicators_queued) {
+        in->indicators_queued = false;
+        for (unsigned i = 0; i < in->nworkers; i++) { /* in order with the traffic before it */
+            feed(in, i, REC_INDICATORS, 0, (const uint8_t *)&in->indicators_next, (uint32_t)sizeof in->indicators_next,
+                 0, 0);
+            if (in->w[i].own_thread) batch_submit(&in->w[i]);
+        }
+    }
 }
 
 /* ---- lifecycle ----------------------------------------------------------------- */
@@ -1102,11 +1115,9 @@ void insp_get_stats(insp *in, insp_stats *out) {
 }
 
 void insp_set_indicators(insp *in, const det_indicators *ind) {
-    atomic_store(&in->indicators_pending, in->nworkers);
-    for (unsigned i = 0; i < in->nworkers; i++) { /* in order with the traffic before it */
-        feed(in, i, REC_INDICATORS, 0, (const uint8_t *)&ind, (uint32_t)sizeof ind, 0, 0);
-        if (in->w[i].own_thread) batch_submit(&in->w[i]);
-    }
+    atomic_store(&in->indicators_pending, in->nworkers); /* before any worker may switch */
+    in->indicators_next = ind;
+    in->indicators_queued = true; /* fed at the end of this tick (feed_tick), outside event_lock */
 }
 
 bool insp_indicators_switched(insp *in) { return atomic_load(&in->indicators_pending) == 0; }

@@ -114,7 +114,8 @@ void insp_get_stats(insp *in, insp_stats *out);
 bool insp_write_learned_sas(insp *in, FILE *f);
 /* A live run: match traffic against ind from now on (INTEL-001), every
  * worker at its next record (the cache `fs38 pull` keeps was rewritten).
- * From the reading thread. The set given before must stay until
+ * From on_tick (the reading thread): the workers are handed it when on_tick
+ * returns and event_lock is let go. The set given before must stay until
  * insp_indicators_switched says every worker has left it. */
 void insp_set_indicators(insp *in, const det_indicators *ind);
 bool insp_indicators_switched(insp *in);

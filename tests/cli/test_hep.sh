@@ -714,6 +714,56 @@ ok "...no core spent on them ($((t1 - t0)) ticks of CPU in 2.5 s), nothing on st
     is "$([ $((t1 - t0)) -lt 50 ] && echo calm) $(grep -vc '^fs38 inspect: \(Prometheus metrics on port\|receiving HEP on\)' "$TMPD/flood.err")" "calm 0"
 ok "...the endpoint answers once they are gone ($during while they were there); HEAD too" is "$after $head_len" "200 1"
 ok "...and the run ends as usual" is "$rc" 0
+# ---- (f) --indicators read again under load, 2 workers --------------------------------
+# A flood of scanner probes from fresh sources (an event per probe) while the
+# cache is rewritten every 0.4 s, fs38 on one core with worker 1 at nice 19,
+# so that worker 1 falls behind: handing it the new set waited for a free
+# batch while holding the lock worker 1 waited for to write its event, and
+# the sensor hung for good (past --duration and SIGTERM). And SIGUSR1 and
+# SIGHUP during start-up (before the indicators are read) do not end it.
+hport=$(free_port)
+: >"$TMPD/rl-ind.ndjson"
+taskset -c 0 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$hport" --workers 2 --duration 8 \
+    --indicators "$TMPD/rl-ind.ndjson" --events "$TMPD/rl.ndjson" --stats-json "$TMPD/rl.json" -q 2>"$TMPD/rl.err" &
+pid=$!
+port_bound u "$hport"
+w1=$(ls "/proc/$pid/task" | sort -n | sed -n 2p)
+renice -n 19 -p "$w1" >/dev/null
+taskset -c 1 python3 -c 'import random, socket, sys, time
+sys.path.insert(0, sys.argv[1]); from hep import hep, scan
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+end, n = time.time() + 5, 0
+while time.time() < end:
+    src = "10.%d.%d.%d" % (random.randrange(256), random.randrange(256), random.randrange(1, 255))
+    try: s.sendto(hep(src, n=n, msg=scan), ("127.0.0.1", int(sys.argv[2])))
+    except OSError: pass
+    n += 1' "$TMPD" "$hport" &
+flood=$!
+for _ in $(seq 12); do sleep 0.4; echo >"$TMPD/rl-ind.new"; mv "$TMPD/rl-ind.new" "$TMPD/rl-ind.ndjson"; done
+wait $flood
+hung=0
+for _ in $(seq 150); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+if kill -0 $pid 2>/dev/null; then hung=1; kill -KILL $pid; fi
+wait $pid
+rc=$?
+ok "--indicators rewritten under a flood, 2 workers, worker 1 behind: the run ends at --duration (rc $rc)" \
+    is "$hung $rc" "0 0"
+ok "...having read the cache again ($(jq -r '.indicators.reloads' "$TMPD/rl.json" 2>/dev/null) times)" \
+    test "$(jq -r '.indicators.reloads' "$TMPD/rl.json" 2>/dev/null || echo 0)" -ge 2
+# signals during start-up: a slow --indicators cache (a FIFO fed after 1 s)
+hport=$(free_port)
+rm -f "$TMPD/slow-ind"; mkfifo "$TMPD/slow-ind"
+"$FS38" inspect -c /dev/null --hep 127.0.0.1:"$hport" --duration 2 --indicators "$TMPD/slow-ind" \
+    --stats-json "$TMPD/slow.json" -q 2>"$TMPD/slow.err" &
+pid=$!
+sleep 0.5
+kill -USR1 $pid 2>/dev/null; kill -HUP $pid 2>/dev/null
+sleep 0.5
+timeout 3 sh -c "echo >'$TMPD/slow-ind'" # no reader left (it ended): do not wait for one
+wait $pid
+rc=$?
+ok "...SIGUSR1 and SIGHUP while it starts: it runs on and ends as usual (rc $rc)" \
+    is "$rc $(jq -r '.final' "$TMPD/slow.json" 2>/dev/null)" "0 true"
 expect_exit 0 "--metrics on capture files: a note, nothing served" \
     "$FS38" inspect -c /dev/null --metrics 127.0.0.1:0 "$HT"
 ok "...the note" grep -q "note: --metrics serves live and HEP runs" "$TMPD/err"
