@@ -336,7 +336,9 @@ uint64_t cap_size(const cap_source *s);
 void cap_break(cap_source *s); /* from a signal handler: stop a live capture */
 /* A live capture's losses so far (pcap_stats): packets the kernel dropped
  * because its buffer was full (fs38 did not keep up), and packets the
- * interface or driver dropped. false for files or when libpcap cannot say. */
+ * interface or driver dropped. false for files or when libpcap cannot say.
+ * libpcap's counters are 32 bits: called at least once per 2^32 drops (each
+ * tick), the sums here do not wrap. */
 bool cap_live_drops(cap_source *s, uint64_t *kernel, uint64_t *iface);
 /* The filter cap_open_live uses when bpf is NULL (for --help and tests). */
 const char *cap_default_bpf(void);

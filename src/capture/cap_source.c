@@ -91,6 +91,9 @@ struct cap_source {
     uint64_t size;
     cap_gz *gz;     /* a compressed file or a piped stdin: its reader, else NULL */
     char *file_buf; /* stdio buffer of a capture file (freed after pcap_close) */
+    /* live: pcap_stats' counters are 32 bits and wrap; summed here */
+    uint32_t drop_seen, ifdrop_seen;
+    uint64_t drops, ifdrops;
 };
 
 const char *cap_default_bpf(void) { return BPF_DEFAULT; }
@@ -499,8 +502,12 @@ void cap_break(cap_source *s) {
 bool cap_live_drops(cap_source *s, uint64_t *kernel, uint64_t *iface) {
     struct pcap_stat ps;
     if (!s || !s->live || pcap_stats(s->p, &ps) != 0) return false;
-    *kernel = ps.ps_drop;
-    *iface = ps.ps_ifdrop;
+    s->drops += (uint32_t)(ps.ps_drop - s->drop_seen); /* modulo 2^32: a wrap since the last call */
+    s->ifdrops += (uint32_t)(ps.ps_ifdrop - s->ifdrop_seen);
+    s->drop_seen = ps.ps_drop;
+    s->ifdrop_seen = ps.ps_ifdrop;
+    *kernel = s->drops;
+    *iface = s->ifdrops;
     return true;
 }
 
