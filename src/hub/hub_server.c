@@ -53,6 +53,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <sys/queue.h>
 #include <event2/thread.h>
 #include <jansson.h>
@@ -236,6 +237,7 @@ struct hub_server {
     pthread_mutex_t dmu;
     job_queue doneq;
     struct event *done_ev, *ping_ev, *sig_int, *sig_term, *sig_hup;
+
     atomic_bool stopping;
     stream_client *clients;
     size_t n_clients;
@@ -270,6 +272,27 @@ static void hub_log(const hub_server *s, const char *fmt, ...) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     s->log(s->log_ctx, msg);
+}
+
+/* ---- out of file descriptors -------------------------------------------------------------
+ * accept() failing with EMFILE leaves the connection in the backlog, so the
+ * listener is readable again at once: libevent 2.1 would try again and warn
+ * on every turn of the loop (a core busy, stderr flooded) while connections
+ * hold every descriptor. The listener rests a second instead, as nginx does;
+ * the connections already open go on. (libevent hands this callback evhttp's
+ * argument, not ours: it needs nothing of the server.) */
+static void accept_resume_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd, (void)what;
+    evconnlistener_enable(arg);
+}
+
+static void accept_error_cb(struct evconnlistener *lev, void *arg) {
+    (void)arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) return; /* a passing one */
+    struct timeval rest = {1, 0};
+    if (event_base_once(evconnlistener_get_base(lev), -1, EV_TIMEOUT, accept_resume_cb, lev, &rest) == 0)
+        evconnlistener_disable(lev);
 }
 
 /* ---- the trust registry: loaded at start and on SIGHUP ------------------------------------ */
@@ -1866,6 +1889,7 @@ fs_code hub_server_new(const hub_config *c, hub_server **out, fs_err *e) {
                                                  : ((struct sockaddr_in *)&ss)->sin_port);
     s->done_ev = event_new(s->base, -1, EV_PERSIST, done_cb, s);
     s->ping_ev = event_new(s->base, -1, EV_PERSIST, ping_cb, s);
+    evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(s->bound), accept_error_cb);
     s->applied_ev = event_new(s->base, -1, EV_PERSIST, applied_cb, s);
     if (!s->done_ev || !s->ping_ev || !s->applied_ev) return fs_fail(e, FS_ERR_NOMEM, "out of memory (events)");
     struct timeval ping = {(time_t)c->ping_s, 0};

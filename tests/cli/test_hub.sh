@@ -578,6 +578,28 @@ PY
     hcurl op2 "/v1/stream" -N --max-time 2 >"$W/now" 2>/dev/null
     ok "limits: a follower without a cursor starts from now" test "$(grep -c '^id: ' "$W/now")" = 0
     stop_hub
+    # out of descriptors: a hub allowed 64 takes 150 idle connections. accept() then fails
+    # with EMFILE; libevent tried again and warned on every turn of its loop (a core busy,
+    # the log flooded); the listener now rests a second at a time, and answers once they go
+    prlimit --nofile=64:64 "$FS38" hub --config "$W/hub.yaml" >>"$W/hub.log" 2>&1 &
+    HUB_PID=$!
+    for ((i = 0; i < 100; i++)); do hcurl op1 /health -o /dev/null 2>/dev/null && break; sleep 0.1; done
+    local t0 t1 warned back=1
+    t0=$(awk '{print $14 + $15}' "/proc/$HUB_PID/stat")
+    python3 -c 'import socket, sys, time
+socks, end = [], time.time() + 1
+for i in range(150):
+    if time.time() > end: break
+    try: socks.append(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=0.05))
+    except OSError: pass
+time.sleep(2.5 - (end - time.time()))' "$PORT"
+    t1=$(awk '{print $14 + $15}' "/proc/$HUB_PID/stat")
+    warned=$(grep -c 'Error from accept' "$W/hub.log")
+    for ((i = 0; i < 60; i++)); do hcurl op1 /health -o /dev/null 2>/dev/null && { back=0; break; }; sleep 0.1; done
+    ok "limits: 150 idle connections to a hub with 64 descriptors: no core spent ($((t1 - t0)) ticks in 2.5 s), $warned warnings" \
+        test $((t1 - t0)) -lt 50 -a "$warned" -lt 5
+    ok "...and it answers once they are gone" test $back = 0
+    stop_hub
 }
 
 # ---- config errors name file:line:key ------------------------------------------------------
