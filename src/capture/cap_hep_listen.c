@@ -59,6 +59,7 @@ struct cap_hep_listener {
     uint8_t *datagram;     /* HEP_MAX_PACKET bytes */
     hep_conn conn[HEP_TCP_CONNS];
     SSL_CTX *tls;          /* tls:ADDR:PORT, else NULL */
+    uint64_t accept_rest_until_us; /* accept() ran out of descriptors: the listener rests till then */
     cap_hep_listen_stats st;
 };
 
@@ -327,7 +328,14 @@ static void accept_conns(cap_hep_listener *l, uint64_t now_us, cap_hep_deliver d
         struct sockaddr_storage from = {0};
         socklen_t fl = sizeof from;
         int fd = accept4(l->tcp, (struct sockaddr *)&from, &fl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) return; /* EAGAIN; or a connection reset before it was taken */
+        if (fd < 0) {
+            /* EAGAIN; or a connection reset before it was taken. Out of
+             * descriptors, the connection stays in the backlog and poll
+             * says so at once: rest a second rather than spin */
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                l->accept_rest_until_us = now_us + FS_USEC;
+            return;
+        }
         hep_conn *c = conn_slot(l, now_us, deliver, user);
         uint8_t *buf = c ? malloc(HEP_MAX_PACKET) : NULL;
         SSL *ssl = buf && l->tls ? SSL_new(l->tls) : NULL;
@@ -442,7 +450,8 @@ unsigned cap_hep_listen_poll(cap_hep_listener *l, int timeout_ms, uint64_t now_u
     nfds_t nfd = 0;
     bool pending = false;
     if (l->udp >= 0) of[nfd] = NULL, pfd[nfd++] = (struct pollfd){.fd = l->udp, .events = POLLIN};
-    if (l->tcp >= 0) of[nfd] = NULL, pfd[nfd++] = (struct pollfd){.fd = l->tcp, .events = POLLIN};
+    if (l->tcp >= 0 && now_us >= l->accept_rest_until_us)
+        of[nfd] = NULL, pfd[nfd++] = (struct pollfd){.fd = l->tcp, .events = POLLIN};
     for (unsigned i = 0; i < HEP_TCP_CONNS; i++)
         if (l->conn[i].fd >= 0) {
             of[nfd] = &l->conn[i];

@@ -714,6 +714,34 @@ ok "...no core spent on them ($((t1 - t0)) ticks of CPU in 2.5 s), nothing on st
     is "$([ $((t1 - t0)) -lt 50 ] && echo calm) $(grep -vc '^fs38 inspect: \(Prometheus metrics on port\|receiving HEP on\)' "$TMPD/flood.err")" "calm 0"
 ok "...the endpoint answers once they are gone ($during while they were there); HEAD too" is "$after $head_len" "200 1"
 ok "...and the run ends as usual" is "$rc" 0
+# the same for HEP over TCP with fewer descriptors than its 64 connections: accept()
+# failing with EMFILE left the connection in the backlog and poll woke the reader at
+# once, again and again (a core busy); the listener now rests a second at a time
+hport=$(free_port)
+prlimit --nofile=40:40 "$FS38" inspect -c /dev/null --hep tcp:127.0.0.1:"$hport" --duration 7 \
+    --stats-json "$TMPD/tflood.json" -q 2>"$TMPD/tflood.err" &
+pid=$!
+port_bound t "$hport"
+t0=$(cpu_ticks $pid)
+python3 -c 'import socket, sys, time
+socks, end = [], time.time() + 1
+for i in range(100):
+    if time.time() > end: break
+    try: socks.append(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=0.05))
+    except OSError: pass
+time.sleep(2.5 - (end - time.time()))' "$hport"
+t1=$(cpu_ticks $pid)
+sleep 1.2 # the rest ends; the closed connections are taken and let go
+python3 -c 'import socket, sys
+sys.path.insert(0, sys.argv[1]); from hep import hep, scan
+s = socket.create_connection(("127.0.0.1", int(sys.argv[2])), timeout=2)
+s.sendall(hep("198.51.100.99", n=99, msg=scan))' "$TMPD" "$hport" 2>/dev/null
+wait $pid
+rc=$?
+ok "--hep tcp, 100 idle connections with 40 descriptors: no core spent ($((t1 - t0)) ticks in 2.5 s)" \
+    test $((t1 - t0)) -lt 50
+ok "...and a sender after them is read (rc $rc)" is "$rc $(jq -r '.sip_messages' "$TMPD/tflood.json")" "0 1"
+
 # ---- (f) --indicators read again under load, 2 workers --------------------------------
 # A flood of scanner probes from fresh sources (an event per probe) while the
 # cache is rewritten every 0.4 s, fs38 on one core with worker 1 at nice 19,
