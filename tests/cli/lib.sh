@@ -2,6 +2,8 @@
 #   ok COND-DESCRIPTION COMMAND...   runs COMMAND, counts pass/fail
 #   finish NAME                      prints "NAME: N passed, N failed"
 #   free_port                        a loopback port no TCP or UDP socket uses, for a server
+#   hold_idle PORT N                 open up to N idle TCP connections within 1 s, keep them 2.5 s
+#   cpu_ticks PID                    user + system CPU time of PID so far, in clock ticks (1/100 s)
 set -u
 T_PASS=0; T_FAIL=0
 FS38=${FS38:?FS38 must point at the fs38 binary}
@@ -40,3 +42,17 @@ free_port() {
     done
     return 1
 }
+
+# hold_idle PORT N: as many of N idle TCP connections to 127.0.0.1:PORT as
+# connect within 1 s (a full backlog drops the rest), held until 2.5 s after
+# the start, then closed: a flood of connections that send nothing
+hold_idle() {
+    python3 -c 'import socket, sys, time
+socks, end = [], time.time() + 1
+for i in range(int(sys.argv[2])):
+    if time.time() > end: break
+    try: socks.append(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=0.05))
+    except OSError: pass
+time.sleep(2.5 - (end - time.time()))' "$1" "$2"
+}
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }

@@ -688,15 +688,8 @@ prlimit --nofile=64:64 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$hport" --d
 pid=$!
 port_bound u "$hport"
 fport=$(sed -n 's/^fs38 inspect: Prometheus metrics on port \([0-9]*\): GET \/metrics$/\1/p' "$TMPD/flood.err")
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 t0=$(cpu_ticks $pid)
-python3 -c 'import socket, sys, time
-socks, end = [], time.time() + 1 # as many of 150 as connect within 1 s (a full backlog drops the rest)
-for i in range(150):
-    if time.time() > end: break
-    try: socks.append(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=0.05))
-    except OSError: pass
-time.sleep(2.5 - (end - time.time()))' "${fport:-1}" &
+hold_idle "${fport:-1}" 150 &
 flood=$!
 sleep 1.5
 fds=$(ls "/proc/$pid/fd" | wc -l)
@@ -723,13 +716,7 @@ prlimit --nofile=40:40 "$FS38" inspect -c /dev/null --hep tcp:127.0.0.1:"$hport"
 pid=$!
 port_bound t "$hport"
 t0=$(cpu_ticks $pid)
-python3 -c 'import socket, sys, time
-socks, end = [], time.time() + 1
-for i in range(100):
-    if time.time() > end: break
-    try: socks.append(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=0.05))
-    except OSError: pass
-time.sleep(2.5 - (end - time.time()))' "$hport"
+hold_idle "$hport" 100
 t1=$(cpu_ticks $pid)
 sleep 1.2 # the rest ends; the closed connections are taken and let go
 python3 -c 'import socket, sys

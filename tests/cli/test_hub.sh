@@ -585,15 +585,9 @@ PY
     HUB_PID=$!
     for ((i = 0; i < 100; i++)); do hcurl op1 /health -o /dev/null 2>/dev/null && break; sleep 0.1; done
     local t0 t1 warned back=1
-    t0=$(awk '{print $14 + $15}' "/proc/$HUB_PID/stat")
-    python3 -c 'import socket, sys, time
-socks, end = [], time.time() + 1
-for i in range(150):
-    if time.time() > end: break
-    try: socks.append(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=0.05))
-    except OSError: pass
-time.sleep(2.5 - (end - time.time()))' "$PORT"
-    t1=$(awk '{print $14 + $15}' "/proc/$HUB_PID/stat")
+    t0=$(cpu_ticks "$HUB_PID")
+    hold_idle "$PORT" 150
+    t1=$(cpu_ticks "$HUB_PID")
     warned=$(grep -c 'Error from accept' "$W/hub.log")
     for ((i = 0; i < 60; i++)); do hcurl op1 /health -o /dev/null 2>/dev/null && { back=0; break; }; sleep 0.1; done
     ok "limits: 150 idle connections to a hub with 64 descriptors: no core spent ($((t1 - t0)) ticks in 2.5 s), $warned warnings" \

@@ -17,20 +17,14 @@
 # tests/cli/test_esp.sh checks fs38 against tshark's decryption of the same.
 set -eu
 cd "$(dirname "$0")"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cc -O1 -o "$tmp/esp_seal" esp_seal.c $(pkg-config --cflags --libs libcrypto)
-SEAL="$tmp/esp_seal" python3 - <<'PY'
+source ./esp_seal.sh
+python3 - <<'PY'
 import sys
 sys.path.insert(0, '.')
-from pcapgen import ip4, ip6, udp, tcp, eth, write_pcap, udp_c, tcp_c, esp_seal
+from pcapgen import scanner_options, ip4, ip6, udp, tcp, eth, write_pcap, udp_c, tcp_c, esp_seal
 
 def options(n, src):
-    return (b'OPTIONS sip:100@192.0.2.200 SIP/2.0\r\n'
-            b'Via: SIP/2.0/UDP ' + src.encode() + b':5060;branch=z9hG4bK-t' + str(n).encode() + b'\r\n'
-            b'Max-Forwards: 70\r\nFrom: <sip:100@192.0.2.200>;tag=t' + str(n).encode() + b'\r\n'
-            b'To: <sip:100@192.0.2.200>\r\nCall-ID: esp-' + str(n).encode() + b'\r\nCSeq: 1 OPTIONS\r\n'
-            b'User-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n')
+    return scanner_options(n, src, b'esp-', b't')
 
 seal = esp_seal
 

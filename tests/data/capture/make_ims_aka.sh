@@ -21,10 +21,8 @@
 # fs38 reads raises SIP-SCAN-001 from its address; none in the clear does.
 set -eu
 cd "$(dirname "$0")"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cc -O1 -o "$tmp/esp_seal" esp_seal.c $(pkg-config --cflags --libs libcrypto)
-SEAL="$tmp/esp_seal" python3 - <<'PY'
+source ./esp_seal.sh
+python3 - <<'PY'
 import sys
 sys.path.insert(0, '.')
 from pcapgen import ip4, ip6, eth, write_pcap, udp_c, esp_seal

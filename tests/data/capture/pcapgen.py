@@ -56,3 +56,14 @@ def esp_seal(enc, ekey, auth, akey, spi, seq, nh, payload, seq_hi=None):
     out = subprocess.run([os.environ['SEAL'], enc, ekey, auth, akey, hex(spi), str(seq), str(nh)] + hi,
                          input=payload.hex() + '\n', capture_output=True, text=True, check=True).stdout
     return bytes.fromhex(out.strip())
+
+
+def scanner_options(n, src, cid, tag):
+    """A SIPVicious OPTIONS from src (User-Agent friendly-scanner: SIP-SCAN-001
+    at once), Call-ID cid + n, tag and branch suffix tag + n: make_esp_sa.sh,
+    make_esp_esn.sh."""
+    return (b'OPTIONS sip:100@192.0.2.200 SIP/2.0\r\n'
+            b'Via: SIP/2.0/UDP ' + src.encode() + b':5060;branch=z9hG4bK-' + tag + str(n).encode() + b'\r\n'
+            b'Max-Forwards: 70\r\nFrom: <sip:100@192.0.2.200>;tag=' + tag + str(n).encode() + b'\r\n'
+            b'To: <sip:100@192.0.2.200>\r\nCall-ID: ' + cid + str(n).encode() + b'\r\nCSeq: 1 OPTIONS\r\n'
+            b'User-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n')
