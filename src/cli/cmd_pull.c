@@ -23,6 +23,7 @@
 #define PULL_SAVE_EVERY_US (FS_USEC / 2)
 #define PULL_SHOWN_FAILURES 20
 #define PULL_STREAM_SILENCE_US (60 * FS_USEC) /* four of the hub's 15 s pings missed */
+#define PULL_STREAM_HEALTHY_US (10 * FS_USEC) /* a stream up this long was no failure */
 
 static volatile sig_atomic_t pull_stop;
 static void pull_on_signal(int sig) { (void)sig; pull_stop = 1; }
@@ -45,7 +46,8 @@ static const char usage_text[] =
     "  --type T,...           only these event types (--types too)\n"
     "  --registry FILE        verify against this trust registry instead of the one\n"
     "                         the hub serves (GET /v1/registry)\n"
-    "  --timeout SEC          connect/read timeout (default 10)\n"
+    "  --timeout SEC          connect/read timeout (default 10); a whole answer\n"
+    "                         at most 30 times it\n"
     "  -q, --quiet            no summary\n"
     "  -h, --help             this text\n"
     "\n"
@@ -147,13 +149,16 @@ static fs_code pull_pages(pull_run *p, fs_err *e) {
         if (rc != FS_OK) return rc;
         if (r.status != 200) {
             rc = fs_fail(e, FS_ERR_IO, "hub %s:%s answered %d to GET %s: %.200s", p->hub.host, p->hub.port,
-                         r.status, path, r.body);
+                         r.status, path, cl_printable(r.body));
             cl_response_free(&r);
             return rc;
         }
         json_error_t je;
-        json_t *root = json_loadb(r.body, r.len, 0, &je);
+        json_t *root = cl_json_loadb(r.body, r.len, &je);
         cl_response_free(&r);
+        if (!root)
+            return fs_fail(e, FS_ERR_FORMAT, "hub %s:%s: answer to GET /v1/events is not JSON: %s", p->hub.host,
+                           p->hub.port, je.text);
         json_t *events = json_object_get(root, "events");
         if (!json_is_array(events)) {
             json_decref(root);
@@ -207,8 +212,8 @@ static fs_code follow(pull_run *p, uint64_t duration_us, fs_err *e) {
             backoff = backoff < 32 ? backoff * 2 : 60;
             continue;
         }
-        backoff = 1;
-        uint64_t last_save = fs_time_now_us();
+        uint64_t opened = fs_time_now_us(), last_save = opened;
+        bool delivered = false; /* an event came on this stream */
         for (;;) {
             if (pull_stop || fs_time_now_us() >= end) break;
             cl_sse ev;
@@ -225,6 +230,7 @@ static fs_code follow(pull_run *p, uint64_t duration_us, fs_err *e) {
                 uint64_t seq = 0;
                 fs_str_to_u64(fs_str_make(ev.id, strlen(ev.id)), UINT64_MAX / 2, &seq);
                 take(p, ev.data, ev.len, seq);
+                delivered = true;
             }
             uint64_t now = fs_time_now_us();
             if ((r == 0 || now - last_save >= PULL_SAVE_EVERY_US) && now - last_save >= FS_USEC / 10) {
@@ -237,6 +243,14 @@ static fs_code follow(pull_run *p, uint64_t duration_us, fs_err *e) {
         }
         cl_stream_close(s);
         if (save(p, e) != FS_OK) return FS_ERR_IO;
+        /* a stream that gave nothing and ended soon (a proxy answering 200
+         * and closing, a hub in trouble) counts as a failed open: wait */
+        if (delivered || fs_time_now_us() - opened >= PULL_STREAM_HEALTHY_US) {
+            backoff = 1;
+            continue;
+        }
+        for (unsigned i = 0; i < backoff * 10 && !pull_stop && fs_time_now_us() < end; i++) usleep(100000);
+        backoff = backoff < 32 ? backoff * 2 : 60;
     }
     return save(p, e);
 }

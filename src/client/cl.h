@@ -25,6 +25,7 @@
 #define CL_HOST_MAX 255
 #define CL_HEADERS_MAX_BYTES 65536
 #define CL_BODY_MAX (64u << 20)          /* largest JSON response read */
+#define CL_ANSWER_TIMEOUTS 30            /* a whole answer: at most 30 x --timeout (5 min by default) */
 #define CL_SSE_MAX_BYTES (XC_JWS_MAX_BYTES + 4096) /* one stream event */
 
 typedef struct cl_hub {
@@ -34,7 +35,8 @@ typedef struct cl_hub {
     const char *cert;     /* member certificate (PEM, chain allowed) */
     const char *key;      /* its private key (PEM) */
     const char *ca;       /* CA that signed the hub's certificate (PEM) */
-    int timeout_ms;       /* connect, handshake and each read (default 10 s) */
+    int timeout_ms;       /* connect, handshake and each read (default 10 s); a whole
+                           * answer: CL_ANSWER_TIMEOUTS times it */
 } cl_hub;
 
 /* url: https://HOST:PORT[/prefix] (HOST may be [v6]; port default 443). */
@@ -57,6 +59,14 @@ typedef struct cl_response {
 fs_code cl_request(const cl_hub *h, const char *method, const char *path, const char *ctype,
                    const char *body, size_t blen, size_t max_body, cl_response *r, fs_err *e);
 void cl_response_free(cl_response *r);
+/* A hub's JSON answer parsed with jansson, unless it holds more values
+ * than its size allows for (1024 + a value per 16 bytes): jansson takes
+ * 50-100 bytes per value, so "[],[],..." would cost 50 times its size (a
+ * 64 MiB answer, 3 GB). NULL with je->text set when it does not parse. */
+json_t *cl_json_loadb(const char *buf, size_t len, json_error_t *je);
+/* Text a hub sent, made fit for a terminal or a log in place: control
+ * characters (line ends, escape sequences) become spaces. Returns s. */
+char *cl_printable(char *s);
 
 /* The server-sent events stream (GET path with Accept: text/event-stream). */
 typedef struct cl_stream cl_stream;
@@ -163,7 +173,8 @@ fs_code cl_publish(const cl_hub *h, char *const *jws, const size_t *lens, size_t
 
 /* ---- the indicator cache (cl_cache.c) -------------------------------------------- */
 
-#define CL_CACHE_MAX_EVENTS 1000000
+#define CL_CACHE_MAX_EVENTS 1000000   /* events held (live) */
+#define CL_CACHE_MAX_ITEMS 1250000    /* with the tombstones of revoked and expired ones */
 
 typedef struct cl_cache_item {
     char issuer[XC_ISSUER_MAX + 1];
@@ -181,6 +192,7 @@ typedef struct cl_cache {
     uint32_t *index;       /* open addressing over (issuer, event_id); 0 = empty, else item + 1 */
     size_t index_cap;      /* power of two */
     bool dirty;            /* changed since loaded/saved */
+    size_t max_events, max_items; /* CL_CACHE_MAX_EVENTS, CL_CACHE_MAX_ITEMS (cl_cache_init; tests lower them) */
 } cl_cache;
 
 typedef enum cl_merge {
@@ -190,7 +202,7 @@ typedef enum cl_merge {
     CL_MERGE_REVOKED,      /* a newer version revokes it: dropped */
     CL_MERGE_EXPIRED,      /* already past valid_until: dropped */
     CL_MERGE_FEEDBACK,     /* SIGHTING / FALSE_POSITIVE: not an indicator */
-    CL_MERGE_FULL,         /* CL_CACHE_MAX_EVENTS reached */
+    CL_MERGE_FULL,         /* CL_CACHE_MAX_EVENTS held, or CL_CACHE_MAX_ITEMS with unexpired tombstones */
     CL_MERGE__COUNT
 } cl_merge;
 

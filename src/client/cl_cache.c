@@ -10,9 +10,13 @@
  * Must not touch: the network, signature checks (pull verifies before it
  * merges), printing.
  *
- * Items are never removed from the index during a run: a revoked or
- * expired one stays as a tombstone (no bytes) so an older version arriving
- * later cannot bring it back. Tombstones are not written to the file.
+ * A revoked or expired item stays in the index as a tombstone (no bytes)
+ * so that an older version arriving later cannot bring it back; tombstones
+ * are not written to the file. They do not count against the events held
+ * (CL_CACHE_MAX_EVENTS); when items reach CL_CACHE_MAX_ITEMS, the
+ * tombstones whose validity has ended are let go (an older version could
+ * then come back only if the issuer shortened the event's validity since,
+ * and only until the older version's own end).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,13 +35,17 @@ const char *cl_merge_name(cl_merge m) {
     return (unsigned)m < CL_MERGE__COUNT ? names[m] : "?";
 }
 
-void cl_cache_init(cl_cache *c) { memset(c, 0, sizeof *c); }
+void cl_cache_init(cl_cache *c) {
+    memset(c, 0, sizeof *c);
+    c->max_events = CL_CACHE_MAX_EVENTS;
+    c->max_items = CL_CACHE_MAX_ITEMS;
+}
 
 void cl_cache_free(cl_cache *c) {
     for (size_t i = 0; i < c->n; i++) free(c->items[i].json);
     free(c->items);
     free(c->index);
-    memset(c, 0, sizeof *c);
+    cl_cache_init(c);
 }
 
 /* ---- index ------------------------------------------------------------------------ */
@@ -65,6 +73,15 @@ static size_t slot_of(const cl_cache *c, const char *issuer, const char *event_i
     }
 }
 
+static void index_fill(cl_cache *c) {
+    memset(c->index, 0, c->index_cap * sizeof *c->index);
+    for (size_t k = 0; k < c->n; k++) {
+        bool found;
+        size_t s = slot_of(c, c->items[k].issuer, c->items[k].event_id, &found);
+        c->index[s] = (uint32_t)(k + 1);
+    }
+}
+
 static bool index_grow(cl_cache *c) {
     size_t ncap = c->index_cap ? c->index_cap * 2 : 1024;
     uint32_t *ni = calloc(ncap, sizeof *ni);
@@ -72,12 +89,19 @@ static bool index_grow(cl_cache *c) {
     free(c->index);
     c->index = ni;
     c->index_cap = ncap;
-    for (size_t k = 0; k < c->n; k++) {
-        bool found;
-        size_t s = slot_of(c, c->items[k].issuer, c->items[k].event_id, &found);
-        c->index[s] = (uint32_t)(k + 1);
-    }
+    index_fill(c);
     return true;
+}
+
+/* Let go of the tombstones whose validity ended before now_ms; how many. */
+static size_t drop_dead_tombstones(cl_cache *c, int64_t now_ms) {
+    size_t w = 0;
+    for (size_t r = 0; r < c->n; r++)
+        if (c->items[r].json || c->items[r].valid_until_ms >= now_ms) c->items[w++] = c->items[r];
+    size_t dropped = c->n - w;
+    c->n = w;
+    if (dropped) index_fill(c);
+    return dropped;
 }
 
 static cl_cache_item *find_item(const cl_cache *c, const char *issuer, const char *event_id) {
@@ -93,8 +117,9 @@ const cl_cache_item *cl_cache_find(const cl_cache *c, const char *issuer, const 
 }
 
 /* A new (empty) item for the key; NULL when full or out of memory. */
-static cl_cache_item *add_item(cl_cache *c, const char *issuer, const char *event_id) {
-    if (c->n >= CL_CACHE_MAX_EVENTS) return NULL;
+static cl_cache_item *add_item(cl_cache *c, const char *issuer, const char *event_id, int64_t now_ms) {
+    if (c->live >= c->max_events) return NULL;
+    if (c->n >= c->max_items && !drop_dead_tombstones(c, now_ms)) return NULL;
     if ((c->n + 1) * 2 > c->index_cap && !index_grow(c)) return NULL;
     if (c->n == c->cap) {
         size_t ncap = c->cap ? c->cap * 2 : 256;
@@ -138,11 +163,11 @@ cl_merge cl_cache_merge(cl_cache *c, const char *json, size_t len, const xc_even
     if (!it) {
         if (revoked || expired) {
             /* remember the version so an older one cannot appear later */
-            it = add_item(c, ev->issuer, ev->event_id);
-            if (it) it->version = ev->version;
+            it = add_item(c, ev->issuer, ev->event_id, now_ms);
+            if (it) it->version = ev->version, it->valid_until_ms = ev->valid_until_ms;
             return revoked ? CL_MERGE_REVOKED : CL_MERGE_EXPIRED;
         }
-        it = add_item(c, ev->issuer, ev->event_id);
+        it = add_item(c, ev->issuer, ev->event_id, now_ms);
         if (!it) return CL_MERGE_FULL;
     }
     it->version = ev->version;

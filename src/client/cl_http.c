@@ -42,6 +42,7 @@ typedef struct conn {
     uint64_t remaining; /* BODY_LENGTH: bytes left; BODY_CHUNKED: left in this chunk */
     bool body_done;
     uint64_t last_rx_us; /* wall clock of the last bytes received */
+    uint64_t deadline_us; /* the whole answer must have come by then (0: none, a stream's events) */
     /* in-memory source instead of TLS (cl_response_parse, cl_stream_parse) */
     const char *mem;
     size_t mem_len, mem_pos, mem_step;
@@ -141,9 +142,9 @@ static fs_code tcp_connect(conn *c, fs_err *e) {
                 getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
                 r = soerr ? -1 : 0;
                 errno = soerr;
-            } else {
-                r = -1;
+            } else { /* 0: the time ran out; -1: poll failed (errno says why) */
                 errno = r == 0 ? ETIMEDOUT : errno ? errno : ETIMEDOUT;
+                r = -1;
             }
         }
         if (r == 0) {
@@ -282,9 +283,22 @@ static int conn_fill(conn *c, int timeout_ms, fs_err *e) {
         c->end += n;
         return (int)n;
     }
-    if (timeout_ms >= 0 && SSL_pending(c->ssl) == 0) {
+    /* the answer as a whole is bounded too: a hub sending a byte just
+     * within each read's timeout would otherwise hold the client for ever */
+    int wait = timeout_ms;
+    if (c->deadline_us) {
+        uint64_t now = fs_time_now_us();
+        int left = now >= c->deadline_us ? 0 : (int)((c->deadline_us - now + 999) / 1000);
+        if (wait < 0 || wait > left) wait = left;
+    }
+    if (wait >= 0 && SSL_pending(c->ssl) == 0) {
         struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
-        int r = poll(&pfd, 1, timeout_ms);
+        int r = poll(&pfd, 1, wait);
+        if (r == 0 && c->deadline_us && fs_time_now_us() >= c->deadline_us) {
+            fs_fail(e, FS_ERR_IO, "hub %s:%s: no whole answer within %d s", c->hub->host, c->hub->port,
+                    c->hub->timeout_ms / 1000 * CL_ANSWER_TIMEOUTS);
+            return -1;
+        }
         if (r == 0) return 0;
     }
     ERR_clear_error();
@@ -497,6 +511,7 @@ fs_code cl_request(const cl_hub *h, const char *method, const char *path, const 
         free(c);
         return rc;
     }
+    c->deadline_us = fs_time_now_us() + (uint64_t)h->timeout_ms * 1000 * CL_ANSWER_TIMEOUTS;
     rc = send_request(c, method, path, ctype, body, blen, "Accept: application/json\r\n", e);
     if (rc == FS_OK) rc = read_response(c, method, path, max_body, r, e);
     conn_close(c);
@@ -549,6 +564,30 @@ static fs_code read_response(conn *c, const char *method, const char *path, size
     return FS_OK;
 }
 
+char *cl_printable(char *s) {
+    for (unsigned char *p = (unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f) *p = ' ';
+    return s;
+}
+
+json_t *cl_json_loadb(const char *buf, size_t len, json_error_t *je) {
+    size_t values = 0, allowed = 1024 + len / 16;
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) { /* containers and commas outside strings: at least the values */
+        char ch = buf[i];
+        if (in_string) {
+            if (ch == '\\') i++;
+            else if (ch == '"') in_string = false;
+        } else if (ch == '"') {
+            in_string = true;
+        } else if ((ch == '{' || ch == '[' || ch == ',') && ++values > allowed) {
+            snprintf(je->text, sizeof je->text, "more than %zu values in %zu bytes", allowed, len);
+            return NULL;
+        }
+    }
+    return json_loadb(buf, len, 0, je);
+}
+
 void cl_response_free(cl_response *r) {
     free(r->body);
     r->body = NULL;
@@ -590,18 +629,21 @@ cl_stream *cl_stream_open(const cl_hub *h, const char *path, const char *last_id
     if (last_id && *last_id)
         snprintf(extra, sizeof extra, "Accept: text/event-stream\r\nLast-Event-ID: %.40s\r\n", last_id);
     head hd;
+    s->c.deadline_us = fs_time_now_us() + (uint64_t)h->timeout_ms * 1000 * CL_ANSWER_TIMEOUTS;
     fs_code rc = send_request(&s->c, "GET", path, NULL, NULL, 0, extra, e);
     if (rc == FS_OK) rc = read_head(&s->c, &hd, e);
     if (rc == FS_OK && hd.status != 200) {
         char msg[200] = "";
         long n = body_read(&s->c, msg, sizeof msg - 1, 2000, e);
         msg[n > 0 ? n : 0] = '\0';
-        rc = fs_fail(e, FS_ERR_IO, "hub %s:%s: GET %s answered %d %s", h->host, h->port, path, hd.status, msg);
+        rc = fs_fail(e, FS_ERR_IO, "hub %s:%s: GET %s answered %d %s", h->host, h->port, path, hd.status,
+                     cl_printable(msg));
     }
     if (rc != FS_OK) {
         cl_stream_close(s);
         return NULL;
     }
+    s->c.deadline_us = 0; /* the events have no end: each cl_stream_next is bounded instead */
     return s;
 }
 
@@ -702,6 +744,9 @@ int cl_stream_next(cl_stream *s, cl_sse *ev, int timeout_ms, fs_err *e) {
                 return -1;
             }
         }
+        /* bytes that never end an event (pings back to back) must not keep
+         * the caller from its own checks (stop, --duration) past timeout_ms */
+        if (!s->c.mem && fs_time_now_us() >= deadline) return 0; /* (in memory: no clock, the bytes end) */
     }
 }
 

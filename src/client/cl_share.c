@@ -290,12 +290,11 @@ fs_code cl_feedback_event(const char *issuer, bool false_positive, const char *r
 
 static const char *hub_error(const cl_response *r, char *buf, size_t n) {
     json_error_t je;
-    json_t *o = json_loadb(r->body, r->len, 0, &je);
+    json_t *o = cl_json_loadb(r->body, r->len, &je);
     const char *msg = json_string_value(json_object_get(o, "error"));
     snprintf(buf, n, "%s", msg ? msg : r->len ? r->body : "");
     json_decref(o);
-    for (char *p = buf; *p; p++)
-        if (*p == '\n' || *p == '\r') *p = ' ';
+    cl_printable(buf);
     if (strlen(buf) > 200) buf[200] = '\0';
     return buf;
 }
@@ -332,7 +331,7 @@ fs_code cl_publish(const cl_hub *h, char *const *jws, const size_t *lens, size_t
         return rc;
     }
     json_error_t je;
-    json_t *root = json_loadb(r.body, r.len, 0, &je);
+    json_t *root = cl_json_loadb(r.body, r.len, &je);
     cl_response_free(&r);
     json_t *results = json_object_get(root, "results");
     if (!json_is_array(results)) {

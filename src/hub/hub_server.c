@@ -628,7 +628,10 @@ static bool parse_query(struct evhttp_request *req, const char *allowed, query *
             }
             q->limit = (int)l;
         } else if (!strcmp(p->key, "type")) {
-            size_t off = 0;
+            /* after the types of an earlier type= parameter (repeated keys add up) */
+            size_t off = q->n_types ? (size_t)(q->types[q->n_types - 1].p - q->types_buf) +
+                                          q->types[q->n_types - 1].len + 1
+                                    : 0;
             const char *t = v;
             while (*t) {
                 const char *comma = strchr(t, ',');

@@ -258,6 +258,10 @@ suite() {
         test "$(jq -r .seq "$W/pulled" | sort -n | uniq | wc -l)/$(jq -r .seq "$W/pulled" | sort -n -c && echo sorted)" = "10/sorted"
     ok "$LABEL: filter by issuer" test "$(pull_all op1 '&issuer=org:fraudlab')" = 3
     ok "$LABEL: filter by type (none of WANGIRI)" test "$(pull_all op1 '&type=WANGIRI')" = 0
+    # repeated type= parameters add up, in either order (the second wrote over the first's
+    # names: a 400 one way, events silently missing the other)
+    ok "$LABEL: type=SIP_SCANNER&type=WANGIRI and the other order: the 10 SIP_SCANNER events" \
+        test "$(pull_all op1 '&type=SIP_SCANNER&type=WANGIRI')/$(pull_all op1 '&type=WANGIRI&type=SIP_SCANNER')" = 10/10
     ok "$LABEL: filter by kind" test "$(pull_all op1 '&kind=sip_user_agent')" = 10
     st=$(hcurl op1 "/v1/events?issuer=x%27%20OR%201%3D1--" -o "$W/resp" -w '%{http_code}')
     ok "$LABEL: SQL in a query parameter is a 400 naming it" test "$st/$(jq -r .error "$W/resp" | cut -c1-7)" = "400/issuer:"

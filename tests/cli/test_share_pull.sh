@@ -305,4 +305,67 @@ ok "...--stats-json counts the reload" jq -e '.indicators.events == 1 and .indic
 kill "$HUB_PID" 2>/dev/null
 wait "$HUB_PID" 2>/dev/null
 HUB_PID=""
+
+# ---- a hub that misbehaves (hostile_hub.py, the test PKI's hub certificate) ---------------------
+# hostile MODE: start it on a free port; $HH_PORT, requests logged in $W/hh-MODE.log
+hostile() {
+    HH_PORT=$(free_port)
+    : >"$W/hh-$1.log"
+    python3 tests/cli/hostile_hub.py "$HH_PORT" "$W/pki/hub.crt" "$W/pki/hub.key" "$W/pki/ca.crt" "$1" \
+        "$W/hh-$1.log" 2>/dev/null &
+    HH_PID=$!
+    local i
+    for ((i = 0; i < 50; i++)); do ss -Hltn "src 127.0.0.1:$HH_PORT" | grep -q . && return 0; sleep 0.1; done
+}
+htls() { echo --hub "https://127.0.0.1:$HH_PORT" --cert "$W/pki/op2.crt" --key "$W/pki/op2.key" --ca "$W/pki/ca.crt" \
+    --registry "$W/registry.json"; }
+# a stream that is answered and closed at once: pull --follow waits between tries (it
+# reconnected at once, ~85 times a second, a GET /v1/events and a stream each time)
+hostile closing
+timeout 20 "$FS38" pull $(htls) --out "$W/hh1.ndjson" --follow --duration 5 -q 2>"$W/hh1.err"
+n=$(grep -c '^GET /v1/stream' "$W/hh-closing.log")
+ok "a stream closed at once: pull --follow waits 1, 2, 4 s between tries ($n streams in 5 s)" test "$n" -ge 2 -a "$n" -le 4
+kill $HH_PID 2>/dev/null; wait $HH_PID 2>/dev/null
+# a stream of comment lines back to back: --duration and SIGTERM still end pull --follow
+hostile pings
+start=$(date +%s%N)
+timeout -s KILL 20 "$FS38" pull $(htls) --out "$W/hh2.ndjson" --follow --duration 2 -q 2>"$W/hh2.err"
+rc=$?
+took=$(( ($(date +%s%N) - start) / 1000000 ))
+ok "pings without end: pull --follow --duration 2 ends ($took ms, rc $rc)" test "$rc" = 0 -a "$took" -lt 6000
+timeout -s KILL 20 "$FS38" pull $(htls) --out "$W/hh3.ndjson" --follow -q 2>"$W/hh3.err" &
+pid=$!
+sleep 1.5
+kill -TERM $pid
+start=$(date +%s%N)
+wait $pid
+rc=$?
+took=$(( ($(date +%s%N) - start) / 1000000 ))
+ok "...and SIGTERM ends it ($took ms, rc $rc)" test "$rc" != 137 -a "$took" -lt 3000
+kill $HH_PID 2>/dev/null; wait $HH_PID 2>/dev/null
+# an answer that trickles, a byte within each read's timeout: the whole answer is bounded
+# (30 x --timeout), it held the client for as long as the hub liked
+hostile slow
+start=$(date +%s)
+timeout -s KILL 60 "$FS38" pull $(htls) --out "$W/hh4.ndjson" --timeout 1 -q 2>"$W/hh4.err"
+rc=$?
+took=$(( $(date +%s) - start ))
+ok "an answer at a byte every 0.3 s: pull --timeout 1 gives up after 30 s ($took s, rc $rc)" \
+    test "$rc" = 2 -a "$took" -ge 29 -a "$took" -le 40
+ok "...saying so" grep -q "no whole answer within 30 s" "$W/hh4.err"
+kill $HH_PID 2>/dev/null; wait $HH_PID 2>/dev/null
+# 16 MiB of "[],": refused before jansson builds it (3 GB for 64 MiB before)
+hostile bloat
+/usr/bin/time -f %M -o "$W/hh5.rss" "$FS38" pull $(htls) --out "$W/hh5.ndjson" -q 2>"$W/hh5.err"
+rc=$?
+rss=$(tail -1 "$W/hh5.rss")
+ok "a page of 16 MiB of empty arrays: refused (rc $rc), $((rss / 1024)) MB resident" test "$rc" = 2 -a "$rss" -lt 150000
+ok "...naming why" grep -q "more than .* values in" "$W/hh5.err"
+kill $HH_PID 2>/dev/null; wait $HH_PID 2>/dev/null
+# escape sequences in the hub's error text do not reach the terminal
+hostile escape
+"$FS38" pull $(htls) --out "$W/hh6.ndjson" -q 2>"$W/hh6.err"
+ok "a hub's error text with terminal escapes: shown without them" \
+    is "$(grep -c 'hub says no' "$W/hh6.err") $(tr -dc '\033\007' <"$W/hh6.err" | wc -c)" "1 0"
+kill $HH_PID 2>/dev/null; wait $HH_PID 2>/dev/null
 finish test_share_pull

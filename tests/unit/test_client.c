@@ -199,6 +199,43 @@ static void test_cache(void) {
     CHECK(cl_cursor_load(path, &seq, &e) == FS_ERR_FORMAT && strstr(e.msg, ".cursor"));
 }
 
+/* Tombstones (revoked, expired) do not count against the events held, and
+ * make room when items reach their cap once their validity has ended: a
+ * long `pull --follow` that saw a million events come and go refused every
+ * new one ("full") while it held none. Limits lowered to 10 events, 12 items. */
+static void test_cache_tombstones(void) {
+    cl_cache c;
+    cl_cache_init(&c);
+    c.max_events = 10;
+    c.max_items = 12;
+    char id[40];
+    for (int i = 0; i < 12; i++) { /* expired on arrival: 12 tombstones */
+        snprintf(id, sizeof id, "0193a5e0-7c1e-7d2a-9b1f-5e4c3d2b%04x", i);
+        CHECK_EQ_INT(merge(&c, "org:234-15", id, 1, "active", -60), CL_MERGE_EXPIRED);
+    }
+    CHECK(c.n == 12 && c.live == 0);
+    CHECK_EQ_INT(merge(&c, "org:234-15", ID_A, 1, "active", 3600), CL_MERGE_NEW); /* they made room */
+    CHECK(c.n == 1 && c.live == 1);
+    CHECK_EQ_INT(merge(&c, "org:234-15", ID_A, 1, "active", 3600), CL_MERGE_STALE); /* still indexed */
+    for (int i = 0; i < 9; i++) {
+        snprintf(id, sizeof id, "0193a5e0-7c1e-7d2a-9b1f-5e4c3d2c%04x", i);
+        CHECK_EQ_INT(merge(&c, "org:234-15", id, 1, "active", 3600), CL_MERGE_NEW);
+    }
+    CHECK_EQ_INT(merge(&c, "org:234-15", ID_B, 1, "active", 3600), CL_MERGE_FULL); /* 10 held */
+    /* revoked ones still valid are kept (an older version must not come back) */
+    cl_cache_free(&c);
+    c.max_events = 10;
+    c.max_items = 12;
+    for (int i = 0; i < 12; i++) {
+        snprintf(id, sizeof id, "0193a5e0-7c1e-7d2a-9b1f-5e4c3d2d%04x", i);
+        CHECK_EQ_INT(merge(&c, "org:234-15", id, 2, "revoked", 3600), CL_MERGE_REVOKED);
+    }
+    CHECK_EQ_INT(merge(&c, "org:234-15", ID_B, 1, "active", 3600), CL_MERGE_FULL);
+    snprintf(id, sizeof id, "0193a5e0-7c1e-7d2a-9b1f-5e4c3d2d%04x", 3);
+    CHECK_EQ_INT(merge(&c, "org:234-15", id, 1, "active", 3600), CL_MERGE_STALE);
+    cl_cache_free(&c);
+}
+
 /* ---- share policy ---------------------------------------------------------------------- */
 
 static json_t *prepared_json(const cl_prepared *p) { return json_loadb(p->json, p->len, 0, NULL); }
@@ -461,6 +498,7 @@ int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/test_client.%ld", (long)getpid());
     mkdir(tmpdir, 0700);
     test_cache();
+    test_cache_tombstones();
     test_policy();
     test_pseudonymise();
     test_url();

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""hostile_hub.py PORT CERT KEY CA MODE LOG: a hub that misbehaves, for the
+clients' bounds (tests/cli/test_share_pull.sh). TLS with the test PKI (a
+client certificate is asked for, as the real hub does). Every request's
+line is appended to LOG. MODE:
+  closing  /v1/events: nothing new; /v1/stream: 200, then the connection closes
+  pings    /v1/events: nothing new; /v1/stream: comment lines back to back, never an event
+  slow     /v1/events: an answer that trickles, a byte every 0.3 s
+  bloat    /v1/events: 16 MiB of "[]," (valid-looking JSON that costs 50 times its size)
+  escape   every request: 500 with terminal escape sequences in the body
+"""
+import socket, ssl, sys, threading, time
+
+port, cert, key, ca, mode, log = int(sys.argv[1]), *sys.argv[2:7]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+ctx.load_verify_locations(ca)
+ctx.verify_mode = ssl.CERT_REQUIRED
+nothing = b'{"events":[],"next":0}'
+
+def answer(c, status, body, ctype=b"application/json"):
+    c.sendall(b"HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+              % (status, ctype, len(body)) + body)
+
+def serve(c):
+    try:
+        req = b""
+        while b"\r\n\r\n" not in req:
+            got = c.recv(4096)
+            if not got: return
+            req += got
+        line = req.split(b"\r\n", 1)[0].decode(errors="replace")
+        with open(log, "a") as f: f.write(line + "\n")
+        path = line.split(" ")[1] if " " in line else ""
+        if mode == "escape":
+            answer(c, 500, b'{"error":"\x1b[2J\x1b]0;pwned\x07 hub says no"}')
+        elif path.startswith("/v1/stream"):
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n")
+            if mode == "pings":
+                block = b":\n" * 4096
+                end = time.time() + 30
+                while time.time() < end: c.sendall(block)
+        elif mode == "slow":
+            body = nothing + b" " * 200
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body))
+            for b in body:
+                c.sendall(bytes([b])); time.sleep(0.3)
+        elif mode == "bloat":
+            answer(c, 200, b'{"events":[' + b"[]," * ((16 << 20) // 3) + b'[]],"next":0}')
+        else:
+            answer(c, 200, nothing)
+    except (OSError, ssl.SSLError):
+        pass
+    finally:
+        try: c.close()
+        except OSError: pass
+
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", port))
+ls.listen(64)
+ls.settimeout(60)
+end = time.time() + 60
+while time.time() < end:
+    try:
+        raw, _ = ls.accept()
+        raw.settimeout(40)
+        c = ctx.wrap_socket(raw, server_side=True)
+    except (OSError, ssl.SSLError):
+        continue
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
