@@ -30,6 +30,7 @@ void hub_config_defaults(hub_config *c) {
     c->max_batch = 10000;
     c->max_header_bytes = 16384;
     c->max_connections = 1024;
+    c->max_member_connections = 256;
     c->timeout_s = 30;
     c->max_stream_clients = 256;
     c->stream_buffer = 4u << 20;
@@ -207,6 +208,7 @@ static fs_code limits_key(cfg_ctx *x, const char *key, yaml_node_t *v) {
     if (!strcmp(key, "max_batch")) return get_u32(x, v, 1, 10000, &c->max_batch);
     if (!strcmp(key, "max_header_bytes")) return get_u32(x, v, 1024, 1u << 20, &c->max_header_bytes);
     if (!strcmp(key, "max_connections")) return get_u32(x, v, 1, 1000000, &c->max_connections);
+    if (!strcmp(key, "max_member_connections")) return get_u32(x, v, 0, 1000000, &c->max_member_connections);
     if (!strcmp(key, "timeout_s")) return get_u32(x, v, 1, 86400, &c->timeout_s);
     if (!strcmp(key, "max_stream_clients")) return get_u32(x, v, 0, 100000, &c->max_stream_clients);
     if (!strcmp(key, "stream_buffer")) return get_uint(x, v, 65536, 1u << 30, &c->stream_buffer);
@@ -302,7 +304,7 @@ static fs_code top_key(cfg_ctx *x, const char *key, yaml_node_t *v) {
     hub_config *c = x->c;
     static const char *const tls_keys[] = {"cert", "key", "ca", NULL};
     static const char *const limit_keys[] = {"max_body", "max_batch", "max_header_bytes",
-                                             "max_connections", "timeout_s",
+                                             "max_connections", "max_member_connections", "timeout_s",
                                              "max_stream_clients", "stream_buffer",
                                              "stream_backlog", "ping_s", NULL};
     static const char *const rate_keys[] = {"events_per_s", "burst", NULL};

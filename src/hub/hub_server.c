@@ -92,7 +92,7 @@ static const char *const reject_codes[] = {
 
 typedef struct hub_metrics {
     atomic_ullong requests, publish_requests, received, stored, duplicates, pulls, snapshots,
-        stream_dropped, handshakes_refused, commits, commit_us, status_4xx, status_5xx,
+        stream_dropped, handshakes_refused, member_connections_refused, commits, commit_us, status_4xx, status_5xx,
         rate_limited;
     atomic_ullong rejected[N_REJECT];
 } hub_metrics;
@@ -184,6 +184,7 @@ typedef struct hub_reg {
 typedef struct conn_member {
     xc_member m;
     uint64_t gen;
+    hub_server *counted; /* the server whose member_conns counts this connection, or NULL */
 } conn_member;
 
 /* ---- stream clients ---------------------------------------------------------------- */
@@ -217,6 +218,14 @@ struct hub_server {
     uint16_t port;
     SSL_CTX *ssl_ctx, *refuse_ctx;
     atomic_uint connections;
+    /* connections per member (by certificate), max_member_connections: one
+     * member trickling request headers cannot hold every slot */
+    pthread_mutex_t mconn_lock;
+    struct member_conns {
+        uint8_t cert_sha256[32];
+        uint32_t n;
+    } *mconn;
+    size_t mconn_n, mconn_cap;
     hub_store *rstore; /* reads, on the loop */
     hub_store *wstore; /* writes, on the committer */
     hub_limiter *limiter;
@@ -356,9 +365,41 @@ static fs_code reg_load(const char *path, uint64_t gen, hub_reg **out, fs_err *e
 static int member_idx = -1, conn_idx = -1, deadline_idx = -1;
 static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
 
+/* +1 or -1 to the connections of the member with this certificate; false
+ * (nothing counted) when +1 would pass max_member_connections or there is
+ * no memory. Entries at 0 go. */
+static bool member_conns_add(hub_server *s, const uint8_t sha256[32], int delta) {
+    pthread_mutex_lock(&s->mconn_lock);
+    size_t i = 0;
+    while (i < s->mconn_n && memcmp(s->mconn[i].cert_sha256, sha256, 32)) i++;
+    bool ok = true;
+    if (delta > 0) {
+        if (i == s->mconn_n) {
+            if (s->mconn_n == s->mconn_cap) {
+                size_t ncap = s->mconn_cap ? s->mconn_cap * 2 : 64;
+                struct member_conns *nm = realloc(s->mconn, ncap * sizeof *nm);
+                if (nm) s->mconn = nm, s->mconn_cap = ncap;
+            }
+            if (s->mconn_n < s->mconn_cap) {
+                memcpy(s->mconn[i].cert_sha256, sha256, 32);
+                s->mconn[i].n = 0;
+                s->mconn_n++;
+            }
+        }
+        ok = i < s->mconn_n && s->mconn[i].n < s->cfg.max_member_connections;
+        if (ok) s->mconn[i].n++;
+    } else if (i < s->mconn_n && s->mconn[i].n && --s->mconn[i].n == 0) {
+        s->mconn[i] = s->mconn[--s->mconn_n];
+    }
+    pthread_mutex_unlock(&s->mconn_lock);
+    return ok;
+}
+
 static void member_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
                            void *argp) {
     (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    conn_member *cm = ptr;
+    if (cm && cm->counted) member_conns_add(cm->counted, cm->m.cert_sha256, -1);
     free(ptr);
 }
 
@@ -393,7 +434,7 @@ static conn_member *member_of_cert(hub_server *s, const uint8_t sha256[32]) {
     hub_reg *r = reg_get(s);
     const xc_member *m = xc_registry_find_cert(&r->reg, sha256);
     conn_member *cm = m && !m->revoked ? malloc(sizeof *cm) : NULL;
-    if (cm) *cm = (conn_member){*m, r->gen};
+    if (cm) *cm = (conn_member){*m, r->gen, NULL};
     reg_put(r);
     return cm;
 }
@@ -413,7 +454,21 @@ static int verify_cb(int ok, X509_STORE_CTX *x) {
         X509_STORE_CTX_set_error(x, X509_V_ERR_APPLICATION_VERIFICATION);
         return 0;
     }
-    free(SSL_get_ex_data(ssl, member_idx)); /* called again: keep the last */
+    conn_member *before = SSL_get_ex_data(ssl, member_idx); /* called again: the last one counts */
+    if (s->cfg.max_member_connections) {
+        if (before && before->counted) {
+            member_conns_add(s, before->m.cert_sha256, -1);
+            before->counted = NULL;
+        }
+        if (!member_conns_add(s, cm->m.cert_sha256, +1)) {
+            atomic_fetch_add(&s->m.member_connections_refused, 1);
+            free(cm);
+            X509_STORE_CTX_set_error(x, X509_V_ERR_APPLICATION_VERIFICATION);
+            return 0;
+        }
+        cm->counted = s;
+    }
+    free(before);
     SSL_set_ex_data(ssl, member_idx, cm);
     return 1;
 }
@@ -505,7 +560,8 @@ static const xc_member *request_member(hub_server *s, struct evhttp_request *req
         *revoked = true;
         return NULL;
     }
-    *cm = *now;
+    cm->m = now->m; /* the entry and its generation; what is counted stays */
+    cm->gen = now->gen;
     free(now);
     return &cm->m;
 }
@@ -1460,6 +1516,8 @@ static void handle_metrics(hub_server *s, struct evhttp_request *req) {
     C("snapshot_requests_total", "GET /v1/snapshot requests.", m->snapshots);
     C("stream_dropped_total", "Stream clients dropped for a full output buffer.", m->stream_dropped);
     C("handshakes_refused_total", "TLS handshakes refused for an unknown or revoked member.", m->handshakes_refused);
+    C("member_connections_refused_total", "TLS handshakes refused: the member had max_member_connections open.",
+      m->member_connections_refused);
     C("rate_limited_total", "Publish requests refused by the rate limit.", m->rate_limited);
     C("responses_4xx_total", "Client error responses.", m->status_4xx);
     C("responses_5xx_total", "Server error responses.", m->status_5xx);
@@ -1845,6 +1903,7 @@ fs_code hub_server_new(const hub_config *c, hub_server **out, fs_err *e) {
     pthread_cond_init(&s->ccond, NULL);
     pthread_mutex_init(&s->dmu, NULL);
     pthread_mutex_init(&s->regmu, NULL);
+    pthread_mutex_init(&s->mconn_lock, NULL);
     *out = s;
     fs_code rc;
     if ((rc = reg_load(c->registry, 1, &s->reg, e)) != FS_OK) return rc;
@@ -2002,5 +2061,7 @@ void hub_server_free(hub_server *s) {
     pthread_cond_destroy(&s->ccond);
     pthread_mutex_destroy(&s->dmu);
     pthread_mutex_destroy(&s->regmu);
+    pthread_mutex_destroy(&s->mconn_lock);
+    free(s->mconn);
     free(s);
 }

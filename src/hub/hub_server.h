@@ -34,6 +34,7 @@ typedef struct hub_config {
     uint32_t max_batch;          /* events per publish (default 10000) */
     uint32_t max_header_bytes;   /* all request headers (default 16 KiB) */
     uint32_t max_connections;    /* TLS connections at once (default 1024) */
+    uint32_t max_member_connections; /* one member's at once (default 256; 0: max_connections only) */
     uint32_t timeout_s;          /* idle / read / write timeout of a connection (default 30) */
     uint32_t max_stream_clients; /* default 256 */
     uint64_t stream_buffer;      /* output bytes queued to one stream client before it is dropped */

@@ -598,6 +598,57 @@ PY
         test $((t1 - t0)) -lt 50 -a "$warned" -lt 5
     ok "...and it answers once they are gone" test $back = 0
     stop_hub
+    # one member trickling request headers on every connection it may open: with
+    # max_member_connections 2 (of 8), its third handshake is refused and others get in
+    # (one member held every slot past timeout_s before)
+    sed -i 's/^  max_connections: 2$/  max_connections: 8\n  max_member_connections: 2/' "$W/hub.yaml"
+    start_hub || { fail "limits: hub start (max_member_connections)"; return; }
+    python3 - "$PORT" "$W/pki" >"$W/slowhdr.out" 2>&1 <<'PY' &
+import socket, ssl, sys, time
+port, pki = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.load_verify_locations(pki + "/ca.crt")
+ctx.load_cert_chain(pki + "/op1.crt", pki + "/op1.key")
+opened, socks, states = [], [], []
+for i in range(3):  # quickly: timeout_s is 3 here
+    try:
+        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5))
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # and never the end of the headers
+        opened.append(s)
+    except (ssl.SSLError, OSError):
+        opened.append(None)
+time.sleep(0.5)
+for s in opened:  # TLS 1.3: a refusal comes as an alert after the client's flight
+    try:
+        if s is None: raise OSError
+        s.settimeout(0.2)
+        states.append("answered" if s.recv(100) else "closed")
+    except socket.timeout:
+        states.append("held"); socks.append(s)
+    except (ssl.SSLError, OSError):
+        states.append("refused")
+print(" ".join(states), flush=True)
+for k in range(6):  # a header line every second: each byte re-arms the idle timeout
+    for s in socks:
+        try: s.sendall(b"X-%d: y\r\n" % k)
+        except OSError: pass
+    time.sleep(1)
+PY
+    local slowhdr=$!
+    for ((i = 0; i < 60; i++)); do [ -s "$W/slowhdr.out" ] && break; sleep 0.1; done
+    ok "limits: a member's third connection with two held is refused at the handshake" \
+        is "$(head -1 "$W/slowhdr.out")" "held held refused"
+    hcurl op2 /health -o /dev/null 2>/dev/null
+    local other=$?
+    hcurl op1 /health -o /dev/null 2>/dev/null
+    ok "...another member gets in meanwhile, that one does not (curl $other and $?)" test "$other" = 0 -a $? -ne 0
+    ok "...counted in the metrics" bash -c "curl -sS --max-time 5 --cert '$W/pki/op2.crt' --key '$W/pki/op2.key' --cacert '$W/pki/ca.crt' https://127.0.0.1:$PORT/metrics | grep -q '^fs38_hub_member_connections_refused_total [1-9]'"
+    wait $slowhdr
+    back=1
+    for ((i = 0; i < 50; i++)); do hcurl op1 /health -o /dev/null 2>/dev/null && { back=0; break; }; sleep 0.1; done
+    ok "...and gets in again once its connections close" test $back = 0
+    stop_hub
 }
 
 # ---- config errors name file:line:key ------------------------------------------------------
