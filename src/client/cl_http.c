@@ -10,6 +10,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
@@ -571,19 +572,10 @@ char *cl_printable(char *s) {
 }
 
 json_t *cl_json_loadb(const char *buf, size_t len, json_error_t *je) {
-    size_t values = 0, allowed = 1024 + len / 16;
-    bool in_string = false;
-    for (size_t i = 0; i < len; i++) { /* containers and commas outside strings: at least the values */
-        char ch = buf[i];
-        if (in_string) {
-            if (ch == '\\') i++;
-            else if (ch == '"') in_string = false;
-        } else if (ch == '"') {
-            in_string = true;
-        } else if ((ch == '{' || ch == '[' || ch == ',') && ++values > allowed) {
-            snprintf(je->text, sizeof je->text, "more than %zu values in %zu bytes", allowed, len);
-            return NULL;
-        }
+    size_t allowed = 1024 + len / 16;
+    if (!xc_json_within(buf, len, UINT_MAX, allowed)) { /* (jansson bounds the depth itself) */
+        snprintf(je->text, sizeof je->text, "more than %zu values in %zu bytes", allowed, len);
+        return NULL;
     }
     return json_loadb(buf, len, 0, je);
 }

@@ -119,6 +119,11 @@ typedef struct xc_observable {
     const char *kind, *value, *role, *key_id; /* key_id NULL when absent */
 } xc_observable;
 
+/* Before jansson builds a text: its nesting (outside strings) stays within
+ * max_depth and its values (containers and commas, at least as many as
+ * the values) within max_values. Both before any recursion or allocation. */
+bool xc_json_within(const char *p, size_t n, unsigned max_depth, size_t max_values);
+
 /* Parse and validate one event (bytes, not NUL terminated, trailing
  * whitespace allowed). On FS_OK, ev holds the tree and the indexed fields;
  * release with xc_event_free. On failure ev is left empty, `r` (if non-NULL)

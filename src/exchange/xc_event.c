@@ -584,9 +584,9 @@ fs_code xc_event_check(json_t *root, xc_event *ev, xc_report *r, fs_err *e) {
     return FS_OK;
 }
 
-/* Nesting depth outside strings, before jansson recurses into it. */
-static bool depth_within(const char *p, size_t n, unsigned max) {
+bool xc_json_within(const char *p, size_t n, unsigned max_depth, size_t max_values) {
     unsigned d = 0;
+    size_t values = 0;
     bool in_str = false;
     for (size_t i = 0; i < n; i++) {
         char c = p[i];
@@ -596,7 +596,9 @@ static bool depth_within(const char *p, size_t n, unsigned max) {
         } else if (c == '"') {
             in_str = true;
         } else if (c == '{' || c == '[') {
-            if (++d > max) return false;
+            if (++d > max_depth || ++values > max_values) return false;
+        } else if (c == ',') {
+            if (++values > max_values) return false;
         } else if ((c == '}' || c == ']') && d) {
             d--;
         }
@@ -614,7 +616,7 @@ fs_code xc_event_parse(const char *buf, size_t len, xc_event *ev, xc_report *r, 
         summarise(r, e);
         return FS_ERR_LIMIT;
     }
-    if (!depth_within(buf, len, XC_EVENT_MAX_DEPTH)) {
+    if (!xc_json_within(buf, len, XC_EVENT_MAX_DEPTH, SIZE_MAX)) {
         xc_report_add(r, "$", "nests deeper than %d levels", XC_EVENT_MAX_DEPTH);
         summarise(r, e);
         return FS_ERR_LIMIT;
