@@ -246,7 +246,6 @@ struct hub_server {
     pthread_mutex_t dmu;
     job_queue doneq;
     struct event *done_ev, *ping_ev, *sig_int, *sig_term, *sig_hup;
-
     atomic_bool stopping;
     stream_client *clients;
     size_t n_clients;
