@@ -26,8 +26,9 @@
  * (cap_tunnel.c), statistics.
  *
  * Extended sequence numbers (RFC 4303 2.2.1, `flag esn` in `ip xfrm
- * state`, when IKEv2 negotiated them, as libreswan often does): the high 32 bits are on no
- * wire, yet the HMAC covers them and GCM's AAD holds them. Each decoder
+ * state`, when IKEv2 negotiated them, as libreswan often does): the high
+ * 32 bits are on no wire, yet the HMAC covers them and GCM's AAD holds
+ * them. Each decoder
  * keeps, per SA, the highest sequence number it verified, starting from
  * the one the dump names, and takes a packet's high bits from the low ones
  * as RFC 4303 Appendix A does, with a window of 2^31: a capture may begin
@@ -111,8 +112,7 @@ static inline uint32_t kr_bucket(uint32_t spi, uint8_t family, const uint8_t *ds
 typedef struct sa_ctx {
     EVP_CIPHER_CTX *cipher;
     EVP_MAC_CTX *mac;
-    bool esn_started;          /* esn_top set from the SA's */
-    uint64_t esn_top;          /* ESN: the highest sequence number verified (or the dump's) */
+    uint64_t esn_top;          /* ESN: the highest sequence number verified (first the dump's) */
 } sa_ctx;
 
 #define LEARNED_CACHE 64u
@@ -145,6 +145,7 @@ cap_esp_scratch *cap_esp_scratch_new(const cap_esp_sas *s) {
         free(x);
         return NULL;
     }
+    for (uint32_t i = 0; s && i < s->n; i++) x->ctx[i].esn_top = s->sa[i].esn_top;
     return x;
 }
 
@@ -689,6 +690,10 @@ static uint32_t rd32(const uint8_t *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+static void wr32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+}
+
 static bool sa_matches(const esp_sa *sa, uint8_t family, const uint8_t *src, const uint8_t *dst) {
     size_t alen = family == 4 ? 4 : 16;
     return sa->family == family && (sa->any_src || !memcmp(sa->src, src, alen)) &&
@@ -728,7 +733,8 @@ static bool hmac_ok(EVP_MAC *hmac, const esp_sa *sa, sa_ctx *c, const uint8_t *p
     }
     uint8_t mac[EVP_MAX_MD_SIZE];
     size_t mac_len = 0;
-    uint8_t hi[4] = {(uint8_t)(seq_hi >> 24), (uint8_t)(seq_hi >> 16), (uint8_t)(seq_hi >> 8), (uint8_t)seq_hi};
+    uint8_t hi[4];
+    wr32(hi, seq_hi);
     if (!EVP_MAC_update(c->mac, p, n - sa->icv_len) || (sa->esn && !EVP_MAC_update(c->mac, hi, 4)) ||
         !EVP_MAC_final(c->mac, mac, &mac_len, sizeof mac) ||
         mac_len < sa->icv_len)
@@ -817,18 +823,16 @@ cap_esp_status cap_esp_decrypt(const cap_esp_sas *s, cap_esp_keyring *k, cap_esp
     uint32_t body = n - 8 - sa->iv_len - sa->icv_len; /* ciphertext (or clear text, NULL) */
     if (sa->block > 1 && body % sa->block) return CAP_ESP_BAD;
     uint32_t seq_lo = rd32(p + 4), seq_hi = 0;
-    if (sa->esn) {
-        if (!c->esn_started) c->esn_top = sa->esn_top, c->esn_started = true;
-        seq_hi = esn_high(c->esn_top, seq_lo);
-    }
+    if (sa->esn) seq_hi = esn_high(c->esn_top, seq_lo);
     if (sa->digest && !hmac_ok(hmac, sa, c, p, n, seq_hi)) return CAP_ESP_AUTH_FAILED;
     const uint8_t *ct = p + 8 + sa->iv_len;
     if (sa->enc == ENC_NULL) {
         memcpy(out, ct, body);
     } else {
         /* GCM's AAD (RFC 4106 5): the SPI, then the sequence number, 32 bits or ESN's 64 */
-        uint8_t aad[12] = {p[0], p[1], p[2], p[3], (uint8_t)(seq_hi >> 24), (uint8_t)(seq_hi >> 16),
-                           (uint8_t)(seq_hi >> 8), (uint8_t)seq_hi};
+        uint8_t aad[12];
+        memcpy(aad, p, 4);
+        wr32(aad + 4, seq_hi); /* ESN only: overwritten by the low bits otherwise */
         memcpy(aad + (sa->esn ? 8 : 4), p + 4, 4);
         cap_esp_status st =
             run_cipher(sa, keyed_cipher(sa, c), p + 8, ct, body, aad, sa->esn ? 12 : 8, ct + body, out);

@@ -191,6 +191,13 @@ static fs_code pull_pages(pull_run *p, fs_err *e) {
  * committed meanwhile (GET /v1/events): the hub replays at most
  * limits.stream_backlog events to a follower, and refuses (409) one further
  * behind rather than skip what it missed. */
+/* Waits *backoff seconds (stop and the end cut it short), then doubles it
+ * up to 60. */
+static void back_off(unsigned *backoff, uint64_t end) {
+    for (unsigned i = 0; i < *backoff * 10 && !pull_stop && fs_time_now_us() < end; i++) usleep(100000);
+    *backoff = *backoff < 32 ? *backoff * 2 : 60;
+}
+
 static fs_code follow(pull_run *p, uint64_t duration_us, fs_err *e) {
     uint64_t end = duration_us ? fs_time_now_us() + duration_us : UINT64_MAX;
     unsigned backoff = 1;
@@ -208,8 +215,7 @@ static fs_code follow(pull_run *p, uint64_t duration_us, fs_err *e) {
         caught_up = false;
         if (!s) {
             fprintf(stderr, "fs38 pull: %s; retrying in %u s\n", se.msg, backoff);
-            for (unsigned i = 0; i < backoff * 10 && !pull_stop && fs_time_now_us() < end; i++) usleep(100000);
-            backoff = backoff < 32 ? backoff * 2 : 60;
+            back_off(&backoff, end);
             continue;
         }
         uint64_t opened = fs_time_now_us(), last_save = opened;
@@ -245,12 +251,8 @@ static fs_code follow(pull_run *p, uint64_t duration_us, fs_err *e) {
         if (save(p, e) != FS_OK) return FS_ERR_IO;
         /* a stream that gave nothing and ended soon (a proxy answering 200
          * and closing, a hub in trouble) counts as a failed open: wait */
-        if (delivered || fs_time_now_us() - opened >= PULL_STREAM_HEALTHY_US) {
-            backoff = 1;
-            continue;
-        }
-        for (unsigned i = 0; i < backoff * 10 && !pull_stop && fs_time_now_us() < end; i++) usleep(100000);
-        backoff = backoff < 32 ? backoff * 2 : 60;
+        if (delivered || fs_time_now_us() - opened >= PULL_STREAM_HEALTHY_US) backoff = 1;
+        else back_off(&backoff, end);
     }
     return save(p, e);
 }
