@@ -25,6 +25,7 @@
  * sender closes or the run ends. TCP has one more merit over UDP here: a
  * sender fs38 does not keep up with waits, instead of losing packets.
  */
+#include "core/fs_net.h"
 #include "cap.h"
 
 #include <arpa/inet.h>
@@ -91,41 +92,10 @@ unsigned cap_hep_spec(const char *spec, const char **addr) {
 /* "ADDR:PORT" after the prefix: "127.0.0.1:9060", "[::1]:9060", ":9060" (any IPv4). */
 static fs_code parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *sl, unsigned *transports,
                             fs_err *e) {
-    const char *s;
-    *transports = cap_hep_spec(spec, &s);
-    char host[64];
-    const char *colon = strrchr(s, ':');
-    if (!colon || colon[1] == '\0')
-        return fs_fail(e, FS_ERR_USAGE, "--hep '%s': expected [udp:|tcp:|tls:]ADDR:PORT, e.g. 127.0.0.1:9060", spec);
-    size_t hl = (size_t)(colon - s);
-    if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') {
-        s++;
-        hl -= 2;
-    }
-    if (hl >= sizeof host) return fs_fail(e, FS_ERR_USAGE, "--hep '%s': address too long", spec);
-    memcpy(host, s, hl);
-    host[hl] = '\0';
-    uint64_t port;
-    if (!fs_str_to_u64(fs_str_make(colon + 1, strlen(colon + 1)), 65535, &port) || port == 0)
-        return fs_fail(e, FS_ERR_USAGE, "--hep '%s': port must be 1-65535", spec);
-    memset(ss, 0, sizeof *ss);
-    fs_addr a;
-    if (hl == 0) fs_addr_parse("0.0.0.0", &a);
-    else if (!fs_addr_parse(host, &a))
-        return fs_fail(e, FS_ERR_USAGE, "--hep '%s': '%s' is not an IPv4/IPv6 address", spec, host);
-    if (a.family == 4) {
-        struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons((uint16_t)port);
-        memcpy(&v4->sin_addr, a.ip, 4);
-        *sl = sizeof *v4;
-    } else {
-        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons((uint16_t)port);
-        memcpy(&v6->sin6_addr, a.ip, 16);
-        *sl = sizeof *v6;
-    }
+    const char *addr;
+    *transports = cap_hep_spec(spec, &addr);
+    const char *bad = fs_listen_parse(addr, false, ss, sl);
+    if (bad) return fs_fail(e, FS_ERR_USAGE, "--hep '%s': %s ([udp:|tcp:|tls:]ADDR:PORT, e.g. 127.0.0.1:9060)", spec, bad);
     return FS_OK;
 }
 

@@ -5,8 +5,10 @@
  * strings; the SIP hot path has its own tight loops.
  */
 #include "fs_core.h"
+#include "fs_net.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <sys/time.h>
 #include <time.h>
@@ -324,6 +326,38 @@ const char *fs_endpoint_str(const fs_endpoint *e, char *buf, size_t n) {
     else
         snprintf(buf, n, "%s:%u", ip, e->port);
     return buf;
+}
+
+const char *fs_listen_parse(const char *spec, bool zero_port, struct sockaddr_storage *ss, socklen_t *sl) {
+    const char *colon = strrchr(spec, ':');
+    uint64_t port;
+    if (!colon || !colon[1] || !fs_str_to_u64(fs_str_make(colon + 1, strlen(colon + 1)), 65535, &port))
+        return "expected ADDR:PORT";
+    if (port == 0 && !zero_port) return "port must be 1-65535";
+    const char *h = spec;
+    size_t hl = (size_t)(colon - spec);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') h++, hl -= 2;
+    char host[64];
+    if (hl >= sizeof host) return "address too long";
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    fs_addr a;
+    if (!fs_addr_parse(hl ? host : "0.0.0.0", &a)) return "not an IPv4/IPv6 address";
+    memset(ss, 0, sizeof *ss);
+    if (a.family == 4) {
+        struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        memcpy(&v4->sin_addr, a.ip, 4);
+        *sl = sizeof *v4;
+    } else {
+        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        memcpy(&v6->sin6_addr, a.ip, 16);
+        *sl = sizeof *v6;
+    }
+    return NULL;
 }
 
 bool fs_addr_parse(const char *s, fs_addr *out) {

@@ -31,6 +31,8 @@
 
 #include <microhttpd.h>
 
+#include "core/fs_net.h"
+
 #define METRICS_MEMORY (16u << 10)   /* per connection: request line and headers, about 8 KiB of them */
 #define METRICS_TIMEOUT_S 5u
 #define METRICS_MAX_CONNECTIONS 32u  /* Prometheus keeps one; a few people with curl */
@@ -74,29 +76,6 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
                                  : error_reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no figures yet\n");
     pthread_mutex_unlock(&m->lock);
     return rc;
-}
-
-/* host and port of "ADDR:PORT" / "[V6]:PORT" / ":PORT". */
-static fs_code parse_listen(const char *spec, char *host, size_t hn, unsigned *port, fs_err *e) {
-    const char *colon = strrchr(spec, ':');
-    uint64_t p;
-    if (!colon || !fs_str_to_u64(fs_str_make(colon + 1, strlen(colon + 1)), 65535, &p))
-        return fs_fail(e, FS_ERR_USAGE, "--metrics '%s': expected ADDR:PORT, e.g. 127.0.0.1:9438", spec);
-    const char *h = spec;
-    size_t hl = (size_t)(colon - spec);
-    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
-        h++;
-        hl -= 2;
-    }
-    if (hl >= hn) return fs_fail(e, FS_ERR_USAGE, "--metrics '%s': address too long", spec);
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    fs_addr a;
-    if (!hl) snprintf(host, hn, "0.0.0.0");
-    else if (!fs_addr_parse(host, &a))
-        return fs_fail(e, FS_ERR_USAGE, "--metrics '%s': '%s' is not an IPv4/IPv6 address", spec, host);
-    *port = (unsigned)p;
-    return FS_OK;
 }
 
 /* ---- the exposition text ---------------------------------------------------------- */
@@ -218,31 +197,17 @@ size_t insp_metrics_text(const insp_stats *s, const insp_metrics_extra *x, doubl
 /* ---- the endpoint ------------------------------------------------------------------ */
 
 fs_code insp_metrics_start(const char *spec, insp_metrics **out, fs_err *e) {
-    char host[64];
-    unsigned port = 0;
     *out = NULL;
-    fs_code rc = parse_listen(spec, host, sizeof host, &port, e);
-    if (rc != FS_OK) return rc;
-    struct sockaddr_storage ss = {0};
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
-    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD;
-    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons((uint16_t)port);
-    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons((uint16_t)port);
-        flags |= MHD_USE_IPv6;
-    } else {
-        return fs_fail(e, FS_ERR_USAGE, "--metrics '%s': '%s' is not an IPv4/IPv6 address", spec, host);
-    }
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    const char *bad = fs_listen_parse(spec, true, &ss, &sl);
+    if (bad) return fs_fail(e, FS_ERR_USAGE, "--metrics '%s': %s (ADDR:PORT, e.g. 127.0.0.1:9438)", spec, bad);
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     insp_metrics *m = calloc(1, sizeof *m);
     if (!m) return fs_fail(e, FS_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&m->lock, NULL);
     /* bind first, so that what is wrong can be named (the daemon says nothing) */
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-    socklen_t sl = ss.ss_family == AF_INET ? sizeof *v4 : sizeof *v6;
     if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (fd >= 0 && ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (fd < 0 || bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 64) != 0) {
