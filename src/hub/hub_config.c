@@ -32,6 +32,7 @@ void hub_config_defaults(hub_config *c) {
     c->max_connections = 1024;
     c->max_member_connections = 256;
     c->timeout_s = 30;
+    c->request_timeout_s = 300;
     c->max_stream_clients = 256;
     c->stream_buffer = 4u << 20;
     c->stream_backlog = 10000;
@@ -210,6 +211,7 @@ static fs_code limits_key(cfg_ctx *x, const char *key, yaml_node_t *v) {
     if (!strcmp(key, "max_connections")) return get_u32(x, v, 1, 1000000, &c->max_connections);
     if (!strcmp(key, "max_member_connections")) return get_u32(x, v, 0, 1000000, &c->max_member_connections);
     if (!strcmp(key, "timeout_s")) return get_u32(x, v, 1, 86400, &c->timeout_s);
+    if (!strcmp(key, "request_timeout_s")) return get_u32(x, v, 1, 86400, &c->request_timeout_s);
     if (!strcmp(key, "max_stream_clients")) return get_u32(x, v, 0, 100000, &c->max_stream_clients);
     if (!strcmp(key, "stream_buffer")) return get_uint(x, v, 65536, 1u << 30, &c->stream_buffer);
     if (!strcmp(key, "stream_backlog")) return get_u32(x, v, 0, 10000, &c->stream_backlog);
@@ -305,6 +307,7 @@ static fs_code top_key(cfg_ctx *x, const char *key, yaml_node_t *v) {
     static const char *const tls_keys[] = {"cert", "key", "ca", NULL};
     static const char *const limit_keys[] = {"max_body", "max_batch", "max_header_bytes",
                                              "max_connections", "max_member_connections", "timeout_s",
+                                             "request_timeout_s",
                                              "max_stream_clients", "stream_buffer",
                                              "stream_backlog", "ping_s", NULL};
     static const char *const rate_keys[] = {"events_per_s", "burst", NULL};

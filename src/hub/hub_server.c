@@ -361,7 +361,7 @@ static fs_code reg_load(const char *path, uint64_t gen, hub_reg **out, fs_err *e
 
 /* ---- TLS: a member is its client certificate ------------------------------------------ */
 
-static int member_idx = -1, conn_idx = -1, deadline_idx = -1;
+static int member_idx = -1, conn_idx = -1, clock_idx = -1;
 static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
 
 /* +1 or -1 to the connections of the member with this certificate; false
@@ -408,15 +408,30 @@ static void conn_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, l
     if (ptr) atomic_fetch_sub(&((hub_server *)ptr)->connections, 1);
 }
 
-/* The handshake deadline timer dies with its connection's SSL. */
-static void deadline_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
-                             void *argp) {
+/* A connection's deadlines. Each byte a client sends re-arms the idle
+ * timeout (timeout_s), so a client trickling bytes would hold its slot for
+ * ever: its TLS handshake must end within timeout_s of accept, and each
+ * request (headers and body) must have arrived request_timeout_s after
+ * accept or after the answer to the one before. No deadline runs while a
+ * request is being answered (a stream follower's answer never ends). */
+typedef struct conn_clock {
+    struct event *timer;
+    hub_server *s;
+    struct bufferevent *bev;
+    int64_t request_due_us; /* the next request must have arrived by then */
+} conn_clock;
+
+/* The clock dies with its connection's SSL. */
+static void clock_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                          void *argp) {
     (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
-    if (ptr) event_free(ptr);
+    conn_clock *k = ptr;
+    if (k) event_free(k->timer);
+    free(k);
 }
 
 static void idx_init(void) {
-    deadline_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, deadline_free_cb);
+    clock_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, clock_free_cb);
     member_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, member_free_cb);
     conn_idx = CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL, 0, NULL, NULL, NULL, conn_free_cb);
 }
@@ -508,16 +523,57 @@ static fs_code tls_setup(hub_server *s, fs_err *e) {
 
 /* A connection over the limit gets a context without a certificate: its
  * handshake fails at once, before any request is read. */
-/* timeout_s after accept: a client still in the TLS handshake is cut. The
- * read timeout alone restarts with every byte, so clients trickling a
- * ClientHello held connection slots (max_connections) indefinitely and
- * locked every member out. */
-static void handshake_deadline_cb(evutil_socket_t fd, short what, void *arg) {
+static int64_t mono_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void clock_arm(conn_clock *k, int64_t due_us) {
+    int64_t left = due_us - mono_us();
+    if (left < 0) left = 0;
+    struct timeval tv = {(time_t)(left / 1000000), (suseconds_t)(left % 1000000)};
+    evtimer_add(k->timer, &tv);
+}
+
+/* Past a deadline: the client still in its handshake (clients trickling a
+ * ClientHello held every slot, max_connections, before), or still sending
+ * its request (a member trickling headers or a body held its slots). */
+static void clock_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd, (void)what;
-    struct bufferevent *bev = arg;
-    SSL *ssl = bufferevent_openssl_get_ssl(bev);
-    evutil_socket_t sock = bufferevent_getfd(bev);
-    if (ssl && !SSL_is_init_finished(ssl) && sock >= 0) shutdown(sock, SHUT_RDWR); /* evhttp sees the end */
+    conn_clock *k = arg;
+    SSL *ssl = bufferevent_openssl_get_ssl(k->bev);
+    evutil_socket_t sock = bufferevent_getfd(k->bev);
+    if (!ssl || sock < 0) return;
+    if (SSL_is_init_finished(ssl) && mono_us() < k->request_due_us) {
+        clock_arm(k, k->request_due_us); /* the handshake's deadline came first */
+        return;
+    }
+    shutdown(sock, SHUT_RDWR); /* evhttp sees the end */
+}
+
+static conn_clock *request_clock(struct evhttp_request *req) {
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+    return ssl ? SSL_get_ex_data(ssl, clock_idx) : NULL;
+}
+
+/* The answer went out: the next request's deadline starts now. */
+static void answer_sent_cb(struct evhttp_request *req, void *arg) {
+    (void)arg;
+    conn_clock *k = request_clock(req);
+    if (!k) return;
+    k->request_due_us = mono_us() + (int64_t)k->s->cfg.request_timeout_s * 1000000;
+    clock_arm(k, k->request_due_us);
+}
+
+/* A request arrived whole: no deadline while it is answered. */
+static void clock_request_arrived(struct evhttp_request *req) {
+    conn_clock *k = request_clock(req);
+    if (!k) return;
+    evtimer_del(k->timer);
+    evhttp_request_set_on_complete_cb(req, answer_sent_cb, NULL);
 }
 
 static struct bufferevent *bev_cb(struct event_base *base, void *arg) {
@@ -533,12 +589,19 @@ static struct bufferevent *bev_cb(struct event_base *base, void *arg) {
         bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
     if (!bev) return NULL;
     bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-    struct event *deadline = evtimer_new(base, handshake_deadline_cb, bev);
-    if (deadline) {
-        struct timeval tv = {(time_t)(s->cfg.timeout_s ? s->cfg.timeout_s : 10), 0};
-        SSL_set_ex_data(ssl, deadline_idx, deadline); /* freed with the SSL, so with bev */
-        evtimer_add(deadline, &tv);
+    conn_clock *k = calloc(1, sizeof *k);
+    if (k && !(k->timer = evtimer_new(base, clock_cb, k))) free(k), k = NULL;
+    if (!k) {
+        bufferevent_free(bev);
+        return NULL;
     }
+    k->s = s;
+    k->bev = bev;
+    int64_t now = mono_us();
+    k->request_due_us = now + (int64_t)s->cfg.request_timeout_s * 1000000;
+    SSL_set_ex_data(ssl, clock_idx, k); /* freed with the SSL, so with bev */
+    int64_t handshake_due = now + (int64_t)(s->cfg.timeout_s ? s->cfg.timeout_s : 10) * 1000000;
+    clock_arm(k, handshake_due < k->request_due_us ? handshake_due : k->request_due_us);
     return bev;
 }
 
@@ -1806,6 +1869,7 @@ static bool content_length_repeated(struct evhttp_request *req) {
 static void route_cb(struct evhttp_request *req, void *arg) {
     hub_server *s = arg;
     atomic_fetch_add(&s->m.requests, 1);
+    clock_request_arrived(req);
     if (content_length_repeated(req)) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
         return reply_error(s, req, 400, "more than one Content-Length header (RFC 9112 6.3); connection closed");
@@ -1890,7 +1954,7 @@ void hub_server_set_log(hub_server *s, hub_server_log_fn fn, void *ctx) {
 fs_code hub_server_new(const hub_config *c, hub_server **out, fs_err *e) {
     *out = NULL;
     pthread_once(&idx_once, idx_init);
-    if (member_idx < 0 || conn_idx < 0 || deadline_idx < 0)
+    if (member_idx < 0 || conn_idx < 0 || clock_idx < 0)
         return fs_fail(e, FS_ERR_INTERNAL, "OpenSSL ex_data indexes");
     if (evthread_use_pthreads() != 0) return fs_fail(e, FS_ERR_INTERNAL, "libevent: no pthreads support");
     hub_server *s = calloc(1, sizeof *s);

@@ -36,6 +36,7 @@ typedef struct hub_config {
     uint32_t max_connections;    /* TLS connections at once (default 1024) */
     uint32_t max_member_connections; /* one member's at once (default 256; 0: max_connections only) */
     uint32_t timeout_s;          /* idle / read / write timeout of a connection (default 30) */
+    uint32_t request_timeout_s;  /* a whole request's headers and body, from accept or the last answer (default 300) */
     uint32_t max_stream_clients; /* default 256 */
     uint64_t stream_buffer;      /* output bytes queued to one stream client before it is dropped */
     uint32_t stream_backlog;     /* events replayed to a new stream client (default 10000) */

@@ -649,6 +649,67 @@ PY
     for ((i = 0; i < 50; i++)); do hcurl op1 /health -o /dev/null 2>/dev/null && { back=0; break; }; sleep 0.1; done
     ok "...and gets in again once its connections close" test $back = 0
     stop_hub
+    # a request must arrive whole within request_timeout_s (4 s here) of accept or of the
+    # answer before: a member trickling a header line or a body byte a second, each
+    # re-arming the idle timeout (3 s), is cut at 4 s (it held its slot for as long as it
+    # trickled before); a member asking once a second on one connection is never cut
+    sed -i 's/^  max_member_connections: 2$/  max_member_connections: 2\n  request_timeout_s: 4/' "$W/hub.yaml"
+    start_hub || { fail "limits: hub start (request_timeout_s)"; return; }
+    python3 - "$PORT" "$W/pki" >"$W/trickle.out" 2>&1 <<'PY'
+import http.client, socket, ssl, sys, threading, time
+port, pki = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.load_verify_locations(pki + "/ca.crt")
+ctx.load_cert_chain(pki + "/op1.crt", pki + "/op1.key")
+out = {}
+def trickle(name, head, piece):
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=12))
+    t0 = time.time()
+    s.sendall(head)
+    for k in range(10):
+        try:
+            s.sendall(piece)
+            s.settimeout(1)
+            if not s.recv(100): break
+        except socket.timeout:
+            continue
+        except (ssl.SSLError, OSError):
+            break
+    out[name] = time.time() - t0
+def asker():  # another member: op1 may open two connections here
+    ctx2 = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx2.check_hostname = False
+    ctx2.load_verify_locations(pki + "/ca.crt")
+    ctx2.load_cert_chain(pki + "/op2.crt", pki + "/op2.key")
+    c, n, socks = http.client.HTTPSConnection("127.0.0.1", port, context=ctx2, timeout=5), 0, set()
+    for k in range(7):
+        try:
+            c.request("GET", "/health")
+            r = c.getresponse()
+            r.read()
+            n += r.status == 200
+            socks.add(id(c.sock))
+        except (OSError, http.client.HTTPException):
+            pass
+        time.sleep(1)
+    out["asker"] = "%d/%d" % (n, len(socks))
+ts = [threading.Thread(target=trickle, args=("headers", b"GET /health HTTP/1.1\r\n", b"X-a: b\r\n")),
+      threading.Thread(target=trickle, args=("body", b"POST /v1/events HTTP/1.1\r\nHost: x\r\n"
+                                                      b"Content-Length: 100\r\n\r\n", b"{")),
+      threading.Thread(target=asker)]
+for t in ts: t.start()
+for t in ts: t.join()
+print("%.1f %.1f %s" % (out["headers"], out["body"], out["asker"]), flush=True)
+PY
+    local hs bs asked
+    read -r hs bs asked <"$W/trickle.out"
+    ok "limits: request headers trickled a line a second are cut at request_timeout_s (after ${hs:-?} s)" \
+        awk -v t="$hs" 'BEGIN { exit !(t >= 3.5 && t < 7) }'
+    ok "...and so is a body trickled a byte a second (after ${bs:-?} s)" awk -v t="$bs" 'BEGIN { exit !(t >= 3.5 && t < 7) }'
+    ok "...a request a second on one connection for 7 s is answered each time (answers/connections: $asked)" \
+        is "$asked" "7/1"
+    stop_hub
 }
 
 # ---- config errors name file:line:key ------------------------------------------------------
