@@ -367,6 +367,10 @@ static bool addr_spec_first(fs_str v) {
  * as sip_nameaddr_check takes them. Full grammar checks are sip_validate's. */
 static fs_str header_params(fs_str v) {
     const char *p = v.p, *end = v.p + v.len;
+    /* at the first ';': is v an addr-spec, and its last '<' (NULL: none).
+     * Found once: asking again at every ';' made n ';' before a '<' n^2. */
+    const char *last_lt = NULL;
+    bool looked = false, aspec = false;
     while ((p = sip_skip_out(p, end, pstop, PS_HP)) < end) {
         char c = *p;
         if (c == '"') {
@@ -378,16 +382,25 @@ static fs_str header_params(fs_str v) {
             p++;
             continue;
         }
-        if (c == '<') {
-            const char *gt = memchr(p, '>', (size_t)(end - p));
-            const char *semi = gt ? memchr(gt, ';', (size_t)(end - gt)) : NULL;
-            return semi ? span(semi + 1, end) : FS_STR_NULL;
+        if (c == '<') { /* the parameters start right after the '>' (a ',' there starts a second value) */
+            const char *q = memchr(p, '>', (size_t)(end - p));
+            if (!q) return FS_STR_NULL;
+            for (q++; q < end && ws((unsigned char)*q); q++) {}
+            return q < end && *q == ';' ? span(q + 1, end) : FS_STR_NULL;
         }
-        if (!addr_spec_first(v) && memchr(p, '<', (size_t)(end - p))) { /* ';' in a display name */
+        if (!looked) {
+            looked = true;
+            aspec = addr_spec_first(v);
+            if (!aspec)
+                for (const char *q = end; q > p && !last_lt; q--)
+                    if (q[-1] == '<') last_lt = q - 1;
+        }
+        if (last_lt && last_lt > p) { /* ';' in a display name: a '<' follows */
             p++;
             continue;
         }
-        return span(p + 1, end); /* ';' */
+        /* ';' -- of a second bare addr-spec when a ',' came first ("sip:a@x, sip:b@x;tag=2") */
+        return aspec && memchr(v.p, ',', (size_t)(p - v.p)) ? FS_STR_NULL : span(p + 1, end);
     }
     return FS_STR_NULL;
 }

@@ -600,10 +600,14 @@ static void check_from_to_full(sip_msg *m, sip_header_id id, const sip_limits *l
     sip_nameaddr na;
     sip_anomaly a = sip_nameaddr_check(h->value, &na);
     if (a != SIP_A_NONE) sip_msg_add_anomaly(m, a);
+    /* From/To are single-valued: a comma list there is the same as two
+     * From rows (RFC 3261 7.3.1), which RFC 4475 3.3.8 calls semantic --
+     * after the first value's parameters or right after its '>' */
+    fs_str list = h->value, item;
+    if ((na.params.len && params_have_comma(na.params)) ||
+        (sip_list_next(&list, &item) && sip_list_next(&list, &item)))
+        ADD(m, MULTIPLE_SINGLE_VALUE);
     if (na.params.len) {
-        /* From/To are single-valued: a comma list there is the same as two
-         * From rows (RFC 3261 7.3.1), which RFC 4475 3.3.8 calls semantic */
-        if (params_have_comma(na.params)) ADD(m, MULTIPLE_SINGLE_VALUE);
         fs_str rest = na.params, n, v;
         while (sip_param_next(&rest, &n, &v))
             if (IEQ(n, "tag") && !tag_ok(v, na.params)) ADD(m, TAG_SYNTAX);
