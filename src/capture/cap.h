@@ -546,6 +546,14 @@ typedef struct cap_ws_read {
  * between them passed over. */
 cap_ws_status cap_ws_message(const uint8_t *buf, size_t len, size_t max_msg, bool continuing, uint8_t *out,
                              cap_ws_read *r);
+/* The same, resumable: sc (zeroed to start a message) remembers the whole
+ * frames of a message found INCOMPLETE, so that the next call on the same
+ * bytes and more walks on from there; any other result zeroes it. */
+typedef struct cap_ws_scan {
+    size_t pos, total;
+} cap_ws_scan;
+cap_ws_status cap_ws_message_scan(const uint8_t *buf, size_t len, size_t max_msg, bool continuing, uint8_t *out,
+                                  cap_ws_read *r, cap_ws_scan *sc);
 /* 1: buf starts a final text or binary frame whose payload starts like a
  * SIP start line (where a WebSocket stream resyncs after a gap); 0: it does
  * not; -1: too few bytes to tell. */

@@ -96,6 +96,7 @@ typedef struct tcp_flow {
     bool syn_seen;
     uint32_t lost_seq, lost_len; /* the last gap given up: bytes never seen */
     cap_frame_scan scan; /* framing state of the unfinished message */
+    cap_ws_scan ws_scan; /* WebSocket: the frames of the unfinished message walked so far */
     bool resync;   /* discard bytes until a line that starts a SIP message (WebSocket:
                     * a frame whose payload does) */
     bool ws;       /* after a WebSocket handshake for SIP: frames, not SIP text */
@@ -277,6 +278,7 @@ static void buffer_drop(cap_tcp_table *t, tcp_flow *f) {
     t->st->tcp_bytes_dropped += f->buf.len + f->plain.len;
     f->buf.len = f->plain.len = 0;
     memset(&f->scan, 0, sizeof f->scan);
+    memset(&f->ws_scan, 0, sizeof f->ws_scan);
 }
 
 static void buf_free(cap_tcp_table *t, tcp_buf *b) {
@@ -380,6 +382,7 @@ static void start_resync(cap_tcp_table *t, tcp_flow *f) {
     if (!f->resync) t->st->tcp_resyncs++;
     f->resync = true;
     memset(&f->scan, 0, sizeof f->scan);
+    memset(&f->ws_scan, 0, sizeof f->ws_scan);
 }
 
 /* Resync: find the next line start that looks like a SIP start line. Returns
@@ -444,7 +447,7 @@ static size_t ws_step(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, size_t le
         return len;
     }
     cap_ws_read r;
-    switch (cap_ws_message(p, len, f->ws_more ? 0 : t->max_msg, f->ws_more, t->ws_out, &r)) {
+    switch (cap_ws_message_scan(p, len, f->ws_more ? 0 : t->max_msg, f->ws_more, t->ws_out, &r, &f->ws_scan)) {
     case CAP_WS_MESSAGE:
         if (f->ws_more) t->st->tcp_bytes_dropped += r.used; /* the last frame of one too long */
         else if (r.out_len) emit_msg(t, f, t->ws_out, (uint32_t)r.out_len, false, ts, frame_no);
@@ -729,15 +732,19 @@ static void deliver(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, uint32_t n,
     consume(t, f, &f->buf, p, n, ts, frame_no, f->hep ? hep_packets : f->tls ? tls_records : frame_messages);
 }
 
-/* Deliver held segments that are now in order. */
-static void drain_holds(cap_tcp_table *t, tcp_flow *f) {
+/* Deliver held segments that are now in order. filled: the segment at ts,
+ * frame_no filled the hole before them, so it completes their messages
+ * (Wireshark shows them there too); else (a hole given up) each is read at
+ * its own frame. */
+static void drain_holds(cap_tcp_table *t, tcp_flow *f, bool filled, uint64_t ts, uint64_t frame_no) {
     while (f->holds) {
         tcp_hold *h = f->holds;
         int32_t diff = (int32_t)(h->seq - f->next_seq);
         if (diff > 0) break;
         f->holds = h->next;
         uint32_t dup = (uint32_t)-(int64_t)diff;
-        if (dup < h->len) deliver(t, f, h->data + dup, h->len - dup, h->ts_us, h->frame_no);
+        if (dup < h->len)
+            deliver(t, f, h->data + dup, h->len - dup, filled ? ts : h->ts_us, filled ? frame_no : h->frame_no);
         else t->st->tcp_retransmits++;
         hold_free(t, f, h);
     }
@@ -757,7 +764,7 @@ static void resolve_gap(cap_tcp_table *t, tcp_flow *f, uint64_t now) {
     f->lost_seq = f->next_seq;
     f->lost_len = f->holds->seq - f->next_seq;
     f->next_seq = f->holds->seq;
-    drain_holds(t, f);
+    drain_holds(t, f, false, 0, 0);
     if (f->holds) gap_list_append(t, f, now);
 }
 
@@ -876,7 +883,7 @@ static void flow_data(cap_tcp_table *t, tcp_flow *f, uint32_t seq, const uint8_t
         return;
     }
     deliver(t, f, p, n, ts, frame_no);
-    drain_holds(t, f);
+    drain_holds(t, f, true, ts, frame_no);
 }
 
 /* A direction ended by FIN or RST stays on the closed list, without buffers,

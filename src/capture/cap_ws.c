@@ -118,19 +118,41 @@ static void unmask(uint8_t *out, const uint8_t *p, size_t n, const ws_frame *f, 
     for (size_t i = 0; i < n; i++) out[i] = p[i] ^ f->key[(off + i) & 3];
 }
 
-cap_ws_status cap_ws_message(const uint8_t *buf, size_t len, size_t max_msg, bool continuing, uint8_t *out,
-                             cap_ws_read *r) {
+/* The payloads of the data frames in buf[0, end) (whole frames, checked
+ * by the walk in cap_ws_message_scan) unmasked into out; control frames
+ * between them passed over. Returns the bytes written. */
+static size_t gather(const uint8_t *buf, size_t end, uint8_t *out) {
     size_t pos = 0, total = 0;
-    bool first = !continuing;
+    while (pos < end) {
+        ws_frame f;
+        int hl = frame_header(buf + pos, end - pos, &f);
+        if (hl <= 0) break; /* cannot happen: walked already */
+        if (f.opcode < 8) {
+            unmask(out + total, buf + pos + hl, (size_t)f.len, &f, 0);
+            total += (size_t)f.len;
+        }
+        pos += (size_t)hl + (size_t)f.len;
+    }
+    return total;
+}
+
+cap_ws_status cap_ws_message_scan(const uint8_t *buf, size_t len, size_t max_msg, bool continuing, uint8_t *out,
+                                  cap_ws_read *r, cap_ws_scan *sc) {
+    /* resumed: the frames before sc->pos were walked by an earlier call on
+     * the same message (a message in many frames is walked once, not once
+     * per segment that adds a frame) */
+    size_t pos = sc ? sc->pos : 0, total = sc ? sc->total : 0;
+    bool first = !continuing && pos == 0;
+    if (sc) sc->pos = sc->total = 0;
     memset(r, 0, sizeof *r);
     for (;;) {
         ws_frame f;
         int hl = frame_header(buf + pos, len - pos, &f);
-        if (hl == 0) return CAP_WS_INCOMPLETE;
+        if (hl == 0) break;
         if (hl < 0) return CAP_WS_BAD;
         size_t avail = len - pos - (size_t)hl;
         if (f.opcode >= 8) { /* ping, pong, close: alone or between the frames of a message */
-            if (avail < f.len) return CAP_WS_INCOMPLETE;
+            if (avail < f.len) break;
             bool alone = pos == 0;
             pos += (size_t)hl + (size_t)f.len;
             if (alone) {
@@ -144,6 +166,7 @@ cap_ws_status cap_ws_message(const uint8_t *buf, size_t len, size_t max_msg, boo
         if (f.len > max_msg - total) { /* too long: its first bytes, the rest skipped */
             size_t here = avail < f.len ? avail : (size_t)f.len;
             size_t take = here < max_msg - total ? here : max_msg - total;
+            gather(buf, pos, out);
             unmask(out + total, buf + pos + hl, take, &f, 0);
             r->out_len = total + take;
             r->used = pos + (size_t)hl + here;
@@ -151,16 +174,26 @@ cap_ws_status cap_ws_message(const uint8_t *buf, size_t len, size_t max_msg, boo
             r->more = !f.fin;
             return CAP_WS_TOO_BIG;
         }
-        if (avail < f.len) return CAP_WS_INCOMPLETE;
-        unmask(out + total, buf + pos + hl, (size_t)f.len, &f, 0);
+        if (avail < f.len) break;
         total += (size_t)f.len;
         pos += (size_t)hl + (size_t)f.len;
         if (f.fin) {
+            gather(buf, pos, out);
             r->out_len = total;
             r->used = pos;
             return CAP_WS_MESSAGE;
         }
     }
+    if (sc) { /* the whole frames so far: not walked again */
+        sc->pos = pos;
+        sc->total = total;
+    }
+    return CAP_WS_INCOMPLETE;
+}
+
+cap_ws_status cap_ws_message(const uint8_t *buf, size_t len, size_t max_msg, bool continuing, uint8_t *out,
+                             cap_ws_read *r) {
+    return cap_ws_message_scan(buf, len, max_msg, continuing, out, r, NULL);
 }
 
 int cap_ws_resync_start(const uint8_t *buf, size_t len) {
