@@ -179,11 +179,28 @@ static void flood_dest(det_ctx *c) {
     if (created) d->addr = c->p->dst.addr;
     uint32_t limit = det_threshold_zone(c, R_FLOOD_DEST, c->dst_zone);
     uint64_t start = dest_window(c->ts, rc->window_s) * (uint64_t)rc->window_s * FS_USEC;
+    /* A request stamped a little before the current window (HEP from proxies
+     * whose clocks differ, merged captures) belongs to it, as in every other
+     * window (det_window_roll): starting the window again would drop what it
+     * counted, at every such step back. Only a later window, or one a whole
+     * window back, starts anew. */
+    uint64_t w_us = (uint64_t)(rc->window_s ? rc->window_s : 1) * FS_USEC;
+    if (!created && start < d->flood_start && d->flood_start - c->ts < w_us) start = d->flood_start;
     if (created || d->flood_start != start) {
         /* The other workers' share may take the window that just ended over
          * the threshold: this worker then reports its own share of it. */
         uint32_t ended = created ? 0 : dest_flush(eng, d, rc->window_s);
-        if (ended >= limit && !d->flagged) dest_report(c, d, ended);
+        if (ended >= limit && !d->flagged) {
+            dest_report(c, d, ended);
+        } else if (eng->shared && !created && !d->flagged && d->flood_total) {
+            unsigned k = 0; /* kept for det_behaviour_finish_shared, in place of the oldest */
+            for (unsigned i = 1; i < 4; i++)
+                if (d->late[i].window < d->late[k].window) k = i;
+            d->late[k].window = dest_window(d->flood_start, rc->window_s);
+            d->late[k].first_us = d->flood_first;
+            d->late[k].last_us = d->flood_last;
+            d->late[k].total = d->flood_total;
+        }
         d->flood_start = start;
         d->flood_first = c->ts;
         d->flood_total = d->flood_pending = d->flood_sum = 0;
@@ -191,6 +208,7 @@ static void flood_dest(det_ctx *c) {
         d->flagged = false;
     }
     d->flood_total++;
+    if (c->ts > d->flood_last) d->flood_last = c->ts;
     if (eng->lookback) det_counted(c, R_FLOOD_DEST, det_key_addr(eng, &d->addr, SALT_DEST));
     det_sketch_add(&d->flood_sources, det_key_addr(eng, &c->p->src.addr, SALT_PEER));
     uint32_t total = dest_window_total(eng, d, rc->window_s, limit);
@@ -226,6 +244,28 @@ void det_behaviour_finish_shared(det_engine *eng) {
         uint32_t limit = det_threshold_zone(&c, R_FLOOD_DEST, c.dst_zone);
         uint32_t total = det_shared_add(eng->shared, &d->addr, dest_window(d->flood_start, rc->window_s), 0);
         if (total >= limit) dest_report(&c, d, total);
+    }
+    /* earlier windows this engine left while the others' shares were still
+     * to come (a worker ahead of another by a window or more): its share
+     * of each the sum took over the threshold, at that window's time */
+    for (uint32_t i = 0; i < det_table_slots(&eng->dests); i++) {
+        det_dest *d = det_table_at(&eng->dests, i);
+        if (!d) continue;
+        for (unsigned k = 0; k < 4; k++) {
+            if (!d->late[k].total) continue;
+            det_ctx c = {.eng = eng, .ts = d->late[k].last_us, .requester_zone = -1};
+            c.dst_zone = cfg_zone_of(eng->cfg, &d->addr);
+            uint32_t limit = det_threshold_zone(&c, R_FLOOD_DEST, c.dst_zone);
+            uint32_t total = det_shared_add(eng->shared, &d->addr, d->late[k].window, 0);
+            if (total < limit) continue;
+            bool opened;
+            ev_event *ev = det_hit_since(&c, R_FLOOD_DEST, det_key_addr(eng, &d->addr, SALT_DEST), d->late[k].total,
+                                         d->late[k].first_us, &opened);
+            if (!ev) continue;
+            if (opened) ip_observable(ev, &d->addr, "target");
+            ev_set_int_max(ev, "requests", total);
+            ev_set_real_max(ev, "rate", (double)total / (rc->window_s ? rc->window_s : 1));
+        }
     }
 }
 

@@ -106,6 +106,20 @@ static void keyed_caller(ev_event *ev, const char *caller) {
     else if (caller[0]) ev_set_str(ev, "caller", caller);
 }
 
+/* The event format asks for one observable at least. A caller-keyed event
+ * whose caller is not an E.164 number and whose source is a relaying peer
+ * (details.via_source) would have none: it names the caller's From URI, as
+ * the message at hand carries it (the INVITE, CANCEL, 487 or the caller's
+ * BYE of the call that raised it). */
+static void caller_uri_fallback(ev_event *ev, const det_ctx *c) {
+    if (ev->nobs || !c->m) return;
+    char uri[128];
+    ev_copy_text(uri, sizeof uri, det_from_to_uri(c->m, 0));
+    fs_str u = fs_str_make(uri, strlen(uri));
+    if (fs_str_istarts(u, "sip:") || fs_str_istarts(u, "sips:") || fs_str_istarts(u, "tel:"))
+        ev_add_observable(ev, "sip_uri", uri, "caller");
+}
+
 /* A configured trusted/core peer or an allow-listed one: a carrier relaying
  * other people's calls, not the one to block for them. */
 static bool relaying_peer(const det_ctx *c, const fs_addr *src) {
@@ -329,6 +343,7 @@ static void short_ring(det_ctx *c, det_call *call, uint64_t ring_us) {
             if (ev && opened) {
                 keyed_caller(ev, call->caller);
                 source_observable(ev, c, &call->src);
+                caller_uri_fallback(ev, c);
                 det_note_hours(c, ev);
             }
             if (ev)
@@ -525,6 +540,7 @@ static void call_volume(det_ctx *c, det_call *call, det_caller *k) {
     if (opened) {
         keyed_caller(ev, call->caller);
         source_observable(ev, c, &call->src);
+        caller_uri_fallback(ev, c);
         ev_set_str(ev, "trigger", trigger);
         det_note_hours(c, ev);
     }

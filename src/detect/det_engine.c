@@ -497,6 +497,7 @@ void det_note_hours(const det_ctx *c, ev_event *ev) {
 
 static void clock_step_back(det_engine *eng, uint64_t now_us) {
     eng->now_us = now_us;
+    eng->jump_from = 0; /* the time of a jump ahead, if any, is over */
     eng->next_tick_us = 0; /* tick now: close what was open before the step */
     eng->next_close_us = 0;
     eng->calls_swept_us = now_us;
@@ -549,7 +550,7 @@ static void close_done_incidents(det_engine *eng) {
 
 void det_tick(det_engine *eng, uint64_t now_us) {
     clock_advance(eng, now_us);
-    if (eng->now_us < eng->next_tick_us) return;
+    if (eng->jump_from || eng->now_us < eng->next_tick_us) return;
     eng->next_tick_us = eng->now_us + TICK_US;
     close_done_incidents(eng);
     det_calls_tick(eng);
@@ -562,6 +563,10 @@ static int by_first_seen(const void *a, const void *b) {
 }
 
 void det_finish(det_engine *eng) {
+    if (eng->jump_from) { /* a last jump ahead nothing confirmed: a stray time */
+        eng->now_us = eng->jump_from;
+        eng->jump_from = 0;
+    }
     eng->finishing = true;
     det_calls_tick(eng);
     eng->finishing = false;
@@ -652,13 +657,30 @@ static uint64_t capture_time(const cap_payload *p) {
     return p->ts_us < DET_TIME_MAX_US ? p->ts_us : DET_TIME_MAX_US;
 }
 
+/* The clock at a message's time. A time more than DET_CLOCK_STEP_US ahead
+ * of the clock moves it, but the timers (incidents closing, calls timing
+ * out, long calls judged) wait until a later message confirms the jump
+ * (any time not that far behind the new clock): one stray timestamp years
+ * ahead (a corrupt record) must not close every incident, drop every call
+ * and report each answered call to a high-risk range as years long. The
+ * messages after a stray, back at the old time, step the clock back as
+ * before (clock_advance). */
+static void message_tick(det_engine *eng, uint64_t ts) {
+    bool behind = ts < eng->now_us && eng->now_us - ts > DET_CLOCK_STEP_US;
+    if (eng->jump_from && !behind) eng->jump_from = 0; /* confirmed */
+    else if (!eng->jump_from && eng->now_us && !eng->clock_follow && ts > eng->now_us &&
+             ts - eng->now_us > DET_CLOCK_STEP_US)
+        eng->jump_from = eng->now_us;
+    det_tick(eng, ts);
+}
+
 void det_process(det_engine *eng, const cap_payload *p) {
     det_stats *s = &eng->stats;
     uint64_t ts = capture_time(p);
     s->payloads++;
     if (!s->first_us || ts < s->first_us) s->first_us = ts;
     if (ts > s->last_us) s->last_us = ts;
-    det_tick(eng, ts);
+    message_tick(eng, ts);
     /* from here on, hits are this message's (det_tick's timers came before) */
     eng->in_message = true;
     eng->nevidence = 0;
@@ -753,7 +775,7 @@ void det_tls_hello(det_engine *eng, const cap_tls_hello *h) {
     cap_payload hello = {.src = by_client ? h->client : h->server, .dst = by_client ? h->server : h->client,
                          .transport = CAP_T_TLS, .ts_us = h->ts_us, .frame_no = h->frame_no};
     uint64_t ts = capture_time(&hello);
-    det_tick(eng, ts);
+    message_tick(eng, ts);
     det_ctx c = {.eng = eng, .m = NULL, .p = &hello, .ts = ts, .requester_zone = -1,
                  .src_source_key = det_key_source(eng, &hello.src.addr)};
     zone_lookup(&c);

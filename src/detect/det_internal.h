@@ -205,6 +205,11 @@ typedef struct det_dest {
     uint32_t flood_sum;     /* every worker's total, as last read from eng->shared */
     det_sketch flood_sources;
     bool flagged;           /* threshold crossed in the current window */
+    uint64_t flood_last;    /* last request of the window */
+    /* With workers: ended windows whose share this engine did not report,
+     * the sum being below the threshold then (another worker, behind in
+     * the capture, may still take it over): re-checked at the end. */
+    struct { uint64_t window, first_us, last_us; uint32_t total; } late[4];
 } det_dest;
 
 /* The event_id of an incident (incident_key) that several workers may each
@@ -364,6 +369,8 @@ struct det_engine {
     bool hours_within;      /* ...and whether it was within them */
     uint64_t now_us;        /* the clock: max capture time seen, since the last step back */
     uint32_t clock_behind;  /* ticks in a row more than DET_CLOCK_STEP_US behind the clock */
+    uint64_t jump_from;     /* a message's time jumped the clock ahead by more than DET_CLOCK_STEP_US:
+                             * the clock before it, until a later time confirms the jump (0 none) */
     bool clock_follow;      /* a new input began (det_clock_follow) */
     const char *input;      /* det_engine_set_input */
     bool input_frames;

@@ -869,6 +869,24 @@ static void test_flood(void) {
     CHECK_EQ_INT(count_rule(w.out, "SIP-FLOOD-001"), 0);
     world_free(&w);
 
+    /* the same toward one host as HEP from two proxies, one clock 3 s behind:
+     * 1300 a window, every request counted (a request stamped before the
+     * window's start started it again: nothing was reported) */
+    w = world_new(config_default());
+    for (int i = 0; i < 3900; i++) {
+        char src[32], cid[16];
+        snprintf(src, sizeof src, "198.18.%d.%d:5060", i / 250, i % 250 + 1);
+        snprintf(cid, sizeof cid, "dj%d", i);
+        uint64_t ts = T0 + SEC(i * (30.0 / 3900)) - (i % 2 ? SEC(3) : 0);
+        req(&w, src, srv, ts, "REGISTER", "sip:192.0.2.20", "<sip:u@x>;tag=1", "<sip:u@x>", cid, 1, NULL, NULL);
+    }
+    world_finish(&w);
+    d = find_rule(w.out, "SIP-FLOOD-002");
+    CHECK_EQ_INT(count_rule(w.out, "SIP-FLOOD-002"), 1);
+    CHECK_MSG(d && d->count == 3900, "SIP-FLOOD-002 with a clock 3 s behind counted %llu",
+              d ? (unsigned long long)d->count : 0ULL);
+    world_free(&w);
+
     /* benign: the same 250 OPTIONS from a trusted carrier zone with
      * flood_multiplier 20, and a PBX's normal 40 requests per 10 s */
     w = world_new(config_zones());
@@ -2373,8 +2391,12 @@ static void test_call_evidence(void) {
     w = world_new(config_zones());
     memset(log, 0, sizeof *log);
     det_engine_set_evidence(w.eng, on_evid, log, 0);
-    call(&w, "198.51.100.31:5060", "10.0.0.50:5060", T0, "+442071234568", "+88216100999", "lc1", END_ANSWER, 2400,
-         NULL);
+    call(&w, "198.51.100.31:5060", "10.0.0.50:5060", T0, "+442071234568", "+88216100999", "lc1", END_ANSWER_NO_BYE,
+         0, NULL);
+    det_tick(w.eng, T0 + SEC(2100)); /* the call still up: the timer finds it */
+    req(&w, "198.51.100.31:5060", "10.0.0.50:5060", T0 + SEC(2402), "BYE", "sip:+88216100999@carrier.example;user=phone",
+        "<sip:+442071234568@origin.example;user=phone>;tag=flc1",
+        "<sip:+88216100999@carrier.example;user=phone>;tag=tlc1", "lc1", 2, NULL, NULL);
     world_finish(&w);
     CHECK_EQ_INT(count_rule(w.out, "FRAUD-IRSF-002"), 1);
     CHECK_CSTR(evid_of(log, R_IRSF_LONG_CALL, "lc1", got, sizeof got), "BYE:r");
@@ -2542,6 +2564,22 @@ static void test_volume(void) {
     CHECK(v && v->count == 70 - 60 + 60); /* the window's 60 at crossing, then one per call */
     CHECK(!strcmp(dstr(v, "trigger"), "calls_per_window"));
     CHECK(has_obs(v, "e164", "+442071110000", "caller"));
+    world_free(&w);
+
+    /* a caller that is no E.164 number (a national-format CLI) relayed by a
+     * trusted carrier: the event still names something (its From URI; the
+     * event format asks for one observable at least, and had none) */
+    w = world_new(config_zones());
+    for (int i = 0; i < 70; i++) {
+        char callee[24], cid[16];
+        snprintf(callee, sizeof callee, "+4420794%05d", i);
+        snprintf(cid, sizeof cid, "vn%d", i);
+        call(&w, "192.0.2.7:5060", gw, T0 + SEC(i * 8), "02071234567", callee, cid, END_BUSY, 0, NULL);
+    }
+    world_finish(&w);
+    v = find_rule(w.out, "FRAUD-VOL-001");
+    CHECK(v && v->nobs >= 1);
+    CHECK(v && has_obs(v, "sip_uri", "sip:02071234567@origin.example;user=phone", "caller"));
     world_free(&w);
 
     /* 35 concurrent answered calls */
@@ -2844,6 +2882,31 @@ static void test_time_jumps(void) {
     world_finish(&w);
     CHECK_EQ_INT(count_rule(w.out, "SIP-FLOOD-001"), 2);
     CHECK_EQ_INT(count_rule_n(w.out, "SIP-FLOOD-001", 250), 2);
+    world_free(&w);
+
+    /* a 20 s answered call to a high-risk range with one unrelated message
+     * stamped 10 years ahead in the middle (a corrupt record): not a
+     * 10-year call (FRAUD-IRSF-002 fired with duration_s 315360000) */
+    w = world_new(config_zones());
+    call(&w, "198.51.100.31:5060", "10.0.0.50:5060", T0, "+442071234568", "+88216100999", "st1", END_ANSWER_NO_BYE,
+         0, NULL);
+    req(&w, "198.51.100.7:5060", "192.0.2.20:5060", T0 + SEC(10) + SEC(10.0 * 365 * 86400), "OPTIONS",
+        "sip:192.0.2.20", "<sip:y@198.51.100.7>;tag=1", "<sip:192.0.2.20>", "stray2", 1, NULL, NULL);
+    req(&w, "198.51.100.31:5060", "10.0.0.50:5060", T0 + SEC(22), "BYE", "sip:+88216100999@carrier.example;user=phone",
+        "<sip:+442071234568@origin.example;user=phone>;tag=fst1",
+        "<sip:+88216100999@carrier.example;user=phone>;tag=tst1", "st1", 2, NULL, NULL);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-IRSF-002"), 0);
+    world_free(&w);
+    /* ...while a real gap of 2 h (two messages after it) still finds the call long */
+    w = world_new(config_zones());
+    call(&w, "198.51.100.31:5060", "10.0.0.50:5060", T0, "+442071234568", "+88216100999", "st2", END_ANSWER_NO_BYE,
+         0, NULL);
+    for (int i = 0; i < 2; i++)
+        req(&w, "198.51.100.7:5060", "192.0.2.20:5060", T0 + SEC(7200 + i), "OPTIONS", "sip:192.0.2.20",
+            "<sip:y@198.51.100.7>;tag=1", "<sip:192.0.2.20>", i ? "gap2" : "gap1", 1, NULL, NULL);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-IRSF-002"), 1);
     world_free(&w);
 
     /* live mode, the sensor's clock corrected back by a day (NTP): what
