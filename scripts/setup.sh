@@ -7,7 +7,7 @@ PKGS=(build-essential pkg-config clang libclang-rt-14-dev
       libsqlite3-dev libpq-dev postgresql nats-server libnats-dev time curl jq
       sip-tester sipvicious kamailio kamailio-websocket-modules kamailio-tls-modules openssl tshark
       libosip2-dev libsofia-sip-ua-dev
-      tcpdump nftables sngrep gnutls-bin tzdata systemd)
+      tcpdump nftables sngrep gnutls-bin tzdata systemd strace)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -253,7 +253,7 @@ fs_code cl_cache_load(cl_cache *c, const char *path, fs_err *e) {
     return rc;
 }
 
-/* Write buf to path atomically: path.tmp.<pid>, fsync, rename. */
+/* Write buf to path atomically: path.tmp.<pid>, fsync, rename, fsync of the folder. */
 static fs_code write_atomic(const char *path, const char *what, FILE **fp, char *tmp, size_t tmpn,
                             fs_err *e) {
     snprintf(tmp, tmpn, "%s.tmp.%ld", path, (long)getpid());
@@ -274,7 +274,13 @@ static fs_code finish_atomic(const char *path, const char *what, FILE *f, const 
     if (ok && fsync(fileno(f)) != 0) ok = false;
     int err = errno;
     if (fclose(f) != 0) ok = false;
-    if (ok && rename(tmp, path) == 0) return FS_OK;
+    if (ok && rename(tmp, path) == 0) {
+        /* the new name on disk before the caller goes on: the cursor is saved
+         * after the cache and must never be durable without it */
+        err = fs_fsync_dir_of(path);
+        if (!err) return FS_OK;
+        return fs_fail(e, FS_ERR_IO, "%s %s: fsync of its folder failed: %s", what, path, strerror(err));
+    }
     if (ok) err = errno;
     unlink(tmp);
     return fs_fail(e, FS_ERR_IO, "%s %s: write failed: %s", what, path, strerror(err ? err : EIO));

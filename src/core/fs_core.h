@@ -252,4 +252,10 @@ size_t fs_text_fit(const char *s, size_t cols, size_t *used);
 const char *fs_time_rfc3339(uint64_t ts_us, char *buf, size_t n);
 uint64_t fs_time_now_us(void); /* wall clock, for `created` only */
 
+/* ---- files ------------------------------------------------------------------ */
+/* fsync the folder that holds path, so that a file created or renamed there
+ * is on disk too (fsync of the file covers its bytes, not its name).
+ * 0 or an errno. */
+int fs_fsync_dir_of(const char *path);
+
 #endif

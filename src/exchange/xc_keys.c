@@ -88,7 +88,8 @@ fs_code xc_write_file(const char *path, const char *data, size_t len, int mode, 
     bool ok = put == len && fsync(fd) == 0;
     if (close(fd) != 0) ok = false;
     if (!ok) return fs_fail(e, FS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-    return FS_OK;
+    int err = excl ? fs_fsync_dir_of(path) : 0; /* a new file: its name on disk too */
+    return err ? fs_fail(e, FS_ERR_IO, "%s: fsync of its folder failed: %s", path, strerror(err)) : FS_OK;
 }
 
 const char *xc_json_str(const json_t *obj, const char *key) {

@@ -217,7 +217,8 @@ fs_code xc_pseudo_save(const char *path, const xc_pseudo_keys *ks, fs_err *e) {
         unlink(tmp);
         return fs_fail(e, FS_ERR_IO, "%s: %s", path, strerror(err));
     }
-    return FS_OK;
+    int err = fs_fsync_dir_of(path); /* the rotated keys' name on disk too */
+    return err ? fs_fail(e, FS_ERR_IO, "%s: fsync of its folder failed: %s", path, strerror(err)) : FS_OK;
 }
 
 fs_code xc_pseudo_rotate(xc_pseudo_keys *ks, const char *key_id, int64_t now_ms, fs_err *e) {

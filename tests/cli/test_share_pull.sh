@@ -179,6 +179,29 @@ mkdir -p "$W/op2"
 expect_exit 0 "pull into a cache" "$FS38" pull $(tls op2) --out "$CACHE"
 ok "cache holds op1's 2 events" test "$(jq -r .issuer "$CACHE" | grep -c org:234-15)" -eq 2
 ok "cursor file written" grep -qE '^[0-9]+$' "$CACHE.cursor"
+# the cache's new name is on disk (its folder fsynced) before the cursor moves past
+# what it holds, and the cursor's too: a crash after the cursor's rename could keep
+# the cursor and lose the cache's (fsync of a file covers its bytes, not its name)
+if command -v strace >/dev/null; then
+    mkdir -p "$W/op2s"
+    strace -f -qq -e trace=openat,rename,renameat,renameat2,fsync -o "$W/pull.strace" \
+        "$FS38" pull $(tls op2) --out "$W/op2s/c.ndjson" >/dev/null 2>&1
+    ok "pull: cache renamed, its folder fsynced, then the cursor renamed and its folder fsynced" python3 - "$W/pull.strace" "$W/op2s" <<'PY'
+import re, sys
+lines, d = open(sys.argv[1]).read().splitlines(), sys.argv[2]
+steps, path_of = [], {}
+for l in lines:
+    m = re.search(r'openat\(AT_FDCWD, "([^"]*)", .*\) = (\d+)$', l)
+    if m: path_of[m.group(2)] = m.group(1)
+    m = re.search(r'rename\w*\(.*"[^"]*/c\.ndjson(\.cursor)?"', l)
+    if m: steps.append("cursor" if m.group(1) else "cache")
+    m = re.search(r'fsync\((\d+)\)', l)
+    if m and path_of.get(m.group(1)) == d: steps.append("dir")
+assert steps == ["cache", "dir", "cursor", "dir"], steps
+PY
+else
+    fail "strace is not installed (scripts/setup.sh installs it)"
+fi
 ok "cache lines are the shared payloads (signed issuer kept)" test "$(jq -s 'map(.issuer) | unique | length' "$CACHE")" -eq 1
 expect_exit 0 "pull again: nothing new" "$FS38" pull $(tls op2) --out "$CACHE"
 ok "second pull receives nothing" grep -q "0 events received" "$TMPD/err"
