@@ -207,6 +207,39 @@ static fs_code tls_setup(conn *c, fs_err *e) {
     return FS_OK;
 }
 
+/* SSL_connect, done within limit_us as a whole: the socket's read timeout
+ * starts again at every byte, so a hub trickling its handshake held the
+ * client for as long as it liked. 1 done, 0 out of time, -1 failed (the
+ * SSL error queue and errno say why). */
+static int handshake_within(conn *c, uint64_t limit_us) {
+    int fl = fcntl(c->fd, F_GETFL, 0);
+    fcntl(c->fd, F_SETFL, fl | O_NONBLOCK);
+    uint64_t deadline = fs_time_now_us() + limit_us;
+    int done = -1;
+    for (;;) {
+        ERR_clear_error();
+        errno = 0;
+        int r = SSL_connect(c->ssl);
+        if (r == 1) {
+            done = 1;
+            break;
+        }
+        int want = SSL_get_error(c->ssl, r);
+        if (want != SSL_ERROR_WANT_READ && want != SSL_ERROR_WANT_WRITE) break;
+        uint64_t now = fs_time_now_us();
+        if (now >= deadline) {
+            done = 0;
+            break;
+        }
+        struct pollfd pfd = {.fd = c->fd, .events = want == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT};
+        if (poll(&pfd, 1, (int)((deadline - now + 999) / 1000)) < 0 && errno != EINTR) break;
+    }
+    int err = errno;
+    fcntl(c->fd, F_SETFL, fl);
+    errno = err;
+    return done;
+}
+
 static fs_code tls_handshake(conn *c, fs_err *e) {
     const cl_hub *h = c->hub;
     char err[256];
@@ -220,8 +253,11 @@ static fs_code tls_handshake(conn *c, fs_err *e) {
         X509_VERIFY_PARAM_set1_host(vp, h->host, 0);
     }
     SSL_set_fd(c->ssl, c->fd);
-    errno = 0;
-    if (SSL_connect(c->ssl) != 1) {
+    int r = handshake_within(c, (uint64_t)h->timeout_ms * 1000);
+    if (r == 0)
+        return fs_fail(e, FS_ERR_IO, "hub %s:%s: TLS handshake not done within %d ms (--timeout)", h->host,
+                       h->port, h->timeout_ms);
+    if (r != 1) {
         long vr = SSL_get_verify_result(c->ssl);
         if (vr != X509_V_OK)
             return fs_fail(e, FS_ERR_IO, "hub %s:%s: TLS handshake failed: the hub's certificate was "

@@ -8,6 +8,7 @@ line is appended to LOG. MODE:
   slow     /v1/events: an answer that trickles, a byte every 0.3 s
   bloat    /v1/events: 16 MiB of "[]," (valid-looking JSON that costs 50 times its size)
   escape   every request: 500 with terminal escape sequences in the body
+  handshake  no TLS: the start of a 16 KiB handshake record, then a byte every 0.3 s
 """
 import socket, ssl, sys, threading, time
 
@@ -55,6 +56,18 @@ def serve(c):
         try: c.close()
         except OSError: pass
 
+def trickle_handshake(c):
+    try:
+        c.recv(4096)  # the ClientHello
+        with open(log, "a") as f: f.write("handshake\n")
+        c.sendall(b"\x16\x03\x03\x40\x00")  # a handshake record of 16,384 bytes...
+        for _ in range(200):  # ...that comes a byte at a time, each within the read timeout
+            c.sendall(b"\x00"); time.sleep(0.3)
+    except OSError:
+        pass
+    finally:
+        c.close()
+
 ls = socket.socket()
 ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 ls.bind(("127.0.0.1", port))
@@ -65,6 +78,9 @@ while time.time() < end:
     try:
         raw, _ = ls.accept()
         raw.settimeout(40)
+        if mode == "handshake":
+            threading.Thread(target=trickle_handshake, args=(raw,), daemon=True).start()
+            continue
         c = ctx.wrap_socket(raw, server_side=True)
     except (OSError, ssl.SSLError):
         continue

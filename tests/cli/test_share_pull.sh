@@ -377,6 +377,17 @@ ok "an answer at a byte every 0.3 s: pull --timeout 1 gives up after 30 s ($took
     test "$rc" = 2 -a "$took" -ge 29 -a "$took" -le 40
 ok "...saying so" grep -q "no whole answer within 30 s" "$W/hh4.err"
 kill $HH_PID 2>/dev/null; wait $HH_PID 2>/dev/null
+# a handshake that trickles, a byte within each read's timeout: done within --timeout
+# as a whole, or given up (it held the client for as long as the hub liked)
+hostile handshake
+start=$(date +%s)
+timeout -s KILL 60 "$FS38" pull $(htls) --out "$W/hh7.ndjson" --timeout 2 -q 2>"$W/hh7.err"
+rc=$?
+took=$(( $(date +%s) - start ))
+ok "a TLS handshake at a byte every 0.3 s: pull --timeout 2 gives up after 2 s ($took s, rc $rc)" \
+    test "$rc" = 2 -a "$took" -ge 1 -a "$took" -le 6
+ok "...saying so" grep -q "TLS handshake not done within 2000 ms" "$W/hh7.err"
+kill $HH_PID 2>/dev/null; wait $HH_PID 2>/dev/null
 # 16 MiB of "[],": refused before jansson builds it (3 GB for 64 MiB before)
 hostile bloat
 /usr/bin/time -f %M -o "$W/hh5.rss" "$FS38" pull $(htls) --out "$W/hh5.ndjson" -q 2>"$W/hh5.err"
