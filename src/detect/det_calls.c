@@ -75,7 +75,7 @@ static bool identity_of(fs_str header_value, char *out, size_t n) {
  * domain, else From. */
 static void caller_of(const det_ctx *c, char *out, size_t n) {
     const sip_msg *m = c->m;
-    fs_str pai = sip_header_value(m, SIP_H_P_ASSERTED_IDENTITY);
+    fs_str pai = det_pai_value(m);
     if (pai.len && c->zones && c->src_trust != TRUST_UNTRUSTED && identity_of(pai, out, n)) return;
     if (!identity_of_user(det_from_to_user(m, 0), out, n)) out[0] = '\0';
 }
@@ -93,7 +93,7 @@ static uint64_t str_key(const det_engine *eng, const char *s, uint64_t salt) {
 }
 
 static void number_observable(ev_event *ev, const char *num, const char *role) {
-    if (num[0] == '+') ev_add_observable(ev, "e164", num, role);
+    if (det_is_e164(num)) ev_add_observable(ev, "e164", num, role);
 }
 
 /* The caller an incident is keyed by: an E.164 number is an observable to
@@ -102,7 +102,7 @@ static void number_observable(ev_event *ev, const char *num, const char *role) {
  * are told apart (an INVITE flood with rotating From users raises one per
  * caller). */
 static void keyed_caller(ev_event *ev, const char *caller) {
-    if (caller[0] == '+') ev_add_observable(ev, "e164", caller, "caller");
+    if (det_is_e164(caller)) ev_add_observable(ev, "e164", caller, "caller");
     else if (caller[0]) ev_set_str(ev, "caller", caller);
 }
 
@@ -756,6 +756,10 @@ static void call_response(det_ctx *c) {
         return;
     }
     if (call->state == CALL_ANSWERED) return; /* a late failure from another fork */
+    /* a retransmission of the answer to an earlier INVITE of the call (its
+     * ACK was lost, RFC 3261 17.2.1): that transaction is over, the INVITE
+     * sent again after it (call_retry) goes on */
+    if (m->cseq != call->invite_cseq) return;
     call->final_status = st;
     if (st == 487) {
         call->cancelled = true;
@@ -808,6 +812,12 @@ static void call_bye(det_ctx *c) {
     if (call->state == CALL_ANSWERED) {
         long_call_hit(c, call, c->ts > call->t_answer ? c->ts - call->t_answer : 0);
         dropped_on_answer(c, call);
+    } else if (fs_addr_eq(&c->p->src.addr, &call->src)) {
+        /* the caller hanging up an early dialog (RFC 3261 15): a CANCEL by
+         * another name, whose INVITE the callee then answers 487 (15.1.2),
+         * which would find the call over already */
+        call->cancelled = true;
+        c->eng->stats.calls_cancelled++;
     }
     call_end(c, call);
 }

@@ -913,6 +913,13 @@ static fs_str plain_uri_user(fs_str uri) {
 
 fs_str det_header_user(fs_str value) { return uri_user(nameaddr_uri(value)); }
 
+fs_str det_pai_value(const sip_msg *m) {
+    fs_str rest = sip_header_value(m, SIP_H_P_ASSERTED_IDENTITY), item;
+    while (sip_list_next(&rest, &item))
+        if (item.len) return item;
+    return FS_STR_NULL;
+}
+
 fs_str det_from_to_uri(const sip_msg *m, unsigned which) {
     if (m->pre_ok & (SIP_PRE_FROM << which)) return m->pre_uri[which];
     return nameaddr_uri(which ? m->to : m->from);
@@ -990,4 +997,12 @@ bool det_number_normalise(fs_str user, char *out, size_t n, bool *international)
     out[o] = '\0';
     if (digits == 0) *international = false;
     return digits > 0;
+}
+
+bool det_is_e164(const char *s) {
+    if (s[0] != '+') return false;
+    size_t n = 0;
+    for (s++; *s; s++, n++)
+        if (*s < '0' || *s > '9') return false;
+    return n >= 1 && n <= 15;
 }

@@ -558,7 +558,7 @@ void det_indicators_check(det_ctx *c) {
         char num[32];
         number_of(m->from, num, sizeof num);
         match_number(d, SIDE_CALLER, num, "caller", &hs);
-        number_of(sip_header_value(m, SIP_H_P_ASSERTED_IDENTITY), num, sizeof num);
+        number_of(det_pai_value(m), num, sizeof num);
         match_number(d, SIDE_CALLER, num, "caller", &hs);
         number_of(m->ruri, num, sizeof num);
         match_number(d, SIDE_CALLEE, num, "callee", &hs);

@@ -147,11 +147,11 @@ static void trust_headers_check(det_ctx *c) {
         sip_uri u;
         char num[32];
         const fs38_config *cfg = c->eng->cfg;
-        if (header_uri(sip_header_value(m, SIP_H_P_ASSERTED_IDENTITY), &u) && identity_number(&u, num, sizeof num)) {
+        if (header_uri(det_pai_value(m), &u) && identity_number(&u, num, sizeof num)) {
             /* one of our subscribers' numbers asserted from outside is abused,
              * not the caller to block (as SIP-CLI-001 names it) */
             bool home = cfg->nhome_prefixes && cfg_match_prefix(cfg->home_prefixes, cfg->nhome_prefixes, num + 1);
-            ev_add_observable(ev, "e164", num, home ? "victim" : "caller");
+            if (det_is_e164(num)) ev_add_observable(ev, "e164", num, home ? "victim" : "caller");
         }
     }
 }
@@ -256,7 +256,7 @@ static void cli_home_check(det_ctx *c) {
         }
         /* the subscriber whose number is abused: a victim, whom `fs38 share`
          * pseudonymises, not a caller to block */
-        if (num[0]) ev_add_observable(ev, "e164", num, "victim");
+        if (det_is_e164(num)) ev_add_observable(ev, "e164", num, "victim");
         detail_list_add(ev, "identity_header", ids[i].name);
         detail_list_add(ev, "home_match", match);
         return; /* one count per message */
@@ -302,7 +302,7 @@ static void cli_invalid_check(det_ctx *c) {
      * it came in on, not once more against the SBC */
     if (c->src_trust == TRUST_CORE || !is_initial_request(m, false)) return;
     struct { const char *name; fs_str value; } ids[2] = {
-        {"P-Asserted-Identity", sip_header_value(m, SIP_H_P_ASSERTED_IDENTITY)},
+        {"P-Asserted-Identity", det_pai_value(m)},
         {"From", m->from},
     };
     for (int i = 0; i < 2; i++) {
@@ -323,7 +323,7 @@ static void cli_invalid_check(det_ctx *c) {
         char shown[64];
         ev_copy_text(shown, sizeof shown, u.user);
         ev_set_str(ev, "identity", shown);
-        if (!strcmp(why, "high_risk_range")) ev_add_observable(ev, "e164", num, "caller");
+        if (!strcmp(why, "high_risk_range") && det_is_e164(num)) ev_add_observable(ev, "e164", num, "caller");
         return;
     }
 }

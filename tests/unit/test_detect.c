@@ -3468,6 +3468,110 @@ static void test_evasion(void) {
     }
 }
 
+/* ---- callers: PAI lists, e164 observables, early BYE, late answers -------------- */
+
+/* One Wangiri-style call from src: INVITE, 180, then the caller hangs up
+ * after 2 s with `hangup` (0: CANCEL + 487; 1: BYE on the early dialog +
+ * 487; 2: CANCEL + 487 after a 407 challenge whose retransmission arrives
+ * once the authenticated INVITE is out). */
+static void ring_and_drop(world *w, const char *src, const char *dst, uint64_t ts, const char *callee,
+                          const char *cid, int hangup) {
+    char ruri[96], from[128], to[128], to_tag[200], to_407[200];
+    unsigned cseq = hangup == 2 ? 2 : 1;
+    snprintf(ruri, sizeof ruri, "sip:%s@carrier.example;user=phone", callee);
+    snprintf(from, sizeof from, "<sip:+37167000001@origin.example;user=phone>;tag=f%s", cid);
+    snprintf(to, sizeof to, "<sip:%s@carrier.example;user=phone>", callee);
+    snprintf(to_tag, sizeof to_tag, "%s;tag=t%s", to, cid);
+    snprintf(to_407, sizeof to_407, "%s;tag=c%s", to, cid);
+    const char *chal = "Proxy-Authenticate: Digest realm=\"c\", nonce=\"n1\"\r\n";
+    if (hangup == 2) {
+        req(w, src, dst, ts, "INVITE", ruri, from, to, cid, 1, NULL, NULL);
+        resp(w, dst, src, ts + SEC(0.02), 407, "Proxy Authentication Required", "INVITE", from, to_407, cid, 1, chal, NULL);
+        req(w, src, dst, ts + SEC(0.05), "INVITE", ruri, from, to, cid, 2,
+            "Proxy-Authorization: Digest username=\"u\", realm=\"c\", nonce=\"n1\", uri=\"x\", response=\"r\"\r\n", NULL);
+        resp(w, dst, src, ts + SEC(0.52), 407, "Proxy Authentication Required", "INVITE", from, to_407, cid, 1, chal, NULL);
+    } else {
+        req(w, src, dst, ts, "INVITE", ruri, from, to, cid, 1, NULL, NULL);
+    }
+    resp(w, dst, src, ts + SEC(0.6), 180, "Ringing", "INVITE", from, to_tag, cid, cseq, NULL, NULL);
+    if (hangup == 1) {
+        req(w, src, dst, ts + SEC(2.5), "BYE", ruri, from, to_tag, cid, cseq + 1, NULL, NULL);
+        resp(w, dst, src, ts + SEC(2.52), 200, "OK", "BYE", from, to_tag, cid, cseq + 1, NULL, NULL);
+    } else {
+        req(w, src, dst, ts + SEC(2.5), "CANCEL", ruri, from, to, cid, cseq, NULL, NULL);
+        resp(w, dst, src, ts + SEC(2.52), 200, "OK", "CANCEL", from, to_tag, cid, cseq, NULL, NULL);
+    }
+    resp(w, dst, src, ts + SEC(2.53), 487, "Request Terminated", "INVITE", from, to_tag, cid, cseq, NULL, NULL);
+}
+
+static void test_caller_edge_cases(void) {
+    /* FRAUD-IRSF-001 keyed by the PAI of a trusted peer, its two values
+     * (RFC 3325 9.1) as one comma list, From anonymous */
+    {
+        world w = world_new(config_zones());
+        const char *pai = "P-Asserted-Identity: <sip:+447911123456@ims.partner.example;user=phone>, "
+                          "<tel:+447911123456>\r\nPrivacy: id\r\n";
+        for (int i = 0; i < 6; i++) {
+            char callee[32], cid[32];
+            snprintf(callee, sizeof callee, "+25261555%04d", i);
+            snprintf(cid, sizeof cid, "rpl%d", i);
+            call(&w, "192.0.2.10:5060", "198.51.100.5:5060", T0 + SEC(i * 5), "anonymous", callee, cid, END_BUSY, 0, pai);
+        }
+        world_finish(&w);
+        const ev_event *ev = find_rule(w.out, "FRAUD-IRSF-001");
+        CHECK(count_rule(w.out, "FRAUD-IRSF-001") == 1);
+        CHECK(has_obs(ev, "e164", "+447911123456", "caller"));
+        CHECK(dint(ev, "distinct_numbers") == 6);
+        world_free(&w);
+    }
+    /* SIP-CLI-002 judges a PAI list's first value too */
+    {
+        world w = world_new(config_default());
+        req(&w, "203.0.113.5:5060", "198.51.100.5:5060", T0, "INVITE", "sip:+33123456789@gw.example",
+            "<sip:alice@x.example>;tag=1", "<sip:+33123456789@gw.example>", "rcli2", 1,
+            "P-Asserted-Identity: <sip:+0123456789@x.example;user=phone>, <tel:+0123456789>\r\n", NULL);
+        world_finish(&w);
+        CHECK(count_rule(w.out, "SIP-CLI-002") == 1);
+        CHECK(strstr(dstr(find_rule(w.out, "SIP-CLI-002"), "reasons"), "country_code_zero") != NULL);
+        world_free(&w);
+    }
+    /* an `e164` observable is '+' and 1-15 digits (the event format): a
+     * caller that only starts with '+' is the detail `caller` */
+    const char *callers[] = {"+44207946x0001", "+4420794600012345678"};
+    for (int k = 0; k < 2; k++) {
+        world w = world_new(config_default());
+        for (int i = 0; i < 60; i++) {
+            char callee[32], cid[32];
+            snprintf(callee, sizeof callee, "+3312345%04d", i);
+            snprintf(cid, sizeof cid, "re%d-%d", k, i);
+            call(&w, "203.0.113.9:5060", "198.51.100.5:5060", T0 + SEC(i), callers[k], callee, cid, END_BUSY, 0, NULL);
+        }
+        world_finish(&w);
+        const ev_event *ev = find_rule(w.out, "FRAUD-VOL-001");
+        CHECK(ev != NULL);
+        CHECK(!has_obs(ev, "e164", NULL, "caller"));
+        CHECK(!strcmp(dstr(ev, "caller"), callers[k]));
+        world_free(&w);
+    }
+    /* FRAUD-WANGIRI-001: the caller's BYE on the early dialog is a CANCEL
+     * (RFC 3261 15, 15.1.2), and a late retransmission of an earlier
+     * INVITE's 407 does not end the call its authenticated INVITE goes on with */
+    for (int how = 1; how <= 2; how++) {
+        world w = world_new(config_default());
+        for (int i = 0; i < 15; i++) {
+            char callee[32], cid[32];
+            snprintf(callee, sizeof callee, "+3361234%04d", i);
+            snprintf(cid, sizeof cid, "rw%d-%d", how, i);
+            ring_and_drop(&w, "203.0.113.77:5060", "198.51.100.5:5060", T0 + SEC(i * 10), callee, cid, how);
+        }
+        world_finish(&w);
+        CHECK_MSG(count_rule(w.out, "FRAUD-WANGIRI-001") == 1, "hang-up kind %d", how);
+        CHECK_MSG(dint(find_rule(w.out, "FRAUD-WANGIRI-001"), "short_rings") == 15, "hang-up kind %d", how);
+        CHECK(det_engine_stats(w.eng)->calls_cancelled == 15);
+        world_free(&w);
+    }
+}
+
 int main(void) {
     if (sodium_init() < 0) return 2;
     const char *seed = getenv("FS38_TEST_SEED");
@@ -3516,6 +3620,7 @@ int main(void) {
     test_ipv6_flood_zones();
     test_ipv6_fraud();
     test_evasion();
+    test_caller_edge_cases();
     if (check_failed) fprintf(stderr, "test_detect: FS38_TEST_SEED=%016llx repeats this run\n", (unsigned long long)run_seed);
     return check_done("test_detect");
 }
