@@ -44,11 +44,14 @@ static const char usage_text[] =
 static bool add_observable(json_t *arr, const char *spec) {
     const char *c1 = strchr(spec, ':');
     if (!c1 || c1 == spec || !c1[1]) return false;
-    char kind[32], value[256], role[16] = "source";
+    /* a value may be 1024 bytes (docs/event.schema.json), then ":ROLE":
+     * never cut it (a cut value would also lose its role) */
+    char kind[32], value[1024 + 16], role[16] = "source";
     size_t kl = (size_t)(c1 - spec);
     if (kl >= sizeof kind) return false;
     memcpy(kind, spec, kl);
     kind[kl] = '\0';
+    if (strlen(c1 + 1) >= sizeof value) return false;
     snprintf(value, sizeof value, "%s", c1 + 1);
     char *last = strrchr(value, ':');
     if (last && xc_enum_find(XC_ENUM_OBS_ROLE, last + 1) >= 0) {
@@ -56,8 +59,8 @@ static bool add_observable(json_t *arr, const char *spec) {
         *last = '\0';
     }
     if (!value[0]) return false;
-    json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "kind", kind, "value", value, "role", role));
-    return true;
+    json_t *o = json_pack("{s:s,s:s,s:s}", "kind", kind, "value", value, "role", role);
+    return o && json_array_append_new(arr, o) == 0; /* NULL: not UTF-8 */
 }
 
 static fs_code observables_from_cache(const char *path, const char *issuer, const char *id, json_t *arr,

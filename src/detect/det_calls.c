@@ -93,7 +93,7 @@ static uint64_t str_key(const det_engine *eng, const char *s, uint64_t salt) {
 }
 
 static void number_observable(ev_event *ev, const char *num, const char *role) {
-    if (det_is_e164(num)) ev_add_observable(ev, "e164", num, role);
+    if (ev_e164_ok(num)) ev_add_observable(ev, "e164", num, role);
 }
 
 /* The caller an incident is keyed by: an E.164 number is an observable to
@@ -102,7 +102,7 @@ static void number_observable(ev_event *ev, const char *num, const char *role) {
  * are told apart (an INVITE flood with rotating From users raises one per
  * caller). */
 static void keyed_caller(ev_event *ev, const char *caller) {
-    if (det_is_e164(caller)) ev_add_observable(ev, "e164", caller, "caller");
+    if (ev_e164_ok(caller)) ev_add_observable(ev, "e164", caller, "caller");
     else if (caller[0]) ev_set_str(ev, "caller", caller);
 }
 
@@ -854,8 +854,10 @@ static void long_call_timer(det_engine *eng, det_call *call) {
     ev_event *ev = long_call_hit(&c, call, eng->now_us - call->t_answer);
     if (!ev || ev->sample.method[0]) return;
     snprintf(ev->sample.method, sizeof ev->sample.method, "INVITE");
-    snprintf(ev->sample.from, sizeof ev->sample.from, "%s", call->caller);
-    snprintf(ev->sample.to, sizeof ev->sample.to, "%s", call->callee);
+    /* caller and callee are users as sent, %-escapes decoded
+     * (det_number_normalise): any byte; shown as every sample field is */
+    ev_copy_text(ev->sample.from, sizeof ev->sample.from, fs_str_make(call->caller, strlen(call->caller)));
+    ev_copy_text(ev->sample.to, sizeof ev->sample.to, fs_str_make(call->callee, strlen(call->callee)));
 }
 
 /* A call's time t is more than limit before the clock, or after it: the

@@ -998,11 +998,3 @@ bool det_number_normalise(fs_str user, char *out, size_t n, bool *international)
     if (digits == 0) *international = false;
     return digits > 0;
 }
-
-bool det_is_e164(const char *s) {
-    if (s[0] != '+') return false;
-    size_t n = 0;
-    for (s++; *s; s++, n++)
-        if (*s < '0' || *s > '9') return false;
-    return n >= 1 && n <= 15;
-}

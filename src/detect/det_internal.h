@@ -535,10 +535,6 @@ void det_sender_observables(ev_event *ev, const det_ctx *c);
 /* 0-15 for a hex digit of either case, else -1. */
 int det_hex_value(char ch);
 bool det_number_normalise(fs_str user, char *out, size_t n, bool *international);
-/* Whether s is what an `e164` observable may carry: '+' and 1-15 digits
- * (the event format; det_number_normalise keeps a '+' user that is not
- * one, "+44abc", and longer digit strings as they are). */
-bool det_is_e164(const char *s);
 /* User part of a name-addr header value (From/To/PAI) or a URI; tel: numbers too. */
 fs_str det_header_user(fs_str value);
 /* m's asserted identity: the first value of its first P-Asserted-Identity

@@ -151,7 +151,7 @@ static void trust_headers_check(det_ctx *c) {
             /* one of our subscribers' numbers asserted from outside is abused,
              * not the caller to block (as SIP-CLI-001 names it) */
             bool home = cfg->nhome_prefixes && cfg_match_prefix(cfg->home_prefixes, cfg->nhome_prefixes, num + 1);
-            if (det_is_e164(num)) ev_add_observable(ev, "e164", num, home ? "victim" : "caller");
+            ev_add_observable(ev, "e164", num, home ? "victim" : "caller"); /* if  and 1-15 digits */
         }
     }
 }
@@ -256,7 +256,7 @@ static void cli_home_check(det_ctx *c) {
         }
         /* the subscriber whose number is abused: a victim, whom `fs38 share`
          * pseudonymises, not a caller to block */
-        if (det_is_e164(num)) ev_add_observable(ev, "e164", num, "victim");
+        ev_add_observable(ev, "e164", num, "victim"); /* if  and 1-15 digits */
         detail_list_add(ev, "identity_header", ids[i].name);
         detail_list_add(ev, "home_match", match);
         return; /* one count per message */
@@ -323,7 +323,7 @@ static void cli_invalid_check(det_ctx *c) {
         char shown[64];
         ev_copy_text(shown, sizeof shown, u.user);
         ev_set_str(ev, "identity", shown);
-        if (!strcmp(why, "high_risk_range") && det_is_e164(num)) ev_add_observable(ev, "e164", num, "caller");
+        if (!strcmp(why, "high_risk_range")) ev_add_observable(ev, "e164", num, "caller");
         return;
     }
 }

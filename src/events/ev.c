@@ -64,8 +64,19 @@ void ev_uuid7(uint64_t ts_us, char out[40]) {
              b[15]);
 }
 
+bool ev_e164_ok(const char *v) {
+    size_t n = v ? strlen(v) : 0;
+    if (n < 2 || n > 16 || v[0] != '+') return false;
+    for (size_t i = 1; i < n; i++)
+        if (v[i] < '0' || v[i] > '9') return false;
+    return true;
+}
+
 void ev_add_observable(ev_event *ev, const char *kind, const char *value, const char *role) {
     if (ev->nobs >= EV_MAX_OBSERVABLES || !value || !*value) return;
+    /* the event format: '+' and 1-15 digits; a caller's "+44x" or a
+     * 20-digit "number" from hostile SIP is no E.164 number */
+    if ((!strcmp(kind, "e164") || !strcmp(kind, "e164_range")) && !ev_e164_ok(value)) return;
     for (unsigned i = 0; i < ev->nobs; i++) /* no duplicates */
         if (!strcmp(ev->obs[i].kind, kind) && !strcmp(ev->obs[i].value, value) &&
             !strcmp(ev->obs[i].role, role))

@@ -95,6 +95,9 @@ void ev_uuid7(uint64_t ts_us, char out[40]);
  * (a detector never needs more than it declared). Setting an existing
  * detail key overwrites it. */
 void ev_add_observable(ev_event *ev, const char *kind, const char *value, const char *role);
+/* Whether v is what an e164/e164_range observable may hold: '+' and 1-15
+ * digits (ev_add_observable refuses anything else for those kinds). */
+bool ev_e164_ok(const char *v);
 void ev_set_int(ev_event *ev, const char *key, int64_t v);
 void ev_set_real(ev_event *ev, const char *key, double v);
 void ev_set_str(ev_event *ev, const char *key, const char *v);

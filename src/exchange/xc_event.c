@@ -660,10 +660,25 @@ bool xc_event_observable(const xc_event *ev, size_t i, xc_observable *out) {
 
 /* ---- clear subscriber identifiers ------------------------------------------------- */
 
+/* A run of at least min digits, read as a number is written: before an
+ * '@' (a URI's user part, or a bare value) visual separators (RFC 3966:
+ * '-', '.', '(', ')', and spaces) do not end it, and a percent-encoded
+ * digit (%30-%39, RFC 3261 19.1.4) is a digit, so "tel:+44-7700-900123"
+ * and "sip:+44%37700900123@..." are numbers too; a host's dots end it
+ * ("sip:u@192.168.100.200" holds no number). */
 static bool has_digit_run(const char *s, size_t min) {
     size_t run = 0;
+    bool host = false;
     for (; *s; s++) {
-        run = (*s >= '0' && *s <= '9') ? run + 1 : 0;
+        host |= *s == '@';
+        if (*s >= '0' && *s <= '9') {
+            run++;
+        } else if (s[0] == '%' && s[1] == '3' && s[2] >= '0' && s[2] <= '9') {
+            run++;
+            s += 2;
+        } else if (host || !(run && (*s == '-' || *s == '.' || *s == '(' || *s == ')' || *s == ' '))) {
+            run = 0;
+        }
         if (run >= min) return true;
     }
     return false;
@@ -687,7 +702,8 @@ unsigned xc_event_clear_ids(const xc_event *ev, xc_report *r) {
                 xc_report_add(r, p, "%s has no key_id", o.kind);
                 found++;
             }
-        } else if (o.role && !strcmp(o.role, "victim") && has_digit_run(o.value, 7)) {
+        } else if (o.role && !strcmp(o.role, "victim") && strcmp(o.kind, "ip") && strcmp(o.kind, "cidr") &&
+                   has_digit_run(o.value, 7)) { /* an address is no subscriber identifier */
             xc_report_add(r, p, "a victim's subscriber identifier in clear (kind %s); send it as "
                                 "msisdn_hmac/imsi_hmac/iccid_hmac (fs38 hash-id)", o.kind);
             found++;

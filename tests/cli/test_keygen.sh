@@ -108,4 +108,16 @@ chmod 644 "$CK"
 expect_exit 2 "readable key file refused" "$FS38" hash-id --key-file "$CK" +447700900123
 ok "refusal says chmod" grep -q 'chmod 600' "$TMPD/err"
 
+# --- sight --observable: a long value is kept whole, with its role ---------------------
+UA=$(printf 'A%.0s' {1..300})
+expect_exit 0 "sight --dry-run with a 300-byte observable" "$FS38" sight --dry-run \
+    --signing-key "$TMPD/keys/$KID.key" --event org:208-01/0193a5e0-7c1e-7d2a-9b1f-5e4c3d2b1a00 \
+    --observable "sip_user_agent:$UA:tool"
+ok "the value is not cut" grep -qF "\"value\":\"$UA\"" "$TMPD/out"
+ok "the role is kept" grep -qF '"role":"tool"' "$TMPD/out"
+UA=$(printf 'A%.0s' {1..1100})
+expect_exit 2 "sight refuses an observable value over 1024 bytes" "$FS38" sight --dry-run \
+    --signing-key "$TMPD/keys/$KID.key" --event org:208-01/0193a5e0-7c1e-7d2a-9b1f-5e4c3d2b1a00 \
+    --observable "sip_user_agent:$UA:tool"
+
 finish test_keygen

@@ -1823,6 +1823,27 @@ static void test_irsf(void) {
     world_finish(&w);
     CHECK_EQ_INT(count_rule(w.out, "FRAUD-IRSF-002"), 1);
     world_free(&w);
+    /* a long call reported by the timer rebuilds its sample from the call's
+     * caller, %-escapes decoded: control characters and invalid UTF-8 are
+     * shown as in every other sample (docs/events.md), not passed through */
+    w = world_new(config_zones());
+    {
+        const char *ruri = "sip:+88216555125@carrier.example",
+                   *from = "<sip:%01evil%1b[31m%ff@origin.example>;tag=fe",
+                   *to = "<sip:+88216555125@carrier.example>", *to_tag = "<sip:+88216555125@carrier.example>;tag=te";
+        req(&w, pbx, gw, T0, "INVITE", ruri, from, to, "esc", 1, NULL, NULL);
+        resp(&w, gw, pbx, T0 + SEC(1), 200, "OK", "INVITE", from, to_tag, "esc", 1, NULL, NULL);
+        for (int t = 100; t < 2000; t += 100) det_tick(w.eng, T0 + SEC(t));
+    }
+    world_finish(&w);
+    lc = find_rule(w.out, "FRAUD-IRSF-002");
+    CHECK(lc != NULL);
+    if (lc) {
+        CHECK_MSG(!strcmp(lc->sample.from, " evil [31m?"), "timer sample from '%s'", lc->sample.from);
+        char js[16384];
+        CHECK(ev_to_json(lc, js, sizeof js) > 0 && strstr(js, "\"from\":\" evil [31m?\"") != NULL);
+    }
+    world_free(&w);
     w = world_new(config_zones());
     {
         const char *ruri = "sip:+88216555124@carrier.example", *from = "<sip:+442071234567@origin.example>;tag=fc",

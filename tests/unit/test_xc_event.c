@@ -368,6 +368,14 @@ static void test_clear_ids(void) {
         {"sip_uri", "sip:+447700900123@ims.example", "victim", NULL, 1},
         {"carrier", "234150123456789", "victim", NULL, 1}, /* an IMSI whatever the kind says */
         {"sip_domain", "ims.example", "victim", NULL, 0},
+        /* a number written with visual separators or escaped digits is still one */
+        {"sip_uri", "sip:+44-7700-900123@ims.example", "victim", NULL, 1},
+        {"sip_uri", "tel:+44.7700.900.123", "victim", NULL, 1},
+        {"carrier", "+44 (7700) 900 123", "victim", NULL, 1},
+        {"sip_uri", "sip:+44%37%37%30%30%39%30%30%31%32%33@ims.example", "victim", NULL, 1},
+        {"ip", "198.51.100.7", "victim", NULL, 0},
+        {"sip_uri", "sip:pbx-12.34@ims.example", "victim", NULL, 0},
+        {"sip_uri", "sip:alice@192.168.100.200", "victim", NULL, 0}, /* a host's dots end a run */
         {"msisdn_hmac", "+447700900123", "victim", "k1", 1},
         {"imsi_hmac", "2oFvAkaygHJtHbgrJo7Yr_7yUyOMFe_jcmvQhpwP9y0", "victim", "k1", 0},
         {"iccid_hmac", "2oFvAkaygHJtHbgrJo7Yr_7yUyOMFe_jcmvQhpwP9y", "victim", "k1", 1},
@@ -570,6 +578,23 @@ static void test_ev_to_json(void) {
     CHECK(len > 0 && run(buf, len, &r) == FS_ERR_FORMAT && xc_report_find(&r, "observables"));
 }
 
+/* Hostile SIP makes "numbers" that are no E.164: a caller "+44x", a PAI
+ * with 24 digits. They must not become e164 observables the validator
+ * (and the hub) refuse. */
+static void test_e164_observables(void) {
+    ev_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev_add_observable(&ev, "e164", "+44x", "caller");
+    ev_add_observable(&ev, "e164", "+123456789012345678901234", "caller");
+    ev_add_observable(&ev, "e164_range", "+1234567890123456", "destination");
+    ev_add_observable(&ev, "e164", "+", "caller");
+    CHECK_EQ_INT(ev.nobs, 0);
+    ev_add_observable(&ev, "e164", "+123456789012345", "caller");
+    ev_add_observable(&ev, "e164_range", "+882", "destination");
+    CHECK_EQ_INT(ev.nobs, 2);
+    CHECK(ev_e164_ok("+447700900123") && !ev_e164_ok("447700900123") && !ev_e164_ok("+4477 00"));
+}
+
 static void test_time_parse(void) {
     int64_t ms;
     CHECK(xc_time_parse("1970-01-01T00:00:00Z", 20, &ms) && ms == 0);
@@ -684,6 +709,7 @@ int main(void) {
     test_detail_peaks();
     test_source_ip_follows_sample();
     test_time_parse();
+    test_e164_observables();
     free(base_text);
     return check_done("test_xc_event");
 }
