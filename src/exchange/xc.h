@@ -29,6 +29,8 @@
 
 #define XC_EVENT_MAX_BYTES 65536   /* one event's JSON */
 #define XC_EVENT_MAX_DEPTH 16      /* nesting of objects/arrays in an event */
+#define XC_EVENT_MAX_VALUES_BASE 256 /* values in an event (containers and commas): 256... */
+#define XC_EVENT_BYTES_PER_VALUE 8   /* ...and one per 8 bytes of it */
 #define XC_MAX_OBSERVABLES 64
 #define XC_MAX_AUDIENCE 64
 #define XC_JWS_MAX_BYTES (XC_EVENT_MAX_BYTES / 3 * 4 + 512)

@@ -621,6 +621,17 @@ fs_code xc_event_parse(const char *buf, size_t len, xc_event *ev, xc_report *r, 
         summarise(r, e);
         return FS_ERR_LIMIT;
     }
+    /* jansson's tree of "{},{},..." takes 76 times its bytes (an empty object
+     * is a hash table): an event may hold 256 values and one per 8 bytes
+     * more (events take 22 bytes a value or more), so its tree stays within
+     * about 25 times its size */
+    size_t max_values = XC_EVENT_MAX_VALUES_BASE + len / XC_EVENT_BYTES_PER_VALUE;
+    if (!xc_json_within(buf, len, XC_EVENT_MAX_DEPTH, max_values)) {
+        xc_report_add(r, "$", "holds more than %zu values (256 and one per %d bytes)", max_values,
+                      XC_EVENT_BYTES_PER_VALUE);
+        summarise(r, e);
+        return FS_ERR_LIMIT;
+    }
     json_error_t jerr;
     xc_jmem *mem = xc_jmem_begin(len); /* the tree's nodes: one arena, freed at once */
     json_t *root = json_loadb(buf ? buf : "", len, JSON_REJECT_DUPLICATES, &jerr);

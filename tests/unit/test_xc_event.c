@@ -422,6 +422,22 @@ static void test_limits(void) {
     json_object_set_new(o, "x-d", json_string("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"\\"));
     CHECK(run_json(o, &r) == FS_OK);
     json_decref(o);
+    /* values: 16,000 empty objects in 48 KB (a tree of 76 times that) refused
+     * before jansson builds them; 1,000 short strings in 16 KB are fine, and
+     * commas inside strings do not count */
+    o = base_json();
+    json_t *many = json_array();
+    for (int i = 0; i < 16000; i++) json_array_append_new(many, json_object());
+    json_object_set_new(o, "x-many", many);
+    CHECK(run_json(o, &r) == FS_ERR_LIMIT);
+    CHECK(xc_report_find(&r, "$") && has(r.items[0].problem, "values"));
+    many = json_array();
+    for (int i = 0; i < 1000; i++) json_array_append_new(many, json_string("abcdefghij"));
+    json_object_set_new(o, "x-many", many);
+    CHECK(run_json(o, &r) == FS_OK);
+    json_object_set_new(o, "x-many", json_string(",,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,"));
+    CHECK(run_json(o, &r) == FS_OK);
+    json_decref(o);
     /* empty input, not JSON, a bare string */
     CHECK(run("", 0, &r) == FS_ERR_FORMAT && xc_report_find(&r, "$"));
     CHECK(run("nope", 4, &r) == FS_ERR_FORMAT);
