@@ -313,10 +313,26 @@ static uint64_t addr_hash(const cap_config *c, const uint8_t *ip, uint32_t alen)
     return fs_hash_bytes(net.ip, 16, 0x5348);
 }
 
+/* k is ESP over UDP (RFC 3948) as the decoder takes it (cap_decode.c
+ * decode_udp): on 4500, not to a SIP port, not IKE nor a keepalive. Left
+ * here, it was not read as NULL-encrypted: encrypted, its payload says
+ * nothing of who the client is. */
+static bool natt_esp(const cap_config *c, const l4_peek *k) {
+    if (k->proto != 17 || k->fragment || !k->l4 || k->l4len < 8) return false;
+    uint16_t sport = be16(k->l4), dport = be16(k->l4 + 2);
+    uint32_t ulen = be16(k->l4 + 4), len = k->l4len;
+    if ((sport != CAP_PORT_NATT && dport != CAP_PORT_NATT) || is_sip_port(c, dport)) return false;
+    if (ulen >= 8 && ulen < len) len = ulen;
+    return cap_natt_is_esp(k->l4 + 8, len - 8);
+}
+
 static uint64_t shard_key(const cap_config *c, const l4_peek *k) {
     uint64_t hs = addr_hash(c, k->src, k->alen), hd = addr_hash(c, k->dst, k->alen);
     if (k->fragment || (k->proto != 17 && k->proto != 6 && k->proto != 132) || !k->l4 || k->l4len < 4)
         return hs ^ hd;
+    /* encrypted ESP, in IP (above) or in UDP: by its outer address pair, both
+     * directions alike (not by its SPI's first byte read as a request's) */
+    if (natt_esp(c, k)) return hs ^ hd;
     bool udp_payload = k->proto == 17 && k->l4len >= 16;
     return client_key(c, hs, hd, be16(k->l4), be16(k->l4 + 2), udp_payload ? k->l4 + 8 : NULL,
                       udp_payload ? k->l4len - 8 : 0);

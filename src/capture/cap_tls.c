@@ -103,7 +103,8 @@ typedef struct tls_session_keys {
     uint8_t master[48];      /* TLS 1.2 master secret */
     uint8_t cts[48], sts[48]; /* TLS 1.3 client/server application traffic secret 0 */
     uint8_t chts[48], shts[48]; /* TLS 1.3 client/server handshake traffic secret: certificates */
-    uint8_t cts_len, sts_len, chts_len, shts_len;
+    uint8_t cets[48];        /* TLS 1.3 client early traffic secret: 0-RTT data */
+    uint8_t cts_len, sts_len, chts_len, shts_len, cets_len;
     bool has_master;
     uint32_t next;           /* hash chain (index + 1; 0 ends it) */
 } tls_session_keys;
@@ -189,13 +190,14 @@ static void keys_line(cap_tls_keys *k, char *line) {
     ok = ok && fs_unhex(sp1 + 1, 32, random) && hexlen % 2 == 0 && hexlen >= 2;
     const char *label = line;
     size_t llen = ok ? (size_t)(sp1 - line) : 0;
-    static const char *const known[] = {"CLIENT_EARLY_TRAFFIC_SECRET", "EXPORTER_SECRET", "EARLY_EXPORTER_SECRET"};
-    int which = -1; /* 0 master, 1 client, 2 server, 3 server handshake, 4 client handshake */
+    static const char *const known[] = {"EXPORTER_SECRET", "EARLY_EXPORTER_SECRET"};
+    int which = -1; /* 0 master, 1 client, 2 server, 3 server handshake, 4 client handshake, 5 client early */
     if (ok && llen == 13 && memcmp(label, "CLIENT_RANDOM", 13) == 0) which = 0;
     if (ok && llen == 23 && memcmp(label, "CLIENT_TRAFFIC_SECRET_0", 23) == 0) which = 1;
     if (ok && llen == 23 && memcmp(label, "SERVER_TRAFFIC_SECRET_0", 23) == 0) which = 2;
     if (ok && llen == 31 && memcmp(label, "SERVER_HANDSHAKE_TRAFFIC_SECRET", 31) == 0) which = 3;
     if (ok && llen == 31 && memcmp(label, "CLIENT_HANDSHAKE_TRAFFIC_SECRET", 31) == 0) which = 4;
+    if (ok && llen == 27 && memcmp(label, "CLIENT_EARLY_TRAFFIC_SECRET", 27) == 0) which = 5;
     if (ok && which < 0) {
         bool used = false;
         for (size_t i = 0; i < sizeof known / sizeof *known; i++)
@@ -229,6 +231,9 @@ static void keys_line(cap_tls_keys *k, char *line) {
     } else if (which == 4) {
         memcpy(s->chts, secret, slen);
         s->chts_len = (uint8_t)slen;
+    } else if (which == 5) {
+        memcpy(s->cets, secret, slen);
+        s->cets_len = (uint8_t)slen;
     } else {
         memcpy(s->sts, secret, slen);
         s->sts_len = (uint8_t)slen;
@@ -335,7 +340,7 @@ static bool session_complete(const tls_session_keys *s) { return s->has_master |
 
 /* What a lookup needs of a session: its application keys, or one side's
  * handshake secret. */
-typedef enum tls_need { TLS_NEED_TRAFFIC, TLS_NEED_CLIENT_HS, TLS_NEED_SERVER_HS } tls_need;
+typedef enum tls_need { TLS_NEED_TRAFFIC, TLS_NEED_CLIENT_HS, TLS_NEED_SERVER_HS, TLS_NEED_EARLY } tls_need;
 
 /* The keys of a session, copied out (another worker may read the log on
  * meanwhile); when following, read on once when they are not there, or
@@ -348,6 +353,7 @@ static bool keys_find(cap_tls_keys *k, const uint8_t *random, tls_need need, tls
     tls_session_keys *s = keys_lookup(k, random);
     bool complete = s && (need == TLS_NEED_SERVER_HS   ? s->shts_len != 0
                           : need == TLS_NEED_CLIENT_HS ? s->chts_len != 0
+                          : need == TLS_NEED_EARLY     ? s->cets_len != 0
                                                        : session_complete(s));
     if (!complete && k->follow && keys_grown(k)) {
         (void)keys_read_more(k, NULL);
@@ -372,6 +378,9 @@ struct cap_tls_dir {
     uint32_t hs_skip;     /* handshake bytes of a message that went on past its record */
     uint16_t version;     /* TLS 1.2 and 1.3 are read (0x0303, 0x0304) */
     bool heuristic;       /* on a port that is not a SIP port: not counted until keyed */
+    bool early_data;      /* TLS 1.3 client: its ClientHello offers 0-RTT (early_data extension) */
+    uint16_t early_suite; /* ...the suite its early data opened with (0: none yet) */
+    uint8_t early_seq;    /* ...early data records so far (their sequence) */
     bool have_client_random, have_server;
     uint16_t suite;       /* the server's choice, once known */
     uint8_t trials;       /* records passed over before the first that opened */
@@ -508,6 +517,25 @@ static void server_hello_extensions(cap_tls_dir *d, const uint8_t *p, size_t n) 
     }
 }
 
+/* A ClientHello (p, n bytes) offers 0-RTT: its extensions hold early_data
+ * (RFC 8446 4.2.10), so application data records may follow it before the
+ * ServerHello comes. */
+static bool client_hello_early_data(const uint8_t *p, size_t n) {
+    size_t off = 38;
+    if (off >= n) return false;
+    off += 1 + (size_t)p[off]; /* session id */
+    if (off + 2 > n) return false;
+    off += 2 + (size_t)be16(p + off); /* cipher suites */
+    if (off + 1 > n) return false;
+    off += 1 + (size_t)p[off]; /* compression methods */
+    if (off + 2 > n) return false;
+    size_t end = off + 2 + (size_t)be16(p + off);
+    if (end > n) end = n;
+    for (off += 2; off + 4 <= end; off += 4 + (size_t)be16(p + off + 2))
+        if (be16(p + off) == 0x002a) return true;
+    return false;
+}
+
 /* The first handshake message of a plaintext record: a ClientHello gives the
  * client random; a ServerHello the server random, suite and version. */
 static void read_hello(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *p, size_t n,
@@ -520,6 +548,7 @@ static void read_hello(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *p, size_t 
         d->is_client = true;
         memcpy(d->client_random, p + 6, 32);
         d->have_client_random = true;
+        d->early_data = client_hello_early_data(p, n);
         d->state = TLS_CLEAR;
         return;
     }
@@ -911,6 +940,37 @@ static bool handshake_record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, c
     return true;
 }
 
+/* TLS 1.3 0-RTT: an application data record a client sent after a
+ * ClientHello that offered early data, before the ServerHello (RFC 8446
+ * 2.3): opened with the key log's CLIENT_EARLY_TRAFFIC_SECRET, under the
+ * resumed session's suite -- not named before the ServerHello, so each
+ * TLS 1.3 suite of the secret's hash is tried until one opens. A record
+ * that does not open is passed over; the direction is read on after the
+ * handshake either way. */
+static void early_record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, const uint8_t *b, size_t n,
+                         const cap_tls_ops *ops) {
+    static const uint16_t suites[] = {0x1301, 0x1303, 0x1302};
+    tls_session_keys s;
+    uint8_t seq = d->early_seq++;
+    if (!x->keys || !keys_find(x->keys, d->client_random, TLS_NEED_EARLY, &s)) return;
+    long len = -1;
+    for (size_t i = 0; i < sizeof suites / sizeof *suites && len < 0; i++) {
+        cap_tls_dir e = {.version = 0x0304, .cs = suite_find(suites[i]), .seq = seq};
+        if ((d->early_suite && d->early_suite != suites[i]) || s.cets_len != (e.cs->sha384 ? 48 : 32)) continue;
+        memcpy(e.secret, s.cets, s.cets_len);
+        e.secret_len = s.cets_len;
+        if (tls13_keys(x, &e)) len = open_record(x, &e, h, b, n);
+        if (len >= 0) d->early_suite = suites[i];
+        OPENSSL_cleanse(&e, sizeof e);
+    }
+    OPENSSL_cleanse(&s, sizeof s);
+    while (len > 0 && x->plain[len - 1] == 0) len--; /* TLSInnerPlaintext: content, type, zeros */
+    if (len > 1 && x->plain[len - 1] == TLS_REC_APP) {
+        x->st->tls_records++;
+        ops->out(ops->ctx, x->plain, (size_t)len - 1);
+    }
+}
+
 static void record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, const uint8_t *b, size_t n,
                    const cap_tls_ops *ops) {
     switch (d->state) {
@@ -926,11 +986,22 @@ static void record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, const uint8
             return;
         }
         if (h[0] == TLS_REC_CCS) {
-            if (!is_tls13(d)) d->state = TLS_OPEN; /* TLS 1.2: encrypted from the next record */
+            /* TLS 1.2: encrypted from the next record. Not before the
+             * ServerHello names the version: TLS 1.3's middlebox-compatible
+             * CCS after a HelloRetryRequest (server) or before the second
+             * ClientHello (client) comes first (RFC 8446 D.4) */
+            if (d->have_server && !is_tls13(d)) d->state = TLS_OPEN;
             d->seq = 0;
             return;
         }
         if (h[0] == TLS_REC_APP) { /* TLS 1.3: the encrypted handshake begins */
+            if (!d->have_server && d->is_client && d->early_data) {
+                /* 0-RTT early data, before the ServerHello: read with its own
+                 * key (early_record), the direction read on after the handshake */
+                if (++d->trials >= TLS_MAX_TRIALS) give_up(x, d, TLS_NO_KEY);
+                else early_record(x, d, h, b, n, ops);
+                return;
+            }
             if (!d->have_server || !is_tls13(d)) {
                 give_up(x, d, d->have_server ? TLS_FAILED : TLS_NO_KEY);
                 return;

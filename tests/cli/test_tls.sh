@@ -53,6 +53,20 @@ ok "five samples, each at tshark's frame" is "$(wc -l <"$TMPD/ours") $(comm -23 
 expect_exit 0 "--workers 2" "$FS38" inspect --workers 2 --tls-keylog "$KEYS" --json --stats-json "$TMPD/s2.json" "$PCAP"
 ok "--workers 2: the same" is "$(scan "$TMPD/out") $(tls "$TMPD/s2.json")" "$SCANS 9 0 0 0"
 
+# TLS 1.3 edge cases between openssl peers (make_tls13_edge.sh): a HelloRetryRequest,
+# with each side's middlebox-compatible CCS before the ServerHello (both directions were
+# taken for TLS 1.2's "encrypted from here" and lost), and 0-RTT early data after a
+# resumption (the client's direction was given up: its early OPTIONS and the next lost)
+for n in hrr 0rtt; do
+    P=tests/data/capture/tls13-$n.pcap K=tests/data/capture/tls13-$n.keys
+    expect_exit 0 "tls13-$n: inspect with the key log" "$FS38" inspect --tls-keylog "$K" --stats-json "$TMPD/e$n.json" "$P"
+    want=$(tshark_ids "$P" "$K" | wc -l)
+    ok "tls13-$n: the $want messages tshark reads, every key found" \
+        is "$(stat "$TMPD/e$n.json" '"\(.requests + .responses) \(.capture.tls_no_key) \(.capture.tls_failed)"')" "$want 0 0"
+done
+ok "...tshark reads 2 and 4 there (the test's control)" is "$(tshark_ids tests/data/capture/tls13-hrr.pcap \
+    tests/data/capture/tls13-hrr.keys | wc -l) $(tshark_ids tests/data/capture/tls13-0rtt.pcap tests/data/capture/tls13-0rtt.keys | wc -l)" "2 4"
+
 # from the config file, relative to it
 mkdir -p "$TMPD/etc"
 cp "$KEYS" "$TMPD/etc/keys.log"

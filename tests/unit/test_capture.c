@@ -219,6 +219,31 @@ static int gre_in_two(cap_decoder *d, sink *s, const uint8_t *ip, size_t n, uint
     return got + decode_one(d, s, g_frame, f2);
 }
 
+/* Encrypted ESP over UDP 4500 (RFC 3948; VoWiFi's SWu): both directions of
+ * a UE's SAs get one shard key, its outer address pair, as ESP in IP does
+ * (docs/operations.md) -- whatever the first byte of each SA's SPI, which
+ * is no request's method letter. */
+static void test_shard_natt_esp(void) {
+    cap_config cfg;
+    cap_config_default(&cfg);
+    static const uint32_t spis[][2] = {{0xc1000001, 0x4b000002}, {0x52000001, 0x8b000002}, {0x41000001, 0x53000002}};
+    uint8_t esp[64];
+    memset(esp, 0xa5, sizeof esp);
+    for (size_t i = 0; i < sizeof spis / sizeof *spis; i++) {
+        uint64_t key[2];
+        for (int dir = 0; dir < 2; dir++) {
+            put32(esp, spis[i][dir]);
+            put32(esp + 4, 1);
+            size_t n = mk_udp(g_l4, 4500, 4500, esp, sizeof esp);
+            n = dir ? mk_ip4(g_l3, "10.48.0.200", "10.48.0.1", 17, 1, 0, g_l4, n)
+                    : mk_ip4(g_l3, "10.48.0.1", "10.48.0.200", 17, 1, 0, g_l4, n);
+            n = mk_eth(g_frame, NULL, 0, 0x0800, g_l3, n);
+            key[dir] = cap_shard_key(&cfg, 1, g_frame, (uint32_t)n);
+        }
+        CHECK_MSG(key[0] == key[1], "SPIs 0x%08x / 0x%08x: one shard for both directions", spis[i][0], spis[i][1]);
+    }
+}
+
 static void test_tunnels(void) {
     sink s = {0};
     cap_decoder *d = new_dec(&s, NULL);
@@ -3934,6 +3959,97 @@ static void test_tls_keylog_half(void) {
     CHECK_EQ_INT(st.tls_no_key, 2);
 }
 
+/* TLS 1.3 with a HelloRetryRequest (RFC 8446 4.1.4): each side sends a
+ * middlebox-compatible ChangeCipherSpec before the version is known (the
+ * server right after its HelloRetryRequest, the client before its second
+ * ClientHello, D.4). It does not make either direction TLS 1.2's
+ * "encrypted from here": the ServerHello after it is read. */
+static size_t tls13_server_hello(uint8_t *o, uint8_t random_fill) {
+    size_t n = tls_hello(o, 2, 0x0303, 0x1301, random_fill);
+    static const uint8_t ext[] = {0, 6, 0x00, 0x2b, 0, 2, 3, 4}; /* supported_versions: TLS 1.3 */
+    memcpy(o + n - 2, ext, sizeof ext);
+    size_t body = n - 5 + 6;
+    o[3] = (uint8_t)(body >> 8), o[4] = (uint8_t)body;
+    o[8] = (uint8_t)(body - 4);
+    return 5 + body;
+}
+
+static void test_tls_hello_retry(void) {
+    static const uint8_t hrr[32] = {0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c,
+                                    0x02, 0x1e, 0x65, 0xb8, 0x91, 0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb,
+                                    0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c};
+    cap_stats st = {0};
+    cap_tls_ctx *x = cap_tls_ctx_new(NULL, &st);
+    CHECK(x != NULL);
+    if (!x) return;
+    static uint8_t buf[1024];
+    cap_tls_dir *c = cap_tls_dir_new(false), *sv = cap_tls_dir_new(false);
+    cap_tls_ops none = {.ctx = NULL};
+    /* client: ClientHello */
+    size_t n = tls_hello(buf, 1, 0x0303, 0, 0x77);
+    CHECK_EQ_INT(cap_tls_records(x, c, buf, n, &none), n);
+    /* server: HelloRetryRequest, ChangeCipherSpec */
+    n = tls_hello(buf, 2, 0x0303, 0x1301, 0);
+    memcpy(buf + 11, hrr, 32);
+    n += tls_record(buf + n, 20, 1, 1);
+    cert_seen seen = {.peer = c};
+    cap_tls_ops ops = {.handshake = on_handshake, .peer = peer_of_seen, .ctx = &seen};
+    CHECK_EQ_INT(cap_tls_records(x, sv, buf, n, &ops), n);
+    CHECK(!cap_tls_opaque(sv));
+    /* client: ChangeCipherSpec, the second ClientHello */
+    n = tls_record(buf, 20, 1, 1);
+    n += tls_hello(buf + n, 1, 0x0303, 0, 0x77);
+    CHECK_EQ_INT(cap_tls_records(x, c, buf, n, &none), n);
+    CHECK(!cap_tls_opaque(c));
+    /* server: the ServerHello, read as one */
+    n = tls13_server_hello(buf, 0x55);
+    CHECK_EQ_INT(cap_tls_records(x, sv, buf, n, &ops), n);
+    CHECK_EQ_INT(seen.hellos, 1);
+    CHECK(!cap_tls_opaque(sv) && !cap_tls_opaque(c));
+    CHECK_EQ_INT(st.tls_no_key + st.tls_failed, 0);
+    cap_tls_dir_free(c);
+    cap_tls_dir_free(sv);
+    cap_tls_ctx_free(x);
+}
+
+/* TLS 1.3 0-RTT (RFC 8446 2.3, 4.2.10): a ClientHello that offers early
+ * data may be followed by application data records before any ServerHello.
+ * They are not "nothing to look keys up by": the direction is read on
+ * after the handshake (and the early data with CLIENT_EARLY_TRAFFIC_SECRET
+ * when the key log has it). Without the offer, such a record still ends
+ * the direction. */
+static void test_tls_early_data(void) {
+    cap_stats st = {0};
+    cap_tls_ctx *x = cap_tls_ctx_new(NULL, &st);
+    CHECK(x != NULL);
+    if (!x) return;
+    static uint8_t buf[1024];
+    cap_tls_dir *c = cap_tls_dir_new(false), *sv = cap_tls_dir_new(false);
+    cap_tls_ops none = {.ctx = NULL};
+    /* ClientHello: session id 0, one suite, one compression method, extensions: early_data */
+    static const uint8_t ch_tail[] = {0, 0, 2, 0x13, 0x01, 1, 0, 0, 4, 0x00, 0x2a, 0, 0};
+    size_t body = 38 + sizeof ch_tail;
+    size_t n = tls_record(buf, 22, body, 0);
+    hs_header(buf + 5, 1, body - 4);
+    buf[9] = 3, buf[10] = 3;
+    memset(buf + 11, 0x77, 32);
+    memcpy(buf + 43, ch_tail, sizeof ch_tail);
+    n += tls_record(buf + n, 23, 80, 9); /* early data */
+    n += tls_record(buf + n, 23, 40, 8); /* more of it */
+    CHECK_EQ_INT(cap_tls_records(x, c, buf, n, &none), n);
+    CHECK(!cap_tls_opaque(c));
+    CHECK_EQ_INT(st.tls_no_key, 0);
+    n = tls13_server_hello(buf, 0x55);
+    cert_seen seen = {.peer = c};
+    cap_tls_ops ops = {.handshake = on_handshake, .peer = peer_of_seen, .ctx = &seen};
+    CHECK_EQ_INT(cap_tls_records(x, sv, buf, n, &ops), n);
+    CHECK_EQ_INT(seen.hellos, 1);
+    CHECK(!cap_tls_opaque(c) && !cap_tls_opaque(sv));
+    cap_tls_dir_free(c);
+    cap_tls_dir_free(sv);
+    cap_tls_ctx_free(x);
+}
+
 /* Suites and versions fs38 does not read are counted as such. */
 static void test_tls_unsupported(void) {
     static const struct {
@@ -4180,11 +4296,14 @@ int main(void) {
     test_tls_records();
     test_tls_certificate_records();
     test_tls_unsupported();
+    test_tls_hello_retry();
+    test_tls_early_data();
     test_defrag_many_ext();
     test_defrag_path();
     test_hash_seeded_differential();
     test_link_types();
     test_tunnels();
+    test_shard_natt_esp();
     test_truncated();
     test_ipv6_ext();
     test_fragments();
