@@ -194,7 +194,7 @@ static void flood_dest(det_ctx *c) {
             dest_report(c, d, ended);
         } else if (eng->shared && !created && !d->flagged && d->flood_total) {
             unsigned k = 0; /* kept for det_behaviour_finish_shared, in place of the oldest */
-            for (unsigned i = 1; i < 4; i++)
+            for (unsigned i = 1; i < DET_DEST_LATE; i++)
                 if (d->late[i].window < d->late[k].window) k = i;
             d->late[k].window = dest_window(d->flood_start, rc->window_s);
             d->late[k].first_us = d->flood_first;
@@ -251,7 +251,7 @@ void det_behaviour_finish_shared(det_engine *eng) {
     for (uint32_t i = 0; i < det_table_slots(&eng->dests); i++) {
         det_dest *d = det_table_at(&eng->dests, i);
         if (!d) continue;
-        for (unsigned k = 0; k < 4; k++) {
+        for (unsigned k = 0; k < DET_DEST_LATE; k++) {
             if (!d->late[k].total) continue;
             det_ctx c = {.eng = eng, .ts = d->late[k].last_us, .requester_zone = -1};
             c.dst_zone = cfg_zone_of(eng->cfg, &d->addr);

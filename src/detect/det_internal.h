@@ -195,6 +195,8 @@ typedef struct det_txn {
     bool nonce_known;       /* that user got a 2xx with that nonce before (see txn_request) */
 } det_txn;
 
+#define DET_DEST_LATE 4 /* ended windows a worker keeps its unreported share of */
+
 typedef struct det_dest {
     det_entry e;
     fs_addr addr;
@@ -209,7 +211,7 @@ typedef struct det_dest {
     /* With workers: ended windows whose share this engine did not report,
      * the sum being below the threshold then (another worker, behind in
      * the capture, may still take it over): re-checked at the end. */
-    struct { uint64_t window, first_us, last_us; uint32_t total; } late[4];
+    struct { uint64_t window, first_us, last_us; uint32_t total; } late[DET_DEST_LATE];
 } det_dest;
 
 /* The event_id of an incident (incident_key) that several workers may each
