@@ -342,6 +342,16 @@ hostile() {
 }
 htls() { echo --hub "https://127.0.0.1:$HH_PORT" --cert "$W/pki/op2.crt" --key "$W/pki/op2.key" --ca "$W/pki/ca.crt" \
     --registry "$W/registry.json"; }
+# timed_pull MODE N SEC: fs38 pull --timeout SEC from a hostile hub of MODE into hhN;
+# sets rc and took (seconds)
+timed_pull() {
+    hostile "$1"
+    local start
+    start=$(date +%s)
+    timeout -s KILL 60 "$FS38" pull $(htls) --out "$W/hh$2.ndjson" --timeout "$3" -q 2>"$W/hh$2.err"
+    rc=$?
+    took=$(( $(date +%s) - start ))
+}
 # a stream that is answered and closed at once: pull --follow waits between tries (it
 # reconnected at once, ~85 times a second, a GET /v1/events and a stream each time)
 hostile closing
@@ -368,22 +378,14 @@ ok "...and SIGTERM ends it ($took ms, rc $rc)" test "$rc" != 137 -a "$took" -lt 
 kill $HH_PID 2>/dev/null; wait $HH_PID 2>/dev/null
 # an answer that trickles, a byte within each read's timeout: the whole answer is bounded
 # (30 x --timeout), it held the client for as long as the hub liked
-hostile slow
-start=$(date +%s)
-timeout -s KILL 60 "$FS38" pull $(htls) --out "$W/hh4.ndjson" --timeout 1 -q 2>"$W/hh4.err"
-rc=$?
-took=$(( $(date +%s) - start ))
+timed_pull slow 4 1
 ok "an answer at a byte every 0.3 s: pull --timeout 1 gives up after 30 s ($took s, rc $rc)" \
     test "$rc" = 2 -a "$took" -ge 29 -a "$took" -le 40
 ok "...saying so" grep -q "no whole answer within 30 s" "$W/hh4.err"
 kill $HH_PID 2>/dev/null; wait $HH_PID 2>/dev/null
 # a handshake that trickles, a byte within each read's timeout: done within --timeout
 # as a whole, or given up (it held the client for as long as the hub liked)
-hostile handshake
-start=$(date +%s)
-timeout -s KILL 60 "$FS38" pull $(htls) --out "$W/hh7.ndjson" --timeout 2 -q 2>"$W/hh7.err"
-rc=$?
-took=$(( $(date +%s) - start ))
+timed_pull handshake 7 2
 ok "a TLS handshake at a byte every 0.3 s: pull --timeout 2 gives up after 2 s ($took s, rc $rc)" \
     test "$rc" = 2 -a "$took" -ge 1 -a "$took" -le 6
 ok "...saying so" grep -q "TLS handshake not done within 2000 ms" "$W/hh7.err"
