@@ -448,6 +448,40 @@ static void call_end(det_ctx *c, det_call *call) {
 
 /* ---- FRAUD-IRSF-001 and FRAUD-VOL-001 at call setup ----------------------------------------- */
 
+/* A call counted in a caller's window (shared by the workers, who count
+ * their calls in their own order, not the capture's): the latest call
+ * counted, and the source of the one the window starts at (started: the
+ * call at hand moved the start, det_window_roll). Both are what one engine
+ * reading the capture in order ends with, whichever order the calls came. */
+static void window_note(bool started, uint64_t ts, const fs_addr *src, fs_addr *first_src, uint64_t *last) {
+    if (started) *first_src = *src;
+    if (ts > *last) *last = ts;
+}
+
+/* The source of a caller-keyed incident: where the first call of its window
+ * came from (source_observable), set again at each hit: a worker behind in
+ * the capture can still move the window's start back to an earlier call. */
+static void window_source(ev_event *ev, const det_ctx *c, const fs_addr *src) {
+    char ip[FS_ADDR_STRLEN];
+    if (relaying_peer(c, src)) {
+        for (unsigned i = 0; i < ev->nobs; i++)
+            if (!strcmp(ev->obs[i].kind, "ip") && !strcmp(ev->obs[i].role, "source")) {
+                memmove(&ev->obs[i], &ev->obs[i + 1], (ev->nobs - i - 1) * sizeof *ev->obs);
+                ev->nobs--;
+                break;
+            }
+        source_observable(ev, c, src);
+        return;
+    }
+    fs_addr_str(src, ip, sizeof ip);
+    for (unsigned i = 0; i < ev->nobs; i++)
+        if (!strcmp(ev->obs[i].kind, "ip") && !strcmp(ev->obs[i].role, "source")) {
+            ev_copy_text(ev->obs[i].value, sizeof ev->obs[i].value, fs_str_make(ip, strlen(ip)));
+            return;
+        }
+    ev_add_observable(ev, "ip", ip, "source");
+}
+
 static void irsf_range_observable(det_ctx *c, ev_event *ev, const det_call *call) {
     const cfg_prefix *pre = &c->eng->cfg->high_risk[call->risk_prefix];
     char range[32];
@@ -464,11 +498,14 @@ static void irsf_velocity(det_ctx *c, det_call *call, det_caller *k) {
     uint32_t thr = det_fraud_threshold(c, R_IRSF_VELOCITY, IRSF_OFF_HOURS_PARAM);
     bool caller_hit = false;
     if (k) {
+        uint64_t start = k->irsf_start;
         if (det_window_roll(&k->irsf_start, c->ts, rc->window_s)) {
             k->irsf_calls = 0;
             det_sketch_clear(&k->irsf_numbers);
             k->irsf_flagged = false;
+            k->irsf_last = 0;
         }
+        window_note(k->irsf_start != start, c->ts, &call->src, &k->irsf_src, &k->irsf_last);
         k->irsf_calls++;
         if (eng->lookback) det_counted(c, R_IRSF_VELOCITY, call->caller_key ^ SALT_IRSF);
         det_sketch_add(&k->irsf_numbers, number);
@@ -476,14 +513,15 @@ static void irsf_velocity(det_ctx *c, det_call *call, det_caller *k) {
         if (distinct >= thr) {
             bool opened;
             uint32_t add = crossing_add(&k->irsf_flagged, k->irsf_calls);
-            ev_event *ev = det_hit_since(c, R_IRSF_VELOCITY, call->caller_key ^ SALT_IRSF, add, k->irsf_start, &opened);
+            ev_event *ev = det_hit_span(c, R_IRSF_VELOCITY, call->caller_key ^ SALT_IRSF, add, k->irsf_start,
+                                        k->irsf_last, &opened);
             if (ev) {
                 mark_evidence(eng, call, EVID_IRSF_CALLER);
                 if (opened) {
                     keyed_caller(ev, call->caller);
-                    source_observable(ev, c, &call->src);
                     det_note_hours(c, ev);
                 }
+                window_source(ev, c, &k->irsf_src);
                 irsf_range_observable(c, ev, call);
                 ev_set_int(ev, "distinct_numbers", distinct);
                 ev_set_int(ev, "calls", k->irsf_calls);
@@ -522,10 +560,13 @@ static void irsf_velocity(det_ctx *c, det_call *call, det_caller *k) {
 static void call_volume(det_ctx *c, det_call *call, det_caller *k) {
     const cfg_rule *rc = det_rule_cfg(c, R_CALL_VOLUME);
     if (!rc->enabled || !k) return;
+    uint64_t start = k->vol_start;
     if (det_window_roll(&k->vol_start, c->ts, rc->window_s)) {
         k->vol_calls = 0;
         k->vol_flagged = false;
+        k->vol_last = 0;
     }
+    window_note(k->vol_start != start, c->ts, &call->src, &k->vol_src, &k->vol_last);
     k->vol_calls++;
     if (c->eng->lookback) det_counted(c, R_CALL_VOLUME, call->caller_key ^ SALT_VOLUME);
     const char *trigger = NULL;
@@ -534,12 +575,14 @@ static void call_volume(det_ctx *c, det_call *call, det_caller *k) {
     if (!trigger) return;
     bool opened;
     uint32_t add = crossing_add(&k->vol_flagged, k->vol_calls);
-    ev_event *ev = det_hit_since(c, R_CALL_VOLUME, call->caller_key ^ SALT_VOLUME, add, k->vol_start, &opened);
+    ev_event *ev = det_hit_span(c, R_CALL_VOLUME, call->caller_key ^ SALT_VOLUME, add, k->vol_start, k->vol_last,
+                                &opened);
     if (!ev) return;
     mark_evidence(c->eng, call, EVID_VOLUME);
+    if (!opened) window_source(ev, c, &k->vol_src);
     if (opened) {
         keyed_caller(ev, call->caller);
-        source_observable(ev, c, &call->src);
+        window_source(ev, c, &k->vol_src);
         caller_uri_fallback(ev, c);
         ev_set_str(ev, "trigger", trigger);
         det_note_hours(c, ev);

@@ -423,14 +423,25 @@ ev_event *det_hit(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, bo
     return ev;
 }
 
+ev_event *det_hit_span(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, uint64_t since_us,
+                       uint64_t until_us, bool *opened) {
+    ev_event *ev = det_hit(c, r, key_hash, add, opened);
+    if (!ev) return NULL;
+    if (since_us && since_us < ev->first_us) ev->first_us = since_us;
+    if (until_us > ev->last_us) {
+        det_incident *inc = det_table_find(&c->eng->incidents, ev->incident_key);
+        uint32_t w = det_rule_cfg(c, r)->window_s;
+        ev->last_us = until_us;
+        ev->valid_until_us = ev->last_us + (uint64_t)ev->ttl_s * FS_USEC;
+        if (inc) inc->quiet_until = ev->last_us + (uint64_t)(w ? w : 60) * FS_USEC;
+    }
+    ev->window_s = (double)(ev->last_us - ev->first_us) / 1e6;
+    return ev;
+}
+
 ev_event *det_hit_since(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, uint64_t since_us,
                         bool *opened) {
-    ev_event *ev = det_hit(c, r, key_hash, add, opened);
-    if (ev && since_us && since_us < ev->first_us) {
-        ev->first_us = since_us;
-        ev->window_s = (double)(ev->last_us - ev->first_us) / 1e6;
-    }
-    return ev;
+    return det_hit_span(c, r, key_hash, add, since_us, 0, opened);
 }
 
 /* Live mode: report freshly opened incidents once their detector filled them. */

@@ -265,6 +265,12 @@ typedef struct det_caller {
     /* added by det_calls.c */
     bool wangiri_flagged, irsf_flagged, vol_flagged;
     uint64_t ring_us_total;  /* summed ring time of the short rings (Wangiri) */
+    /* the windows of FRAUD-IRSF-001 and FRAUD-VOL-001 as the capture has
+     * them, whatever order the workers counted their calls in: the latest
+     * call counted (last_seen) and the source of the earliest (the one
+     * the window starts at: the incident's source observable) */
+    uint64_t irsf_last, vol_last;
+    fs_addr irsf_src, vol_src;
 } det_caller;
 
 typedef enum det_call_state {
@@ -441,6 +447,13 @@ ev_event *det_hit(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, bo
  * says so. */
 ev_event *det_hit_since(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, uint64_t since_us,
                         bool *opened);
+/* det_hit_since whose window also counted messages up to until_us (0:
+ * none): a counter several workers share holds messages of other workers
+ * that can be later in the capture than the one at hand, counted before
+ * the crossing (one engine, in capture order, would have hit on them), so
+ * last_seen says so. */
+ev_event *det_hit_span(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, uint64_t since_us,
+                       uint64_t until_us, bool *opened);
 /* Evidence only (--pcap-out): the message at hand belongs to a call that
  * counted toward rule r's incident keyed by key_hash; hands it over with
  * that incident (det_evidence_ref.in_call) if it is open and reportable,

@@ -206,7 +206,38 @@ static uint64_t open_count(const ev_event *ev) {
 /* One incident from two workers' reports: the details and observables of the
  * larger share (of the one naming more, when equal), the first report's
  * event_id. */
+static void merge_into(ev_event *a, const ev_event *b);
+
+/* FRAUD-IRSF-001 and FRAUD-VOL-001 count a caller's calls in one window all
+ * workers share (det_calls.c): each share's details are that window's
+ * counts as its worker last read them, which only grow, so the largest is
+ * what one engine reports; the source is the window's first call's, as
+ * the share that saw the window start earliest has it (a worker behind in
+ * the capture can move it back); the other observables (each high-risk
+ * range called) add up. */
+static bool caller_window_rule(det_rule_id r) { return r == R_IRSF_VELOCITY || r == R_CALL_VOLUME; }
+
+static void merge_caller_window(ev_event *a, const ev_event *b) {
+    ev_event other = *b;
+    if (b->first_us < a->first_us) { /* b's source and sample, a's event_id */
+        other = *a;
+        *a = *b;
+        memcpy(a->event_id, other.event_id, sizeof a->event_id);
+    }
+    add_share(a, &other);
+    merge_detail(a, &other, "calls", false);
+    merge_detail(a, &other, "distinct_numbers", false);
+    merge_detail(a, &other, "concurrent", false);
+    for (unsigned i = 0; i < other.nobs; i++)
+        if (strcmp(other.obs[i].role, "source") != 0)
+            ev_add_observable(a, other.obs[i].kind, other.obs[i].value, other.obs[i].role);
+}
+
 static void merge_into(ev_event *a, const ev_event *b) {
+    if (caller_window_rule(a->rule)) {
+        merge_caller_window(a, b);
+        return;
+    }
     if (b->count < a->count || (b->count == a->count && b->nobs <= a->nobs)) {
         add_share(a, b);
         return;
