@@ -90,6 +90,7 @@ struct cap_source {
     uint64_t frames;
     uint64_t size;
     cap_gz *gz;     /* a compressed file or a piped stdin: its reader, else NULL */
+    bool gzipped;   /* gz reads gzip (not only a piped stdin's first bytes) */
     char *file_buf; /* stdio buffer of a capture file (freed after pcap_close) */
     /* live: pcap_stats' counters are 32 bits and wrap; summed here */
     uint32_t drop_seen, ifdrop_seen;
@@ -140,6 +141,7 @@ static FILE *open_stream(cap_source *s, int fd, fs_err *e) {
                 "first (e.g. %s -dc FILE | fs38 inspect -)", s->name, zip, zip, zip);
         return NULL;
     }
+    s->gzipped = zip != NULL;
     s->rereadable = !zip && !consumed && s->size && n == 4 && memcmp(magic, "\x0a\x0d\x0d\x0a", 4) == 0;
     FILE *f;
     if (zip || consumed) {
@@ -206,7 +208,7 @@ fs_code cap_open_file(const char *path, cap_source **out, fs_err *e) {
     if (!s->p) {
         const char *broke = cap_gz_error(s->gz);
         fs_code rc = fs_fail(e, FS_ERR_FORMAT, "%s: %s%s (%s)", s->name,
-                             s->gz && !broke ? "gzip-compressed, but what it holds is " : "",
+                             s->gzipped && !broke ? "gzip-compressed, but what it holds is " : "",
                              broke ? broke : "not a readable pcap or pcapng capture",
                              errbuf[0] ? errbuf : "unknown reason");
         if (f != stdin) fclose(f);
@@ -457,7 +459,7 @@ cap_next_status cap_next(cap_source *s, const uint8_t **frame, uint32_t *caplen,
             return png_next(s, frame, caplen, ts_us, e);
         if (!s->rereadable)
             snprintf(why, sizeof why, "fs38 reads such a pcapng only from an uncompressed regular file: "
-                     "save the input%s to a file and inspect that", s->gz ? ", decompressed," : "");
+                     "save the input%s to a file and inspect that", s->gzipped ? ", decompressed," : "");
         else
             snprintf(pcap_why + strlen(pcap_why), sizeof pcap_why - strlen(pcap_why),
                      "; fs38's own reader could not take over");

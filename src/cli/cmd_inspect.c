@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "core/fs_net.h"
 #include "inspect/insp.h"
 #include "inspect/insp_metrics.h"
 
@@ -1840,6 +1841,18 @@ int cmd_inspect(int argc, char **argv) {
     if (bpf && (hep || raw)) {
         fprintf(stderr, "fs38 inspect: --bpf filters capture files and -i, not %s\n", hep ? "--hep" : "--raw");
         return EXIT_USAGE;
+    }
+    if (hep) { /* a typo is a usage error now, not after "receiving HEP on ..." and the open-port note */
+        const char *addr;
+        struct sockaddr_storage ss;
+        socklen_t sl;
+        cap_hep_spec(hep, &addr);
+        const char *bad = fs_listen_parse(addr, false, &ss, &sl);
+        if (bad) {
+            fprintf(stderr, "fs38 inspect: --hep '%s': %s ([udp:|tcp:|tls:]ADDR:PORT, e.g. 127.0.0.1:9060)\n",
+                    hep, bad);
+            return EXIT_USAGE;
+        }
     }
     r.live = iface || hep;
     if (stats_interval && !r.stats_path) {

@@ -432,6 +432,13 @@ fs_code hub_config_parse(const char *buf, size_t len, const char *name, const ch
     if (!c->tls_cert[0] || !c->tls_key[0] || !c->tls_ca[0])
         return fs_fail(e, FS_ERR_CONFIG, "%s: tls.cert, tls.key and tls.ca are required", name);
     if (!c->registry[0]) return fs_fail(e, FS_ERR_CONFIG, "%s: registry (the trust registry file) is required", name);
+    /* no store: the default, sqlite:hub.db, is a relative path like any other in
+     * the file (beside it), not in whatever folder the hub was started from */
+    if (dir && !strcmp(c->store_url, "sqlite:hub.db")) {
+        int w = snprintf(c->store_url, sizeof c->store_url, "sqlite:%s/hub.db", dir);
+        if (w < 0 || (size_t)w >= sizeof c->store_url)
+            return fs_fail(e, FS_ERR_CONFIG, "%s: the default store path (sqlite:hub.db beside it) is too long", name);
+    }
     if (c->repl_urls[0] && !strcmp(c->node, "hub-1")) /* /health names the node by its id */
         snprintf(c->node, sizeof c->node, "%.63s", c->repl_node_id);
     if (c->rate_events_per_s > 0 && c->rate_burst < c->max_batch)

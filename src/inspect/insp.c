@@ -928,7 +928,7 @@ fs_code insp_run_file(insp *in, const char *path, uint64_t *frames, fs_err *e) {
     if (!cap_dlt_supported(dlt) && !cap_mixed(src)) {
         rc = fs_fail(e, FS_ERR_FORMAT,
                      "%s: link type %d (%s) is not supported (Ethernet with VLAN tags, Linux SLL/SLL2, "
-                     "raw IP, BSD loopback are)", path, dlt, cap_dlt_name(dlt));
+                     "raw IP, BSD loopback, PPP, Cisco HDLC and NFLOG are)", path, dlt, cap_dlt_name(dlt));
         cap_close(src);
         return rc;
     }

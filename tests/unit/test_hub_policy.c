@@ -120,6 +120,9 @@ static void test_config(void) {
     const char *pg = "tls: {cert: a, key: b, ca: c}\nregistry: r\nstore: postgresql://u@127.0.0.1:5/db\n";
     CHECK_EQ_INT(hub_config_parse(pg, strlen(pg), "t.yaml", NULL, &c, &e), FS_OK);
     CHECK_CSTR(c.store_url, "postgresql://u@127.0.0.1:5/db");
+    const char *nostore = "tls: {cert: a, key: b, ca: c}\nregistry: r\n"; /* the default store is beside the file */
+    CHECK_EQ_INT(hub_config_parse(nostore, strlen(nostore), "t.yaml", "/etc/fs38", &c, &e), FS_OK);
+    CHECK_CSTR(c.store_url, "sqlite:/etc/fs38/hub.db");
 
     struct {
         const char *text, *want;
