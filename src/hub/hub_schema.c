@@ -151,11 +151,16 @@ const char hub_sql_upsert_active[] =
     " ON CONFLICT (issuer, event_id) DO UPDATE"
     " SET seq = excluded.seq, valid_until_ms = excluded.valid_until_ms";
 const char hub_sql_delete_active[] = "DELETE FROM active WHERE issuer = ?1 AND event_id = ?2";
-/* One bounded chunk (hub_sweep_some), longest expired first (active_valid_until). */
+/* One bounded chunk (hub_sweep_some), longest expired first (active_valid_until).
+ * The outer valid_until_ms test is not redundant: on PostgreSQL a row the
+ * subquery picked (an expired version) may be replaced by a concurrent
+ * writer (the replication applier storing a renewed version) before the
+ * DELETE locks it; READ COMMITTED then re-checks only the outer WHERE on the
+ * new row, so without it the new, unexpired version would be deleted. */
 #define HUB_STR_(x) #x
 #define HUB_STR(x) HUB_STR_(x)
 const char hub_sql_sweep[] =
-    "DELETE FROM active WHERE (issuer, event_id) IN (SELECT issuer, event_id FROM active"
+    "DELETE FROM active WHERE valid_until_ms < ?1 AND (issuer, event_id) IN (SELECT issuer, event_id FROM active"
     " WHERE valid_until_ms < ?1 ORDER BY valid_until_ms LIMIT " HUB_STR(HUB_SWEEP_CHUNK) ")";
 const char hub_sql_last_seq[] = "SELECT COALESCE(MAX(seq), 0) FROM events";
 
@@ -180,6 +185,10 @@ const char hub_sql_sight_pull[] =
     " AND e.event_id = s.ref_event_id AND " HUB_SQL_VISIBLE(2) ")"
     " AND (f.seq IS NULL OR f.tlp <> 'red' OR f.issuer = ?2 OR EXISTS (SELECT 1 FROM"
     " event_audience fa WHERE fa.seq = f.seq AND fa.member = ?2))"
+    /* Only the latest version of a feedback event counts, and only while it
+     * is active: an update replaces the report, a revocation withdraws it. */
+    " AND (f.seq IS NULL OR (f.status = 0 AND NOT EXISTS (SELECT 1 FROM events g"
+    " WHERE g.issuer = f.issuer AND g.event_id = f.event_id AND g.version > f.version)))"
     " ORDER BY s.seq LIMIT ?5";
 
 bool hub_sql_build_read(char *buf, size_t n, bool snapshot) {

@@ -133,6 +133,7 @@ typedef struct pub_job {
     size_t n_chunks;
     atomic_size_t chunks_left;
     int status;     /* 0 = go on; else the HTTP error status */
+    bool uncertain; /* its commit failed: the store may hold it all the same */
     uint32_t retry; /* Retry-After for 429 */
     char error[400];
     struct pub_job *next;
@@ -249,6 +250,10 @@ struct hub_server {
     atomic_bool stopping;
     stream_client *clients;
     size_t n_clients;
+    /* loop only: a commit failed without knowing whether it took effect (a
+     * PostgreSQL reply lost), so followers catch up from the store before
+     * the next in-memory push could move them past what it committed */
+    bool push_resync;
     atomic_llong last_seq;
     /* replication (NULL repl = one node) */
     hub_repl *repl;
@@ -1225,6 +1230,7 @@ static void commit_group(hub_server *s, pub_job *group, hub_item *items, hub_res
             char msg[300];
             snprintf(msg, sizeof msg, "%.250s", e.msg);
             job_fail(j, 503, "store unavailable, nothing of this request was stored: %s", msg);
+            j->uncertain = true;
         }
         else record_sightings(s, j, now);
         job_to_done(s, j);
@@ -1389,6 +1395,7 @@ static void done_cb(evutil_socket_t fd, short what, void *arg) {
         pthread_mutex_unlock(&s->dmu);
         if (!j) break;
         job_reply(s, j);
+        if (j->uncertain) s->push_resync = true;
         if (!j->status && !s->repl) stream_push(s, j); /* replicated: the applier wakes applied_cb */
         job_free(j);
     }
@@ -1674,12 +1681,18 @@ static bool client_wants(const stream_client *c, const xc_event *ev) {
     return true;
 }
 
+static bool push_from_store(hub_server *s);
+
 static void stream_push(hub_server *s, pub_job *j) {
     int64_t now = now_ms();
     for (size_t i = 0; i < j->n; i++) {
         item_state *st = &j->items[i];
         if (st->code || st->res.verdict != HUB_STORED) continue;
         if (st->res.seq > atomic_load(&s->last_seq)) atomic_store(&s->last_seq, st->res.seq);
+    }
+    if (s->push_resync) { /* rows of a failed commit may be there: read them, not this job */
+        if (push_from_store(s)) s->push_resync = false;
+        return;
     }
     stream_client *next;
     for (stream_client *c = s->clients; c; c = next) {
@@ -1737,12 +1750,12 @@ static int backlog_row(void *ctx, const hub_row *r) {
 
 /* Replicated node, on the loop: the applier stored new rows; each follower
  * reads the local store after its cursor (the store's own visibility,
- * expiry and filters), so followers of any node see the same ids. */
-static void applied_cb(evutil_socket_t fd, short what, void *arg) {
-    (void)fd, (void)what;
-    hub_server *s = arg;
+ * expiry and filters), so followers of any node see the same ids. One node
+ * does the same after a commit whose outcome is unknown (push_resync).
+ * True when every follower is caught up (no read failed, no page left). */
+static bool push_from_store(hub_server *s) {
     int64_t upto = atomic_load(&s->last_seq); /* committed: visible to this read */
-    bool more = false;
+    bool more = false, failed = false;
     stream_client *next;
     for (stream_client *c = s->clients; c; c = next) {
         next = c->next;
@@ -1759,9 +1772,13 @@ static void applied_cb(evutil_socket_t fd, short what, void *arg) {
         backlog_out o = {evbuffer_new(), c->last_seq, 0};
         int64_t nx;
         fs_err e;
-        if (!o.b) continue;
+        if (!o.b) {
+            failed = true;
+            continue;
+        }
         if (hub_pull(s->rstore, &pq, backlog_row, &o, &nx, &e) != FS_OK) {
             evbuffer_free(o.b);
+            failed = true;
             continue; /* the next applied event retries from the same cursor */
         }
         bool full = o.rows == PUSH_PAGE; /* a full page may have more behind it */
@@ -1775,6 +1792,13 @@ static void applied_cb(evutil_socket_t fd, short what, void *arg) {
         evbuffer_free(o.b);
     }
     if (more) event_active(s->applied_ev, EV_READ, 0);
+    return !more && !failed;
+}
+
+static void applied_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd, (void)what;
+    hub_server *s = arg;
+    if (push_from_store(s) && !s->repl) s->push_resync = false;
 }
 
 static void handle_stream(hub_server *s, struct evhttp_request *req, const xc_member *m) {

@@ -712,6 +712,39 @@ PY
     stop_hub
 }
 
+# ---- PostgreSQL: a commit whose answer is lost ----------------------------------------------
+# The COMMIT is durable but its answer never comes (PostgreSQL killed, the network cut, just
+# then): the publisher is told 503, yet the event is in the store. A stream follower must
+# still get it: it was moved past it by the next publish (ids 1 3, the store 1 2 3).
+lost_commit() {
+    local pport arm A B C n s
+    pport=$(free_port) arm="$W/arm"
+    PORT=$(free_port)
+    as_pg timeout 30 "$PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres lostcommit
+    timeout 120 python3 "$ROOT/tests/cli/pg_lost_commit.py" "$pport" "$PGPORT" "$arm" >"$W/proxy.log" 2>&1 &
+    local proxy=$! i
+    for ((i = 0; i < 50; i++)); do ss -Hltn "src 127.0.0.1:$pport" | grep -q . && break; sleep 0.1; done
+    rm -f "$W/hub.log"
+    write_config "postgresql://postgres@127.0.0.1:$pport/lostcommit"
+    start_hub || { fail "lost commit: hub start"; kill $proxy; return; }
+    stream_bg op2 /v1/stream "$W/follower"
+    sleep 1
+    A=$(uuid7) B=$(uuid7) C=$(uuid7)
+    event org:234-15 "$A" 1 | sign op1 | publish op1 >/dev/null
+    touch "$arm"
+    local st
+    st=$(event org:234-15 "$B" 1 | sign op1 | publish op1)
+    event org:234-15 "$C" 1 | sign op1 | publish op1 >/dev/null
+    sleep 1.5
+    n=$(grep -c '^id:' "$W/follower") s=$(hcurl op2 "/v1/events?after=0" | jq '.events | length')
+    ok "lost commit: answered $st, the store holds $s events, the follower got them all ($n)" \
+        test "$st" = 503 -a "$s" = 3 -a "$n" = 3
+    stop_hub
+    for p in $STREAM_PIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    STREAM_PIDS=""
+    kill $proxy 2>/dev/null; wait $proxy 2>/dev/null
+}
+
 # ---- config errors name file:line:key ------------------------------------------------------
 config_errors() {
     printf 'tls:\n  cert: a\n  key: b\n  ca: c\nregistry: r\nlimits:\n  max_bdy: 5\n' >"$W/bad.yaml"
@@ -754,6 +787,7 @@ if [ -x "$PGBIN/postgres" ] && { [ "$(id -u)" -ne 0 ] || id postgres >/dev/null 
         pass
         PORT=$(free_port)
         suite postgresql "postgresql://postgres@127.0.0.1:$PGPORT/hubtest"
+        lost_commit
     else
         fail "PostgreSQL did not start"; tail -5 "$PGD/initdb.log" "$PGD/server.log" >&2
     fi

@@ -25,6 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+#include <pthread.h>
+
 #include "../check.h"
 #include "core/fs_core.h"
 #include "hub/hub_store.h"
@@ -855,6 +858,125 @@ static void t_sighting_jws(hub_store *s) {
     CHECK(!strcmp(g.jws, red.sig));
 }
 
+/* PostgreSQL: the sweep (the committer's connection) racing the replication
+ * applier (its own connection) that stores a renewed version of an event
+ * whose previous version expired. A third session holds the active row for
+ * a moment so that the sweep starts inside the applier's transaction, as it
+ * can at any time. The renewed version must stay in the active set. */
+typedef struct race_arg {
+    hub_store *st;
+    const hub_item *it;
+    int64_t seq, now;
+    fs_code rc;
+} race_arg;
+
+static void *race_apply(void *p) {
+    race_arg *x = p;
+    hub_result r;
+    fs_err e = {0};
+    int64_t recv = T0;
+    x->rc = hub_store_apply(x->st, x->it, &x->seq, &recv, 1, &r, &e);
+    if (x->rc == FS_OK && r.verdict != HUB_STORED) x->rc = FS_ERR_INTERNAL;
+    return NULL;
+}
+
+static void *race_sweep(void *p) {
+    race_arg *x = p;
+    int64_t removed;
+    fs_err e = {0};
+    x->rc = hub_sweep_some(x->st, x->now, &removed, &e);
+    return NULL;
+}
+
+static void t_sweep_vs_apply(const char *url) {
+    if (strncmp(url, "postgres", 8) != 0) return; /* SQLite: one writer at a time */
+    char a[64], lock_sql[256];
+    org(a, sizeof a, "renew");
+    hub_store *ap = NULL, *sw = NULL, *fresh = NULL;
+    fs_err e = {0};
+    char dbname[64];
+    snprintf(dbname, sizeof dbname, "race_%d", (int)getpid());
+    /* a database of its own: hub_store_apply needs a store nothing else publishes to */
+    PGconn *x = PQconnectdb(url);
+    CHECK(PQstatus(x) == CONNECTION_OK);
+    char sql[160];
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", dbname);
+    PQclear(PQexec(x, sql));
+    PQfinish(x);
+    char url2[1100];
+    const char *slash = strrchr(url, '/');
+    snprintf(url2, sizeof url2, "%.*s/%s", (int)(slash - url), url, dbname);
+    CHECK_MSG(hub_store_open(url2, &ap, &e) == FS_OK && hub_store_migrate(ap, &e) == FS_OK &&
+                  hub_store_open(url2, &sw, &e) == FS_OK, "%s", e.msg);
+    x = PQconnectdb(url2);
+    if (!ap || !sw || PQstatus(x) != CONNECTION_OK) goto out;
+    ev v1, v2;
+    ev_init(&v1, a, "renew-1", 1, "SIP_SCANNER", "clear");
+    v1.it.valid_until_ms = T0 + 5000;
+    ev_init(&v2, a, "renew-1", 2, "SIP_SCANNER", "clear");
+    race_arg r1 = {ap, &v1.it, 1, 0, FS_OK};
+    race_apply(&r1);
+    CHECK(r1.rc == FS_OK);
+    snprintf(lock_sql, sizeof lock_sql, "BEGIN; SELECT 1 FROM active WHERE issuer = '%s' FOR UPDATE", a);
+    PQclear(PQexec(x, lock_sql));
+    race_arg ra = {ap, &v2.it, 2, 0, FS_OK}, rs = {sw, NULL, 0, T0 + 10000, FS_OK};
+    pthread_t ta, ts;
+    pthread_create(&ta, NULL, race_apply, &ra); /* waits on the row, first in line */
+    usleep(500000);
+    pthread_create(&ts, NULL, race_sweep, &rs); /* its snapshot: v1, expired */
+    usleep(500000);
+    PQclear(PQexec(x, "COMMIT"));
+    pthread_join(ta, NULL);
+    pthread_join(ts, NULL);
+    CHECK(ra.rc == FS_OK && rs.rc == FS_OK);
+    hub_filter f = {.reader = S(a), .now_ms = T0 + 10000, .issuer = S(a)};
+    got g = {0};
+    CHECK(hub_snapshot(ap, &f, collect, &g, NULL, &e) == FS_OK);
+    CHECK_MSG(g.n == 1 && g.rows[0].version == 2,
+              "[%s] the renewed version left the active set: %zu active", BACKEND, g.n);
+    got_free(&g);
+out:
+    PQfinish(x);
+    hub_store_close(ap);
+    hub_store_close(sw);
+    hub_store_close(fresh);
+    x = PQconnectdb(url);
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", dbname);
+    PQclear(PQexec(x, sql));
+    PQfinish(x);
+}
+
+/* A feedback event updated by its reporter counts once (its latest version);
+ * revoked, it is withdrawn: the sightings it carried are no longer listed. */
+static void t_sighting_versions(hub_store *s) {
+    char a[64], b[64];
+    org(a, sizeof a, "sv-a");
+    org(b, sizeof b, "sv-b");
+    ev ref, fb;
+    hub_result r;
+    fs_err e = {0};
+    ev_init(&ref, a, "sv-ref", 1, "IRSF", "green");
+    CHECK(publish1(s, &ref.it, &r) == FS_OK && r.verdict == HUB_STORED);
+    hub_sighting sg = {.reporter = S(b), .ref_issuer = S(a), .ref_event_id = S("sv-ref"),
+                       .kind = HUB_SIGHTING, .at_ms = T0, .count = 3};
+    hub_verdict vd;
+    int64_t seq = 0, next = -1;
+    for (int ver = 1; ver <= 3; ver++) { /* v1 active, v2 active (count 5), v3 revoked */
+        ev_init(&fb, b, "sv-fb", ver, "SIGHTING", "green");
+        if (ver == 3) fb.it.status = HUB_REVOKED;
+        CHECK(publish1(s, &fb.it, &r) == FS_OK && r.verdict == HUB_STORED);
+        sg.event_seq = r.seq;
+        sg.count = ver == 1 ? 3 : 5;
+        CHECK(hub_sighting_add(s, &sg, T0, &vd, &seq, &e) == FS_OK && vd == HUB_STORED);
+        hub_sight_query q = {.reader = S(a), .ref_issuer = S(a), .ref_event_id = S("sv-ref"), .limit = 10};
+        sjws g = {0};
+        CHECK(hub_sightings_pull(s, &q, sjws_collect, &g, &next, &e) == FS_OK);
+        CHECK_MSG(g.n == (ver == 3 ? 0 : 1), "[%s] after feedback version %d: %d sightings listed",
+                  BACKEND, ver, g.n);
+        if (ver < 3) CHECK(!strcmp(g.jws, fb.sig));
+    }
+}
+
 /* Every string field carries SQL metacharacters and odd UTF-8. */
 static void t_metachars(hub_store *s) {
     char iss[160], aud[160], eid[160];
@@ -1288,12 +1410,14 @@ static void run_suite(const char *url, const char *label) {
     t_tlp(s);
     t_sightings(s);
     t_sighting_jws(s);
+    t_sighting_versions(s);
     t_metachars(s);
     t_bad_input(s);
     t_snapshot_stream(s);
     t_batch_active(s);
     t_timing(s);
     hub_store_close(s);
+    t_sweep_vs_apply(url);
     t_kill9(url);
     printf("test_hub_store: [%s] suite done, %d failures\n", label, check_failed - failed_before);
 }
