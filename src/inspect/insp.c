@@ -35,6 +35,18 @@
  * with its record header */
 #define BATCH_BYTES (256u * 1024u + 4096u)
 #define QUEUE_BATCHES 8u
+/* capture time one batch spans at most: a worker's batch goes when it is
+ * full or when it would hold more than this, so the workers are never far
+ * apart in capture time. Filled by size alone, a sparse capture (100 calls
+ * in 17 minutes are 60 KB) reached the threaded workers only at its end:
+ * worker 0 had run through every window of a caller's counters they share
+ * before the others counted their older calls into them, and FRAUD-VOL-001
+ * was missed. */
+#define BATCH_SPAN_US (1000 * 1000ULL)
+/* ...and the reader waits for a worker whose oldest unread batch starts
+ * more than this much capture time before what it hands over (a worker's
+ * queue of 7 batches of a sparse capture could hold minutes) */
+#define WORKER_LAG_US (2 * BATCH_SPAN_US)
 #define PROGRESS_EVERY 65536u
 #define LIVE_TICK_US (500 * 1000ULL)
 #define SHARD_BUCKETS 65536u
@@ -58,6 +70,7 @@ typedef struct rec_hdr {
 
 typedef struct batch {
     uint32_t used;
+    uint64_t first_ts; /* capture time of its first record */
     _Alignas(8) uint8_t data[BATCH_BYTES]; /* records start at multiples of 8 */
 } batch;
 
@@ -91,6 +104,7 @@ typedef struct worker {
     pthread_cond_t cond;   /* signalled when full or free rings change */
     ring full, free;
     batch *filling;        /* owned by the reader */
+    uint64_t running_ts;   /* first_ts of the batch its thread runs (0: none) */
     bool quit;
     /* its figures as of its last tick, for insp_get_stats during a run
      * (the thread refreshes them; the reader copies them, under snap_lock) */
@@ -528,10 +542,12 @@ static void *worker_main(void *arg) {
         while (w->full.count == 0 && !w->quit) pthread_cond_wait(&w->cond, &w->lock);
         if (w->full.count == 0 && w->quit) break;
         batch *b = ring_pop(&w->full);
+        w->running_ts = b->first_ts;
         pthread_mutex_unlock(&w->lock);
         run_batch(w, b);
         b->used = 0;
         pthread_mutex_lock(&w->lock);
+        w->running_ts = 0;
         ring_push(&w->free, b);
         pthread_cond_broadcast(&w->cond);
     }
@@ -539,13 +555,26 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
-/* Reader side: hand the batch being filled to the worker, take a free one. */
-static void batch_submit(worker *w) {
+/* The capture time a worker has yet to reach: the start of the batch it
+ * runs, else of the oldest it holds (0: nothing pending). Under w->lock. */
+static uint64_t pending_ts(const worker *w) {
+    if (w->running_ts) return w->running_ts;
+    return w->full.count ? w->full.slot[w->full.head]->first_ts : 0;
+}
+
+/* Reader side: hand the batch being filled to the worker, take a free one;
+ * wait while the worker is more than WORKER_LAG_US of capture time behind
+ * the records at upto_ts (0: do not wait for that). */
+static void batch_submit(worker *w, uint64_t upto_ts) {
     pthread_mutex_lock(&w->lock);
     ring_push(&w->full, w->filling);
     w->filling = NULL;
     pthread_cond_broadcast(&w->cond);
-    while (w->free.count == 0) pthread_cond_wait(&w->cond, &w->lock);
+    for (;;) {
+        uint64_t behind = pending_ts(w);
+        if (w->free.count && !(behind && upto_ts > behind + WORKER_LAG_US)) break;
+        pthread_cond_wait(&w->cond, &w->lock);
+    }
     w->filling = ring_pop(&w->free);
     pthread_mutex_unlock(&w->lock);
 }
@@ -616,7 +645,9 @@ static void feed(insp *in, unsigned wi, uint8_t kind, int dlt, const uint8_t *da
     }
     size_t need = (sizeof h + len + 7u) & ~(size_t)7u;
     if (need > BATCH_BYTES) return; /* cannot happen: frames are <= 262,144 bytes (BATCH_BYTES) */
-    if (w->filling->used + need > BATCH_BYTES) batch_submit(w);
+    if (w->filling->used && (w->filling->used + need > BATCH_BYTES || ts > w->filling->first_ts + BATCH_SPAN_US))
+        batch_submit(w, ts);
+    if (!w->filling->used) w->filling->first_ts = ts;
     uint8_t *dst = w->filling->data + w->filling->used;
     memcpy(dst, &h, sizeof h);
     if (len) memcpy(dst + sizeof h, data, len);
@@ -715,7 +746,7 @@ static void feed_frame(insp *in, int dlt, const uint8_t *frame, uint32_t caplen,
 static void feed_tick(insp *in, uint64_t now_us) {
     for (unsigned i = 0; i < in->nworkers; i++) {
         feed(in, i, REC_TICK, 0, NULL, 0, now_us, 0);
-        if (in->w[i].own_thread) batch_submit(&in->w[i]);
+        if (in->w[i].own_thread) batch_submit(&in->w[i], 0);
     }
     if (in->opt.on_tick) {
         if (in->threaded) pthread_mutex_lock(&in->event_lock);
@@ -729,7 +760,7 @@ static void feed_tick(insp *in, uint64_t now_us) {
         for (unsigned i = 0; i < in->nworkers; i++) { /* in order with the traffic before it */
             feed(in, i, REC_INDICATORS, 0, (const uint8_t *)&in->indicators_next, (uint32_t)sizeof in->indicators_next,
                  0, 0);
-            if (in->w[i].own_thread) batch_submit(&in->w[i]);
+            if (in->w[i].own_thread) batch_submit(&in->w[i], 0);
         }
     }
 }
