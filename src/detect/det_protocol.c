@@ -30,25 +30,8 @@ static det_rule_id rule_for_anomaly(sip_anomaly a) {
     return R__COUNT;
 }
 
-/* Append code to the comma-separated "anomalies" detail if not there yet. */
-static void note_anomaly(ev_event *ev, const char *code) {
-    const ev_detail *d = ev_get_detail(ev, "anomalies");
-    char buf[120] = "";
-    if (d) {
-        snprintf(buf, sizeof buf, "%s", d->s);
-        /* exact item match within the list */
-        size_t n = strlen(code);
-        for (const char *p = buf; (p = strstr(p, code)) != NULL; p += n)
-            if ((p == buf || p[-1] == ',') && (p[n] == ',' || p[n] == '\0')) return;
-        size_t len = strlen(buf);
-        if (len + 1 + n + 1 > sizeof buf) return; /* full: the first ones are kept */
-        buf[len] = ',';
-        memcpy(buf + len + 1, code, n + 1);
-    } else {
-        snprintf(buf, sizeof buf, "%s", code);
-    }
-    ev_set_str(ev, "anomalies", buf);
-}
+/* code into the "anomalies" detail (a sorted set, ev_list_add) */
+static void note_anomaly(ev_event *ev, const char *code) { ev_list_add(ev, "anomalies", code); }
 
 static void source_observable(ev_event *ev, const det_ctx *c) { det_sender_observables(ev, c); }
 

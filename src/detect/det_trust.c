@@ -59,23 +59,7 @@ static const char *zone_name(const det_ctx *c, int zone) {
 }
 
 /* Append item to a comma-separated string detail unless already listed. */
-static void detail_list_add(ev_event *ev, const char *key, const char *item) {
-    const ev_detail *d = ev_get_detail(ev, key);
-    char buf[120];
-    size_t n = strlen(item);
-    if (!d) {
-        ev_set_str(ev, key, item);
-        return;
-    }
-    snprintf(buf, sizeof buf, "%s", d->s);
-    for (const char *p = buf; (p = strstr(p, item)) != NULL; p += n)
-        if ((p == buf || p[-1] == ',') && (p[n] == ',' || p[n] == '\0')) return;
-    size_t len = strlen(buf);
-    if (len + 1 + n + 1 > sizeof buf) return;
-    buf[len] = ',';
-    memcpy(buf + len + 1, item, n + 1);
-    ev_set_str(ev, key, buf);
-}
+static void detail_list_add(ev_event *ev, const char *key, const char *item) { ev_list_add(ev, key, item); }
 
 static bool is_initial_request(const sip_msg *m, bool with_message) {
     if (!m->is_request || m->to_tag.len) return false;

@@ -162,6 +162,67 @@ void ev_set_real_max(ev_event *ev, const char *key, double v) {
     if (d && (ev->ndetails != before || d->r < v)) { d->kind = EV_D_REAL; d->r = v; }
 }
 
+enum { EV_LIST_MAX = sizeof(((ev_detail *)0)->s) / 2 };
+
+static int item_cmp(const void *x, const void *y) {
+    const fs_str *a = x, *b = y;
+    size_t n = a->len < b->len ? a->len : b->len;
+    int c = memcmp(a->p, b->p, n);
+    return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+/* items (sorted, unique) written into key, as many as fit */
+static void list_store(ev_event *ev, const char *key, fs_str *items, size_t n) {
+    char buf[sizeof(((ev_detail *)0)->s)];
+    size_t len = 0;
+    qsort(items, n, sizeof *items, item_cmp);
+    for (size_t i = 0; i < n; i++) {
+        if (i && !item_cmp(&items[i], &items[i - 1])) continue;
+        size_t need = items[i].len + (len ? 1 : 0);
+        if (len + need + 1 > sizeof buf) continue; /* a shorter one later may still fit */
+        if (len) buf[len++] = ',';
+        memcpy(buf + len, items[i].p, items[i].len);
+        len += items[i].len;
+    }
+    buf[len] = '\0';
+    ev_set_str(ev, key, buf);
+}
+
+/* the items of list (commas between) appended to items[*n...] */
+static void list_split(const char *list, fs_str *items, size_t *n) {
+    for (const char *p = list; *p && *n < EV_LIST_MAX;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len) items[(*n)++] = (fs_str){p, len};
+        p += len + (comma ? 1 : 0);
+    }
+}
+
+void ev_list_add(ev_event *ev, const char *key, const char *item) {
+    const ev_detail *d = ev_get_detail(ev, key);
+    char copy[sizeof(((ev_detail *)0)->s)] = "";
+    if (d && d->kind == EV_D_STR) snprintf(copy, sizeof copy, "%s", d->s);
+    fs_str items[EV_LIST_MAX + 1];
+    size_t n = 0;
+    list_split(copy, items, &n);
+    items[n++] = (fs_str){item, strlen(item)};
+    list_store(ev, key, items, n);
+}
+
+void ev_list_merge(ev_event *a, const ev_event *b, const char *key) {
+    const ev_detail *x = ev_get_detail(a, key), *y = ev_get_detail(b, key);
+    if (!y || y->kind != EV_D_STR || (x && x->kind != EV_D_STR)) return;
+    char ca[sizeof x->s] = "", cb[sizeof y->s];
+    if (x) snprintf(ca, sizeof ca, "%s", x->s);
+    snprintf(cb, sizeof cb, "%s", y->s);
+    fs_str items[2 * EV_LIST_MAX];
+    size_t n = 0;
+    list_split(ca, items, &n);
+    size_t m = 0;
+    list_split(cb, items + n, &m);
+    list_store(a, key, items, n + m);
+}
+
 const ev_detail *ev_get_detail(const ev_event *ev, const char *key) {
     for (unsigned i = 0; i < ev->ndetails; i++)
         if (key_is(&ev->details[i], key)) return &ev->details[i];

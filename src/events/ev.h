@@ -101,6 +101,12 @@ bool ev_e164_ok(const char *v);
 void ev_set_int(ev_event *ev, const char *key, int64_t v);
 void ev_set_real(ev_event *ev, const char *key, double v);
 void ev_set_str(ev_event *ev, const char *key, const char *v);
+/* A set of names in one string detail ("HEADER_SYNTAX,NOT_SIP"): item added
+ * if not there, the list kept sorted, and, when the detail is full, the
+ * first that fit in that order: the same set whatever order the items came
+ * in, or the workers that saw them (ev_list_merge adds b's list to a's). */
+void ev_list_add(ev_event *ev, const char *key, const char *item);
+void ev_list_merge(ev_event *a, const ev_event *b, const char *key);
 /* A peak (the highest rate, the most distinct targets seen): set key to v
  * when it is not there yet or holds less; one lookup where ev_get_detail
  * and ev_set_* took two, on every message an open incident counts. */

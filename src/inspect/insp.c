@@ -222,6 +222,15 @@ static uint64_t open_count(const ev_event *ev) {
  * event_id. */
 static void merge_into(ev_event *a, const ev_event *b);
 
+/* The set details (ev_list_add) both shares name: their union, as one
+ * engine that saw every message would have it (SIP-MAL-001's anomalies of
+ * messages the sharding sent to two workers). */
+static void merge_lists(ev_event *a, const ev_event *b) {
+    static const char *const lists[] = {"anomalies", "headers", "identity_header", "home_match", "reasons", "where",
+                                        "leaked"};
+    for (size_t i = 0; i < sizeof lists / sizeof *lists; i++) ev_list_merge(a, b, lists[i]);
+}
+
 /* FRAUD-IRSF-001 and FRAUD-VOL-001 count a caller's calls in one window all
  * workers share (det_calls.c): each share's details are that window's
  * counts as its worker last read them, which only grow, so the largest is
@@ -254,12 +263,14 @@ static void merge_into(ev_event *a, const ev_event *b) {
     }
     if (b->count < a->count || (b->count == a->count && b->nobs <= a->nobs)) {
         add_share(a, b);
+        merge_lists(a, b);
         return;
     }
     ev_event smaller = *a;
     *a = *b;
     memcpy(a->event_id, smaller.event_id, sizeof a->event_id);
     add_share(a, &smaller);
+    merge_lists(a, &smaller);
 }
 
 /* Called with event_lock held. false: no room, emit it as it is. */
