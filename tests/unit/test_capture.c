@@ -3974,16 +3974,40 @@ static size_t tls13_server_hello(uint8_t *o, uint8_t random_fill) {
     return 5 + body;
 }
 
+/* A TLS context without keys and a client and a server direction. */
+typedef struct tls_conn {
+    cap_stats st;
+    cap_tls_ctx *x;
+    cap_tls_dir *c, *sv;
+} tls_conn;
+
+static bool tls_conn_open(tls_conn *t) {
+    memset(t, 0, sizeof *t);
+    t->x = cap_tls_ctx_new(NULL, &t->st);
+    CHECK(t->x != NULL);
+    t->c = cap_tls_dir_new(false);
+    t->sv = cap_tls_dir_new(false);
+    if (t->x) return true;
+    cap_tls_dir_free(t->c);
+    cap_tls_dir_free(t->sv);
+    return false;
+}
+
+static void tls_conn_close(tls_conn *t) {
+    cap_tls_dir_free(t->c);
+    cap_tls_dir_free(t->sv);
+    cap_tls_ctx_free(t->x);
+}
+
 static void test_tls_hello_retry(void) {
     static const uint8_t hrr[32] = {0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c,
                                     0x02, 0x1e, 0x65, 0xb8, 0x91, 0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb,
                                     0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c};
-    cap_stats st = {0};
-    cap_tls_ctx *x = cap_tls_ctx_new(NULL, &st);
-    CHECK(x != NULL);
-    if (!x) return;
+    tls_conn t;
+    if (!tls_conn_open(&t)) return;
+    cap_tls_ctx *x = t.x;
+    cap_tls_dir *c = t.c, *sv = t.sv;
     static uint8_t buf[1024];
-    cap_tls_dir *c = cap_tls_dir_new(false), *sv = cap_tls_dir_new(false);
     cap_tls_ops none = {.ctx = NULL};
     /* client: ClientHello */
     size_t n = tls_hello(buf, 1, 0x0303, 0, 0x77);
@@ -4006,10 +4030,8 @@ static void test_tls_hello_retry(void) {
     CHECK_EQ_INT(cap_tls_records(x, sv, buf, n, &ops), n);
     CHECK_EQ_INT(seen.hellos, 1);
     CHECK(!cap_tls_opaque(sv) && !cap_tls_opaque(c));
-    CHECK_EQ_INT(st.tls_no_key + st.tls_failed, 0);
-    cap_tls_dir_free(c);
-    cap_tls_dir_free(sv);
-    cap_tls_ctx_free(x);
+    CHECK_EQ_INT(t.st.tls_no_key + t.st.tls_failed, 0);
+    tls_conn_close(&t);
 }
 
 /* TLS 1.3 0-RTT (RFC 8446 2.3, 4.2.10): a ClientHello that offers early
@@ -4019,12 +4041,11 @@ static void test_tls_hello_retry(void) {
  * when the key log has it). Without the offer, such a record still ends
  * the direction. */
 static void test_tls_early_data(void) {
-    cap_stats st = {0};
-    cap_tls_ctx *x = cap_tls_ctx_new(NULL, &st);
-    CHECK(x != NULL);
-    if (!x) return;
+    tls_conn t;
+    if (!tls_conn_open(&t)) return;
+    cap_tls_ctx *x = t.x;
+    cap_tls_dir *c = t.c, *sv = t.sv;
     static uint8_t buf[1024];
-    cap_tls_dir *c = cap_tls_dir_new(false), *sv = cap_tls_dir_new(false);
     cap_tls_ops none = {.ctx = NULL};
     /* ClientHello: session id 0, one suite, one compression method, extensions: early_data */
     static const uint8_t ch_tail[] = {0, 0, 2, 0x13, 0x01, 1, 0, 0, 4, 0x00, 0x2a, 0, 0};
@@ -4038,16 +4059,14 @@ static void test_tls_early_data(void) {
     n += tls_record(buf + n, 23, 40, 8); /* more of it */
     CHECK_EQ_INT(cap_tls_records(x, c, buf, n, &none), n);
     CHECK(!cap_tls_opaque(c));
-    CHECK_EQ_INT(st.tls_no_key, 0);
+    CHECK_EQ_INT(t.st.tls_no_key, 0);
     n = tls13_server_hello(buf, 0x55);
     cert_seen seen = {.peer = c};
     cap_tls_ops ops = {.handshake = on_handshake, .peer = peer_of_seen, .ctx = &seen};
     CHECK_EQ_INT(cap_tls_records(x, sv, buf, n, &ops), n);
     CHECK_EQ_INT(seen.hellos, 1);
     CHECK(!cap_tls_opaque(c) && !cap_tls_opaque(sv));
-    cap_tls_dir_free(c);
-    cap_tls_dir_free(sv);
-    cap_tls_ctx_free(x);
+    tls_conn_close(&t);
 }
 
 /* Suites and versions fs38 does not read are counted as such. */
