@@ -334,8 +334,9 @@ const char *fs_endpoint_str(const fs_endpoint *e, char *buf, size_t n) {
 const char *fs_listen_parse(const char *spec, bool zero_port, struct sockaddr_storage *ss, socklen_t *sl) {
     const char *colon = strrchr(spec, ':');
     uint64_t port;
-    if (!colon || !colon[1] || !fs_str_to_u64(fs_str_make(colon + 1, strlen(colon + 1)), 65535, &port))
-        return "expected ADDR:PORT";
+    if (!colon || !colon[1]) return "expected ADDR:PORT";
+    if (!fs_str_to_u64(fs_str_make(colon + 1, strlen(colon + 1)), 65535, &port))
+        return zero_port ? "port must be 0-65535" : "port must be 1-65535";
     if (port == 0 && !zero_port) return "port must be 1-65535";
     const char *h = spec;
     size_t hl = (size_t)(colon - spec);

@@ -785,5 +785,9 @@ ok "...the note" grep -q "note: --metrics serves live and HEP runs" "$TMPD/err"
 expect_exit 2 "--metrics with a bad address is a usage error, named" \
     "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$(free_port)" --duration 1 --metrics 127.0.0.1
 ok "...saying what it expects" grep -q "expected ADDR:PORT" "$TMPD/err"
+expect_exit 2 "--hep with a port past 65535 is a usage error, before anything starts" \
+    "$FS38" inspect -c /dev/null --hep 127.0.0.1:90600 --events "$TMPD/never.ndjson"
+ok "...naming the port's range" grep -q "port must be 1-65535" "$TMPD/err"
+ok "...and no events file made" test ! -e "$TMPD/never.ndjson"
 
 finish test_hep
