@@ -679,15 +679,19 @@ bool xc_event_observable(const xc_event *ev, size_t i, xc_observable *out) {
  * ("sip:u@192.168.100.200" holds no number). */
 static bool has_digit_run(const char *s, size_t min) {
     size_t run = 0;
-    bool host = false;
-    for (; *s; s++) {
+    bool host = false, plus = false; /* plus: the run follows a '+' (a global number) */
+    for (const char *s0 = s; *s; s++) {
         host |= *s == '@';
         if (*s >= '0' && *s <= '9') {
+            if (!run) plus = s > s0 && s[-1] == '+';
             run++;
         } else if (s[0] == '%' && s[1] == '3' && s[2] >= '0' && s[2] <= '9') {
+            if (!run) plus = s > s0 && s[-1] == '+';
             run++;
             s += 2;
-        } else if (host || !(run && (*s == '-' || *s == '.' || *s == '(' || *s == ')' || *s == ' '))) {
+        } else if (host || !(run && (*s == '-' || (*s == '.' && plus) || *s == '(' || *s == ')' || *s == ' '))) {
+            /* '.' joins digits only in a '+' number: "192.168.100.200" (a
+             * host, in "sip:192.168.100.200" too) is no number */
             run = 0;
         }
         if (run >= min) return true;

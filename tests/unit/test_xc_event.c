@@ -376,6 +376,9 @@ static void test_clear_ids(void) {
         {"ip", "198.51.100.7", "victim", NULL, 0},
         {"sip_uri", "sip:pbx-12.34@ims.example", "victim", NULL, 0},
         {"sip_uri", "sip:alice@192.168.100.200", "victim", NULL, 0}, /* a host's dots end a run */
+        {"sip_uri", "sip:192.168.100.200", "victim", NULL, 0},     /* '.' joins digits only after '+' */
+        {"sip_uri", "sips:10.20.30.40:5061;transport=tls", "victim", NULL, 0},
+        {"sip_domain", "192.168.100.200", "victim", NULL, 0},
         {"msisdn_hmac", "+447700900123", "victim", "k1", 1},
         {"imsi_hmac", "2oFvAkaygHJtHbgrJo7Yr_7yUyOMFe_jcmvQhpwP9y0", "victim", "k1", 0},
         {"iccid_hmac", "2oFvAkaygHJtHbgrJo7Yr_7yUyOMFe_jcmvQhpwP9y", "victim", "k1", 1},
