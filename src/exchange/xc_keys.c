@@ -88,8 +88,7 @@ fs_code xc_write_file(const char *path, const char *data, size_t len, int mode, 
     bool ok = put == len && fsync(fd) == 0;
     if (close(fd) != 0) ok = false;
     if (!ok) return fs_fail(e, FS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-    int err = excl ? fs_fsync_dir_of(path) : 0; /* a new file: its name on disk too */
-    return err ? fs_fail(e, FS_ERR_IO, "%s: fsync of its folder failed: %s", path, strerror(err)) : FS_OK;
+    return FS_OK;
 }
 
 const char *xc_json_str(const json_t *obj, const char *key) {
@@ -162,8 +161,12 @@ fs_code xc_keypair_save(const xc_keypair *kp, const char *dir, fs_err *e) {
     c = xc_write_file(kpath, text, strlen(text), 0600, true, e);
     sodium_memzero(text, sizeof text);
     if (c != FS_OK) return c;
-    if ((c = xc_write_file(ppath, pub, strlen(pub), 0644, true, e)) != FS_OK) unlink(kpath);
-    return c;
+    if ((c = xc_write_file(ppath, pub, strlen(pub), 0644, true, e)) != FS_OK) {
+        unlink(kpath);
+        return c;
+    }
+    int err = fs_fsync_dir_of(kpath); /* both new names on disk too */
+    return err ? fs_fail(e, FS_ERR_IO, "%s: fsync of the folder failed: %s", dir, strerror(err)) : FS_OK;
 }
 
 static bool b64_32(const char *s, uint8_t out[32]) {

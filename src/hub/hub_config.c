@@ -25,7 +25,7 @@ void hub_config_defaults(hub_config *c) {
     snprintf(c->listen_host, sizeof c->listen_host, "127.0.0.1");
     c->listen_port = 8443;
     snprintf(c->node, sizeof c->node, "hub-1");
-    snprintf(c->store_url, sizeof c->store_url, "sqlite:hub.db");
+    c->store_url[0] = '\0'; /* none given: sqlite:hub.db beside the file (hub_config_parse) */
     c->max_body = 16u << 20;
     c->max_batch = 10000;
     c->max_header_bytes = 16384;
@@ -138,17 +138,22 @@ static fs_code get_text(cfg_ctx *x, yaml_node_t *n, char *dst, size_t cap) {
     return FS_OK;
 }
 
+/* sqlite:PATH into c->store_url, a relative PATH taken from dir (the
+ * config's folder; NULL: as it is). false: too long. */
+static bool sqlite_store(hub_config *c, const char *dir, const char *p) {
+    size_t cap = sizeof c->store_url;
+    int w = (p[0] == '/' || !strcmp(p, ":memory:") || !dir) ? snprintf(c->store_url, cap, "sqlite:%s", p)
+                                                             : snprintf(c->store_url, cap, "sqlite:%s/%s", dir, p);
+    return w >= 0 && (size_t)w < cap;
+}
+
 static fs_code get_store(cfg_ctx *x, yaml_node_t *n) {
     const char *s = scalar(x, n);
     if (!s) return FS_ERR_CONFIG;
     size_t cap = sizeof x->c->store_url;
     if (!strncmp(s, "sqlite:", 7)) {
-        const char *p = s + 7;
-        if (!*p) return fail_node(x, n, "%s", "sqlite: needs a file path (sqlite:hub.db)");
-        int w = (p[0] == '/' || !strcmp(p, ":memory:") || !x->dir)
-                    ? snprintf(x->c->store_url, cap, "sqlite:%s", p)
-                    : snprintf(x->c->store_url, cap, "sqlite:%s/%s", x->dir, p);
-        if (w < 0 || (size_t)w >= cap) return fail_node(x, n, "%s", "store URL is too long");
+        if (!s[7]) return fail_node(x, n, "%s", "sqlite: needs a file path (sqlite:hub.db)");
+        if (!sqlite_store(x->c, x->dir, s + 7)) return fail_node(x, n, "%s", "store URL is too long");
         return FS_OK;
     }
     if (!strncmp(s, "postgresql://", 13) || !strncmp(s, "postgres://", 11)) {
@@ -434,11 +439,8 @@ fs_code hub_config_parse(const char *buf, size_t len, const char *name, const ch
     if (!c->registry[0]) return fs_fail(e, FS_ERR_CONFIG, "%s: registry (the trust registry file) is required", name);
     /* no store: the default, sqlite:hub.db, is a relative path like any other in
      * the file (beside it), not in whatever folder the hub was started from */
-    if (dir && !strcmp(c->store_url, "sqlite:hub.db")) {
-        int w = snprintf(c->store_url, sizeof c->store_url, "sqlite:%s/hub.db", dir);
-        if (w < 0 || (size_t)w >= sizeof c->store_url)
-            return fs_fail(e, FS_ERR_CONFIG, "%s: the default store path (sqlite:hub.db beside it) is too long", name);
-    }
+    if (!c->store_url[0] && !sqlite_store(c, dir, "hub.db"))
+        return fs_fail(e, FS_ERR_CONFIG, "%s: the default store path (sqlite:hub.db beside it) is too long", name);
     if (c->repl_urls[0] && !strcmp(c->node, "hub-1")) /* /health names the node by its id */
         snprintf(c->node, sizeof c->node, "%.63s", c->repl_node_id);
     if (c->rate_events_per_s > 0 && c->rate_burst < c->max_batch)
