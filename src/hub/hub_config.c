@@ -27,6 +27,7 @@ void hub_config_defaults(hub_config *c) {
     snprintf(c->node, sizeof c->node, "hub-1");
     c->store_url[0] = '\0'; /* none given: sqlite:hub.db beside the file (hub_config_parse) */
     c->max_body = 16u << 20;
+    c->max_inflight = 64u << 20;
     c->max_batch = 10000;
     c->max_header_bytes = 16384;
     c->max_connections = 1024;
@@ -211,6 +212,7 @@ static fs_code tls_key(cfg_ctx *x, const char *key, yaml_node_t *v) {
 static fs_code limits_key(cfg_ctx *x, const char *key, yaml_node_t *v) {
     hub_config *c = x->c;
     if (!strcmp(key, "max_body")) return get_uint(x, v, 1024, 1u << 30, &c->max_body);
+    if (!strcmp(key, "max_inflight")) return get_uint(x, v, 1024, (uint64_t)1 << 40, &c->max_inflight);
     if (!strcmp(key, "max_batch")) return get_u32(x, v, 1, 10000, &c->max_batch);
     if (!strcmp(key, "max_header_bytes")) return get_u32(x, v, 1024, 1u << 20, &c->max_header_bytes);
     if (!strcmp(key, "max_connections")) return get_u32(x, v, 1, 1000000, &c->max_connections);
@@ -310,7 +312,7 @@ static fs_code repl_key(cfg_ctx *x, const char *key, yaml_node_t *v) {
 static fs_code top_key(cfg_ctx *x, const char *key, yaml_node_t *v) {
     hub_config *c = x->c;
     static const char *const tls_keys[] = {"cert", "key", "ca", NULL};
-    static const char *const limit_keys[] = {"max_body", "max_batch", "max_header_bytes",
+    static const char *const limit_keys[] = {"max_body", "max_inflight", "max_batch", "max_header_bytes",
                                              "max_connections", "max_member_connections", "timeout_s",
                                              "request_timeout_s",
                                              "max_stream_clients", "stream_buffer",

@@ -93,7 +93,7 @@ static const char *const reject_codes[] = {
 typedef struct hub_metrics {
     atomic_ullong requests, publish_requests, received, stored, duplicates, pulls, snapshots,
         stream_dropped, handshakes_refused, member_connections_refused, commits, commit_us, status_4xx, status_5xx,
-        rate_limited;
+        rate_limited, publish_busy;
     atomic_ullong rejected[N_REJECT];
 } hub_metrics;
 
@@ -126,6 +126,7 @@ typedef struct pub_job {
     char issuer[XC_ISSUER_MAX + 1];
     char *body;
     size_t body_len;
+    size_t inflight; /* bytes it holds of hub_server.inflight (its body's) */
     json_t *doc;
     struct hub_reg *reg; /* the registry this request is verified with (a reference) */
     size_t n;
@@ -219,6 +220,10 @@ struct hub_server {
     uint16_t port;
     SSL_CTX *ssl_ctx, *refuse_ctx;
     atomic_uint connections;
+    /* publish bodies being verified and stored (limits.max_inflight): a
+     * body's parsed form takes up to ~10 times its bytes, so this bounds
+     * what the requests already read can hold, whoever sends them */
+    atomic_size_t inflight;
     /* connections per member (by certificate), max_member_connections: one
      * member trickling request headers cannot hold every slot */
     pthread_mutex_t mconn_lock;
@@ -1304,6 +1309,7 @@ static void *committer_main(void *arg) {
 /* ---- publish: back on the loop ------------------------------------------------------------------ */
 
 static void job_free(pub_job *j) {
+    if (j->inflight) atomic_fetch_sub(&j->srv->inflight, j->inflight);
     for (size_t i = 0; i < j->n && j->items; i++) {
         item_state *st = &j->items[i];
         if (st->verified) xc_verified_free(&st->v);
@@ -1401,16 +1407,34 @@ static void done_cb(evutil_socket_t fd, short what, void *arg) {
     }
 }
 
+/* Admits a body of len bytes unless the bodies in flight would pass
+ * limits.max_inflight; one body is always admitted (max_inflight may be
+ * under max_body). */
+static bool inflight_take(hub_server *s, size_t len) {
+    size_t cur = atomic_load(&s->inflight);
+    do {
+        if (cur && cur + len > s->cfg.max_inflight) return false;
+    } while (!atomic_compare_exchange_weak(&s->inflight, &cur, cur + len));
+    return true;
+}
+
 static void handle_publish(hub_server *s, struct evhttp_request *req, const xc_member *m) {
     atomic_fetch_add(&s->m.publish_requests, 1);
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
     if (len > s->cfg.max_body) return reply_error(s, req, 413, "body larger than limits.max_body");
+    if (!inflight_take(s, len)) {
+        atomic_fetch_add(&s->m.publish_busy, 1);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+        return reply_error(s, req, 503, "busy: the publish bodies in flight are at limits.max_inflight; retry");
+    }
     pub_job *j = calloc(1, sizeof *j);
     if (!j || !(j->body = malloc(len ? len : 1))) {
         free(j);
+        atomic_fetch_sub(&s->inflight, len);
         return reply_error(s, req, 503, "out of memory");
     }
+    j->inflight = len;
     j->body_len = (size_t)evbuffer_remove(in, j->body, len);
     j->srv = s;
     j->req = req;
@@ -1588,6 +1612,7 @@ static void handle_metrics(hub_server *s, struct evhttp_request *req) {
     C("member_connections_refused_total", "TLS handshakes refused: the member had max_member_connections open.",
       m->member_connections_refused);
     C("rate_limited_total", "Publish requests refused by the rate limit.", m->rate_limited);
+    C("publish_busy_total", "Publish requests refused (503) at limits.max_inflight.", m->publish_busy);
     C("responses_4xx_total", "Client error responses.", m->status_4xx);
     C("responses_5xx_total", "Server error responses.", m->status_5xx);
 #undef C
@@ -1602,11 +1627,14 @@ static void handle_metrics(hub_server *s, struct evhttp_request *req) {
                         (double)atomic_load(&m->commit_us) / 1e6, (unsigned long long)atomic_load(&m->commits));
     evbuffer_add_printf(b, "# HELP fs38_hub_stream_clients Connected stream followers.\n"
                            "# TYPE fs38_hub_stream_clients gauge\nfs38_hub_stream_clients %zu\n"
+                           "# HELP fs38_hub_publish_inflight_bytes Publish bodies being verified and stored.\n"
+                           "# TYPE fs38_hub_publish_inflight_bytes gauge\nfs38_hub_publish_inflight_bytes %zu\n"
                            "# HELP fs38_hub_connections Open TLS connections.\n"
                            "# TYPE fs38_hub_connections gauge\nfs38_hub_connections %u\n"
                            "# HELP fs38_hub_last_seq Highest sequence pushed.\n"
                            "# TYPE fs38_hub_last_seq gauge\nfs38_hub_last_seq %lld\n",
-                        s->n_clients, atomic_load(&s->connections), (long long)atomic_load(&s->last_seq));
+                        s->n_clients, atomic_load(&s->inflight), atomic_load(&s->connections),
+                        (long long)atomic_load(&s->last_seq));
     if (s->repl)
         evbuffer_add_printf(b, "# HELP fs38_hub_repl_applied_seq Highest log sequence applied to this node's store.\n"
                                "# TYPE fs38_hub_repl_applied_seq gauge\nfs38_hub_repl_applied_seq %llu\n"
