@@ -27,7 +27,7 @@ void hub_config_defaults(hub_config *c) {
     snprintf(c->node, sizeof c->node, "hub-1");
     c->store_url[0] = '\0'; /* none given: sqlite:hub.db beside the file (hub_config_parse) */
     c->max_body = 16u << 20;
-    c->max_inflight = 64u << 20;
+    c->max_inflight = 32u << 20;
     c->max_batch = 10000;
     c->max_header_bytes = 16384;
     c->max_connections = 1024;

@@ -31,7 +31,7 @@ typedef struct hub_config {
     char store_url[HUB_CFG_PATH_MAX]; /* sqlite:PATH (relative to the config) or postgresql://... */
     /* limits */
     uint64_t max_body;           /* bytes of one request body (default 16 MiB) */
-    uint64_t max_inflight;       /* publish bodies being verified and stored at once (default 64 MiB) */
+    uint64_t max_inflight;       /* publish bodies being verified and stored at once (default 32 MiB) */
     uint32_t max_batch;          /* events per publish (default 10000) */
     uint32_t max_header_bytes;   /* all request headers (default 16 KiB) */
     uint32_t max_connections;    /* TLS connections at once (default 1024) */
