@@ -38,22 +38,24 @@ bool xc_id_kind_parse(const char *s, xc_id_kind *out) {
 
 static bool is_sep(char c, const char *seps) { return c && strchr(seps, c) != NULL; }
 
-/* Collect the digits of s[0..n), allowing the separators between them. */
+/* Collect the digits of s[0..n), allowing the separators between them.
+ * *nd counts every digit; those past cap are not stored, so the caller's
+ * length check refuses them with the real count. */
 static bool collect_digits(const char *s, size_t n, const char *seps, char *out, size_t cap,
                            size_t *nd, char *bad) {
-    size_t o = 0;
+    size_t o = 0, count = 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (c >= '0' && c <= '9') {
-            if (o + 1 >= cap) return false;
-            out[o++] = c;
+            if (o + 1 < cap) out[o++] = c;
+            count++;
         } else if (!is_sep(c, seps)) {
             *bad = c;
             return false;
         }
     }
     out[o] = '\0';
-    *nd = o;
+    *nd = count;
     return true;
 }
 
@@ -90,7 +92,7 @@ fs_code xc_id_normalise(xc_id_kind k, const char *in, size_t len, char *out, siz
         }
         if (!collect_digits(s.p, s.len, " -.()", digits, sizeof digits, &nd, &bad))
             return fs_fail(e, FS_ERR_USAGE, "MSISDN: %s is not a digit or separator",
-                           bad ? printable(bad, shown) : "too many digits");
+                           printable(bad, shown));
         if (nd < 7 || nd > 15 || digits[0] == '0')
             return fs_fail(e, FS_ERR_USAGE,
                            "MSISDN must have 7 to 15 digits after '+' and no leading 0 (has %zu)", nd);
@@ -99,7 +101,7 @@ fs_code xc_id_normalise(xc_id_kind k, const char *in, size_t len, char *out, siz
     }
     if (!collect_digits(s.p, s.len, k == XC_ID_IMSI ? " " : " -", digits, sizeof digits, &nd, &bad))
         return fs_fail(e, FS_ERR_USAGE, "%s: %s is not a digit", k == XC_ID_IMSI ? "IMSI" : "ICCID",
-                       bad ? printable(bad, shown) : "too many digits");
+                       printable(bad, shown));
     if (k == XC_ID_IMSI && nd != 15)
         return fs_fail(e, FS_ERR_USAGE, "IMSI must have exactly 15 digits (has %zu)", nd);
     if (k == XC_ID_ICCID && (nd < 18 || nd > 20))

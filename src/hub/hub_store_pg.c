@@ -305,6 +305,11 @@ static fs_code pgb_open(hub_store *s, const char *url, fs_err *e) {
     return rc;
 }
 
+static void pgb_rollback(hub_store *s) {
+    pg *p = PG(s);
+    if (PQtransactionStatus(p->conn) != PQTRANS_IDLE) PQclear(PQexec(p->conn, "ROLLBACK"));
+}
+
 static fs_code pgb_begin_write(hub_store *s, fs_err *e) {
     static const char sql[] = "BEGIN; SELECT pg_advisory_xact_lock(" PG_LOCK_KEY ")";
     fs_code rc = alive(s, e);
@@ -317,6 +322,10 @@ static fs_code pgb_begin_write(hub_store *s, fs_err *e) {
         rc = alive(s, e);
         if (rc == FS_OK) rc = run(s, sql, PGRES_TUPLES_OK, "begin", e);
     }
+    /* BEGIN ran but the lock wait failed (lock_timeout, statement_timeout,
+     * a cancel): end the aborted transaction, or every later command on
+     * this connection is refused with "current transaction is aborted". */
+    if (rc != FS_OK) pgb_rollback(s);
     return rc;
 }
 
@@ -329,11 +338,6 @@ static fs_code pgb_commit(hub_store *s, fs_err *e) {
         rc = fs_fail(e, FS_ERR_IO, "postgresql store: commit: transaction was rolled back");
     PQclear(r);
     return rc;
-}
-
-static void pgb_rollback(hub_store *s) {
-    pg *p = PG(s);
-    if (PQtransactionStatus(p->conn) != PQTRANS_IDLE) PQclear(PQexec(p->conn, "ROLLBACK"));
 }
 
 static fs_code pgb_exec_script(hub_store *s, const char *sql, fs_err *e) {

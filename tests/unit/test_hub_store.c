@@ -946,6 +946,34 @@ out:
     PQfinish(x);
 }
 
+/* A writer that cannot get the store lock in time (lock_timeout set for the
+ * role or database) fails that one batch; the connection must not stay in
+ * the aborted transaction, or every later write fails too. */
+static void t_lock_timeout(const char *url) {
+    if (strncmp(url, "postgres", 8) != 0) return;
+    char a[64], url2[1200];
+    org(a, sizeof a, "locktimeout");
+    snprintf(url2, sizeof url2, "%s%soptions=-c%%20lock_timeout%%3D200", url,
+             strchr(url, '?') ? "&" : "?");
+    hub_store *s = NULL;
+    fs_err e = {0};
+    CHECK_MSG(hub_store_open(url2, &s, &e) == FS_OK, "%s", e.msg);
+    PGconn *x = PQconnectdb(url);
+    if (!s || PQstatus(x) != CONNECTION_OK) goto out;
+    PQclear(PQexec(x, "BEGIN; SELECT pg_advisory_xact_lock(1718825784)")); /* PG_LOCK_KEY, hub_store_pg.c */
+    ev v;
+    hub_result r;
+    ev_init(&v, a, "lt-1", 1, "IRSF", "green");
+    CHECK(hub_publish(s, &v.it, 1, T0, &r, &e) != FS_OK); /* lock timeout */
+    PQclear(PQexec(x, "COMMIT"));
+    e.msg[0] = '\0';
+    CHECK_MSG(hub_publish(s, &v.it, 1, T0, &r, &e) == FS_OK && r.verdict == HUB_STORED,
+              "[%s] write after a lock timeout: %s", BACKEND, e.msg);
+out:
+    PQfinish(x);
+    hub_store_close(s);
+}
+
 /* A feedback event updated by its reporter counts once (its latest version);
  * revoked, it is withdrawn: the sightings it carried are no longer listed. */
 static void t_sighting_versions(hub_store *s) {
@@ -1418,6 +1446,7 @@ static void run_suite(const char *url, const char *label) {
     t_timing(s);
     hub_store_close(s);
     t_sweep_vs_apply(url);
+    t_lock_timeout(url);
     t_kill9(url);
     printf("test_hub_store: [%s] suite done, %d failures\n", label, check_failed - failed_before);
 }

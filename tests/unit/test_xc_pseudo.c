@@ -101,6 +101,10 @@ static void test_normalise_refusals(void) {
         {XC_ID_ICCID, "894410000000000000123", "18 to 20"},
         {XC_ID_ICCID, "8944100000000000001F", "'F'"},
         {XC_ID_ICCID, "12345678901234567890123456789012345678901234567890123456789012345", "64"},
+        /* more digits than the buffer holds: a length error with the count */
+        {XC_ID_MSISDN, "+4477009001234567890123456789012345", "7 to 15 digits after '+' and no leading 0 (has 34)"},
+        {XC_ID_IMSI, "2341512345678901234567890123456789", "exactly 15 digits (has 34)"},
+        {XC_ID_ICCID, "894410003000000012345678901234567890", "18 to 20 digits (has 36)"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char norm[24];
