@@ -145,6 +145,7 @@ struct insp {
     cap_esp_keyring *keyring;
     insp_aka *aka;
     sip_msg *peek_msg;     /* the reader's (several workers) */
+    cap_hep_inflater *hep_z; /* the reader's (several workers): compressed HEP payloads opened to shard them */
     atomic_uint indicators_pending; /* workers yet to switch to the set insp_set_indicators gave */
     const det_indicators *indicators_next; /* that set, handed to the workers by feed_tick */
     bool indicators_queued;                /* ... at the end of the next one */
@@ -886,6 +887,7 @@ void insp_free(insp *in) {
     insp_aka_free(in->aka);
     cap_esp_keyring_free(in->keyring); /* after the decoders */
     free(in->peek_msg);
+    cap_hep_inflater_free(in->hep_z);
     free(in);
 }
 
@@ -1010,6 +1012,12 @@ static unsigned hep_pick_worker(insp *in, const uint8_t *buf, size_t len, uint64
     cap_hep h;
     fs_err e;
     if (cap_hep_parse_datagram(buf, len, &h, &e) != FS_OK) return pick_worker(in, 0);
+    /* a compressed payload (chunk 0x10) is opened first, as the worker will:
+     * its first bytes say which side is the client, and an INVITE's Call-ID
+     * is claimed as a plain one's (compressed bytes would spread one
+     * scanner's probes over the workers). Left as it is if it cannot be. */
+    if (h.compressed && in->nworkers > 1 && (in->hep_z || (in->hep_z = cap_hep_inflater_new())))
+        cap_hep_inflate(in->hep_z, &h, &e);
     unsigned wi = pick_worker(in, cap_shard_key_hep(&in->opt.cfg->capture, &h)); /* the client, as for frames */
     if (wi != 0 && h.proto_type == 1)
         claim_new_call(in, wi, h.payload, h.payload_len, h.ts_us ? h.ts_us : now_us);
@@ -1025,6 +1033,10 @@ typedef struct hep_feed {
 static void feed_hep(void *user, const uint8_t *pkt, size_t len, bool stream) {
     hep_feed *f = user;
     insp *in = f->in;
+    /* --count N: one poll hands out every whole packet a TCP read brought
+     * (up to 64 KiB of them), and the close what connections still hold:
+     * none past the Nth is read */
+    if (in->opt.max_packets && f->n >= in->opt.max_packets) return;
     f->n++;
     in->frames_read++;
     in->bytes_read += len;
@@ -1178,6 +1190,7 @@ void insp_get_stats(insp *in, insp_stats *out) {
         add_cap(&out->cap, cap_defrag_stats(in->defrag));
         out->decoder_memory += cap_defrag_memory(in->defrag);
     }
+    out->decoder_memory += cap_hep_inflater_memory(in->hep_z); /* 0 until a compressed HEP payload */
     if (in->aka) {
         out->ims_aka_agreements = insp_aka_agreements(in->aka);
         out->esp_sas_learned = cap_esp_keyring_added(in->keyring);

@@ -31,7 +31,9 @@
 #define AKA_OFFERS 1024u
 #define AKA_KEYS 1024u
 #define AKA_ANSWERS 256u
-#define AKA_MECHS 4u /* per header set: more are passed over */
+/* per header set: every alg x ealg pair fs38 reads (2 x 3). UEs offer them
+ * all (six items is common), and the P-CSCF may pick the last one. */
+#define AKA_MECHS 6u
 
 typedef enum { ALG_MD5, ALG_SHA1 } aka_alg;
 typedef enum { EALG_NULL, EALG_AES_CBC, EALG_DES3_CBC } aka_ealg;
@@ -51,6 +53,7 @@ typedef struct aka_offer {   /* a REGISTER's Security-Client */
 typedef struct aka_keys {    /* a 401's ck and ik */
     uint64_t nonce;          /* hash; 0: empty */
     uint8_t ck[16], ik[16];
+    bool agreed;             /* its UE's 401 made the agreement: one seen again makes none */
 } aka_keys;
 
 typedef struct aka_answer {  /* a P-CSCF's 401 whose keys were not seen yet */
@@ -190,7 +193,17 @@ static bool parse_mech(fs_str item, aka_mech *m) {
     return true;
 }
 
-/* The ipsec-3gpp mechanisms of every header id field, at most AKA_MECHS. */
+/* Whether out[0..n) already holds m's alg and ealg. */
+static bool has_pair(const aka_mech *out, unsigned n, const aka_mech *m) {
+    for (unsigned i = 0; i < n; i++)
+        if (out[i].alg == m->alg && out[i].ealg == m->ealg) return true;
+    return false;
+}
+
+/* The ipsec-3gpp mechanisms of every header id field, one per alg and
+ * ealg pair (the first: choose() matches by the pair, so a repeat could
+ * never be picked, and must not push out a pair that can), at most
+ * AKA_MECHS. */
 static unsigned parse_mechs(const sip_msg *msg, sip_header_id id, aka_mech *out) {
     unsigned n = 0;
     uint16_t pos = 0;
@@ -198,7 +211,7 @@ static unsigned parse_mechs(const sip_msg *msg, sip_header_id id, aka_mech *out)
     while (n < AKA_MECHS && (h = sip_header_next(msg, id, &pos))) {
         fs_str rest = h->value, item;
         while (n < AKA_MECHS && sip_list_next(&rest, &item))
-            if (parse_mech(item, &out[n])) n++;
+            if (parse_mech(item, &out[n]) && !has_pair(out, n, &out[n])) n++;
     }
     return n;
 }
@@ -253,7 +266,7 @@ static void remember_offer(insp_aka *a, uint64_t call_id, const aka_mech *mech, 
     memcpy(o->mech, mech, n * sizeof *mech);
 }
 
-static void answers_waiting(insp_aka *a, const aka_keys *k);
+static void answers_waiting(insp_aka *a, aka_keys *k);
 
 static void remember_keys(insp_aka *a, uint64_t nonce, fs_str ck, fs_str ik) {
     uint8_t c[16], i[16];
@@ -261,7 +274,10 @@ static void remember_keys(insp_aka *a, uint64_t nonce, fs_str ck, fs_str ik) {
     aka_keys *k = NULL;
     for (uint32_t j = 0; j < AKA_KEYS && !k; j++)
         if (a->keys[j].nonce == nonce) k = &a->keys[j];
-    if (!k) k = &a->keys[a->next_keys++ % AKA_KEYS];
+    if (!k) {
+        k = &a->keys[a->next_keys++ % AKA_KEYS];
+        k->agreed = false;
+    }
     k->nonce = nonce;
     memcpy(k->ck, c, 16);
     memcpy(k->ik, i, 16);
@@ -335,22 +351,28 @@ static void server_answer(insp_aka *a, const cap_payload *p, const sip_msg *m, u
         if (a->offer[i].call_id == call_id) o = &a->offer[i];
     const aka_mech *cli = NULL, *srv = o ? choose(server, ns, o, &cli) : NULL;
     if (!srv) return;
+    /* a UE's 401 seen again (retransmitted over UDP, or captured at two
+     * points) is the same agreement: made, or waiting, once */
     for (uint32_t i = 0; i < AKA_KEYS; i++)
         if (a->keys[i].nonce == nonce) {
-            agree(a, &p->src.addr, &p->dst.addr, srv, cli, &a->keys[i], p->ts_us);
+            if (!a->keys[i].agreed) agree(a, &p->src.addr, &p->dst.addr, srv, cli, &a->keys[i], p->ts_us);
+            a->keys[i].agreed = true;
             return;
         }
+    for (uint32_t i = 0; i < AKA_ANSWERS; i++)
+        if (a->answers[i].nonce == nonce) return;
     aka_answer *w = &a->answers[a->next_answer++ % AKA_ANSWERS];
     *w = (aka_answer){.nonce = nonce, .pcscf = p->src.addr, .ue = p->dst.addr, .srv = *srv, .cli = *cli,
                       .ts = p->ts_us};
 }
 
 /* Keys just seen: the answers that waited for them. */
-static void answers_waiting(insp_aka *a, const aka_keys *k) {
+static void answers_waiting(insp_aka *a, aka_keys *k) {
     for (uint32_t i = 0; i < AKA_ANSWERS; i++) {
         aka_answer *w = &a->answers[i];
         if (w->nonce != k->nonce) continue;
-        agree(a, &w->pcscf, &w->ue, &w->srv, &w->cli, k, w->ts);
+        if (!k->agreed) agree(a, &w->pcscf, &w->ue, &w->srv, &w->cli, k, w->ts);
+        k->agreed = true;
         w->nonce = 0;
     }
 }

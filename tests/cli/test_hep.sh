@@ -32,15 +32,17 @@ def sip(src, n=0):
             b"Call-ID: hep%d\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n" % (n, n))
 def scan(src, n=0): # a SIPVicious probe (SIP-SCAN-001 at once)
     return sip(src, n).replace(b"Max-Forwards", b"User-Agent: friendly-scanner\r\nMax-Forwards")
-def hep(src, proto=17, n=0, msg=sip, key=None, pack=None): # pack: compress the payload (chunk 0x10)
+def hep(src, proto=17, n=0, msg=sip, key=None, pack=None, dst="192.0.2.10", sport=5070): # pack: compress the payload (chunk 0x10)
     now = time.time()
     body = (chunk(1, b"\x02") + chunk(2, bytes([proto])) + chunk(3, socket.inet_aton(src)) +
-            chunk(4, socket.inet_aton("192.0.2.10")) + chunk(7, struct.pack("!H", 5070)) +
+            chunk(4, socket.inet_aton(dst)) + chunk(7, struct.pack("!H", sport)) +
             chunk(8, struct.pack("!H", 5060)) + chunk(9, struct.pack("!I", int(now))) +
             chunk(10, struct.pack("!I", int(now % 1 * 1e6))) + chunk(11, b"\x01") +
             (chunk(14, key) if key is not None else b"") +
             (chunk(16, pack(msg(src, n))) if pack else chunk(15, msg(src, n))))
     return b"HEP3" + struct.pack("!H", 6 + len(body)) + body
+SWEEP = iter(range(10 ** 6))
+def sweep(i): return hep("198.51.100.15", n=i, msg=scan, pack=zlib.compress, dst="192.0.2.%d" % (20 + i % 200), sport=5060)
 KINDS = {
     "two": lambda: hep("198.51.100.1", n=1) + hep("198.51.100.2", n=2),
     "junk": lambda: hep("198.51.100.3", n=3) + b"garbage",
@@ -61,6 +63,8 @@ KINDS = {
     "zlib": lambda: hep("198.51.100.12", n=12, msg=scan, pack=zlib.compress),
     "gzip": lambda: hep("198.51.100.13", n=13, msg=scan, pack=gzip.compress),
     "zbomb": lambda: hep("198.51.100.14", n=14, msg=scan, pack=lambda m: zlib.compress(m + b" " * 70000)),
+    # a scanner from port 5060 to port 5060 of one more host each time, compressed
+    "zsweep": lambda: sweep(next(SWEEP)),
 }
 if __name__ == "__main__":
     port = int(sys.argv[1])
@@ -142,6 +146,10 @@ elif scenario == "drain": # 300 packets over TCP and 300 datagrams, to a stopped
         u.sendto(hep("198.51.100.%d" % (1 + i % 200), n=i), ("127.0.0.1", port))
     print("sent")
     time.sleep(4); s.close()
+elif scenario == "burst": # 500 packets in one send (one read holds hundreds), then held open
+    s = conn()
+    s.sendall(b"".join(hep("198.51.100.%d" % (1 + i % 200), n=i) for i in range(500)))
+    time.sleep(2); s.close()
 elif scenario == "bulk": # 20000 packets as fast as the socket takes them
     s = conn()
     s.sendall(b"".join(hep("198.51.100.%d" % (1 + i % 200), n=i) for i in range(20000)))
@@ -233,6 +241,21 @@ ok "...both raise their scan" is "$(grep -oE 'SIP_SCANNER +198\.51\.100\.1[234]\
 ok "...the bomb named" grep -q "first bad HEP packet: HEP: the compressed payload (chunk 0x10) inflates past 65536 bytes" \
     "$TMPD/zipped.out"
 ok "...the summary says how many were compressed" grep -qE 'via HEP 2, compressed 2' "$TMPD/zipped.out"
+
+# a scanner on port 5060 sweeping 60 hosts on 5060, compressed, --workers 2:
+# sharded by the opened payload (a request: its sender), as a plain one is,
+# so one worker sees it all and reports one incident
+port=$(free_port)
+timeout -k 5 30 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$port" --workers 2 --duration 2 --json \
+    --stats-json "$TMPD/zsweep.json" >"$TMPD/zsweep.ndjson" 2>"$TMPD/zsweep.err" &
+pid=$!
+port_bound u "$port"
+python3 "$TMPD/hep.py" "$port" 60xzsweep
+wait $pid
+ok "compressed, --workers 2: a scanner's 60 probes to 60 hosts read" stats_is "$TMPD/zsweep.json" \
+    'c["hep_compressed"] == 60 and s["sip_messages"] == 60'
+ok "...one SIP-SCAN-001 incident with all 60, not one per worker" \
+    is "$(jq -r 'select(.rule.id == "SIP-SCAN-001") | .evidence.count' "$TMPD/zsweep.ndjson" | tr '\n' ' ')" "60 "
 
 # ---- (b1) capture.hep_auth_key: only packets carrying the key are read --------------
 printf 'capture:\n  hep_auth_key: "s3cret"\n' >"$TMPD/key.yaml"
@@ -334,6 +357,9 @@ ok "...as not fitting the bytes received" grep -q "first bad HEP packet: HEP: to
 run_tcp thold 2 hold
 ok "TCP: a packet cut short by the end of the run is bad HEP too" \
     stats_is "$TMPD/thold.json" 'c["hep_bad"] == 1 and c["hep_packets"] == 1'
+run_tcp tcount 5 burst --count 10
+ok "TCP: --count 10 with 500 packets in one burst: 10 read, not what one read held, nor the rest cut short" \
+    stats_is "$TMPD/tcount.json" 's["frames"] == 10 and c["hep_packets"] == 10 and c["hep_bad"] == 0'
 run_tcp tmany 17 many # the scenario takes ~14 s: 10.5 s idle, then 3 s to see the late one kept
 ok "TCP: 64 connections; the 65th refused; after 10 s the idlest gave way to a new one" \
     is "$(tr '\n' ' ' <"$TMPD/tmany.py")" "refused late-taken first-evicted "

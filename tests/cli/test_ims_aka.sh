@@ -119,6 +119,32 @@ expect_exit 0 "keys after the UE's 401" "$FS38" inspect -q --stats-json "$TMPD/l
 ok "...: all 4 agreements, 10 packets read" is \
     "$(stat "$TMPD/late.json" '"\(.capture.ims_aka_agreements) \(.capture.esp_decrypted)"')" "4 10"
 
+# UE A's 401 from the P-CSCF seen twice (retransmitted over UDP, or captured
+# at two points), after its keys and, in late.pcap, before them: the same
+# registration, counted once
+python3 - "$PCAP" "$TMPD/late.pcap" "$TMPD/rtx.pcap" "$TMPD/rtx-late.pcap" <<'PY'
+import struct, sys
+def frames_of(path):
+    b = open(path, 'rb').read()
+    out, i, frames = b[:24], 24, []
+    while i < len(b):
+        n = struct.unpack('<I', b[i + 8:i + 12])[0]
+        frames.append(b[i:i + 16 + n])
+        i += 16 + n
+    return out, frames
+head, f = frames_of(sys.argv[1])
+open(sys.argv[3], 'wb').write(head + b''.join(f[:4] + [f[3]] + f[4:]))  # frame 4: UE A's Gm 401
+head, f = frames_of(sys.argv[2])
+open(sys.argv[4], 'wb').write(head + b''.join(f[:3] + [f[2]] + f[3:]))  # its Gm 401 first there
+PY
+expect_exit 0 "UE A's 401 seen twice" "$FS38" inspect --stats-json "$TMPD/rtx.json" "$TMPD/rtx.pcap"
+ok "...: still 4 registrations, 16 SAs, 10 packets read" is \
+    "$(stat "$TMPD/rtx.json" '"\(.capture.ims_aka_agreements) \(.capture.esp_sas_learned) \(.capture.esp_decrypted)"')" "4 16 10"
+ok "...: the summary says so" grep -q "ESP keys learned from 4 IMS AKA registrations (16 SAs)" "$TMPD/out"
+expect_exit 0 "...twice before its keys" "$FS38" inspect -q --stats-json "$TMPD/rtx-late.json" "$TMPD/rtx-late.pcap"
+ok "...: 4 registrations, 16 SAs" is \
+    "$(stat "$TMPD/rtx-late.json" '"\(.capture.ims_aka_agreements) \(.capture.esp_sas_learned)"')" "4 16"
+
 # hostile Security-Client/Server and ck/ik values never crash and are passed over
 python3 - "$TMPD/bad.pcap" <<'PY'
 import sys
@@ -149,6 +175,32 @@ PY
 expect_exit 0 "hostile agreement headers" "$FS38" inspect --stats-json "$TMPD/s5.json" "$TMPD/bad.pcap"
 ok "...: the one complete agreement (ealg absent: NULL) learned, 4 SAs" is \
     "$(stat "$TMPD/s5.json" '"\(.capture.ims_aka_agreements) \(.capture.esp_sas_learned)"')" "1 4"
+
+# a UE offering all six alg x ealg pairs (as deployed UEs do), the P-CSCF
+# picking the last, sha1 + AES-CBC: the offer must not stop at four
+python3 - "$TMPD/six.pcap" <<'PY'
+import sys
+sys.path.insert(0, 'tests/data/capture')
+from pcapgen import ip4, eth, write_pcap, udp_c
+U, P, S = '10.50.0.1', '10.50.0.100', '10.50.1.10'
+def m(first, hdrs):
+    return (first + '\r\n' + ''.join('%s: %s\r\n' % h for h in hdrs) + 'Content-Length: 0\r\n\r\n').encode()
+base = [('Via', 'SIP/2.0/UDP 10.50.0.1:5060;branch=z9hG4bK-x'), ('From', '<sip:a@x>;tag=1'), ('To', '<sip:a@x>'),
+        ('Call-ID', 'six-1'), ('CSeq', '1 REGISTER')]
+pairs = [(a, e) for a in ['hmac-md5-96', 'hmac-sha-1-96'] for e in ['des-ede3-cbc', 'null', 'aes-cbc']]
+offers = ['ipsec-3gpp;alg=%s;ealg=%s;prot=esp;mod=trans;spi-c=%d;spi-s=%d;port-c=5062;port-s=5064' %
+          (a, e, 1000 + 2 * i, 1001 + 2 * i) for i, (a, e) in enumerate(pairs)]
+ss = 'ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-cbc;prot=esp;mod=trans;spi-c=7000;spi-s=7001;port-c=6000;port-s=6002'
+fr = [eth(ip4(U, P, 17, udp_c(U, P, 5060, 5060, m('REGISTER sip:x SIP/2.0', base + [('Security-Client', ','.join(offers))])))),
+      eth(ip4(S, P, 17, udp_c(S, P, 5060, 5060, m('SIP/2.0 401 Unauthorized',
+          base + [('WWW-Authenticate', 'Digest nonce="n6", ck="%s", ik="%s"' % ('2' * 32, '3' * 32))])))),
+      eth(ip4(P, U, 17, udp_c(P, U, 5060, 5060, m('SIP/2.0 401 Unauthorized',
+          base + [('WWW-Authenticate', 'Digest nonce="n6"'), ('Security-Server', ss)]))))]
+write_pcap(sys.argv[1], fr)
+PY
+expect_exit 0 "six mechanisms offered, the sixth picked" "$FS38" inspect -q --esp-sa-out "$TMPD/six.keys" "$TMPD/six.pcap"
+ok "...: its 4 SAs, the UE's SPIs those of its sixth offer (0x3f2, 0x3f3)" is \
+    "$(grep -v '^#' "$TMPD/six.keys" | cut -d, -f4 | sort | tr '\n' ' ')" '"0x000003f2" "0x000003f3" "0x00001b58" "0x00001b59" '
 
 expect_exit 0 "hostile headers: no zones, no SIP-INFO-003" "$FS38" inspect --json "$TMPD/bad.pcap"
 ok "...: none" is "$(jq -r 'select(.rule.id == "SIP-INFO-003") | .rule.id' "$TMPD/out")" ""
