@@ -25,7 +25,10 @@ bool cli_load_config(fs38_config *cfg, const char *explicit_path, const char *cm
     if (path && !strcmp(path, "/dev/null")) return true; /* the built-in defaults, on purpose */
     if (!path || !*path) {
         snprintf(etc_path, sizeof etc_path, "%s/fs38.yaml", FS38_ETC_DIR);
-        if (access(etc_path, R_OK) != 0) return true; /* built-in defaults */
+        /* absent: the built-in defaults. There but unreadable (chmod 600, as
+         * a file holding hep_auth_key should be, run by another user) is an
+         * error below, not a silent run without its zones, lists and key */
+        if (access(etc_path, F_OK) != 0) return true;
         path = etc_path;
     }
     if (cfg_load_file(cfg, path, &e) != FS_OK) {

@@ -85,7 +85,7 @@ static int print_json(const fs38_config *cfg) {
 static void print_table(const fs38_config *cfg, const char *used) {
     printf("%-18s %-3s %-9s %-24s %-13s %9s %7s  %s\n", "ID", "ON", "SEVERITY", "EVENT TYPE", "DOMAIN",
            "THRESHOLD", "WINDOW", "NAME");
-    unsigned changed = 0;
+    unsigned changed = 0, unshown = 0;
     for (int i = 0; i < R__COUNT; i++) {
         const det_rule_info *ri = &det_rule_table[i];
         const cfg_rule *r = &cfg->rules[i];
@@ -93,6 +93,9 @@ static void print_table(const fs38_config *cfg, const char *used) {
         bool on_changed = !r->enabled, sev_changed = !shared && r->severity != ri->severity;
         bool thr_changed = r->threshold != ri->threshold, win_changed = r->window_s != ri->window_s;
         changed += on_changed + sev_changed + thr_changed + win_changed;
+        /* changes the table has no column for: not "every value the default" */
+        unshown += (!shared && r->action != ri->action) + (r->ttl_s != ri->ttl_s);
+        for (int k = 0; k < DET_MAX_PARAMS; k++) unshown += r->param[k] != ri->param_defaults[k];
         char on[8], sev[16], thr[16], win[16];
         snprintf(on, sizeof on, "%s%s", r->enabled ? "on" : "off", on_changed ? "*" : "");
         snprintf(sev, sizeof sev, "%s%s", shared ? "(shared)" : det_severity_name(r->severity), sev_changed ? "*" : "");
@@ -116,8 +119,14 @@ static void print_table(const fs38_config *cfg, const char *used) {
     }
     if (!used[0])
         printf("settings: the built-in defaults\n");
+    else if (changed && unshown)
+        printf("settings: %s (* = %u value%s changed from the default, and %u that this table does not show: "
+               "see --json)\n", used, changed, changed == 1 ? "" : "s", unshown);
     else if (changed)
         printf("settings: %s (* = %u value%s changed from the default)\n", used, changed, changed == 1 ? "" : "s");
+    else if (unshown)
+        printf("settings: %s (no value in this table changed; %u that it does not show did: see --json)\n", used,
+               unshown);
     else
         printf("settings: %s (every value the default)\n", used);
 }

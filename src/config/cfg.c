@@ -552,9 +552,14 @@ fs_code cfg_tz_load(const char *name, cfg_tz *out, fs_err *e) {
     snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", name);
     char *buf;
     size_t len;
-    fs_err ignored;
-    if (read_file(path, TZIF_MAX_BYTES, &buf, &len, &ignored) != FS_OK)
-        return fs_fail(e, FS_ERR_IO, "no time zone '%s' (no %s: is tzdata installed?)", name, path);
+    fs_err re = {0};
+    if (read_file(path, TZIF_MAX_BYTES, &buf, &len, &re) != FS_OK) {
+        struct stat st;
+        if (stat(path, &st) != 0)
+            return fs_fail(e, FS_ERR_IO, "no time zone '%s' (no %s: is tzdata installed?)", name, path);
+        /* it is there: a region's folder ("Europe"), unreadable, too big: say which */
+        return fs_fail(e, re.code, "no time zone '%s': %s", name, re.msg);
+    }
     fs_code rc = tzif_parse((const uint8_t *)buf, len, path, out, e);
     free(buf);
     return rc;
@@ -710,7 +715,8 @@ typedef struct cfg_parser {
     /* marks remembered for checks that span keys */
     yaml_mark_t net_mark[CFG_MAX_NETS];
     bool set_max_message, set_max_flow_bytes, set_hep_ports, set_sip_ports;
-    yaml_mark_t mark_max_message, mark_max_flow_bytes, mark_hep_ports, mark_sip_ports, mark_hours;
+    yaml_mark_t mark_max_message, mark_max_flow_bytes, mark_max_tcp_bytes, mark_hep_ports, mark_sip_ports,
+        mark_hours;
 } cfg_parser;
 
 #define P_MARK(P) ((P)->ev.start_mark)
@@ -725,6 +731,11 @@ static fs_code fail_at(cfg_parser *P, yaml_mark_t m, fs_code code, const char *f
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* most values are quoted through shown(), but some messages come from
+     * below (fs_cidr_parse quotes the value as written): a control character,
+     * e.g. a terminal escape written as "\e[2J", is shown as '?' */
+    for (char *q = msg; *q; q++)
+        if ((unsigned char)*q < 0x20 || *q == 0x7f) *q = '?';
     return fs_fail(P->e, code, "%s:%zu:%zu: %s%s%s", P->name, (size_t)m.line + 1,
                    (size_t)m.column + 1, P->path, P->path_len ? ": " : "", msg);
 }
@@ -1086,8 +1097,10 @@ static fs_code limits_key(cfg_parser *P, const char *key, void *ctx) {
         P->mark_max_flow_bytes = P_MARK(P);
         return get_u32(P, 1024, 64u << 20, &cc->max_flow_bytes);
     }
-    if (!strcmp(key, "max_tcp_bytes"))
+    if (!strcmp(key, "max_tcp_bytes")) {
+        P->mark_max_tcp_bytes = P_MARK(P);
         return get_u64(P, 65536, 16ULL << 30, &cc->max_tcp_bytes);
+    }
     if (!strcmp(key, "tcp_idle_s")) return get_u32(P, 1, 86400, &cc->tcp_idle_s);
     if (!strcmp(key, "max_frag_sets")) return get_u32(P, 1, CFG_MAX_COUNT, &cc->max_frag_sets);
     if (!strcmp(key, "max_frag_bytes"))
@@ -1431,8 +1444,11 @@ static fs_code rule_key(cfg_parser *P, const char *key, void *ctx) {
     bool ratio = kl > 6 && !strcmp(key + kl - 6, "_ratio");
     bool seconds = kl > 2 && !strcmp(key + kl - 2, "_s");
     bool flag = !strcmp(key, "check_from") || !strcmp(key, "high_risk_cli");
+    /* an event's confidence is 0-100 (docs/events.md): above 100 would match
+     * no shared event at all, the rule silently off */
+    bool percent = !strcmp(key, "min_confidence");
     double v;
-    fs_code rc = get_double(P, 0, ratio || flag ? 1 : 1e9, &v);
+    fs_code rc = get_double(P, 0, ratio || flag ? 1 : percent ? 100 : 1e9, &v);
     if (rc) return rc;
     if (!ratio && !seconds && v != floor(v))
         return FAIL(P, "'%s': must be a whole number (it counts %s)", sv_show(P),
@@ -1606,6 +1622,18 @@ static fs_code check_across(cfg_parser *P) {
                        "max_flow_bytes (%u) must be at least max_message (%u): a TCP flow buffer "
                        "holds one whole message",
                        cc->max_flow_bytes, cc->sip.max_message);
+    }
+    /* a flow's buffer grows up to max_flow_bytes inside the max_tcp_bytes
+     * budget: below it, a message that fits max_message could never be
+     * reassembled (dropped with a run on one worker; --workers gives each
+     * worker at least max_flow_bytes, so the same file behaved otherwise) */
+    if (cc->max_tcp_bytes < cc->max_flow_bytes) { /* only a max_tcp_bytes written can be (defaults: 256 MiB > 64 MiB) */
+        snprintf(P->path, sizeof P->path, "limits.max_tcp_bytes");
+        P->path_len = strlen(P->path);
+        return fail_at(P, P->mark_max_tcp_bytes, FS_ERR_CONFIG,
+                       "max_tcp_bytes (%llu) must be at least max_flow_bytes (%u): all TCP buffers "
+                       "together hold at least one whole flow buffer",
+                       (unsigned long long)cc->max_tcp_bytes, cc->max_flow_bytes);
     }
     for (uint8_t i = 0; i < cc->nhep_ports; i++)
         for (uint8_t j = 0; j < cc->nports; j++)

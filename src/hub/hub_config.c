@@ -62,9 +62,14 @@ typedef struct cfg_ctx {
 static fs_code fail_node(cfg_ctx *x, const yaml_node_t *n, const char *fmt, const char *arg) {
     char what[400];
     snprintf(what, sizeof what, fmt, arg);
-    return fs_fail(x->e, FS_ERR_CONFIG, "%s:%zu:%zu: %s: %s", x->name,
-                   (size_t)n->start_mark.line + 1, (size_t)n->start_mark.column + 1, x->path,
-                   what);
+    fs_code rc = fs_fail(x->e, FS_ERR_CONFIG, "%s:%zu:%zu: %s: %s", x->name,
+                         (size_t)n->start_mark.line + 1, (size_t)n->start_mark.column + 1, x->path,
+                         what);
+    /* keys and values are quoted as written: a control character (a terminal
+     * escape written as "\e[2J") is shown as '?' */
+    for (char *q = x->e ? x->e->msg : NULL; q && *q; q++)
+        if ((unsigned char)*q < 0x20 || *q == 0x7f) *q = '?';
+    return rc;
 }
 
 static const char *scalar(cfg_ctx *x, yaml_node_t *n) {
@@ -338,7 +343,12 @@ static fs_code top_key(cfg_ctx *x, const char *key, yaml_node_t *v) {
             return fail_node(x, v, "'%.80s' is not HOST:PORT (e.g. 0.0.0.0:8443, [::]:8443)", s);
         const char *h = s;
         size_t hl = (size_t)(colon - s);
-        if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') h++, hl -= 2;
+        bool bracketed = h[0] == '[' && hl >= 2 && h[hl - 1] == ']';
+        if (bracketed) h++, hl -= 2;
+        /* unbracketed, "::1" or "2001:db8::1" would be split at its last colon
+         * into a host and a port (":" port 1): IPv6 goes in brackets, as in URLs */
+        if (!bracketed && (memchr(h, ':', hl) || memchr(h, '[', hl) || memchr(h, ']', hl)))
+            return fail_node(x, v, "'%.80s': an IPv6 address goes in brackets before the port ([::1]:8443)", s);
         if (hl == 0 || hl >= sizeof c->listen_host) return fail_node(x, v, "'%.80s': bad host", s);
         memcpy(c->listen_host, h, hl);
         c->listen_host[hl] = 0;
@@ -460,13 +470,14 @@ fs_code hub_config_load(const char *path, hub_config *c, fs_err *e) {
         fclose(f);
         return fs_fail(e, FS_ERR_NOMEM, "out of memory reading '%s'", path);
     }
+    errno = 0;
     size_t n = fread(buf, 1, HUB_CFG_MAX_BYTES + 1, f);
-    bool err = ferror(f);
+    int err = ferror(f) ? (errno ? errno : EIO) : 0; /* a folder opens, then reads EISDIR */
     fclose(f);
     if (err || n > HUB_CFG_MAX_BYTES) {
         free(buf);
         return fs_fail(e, err ? FS_ERR_IO : FS_ERR_LIMIT, "'%s': %s", path,
-                       err ? "read error" : "larger than 1 MiB");
+                       err ? strerror(err) : "larger than 1 MiB");
     }
     char dir[HUB_CFG_PATH_MAX];
     const char *slash = strrchr(path, '/');

@@ -45,6 +45,10 @@ ok "...the threshold and severity set, marked" grep -q "^SIP-SCAN-002 *on  *high
 ok "...the rule switched off, marked" grep -q "^SIP-INFO-001 *off\* " "$TMPD/out"
 ok "...an untouched rule unmarked" grep -q "^SIP-SCAN-001 *on  *high  " "$TMPD/out"
 ok "...the last line names the config and counts the changes" grep -q "^settings: $TMPD/rules.yaml (\* = 3 values changed from the default)$" "$TMPD/out"
+# an action, a ttl_s or a parameter changed has no column: not "every value the default"
+printf 'rules:\n  SIP-MAL-001: {action: BLOCK_SOURCE, ttl_s: 5}\n  INTEL-001: {min_confidence: 50}\n' > "$TMPD/rules-unshown.yaml"
+expect_exit 0 "rules -c FILE, changes without a column" "$FS38" rules -c "$TMPD/rules-unshown.yaml"
+ok "...the last line counts them" grep -q "^settings: $TMPD/rules-unshown.yaml (no value in this table changed; 3 that it does not show did: see --json)$" "$TMPD/out"
 expect_exit 0 "rules -c /dev/null" "$FS38" rules -c /dev/null
 ok "...the built-in defaults" grep -q "^settings: the built-in defaults$" "$TMPD/out"
 expect_exit 0 "rules --json" "$FS38" rules --json -c "$TMPD/rules.yaml"

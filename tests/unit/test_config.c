@@ -421,6 +421,13 @@ static void test_bad_files(void) {
                 "already listed in zone 'a' (line 4)");
     expect_fail("bad_flow_bytes.yaml", FS_ERR_CONFIG, "2:16", "limits.max_message",
                 "max_flow_bytes (262144) must be at least max_message (300000)");
+    /* a 100 KB message within max_message was dropped on one worker (its flow
+     * buffer could not grow within max_tcp_bytes) and parsed with --workers */
+    expect_fail("bad_tcp_bytes.yaml", FS_ERR_CONFIG, "3:18", "limits.max_tcp_bytes",
+                "max_tcp_bytes (65536) must be at least max_flow_bytes (262144)");
+    static const char tcp_eq[] = "limits: {max_flow_bytes: 65536, max_tcp_bytes: 65536}\n";
+    fs_err tcp_e = {0};
+    CHECK_MSG(cfg_load_buffer(&g_cfg, tcp_eq, strlen(tcp_eq), NULL, &tcp_e) == FS_OK, "%s", tcp_e.msg);
     expect_fail("bad_hep_overlap.yaml", FS_ERR_CONFIG, "2:14", "capture.hep_ports",
                 "port 5060 is also in capture.sip_ports");
     expect_fail("bad_two_docs.yaml", FS_ERR_CONFIG, "2:1", NULL, "only one YAML document");
@@ -547,6 +554,11 @@ static void test_generated(void) {
     static const char ctl[] = "\"a\\x01b\": 1\n";
     expect_fail_buf("ctlkey", ctl, sizeof ctl - 1, FS_ERR_CONFIG, "config:1:1: a?b: ", NULL,
                     "unknown key");
+
+    /* nor in a value that a lower layer quotes (fs_cidr_parse): a terminal escape */
+    static const char ctlval[] = "allow_sources: [\"\\e[2J\\e]0;x\\a\"]\n";
+    expect_fail_buf("ctlval", ctlval, sizeof ctlval - 1, FS_ERR_CONFIG, "config:1:17: ", "allow_sources[0]",
+                    "'?[2J?]0;x?' is not an IPv4/IPv6 address");
 
     /* a NUL written as an escape in a quoted scalar */
     static const char esc[] = "organisation:\n  issuer: \"a\\0b\"\n";
@@ -767,6 +779,11 @@ static void test_values_that_mislead(void) {
     const char *flag = "rules: {SIP-CLI-001: {check_from: 2}}\n";
     expect_fail_buf("check_from 2", flag, strlen(flag), FS_ERR_CONFIG, "config:1:",
                     "rules.SIP-CLI-001.check_from", "0-1");
+    /* a confidence is 0-100: above, no shared event would ever match */
+    const char *conf = "rules: {INTEL-001: {min_confidence: 101}}\n";
+    expect_fail_buf("min_confidence 101", conf, strlen(conf), FS_ERR_CONFIG, "config:1:",
+                    "rules.INTEL-001.min_confidence", "'101': must be a number 0-100");
+    expect_ok_buf("min_confidence 100", "rules: {INTEL-001: {min_confidence: 100}}\n");
     /* seconds and shares keep their fractions */
     expect_ok_buf("fractions", "rules:\n  FRAUD-WANGIRI-001: {max_ring_s: 4.5, max_answer_ratio: 0.25}\n");
     CHECK(g_cfg.rules[R_WANGIRI].param[0] == 4.5 && g_cfg.rules[R_WANGIRI].param[2] == 0.25);
@@ -1028,6 +1045,9 @@ static void test_business_hours(void) {
     CHECK(!cfg_within_business_hours(c, utc_us(2026, 11, 27, 3, 0)));  /* Friday 03:00: Thursday's night */
     static const struct { const char *yaml, *says; } bad[] = {
         {"business_hours: {timezone: Mars/Olympus}\n", "no time zone 'Mars/Olympus'"},
+        /* a region's folder is there, and is no zone: not "no such file, is tzdata installed?" */
+        {"business_hours: {timezone: Europe}\n", "no time zone 'Europe': '"},
+        {"business_hours: {timezone: Europe}\n", "/Europe' is not a regular file"},
         {"business_hours: {timezone: ../../etc/passwd}\n", "not a time zone name"},
         {"business_hours: {timezone: /etc/localtime}\n", "not a time zone name"},
         {"business_hours: {days: [mon-fri]}\n", "business_hours.days[0]: 'mon-fri': not a day"},

@@ -4,6 +4,8 @@
  * token buckets, the JSON depth pre-scan, hub.yaml parsing and its errors.
  */
 #include <sodium.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "../check.h"
 #include "hub/hub_server.h"
@@ -130,6 +132,10 @@ static void test_config(void) {
         {"tls: {cert: a, key: b, ca: c}\nregistry: r\nlimits:\n  max_bdy: 5\n", "t.yaml:4:3: limits.max_bdy: unknown key"},
         {"tls: {cert: a, key: b, ca: c}\nregistry: r\nlisten: nope\n", "t.yaml:3:9: listen:"},
         {"tls: {cert: a, key: b, ca: c}\nregistry: r\nlisten: \"1.2.3.4:70000\"\n", "listen:"},
+        /* an IPv6 address without brackets is not split at its last colon (host ":", port 1) */
+        {"tls: {cert: a, key: b, ca: c}\nregistry: r\nlisten: \"::1\"\n", "t.yaml:3:9: listen: '::1': an IPv6 address goes in brackets"},
+        {"tls: {cert: a, key: b, ca: c}\nregistry: r\nlisten: \"2001:db8::1:8443\"\n", "goes in brackets"},
+        {"tls: {cert: a, key: b, ca: c}\nregistry: r\nlisten: \"[::1:8443\"\n", "goes in brackets"},
         {"tls: {cert: a, key: b, ca: c}\nregistry: r\nstore: \"mysql://x\"\n", "t.yaml:3:8: store:"},
         {"tls: {cert: a, key: b, ca: c}\nregistry: r\nlimits:\n  max_batch: 0\n", "limits.max_batch: '0' is not an integer in 1..10000"},
         {"tls: {cert: a, key: b, ca: c}\nregistry: r\nworkers: [1]\n", "workers: expected a single value"},
@@ -147,12 +153,22 @@ static void test_config(void) {
         {"tls: {cert: a, key: b, ca: c}\nregistry: r\n---\nworkers: 2\n", "t.yaml:3:1: a second YAML document"},
         {"tls: &t {cert: a, key: b, ca: c}\nregistry: r\n", "t.yaml:1:6: an anchor or a tag"},
         {"limits: [[[[[[[[1]]]]]]]]\n", "nested deeper than the schema"},
+        /* control characters in a quoted value or key are not echoed raw (terminal escapes) */
+        {"workers: \"\\e[2J\"\n", "t.yaml:1:10: workers: '?[2J' is not an integer"},
+        {"\"\\e[2J\": 1\n", "t.yaml:1:1: ?[2J: unknown key"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         fs_code rc = hub_config_parse(bad[i].text, strlen(bad[i].text), "t.yaml", NULL, &c, &e);
         CHECK_MSG(rc != FS_OK, "bad config %zu accepted", i);
         CHECK_MSG(rc != FS_OK && strstr(e.msg, bad[i].want), "config %zu: '%s' lacks '%s'", i, e.msg,
                   bad[i].want);
+    }
+    /* a folder named by mistake: the message says so, not just "read error" */
+    char dir[] = "/tmp/fs38-hubcfg-XXXXXX";
+    if (mkdtemp(dir)) {
+        CHECK_EQ_INT(hub_config_load(dir, &c, &e), FS_ERR_IO);
+        CHECK_MSG(strstr(e.msg, dir) && strstr(e.msg, "Is a directory"), "folder: %s", e.msg);
+        rmdir(dir);
     }
 }
 
