@@ -468,6 +468,17 @@ static void match_source(const det_indicators *d, const fs_addr *a, ind_hits *hs
     }
 }
 
+/* An IPv4-mapped IPv6 address (::ffff:a.b.c.d, as a dual-stack socket
+ * reports an IPv4 peer, e.g. a SIP proxy's HEP) as its IPv4 address: shared
+ * IPv4 indicators match it, as zones and allow_sources do (cfg_zone_of). */
+static fs_addr unmapped(const fs_addr *a) {
+    static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
+    if (a->family != 6 || memcmp(a->ip, mapped, 12) != 0) return *a;
+    fs_addr v4 = {.family = 4};
+    memcpy(v4.ip, a->ip + 12, 4);
+    return v4;
+}
+
 static void match_number(const det_indicators *d, int side, const char *num, const char *role, ind_hits *hs) {
     if (num[0] != '+' || !d->nnums[side]) return;
     const char *digits = num + 1;
@@ -516,6 +527,26 @@ static void number_of(fs_str header_or_uri, char *out, size_t n) {
     if (!user.len || !det_number_normalise(user, out, n, &intl) || !intl) out[0] = '\0';
 }
 
+/* Every P-Asserted-Identity value's number, up to IND_PAI_VALUES (RFC 3325
+ * 9.1: a sip: and a tel: one, as a list or as two fields; the next hop may
+ * take either, so a shared caller in the second must match too). */
+#define IND_PAI_VALUES 4
+static void match_pai(const det_indicators *d, const sip_msg *m, ind_hits *hs) {
+    uint16_t pos = 0;
+    unsigned n = 0;
+    const sip_header *h;
+    while (n < IND_PAI_VALUES && (h = sip_header_next(m, SIP_H_P_ASSERTED_IDENTITY, &pos)) != NULL) {
+        fs_str rest = h->value, item;
+        while (n < IND_PAI_VALUES && sip_list_next(&rest, &item)) {
+            if (!item.len) continue;
+            char num[32];
+            n++;
+            number_of(item, num, sizeof num);
+            match_number(d, SIDE_CALLER, num, "caller", hs);
+        }
+    }
+}
+
 /* One incident per (shared event, sender), keyed by the event's issuer and
  * event_id, not by its place in the set: a set reloaded during a live run
  * (det_engine_set_indicators again) keeps the incidents open. */
@@ -553,13 +584,15 @@ void det_indicators_check(det_ctx *c) {
     const sip_msg *m = c->m;
     if (!d || !m) return;
     ind_hits hs = {0};
-    if (d->ngroups) match_source(d, &c->p->src.addr, &hs);
+    if (d->ngroups) {
+        fs_addr src = unmapped(&c->p->src.addr);
+        match_source(d, &src, &hs);
+    }
     if (m->is_request && (d->nnums[SIDE_CALLER] || d->nnums[SIDE_CALLEE])) {
         char num[32];
         number_of(m->from, num, sizeof num);
         match_number(d, SIDE_CALLER, num, "caller", &hs);
-        number_of(det_pai_value(m), num, sizeof num);
-        match_number(d, SIDE_CALLER, num, "caller", &hs);
+        match_pai(d, m, &hs);
         number_of(m->ruri, num, sizeof num);
         match_number(d, SIDE_CALLEE, num, "callee", &hs);
         number_of(m->to, num, sizeof num);

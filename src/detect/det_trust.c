@@ -84,6 +84,47 @@ static bool identity_number(const sip_uri *u, char *out, size_t n) {
     return true;
 }
 
+#define PAI_MAX_VALUES 4
+
+typedef struct cli_identity {
+    const char *name; /* the header it came from */
+    fs_str value;
+} cli_identity;
+
+/* The values of m's P-Asserted-Identity fields, in order, at most max. */
+static unsigned pai_values(const sip_msg *m, cli_identity *ids, unsigned max) {
+    unsigned n = 0;
+    if (!m->count[SIP_H_P_ASSERTED_IDENTITY] || m->first[SIP_H_P_ASSERTED_IDENTITY] < 0) return 0;
+    for (unsigned h = (unsigned)m->first[SIP_H_P_ASSERTED_IDENTITY]; h < m->nhdr && n < max; h++) {
+        if (m->hdr[h].id != SIP_H_P_ASSERTED_IDENTITY) continue;
+        fs_str rest = m->hdr[h].value, item;
+        while (n < max && sip_list_next(&rest, &item)) {
+            if (!item.len) continue;
+            ids[n].name = "P-Asserted-Identity";
+            ids[n++].value = item;
+        }
+    }
+    return n;
+}
+
+/* Every number m's P-Asserted-Identity values assert, as ev's e164
+ * observables: one of our subscribers' numbers asserted from outside is
+ * abused (a victim, as SIP-CLI-001 names it, whom `fs38 share` keeps out of
+ * the sample), any other the caller to block. Every value, not the first
+ * only: with "<sip:alice@...>, <tel:+44...>" the number is the second. */
+static void pai_numbers(const det_ctx *c, ev_event *ev) {
+    const fs38_config *cfg = c->eng->cfg;
+    cli_identity ids[PAI_MAX_VALUES];
+    unsigned n = pai_values(c->m, ids, PAI_MAX_VALUES);
+    for (unsigned i = 0; i < n; i++) {
+        sip_uri u;
+        char num[32];
+        if (!header_uri(ids[i].value, &u) || !identity_number(&u, num, sizeof num)) continue;
+        bool home = cfg->nhome_prefixes && cfg_match_prefix(cfg->home_prefixes, cfg->nhome_prefixes, num + 1);
+        ev_add_observable(ev, "e164", num, home ? "victim" : "caller"); /* if  and 1-15 digits */
+    }
+}
+
 /* ---- SIP-TRUST-001 ---------------------------------------------------------------- */
 
 static uint64_t may_assert_mask(const det_ctx *c) {
@@ -127,17 +168,7 @@ static void trust_headers_check(det_ctx *c) {
         }
         detail_list_add(ev, "headers", sip_header_name(h));
     }
-    if (ev && m->first[SIP_H_P_ASSERTED_IDENTITY] >= 0) {
-        sip_uri u;
-        char num[32];
-        const fs38_config *cfg = c->eng->cfg;
-        if (header_uri(det_pai_value(m), &u) && identity_number(&u, num, sizeof num)) {
-            /* one of our subscribers' numbers asserted from outside is abused,
-             * not the caller to block (as SIP-CLI-001 names it) */
-            bool home = cfg->nhome_prefixes && cfg_match_prefix(cfg->home_prefixes, cfg->nhome_prefixes, num + 1);
-            ev_add_observable(ev, "e164", num, home ? "victim" : "caller"); /* if  and 1-15 digits */
-        }
-    }
+    if (ev && m->first[SIP_H_P_ASSERTED_IDENTITY] >= 0) pai_numbers(c, ev);
 }
 
 /* ---- SIP-CLI-001 ------------------------------------------------------------------ */
@@ -179,29 +210,6 @@ static bool home_identity(const det_ctx *c, fs_str value, char *num, size_t nnum
     return false;
 }
 
-#define PAI_MAX_VALUES 4
-
-typedef struct cli_identity {
-    const char *name; /* the header it came from */
-    fs_str value;
-} cli_identity;
-
-/* The values of m's P-Asserted-Identity fields, in order, at most max. */
-static unsigned pai_values(const sip_msg *m, cli_identity *ids, unsigned max) {
-    unsigned n = 0;
-    if (!m->count[SIP_H_P_ASSERTED_IDENTITY] || m->first[SIP_H_P_ASSERTED_IDENTITY] < 0) return 0;
-    for (unsigned h = (unsigned)m->first[SIP_H_P_ASSERTED_IDENTITY]; h < m->nhdr && n < max; h++) {
-        if (m->hdr[h].id != SIP_H_P_ASSERTED_IDENTITY) continue;
-        fs_str rest = m->hdr[h].value, item;
-        while (n < max && sip_list_next(&rest, &item)) {
-            if (!item.len) continue;
-            ids[n].name = "P-Asserted-Identity";
-            ids[n++].value = item;
-        }
-    }
-    return n;
-}
-
 static void cli_home_check(det_ctx *c) {
     const sip_msg *m = c->m;
     const fs38_config *cfg = c->eng->cfg;
@@ -227,23 +235,28 @@ static void cli_home_check(det_ctx *c) {
     ids[nids].name = "From";
     ids[nids].value = rc->param[0] > 0 && !access ? m->from : FS_STR_NULL;
     nids++;
+    ev_event *ev = NULL;
     for (unsigned i = 0; i < nids; i++) {
         char num[32], match[136];
         if (!home_identity(c, ids[i].value, num, sizeof num, match, sizeof match)) continue;
-        bool opened;
-        ev_event *ev = det_hit(c, R_CLI_HOME_IDENTITY, det_key_sender(c, SALT_CLI_HOME), 1, &opened);
-        if (!ev) return;
-        if (opened) {
-            det_sender_observables(ev, c);
-            ev_set_str(ev, "zone", zone_name(c, c->src_zone));
-            ev_set_str(ev, "trust", cfg_trust_name(c->src_trust));
+        if (!ev) { /* one count per message, told by its first home identity */
+            bool opened;
+            ev = det_hit(c, R_CLI_HOME_IDENTITY, det_key_sender(c, SALT_CLI_HOME), 1, &opened);
+            if (!ev) return;
+            if (opened) {
+                det_sender_observables(ev, c);
+                ev_set_str(ev, "zone", zone_name(c, c->src_zone));
+                ev_set_str(ev, "trust", cfg_trust_name(c->src_trust));
+            }
+            detail_list_add(ev, "identity_header", ids[i].name);
+            detail_list_add(ev, "home_match", match);
         }
         /* the subscriber whose number is abused: a victim, whom `fs38 share`
-         * pseudonymises, not a caller to block */
+         * pseudonymises, not a caller to block. Every home identity's, not
+         * the first's only: with our domain first and our number second
+         * that number would stay unmarked, and share would keep it in clear
+         * in the sample */
         ev_add_observable(ev, "e164", num, "victim"); /* if  and 1-15 digits */
-        detail_list_add(ev, "identity_header", ids[i].name);
-        detail_list_add(ev, "home_match", match);
-        return; /* one count per message */
     }
 }
 
@@ -285,16 +298,19 @@ static void cli_invalid_check(det_ctx *c) {
     /* our own elements relay the caller they were given: judged on the leg
      * it came in on, not once more against the SBC */
     if (c->src_trust == TRUST_CORE || !is_initial_request(m, false)) return;
-    struct { const char *name; fs_str value; } ids[2] = {
-        {"P-Asserted-Identity", det_pai_value(m)},
-        {"From", m->from},
-    };
-    for (int i = 0; i < 2; i++) {
+    /* every P-Asserted-Identity value, as SIP-CLI-001 judges them (a sip:
+     * and a tel: one, RFC 3325 9.1: the next hop may take either, so a
+     * harmless sip: name first must not hide a bait tel: number), then From */
+    cli_identity ids[PAI_MAX_VALUES + 1];
+    unsigned nids = pai_values(m, ids, PAI_MAX_VALUES), from = nids;
+    ids[nids].name = "From";
+    ids[nids++].value = m->from;
+    for (unsigned i = 0; i < nids; i++) {
         sip_uri u;
         char num[40];
         if (!ids[i].value.len) continue;
         /* PAI parsed here; From's URI as sip_parse found it */
-        bool parsed = i == 0 ? header_uri(ids[i].value, &u) : sip_uri_parse(det_from_to_uri(m, 0), &u);
+        bool parsed = i != from ? header_uri(ids[i].value, &u) : sip_uri_parse(det_from_to_uri(m, 0), &u);
         if (!parsed) continue;
         const char *why = invalid_reason(c, &u, num, sizeof num);
         if (!why) continue;
@@ -314,12 +330,29 @@ static void cli_invalid_check(det_ctx *c) {
 
 /* ---- SIP-TOPO-001 ----------------------------------------------------------------- */
 
+/* a as IPv4 when it is IPv4-mapped (::ffff:a.b.c.d). */
+static fs_addr addr_unmapped(const fs_addr *a) {
+    static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
+    if (a->family != 6 || memcmp(a->ip, mapped, 12) != 0) return *a;
+    fs_addr v4 = {.family = 4};
+    memcpy(v4.ip, a->ip + 12, 4);
+    return v4;
+}
+
+/* Whether a is the sender's own address, also when one of the two is
+ * written IPv4-mapped: a dual-stack socket (a proxy's HEP) reports an IPv4
+ * sender as ::ffff:a.b.c.d while its SIP names a.b.c.d. */
+static bool sender_address(const det_ctx *c, const fs_addr *a) {
+    fs_addr x = addr_unmapped(a), src = addr_unmapped(&c->p->src.addr);
+    return fs_addr_eq(&x, &src);
+}
+
 /* An address an untrusted peer should not learn: private, or one of our
  * core zone, and not the sender's own address (which the peer sees anyway). */
 static bool internal_address(const det_ctx *c, fs_str host, bool core_only) {
     fs_addr a;
     if (!host.len || !fs_addr_parse_str(host, &a)) return false; /* host names are not judged */
-    if (fs_addr_eq(&a, &c->p->src.addr)) return false;
+    if (sender_address(c, &a)) return false;
     int z = cfg_zone_of(c->eng->cfg, &a);
     if (z >= 0 && c->eng->cfg->zones[z].trust == TRUST_CORE) return true;
     return !core_only && fs_addr_is_private(&a);
@@ -329,7 +362,7 @@ static bool internal_address(const det_ctx *c, fs_str host, bool core_only) {
 static bool private_address(const det_ctx *c, fs_str host) {
     fs_addr a;
     if (!host.len || !fs_addr_parse_str(host, &a)) return false;
-    return !fs_addr_eq(&a, &c->p->src.addr) && fs_addr_is_private(&a);
+    return !sender_address(c, &a) && fs_addr_is_private(&a);
 }
 
 /* What one message leaks: each place and address, the first TOPO_MAX_LEAKS. */
@@ -648,8 +681,10 @@ static void cleartext_check(det_ctx *c) {
 
 void det_trust_check(det_ctx *c) {
     cli_invalid_check(c);
-    if (!c->zones) return;
+    /* a zone's require_tls is a policy of its own, not a trust boundary: it
+     * holds for an untrusted zone with no core or trusted zone configured */
     if (c->eng->require_tls) cleartext_check(c);
+    if (!c->zones) return;
     if (c->m->is_request) {
         trust_headers_check(c);
         cli_home_check(c);

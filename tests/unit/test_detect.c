@@ -1290,6 +1290,20 @@ static void test_topology(void) {
     CHECK_EQ_INT(w.out->n, 0);
     if (w.out->n) dump(w.out);
     world_free(&w);
+
+    /* the sender's own address is no leak, also when the capture names it
+     * IPv4-mapped (a dual-stack socket's HEP) and its SIP plainly */
+    w = world_new(config_zones());
+    snprintf(buf, sizeof buf,
+             "INVITE sip:+442079460000@203.0.113.16 SIP/2.0\r\n"
+             "Via: SIP/2.0/UDP 10.0.0.40;branch=z9hG4bKm1\r\nMax-Forwards: 70\r\n"
+             "From: <sip:+447700900123@ims.example.net>;tag=1\r\nTo: <sip:+442079460000@203.0.113.16>\r\n"
+             "Call-ID: topo-mapped\r\nCSeq: 1 INVITE\r\nContact: <sip:10.0.0.40>\r\nContent-Length: 0\r\n\r\n");
+    send_raw(&w, "[::ffff:10.0.0.40]:5060", "[::ffff:203.0.113.16]:5060", T0, buf);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-TOPO-001"), 0);
+    if (w.out->n) dump(w.out);
+    world_free(&w);
 }
 
 /* SIP-INFO-003: a P-CSCF (core) that passes the S-CSCF's ck and ik on in
@@ -2271,6 +2285,18 @@ static void test_cleartext(void) {
             has_obs(&w.out->ev[i], "ip", "192.0.2.2", "destination"))
             b = &w.out->ev[i];
     CHECK(b && !strcmp(dstr(b, "direction"), "to_zone") && b->count == 1);
+    world_free(&w);
+
+    /* the policy alone: an untrusted zone requiring TLS, no core or trusted
+     * zone (no trust boundary configured) */
+    cfg = malloc(sizeof *cfg);
+    cfg_defaults(cfg);
+    static const char only[] = "zones:\n  trunk: {trust: untrusted, networks: [203.0.113.0/24], require_tls: true}\n";
+    CHECK_MSG(cfg_load_buffer(cfg, only, sizeof only - 1, ".", &e) == FS_OK, "%s", e.msg);
+    w = world_new(cfg);
+    send_options(&w, "203.0.113.9:5060", "198.51.100.1:5060", T0, CAP_T_UDP, NULL);
+    world_finish(&w);
+    CHECK(find_rule_from(w.out, "SIP-INFO-005", "203.0.113.9") != NULL);
     world_free(&w);
 }
 
@@ -3487,6 +3513,26 @@ static void test_evasion(void) {
         CHECK_EQ_INT(count_rule(w.out, "SIP-TRUST-001"), 0);
         world_free(&w);
     }
+
+    /* An internet host asserting our domain first and our number second
+     * (one list, then two fields): both SIP-CLI-001 and SIP-TRUST-001 name
+     * that number a victim, or `fs38 share` would keep it in clear in the
+     * sample's pai */
+    const char *home_pais[] = {"P-Asserted-Identity: <sip:alice@ims.example.net>, <tel:+447700900125>\r\n",
+                               "P-Asserted-Identity: <sip:+33123456789@x.example>\r\n"
+                               "P-Asserted-Identity: <tel:+447700900125>\r\n"};
+    for (int k = 0; k < 2; k++) {
+        w = world_new(config_zones());
+        req(&w, "203.0.113.41:5060", "10.0.0.5:5060", T0, "INVITE", "sip:+442071230000@ims.example.net",
+            "<sip:eve@x.example>;tag=1", "<sip:+442071230000@ims.example.net>", "cvic", 1, home_pais[k], NULL);
+        world_finish(&w);
+        cli = find_rule(w.out, "SIP-CLI-001");
+        const ev_event *tr = find_rule(w.out, "SIP-TRUST-001");
+        CHECK_MSG(cli && has_obs(cli, "e164", "+447700900125", "victim"), "CLI-001 victim, form %d", k);
+        CHECK_MSG(tr && has_obs(tr, "e164", "+447700900125", "victim"), "TRUST-001 victim, form %d", k);
+        CHECK(k == 0 || has_obs(tr, "e164", "+33123456789", "caller"));
+        world_free(&w);
+    }
 }
 
 /* ---- callers: PAI lists, e164 observables, early BYE, late answers -------------- */
@@ -3554,6 +3600,21 @@ static void test_caller_edge_cases(void) {
         world_finish(&w);
         CHECK(count_rule(w.out, "SIP-CLI-002") == 1);
         CHECK(strstr(dstr(find_rule(w.out, "SIP-CLI-002"), "reasons"), "country_code_zero") != NULL);
+        world_free(&w);
+    }
+    /* ... and a later one: a bait tel: number after a harmless sip: name, in
+     * one list or a second field (the next hop may take either) */
+    const char *bait_pais[] = {"P-Asserted-Identity: <sip:alice@x.example>, <tel:+0123456789>\r\n",
+                               "P-Asserted-Identity: <sip:alice@x.example>\r\n"
+                               "P-Asserted-Identity: <tel:+0123456789>\r\n"};
+    for (int k = 0; k < 2; k++) {
+        world w = world_new(config_default());
+        req(&w, "203.0.113.5:5060", "198.51.100.5:5060", T0, "INVITE", "sip:+33123456789@gw.example",
+            "<sip:alice@x.example>;tag=1", "<sip:+33123456789@gw.example>", "rcli3", 1, bait_pais[k], NULL);
+        world_finish(&w);
+        CHECK_MSG(count_rule(w.out, "SIP-CLI-002") == 1, "second PAI value, form %d", k);
+        CHECK(strstr(dstr(find_rule(w.out, "SIP-CLI-002"), "reasons"), "country_code_zero") != NULL);
+        CHECK(!strcmp(dstr(find_rule(w.out, "SIP-CLI-002"), "identity"), "+0123456789"));
         world_free(&w);
     }
     /* an `e164` observable is '+' and 1-15 digits (the event format): a

@@ -341,6 +341,59 @@ static void test_signalling(void) {
     det_indicators_free(ind);
 }
 
+/* A shared caller in a later P-Asserted-Identity value (RFC 3325 9.1: a
+ * sip: and a tel: one, as a list or as two fields; the next hop may take
+ * either) matches as in the first. */
+static void test_pai_values(void) {
+    const char *text = cache_text();
+    fs_err e = {0};
+    det_indicators *ind = det_indicators_parse(text, strlen(text), "cache", now_ms(), &e);
+    CHECK_MSG(ind != NULL, "%s", e.msg);
+    const char *pais[] = {"P-Asserted-Identity: <sip:alice@x.example>, <tel:+447700900123>\r\n",
+                          "P-Asserted-Identity: <sip:alice@x.example>\r\nP-Asserted-Identity: <tel:+447700900123>\r\n"};
+    for (int k = 0; k < 2; k++) {
+        world w;
+        world_init(&w, ind);
+        char msg[1024];
+        snprintf(msg, sizeof msg,
+                 "INVITE sip:200@192.0.2.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.60:5060;branch=z9hG4bK-p%d\r\n"
+                 "Max-Forwards: 70\r\nFrom: <sip:alice@x.example>;tag=p\r\nTo: <sip:200@192.0.2.10>\r\n"
+                 "Call-ID: pai-%d\r\nCSeq: 1 INVITE\r\n%sContent-Length: 0\r\n\r\n", k, k, pais[k]);
+        cap_payload p = {.data = (const uint8_t *)msg, .len = (uint32_t)strlen(msg), .transport = CAP_T_UDP,
+                         .ts_us = 1764067290000000ULL};
+        fs_addr_parse("192.0.2.60", &p.src.addr);
+        fs_addr_parse("192.0.2.10", &p.dst.addr);
+        p.src.port = p.dst.port = 5060;
+        det_process(w.eng, &p);
+        det_finish(w.eng);
+        const ev_event *wg = event_for(&w, ID(5));
+        CHECK_MSG(wg != NULL, "PAI form %d", k);
+        if (wg) CHECK(!strcmp(wg->obs[0].value, "+447700900123") && !strcmp(wg->obs[0].role, "caller"));
+        world_free(&w);
+    }
+    det_indicators_free(ind);
+}
+
+/* An IPv4 peer as a dual-stack socket reports it (::ffff:a.b.c.d, e.g. in a
+ * proxy's HEP) is that IPv4 address, as zones and allow_sources take it. */
+static void test_mapped_source(void) {
+    const char *text = cache_text();
+    fs_err e = {0};
+    det_indicators *ind = det_indicators_parse(text, strlen(text), "cache", now_ms(), &e);
+    CHECK_MSG(ind != NULL, "%s", e.msg);
+    world w;
+    world_init(&w, ind);
+    invite(&w, "::ffff:198.51.100.7", "100", "alice", "Linphone", 1764067290000000ULL, 1);
+    invite(&w, "::ffff:203.0.113.200", "100", "alice", "Linphone", 1764067290001000ULL, 2);
+    det_finish(w.eng);
+    CHECK_EQ_INT(count_for(&w, ID(1)), 1); /* the ip */
+    CHECK_EQ_INT(count_for(&w, ID(3)), 1); /* the /25 */
+    const ev_event *a = event_for(&w, ID(1));
+    if (a) CHECK(!strcmp(a->obs[0].kind, "ip") && !strcmp(a->obs[0].value, "198.51.100.7"));
+    world_free(&w);
+    det_indicators_free(ind);
+}
+
 /* A live run reads the cache again (insp_set_indicators): the same shared
  * event, now at another place in the file, keeps its incident open. */
 static void test_reload_keeps_incidents(void) {
@@ -441,6 +494,8 @@ int main(void) {
     test_load();
     test_match();
     test_signalling();
+    test_pai_values();
+    test_mapped_source();
     test_expire_while_loaded();
     test_reload_keeps_incidents();
     test_many();
