@@ -408,6 +408,44 @@ static int open_events_file(const char *path) {
     return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
 }
 
+/* An output FILE (--events, --stats-json, --pcap-out, --esp-sa-out) that is
+ * also an input would be written over (--pcap-out evidence.pcapng
+ * evidence.pcapng emptied the capture before it was read). false: said on
+ * stderr. */
+static bool not_an_input(const char *opt, const char *path, char *const *inputs, int ninputs) {
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return true; /* a new file, /dev/null, a pipe */
+    for (int i = 0; i < ninputs; i++) {
+        struct stat in;
+        if (strcmp(inputs[i], "-") != 0 && stat(inputs[i], &in) == 0 && in.st_dev == st.st_dev &&
+            in.st_ino == st.st_ino) {
+            fprintf(stderr, "fs38 inspect: %s %s: that file is an input: fs38 does not write to its inputs\n", opt, path);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* --stats-json, --pcap-out and --esp-sa-out replace their FILE: one that is
+ * where the events go (--events FILE, or stdout with --json) would lose the
+ * events appended there before, and be written over the new ones, with
+ * nothing said and exit 0 (a typo: --events out.json --stats-json out.json).
+ * false: said on stderr. */
+static bool apart_from_events(const inspect_run *r, const char *opt, const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return true; /* a new file, /dev/null, a pipe */
+    const event_out *outs[] = {&r->out_file, &r->out_stdout};
+    for (size_t i = 0; i < sizeof outs / sizeof *outs; i++) {
+        struct stat ev;
+        if (outs[i]->fd >= 0 && fstat(outs[i]->fd, &ev) == 0 && ev.st_dev == st.st_dev && ev.st_ino == st.st_ino) {
+            fprintf(stderr, "fs38 inspect: %s %s: the events go to that file (%s): it would be written over\n",
+                    opt, path, outs[i] == &r->out_file ? "--events" : "--json's stdout");
+            return false;
+        }
+    }
+    return true;
+}
+
 /* After SIGHUP: --events FILE is opened again by name, so the events after a
  * rotation go to the new file. The old one stays in use if that fails. */
 static void reopen_events_file(inspect_run *r) {
@@ -698,8 +736,18 @@ static void on_progress(void *user, uint64_t offset, uint64_t size, uint64_t fra
     else
         snprintf(figures, sizeof figures, "  %.1f MB  %llu frames  %llu incidents closed ", (double)offset / 1e6,
                  (unsigned long long)frames, (unsigned long long)r->events);
+    /* "\r  ", and the last column left free */
+    int cols = terminal_width(STDERR_FILENO, 80) - 1 - 2;
+    size_t flen = strlen(figures);
+    if ((int)flen > cols) { /* a narrow terminal: the figures that fit, each whole, and no file name */
+        size_t cut = 0;
+        for (size_t i = 1; i + 1 < flen && (int)i <= cols; i++)
+            if (figures[i] == ' ' && figures[i + 1] == ' ') cut = i;
+        figures[cut] = '\0';
+        flen = cut;
+    }
     fputs("\r  ", stderr);
-    print_path_tail(stderr, r->current, terminal_width(STDERR_FILENO, 80) - 1 - 2 - (int)strlen(figures));
+    print_path_tail(stderr, r->current, cols - (int)flen);
     fputs(figures, stderr);
 }
 
@@ -811,7 +859,15 @@ static void print_incidents(FILE *o, const inspect_run *r, int width) {
         wrule = max_int(wrule, (int)strlen(ri->id));
     }
     if (wsrc > 45) wsrc = 45; /* "to " + the longest IPv6 address */
-    int room = width - (4 + wtype + 1 + wsrc + 1 + 6 + 4 + 7 + 2 + wrule + 2);
+    /* A row without its details must fit too: when a long event type beside
+     * an IPv6 source and a long rule id passes the width (98 columns for
+     * SIP_PROTOCOL_VIOLATION, a whole IPv6 address and SIP-PROTO-005), the
+     * event type goes first (the rule id names it), then the source is cut.
+     * wtype -1: no type column, nor the space after it. */
+    int fixed = 4 + 1 + 6 + 4 + 7 + 2 + wrule; /* indent, count, span, rule */
+    if (fixed + wtype + 1 + wsrc > width) wtype = -1;
+    if (fixed + wtype + 1 + wsrc > width) wsrc = max_int(width - fixed, 15);
+    int room = width - (fixed + wtype + 1 + wsrc + 2);
     int shown_sev = -1;
     for (int i = 0; i < r->ntop; i++) {
         const incident_row *x = &rows[i];
@@ -823,7 +879,8 @@ static void print_incidents(FILE *o, const inspect_run *r, int width) {
         char cnt[16], span[16];
         fmt_count(x->count, cnt, sizeof cnt);
         fmt_span(x->window_s, span, sizeof span);
-        fprintf(o, "    %-*s ", wtype, det_event_type_name(ri->event_type));
+        if (wtype >= 0) fprintf(o, "    %-*s ", wtype, det_event_type_name(ri->event_type));
+        else fputs("    ", o);
         print_column(o, x->source, wsrc);
         fprintf(o, " %6s in %7s  %-*s", cnt, span, room >= 30 ? wrule : 0, ri->id);
         if (room >= 30) { /* details at the end of the line */
@@ -856,13 +913,13 @@ static void print_incidents(FILE *o, const inspect_run *r, int width) {
 }
 
 /* Add sep + item to a line whose next column is *col; when it would pass
- * width, the line breaks first (a "," of sep ends the old line, the new one
- * starts after indent columns). */
+ * width, the line breaks first (a "," or ";" of sep ends the old line, the
+ * new one starts after indent columns). */
 static void put_item(FILE *o, int *col, int width, int indent, const char *sep, const char *item) {
     int w = (int)(strlen(sep) + strlen(item));
     if (*col > indent && *col + w > width) {
-        if (*sep == ',') {
-            fputc(',', o);
+        if (*sep == ',' || *sep == ';') {
+            fputc(*sep, o);
             sep++;
         }
         while (*sep == ' ') sep++;
@@ -909,7 +966,7 @@ static void print_anomalies(FILE *o, const det_stats *d, int width) {
 /* --hep: who sent what (a proxy that stopped mirroring is missing here):
  * "  HEP senders 127.0.0.10 1,234 (TCP), 127.0.0.11 56 (UDP)", at most 4
  * named, the busiest first. */
-static void print_hep_senders(FILE *o, const cap_hep_listen_stats *h) {
+static void print_hep_senders(FILE *o, const cap_hep_listen_stats *h, int width) {
     if (!h->nsenders) return;
     unsigned order[CAP_HEP_SENDERS];
     for (unsigned i = 0; i < h->nsenders; i++) order[i] = i;
@@ -921,18 +978,26 @@ static void print_hep_senders(FILE *o, const cap_hep_listen_stats *h) {
             order[j] = order[j - 1];
             order[j - 1] = t;
         }
-    fprintf(o, "\n  HEP senders");
+    int col = fprintf(o, "\n  HEP senders") - 1;
     unsigned shown = h->nsenders < 4 ? h->nsenders : 4;
+    char item[96];
     for (unsigned i = 0; i < shown; i++) {
         const cap_hep_sender *x = &h->senders[order[i]];
         char ip[64], a[16];
         fmt_count(x->udp + x->tcp, a, sizeof a);
-        fprintf(o, "%s %s %s (%s)", i ? "," : "", fs_addr_str(&x->addr, ip, sizeof ip), a,
-                x->udp && x->tcp ? "UDP, TCP" : x->tcp ? "TCP" : "UDP");
+        snprintf(item, sizeof item, "%s %s (%s)", fs_addr_str(&x->addr, ip, sizeof ip), a,
+                 x->udp && x->tcp ? "UDP, TCP" : x->tcp ? "TCP" : "UDP");
+        put_item(o, &col, width, 4, i ? ", " : " ", item);
     }
-    if (h->nsenders > shown) fprintf(o, ", +%u more", h->nsenders - shown);
-    if (h->senders_other) fprintf(o, ", and more past the first %u", CAP_HEP_SENDERS);
-    if (h->nsenders > shown || h->senders_other) fprintf(o, " (--stats-json)");
+    if (h->nsenders > shown) {
+        snprintf(item, sizeof item, "+%u more", h->nsenders - shown);
+        put_item(o, &col, width, 4, ", ", item);
+    }
+    if (h->senders_other) {
+        snprintf(item, sizeof item, "and more past the first %u", CAP_HEP_SENDERS);
+        put_item(o, &col, width, 4, ", ", item);
+    }
+    if (h->nsenders > shown || h->senders_other) put_item(o, &col, width, 4, " ", "(--stats-json)");
 }
 
 static void print_messages(FILE *o, const insp_stats *s, int width) {
@@ -942,7 +1007,7 @@ static void print_messages(FILE *o, const insp_stats *s, int width) {
     fmt_count(d->responses, b, sizeof b);
     int col = fprintf(o, "\nMESSAGES  requests %s", a) - 1;
     bool open = false;
-    char item[48];
+    char item[96];
     for (int m = 0; m < SIP_M__COUNT; m++) {
         if (!d->by_method[m]) continue;
         fmt_count(d->by_method[m], a, sizeof a);
@@ -964,21 +1029,26 @@ static void print_messages(FILE *o, const insp_stats *s, int width) {
     }
     fprintf(o, "%s\n", open ? ")" : "");
     static const char *const tnames[CAP_TRANSPORTS] = {"udp", "tcp", "tls", "sctp", "ws", "wss"};
-    fprintf(o, "  transports");
+    /* its items go on as many lines as the width needs (TLS, ESP and
+     * tunnels together make well over 200 columns) */
+    col = fprintf(o, "  transports");
     for (int t = 0; t < CAP_TRANSPORTS; t++)
         if (d->by_transport[t]) {
             fmt_count(d->by_transport[t], a, sizeof a);
-            fprintf(o, " %s %s", tnames[t], a);
+            snprintf(item, sizeof item, "%s %s", tnames[t], a);
+            put_item(o, &col, width, 4, " ", item);
         }
     if (d->from_hep) {
         fmt_count(d->from_hep, a, sizeof a);
         fmt_count(s->cap.hep_compressed, b, sizeof b);
-        if (s->cap.hep_compressed) fprintf(o, " (via HEP %s, compressed %s)", a, b);
-        else fprintf(o, " (via HEP %s)", a);
+        if (s->cap.hep_compressed) snprintf(item, sizeof item, "(via HEP %s, compressed %s)", a, b);
+        else snprintf(item, sizeof item, "(via HEP %s)", a);
+        put_item(o, &col, width, 4, " ", item);
     }
     if (s->cap.tunneled) {
         fmt_count(s->cap.tunneled, a, sizeof a);
-        fprintf(o, "   tunneled frames %s", a);
+        snprintf(item, sizeof item, "tunneled frames %s", a);
+        put_item(o, &col, width, 4, "   ", item);
     }
     if (s->cap.esp_packets) { /* what could not be read is worth saying: SIP may be in it */
         fmt_count(s->cap.esp_null, a, sizeof a);
@@ -986,33 +1056,44 @@ static void print_messages(FILE *o, const insp_stats *s, int width) {
         if (s->cap.esp_decrypted) {
             char c[16];
             fmt_count(s->cap.esp_decrypted, c, sizeof c);
-            fprintf(o, "   ESP %s (decrypted %s, NULL-encrypted %s)", b, c, a);
+            snprintf(item, sizeof item, "ESP %s (decrypted %s, NULL-encrypted %s)", b, c, a);
         } else {
-            fprintf(o, "   ESP %s (NULL-encrypted, read %s)", b, a);
+            snprintf(item, sizeof item, "ESP %s (NULL-encrypted, read %s)", b, a);
         }
+        put_item(o, &col, width, 4, "   ", item);
     }
-    if (s->cap.tls_handshakes) {
+    if (s->cap.tls_handshakes) { /* in parts, each ended by its separator, the last by ")" */
+        char part[2 + CAP_TLS_VERSIONS][80];
+        const char *sep[2 + CAP_TLS_VERSIONS];
+        int np = 0;
         fmt_count(s->cap.tls_handshakes, a, sizeof a);
         fmt_count(s->cap.tls_records, b, sizeof b);
-        fprintf(o, "   TLS connections %s (records decrypted %s", a, b);
-        const char *sep = "; servers chose ";
+        snprintf(part[np], sizeof part[np], "TLS connections %s (records decrypted %s", a, b);
+        sep[np++] = "   ";
+        bool chose = false;
         for (unsigned i = 0; i < CAP_TLS_VERSIONS; i++)
             if (s->cap.tls_versions[i]) {
                 fmt_count(s->cap.tls_versions[i], a, sizeof a);
-                fprintf(o, "%s%s %s", sep, cap_tls_version_name((uint16_t)(0x0300 + i)), a);
-                sep = ", ";
+                snprintf(part[np], sizeof part[np], "%s%s %s", chose ? "" : "servers chose ",
+                         cap_tls_version_name((uint16_t)(0x0300 + i)), a);
+                sep[np++] = chose ? ", " : "; ";
+                chose = true;
             }
         if (s->cap.tls_certs) {
             fmt_count(s->cap.tls_certs, a, sizeof a);
-            fprintf(o, "; server certificates read %s", a);
+            snprintf(part[np], sizeof part[np], "server certificates read %s", a);
+            sep[np++] = "; ";
         }
-        fprintf(o, ")");
+        size_t len = strlen(part[np - 1]);
+        snprintf(part[np - 1] + len, sizeof part[np - 1] - len, ")");
+        for (int i = 0; i < np; i++) put_item(o, &col, width, 4, sep[i], part[i]);
     }
     if (d->not_sip) {
         fmt_count(d->not_sip, a, sizeof a);
-        fprintf(o, "   not SIP %s", a);
+        snprintf(item, sizeof item, "not SIP %s", a);
+        put_item(o, &col, width, 4, "   ", item);
     }
-    print_hep_senders(o, &s->hep);
+    print_hep_senders(o, &s->hep, width);
     if (s->ims_aka_agreements) {
         fmt_count(s->ims_aka_agreements, a, sizeof a);
         fmt_count(s->esp_sas_learned, b, sizeof b);
@@ -1035,20 +1116,34 @@ static const char *talker_name(const det_talker *t, char *buf, size_t n) {
     return buf;
 }
 
-static void print_talkers(FILE *o, insp *in) {
+/* One line per talker, in width columns: when a long IPv6 address does not
+ * leave room, the counts' columns shrink to their largest, and the address
+ * is cut only when it still does not fit. */
+static void print_talkers(FILE *o, insp *in, int width) {
     det_talker t[TOP_TALKERS];
     int n = insp_top_talkers(in, t, TOP_TALKERS);
     if (n == 0) return;
     fprintf(o, "\nTOP TALKERS (requests sent)\n");
-    char ip[TOP_TALKERS][FS_ADDR_STRLEN + 4];
-    int wip = 15; /* the longest address shown, at least an IPv4 one */
-    for (int i = 0; i < n; i++) wip = max_int(wip, (int)strlen(talker_name(&t[i], ip[i], sizeof ip[i])));
+    char ip[TOP_TALKERS][FS_ADDR_STRLEN + 4], a[TOP_TALKERS][16], b[TOP_TALKERS][16], c[TOP_TALKERS][24];
+    int wip = 15, wa = 1, wb = 1, wc = 0; /* the longest address shown, at least an IPv4 one */
     for (int i = 0; i < n; i++) {
-        char a[16], b[16];
-        fmt_count(t[i].requests, a, sizeof a);
-        fmt_count(t[i].messages, b, sizeof b);
-        fprintf(o, "  %-*s %8s request%-1s %8s message%-1s  %u incident%s\n", wip, ip[i], a,
-                plural(t[i].requests), b, plural(t[i].messages), t[i].incidents, plural(t[i].incidents));
+        wip = max_int(wip, (int)strlen(talker_name(&t[i], ip[i], sizeof ip[i])));
+        fmt_count(t[i].requests, a[i], sizeof a[i]);
+        fmt_count(t[i].messages, b[i], sizeof b[i]);
+        snprintf(c[i], sizeof c[i], "%u incident%s", t[i].incidents, plural(t[i].incidents));
+        wa = max_int(wa, (int)strlen(a[i]));
+        wb = max_int(wb, (int)strlen(b[i]));
+        wc = max_int(wc, (int)strlen(c[i]));
+    }
+    int rest = 1 + 8 + 9 + 1 + 8 + 9 + 2 + wc; /* " N requests N messages  N incidents" */
+    if (2 + wip + rest <= width) wa = wb = 8; /* room: the usual columns */
+    rest = 1 + wa + 9 + 1 + wb + 9 + 2 + wc;
+    if (2 + wip + rest > width) wip = max_int(width - 2 - rest, 15);
+    for (int i = 0; i < n; i++) {
+        fputs("  ", o);
+        print_column(o, ip[i], wip);
+        fprintf(o, " %*s request%-1s %*s message%-1s  %s\n", wa, a[i], plural(t[i].requests), wb, b[i],
+                plural(t[i].messages), c[i]);
     }
 }
 
@@ -1146,7 +1241,7 @@ static void print_summary(FILE *o, const inspect_run *r, insp *in, const insp_st
         fprintf(o, "%s\n", counts);
     }
     print_messages(o, s, width);
-    print_talkers(o, in);
+    print_talkers(o, in, width);
     print_capture_problems(o, s, width, r->keylog, r->esp_sa);
     const cap_stats *c = &s->cap;
     char state[64], decoder[80];
@@ -1875,6 +1970,10 @@ int cmd_inspect(int argc, char **argv) {
         r.ind.next_check_us = fs_time_now_us() + INDICATORS_CHECK_US;
     }
     if (r.json) r.out_stdout.fd = STDOUT_FILENO;
+    if (r.events_path && !not_an_input("--events", r.events_path, argv + optind, nfiles)) {
+        det_indicators_free(indicators);
+        return EXIT_USAGE;
+    }
     if (r.events_path) {
         r.out_file.name = r.events_path;
         r.out_file.fd = open_events_file(r.events_path);
@@ -1884,7 +1983,8 @@ int cmd_inspect(int argc, char **argv) {
         }
     }
     r.pcap.per_incident = (uint32_t)pcap_limit;
-    if (r.pcap.path && !open_pcap_out(&r.pcap)) {
+    if (r.pcap.path && (!not_an_input("--pcap-out", r.pcap.path, argv + optind, nfiles) ||
+                        !apart_from_events(&r, "--pcap-out", r.pcap.path) || !open_pcap_out(&r.pcap))) {
         close_outputs(&r);
         det_indicators_free(indicators);
         return EXIT_USAGE;
@@ -1898,7 +1998,15 @@ int cmd_inspect(int argc, char **argv) {
         fprintf(stderr, "fs38 inspect: note: --hep %s takes HEP from anyone who can reach it: set "
                         "capture.hep_auth_key to the senders' auth key, or listen with tls: and "
                         "capture.hep_tls_client_ca (docs/operations.md)\n", hep);
-    if (r.sa_out_path && !(r.sa_out = create_sa_out(r.sa_out_path))) {
+    if (r.sa_out_path && (!not_an_input("--esp-sa-out", r.sa_out_path, argv + optind, nfiles) ||
+                          !apart_from_events(&r, "--esp-sa-out", r.sa_out_path) ||
+                          !(r.sa_out = create_sa_out(r.sa_out_path)))) {
+        close_outputs(&r);
+        det_indicators_free(indicators);
+        return EXIT_USAGE;
+    }
+    if (r.stats_path && (!not_an_input("--stats-json", r.stats_path, argv + optind, nfiles) ||
+                         !apart_from_events(&r, "--stats-json", r.stats_path))) {
         close_outputs(&r);
         det_indicators_free(indicators);
         return EXIT_USAGE;

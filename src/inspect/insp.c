@@ -911,10 +911,12 @@ void insp_finish(insp *in) {
     in->nshares = 0;
 }
 
-static bool should_stop(const insp *in, uint64_t packets, uint64_t started_us) {
+/* live: a live or HEP input, the only ones duration_us bounds (a file's
+ * time is its capture time: --duration must not cut it short, silently) */
+static bool should_stop(const insp *in, uint64_t packets, uint64_t started_us, bool live) {
     if (in->opt.stop && *in->opt.stop) return true;
     if (in->opt.max_packets && packets >= in->opt.max_packets) return true;
-    if (in->opt.duration_us && fs_time_now_us() - started_us >= in->opt.duration_us) return true;
+    if (live && in->opt.duration_us && fs_time_now_us() - started_us >= in->opt.duration_us) return true;
     return false;
 }
 
@@ -925,7 +927,7 @@ static fs_code pump(insp *in, cap_source *src, bool live, uint64_t *frames, fs_e
     uint32_t caplen;
     uint64_t ts, n = 0, started = fs_time_now_us(), last_tick = started;
     fs_code rc = FS_OK;
-    while (!should_stop(in, in->frames_read, started)) {
+    while (!should_stop(in, in->frames_read, started, live)) {
         cap_next_status st = cap_next(src, &frame, &caplen, &ts, e);
         if (st == CAP_NEXT_END) break;
         if (st == CAP_NEXT_ERROR) {
@@ -1053,7 +1055,7 @@ fs_code insp_run_hep(insp *in, const char *listen, fs_err *e) {
     if (rc != FS_OK) return rc;
     uint64_t started = fs_time_now_us(), last_tick = started;
     hep_feed f = {.in = in};
-    while (!should_stop(in, f.n, started)) {
+    while (!should_stop(in, f.n, started, true)) {
         f.now_us = fs_time_now_us();
         if (f.now_us - last_tick >= LIVE_TICK_US) {
             cap_hep_listen_get_stats(l, &in->hep); /* for insp_get_stats during the run */

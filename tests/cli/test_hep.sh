@@ -214,6 +214,26 @@ ok "two HEP packets in one datagram: both messages" stats_is "$TMPD/two.json" \
     's["frames"] == 1 and c["hep_packets"] == 2 and c["hep_bad"] == 0 and s["sip_messages"] == 2'
 ok "...one datagram from one sender" stats_is "$TMPD/two.json" \
     'c["hep_senders"] == [{"address": "127.0.0.1", "udp": 1, "tcp": 0}]'
+# six senders with addresses of 13 characters: "HEP senders" (140 columns on one
+# line before) goes on as many lines as the summary's width needs
+port=$(free_port)
+COLUMNS=80 timeout -k 5 30 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$port" --duration 2 \
+    >"$TMPD/senders.out" 2>"$TMPD/senders.err" &
+pid=$!
+port_bound u "$port"
+PYTHONPATH=$TMPD python3 - "$port" <<'PY'
+import socket, sys
+from hep import hep
+for k in range(6):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.100.%d" % (201 + k), 0))
+    for i in range(k + 1):
+        s.sendto(hep("198.51.100.%d" % (1 + i), n=i), ("127.0.0.1", int(sys.argv[1])))
+PY
+wait $pid
+ok "six HEP senders: the summary fits 80 columns" awk 'length($0) > 80 { print "  " length($0) ": " $0 > "/dev/stderr"; bad = 1 } END { exit bad }' "$TMPD/senders.out"
+ok "...and names the four busiest, then how many more" bash -c "tr '\n' ' ' <'$TMPD/senders.out' | grep -qE \
+    'HEP senders 127\.0\.100\.206 6 \(UDP\), 127\.0\.100\.205 5 \(UDP\), +127\.0\.100\.204 4 \(UDP\), +127\.0\.100\.203 3 \(UDP\), \+2 more \(--stats-json\)'"
 run_hep junk 2 junk
 ok "bytes after a packet: the packet is read, the rest is bad HEP" stats_is "$TMPD/junk.json" \
     'c["hep_packets"] == 2 and c["hep_bad"] == 1 and s["sip_messages"] == 1'

@@ -140,9 +140,59 @@ mkdir -p "$deep"
 COLUMNS=80 "$FS38" inspect --events "$deep/events.ndjson" "$TMPD/mixed.pcap" >"$TMPD/deep.txt" 2>"$TMPD/err"
 ok "--events at a ${#deep}-byte path: the summary still fits 80 columns" terminal_safe "$TMPD/deep.txt" 80
 ok "...the file's name is shown, its path's start cut" grep -q "^  appended to \.\.\.g*/events.ndjson: $n events$" "$TMPD/deep.txt"
+# whole IPv6 addresses (state.ipv6_source_prefix 128) beside a long event type:
+# an incident row of 98 columns and a talker's of 88 before
+python3 - "$TMPD/v6.pcap" "$ROOT/tests/data/capture" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[2])
+from pcapgen import eth, ip6, udp_c, write_pcap
+src, dst = "2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff", "2001:db8:1111:2222:3333:4444:5555:6666"
+msg = (b"OPTIONS sip:100@[%s] SIP/2.0\r\nVia: SIP/2.0/UDP [%s]:5070;branch=nocookie1\r\n"
+       b"From: <sip:a@x>;tag=1\r\nTo: <sip:100@x>\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\n"
+       b"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n") % (dst.encode(), src.encode())
+write_pcap(sys.argv[1], [eth(ip6(src, dst, 17, udp_c(src, dst, 5070, 5060, msg)), t=0x86dd)])
+PY
+printf 'state:\n  ipv6_source_prefix: 128\n' >"$TMPD/v6.yaml"
+COLUMNS=80 "$FS38" inspect -c "$TMPD/v6.yaml" "$TMPD/v6.pcap" >"$TMPD/v6.txt" 2>"$TMPD/err"
+ok "a whole IPv6 source and SIP_PROTOCOL_VIOLATION: the summary fits 80 columns" terminal_safe "$TMPD/v6.txt" 80
+ok "...the incident names the whole address" grep -qE '^    2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff +1 in +0\.0s  SIP-PROTO-005$' "$TMPD/v6.txt"
+ok "...so does the talker" grep -qE '^  2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff +1 request +1 message +1 incident$' "$TMPD/v6.txt"
+COLUMNS=120 "$FS38" inspect -c "$TMPD/v6.yaml" "$TMPD/v6.pcap" >"$TMPD/v6w.txt" 2>"$TMPD/err"
+ok "...with room (120 columns), the event type is shown" grep -qE '^    SIP_PROTOCOL_VIOLATION 2001:db8:aaaa:' "$TMPD/v6w.txt"
+# TLS, ESP and tunnels together: a transports line of 220 columns before
+COLUMNS=80 "$FS38" inspect -c /dev/null "$ROOT"/tests/data/capture/{tls-weak,tunnels,esp}.pcap \
+    "$ROOT/examples/malformed.pcap" >"$TMPD/tr.txt" 2>"$TMPD/err"
+ok "TLS, ESP, tunnels: the summary fits 80 columns" terminal_safe "$TMPD/tr.txt" 80
+ok "...and says all of it" bash -c "tr '\n' ' ' <'$TMPD/tr.txt' | grep -qE 'transports udp 43 tcp 2 +tunneled frames 33 +\
+ESP 7 \(NULL-encrypted, read 5\) +TLS connections 10 \(records decrypted 0; +servers chose TLS 1\.0 1, +TLS 1\.1 1, +\
+TLS 1\.2 4, +TLS 1\.3 4; +server certificates read 7\) +not SIP 1 '"
 for f in "$ROOT"/examples/*.pcap; do
     COLUMNS=80 "$FS38" inspect -c "$SITE" "$f" >"$TMPD/ex.txt" 2>"$TMPD/err"
     ok "$(basename "$f"): the summary fits 80 columns" terminal_safe "$TMPD/ex.txt" 80
+done
+
+# --- an output that replaces its FILE is not where the events go ------------------------------
+# (--events out.json --stats-json out.json: the events appended there before
+# were truncated away and the statistics written over the new ones, exit 0)
+"$FS38" inspect -q --events "$TMPD/same.ndjson" "$ROOT/examples/scan-svmap.pcap" 2>"$TMPD/err"
+before=$(wc -l <"$TMPD/same.ndjson")
+for o in --stats-json --pcap-out --esp-sa-out; do
+    expect_exit 2 "$o naming the --events file: a usage error" "$FS38" inspect -q --events "$TMPD/same.ndjson" \
+        "$o" "$TMPD/same.ndjson" "$ROOT/examples/scan-svmap.pcap"
+    ok "...said" grep -qe "$o .*same.ndjson: the events go to that file (--events)" "$TMPD/err"
+    ok "...the $before events appended before are kept" ndjson_ok "$TMPD/same.ndjson" "$before"
+done
+expect_exit 2 "--stats-json naming the file --json appends to: a usage error" bash -c \
+    "exec '$FS38' inspect -q --json --stats-json '$TMPD/same.ndjson' '$ROOT/examples/scan-svmap.pcap' >>'$TMPD/same.ndjson'"
+ok "...the $before events appended before are kept" ndjson_ok "$TMPD/same.ndjson" "$before"
+expect_exit 0 "--events /dev/null --stats-json /dev/null: not one file to keep" "$FS38" inspect -q \
+    --events /dev/null --stats-json /dev/null "$ROOT/examples/scan-svmap.pcap"
+# nor is it an input: --pcap-out evidence.pcapng evidence.pcapng emptied the capture
+cp "$ROOT/examples/scan-svmap.pcap" "$TMPD/in.pcap"
+for o in --pcap-out --stats-json --esp-sa-out --events; do
+    expect_exit 2 "$o naming an input: a usage error" "$FS38" inspect -q "$o" "$TMPD/in.pcap" "$TMPD/in.pcap"
+    ok "...said" grep -qe "$o .*in.pcap: that file is an input" "$TMPD/err"
+    ok "...the capture is left as it was" cmp -s "$ROOT/examples/scan-svmap.pcap" "$TMPD/in.pcap"
 done
 
 # --- write failures: nothing counted as written is missing, no line is cut -------------------------
@@ -256,6 +306,13 @@ shown = [p for p in parts if b'frames' in p]
 assert shown and all(len(p.decode()) < 80 for p in shown), [len(p) for p in shown]
 assert all(b'...' in p and b'big.pcap' in p for p in shown), shown"
     ok "...and erased at the end" grep -q $'\r\e\[K' "$TMPD/tty.txt"
+    # a narrow terminal (40 columns, the least the width is taken from): the
+    # figures alone were 57 columns, wrapped, and each update added a line
+    script -qc "stty cols 40; '$FS38' inspect -q '$long/big.pcap'; sleep 0.3" /dev/null >"$TMPD/tty40.txt"
+    ok "...on 40 columns each update fits one line too" python3 -c "
+parts = open('$TMPD/tty40.txt', 'rb').read().replace(b'\n', b'\r').split(b'\r')
+shown = [p for p in parts if b'frames' in p]
+assert shown and all(len(p.decode()) < 40 for p in shown), [len(p) for p in shown]"
     "$FS38" inspect -q "$long/big.pcap" 2>"$TMPD/err"
     ok "no progress when stderr is not a terminal" test ! -s "$TMPD/err"
     # a path longer than the 255 bytes the line keeps: its end is shown

@@ -261,6 +261,42 @@ static void test_workers_agree(void) {
     remove(path);
 }
 
+/* duration_us bounds live and HEP runs only: a file is read to its end
+ * however long that takes (--duration 60 given with files cut them short
+ * after 60 s, with no word and exit 0). 1 us: over before the second frame. */
+static void test_duration_not_files(void) {
+    const char *path = "/tmp/fs38_test_duration.pcap";
+    FILE *f = pcap_create(path);
+    if (!f) return;
+    for (int i = 0; i < 200; i++) {
+        char payload[256];
+        snprintf(payload, sizeof payload,
+                 "OPTIONS sip:%d@198.51.100.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bK%d\r\n"
+                 "Max-Forwards: 70\r\nFrom: <sip:a@x>;tag=%d\r\nTo: <sip:%d@x>\r\n"
+                 "Call-ID: d%d@x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", i, i, i, i, i);
+        pcap_put_udp(f, "192.0.2.1", payload, 1700000000u + (uint32_t)i, 0);
+    }
+    fclose(f);
+    for (unsigned w = 1; w <= 2; w++) {
+        static fs38_config cfg;
+        cfg_defaults(&cfg);
+        insp_options o = {.cfg = &cfg, .workers = w, .duration_us = 1};
+        fs_err e = {0};
+        insp *in = insp_new(&o, &e);
+        CHECK(in != NULL);
+        if (!in) return;
+        uint64_t frames = 0;
+        CHECK_EQ_INT(insp_run_file(in, path, &frames, &e), FS_OK);
+        CHECK_EQ_INT(frames, 200);
+        insp_finish(in);
+        insp_stats st;
+        insp_get_stats(in, &st);
+        CHECK_EQ_INT(st.det.messages, 200);
+        insp_free(in);
+    }
+    remove(path);
+}
+
 /* 2 workers, a destination flood whose 100 senders are split between them
  * (their counts add up in det_shared.c), ending before its 10 s window does:
  * the output must be what one worker writes -- in live mode one open report
@@ -811,6 +847,7 @@ int main(void) {
     test_shard_keys();
     test_raw();
     test_workers_agree();
+    test_duration_not_files();
     test_fragmented_segment_workers();
     test_live_one_report_per_incident();
     test_caller_across_workers();
