@@ -280,6 +280,9 @@ int cap_defrag_frame(cap_defrag *r, int dlt, const uint8_t *frame, uint32_t capl
  * the workers' (bytes is kept so that the sum is right). */
 const cap_stats *cap_defrag_stats(const cap_defrag *r);
 size_t cap_defrag_memory(const cap_defrag *r);
+/* The end of input: datagrams still incomplete are dropped and counted
+ * (frag_dropped), as cap_decoder_finish does with one worker. */
+void cap_defrag_finish(cap_defrag *r);
 
 /* ---- sources (libpcap) --------------------------------------------------- */
 
@@ -505,6 +508,23 @@ int cap_sip_start_line(const uint8_t *buf, size_t len);
  * its complement is the checksum to write). */
 uint32_t cap_csum_add(uint32_t sum, const uint8_t *p, uint32_t n);
 uint16_t cap_csum_fold(uint32_t sum);
+
+/* RFC 8200 4.5 (RFC 7112): whether the first fragment of an IPv6 datagram
+ * -- the n bytes at p after its fragment header, whose next header is nh --
+ * ends before its upper-layer header does. Its receiver discards such a
+ * fragment (alone), so it must not fill the datagram here either. */
+static inline bool cap_ip6_first_fragment_short(uint8_t nh, const uint8_t *p, uint32_t n) {
+    uint32_t o = 0;
+    for (int i = 0; i < CAP_MAX_IP6_EXT && (nh == 0 || nh == 43 || nh == 60 || nh == 51); i++) {
+        if (o + 2 > n) return true;
+        uint32_t hl = nh == 51 ? ((uint32_t)p[o + 1] + 2) * 4 : ((uint32_t)p[o + 1] + 1) * 8;
+        nh = p[o];
+        o += hl;
+    }
+    if (nh == 59) return false; /* no next header */
+    uint32_t need = nh == 6 ? 20 : nh == 17 ? 8 : nh == 58 ? 8 : 1; /* TCP, UDP, ICMPv6 headers */
+    return o + need > n;
+}
 
 static inline bool cap_natt_is_esp(const uint8_t *pl, uint32_t plen) {
     if (plen < 8) return false;

@@ -696,6 +696,10 @@ static void decode_ipv6_fragment(cap_decoder *d, const ip_ctx *ip, const uint8_t
         return;
     }
     d->st.ip_fragments++;
+    if (off == 0 && cap_ip6_first_fragment_short(nh, p + 8, n - 8)) {
+        d->st.frag_dropped++;
+        return;
+    }
     cap_frag_key k = {.src = ip->src, .dst = ip->dst, .id = id, .proto = 0};
     const uint8_t *dg;
     uint32_t dglen;

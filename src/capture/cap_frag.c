@@ -9,11 +9,21 @@
  *
  * Policy: first copy wins. Every fragment only fills bytes no earlier
  * fragment covered, so overlaps and duplicates can neither corrupt a
- * datagram nor grow memory. A datagram is complete when its last fragment
- * (MF = 0) fixed the length and the received ranges cover [0, length).
+ * datagram nor grow memory. IPv6 is stricter (RFC 5722, RFC 8200 4.5), as
+ * its receivers are (Linux among them): a fragment that overlaps what was
+ * received without lying inside it drops the whole datagram (one inside it
+ * is a duplicate, ignored), and one but the last whose length is not a
+ * multiple of 8 is discarded alone. Reading such a datagram would show
+ * bytes its receiver never took, and hide the message the sender then
+ * sends again with the same id. A datagram is complete when its last
+ * fragment (MF = 0) fixed the length and the received ranges cover
+ * [0, length).
  * Bounds: max_frag_sets datagrams (the oldest is dropped to make room),
  * max_frag_bytes of buffers (oldest dropped first), frag_timeout_s from the
- * first fragment, 65535 bytes per datagram, FRAG_MAX_RANGES holes+pieces.
+ * first fragment, 65535 bytes per datagram. The received ranges grow with
+ * the datagram's disorder (counted in max_frag_bytes): a receiver takes
+ * tiny fragments in any order, so a fixed number of them would let a message
+ * it reads pass unread here.
  */
 #include "cap.h"
 
@@ -21,7 +31,10 @@
 #include <stdlib.h>
 
 #define FRAG_MAX_DATAGRAM 65535u
-#define FRAG_MAX_RANGES 64 /* disjoint received ranges per datagram */
+/* Disjoint, non-adjacent received ranges per datagram: each starts at a
+ * fragment offset, a multiple of 8, so no more can exist. */
+#define FRAG_MAX_RANGES (65536u / 8)
+#define FRAG_MIN_RANGES 8u
 #define FRAG_MIN_BUF 2048u
 
 typedef struct frag_range {
@@ -39,8 +52,8 @@ typedef struct frag_set {
     uint32_t total; /* valid when have_total */
     bool have_total;
     uint8_t proto;  /* from the offset-0 fragment */
-    uint16_t nranges;
-    frag_range ranges[FRAG_MAX_RANGES]; /* sorted, disjoint, non-adjacent */
+    uint32_t nranges, rcap;
+    frag_range *ranges; /* sorted, disjoint, non-adjacent; rcap allocated */
 } frag_set;
 
 struct cap_frag_table {
@@ -99,10 +112,15 @@ cap_frag_table *cap_frag_new(const cap_config *cfg, cap_stats *st) {
     return t;
 }
 
+static size_t set_bytes(const frag_set *s) {
+    return sizeof *s + s->cap + (size_t)s->rcap * sizeof *s->ranges;
+}
+
 static void set_destroy(cap_frag_table *t, frag_set *s) {
-    assert(t->bytes >= sizeof *s + s->cap);
-    t->bytes -= sizeof *s + s->cap;
+    assert(t->bytes >= set_bytes(s));
+    t->bytes -= set_bytes(s);
     free(s->buf);
+    free(s->ranges);
     free(s);
 }
 
@@ -190,33 +208,61 @@ static frag_set *set_create(cap_frag_table *t, const cap_frag_key *k, uint64_t h
     return s;
 }
 
-/* Make s->buf hold at least `end` bytes within the global byte budget,
- * dropping the oldest other datagrams if needed. */
-static bool set_reserve(cap_frag_table *t, frag_set *s, uint32_t end) {
-    if (end <= s->cap) return true;
-    uint32_t ncap = s->cap ? s->cap : FRAG_MIN_BUF;
-    while (ncap < end) ncap *= 2;
-    if (ncap > FRAG_MAX_DATAGRAM) ncap = FRAG_MAX_DATAGRAM;
-    size_t grow = ncap - s->cap;
+/* Room for grow more bytes of s within the global byte budget, dropping
+ * the oldest other datagrams if needed; counted when true. */
+static bool make_room(cap_frag_table *t, frag_set *s, size_t grow) {
     while (t->bytes + grow > t->max_bytes && t->oldest) {
         frag_set *victim = t->oldest != s ? t->oldest : s->newer;
         if (!victim) return false;
         set_drop(t, victim);
     }
     if (t->bytes + grow > t->max_bytes) return false;
-    uint8_t *nb = realloc(s->buf, ncap);
-    if (!nb) return false;
-    s->buf = nb;
-    s->cap = ncap;
     t->bytes += grow;
     if (t->bytes > t->st->frag_bytes_peak) t->st->frag_bytes_peak = t->bytes;
+    return true;
+}
+
+/* Make s->buf hold at least `end` bytes within the global byte budget. */
+static bool set_reserve(cap_frag_table *t, frag_set *s, uint32_t end) {
+    if (end <= s->cap) return true;
+    uint32_t ncap = s->cap ? s->cap : FRAG_MIN_BUF;
+    while (ncap < end) ncap *= 2;
+    if (ncap > FRAG_MAX_DATAGRAM) ncap = FRAG_MAX_DATAGRAM;
+    size_t grow = ncap - s->cap;
+    if (!make_room(t, s, grow)) return false;
+    uint8_t *nb = realloc(s->buf, ncap);
+    if (!nb) {
+        t->bytes -= grow;
+        return false;
+    }
+    s->buf = nb;
+    s->cap = ncap;
+    return true;
+}
+
+/* Room for n ranges in s, within the budget too. */
+static bool ranges_reserve(cap_frag_table *t, frag_set *s, uint32_t n) {
+    if (n <= s->rcap) return true;
+    if (n > FRAG_MAX_RANGES) return false;
+    uint32_t ncap = s->rcap ? s->rcap : FRAG_MIN_RANGES;
+    while (ncap < n) ncap *= 2;
+    if (ncap > FRAG_MAX_RANGES) ncap = FRAG_MAX_RANGES;
+    size_t grow = (size_t)(ncap - s->rcap) * sizeof *s->ranges;
+    if (!make_room(t, s, grow)) return false;
+    frag_range *nr = realloc(s->ranges, (size_t)ncap * sizeof *nr);
+    if (!nr) {
+        t->bytes -= grow;
+        return false;
+    }
+    s->ranges = nr;
+    s->rcap = ncap;
     return true;
 }
 
 /* Copy the parts of [off, end) no range covers yet (first copy wins). */
 static void fill_holes(frag_set *s, uint32_t off, uint32_t end, const uint8_t *p) {
     uint32_t cur = off;
-    for (uint16_t i = 0; i < s->nranges && cur < end; i++) {
+    for (uint32_t i = 0; i < s->nranges && cur < end; i++) {
         const frag_range *r = &s->ranges[i];
         if (r->end <= cur) continue;
         if (r->start >= end) break;
@@ -226,36 +272,47 @@ static void fill_holes(frag_set *s, uint32_t off, uint32_t end, const uint8_t *p
     if (cur < end) memcpy(s->buf + cur, p + (cur - off), end - cur);
 }
 
-/* Merge [off, end) into the sorted range list; false if it would overflow. */
-static bool add_range(frag_set *s, uint32_t off, uint32_t end) {
-    frag_range out[FRAG_MAX_RANGES + 1];
-    uint16_t n = 0, i = 0;
-    while (i < s->nranges && s->ranges[i].end < off) out[n++] = s->ranges[i++];
+/* Whether [off, end) meets received bytes without lying inside one range:
+ * an overlap, not a duplicate. */
+static bool overlaps(const frag_set *s, uint32_t off, uint32_t end) {
+    for (uint32_t i = 0; i < s->nranges; i++) {
+        const frag_range *r = &s->ranges[i];
+        if (r->end <= off) continue;
+        if (r->start >= end) break;
+        return off < r->start || end > r->end;
+    }
+    return false;
+}
+
+/* Merge [off, end) into the sorted range list, which has room for one
+ * more (ranges_reserve): the ranges it meets or touches, [i, j), become one. */
+static void add_range(frag_set *s, uint32_t off, uint32_t end) {
+    uint32_t i = 0, j;
+    while (i < s->nranges && s->ranges[i].end < off) i++;
     frag_range m = {off, end};
-    while (i < s->nranges && s->ranges[i].start <= end) {
-        if (s->ranges[i].start < m.start) m.start = s->ranges[i].start;
-        if (s->ranges[i].end > m.end) m.end = s->ranges[i].end;
-        i++;
+    for (j = i; j < s->nranges && s->ranges[j].start <= end; j++) {
+        if (s->ranges[j].start < m.start) m.start = s->ranges[j].start;
+        if (s->ranges[j].end > m.end) m.end = s->ranges[j].end;
     }
-    out[n++] = m;
-    while (i < s->nranges) {
-        if (n >= FRAG_MAX_RANGES) return false;
-        out[n++] = s->ranges[i++];
-    }
-    if (n > FRAG_MAX_RANGES) return false;
-    memcpy(s->ranges, out, n * sizeof out[0]);
-    s->nranges = n;
-    return true;
+    memmove(&s->ranges[i + 1], &s->ranges[j], (size_t)(s->nranges - j) * sizeof m);
+    s->ranges[i] = m;
+    s->nranges = s->nranges - (j - i) + 1;
 }
 
 bool cap_frag_add(cap_frag_table *t, const cap_frag_key *k, uint32_t off, bool more,
                   const uint8_t *p, uint32_t n, uint8_t proto, uint64_t ts_us,
                   const uint8_t **out, uint32_t *out_len, uint8_t *out_proto) {
+    if (k->src.family == 6 && more && n % 8) { /* RFC 8200 4.5: the receiver discards it, alone */
+        t->st->frag_dropped++;
+        return false;
+    }
     uint64_t h = key_hash(t, k);
     frag_set *s = set_find(t, k, h);
     uint64_t end = (uint64_t)off + n;
     if (end > FRAG_MAX_DATAGRAM) {
-        if (s) set_drop(t, s);
+        /* IPv6 discards such a fragment alone (RFC 8200 4.5), and reads the
+         * datagram if the rest comes; IPv4 receivers (Linux) drop it all */
+        if (s && k->src.family != 6) set_drop(t, s);
         else t->st->frag_dropped++;
         return false;
     }
@@ -263,8 +320,16 @@ bool cap_frag_add(cap_frag_table *t, const cap_frag_key *k, uint32_t off, bool m
         t->st->frag_dropped++;
         return false;
     }
+    if (k->src.family == 6 && n > 0 && overlaps(s, off, (uint32_t)end)) { /* RFC 5722 */
+        set_drop(t, s);
+        return false;
+    }
     if (!more) {
-        if (s->have_total && s->total != end) { /* two different ends: hostile */
+        /* two different ends, or bytes received past this one: hostile, and
+         * its receiver drops the datagram too (Linux), so that what the
+         * sender sends next with this id is a new one (here it could never
+         * complete) */
+        if ((s->have_total && s->total != end) || (s->nranges && s->ranges[s->nranges - 1].end > end)) {
             set_drop(t, s);
             return false;
         }
@@ -275,18 +340,17 @@ bool cap_frag_add(cap_frag_table *t, const cap_frag_key *k, uint32_t off, bool m
         set_drop(t, s);
         return false;
     }
+    /* the next header is the offset-0 fragment's whose bytes are kept (first
+     * copy wins): a later copy is ignored, what it names too */
+    if (off == 0 && n > 0 && !(s->nranges && s->ranges[0].start == 0)) s->proto = proto;
     if (n > 0) {
-        if (!set_reserve(t, s, (uint32_t)end)) {
+        if (!set_reserve(t, s, (uint32_t)end) || !ranges_reserve(t, s, s->nranges + 1)) {
             set_drop(t, s);
             return false;
         }
         fill_holes(s, off, (uint32_t)end, p);
-        if (!add_range(s, off, (uint32_t)end)) {
-            set_drop(t, s);
-            return false;
-        }
+        add_range(s, off, (uint32_t)end);
     }
-    if (off == 0) s->proto = proto;
     bool complete = s->have_total && (s->total == 0 || (s->nranges == 1 && s->ranges[0].start == 0 &&
                                                          s->ranges[0].end == s->total));
     if (!complete) return false;

@@ -401,6 +401,7 @@ void cap_defrag_free(cap_defrag *r) {
 
 const cap_stats *cap_defrag_stats(const cap_defrag *r) { return &r->st; }
 size_t cap_defrag_memory(const cap_defrag *r) { return sizeof *r + cap_frag_memory(r->frag); }
+void cap_defrag_finish(cap_defrag *r) { cap_frag_expire(r->frag, UINT64_MAX); }
 
 int cap_defrag_frame(cap_defrag *r, int dlt, const uint8_t *frame, uint32_t caplen, uint64_t ts_us,
                      const uint8_t **out, uint32_t *out_len, const fs_encap **out_path) {
@@ -446,6 +447,10 @@ int cap_defrag_frame(cap_defrag *r, int dlt, const uint8_t *frame, uint32_t capl
     r->st.bytes += caplen;
     r->st.ip_fragments++;
     if (k.tunneled) r->st.tunneled++; /* the rebuilt packet reaches the worker untunneled */
+    if (k.alen == 16 && off == 0 && cap_ip6_first_fragment_short(proto, body, blen)) {
+        r->st.frag_dropped++;
+        return 1;
+    }
     const uint8_t *dg;
     uint32_t dglen;
     uint8_t dgproto;

@@ -182,9 +182,10 @@ uint16_t cap_tunnel_ipproto(uint8_t proto, const uint8_t *p, uint32_t n, uint32_
 }
 
 /* GTP-U (3GPP TS 29.281) version 1, a G-PDU (type 255): 8 bytes, 12 when
- * any of E, S, PN is set, then the chain of extension headers (length in
- * 4-byte units, next type in the last byte; 5G's PDU session container is
- * one), then the user's IP packet. Its length field bounds the packet. SIP
+ * any of E, S, PN is set, then, with E, the chain of extension headers
+ * (length in 4-byte units, next type in the last byte; 5G's PDU session
+ * container is one), then the user's IP packet. Without E the next type
+ * byte is not read (5.1: it "shall not be interpreted"). Its length field bounds the packet. SIP
  * text cannot look like it (the first byte would be '0'-'7'). */
 static uint16_t gtpu_inner(const uint8_t *p, uint32_t n, uint32_t *off, fs_layer *l) {
     if (n < 8 || (p[0] >> 5) != 1 || !(p[0] & 0x10) || p[1] != 0xff) return 0;
@@ -192,7 +193,7 @@ static uint16_t gtpu_inner(const uint8_t *p, uint32_t n, uint32_t *off, fs_layer
     if (end > n) return 0;
     if (p[0] & 0x07) {
         if (end < 12) return 0;
-        uint8_t next = p[11];
+        uint8_t next = (p[0] & 0x04) ? p[11] : 0;
         o = 12;
         for (int i = 0; next && i < MAX_GTP_EXT; i++) {
             if (o >= end || p[o] == 0 || o + (uint32_t)p[o] * 4 > end) return 0;

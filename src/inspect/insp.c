@@ -897,6 +897,7 @@ void insp_finish(insp *in) {
     for (unsigned i = 0; i < in->nworkers; i++) worker_stop(&in->w[i]);
     /* Workers are joined: finishing on this thread is now race free. */
     for (unsigned i = 0; i < in->nworkers; i++) cap_decoder_finish(in->w[i].dec);
+    if (in->defrag) cap_defrag_finish(in->defrag); /* the reader's incomplete datagrams, counted */
     /* every worker's counts are shared before any closes its incidents */
     for (unsigned i = 0; i < in->nworkers; i++) det_flush_shared(in->w[i].eng);
     for (unsigned i = 0; i < in->nworkers; i++) det_finish(in->w[i].eng);

@@ -441,6 +441,24 @@ static void test_tunnels(void) {
         }
     }
 
+    /* GTP-U with S but not E: the 4 optional bytes are there, and the next
+     * extension header type in them is not read (TS 29.281 5.1: without E
+     * it "shall not be interpreted"), as tshark does not */
+    {
+        size_t ipn = ip4_opt("10.9.0.6");
+        uint8_t *g = g_in;
+        g[0] = 0x32; /* version 1, PT, S */
+        g[1] = 0xff;
+        memset(g + 4, 0, 8);
+        g[11] = 0x85;
+        memcpy(g + 12, g_l3, ipn);
+        put16(g + 2, (uint16_t)(4 + ipn));
+        n = mk_udp(g_l4, 2152, CAP_PORT_GTPU, g, 12 + ipn);
+        n = mk_ip4(g_l3, "198.18.2.1", "198.18.2.2", 17, 1, 0, g_l4, n);
+        n = mk_eth(g_frame, NULL, 0, 0x0800, g_l3, n);
+        CHECK_EQ_INT(decode_one(d, &s, g_frame, n), 1);
+    }
+
     /* PPTP's enhanced GRE (version 1): with and without sequence and
      * acknowledgement numbers, PPP compressed or not: read, x-encap the call
      * id; an acknowledgement alone (payload length 0), the C bit (not in
@@ -811,15 +829,20 @@ static void frag4(cap_decoder *d, uint16_t id, size_t total, size_t off, size_t 
     cap_decode_frame(d, DLT_EN10MB, f, (uint32_t)fl, ts, 1);
 }
 
-static void frag6(cap_decoder *d, uint32_t id, size_t total, size_t off, size_t n, uint64_t ts) {
+/* nh: the fragment header's next header */
+static void frag6_nh(cap_decoder *d, uint32_t id, size_t total, size_t off, size_t n, uint8_t nh, uint64_t ts) {
     static uint8_t ip[2000], fh[8];
     bool more = off + n < total;
-    fh[0] = 17;
+    fh[0] = nh;
     fh[1] = 0;
     put16(fh + 2, (uint16_t)(off | (more ? 1 : 0)));
     put32(fh + 4, id);
     size_t len = mk_ip6(ip, "2001:db8::10", "2001:db8::20", 44, fh, 8, g_l4 + off, n);
     cap_decode_frame(d, 229, ip, (uint32_t)len, ts, 1);
+}
+
+static void frag6(cap_decoder *d, uint32_t id, size_t total, size_t off, size_t n, uint64_t ts) {
+    frag6_nh(d, id, total, off, n, 17, ts);
 }
 
 static char g_big[4000];
@@ -864,9 +887,20 @@ static void test_fragments(void) {
     if (s.kept) CHECK(strcmp(s.data[0], msg) == 0);
     sink_reset(&s);
     CHECK_EQ_INT(st->ip_reassembled, 3);
+    /* a last fragment ending before bytes already received drops the
+     * datagram (as the receiver does): what comes next is a new one */
+    uint64_t dropped = st->frag_dropped;
+    frag4(d, 6, total, 0, 1200, 10);
+    frag4(d, 6, 800, 400, 400, 10); /* "ends" at 800 */
+    CHECK_EQ_INT(st->frag_dropped, dropped + 1);
+    frag4(d, 6, total, 0, 800, 10);
+    frag4(d, 6, total, 800, total - 800, 10);
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) CHECK(strcmp(s.data[0], msg) == 0);
+    sink_reset(&s);
     /* a late duplicate of a finished datagram starts a new set that never completes */
     /* never completed: expired by capture time */
-    uint64_t dropped = st->frag_dropped;
+    dropped = st->frag_dropped;
     frag4(d, 4, total, 0, 600, 20 * FS_USEC);
     frag4(d, 4, total, 1200, total - 1200, 20 * FS_USEC);
     CHECK_EQ_INT(s.n, 0);
@@ -892,11 +926,120 @@ static void test_fragments(void) {
     frag6(d, 78, total, 800, total - 800, 100 * FS_USEC);
     CHECK_EQ_INT(s.n, 1);
     sink_reset(&s);
-    /* a fragment claiming to reach past 65535 bytes */
+    /* RFC 5722: a fragment that overlaps another without being a duplicate
+     * drops the datagram, as the receiver does; what is sent next with the
+     * same id is a new datagram, read as the receiver reads it */
     uint64_t dr = st->frag_dropped;
+    frag6(d, 80, total, 0, 800, 100 * FS_USEC);
+    frag6(d, 80, total, 200, 400, 100 * FS_USEC); /* inside: a duplicate */
+    frag6(d, 80, total, 400, 808, 100 * FS_USEC); /* overlaps [400, 800) */
+    CHECK_EQ_INT(st->frag_dropped, dr + 1);
+    static char other[4000];
+    snprintf(other, sizeof other, "%s", msg);
+    other[100] = 'Z'; /* in the body, in the first fragment */
+    total = mk_udp(g_l4, 5060, 5060, other, strlen(other));
+    frag6(d, 80, total, 0, 800, 100 * FS_USEC);
+    frag6(d, 80, total, 800, total - 800, 100 * FS_USEC);
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) CHECK(strcmp(s.data[0], other) == 0);
+    sink_reset(&s);
+    /* RFC 8200 4.5: a fragment but the last whose length is not a multiple
+     * of 8 is discarded alone, as the receiver does; the datagram goes on */
+    total = mk_udp(g_l4, 5060, 5060, other, strlen(other));
+    dr = st->frag_dropped;
+    g_l4[108] = 'Q'; /* what the discarded fragment says differs */
+    frag6(d, 82, total, 0, 803, 100 * FS_USEC);
+    g_l4[108] = (uint8_t)other[100];
+    CHECK_EQ_INT(st->frag_dropped, dr + 1);
+    frag6(d, 82, total, 0, 800, 100 * FS_USEC);
+    frag6(d, 82, total, 800, total - 800, 100 * FS_USEC);
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) CHECK(strcmp(s.data[0], other) == 0);
+    sink_reset(&s);
+    /* the next header is the kept first fragment's: a later copy naming
+     * another (No Next Header) is ignored, as its bytes are */
+    total = mk_udp(g_l4, 5060, 5060, msg, strlen(msg));
+    frag6(d, 83, total, 0, 800, 100 * FS_USEC);
+    frag6_nh(d, 83, total, 0, 400, 59, 100 * FS_USEC);
+    frag6(d, 83, total, 800, total - 800, 100 * FS_USEC);
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) CHECK(strcmp(s.data[0], msg) == 0);
+    sink_reset(&s);
+    /* RFC 8200 4.5: a first fragment that ends before its upper-layer
+     * header (here a Destination Options header alone, UDP next) is
+     * discarded alone, as the receiver does */
+    memmove(g_l4 + 8, g_l4, total);
+    memcpy(g_l4, "\x11\x00\x01\x04\x00\x00\x00\x00", 8);
+    total += 8;
+    dr = st->frag_dropped;
+    frag6_nh(d, 84, total, 0, 8, 60, 100 * FS_USEC);
+    CHECK_EQ_INT(st->frag_dropped, dr + 1);
+    frag6_nh(d, 84, total, 0, 808, 60, 100 * FS_USEC);
+    frag6_nh(d, 84, total, 808, total - 808, 60, 100 * FS_USEC);
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) CHECK(strcmp(s.data[0], msg) == 0);
+    sink_reset(&s);
+    /* tiny fragments, every other one first: a receiver reads the datagram
+     * however many pieces it is in and whatever their order (it was
+     * dropped past 64 disjoint ones) */
+    total = mk_udp(g_l4, 5060, 5060, msg, strlen(msg));
+    dr = st->frag_dropped;
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t off = (size_t)pass * 8; off < total; off += 16)
+            frag4(d, 81, total, off, off + 8 < total ? 8 : total - off, 100 * FS_USEC);
+    CHECK_EQ_INT(st->frag_dropped, dr);
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) CHECK(strcmp(s.data[0], msg) == 0);
+    sink_reset(&s);
+    /* a fragment claiming to reach past 65535 bytes */
+    dr = st->frag_dropped;
     frag6(d, 79, 70000, 65528, 16, 100 * FS_USEC);
     CHECK_EQ_INT(st->frag_dropped, dr + 1);
+    /* ... in the middle of a datagram: IPv6 discards that fragment alone
+     * (RFC 8200 4.5) and reads the datagram */
+    total = mk_udp(g_l4, 5060, 5060, msg, strlen(msg));
+    frag6(d, 85, total, 0, 800, 100 * FS_USEC);
+    {
+        static uint8_t ip[100], fh[8] = {17, 0, 0xff, 0xf9, 0, 0, 0, 85}; /* offset 65528, M */
+        size_t len = mk_ip6(ip, "2001:db8::10", "2001:db8::20", 44, fh, 8, g_l4, 16);
+        cap_decode_frame(d, 229, ip, (uint32_t)len, 100 * FS_USEC, 1);
+    }
+    CHECK_EQ_INT(st->frag_dropped, dr + 2);
+    frag6(d, 85, total, 800, total - 800, 100 * FS_USEC);
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) CHECK(strcmp(s.data[0], msg) == 0);
+    sink_reset(&s);
     cap_decoder_free(d);
+}
+
+/* The most disorder a datagram can have: a 64000-byte one in 8-byte
+ * fragments, every other one first and backwards (each inserted before all
+ * the others), then the rest. Bounded in time and within the budget. */
+static void test_frag_disorder(void) {
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    const cap_stats *st = cap_decoder_stats(d);
+    static char body[64000];
+    memset(body, 'x', sizeof body - 1);
+    const char *head = "MESSAGE sip:a@example.com SIP/2.0\r\n\r\n";
+    memcpy(body, head, strlen(head));
+    size_t total = mk_udp(g_l4, 5060, 5060, body, strlen(body));
+    clock_t t0 = clock();
+    for (long at = (long)((total - 1) / 16 * 16); at >= 0; at -= 16) {
+        size_t off = (size_t)at;
+        frag4(d, 5, total, off, off + 8 < total ? 8 : total - off, 10);
+    }
+    CHECK_EQ_INT(s.n, 0);
+    for (size_t off = 8; off < total; off += 16) frag4(d, 5, total, off, off + 8 < total ? 8 : total - off, 10);
+    double secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
+    CHECK_EQ_INT(s.n, 1);
+    CHECK_EQ_INT(st->frag_dropped, 0);
+    CHECK_MSG(secs < 2.0, "%zu 8-byte fragments took %.2f s", total / 8, secs);
+    CHECK_MSG(st->frag_bytes_peak < 160000, "peak %llu", (unsigned long long)st->frag_bytes_peak);
+    fprintf(stderr, "frag disorder: %zu 8-byte fragments in %.2f s, peak %llu bytes\n", total / 8, secs,
+            (unsigned long long)st->frag_bytes_peak);
+    cap_decoder_free(d);
+    sink_reset(&s);
 }
 
 static size_t g_frag_peak, g_tcp_peak;
@@ -4327,6 +4470,7 @@ int main(void) {
     test_ipv6_ext();
     test_fragments();
     test_frag_flood();
+    test_frag_disorder();
     test_sctp_reassembly();
     test_sctp_flood();
     test_udp_demux();
