@@ -151,9 +151,19 @@ static bool names_victim(const char *v, const json_t *victims) {
     return false;
 }
 
+/* A finding about an element's own configuration (SIP-TOPO-*, SIP-INFO-*:
+ * our SBC leaking its topology or version, a zone's weak or cleartext TLS):
+ * the message is one our network or a partner sent for its own callers, so
+ * every party in its sample is a subscriber, none an attacker to name. */
+static bool about_an_element(const json_t *root) {
+    const char *rule = json_string_value(json_object_get(json_object_get(root, "rule"), "id"));
+    return rule && (!strncmp(rule, "SIP-TOPO-", 9) || !strncmp(rule, "SIP-INFO-", 9));
+}
+
 /* The called party of a sample may be a victim (Wangiri, spoofed calls):
  * numbers on the callee side never leave in clear. Nor does a victim's
- * identifier on the calling side (a spoofed home number in From or PAI).
+ * identifier on the calling side (a spoofed home number in From or PAI),
+ * nor any caller of a finding about an element (about_an_element).
  * x-encap (the VLANs, tunnel endpoints and TEIDs the message crossed in our
  * own network) is our topology, x-capture our file names: neither leaves. */
 static void scrub_sample(json_t *root, const json_t *victims) {
@@ -161,6 +171,10 @@ static void scrub_sample(json_t *root, const json_t *victims) {
     if (!json_is_object(sample)) return;
     json_object_del(sample, "x-encap");
     json_object_del(sample, "x-capture");
+    if (about_an_element(root)) {
+        json_object_del(sample, "from");
+        json_object_del(sample, "pai");
+    }
     static const char *const callee_fields[] = {"to", "request_uri"};
     for (int i = 0; i < 2; i++) {
         const char *v = json_string_value(json_object_get(sample, callee_fields[i]));

@@ -381,6 +381,31 @@ static void test_pseudonymise(void) {
     json_decref(o);
     cl_prepared_free(&out);
 
+    /* a finding about an element (SIP-TOPO-*, SIP-INFO-*): the message is
+     * one our network sent for a subscriber, whose number (From, PAI) is no
+     * attacker's: the sample keeps neither (the caller observable is the
+     * detector's to give, and it gives none for these rules) */
+    const char *leaker = "[{\"kind\":\"ip\",\"value\":\"192.0.2.10\",\"role\":\"source\"}]";
+    event_json(ev, sizeof ev, "org:local", ID_A, 1, "active", 600, "TOPOLOGY_LEAK", 85, leaker);
+    char *rid = strstr(ev, "FRAUD-WANGIRI-001");
+    CHECK(rid != NULL);
+    if (rid) {
+        memmove(rid + 12, rid + 17, strlen(rid + 17) + 1);
+        memcpy(rid, "SIP-TOPO-001", 12);
+    }
+    char *dom = strstr(ev, "\"domain\":\"fraud\"");
+    CHECK(dom != NULL);
+    if (dom) { /* "fraud" -> "privacy": two octets longer */
+        memmove(dom + 18, dom + 16, strlen(dom + 16) + 1);
+        memcpy(dom + 10, "privacy\"", 8);
+    }
+    CHECK_MSG(cl_share_prepare(&p, "org:234-15", ev, strlen(ev), now, &out, &e) == CL_SHARE, "%s", e.msg);
+    CHECK_MSG(out.json && strstr(out.json, "88213555001") == NULL, "%s", out.json ? out.json : "");
+    o = prepared_json(&out);
+    CHECK(json_object_get(json_object_get(json_object_get(o, "evidence"), "sample"), "call_id") != NULL);
+    json_decref(o);
+    cl_prepared_free(&out);
+
     /* only victims: nothing left without a key */
     const char *only = "[{\"kind\":\"e164\",\"value\":\"+447700900123\",\"role\":\"victim\"}]";
     event_json(ev, sizeof ev, "org:local", ID_A, 1, "active", 600, "WANGIRI", 85, only);
