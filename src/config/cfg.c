@@ -1500,7 +1500,16 @@ static fs_code rules_entry(cfg_parser *P, const char *id, void *ctx) {
     if (*seen & (1ULL << r)) return fail_at(P, P->key_mark, FS_ERR_CONFIG, "duplicate rule");
     *seen |= 1ULL << r;
     rule_ctx rx = {(det_rule_id)r, 0};
-    return read_map(P, NULL, rule_key, &rx);
+    yaml_mark_t at = P->key_mark;
+    fs_code rc = read_map(P, NULL, rule_key, &rx);
+    const cfg_rule *cr = &P->c->rules[r];
+    if (rc == FS_OK && r == R_CLI_INVALID && cr->param[0] > cr->param[1]) { /* every caller would be flagged */
+        snprintf(P->path, sizeof P->path, "rules.%s", id);
+        P->path_len = strlen(P->path);
+        return fail_at(P, at, FS_ERR_CONFIG, "min_digits (%g) is more than max_digits (%g): every number would be flagged",
+                       cr->param[0], cr->param[1]);
+    }
+    return rc;
 }
 
 /* ---- root ---- */

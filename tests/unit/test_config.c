@@ -560,6 +560,11 @@ static void test_generated(void) {
     expect_fail_buf("ctlval", ctlval, sizeof ctlval - 1, FS_ERR_CONFIG, "config:1:17: ", "allow_sources[0]",
                     "'?[2J?]0;x?' is not an IPv4/IPv6 address");
 
+    /* SIP-CLI-002 with min_digits above max_digits flags every caller */
+    static const char digits[] = "rules:\n  SIP-CLI-002: {min_digits: 16}\n";
+    expect_fail_buf("digits", digits, sizeof digits - 1, FS_ERR_CONFIG, "config:2:3: ", "rules.SIP-CLI-002",
+                    "min_digits (16) is more than max_digits (15)");
+
     /* a NUL written as an escape in a quoted scalar */
     static const char esc[] = "organisation:\n  issuer: \"a\\0b\"\n";
     expect_fail_buf("esc", esc, sizeof esc - 1, FS_ERR_CONFIG, "config:2:11: ",
