@@ -188,7 +188,7 @@ static void merge_detail(ev_event *a, const ev_event *b, const char *name, bool 
 
 /* a += b, the details kept being those of a. SIP-FLOOD-002's workers count
  * the same windows (det_shared.c): its senders add up, its requests and
- * rate are already sums. */
+ * rate are already sums; SIP-SCAN-002's probes and targets add up. */
 static void add_share(ev_event *a, const ev_event *b) {
     a->count += b->count;
     if (b->first_us < a->first_us) {
@@ -199,6 +199,13 @@ static void add_share(ev_event *a, const ev_event *b) {
     if (b->last_us > a->last_us) a->last_us = b->last_us;
     if (b->valid_until_us > a->valid_until_us) a->valid_until_us = b->valid_until_us;
     a->window_s = (double)(a->last_us - a->first_us) / 1e6;
+    if (a->rule == R_SCAN_BEHAVIOUR) {
+        /* a scanner's probes reach two workers only when sharded by target
+         * (cap_shard.c: one target, one worker), so their targets are
+         * disjoint and both counts add up to what one engine counts */
+        merge_detail(a, b, "probes", true);
+        merge_detail(a, b, "distinct_targets", true);
+    }
     if (a->rule == R_FLOOD_DEST) {
         merge_detail(a, b, "distinct_sources", true);
         merge_detail(a, b, "requests", false);

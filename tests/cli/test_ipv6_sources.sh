@@ -57,7 +57,14 @@ for name in scan-svmap enum-svwar brute-svcrack flood-invite; do
             "$FS38" inspect -c "$CFG" --json --seed 1 --workers $workers "$pcap"
         python3 -c "$PY_EVENTS" "$TMPD/out" >"$out"
         for want in ${MUST[$name]}; do check_once "$out" "${want%%:*}" "${want##*:}"; done
+        jq -r 'select(.rule.id == "SIP-SCAN-002") | "\(.evidence.details.probes) \(.evidence.details.distinct_targets)"' \
+            "$TMPD/out" >"$out.scan"
     done
+    # the workers' shares of one scan add up to what one worker reports (31 + 31 probes, 62;
+    # the distinct targets are sketch estimates, summed: within 2)
+    [ "$name" = scan-svmap ] && ok "$name: SIP-SCAN-002 probes and targets with 2 workers ($(cat "$TMPD/$name-2.scan")) as with 1 ($(cat "$TMPD/$name-1.scan"))" \
+        awk -v a="$(cat "$TMPD/$name-1.scan")" -v b="$(cat "$TMPD/$name-2.scan")" \
+        'BEGIN { split(a, x, " "); split(b, y, " "); d = x[2] - y[2]; exit !(x[1] == 62 && y[1] == 62 && d * d <= 4) }'
     # per address (128), as before: none of these rules fires
     printf 'state: {ipv6_source_prefix: 128}\n' >"$TMPD/per-address.yaml"
     cat "$CFG" >>"$TMPD/per-address.yaml"
