@@ -204,12 +204,9 @@ void cfg_index(fs38_config *c) {
 
 /* ::ffff:a.b.c.d -> a.b.c.d; false if a is not IPv4-mapped. */
 static bool addr_unmap_v4(const fs_addr *a, fs_addr *v4) {
-    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (a->family != 6 || memcmp(a->ip, mapped, 12) != 0) return false;
-    memset(v4, 0, sizeof *v4);
-    v4->family = 4;
-    memcpy(v4->ip, a->ip + 12, 4);
-    return true;
+    if (a->family != 6) return false;
+    *v4 = fs_addr_unmapped(a);
+    return v4->family == 4;
 }
 
 static int zone_scan(const fs38_config *c, const fs_addr *a) {

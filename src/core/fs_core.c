@@ -406,14 +406,18 @@ bool fs_addr_is_private(const fs_addr *a) {
         if (memcmp(a->ip, loop, 16) == 0) return true;
         if ((a->ip[0] & 0xfe) == 0xfc) return true;                     /* ULA fc00::/7 */
         if (a->ip[0] == 0xfe && (a->ip[1] & 0xc0) == 0x80) return true; /* fe80::/10 */
-        static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
-        if (memcmp(a->ip, mapped, 12) == 0) {
-            fs_addr v4 = {.family = 4};
-            memcpy(v4.ip, a->ip + 12, 4);
-            return fs_addr_is_private(&v4);
-        }
+        fs_addr v4 = fs_addr_unmapped(a);
+        if (v4.family == 4) return fs_addr_is_private(&v4);
     }
     return false;
+}
+
+fs_addr fs_addr_unmapped(const fs_addr *a) {
+    static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
+    if (a->family != 6 || memcmp(a->ip, mapped, 12) != 0) return *a;
+    fs_addr v4 = {.family = 4};
+    memcpy(v4.ip, a->ip + 12, 4);
+    return v4;
 }
 
 bool fs_cidr_parse(const char *s, fs_cidr *out, fs_err *e) {

@@ -175,6 +175,9 @@ bool fs_addr_parse(const char *s, fs_addr *out); /* v4 or v6 text */
 /* Also accepts a host inside a SIP header (no brackets needed). */
 bool fs_addr_parse_str(fs_str s, fs_addr *out);
 bool fs_addr_is_private(const fs_addr *a); /* RFC 1918, 6598, loopback, link-local, ULA */
+/* a as IPv4 when it is IPv4-mapped (::ffff:a.b.c.d, as a dual-stack socket
+ * reports an IPv4 peer), else a itself. */
+fs_addr fs_addr_unmapped(const fs_addr *a);
 
 /* ---- encapsulation path ----------------------------------------------------- */
 

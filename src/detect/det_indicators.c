@@ -468,17 +468,6 @@ static void match_source(const det_indicators *d, const fs_addr *a, ind_hits *hs
     }
 }
 
-/* An IPv4-mapped IPv6 address (::ffff:a.b.c.d, as a dual-stack socket
- * reports an IPv4 peer, e.g. a SIP proxy's HEP) as its IPv4 address: shared
- * IPv4 indicators match it, as zones and allow_sources do (cfg_zone_of). */
-static fs_addr unmapped(const fs_addr *a) {
-    static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
-    if (a->family != 6 || memcmp(a->ip, mapped, 12) != 0) return *a;
-    fs_addr v4 = {.family = 4};
-    memcpy(v4.ip, a->ip + 12, 4);
-    return v4;
-}
-
 static void match_number(const det_indicators *d, int side, const char *num, const char *role, ind_hits *hs) {
     if (num[0] != '+' || !d->nnums[side]) return;
     const char *digits = num + 1;
@@ -585,7 +574,9 @@ void det_indicators_check(det_ctx *c) {
     if (!d || !m) return;
     ind_hits hs = {0};
     if (d->ngroups) {
-        fs_addr src = unmapped(&c->p->src.addr);
+        /* ::ffff:a.b.c.d (a dual-stack socket's IPv4 peer, e.g. a proxy's HEP)
+         * matches shared IPv4 indicators, as zones and allow_sources do */
+        fs_addr src = fs_addr_unmapped(&c->p->src.addr);
         match_source(d, &src, &hs);
     }
     if (m->is_request && (d->nnums[SIDE_CALLER] || d->nnums[SIDE_CALLEE])) {

@@ -330,20 +330,11 @@ static void cli_invalid_check(det_ctx *c) {
 
 /* ---- SIP-TOPO-001 ----------------------------------------------------------------- */
 
-/* a as IPv4 when it is IPv4-mapped (::ffff:a.b.c.d). */
-static fs_addr addr_unmapped(const fs_addr *a) {
-    static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
-    if (a->family != 6 || memcmp(a->ip, mapped, 12) != 0) return *a;
-    fs_addr v4 = {.family = 4};
-    memcpy(v4.ip, a->ip + 12, 4);
-    return v4;
-}
-
 /* Whether a is the sender's own address, also when one of the two is
  * written IPv4-mapped: a dual-stack socket (a proxy's HEP) reports an IPv4
  * sender as ::ffff:a.b.c.d while its SIP names a.b.c.d. */
 static bool sender_address(const det_ctx *c, const fs_addr *a) {
-    fs_addr x = addr_unmapped(a), src = addr_unmapped(&c->p->src.addr);
+    fs_addr x = fs_addr_unmapped(a), src = fs_addr_unmapped(&c->p->src.addr);
     return fs_addr_eq(&x, &src);
 }
 
