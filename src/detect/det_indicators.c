@@ -42,7 +42,7 @@ typedef struct ind_event {
     uint8_t type, domain, severity, confidence, action;
     int8_t protocol; /* details.protocol (XC_ENUM_PROTOCOL index) or -1 */
     uint32_t ttl_s;
-    char scope[24];
+    char scope[65]; /* recommended_action.scope: at most 64 characters (xc_event_check) */
 } ind_event;
 
 typedef struct ind_net {
@@ -123,9 +123,18 @@ static size_t ua_norm(fs_str s, char *out) {
 
 typedef enum { ADD_OK, ADD_SKIP, ADD_NOMEM } add_status;
 
+
 static add_status add_net(det_indicators *d, const char *value, uint32_t ev) {
     fs_cidr c;
     if (!fs_cidr_parse(value, &c, NULL)) return ADD_SKIP;
+    /* ::ffff:a.b.c.d/n (n >= 96) is a.b.c.d/(n - 96): traffic is matched as
+     * IPv4 when it comes IPv4-mapped (det_indicators_check), so kept as IPv6
+     * it would match nothing (as zones, cfg.c) */
+    fs_addr v4 = fs_addr_unmapped(&c.net);
+    if (v4.family == 4 && c.net.family == 6 && c.prefix >= 96) {
+        c.net = v4;
+        c.prefix = (uint8_t)(c.prefix - 96);
+    }
     if (!grow((void **)&d->nets, &d->nets_cap, d->nnets + 1, sizeof *d->nets)) return ADD_NOMEM;
     ind_net *n = &d->nets[d->nnets++];
     n->net = c.net;
@@ -237,6 +246,9 @@ static fs_code add_line(det_indicators *d, const char *buf, size_t len, const ch
     size_t i = 0;
     while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n')) i++;
     if (i == len) return FS_OK; /* blank */
+    /* the line's end is not the event's: an event of XC_EVENT_MAX_BYTES
+     * (which pull accepts and caches) is that many bytes without it */
+    while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r')) len--;
     xc_event ev;
     fs_err pe = {0};
     if (xc_event_parse(buf, len, &ev, NULL, &pe) != FS_OK)
@@ -426,9 +438,23 @@ typedef struct ind_hit {
 } ind_hit;
 
 typedef struct ind_hits {
+    const det_indicators *d;
+    double min_conf; /* the rule's min_confidence */
+    int64_t now_ms;  /* the wall clock, read at the first candidate (0 before) */
     unsigned n;
     ind_hit h[IND_MAX_HITS];
 } ind_hits;
+
+/* Is the shared event acted on: not expired since the set was loaded, not
+ * below min_confidence? Asked before a match counts, so that one which is
+ * not hides neither a shorter prefix's nor a place among the hits kept (as
+ * after the cache is read again without it). */
+static bool usable(ind_hits *hs, uint32_t ev) {
+    const ind_event *ie = &hs->d->events[ev];
+    if ((double)ie->confidence < hs->min_conf) return false;
+    if (!hs->now_ms) hs->now_ms = (int64_t)(fs_time_now_us() / 1000);
+    return ie->valid_until_ms >= hs->now_ms;
+}
 
 static void hit_add(ind_hits *hs, uint32_t ev, const char *kind, const char *indicator, const char *observed,
                     const char *role) {
@@ -444,6 +470,7 @@ static void hit_add(ind_hits *hs, uint32_t ev, const char *kind, const char *ind
 }
 
 static void match_source(const det_indicators *d, const fs_addr *a, ind_hits *hs) {
+    bool any = false;
     for (uint32_t g = 0; g < d->ngroups; g++) {
         const ind_group *gr = &d->groups[g];
         if (gr->family != a->family) continue;
@@ -457,6 +484,8 @@ static void match_source(const det_indicators *d, const fs_addr *a, ind_hits *hs
         fs_addr_str(a, ip, sizeof ip);
         unsigned full = a->family == 4 ? 32 : 128;
         for (; f < base + gr->count && cmp_net(f, &key) == 0; f++) {
+            if (!usable(hs, f->ev)) continue;
+            any = true;
             if (gr->prefix == full) snprintf(net, sizeof net, "%s", ip);
             else {
                 char n[FS_ADDR_STRLEN];
@@ -464,7 +493,7 @@ static void match_source(const det_indicators *d, const fs_addr *a, ind_hits *hs
             }
             hit_add(hs, f->ev, gr->prefix == full ? "ip" : "cidr", net, ip, "source");
         }
-        return; /* longest prefix only */
+        if (any) return; /* longest prefix only */
     }
 }
 
@@ -484,7 +513,7 @@ static void match_number(const det_indicators *d, int side, const char *num, con
         while (f > arr && cmp_num(f - 1, &key) == 0) f--;
         bool any = false;
         for (; f < arr + n && cmp_num(f, &key) == 0; f++) {
-            if (f->exact && l != len) continue;
+            if ((f->exact && l != len) || !usable(hs, f->ev)) continue;
             char ind[IND_MAX_DIGITS + 2];
             snprintf(ind, sizeof ind, "+%s", f->digits);
             hit_add(hs, f->ev, f->exact ? "e164" : "e164_range", ind, num, role);
@@ -506,7 +535,7 @@ static void match_ua(const det_indicators *d, fs_str ua, ind_hits *hs) {
     char shown[64];
     ev_copy_text(shown, sizeof shown, ua);
     for (; f < d->uas + d->nuas && cmp_ua(f, &key) == 0; f++)
-        hit_add(hs, f->ev, "sip_user_agent", f->ua, shown, "tool");
+        if (usable(hs, f->ev)) hit_add(hs, f->ev, "sip_user_agent", f->ua, shown, "tool");
 }
 
 static void number_of(fs_str header_or_uri, char *out, size_t n) {
@@ -572,7 +601,7 @@ void det_indicators_check(det_ctx *c) {
     const det_indicators *d = c->eng->indicators;
     const sip_msg *m = c->m;
     if (!d || !m) return;
-    ind_hits hs = {0};
+    ind_hits hs = {.d = d, .min_conf = det_rule_cfg(c, R_INTEL_MATCH)->param[0]};
     if (d->ngroups) {
         /* ::ffff:a.b.c.d (a dual-stack socket's IPv4 peer, e.g. a proxy's HEP)
          * matches shared IPv4 indicators, as zones and allow_sources do */
@@ -590,14 +619,6 @@ void det_indicators_check(det_ctx *c) {
         match_number(d, SIDE_CALLEE, num, "callee", &hs);
     }
     match_ua(d, m->user_agent, &hs);
-    if (!hs.n) return;
-    const cfg_rule *rc = det_rule_cfg(c, R_INTEL_MATCH);
-    int64_t now_ms = (int64_t)(fs_time_now_us() / 1000);
-    for (unsigned i = 0; i < hs.n; i++) {
-        const ind_event *ie = &d->events[hs.h[i].ev];
-        if (ie->valid_until_ms < now_ms) continue;      /* expired since it was loaded */
-        if ((double)ie->confidence < rc->param[0]) continue; /* min_confidence */
-        raise_hit(c, ie, &hs.h[i]);
-    }
+    for (unsigned i = 0; i < hs.n; i++) raise_hit(c, &d->events[hs.h[i].ev], &hs.h[i]); /* all usable */
 }
 

@@ -66,7 +66,7 @@ typedef struct ev_event {
     det_severity severity;
     uint8_t confidence;
     det_action action;
-    char scope[24];
+    char scope[65]; /* the format's 64 characters: INTEL-001 passes a shared event's on */
     uint32_t ttl_s;
     char tlp[16];
     uint64_t count;

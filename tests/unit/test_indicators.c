@@ -8,6 +8,9 @@
  * output, expiry and min_confidence, and a larger table.
  */
 #include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "../check.h"
 #include "detect/det.h"
@@ -189,6 +192,56 @@ static void test_load(void) {
     det_indicators_get_info(ind, &i);
     CHECK_EQ_INT(i.events, 0);
     det_indicators_free(ind);
+}
+
+/* An event of exactly XC_EVENT_MAX_BYTES (valid, and cached by pull) is
+ * read from a cache file, where its line ends in '\n', and with "\r\n":
+ * the line's end counted against the event's size refused the whole cache. */
+static void test_largest_event(void) {
+    char line[2048];
+    event_line(line, sizeof line, ID(1), "SIP_SCANNER", "infrastructure", "high", "active", 90, 3600,
+               "[{\"kind\":\"ip\",\"value\":\"198.51.100.7\",\"role\":\"source\"}]");
+    char *at = strstr(line, "\"details\":{}");
+    CHECK(at != NULL);
+    if (!at) return;
+    size_t head = (size_t)(at - line) + strlen("\"details\":{"), tail = strlen(line) - head - 1; /* no '\n' */
+    size_t pad = XC_EVENT_MAX_BYTES - head - tail - strlen("\"note\":\"\"");
+    char *ev = malloc(XC_EVENT_MAX_BYTES + 3);
+    size_t o = 0;
+    memcpy(ev, line, head);
+    o = head;
+    o += (size_t)sprintf(ev + o, "\"note\":\"");
+    memset(ev + o, 'x', pad);
+    o += pad;
+    ev[o++] = '"';
+    memcpy(ev + o, line + head, tail);
+    o += tail;
+    CHECK_EQ_INT(o, XC_EVENT_MAX_BYTES);
+    fs_err e = {0};
+    xc_event xe;
+    CHECK_MSG(xc_event_parse(ev, o, &xe, NULL, &e) == FS_OK, "%s", e.msg); /* a valid event */
+    xc_event_free(&xe);
+    char path[] = "/tmp/test_indicators_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    FILE *f = fdopen(fd, "wb");
+    fwrite(ev, 1, o, f);
+    fputc('\n', f);
+    fclose(f);
+    det_indicators *ind = det_indicators_load(path, now_ms(), &e);
+    CHECK_MSG(ind != NULL, "%s", e.msg);
+    det_indicators_info i;
+    det_indicators_get_info(ind, &i);
+    CHECK_EQ_INT(i.events, 1);
+    det_indicators_free(ind);
+    unlink(path);
+    memcpy(ev + o, "\r\n", 2);
+    ind = det_indicators_parse(ev, o + 2, "crlf", now_ms(), &e);
+    CHECK_MSG(ind != NULL, "%s", e.msg);
+    det_indicators_get_info(ind, &i);
+    CHECK_EQ_INT(i.events, 1);
+    det_indicators_free(ind);
+    free(ev);
 }
 
 static void test_match(void) {
@@ -394,6 +447,36 @@ static void test_mapped_source(void) {
     det_indicators_free(ind);
 }
 
+/* A shared address or network written IPv4-mapped (a partner's sensor fed
+ * HEP by a dual-stack proxy reports its sources so) is its IPv4 one: it
+ * matches IPv4 traffic and mapped traffic (which is matched as IPv4); kept
+ * as IPv6, it matched neither. */
+static void test_mapped_indicator(void) {
+    char text[4096], line[2048];
+    size_t o = 0;
+    event_line(line, sizeof line, ID(1), "SIP_SCANNER", "infrastructure", "high", "active", 90, 3600,
+               "[{\"kind\":\"ip\",\"value\":\"::ffff:198.51.100.7\",\"role\":\"source\"}]");
+    o += (size_t)snprintf(text + o, sizeof text - o, "%s", line);
+    event_line(line, sizeof line, ID(2), "SIP_FLOOD", "infrastructure", "medium", "active", 80, 3600,
+               "[{\"kind\":\"cidr\",\"value\":\"::ffff:203.0.113.0/120\",\"role\":\"source\"}]");
+    o += (size_t)snprintf(text + o, sizeof text - o, "%s", line);
+    fs_err e = {0};
+    det_indicators *ind = det_indicators_parse(text, o, "c", now_ms(), &e);
+    CHECK_MSG(ind != NULL, "%s", e.msg);
+    world w;
+    world_init(&w, ind);
+    invite(&w, "198.51.100.7", "100", "alice", "Linphone", 1764067290000000ULL, 1);
+    invite(&w, "::ffff:203.0.113.200", "100", "alice", "Linphone", 1764067290001000ULL, 2);
+    det_finish(w.eng);
+    CHECK_EQ_INT(count_for(&w, ID(1)), 1);
+    CHECK_EQ_INT(count_for(&w, ID(2)), 1);
+    const ev_event *b = event_for(&w, ID(2));
+    const ev_detail *d = b ? detail(b, "indicator") : NULL;
+    if (b) CHECK_MSG(d && !strcmp(d->s, "203.0.113.0/24"), "%s", d ? d->s : "-");
+    world_free(&w);
+    det_indicators_free(ind);
+}
+
 /* A live run reads the cache again (insp_set_indicators): the same shared
  * event, now at another place in the file, keeps its incident open. */
 static void test_reload_keeps_incidents(void) {
@@ -447,6 +530,84 @@ static void test_expire_while_loaded(void) {
     det_indicators_free(ind);
 }
 
+/* The shared event's recommended_action.scope is passed on whole (up to the
+ * format's 64 characters): one longer than 23 became "sip_ingress". */
+static void test_scope(void) {
+    static const char scope[] = "outbound_voice:premium_rate_ranges_of_the_carrier_group_01234567";
+    CHECK_EQ_INT(strlen(scope), 64);
+    char line[2048], text[2048];
+    event_line(line, sizeof line, ID(4), "IRSF", "fraud", "critical", "active", 85, 3600,
+               "[{\"kind\":\"e164_range\",\"value\":\"+88213\",\"role\":\"destination\"}]");
+    char *at = strstr(line, "\"scope\":\"sip_ingress\"");
+    CHECK(at != NULL);
+    if (!at) return;
+    snprintf(text, sizeof text, "%.*s\"scope\":\"%s\"%s", (int)(at - line), line, scope,
+             at + strlen("\"scope\":\"sip_ingress\""));
+    fs_err e = {0};
+    det_indicators *ind = det_indicators_parse(text, strlen(text), "c", now_ms(), &e);
+    CHECK_MSG(ind != NULL, "%s", e.msg);
+    world w;
+    world_init(&w, ind);
+    invite(&w, "192.0.2.1", "+88213555", "x", "y", 1764067290000000ULL, 1);
+    det_finish(w.eng);
+    const ev_event *ev = event_for(&w, ID(4));
+    CHECK(ev != NULL);
+    if (ev) CHECK_MSG(!strcmp(ev->scope, scope), "scope %s", ev->scope);
+    world_free(&w);
+    det_indicators_free(ind);
+}
+
+/* A shared event that is not acted on (expired during the run, below
+ * min_confidence) does not hide one that is: the longest prefix wins among
+ * the events acted on, and the hits kept per message are theirs. */
+static void test_unusable_do_not_hide(void) {
+    fs_err e = {0};
+    char text[16384], line[2048], id[40];
+    size_t o = 0;
+    /* expired an hour after the load time given below: expired now */
+    event_line(line, sizeof line, ID(1), "SIP_SCANNER", "infrastructure", "high", "active", 90, -5,
+               "[{\"kind\":\"ip\",\"value\":\"198.51.100.7\",\"role\":\"source\"},"
+               "{\"kind\":\"e164\",\"value\":\"+88213555\",\"role\":\"callee\"}]");
+    o += (size_t)snprintf(text + o, sizeof text - o, "%s", line);
+    event_line(line, sizeof line, ID(2), "SIP_FLOOD", "infrastructure", "medium", "active", 80, 3600,
+               "[{\"kind\":\"cidr\",\"value\":\"198.51.100.0/24\",\"role\":\"source\"}]");
+    o += (size_t)snprintf(text + o, sizeof text - o, "%s", line);
+    event_line(line, sizeof line, ID(3), "IRSF", "fraud", "critical", "active", 85, 3600,
+               "[{\"kind\":\"e164_range\",\"value\":\"+88213\",\"role\":\"destination\"}]");
+    o += (size_t)snprintf(text + o, sizeof text - o, "%s", line);
+    det_indicators *ind = det_indicators_parse(text, o, "c", now_ms() - 3600 * 1000, &e);
+    CHECK_MSG(ind != NULL, "%s", e.msg);
+    world w;
+    world_init(&w, ind);
+    invite(&w, "198.51.100.7", "+88213555", "x", "y", 1764067290000000ULL, 1);
+    det_finish(w.eng);
+    CHECK_EQ_INT(count_for(&w, ID(1)), 0); /* expired */
+    CHECK_EQ_INT(count_for(&w, ID(2)), 1); /* the /24, as once the cache is read again */
+    CHECK_EQ_INT(count_for(&w, ID(3)), 1); /* the range */
+    world_free(&w);
+    det_indicators_free(ind);
+
+    /* nine partners' events on one address below min_confidence, the tenth
+     * above: the tenth is acted on (not crowded out of the 8 hits kept) */
+    o = 0;
+    for (unsigned k = 0; k < 10; k++) {
+        snprintf(id, sizeof id, "0193a5e0-7c1e-7d2a-9b1f-5e4c3d2b1b%02u", k);
+        event_line(line, sizeof line, id, "SIP_SCANNER", "infrastructure", "high", "active", k == 9 ? 95 : 40,
+                   3600, "[{\"kind\":\"ip\",\"value\":\"203.0.113.9\",\"role\":\"source\"}]");
+        o += (size_t)snprintf(text + o, sizeof text - o, "%s", line);
+    }
+    ind = det_indicators_parse(text, o, "c", now_ms(), &e);
+    CHECK_MSG(ind != NULL, "%s", e.msg);
+    world_init(&w, ind);
+    w.cfg->rules[R_INTEL_MATCH].param[0] = 50; /* min_confidence */
+    invite(&w, "203.0.113.9", "1", "x", "y", 1764067290000000ULL, 1);
+    det_finish(w.eng);
+    CHECK_EQ_INT(w.nout, 1);
+    CHECK_EQ_INT(count_for(&w, "0193a5e0-7c1e-7d2a-9b1f-5e4c3d2b1b09"), 1);
+    world_free(&w);
+    det_indicators_free(ind);
+}
+
 /* A larger table: 20000 networks and 20000 ranges, lookups stay exact. */
 static void test_many(void) {
     size_t cap = 40000 * 420;
@@ -492,11 +653,15 @@ static void test_many(void) {
 int main(void) {
     if (sodium_init() < 0) return 1;
     test_load();
+    test_largest_event();
     test_match();
     test_signalling();
     test_pai_values();
     test_mapped_source();
+    test_mapped_indicator();
     test_expire_while_loaded();
+    test_unusable_do_not_hide();
+    test_scope();
     test_reload_keeps_incidents();
     test_many();
     return check_done("test_indicators");
