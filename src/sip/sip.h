@@ -453,6 +453,14 @@ bool sip_fast_sip_uri(const char *floor, const char *p, const char *e);
 /* Split a comma-separated header value, respecting quotes and <>.
  * Start with *rest = value; each call yields one trimmed item. */
 bool sip_list_next(fs_str *rest, fs_str *item);
+/* true if v holds, outside quoted strings, a '<' that no later '>' closes
+ * or a ',' between a '<' and its '>'. sip_list_next takes such commas for
+ * part of one item, so in a Via (which has no <>) or in header parameters (a
+ * token, host or quoted string; the URI's own <> are not passed here) they
+ * hide the values after them from fs38 but not from a stack that splits at
+ * those commas; the validator reports it. A balanced <...> without a comma
+ * (an unquoted +sip.instance=<urn:...>) hides nothing and is let pass. */
+bool sip_angle_hides(fs_str v);
 
 typedef enum sip_scheme { SIP_SCHEME_OTHER, SIP_SCHEME_SIP, SIP_SCHEME_SIPS, SIP_SCHEME_TEL } sip_scheme;
 
@@ -532,6 +540,11 @@ static inline bool sip_auth_param_next(fs_str *rest, fs_str *name, fs_str *value
 /* Iterate a ';'-separated parameter list: start with *rest = params; yields
  * each trimmed name and value (empty name = an empty ";;" item). */
 bool sip_param_next(fs_str *rest, fs_str *name, fs_str *value);
+/* true if s holds a quoted string without its closing '"' (a backslash
+ * escapes the next octet): in a parameter list, the rest of the header
+ * value is swallowed into one value, where a stack that does not honour
+ * the quote sees further parameters or list items (UNTERMINATED_QUOTE). */
+bool sip_quote_open(fs_str s);
 /* true if params is empty or holds an empty item (";;", trailing ';'). */
 bool sip_params_have_empty(fs_str params);
 
@@ -575,7 +588,8 @@ typedef struct sip_sdp {
 bool sip_sdp_parse(fs_str body, sip_sdp *sdp);
 
 /* The SDP in a message: the body when Content-Type is application/sdp, or the
- * application/sdp part of a multipart body. false if none. */
+ * application/sdp part of a multipart body, also inside a nested multipart
+ * part (up to 3 levels down). false if none. */
 bool sip_msg_sdp(const sip_msg *m, fs_str *sdp_body);
 
 /* Multipart: iterate the parts of a multipart/... body given the Content-Type

@@ -745,6 +745,7 @@ static void check_via(sip_msg *m) {
             continue;
         }
         if (h->value.len == 0 || trailing_comma(h->value)) ADD(m, HEADER_EMPTY_VALUE_ITEM);
+        if (sip_angle_hides(h->value)) ADD(m, VIA_SYNTAX); /* the values after it are hidden */
         fs_str rest = h->value, item;
         while (sip_list_next(&rest, &item)) {
             if (item.len == 0) {
@@ -758,6 +759,7 @@ static void check_via(sip_msg *m) {
                 continue;
             }
             if (!via_values_ok(&v)) ADD(m, VIA_SYNTAX);
+            if (sip_quote_open(v.params)) ADD(m, UNTERMINATED_QUOTE);
             if (v.empty_param) ADD(m, HEADER_EMPTY_VALUE_ITEM);
             if (is_broadcast(v.host)) ADD(m, VIA_BROADCAST);
             if (top) {

@@ -51,6 +51,17 @@ static const char *quote_end(const char *p, const char *end) {
     return NULL;
 }
 
+bool sip_quote_open(fs_str s) {
+    s = nn(s);
+    const char *p = s.p, *end = s.p + s.len;
+    while ((p = memchr(p, '"', (size_t)(end - p))) != NULL) {
+        p = quote_end(p, end);
+        if (!p) return true;
+        p++;
+    }
+    return false;
+}
+
 /* ---- header index ------------------------------------------------------------ */
 
 fs_str sip_header_value(const sip_msg *m, sip_header_id id) {
@@ -133,6 +144,27 @@ bool sip_list_next(fs_str *rest, fs_str *item) {
         rest->len = 0;
     }
     return true;
+}
+
+bool sip_angle_hides(fs_str v) {
+    v = nn(v);
+    if (!v.len || !memchr(v.p, '<', v.len)) return false; /* nearly every Via and parameter list */
+    const char *p = v.p, *end = p + v.len;
+    unsigned depth = 0;
+    for (; p < end; p++) {
+        if (*p == '"') {
+            const char *q = quote_end(p, end);
+            if (!q) return false; /* the quote swallows the rest: UNTERMINATED_QUOTE */
+            p = q;
+        } else if (*p == '<') {
+            depth++;
+        } else if (*p == '>') {
+            if (depth) depth--;
+        } else if (*p == ',' && depth) {
+            return true;
+        }
+    }
+    return depth > 0;
 }
 
 bool sip_param_next(fs_str *rest, fs_str *name, fs_str *value) {
@@ -313,6 +345,8 @@ static sip_anomaly bracketed(const char *lt, const char *end, sip_nameaddr *na, 
     if (p == end) return bad;
     if (*p != ';') return first_of(bad, SIP_A_URI_SYNTAX);
     na->params = trim(p + 1, end);
+    if (sip_quote_open(na->params)) bad = first_of(bad, SIP_A_UNTERMINATED_QUOTE);
+    if (sip_angle_hides(na->params)) bad = first_of(bad, SIP_A_URI_SYNTAX);
     if (sip_params_have_empty(na->params)) bad = first_of(bad, SIP_A_HEADER_EMPTY_VALUE_ITEM);
     return bad;
 }
@@ -327,6 +361,8 @@ static sip_anomaly addr_spec(const char *p, const char *end, sip_nameaddr *na) {
     if (has_ws(na->uri)) bad = first_of(bad, SIP_A_ADDR_SPEC_SPACES);
     if (semi) {
         na->params = trim(semi + 1, end);
+        if (sip_quote_open(na->params)) bad = first_of(bad, SIP_A_UNTERMINATED_QUOTE);
+        if (sip_angle_hides(na->params)) bad = first_of(bad, SIP_A_URI_SYNTAX);
         if (sip_params_have_empty(na->params)) bad = first_of(bad, SIP_A_HEADER_EMPTY_VALUE_ITEM);
     }
     return bad;
@@ -662,21 +698,29 @@ static fs_str part_content_type(fs_str hdrs) {
     return FS_STR_NULL;
 }
 
-bool sip_msg_sdp(const sip_msg *m, fs_str *sdp_body) {
-    fs_str ct = sip_header_value(m, SIP_H_CONTENT_TYPE);
-    if (ct.len == 0 || m->body.len == 0) return false;
+/* The first application/sdp body in body of type ct, looking into multipart
+ * parts and, depth levels deep, into parts that are multipart themselves
+ * (RFC 5621 3.1: multipart/mixed holding a multipart/alternative of SDPs).
+ * *budget bounds the parts looked at over the whole tree; each level's parts
+ * are disjoint slices of its body, so the cost is at most depth passes. */
+static bool find_sdp(fs_str ct, fs_str body, unsigned depth, unsigned *budget, fs_str *sdp_body) {
+    ct = nn(ct);
+    if (ct.len == 0 || body.len == 0) return false;
     if (is_sdp_type(ct)) {
-        *sdp_body = m->body;
+        *sdp_body = body;
         return true;
     }
-    if (!fs_str_istarts(trim(ct.p, ct.p + ct.len), "multipart/")) return false;
+    if (depth == 0 || !fs_str_istarts(trim(ct.p, ct.p + ct.len), "multipart/")) return false;
     uint32_t pos = 0;
     fs_str ph, pb;
-    for (unsigned n = 0; n < 64 && sip_multipart_next(ct, m->body, &pos, &ph, &pb); n++) {
-        if (is_sdp_type(part_content_type(ph))) {
-            *sdp_body = pb;
-            return true;
-        }
+    while (*budget && sip_multipart_next(ct, body, &pos, &ph, &pb)) {
+        --*budget;
+        if (find_sdp(part_content_type(ph), pb, depth - 1, budget, sdp_body)) return true;
     }
     return false;
+}
+
+bool sip_msg_sdp(const sip_msg *m, fs_str *sdp_body) {
+    unsigned budget = 64;
+    return find_sdp(sip_header_value(m, SIP_H_CONTENT_TYPE), m->body, 4, &budget, sdp_body);
 }

@@ -1304,6 +1304,24 @@ static void test_topology(void) {
     CHECK_EQ_INT(count_rule(w.out, "SIP-TOPO-001"), 0);
     if (w.out->n) dump(w.out);
     world_free(&w);
+
+    /* the internal SDP inside a nested multipart/alternative (RFC 5621) */
+    w = world_new(config_zones());
+    static const char nested[] = "--outer\r\nContent-Type: multipart/alternative;boundary=inner\r\n\r\n"
+                                 "--inner\r\nContent-Type: application/sdp\r\n\r\n" SDP_INTERNAL "\r\n"
+                                 "--inner--\r\n\r\n--outer--\r\n";
+    snprintf(buf, sizeof buf,
+             "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 203.0.113.16;branch=z9hG4bKn1\r\n"
+             "From: <sip:a@203.0.113.16>;tag=1\r\nTo: <sip:b@ims.example.net>;tag=2\r\nCall-ID: topo-nested\r\n"
+             "CSeq: 1 INVITE\r\nContact: <sip:203.0.113.200>\r\n"
+             "Content-Type: multipart/mixed;boundary=outer\r\nContent-Length: %zu\r\n\r\n%s",
+             strlen(nested), nested);
+    send_raw(&w, sbc, peer, T0, buf);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-TOPO-001"), 1);
+    t = find_rule(w.out, "SIP-TOPO-001");
+    CHECK(t && strstr(dstr(t, "leaked"), "10.5.5.6") != NULL);
+    world_free(&w);
 }
 
 /* SIP-INFO-003: a P-CSCF (core) that passes the S-CSCF's ck and ik on in
