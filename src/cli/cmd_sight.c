@@ -126,7 +126,18 @@ int cmd_sight(int argc, char **argv) {
         case O_SIGNING: signing = optarg; break;
         case O_EVENT: event = optarg; break;
         case O_FP: fp = true; break;
-        case O_NOTE: note = optarg; break;
+        case O_NOTE: {
+            /* details.note is a JSON string: jansson refuses one that is not
+             * UTF-8, and the event would go out without the note */
+            json_t *t = json_string(optarg);
+            if (!t) {
+                fprintf(stderr, "fs38 sight: --note: not valid UTF-8\n");
+                goto out;
+            }
+            json_decref(t);
+            note = optarg;
+            break;
+        }
         case O_CACHE: cache = optarg; break;
         case O_DRY: dry = true; break;
         case O_TLP:

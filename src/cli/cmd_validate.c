@@ -27,7 +27,10 @@ static const char usage_text[] =
     "Example:\n"
     "  fs38 inspect --json capture.pcap | fs38 validate\n";
 
-#define VALIDATE_MAX_INPUT (256u << 20)
+/* The most of an input held at once: a line of one event at the limit with
+ * its "\r\n". A longer line cannot be an event; it is counted, not kept, so
+ * memory stays bounded however long a line or the input is. */
+#define VALIDATE_BUF (XC_EVENT_MAX_BYTES + 2)
 
 /* Prints every problem of one event; returns true when it is valid. */
 static bool check_event(const char *p, size_t n, const char *name, unsigned long lineno) {
@@ -46,61 +49,107 @@ static bool check_event(const char *p, size_t n, const char *name, unsigned long
     return false;
 }
 
-enum { READ_ERROR = -1, READ_TOO_BIG = -2, READ_NO_MEMORY = -3 };
+enum { READ_ERROR = -1, READ_NO_MEMORY = -2 };
+
+enum fill_end { FILL_LINE, FILL_FULL, FILL_END, FILL_ERROR };
+
+/* Appends to buf[*len..cap) up to and including the next '\n' (FILL_LINE),
+ * until buf is full (FILL_FULL) or the input ends (FILL_END). Byte by byte
+ * (stdio buffers): never waits for input past a line's end, so a live pipe
+ * is checked as its events come. */
+static enum fill_end fill_line(FILE *f, char *buf, size_t cap, size_t *len) {
+    while (*len < cap) {
+        int ch = getc(f);
+        if (ch == EOF) return ferror(f) ? FILL_ERROR : FILL_END;
+        buf[(*len)++] = (char)ch;
+        if (ch == '\n') return FILL_LINE;
+    }
+    return FILL_FULL;
+}
+
+static bool is_blank(const char *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n') return false;
+    return true;
+}
+
+/* One NDJSON line (without its '\n'), or one of `dropped` bytes too long to
+ * be held; returns true when it is valid or blank. */
+static bool check_line(const char *p, size_t n, size_t dropped, const char *name, unsigned long lineno,
+                       unsigned long *events) {
+    if (dropped) {
+        (*events)++;
+        printf("%s:%lu: $: is %zu bytes, at most %d allowed\n", name, lineno, dropped + n,
+               XC_EVENT_MAX_BYTES);
+        return false;
+    }
+    /* trailing blanks go, so a line of spaces and tabs is blank too */
+    while (n && (p[n - 1] == '\r' || p[n - 1] == ' ' || p[n - 1] == '\t')) n--;
+    if (!n) return true;
+    (*events)++;
+    return check_event(p, n, name, lineno);
+}
 
 /* A whole input that is one JSON document (an event file, pretty-printed or
- * not) is one event; anything else is NDJSON, one event per line. Returns how
- * many events were invalid, or READ_* (errno tells a read error). */
+ * not) is one event; anything else is NDJSON, one event per line, read as a
+ * stream. Returns how many events were invalid, or READ_* (errno tells a
+ * read error). */
 static long validate_stream(FILE *f, const char *name, unsigned long *events_out) {
-    size_t len = 0, cap = 1 << 16;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (len == cap) {
-            if (cap >= VALIDATE_MAX_INPUT) {
-                free(buf);
-                return READ_TOO_BIG;
-            }
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                return READ_NO_MEMORY;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) break;
-    }
+    char *buf = malloc(VALIDATE_BUF);
     if (!buf) return READ_NO_MEMORY;
-    if (ferror(f)) {
+    size_t len = 0;
+    enum fill_end fe;
+    json_error_t je;
+    /* one document only if it can be one event: read on while the input
+     * fits the event limit, unless its first line is a JSON value by itself
+     * (NDJSON; a one-line document is the same event read either way) */
+    for (bool first = true;;) {
+        size_t start = len;
+        fe = fill_line(f, buf, VALIDATE_BUF, &len);
+        if (fe != FILL_LINE) break;
+        if (first && !is_blank(buf + start, len - start)) {
+            first = false;
+            json_t *line = json_loadb(buf + start, len - start, 0, &je);
+            if (line) {
+                json_decref(line);
+                break;
+            }
+        }
+    }
+    long bad = 0;
+    unsigned long events = 0, lineno = 0;
+    json_t *whole = fe == FILL_END && len <= XC_EVENT_MAX_BYTES ? json_loadb(buf, len, 0, &je) : NULL;
+    if (whole) {
+        json_decref(whole);
+        bad = !check_event(buf, len, name, 1);
+        free(buf);
+        *events_out = 1;
+        return bad;
+    }
+    size_t dropped = 0; /* bytes of the current line too long to hold */
+    while (fe != FILL_ERROR) {
+        size_t pos = 0;
+        const char *nl;
+        while ((nl = memchr(buf + pos, '\n', len - pos))) {
+            size_t n = (size_t)(nl - buf) - pos;
+            bad += !check_line(buf + pos, n, dropped, name, ++lineno, &events);
+            dropped = 0;
+            pos += n + 1;
+        }
+        memmove(buf, buf + pos, len - pos);
+        len -= pos;
+        if (fe == FILL_END) break;
+        if (len == VALIDATE_BUF) { /* no '\n' in a full buffer: a line too long */
+            dropped += len;
+            len = 0;
+        }
+        fe = fill_line(f, buf, VALIDATE_BUF, &len);
+    }
+    if (fe == FILL_ERROR) {
         free(buf);
         return READ_ERROR;
     }
-    long bad = 0;
-    unsigned long events = 0;
-    json_error_t je;
-    /* one document only if it can be one event: a bigger input is read as
-     * lines, each held to the event limit, never parsed whole */
-    json_t *whole = len <= XC_EVENT_MAX_BYTES ? json_loadb(buf, len, 0, &je) : NULL;
-    if (whole) {
-        json_decref(whole);
-        events = 1;
-        bad = !check_event(buf, len, name, 1);
-    } else {
-        unsigned long lineno = 0;
-        for (size_t pos = 0; pos < len;) {
-            const char *nl = memchr(buf + pos, '\n', len - pos);
-            size_t end = nl ? (size_t)(nl - buf) : len, n = end - pos;
-            lineno++;
-            while (n && (buf[pos + n - 1] == '\r' || buf[pos + n - 1] == ' ')) n--;
-            if (n) {
-                events++;
-                bad += !check_event(buf + pos, n, name, lineno);
-            }
-            pos = end + 1;
-        }
-    }
+    if (len || dropped) bad += !check_line(buf, len, dropped, name, ++lineno, &events); /* no '\n' at the end */
     free(buf);
     *events_out = events;
     return bad;
@@ -142,8 +191,7 @@ int cmd_validate(int argc, char **argv) {
         int err = errno;
         if (!is_stdin) fclose(f);
         if (b < 0) {
-            if (b == READ_TOO_BIG) fprintf(stderr, "fs38 validate: %s: larger than %u MiB\n", path, VALIDATE_MAX_INPUT >> 20);
-            else if (b == READ_NO_MEMORY) fprintf(stderr, "fs38 validate: %s: out of memory\n", path);
+            if (b == READ_NO_MEMORY) fprintf(stderr, "fs38 validate: %s: out of memory\n", path);
             else fprintf(stderr, "fs38 validate: %s: read error: %s\n", path, strerror(err ? err : EIO));
             unreadable++;
             continue;

@@ -114,6 +114,10 @@ const char *xc_enum_label(xc_enum which) {
 
 /* ---- small syntax checks --------------------------------------------------------- */
 
+/* A UUID's length: a longer event_id is refused by its length, and the
+ * message names the real limit. */
+enum { UUID_LEN = 36 };
+
 static bool all_digits(const char *s, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (s[i] < '0' || s[i] > '9') return false;
@@ -178,16 +182,20 @@ bool xc_time_parse(const char *s, size_t len, int64_t *ms) {
     if (i + 1 != len || s[i] != 'Z') return false;
     bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     if (mo < 1 || mo > 12 || d < 1) return false;
-    if (d > mdays[mo - 1] + (mo == 2 && leap)) return false;
-    if (h > 23 || mi > 59 || se > 60) return false; /* 60: a leap second */
+    unsigned last_day = mdays[mo - 1] + (mo == 2 && leap);
+    if (d > last_day) return false;
+    if (h > 23 || mi > 59 || se > 60) return false;
+    /* 60: a leap second, which UTC inserts only as 23:59:60 on the last day
+     * of a month (RFC 3339 5.7); 10:41:60 is no time at all */
+    if (se == 60 && (h != 23 || mi != 59 || d != last_day)) return false;
     int64_t days = days_from_civil(y, mo, d);
     *ms = ((days * 24 + h) * 60 + mi) * 60000 + (int64_t)se * 1000 + frac;
     return true;
 }
 
 static bool uuid7_valid(const char *s, size_t n) {
-    if (n != 36) return false;
-    for (size_t i = 0; i < 36; i++) {
+    if (n != UUID_LEN) return false;
+    for (size_t i = 0; i < UUID_LEN; i++) {
         char c = s[i];
         if (i == 8 || i == 13 || i == 18 || i == 23) {
             if (c != '-') return false;
@@ -442,27 +450,30 @@ static void check_evidence(xc_report *r, const json_t *root, xc_event *ev) {
     bool signalling = ev->event_type && !strcmp(ev->event_type, "SIGNALLING_ATTACK");
     json_t *details = member(r, evd, "evidence", "details", W_OBJECT, feedback || signalling);
     if (!details) return;
-    if (feedback) {
-        json_t *ref = member(r, details, "evidence.details", "ref", W_OBJECT, true);
-        if (ref) {
-            const char *iss = str_member(r, ref, "evidence.details.ref", "issuer", true, XC_ISSUER_MAX);
-            const char *id = str_member(r, ref, "evidence.details.ref", "event_id", true, 64);
-            char v[64];
-            if (iss && !xc_issuer_valid(iss, strlen(iss))) {
-                xc_report_add(r, "evidence.details.ref.issuer", "'%s' is not org:<MCC>-<MNC> or org:<name>",
-                              shown(iss, v, sizeof v));
-                iss = NULL;
-            }
-            if (id && !uuid7_valid(id, strlen(id))) {
-                xc_report_add(r, "evidence.details.ref.event_id", "'%s' is not a lowercase UUIDv7",
-                              shown(id, v, sizeof v));
-                id = NULL;
-            }
+    /* ref and protocol are checked wherever they appear, as the schema does
+     * (INTEL-001 names the partner's event in ref too); they are required
+     * only for feedback and signalling events */
+    json_t *ref = member(r, details, "evidence.details", "ref", W_OBJECT, feedback);
+    if (ref) {
+        const char *iss = str_member(r, ref, "evidence.details.ref", "issuer", true, XC_ISSUER_MAX);
+        const char *id = str_member(r, ref, "evidence.details.ref", "event_id", true, UUID_LEN);
+        char v[64];
+        if (iss && !xc_issuer_valid(iss, strlen(iss))) {
+            xc_report_add(r, "evidence.details.ref.issuer", "'%s' is not org:<MCC>-<MNC> or org:<name>",
+                          shown(iss, v, sizeof v));
+            iss = NULL;
+        }
+        if (id && !uuid7_valid(id, strlen(id))) {
+            xc_report_add(r, "evidence.details.ref.event_id", "'%s' is not a lowercase UUIDv7",
+                          shown(id, v, sizeof v));
+            id = NULL;
+        }
+        if (feedback) { /* what the hub records as feedback */
             ev->ref_issuer = iss;
             ev->ref_event_id = id;
         }
     }
-    if (signalling) enum_member(r, details, "evidence.details", "protocol", XC_ENUM_PROTOCOL, true);
+    enum_member(r, details, "evidence.details", "protocol", XC_ENUM_PROTOCOL, signalling);
 }
 
 static void check_handling(xc_report *r, const json_t *root, xc_event *ev) {
@@ -505,14 +516,14 @@ static void check_top(xc_report *r, const json_t *root, xc_event *ev) {
             xc_report_add(r, "schema_version", "'%s' is not a 1.x version such as \"1.0\"",
                           shown(sv, v, sizeof v));
     }
-    const char *id = str_member(r, root, "", "event_id", true, 64);
+    const char *id = str_member(r, root, "", "event_id", true, UUID_LEN);
     if (id && uuid7_valid(id, strlen(id))) ev->event_id = id;
     else if (id)
         xc_report_add(r, "event_id", "'%s' is not a lowercase UUIDv7", shown(id, v, sizeof v));
     int64_t version;
     if (int_member(r, root, "", "version", true, 1, INT32_MAX, &version)) ev->version = version;
     ev->status = enum_member(r, root, "", "status", XC_ENUM_STATUS, true);
-    const char *iss = str_member(r, root, "", "issuer", true, XC_ISSUER_MAX + 16);
+    const char *iss = str_member(r, root, "", "issuer", true, XC_ISSUER_MAX);
     if (iss && xc_issuer_valid(iss, strlen(iss))) ev->issuer = iss;
     else if (iss)
         xc_report_add(r, "issuer", "'%s' is not org:<MCC>-<MNC> or org:<name> ([a-z0-9._-]{1,64})",

@@ -236,6 +236,11 @@ ok "sight reports it stored" grep -q "FALSE_POSITIVE.*stored" "$TMPD/out"
 hcurl op1 "/v1/sightings?issuer=org:234-15&event_id=$ID1" >"$W/sightings.json"
 ok "the issuer sees the false positive" test "$(jq -r '.sightings[0].kind' "$W/sightings.json")" = FALSE_POSITIVE
 expect_exit 2 "sight with nothing to report on" "$FS38" sight $(tls op2) --signing-key "${KEY[op2]}" --event "org:234-15/$ID1"
+# a note that cannot be JSON text is refused, not silently left out
+expect_exit 2 "sight --note not UTF-8" "$FS38" sight --dry-run --signing-key "${KEY[op2]}" \
+    --event "org:234-15/$ID1" --observable ip:198.51.100.7 --note $'lab\xffscanner'
+ok "...named" grep -q -- "--note: not valid UTF-8" "$TMPD/err"
+ok "...and nothing printed" test ! -s "$TMPD/out"
 
 # ---- revoke: op1 publishes version 2 revoked; the cache drops it ---------------------------------------------
 jq -c --arg id "$ID1" 'select(.event_id == $id) | .version = 2 | .status = "revoked"' "$CACHE" >"$W/revoke.ndjson"

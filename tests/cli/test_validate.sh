@@ -26,6 +26,10 @@ done <"$INV/MANIFEST.tsv"
 expect_exit 1 "one bad line" "$FS38" validate "$TMPD/mixed.ndjson"
 ok "bad line numbered" grep -q "mixed.ndjson:3: event_id" "$TMPD/out"
 ok "good lines quiet" bash -c "! grep -q 'mixed.ndjson:[12]:' '$TMPD/out'"
+# blank lines (empty, spaces, tabs, CRLF) are skipped, not events
+{ printf '\n \t\r\n'; head -1 "$TMPD/ev.ndjson"; printf '\t\n\r\n'; head -1 "$TMPD/ev.ndjson"; } >"$TMPD/blank.ndjson"
+expect_exit 0 "blank lines skipped" "$FS38" validate "$TMPD/blank.ndjson"
+ok "...two events counted" grep -q "2 events, 0 invalid" "$TMPD/err"
 expect_exit 2 "missing file" "$FS38" validate "$TMPD/nope.ndjson"
 # an unreadable input is named, and the inputs after it are still checked
 expect_exit 2 "missing then good" "$FS38" validate "$TMPD/nope.ndjson" "$TMPD" "$TMPD/mixed.ndjson"
@@ -38,6 +42,12 @@ import sys
 sys.stdout.write('[' + '1,' * 400000 + '1]')" >"$TMPD/big.json"
 expect_exit 1 "a 800 KB document is checked as a line" "$FS38" validate "$TMPD/big.json"
 ok "over the event limit, named" grep -q "big.json:1:" "$TMPD/out"
+# NDJSON is a stream: a line far over the event limit (300 MB, more than any
+# buffer) is named with its length, and the lines after it are still checked
+{ head -1 "$TMPD/ev.ndjson"; head -c 300000000 /dev/zero | tr '\0' x; echo; head -1 "$TMPD/ev.ndjson"; } |
+    "$FS38" validate >"$TMPD/out" 2>"$TMPD/err"
+ok "a 300 MB line: only it is invalid" grep -q "3 events, 1 invalid" "$TMPD/err"
+ok "...named with its length" grep -q "^<stdin>:2: \$: is 300000000 bytes, at most 65536 allowed" "$TMPD/out"
 # times RFC 3339 cannot write: a pcapng whose packets are stamped after the
 # year 9999 (here 11476, and just below 2^64 us, where adding a TTL wrapped)
 # gives events whose times are held to 9998-01-01 (detection's clock stops

@@ -284,6 +284,21 @@ static void test_values(void) {
     set_and_expect("issuer", json_string("org:"), false, NULL);
     set_and_expect("issuer", json_string("234-15"), false, NULL);
     set_and_expect("issuer", json_string("org:Upper"), false, NULL);
+    /* a value too long is refused naming the real limit, not a looser one */
+    char longv[128];
+    snprintf(longv, sizeof longv, "org:%081d", 0); /* 85 bytes */
+    const struct { const char *field; const char *want; } too_long[] = {
+        {"issuer", "is 85 bytes long, at most 68 allowed"},
+        {"event_id", "is 85 bytes long, at most 36 allowed"}};
+    for (size_t i = 0; i < sizeof too_long / sizeof *too_long; i++) {
+        json_t *o = base_json();
+        xc_report r;
+        json_object_set_new(o, too_long[i].field, json_string(longv));
+        const xc_issue *it = run_json(o, &r) == FS_ERR_FORMAT ? xc_report_find(&r, too_long[i].field) : NULL;
+        CHECK_MSG(it && !strcmp(it->problem, too_long[i].want), "%s: %s", too_long[i].field,
+                  it ? it->problem : "not named");
+        json_decref(o);
+    }
     /* observable values per kind */
     set_and_expect("observables[0].value", json_string("2001:db8::1"), true, NULL);
     set_and_expect("observables[0].value", json_string("example.com"), false, NULL);
@@ -621,6 +636,10 @@ static void test_time_parse(void) {
     CHECK(xc_time_parse("2000-03-01T00:00:00Z", 20, &ms) && ms == 951868800000LL);
     CHECK(xc_time_parse("2026-11-25T10:41:42.0679Z", 25, &ms) && ms == 1795603302067LL);
     CHECK(xc_time_parse("2016-12-31T23:59:60Z", 20, &ms)); /* leap second */
+    CHECK(xc_time_parse("2015-06-30T23:59:60.5Z", 22, &ms));
+    CHECK(!xc_time_parse("2026-11-25T10:41:60Z", 20, &ms)); /* only at 23:59 */
+    CHECK(!xc_time_parse("2016-12-31T22:59:60Z", 20, &ms));
+    CHECK(!xc_time_parse("2016-12-30T23:59:60Z", 20, &ms)); /* only on a month's last day */
     CHECK(!xc_time_parse("2026-11-25T10:41:42.0123456789Z", 31, &ms));
     CHECK(!xc_time_parse("2026-11-25T10:41:4Z", 19, &ms));
     CHECK(!xc_time_parse("2026-11-31T10:41:42Z", 20, &ms));
