@@ -810,7 +810,7 @@ rc=$?
 ok "--indicators rewritten under a flood, 2 workers, worker 1 behind: the run ends at --duration (rc $rc)" \
     is "$hung $rc" "0 0"
 ok "...having read the cache again ($(jq -r '.indicators.reloads' "$TMPD/rl.json" 2>/dev/null) times)" \
-    test "$(jq -r '.indicators.reloads' "$TMPD/rl.json" 2>/dev/null || echo 0)" -ge 2
+    test "$(jq -r '.indicators.reloads' "$TMPD/rl.json" 2>/dev/null || echo 0)" -ge 1 # checked every 2 s: 3 or 4 when idle, 1 on a loaded host
 # signals during start-up: a slow --indicators cache (a FIFO fed after 1 s)
 hport=$(free_port)
 rm -f "$TMPD/slow-ind"; mkfifo "$TMPD/slow-ind"
