@@ -173,7 +173,16 @@ static fs_code get_store(cfg_ctx *x, yaml_node_t *n) {
 
 typedef fs_code (*key_fn)(cfg_ctx *x, const char *key, yaml_node_t *v);
 
+/* A section left empty ("limits:" with its keys commented out, or ~): no
+ * keys, as etc/fs38.yaml's loader reads it. */
+static bool null_node(const yaml_node_t *n) {
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return false;
+    const char *v = (const char *)n->data.scalar.value;
+    return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") || !strcmp(v, "NULL");
+}
+
 static fs_code walk_map(cfg_ctx *x, yaml_node_t *map, const char *const *keys, key_fn fn) {
+    if (null_node(map)) return FS_OK;
     if (map->type != YAML_MAPPING_NODE) return fail_node(x, map, "%s", "expected a map of keys");
     size_t base = strlen(x->path);
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
@@ -327,7 +336,7 @@ static fs_code top_key(cfg_ctx *x, const char *key, yaml_node_t *v) {
     static const char *const repl_keys[] = {"nats_urls", "node_id", "replicas", "stream",
                                             "await_ms", NULL};
     if (!strcmp(key, "replication")) {
-        if (v->type == YAML_SCALAR_NODE && v->data.scalar.length == 0) return FS_OK; /* "replication:" = none */
+        if (null_node(v)) return FS_OK; /* "replication:" or ~ = none */
         fs_code rc = walk_map(x, v, repl_keys, repl_key);
         if (rc == FS_OK && (!c->repl_urls[0] || !c->repl_node_id[0]))
             return fail_node(x, v, "%s", "needs nats_urls and node_id (see docs/federation.md)");

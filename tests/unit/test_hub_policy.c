@@ -163,6 +163,12 @@ static void test_config(void) {
         CHECK_MSG(rc != FS_OK && strstr(e.msg, bad[i].want), "config %zu: '%s' lacks '%s'", i, e.msg,
                   bad[i].want);
     }
+    /* sections left empty (their keys commented out, or ~) are sections without keys */
+    static const char empty_sections[] = "tls: {cert: a, key: b, ca: c}\nregistry: r\nlimits:\n#  max_body: 5\n"
+                                         "rate: ~\nreplication: ~\n";
+    CHECK_MSG(hub_config_parse(empty_sections, sizeof empty_sections - 1, "t.yaml", NULL, &c, &e) == FS_OK, "%s",
+              e.msg);
+    CHECK_EQ_INT(c.max_body, 16u << 20);
     /* a folder named by mistake: the message says so, not just "read error" */
     char dir[] = "/tmp/fs38-hubcfg-XXXXXX";
     if (mkdtemp(dir)) {
