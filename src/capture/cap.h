@@ -332,6 +332,8 @@ int cap_frame_dlt(const cap_source *s);
 bool cap_mixed(const cap_source *s);
 /* libpcap's name of a link type ("EN10MB"), "unknown" if it has none. */
 const char *cap_dlt_name(int dlt);
+/* Frames read so far, those a --bpf filter passed over included: a file's
+ * frame numbers, as tcpdump and tshark number them. */
 uint64_t cap_frames_read(const cap_source *s);
 /* For progress: bytes consumed so far and the file size (0 if unknown). */
 uint64_t cap_offset(const cap_source *s);

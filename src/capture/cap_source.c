@@ -26,9 +26,10 @@
  * any`, mergecap, cat of two captures), is read by fs38's own reader
  * (cap_pcapng.c) instead. When the interfaces described before the first
  * packet already differ, it reads the file from the start (cap_png_mixed at
- * open); when libpcap refuses later, at a block it has just read, the own
- * reader takes over right after that block, on a second descriptor of the
- * same file (frames before it came from libpcap). Only regular files: stdin
+ * open); when libpcap refuses or breaks on a block later, the own reader
+ * takes over right after the last frame libpcap gave, on a second descriptor
+ * of the same file (frames before it came from libpcap); where it breaks
+ * too, its error is the one reported. Only regular files: stdin
  * and pipes cannot be read twice, and keep libpcap's error with a hint.
  * cap_frame_dlt gives each frame's own link type. --bpf there is compiled
  * once per link type met (pcap_open_dead + pcap_compile) and run with
@@ -78,6 +79,7 @@ struct cap_source {
     char name[256];
     bool live, is_stdin, failed;
     bool rereadable;     /* a regular pcapng file: the own reader may take over */
+    uint64_t resume;     /* rereadable: the offset after libpcap's last frame (own reader's start) */
     volatile sig_atomic_t stop; /* set by cap_break */
     int dlt;             /* the first interface's link type */
     int frame_dlt;       /* the last frame's */
@@ -263,9 +265,23 @@ fs_code cap_set_filter(cap_source *s, const char *bpf, fs_err *e) {
     s->bpf = copy;
     for (unsigned i = 0; i < s->nfilt; i++) pcap_freecode(&s->filt[i].prog); /* an earlier filter's */
     s->nfilt = 0;
-    if (s->p) {
+    if (s->p && s->live) {
         if (apply_filter(s, bpf) != 0)
             return fs_fail(e, FS_ERR_USAGE, "%s: BPF filter '%s': %s", s->name, bpf, pcap_geterr(s->p));
+        return FS_OK;
+    }
+    if (s->p) {
+        /* a file through libpcap: compiled for it, but run by cap_next, so
+         * that the frames it passes over are counted too (pcap_setfilter
+         * would hide them): a break is then named by its frame in the file,
+         * and a file whose frames before it all missed the filter was read */
+        dlt_filter *n = realloc(s->filt, sizeof *n);
+        if (!n) return fs_fail(e, FS_ERR_NOMEM, "out of memory");
+        s->filt = n;
+        n->dlt = s->dlt;
+        if (pcap_compile(s->p, &n->prog, bpf, 1, PCAP_NETMASK_UNKNOWN) != 0)
+            return fs_fail(e, FS_ERR_USAGE, "%s: BPF filter '%s': %s", s->name, bpf, pcap_geterr(s->p));
+        s->nfilt = 1;
         return FS_OK;
     }
     /* the own reader: checked on the first interface's link type now, each
@@ -344,25 +360,18 @@ static bool refused_mix(const char *why) {
     return strstr(why, "of the first interface") || strstr(why, "sections with different byte orders");
 }
 
-/* libpcap 1.10 reads a section header of the other byte order with the old
- * one, and refuses its length ("block size ... > maximum") with the 8-byte
- * block header just read: true when those 8 bytes start a section header
- * (its type reads the same in both orders). */
-static bool refused_section(cap_source *s, const char *why) {
-    FILE *f = pcap_file(s->p);
-    off_t at = f && strstr(why, "block size") ? ftello(f) : -1;
-    uint8_t type[4];
-    return at >= 8 && pread(fileno(f), type, 4, at - 8) == 4 && !memcmp(type, "\x0a\x0d\x0d\x0a", 4);
-}
-
-/* libpcap refused a block: the own reader takes over on a second descriptor
- * of the file, right after that block, or (back = 8) at the section header
- * whose header libpcap has just read. false: it could not (why says so;
- * s->p is still libpcap's). */
-static bool take_over(cap_source *s, off_t back, char *why, size_t whylen) {
+/* libpcap refused or broke on a block after its last frame: the own reader
+ * takes over on a second descriptor of the file, at s->resume (the blocks
+ * between, a new section header or interface description among them, are
+ * the own reader's to read). A section header of the other byte order is
+ * read by libpcap 1.10 with the old one: its length then makes "block size
+ * ... > maximum", or, when it is a multiple of 256, a block of up to 16 MiB
+ * that is cut short or whose trailer disagrees; libpcap has by then read
+ * past the section header, so the block it was reading cannot tell where to
+ * resume. false: it could not (why says so). */
+static bool take_over(cap_source *s, char *why, size_t whylen) {
     FILE *old = pcap_file(s->p);
-    off_t at = old ? ftello(old) - back : -1;
-    int fd = at >= 0 ? dup(fileno(old)) : -1;
+    int fd = old ? dup(fileno(old)) : -1;
     FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     if (!f) {
         snprintf(why, whylen, "cannot reopen the file: %s", strerror(errno));
@@ -379,7 +388,7 @@ static bool take_over(cap_source *s, off_t back, char *why, size_t whylen) {
         snprintf(why, whylen, "cannot reread the file");
         return false;
     }
-    if (cap_png_skip_to(s->png, (uint64_t)at) < 0) {
+    if (cap_png_skip_to(s->png, s->resume) < 0) {
         snprintf(why, whylen, "%s", cap_png_error(s->png));
         return false;
     }
@@ -391,6 +400,7 @@ static cap_next_status png_next(cap_source *s, const uint8_t **frame, uint32_t *
     for (;;) {
         cap_png_frame fr;
         int rc = cap_png_next(s->png, &fr);
+        if (rc > 0) s->frames++; /* read, whether or not --bpf passes it */
         if (rc == 0) return CAP_NEXT_END;
         if (rc < 0) {
             s->failed = true;
@@ -404,14 +414,13 @@ static cap_next_status png_next(cap_source *s, const uint8_t **frame, uint32_t *
             if (!f) {
                 s->failed = true;
                 fs_fail(e, FS_ERR_USAGE, "%s: frame %llu: BPF filter '%s' does not compile for link type %d (%s) "
-                        "of interface %u: %s", s->name, (unsigned long long)s->frames + 1, s->bpf, fr.dlt,
+                        "of interface %u: %s", s->name, (unsigned long long)s->frames, s->bpf, fr.dlt,
                         cap_dlt_name(fr.dlt), fr.ifid, why);
                 return CAP_NEXT_ERROR;
             }
             struct pcap_pkthdr h = {.caplen = fr.caplen, .len = fr.len};
             if (!pcap_offline_filter(&f->prog, &h, fr.data)) continue;
         }
-        s->frames++;
         s->frame_dlt = fr.dlt;
         *frame = fr.data;
         *caplen = fr.caplen;
@@ -438,9 +447,14 @@ cap_next_status cap_next(cap_source *s, const uint8_t **frame, uint32_t *caplen,
     if (s->png) return png_next(s, frame, caplen, ts_us, e);
     struct pcap_pkthdr *h;
     const u_char *data;
-    int rc = next_ex(s, &h, &data);
-    if (rc == 1) {
+    int rc;
+    while ((rc = next_ex(s, &h, &data)) == 1) {
         s->frames++;
+        if (s->rereadable) { /* a block boundary: where the own reader would take over */
+            off_t at = ftello(pcap_file(s->p));
+            if (at >= 0) s->resume = (uint64_t)at;
+        }
+        if (s->nfilt && !pcap_offline_filter(&s->filt[0].prog, h, data)) continue; /* a file's --bpf */
         *frame = data;
         *caplen = h->caplen;
         *ts_us = frame_time(h);
@@ -453,16 +467,21 @@ cap_next_status cap_next(cap_source *s, const uint8_t **frame, uint32_t *caplen,
     /* a compressed stream that broke: what broke it, not what libpcap made
      * of the short read (a truncation at a record's end is a clean end to it) */
     snprintf(pcap_why, sizeof pcap_why, "%s", gz_broke ? gz_broke : pcap_geterr(s->p));
-    bool section = !s->live && s->rereadable && refused_section(s, pcap_why);
-    if (!s->live && (refused_mix(pcap_why) || section)) {
-        if (s->rereadable && take_over(s, section ? 8 : 0, why, sizeof why))
-            return png_next(s, frame, caplen, ts_us, e);
-        if (!s->rereadable)
-            snprintf(why, sizeof why, "fs38 reads such a pcapng only from an uncompressed regular file: "
-                     "save the input%s to a file and inspect that", s->gzipped ? ", decompressed," : "");
-        else
+    bool mix = refused_mix(pcap_why);
+    if (!s->live && s->rereadable) {
+        /* the own reader reads on from libpcap's last frame; if it breaks
+         * too, its error says where (it reads a section of either byte
+         * order as it is, where libpcap may misread the length of one) */
+        if (take_over(s, why, sizeof why)) return png_next(s, frame, caplen, ts_us, e);
+        if (!mix) {
+            why[0] = '\0';
+        } else {
             snprintf(pcap_why + strlen(pcap_why), sizeof pcap_why - strlen(pcap_why),
                      "; fs38's own reader could not take over");
+        }
+    } else if (!s->live && mix) {
+        snprintf(why, sizeof why, "fs38 reads such a pcapng only from an uncompressed regular file: "
+                 "save the input%s to a file and inspect that", s->gzipped ? ", decompressed," : "");
     }
     s->failed = true;
     fs_fail(e, s->live ? FS_ERR_IO : FS_ERR_FORMAT, "%s: frame %llu: %s%s%s", s->name,

@@ -87,7 +87,8 @@ insp *insp_new(const insp_options *o, fs_err *e);
 void insp_free(insp *in);
 
 /* A pcap/pcapng file ("-" = stdin). *frames receives how many frames were
- * read from it (that passed insp_options.file_bpf). FS_ERR_FORMAT/IO when
+ * read from it (those insp_options.file_bpf passed over too: the file was
+ * read up to a break even when none passed). FS_ERR_FORMAT/IO when
  * the file broke or could not be opened: frames read before the break were
  * processed and stay valid; FS_ERR_USAGE when the filter does not compile. */
 fs_code insp_run_file(insp *in, const char *path, uint64_t *frames, fs_err *e);

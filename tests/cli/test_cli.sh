@@ -308,6 +308,14 @@ expect_exit 0 "truncated capture" "$FS38" inspect -q --stats-json "$TMPD/cut.jso
 ok "truncated capture warns" grep -qi "warning" "$TMPD/err"
 ok "truncated capture still inspected" python3 -c "
 import json; s=json.load(open('$TMPD/cut.json')); assert s['sip_messages'] > 100, s['sip_messages']"
+# ...with a --bpf none of the frames before the break matches: the file was read up to
+# the break all the same (exit 0), and the warning names the frame it broke at in the
+# file, as without the filter (not the count of frames the filter passed)
+broke_at=$(grep -o "frame [0-9]*:" "$TMPD/err")
+expect_exit 0 "truncated capture, --bpf matching nothing" "$FS38" inspect -q --bpf 'port 1' "$TMPD/cut.pcap"
+ok "...the warning names the frame it broke at ($broke_at)" grep -q "warning: .*cut.pcap: $broke_at" "$TMPD/err"
+expect_exit 0 "truncated capture, --bpf matching some" "$FS38" inspect -q --bpf 'host 203.0.113.66' "$TMPD/cut.pcap"
+ok "...the warning names the frame it broke at ($broke_at)" grep -q "warning: .*cut.pcap: $broke_at" "$TMPD/err"
 expect_exit 2 "one good one missing" "$FS38" inspect --json "$TMPD/mixed.pcap" "$TMPD/nope.pcap"
 ok "the missing one is named" grep -q "nope.pcap" "$TMPD/err"
 ok "the good one is still inspected" grep -q '"event_type"' "$TMPD/out"

@@ -3346,6 +3346,49 @@ static void test_pcapng_mixed(void) {
         sink_reset(&s);
     }
 
+    /* The same, but the big-endian section header is 256 bytes long (an
+     * opt_comment): read little-endian its length is 65536, which libpcap
+     * takes for a block and finds cut short (a small file) or with a
+     * trailer that disagrees (a large one), past the section header. The
+     * own reader still takes over there: every frame, as tshark reads them. */
+    for (int big = 0; big <= 1; big++) {
+        static ngw w2;
+        static char note[256 - 28 - 4 - 4];
+        memset(note, 'x', sizeof note);
+        w2.n = 0;
+        ng_shb(&w2, false);
+        ng_idb(&w2, g_ng[0].linktype, 262144, g_ng[0].tsresol);
+        ng_epb(&w2, 0, g_ng[0].t, g_ng[0].f, g_ng[0].n);
+        size_t shb_at = w2.n;
+        w2.be = true;
+        size_t at = ng_begin(&w2, 0x0A0D0D0Au);
+        ng_u32(&w2, 0x1A2B3C4Du);
+        ng_u16(&w2, 1);
+        ng_u16(&w2, 0);
+        ng_u32(&w2, 0xFFFFFFFFu);
+        ng_u32(&w2, 0xFFFFFFFFu);
+        ng_u16(&w2, 1); /* opt_comment */
+        ng_u16(&w2, sizeof note);
+        ng_bytes(&w2, note, sizeof note);
+        ng_u32(&w2, 0); /* opt_endofopt */
+        ng_end(&w2, at);
+        CHECK_EQ_INT(w2.n - shb_at, 256);
+        ng_idb(&w2, g_ng[0].linktype, 262144, g_ng[0].tsresol);
+        size_t epb_at = w2.n;
+        ng_epb(&w2, 0, g_ng[0].t, g_ng[0].f, g_ng[0].n);
+        size_t epb_len = w2.n - epb_at;
+        int want = 2;
+        FILE *fp = fopen(one, "wb");
+        fwrite(w2.b, 1, w2.n, fp);
+        for (; big && (want - 1) * epb_len < 70000; want++) fwrite(w2.b + epb_at, 1, epb_len, fp);
+        fclose(fp);
+        CHECK_MSG(read_ng(one, NULL, &s, &frames, &not_ip, &mixed, &e) == CAP_NEXT_END, "256-byte section (%d): %s",
+                  big, e.msg);
+        CHECK_MSG(frames == want, "256-byte section (%d): %d frames of %d", big, frames, want);
+        CHECK(mixed);
+        sink_reset(&s);
+    }
+
     /* cut in the last block: the frames before it, then an error naming the
      * file and the frame */
     ng_write(&w, path, total - 7);
