@@ -256,6 +256,12 @@ static det_source *incident_talker(det_ctx *c, det_rule_id r) {
  * be ahead after a step back in capture time, or between two ticks). */
 static bool hit_after_quiet(const det_incident *inc, uint64_t ts) { return ts > inc->quiet_until; }
 
+/* A hit stamped in a jump ahead that no later message has confirmed yet
+ * (message_tick): possibly a stray timestamp (strays_rejected). */
+static bool in_unconfirmed_jump(const det_engine *eng, uint64_t ts) {
+    return eng->jump_from && ts > eng->jump_from + DET_CLOCK_STEP_US;
+}
+
 /* The message being processed counted toward inc: note it as evidence once
  * the incident is reportable, up to the per-incident limit, once per
  * message (a message's second hit of one incident adds nothing). */
@@ -415,6 +421,7 @@ ev_event *det_hit(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, bo
         }
     }
     ev_event *ev = inc->ev;
+    if (!in_unconfirmed_jump(eng, c->ts) && c->ts > inc->sane_last_us) inc->sane_last_us = c->ts;
     inc->quiet_until = ev->last_us + quiet;
     if (inc->quiet_until < eng->next_close_us) eng->next_close_us = inc->quiet_until;
     ev->window_s = (double)(ev->last_us - ev->first_us) / 1e6;
@@ -506,7 +513,27 @@ void det_note_hours(const det_ctx *c, ev_event *ev) {
  * interleaved clocks further apart than that do not make it swing. */
 #define CLOCK_STEP_RUN 64
 
+/* The jump ahead at eng->jump_from was a stray timestamp (the clock steps
+ * back, or the input ends, before any message confirmed it): an incident
+ * whose last hit was that message ends at its last hit before it. Its
+ * occurrence still counts, but the incident must not read as years long,
+ * valid for years (valid_until), nor absorb the messages after the stray
+ * as if they were as late. An incident of the stray alone keeps its time. */
+static void strays_rejected(det_engine *eng) {
+    for (uint32_t i = 0; i < det_table_slots(&eng->incidents); i++) {
+        det_incident *inc = det_table_at(&eng->incidents, i);
+        if (!inc || !inc->sane_last_us || !in_unconfirmed_jump(eng, inc->ev->last_us)) continue;
+        ev_event *ev = inc->ev;
+        uint32_t w = eng->cfg->rules[ev->rule].window_s;
+        ev->last_us = inc->e.last_us = inc->sane_last_us;
+        ev->window_s = (double)(ev->last_us - ev->first_us) / 1e6;
+        ev->valid_until_us = ev->last_us + (uint64_t)ev->ttl_s * FS_USEC;
+        inc->quiet_until = ev->last_us + (uint64_t)(w ? w : 60) * FS_USEC;
+    }
+}
+
 static void clock_step_back(det_engine *eng, uint64_t now_us) {
+    if (eng->jump_from) strays_rejected(eng);
     eng->now_us = now_us;
     eng->jump_from = 0; /* the time of a jump ahead, if any, is over */
     eng->next_tick_us = 0; /* tick now: close what was open before the step */
@@ -575,6 +602,7 @@ static int by_first_seen(const void *a, const void *b) {
 
 void det_finish(det_engine *eng) {
     if (eng->jump_from) { /* a last jump ahead nothing confirmed: a stray time */
+        strays_rejected(eng);
         eng->now_us = eng->jump_from;
         eng->jump_from = 0;
     }
@@ -656,15 +684,20 @@ static void oversized_message(sip_msg *m) {
 
 /* A payload's capture time as the engine uses it. 0 means "not set" to
  * every window and timer (a window starting at 0 would start again at every
- * message, and no rule counting in one would ever fire), so a capture
- * without timestamps (zeroed, or pcapng Simple Packet Blocks) runs at 1 us;
+ * message, and no rule counting in one would ever fire), so a payload
+ * without a timestamp (zeroed, or a pcapng Simple Packet Block) is at the
+ * clock's time: among stamped ones, not 1970 (which would stretch its
+ * sender's incidents back to then), and a capture without any runs at 1 us;
  * and time stops before the year 9998, so that no sum of a time and a
  * window or ttl wraps around and every time prints as RFC 3339 (4-digit
  * years; pcapng timestamps are 64-bit). */
 #define DET_TIME_MAX_US (253339228800ULL * FS_USEC) /* 9998-01-01T00:00:00Z */
 
-static uint64_t capture_time(const cap_payload *p) {
-    if (p->ts_us == 0) return 1;
+static uint64_t capture_time(const det_engine *eng, const cap_payload *p) {
+    if (p->ts_us == 0) { /* the clock; before a jump ahead, while nothing confirmed it */
+        uint64_t clock = eng->jump_from ? eng->jump_from : eng->now_us;
+        return clock ? clock : 1;
+    }
     return p->ts_us < DET_TIME_MAX_US ? p->ts_us : DET_TIME_MAX_US;
 }
 
@@ -687,7 +720,7 @@ static void message_tick(det_engine *eng, uint64_t ts) {
 
 void det_process(det_engine *eng, const cap_payload *p) {
     det_stats *s = &eng->stats;
-    uint64_t ts = capture_time(p);
+    uint64_t ts = capture_time(eng, p);
     s->payloads++;
     if (!s->first_us || ts < s->first_us) s->first_us = ts;
     if (ts > s->last_us) s->last_us = ts;
@@ -785,7 +818,7 @@ void det_tls_hello(det_engine *eng, const cap_tls_hello *h) {
     bool by_client = h->cert && h->client_cert;
     cap_payload hello = {.src = by_client ? h->client : h->server, .dst = by_client ? h->server : h->client,
                          .transport = CAP_T_TLS, .ts_us = h->ts_us, .frame_no = h->frame_no};
-    uint64_t ts = capture_time(&hello);
+    uint64_t ts = capture_time(eng, &hello);
     message_tick(eng, ts);
     det_ctx c = {.eng = eng, .m = NULL, .p = &hello, .ts = ts, .requester_zone = -1,
                  .src_source_key = det_key_source(eng, &hello.src.addr)};

@@ -3008,6 +3008,33 @@ static void test_time_jumps(void) {
     CHECK_MSG(count_rule(w.out, "SIP-SCAN-001") <= 2, "%d incidents", count_rule(w.out, "SIP-SCAN-001"));
     for (int i = 0; i < w.out->n; i++) CHECK(w.out->ev[i].last_us >= w.out->ev[i].first_us);
     world_free(&w);
+
+    /* a scanner with one of its messages stamped 10 years ahead (a corrupt
+     * record), then 5 or 100 more at the old time: the stray counts, but no
+     * incident runs (or is valid, for a BLOCK_SOURCE) until 10 years later
+     * (the incident it opened took the later messages in: 6 in 10 years,
+     * valid_until 10 years ahead; with 100 the clock stepped back after 64) */
+    for (int after = 5; after <= 100; after += 95) {
+        w = world_new(config_default());
+        for (int i = 0; i < 6 + after; i++) {
+            char cid[16];
+            snprintf(cid, sizeof cid, "s%d", i);
+            uint64_t ts = i < 5 ? T0 + SEC(i) : i == 5 ? T0 + SEC(5) + SEC(10.0 * 365 * 86400) : T0 + SEC(i * 0.5);
+            req(&w, src, "192.0.2.20:5060", ts, "OPTIONS", "sip:192.0.2.20", "<sip:x@203.0.113.12>;tag=1",
+                "<sip:192.0.2.20>", cid, 1, "User-Agent: friendly-scanner\r\n", NULL);
+        }
+        world_finish(&w);
+        uint64_t total = 0;
+        for (int i = 0; i < w.out->n; i++) {
+            const ev_event *ev = &w.out->ev[i];
+            if (ev->rule != R_SCAN_FINGERPRINT) continue;
+            total += ev->count;
+            CHECK_MSG(ev->window_s < 3600 && ev->valid_until_us < T0 + SEC(86400),
+                      "%d after: %" PRIu64 " hits spanning %.0f s", after, ev->count, ev->window_s);
+        }
+        CHECK_EQ_INT(total, 6 + after);
+        world_free(&w);
+    }
 }
 
 /* A capture without timestamps (all 0: zeroed by an anonymiser, or pcapng
@@ -3020,6 +3047,23 @@ static void test_time_zero(void) {
     world_finish(&w);
     const ev_event *f = find_rule(w.out, "SIP-FLOOD-001");
     CHECK_MSG(f && f->count == 250, "SIP-FLOOD-001 at time 0: %s", f ? "count differs" : "not raised");
+    world_free(&w);
+
+    /* one message without a timestamp among stamped ones (a pcapng Simple
+     * Packet Block between Enhanced ones): at the clock's time, not 1970
+     * (its sender's incident began in 1970 and spanned 53 years) */
+    w = world_new(config_default());
+    for (int i = 0; i < 11; i++) {
+        char cid[16];
+        snprintf(cid, sizeof cid, "n%d", i);
+        req(&w, "203.0.113.12:5060", "192.0.2.20:5060", i == 5 ? 0 : T0 + SEC(i), "OPTIONS", "sip:192.0.2.20",
+            "<sip:x@203.0.113.12>;tag=1", "<sip:192.0.2.20>", cid, 1, "User-Agent: friendly-scanner\r\n", NULL);
+    }
+    world_finish(&w);
+    f = find_rule(w.out, "SIP-SCAN-001");
+    CHECK_MSG(f && f->count == 11 && f->first_us == T0 && f->last_us == T0 + SEC(10),
+              "SIP-SCAN-001 with an unstamped message: %s, window %.0f s", f ? "span differs" : "not raised",
+              f ? f->window_s : 0.0);
     world_free(&w);
 }
 
