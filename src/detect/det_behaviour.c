@@ -285,11 +285,16 @@ static void remember_peer(det_ctx *c) {
 }
 
 /* Did the target itself talk to this source before (a phone registered with
- * the PBX that now qualifies it)? Then this request is not a probe. */
+ * the PBX that now qualifies it)? Then this request is not a probe. The
+ * target may be the source's own entry: another address of its IPv6 /64 (a
+ * PBX and its phones on one LAN), which is judged like any other target.
+ * Only a request to its own address cannot tell: remember_peer has just put
+ * that address in the peers. */
 static bool target_knows_source(det_ctx *c) {
     det_engine *eng = c->eng;
     det_source *t = det_table_find(&eng->sources, c->dst_source_key);
-    return t && t != c->requester && det_sketch_has(&t->peers, det_key_addr(eng, &c->p->src.addr, SALT_PEER));
+    if (!t || (t == c->requester && fs_addr_eq(&c->p->src.addr, &c->p->dst.addr))) return false;
+    return det_sketch_has(&t->peers, det_key_addr(eng, &c->p->src.addr, SALT_PEER));
 }
 
 static void scan_behaviour(det_ctx *c) {
@@ -355,12 +360,9 @@ static void enumeration(det_ctx *c, const det_txn *t) {
     if (!rc->enabled || !enum_method(m->cseq_method)) return;
     int outcome = enum_outcome(m->status);
     if (outcome < 0) return; /* not a telling answer: skip parsing To */
-    /* the user the request probed (txn_request), else the answer's To */
-    uint64_t user_key = t->user;
-    if (t->had_auth) {
-        fs_str user = det_from_to_user(m, 1);
-        user_key = user.len ? det_key(c->eng, user.p, user.len, SALT_USER) : 0;
-    }
+    /* the user the request probed (txn_request): with credentials too, whose
+     * username is the prober's own account, not the user it asks about */
+    uint64_t user_key = t->probed;
     if (!user_key) return;
     if (det_window_roll(&s->enum_start, c->ts, rc->window_s)) {
         s->enum_probes = s->enum_not_found = s->enum_exists = 0;
@@ -453,11 +455,12 @@ static void txn_request(det_ctx *c) {
     fs_str cred = credentials(m);
     fs_str user = FS_STR_NULL, nonce = FS_STR_NULL;
     if (cred.len) digest_params(cred, &user, &nonce);
-    if (!user.len) user = probed_user(m);
     bool created;
     det_txn *t = det_table_upsert(&c->eng->txns, c->txn_key, c->ts, &created, NULL);
     if (!created) return; /* a retransmission: keep the entry as it is */
-    t->user = user.len ? det_key(c->eng, user.p, user.len, SALT_USER) : 0;
+    fs_str probed = probed_user(m);
+    t->probed = probed.len ? det_key(c->eng, probed.p, probed.len, SALT_USER) : 0;
+    t->user = user.len ? det_key(c->eng, user.p, user.len, SALT_USER) : t->probed;
     t->had_auth = cred.len > 0;
     /* Phones reuse the nonce of their last login for the next refresh (RFC
      * 7616 3.3, nonce-count); after a registrar restart or a failover the
@@ -548,11 +551,21 @@ static void brute_many_users(det_ctx *c, det_source *s, uint64_t user) {
     ev_set_int(ev, "failures", s->brute_fails);
 }
 
+/* Does a 2xx to this method say the server checked the credentials? Only
+ * for REGISTER and INVITE, the requests registrars and proxies authenticate.
+ * Many answer OPTIONS (keepalives) without looking at Authorization at all,
+ * and CANCEL cannot be challenged (RFC 3261 22.1): a guesser sending one with
+ * the victim's username and nonce would otherwise clear the user's failures
+ * and make the nonce known-good, so that every 401 to its guesses with that
+ * nonce counted for nothing. */
+static bool proves_credentials(unsigned method) { return method == SIP_M_REGISTER || method == SIP_M_INVITE; }
+
 static void auth_outcome(det_ctx *c, const det_txn *a) {
     const sip_msg *m = c->m;
     det_source *s = c->requester;
     uint16_t st = m->status;
     if (st >= 200 && st < 300) {
+        if (!proves_credentials(m->cseq_method)) return;
         uint32_t *fails = user_failures(s, a->user, false);
         if (fails) *fails = 0; /* the user got in: earlier typos are forgiven */
         if (a->nonce_use) { /* remember the nonce it got in with (txn_request) */

@@ -189,6 +189,7 @@ typedef struct det_txn {
     det_entry e;
     uint64_t user;          /* hash of the credential username, else the probed user
                              * (Request-URI user, To for REGISTER); 0 = none */
+    uint64_t probed;        /* hash of the probed user, credentials or not (SIP-ENUM-001) */
     uint64_t nonce_use;     /* key of (requester, user, nonce) of its credentials, 0 = none */
     bool had_auth;          /* carried Authorization/Proxy-Authorization */
     bool answered;          /* a final response was already counted */

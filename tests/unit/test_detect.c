@@ -652,6 +652,30 @@ static void test_enumeration(void) {
     CHECK_EQ_INT(count_rule(w.out, "SIP-BRUTE-001") + count_rule(w.out, "SIP-BRUTE-002"), 0);
     world_free(&w);
 
+    /* an enumerator with one account: INVITEs with its Proxy-Authorization
+     * walk the Request-URI, To fixed; the users probed are the Request-URI's
+     * (not the To of the answer, not the credentials' username) */
+    w = world_new(config_default());
+    for (int i = 0; i < 30; i++) {
+        char ruri[48], cid[16];
+        snprintf(ruri, sizeof ruri, "sip:%d@pbx.example", 200 + i);
+        snprintf(cid, sizeof cid, "ai%d", i);
+        const char *from = "<sip:100@pbx.example>;tag=a", *to = "<sip:100@pbx.example>";
+        req(&w, att, srv, T0 + SEC(i * 0.5), "INVITE", ruri, from, to, cid, 2,
+            "Proxy-Authorization: Digest username=\"100\", realm=\"pbx.example\", nonce=\"n1\", "
+            "uri=\"sip:pbx.example\", response=\"0123456789abcdef0123456789abcdef\"\r\n", NULL);
+        bool exists = i % 3 == 0;
+        resp(&w, srv, att, T0 + SEC(i * 0.5) + 3000, exists ? 486 : 404, exists ? "Busy Here" : "Not Found",
+             "INVITE", from, "<sip:100@pbx.example>;tag=s", cid, 2, NULL, NULL);
+    }
+    world_finish(&w);
+    en = find_rule(w.out, "SIP-ENUM-001");
+    CHECK_EQ_INT(count_rule(w.out, "SIP-ENUM-001"), 1);
+    CHECK(en && en->count == 30);
+    CHECK(dint(en, "distinct_users") >= 25);
+    CHECK_EQ_INT(dint(en, "not_found"), 20);
+    world_free(&w);
+
     /* forged 404s and 403s sent to a victim that never asked: no event
      * against the victim (responses only count when they answer a request) */
     w = world_new(config_default());
@@ -825,6 +849,57 @@ static void test_brute_same_callid(void) {
     const ev_event *b = find_rule(w.out, "SIP-BRUTE-001");
     CHECK_EQ_INT(count_rule(w.out, "SIP-BRUTE-001"), 1);
     CHECK_EQ_INT(dint(b, "failures"), 12);
+    world_free(&w);
+}
+
+/* An OPTIONS carrying the victim's username and nonce: kamailio (and most
+ * servers) answer it 200 without checking credentials (examples/kamailio.cfg
+ * does). That 2xx must neither clear the user's failures (one every 8
+ * guesses kept SIP-BRUTE-001 below 10) nor make the nonce known-good (then
+ * every 401 to the guesses using it was taken for a forgotten nonce, and
+ * neither SIP-BRUTE-001 nor a spray over 12 users' SIP-BRUTE-002 fired). */
+static void options_with_credentials(world *w, const char *att, const char *srv, uint64_t ts, const char *user,
+                                     const char *cid) {
+    char from[96], extra[256];
+    snprintf(from, sizeof from, "<sip:%s@pbx.example>;tag=o%s", user, cid);
+    snprintf(extra, sizeof extra,
+             "Authorization: Digest username=\"%s\", realm=\"pbx.example\", nonce=\"abc\", "
+             "uri=\"sip:pbx.example\", response=\"0123456789abcdef0123456789abcdef\"\r\n",
+             user);
+    req(w, att, srv, ts, "OPTIONS", "sip:pbx.example", from, "<sip:pbx.example>", cid, 1, extra, NULL);
+    resp(w, srv, att, ts + 1000, 200, "OK", "OPTIONS", from, "<sip:pbx.example>;tag=k", cid, 1, NULL, NULL);
+}
+
+static void test_brute_unchecked_2xx(void) {
+    const char *att = "203.0.113.13:5060", *srv = "192.0.2.10:5060";
+    /* one user, an OPTIONS every 8th guess */
+    world w = world_new(config_default());
+    for (int i = 0; i < 20; i++) {
+        char cid[16];
+        snprintf(cid, sizeof cid, "uo%d", i);
+        if (i % 8 == 7) options_with_credentials(&w, att, srv, T0 + SEC(i) + SEC(0.5), "1001", cid);
+        register_reply(&w, att, srv, T0 + SEC(i), "1001", "ug", (unsigned)(2 + i), "1001", 401, "Unauthorized",
+                       CHALLENGE);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-BRUTE-001"), 1);
+    CHECK_EQ_INT(dint(find_rule(w.out, "SIP-BRUTE-001"), "failures"), 20);
+    world_free(&w);
+
+    /* 12 users, each first "logged in" by an OPTIONS with its nonce */
+    w = world_new(config_default());
+    for (int u = 0; u < 12; u++) {
+        char user[16], cid[16];
+        snprintf(user, sizeof user, "%d", 300 + u);
+        snprintf(cid, sizeof cid, "so%d", u);
+        options_with_credentials(&w, att, srv, T0 + SEC(u * 3), user, cid);
+        for (int g = 0; g < 2; g++)
+            register_reply(&w, att, srv, T0 + SEC(u * 3 + 1 + g), user, cid, (unsigned)(2 + g), user, 401,
+                           "Unauthorized", CHALLENGE);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-BRUTE-002"), 1);
+    CHECK_EQ_INT(dint(find_rule(w.out, "SIP-BRUTE-002"), "distinct_users"), 12);
     world_free(&w);
 }
 
@@ -1512,6 +1587,43 @@ static void test_ipv6_scan_enum_brute(void) {
     CHECK_EQ_INT(count_rule(w.out, "SIP-SCAN-002"), 0);
     CHECK_EQ_INT(count_rule(w.out, "SIP-SCAN-001"), 30);
     CHECK(!has_obs(find_rule(w.out, "SIP-SCAN-001"), "cidr", NULL, "source"));
+    world_free(&w);
+
+    /* a PBX qualifying the 30 phones registered with it, all on one LAN /64:
+     * each phone sent requests to the PBX, so none is a probe (as on IPv4),
+     * although PBX and phones are one source; the /64 walking 30 neighbours
+     * that never talked to it is still a scan */
+    w = world_new(config_default());
+    for (int i = 0; i < 30; i++) {
+        char phone[64], user[16], from[64], cid[16];
+        snprintf(phone, sizeof phone, "[2001:db8:5:6::%x]:5060", 0x100 + i);
+        snprintf(user, sizeof user, "%d", 100 + i);
+        snprintf(from, sizeof from, "<sip:%s@pbx.example>;tag=p", user);
+        snprintf(cid, sizeof cid, "lr%d", i);
+        req(&w, phone, "[2001:db8:5:6::10]:5060", T0 + SEC(i), "REGISTER", "sip:pbx.example", from,
+            "<sip:pbx.example>", cid, 1, NULL, NULL);
+    }
+    for (int i = 0; i < 30; i++) {
+        char phone[64], ruri[80], cid[16];
+        snprintf(phone, sizeof phone, "[2001:db8:5:6::%x]:5060", 0x100 + i);
+        snprintf(ruri, sizeof ruri, "sip:%d@[2001:db8:5:6::%x]", 100 + i, 0x100 + i);
+        snprintf(cid, sizeof cid, "lq%d", i);
+        req(&w, "[2001:db8:5:6::10]:5060", phone, T0 + SEC(40 + i), "OPTIONS", ruri, "<sip:pbx@pbx.example>;tag=q",
+            "<sip:pbx.example>", cid, 1, NULL, NULL);
+    }
+    for (int i = 0; i < 30; i++) {
+        char target[64], ruri[80], cid[16];
+        snprintf(target, sizeof target, "[2001:db8:5:6::%x]:5060", 0x900 + i);
+        snprintf(ruri, sizeof ruri, "sip:100@[2001:db8:5:6::%x]", 0x900 + i);
+        snprintf(cid, sizeof cid, "ln%d", i);
+        req(&w, "[2001:db8:5:6::66]:5060", target, T0 + SEC(200 + i), "OPTIONS", ruri, "<sip:x@x>;tag=n",
+            "<sip:100@x>", cid, 1, NULL, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-SCAN-002"), 1);
+    sc = find_rule(w.out, "SIP-SCAN-002");
+    CHECK(sc && strstr(sc->sample.src, "[2001:db8:5:6::66]"));
+    CHECK(sc && sc->first_us >= T0 + SEC(200));
     world_free(&w);
 
     /* /48 groups the /64s of a site; the event names the /48 */
@@ -3729,6 +3841,7 @@ int main(void) {
     test_enumeration();
     test_brute_force();
     test_brute_same_callid();
+    test_brute_unchecked_2xx();
     test_flood();
     test_trust();
     test_access_zone();
