@@ -124,6 +124,8 @@ for h in "$dir"/fuzz_*; do
     fi
 done
 [ "$found" -eq 1 ] || { echo "fuzz: no harness in $dir (build them with make fuzz)"; exit 1; }
+[ -z "$only" ] || [ $((passed + failed)) -gt 0 ] ||
+    { echo "fuzz: FUZZ_ONLY=$only names no harness in $dir (NAME as in fuzz_NAME: sip, decode, ...)"; exit 1; }
 [ ${#bad[@]} -gt 0 ] && echo "failing: ${bad[*]}"
 echo "fuzz: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
