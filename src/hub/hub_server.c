@@ -671,7 +671,9 @@ static void reply(hub_server *s, struct evhttp_request *req, int code, const cha
                        : code == 405 ? "Method Not Allowed" : code == 413 ? "Payload Too Large"
                        : code == 429 ? "Too Many Requests" : code == 503 ? "Service Unavailable"
                        : "Error";
-    evhttp_send_reply(req, code, reason, body);
+    /* libevent 2.1 writes a body after the headers of an answer to HEAD too:
+     * the client would read it as the start of the next answer */
+    evhttp_send_reply(req, code, reason, evhttp_request_get_command(req) == EVHTTP_REQ_HEAD ? NULL : body);
 }
 
 static void reply_error(hub_server *s, struct evhttp_request *req, int code, const char *msg) {
@@ -1678,8 +1680,13 @@ static size_t client_queued(const stream_client *c) {
 }
 
 /* Sends a chunk, or drops a client that does not keep up. Returns false when dropped. */
+/* A follower is dropped when its unread output would pass stream_buffer;
+ * one with nothing unread takes what one publish stored whatever its size
+ * (a request's rows, at most about max_body: a batch of 4,000 events passed
+ * the 4 MiB default and dropped every follower that was keeping up). */
 static bool client_send(hub_server *s, stream_client *c, struct evbuffer *b) {
-    if (client_queued(c) + evbuffer_get_length(b) > s->cfg.stream_buffer) {
+    size_t queued = client_queued(c);
+    if (queued && queued + evbuffer_get_length(b) > s->cfg.stream_buffer) {
         atomic_fetch_add(&s->m.stream_dropped, 1);
         struct evhttp_connection *evcon = c->evcon;
         evhttp_connection_set_closecb(evcon, NULL, NULL);
@@ -1903,7 +1910,12 @@ static void handle_stream(hub_server *s, struct evhttp_request *req, const xc_me
     s->n_clients++;
     evhttp_connection_set_closecb(c->evcon, client_closed_cb, c);
     evbuffer_add(o.b, ": fs38 hub stream\n\n", 19);
-    client_send(s, c, o.b);
+    /* not client_send: the backlog is already bounded by stream_buffer (else
+     * 409 above), but with the status line and headers queued before it one
+     * that nearly filled stream_buffer passed the bound and the follower was
+     * dropped before a byte went out -- an empty reply, the same on every
+     * reconnect with the same cursor */
+    evhttp_send_reply_chunk(req, o.b);
     evbuffer_free(o.b);
 }
 
@@ -2049,7 +2061,14 @@ fs_code hub_server_new(const hub_config *c, hub_server **out, fs_err *e) {
     evhttp_set_max_body_size(s->http, (ev_ssize_t)c->max_body);
     evhttp_set_max_headers_size(s->http, c->max_header_bytes);
     evhttp_set_timeout(s->http, (int)c->timeout_s);
-    evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
+    /* every method libevent knows reaches route_cb, which answers the ones
+     * an endpoint does not take with a JSON 405 and Allow (RFC 9110 15.5.6);
+     * left to libevent, HEAD, PUT, DELETE... got an HTML 501 "Not
+     * Implemented" that no metric counted (CONNECT stays libevent's: it
+     * frames no answer body) */
+    evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+                                            EVHTTP_REQ_TRACE | EVHTTP_REQ_PATCH);
     s->bound = evhttp_bind_socket_with_handle(s->http, c->listen_host, c->listen_port);
     if (!s->bound)
         return fs_fail(e, FS_ERR_IO, "cannot listen on %s:%u: %s", c->listen_host, c->listen_port,
@@ -2138,13 +2157,6 @@ void hub_server_free(hub_server *s) {
     /* the committer is done awaiting: the applier may stop (it checks every 250 ms) */
     atomic_store(&s->applier_stop, 1);
     if (s->applier_started) pthread_join(s->applier, NULL);
-    /* requests still queued: their connections go with the loop */
-    for (task *t = s->thead, *n; t; t = n) {
-        n = t->next;
-        if (t->chunk < 0) job_free(t->job);
-        free(t);
-    }
-    for (pub_job *j; (j = jq_pop(&s->commitq));) job_free(j);
     while (s->clients) {
         stream_client *c = s->clients;
         evhttp_connection_set_closecb(c->evcon, NULL, NULL);
@@ -2157,6 +2169,15 @@ void hub_server_free(hub_server *s) {
     if (s->ping_ev) event_free(s->ping_ev);
     if (s->applied_ev) event_free(s->applied_ev);
     if (s->http) evhttp_free(s->http); /* closes connections: pending jobs forget their request */
+    /* requests still queued (a worker may finish one after the committer
+     * stopped): freed only now, since closing their connections above calls
+     * job_closed_cb on them */
+    for (task *t = s->thead, *n; t; t = n) {
+        n = t->next;
+        if (t->chunk < 0) job_free(t->job);
+        free(t);
+    }
+    for (pub_job *j; (j = jq_pop(&s->commitq));) job_free(j);
     for (pub_job *j; (j = jq_pop(&s->doneq));) job_free(j);
     if (s->base) event_base_free(s->base);
     SSL_CTX_free(s->ssl_ctx);
