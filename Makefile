@@ -41,8 +41,8 @@ setup:
 # ---- release build (profile-guided) ----------------------------------------
 # Each release object is compiled twice: first instrumented (build/pgo), then
 # -- once that fs38 has inspected the training traffic of
-# scripts/pgo-train.sh (the shipped examples and generated captures, never
-# the bench's) -- with the branch and call counts it left (-fprofile-use):
+# scripts/pgo-train.sh (test and generated captures, never the bench's:
+# neither its captures nor the examples its parser corpus is made of) -- with the branch and call counts it left (-fprofile-use):
 # 10-15 % faster inspection than plain -O2. Functions the training never runs
 # are compiled as without a profile. `make PGO=0` builds plain -O2 (so does
 # CC=clang).

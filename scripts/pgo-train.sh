@@ -7,9 +7,11 @@
 # runs here leave the branch and call counts (*.gcda) beside the release
 # objects, which are then compiled with -fprofile-use. The training
 # traffic is what `fs38 inspect` meets in the field, and none of it is the
-# benchmark's input:
-#   - the shipped example captures (real tools: sipvicious, sipp, kamailio),
-#     with the example site configuration (zones, trust rules);
+# benchmark's input (the bench's parser corpus holds the SIP payloads of
+# examples/*.pcap, so the shipped examples are not trained on):
+#   - the test captures of real peers and encapsulations (TLS, WebSocket,
+#     HEP over TCP, SCTP, tunnels) and the parser tests' mixed capture, with
+#     the example site configuration (zones, trust rules);
 #   - the RFC 4475 torture messages (--raw: the parser's error paths);
 #   - a generated mixed capture (seed 7, not the bench's 38) with 1 and 2
 #     workers, and a generated spoofed-source flood (evictions).
@@ -24,7 +26,9 @@ FS38=$PGO/fs38
 [ -s "$PGO/train-mixed.pcap" ] || "$GEN" mixed "$PGO/train-mixed.pcap" 24 7 >/dev/null || exit 1
 [ -s "$PGO/train-flood.pcap" ] || "$GEN" flood "$PGO/train-flood.pcap" 60000 30000 7 >/dev/null || exit 1
 run() { "$FS38" inspect -q --no-progress "$@" >/dev/null 2>&1; [ $? -le 1 ]; }
-run -c examples/site.yaml examples/*.pcap &&
+CAPS=tests/data/capture
+run -c examples/site.yaml $CAPS/mixed.pcap $CAPS/tls.pcap $CAPS/ws.pcap $CAPS/hep-tcp.pcap \
+    $CAPS/sctp.pcap $CAPS/tunnels.pcap &&
     run --raw tests/data/rfc4475/*.dat &&
     run "$PGO/train-mixed.pcap" "$PGO/train-flood.pcap" &&
     run --workers 2 "$PGO/train-mixed.pcap"

@@ -26,7 +26,8 @@ if ! nft add table inet "$TABLE" 2>"$TMPD/nft.err"; then
     finish test_nflog
     exit
 fi
-trap 'nft delete table inet "$TABLE" 2>/dev/null' EXIT
+# replaces lib.sh's EXIT trap, so it removes $TMPD too
+trap 'nft delete table inet "$TABLE" 2>/dev/null; rm -rf "$TMPD"' EXIT
 nft add chain inet "$TABLE" out '{ type filter hook output priority 0; }' &&
     nft add rule inet "$TABLE" out ip daddr 127.0.3.9 udp dport 5099 log group "$GROUP"
 ok "the NFLOG rule is in place" bash -c "nft list table inet $TABLE | grep -q 'log group $GROUP'"
