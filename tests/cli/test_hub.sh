@@ -301,27 +301,8 @@ suite() {
     ok "$LABEL: stream pings" grep -q '^: ping' "$W/stream3"
     # two Content-Length headers: refused and the connection closed, so the bytes
     # after the first framing (a smuggled GET) are never served
-    python3 - "$W" "$PORT" >"$W/smuggle" 2>&1 <<'PY'
-import socket, ssl, sys
-w, port = sys.argv[1], int(sys.argv[2])
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-ctx.load_verify_locations(w + "/pki/ca.crt")
-ctx.check_hostname = False
-ctx.load_cert_chain(w + "/pki/op1.crt", w + "/pki/op1.key")
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10))
-s.sendall(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 56\r\n\r\n"
-          b"GET /v1/registry HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-out = b""
-while True:
-    try:
-        d = s.recv(65536)
-    except (socket.timeout, ssl.SSLError):
-        break
-    if not d:
-        break
-    out += d
-sys.stdout.write(out.decode("latin1"))
-PY
+    printf 'POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 56\r\n\r\nGET /v1/registry HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' |
+        python3 tests/cli/hub_raw.py "$W" "$PORT" >"$W/smuggle" 2>&1
     st=$(hcurl op1 "/v1/events?since=1969-12-31T23:59:59Z" -o "$W/resp" -w '%{http_code}')
     ok "$LABEL: since before 1970: 400 naming it (got $st)" test "$st" = 400 -a "$(jq -r .error "$W/resp" | cut -c1-6)" = "since:"
     ok "$LABEL: two Content-Length headers: 400" grep -q 'more than one Content-Length' "$W/smuggle"
@@ -329,30 +310,10 @@ PY
     # methods other than GET/POST: a JSON 405 naming what is allowed, on a
     # connection that goes on (libevent's own answer was an HTML 501 and a close);
     # the answer to HEAD has no body (it would be read as the next answer)
-    python3 - "$W" "$PORT" >"$W/methods" 2>&1 <<'PY'
-import socket, ssl, sys
-w, port = sys.argv[1], int(sys.argv[2])
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-ctx.load_verify_locations(w + "/pki/ca.crt")
-ctx.check_hostname = False
-ctx.load_cert_chain(w + "/pki/op1.crt", w + "/pki/op1.key")
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10))
-s.sendall(b"HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n"
-          b"PUT /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
-          b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-out = b""
-while True:
-    try:
-        d = s.recv(65536)
-    except (socket.timeout, ssl.SSLError):
-        break
-    if not d:
-        break
-    out += d
-sys.stdout.write(out.decode("latin1"))
-if out.split(b"\r\n\r\n")[1].startswith(b"HTTP/1.1 405"):
-    sys.stdout.write("\nHEAD-ANSWER-WITHOUT-BODY\n")
-PY
+    printf 'HEAD /health HTTP/1.1\r\nHost: x\r\n\r\nPUT /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' |
+        python3 tests/cli/hub_raw.py "$W" "$PORT" >"$W/methods" 2>&1
+    python3 -c 'import sys; out = open(sys.argv[1], "rb").read()
+if out.split(b"\r\n\r\n")[1].startswith(b"HTTP/1.1 405"): print("HEAD-ANSWER-WITHOUT-BODY")' "$W/methods" >>"$W/methods"
     ok "$LABEL: HEAD and PUT: 405 with Allow, JSON" test "$(grep -c '^HTTP/1.1 405 ' "$W/methods")" = 2 -a \
         "$(grep -c '^Allow: GET, POST' "$W/methods")" = 1 -a "$(grep -c '"error":"method not allowed' "$W/methods")" = 1
     ok "$LABEL: ...the answer to HEAD has no body, the connection goes on" grep -q HEAD-ANSWER-WITHOUT-BODY "$W/methods"
