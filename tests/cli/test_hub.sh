@@ -397,7 +397,11 @@ if out.split(b"\r\n\r\n")[1].startswith(b"HTTP/1.1 405"): print("HEAD-ANSWER-WIT
     event org:234-15 "$(uuid7)" 1 valid="-1 second" created="-1 minute" | sign op1 --raw | expect_reject "already expired" expired op1
 
     # -- hostile input, each refused with nothing stored
-    sed 's/\(.*\)\(...\)$/\1AAA/' "$W/b.jws" | expect_reject "forged signature" signature op1
+    # one character of R changed (the signature's last three were set to AAA before: an
+    # Ed25519 S below 2^253 often ends so, 1 in 2,048, and the "forgery" then verified)
+    python3 -c 'import sys; h, p, g = sys.stdin.read().strip().split(".")
+print(h + "." + p + "." + g[:10] + ("B" if g[10] == "A" else "A") + g[11:])' <"$W/b.jws" |
+        expect_reject "forged signature" signature op1
     local good sig payload hdr
     good=$(event org:234-15 "$(uuid7)" 1 | sign op1)
     payload=$(cut -d. -f2 <<<"$good"); sig=$(cut -d. -f3 <<<"$good")
