@@ -398,7 +398,7 @@ if out.split(b"\r\n\r\n")[1].startswith(b"HTTP/1.1 405"): print("HEAD-ANSWER-WIT
 
     # -- hostile input, each refused with nothing stored
     # one character of R changed (the signature's last three were set to AAA before: an
-    # Ed25519 S below 2^253 often ends so, 1 in 2,048, and the "forgery" then verified)
+    # Ed25519 S is below 2^253, so 1 in 1,024 ends so, and the "forgery" then verified)
     python3 -c 'import sys; h, p, g = sys.stdin.read().strip().split(".")
 print(h + "." + p + "." + g[:10] + ("B" if g[10] == "A" else "A") + g[11:])' <"$W/b.jws" |
         expect_reject "forged signature" signature op1
