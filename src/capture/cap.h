@@ -330,6 +330,10 @@ int cap_frame_dlt(const cap_source *s);
  * (cap_pcapng.c). With a BPF filter, it is compiled for each link type met;
  * one it does not compile for ends the read with FS_ERR_USAGE. */
 bool cap_mixed(const cap_source *s);
+/* A frame of a link type cap_decode reads was met (with libpcap: the file's
+ * one link type is such). A pcapng whose first interface is of another is
+ * read by the own reader, in case one described later is. */
+bool cap_saw_decodable(const cap_source *s);
 /* libpcap's name of a link type ("EN10MB"), "unknown" if it has none. */
 const char *cap_dlt_name(int dlt);
 /* Frames read so far, those a --bpf filter passed over included: a file's

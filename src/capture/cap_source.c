@@ -25,8 +25,10 @@
  * or snaplen, or whose sections differ in byte order (`dumpcap -i eth0 -i
  * any`, mergecap, cat of two captures), is read by fs38's own reader
  * (cap_pcapng.c) instead. When the interfaces described before the first
- * packet already differ, it reads the file from the start (cap_png_mixed at
- * open); when libpcap refuses or breaks on a block later, the own reader
+ * packet already differ, or the first is of a link type fs38 does not
+ * decode (an 802.11 monitor interface, then Ethernet described after the
+ * first packet), it reads the file from the start (cap_png_mixed at open,
+ * cap_saw_decodable says afterwards whether any frame could be); when libpcap refuses or breaks on a block later, the own reader
  * takes over right after the last frame libpcap gave, on a second descriptor
  * of the same file (frames before it came from libpcap); where it breaks
  * too, its error is the one reported. Only regular files: stdin
@@ -83,6 +85,7 @@ struct cap_source {
     volatile sig_atomic_t stop; /* set by cap_break */
     int dlt;             /* the first interface's link type */
     int frame_dlt;       /* the last frame's */
+    bool saw_decodable;  /* the own reader met a frame of a link type cap_decode reads */
     cap_png *png;        /* the own reader, reading png_f */
     FILE *png_f;
     char *bpf;           /* files: the --bpf expression, for the own reader */
@@ -194,7 +197,11 @@ fs_code cap_open_file(const char *path, cap_source **out, fs_err *e) {
     /* Two freads a record, and only the reading thread touches f: once
      * --workers has started threads, stdio would lock f on every one. */
     __fsetlocking(f, FSETLOCKING_BYCALLER);
-    if (s->rereadable && cap_png_mixed(f, &s->dlt)) { /* a pcapng libpcap would refuse */
+    /* a pcapng libpcap would refuse, or one that may describe a link type
+     * fs38 decodes only after a first packet it cannot */
+    int first_dlt = -1;
+    if (s->rereadable && (cap_png_mixed(f, &first_dlt) || (first_dlt >= 0 && !cap_dlt_supported(first_dlt)))) {
+        s->dlt = first_dlt;
         s->png_f = f;
         if (!(s->png = cap_png_new(f))) {
             cap_close(s);
@@ -400,7 +407,10 @@ static cap_next_status png_next(cap_source *s, const uint8_t **frame, uint32_t *
     for (;;) {
         cap_png_frame fr;
         int rc = cap_png_next(s->png, &fr);
-        if (rc > 0) s->frames++; /* read, whether or not --bpf passes it */
+        if (rc > 0) { /* read, whether or not --bpf passes it */
+            s->frames++;
+            if (!s->saw_decodable && cap_dlt_supported(fr.dlt)) s->saw_decodable = true;
+        }
         if (rc == 0) return CAP_NEXT_END;
         if (rc < 0) {
             s->failed = true;
@@ -497,6 +507,8 @@ const char *cap_dlt_name(int dlt) {
 int cap_datalink(const cap_source *s) { return s->dlt; }
 int cap_frame_dlt(const cap_source *s) { return s->frame_dlt; }
 bool cap_mixed(const cap_source *s) { return s->png != NULL; }
+
+bool cap_saw_decodable(const cap_source *s) { return s->png ? s->saw_decodable : cap_dlt_supported(s->dlt); }
 uint64_t cap_frames_read(const cap_source *s) { return s->frames; }
 
 uint64_t cap_offset(const cap_source *s) {

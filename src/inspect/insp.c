@@ -971,6 +971,12 @@ static const char *keep_input(insp *in, const char *path) {
     return grown[in->ninputs++];
 }
 
+static fs_code unsupported_link(const char *path, int dlt, fs_err *e) {
+    return fs_fail(e, FS_ERR_FORMAT,
+                   "%s: link type %d (%s) is not supported (Ethernet with VLAN tags, Linux SLL/SLL2, "
+                   "raw IP, BSD loopback, PPP, Cisco HDLC and NFLOG are)", path, dlt, cap_dlt_name(dlt));
+}
+
 fs_code insp_run_file(insp *in, const char *path, uint64_t *frames, fs_err *e) {
     cap_source *src;
     if (frames) *frames = 0;
@@ -978,11 +984,10 @@ fs_code insp_run_file(insp *in, const char *path, uint64_t *frames, fs_err *e) {
     if (rc != FS_OK) return rc;
     int dlt = cap_datalink(src);
     /* not one frame could be decoded (in a pcapng whose interfaces differ,
-     * frames of such a link type are counted as not IP and passed over) */
+     * frames of such a link type are counted as not IP and passed over; one
+     * whose first interface is such is read in case a later one is not) */
     if (!cap_dlt_supported(dlt) && !cap_mixed(src)) {
-        rc = fs_fail(e, FS_ERR_FORMAT,
-                     "%s: link type %d (%s) is not supported (Ethernet with VLAN tags, Linux SLL/SLL2, "
-                     "raw IP, BSD loopback, PPP, Cisco HDLC and NFLOG are)", path, dlt, cap_dlt_name(dlt));
+        rc = unsupported_link(path, dlt, e);
         cap_close(src);
         return rc;
     }
@@ -998,6 +1003,10 @@ fs_code insp_run_file(insp *in, const char *path, uint64_t *frames, fs_err *e) {
     /* every frame read, --bpf's misses too: a file that breaks after frames
      * the filter passed over was still read up to the break */
     if (frames) *frames = cap_frames_read(src);
+    if (rc == FS_OK && !cap_dlt_supported(dlt) && !cap_saw_decodable(src)) {
+        rc = unsupported_link(path, dlt, e);
+        if (frames) *frames = 0; /* none could be inspected */
+    }
     cap_close(src);
     return rc;
 }

@@ -546,6 +546,36 @@ ok "...--bpf passes 3 of the SIP messages" python3 -c "
 import json; s=json.load(open('$TMPD/ngmix-bpf.json')); assert s['sip_messages'] == 3 and s['frames'] == 3, s"
 expect_exit 2 "...from stdin: refused" bash -c "'$FS38' inspect -q - <'$TMPD/ng_mixed.pcapng'"
 ok "...saying what to do" grep -q "save the input to a file" "$TMPD/err"
+# an 802.11 monitor interface first, Ethernet described only after its first packet
+# (tshark reads it): read by the own reader; a pcapng of 802.11 alone is refused as
+# the pcap above, after it was read
+python3 - "$TMPD/ng_late.pcapng" "$TMPD/ng_wifi.pcapng" <<'PY'
+import struct, sys
+def blk(t, body):
+    body += b"\0" * ((4 - len(body) % 4) % 4)
+    return struct.pack("<II", t, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+idb = lambda lt: blk(1, struct.pack("<HHI", lt, 0, 262144))
+def epb(ifid, t, data):
+    return blk(6, struct.pack("<IIIII", ifid, t >> 32, t & 0xffffffff, len(data), len(data)) + data)
+sip = (b"OPTIONS sip:bob@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKlate\r\n"
+       b"Max-Forwards: 70\r\nFrom: <sip:a@192.0.2.10>;tag=1\r\nTo: <sip:bob@192.0.2.20>\r\n"
+       b"Call-ID: late1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+udp = struct.pack("!HHHH", 5060, 5060, 8 + len(sip), 0) + sip
+ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
+                 bytes([192, 0, 2, 10]), bytes([192, 0, 2, 20])) + udp
+T = 1700000000 * 10**6
+shb = blk(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+wifi = shb + idb(105) + epb(0, T, b"\x08" * 24)
+open(sys.argv[2], "wb").write(wifi + epb(0, T + 1, b"\x08" * 24))
+open(sys.argv[1], "wb").write(wifi + idb(1) + epb(1, T + 2, b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip))
+PY
+expect_exit 0 "pcapng: 802.11 first, Ethernet after the first packet" "$FS38" inspect -q \
+    --stats-json "$TMPD/nglate.json" "$TMPD/ng_late.pcapng"
+ok "...its SIP message read, the 802.11 frame counted as not IP" python3 -c "
+import json; s=json.load(open('$TMPD/nglate.json'))
+assert s['sip_messages'] == 1 and s['frames'] == 2 and s['capture']['not_ip'] == 1, s"
+expect_exit 2 "pcapng of 802.11 alone" "$FS38" inspect -q "$TMPD/ng_wifi.pcapng"
+ok "...the link type is named" grep -q "link type 105 (IEEE802_11) is not supported" "$TMPD/err"
 # HEP v2 and a HEP3 packet with a broken chunk on port 9060: counted, and the first reason shown
 python3 - "$TMPD/badhep.pcap" <<'PY'
 import struct, sys
