@@ -417,7 +417,7 @@ uint64_t hub_repl_applied_seq(hub_repl *r) {
 }
 
 fs_code hub_repl_await(hub_repl *r, const uint64_t *seqs, size_t n, int timeout_ms,
-                       hub_result *res, fs_err *e) {
+                       hub_result *res, bool *forgotten, fs_err *e) {
     uint64_t want = 0;
     for (size_t i = 0; i < n; i++)
         if (seqs[i] > want) want = seqs[i];
@@ -438,15 +438,17 @@ fs_code hub_repl_await(hub_repl *r, const uint64_t *seqs, size_t n, int timeout_
     for (size_t i = 0; i < n; i++) {
         hub_result *o = &res[i];
         memset(o, 0, sizeof *o);
+        if (forgotten) forgotten[i] = false;
         if (seqs[i] == 0) {
             o->verdict = HUB_INVALID;
             snprintf(o->error, sizeof o->error, "not in the replicated log");
             continue;
         }
         const ring_entry *x = &r->ring[seqs[i] % HUB_REPL_VERDICT_RING];
-        if (x->seq != seqs[i]) { /* older than the ring: it was applied */
+        if (x->seq != seqs[i]) { /* older than the ring, or than this run: it was applied */
             o->verdict = HUB_STORED;
             o->seq = (int64_t)seqs[i];
+            if (forgotten) forgotten[i] = true;
             continue;
         }
         o->verdict = (hub_verdict)x->verdict;

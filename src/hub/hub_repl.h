@@ -17,7 +17,7 @@
  *   POST /v1/events, per batch of verified items:
  *       hub_repl_publish_batch(r, items, n, now_ms, seqs, verdicts, &e);
  *       // HUB_REPL_LOGGED/_DUPLICATE: in the log, replicated (PubAck seen)
- *       hub_repl_await(r, seqs, n, 5000, res, &e);      // the exact store verdicts
+ *       hub_repl_await(r, seqs, n, 5000, res, NULL, &e); // the exact store verdicts
  *   shutdown: stop = 1; join; hub_repl_close(r).
  *
  * Contract:
@@ -108,9 +108,12 @@ fs_code hub_repl_publish_batch(hub_repl *r, const hub_item *items, size_t n, int
  * with seqs[i] == 0 get HUB_INVALID "not logged". FS_ERR_IO on timeout
  * (the events are logged and will be applied; tell the client to retry:
  * its retry is a duplicate). A verdict older than HUB_REPL_VERDICT_RING
- * applied messages is reported as STORED at its seq. Thread-safe. */
+ * applied messages, or applied before this node started, is reported as
+ * STORED at its seq, with forgotten[i] (forgotten may be NULL) set: a
+ * JetStream duplicate's own verdict is then the store's (hub_judge).
+ * Thread-safe. */
 fs_code hub_repl_await(hub_repl *r, const uint64_t *seqs, size_t n, int timeout_ms,
-                       hub_result *res, fs_err *e);
+                      hub_result *res, bool *forgotten, fs_err *e);
 
 /* Runs this node's applier until *stop becomes non-zero (checked at least
  * every 250 ms): binds (or creates, or re-creates when it is past the store)

@@ -1118,6 +1118,25 @@ static void record_sightings(hub_server *s, pub_job *j, int64_t now) {
 
 /* ---- replication: publish through the log, apply on the applier ---------------------------------- */
 
+/* JetStream duplicates whose first verdict this node no longer remembers
+ * (applied before it restarted, or before its ring wrapped): judged against
+ * the store as a lone hub judges a retry, so a version refused then as
+ * stale is not now answered "duplicate" (held). */
+static void judge_forgotten(hub_server *s, const hub_item *items, hub_result *res,
+                            const hub_repl_verdict *v, const bool *forgotten, size_t k) {
+    for (size_t i = 0; i < k; i++) {
+        if (!forgotten[i] || v[i] != HUB_REPL_DUPLICATE) continue;
+        hub_result r;
+        fs_err e;
+        /* one by one: rare (retries across a restart), and an item's own
+         * batch no longer exists to be judged with */
+        if (hub_judge(s->wstore, &items[i], 1, &r, &e) != FS_OK) continue; /* keep "duplicate" */
+        if (r.verdict == HUB_STORED) continue; /* not held, yet logged: applied later than asked */
+        if (r.verdict == HUB_DUPLICATE && r.seq <= 0) r.seq = res[i].seq;
+        res[i] = r;
+    }
+}
+
 /* A replicated node's group commit: the items go into the JetStream log;
  * once this node's applier has applied them, the store's verdicts are the
  * answers. A job with an item not known to be logged, or a wait past
@@ -1126,8 +1145,9 @@ static void replicate_group(hub_server *s, pub_job *group, hub_item *items, hub_
                             item_state **who, size_t k) {
     uint64_t *seqs = calloc(k ? k : 1, sizeof *seqs);
     hub_repl_verdict *v = calloc(k ? k : 1, sizeof *v);
+    bool *forgotten = calloc(k ? k : 1, sizeof *forgotten);
     fs_err e = {0};
-    fs_code rc = seqs && v ? FS_OK : fs_fail(&e, FS_ERR_NOMEM, "out of memory");
+    fs_code rc = seqs && v && forgotten ? FS_OK : fs_fail(&e, FS_ERR_NOMEM, "out of memory");
     if (rc == FS_OK && k) rc = hub_repl_publish_batch(s->repl, items, k, now_ms(), seqs, v, &e);
     size_t x = 0;
     for (pub_job *j = group; j; j = j->next) {
@@ -1143,13 +1163,14 @@ static void replicate_group(hub_server *s, pub_job *group, hub_item *items, hub_
     }
     fs_err we = {0};
     if (rc == FS_OK && k &&
-        hub_repl_await(s->repl, seqs, k, (int)s->cfg.repl_await_ms, res, &we) != FS_OK) {
+        hub_repl_await(s->repl, seqs, k, (int)s->cfg.repl_await_ms, res, forgotten, &we) != FS_OK) {
         for (pub_job *j = group; j; j = j->next)
             if (!j->status)
                 job_fail(j, 503, "logged but not yet applied on this node (retry: it is answered "
                                  "duplicate): %.200s", we.msg);
         rc = FS_ERR_IO;
     }
+    if (rc == FS_OK) judge_forgotten(s, items, res, v, forgotten, k);
     for (size_t i = 0; i < k && rc == FS_OK; i++) {
         hub_result r = res[i];
         /* JetStream held this Msg-Id already: the store's verdict is the first copy's */
@@ -1158,6 +1179,7 @@ static void replicate_group(hub_server *s, pub_job *group, hub_item *items, hub_
     }
     free(seqs);
     free(v);
+    free(forgotten);
 }
 
 /* Applier callback (applier thread): a newly stored event. Feedback events

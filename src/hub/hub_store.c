@@ -477,6 +477,23 @@ out:
     return rc;
 }
 
+fs_code hub_judge(hub_store *s, const hub_item *items, size_t n, hub_result *res, fs_err *e) {
+    if (n > HUB_MAX_BATCH)
+        return fs_fail(e, FS_ERR_LIMIT, "judge: %zu items, limit %d per batch", n, HUB_MAX_BATCH);
+    if (n == 0) return FS_OK;
+    fs_code rc = need_schema(s, e);
+    if (rc != FS_OK || prejudge_all(items, res, n) == 0) return rc;
+    batch_judge b;
+    rc = judge_init(&b, n, "judge", e);
+    if (rc == FS_OK) rc = s->ops->lookup(s, items, res, n, b.look, e);
+    if (rc == FS_OK) {
+        for (size_t i = 0; i < n; i++) judge_item(&b, items, res, i);
+        judge_copy_dup_seqs(&b, res, n);
+    }
+    judge_free(&b);
+    return rc;
+}
+
 /* ---- reads ------------------------------------------------------------------- */
 
 fs_code hub_pull(hub_store *s, const hub_pull_query *q, hub_row_fn fn, void *ctx,

@@ -223,6 +223,12 @@ fs_code hub_item_validate(const hub_item *it, fs_err *e);
 fs_code hub_publish(hub_store *s, const hub_item *items, size_t n, int64_t now_ms,
                     hub_result *res, fs_err *e);
 
+/* Judges n (<= HUB_MAX_BATCH) items as hub_publish would now, storing
+ * nothing: a replicated node's answer to a retry whose first verdict it no
+ * longer remembers (hub_repl_await's ring is empty after a restart). An item
+ * hub_publish would store is left STORED with seq 0. */
+fs_code hub_judge(hub_store *s, const hub_item *items, size_t n, hub_result *res, fs_err *e);
+
 /* Delivers, in sequence order, up to q->limit events with seq > q->after that
  * match the filter, are visible to q->f.reader (see HUB_SQL_VISIBLE) and have
  * valid_until >= now. Every version is a row (updates and revocations

@@ -238,7 +238,8 @@ Q=$(uuid7)
 event org:234-15 "$Q" 3 | sign op1 | publish a op1 >/dev/null
 SEQ_Q=$(jq -r '.results[0].seq' "$W/resp")
 wait_seq c "$SEQ_Q"
-event org:234-15 "$Q" 2 | sign op1 | publish c op1 >/dev/null
+event org:234-15 "$Q" 2 | sign op1 >"$W/q2.jws"
+publish c op1 <"$W/q2.jws" >/dev/null
 ok "older version through C (v3 came through A): stale_version, nothing stored" \
     test "$(jq -r '.results[0].code' "$W/resp")/$(node_seq c)" = "stale_version/$SEQ_Q"
 event org:234-15 "$P" 3 type=WANGIRI status=revoked | sign op1 >"$W/p3.jws"
@@ -307,6 +308,13 @@ ok "after C's restart: the 80 events published meanwhile are on C, once each" \
     test "$(grep -cF -f "$W/down1.jws" "$W/same.c")/$(grep -cF -f "$W/down2.jws" "$W/same.c")" = 40/40
 ok "C's health: applied = its seq" \
     test "$(hcurl c op1 /health | jq -r '(.replication.applied_seq|tostring) + "=" + (.seq|tostring)')" = "$TOP=$TOP"
+# the stale version again, within JetStream's duplicate window: C's verdict ring
+# died with it, yet the answer is the store's, as a lone hub's would be
+st=$(publish c op1 <"$W/q2.jws")
+ok "after C's restart: the older version retried is still stale_version, not duplicate" \
+    test "$st/$(jq -r '.results[0].code // .results[0].status' "$W/resp")/$(node_seq c)" = "200/stale_version/$TOP"
+ok "...and a replay of a stored event through C is a duplicate with its seq" \
+    test "$(publish c op1 <"$W/p.jws")/$(jq -r '.results[0] | .status + "/" + (.seq|tostring)' "$W/resp")" = "200/duplicate/$SEQ_P"
 
 # ---- 7. one NATS server down: publishing still works ----------------------------------------------
 kill -9 "${NPID[1]}" 2>/dev/null

@@ -250,7 +250,7 @@ static void publish_and_check(node *nd, ev_buf *b, size_t n, uint64_t *seqs) {
     CHECK_MSG(rising, "sequences of one batch not increasing");
     if (first_ok) CHECK_MSG(seqs[n - 1] - seqs[0] == n - 1, "one batch, not contiguous");
     CHECK(catch_up(nd));
-    rc = hub_repl_await(nd->r, seqs, n, 5000, res, &e);
+    rc = hub_repl_await(nd->r, seqs, n, 5000, res, NULL, &e);
     CHECK_MSG(rc == FS_OK, "await: %s", e.msg);
     size_t stored = 0;
     for (size_t i = 0; i < n; i++) stored += res[i].verdict == HUB_STORED && res[i].seq == (int64_t)seqs[i];
@@ -308,7 +308,7 @@ static void phase_one(void) {
     for (int i = 0; i < 4; i++) logged += dv[i] == HUB_REPL_LOGGED;
     CHECK_EQ_INT(logged, 4);
     CHECK(catch_up(&a));
-    CHECK_MSG(hub_repl_await(a.r, dseq, 4, 5000, res, &e) == FS_OK, "await: %s", e.msg);
+    CHECK_MSG(hub_repl_await(a.r, dseq, 4, 5000, res, NULL, &e) == FS_OK, "await: %s", e.msg);
     CHECK_EQ_INT(res[0].verdict, HUB_STORED);
     CHECK_EQ_INT(res[1].verdict, HUB_STORED);
     CHECK_EQ_INT(res[2].verdict, HUB_STALE_VERSION);
@@ -402,7 +402,7 @@ static void live_follow(node *a, node *b) {
         hub_result res;
         fs_err e = {0};
         if (hub_repl_publish_batch(a->r, &ev[i].item, 1, wall_ms(), &seq, &v, &e) == FS_OK &&
-            v == HUB_REPL_LOGGED && hub_repl_await(b->r, &seq, 1, 5000, &res, &e) == FS_OK)
+            v == HUB_REPL_LOGGED && hub_repl_await(b->r, &seq, 1, 5000, &res, NULL, &e) == FS_OK)
             stored += res.verdict == HUB_STORED && res.seq == (int64_t)seq;
         else
             fprintf(stderr, "live follow %d: %s\n", i, e.msg);

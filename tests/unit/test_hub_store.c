@@ -379,6 +379,28 @@ static void t_replay_versions(hub_store *s) {
     CHECK_EQ_INT(br[3].verdict, HUB_STALE_VERSION);
     CHECK_EQ_INT(br[3].held_version, 5);
 
+    /* hub_judge answers as a publish would, storing nothing: v3 held (its
+     * seq), v2 stale, v6 and a new event storable (seq 0), v1 of another
+     * issuer's event published by us not ours. */
+    int64_t before = last_seq(s);
+    ev v6, other, n9;
+    ev_init(&v6, a, "ver-1", 6, "IRSF", "amber");
+    ev_init(&n9, a, "ver-9", 1, "IRSF", "amber");
+    ev_init(&other, a, "ver-1", 1, "IRSF", "amber");
+    other.it.publisher = S("org:someone-else");
+    hub_item judged[5] = {v3.it, v2.it, v6.it, n9.it, other.it};
+    hub_result jr[5];
+    CHECK_MSG(hub_judge(s, judged, 5, jr, &e) == FS_OK, "[%s] judge: %s", BACKEND, e.msg);
+    CHECK_EQ_INT(jr[0].verdict, HUB_DUPLICATE);
+    CHECK_EQ_INT(jr[0].seq, seq3);
+    CHECK_EQ_INT(jr[1].verdict, HUB_STALE_VERSION);
+    CHECK_EQ_INT(jr[1].held_version, 5);
+    CHECK_EQ_INT(jr[2].verdict, HUB_STORED);
+    CHECK_EQ_INT(jr[2].seq, 0);
+    CHECK_EQ_INT(jr[3].verdict, HUB_STORED);
+    CHECK_EQ_INT(jr[4].verdict, HUB_NOT_ISSUER);
+    CHECK_EQ_INT(last_seq(s), before);
+
     /* History holds v1, v3, v5 of ver-1 exactly once each. */
     got g = {0};
     hub_pull_query q = query(a, start);
