@@ -328,20 +328,16 @@ ok "--indicators /dev/zero: the NUL is named" grep -q "NUL byte" "$TMPD/err"
 expect_exit 2 "--raw on a directory" "$FS38" inspect --raw "$TMPD"
 ok "a directory is named as one" grep -q "Is a directory" "$TMPD/err"
 # one frame of libpcap's largest size (262,144 bytes: a datagram and padding) through two workers
-python3 - "$TMPD/bigframe.pcap" <<'PY'
-import struct, sys
+python3 - "$TMPD/bigframe.pcap" "$ROOT/tests/data/capture" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[2])
+from pcapgen import eth, ip4, udp, write_pcap
 sip = (b"OPTIONS sip:a@192.0.2.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKbig\r\n"
        b"Max-Forwards: 70\r\nFrom: <sip:b@192.0.2.1>;tag=1\r\nTo: <sip:a@192.0.2.2>\r\n"
        b"Call-ID: big\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
-udp = struct.pack("!HHHH", 5060, 5060, 8 + len(sip), 0) + sip
-ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
-                 bytes([192, 0, 2, 1]), bytes([192, 0, 2, 2])) + udp
-frame = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip
+frame = eth(ip4("192.0.2.1", "192.0.2.2", 17, udp(5060, 5060, sip)))
 frame += b"\x00" * (262144 - len(frame))
-with open(sys.argv[1], "wb") as f:
-    f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 262144, 1))
-    for ts in (1, 2):
-        f.write(struct.pack("<IIII", 1700000000 + ts, 0, len(frame), len(frame)) + frame)
+write_pcap(sys.argv[1], [frame, frame], snaplen=262144)
 PY
 for w in 1 2; do
     "$FS38" inspect -q --workers $w --stats-json "$TMPD/big$w.json" "$TMPD/bigframe.pcap" 2>"$TMPD/err"
@@ -351,26 +347,21 @@ done
 
 # a 70 KB INVITE over TCP (over limits.max_message) then a normal one on the same connection:
 # the big one raises SIP-MAL-002 instead of vanishing, and the next is still framed
-python3 - "$TMPD/bigtcp.pcap" <<'PY'
-import struct, sys
+python3 - "$TMPD/bigtcp.pcap" "$ROOT/tests/data/capture" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[2])
+from pcapgen import eth, ip4, tcp, write_pcap
 def sip(cl):
     return (b"INVITE sip:a@192.0.2.2 SIP/2.0\r\nVia: SIP/2.0/TCP 192.0.2.1;branch=z9hG4bK%d\r\n"
             b"Max-Forwards: 70\r\nFrom: <sip:b@192.0.2.1>;tag=1\r\nTo: <sip:a@192.0.2.2>\r\n"
             b"Call-ID: c%d\r\nCSeq: 1 INVITE\r\nContact: <sip:b@192.0.2.1>\r\n"
             b"Content-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % (cl, cl, cl)) + b"x" * cl
-def frame(seq, flags, data):
-    tcp = struct.pack("!HHIIBBHHH", 40000, 5060, seq, 0, 5 << 4, flags, 65535, 0, 0) + data
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0, 64, 6, 0,
-                     bytes([192, 0, 2, 1]), bytes([192, 0, 2, 2])) + tcp
-    return b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip
+frame = lambda seq, flags, data: eth(ip4("192.0.2.1", "192.0.2.2", 6, tcp(40000, 5060, seq, flags, data)))
 stream = sip(70000) + sip(4)
 recs = [frame(99, 0x02, b"")]
 for i in range(0, len(stream), 1400):
     recs.append(frame(100 + i, 0x18, stream[i:i + 1400]))
-with open(sys.argv[1], "wb") as f:
-    f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
-    for n, r in enumerate(recs):
-        f.write(struct.pack("<IIII", 1700000000, n, len(r), len(r)) + r)
+write_pcap(sys.argv[1], recs)
 PY
 "$FS38" inspect --json "$TMPD/bigtcp.pcap" >"$TMPD/bigtcp.ndjson" 2>"$TMPD/err"
 ok "oversized TCP message raises SIP-MAL-002" grep -q '"SIP-MAL-002".*LIMIT_MESSAGE_SIZE' "$TMPD/bigtcp.ndjson"
@@ -497,42 +488,31 @@ ok "SIGINT on a file run: exit 2 (got $irc)" test "$irc" -eq 2
 ok "...says it was interrupted" grep -q "interrupted before the end of the input" "$TMPD/err"
 ok "...and still prints the summary" grep -q "^INCIDENTS" "$TMPD/out"
 # a link type the decoder does not read: named, exit 2 (nothing of the file can be inspected)
-python3 - "$TMPD/lt.pcap" <<'PY'
-import struct, sys
-with open(sys.argv[1], "wb") as f:
-    f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 105))  # IEEE 802.11
-    f.write(struct.pack("<IIII", 1700000000, 0, 24, 24) + b"\x08" * 24)
+python3 - "$TMPD/lt.pcap" "$ROOT/tests/data/capture" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[2])
+from pcapgen import write_pcap
+write_pcap(sys.argv[1], [b"\x08" * 24], linktype=105)  # IEEE 802.11
 PY
 expect_exit 2 "unsupported link type" "$FS38" inspect "$TMPD/lt.pcap"
 ok "the link type is named" grep -q "link type 105 (IEEE802_11) is not supported" "$TMPD/err"
 # a pcapng whose interfaces differ in link type (`dumpcap -i eth0 -i any`): libpcap refuses
 # it, fs38's own reader reads it. Ethernet (nanoseconds), raw IP, Linux SLL, then Ethernet
 # again, one OPTIONS each; a 4th interface of 802.11 whose frame is counted and passed over.
-python3 - "$TMPD/ng_mixed.pcapng" <<'PY'
-import struct, sys
-def blk(t, body):
-    body += b"\0" * ((4 - len(body) % 4) % 4)
-    return struct.pack("<II", t, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
-def idb(linktype, tsresol=None):
-    opts = struct.pack("<HHB3xHH", 9, 1, tsresol, 0, 0) if tsresol is not None else b""
-    return blk(1, struct.pack("<HHI", linktype, 0, 262144) + opts)
-def epb(ifid, t, data):
-    return blk(6, struct.pack("<IIIII", ifid, t >> 32, t & 0xffffffff, len(data), len(data)) + data)
+python3 - "$TMPD/ng_mixed.pcapng" "$ROOT/tests/data/capture" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[2])
+from pcapgen import eth, ip4, png_epb, png_idb, png_shb, sll, udp
 def ip_udp(n):
     sip = ("OPTIONS sip:bob@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK%d\r\n"
            "Max-Forwards: 70\r\nFrom: <sip:a@192.0.2.10>;tag=%d\r\nTo: <sip:bob@192.0.2.20>\r\n"
            "Call-ID: ng%d\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n" % (n, n, n)).encode()
-    udp = struct.pack("!HHHH", 5060, 5060, 8 + len(sip), 0) + sip
-    return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), n, 0, 64, 17, 0,
-                       bytes([192, 0, 2, 10]), bytes([192, 0, 2, 20])) + udp
-eth = lambda l3: b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + l3
-sll = lambda l3: struct.pack("!HHH8sH", 0, 1, 6, b"\x02" * 6 + b"\0\0", 0x0800) + l3
+    return ip4("192.0.2.10", "192.0.2.20", 17, udp(5060, 5060, sip), ident=n)
 T = 1700000000
-out = blk(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
-out += idb(1, 9) + idb(101) + idb(113) + idb(105)
-out += epb(0, (T + 1) * 10**9, eth(ip_udp(1))) + epb(1, (T + 2) * 10**6, ip_udp(2))
-out += epb(2, (T + 3) * 10**6, sll(ip_udp(3))) + epb(3, (T + 4) * 10**6, b"\x08" * 24)
-out += epb(0, (T + 5) * 10**9, eth(ip_udp(4)))
+out = png_shb() + png_idb(1, 9) + png_idb(101) + png_idb(113) + png_idb(105)
+out += png_epb(0, (T + 1) * 10**9, eth(ip_udp(1))) + png_epb(1, (T + 2) * 10**6, ip_udp(2))
+out += png_epb(2, (T + 3) * 10**6, sll(ip_udp(3))) + png_epb(3, (T + 4) * 10**6, b"\x08" * 24)
+out += png_epb(0, (T + 5) * 10**9, eth(ip_udp(4)))
 open(sys.argv[1], "wb").write(out)
 PY
 expect_exit 0 "pcapng with interfaces of different link types" "$FS38" inspect -q \
@@ -549,25 +529,18 @@ ok "...saying what to do" grep -q "save the input to a file" "$TMPD/err"
 # an 802.11 monitor interface first, Ethernet described only after its first packet
 # (tshark reads it): read by the own reader; a pcapng of 802.11 alone is refused as
 # the pcap above, after it was read
-python3 - "$TMPD/ng_late.pcapng" "$TMPD/ng_wifi.pcapng" <<'PY'
-import struct, sys
-def blk(t, body):
-    body += b"\0" * ((4 - len(body) % 4) % 4)
-    return struct.pack("<II", t, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
-idb = lambda lt: blk(1, struct.pack("<HHI", lt, 0, 262144))
-def epb(ifid, t, data):
-    return blk(6, struct.pack("<IIIII", ifid, t >> 32, t & 0xffffffff, len(data), len(data)) + data)
+python3 - "$TMPD/ng_late.pcapng" "$TMPD/ng_wifi.pcapng" "$ROOT/tests/data/capture" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[3])
+from pcapgen import eth, ip4, png_epb, png_idb, png_shb, udp
 sip = (b"OPTIONS sip:bob@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKlate\r\n"
        b"Max-Forwards: 70\r\nFrom: <sip:a@192.0.2.10>;tag=1\r\nTo: <sip:bob@192.0.2.20>\r\n"
        b"Call-ID: late1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
-udp = struct.pack("!HHHH", 5060, 5060, 8 + len(sip), 0) + sip
-ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
-                 bytes([192, 0, 2, 10]), bytes([192, 0, 2, 20])) + udp
 T = 1700000000 * 10**6
-shb = blk(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
-wifi = shb + idb(105) + epb(0, T, b"\x08" * 24)
-open(sys.argv[2], "wb").write(wifi + epb(0, T + 1, b"\x08" * 24))
-open(sys.argv[1], "wb").write(wifi + idb(1) + epb(1, T + 2, b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip))
+wifi = png_shb() + png_idb(105) + png_epb(0, T, b"\x08" * 24)
+open(sys.argv[2], "wb").write(wifi + png_epb(0, T + 1, b"\x08" * 24))
+frame = eth(ip4("192.0.2.10", "192.0.2.20", 17, udp(5060, 5060, sip)))
+open(sys.argv[1], "wb").write(wifi + png_idb(1) + png_epb(1, T + 2, frame))
 PY
 expect_exit 0 "pcapng: 802.11 first, Ethernet after the first packet" "$FS38" inspect -q \
     --stats-json "$TMPD/nglate.json" "$TMPD/ng_late.pcapng"
@@ -577,18 +550,13 @@ assert s['sip_messages'] == 1 and s['frames'] == 2 and s['capture']['not_ip'] ==
 expect_exit 2 "pcapng of 802.11 alone" "$FS38" inspect -q "$TMPD/ng_wifi.pcapng"
 ok "...the link type is named" grep -q "link type 105 (IEEE802_11) is not supported" "$TMPD/err"
 # HEP v2 and a HEP3 packet with a broken chunk on port 9060: counted, and the first reason shown
-python3 - "$TMPD/badhep.pcap" <<'PY'
+python3 - "$TMPD/badhep.pcap" "$ROOT/tests/data/capture" <<'PY'
 import struct, sys
-def frame(payload):
-    udp = struct.pack("!HHHH", 40000, 9060, 8 + len(payload), 0) + payload
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
-                     bytes([192, 0, 2, 1]), bytes([192, 0, 2, 2])) + udp
-    return b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip
+sys.path.insert(0, sys.argv[2])
+from pcapgen import eth, ip4, udp, write_pcap
+frame = lambda payload: eth(ip4("192.0.2.1", "192.0.2.2", 17, udp(40000, 9060, payload)))
 hep3 = b"HEP3" + struct.pack("!H", 6 + 6) + struct.pack("!HHH", 0, 1, 3)  # a chunk of length 3
-with open(sys.argv[1], "wb") as f:
-    f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
-    for n, r in enumerate((frame(b"\x02\x10\x02\x11" + b"\x00" * 12), frame(hep3))):
-        f.write(struct.pack("<IIII", 1700000000, n, len(r), len(r)) + r)
+write_pcap(sys.argv[1], [frame(b"\x02\x10\x02\x11" + b"\x00" * 12), frame(hep3)])
 PY
 expect_exit 0 "bad HEP in a capture" "$FS38" inspect "$TMPD/badhep.pcap"
 ok "bad HEP counted on the CAPTURE line" grep -q "^CAPTURE .*bad HEP 2" "$TMPD/out"

@@ -36,16 +36,35 @@ def tcp_c(src, dst, sp, dp, seq, flags, data):
     c = csum(pseudo(src, dst, 6, len(t)) + t)
     return t[:16] + struct.pack('!H', c) + t[18:]
 
-def write_pcap(path, frames, t0=1700000000, usec=0, cut=None, linktype=1, order='<'):
+def sll(l3, t=0x0800):
+    """A Linux cooked (SLL) header before l3."""
+    return struct.pack('!HHH8sH', 0, 1, 6, b'\x02' * 6 + b'\0\0', t) + l3
+
+def write_pcap(path, frames, t0=1700000000, usec=0, cut=None, linktype=1, order='<', snaplen=65535):
     """pcap of link type linktype (Ethernet), microseconds, frame i at t0 + i
     seconds, in byte order order ('<' little, '>' big endian); cut: keep only
     the first cut bytes of the file. Returns the bytes written."""
-    out = struct.pack(order + 'IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, linktype)
+    out = struct.pack(order + 'IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, snaplen, linktype)
     for i, f in enumerate(frames):
         out += struct.pack(order + 'IIII', t0 + i, usec, len(f), len(f)) + f
     if cut: out = out[:cut]
     open(path, 'wb').write(out)
     return out
+
+
+# pcapng (little-endian): a file is png_shb() + interfaces and packets in any order
+def png_block(t, body):
+    body += b'\0' * ((4 - len(body) % 4) % 4)
+    return struct.pack('<II', t, 12 + len(body)) + body + struct.pack('<I', 12 + len(body))
+def png_shb():
+    return png_block(0x0A0D0D0A, struct.pack('<IHHq', 0x1A2B3C4D, 1, 0, -1))
+def png_idb(linktype, tsresol=None, snaplen=262144):
+    """An interface; tsresol: the if_tsresol option's byte (None: microseconds)."""
+    opts = struct.pack('<HHB3xHH', 9, 1, tsresol, 0, 0) if tsresol is not None else b''
+    return png_block(1, struct.pack('<HHI', linktype, 0, snaplen) + opts)
+def png_epb(ifid, t, data):
+    """An Enhanced Packet of interface ifid at t in the interface's units."""
+    return png_block(6, struct.pack('<IIIII', ifid, t >> 32, t & 0xffffffff, len(data), len(data)) + data)
 
 
 def esp_seal(enc, ekey, auth, akey, spi, seq, nh, payload, seq_hi=None):
