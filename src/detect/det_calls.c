@@ -426,6 +426,7 @@ static void call_revive(det_ctx *c, det_call *call) {
     call->final_status = 0;
     call->t_end = 0;
     call->state = CALL_RINGING;
+    det_table_touch(&eng->calls, call, c->ts); /* up again: no longer the first to go (call_end) */
     det_table *callers = callers_open(eng, call->caller_key);
     det_caller *k = call_caller(callers, call);
     if (k && !call->counted_active) {
@@ -439,6 +440,11 @@ static void call_revive(det_ctx *c, det_call *call) {
 static void call_end(det_ctx *c, det_call *call) {
     call->state = CALL_ENDED;
     call->t_end = c->ts;
+    /* kept only for retransmissions and late answers (ENDED_LINGER_US): a
+     * full bucket gives it up before any call still up, or the calls
+     * refused in the last minute would push out the long call they share a
+     * bucket with (FRAUD-IRSF-002), older than each of them */
+    det_table_demote(&c->eng->calls, call);
     release_concurrent(c->eng, call);
     if (call->cancelled && !call->t_answer) {
         uint64_t ring = c->ts > call->t_invite ? c->ts - call->t_invite : 0;
@@ -663,6 +669,7 @@ static void call_retry(det_ctx *c, det_call *call) {
     call->state = CALL_TRYING;
     call->final_status = 0;
     call->invite_cseq = c->m->cseq;
+    det_table_touch(&eng->calls, call, c->ts); /* up again (call_end) */
     call->t_invite = c->ts;
     char callee[sizeof call->callee];
     callee_of(c->m, callee, sizeof callee);
@@ -744,10 +751,14 @@ static uint16_t tag_key(const det_engine *eng, fs_str tag) {
 /* A 2xx to the INVITE of an answered call: a retransmission, the answer to
  * a re-INVITE, or a second fork answering too (RFC 3261 13.2.2.4: the
  * caller then keeps one dialog and ends the other with BYE, and which one
- * is up to it). */
+ * is up to it). The answer to a re-INVITE the callee sent carries the
+ * callee's tag in From and the caller's in To, with a CSeq of the callee's
+ * own numbering, which can be the caller's INVITE's: it is no other dialog
+ * (taking it for one would let any BYE, a forged one too, end the call). */
 static void note_second_dialog(det_ctx *c, det_call *call) {
     const sip_msg *m = c->m;
     if (m->cseq != call->invite_cseq || !m->to_tag.len || !call->answer_tag) return;
+    if (m->from_tag.len && tag_key(c->eng, m->from_tag) == call->answer_tag) return;
     if (tag_key(c->eng, m->to_tag) != call->answer_tag) call->many_dialogs = true;
 }
 
@@ -799,6 +810,13 @@ static void call_response(det_ctx *c) {
         return;
     }
     if (call->state == CALL_ANSWERED) return; /* a late failure from another fork */
+    /* a failure on another leg of a relayed call (a carrier the proxy then
+     * fails over from, one fork of several): the proxy goes on, and sends
+     * the caller the final answer of the call itself. Ending the call here
+     * would lose the caller's CANCEL that follows (a short ring counted as
+     * a failure), and --workers N, whose worker tracking the call sees only
+     * the answers to its requester, never does. */
+    if (!fs_addr_eq(&c->p->dst.addr, &call->src)) return;
     /* a retransmission of the answer to an earlier INVITE of the call (its
      * ACK was lost, RFC 3261 17.2.1): that transaction is over, the INVITE
      * sent again after it (call_retry) goes on */

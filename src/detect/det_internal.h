@@ -60,6 +60,10 @@ void *det_table_upsert(det_table *t, uint64_t key, uint64_t now_us, bool *create
 void det_table_remove(det_table *t, void *entry);
 /* Note activity on an entry (moves it away from eviction). */
 void det_table_touch(det_table *t, void *entry, uint64_t now_us);
+/* Make entry the first its bucket gives up (one kept only in case it is
+ * needed again, as a call over that lingers for retransmissions); a touch
+ * gives it its place back. */
+void det_table_demote(det_table *t, void *entry);
 /* The clock stepped back to now_us (det_tick): entries last seen after it
  * count as last seen at it. Stamps only move forward, so they would
  * otherwise rank as the most recent until capture time got back there, and

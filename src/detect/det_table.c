@@ -160,6 +160,12 @@ void det_table_touch(det_table *t, void *entry, uint64_t now_us) {
     if (now_us > t->tags[i].stamp) e->last_us = t->tags[i].stamp = now_us;
 }
 
+void det_table_demote(det_table *t, void *entry) {
+    uint32_t i = slot_index(t, entry);
+    det_entry *e = entry;
+    e->last_us = t->tags[i].stamp = 1; /* 0 marks an empty slot */
+}
+
 void det_table_restamp(det_table *t, uint64_t now_us) {
     for (uint32_t i = 0; i < det_table_slots(t); i++) {
         if (!t->tags[i].key || t->tags[i].stamp <= now_us) continue;

@@ -42,6 +42,13 @@ ok "race: answered at once, by a machine: no Wangiri" is "$(rule_count cancel-ra
 ok "auth: inspect" inspect auth-407
 ok "auth: 3 started, 3 answered" is "$(calls auth-407)" "3 3 0 0"
 
+# a proxy failing over (503 from its first hop, then another rings) and the
+# caller's CANCEL after 2 s: the 503 on the proxy's leg does not end the call,
+# whose CANCEL is a short ring, as with --workers 2 (FRAUD-WANGIRI-001)
+ok "failover: inspect" inspect failover-wangiri
+ok "failover: 15 started, 15 cancelled, none failed" is "$(calls failover-wangiri)" "15 0 15 0"
+ok "failover: Wangiri on the 15 short rings" is "$(rule_count failover-wangiri FRAUD-WANGIRI-001)" 1
+
 # business_hours: examples/irsf.pcap (10 numbers of high-risk ranges from one caller) was
 # captured on Wednesday 2026-11-25 at 19:23 UTC: 20:23 in Paris, 14:23 in New York. With
 # threshold 20 nobody is flagged; off_hours_threshold 5 flags it only where that is off hours.

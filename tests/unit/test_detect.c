@@ -1967,6 +1967,28 @@ static void test_irsf(void) {
     world_finish(&w);
     CHECK_EQ_INT(count_rule(w.out, "FRAUD-IRSF-002"), 1);
     world_free(&w);
+    /* the same after the callee refreshed the session with a re-INVITE whose
+     * CSeq (the callee's own numbering) is the caller's INVITE's: the
+     * caller's 200 to it is no second dialog, and the forged BYE still
+     * leaves the call up */
+    w = world_new(config_zones());
+    {
+        const char *ruri = "sip:+88216555126@carrier.example", *from = "<sip:+442071234567@origin.example>;tag=fr",
+                   *to = "<sip:+88216555126@carrier.example>", *to_tag = "<sip:+88216555126@carrier.example>;tag=tr",
+                   *bogus = "<sip:+88216555126@carrier.example>;tag=not-the-callee";
+        req(&w, pbx, gw, T0, "INVITE", ruri, from, to, "reinv", 1, NULL, NULL);
+        resp(&w, gw, pbx, T0 + SEC(1), 200, "OK", "INVITE", from, to_tag, "reinv", 1, NULL, NULL);
+        req(&w, gw, pbx, T0 + SEC(30), "INVITE", "sip:x@198.51.100.30", to_tag, from, "reinv", 1, NULL, NULL);
+        resp(&w, pbx, gw, T0 + SEC(30.1), 200, "OK", "INVITE", to_tag, from, "reinv", 1, NULL, NULL);
+        req(&w, pbx, gw, T0 + SEC(60), "BYE", ruri, from, bogus, "reinv", 2, NULL, NULL);
+        resp(&w, gw, pbx, T0 + SEC(60.1), 481, "Call/Transaction Does Not Exist", "BYE", from, bogus, "reinv", 2,
+             NULL, NULL);
+        for (int t = 100; t < 2000; t += 100) det_tick(w.eng, T0 + SEC(t));
+        req(&w, gw, pbx, T0 + SEC(2000), "BYE", "sip:x@198.51.100.30", to_tag, from, "reinv", 2, NULL, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-IRSF-002"), 1);
+    world_free(&w);
     /* a long call reported by the timer rebuilds its sample from the call's
      * caller, %-escapes decoded: control characters and invalid UTF-8 are
      * shown as in every other sample (docs/events.md), not passed through */
@@ -3828,6 +3850,77 @@ static void test_caller_edge_cases(void) {
     }
 }
 
+/* A caller's call relayed by an SBC that fails over: the first carrier's
+ * 503 goes to the SBC, which tries a second one, and the caller cancels
+ * after 3 s of ringing. Only the answers to the caller end its call: the
+ * failure on the SBC's leg is not the call failing (the CANCEL that
+ * follows is a short ring), as with --workers N, whose worker tracking the
+ * call sees only those. */
+static void relayed_failover_call(world *w, const char *cid, const char *callee, uint64_t t) {
+    const char *caller = "203.0.113.20:5060", *sbc = "10.0.0.60:5060", *first = "10.0.0.70:5060",
+               *second = "10.0.0.80:5060";
+    char ruri[96], from[128], to[128], to_tag[160];
+    snprintf(ruri, sizeof ruri, "sip:%s@sbc.example;user=phone", callee);
+    snprintf(from, sizeof from, "<sip:+2521234567@x.example;user=phone>;tag=f%s", cid);
+    snprintf(to, sizeof to, "<sip:%s@sbc.example;user=phone>", callee);
+    snprintf(to_tag, sizeof to_tag, "%s;tag=b%s", to, cid);
+    req(w, caller, sbc, t, "INVITE", ruri, from, to, cid, 1, NULL, NULL);
+    resp(w, sbc, caller, t + SEC(0.01), 100, "Trying", "INVITE", from, to, cid, 1, NULL, NULL);
+    req(w, sbc, first, t + SEC(0.02), "INVITE", ruri, from, to, cid, 1, NULL, NULL);
+    resp(w, first, sbc, t + SEC(0.05), 503, "Service Unavailable", "INVITE", from, to, cid, 1, NULL, NULL);
+    req(w, sbc, second, t + SEC(0.06), "INVITE", ruri, from, to, cid, 1, NULL, NULL);
+    resp(w, second, sbc, t + SEC(0.3), 180, "Ringing", "INVITE", from, to_tag, cid, 1, NULL, NULL);
+    resp(w, sbc, caller, t + SEC(0.31), 180, "Ringing", "INVITE", from, to_tag, cid, 1, NULL, NULL);
+    req(w, caller, sbc, t + SEC(3), "CANCEL", ruri, from, to, cid, 1, NULL, NULL);
+    resp(w, sbc, caller, t + SEC(3.01), 200, "OK", "CANCEL", from, to, cid, 1, NULL, NULL);
+    req(w, sbc, second, t + SEC(3.02), "CANCEL", ruri, from, to, cid, 1, NULL, NULL);
+    resp(w, second, sbc, t + SEC(3.03), 487, "Request Terminated", "INVITE", from, to_tag, cid, 1, NULL, NULL);
+    resp(w, sbc, caller, t + SEC(3.04), 487, "Request Terminated", "INVITE", from, to_tag, cid, 1, NULL, NULL);
+}
+
+static void test_wangiri_relayed_failover(void) {
+    world w = world_new(config_zones());
+    for (int i = 0; i < 15; i++) {
+        char callee[24], cid[16];
+        snprintf(callee, sizeof callee, "+4477009%05d", 100 + i * 7);
+        snprintf(cid, sizeof cid, "fo%d", i);
+        relayed_failover_call(&w, cid, callee, T0 + SEC(i * 4));
+    }
+    world_finish(&w);
+    const det_stats *st = det_engine_stats(w.eng);
+    CHECK_EQ_INT(st->calls_cancelled, 15);
+    CHECK_EQ_INT(st->calls_failed, 0);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-WANGIRI-001"), 1);
+    CHECK_EQ_INT(dint(find_rule(w.out, "FRAUD-WANGIRI-001"), "short_rings"), 15);
+    world_free(&w);
+}
+
+/* A full bucket of the calls table gives up the calls that are over (kept
+ * only for retransmissions) before a call still up: two calls at a time
+ * with room for 8, one of them long to a high-risk range, the other
+ * refused one after the other; the long call is still reported. */
+static void test_ended_calls_give_way(void) {
+    fs38_config *cfg = config_zones();
+    cfg->max_dialogs = 8; /* one bucket */
+    world w = world_new(cfg);
+    const char *pbx = "198.51.100.30:5060", *gw = "10.0.0.50:5060";
+    call(&w, pbx, gw, T0, "+442071234567", "+88216555123", "long", END_ANSWER_NO_BYE, 0, NULL);
+    for (int i = 0; i < 8; i++) {
+        char cid[16], callee[24];
+        snprintf(cid, sizeof cid, "busy%d", i);
+        snprintf(callee, sizeof callee, "+44163296%04d", i);
+        call(&w, "198.51.100.31:5060", gw, T0 + SEC(10 + i), "+441632960999", callee, cid, END_BUSY, 0, NULL);
+    }
+    for (int t = 100; t <= 1900; t += 100) det_tick(w.eng, T0 + SEC(t));
+    req(&w, pbx, gw, T0 + SEC(2002), "BYE", "sip:+88216555123@carrier.example;user=phone",
+        "<sip:+442071234567@origin.example;user=phone>;tag=flong",
+        "<sip:+88216555123@carrier.example;user=phone>;tag=tlong", "long", 2, NULL, NULL);
+    world_finish(&w);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_evicted, 1);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-IRSF-002"), 1);
+    world_free(&w);
+}
+
 int main(void) {
     if (sodium_init() < 0) return 2;
     const char *seed = getenv("FS38_TEST_SEED");
@@ -3858,6 +3951,8 @@ int main(void) {
     test_wangiri_off_hours();
     test_allow_callers();
     test_wangiri();
+    test_wangiri_relayed_failover();
+    test_ended_calls_give_way();
     test_call_evidence();
     test_lookback_evidence();
     test_volume();
