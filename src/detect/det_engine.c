@@ -931,11 +931,13 @@ void det_sender_observables(ev_event *ev, const det_ctx *c) {
 
 /* ---- numbers and users ------------------------------------------------------------------- */
 
-/* The URI of a From/To/PAI-like value: inside <> when it is a well-formed
- * name-addr, else the whole value (an addr-spec, or something broken). */
-static fs_str nameaddr_uri(fs_str value) {
+fs_str det_nameaddr_uri(fs_str value) {
     sip_nameaddr na;
-    return sip_nameaddr_parse(value, &na) ? na.uri : value;
+    sip_anomaly a = sip_nameaddr_check(value, &na);
+    /* a broken display name or header parameter (an unquoted UTF-8 name, a
+     * trailing ';': SIP-MAL-001 reports it) does not hide the <uri> a
+     * lenient next hop routes and shows the caller by */
+    return a == SIP_A_NONE || na.bracketed ? na.uri : value;
 }
 
 static fs_str uri_user(fs_str uri) {
@@ -955,7 +957,7 @@ static fs_str plain_uri_user(fs_str uri) {
     return fs_str_make(p, (size_t)((colon ? colon : at) - p));
 }
 
-fs_str det_header_user(fs_str value) { return uri_user(nameaddr_uri(value)); }
+fs_str det_header_user(fs_str value) { return uri_user(det_nameaddr_uri(value)); }
 
 fs_str det_pai_value(const sip_msg *m) {
     fs_str rest = sip_header_value(m, SIP_H_P_ASSERTED_IDENTITY), item;
@@ -966,7 +968,7 @@ fs_str det_pai_value(const sip_msg *m) {
 
 fs_str det_from_to_uri(const sip_msg *m, unsigned which) {
     if (m->pre_ok & (SIP_PRE_FROM << which)) return m->pre_uri[which];
-    return nameaddr_uri(which ? m->to : m->from);
+    return det_nameaddr_uri(which ? m->to : m->from);
 }
 
 fs_str det_from_to_user(const sip_msg *m, unsigned which) {

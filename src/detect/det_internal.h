@@ -556,6 +556,10 @@ void det_sender_observables(ev_event *ev, const det_ctx *c);
 /* 0-15 for a hex digit of either case, else -1. */
 int det_hex_value(char ch);
 bool det_number_normalise(fs_str user, char *out, size_t n, bool *international);
+/* The URI of a From/To/PAI/Contact-like value: inside <> when the value
+ * has one (also when its display name or header parameters are malformed),
+ * else the addr-spec of a well-formed value, else the whole value. */
+fs_str det_nameaddr_uri(fs_str value);
 /* User part of a name-addr header value (From/To/PAI) or a URI; tel: numbers too. */
 fs_str det_header_user(fs_str value);
 /* m's asserted identity: the first value of its first P-Asserted-Identity
@@ -565,8 +569,8 @@ fs_str det_pai_value(const sip_msg *m);
 /* det_header_user of m's first From (which 0) or To (1), without parsing
  * again when sip_parse found the value plain. */
 fs_str det_from_to_user(const sip_msg *m, unsigned which);
-/* The URI det_header_user parses for m's first From (0) / To (1): inside
- * <> when the value is a well-formed name-addr, else the whole value. */
+/* The URI det_header_user parses for m's first From (0) / To (1):
+ * det_nameaddr_uri's. */
 fs_str det_from_to_uri(const sip_msg *m, unsigned which);
 /* The user part of m's Request-URI (sip_uri_parse's), empty if none. */
 fs_str det_ruri_user(const sip_msg *m);

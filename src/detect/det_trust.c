@@ -67,12 +67,7 @@ static bool is_initial_request(const sip_msg *m, bool with_message) {
 }
 
 /* The URI of a From/PAI-like header value. */
-static bool header_uri(fs_str value, sip_uri *u) {
-    sip_nameaddr na;
-    fs_str uri = value;
-    if (sip_nameaddr_parse(value, &na)) uri = na.uri;
-    return sip_uri_parse(uri, u);
-}
+static bool header_uri(fs_str value, sip_uri *u) { return sip_uri_parse(det_nameaddr_uri(value), u); }
 
 /* "+4477..." when the identity is an international number, else "". */
 static bool identity_number(const sip_uri *u, char *out, size_t n) {
@@ -373,9 +368,8 @@ static void leak_add(leaks *l, const char *where, fs_str host) {
 static void uri_host_leaks(const det_ctx *c, fs_str value, bool core_only, const char *where, leaks *l) {
     fs_str rest = value, item;
     while (sip_list_next(&rest, &item)) {
-        sip_nameaddr na;
         sip_uri u;
-        if (!sip_nameaddr_parse(item, &na) || !sip_uri_parse(na.uri, &u)) continue;
+        if (!sip_uri_parse(det_nameaddr_uri(item), &u)) continue;
         if (internal_address(c, u.host, core_only)) leak_add(l, where, u.host);
     }
 }

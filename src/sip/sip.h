@@ -575,7 +575,7 @@ bool sip_via_parse(fs_str item, sip_via *v);
 #define SIP_SDP_MAX 8
 typedef struct sip_sdp {
     uint8_t nconn;
-    fs_str conn_addr[SIP_SDP_MAX];  /* c= addresses (session and media level) */
+    fs_str conn_addr[SIP_SDP_MAX];  /* distinct c= addresses (session and media level) */
     fs_str origin_addr;              /* o= unicast address */
     uint8_t nmedia;
     struct {

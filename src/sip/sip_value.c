@@ -530,10 +530,20 @@ static fs_str cut_at(fs_str s, char c) {
     return s;
 }
 
+/* a is already one of the summary's c= addresses. */
+static bool sdp_has_conn(const sip_sdp *sdp, fs_str a) {
+    for (unsigned i = 0; i < sdp->nconn; i++)
+        if (fs_str_eq(sdp->conn_addr[i], a)) return true;
+    return false;
+}
+
 static void sdp_line(sip_sdp *sdp, char type, const char *p, const char *e) {
     if (type == 'c' && sdp->nconn < SIP_SDP_MAX) {
+        /* each address once: a session c= repeated in every m= section
+         * (telepresence, many streams) must not fill the slots before a
+         * different one in a later section */
         fs_str a = cut_at(sdp_field(p, e, 2), '/');
-        if (a.len) sdp->conn_addr[sdp->nconn++] = a;
+        if (a.len && !sdp_has_conn(sdp, a)) sdp->conn_addr[sdp->nconn++] = a;
     } else if (type == 'o' && sdp->origin_addr.len == 0) {
         sdp->origin_addr = sdp_field(p, e, 5);
     } else if (type == 'm' && sdp->nmedia < SIP_SDP_MAX) {

@@ -1397,6 +1397,39 @@ static void test_topology(void) {
     t = find_rule(w.out, "SIP-TOPO-001");
     CHECK(t && strstr(dstr(t, "leaked"), "10.5.5.6") != NULL);
     world_free(&w);
+
+    /* an internal Contact whose header parameters are malformed (a trailing
+     * ';': SIP-MAL-001) still leaks the address inside its <> */
+    w = world_new(config_zones());
+    resp(&w, sbc, peer, T0, 200, "OK", "INVITE", "<sip:a@203.0.113.16>;tag=1", "<sip:b@ims.example.net>;tag=2",
+         "topo-contact", 1, "Contact: <sip:b@10.5.5.8:5060>;expires=60;\r\n", NULL);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-TOPO-001"), 1);
+    t = find_rule(w.out, "SIP-TOPO-001");
+    CHECK(t && strstr(dstr(t, "leaked"), "10.5.5.8") != NULL);
+    world_free(&w);
+
+    /* a public media address repeated in eight m= sections does not hide a
+     * private one in the ninth (a telepresence offer's BFCP stream) */
+    w = world_new(config_zones());
+    char sdp[1024];
+    int sn = snprintf(sdp, sizeof sdp, "v=0\r\no=- 1 1 IN IP4 203.0.113.99\r\ns=-\r\nt=0 0\r\n");
+    for (int i = 0; i < 8; i++)
+        sn += snprintf(sdp + sn, sizeof sdp - (size_t)sn, "m=video %d RTP/AVP 96\r\nc=IN IP4 203.0.113.99\r\n",
+                       4000 + 2 * i);
+    snprintf(sdp + sn, sizeof sdp - (size_t)sn, "m=application 5000 TCP/BFCP *\r\nc=IN IP4 10.5.5.7\r\n");
+    snprintf(buf, sizeof buf,
+             "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 203.0.113.16;branch=z9hG4bKn2\r\n"
+             "From: <sip:a@203.0.113.16>;tag=1\r\nTo: <sip:b@ims.example.net>;tag=2\r\nCall-ID: topo-many-m\r\n"
+             "CSeq: 1 INVITE\r\nContact: <sip:203.0.113.200>\r\n"
+             "Content-Type: application/sdp\r\nContent-Length: %zu\r\n\r\n%s",
+             strlen(sdp), sdp);
+    send_raw(&w, sbc, peer, T0, buf);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-TOPO-001"), 1);
+    t = find_rule(w.out, "SIP-TOPO-001");
+    CHECK(t && strstr(dstr(t, "leaked"), "10.5.5.7") != NULL);
+    world_free(&w);
 }
 
 /* SIP-INFO-003: a P-CSCF (core) that passes the S-CSCF's ck and ik on in
@@ -3481,7 +3514,9 @@ static void test_from_to_user(void) {
         for (unsigned w = 0; w < 2; w++) {
             fs_str a = det_from_to_user(&m, w), b = det_header_user(w ? m.to : m.from);
             sip_nameaddr na;
-            fs_str v = w ? m.to : m.from, want = sip_nameaddr_parse(v, &na) ? na.uri : v, uri = det_from_to_uri(&m, w);
+            fs_str v = w ? m.to : m.from, uri = det_from_to_uri(&m, w);
+            sip_anomaly why = sip_nameaddr_check(v, &na); /* the <uri> also of a broken name-addr */
+            fs_str want = why == SIP_A_NONE || na.bracketed ? na.uri : v;
             if (!(uri.len == want.len && uri.p == want.p)) CHECK_MSG(++bad == 0, "URI of %.*s", (int)v.len, v.p);
             if (m.pre_ok & (SIP_PRE_FROM << w)) fast++;
             else full++;
@@ -3811,6 +3846,26 @@ static void test_caller_edge_cases(void) {
         CHECK_MSG(count_rule(w.out, "SIP-CLI-002") == 1, "second PAI value, form %d", k);
         CHECK(strstr(dstr(find_rule(w.out, "SIP-CLI-002"), "reasons"), "country_code_zero") != NULL);
         CHECK(!strcmp(dstr(find_rule(w.out, "SIP-CLI-002"), "identity"), "+0123456789"));
+        world_free(&w);
+    }
+    /* ... and one whose display name or header parameters are malformed
+     * (SIP-MAL-001): the <uri> is still the identity a lenient next hop
+     * shows, so a trailing ';' or an unquoted UTF-8 name does not hide it */
+    const char *broken_from[] = {"<sip:+0123456789@x.example>;tag=1;", "Bad@Name <sip:+0123456789@x.example>;tag=1",
+                                 "Jos\xc3\xa9 <sip:+0123456789@x.example>;tag=1"};
+    const char *broken_pai[] = {"P-Asserted-Identity: <tel:+0123456789>;\r\n",
+                                "P-Asserted-Identity: A@B <tel:+0123456789>\r\n", NULL};
+    for (int k = 0; k < 3; k++) {
+        world w = world_new(config_default());
+        req(&w, "203.0.113.5:5060", "198.51.100.5:5060", T0, "INVITE", "sip:+33123456789@gw.example",
+            broken_from[k], "<sip:+33123456789@gw.example>", "rcli4", 1, NULL, NULL);
+        if (broken_pai[k])
+            req(&w, "203.0.113.6:5060", "198.51.100.5:5060", T0, "INVITE", "sip:+33123456789@gw.example",
+                "<sip:alice@x.example>;tag=1", "<sip:+33123456789@gw.example>", "rcli5", 1, broken_pai[k], NULL);
+        world_finish(&w);
+        CHECK_MSG(count_rule(w.out, "SIP-CLI-002") == (broken_pai[k] ? 2 : 1), "broken identity, form %d", k);
+        const ev_event *ev = find_rule(w.out, "SIP-CLI-002");
+        CHECK(ev && !strcmp(dstr(ev, "identity"), "+0123456789"));
         world_free(&w);
     }
     /* an `e164` observable is '+' and 1-15 digits (the event format): a

@@ -107,6 +107,17 @@ static void test_basic_invite(void) {
     CHECK_EQ_STR(s.media[0].proto, "RTP/AVP");
     CHECK_EQ_INT(s.media[1].port, 51372);
     CHECK(!sip_sdp_parse(FS_STR_LIT("not sdp"), &s));
+    /* a session c= repeated in every m= section fills one slot, not all:
+     * the different address of the ninth section is still in the summary */
+    char many[1024];
+    int n = snprintf(many, sizeof many, "v=0\r\no=- 1 1 IN IP4 203.0.113.1\r\ns=-\r\nc=IN IP4 203.0.113.1\r\nt=0 0\r\n");
+    for (int i = 0; i < 8; i++)
+        n += snprintf(many + n, sizeof many - (size_t)n, "m=video %d RTP/AVP 96\r\nc=IN IP4 203.0.113.1\r\n", 4000 + 2 * i);
+    n += snprintf(many + n, sizeof many - (size_t)n, "m=application 5000 TCP/BFCP *\r\nc=IN IP4 10.1.1.1/127\r\n");
+    CHECK(sip_sdp_parse(fs_str_make(many, (size_t)n), &s));
+    CHECK_EQ_INT(s.nconn, 2);
+    CHECK_EQ_STR(s.conn_addr[0], "203.0.113.1");
+    CHECK_EQ_STR(s.conn_addr[1], "10.1.1.1");
 }
 
 static void test_response(void) {
