@@ -6,6 +6,7 @@
  * Thin: options, stdin lines and printing; normalisation, HMAC and the key
  * file are src/exchange/xc_pseudo.c.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -36,6 +37,12 @@ static int new_key(const char *key_id, const char *out) {
     xc_pseudo_keys ks;
     fs_err e;
     FILE *f = fopen(out, "r");
+    if (!f && errno != ENOENT) {
+        /* a key file we cannot read is not a missing one: starting afresh
+         * would replace it, and every older key with it */
+        fprintf(stderr, "fs38 hash-id: community key file %s: %s\n", out, strerror(errno));
+        return EXIT_USAGE;
+    }
     if (f) {
         fclose(f);
         if (xc_pseudo_load(out, &ks, &e) != FS_OK) {
@@ -71,15 +78,31 @@ static bool hash_one(const xc_pseudo_key *k, xc_id_kind kind, const char *v, siz
     return true;
 }
 
+/* One line of stdin into line (without its line feed) and its length, NUL
+ * bytes included: strlen would cut "+4477009<NUL>1234" to a valid shorter
+ * number and print its pseudonym. false at the end of the input. */
+static bool read_value_line(char *line, size_t cap, size_t *len, bool *too_long) {
+    size_t n = 0;
+    int ch;
+    *too_long = false;
+    while ((ch = getchar()) != EOF && ch != '\n') {
+        if (n < cap) line[n++] = (char)ch;
+        else *too_long = true;
+    }
+    *len = n;
+    return ch != EOF || n > 0;
+}
+
 static int hash_stdin(const xc_pseudo_key *k, xc_id_kind kind) {
-    char line[256], where[64];
+    char line[254], where[64];
     unsigned long n = 0;
-    while (fgets(line, sizeof line, stdin)) {
+    size_t len;
+    bool too_long;
+    while (read_value_line(line, sizeof line, &len, &too_long)) {
         n++;
-        size_t len = strlen(line);
         snprintf(where, sizeof where, "stdin line %lu", n);
-        if (len == sizeof line - 1 && line[len - 1] != '\n') {
-            fprintf(stderr, "fs38 hash-id: %s: longer than %zu characters\n", where, sizeof line - 2);
+        if (too_long) {
+            fprintf(stderr, "fs38 hash-id: %s: longer than %zu characters\n", where, sizeof line);
             return EXIT_USAGE;
         }
         fs_str s = fs_str_trim(fs_str_make(line, len));
@@ -155,6 +178,10 @@ int cmd_hash_id(int argc, char **argv) {
         else if (!hash_one(k, kind, argv[i], strlen(argv[i]), "argument")) rc = EXIT_USAGE;
     }
     xc_pseudo_wipe(&ks);
-    if (fflush(stdout) != 0) rc = EXIT_USAGE;
+    int err = fflush(stdout) != 0 ? errno : 0;
+    if (err || ferror(stdout)) { /* the pseudonyms are lost: say why the exit is 2 */
+        fprintf(stderr, "fs38 hash-id: writing to stdout: %s\n", err ? strerror(err) : "failed");
+        rc = EXIT_USAGE;
+    }
     return rc;
 }

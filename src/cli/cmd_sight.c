@@ -6,6 +6,7 @@
  * local cache or --observable), signing and publishing one event, the
  * result line. Must not touch: event building (cl_feedback_event), TLS.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,15 +82,24 @@ static fs_code observables_from_cache(const char *path, const char *issuer, cons
     json_error_t je;
     json_t *root = json_loadb(it->json, it->len, 0, &je);
     json_t *obs = json_object_get(root, "observables");
-    size_t i;
+    size_t i, victims = 0;
     json_t *o;
     json_array_foreach(obs, i, o) {
         const char *role = json_string_value(json_object_get(o, "role"));
-        if (role && !strcmp(role, "victim")) continue;
+        if (role && !strcmp(role, "victim")) {
+            victims++;
+            continue;
+        }
         json_array_append(arr, o);
     }
     json_decref(root);
     cl_cache_free(&c);
+    /* found, but nothing to copy: "give --cache FILE holding the event" would
+     * send the caller after a file they already gave */
+    if (victims && json_array_size(arr) == 0)
+        return fs_fail(e, FS_ERR_USAGE,
+                       "--cache %s: every observable of %s/%s has role victim, never reported back "
+                       "(give --observable instead)", path, issuer, id);
     return FS_OK;
 }
 
@@ -198,6 +208,11 @@ int cmd_sight(int argc, char **argv) {
         goto bad;
     if (dry) {
         printf("%s\n", json);
+        int err = fflush(stdout) != 0 ? errno : 0;
+        if (err || ferror(stdout)) { /* the event was not shown: no success */
+            fs_fail(&e, FS_ERR_IO, "writing to stdout: %s", err ? strerror(err) : "failed");
+            goto bad;
+        }
         rc = EXIT_DONE;
         goto out;
     }

@@ -8,6 +8,7 @@
  * low-level building block. --raw skips validation (to make hostile test
  * input: a signed event the hub must refuse).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,8 +32,28 @@ static void sign_usage(FILE *out) {
           "    curl --cert m.crt --key m.key --cacert ca.crt --data-binary @- \\\n"
           "         https://hub:8443/v1/events\n\n"
           "Exit codes: 0 all signed, 1 some lines were invalid (named on stderr, not\n"
-          "printed), 2 usage or key error.\n",
+          "printed), 2 usage, key, input or output error.\n",
           out);
+}
+
+/* An event and its CR: longer lines are refused without being held. */
+enum { LINE_CAP = XC_EVENT_MAX_BYTES + 1 };
+
+/* One line of f into buf (cap bytes) without its line feed, byte for byte
+ * (NUL bytes too: --raw signs hostile input). Returns its length, -1 at the
+ * end of the input, or -2 for a line longer than cap, which is read to its
+ * end and dropped: memory stays bounded whatever the input (getline would
+ * grow its buffer to the longest line, all of /dev/zero). */
+static ssize_t read_line(FILE *f, char *buf, size_t cap) {
+    size_t n = 0;
+    bool over = false;
+    int ch;
+    while ((ch = getc_unlocked(f)) != EOF && ch != '\n') {
+        if (n < cap) buf[n++] = (char)ch;
+        else over = true;
+    }
+    if (ch == EOF && n == 0) return -1;
+    return over ? -2 : (ssize_t)n;
 }
 
 int cmd_sign(int argc, char **argv) {
@@ -62,13 +83,18 @@ int cmd_sign(int argc, char **argv) {
         fprintf(stderr, "fs38 sign: %s\n", e.msg);
         return EXIT_USAGE;
     }
-    char *line = NULL, *out = malloc(XC_JWS_MAX_BYTES + 1);
-    size_t cap = 0;
-    ssize_t n;
+    char *line = malloc(LINE_CAP), *out = malloc(XC_JWS_MAX_BYTES + 1);
+    ssize_t n = 0;
     unsigned long lineno = 0, bad = 0;
-    while (out && (n = getline(&line, &cap, stdin)) >= 0) {
+    while (line && out && (n = read_line(stdin, line, LINE_CAP)) != -1) {
         lineno++;
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
+        if (n == -2) {
+            fprintf(stderr, "fs38 sign: line %lu: longer than %d bytes (an event is at most %d)\n", lineno,
+                    LINE_CAP, XC_EVENT_MAX_BYTES);
+            bad++;
+            continue;
+        }
+        while (n > 0 && line[n - 1] == '\r') n--;
         if (n == 0) continue;
         if (!raw) {
             xc_event ev;
@@ -87,9 +113,21 @@ int cmd_sign(int argc, char **argv) {
         }
         fwrite(out, 1, l, stdout);
         fputc('\n', stdout);
+        if (ferror(stdout)) break; /* nothing more can be delivered */
     }
+    bool nomem = !line || !out, rderr = ferror(stdin);
     free(line);
     free(out);
     xc_keypair_wipe(&kp);
+    if (nomem || rderr) {
+        fprintf(stderr, "fs38 sign: %s\n", nomem ? "out of memory" : "reading stdin failed");
+        return EXIT_USAGE;
+    }
+    /* a JWS that never reached stdout is lost: that is no "all signed" */
+    int err = fflush(stdout) != 0 ? errno : 0;
+    if (err || ferror(stdout)) {
+        fprintf(stderr, "fs38 sign: writing to stdout: %s\n", err ? strerror(err) : "failed");
+        return EXIT_USAGE;
+    }
     return bad ? EXIT_EVENTS : EXIT_DONE;
 }

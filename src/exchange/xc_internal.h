@@ -13,7 +13,8 @@ fs_code xc_read_file(const char *path, size_t max, bool secret, const char *what
                      size_t *len, fs_err *e);
 
 /* Write a file with the given mode and fsync it; refuses to overwrite when
- * excl. Its name is durable once the caller fsyncs the folder (fs_fsync_dir_of). */
+ * excl, and then removes the file again when the write fails. Its name is
+ * durable once the caller fsyncs the folder (fs_fsync_dir_of). */
 fs_code xc_write_file(const char *path, const char *data, size_t len, int mode, bool excl,
                       fs_err *e);
 

@@ -51,6 +51,15 @@ static bool b64url_char(char c, uint32_t *v) {
     return true;
 }
 
+/* Only base64url characters, in a length a base64 text can have. */
+static bool b64url_text(const char *in, size_t n) {
+    uint32_t v;
+    if (n % 4 == 1) return false;
+    for (size_t i = 0; i < n; i++)
+        if (!b64url_char(in[i], &v)) return false;
+    return true;
+}
+
 bool xc_b64_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_t *outlen) {
     if (n % 4 == 1) return false; /* cannot be the end of a base64 quantum */
     size_t need = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
@@ -254,6 +263,11 @@ xc_jws_code xc_jws_verify(const char *jws, size_t len, const xc_registry *reg, x
 
     uint8_t sig[crypto_sign_BYTES + 1];
     size_t siglen;
+    /* base64url, but longer than sig holds: the decoder would call it "not
+     * base64url", yet what is wrong is its length */
+    if (sl > XC_B64_LEN(sizeof sig) && b64url_text(d2 + 1, sl))
+        return jfail(e, XC_JWS_SIGNATURE, "signature of %zu characters, Ed25519 needs %d (64 bytes)", sl,
+                     (int)XC_B64_LEN(crypto_sign_BYTES));
     if (!xc_b64_decode(d2 + 1, sl, sig, sizeof sig, &siglen))
         return jfail(e, XC_JWS_BASE64, "signature is not base64url without padding");
     if (siglen != crypto_sign_BYTES)

@@ -75,8 +75,10 @@ fs_code xc_write_file(const char *path, const char *data, size_t len, int mode, 
         return fs_fail(e, FS_ERR_IO, "%s: %s%s", path, strerror(errno),
                        errno == EEXIST ? " (refusing to overwrite)" : "");
     if (fchmod(fd, (mode_t)mode) != 0) {
+        int err = errno;
         close(fd);
-        return fs_fail(e, FS_ERR_IO, "%s: chmod: %s", path, strerror(errno));
+        if (excl) unlink(path);
+        return fs_fail(e, FS_ERR_IO, "%s: chmod: %s", path, strerror(err));
     }
     size_t put = 0;
     while (put < len) {
@@ -87,7 +89,13 @@ fs_code xc_write_file(const char *path, const char *data, size_t len, int mode, 
     }
     bool ok = put == len && fsync(fd) == 0;
     if (close(fd) != 0) ok = false;
-    if (!ok) return fs_fail(e, FS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    if (!ok) {
+        int err = errno;
+        /* the file is ours (O_EXCL): a cut secret key or key set left under
+         * its name would only be refused or overwritten later */
+        if (excl) unlink(path);
+        return fs_fail(e, FS_ERR_IO, "%s: write failed: %s", path, strerror(err));
+    }
     return FS_OK;
 }
 
@@ -184,6 +192,9 @@ fs_code xc_keypair_load(const char *path, xc_keypair *kp, fs_err *e) {
     json_t *o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
     sodium_memzero(buf, len);
     free(buf);
+    if (!o) /* where, but not jansson's text: its "near '...'" may quote the secret */
+        return fs_fail(e, FS_ERR_FORMAT, "key file %s: line %d, column %d: not valid JSON", path, jerr.line,
+                       jerr.column);
     if (!json_is_object(o)) {
         json_decref(o);
         return fs_fail(e, FS_ERR_FORMAT, "key file %s: not a JSON object", path);

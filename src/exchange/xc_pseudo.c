@@ -178,7 +178,10 @@ fs_code xc_pseudo_load(const char *path, xc_pseudo_keys *ks, fs_err *e) {
     free(buf);
     json_t *arr = json_object_get(root, "keys");
     size_t n = json_array_size(arr);
-    if (!json_is_object(root) || !json_is_array(arr) || n == 0)
+    if (!root) /* where, but not jansson's text: its "near '...'" may quote a key */
+        c = fs_fail(e, FS_ERR_FORMAT, "community key file %s: line %d, column %d: not valid JSON", path,
+                    jerr.line, jerr.column);
+    else if (!json_is_object(root) || !json_is_array(arr) || n == 0)
         c = fs_fail(e, FS_ERR_FORMAT, "community key file %s: expected {\"keys\": [...]} with one key or more", path);
     else if (n > XC_PSEUDO_MAX_KEYS)
         c = fs_fail(e, FS_ERR_LIMIT, "community key file %s: %zu keys, at most %d", path, n,

@@ -40,6 +40,12 @@ ok "second key has another kid" test "$KID" != "$KID2"
 ok "first key untouched by the second" grep -q '"issuer":"org:234-15"' "$TMPD/keys/$KID.key"
 # (refusal to overwrite an existing <kid>.key is tested in tests/unit/test_xc_jws.c:
 #  kids are random here, so no run can make them collide)
+# a write that fails (here: no file may grow, EFBIG) leaves no cut secret behind
+mkdir -m 700 "$TMPD/full"
+expect_exit 2 "keygen whose write fails" bash -c "trap '' XFSZ; ulimit -f 0; exec '$FS38' keygen --issuer org:234-15 --out '$TMPD/full'"
+ok "no partial key file left" test -z "$(ls -A "$TMPD/full")"
+expect_exit 2 "community key whose write fails" bash -c "trap '' XFSZ; ulimit -f 0; exec '$FS38' hash-id --new-key --key-id k1 --out '$TMPD/full/community.key'"
+ok "no partial community key file left" test -z "$(ls -A "$TMPD/full")"
 : >"$TMPD/notadir"
 expect_exit 2 "--out is a file" "$FS38" keygen --issuer org:234-15 --out "$TMPD/notadir"
 ok "--out file is named" grep -q notadir "$TMPD/err"
@@ -80,12 +86,30 @@ ok "stdin error names the line" grep -q 'stdin line 3' "$TMPD/err"
 printf '+447700900123\n\n+33 1 23 45 67 89\n' >"$TMPD/in"
 expect_exit 0 "stdin values" bash -c "'$FS38' hash-id --key-file '$CK' - <'$TMPD/in'"
 ok "stdin: two values, blank line skipped" test "$(wc -l <"$TMPD/out")" -eq 2
+# a NUL byte in a line is no separator: "+4477009<NUL>1234" must not be hashed
+# as the valid, shorter +4477009 (strlen would stop there)
+printf '+4477009\0001234\n' >"$TMPD/in"
+expect_exit 2 "stdin: NUL byte in a value refused" bash -c "'$FS38' hash-id --key-file '$CK' - <'$TMPD/in'"
+ok "stdin: nothing printed for the NUL line" test ! -s "$TMPD/out"
+ok "stdin: NUL refusal names the line and the byte" grep -q 'stdin line 1: .*0x00' "$TMPD/err"
+printf '+4477009\0001234' >"$TMPD/in" # last line, no line feed
+expect_exit 2 "stdin: NUL byte in an unterminated last line refused" bash -c "'$FS38' hash-id --key-file '$CK' - <'$TMPD/in'"
+printf '+44 7700 900123' >"$TMPD/in"
+expect_exit 0 "stdin: unterminated last line hashed" bash -c "'$FS38' hash-id --key-file '$CK' - <'$TMPD/in'"
+ok "stdin: unterminated last line gives the same value" grep -q -- " $VALUE\$" "$TMPD/out"
+printf '+44%0300d\n' 1 >"$TMPD/in"
+expect_exit 2 "stdin: over-long line refused" bash -c "'$FS38' hash-id --key-file '$CK' - <'$TMPD/in'"
+ok "stdin: over-long line named" grep -q 'stdin line 1: longer than 254' "$TMPD/err"
 expect_exit 0 "imsi" "$FS38" hash-id --key-file "$CK" --kind imsi 234150123456789
 ok "imsi_hmac" grep -q '^imsi_hmac 2026-11 ' "$TMPD/out"
 expect_exit 0 "iccid" "$FS38" hash-id --key-file "$CK" --kind iccid 8944100000000000001
 ok "iccid_hmac" grep -q '^iccid_hmac 2026-11 ' "$TMPD/out"
 expect_exit 2 "national MSISDN refused" "$FS38" hash-id --key-file "$CK" 07700900123
 ok "refusal explains international form" grep -q 'international' "$TMPD/err"
+if [ -w /dev/full ]; then
+    expect_exit 2 "hash-id to a full device" bash -c "'$FS38' hash-id --key-file '$CK' +447700900123 >/dev/full"
+    ok "hash-id output error explained" grep -q 'writing to stdout' "$TMPD/err"
+fi
 expect_exit 2 "bad --kind" "$FS38" hash-id --key-file "$CK" --kind phone 1
 expect_exit 2 "no values" "$FS38" hash-id --key-file "$CK"
 expect_exit 2 "no key file" "$FS38" hash-id +447700900123
@@ -104,6 +128,26 @@ expect_exit 2 "duplicate key id refused" "$FS38" hash-id --new-key --key-id 2026
 expect_exit 2 "unknown --key-id" "$FS38" hash-id --key-file "$CK" --key-id 1999 +447700900123
 expect_exit 2 "bad key id" "$FS38" hash-id --new-key --key-id "a b" --out "$TMPD/c2.key"
 expect_exit 2 "--new-key without --out" "$FS38" hash-id --new-key --key-id x
+# rotation by someone who cannot read the key file (wrong account, the folder
+# writable to them) must fail, not replace the file and lose every older key
+SH=$(mktemp -d); chmod 777 "$SH"
+cp -p "$CK" "$SH/community.key"
+AS_OTHER=(); CAN=1
+if [ "$(id -u)" != 0 ]; then
+    chmod 000 "$SH/community.key"
+elif command -v setpriv >/dev/null &&
+    setpriv --reuid=65534 --regid=65534 --clear-groups "$FS38" version >/dev/null 2>&1; then
+    AS_OTHER=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+else
+    CAN=0 # root reads everything, and there is no one else to be here
+fi
+if [ "$CAN" = 1 ]; then
+    expect_exit 2 "rotation of an unreadable key file refused" "${AS_OTHER[@]}" "$FS38" hash-id --new-key --key-id 2027-01 --out "$SH/community.key"
+    ok "unreadable key file named" grep -q "$SH/community.key: Permission denied" "$TMPD/err"
+    chmod 600 "$SH/community.key"
+    ok "older keys kept" grep -q '"key_id":"2026-11"' "$SH/community.key"
+fi
+rm -rf "$SH"
 chmod 644 "$CK"
 expect_exit 2 "readable key file refused" "$FS38" hash-id --key-file "$CK" +447700900123
 ok "refusal says chmod" grep -q 'chmod 600' "$TMPD/err"
@@ -115,6 +159,24 @@ expect_exit 0 "sight --dry-run with a 300-byte observable" "$FS38" sight --dry-r
     --observable "sip_user_agent:$UA:tool"
 ok "the value is not cut" grep -qF "\"value\":\"$UA\"" "$TMPD/out"
 ok "the role is kept" grep -qF '"role":"tool"' "$TMPD/out"
+if [ -w /dev/full ]; then
+    expect_exit 2 "sight --dry-run to a full device" bash -c "'$FS38' sight --dry-run --signing-key '$TMPD/keys/$KID.key' \
+        --event org:208-01/0193a5e0-7c1e-7d2a-9b1f-5e4c3d2b1a00 --observable ip:198.51.100.7 >/dev/full"
+    ok "sight output error explained" grep -q 'writing to stdout' "$TMPD/err"
+fi
+# --cache holding the event, but only victim observables (never reported back):
+# the refusal must not ask for "--cache FILE holding the event"
+python3 - "$ROOT/tests/data/exchange/valid/spec-example.json" >"$TMPD/cache.ndjson" <<'PY'
+import json, sys
+e = json.load(open(sys.argv[1]))
+e["valid_until"] = "2099-01-01T00:00:00Z"
+e["observables"] = [{"kind": "msisdn_hmac", "value": "A" * 43, "role": "victim", "key_id": "2026-11"}]
+print(json.dumps(e, separators=(",", ":")))
+PY
+expect_exit 2 "sight --cache: only victim observables" "$FS38" sight --dry-run --signing-key "$TMPD/keys/$KID.key" \
+    --event "$(python3 -c 'import json,sys; e=json.load(open(sys.argv[1])); print(e["issuer"]+"/"+e["event_id"])' "$TMPD/cache.ndjson")" \
+    --cache "$TMPD/cache.ndjson"
+ok "the refusal says the observables are victims" grep -q 'role victim' "$TMPD/err"
 UA=$(printf 'A%.0s' {1..1100})
 expect_exit 2 "sight refuses an observable value over 1024 bytes" "$FS38" sight --dry-run \
     --signing-key "$TMPD/keys/$KID.key" --event org:208-01/0193a5e0-7c1e-7d2a-9b1f-5e4c3d2b1a00 \

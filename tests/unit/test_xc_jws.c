@@ -286,6 +286,13 @@ static void test_refusals(void) {
     EXPECT_CODE(t, XC_JWS_SIGNATURE);
     free(t);
     free(s63);
+    /* ...longer than 64 bytes too: valid base64url, so not a "base64" failure */
+    uint8_t sig66[66] = {0};
+    char *s66 = b64(sig66, 66);
+    t = forge(header_for(ka.kid), event_text, event_len, &ka, s66);
+    EXPECT_CODE(t, XC_JWS_SIGNATURE);
+    free(t);
+    free(s66);
 
     /* segments */
     EXPECT_CODE("", XC_JWS_SEGMENTS);
@@ -398,6 +405,24 @@ static void test_key_files(void) {
         fclose(f);
         chmod(p2, 0600);
         CHECK(xc_keypair_load(p2, &back, &e) == FS_ERR_FORMAT && strstr(e.msg, "kid"));
+        unlink(p2);
+    }
+    /* a syntax error (a comma left by a hand edit, line 2) is named by its
+     * place, not as "not a JSON object", and the secret is never quoted */
+    char *sk = m ? strstr(m, "\"secret_key\":\"") : NULL;
+    CHECK(sk != NULL);
+    if (sk) {
+        char seed[XC_B64_LEN(32) + 1], text[600], p2[600];
+        snprintf(seed, sizeof seed, "%s", sk + 14);
+        snprintf(text, sizeof text, "{\"issuer\":\"%s\",\n\"secret_key\":\"%s\",}\n", ka.issuer, seed);
+        snprintf(p2, sizeof p2, "%s/comma.key", dir);
+        FILE *f = fopen(p2, "w");
+        fputs(text, f);
+        fclose(f);
+        chmod(p2, 0600);
+        CHECK(xc_keypair_load(p2, &back, &e) == FS_ERR_FORMAT);
+        CHECK_MSG(strstr(e.msg, "comma.key: line 2") != NULL, "%s", e.msg);
+        CHECK_MSG(strstr(e.msg, seed) == NULL, "secret quoted: %s", e.msg);
         unlink(p2);
     }
     free(m);

@@ -193,12 +193,17 @@ static void test_key_file_and_rotation(void) {
         {"{\"keys\":[{\"key_id\":\"a\",\"key\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\",\"created\":\"2026-11-25T10:41:42Z\"},"
          "{\"key_id\":\"a\",\"key\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\",\"created\":\"2026-11-25T10:41:42Z\"}]}", "twice"},
         {"{\"keys\":[1]}", "keys[0]"},
+        /* a syntax error is named by its place, not as a missing "keys" array,
+         * and the key next to it is not quoted */
+        {"{\"keys\":[\n {\"key_id\":\"a\",\"key\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\",\"created\":\"2026-11-25T10:41:42Z\"},\n]}",
+         "line 3, column 1: not valid JSON"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         unlink(p2);
         write_file(p2, bad[i].text, 0600);
         CHECK_MSG(xc_pseudo_load(p2, &back, &e) != FS_OK, "bad key file %zu accepted", i);
         CHECK_MSG(strstr(e.msg, bad[i].want) != NULL, "bad key file %zu: %s", i, e.msg);
+        CHECK_MSG(strstr(e.msg, "AAAAAAAA") == NULL, "bad key file %zu: key quoted: %s", i, e.msg);
     }
     CHECK(xc_pseudo_load("/nonexistent/c.key", &back, &e) == FS_ERR_IO);
     unlink(p2);
