@@ -557,8 +557,9 @@ typedef enum cap_ws_status {
     CAP_WS_CONTROL,    /* a ping, pong or close frame at the front: used bytes */
     CAP_WS_INCOMPLETE, /* not all of the message in buf yet */
     CAP_WS_BAD,        /* not WebSocket frames */
-    CAP_WS_TOO_BIG     /* longer than max_msg: out holds its first out_len bytes (as far
-                        * as buf has them); used bytes of buf read, skip more bytes of
+    CAP_WS_TOO_BIG     /* longer than max_msg: out holds its first out_len bytes (max_msg,
+                        * or fewer when buf, max_msg bytes long already, has no more
+                        * of them: INCOMPLETE till then); used bytes of buf read, skip more bytes of
                         * the frame cut to come, and more: frames of it follow */
 } cap_ws_status;
 typedef struct cap_ws_read {
@@ -687,7 +688,10 @@ typedef struct cap_sctp_table cap_sctp_table;
 typedef struct cap_sctp_chunk {
     fs_endpoint src, dst;
     uint32_t vtag;          /* the packet's verification tag */
-    uint32_t tsn;
+    uint32_t tsn;           /* I-DATA (RFC 8260): the fragment sequence number */
+    uint64_t msg;           /* 0 for DATA; I-DATA: which message (stream, U flag, message
+                             * ID), whose fragments are numbered from 0 by FSN, as it
+                             * may interleave with other messages' in TSN order */
     uint8_t flags;          /* the DATA chunk's: 2 B(eginning), 1 E(nd) */
     const uint8_t *data;    /* the user data */
     uint32_t len;

@@ -59,6 +59,7 @@ enum {
 #define IPPROTO_NONE_ 59
 #define IPPROTO_DSTOPTS_ 60
 #define IPPROTO_SCTP_ 132
+#define SCTP_I_DATA 64 /* chunk type (RFC 8260) */
 
 struct cap_decoder {
     cap_config cfg;
@@ -571,6 +572,10 @@ static void sctp_fragment(cap_decoder *d, const fs_endpoint *src, const fs_endpo
     if (!sip_port && (!d->cfg.heuristic || ((flags & 2) && cap_sip_start_line(data, dlen) == 0))) return;
     cap_sctp_chunk c = {.src = *src, .dst = *dst, .vtag = vtag, .tsn = rd32(chunk + 4), .flags = flags,
                         .data = data, .len = dlen, .ts_us = d->ts_us};
+    if (chunk[0] == SCTP_I_DATA) { /* by message and FSN (the B fragment's is 0: PPID in its place) */
+        c.tsn = (flags & 2) ? 0 : rd32(chunk + 16);
+        c.msg = 1ull << 49 | (uint64_t)(chunk[1] >> 2 & 1) << 48 | (uint64_t)rd16(chunk + 8) << 32 | rd32(chunk + 12);
+    }
     const uint8_t *msg;
     uint32_t len;
     int r = cap_sctp_add(d->sctp, &c, !sip_port, &msg, &len);
@@ -601,9 +606,13 @@ __attribute__((noinline)) static void decode_sctp(cap_decoder *d, const ip_ctx *
             d->st.bad_ip++;
             return;
         }
-        if (type == 0 && clen >= 16) { /* DATA: TSN, stream, sequence, PPID, then the data */
-            const uint8_t *data = p + o + 16;
-            uint32_t dlen = clen - 16;
+        /* DATA: TSN, stream, sequence, PPID, then the data; I-DATA (RFC 8260,
+         * user message interleaving): TSN, stream, reserved, message ID,
+         * PPID or FSN, then the data */
+        uint32_t hl = type == 0 ? 16 : type == SCTP_I_DATA ? 20 : 0;
+        if (hl && clen >= hl) {
+            const uint8_t *data = p + o + hl;
+            uint32_t dlen = clen - hl;
             if ((flags & 3) != 3) sctp_fragment(d, &src, &dst, rd32(p + 4), p + o, data, dlen, sip_port);
             else if (dlen && (sip_port || (d->cfg.heuristic && cap_sip_start_line(data, dlen) == 1)))
                 emit_payload(d, data, dlen, &src, &dst, CAP_T_SCTP, false, false, d->ts_us, d->frame_no);

@@ -85,12 +85,16 @@ static void stop_with(cap_gz *g, bool hard, const char *what) {
 /* The member that ended is followed by another one (a concatenation): true
  * once the next member's header is there; false at the real end. */
 static bool next_member(cap_gz *g) {
+    /* until both magic bytes are here: a pipe may hand over the first one
+     * alone, and one byte is not the end of the input */
     if (g->z.avail_in < 2 && !g->input_ended) {
         memmove(g->in, g->z.next_in, g->z.avail_in);
+        g->z.next_in = g->in;
+    }
+    while (g->z.avail_in < 2 && !g->input_ended) {
         ssize_t r = take_input(g, g->in + g->z.avail_in, GZ_IN_BYTES - g->z.avail_in);
         if (r <= 0) g->input_ended = true;
         else g->z.avail_in += (uInt)r;
-        g->z.next_in = g->in;
     }
     if (g->z.avail_in < 2 || g->z.next_in[0] != 0x1f || g->z.next_in[1] != 0x8b) return false;
     return inflateReset(&g->z) == Z_OK;

@@ -13,6 +13,9 @@
  * the first flagged B and the last E (it may not interleave other messages'
  * fragments between them), so a message is complete when a B fragment, an E
  * fragment and every TSN between them are held, in any arrival order.
+ * I-DATA (RFC 8260) lets messages interleave: its fragments are kept per
+ * message (the direction and its stream, U flag and message ID) and
+ * ordered by their FSN, numbered from 0 at the B fragment, in place of TSN.
  * Fragments are kept per direction (addresses, ports, verification tag), in
  * TSN order counted from well before the direction's first fragment, so a
  * TSN wrapping around needs no special case. A TSN already held is a retransmission:
@@ -21,7 +24,8 @@
  * Bounds: SCTP_MAX_DIRS directions holding fragments and SCTP_MAX_BYTES of
  * them, or the IP fragment limits (max_frag_sets, max_frag_bytes) when
  * lower (the oldest direction is given up to make room), SCTP_MAX_FRAGS
- * fragments and max_message + 1 bytes per direction, frag_timeout_s from a
+ * fragments (a message in more parts has its first ones merged into one)
+ * and max_message + 1 bytes per direction, frag_timeout_s from a
  * direction's first fragment. Fragments given up are counted
  * (sctp_dropped). A message that outgrows max_message is handed on as its
  * first max_message + 1 bytes marked oversized (as TCP does), and the rest
@@ -45,7 +49,9 @@
 #define SCTP_FLAG_B 2
 
 typedef struct sctp_frag {
-    uint32_t tsn;
+    uint32_t tsn, ntsn; /* the TSNs it covers: tsn onward, ntsn of them (1, or
+                         * more once the first parts of a message in more than
+                         * SCTP_MAX_FRAGS were merged) */
     uint32_t off, len; /* its bytes: buf[off, off + len) */
     uint8_t flags;
 } sctp_frag;
@@ -55,6 +61,7 @@ typedef struct sctp_dir {
     struct sctp_dir *older, *newer; /* age list */
     fs_endpoint src, dst;
     uint32_t vtag;
+    uint64_t msg;                 /* cap_sctp_chunk's: an I-DATA message, 0 for DATA */
     uint64_t hash;
     uint64_t first_ts;
     uint32_t base;                /* TSN order is counted from here: SCTP_TSN_BEHIND
@@ -99,8 +106,9 @@ void cap_sctp_set_seed(cap_sctp_table *t, uint64_t seed) {
     t->seed = seed;
 }
 
-static uint64_t dir_hash(const cap_sctp_table *t, const fs_endpoint *src, const fs_endpoint *dst, uint32_t vtag) {
-    uint8_t b[44];
+static uint64_t dir_hash(const cap_sctp_table *t, const fs_endpoint *src, const fs_endpoint *dst, uint32_t vtag,
+                         uint64_t msg) {
+    uint8_t b[52];
     memcpy(b, src->addr.ip, 16);
     memcpy(b + 16, dst->addr.ip, 16);
     memcpy(b + 32, &src->port, 2);
@@ -109,6 +117,7 @@ static uint64_t dir_hash(const cap_sctp_table *t, const fs_endpoint *src, const 
     b[40] = src->addr.family;
     b[41] = dst->addr.family;
     b[42] = b[43] = 0;
+    memcpy(b + 44, &msg, 8);
     return fs_hash_bytes(b, sizeof b, t->seed ^ 0x73637470ULL);
 }
 
@@ -150,10 +159,11 @@ void cap_sctp_expire(cap_sctp_table *t, uint64_t now_us) {
 
 size_t cap_sctp_memory(const cap_sctp_table *t) { return sizeof *t + (t->out ? t->hold : 0) + t->bytes; }
 
-static sctp_dir *dir_find(cap_sctp_table *t, const fs_endpoint *src, const fs_endpoint *dst, uint32_t vtag,
-                          uint64_t h) {
+static sctp_dir *dir_find(cap_sctp_table *t, const cap_sctp_chunk *c, uint64_t h) {
+    const fs_endpoint *src = &c->src, *dst = &c->dst;
     for (sctp_dir *s = t->buckets[h & (SCTP_BUCKETS - 1)]; s; s = s->hnext)
-        if (s->hash == h && s->vtag == vtag && s->src.port == src->port && s->dst.port == dst->port &&
+        if (s->hash == h && s->vtag == c->vtag && s->msg == c->msg && s->src.port == src->port &&
+            s->dst.port == dst->port &&
             fs_addr_eq(&s->src.addr, &src->addr) && fs_addr_eq(&s->dst.addr, &dst->addr))
             return s;
     return NULL;
@@ -168,6 +178,7 @@ static sctp_dir *dir_create(cap_sctp_table *t, const cap_sctp_chunk *c, uint64_t
     s->src = c->src;
     s->dst = c->dst;
     s->vtag = c->vtag;
+    s->msg = c->msg;
     s->hash = h;
     s->first_ts = c->ts_us;
     s->base = c->tsn - SCTP_TSN_BEHIND;
@@ -205,6 +216,9 @@ static bool dir_reserve(cap_sctp_table *t, sctp_dir *s, uint32_t n) {
     return true;
 }
 
+/* The TSN right after fragment f. */
+static uint32_t next_tsn(const sctp_frag *f) { return f->tsn + f->ntsn; }
+
 /* Where fragment tsn goes in s->frags (its index if held: *held). */
 static uint32_t frag_slot(const sctp_dir *s, uint32_t tsn, bool *held) {
     uint32_t lo = 0, hi = s->nfrags, rel = tsn - s->base;
@@ -213,7 +227,8 @@ static uint32_t frag_slot(const sctp_dir *s, uint32_t tsn, bool *held) {
         if (s->frags[mid].tsn - s->base < rel) lo = mid + 1;
         else hi = mid;
     }
-    *held = lo < s->nfrags && s->frags[lo].tsn == tsn;
+    *held = (lo < s->nfrags && s->frags[lo].tsn == tsn) ||
+            (lo > 0 && tsn - s->frags[lo - 1].tsn < s->frags[lo - 1].ntsn); /* inside a merged one */
     return lo;
 }
 
@@ -221,7 +236,7 @@ static uint32_t frag_slot(const sctp_dir *s, uint32_t tsn, bool *held) {
  * the nearest B, not past the E of another message (the B when there is
  * one; check its flag). */
 static uint32_t run_start(const sctp_dir *s, uint32_t j) {
-    while (!(s->frags[j].flags & SCTP_FLAG_B) && j > 0 && s->frags[j - 1].tsn + 1 == s->frags[j].tsn &&
+    while (!(s->frags[j].flags & SCTP_FLAG_B) && j > 0 && next_tsn(&s->frags[j - 1]) == s->frags[j].tsn &&
            !(s->frags[j - 1].flags & SCTP_FLAG_E))
         j--;
     return j;
@@ -231,7 +246,7 @@ static uint32_t run_start(const sctp_dir *s, uint32_t j) {
  * index in *last; true if that one is flagged E (a whole message). */
 static bool run_from(const sctp_dir *s, uint32_t i, uint32_t *last) {
     uint32_t j = i;
-    while (!(s->frags[j].flags & SCTP_FLAG_E) && j + 1 < s->nfrags && s->frags[j + 1].tsn == s->frags[j].tsn + 1 &&
+    while (!(s->frags[j].flags & SCTP_FLAG_E) && j + 1 < s->nfrags && s->frags[j + 1].tsn == next_tsn(&s->frags[j]) &&
            !(s->frags[j + 1].flags & SCTP_FLAG_B))
         j++;
     *last = j;
@@ -280,6 +295,26 @@ static void keep_only(cap_sctp_table *t, sctp_dir *s, uint32_t i, uint32_t last)
     compact(s);
 }
 
+/* s holds one run of fragments from its B: merge them into one that covers
+ * their TSNs, so that a message in more parts than SCTP_MAX_FRAGS is held
+ * whole as long as its bytes fit (t->out, unused between calls, puts the
+ * bytes in order). */
+static void merge_run(cap_sctp_table *t, sctp_dir *s) {
+    uint32_t n = 0;
+    for (uint32_t j = 0; j < s->nfrags; j++) {
+        if (s->frags[j].len) memcpy(t->out + n, s->buf + s->frags[j].off, s->frags[j].len);
+        n += s->frags[j].len;
+    }
+    if (n) memcpy(s->buf, t->out, n);
+    sctp_frag first = s->frags[0];
+    first.ntsn = next_tsn(&s->frags[s->nfrags - 1]) - first.tsn;
+    first.off = 0;
+    first.len = n;
+    s->frags[0] = first;
+    s->nfrags = 1;
+    s->used = n;
+}
+
 /* The whole message completed, or the first bytes of one too long to hold,
  * in *msg; s freed when it holds nothing more. */
 static int finish_run(cap_sctp_table *t, sctp_dir *s, uint32_t i, uint32_t last, bool whole, const uint8_t **msg,
@@ -293,8 +328,8 @@ static int finish_run(cap_sctp_table *t, sctp_dir *s, uint32_t i, uint32_t last,
 }
 
 int cap_sctp_add(cap_sctp_table *t, const cap_sctp_chunk *c, bool known_only, const uint8_t **msg, uint32_t *len) {
-    uint64_t h = dir_hash(t, &c->src, &c->dst, c->vtag);
-    sctp_dir *s = dir_find(t, &c->src, &c->dst, c->vtag, h);
+    uint64_t h = dir_hash(t, &c->src, &c->dst, c->vtag, c->msg);
+    sctp_dir *s = dir_find(t, c, h);
     if (s && s->skipping && c->tsn == s->skip_tsn) { /* the tail of a message handed on oversized */
         s->skip_tsn++;
         t->st->sctp_dropped++;
@@ -319,13 +354,14 @@ int cap_sctp_add(cap_sctp_table *t, const cap_sctp_chunk *c, bool known_only, co
          * are handed on as oversized; otherwise the direction is given up
          * and starts again with this fragment. */
         uint32_t last;
-        if (at > 0 && s->frags[at - 1].tsn + 1 == c->tsn && !(c->flags & SCTP_FLAG_B)) {
+        if (at > 0 && next_tsn(&s->frags[at - 1]) == c->tsn && !(c->flags & SCTP_FLAG_B)) {
             uint32_t i = run_start(s, at - 1);
             if ((s->frags[i].flags & SCTP_FLAG_B) && !run_from(s, i, &last) && last == at - 1) {
                 uint32_t bytes = c->len;
                 for (uint32_t j = i; j <= last; j++) bytes += s->frags[j].len;
-                if (last - i + 1 < SCTP_MAX_FRAGS && bytes <= t->hold) {
+                if (bytes <= t->hold) {
                     keep_only(t, s, i, last);
+                    if (s->nfrags == SCTP_MAX_FRAGS) merge_run(t, s); /* many small parts */
                     at = s->nfrags;
                     goto insert;
                 }
@@ -355,7 +391,7 @@ insert:
         return CAP_SCTP_IGNORED;
     }
     memmove(&s->frags[at + 1], &s->frags[at], (s->nfrags - at) * sizeof s->frags[0]);
-    s->frags[at] = (sctp_frag){.tsn = c->tsn, .off = s->used, .len = c->len, .flags = c->flags};
+    s->frags[at] = (sctp_frag){.tsn = c->tsn, .ntsn = 1, .off = s->used, .len = c->len, .flags = c->flags};
     s->nfrags++;
     if (c->len) memcpy(s->buf + s->used, c->data, c->len); /* an empty part has no buffer yet */
     s->used += c->len;

@@ -35,22 +35,23 @@ static bool has_token(const uint8_t *p, size_t n, const char *word) {
     return false;
 }
 
-/* The value of header `name` in the header block [p, p + n) (lines ending
- * in CRLF), or NULL; *vn its length. */
-static const uint8_t *header_value(const uint8_t *p, size_t n, const char *name, size_t *vn) {
+/* Does a line of header `name` in the header block [p, p + n) (lines
+ * ending in CRLF) hold word as a token? Every line of it is looked at: a
+ * list header may come as several lines, read as one comma-separated value
+ * (RFC 6455 11.3.4: a client may offer its subprotocols so). */
+static bool header_has_token(const uint8_t *p, size_t n, const char *name, const char *word) {
     size_t nl = strlen(name);
     const uint8_t *line = p, *end = p + n;
     while (line < end) {
         const uint8_t *eol = memchr(line, '\n', (size_t)(end - line));
-        if (!eol) return NULL;
+        if (!eol) return false;
         size_t ll = (size_t)(eol - line);
-        if (ll > nl && line[nl] == ':' && strncasecmp((const char *)line, name, nl) == 0) {
-            *vn = ll - nl - 1;
-            return line + nl + 1;
-        }
+        if (ll > nl && line[nl] == ':' && strncasecmp((const char *)line, name, nl) == 0 &&
+            has_token(line + nl + 1, ll - nl - 1, word))
+            return true;
         line = eol + 1;
     }
-    return NULL;
+    return false;
 }
 
 int cap_ws_handshake(const uint8_t *buf, size_t len, size_t *hdr_len) {
@@ -61,11 +62,9 @@ int cap_ws_handshake(const uint8_t *buf, size_t len, size_t *hdr_len) {
     size_t n = len < WS_MAX_HANDSHAKE ? len : WS_MAX_HANDSHAKE;
     const uint8_t *end = memmem(buf, n, "\r\n\r\n", 4);
     if (!end) return len < WS_MAX_HANDSHAKE ? -1 : 0;
-    size_t block = (size_t)(end - buf) + 4, vn;
-    const uint8_t *upgrade = header_value(buf, block, "Upgrade", &vn);
-    if (!upgrade || !has_token(upgrade, vn, "websocket")) return 0;
-    const uint8_t *proto = header_value(buf, block, "Sec-WebSocket-Protocol", &vn);
-    if (!proto || !has_token(proto, vn, "sip")) return 0;
+    size_t block = (size_t)(end - buf) + 4;
+    if (!header_has_token(buf, block, "Upgrade", "websocket")) return 0;
+    if (!header_has_token(buf, block, "Sec-WebSocket-Protocol", "sip")) return 0;
     *hdr_len = block;
     return 1;
 }
@@ -166,6 +165,10 @@ cap_ws_status cap_ws_message_scan(const uint8_t *buf, size_t len, size_t max_msg
         if (f.len > max_msg - total) { /* too long: its first bytes, the rest skipped */
             size_t here = avail < f.len ? avail : (size_t)f.len;
             size_t take = here < max_msg - total ? here : max_msg - total;
+            /* its first max_msg bytes, as SIP over TCP is read, whatever the
+             * segments they came in: wait for them while the buffer holds
+             * less than max_msg (which bounds what is kept waiting) */
+            if (take < max_msg - total && len < max_msg) break;
             gather(buf, pos, out);
             unmask(out + total, buf + pos + hl, take, &f, 0);
             r->out_len = total + take;
@@ -208,5 +211,8 @@ int cap_ws_resync_start(const uint8_t *buf, size_t len) {
     if (n > sizeof head) n = sizeof head;
     unmask(head, buf + hl, n, &f, 0);
     int s = cap_sip_start_line(head, n);
-    return s < 0 && n == sizeof head ? 0 : s;
+    /* undecided (-1) only while more of the payload can come: a whole one
+     * too short to tell (an empty frame) is not SIP, or the resync would
+     * wait on it for ever */
+    return s < 0 && (n == sizeof head || n == f.len) ? 0 : s;
 }

@@ -1103,6 +1103,77 @@ static int sctp_part(cap_decoder *d, sink *s, const char *src, uint16_t sport, u
     return s->n;
 }
 
+/* One SCTP packet to 192.0.2.9:5060 holding one I-DATA chunk (RFC 8260)
+ * of msg[off, off + n): message mid of stream 1, fragment fsn (the B
+ * fragment carries a PPID in its place): the payloads emitted. */
+static int sctp_idata(cap_decoder *d, sink *s, uint32_t tsn, uint32_t mid, uint32_t fsn, uint8_t flags,
+                      const char *msg, size_t off, size_t n) {
+    static uint8_t sc[4096];
+    memset(sc, 0, 32);
+    put16(sc, 40000);
+    put16(sc + 2, 5060);
+    put32(sc + 4, 7);
+    sc[12] = 64; /* I-DATA */
+    sc[13] = flags;
+    put16(sc + 14, (uint16_t)(20 + n));
+    put32(sc + 16, tsn);
+    put16(sc + 20, 1);
+    put32(sc + 24, mid);
+    put32(sc + 28, (flags & 2) ? 0 : fsn);
+    memcpy(sc + 32, msg + off, n);
+    size_t len = 32 + n + (-(32 + n) & 3);
+    memset(sc + 32 + n, 0, len - 32 - n);
+    size_t fl = mk_ip4(g_l3, "10.7.2.1", "192.0.2.9", 132, 1, 0, sc, len);
+    fl = mk_eth(g_frame, NULL, 0, 0x0800, g_l3, fl);
+    sink_reset(s);
+    cap_decode_frame(d, 1, g_frame, (uint32_t)fl, 1000, 1);
+    return s->n;
+}
+
+/* A message of 1.5 kB (under max_message) in 300 parts of 5 bytes, more
+ * than a direction holds parts of (SCTP_MAX_FRAGS): read whole, not cut
+ * short as an oversized one; a part retransmitted after the first ones
+ * were merged is still a retransmission. */
+static void test_sctp_many_parts(void) {
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    static char big[1501];
+    memset(big, 'a', 1500);
+    memcpy(big, OPT, strlen(OPT) - 2);
+    int got = 0;
+    for (uint32_t k = 0; k < 300; k++) {
+        uint8_t fl = (k == 0 ? 2 : 0) | (k == 299 ? 1 : 0);
+        got += sctp_part(d, &s, "10.7.3.1", 5060, 5060, 7, 5000 + k, fl, big, k * 5, 5, 1000);
+        if (k == 200) CHECK_EQ_INT(sctp_part(d, &s, "10.7.3.1", 5060, 5060, 7, 5003, 0, big, 15, 5, 1000), 0);
+    }
+    CHECK_EQ_INT(got, 1);
+    CHECK(s.kept == 1 && !s.meta[0].oversized && s.meta[0].len == 1500 && memcmp(s.data[0], big, 1500) == 0);
+    CHECK_EQ_INT(cap_decoder_stats(d)->sctp_dropped, 0);
+    sink_reset(&s);
+    cap_decoder_free(d);
+}
+
+/* I-DATA: a whole message, and two messages whose fragments interleave in
+ * TSN order (what I-DATA is for), one of them arriving out of order */
+static void test_sctp_idata(void) {
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    const char *m = OPT, *r = RSP;
+    size_t n = strlen(m), nr = strlen(r);
+    CHECK_EQ_INT(sctp_idata(d, &s, 1, 0, 0, 3, m, 0, n), 1);
+    CHECK(s.kept == 1 && strcmp(s.data[0], m) == 0 && s.meta[0].transport == CAP_T_SCTP);
+    CHECK_EQ_INT(sctp_idata(d, &s, 2, 1, 0, 2, m, 0, 40), 0);
+    CHECK_EQ_INT(sctp_idata(d, &s, 3, 2, 0, 2, r, 0, 30), 0);
+    CHECK_EQ_INT(sctp_idata(d, &s, 5, 2, 1, 1, r, 30, nr - 30), 1);
+    CHECK(s.kept == 1 && strcmp(s.data[0], r) == 0);
+    CHECK_EQ_INT(sctp_idata(d, &s, 6, 1, 2, 1, m, 80, n - 80), 0);
+    CHECK_EQ_INT(sctp_idata(d, &s, 4, 1, 1, 0, m, 40, 40), 1);
+    CHECK(s.kept == 1 && strcmp(s.data[0], m) == 0);
+    CHECK_EQ_INT(cap_decoder_stats(d)->sctp_reassembled, 2);
+    sink_reset(&s);
+    cap_decoder_free(d);
+}
+
 static void test_sctp_reassembly(void) {
     sink s = {0};
     cap_decoder *d = new_dec(&s, NULL);
@@ -1368,6 +1439,11 @@ static void test_ws_handshake(void) {
     CHECK_EQ_INT(hl, strlen(ok) - 4);
     CHECK_EQ_INT(cap_ws_handshake((const uint8_t *)WS_GET, 30, &hl), -1); /* header block not complete */
     CHECK_EQ_INT(cap_ws_handshake((const uint8_t *)"GE", 2, &hl), -1);
+    /* subprotocols offered over several lines (RFC 6455 11.3.4), sip not the first */
+    const char *two = "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nSec-WebSocket-Protocol: chat\r\n"
+                      "Sec-WebSocket-Protocol: sip\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    CHECK_EQ_INT(cap_ws_handshake((const uint8_t *)two, strlen(two), &hl), 1);
+    CHECK_EQ_INT(hl, strlen(two));
     static const char *no[] = {
         "GET / HTTP/1.1\r\nHost: x\r\n\r\n",                                           /* no upgrade */
         "GET / HTTP/1.1\r\nUpgrade: websocket\r\nSec-WebSocket-Protocol: chat\r\n\r\n", /* another protocol */
@@ -1404,8 +1480,15 @@ static void test_ws_handshake(void) {
     memset(f + 2, 0, 8);
     f[7] = 1; /* 2^16 bytes */
     memcpy(f + 10, OPT, strlen(OPT));
-    CHECK_EQ_INT(cap_ws_message(f, 10 + strlen(OPT), 512, false, out, &r), CAP_WS_TOO_BIG);
-    CHECK(r.out_len == strlen(OPT) && r.used == 10 + strlen(OPT) && r.skip == (1u << 16) - strlen(OPT) && !r.more);
+    CHECK_EQ_INT(cap_ws_message(f, 10 + strlen(OPT), 40, false, out, &r), CAP_WS_TOO_BIG);
+    CHECK(r.out_len == 40 && r.used == 10 + strlen(OPT) && r.skip == (1u << 16) - strlen(OPT) && !r.more);
+    /* fewer than max_msg bytes of it yet: wait for them (not segment-dependent) */
+    CHECK_EQ_INT(cap_ws_message(f, 10 + strlen(OPT), 512, false, out, &r), CAP_WS_INCOMPLETE);
+    static uint8_t f2[600];
+    memcpy(f2, f, 10 + strlen(OPT));
+    CHECK_EQ_INT(cap_ws_message(f2, sizeof f2, 512, false, out, &r), CAP_WS_TOO_BIG);
+    CHECK_EQ_INT(r.out_len, 512);
+    CHECK(r.used == sizeof f2 && r.skip == (1u << 16) - (sizeof f2 - 10) && memcmp(out, OPT, strlen(OPT)) == 0);
     f[2] = 0x80; /* the top bit: no */
     CHECK_EQ_INT(cap_ws_message(f, 10 + strlen(OPT), 512, false, out, &r), CAP_WS_BAD);
     /* resync on a frame whose payload starts like SIP, masked or not */
@@ -1415,6 +1498,12 @@ static void test_ws_handshake(void) {
     n = ws_frame(f, 2, true, false, "hello there", 11);
     CHECK_EQ_INT(cap_ws_resync_start(f, n), 0);
     CHECK_EQ_INT(cap_ws_resync_start((const uint8_t *)OPT, strlen(OPT)), 0);
+    /* a whole payload too short to tell is not SIP: not undecided */
+    n = ws_frame(f, 1, true, true, "", 0);
+    CHECK_EQ_INT(cap_ws_resync_start(f, n), 0);
+    n = ws_frame(f, 1, true, false, "OPTI", 4);
+    CHECK_EQ_INT(cap_ws_resync_start(f, n), 0);
+    CHECK_EQ_INT(cap_ws_resync_start(f, n - 1), -1); /* more of it to come */
 }
 
 /* A WebSocket connection on a port that is not a SIP port: found by its
@@ -1491,6 +1580,27 @@ static void test_ws_stream(void) {
     CHECK_EQ_INT(s.n, 2);
     CHECK(s.kept == 2 && s.meta[0].oversized && s.meta[0].len == 1024 && !s.meta[1].oversized &&
           strcmp(s.data[1], OPT) == 0);
+    sink_reset(&s);
+    /* a frame that is not WebSocket (reserved bits): the resync passes over
+     * an empty frame after it and reads on at the next message */
+    n = ws_frame(b, 1, true, true, "junk", 4);
+    b[0] |= 0x40;
+    n += ws_frame(b + n, 1, true, true, "", 0);
+    seg(&c, seq, ACK, b, n);
+    seq += (uint32_t)n;
+    n = ws_frame(b, 1, true, true, OPT, strlen(OPT));
+    seg(&c, seq, ACK, b, n);
+    seq += (uint32_t)n;
+    CHECK(s.n == 1 && s.kept == 1 && strcmp(s.data[0], OPT) == 0);
+    sink_reset(&s);
+    /* the same, its one frame in segments of 100 bytes: the same first 1024 bytes */
+    n = ws_frame(b, 1, true, true, big, 3000);
+    n += ws_frame(b + n, 1, true, true, OPT, strlen(OPT));
+    for (size_t i = 0; i < n; i += 100) seg(&c, seq + (uint32_t)i, ACK, b + i, n - i < 100 ? n - i : 100);
+    seq += (uint32_t)n;
+    CHECK_EQ_INT(s.n, 2);
+    CHECK(s.kept == 2 && s.meta[0].oversized && s.meta[0].len == 1024 && memcmp(s.data[0], OPT, strlen(OPT) - 2) == 0 &&
+          !s.meta[1].oversized && strcmp(s.data[1], OPT) == 0);
     sink_reset(&s);
     /* the server's answers on the same connection: its 101, then frames */
     tcpconn r = {d, "192.0.2.2", "192.0.2.1", 8080, 40000, c.ts, c.fn};
@@ -2965,6 +3075,32 @@ static int read_stdin_pipe(const uint8_t *b, size_t n, fs_err *e) {
     return frames;
 }
 
+/* Reads fd 0 from a socket that hands over the pieces b[cut[i], cut[i+1])
+ * one per read (SOCK_SEQPACKET keeps the boundaries: a pipe whose writer
+ * is slow, made repeatable). */
+static int read_stdin_pieces(const uint8_t *b, const size_t *cut, size_t ncut, fs_err *e) {
+    int sv[2], saved = dup(0);
+    CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
+    for (size_t i = 0; i + 1 < ncut; i++)
+        CHECK(write(sv[1], b + cut[i], cut[i + 1] - cut[i]) == (ssize_t)(cut[i + 1] - cut[i]));
+    close(sv[1]);
+    dup2(sv[0], 0);
+    close(sv[0]);
+    cap_source *src = NULL;
+    int frames = -1;
+    if (cap_open_file("-", &src, e) == FS_OK) {
+        const uint8_t *f;
+        uint32_t len;
+        uint64_t ts;
+        frames = 0;
+        while (cap_next(src, &f, &len, &ts, e) == CAP_NEXT_FRAME) frames++;
+        cap_close(src);
+    }
+    dup2(saved, 0);
+    close(saved);
+    return frames;
+}
+
 static void test_gzip(void) {
     static uint8_t raw[1 << 16], gz[1 << 17];
     char path[64], gzp[64];
@@ -3037,6 +3173,12 @@ static void test_gzip(void) {
     CHECK_EQ_INT(read_stdin_pipe(gz, g, &e), 40);
     CHECK_EQ_INT(read_stdin_pipe(raw, n, &e), 40);
     CHECK_EQ_INT(read_stdin_pipe(raw, 3, &e), -1); /* shorter than a magic number */
+    /* two members through a slow pipe, a read handing over only the first
+     * byte of the second: it goes on, as gzip -d does */
+    size_t g1 = gz_member(gz, sizeof gz, raw, 24 + rec * 7, true);
+    g = g1 + gz_member(gz + g1, sizeof gz - g1, raw + 24 + rec * 7, n - (24 + rec * 7), true);
+    const size_t cut[] = {0, 4, g1, g1 + 1, g};
+    CHECK_EQ_INT(read_stdin_pieces(gz, cut, 5, &e), 40);
     CHECK_MSG(strstr(e.msg, "<stdin>"), "%s", e.msg);
     unlink(path);
     unlink(gzp);
@@ -4515,6 +4657,8 @@ int main(void) {
     test_frag_flood();
     test_frag_disorder();
     test_sctp_reassembly();
+    test_sctp_idata();
+    test_sctp_many_parts();
     test_sctp_flood();
     test_udp_demux();
     test_ws_handshake();
