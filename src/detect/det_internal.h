@@ -163,7 +163,7 @@ typedef struct det_source {
     uint32_t wangiri_calls, wangiri_short, wangiri_answered;
     uint64_t wangiri_start;
     uint64_t wangiri_ring_us;
-    det_sketch peers;           /* addresses that sent requests to this one */
+    det_sketch peers;           /* (its address, target) of the requests it sent */
     det_sketch scan_targets;
     /* enumeration (SIP-ENUM-001): final responses to probes */
     uint64_t enum_start;
