@@ -16,8 +16,20 @@
 
 #include "cli.h"
 #include "client/cl.h"
+#include "detect/det.h"
 
-#define PULL_PAGE 1000
+/* a cache pull keeps must be one inspect --indicators reads */
+_Static_assert(CL_CACHE_MAX_BYTES == DET_INDICATORS_MAX_BYTES && CL_CACHE_MAX_EVENTS == DET_INDICATORS_MAX,
+               "the cache's bounds are inspect's");
+
+/* Events per GET /v1/events: a page of the largest events (an event of
+ * XC_EVENT_MAX_BYTES signs to XC_JWS_MAX_BYTES, ~86 KiB) must fit in the
+ * CL_BODY_MAX we read, or a run of big events (767 are enough at 1000 a
+ * page) made every pull fail on the same page for ever. */
+#define PULL_PAGE 500
+#define PULL_ROW_MAX (XC_JWS_MAX_BYTES + 64) /* {"seq":N,"jws":"..."}, */
+_Static_assert((uint64_t)PULL_PAGE * PULL_ROW_MAX + 4096 <= CL_BODY_MAX,
+               "a page of the largest events must fit in the answer we read");
 #define PULL_MAX_PAGES 100000
 #define PULL_REGISTRY_REFRESH_US (10 * FS_USEC)
 #define PULL_SAVE_EVERY_US (FS_USEC / 2)
@@ -171,8 +183,11 @@ static fs_code pull_pages(pull_run *p, fs_err *e) {
         json_array_foreach(events, i, it) {
             const char *jws = json_string_value(json_object_get(it, "jws"));
             json_int_t seq = json_integer_value(json_object_get(it, "seq"));
-            if (!jws || seq <= 0) {
+            if (!jws || seq <= 0) { /* counted and named as a failed verification is */
                 p->failed++;
+                if (p->shown++ < PULL_SHOWN_FAILURES)
+                    fprintf(stderr, "fs38 pull: hub %s:%s: item %zu of GET %s not cached: %s\n", p->hub.host,
+                            p->hub.port, i, path, !jws ? "no \"jws\" string" : "no \"seq\" above 0");
                 continue;
             }
             take(p, jws, json_string_length(json_object_get(it, "jws")), (uint64_t)seq);
@@ -337,13 +352,13 @@ int cmd_pull(int argc, char **argv) {
     if (cl_cache_load(&p.cache, p.out, &e) != FS_OK) goto bad;
     if (cl_cursor_load(p.out, &p.cursor, &e) != FS_OK) goto bad;
     p.cursor_saved = p.cursor;
+    signal(SIGPIPE, SIG_IGN); /* before the first request: a hub closing is an error, not our end */
     if (fetch_registry(&p, &e) != FS_OK) goto bad;
 
     struct sigaction sa = {.sa_handler = pull_on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     p.cache.dirty = true; /* write the file even when nothing is new (expiry, first run) */
     if (pull_pages(&p, &e) != FS_OK) goto bad;

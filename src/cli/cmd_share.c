@@ -8,6 +8,7 @@
  */
 #include <ctype.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #define SHARE_BATCH_DEFAULT 500
 #define SHARE_BODY_BUDGET (8u << 20) /* send a batch before its body passes this */
 #define SHARE_RETRIES 5
+#define SHARE_RETRY_MAX_S 60 /* the longest wait for a hub's Retry-After */
 #define SHARE_SHOWN_REJECTS 20
 
 static const char usage_text[] =
@@ -115,12 +117,18 @@ static bool batch_send(share_run *s) {
     }
     fs_err e = {0};
     int status = 0;
+    unsigned retry_s = 0;
     fs_code rc = FS_OK;
     for (int attempt = 0; attempt <= SHARE_RETRIES; attempt++) {
         memset(&e, 0, sizeof e);
-        rc = cl_publish(&s->hub, s->jws, s->lens, s->n, res, &status, &e);
+        rc = cl_publish(&s->hub, s->jws, s->lens, s->n, res, &status, &retry_s, &e);
         if (rc == FS_OK || (status != 429 && status != 503) || attempt == SHARE_RETRIES) break;
+        /* the hub's Retry-After, when it asks for longer than the backoff:
+         * retrying sooner is refused again (a 429 names when its bucket
+         * holds the batch), and the retries ran out before it did; bounded,
+         * as a hub may ask for anything */
         unsigned wait = 1u << attempt;
+        if (retry_s > wait) wait = retry_s < SHARE_RETRY_MAX_S ? retry_s : SHARE_RETRY_MAX_S;
         fprintf(stderr, "fs38 share: %s; retrying in %u s\n", e.msg, wait);
         sleep(wait);
     }
@@ -348,6 +356,9 @@ int cmd_share(int argc, char **argv) {
         fprintf(stderr, "fs38 share: out of memory\n");
         goto out;
     }
+    /* a hub closing while a batch is being sent (one over its limits.max_body
+     * answered 413 early) must be an error we report, not the end of us */
+    signal(SIGPIPE, SIG_IGN);
     bool complete = read_events(&s);
     print_summary(&s, complete);
     if (!complete) rc = EXIT_USAGE;

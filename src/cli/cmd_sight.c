@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,7 +224,8 @@ int cmd_sight(int argc, char **argv) {
         goto bad;
     }
     cl_publish_item res;
-    if (cl_publish(&h, &jws, &n, 1, &res, NULL, &e) != FS_OK) goto bad;
+    signal(SIGPIPE, SIG_IGN); /* a hub closing while we send: an error reported, not our end */
+    if (cl_publish(&h, &jws, &n, 1, &res, NULL, NULL, &e) != FS_OK) goto bad;
     json_error_t je;
     json_t *root = json_loads(json, 0, &je);
     const char *id = json_string_value(json_object_get(root, "event_id"));

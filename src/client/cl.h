@@ -165,16 +165,21 @@ typedef struct cl_publish_item {
 #define CL_PUBLISH_MAX 10000 /* items per POST /v1/events */
 
 /* POST /v1/events with n JWS strings (1..CL_PUBLISH_MAX); res[n] receives
- * each item's outcome. *http_status (optional) gets the status. Anything
- * but 200 with a well-formed answer is FS_ERR_IO, the message naming the
- * status and the hub's error ("429 ... retry after 2 s"). */
+ * each item's outcome. *http_status (optional) gets the status, *retry_s
+ * (optional) the hub's Retry-After in seconds (0: none, or not a number of
+ * seconds). Anything but 200 with a well-formed answer is FS_ERR_IO, the
+ * message naming the status and the hub's error ("429 ... retry after 2 s"). */
 fs_code cl_publish(const cl_hub *h, char *const *jws, const size_t *lens, size_t n,
-                   cl_publish_item *res, int *http_status, fs_err *e);
+                   cl_publish_item *res, int *http_status, unsigned *retry_s, fs_err *e);
 
 /* ---- the indicator cache (cl_cache.c) -------------------------------------------- */
 
 #define CL_CACHE_MAX_EVENTS 1000000   /* events held (live) */
 #define CL_CACHE_MAX_ITEMS 1250000    /* with the tombstones of revoked and expired ones */
+/* The file's bytes (live items, a line feed each): `fs38 inspect
+ * --indicators` refuses a cache larger than DET_INDICATORS_MAX_BYTES, so a
+ * cache pull let grow past it acted on nothing at all. */
+#define CL_CACHE_MAX_BYTES (1u << 30)
 
 typedef struct cl_cache_item {
     char issuer[XC_ISSUER_MAX + 1];
@@ -189,10 +194,11 @@ typedef struct cl_cache {
     cl_cache_item *items;
     size_t n, cap;
     size_t live;           /* items with json */
+    size_t bytes;          /* their lengths + a line feed each: the file's size */
     uint32_t *index;       /* open addressing over (issuer, event_id); 0 = empty, else item + 1 */
     size_t index_cap;      /* power of two */
     bool dirty;            /* changed since loaded/saved */
-    size_t max_events, max_items; /* CL_CACHE_MAX_EVENTS, CL_CACHE_MAX_ITEMS (cl_cache_init; tests lower them) */
+    size_t max_events, max_items, max_bytes; /* CL_CACHE_MAX_EVENTS, _ITEMS, _BYTES (cl_cache_init; tests lower them) */
 } cl_cache;
 
 typedef enum cl_merge {
@@ -202,7 +208,8 @@ typedef enum cl_merge {
     CL_MERGE_REVOKED,      /* a newer version revokes it: dropped */
     CL_MERGE_EXPIRED,      /* already past valid_until: dropped */
     CL_MERGE_FEEDBACK,     /* SIGHTING / FALSE_POSITIVE: not an indicator */
-    CL_MERGE_FULL,         /* CL_CACHE_MAX_EVENTS held, or CL_CACHE_MAX_ITEMS with unexpired tombstones */
+    CL_MERGE_FULL,         /* CL_CACHE_MAX_EVENTS held, CL_CACHE_MAX_BYTES reached, or
+                            * CL_CACHE_MAX_ITEMS with unexpired tombstones */
     CL_MERGE__COUNT
 } cl_merge;
 

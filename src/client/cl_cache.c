@@ -13,8 +13,9 @@
  * A revoked or expired item stays in the index as a tombstone (no bytes)
  * so that an older version arriving later cannot bring it back; tombstones
  * are not written to the file. They do not count against the events held
- * (CL_CACHE_MAX_EVENTS); when items reach CL_CACHE_MAX_ITEMS, the
- * tombstones whose validity has ended are let go (an older version could
+ * (CL_CACHE_MAX_EVENTS) nor the file's bytes (CL_CACHE_MAX_BYTES); when
+ * items reach CL_CACHE_MAX_ITEMS, the tombstones whose validity has ended
+ * are let go (an older version could
  * then come back only if the issuer shortened the event's validity since,
  * and only until the older version's own end).
  */
@@ -39,6 +40,7 @@ void cl_cache_init(cl_cache *c) {
     memset(c, 0, sizeof *c);
     c->max_events = CL_CACHE_MAX_EVENTS;
     c->max_items = CL_CACHE_MAX_ITEMS;
+    c->max_bytes = CL_CACHE_MAX_BYTES;
 }
 
 void cl_cache_free(cl_cache *c) {
@@ -141,6 +143,7 @@ static cl_cache_item *add_item(cl_cache *c, const char *issuer, const char *even
 static void item_drop(cl_cache *c, cl_cache_item *it) {
     if (!it->json) return;
     free(it->json);
+    c->bytes -= it->len + 1;
     it->json = NULL;
     it->len = 0;
     c->live--;
@@ -160,6 +163,10 @@ cl_merge cl_cache_merge(cl_cache *c, const char *json, size_t len, const xc_even
     bool revoked = !strcmp(ev->status, "revoked");
     bool expired = ev->valid_until_ms < now_ms;
     bool had = it && it->json;
+    /* the file must stay within what inspect reads (checked before anything
+     * changes: an update that does not fit leaves the version held) */
+    size_t held = had ? it->len + 1 : 0;
+    if (!revoked && !expired && c->bytes - held + len + 1 > c->max_bytes) return CL_MERGE_FULL;
     if (!it) {
         if (revoked || expired) {
             /* remember the version so an older one cannot appear later */
@@ -186,6 +193,7 @@ cl_merge cl_cache_merge(cl_cache *c, const char *json, size_t len, const xc_even
     copy[len] = '\0';
     if (had) free(it->json);
     else c->live++;
+    c->bytes = c->bytes - held + len + 1;
     it->json = copy;
     it->len = len;
     c->dirty = true;
@@ -219,9 +227,12 @@ static fs_code load_line(cl_cache *c, const char *line, size_t len, const char *
     /* loading keeps what is there (expiry is the caller's step) */
     cl_merge m = cl_cache_merge(c, line, len, &ev, INT64_MIN);
     xc_event_free(&ev);
+    if (m == CL_MERGE_FULL && c->live >= c->max_events)
+        return fs_fail(e, FS_ERR_LIMIT, "%s:%u: more than %zu events in the cache", path, lineno,
+                       c->max_events);
     if (m == CL_MERGE_FULL)
-        return fs_fail(e, FS_ERR_LIMIT, "%s:%u: more than %u events in the cache", path, lineno,
-                       CL_CACHE_MAX_EVENTS);
+        return fs_fail(e, FS_ERR_LIMIT, "%s:%u: the cache is larger than %zu MiB (what inspect "
+                       "--indicators reads)", path, lineno, c->max_bytes >> 20);
     return FS_OK;
 }
 

@@ -42,6 +42,8 @@ typedef struct conn {
     int mode;
     uint64_t remaining; /* BODY_LENGTH: bytes left; BODY_CHUNKED: left in this chunk */
     bool body_done;
+    bool eof; /* the hub closed the connection (not a timeout or an error) */
+    bool peer_gone; /* a write failed because the hub closed (EPIPE, ECONNRESET) */
     uint64_t last_rx_us; /* wall clock of the last bytes received */
     uint64_t deadline_us; /* the whole answer must have come by then (0: none, a stream's events) */
     /* in-memory source instead of TLS (cl_response_parse, cl_stream_parse) */
@@ -310,6 +312,7 @@ static int conn_fill(conn *c, int timeout_ms, fs_err *e) {
     if (c->mem) {
         size_t n = c->mem_len - c->mem_pos, room = sizeof c->buf - c->end;
         if (n == 0) {
+            c->eof = true;
             fs_fail(e, FS_ERR_IO, "hub %s:%s: connection closed", c->hub->host, c->hub->port);
             return -1;
         }
@@ -348,7 +351,11 @@ static int conn_fill(conn *c, int timeout_ms, fs_err *e) {
     }
     int err = SSL_get_error(c->ssl, n);
     char text[256];
-    if (err == SSL_ERROR_ZERO_RETURN) {
+    /* a close without close_notify is a close too (OpenSSL 3 reports it as an error) */
+    if (err == SSL_ERROR_ZERO_RETURN ||
+        (err == SSL_ERROR_SSL && ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) ||
+        (err == SSL_ERROR_SYSCALL && errno == 0 && ERR_peek_error() == 0)) {
+        c->eof = true;
         fs_fail(e, FS_ERR_IO, "hub %s:%s: connection closed", c->hub->host, c->hub->port);
     } else if (err == SSL_ERROR_WANT_READ || errno == EAGAIN || errno == EWOULDBLOCK) {
         fs_fail(e, FS_ERR_IO, "hub %s:%s: no answer within %d ms", c->hub->host, c->hub->port,
@@ -476,10 +483,20 @@ static long body_read(conn *c, char *dst, size_t n, int timeout_ms, fs_err *e) {
             int r = conn_fill(c, timeout_ms, e);
             if (r == 0) return -2;
             if (r < 0) {
-                if (c->mode == BODY_CLOSE) {
+                /* only the hub closing ends a body without a length: a
+                 * timeout or a failure is one (the part read was taken
+                 * for the whole answer, "not JSON" said instead of why) */
+                if (c->mode == BODY_CLOSE && c->eof) {
                     c->body_done = true;
                     return 0;
                 }
+                if (c->eof && c->mode == BODY_LENGTH)
+                    fs_fail(e, FS_ERR_IO, "hub %s:%s: the answer was cut short: the connection closed "
+                            "%llu bytes before its Content-Length", c->hub->host, c->hub->port,
+                            (unsigned long long)c->remaining);
+                else if (c->eof)
+                    fs_fail(e, FS_ERR_IO, "hub %s:%s: the answer was cut short: the connection closed "
+                            "within a chunk", c->hub->host, c->hub->port);
                 return -1;
             }
         }
@@ -501,8 +518,10 @@ static long body_read(conn *c, char *dst, size_t n, int timeout_ms, fs_err *e) {
 static fs_code send_all(conn *c, const char *p, size_t n, fs_err *e) {
     while (n) {
         ERR_clear_error();
+        errno = 0;
         int w = SSL_write(c->ssl, p, n > (1u << 30) ? (1 << 30) : (int)n);
         if (w <= 0) {
+            c->peer_gone = errno == EPIPE || errno == ECONNRESET;
             char text[256];
             tls_error_text(text, sizeof text);
             return fs_fail(e, FS_ERR_IO, "hub %s:%s: sending the request failed: %s", c->hub->host,
@@ -550,7 +569,19 @@ fs_code cl_request(const cl_hub *h, const char *method, const char *path, const 
     }
     c->deadline_us = fs_time_now_us() + (uint64_t)h->timeout_ms * 1000 * CL_ANSWER_TIMEOUTS;
     rc = send_request(c, method, path, ctype, body, blen, "Accept: application/json\r\n", e);
-    if (rc == FS_OK) rc = read_response(c, method, path, max_body, r, e);
+    if (rc == FS_OK) {
+        rc = read_response(c, method, path, max_body, r, e);
+    } else if (c->peer_gone) {
+        /* a hub may answer before it has read the whole request (413 to a body
+         * over its limit) and close: its answer, when it is still there to
+         * read, says more than our failed write */
+        fs_err re = {0};
+        cl_response early;
+        if (read_response(c, method, path, max_body, &early, &re) == FS_OK) {
+            *r = early;
+            rc = FS_OK;
+        }
+    }
     conn_close(c);
     free(c);
     return rc;

@@ -11,6 +11,7 @@
  * building SIGHTING/FALSE_POSITIVE events, POST /v1/events and its answer.
  * Must not touch: signing itself (xc_jws_sign), files, printing.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,7 +315,8 @@ static const char *hub_error(const cl_response *r, char *buf, size_t n) {
 }
 
 fs_code cl_publish(const cl_hub *h, char *const *jws, const size_t *lens, size_t n,
-                   cl_publish_item *res, int *http_status, fs_err *e) {
+                   cl_publish_item *res, int *http_status, unsigned *retry_s, fs_err *e) {
+    if (retry_s) *retry_s = 0;
     if (n == 0 || n > CL_PUBLISH_MAX) return fs_fail(e, FS_ERR_USAGE, "a batch holds 1-%d events", CL_PUBLISH_MAX);
     size_t total = 16;
     for (size_t i = 0; i < n; i++) total += lens[i] + 3;
@@ -338,15 +340,22 @@ fs_code cl_publish(const cl_hub *h, char *const *jws, const size_t *lens, size_t
     char msg[256];
     if (r.status != 200) {
         hub_error(&r, msg, sizeof msg);
-        rc = fs_fail(e, FS_ERR_IO, "hub %s:%s answered %d to POST /v1/events%s%s%s%s", h->host, h->port,
+        /* delta-seconds only (an HTTP date is left to the caller's backoff) */
+        uint64_t ra = 0;
+        bool secs = fs_str_to_u64(fs_str_trim(fs_str_make(r.retry_after, strlen(r.retry_after))), UINT_MAX, &ra);
+        if (secs && retry_s) *retry_s = (unsigned)ra;
+        rc = fs_fail(e, FS_ERR_IO, "hub %s:%s answered %d to POST /v1/events%s%s%s%s%s", h->host, h->port,
                      r.status, msg[0] ? ": " : "", msg, r.retry_after[0] ? ", retry after " : "",
-                     r.retry_after[0] ? r.retry_after : "");
+                     r.retry_after[0] ? cl_printable(r.retry_after) : "", secs ? " s" : "");
         cl_response_free(&r);
         return rc;
     }
     json_error_t je;
     json_t *root = cl_json_loadb(r.body, r.len, &je);
     cl_response_free(&r);
+    if (!root)
+        return fs_fail(e, FS_ERR_FORMAT, "hub %s:%s: answer to POST /v1/events is not JSON: %s", h->host, h->port,
+                       je.text);
     json_t *results = json_object_get(root, "results");
     if (!json_is_array(results)) {
         json_decref(root);

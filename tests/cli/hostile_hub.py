@@ -9,8 +9,13 @@ line is appended to LOG. MODE:
   bloat    /v1/events: 16 MiB of "[]," (valid-looking JSON that costs 50 times its size)
   escape   every request: 500 with terminal escape sequences in the body
   handshake  no TLS: the start of a 16 KiB handshake record, then a byte every 0.3 s
+  malformed  /v1/events: items without a jws string or a seq
+  badjson  POST /v1/events: 200 with a JSON text cut short
+  reset    /v1/events: 200 without a length, the start of the JSON, then a TCP reset
+  ratelimited  POST /v1/events: 429 with Retry-After until 3 s after the first, then
+             both items of the batch stored
 """
-import socket, ssl, sys, threading, time
+import socket, ssl, struct, sys, threading, time
 
 port, cert, key, ca, mode, log = int(sys.argv[1]), *sys.argv[2:7]
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -18,6 +23,7 @@ ctx.load_cert_chain(cert, key)
 ctx.load_verify_locations(ca)
 ctx.verify_mode = ssl.CERT_REQUIRED
 nothing = b'{"events":[],"next":0}'
+first_post = []
 
 def answer(c, status, body, ctype=b"application/json"):
     c.sendall(b"HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
@@ -33,7 +39,23 @@ def serve(c):
         line = req.split(b"\r\n", 1)[0].decode(errors="replace")
         with open(log, "a") as f: f.write(line + "\n")
         path = line.split(" ")[1] if " " in line else ""
-        if mode == "escape":
+        if line.startswith("POST"):  # the whole body before answering
+            head, body = req.split(b"\r\n\r\n", 1)
+            want = int(head.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+            while len(body) < want:
+                got = c.recv(65536)
+                if not got: return
+                body += got
+        if mode == "ratelimited" and line.startswith("POST"):
+            now = time.time()
+            if not first_post: first_post.append(now)
+            left = first_post[0] + 3 - now
+            if left > 0:
+                c.sendall(b"HTTP/1.1 429 X\r\nContent-Type: application/json\r\nRetry-After: %d\r\n"
+                          b"Content-Length: 2\r\nConnection: close\r\n\r\n{}" % max(1, round(left)))
+            else:
+                answer(c, 200, b'{"results":[{"i":0,"status":"stored","seq":1},{"i":1,"status":"stored","seq":2}]}')
+        elif mode == "escape":
             answer(c, 500, b'{"error":"\x1b[2J\x1b]0;pwned\x07 hub says no"}')
         elif path.startswith("/v1/stream"):
             c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n")
@@ -46,6 +68,15 @@ def serve(c):
             c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body))
             for b in body:
                 c.sendall(bytes([b])); time.sleep(0.3)
+        elif mode == "malformed" and path.startswith("/v1/events"):
+            answer(c, 200, b'{"events":[{"jws":5,"seq":1},{"seq":2}],"next":0}')
+        elif mode == "badjson" and line.startswith("POST"):
+            answer(c, 200, b'{"results":[{"i":0,"status":"stored"')
+        elif mode == "reset":
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
+                      b'{"events":[')
+            time.sleep(0.3)
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         elif mode == "bloat":
             answer(c, 200, b'{"events":[' + b"[]," * ((16 << 20) // 3) + b'[]],"next":0}')
         else:

@@ -99,6 +99,7 @@ registry: registry.json
 store: "sqlite:$W/hub.db"
 limits:
   ping_s: 1
+  max_body: 4194304
 sweep_interval_s: 1
 workers: 1
 EOF
@@ -332,6 +333,31 @@ ok "...the probe after it raised INTEL-001 for 127.0.2.5 with the shared event, 
     test "$(jq -r 'select(.rule.id == "INTEL-001") | "\(.observables[0].value) \(.evidence.details.ref.event_id) \(.evidence.count)"' "$W/live.ndjson" | sort -u)" = "127.0.2.5 $ID2 1"
 ok "...--stats-json counts the reload" jq -e '.indicators.events == 1 and .indicators.reloads >= 1' "$W/live-stats.json"
 
+# ---- a run of large events: each page of GET /v1/events fits in what pull reads (64 MiB) ----------
+# 800 events of ~62 KiB (~84 KiB signed): a page of 1000 was 67 MB, refused as too large, on
+# every run and every retry of --follow, so one member publishing them stopped everyone's pull
+python3 - "$W/events.ndjson" >"$W/big.ndjson" <<'PY'
+import json, os, sys
+base = json.loads(open(sys.argv[1]).readline())
+for i in range(800):
+    h = os.urandom(16).hex()
+    base["event_id"] = f"{h[0:8]}-{h[8:12]}-7{h[13:16]}-{(int(h[16], 16) & 3) | 8:x}{h[17:20]}-{h[20:32]}"
+    base["evidence"].setdefault("details", {})["pad"] = "A" * 62000
+    print(json.dumps(base, separators=(",", ":")))
+PY
+expect_exit 0 "share 800 events of 62 KiB" "$FS38" share $(tls op1) --signing-key "${KEY[op1]}" --valid-for 3600 \
+    --batch 40 <"$W/big.ndjson"
+ok "...all stored" grep -q "stored 800, duplicate 0, rejected 0" "$TMPD/out"
+expect_exit 0 "pull them into a new cache" "$FS38" pull $(tls op2) --out "$W/op2/big.ndjson"
+ok "...every one is cached" test "$(grep -c '"pad"' "$W/op2/big.ndjson")" -eq 800
+# a batch over the hub's limits.max_body (4 MiB here): the hub answers 413 and closes while
+# share still sends; SIGPIPE ended share (exit 141, not a word said)
+"$FS38" share $(tls op1) --signing-key "${KEY[op1]}" --valid-for 3600 <"$W/big.ndjson" >"$TMPD/out" 2>"$TMPD/err"
+rc=$?
+ok "a batch over the hub's max_body: exit 2, not killed by SIGPIPE (rc $rc)" test "$rc" = 2
+ok "...the hub and what went wrong named" grep -qE "127.0.0.1:$PORT( answered 413|: sending the request failed)" "$TMPD/err"
+ok "...nothing counted stored" grep -q "stored 0, duplicate 0, rejected 0" "$TMPD/out"
+
 kill "$HUB_PID" 2>/dev/null
 wait "$HUB_PID" 2>/dev/null
 HUB_PID=""
@@ -410,5 +436,36 @@ hostile escape
 "$FS38" pull $(htls) --out "$W/hh6.ndjson" -q 2>"$W/hh6.err"
 ok "a hub's error text with terminal escapes: shown without them" \
     is "$(grep -c 'hub says no' "$W/hh6.err") $(tr -dc '\033\007' <"$W/hh6.err" | wc -c)" "1 0"
+kill $HH_PID 2>/dev/null; wait $HH_PID 2>/dev/null
+# items without a jws or a seq count as failed verification (exit 1): each is named too
+hostile malformed
+"$FS38" pull $(htls) --out "$W/hh10.ndjson" -q 2>"$W/hh10.err"
+rc=$?
+ok "items without a jws string: exit 1, each named with the hub (rc $rc)" \
+    test "$rc" = 1 -a "$(grep -c "127.0.0.1:$HH_PORT: item . of GET /v1/events.*not cached: no \"jws\" string" "$W/hh10.err")" = 2
+kill $HH_PID 2>/dev/null; wait $HH_PID 2>/dev/null
+# a publish answered 200 with broken JSON: said so (it said "no results array"), nothing counted stored
+hostile badjson
+"$FS38" share --hub "https://127.0.0.1:$HH_PORT" --cert "$W/pki/op1.crt" --key "$W/pki/op1.key" --ca "$W/pki/ca.crt" \
+    --signing-key "${KEY[op1]}" --valid-for 3600 <"$W/events.ndjson" >"$W/hh11.out" 2>"$W/hh11.err"
+rc=$?
+ok "a publish answered with broken JSON: exit 2, nothing stored (rc $rc)" test "$rc" = 2 && grep -q "stored 0," "$W/hh11.out"
+ok "...named as not JSON" grep -q "127.0.0.1:$HH_PORT: answer to POST /v1/events is not JSON" "$W/hh11.err"
+kill $HH_PID 2>/dev/null; wait $HH_PID 2>/dev/null
+# an answer without a length ends at the hub's close; a reset (or a timeout) is no end: the
+# part read was taken for the whole answer, and "not JSON" said instead of what happened
+hostile reset
+"$FS38" pull $(htls) --out "$W/hh9.ndjson" -q 2>"$W/hh9.err"
+ok "an answer cut by a TCP reset: named as such, not as bad JSON" grep -q "127.0.0.1:$HH_PORT: Connection reset by peer" "$W/hh9.err"
+kill $HH_PID 2>/dev/null; wait $HH_PID 2>/dev/null
+# 429 with Retry-After: 3: share waits that long (it retried after 1 s, then 2 s, refused
+# again each time, and gave up after 31 s while a hub asked for 40)
+hostile ratelimited
+"$FS38" share --hub "https://127.0.0.1:$HH_PORT" --cert "$W/pki/op1.crt" --key "$W/pki/op1.key" --ca "$W/pki/ca.crt" \
+    --signing-key "${KEY[op1]}" --valid-for 3600 <"$W/events.ndjson" >"$W/hh8.out" 2>"$W/hh8.err"
+rc=$?
+ok "a 429 with Retry-After: 3: share waits 3 s and publishes at the second try (rc $rc, $(grep -c '^POST' "$W/hh-ratelimited.log") POSTs)" \
+    test "$rc" = 0 -a "$(grep -c '^POST' "$W/hh-ratelimited.log")" = 2
+ok "...saying how long" grep -q "retry after 3 s; retrying in 3 s" "$W/hh8.err"
 kill $HH_PID 2>/dev/null; wait $HH_PID 2>/dev/null
 finish test_share_pull

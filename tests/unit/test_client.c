@@ -236,6 +236,48 @@ static void test_cache_tombstones(void) {
     cl_cache_free(&c);
 }
 
+/* The file's size is bounded as inspect --indicators bounds what it reads
+ * (DET_INDICATORS_MAX_BYTES): pull wrote caches of any size (a million
+ * events of up to 64 KiB), and inspect then refused the whole file. Limit
+ * lowered to three events' lines. */
+static void test_cache_bytes(void) {
+    char buf[4096], path[300], id[40];
+    event_json(buf, sizeof buf, "org:234-15", ID_A, 1, "active", 3600, "WANGIRI", 85, OBS_CALLER);
+    size_t line = strlen(buf) + 1;
+    cl_cache c;
+    cl_cache_init(&c);
+    CHECK(c.max_bytes == CL_CACHE_MAX_BYTES);
+    c.max_bytes = 3 * line;
+    for (int i = 0; i < 3; i++) {
+        snprintf(id, sizeof id, "0193a5e0-7c1e-7d2a-9b1f-5e4c3d2e%04x", i);
+        CHECK_EQ_INT(merge(&c, "org:234-15", id, 1, "active", 3600), CL_MERGE_NEW);
+    }
+    CHECK(c.bytes == 3 * line);
+    CHECK_EQ_INT(merge(&c, "org:234-15", ID_B, 1, "active", 3600), CL_MERGE_FULL);
+    CHECK(c.live == 3 && c.bytes == 3 * line);
+    snprintf(path, sizeof path, "%s/bytes.ndjson", tmpdir);
+    fs_err e = {0};
+    CHECK(cl_cache_save(&c, path, &e) == FS_OK);
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && (size_t)st.st_size == c.bytes);
+    /* a revocation frees its bytes */
+    snprintf(id, sizeof id, "0193a5e0-7c1e-7d2a-9b1f-5e4c3d2e%04x", 1);
+    CHECK_EQ_INT(merge(&c, "org:234-15", id, 2, "revoked", 3600), CL_MERGE_REVOKED);
+    CHECK(c.bytes == 2 * line);
+    CHECK_EQ_INT(merge(&c, "org:234-15", ID_B, 1, "active", 3600), CL_MERGE_NEW);
+    /* an update of the same size replaces the held version within the bound */
+    snprintf(id, sizeof id, "0193a5e0-7c1e-7d2a-9b1f-5e4c3d2e%04x", 0);
+    CHECK_EQ_INT(merge(&c, "org:234-15", id, 2, "active", 3600), CL_MERGE_UPDATED);
+    CHECK(c.bytes == 3 * line);
+    cl_cache_free(&c);
+    /* a file over the bound is refused on load, saying why */
+    cl_cache_init(&c);
+    c.max_bytes = 2 * line;
+    memset(&e, 0, sizeof e);
+    CHECK(cl_cache_load(&c, path, &e) == FS_ERR_LIMIT && strstr(e.msg, "bytes.ndjson:3: the cache is larger"));
+    cl_cache_free(&c);
+}
+
 /* ---- share policy ---------------------------------------------------------------------- */
 
 static json_t *prepared_json(const cl_prepared *p) { return json_loadb(p->json, p->len, 0, NULL); }
@@ -476,6 +518,11 @@ static void test_http_parse(void) {
     CHECK(cl_response_parse(badchunk, sizeof badchunk - 1, 0, 1024, &r, &e) != FS_OK && strstr(e.msg, "chunk"));
     static const char shortbody[] = "HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nabc";
     CHECK(cl_response_parse(shortbody, sizeof shortbody - 1, 0, 1024, &r, &e) == FS_ERR_IO);
+    /* ...and says so (it said "connection closed", as of any close) */
+    CHECK_MSG(strstr(e.msg, "cut short") && strstr(e.msg, "47 bytes before its Content-Length"), "%s", e.msg);
+    static const char shortchunk[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n20\r\nabc";
+    CHECK(cl_response_parse(shortchunk, sizeof shortchunk - 1, 0, 1024, &r, &e) == FS_ERR_IO);
+    CHECK_MSG(strstr(e.msg, "cut short"), "%s", e.msg);
     /* endless headers are cut at the bound */
     size_t big = CL_HEADERS_MAX_BYTES + 4096;
     char *hdrs = malloc(big);
@@ -524,6 +571,7 @@ int main(void) {
     mkdir(tmpdir, 0700);
     test_cache();
     test_cache_tombstones();
+    test_cache_bytes();
     test_policy();
     test_pseudonymise();
     test_url();
