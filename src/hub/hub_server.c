@@ -951,7 +951,8 @@ counted:
         j->retry = retry ? retry : 60;
         atomic_fetch_add(&s->m.rate_limited, 1);
         char msg[160];
-        snprintf(msg, sizeof msg, "rate limit of %.0f events/s (burst %.0f) for %s reached; retry in %u s",
+        /* %.10g: a rate under 1 event/s is not "0 events/s", 1e9 is written out */
+        snprintf(msg, sizeof msg, "rate limit of %.10g events/s (burst %.10g) for %s reached; retry in %u s",
                  s->cfg.rate_events_per_s, s->cfg.rate_burst, j->issuer, j->retry);
         j->n = 0;
         return job_fail(j, 429, "%s", msg);

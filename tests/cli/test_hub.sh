@@ -507,7 +507,7 @@ limits_suite() {
     LABEL=limits
     PORT=$(free_port)
     write_config "sqlite:limits.db"
-    sed -i 's/^  max_connections:.*//; s/^  timeout_s: 20/  timeout_s: 3\n  max_connections: 2/; s/^  events_per_s: 100000/  events_per_s: 1/; s/^  burst: 100000/  burst: 1000/; s/^  stream_backlog: 10000.*/  stream_backlog: 100/' "$W/hub.yaml"
+    sed -i 's/^  max_connections:.*//; s/^  timeout_s: 20/  timeout_s: 3\n  max_connections: 2/; s/^  events_per_s: 100000/  events_per_s: 0.5/; s/^  burst: 100000/  burst: 1000/; s/^  stream_backlog: 10000.*/  stream_backlog: 100/' "$W/hub.yaml"
     rm -f "$W/hub.log"
     start_hub || { fail "limits: hub start"; return; }
     local i st
@@ -518,7 +518,7 @@ limits_suite() {
     st=$(tail -600 "$W/rl.jws" | body_of | hcurl op2 /v1/events -D "$W/hdr" -o "$W/resp" -w '%{http_code}' --data-binary @-)
     ok "limits: next 600 at once are rate limited (429)" test "$st" = 429
     ok "limits: 429 says when to retry" grep -qi '^Retry-After: [1-9]' "$W/hdr"
-    ok "limits: 429 names the limit" grep -q 'rate limit' "$W/resp"
+    ok "limits: 429 names the limit, a rate under 1/s as it is" grep -q 'rate limit of 0.5 events/s (burst 1000)' "$W/resp"
     st=$(head -1 "$W/rl.jws" | publish op1)
     ok "limits: other members have their own bucket" test "$st" = 200
     # connections: two held streams fill max_connections, a third is refused at the handshake
