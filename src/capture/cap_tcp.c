@@ -715,9 +715,13 @@ static void tls_begin(cap_tcp_table *t, tcp_flow *f, bool heuristic) {
 
 /* A direction's first bytes on a SIP port: TLS when they are a hello, or,
  * picked up mid-stream, a record (its hellos missed: counted, not read;
- * SIP text never starts with a byte of 20-23). */
+ * SIP text never starts with a byte of 20-23). A first segment too short
+ * to tell (under 6 bytes) that goes on like a hello is taken as one: a
+ * client may cut its ClientHello anywhere, and cap_tls_records keeps the
+ * bytes until the record is whole (one that is no hello then is given up). */
 static void tls_check(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, uint32_t n) {
-    bool hello = cap_tls_hello_start(p, n) == 1;
+    int start = cap_tls_hello_start(p, n);
+    bool hello = start == 1 || (start < 0 && f->syn_seen);
     if (!hello && (f->syn_seen || cap_tls_record_start(p, n) != 1)) return;
     tls_begin(t, f, false);
     if (f->tls && !hello) cap_tls_midstream(t->tlsx, f->tls);
@@ -1068,9 +1072,15 @@ static void pending_make_room(cap_tcp_table *t) {
 static void segment(cap_tcp_table *t, const cap_tcp_seg *s, unsigned ports);
 
 /* A segment of an untracked flow on a port that is not a SIP port that
- * opens TLS: a ClientHello, or the ServerHello answering one tracked. */
+ * opens TLS: a ClientHello, or the ServerHello answering one tracked. One
+ * too short to tell (under 6 bytes that go on like a hello: a client may
+ * cut its ClientHello anywhere) is taken as either: the flow is pending
+ * until the hello is whole, and dropped if it was none or has no keys. */
 static bool tls_heuristic(cap_tcp_table *t, const cap_tcp_seg *s) {
-    if (cap_tls_hello_start(s->data, s->len) != 1) return false;
+    if (s->len == 0) return false; /* a SYN or an ACK: every connection would be pending */
+    int start = cap_tls_hello_start(s->data, s->len);
+    if (start < 0) return true;
+    if (start != 1) return false;
     if (s->data[5] == 1) return true;
     tcp_flow *r = flow_find(t, &s->dst, &s->src, flow_hash(t, &s->dst, &s->src));
     return r && !r->closed && r->tls;

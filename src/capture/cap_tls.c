@@ -28,8 +28,9 @@
  * 0 until one opens (at most TLS_MAX_TRIALS); records after that are read
  * in order, KeyUpdate followed. Each side's handshake records are first
  * opened with its handshake secret when the log holds it, for its
- * certificate. TLS 1.2: records after ChangeCipherSpec; the certificates in
- * the clear.
+ * certificate, up to its Finished: the records after it are read in order
+ * (one that does not open is corrupt, not tried again). TLS 1.2: records
+ * after ChangeCipherSpec; the certificates in the clear.
  */
 #include "cap.h"
 
@@ -184,6 +185,9 @@ static void keys_line(cap_tls_keys *k, char *line) {
     line[len] = 0;
     if (len == 0 || line[0] == '#') return;
     char *sp1 = strchr(line, ' '), *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+    /* OpenSSL's RSA key exchange line: "RSA <encrypted premaster's first 8
+     * bytes, 16 hex> <premaster>", no client random: a key log line, not used */
+    if (sp1 && sp2 && sp1 - line == 3 && memcmp(line, "RSA", 3) == 0 && sp2 - sp1 - 1 == 16) return;
     bool ok = sp1 && sp2 && sp2 - sp1 - 1 == 64;
     uint8_t random[32], secret[48];
     size_t hexlen = ok ? strlen(sp2 + 1) : 0;
@@ -256,7 +260,8 @@ static void end_line(cap_tls_keys *k, char *line, size_t len) {
 static fs_code keys_read_more(cap_tls_keys *k, fs_err *e) {
     FILE *f = fopen(k->path, "r");
     if (!f) return fs_fail(e, FS_ERR_IO, "TLS key log %s: %s", k->path, strerror(errno));
-    if (fseeko(f, (off_t)k->offset, SEEK_SET) != 0) {
+    /* (the first read does not seek: a pipe, `--tls-keylog <(zcat keys.gz)`, cannot) */
+    if (k->offset && fseeko(f, (off_t)k->offset, SEEK_SET) != 0) {
         fclose(f);
         return fs_fail(e, FS_ERR_IO, "TLS key log %s: %s", k->path, strerror(errno));
     }
@@ -372,6 +377,7 @@ struct cap_tls_dir {
     bool etm;             /* TLS 1.2 CBC: encrypt-then-MAC was agreed (RFC 7366) */
     bool cert_seen;       /* this side's Certificate message was looked at */
     bool hs_done;         /* TLS 1.3: this side's encrypted handshake is not read (any more) */
+    bool hs_finished;     /* ...its Finished was read: the application key's records follow */
     uint8_t hs_records;   /* TLS 1.3: handshake records opened (their sequence) */
     uint8_t hs_waits;     /* ...times one waited, unconsumed, for the session's keys (live) */
     bool hs_wait;         /* the record at hand waits: cap_tls_records keeps it */
@@ -861,15 +867,15 @@ static void certificate_message(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *m
  * asked for one (mutual TLS). A message that goes on past the record is
  * stepped over in the next one (d->hs_skip). */
 static void handshake_messages(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *b, size_t n, const cap_tls_ops *ops) {
-    if (!d->have_server || d->cert_seen || d->heuristic || !ops->handshake) return;
+    if (!d->have_server || d->heuristic || !ops->handshake) return;
     size_t skip = d->hs_skip < n ? d->hs_skip : n;
     d->hs_skip -= (uint32_t)skip;
     b += skip;
     n -= skip;
-    while (n >= 4 && !d->cert_seen) {
+    while (n >= 4) { /* on past the Certificate: TLS 1.3's Finished tells where the handshake ends */
         size_t mlen = be24(b + 1), avail = mlen < n - 4 ? mlen : n - 4;
-        if (b[0] == 11) certificate_message(x, d, b + 4, avail, mlen, ops);
-        if (b[0] == 20) d->hs_done = true; /* Finished: this side's handshake is over */
+        if (b[0] == 11 && !d->cert_seen) certificate_message(x, d, b + 4, avail, mlen, ops);
+        if (b[0] == 20) d->hs_done = d->hs_finished = true; /* Finished: this side's handshake is over */
         if (avail < mlen) {
             d->hs_skip = (uint32_t)(mlen - avail);
             return;
@@ -907,7 +913,7 @@ static bool wait_for_keys(cap_tls_ctx *x, cap_tls_dir *d, bool found, const tls_
 static bool handshake_record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, const uint8_t *b, size_t n,
                              const cap_tls_ops *ops) {
     if (d->hs_done) return false;
-    if (d->cert_seen || d->heuristic || !ops->handshake || !is_tls13(d)) {
+    if (d->heuristic || !ops->handshake || !is_tls13(d)) {
         d->hs_done = true; /* (not a SIP port when the handshake passed: not judged) */
         return false;
     }
@@ -930,13 +936,19 @@ static bool handshake_record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, c
     OPENSSL_cleanse(&hs, sizeof hs);
     if (len < 0) { /* no key, or not a handshake record: a certificate is not read */
         d->hs_done = true;
-        if (!d->is_client) x->st->tls_certs_unread++; /* (a client's may not exist) */
+        if (!d->is_client && !d->cert_seen) x->st->tls_certs_unread++; /* (a client's may not exist) */
         return false;
     }
     d->hs_records++;
     while (len > 0 && x->plain[len - 1] == 0) len--; /* TLSInnerPlaintext: content, type, zeros */
     if (len > 0 && x->plain[len - 1] == TLS_REC_HANDSHAKE) handshake_messages(x, d, x->plain, (size_t)len - 1, ops);
     if (d->hs_records == UINT8_MAX) d->hs_done = true;
+    if (d->hs_finished) { /* the application key's records follow from sequence 0, in order: one
+                           * that does not open is corrupt (counted, the direction given up), not
+                           * a handshake record to pass over, its plaintext lost unsaid */
+        d->state = TLS_OPEN;
+        d->seq = 0;
+    }
     return true;
 }
 

@@ -1779,6 +1779,10 @@ static cap_tls_keys *open_keylog(const char *path, bool live, bool quiet) {
         fprintf(stderr, "fs38 inspect: warning: TLS key log %s: %u line%s not in the NSS key log format "
                         "(LABEL CLIENT_RANDOM SECRET, in hex), passed over; the first is line %ld\n",
                 path, s.bad_lines, s.bad_lines == 1 ? "" : "s", s.first_bad_line);
+    if (s.dropped) /* else their connections count as "without keys", the log blamed for lines it has */
+        fprintf(stderr, "fs38 inspect: warning: TLS key log %s: more sessions than the %u kept; %u lines "
+                        "of later sessions passed over, their connections not read\n",
+                path, s.sessions, s.dropped);
     if (s.sessions == 0 && !quiet)
         fprintf(stderr, "fs38 inspect: note: TLS key log %s holds no session%s\n", path,
                 live ? " yet (read on as it grows)" : "");

@@ -1,13 +1,38 @@
 # pcap_edit.py -- a copy of a classic pcap file with one frame dropped, one
 # byte of it changed, or the frames before it dropped, for the tests that
 # need a capture with a hole, a corrupt record, or that starts in the middle
-# of connections (standard library only).
+# of connections, or whose TCP segment is cut in two (standard library only).
 #
 # Usage: python3 pcap_edit.py IN OUT drop FRAME
 #        python3 pcap_edit.py IN OUT flip FRAME OFFSET   (OFFSET from the frame's start)
 #        python3 pcap_edit.py IN OUT from FRAME
+#        python3 pcap_edit.py IN OUT split FRAME BYTES  (Ethernet, IPv4, TCP: its payload's
+#                                                        first BYTES, then the rest)
 import struct
 import sys
+
+
+
+def split(rec, cut):
+    """Two frames: the TCP payload's first cut bytes, then the rest."""
+    hdr, pkt = rec[:16], rec[16:]
+    ip = 14
+    ihl = (pkt[ip] & 15) * 4
+    tcp = ip + ihl
+    thl = (pkt[tcp + 12] >> 4) * 4
+    total = struct.unpack(">H", pkt[ip + 2:ip + 4])[0]
+    payload = pkt[tcp + thl:ip + total]
+    seq = struct.unpack(">I", pkt[tcp + 4:tcp + 8])[0]
+    frames = []
+    for off, part in ((0, payload[:cut]), (cut, payload[cut:])):
+        p = bytearray(pkt[:tcp + thl]) + part
+        p[ip + 2:ip + 4] = struct.pack(">H", ihl + thl + len(part))
+        p[tcp + 4:tcp + 8] = struct.pack(">I", (seq + off) & 0xFFFFFFFF)
+        h = bytearray(hdr)
+        h[8:16] = struct.pack(endian + "II", len(p), len(p))
+        frames.append(bytes(h) + bytes(p))
+    return frames
+
 
 src, dst, op, frame = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 data = open(src, "rb").read()
@@ -23,6 +48,9 @@ while pos + 16 <= len(data):
         continue
     if n == frame and op != "from":
         if op == "drop":
+            continue
+        if op == "split":
+            out.extend(split(rec, int(sys.argv[5])))
             continue
         body = bytearray(rec)
         body[16 + int(sys.argv[5])] ^= 0x55  # past the record header

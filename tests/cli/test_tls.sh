@@ -96,6 +96,20 @@ ok "the warning counts them and names the first" grep -q "2 lines not in the NSS
 ok "the rest is read" is "$(stat "$TMPD/s6.json" '.transports.tls')" 58
 expect_exit 2 "a key log that does not exist" "$FS38" inspect --tls-keylog "$TMPD/none.keys" "$PCAP"
 ok "is named" grep -q "none.keys" "$TMPD/err"
+# a key log past the 2^20 sessions kept: those after them are not read, and the
+# warning says so (not just "without keys", blaming the log for lines it has)
+python3 -c 'import sys
+w = open(sys.argv[1], "w")
+for i in range((1 << 20) + 3):
+    w.write("CLIENT_RANDOM %064x %s\n" % (i * 2654435761 + 1, "ab" * 48))
+w.write(open(sys.argv[2]).read())' "$TMPD/big.keys" "$KEYS"
+expect_exit 0 "a key log of 2^20 + 3 + 9 sessions" "$FS38" inspect --tls-keylog "$TMPD/big.keys" "$PCAP"
+ok "the warning counts the 24 lines passed over (3 + tls.keys' 21 session lines)" \
+    grep -q "more sessions than the 1048576 kept; 24 lines of later sessions passed over" "$TMPD/err"
+rm -f "$TMPD/big.keys"
+# a key log read from a pipe (zcat keys.gz, process substitution), as tshark reads one
+expect_exit 0 "a key log from a pipe" "$FS38" inspect --tls-keylog <(cat "$KEYS") --stats-json "$TMPD/s6p.json" "$PCAP"
+ok "every direction read from it" is "$(tls "$TMPD/s6p.json") $(stat "$TMPD/s6p.json" '.transports.tls')" "9 0 0 0 58"
 
 # a corrupt record: that direction stops, nothing made up from it
 frame=$(awk '$2 == "tls12-aes256-1" {print $1; exit}' "$TMPD/frames")
@@ -106,6 +120,14 @@ ok "its requests from tls12-aes256-1 on are not read (4), the answers are" is \
     "$(stat "$TMPD/s7.json" '"\(.transports.tls) \(.requests)"')" "54 31"
 ok "tshark does not read that record either" is "$(tshark_ids "$TMPD/flip.pcap" "$KEYS" | grep -c '^tls12-aes256-1$')" 1
 ok "nothing malformed" is "$(jq -r 'select(.rule.id | startswith("SIP-MAL")) | .rule.id' "$TMPD/out")" ""
+# the same in TLS 1.3, the first record after the client's Finished: it is not one
+# of its encrypted handshake to pass over, the direction stops there, counted
+frame=$(awk '$2 == "tls13-0" {print $1; exit}' "$TMPD/frames")
+python3 tests/cli/pcap_edit.py "$PCAP" "$TMPD/flip13.pcap" flip "$frame" 100 # in its first record
+expect_exit 0 "a corrupt TLS 1.3 record" "$FS38" inspect --tls-keylog "$KEYS" --stats-json "$TMPD/s7b.json" "$TMPD/flip13.pcap"
+ok "one direction stopped decrypting" is "$(tls "$TMPD/s7b.json")" "9 0 0 1"
+ok "its 5 requests not read, as tshark does not" is "$(stat "$TMPD/s7b.json" '.requests') $(tshark -r "$TMPD/flip13.pcap" \
+    -o "tls.keylog_file:$KEYS" -Y sip.Method -T fields -e sip.Call-ID 2>/dev/null | tr ',' '\n' | grep -c .)" "30 30"
 
 # a hole: the direction cannot be read past it
 frame=$(awk '$2 == "ku-1" {print $1; exit}' "$TMPD/frames") # the KeyUpdate and ku-2 follow
@@ -122,6 +144,22 @@ expect_exit 0 "a capture that starts mid-connection" "$FS38" inspect --tls-keylo
 ok "its two directions counted without keys, the 8 others read" is "$(tls "$TMPD/s9.json")" "8 2 0 0"
 ok "nothing dropped as SIP" is "$(stat "$TMPD/s9.json" '"\(.capture.tcp_bytes_dropped) \(.capture.tcp_resyncs)"')" "0 0"
 ok "the other connections' messages read" is "$(stat "$TMPD/s9.json" '.transports.tls')" 48
+
+# a ClientHello whose first TCP segment is 3 bytes (a client may cut it anywhere;
+# tshark reassembles it): still TLS, every direction read, nothing dropped as SIP
+frame=$(tshark -r "$PCAP" -Y 'tls.handshake.type == 1' -T fields -e frame.number 2>/dev/null | head -1)
+python3 tests/cli/pcap_edit.py "$PCAP" "$TMPD/cut.pcap" split "$frame" 3
+expect_exit 0 "a ClientHello cut after 3 bytes" "$FS38" inspect --tls-keylog "$KEYS" --stats-json "$TMPD/s10.json" "$TMPD/cut.pcap"
+ok "9 connections, every direction read" is "$(tls "$TMPD/s10.json")" "9 0 0 0"
+ok "the 58 messages over TLS read, none dropped" is \
+    "$(stat "$TMPD/s10.json" '"\(.transports.tls) \(.capture.tcp_bytes_dropped) \(.capture.tcp_resyncs)"')" "58 0 0"
+ok "tshark reads the same 70" is "$(tshark_ids "$TMPD/cut.pcap" "$KEYS" | wc -l)" 70
+# the same on 8443, not a SIP port (secure WebSocket): read once its keys are found
+frame=$(tshark -r "$PCAP" -Y 'tls.handshake.type == 1 && tcp.dstport == 8443' -T fields -e frame.number 2>/dev/null | head -1)
+python3 tests/cli/pcap_edit.py "$PCAP" "$TMPD/cutw.pcap" split "$frame" 3
+expect_exit 0 "a secure WebSocket ClientHello cut after 3 bytes" "$FS38" inspect --tls-keylog "$KEYS" --stats-json "$TMPD/s11.json" "$TMPD/cutw.pcap"
+ok "its 12 messages read, 9 connections" is \
+    "$(stat "$TMPD/s11.json" '"\(.transports.tls) \(.transports.wss) \(.capture.tls_handshakes)"')" "58 12 9"
 
 # ---- SIP-INFO-004: servers agreeing to outdated TLS, from the handshake alone ----------
 # tls-weak.pcap (make_tls_weak.sh, openssl s_server/s_client): four servers on
