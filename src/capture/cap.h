@@ -722,7 +722,8 @@ typedef struct cap_tcp_table cap_tcp_table;
 typedef struct cap_tcp_seg {
     fs_endpoint src, dst;
     uint32_t seq;
-    uint8_t flags; /* TCP flags byte: FIN 0x01, SYN 0x02, RST 0x04 */
+    uint32_t ack;  /* the acknowledgment number, with ACK (0x10) in flags */
+    uint8_t flags; /* TCP flags byte: FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10 */
     const uint8_t *data;
     uint32_t len;
     uint64_t ts_us, frame_no;

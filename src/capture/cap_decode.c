@@ -549,6 +549,7 @@ static void decode_tcp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint3
     cap_tcp_seg s = {.src = {ip->src, rd16(p)},
                      .dst = {ip->dst, rd16(p + 2)},
                      .seq = rd32(p + 4),
+                     .ack = rd32(p + 8),
                      .flags = p[13],
                      .data = p + hl,
                      .len = n - hl,

@@ -24,7 +24,11 @@
  * is dropped (tcp_gaps), and the stream resumes at the first held byte in
  * resync mode, which discards up to the next SIP start line followed by a
  * header line. The range given up is remembered (one per direction): late
- * bytes there that frame as whole messages are still emitted, once.
+ * bytes there that frame as whole messages are still emitted, once. The
+ * peer's ACKs steer this (gap_held_open): a gap the receiver still waits on
+ * is not given up, and one given up resumes at its ACK when that is nearer.
+ * An RST ends a direction only at the next byte expected, as a receiver
+ * checks it (rst_acceptable).
  *
  * Framing state (cap_frame_scan) is kept per direction for the unfinished
  * message, so however it is cut into segments each byte is read about once.
@@ -55,6 +59,7 @@
 #define TCP_FIN 0x01
 #define TCP_SYN 0x02
 #define TCP_RST 0x04
+#define TCP_ACK 0x10
 
 #define TCP_HOLD_MAX 256                /* future segments held per direction (and
                                          * max_flow_bytes of them, headers counted) */
@@ -95,6 +100,9 @@ typedef struct tcp_flow {
     uint32_t isn;  /* the SYN's sequence number, when syn_seen */
     bool syn_seen;
     uint32_t lost_seq, lost_len; /* the last gap given up: bytes never seen */
+    uint32_t acked;      /* the peer's last cumulative ACK of this direction, when acked_seen */
+    bool acked_seen;
+    uint64_t acked_ts;   /* when the peer sent it */
     cap_frame_scan scan; /* framing state of the unfinished message */
     cap_ws_scan ws_scan; /* WebSocket: the frames of the unfinished message walked so far */
     bool resync;   /* discard bytes until a line that starts a SIP message (WebSocket:
@@ -755,6 +763,18 @@ static void drain_holds(cap_tcp_table *t, tcp_flow *f, bool filled, uint64_t ts,
     if (!f->holds) gap_list_remove(t, f);
 }
 
+/* Whether the receiver, after the first held segment reached it, still
+ * acknowledged exactly the bytes read here: it is waiting for the same
+ * missing bytes and did not take the held ones (a segment out of its window,
+ * which it drops: RFC 793 3.3, answered with an ACK). Giving the gap up
+ * would follow a stream the receiver does not read, and take everything it
+ * does read for retransmissions: so the gap stays open, as the receiver's
+ * does. Without its ACKs (one side captured, or none since the hold) the gap
+ * is given up as before. */
+static bool gap_held_open(const tcp_flow *f) {
+    return f->holds && f->acked_seen && f->acked == f->next_seq && f->acked_ts >= f->holds->ts_us;
+}
+
 /* Give up on the missing bytes before the first held segment. They are
  * remembered (lost_seq, lost_len: one range, the last) for late_data. */
 static void resolve_gap(cap_tcp_table *t, tcp_flow *f, uint64_t now) {
@@ -765,11 +785,21 @@ static void resolve_gap(cap_tcp_table *t, tcp_flow *f, uint64_t now) {
     f->skip = 0;
     start_resync(t, f);
     f->mid_line = false; /* segments usually start at message boundaries */
+    uint32_t to = f->holds->seq;
+    if (f->acked_seen && (int32_t)(f->acked - f->next_seq) > 0 && (int32_t)(to - f->acked) > 0)
+        to = f->acked; /* the receiver had the bytes up to there: its stream goes on at its ACK */
     f->lost_seq = f->next_seq;
-    f->lost_len = f->holds->seq - f->next_seq;
-    f->next_seq = f->holds->seq;
+    f->lost_len = to - f->next_seq;
+    f->next_seq = to;
     drain_holds(t, f, false, 0, 0);
     if (f->holds) gap_list_append(t, f, now);
+}
+
+/* A gap waited TCP_GAP_WAIT_US: given up, unless the receiver holds it open
+ * (then it waits again). */
+static void gap_timeout(cap_tcp_table *t, tcp_flow *f, uint64_t now) {
+    if (gap_held_open(f)) gap_list_append(t, f, now);
+    else resolve_gap(t, f, now);
 }
 
 /* A segment behind next_seq that starts inside the gap given up last: its
@@ -844,9 +874,41 @@ static bool hold_full(const cap_tcp_table *t, const tcp_flow *f, uint32_t n) {
     return f->nholds >= TCP_HOLD_MAX || use > t->max_flow_bytes;
 }
 
+/* Whether the receiver's last ACK asks for the next byte of an unfinished
+ * message: it is reading this stream, in the middle of that message, and
+ * drops a segment far from its window rather than taking it for another
+ * stream; so must we, or one such segment hides the message. A new stream
+ * on the tuple shows in the receiver's ACKs (note_ack takes those too). */
+static bool reading_here(const tcp_flow *f) {
+    bool unfinished = f->buf.len || f->scan.pos || f->skip || f->holds;
+    return unfinished && f->acked_seen && f->acked == f->next_seq;
+}
+
+/* The holds are full while the receiver holds the gap open (gap_held_open):
+ * as its out-of-order queue does when pruned, the farthest held bytes give
+ * way to a nearer segment (at seq, n bytes), so that segments far out of
+ * the window cannot keep the nearer ones out. */
+static void hold_prune(cap_tcp_table *t, tcp_flow *f, uint32_t seq, uint32_t n) {
+    while (f->holds && hold_full(t, f, n)) {
+        tcp_hold **pp = &f->holds;
+        while ((*pp)->next) pp = &(*pp)->next;
+        tcp_hold *h = *pp;
+        if (h->seq - f->next_seq <= seq - f->next_seq) break; /* seq is the farthest */
+        *pp = NULL;
+        t->st->tcp_bytes_dropped += h->len;
+        hold_free(t, f, h);
+    }
+    if (!f->holds) gap_list_remove(t, f);
+}
+
 static void flow_data(cap_tcp_table *t, tcp_flow *f, uint32_t seq, const uint8_t *p, uint32_t n,
                       uint64_t ts, uint64_t frame_no) {
     int32_t diff = (int32_t)(seq - f->next_seq);
+    if (diff < 0 && (uint32_t)-(int64_t)diff >= TCP_FAR_BEHIND && reading_here(f)) {
+        /* out of the receiver's window: it drops it, and reads on */
+        t->st->tcp_bytes_dropped += n;
+        return;
+    }
     if (diff < 0 && (uint32_t)-(int64_t)diff >= TCP_FAR_BEHIND) {
         /* Not a retransmission but a different stream on the same tuple. */
         t->st->tcp_gaps++;
@@ -857,6 +919,7 @@ static void flow_data(cap_tcp_table *t, tcp_flow *f, uint32_t seq, const uint8_t
         f->mid_line = false;
         f->next_seq = seq;
         f->lost_len = 0;
+        f->acked_seen = false; /* the ACKs seen were of the other stream */
         diff = 0;
     }
     if (diff < 0) {
@@ -870,13 +933,18 @@ static void flow_data(cap_tcp_table *t, tcp_flow *f, uint32_t seq, const uint8_t
         diff = 0;
     }
     if (diff > 0) {
-        while (f->holds && hold_full(t, f, n)) {
+        while (f->holds && hold_full(t, f, n) && !gap_held_open(f)) {
             resolve_gap(t, f, ts);
             diff = (int32_t)(seq - f->next_seq);
             if (diff <= 0) break;
         }
         if (diff > 0) {
             if ((uint64_t)n + sizeof(tcp_hold) > t->max_flow_bytes) { /* could never be held */
+                t->st->tcp_bytes_dropped += n;
+                return;
+            }
+            if (f->holds && hold_full(t, f, n)) hold_prune(t, f, seq, n);
+            if (f->holds && hold_full(t, f, n)) { /* the gap held open, and seq the farthest */
                 t->st->tcp_bytes_dropped += n;
                 return;
             }
@@ -995,6 +1063,7 @@ static void flow_start(cap_tcp_table *t, tcp_flow *f, uint32_t seq, bool syn) {
     f->skip = 0;
     f->fin = false;
     f->lost_len = 0;
+    f->acked_seen = false;
     f->ws = f->ws_more = false;
     tls_end(t, f);
 }
@@ -1071,6 +1140,29 @@ static void pending_make_room(cap_tcp_table *t) {
 
 static void segment(cap_tcp_table *t, const cap_tcp_seg *s, unsigned ports);
 
+/* Whether an RST ends the direction f (seq: the RST's sequence number). As
+ * the receiver does (RFC 5961 3.2, Linux tcp_validate_incoming), only one at
+ * the next byte expected; with a gap open the receiver may have had the
+ * missing bytes (unless its ACKs say it has not), so up to the end of the
+ * last held one (one more after a FIN). Any other RST is ignored there, and
+ * so here: else one RST with a made-up number, sent in the middle of a
+ * message, hides that message. */
+static bool rst_acceptable(const tcp_flow *f, uint32_t seq) {
+    uint32_t last = f->next_seq;
+    for (const tcp_hold *h = gap_held_open(f) ? NULL : f->holds; h; h = h->next)
+        if ((int32_t)(h->seq + h->len - last) > 0) last = h->seq + h->len;
+    if (f->fin) last++;
+    return (uint32_t)(seq - f->next_seq) <= (uint32_t)(last - f->next_seq);
+}
+
+/* A SYN for a direction picked up without one, whose first byte (seq + 1)
+ * is one the direction already read from: its own SYN, which the capture
+ * put after the first data (merged or multi-queue captures), not a new
+ * connection: restarting would drop the message being read. */
+static bool syn_late(const tcp_flow *f, uint32_t seq) {
+    return !f->syn_seen && (uint32_t)(seq + 1 - f->isn) <= (uint32_t)(f->next_seq - f->isn);
+}
+
 /* A segment of an untracked flow on a port that is not a SIP port that
  * opens TLS: a ClientHello, or the ServerHello answering one tracked. One
  * too short to tell (under 6 bytes that go on like a hello: a client may
@@ -1094,9 +1186,22 @@ void cap_tcp_segment(cap_tcp_table *t, const cap_tcp_seg *s, unsigned ports) {
     t->encap = NULL;
 }
 
+/* The ACK in s acknowledges the bytes of the opposite direction. */
+static void note_ack(cap_tcp_table *t, const cap_tcp_seg *s) {
+    tcp_flow *r = flow_find(t, &s->dst, &s->src, flow_hash(t, &s->dst, &s->src));
+    if (!r || r->closed) return;
+    int32_t d = (int32_t)(s->ack - r->acked);
+    /* an older ACK (reordered) is not taken; one far off acknowledges another stream */
+    if (r->acked_seen && d < 0 && (uint32_t)-(int64_t)d < TCP_FAR_BEHIND) return;
+    r->acked = s->ack;
+    r->acked_seen = true;
+    r->acked_ts = s->ts_us;
+}
+
 static void segment(cap_tcp_table *t, const cap_tcp_seg *s, unsigned ports) {
     bool sip_port = ports & CAP_TCP_SIP_PORT;
     t->st->tcp_segments++;
+    if ((s->flags & (TCP_ACK | TCP_RST)) == TCP_ACK) note_ack(t, s);
     uint64_t h = flow_hash(t, &s->src, &s->dst);
     tcp_flow *f = flow_find(t, &s->src, &s->dst, h);
     bool syn = (s->flags & TCP_SYN) != 0;
@@ -1138,6 +1243,10 @@ static void segment(cap_tcp_table *t, const cap_tcp_seg *s, unsigned ports) {
             t->pend_next++;
             t->npending++;
         }
+    } else if (syn && syn_late(f, s->seq)) {
+        /* this stream's own SYN, captured after its first data: noted */
+        f->syn_seen = true;
+        f->isn = s->seq;
     } else if (syn && f->next_seq != s->seq + 1 && !(f->syn_seen && f->isn == s->seq)) {
         /* a new connection on the same tuple; the same SYN again (lost
          * SYN-ACK, data on the SYN as TCP Fast Open sends it) is not */
@@ -1145,10 +1254,11 @@ static void segment(cap_tcp_table *t, const cap_tcp_seg *s, unsigned ports) {
     }
     flow_touch(t, f, s->ts_us);
     uint32_t seq = syn ? s->seq + 1 : s->seq;
+    bool rst = (s->flags & TCP_RST) && rst_acceptable(f, seq); /* before its own bytes move next_seq */
     if (s->len > 0) flow_data(t, f, seq, s->data, s->len, s->ts_us, s->frame_no);
     if (f->pending && !pending_decided(t, f)) return;
-    if (f->holds && s->ts_us > f->hold_since + TCP_GAP_WAIT_US) resolve_gap(t, f, s->ts_us);
-    if (s->flags & TCP_RST) {
+    if (f->holds && s->ts_us > f->hold_since + TCP_GAP_WAIT_US) gap_timeout(t, f, s->ts_us);
+    if (rst) {
         flow_close(t, f, s->ts_us, true);
         close_reverse(t, s);
         return;
@@ -1162,7 +1272,7 @@ static void segment(cap_tcp_table *t, const cap_tcp_seg *s, unsigned ports) {
 
 void cap_tcp_expire(cap_tcp_table *t, uint64_t now_us) {
     while (t->gap_head && t->gap_head->hold_since + TCP_GAP_WAIT_US < now_us)
-        resolve_gap(t, t->gap_head, now_us);
+        gap_timeout(t, t->gap_head, now_us);
     while (t->lru_head && t->lru_head->last_ts + t->idle_us < now_us)
         flow_close(t, t->lru_head, now_us, false);
     while (t->closed_head && t->closed_head->last_ts + TCP_CLOSED_KEEP_US < now_us)

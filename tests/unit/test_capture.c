@@ -1381,9 +1381,11 @@ typedef struct tcpconn {
     uint64_t ts, fn;
 } tcpconn;
 
-static void seg(tcpconn *c, uint32_t seq, uint8_t flags, const void *data, size_t n) {
+/* A segment acknowledging ack (ACK set in flags). */
+static void seg_ack(tcpconn *c, uint32_t seq, uint32_t ack, uint8_t flags, const void *data, size_t n) {
     static uint8_t l4[70100], ip[70200], f[70300];
     size_t len = mk_tcp(l4, c->sp, c->dp, seq, flags, data, n);
+    put32(l4 + 8, ack);
     bool v6 = strchr(c->src, ':') != NULL;
     if (v6) {
         len = mk_ip6(ip, c->src, c->dst, 6, NULL, 0, l4, len);
@@ -1393,6 +1395,10 @@ static void seg(tcpconn *c, uint32_t seq, uint8_t flags, const void *data, size_
         len = mk_eth(f, NULL, 0, 0x0800, ip, len);
     }
     cap_decode_frame(c->d, DLT_EN10MB, f, (uint32_t)len, c->ts, ++c->fn);
+}
+
+static void seg(tcpconn *c, uint32_t seq, uint8_t flags, const void *data, size_t n) {
+    seg_ack(c, seq, 0, flags, data, n);
 }
 
 #define SYN 0x02
@@ -2062,6 +2068,154 @@ static void test_tcp_retx_after_close(void) {
     CHECK_EQ_INT(s.n, 6);
     cap_decoder_finish(d);
     CHECK_EQ_INT(st->tcp_flows_live, 0);
+    cap_decoder_free(d);
+    sink_reset(&s);
+}
+
+/* A direction's SYN captured after its first data (merged captures) is its
+ * own, not a new connection: the message it began stays whole. */
+static void test_tcp_syn_after_data(void) {
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    uint32_t L = (uint32_t)strlen(INV);
+    tcpconn c = {d, "192.0.2.1", "192.0.2.2", 40000, 5060, 1000, 0};
+    seg(&c, 1001, ACK, INV, 40);
+    seg(&c, 1000, SYN, NULL, 0);
+    seg(&c, 1041, ACK, INV + 40, L - 40);
+    seg(&c, 1001 + L, ACK, OPT, strlen(OPT));
+    CHECK_EQ_INT(s.n, 2);
+    if (s.kept == 2) CHECK(strcmp(s.data[0], INV) == 0 && strcmp(s.data[1], OPT) == 0);
+    /* a SYN elsewhere still starts a new connection on the tuple */
+    seg(&c, 90000, SYN, NULL, 0);
+    seg(&c, 90001, ACK, OPT, strlen(OPT));
+    CHECK_EQ_INT(s.n, 3);
+    cap_decoder_free(d);
+    sink_reset(&s);
+}
+
+/* An RST is taken only at the next byte expected (RFC 5961 3.2), as the
+ * receiver takes it: one with another number, between the two halves of a
+ * message, must not hide that message. */
+static void test_tcp_rst_out_of_window(void) {
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    const cap_stats *st = cap_decoder_stats(d);
+    uint32_t L = (uint32_t)strlen(INV);
+    tcpconn c = {d, "192.0.2.1", "192.0.2.2", 40000, 5060, 1000, 0};
+    tcpconn r = {d, "192.0.2.2", "192.0.2.1", 5060, 40000, 1000, 0};
+    seg(&c, 0, SYN, NULL, 0);
+    seg(&r, 500, SYN | ACK, NULL, 0);
+    seg(&c, 1, ACK, INV, 60);
+    seg(&c, 123456, RST, NULL, 0); /* the sender's, a made-up number */
+    seg(&r, 99999, RST, NULL, 0);  /* the peer's, a made-up number */
+    seg(&c, 61, ACK, INV + 60, L - 60);
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) CHECK(strcmp(s.data[0], INV) == 0);
+    CHECK_EQ_INT(st->tcp_flows_live, 2);
+    /* the real one closes both directions */
+    seg(&c, 1 + L, RST, NULL, 0);
+    CHECK_EQ_INT(st->tcp_flows_live, 0);
+    cap_decoder_free(d);
+    sink_reset(&s);
+}
+
+/* A segment far beyond the window, which the receiver drops and answers
+ * with an ACK of what it has: the gap before it is not given up while the
+ * receiver's ACKs say it still waits there, else one such segment made
+ * every later byte of the connection look like a retransmission. */
+static void test_tcp_gap_receiver_waits(void) {
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    uint32_t L = (uint32_t)strlen(INV);
+    tcpconn c = {d, "192.0.2.1", "192.0.2.2", 40000, 5060, 1000, 0};
+    tcpconn r = {d, "192.0.2.2", "192.0.2.1", 5060, 40000, 1000, 0};
+    seg(&c, 0, SYN, NULL, 0);
+    seg_ack(&r, 500, 1, SYN | ACK, NULL, 0);
+    uint32_t next = 1;
+    seg_ack(&c, next, 501, ACK, INV, L);
+    next += L;
+    seg_ack(&r, 501, next, ACK, NULL, 0);
+    seg_ack(&c, next + (1u << 29), 501, ACK, "X", 1); /* out of the window */
+    seg_ack(&r, 501, next, ACK, NULL, 0);             /* the receiver's answer */
+    for (int i = 0; i < 5; i++) {
+        c.ts += 3 * FS_USEC;
+        r.ts = c.ts;
+        cap_decoder_expire(d, c.ts);
+        seg_ack(&c, next, 501, ACK, INV, 50);
+        seg_ack(&c, next + 50, 501, ACK, INV + 50, L - 50);
+        next += L;
+        seg_ack(&r, 501, next, ACK, NULL, 0);
+    }
+    CHECK_EQ_INT(s.n, 6);
+    /* with the receiver's ACK past the hole (bytes the capture missed), the
+     * gap is given up as before */
+    tcpconn m = {d, "192.0.2.3", "192.0.2.2", 40001, 5060, 1000, 0};
+    tcpconn mr = {d, "192.0.2.2", "192.0.2.3", 5060, 40001, 1000, 0};
+    seg(&m, 0, SYN, NULL, 0);
+    seg_ack(&mr, 500, 1, SYN | ACK, NULL, 0);
+    seg_ack(&m, 1 + L, 501, ACK, INV, L); /* the first message not captured */
+    seg_ack(&mr, 501, 1 + 2 * L, ACK, NULL, 0);
+    m.ts += 3 * FS_USEC;
+    cap_decoder_expire(d, m.ts);
+    seg_ack(&m, 1 + 2 * L, 501, ACK, OPT, strlen(OPT));
+    CHECK_EQ_INT(s.n, 8);
+    /* more such segments than can be held: nearer ones still get in */
+    tcpconn h = {d, "192.0.2.4", "192.0.2.2", 40002, 5060, 1000, 0};
+    tcpconn hr = {d, "192.0.2.2", "192.0.2.4", 5060, 40002, 1000, 0};
+    seg(&h, 0, SYN, NULL, 0);
+    seg_ack(&hr, 500, 1, SYN | ACK, NULL, 0);
+    for (uint32_t i = 0; i < 300; i++) {
+        seg_ack(&h, 1 + (1u << 29) + 10 * i, 501, ACK, "X", 1);
+        seg_ack(&hr, 501, 1, ACK, NULL, 0);
+    }
+    seg_ack(&h, 51, 501, ACK, INV + 50, L - 50);
+    seg_ack(&h, 1, 501, ACK, INV, 50);
+    CHECK_EQ_INT(s.n, 9);
+    /* a hole the capture missed before such a segment: the stream goes on
+     * at the receiver's ACK, not at the made-up number */
+    tcpconn b = {d, "192.0.2.5", "192.0.2.2", 40003, 5060, 1000, 0};
+    tcpconn br = {d, "192.0.2.2", "192.0.2.5", 5060, 40003, 1000, 0};
+    seg(&b, 0, SYN, NULL, 0);
+    seg_ack(&br, 500, 1, SYN | ACK, NULL, 0);
+    seg_ack(&b, 1 + L + (1u << 29), 501, ACK, "X", 1);
+    seg_ack(&br, 501, 1 + L, ACK, NULL, 0); /* the first message not captured */
+    b.ts += 3 * FS_USEC;
+    cap_decoder_expire(d, b.ts);
+    seg_ack(&b, 1 + L, 501, ACK, INV, 50);
+    seg_ack(&b, 1 + L + 50, 501, ACK, INV + 50, L - 50);
+    CHECK_EQ_INT(s.n, 10);
+    cap_decoder_free(d);
+    sink_reset(&s);
+}
+
+/* A segment 2^30 or more behind, in the middle of a message the receiver's
+ * ACKs say it is reading: out of its window, dropped, not a new stream that
+ * would drop the message; a new stream shows in the receiver's ACKs. */
+static void test_tcp_far_behind_reading(void) {
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    uint32_t L = (uint32_t)strlen(INV);
+    tcpconn c = {d, "192.0.2.1", "192.0.2.2", 40000, 5060, 1000, 0};
+    tcpconn r = {d, "192.0.2.2", "192.0.2.1", 5060, 40000, 1000, 0};
+    seg(&c, 0, SYN, NULL, 0);
+    seg_ack(&r, 500, 1, SYN | ACK, NULL, 0);
+    seg_ack(&c, 1, 501, ACK, INV, 60);
+    seg_ack(&r, 501, 61, ACK, NULL, 0);
+    seg_ack(&c, 61 - (1u << 30) - 5, 501, ACK, "X", 1);
+    seg_ack(&r, 501, 61, ACK, NULL, 0);
+    seg_ack(&c, 61, 501, ACK, INV + 60, L - 60);
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) CHECK(strcmp(s.data[0], INV) == 0);
+    /* the tuple reused, SYN and FIN not captured: the receiver acknowledges
+     * the new stream, which is then read */
+    uint32_t n = 61 + L - (1u << 30) - 1000;
+    seg_ack(&c, 1 + L, 501, ACK, INV, 60);
+    seg_ack(&r, 501, 61 + L, ACK, NULL, 0);
+    seg_ack(&c, n, 777, ACK, OPT, strlen(OPT));
+    seg_ack(&r, 777, n + (uint32_t)strlen(OPT), ACK, NULL, 0);
+    n += (uint32_t)strlen(OPT);
+    seg_ack(&c, n, 777, ACK, OPT, strlen(OPT));
+    CHECK_EQ_INT(s.n, 2);
     cap_decoder_free(d);
     sink_reset(&s);
 }
@@ -4680,6 +4834,10 @@ int main(void) {
     test_tcp_trickle();
     test_ws_trickle();
     test_tcp_retx_after_close();
+    test_tcp_far_behind_reading();
+    test_tcp_gap_receiver_waits();
+    test_tcp_rst_out_of_window();
+    test_tcp_syn_after_data();
     test_tcp_late_retx();
     test_tcp_resync_sipfrag();
     test_tcp_folded_cl();
