@@ -475,10 +475,10 @@ static int cmd_publish(client_cfg *c, const char *sign_key, size_t n, size_t bat
     s.reqs = calloc(s.n_reqs, sizeof *s.reqs);
     for (size_t r = 0; r < s.n_reqs; r++)
         build_request(c, &ev, r * batch, r * batch + batch > n ? n - r * batch : batch, &s.reqs[r]);
+    pthread_t th[64];
+    if (conns > 64) conns = 64; /* before the barrier: it waits for every thread started */
     pthread_barrier_init(&s.ready, NULL, (unsigned)conns + 1);
     pthread_mutex_init(&s.mu, NULL);
-    pthread_t th[64];
-    if (conns > 64) conns = 64;
     for (int i = 0; i < conns; i++) pthread_create(&th[i], NULL, publish_thread, &s);
     pthread_barrier_wait(&s.ready); /* every connection past its handshake */
     double start = mono(), cpu0 = cpu_self();

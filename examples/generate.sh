@@ -25,7 +25,7 @@ die() { echo "generate.sh: $*" >&2; exit 1; }
 log() { echo "generate.sh: $*" >&2; }
 
 [ "$(id -u)" -eq 0 ] || die "needs root (tcpdump -i lo)"
-for t in tcpdump sipp kamailio tshark timeout; do
+for t in tcpdump sipp kamailio tshark timeout ss; do   # ss: iproute2
     command -v "$t" >/dev/null || die "missing tool: $t"
 done
 [ -x "$SYS_PY" ] && "$SYS_PY" -c 'import sys; sys.path.insert(0, "/usr/share/sipvicious"); import sipvicious.svmap' \

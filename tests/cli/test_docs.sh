@@ -9,7 +9,9 @@
 #   - every long option of src/cli/cmd_*.c (but --help) is in that command's
 #     --help;
 #   - the systemd units in etc/systemd verify, use options that exist, and
-#     the sensor's command line runs (needs root: it captures on lo).
+#     the sensor's command line runs (needs root: it captures on lo);
+#   - scripts/setup.sh installs the package of every tool outside Debian's
+#     essential set that the tests, scripts and examples/generate.sh call.
 # Usage: FS38=build/asan/fs38 tests/cli/test_docs.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT" || exit 2
@@ -83,6 +85,25 @@ for src in src/cli/cmd_*.c; do
         [ "$opt" = help ] && continue
         ok "fs38 $cmd --help names --$opt" grep -q -- "--$opt\b" "$TMPD/help"
     done
+done
+
+# ---- scripts/setup.sh installs what the tests and scripts call ----
+# TOOL:PACKAGE for the tools they run that a minimal Debian (a container) does
+# not have: "important" packages such as iproute2 and procps are not there.
+# Each must be called somewhere (the list does not rot), come from PACKAGE where
+# dpkg knows it, and PACKAGE must be in setup.sh's list.
+SETUP_TOOLS="ss:iproute2 pgrep:procps sipp:sip-tester kamailio:kamailio tshark:tshark tcpdump:tcpdump
+    jq:jq curl:curl nft:nftables strace:strace sngrep:sngrep gnutls-cli:gnutls-bin openssl:openssl
+    nats-server:nats-server llvm-profdata:llvm-14"
+setup_pkgs=" $(sed -n '/^PKGS=(/,/)/p' scripts/setup.sh | tr -d '()' | sed 's/^PKGS=//' | tr -s ' \n' '  ') "
+callers=(tests/run.sh tests/cli/*.sh scripts/*.sh examples/generate.sh)
+for tp in $SETUP_TOOLS; do
+    tool=${tp%%:*} pkg=${tp#*:}
+    ok "setup: $tool is called by a test or script" grep -qE "(^|[^a-zA-Z0-9_./-])$tool([^a-zA-Z0-9_.-]|$)" "${callers[@]}"
+    ok "setup: scripts/setup.sh installs $pkg ($tool)" test "${setup_pkgs#* $pkg }" != "$setup_pkgs"
+    path=$(command -v "$tool" || command -v "$tool-14") || continue
+    owner=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null || dpkg -S "$path" 2>/dev/null) || continue
+    ok "setup: $tool comes from $pkg (dpkg: ${owner%%:*})" test "${owner%%:*}" = "$pkg"
 done
 
 # ---- the systemd units in etc/systemd: valid, and their command lines work ----

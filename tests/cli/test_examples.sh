@@ -211,6 +211,20 @@ if [ "$have_tshark" -eq 1 ]; then
     ok "x-capture: its name as valid UTF-8" is "$(jq -r '.evidence.sample["x-capture"].file' "$TMPD/out" | sort -u)" "$TMPD/scan-?.pcap"
 fi
 
+# generate.sh checks its tools before it starts anything: without ss
+# (iproute2, not in a minimal Debian) every wait for a peer's socket failed and
+# it died with "kamailio did not start". Here PATH has its other tools but
+# neither ss nor mktemp/cat, so the old script stopped before starting a peer.
+if [ "$(id -u)" -eq 0 ]; then
+    nobin=$TMPD/nobin; mkdir -p "$nobin"
+    for t in env id dirname tcpdump sipp kamailio tshark timeout; do
+        p=$(command -v "$t") && ln -sf "$p" "$nobin/$t"
+    done
+    PATH=$nobin "$BASH" examples/generate.sh benign >/dev/null 2>"$TMPD/gen.err"
+    ok "generate.sh without ss: names it before starting anything ($(head -c 120 "$TMPD/gen.err"))" \
+        grep -q "missing tool: ss" "$TMPD/gen.err"
+fi
+
 # Capture time. PY_SHIFT IN OUT SECONDS: a classic pcap with every timestamp
 # moved by SECONDS (kept unsigned 32-bit, as the format has it).
 PY_SHIFT='
