@@ -126,13 +126,32 @@ static bool threshold_in_detector(det_rule_id r) {
     }
 }
 
-static bool incident_reportable(const det_engine *eng, const ev_event *ev) {
-    return threshold_in_detector(ev->rule) || ev->count >= eng->cfg->rules[ev->rule].threshold;
+static bool incident_reportable(const det_engine *eng, const det_incident *inc) {
+    const ev_event *ev = inc->ev;
+    return threshold_in_detector(ev->rule) || inc->shared_reportable ||
+           ev->count >= eng->cfg->rules[ev->rule].threshold;
+}
+
+/* With workers, one sender's messages can reach several (its responses go
+ * to its requesters' workers), each counting its share of the incident:
+ * the threshold applies to their total. A share adds its hits while its own
+ * count is below the threshold (once one share reached it alone, the total
+ * has too) and at its close reads the total. Only for thresholds above 1:
+ * below, every share is reportable on its own. */
+static void share_hits(det_engine *eng, det_incident *inc, uint64_t ts, uint64_t add) {
+    const ev_event *ev = inc->ev;
+    uint32_t thr = eng->cfg->rules[ev->rule].threshold;
+    if (!eng->shared || thr <= 1 || threshold_in_detector(ev->rule) || inc->shared_reportable || ev->count >= thr)
+        return;
+    uint32_t w = eng->cfg->rules[ev->rule].window_s;
+    uint64_t quiet = (uint64_t)(w ? w : 60) * FS_USEC;
+    if (det_shared_incident_hits(eng->shared, ev->incident_key, ts, quiet, add) >= thr) inc->shared_reportable = true;
 }
 
 static void incident_close(det_engine *eng, det_incident *inc) {
     ev_event *ev = inc->ev;
-    if (!incident_reportable(eng, ev)) { /* fewer occurrences than the rule's threshold */
+    share_hits(eng, inc, ev->last_us, 0); /* the other shares' hits may have made it */
+    if (!incident_reportable(eng, inc)) { /* fewer occurrences than the rule's threshold */
         eng->stats.incidents_below_threshold++;
         free(ev);
         det_table_remove(&eng->incidents, inc);
@@ -267,7 +286,7 @@ static bool in_unconfirmed_jump(const det_engine *eng, uint64_t ts) {
  * message (a message's second hit of one incident adds nothing). */
 static void note_evidence(det_engine *eng, det_incident *inc, bool in_call) {
     const ev_event *ev = inc->ev;
-    if (!eng->evidence_fn || !eng->in_message || !incident_reportable(eng, ev)) return;
+    if (!eng->evidence_fn || !eng->in_message || !incident_reportable(eng, inc)) return;
     for (unsigned i = 0; i < eng->nevidence; i++)
         if (eng->evidence[i].rule == ev->rule && !strcmp(eng->evidence[i].event_id, ev->event_id)) return;
     if (eng->evidence_per_incident && inc->evidence >= eng->evidence_per_incident) return;
@@ -386,6 +405,7 @@ ev_event *det_hit(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, bo
         bool created;
         inc = det_table_upsert(&eng->incidents, key, c->ts, &created, NULL);
         inc->quiet_until = 0;
+        inc->shared_reportable = false;
         inc->ev = ev;
         event_init(ev, c, r);
         ev->incident_key = key;
@@ -395,18 +415,21 @@ ev_event *det_hit(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, bo
          * (a message's second anomaly of one rule) still opens it with one
          * when the first was evicted meanwhile (capture time stepping back
          * makes the fresh incident the least recent of a full bucket) */
+        ev->count = 0;
+        share_hits(eng, inc, c->ts, add ? add : 1);
         ev->count = add ? add : 1;
         if (opened) *opened = true;
         eng->stats.events_opened++;
-        if (incident_reportable(eng, ev)) {
+        if (incident_reportable(eng, inc)) {
             det_source *talker = incident_talker(c, r);
             if (talker) talker->incidents++;
         }
     } else {
         ev_event *ev = inc->ev;
-        bool was_reportable = incident_reportable(eng, ev);
+        bool was_reportable = incident_reportable(eng, inc);
+        if (add) share_hits(eng, inc, c->ts, add);
         ev->count += add;
-        if (!was_reportable && incident_reportable(eng, ev)) {
+        if (!was_reportable && incident_reportable(eng, inc)) {
             det_source *talker = incident_talker(c, r);
             if (talker) talker->incidents++;
         }
@@ -456,7 +479,7 @@ static void report_open_incidents(det_engine *eng) {
     if (!eng->live || !eng->emit) return;
     for (uint32_t i = 0; i < det_table_slots(&eng->incidents); i++) {
         det_incident *inc = det_table_at(&eng->incidents, i);
-        if (!inc || inc->reported_open || !incident_reportable(eng, inc->ev)) continue;
+        if (!inc || inc->reported_open || !incident_reportable(eng, inc)) continue;
         inc->ev->created_us = fs_time_now_us();
         eng->emit(eng->user, inc->ev, false);
         inc->reported_open = true;

@@ -228,6 +228,12 @@ typedef struct det_dest {
 void det_shared_incident_id(det_shared *s, uint64_t incident_key, uint64_t ts, uint64_t quiet_us, char id[40]);
 /* A share's activity reached ts. Thread-safe. */
 void det_shared_incident_seen(det_shared *s, uint64_t incident_key, uint64_t ts);
+/* Add `add` hits at ts to the total of the incident's shares and return
+ * that total (0: the incident is not in the table, or ts is outside its
+ * span). A rule judging a sender's messages counts its responses on the
+ * workers of their requesters: its threshold applies to the total, as one
+ * engine that saw every message would apply it. Thread-safe. */
+uint64_t det_shared_incident_hits(det_shared *s, uint64_t incident_key, uint64_t ts, uint64_t quiet_us, uint64_t add);
 
 /* Add `delta` to the total of (address, window index) shared by the workers;
  * returns the new total. Thread-safe. */
@@ -320,6 +326,7 @@ typedef struct det_incident {
     uint64_t quiet_until;   /* close when capture time passes this */
     ev_event *ev;           /* heap, one per open incident (cold path) */
     bool reported_open;     /* live mode: version 1 already emitted */
+    bool shared_reportable; /* with workers: the shares' hits together reached the threshold */
     uint32_t evidence;      /* messages handed to the evidence callback */
     uint64_t shared_seen;   /* with workers: activity last told det_shared_incident_seen */
     uint64_t count_at_report;

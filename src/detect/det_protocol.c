@@ -46,6 +46,10 @@ static void anomaly_hits(det_ctx *c) {
         /* OPTIONS with Max-Forwards 0 asks the next hop itself (RFC 3261
          * 16.3 item 2, 11): proxies use it as a keepalive. Counted, not raised. */
         if (m->anom[i] == SIP_A_MAX_FORWARDS_ZERO && m->method == SIP_M_OPTIONS) continue;
+        /* A response copies the request's Via (RFC 3261 8.2.6.2): its sender
+         * did not pick the branch. The request's sender is judged on its
+         * request (SIP-PROTO-005 judges requests only, as below). */
+        if (m->anom[i] == SIP_A_VIA_BRANCH_NO_COOKIE && !m->is_request) continue;
         bool opened;
         /* one message counts once per rule, however many anomalies it has */
         ev_event *ev = det_hit(c, r, key, seen[r] ? 0 : 1, &opened);
@@ -183,9 +187,12 @@ static const char *agent_fingerprint(const sip_msg *m, fs_str *ua) {
     return NULL;
 }
 
+/* *agent: the User-Agent that named the tool, or empty when something else
+ * did (a tool with a changed User-Agent: that agent may be any phone's). */
 static const char *message_fingerprint(const sip_msg *m, fs_str *agent) {
     const char *ua = agent_fingerprint(m, agent);
     if (ua) return ua;
+    *agent = (fs_str){0};
     if (fs_str_istarts(m->from, "\"sipvicious\"") || fs_str_istarts(m->to, "\"sipvicious\""))
         return "sipvicious-from";
     if (svmap_uri(m->from)) return "sipvicious-from";
@@ -206,6 +213,8 @@ static void fingerprint_check(det_ctx *c) {
         source_observable(ev, c);
         char ua[96];
         ev_copy_text(ua, sizeof ua, agent);
+        /* a `tool` observable is matched by receivers (INTEL-001): only an
+         * agent that named the tool, never an ordinary one beside its tag */
         if (ua[0]) ev_add_observable(ev, "sip_user_agent", ua, "tool");
         ev_set_str(ev, "fingerprint", fp);
     }

@@ -32,6 +32,9 @@
  *    share takes the first one's event_id here, so the messages each share
  *    hands over as evidence name the id of the merged report. Taken when an
  *    incident opens, and by an open one every quarter of its quiet window.
+ *    Also the shares' hits together, while below a rule's threshold: the
+ *    responses of one sender go to its clients' workers, and the threshold
+ *    is the incident's, not each share's (det_shared_incident_hits).
  * Must not touch: what the counters mean (det_calls.c), events.
  *
  * Bounded: fixed 8-way buckets; a new entry replaces the oldest of its bucket.
@@ -60,6 +63,7 @@ typedef struct shared_table {
 typedef struct shared_incident {
     uint64_t key;
     uint64_t first_us, last_us; /* activity the shares reported; last_us 0 = empty */
+    uint64_t hits;              /* the shares' hits together (det_shared_incident_hits) */
     char id[40];
 } shared_incident;
 
@@ -199,6 +203,7 @@ void det_shared_incident_id(det_shared *s, uint64_t incident_key, uint64_t ts, u
         }
         in->key = incident_key;
         in->first_us = in->last_us = t;
+        in->hits = 0;
         memcpy(in->id, id, sizeof in->id);
     }
     pthread_mutex_unlock(m);
@@ -211,6 +216,22 @@ void det_shared_incident_seen(det_shared *s, uint64_t incident_key, uint64_t ts)
     shared_incident *in = incident_find(b, incident_key);
     if (in && ts > in->last_us) in->last_us = ts;
     pthread_mutex_unlock(m);
+}
+
+uint64_t det_shared_incident_hits(det_shared *s, uint64_t incident_key, uint64_t ts, uint64_t quiet_us, uint64_t add) {
+    pthread_mutex_t *m;
+    shared_incident *b = incident_bucket(s, incident_key, &m);
+    uint64_t t = ts ? ts : 1, total = 0;
+    pthread_mutex_lock(m);
+    shared_incident *in = incident_find(b, incident_key);
+    if (in && t + quiet_us >= in->first_us && t <= in->last_us + quiet_us) { /* this incident, not a later one */
+        in->hits += add;
+        if (t < in->first_us) in->first_us = t;
+        if (t > in->last_us) in->last_us = t;
+        total = in->hits;
+    }
+    pthread_mutex_unlock(m);
+    return total;
 }
 
 det_table *det_shared_callers_lock(det_shared *s, uint64_t caller_key) {

@@ -396,6 +396,25 @@ static void test_protocol(void) {
     CHECK_EQ_INT(det_engine_stats(w.eng)->anomalies[SIP_A_MAX_FORWARDS_ZERO], 4);
     world_free(&w);
 
+    /* SIP-PROTO-005 judges requests: a client sends a bare-cookie branch, the
+     * server's 404 echoes that Via (RFC 3261 8.2.6.2) and is not the
+     * server's own violation */
+    w = world_new(config_default());
+    send_raw(&w, att, srv, T0,
+             "INVITE sip:1@192.0.2.200 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.66;branch=z9hG4bK\r\n"
+             "Max-Forwards: 70\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:1@y>\r\nCall-ID: bc\r\nCSeq: 1 INVITE\r\n"
+             "Contact: <sip:a@203.0.113.66>\r\nContent-Length: 0\r\n\r\n");
+    send_raw(&w, srv, att, T0 + 1000,
+             "SIP/2.0 404 Not Found\r\nVia: SIP/2.0/UDP 203.0.113.66;branch=z9hG4bK\r\n"
+             "From: <sip:a@x>;tag=1\r\nTo: <sip:1@y>;tag=2\r\nCall-ID: bc\r\nCSeq: 1 INVITE\r\n"
+             "Content-Length: 0\r\n\r\n");
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-PROTO-005"), 1);
+    CHECK(has_obs(find_rule(w.out, "SIP-PROTO-005"), "ip", "203.0.113.66", "source"));
+    CHECK(find_rule(w.out, "SIP-PROTO-005") && find_rule(w.out, "SIP-PROTO-005")->count == 1);
+    if (count_rule(w.out, "SIP-PROTO-005") != 1) dump(w.out);
+    world_free(&w);
+
     /* benign: clean requests and responses raise nothing */
     w = world_new(config_default());
     for (int i = 0; i < 20; i++) {
@@ -486,6 +505,20 @@ static void test_scan(void) {
     CHECK_EQ_INT(count_rule(w.out, "SIP-SCAN-001"), 2);
     CHECK(!strcmp(dstr(find_rule_from(w.out, "SIP-SCAN-001", "203.0.113.31"), "fingerprint"), "sipvicious-tag"));
     CHECK(!strcmp(dstr(find_rule_from(w.out, "SIP-SCAN-001", "203.0.113.35"), "fingerprint"), "sipvicious-tag"));
+    world_free(&w);
+
+    /* caught by its tag behind an ordinary User-Agent: that agent is no
+     * tool (receivers match `tool` observables, INTEL-001, and would flag
+     * every such phone) */
+    w = world_new(config_default());
+    req(&w, "203.0.113.36:5060", "192.0.2.1:5060", T0, "OPTIONS", "sip:192.0.2.1",
+        "<sip:x@example.org>;tag=3139322e302e322e313a353036300133373335393238353539", "<sip:192.0.2.1>", "tg7",
+        1, "User-Agent: Yealink SIP-T46S 66.86.0.15\r\n", NULL);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-SCAN-001"), 1);
+    CHECK(!strcmp(dstr(find_rule(w.out, "SIP-SCAN-001"), "fingerprint"), "sipvicious-tag"));
+    CHECK(!has_obs(find_rule(w.out, "SIP-SCAN-001"), "sip_user_agent", NULL, "tool"));
+    CHECK(has_obs(find_rule(w.out, "SIP-SCAN-001"), "ip", "203.0.113.36", "source"));
     world_free(&w);
 
     /* benign: a PBX qualifying 40 phones that registered with it, and OPTIONS

@@ -425,6 +425,66 @@ static void test_caller_across_workers(void) {
     if (!getenv("KEEP")) remove(path);
 }
 
+typedef struct proto_seen {
+    int incidents;
+    uint64_t count;
+} proto_seen;
+
+static void collect_multi_value(void *user, const ev_event *ev, bool final) {
+    proto_seen *s = user;
+    if (!final || ev->rule != R_PROTO_MULTI_VALUE) return;
+    s->incidents++;
+    s->count += ev->count;
+}
+
+/* A server's 40 responses with two Call-IDs (SIP-PROTO-002, keyed by the
+ * server), each to another client: the workers get them by client, about
+ * 20 each. With the rule's threshold at 30 neither share reaches it alone;
+ * their hits add up (det_shared.c), so two workers report what one does:
+ * one incident of 40 (each share was dropped as below the threshold). */
+static void test_sender_threshold_across_workers(void) {
+    const char *path = "/tmp/fs38_test_inspect_multi.pcap";
+    FILE *f = pcap_create(path);
+    if (!f) return;
+    enum { RESPONSES = 40 };
+    for (int i = 0; i < RESPONSES; i++) {
+        char dst[32], payload[512];
+        snprintf(dst, sizeof dst, "192.0.2.%d", 1 + i);
+        snprintf(payload, sizeof payload,
+                 "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP %s:5060;branch=z9hG4bKmv%d\r\n"
+                 "From: <sip:a@%s>;tag=%d\r\nTo: <sip:100@198.51.100.1>;tag=s\r\n"
+                 "Call-ID: mv%d@x\r\nCall-ID: mv%db@x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+                 dst, i, dst, i, i, i);
+        pcap_put_udp_to(f, "198.51.100.1", 5060, dst, payload, 1700000000u + (uint32_t)i / 10,
+                        (uint32_t)(i % 10) * 100000u);
+    }
+    fclose(f);
+    proto_seen got[2] = {{0}};
+    for (unsigned w = 1; w <= 2; w++) {
+        static fs38_config cfg;
+        cfg_defaults(&cfg);
+        cfg.rules[R_PROTO_MULTI_VALUE].threshold = 30;
+        insp_options o = {.cfg = &cfg, .workers = w, .on_event = collect_multi_value, .user = &got[w - 1]};
+        fs_err e = {0};
+        insp *in = insp_new(&o, &e);
+        CHECK(in != NULL);
+        if (!in) return;
+        CHECK_EQ_INT(insp_run_file(in, path, NULL, &e), FS_OK);
+        insp_finish(in);
+        insp_stats st;
+        insp_get_stats(in, &st);
+        if (w == 2)
+            CHECK_MSG(st.worker_messages[0] < 30 && st.worker_messages[1] < 30,
+                      "each worker under the threshold alone: %llu / %llu",
+                      (unsigned long long)st.worker_messages[0], (unsigned long long)st.worker_messages[1]);
+        insp_free(in);
+        CHECK_MSG(got[w - 1].incidents == 1 && got[w - 1].count == RESPONSES,
+                  "%u worker(s): %d SIP-PROTO-002 incident(s), %llu messages", w, got[w - 1].incidents,
+                  (unsigned long long)got[w - 1].count);
+    }
+    if (!getenv("KEEP")) remove(path);
+}
+
 /* Leg `leg` (0: first, caller ...001; 1: the proxy's, caller ...002) of
  * relayed call i from src to dst over transport, Call-ID <id_prefix><i>@x;
  * returns its length. */
@@ -859,6 +919,7 @@ int main(void) {
     test_fragmented_segment_workers();
     test_live_one_report_per_incident();
     test_caller_across_workers();
+    test_sender_threshold_across_workers();
     test_relayed_calls();
     test_relayed_calls_tcp();
     test_relayed_calls_hep();
