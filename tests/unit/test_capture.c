@@ -1406,6 +1406,16 @@ static void seg(tcpconn *c, uint32_t seq, uint8_t flags, const void *data, size_
 #define RST 0x04
 #define ACK 0x10
 
+/* A connection from src:sp to dst:5060 opened (SYN at ISN 999, SYN-ACK at
+ * 500 acknowledging it): *c the client's direction, *r the server's, both
+ * at time 1000. */
+static void tcp_open(cap_decoder *d, tcpconn *c, tcpconn *r, const char *src, const char *dst, uint16_t sp) {
+    *c = (tcpconn){d, src, dst, sp, 5060, 1000, 0};
+    *r = (tcpconn){d, dst, src, 5060, sp, 1000, 0};
+    seg(c, 0, SYN, NULL, 0);
+    seg_ack(r, 500, 1, SYN | ACK, NULL, 0);
+}
+
 /* ---- SIP over WebSocket (cap_ws.c, in cap_tcp.c) ---------------------------- */
 
 static const char *WS_GET = "GET /ws HTTP/1.1\r\nHost: x\r\nupgrade: WebSocket\r\nConnection: Upgrade\r\n"
@@ -2127,10 +2137,8 @@ static void test_tcp_gap_receiver_waits(void) {
     sink s = {0};
     cap_decoder *d = new_dec(&s, NULL);
     uint32_t L = (uint32_t)strlen(INV);
-    tcpconn c = {d, "192.0.2.1", "192.0.2.2", 40000, 5060, 1000, 0};
-    tcpconn r = {d, "192.0.2.2", "192.0.2.1", 5060, 40000, 1000, 0};
-    seg(&c, 0, SYN, NULL, 0);
-    seg_ack(&r, 500, 1, SYN | ACK, NULL, 0);
+    tcpconn c, r;
+    tcp_open(d, &c, &r, "192.0.2.1", "192.0.2.2", 40000);
     uint32_t next = 1;
     seg_ack(&c, next, 501, ACK, INV, L);
     next += L;
@@ -2149,10 +2157,8 @@ static void test_tcp_gap_receiver_waits(void) {
     CHECK_EQ_INT(s.n, 6);
     /* with the receiver's ACK past the hole (bytes the capture missed), the
      * gap is given up as before */
-    tcpconn m = {d, "192.0.2.3", "192.0.2.2", 40001, 5060, 1000, 0};
-    tcpconn mr = {d, "192.0.2.2", "192.0.2.3", 5060, 40001, 1000, 0};
-    seg(&m, 0, SYN, NULL, 0);
-    seg_ack(&mr, 500, 1, SYN | ACK, NULL, 0);
+    tcpconn m, mr;
+    tcp_open(d, &m, &mr, "192.0.2.3", "192.0.2.2", 40001);
     seg_ack(&m, 1 + L, 501, ACK, INV, L); /* the first message not captured */
     seg_ack(&mr, 501, 1 + 2 * L, ACK, NULL, 0);
     m.ts += 3 * FS_USEC;
@@ -2160,10 +2166,8 @@ static void test_tcp_gap_receiver_waits(void) {
     seg_ack(&m, 1 + 2 * L, 501, ACK, OPT, strlen(OPT));
     CHECK_EQ_INT(s.n, 8);
     /* more such segments than can be held: nearer ones still get in */
-    tcpconn h = {d, "192.0.2.4", "192.0.2.2", 40002, 5060, 1000, 0};
-    tcpconn hr = {d, "192.0.2.2", "192.0.2.4", 5060, 40002, 1000, 0};
-    seg(&h, 0, SYN, NULL, 0);
-    seg_ack(&hr, 500, 1, SYN | ACK, NULL, 0);
+    tcpconn h, hr;
+    tcp_open(d, &h, &hr, "192.0.2.4", "192.0.2.2", 40002);
     for (uint32_t i = 0; i < 300; i++) {
         seg_ack(&h, 1 + (1u << 29) + 10 * i, 501, ACK, "X", 1);
         seg_ack(&hr, 501, 1, ACK, NULL, 0);
@@ -2173,10 +2177,8 @@ static void test_tcp_gap_receiver_waits(void) {
     CHECK_EQ_INT(s.n, 9);
     /* a hole the capture missed before such a segment: the stream goes on
      * at the receiver's ACK, not at the made-up number */
-    tcpconn b = {d, "192.0.2.5", "192.0.2.2", 40003, 5060, 1000, 0};
-    tcpconn br = {d, "192.0.2.2", "192.0.2.5", 5060, 40003, 1000, 0};
-    seg(&b, 0, SYN, NULL, 0);
-    seg_ack(&br, 500, 1, SYN | ACK, NULL, 0);
+    tcpconn b, br;
+    tcp_open(d, &b, &br, "192.0.2.5", "192.0.2.2", 40003);
     seg_ack(&b, 1 + L + (1u << 29), 501, ACK, "X", 1);
     seg_ack(&br, 501, 1 + L, ACK, NULL, 0); /* the first message not captured */
     b.ts += 3 * FS_USEC;
@@ -2195,10 +2197,8 @@ static void test_tcp_far_behind_reading(void) {
     sink s = {0};
     cap_decoder *d = new_dec(&s, NULL);
     uint32_t L = (uint32_t)strlen(INV);
-    tcpconn c = {d, "192.0.2.1", "192.0.2.2", 40000, 5060, 1000, 0};
-    tcpconn r = {d, "192.0.2.2", "192.0.2.1", 5060, 40000, 1000, 0};
-    seg(&c, 0, SYN, NULL, 0);
-    seg_ack(&r, 500, 1, SYN | ACK, NULL, 0);
+    tcpconn c, r;
+    tcp_open(d, &c, &r, "192.0.2.1", "192.0.2.2", 40000);
     seg_ack(&c, 1, 501, ACK, INV, 60);
     seg_ack(&r, 501, 61, ACK, NULL, 0);
     seg_ack(&c, 61 - (1u << 30) - 5, 501, ACK, "X", 1);
@@ -3206,14 +3206,11 @@ static void put_file(const char *path, const uint8_t *b, size_t n) {
     if (fp) fclose(fp);
 }
 
-/* Reads fd 0 from a pipe holding b[0..n) (small enough for the pipe). */
-static int read_stdin_pipe(const uint8_t *b, size_t n, fs_err *e) {
-    int pfd[2], saved = dup(0);
-    CHECK(pipe(pfd) == 0);
-    CHECK(write(pfd[1], b, n) == (ssize_t)n);
-    close(pfd[1]);
-    dup2(pfd[0], 0);
-    close(pfd[0]);
+/* The frames cap_open_file("-") reads with fd as stdin (fd is closed). */
+static int frames_on_stdin(int fd, fs_err *e) {
+    int saved = dup(0);
+    dup2(fd, 0);
+    close(fd);
     cap_source *src = NULL;
     int frames = -1;
     if (cap_open_file("-", &src, e) == FS_OK) {
@@ -3229,30 +3226,25 @@ static int read_stdin_pipe(const uint8_t *b, size_t n, fs_err *e) {
     return frames;
 }
 
+/* Reads fd 0 from a pipe holding b[0..n) (small enough for the pipe). */
+static int read_stdin_pipe(const uint8_t *b, size_t n, fs_err *e) {
+    int pfd[2];
+    CHECK(pipe(pfd) == 0);
+    CHECK(write(pfd[1], b, n) == (ssize_t)n);
+    close(pfd[1]);
+    return frames_on_stdin(pfd[0], e);
+}
+
 /* Reads fd 0 from a socket that hands over the pieces b[cut[i], cut[i+1])
  * one per read (SOCK_SEQPACKET keeps the boundaries: a pipe whose writer
  * is slow, made repeatable). */
 static int read_stdin_pieces(const uint8_t *b, const size_t *cut, size_t ncut, fs_err *e) {
-    int sv[2], saved = dup(0);
+    int sv[2];
     CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
     for (size_t i = 0; i + 1 < ncut; i++)
         CHECK(write(sv[1], b + cut[i], cut[i + 1] - cut[i]) == (ssize_t)(cut[i + 1] - cut[i]));
     close(sv[1]);
-    dup2(sv[0], 0);
-    close(sv[0]);
-    cap_source *src = NULL;
-    int frames = -1;
-    if (cap_open_file("-", &src, e) == FS_OK) {
-        const uint8_t *f;
-        uint32_t len;
-        uint64_t ts;
-        frames = 0;
-        while (cap_next(src, &f, &len, &ts, e) == CAP_NEXT_FRAME) frames++;
-        cap_close(src);
-    }
-    dup2(saved, 0);
-    close(saved);
-    return frames;
+    return frames_on_stdin(sv[0], e);
 }
 
 static void test_gzip(void) {

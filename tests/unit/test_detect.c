@@ -1339,6 +1339,28 @@ static void test_cli(void) {
 #define SDP_INTERNAL "v=0\r\no=- 1 1 IN IP4 10.5.5.5\r\ns=-\r\nc=IN IP4 10.5.5.6\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
 #define SDP_PUBLIC "v=0\r\no=- 1 1 IN IP4 203.0.113.99\r\ns=-\r\nc=IN IP4 203.0.113.99\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
 
+/* A 200 OK to INVITE from `from` to `to` carrying body as ctype. */
+static void topo_answer(world *w, const char *from, const char *to, const char *cid, const char *ctype,
+                        const char *body) {
+    char buf[4096];
+    snprintf(buf, sizeof buf,
+             "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 203.0.113.16;branch=z9hG4bK%s\r\n"
+             "From: <sip:a@203.0.113.16>;tag=1\r\nTo: <sip:b@ims.example.net>;tag=2\r\nCall-ID: %s\r\n"
+             "CSeq: 1 INVITE\r\nContact: <sip:203.0.113.200>\r\n"
+             "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n%s",
+             cid, cid, ctype, strlen(body), body);
+    send_raw(w, from, to, T0, buf);
+}
+
+/* The world ends with one SIP-TOPO-001, addr among what leaked; freed. */
+static void check_one_leak(world *w, const char *addr) {
+    world_finish(w);
+    CHECK_EQ_INT(count_rule(w->out, "SIP-TOPO-001"), 1);
+    const ev_event *t = find_rule(w->out, "SIP-TOPO-001");
+    CHECK_MSG(t && strstr(dstr(t, "leaked"), addr) != NULL, "%s not among the leaked", addr);
+    world_free(w);
+}
+
 static void test_topology(void) {
     world w = world_new(config_zones());
     const char *sbc = "10.0.0.40:5060", *peer = "203.0.113.16:5060", *partner = "192.0.2.7:5060";
@@ -1418,29 +1440,15 @@ static void test_topology(void) {
     static const char nested[] = "--outer\r\nContent-Type: multipart/alternative;boundary=inner\r\n\r\n"
                                  "--inner\r\nContent-Type: application/sdp\r\n\r\n" SDP_INTERNAL "\r\n"
                                  "--inner--\r\n\r\n--outer--\r\n";
-    snprintf(buf, sizeof buf,
-             "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 203.0.113.16;branch=z9hG4bKn1\r\n"
-             "From: <sip:a@203.0.113.16>;tag=1\r\nTo: <sip:b@ims.example.net>;tag=2\r\nCall-ID: topo-nested\r\n"
-             "CSeq: 1 INVITE\r\nContact: <sip:203.0.113.200>\r\n"
-             "Content-Type: multipart/mixed;boundary=outer\r\nContent-Length: %zu\r\n\r\n%s",
-             strlen(nested), nested);
-    send_raw(&w, sbc, peer, T0, buf);
-    world_finish(&w);
-    CHECK_EQ_INT(count_rule(w.out, "SIP-TOPO-001"), 1);
-    t = find_rule(w.out, "SIP-TOPO-001");
-    CHECK(t && strstr(dstr(t, "leaked"), "10.5.5.6") != NULL);
-    world_free(&w);
+    topo_answer(&w, sbc, peer, "topo-nested", "multipart/mixed;boundary=outer", nested);
+    check_one_leak(&w, "10.5.5.6");
 
     /* an internal Contact whose header parameters are malformed (a trailing
      * ';': SIP-MAL-001) still leaks the address inside its <> */
     w = world_new(config_zones());
     resp(&w, sbc, peer, T0, 200, "OK", "INVITE", "<sip:a@203.0.113.16>;tag=1", "<sip:b@ims.example.net>;tag=2",
          "topo-contact", 1, "Contact: <sip:b@10.5.5.8:5060>;expires=60;\r\n", NULL);
-    world_finish(&w);
-    CHECK_EQ_INT(count_rule(w.out, "SIP-TOPO-001"), 1);
-    t = find_rule(w.out, "SIP-TOPO-001");
-    CHECK(t && strstr(dstr(t, "leaked"), "10.5.5.8") != NULL);
-    world_free(&w);
+    check_one_leak(&w, "10.5.5.8");
 
     /* a public media address repeated in eight m= sections does not hide a
      * private one in the ninth (a telepresence offer's BFCP stream) */
@@ -1451,18 +1459,8 @@ static void test_topology(void) {
         sn += snprintf(sdp + sn, sizeof sdp - (size_t)sn, "m=video %d RTP/AVP 96\r\nc=IN IP4 203.0.113.99\r\n",
                        4000 + 2 * i);
     snprintf(sdp + sn, sizeof sdp - (size_t)sn, "m=application 5000 TCP/BFCP *\r\nc=IN IP4 10.5.5.7\r\n");
-    snprintf(buf, sizeof buf,
-             "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 203.0.113.16;branch=z9hG4bKn2\r\n"
-             "From: <sip:a@203.0.113.16>;tag=1\r\nTo: <sip:b@ims.example.net>;tag=2\r\nCall-ID: topo-many-m\r\n"
-             "CSeq: 1 INVITE\r\nContact: <sip:203.0.113.200>\r\n"
-             "Content-Type: application/sdp\r\nContent-Length: %zu\r\n\r\n%s",
-             strlen(sdp), sdp);
-    send_raw(&w, sbc, peer, T0, buf);
-    world_finish(&w);
-    CHECK_EQ_INT(count_rule(w.out, "SIP-TOPO-001"), 1);
-    t = find_rule(w.out, "SIP-TOPO-001");
-    CHECK(t && strstr(dstr(t, "leaked"), "10.5.5.7") != NULL);
-    world_free(&w);
+    topo_answer(&w, sbc, peer, "topo-many-m", "application/sdp", sdp);
+    check_one_leak(&w, "10.5.5.7");
 }
 
 /* SIP-INFO-003: a P-CSCF (core) that passes the S-CSCF's ck and ik on in
