@@ -204,9 +204,16 @@ bool hub_sql_build_read(char *buf, size_t n, bool snapshot) {
         PUT("SELECT " HUB_SQL_ROW_COLS " FROM active x JOIN events e ON e.seq = x.seq"
             " WHERE x.seq > ?%d AND x.valid_until_ms >= ?%d AND e.valid_until_ms >= ?%d",
             HUB_P_AFTER, HUB_P_NOW, HUB_P_NOW);
-    else
+    else /* An expired version still goes out while a version it replaces is
+          * unexpired: a revocation (or shortening update) may expire before
+          * the version it ends, and a reader given that version alone would
+          * keep it as active. The unique (issuer, event_id, version) index
+          * serves the probe, made for expired rows only. */
         PUT("SELECT " HUB_SQL_ROW_COLS " FROM events e WHERE e.seq > ?%d"
-            " AND e.valid_until_ms >= ?%d", HUB_P_AFTER, HUB_P_NOW);
+            " AND (e.valid_until_ms >= ?%d OR EXISTS (SELECT 1 FROM events o"
+            " WHERE o.issuer = e.issuer AND o.event_id = e.event_id"
+            " AND o.version < e.version AND o.valid_until_ms >= ?%d))",
+            HUB_P_AFTER, HUB_P_NOW, HUB_P_NOW);
     _Static_assert(HUB_P_READER == 3, "HUB_SQL_VISIBLE below binds the reader at ?3");
     PUT(" AND %s", HUB_SQL_VISIBLE(3));
     PUT(" AND (?%d IS NULL OR e.issuer = ?%d)", HUB_P_ISSUER, HUB_P_ISSUER);

@@ -171,6 +171,11 @@ static fs_code need_schema(hub_store *s, fs_err *e) {
     int applied;
     fs_code rc = s->ops->schema_read(s, &s->schema_version, &applied, e);
     if (rc != FS_OK) return rc;
+    /* A newer schema cannot be migrated down: the advice is to upgrade. */
+    if (s->schema_version > HUB_SCHEMA_VERSION)
+        return fs_fail(e, FS_ERR_CONFIG,
+                       "%s store: schema at version %d is newer than this fs38 knows (%d): upgrade fs38",
+                       s->ops->name, s->schema_version, HUB_SCHEMA_VERSION);
     if (s->schema_version != HUB_SCHEMA_VERSION)
         return fs_fail(e, FS_ERR_CONFIG,
                        "%s store: schema at version %d, this fs38 needs %d: run the migration",

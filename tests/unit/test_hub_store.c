@@ -27,6 +27,7 @@
 
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <sqlite3.h>
 
 #include "../check.h"
 #include "core/fs_core.h"
@@ -467,6 +468,51 @@ static void t_revoke(hub_store *s) {
     /* A version after the revocation is still judged by version. */
     CHECK(publish1(s, &v1.it, &r) == FS_OK);
     CHECK_EQ_INT(r.verdict, HUB_DUPLICATE);
+}
+
+/* A revocation (or update) may expire before the version it replaces. While
+ * that older version is still served, its successor must be served too: a
+ * reader pulling after the revocation expired would otherwise get version 1
+ * alone and keep a revoked indicator as active (the snapshot, from the
+ * active set, says it is gone). */
+static void t_revoke_expiry(hub_store *s) {
+    char a[64];
+    org(a, sizeof a, "revexp");
+    int64_t start = last_seq(s);
+    ev v1, v2, u1, u2;
+    hub_result r;
+    fs_err e = {0};
+    ev_init(&v1, a, "revexp-1", 1, "WANGIRI", "clear");
+    CHECK(publish1(s, &v1.it, &r) == FS_OK && r.verdict == HUB_STORED);
+    ev_init(&v2, a, "revexp-1", 2, "WANGIRI", "clear");
+    v2.it.status = HUB_REVOKED;
+    v2.it.valid_until_ms = T0 + 500; /* the event itself runs for a day */
+    CHECK(publish1(s, &v2.it, &r) == FS_OK && r.verdict == HUB_STORED);
+    /* An update shortening the validity is the same case. */
+    ev_init(&u1, a, "revexp-2", 1, "WANGIRI", "clear");
+    CHECK(publish1(s, &u1.it, &r) == FS_OK && r.verdict == HUB_STORED);
+    ev_init(&u2, a, "revexp-2", 2, "WANGIRI", "clear");
+    u2.it.valid_until_ms = T0 + 500;
+    CHECK(publish1(s, &u2.it, &r) == FS_OK && r.verdict == HUB_STORED);
+
+    hub_pull_query q = query(a, start);
+    q.f.now_ms = T0 + 600;
+    got g = {0};
+    CHECK(pull_all(s, q, &g) == FS_OK);
+    CHECK_MSG(g.n == 4, "[%s] pull after the revocation expired: %zu rows, want 4", BACKEND, g.n);
+    const got_row *o = find(&g, "revexp-1", 2);
+    CHECK_MSG(o && o->status == HUB_REVOKED, "[%s] revocation not pulled with the live version 1", BACKEND);
+    CHECK_MSG(find(&g, "revexp-2", 2) != NULL, "[%s] shortening update not pulled", BACKEND);
+    got_free(&g);
+    hub_filter f = {.reader = S(a), .now_ms = T0 + 600, .issuer = S(a)};
+    CHECK(hub_snapshot(s, &f, collect, &g, NULL, &e) == FS_OK);
+    CHECK_EQ_INT(g.n, 0);
+    got_free(&g);
+    /* Once every version has expired, nothing is served. */
+    q.f.now_ms = T0 + DAY_MS + 1;
+    CHECK(pull_all(s, q, &g) == FS_OK);
+    CHECK_EQ_INT(g.n, 0);
+    got_free(&g);
 }
 
 /* hub_sweep_some removes at most HUB_SWEEP_CHUNK expired events per call,
@@ -1441,6 +1487,33 @@ static void t_kill9(const char *url) {
     free(buf);
 }
 
+/* A database migrated by a newer fs38: every operation refuses it, and the
+ * message must not advise a migration (which cannot go down). */
+static void t_newer_schema(const char *dir) {
+    char path[160], url[192];
+    snprintf(path, sizeof path, "%s/newer.db", dir);
+    snprintf(url, sizeof url, "sqlite:%s", path);
+    hub_store *s = NULL;
+    fs_err e = {0};
+    CHECK(hub_store_open(url, &s, &e) == FS_OK && hub_store_migrate(s, &e) == FS_OK);
+    hub_store_close(s);
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "INSERT INTO schema_migrations VALUES (99, 'future', 0)", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    s = NULL;
+    CHECK(hub_store_open(url, &s, &e) == FS_OK);
+    int64_t seq = 0;
+    if (s) CHECK(hub_store_last_seq(s, &seq, &e) == FS_ERR_CONFIG);
+    CHECK_MSG(strstr(e.msg, "newer") != NULL && strstr(e.msg, "run the migration") == NULL, "%s", e.msg);
+    hub_store_close(s);
+    static const char *const files[] = {"newer.db", "newer.db-wal", "newer.db-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+}
+
 static void run_suite(const char *url, const char *label) {
     BACKEND = label;
     int failed_before = check_failed;
@@ -1454,6 +1527,7 @@ static void run_suite(const char *url, const char *label) {
     t_cursor(s);
     t_replay_versions(s);
     t_revoke(s);
+    t_revoke_expiry(s);
     t_expiry(s);
     t_sweep_chunks(s);
     t_filters(s);
@@ -1539,6 +1613,7 @@ int main(int argc, char **argv) {
     char url[128];
     snprintf(url, sizeof url, "sqlite:%s/hub.db", dir);
     run_suite(url, "sqlite");
+    t_newer_schema(dir);
     const char *pg = getenv("FS38_TEST_PG_URL");
     if (pg && *pg) run_suite(pg, "postgresql");
     else printf("test_hub_store: FS38_TEST_PG_URL not set, PostgreSQL suite skipped "
