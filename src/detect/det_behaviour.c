@@ -191,7 +191,11 @@ static void flood_dest(det_ctx *c) {
          * the threshold: this worker then reports its own share of it. */
         uint32_t ended = created ? 0 : dest_flush(eng, d, rc->window_s);
         if (ended >= limit && !d->flagged) {
-            dest_report(c, d, ended);
+            /* at the ended window's last request, from no message: the
+             * message at hand opens the next window, and its time would
+             * stretch the incident's last_seen past every request counted */
+            det_ctx late = {.eng = eng, .ts = d->flood_last, .requester_zone = -1, .dst_zone = c->dst_zone};
+            dest_report(&late, d, ended);
         } else if (eng->shared && !created && !d->flagged && d->flood_total) {
             unsigned k = 0; /* kept for det_behaviour_finish_shared, in place of the oldest */
             for (unsigned i = 1; i < DET_DEST_LATE; i++)
@@ -200,6 +204,9 @@ static void flood_dest(det_ctx *c) {
             d->late[k].first_us = d->flood_first;
             d->late[k].last_us = d->flood_last;
             d->late[k].total = d->flood_total;
+            /* its senders, as dest_report would name them: the sketch is
+             * cleared for the next window below */
+            d->late[k].sources = det_sketch_count(&d->flood_sources, d->flood_total);
         }
         d->flood_start = start;
         d->flood_first = c->ts;
@@ -238,8 +245,11 @@ void det_behaviour_finish_shared(det_engine *eng) {
     for (uint32_t i = 0; i < det_table_slots(&eng->dests); i++) {
         det_dest *d = det_table_at(&eng->dests, i);
         if (!d || d->flagged || !d->flood_total) continue;
-        /* raised from no message, like the timers of det_calls_tick */
-        det_ctx c = {.eng = eng, .ts = eng->now_us, .requester_zone = -1};
+        /* raised from no message, like the timers of det_calls_tick, at the
+         * time of this share's last request: the engine's clock (now_us) may
+         * be past it, on other traffic, and would stretch the incident's
+         * last_seen beyond every request it counts */
+        det_ctx c = {.eng = eng, .ts = d->flood_last, .requester_zone = -1};
         c.dst_zone = cfg_zone_of(eng->cfg, &d->addr);
         uint32_t limit = det_threshold_zone(&c, R_FLOOD_DEST, c.dst_zone);
         uint32_t total = det_shared_add(eng->shared, &d->addr, dest_window(d->flood_start, rc->window_s), 0);
@@ -264,6 +274,7 @@ void det_behaviour_finish_shared(det_engine *eng) {
             if (!ev) continue;
             if (opened) ip_observable(ev, &d->addr, "target");
             ev_set_int_max(ev, "requests", total);
+            ev_set_int_max(ev, "distinct_sources", d->late[k].sources);
             ev_set_real_max(ev, "rate", (double)total / (rc->window_s ? rc->window_s : 1));
         }
     }

@@ -216,7 +216,7 @@ typedef struct det_dest {
     /* With workers: ended windows whose share this engine did not report,
      * the sum being below the threshold then (another worker, behind in
      * the capture, may still take it over): re-checked at the end. */
-    struct { uint64_t window, first_us, last_us; uint32_t total; } late[DET_DEST_LATE];
+    struct { uint64_t window, first_us, last_us; uint32_t total, sources; } late[DET_DEST_LATE];
 } det_dest;
 
 /* The event_id of an incident (incident_key) that several workers may each

@@ -372,6 +372,107 @@ static void test_live_one_report_per_incident(void) {
     remove(path);
 }
 
+/* SIP-FLOOD-002 final reports: how many, their count and times. */
+typedef struct flood_span {
+    int incidents;
+    uint64_t count, first_us, last_us;
+    int64_t sources; /* distinct_sources, -1: not named */
+} flood_span;
+
+static void collect_flood_span(void *user, const ev_event *ev, bool final) {
+    flood_span *s = user;
+    if (!final || ev->rule != R_FLOOD_DEST) return;
+    s->incidents++;
+    s->count += ev->count;
+    s->first_us = ev->first_us;
+    s->last_us = ev->last_us;
+    const ev_detail *d = ev_get_detail(ev, "distinct_sources");
+    s->sources = d && d->kind == EV_D_INT ? d->i : -1;
+}
+
+/* A destination flood of two senders the workers split: A's 600 INVITEs in
+ * the first 1.5 s of the 10 s window, B's 600 from 7 s to 9.9 s (more than
+ * the 2 s the workers may drift apart). A's worker never sees the sum cross, so it reports its share late: at the roll into the
+ * next window (A's INVITE at 14 s) or at the end of the run (after A's
+ * OPTIONS elsewhere at 30 s). Its report took the time of that message, or
+ * of the engine's clock, for its share's: last_seen 14 s or 30 s, where one
+ * worker says 9.9 s, B's last request. Variant 2: B sends 500, and A's
+ * INVITE at 10.5 s rolls the window while B's last batch is still held, so
+ * the sum is under the threshold then: A's share is kept and reported at the
+ * end (det_behaviour_finish_shared), which named no distinct_sources. */
+static void test_flood_late_share_times(void) {
+    const char *path = "/tmp/fs38_test_inspect_flood_late.pcap";
+    for (int variant = 0; variant < 3; variant++) {
+        FILE *f = pcap_create(path);
+        if (!f) return;
+        enum { EACH = 600 };
+        const int each_b = variant == 2 ? 500 : EACH;
+        const uint32_t base = 1700000000u; /* a multiple of the 10 s window */
+        /* a first client elsewhere takes worker 1 (pick_worker counts worker 0's
+         * reading), so A goes to worker 0, on the reader's thread: its share is
+         * counted as it is read, long before B's on worker 1 */
+        pcap_put_udp_to(f, "192.0.2.99", 5070, "198.51.100.3",
+                        "OPTIONS sip:100@198.51.100.3 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.99:5070;branch=z9hG4bKd\r\n"
+                        "Max-Forwards: 70\r\nFrom: <sip:u@192.0.2.99>;tag=d\r\nTo: <sip:100@198.51.100.3>\r\n"
+                        "Call-ID: fld@x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+                        base, 0);
+        for (int i = 0; i < EACH + each_b; i++) {
+            bool a = i < EACH;
+            const char *src = a ? "192.0.2.10" : "192.0.2.20";
+            char payload[640];
+            snprintf(payload, sizeof payload,
+                     "INVITE sip:100@198.51.100.1 SIP/2.0\r\nVia: SIP/2.0/UDP %s:5070;branch=z9hG4bKfl%d\r\n"
+                     "Max-Forwards: 70\r\nFrom: <sip:u@%s>;tag=%d\r\nTo: <sip:100@198.51.100.1>\r\n"
+                     "Call-ID: fl%d@x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+                     src, i, src, i, i);
+            uint32_t us = a ? (uint32_t)i * (1500000u / EACH) : 7000000u + (uint32_t)(i - EACH) * (2900000u / (uint32_t)each_b);
+            pcap_put_udp(f, src, payload, base + us / 1000000u, us % 1000000u);
+        }
+        char payload[512];
+        for (int k = 0; variant == 0 && k < 3; k++) {
+            /* B's requests elsewhere, 1.2 s apart: each hands worker 1 its last
+             * batch, and the third waits for it to be within 2 s (batch_submit),
+             * so B's share is all counted when A's INVITE at 14 s rolls the window */
+            snprintf(payload, sizeof payload,
+                     "OPTIONS sip:100@198.51.100.3 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.20:5070;branch=z9hG4bKb%d\r\n"
+                     "Max-Forwards: 70\r\nFrom: <sip:u@192.0.2.20>;tag=b%d\r\nTo: <sip:100@198.51.100.3>\r\n"
+                     "Call-ID: flb%d@x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+                     k, k, k);
+            uint32_t us = 11000000u + (uint32_t)k * 1200000u;
+            pcap_put_udp_to(f, "192.0.2.20", 5070, "198.51.100.3", payload, base + us / 1000000u, us % 1000000u);
+        }
+        const char *dst = variant == 1 ? "198.51.100.2" : "198.51.100.1";
+        snprintf(payload, sizeof payload,
+                 "%s sip:100@%s SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5070;branch=z9hG4bKfll\r\n"
+                 "Max-Forwards: 70\r\nFrom: <sip:u@192.0.2.10>;tag=l\r\nTo: <sip:100@%s>\r\n"
+                 "Call-ID: fll@x\r\nCSeq: 1 %s\r\nContent-Length: 0\r\n\r\n",
+                 variant == 1 ? "OPTIONS" : "INVITE", dst, dst, variant == 1 ? "OPTIONS" : "INVITE");
+        pcap_put_udp_to(f, "192.0.2.10", 5070, dst, payload, base + (variant == 0 ? 14 : variant == 1 ? 30 : 10),
+                        variant == 2 ? 500000u : 0);
+        fclose(f);
+        flood_span got[2] = {{0}};
+        for (unsigned w = 1; w <= 2; w++) {
+            insp_stats st;
+            if (!inspect_file(path, w, false, collect_flood_span, &got[w - 1], &st)) return;
+            if (w == 2)
+                CHECK_MSG(st.worker_messages[0] > 0 && st.worker_messages[1] > 0,
+                          "both workers carry a sender: %llu / %llu", (unsigned long long)st.worker_messages[0],
+                          (unsigned long long)st.worker_messages[1]);
+        }
+        CHECK_EQ_INT(got[0].incidents, 1);
+        CHECK_EQ_INT(got[1].incidents, 1);
+        CHECK_EQ_INT(got[1].count, got[0].count);
+        CHECK_EQ_INT(got[1].first_us, got[0].first_us);
+        CHECK_MSG(got[1].last_us == got[0].last_us && got[0].last_us < (uint64_t)(base + 10) * FS_USEC,
+                  "variant %d: last_seen %llu us with 2 workers, %llu with 1", variant,
+                  (unsigned long long)got[1].last_us, (unsigned long long)got[0].last_us);
+        CHECK_MSG(got[1].sources == got[0].sources && got[0].sources == 2,
+                  "variant %d: distinct_sources %lld with 2 workers, %lld with 1", variant,
+                  (long long)got[1].sources, (long long)got[0].sources);
+    }
+    if (!getenv("KEEP")) remove(path);
+}
+
 /* FRAUD-VOL-001 final reports: how many, their calls, the caller named. */
 typedef struct volume_seen {
     int incidents;
@@ -918,6 +1019,7 @@ int main(void) {
     test_duration_not_files();
     test_fragmented_segment_workers();
     test_live_one_report_per_incident();
+    test_flood_late_share_times();
     test_caller_across_workers();
     test_sender_threshold_across_workers();
     test_relayed_calls();
