@@ -248,7 +248,8 @@ cl_verdict cl_share_prepare(const cl_policy *p, const char *issuer, const char *
         json_decref(root);
         return CL_SKIP_INVALID;
     }
-    out->json = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    /* inspect's precision (ev_to_json): 6 digits cut a window_s of days */
+    out->json = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(root);
     if (!out->json) {
         fs_fail(e, FS_ERR_NOMEM, "out of memory");

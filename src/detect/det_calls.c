@@ -111,13 +111,23 @@ static void keyed_caller(ev_event *ev, const char *caller) {
  * (details.via_source) would have none: it names the caller's From URI, as
  * the message at hand carries it (the INVITE, CANCEL, 487 or the caller's
  * BYE of the call that raised it). */
-static void caller_uri_fallback(ev_event *ev, const det_ctx *c) {
-    if (ev->nobs || !c->m) return;
+static void caller_uri_observable(ev_event *ev, fs_str value) {
     char uri[128];
-    ev_copy_text(uri, sizeof uri, det_from_to_uri(c->m, 0));
+    ev_copy_text(uri, sizeof uri, value);
     fs_str u = fs_str_make(uri, strlen(uri));
     if (fs_str_istarts(u, "sip:") || fs_str_istarts(u, "sips:") || fs_str_istarts(u, "tel:"))
         ev_add_observable(ev, "sip_uri", uri, "caller");
+}
+
+static void caller_uri_fallback(ev_event *ev, const det_ctx *c) {
+    if (ev->nobs || !c->m) return;
+    /* caller_of takes a trusted sender's caller from its P-Asserted-Identity
+     * whatever the From holds (urn:service:sos, an anonymous URI): that URI
+     * first, when the message is the caller's request (a response's PAI is
+     * the callee's). With the From's alone such an event named nothing. */
+    if (c->m->is_request && c->zones && c->src_trust != TRUST_UNTRUSTED)
+        caller_uri_observable(ev, det_nameaddr_uri(det_pai_value(c->m)));
+    if (!ev->nobs) caller_uri_observable(ev, det_from_to_uri(c->m, 0));
 }
 
 /* A configured trusted/core peer or an allow-listed one: a carrier relaying

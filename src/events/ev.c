@@ -337,7 +337,12 @@ static json_t *event_json(const ev_event *ev) {
     json_object_set_new(o, "observables", obs);
     json_t *evidence = json_object();
     json_object_set_new(evidence, "count", json_integer((json_int_t)ev->count));
-    json_object_set_new(evidence, "window_s", json_real(ev->window_s));
+    /* last_seen - first_seen to the millisecond, as they are written: a
+     * live incident can stay open for days, and 6 significant digits of
+     * window_s made 1249982.498 s "1.24998e6" (2.5 s short) */
+    json_object_set_new(evidence, "window_s",
+                        json_real(ev->last_us > ev->first_us
+                                      ? (double)(ev->last_us / 1000 - ev->first_us / 1000) / 1e3 : 0.0));
     json_object_set_new(evidence, "sample", sample_json(&ev->sample));
     json_object_set_new(evidence, "details", details_json(ev));
     json_object_set_new(o, "evidence", evidence);
@@ -352,7 +357,9 @@ static json_t *event_json(const ev_event *ev) {
 size_t ev_to_json(const ev_event *ev, char *buf, size_t n) {
     json_t *o = event_json(ev);
     if (!o) return 0;
-    size_t len = json_dumpb(o, buf, n ? n - 1 : 0, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    /* 15 digits: every figure as computed (a window_s or duration_s of
+     * days keeps its fraction), and no binary noise (0.1, not 0.1000...01) */
+    size_t len = json_dumpb(o, buf, n ? n - 1 : 0, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(o);
     if (len == 0 || len + 2 > n) return 0;
     buf[len++] = '\n';

@@ -127,6 +127,36 @@ cols = {l.index('SIP-SCAN-') for l in rows}
 assert len(cols) == 1, rows
 assert any('29950s' in l for l in rows), rows"
 
+# --- evidence.window_s is last_seen - first_seen, to the millisecond -------------------------
+# a day and a half of probes 50.0013 s apart (one incident): 6 significant
+# digits wrote its 124953.248 s as 124953
+pcap_of "$TMPD/days.pcap" '[("127.0.2.7", "127.0.0.10", 1700000000 + 50.0013 * i, req(b"x", i, b"OPTIONS", b"friendly-scanner"))
+    for i in range(2500)]'
+expect_exit 0 "an incident of 1.4 days" "$FS38" inspect -c "$SITE" --json "$TMPD/days.pcap"
+ok "...its window_s is last_seen - first_seen to the millisecond" python3 -c "
+import json, datetime
+def t(s): return datetime.datetime.strptime(s, '%Y-%m-%dT%H:%M:%S.%fZ')
+evs = [json.loads(l) for l in open('$TMPD/out')]
+assert evs and any(e['evidence']['window_s'] > 100000 for e in evs), evs
+for e in evs:
+    span = round((t(e['last_seen']) - t(e['first_seen'])).total_seconds(), 3)
+    assert e['evidence']['window_s'] == span, (e['rule']['id'], e['evidence']['window_s'], span)"
+
+# --- every event names an observable (the format: at least one) ----------------------------
+# a trusted peer relays 80 calls of extension 150 (asserted in PAI) with a From that is no
+# SIP URI: FRAUD-VOL-001 keeps the peer as details.via_source and named nothing at all
+pcap_of "$TMPD/vol.pcap" '[("127.0.1.6", "127.0.0.10", 1700000000 + i / 2,
+    b"INVITE sip:+44770090%03d@127.0.0.10 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.1.6;branch=z9hG4bK%d\r\n" % (i, i) +
+    b"From: <urn:service:sos>;tag=1\r\nTo: <sip:+44770090%03d@127.0.0.10>\r\nCall-ID: v%d\r\n" % (i, i) +
+    b"P-Asserted-Identity: <sip:150@ims.example.net>\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
+    b"Content-Length: 0\r\n\r\n") for i in range(80)]'
+expect_exit 0 "a relayed caller that is no number, From not a SIP URI" "$FS38" inspect -c "$SITE" --json "$TMPD/vol.pcap"
+ok "...FRAUD-VOL-001 names the caller by its asserted URI" is \
+    "$(jq -c 'select(.rule.id == "FRAUD-VOL-001") | .observables' "$TMPD/out")" \
+    '[{"kind":"sip_uri","value":"sip:150@ims.example.net","role":"caller"}]'
+cp "$TMPD/out" "$TMPD/vol.ndjson"
+expect_exit 0 "...fs38 validate accepts every event" "$FS38" validate "$TMPD/vol.ndjson"
+
 # --- the summary fits 80 columns; its counts are the events' --------------------------------
 "$GEN" mixed "$TMPD/mixed.pcap" 16 7 >/dev/null 2>&1
 COLUMNS=80 "$FS38" inspect --events "$TMPD/m.ndjson" --stats-json "$TMPD/m.json" "$TMPD/mixed.pcap" >"$TMPD/m80.txt" 2>"$TMPD/err"

@@ -308,6 +308,14 @@ static void test_policy(void) {
     CHECK(json_object_get(sample, "x-local") != NULL);
     json_decref(o);
     cl_prepared_free(&out);
+    /* figures keep inspect's precision: 6 digits cut a window_s of days */
+    char *wide = strstr(ev, "\"window_s\":30.5");
+    CHECK(wide != NULL);
+    char ev2[4096];
+    snprintf(ev2, sizeof ev2, "%.*s\"window_s\":1249982.498%s", (int)(wide - ev), ev, wide + strlen("\"window_s\":30.5"));
+    CHECK_EQ_INT(cl_share_prepare(&p, "org:234-15", ev2, strlen(ev2), now, &out, &e), CL_SHARE);
+    CHECK(out.json && strstr(out.json, "\"window_s\":1249982.498") != NULL);
+    cl_prepared_free(&out);
 
     /* types */
     CHECK(cl_policy_set_types(&p, "SIP_SCANNER,IRSF", &e) == FS_OK);
