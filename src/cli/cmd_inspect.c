@@ -153,7 +153,7 @@ typedef struct inspect_run {
     uint64_t events;
     uint64_t by_severity[5];
     uint64_t by_rule[R__COUNT];
-    uint64_t opened_by_rule[R__COUNT]; /* live: open reports (version 1) */
+    uint64_t opened_by_rule[R__COUNT]; /* live: incidents reported so far (their first report, version 1) */
     int max_severity;
     incident_row top[TOP_INCIDENTS];
     int ntop;
@@ -586,6 +586,10 @@ static void on_event(void *user, const ev_event *ev, bool final) {
         r->opened_by_rule[ev->rule]++;
         return;
     }
+    /* live: an incident first reported at its close (version 1, not a
+     * repeat: evicted from a full table, or closed before the tick that
+     * reports opens) was never counted open; --metrics counts it now */
+    if (r->live && ev->version == 1 && !ev->unchanged) r->opened_by_rule[ev->rule]++;
     r->events++;
     r->by_severity[ev->severity]++;
     r->by_rule[ev->rule]++;
@@ -1318,10 +1322,17 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
                                               (json_int_t)d->calls_cancelled, "failed",
                                               (json_int_t)d->calls_failed, "allowed_caller",
                                               (json_int_t)d->calls_allowed_caller));
-    json_object_set_new(o, "events", json_integer((json_int_t)r->events));
+    /* during a live run the incidents reported so far, open ones too (an
+     * incident is counted at its close, which may be hours after the open
+     * report a snapshot must show); at the end each has closed: the same */
+    const uint64_t *by_rule = r->live && !final ? r->opened_by_rule : r->by_rule;
+    uint64_t events = 0;
     json_t *br = json_object();
-    for (int i = 0; i < R__COUNT; i++)
-        if (r->by_rule[i]) json_object_set_new(br, det_rule_table[i].id, json_integer((json_int_t)r->by_rule[i]));
+    for (int i = 0; i < R__COUNT; i++) {
+        events += by_rule[i];
+        if (by_rule[i]) json_object_set_new(br, det_rule_table[i].id, json_integer((json_int_t)by_rule[i]));
+    }
+    json_object_set_new(o, "events", json_integer((json_int_t)(r->live && !final ? events : r->events)));
     json_object_set_new(o, "events_by_rule", br);
     if (r->pcap.path) /* --pcap-out: the messages written so far (the file is closed after) */
         json_object_set_new(o, "pcap_out",
@@ -2085,13 +2096,26 @@ int cmd_inspect(int argc, char **argv) {
     r.in = in;
     r.t0_us = r.stats_last_us = t0;
     int readable = 0, inputs = 0, unreadable = 0;
-    bool usage_error = false;
+    bool usage_error = false, live_broke = false;
     if (iface || hep) {
         inputs = 1;
         if (!r.quiet) announce_live(in, &r, iface, hep, bpf, workers, duration);
         fs_code rc = iface ? insp_run_live(in, iface, bpf, &e) : insp_run_hep(in, hep, &e);
-        if (rc == FS_OK) readable = 1;
-        else fprintf(stderr, "fs38 inspect: %s\n", e.msg);
+        if (rc == FS_OK) {
+            readable = 1;
+        } else {
+            fprintf(stderr, "fs38 inspect: %s\n", e.msg);
+            /* a capture that broke after traffic (the interface went away):
+             * what came before it is reported as at a signal -- without
+             * --json or --events the summary is the only place its
+             * incidents go -- and the exit code is still 2 */
+            insp_stats so_far;
+            insp_get_stats(in, &so_far);
+            if (so_far.frames_read > 0) {
+                readable = 1;
+                live_broke = true;
+            }
+        }
     } else {
         for (int i = optind; i < argc && !stop_flag; i++) {
             inputs++;
@@ -2150,7 +2174,7 @@ int cmd_inspect(int argc, char **argv) {
      * (a reader of stdout that left and ended the run is no signal; when the
      * run went on for --events, --stats-json or --fail-on, a signal is one). */
     bool cut_short = stop_flag && !r.live && !r.stopped_for_reader;
-    bool exit_usage = readable == 0 || unreadable > 0 || !ok_out || cut_short;
+    bool exit_usage = readable == 0 || unreadable > 0 || !ok_out || cut_short || live_broke;
     bool exit_events = r.fail_on >= 0 && r.max_severity >= r.fail_on;
     if (!r.quiet && !r.json && readable > 0) {
         print_summary(stdout, &r, in, &st, inputs, secs);

@@ -208,8 +208,13 @@ void det_engine_set_input(det_engine *eng, const char *name, bool frames);
 
 /* End of input: close every open incident (emitting it). With several
  * workers sharing a det_shared, call det_flush_shared on every engine first,
- * then det_finish on each, so each sees every worker's counts. */
+ * then det_finish_open on each, then det_finish on each, so each sees every
+ * worker's counts, and (live) every worker's share of an incident is
+ * reported open before any share closes: a share first reported after
+ * another's close would be taken for a new incident. det_finish alone does
+ * both steps. */
 void det_flush_shared(det_engine *eng);
+void det_finish_open(det_engine *eng);
 void det_finish(det_engine *eng);
 
 const det_stats *det_engine_stats(const det_engine *eng);

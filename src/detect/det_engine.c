@@ -623,7 +623,11 @@ static int by_first_seen(const void *a, const void *b) {
     return x->ev->first_us < y->ev->first_us ? -1 : x->ev->first_us > y->ev->first_us;
 }
 
-void det_finish(det_engine *eng) {
+/* The end's timers and shares raise what they still can, and (live) every
+ * open incident is reported open: nothing is closed yet. */
+void det_finish_open(det_engine *eng) {
+    if (eng->finish_opened) return;
+    eng->finish_opened = true;
     if (eng->jump_from) { /* a last jump ahead nothing confirmed: a stray time */
         strays_rejected(eng);
         eng->now_us = eng->jump_from;
@@ -634,6 +638,11 @@ void det_finish(det_engine *eng) {
     eng->finishing = false;
     det_behaviour_finish_shared(eng);
     report_open_incidents(eng);
+}
+
+void det_finish(det_engine *eng) {
+    det_finish_open(eng);
+    eng->finish_opened = false; /* the engine may be fed again (tests do) */
     /* close in first-seen order so the output reads chronologically */
     uint32_t n = 0, slots = det_table_slots(&eng->incidents);
     det_incident **open = malloc((size_t)slots * sizeof *open);

@@ -404,6 +404,7 @@ struct det_engine {
     uint32_t calls_cursor;  /* det_calls_tick sweeps the calls table in slices */
     uint64_t calls_swept_us; /* capture time of the last slice */
     bool finishing;         /* det_finish: sweep everything once */
+    bool finish_opened;     /* det_finish_open done, det_finish to come */
     sip_msg msg;            /* reused for every message: no allocation per packet */
     const det_indicators *indicators; /* shared indicators (INTEL-001), NULL = none */
     /* evidence (det_engine_set_evidence): the incidents the message being

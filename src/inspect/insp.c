@@ -907,6 +907,10 @@ void insp_finish(insp *in) {
     if (in->defrag) cap_defrag_finish(in->defrag); /* the reader's incomplete datagrams, counted */
     /* every worker's counts are shared before any closes its incidents */
     for (unsigned i = 0; i < in->nworkers; i++) det_flush_shared(in->w[i].eng);
+    /* live: every share of an incident reported open before any closes
+     * (fold_live would take a share opened after another's close for a new
+     * incident: a second version 1 under the same event_id) */
+    for (unsigned i = 0; i < in->nworkers; i++) det_finish_open(in->w[i].eng);
     for (unsigned i = 0; i < in->nworkers; i++) det_finish(in->w[i].eng);
     if (in->nheld) qsort(in->held, in->nheld, sizeof *in->held, by_first_seen);
     for (unsigned i = 0; i < in->nheld; i++)

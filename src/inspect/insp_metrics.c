@@ -158,7 +158,7 @@ size_t insp_metrics_text(const insp_stats *s, const insp_metrics_extra *x, doubl
     labelled(&b, "fs38_calls_total", "state", "answered", d->calls_answered);
     labelled(&b, "fs38_calls_total", "state", "cancelled", d->calls_cancelled);
     labelled(&b, "fs38_calls_total", "state", "failed", d->calls_failed);
-    family(&b, "fs38_incidents_total", "counter", "Incidents opened (reported as they open), by rule.");
+    family(&b, "fs38_incidents_total", "counter", "Incidents reported (counted at their first report), by rule.");
     for (int i = 0; i < R__COUNT; i++)
         labelled(&b, "fs38_incidents_total", "rule", det_rule_table[i].id, x->opened_by_rule ? x->opened_by_rule[i] : 0);
     if (x->indicators) {
