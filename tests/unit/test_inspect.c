@@ -8,6 +8,7 @@
 #include <sodium.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <time.h>
 
 #include "../check.h"
 #include "inspect/insp.h"
@@ -813,17 +814,23 @@ static void *hep_thread(void *arg) {
     return NULL;
 }
 
-/* A free UDP port on 127.0.0.1 (0 if none). */
+/* A free UDP port on 127.0.0.1 (0 if none), below the kernel's ephemeral
+ * range (32768-60999 by default), as tests/cli/lib.sh's free_port picks:
+ * one the kernel handed out could be handed to another program's socket
+ * between this check and the listener's bind (a CI run lost a HEP test so). */
 static uint16_t free_udp_port(void) {
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t sl = sizeof sa;
-    uint16_t port = 0;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
-        port = ntohs(sa.sin_port);
-    if (fd >= 0) close(fd);
-    return port;
+    uint32_t r = (uint32_t)getpid() * 2654435761u ^ (uint32_t)time(NULL);
+    for (int i = 0; i < 200; i++) {
+        r = r * 1103515245u + 12345u;
+        uint16_t port = (uint16_t)(20000 + (r >> 8) % 12000);
+        int fd = socket(AF_INET, SOCK_DGRAM, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+        if (fd >= 0) close(fd);
+        if (ok) return port;
+    }
+    return 0;
 }
 
 /* true once something holds 127.0.0.1:port (our bind fails), within ~15 s
