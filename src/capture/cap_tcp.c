@@ -1230,6 +1230,14 @@ static void segment(cap_tcp_table *t, const cap_tcp_seg *s, unsigned ports) {
         bool track = sip_port ? (syn || s->len > 0) : (start == 1 || pending);
         if (!track || !(f = flow_create(t, s, h))) return;
         flow_start(t, f, s->seq, syn);
+        if (!syn) {
+            /* picked up mid-stream: the bytes just before were never seen
+             * here, so a segment that carries them (one the sender sent
+             * first but that arrived after this one) is not a retransmission:
+             * the whole messages it starts with are emitted (late_data) */
+            f->lost_seq = s->seq - t->max_flow_bytes;
+            f->lost_len = t->max_flow_bytes;
+        }
         f->hep = hep;
         if (tls) {
             tls_begin(t, f, true);

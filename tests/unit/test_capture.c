@@ -2252,6 +2252,29 @@ static void test_tcp_late_retx(void) {
     sink_reset(&s);
 }
 
+/* A capture that starts mid-connection (no SYN), its first two segments
+ * swapped: the one that arrives second carries bytes never seen, sent before
+ * the first one seen; a receiver reads both messages, so must we. */
+static void test_tcp_midstream_reordered(void) {
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    uint32_t L = (uint32_t)strlen(INV);
+    tcpconn c = {d, "192.0.2.1", "192.0.2.2", 40000, 5060, 1000, 0};
+    seg(&c, 1 + L, ACK, OPT, strlen(OPT));
+    CHECK_EQ_INT(s.n, 1);
+    seg(&c, 1, ACK, INV, L);
+    CHECK_EQ_INT(s.n, 2);
+    seg(&c, 1, ACK, INV, L); /* now a retransmission */
+    CHECK_EQ_INT(s.n, 2);
+    tcpconn h = {d, "192.0.2.1", "192.0.2.2", 40001, 6060, 1000, 0}; /* heuristic port */
+    seg(&h, 0, SYN, NULL, 0);
+    seg(&h, 1 + L, ACK, OPT, strlen(OPT));
+    seg(&h, 1, ACK, INV, L);
+    CHECK_EQ_INT(s.n, 4);
+    cap_decoder_free(d);
+    sink_reset(&s);
+}
+
 /* After a gap, a status line in a body (message/sipfrag) is not a message. */
 static void test_tcp_resync_sipfrag(void) {
     sink s = {0};
@@ -4831,6 +4854,7 @@ int main(void) {
     test_tcp_rst_out_of_window();
     test_tcp_syn_after_data();
     test_tcp_late_retx();
+    test_tcp_midstream_reordered();
     test_tcp_resync_sipfrag();
     test_tcp_folded_cl();
     test_tcp_heuristic_tiny();
