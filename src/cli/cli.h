@@ -35,4 +35,12 @@ struct fs38_config;
 bool cli_load_config(struct fs38_config *cfg, const char *explicit_path, const char *cmd, char *used,
                      size_t usedlen);
 
+/* One line of f into buf (cap bytes) without its line feed, byte for byte
+ * (NUL bytes too: a value cut at one would be another value), its length
+ * in *len. A longer line is read to its end, only its first cap bytes kept,
+ * and *too_long set: memory stays bounded whatever the input (getline grows
+ * its buffer to the longest line, all of /dev/zero). false at the end of
+ * the input (cli_input.c). */
+bool cli_read_line(FILE *f, char *buf, size_t cap, size_t *len, bool *too_long);
+
 #endif

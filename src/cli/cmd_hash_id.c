@@ -78,27 +78,14 @@ static bool hash_one(const xc_pseudo_key *k, xc_id_kind kind, const char *v, siz
     return true;
 }
 
-/* One line of stdin into line (without its line feed) and its length, NUL
- * bytes included: strlen would cut "+4477009<NUL>1234" to a valid shorter
- * number and print its pseudonym. false at the end of the input. */
-static bool read_value_line(char *line, size_t cap, size_t *len, bool *too_long) {
-    size_t n = 0;
-    int ch;
-    *too_long = false;
-    while ((ch = getchar()) != EOF && ch != '\n') {
-        if (n < cap) line[n++] = (char)ch;
-        else *too_long = true;
-    }
-    *len = n;
-    return ch != EOF || n > 0;
-}
-
 static int hash_stdin(const xc_pseudo_key *k, xc_id_kind kind) {
     char line[254], where[64];
     unsigned long n = 0;
     size_t len;
     bool too_long;
-    while (read_value_line(line, sizeof line, &len, &too_long)) {
+    /* with its length, NUL bytes included: strlen would cut
+     * "+4477009<NUL>1234" to a valid shorter number and print its pseudonym */
+    while (cli_read_line(stdin, line, sizeof line, &len, &too_long)) {
         n++;
         snprintf(where, sizeof where, "stdin line %lu", n);
         if (too_long) {

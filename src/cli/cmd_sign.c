@@ -39,23 +39,6 @@ static void sign_usage(FILE *out) {
 /* An event and its CR: longer lines are refused without being held. */
 enum { LINE_CAP = XC_EVENT_MAX_BYTES + 1 };
 
-/* One line of f into buf (cap bytes) without its line feed, byte for byte
- * (NUL bytes too: --raw signs hostile input). Returns its length, -1 at the
- * end of the input, or -2 for a line longer than cap, which is read to its
- * end and dropped: memory stays bounded whatever the input (getline would
- * grow its buffer to the longest line, all of /dev/zero). */
-static ssize_t read_line(FILE *f, char *buf, size_t cap) {
-    size_t n = 0;
-    bool over = false;
-    int ch;
-    while ((ch = getc_unlocked(f)) != EOF && ch != '\n') {
-        if (n < cap) buf[n++] = (char)ch;
-        else over = true;
-    }
-    if (ch == EOF && n == 0) return -1;
-    return over ? -2 : (ssize_t)n;
-}
-
 int cmd_sign(int argc, char **argv) {
     static const struct option longopts[] = {{"signing-key", required_argument, NULL, 'k'},
                                              {"raw", no_argument, NULL, 'r'},
@@ -84,11 +67,13 @@ int cmd_sign(int argc, char **argv) {
         return EXIT_USAGE;
     }
     char *line = malloc(LINE_CAP), *out = malloc(XC_JWS_MAX_BYTES + 1);
-    ssize_t n = 0;
+    size_t n = 0;
+    bool too_long;
     unsigned long lineno = 0, bad = 0;
-    while (line && out && (n = read_line(stdin, line, LINE_CAP)) != -1) {
+    /* (NUL bytes kept: --raw signs hostile input) */
+    while (line && out && cli_read_line(stdin, line, LINE_CAP, &n, &too_long)) {
         lineno++;
-        if (n == -2) {
+        if (too_long) {
             fprintf(stderr, "fs38 sign: line %lu: longer than %d bytes (an event is at most %d)\n", lineno,
                     LINE_CAP, XC_EVENT_MAX_BYTES);
             bad++;
@@ -98,14 +83,14 @@ int cmd_sign(int argc, char **argv) {
         if (n == 0) continue;
         if (!raw) {
             xc_event ev;
-            if (xc_event_parse(line, (size_t)n, &ev, NULL, &e) != FS_OK) {
+            if (xc_event_parse(line, n, &ev, NULL, &e) != FS_OK) {
                 fprintf(stderr, "fs38 sign: line %lu: %s\n", lineno, e.msg);
                 bad++;
                 continue;
             }
             xc_event_free(&ev);
         }
-        size_t l = xc_jws_sign(line, (size_t)n, &kp, out, XC_JWS_MAX_BYTES + 1, &e);
+        size_t l = xc_jws_sign(line, n, &kp, out, XC_JWS_MAX_BYTES + 1, &e);
         if (!l) {
             fprintf(stderr, "fs38 sign: line %lu: %s\n", lineno, e.msg);
             bad++;
