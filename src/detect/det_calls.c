@@ -72,12 +72,16 @@ static bool identity_of(fs_str header_value, char *out, size_t n) {
 }
 
 /* The caller: the asserted identity when it comes from inside the trust
- * domain, else From. */
-static void caller_of(const det_ctx *c, char *out, size_t n) {
+ * domain, else From. Returns the URI of the header it came from (empty
+ * when there is no caller). */
+static fs_str caller_of(const det_ctx *c, char *out, size_t n) {
     const sip_msg *m = c->m;
     fs_str pai = det_pai_value(m);
-    if (pai.len && c->zones && c->src_trust != TRUST_UNTRUSTED && identity_of(pai, out, n)) return;
-    if (!identity_of_user(det_from_to_user(m, 0), out, n)) out[0] = '\0';
+    if (pai.len && c->zones && c->src_trust != TRUST_UNTRUSTED && identity_of(pai, out, n))
+        return det_nameaddr_uri(pai);
+    if (identity_of_user(det_from_to_user(m, 0), out, n)) return det_from_to_uri(m, 0);
+    out[0] = '\0';
+    return fs_str_make(NULL, 0);
 }
 
 static void callee_of(const sip_msg *m, char *out, size_t n) {
@@ -108,9 +112,10 @@ static void keyed_caller(ev_event *ev, const char *caller) {
 
 /* The event format asks for one observable at least. A caller-keyed event
  * whose caller is not an E.164 number and whose source is a relaying peer
- * (details.via_source) would have none: it names the caller's From URI, as
- * the message at hand carries it (the INVITE, CANCEL, 487 or the caller's
- * BYE of the call that raised it). */
+ * (details.via_source) would have none: it names the URI the caller was
+ * identified by (det_caller.uri), else the one the message at hand carries
+ * (the INVITE, CANCEL, 487 or the caller's BYE of the call that raised it),
+ * never an anonymous From: partners would block it for everyone. */
 static void caller_uri_observable(ev_event *ev, fs_str value) {
     char uri[128];
     ev_copy_text(uri, sizeof uri, value);
@@ -119,7 +124,10 @@ static void caller_uri_observable(ev_event *ev, fs_str value) {
         ev_add_observable(ev, "sip_uri", uri, "caller");
 }
 
-static void caller_uri_fallback(ev_event *ev, const det_ctx *c) {
+static void caller_uri_fallback(ev_event *ev, const det_ctx *c, const det_caller *k) {
+    if (ev->nobs) return;
+    /* the URI the caller's calls were keyed by, from its first INVITE */
+    if (k && k->uri[0]) caller_uri_observable(ev, fs_str_make(k->uri, strlen(k->uri)));
     if (ev->nobs || !c->m) return;
     /* caller_of takes a trusted sender's caller from its P-Asserted-Identity
      * whatever the From holds (urn:service:sos, an anonymous URI): that URI
@@ -127,7 +135,7 @@ static void caller_uri_fallback(ev_event *ev, const det_ctx *c) {
      * the callee's). With the From's alone such an event named nothing. */
     if (c->m->is_request && c->zones && c->src_trust != TRUST_UNTRUSTED)
         caller_uri_observable(ev, det_nameaddr_uri(det_pai_value(c->m)));
-    if (!ev->nobs) caller_uri_observable(ev, det_from_to_uri(c->m, 0));
+    if (!ev->nobs && !anonymous_user(det_from_to_user(c->m, 0))) caller_uri_observable(ev, det_from_to_uri(c->m, 0));
 }
 
 /* A configured trusted/core peer or an allow-listed one: a carrier relaying
@@ -353,7 +361,7 @@ static void short_ring(det_ctx *c, det_call *call, uint64_t ring_us) {
             if (ev && opened) {
                 keyed_caller(ev, call->caller);
                 source_observable(ev, c, &call->src);
-                caller_uri_fallback(ev, c);
+                caller_uri_fallback(ev, c, k);
                 det_note_hours(c, ev);
             }
             if (ev)
@@ -599,7 +607,7 @@ static void call_volume(det_ctx *c, det_call *call, det_caller *k) {
     if (opened) {
         keyed_caller(ev, call->caller);
         window_source(ev, c, &k->vol_src);
-        caller_uri_fallback(ev, c);
+        caller_uri_fallback(ev, c, k);
         ev_set_str(ev, "trigger", trigger);
         det_note_hours(c, ev);
     }
@@ -615,13 +623,14 @@ static det_call *call_find(det_ctx *c) {
 }
 
 /* The caller of call (call->caller_key, set beforehand) in callers. */
-static det_caller *caller_upsert(det_ctx *c, det_table *callers, det_call *call) {
+static det_caller *caller_upsert(det_ctx *c, det_table *callers, det_call *call, fs_str uri) {
     det_engine *eng = c->eng;
     if (!call->caller_key) return NULL;
     bool created, evicted;
     det_caller *k = det_table_upsert(callers, call->caller_key, c->ts, &created, &evicted);
     if (evicted) eng->stats.callers_evicted++;
     if (created) snprintf(k->number, sizeof k->number, "%s", call->caller);
+    if (!k->uri[0] && !ev_e164_ok(call->caller) && uri.len < sizeof k->uri) ev_copy_text(k->uri, sizeof k->uri, uri);
     return k;
 }
 
@@ -735,7 +744,7 @@ static void call_invite(det_ctx *c) {
     call->t_invite = c->ts;
     call->invite_cseq = m->cseq;
     call->source_allowed = c->src_allowed;
-    caller_of(c, call->caller, sizeof call->caller);
+    fs_str caller_uri = caller_of(c, call->caller, sizeof call->caller);
     call->caller_allowed = cfg_caller_allowed(eng->cfg, call->caller) != NULL;
     if (call->caller_allowed) eng->stats.calls_allowed_caller++;
     callee_of(m, call->callee, sizeof call->callee);
@@ -743,7 +752,7 @@ static void call_invite(det_ctx *c) {
     eng->stats.calls_started++;
     call->caller_key = call->caller[0] ? str_key(eng, call->caller, SALT_CALLER) : 0;
     det_table *callers = callers_open(eng, call->caller_key);
-    det_caller *k = call->caller_allowed ? NULL : caller_upsert(c, callers, call);
+    det_caller *k = call->caller_allowed ? NULL : caller_upsert(c, callers, call, caller_uri);
     count_attempt(c, call, k);
     irsf_velocity(c, call, k);
     call_volume(c, call, k);

@@ -282,6 +282,11 @@ typedef struct det_caller {
      * the window starts at: the incident's source observable) */
     uint64_t irsf_last, vol_last;
     fs_addr irsf_src, vol_src;
+    /* the URI this caller was first identified by (a trusted sender's
+     * P-Asserted-Identity, else From), kept when the number is no E.164
+     * one: the observable its events name (a CANCEL or 487 carries no PAI,
+     * and its From may be anonymous); empty if longer than this */
+    char uri[80];
 } det_caller;
 
 typedef enum det_call_state {

@@ -157,6 +157,36 @@ ok "...FRAUD-VOL-001 names the caller by its asserted URI" is \
 cp "$TMPD/out" "$TMPD/vol.ndjson"
 expect_exit 0 "...fs38 validate accepts every event" "$FS38" validate "$TMPD/vol.ndjson"
 
+# a trusted peer relays 12 one-ring calls of extension 150 (asserted in the INVITE's PAI) with
+# an anonymous From; the CANCEL and 487 that end each carry no PAI: FRAUD-WANGIRI-001 named
+# sip:anonymous@anonymous.invalid (From of the CANCEL at hand) as the caller to block
+pcap_of "$TMPD/wangiri.pcap" '[m for i in range(12) for m in (
+    ("127.0.1.6", "127.0.0.10", 1700000000 + 10 * i,
+     b"INVITE sip:+44770090%03d@127.0.0.10 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.1.6;branch=z9hG4bKw%d\r\n" % (i, i) +
+     b"From: <sip:anonymous@anonymous.invalid>;tag=1\r\nTo: <sip:+44770090%03d@127.0.0.10>\r\nCall-ID: w%d\r\n" % (i, i) +
+     b"P-Asserted-Identity: <sip:150@ims.example.net>\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
+     b"Content-Length: 0\r\n\r\n"),
+    ("127.0.0.10", "127.0.1.6", 1700000000 + 10 * i + 0.5,
+     b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 127.0.1.6;branch=z9hG4bKw%d\r\n" % i +
+     b"From: <sip:anonymous@anonymous.invalid>;tag=1\r\nTo: <sip:+44770090%03d@127.0.0.10>;tag=2\r\nCall-ID: w%d\r\n" % (i, i) +
+     b"CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"),
+    ("127.0.1.6", "127.0.0.10", 1700000000 + 10 * i + 2,
+     b"CANCEL sip:+44770090%03d@127.0.0.10 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.1.6;branch=z9hG4bKw%d\r\n" % (i, i) +
+     b"From: <sip:anonymous@anonymous.invalid>;tag=1\r\nTo: <sip:+44770090%03d@127.0.0.10>\r\nCall-ID: w%d\r\n" % (i, i) +
+     b"CSeq: 1 CANCEL\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"),
+    ("127.0.0.10", "127.0.1.6", 1700000000 + 10 * i + 2.1,
+     b"SIP/2.0 487 Request Terminated\r\nVia: SIP/2.0/UDP 127.0.1.6;branch=z9hG4bKw%d\r\n" % i +
+     b"From: <sip:anonymous@anonymous.invalid>;tag=1\r\nTo: <sip:+44770090%03d@127.0.0.10>;tag=2\r\nCall-ID: w%d\r\n" % (i, i) +
+     b"CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"))]'
+expect_exit 0 "a relayed Wangiri caller that is no number, From anonymous" "$FS38" inspect -c "$SITE" --json "$TMPD/wangiri.pcap"
+ok "...FRAUD-WANGIRI-001 names the caller by its asserted URI, not the anonymous From" is \
+    "$(jq -c 'select(.rule.id == "FRAUD-WANGIRI-001") | .observables' "$TMPD/out")" \
+    '[{"kind":"sip_uri","value":"sip:150@ims.example.net","role":"caller"}]'
+expect_exit 0 "...with --workers 2" "$FS38" inspect -c "$SITE" --workers 2 --json "$TMPD/wangiri.pcap"
+ok "...FRAUD-WANGIRI-001 names the asserted URI there too (the callers table is shared)" is \
+    "$(jq -c 'select(.rule.id == "FRAUD-WANGIRI-001") | .observables' "$TMPD/out")" \
+    '[{"kind":"sip_uri","value":"sip:150@ims.example.net","role":"caller"}]'
+
 # --- the summary fits 80 columns; its counts are the events' --------------------------------
 "$GEN" mixed "$TMPD/mixed.pcap" 16 7 >/dev/null 2>&1
 COLUMNS=80 "$FS38" inspect --events "$TMPD/m.ndjson" --stats-json "$TMPD/m.json" "$TMPD/mixed.pcap" >"$TMPD/m80.txt" 2>"$TMPD/err"
