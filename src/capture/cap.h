@@ -123,6 +123,9 @@ typedef struct cap_stats {
     uint64_t tcp_retransmits, tcp_out_of_order, tcp_gaps, tcp_resyncs;
     uint64_t tcp_flows_evicted, tcp_bytes_dropped;
     uint64_t tcp_gap_recovered;                 /* messages from a given-up gap's late bytes */
+    uint64_t ws_inflated, ws_inflate_failed;    /* WebSocket messages compressed (permessage-deflate):
+                                                 * read; not read (no window: a capture begun
+                                                 * mid-connection or bytes lost; corrupt) */
     uint64_t tls_handshakes, tls_records;       /* TLS ClientHellos; application records decrypted */
     uint64_t tls_versions[CAP_TLS_VERSIONS];    /* ServerHellos on SIP ports by the version chosen:
                                                  * index version - 0x0300 (cap_tls_version_name) */
@@ -552,6 +555,9 @@ bool cap_sip_keepalive(const uint8_t *buf, size_t len);
  * subprotocol (Sec-WebSocket-Protocol); its header block is *hdr_len bytes.
  * 0: it does not. -1: it may, its header block is not all in buf yet. */
 int cap_ws_handshake(const uint8_t *buf, size_t len, size_t *hdr_len);
+/* Does the handshake block [handshake, + hdr_len) (cap_ws_handshake's)
+ * name permessage-deflate (RFC 7692): offered, in a GET; agreed, in a 101? */
+bool cap_ws_deflate(const uint8_t *handshake, size_t hdr_len);
 typedef enum cap_ws_status {
     CAP_WS_MESSAGE,    /* a whole message: out[0, out_len), used bytes of buf */
     CAP_WS_CONTROL,    /* a ping, pong or close frame at the front: used bytes */
@@ -566,6 +572,7 @@ typedef struct cap_ws_read {
     size_t out_len, used;
     uint64_t skip;
     bool more;
+    bool compressed; /* permessage-deflate: out holds the deflated payload */
 } cap_ws_read;
 /* One WebSocket message at the front of buf: its data frames (a text or
  * binary one, continuations up to FIN; with continuing, continuations of a
@@ -578,9 +585,13 @@ cap_ws_status cap_ws_message(const uint8_t *buf, size_t len, size_t max_msg, boo
  * bytes and more walks on from there; any other result zeroes it. */
 typedef struct cap_ws_scan {
     size_t pos, total;
+    bool compressed;
 } cap_ws_scan;
-cap_ws_status cap_ws_message_scan(const uint8_t *buf, size_t len, size_t max_msg, bool continuing, uint8_t *out,
-                                  cap_ws_read *r, cap_ws_scan *sc);
+/* deflate: the direction's handshake named permessage-deflate, so a
+ * message's first frame may set RSV1 (r->compressed; without it RSV1 is
+ * CAP_WS_BAD). */
+cap_ws_status cap_ws_message_scan(const uint8_t *buf, size_t len, size_t max_msg, bool continuing, bool deflate,
+                                  uint8_t *out, cap_ws_read *r, cap_ws_scan *sc);
 /* 1: buf starts a final text or binary frame whose payload starts like a
  * SIP start line (where a WebSocket stream resyncs after a gap); 0: it does
  * not; -1: too few bytes to tell. */

@@ -55,6 +55,7 @@
 
 #include <assert.h>
 #include <stdlib.h>
+#include <zlib.h>
 
 #define TCP_FIN 0x01
 #define TCP_SYN 0x02
@@ -108,6 +109,8 @@ typedef struct tcp_flow {
     bool resync;   /* discard bytes until a line that starts a SIP message (WebSocket:
                     * a frame whose payload does) */
     bool ws;       /* after a WebSocket handshake for SIP: frames, not SIP text */
+    bool ws_deflate; /* ... whose handshake named permessage-deflate (RFC 7692) */
+    z_stream *ws_z;  /* its compressed messages' window, made with the first (ws_inflater) */
     bool ws_more;  /* WebSocket: the frames left of a message too long, skipped */
     bool hep;      /* on a HEP port, opened as HEP v3: packets, not SIP text */
     bool mid_line; /* resync: the next byte does not start a line */
@@ -147,6 +150,7 @@ struct cap_tcp_table {
     uint64_t bytes; /* buffers + held segments */
     const fs_encap *encap; /* the segment being read's path (cap_tcp_segment), else NULL */
     uint8_t *ws_out;       /* a WebSocket message unmasked (max_msg bytes, from the first) */
+    uint8_t *ws_plain;     /* ... inflated (max_msg + 1 bytes, from the first compressed one) */
     cap_tls_keys *tls_keys;
     cap_tls_ctx *tlsx;     /* made with the first TLS direction */
     cap_tls_hello_fn tls_hello; /* told each ServerHello (cap_decoder_set_tls_hello) */
@@ -304,12 +308,25 @@ static void tls_end(cap_tcp_table *t, tcp_flow *f) {
     account(t, -(int64_t)cap_tls_dir_size());
 }
 
-/* Everything the direction holds but its holds: buffers, TLS state. */
+/* A WebSocket direction's inflate state: zlib's (at most 7 KiB) and its
+ * 32 KiB window, counted in the budget as one block. */
+#define WS_INFLATER_BYTES (sizeof(z_stream) + 40 * 1024)
+
+static void ws_inflater_end(cap_tcp_table *t, tcp_flow *f) {
+    if (!f->ws_z) return;
+    inflateEnd(f->ws_z);
+    free(f->ws_z);
+    f->ws_z = NULL;
+    account(t, -(int64_t)WS_INFLATER_BYTES);
+}
+
+/* Everything the direction holds but its holds: buffers, TLS and inflate state. */
 static void buffer_release(cap_tcp_table *t, tcp_flow *f) {
     buffer_drop(t, f);
     buf_free(t, &f->buf);
     buf_free(t, &f->plain);
     tls_end(t, f);
+    ws_inflater_end(t, f);
 }
 
 static void flow_pool(cap_tcp_table *t, tcp_flow *f) {
@@ -356,6 +373,7 @@ static void flow_destroy(cap_tcp_table *t, tcp_flow *f) {
 }
 
 static tcp_flow *flow_create(cap_tcp_table *t, const cap_tcp_seg *s, uint64_t h);
+static bool make_room(cap_tcp_table *t, tcp_flow *f, uint64_t more);
 
 /* ---- framing ---------------------------------------------------------------- */
 
@@ -386,11 +404,20 @@ static void emit_unframed(cap_tcp_table *t, const tcp_flow *f, const uint8_t *p,
     emit_msg(t, f, p, (uint32_t)(end ? (size_t)(end - p) + 4 : n), !end, ts, frame_no);
 }
 
+/* Bytes of a compressed WebSocket direction were lost: the messages after
+ * may refer back to them (context takeover), so the window starts empty.
+ * A reference into it then fails (zlib checks the distance against what
+ * it holds) instead of reading other bytes. */
+static void ws_context_lost(tcp_flow *f) {
+    if (f->ws_z) inflateReset(f->ws_z);
+}
+
 static void start_resync(cap_tcp_table *t, tcp_flow *f) {
     if (!f->resync) t->st->tcp_resyncs++;
     f->resync = true;
     memset(&f->scan, 0, sizeof f->scan);
     memset(&f->ws_scan, 0, sizeof f->ws_scan);
+    ws_context_lost(f);
 }
 
 /* Resync: find the next line start that looks like a SIP start line. Returns
@@ -446,6 +473,73 @@ static size_t ws_resync_scan(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, si
     return len;
 }
 
+/* f's inflate state, made with its first compressed message within the
+ * budget; NULL when it cannot be. */
+static z_stream *ws_inflater(cap_tcp_table *t, tcp_flow *f) {
+    if (f->ws_z) return f->ws_z;
+    if (!make_room(t, f, WS_INFLATER_BYTES) || !(f->ws_z = calloc(1, sizeof *f->ws_z))) return NULL;
+    if (inflateInit2(f->ws_z, -MAX_WBITS) != Z_OK) { /* raw DEFLATE, a 32 KiB window */
+        free(f->ws_z);
+        f->ws_z = NULL;
+        return NULL;
+    }
+    account(t, (int64_t)WS_INFLATER_BYTES);
+    return f->ws_z;
+}
+
+/* n bytes at in through z into what is left of its output; false on a
+ * zlib error. A message that ends the DEFLATE stream (BFINAL) ends it:
+ * the stream starts over, and a later reference back fails. */
+static bool ws_inflate_part(z_stream *z, const uint8_t *in, size_t n) {
+    z->next_in = (Bytef *)(uintptr_t)in;
+    z->avail_in = (uInt)n;
+    while (z->avail_in && z->avail_out) {
+        int rc = inflate(z, Z_SYNC_FLUSH);
+        if (rc == Z_STREAM_END) {
+            inflateReset(z);
+            return true; /* what follows the final block is not read */
+        }
+        if (rc != Z_OK) return rc == Z_BUF_ERROR; /* BUF_ERROR: no progress possible, not an error */
+    }
+    return true;
+}
+
+/* A compressed message (permessage-deflate, RFC 7692 7.2.2): the payload
+ * in ws_out with the 4 octets 00 00 ff ff its sender took off, inflated
+ * through the direction's window (with context takeover the messages
+ * before it are its dictionary). At most max_msg bytes are emitted; a
+ * longer one is emitted cut, marked oversized, and its window dropped,
+ * so that a decompression bomb costs max_msg bytes of work. Ones that
+ * cannot be read (a capture begun mid-connection, corrupt data, no
+ * memory) are counted and the window starts over. */
+static void ws_emit_inflated(cap_tcp_table *t, tcp_flow *f, size_t n, uint64_t ts, uint64_t frame_no) {
+    static const uint8_t tail[4] = {0x00, 0x00, 0xff, 0xff};
+    z_stream *z = ws_inflater(t, f);
+    if (!t->ws_plain) t->ws_plain = malloc((size_t)t->max_msg + 1);
+    if (!z || !t->ws_plain) {
+        t->st->ws_inflate_failed++;
+        t->st->tcp_bytes_dropped += n;
+        return;
+    }
+    z->next_out = t->ws_plain;
+    z->avail_out = t->max_msg + 1;
+    bool ok = ws_inflate_part(z, t->ws_out, n) && ws_inflate_part(z, tail, sizeof tail);
+    size_t out = (size_t)t->max_msg + 1 - z->avail_out;
+    if (!ok || out == 0) {
+        t->st->ws_inflate_failed++;
+        t->st->tcp_bytes_dropped += n;
+        inflateReset(z);
+        return;
+    }
+    bool cut = out > t->max_msg;
+    if (cut) {
+        out = t->max_msg;
+        inflateReset(z);
+    }
+    t->st->ws_inflated++;
+    emit_msg(t, f, t->ws_plain, (uint32_t)out, cut, ts, frame_no);
+}
+
 /* One WebSocket message (emitted) or control frame at the front of p:
  * the bytes consumed, 0 to wait for more. Bytes that are not WebSocket
  * frames put the direction in resync (0 too). */
@@ -455,9 +549,11 @@ static size_t ws_step(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, size_t le
         return len;
     }
     cap_ws_read r;
-    switch (cap_ws_message_scan(p, len, f->ws_more ? 0 : t->max_msg, f->ws_more, t->ws_out, &r, &f->ws_scan)) {
+    switch (cap_ws_message_scan(p, len, f->ws_more ? 0 : t->max_msg, f->ws_more, f->ws_deflate, t->ws_out, &r,
+                                &f->ws_scan)) {
     case CAP_WS_MESSAGE:
         if (f->ws_more) t->st->tcp_bytes_dropped += r.used; /* the last frame of one too long */
+        else if (r.compressed) ws_emit_inflated(t, f, r.out_len, ts, frame_no);
         else if (r.out_len) emit_msg(t, f, t->ws_out, (uint32_t)r.out_len, false, ts, frame_no);
         f->ws_more = false;
         return r.used;
@@ -466,8 +562,15 @@ static size_t ws_step(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, size_t le
     case CAP_WS_INCOMPLETE:
         return 0;
     case CAP_WS_TOO_BIG: /* its first bytes, marked oversized; the rest skipped */
-        if (!f->ws_more && r.out_len) emit_msg(t, f, t->ws_out, (uint32_t)r.out_len, true, ts, frame_no);
-        else t->st->tcp_bytes_dropped += r.used;
+        if (r.compressed) { /* deflated longer than max_msg: not inflated, nor the window after it */
+            t->st->ws_inflate_failed++;
+            t->st->tcp_bytes_dropped += r.used;
+            ws_context_lost(f);
+        } else if (!f->ws_more && r.out_len) {
+            emit_msg(t, f, t->ws_out, (uint32_t)r.out_len, true, ts, frame_no);
+        } else {
+            t->st->tcp_bytes_dropped += r.used;
+        }
         f->skip = r.skip;
         f->ws_more = r.more;
         return r.used;
@@ -512,6 +615,7 @@ static size_t frame_messages(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, si
                 int w = cap_ws_handshake(p + pos, len - pos, &hl);
                 if (w > 0) {
                     f->ws = true;
+                    f->ws_deflate = cap_ws_deflate(p + pos, hl);
                     pos += hl;
                     continue;
                 }
@@ -1064,8 +1168,9 @@ static void flow_start(cap_tcp_table *t, tcp_flow *f, uint32_t seq, bool syn) {
     f->fin = false;
     f->lost_len = 0;
     f->acked_seen = false;
-    f->ws = f->ws_more = false;
+    f->ws = f->ws_more = f->ws_deflate = false;
     tls_end(t, f);
+    ws_inflater_end(t, f);
 }
 
 /* Close the direction opposite to s (an RST closes both). */
@@ -1297,6 +1402,7 @@ size_t cap_tcp_memory(const cap_tcp_table *t) {
     if (t->buckets) n += ((size_t)t->mask + 1) * sizeof *t->buckets;
     n += ((size_t)t->nflows + t->nclosed + t->npool) * sizeof(tcp_flow);
     if (t->ws_out) n += t->max_msg;
+    if (t->ws_plain) n += (size_t)t->max_msg + 1;
     if (t->tlsx) n += CAP_TLS_MAX_RECORD;
     return n;
 }
@@ -1322,6 +1428,7 @@ void cap_tcp_free(cap_tcp_table *t) {
     }
     free(t->buckets);
     free(t->ws_out);
+    free(t->ws_plain);
     cap_tls_ctx_free(t->tlsx);
     free(t);
 }

@@ -10,7 +10,10 @@
  *
  * Every length read from a frame header is checked against the bytes
  * given; a frame that cannot be one (reserved bits, an opcode out of place,
- * a control frame longer than 125 bytes or fragmented) is CAP_WS_BAD.
+ * a control frame longer than 125 bytes or fragmented) is CAP_WS_BAD. RSV1
+ * is the one reserved bit read: on a message's first frame, when the
+ * handshake names permessage-deflate (RFC 7692), it marks the message
+ * compressed; cap_tcp.c inflates it.
  */
 #include "cap.h"
 
@@ -69,11 +72,15 @@ int cap_ws_handshake(const uint8_t *buf, size_t len, size_t *hdr_len) {
     return 1;
 }
 
+bool cap_ws_deflate(const uint8_t *handshake, size_t hdr_len) {
+    return header_has_token(handshake, hdr_len, "Sec-WebSocket-Extensions", "permessage-deflate");
+}
+
 /* One frame header at p: its length (2-14 bytes), 0 when cut short, -1
- * when it cannot be a frame (reserved bits set: no extension is agreed
- * for SIP). */
+ * when it cannot be a frame (RSV2 or RSV3 set: no extension that uses them
+ * is read; RSV1 on a control frame). RSV1 is left to the caller. */
 typedef struct ws_frame {
-    bool fin, masked;
+    bool fin, masked, rsv1;
     uint8_t opcode;
     uint8_t key[4];
     uint64_t len;
@@ -81,8 +88,9 @@ typedef struct ws_frame {
 
 static int frame_header(const uint8_t *p, size_t n, ws_frame *f) {
     if (n < 2) return 0;
-    if (p[0] & 0x70) return -1;
+    if (p[0] & 0x30) return -1;
     f->fin = (p[0] & 0x80) != 0;
+    f->rsv1 = (p[0] & 0x40) != 0;
     f->opcode = p[0] & 0x0f;
     f->masked = (p[1] & 0x80) != 0;
     uint32_t hl = 2;
@@ -103,7 +111,8 @@ static int frame_header(const uint8_t *p, size_t n, ws_frame *f) {
         memcpy(f->key, p + hl, 4);
         hl += 4;
     }
-    if (f->opcode >= 8 ? (!f->fin || f->len > 125 || f->opcode > 10) : f->opcode > WS_OP_BINARY) return -1;
+    if (f->opcode >= 8 ? (!f->fin || f->len > 125 || f->opcode > 10 || f->rsv1) : f->opcode > WS_OP_BINARY)
+        return -1;
     return (int)hl;
 }
 
@@ -135,15 +144,16 @@ static size_t gather(const uint8_t *buf, size_t end, uint8_t *out) {
     return total;
 }
 
-cap_ws_status cap_ws_message_scan(const uint8_t *buf, size_t len, size_t max_msg, bool continuing, uint8_t *out,
-                                  cap_ws_read *r, cap_ws_scan *sc) {
+cap_ws_status cap_ws_message_scan(const uint8_t *buf, size_t len, size_t max_msg, bool continuing, bool deflate,
+                                  uint8_t *out, cap_ws_read *r, cap_ws_scan *sc) {
     /* resumed: the frames before sc->pos were walked by an earlier call on
      * the same message (a message in many frames is walked once, not once
      * per segment that adds a frame) */
     size_t pos = sc ? sc->pos : 0, total = sc ? sc->total : 0;
-    bool first = !continuing && pos == 0;
-    if (sc) sc->pos = sc->total = 0;
+    bool first = !continuing && pos == 0, compressed = pos > 0 && sc->compressed;
+    if (sc) memset(sc, 0, sizeof *sc);
     memset(r, 0, sizeof *r);
+    r->compressed = compressed;
     for (;;) {
         ws_frame f;
         int hl = frame_header(buf + pos, len - pos, &f);
@@ -161,6 +171,10 @@ cap_ws_status cap_ws_message_scan(const uint8_t *buf, size_t len, size_t max_msg
             continue;
         }
         if (first ? f.opcode == WS_OP_CONT : f.opcode != WS_OP_CONT) return CAP_WS_BAD;
+        /* RSV1: compressed, said by the first frame alone (RFC 7692 6.1),
+         * only where the handshake agreed to it */
+        if (f.rsv1 && (!first || !deflate)) return CAP_WS_BAD;
+        if (first) r->compressed = f.rsv1;
         first = false;
         if (f.len > max_msg - total) { /* too long: its first bytes, the rest skipped */
             size_t here = avail < f.len ? avail : (size_t)f.len;
@@ -190,13 +204,14 @@ cap_ws_status cap_ws_message_scan(const uint8_t *buf, size_t len, size_t max_msg
     if (sc) { /* the whole frames so far: not walked again */
         sc->pos = pos;
         sc->total = total;
+        sc->compressed = r->compressed;
     }
     return CAP_WS_INCOMPLETE;
 }
 
 cap_ws_status cap_ws_message(const uint8_t *buf, size_t len, size_t max_msg, bool continuing, uint8_t *out,
                              cap_ws_read *r) {
-    return cap_ws_message_scan(buf, len, max_msg, continuing, out, r, NULL);
+    return cap_ws_message_scan(buf, len, max_msg, continuing, false, out, r, NULL);
 }
 
 int cap_ws_resync_start(const uint8_t *buf, size_t len) {

@@ -1480,6 +1480,30 @@ static void test_ws_handshake(void) {
     for (size_t cut = 0; cut < n; cut++) CHECK_EQ_INT(cap_ws_message(f, cut, 512, false, out, &r), CAP_WS_INCOMPLETE);
     f[0] |= 0x40;
     CHECK_EQ_INT(cap_ws_message(f, n, 512, false, out, &r), CAP_WS_BAD);
+    /* RSV1 (permessage-deflate, RFC 7692): read only where the handshake
+     * named it, on a message's first frame, never RSV2/RSV3 or a control
+     * frame's */
+    CHECK_EQ_INT(cap_ws_message_scan(f, n, 512, false, true, out, &r, NULL), CAP_WS_MESSAGE);
+    CHECK(r.compressed && r.out_len == strlen(OPT));
+    f[0] ^= 0x40 | 0x20;
+    CHECK_EQ_INT(cap_ws_message_scan(f, n, 512, false, true, out, &r, NULL), CAP_WS_BAD);
+    f[0] ^= 0x20;
+    CHECK_EQ_INT(cap_ws_message_scan(f, n, 512, false, true, out, &r, NULL), CAP_WS_MESSAGE);
+    CHECK(!r.compressed);
+    n = ws_frame(f, 9, true, false, "x", 1);
+    f[0] |= 0x40;
+    CHECK_EQ_INT(cap_ws_message_scan(f, n, 512, false, true, out, &r, NULL), CAP_WS_BAD);
+    {   /* first frame RSV1, its continuation not; then a continuation with RSV1 */
+        size_t a = ws_frame(f, 1, false, false, OPT, 10);
+        f[0] |= 0x40;
+        size_t b = ws_frame(f + a, 0, true, false, OPT + 10, strlen(OPT) - 10);
+        cap_ws_scan sc = {0};
+        CHECK_EQ_INT(cap_ws_message_scan(f, a + 1, 512, false, true, out, &r, &sc), CAP_WS_INCOMPLETE);
+        CHECK_EQ_INT(cap_ws_message_scan(f, a + b, 512, false, true, out, &r, &sc), CAP_WS_MESSAGE);
+        CHECK(r.compressed && r.out_len == strlen(OPT)); /* resumed: the first frame's RSV1 kept */
+        f[a] |= 0x40;
+        CHECK_EQ_INT(cap_ws_message_scan(f, a + b, 512, false, true, out, &r, NULL), CAP_WS_BAD);
+    }
     n = ws_frame(f, 0, true, false, OPT, strlen(OPT));
     CHECK_EQ_INT(cap_ws_message(f, n, 512, false, out, &r), CAP_WS_BAD);
     CHECK_EQ_INT(cap_ws_message(f, n, 512, true, out, &r), CAP_WS_MESSAGE); /* continuing: fine */

@@ -1,4 +1,4 @@
-# Generates tests/data/capture/tunnels.pcap, esp.pcap, sctp.pcap and links-*.pcap (kept in the repo;
+# Generates tests/data/capture/tunnels.pcap, esp.pcap, sctp.pcap, ws*.pcap and links-*.pcap (kept in the repo;
 # regenerate with this script): one SIP OPTIONS per encapsulation fs38 opens, each from its own
 # inner source address with its own Call-ID (tunnel-<n>), a User-Agent that
 # SIP-SCAN-001 names, so every message that is decoded shows as an incident of
@@ -227,8 +227,8 @@ write_pcap('links-nflog-be.pcap', [nflog(2, ip4_opt(10, '10.3.0.10'), '>')], t0=
 # frames with a ping between them, ws-6 in a binary frame, then a close. On
 # 80 from 10.4.0.2: ws-7. On 8081 from 10.4.0.3 a WebSocket of another
 # subprotocol ("chat") carrying SIP-looking text: not SIP over WebSocket.
-def ws_frame(payload, opcode=1, fin=True, key=None):
-    b0 = (0x80 if fin else 0) | opcode
+def ws_frame(payload, opcode=1, fin=True, key=None, rsv1=False):
+    b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
     n = len(payload)
     hdr = bytes([b0, (0x80 if key else 0) | (n if n < 126 else 126)]) + (struct.pack('!H', n) if n >= 126 else b'')
     if key:
@@ -240,9 +240,10 @@ def ws_opt(n, src):
 def ws_ok(n, src):
     m = ws_opt(n, src)
     return b'SIP/2.0 200 OK\r\n' + m[m.index(b'\r\n') + 2:]
-def ws_conn(cli, port, proto, messages, t_frames):
-    """A TCP connection cli:4xxxx -> SRV:port: handshake naming proto, then
-    (direction, bytes) segments; returns the frames."""
+def ws_conn(cli, port, proto, messages, t_frames, ext=b''):
+    """A TCP connection cli:4xxxx -> SRV:port: handshake naming proto (and
+    the extension header lines ext, offered and agreed), then (direction,
+    bytes) segments; returns the frames."""
     cp = 40000 + port % 1000
     out, seq = [], {'c': 1000, 's': 5000}
     def seg(d, flags, data=b''):
@@ -254,9 +255,10 @@ def ws_conn(cli, port, proto, messages, t_frames):
     seg('c', 0x02); seg('s', 0x12); seg('c', 0x10)
     seg('c', 0x18, b'GET /ws HTTP/1.1\r\nHost: 192.0.2.200\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
                    b'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: ' + proto + b'\r\n'
-                   b'Sec-WebSocket-Version: 13\r\n\r\n')
+                   b'Sec-WebSocket-Version: 13\r\n' + ext + b'\r\n')
     seg('s', 0x18, b'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
-                   b'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: ' + proto + b'\r\n\r\n')
+                   b'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: ' + proto + b'\r\n'
+                   + ext + b'\r\n')
     for d, data in messages: seg(d, 0x18, data)
     return out
 K = b'\x37\xfa\x21\x3d'
@@ -272,3 +274,39 @@ wsf = ws_conn('10.4.0.1', 8080, b'sip', [
 wsf += ws_conn('10.4.0.2', 80, b'sip', [('c', ws_frame(ws_opt(7, '10.4.0.2'), key=K))], None)
 wsf += ws_conn('10.4.0.3', 8081, b'chat', [('c', ws_frame(ws_opt(8, '10.4.0.3'), key=K))], None)
 write_pcap('ws.pcap', wsf, t0=1700000300)
+
+# ws-deflate.pcap: SIP over WebSocket with permessage-deflate (RFC 7692; browsers
+# offer it). On 8080 from 10.4.0.4, context takeover (the default): ws-11 to
+# ws-14 compressed by one compressor each way (later messages refer back to
+# earlier ones), the server's 200 to ws-11 compressed, ws-15 sent uncompressed
+# (RSV1 clear: allowed), ws-16 compressed in two frames (RSV1 on the first).
+# On 8081 from 10.4.0.5, client_no_context_takeover: ws-21, ws-22, each from a
+# fresh compressor.
+import zlib
+def deflate_msg(comp, m):
+    d = comp.compress(m) + comp.flush(zlib.Z_SYNC_FLUSH)
+    assert d.endswith(b'\x00\x00\xff\xff')
+    return d[:-4]
+PMD = b'Sec-WebSocket-Extensions: permessage-deflate\r\n'
+cc, sc = zlib.compressobj(wbits=-15), zlib.compressobj(wbits=-15)
+z = [deflate_msg(cc, ws_opt(i, '10.4.0.4')) for i in (11, 12, 13, 14)]
+z16 = deflate_msg(cc, ws_opt(16, '10.4.0.4'))
+wsd = ws_conn('10.4.0.4', 8080, b'sip', [
+    ('c', ws_frame(z[0], key=K, rsv1=True)), ('s', ws_frame(deflate_msg(sc, ws_ok(11, '10.4.0.4')), rsv1=True)),
+    ('c', ws_frame(z[1], key=K, rsv1=True) + ws_frame(z[2], key=K, rsv1=True)),
+    ('c', ws_frame(z[3], key=K, rsv1=True)),
+    ('c', ws_frame(ws_opt(15, '10.4.0.4'), key=K)),
+    ('c', ws_frame(z16[:20], fin=False, key=K, rsv1=True) + ws_frame(z16[20:], opcode=0, key=K))], None, PMD)
+wsd += ws_conn('10.4.0.5', 8081, b'sip', [
+    ('c', ws_frame(deflate_msg(zlib.compressobj(wbits=-15), ws_opt(i, '10.4.0.5')), key=K, rsv1=True))
+    for i in (21, 22)], None,
+    b'Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover\r\n')
+# On 8082 from 10.4.0.6 (no context takeover either way): ws-31 with a 2 MB
+# header that deflates to 2 kB (a decompression bomb: read cut at the
+# message size limit, marked oversized), then ws-32.
+bomb = ws_opt(31, '10.4.0.6').replace(b'User-Agent:', b'X-Pad: ' + b'a' * 2000000 + b'\r\nUser-Agent:')
+wsd += ws_conn('10.4.0.6', 8082, b'sip', [
+    ('c', ws_frame(deflate_msg(zlib.compressobj(wbits=-15), m), key=K, rsv1=True))
+    for m in (bomb, ws_opt(32, '10.4.0.6'))], None,
+    b'Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover; server_no_context_takeover\r\n')
+write_pcap('ws-deflate.pcap', wsd, t0=1700000400)
