@@ -501,10 +501,13 @@ static void match_number(const det_indicators *d, int side, const char *num, con
     if (num[0] != '+' || !d->nnums[side]) return;
     const char *digits = num + 1;
     size_t len = strlen(digits);
-    if (len == 0 || len > IND_MAX_DIGITS) return;
+    if (len == 0) return;
     const ind_num *arr = d->nums[side];
     uint32_t n = d->nnums[side];
-    for (size_t l = len; l >= 1; l--) {
+    /* a number longer than E.164 allows (overdialled: exchanges route on
+     * the prefix) matches no e164, but still starts with a range, as
+     * cfg_match_prefix takes high_risk_ranges */
+    for (size_t l = len < IND_MAX_DIGITS ? len : IND_MAX_DIGITS; l >= 1; l--) {
         if (!(d->num_lengths[side] & (1u << l))) continue;
         ind_num key = {.len = (uint8_t)l};
         memcpy(key.digits, digits, l);
@@ -524,7 +527,7 @@ static void match_number(const det_indicators *d, int side, const char *num, con
 }
 
 static void match_ua(const det_indicators *d, fs_str ua, ind_hits *hs) {
-    if (!d->nuas || ua.len == 0) return;
+    if (ua.len == 0) return;
     char norm[IND_UA_MAX + 1];
     size_t n = ua_norm(ua, norm);
     if (!n) return;
@@ -561,6 +564,24 @@ static void match_pai(const det_indicators *d, const sip_msg *m, ind_hits *hs) {
             n++;
             number_of(item, num, sizeof num);
             match_number(d, SIDE_CALLER, num, "caller", hs);
+        }
+    }
+}
+
+/* Every User-Agent field, and a response's Server fields, up to
+ * IND_AGENT_FIELDS: a tool named second, after a harmless agent, must match
+ * as SIP-SCAN-001 finds it there (det_protocol.c). */
+#define IND_AGENT_FIELDS 4
+static void match_agents(const det_indicators *d, const sip_msg *m, ind_hits *hs) {
+    if (!d->nuas) return;
+    static const sip_header_id agents[] = {SIP_H_USER_AGENT, SIP_H_SERVER};
+    unsigned n = 0;
+    for (size_t i = 0; i < (m->is_request ? 1u : 2u); i++) {
+        uint16_t pos = 0;
+        const sip_header *h;
+        while (n < IND_AGENT_FIELDS && (h = sip_header_next(m, agents[i], &pos)) != NULL) {
+            n++;
+            match_ua(d, h->value, hs);
         }
     }
 }
@@ -618,7 +639,7 @@ void det_indicators_check(det_ctx *c) {
         number_of(m->to, num, sizeof num);
         match_number(d, SIDE_CALLEE, num, "callee", &hs);
     }
-    match_ua(d, m->user_agent, &hs);
+    match_agents(d, m, &hs);
     for (unsigned i = 0; i < hs.n; i++) raise_hit(c, &d->events[hs.h[i].ev], &hs.h[i]); /* all usable */
 }
 

@@ -169,6 +169,9 @@ static void trust_headers_check(det_ctx *c) {
 /* ---- SIP-CLI-001 ------------------------------------------------------------------ */
 
 static bool home_domain(const fs38_config *cfg, fs_str host, const char **which) {
+    /* an absolute name ("ims.example.net.", RFC 3261 25.1 hostname) is the
+     * same domain: DNS resolves it alike */
+    if (host.len > 1 && host.p[host.len - 1] == '.') host.len--;
     for (unsigned i = 0; i < cfg->nhome_domains; i++) {
         const char *d = cfg->home_domains[i];
         size_t n = strlen(d);
@@ -272,6 +275,14 @@ static const char *invalid_reason(const det_ctx *c, const sip_uri *u, char *num,
     uint32_t digits = 0;
     for (uint32_t i = 1; i < user.len && user.p[i] != ';'; i++) {
         char ch = user.p[i];
+        int hi, lo;
+        /* an escaped octet is the octet (RFC 3261 19.1.4), as
+         * det_number_normalise reads it: "+%34%34..." is "+44..." */
+        if (ch == '%' && i + 2 < user.len && (hi = det_hex_value(user.p[i + 1])) >= 0 &&
+            (lo = det_hex_value(user.p[i + 2])) >= 0) {
+            ch = (char)(hi << 4 | lo);
+            i += 2;
+        }
         if (ch >= '0' && ch <= '9') digits++;
         else if (!visual_separator(ch)) return "non_numeric";
     }

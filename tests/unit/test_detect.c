@@ -1315,8 +1315,10 @@ static void test_cli(void) {
                           "\"Anonymous\" <sip:anonymous@anonymous.invalid>;tag=1", "<sip:1001@pbx>;tag=1",
                           "<tel:+1-202-555-0100>;tag=1", "<sip:0044207946000@x.example>;tag=1",
                           /* inside +88216 but excepted ("!+88216999") */
-                          "<sip:+88216999123@x.example>;tag=1"};
-    for (int i = 0; i < 7; i++) {
+                          "<sip:+88216999123@x.example>;tag=1",
+                          /* digits %-escaped: the same URI as +442079460000 (RFC 3261 19.1.4) */
+                          "<sip:+%34%342079460000@x.example>;tag=1"};
+    for (int i = 0; i < 8; i++) {
         char cid[16];
         snprintf(cid, sizeof cid, "gd%d", i);
         invite_with(&w, "198.51.100.16:5060", "192.0.2.1:5060", T0 + SEC(10 + i), cid, good[i], NULL);
@@ -3764,6 +3766,31 @@ static void test_evasion(void) {
     world_finish(&w);
     const ev_event *cli = find_rule(w.out, "SIP-CLI-001");
     CHECK(cli && has_obs(cli, "e164", "+447700900123", "victim"));
+    world_free(&w);
+
+    /* SIP-CLI-001: our IMS domain written as an absolute name, with the
+     * trailing dot (RFC 3261 25.1 hostname; DNS resolves it alike), in From
+     * and in PAI */
+    const char *dotted[] = {"<sip:bob@ims.example.net.>;tag=1", "<sip:bob@sub.IMS.example.net.:5060>;tag=1"};
+    for (int k = 0; k < 2; k++) {
+        w = world_new(config_zones());
+        req(&w, "203.0.113.42:5060", "10.0.0.5:5060", T0, "INVITE", "sip:+442071230000@ims.example.net",
+            dotted[k], "<sip:+442071230000@ims.example.net>", "cdot", 1, NULL, NULL);
+        req(&w, "203.0.113.43:5060", "10.0.0.5:5060", T0, "INVITE", "sip:+442071230000@ims.example.net",
+            "<sip:eve@x.example>;tag=1", "<sip:+442071230000@ims.example.net>", "cdot2", 1,
+            "P-Asserted-Identity: <sip:bob@ims.example.net.>\r\n", NULL);
+        world_finish(&w);
+        CHECK_MSG(count_rule(w.out, "SIP-CLI-001") == 2, "home domain with a trailing dot, form %d", k);
+        cli = find_rule(w.out, "SIP-CLI-001");
+        CHECK(cli && !strcmp(dstr(cli, "home_match"), "ims.example.net"));
+        world_free(&w);
+    }
+    /* ...but a name that only ends like ours is not ours */
+    w = world_new(config_zones());
+    req(&w, "203.0.113.44:5060", "10.0.0.5:5060", T0, "INVITE", "sip:+442071230000@ims.example.net",
+        "<sip:bob@evilims.example.net.>;tag=1", "<sip:+442071230000@ims.example.net>", "cdot3", 1, NULL, NULL);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-CLI-001"), 0);
     world_free(&w);
 
     /* SIP-CLI-001 from a trusted partner (which may assert PAI, so

@@ -427,6 +427,41 @@ static void test_pai_values(void) {
     det_indicators_free(ind);
 }
 
+/* A shared tool's User-Agent as the second field, after a harmless one
+ * (SIP-SCAN-001 judges every User-Agent field for the same reason), and a
+ * response's Server: both match. */
+static void test_second_user_agent(void) {
+    const char *text = cache_text();
+    fs_err e = {0};
+    det_indicators *ind = det_indicators_parse(text, strlen(text), "cache", now_ms(), &e);
+    CHECK_MSG(ind != NULL, "%s", e.msg);
+    const char *msgs[] = {
+        "OPTIONS sip:100@192.0.2.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.80:5060;branch=z9hG4bK-u1\r\n"
+        "Max-Forwards: 70\r\nFrom: <sip:a@192.0.2.80>;tag=u\r\nTo: <sip:100@192.0.2.10>\r\n"
+        "Call-ID: ua-1\r\nCSeq: 1 OPTIONS\r\nUser-Agent: Linphone/5.2\r\nUser-Agent: SIPVicious-Scanner\r\n"
+        "Content-Length: 0\r\n\r\n",
+        "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-u2\r\n"
+        "From: <sip:a@192.0.2.10>;tag=u\r\nTo: <sip:100@192.0.2.80>;tag=v\r\n"
+        "Call-ID: ua-2\r\nCSeq: 1 OPTIONS\r\nServer: Linphone/5.2\r\nServer: sipvicious-scanner\r\n"
+        "Content-Length: 0\r\n\r\n"};
+    for (int k = 0; k < 2; k++) {
+        world w;
+        world_init(&w, ind);
+        cap_payload p = {.data = (const uint8_t *)msgs[k], .len = (uint32_t)strlen(msgs[k]), .transport = CAP_T_UDP,
+                         .ts_us = 1764067290000000ULL};
+        fs_addr_parse("192.0.2.80", &p.src.addr);
+        fs_addr_parse("192.0.2.10", &p.dst.addr);
+        p.src.port = p.dst.port = 5060;
+        det_process(w.eng, &p);
+        det_finish(w.eng);
+        const ev_event *tool = event_for(&w, ID(6));
+        CHECK_MSG(tool != NULL, "the tool as the second agent field, form %d", k);
+        if (tool) CHECK(!strcmp(detail(tool, "matched")->s, "sip_user_agent"));
+        world_free(&w);
+    }
+    det_indicators_free(ind);
+}
+
 /* An IPv4 peer as a dual-stack socket reports it (::ffff:a.b.c.d, e.g. in a
  * proxy's HEP) is that IPv4 address, as zones and allow_sources take it. */
 static void test_mapped_source(void) {
@@ -650,6 +685,29 @@ static void test_many(void) {
     free(buf);
 }
 
+/* A callee dialled with more digits than E.164's 15 (overdialling: an
+ * exchange routes on the prefix and drops the rest) still starts with a
+ * shared range, as high_risk_ranges (cfg_match_prefix) take it; an exact
+ * e164 caller is not matched by a longer number. */
+static void test_long_numbers(void) {
+    const char *text = cache_text();
+    fs_err e = {0};
+    det_indicators *ind = det_indicators_parse(text, strlen(text), "cache", now_ms(), &e);
+    CHECK_MSG(ind != NULL, "%s", e.msg);
+    world w;
+    world_init(&w, ind);
+    uint64_t t = 1764067290000000ULL;
+    invite(&w, "192.0.2.70", "+88213555012345678", "carol", "Linphone", t, 1);     /* 17 digits */
+    invite(&w, "192.0.2.71", "200", "+44770090012345678", "Linphone", t + 1000, 2); /* not +447700900123 */
+    det_finish(w.eng);
+    const ev_event *irsf = event_for(&w, ID(4));
+    CHECK_MSG(irsf != NULL, "a 17-digit callee in +88213");
+    if (irsf) CHECK(!strcmp(detail(irsf, "indicator")->s, "+88213"));
+    CHECK_EQ_INT(count_for(&w, ID(5)), 0);
+    world_free(&w);
+    det_indicators_free(ind);
+}
+
 int main(void) {
     if (sodium_init() < 0) return 1;
     test_load();
@@ -657,7 +715,9 @@ int main(void) {
     test_match();
     test_signalling();
     test_pai_values();
+    test_long_numbers();
     test_mapped_source();
+    test_second_user_agent();
     test_mapped_indicator();
     test_expire_while_loaded();
     test_unusable_do_not_hide();
