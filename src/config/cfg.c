@@ -1500,7 +1500,8 @@ static fs_code rules_entry(cfg_parser *P, const char *id, void *ctx) {
     yaml_mark_t at = P->key_mark;
     fs_code rc = read_map(P, NULL, rule_key, &rx);
     const cfg_rule *cr = &P->c->rules[r];
-    if (rc == FS_OK && r == R_CLI_INVALID && cr->param[0] > cr->param[1]) { /* every caller would be flagged */
+    /* every caller would be flagged; max_digits 0 is no upper bound (docs/configuration.md) */
+    if (rc == FS_OK && r == R_CLI_INVALID && cr->param[1] > 0 && cr->param[0] > cr->param[1]) {
         snprintf(P->path, sizeof P->path, "rules.%s", id);
         P->path_len = strlen(P->path);
         return fail_at(P, at, FS_ERR_CONFIG, "min_digits (%g) is more than max_digits (%g): every number would be flagged",

@@ -71,13 +71,14 @@ static bool identity_of(fs_str header_value, char *out, size_t n) {
     return identity_of_user(det_header_user(header_value), out, n);
 }
 
-/* The caller: the asserted identity when it comes from inside the trust
- * domain, else From. Returns the URI of the header it came from (empty
+/* The caller: the asserted identity when it comes from a sender that may
+ * assert it (the core, a trusted zone whose may_assert names PAI), else
+ * From. Returns the URI of the header it came from (empty
  * when there is no caller). */
 static fs_str caller_of(const det_ctx *c, char *out, size_t n) {
     const sip_msg *m = c->m;
     fs_str pai = det_pai_value(m);
-    if (pai.len && c->zones && c->src_trust != TRUST_UNTRUSTED && identity_of(pai, out, n))
+    if (pai.len && det_may_assert_identity(c) && identity_of(pai, out, n))
         return det_nameaddr_uri(pai);
     if (identity_of_user(det_from_to_user(m, 0), out, n)) return det_from_to_uri(m, 0);
     out[0] = '\0';
@@ -133,7 +134,7 @@ static void caller_uri_fallback(ev_event *ev, const det_ctx *c, const det_caller
      * whatever the From holds (urn:service:sos, an anonymous URI): that URI
      * first, when the message is the caller's request (a response's PAI is
      * the callee's). With the From's alone such an event named nothing. */
-    if (c->m->is_request && c->zones && c->src_trust != TRUST_UNTRUSTED)
+    if (c->m->is_request && det_may_assert_identity(c))
         caller_uri_observable(ev, det_nameaddr_uri(det_pai_value(c->m)));
     if (!ev->nobs && !anonymous_user(det_from_to_user(c->m, 0))) caller_uri_observable(ev, det_from_to_uri(c->m, 0));
 }

@@ -502,6 +502,10 @@ void det_sample_request(det_ctx *c, det_rule_id r, uint64_t key_hash);
 uint32_t det_threshold(const det_ctx *c, det_rule_id r);
 /* Same, scaled by the multiplier of the given zone (-1 = none: unscaled). */
 uint32_t det_threshold_zone(const det_ctx *c, det_rule_id r, int zone);
+/* Whether the sender of the message at hand may assert a caller's identity
+ * (P-Asserted-Identity): the core, or a trusted zone whose may_assert names
+ * it (det_trust.c). Without zones, no one. */
+bool det_may_assert_identity(const det_ctx *c);
 /* Whether the message at hand is outside the configured business_hours
  * (never, when none are configured). */
 bool det_off_hours(const det_ctx *c);

@@ -128,6 +128,11 @@ static uint64_t may_assert_mask(const det_ctx *c) {
     return c->src_trust == TRUST_TRUSTED ? TRUSTED_DEFAULT_ASSERT : 0;
 }
 
+bool det_may_assert_identity(const det_ctx *c) {
+    if (!c->zones || c->src_trust == TRUST_UNTRUSTED) return false;
+    return c->src_trust == TRUST_CORE || (may_assert_mask(c) & HBIT(SIP_H_P_ASSERTED_IDENTITY));
+}
+
 /* Whether an untrusted sender may be a UE talking to its P-CSCF, which sends
  * P-Preferred-Identity (RFC 3325 9.2) and P-Access-Network-Info (TS 24.229
  * 5.1, RFC 7315 4.4): a sender in an access zone, or any untrusted sender

@@ -367,6 +367,8 @@ static void test_full(void) {
 
 /* ---- bad files ------------------------------------------------------------------ */
 
+static void expect_ok_buf(const char *name, const char *yaml);
+
 static void test_bad_files(void) {
     expect_fail("bad_unknown_key.yaml", FS_ERR_CONFIG, "6:3", "capture.heuristics",
                 "unknown key (expected one of: sip_ports, heuristic, live_buffer_mb, hep_ports, hep_auth_key, hep_tls_cert, hep_tls_key, "
@@ -564,6 +566,9 @@ static void test_generated(void) {
     static const char digits[] = "rules:\n  SIP-CLI-002: {min_digits: 16}\n";
     expect_fail_buf("digits", digits, sizeof digits - 1, FS_ERR_CONFIG, "config:2:3: ", "rules.SIP-CLI-002",
                     "min_digits (16) is more than max_digits (15)");
+    /* ... but max_digits 0 is "no upper bound", documented, not a bound below min_digits */
+    expect_ok_buf("nomax", "rules:\n  SIP-CLI-002: {max_digits: 0}\n");
+    CHECK(g_cfg.rules[R_CLI_INVALID].param[1] == 0 && g_cfg.rules[R_CLI_INVALID].param[0] == 7);
 
     /* a NUL written as an escape in a quoted scalar */
     static const char esc[] = "organisation:\n  issuer: \"a\\0b\"\n";

@@ -2232,6 +2232,32 @@ static void test_wangiri_off_hours(void) {
     world_free(&w);
 }
 
+/* A trusted partner whose may_assert leaves P-Asserted-Identity out: its
+ * PAI does not name the caller (SIP-TRUST-001 flags it). Rotating PAI
+ * values behind one From hid 15 one-ring calls from FRAUD-WANGIRI-001. */
+static void test_wangiri_pai_not_assertable(void) {
+    for (int allowed = 0; allowed < 2; allowed++) {
+        fs38_config *cfg = config_zones();
+        for (int i = 0; i < cfg->nzones; i++)
+            if (!strcmp(cfg->zones[i].name, "ipx-partner") && !allowed)
+                cfg->zones[i].may_assert = 1ULL << SIP_H_P_CHARGING_VECTOR;
+        world w = world_new(cfg);
+        for (int i = 0; i < 15; i++) {
+            char callee[24], cid[16], pai[96];
+            snprintf(callee, sizeof callee, "+4477009%05d", 100 + i * 7);
+            snprintf(cid, sizeof cid, "wp%d", i);
+            snprintf(pai, sizeof pai, "P-Asserted-Identity: <sip:+25299000%02d@origin.example;user=phone>\r\n", i);
+            call(&w, "192.0.2.30:5060", "10.0.0.60:5060", T0 + SEC(i * 4), "+2521234567", callee, cid, END_CANCEL, 3,
+                 pai);
+        }
+        world_finish(&w);
+        /* allowed: 15 callers of one call each (the partner vouches for them) */
+        CHECK_EQ_INT(count_rule(w.out, "FRAUD-WANGIRI-001"), allowed ? 0 : 1);
+        if (!allowed) CHECK(has_obs(find_rule(w.out, "FRAUD-WANGIRI-001"), "e164", "+2521234567", "caller"));
+        world_free(&w);
+    }
+}
+
 static void test_wangiri(void) {
     world w = world_new(config_zones());
     const char *peer = "203.0.113.20:5060", *core = "10.0.0.60:5060";
@@ -4071,6 +4097,7 @@ int main(void) {
     test_wangiri_off_hours();
     test_allow_callers();
     test_wangiri();
+    test_wangiri_pai_not_assertable();
     test_wangiri_relayed_failover();
     test_ended_calls_give_way();
     test_call_evidence();
