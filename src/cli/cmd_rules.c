@@ -29,13 +29,14 @@ static const char rules_usage[] =
     "      --json         one JSON object per rule (NDJSON), for a SIEM's lookup\n"
     "                     table: id, name, event_type, domain, severity, confidence,\n"
     "                     action, threshold, window_s, ttl_s, enabled, params\n"
-    "                     (INTEL-001: event_type, domain and severity null, as it\n"
-    "                     raises the shared event's own)\n"
+    "                     (INTEL-001: event_type, domain, severity, confidence and\n"
+    "                     action null, as it raises the shared event's own)\n"
     "  -h, --help         this text\n"
     "\n"
     "Exit codes: 0 listed, 2 usage or config error.\n";
 
-/* INTEL-001 raises the shared event's own type, domain and severity */
+/* INTEL-001 raises the shared event's own type, domain, severity,
+ * confidence and action */
 static bool takes_shared(int i) { return i == R_INTEL_MATCH; }
 
 /* The n-th name of a space-separated list into out; false past the end. */
@@ -62,12 +63,13 @@ static int print_json(const fs38_config *cfg) {
         char name[64];
         for (unsigned k = 0; k < DET_MAX_PARAMS && param_name(ri->param_names, k, name, sizeof name); k++)
             json_object_set_new(params, name, json_real(r->param[k]));
-        json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:o, s:i, s:s, s:I, s:I, s:I, s:b, s:o}", "id", ri->id,
+        json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:b, s:o}", "id", ri->id,
                               "name", ri->name,
                               "event_type", shared ? json_null() : json_string(det_event_type_name(ri->event_type)),
                               "domain", shared ? json_null() : json_string(det_domain_name(ri->domain)),
                               "severity", shared ? json_null() : json_string(det_severity_name(r->severity)),
-                              "confidence", (int)ri->confidence, "action", det_action_name(r->action),
+                              "confidence", shared ? json_null() : json_integer(ri->confidence),
+                              "action", shared ? json_null() : json_string(det_action_name(r->action)),
                               "threshold", (json_int_t)r->threshold, "window_s", (json_int_t)r->window_s,
                               "ttl_s", (json_int_t)r->ttl_s, "enabled", (int)r->enabled, "params", params);
         char *line = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;

@@ -207,6 +207,10 @@ static const char *type_name_i(int i) { return det_event_type_name((det_event_ty
 static const char *domain_name_i(int i) { return det_domain_name((det_domain)i); }
 static const char *action_name_i(int i) { return det_action_name((det_action)i); }
 
+/* The longest ttl_s an INTEL-001 event takes from a shared event: the
+ * longest `rules.<ID>.ttl_s` the config accepts (cfg.c). */
+enum { SHARED_TTL_MAX_S = 365 * 86400 };
+
 /* Fill the ind_event; false when inspect cannot raise this type. */
 static bool event_fields(ind_event *ie, const xc_event *ev) {
     int type = enum_index(ev->event_type, type_name_i, ET__COUNT);
@@ -231,7 +235,10 @@ static bool event_fields(ind_event *ie, const xc_event *ev) {
     int a = act ? enum_index(act, action_name_i, ACT__COUNT) : -1;
     if (a >= 0) ie->action = (uint8_t)a;
     if (scope && strlen(scope) < sizeof ie->scope) snprintf(ie->scope, sizeof ie->scope, "%s", scope);
-    ie->ttl_s = ttl > 0 && ttl < 366 * 86400 ? (uint32_t)ttl : 0;
+    /* the partner's lifetime, held to the longest a rule's ttl_s may be
+     * (the config's bound): a year, not the rule's hour, for "block for
+     * two years"; 0 (no lifetime) takes the rule's */
+    ie->ttl_s = ttl <= 0 ? 0 : ttl > SHARED_TTL_MAX_S ? SHARED_TTL_MAX_S : (uint32_t)ttl;
     /* a SIGNALLING_ATTACK names its protocol, and so must the event raised
      * with its type (the validator requires details.protocol) */
     const json_t *details = json_object_get(json_object_get(ev->root, "evidence"), "details");

@@ -145,6 +145,10 @@ bool xc_event_observable(const xc_event *ev, size_t i, xc_observable *out);
  * 32 bytes or has no key_id. Adds one issue per finding to r; returns the
  * count (0 = none). */
 unsigned xc_event_clear_ids(const xc_event *ev, xc_report *r);
+/* Only the *_hmac part of xc_event_clear_ids: values the format defines as
+ * base64url(HMAC-SHA256) that are not (fs38 validate; a victim's number
+ * in clear is fine in a local event, which share pseudonymises). */
+unsigned xc_event_hmac_values(const xc_event *ev, xc_report *r);
 
 /* "org:<MCC>-<MNC>" (3-digit MCC, 2-3 digit MNC) or "org:<name>" with name
  * [a-z0-9._-]{1,64} not made of digits and dashes only. */

@@ -617,6 +617,63 @@ bool xc_json_within(const char *p, size_t n, unsigned max_depth, size_t max_valu
     return true;
 }
 
+/* The member the byte at n of a document is in ("evidence.count",
+ * "observables[1].value"; "" at the top level), to name where a JSON error
+ * is: jansson says at which byte, not in which field. Scans as
+ * xc_json_within does; keys are shown as written, bounded and printable. */
+static void json_path_at(const char *p, size_t n, char *out, size_t outn) {
+    struct {
+        bool obj, in_value;
+        size_t idx, klen;
+        char key[40];
+    } st[XC_EVENT_MAX_DEPTH + 1];
+    int d = -1;
+    bool in_str = false, is_key = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (in_str) {
+            if (c == '"') {
+                in_str = false;
+                continue;
+            }
+            for (bool esc = c == '\\' && i + 1 < n;; esc = false) { /* an escaped quote does not end it */
+                if (is_key && st[d].klen + 1 < sizeof st[d].key)
+                    st[d].key[st[d].klen++] = (unsigned char)c < 0x20 || (unsigned char)c >= 0x7f ? '?' : c;
+                if (!esc) break;
+                c = p[++i];
+            }
+            continue;
+        }
+        if (c == '"') {
+            in_str = true;
+            is_key = d >= 0 && !st[d].in_value;
+            if (is_key) st[d].klen = 0;
+        } else if (c == '{' || c == '[') {
+            if (d + 1 >= (int)(sizeof st / sizeof *st)) break;
+            d++;
+            st[d].obj = c == '{';
+            st[d].in_value = c == '[';
+            st[d].idx = st[d].klen = 0;
+        } else if ((c == '}' || c == ']') && d >= 0) {
+            d--;
+        } else if (c == ':' && d >= 0) {
+            st[d].in_value = true;
+        } else if (c == ',' && d >= 0) {
+            if (st[d].obj) st[d].in_value = false, st[d].klen = 0;
+            else st[d].idx++;
+        }
+    }
+    size_t o = 0;
+    out[0] = '\0';
+    for (int k = 0; k <= d && o + 1 < outn; k++) {
+        int w = !st[k].obj ? snprintf(out + o, outn - o, "[%zu]", st[k].idx)
+                : st[k].klen ? snprintf(out + o, outn - o, "%s%.*s", o ? "." : "", (int)st[k].klen, st[k].key)
+                             : 0;
+        if (w < 0) break;
+        o += (size_t)w;
+    }
+}
+
 fs_code xc_event_parse(const char *buf, size_t len, xc_event *ev, xc_report *r, fs_err *e) {
     xc_report local;
     if (!r) r = &local;
@@ -648,7 +705,11 @@ fs_code xc_event_parse(const char *buf, size_t len, xc_event *ev, xc_report *r, 
     json_t *root = json_loadb(buf ? buf : "", len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         xc_jmem_free(mem);
-        xc_report_add(r, "$", "not valid JSON at byte %d: %s", jerr.position, jerr.text);
+        char where[128];
+        size_t at = jerr.position > 0 && (size_t)jerr.position < len ? (size_t)jerr.position : len;
+        json_path_at(buf ? buf : "", buf ? at : 0, where, sizeof where);
+        xc_report_add(r, "$", "not valid JSON at byte %d%s%s%s: %s", jerr.position, where[0] ? " (in " : "",
+                      where, where[0] ? ")" : "", jerr.text);
         return summarise(r, e);
     }
     fs_code c = xc_event_check(root, ev, r, e);
@@ -710,7 +771,9 @@ static bool has_digit_run(const char *s, size_t min) {
     return false;
 }
 
-unsigned xc_event_clear_ids(const xc_event *ev, xc_report *r) {
+/* victims: also the victims' identifiers in clear (the hub's check), not
+ * only the *_hmac values that are no HMAC (the format's) */
+static unsigned clear_ids(const xc_event *ev, xc_report *r, bool victims) {
     unsigned found = 0;
     for (size_t i = 0; i < xc_event_nobs(ev); i++) {
         xc_observable o;
@@ -728,7 +791,7 @@ unsigned xc_event_clear_ids(const xc_event *ev, xc_report *r) {
                 xc_report_add(r, p, "%s has no key_id", o.kind);
                 found++;
             }
-        } else if (o.role && !strcmp(o.role, "victim") && strcmp(o.kind, "ip") && strcmp(o.kind, "cidr") &&
+        } else if (victims && o.role && !strcmp(o.role, "victim") && strcmp(o.kind, "ip") && strcmp(o.kind, "cidr") &&
                    has_digit_run(o.value, 7)) { /* an address is no subscriber identifier */
             xc_report_add(r, p, "a victim's subscriber identifier in clear (kind %s); send it as "
                                 "msisdn_hmac/imsi_hmac/iccid_hmac (fs38 hash-id)", o.kind);
@@ -737,3 +800,7 @@ unsigned xc_event_clear_ids(const xc_event *ev, xc_report *r) {
     }
     return found;
 }
+
+unsigned xc_event_clear_ids(const xc_event *ev, xc_report *r) { return clear_ids(ev, r, true); }
+
+unsigned xc_event_hmac_values(const xc_event *ev, xc_report *r) { return clear_ids(ev, r, false); }

@@ -60,6 +60,9 @@ s = rules["SIP-SCAN-002"]
 assert (s["threshold"], s["severity"], s["enabled"], s["window_s"]) == (7, "high", True, 60), s
 assert rules["SIP-INFO-001"]["enabled"] is False
 assert rules["INTEL-001"]["event_type"] is None and rules["INTEL-001"]["severity"] is None
+# its events carry the shared event's confidence and action, never the catalogue's
+assert rules["INTEL-001"]["confidence"] is None and rules["INTEL-001"]["action"] is None, rules["INTEL-001"]
+assert rules["SIP-SCAN-002"]["confidence"] == 75 and rules["SIP-SCAN-002"]["action"] == "BLOCK_SOURCE"
 assert rules["SIP-PROTO-004"]["params"] == {"max_initial": 70}, rules["SIP-PROTO-004"]
 for r in rules.values():
     assert set(r) == {"id", "name", "event_type", "domain", "severity", "confidence", "action", "threshold",

@@ -21,6 +21,15 @@ while IFS=$'\t' read -r file field _; do
     ok "$file: names $field" grep -qF -- ": $field: " "$TMPD/out"
 done <"$INV/MANIFEST.tsv"
 
+# an *_hmac value is base64url of a 32-byte HMAC-SHA256: a clear MSISDN there
+# is refused (the hub refuses it too), naming the value
+sed 's/"kind":"imsi_hmac","value":"[A-Z]*"/"kind":"msisdn_hmac","value":"+447700900123","key_id":"k1"/' \
+    "$INV/hmac-no-key-id.json" >"$TMPD/hmac-clear.json"
+expect_exit 1 "a clear MSISDN as msisdn_hmac" "$FS38" validate "$TMPD/hmac-clear.json"
+ok "...names the value" grep -q "hmac-clear.json:1: observables\[2\].value: msisdn_hmac must be base64url" "$TMPD/out"
+sed 's/"role":"victim"}/"role":"victim","key_id":"k1"}/' "$INV/hmac-no-key-id.json" >"$TMPD/hmac-ok.json"
+expect_exit 0 "an HMAC as imsi_hmac" "$FS38" validate "$TMPD/hmac-ok.json"
+
 # one bad line among good ones: only it is reported, with its line number
 { head -2 "$TMPD/ev.ndjson"; printf '{"schema_version":"1.0"}\n'; } >"$TMPD/mixed.ndjson"
 expect_exit 1 "one bad line" "$FS38" validate "$TMPD/mixed.ndjson"
@@ -77,4 +86,5 @@ PY
     ok "far future ($t us): held to 9998-01-01, valid_until after it" \
         grep -q '"first_seen":"9998-01-01T00:00:00.000Z","last_seen":"9998-01-01T00:00:00.000Z","valid_until":"9998-01-01T01:00:00.000Z"' "$TMPD/far.ndjson"
 done
+ok "docs/events.md names the time far-future captures read as" grep -qF '`9998-01-01T00:00:00.000Z`' "$ROOT/docs/events.md"
 finish test_validate

@@ -708,6 +708,42 @@ static void test_long_numbers(void) {
     det_indicators_free(ind);
 }
 
+/* A shared event's ttl_s longer than a rule's may be (365 days) is held
+ * to 365 days, not replaced by the rule's one hour; 0 takes the rule's. */
+static void test_long_ttl(void) {
+    static const struct {
+        const char *ttl;
+        uint32_t want;
+    } cases[] = {{"2147483647", 365u * 86400}, {"31622400", 365u * 86400}, {"31536000", 365u * 86400},
+                 {"86400", 86400}, {"0", 3600}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char line[2048], text[2048];
+        event_line(line, sizeof line, ID(4), "IRSF", "fraud", "critical", "active", 85, 3600,
+                   "[{\"kind\":\"e164_range\",\"value\":\"+88213\",\"role\":\"destination\"}]");
+        char *at = strstr(line, "\"ttl_s\":7200");
+        CHECK(at != NULL);
+        if (!at) return;
+        snprintf(text, sizeof text, "%.*s\"ttl_s\":%s%s", (int)(at - line), line, cases[i].ttl,
+                 at + strlen("\"ttl_s\":7200"));
+        fs_err e = {0};
+        det_indicators *ind = det_indicators_parse(text, strlen(text), "c", now_ms(), &e);
+        CHECK_MSG(ind != NULL, "%s", e.msg);
+        world w;
+        world_init(&w, ind);
+        invite(&w, "192.0.2.1", "+88213555", "x", "y", 1764067290000000ULL, 1);
+        det_finish(w.eng);
+        const ev_event *ev = event_for(&w, ID(4));
+        CHECK(ev != NULL);
+        if (ev) {
+            CHECK_MSG(ev->ttl_s == cases[i].want, "shared ttl_s %s: event ttl_s %u, want %u", cases[i].ttl,
+                      (unsigned)ev->ttl_s, (unsigned)cases[i].want);
+            CHECK(ev->valid_until_us == ev->last_us + (uint64_t)cases[i].want * 1000000u);
+        }
+        world_free(&w);
+        det_indicators_free(ind);
+    }
+}
+
 int main(void) {
     if (sodium_init() < 0) return 1;
     test_load();
@@ -722,6 +758,7 @@ int main(void) {
     test_expire_while_loaded();
     test_unusable_do_not_hide();
     test_scope();
+    test_long_ttl();
     test_reload_keeps_incidents();
     test_many();
     return check_done("test_indicators");

@@ -460,6 +460,23 @@ static void test_limits(void) {
     CHECK(run("", 0, &r) == FS_ERR_FORMAT && xc_report_find(&r, "$"));
     CHECK(run("nope", 4, &r) == FS_ERR_FORMAT);
     CHECK(run("\"1.0\"", 5, &r) == FS_ERR_FORMAT && xc_report_find(&r, "$"));
+    /* a JSON error names the member it is in (jansson gives only the byte):
+     * numbers out of range, duplicate keys, bad escapes, keys with escapes */
+    static const struct {
+        const char *text, *where;
+    } at[] = {
+        {"{\"evidence\":{\"window_s\":1,\"count\":123456789012345678901234567890}}", "(in evidence.count)"},
+        {"{\"observables\":[{},{\"kind\":\"ip\",\"value\":1e400}]}", "(in observables[1].value)"},
+        {"{\"handling\":{\"tlp\":\"red\",\"tlp\":\"red\"}}", "(in handling.tlp)"},
+        {"{\"rule\":{\"name\":\"a\\u0000\"}}", "(in rule.name)"},
+        {"{\"x-\\\"q\\\\\":[\"]\",{\"k\":tru}]}", "(in x-\\\"q\\\\[1].k)"},
+        {"{\"a\":1} x", ": end of file"},
+    };
+    for (size_t i = 0; i < sizeof at / sizeof *at; i++) {
+        CHECK(run(at[i].text, strlen(at[i].text), &r) == FS_ERR_FORMAT);
+        CHECK_MSG(xc_report_find(&r, "$") && has(r.items[0].problem, at[i].where), "%s: %s, want %s", at[i].text,
+                  r.n ? r.items[0].problem : "nothing", at[i].where);
+    }
     /* trailing newline (NDJSON) is fine */
     char *nl = malloc(base_len + 1);
     memcpy(nl, base_text, base_len);
@@ -511,6 +528,18 @@ static void test_schema(void) {
         json_decref(o);
     }
     CHECK_EQ_INT(json_array_size(req), 17);
+    /* an integral number with a fraction is a JSON Schema integer, but C
+     * refuses it (the hub and INTEL-001 read integers as integers): the
+     * schema says so */
+    {
+        json_t *o = base_json();
+        xc_report r;
+        json_object_set_new(o, "confidence", json_real(95.0));
+        CHECK(run_json(o, &r) != FS_OK && xc_report_find(&r, "confidence"));
+        json_decref(o);
+        const char *desc = json_string_value(json_object_get(s, "description"));
+        CHECK_MSG(desc && strstr(desc, "not 95.0"), "the schema does not say integers are written without a fraction");
+    }
     /* the schema's domain of each event_type is the C one: accepted with
      * it, refused naming domain with another; every non-feedback type has one */
     size_t typed = 0;
