@@ -571,6 +571,9 @@ d('ims_aka_first', L_ETH, AKA[:8])
 # SIP over WebSocket: handshakes, masked and fragmented frames (ws.pcap)
 WS = pcap_frames(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'data', 'capture', 'ws.pcap'))
 d('ws_all', L_ETH, WS)
+# ... with permessage-deflate (ws-deflate.pcap: context takeover, none, a decompression bomb)
+d('ws_deflate_all', L_ETH, pcap_frames(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'data',
+                                                    'capture', 'ws-deflate.pcap')))
 # SIP over TLS and secure WebSocket (tls.pcap, whose keys fuzz_decode loads
 # from tests/data/capture/tls.keys): one seed per connection (the client port)
 TLS = pcap_frames(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'data', 'capture', 'tls.pcap'))
