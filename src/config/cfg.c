@@ -215,12 +215,12 @@ static int zone_scan(const fs38_config *c, const fs_addr *a) {
     return -1;
 }
 
-/* An IPv4-mapped address is its IPv4 address (networks written as
- * ::ffff:a.b.c.d/n were stored as IPv4 at load), then IPv6 networks. */
+/* An IPv4-mapped address is its IPv4 address, and only that (networks
+ * written as ::ffff:a.b.c.d/n were stored as IPv4 at load): an IPv6
+ * network around the mapped range ("::/0") does not take it. */
 int cfg_zone_of(const fs38_config *c, const fs_addr *a) {
     fs_addr v4;
-    int z = addr_unmap_v4(a, &v4) ? zone_scan(c, &v4) : -1;
-    return z >= 0 ? z : zone_scan(c, a);
+    return zone_scan(c, addr_unmap_v4(a, &v4) ? &v4 : a);
 }
 
 cfg_trust cfg_trust_of(const fs38_config *c, const fs_addr *a) {

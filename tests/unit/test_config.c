@@ -772,6 +772,11 @@ static void test_values_that_mislead(void) {
     CHECK_EQ_INT(zone_at(&g_cfg, "10.1.2.3"), zone_named(&g_cfg, "a"));
     CHECK_EQ_INT(zone_at(&g_cfg, "::ffff:10.1.2.3"), zone_named(&g_cfg, "a"));
     CHECK_EQ_INT(zone_at(&g_cfg, "2001:db8::1"), zone_named(&g_cfg, "v6"));
+    /* ... and one in no IPv4 network is in none, as its IPv4 form: "::/0"
+     * (IPv6 at large) took it, trusted, while 192.0.2.7 had default_trust */
+    expect_ok_buf("mapped outside", "zones:\n  v6: {trust: trusted, networks: [\"::/0\"]}\n");
+    CHECK_EQ_INT(zone_at(&g_cfg, "192.0.2.7"), -1);
+    CHECK_EQ_INT(zone_at(&g_cfg, "::ffff:192.0.2.7"), -1);
     /* access: an untrusted zone of UEs only */
     expect_ok_buf("access", "zones:\n  ue: {trust: untrusted, access: true, networks: [100.64.0.0/10]}\n");
     CHECK(g_cfg.nzones == 1 && g_cfg.zones[0].access);
