@@ -120,6 +120,7 @@ typedef struct cap_stats {
     uint64_t esp_decrypted, esp_failed;         /* read with an SA's keys (--esp-sa); with an SA but
                                                  * not read: integrity check failed, or the
                                                  * plaintext is not ESP's (a wrong key) */
+    uint64_t esp_replayed;                      /* verified, but a sequence number read before: not read */
     uint64_t tcp_retransmits, tcp_out_of_order, tcp_gaps, tcp_resyncs;
     uint64_t tcp_flows_evicted, tcp_bytes_dropped;
     uint64_t tcp_gap_recovered;                 /* messages from a given-up gap's late bytes */
@@ -259,9 +260,10 @@ uint64_t cap_shard_key(const cap_config *c, int dlt, const uint8_t *frame, uint3
  * payload of a frame that holds one whole UDP datagram (not an IP fragment,
  * not cut short), or the data of a TCP segment as far as the frame holds it
  * (it may start or end inside a message: no reassembly here), else NULL;
- * and its packet's addresses in *src and *dst (optional; set with it). */
+ * and its packet's addresses and ports in *src and *dst (optional; set
+ * with it). */
 uint64_t cap_shard_peek(const cap_config *c, int dlt, const uint8_t *frame, uint32_t caplen,
-                        const uint8_t **payload, uint32_t *payload_len, fs_addr *src, fs_addr *dst);
+                        const uint8_t **payload, uint32_t *payload_len, fs_endpoint *src, fs_endpoint *dst);
 
 /* With several workers the reader reassembles IP fragments before it shards
  * (cap_shard.c): a datagram then goes where its unfragmented packets go,
@@ -769,7 +771,8 @@ typedef enum cap_esp_status {
     CAP_ESP_OK,          /* decrypted (and its integrity checked when the SA has a key for it) */
     CAP_ESP_NO_SA,       /* no SA for (src, dst, SPI): not ours to read */
     CAP_ESP_AUTH_FAILED, /* the HMAC or the GCM tag does not match: not read */
-    CAP_ESP_BAD          /* too short, not whole blocks, bad padding (a wrong key): not read */
+    CAP_ESP_BAD,         /* too short, not whole blocks, bad padding (a wrong key): not read */
+    CAP_ESP_REPLAYED     /* verified, but its sequence number was read before (RFC 4303 3.4.3): not read */
 } cap_esp_status;
 /* NULL and e set (naming the line and the field) when the file is wrong. */
 cap_esp_sas *cap_esp_sas_load(const char *path, fs_err *e);

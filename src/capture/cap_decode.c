@@ -462,6 +462,10 @@ __attribute__((noinline)) static bool decode_esp(cap_decoder *d, const ip_ctx *i
         d->st.esp_failed++;
         return true;
     }
+    if (st == CAP_ESP_REPLAYED) {
+        d->st.esp_replayed++;
+        return true;
+    }
     if (st == CAP_ESP_OK) {
         d->st.esp_decrypted++;
     } else {

@@ -38,6 +38,7 @@
  * Not read: the other ciphers of Wireshark's list (DES, CAST5, Blowfish,
  * Twofish), refused when the file is read.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -113,6 +114,8 @@ typedef struct sa_ctx {
     EVP_CIPHER_CTX *cipher;
     EVP_MAC_CTX *mac;
     uint64_t esn_top;          /* ESN: the highest sequence number verified (first the dump's) */
+    uint64_t replay_top;       /* anti-replay: the highest sequence number read, */
+    uint64_t replay_seen;      /* and which of the 64 up to it were (bit i: replay_top - i) */
 } sa_ctx;
 
 #define LEARNED_CACHE 64u
@@ -245,6 +248,8 @@ static bool parse_addr(const char *s, uint8_t family, bool *any, uint8_t *ip) {
 static bool parse_spi(const char *s, bool *any, uint32_t *spi) {
     if (!strcmp(s, "*")) return *any = true;
     if (s[0] != '0' || (s[1] != 'x' && s[1] != 'X') || !s[2] || strlen(s + 2) > 8) return false;
+    for (const char *d = s + 2; *d; d++) /* hex digits only: strtoul would take "-1", " 1", "0x1" */
+        if (!isxdigit((unsigned char)*d)) return false;
     char *end;
     errno = 0;
     unsigned long v = strtoul(s + 2, &end, 16);
@@ -448,22 +453,28 @@ static const char *xfrm_line(char *line, esp_sa *sa, xfrm_block *b) {
         if (bad) return bad;
         b->has_enc = true;
     } else if (!strcmp(tok[0], "auth") || !strcmp(tok[0], "auth-trunc")) {
-        /* "auth" keeps the kernel's default ICV: 96 bits but for SHA-384/512 */
-        static const struct { const char *name, *digest; uint8_t icv; } auths[] = {
-            {"hmac(sha1)", "SHA1", 12}, {"hmac(md5)", "MD5", 12}, {"hmac(sha256)", "SHA256", 12},
-            {"hmac(sha384)", "SHA384", 24}, {"hmac(sha512)", "SHA512", 32}, {"digest_null", NULL, 0}};
+        /* "auth" keeps the kernel's default ICV: 96 bits but for SHA-384/512;
+         * "auth-trunc NAME KEY BITS" names it, up to the digest's length
+         * (digest_null's is 0, and its empty key may be left out) */
+        static const struct { const char *name, *digest; uint8_t icv, full; } auths[] = {
+            {"hmac(sha1)", "SHA1", 12, 20}, {"hmac(md5)", "MD5", 12, 16}, {"hmac(sha256)", "SHA256", 12, 32},
+            {"hmac(sha384)", "SHA384", 24, 48}, {"hmac(sha512)", "SHA512", 32, 64}, {"digest_null", NULL, 0, 0}};
+        bool trunc = !strcmp(tok[0], "auth-trunc");
         size_t k = 0;
         while (n >= 2 && k < sizeof auths / sizeof *auths && strcmp(tok[1], auths[k].name)) k++;
         if (n < 2 || k == sizeof auths / sizeof *auths)
             return "auth: not one fs38 reads (hmac(sha1), hmac(md5), hmac(sha256/384/512), digest_null)";
         sa->digest = auths[k].digest;
         sa->icv_len = auths[k].icv;
-        if (n >= 3 && !xfrm_key(tok[2], sa->auth_key, sizeof sa->auth_key, &sa->auth_key_len))
+        if (n >= (trunc ? 4 : 3) && !xfrm_key(tok[2], sa->auth_key, sizeof sa->auth_key, &sa->auth_key_len))
             return "auth: bad key (0x and hex digits, at most 128 bytes)";
         if (sa->digest && !sa->auth_key_len) return "auth: an HMAC without its key";
-        if (!strcmp(tok[0], "auth-trunc")) {
-            long bits = n >= 4 ? strtol(tok[3], NULL, 10) : 0;
-            if (bits < 32 || bits > 512 || bits % 8) return "auth-trunc: expected the ICV length in bits";
+        if (trunc) {
+            char *end = NULL;
+            long bits = n >= 3 ? strtol(tok[n - 1], &end, 10) : -1;
+            if (!end || *end || bits < (sa->digest ? 32 : 0) || bits > auths[k].full * 8 || bits % 8)
+                return sa->digest ? "auth-trunc: expected the ICV length in bits (32 up to the digest's, whole bytes)"
+                                  : "auth-trunc: digest_null's ICV length is 0 bits";
             sa->icv_len = (uint8_t)(bits / 8);
         }
     } else if (!strcmp(tok[0], "aead")) {
@@ -795,6 +806,24 @@ static uint32_t esn_high(uint64_t top, uint32_t lo) {
     return lo >= tl - window + 1 && th > 0 ? th - 1 : th; /* tl - window + 1 wraps */
 }
 
+/* Anti-replay (RFC 4303 3.4.3, with the receiver's usual window of 64): whether
+ * a verified packet's sequence number was read already; it is marked read.
+ * One older than the window is let through: the endpoint's window may be
+ * larger, and fs38 cannot tell a late packet from a replay. */
+static bool replayed(sa_ctx *c, uint64_t seq) {
+    if (seq > c->replay_top) {
+        uint64_t ahead = seq - c->replay_top;
+        c->replay_seen = (ahead >= 64 ? 0 : c->replay_seen << ahead) | 1;
+        c->replay_top = seq;
+        return false;
+    }
+    uint64_t back = c->replay_top - seq;
+    if (back >= 64) return false;
+    bool seen = c->replay_seen >> back & 1;
+    c->replay_seen |= (uint64_t)1 << back;
+    return seen;
+}
+
 static learned_sa *keyring_find(cap_esp_keyring *k, cap_esp_scratch *x, uint8_t family, const uint8_t *src,
                                  const uint8_t *dst, uint32_t spi);
 
@@ -848,6 +877,11 @@ cap_esp_status cap_esp_decrypt(const cap_esp_sas *s, cap_esp_keyring *k, cap_esp
     if (pad > body - 2) return CAP_ESP_BAD;
     for (uint32_t i = 0; i < pad; i++)
         if (out[body - 2 - pad + i] != i + 1) return CAP_ESP_BAD;
+    /* a packet read before (an attacker's replay, or the capture's own
+     * duplicate): the endpoint drops it, so it is not read again. Only
+     * with integrity: without, anyone could fill the window. */
+    if ((sa->digest || sa->enc == ENC_AES_GCM) && replayed(c, (uint64_t)seq_hi << 32 | seq_lo))
+        return CAP_ESP_REPLAYED;
     *next = out[body - 1];
     *len = body - 2 - pad;
     *plain = out;
@@ -1020,8 +1054,7 @@ static learned_sa *keyring_find(cap_esp_keyring *k, cap_esp_scratch *x, uint8_t 
         l->gen = k->gen[slot];
         EVP_CIPHER_CTX_free(l->ctx.cipher);
         EVP_MAC_CTX_free(l->ctx.mac);
-        l->ctx.cipher = NULL;
-        l->ctx.mac = NULL;
+        l->ctx = (sa_ctx){.esn_top = l->sa.esn_top}; /* another SA: its own keys and replay window */
     }
     pthread_mutex_unlock(&k->lock);
     return l;

@@ -349,19 +349,21 @@ uint64_t cap_shard_key(const cap_config *c, int dlt, const uint8_t *frame, uint3
 }
 
 uint64_t cap_shard_peek(const cap_config *c, int dlt, const uint8_t *frame, uint32_t caplen,
-                        const uint8_t **payload, uint32_t *payload_len, fs_addr *src, fs_addr *dst) {
+                        const uint8_t **payload, uint32_t *payload_len, fs_endpoint *src, fs_endpoint *dst) {
     l4_peek k;
     if (payload) *payload = NULL;
     if (!peek_l4(c, dlt, frame, caplen, &k, NULL)) return 0;
     if (payload) {
         *payload = whole_udp(&k, payload_len);
         if (!*payload) *payload = tcp_data(&k, payload_len);
-        if (*payload && src && dst) {
+        if (*payload && src && dst) { /* UDP or TCP: ports in the header's first 4 bytes */
             memset(src, 0, sizeof *src);
             memset(dst, 0, sizeof *dst);
-            src->family = dst->family = k.alen == 4 ? 4 : 6;
-            memcpy(src->ip, k.src, k.alen);
-            memcpy(dst->ip, k.dst, k.alen);
+            src->addr.family = dst->addr.family = k.alen == 4 ? 4 : 6;
+            memcpy(src->addr.ip, k.src, k.alen);
+            memcpy(dst->addr.ip, k.dst, k.alen);
+            src->port = be16(k.l4);
+            dst->port = be16(k.l4 + 2);
         }
     }
     return shard_key(c, &k);

@@ -1155,6 +1155,10 @@ static void print_talkers(FILE *o, insp *in, int width) {
  * are not zero, or nothing when all are. */
 static void print_capture_problems(FILE *o, const insp_stats *s, int width, bool keylog, bool esp_sa) {
     const cap_stats *c = &s->cap;
+    /* ESP no SA matched (nor read as NULL-encrypted): with --esp-sa, its
+     * SPIs or addresses are not the capture's; without, the hint below */
+    uint64_t esp_read = c->esp_null + c->esp_decrypted + c->esp_failed + c->esp_replayed;
+    uint64_t esp_no_sa = c->esp_packets > esp_read ? c->esp_packets - esp_read : 0;
     const struct {
         const char *what;
         uint64_t n;
@@ -1176,6 +1180,8 @@ static void print_capture_problems(FILE *o, const insp_stats *s, int width, bool
         {"TLS directions that stopped decrypting", c->tls_failed},
         {"TLS 1.3 server certificates not read", c->tls_certs_unread},
         {"ESP packets whose SA did not check out (integrity, key, ESN)", c->esp_failed},
+        {"ESP packets replayed (a sequence number read before)", c->esp_replayed},
+        {"ESP packets with no SA in --esp-sa (SPI and addresses)", esp_sa ? esp_no_sa : 0},
         {"bad HEP", c->hep_bad},
         {"HEP TCP connections refused (all 64 busy)", s->hep.tcp_refused},
         {"HEP TCP streams cut off (not HEP3)", s->hep.tcp_broken},
@@ -1207,7 +1213,7 @@ static void print_capture_problems(FILE *o, const insp_stats *s, int width, bool
     if (c->tls_certs_unread && keylog)
         fprintf(o, "  a TLS 1.3 server's certificate (SIP-INFO-006) is read with the session's\n"
                    "  SERVER_HANDSHAKE_TRAFFIC_SECRET, which the key log does not hold\n");
-    if (c->esp_packets > c->esp_null + c->esp_decrypted + c->esp_failed && !esp_sa)
+    if (esp_no_sa && !esp_sa)
         fprintf(o, "  encrypted ESP (VoLTE Gm, VoWiFi) is read with its SAs' keys: --esp-sa FILE,\n"
                    "  or learned from IMS AKA registrations captured on both sides of the P-CSCF\n");
 }
@@ -1343,7 +1349,7 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
     json_t *cap = json_object();
 #define CAPF(f) json_object_set_new(cap, #f, json_integer((json_int_t)c->f))
     CAPF(frames); CAPF(tunneled); CAPF(not_ip); CAPF(bad_ip); CAPF(truncated); CAPF(ip_fragments);
-    CAPF(ip_reassembled); CAPF(frag_dropped); CAPF(udp); CAPF(tcp_segments); CAPF(sctp_packets); CAPF(sctp_fragmented); CAPF(sctp_reassembled); CAPF(sctp_dropped); CAPF(esp_packets); CAPF(esp_null); CAPF(esp_decrypted); CAPF(esp_failed); CAPF(tcp_retransmits);
+    CAPF(ip_reassembled); CAPF(frag_dropped); CAPF(udp); CAPF(tcp_segments); CAPF(sctp_packets); CAPF(sctp_fragmented); CAPF(sctp_reassembled); CAPF(sctp_dropped); CAPF(esp_packets); CAPF(esp_null); CAPF(esp_decrypted); CAPF(esp_failed); CAPF(esp_replayed); CAPF(tcp_retransmits);
     CAPF(tcp_out_of_order); CAPF(tcp_gaps); CAPF(tcp_resyncs); CAPF(tcp_gap_recovered); CAPF(ws_inflated); CAPF(ws_inflate_failed);
     CAPF(tls_handshakes); CAPF(tls_records); CAPF(tls_no_key); CAPF(tls_unsupported); CAPF(tls_failed);
     CAPF(tls_certs); CAPF(tls_certs_unread);

@@ -433,6 +433,42 @@ static void reader_learn(insp *in, const uint8_t *payload, uint32_t n, const fs_
     insp_aka_message(in->aka, &p, in->peek_msg);
 }
 
+/* The same for the SIP packets of a HEP datagram (or of the HEP packets a
+ * TCP segment starts with), read as the decoder reads them: HEP v1-v3, the
+ * auth key capture.hep_auth_key asks for, compressed payloads, the inner
+ * addresses, the HEP timestamp when it is near the capture's (received_us).
+ * The workers do not learn from HEP (on_tap): its packets, all from one
+ * sender, go to one worker, and the ESP they key to others. */
+static void reader_learn_hep(insp *in, const uint8_t *buf, size_t len, bool stream, uint64_t received_us) {
+    const char *key = in->opt.cfg->capture.hep_auth_key;
+    size_t klen = strlen(key), off = 0;
+    do {
+        cap_hep h;
+        fs_err e = {0};
+        if ((off == 0 && !stream ? cap_hep_parse_datagram(buf, len, &h, &e)
+                                 : cap_hep_parse(buf + off, len - off, &h, &e)) != FS_OK)
+            return;
+        off += h.total;
+        if (h.proto_type != 1 || h.src.addr.family != h.dst.addr.family ||
+            (klen && (!h.auth_key || h.auth_key_len != klen || sodium_memcmp(h.auth_key, key, klen) != 0)))
+            continue;
+        if (h.compressed && (!(in->hep_z || (in->hep_z = cap_hep_inflater_new())) ||
+                             cap_hep_inflate(in->hep_z, &h, &e) != FS_OK))
+            continue;
+        bool near = h.ts_us && (h.ts_us > received_us ? h.ts_us - received_us <= CAP_HEP_MAX_AHEAD_US
+                                                       : received_us - h.ts_us <= CAP_HEP_MAX_SKEW_US);
+        reader_learn(in, h.payload, h.payload_len, &h.src.addr, &h.dst.addr, near ? h.ts_us : received_us);
+    } while (off < len);
+}
+
+/* Whether a datagram or segment between src and dst is on a HEP port, where
+ * the decoder reads HEP (cap_decode.c decode_udp, cap_tcp.c). */
+static bool on_hep_port(const cap_config *c, const fs_endpoint *src, const fs_endpoint *dst) {
+    for (unsigned i = 0; i < c->nhep_ports; i++)
+        if (c->hep_ports[i] == src->port || c->hep_ports[i] == dst->port) return true;
+    return false;
+}
+
 static void on_event(void *user, const ev_event *ev, bool final) {
     worker *w = user;
     insp *in = w->in;
@@ -716,11 +752,16 @@ static void claim_new_call(insp *in, unsigned wi, const uint8_t *payload, uint32
 static unsigned shard_frame(insp *in, int dlt, const uint8_t *frame, uint32_t len, uint64_t ts) {
     const uint8_t *payload;
     uint32_t payload_len = 0;
-    fs_addr src, dst;
+    fs_endpoint src, dst;
     unsigned wi = pick_worker(
         in, cap_shard_peek(&in->opt.cfg->capture, dlt, frame, len, &payload, &payload_len, &src, &dst));
     if (wi != 0) claim_new_call(in, wi, payload, payload_len, ts);
-    if (payload) reader_learn(in, payload, payload_len, &src, &dst, ts);
+    if (!payload || !in->aka) return wi;
+    if (on_hep_port(&in->opt.cfg->capture, &src, &dst) && payload_len >= 4 &&
+        (!memcmp(payload, "HEP3", 4) || payload[0] == 1 || payload[0] == 2))
+        reader_learn_hep(in, payload, payload_len, false, ts);
+    else
+        reader_learn(in, payload, payload_len, &src.addr, &dst.addr, ts);
     return wi;
 }
 
@@ -1067,6 +1108,7 @@ static void feed_hep(void *user, const uint8_t *pkt, size_t len, bool stream) {
     in->frames_read++;
     in->bytes_read += len;
     unsigned wi = hep_pick_worker(in, pkt, len, f->now_us);
+    if (in->threaded && in->aka) reader_learn_hep(in, pkt, len, stream, f->now_us);
     in->worker_bytes[wi] += len;
     feed(in, wi, REC_HEP, stream, pkt, (uint32_t)len, f->now_us, f->n); /* dlt: off a TCP stream */
 }
@@ -1143,7 +1185,7 @@ fs_code insp_run_raw(insp *in, const char *path, fs_err *e) {
 static void add_cap(cap_stats *a, const cap_stats *b) {
 #define ADD(f) a->f += b->f
     ADD(frames); ADD(bytes); ADD(tunneled); ADD(not_ip); ADD(bad_ip); ADD(truncated);
-    ADD(ip_fragments); ADD(ip_reassembled); ADD(frag_dropped); ADD(udp); ADD(tcp_segments); ADD(sctp_packets); ADD(sctp_fragmented); ADD(sctp_reassembled); ADD(sctp_dropped); ADD(esp_packets); ADD(esp_null); ADD(esp_decrypted); ADD(esp_failed);
+    ADD(ip_fragments); ADD(ip_reassembled); ADD(frag_dropped); ADD(udp); ADD(tcp_segments); ADD(sctp_packets); ADD(sctp_fragmented); ADD(sctp_reassembled); ADD(sctp_dropped); ADD(esp_packets); ADD(esp_null); ADD(esp_decrypted); ADD(esp_failed); ADD(esp_replayed);
     ADD(tcp_retransmits); ADD(tcp_out_of_order); ADD(tcp_gaps); ADD(tcp_resyncs); ADD(tcp_gap_recovered); ADD(ws_inflated); ADD(ws_inflate_failed);
     ADD(tls_handshakes); ADD(tls_records); ADD(tls_no_key); ADD(tls_unsupported); ADD(tls_failed);
     ADD(tls_certs); ADD(tls_certs_unread);

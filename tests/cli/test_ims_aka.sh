@@ -145,6 +145,65 @@ expect_exit 0 "...twice before its keys" "$FS38" inspect -q --stats-json "$TMPD/
 ok "...: 4 registrations, 16 SAs" is \
     "$(stat "$TMPD/rtx-late.json" '"\(.capture.ims_aka_agreements) \(.capture.esp_sas_learned)"')" "4 16"
 
+# the registration of UE A in HEP (a P-CSCF's siptrace), its ESP captured as it is: the
+# same agreement with any number of workers (the reader looks inside HEP, as it does in
+# the clear), and with a hep_auth_key the packets lack, none (the decoder refuses them)
+python3 - "$PCAP" "$TMPD/hep.pcap" "$TMPD/hep-frames" <<'PY'
+import socket, struct, sys
+sys.path.insert(0, 'tests/data/capture')
+from pcapgen import ip4, udp, eth, write_pcap
+def hep(payload, src, dst, sp, dp, ts):
+    def ch(t, v): return struct.pack('!HHH', 0, t, 6 + len(v)) + v
+    b = (ch(1, b'\x02') + ch(2, b'\x11') + ch(3, socket.inet_aton(src)) + ch(4, socket.inet_aton(dst)) +
+         ch(7, struct.pack('!H', sp)) + ch(8, struct.pack('!H', dp)) + ch(9, struct.pack('!I', ts)) +
+         ch(10, struct.pack('!I', 0)) + ch(11, b'\x01') + ch(12, struct.pack('!I', 7)) + ch(15, payload))
+    return b'HEP3' + struct.pack('!H', 6 + len(b)) + b
+b = open(sys.argv[1], 'rb').read()
+frames, i = [], 24
+while i < len(b):
+    n = struct.unpack('<I', b[i + 8:i + 12])[0]
+    frames.append((struct.unpack('<I', b[i:i + 4])[0], b[i + 16:i + 16 + n]))
+    i += 16 + n
+out, heps = [], []
+for k, (ts, f) in enumerate(frames[:8]):  # UE A: REGISTER, Mw REGISTER and 401, Gm 401; then its ESP
+    if k < 4:
+        ip = f[14:]
+        sp, dp = struct.unpack('!HH', ip[20:24])
+        h = hep(ip[28:], socket.inet_ntoa(ip[12:16]), socket.inet_ntoa(ip[16:20]), sp, dp, ts)
+        heps.append(h.hex())
+        out.append(eth(ip4('10.99.0.2', '10.99.0.1', 17, udp(40000, 9060, h))))
+    else:
+        out.append(f)
+write_pcap(sys.argv[2], out, t0=frames[0][0])
+open(sys.argv[3], 'w').write('\n'.join(heps) + '\n')
+PY
+for w in 1 2; do
+    expect_exit 0 "UE A's registration in HEP, --workers $w" "$FS38" inspect -q --workers $w \
+        --stats-json "$TMPD/hep$w.json" "$TMPD/hep.pcap"
+    ok "...: 1 registration, 4 SAs, its 4 ESP packets read" is \
+        "$(stat "$TMPD/hep$w.json" '"\(.capture.ims_aka_agreements) \(.capture.esp_sas_learned) \(.capture.esp_decrypted)"')" "1 4 4"
+    printf 'capture:\n  hep_auth_key: "s3cret"\n' >"$TMPD/hepkey.yaml"
+    expect_exit 0 "...with a hep_auth_key they lack, --workers $w" "$FS38" inspect -q --workers $w \
+        -c "$TMPD/hepkey.yaml" --stats-json "$TMPD/hepk$w.json" "$TMPD/hep.pcap"
+    ok "...: nothing learned" is \
+        "$(stat "$TMPD/hepk$w.json" '"\(.capture.ims_aka_agreements) \(.capture.esp_decrypted)"')" "0 0"
+done
+# the same HEP received live (--hep), --workers 2: its SAs in --esp-sa-out
+port=$(free_port)
+timeout -k 5 30 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$port" --workers 2 --duration 3 -q \
+    --esp-sa-out "$TMPD/hep-live.keys" 2>"$TMPD/hep-live.err" &
+pid=$!
+for ((i = 0; i < 150; i++)); do ss -Hlnu "src 127.0.0.1:$port" 2>/dev/null | grep -q . && break; sleep 0.1; done
+python3 - "$port" "$TMPD/hep-frames" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for line in open(sys.argv[2]):
+    s.sendto(bytes.fromhex(line.strip()), ('127.0.0.1', int(sys.argv[1])))
+    time.sleep(0.05)
+PY
+wait $pid
+ok "--hep live, --workers 2: UE A's 4 SAs in --esp-sa-out" is "$(grep -vc '^#' "$TMPD/hep-live.keys")" 4
+
 # hostile Security-Client/Server and ck/ik values never crash and are passed over
 python3 - "$TMPD/bad.pcap" <<'PY'
 import sys
