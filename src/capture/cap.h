@@ -91,7 +91,7 @@ typedef struct cap_config {
     uint32_t tcp_idle_s;         /* default 300 */
     uint32_t max_frag_sets;      /* IP datagrams being reassembled (default 8192) */
     uint32_t max_frag_bytes;     /* all fragment sets together (default 64 MiB) */
-    uint32_t frag_timeout_s;     /* default 30 */
+    uint32_t frag_timeout_s;     /* default 30; IPv6 fragments twice that */
     sip_limits sip;              /* framing uses max_message */
     uint8_t client_prefix6;      /* shard IPv6 clients by this network (fs_addr_source_net), as
                                   * the detector counts them: state.ipv6_source_prefix (default
@@ -167,6 +167,7 @@ void cap_decoder_set_tls_hello(cap_decoder *d, cap_tls_hello_fn fn, void *user);
 #define CAP_ETH_IPV4 0x0800
 #define CAP_ETH_IPV6 0x86dd
 #define CAP_ETH_FRAME 0x6558 /* a whole Ethernet frame (GRE's Transparent Ethernet Bridging) */
+#define CAP_MAX_VLAN_TAGS 8 /* stacked tags walked through (the decoder and the sharding peek) */
 #define CAP_PORT_VXLAN 4789
 #define CAP_PORT_GENEVE 6081
 #define CAP_PORT_GTPU 2152
@@ -175,6 +176,14 @@ void cap_decoder_set_tls_hello(cap_decoder *d, cap_tls_hello_fn fn, void *user);
  * the SIP ports). */
 static inline bool cap_tunnel_port(uint16_t port) {
     return port == CAP_PORT_VXLAN || port == CAP_PORT_GENEVE || port == CAP_PORT_GTPU || port == CAP_PORT_L2TP;
+}
+/* The port a UDP datagram from sport to dport is opened as a tunnel by, or
+ * 0: its destination's, and for L2TP its source's too -- the LNS answers to
+ * the port the LAC sent from, which may be any (RFC 2661 8.1; a NAT between
+ * them picks one). */
+static inline uint16_t cap_tunnel_udp_port(uint16_t sport, uint16_t dport) {
+    if (cap_tunnel_port(dport)) return dport;
+    return sport == CAP_PORT_L2TP ? CAP_PORT_L2TP : 0;
 }
 /* Tunnels inside tunnels the decoder (and the sharding peek) open; one
  * more is counted as bad_ip. */
@@ -523,11 +532,14 @@ uint16_t cap_csum_fold(uint32_t sum);
 /* RFC 8200 4.5 (RFC 7112): whether the first fragment of an IPv6 datagram
  * -- the n bytes at p after its fragment header, whose next header is nh --
  * ends before its upper-layer header does. Its receiver discards such a
- * fragment (alone), so it must not fill the datagram here either. */
+ * fragment (alone), so it must not fill the datagram here either. Linux
+ * (ipv6frag_thdr_truncated) checks only a chain it can walk: a fragment
+ * ending before an extension header's first two bytes is kept, and the
+ * datagram read, so here too. */
 static inline bool cap_ip6_first_fragment_short(uint8_t nh, const uint8_t *p, uint32_t n) {
     uint32_t o = 0;
     for (int i = 0; i < CAP_MAX_IP6_EXT && (nh == 0 || nh == 43 || nh == 60 || nh == 51); i++) {
-        if (o + 2 > n) return true;
+        if (o + 2 > n) return false;
         uint32_t hl = nh == 51 ? ((uint32_t)p[o + 1] + 2) * 4 : ((uint32_t)p[o + 1] + 1) * 8;
         nh = p[o];
         o += hl;

@@ -44,7 +44,6 @@ enum {
 
 #define ETH_IPV4 CAP_ETH_IPV4
 #define ETH_IPV6 CAP_ETH_IPV6
-#define MAX_VLAN_TAGS 8      /* stacked tags we walk through */
 #define MAX_IP6_EXT CAP_MAX_IP6_EXT /* extension headers we walk through */
 #define TICK_US FS_USEC      /* capture time between two expiry passes */
 
@@ -527,8 +526,9 @@ static void decode_udp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint3
         hep_datagram(d, pl, plen, d->ts_us, d->frame_no, false, &e);
         return;
     }
-    if (__builtin_expect(cap_tunnel_port(dst.port), 0) &&
-        !port_in(d->sip_port, dst.port) && decode_udp_tunnel(d, ip, dst.port, pl, plen))
+    uint16_t tport = cap_tunnel_udp_port(src.port, dst.port);
+    if (__builtin_expect(tport != 0, 0) && !port_in(d->sip_port, tport) && !port_in(d->sip_port, dst.port) &&
+        decode_udp_tunnel(d, ip, tport, pl, plen))
         return;
     /* ESP over UDP (RFC 3948) */
     if (__builtin_expect(dst.port == CAP_PORT_NATT || src.port == CAP_PORT_NATT, 0) &&
@@ -828,7 +828,7 @@ static void decode_inner(cap_decoder *d, uint16_t type, const uint8_t *p, uint32
 
 /* p points at an EtherType; 802.1Q / 802.1ad / old QinQ tags are skipped. */
 static void decode_tagged(cap_decoder *d, const uint8_t *p, uint32_t n) {
-    for (int i = 0; i <= MAX_VLAN_TAGS; i++) {
+    for (int i = 0; i <= CAP_MAX_VLAN_TAGS; i++) {
         if (n < 2) {
             d->st.truncated++;
             return;

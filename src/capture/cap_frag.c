@@ -7,20 +7,24 @@
  * Must not touch: link or IP header parsing (cap_decode.c hands us the
  * fragmentable part and its offset), UDP/TCP, the emit callback.
  *
- * Policy: first copy wins. Every fragment only fills bytes no earlier
- * fragment covered, so overlaps and duplicates can neither corrupt a
- * datagram nor grow memory. IPv6 is stricter (RFC 5722, RFC 8200 4.5), as
- * its receivers are (Linux among them): a fragment that overlaps what was
- * received without lying inside it drops the whole datagram (one inside it
- * is a duplicate, ignored), and one but the last whose length is not a
- * multiple of 8 is discarded alone. Reading such a datagram would show
- * bytes its receiver never took, and hide the message the sender then
+ * Policy: as receivers do (Linux, since the FragmentSmack fix, for IPv4 as
+ * for IPv6; RFC 5722 for IPv6): a fragment that overlaps what was received
+ * without lying inside it drops the whole datagram, one inside it is a
+ * duplicate, ignored, so overlaps and duplicates can neither corrupt a
+ * datagram nor grow memory. A fragment with no bytes drops the datagram
+ * too. One but the last whose length is not a multiple of 8 is, in IPv4,
+ * read up to its last multiple of 8 (none left: no bytes), in IPv6
+ * discarded alone (RFC 8200 4.5). Reading such a datagram otherwise would
+ * show bytes its receiver never took, and hide the message the sender then
  * sends again with the same id. A datagram is complete when its last
  * fragment (MF = 0) fixed the length and the received ranges cover
  * [0, length).
  * Bounds: max_frag_sets datagrams (the oldest is dropped to make room),
  * max_frag_bytes of buffers (oldest dropped first), frag_timeout_s from the
- * first fragment, 65535 bytes per datagram. The received ranges grow with
+ * first fragment for IPv4 and twice that for IPv6 (Linux's 30 and 60 s by
+ * default; RFC 8200 4.5 says 60), 65535 bytes per datagram. Each family
+ * keeps its own age list, so each expires oldest first; eviction takes the
+ * older of their two oldest. The received ranges grow with
  * the datagram's disorder (counted in max_frag_bytes): a receiver takes
  * tiny fragments in any order, so a fixed number of them would let a message
  * it reads pass unread here.
@@ -43,7 +47,7 @@ typedef struct frag_range {
 
 typedef struct frag_set {
     struct frag_set *hnext;        /* hash chain */
-    struct frag_set *older, *newer; /* age list */
+    struct frag_set *older, *newer; /* its family's age list */
     cap_frag_key key;
     uint64_t hash;
     uint64_t first_ts;
@@ -59,11 +63,11 @@ typedef struct frag_set {
 struct cap_frag_table {
     uint32_t max_sets;
     uint64_t max_bytes;
-    uint64_t timeout_us;
+    uint64_t timeout_us[2]; /* by age list: IPv4, IPv6 */
     cap_stats *st;
     frag_set **buckets;
     uint32_t mask;
-    frag_set *oldest, *newest;
+    frag_set *oldest[2], *newest[2]; /* age lists: IPv4, IPv6 */
     uint32_t nsets;
     size_t bytes;   /* buffers + set structs, including `done` */
     frag_set *done[CAP_MAX_FRAG_NEST]; /* completed datagrams handed out, until released */
@@ -99,7 +103,8 @@ cap_frag_table *cap_frag_new(const cap_config *cfg, cap_stats *st) {
     if (!t) return NULL;
     t->max_sets = cfg->max_frag_sets ? cfg->max_frag_sets : 1;
     t->max_bytes = cfg->max_frag_bytes;
-    t->timeout_us = (uint64_t)cfg->frag_timeout_s * FS_USEC;
+    t->timeout_us[0] = (uint64_t)cfg->frag_timeout_s * FS_USEC;
+    t->timeout_us[1] = 2 * t->timeout_us[0];
     t->st = st;
     uint32_t n = 16;
     while (n < t->max_sets && n < (1u << 16)) n <<= 1;
@@ -110,6 +115,22 @@ cap_frag_table *cap_frag_new(const cap_config *cfg, cap_stats *st) {
     }
     t->mask = n - 1;
     return t;
+}
+
+/* The age list s is in. */
+static unsigned age_list(const frag_set *s) {
+    return s->key.src.family == 6;
+}
+
+/* The oldest datagram but `but` (NULL: none), of either family. */
+static frag_set *oldest_but(const cap_frag_table *t, const frag_set *but) {
+    frag_set *best = NULL;
+    for (unsigned i = 0; i < 2; i++) {
+        frag_set *c = t->oldest[i];
+        if (c && c == but) c = but->newer;
+        if (c && (!best || c->first_ts < best->first_ts)) best = c;
+    }
+    return best;
 }
 
 static size_t set_bytes(const frag_set *s) {
@@ -132,10 +153,11 @@ static void set_unlink(cap_frag_table *t, frag_set *s) {
         pp = &(*pp)->hnext;
     }
     *pp = s->hnext;
+    unsigned a = age_list(s);
     if (s->older) s->older->newer = s->newer;
-    else t->oldest = s->newer;
+    else t->oldest[a] = s->newer;
     if (s->newer) s->newer->older = s->older;
-    else t->newest = s->older;
+    else t->newest[a] = s->older;
     s->hnext = s->older = s->newer = NULL;
     assert(t->nsets > 0);
     t->nsets--;
@@ -154,8 +176,7 @@ void cap_frag_release(cap_frag_table *t) {
 void cap_frag_free(cap_frag_table *t) {
     if (!t) return;
     while (t->ndone) cap_frag_release(t);
-    while (t->oldest) {
-        frag_set *s = t->oldest;
+    for (frag_set *s; (s = oldest_but(t, NULL));) {
         set_unlink(t, s);
         set_destroy(t, s);
     }
@@ -164,7 +185,8 @@ void cap_frag_free(cap_frag_table *t) {
 }
 
 void cap_frag_expire(cap_frag_table *t, uint64_t now_us) {
-    while (t->oldest && t->oldest->first_ts + t->timeout_us < now_us) set_drop(t, t->oldest);
+    for (unsigned a = 0; a < 2; a++)
+        while (t->oldest[a] && t->oldest[a]->first_ts + t->timeout_us[a] < now_us) set_drop(t, t->oldest[a]);
 }
 
 size_t cap_frag_memory(const cap_frag_table *t) {
@@ -188,8 +210,9 @@ static frag_set *set_find(cap_frag_table *t, const cap_frag_key *k, uint64_t h) 
 }
 
 static frag_set *set_create(cap_frag_table *t, const cap_frag_key *k, uint64_t h, uint64_t ts) {
-    while ((t->nsets >= t->max_sets || t->bytes + sizeof(frag_set) > t->max_bytes) && t->oldest)
-        set_drop(t, t->oldest);
+    for (frag_set *o; (t->nsets >= t->max_sets || t->bytes + sizeof(frag_set) > t->max_bytes) &&
+                      (o = oldest_but(t, NULL));)
+        set_drop(t, o);
     if (t->bytes + sizeof(frag_set) > t->max_bytes) return NULL; /* the completed datagrams held fill it */
     frag_set *s = calloc(1, sizeof *s);
     if (!s) return NULL;
@@ -198,10 +221,11 @@ static frag_set *set_create(cap_frag_table *t, const cap_frag_key *k, uint64_t h
     s->first_ts = ts;
     s->hnext = t->buckets[h & t->mask];
     t->buckets[h & t->mask] = s;
-    s->older = t->newest;
-    if (t->newest) t->newest->newer = s;
-    else t->oldest = s;
-    t->newest = s;
+    unsigned a = age_list(s);
+    s->older = t->newest[a];
+    if (t->newest[a]) t->newest[a]->newer = s;
+    else t->oldest[a] = s;
+    t->newest[a] = s;
     t->nsets++;
     t->bytes += sizeof *s;
     if (t->bytes > t->st->frag_bytes_peak) t->st->frag_bytes_peak = t->bytes;
@@ -211,8 +235,8 @@ static frag_set *set_create(cap_frag_table *t, const cap_frag_key *k, uint64_t h
 /* Room for grow more bytes of s within the global byte budget, dropping
  * the oldest other datagrams if needed; counted when true. */
 static bool make_room(cap_frag_table *t, frag_set *s, size_t grow) {
-    while (t->bytes + grow > t->max_bytes && t->oldest) {
-        frag_set *victim = t->oldest != s ? t->oldest : s->newer;
+    while (t->bytes + grow > t->max_bytes) {
+        frag_set *victim = oldest_but(t, s);
         if (!victim) return false;
         set_drop(t, victim);
     }
@@ -259,7 +283,7 @@ static bool ranges_reserve(cap_frag_table *t, frag_set *s, uint32_t n) {
     return true;
 }
 
-/* Copy the parts of [off, end) no range covers yet (first copy wins). */
+/* Copy the parts of [off, end) no range covers yet. */
 static void fill_holes(frag_set *s, uint32_t off, uint32_t end, const uint8_t *p) {
     uint32_t cur = off;
     for (uint32_t i = 0; i < s->nranges && cur < end; i++) {
@@ -306,8 +330,14 @@ bool cap_frag_add(cap_frag_table *t, const cap_frag_key *k, uint32_t off, bool m
         t->st->frag_dropped++;
         return false;
     }
+    if (more) n &= ~7u; /* IPv4: the receiver takes the multiples of 8 */
     uint64_t h = key_hash(t, k);
     frag_set *s = set_find(t, k, h);
+    if (n == 0) { /* the receiver drops the datagram (Linux) */
+        if (s) set_drop(t, s);
+        else t->st->frag_dropped++;
+        return false;
+    }
     uint64_t end = (uint64_t)off + n;
     if (end > FRAG_MAX_DATAGRAM) {
         /* IPv6 discards such a fragment alone (RFC 8200 4.5), and reads the
@@ -320,7 +350,7 @@ bool cap_frag_add(cap_frag_table *t, const cap_frag_key *k, uint32_t off, bool m
         t->st->frag_dropped++;
         return false;
     }
-    if (k->src.family == 6 && n > 0 && overlaps(s, off, (uint32_t)end)) { /* RFC 5722 */
+    if (overlaps(s, off, (uint32_t)end)) { /* RFC 5722, and Linux for IPv4 too */
         set_drop(t, s);
         return false;
     }
@@ -340,19 +370,17 @@ bool cap_frag_add(cap_frag_table *t, const cap_frag_key *k, uint32_t off, bool m
         set_drop(t, s);
         return false;
     }
-    /* the next header is the offset-0 fragment's whose bytes are kept (first
-     * copy wins): a later copy is ignored, what it names too */
-    if (off == 0 && n > 0 && !(s->nranges && s->ranges[0].start == 0)) s->proto = proto;
-    if (n > 0) {
-        if (!set_reserve(t, s, (uint32_t)end) || !ranges_reserve(t, s, s->nranges + 1)) {
-            set_drop(t, s);
-            return false;
-        }
-        fill_holes(s, off, (uint32_t)end, p);
-        add_range(s, off, (uint32_t)end);
+    /* the next header is the offset-0 fragment's whose bytes are kept: a
+     * later copy (a duplicate, ignored) is ignored, what it names too */
+    if (off == 0 && !(s->nranges && s->ranges[0].start == 0)) s->proto = proto;
+    if (!set_reserve(t, s, (uint32_t)end) || !ranges_reserve(t, s, s->nranges + 1)) {
+        set_drop(t, s);
+        return false;
     }
-    bool complete = s->have_total && (s->total == 0 || (s->nranges == 1 && s->ranges[0].start == 0 &&
-                                                         s->ranges[0].end == s->total));
+    fill_holes(s, off, (uint32_t)end, p);
+    add_range(s, off, (uint32_t)end);
+    bool complete = s->have_total && s->nranges == 1 && s->ranges[0].start == 0 &&
+                    s->ranges[0].end == s->total;
     if (!complete) return false;
     if (t->ndone == CAP_MAX_FRAG_NEST) { /* the caller nests deeper than it may */
         set_drop(t, s);

@@ -50,12 +50,13 @@ static void path_add(fs_encap *path, const fs_layer *l, const l4_peek *k) {
 }
 
 /* p at an EtherType field: past any VLAN tags, to the payload; *type is
- * the last EtherType. NULL when cut short. */
+ * the last EtherType. NULL when cut short, or past CAP_MAX_VLAN_TAGS tags. */
 static const uint8_t *skip_tags(const uint8_t *p, uint32_t n, uint16_t *type, uint32_t *rest, fs_encap *path) {
     if (n < 2) return NULL;
     uint32_t off = 2;
     *type = be16(p);
-    while (is_vlan_tag(*type) && off + 4 <= n) {
+    for (int i = 0; is_vlan_tag(*type) && off + 4 <= n; i++) {
+        if (i == CAP_MAX_VLAN_TAGS) return NULL; /* the decoder's not_ip too */
         if (path) path_add(path, &(fs_layer){.kind = FS_L_VLAN, .has_id = true, .id = be16(p + off) & 0xfffu}, NULL);
         *type = be16(p + off + 2);
         off += 4;
@@ -94,15 +95,19 @@ static const uint8_t *link_to_ip(int dlt, const uint8_t *f, uint32_t len, int *d
                                  fs_encap *path) {
     uint16_t type;
     switch (dlt) {
-    case 1: /* Ethernet, any number of VLAN tags */
+    case 1: /* Ethernet, up to CAP_MAX_VLAN_TAGS VLAN tags */
         if (len < 14 || !(f = skip_tags(f + 12, len - 12, &type, &len, path))) return NULL;
         return inner_ip(type, f, len, depth, rest, path);
-    case 113: /* Linux SLL */
-        if (len < 16) return NULL;
-        return inner_ip(be16(f + 14), f + 16, len - 16, depth, rest, path);
-    case 276: /* Linux SLL2 */
+    case 113: /* Linux SLL, VLAN tags as on Ethernet (libpcap puts them back) */
+        if (len < 16 || !(f = skip_tags(f + 14, len - 14, &type, &len, path))) return NULL;
+        return inner_ip(type, f, len, depth, rest, path);
+    case 276: /* Linux SLL2: the protocol first; a tag's TCI and EtherType start the payload */
         if (len < 20) return NULL;
-        return inner_ip(be16(f), f + 20, len - 20, depth, rest, path);
+        if (!is_vlan_tag(be16(f))) return inner_ip(be16(f), f + 20, len - 20, depth, rest, path);
+        if (len < 22) return NULL;
+        if (path) path_add(path, &(fs_layer){.kind = FS_L_VLAN, .has_id = true, .id = be16(f + 20) & 0xfffu}, NULL);
+        if (!(f = skip_tags(f + 22, len - 22, &type, &len, path))) return NULL;
+        return inner_ip(type, f, len, depth, rest, path);
     case 0:
     case 108: /* BSD loopback: 4-byte family, version is in the IP header */
         if (len <= 4) return NULL;
@@ -209,11 +214,11 @@ static const uint8_t *tunnel_inner_ip(const cap_config *c, const l4_peek *k, int
     uint32_t n = k->l4len;
     if (k->proto == 17) {
         if (n < 8) return NULL;
-        uint16_t dport = be16(p + 2);
-        if (!cap_tunnel_port(dport) || is_sip_port(c, dport)) return NULL;
+        uint16_t dport = be16(p + 2), tport = cap_tunnel_udp_port(be16(p), dport);
+        if (!tport || is_sip_port(c, tport) || is_sip_port(c, dport)) return NULL;
         p += 8;
         n -= 8;
-        type = cap_tunnel_udp(dport, p, n, &off, &l);
+        type = cap_tunnel_udp(tport, p, n, &off, &l);
     } else {
         type = cap_tunnel_ipproto(k->proto, p, n, &off, &l);
     }

@@ -207,7 +207,7 @@ static uint16_t gtpu_inner(const uint8_t *p, uint32_t n, uint32_t *off, fs_layer
     return opened(l, FS_L_GTPU, true, (uint32_t)be16(p + 4) << 16 | be16(p + 6), t);
 }
 
-/* L2TPv2 (RFC 2661) on 1701, a data message (T = 0) of version 2: the
+/* L2TPv2 (RFC 2661) to or from 1701 (cap_tunnel_udp_port), a data message (T = 0) of version 2: the
  * optional length, tunnel and session ids, optional Ns/Nr, optional offset
  * (and its padding), then PPP (RFC 1661): address and control 0xff 0x03 when
  * not compressed away, the protocol (one byte when compressed): IPv4 0x21,

@@ -409,6 +409,15 @@ static void test_tunnels(void) {
             (void)cap_shard_key(&cfg, 1, f, (uint32_t)cut);
             free(f);
         }
+        /* from the LNS to a LAC that sent from another port (RFC 2661 8.1,
+         * or a NAT between them): opened by its source port, sharded alike */
+        u = mk_udp(g_l4, 1701, 40123, l2, sizeof hdr + ipn);
+        ln = mk_ip4(g_in, "198.18.4.2", "198.18.4.1", 17, 4, 0, g_l4, u);
+        lfull = mk_eth(g_out, NULL, 0, 0x0800, g_in, ln);
+        CHECK_EQ_INT(decode_one(d, &s, g_out, lfull), 1);
+        CHECK(s.kept == 1 && ep_is(&s.meta[0].src, "10.9.0.7", 5060) && s.encap[0].n == 1 &&
+              s.encap[0].layer[0].kind == FS_L_L2TP);
+        CHECK_EQ_INT(cap_shard_key(&cfg, 1, g_out, (uint32_t)lfull), cap_shard_key(&cfg, 101, g_l3, (uint32_t)ipn));
         g_out[14 + 20 + 8] |= 0x80; /* T: a control message */
         CHECK_EQ_INT(decode_one(d, &s, g_out, lfull), 0);
     }
@@ -622,6 +631,27 @@ static void test_link_types(void) {
         check_one(&s, INV, v == 4 ? "192.0.2.1" : "2001:db8::1", 40000,
                   v == 4 ? "198.51.100.2" : "2001:db8::2", 5060, "sll2");
         sink_reset(&s);
+    }
+    /* a VLAN tag in SLL (protocol 0x8100, TCI and EtherType in the
+     * payload, as libpcap puts it back) and in SLL2: read, and sharded by
+     * the client as without it */
+    {
+        cap_config sc;
+        cap_config_default(&sc);
+        for (int sll2 = 0; sll2 < 2; sll2++) {
+            size_t hl = sll2 ? 20 : 16;
+            memset(f, 0, hl);
+            put16(f + (sll2 ? 0 : 14), 0x8100);
+            put16(f + hl, 7);
+            put16(f + hl + 2, 0x0800);
+            memcpy(f + hl + 4, v4, n4);
+            cap_decode_frame(d, sll2 ? 276 : DLT_LINUX_SLL, f, (uint32_t)(hl + 4 + n4), 1, ++fn);
+            check_one(&s, INV, "192.0.2.1", 40000, "198.51.100.2", 5060, sll2 ? "sll2 vlan" : "sll vlan");
+            sink_reset(&s);
+            CHECK_MSG(cap_shard_key(&sc, sll2 ? 276 : DLT_LINUX_SLL, f, (uint32_t)(hl + 4 + n4)) ==
+                          cap_shard_key(&sc, 101, v4, (uint32_t)n4),
+                      "%s: the shard of its client", sll2 ? "sll2 vlan" : "sll vlan");
+        }
     }
     /* raw IP: 12, 14, 101; DLT_IPV4 228 / DLT_IPV6 229 */
     static const int raws[] = {12, 14, 101};
@@ -878,18 +908,49 @@ static void test_fragments(void) {
     CHECK_EQ_INT(s.n, 1);
     if (s.kept) CHECK(strcmp(s.data[0], msg) == 0);
     sink_reset(&s);
-    /* overlapping + duplicated */
+    /* duplicated: ignored */
     frag4(d, 3, total, 0, 800, 10);
     frag4(d, 3, total, 0, 800, 10);
-    frag4(d, 3, total, 400, 800, 10);
-    frag4(d, 3, total, 1200, total - 1200, 10);
+    frag4(d, 3, total, 400, 400, 10); /* inside: a duplicate */
+    frag4(d, 3, total, 800, total - 800, 10);
     CHECK_EQ_INT(s.n, 1);
     if (s.kept) CHECK(strcmp(s.data[0], msg) == 0);
     sink_reset(&s);
     CHECK_EQ_INT(st->ip_reassembled, 3);
+    /* overlapping: the receiver (Linux, since FragmentSmack) drops the
+     * datagram, as for IPv6; the rest that follows never completes */
+    uint64_t dropped = st->frag_dropped;
+    frag4(d, 5, total, 0, 800, 10);
+    frag4(d, 5, total, 400, 800, 10); /* overlaps [400, 800) */
+    CHECK_EQ_INT(st->frag_dropped, dropped + 1);
+    frag4(d, 5, total, 1200, total - 1200, 10);
+    CHECK_EQ_INT(s.n, 0);
+    /* ... so what the sender sends again with that id is read whole */
+    frag4(d, 5, total, 0, 1200, 10);
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) CHECK(strcmp(s.data[0], msg) == 0);
+    sink_reset(&s);
+    /* an IPv4 fragment but the last whose length is not a multiple of 8:
+     * the receiver takes its multiples of 8, the next fragment the rest */
+    g_l4[801] = 'Q';
+    frag4(d, 7, total, 0, 803, 10);
+    g_l4[801] = (uint8_t)msg[801 - 8];
+    frag4(d, 7, total, 800, total - 800, 10);
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) CHECK(strcmp(s.data[0], msg) == 0);
+    sink_reset(&s);
+    /* a fragment with no bytes (none once cut to a multiple of 8) drops
+     * the datagram, as the receiver does */
+    dropped = st->frag_dropped;
+    frag4(d, 8, total, 0, 800, 10);
+    frag4(d, 8, total, 800, 7, 10);
+    CHECK_EQ_INT(st->frag_dropped, dropped + 1);
+    frag4(d, 8, total, 800, total - 800, 10);
+    CHECK_EQ_INT(s.n, 0);
+    cap_decoder_finish(d);
     /* a last fragment ending before bytes already received drops the
      * datagram (as the receiver does): what comes next is a new one */
-    uint64_t dropped = st->frag_dropped;
+    dropped = st->frag_dropped;
     frag4(d, 6, total, 0, 1200, 10);
     frag4(d, 6, 800, 400, 400, 10); /* "ends" at 800 */
     CHECK_EQ_INT(st->frag_dropped, dropped + 1);
@@ -912,6 +973,45 @@ static void test_fragments(void) {
     CHECK_EQ_INT(s.n, 0);
     cap_decoder_finish(d);
     CHECK_EQ_INT(s.n, 0);
+
+    /* IPv6 keeps a datagram twice frag_timeout_s (RFC 8200 4.5: 60 s),
+     * IPv4 datagrams started later expiring first */
+    total = mk_udp(g_l4, 5060, 5060, msg, strlen(msg));
+    dropped = st->frag_dropped;
+    frag6(d, 90, total, 0, 800, 70 * FS_USEC);
+    frag4(d, 90, total, 0, 800, 71 * FS_USEC);
+    cap_decode_frame(d, DLT_EN10MB, g_frame, (uint32_t)eth, 125 * FS_USEC, 9);
+    CHECK_EQ_INT(st->frag_dropped, dropped + 1); /* the IPv4 one, 54 s old */
+    frag6(d, 90, total, 800, total - 800, 125 * FS_USEC); /* 55 s after its first */
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) CHECK(strcmp(s.data[0], msg) == 0);
+    sink_reset(&s);
+    frag6(d, 91, total, 0, 800, 125 * FS_USEC);
+    cap_decode_frame(d, DLT_EN10MB, g_frame, (uint32_t)eth, 186 * FS_USEC, 9);
+    CHECK_EQ_INT(st->frag_dropped, dropped + 2); /* 61 s old */
+    frag6(d, 91, total, 800, total - 800, 186 * FS_USEC);
+    CHECK_EQ_INT(s.n, 0);
+    cap_decoder_finish(d);
+
+    /* the table full, the oldest datagram of either family makes room */
+    {
+        cap_config one;
+        cap_config_default(&one);
+        one.max_frag_sets = 1;
+        sink s1 = {0};
+        cap_decoder *d1 = new_dec(&s1, &one);
+        const cap_stats *st1 = cap_decoder_stats(d1);
+        frag6(d1, 92, total, 0, 800, 200 * FS_USEC);
+        frag4(d1, 92, total, 0, 800, 201 * FS_USEC); /* the IPv6 one goes */
+        CHECK_EQ_INT(st1->frag_dropped, 1);
+        frag6(d1, 92, total, 800, total - 800, 201 * FS_USEC); /* takes the IPv4 one's place */
+        CHECK_EQ_INT(st1->frag_dropped, 2);
+        frag6(d1, 92, total, 0, 800, 202 * FS_USEC);
+        CHECK_EQ_INT(s1.n, 1);
+        if (s1.kept) CHECK(strcmp(s1.data[0], msg) == 0);
+        sink_reset(&s1);
+        cap_decoder_free(d1);
+    }
 
     /* IPv6: out of order with a duplicate */
     total = mk_udp(g_l4, 5060, 5060, msg, strlen(msg)); /* g_l4 was reused above */
@@ -976,6 +1076,19 @@ static void test_fragments(void) {
     CHECK_EQ_INT(st->frag_dropped, dr + 1);
     frag6_nh(d, 84, total, 0, 808, 60, 100 * FS_USEC);
     frag6_nh(d, 84, total, 808, total - 808, 60, 100 * FS_USEC);
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) CHECK(strcmp(s.data[0], msg) == 0);
+    sink_reset(&s);
+    /* ... but one that ends between extension headers, before the next
+     * one's first two bytes, is kept: Linux (ipv6frag_thdr_truncated)
+     * cannot walk past it, keeps the fragment and reads the datagram */
+    memmove(g_l4 + 8, g_l4, total);
+    memcpy(g_l4, "\x3c\x00\x01\x04\x00\x00\x00\x00", 8); /* Destination Options, then another */
+    total += 8;
+    dr = st->frag_dropped;
+    frag6_nh(d, 87, total, 0, 8, 60, 100 * FS_USEC);
+    frag6_nh(d, 87, total, 8, total - 8, 60, 100 * FS_USEC);
+    CHECK_EQ_INT(st->frag_dropped, dr);
     CHECK_EQ_INT(s.n, 1);
     if (s.kept) CHECK(strcmp(s.data[0], msg) == 0);
     sink_reset(&s);
@@ -4106,6 +4219,24 @@ static void test_defrag_path(void) {
     CHECK_EQ_INT(cap_defrag_frame(r, 1, frames[0], (uint32_t)flen[0], 1000, &out, &out_len, &path), 1);
     CHECK_EQ_INT(cap_defrag_frame(r, 1, frames[1], (uint32_t)flen[1], 1000, &out, &out_len, &path), 2);
     CHECK(path == NULL);
+    /* behind 8 VLAN tags reassembled by the reader, behind 9 left to the
+     * worker, whose decoder counts them not_ip as with one worker */
+    static const uint16_t tags9[9] = {0x8100, 0x8100, 0x8100, 0x8100, 0x8100, 0x8100, 0x8100, 0x8100, 0x8100};
+    for (int ntags = 8; ntags <= 9; ntags++) {
+        for (int i = 0; i < 2; i++) {
+            size_t from = i ? 48 : 0, len = i ? u - 48 : 48;
+            size_t n = mk_ip4(ip, "10.9.0.7", "192.0.2.9", 17, (uint16_t)(80 + ntags), i ? 6 : 0x2000, g_l4 + from, len);
+            flen[i] = mk_eth(frames[i], tags9, ntags, 0x0800, ip, n);
+        }
+        CHECK_EQ_INT(cap_defrag_frame(r, 1, frames[0], (uint32_t)flen[0], 1000, &out, &out_len, &path), ntags == 8 ? 1 : 0);
+        CHECK_EQ_INT(cap_defrag_frame(r, 1, frames[1], (uint32_t)flen[1], 1000, &out, &out_len, &path), ntags == 8 ? 2 : 0);
+        uint64_t not_ip = cap_decoder_stats(d1)->not_ip;
+        sink_reset(&s1);
+        cap_decode_frame(d1, 1, frames[0], (uint32_t)flen[0], 1000, 3);
+        cap_decode_frame(d1, 1, frames[1], (uint32_t)flen[1], 1000, 4);
+        CHECK_EQ_INT(s1.kept, ntags == 8 ? 1 : 0);
+        CHECK_EQ_INT(cap_decoder_stats(d1)->not_ip, not_ip + (ntags == 8 ? 0 : 2));
+    }
     cap_defrag_free(r);
     sink_reset(&s1);
     sink_reset(&s2);
