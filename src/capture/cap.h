@@ -843,8 +843,9 @@ typedef struct cap_png_out cap_png_out;
 /* Writes the file's header blocks to f (which the caller opens and closes);
  * app names the writing program (shb_userappl). */
 cap_png_out *cap_png_out_new(FILE *f, const char *app, fs_err *e);
-/* One message as one frame with the given comments (each at most 512 bytes
- * kept). false and e set on a write error. */
+/* One message as one frame with the given comments (the first 5, each at
+ * most 512 bytes, kept), written whole or not at all. false and e set on a
+ * write error. */
 bool cap_png_out_message(cap_png_out *o, const cap_payload *p, const char *const *comments, unsigned ncomments,
                          fs_err *e);
 uint64_t cap_png_out_frames(const cap_png_out *o);

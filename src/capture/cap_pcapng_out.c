@@ -22,12 +22,18 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #include "cap.h"
 
 #define OUT_FLOWS 4096            /* TCP flows whose sequence number is kept */
 #define ETH_LEN 14
 #define COMMENT_MAX 512           /* bytes of one comment kept */
+#define COMMENTS_MAX 8            /* comments of one frame kept (the caller's and 3 notes) */
+#define FRAME_MAX (ETH_LEN + 40 + 28 + CAP_PNG_OUT_MAX_PAYLOAD + 3)
+/* an Enhanced Packet Block: header, frame padded, options, end of options, length */
+#define BLOCK_MAX (28 + FRAME_MAX + COMMENTS_MAX * (4 + COMMENT_MAX) + 4 + 4)
 
 typedef struct out_flow {
     uint64_t key;
@@ -40,8 +46,10 @@ struct cap_png_out {
     uint32_t seq_base;            /* start of a flow new to the table: above every sequence used */
     uint32_t tsn;                 /* SCTP TSN, one per frame */
     uint64_t frames;
+    off_t end;                    /* where the last whole block ends; -1: unknown (a pipe) */
+    bool stuck;                   /* a block was cut short where it cannot be taken back */
     out_flow flows[OUT_FLOWS];
-    uint8_t frame[ETH_LEN + 40 + 28 + CAP_PNG_OUT_MAX_PAYLOAD];
+    uint8_t block[BLOCK_MAX];     /* the block being written, its frame at block + 28 */
 };
 
 /* ---- checksums ---------------------------------------------------------------- */
@@ -66,6 +74,32 @@ static void put32(uint8_t *p, uint32_t v) { put16(p, v >> 16); put16(p + 2, v); 
 /* ---- blocks ------------------------------------------------------------------- */
 
 static bool write_all(cap_png_out *o, const void *p, size_t n) { return fwrite(p, 1, n, o->f) == n; }
+
+/* One block, whole or not at all: a reader takes a block's first bytes as
+ * its length, so one cut short (a full disk) would make every later block
+ * unreadable -- tshark stopped at it with "damaged or corrupt", and the
+ * messages written once space came back were lost. The stream is
+ * unbuffered (cap_png_out_new): the block is one write(2), and the bytes of
+ * one written in part are taken back. Where they cannot be (a pipe),
+ * nothing more is written. */
+static bool write_block(cap_png_out *o, const uint8_t *b, size_t n, fs_err *e) {
+    if (o->stuck) {
+        fs_fail(e, FS_ERR_IO, "cannot write: an earlier frame was cut short where it cannot be taken back");
+        return false;
+    }
+    if (fwrite(b, 1, n, o->f) == n) {
+        if (o->end >= 0) o->end += (off_t)n;
+        return true;
+    }
+    int err = errno;
+    clearerr(o->f);
+    int fd = fileno(o->f);
+    off_t at = ftello(o->f);
+    if (o->end < 0 || (at != o->end && (fd < 0 || ftruncate(fd, o->end) != 0 || fseeko(o->f, o->end, SEEK_SET) != 0)))
+        o->stuck = true;
+    fs_fail(e, FS_ERR_IO, "cannot write: %s", strerror(err));
+    return false;
+}
 
 static bool write_u32(cap_png_out *o, uint32_t v) { return write_all(o, &v, 4); }
 
@@ -106,11 +140,13 @@ cap_png_out *cap_png_out_new(FILE *f, const char *app, fs_err *e) {
     o->ip_id = 1;
     o->seq_base = 1;
     o->tsn = 1;
+    setvbuf(f, NULL, _IONBF, 0); /* each block one write(2): write_block */
     if (!write_header_blocks(o, app)) {
         fs_fail(e, FS_ERR_IO, "pcapng output: cannot write: %s", strerror(errno));
         free(o);
         return NULL;
     }
+    o->end = ftello(f);
     return o;
 }
 
@@ -180,13 +216,13 @@ static void put_transport(cap_png_out *o, uint8_t *t, uint8_t proto, const cap_p
     }
 }
 
-/* Builds the frame into o->frame; returns its length. */
-static uint32_t build_frame(cap_png_out *o, const cap_payload *p, uint32_t n) {
+/* Builds the frame at frame; returns its length. */
+static uint32_t build_frame(cap_png_out *o, uint8_t *frame, const cap_payload *p, uint32_t n) {
     uint8_t proto = frame_proto(p);
     bool v6 = p->src.addr.family == 6;
     uint32_t ip_len = v6 ? 40 : 20, hlen = transport_header_len(proto);
     uint32_t body = proto == 132 ? (uint32_t)pad4(n) : n;
-    uint8_t *eth = o->frame, *ip = eth + ETH_LEN, *t = ip + ip_len;
+    uint8_t *eth = frame, *ip = eth + ETH_LEN, *t = ip + ip_len;
     static const uint8_t macs[12] = {0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01};
     memcpy(eth, macs, 12);
     put16(eth + 12, v6 ? 0x86DD : 0x0800);
@@ -240,6 +276,17 @@ static const char *transport_note(const cap_payload *p) {
     }
 }
 
+/* Appends an option (code, length, value padded to 4 bytes) at b + at; returns the new end. */
+static size_t put_option(uint8_t *b, size_t at, uint16_t code, const void *v, size_t n) {
+    uint16_t hdr[2] = {code, (uint16_t)n};
+    memcpy(b + at, hdr, 4);
+    memcpy(b + at + 4, v, n);
+    memset(b + at + 4 + n, 0, pad4(n) - n);
+    return at + option_bytes(n);
+}
+
+static void put_u32(uint8_t *b, size_t at, uint32_t v) { memcpy(b + at, &v, 4); }
+
 bool cap_png_out_message(cap_png_out *o, const cap_payload *p, const char *const *comments, unsigned ncomments,
                          fs_err *e) {
     uint32_t n = p->len < CAP_PNG_OUT_MAX_PAYLOAD ? p->len : CAP_PNG_OUT_MAX_PAYLOAD;
@@ -249,26 +296,26 @@ bool cap_png_out_message(cap_png_out *o, const cap_payload *p, const char *const
         snprintf(cut, sizeof cut, "fs38: message of %u bytes, the first %u written", p->len, n);
         notes[2] = cut;
     }
-    uint32_t flen = build_frame(o, p, n);
-    size_t opts = 4; /* end of options */
-    for (unsigned i = 0; i < ncomments; i++) opts += option_bytes(strnlen(comments[i], COMMENT_MAX));
+    if (ncomments > COMMENTS_MAX - 3) ncomments = COMMENTS_MAX - 3;
+    uint8_t *b = o->block;
+    uint32_t flen = build_frame(o, b + 28, p, n);
+    size_t at = 28 + pad4(flen);
+    memset(b + 28 + flen, 0, pad4(flen) - flen);
+    for (unsigned i = 0; i < ncomments; i++) at = put_option(b, at, 1, comments[i], strnlen(comments[i], COMMENT_MAX));
     for (unsigned i = 0; i < 3; i++)
-        if (notes[i]) opts += option_bytes(strlen(notes[i]));
-    uint32_t blen = (uint32_t)(28 + pad4(flen) + opts + 4);
-    static const uint8_t zeros[4];
+        if (notes[i]) at = put_option(b, at, 1, notes[i], strnlen(notes[i], COMMENT_MAX));
+    put_u32(b, at, 0); /* end of options */
+    uint32_t blen = (uint32_t)(at + 8);
+    put_u32(b, at + 4, blen);
     uint64_t ts = p->ts_us;
-    bool ok = write_u32(o, 6) && write_u32(o, blen) && write_u32(o, 0) && write_u32(o, (uint32_t)(ts >> 32)) &&
-              write_u32(o, (uint32_t)ts) && write_u32(o, flen) && write_u32(o, flen) &&
-              write_all(o, o->frame, flen) && write_all(o, zeros, pad4(flen) - flen);
-    for (unsigned i = 0; ok && i < ncomments; i++)
-        ok = write_option(o, 1, comments[i], strnlen(comments[i], COMMENT_MAX));
-    for (unsigned i = 0; ok && i < 3; i++)
-        if (notes[i]) ok = write_option(o, 1, notes[i], strlen(notes[i]));
-    ok = ok && write_u32(o, 0) && write_u32(o, blen);
-    if (!ok) {
-        fs_fail(e, FS_ERR_IO, "cannot write: %s", strerror(errno));
-        return false;
-    }
+    put_u32(b, 0, 6);
+    put_u32(b, 4, blen);
+    put_u32(b, 8, 0);
+    put_u32(b, 12, (uint32_t)(ts >> 32));
+    put_u32(b, 16, (uint32_t)ts);
+    put_u32(b, 20, flen);
+    put_u32(b, 24, flen);
+    if (!write_block(o, b, blen, e)) return false;
     o->frames++;
     return true;
 }

@@ -28,15 +28,17 @@
  * peer's ACKs steer this (gap_held_open): a gap the receiver still waits on
  * is not given up, and one given up resumes at its ACK when that is nearer.
  * An RST ends a direction only at the next byte expected, as a receiver
- * checks it (rst_acceptable).
+ * checks it (rst_acceptable; from a side whose direction is not read, the
+ * byte its peer's last ACK expects).
  *
  * Framing state (cap_frame_scan) is kept per direction for the unfinished
  * message, so however it is cut into segments each byte is read about once.
  *
  * Closed: after FIN (once every byte before it arrived) or RST a direction
  * moves to the closed list, buffers freed, for TCP_CLOSED_KEEP_US; data at or
- * below its end is a retransmission there, a SYN or data past the end opens
- * it again. Closed directions count against max_tcp_flows and go first.
+ * below its end is a retransmission there (its SYN too), bytes after its end
+ * are dropped (a receiver takes none after FIN or RST), a new SYN or data
+ * well past the end opens it again. Closed directions count against max_tcp_flows and go first.
  *
  * HEP v3 over TCP (a HEP port, cap_config.hep_ports): a direction that
  * opens with a SYN or with bytes that start a HEP v3 packet is cut into
@@ -104,6 +106,9 @@ typedef struct tcp_flow {
     uint32_t acked;      /* the peer's last cumulative ACK of this direction, when acked_seen */
     bool acked_seen;
     uint64_t acked_ts;   /* when the peer sent it */
+    uint32_t ack_out;    /* the last cumulative ACK this direction sent: the next byte it
+                          * expects of the other, when ack_out_seen */
+    bool ack_out_seen;
     cap_frame_scan scan; /* framing state of the unfinished message */
     cap_ws_scan ws_scan; /* WebSocket: the frames of the unfinished message walked so far */
     bool resync;   /* discard bytes until a line that starts a SIP message (WebSocket:
@@ -1168,6 +1173,7 @@ static void flow_start(cap_tcp_table *t, tcp_flow *f, uint32_t seq, bool syn) {
     f->fin = false;
     f->lost_len = 0;
     f->acked_seen = false;
+    f->ack_out_seen = false;
     f->ws = f->ws_more = f->ws_deflate = false;
     tls_end(t, f);
     ws_inflater_end(t, f);
@@ -1181,12 +1187,23 @@ static void close_reverse(cap_tcp_table *t, const cap_tcp_seg *s) {
 }
 
 /* A segment for a closed direction. Returns true when it was consumed here
- * (a retransmission, a bare FIN/RST); false when the direction was reopened
- * for it (a SYN, or data beyond what the direction sent before). */
+ * (a retransmission, a bare FIN/RST, bytes after its end); false when the
+ * direction was reopened for it (a new SYN, or data well past its end). */
 static bool closed_segment(cap_tcp_table *t, tcp_flow *f, const cap_tcp_seg *s) {
     bool syn = (s->flags & TCP_SYN) != 0;
+    uint32_t span = f->next_seq - f->isn;
+    if (syn && (uint32_t)(s->seq + 1 - f->isn) <= span && span < TCP_FAR_BEHIND) {
+        /* the SYN that opened what was closed, again (a capture of both
+         * sides of a tap or of two interfaces has each packet twice, the
+         * copy late), or, picked up without it, the SYN before its first
+         * byte: a new connection on the tuple starts past the old end
+         * (RFC 1122 4.2.2.13) */
+        t->st->tcp_retransmits++;
+        return true;
+    }
     if (!syn) {
-        if (s->flags & TCP_RST) close_reverse(t, s);
+        /* at the end of what it sent (after its FIN, one more), as rst_acceptable */
+        if ((s->flags & TCP_RST) && (uint32_t)(s->seq - f->next_seq) <= 1) close_reverse(t, s);
         if (s->len == 0) return true;
         int32_t past = (int32_t)(s->seq + s->len - f->next_seq); /* bytes beyond the end */
         int32_t behind = (int32_t)(f->next_seq - s->seq);
@@ -1196,11 +1213,16 @@ static bool closed_segment(cap_tcp_table *t, tcp_flow *f, const cap_tcp_seg *s) 
             return true;
         }
         if (s->flags & TCP_RST) return true;
-        if (near) { /* old bytes and new ones: the old ones are trimmed */
-            uint32_t end = f->next_seq;
-            flow_reopen(t, f);
-            flow_start(t, f, end, false);
-            return false;
+        if (near || behind == 0 || behind == -1) {
+            /* bytes after its end (its FIN's number, or the next), in the
+             * closed connection's numbers: not a new stream (that starts at
+             * an ISN of its own), and its receiver takes nothing after its
+             * FIN or RST (Linux: dropped, or the connection reset); read,
+             * they would be messages no end system saw, put there by
+             * whoever can add a segment (an insertion) */
+            t->st->tcp_retransmits += near;
+            t->st->tcp_bytes_dropped += behind < 0 ? s->len : (uint32_t)past;
+            return true;
         }
     }
     flow_reopen(t, f);
@@ -1269,18 +1291,15 @@ static bool syn_late(const tcp_flow *f, uint32_t seq) {
 }
 
 /* A segment of an untracked flow on a port that is not a SIP port that
- * opens TLS: a ClientHello, or the ServerHello answering one tracked. One
- * too short to tell (under 6 bytes that go on like a hello: a client may
- * cut its ClientHello anywhere) is taken as either: the flow is pending
- * until the hello is whole, and dropped if it was none or has no keys. */
-static bool tls_heuristic(cap_tcp_table *t, const cap_tcp_seg *s) {
+ * opens TLS: a ClientHello, or a ServerHello (the ClientHello it answers,
+ * or that one's last segment, may come after it: directions captured
+ * apart; cap_tls links the two then). One too short to tell (under 6 bytes
+ * that go on like a hello: a client may cut its ClientHello anywhere) is
+ * taken as either: the flow is pending until the hello is whole, and
+ * dropped if it was none or has no keys. */
+static bool tls_heuristic(const cap_tcp_seg *s) {
     if (s->len == 0) return false; /* a SYN or an ACK: every connection would be pending */
-    int start = cap_tls_hello_start(s->data, s->len);
-    if (start < 0) return true;
-    if (start != 1) return false;
-    if (s->data[5] == 1) return true;
-    tcp_flow *r = flow_find(t, &s->dst, &s->src, flow_hash(t, &s->dst, &s->src));
-    return r && !r->closed && r->tls;
+    return cap_tls_hello_start(s->data, s->len) != 0;
 }
 
 /* Messages the segment completes carry its path (its VLAN tags and
@@ -1313,7 +1332,11 @@ static void segment(cap_tcp_table *t, const cap_tcp_seg *s, unsigned ports) {
     if (f && f->closed && closed_segment(t, f, s)) return;
     if (!f) {
         if (s->flags & TCP_RST) { /* a reset from a side that never sent data */
-            close_reverse(t, s);
+            /* taken as the receiver takes it (RFC 5961 3.2): at the next byte
+             * it expects, which its last ACK named (after a FIN not
+             * acknowledged, one more) */
+            tcp_flow *r = flow_find(t, &s->dst, &s->src, flow_hash(t, &s->dst, &s->src));
+            if (!r || !r->ack_out_seen || (uint32_t)(s->seq - r->ack_out) <= 1) close_reverse(t, s);
             return;
         }
         /* HEP v3 on a HEP port: from its SYN, or data that starts a packet */
@@ -1326,7 +1349,7 @@ static void segment(cap_tcp_table *t, const cap_tcp_seg *s, unsigned ports) {
             start = cap_ws_handshake(s->data, s->len, &hl);
         }
         /* with a key log, TLS on any port: pending until its keys are found */
-        bool tls = start == 0 && !sip_port && t->heuristic && t->tls_keys && tls_heuristic(t, s);
+        bool tls = start == 0 && !sip_port && t->heuristic && t->tls_keys && tls_heuristic(s);
         if (tls) start = -1;
         /* undecided (a segment shorter than a start line): tracked, a bounded
          * number of them, until its bytes tell */
@@ -1366,6 +1389,10 @@ static void segment(cap_tcp_table *t, const cap_tcp_seg *s, unsigned ports) {
         flow_start(t, f, s->seq, true);
     }
     flow_touch(t, f, s->ts_us);
+    if ((s->flags & (TCP_ACK | TCP_RST)) == TCP_ACK) {
+        f->ack_out = s->ack;
+        f->ack_out_seen = true;
+    }
     uint32_t seq = syn ? s->seq + 1 : s->seq;
     bool rst = (s->flags & TCP_RST) && rst_acceptable(f, seq); /* before its own bytes move next_seq */
     if (s->len > 0) flow_data(t, f, seq, s->data, s->len, s->ts_us, s->frame_no);

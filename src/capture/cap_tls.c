@@ -542,8 +542,25 @@ static bool client_hello_early_data(const uint8_t *p, size_t n) {
     return false;
 }
 
+/* The two directions of a session, each with its hello read: the server's
+ * learns the client random, the client's the server random, suite and
+ * version. */
+static void hello_link(cap_tls_dir *c, cap_tls_dir *s) {
+    memcpy(s->client_random, c->client_random, 32);
+    s->have_client_random = true;
+    memcpy(c->server_random, s->server_random, 32);
+    c->suite = s->suite;
+    c->version = s->version;
+    c->etm = s->etm;
+    c->have_server = true;
+}
+
 /* The first handshake message of a plaintext record: a ClientHello gives the
- * client random; a ServerHello the server random, suite and version. */
+ * client random; a ServerHello the server random, suite and version. The
+ * directions are linked by whichever hello is whole last: a capture may put
+ * the ServerHello before the ClientHello's last segment (a ClientHello of
+ * two segments, the directions captured apart), when the ClientHello's
+ * direction has no client random yet. */
 static void read_hello(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *p, size_t n,
                        const cap_tls_ops *ops) {
     if (n < 38 || (p[0] != 1 && p[0] != 2)) return;
@@ -556,6 +573,8 @@ static void read_hello(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *p, size_t 
         d->have_client_random = true;
         d->early_data = client_hello_early_data(p, n);
         d->state = TLS_CLEAR;
+        cap_tls_dir *sv = ops->peer ? ops->peer(ops->ctx) : NULL;
+        if (sv && !sv->is_client && sv->have_server && !sv->have_client_random) hello_link(d, sv);
         return;
     }
     if (memcmp(p + 6, hrr_random, 32) == 0) { /* HelloRetryRequest: a ServerHello follows */
@@ -577,15 +596,7 @@ static void read_hello(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *p, size_t 
     if (!d->heuristic && cap_tls_version_name(d->version)) x->st->tls_versions[d->version - 0x0300]++;
     if (ops->handshake && !d->heuristic) ops->handshake(ops->ctx, d->version, d->suite, NULL, 0, false);
     cap_tls_dir *c = ops->peer ? ops->peer(ops->ctx) : NULL;
-    if (c && c->is_client && c->have_client_random) {
-        memcpy(d->client_random, c->client_random, 32);
-        d->have_client_random = true;
-        memcpy(c->server_random, d->server_random, 32);
-        c->suite = d->suite;
-        c->version = d->version;
-        c->etm = d->etm;
-        c->have_server = true;
-    }
+    if (c && c->is_client && c->have_client_random) hello_link(c, d);
 }
 
 static bool hkdf_expand_label(cap_tls_ctx *x, bool sha384, const uint8_t *secret, size_t slen, const char *label,
@@ -648,10 +659,14 @@ static bool tls12_keys(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *master) {
  * (yet: a live capture reads records before the endpoint writes the keys
  * down); -1 given up (counted). */
 static int derive_keys(cap_tls_ctx *x, cap_tls_dir *d) {
-    if (!d->have_client_random || !d->have_server || !x->keys) {
+    if (!d->have_server || !x->keys) {
         give_up(x, d, TLS_NO_KEY); /* no key log, or a hello not seen: no session to look up */
         return -1;
     }
+    /* a server without the client random: the ClientHello's last segment may
+     * come later in the capture (read_hello links them then); its records
+     * are passed over meanwhile, as when the key log is behind */
+    if (!d->have_client_random) return 0;
     d->cs = suite_find(d->suite);
     bool suite13 = d->cs && d->cs->id >> 8 == 0x13;
     if (!d->cs || (is_tls13(d) ? !suite13 : d->version != 0x0303 || suite13)) { /* TLS 1.0, 1.1: neither */

@@ -417,8 +417,10 @@ static bool not_an_input(const char *opt, const char *path, char *const *inputs,
     if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return true; /* a new file, /dev/null, a pipe */
     for (int i = 0; i < ninputs; i++) {
         struct stat in;
-        if (strcmp(inputs[i], "-") != 0 && stat(inputs[i], &in) == 0 && in.st_dev == st.st_dev &&
-            in.st_ino == st.st_ino) {
+        /* '-': the file stdin was redirected from (--pcap-out x.pcap - <x.pcap
+         * emptied it, and the run read the new header: 0 frames, exit 0) */
+        int got = strcmp(inputs[i], "-") != 0 ? stat(inputs[i], &in) : fstat(STDIN_FILENO, &in);
+        if (got == 0 && in.st_dev == st.st_dev && in.st_ino == st.st_ino) {
             fprintf(stderr, "fs38 inspect: %s %s: that file is an input: fs38 does not write to its inputs\n", opt, path);
             return false;
         }
@@ -430,16 +432,27 @@ static bool not_an_input(const char *opt, const char *path, char *const *inputs,
  * where the events go (--events FILE, or stdout with --json) would lose the
  * events appended there before, and be written over the new ones, with
  * nothing said and exit 0 (a typo: --events out.json --stats-json out.json).
- * false: said on stderr. */
-static bool apart_from_events(const inspect_run *r, const char *opt, const char *path) {
+ * Nor may two of them, or --events and stdout, share a file: each writes at
+ * its own offset over the other's bytes (--pcap-out x --stats-json x left
+ * neither a capture nor JSON; --events x >x, the summary over the events). Checked against the outputs opened so
+ * far; false: said on stderr. */
+static bool apart_from_outputs(const inspect_run *r, const char *opt, const char *path) {
     struct stat st;
     if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return true; /* a new file, /dev/null, a pipe */
-    const event_out *outs[] = {&r->out_file, &r->out_stdout};
+    const struct {
+        int fd;
+        const char *what;
+    } outs[] = {
+        {r->out_file.fd, "the events go to that file (--events)"},
+        {r->out_stdout.fd, "the events go to that file (--json's stdout)"},
+        {!r->json && !r->quiet ? STDOUT_FILENO : -1, "the summary goes to that file (stdout)"},
+        {r->pcap.f ? fileno(r->pcap.f) : -1, "--pcap-out writes that file"},
+        {r->sa_out ? fileno(r->sa_out) : -1, "--esp-sa-out writes that file"},
+    };
     for (size_t i = 0; i < sizeof outs / sizeof *outs; i++) {
-        struct stat ev;
-        if (outs[i]->fd >= 0 && fstat(outs[i]->fd, &ev) == 0 && ev.st_dev == st.st_dev && ev.st_ino == st.st_ino) {
-            fprintf(stderr, "fs38 inspect: %s %s: the events go to that file (%s): it would be written over\n",
-                    opt, path, outs[i] == &r->out_file ? "--events" : "--json's stdout");
+        struct stat o;
+        if (outs[i].fd >= 0 && fstat(outs[i].fd, &o) == 0 && o.st_dev == st.st_dev && o.st_ino == st.st_ino) {
+            fprintf(stderr, "fs38 inspect: %s %s: %s: it would be written over\n", opt, path, outs[i].what);
             return false;
         }
     }
@@ -648,10 +661,16 @@ static bool open_pcap_out(pcap_out *o) { return pcap_out_create(o->path, &o->f, 
 
 /* After SIGHUP: a new --pcap-out FILE by that name; the old one (moved away
  * by logrotate) is completed and closed. The old one stays in use if the new
- * one cannot be made. */
+ * one cannot be made, and when FILE still names it: nothing rotated it (a
+ * SIGHUP for the events file alone, `systemctl reload`), and making FILE
+ * anew would empty it, the messages written so far lost. */
 static void reopen_pcap_out(pcap_out *o) {
     FILE *f;
     cap_png_out *w;
+    struct stat now, open_one;
+    if (stat(o->path, &now) == 0 && fstat(fileno(o->f), &open_one) == 0 && now.st_dev == open_one.st_dev &&
+        now.st_ino == open_one.st_ino)
+        return;
     if (!pcap_out_create(o->path, &f, &w, "SIGHUP: ")) {
         fprintf(stderr, "fs38 inspect: still writing to the old --pcap-out file\n");
         return;
@@ -1481,6 +1500,22 @@ static bool stats_replace_setup(inspect_run *r) {
     return true;
 }
 
+/* --stats-json FILE, opened before the run: a bad path fails before any
+ * work. A file run's is emptied now, as fopen "w" does; a live or HEP run's
+ * keeps what it holds (stats_replace_setup decides the rest): its first write,
+ * at the start, replaces it whole, so that a monitoring agent never reads an
+ * empty file. NULL: errno says why. */
+static FILE *open_stats_file(const char *path, bool live) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (live ? 0 : O_TRUNC), 0666);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f && fd >= 0) {
+        int err = errno;
+        close(fd);
+        errno = err;
+    }
+    return f;
+}
+
 /* o's JSON to a new file beside path, renamed over it; 0 or an errno. */
 static int replace_json_file(const char *path, mode_t mode, json_t *o) {
     char tmp[PATH_MAX];
@@ -1992,7 +2027,8 @@ int cmd_inspect(int argc, char **argv) {
         r.ind.next_check_us = fs_time_now_us() + INDICATORS_CHECK_US;
     }
     if (r.json) r.out_stdout.fd = STDOUT_FILENO;
-    if (r.events_path && !not_an_input("--events", r.events_path, argv + optind, nfiles)) {
+    if (r.events_path && (!not_an_input("--events", r.events_path, argv + optind, nfiles) ||
+                          !apart_from_outputs(&r, "--events", r.events_path))) {
         det_indicators_free(indicators);
         return EXIT_USAGE;
     }
@@ -2006,7 +2042,7 @@ int cmd_inspect(int argc, char **argv) {
     }
     r.pcap.per_incident = (uint32_t)pcap_limit;
     if (r.pcap.path && (!not_an_input("--pcap-out", r.pcap.path, argv + optind, nfiles) ||
-                        !apart_from_events(&r, "--pcap-out", r.pcap.path) || !open_pcap_out(&r.pcap))) {
+                        !apart_from_outputs(&r, "--pcap-out", r.pcap.path) || !open_pcap_out(&r.pcap))) {
         close_outputs(&r);
         det_indicators_free(indicators);
         return EXIT_USAGE;
@@ -2021,25 +2057,31 @@ int cmd_inspect(int argc, char **argv) {
                         "capture.hep_auth_key to the senders' auth key, or listen with tls: and "
                         "capture.hep_tls_client_ca (docs/operations.md)\n", hep);
     if (r.sa_out_path && (!not_an_input("--esp-sa-out", r.sa_out_path, argv + optind, nfiles) ||
-                          !apart_from_events(&r, "--esp-sa-out", r.sa_out_path) ||
+                          !apart_from_outputs(&r, "--esp-sa-out", r.sa_out_path) ||
                           !(r.sa_out = create_sa_out(r.sa_out_path)))) {
         close_outputs(&r);
         det_indicators_free(indicators);
         return EXIT_USAGE;
     }
     if (r.stats_path && (!not_an_input("--stats-json", r.stats_path, argv + optind, nfiles) ||
-                         !apart_from_events(&r, "--stats-json", r.stats_path))) {
+                         !apart_from_outputs(&r, "--stats-json", r.stats_path))) {
         close_outputs(&r);
         det_indicators_free(indicators);
         return EXIT_USAGE;
     }
-    if (r.stats_path && !(r.stats_file = fopen(r.stats_path, "w"))) {
+    if (r.stats_path && !(r.stats_file = open_stats_file(r.stats_path, r.live))) {
         fprintf(stderr, "fs38 inspect: --stats-json %s: %s\n", r.stats_path, strerror(errno));
         close_outputs(&r);
         det_indicators_free(indicators);
         return EXIT_USAGE;
     }
     if (r.stats_file && !stats_replace_setup(&r)) {
+        close_outputs(&r);
+        det_indicators_free(indicators);
+        return EXIT_USAGE;
+    }
+    if (r.stats_file && r.live && !r.stats_replace && ftruncate(fileno(r.stats_file), 0) != 0 && errno != EINVAL) {
+        fprintf(stderr, "fs38 inspect: --stats-json %s: %s\n", r.stats_path, strerror(errno));
         close_outputs(&r);
         det_indicators_free(indicators);
         return EXIT_USAGE;
@@ -2102,6 +2144,11 @@ int cmd_inspect(int argc, char **argv) {
     r.live_buffer_mb = cfg.capture.live_buffer_mb;
     r.in = in;
     r.t0_us = r.stats_last_us = t0;
+    if (r.stats_replace) { /* FILE holds a whole object from the start: the figures at 0 */
+        insp_stats st0;
+        insp_get_stats(in, &st0);
+        write_stats(&r, &st0, 0, false);
+    }
     int readable = 0, inputs = 0, unreadable = 0;
     bool usage_error = false, live_broke = false;
     if (iface || hep) {
@@ -2124,15 +2171,20 @@ int cmd_inspect(int argc, char **argv) {
             }
         }
     } else {
-        for (int i = optind; i < argc && !stop_flag; i++) {
+        /* --raw: each file is one packet, so --count N reads the first N files */
+        for (int i = optind; i < argc && !stop_flag && !(raw && count && (uint64_t)inputs >= count); i++) {
             inputs++;
             r.current = argv[i];
             uint64_t frames = 0;
             memset(&e, 0, sizeof e);
             fs_code rc = raw ? insp_run_raw(in, argv[i], &e) : insp_run_file(in, argv[i], &frames, &e);
             if (r.progress) fputs("\r\033[K", stderr);
+            /* it names the file, whose name may hold escape sequences (`fs38
+             * inspect uploads/x.pcap`): made printable, as the progress line shows it */
+            char why[sizeof e.msg];
+            fs_text_printable(why, sizeof why, e.msg);
             if (rc == FS_ERR_USAGE) { /* a filter that does not compile fails every file alike */
-                fprintf(stderr, "fs38 inspect: %s\n", e.msg);
+                fprintf(stderr, "fs38 inspect: %s\n", why);
                 usage_error = true;
                 break;
             }
@@ -2141,13 +2193,13 @@ int cmd_inspect(int argc, char **argv) {
             } else if (frames > 0) {
                 readable++;
                 if (frames == 1)
-                    fprintf(stderr, "fs38 inspect: warning: %s (the frame before it was inspected)\n", e.msg);
+                    fprintf(stderr, "fs38 inspect: warning: %s (the frame before it was inspected)\n", why);
                 else
                     fprintf(stderr, "fs38 inspect: warning: %s (the %llu frames before it were inspected)\n",
-                            e.msg, (unsigned long long)frames);
+                            why, (unsigned long long)frames);
             } else {
                 unreadable++;
-                fprintf(stderr, "fs38 inspect: %s\n", e.msg);
+                fprintf(stderr, "fs38 inspect: %s\n", why);
             }
         }
     }

@@ -807,6 +807,12 @@ void det_process(det_engine *eng, const cap_payload *p) {
     txn_key = det_txn_key(eng, m, p, call_key);
     if (txn_key) det_table_prefetch(&eng->txns, txn_key);
     sip_validate(m, &eng->limits);
+    /* RFC 3261 18.3, 20.14: over TCP and TLS, Content-Length frames the
+     * message and must be there (the framing took its absence for no body:
+     * a body it had went to resync, and a receiver such as Kamailio refuses it) */
+    if ((p->transport == CAP_T_TCP || p->transport == CAP_T_TLS) && !p->oversized &&
+        m->count[SIP_H_CONTENT_LENGTH] == 0)
+        sip_msg_add_anomaly(m, SIP_A_MISSING_REQUIRED_HEADER);
     if (p->oversized) oversized_message(m);
     count_message(eng, m, p);
     if (eng->tap_fn) eng->tap_fn(eng->tap_user, p, m);

@@ -8,6 +8,7 @@
 #        python3 pcap_edit.py IN OUT from FRAME
 #        python3 pcap_edit.py IN OUT split FRAME BYTES  (Ethernet, IPv4, TCP: its payload's
 #                                                        first BYTES, then the rest)
+#        python3 pcap_edit.py IN OUT later FRAME N      (FRAME moved after the N that follow it)
 import struct
 import sys
 
@@ -52,10 +53,15 @@ while pos + 16 <= len(data):
         if op == "split":
             out.extend(split(rec, int(sys.argv[5])))
             continue
+        if op == "later":
+            held, wait = rec, int(sys.argv[5])
+            continue
         body = bytearray(rec)
         body[16 + int(sys.argv[5])] ^= 0x55  # past the record header
         rec = bytes(body)
     out.append(rec)
+    if op == "later" and n > frame and n - frame == wait:
+        out.append(held)
 if n < frame:
     sys.exit("pcap_edit.py: %s has %d frames, not %d" % (src, n, frame))
 open(dst, "wb").write(b"".join(out))

@@ -85,6 +85,14 @@ ok "missing file is named" grep -q "does-not-exist.pcap" "$TMPD/err"
 printf 'this is not a capture file at all\n' >"$TMPD/junk.pcap"
 expect_exit 2 "not a pcap" "$FS38" inspect "$TMPD/junk.pcap"
 ok "not a pcap is named" grep -q "junk.pcap" "$TMPD/err"
+# a file name is printed made printable, as the progress line prints it: one holding an
+# escape sequence (`fs38 inspect uploads/*`) retitled the terminal through the error line
+esc="$TMPD/$(printf 'a\033]0;pwned\007b').pcap"
+cp "$TMPD/junk.pcap" "$esc"
+expect_exit 2 "a file name with an escape sequence" "$FS38" inspect "$esc"
+ok "...named with the escape shown as ?" grep -qF "a?]0;pwned?b.pcap" "$TMPD/err"
+ok "...no control character reaches the terminal" is "$(tr -d '\n' <"$TMPD/err" | tr -d '[:print:]' | wc -c)" 0
+rm -f "$esc"
 : >"$TMPD/empty.pcap"
 expect_exit 2 "empty file" "$FS38" inspect "$TMPD/empty.pcap"
 printf 'rules: {SIP-NOPE-999: {enabled: false}}\n' >"$TMPD/bad.yaml"
@@ -373,6 +381,30 @@ ok "...not a Content-Length complaint about our own cut" bash -c "! grep -q CONT
 ok "the message after it is framed" python3 -c "
 import json; s=json.load(open('$TMPD/bigtcp.json')); assert s['sip_messages'] == 2, s['sip_messages']"
 
+# over TCP a message must carry Content-Length (RFC 3261 18.3, 20.14: it frames the
+# stream); one without it is framed as bodiless (its SDP resynced over) and raises
+# SIP-PROTO-001; over UDP the datagram frames it, and the same message is fine
+python3 - "$TMPD/nocl.pcap" "$ROOT/tests/data/capture" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[2])
+from pcapgen import eth, ip4, tcp, udp, write_pcap
+def sip(n, cl=True):
+    body = b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+    return (b"INVITE sip:a@192.0.2.2 SIP/2.0\r\nVia: SIP/2.0/TCP 192.0.2.1;branch=z9hG4bK%d\r\n"
+            b"Max-Forwards: 70\r\nFrom: <sip:b@192.0.2.1>;tag=1\r\nTo: <sip:a@192.0.2.2>\r\n"
+            b"Call-ID: nocl%d\r\nCSeq: 1 INVITE\r\nContact: <sip:b@192.0.2.1>\r\nContent-Type: application/sdp\r\n"
+            % (n, n) + (b"Content-Length: %d\r\n" % len(body) if cl else b"") + b"\r\n" + body)
+frame = lambda seq, flags, data: eth(ip4("192.0.2.1", "192.0.2.2", 6, tcp(40000, 5060, seq, flags, data)))
+stream = sip(1, False) + sip(2)
+write_pcap(sys.argv[1], [frame(99, 0x02, b""), frame(100, 0x18, stream),
+                         eth(ip4("192.0.2.3", "192.0.2.2", 17, udp(5060, 5060, sip(3, False))))])
+PY
+"$FS38" inspect -c /dev/null --json --stats-json "$TMPD/nocl.json" "$TMPD/nocl.pcap" >"$TMPD/nocl.ndjson" 2>"$TMPD/err"
+ok "a TCP message without Content-Length raises SIP-PROTO-001, once, from its source" is "$(jq -r \
+    'select(.rule.id == "SIP-PROTO-001") | "\(.observables[0].value) \(.evidence.count) \(.evidence.details.anomalies)"' \
+    "$TMPD/nocl.ndjson")" "192.0.2.1 1 MISSING_REQUIRED_HEADER"
+ok "...the message after it framed, the UDP one read" is "$(jq .sip_messages "$TMPD/nocl.json")" 3
+
 # a filter long enough to keep libpcap's optimiser busy for minutes is refused up front
 long_bpf=$(python3 -c "print(' or '.join('host 10.0.%d.%d' % (i // 250, i % 250) for i in range(500)))")
 expect_exit 2 "--bpf of 9 KB refused" timeout 10 "$FS38" inspect --bpf "$long_bpf" "$TMPD/mixed.pcap"
@@ -578,6 +610,10 @@ expect_exit 2 "--raw missing file" "$FS38" inspect --raw "$TMPD/none.sip"
 "$FS38" inspect --raw --json "$DATA"/*.dat >"$TMPD/raw.ndjson" 2>"$TMPD/err"
 ok "--raw events name the unspecified address" grep -q '"value":"0.0.0.0","role":"source"' "$TMPD/raw.ndjson"
 expect_exit 0 "--raw events validate" "$FS38" validate "$TMPD/raw.ndjson"
+# --count N: each --raw file is one packet ("frames"), so the first N files (all were read)
+expect_exit 0 "--raw --count 2 of 3 files" "$FS38" inspect --raw -q --count 2 --stats-json "$TMPD/rawc.json" \
+    "$DATA/wsinv.dat" "$DATA/badvers.dat" "$DATA/badvers.dat"
+ok "...2 packets read" is "$(jq .frames "$TMPD/rawc.json")" 2
 
 # --- the summary ----------------------------------------------------------------------------
 # RFC 4475 has a status outside 100-699 and a dozen anomaly kinds: every response is counted,

@@ -336,6 +336,22 @@ ok "--pcap-out SIGHUP: 2 messages in the rotated file, 1 in the new one, both wh
     is "$(tshark -r "$TMPD/rot.pcapng.1" 2>/dev/null | wc -l) $(tshark -r "$TMPD/rot.pcapng" 2>/dev/null | wc -l)" "2 1"
 ok "--pcap-out SIGHUP: --stats-json counts all 3, none lost" \
     stats_is "$TMPD/rot.json" 's["pcap_out"] == {"messages": 3, "earlier": 0, "lost": 0}'
+# SIGHUP when FILE was not moved (logrotate rotated the events file alone, `systemctl
+# reload`): FILE goes on. It was made anew by that name, emptied: 2 messages lost, exit 0
+port=$(free_port)
+timeout -k 5 30 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$port" --duration 4 -q \
+    --pcap-out "$TMPD/stay.pcapng" --stats-json "$TMPD/stay.json" 2>"$TMPD/stay.err" &
+pid=$!
+port_bound u "$port"
+python3 "$TMPD/hep.py" "$port" 2xscan
+sleep 1
+kill -HUP "$(pgrep -P $pid)"
+sleep 1
+python3 "$TMPD/hep.py" "$port" 1xscan
+wait $pid
+ok "--pcap-out SIGHUP, FILE not moved: it keeps its 2 messages and gets the third" \
+    is "$(tshark -r "$TMPD/stay.pcapng" 2>/dev/null | wc -l)" 3
+ok "...--stats-json counts the 3 in it" stats_is "$TMPD/stay.json" 's["pcap_out"]["messages"] == 3'
 
 # ---- (b3) HEP over TCP (Kamailio siptrace ;transport=tcp, heplify -nt tcp) -----------
 # run_tcp NAME SECONDS SCENARIO [fs38 options]: hep_tcp.py's answers in $TMPD/NAME.py
@@ -611,6 +627,18 @@ ok "...the end writes the final figures" stats_is "$TMPD/snap.json" 's["final"] 
 ok "...replaced whole: the file keeps its permissions, nothing left beside it" \
     is "$(stat -c %a "$TMPD/snap.json") $(ls "$TMPD" | grep -c '^snap\.json\.')" "640 0"
 ok "...said nothing on stderr" is "$(cat "$TMPD/snap.err")" ""
+# ...and from the start: the file holds a whole object before the first interval (it was
+# emptied at the start, an agent reading it got no JSON until the first interval passed)
+port=$(free_port)
+echo '{"final": true, "left": "by an earlier run"}' >"$TMPD/start.json"
+timeout -k 5 30 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$port" --duration 3 \
+    --stats-interval 60 --stats-json "$TMPD/start.json" -q 2>"$TMPD/start.err" &
+pid=$!
+port_bound u "$port"
+ok "--stats-interval 60: a whole object at the start, this run's (\"final\": false)" \
+    stats_is "$TMPD/start.json" 's["final"] is False and s["frames"] == 0'
+wait $pid
+ok "...then the final one" stats_is "$TMPD/start.json" 's["final"] is True'
 # SIGUSR1: a snapshot at once, without --stats-interval
 port=$(free_port)
 timeout -k 5 30 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$port" --duration 4 \

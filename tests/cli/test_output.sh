@@ -247,12 +247,38 @@ expect_exit 2 "--stats-json naming the file --json appends to: a usage error" ba
 ok "...the $before events appended before are kept" ndjson_ok "$TMPD/same.ndjson" "$before"
 expect_exit 0 "--events /dev/null --stats-json /dev/null: not one file to keep" "$FS38" inspect -q \
     --events /dev/null --stats-json /dev/null "$ROOT/examples/scan-svmap.pcap"
+# nor where another output goes: each writes at its own offset over the other's
+# bytes (--pcap-out x --stats-json x: neither a capture nor JSON, exit 0;
+# --events x >x: the summary written over the events)
+for pair in "--pcap-out --stats-json" "--esp-sa-out --stats-json" "--pcap-out --esp-sa-out"; do
+    read -r a b <<<"$pair"
+    rm -f "$TMPD/two.out"
+    expect_exit 2 "$a and $b naming one file: a usage error" "$FS38" inspect -q "$a" "$TMPD/two.out" \
+        "$b" "$TMPD/two.out" "$ROOT/examples/scan-svmap.pcap"
+    ok "...said" grep -qe "$b .*two.out: $a writes that file" "$TMPD/err"
+done
+: >"$TMPD/two.out"
+expect_exit 2 "--events naming the file the summary goes to: a usage error" bash -c \
+    "exec '$FS38' inspect --events '$TMPD/two.out' '$ROOT/examples/scan-svmap.pcap' >'$TMPD/two.out'"
+ok "...said" grep -qe "--events .*two.out: the summary goes to that file (stdout)" "$TMPD/err"
+expect_exit 2 "--events naming the file --json writes to: a usage error" bash -c \
+    "exec '$FS38' inspect --json --events '$TMPD/two.out' '$ROOT/examples/scan-svmap.pcap' >'$TMPD/two.out'"
+ok "...said" grep -qe "--events .*two.out: the events go to that file (--json's stdout)" "$TMPD/err"
 # nor is it an input: --pcap-out evidence.pcapng evidence.pcapng emptied the capture
 cp "$ROOT/examples/scan-svmap.pcap" "$TMPD/in.pcap"
 for o in --pcap-out --stats-json --esp-sa-out --events; do
     expect_exit 2 "$o naming an input: a usage error" "$FS38" inspect -q "$o" "$TMPD/in.pcap" "$TMPD/in.pcap"
     ok "...said" grep -qe "$o .*in.pcap: that file is an input" "$TMPD/err"
     ok "...the capture is left as it was" cmp -s "$ROOT/examples/scan-svmap.pcap" "$TMPD/in.pcap"
+done
+# ...nor the file stdin is redirected from ('-'): --pcap-out in.pcap - <in.pcap
+# emptied it, read back its own new header, and said nothing (0 frames, exit 0)
+for o in --pcap-out --stats-json --esp-sa-out; do
+    expect_exit 2 "$o naming the file on stdin: a usage error" bash -c \
+        "exec '$FS38' inspect -q $o '$TMPD/in.pcap' - <'$TMPD/in.pcap'"
+    ok "...said" grep -qe "$o .*in.pcap: that file is an input" "$TMPD/err"
+    ok "...the capture is left as it was" cmp -s "$ROOT/examples/scan-svmap.pcap" "$TMPD/in.pcap"
+    cp "$ROOT/examples/scan-svmap.pcap" "$TMPD/in.pcap"
 done
 
 # --- write failures: nothing counted as written is missing, no line is cut -------------------------

@@ -217,7 +217,19 @@ expect_exit 0 "--pcap-limit without --pcap-out, -q" "$FS38" inspect -q --pcap-li
 ok "...quiet: no note" is "$(cat "$TMPD/err")" ""
 if [ -w /dev/full ]; then
     expect_exit 2 "a full disk gives exit 2" "$FS38" inspect -q --pcap-out /dev/full --pcap-limit 0 examples/*.pcap
-    ok "...and says the file is incomplete" grep -qE -- "--pcap-out /dev/full: .*(lost|incomplete)" "$TMPD/err"
+    ok "...and says the file is incomplete" grep -qE -- "--pcap-out /dev/full: .*(lost|incomplete|cannot write)" "$TMPD/err"
 fi
+# a disk that fills midway (here `ulimit -f`, 100 KB): the file ends at the last whole
+# frame, and holds every message counted as written. A frame cut short stayed in it:
+# tshark stopped there ("cut short in the middle of a packet"; "damaged or corrupt"
+# once space came back and frames followed it), and the figures counted the
+# messages left in stdio's buffer (1621 written, 179 in the file).
+rm -f "$TMPD/cut.pcapng"
+expect_exit 2 "a disk that fills midway gives exit 2" bash -c 'ulimit -f 100; exec "$@"' _ \
+    "$FS38" inspect -q --stats-json "$TMPD/cut.json" --pcap-out "$TMPD/cut.pcapng" --pcap-limit 0 examples/*.pcap
+ok "...the file is whole up to its last frame" tshark -r "$TMPD/cut.pcapng" -w /dev/null
+ok "...frames were written before the disk filled" test "$(frames "$TMPD/cut.pcapng")" -gt 50
+ok "...--stats-json counts the frames in the file" \
+    is "$(jq .pcap_out.messages "$TMPD/cut.json")" "$(frames "$TMPD/cut.pcapng")"
 
 finish test_pcap_out

@@ -160,6 +160,26 @@ python3 tests/cli/pcap_edit.py "$PCAP" "$TMPD/cutw.pcap" split "$frame" 3
 expect_exit 0 "a secure WebSocket ClientHello cut after 3 bytes" "$FS38" inspect --tls-keylog "$KEYS" --stats-json "$TMPD/s11.json" "$TMPD/cutw.pcap"
 ok "its 12 messages read, 9 connections" is \
     "$(stat "$TMPD/s11.json" '"\(.transports.tls) \(.transports.wss) \(.capture.tls_handshakes)"')" "58 12 9"
+# a ClientHello of two segments whose second the capture puts after the ServerHello
+# (and the server's encrypted flight in its segment): directions captured apart. The
+# directions are linked when the ClientHello is whole; the server's records before that
+# are passed over as when the key log is behind. (Both directions were lost without keys.)
+frame=$(tshark -r "$PCAP" -Y 'tls.handshake.type == 1' -T fields -e frame.number 2>/dev/null | head -1)
+python3 tests/cli/pcap_edit.py "$PCAP" "$TMPD/late1.pcap" split "$frame" 100
+python3 tests/cli/pcap_edit.py "$TMPD/late1.pcap" "$TMPD/late.pcap" later $((frame + 1)) 2
+ok "...the ServerHello now comes before the ClientHello's end (the test's control)" is "$(tshark -r "$TMPD/late.pcap" \
+    -T fields -e tcp.srcport -e tcp.len 2>/dev/null | sed -n "$((frame + 2)),$((frame + 3))p" | tr '\t\n' '  ')" "5061 1351 57429 125 "
+expect_exit 0 "a ClientHello ended after the ServerHello" "$FS38" inspect --tls-keylog "$KEYS" --stats-json "$TMPD/s12.json" "$TMPD/late.pcap"
+ok "every direction read, its 10 messages too" is "$(tls "$TMPD/s12.json") $(stat "$TMPD/s12.json" '"\(.transports.tls) \(.requests) \(.responses)"')" "9 0 0 0 58 35 35"
+# the same on 8443, not a SIP port, the whole ClientHello after the ServerHello: the
+# server's direction is followed from its hello (the connection was lost both ways)
+frame=$(tshark -r "$PCAP" -Y 'tls.handshake.type == 1 && tcp.dstport == 8443' -T fields -e frame.number 2>/dev/null | head -1)
+python3 tests/cli/pcap_edit.py "$PCAP" "$TMPD/latew.pcap" later "$frame" 2
+ok "...the ServerHello now comes first (the test's control)" is "$(tshark -r "$TMPD/latew.pcap" -T fields \
+    -e tcp.srcport -e tcp.len 2>/dev/null | sed -n "$((frame + 1)),$((frame + 2))p" | tr '\t\n' '  ')" "8443 1351 35941 225 "
+expect_exit 0 "a secure WebSocket ServerHello before its ClientHello" "$FS38" inspect --tls-keylog "$KEYS" --stats-json "$TMPD/s13.json" "$TMPD/latew.pcap"
+ok "its 12 messages read, 9 connections" is \
+    "$(stat "$TMPD/s13.json" '"\(.transports.tls) \(.transports.wss) \(.capture.tls_handshakes)"')" "58 12 9"
 
 # ---- SIP-INFO-004: servers agreeing to outdated TLS, from the handshake alone ----------
 # tls-weak.pcap (make_tls_weak.sh, openssl s_server/s_client): four servers on

@@ -1885,9 +1885,9 @@ static void test_tcp_gap_resync(void) {
     /* a RST from the side that never sent anything closes the other one */
     tcpconn q = {d, "192.0.2.30", "192.0.2.31", 40100, 5060, 5000 * FS_USEC, 0};
     tcpconn qr = {d, "192.0.2.31", "192.0.2.30", 5060, 40100, 5000 * FS_USEC, 0};
-    seg(&q, 1, ACK, INV, 30);
+    seg_ack(&q, 1, 99, ACK, INV, 30);
     live = st->tcp_flows_live;
-    seg(&qr, 99, RST, NULL, 0);
+    seg(&qr, 99, RST, NULL, 0); /* at the byte q's ACK expects */
     CHECK_EQ_INT(st->tcp_flows_live, live - 1);
     CHECK_EQ_INT(s.n, 0);
 
@@ -2188,6 +2188,12 @@ static void test_tcp_retx_after_close(void) {
     c.ts += 300000;
     seg(&c, 1, ACK, INV, L);
     CHECK_EQ_INT(s.n, 1);
+    /* ...its SYN again before it: each packet twice, the copies late (a tap's
+     * two sides, two interfaces merged): the same connection, not a new one */
+    seg(&c, 0, SYN, NULL, 0);
+    seg(&c, 1, ACK, INV, L);
+    seg(&c, 1 + L, FIN | ACK, NULL, 0);
+    CHECK_EQ_INT(s.n, 1);
     /* FIN on the data segment, that segment twice more */
     tcpconn p = {d, "192.0.2.1", "192.0.2.2", 40001, 5060, 1000, 0};
     seg(&p, 0, SYN, NULL, 0);
@@ -2197,9 +2203,20 @@ static void test_tcp_retx_after_close(void) {
     tcpconn r = {d, "192.0.2.1", "192.0.2.2", 40002, 5060, 1000, 0};
     tcpconn rr = {d, "192.0.2.2", "192.0.2.1", 5060, 40002, 1000, 0};
     seg(&r, 0, SYN, NULL, 0);
-    seg(&r, 1, ACK, INV, L);
+    seg_ack(&r, 1, 5000, ACK, INV, L);
     seg(&rr, 5000, RST | ACK, NULL, 0);
     seg(&r, 1, ACK, INV, L);
+    CHECK_EQ_INT(s.n, 3);
+    CHECK_EQ_INT(st->tcp_flows_live, 0);
+    /* bytes after its end, in its numbers (its FIN's, the next; or old and
+     * new ones): the receiver takes none after FIN or RST, nor is this a new
+     * connection (an ISN of its own): not read (an insertion) */
+    seg(&c, 1 + L, ACK, OPT, strlen(OPT));
+    seg(&c, 2 + L, ACK, OPT, strlen(OPT));
+    seg(&r, 1 + L, ACK, OPT, strlen(OPT));
+    char ov[600];
+    snprintf(ov, sizeof ov, "%s%s", INV + L - 5, OPT);
+    seg(&c, 1 + L - 5, ACK, ov, strlen(ov));
     CHECK_EQ_INT(s.n, 3);
     CHECK_EQ_INT(st->tcp_flows_live, 0);
     /* the tuple reused: with a SYN, or data well past the old end */
@@ -2213,6 +2230,14 @@ static void test_tcp_retx_after_close(void) {
     p.ts = c.ts + 120 * FS_USEC;
     seg(&p, 1, ACK, INV, L); /* after that, a mid-stream pickup as before */
     CHECK_EQ_INT(s.n, 6);
+    /* picked up without its SYN, closed, then the copies late: its SYN (just
+     * before its first byte) is not a new connection either */
+    tcpconn m = {d, "192.0.2.1", "192.0.2.2", 40003, 5060, p.ts, 0};
+    seg(&m, 1, ACK, INV, L);
+    seg(&m, 1 + L, FIN | ACK, NULL, 0);
+    seg(&m, 0, SYN, NULL, 0);
+    seg(&m, 1, ACK, INV, L);
+    CHECK_EQ_INT(s.n, 7);
     cap_decoder_finish(d);
     CHECK_EQ_INT(st->tcp_flows_live, 0);
     cap_decoder_free(d);
@@ -2261,6 +2286,43 @@ static void test_tcp_rst_out_of_window(void) {
     CHECK_EQ_INT(st->tcp_flows_live, 2);
     /* the real one closes both directions */
     seg(&c, 1 + L, RST, NULL, 0);
+    CHECK_EQ_INT(st->tcp_flows_live, 0);
+    cap_decoder_free(d);
+    sink_reset(&s);
+}
+
+/* An RST from a side that never sent data (its direction not tracked) is
+ * taken as its receiver takes it: at the byte its last ACK expects, not at
+ * a made-up number between the two halves of a message. */
+static void test_tcp_rst_silent_side(void) {
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    const cap_stats *st = cap_decoder_stats(d);
+    uint32_t L = (uint32_t)strlen(INV);
+    /* picked up after the handshake: the server has sent nothing */
+    tcpconn c = {d, "192.0.2.1", "192.0.2.2", 40000, 5060, 1000, 0};
+    tcpconn r = {d, "192.0.2.2", "192.0.2.1", 5060, 40000, 1000, 0};
+    seg_ack(&c, 1, 501, ACK, INV, 60);
+    seg_ack(&r, 77777, 61, RST | ACK, NULL, 0); /* a made-up number */
+    seg_ack(&c, 61, 501, ACK, INV + 60, L - 60);
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept) CHECK(strcmp(s.data[0], INV) == 0);
+    CHECK_EQ_INT(st->tcp_flows_live, 1);
+    /* the real one (after an unacknowledged FIN, one more) closes it */
+    seg_ack(&r, 502, 1 + L, RST | ACK, NULL, 0);
+    CHECK_EQ_INT(st->tcp_flows_live, 0);
+    /* a side whose FIN closed its direction: its RST only at its end (one more) */
+    tcpconn c2 = {d, "192.0.2.1", "192.0.2.2", 40001, 5060, 1000, 0};
+    tcpconn r2 = {d, "192.0.2.2", "192.0.2.1", 5060, 40001, 1000, 0};
+    seg(&c2, 0, SYN, NULL, 0);
+    seg_ack(&r2, 500, 1, SYN | ACK, NULL, 0);
+    seg_ack(&r2, 501, 1, FIN | ACK, NULL, 0);
+    seg_ack(&c2, 1, 502, ACK, INV, 60);
+    seg_ack(&r2, 88888, 61, RST | ACK, NULL, 0); /* a made-up number */
+    seg_ack(&c2, 61, 502, ACK, INV + 60, L - 60);
+    CHECK_EQ_INT(s.n, 2);
+    CHECK_EQ_INT(st->tcp_flows_live, 1);
+    seg_ack(&r2, 502, 1 + L, RST | ACK, NULL, 0);
     CHECK_EQ_INT(st->tcp_flows_live, 0);
     cap_decoder_free(d);
     sink_reset(&s);
@@ -5010,6 +5072,7 @@ int main(void) {
     test_tcp_far_behind_reading();
     test_tcp_gap_receiver_waits();
     test_tcp_rst_out_of_window();
+    test_tcp_rst_silent_side();
     test_tcp_syn_after_data();
     test_tcp_late_retx();
     test_tcp_midstream_reordered();
