@@ -35,6 +35,7 @@ void hub_config_defaults(hub_config *c) {
     c->timeout_s = 30;
     c->request_timeout_s = 300;
     c->max_stream_clients = 256;
+    c->max_member_streams = 64;
     c->stream_buffer = 4u << 20;
     c->stream_backlog = 10000;
     c->ping_s = 15;
@@ -159,6 +160,12 @@ static fs_code get_store(cfg_ctx *x, yaml_node_t *n) {
     size_t cap = sizeof x->c->store_url;
     if (!strncmp(s, "sqlite:", 7)) {
         if (!s[7]) return fail_node(x, n, "%s", "sqlite: needs a file path (sqlite:hub.db)");
+        /* the hub opens the store more than once (writes, reads): each
+         * :memory: connection is a database of its own, so reads found no
+         * schema ("run the migration") and nothing committed */
+        if (!strcmp(s + 7, ":memory:"))
+            return fail_node(x, n, "%s", "sqlite::memory: cannot hold the hub's events (each of its "
+                                         "connections is a separate, empty database): give a file path");
         if (!sqlite_store(x->c, x->dir, s + 7)) return fail_node(x, n, "%s", "store URL is too long");
         return FS_OK;
     }
@@ -234,6 +241,7 @@ static fs_code limits_key(cfg_ctx *x, const char *key, yaml_node_t *v) {
     if (!strcmp(key, "timeout_s")) return get_u32(x, v, 1, 86400, &c->timeout_s);
     if (!strcmp(key, "request_timeout_s")) return get_u32(x, v, 1, 86400, &c->request_timeout_s);
     if (!strcmp(key, "max_stream_clients")) return get_u32(x, v, 0, 100000, &c->max_stream_clients);
+    if (!strcmp(key, "max_member_streams")) return get_u32(x, v, 0, 100000, &c->max_member_streams);
     if (!strcmp(key, "stream_buffer")) return get_uint(x, v, 65536, 1u << 30, &c->stream_buffer);
     if (!strcmp(key, "stream_backlog")) return get_u32(x, v, 0, 10000, &c->stream_backlog);
     return get_u32(x, v, 1, 3600, &c->ping_s);
@@ -329,7 +337,7 @@ static fs_code top_key(cfg_ctx *x, const char *key, yaml_node_t *v) {
     static const char *const limit_keys[] = {"max_body", "max_inflight", "max_batch", "max_header_bytes",
                                              "max_connections", "max_member_connections", "timeout_s",
                                              "request_timeout_s",
-                                             "max_stream_clients", "stream_buffer",
+                                             "max_stream_clients", "max_member_streams", "stream_buffer",
                                              "stream_backlog", "ping_s", NULL};
     static const char *const rate_keys[] = {"events_per_s", "burst", NULL};
     static const char *const window_keys[] = {"past_s", "future_s", NULL};

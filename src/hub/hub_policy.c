@@ -69,8 +69,10 @@ bool hub_bucket_take(hub_bucket *b, double rate, double burst, double n, int64_t
     }
     if (retry_s) {
         double s = (n - b->tokens) / rate;
-        uint32_t r = (uint32_t)s;
-        if ((double)r < s) r++;
+        /* a tiny rate (hub.yaml takes 0.0000001) waits past 32 bits: casting
+         * that is undefined (it wrapped); say the longest wait instead */
+        uint32_t r = s >= (double)UINT32_MAX ? UINT32_MAX : (uint32_t)s;
+        if ((double)r < s && r < UINT32_MAX) r++;
         *retry_s = r < 1 ? 1 : r;
     }
     return false;

@@ -169,10 +169,15 @@ const char hub_sql_sight_ref[] =
     "SELECT 1 FROM events e WHERE e.issuer = ?2 AND e.event_id = ?3 AND " HUB_SQL_VISIBLE(1)
     " LIMIT 1";
 /* ?1 reporter ?2 ref issuer ?3 ref event_id ?4 kind ?5 at ?6 hits ?7 note ?8 received
- * ?9 event_seq (NULL = none) */
+ * ?9 event_seq (NULL = none). A feedback event's sighting is recorded once:
+ * no row comes back when one with its event_seq is held already (the event
+ * was committed, the hub stopped before its sighting, and the retry that is
+ * answered "duplicate" records it). */
 const char hub_sql_sight_insert[] =
     "INSERT INTO sightings (reporter, ref_issuer, ref_event_id, kind, at_ms, hits, note,"
-    " received_ms, event_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING seq";
+    " received_ms, event_seq) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9"
+    " WHERE ?9 IS NULL OR NOT EXISTS (SELECT 1 FROM sightings h WHERE h.ref_issuer = ?2"
+    " AND h.ref_event_id = ?3 AND h.event_seq = ?9) RETURNING seq";
 /* ?1 after ?2 reader ?3 ref issuer (NULL = all) ?4 ref event_id ?5 limit */
 /* A sighting carried by a feedback event (event_seq) is shown only when that
  * event is visible to the reader too (a red sighting stays in its audience). */

@@ -73,6 +73,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "events/ev.h"
 #include "exchange/xc.h"
 #include "hub_repl.h"
 #include "hub_server.h"
@@ -429,6 +430,7 @@ typedef struct conn_clock {
     hub_server *s;
     struct bufferevent *bev;
     int64_t request_due_us; /* the next request must have arrived by then */
+    bool member_limit;      /* refused at max_member_connections (counted as that) */
 } conn_clock;
 
 /* The clock dies with its connection's SSL. */
@@ -473,8 +475,7 @@ static int verify_cb(int ok, X509_STORE_CTX *x) {
     unsigned int mdlen = 0;
     conn_member *cm = s && X509_digest(X509_STORE_CTX_get_current_cert(x), EVP_sha256(), md, &mdlen) &&
                       mdlen == 32 ? member_of_cert(s, md) : NULL;
-    if (!cm) {
-        if (s) atomic_fetch_add(&s->m.handshakes_refused, 1);
+    if (!cm) { /* counted by tls_info_cb, with the other refusals */
         X509_STORE_CTX_set_error(x, X509_V_ERR_APPLICATION_VERIFICATION);
         return 0;
     }
@@ -486,6 +487,8 @@ static int verify_cb(int ok, X509_STORE_CTX *x) {
         }
         if (!member_conns_add(s, cm->m.cert_sha256, +1)) {
             atomic_fetch_add(&s->m.member_connections_refused, 1);
+            conn_clock *k = SSL_get_ex_data(ssl, clock_idx);
+            if (k) k->member_limit = true;
             free(cm);
             X509_STORE_CTX_set_error(x, X509_V_ERR_APPLICATION_VERIFICATION);
             return 0;
@@ -495,6 +498,18 @@ static int verify_cb(int ok, X509_STORE_CTX *x) {
     free(before);
     SSL_set_ex_data(ssl, member_idx, cm);
     return 1;
+}
+
+/* A handshake the hub refuses ends with a fatal alert it sends: a client
+ * without a certificate or with one from another CA (verify_cb never sees
+ * the first, nor counted the second), an unknown or revoked member. */
+static void tls_info_cb(const SSL *ssl, int where, int ret) {
+    if (!(where & SSL_CB_ALERT) || !(where & SSL_CB_WRITE) || (ret >> 8) != SSL3_AL_FATAL ||
+        SSL_is_init_finished(ssl))
+        return;
+    conn_clock *k = SSL_get_ex_data(ssl, clock_idx);
+    hub_server *s = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_srv_idx());
+    if (s && !(k && k->member_limit)) atomic_fetch_add(&s->m.handshakes_refused, 1);
 }
 
 static fs_code tls_setup(hub_server *s, fs_err *e) {
@@ -526,6 +541,7 @@ static fs_code tls_setup(hub_server *s, fs_err *e) {
     if (names) SSL_CTX_set_client_CA_list(x, names);
     SSL_CTX_set_verify(x, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
     SSL_CTX_set_verify_depth(x, 4);
+    SSL_CTX_set_info_callback(x, tls_info_cb);
     SSL_CTX_set_ex_data(x, ctx_srv_idx(), s);
     ERR_clear_error();
     return FS_OK;
@@ -586,6 +602,24 @@ static void clock_request_arrived(struct evhttp_request *req) {
     evhttp_request_set_on_complete_cb(req, answer_sent_cb, NULL);
 }
 
+/* Every answer counted by its status line as it is queued on the connection
+ * (evhttp writes a status line with one add): libevent answers some requests
+ * itself, before route_cb sees them -- an HTML 413 for a body over max_body
+ * or headers over max_header_bytes, a 400 for a malformed request line or
+ * header, 417, 501 for CONNECT -- and those went past the 4xx/5xx metrics. */
+static void answer_status_cb(struct evbuffer *out, const struct evbuffer_cb_info *info, void *arg) {
+    if (info->n_added < 12 || info->n_deleted) return;
+    struct evbuffer_ptr at;
+    char line[12];
+    if (evbuffer_ptr_set(out, &at, info->orig_size, EVBUFFER_PTR_SET) != 0 ||
+        evbuffer_copyout_from(out, &at, line, sizeof line) != (ev_ssize_t)sizeof line)
+        return;
+    if (memcmp(line, "HTTP/1.", 7) || line[8] != ' ') return; /* a body's bytes */
+    hub_server *s = arg;
+    if (line[9] == '5') atomic_fetch_add(&s->m.status_5xx, 1);
+    else if (line[9] == '4') atomic_fetch_add(&s->m.status_4xx, 1);
+}
+
 static struct bufferevent *bev_cb(struct event_base *base, void *arg) {
     hub_server *s = arg;
     bool over = atomic_load(&s->connections) >= s->cfg.max_connections;
@@ -599,6 +633,10 @@ static struct bufferevent *bev_cb(struct event_base *base, void *arg) {
         bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
     if (!bev) return NULL;
     bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    if (!evbuffer_add_cb(bufferevent_get_output(bev), answer_status_cb, s)) {
+        bufferevent_free(bev);
+        return NULL;
+    }
     conn_clock *k = calloc(1, sizeof *k);
     if (k && !(k->timer = evtimer_new(base, clock_cb, k))) free(k), k = NULL;
     if (!k) {
@@ -664,8 +702,7 @@ static void reply(hub_server *s, struct evhttp_request *req, int code, const cha
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_add_header(h, "Content-Type", ctype);
     evhttp_add_header(h, "Cache-Control", "no-store");
-    if (code >= 500) atomic_fetch_add(&s->m.status_5xx, 1);
-    else if (code >= 400) atomic_fetch_add(&s->m.status_4xx, 1);
+    (void)s; /* counted by its status line (answer_status_cb) */
     const char *reason = code == 200 ? "OK" : code == 400 ? "Bad Request" : code == 403 ? "Forbidden"
                        : code == 404 ? "Not Found"
                        : code == 405 ? "Method Not Allowed" : code == 413 ? "Payload Too Large"
@@ -682,8 +719,13 @@ static void reply_error(hub_server *s, struct evhttp_request *req, int code, con
         evhttp_send_error(req, 500, NULL);
         return;
     }
+    /* a message quotes the client's own bytes (a query value such as
+     * after=%ff, or one cut at its %.40s inside a character): JSON is UTF-8,
+     * so an invalid sequence goes out as '?' and never split */
+    char clean[sizeof ((fs_err *)0)->msg];
+    ev_copy_text(clean, sizeof clean, fs_str_make(msg, strlen(msg)));
     evbuffer_add(b, "{\"error\":", 9);
-    buf_json_str(b, msg, strlen(msg));
+    buf_json_str(b, clean, strlen(clean));
     evbuffer_add(b, "}\n", 2);
     reply(s, req, code, "application/json", b);
     evbuffer_free(b);
@@ -722,6 +764,26 @@ static bool parse_int64(const char *v, int64_t max, int64_t *out) {
     return true;
 }
 
+/* Why libevent refused a query string: a parameter without '=' or with an
+ * empty name ("?after", "?=5", "a=1&&b=2"). It answered only "malformed". */
+static void query_problem(const char *qs, char *err, size_t errn) {
+    for (const char *p = qs;;) {
+        size_t l = strcspn(p, "&");
+        const char *eq = memchr(p, '=', l);
+        if (l == 0 && p[l]) {
+            snprintf(err, errn, "malformed query string: an empty parameter ('&&' or a leading '&')");
+            return;
+        }
+        if (l && (!eq || eq == p)) {
+            snprintf(err, errn, "malformed query string: '%.*s' is not name=value", (int)(l > 60 ? 60 : l), p);
+            return;
+        }
+        if (!p[l]) break;
+        p += l + 1;
+    }
+    snprintf(err, errn, "malformed query string");
+}
+
 /* Parses the query against the names allowed for this endpoint. */
 static bool parse_query(struct evhttp_request *req, const char *allowed, query *q,
                         struct evkeyvalq *kv, char *err, size_t errn) {
@@ -731,8 +793,14 @@ static bool parse_query(struct evhttp_request *req, const char *allowed, query *
     const char *qs = u ? evhttp_uri_get_query(u) : NULL;
     kv->tqh_first = NULL;
     kv->tqh_last = &kv->tqh_first;
+    /* libevent decodes %00 into a NUL that ends the C string: "after=1%00x"
+     * was taken as after=1, issuer=org:a%00... as org:a, without a word */
+    if (qs && strstr(qs, "%00")) {
+        snprintf(err, errn, "a NUL character (%%00) in the query string");
+        return false;
+    }
     if (qs && evhttp_parse_query_str(qs, kv) != 0) {
-        snprintf(err, errn, "malformed query string");
+        query_problem(qs, err, errn);
         return false;
     }
     for (struct evkeyval *p = kv->tqh_first; p; p = p->next.tqe_next) {
@@ -1105,10 +1173,16 @@ static hub_sighting sighting_of(const xc_event *ev, fs_str publisher, int64_t ev
         .event_seq = event_seq};
 }
 
+/* In its own transaction after the events' commit: a hub stopped between the
+ * two held the feedback event without its sighting, and the retry, answered
+ * "duplicate", never recorded it. A duplicate records it now (once: the
+ * store keeps one sighting per feedback event). */
 static void record_sightings(hub_server *s, pub_job *j, int64_t now) {
     for (size_t i = 0; i < j->n; i++) {
         item_state *st = &j->items[i];
-        if (st->code || !st->feedback || st->res.verdict != HUB_STORED) continue;
+        if (st->code || !st->feedback || st->res.seq <= 0 ||
+            (st->res.verdict != HUB_STORED && st->res.verdict != HUB_DUPLICATE))
+            continue;
         hub_sighting sg = sighting_of(&st->v.ev, st->it.publisher, st->res.seq);
         hub_verdict v;
         int64_t seq;
@@ -1257,9 +1331,12 @@ static void commit_group(hub_server *s, pub_job *group, hub_item *items, hub_res
     for (pub_job *j = group; j; j = next) {
         next = j->next;
         if (rc != FS_OK) {
-            char msg[300];
+            char msg[260]; /* with the words before it, within j->error */
             snprintf(msg, sizeof msg, "%.250s", e.msg);
-            job_fail(j, 503, "store unavailable, nothing of this request was stored: %s", msg);
+            /* not "nothing was stored": a commit whose answer was lost (a
+             * PostgreSQL connection cut at COMMIT) may be durable all the same */
+            job_fail(j, 503, "store unavailable, this request is not acknowledged (retry: what the store "
+                             "kept is answered duplicate): %s", msg);
             j->uncertain = true;
         }
         else record_sightings(s, j, now);
@@ -1633,7 +1710,8 @@ static void handle_metrics(hub_server *s, struct evhttp_request *req) {
     C("pull_requests_total", "GET /v1/events requests.", m->pulls);
     C("snapshot_requests_total", "GET /v1/snapshot requests.", m->snapshots);
     C("stream_dropped_total", "Stream clients dropped for a full output buffer.", m->stream_dropped);
-    C("handshakes_refused_total", "TLS handshakes refused for an unknown or revoked member.", m->handshakes_refused);
+    C("handshakes_refused_total", "TLS handshakes refused: no client certificate, one from another CA, an unknown or revoked member.",
+      m->handshakes_refused);
     C("member_connections_refused_total", "TLS handshakes refused: the member had max_member_connections open.",
       m->member_connections_refused);
     C("rate_limited_total", "Publish requests refused by the rate limit.", m->rate_limited);
@@ -1879,6 +1957,19 @@ static void handle_stream(hub_server *s, struct evhttp_request *req, const xc_me
         evhttp_clear_headers(&kv);
         return reply_error(s, req, 503, "too many stream clients (limits.max_stream_clients)");
     }
+    /* one member opening followers on every connection it may open
+     * (max_member_connections, 256 by default, as many as max_stream_clients)
+     * held every stream slot: the others got 503 */
+    size_t mine = 0;
+    for (const stream_client *o = s->clients; o && s->cfg.max_member_streams; o = o->next)
+        mine += !strcmp(o->reader, m->issuer);
+    if (s->cfg.max_member_streams && mine >= s->cfg.max_member_streams) {
+        evhttp_clear_headers(&kv);
+        char msg[200];
+        snprintf(msg, sizeof msg, "too many stream clients of %.80s (limits.max_member_streams: %u)", m->issuer,
+                 s->cfg.max_member_streams);
+        return reply_error(s, req, 503, msg);
+    }
     stream_client *c = calloc(1, sizeof *c);
     if (!c) {
         evhttp_clear_headers(&kv);
@@ -1944,6 +2035,25 @@ static void handle_stream(hub_server *s, struct evhttp_request *req, const xc_me
 
 /* ---- routing ------------------------------------------------------------------------------------- */
 
+/* A header whose name is not a token (RFC 9110 5.6.2): libevent keeps
+ * "Content-Length : 56" as a header named "Content-Length " and frames the
+ * request without a body, so the body's bytes were served as the next
+ * request; RFC 9112 5.1 has such a request refused with 400. The name of
+ * the first one, or NULL. */
+static const char *header_name_invalid(struct evhttp_request *req) {
+    static const char tchar[] = "!#$%&'*+-.^_`|~";
+    struct evkeyval *h;
+    TAILQ_FOREACH(h, evhttp_request_get_input_headers(req), next) {
+        const char *k = h->key;
+        bool ok = *k != '\0';
+        for (; ok && *k; k++)
+            ok = (*k >= 'a' && *k <= 'z') || (*k >= 'A' && *k <= 'Z') || (*k >= '0' && *k <= '9') ||
+                 strchr(tchar, *k) != NULL;
+        if (!ok) return h->key;
+    }
+    return NULL;
+}
+
 /* More than one Content-Length (libevent takes the first): the bytes after
  * the body it framed may be a smuggled request (RFC 9112 6.3). */
 static bool content_length_repeated(struct evhttp_request *req) {
@@ -1953,13 +2063,42 @@ static bool content_length_repeated(struct evhttp_request *req) {
     return n > 1;
 }
 
+/* A Transfer-Encoding other than one "chunked" (RFC 9112 6.1, 6.3): libevent
+ * decodes only a lone "chunked" and takes any other value ("gzip",
+ * "identity, chunked", two headers) as a request without a body, so the body's
+ * bytes were read as the next request on the connection (a smuggled request
+ * served). NULL when there is none or it is that one chunked; else why not. */
+static const char *transfer_encoding_refused(struct evhttp_request *req) {
+    int n = 0;
+    const char *v = NULL;
+    struct evkeyval *h;
+    TAILQ_FOREACH(h, evhttp_request_get_input_headers(req), next)
+        if (!evutil_ascii_strcasecmp(h->key, "Transfer-Encoding")) n++, v = h->value;
+    if (n == 0 || (n == 1 && !evutil_ascii_strcasecmp(v, "chunked"))) return NULL;
+    return n > 1 ? "more than one Transfer-Encoding header (RFC 9112 6.1); connection closed"
+                 : "Transfer-Encoding other than chunked is not supported (RFC 9112 6.1); connection closed";
+}
+
 static void route_cb(struct evhttp_request *req, void *arg) {
     hub_server *s = arg;
     atomic_fetch_add(&s->m.requests, 1);
     clock_request_arrived(req);
+    const char *bad_name = header_name_invalid(req);
+    if (bad_name) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "header name '%.60s' is not a token (whitespace before the colon?, "
+                 "RFC 9112 5.1); connection closed", bad_name);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        return reply_error(s, req, 400, msg);
+    }
     if (content_length_repeated(req)) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
         return reply_error(s, req, 400, "more than one Content-Length header (RFC 9112 6.3); connection closed");
+    }
+    const char *te = transfer_encoding_refused(req);
+    if (te) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        return reply_error(s, req, 400, te);
     }
     bool revoked;
     const xc_member *m = request_member(s, req, &revoked);
@@ -2092,6 +2231,16 @@ fs_code hub_server_new(const hub_config *c, hub_server **out, fs_err *e) {
     evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
                                             EVHTTP_REQ_TRACE | EVHTTP_REQ_PATCH);
+    /* a host that does not resolve: libevent only warned on stderr and the
+     * errno left behind read "No such file or directory" */
+    struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                                    .ai_flags = EVUTIL_AI_PASSIVE}, *ai = NULL;
+    int gai = evutil_getaddrinfo(c->listen_host, NULL, &hints, &ai);
+    if (gai != 0)
+        return fs_fail(e, FS_ERR_CONFIG, "listen: cannot resolve host '%s': %s", c->listen_host,
+                       evutil_gai_strerror(gai));
+    evutil_freeaddrinfo(ai);
+    errno = 0;
     s->bound = evhttp_bind_socket_with_handle(s->http, c->listen_host, c->listen_port);
     if (!s->bound)
         return fs_fail(e, FS_ERR_IO, "cannot listen on %s:%u: %s", c->listen_host, c->listen_port,

@@ -39,6 +39,7 @@ typedef struct hub_config {
     uint32_t timeout_s;          /* idle / read / write timeout of a connection (default 30) */
     uint32_t request_timeout_s;  /* a whole request's headers and body, from accept or the last answer (default 300) */
     uint32_t max_stream_clients; /* default 256 */
+    uint32_t max_member_streams; /* of them, one member's; default 64, 0 = no cap */
     uint64_t stream_buffer;      /* output bytes queued to one stream client before it is dropped */
     uint32_t stream_backlog;     /* events replayed to a new stream client (default 10000) */
     uint32_t ping_s;             /* stream keep-alive comment (default 15) */

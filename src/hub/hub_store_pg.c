@@ -876,7 +876,7 @@ static fs_code pgb_sighting_add(hub_store *s, const hub_sighting *sg, int64_t no
     }
     if (rc == FS_OK) rc = pgb_commit(s, e);
     else pgb_rollback(s);
-    if (rc == FS_OK) *verdict = HUB_STORED;
+    if (rc == FS_OK) *verdict = *seq > 0 ? HUB_STORED : HUB_DUPLICATE; /* no row: held already */
     else *seq = 0;
     return rc;
 }

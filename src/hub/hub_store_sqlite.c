@@ -533,14 +533,15 @@ static fs_code sq_sighting_add(hub_store *s, const hub_sighting *sg, int64_t now
         sqlite3_bind_int64(st, 8, now_ms);
         if (sg->event_seq > 0) sqlite3_bind_int64(st, 9, sg->event_seq);
         else sqlite3_bind_null(st, 9);
-        if (sqlite3_step(st) == SQLITE_ROW) *seq = sqlite3_column_int64(st, 0);
-        else rc = sq_fail(s, e, "insert sighting");
-        if (rc == FS_OK) rc = step_done(s, st, "insert sighting", e);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) *seq = sqlite3_column_int64(st, 0);
+        else if (r != SQLITE_DONE) rc = sq_fail(s, e, "insert sighting"); /* DONE: held already */
+        if (rc == FS_OK && r == SQLITE_ROW) rc = step_done(s, st, "insert sighting", e);
         sqlite3_reset(st);
     }
     if (rc == FS_OK) rc = sq_commit(s, e);
     else sq_rollback(s);
-    if (rc == FS_OK) *verdict = HUB_STORED;
+    if (rc == FS_OK) *verdict = *seq > 0 ? HUB_STORED : HUB_DUPLICATE;
     else *seq = 0;
     return rc;
 }

@@ -230,6 +230,8 @@ suite() {
     ok "$LABEL: revoked member refused" test $? -ne 0
     hcurl outsider /health >/dev/null 2>&1
     ok "$LABEL: certificate from another CA refused" test $? -ne 0
+    # no certificate and another CA's were not counted (only unknown and revoked members)
+    ok "$LABEL: the four refused handshakes counted" grep -qx 'fs38_hub_handshakes_refused_total 4' <(hcurl op1 /metrics)
 
     # -- publish, duplicate, pull
     A=$(uuid7)
@@ -265,10 +267,27 @@ suite() {
     ok "$LABEL: filter by kind" test "$(pull_all op1 '&kind=sip_user_agent')" = 10
     st=$(hcurl op1 "/v1/events?issuer=x%27%20OR%201%3D1--" -o "$W/resp" -w '%{http_code}')
     ok "$LABEL: SQL in a query parameter is a 400 naming it" test "$st/$(jq -r .error "$W/resp" | cut -c1-7)" = "400/issuer:"
+    # a parameter without '=': the answer said only "malformed query string"
+    st=$(hcurl op1 "/v1/events?after=1&limit" -o "$W/resp" -w '%{http_code}')
+    ok "$LABEL: a parameter without a value: 400 naming it" \
+        is "$st/$(jq -r .error "$W/resp")" "400/malformed query string: 'limit' is not name=value"
     st=$(hcurl op1 "/v1/events?limit=0" -o "$W/resp" -w '%{http_code}')
     ok "$LABEL: bad limit is a 400" test "$st" = 400
+    # %00 ended the value where libevent decoded it: after=1%00x was after=1 (200)
+    st=$(hcurl op1 "/v1/events?after=1%00x" -o "$W/resp" -w '%{http_code}')
+    ok "$LABEL: a %00 in the query is a 400 naming it (got $st)" \
+        test "$st/$(jq -r .error "$W/resp" | cut -c1-15)" = "400/a NUL character"
     st=$(hcurl op1 "/v1/events?bogus=1" -o "$W/resp" -w '%{http_code}')
     ok "$LABEL: unknown parameter is a 400" test "$st" = 400
+    # an error quotes the value: one not UTF-8 (%ff), or cut inside a character at the
+    # 70 bytes quoted (a + 40 x U+00E9), made the answer invalid JSON (RFC 8259 8.1)
+    local v bad=""
+    for v in 'after=%ff' "issuer=a$(printf '%%c3%%a9%.0s' $(seq 40))"; do
+        st=$(hcurl op1 "/v1/events?$v" -o "$W/resp" -w '%{http_code}')
+        python3 -c 'import json, sys; json.loads(open(sys.argv[1], "rb").read().decode("utf-8"))["error"]' "$W/resp" 2>/dev/null &&
+            [ "$st" = 400 ] || bad="$bad $v"
+    done
+    ok "$LABEL: a query value not UTF-8 or cut inside a character: 400 in UTF-8 JSON (bad:${bad:- none})" test -z "$bad"
 
     # -- push: op2 and op1 follow the stream
     seq=$(last_seq)
@@ -299,6 +318,12 @@ suite() {
     hcurl op3 "/v1/stream?after=$((SEQ_B - 1))" -N --max-time 3.5 >"$W/stream3" 2>/dev/null
     ok "$LABEL: stream backlog after a cursor" grep -qx "id: $SEQ_B" "$W/stream3"
     ok "$LABEL: stream pings" grep -q '^: ping' "$W/stream3"
+    # whitespace before a header's colon (RFC 9112 5.1: 400): libevent kept "Content-Length "
+    # as another header, framed the POST without a body and served the GET in it
+    printf 'POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length : 56\r\n\r\nGET /v1/registry HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' |
+        python3 tests/cli/hub_raw.py "$W" "$PORT" >"$W/smuggle_ws" 2>&1
+    ok "$LABEL: 'Content-Length : 56': 400 naming the header" grep -q "header name 'Content-Length ' is not a token" "$W/smuggle_ws"
+    ok "$LABEL: ...and the request in its body is not served" test "$(grep -c '^HTTP/1.1 ' "$W/smuggle_ws")" = 1
     # two Content-Length headers: refused and the connection closed, so the bytes
     # after the first framing (a smuggled GET) are never served
     printf 'POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 56\r\n\r\nGET /v1/registry HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' |
@@ -307,6 +332,12 @@ suite() {
     ok "$LABEL: since before 1970: 400 naming it (got $st)" test "$st" = 400 -a "$(jq -r .error "$W/resp" | cut -c1-6)" = "since:"
     ok "$LABEL: two Content-Length headers: 400" grep -q 'more than one Content-Length' "$W/smuggle"
     ok "$LABEL: ...and the request behind them is not served" test "$(grep -c '^HTTP/1.1 ' "$W/smuggle")" = 1
+    # a Transfer-Encoding libevent does not decode ("gzip"): it took the request as one
+    # without a body and served the body's bytes as the next request (a smuggled GET, 200)
+    printf 'POST /v1/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nGET /v1/registry HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' |
+        python3 tests/cli/hub_raw.py "$W" "$PORT" >"$W/smuggle_te" 2>&1
+    ok "$LABEL: Transfer-Encoding gzip: 400 naming it" grep -q 'Transfer-Encoding other than chunked' "$W/smuggle_te"
+    ok "$LABEL: ...and the request in its body is not served" test "$(grep -c '^HTTP/1.1 ' "$W/smuggle_te")" = 1
     # methods other than GET/POST: a JSON 405 naming what is allowed, on a
     # connection that goes on (libevent's own answer was an HTML 501 and a close);
     # the answer to HEAD has no body (it would be read as the next answer)
@@ -350,6 +381,18 @@ if out.split(b"\r\n\r\n")[1].startswith(b"HTTP/1.1 405"): print("HEAD-ANSWER-WIT
     ok "$LABEL: sightings of the event listed" test "$(jq -c '[.sightings[] | .reporter + ":" + .kind] | sort' "$W/sg")" = '["org:208-01:SIGHTING","org:fraudlab:FALSE_POSITIVE"]'
     ok "$LABEL: a sighting carries its signed feedback event byte for byte" \
         test "$(jq -r '.sightings[] | select(.reporter == "org:208-01") | .jws' "$W/sg")" = "$(cat "$W/s.jws")"
+    # the sighting is recorded after the events' commit: a hub stopped in between held the
+    # SIGHTING event without it (the row deleted here, as kill -9 left it), and the retry,
+    # answered "duplicate", never recorded it
+    if [ "$LABEL" = sqlite ]; then
+        python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("DELETE FROM sightings WHERE reporter = ?", ("org:208-01",)); c.commit()' "$W/hub.db"
+        publish op2 <"$W/s.jws" >/dev/null
+        ok "$LABEL: a SIGHTING event held without its sighting: the retry (duplicate) records it, once" \
+            test "$(jq -r '.results[0].status' "$W/resp")/$(hcurl op1 "/v1/sightings?issuer=org:234-15&event_id=$B" | jq '[.sightings[] | select(.reporter == "org:208-01")] | length')" = duplicate/1
+        publish op2 <"$W/s.jws" >/dev/null
+        ok "$LABEL: ...and another retry adds none" \
+            test "$(hcurl op1 "/v1/sightings?issuer=org:234-15&event_id=$B" | jq '[.sightings[] | select(.reporter == "org:208-01")] | length')" = 1
+    fi
 
     # -- the real clients, when this build has them (the server test does not depend on them)
     if [ "$LABEL" = sqlite ] && "$FS38" share --help >/dev/null 2>&1 && "$FS38" pull --help >/dev/null 2>&1 &&
@@ -426,8 +469,13 @@ print(h + "." + p + "." + g[:10] + ("B" if g[10] == "A" else "A") + g[11:])' <"$
     st=$(printf '{"events":[],"x":1}' | hcurl op1 /v1/events -o "$W/resp" -w '%{http_code}' --data-binary @-)
     ok "$LABEL: unexpected body member is a 400" test "$st" = 400
     head -c 2000000 /dev/zero | tr '\0' 'a' | sed 's/^/{"events":["/; s/$/"]}/' >"$W/big.json"
+    local r4
+    r4=$(hcurl op1 /metrics | awk '$1 == "fs38_hub_responses_4xx_total" { print $2 }')
     st=$(hcurl op1 /v1/events -o "$W/resp" -w '%{http_code}' --data-binary @"$W/big.json")
     ok "$LABEL: oversized body is a 413" test "$st" = 413
+    # libevent answers it itself (route_cb never sees it): it went uncounted
+    ok "$LABEL: ...counted in fs38_hub_responses_4xx_total" \
+        test "$(hcurl op1 /metrics | awk '$1 == "fs38_hub_responses_4xx_total" { print $2 }')" = $((r4 + 1))
     ok "$LABEL: malformed and oversized stored nothing" test "$(last_seq)" = "$before"
     # SQL metacharacters in every free-text field: stored and returned byte for byte
     local q="x'); DROP TABLE events; -- \\\" %_ ; DELETE FROM event_audience WHERE '1'='1"
@@ -824,6 +872,29 @@ stream_buffer_suite() {
     stop_hub
 }
 
+# ---- one member cannot hold every stream slot ---------------------------------------------
+# max_stream_clients 3, max_member_streams 2: op1's third follower is refused (503 naming the
+# limit) and op2 still follows (op1 held every slot, 256 of 256 by default, before)
+member_streams_suite() {
+    LABEL=member_streams
+    PORT=$(free_port)
+    write_config "sqlite:memberstreams.db"
+    sed -i 's/^  ping_s: 2$/  ping_s: 2\n  max_stream_clients: 3\n  max_member_streams: 2/' "$W/hub.yaml"
+    start_hub || { fail "member_streams: hub start"; return; }
+    local i st
+    stream_bg op1 /v1/stream "$W/ms1"
+    stream_bg op1 /v1/stream "$W/ms2"
+    for ((i = 0; i < 50; i++)); do [ "$(cat "$W/ms1" "$W/ms2" 2>/dev/null | grep -c 'fs38 hub stream')" = 2 ] && break; sleep 0.1; done
+    st=$(hcurl op1 /v1/stream -o "$W/resp" -w '%{http_code}' --max-time 3 2>/dev/null)
+    ok "member_streams: a member's third follower is refused (got $st)" \
+        test "$st" = 503 -a "$(jq -r .error "$W/resp" | grep -c 'limits.max_member_streams: 2')" = 1
+    hcurl op2 /v1/stream -N --max-time 2 >"$W/ms3" 2>/dev/null
+    ok "member_streams: ...another member still follows" grep -q 'fs38 hub stream' "$W/ms3"
+    for p in $STREAM_PIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    STREAM_PIDS=""
+    stop_hub
+}
+
 # ---- SIGTERM while a publish is being verified ---------------------------------------------------
 # The committer stops within a second; a request a worker finishes after that is
 # left queued and freed at exit, after its connection (whose close callback
@@ -872,11 +943,14 @@ lost_commit() {
     touch "$arm"
     local st
     st=$(event org:234-15 "$B" 1 | sign op1 | publish op1)
+    cp "$W/resp" "$W/resp_lost"
     event org:234-15 "$C" 1 | sign op1 | publish op1 >/dev/null
     sleep 1.5
     n=$(grep -c '^id:' "$W/follower") s=$(hcurl op2 "/v1/events?after=0" | jq '.events | length')
     ok "lost commit: answered $st, the store holds $s events, the follower got them all ($n)" \
         test "$st" = 503 -a "$s" = 3 -a "$n" = 3
+    ok "lost commit: ...the 503 does not claim that nothing was stored" \
+        test "$(grep -c 'nothing of this request was stored' "$W/resp_lost")" = 0
     stop_hub
     for p in $STREAM_PIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
     STREAM_PIDS=""
@@ -900,6 +974,10 @@ config_errors() {
     printf 'tls: {cert: a, key: b, ca: c}\nregistry: r\nreplication: {nats_urls: [nats://a:1], node_id: "a b"}\n' >"$W/bad5.yaml"
     expect_exit 2 "replication with a bad node_id" "$FS38" hub --config "$W/bad5.yaml"
     ok "bad node_id named" grep -q "replication.node_id: 'a b' must be" "$TMPD/err"
+    # a listen host that does not resolve: the error read "No such file or directory"
+    printf 'listen: "nonexistent.invalid:8443"\ntls: {cert: pki/hub.crt, key: pki/hub.key, ca: pki/ca.crt}\nregistry: registry.json\nstore: "sqlite:listen.db"\n' >"$W/bad6.yaml"
+    expect_exit 2 "listen on a host that does not resolve" "$FS38" hub --config "$W/bad6.yaml" --check
+    ok "...the error names the host and why" grep -q "listen: cannot resolve host 'nonexistent.invalid'" "$TMPD/err"
     expect_exit 0 "hub --help" "$FS38" hub --help
     ok "help explains mutual TLS" grep -q 'client certificate' "$TMPD/out"
     expect_exit 2 "hub without --config" "$FS38" hub
@@ -913,6 +991,7 @@ suite sqlite "sqlite:hub.db"
 limits_suite
 inflight_suite
 stream_buffer_suite
+member_streams_suite
 shutdown_suite
 
 # ---- the same suite on PostgreSQL 15 ------------------------------------------------------

@@ -75,6 +75,13 @@ static void test_bucket(void) {
     CHECK(hub_bucket_take(&b, 0, 0, 1e9, t, &retry)); /* rate 0 = unlimited */
     /* clock going backwards neither refills nor breaks */
     CHECK(!hub_bucket_take(&b, 100, 200, 1, t, &retry));
+    /* a rate hub.yaml takes (rate.events_per_s: 0.0000001): the wait, 1e11 s, does
+     * not fit Retry-After's 32 bits; it was cast as it was (1215752192 s here, or
+     * whatever the conversion gave) instead of the longest one said */
+    hub_bucket slow = {0, 0};
+    CHECK(hub_bucket_take(&slow, 1e-7, 10000, 10000, t, &retry));
+    CHECK(!hub_bucket_take(&slow, 1e-7, 10000, 10000, t, &retry));
+    CHECK_MSG(retry == UINT32_MAX, "retry %u s for 1e11 s", retry);
 
     hub_limiter *l = hub_limiter_new(10, 20);
     CHECK(l != NULL);
@@ -137,6 +144,8 @@ static void test_config(void) {
         {"tls: {cert: a, key: b, ca: c}\nregistry: r\nlisten: \"2001:db8::1:8443\"\n", "goes in brackets"},
         {"tls: {cert: a, key: b, ca: c}\nregistry: r\nlisten: \"[::1:8443\"\n", "goes in brackets"},
         {"tls: {cert: a, key: b, ca: c}\nregistry: r\nstore: \"mysql://x\"\n", "t.yaml:3:8: store:"},
+        /* accepted, then the hub could not start: "schema at version 0 ... run the migration" */
+        {"tls: {cert: a, key: b, ca: c}\nregistry: r\nstore: \"sqlite::memory:\"\n", "t.yaml:3:8: store: sqlite::memory: cannot"},
         {"tls: {cert: a, key: b, ca: c}\nregistry: r\nlimits:\n  max_batch: 0\n", "limits.max_batch: '0' is not an integer in 1..10000"},
         {"tls: {cert: a, key: b, ca: c}\nregistry: r\nworkers: [1]\n", "workers: expected a single value"},
         {"tls: {cert: a, key: b}\nregistry: r\n", "tls.cert, tls.key and tls.ca are required"},

@@ -902,6 +902,16 @@ static void t_sighting_jws(hub_store *s) {
     CHECK_EQ_INT(g.event_seq, fb_seq);
     CHECK_EQ_INT(g.jws_len, strlen(fb.sig));
     CHECK(!strcmp(g.jws, fb.sig));
+    /* The same feedback event's sighting again (the hub records it on a retry
+     * answered "duplicate", in case it stopped before recording it): held once. */
+    int64_t again = -1;
+    CHECK_MSG(hub_sighting_add(s, &sg, T0, &vd, &again, &e) == FS_OK, "%s", e.msg);
+    CHECK_MSG(vd == HUB_DUPLICATE && again == 0, "[%s] the sighting of feedback seq %lld added twice "
+              "(verdict %d, seq %lld)", BACKEND, (long long)fb_seq, (int)vd, (long long)again);
+    memset(&g, 0, sizeof g);
+    int64_t next2 = -1;
+    CHECK(hub_sightings_pull(s, &q, sjws_collect, &g, &next2, &e) == FS_OK);
+    CHECK_EQ_INT(g.n, 1);
     /* Without a feedback event: no bytes. */
     sg.event_seq = 0;
     CHECK(hub_sighting_add(s, &sg, T0, &vd, &seq, &e) == FS_OK && vd == HUB_STORED);
