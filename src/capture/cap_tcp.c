@@ -530,18 +530,19 @@ static void ws_emit_inflated(cap_tcp_table *t, tcp_flow *f, size_t n, uint64_t t
     z->avail_out = t->max_msg + 1;
     bool ok = ws_inflate_part(z, t->ws_out, n) && ws_inflate_part(z, tail, sizeof tail);
     size_t out = (size_t)t->max_msg + 1 - z->avail_out;
-    if (!ok || out == 0) {
+    if (!ok) {
         t->st->ws_inflate_failed++;
         t->st->tcp_bytes_dropped += n;
         inflateReset(z);
         return;
     }
+    t->st->ws_inflated++;
+    if (out == 0) return; /* an empty message, as an uncompressed one is passed over */
     bool cut = out > t->max_msg;
     if (cut) {
         out = t->max_msg;
         inflateReset(z);
     }
-    t->st->ws_inflated++;
     emit_msg(t, f, t->ws_plain, (uint32_t)out, cut, ts, frame_no);
 }
 

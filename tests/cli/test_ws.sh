@@ -31,14 +31,14 @@ ok "--workers 2: the same" is "$(scan "$TMPD/out") $(jq -r .transports.ws "$TMPD
 
 # --- permessage-deflate (RFC 7692), tests/data/capture/ws-deflate.pcap (make_tunnels.py) ---------
 # 10.4.0.4: ws-11..14 compressed with context takeover, the server's 200 compressed, ws-15
-# uncompressed, ws-16 compressed in two frames; 10.4.0.5: ws-21, ws-22 without context
+# uncompressed, ws-16 compressed in two frames; 10.4.0.5: ws-21, an empty one, ws-22 without context
 # takeover; 10.4.0.6: ws-31, 2 MB deflated to 2 kB, then ws-32. Before: 1 message of 11 read
 # (the uncompressed one), the rest dropped as bytes that are not WebSocket frames.
 D=tests/data/capture/ws-deflate.pcap
 expect_exit 0 "inspect ws-deflate.pcap" "$FS38" inspect --json --stats-json "$TMPD/d.json" "$D"
 cp "$TMPD/out" "$TMPD/d.ndjson"
-ok "permessage-deflate: all 11 messages read, 10 of them inflated, none failed" is \
-    "$(jq -r '"\(.transports.ws) \(.capture.ws_inflated) \(.capture.ws_inflate_failed)"' "$TMPD/d.json")" "11 10 0"
+ok "permessage-deflate: all 11 messages read, 11 compressed ones inflated (one of them empty), none failed" is \
+    "$(jq -r '"\(.transports.ws) \(.capture.ws_inflated) \(.capture.ws_inflate_failed)"' "$TMPD/d.json")" "11 11 0"
 ok "...no byte dropped" is "$(jq -r '"\(.capture.tcp_bytes_dropped) \(.capture.tcp_resyncs)"' "$TMPD/d.json")" "0 0"
 ok "...SCAN-001 counts every request, ws-16's two frames too" is "$(scan "$TMPD/d.ndjson")" \
     "10.4.0.4=6 ws 10.4.0.5=2 ws 10.4.0.6=1 ws "
@@ -52,7 +52,7 @@ want = "ws-11 ws-11 ws-12 ws-13 ws-14 ws-15 ws-21 ws-22 ws-32".split()
 assert all(w in t for w in want), t' "$(cat "$TMPD/tshark")"
 expect_exit 0 "...--workers 2" "$FS38" inspect --workers 2 --json --stats-json "$TMPD/d2.json" "$D"
 ok "...--workers 2: the same" is "$(scan "$TMPD/out") $(jq -r .capture.ws_inflated "$TMPD/d2.json")" \
-    "$(scan "$TMPD/d.ndjson") 10"
+    "$(scan "$TMPD/d.ndjson") 11"
 
 # a segment lost (ws-12 and ws-13): ws-14 and ws-16 refer back to it. Neither is read as
 # other bytes: the window starts over at the gap, and a reference into it fails, counted

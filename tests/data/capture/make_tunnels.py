@@ -280,8 +280,8 @@ write_pcap('ws.pcap', wsf, t0=1700000300)
 # ws-14 compressed by one compressor each way (later messages refer back to
 # earlier ones), the server's 200 to ws-11 compressed, ws-15 sent uncompressed
 # (RSV1 clear: allowed), ws-16 compressed in two frames (RSV1 on the first).
-# On 8081 from 10.4.0.5, client_no_context_takeover: ws-21, ws-22, each from a
-# fresh compressor.
+# On 8081 from 10.4.0.5, client_no_context_takeover: ws-21, an empty message,
+# ws-22, each from a fresh compressor.
 import zlib
 def deflate_msg(comp, m):
     d = comp.compress(m) + comp.flush(zlib.Z_SYNC_FLUSH)
@@ -298,8 +298,8 @@ wsd = ws_conn('10.4.0.4', 8080, b'sip', [
     ('c', ws_frame(ws_opt(15, '10.4.0.4'), key=K)),
     ('c', ws_frame(z16[:20], fin=False, key=K, rsv1=True) + ws_frame(z16[20:], opcode=0, key=K))], None, PMD)
 wsd += ws_conn('10.4.0.5', 8081, b'sip', [
-    ('c', ws_frame(deflate_msg(zlib.compressobj(wbits=-15), ws_opt(i, '10.4.0.5')), key=K, rsv1=True))
-    for i in (21, 22)], None,
+    ('c', ws_frame(deflate_msg(zlib.compressobj(wbits=-15), m), key=K, rsv1=True))
+    for m in (ws_opt(21, '10.4.0.5'), b'', ws_opt(22, '10.4.0.5'))], None,
     b'Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover\r\n')
 # On 8082 from 10.4.0.6 (no context takeover either way): ws-31 with a 2 MB
 # header that deflates to 2 kB (a decompression bomb: read cut at the
