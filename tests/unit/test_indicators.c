@@ -567,25 +567,33 @@ static void test_expire_while_loaded(void) {
 
 /* The shared event's recommended_action.scope is passed on whole (up to the
  * format's 64 characters): one longer than 23 became "sip_ingress". */
-static void test_scope(void) {
-    static const char scope[] = "outbound_voice:premium_rate_ranges_of_the_carrier_group_01234567";
-    CHECK_EQ_INT(strlen(scope), 64);
+/* The INTEL-001 event of one INVITE to +88213555 against a shared IRSF event
+ * (ID(4), range +88213) whose member `was` (as event_line writes it) is
+ * written `now`; NULL if none. The caller frees w and *ind. */
+static const ev_event *one_irsf_hit(world *w, det_indicators **ind, const char *was, const char *now) {
     char line[2048], text[2048];
     event_line(line, sizeof line, ID(4), "IRSF", "fraud", "critical", "active", 85, 3600,
                "[{\"kind\":\"e164_range\",\"value\":\"+88213\",\"role\":\"destination\"}]");
-    char *at = strstr(line, "\"scope\":\"sip_ingress\"");
+    char *at = strstr(line, was);
     CHECK(at != NULL);
-    if (!at) return;
-    snprintf(text, sizeof text, "%.*s\"scope\":\"%s\"%s", (int)(at - line), line, scope,
-             at + strlen("\"scope\":\"sip_ingress\""));
+    snprintf(text, sizeof text, "%.*s%s%s", at ? (int)(at - line) : 0, line, at ? now : "", at ? at + strlen(was) : "");
     fs_err e = {0};
-    det_indicators *ind = det_indicators_parse(text, strlen(text), "c", now_ms(), &e);
-    CHECK_MSG(ind != NULL, "%s", e.msg);
+    *ind = det_indicators_parse(text, strlen(text), "c", now_ms(), &e);
+    CHECK_MSG(*ind != NULL, "%s", e.msg);
+    world_init(w, *ind);
+    invite(w, "192.0.2.1", "+88213555", "x", "y", 1764067290000000ULL, 1);
+    det_finish(w->eng);
+    return event_for(w, ID(4));
+}
+
+static void test_scope(void) {
+    static const char scope[] = "outbound_voice:premium_rate_ranges_of_the_carrier_group_01234567";
+    CHECK_EQ_INT(strlen(scope), 64);
+    char member[128];
+    snprintf(member, sizeof member, "\"scope\":\"%s\"", scope);
     world w;
-    world_init(&w, ind);
-    invite(&w, "192.0.2.1", "+88213555", "x", "y", 1764067290000000ULL, 1);
-    det_finish(w.eng);
-    const ev_event *ev = event_for(&w, ID(4));
+    det_indicators *ind;
+    const ev_event *ev = one_irsf_hit(&w, &ind, "\"scope\":\"sip_ingress\"", member);
     CHECK(ev != NULL);
     if (ev) CHECK_MSG(!strcmp(ev->scope, scope), "scope %s", ev->scope);
     world_free(&w);
@@ -717,22 +725,11 @@ static void test_long_ttl(void) {
     } cases[] = {{"2147483647", 365u * 86400}, {"31622400", 365u * 86400}, {"31536000", 365u * 86400},
                  {"86400", 86400}, {"0", 3600}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        char line[2048], text[2048];
-        event_line(line, sizeof line, ID(4), "IRSF", "fraud", "critical", "active", 85, 3600,
-                   "[{\"kind\":\"e164_range\",\"value\":\"+88213\",\"role\":\"destination\"}]");
-        char *at = strstr(line, "\"ttl_s\":7200");
-        CHECK(at != NULL);
-        if (!at) return;
-        snprintf(text, sizeof text, "%.*s\"ttl_s\":%s%s", (int)(at - line), line, cases[i].ttl,
-                 at + strlen("\"ttl_s\":7200"));
-        fs_err e = {0};
-        det_indicators *ind = det_indicators_parse(text, strlen(text), "c", now_ms(), &e);
-        CHECK_MSG(ind != NULL, "%s", e.msg);
+        char member[64];
+        snprintf(member, sizeof member, "\"ttl_s\":%s", cases[i].ttl);
         world w;
-        world_init(&w, ind);
-        invite(&w, "192.0.2.1", "+88213555", "x", "y", 1764067290000000ULL, 1);
-        det_finish(w.eng);
-        const ev_event *ev = event_for(&w, ID(4));
+        det_indicators *ind;
+        const ev_event *ev = one_irsf_hit(&w, &ind, "\"ttl_s\":7200", member);
         CHECK(ev != NULL);
         if (ev) {
             CHECK_MSG(ev->ttl_s == cases[i].want, "shared ttl_s %s: event ttl_s %u, want %u", cases[i].ttl,
