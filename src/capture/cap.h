@@ -610,6 +610,11 @@ cap_ws_status cap_ws_message_scan(const uint8_t *buf, size_t len, size_t max_msg
  * SIP start line (where a WebSocket stream resyncs after a gap); 0: it does
  * not; -1: too few bytes to tell. */
 int cap_ws_resync_start(const uint8_t *buf, size_t len);
+/* The same for a compressed direction (permessage-deflate): 1 when buf
+ * starts a final text or binary frame with RSV1 set, head then holding the
+ * first min(cap, payload) bytes of its payload unmasked (*n of them), for
+ * the caller to inflate; 0 when it does not; -1: too few bytes yet. */
+int cap_ws_resync_deflated(const uint8_t *buf, size_t len, uint8_t *head, size_t cap, size_t *n);
 
 /* cap_tls.c: SIP over TLS read with the session keys of an NSS key log. */
 /* "SSL 3.0" .. "TLS 1.3" for a ServerHello's version 0x0300 .. 0x0304, else NULL. */

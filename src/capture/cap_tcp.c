@@ -463,9 +463,12 @@ static size_t resync_scan(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, size_
 /* WebSocket resync: the next final text or binary frame whose payload
  * starts like a SIP message (cap_ws_resync_start). Returns the offset to
  * continue at; f->resync is cleared when one was found. */
+static int ws_resync_deflated(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, size_t len);
+
 static size_t ws_resync_scan(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, size_t len) {
     for (size_t i = 0; i < len; i++) {
         int r = cap_ws_resync_start(p + i, len - i);
+        if (r == 0 && f->ws_deflate) r = ws_resync_deflated(t, f, p + i, len - i);
         if (r == 0) continue;
         if (r == 1) {
             f->resync = false;
@@ -507,6 +510,29 @@ static bool ws_inflate_part(z_stream *z, const uint8_t *in, size_t n) {
         if (rc != Z_OK) return rc == Z_BUF_ERROR; /* BUF_ERROR: no progress possible, not an error */
     }
     return true;
+}
+
+/* Where a compressed direction resumes after a gap: a final compressed
+ * frame whose first bytes inflate, from an empty window, to a SIP start
+ * line. A sender without context takeover compresses each message alone,
+ * so its next one is read; with it, one that refers back past the gap
+ * fails here and is passed over. 1 / 0 / -1 as cap_ws_resync_start. */
+static int ws_resync_deflated(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, size_t len) {
+    uint8_t head[256], out[256];
+    size_t n = 0;
+    int r = cap_ws_resync_deflated(p, len, head, sizeof head, &n);
+    z_stream *z = r == 1 ? ws_inflater(t, f) : NULL;
+    if (!z) return r == 1 ? 0 : r;
+    inflateReset(z);
+    z->next_in = head;
+    z->avail_in = (uInt)n;
+    z->next_out = out;
+    z->avail_out = sizeof out;
+    int rc = inflate(z, Z_SYNC_FLUSH);
+    size_t got = sizeof out - z->avail_out;
+    inflateReset(z); /* ws_step inflates the whole message from the start */
+    if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) return 0;
+    return cap_sip_start_line(out, got) == 1;
 }
 
 /* A compressed message (permessage-deflate, RFC 7692 7.2.2): the payload

@@ -214,6 +214,19 @@ cap_ws_status cap_ws_message(const uint8_t *buf, size_t len, size_t max_msg, boo
     return cap_ws_message_scan(buf, len, max_msg, continuing, false, out, r, NULL);
 }
 
+int cap_ws_resync_deflated(const uint8_t *buf, size_t len, uint8_t *head, size_t cap, size_t *n) {
+    ws_frame f;
+    if (len >= 1 && buf[0] != (0xc0 | WS_OP_TEXT) && buf[0] != (0xc0 | WS_OP_BINARY)) return 0;
+    int hl = frame_header(buf, len, &f);
+    if (hl == 0) return -1;
+    if (hl < 0 || f.len == 0) return 0;
+    size_t want = f.len < cap ? (size_t)f.len : cap;
+    if (len - (size_t)hl < want) return -1;
+    unmask(head, buf + hl, want, &f, 0);
+    *n = want;
+    return 1;
+}
+
 int cap_ws_resync_start(const uint8_t *buf, size_t len) {
     ws_frame f;
     if (len >= 1 && buf[0] != (0x80 | WS_OP_TEXT) && buf[0] != (0x80 | WS_OP_BINARY)) return 0;

@@ -62,4 +62,12 @@ ok "...ws-16 counted as not inflated, no other message malformed than the bomb" 
     "$(jq -c '[.capture.ws_inflate_failed, .anomalies]' "$TMPD/g.json")" "$(jq -c '[1, .anomalies]' "$TMPD/d.json")"
 ok "...the summary says so" grep -q "compressed WebSocket messages not inflated 1" "$TMPD/out"
 
+# a segment lost where the sender compresses each message alone (10.4.0.5, the empty one): the
+# direction resumes at the next compressed frame that inflates to a start line (ws-22). Before,
+# only an uncompressed frame resumed it, and none came
+python3 tests/cli/pcap_edit.py "$D" "$TMPD/gapb.pcap" drop 18
+expect_exit 0 "a lost segment without context takeover" "$FS38" inspect --json --stats-json "$TMPD/gb.json" "$TMPD/gapb.pcap"
+ok "...ws-22 read after it: 10.4.0.5 scanned twice, nothing failed" is \
+    "$(jq -r 'select(.observables[0].value == "10.4.0.5") | .evidence.count' "$TMPD/out") $(jq -r .capture.ws_inflate_failed "$TMPD/gb.json")" "2 0"
+
 finish test_ws
