@@ -33,6 +33,7 @@ enum {
     SALT_USER = 37,
     SALT_BRUTE = 38,
     SALT_AUTH = 39,
+    SALT_FAILED = 40,
     SALT_BRANCH = 46,
     SALT_NONCE = 47
 };
@@ -535,9 +536,14 @@ static void brute_one_user(det_ctx *c, det_source *s, uint64_t user) {
     ++*fails;
     /* the look back: this user's failures (the incident is the source's) */
     if (c->eng->lookback) det_counted(c, R_BRUTE_ONE_USER, det_key_addr(c->eng, &s->addr, SALT_BRUTE) ^ user);
-    if (*fails < det_threshold_zone(c, R_BRUTE_ONE_USER, -1)) return;
+    uint32_t threshold = det_threshold_zone(c, R_BRUTE_ONE_USER, -1);
+    if (*fails < threshold) return;
     bool opened;
-    uint32_t add = crossing_add(&s->brute_user_flagged, *fails);
+    /* every user's crossing brings that user's failures of the window, not
+     * only the first one's: a second account guessed in the same window
+     * reached the threshold with all of its own */
+    uint32_t add = s->brute_user_flagged && *fails == threshold ? *fails
+                                                                : crossing_add(&s->brute_user_flagged, *fails);
     uint64_t key = det_key_addr(c->eng, &s->addr, SALT_BRUTE);
     ev_event *ev = det_hit_since(c, R_BRUTE_ONE_USER, key, add, s->brute_start, &opened);
     if (!ev) return;
@@ -549,17 +555,34 @@ static void brute_one_user(det_ctx *c, det_source *s, uint64_t user) {
     ev_set_int(ev, "status", c->m->status);
 }
 
+/* Key of "this user of source s failed in its SIP-BRUTE-002 window starting
+ * at start", kept in the pending-transaction table (like the nonces of
+ * txn_request) until a 2xx for the user forgives it (auth_outcome). */
+static uint64_t failed_user_key(const det_engine *eng, const det_source *s, uint64_t user, uint64_t start) {
+    return det_key_addr(eng, &s->addr, SALT_FAILED) ^ (user * 0x9e3779b97f4a7c15ULL) ^
+           (start * 0xc2b2ae3d27d4eb4fULL);
+}
+
 static void brute_many_users(det_ctx *c, det_source *s, uint64_t user) {
     const cfg_rule *rc = det_rule_cfg(c, R_BRUTE_MANY_USERS);
     if (det_window_roll(&s->brute_many_start, c->ts, rc->window_s)) {
-        s->brute_fails = 0;
+        s->brute_fails = s->brute_forgiven = 0;
         det_sketch_clear(&s->brute_users);
         s->brute_flagged = false;
     }
     s->brute_fails++;
     if (c->eng->lookback) det_counted(c, R_BRUTE_MANY_USERS, det_key_addr(c->eng, &s->addr, SALT_BRUTE));
-    det_sketch_add(&s->brute_users, user);
+    if (det_sketch_add(&s->brute_users, user)) { /* its first failure of the window */
+        bool created;
+        det_txn *f = det_table_upsert(&c->eng->txns, failed_user_key(c->eng, s, user, s->brute_many_start), c->ts,
+                                      &created, NULL);
+        if (created) f->answered = true; /* answers no request */
+    }
+    /* users that got in after failing are not sprayed: phones refreshing
+     * with a nonce from before the capture (or before the registrar
+     * restarted) get a fresh 401 without stale=true, then a 2xx */
     uint32_t distinct = det_sketch_count(&s->brute_users, s->brute_fails);
+    distinct = distinct > s->brute_forgiven ? distinct - s->brute_forgiven : 0;
     /* scaled like the flood rules: a zone's multiplier says how many users
      * share one address (an office NAT, a carrier), and they fail together
      * after a password or realm change */
@@ -590,6 +613,11 @@ static void auth_outcome(det_ctx *c, const det_txn *a) {
         if (!proves_credentials(m->cseq_method)) return;
         uint32_t *fails = user_failures(s, a->user, false);
         if (fails) *fails = 0; /* the user got in: earlier typos are forgiven */
+        det_txn *failed = det_table_find(&c->eng->txns, failed_user_key(c->eng, s, a->user, s->brute_many_start));
+        if (failed) { /* ... and no longer count as one more user failing (SIP-BRUTE-002) */
+            det_table_remove(&c->eng->txns, failed);
+            s->brute_forgiven++;
+        }
         if (a->nonce_use) { /* remember the nonce it got in with (txn_request) */
             uint64_t k = a->nonce_use;
             bool created;
@@ -640,6 +668,10 @@ void det_behaviour_check(det_ctx *c) {
         det_txn *t = det_table_find(&c->eng->txns, c->txn_key);
         if (!t || t->answered) return; /* no request seen, or a retransmitted answer */
         t->answered = true;
+        /* kept as the newest of its bucket while auth_outcome adds entries,
+         * so that none of them takes its place and a retransmitted answer
+         * counts again */
+        det_table_touch(&c->eng->txns, t, c->ts);
         enumeration(c, t);
         if (t->had_auth) auth_outcome(c, t);
     }

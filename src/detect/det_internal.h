@@ -175,6 +175,7 @@ typedef struct det_source {
     uint64_t brute_user;        /* hash of the user with most recent failures */
     uint32_t brute_user_fails;
     uint32_t brute_fails;
+    uint32_t brute_forgiven;    /* of brute_users, those that got a 2xx after failing (SIP-BRUTE-002) */
     struct { uint64_t user; uint32_t fails; } brute_top[4]; /* failures per user */
     det_sketch brute_users;
     /* fraud velocity per source (FRAUD-IRSF-001): calls to high-risk ranges */

@@ -769,6 +769,25 @@ static void test_brute_force(void) {
     CHECK_EQ_INT(count_rule(w.out, "SIP-BRUTE-002"), 0);
     world_free(&w);
 
+    /* two accounts guessed in turn, 10 failures each: both crossed the
+     * threshold, so the incident holds all 20 failures (it held the first
+     * account's 10 and one of the second's) */
+    w = world_new(config_default());
+    for (int i = 0; i < 10; i++)
+        for (int k = 0; k < 2; k++) {
+            char cid[16];
+            snprintf(cid, sizeof cid, "tw%d-%d", k, i);
+            register_reply(&w, att, srv, T0 + SEC(i * 2 + k), k ? "1002" : "1001", cid, 2, k ? "1002" : "1001",
+                           401, "Unauthorized", CHALLENGE);
+        }
+    world_finish(&w);
+    b1 = find_rule(w.out, "SIP-BRUTE-001");
+    CHECK_EQ_INT(count_rule(w.out, "SIP-BRUTE-001"), 1);
+    CHECK_MSG(b1 && b1->count == 20, "SIP-BRUTE-001 over two accounts counted %llu of 20",
+              b1 ? (unsigned long long)b1->count : 0ULL);
+    CHECK_EQ_INT(dint(b1, "failures"), 10);
+    world_free(&w);
+
     /* spraying: 12 accounts, two guesses each, 401 after credentials */
     w = world_new(config_default());
     for (int i = 0; i < 12; i++)
@@ -800,6 +819,45 @@ static void test_brute_force(void) {
         register_reply(&w, nat, srv, T0 + SEC(i) + SEC(0.1), user, cid, 2, user, 200, "OK", NULL);
         register_reply(&w, nat, srv, T0 + SEC(100 + i), user, cid, 3, user, 401, "Unauthorized", CHALLENGE);
         register_reply(&w, nat, srv, T0 + SEC(100 + i) + SEC(0.1), user, cid, 4, user, 200, "OK", NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(w.out->n, 0);
+    if (w.out->n) dump(w.out);
+    world_free(&w);
+
+    /* benign: the same restart when the sensor never saw the phones' earlier
+     * logins (it started after them): 12 phones refresh with their cached
+     * nonce, get a fresh 401 (no stale=true), then a 200 with the new nonce.
+     * Every user that failed got in: no spraying (12 users "failed") */
+    w = world_new(config_default());
+    for (int i = 0; i < 12; i++) {
+        char user[16], cid[16];
+        snprintf(user, sizeof user, "%d", 700 + i);
+        snprintf(cid, sizeof cid, "rn%d", i);
+        register_reply(&w, nat, srv, T0 + SEC(i), user, cid, 7, user, 401, "Unauthorized", CHALLENGE);
+        register_reply(&w, nat, srv, T0 + SEC(i) + SEC(0.1), user, cid, 8, user, 200, "OK", NULL);
+    }
+    /* ... while a sprayer behind the same address, whose 10 users never get
+     * in, is still seen: 10 distinct users, not 22 nor 10 - 12 */
+    for (int i = 0; i < 10; i++) {
+        char user[16], cid[16];
+        snprintf(user, sizeof user, "%d", 800 + i);
+        snprintf(cid, sizeof cid, "rp%d", i);
+        register_reply(&w, nat, srv, T0 + SEC(20 + i), user, cid, 1, user, 401, "Unauthorized", CHALLENGE);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(w.out->n, 1);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-BRUTE-002"), 1);
+    CHECK_EQ_INT(dint(find_rule(w.out, "SIP-BRUTE-002"), "distinct_users"), 10);
+    /* and the first part alone stays quiet */
+    world_free(&w);
+    w = world_new(config_default());
+    for (int i = 0; i < 12; i++) {
+        char user[16], cid[16];
+        snprintf(user, sizeof user, "%d", 700 + i);
+        snprintf(cid, sizeof cid, "rn%d", i);
+        register_reply(&w, nat, srv, T0 + SEC(i), user, cid, 7, user, 401, "Unauthorized", CHALLENGE);
+        register_reply(&w, nat, srv, T0 + SEC(i) + SEC(0.1), user, cid, 8, user, 200, "OK", NULL);
     }
     world_finish(&w);
     CHECK_EQ_INT(w.out->n, 0);
