@@ -14,13 +14,15 @@
  * `expected` was applied before (acknowledged again, skipped); one above it
  * means a delivery went missing (an unacknowledged batch waiting for its
  * ack timeout): the consumer is re-created at `expected` and the fetch is
- * dropped. The consumer is also re-created on start whenever it is not
+ * dropped. When the log no longer holds `expected` (deleted, discarded),
+ * the re-created consumer's first message is accepted wherever it is. The consumer is also re-created on start whenever it is not
  * exactly at the store's position, so its position can never run ahead of
  * what the store holds.
  */
 #include <errno.h>
 #include <nats/nats.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +61,7 @@ struct hub_repl {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     uint64_t applied;      /* highest sequence applied */
+    char past_log[200];    /* set: the store is past the log's end (the log was reset) */
     ring_entry *ring;      /* HUB_REPL_VERDICT_RING entries */
 };
 
@@ -282,6 +285,7 @@ typedef struct pub_batch {
     uint64_t *seqs;
     hub_repl_verdict *v;
     bool *answered;
+    char refused[200];  /* JetStream's answer to the first item it refused */
 } pub_batch;
 
 static int slot_cmp(const void *a, const void *b) {
@@ -308,6 +312,9 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
     } else {
         b->seqs[i] = 0;
         b->v[i] = HUB_REPL_ERROR;
+        if (pae && !b->refused[0])
+            snprintf(b->refused, sizeof b->refused, "%.150s (JetStream error %d)",
+                     pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err), (int)pae->ErrCode);
     }
     pthread_mutex_unlock(&b->mu);
     natsMsg_Destroy(msg); /* ours again once its answer is in */
@@ -399,8 +406,14 @@ fs_code hub_repl_publish_batch(hub_repl *r, const hub_item *items, size_t n, int
     if (js) jsCtx_Destroy(js);
     for (size_t i = 0; i < n; i++) natsMsg_Destroy(msgs[i]); /* NULL for those sent */
     pthread_mutex_lock(&b.mu);
-    for (size_t i = 0; i < n; i++)
+    size_t refused = 0, first = n;
+    for (size_t i = 0; i < n; i++) {
         if (!b.answered[i]) seqs[i] = 0, verdicts[i] = HUB_REPL_ERROR;
+        if (verdicts[i] == HUB_REPL_ERROR && refused++ == 0) first = i;
+    }
+    if (rc == FS_OK && refused) /* say why, though every item got its answer */
+        fs_fail(e, FS_ERR_IO, "publish: %zu of %zu items not logged, item %zu: %s", refused, n, first,
+                b.refused[0] ? b.refused : "no PubAck");
     pthread_mutex_unlock(&b.mu);
     pthread_mutex_destroy(&b.mu);
     free(msgs), free(b.slots), free(b.answered);
@@ -428,7 +441,14 @@ fs_code hub_repl_await(hub_repl *r, const uint64_t *seqs, size_t n, int timeout_
     if (dl.tv_nsec >= 1000000000L) dl.tv_sec++, dl.tv_nsec -= 1000000000L;
     pthread_mutex_lock(&r->mu);
     int w = 0;
-    while (r->applied < want && w != ETIMEDOUT) w = pthread_cond_timedwait(&r->cv, &r->mu, &dl);
+    while (r->applied < want && !r->past_log[0] && w != ETIMEDOUT)
+        w = pthread_cond_timedwait(&r->cv, &r->mu, &dl);
+    if (r->past_log[0]) { /* `applied` counts a log that no longer exists */
+        char why[sizeof r->past_log];
+        memcpy(why, r->past_log, sizeof why);
+        pthread_mutex_unlock(&r->mu);
+        return fs_fail(e, FS_ERR_IO, "%s", why);
+    }
     if (r->applied < want) {
         uint64_t got = r->applied;
         pthread_mutex_unlock(&r->mu);
@@ -596,6 +616,17 @@ static void slot_prepare(natsMsg *m, uint64_t seq, apply_slot *s) {
     }
 }
 
+/* True when stream sequence seq is no longer in the log (deleted by an
+ * operator, or discarded by a limit): a gap before the next message is then
+ * a hole in the stream, not a delivery still owed to this consumer. */
+static bool logged_seq_gone(hub_repl *r, uint64_t seq) {
+    natsMsg *m = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetMsg(&m, r->js, r->stream, seq, NULL, &jerr);
+    if (s == NATS_OK) natsMsg_Destroy(m);
+    return s == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr;
+}
+
 static fs_code drop_sub(hub_repl *r) {
     if (r->sub) natsSubscription_Destroy(r->sub);
     r->sub = NULL;
@@ -657,11 +688,71 @@ static fs_code bind_consumer(hub_repl *r, uint64_t start_seq, fs_err *e) {
     return FS_OK;
 }
 
+/* Sets why this node must not apply the log (its store was built from
+ * another one) and fails with FS_ERR_CONFIG; hub_repl_await fails at once. */
+static fs_code refuse_log(hub_repl *r, fs_err *e, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    pthread_mutex_lock(&r->mu);
+    vsnprintf(r->past_log, sizeof r->past_log, fmt, ap);
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    va_end(ap);
+    return fs_fail(e, FS_ERR_CONFIG, "%s", r->past_log);
+}
+
+/* Whether the log's message at `seq` is the event the store holds at seq
+ * (the store's last row): if it is another one, the log was lost and
+ * created again since, and has grown past the store. A message no longer
+ * in the log (deleted) proves nothing either way. */
+static fs_code check_same_log(hub_repl *r, hub_store *store, int64_t seq, fs_err *e) {
+    natsMsg *m = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetMsg(&m, r->js, r->stream, (uint64_t)seq, NULL, &jerr);
+    if (s == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr) return FS_OK;
+    if (s != NATS_OK) return nats_fail(e, "read the log at the store's last seq", s, jerr);
+    hub_observable obs[HUB_MAX_OBS];
+    fs_str aud[HUB_MAX_AUDIENCE];
+    const char *pub = NULL;
+    xc_event ev;
+    hub_item it;
+    hub_result res = {0};
+    fs_err pe = {0};
+    bool same = false;
+    fs_str jws = fs_str_make(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
+    if (natsMsgHeader_Get(m, HDR_PUBLISHER, &pub) == NATS_OK && pub &&
+        hub_repl_item_from_jws(jws, cstr(pub), &ev, &it, obs, aud, &pe) == FS_OK) {
+        fs_code rc = hub_judge(store, &it, 1, &res, &pe);
+        xc_event_free(&ev);
+        if (rc != FS_OK) {
+            natsMsg_Destroy(m);
+            return fs_fail(e, rc, "%s", pe.msg);
+        }
+        same = res.verdict == HUB_DUPLICATE && res.seq == seq;
+    }
+    natsMsg_Destroy(m);
+    if (same) return FS_OK;
+    return refuse_log(r, e, "replication: the log's seq %lld is not the event this node's store "
+                      "holds at %lld: the log %s was reset; start the node on an empty store",
+                      (long long)seq, (long long)seq, r->stream);
+}
+
 static fs_code start_applier(hub_repl *r, hub_store *store, fs_err *e) {
     int64_t last = 0;
+    uint64_t log_last = 0;
     fs_code rc = hub_store_last_seq(store, &last, e);
+    if (rc == FS_OK) rc = hub_repl_log_last_seq(r, &log_last, e);
     if (rc != FS_OK) return rc;
+    /* A stream's last sequence never goes down (deletes and purges keep it):
+     * a store past it was built from another log, lost and created again.
+     * Its sequences would be taken for ones applied here. */
+    if ((uint64_t)last > log_last)
+        return refuse_log(r, e, "replication: this node's store holds seq %lld, past the end of log "
+                          "%s (seq %llu): the log was reset; start the node on an empty store",
+                          (long long)last, r->stream, (unsigned long long)log_last);
+    if (last > 0 && (rc = check_same_log(r, store, last, e)) != FS_OK) return rc;
     pthread_mutex_lock(&r->mu);
+    r->past_log[0] = '\0';
     if ((uint64_t)last > r->applied) r->applied = (uint64_t)last;
     pthread_mutex_unlock(&r->mu);
     return bind_consumer(r, (uint64_t)last + 1, e);
@@ -755,6 +846,9 @@ fs_code hub_repl_apply_once(hub_repl *r, hub_store *store, hub_repl_event_fn fn,
     for (size_t i = 0; i < k; i++) slot_free(&sl[i]);
     free(sl);
     natsMsgList_Destroy(&list);
+    /* A hole at `expected` that the log no longer holds can never be filled:
+     * the consumer re-created there starts at the next message that exists. */
+    bool gone = reset && rc == FS_OK && logged_seq_gone(r, r->expected);
     if (rc != FS_OK || reset) {
         /* Not applied (or a hole): start the consumer again where the store is. */
         fs_err be;
@@ -765,7 +859,7 @@ fs_code hub_repl_apply_once(hub_repl *r, hub_store *store, hub_repl_event_fn fn,
             else drop_sub(r);
         }
         if (r->sub && bind_consumer(r, restart, &be) != FS_OK) drop_sub(r);
-        if (reset && rc == FS_OK) r->gap_ok = false; /* the hole must be filled, not skipped */
+        if (reset && rc == FS_OK) r->gap_ok = gone; /* a missed delivery is filled, not skipped */
     }
     return rc;
 }

@@ -97,7 +97,8 @@ int hub_repl_replicas(const hub_repl *r);
  * issuer, event_id, version and publisher are read. seqs[i] = the stream
  * sequence (LOGGED, DUPLICATE), 0 on ERROR; verdicts[i] as above. Returns
  * FS_OK when every item got an answer (some may still be ERROR, e.g. a
- * message over the stream's size limit), FS_ERR_IO when the log could not
+ * message over the stream's size limit: then e says how many and
+ * JetStream's answer to the first), FS_ERR_IO when the log could not
  * be reached (then every item is ERROR). Thread-safe. */
 fs_code hub_repl_publish_batch(hub_repl *r, const hub_item *items, size_t n, int64_t now_ms,
                                uint64_t *seqs, hub_repl_verdict *verdicts, fs_err *e);
@@ -107,7 +108,8 @@ fs_code hub_repl_publish_batch(hub_repl *r, const hub_item *items, size_t n, int
  * seq, DUPLICATE + held seq, STALE_VERSION, NOT_ISSUER, INVALID); items
  * with seqs[i] == 0 get HUB_INVALID "not logged". FS_ERR_IO on timeout
  * (the events are logged and will be applied; tell the client to retry:
- * its retry is a duplicate). A verdict older than HUB_REPL_VERDICT_RING
+ * its retry is a duplicate), and at once when the applier found the store
+ * past the log's end (the log was reset: nothing it logs now is applied). A verdict older than HUB_REPL_VERDICT_RING
  * applied messages, or applied before this node started, is reported as
  * STORED at its seq, with forgotten[i] (forgotten may be NULL) set: a
  * JetStream duplicate's own verdict is then the store's (hub_judge).
@@ -122,7 +124,9 @@ fs_code hub_repl_await(hub_repl *r, const uint64_t *seqs, size_t n, int timeout_
  * then acknowledges them, calls fn for each STORED event and publishes the
  * verdicts to hub_repl_await. Store errors are retried after a pause (the
  * messages are re-delivered); returns only on stop (FS_OK) or on a
- * configuration error. Call from one thread per hub_repl. */
+ * configuration error (FS_ERR_CONFIG, also when the store holds a sequence
+ * past the log's last one, or the log's message at the store's last
+ * sequence is another event: the log was lost and created again). Call from one thread per hub_repl. */
 fs_code hub_repl_run_applier(hub_repl *r, hub_store *store, hub_repl_event_fn fn, void *ctx,
                              const atomic_int *stop, fs_err *e);
 

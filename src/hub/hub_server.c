@@ -1234,7 +1234,7 @@ static void replicate_group(hub_server *s, pub_job *group, hub_item *items, hub_
         for (size_t i = first; i < x && seqs; i++) seqs[i] = 0; /* not awaited */
         job_fail(j, 503, "replicated log unavailable, this request is not acknowledged (retry: "
                          "items already logged are answered duplicate): %.200s",
-                 rc != FS_OK ? e.msg : "an item got no PubAck");
+                 e.msg[0] ? e.msg : "an item got no PubAck");
     }
     fs_err we = {0};
     if (rc == FS_OK && k &&

@@ -12,7 +12,11 @@
 #  3. kills NATS server 3 (kill -9), `test_hub_repl two`: A still publishes
 #     (R3 quorum 2 of 3), B catches up;
 #  4. restarts server 3 with its store, `test_hub_repl three`: hub C comes
-#     back and catches up from its durable consumer, no gap, no duplicate.
+#     back and catches up from its durable consumer, no gap, no duplicate;
+#  5. `test_hub_repl four`: a message deleted from the log (a hole); a node
+#     caught up before it and a new node both apply past it;
+#  6. `test_hub_repl five` (last: it deletes the stream): the log created
+#     again empty; a node whose store is past its end acknowledges nothing.
 # Every step is bounded by `timeout`; the servers are stopped on exit.
 #
 # Usage: FS38=build/debug/fs38 [FS38_BUILD=build/debug] tests/cli/test_hub_nats.sh
@@ -118,6 +122,12 @@ run_phase two
 start_node 3
 if wait_meta_leader 3; then pass; else fail "server 3 did not rejoin"; tail -n 15 "$ND/n3.log" >&2; fi
 run_phase three
+
+# ---- 5. a hole in the log (a message deleted): every node applies past it ----------
+run_phase four
+
+# ---- 6. the log lost and created again empty: a node past its end refuses ---------
+run_phase five
 
 grep -h "publish on A" "$TMPD"/*.out 2>/dev/null
 grep -h "retrying" "$TMPD"/*.err 2>/dev/null | head -5

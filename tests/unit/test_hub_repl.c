@@ -20,7 +20,15 @@
  *          while waiting on B (publish-to-applied latency printed).
  *   three  (server 3 restarted) C comes back, catches up from its durable
  *          consumer: exactly B's rows, no gap, no duplicate.
+ *   four   a message deleted from the log (an operator removing a hostile
+ *          one, or limits discarding): a node caught up to before it and a
+ *          new node both apply past the hole instead of spinning on it.
+ *   five   the log is lost and created again empty (JetStream's store
+ *          wiped): a node whose store is past the new log's end refuses to
+ *          apply and never reports a new event stored that its store lacks;
+ *          once the new log has grown past the store it still refuses it.
  */
+#include <nats/nats.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
@@ -481,6 +489,169 @@ static void phase_three(void) {
     node_close(&b), node_close(&c);
 }
 
+/* Deletes stream sequence seq from the log, as an operator would
+ * (`nats stream rmm`): the stream then has a hole there. */
+static bool delete_logged(uint64_t seq) {
+    natsConnection *nc = NULL;
+    jsCtx *js = NULL;
+    jsErrCode jerr = 0;
+    char url[1024];
+    snprintf(url, sizeof url, "%s", g_urls[0]);
+    char *comma = strchr(url, ',');
+    if (comma) *comma = '\0';
+    natsStatus s = natsConnection_ConnectTo(&nc, url);
+    if (s == NATS_OK) s = natsConnection_JetStream(&js, nc, NULL);
+    if (s == NATS_OK) s = js_DeleteMsg(js, HUB_REPL_DEFAULT_STREAM, seq, NULL, &jerr);
+    if (s != NATS_OK) fprintf(stderr, "delete seq %llu: %s (%d)\n", (unsigned long long)seq,
+                              natsStatus_GetText(s), (int)jerr);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    return s == NATS_OK;
+}
+
+/* Sets the log's MaxMsgs to what it holds now (full) or back to no limit,
+ * as an operator would. */
+static bool limit_stream(bool full) {
+    natsConnection *nc = NULL;
+    jsCtx *js = NULL;
+    jsStreamInfo *si = NULL, *si2 = NULL;
+    jsErrCode jerr = 0;
+    char url[1024];
+    snprintf(url, sizeof url, "%s", g_urls[0]);
+    char *comma = strchr(url, ',');
+    if (comma) *comma = '\0';
+    natsStatus s = natsConnection_ConnectTo(&nc, url);
+    if (s == NATS_OK) s = natsConnection_JetStream(&js, nc, NULL);
+    if (s == NATS_OK) s = js_GetStreamInfo(&si, js, HUB_REPL_DEFAULT_STREAM, NULL, &jerr);
+    if (s == NATS_OK) {
+        si->Config->MaxMsgs = full ? (int64_t)si->State.Msgs : -1;
+        s = js_UpdateStream(&si2, js, si->Config, NULL, &jerr);
+    }
+    if (s != NATS_OK) fprintf(stderr, "limit stream: %s (%d)\n", natsStatus_GetText(s), (int)jerr);
+    jsStreamInfo_Destroy(si);
+    jsStreamInfo_Destroy(si2);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    return s == NATS_OK;
+}
+
+static void phase_four(void) {
+    node a = {0}, d = {0};
+    if (!node_open(&a, "node-a", 0) || !node_open(&d, "node-d", 1)) {
+        node_close(&a), node_close(&d);
+        return;
+    }
+    CHECK(catch_up(&a)); /* A is at the log's end before the hole appears */
+    ev_buf *ev = calloc(3, sizeof *ev);
+    for (int i = 0; i < 3; i++) make_event(&ev[i], &g_key_a, ISSUER_A, 4, i, 1, false);
+    hub_item items[3];
+    uint64_t seqs[3];
+    hub_repl_verdict v[3];
+    fs_err e = {0};
+    for (int i = 0; i < 3; i++) items[i] = ev[i].item;
+    CHECK(hub_repl_publish_batch(a.r, items, 3, wall_ms(), seqs, v, &e) == FS_OK);
+    CHECK(v[0] == HUB_REPL_LOGGED && v[1] == HUB_REPL_LOGGED && v[2] == HUB_REPL_LOGGED);
+    CHECK(delete_logged(seqs[1]));
+    /* A (caught up before the hole) and D (new, empty store) both apply
+     * every message that is still in the log, past the hole. */
+    CHECK(catch_up(&a));
+    CHECK(catch_up(&d));
+    rows ra = pull_all(a.s), rd = pull_all(d.s);
+    CHECK_EQ_INT(rd.n, N1 + 2 + N2 + 20 + 2);
+    CHECK(same_rows(&ra, &rd));
+    int64_t last = 0;
+    hub_store_last_seq(d.s, &last, &e);
+    CHECK_EQ_INT(last, (int64_t)seqs[2]);
+    free(ra.v), free(rd.v);
+
+    /* The log at its limit (MaxMsgs, discard new): the item is not logged,
+     * and the error says why (JetStream's answer), not just "no PubAck". */
+    CHECK(limit_stream(true));
+    xc_event_free(&ev[0].ev);
+    make_event(&ev[0], &g_key_a, ISSUER_A, 4, 9, 1, false);
+    memset(&e, 0, sizeof e);
+    CHECK(hub_repl_publish_batch(a.r, &ev[0].item, 1, wall_ms(), seqs, v, &e) == FS_OK);
+    CHECK_EQ_INT(v[0], HUB_REPL_ERROR);
+    CHECK_MSG(strstr(e.msg, "maximum messages") != NULL, "publish error: '%s'", e.msg);
+    CHECK(limit_stream(false));
+    free_events(ev, 3);
+    free(ev);
+    node_close(&a), node_close(&d);
+}
+
+static bool delete_stream(void) {
+    natsConnection *nc = NULL;
+    jsCtx *js = NULL;
+    jsErrCode jerr = 0;
+    char url[1024];
+    snprintf(url, sizeof url, "%s", g_urls[0]);
+    char *comma = strchr(url, ',');
+    if (comma) *comma = '\0';
+    natsStatus s = natsConnection_ConnectTo(&nc, url);
+    if (s == NATS_OK) s = natsConnection_JetStream(&js, nc, NULL);
+    if (s == NATS_OK) s = js_DeleteStream(js, HUB_REPL_DEFAULT_STREAM, NULL, &jerr);
+    if (s != NATS_OK) fprintf(stderr, "delete stream: %s (%d)\n", natsStatus_GetText(s), (int)jerr);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    return s == NATS_OK;
+}
+
+static void phase_five(void) {
+    node a = {0};
+    if (!node_open(&a, "node-a", 0)) return;
+    CHECK(catch_up(&a));
+    fs_err e = {0};
+    int64_t held = 0;
+    hub_store_last_seq(a.s, &held, &e);
+    CHECK(held > 3);
+    node_close(&a);
+    CHECK(delete_stream());
+    if (!node_open(&a, "node-a", 0)) return; /* creates the stream again: empty */
+    ev_buf ev[1];
+    make_event(&ev[0], &g_key_a, ISSUER_A, 5, 0, 1, false);
+    uint64_t seq = 0;
+    hub_repl_verdict v = HUB_REPL_ERROR;
+    CHECK(hub_repl_publish_batch(a.r, &ev[0].item, 1, wall_ms(), &seq, &v, &e) == FS_OK);
+    CHECK(v == HUB_REPL_LOGGED && seq >= 1 && (int64_t)seq < held);
+    size_t n = 0;
+    fs_code rc = hub_repl_apply_once(a.r, a.s, on_new, &a, 200, &n, &e);
+    CHECK_MSG(rc == FS_ERR_CONFIG, "apply on a store past the log: %d (%s)", (int)rc, e.msg);
+    hub_result res;
+    bool forgotten = false;
+    rc = hub_repl_await(a.r, &seq, 1, 500, &res, &forgotten, &e);
+    CHECK_MSG(rc != FS_OK, "await: verdict %d seq %lld for an event the store does not hold",
+              (int)res.verdict, (long long)res.seq);
+    int64_t after = 0;
+    hub_store_last_seq(a.s, &after, &e);
+    CHECK_EQ_INT(after, held);
+    free_events(ev, 1);
+
+    /* The new log grows past the store (other nodes, on empty stores,
+     * publish): A, restarted, still refuses it instead of resuming at its
+     * old last seq + 1 with a mix of two logs. */
+    ev_buf *more = calloc((size_t)held + 4, sizeof *more);
+    size_t logged = 0;
+    for (int64_t i = 0; i < held + 4; i++) {
+        make_event(&more[i], &g_key_a, ISSUER_A, 5, (int)i + 1, 1, false);
+        uint64_t s1 = 0;
+        hub_repl_verdict v1 = HUB_REPL_ERROR;
+        if (hub_repl_publish_batch(a.r, &more[i].item, 1, wall_ms(), &s1, &v1, &e) == FS_OK)
+            logged += v1 == HUB_REPL_LOGGED;
+    }
+    CHECK_EQ_INT(logged, (size_t)held + 4);
+    node_close(&a);
+    if (node_open(&a, "node-a", 0)) {
+        rc = hub_repl_apply_once(a.r, a.s, on_new, &a, 200, &n, &e);
+        CHECK_MSG(rc == FS_ERR_CONFIG, "apply a log grown past the store: %d (%s)", (int)rc, e.msg);
+        CHECK_MSG(strstr(e.msg, "was reset") != NULL, "error: %s", e.msg);
+        hub_store_last_seq(a.s, &after, &e);
+        CHECK_EQ_INT(after, held);
+        node_close(&a);
+    }
+    free_events(more, (size_t)held + 4);
+    free(more);
+}
+
 /* ---- setup ---------------------------------------------------------------------------- */
 
 static bool split_urls(const char *env) {
@@ -546,13 +717,19 @@ int main(int argc, char **argv) {
         phase_two(true);
     } else if (strcmp(phase, "three") == 0) {
         phase_three();
+    } else if (strcmp(phase, "four") == 0) {
+        phase_four();
+    } else if (strcmp(phase, "five") == 0) {
+        phase_five();
     } else if (strcmp(phase, "all") == 0) {
         unit_checks();
         phase_one();
         phase_two(false);
         phase_three();
+        phase_four();
+        phase_five();
     } else {
-        fprintf(stderr, "usage: test_hub_repl [one|two|three|all]\n");
+        fprintf(stderr, "usage: test_hub_repl [one|two|three|four|five|all]\n");
         return 2;
     }
     return check_done("test_hub_repl");
