@@ -545,6 +545,17 @@ bool sip_param_next(fs_str *rest, fs_str *name, fs_str *value);
  * value is swallowed into one value, where a stack that does not honour
  * the quote sees further parameters or list items (UNTERMINATED_QUOTE). */
 bool sip_quote_open(fs_str s);
+/* true if params breaks generic-param = token [EQUAL gen-value], gen-value
+ * = token / host / quoted-string (RFC 3261 25.1) where stacks part ways:
+ * a name that is not a token (";@tag=x": Wireshark reads it as the tag,
+ * fs38 as no tag), or a '"' that is not a whole value -- in a name, inside
+ * a token value (";x=a\"b;tag=2\"") or a quoted value followed by more
+ * octets (";x=\"a\"b"): fs38 takes such a quote as opening a string that
+ * hides the ';' after it, libosip2 honours quotes only at a value's start
+ * and takes ";tag=2\"" as the tag. Values are not held to the token
+ * grammar (vendors put '/', '=', '@', <urn:...> in them). A quote left open
+ * and empty items are sip_quote_open's and sip_params_have_empty's. */
+bool sip_params_malformed(fs_str params);
 /* true if params is empty or holds an empty item (";;", trailing ';'). */
 bool sip_params_have_empty(fs_str params);
 

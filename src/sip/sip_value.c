@@ -51,6 +51,11 @@ static const char *quote_end(const char *p, const char *end) {
     return NULL;
 }
 
+static const char *skip_ws(const char *p, const char *end) {
+    while (p < end && ws((unsigned char)*p)) p++;
+    return p;
+}
+
 bool sip_quote_open(fs_str s) {
     s = nn(s);
     const char *p = s.p, *end = s.p + s.len;
@@ -225,6 +230,30 @@ bool sip_param_get(fs_str params, const char *name, fs_str *value) {
     return false;
 }
 
+bool sip_params_malformed(fs_str params) {
+    params = nn(params);
+    const char *p = params.p, *end = p + params.len;
+    while (p < end) { /* one name[=value] item per step */
+        for (p = skip_ws(p, end); p < end && sip_is_token((unsigned char)*p); p++) {}
+        p = skip_ws(p, end); /* the name is a token: '=', ';' or the end follows */
+        if (p < end && *p != '=' && *p != ';') return true; /* ";@tag=1", ";a b=1" */
+        if (p < end && *p == '=') {
+            p = skip_ws(p + 1, end);
+            if (p < end && *p == '"') { /* a quoted-string, then only SWS before ';' */
+                p = quote_end(p, end);
+                if (!p) return false; /* sip_quote_open's case: UNTERMINATED_QUOTE */
+                p = skip_ws(p + 1, end);
+                if (p < end && *p != ';') return true;
+            } else {
+                for (; p < end && *p != ';'; p++)
+                    if (*p == '"') return true;
+            }
+        }
+        if (p < end) p++; /* the ';' */
+    }
+    return false;
+}
+
 bool sip_params_have_empty(fs_str params) {
     params = nn(params);
     fs_str t = trim(params.p, params.p + params.len);
@@ -346,7 +375,7 @@ static sip_anomaly bracketed(const char *lt, const char *end, sip_nameaddr *na, 
     if (*p != ';') return first_of(bad, SIP_A_URI_SYNTAX);
     na->params = trim(p + 1, end);
     if (sip_quote_open(na->params)) bad = first_of(bad, SIP_A_UNTERMINATED_QUOTE);
-    if (sip_angle_hides(na->params)) bad = first_of(bad, SIP_A_URI_SYNTAX);
+    if (sip_angle_hides(na->params) || sip_params_malformed(na->params)) bad = first_of(bad, SIP_A_URI_SYNTAX);
     if (sip_params_have_empty(na->params)) bad = first_of(bad, SIP_A_HEADER_EMPTY_VALUE_ITEM);
     return bad;
 }
@@ -362,7 +391,8 @@ static sip_anomaly addr_spec(const char *p, const char *end, sip_nameaddr *na) {
     if (semi) {
         na->params = trim(semi + 1, end);
         if (sip_quote_open(na->params)) bad = first_of(bad, SIP_A_UNTERMINATED_QUOTE);
-        if (sip_angle_hides(na->params)) bad = first_of(bad, SIP_A_URI_SYNTAX);
+        if (sip_angle_hides(na->params) || sip_params_malformed(na->params))
+            bad = first_of(bad, SIP_A_URI_SYNTAX);
         if (sip_params_have_empty(na->params)) bad = first_of(bad, SIP_A_HEADER_EMPTY_VALUE_ITEM);
     }
     return bad;
@@ -429,11 +459,6 @@ bool sip_nameaddr_parse(fs_str s, sip_nameaddr *na) {
 }
 
 /* ---- Via ------------------------------------------------------------------- */
-
-static const char *skip_ws(const char *p, const char *end) {
-    while (p < end && ws((unsigned char)*p)) p++;
-    return p;
-}
 
 static const char *skip_token(const char *p, const char *end) {
     while (p < end && sip_is_token((unsigned char)*p)) p++;
