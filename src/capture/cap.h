@@ -376,7 +376,11 @@ typedef struct cap_gz cap_gz;
 /* A stream reading descriptor fd: first the nprefix (<= 8) bytes already
  * read from it, then what follows; gunzipped when gzip. fclose frees it
  * (and closes fd when own_fd). NULL when out of memory. *gz: for the two
- * calls below, valid until fclose. */
+ * calls below, valid until fclose. A classic pcap read through it has the
+ * snapshot length of its file header made 0 ("none"; libpcap then takes
+ * its maximum for the link type): libpcap would cut every record to it,
+ * where a writer that wrote a smaller one than its records (dpkt's 1500
+ * and a GRO'd TCP segment) meant nothing, and tshark reads them whole. */
 FILE *cap_gz_fopen(int fd, bool own_fd, const uint8_t *prefix, size_t nprefix, bool gzip, cap_gz **gz);
 /* Bytes taken from the descriptor so far (for progress). */
 uint64_t cap_gz_consumed(const cap_gz *gz);

@@ -17,7 +17,9 @@
  * last member that do not start another (zero padding) are ignored, as gzip
  * does with a warning. A stream that ends inside a member or whose data is
  * corrupt ends the read: libpcap sees the end of its file or a read error,
- * and cap_gz_error says what broke.
+ * and cap_gz_error says what broke. A classic pcap's header snapshot length
+ * is handed on as 0 (see cap.h): cap_source.c sends a file whose header
+ * gives a smaller one than libpcap's maximum through here for that.
  */
 #include "cap.h"
 
@@ -41,6 +43,8 @@ struct cap_gz {
     uint8_t prefix[GZ_PREFIX_MAX];
     size_t nprefix, prefix_at;
     uint64_t consumed;  /* bytes taken from the descriptor, the prefix included */
+    uint64_t delivered; /* bytes handed to the reader, up to 20 (the pcap file header's snaplen) */
+    uint8_t magic[4];   /* the stream's first bytes */
     char error[160];
     z_stream z;
     uint8_t in[GZ_IN_BYTES];
@@ -133,10 +137,30 @@ static ssize_t inflate_some(cap_gz *g, char *buf, size_t n) {
     return (ssize_t)made; /* what came before the damage, then the error */
 }
 
+/* The classic pcap magic numbers (micro- and nanosecond, either byte order,
+ * and Kuznetzov's patched format). */
+static bool classic_pcap(const uint8_t *m) {
+    static const uint8_t magics[][4] = {{0xa1, 0xb2, 0xc3, 0xd4}, {0xd4, 0xc3, 0xb2, 0xa1}, {0xa1, 0xb2, 0x3c, 0x4d},
+                                        {0x4d, 0x3c, 0xb2, 0xa1}, {0xa1, 0xb2, 0xcd, 0x34}, {0x34, 0xcd, 0xb2, 0xa1}};
+    for (size_t i = 0; i < sizeof magics / sizeof magics[0]; i++)
+        if (memcmp(m, magics[i], 4) == 0) return true;
+    return false;
+}
+
+/* A classic pcap's header snaplen (bytes 16-19, 0 in either byte order)
+ * made 0, so that libpcap does not cut records longer than it. */
+static void unclip_snaplen(cap_gz *g, char *buf, size_t n) {
+    for (size_t i = 0; i < n && g->delivered < 20; i++, g->delivered++) {
+        if (g->delivered < 4) g->magic[g->delivered] = (uint8_t)buf[i];
+        else if (g->delivered >= 16 && classic_pcap(g->magic)) buf[i] = 0;
+    }
+}
+
 static ssize_t cookie_read(void *c, char *buf, size_t n) {
     cap_gz *g = c;
-    if (!g->gzip) return take_input(g, (uint8_t *)buf, n);
-    return inflate_some(g, buf, n);
+    ssize_t r = g->gzip ? inflate_some(g, buf, n) : take_input(g, (uint8_t *)buf, n);
+    if (r > 0) unclip_snaplen(g, buf, (size_t)r);
+    return r;
 }
 
 static int cookie_close(void *c) {

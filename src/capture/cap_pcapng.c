@@ -337,11 +337,23 @@ bool cap_png_mixed(FILE *f, int *first_dlt) {
     cap_png *r = cap_png_new(f);
     bool mixed = false;
     if (r) {
-        bool is_packet = false; /* up to the first packet; a broken file is libpcap's to report */
-        while (!is_packet && next_block(r, NULL, &is_packet) > 0) {}
-        for (uint32_t i = 1; i < r->nifs; i++)
-            if (r->ifs[i].dlt != r->ifs[0].dlt || r->ifs[i].snaplen != r->ifs[0].snaplen) mixed = true;
-        if (r->nifs && first_dlt) *first_dlt = r->ifs[0].dlt;
+        /* up to the first packet; a broken file is libpcap's to report. The
+         * interfaces of every section before it (a section header empties
+         * the table): the file's first is libpcap's link type, though an
+         * empty section of it comes first (cat of captures) */
+        bool is_packet = false, have_first = false;
+        png_iface first = {0};
+        while (!is_packet && next_block(r, NULL, &is_packet) > 0) {
+            if (!r->nifs) continue;
+            const png_iface *last = &r->ifs[r->nifs - 1];
+            if (!have_first) {
+                first = *last;
+                have_first = true;
+            } else if (last->dlt != first.dlt || last->snaplen != first.snaplen) {
+                mixed = true;
+            }
+        }
+        if (have_first && first_dlt) *first_dlt = first.dlt;
         cap_png_free(r);
     }
     clearerr(f);

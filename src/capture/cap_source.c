@@ -133,6 +133,23 @@ static size_t peek_magic(int fd, uint8_t *b, size_t n, bool *consumed) {
     return got;
 }
 
+/* A classic pcap file whose header gives a snapshot length under 65535
+ * (dpkt writes 1500): libpcap would cut each longer record to it (tshark
+ * reads it whole), so it is read through cap_gzip.c's stream, which hands
+ * libpcap the header with none (see cap.h). 65535 and up (most writers)
+ * keep the direct path, which costs no copy: a record over 64 KiB is rare
+ * there. Only a descriptor whose header can be read again at offset 0
+ * (else it goes through that stream anyway). */
+static bool small_snaplen(int fd, bool consumed) {
+    uint8_t h[24];
+    if (consumed || pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h) return false;
+    uint32_t snap;
+    if (memcmp(h, "\xa1\xb2", 2) == 0) snap = (uint32_t)h[16] << 24 | (uint32_t)h[17] << 16 | (uint32_t)h[18] << 8 | h[19];
+    else if (memcmp(h + 2, "\xb2\xa1", 2) == 0) snap = (uint32_t)h[19] << 24 | (uint32_t)h[18] << 16 | (uint32_t)h[17] << 8 | h[16];
+    else return false;
+    return snap != 0 && snap < 65535;
+}
+
 /* The stream libpcap reads for a file or stdin: the descriptor itself, or
  * through cap_gzip.c when it is gzip-compressed or its first bytes were
  * read from a pipe. NULL with e set. */
@@ -149,7 +166,7 @@ static FILE *open_stream(cap_source *s, int fd, fs_err *e) {
     s->gzipped = zip != NULL;
     s->rereadable = !zip && !consumed && s->size && n == 4 && memcmp(magic, "\x0a\x0d\x0d\x0a", 4) == 0;
     FILE *f;
-    if (zip || consumed) {
+    if (zip || consumed || small_snaplen(fd, consumed)) {
         f = cap_gz_fopen(fd, !s->is_stdin, magic, consumed ? n : 0, zip != NULL, &s->gz);
     } else if (s->is_stdin) {
         f = stdin;

@@ -2150,7 +2150,7 @@ int cmd_inspect(int argc, char **argv) {
         write_stats(&r, &st0, 0, false);
     }
     int readable = 0, inputs = 0, unreadable = 0;
-    bool usage_error = false, live_broke = false;
+    bool usage_error = false, live_broke = false, filter_failed = false;
     if (iface || hep) {
         inputs = 1;
         if (!r.quiet) announce_live(in, &r, iface, hep, bpf, workers, duration);
@@ -2183,10 +2183,21 @@ int cmd_inspect(int argc, char **argv) {
              * inspect uploads/x.pcap`): made printable, as the progress line shows it */
             char why[sizeof e.msg];
             fs_text_printable(why, sizeof why, e.msg);
-            if (rc == FS_ERR_USAGE) { /* a filter that does not compile fails every file alike */
+            if (rc == FS_ERR_USAGE) {
                 fprintf(stderr, "fs38 inspect: %s\n", why);
-                usage_error = true;
-                break;
+                /* a filter that does not compile: before anything was
+                 * inspected, a usage error (a syntax error fails every file
+                 * alike); after, it did not compile for this file's (or a
+                 * pcapng interface's) link type: what was read is reported,
+                 * the other files are read, and the exit code is 2 */
+                if (readable == 0 && frames == 0) {
+                    usage_error = true;
+                    break;
+                }
+                filter_failed = true;
+                if (frames > 0) readable++;
+                else unreadable++;
+                continue;
             }
             if (rc == FS_OK) {
                 readable++;
@@ -2233,7 +2244,7 @@ int cmd_inspect(int argc, char **argv) {
      * (a reader of stdout that left and ended the run is no signal; when the
      * run went on for --events, --stats-json or --fail-on, a signal is one). */
     bool cut_short = stop_flag && !r.live && !r.stopped_for_reader;
-    bool exit_usage = readable == 0 || unreadable > 0 || !ok_out || cut_short || live_broke;
+    bool exit_usage = readable == 0 || unreadable > 0 || !ok_out || cut_short || live_broke || filter_failed;
     bool exit_events = r.fail_on >= 0 && r.max_severity >= r.fail_on;
     if (!r.quiet && !r.json && readable > 0) {
         print_summary(stdout, &r, in, &st, inputs, secs);

@@ -333,6 +333,27 @@ ok "the good one is still inspected" grep -q '"event_type"' "$TMPD/out"
 expect_exit 2 "missing file: no empty summary" "$FS38" inspect "$TMPD/nope.pcap"
 ok "nothing on stdout when nothing was read" test ! -s "$TMPD/out"
 
+# a pcap whose header gives a snaplen smaller than its records (dpkt writes 1500, whatever
+# it is given): read whole, as tshark reads them, not cut to it as libpcap would -- from a
+# file, gzip-compressed and from a pipe
+python3 - "$TMPD/snap100.pcap" "$ROOT/tests/data/capture" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[2])
+from pcapgen import eth, ip4, udp, write_pcap
+def opt(n):
+    sip = ("OPTIONS sip:bob@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKs%d\r\n"
+           "Max-Forwards: 70\r\nFrom: <sip:a@192.0.2.10>;tag=%d\r\nTo: <sip:bob@192.0.2.20>\r\n"
+           "Call-ID: snap%d\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n" % (n, n, n)).encode()
+    return eth(ip4("192.0.2.10", "192.0.2.20", 17, udp(5060, 5060, sip), ident=n))
+write_pcap(sys.argv[1], [opt(n) for n in range(3)], snaplen=100)
+PY
+gzip -c "$TMPD/snap100.pcap" >"$TMPD/snap100.pcap.gz"
+for how in "file:$TMPD/snap100.pcap" "gzip:$TMPD/snap100.pcap.gz" "pipe:-"; do
+    "$FS38" inspect -q --stats-json "$TMPD/snap.json" "${how#*:}" <"$TMPD/snap100.pcap" 2>"$TMPD/err"
+    ok "records longer than the header's snaplen, ${how%%:*}: all 3 messages read" \
+        is "$(jq .sip_messages "$TMPD/snap.json")/$(jq .capture.truncated "$TMPD/snap.json")" 3/0
+done
+
 # --- hostile inputs beside the captures ------------------------------------------------------
 expect_exit 2 "--indicators /dev/zero ends" timeout 20 "$FS38" inspect --indicators /dev/zero "$TMPD/mixed.pcap"
 ok "--indicators /dev/zero: the NUL is named" grep -q "NUL byte" "$TMPD/err"
@@ -559,6 +580,13 @@ expect_exit 0 "...with --bpf (compiled per link type)" "$FS38" inspect -q --bpf 
     --stats-json "$TMPD/ngmix-bpf.json" "$TMPD/ng_mixed.pcapng"
 ok "...--bpf passes 3 of the SIP messages" python3 -c "
 import json; s=json.load(open('$TMPD/ngmix-bpf.json')); assert s['sip_messages'] == 3 and s['frames'] == 3, s"
+# a --bpf that does not compile for a later interface's link type ends that file's run
+# only: what came before it and the next file are inspected and reported, exit 2
+expect_exit 2 "...--bpf not compiling for a later interface" "$FS38" inspect --bpf 'ether src 02:00:00:00:00:02' \
+    --stats-json "$TMPD/ngmix-bpf2.json" "$TMPD/ng_mixed.pcapng" "$ROOT/tests/data/capture/mixed.pcap"
+ok "...names the frame and the link type" grep -q "ng_mixed.pcapng: frame 2: BPF filter .*link type 12 (RAW)" "$TMPD/err"
+ok "...the frame before it and the next file's 13 read" is "$(jq .frames "$TMPD/ngmix-bpf2.json")" 14
+ok "...and reported in the summary" grep -q "^MESSAGES" "$TMPD/out"
 expect_exit 2 "...from stdin: refused" bash -c "'$FS38' inspect -q - <'$TMPD/ng_mixed.pcapng'"
 ok "...saying what to do" grep -q "save the input to a file" "$TMPD/err"
 # an 802.11 monitor interface first, Ethernet described only after its first packet
@@ -576,12 +604,19 @@ wifi = png_shb() + png_idb(105) + png_epb(0, T, b"\x08" * 24)
 open(sys.argv[2], "wb").write(wifi + png_epb(0, T + 1, b"\x08" * 24))
 frame = eth(ip4("192.0.2.10", "192.0.2.20", 17, udp(5060, 5060, sip)))
 open(sys.argv[1], "wb").write(wifi + png_idb(1) + png_epb(1, T + 2, frame))
+open(sys.argv[1].replace("ng_late", "ng_sect"), "wb").write(
+    png_shb() + png_idb(105) + png_shb() + png_idb(1) + png_epb(0, T + 2, frame))
 PY
 expect_exit 0 "pcapng: 802.11 first, Ethernet after the first packet" "$FS38" inspect -q \
     --stats-json "$TMPD/nglate.json" "$TMPD/ng_late.pcapng"
 ok "...its SIP message read, the 802.11 frame counted as not IP" python3 -c "
 import json; s=json.load(open('$TMPD/nglate.json'))
 assert s['sip_messages'] == 1 and s['frames'] == 2 and s['capture']['not_ip'] == 1, s"
+# the same, the 802.11 interface in a first section without packets (cat of an empty
+# monitor capture and an Ethernet one): read, as tshark reads it, not refused as 802.11
+expect_exit 0 "pcapng: an 802.11 section without packets, then Ethernet" "$FS38" inspect -q \
+    --stats-json "$TMPD/ngsect.json" "$TMPD/ng_sect.pcapng"
+ok "...its SIP message read" is "$(jq -c '[.frames,.sip_messages]' "$TMPD/ngsect.json")" "[1,1]"
 expect_exit 2 "pcapng of 802.11 alone" "$FS38" inspect -q "$TMPD/ng_wifi.pcapng"
 ok "...the link type is named" grep -q "link type 105 (IEEE802_11) is not supported" "$TMPD/err"
 # HEP v2 and a HEP3 packet with a broken chunk on port 9060: counted, and the first reason shown
