@@ -456,11 +456,11 @@ unsigned cap_hep_listen_drain(cap_hep_listener *l, uint64_t now_us, uint64_t bud
         l->tcp = -1;
     }
     unsigned total = 0, got;
-    uint64_t until = fs_time_now_us() + budget_us;
+    uint64_t until = fs_time_mono_us() + budget_us;
     do {
         got = cap_hep_listen_poll(l, 0, now_us, deliver, user);
         total += got;
-    } while (got > 0 && fs_time_now_us() < until);
+    } while (got > 0 && fs_time_mono_us() < until);
     return total;
 }
 

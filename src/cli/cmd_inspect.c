@@ -566,7 +566,7 @@ static void on_tick(void *user) {
     inspect_run *r = user;
     if (reopen_flag) reopen_outputs(r);
     if (r->pcap.f) fflush(r->pcap.f); /* readable as it grows (a write error is seen by the next frame) */
-    uint64_t now = fs_time_now_us();
+    uint64_t now = fs_time_mono_us(); /* intervals: a wall clock stepped back would stall them */
     indicators_due(r, now);
     bool snapshot = stats_snapshot_due(r, now);
     if (!r->in || (!snapshot && !r->metrics)) return;
@@ -748,7 +748,7 @@ static void print_path_tail(FILE *o, const char *path, int room) {
  * terminal's width, the file name losing its start first. */
 static void on_progress(void *user, uint64_t offset, uint64_t size, uint64_t frames) {
     inspect_run *r = user;
-    uint64_t now = fs_time_now_us();
+    uint64_t now = fs_time_mono_us();
     if (now - r->last_progress_us < 250000 && (size == 0 || offset < size)) return;
     r->last_progress_us = now;
     char figures[160];
@@ -1720,7 +1720,7 @@ static void indicators_due(inspect_run *r, uint64_t now) {
     struct stat sb;
     if (stat(r->ind.path, &sb) != 0 || !S_ISREG(sb.st_mode) || !file_changed(&sb, &r->ind.seen)) return;
     r->ind.load.st = sb;
-    r->ind.load.now_ms = (int64_t)(now / 1000);
+    r->ind.load.now_ms = (int64_t)(fs_time_now_us() / 1000); /* expiry: wall clock */
     r->ind.load.err = (fs_err){0};
     atomic_store(&r->ind.load.done, false);
     if (pthread_create(&r->ind.load.thread, NULL, indicators_load_main, r) != 0) {
@@ -2024,7 +2024,7 @@ int cmd_inspect(int argc, char **argv) {
     if (indicators) { /* watched in a live run (indicators_due) */
         r.ind.path = indicators_path;
         r.ind.cur = indicators;
-        r.ind.next_check_us = fs_time_now_us() + INDICATORS_CHECK_US;
+        r.ind.next_check_us = fs_time_mono_us() + INDICATORS_CHECK_US;
     }
     if (r.json) r.out_stdout.fd = STDOUT_FILENO;
     if (r.events_path && (!not_an_input("--events", r.events_path, argv + optind, nfiles) ||
@@ -2140,7 +2140,7 @@ int cmd_inspect(int argc, char **argv) {
         det_indicators_free(indicators);
         return EXIT_USAGE;
     }
-    uint64_t t0 = fs_time_now_us();
+    uint64_t t0 = fs_time_mono_us(); /* the run's length: monotonic, as are on_tick's intervals */
     r.live_buffer_mb = cfg.capture.live_buffer_mb;
     r.in = in;
     r.t0_us = r.stats_last_us = t0;
@@ -2225,7 +2225,7 @@ int cmd_inspect(int argc, char **argv) {
     }
     insp_finish(in);
     stop_metrics(&r);
-    double secs = (double)(fs_time_now_us() - t0) / 1e6;
+    double secs = (double)(fs_time_mono_us() - t0) / 1e6;
     insp_stats st;
     insp_get_stats(in, &st);
     bool ok_out = true;

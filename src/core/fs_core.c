@@ -495,3 +495,9 @@ uint64_t fs_time_now_us(void) {
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * FS_USEC + (uint64_t)ts.tv_nsec / 1000;
 }
+
+uint64_t fs_time_mono_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * FS_USEC + (uint64_t)ts.tv_nsec / 1000;
+}

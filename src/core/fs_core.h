@@ -254,6 +254,9 @@ size_t fs_text_fit(const char *s, size_t cols, size_t *used);
  * A time past FS_TIME_MAX_US is written as FS_TIME_MAX_US. */
 const char *fs_time_rfc3339(uint64_t ts_us, char *buf, size_t n);
 uint64_t fs_time_now_us(void); /* wall clock, for `created` only */
+/* a clock that only moves forward (CLOCK_MONOTONIC): for how long something
+ * took or is due, which a wall clock stepped by NTP or by hand would upset */
+uint64_t fs_time_mono_us(void);
 
 /* ---- files ------------------------------------------------------------------ */
 /* fsync the folder that holds path, so that a file created or renamed there

@@ -138,6 +138,8 @@ struct insp {
     unsigned nheld, held_cap;
     struct live_incident *shares; /* live mode: incidents open on several workers (fold_live) */
     unsigned nshares, shares_cap;
+    char (*done_ids)[40]; /* live mode: the latest LIVE_DONE_IDS event_ids whose final went out */
+    unsigned ndone, done_next;
     /* ESP keys learned from IMS AKA registrations (cfg ims_aka_keys): the
      * decoders look packets up in the keyring; in capture order, one worker
      * learns from every message, several learn from what they decrypted
@@ -316,6 +318,12 @@ static int by_first_seen(const void *a, const void *b) {
  * open line and at most one final line, as one worker would write. Bounded
  * by LIVE_SHARES_MAX (beyond: reports pass unmerged). */
 #define LIVE_SHARES_MAX 4096
+/* A worker whose share of an incident opens just after the other shares
+ * closed and the final went out gets the incident's event_id all the same
+ * (det_shared.c keeps it for the quiet window): reported as it is, that
+ * would be the same (issuer, event_id, version 1) twice, with other
+ * content. The ids of the latest finals are kept to recognise it. */
+#define LIVE_DONE_IDS 4096
 
 typedef struct live_incident {
     det_rule_id rule;
@@ -357,11 +365,28 @@ static live_incident *live_add(insp *in, const ev_event *ev) {
     return l;
 }
 
+static void live_remember_done(insp *in, const char *event_id) {
+    if (!in->done_ids && !(in->done_ids = malloc(LIVE_DONE_IDS * sizeof *in->done_ids))) return;
+    memcpy(in->done_ids[in->done_next], event_id, sizeof *in->done_ids);
+    in->done_next = (in->done_next + 1) % LIVE_DONE_IDS;
+    if (in->ndone < LIVE_DONE_IDS) in->ndone++;
+}
+
+static bool live_was_done(const insp *in, const char *event_id) {
+    for (unsigned i = 0; i < in->ndone; i++)
+        if (!strcmp(in->done_ids[i], event_id)) return true;
+    return false;
+}
+
 static void live_emit_final(insp *in, live_incident *l) {
     if (l->final.count < l->open_count) l->final.count = l->open_count; /* never below the open's */
     l->final.unchanged = l->final.count == l->open_count;
-    if (!l->final.unchanged && l->final.version < 2) l->final.version = 2; /* the open was 1 */
+    if (!l->final.unchanged) { /* a new version, made now: a share that closed unchanged carries its open's time */
+        if (l->final.version < 2) l->final.version = 2; /* the open was 1 */
+        l->final.created_us = fs_time_now_us();
+    }
     in->opt.on_event(in->opt.user, &l->final, true);
+    live_remember_done(in, l->event_id);
     *l = in->shares[--in->nshares];
 }
 
@@ -376,11 +401,21 @@ static bool fold_live(insp *in, unsigned w, const ev_event *ev, bool final) {
         } else {
             if (!(l = live_add(in, ev))) return false;
             l->open_mask = bit;
+            /* its id's final went out: a new incident, with an id of its own */
+            if (live_was_done(in, l->event_id)) ev_uuid7(fs_time_now_us(), l->event_id);
             ev_event open = *ev;
+            memcpy(open.event_id, l->event_id, sizeof open.event_id);
             open.count = l->open_count;
             in->opt.on_event(in->opt.user, &open, false);
         }
     } else {
+        if (!l && live_was_done(in, ev->event_id)) { /* a share closed unreported after its id's final */
+            ev_event alone = *ev;
+            ev_uuid7(fs_time_now_us(), alone.event_id);
+            in->opt.on_event(in->opt.user, &alone, true);
+            live_remember_done(in, alone.event_id);
+            return true;
+        }
         if (!l) return false; /* never reported open by another worker: as it is */
         ev_event share = *ev;
         memcpy(share.event_id, l->event_id, sizeof share.event_id);
@@ -932,6 +967,7 @@ void insp_free(insp *in) {
     free(in->held);
     free(in->held_key);
     free(in->shares);
+    free(in->done_ids);
     insp_aka_free(in->aka);
     cap_esp_keyring_free(in->keyring); /* after the decoders */
     free(in->peek_msg);
@@ -965,11 +1001,13 @@ void insp_finish(insp *in) {
 }
 
 /* live: a live or HEP input, the only ones duration_us bounds (a file's
- * time is its capture time: --duration must not cut it short, silently) */
+ * time is its capture time: --duration must not cut it short, silently).
+ * started_us is of fs_time_mono_us: a wall clock stepped back would end
+ * the run at once (the difference wrapping), one stepped ahead early. */
 static bool should_stop(const insp *in, uint64_t packets, uint64_t started_us, bool live) {
     if (in->opt.stop && *in->opt.stop) return true;
     if (in->opt.max_packets && packets >= in->opt.max_packets) return true;
-    if (live && in->opt.duration_us && fs_time_now_us() - started_us >= in->opt.duration_us) return true;
+    if (live && in->opt.duration_us && fs_time_mono_us() - started_us >= in->opt.duration_us) return true;
     return false;
 }
 
@@ -978,7 +1016,7 @@ static bool should_stop(const insp *in, uint64_t packets, uint64_t started_us, b
 static fs_code pump(insp *in, cap_source *src, bool live, uint64_t *frames, fs_err *e) {
     const uint8_t *frame;
     uint32_t caplen;
-    uint64_t ts, n = 0, started = fs_time_now_us(), last_tick = started;
+    uint64_t ts, n = 0, started = fs_time_mono_us(), last_tick = started; /* how often: monotonic */
     fs_code rc = FS_OK;
     while (!should_stop(in, in->frames_read, started, live)) {
         cap_next_status st = cap_next(src, &frame, &caplen, &ts, e);
@@ -988,10 +1026,10 @@ static fs_code pump(insp *in, cap_source *src, bool live, uint64_t *frames, fs_e
             break;
         }
         if (live) {
-            uint64_t now = fs_time_now_us();
+            uint64_t now = fs_time_mono_us();
             if (now - last_tick >= LIVE_TICK_US) {
                 cap_live_drops(src, &in->run_kernel_dropped, &in->run_if_dropped);
-                feed_tick(in, now);
+                feed_tick(in, fs_time_now_us()); /* the detectors' clock: capture time, as the kernel stamps */
                 last_tick = now;
             }
         }
@@ -1119,15 +1157,16 @@ fs_code insp_run_hep(insp *in, const char *listen, fs_err *e) {
     cap_hep_tls tls = {c->hep_tls_cert, c->hep_tls_key, c->hep_tls_client_ca};
     fs_code rc = cap_hep_listen(listen, &tls, &l, e);
     if (rc != FS_OK) return rc;
-    uint64_t started = fs_time_now_us(), last_tick = started;
+    uint64_t started = fs_time_mono_us(), last_tick = started; /* how often: monotonic */
     hep_feed f = {.in = in};
     while (!should_stop(in, f.n, started, true)) {
-        f.now_us = fs_time_now_us();
-        if (f.now_us - last_tick >= LIVE_TICK_US) {
+        f.now_us = fs_time_now_us(); /* the arrival time of what this poll reads */
+        uint64_t mono = fs_time_mono_us();
+        if (mono - last_tick >= LIVE_TICK_US) {
             cap_hep_listen_get_stats(l, &in->hep); /* for insp_get_stats during the run */
             in->run_kernel_dropped = in->hep.udp_dropped;
             feed_tick(in, f.now_us);
-            last_tick = f.now_us;
+            last_tick = mono;
         }
         cap_hep_listen_poll(l, 100, f.now_us, feed_hep, &f);
     }

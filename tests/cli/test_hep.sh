@@ -11,12 +11,20 @@
 #      IP protocol 22 (Kamailio's tls/ws/wss) is transport tls; with
 #      capture.hep_auth_key only packets carrying that key are read (live
 #      and in capture files), a listener beyond loopback without one is noted
+#  (b7) --workers 2: a flood's share opening on one worker just after the
+#      other worker's share closed reports no (event_id, version) twice
 #  (b3) HEP over TCP: framing, broken and cut streams, 64 connections, a
 #      stopped fs38 losing nothing, udp:/tcp: prefixes; HEP v1/v2 over TCP
 #      refused, named; (b4) HEP over TCP in a capture file, checked against
 #      the stream cut apart here
+#  (b6) --workers 2, one destination flooded by two senders the workers share:
+#      the incident's version 2 is created after its version 1 (a share that
+#      closed unchanged carried its open's time into the merged version 2)
 #  (c) a stall with nothing after it: the datagrams the socket dropped are
 #      counted although no later datagram carries the count (SO_RXQ_OVFL)
+#  (g) the wall clock stepped back an hour during a --duration run (NTP, an
+#      operator): the run still lasts its --duration and goes on reading
+#      (a preloaded clock_gettime moves CLOCK_REALTIME only)
 #
 # Usage: FS38=build/release/fs38 tests/cli/test_hep.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -277,6 +285,58 @@ ok "compressed, --workers 2: a scanner's 60 probes to 60 hosts read" stats_is "$
 ok "...one SIP-SCAN-001 incident with all 60, not one per worker" \
     is "$(jq -r 'select(.rule.id == "SIP-SCAN-001") | .evidence.count' "$TMPD/zsweep.ndjson" | tr '\n' ' ')" "60 "
 
+# ---- (b7) --workers 2: no (event_id, version) reported twice -----------------------------
+# 16 destinations flooded at once by one sender each (SIP-FLOOD-002 at 50 per
+# 2 s), then each by a second sender 1.45-2 s later, around the first one's
+# close: a second share that took the closed incident's id (det_shared.c)
+# reported "version 1" of it again, with other content
+cat >"$TMPD/flood3.yaml" <<'Y'
+rules:
+  SIP-FLOOD-002:
+    threshold: 50
+    window_s: 2
+Y
+cat >"$TMPD/flood3.py" <<'PY'
+import socket, sys, time
+sys.path.insert(0, sys.argv[2])
+from hep import hep
+def invite(src, n):
+    return (b"INVITE sip:%d@192.0.2.10 SIP/2.0\r\nVia: SIP/2.0/UDP " % n + src.encode() +
+            b":5060;branch=z9hG4bK%d\r\nFrom: <sip:a@x>;tag=%d\r\nTo: <sip:%d@192.0.2.10>\r\n"
+            b"Call-ID: g%d-" % (n, n, n, n) + src.encode() +
+            b"\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+port, t0 = int(sys.argv[1]), time.time()
+def flood(src, k):
+    for i in range(60):
+        s.sendto(hep(src, n=i, msg=invite, dst="192.0.2.%d" % (k + 1)), ("127.0.0.1", port))
+for k in range(16):
+    flood("198.51.100.%d" % (k + 1), k)
+for k in range(16):
+    time.sleep(max(0, t0 + 1.45 + 0.035 * k - time.time()))
+    flood("203.0.113.%d" % (k + 1), k)
+PY
+for seed in 1 2; do
+    port=$(free_port)
+    timeout -k 5 30 "$FS38" inspect -c "$TMPD/flood3.yaml" --hep 127.0.0.1:"$port" --workers 2 --seed $seed \
+        --duration 5 --json >"$TMPD/flood3-$seed.ndjson" 2>"$TMPD/flood3-$seed.err" &
+    pid=$!
+    port_bound u "$port"
+    python3 "$TMPD/flood3.py" "$port" "$TMPD"
+    wait $pid
+    ok "--workers 2, seed $seed: every (event_id, version) once, versions rising" python3 -c '
+import json, sys
+seen, last, bad = set(), {}, []
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    k = (e["issuer"], e["event_id"], e["version"])
+    if k in seen or e["version"] <= last.get(e["event_id"], 0):
+        bad.append("%s version %d" % (e["event_id"], e["version"]))
+    seen.add(k)
+    last[e["event_id"]] = e["version"]
+sys.exit("again: " + ", ".join(bad) if bad or not seen else 0)' "$TMPD/flood3-$seed.ndjson"
+done
+
 # ---- (b1) capture.hep_auth_key: only packets carrying the key are read --------------
 printf 'capture:\n  hep_auth_key: "s3cret"\n' >"$TMPD/key.yaml"
 HEP_CFG=$TMPD/key.yaml run_hep key 2 keyed scan wrongkey nullkey
@@ -301,6 +361,52 @@ expect_exit 0 "--hep on a non-loopback address without a key" timeout 10 "$FS38"
     --hep 0.0.0.0:"$hp" --duration 1
 ok "...notes that it takes HEP from anyone" grep -q "note: --hep 0.0.0.0:$hp takes HEP from anyone who can reach it" \
     "$TMPD/err"
+
+# ---- (b6) --workers 2: a shared incident's version 2 is made after its version 1 ----------
+# 8 destinations, each flooded by a sender that opens the incident and a second
+# one 0.8 s later (SIP-FLOOD-002 at 50 per 2 s); two seeds, so senders land on
+# both workers
+cat >"$TMPD/flood2.yaml" <<'Y'
+rules:
+  SIP-FLOOD-002:
+    threshold: 50
+    window_s: 2
+Y
+cat >"$TMPD/flood2.py" <<'PY'
+import socket, sys, time
+sys.path.insert(0, sys.argv[2])
+from hep import hep
+def invite(src, n):
+    return (b"INVITE sip:%d@192.0.2.10 SIP/2.0\r\nVia: SIP/2.0/UDP " % n + src.encode() +
+            b":5060;branch=z9hG4bK%d\r\nFrom: <sip:a@x>;tag=%d\r\nTo: <sip:%d@192.0.2.10>\r\n"
+            b"Call-ID: f%d-" % (n, n, n, n) + src.encode() +
+            b"\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for first in (1, 0):
+    for k in range(8):
+        src = ("198.51.100.%d" if first else "203.0.113.%d") % (k + 1)
+        for i in range(60):
+            s.sendto(hep(src, n=i, msg=invite, dst="192.0.2.%d" % (k + 1)), ("127.0.0.1", int(sys.argv[1])))
+    time.sleep(0.8)
+PY
+for seed in 1 2; do
+    port=$(free_port)
+    timeout -k 5 30 "$FS38" inspect -c "$TMPD/flood2.yaml" --hep 127.0.0.1:"$port" --workers 2 --seed $seed \
+        --duration 5 --json >"$TMPD/flood2-$seed.ndjson" 2>"$TMPD/flood2-$seed.err" &
+    pid=$!
+    port_bound u "$port"
+    python3 "$TMPD/flood2.py" "$port" "$TMPD"
+    wait $pid
+    ok "--workers 2, seed $seed: each flood's version 2 is created after its version 1" python3 -c '
+import json, sys
+v = {}
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e["rule"]["id"] == "SIP-FLOOD-002":
+        v.setdefault(e["event_id"], {})[e["version"]] = e["created"]
+bad = [k for k, x in v.items() if 1 in x and 2 in x and x[2] <= x[1]]
+sys.exit("%d of %d" % (len(bad), len(v)) if bad or len(v) != 8 else 0)' "$TMPD/flood2-$seed.ndjson"
+done
 
 # ---- (b2) --pcap-out from HEP: the messages behind incidents, flushed as they come ----------
 port=$(free_port)
@@ -931,5 +1037,55 @@ expect_exit 2 "--hep with a port past 65535 is a usage error, before anything st
     "$FS38" inspect -c /dev/null --hep 127.0.0.1:90600 --events "$TMPD/never.ndjson"
 ok "...naming the port's range" grep -q "port must be 1-65535" "$TMPD/err"
 ok "...and no events file made" test ! -e "$TMPD/never.ndjson"
+
+# ---- (g) the wall clock stepped back during a run -----------------------------------------
+cat >"$TMPD/clockshift.c" <<'C'
+/* LD_PRELOAD: CLOCK_REALTIME moved by the seconds in $CLOCKSHIFT_FILE */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+int clock_gettime(clockid_t id, struct timespec *ts) {
+    static int (*real)(clockid_t, struct timespec *);
+    if (!real) real = (int (*)(clockid_t, struct timespec *))dlsym(RTLD_NEXT, "clock_gettime");
+    int rc = real(id, ts);
+    if (rc != 0 || (id != CLOCK_REALTIME && id != CLOCK_REALTIME_COARSE)) return rc;
+    const char *path = getenv("CLOCKSHIFT_FILE");
+    FILE *f = path ? fopen(path, "r") : NULL;
+    long shift = 0;
+    if (f) {
+        if (fscanf(f, "%ld", &shift) != 1) shift = 0;
+        fclose(f);
+    }
+    ts->tv_sec += shift;
+    return rc;
+}
+C
+if ! cc -shared -fPIC -o "$TMPD/clockshift.so" "$TMPD/clockshift.c" -ldl 2>"$TMPD/clockshift.err"; then
+    fail "clock step: cannot build the clock_gettime shim: $(head -3 "$TMPD/clockshift.err")"
+else
+    echo 0 >"$TMPD/shift"
+    port=$(free_port)
+    t0=$(date +%s%N)
+    # (an ASan build wants its runtime first; the shim only forwards to it)
+    ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 CLOCKSHIFT_FILE="$TMPD/shift" \
+        LD_PRELOAD="$TMPD/clockshift.so" timeout -k 5 30 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$port" \
+        --duration 4 -q --stats-json "$TMPD/step.json" 2>"$TMPD/step.err" &
+    pid=$!
+    port_bound u "$port"
+    sleep 1
+    echo -3600 >"$TMPD/shift"
+    sleep 1
+    python3 "$TMPD/hep.py" "$port" scan
+    wait $pid
+    ran=$((($(date +%s%N) - t0) / 1000000))
+    ok "clock step back: --duration 4 still lasts 4 s (ran $ran ms)" test "$ran" -ge 3800
+    ok "...and reads what comes after the step, its length right in --stats-json" python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))
+sys.exit(0 if s["sip_messages"] == 1 and 3.8 <= s["seconds"] < 10 else "sip_messages %r, seconds %r" % (s["sip_messages"], s["seconds"]))
+' "$TMPD/step.json"
+fi
 
 finish test_hep
