@@ -489,18 +489,25 @@ static void phase_three(void) {
     node_close(&b), node_close(&c);
 }
 
+/* A JetStream context on the first server of g_urls, as an operator's
+ * tool (`nats stream ...`) opens one. */
+static natsStatus admin_open(natsConnection **nc, jsCtx **js) {
+    char url[1024];
+    snprintf(url, sizeof url, "%s", g_urls[0]);
+    char *comma = strchr(url, ',');
+    if (comma) *comma = '\0';
+    natsStatus s = natsConnection_ConnectTo(nc, url);
+    if (s == NATS_OK) s = natsConnection_JetStream(js, *nc, NULL);
+    return s;
+}
+
 /* Deletes stream sequence seq from the log, as an operator would
  * (`nats stream rmm`): the stream then has a hole there. */
 static bool delete_logged(uint64_t seq) {
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
     jsErrCode jerr = 0;
-    char url[1024];
-    snprintf(url, sizeof url, "%s", g_urls[0]);
-    char *comma = strchr(url, ',');
-    if (comma) *comma = '\0';
-    natsStatus s = natsConnection_ConnectTo(&nc, url);
-    if (s == NATS_OK) s = natsConnection_JetStream(&js, nc, NULL);
+    natsStatus s = admin_open(&nc, &js);
     if (s == NATS_OK) s = js_DeleteMsg(js, HUB_REPL_DEFAULT_STREAM, seq, NULL, &jerr);
     if (s != NATS_OK) fprintf(stderr, "delete seq %llu: %s (%d)\n", (unsigned long long)seq,
                               natsStatus_GetText(s), (int)jerr);
@@ -516,12 +523,7 @@ static bool limit_stream(bool full) {
     jsCtx *js = NULL;
     jsStreamInfo *si = NULL, *si2 = NULL;
     jsErrCode jerr = 0;
-    char url[1024];
-    snprintf(url, sizeof url, "%s", g_urls[0]);
-    char *comma = strchr(url, ',');
-    if (comma) *comma = '\0';
-    natsStatus s = natsConnection_ConnectTo(&nc, url);
-    if (s == NATS_OK) s = natsConnection_JetStream(&js, nc, NULL);
+    natsStatus s = admin_open(&nc, &js);
     if (s == NATS_OK) s = js_GetStreamInfo(&si, js, HUB_REPL_DEFAULT_STREAM, NULL, &jerr);
     if (s == NATS_OK) {
         si->Config->MaxMsgs = full ? (int64_t)si->State.Msgs : -1;
@@ -583,12 +585,7 @@ static bool delete_stream(void) {
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
     jsErrCode jerr = 0;
-    char url[1024];
-    snprintf(url, sizeof url, "%s", g_urls[0]);
-    char *comma = strchr(url, ',');
-    if (comma) *comma = '\0';
-    natsStatus s = natsConnection_ConnectTo(&nc, url);
-    if (s == NATS_OK) s = natsConnection_JetStream(&js, nc, NULL);
+    natsStatus s = admin_open(&nc, &js);
     if (s == NATS_OK) s = js_DeleteStream(js, HUB_REPL_DEFAULT_STREAM, NULL, &jerr);
     if (s != NATS_OK) fprintf(stderr, "delete stream: %s (%d)\n", natsStatus_GetText(s), (int)jerr);
     jsCtx_Destroy(js);

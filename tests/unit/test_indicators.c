@@ -394,6 +394,18 @@ static void test_signalling(void) {
     det_indicators_free(ind);
 }
 
+/* w's engine reads the SIP text msg, a UDP datagram from src to dst (port
+ * 5060 both), and finishes. */
+static void one_message(world *w, const char *msg, const char *src, const char *dst) {
+    cap_payload p = {.data = (const uint8_t *)msg, .len = (uint32_t)strlen(msg), .transport = CAP_T_UDP,
+                     .ts_us = 1764067290000000ULL};
+    fs_addr_parse(src, &p.src.addr);
+    fs_addr_parse(dst, &p.dst.addr);
+    p.src.port = p.dst.port = 5060;
+    det_process(w->eng, &p);
+    det_finish(w->eng);
+}
+
 /* A shared caller in a later P-Asserted-Identity value (RFC 3325 9.1: a
  * sip: and a tel: one, as a list or as two fields; the next hop may take
  * either) matches as in the first. */
@@ -412,13 +424,7 @@ static void test_pai_values(void) {
                  "INVITE sip:200@192.0.2.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.60:5060;branch=z9hG4bK-p%d\r\n"
                  "Max-Forwards: 70\r\nFrom: <sip:alice@x.example>;tag=p\r\nTo: <sip:200@192.0.2.10>\r\n"
                  "Call-ID: pai-%d\r\nCSeq: 1 INVITE\r\n%sContent-Length: 0\r\n\r\n", k, k, pais[k]);
-        cap_payload p = {.data = (const uint8_t *)msg, .len = (uint32_t)strlen(msg), .transport = CAP_T_UDP,
-                         .ts_us = 1764067290000000ULL};
-        fs_addr_parse("192.0.2.60", &p.src.addr);
-        fs_addr_parse("192.0.2.10", &p.dst.addr);
-        p.src.port = p.dst.port = 5060;
-        det_process(w.eng, &p);
-        det_finish(w.eng);
+        one_message(&w, msg, "192.0.2.60", "192.0.2.10");
         const ev_event *wg = event_for(&w, ID(5));
         CHECK_MSG(wg != NULL, "PAI form %d", k);
         if (wg) CHECK(!strcmp(wg->obs[0].value, "+447700900123") && !strcmp(wg->obs[0].role, "caller"));
@@ -447,13 +453,7 @@ static void test_second_user_agent(void) {
     for (int k = 0; k < 2; k++) {
         world w;
         world_init(&w, ind);
-        cap_payload p = {.data = (const uint8_t *)msgs[k], .len = (uint32_t)strlen(msgs[k]), .transport = CAP_T_UDP,
-                         .ts_us = 1764067290000000ULL};
-        fs_addr_parse("192.0.2.80", &p.src.addr);
-        fs_addr_parse("192.0.2.10", &p.dst.addr);
-        p.src.port = p.dst.port = 5060;
-        det_process(w.eng, &p);
-        det_finish(w.eng);
+        one_message(&w, msgs[k], "192.0.2.80", "192.0.2.10");
         const ev_event *tool = event_for(&w, ID(6));
         CHECK_MSG(tool != NULL, "the tool as the second agent field, form %d", k);
         if (tool) CHECK(!strcmp(detail(tool, "matched")->s, "sip_user_agent"));
