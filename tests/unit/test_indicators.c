@@ -96,6 +96,15 @@ static char *cache_text(void) {
     return buf;
 }
 
+/* cache_text() loaded, checked. */
+static det_indicators *cache_indicators(void) {
+    const char *text = cache_text();
+    fs_err e = {0};
+    det_indicators *ind = det_indicators_parse(text, strlen(text), "cache", now_ms(), &e);
+    CHECK_MSG(ind != NULL, "%s", e.msg);
+    return ind;
+}
+
 static void world_init(world *w, const det_indicators *ind) {
     memset(w, 0, sizeof *w);
     w->cfg = calloc(1, sizeof *w->cfg);
@@ -410,10 +419,7 @@ static void one_message(world *w, const char *msg, const char *src, const char *
  * sip: and a tel: one, as a list or as two fields; the next hop may take
  * either) matches as in the first. */
 static void test_pai_values(void) {
-    const char *text = cache_text();
-    fs_err e = {0};
-    det_indicators *ind = det_indicators_parse(text, strlen(text), "cache", now_ms(), &e);
-    CHECK_MSG(ind != NULL, "%s", e.msg);
+    det_indicators *ind = cache_indicators();
     const char *pais[] = {"P-Asserted-Identity: <sip:alice@x.example>, <tel:+447700900123>\r\n",
                           "P-Asserted-Identity: <sip:alice@x.example>\r\nP-Asserted-Identity: <tel:+447700900123>\r\n"};
     for (int k = 0; k < 2; k++) {
@@ -437,10 +443,7 @@ static void test_pai_values(void) {
  * (SIP-SCAN-001 judges every User-Agent field for the same reason), and a
  * response's Server: both match. */
 static void test_second_user_agent(void) {
-    const char *text = cache_text();
-    fs_err e = {0};
-    det_indicators *ind = det_indicators_parse(text, strlen(text), "cache", now_ms(), &e);
-    CHECK_MSG(ind != NULL, "%s", e.msg);
+    det_indicators *ind = cache_indicators();
     const char *msgs[] = {
         "OPTIONS sip:100@192.0.2.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.80:5060;branch=z9hG4bK-u1\r\n"
         "Max-Forwards: 70\r\nFrom: <sip:a@192.0.2.80>;tag=u\r\nTo: <sip:100@192.0.2.10>\r\n"
@@ -465,10 +468,7 @@ static void test_second_user_agent(void) {
 /* An IPv4 peer as a dual-stack socket reports it (::ffff:a.b.c.d, e.g. in a
  * proxy's HEP) is that IPv4 address, as zones and allow_sources take it. */
 static void test_mapped_source(void) {
-    const char *text = cache_text();
-    fs_err e = {0};
-    det_indicators *ind = det_indicators_parse(text, strlen(text), "cache", now_ms(), &e);
-    CHECK_MSG(ind != NULL, "%s", e.msg);
+    det_indicators *ind = cache_indicators();
     world w;
     world_init(&w, ind);
     invite(&w, "::ffff:198.51.100.7", "100", "alice", "Linphone", 1764067290000000ULL, 1);
@@ -698,10 +698,7 @@ static void test_many(void) {
  * shared range, as high_risk_ranges (cfg_match_prefix) take it; an exact
  * e164 caller is not matched by a longer number. */
 static void test_long_numbers(void) {
-    const char *text = cache_text();
-    fs_err e = {0};
-    det_indicators *ind = det_indicators_parse(text, strlen(text), "cache", now_ms(), &e);
-    CHECK_MSG(ind != NULL, "%s", e.msg);
+    det_indicators *ind = cache_indicators();
     world w;
     world_init(&w, ind);
     uint64_t t = 1764067290000000ULL;
