@@ -401,6 +401,13 @@ fs_code hub_repl_publish_batch(hub_repl *r, const hub_item *items, size_t n, int
             natsMsgList pending = {0};
             if (js_PublishAsyncGetPendingList(&pending, js) == NATS_OK) natsMsgList_Destroy(&pending);
             if (rc == FS_OK) rc = nats_fail(e, "waiting for PubAcks", s, 0);
+            /* An answer whose handler was already running when the wait ran
+             * out is still counted pending (libnats counts it off once the
+             * handler returns) and its handler writes into b: wait for those,
+             * without a limit -- nothing else is pending now, and on_ack
+             * only takes b.mu for a moment. */
+            wo.MaxWait = 0;
+            js_PublishAsyncComplete(js, &wo);
         }
     }
     if (js) jsCtx_Destroy(js);
