@@ -304,7 +304,9 @@ static uint64_t peer_pair(const det_engine *eng, const fs_addr *from, const fs_a
 }
 
 static void remember_peer(det_ctx *c) {
-    det_sketch_add(&c->requester->peers, peer_pair(c->eng, &c->p->src.addr, &c->p->dst.addr));
+    uint64_t pair = peer_pair(c->eng, &c->p->src.addr, &c->p->dst.addr);
+    det_sketch_add(&c->requester->peers, pair);
+    if (c->eng->shared) det_shared_peer_add(c->eng->shared, pair, c->ts);
 }
 
 /* Did the target itself talk to this source before (a phone registered with
@@ -315,9 +317,12 @@ static void remember_peer(det_ctx *c) {
  * that address in the peers. */
 static bool target_knows_source(det_ctx *c) {
     det_engine *eng = c->eng;
+    if (fs_addr_eq(&c->p->src.addr, &c->p->dst.addr)) return false;
+    uint64_t pair = peer_pair(eng, &c->p->dst.addr, &c->p->src.addr);
     det_source *t = det_table_find(&eng->sources, c->dst_source_key);
-    if (!t || (t == c->requester && fs_addr_eq(&c->p->src.addr, &c->p->dst.addr))) return false;
-    return det_sketch_has(&t->peers, peer_pair(eng, &c->p->dst.addr, &c->p->src.addr));
+    if (t && det_sketch_has(&t->peers, pair)) return true;
+    /* with workers, the target's requests may have gone to another one */
+    return eng->shared && det_shared_peer_has(eng->shared, pair, c->ts);
 }
 
 static void scan_behaviour(det_ctx *c) {

@@ -241,6 +241,11 @@ uint64_t det_shared_incident_hits(det_shared *s, uint64_t incident_key, uint64_t
 uint32_t det_shared_add(det_shared *s, const fs_addr *a, uint64_t window, uint32_t delta);
 /* The hash seed every worker's engine uses (det_engine_set_shards). */
 uint64_t det_shared_seed(const det_shared *s);
+/* "from sent a request to to" as a peer pair (det_behaviour.c), at capture
+ * time ts; and whether a pair was, in the last one to two hours of capture
+ * time (a rare false yes). Lock-free. */
+void det_shared_peer_add(det_shared *s, uint64_t pair, uint64_t ts);
+bool det_shared_peer_has(const det_shared *s, uint64_t pair, uint64_t ts);
 /* true if `owner` tracks this call: the first worker to claim a Call-ID key
  * keeps it (until the entry is evicted). Thread-safe. */
 bool det_shared_claim_call(det_shared *s, uint64_t call_key, uint32_t owner, uint64_t ts);

@@ -35,12 +35,20 @@
  *    Also the shares' hits together, while below a rule's threshold: the
  *    responses of one sender go to its clients' workers, and the threshold
  *    is the incident's, not each share's (det_shared_incident_hits).
+ *  - peers: "this address sent a request to that one" (SIP-SCAN-002's
+ *    peer pairs, det_behaviour.c). A phone registering from port 5060 is
+ *    sharded by its own address, the PBX qualifying it by the PBX's, so the
+ *    worker judging the PBX never saw the phone's REGISTER in its own
+ *    tables. One bit per pair in a lock-free bitset (a false hit costs a
+ *    scanner one probe, as in the sketches), in two generations of
+ *    PEER_EPOCH_US of capture time: a pair is remembered one to two hours.
  * Must not touch: what the counters mean (det_calls.c), events.
  *
  * Bounded: fixed 8-way buckets; a new entry replaces the oldest of its bucket.
  */
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "det_internal.h"
@@ -48,6 +56,9 @@
 #define SHARED_WAYS 8u
 #define LOCK_STRIPES 64u
 #define CALLER_STRIPES 16u /* a power of two */
+#define PEER_BITS_LOG2 24u  /* 16 M bits, 2 MiB per generation */
+#define PEER_WORDS ((size_t)1 << (PEER_BITS_LOG2 - 6))
+#define PEER_EPOCH_US (3600ULL * 1000000ULL)
 
 typedef struct shared_slot {
     uint64_t key;
@@ -73,6 +84,8 @@ struct det_shared {
     uint32_t incident_buckets;  /* power of two */
     uint64_t seed;
     bool locks_ready;
+    _Atomic uint64_t *peer_bits[2]; /* PEER_WORDS each: generation of epoch % 2 */
+    _Atomic uint64_t peer_epoch[2]; /* the epoch + 1 a generation holds (0: none yet) */
     /* one per cache line, so stripes do not share lines between cores */
     struct {
         _Alignas(64) pthread_mutex_t m;
@@ -126,6 +139,7 @@ det_shared *det_shared_new(uint32_t max_dests, uint32_t max_calls, uint32_t max_
             s->incident_buckets <<= 1;
         ok = (s->incidents = calloc((size_t)s->incident_buckets * SHARED_WAYS, sizeof *s->incidents)) != NULL;
     }
+    for (unsigned g = 0; ok && g < 2; g++) ok = (s->peer_bits[g] = calloc(PEER_WORDS, sizeof(uint64_t))) != NULL;
     uint32_t per_stripe = (det_callers_capacity(max_calls) + CALLER_STRIPES - 1) / CALLER_STRIPES;
     for (unsigned i = 0; ok && i < CALLER_STRIPES; i++)
         ok = det_table_init(&s->callers[i].t, per_stripe, sizeof(det_caller));
@@ -158,6 +172,8 @@ void det_shared_free(det_shared *s) {
     free(s->counts.slots);
     free(s->calls.slots);
     free(s->incidents);
+    free((void *)s->peer_bits[0]);
+    free((void *)s->peer_bits[1]);
     free(s);
 }
 
@@ -168,7 +184,43 @@ void det_shared_set_seed(det_shared *s, uint64_t seed) { s->seed = seed; }
 size_t det_shared_memory(const det_shared *s) {
     if (!s) return 0;
     return sizeof *s + ((size_t)s->counts.nbuckets + s->calls.nbuckets) * SHARED_WAYS * sizeof(shared_slot) +
-           (size_t)s->incident_buckets * SHARED_WAYS * sizeof(shared_incident);
+           (size_t)s->incident_buckets * SHARED_WAYS * sizeof(shared_incident) + 2 * PEER_WORDS * sizeof(uint64_t);
+}
+
+/* ---- peers --------------------------------------------------------------------- */
+
+static uint64_t peer_epoch(uint64_t ts) { return ts / PEER_EPOCH_US; }
+static size_t peer_word(uint64_t pair) { return (size_t)((pair ^ pair >> 29) & (PEER_WORDS - 1)); }
+static uint64_t peer_bit(uint64_t pair) { return 1ULL << (pair >> 58); }
+
+/* The generation for writes at epoch e: a generation still holding an
+ * older epoch is taken over and emptied by the first worker to get there
+ * (a bit another sets meanwhile may be lost: that pair is forgotten early).
+ * A write from further back in capture time goes into the newer one. */
+static _Atomic uint64_t *peer_generation(det_shared *s, uint64_t e) {
+    unsigned g = (unsigned)(e & 1);
+    uint64_t held = atomic_load_explicit(&s->peer_epoch[g], memory_order_acquire);
+    if (held < e + 1 && atomic_compare_exchange_strong(&s->peer_epoch[g], &held, e + 1))
+        for (size_t i = 0; i < PEER_WORDS; i++) atomic_store_explicit(&s->peer_bits[g][i], 0, memory_order_relaxed);
+    return s->peer_bits[g];
+}
+
+void det_shared_peer_add(det_shared *s, uint64_t pair, uint64_t ts) {
+    _Atomic uint64_t *w = peer_generation(s, peer_epoch(ts)) + peer_word(pair);
+    uint64_t bit = peer_bit(pair);
+    if (!(atomic_load_explicit(w, memory_order_relaxed) & bit)) /* most are known: no write, no line moving */
+        atomic_fetch_or_explicit(w, bit, memory_order_relaxed);
+}
+
+bool det_shared_peer_has(const det_shared *s, uint64_t pair, uint64_t ts) {
+    uint64_t e = peer_epoch(ts);
+    for (unsigned g = 0; g < 2; g++) {
+        uint64_t held = atomic_load_explicit(&s->peer_epoch[g], memory_order_acquire);
+        if (held && held >= e && /* the generation of epoch e - 1 or later */
+            (atomic_load_explicit(&s->peer_bits[g][peer_word(pair)], memory_order_relaxed) & peer_bit(pair)))
+            return true;
+    }
+    return false;
 }
 
 /* The bucket of an incident key, and its lock (held by the caller for the

@@ -113,4 +113,46 @@ ok "lossy: 12 calls answered" is "$(calls lossy site)" "12 12 0 0"
 ok "lossy: site: quiet" is "$(rules lossy site)" ""
 ok "lossy: defaults: quiet" is "$(rules lossy def)" ""
 
+# 9. a PBX qualifying 80 phones that registered with it from port 5060 (as
+# most desk phones do). With --workers the phones' REGISTERs are sharded by
+# the phones, the PBX's OPTIONS by the PBX: the worker judging the PBX knows
+# the phones through the workers' shared peer table, not its own. OPTIONS to
+# 80 addresses that never registered are still a scan, with any workers.
+qualify_pcap() { # OUT PHONE_NET: REGISTER + 200 from each phone, then the PBX's OPTIONS to PHONE_NET.x
+    python3 - "$1" "$2" <<'PY'
+import sys
+sys.path.insert(0, 'tests/data/capture')
+from pcapgen import eth, ip4, udp_c, write_pcap
+out, net = sys.argv[1], sys.argv[2]
+PBX, N, frames = '198.51.100.50', 80, []
+def msg(lines): return ('\r\n'.join(lines) + '\r\nContent-Length: 0\r\n\r\n').encode()
+def udp(a, b, m): frames.append(eth(ip4(a, b, 17, udp_c(a, b, 5060, 5060, m))))
+for i in range(N):
+    ph, u = '198.51.100.%d' % (100 + i), 200 + i
+    head = ['Via: SIP/2.0/UDP %s:5060;branch=z9hG4bKr%d' % (ph, i), 'From: <sip:%d@pbx.example>;tag=r%d' % (u, i)]
+    udp(ph, PBX, msg(['REGISTER sip:pbx.example SIP/2.0'] + head + ['Max-Forwards: 70', 'To: <sip:%d@pbx.example>' % u,
+        'Call-ID: reg%d' % i, 'CSeq: 1 REGISTER', 'Contact: <sip:%d@%s:5060>' % (u, ph), 'Expires: 3600']))
+    udp(PBX, ph, msg(['SIP/2.0 200 OK'] + head + ['To: <sip:%d@pbx.example>;tag=p%d' % (u, i), 'Call-ID: reg%d' % i,
+        'CSeq: 1 REGISTER', 'Contact: <sip:%d@%s:5060>;expires=3600' % (u, ph)]))
+for i in range(N):
+    ph, u = '%s.%d' % (net, 100 + i), 200 + i
+    udp(PBX, ph, msg(['OPTIONS sip:%d@%s:5060 SIP/2.0' % (u, ph), 'Via: SIP/2.0/UDP %s:5060;branch=z9hG4bKq%d' % (PBX, i),
+        'Max-Forwards: 70', 'From: <sip:pbx@pbx.example>;tag=q%d' % i, 'To: <sip:%d@%s:5060>' % (u, ph),
+        'Call-ID: q%d' % i, 'CSeq: 1 OPTIONS']))
+write_pcap(out, frames)
+PY
+}
+ok "qualify: capture" qualify_pcap "$TMPD/qualify.pcap" 198.51.100
+ok "qualify: unregistered targets: capture" qualify_pcap "$TMPD/unknown.pcap" 198.51.101
+for w in 1 2; do
+    ok "qualify: --workers $w: inspect" sh -c '"$1" inspect --json -c /dev/null --workers $2 --stats-json "$3.json" "$4" >"$3.ndjson"' _ \
+        "$FS38" "$w" "$TMPD/qualify.w$w" "$TMPD/qualify.pcap"
+    ok "qualify: --workers $w: quiet" is "$(rules qualify w$w)" ""
+    ok "unknown: --workers $w: inspect" sh -c '"$1" inspect --json -c /dev/null --workers $2 "$3" >"$4.ndjson"' _ \
+        "$FS38" "$w" "$TMPD/unknown.pcap" "$TMPD/unknown.w$w"
+    ok "unknown: --workers $w: a scan" is "$(rules unknown w$w)" "SIP-SCAN-002"
+done
+# the PBX and the phones were on different workers (else the test proves nothing)
+ok "qualify: --workers 2: both workers read" python3 -c 'import json,sys; sys.exit(min(json.load(open(sys.argv[1]))["worker_messages"]) < 40)' "$TMPD/qualify.w2.json"
+
 finish test_benign

@@ -277,6 +277,40 @@ static void t_incident_ids(void) {
     det_shared_free(s);
 }
 
+/* Peer pairs (SIP-SCAN-002's "the target sent to this source"): kept one
+ * to two hours of capture time in two generations, a pair never added is
+ * not known (but for a rare false hit: none among a thousand here), and a
+ * step back in capture time neither forgets nor empties anything. */
+static void t_peers(void) {
+    fs_err e = {0};
+    det_shared *s = det_shared_new(64, 64, 64, &e);
+    CHECK(s != NULL);
+    if (!s) return;
+    const uint64_t h = 3600ULL * 1000000ULL, t0 = 100 * h + 5;
+    size_t mem = det_shared_memory(s);
+    for (uint64_t k = 1; k <= 1000; k++) det_shared_peer_add(s, k * 0x9e3779b97f4a7c15ULL, t0);
+    CHECK(det_shared_peer_has(s, 7 * 0x9e3779b97f4a7c15ULL, t0));
+    int false_hits = 0;
+    for (uint64_t k = 1001; k <= 2000; k++) false_hits += det_shared_peer_has(s, k * 0x9e3779b97f4a7c15ULL, t0);
+    CHECK_EQ_INT(false_hits, 0);
+    /* an hour on: still known, also from an earlier time again */
+    CHECK(det_shared_peer_has(s, 7 * 0x9e3779b97f4a7c15ULL, t0 + h));
+    det_shared_peer_add(s, 5000 * 0x9e3779b97f4a7c15ULL, t0 + h); /* opens the next generation */
+    CHECK(det_shared_peer_has(s, 7 * 0x9e3779b97f4a7c15ULL, t0 + h));
+    det_shared_peer_add(s, 5001 * 0x9e3779b97f4a7c15ULL, t0 - 10); /* capture time back a little */
+    CHECK(det_shared_peer_has(s, 7 * 0x9e3779b97f4a7c15ULL, t0 + h));
+    CHECK(det_shared_peer_has(s, 5000 * 0x9e3779b97f4a7c15ULL, t0 + h));
+    /* two hours on, the first generation is emptied for the third */
+    det_shared_peer_add(s, 6000 * 0x9e3779b97f4a7c15ULL, t0 + 2 * h);
+    CHECK(!det_shared_peer_has(s, 7 * 0x9e3779b97f4a7c15ULL, t0 + 2 * h));
+    CHECK(det_shared_peer_has(s, 5000 * 0x9e3779b97f4a7c15ULL, t0 + 2 * h));
+    CHECK(det_shared_peer_has(s, 6000 * 0x9e3779b97f4a7c15ULL, t0 + 2 * h));
+    /* a generation left behind is not read, emptied or not */
+    CHECK(!det_shared_peer_has(s, 5000 * 0x9e3779b97f4a7c15ULL, t0 + 4 * h));
+    CHECK(det_shared_memory(s) == mem);
+    det_shared_free(s);
+}
+
 int main(void) {
     t_incident_ids();
     if (sodium_init() < 0) return 1;
@@ -288,5 +322,6 @@ int main(void) {
     t_window_roll();
     t_sketch_exact();
     t_sketch_estimates();
+    t_peers();
     return check_done("test_det_shared");
 }
