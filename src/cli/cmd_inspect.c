@@ -593,10 +593,11 @@ static void on_event(void *user, const ev_event *ev, bool final) {
         }
     }
     /* Tally each incident once: at its final report (live mode reports opens
-     * too: counted apart, for --metrics, which cannot wait for the close). */
+     * too: counted apart, for --metrics, which cannot wait for the close;
+     * a long incident's refresh, version 2 on, is no new one). */
     if (!final) {
         if ((int)ev->severity > r->max_severity) r->max_severity = (int)ev->severity;
-        r->opened_by_rule[ev->rule]++;
+        if (ev->version == 1) r->opened_by_rule[ev->rule]++;
         return;
     }
     /* live: an incident first reported at its close (version 1, not a

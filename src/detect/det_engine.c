@@ -474,16 +474,34 @@ ev_event *det_hit_since(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t a
     return det_hit_span(c, r, key_hash, add, since_us, 0, opened);
 }
 
-/* Live mode: report freshly opened incidents once their detector filled them. */
+/* Live mode: an open incident reported again once its activity went on for
+ * half its ttl_s past the last report: receivers act on a version until its
+ * valid_until (last_seen + ttl_s), so an attack that lasts longer than the
+ * ttl would otherwise be forgotten by them while it goes on. */
+static bool refresh_due(const det_incident *inc) {
+    const ev_event *ev = inc->ev;
+    return ev->ttl_s && ev->count != inc->count_at_report &&
+           ev->last_us >= inc->last_at_report + (uint64_t)ev->ttl_s * FS_USEC / 2;
+}
+
+/* Live mode: report freshly opened incidents once their detector filled
+ * them (version 1), and long ones again (the next version, not final). */
 static void report_open_incidents(det_engine *eng) {
     if (!eng->live || !eng->emit) return;
     for (uint32_t i = 0; i < det_table_slots(&eng->incidents); i++) {
         det_incident *inc = det_table_at(&eng->incidents, i);
-        if (!inc || inc->reported_open || !incident_reportable(eng, inc)) continue;
+        if (!inc) continue;
+        if (inc->reported_open) {
+            if (!refresh_due(inc)) continue;
+            inc->ev->version++;
+        } else if (!incident_reportable(eng, inc)) {
+            continue;
+        }
         inc->ev->created_us = fs_time_now_us();
         eng->emit(eng->user, inc->ev, false);
         inc->reported_open = true;
         inc->count_at_report = inc->ev->count;
+        inc->last_at_report = inc->ev->last_us;
     }
 }
 

@@ -329,7 +329,8 @@ typedef struct live_incident {
     det_rule_id rule;
     uint64_t key, first_us, last_us; /* detector key; span of the shares so far */
     char event_id[40];               /* of the reported open */
-    uint64_t open_count;             /* the count the open report carried */
+    uint32_t version;                /* the last reported: 1 (the open), more after refreshes */
+    uint64_t open_count;             /* the count the open report (or the last refresh) carried */
     uint32_t open_mask;              /* workers whose share is open */
     bool has_final;
     ev_event final;                  /* the shares' final reports, merged */
@@ -361,6 +362,7 @@ static live_incident *live_add(insp *in, const ev_event *ev) {
     l->first_us = ev->first_us;
     l->last_us = ev->last_us;
     memcpy(l->event_id, ev->event_id, sizeof l->event_id);
+    l->version = 1;
     l->open_count = open_count(ev);
     return l;
 }
@@ -382,7 +384,7 @@ static void live_emit_final(insp *in, live_incident *l) {
     if (l->final.count < l->open_count) l->final.count = l->open_count; /* never below the open's */
     l->final.unchanged = l->final.count == l->open_count;
     if (!l->final.unchanged) { /* a new version, made now: a share that closed unchanged carries its open's time */
-        if (l->final.version < 2) l->final.version = 2; /* the open was 1 */
+        l->final.version = l->version + 1; /* after the open (1) and any refreshes */
         l->final.created_us = fs_time_now_us();
     }
     in->opt.on_event(in->opt.user, &l->final, true);
@@ -396,11 +398,23 @@ static bool fold_live(insp *in, unsigned w, const ev_event *ev, bool final) {
     live_incident *l = live_find(in, ev);
     uint32_t bit = 1u << w;
     if (!final) {
-        if (l) { /* another worker reported this incident open */
+        if (l && ev->version > 1) { /* a share's refresh of a long incident: the incident's next version */
+            ev_event refresh = *ev;
+            memcpy(refresh.event_id, l->event_id, sizeof refresh.event_id);
+            uint64_t n = open_count(ev);
+            if (n > l->open_count) l->open_count = n;
+            refresh.count = l->open_count;
+            refresh.version = ++l->version;
+            if (l->first_us < refresh.first_us) refresh.first_us = l->first_us;
+            refresh.window_s = (double)(refresh.last_us - refresh.first_us) / 1e6;
+            in->opt.on_event(in->opt.user, &refresh, false);
+            l->open_mask |= bit;
+        } else if (l) { /* another worker reported this incident open */
             l->open_mask |= bit;
         } else {
             if (!(l = live_add(in, ev))) return false;
             l->open_mask = bit;
+            l->version = ev->version; /* 1, or a refresh whose open went out unmerged */
             /* its id's final went out: a new incident, with an id of its own */
             if (live_was_done(in, l->event_id)) ev_uuid7(fs_time_now_us(), l->event_id);
             ev_event open = *ev;

@@ -203,11 +203,14 @@ static void pcap_put_udp(FILE *f, const char *src, const char *payload, uint32_t
 
 /* Inspect the capture at path with w workers (live reporting or not), the
  * events going to fn(user); its statistics in *st. false if it could not. */
-static bool inspect_file(const char *path, unsigned w, bool live, insp_event_fn fn, void *user, insp_stats *st) {
+/* yaml: a configuration over the defaults, or NULL */
+static bool inspect_file_cfg(const char *path, unsigned w, bool live, const char *yaml, insp_event_fn fn, void *user,
+                             insp_stats *st) {
     static fs38_config cfg;
     cfg_defaults(&cfg);
-    insp_options o = {.cfg = &cfg, .workers = w, .live = live, .on_event = fn, .user = user};
     fs_err e = {0};
+    if (yaml) CHECK_EQ_INT(cfg_load_buffer(&cfg, yaml, strlen(yaml), ".", &e), FS_OK);
+    insp_options o = {.cfg = &cfg, .workers = w, .live = live, .on_event = fn, .user = user};
     insp *in = insp_new(&o, &e);
     CHECK(in != NULL);
     if (!in) return false;
@@ -216,6 +219,10 @@ static bool inspect_file(const char *path, unsigned w, bool live, insp_event_fn 
     insp_get_stats(in, st);
     insp_free(in);
     return true;
+}
+
+static bool inspect_file(const char *path, unsigned w, bool live, insp_event_fn fn, void *user, insp_stats *st) {
+    return inspect_file_cfg(path, w, live, NULL, fn, user, st);
 }
 
 /* The same synthetic capture through 1 and 2 workers: same message counts. */
@@ -370,6 +377,73 @@ static void test_live_one_report_per_incident(void) {
                   (unsigned long long)got[0].final_count);
         CHECK(got[0].final_count >= 1000);
     }
+    remove(path);
+}
+
+/* Live mode, an incident that goes on longer than its ttl_s: receivers act
+ * on a version until its valid_until, so it is reported again (the next
+ * version, same event_id) once its activity went on for half the ttl past
+ * the last report, and no report lapses before the next one comes. The same
+ * with 2 workers, whose shares' refreshes are the merged incident's. */
+typedef struct refresh_seen {
+    int reports, finals, bad_version, lapsed, other_id;
+    char id[40];
+    uint32_t version;
+    uint64_t valid_until_us, last_us, final_count;
+} refresh_seen;
+
+static void collect_refresh(void *user, const ev_event *ev, bool final) {
+    refresh_seen *s = user;
+    if (strcmp(det_rule_table[ev->rule].id, "SIP-FLOOD-002")) return;
+    if (final && ev->unchanged) return; /* not written: the last version stands */
+    if (!s->reports++) memcpy(s->id, ev->event_id, sizeof s->id);
+    else {
+        s->other_id += strcmp(s->id, ev->event_id) != 0;
+        s->bad_version += ev->version != s->version + 1;
+        s->lapsed += !final && ev->last_us >= s->valid_until_us; /* went on after the last one ran out */
+    }
+    s->version = ev->version;
+    s->valid_until_us = ev->valid_until_us;
+    s->last_us = ev->last_us;
+    if (final) s->finals++, s->final_count = ev->count;
+}
+
+static void test_live_refresh(void) {
+    const char *path = "/tmp/fs38_test_inspect_refresh.pcap";
+    FILE *f = pcap_create(path);
+    if (!f) return;
+    enum { SENDERS = 100, SECONDS = 60, PER_SECOND = 150 }; /* 1,500 INVITEs per 10 s window */
+    for (int i = 0; i < SECONDS * PER_SECOND; i++) {
+        char src[32], payload[640];
+        int who = i % SENDERS;
+        snprintf(src, sizeof src, "192.0.2.%d", 1 + who);
+        snprintf(payload, sizeof payload,
+                 "INVITE sip:100@198.51.100.1 SIP/2.0\r\nVia: SIP/2.0/UDP %s:5070;branch=z9hG4bK%d\r\n"
+                 "Max-Forwards: 70\r\nFrom: <sip:u%d@%s>;tag=%d\r\nTo: <sip:100@198.51.100.1>\r\n"
+                 "Call-ID: refresh%d@x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+                 src, i, who, src, i, i);
+        uint64_t us = (uint64_t)i * (1000000u / PER_SECOND);
+        pcap_put_udp(f, src, payload, 1700000000u + (uint32_t)(us / 1000000u), (uint32_t)(us % 1000000u));
+    }
+    fclose(f);
+    const char *yaml = "rules:\n  SIP-FLOOD-002:\n    ttl_s: 20\n";
+    for (unsigned w = 1; w <= 2; w++) {
+        refresh_seen s = {0};
+        insp_stats st;
+        if (!inspect_file_cfg(path, w, true, yaml, collect_refresh, &s, &st)) return;
+        /* open at ~7 s, then one every ~10 s of the 60: 5 or 6 versions, and the final */
+        CHECK_MSG(s.reports >= 6 && s.finals == 1, "%u worker(s): %d reports, %d final", w, s.reports, s.finals);
+        CHECK_MSG(s.other_id == 0 && s.bad_version == 0 && s.lapsed == 0,
+                  "%u worker(s): %d other ids, %d versions out of turn, %d lapsed", w, s.other_id, s.bad_version,
+                  s.lapsed);
+        CHECK_EQ_INT(s.version, (uint32_t)s.reports);
+        CHECK(s.final_count >= 8000);
+    }
+    /* a ttl longer than the attack: open and final only, as before */
+    refresh_seen s = {0};
+    insp_stats st;
+    if (!inspect_file_cfg(path, 1, true, NULL, collect_refresh, &s, &st)) return;
+    CHECK_MSG(s.reports == 2 && s.version == 2, "default ttl: %d reports, version %u", s.reports, s.version);
     remove(path);
 }
 
@@ -1026,6 +1100,7 @@ int main(void) {
     test_duration_not_files();
     test_fragmented_segment_workers();
     test_live_one_report_per_incident();
+    test_live_refresh();
     test_flood_late_share_times();
     test_caller_across_workers();
     test_sender_threshold_across_workers();
