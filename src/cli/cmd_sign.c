@@ -22,9 +22,11 @@ static void sign_usage(FILE *out) {
           "Signs each input line (one fs38 event JSON) with the Ed25519 key KEY (a .key\n"
           "file from fs38 keygen) and prints the JWS compact form, one per line:\n"
           "header {\"alg\":\"EdDSA\",\"kid\":\"<kid>\",\"typ\":\"fs38-event+jws\"}, payload = the\n"
-          "line's exact bytes. Empty lines are skipped.\n\n"
+          "line's exact bytes. Empty lines are skipped. An event whose issuer is not the\n"
+          "key's owner is refused: every receiver would reject its signature.\n\n"
           "  --signing-key KEY  the member's secret key file (mode 0600)\n"
-          "  --raw              do not validate the events first (test input)\n"
+          "  --raw              do not validate the events first, nor check that their\n"
+          "                     issuer is the key's owner (test input)\n"
           "  -h, --help         this text\n\n"
           "Example:\n"
           "  fs38 sign --signing-key keys/AbC.key < event.json | \\\n"
@@ -88,7 +90,17 @@ int cmd_sign(int argc, char **argv) {
                 bad++;
                 continue;
             }
+            /* the spec: issuer must match the signing key's owner; every
+             * receiver refuses the JWS otherwise (issuer_mismatch) */
+            bool foreign = strcmp(ev.issuer, kp.issuer) != 0;
+            if (foreign)
+                fprintf(stderr, "fs38 sign: line %lu: issuer '%s' is not the signing key's owner '%s' (kid %s)\n",
+                        lineno, ev.issuer, kp.issuer, kp.kid);
             xc_event_free(&ev);
+            if (foreign) {
+                bad++;
+                continue;
+            }
         }
         size_t l = xc_jws_sign(line, n, &kp, out, XC_JWS_MAX_BYTES + 1, &e);
         if (!l) {

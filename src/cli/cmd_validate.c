@@ -103,6 +103,8 @@ static long validate_stream(FILE *f, const char *name, unsigned long *events_out
     size_t len = 0;
     enum fill_end fe;
     json_error_t je;
+    /* the first line is a JSON text cut short: a document spread over lines */
+    bool first_unfinished = false;
     /* one document only if it can be one event: read on while the input
      * fits the event limit, unless its first line is a JSON value by itself
      * (NDJSON; a one-line document is the same event read either way) */
@@ -117,14 +119,19 @@ static long validate_stream(FILE *f, const char *name, unsigned long *events_out
                 json_decref(line);
                 break;
             }
+            first_unfinished = json_error_code(&je) == json_error_premature_end_of_input;
         }
     }
     long bad = 0;
     unsigned long events = 0, lineno = 0;
-    json_t *whole = fe == FILL_END && len <= XC_EVENT_MAX_BYTES ? json_loadb(buf, len, 0, &je) : NULL;
-    if (whole) {
+    bool fits = fe == FILL_END && len <= XC_EVENT_MAX_BYTES;
+    json_t *whole = fits ? json_loadb(buf, len, 0, &je) : NULL;
+    if (whole || (fits && first_unfinished)) {
+        /* one event; when it is no valid JSON (a comma too many in a
+         * pretty-printed event file) its error is named at its line, where
+         * read as NDJSON every line would be "invalid" and none would say why */
+        bad = !check_event(buf, len, name, whole || je.line < 1 ? 1 : (unsigned long)je.line);
         json_decref(whole);
-        bad = !check_event(buf, len, name, 1);
         free(buf);
         *events_out = 1;
         return bad;

@@ -46,7 +46,7 @@
  * document) and what is wrong with it. */
 typedef struct xc_issue {
     char field[96];
-    char problem[320];
+    char problem[448]; /* the longest: a wrong event_type and the 20 allowed ones */
 } xc_issue;
 
 /* Every problem found, in document order; `dropped` counts those beyond

@@ -302,7 +302,7 @@ static const char *enum_member(xc_report *r, const json_t *obj, const char *pref
     const char *s = str_member(r, obj, prefix, key, required, 64);
     if (!s) return NULL;
     if (xc_enum_find(which, s) >= 0) return s;
-    char path[96], list[256], v[64];
+    char path[96], list[384], v[64]; /* every allowed value: event_type's take 313 bytes */
     size_t o = 0;
     for (size_t i = 0; i < xc_enum_count(which) && o < sizeof list; i++)
         o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", i ? ", " : "",
@@ -745,27 +745,40 @@ bool xc_event_observable(const xc_event *ev, size_t i, xc_observable *out) {
 
 /* A run of at least min digits, read as a number is written: before an
  * '@' (a URI's user part, or a bare value) visual separators (RFC 3966:
- * '-', '.', '(', ')', and spaces) do not end it, and a percent-encoded
- * digit (%30-%39, RFC 3261 19.1.4) is a digit, so "tel:+44-7700-900123"
- * and "sip:+44%37700900123@..." are numbers too; a host's dots end it
+ * '-', '.', '(', ')', and spaces) do not end it, and an escaped character
+ * (%XX, RFC 3261 19.1.4) is that character, digit or separator, so
+ * "tel:+44-7700-900123", "sip:+44%37700900123@..." and
+ * "sip:+44%2D7700%2D900123@..." are numbers too; a host's dots end it
  * ("sip:u@192.168.100.200" holds no number). */
+static int hex_digit(char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
 static bool has_digit_run(const char *s, size_t min) {
     size_t run = 0;
     bool host = false, plus = false; /* plus: the run follows a '+' (a global number) */
-    for (const char *s0 = s; *s; s++) {
-        host |= *s == '@';
-        if (*s >= '0' && *s <= '9') {
-            if (!run) plus = s > s0 && s[-1] == '+';
-            run++;
-        } else if (s[0] == '%' && s[1] == '3' && s[2] >= '0' && s[2] <= '9') {
-            if (!run) plus = s > s0 && s[-1] == '+';
-            run++;
+    /* where a '.' can only be a visual separator: a tel: URI (it has no
+     * host) and a user part (before an '@'): "tel:202.555.0100;phone-context=+1" */
+    bool tel = fs_str_istarts(fs_str_make(s, strlen(s)), "tel:");
+    const char *at = strchr(s, '@');
+    for (char prev = 0; *s; s++) {
+        const char *here = s;
+        char c = *s;
+        if (c == '%' && hex_digit(s[1]) >= 0 && hex_digit(s[2]) >= 0) {
+            c = (char)(hex_digit(s[1]) * 16 + hex_digit(s[2]));
             s += 2;
-        } else if (host || !(run && (*s == '-' || (*s == '.' && plus) || *s == '(' || *s == ')' || *s == ' '))) {
-            /* '.' joins digits only in a '+' number: "192.168.100.200" (a
-             * host, in "sip:192.168.100.200" too) is no number */
+        }
+        host |= *here == '@';
+        if (c >= '0' && c <= '9') {
+            if (!run) plus = prev == '+';
+            run++;
+        } else if (host || !(run && (c == '-' || (c == '.' && (plus || tel || (at && here < at))) || c == '(' ||
+                                     c == ')' || c == ' '))) {
+            /* elsewhere '.' joins digits only in a '+' number: "192.168.100.200"
+             * (a host, in "sip:192.168.100.200" too) is no number */
             run = 0;
         }
+        prev = c;
         if (run >= min) return true;
     }
     return false;

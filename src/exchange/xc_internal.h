@@ -18,6 +18,16 @@ fs_code xc_read_file(const char *path, size_t max, bool secret, const char *what
 fs_code xc_write_file(const char *path, const char *data, size_t len, int mode, bool excl,
                       fs_err *e);
 
+/* Around the parse of a file holding secrets (a signing key, community
+ * keys): from begin to end, every block jansson allocates is wiped before
+ * it is freed, so no copy of the secret (the lexer's buffers, the tree's
+ * strings) is left in freed heap memory. Parse, read what is needed and
+ * json_decref the tree between the two calls. It swaps jansson's
+ * allocation functions (wrapping the current ones): call it only while no
+ * other thread uses jansson -- key files are loaded at start-up. */
+void xc_secret_json_begin(void);
+void xc_secret_json_end(void);
+
 /* A JSON object member that must be a string; NULL otherwise. */
 const char *xc_json_str(const json_t *obj, const char *key);
 

@@ -17,6 +17,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -98,6 +101,37 @@ fs_code xc_write_file(const char *path, const char *data, size_t len, int mode, 
     }
     return FS_OK;
 }
+
+/* ---- secrets parsed by jansson ----------------------------------------------- */
+
+/* Each block carries its size in front of it, so it can be wiped whole. */
+enum { SECRET_HDR = alignof(max_align_t) };
+static json_malloc_t secret_prev_malloc;
+static json_free_t secret_prev_free;
+
+static void *secret_malloc(size_t n) {
+    if (n > SIZE_MAX - SECRET_HDR) return NULL;
+    unsigned char *p = secret_prev_malloc(n + SECRET_HDR);
+    if (!p) return NULL;
+    memcpy(p, &n, sizeof n);
+    return p + SECRET_HDR;
+}
+
+static void secret_free(void *q) {
+    if (!q) return;
+    unsigned char *p = (unsigned char *)q - SECRET_HDR;
+    size_t n;
+    memcpy(&n, p, sizeof n);
+    sodium_memzero(p, n + SECRET_HDR);
+    secret_prev_free(p);
+}
+
+void xc_secret_json_begin(void) {
+    json_get_alloc_funcs(&secret_prev_malloc, &secret_prev_free);
+    json_set_alloc_funcs(secret_malloc, secret_free);
+}
+
+void xc_secret_json_end(void) { json_set_alloc_funcs(secret_prev_malloc, secret_prev_free); }
 
 const char *xc_json_str(const json_t *obj, const char *key) {
     return json_string_value(json_object_get(obj, key));
@@ -186,24 +220,41 @@ fs_code xc_keypair_load(const char *path, xc_keypair *kp, fs_err *e) {
     char *buf;
     size_t len;
     memset(kp, 0, sizeof *kp);
+    /* keygen writes <kid>.key and <kid>.pub side by side: the .pub (mode
+     * 0644, no secret) is the easy mistake, and "run chmod 600" the wrong
+     * advice for it */
+    size_t pl = strlen(path);
+    if (pl > 4 && !strcmp(path + pl - 4, ".pub"))
+        return fs_fail(e, FS_ERR_USAGE,
+                       "%s is a public member entry (for the trust registry), not a secret key: "
+                       "give the %.*s.key file written next to it", path, (int)(pl - 4), path);
     fs_code c = xc_read_file(path, 4096, true, "key file", &buf, &len, e);
     if (c != FS_OK) return c;
     json_error_t jerr;
+    xc_secret_json_begin(); /* jansson's copies of the seed are wiped too */
     json_t *o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
     sodium_memzero(buf, len);
     free(buf);
-    if (!o) /* where, but not jansson's text: its "near '...'" may quote the secret */
-        return fs_fail(e, FS_ERR_FORMAT, "key file %s: line %d, column %d: not valid JSON", path, jerr.line,
-                       jerr.column);
+    if (!o) { /* where, but not jansson's text: its "near '...'" may quote the secret */
+        int line = jerr.line, column = jerr.column;
+        xc_secret_json_end();
+        sodium_memzero(&jerr, sizeof jerr);
+        return fs_fail(e, FS_ERR_FORMAT, "key file %s: line %d, column %d: not valid JSON", path, line,
+                       column);
+    }
     if (!json_is_object(o)) {
         json_decref(o);
+        xc_secret_json_end();
         return fs_fail(e, FS_ERR_FORMAT, "key file %s: not a JSON object", path);
     }
     const char *issuer = xc_json_str(o, "issuer"), *kid = xc_json_str(o, "kid"),
                *alg = xc_json_str(o, "alg");
     uint8_t pk[32], seed[32];
     c = FS_ERR_FORMAT;
-    if (!issuer || !xc_issuer_valid(issuer, strlen(issuer)))
+    if (!json_object_get(o, "secret_key"))
+        fs_fail(e, c, "key file %s: no secret_key (a public member entry? the secret is the .key file "
+                      "fs38 keygen wrote)", path);
+    else if (!issuer || !xc_issuer_valid(issuer, strlen(issuer)))
         fs_fail(e, c, "key file %s: issuer missing or not org:<MCC>-<MNC>/org:<name>", path);
     else if (!alg || strcmp(alg, "EdDSA"))
         fs_fail(e, c, "key file %s: alg must be EdDSA", path);
@@ -225,6 +276,7 @@ fs_code xc_keypair_load(const char *path, xc_keypair *kp, fs_err *e) {
     }
     sodium_memzero(seed, sizeof seed);
     json_decref(o);
+    xc_secret_json_end();
     if (c != FS_OK) xc_keypair_wipe(kp);
     return c;
 }

@@ -173,6 +173,7 @@ fs_code xc_pseudo_load(const char *path, xc_pseudo_keys *ks, fs_err *e) {
     fs_code c = xc_read_file(path, 16384, true, "community key file", &buf, &len, e);
     if (c != FS_OK) return c;
     json_error_t jerr;
+    xc_secret_json_begin(); /* jansson's copies of the keys are wiped too */
     json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
     sodium_memzero(buf, len);
     free(buf);
@@ -186,6 +187,7 @@ fs_code xc_pseudo_load(const char *path, xc_pseudo_keys *ks, fs_err *e) {
     else if (n > XC_PSEUDO_MAX_KEYS)
         c = fs_fail(e, FS_ERR_LIMIT, "community key file %s: %zu keys, at most %d", path, n,
                     XC_PSEUDO_MAX_KEYS);
+    sodium_memzero(jerr.text, sizeof jerr.text); /* "near '...'" may quote a key */
     for (size_t i = 0; c == FS_OK && i < n; i++) {
         c = parse_key(json_array_get(arr, i), i, &ks->keys[i], e);
         ks->n = i + 1;
@@ -194,6 +196,7 @@ fs_code xc_pseudo_load(const char *path, xc_pseudo_keys *ks, fs_err *e) {
                         ks->keys[i].key_id);
     }
     json_decref(root);
+    xc_secret_json_end();
     if (c != FS_OK) xc_pseudo_wipe(ks);
     return c;
 }

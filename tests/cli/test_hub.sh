@@ -361,7 +361,7 @@ if out.split(b"\r\n\r\n")[1].startswith(b"HTTP/1.1 405"): print("HEAD-ANSWER-WIT
     event org:208-01 "$A" 3 | sign op2 >"$W/x.jws"
     st=$(publish op2 <"$W/x.jws")
     ok "$LABEL: same event id under another issuer is another event" test "$(jq -r '.results[0].status' "$W/resp")" = stored
-    event org:234-15 "$A" 3 | sign op2 | expect_reject "other member updates op1's event" issuer_mismatch op2
+    event org:234-15 "$A" 3 | sign op2 --raw | expect_reject "other member updates op1's event" issuer_mismatch op2
     event org:234-15 "$A" 3 status=revoked | sign op1 >"$W/a3.jws"
     publish op1 <"$W/a3.jws" >/dev/null
     ok "$LABEL: revoke stored" test "$(jq -r '.results[0].status' "$W/resp")" = stored
@@ -452,7 +452,7 @@ print(h + "." + p + "." + g[:10] + ("B" if g[10] == "A" else "A") + g[11:])' <"$
     echo "$hdr.$payload.$sig" | expect_reject "alg other than EdDSA" alg op1
     hdr=$(printf '{"alg":"none","kid":"%s","typ":"fs38-event+jws"}' "$(basename "${KEY[op1]}" .key)" | base64 -w0 | tr '+/' '-_' | tr -d '=')
     echo "$hdr.$payload." | expect_reject "alg none" alg op1
-    event org:208-01 "$(uuid7)" 1 | sign op1 | expect_reject "wrong issuer for the key" issuer_mismatch op1
+    event org:208-01 "$(uuid7)" 1 | sign op1 --raw | expect_reject "wrong issuer for the key" issuer_mismatch op1
     event org:234-15 "$(uuid7)" 1 | sign op1 | expect_reject "publisher is not the issuer" publisher_not_issuer op2
     event org:234-15 "$(uuid7)" 1 created="-2 days" | sign op1 | expect_reject "stale created" too_old op1
     event org:234-15 "$(uuid7)" 1 created="+1 hour" valid="+2 hours" | sign op1 | expect_reject "created in the future" too_new op1

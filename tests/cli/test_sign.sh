@@ -20,6 +20,15 @@ PK=$(sed 's/.*"public_key":"\([^"]*\)".*/\1/' "$KEY")
 ok "openssl verifies the Ed25519 signature" bash -c "openssl pkeyutl -verify -pubin -inkey '$TMPD/pub.pem' -rawin -in '$TMPD/si' -sigfile '$TMPD/sig' >/dev/null"
 ok "payload is the line's exact bytes" cmp <(b64d "$(cut -d. -f2 <<<"$J")") <(tr -d '\n' <"$TMPD/ev.json")
 
+# an event of another issuer: every receiver refuses it (issuer_mismatch), so
+# it is named and not signed; --raw still signs it (hostile test input)
+sed 's/"issuer":"org:234-15"/"issuer":"org:208-01"/' "$TMPD/ev.json" >"$TMPD/foreign.json"
+expect_exit 1 "sign an event of another issuer" "$FS38" sign --signing-key "$KEY" <"$TMPD/foreign.json"
+ok "foreign issuer: nothing printed" test ! -s "$TMPD/out"
+ok "foreign issuer: named on stderr" grep -q "line 1: issuer 'org:208-01' is not the signing key's owner 'org:234-15'" "$TMPD/err"
+expect_exit 0 "--raw signs it anyway" "$FS38" sign --raw --signing-key "$KEY" <"$TMPD/foreign.json"
+ok "--raw: one JWS line" test "$(wc -l <"$TMPD/out")" -eq 1
+
 # stdout that cannot be written: nothing was delivered, so no "all signed"
 if [ -w /dev/full ]; then
     expect_exit 2 "sign to a full device" bash -c "'$FS38' sign --signing-key '$KEY' <'$TMPD/ev.json' >/dev/full"

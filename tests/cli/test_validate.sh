@@ -39,6 +39,15 @@ ok "good lines quiet" bash -c "! grep -q 'mixed.ndjson:[12]:' '$TMPD/out'"
 { printf '\n \t\r\n'; head -1 "$TMPD/ev.ndjson"; printf '\t\n\r\n'; head -1 "$TMPD/ev.ndjson"; } >"$TMPD/blank.ndjson"
 expect_exit 0 "blank lines skipped" "$FS38" validate "$TMPD/blank.ndjson"
 ok "...two events counted" grep -q "2 events, 0 invalid" "$TMPD/err"
+# a pretty-printed event file that is no valid JSON (a comma too many on its
+# last line) is one invalid event whose error is named at its line, not 13
+# "invalid events", one per line, none saying why
+sed 's/"handling":{"tlp":"amber"}}/"handling":{"tlp":"amber",}}/' \
+    "$ROOT/tests/data/exchange/valid/spec-example.json" >"$TMPD/comma.json"
+expect_exit 1 "a pretty event with a syntax error" "$FS38" validate "$TMPD/comma.json"
+ok "...one event, one invalid" grep -q "1 event, 1 invalid" "$TMPD/err"
+ok "...the error at its line and field" grep -q "^$TMPD/comma.json:13: \$: not valid JSON at byte [0-9]* (in handling): string or '}' expected" "$TMPD/out"
+ok "...reported once" test "$(wc -l <"$TMPD/out")" -eq 1
 expect_exit 2 "missing file" "$FS38" validate "$TMPD/nope.ndjson"
 # an unreadable input is named, and the inputs after it are still checked
 expect_exit 2 "missing then good" "$FS38" validate "$TMPD/nope.ndjson" "$TMPD" "$TMPD/mixed.ndjson"

@@ -184,6 +184,34 @@ static void test_enums_wrong(void) {
     const xc_issue *it = xc_report_find(&r, "observables[0].kind");
     CHECK(it && has(it->problem, "ip, cidr, e164") && has(it->problem, "carrier"));
     json_decref(o);
+    /* all of them, for every enumeration: the list is never cut (event_type's
+     * 20 values, with a long wrong value in front of them) */
+    static const struct {
+        const char *path;
+        xc_enum which;
+    } lists[] = {{"status", XC_ENUM_STATUS},         {"event_type", XC_ENUM_EVENT_TYPE},
+                 {"domain", XC_ENUM_DOMAIN},         {"severity", XC_ENUM_SEVERITY},
+                 {"observables[0].kind", XC_ENUM_OBS_KIND}, {"observables[1].role", XC_ENUM_OBS_ROLE},
+                 {"recommended_action.action", XC_ENUM_ACTION}, {"handling.tlp", XC_ENUM_TLP}};
+    for (size_t i = 0; i < sizeof lists / sizeof *lists; i++) {
+        char last[48];
+        o = base_json();
+        json_object_set_new(parent_of(o, lists[i].path, last, sizeof last), last,
+                            json_string("WRONG_WRONG_WRONG_WRONG_WRONG_WRONG_WRONG_WRONG_WRONG_WRONG_64"));
+        run_json(o, &r);
+        it = xc_report_find(&r, lists[i].path);
+        CHECK_MSG(it != NULL, "%s not named", lists[i].path);
+        for (size_t k = 0; it && k < xc_enum_count(lists[i].which); k++) {
+            const char *v = xc_enum_value(lists[i].which, k);
+            size_t vl = strlen(v);
+            const char *at = strstr(it->problem, v);
+            /* the whole value, then ", " or the end of the message */
+            while (at && !(at[vl] == '\0' || (at[vl] == ',' && at[vl + 1] == ' ')))
+                at = strstr(at + 1, v);
+            CHECK_MSG(at != NULL, "%s: allowed value %s missing from: %s", lists[i].path, v, it->problem);
+        }
+        json_decref(o);
+    }
     /* case matters */
     o = base_json();
     json_object_set_new(o, "severity", json_string("HIGH"));
@@ -388,6 +416,13 @@ static void test_clear_ids(void) {
         {"sip_uri", "tel:+44.7700.900.123", "victim", NULL, 1},
         {"carrier", "+44 (7700) 900 123", "victim", NULL, 1},
         {"sip_uri", "sip:+44%37%37%30%30%39%30%30%31%32%33@ims.example", "victim", NULL, 1},
+        /* a national number with dots: a tel: URI has no host, a user part is none */
+        {"sip_uri", "tel:202.555.0100;phone-context=+1", "victim", NULL, 1},
+        {"sip_uri", "sip:202.555.0100@ims.example;user=phone", "victim", NULL, 1},
+        /* escaped separators are separators (RFC 3261 19.1.4), an escaped '+' a '+' */
+        {"sip_uri", "sip:+44%2D7700%2D900123@ims.example", "victim", NULL, 1},
+        {"sip_uri", "sip:%2B44%207700%20900%20123@ims.example", "victim", NULL, 1},
+        {"sip_uri", "sip:alice%2E1@192.168.100.200", "victim", NULL, 0},
         {"ip", "198.51.100.7", "victim", NULL, 0},
         {"sip_uri", "sip:pbx-12.34@ims.example", "victim", NULL, 0},
         {"sip_uri", "sip:alice@192.168.100.200", "victim", NULL, 0}, /* a host's dots end a run */

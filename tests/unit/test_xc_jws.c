@@ -360,6 +360,25 @@ static void test_refusals(void) {
         for (int j = i + 1; j < XC_JWS__COUNT; j++) CHECK(strcmp(xc_jws_code_name(i), xc_jws_code_name(j)));
 }
 
+/* jansson's blocks, each checked for a secret's text as it is freed: a key
+ * file's secret must not be left behind in freed heap memory. */
+static const char *freed_needle;
+static unsigned freed_with_secret;
+
+static void *scan_malloc(size_t n) {
+    size_t *p = malloc(n + 16);
+    if (!p) return NULL;
+    *p = n;
+    return (char *)p + 16;
+}
+
+static void scan_free(void *q) {
+    if (!q) return;
+    char *p = (char *)q - 16;
+    if (freed_needle && memmem(q, *(size_t *)p, freed_needle, strlen(freed_needle))) freed_with_secret++;
+    free(p);
+}
+
 static void test_key_files(void) {
     char dir[] = "/tmp/test_xc_jws.XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
@@ -375,6 +394,20 @@ static void test_key_files(void) {
     CHECK(!memcmp(back.sk, ka.sk, 64) && !memcmp(back.pk, ka.pk, 32) && !strcmp(back.kid, ka.kid) &&
           !strcmp(back.issuer, ka.issuer));
     CHECK(xc_keypair_save(&ka, sub, &e) == FS_ERR_IO && strstr(e.msg, "overwrite"));
+    /* the seed (base64url, as the file holds it) is wiped from every block
+     * jansson used to read the file, not only from the file's buffer */
+    char seed_b64[XC_B64_LEN(32) + 1];
+    xc_b64_encode(ka.sk, 32, seed_b64, sizeof seed_b64);
+    json_malloc_t prev_malloc;
+    json_free_t prev_free;
+    json_get_alloc_funcs(&prev_malloc, &prev_free);
+    json_set_alloc_funcs(scan_malloc, scan_free);
+    freed_needle = seed_b64;
+    freed_with_secret = 0;
+    CHECK_MSG(xc_keypair_load(path, &back, &e) == FS_OK, "%s", e.msg);
+    json_set_alloc_funcs(prev_malloc, prev_free);
+    freed_needle = NULL;
+    CHECK_MSG(freed_with_secret == 0, "%u freed blocks still held the secret key", freed_with_secret);
     /* a readable secret is refused */
     chmod(path, 0644);
     CHECK(xc_keypair_load(path, &back, &e) == FS_ERR_CONFIG && strstr(e.msg, "chmod 600"));
@@ -385,6 +418,22 @@ static void test_key_files(void) {
     size_t len;
     char *m = check_read_file(pub, &len);
     CHECK(m != NULL);
+    /* ...and no signing key: given instead of the .key (they share a name),
+     * it is named as what it is, with the file to give, not "run chmod 600"
+     * nor "alg must be EdDSA" */
+    CHECK(xc_keypair_load(pub, &back, &e) == FS_ERR_USAGE);
+    CHECK_MSG(strstr(e.msg, "public member entry") && strstr(e.msg, path), "%s", e.msg);
+    char pub600[600];
+    snprintf(pub600, sizeof pub600, "%s/member.json", dir);
+    FILE *pf = fopen(pub600, "w");
+    if (pf) {
+        fputs(m ? m : "", pf);
+        fclose(pf);
+    }
+    chmod(pub600, 0600);
+    CHECK(xc_keypair_load(pub600, &back, &e) == FS_ERR_FORMAT);
+    CHECK_MSG(strstr(e.msg, "no secret_key"), "%s", e.msg);
+    unlink(pub600);
     char reg_text[1024];
     snprintf(reg_text, sizeof reg_text, "{\"members\":[%s]}", m ? m : "");
     xc_registry r1;
