@@ -266,6 +266,9 @@ static void call_evidence(det_ctx *c) {
     if (by & EVID_LONG) det_note_in_call(c, R_IRSF_LONG_CALL, long_call_incident(eng, call));
 }
 
+/* Capture second + 1 of ts (0: none), as det_caller/det_source keep it. */
+static uint32_t answer_second(uint64_t ts) { return (uint32_t)(ts / FS_USEC) + 1; }
+
 /* ---- ending a call -------------------------------------------------------------------- */
 
 /* Give back the caller's concurrent slot, once. */
@@ -438,7 +441,7 @@ static void call_revive(det_ctx *c, det_call *call) {
     if (call->cancelled) {
         if (st->calls_cancelled) st->calls_cancelled--;
         short_ring_undo(c, call);
-        call->cancelled = false;
+        call->cancelled = call->answered_elsewhere = false;
     } else if (counted_failed(call->final_status) && st->calls_failed) {
         st->calls_failed--;
     }
@@ -465,7 +468,7 @@ static void call_end(det_ctx *c, det_call *call) {
      * bucket with (FRAUD-IRSF-002), older than each of them */
     det_table_demote(&c->eng->calls, call);
     release_concurrent(c->eng, call);
-    if (call->cancelled && !call->t_answer) {
+    if (call->cancelled && !call->t_answer && !call->answered_elsewhere) {
         uint64_t ring = c->ts > call->t_invite ? c->ts - call->t_invite : 0;
         short_ring(c, call, ring);
     }
@@ -823,10 +826,16 @@ static void call_response(det_ctx *c) {
         eng->stats.calls_answered++;
         det_table *callers = callers_open(eng, call->caller_key);
         det_caller *k = call_caller(callers, call);
-        if (k) k->answered++;
+        if (k) {
+            k->answered++;
+            k->answer_s = answer_second(c->ts);
+        }
         callers_close(eng, call->caller_key);
         det_source *s = counted_by_source(call) ? source_entry(c, &call->src) : NULL;
-        if (s) s->wangiri_answered++;
+        if (s) {
+            s->wangiri_answered++;
+            s->wangiri_answer_s = answer_second(c->ts);
+        }
         return;
     }
     if (call->state == CALL_ANSWERED) return; /* a late failure from another fork */
@@ -851,11 +860,59 @@ static void call_response(det_ctx *c) {
     call_end(c, call);
 }
 
+/* A CANCEL ends the call only when the caller sent it (the INVITE's sender):
+ * one on another leg (a proxy giving up a branch of its serial forking, then
+ * trying the next) leaves the call to the answer the caller gets, as a
+ * failure on that leg does (call_response); and a CANCEL from anywhere else
+ * would end a Wangiri caller's call before its own CANCEL counted. */
+/* The CANCEL says the call was answered elsewhere (RFC 3326 Reason
+ * "SIP;cause=200", "Call completed elsewhere": RFC 3261 16.7 step 10, and
+ * what a PBX's ring group sends every phone but the one that answered). */
+static bool completed_elsewhere(const sip_msg *m) {
+    uint16_t pos = 0;
+    for (const sip_header *h; (h = sip_header_next(m, SIP_H_REASON, &pos));) {
+        fs_str rest = h->value, item;
+        while (sip_list_next(&rest, &item)) {
+            const char *semi = memchr(item.p, ';', item.len);
+            if (!semi) continue;
+            fs_str proto = fs_str_trim(fs_str_make(item.p, (size_t)(semi - item.p))), cause;
+            fs_str params = fs_str_make(semi + 1, (size_t)(item.p + item.len - semi - 1));
+            if (fs_str_ieq_cstr(proto, "SIP") && sip_param_get(params, "cause", &cause) &&
+                fs_str_ieq_cstr(fs_str_trim(cause), "200"))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* The call's caller (or, without one, its source) had a call answered at
+ * most max_ring_s before the message at hand: the "elsewhere" a CANCEL's
+ * Reason names is there. */
+static bool answered_elsewhere_lately(det_ctx *c, const det_call *call) {
+    det_table *callers = callers_open(c->eng, call->caller_key);
+    det_caller *k = call_caller(callers, call);
+    uint32_t at = k ? k->answer_s : 0;
+    callers_close(c->eng, call->caller_key);
+    if (!k) {
+        det_source *s = counted_by_source(call) ? source_entry(c, &call->src) : NULL;
+        at = s ? s->wangiri_answer_s : 0;
+    }
+    uint32_t max_ring = (uint32_t)det_rule_cfg(c, R_WANGIRI)->param[0];
+    return at && (uint32_t)(answer_second(c->ts) - at) <= max_ring + 1;
+}
+
 static void call_cancel(det_ctx *c) {
     det_call *call = call_find(c);
     if (!call || (call->state != CALL_TRYING && call->state != CALL_RINGING)) return;
+    if (!fs_addr_eq(&c->p->src.addr, &call->src)) return;
     call->cancelled = true;
     c->eng->stats.calls_cancelled++;
+    /* a ring group's other phones, cancelled because one answered: the
+     * Reason tells each phone not to show a missed call, and none is a
+     * short ring (Wangiri). Only when a call of the same caller (or
+     * source) was answered just before: the header alone is any
+     * sender's to write. */
+    if (completed_elsewhere(c->m) && answered_elsewhere_lately(c, call)) call->answered_elsewhere = true;
     call_end(c, call);
 }
 
@@ -899,6 +956,12 @@ static void call_bye(det_ctx *c) {
          * which would find the call over already */
         call->cancelled = true;
         c->eng->stats.calls_cancelled++;
+    } else if (!fs_addr_eq(&c->p->dst.addr, &call->src)) {
+        /* neither from the caller nor to it (the callee's BYE after an
+         * answer the capture lost): another leg's, or a BYE sent from a
+         * second address to end the call before the caller's CANCEL (a
+         * short ring) is seen */
+        return;
     }
     call_end(c, call);
 }

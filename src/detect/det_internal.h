@@ -181,6 +181,8 @@ typedef struct det_source {
     /* fraud velocity per source (FRAUD-IRSF-001): calls to high-risk ranges */
     uint64_t irsf_start;
     uint32_t irsf_calls;
+    uint32_t wangiri_answer_s;  /* capture second + 1 of its latest call answered (0 none; Wangiri,
+                                 * det_calls.c; here, where padding was) */
     det_sketch irsf_numbers;
     det_sketch wangiri_callees;
 } det_source;
@@ -281,6 +283,7 @@ typedef struct det_caller {
     uint32_t concurrent;
     /* added by det_calls.c */
     bool wangiri_flagged, irsf_flagged, vol_flagged;
+    uint32_t answer_s;       /* capture second + 1 of its latest call answered (0 none; in padding) */
     uint64_t ring_us_total;  /* summed ring time of the short rings (Wangiri) */
     /* the windows of FRAUD-IRSF-001 and FRAUD-VOL-001 as the capture has
      * them, whatever order the workers counted their calls in: the latest
@@ -316,6 +319,8 @@ typedef struct det_call {
     uint64_t caller_key;
     fs_addr src;            /* the requester */
     fs_endpoint src_ep, dst_ep;
+    bool answered_elsewhere; /* det_calls.c: cancelled with Reason SIP;cause=200 just after its
+                              * caller's answer (a ring group): no short ring (in padding) */
     uint64_t t_invite, t_ring, t_answer, t_end;
     char caller[32];
     char callee[32];

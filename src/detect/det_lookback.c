@@ -23,6 +23,7 @@
 #define LB_SLACK_US (2 * FS_USEC)       /* capture time may step back this much between messages */
 #define LB_CALL_SLACK_US (120 * FS_USEC) /* a counted call's INVITE before its window (Wangiri's CANCEL) */
 #define LB_MAX_CALLS 128                /* calls whose whole flow one incident's look back writes */
+#define LB_OLDER_RUN 64                 /* records before the window in a row that end the walk back */
 
 typedef struct lb_rec {
     uint64_t pos;      /* where its bytes start, counted from the ring's first byte ever */
@@ -151,14 +152,22 @@ uint32_t det_lookback_each(det_lookback *lb, uint64_t incident_key, uint64_t sin
     if (!budget || !lb->next_rec) return 0;
     /* back from the newest record to the first one before the window (less
      * a slack: times are not always in order; a call's INVITE precedes the
-     * CANCEL a Wangiri window counts) */
+     * CANCEL a Wangiri window counts), past a few older ones: one message
+     * stamped earlier than its neighbours (another HEP sender's clock, a
+     * stray) must not hide the window's messages before it */
     uint64_t slack = with_calls ? LB_CALL_SLACK_US : LB_SLACK_US;
     uint64_t from = since_us > slack ? since_us - slack : 0;
     uint64_t oldest = lb->next_rec > lb->nrecs ? lb->next_rec - lb->nrecs : 0, lo = lb->next_rec;
-    while (lo > oldest) {
-        const lb_rec *r = &lb->recs[(lo - 1) % lb->nrecs];
-        if (lb->next_pos - r->pos > lb->nbytes || r->ts_us < from) break;
-        lo--;
+    unsigned older = 0;
+    for (uint64_t n = lb->next_rec; n > oldest && older < LB_OLDER_RUN; n--) {
+        const lb_rec *r = &lb->recs[(n - 1) % lb->nrecs];
+        if (lb->next_pos - r->pos > lb->nbytes) break;
+        if (r->ts_us < from) {
+            older++;
+        } else {
+            older = 0;
+            lo = n - 1;
+        }
     }
     /* the call legs of the first `budget` messages counted, for their flows */
     uint64_t calls[LB_MAX_CALLS];

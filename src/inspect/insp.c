@@ -266,21 +266,63 @@ static void merge_caller_window(ev_event *a, const ev_event *b) {
             ev_add_observable(a, other.obs[i].kind, other.obs[i].value, other.obs[i].role);
 }
 
+static int64_t detail_int(const ev_event *ev, const char *name) {
+    const ev_detail *d = ev_get_detail(ev, name);
+    return d && d->kind == EV_D_INT ? d->i : -1;
+}
+
+/* a's detail name as x has it */
+static void take_detail(ev_event *a, const ev_event *x, const char *name) {
+    const ev_detail *d = ev_get_detail(x, name);
+    if (d && d->kind == EV_D_INT) ev_set_int(a, name, d->i);
+    else if (d && d->kind == EV_D_REAL) ev_set_real(a, name, d->r);
+}
+
+/* The observables of x but its source (the share's own) added to a's. */
+static void add_observables(ev_event *a, const ev_event *x) {
+    for (unsigned i = 0; i < x->nobs; i++)
+        if (strcmp(x->obs[i].role, "source") != 0) ev_add_observable(a, x->obs[i].kind, x->obs[i].value, x->obs[i].role);
+}
+
+/* FRAUD-WANGIRI-001 per caller counts in one window the workers share too
+ * (det_calls.c): each share's details are that window's counts as its
+ * worker last read them, and the share that read the most short rings (of
+ * the most calls) read it last, as one engine's last hit does; its counts
+ * go together (answered_ratio, ring_time_avg_s), so all of them are taken.
+ * FRAUD-IRSF-002 counts long calls: long_calls is the merged count, the
+ * longest call is either share's. */
+static void merge_call_details(ev_event *a, const ev_event *x, const ev_event *y) {
+    if (a->rule == R_WANGIRI) {
+        int64_t xs = detail_int(x, "short_rings"), ys = detail_int(y, "short_rings");
+        const ev_event *last = ys > xs || (ys == xs && detail_int(y, "calls") > detail_int(x, "calls")) ? y : x;
+        static const char *const window[] = {"short_rings", "calls", "answered", "answered_ratio", "distinct_callees",
+                                             "ring_time_avg_s"};
+        for (size_t i = 0; i < sizeof window / sizeof *window; i++) take_detail(a, last, window[i]);
+    } else if (a->rule == R_IRSF_LONG_CALL) {
+        merge_detail(a, x, "duration_s", false);
+        merge_detail(a, y, "duration_s", false);
+        if (ev_get_detail(a, "long_calls")) ev_set_int(a, "long_calls", (int64_t)a->count);
+        add_observables(a, x);
+        add_observables(a, y);
+    }
+}
+
 static void merge_into(ev_event *a, const ev_event *b) {
     if (caller_window_rule(a->rule)) {
         merge_caller_window(a, b);
         return;
     }
+    ev_event first = *a;
     if (b->count < a->count || (b->count == a->count && b->nobs <= a->nobs)) {
         add_share(a, b);
         merge_lists(a, b);
-        return;
+    } else {
+        *a = *b;
+        memcpy(a->event_id, first.event_id, sizeof a->event_id);
+        add_share(a, &first);
+        merge_lists(a, &first);
     }
-    ev_event smaller = *a;
-    *a = *b;
-    memcpy(a->event_id, smaller.event_id, sizeof a->event_id);
-    add_share(a, &smaller);
-    merge_lists(a, &smaller);
+    merge_call_details(a, &first, b);
 }
 
 /* Called with event_lock held. false: no room, emit it as it is. */

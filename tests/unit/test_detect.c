@@ -2441,6 +2441,63 @@ static void test_wangiri(void) {
     world_free(&w);
 }
 
+/* One inbound call to a PBX ring group of 12 phones (a B2BUA: one Call-ID
+ * per phone, From the caller): the PBX cancels the 11 others 4 s in, when
+ * one answers, each CANCEL saying so (RFC 3326 Reason: SIP;cause=200, "Call
+ * completed elsewhere"). No missed call on any phone, no short ring: it
+ * was FRAUD-WANGIRI-001 against the caller (11 short rings, answer ratio
+ * 1/12), or, with the caller's number withheld, against the PBX. */
+static void ring_group_call(world *w, const char *caller, const char *tag, uint64_t t0, int answered_by,
+                            const char *reason) {
+    for (int i = 0; i < 12; i++) {
+        char phone[32], cid[16], ruri[96], from[128], to[128], tt[160];
+        snprintf(phone, sizeof phone, "192.168.1.%d:5060", 101 + i);
+        snprintf(cid, sizeof cid, "%s%d", tag, i);
+        snprintf(ruri, sizeof ruri, "sip:%d@192.168.1.%d:5060", 201 + i, 101 + i);
+        snprintf(from, sizeof from, "<sip:%s@192.168.1.10>;tag=f%s", caller, cid);
+        snprintf(to, sizeof to, "<sip:%d@192.168.1.10>", 201 + i);
+        snprintf(tt, sizeof tt, "%s;tag=t%s", to, cid);
+        uint64_t t = t0 + SEC(0.001 * i);
+        req(w, "192.168.1.10:5060", phone, t, "INVITE", ruri, from, to, cid, 1, NULL, NULL);
+        resp(w, phone, "192.168.1.10:5060", t + SEC(0.2), 180, "Ringing", "INVITE", from, tt, cid, 1, NULL, NULL);
+        if (i == answered_by) {
+            resp(w, phone, "192.168.1.10:5060", t0 + SEC(4), 200, "OK", "INVITE", from, tt, cid, 1, NULL, NULL);
+            req(w, "192.168.1.10:5060", phone, t0 + SEC(100), "BYE", ruri, from, tt, cid, 2, NULL, NULL);
+        } else {
+            req(w, "192.168.1.10:5060", phone, t0 + SEC(4.02), "CANCEL", ruri, from, to, cid, 1, reason, NULL);
+            resp(w, phone, "192.168.1.10:5060", t0 + SEC(4.03), 487, "Request Terminated", "INVITE", from, tt, cid, 1,
+                 NULL, NULL);
+        }
+    }
+}
+
+static void test_wangiri_ring_group(void) {
+    const char *elsewhere = "Reason: Q.850;cause=16, SIP ;cause=200;text=\"Call completed elsewhere\"\r\n";
+    const char *callers[] = {"+447700900123", "anonymous"};
+    for (int k = 0; k < 2; k++) {
+        world w = world_new(config_default());
+        ring_group_call(&w, callers[k], "rg", T0, 5, elsewhere);
+        world_finish(&w);
+        CHECK_EQ_INT(det_engine_stats(w.eng)->calls_cancelled, 11);
+        CHECK_MSG(count_rule(w.out, "FRAUD-WANGIRI-001") == 0, "ring group, caller %s", callers[k]);
+        world_free(&w);
+    }
+    /* the same Reason on a Wangiri sender's CANCELs, no call answered
+     * (nothing was completed elsewhere): short rings as before */
+    world w = world_new(config_default());
+    ring_group_call(&w, "+447700900123", "wg", T0, -1, elsewhere);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-WANGIRI-001"), 1);
+    CHECK_EQ_INT(dint(find_rule(w.out, "FRAUD-WANGIRI-001"), "short_rings"), 12);
+    world_free(&w);
+    /* ... and cancelled without that Reason after one answered: short rings */
+    w = world_new(config_default());
+    ring_group_call(&w, "+447700900123", "nr", T0, 5, NULL);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-WANGIRI-001"), 1);
+    world_free(&w);
+}
+
 /* SIP-INFO-004: a SIP server agreeing to outdated TLS, or to a suite no
  * one may use, as its ServerHello says (no message, no keys). */
 static void tls_hello(world *w, const char *server, const char *client, uint16_t version, uint16_t suite,
@@ -2815,6 +2872,29 @@ static void test_lookback_evidence(void) {
     int earlier = evid_earlier(log, R_WANGIRI);
     CHECK_MSG(earlier >= 5 * 9 && earlier <= 5 * 11 + 2, "earlier: %d", earlier); /* the calls before the 10th */
     for (int i = 1; i < log->n; i++) CHECK(log->m[i].ts >= log->m[i - 1].ts || !log->m[i - 1].earlier);
+    world_free(&w);
+    /* one message stamped 200 s before its neighbours (another sender's
+     * clock) among the calls before the threshold: they are still there */
+    w = world_new(config_zones());
+    memset(log, 0, sizeof *log);
+    det_engine_set_evidence(w.eng, on_evid, log, 0);
+    det_engine_set_lookback(w.eng, 1u << 20, &e);
+    for (int i = 0; i < 15; i++) {
+        char callee[24];
+        snprintf(callee, sizeof callee, "+4477009%05d", 100 + i * 7);
+        snprintf(cid, sizeof cid, "ws%d", i);
+        call(&w, "203.0.113.20:5060", "10.0.0.60:5060", T0 + SEC(i * 4), "+2521234567", callee, cid, END_CANCEL, 3,
+             NULL);
+        if (i == 4)
+            req(&w, "198.51.100.77:5060", "10.0.0.60:5060", T0 + SEC(i * 4 + 3.5) - SEC(200), "OPTIONS",
+                "sip:10.0.0.60", "<sip:mon@198.51.100.77>;tag=1", "<sip:10.0.0.60>", "stray", 1, NULL, NULL);
+    }
+    world_finish(&w);
+    for (int i = 0; i < 15; i++) {
+        snprintf(cid, sizeof cid, "ws%d", i);
+        evid_of(log, R_WANGIRI, cid, got, sizeof got);
+        CHECK_MSG(strstr(got, "CANCEL:c 200:r 487:r") != NULL, "a stray time before: %s: %s", cid, got);
+    }
     world_free(&w);
     /* the limit: the oldest five */
     w = world_new(config_zones());
@@ -4099,6 +4179,61 @@ static void test_wangiri_relayed_failover(void) {
     world_free(&w);
 }
 
+/* Only the caller's CANCEL (or BYE before the answer) ends a call: a proxy
+ * giving up the first branch of its serial forking after 4 s of ringing
+ * (its CANCEL on its own leg) before the second branch is busy leaves the
+ * caller a 486, not a short ring; and a BYE from a second address of a
+ * Wangiri sender, just before its CANCEL, does not end the call unseen. */
+static void test_call_ended_by_others(void) {
+    world w = world_new(config_zones());
+    const char *caller = "203.0.113.20:5060", *px = "10.0.0.60:5060", *b1 = "10.0.0.70:5060",
+               *b2 = "10.0.0.80:5060", *other = "203.0.113.99:5060";
+    for (int i = 0; i < 15; i++) {
+        char callee[24], cid[16], ruri[96], from[128], to[128], tt[160];
+        snprintf(callee, sizeof callee, "+4477009%05d", 100 + i * 7);
+        snprintf(cid, sizeof cid, "sf%d", i);
+        uint64_t t = T0 + SEC(i * 10);
+        snprintf(ruri, sizeof ruri, "sip:%s@sbc.example;user=phone", callee);
+        snprintf(from, sizeof from, "<sip:+2521234567@x.example;user=phone>;tag=f%s", cid);
+        snprintf(to, sizeof to, "<sip:%s@sbc.example;user=phone>", callee);
+        snprintf(tt, sizeof tt, "%s;tag=b%s", to, cid);
+        req(&w, caller, px, t, "INVITE", ruri, from, to, cid, 1, NULL, NULL);
+        req(&w, px, b1, t + SEC(0.02), "INVITE", ruri, from, to, cid, 1, NULL, NULL);
+        resp(&w, b1, px, t + SEC(0.3), 180, "Ringing", "INVITE", from, tt, cid, 1, NULL, NULL);
+        resp(&w, px, caller, t + SEC(0.31), 180, "Ringing", "INVITE", from, tt, cid, 1, NULL, NULL);
+        req(&w, px, b1, t + SEC(4), "CANCEL", ruri, from, to, cid, 1, NULL, NULL);
+        resp(&w, b1, px, t + SEC(4.01), 487, "Request Terminated", "INVITE", from, tt, cid, 1, NULL, NULL);
+        req(&w, px, b2, t + SEC(4.02), "INVITE", ruri, from, to, cid, 1, NULL, NULL);
+        resp(&w, b2, px, t + SEC(4.5), 486, "Busy Here", "INVITE", from, to, cid, 1, NULL, NULL);
+        resp(&w, px, caller, t + SEC(4.51), 486, "Busy Here", "INVITE", from, to, cid, 1, NULL, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_cancelled, 0);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_failed, 15);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-WANGIRI-001"), 0);
+    world_free(&w);
+
+    w = world_new(config_zones());
+    for (int i = 0; i < 15; i++) {
+        char callee[24], cid[16], ruri[96], from[128], to[128];
+        snprintf(callee, sizeof callee, "+4477009%05d", 100 + i * 7);
+        snprintf(cid, sizeof cid, "wb%d", i);
+        uint64_t t = T0 + SEC(i * 4);
+        snprintf(ruri, sizeof ruri, "sip:%s@sbc.example;user=phone", callee);
+        snprintf(from, sizeof from, "<sip:+2521234567@x.example;user=phone>;tag=f%s", cid);
+        snprintf(to, sizeof to, "<sip:%s@sbc.example;user=phone>", callee);
+        req(&w, caller, px, t, "INVITE", ruri, from, to, cid, 1, NULL, NULL);
+        resp(&w, px, caller, t + SEC(0.3), 180, "Ringing", "INVITE", from, to, cid, 1, NULL, NULL);
+        req(&w, other, px, t + SEC(2.9), "BYE", ruri, from, to, cid, 2, NULL, NULL);
+        req(&w, caller, px, t + SEC(3), "CANCEL", ruri, from, to, cid, 1, NULL, NULL);
+        resp(&w, px, caller, t + SEC(3.03), 487, "Request Terminated", "INVITE", from, to, cid, 1, NULL, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_cancelled, 15);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-WANGIRI-001"), 1);
+    world_free(&w);
+}
+
 /* A full bucket of the calls table gives up the calls that are over (kept
  * only for retransmissions) before a call still up: two calls at a time
  * with room for 8, one of them long to a high-risk range, the other
@@ -4155,8 +4290,10 @@ int main(void) {
     test_wangiri_off_hours();
     test_allow_callers();
     test_wangiri();
+    test_wangiri_ring_group();
     test_wangiri_pai_not_assertable();
     test_wangiri_relayed_failover();
+    test_call_ended_by_others();
     test_ended_calls_give_way();
     test_call_evidence();
     test_lookback_evidence();

@@ -601,6 +601,132 @@ static void test_caller_across_workers(void) {
     if (!getenv("KEEP")) remove(path);
 }
 
+typedef struct long_seen {
+    int incidents;
+    uint64_t count;
+    int64_t long_calls;
+} long_seen;
+
+static void collect_long(void *user, const ev_event *ev, bool final) {
+    long_seen *s = user;
+    if (!final || strcmp(det_rule_table[ev->rule].id, "FRAUD-IRSF-002")) return;
+    s->incidents++;
+    s->count += ev->count;
+    const ev_detail *d = ev_get_detail(ev, "long_calls");
+    s->long_calls = d && d->kind == EV_D_INT ? d->i : -1;
+}
+
+/* One caller's long calls to a high-risk range (FRAUD-IRSF-002, one
+ * incident per caller) from 8 addresses, which the workers split: the
+ * merged report counts 8 long calls, and says so (long_calls), as one
+ * engine does; it used to keep the larger share's long_calls. */
+static void test_long_calls_across_workers(void) {
+    const char *path = "/tmp/fs38_test_inspect_long.pcap";
+    FILE *f = pcap_create(path);
+    if (!f) return;
+    enum { CALLS = 8 };
+    for (int i = 0; i < CALLS; i++) {
+        char src[32], msg[3][640];
+        snprintf(src, sizeof src, "192.0.2.%d", 1 + i);
+        const char *hdr = "Via: SIP/2.0/UDP %s:5070;branch=z9hG4bK%s%d\r\nFrom: <sip:+441632960001@%s>;tag=%d\r\n"
+                          "To: <sip:+8821610000%d@198.51.100.1>%s\r\nCall-ID: long%d@x\r\n";
+        char h[3][320];
+        snprintf(h[0], sizeof h[0], hdr, src, "i", i, src, i, i, "", i);
+        snprintf(h[1], sizeof h[1], hdr, src, "i", i, src, i, i, ";tag=b", i);
+        snprintf(h[2], sizeof h[2], hdr, src, "b", i, src, i, i, ";tag=b", i);
+        snprintf(msg[0], sizeof msg[0], "INVITE sip:+8821610000%d@198.51.100.1 SIP/2.0\r\n%sMax-Forwards: 70\r\n"
+                 "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n", i, h[0]);
+        snprintf(msg[1], sizeof msg[1], "SIP/2.0 200 OK\r\n%sCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n", h[1]);
+        snprintf(msg[2], sizeof msg[2], "BYE sip:+8821610000%d@198.51.100.1 SIP/2.0\r\n%sMax-Forwards: 70\r\n"
+                 "CSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n", i, h[2]);
+        uint32_t t = 1700000000u + (uint32_t)i;
+        pcap_put_udp(f, src, msg[0], t, 0);
+        pcap_put_udp_to(f, "198.51.100.1", 5060, src, msg[1], t, 500000);
+        pcap_put_udp(f, src, msg[2], t + 60, 0);
+    }
+    fclose(f);
+    static fs38_config cfg;
+    cfg_defaults(&cfg);
+    fs_err e = {0};
+    CHECK_EQ_INT(cfg_load_ranges_buffer(&cfg, "+88216,Satellite\n", 17, "ranges", &e), FS_OK);
+    cfg.rules[R_IRSF_LONG_CALL].param[0] = 30; /* min_duration_s */
+    long_seen got[2] = {{0}};
+    for (unsigned w = 1; w <= 2; w++) {
+        insp_options o = {.cfg = &cfg, .workers = w, .on_event = collect_long, .user = &got[w - 1]};
+        insp *in = insp_new(&o, &e);
+        CHECK(in != NULL);
+        if (!in) return;
+        CHECK_EQ_INT(insp_run_file(in, path, NULL, &e), FS_OK);
+        insp_finish(in);
+        insp_stats st;
+        insp_get_stats(in, &st);
+        if (w == 2)
+            CHECK_MSG(st.worker_messages[0] > 0 && st.worker_messages[1] > 0, "both workers carry calls: %llu / %llu",
+                      (unsigned long long)st.worker_messages[0], (unsigned long long)st.worker_messages[1]);
+        insp_free(in);
+        CHECK_MSG(got[w - 1].incidents == 1 && got[w - 1].count == CALLS && got[w - 1].long_calls == CALLS,
+                  "%u worker(s): %d FRAUD-IRSF-002 incident(s), count %llu, long_calls %lld", w, got[w - 1].incidents,
+                  (unsigned long long)got[w - 1].count, (long long)got[w - 1].long_calls);
+    }
+    if (!getenv("KEEP")) remove(path);
+}
+
+typedef struct wangiri_seen {
+    int incidents;
+    uint64_t count;
+    int64_t short_rings, distinct;
+} wangiri_seen;
+
+static void collect_wangiri(void *user, const ev_event *ev, bool final) {
+    wangiri_seen *s = user;
+    if (!final || strcmp(det_rule_table[ev->rule].id, "FRAUD-WANGIRI-001")) return;
+    s->incidents++;
+    s->count += ev->count;
+    const ev_detail *d = ev_get_detail(ev, "short_rings"), *n = ev_get_detail(ev, "distinct_callees");
+    s->short_rings = d && d->kind == EV_D_INT ? d->i : -1;
+    s->distinct = n && n->kind == EV_D_INT ? n->i : -1;
+}
+
+/* One caller's one-ring calls (FRAUD-WANGIRI-001) through three trunks,
+ * which the workers split: the caller's window is one (det_shared.c), and
+ * the merged report's short_rings and distinct_callees are the window's
+ * last counts, 18 as one engine says, not those the larger share read. */
+static void test_wangiri_across_workers(void) {
+    const char *path = "/tmp/fs38_test_inspect_wangiri.pcap";
+    FILE *f = pcap_create(path);
+    if (!f) return;
+    enum { CALLS = 18 };
+    for (int i = 0; i < CALLS; i++) {
+        char src[32], msg[3][640], h[2][320];
+        snprintf(src, sizeof src, "192.0.2.%d", 1 + i % 3);
+        const char *hdr = "Via: SIP/2.0/UDP %s:5070;branch=z9hG4bKw%d\r\nFrom: <sip:+2521234567@%s>;tag=%d\r\n"
+                          "To: <sip:+44770090%04d@198.51.100.1>%s\r\nCall-ID: wg%d@x\r\n";
+        snprintf(h[0], sizeof h[0], hdr, src, i, src, i, i, "", i);
+        snprintf(h[1], sizeof h[1], hdr, src, i, src, i, i, ";tag=b", i);
+        snprintf(msg[0], sizeof msg[0], "INVITE sip:+44770090%04d@198.51.100.1 SIP/2.0\r\n%sMax-Forwards: 70\r\n"
+                 "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n", i, h[0]);
+        snprintf(msg[1], sizeof msg[1], "SIP/2.0 180 Ringing\r\n%sCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n", h[1]);
+        snprintf(msg[2], sizeof msg[2], "CANCEL sip:+44770090%04d@198.51.100.1 SIP/2.0\r\n%sMax-Forwards: 70\r\n"
+                 "CSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n", i, h[0]);
+        uint32_t t = 1700000000u + 2 * (uint32_t)i;
+        pcap_put_udp(f, src, msg[0], t, 0);
+        pcap_put_udp_to(f, "198.51.100.1", 5060, src, msg[1], t, 300000);
+        pcap_put_udp(f, src, msg[2], t + 1, 500000);
+    }
+    fclose(f);
+    wangiri_seen got[2] = {{0}};
+    for (unsigned w = 1; w <= 2; w++) {
+        insp_stats st;
+        if (!inspect_file(path, w, false, collect_wangiri, &got[w - 1], &st)) return;
+        CHECK_MSG(got[w - 1].incidents == 1 && got[w - 1].count == CALLS && got[w - 1].short_rings == CALLS &&
+                      got[w - 1].distinct == CALLS,
+                  "%u worker(s): %d FRAUD-WANGIRI-001 incident(s), count %llu, short_rings %lld, distinct_callees %lld",
+                  w, got[w - 1].incidents, (unsigned long long)got[w - 1].count, (long long)got[w - 1].short_rings,
+                  (long long)got[w - 1].distinct);
+    }
+    if (!getenv("KEEP")) remove(path);
+}
+
 typedef struct proto_seen {
     int incidents;
     uint64_t count;
@@ -1103,6 +1229,8 @@ int main(void) {
     test_live_refresh();
     test_flood_late_share_times();
     test_caller_across_workers();
+    test_long_calls_across_workers();
+    test_wangiri_across_workers();
     test_sender_threshold_across_workers();
     test_relayed_calls();
     test_relayed_calls_tcp();
