@@ -48,7 +48,8 @@ static const char usage_text[] =
     "(JWS, EdDSA) against the trust registry, the highest version of each (issuer,\n"
     "event_id) is kept, revoked and expired ones are dropped, and the file is rewritten\n"
     "atomically. The hub sequence reached is kept in OUT.cursor, so the next pull only\n"
-    "fetches what is new. `fs38 inspect --indicators OUT` acts on the cache.\n"
+    "fetches what is new. `fs38 inspect --indicators OUT` acts on the cache. One pull\n"
+    "per cache: OUT.lock is held while it runs, a second one is refused.\n"
     "\n"
     "  --hub URL, --cert FILE, --key FILE, --ca FILE   the hub and our TLS identity\n"
     "  --out FILE             the cache (NDJSON, one event per line)\n"
@@ -139,7 +140,7 @@ static fs_code save(pull_run *p, fs_err *e) {
     if (p->cache.dirty && cl_cache_save(&p->cache, p->out, e) != FS_OK) return FS_ERR_IO;
     /* the cursor moves only once what it covers is on disk */
     if (p->cursor != p->cursor_saved) {
-        if (cl_cursor_save(p->out, p->cursor, e) != FS_OK) return FS_ERR_IO;
+        if (cl_cursor_save(p->out, p->cursor, p->types, e) != FS_OK) return FS_ERR_IO;
         p->cursor_saved = p->cursor;
     }
     return FS_OK;
@@ -272,6 +273,17 @@ static fs_code follow(pull_run *p, uint64_t duration_us, fs_err *e) {
     return save(p, e);
 }
 
+/* Whether a cursor reached with the --type list `saved` ("": every type)
+ * covers a run asking for `now` (NULL: every type). */
+static bool types_cover(const char *saved, const char *now) {
+    if (!saved[0]) return true;
+    if (!now) return false;
+    cl_policy s = {0}, n = {0};
+    fs_err e = {0};
+    if (cl_policy_set_types(&s, saved, &e) != FS_OK || cl_policy_set_types(&n, now, &e) != FS_OK) return false;
+    return (n.types & ~s.types) == 0;
+}
+
 static void print_summary(const pull_run *p) {
     fprintf(stderr,
             "fs38 pull: %u events received: %u new, %u updated, %u revoked, %u expired, %u stale, "
@@ -301,7 +313,7 @@ int cmd_pull(int argc, char **argv) {
     bool follow_mode = false;
     uint64_t timeout = 10, duration = 0;
     fs_err e = {0};
-    int c, rc = EXIT_USAGE;
+    int c, rc = EXIT_USAGE, lock_fd = -1;
     optind = 1;
     while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
         switch (c) {
@@ -347,11 +359,23 @@ int cmd_pull(int argc, char **argv) {
         fprintf(stderr, "fs38 pull: --out FILE is required (the indicator cache)\n");
         goto out;
     }
+    if (cl_cache_lock(p.out, &lock_fd, &e) != FS_OK) goto bad;
     if (cl_hub_init(&p.hub, hub, cert, key, ca, &e) != FS_OK) goto bad;
     p.hub.timeout_ms = (int)timeout * 1000;
     if (cl_cache_load(&p.cache, p.out, &e) != FS_OK) goto bad;
-    if (cl_cursor_load(p.out, &p.cursor, &e) != FS_OK) goto bad;
+    char cursor_types[CL_CURSOR_TYPES_MAX];
+    if (cl_cursor_load(p.out, &p.cursor, cursor_types, sizeof cursor_types, &e) != FS_OK) goto bad;
     p.cursor_saved = p.cursor;
+    if (p.cursor && !types_cover(cursor_types, p.types)) {
+        /* the hub's `next` passed over the types that run did not ask for:
+         * going on from its cursor would never fetch them (the merge rule
+         * makes fetching again what the cache holds harmless) */
+        if (!p.quiet)
+            fprintf(stderr, "fs38 pull: %s.cursor was reached with --type %s: fetching from the start "
+                            "for the other types\n", p.out, cursor_types);
+        p.cursor = 0;
+        p.cursor_saved = UINT64_MAX; /* saved again, with the types of this run */
+    }
     signal(SIGPIPE, SIG_IGN); /* before the first request: a hub closing is an error, not our end */
     if (fetch_registry(&p, &e) != FS_OK) goto bad;
 
@@ -370,6 +394,7 @@ bad:
     fprintf(stderr, "fs38 pull: %s\n", e.msg);
     if (p.received && !p.quiet) print_summary(&p);
 out:
+    if (lock_fd >= 0) close(lock_fd); /* after the last save */
     cl_cache_free(&p.cache);
     xc_registry_free(&p.reg);
     return rc;

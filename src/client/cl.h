@@ -227,11 +227,20 @@ size_t cl_cache_expire(cl_cache *c, int64_t now_ms);
  * folder, fsync, rename). */
 fs_code cl_cache_save(cl_cache *c, const char *path, fs_err *e);
 void cl_cache_free(cl_cache *c);
+/* <out>.lock, locked (flock) for as long as *fd stays open: one pull per
+ * cache. Two that kept the same file each rewrote it from what they had
+ * loaded: events one had saved were dropped by the other's rewrite while
+ * the cursor stayed past them, never fetched again. FS_ERR_USAGE (naming
+ * the other's pid) when it is held. */
+fs_code cl_cache_lock(const char *out_path, int *fd, fs_err *e);
 /* The live item for (issuer, event_id), or NULL. */
 const cl_cache_item *cl_cache_find(const cl_cache *c, const char *issuer, const char *event_id);
 
-/* <out>.cursor: the last hub sequence merged. Missing = 0. */
-fs_code cl_cursor_load(const char *out_path, uint64_t *seq, fs_err *e);
-fs_code cl_cursor_save(const char *out_path, uint64_t seq, fs_err *e);
+/* <out>.cursor: the last hub sequence merged, then the --type list it was
+ * reached with when there was one ("SEQ[ T,...]"): the hub's `next` passes
+ * over the other types, so the cursor covers only those. Missing = 0 and "". */
+#define CL_CURSOR_TYPES_MAX 256
+fs_code cl_cursor_load(const char *out_path, uint64_t *seq, char *types, size_t types_n, fs_err *e);
+fs_code cl_cursor_save(const char *out_path, uint64_t seq, const char *types, fs_err *e);
 
 #endif

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -249,6 +250,7 @@ fs_code cl_cache_load(cl_cache *c, const char *path, fs_err *e) {
     }
     fs_code rc = FS_OK;
     unsigned lineno = 0;
+    errno = 0;
     while (rc == FS_OK && fgets(line, LINE_MAX_BYTES + 1, f)) {
         size_t n = strlen(line);
         lineno++;
@@ -257,7 +259,9 @@ fs_code cl_cache_load(cl_cache *c, const char *path, fs_err *e) {
         else
             rc = load_line(c, line, n, path, lineno, e);
     }
-    if (rc == FS_OK && ferror(f)) rc = fs_fail(e, FS_ERR_IO, "cache %s: read error", path);
+    /* why, not only that (a --out naming a folder said "read error") */
+    if (rc == FS_OK && ferror(f))
+        rc = fs_fail(e, FS_ERR_IO, "cache %s: cannot read it: %s", path, errno ? strerror(errno) : "read error");
     free(line);
     fclose(f);
     c->dirty = false;
@@ -315,10 +319,11 @@ fs_code cl_cache_save(cl_cache *c, const char *path, fs_err *e) {
 
 static void cursor_path(const char *out_path, char *buf, size_t n) { snprintf(buf, n, "%s.cursor", out_path); }
 
-fs_code cl_cursor_load(const char *out_path, uint64_t *seq, fs_err *e) {
-    char p[4200], text[64];
+fs_code cl_cursor_load(const char *out_path, uint64_t *seq, char *types, size_t types_n, fs_err *e) {
+    char p[4200], text[320];
     cursor_path(out_path, p, sizeof p);
     *seq = 0;
+    types[0] = '\0';
     FILE *f = fopen(p, "rb");
     if (!f) {
         if (errno == ENOENT) return FS_OK;
@@ -328,17 +333,51 @@ fs_code cl_cursor_load(const char *out_path, uint64_t *seq, fs_err *e) {
     fclose(f);
     text[n] = '\0';
     fs_str s = fs_str_trim(fs_str_make(text, n));
-    if (!fs_str_to_u64(s, UINT64_MAX / 2, seq))
-        return fs_fail(e, FS_ERR_FORMAT, "cursor %s: expected one whole number, got '%.20s'", p, text);
+    const char *sp = s.len ? memchr(s.p, ' ', s.len) : NULL;
+    fs_str num = sp ? fs_str_make(s.p, (size_t)(sp - s.p)) : s;
+    fs_str rest = sp ? fs_str_trim(fs_str_make(sp, (size_t)(s.p + s.len - sp))) : FS_STR_NULL;
+    if (!fs_str_to_u64(num, UINT64_MAX / 2, seq) || rest.len >= types_n)
+        return fs_fail(e, FS_ERR_FORMAT, "cursor %s: expected a whole number (and the --type list it was "
+                       "reached with), got '%.40s'", p, text);
+    if (rest.len) memcpy(types, rest.p, rest.len);
+    types[rest.len] = '\0';
     return FS_OK;
 }
 
-fs_code cl_cursor_save(const char *out_path, uint64_t seq, fs_err *e) {
+fs_code cl_cursor_save(const char *out_path, uint64_t seq, const char *types, fs_err *e) {
     char p[4200], tmp[4300];
     cursor_path(out_path, p, sizeof p);
     FILE *f;
     fs_code rc = write_atomic(p, "cursor", &f, tmp, sizeof tmp, e);
     if (rc != FS_OK) return rc;
-    bool ok = fprintf(f, "%llu\n", (unsigned long long)seq) > 0;
+    bool ok = fprintf(f, "%llu%s%s\n", (unsigned long long)seq, types && *types ? " " : "",
+                      types ? types : "") > 0;
     return finish_atomic(p, "cursor", f, tmp, ok, e);
+}
+
+fs_code cl_cache_lock(const char *out_path, int *fd, fs_err *e) {
+    char p[4200];
+    snprintf(p, sizeof p, "%s.lock", out_path);
+    *fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (*fd < 0 && errno == EACCES) *fd = open(p, O_RDONLY | O_CLOEXEC); /* another user's: flock works all the same */
+    if (*fd < 0) return fs_fail(e, FS_ERR_IO, "cache %s: cannot open its lock %s: %s", out_path, p, strerror(errno));
+    if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+        int err = errno;
+        char holder[24] = "";
+        ssize_t n = pread(*fd, holder, sizeof holder - 1, 0);
+        holder[n > 0 ? n : 0] = '\0';
+        holder[strspn(holder, "0123456789")] = '\0';
+        close(*fd);
+        *fd = -1;
+        if (err == EWOULDBLOCK)
+            return fs_fail(e, FS_ERR_USAGE, "cache %s is kept by another fs38 pull (pid %s, lock %s): one "
+                           "pull per cache", out_path, holder[0] ? holder : "?", p);
+        return fs_fail(e, FS_ERR_IO, "cache %s: cannot lock %s: %s", out_path, p, strerror(err));
+    }
+    char pid[24];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(*fd, 0) != 0 || pwrite(*fd, pid, (size_t)n, 0) != n) {
+        /* the lock holds all the same: only the pid named to a second pull is missing */
+    }
+    return FS_OK;
 }

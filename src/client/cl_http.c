@@ -42,6 +42,7 @@ typedef struct conn {
     int mode;
     uint64_t remaining; /* BODY_LENGTH: bytes left; BODY_CHUNKED: left in this chunk */
     bool body_done;
+    bool trailers; /* BODY_CHUNKED: the last chunk came, its trailer lines are being read */
     bool eof; /* the hub closed the connection (not a timeout or an error) */
     bool peer_gone; /* a write failed because the hub closed (EPIPE, ECONNRESET) */
     uint64_t last_rx_us; /* wall clock of the last bytes received */
@@ -151,10 +152,9 @@ static fs_code tcp_connect(conn *c, fs_err *e) {
             }
         }
         if (r == 0) {
-            fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-            struct timeval tv = {h->timeout_ms / 1000, (h->timeout_ms % 1000) * 1000};
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+            /* the socket stays non-blocking: every wait is a poll bounded by
+             * the timeouts (tls_wait), never a read OpenSSL repeats until a
+             * whole TLS record came, however slowly it comes */
             c->fd = fd;
             freeaddrinfo(res);
             return FS_OK;
@@ -296,6 +296,40 @@ static fs_code conn_open(conn *c, const cl_hub *h, fs_err *e) {
 
 /* ---- reading ----------------------------------------------------------------------- */
 
+/* Wait for the socket as OpenSSL asked (want: SSL_ERROR_WANT_READ or _WRITE).
+ * timeout_ms >= 0: the caller's, counted from entered; < 0: the hub's
+ * per-read timeout, counted from *progress (moved on whenever the socket
+ * is ready). Both are cut to the whole answer's deadline. 1: ready;
+ * 0: the caller's timeout passed; -1: a timeout of ours or a failure (e set). */
+static int tls_wait(conn *c, int want, int timeout_ms, uint64_t entered, uint64_t *progress, fs_err *e) {
+    const cl_hub *h = c->hub;
+    uint64_t now = fs_time_now_us();
+    uint64_t until = timeout_ms >= 0 ? entered + (uint64_t)timeout_ms * 1000
+                                     : *progress + (uint64_t)h->timeout_ms * 1000;
+    bool whole = c->deadline_us && c->deadline_us <= until;
+    if (whole) until = c->deadline_us;
+    if (now < until) {
+        struct pollfd pfd = {.fd = c->fd, .events = want == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN};
+        int r = poll(&pfd, 1, (int)((until - now + 999) / 1000));
+        if (r > 0) {
+            *progress = fs_time_now_us();
+            return 1;
+        }
+        if (r < 0) {
+            fs_fail(e, FS_ERR_IO, "hub %s:%s: %s", h->host, h->port, strerror(errno));
+            return -1;
+        }
+    }
+    if (whole)
+        fs_fail(e, FS_ERR_IO, "hub %s:%s: no whole answer within %d s", h->host, h->port,
+                h->timeout_ms / 1000 * CL_ANSWER_TIMEOUTS);
+    else if (timeout_ms >= 0)
+        return 0;
+    else
+        fs_fail(e, FS_ERR_IO, "hub %s:%s: no answer within %d ms", h->host, h->port, h->timeout_ms);
+    return -1;
+}
+
 /* Read more bytes. > 0: bytes added; 0: timeout (only when timeout_ms >= 0);
  * -1: closed or failed (e set). */
 static int conn_fill(conn *c, int timeout_ms, fs_err *e) {
@@ -323,33 +357,27 @@ static int conn_fill(conn *c, int timeout_ms, fs_err *e) {
         c->end += n;
         return (int)n;
     }
-    /* the answer as a whole is bounded too: a hub sending a byte just
-     * within each read's timeout would otherwise hold the client for ever */
-    int wait = timeout_ms;
-    if (c->deadline_us) {
-        uint64_t now = fs_time_now_us();
-        int left = now >= c->deadline_us ? 0 : (int)((c->deadline_us - now + 999) / 1000);
-        if (wait < 0 || wait > left) wait = left;
-    }
-    if (wait >= 0 && SSL_pending(c->ssl) == 0) {
-        struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
-        int r = poll(&pfd, 1, wait);
-        if (r == 0 && c->deadline_us && fs_time_now_us() >= c->deadline_us) {
-            fs_fail(e, FS_ERR_IO, "hub %s:%s: no whole answer within %d s", c->hub->host, c->hub->port,
-                    c->hub->timeout_ms / 1000 * CL_ANSWER_TIMEOUTS);
-            return -1;
+    /* until: the caller's timeout from now, else the hub's per-read timeout
+     * from the last bytes that came; both cut to the whole answer's deadline.
+     * A hub trickling one TLS record a byte at a time (the socket's own
+     * timeout starts again at each byte, and OpenSSL reads the record to
+     * its end) held the client past both for as long as it liked. */
+    uint64_t entered = fs_time_now_us(), progress = entered;
+    int n, err;
+    for (;;) {
+        ERR_clear_error();
+        errno = 0;
+        n = SSL_read(c->ssl, c->buf + c->end, (int)(sizeof c->buf - c->end));
+        if (n > 0) {
+            c->end += (size_t)n;
+            c->last_rx_us = fs_time_now_us();
+            return n;
         }
-        if (r == 0) return 0;
+        err = SSL_get_error(c->ssl, n);
+        if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) break;
+        int r = tls_wait(c, err, timeout_ms, entered, &progress, e);
+        if (r <= 0) return r;
     }
-    ERR_clear_error();
-    errno = 0;
-    int n = SSL_read(c->ssl, c->buf + c->end, (int)(sizeof c->buf - c->end));
-    if (n > 0) {
-        c->end += (size_t)n;
-        c->last_rx_us = fs_time_now_us();
-        return n;
-    }
-    int err = SSL_get_error(c->ssl, n);
     char text[256];
     /* a close without close_notify is a close too (OpenSSL 3 reports it as an error) */
     if (err == SSL_ERROR_ZERO_RETURN ||
@@ -357,9 +385,6 @@ static int conn_fill(conn *c, int timeout_ms, fs_err *e) {
         (err == SSL_ERROR_SYSCALL && errno == 0 && ERR_peek_error() == 0)) {
         c->eof = true;
         fs_fail(e, FS_ERR_IO, "hub %s:%s: connection closed", c->hub->host, c->hub->port);
-    } else if (err == SSL_ERROR_WANT_READ || errno == EAGAIN || errno == EWOULDBLOCK) {
-        fs_fail(e, FS_ERR_IO, "hub %s:%s: no answer within %d ms", c->hub->host, c->hub->port,
-                c->hub->timeout_ms);
     } else {
         tls_error_text(text, sizeof text);
         bool refused = strstr(text, "alert") != NULL;
@@ -405,6 +430,8 @@ typedef struct head {
 
 static fs_code read_head(conn *c, head *hd, fs_err *e) {
     char line[4096];
+    size_t total = 0;
+interim:
     memset(hd, 0, sizeof *hd);
     if (!read_line(c, line, sizeof line, e)) return FS_ERR_IO;
     unsigned major, minor, status;
@@ -412,7 +439,7 @@ static fs_code read_head(conn *c, head *hd, fs_err *e) {
         return fs_fail(e, FS_ERR_FORMAT, "hub %s:%s: not an HTTP response: '%.60s'", c->hub->host,
                        c->hub->port, line);
     hd->status = (int)status;
-    size_t total = strlen(line);
+    total += strlen(line) + 2;
     for (;;) {
         if (!read_line(c, line, sizeof line, e)) return FS_ERR_IO;
         total += strlen(line) + 2;
@@ -420,6 +447,7 @@ static fs_code read_head(conn *c, head *hd, fs_err *e) {
             return fs_fail(e, FS_ERR_LIMIT, "hub %s:%s: response headers larger than %d bytes",
                            c->hub->host, c->hub->port, CL_HEADERS_MAX_BYTES);
         if (!line[0]) break;
+        if (status < 200) continue; /* an interim answer's headers */
         char *colon = strchr(line, ':');
         if (!colon) continue;
         *colon = '\0';
@@ -440,6 +468,11 @@ static fs_code read_head(conn *c, head *hd, fs_err *e) {
             snprintf(hd->retry_after, sizeof hd->retry_after, "%s", v);
         }
     }
+    /* 1xx (100 Continue, 103 Early Hints) is an interim answer a client must
+     * read past to the final one (RFC 9110 15.2), whether it asked for one or
+     * not; it was taken for the answer, the final one read as its body. The
+     * headers' bound covers them all. 101 would switch protocols: final. */
+    if (status < 200 && status != 101) goto interim;
     c->mode = hd->chunked ? BODY_CHUNKED : hd->has_length ? BODY_LENGTH : BODY_CLOSE;
     c->remaining = hd->has_length && !hd->chunked ? hd->length : 0;
     c->body_done = c->mode == BODY_LENGTH && c->remaining == 0;
@@ -462,6 +495,11 @@ static long body_read(conn *c, char *dst, size_t n, int timeout_ms, fs_err *e) {
             }
             char line[128];
             if (!read_line(c, line, sizeof line, e)) return -1;
+            if (c->trailers) { /* a line at a time as they come, as the chunk sizes */
+                if (line[0]) continue;
+                c->body_done = true;
+                return 0;
+            }
             if (!line[0]) continue; /* the CRLF after a chunk's data */
             char *end;
             errno = 0;
@@ -470,12 +508,12 @@ static long body_read(conn *c, char *dst, size_t n, int timeout_ms, fs_err *e) {
                 return fs_fail(e, FS_ERR_FORMAT, "hub %s:%s: bad chunk size '%.30s'", c->hub->host,
                                c->hub->port, line), -1;
             if (size == 0) {
-                /* trailers until an empty line */
-                do {
-                    if (!read_line(c, line, sizeof line, e)) return -1;
-                } while (line[0]);
-                c->body_done = true;
-                return 0;
+                /* trailers until an empty line, read as the chunk sizes are:
+                 * waiting for them without the caller's timeout let a hub
+                 * sending one now and then hold a stream's reader (and
+                 * pull --follow past --duration) for as long as it liked */
+                c->trailers = true;
+                continue;
             }
             c->remaining = size;
         }
@@ -520,6 +558,17 @@ static fs_code send_all(conn *c, const char *p, size_t n, fs_err *e) {
         ERR_clear_error();
         errno = 0;
         int w = SSL_write(c->ssl, p, n > (1u << 30) ? (1 << 30) : (int)n);
+        int err = w <= 0 ? SSL_get_error(c->ssl, w) : SSL_ERROR_NONE;
+        if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
+            /* the same bytes again once the socket is ready (OpenSSL's rule) */
+            uint64_t now = fs_time_now_us();
+            if (tls_wait(c, err, -1, now, &now, e) < 0) {
+                char why[sizeof e->msg];
+                snprintf(why, sizeof why, "%s", e ? e->msg : "");
+                return fs_fail(e, FS_ERR_IO, "%s (sending the request)", why);
+            }
+            continue;
+        }
         if (w <= 0) {
             c->peer_gone = errno == EPIPE || errno == ECONNRESET;
             char text[256];

@@ -9,11 +9,16 @@ line is appended to LOG. MODE:
   bloat    /v1/events: 16 MiB of "[]," (valid-looking JSON that costs 50 times its size)
   escape   every request: 500 with terminal escape sequences in the body
   handshake  no TLS: the start of a 16 KiB handshake record, then a byte every 0.3 s
+  record   /v1/events: the answer in one TLS record that comes a byte every 0.3 s
+  record-stream  /v1/events: nothing new; /v1/stream: 200 at once, then an event in
+           one TLS record that comes a byte every 0.3 s
   malformed  /v1/events: items without a jws string or a seq
   badjson  POST /v1/events: 200 with a JSON text cut short
   reset    /v1/events: 200 without a length, the start of the JSON, then a TCP reset
   ratelimited  POST /v1/events: 429 with Retry-After until 3 s after the first, then
              both items of the batch stored
+  trailers /v1/events: nothing new; /v1/stream: chunked, a ping, the last chunk, then
+           trailer lines without end, one every 0.5 s
 """
 import socket, ssl, struct, sys, threading, time
 
@@ -57,6 +62,12 @@ def serve(c):
                 answer(c, 200, b'{"results":[{"i":0,"status":"stored","seq":1},{"i":1,"status":"stored","seq":2}]}')
         elif mode == "escape":
             answer(c, 500, b'{"error":"\x1b[2J\x1b]0;pwned\x07 hub says no"}')
+        elif mode == "trailers" and path.startswith("/v1/stream"):
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                      b"Transfer-Encoding: chunked\r\n\r\n3\r\n:\n\n\r\n0\r\n")
+            end = time.time() + 30
+            while time.time() < end:
+                c.sendall(b"X-More: 1\r\n"); time.sleep(0.5)
         elif path.startswith("/v1/stream"):
             c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n")
             if mode == "pings":
@@ -99,6 +110,48 @@ def trickle_handshake(c):
     finally:
         c.close()
 
+def trickle_record(raw):
+    """TLS by hand (memory BIOs): what is sent can be cut inside a record."""
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    o = ctx.wrap_bio(inc, out, server_side=True)
+    def more():
+        d = raw.recv(65536)
+        if not d: raise OSError("closed")
+        inc.write(d)
+    try:
+        while True:
+            try:
+                o.do_handshake(); break
+            except ssl.SSLWantReadError:
+                raw.sendall(out.read()); more()
+        raw.sendall(out.read())
+        req = b""
+        while b"\r\n\r\n" not in req:
+            try: req += o.read(65536)
+            except ssl.SSLWantReadError: more()
+        line = req.split(b"\r\n", 1)[0].decode(errors="replace")
+        with open(log, "a") as f: f.write(line + "\n")
+        if line.split(" ")[1].startswith("/v1/stream"):
+            o.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n:\n\n")
+            raw.sendall(out.read())
+            o.write(b"id: 1\nevent: event\ndata: " + b"x" * 8000 + b"\n\n")
+        elif mode == "record-stream":
+            o.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                    % len(nothing) + nothing)
+            raw.sendall(out.read())
+            return
+        else:
+            body = nothing + b" " * 8000
+            o.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                    % len(body) + body)
+        rec = out.read()
+        for i in range(len(rec)):
+            raw.sendall(rec[i:i + 1]); time.sleep(0.3)
+    except (OSError, ssl.SSLError):
+        pass
+    finally:
+        raw.close()
+
 ls = socket.socket()
 ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 ls.bind(("127.0.0.1", port))
@@ -111,6 +164,9 @@ while time.time() < end:
         raw.settimeout(40)
         if mode == "handshake":
             threading.Thread(target=trickle_handshake, args=(raw,), daemon=True).start()
+            continue
+        if mode.startswith("record"):
+            threading.Thread(target=trickle_record, args=(raw,), daemon=True).start()
             continue
         c = ctx.wrap_socket(raw, server_side=True)
     except (OSError, ssl.SSLError):

@@ -245,6 +245,17 @@ expect_exit 2 "sight --note not UTF-8" "$FS38" sight --dry-run --signing-key "${
 ok "...named" grep -q -- "--note: not valid UTF-8" "$TMPD/err"
 ok "...and nothing printed" test ! -s "$TMPD/out"
 
+# ---- the cursor remembers the --type it was reached with ---------------------------------------------------
+# the hub's `next` passes over the types not asked for: a pull without --type went on from a
+# cursor a --type FALSE_POSITIVE run had moved past both scanner events, and never fetched them
+expect_exit 0 "pull --type FALSE_POSITIVE into a new cache" "$FS38" pull $(tls op2) --out "$W/op2/typed.ndjson" --type FALSE_POSITIVE
+ok "...its cursor names the types" grep -qE '^[0-9]+ FALSE_POSITIVE$' "$W/op2/typed.ndjson.cursor"
+expect_exit 0 "then pull every type into it" "$FS38" pull $(tls op2) --out "$W/op2/typed.ndjson"
+ok "...the scanner events before that cursor are fetched ($(grep -c . "$W/op2/typed.ndjson") cached)" \
+    test "$(jq -r .issuer "$W/op2/typed.ndjson" | grep -c org:234-15)" -eq 2
+ok "...saying why" grep -q "typed.ndjson.cursor was reached with --type FALSE_POSITIVE: fetching from the start" "$TMPD/err"
+ok "...and the cursor is a plain number again" grep -qE '^[0-9]+$' "$W/op2/typed.ndjson.cursor"
+
 # ---- revoke: op1 publishes version 2 revoked; the cache drops it ---------------------------------------------
 jq -c --arg id "$ID1" 'select(.event_id == $id) | .version = 2 | .status = "revoked"' "$CACHE" >"$W/revoke.ndjson"
 expect_exit 0 "share the revocation" "$FS38" share $(tls op1) --signing-key "${KEY[op1]}" <"$W/revoke.ndjson"
@@ -260,6 +271,11 @@ ok "after revocation only one INTEL-001" test "$(jq -c 'select(.rule.id == "INTE
 "$FS38" pull $(tls op2) --out "$CACHE" --follow --duration 8 2>"$W/follow.err" &
 FOLLOW_PID=$!
 sleep 1.5
+# a second pull on the cache this one keeps is refused: both rewrote the file from what they had
+# loaded, and one that saved after the other dropped the events the other had saved while the
+# cursor stayed past them (3 events shared meanwhile were never in the cache again)
+expect_exit 2 "a second pull on the cache pull --follow keeps" "$FS38" pull $(tls op2) --out "$CACHE"
+ok "...naming the pull that holds it" grep -q "indicators.ndjson is kept by another fs38 pull (pid $FOLLOW_PID," "$TMPD/err"
 "$FS38" inspect --json "$PCAP" 2>/dev/null | "$FS38" share $(tls op1) --signing-key "${KEY[op1]}" \
     --valid-for 4 >"$TMPD/out" 2>"$TMPD/err"
 ok "two short-lived events shared" grep -q "stored 2" "$TMPD/out"
@@ -423,6 +439,22 @@ ok "a TLS handshake at a byte every 0.3 s: pull --timeout 2 gives up after 2 s (
     test "$rc" = 2 -a "$took" -ge 1 -a "$took" -le 6
 ok "...saying so" grep -q "TLS handshake not done within 2000 ms" "$W/hh7.err"
 kill $HH_PID 2>/dev/null; wait $HH_PID 2>/dev/null
+# an answer in one TLS record that trickles, a byte within each read's timeout: OpenSSL read
+# the record to its end inside one blocking read, past the whole answer's bound (30 x --timeout)
+timed_pull record 12 1
+ok "an answer's TLS record at a byte every 0.3 s: pull --timeout 1 gives up after 30 s ($took s, rc $rc)" \
+    test "$rc" = 2 -a "$took" -ge 29 -a "$took" -le 40
+ok "...saying so" grep -q "no whole answer within 30 s" "$W/hh12.err"
+kill $HH_PID 2>/dev/null; wait $HH_PID 2>/dev/null
+# ...and a stream's event in such a record: --duration still ends pull --follow
+hostile record-stream
+start=$(date +%s%N)
+timeout -s KILL 20 "$FS38" pull $(htls) --out "$W/hh13.ndjson" --follow --duration 3 --timeout 30 -q 2>"$W/hh13.err"
+rc=$?
+took=$(( ($(date +%s%N) - start) / 1000000 ))
+ok "a stream's TLS record at a byte every 0.3 s: pull --follow --duration 3 ends ($took ms, rc $rc)" \
+    test "$rc" = 0 -a "$took" -lt 8000
+kill $HH_PID 2>/dev/null; wait $HH_PID 2>/dev/null
 # 16 MiB of "[],": refused before jansson builds it (3 GB for 64 MiB before)
 hostile bloat
 /usr/bin/time -f %M -o "$W/hh5.rss" "$FS38" pull $(htls) --out "$W/hh5.ndjson" -q 2>"$W/hh5.err"
@@ -467,5 +499,14 @@ rc=$?
 ok "a 429 with Retry-After: 3: share waits 3 s and publishes at the second try (rc $rc, $(grep -c '^POST' "$W/hh-ratelimited.log") POSTs)" \
     test "$rc" = 0 -a "$(grep -c '^POST' "$W/hh-ratelimited.log")" = 2
 ok "...saying how long" grep -q "retry after 3 s; retrying in 3 s" "$W/hh8.err"
+kill $HH_PID 2>/dev/null; wait $HH_PID 2>/dev/null
+# a chunked stream's trailer lines without end, one every 0.5 s: they were read without the
+# caller's timeout (only the hub's, 10 s, per line), so --duration never ended pull --follow
+hostile trailers
+start=$(date +%s%N)
+timeout -s KILL 20 "$FS38" pull $(htls) --out "$W/hh14.ndjson" --follow --duration 3 -q 2>"$W/hh14.err"
+rc=$?
+took=$(( ($(date +%s%N) - start) / 1000000 ))
+ok "a stream's trailers without end: pull --follow --duration 3 ends ($took ms, rc $rc)" test "$rc" = 0 -a "$took" -lt 8000
 kill $HH_PID 2>/dev/null; wait $HH_PID 2>/dev/null
 finish test_share_pull

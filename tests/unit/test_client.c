@@ -179,6 +179,9 @@ static void test_cache(void) {
     char missing[600];
     snprintf(missing, sizeof missing, "%s/none.ndjson", tmpdir);
     CHECK(cl_cache_load(&c, missing, &e) == FS_OK && c.live == 0);
+    /* a cache that cannot be read says why (a folder said "read error") */
+    CHECK(cl_cache_load(&c, tmpdir, &e) == FS_ERR_IO);
+    CHECK_MSG(strstr(e.msg, "Is a directory") != NULL, "%s", e.msg);
     FILE *f = fopen(path, "w");
     fputs("\n{\"schema_version\":\"1.0\"}\n", f);
     fclose(f);
@@ -188,15 +191,20 @@ static void test_cache(void) {
 
     /* the cursor */
     uint64_t seq = 99;
-    CHECK(cl_cursor_load(path, &seq, &e) == FS_OK && seq == 0);
-    CHECK(cl_cursor_save(path, 12345, &e) == FS_OK);
-    CHECK(cl_cursor_load(path, &seq, &e) == FS_OK && seq == 12345);
+    char types[CL_CURSOR_TYPES_MAX] = "x";
+    CHECK(cl_cursor_load(path, &seq, types, sizeof types, &e) == FS_OK && seq == 0 && !types[0]);
+    CHECK(cl_cursor_save(path, 12345, NULL, &e) == FS_OK);
+    CHECK(cl_cursor_load(path, &seq, types, sizeof types, &e) == FS_OK && seq == 12345 && !types[0]);
+    /* the --type list the cursor was reached with travels with it */
+    CHECK(cl_cursor_save(path, 77, "SIP_SCANNER,IRSF", &e) == FS_OK);
+    CHECK(cl_cursor_load(path, &seq, types, sizeof types, &e) == FS_OK && seq == 77 &&
+          !strcmp(types, "SIP_SCANNER,IRSF"));
     char cur[600];
     snprintf(cur, sizeof cur, "%s.cursor", path);
     f = fopen(cur, "w");
     fputs("12x\n", f);
     fclose(f);
-    CHECK(cl_cursor_load(path, &seq, &e) == FS_ERR_FORMAT && strstr(e.msg, ".cursor"));
+    CHECK(cl_cursor_load(path, &seq, types, sizeof types, &e) == FS_ERR_FORMAT && strstr(e.msg, ".cursor"));
 }
 
 /* Tombstones (revoked, expired) do not count against the events held, and
@@ -536,6 +544,31 @@ static void test_http_parse(void) {
     char *hdrs = malloc(big);
     size_t o = (size_t)snprintf(hdrs, big, "HTTP/1.1 200 OK\r\n");
     while (o + 20 < big) o += (size_t)snprintf(hdrs + o, big - o, "X-Pad: 0123456789\r\n");
+    CHECK(cl_response_parse(hdrs, o, 0, 1024, &r, &e) == FS_ERR_LIMIT && strstr(e.msg, "headers"));
+    free(hdrs);
+
+    /* interim answers (100 Continue, 103 Early Hints from a proxy) come before the final
+     * one: it was taken for the answer (status 103), the final one read as its body */
+    static const char interim[] = "HTTP/1.1 100 Continue\r\n\r\n"
+                                  "HTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n"
+                                  "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+    for (size_t step = 1; step <= 64; step = step * 2 + 1) {
+        CHECK(cl_response_parse(interim, sizeof interim - 1, step, 1024, &r, &e) == FS_OK);
+        CHECK_MSG(r.status == 200 && r.len == 2 && !strcmp(r.body, "{}"), "step %zu: %d '%s'", step, r.status,
+                  r.body);
+        cl_response_free(&r);
+    }
+    static const char interim_stream[] = "HTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 200 OK\r\n\r\n"
+                                         "id: 3\nevent: event\ndata: a.b.c\n\n";
+    {
+        sse_seen seen = {0};
+        CHECK(cl_stream_parse(interim_stream, sizeof interim_stream - 1, 0, on_sse, &seen, &e) == 1);
+        CHECK(seen.n == 1 && !strcmp(seen.ids[0], "3"));
+    }
+    /* ...but not without end: they count against the headers' bound */
+    hdrs = malloc(big);
+    o = 0;
+    while (o + 40 < big) o += (size_t)snprintf(hdrs + o, big - o, "HTTP/1.1 100 Continue\r\n\r\n");
     CHECK(cl_response_parse(hdrs, o, 0, 1024, &r, &e) == FS_ERR_LIMIT && strstr(e.msg, "headers"));
     free(hdrs);
 
