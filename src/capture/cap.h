@@ -116,6 +116,7 @@ typedef struct cap_stats {
     uint64_t udp, tcp_segments;
     uint64_t sctp_packets, sctp_fragmented;     /* SCTP; DATA chunks holding part of a user message */
     uint64_t sctp_reassembled, sctp_dropped;    /* user messages put back together; parts given up */
+    uint64_t sctp_retransmits;                  /* DATA chunks whose TSN was read lately: not read again */
     uint64_t esp_packets, esp_null;             /* ESP (IP 50, UDP 4500); those read as NULL-encrypted */
     uint64_t esp_decrypted, esp_failed;         /* read with an SA's keys (--esp-sa); with an SA but
                                                  * not read: integrity check failed, or the
@@ -749,6 +750,11 @@ int cap_sctp_add(cap_sctp_table *t, const cap_sctp_chunk *c, bool known_only, co
 /* Give up directions whose first fragment is older than frag_timeout_s
  * (UINT64_MAX: all of them, at the end of input). */
 void cap_sctp_expire(cap_sctp_table *t, uint64_t now_us);
+/* Whether the DATA (or I-DATA) chunk of TSN tsn in the direction of sport,
+ * dport and vtag was seen lately (a retransmission, on any of a multi-homed
+ * association's paths, or a frame captured twice); if not, it is noted. The
+ * last few thousand chunks are remembered, nothing is allocated per chunk. */
+bool cap_sctp_repeat(cap_sctp_table *t, uint16_t sport, uint16_t dport, uint32_t vtag, uint32_t tsn);
 size_t cap_sctp_memory(const cap_sctp_table *t);
 
 /* cap_tcp.c: TCP reassembly per direction + framing. */

@@ -332,22 +332,29 @@ static bool hep_inflate(cap_decoder *d, cap_hep *h) {
 /* Every HEP packet of a datagram (senders put one in each; nothing stops
  * more, back to back), captured or received at capture_us. Bytes after a
  * packet that are not one count as a bad packet: none pass unseen. A
- * datagram may be one HEP v1/v2 packet; a packet off a TCP stream (stream)
- * only v3. */
+ * malformed v3 packet whose total length fits is a bad packet, and the
+ * packets after it are still read. A datagram may be one HEP v1/v2 packet;
+ * a packet off a TCP stream (stream) only v3. */
 static fs_code hep_datagram(cap_decoder *d, const uint8_t *buf, size_t len, uint64_t capture_us,
                             uint64_t frame_no, bool stream, fs_err *e) {
     size_t off = 0;
+    fs_code bad = FS_OK;
     do {
         cap_hep h;
         d->st.hep_packets++;
         fs_code rc = off == 0 && !stream ? cap_hep_parse_datagram(buf, len, &h, e)
                                          : cap_hep_parse(buf + off, len - off, &h, e);
         if (rc != FS_OK) {
-            if (off > 0 && (len - off < 4 || memcmp(buf + off, "HEP3", 4) != 0))
+            bool magic = len - off >= 6 && memcmp(buf + off, "HEP3", 4) == 0;
+            if (off > 0 && !magic)
                 fs_fail(e, rc, "HEP: %zu bytes after the packet's total length (%zu) are not a HEP packet",
                         len - off, off);
             hep_refused(d, e->msg);
-            return rc;
+            size_t total = magic ? rd16(buf + off + 4) : 0;
+            if (total < 6 || total > len - off) return rc;
+            bad = rc;
+            off += total;
+            continue;
         }
         if (h.version < 3) d->st.hep_v1v2++;
         const char *unauthorised = hep_unauthorised(d, &h);
@@ -355,7 +362,7 @@ static fs_code hep_datagram(cap_decoder *d, const uint8_t *buf, size_t len, uint
         else if (hep_inflate(d, &h)) hep_deliver(d, &h, capture_us, frame_no);
         off += h.total;
     } while (off < len);
-    return FS_OK;
+    return bad;
 }
 
 /* A HEP v3 packet off a TCP stream on a HEP port (cap_tcp.c cuts them). */
@@ -575,6 +582,10 @@ static void sctp_fragment(cap_decoder *d, const fs_endpoint *src, const fs_endpo
     d->st.sctp_fragmented++;
     uint8_t flags = chunk[1] & 3;
     if (!sip_port && (!d->cfg.heuristic || ((flags & 2) && cap_sip_start_line(data, dlen) == 0))) return;
+    if (cap_sctp_repeat(d->sctp, src->port, dst->port, vtag, rd32(chunk + 4))) {
+        d->st.sctp_retransmits++;
+        return;
+    }
     cap_sctp_chunk c = {.src = *src, .dst = *dst, .vtag = vtag, .tsn = rd32(chunk + 4), .flags = flags,
                         .data = data, .len = dlen, .ts_us = d->ts_us};
     if (chunk[0] == SCTP_I_DATA) { /* by message and FSN (the B fragment's is 0: PPID in its place) */
@@ -619,8 +630,12 @@ __attribute__((noinline)) static void decode_sctp(cap_decoder *d, const ip_ctx *
             const uint8_t *data = p + o + hl;
             uint32_t dlen = clen - hl;
             if ((flags & 3) != 3) sctp_fragment(d, &src, &dst, rd32(p + 4), p + o, data, dlen, sip_port);
-            else if (dlen && (sip_port || (d->cfg.heuristic && cap_sip_start_line(data, dlen) == 1)))
-                emit_payload(d, data, dlen, &src, &dst, CAP_T_SCTP, false, false, d->ts_us, d->frame_no);
+            else if (dlen && (sip_port || (d->cfg.heuristic && cap_sip_start_line(data, dlen) == 1))) {
+                if (cap_sctp_repeat(d->sctp, src.port, dst.port, rd32(p + 4), rd32(p + o + 4)))
+                    d->st.sctp_retransmits++; /* read once, as TCP's retransmissions are */
+                else
+                    emit_payload(d, data, dlen, &src, &dst, CAP_T_SCTP, false, false, d->ts_us, d->frame_no);
+            }
         }
         uint32_t padded = (clen + 3) & ~3u;
         if (padded >= n - o) return;

@@ -16,7 +16,8 @@
  * I-DATA (RFC 8260) lets messages interleave: its fragments are kept per
  * message (the direction and its stream, U flag and message ID) and
  * ordered by their FSN, numbered from 0 at the B fragment, in place of TSN.
- * Fragments are kept per direction (addresses, ports, verification tag), in
+ * Fragments are kept per direction (ports and verification tag, not the
+ * addresses: a multi-homed association sends over several), in
  * TSN order counted from well before the direction's first fragment, so a
  * TSN wrapping around needs no special case. A TSN already held is a retransmission:
  * the first copy wins.
@@ -44,6 +45,7 @@
 #define SCTP_MAX_FRAGS 128
 #define SCTP_MAX_BYTES CAP_SCTP_MAX_BYTES
 #define SCTP_BUCKETS 512 /* a power of two */
+#define SCTP_SEEN_SLOTS 4096 /* chunks remembered by cap_sctp_repeat: a power of two */
 #define SCTP_TSN_BEHIND (1u << 30) /* TSNs sort right from this far before a direction's first */
 #define SCTP_FLAG_E 1
 #define SCTP_FLAG_B 2
@@ -59,7 +61,7 @@ typedef struct sctp_frag {
 typedef struct sctp_dir {
     struct sctp_dir *hnext;
     struct sctp_dir *older, *newer; /* age list */
-    fs_endpoint src, dst;
+    uint16_t sport, dport;        /* with vtag: the direction (dir_hash) */
     uint32_t vtag;
     uint64_t msg;                 /* cap_sctp_chunk's: an I-DATA message, 0 for DATA */
     uint64_t hash;
@@ -88,6 +90,8 @@ struct cap_sctp_table {
     size_t bytes;        /* directions and their buffers */
     uint8_t *out;        /* the message completed last (hold bytes, from the first
                           * fragment on: most captures have none) */
+    uint64_t *seen;      /* SCTP_SEEN_SLOTS fingerprints of the DATA chunks read lately
+                          * (cap_sctp_repeat), 0 free; made at the first */
 };
 
 cap_sctp_table *cap_sctp_new(const cap_config *cfg, cap_stats *st) {
@@ -106,18 +110,19 @@ void cap_sctp_set_seed(cap_sctp_table *t, uint64_t seed) {
     t->seed = seed;
 }
 
+/* A direction of an association: its ports and verification tag, not its
+ * addresses. A multi-homed association (RFC 9260 section 6.4) sends over
+ * several address pairs, a retransmission often to an alternate one, so the
+ * parts of one message may arrive between other addresses (v4 and v6 even);
+ * the verification tag, chosen at random per association by the receiver,
+ * tells associations on the same ports apart (as Wireshark reassembles). */
 static uint64_t dir_hash(const cap_sctp_table *t, const fs_endpoint *src, const fs_endpoint *dst, uint32_t vtag,
                          uint64_t msg) {
-    uint8_t b[52];
-    memcpy(b, src->addr.ip, 16);
-    memcpy(b + 16, dst->addr.ip, 16);
-    memcpy(b + 32, &src->port, 2);
-    memcpy(b + 34, &dst->port, 2);
-    memcpy(b + 36, &vtag, 4);
-    b[40] = src->addr.family;
-    b[41] = dst->addr.family;
-    b[42] = b[43] = 0;
-    memcpy(b + 44, &msg, 8);
+    uint8_t b[16];
+    memcpy(b, &src->port, 2);
+    memcpy(b + 2, &dst->port, 2);
+    memcpy(b + 4, &vtag, 4);
+    memcpy(b + 8, &msg, 8);
     return fs_hash_bytes(b, sizeof b, t->seed ^ 0x73637470ULL);
 }
 
@@ -149,6 +154,7 @@ void cap_sctp_free(cap_sctp_table *t) {
     if (!t) return;
     while (t->oldest) dir_unlink(t, t->oldest);
     free(t->out);
+    free(t->seen);
     free(t);
 }
 
@@ -157,14 +163,31 @@ void cap_sctp_expire(cap_sctp_table *t, uint64_t now_us) {
         dir_drop(t, t->oldest);
 }
 
-size_t cap_sctp_memory(const cap_sctp_table *t) { return sizeof *t + (t->out ? t->hold : 0) + t->bytes; }
+size_t cap_sctp_memory(const cap_sctp_table *t) {
+    return sizeof *t + (t->out ? t->hold : 0) + (t->seen ? SCTP_SEEN_SLOTS * sizeof *t->seen : 0) + t->bytes;
+}
+
+/* A chunk's fingerprint (never 0) picks its slot; a slot keeps the last
+ * chunk there, so a retransmission is found while fewer than a few thousand
+ * chunks came in between (SCTP retransmits within seconds: RFC 9260 6.3). */
+bool cap_sctp_repeat(cap_sctp_table *t, uint16_t sport, uint16_t dport, uint32_t vtag, uint32_t tsn) {
+    if (!t->seen && !(t->seen = calloc(SCTP_SEEN_SLOTS, sizeof *t->seen))) return false;
+    uint8_t b[12];
+    memcpy(b, &sport, 2);
+    memcpy(b + 2, &dport, 2);
+    memcpy(b + 4, &vtag, 4);
+    memcpy(b + 8, &tsn, 4);
+    uint64_t fp = fs_hash_bytes(b, sizeof b, t->seed ^ 0x74736e73ULL) | 1;
+    uint64_t *slot = &t->seen[fp & (SCTP_SEEN_SLOTS - 1)];
+    if (*slot == fp) return true;
+    *slot = fp;
+    return false;
+}
 
 static sctp_dir *dir_find(cap_sctp_table *t, const cap_sctp_chunk *c, uint64_t h) {
-    const fs_endpoint *src = &c->src, *dst = &c->dst;
     for (sctp_dir *s = t->buckets[h & (SCTP_BUCKETS - 1)]; s; s = s->hnext)
-        if (s->hash == h && s->vtag == c->vtag && s->msg == c->msg && s->src.port == src->port &&
-            s->dst.port == dst->port &&
-            fs_addr_eq(&s->src.addr, &src->addr) && fs_addr_eq(&s->dst.addr, &dst->addr))
+        if (s->hash == h && s->vtag == c->vtag && s->msg == c->msg && s->sport == c->src.port &&
+            s->dport == c->dst.port)
             return s;
     return NULL;
 }
@@ -175,8 +198,8 @@ static sctp_dir *dir_create(cap_sctp_table *t, const cap_sctp_chunk *c, uint64_t
     if (t->bytes + sizeof(sctp_dir) > t->max_bytes || (!t->out && !(t->out = malloc(t->hold)))) return NULL;
     sctp_dir *s = calloc(1, sizeof *s);
     if (!s) return NULL;
-    s->src = c->src;
-    s->dst = c->dst;
+    s->sport = c->src.port;
+    s->dport = c->dst.port;
     s->vtag = c->vtag;
     s->msg = c->msg;
     s->hash = h;

@@ -45,7 +45,8 @@
  * packets by their total length (cap_hep_frame), each handed to the HEP
  * callback (cap_tcp_set_hep); bytes that do not go on with "HEP3" go to it
  * once as they are (a bad packet, named there), then the stream resyncs on
- * the next "HEP3", as after a gap.
+ * the next "HEP3", as after a gap. One opened with a SYN whose first bytes
+ * start like SIP (the heuristic) is SIP over TCP instead.
  *
  * Heuristic flows (no SIP port): tracked when the first data starts like a
  * SIP start line, or cannot tell yet (at most TCP_PENDING_MAX of those: they
@@ -876,6 +877,11 @@ static void deliver(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, uint32_t n,
                     uint64_t frame_no) {
     bool first = f->next_seq == f->isn + (f->syn_seen ? 1 : 0);
     f->next_seq += n;
+    /* a connection on a HEP port taken as HEP from its SYN whose first bytes
+     * are a SIP start line, not "HEP3": SIP over TCP from or to that port,
+     * read as SIP, as a datagram there is (the port cannot hide it) */
+    if (first && f->hep && t->heuristic && cap_hep_frame(p, n) < 0 && cap_sip_start_line(p, n) == 1)
+        f->hep = false;
     if (first && !f->tls && !f->hep) tls_check(t, f, p, n);
     consume(t, f, &f->buf, p, n, ts, frame_no, f->hep ? hep_packets : f->tls ? tls_records : frame_messages);
 }

@@ -1369,7 +1369,7 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
     json_t *cap = json_object();
 #define CAPF(f) json_object_set_new(cap, #f, json_integer((json_int_t)c->f))
     CAPF(frames); CAPF(tunneled); CAPF(not_ip); CAPF(bad_ip); CAPF(truncated); CAPF(ip_fragments);
-    CAPF(ip_reassembled); CAPF(frag_dropped); CAPF(udp); CAPF(tcp_segments); CAPF(sctp_packets); CAPF(sctp_fragmented); CAPF(sctp_reassembled); CAPF(sctp_dropped); CAPF(esp_packets); CAPF(esp_null); CAPF(esp_decrypted); CAPF(esp_failed); CAPF(esp_replayed); CAPF(tcp_retransmits);
+    CAPF(ip_reassembled); CAPF(frag_dropped); CAPF(udp); CAPF(tcp_segments); CAPF(sctp_packets); CAPF(sctp_fragmented); CAPF(sctp_reassembled); CAPF(sctp_dropped); CAPF(sctp_retransmits); CAPF(esp_packets); CAPF(esp_null); CAPF(esp_decrypted); CAPF(esp_failed); CAPF(esp_replayed); CAPF(tcp_retransmits);
     CAPF(tcp_out_of_order); CAPF(tcp_gaps); CAPF(tcp_resyncs); CAPF(tcp_gap_recovered); CAPF(ws_inflated); CAPF(ws_inflate_failed);
     CAPF(tls_handshakes); CAPF(tls_records); CAPF(tls_no_key); CAPF(tls_unsupported); CAPF(tls_failed);
     CAPF(tls_certs); CAPF(tls_certs_unread);

@@ -1280,7 +1280,7 @@ fs_code insp_run_raw(insp *in, const char *path, fs_err *e) {
 static void add_cap(cap_stats *a, const cap_stats *b) {
 #define ADD(f) a->f += b->f
     ADD(frames); ADD(bytes); ADD(tunneled); ADD(not_ip); ADD(bad_ip); ADD(truncated);
-    ADD(ip_fragments); ADD(ip_reassembled); ADD(frag_dropped); ADD(udp); ADD(tcp_segments); ADD(sctp_packets); ADD(sctp_fragmented); ADD(sctp_reassembled); ADD(sctp_dropped); ADD(esp_packets); ADD(esp_null); ADD(esp_decrypted); ADD(esp_failed); ADD(esp_replayed);
+    ADD(ip_fragments); ADD(ip_reassembled); ADD(frag_dropped); ADD(udp); ADD(tcp_segments); ADD(sctp_packets); ADD(sctp_fragmented); ADD(sctp_reassembled); ADD(sctp_dropped); ADD(sctp_retransmits); ADD(esp_packets); ADD(esp_null); ADD(esp_decrypted); ADD(esp_failed); ADD(esp_replayed);
     ADD(tcp_retransmits); ADD(tcp_out_of_order); ADD(tcp_gaps); ADD(tcp_resyncs); ADD(tcp_gap_recovered); ADD(ws_inflated); ADD(ws_inflate_failed);
     ADD(tls_handshakes); ADD(tls_records); ADD(tls_no_key); ADD(tls_unsupported); ADD(tls_failed);
     ADD(tls_certs); ADD(tls_certs_unread);

@@ -534,6 +534,7 @@ static void test_tunnels(void) {
             sc[sn + 1] = 3;
             put16(sc + sn + 2, (uint16_t)(16 + strlen(OPT)));
             memset(sc + sn + 4, 0, 12);
+            put32(sc + sn + 4, (uint32_t)chunks); /* its TSN: not a retransmission of the last */
             memcpy(sc + sn + 16, OPT, strlen(OPT));
             sn += 16 + strlen(OPT);
             n = mk_ip4(g_l3, "10.9.0.7", "192.0.2.9", 132, 1, 0, sc, sn);
@@ -1287,6 +1288,34 @@ static void test_sctp_idata(void) {
     cap_decoder_free(d);
 }
 
+/* A DATA chunk retransmitted (its TSN again: the SACK was lost, or the T3
+ * timer fired, often to the peer's alternate address) is read once, as
+ * tshark reads it and as TCP's retransmissions are; so are the parts of a
+ * message put together once already. Another association's chunk with the
+ * same TSN (its own verification tag) is its own message. */
+static void test_sctp_retransmit(void) {
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    const char *m = OPT;
+    size_t n = strlen(m);
+    const cap_stats *st = cap_decoder_stats(d);
+    CHECK_EQ_INT(sctp_part(d, &s, "10.7.4.1", 5060, 5060, 21, 500, 3, m, 0, n, 1000), 1);
+    CHECK_EQ_INT(sctp_part(d, &s, "10.7.4.1", 5060, 5060, 21, 500, 3, m, 0, n, 2000000), 0);
+    CHECK_EQ_INT(sctp_part(d, &s, "10.7.5.1", 5060, 5060, 21, 500, 3, m, 0, n, 3000000), 0);
+    CHECK_EQ_INT(sctp_part(d, &s, "10.7.4.1", 5060, 5060, 22, 500, 3, m, 0, n, 3000000), 1);
+    CHECK_EQ_INT(sctp_part(d, &s, "10.7.4.1", 5060, 5060, 21, 501, 3, m, 0, n, 3000000), 1);
+    CHECK_EQ_INT(sctp_part(d, &s, "10.7.4.1", 5060, 5060, 21, 502, 2, m, 0, 40, 3000000), 0);
+    CHECK_EQ_INT(sctp_part(d, &s, "10.7.4.1", 5060, 5060, 21, 503, 1, m, 40, n - 40, 3000000), 1);
+    CHECK_EQ_INT(sctp_part(d, &s, "10.7.4.1", 5060, 5060, 21, 502, 2, m, 0, 40, 4000000), 0);
+    CHECK_EQ_INT(sctp_part(d, &s, "10.7.4.1", 5060, 5060, 21, 503, 1, m, 40, n - 40, 4000000), 0);
+    CHECK_EQ_INT(st->sctp_retransmits, 4);
+    CHECK_EQ_INT(st->sctp_reassembled, 1);
+    cap_decoder_finish(d);
+    CHECK_EQ_INT(st->sctp_dropped, 0);
+    cap_decoder_free(d);
+    sink_reset(&s);
+}
+
 static void test_sctp_reassembly(void) {
     sink s = {0};
     cap_decoder *d = new_dec(&s, NULL);
@@ -1303,20 +1332,30 @@ static void test_sctp_reassembly(void) {
     CHECK(!s.meta[0].oversized);
     CHECK_EQ_INT(st->sctp_reassembled, 1);
 
-    /* two directions' parts interleaved; another verification tag is another
-     * association; a retransmitted part with other bytes: the first copy wins */
+    /* two associations' parts interleaved (each has its own verification
+     * tag); another verification tag is another association; a retransmitted
+     * part with other bytes: the first copy wins */
     static char other[512];
     snprintf(other, sizeof other, "%s", m);
     other[0] = 'X';
     CHECK_EQ_INT(sctp_part(d, &s, "10.7.0.2", 5060, 5060, 7, 100, 2, m, 0, 40, 1000), 0);
-    CHECK_EQ_INT(sctp_part(d, &s, "10.7.0.3", 5060, 5060, 7, 100, 2, m, 0, 20, 1000), 0);
+    CHECK_EQ_INT(sctp_part(d, &s, "10.7.0.3", 5060, 5060, 9, 100, 2, m, 0, 20, 1000), 0);
     CHECK_EQ_INT(sctp_part(d, &s, "10.7.0.2", 5060, 5060, 8, 101, 1, m, 40, n - 40, 1000), 0);
     CHECK_EQ_INT(sctp_part(d, &s, "10.7.0.2", 5060, 5060, 7, 100, 2, other, 0, 40, 1000), 0);
-    CHECK_EQ_INT(sctp_part(d, &s, "10.7.0.3", 5060, 5060, 7, 101, 1, m, 20, n - 20, 1000), 1);
+    CHECK_EQ_INT(sctp_part(d, &s, "10.7.0.3", 5060, 5060, 9, 101, 1, m, 20, n - 20, 1000), 1);
     CHECK(s.kept == 1 && strcmp(s.data[0], m) == 0);
     CHECK_EQ_INT(sctp_part(d, &s, "10.7.0.2", 5060, 5060, 7, 101, 1, m, 40, n - 40, 1000), 1);
     CHECK(s.kept == 1 && strcmp(s.data[0], m) == 0);
     CHECK(ep_is(&s.meta[0].src, "10.7.0.2", 5060));
+
+    /* multi-homed (RFC 9260 6.4): the first part over one pair of addresses,
+     * the last retransmitted to the peer's alternate address from another
+     * of the sender's: one association (ports, verification tag), one
+     * message, named by the packet that completed it */
+    CHECK_EQ_INT(sctp_part(d, &s, "10.7.0.11", 5060, 5060, 12, 300, 2, m, 0, 40, 1000), 0);
+    CHECK_EQ_INT(sctp_part(d, &s, "10.7.9.11", 5060, 5060, 12, 301, 1, m, 40, n - 40, 1000), 1);
+    CHECK(s.kept == 1 && strcmp(s.data[0], m) == 0);
+    CHECK(ep_is(&s.meta[0].src, "10.7.9.11", 5060));
 
     /* a first part never finished, then a whole message after it in the same
      * direction: that one is read, the orphan is given up at the end */
@@ -1339,16 +1378,16 @@ static void test_sctp_reassembly(void) {
     CHECK_EQ_INT(st->sctp_dropped, dropped);
 
     /* empty parts: put together, nothing to hand on */
-    CHECK_EQ_INT(sctp_part(d, &s, "10.7.0.10", 5060, 5060, 7, 0, 2, m, 0, 0, 1000), 0);
-    CHECK_EQ_INT(sctp_part(d, &s, "10.7.0.10", 5060, 5060, 7, 1, 1, m, 0, 0, 1000), 0);
+    CHECK_EQ_INT(sctp_part(d, &s, "10.7.0.10", 5060, 5060, 13, 0, 2, m, 0, 0, 1000), 0);
+    CHECK_EQ_INT(sctp_part(d, &s, "10.7.0.10", 5060, 5060, 13, 1, 1, m, 0, 0, 1000), 0);
 
     /* the timeout (frag_timeout_s from a direction's first part) */
-    CHECK_EQ_INT(sctp_part(d, &s, "10.7.0.8", 5060, 5060, 7, 0, 2, m, 0, 20, 2000000), 0);
-    CHECK_EQ_INT(sctp_part(d, &s, "10.7.0.9", 5060, 5060, 7, 0, 2, m, 0, 20, 40000000), 0);
-    CHECK_EQ_INT(sctp_part(d, &s, "10.7.0.8", 5060, 5060, 7, 1, 1, m, 20, n - 20, 40000000), 0);
+    CHECK_EQ_INT(sctp_part(d, &s, "10.7.0.8", 5060, 5060, 10, 0, 2, m, 0, 20, 2000000), 0);
+    CHECK_EQ_INT(sctp_part(d, &s, "10.7.0.9", 5060, 5060, 11, 0, 2, m, 0, 20, 40000000), 0);
+    CHECK_EQ_INT(sctp_part(d, &s, "10.7.0.8", 5060, 5060, 10, 1, 1, m, 20, n - 20, 40000000), 0);
     CHECK_MSG(st->sctp_dropped >= dropped + 2, "dropped %llu", (unsigned long long)(st->sctp_dropped - dropped));
     cap_decoder_finish(d);
-    CHECK_EQ_INT(st->sctp_reassembled, 6);
+    CHECK_EQ_INT(st->sctp_reassembled, 7);
     cap_decoder_free(d);
     sink_reset(&s);
 
@@ -1417,7 +1456,9 @@ static void test_sctp_flood(void) {
     CHECK_MSG(peak - base <= (5u << 20), "SCTP peak %zu", peak - base);
     CHECK_MSG(st->sctp_dropped > 19000, "dropped %llu", (unsigned long long)st->sctp_dropped);
     cap_decoder_finish(d);
-    CHECK_EQ_INT(cap_decoder_memory(d), base + 65536); /* nothing held but the buffer messages are put together in */
+    /* nothing held but the buffer messages are put together in and the
+     * fingerprints of the chunks read lately (4096 of 8 bytes) */
+    CHECK_EQ_INT(cap_decoder_memory(d), base + 65536 + 32768);
     CHECK_EQ_INT(st->sctp_dropped, 21000);
     CHECK_EQ_INT(st->sctp_reassembled, 0);
     cap_decoder_free(d);
@@ -2892,6 +2933,15 @@ static void test_hep_tcp(void) {
     tcpconn o = {d, "10.0.0.3", "10.0.0.9", 41002, 9061, 1700000000ULL * FS_USEC + 500000, 0};
     seg(&o, 100, ACK, b, n1);
     CHECK_EQ_INT(s.n, 1);
+    /* a connection to the HEP port, SYN captured, whose first bytes are SIP:
+     * SIP over TCP, read (as a datagram to that port is), not bad HEP */
+    sink_reset(&s);
+    tcpconn q = {d, "10.0.0.4", "10.0.0.9", 41003, 9060, 1700000000ULL * FS_USEC + 500000, 0};
+    seg(&q, 99, SYN, NULL, 0);
+    seg(&q, 100, ACK, (const uint8_t *)OPT, strlen(OPT));
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept == 1) CHECK(strcmp(s.data[0], OPT) == 0 && !s.meta[0].from_hep && s.meta[0].transport == CAP_T_TCP);
+    CHECK_EQ_INT(cap_decoder_stats(d)->hep_bad, 0);
     cap_decoder_free(d);
     sink_reset(&s);
 }
@@ -3217,6 +3267,17 @@ static void test_hep_datagrams(void) {
     CHECK_EQ_INT(cap_decode_hep(d, b, 0, 42, &e), FS_ERR_FORMAT);
     CHECK_EQ_INT(st->hep_packets, 5);
     CHECK_EQ_INT(st->hep_bad, 2);
+    /* a malformed packet (IP family 7) then a good one: the bad one counted
+     * and named, the good one read (docs: each packet of a datagram is) */
+    sink_reset(&s);
+    n1 = mk_hep(b, false, 1, 17, INV);
+    n2 = mk_hep(b + n1, true, 1, 6, RSP);
+    b[12] = 7; /* the IP family chunk's value */
+    CHECK_EQ_INT(cap_decode_hep(d, b, n1 + n2, 42, &e), FS_ERR_FORMAT);
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept == 1) CHECK(strcmp(s.data[0], RSP) == 0);
+    CHECK_EQ_INT(st->hep_packets, 7);
+    CHECK_EQ_INT(st->hep_bad, 3);
     /* HEP v2, plain SIP, a compressed payload: named */
     uint8_t v2[64] = {2, 16, 2, 17};
     CHECK_EQ_INT(cap_hep_parse(v2, sizeof v2, &h, &e), FS_ERR_FORMAT);
@@ -5052,6 +5113,7 @@ int main(void) {
     test_frag_flood();
     test_frag_disorder();
     test_sctp_reassembly();
+    test_sctp_retransmit();
     test_sctp_idata();
     test_sctp_many_parts();
     test_sctp_flood();
