@@ -6,6 +6,7 @@
  * local cache or --observable), signing and publishing one event, the
  * result line. Must not touch: event building (cl_feedback_event), TLS.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -119,6 +120,7 @@ int cmd_sight(int argc, char **argv) {
         {"dry-run", no_argument, NULL, O_DRY}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     const char *hub = NULL, *cert = NULL, *key = NULL, *ca = NULL, *signing = NULL, *event = NULL,
                *note = NULL, *cache = NULL, *tlp = "amber";
+    char tlp_low[16] = "";
     bool fp = false, dry = false;
     uint64_t timeout = 10;
     json_t *obs = json_array();
@@ -151,13 +153,17 @@ int cmd_sight(int argc, char **argv) {
         }
         case O_CACHE: cache = optarg; break;
         case O_DRY: dry = true; break;
-        case O_TLP:
-            if (xc_enum_find(XC_ENUM_TLP, optarg) < 0) {
+        case O_TLP: { /* case-insensitive, as share's --tlp and organisation.tlp; stored lowercase */
+            size_t n = strlen(optarg);
+            for (size_t i = 0; i < n && i + 1 < sizeof tlp_low; i++) tlp_low[i] = (char)tolower((unsigned char)optarg[i]);
+            tlp_low[n < sizeof tlp_low ? n : sizeof tlp_low - 1] = '\0';
+            if (n >= sizeof tlp_low || xc_enum_find(XC_ENUM_TLP, tlp_low) < 0) {
                 fprintf(stderr, "fs38 sight: --tlp '%s': expected clear, green, amber, amber+strict or red\n", optarg);
                 goto out;
             }
-            tlp = optarg;
+            tlp = tlp_low;
             break;
+        }
         case O_OBS:
             if (!add_observable(obs, optarg)) {
                 fprintf(stderr, "fs38 sight: --observable '%s': expected KIND:VALUE[:ROLE]\n", optarg);

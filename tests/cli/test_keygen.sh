@@ -159,6 +159,12 @@ expect_exit 0 "sight --dry-run with a 300-byte observable" "$FS38" sight --dry-r
     --observable "sip_user_agent:$UA:tool"
 ok "the value is not cut" grep -qF "\"value\":\"$UA\"" "$TMPD/out"
 ok "the role is kept" grep -qF '"role":"tool"' "$TMPD/out"
+# --tlp in any case, as share's: stored lowercase
+expect_exit 0 "sight --tlp GREEN" "$FS38" sight --dry-run --tlp GREEN \
+    --signing-key "$TMPD/keys/$KID.key" --event org:208-01/0193a5e0-7c1e-7d2a-9b1f-5e4c3d2b1a00 --observable ip:198.51.100.7
+ok "sight --tlp GREEN: green" grep -qF '"tlp":"green"' "$TMPD/out"
+expect_exit 2 "sight --tlp purple" "$FS38" sight --dry-run --tlp purple \
+    --signing-key "$TMPD/keys/$KID.key" --event org:208-01/0193a5e0-7c1e-7d2a-9b1f-5e4c3d2b1a00 --observable ip:198.51.100.7
 if [ -w /dev/full ]; then
     expect_exit 2 "sight --dry-run to a full device" bash -c "'$FS38' sight --dry-run --signing-key '$TMPD/keys/$KID.key' \
         --event org:208-01/0193a5e0-7c1e-7d2a-9b1f-5e4c3d2b1a00 --observable ip:198.51.100.7 >/dev/full"
