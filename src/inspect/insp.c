@@ -537,8 +537,13 @@ static void reader_learn_hep(insp *in, const uint8_t *buf, size_t len, bool stre
         cap_hep h;
         fs_err e = {0};
         if ((off == 0 && !stream ? cap_hep_parse_datagram(buf, len, &h, &e)
-                                 : cap_hep_parse(buf + off, len - off, &h, &e)) != FS_OK)
-            return;
+                                 : cap_hep_parse(buf + off, len - off, &h, &e)) != FS_OK) {
+            /* past a malformed v3 packet whose length fits, as the decoder reads on */
+            size_t total = len - off >= 6 && memcmp(buf + off, "HEP3", 4) == 0 ? (size_t)(buf[off + 4] << 8 | buf[off + 5]) : 0;
+            if (total < 6 || total > len - off) return;
+            off += total;
+            continue;
+        }
         off += h.total;
         if (h.proto_type != 1 || h.src.addr.family != h.dst.addr.family ||
             (klen && (!h.auth_key || h.auth_key_len != klen || sodium_memcmp(h.auth_key, key, klen) != 0)))

@@ -148,7 +148,7 @@ ok "...: 4 registrations, 16 SAs" is \
 # the registration of UE A in HEP (a P-CSCF's siptrace), its ESP captured as it is: the
 # same agreement with any number of workers (the reader looks inside HEP, as it does in
 # the clear), and with a hep_auth_key the packets lack, none (the decoder refuses them)
-python3 - "$PCAP" "$TMPD/hep.pcap" "$TMPD/hep-frames" <<'PY'
+python3 - "$PCAP" "$TMPD/hep.pcap" "$TMPD/hep-frames" "$TMPD/hep-bad.pcap" <<'PY'
 import socket, struct, sys
 sys.path.insert(0, 'tests/data/capture')
 from pcapgen import ip4, udp, eth, write_pcap
@@ -164,7 +164,9 @@ while i < len(b):
     n = struct.unpack('<I', b[i + 8:i + 12])[0]
     frames.append((struct.unpack('<I', b[i:i + 4])[0], b[i + 16:i + 16 + n]))
     i += 16 + n
-out, heps = [], []
+out, heps, bad = [], [], []
+# a malformed HEP packet (its one chunk cut short) whose length fits, first in each datagram
+junk = b'HEP3' + struct.pack('!H', 10) + b'\0\0\0\x01'
 for k, (ts, f) in enumerate(frames[:8]):  # UE A: REGISTER, Mw REGISTER and 401, Gm 401; then its ESP
     if k < 4:
         ip = f[14:]
@@ -172,9 +174,12 @@ for k, (ts, f) in enumerate(frames[:8]):  # UE A: REGISTER, Mw REGISTER and 401,
         h = hep(ip[28:], socket.inet_ntoa(ip[12:16]), socket.inet_ntoa(ip[16:20]), sp, dp, ts)
         heps.append(h.hex())
         out.append(eth(ip4('10.99.0.2', '10.99.0.1', 17, udp(40000, 9060, h))))
+        bad.append(eth(ip4('10.99.0.2', '10.99.0.1', 17, udp(40000, 9060, junk + h))))
     else:
         out.append(f)
+        bad.append(f)
 write_pcap(sys.argv[2], out, t0=frames[0][0])
+write_pcap(sys.argv[4], bad, t0=frames[0][0])
 open(sys.argv[3], 'w').write('\n'.join(heps) + '\n')
 PY
 for w in 1 2; do
@@ -187,6 +192,11 @@ for w in 1 2; do
         -c "$TMPD/hepkey.yaml" --stats-json "$TMPD/hepk$w.json" "$TMPD/hep.pcap"
     ok "...: nothing learned" is \
         "$(stat "$TMPD/hepk$w.json" '"\(.capture.ims_aka_agreements) \(.capture.esp_decrypted)"')" "0 0"
+    # a malformed packet before each: counted bad, the packets after it read and learned from
+    expect_exit 0 "...each after a malformed HEP packet, --workers $w" "$FS38" inspect -q --workers $w \
+        --stats-json "$TMPD/hepb$w.json" "$TMPD/hep-bad.pcap"
+    ok "...: still 1 registration, 4 SAs, 4 ESP packets read" is \
+        "$(stat "$TMPD/hepb$w.json" '"\(.capture.ims_aka_agreements) \(.capture.esp_sas_learned) \(.capture.esp_decrypted)"')" "1 4 4"
 done
 # the same HEP received live (--hep), --workers 2: its SAs in --esp-sa-out
 port=$(free_port)
