@@ -312,6 +312,11 @@ fs_code cap_open_file(const char *path, cap_source **out, fs_err *e);
  * from now on. FS_ERR_USAGE naming the expression when it does not compile
  * for the source's link type. */
 fs_code cap_set_filter(cap_source *s, const char *bpf, fs_err *e);
+/* Whether bpf compiles for one of the link types fs38 reads: false, it can
+ * suit no capture (a syntax error); true, a file it failed on has a link
+ * type it does not suit ("ether host" on raw IP or NFLOG), and the next
+ * file may well take it. */
+bool cap_filter_suits_a_link(const char *bpf);
 /* The kernel ring a live capture fills while fs38 is busy
  * (capture.live_buffer_mb), MiB. In immediate mode (TPACKET_V2) every slot is
  * as big as the snaplen allows (64 KiB on lo), so libpcap's 2 MiB default

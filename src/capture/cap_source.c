@@ -316,6 +316,23 @@ fs_code cap_set_filter(cap_source *s, const char *bpf, fs_err *e) {
     return FS_OK;
 }
 
+bool cap_filter_suits_a_link(const char *bpf) {
+    static const int links[] = {DLT_EN10MB, DLT_RAW, DLT_LINUX_SLL, DLT_NULL, DLT_LOOP, DLT_PPP, DLT_C_HDLC,
+#ifdef DLT_LINUX_SLL2
+                                DLT_LINUX_SLL2,
+#endif
+                                DLT_NFLOG, DLT_IPV4, DLT_IPV6};
+    for (size_t i = 0; i < sizeof links / sizeof *links; i++) {
+        pcap_t *p = pcap_open_dead(links[i], 65535);
+        struct bpf_program prog;
+        bool compiles = p && pcap_compile(p, &prog, bpf, 1, PCAP_NETMASK_UNKNOWN) == 0;
+        if (compiles) pcap_freecode(&prog);
+        if (p) pcap_close(p);
+        if (compiles) return true;
+    }
+    return false;
+}
+
 static fs_code live_fail(cap_source *s, fs_code code, fs_err *e, const char *what, int rc) {
     const char *why = rc == PCAP_ERROR || rc == 0 ? pcap_geterr(s->p) : pcap_statustostr(rc);
     if (rc == PCAP_ERROR_PERM_DENIED || rc == PCAP_ERROR_NO_SUCH_DEVICE) {
@@ -529,8 +546,11 @@ bool cap_saw_decodable(const cap_source *s) { return s->png ? s->saw_decodable :
 uint64_t cap_frames_read(const cap_source *s) { return s->frames; }
 
 uint64_t cap_offset(const cap_source *s) {
-    if (s->live || s->is_stdin) return 0;
-    if (s->gz) return cap_gz_consumed(s->gz); /* compressed bytes, as the size is */
+    if (s->live) return 0;
+    /* compressed bytes, as the size is; a piped stdin's too (the progress
+     * line said "0.0 MB" for `zcat day.pcap.gz | fs38 inspect -` however much
+     * it had read) */
+    if (s->gz) return cap_gz_consumed(s->gz);
     if (s->png) return cap_png_offset(s->png);
     if (!s->p) return 0;
     FILE *f = pcap_file(s->p);

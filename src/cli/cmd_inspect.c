@@ -2186,12 +2186,13 @@ int cmd_inspect(int argc, char **argv) {
             fs_text_printable(why, sizeof why, e.msg);
             if (rc == FS_ERR_USAGE) {
                 fprintf(stderr, "fs38 inspect: %s\n", why);
-                /* a filter that does not compile: before anything was
-                 * inspected, a usage error (a syntax error fails every file
-                 * alike); after, it did not compile for this file's (or a
-                 * pcapng interface's) link type: what was read is reported,
-                 * the other files are read, and the exit code is 2 */
-                if (readable == 0 && frames == 0) {
+                /* a filter that does not compile: a syntax error fails
+                 * every file alike, a usage error; one that does not suit
+                 * this file's (or a pcapng interface's) link type: what was
+                 * read is reported, the other files are read (the first
+                 * file's link type too: `--bpf 'ether host X' nflog.pcap
+                 * eth.pcap` read neither), and the exit code is 2 */
+                if (readable == 0 && frames == 0 && (!bpf || !cap_filter_suits_a_link(bpf))) {
                     usage_error = true;
                     break;
                 }

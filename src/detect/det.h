@@ -221,6 +221,11 @@ const det_stats *det_engine_stats(const det_engine *eng);
 void det_engine_memory(const det_engine *eng, det_memory *out);
 /* Busiest sources still tracked, in det_talker_before order. Returns how many. */
 int det_top_talkers(const det_engine *eng, det_talker *out, int n);
+/* The figures of the source addr names (an address, or an IPv6 network
+ * with its prefix, as det_top_talkers gives it) in this engine's table;
+ * false: not tracked here. With several workers one source's requests,
+ * messages and incidents may be counted by several of them. */
+bool det_talker_of(const det_engine *eng, const fs_addr *addr, uint8_t prefix, det_talker *out);
 /* Talker order: most requests sent, then most messages, then address (so
  * equal talkers always list the same way). */
 bool det_talker_before(const det_talker *a, const det_talker *b);

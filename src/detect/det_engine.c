@@ -961,6 +961,13 @@ int det_top_talkers(const det_engine *eng, det_talker *out, int n) {
     return have;
 }
 
+bool det_talker_of(const det_engine *eng, const fs_addr *addr, uint8_t prefix, det_talker *out) {
+    const det_source *s = det_table_find((det_table *)&eng->sources, det_key_source(eng, addr));
+    if (!s || s->prefix != prefix || !fs_addr_eq(&s->addr, addr)) return false;
+    *out = (det_talker){s->addr, s->prefix, s->messages, s->requests, s->incidents};
+    return true;
+}
+
 /* ---- sources ---------------------------------------------------------------------------- */
 
 static void net_observables(ev_event *ev, const fs_addr *net, uint8_t prefix, const fs_addr *addr) {

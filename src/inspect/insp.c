@@ -22,6 +22,7 @@
 #include "insp_aka.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -137,8 +138,9 @@ struct insp {
     uint64_t *held_key;    /* their incident_key, scanned first */
     unsigned nheld, held_cap;
     struct live_incident *shares; /* live mode: incidents open on several workers (fold_live) */
-    unsigned nshares, shares_cap;
-    char (*done_ids)[40]; /* live mode: the latest LIVE_DONE_IDS event_ids whose final went out */
+    unsigned nshares, shares_cap, shares_max;
+    char (*done_ids)[40]; /* the latest LIVE_DONE_IDS event_ids whose final went out (live mode;
+                           * files: those let_go_oldest reported) */
     unsigned ndone, done_next;
     /* ESP keys learned from IMS AKA registrations (cfg ims_aka_keys): the
      * decoders look packets up in the keyring; in capture order, one worker
@@ -325,26 +327,52 @@ static void merge_into(ev_event *a, const ev_event *b) {
     merge_call_details(a, &first, b);
 }
 
-/* Called with event_lock held. false: no room, emit it as it is. */
-static bool hold_incident(insp *in, const ev_event *ev) {
+static void live_remember_done(insp *in, const char *event_id);
+static bool live_was_done(const insp *in, const char *event_id);
+
+/* Held incidents full (HELD_MAX): the one whose activity ended first, the
+ * least likely to get another share, is reported now to make room; its
+ * event_id is remembered, so that a share of it coming after is reported
+ * under an id of its own (hold_incident), not as a second version 1 of it. */
+static void let_go_oldest(insp *in) {
+    unsigned old = 0;
+    for (unsigned i = 1; i < in->nheld; i++)
+        if (in->held[i].last_us < in->held[old].last_us) old = i;
+    in->opt.on_event(in->opt.user, &in->held[old], true);
+    live_remember_done(in, in->held[old].event_id);
+    in->held[old] = in->held[--in->nheld];
+    in->held_key[old] = in->held_key[in->nheld];
+}
+
+/* Called with event_lock held: ev is held, merged into a held report of
+ * its incident, or reported. */
+static void hold_incident(insp *in, const ev_event *ev) {
     for (unsigned i = 0; i < in->nheld; i++)
         if (in->held_key[i] == ev->incident_key && same_incident(in, &in->held[i], ev)) {
             merge_into(&in->held[i], ev);
-            return true;
+            return;
         }
+    ev_event renamed;
+    if (in->ndone && live_was_done(in, ev->event_id)) { /* a share of an incident let go */
+        renamed = *ev;
+        ev_uuid7(fs_time_now_us(), renamed.event_id);
+        ev = &renamed;
+    }
+    if (in->nheld == in->held_cap && in->held_cap >= HELD_MAX) let_go_oldest(in);
     if (in->nheld == in->held_cap) {
-        if (in->held_cap >= HELD_MAX) return false;
         unsigned ncap = in->held_cap ? in->held_cap * 2 : 16;
         ev_event *nh = realloc(in->held, ncap * sizeof *nh);
         if (nh) in->held = nh;
         uint64_t *nk = nh ? realloc(in->held_key, ncap * sizeof *nk) : NULL;
-        if (!nk) return false;
+        if (!nk) { /* no memory: reported as it is (under its new id, if given one) */
+            in->opt.on_event(in->opt.user, ev, true);
+            return;
+        }
         in->held_key = nk;
         in->held_cap = ncap;
     }
     in->held_key[in->nheld] = ev->incident_key;
     in->held[in->nheld++] = *ev;
-    return true;
 }
 
 static int by_first_seen(const void *a, const void *b) {
@@ -357,9 +385,13 @@ static int by_first_seen(const void *a, const void *b) {
  * it, and its final report waits for every share's close (an engine reports
  * every close in live mode, det_engine.c) and carries their sum under the
  * first event_id, marked unchanged when the count is still the open's -- one
- * open line and at most one final line, as one worker would write. Bounded
- * by LIVE_SHARES_MAX (beyond: reports pass unmerged). */
-#define LIVE_SHARES_MAX 4096
+ * open line and at most one final line, as one worker would write. As many
+ * as the workers' incident tables hold (state.max_incidents), at least
+ * LIVE_SHARES_MIN: every incident open is one, and beyond the bound reports
+ * would pass unmerged -- each worker's open of one incident a version 1
+ * under its event_id (a distributed scan with more than 4096 incidents open
+ * wrote them so). */
+#define LIVE_SHARES_MIN 4096
 /* A worker whose share of an incident opens just after the other shares
  * closed and the final went out gets the incident's event_id all the same
  * (det_shared.c keeps it for the quiet window): reported as it is, that
@@ -374,8 +406,7 @@ typedef struct live_incident {
     uint32_t version;                /* the last reported: 1 (the open), more after refreshes */
     uint64_t open_count;             /* the count the open report (or the last refresh) carried */
     uint32_t open_mask;              /* workers whose share is open */
-    bool has_final;
-    ev_event final;                  /* the shares' final reports, merged */
+    ev_event *final;                 /* the shares' final reports so far, merged (NULL: none) */
 } live_incident;
 
 static live_incident *live_find(insp *in, const ev_event *ev) {
@@ -390,8 +421,9 @@ static live_incident *live_find(insp *in, const ev_event *ev) {
 
 static live_incident *live_add(insp *in, const ev_event *ev) {
     if (in->nshares == in->shares_cap) {
-        if (in->shares_cap >= LIVE_SHARES_MAX) return NULL;
+        if (in->shares_cap >= in->shares_max) return NULL;
         unsigned ncap = in->shares_cap ? in->shares_cap * 2 : 16;
+        if (ncap > in->shares_max) ncap = in->shares_max;
         live_incident *n = realloc(in->shares, ncap * sizeof *n);
         if (!n) return NULL;
         in->shares = n;
@@ -423,14 +455,16 @@ static bool live_was_done(const insp *in, const char *event_id) {
 }
 
 static void live_emit_final(insp *in, live_incident *l) {
-    if (l->final.count < l->open_count) l->final.count = l->open_count; /* never below the open's */
-    l->final.unchanged = l->final.count == l->open_count;
-    if (!l->final.unchanged) { /* a new version, made now: a share that closed unchanged carries its open's time */
-        l->final.version = l->version + 1; /* after the open (1) and any refreshes */
-        l->final.created_us = fs_time_now_us();
+    ev_event *f = l->final;
+    if (f->count < l->open_count) f->count = l->open_count; /* never below the open's */
+    f->unchanged = f->count == l->open_count;
+    if (!f->unchanged) { /* a new version, made now: a share that closed unchanged carries its open's time */
+        f->version = l->version + 1; /* after the open (1) and any refreshes */
+        f->created_us = fs_time_now_us();
     }
-    in->opt.on_event(in->opt.user, &l->final, true);
+    in->opt.on_event(in->opt.user, f, true);
     live_remember_done(in, l->event_id);
+    free(f);
     *l = in->shares[--in->nshares];
 }
 
@@ -475,14 +509,17 @@ static bool fold_live(insp *in, unsigned w, const ev_event *ev, bool final) {
         if (!l) return false; /* never reported open by another worker: as it is */
         ev_event share = *ev;
         memcpy(share.event_id, l->event_id, sizeof share.event_id);
-        if (l->has_final) merge_into(&l->final, &share);
-        else l->final = share;
-        l->has_final = true;
+        if (l->final) {
+            merge_into(l->final, &share);
+        } else {
+            if (!(l->final = malloc(sizeof *l->final))) return false; /* no memory: as it is */
+            *l->final = share;
+        }
         l->open_mask &= ~bit;
     }
     if (ev->first_us < l->first_us) l->first_us = ev->first_us;
     if (ev->last_us > l->last_us) l->last_us = ev->last_us;
-    if (l->has_final && !l->open_mask) live_emit_final(in, l);
+    if (l->final && !l->open_mask) live_emit_final(in, l);
     return true;
 }
 
@@ -572,7 +609,9 @@ static void on_event(void *user, const ev_event *ev, bool final) {
     if (in->threaded) pthread_mutex_lock(&in->event_lock);
     if (in->threaded && in->opt.live) {
         if (!fold_live(in, w->index, ev, final)) in->opt.on_event(in->opt.user, ev, final);
-    } else if (!holds_incidents(in, final) || !hold_incident(in, ev)) {
+    } else if (holds_incidents(in, final)) {
+        hold_incident(in, ev);
+    } else {
         in->opt.on_event(in->opt.user, ev, final);
     }
     if (in->threaded) pthread_mutex_unlock(&in->event_lock);
@@ -1000,6 +1039,12 @@ insp *insp_new(const insp_options *o, fs_err *e) {
         if (in->aka) det_engine_set_tap(w->eng, on_tap, w);
         if (in->threaded && i > 0 && !worker_start(w, e)) goto fail;
     }
+    in->shares_max = LIVE_SHARES_MIN; /* live: one for each incident the workers can hold open */
+    for (unsigned i = 0; i < in->nworkers; i++) {
+        det_memory m;
+        det_engine_memory(in->w[i].eng, &m);
+        in->shares_max = in->shares_max > UINT_MAX - m.incidents_cap ? UINT_MAX : in->shares_max + m.incidents_cap;
+    }
     if (in->threaded) { /* the rest of the fragment budget; keyed like the decoders' tables */
         cap_config rc = o->cfg->capture;
         uint64_t workers_frag = (uint64_t)in->nworkers * in->worker_cfg.capture.max_frag_bytes;
@@ -1027,6 +1072,7 @@ void insp_free(insp *in) {
     free(in->inputs);
     free(in->held);
     free(in->held_key);
+    for (unsigned i = 0; i < in->nshares; i++) free(in->shares[i].final);
     free(in->shares);
     free(in->done_ids);
     insp_aka_free(in->aka);
@@ -1057,7 +1103,7 @@ void insp_finish(insp *in) {
     /* Every share was closed by det_finish: what still waits lost a share's
      * final (none expected); report what arrived. */
     for (unsigned i = in->nshares; i-- > 0;)
-        if (in->shares[i].has_final && in->opt.on_event) live_emit_final(in, &in->shares[i]);
+        if (in->shares[i].final && in->opt.on_event) live_emit_final(in, &in->shares[i]);
     in->nshares = 0;
 }
 
@@ -1382,11 +1428,31 @@ int insp_top_talkers(insp *in, det_talker *out, int n) {
     det_talker tmp[INSP_MAX_WORKERS * 16];
     int have = 0;
     if (n > 16) n = 16;
+    /* the candidates: each worker's busiest, once each. A source is counted
+     * by every worker its traffic reached (a PBX's BYEs go with its
+     * clients', a response's sender with the requester's): its figures are
+     * the sum of every worker's, as one engine would have them. */
     for (unsigned i = 0; i < in->nworkers; i++) {
         det_talker part[16];
         int k = det_top_talkers(in->w[i].eng, part, n);
-        for (int j = 0; j < k; j++) tmp[have++] = part[j];
+        for (int j = 0; j < k; j++) {
+            bool known = false;
+            for (int h = 0; h < have && !known; h++)
+                known = tmp[h].prefix == part[j].prefix && fs_addr_eq(&tmp[h].addr, &part[j].addr);
+            if (!known) tmp[have++] = part[j];
+        }
     }
+    if (in->nworkers > 1)
+        for (int h = 0; h < have; h++) {
+            det_talker sum = {tmp[h].addr, tmp[h].prefix, 0, 0, 0}, one;
+            for (unsigned i = 0; i < in->nworkers; i++)
+                if (det_talker_of(in->w[i].eng, &sum.addr, sum.prefix, &one)) {
+                    sum.messages += one.messages;
+                    sum.requests += one.requests;
+                    sum.incidents += one.incidents;
+                }
+            tmp[h] = sum;
+        }
     /* insertion sort: at most a few hundred entries */
     for (int i = 1; i < have; i++) {
         det_talker t = tmp[i];

@@ -120,7 +120,8 @@ bool insp_write_learned_sas(insp *in, FILE *f);
  * insp_indicators_switched says every worker has left it. */
 void insp_set_indicators(insp *in, const det_indicators *ind);
 bool insp_indicators_switched(insp *in);
-/* Busiest sources across workers, most messages first. */
+/* Busiest sources across workers (det_talker_before order), each one's
+ * figures added up over every worker that counted it. */
 int insp_top_talkers(insp *in, det_talker *out, int n);
 
 #endif

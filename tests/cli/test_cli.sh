@@ -587,6 +587,13 @@ expect_exit 2 "...--bpf not compiling for a later interface" "$FS38" inspect --b
 ok "...names the frame and the link type" grep -q "ng_mixed.pcapng: frame 2: BPF filter .*link type 12 (RAW)" "$TMPD/err"
 ok "...the frame before it and the next file's 13 read" is "$(jq .frames "$TMPD/ngmix-bpf2.json")" 14
 ok "...and reported in the summary" grep -q "^MESSAGES" "$TMPD/out"
+# ...and for the first file's link type: a --bpf that compiles for others is no syntax
+# error, the next files are read all the same (it ended the run, nothing read)
+expect_exit 2 "--bpf not suiting the first file's link type" "$FS38" inspect --bpf 'ether host 00:00:00:00:00:00' \
+    --stats-json "$TMPD/nflog-bpf.json" "$ROOT/tests/data/capture/links-nflog.pcap" "$ROOT/examples/benign.pcap"
+ok "...names the file" grep -q "links-nflog.pcap: BPF filter" "$TMPD/err"
+ok "...the next file read" is "$(jq .frames "$TMPD/nflog-bpf.json")" 85
+ok "...and reported in the summary" grep -q "^MESSAGES" "$TMPD/out"
 expect_exit 2 "...from stdin: refused" bash -c "'$FS38' inspect -q - <'$TMPD/ng_mixed.pcapng'"
 ok "...saying what to do" grep -q "save the input to a file" "$TMPD/err"
 # an 802.11 monitor interface first, Ethernet described only after its first packet

@@ -1217,13 +1217,150 @@ static void test_metrics_text(void) {
     CHECK_EQ_INT(insp_metrics_text(&st, &x, 12.5, out, 100), 0);
 }
 
+/* TOP TALKERS with several workers: a source whose traffic reached several
+ * of them (a P-CSCF's requests go with each UE's, a response's sender with
+ * its requester) is one line with the figures one worker has, not a line
+ * per worker with its share (10.48.0.1 listed twice, 3 + 1 requests, and
+ * 10.48.0.100's incident lost with 4 workers). */
+static void test_talkers_across_workers(void) {
+    det_talker t[2][5];
+    int n[2] = {0, 0};
+    for (unsigned k = 0; k < 2; k++) {
+        static fs38_config cfg;
+        cfg_defaults(&cfg);
+        uint64_t seed = 42;
+        insp_options o = {.cfg = &cfg, .workers = k ? 4 : 1, .seed = &seed};
+        fs_err e = {0};
+        insp *in = insp_new(&o, &e);
+        CHECK(in != NULL);
+        if (!in) return;
+        CHECK_EQ_INT(insp_run_file(in, "tests/data/capture/ims_aka.pcap", NULL, &e), FS_OK);
+        insp_finish(in);
+        n[k] = insp_top_talkers(in, t[k], 5);
+        insp_free(in);
+    }
+    CHECK_EQ_INT(n[0], 5);
+    CHECK_EQ_INT(n[1], n[0]);
+    for (int i = 0; i < n[0] && i < n[1]; i++) {
+        char a[FS_ADDR_STRLEN], b[FS_ADDR_STRLEN];
+        fs_addr_str(&t[0][i].addr, a, sizeof a);
+        fs_addr_str(&t[1][i].addr, b, sizeof b);
+        CHECK_MSG(!strcmp(a, b), "talker %d: %s with 4 workers, %s with 1", i, b, a);
+        CHECK_EQ_INT(t[1][i].prefix, t[0][i].prefix);
+        CHECK_EQ_INT(t[1][i].requests, t[0][i].requests);
+        CHECK_EQ_INT(t[1][i].messages, t[0][i].messages);
+        CHECK_EQ_INT(t[1][i].incidents, t[0][i].incidents);
+    }
+}
+
+/* The reports written (a live close that repeats its open is not): their
+ * "event_id/version", to check each is written once. */
+typedef struct report_ids {
+    char (*id)[48];
+    unsigned n, cap;
+} report_ids;
+
+static void collect_ids(void *user, const ev_event *ev, bool final) {
+    report_ids *r = user;
+    if ((final && ev->unchanged) || r->n == r->cap) return;
+    snprintf(r->id[r->n++], sizeof *r->id, "%s/%u", ev->event_id, (unsigned)ev->version);
+}
+
+static int by_id(const void *a, const void *b) { return strcmp(a, b); }
+
+/* More incidents than a file run holds for merging (HELD_MAX, 4096) with
+ * several workers: 20000 sources, each one malformed request, then a
+ * server whose malformed answers to 40 clients went to every worker. The
+ * shares of its incident that came after the held ones filled up were
+ * each reported as they were: SIP-PROTO-001 and SIP-FLOOD-002 written four
+ * times, under one event_id and version 1 each (20008 events, one worker
+ * 20002). Live, more incidents open than the workers' opens were folded
+ * for (4096): each worker's open of those two a version 1 of one event_id. */
+static void test_held_full_workers(void) {
+    const char *path = "/tmp/fs38_test_held.pcap";
+    FILE *f = pcap_create(path);
+    if (!f) return;
+    enum { JUNK = 20000 };
+    uint8_t fr[1024];
+    char src[32], payload[512];
+    uint64_t t = 1700000000000000ull;
+    for (int i = 0; i < JUNK; i++, t += 100) { /* Call-ID missing: SIP-PROTO-001 per source */
+        snprintf(src, sizeof src, "10.%d.%d.%d", 1 + (i >> 16), (i >> 8) & 255, i & 255);
+        snprintf(payload, sizeof payload,
+                 "OPTIONS sip:x@10.9.9.9 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKa%d\r\n"
+                 "From: <sip:a@b>;tag=1\r\nTo: <sip:x@c>\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+                 "Content-Length: 0\r\n\r\n", i);
+        size_t n = frame_v4(fr, src, (uint16_t)(5060 + i % 7), "10.9.9.9", 5060, 17, 0, payload);
+        uint32_t rh[4] = {(uint32_t)(t / 1000000), (uint32_t)(t % 1000000), (uint32_t)n, (uint32_t)n};
+        fwrite(rh, 4, 4, f);
+        fwrite(fr, 1, n, f);
+    }
+    for (int i = 0; i < 40; i++) { /* a request, and an answer without Call-ID */
+        snprintf(src, sizeof src, "172.16.0.%d", 1 + i);
+        for (int answer = 0; answer < 2; answer++, t += 1000) {
+            if (answer)
+                snprintf(payload, sizeof payload,
+                         "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP %s:5070;branch=z9hG4bKq%d\r\nFrom: <sip:a@b>;tag=1\r\n"
+                         "To: <sip:x@c>;tag=2\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", src, i);
+            else
+                snprintf(payload, sizeof payload,
+                         "OPTIONS sip:x@10.9.9.9 SIP/2.0\r\nVia: SIP/2.0/UDP %s:5070;branch=z9hG4bKq%d\r\n"
+                         "From: <sip:a@b>;tag=1\r\nTo: <sip:x@c>\r\nCall-ID: q%d\r\nCSeq: 1 OPTIONS\r\n"
+                         "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n", src, i, i);
+            size_t n = answer ? frame_v4(fr, "10.9.9.9", 5060, src, 5070, 17, 0, payload)
+                              : frame_v4(fr, src, 5070, "10.9.9.9", 5060, 17, 0, payload);
+            uint32_t rh[4] = {(uint32_t)(t / 1000000), (uint32_t)(t % 1000000), (uint32_t)n, (uint32_t)n};
+            fwrite(rh, 4, 4, f);
+            fwrite(fr, 1, n, f);
+        }
+    }
+    fclose(f);
+    unsigned events[2][2] = {{0, 0}, {0, 0}};
+    for (unsigned k = 0; k < 4; k++) {
+        bool live = k >= 2;
+        static fs38_config cfg;
+        cfg_defaults(&cfg);
+        uint64_t seed = 1;
+        report_ids r = {malloc(3 * JUNK * sizeof *r.id), 0, 3 * JUNK};
+        unsigned workers = k % 2 ? 4 : 1;
+        insp_options o = {.cfg = &cfg, .workers = workers, .live = live, .seed = &seed, .on_event = collect_ids,
+                          .user = &r};
+        fs_err e = {0};
+        insp *in = insp_new(&o, &e);
+        CHECK(in != NULL && r.id != NULL);
+        if (!in || !r.id) {
+            insp_free(in);
+            free(r.id);
+            return;
+        }
+        CHECK_EQ_INT(insp_run_file(in, path, NULL, &e), FS_OK);
+        insp_finish(in);
+        insp_free(in);
+        events[live][k % 2] = r.n;
+        qsort(r.id, r.n, sizeof *r.id, by_id);
+        unsigned twice = 0;
+        for (unsigned i = 1; i < r.n; i++) twice += !strcmp(r.id[i], r.id[i - 1]);
+        CHECK_MSG(twice == 0, "%s: %u (event_id, version) written twice with %u worker(s)", live ? "live" : "file",
+                  twice, workers);
+        free(r.id);
+    }
+    CHECK_EQ_INT(events[0][0], JUNK + 2);
+    CHECK_EQ_INT(events[0][1], events[0][0]);
+    /* live: the open the first tick reports may carry the first worker's
+     * share alone (then a version 2 follows), so only at least as many */
+    CHECK(events[1][1] >= events[1][0] && events[1][0] >= JUNK + 2);
+    remove(path);
+}
+
 int main(void) {
     if (sodium_init() < 0) return 1;
     test_metrics_text();
     test_shard_keys();
     test_raw();
     test_workers_agree();
+    test_talkers_across_workers();
     test_duration_not_files();
+    test_held_full_workers();
     test_fragmented_segment_workers();
     test_live_one_report_per_incident();
     test_live_refresh();
