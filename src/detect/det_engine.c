@@ -768,6 +768,16 @@ static void message_tick(det_engine *eng, uint64_t ts) {
     det_tick(eng, ts);
 }
 
+/* A STUN message (RFC 5389 6: the top two bits 0, the magic cookie, a length
+ * in 4-octet units that fills the payload): a UA keeps its SIP flow over UDP
+ * alive with STUN Binding requests to the SIP port (RFC 5626 4.4.2, 8), as
+ * over TCP with CRLFs. A keep-alive, not a malformed SIP message. */
+static bool stun_message(const uint8_t *d, uint32_t len) {
+    if (len < 20 || (d[0] & 0xc0)) return false;
+    uint32_t attrs = (uint32_t)d[2] << 8 | d[3];
+    return (attrs & 3) == 0 && attrs + 20 == len && d[4] == 0x21 && d[5] == 0x12 && d[6] == 0xa4 && d[7] == 0x42;
+}
+
 void det_process(det_engine *eng, const cap_payload *p) {
     det_stats *s = &eng->stats;
     uint64_t ts = capture_time(eng, p);
@@ -791,8 +801,8 @@ void det_process(det_engine *eng, const cap_payload *p) {
     sip_msg *m = &eng->msg;
     sip_parse_status st = sip_parse(m, (const char *)p->data, p->len, &eng->limits, SIP_PARSE_DATAGRAM);
     if (st != SIP_PARSE_OK) {
-        if (m->nanom == 1 && m->anom[0] == SIP_A_KEEPALIVE) {
-            s->keepalives++; /* RFC 5626 CRLF ping: normal, not an attack */
+        if ((m->nanom == 1 && m->anom[0] == SIP_A_KEEPALIVE) || stun_message(p->data, p->len)) {
+            s->keepalives++; /* RFC 5626 CRLF ping or STUN keep-alive: normal, not an attack */
             goto done;
         }
         s->not_sip++;

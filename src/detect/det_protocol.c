@@ -10,6 +10,11 @@
 
 #include "det_internal.h"
 
+_Static_assert(SIP_A__COUNT <= 64, "det_incident.anomalies holds a bit per anomaly code");
+
+/* det_key_sender salt of the protocol rules' incidents (anomaly_hits) */
+enum { SALT_PROTOCOL = 11 };
+
 static det_rule_id rule_for_anomaly(sip_anomaly a) {
     switch (a) {
     case SIP_A_MISSING_REQUIRED_HEADER: return R_PROTO_MISSING_HDR;
@@ -35,10 +40,91 @@ static void note_anomaly(ev_event *ev, const char *code) { ev_list_add(ev, "anom
 
 static void source_observable(ev_event *ev, const det_ctx *c) { det_sender_observables(ev, c); }
 
+/* Bytes of header field h up to its line end (folding included), at most
+ * one more than sip_parse measured against max_header_len (its CR). */
+static size_t field_span(const sip_msg *m, const sip_header *h) {
+    const char *end = h->value.p + h->value.len, *stop = m->raw.p + m->raw.len;
+    if (end < h->name.p + h->name.len) end = h->name.p + h->name.len;
+    while (end < stop && *end != '\n') end++;
+    return (size_t)(end - h->name.p);
+}
+
+/* Fields a response copies from its request (RFC 3261 8.2.6.2: Via, From,
+ * Call-ID and CSeq as they were, To with the responder's tag added). */
+static bool copied_field(sip_header_id id) {
+    return id == SIP_H_VIA || id == SIP_H_FROM || id == SIP_H_TO || id == SIP_H_CALL_ID || id == SIP_H_CSEQ;
+}
+
+/* Whether anomaly a of response m can come from its copied fields: a code
+ * only they give; one that From or To give as well as the responder's own
+ * fields (Contact ...), taken as the copy's when its requester's request had
+ * it too; or a limit that its other fields keep to (fields past max_headers
+ * were not kept, nor their lengths: then it cannot be told). */
+static bool copied_anomaly(const det_ctx *c, sip_anomaly a) {
+    const sip_msg *m = c->m;
+    switch (a) {
+    case SIP_A_VIA_SYNTAX:
+    case SIP_A_VIA_BROADCAST:
+    case SIP_A_CALL_ID_SYNTAX:
+    case SIP_A_CSEQ_SYNTAX:
+    case SIP_A_CSEQ_RANGE:
+    case SIP_A_UNTERMINATED_QUOTE:
+    case SIP_A_DISPLAY_NAME_SYNTAX:
+    case SIP_A_ADDR_SPEC_SPACES:
+    case SIP_A_NAME_ADDR_UNBRACKETED:
+    case SIP_A_URI_SYNTAX:
+    case SIP_A_URI_UNKNOWN_SCHEME:
+    case SIP_A_TAG_SYNTAX:
+    case SIP_A_CONTROL_CHARACTER:
+    case SIP_A_HEADER_EMPTY_VALUE_ITEM:
+    case SIP_A_MULTIPLE_SINGLE_VALUE:
+    case SIP_A_LIMIT_URI_LENGTH:
+        return true;
+    case SIP_A_MISSING_REQUIRED_HEADER: /* a response's are the copied ones (Content-Length over TCP aside) */
+        return !m->count[SIP_H_VIA] || !m->count[SIP_H_FROM] || !m->count[SIP_H_TO] || !m->count[SIP_H_CALL_ID] ||
+               !m->count[SIP_H_CSEQ];
+    case SIP_A_LIMIT_HEADER_LENGTH:
+        if (sip_msg_has_anomaly(m, SIP_A_LIMIT_HEADER_COUNT)) return false;
+        for (unsigned i = 0; i < m->nhdr; i++)
+            if (!copied_field((sip_header_id)m->hdr[i].id) &&
+                field_span(m, &m->hdr[i]) > c->eng->limits.max_header_len)
+                return false;
+        return true;
+    case SIP_A_LIMIT_HEADER_COUNT: {
+        uint32_t own = 0, max = c->eng->limits.max_headers ? c->eng->limits.max_headers : SIP_MAX_HEADERS;
+        for (unsigned id = 0; id < SIP_H__COUNT; id++) {
+            if (copied_field((sip_header_id)id)) continue;
+            if (m->count[id] == UINT8_MAX) return false; /* saturated: more than counted */
+            own += m->count[id];
+        }
+        return own <= max;
+    }
+    default:
+        return false;
+    }
+}
+
+/* A response copies the request's Via, From, To, Call-ID and CSeq (RFC
+ * 3261 8.2.6.2): what is wrong with them is the requester's doing, not the
+ * responder's, who would otherwise be framed by a request built for it (a
+ * Via over max_header_len, echoed in the 200, earned the server
+ * SIP-MAL-002 and RATE_LIMIT_SOURCE; a fuzzer's CSeq 2**32, echoed in the
+ * 400, SIP-MAL-001). Such an anomaly is the requester's when its own
+ * incident of rule r (its request, judged before) lists it; a responder
+ * that breaks those fields itself (a hostile UAS aiming at a client's
+ * parser) is still judged. Cold: responses with anomalies only. */
+static bool echoed_anomaly(const det_ctx *c, det_rule_id r, sip_anomaly a) {
+    if (a == SIP_A_VIA_BRANCH_NO_COOKIE) return true; /* SIP-PROTO-005 judges requests only */
+    if (!copied_anomaly(c, a)) return false;
+    uint64_t requester = det_key_net(c->eng, &c->p->dst.addr, SALT_PROTOCOL);
+    const det_incident *inc = det_table_find(&c->eng->incidents, det_incident_key(r, requester));
+    return inc && (inc->anomalies >> a & 1);
+}
+
 static void anomaly_hits(det_ctx *c) {
     const sip_msg *m = c->m;
     if (!m->nanom) return; /* most messages */
-    uint64_t key = det_key_sender(c, 11);
+    uint64_t key = det_key_sender(c, SALT_PROTOCOL);
     bool seen[R__COUNT] = {false};
     for (unsigned i = 0; i < m->nanom; i++) {
         det_rule_id r = rule_for_anomaly((sip_anomaly)m->anom[i]);
@@ -47,9 +133,10 @@ static void anomaly_hits(det_ctx *c) {
          * 16.3 item 2, 11): proxies use it as a keepalive. Counted, not raised. */
         if (m->anom[i] == SIP_A_MAX_FORWARDS_ZERO && m->method == SIP_M_OPTIONS) continue;
         /* A response copies the request's Via (RFC 3261 8.2.6.2): its sender
-         * did not pick the branch. The request's sender is judged on its
-         * request (SIP-PROTO-005 judges requests only, as below). */
-        if (m->anom[i] == SIP_A_VIA_BRANCH_NO_COOKIE && !m->is_request) continue;
+         * did not pick the branch, nor the rest of the fields it copies. The
+         * request's sender is judged on its request (SIP-PROTO-005 judges
+         * requests only, as below). */
+        if (!m->is_request && echoed_anomaly(c, r, (sip_anomaly)m->anom[i])) continue;
         bool opened;
         /* one message counts once per rule, however many anomalies it has */
         ev_event *ev = det_hit(c, r, key, seen[r] ? 0 : 1, &opened);
@@ -57,6 +144,8 @@ static void anomaly_hits(det_ctx *c) {
         if (!ev) continue;
         if (opened) source_observable(ev, c);
         note_anomaly(ev, sip_anomaly_name((sip_anomaly)m->anom[i]));
+        det_incident *inc = det_table_find(&c->eng->incidents, ev->incident_key);
+        if (inc) inc->anomalies |= 1ULL << m->anom[i];
     }
 }
 
@@ -162,12 +251,16 @@ static bool sipvicious_tag(fs_str tag) {
 }
 
 /* svmap's fixed From URI "sip:100@1.1.1.1", whatever the display name
- * (the scheme in any case: URI schemes are case-insensitive, RFC 3261 19.1.4). */
+ * (the scheme in any case: URI schemes are case-insensitive, RFC 3261 19.1.4),
+ * the host whole: not 1.1.1.10 or 1.1.1.1.example.net. */
 static bool svmap_uri(fs_str from) {
     const char *at = from.len ? memchr(from.p, '@', from.len) : NULL;
     if (!at || at - from.p < 7) return false;
     size_t rest = from.len - (size_t)(at - from.p);
-    return rest >= 8 && sip_lower_eq(at - 7, "sip:100@1.1.1.1", 15);
+    if (rest < 8 || !sip_lower_eq(at - 7, "sip:100@1.1.1.1", 15)) return false;
+    unsigned char next = rest > 8 ? (unsigned char)at[8] : 0;
+    return !(sip_is_digit(next) || ((next | 0x20) >= 'a' && (next | 0x20) <= 'z') || next == '.' || next == '-' ||
+             next == '_');
 }
 
 /* The tool named by the User-Agent, or by a later User-Agent field: the
@@ -227,12 +320,17 @@ static void detector_anomalies(det_ctx *c) {
     const sip_msg *m = c->m;
     if (!m->is_request) return;
     bool opened;
-    if (m->via_branch.len && !fs_str_istarts(m->via_branch, "z9hG4bK") &&
+    /* A top Via without a branch (or a bare ";branch") has no transaction id
+     * at all (RFC 3261 8.1.1.7: MUST be present): the parser notes it as
+     * RFC 2543 syntax, as a branch without the cookie, and it is reported
+     * alike. A Via the parser could not read is SIP-MAL-001's. */
+    bool missing = !m->via_branch.len && m->count[SIP_H_VIA] && !sip_msg_has_anomaly(m, SIP_A_VIA_SYNTAX);
+    if ((missing || (m->via_branch.len && !fs_str_istarts(m->via_branch, "z9hG4bK"))) &&
         !sip_msg_has_anomaly(m, SIP_A_VIA_BRANCH_NO_COOKIE)) {
         ev_event *ev = det_hit(c, R_PROTO_BRANCH_COOKIE, det_key_sender(c, 11), 1, &opened);
         if (ev) {
             if (opened) source_observable(ev, c);
-            note_anomaly(ev, "VIA_BRANCH_NO_COOKIE");
+            note_anomaly(ev, missing ? "VIA_BRANCH_MISSING" : "VIA_BRANCH_NO_COOKIE");
         }
     }
     if (m->method == SIP_M_UNKNOWN && !sip_msg_has_anomaly(m, SIP_A_METHOD_UNKNOWN)) {

@@ -462,21 +462,37 @@ static bool has_version(fs_str v) {
     return false;
 }
 
+/* The first User-Agent or Server field, of the first INFO_AGENT_FIELDS,
+ * that names a version: an element that adds its own agent field keeps the
+ * one it was given, and a version in the second field is disclosed too. */
+#define INFO_AGENT_FIELDS 4
+static const sip_header *version_field(const sip_msg *m) {
+    static const sip_header_id agents[] = {SIP_H_USER_AGENT, SIP_H_SERVER};
+    unsigned n = 0;
+    for (size_t i = 0; i < 2; i++) {
+        uint16_t pos = 0;
+        const sip_header *h;
+        while (n < INFO_AGENT_FIELDS && (h = sip_header_next(m, agents[i], &pos)) != NULL) {
+            n++;
+            if (has_version(h->value)) return h;
+        }
+    }
+    return NULL;
+}
+
 static void info_check(det_ctx *c) {
     const sip_msg *m = c->m;
-    static const sip_header_id agents[] = {SIP_H_USER_AGENT, SIP_H_SERVER};
-    for (size_t i = 0; i < 2; i++) {
-        fs_str v = sip_header_value(m, agents[i]);
-        if (!has_version(v)) continue;
+    const sip_header *agent = version_field(m);
+    if (agent) {
         bool opened;
         ev_event *ev = det_hit(c, R_INFO_VERSION, det_key_addr(c->eng, &c->p->src.addr, SALT_INFO), 1, &opened);
-        if (!ev) break;
-        if (opened) src_observable(ev, c);
-        char text[96];
-        ev_copy_text(text, sizeof text, v);
-        ev_set_str(ev, "header", sip_header_name(agents[i]));
-        ev_set_str(ev, "disclosed", text);
-        break;
+        if (ev) {
+            if (opened) src_observable(ev, c);
+            char text[96];
+            ev_copy_text(text, sizeof text, agent->value);
+            ev_set_str(ev, "header", sip_header_name(agent->id));
+            ev_set_str(ev, "disclosed", text);
+        }
     }
     fs_str warning = sip_header_value(m, SIP_H_WARNING);
     if (warning.len) {

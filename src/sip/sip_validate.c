@@ -658,6 +658,28 @@ static bool wildcard_contact_ok(const sip_msg *m) {
     return exp.len == 1 && exp.p[0] == '0';
 }
 
+/* Headers whose URIs a next hop dials, or shows, that validate does not
+ * judge otherwise (Refer-To, Referred-By, Diversion, History-Info,
+ * P-Served-User): max_uri_len still bounds every URI in them, as it does
+ * From's and Contact's (a REFER's target 1 KB long is as oversized). Their
+ * grammar is left alone. A field no longer than the limit is not split. */
+static void check_uri_lengths(sip_msg *m, sip_header_id id, const sip_limits *lim) {
+    hdr_iter it = hdr_iter_of(m, id);
+    const sip_header *h;
+    while ((h = hdr_next(m, id, &it)) != NULL) {
+        if (h->value.len <= lim->max_uri_len) continue;
+        fs_str rest = h->value, item;
+        while (sip_list_next(&rest, &item)) {
+            sip_nameaddr na;
+            if (!item.len || sip_nameaddr_check(item, &na) == SIP_A_UNTERMINATED_QUOTE) continue;
+            if (trim(na.uri).len > lim->max_uri_len) {
+                ADD(m, LIMIT_URI_LENGTH);
+                return;
+            }
+        }
+    }
+}
+
 /* A multi-valued name-addr header (Contact, Route, PAI ...). */
 static void check_nameaddr_list(sip_msg *m, sip_header_id id, const sip_limits *lim, bool scheme_matters,
                                 bool contact) {
@@ -990,14 +1012,28 @@ void sip_validate(sip_msg *m, const sip_limits *lim) {
         check_nameaddr_list(m, SIP_H_P_ASSERTED_IDENTITY, lim, false, false);
     if (m->count[SIP_H_P_PREFERRED_IDENTITY])
         check_nameaddr_list(m, SIP_H_P_PREFERRED_IDENTITY, lim, false, false);
-    if (m->count[SIP_H_EXPIRES]) check_expires(m, sip_header_value(m, SIP_H_EXPIRES));
-    if (m->count[SIP_H_RETRY_AFTER]) check_retry_after(m, sip_header_value(m, SIP_H_RETRY_AFTER));
-    if (m->count[SIP_H_WARNING]) check_warning(m, sip_header_value(m, SIP_H_WARNING));
-    if (m->count[SIP_H_DATE] && !date_ok(sip_header_value(m, SIP_H_DATE))) ADD(m, DATE_SYNTAX);
+    /* every field, not the first only: a second Expires or an empty second
+     * Warning (sngrep issue 541) is read by the next hop as much as the first */
+    if (m->count[SIP_H_EXPIRES] | m->count[SIP_H_RETRY_AFTER] | m->count[SIP_H_WARNING] | m->count[SIP_H_DATE]) {
+        hdr_iter it;
+        const sip_header *h;
+        for (it = hdr_iter_of(m, SIP_H_EXPIRES); (h = hdr_next(m, SIP_H_EXPIRES, &it));) check_expires(m, h->value);
+        for (it = hdr_iter_of(m, SIP_H_RETRY_AFTER); (h = hdr_next(m, SIP_H_RETRY_AFTER, &it));)
+            check_retry_after(m, h->value);
+        for (it = hdr_iter_of(m, SIP_H_WARNING); (h = hdr_next(m, SIP_H_WARNING, &it));) check_warning(m, h->value);
+        for (it = hdr_iter_of(m, SIP_H_DATE); (h = hdr_next(m, SIP_H_DATE, &it));)
+            if (!date_ok(h->value)) ADD(m, DATE_SYNTAX);
+    }
     check_body(m);
     if (m->count[SIP_H_REQUIRE]) check_require(m, SIP_H_REQUIRE);
     if (m->count[SIP_H_PROXY_REQUIRE]) check_require(m, SIP_H_PROXY_REQUIRE);
     if (m->count[SIP_H_AUTHORIZATION]) check_auth(m, SIP_H_AUTHORIZATION);
     if (m->count[SIP_H_PROXY_AUTHORIZATION]) check_auth(m, SIP_H_PROXY_AUTHORIZATION);
     check_accept(m);
+    if (lim->max_uri_len) {
+        static const sip_header_id dialled[] = {SIP_H_REFER_TO, SIP_H_REFERRED_BY, SIP_H_DIVERSION,
+                                                SIP_H_HISTORY_INFO, SIP_H_P_SERVED_USER};
+        for (size_t i = 0; i < sizeof dialled / sizeof dialled[0]; i++)
+            if (m->count[dialled[i]]) check_uri_lengths(m, dialled[i], lim);
+    }
 }

@@ -264,4 +264,19 @@ python3 -c "$PY_SCANS" "$TMPD/y2040.ndjson" >"$TMPD/y2040.txt"
 ok "a capture from 2040: the scan seen in 2040 ($(tr '\n' ';' <"$TMPD/y2040.txt"))" \
     test "$(cat "$TMPD/y2040.txt")" = "62 True 2040"
 
+# the SBC's answers to the malformed requests copy their From, Call-ID, CSeq
+# and Via (RFC 3261 8.2.6.2): the sender's fault, not the SBC's (its 500 to
+# the unterminated quote in a From earned it a SIP-MAL-001 of its own)
+"$FS38" inspect --config "$CFG" --json examples/malformed.pcap >"$TMPD/mal.ndjson"
+mal_sources() { python3 -c '
+import json, sys
+for l in open(sys.argv[1]):
+    e = json.loads(l)
+    print(e["rule"]["id"], " ".join(o["value"] for o in e["observables"] if o["kind"] == "ip"))
+' "$1"; }
+mal_sources "$TMPD/mal.ndjson" >"$TMPD/mal.txt"
+ok "malformed.pcap: SIP-MAL-001 for the sender 127.0.2.50" grep -q '^SIP-MAL-001 127.0.2.50$' "$TMPD/mal.txt"
+ok "malformed.pcap: no event against the SBC echoing it ($(grep 127.0.0.10 "$TMPD/mal.txt" | tr '\n' ';'))" \
+    test "$(grep -c '127\.0\.0\.10' "$TMPD/mal.txt")" -eq 0
+
 finish test_examples

@@ -415,6 +415,126 @@ static void test_protocol(void) {
     if (count_rule(w.out, "SIP-PROTO-005") != 1) dump(w.out);
     world_free(&w);
 
+    /* ... and a request whose top Via has no branch at all, or a bare
+     * ";branch" (RFC 3261 8.1.1.7: it MUST be there; no transaction id) */
+    w = world_new(config_default());
+    send_raw(&w, att, srv, T0,
+             "INVITE sip:1@192.0.2.200 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.66;rport\r\n"
+             "Via: SIP/2.0/UDP 10.1.1.1;branch=z9hG4bKlower\r\nMax-Forwards: 70\r\nFrom: <sip:a@x>;tag=1\r\n"
+             "To: <sip:1@y>\r\nCall-ID: nb\r\nCSeq: 1 INVITE\r\nContact: <sip:a@203.0.113.66>\r\nContent-Length: 0\r\n\r\n");
+    send_raw(&w, att, srv, T0 + SEC(1),
+             "OPTIONS sip:1@192.0.2.200 SIP/2.0\r\nv: SIP/2.0/UDP 203.0.113.66;branch\r\nMax-Forwards: 70\r\n"
+             "From: <sip:a@x>;tag=1\r\nTo: <sip:1@y>\r\nCall-ID: nb2\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n");
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-PROTO-005"), 1);
+    CHECK(find_rule(w.out, "SIP-PROTO-005") && find_rule(w.out, "SIP-PROTO-005")->count == 2);
+    CHECK(!strcmp(dstr(find_rule(w.out, "SIP-PROTO-005"), "anomalies"), "VIA_BRANCH_MISSING"));
+    if (count_rule(w.out, "SIP-PROTO-005") != 1) dump(w.out);
+    world_free(&w);
+
+    /* A response copies the request's Via, From, To, Call-ID and CSeq (RFC
+     * 3261 8.2.6.2): a Via over max_header_len, one without a sent-by, a
+     * broadcast one, a CSeq over 2**31, a Call-ID with a space, echoed by the
+     * server, are the requester's, not the server's; a server whose
+     * own field is over the limit, and a UAS answering a clean request with
+     * a broken Via (aiming at the client's parser), are judged. */
+    w = world_new(config_default());
+    {
+        char long_param[4200], buf[12288];
+        memset(long_param, 'a', 4100);
+        long_param[4100] = '\0';
+        /* a request without To, answered without one */
+        send_raw(&w, att, srv, T0 + SEC(3.2),
+                 "OPTIONS sip:1@192.0.2.200 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.66;branch=z9hG4bKe5\r\n"
+                 "Max-Forwards: 70\r\nFrom: <sip:a@x>;tag=1\r\nCall-ID: echo5\r\nCSeq: 1 OPTIONS\r\n"
+                 "Content-Length: 0\r\n\r\n");
+        send_raw(&w, srv, att, T0 + SEC(3.2) + 1000,
+                 "SIP/2.0 400 Missing To\r\nVia: SIP/2.0/UDP 203.0.113.66;branch=z9hG4bKe5\r\n"
+                 "From: <sip:a@x>;tag=1\r\nCall-ID: echo5\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n");
+        /* a fuzzer's CSeq over 2**31 and Call-ID with a space, echoed in the 400 */
+        send_raw(&w, att, srv, T0 + SEC(3.5),
+                 "OPTIONS sip:1@192.0.2.200 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.66;branch=z9hG4bKe4\r\n"
+                 "Max-Forwards: 70\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:1@y>\r\nCall-ID: echo 4\r\n"
+                 "CSeq: 4294967296 OPTIONS\r\nContent-Length: 0\r\n\r\n");
+        send_raw(&w, srv, att, T0 + SEC(3.5) + 1000,
+                 "SIP/2.0 400 Bad Request\r\nVia: SIP/2.0/UDP 203.0.113.66;branch=z9hG4bKe4\r\n"
+                 "From: <sip:a@x>;tag=1\r\nTo: <sip:1@y>;tag=2\r\nCall-ID: echo 4\r\n"
+                 "CSeq: 4294967296 OPTIONS\r\nContent-Length: 0\r\n\r\n");
+        for (int i = 0; i < 3; i++) {
+            char via[4400];
+            if (i == 0) snprintf(via, sizeof via, "SIP/2.0/UDP 203.0.113.66;branch=z9hG4bKe1;x=%s", long_param);
+            else if (i == 1) snprintf(via, sizeof via, "SIP/2.0/UDP 203.0.113.66;branch=z9hG4bKe2\r\nVia: SIP/2.0/UDP ;branch=z9hG4bKe0");
+            else snprintf(via, sizeof via, "SIP/2.0/UDP 203.0.113.66;branch=z9hG4bKe3\r\nVia: SIP/2.0/UDP 255.255.255.255");
+            snprintf(buf, sizeof buf,
+                     "OPTIONS sip:1@192.0.2.200 SIP/2.0\r\nVia: %s\r\nMax-Forwards: 70\r\nFrom: <sip:a@x>;tag=1\r\n"
+                     "To: <sip:1@y>\r\nCall-ID: echo%d\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", via, i);
+            send_raw(&w, att, srv, T0 + SEC(i), buf);
+            snprintf(buf, sizeof buf,
+                     "SIP/2.0 200 OK\r\nVia: %s\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:1@y>;tag=2\r\n"
+                     "Call-ID: echo%d\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", via, i);
+            send_raw(&w, srv, att, T0 + SEC(i) + 1000, buf);
+        }
+        /* the server's own field over the limit beside the echoed Via */
+        snprintf(buf, sizeof buf,
+                 "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 203.0.113.66;branch=z9hG4bKe1;x=%s\r\nFrom: <sip:a@x>;tag=1\r\n"
+                 "To: <sip:1@y>;tag=2\r\nCall-ID: echo0\r\nCSeq: 1 OPTIONS\r\nSubject: %s\r\nContent-Length: 0\r\n\r\n",
+                 long_param, long_param);
+        send_raw(&w, "192.0.2.201:5060", att, T0 + SEC(4), buf);
+        /* a UAS breaking the Via of a clean request */
+        send_raw(&w, "198.51.100.10:5060", "192.0.2.202:5060", T0 + SEC(5),
+                 "OPTIONS sip:1@192.0.2.202 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.10;branch=z9hG4bKh1\r\n"
+                 "Max-Forwards: 70\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:1@y>\r\nCall-ID: hostile\r\nCSeq: 1 OPTIONS\r\n"
+                 "Content-Length: 0\r\n\r\n");
+        send_raw(&w, "192.0.2.202:5060", "198.51.100.10:5060", T0 + SEC(5) + 1000,
+                 "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 198.51.100.10;branch=z9hG4bKh1\r\nVia: SIP/2.0/UDP ;branch=z9hG4bKh0\r\n"
+                 "From: <sip:a@x>;tag=1\r\nTo: <sip:1@y>;tag=2\r\nCall-ID: hostile\r\nCSeq: 1 OPTIONS\r\n"
+                 "Content-Length: 0\r\n\r\n");
+    }
+    world_finish(&w);
+    CHECK(find_rule_from(w.out, "SIP-MAL-002", "203.0.113.66") && find_rule_from(w.out, "SIP-MAL-001", "203.0.113.66") &&
+          find_rule_from(w.out, "SIP-PROTO-007", "203.0.113.66"));
+    CHECK(!find_rule_from(w.out, "SIP-MAL-002", "192.0.2.200") && !find_rule_from(w.out, "SIP-MAL-001", "192.0.2.200") &&
+          !find_rule_from(w.out, "SIP-PROTO-007", "192.0.2.200") && !find_rule_from(w.out, "SIP-PROTO-001", "192.0.2.200"));
+    CHECK(find_rule_from(w.out, "SIP-PROTO-001", "203.0.113.66") != NULL);
+    CHECK(find_rule_from(w.out, "SIP-MAL-002", "192.0.2.201") != NULL);
+    CHECK(find_rule_from(w.out, "SIP-MAL-001", "192.0.2.202") != NULL);
+    CHECK_EQ_INT(w.out->n, 6);
+    if (w.out->n != 6) dump(w.out);
+    world_free(&w);
+
+    /* RFC 5626 4.4.2: a UA keeps its UDP flow alive with STUN Binding
+     * requests to the SIP port (and gets the responses): keep-alives, as
+     * CRLFs are, not SIP-MAL-001; bytes that only look alike still are */
+    w = world_new(config_default());
+    {
+        static const uint8_t binding[] = {0x00, 0x01, 0x00, 0x08, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8,
+                                          9, 10, 11, 12, 0x80, 0x22, 0x00, 0x04, 'f', 's', '3', '8'};
+        static const uint8_t success[] = {0x01, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8,
+                                          9, 10, 11, 12};
+        static const uint8_t lookalike[] = {0x00, 0x01, 0x00, 0x08, 0x21, 0x12, 0xa4, 0x43, 1, 2, 3, 4, 5, 6, 7, 8,
+                                            9, 10, 11, 12, 0x80, 0x22, 0x00, 0x04, 'f', 's', '3', '8'};
+        const struct { const uint8_t *d; uint32_t n; const char *from, *to; } pkts[] = {
+            {binding, sizeof binding, "198.51.100.10:5060", "192.0.2.200:5060"},
+            {success, sizeof success, "192.0.2.200:5060", "198.51.100.10:5060"},
+            {lookalike, sizeof lookalike, "198.51.100.11:5060", "192.0.2.200:5060"}};
+        for (int i = 0; i < 3; i++) {
+            cap_payload p = {0};
+            p.data = pkts[i].d;
+            p.len = pkts[i].n;
+            p.src = ep(pkts[i].from);
+            p.dst = ep(pkts[i].to);
+            p.transport = CAP_T_UDP;
+            p.ts_us = T0 + SEC(i);
+            det_process(w.eng, &p);
+        }
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->keepalives, 2);
+    CHECK_EQ_INT(w.out->n, 1);
+    CHECK(find_rule_from(w.out, "SIP-MAL-001", "198.51.100.11") != NULL);
+    if (w.out->n != 1) dump(w.out);
+    world_free(&w);
+
     /* benign: clean requests and responses raise nothing */
     w = world_new(config_default());
     for (int i = 0; i < 20; i++) {
@@ -1521,6 +1641,24 @@ static void test_topology(void) {
     snprintf(sdp + sn, sizeof sdp - (size_t)sn, "m=application 5000 TCP/BFCP *\r\nc=IN IP4 10.5.5.7\r\n");
     topo_answer(&w, sbc, peer, "topo-many-m", "application/sdp", sdp);
     check_one_leak(&w, "10.5.5.7");
+
+    /* SIP-INFO-001: a version in a second User-Agent or Server field (an
+     * element that adds its own agent and keeps the one it was given) is
+     * disclosed as much as one in the first */
+    w = world_new(config_zones());
+    req(&w, sbc, peer, T0, "OPTIONS", "sip:203.0.113.16", "<sip:ka@ims.example.net>;tag=1",
+        "<sip:203.0.113.16>", "info-ua2", 1, "User-Agent: CoreSBC\r\nUser-Agent: Asterisk PBX 16.2.1\r\n", NULL);
+    resp(&w, "10.0.0.41:5060", peer, T0 + SEC(1), 200, "OK", "OPTIONS", "<sip:a@203.0.113.16>;tag=1",
+         "<sip:b@ims.example.net>;tag=2", "info-server2", 1,
+         "Server: SBC\r\nServer: FreeSWITCH-mod_sofia/1.10.7\r\n", NULL);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-INFO-001"), 2);
+    const ev_event *ua2 = find_rule_from(w.out, "SIP-INFO-001", "10.0.0.40");
+    CHECK(ua2 && !strcmp(dstr(ua2, "header"), "User-Agent") && strstr(dstr(ua2, "disclosed"), "16.2.1"));
+    const ev_event *srv2 = find_rule_from(w.out, "SIP-INFO-001", "10.0.0.41");
+    CHECK(srv2 && !strcmp(dstr(srv2, "header"), "Server") && strstr(dstr(srv2, "disclosed"), "1.10.7"));
+    if (count_rule(w.out, "SIP-INFO-001") != 2) dump(w.out);
+    world_free(&w);
 }
 
 /* SIP-INFO-003: a P-CSCF (core) that passes the S-CSCF's ck and ik on in
@@ -3899,6 +4037,11 @@ static void test_evasion(void) {
         "User-Agent: Linphone/5.2\r\nUser-Agent: friendly-scanner\r\n", NULL);
     req(&w, "203.0.113.21:5060", "192.0.2.1:5060", T0, "OPTIONS", "sip:100@192.0.2.1",
         "\"x\"<SIP:100@1.1.1.1>;tag=1", "<sip:100@192.0.2.1>", "svu", 1, NULL, NULL);
+    /* ... but not another host that starts like it: 1.1.1.10, a name */
+    req(&w, "203.0.113.22:5060", "192.0.2.1:5060", T0, "OPTIONS", "sip:100@192.0.2.1",
+        "<sip:100@1.1.1.10>;tag=1", "<sip:100@192.0.2.1>", "svn1", 1, NULL, NULL);
+    req(&w, "203.0.113.23:5060", "192.0.2.1:5060", T0, "OPTIONS", "sip:100@192.0.2.1",
+        "<sip:100@1.1.1.1.example.net:5060>;tag=1", "<sip:100@192.0.2.1>", "svn2", 1, NULL, NULL);
     world_finish(&w);
     CHECK_EQ_INT(count_rule(w.out, "SIP-SCAN-001"), 2);
     for (int i = 0; i < w.out->n; i++) {

@@ -617,6 +617,38 @@ static void test_limits(void) {
     CHECK(has(SIP_A_LIMIT_URI_LENGTH));
     CHECK_EQ_INT(sip_anomaly_class_of(SIP_A_LIMIT_URI_LENGTH), SIP_AC_LIMIT);
 
+    /* every URI is bounded by max_uri_len, also those of the headers a next
+     * hop dials or shows (Refer-To, in its compact form too, Referred-By,
+     * Diversion, History-Info); a long list of short ones is not flagged */
+    {
+        static const char *const fields[] = {"Refer-To: <sip:%s@h>", "r: sip:%s@h", "Referred-By: <sip:%s@h>",
+                                             "Diversion: <sip:%s@h>;reason=unconditional",
+                                             "History-Info: <sip:a@h>;index=1, <sip:%s@h>;index=1.1"};
+        char user[1101], field[1300], msg[2048];
+        memset(user, 'a', 1100);
+        user[1100] = '\0';
+        for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+            for (int longer = 0; longer < 2; longer++) {
+                snprintf(field, sizeof field, fields[i], longer ? user : "bob");
+                int n = snprintf(msg, sizeof msg,
+                                 "REFER sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKu\r\nMax-Forwards: 70\r\n"
+                                 "From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: u\r\nCSeq: 1 REFER\r\n%s\r\n"
+                                 "Content-Length: 0\r\n\r\n", field);
+                CHECK_EQ_INT(parse_n(msg, (size_t)n, 0, NULL), SIP_PARSE_OK);
+                CHECK_MSG(has(SIP_A_LIMIT_URI_LENGTH) == (longer == 1), "%s with a %s URI", fields[i],
+                          longer ? "long" : "short");
+            }
+        }
+        int n = snprintf(msg, sizeof msg, "INVITE sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKv\r\n"
+                                         "Max-Forwards: 70\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\n"
+                                         "Call-ID: v\r\nCSeq: 1 INVITE\r\nHistory-Info: ");
+        for (int i = 0; i < 40; i++)
+            n += snprintf(msg + n, sizeof msg - (size_t)n, "%s<sip:user%d@example.com>;index=1.%d", i ? ", " : "", i, i);
+        n += snprintf(msg + n, sizeof msg - (size_t)n, "\r\nContent-Length: 0\r\n\r\n");
+        CHECK_EQ_INT(parse_n(msg, (size_t)n, 0, NULL), SIP_PARSE_OK);
+        CHECK(!has(SIP_A_LIMIT_URI_LENGTH));
+    }
+
     /* 300 header fields: the index stops at SIP_MAX_HEADERS, nothing overflows */
     size_t cap = 300 * 16 + 512, n = 0;
     char *big = malloc(cap);
@@ -765,6 +797,25 @@ static void test_protocol_checks(void) {
         parse("SIP/2.0 503 Busy\r\n" HDRS "CSeq: 1 INVITE\r\nDate: sat, 13 Nov 2010 23:29:00 GMT\r\n\r\n"),
         SIP_PARSE_OK);
     CHECK(has(SIP_A_DATE_SYNTAX));
+    /* ... in every field of them, not the first only (an empty second Warning
+     * is the sngrep issue 541 input behind a harmless first one) */
+    {
+        static const char *const second[][2] = {
+            {"Warning: 399 h \"x\"", "Warning:"},
+            {"Warning: 399 h \"x\"", "Warning: 3999 h \"y\""},
+            {"Expires: 60", "Expires: 4294967296"},
+            {"Retry-After: 18", "Retry-After: 99999999999"},
+            {"Date: Sat, 13 Nov 2010 23:29:00 GMT", "Date: sat, 13 Nov 2010 23:29:00 GMT"}};
+        static const sip_anomaly want[] = {SIP_A_HEADER_EMPTY_VALUE_ITEM, SIP_A_SCALAR_RANGE, SIP_A_SCALAR_RANGE,
+                                           SIP_A_SCALAR_RANGE, SIP_A_DATE_SYNTAX};
+        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "SIP/2.0 503 Busy\r\n" HDRS "CSeq: 1 INVITE\r\n%s\r\n%s\r\n\r\n", second[i][0],
+                     second[i][1]);
+            CHECK_EQ_INT(parse(msg), SIP_PARSE_OK);
+            CHECK_MSG(has(want[i]), "%s after %s: no %s", second[i][1], second[i][0], sip_anomaly_name(want[i]));
+        }
+    }
     /* Proxy-Authorization, Require with known tags */
     CHECK_EQ_INT(parse("INVITE sip:a@example.com SIP/2.0\r\n" HDRS "CSeq: 1 INVITE\r\n"
                        "Proxy-Authorization: Digest username=\"a\"\r\nRequire: 100rel, timer\r\n\r\n"),
