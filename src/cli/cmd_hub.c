@@ -7,6 +7,8 @@
  * and one on stop to stderr.
  */
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -73,6 +75,15 @@ int cmd_hub(int argc, char **argv) {
         fprintf(stderr, "fs38 hub: --config is required (see fs38 hub --help)\n");
         return EXIT_USAGE;
     }
+    /* SIGHUP (systemctl reload) while the hub starts -- a store migration,
+     * NATS electing its leader: seconds -- took the default action and
+     * killed it (exit 129, nothing logged). Held until the reload handler is
+     * in place, then served as a reload; the threads started meanwhile keep
+     * it blocked, so it reaches the event loop's thread. */
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &hup, NULL);
     hub_config cfg;
     fs_err e;
     if (hub_config_load(config, &cfg, &e) != FS_OK) {
@@ -80,20 +91,25 @@ int cmd_hub(int argc, char **argv) {
         return EXIT_USAGE;
     }
     hub_server *s = NULL;
-    if (hub_server_new(&cfg, &s, &e) != FS_OK) {
+    bool in_use = false;
+    if ((check ? hub_server_check(&cfg, &s, &in_use, &e) : hub_server_new(&cfg, &s, &e)) != FS_OK) {
         fprintf(stderr, "fs38 hub: %s\n", e.msg);
         hub_server_free(s);
         return EXIT_USAGE;
     }
     const char *store = !strncmp(cfg.store_url, "sqlite:", 7) ? cfg.store_url : "postgresql";
-    fprintf(stderr, "fs38 hub: node %s listening on %s:%u (mutual TLS), store %s, %u verifying threads\n",
-            cfg.node, cfg.listen_host, hub_server_port(s), store, cfg.workers);
     if (check) {
+        fprintf(stderr, "fs38 hub: config OK: node %s would listen on %s:%u%s (mutual TLS), store %s, %u verifying threads\n",
+                cfg.node, cfg.listen_host, in_use ? cfg.listen_port : hub_server_port(s),
+                in_use ? " (in use now: by the running hub?)" : "", store, cfg.workers);
         hub_server_free(s);
         return EXIT_DONE;
     }
+    fprintf(stderr, "fs38 hub: node %s listening on %s:%u (mutual TLS), store %s, %u verifying threads\n",
+            cfg.node, cfg.listen_host, hub_server_port(s), store, cfg.workers);
     hub_server_set_log(s, hub_log_line, NULL);
     hub_server_handle_signals(s);
+    pthread_sigmask(SIG_UNBLOCK, &hup, NULL);
     int rc = EXIT_DONE;
     if (hub_server_run(s, &e) != FS_OK) {
         fprintf(stderr, "fs38 hub: %s\n", e.msg);

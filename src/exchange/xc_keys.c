@@ -321,6 +321,37 @@ static int member_cmp(const void *a, const void *b) {
     return strcmp(((const xc_member *)a)->kid, ((const xc_member *)b)->kid);
 }
 
+static int cert_cmp(const void *a, const void *b) {
+    const xc_member *x = *(const xc_member *const *)a, *y = *(const xc_member *const *)b;
+    if (x->has_cert != y->has_cert) return x->has_cert ? -1 : 1;
+    int d = memcmp(x->cert_sha256, y->cert_sha256, 32);
+    return d ? d : strcmp(x->issuer, y->issuer);
+}
+
+/* A certificate is one member: listed under two issuers (a fingerprint
+ * pasted into the wrong entry), its holder would be whichever entry comes
+ * first, reading that member's TLP:RED events and refused its own. */
+static fs_code one_member_per_cert(const xc_registry *reg, fs_err *e) {
+    if (reg->n < 2) return FS_OK;
+    const xc_member **v = malloc(reg->n * sizeof *v);
+    if (!v) return fs_fail(e, FS_ERR_NOMEM, "trust registry: out of memory");
+    for (size_t i = 0; i < reg->n; i++) v[i] = &reg->members[i];
+    qsort(v, reg->n, sizeof *v, cert_cmp);
+    fs_code c = FS_OK;
+    for (size_t i = 1; i < reg->n && v[i]->has_cert; i++)
+        if (!memcmp(v[i - 1]->cert_sha256, v[i]->cert_sha256, 32) && strcmp(v[i - 1]->issuer, v[i]->issuer)) {
+            char hex[65];
+            for (int k = 0; k < 32; k++) snprintf(hex + 2 * k, 3, "%02x", v[i]->cert_sha256[k]);
+            c = fs_fail(e, FS_ERR_FORMAT,
+                        "trust registry: cert_sha256 %s is listed for %s (kid %s) and for %s (kid %s): "
+                        "a certificate belongs to one member",
+                        hex, v[i - 1]->issuer, v[i - 1]->kid, v[i]->issuer, v[i]->kid);
+            break;
+        }
+    free(v);
+    return c;
+}
+
 fs_code xc_registry_parse(const char *buf, size_t len, xc_registry *reg, fs_err *e) {
     memset(reg, 0, sizeof *reg);
     if (len > XC_REGISTRY_MAX_BYTES)
@@ -352,6 +383,7 @@ fs_code xc_registry_parse(const char *buf, size_t len, xc_registry *reg, fs_err 
                 break;
             }
     }
+    if (c == FS_OK) c = one_member_per_cert(reg, e);
     if (c != FS_OK) xc_registry_free(reg);
     return c;
 }

@@ -328,6 +328,7 @@ static fs_code repl_key(cfg_ctx *x, const char *key, yaml_node_t *v) {
     if (!strcmp(key, "node_id")) return get_name(x, v, c->repl_node_id, sizeof c->repl_node_id);
     if (!strcmp(key, "stream")) return get_name(x, v, c->repl_stream, sizeof c->repl_stream);
     if (!strcmp(key, "replicas")) return get_u32(x, v, 1, 5, &c->repl_replicas);
+    if (!strcmp(key, "tls_ca")) return get_path(x, v, c->repl_tls_ca, sizeof c->repl_tls_ca);
     return get_u32(x, v, 100, 600000, &c->repl_await_ms);
 }
 
@@ -342,7 +343,7 @@ static fs_code top_key(cfg_ctx *x, const char *key, yaml_node_t *v) {
     static const char *const rate_keys[] = {"events_per_s", "burst", NULL};
     static const char *const window_keys[] = {"past_s", "future_s", NULL};
     static const char *const repl_keys[] = {"nats_urls", "node_id", "replicas", "stream",
-                                            "await_ms", NULL};
+                                            "await_ms", "tls_ca", NULL};
     if (!strcmp(key, "replication")) {
         if (null_node(v)) return FS_OK; /* "replication:" or ~ = none */
         fs_code rc = walk_map(x, v, repl_keys, repl_key);

@@ -137,7 +137,7 @@ static fs_code split_urls(const char *urls, char *copy, size_t cap, const char *
     return *n ? FS_OK : fs_fail(e, FS_ERR_CONFIG, "nats: no server URL");
 }
 
-static fs_code connect_nats(hub_repl *r, const char *urls, fs_err *e) {
+static fs_code connect_nats(hub_repl *r, const char *urls, const char *tls_ca, fs_err *e) {
     char copy[4096];
     const char *list[HUB_REPL_MAX_URLS];
     int n = 0;
@@ -148,6 +148,14 @@ static fs_code connect_nats(hub_repl *r, const char *urls, fs_err *e) {
     snprintf(name, sizeof name, "fs38-hub-%s", r->node);
     natsStatus s = natsOptions_Create(&o);
     if (s == NATS_OK) s = natsOptions_SetServers(o, list, n);
+    if (s == NATS_OK && tls_ca && *tls_ca) {
+        s = natsOptions_SetSecure(o, true);
+        if (s == NATS_OK) s = natsOptions_LoadCATrustedCertificates(o, tls_ca);
+        if (s != NATS_OK) {
+            natsOptions_Destroy(o);
+            return nats_fail(e, "replication.tls_ca", s, 0);
+        }
+    }
     if (s == NATS_OK) s = natsOptions_SetNoRandomize(o, true); /* first URL = local server */
     if (s == NATS_OK) s = natsOptions_SetName(o, name);
     if (s == NATS_OK) s = natsOptions_SetTimeout(o, 2000);
@@ -210,6 +218,11 @@ static fs_code ensure_stream(hub_repl *r, int replicas, fs_err *e) {
 
 fs_code hub_repl_open(const char *urls, const char *stream, const char *node_id, int replicas,
                       hub_repl **out, fs_err *e) {
+    return hub_repl_open_tls(urls, stream, node_id, replicas, NULL, out, e);
+}
+
+fs_code hub_repl_open_tls(const char *urls, const char *stream, const char *node_id, int replicas,
+                          const char *tls_ca, hub_repl **out, fs_err *e) {
     *out = NULL;
     if (!stream) stream = HUB_REPL_DEFAULT_STREAM;
     if (!urls) return fs_fail(e, FS_ERR_CONFIG, "nats: no server URL");
@@ -235,7 +248,7 @@ fs_code hub_repl_open(const char *urls, const char *stream, const char *node_id,
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&r->cv, &ca);
     pthread_condattr_destroy(&ca);
-    fs_code rc = connect_nats(r, urls, e);
+    fs_code rc = connect_nats(r, urls, tls_ca, e);
     if (rc == FS_OK) rc = ensure_stream(r, replicas, e);
     if (rc != FS_OK) {
         hub_repl_close(r);

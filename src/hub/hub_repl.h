@@ -87,6 +87,12 @@ typedef void (*hub_repl_event_fn)(void *ctx, hub_store *store, const hub_repl_ap
  * the applier's consumer. stream may be NULL (HUB_REPL_DEFAULT_STREAM). */
 fs_code hub_repl_open(const char *urls, const char *stream, const char *node_id, int replicas,
                       hub_repl **out, fs_err *e);
+/* The same over TLS checked against the CA(s) in tls_ca (a PEM file; the
+ * NATS cluster's own CA, rarely a public one): every connection is TLS.
+ * tls_ca NULL or "": as hub_repl_open (TLS only for tls:// URLs or a server
+ * that demands it, checked against the system's CAs). */
+fs_code hub_repl_open_tls(const char *urls, const char *stream, const char *node_id, int replicas,
+                          const char *tls_ca, hub_repl **out, fs_err *e);
 void hub_repl_close(hub_repl *r);
 
 /* Replica count of the stream as configured in JetStream. */

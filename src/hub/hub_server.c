@@ -512,6 +512,16 @@ static void tls_info_cb(const SSL *ssl, int where, int ret) {
     if (s && !(k && k->member_limit)) atomic_fetch_add(&s->m.handshakes_refused, 1);
 }
 
+/* The hub reads no pass phrase: OpenSSL's default asked for one on the
+ * terminal (a start waiting on a prompt; under systemd "Enter PEM pass
+ * phrase:" twice and "UI routines::processing error (does it match
+ * tls.cert?)"). Notes that one was asked for. */
+static int no_passphrase_cb(char *buf, int size, int rwflag, void *asked) {
+    (void)buf, (void)size, (void)rwflag;
+    *(bool *)asked = true;
+    return -1;
+}
+
 static fs_code tls_setup(hub_server *s, fs_err *e) {
     const hub_config *c = &s->cfg;
     s->ssl_ctx = SSL_CTX_new(TLS_server_method());
@@ -528,8 +538,32 @@ static fs_code tls_setup(hub_server *s, fs_err *e) {
         ERR_error_string_n(ERR_get_error(), why, sizeof why);
         return fs_fail(e, FS_ERR_CONFIG, "tls.cert '%s': %s", c->tls_cert, why);
     }
-    if (SSL_CTX_use_PrivateKey_file(x, c->tls_key, SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(x) != 1) {
+    /* an expired certificate loaded silently (--check said OK) and every
+     * member's handshake then failed "certificate expired" */
+    X509 *own = SSL_CTX_get0_certificate(x);
+    if (own && X509_cmp_current_time(X509_get0_notAfter(own)) < 0) {
+        BIO *mem = BIO_new(BIO_s_mem());
+        char when[64] = "?";
+        if (mem && ASN1_TIME_print(mem, X509_get0_notAfter(own)) == 1) {
+            int n = BIO_read(mem, when, (int)sizeof when - 1);
+            when[n > 0 ? n : 0] = 0;
+        }
+        BIO_free(mem);
+        return fs_fail(e, FS_ERR_CONFIG, "tls.cert '%s' expired on %s: members' handshakes would all fail",
+                       c->tls_cert, when);
+    }
+    bool asked = false;
+    SSL_CTX_set_default_passwd_cb(x, no_passphrase_cb);
+    SSL_CTX_set_default_passwd_cb_userdata(x, &asked);
+    int loaded = SSL_CTX_use_PrivateKey_file(x, c->tls_key, SSL_FILETYPE_PEM);
+    SSL_CTX_set_default_passwd_cb(x, NULL);
+    SSL_CTX_set_default_passwd_cb_userdata(x, NULL);
+    if (loaded != 1 && asked)
+        return fs_fail(e, FS_ERR_CONFIG,
+                       "tls.key '%s' is encrypted: the hub reads no pass phrase, give it the key "
+                       "unencrypted (e.g. openssl pkey -in KEY -out hub.key), readable by its user only",
+                       c->tls_key);
+    if (loaded != 1 || SSL_CTX_check_private_key(x) != 1) {
         ERR_error_string_n(ERR_get_error(), why, sizeof why);
         return fs_fail(e, FS_ERR_CONFIG, "tls.key '%s': %s (does it match tls.cert?)", c->tls_key, why);
     }
@@ -2135,7 +2169,10 @@ static void route_cb(struct evhttp_request *req, void *arg) {
 
 /* ---- lifecycle ------------------------------------------------------------------------------------ */
 
-/* Stream followers whose member the registry no longer lists as active. */
+/* Stream followers whose member the registry no longer lists as active, or
+ * whose certificate it now gives to another member: such a follower kept
+ * reading as its old member (that member's TLP:RED events) while a new
+ * request with the same certificate was the other one. */
 static size_t drop_revoked_followers(hub_server *s) {
     size_t dropped = 0;
     hub_reg *r = reg_get(s);
@@ -2143,7 +2180,7 @@ static size_t drop_revoked_followers(hub_server *s) {
     for (stream_client *c = s->clients; c; c = next) {
         next = c->next;
         const xc_member *m = xc_registry_find_cert(&r->reg, c->cert_sha256);
-        if (m && !m->revoked) continue;
+        if (m && !m->revoked && !strcmp(m->issuer, c->reader)) continue;
         struct evhttp_connection *evcon = c->evcon;
         evhttp_connection_set_closecb(evcon, NULL, NULL);
         client_remove(s, c);
@@ -2177,7 +2214,7 @@ void hub_server_set_log(hub_server *s, hub_server_log_fn fn, void *ctx) {
     s->log_ctx = ctx;
 }
 
-fs_code hub_server_new(const hub_config *c, hub_server **out, fs_err *e) {
+static fs_code server_new(const hub_config *c, bool check, bool *port_in_use, hub_server **out, fs_err *e) {
     *out = NULL;
     pthread_once(&idx_once, idx_init);
     if (member_idx < 0 || conn_idx < 0 || clock_idx < 0)
@@ -2206,8 +2243,8 @@ fs_code hub_server_new(const hub_config *c, hub_server **out, fs_err *e) {
     if ((rc = hub_store_last_seq(s->rstore, &seq, e)) != FS_OK) return rc;
     atomic_store(&s->last_seq, seq);
     if (c->repl_urls[0]) {
-        if ((rc = hub_repl_open(c->repl_urls, c->repl_stream, c->repl_node_id, (int)c->repl_replicas,
-                                &s->repl, e)) != FS_OK ||
+        if ((rc = hub_repl_open_tls(c->repl_urls, c->repl_stream, c->repl_node_id, (int)c->repl_replicas,
+                                    c->repl_tls_ca, &s->repl, e)) != FS_OK ||
             (rc = hub_store_open(c->store_url, &s->astore, e)) != FS_OK)
             return rc;
         s->sight_obs = calloc(HUB_MAX_OBS, sizeof *s->sight_obs);
@@ -2242,6 +2279,12 @@ fs_code hub_server_new(const hub_config *c, hub_server **out, fs_err *e) {
     evutil_freeaddrinfo(ai);
     errno = 0;
     s->bound = evhttp_bind_socket_with_handle(s->http, c->listen_host, c->listen_port);
+    /* --check beside the hub it checks (running on that address): the
+     * address is taken, which is no error in the config */
+    if (!s->bound && check && errno == EADDRINUSE) {
+        *port_in_use = true;
+        return FS_OK;
+    }
     if (!s->bound)
         return fs_fail(e, FS_ERR_IO, "cannot listen on %s:%u: %s", c->listen_host, c->listen_port,
                        strerror(errno));
@@ -2255,6 +2298,7 @@ fs_code hub_server_new(const hub_config *c, hub_server **out, fs_err *e) {
     if (getsockname(evhttp_bound_socket_get_fd(s->bound), (struct sockaddr *)&ss, &sl) == 0)
         s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                                  : ((struct sockaddr_in *)&ss)->sin_port);
+    if (check) return FS_OK; /* nothing is served: no thread (no second applier on the store) */
     s->done_ev = event_new(s->base, -1, EV_PERSIST, done_cb, s);
     s->ping_ev = event_new(s->base, -1, EV_PERSIST, ping_cb, s);
     evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(s->bound), accept_error_cb);
@@ -2279,6 +2323,16 @@ fs_code hub_server_new(const hub_config *c, hub_server **out, fs_err *e) {
         s->applier_started = true;
     }
     return FS_OK;
+}
+
+fs_code hub_server_new(const hub_config *c, hub_server **out, fs_err *e) {
+    bool unused = false;
+    return server_new(c, false, &unused, out, e);
+}
+
+fs_code hub_server_check(const hub_config *c, hub_server **out, bool *port_in_use, fs_err *e) {
+    *port_in_use = false;
+    return server_new(c, true, port_in_use, out, e);
 }
 
 uint16_t hub_server_port(const hub_server *s) { return s->port; }

@@ -58,6 +58,7 @@ typedef struct hub_config {
     char repl_stream[65];        /* default FS38_EVENTS */
     uint32_t repl_replicas;      /* stream replicas when it is created (default 3) */
     uint32_t repl_await_ms;      /* wait for the own applier before answering 503 (default 5000) */
+    char repl_tls_ca[HUB_CFG_PATH_MAX]; /* CA(s) of the NATS servers' certificates: TLS always ("" = none) */
 } hub_config;
 
 void hub_config_defaults(hub_config *c);
@@ -123,6 +124,11 @@ typedef struct hub_server hub_server;
 /* Loads the registry and TLS material, opens and migrates the store, binds
  * the listener. Nothing is served until hub_server_run. */
 fs_code hub_server_new(const hub_config *c, hub_server **out, fs_err *e);
+/* fs38 hub --check: as hub_server_new, but starts no thread and serves
+ * nothing. The listen address taken by another process (the hub being
+ * checked, running) is no error: *port_in_use says so. Free with
+ * hub_server_free. */
+fs_code hub_server_check(const hub_config *c, hub_server **out, bool *port_in_use, fs_err *e);
 /* Serves until hub_server_stop (or SIGINT/SIGTERM when install_signals was
  * asked for by the caller through hub_server_handle_signals). */
 fs_code hub_server_run(hub_server *s, fs_err *e);

@@ -121,6 +121,10 @@ for unit in etc/systemd/*.service; do
         ok "$name: fs38 $cmd knows $opt" grep -q -- "$opt\b" "$TMPD/help"
     done
 done
+# docs/hub.md revokes members with `systemctl reload` (SIGHUP); without an
+# ExecReload, systemd refuses: "Job type reload is not applicable"
+ok "fs38-hub.service: systemctl reload sends SIGHUP (docs/hub.md)" \
+    grep -qx 'ExecReload=/bin/kill -HUP \$MAINPID' etc/systemd/fs38-hub.service
 mkdir -p "$TMPD/unit"
 exec_line=$(sed -n '/^ExecStart=/,/[^\\]$/p' etc/systemd/fs38-inspect.service | sed 's/\\$//' | tr '\n' ' ' |
     sed -e 's/^ExecStart=[^ ]* //' -e 's/-i eth0/-i lo --duration 1/' -e "s|/etc/fs38/fs38.yaml|$ROOT/etc/fs38.yaml|" \

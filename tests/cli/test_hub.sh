@@ -218,6 +218,10 @@ suite() {
     expect_exit 0 "$LABEL: config check" "$FS38" hub --config "$W/hub.yaml" --check
     start_hub || { fail "$LABEL: hub start"; return; }
     pass
+    # the config checked beside the hub running it: the address it holds is no
+    # config error (--check failed "cannot listen ...: Address already in use")
+    expect_exit 0 "$LABEL: config check while the hub runs" "$FS38" hub --config "$W/hub.yaml" --check
+    ok "$LABEL: ... says the address is in use" grep -q 'config OK: .*in use now' "$TMPD/err"
 
     # -- health, registry, handshake refusals
     ok "$LABEL: health ok" test "$(hcurl op1 /health | jq -r .status)" = ok
@@ -957,6 +961,36 @@ lost_commit() {
     kill $proxy 2>/dev/null; wait $proxy 2>/dev/null
 }
 
+# ---- a reload that gives a follower's certificate to another member drops the follower ----
+# (it kept reading as its old member: a TLP:RED event for that member reached the
+# certificate the registry now names another member's)
+reload_cert_moved() {
+    local n i fp3 sp
+    rm -f "$W/hub.log"
+    write_config "sqlite:certmoved.db"
+    start_hub || { fail "cert moved: hub start"; return; }
+    cp "$W/registry.json" "$W/registry.certmoved"
+    stream_bg op3 "/v1/stream?after=0" "$W/stream_moved"
+    sp=$!
+    for ((i = 0; i < 50; i++)); do grep -q 'fs38 hub stream' "$W/stream_moved" 2>/dev/null && break; sleep 0.1; done
+    fp3=$(fingerprint "$W/pki/op3.crt")
+    jq -c --arg fp "$fp3" '.members |= map(if .issuer == "org:208-01" then .cert_sha256 = $fp
+        elif .issuer == "org:fraudlab" then del(.cert_sha256) else . end)' "$W/registry.certmoved" >"$W/registry.json"
+    n=$(grep -c 'trust registry \(reloaded\|NOT reloaded\)' "$W/hub.log")
+    kill -HUP "$HUB_PID"
+    ok "cert moved: reloaded" wait_reload "$n"
+    event org:234-15 "$(uuid7)" 1 tlp=red 'audience=["org:fraudlab"]' | sign op1 >"$W/moved.jws"
+    ok "cert moved: a red event for org:fraudlab stored" test "$(publish op1 <"$W/moved.jws")/$(jq -r .stored "$W/resp")" = 200/1
+    for ((i = 0; i < 30; i++)); do kill -0 "$sp" 2>/dev/null || break; sleep 0.1; done
+    ok "cert moved: the follower whose certificate is now org:208-01's is closed" test "$i" -lt 30
+    ok "cert moved: ... and never got org:fraudlab's red event" test "$(grep -c '^id:' "$W/stream_moved")" = 0
+    ok "cert moved: the reload counts it" grep -q 'reloaded from .*; 1 stream followers' "$W/hub.log"
+    kill "$sp" 2>/dev/null
+    wait "$sp" 2>/dev/null
+    cp "$W/registry.certmoved" "$W/registry.json"
+    stop_hub
+}
+
 # ---- config errors name file:line:key ------------------------------------------------------
 config_errors() {
     printf 'tls:\n  cert: a\n  key: b\n  ca: c\nregistry: r\nlimits:\n  max_bdy: 5\n' >"$W/bad.yaml"
@@ -978,21 +1012,66 @@ config_errors() {
     printf 'listen: "nonexistent.invalid:8443"\ntls: {cert: pki/hub.crt, key: pki/hub.key, ca: pki/ca.crt}\nregistry: registry.json\nstore: "sqlite:listen.db"\n' >"$W/bad6.yaml"
     expect_exit 2 "listen on a host that does not resolve" "$FS38" hub --config "$W/bad6.yaml" --check
     ok "...the error names the host and why" grep -q "listen: cannot resolve host 'nonexistent.invalid'" "$TMPD/err"
+    # an encrypted tls.key: OpenSSL asked for a pass phrase on the terminal, then
+    # failed "UI routines::processing error (does it match tls.cert?)"
+    openssl ec -in "$W/pki/hub.key" -aes256 -passout pass:secret -out "$W/pki/hub-enc.key" 2>/dev/null
+    printf 'tls: {cert: pki/hub.crt, key: pki/hub-enc.key, ca: pki/ca.crt}\nregistry: registry.json\nstore: "sqlite:enc.db"\n' >"$W/bad7.yaml"
+    expect_exit 2 "an encrypted tls.key" setsid -w "$FS38" hub --config "$W/bad7.yaml" --check
+    ok "...the error says it is encrypted, and nothing prompts" \
+        sh -c 'grep -q "tls.key .*hub-enc.key. is encrypted" "$1" && ! grep -q "pass phrase:" "$1"' sh "$TMPD/err"
+    # an expired tls.cert loaded silently: --check said OK, every member's handshake failed
+    openssl x509 -req -in "$W/pki/hub.csr" -CA "$W/pki/ca.crt" -CAkey "$W/pki/ca.key" -CAcreateserial \
+        -days -1 -extfile "$W/pki/hub.ext" -out "$W/pki/hub-expired.crt" 2>/dev/null
+    printf 'tls: {cert: pki/hub-expired.crt, key: pki/hub.key, ca: pki/ca.crt}\nregistry: registry.json\nstore: "sqlite:expired.db"\n' >"$W/bad8.yaml"
+    expect_exit 2 "an expired tls.cert" "$FS38" hub --config "$W/bad8.yaml" --check
+    ok "...the error says it expired" grep -q "tls.cert .*hub-expired.crt. expired on" "$TMPD/err"
     expect_exit 0 "hub --help" "$FS38" hub --help
     ok "help explains mutual TLS" grep -q 'client certificate' "$TMPD/out"
     expect_exit 2 "hub without --config" "$FS38" hub
+}
+
+# ---- SIGHUP while the hub starts: held and served as a reload, not a kill ----------------
+# (a reload sent while the store migrates or NATS elects took SIGHUP's default action:
+# the hub died, exit 129, nothing logged). The hub's key is a FIFO: its start waits there.
+hup_during_start() {
+    local pid i up=1
+    rm -f "$W/pki/fifo.key"
+    mkfifo "$W/pki/fifo.key" || { fail "mkfifo"; return; }
+    sed -e 's#key: pki/hub.key#key: pki/fifo.key#' -e 's#^store: .*#store: "sqlite:hupstart.db"#' "$W/hub.yaml" >"$W/hupstart.yaml"
+    : >"$W/hupstart.log"
+    "$FS38" hub --config "$W/hupstart.yaml" >"$W/hupstart.log" 2>&1 &
+    pid=$!
+    sleep 0.5
+    kill -HUP "$pid"
+    sleep 0.3
+    ok "SIGHUP during start: the hub is still running" test -d "/proc/$pid"
+    timeout 10 sh -c 'cat "$1" >"$2"' sh "$W/pki/hub.key" "$W/pki/fifo.key" 2>/dev/null
+    for ((i = 0; i < 100; i++)); do
+        hcurl op1 /health -o /dev/null 2>/dev/null && { up=0; break; }
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    ok "SIGHUP during start: the hub then serves" test "$up" = 0
+    for ((i = 0; i < 50; i++)); do grep -q 'trust registry reloaded' "$W/hupstart.log" && break; sleep 0.1; done
+    ok "SIGHUP during start: served as a registry reload once started" grep -q 'trust registry reloaded' "$W/hupstart.log"
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    rm -f "$W/pki/fifo.key"
 }
 
 ok "PKI generated" pki
 ok "keys and registry" keys_and_registry
 config_errors
 PORT=$(free_port)
+write_config "sqlite:hub.db"
+hup_during_start
 suite sqlite "sqlite:hub.db"
 limits_suite
 inflight_suite
 stream_buffer_suite
 member_streams_suite
 shutdown_suite
+reload_cert_moved
 
 # ---- the same suite on PostgreSQL 15 ------------------------------------------------------
 if [ -x "$PGBIN/postgres" ] && { [ "$(id -u)" -ne 0 ] || id postgres >/dev/null 2>&1; }; then
@@ -1014,4 +1093,28 @@ if [ -x "$PGBIN/postgres" ] && { [ "$(id -u)" -ne 0 ] || id postgres >/dev/null 
 else
     fail "no PostgreSQL 15 server at $PGBIN (or no postgres user)"
 fi
+
+# ---- replication over TLS, the NATS servers' certificates from the community's own CA ----
+# (docs/federation.md asks for TLS to NATS; with no hub.yaml key for the CA, a private
+# CA's servers were never trusted: "unable to get local issuer certificate")
+nats_tls() {
+    command -v nats-server >/dev/null || { echo "note: no nats-server: replication.tls_ca not checked"; return; }
+    local np pid i d=$W/natstls
+    np=$(free_port)
+    mkdir -p "$d"
+    printf 'listen: 127.0.0.1:%s\njetstream { store_dir: "%s" }\ntls { cert_file: "%s", key_file: "%s", timeout: 2 }\n' \
+        "$np" "$d/js" "$W/pki/hub.crt" "$W/pki/hub.key" >"$d/nats.conf"
+    timeout 60 nats-server -c "$d/nats.conf" >"$d/log" 2>&1 &
+    pid=$!
+    for ((i = 0; i < 50; i++)); do grep -q 'Server is ready' "$d/log" 2>/dev/null && break; sleep 0.1; done
+    printf 'listen: "127.0.0.1:0"\ntls: {cert: pki/hub.crt, key: pki/hub.key, ca: pki/ca.crt}\nregistry: registry.json\nstore: "sqlite:natstls.db"\nreplication: {nats_urls: "tls://127.0.0.1:%s", node_id: tls1, replicas: 1, tls_ca: pki/ca.crt}\n' \
+        "$np" >"$W/natstls.yaml"
+    expect_exit 0 "replication.tls_ca: NATS over TLS, its servers' CA given" "$FS38" hub --config "$W/natstls.yaml" --check
+    sed 's#pki/ca.crt}$#pki/evil-ca.crt}#' "$W/natstls.yaml" >"$W/natstls-evil.yaml"
+    expect_exit 2 "replication.tls_ca: another CA does not trust the NATS servers" "$FS38" hub --config "$W/natstls-evil.yaml" --check
+    ok "...the error says why" grep -q 'unable to get local issuer certificate' "$TMPD/err"
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+}
+nats_tls
 finish test_hub

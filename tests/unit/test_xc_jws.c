@@ -534,6 +534,16 @@ static void test_registry(void) {
     const xc_member *rot = xc_registry_find_cert(&r1, h);
     CHECK(rot && !rot->revoked && !memcmp(rot->kid, kb.kid, XC_KID_LEN));
     xc_registry_free(&r1);
+    /* one certificate under two issuers (a fingerprint pasted into the wrong
+     * entry): refused, naming both; before, its holder became whichever
+     * entry sorted first (that member's TLP:RED events, its identity) */
+    snprintf(line, sizeof line,
+             "{\"members\":[{\"issuer\":\"org:234-15\",\"kid\":\"%s\",\"public_key\":\"%s\",\"status\":\"active\",\"cert_sha256\":\"%s\"},"
+             "{\"issuer\":\"org:208-01\",\"kid\":\"%s\",\"public_key\":\"%s\",\"status\":\"active\",\"cert_sha256\":\"%s\"}]}",
+             ka.kid, pk, cert, kb.kid, pkb, cert);
+    CHECK_MSG(xc_registry_parse(line, strlen(line), &r1, &e) == FS_ERR_FORMAT, "one certificate, two issuers accepted");
+    CHECK_MSG(strstr(e.msg, "org:234-15") && strstr(e.msg, "org:208-01") && strstr(e.msg, "one member"), "%s", e.msg);
+    CHECK(r1.members == NULL && r1.n == 0);
     /* lookups in a larger registry (binary search over sorted kids) */
     CHECK(xc_registry_find(&reg, kb.kid, XC_KID_LEN) && !strcmp(xc_registry_find(&reg, kb.kid, XC_KID_LEN)->issuer, "org:208-01"));
     CHECK(xc_registry_find(&reg, kc.kid, XC_KID_LEN)->revoked);
