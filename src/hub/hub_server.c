@@ -225,11 +225,12 @@ struct hub_server {
      * body's parsed form takes up to ~10 times its bytes, so this bounds
      * what the requests already read can hold, whoever sends them */
     atomic_size_t inflight;
-    /* connections per member (by certificate), max_member_connections: one
-     * member trickling request headers cannot hold every slot */
+    /* connections per member (by issuer: all its certificates together),
+     * max_member_connections: one member trickling request headers cannot
+     * hold every slot */
     pthread_mutex_t mconn_lock;
     struct member_conns {
-        uint8_t cert_sha256[32];
+        char issuer[XC_ISSUER_MAX + 1];
         uint32_t n;
     } *mconn;
     size_t mconn_n, mconn_cap;
@@ -375,13 +376,13 @@ static fs_code reg_load(const char *path, uint64_t gen, hub_reg **out, fs_err *e
 static int member_idx = -1, conn_idx = -1, clock_idx = -1;
 static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
 
-/* +1 or -1 to the connections of the member with this certificate; false
- * (nothing counted) when +1 would pass max_member_connections or there is
- * no memory. Entries at 0 go. */
-static bool member_conns_add(hub_server *s, const uint8_t sha256[32], int delta) {
+/* +1 or -1 to the connections of this member (issuer), whichever of its
+ * certificates they use; false (nothing counted) when +1 would pass
+ * max_member_connections or there is no memory. Entries at 0 go. */
+static bool member_conns_add(hub_server *s, const char *issuer, int delta) {
     pthread_mutex_lock(&s->mconn_lock);
     size_t i = 0;
-    while (i < s->mconn_n && memcmp(s->mconn[i].cert_sha256, sha256, 32)) i++;
+    while (i < s->mconn_n && strcmp(s->mconn[i].issuer, issuer)) i++;
     bool ok = true;
     if (delta > 0) {
         if (i == s->mconn_n) {
@@ -391,7 +392,7 @@ static bool member_conns_add(hub_server *s, const uint8_t sha256[32], int delta)
                 if (nm) s->mconn = nm, s->mconn_cap = ncap;
             }
             if (s->mconn_n < s->mconn_cap) {
-                memcpy(s->mconn[i].cert_sha256, sha256, 32);
+                snprintf(s->mconn[i].issuer, sizeof s->mconn[i].issuer, "%s", issuer);
                 s->mconn[i].n = 0;
                 s->mconn_n++;
             }
@@ -409,7 +410,7 @@ static void member_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
                            void *argp) {
     (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
     conn_member *cm = ptr;
-    if (cm && cm->counted) member_conns_add(cm->counted, cm->m.cert_sha256, -1);
+    if (cm && cm->counted) member_conns_add(cm->counted, cm->m.issuer, -1);
     free(ptr);
 }
 
@@ -482,10 +483,10 @@ static int verify_cb(int ok, X509_STORE_CTX *x) {
     conn_member *before = SSL_get_ex_data(ssl, member_idx); /* called again: the last one counts */
     if (s->cfg.max_member_connections) {
         if (before && before->counted) {
-            member_conns_add(s, before->m.cert_sha256, -1);
+            member_conns_add(s, before->m.issuer, -1);
             before->counted = NULL;
         }
-        if (!member_conns_add(s, cm->m.cert_sha256, +1)) {
+        if (!member_conns_add(s, cm->m.issuer, +1)) {
             atomic_fetch_add(&s->m.member_connections_refused, 1);
             conn_clock *k = SSL_get_ex_data(ssl, clock_idx);
             if (k) k->member_limit = true;
