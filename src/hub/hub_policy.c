@@ -61,8 +61,12 @@ bool hub_bucket_take(hub_bucket *b, double rate, double burst, double n, int64_t
     if (now_ms > b->last_ms) {
         b->tokens += (double)(now_ms - b->last_ms) / 1000.0 * rate;
         if (b->tokens > burst) b->tokens = burst;
-        b->last_ms = now_ms;
     }
+    /* The hub's clock is the wall clock: when it steps back (NTP), refill
+     * from the new time on. Keeping the later time stopped the refill until
+     * the clock caught up (an hour's step: an hour of 429s, each saying
+     * "retry in 1 s"). */
+    b->last_ms = now_ms;
     if (b->tokens >= n) {
         b->tokens -= n;
         return true;

@@ -1211,8 +1211,11 @@ static hub_sighting sighting_of(const xc_event *ev, fs_str publisher, int64_t ev
 /* In its own transaction after the events' commit: a hub stopped between the
  * two held the feedback event without its sighting, and the retry, answered
  * "duplicate", never recorded it. A duplicate records it now (once: the
- * store keeps one sighting per feedback event). */
-static void record_sightings(hub_server *s, pub_job *j, int64_t now) {
+ * store keeps one sighting per feedback event). False (err set) when one
+ * could not be recorded: the request must not be acknowledged, or the
+ * sighting is lost (its retry is what records it). */
+static bool record_sightings(hub_server *s, pub_job *j, int64_t now, fs_err *err) {
+    bool ok = true;
     for (size_t i = 0; i < j->n; i++) {
         item_state *st = &j->items[i];
         if (st->code || !st->feedback || st->res.seq <= 0 ||
@@ -1222,8 +1225,12 @@ static void record_sightings(hub_server *s, pub_job *j, int64_t now) {
         hub_verdict v;
         int64_t seq;
         fs_err e;
-        (void)hub_sighting_add(s->wstore, &sg, now, &v, &seq, &e); /* the event itself is stored */
+        if (hub_sighting_add(s->wstore, &sg, now, &v, &seq, &e) != FS_OK && ok) {
+            *err = e;
+            ok = false;
+        }
     }
+    return ok;
 }
 
 /* ---- replication: publish through the log, apply on the applier ---------------------------------- */
@@ -1374,7 +1381,15 @@ static void commit_group(hub_server *s, pub_job *group, hub_item *items, hub_res
                              "kept is answered duplicate): %s", msg);
             j->uncertain = true;
         }
-        else record_sightings(s, j, now);
+        else if (!record_sightings(s, j, now, &e)) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "%.190s", e.msg);
+            /* the events are durable (pushed from the store: push_resync) */
+            job_fail(j, 503, "store unavailable: a sighting was not recorded, this request is not "
+                             "acknowledged (retry: the events are answered duplicate and the "
+                             "sighting recorded): %s", msg);
+            j->uncertain = true;
+        }
         job_to_done(s, j);
     }
 }

@@ -501,13 +501,43 @@ fs_code hub_judge(hub_store *s, const hub_item *items, size_t n, hub_result *res
 
 /* ---- reads ------------------------------------------------------------------- */
 
+/* Counts the rows hub_pull hands on, and whether the callback stopped it. */
+typedef struct pull_count {
+    hub_row_fn fn;
+    void *ctx;
+    int64_t rows;
+    bool stopped;
+} pull_count;
+
+static int pull_count_row(void *ctx, const hub_row *row) {
+    pull_count *c = ctx;
+    c->rows++;
+    int stop = c->fn(c->ctx, row);
+    c->stopped = stop != 0;
+    return stop;
+}
+
 fs_code hub_pull(hub_store *s, const hub_pull_query *q, hub_row_fn fn, void *ctx,
                  int64_t *next, fs_err *e) {
     fs_code rc;
     *next = q->after;
     if ((rc = check_filter(&q->f, e)) || (rc = check_limit(q->limit, q->after, e))) return rc;
     if ((rc = need_schema(s, e))) return rc;
-    return s->ops->pull(s, q, fn, ctx, next, e);
+    /* The last sequence before the read: sequences are assigned in commit
+     * order (one writer; on PostgreSQL under the writer lock), so every row
+     * up to it is visible to the read that follows. */
+    int64_t last = 0;
+    if ((rc = s->ops->last_seq(s, &last, e))) return rc;
+    pull_count c = {fn, ctx, 0, false};
+    rc = s->ops->pull(s, q, pull_count_row, &c, next, e);
+    /* A page that is not full read every row up to `last`: those it left
+     * out never match later (filters, visibility and expiry do not come
+     * back), so the cursor moves past them. It stayed on the last match, and
+     * a reader polling with a filter, or behind expired history, re-read
+     * everything since that match on every call, on the hub's event loop
+     * (1M rows: 0.3-1.5 s on SQLite, up to 4.5 s on PostgreSQL per call). */
+    if (rc == FS_OK && c.rows < q->limit && !c.stopped && last > *next) *next = last;
+    return rc;
 }
 
 fs_code hub_snapshot(hub_store *s, const hub_filter *f, hub_row_fn fn, void *ctx,

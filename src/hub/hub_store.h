@@ -233,9 +233,11 @@ fs_code hub_judge(hub_store *s, const hub_item *items, size_t n, hub_result *res
  * match the filter, are visible to q->f.reader (see HUB_SQL_VISIBLE) and have
  * valid_until >= now, or replace an earlier version of the same event that
  * does (so a reader never gets a version without its revocation or update).
- * Every version is a row (updates and revocations included). *next = seq of
- * the last row delivered, or q->after if none: pass it as the next call's
- * after. */
+ * Every version is a row (updates and revocations included). *next = where
+ * the next call starts (its after): the seq of the last row delivered, or,
+ * when fewer than q->limit rows matched (and fn did not stop the read), the
+ * last seq the store held when the read began (rows up to it that did not
+ * match never will); q->after if nothing was read. */
 fs_code hub_pull(hub_store *s, const hub_pull_query *q, hub_row_fn fn, void *ctx,
                  int64_t *next, fs_err *e);
 

@@ -99,6 +99,7 @@ static const char *const stmt_types[ST_COUNT] = {
 
 typedef struct pg {
     PGconn *conn;
+    bool writing;               /* between begin_write and commit/rollback */
     bool prepared[ST_COUNT];
     char sql[ST_COUNT][2048];   /* $N form */
 } pg;
@@ -180,8 +181,24 @@ static fs_code session_setup(hub_store *s, fs_err *e) {
                        enc ? enc : "unknown");
     memset(p->prepared, 0, sizeof p->prepared);
     /* Durable on commit whatever the server's default says. */
-    return run(s, "SET synchronous_commit = on; SET client_min_messages = warning",
-               PGRES_COMMAND_OK, "session settings", e);
+    fs_code rc = run(s, "SET synchronous_commit = on; SET client_min_messages = warning",
+                     PGRES_COMMAND_OK, "session settings", e);
+    if (rc != FS_OK) return rc;
+    /* synchronous_commit waits for a WAL flush that fsync=off makes a no-op:
+     * the hub would acknowledge events a power cut loses (as the SQLite
+     * backend refuses to run without synchronous=FULL). fsync is server-wide
+     * (postgresql.conf), not something a session can set. */
+    PGresult *r = PQexec(p->conn, "SHOW fsync");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+        rc = pg_fail(s, e, "read the fsync setting", r);
+    else if (strcmp(PQgetvalue(r, 0, 0), "on") != 0)
+        rc = fs_fail(e, FS_ERR_CONFIG,
+                     "postgresql store: the server runs with fsync=%s: a commit is not on disk "
+                     "when the hub answers and a crash of its machine would lose acknowledged "
+                     "events; set fsync = on in postgresql.conf",
+                     PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return rc;
 }
 
 /* Called before each operation outside a transaction: reconnects a lost
@@ -307,6 +324,7 @@ static fs_code pgb_open(hub_store *s, const char *url, fs_err *e) {
 
 static void pgb_rollback(hub_store *s) {
     pg *p = PG(s);
+    p->writing = false;
     if (PQtransactionStatus(p->conn) != PQTRANS_IDLE) PQclear(PQexec(p->conn, "ROLLBACK"));
 }
 
@@ -326,10 +344,12 @@ static fs_code pgb_begin_write(hub_store *s, fs_err *e) {
      * a cancel): end the aborted transaction, or every later command on
      * this connection is refused with "current transaction is aborted". */
     if (rc != FS_OK) pgb_rollback(s);
+    else PG(s)->writing = true;
     return rc;
 }
 
 static fs_code pgb_commit(hub_store *s, fs_err *e) {
+    PG(s)->writing = false;
     PGresult *r = PQexec(PG(s)->conn, "COMMIT");
     /* COMMIT of a failed transaction answers "ROLLBACK": not committed. */
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "COMMIT") == 0;
@@ -757,10 +777,21 @@ static fs_code stream(hub_store *s, int id, const pgp *q, row_cb cb, void *ctx, 
     return rc;
 }
 
+/* A read that failed on a dead connection: libpq learns that the server
+ * restarted only when a command fails, and alive() passed it. True when a
+ * new connection is up, so the read (nothing delivered yet) can run again:
+ * the first read on each connection after a restart failed (503) although
+ * the server was back. */
+static bool reconnected(hub_store *s, fs_code rc) {
+    fs_err ignored;
+    return rc != FS_OK && PQstatus(PG(s)->conn) == CONNECTION_BAD && alive(s, &ignored) == FS_OK;
+}
+
 typedef struct row_ctx {
     hub_row_fn fn;
     void *ctx;
     int64_t *last;
+    bool any; /* a row was handed to fn */
 } row_ctx;
 
 static int event_row(hub_store *s, const PGresult *r, void *ctx) {
@@ -779,6 +810,7 @@ static int event_row(hub_store *s, const PGresult *r, void *ctx) {
         .signed_jws = g_str(r, 0, 9),
     };
     *rc->last = row.seq;
+    rc->any = true;
     return rc->fn(rc->ctx, &row);
 }
 
@@ -788,8 +820,10 @@ static fs_code pgb_pull(hub_store *s, const hub_pull_query *qq, hub_row_fn fn, v
     if (rc != FS_OK) return rc;
     pgp q = {0};
     filter_params(&q, &qq->f, qq->after, qq->limit);
-    row_ctx rcx = {fn, ctx, next};
-    return stream(s, ST_PULL, &q, event_row, &rcx, "pull", e);
+    row_ctx rcx = {fn, ctx, next, false};
+    rc = stream(s, ST_PULL, &q, event_row, &rcx, "pull", e);
+    if (!rcx.any && reconnected(s, rc)) rc = stream(s, ST_PULL, &q, event_row, &rcx, "pull", e);
+    return rc;
 }
 
 static fs_code scalar(hub_store *s, int id, const pgp *q, int64_t *out, const char *what, fs_err *e) {
@@ -802,18 +836,21 @@ static fs_code scalar(hub_store *s, int id, const pgp *q, int64_t *out, const ch
 }
 
 static fs_code pgb_last_seq(hub_store *s, int64_t *seq, fs_err *e) {
-    fs_code rc = alive(s, e);
+    fs_code rc = PG(s)->writing ? FS_OK : alive(s, e);
     pgp q = {0};
-    return rc != FS_OK ? rc : scalar(s, ST_LAST_SEQ, &q, seq, "read last sequence", e);
+    if (rc == FS_OK) rc = scalar(s, ST_LAST_SEQ, &q, seq, "read last sequence", e);
+    /* never within begin_write (hub_store_apply's): its lock and work died
+     * with the connection, the rest must fail, not go on without them */
+    if (!PG(s)->writing && reconnected(s, rc))
+        rc = scalar(s, ST_LAST_SEQ, &q, seq, "read last sequence", e);
+    return rc;
 }
 
-static fs_code pgb_snapshot(hub_store *s, const hub_filter *f, hub_row_fn fn, void *ctx,
-                            int64_t *cursor, fs_err *e) {
-    fs_code rc = alive(s, e);
-    if (rc != FS_OK) return rc;
+static fs_code snapshot_once(hub_store *s, const hub_filter *f, row_ctx *rcx, int64_t *cursor,
+                             fs_err *e) {
     /* One snapshot for the cursor and the rows. */
-    rc = run(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", PGRES_COMMAND_OK,
-             "begin snapshot", e);
+    fs_code rc = run(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", PGRES_COMMAND_OK,
+                     "begin snapshot", e);
     if (rc != FS_OK) return rc;
     pgp q = {0};
     rc = scalar(s, ST_LAST_SEQ, &q, cursor, "read last sequence", e);
@@ -821,10 +858,20 @@ static fs_code pgb_snapshot(hub_store *s, const hub_filter *f, hub_row_fn fn, vo
         int64_t last = 0;
         q.n = 0;
         filter_params(&q, f, 0, INT64_MAX);
-        row_ctx rcx = {fn, ctx, &last};
-        rc = stream(s, ST_SNAPSHOT, &q, event_row, &rcx, "snapshot", e);
+        rcx->last = &last;
+        rc = stream(s, ST_SNAPSHOT, &q, event_row, rcx, "snapshot", e);
     }
     pgb_rollback(s);
+    return rc;
+}
+
+static fs_code pgb_snapshot(hub_store *s, const hub_filter *f, hub_row_fn fn, void *ctx,
+                            int64_t *cursor, fs_err *e) {
+    fs_code rc = alive(s, e);
+    if (rc != FS_OK) return rc;
+    row_ctx rcx = {fn, ctx, NULL, false};
+    rc = snapshot_once(s, f, &rcx, cursor, e);
+    if (!rcx.any && reconnected(s, rc)) rc = snapshot_once(s, f, &rcx, cursor, e);
     return rc;
 }
 
@@ -885,6 +932,7 @@ typedef struct sight_ctx {
     hub_sight_fn fn;
     void *ctx;
     int64_t *last;
+    bool any;
 } sight_ctx;
 
 static int sight_row(hub_store *s, const PGresult *r, void *ctx) {
@@ -904,6 +952,7 @@ static int sight_row(hub_store *s, const PGresult *r, void *ctx) {
         .jws = g_str(r, 0, 10),
     };
     *sc->last = row.seq;
+    sc->any = true;
     return sc->fn(sc->ctx, &row);
 }
 
@@ -917,13 +966,17 @@ static fs_code pgb_sightings_pull(hub_store *s, const hub_sight_query *qq, hub_s
     p_opt(&q, qq->ref_issuer);
     p_opt(&q, qq->ref_event_id);
     p_int(&q, qq->limit);
-    sight_ctx sc = {fn, ctx, next};
-    return stream(s, ST_SIGHT_PULL, &q, sight_row, &sc, "read sightings", e);
+    sight_ctx sc = {fn, ctx, next, false};
+    rc = stream(s, ST_SIGHT_PULL, &q, sight_row, &sc, "read sightings", e);
+    if (!sc.any && reconnected(s, rc)) rc = stream(s, ST_SIGHT_PULL, &q, sight_row, &sc, "read sightings", e);
+    return rc;
 }
 
 static fs_code pgb_ping(hub_store *s, fs_err *e) {
     fs_code rc = alive(s, e);
-    return rc != FS_OK ? rc : run(s, "SELECT 1", PGRES_TUPLES_OK, "health check", e);
+    if (rc == FS_OK) rc = run(s, "SELECT 1", PGRES_TUPLES_OK, "health check", e);
+    if (reconnected(s, rc)) rc = run(s, "SELECT 1", PGRES_TUPLES_OK, "health check", e);
+    return rc;
 }
 
 /* ---- replication ------------------------------------------------------------ */

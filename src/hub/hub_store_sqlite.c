@@ -276,6 +276,19 @@ static fs_code sq_open(hub_store *s, const char *path, fs_err *e) {
         }
         sqlite3_finalize(st);
     }
+    if (rc != FS_OK && e && !strstr(e->msg, path)) {
+        /* sqlite3_open_v2 opens lazily: a file that is no database, or one
+         * whose directory is read-only, fails at the first pragma, and the
+         * message named neither the file nor, for the latter, the cause. */
+        int code = q->db ? sqlite3_errcode(q->db) & 0xff : SQLITE_OK; /* primary code */
+        char msg[sizeof e->msg];
+        snprintf(msg, sizeof msg, "%s", strncmp(e->msg, "sqlite store: ", 14) ? e->msg : e->msg + 14);
+        fs_fail(e, rc, "sqlite store: '%s': %s%s", path, msg,
+                code == SQLITE_READONLY || code == SQLITE_CANTOPEN
+                    ? " (the file and its directory must be writable: WAL mode creates the file's"
+                      " -wal and -shm beside it)"
+                    : "");
+    }
     if (rc != FS_OK) sq_close(s);
     return rc;
 }

@@ -396,6 +396,18 @@ if out.split(b"\r\n\r\n")[1].startswith(b"HTTP/1.1 405"): print("HEAD-ANSWER-WIT
         publish op2 <"$W/s.jws" >/dev/null
         ok "$LABEL: ...and another retry adds none" \
             test "$(hcurl op1 "/v1/sightings?issuer=org:234-15&event_id=$B" | jq '[.sightings[] | select(.reporter == "org:208-01")] | length')" = 1
+        # a sighting the store fails to record (a trigger here; a lock held past the busy
+        # timeout, a lost connection in life) was answered 200 "stored" and never recorded:
+        # no retry came to record it. Now 503: the retry (duplicate) records it.
+        python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("CREATE TRIGGER t_no_sighting BEFORE INSERT ON sightings BEGIN SELECT RAISE(ABORT, '"'"'injected failure'"'"'); END"); c.commit()' "$W/hub.db"
+        event org:208-01 "$(uuid7)" 1 type=SIGHTING extra="{\"ref\":{\"issuer\":\"org:234-15\",\"event_id\":\"$B\"}}" | sign op2 >"$W/s2.jws"
+        code=$(publish op2 <"$W/s2.jws")
+        ok "$LABEL: a sighting the store could not record: 503, not acknowledged (got $code $(head -c 300 "$W/resp"))" \
+            test "$code" = 503
+        python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("DROP TRIGGER t_no_sighting"); c.commit()' "$W/hub.db"
+        code=$(publish op2 <"$W/s2.jws")
+        ok "$LABEL: ...its retry is a duplicate and records the sighting" \
+            test "$code/$(jq -r '.results[0].status' "$W/resp")/$(hcurl op1 "/v1/sightings?issuer=org:234-15&event_id=$B" | jq --arg j "$(cat "$W/s2.jws")" '[.sightings[] | select(.jws == $j)] | length')" = 200/duplicate/1
     fi
 
     # -- the real clients, when this build has them (the server test does not depend on them)

@@ -75,6 +75,12 @@ static void test_bucket(void) {
     CHECK(hub_bucket_take(&b, 0, 0, 1e9, t, &retry)); /* rate 0 = unlimited */
     /* clock going backwards neither refills nor breaks */
     CHECK(!hub_bucket_take(&b, 100, 200, 1, t, &retry));
+    /* ... and the refill goes on from the new time: stepped back 100 s, the
+     * bucket is full again 2 s later, as Retry-After said (it stayed empty
+     * until the clock passed t + 100000 again) */
+    CHECK(!hub_bucket_take(&b, 100, 200, 200, t + 1, &retry));
+    CHECK_EQ_INT(retry, 2);
+    CHECK(hub_bucket_take(&b, 100, 200, 200, t + 2001, &retry));
     /* a rate hub.yaml takes (rate.events_per_s: 0.0000001): the wait, 1e11 s, does
      * not fit Retry-After's 32 bits; it was cast as it was (1215752192 s here, or
      * whatever the conversion gave) instead of the longest one said */

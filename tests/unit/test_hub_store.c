@@ -176,8 +176,11 @@ static fs_code pull_all(hub_store *s, hub_pull_query q, got *g) {
             fprintf(stderr, "[%s] pull: %s\n", BACKEND, e.msg);
             return rc;
         }
-        if (g->n == before) return next == q.after ? FS_OK : FS_ERR_INTERNAL;
-        if (next != g->rows[g->n - 1].seq) return FS_ERR_INTERNAL;
+        /* a full page ends on its last row; a short one read to the end */
+        if (g->n == before) return next >= q.after ? FS_OK : FS_ERR_INTERNAL;
+        if (g->n - before == (size_t)q.limit ? next != g->rows[g->n - 1].seq
+                                             : next < g->rows[g->n - 1].seq)
+            return FS_ERR_INTERNAL;
         q.after = next;
     }
     return FS_ERR_INTERNAL;
@@ -333,6 +336,46 @@ static void t_cursor(hub_store *s) {
     CHECK(g.n >= 3 && next == g.rows[2].seq);
     got_free(&g);
     got_free(&g2);
+}
+
+/* A pull whose page is not full moves the cursor past the rows it read
+ * and left out (another type, expired): the cursor stayed on the last
+ * match, and a reader polling with a filter re-read all that followed on
+ * every call, ever more of it as the store grew. */
+static void t_cursor_skips(hub_store *s) {
+    char a[64];
+    org(a, sizeof a, "skip");
+    int64_t start = last_seq(s);
+    ev m, other, expired;
+    hub_result r;
+    ev_init(&m, a, "skip-1", 1, "IRSF", "amber");
+    CHECK(publish1(s, &m.it, &r) == FS_OK && r.verdict == HUB_STORED);
+    int64_t seq_m = r.seq;
+    ev_init(&other, a, "skip-2", 1, "SIP_SCANNER", "amber");
+    CHECK(publish1(s, &other.it, &r) == FS_OK && r.verdict == HUB_STORED);
+    ev_init(&expired, a, "skip-3", 1, "IRSF", "amber");
+    expired.it.valid_until_ms = T0 - 1;
+    CHECK(publish1(s, &expired.it, &r) == FS_OK && r.verdict == HUB_STORED);
+    int64_t seq_last = r.seq;
+    fs_str irsf = S("IRSF");
+    hub_pull_query q = query(a, start);
+    q.f.issuer = S(a);
+    q.f.types = &irsf;
+    q.f.n_types = 1;
+    q.limit = 10;
+    got g = {0};
+    int64_t next = -1;
+    fs_err e = {0};
+    CHECK(hub_pull(s, &q, collect, &g, &next, &e) == FS_OK);
+    CHECK_EQ_INT(g.n, 1);
+    CHECK_MSG(next >= seq_last, "[%s] next %lld, the match is %lld, read up to %lld", BACKEND,
+              (long long)next, (long long)seq_m, (long long)seq_last);
+    got_free(&g);
+    /* a full page still ends on its last row */
+    q.limit = 1;
+    CHECK(hub_pull(s, &q, collect, &g, &next, &e) == FS_OK);
+    CHECK(g.n == 1 && next == seq_m);
+    got_free(&g);
 }
 
 static void t_replay_versions(hub_store *s) {
@@ -1052,6 +1095,117 @@ out:
     hub_store_close(s);
 }
 
+/* SHOW fsync from a new connection, "" when unreadable. */
+static void pg_fsync_now(const char *url, char *out, size_t n) {
+    PGconn *x = PQconnectdb(url);
+    PGresult *r = PQstatus(x) == CONNECTION_OK ? PQexec(x, "SHOW fsync") : NULL;
+    snprintf(out, n, "%s", PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+    PQfinish(x);
+}
+
+/* Sets the server's fsync (ALTER SYSTEM, a superuser's) and waits for the
+ * reload to show it; false when that cannot be done. */
+static bool pg_set_fsync(const char *url, const char *value) {
+    PGconn *x = PQconnectdb(url);
+    char sql[64], now[16] = "";
+    if (strcmp(value, "default")) snprintf(sql, sizeof sql, "ALTER SYSTEM SET fsync = %s", value);
+    else snprintf(sql, sizeof sql, "ALTER SYSTEM RESET fsync");
+    PGresult *r = PQstatus(x) == CONNECTION_OK ? PQexec(x, sql) : NULL;
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    if (ok) PQclear(PQexec(x, "SELECT pg_reload_conf()"));
+    PQfinish(x);
+    const char *want = strcmp(value, "default") ? value : "on";
+    for (int i = 0; ok && i < 100; i++) { /* the reload is asynchronous */
+        pg_fsync_now(url, now, sizeof now);
+        if (!strcmp(now, want)) return true;
+        usleep(50000);
+    }
+    return false;
+}
+
+/* A server with fsync=off answers COMMIT before anything is on disk: the
+ * store opened and acknowledged events a power cut loses. It refuses now,
+ * naming the setting (the SQLite backend refuses without synchronous=FULL). */
+static void t_fsync_off(const char *url) {
+    if (strncmp(url, "postgres", 8) != 0) return;
+    if (!pg_set_fsync(url, "off")) {
+        printf("test_hub_store: [%s] cannot set fsync=off (not a superuser?): fsync check skipped\n", BACKEND);
+        pg_set_fsync(url, "default");
+        return;
+    }
+    hub_store *s = NULL;
+    fs_err e = {0};
+    CHECK_MSG(hub_store_open(url, &s, &e) == FS_ERR_CONFIG && !s, "[%s] opened with fsync=off", BACKEND);
+    CHECK_MSG(strstr(e.msg, "fsync=off") != NULL, "[%s] %s", BACKEND, e.msg);
+    hub_store_close(s);
+    CHECK_MSG(pg_set_fsync(url, "default"), "[%s] fsync not restored on the test server", BACKEND);
+    s = NULL;
+    CHECK_MSG(hub_store_open(url, &s, &e) == FS_OK, "[%s] %s", BACKEND, e.msg);
+    hub_store_close(s);
+}
+
+/* Terminates every hub store connection on the server (a restart, as the
+ * store sees it); the number terminated. */
+static int pg_drop_hub_connections(const char *url) {
+    PGconn *x = PQconnectdb(url);
+    PGresult *r = PQstatus(x) == CONNECTION_OK
+                      ? PQexec(x, "SELECT count(pg_terminate_backend(pid)) FROM (SELECT pid FROM"
+                                  " pg_stat_activity WHERE application_name = 'fs38-hub'"
+                                  " AND pid <> pg_backend_pid()) t")
+                      : NULL;
+    int n = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 ? atoi(PQgetvalue(r, 0, 0)) : -1;
+    PQclear(r);
+    PQfinish(x);
+    usleep(200000); /* the backends exit */
+    return n;
+}
+
+static int count_row(void *ctx, const hub_row *r) {
+    (void)r;
+    ++*(int *)ctx;
+    return 0;
+}
+
+static int count_sight(void *ctx, const hub_sight_row *r) {
+    (void)r;
+    ++*(int *)ctx;
+    return 0;
+}
+
+/* The server restarted since the last call: libpq learns it when a command
+ * fails. Writes reconnected and went on; the first read on a connection
+ * failed (a 503 on the hub, /health said the store was down) although the
+ * server was back. */
+static void t_pg_reconnect(const char *url) {
+    if (strncmp(url, "postgres", 8) != 0) return;
+    hub_store *s = NULL;
+    fs_err e = {0};
+    CHECK_MSG(hub_store_open(url, &s, &e) == FS_OK, "[%s] %s", BACKEND, e.msg);
+    if (!s) return;
+    char a[64];
+    org(a, sizeof a, "reconnect");
+    hub_pull_query q = query(a, 0);
+    q.limit = 5;
+    int n = 0;
+    int64_t next = 0, v = 0;
+    CHECK(pg_drop_hub_connections(url) >= 1);
+    CHECK_MSG(hub_pull(s, &q, count_row, &n, &next, &e) == FS_OK, "[%s] pull after a restart: %s", BACKEND, e.msg);
+    CHECK(pg_drop_hub_connections(url) >= 1);
+    CHECK_MSG(hub_snapshot(s, &q.f, count_row, &n, &v, &e) == FS_OK, "[%s] snapshot after a restart: %s",
+              BACKEND, e.msg);
+    CHECK(pg_drop_hub_connections(url) >= 1);
+    hub_sight_query sq = {.reader = S(a), .limit = 5};
+    CHECK_MSG(hub_sightings_pull(s, &sq, count_sight, &n, &next, &e) == FS_OK,
+              "[%s] sightings after a restart: %s", BACKEND, e.msg);
+    CHECK(pg_drop_hub_connections(url) >= 1);
+    CHECK_MSG(hub_store_last_seq(s, &v, &e) == FS_OK, "[%s] last seq after a restart: %s", BACKEND, e.msg);
+    CHECK(pg_drop_hub_connections(url) >= 1);
+    CHECK_MSG(hub_store_health(s, &e) == FS_OK, "[%s] health after a restart: %s", BACKEND, e.msg);
+    hub_store_close(s);
+}
+
 /* A feedback event updated by its reporter counts once (its latest version);
  * revoked, it is withdrawn: the sightings it carried are no longer listed. */
 static void t_sighting_versions(hub_store *s) {
@@ -1535,6 +1689,7 @@ static void run_suite(const char *url, const char *label) {
     CHECK(!strcmp(hub_store_backend(s), label));
     t_roundtrip(s);
     t_cursor(s);
+    t_cursor_skips(s);
     t_replay_versions(s);
     t_revoke(s);
     t_revoke_expiry(s);
@@ -1552,7 +1707,9 @@ static void run_suite(const char *url, const char *label) {
     t_timing(s);
     hub_store_close(s);
     t_sweep_vs_apply(url);
+    t_pg_reconnect(url);
     t_lock_timeout(url);
+    t_fsync_off(url);
     t_kill9(url);
     printf("test_hub_store: [%s] suite done, %d failures\n", label, check_failed - failed_before);
 }
@@ -1570,6 +1727,17 @@ static void t_urls(void) {
     /* A refused connection names the backend, never the password. */
     CHECK(hub_store_open("postgresql://u:s3cret@127.0.0.1:1/db", &s, &e) == FS_ERR_IO);
     CHECK_MSG(strstr(e.msg, "postgresql") != NULL && strstr(e.msg, "s3cret") == NULL, "%s", e.msg);
+    /* A file that is no database fails at the first pragma, not at open: the
+     * message named no file ("sqlite store: set WAL mode: file is not a database"). */
+    char junk[] = "/tmp/fs38_hub_junk_XXXXXX";
+    int fd = mkstemp(junk);
+    CHECK(fd >= 0 && write(fd, "this is not an SQLite database, it is text\n", 43) == 43);
+    if (fd >= 0) close(fd);
+    char junk_url[64];
+    snprintf(junk_url, sizeof junk_url, "sqlite:%s", junk);
+    CHECK(hub_store_open(junk_url, &s, &e) == FS_ERR_IO && !s);
+    CHECK_MSG(strstr(e.msg, junk) && strstr(e.msg, "not a database"), "%s", e.msg);
+    unlink(junk);
     CHECK(hub_store_open("sqlite::memory:", &s, &e) == FS_OK);
     CHECK(s && hub_store_migrate(s, &e) == FS_OK);
     hub_store_close(s);
