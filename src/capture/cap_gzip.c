@@ -13,9 +13,11 @@
  * Bounded: a 64 KiB input buffer and zlib's 32 KiB window, whatever the
  * ratio; a gzip bomb costs time in proportion to what it holds, like a
  * capture that big, never memory. Several gzip members one after another
- * (cat a.gz b.gz) are read as one stream, as gzip -d does; bytes after the
- * last member that do not start another (zero padding) are ignored, as gzip
- * does with a warning. A stream that ends inside a member or whose data is
+ * (cat a.gz b.gz) are read as one stream, as gzip -d does; zero padding
+ * after the last member is ignored. Other bytes there (a member whose header
+ * is corrupt, data appended) end the read like a truncation, saying where:
+ * gzip -d warns of "trailing garbage", and the frames they may hold must not
+ * go unmissed. A stream that ends inside a member or whose data is
  * corrupt ends the read: libpcap sees the end of its file or a read error,
  * and cap_gz_error says what broke. A classic pcap's header snapshot length
  * is handed on as 0 (see cap.h): cap_source.c sends a file whose header
@@ -104,6 +106,23 @@ static bool next_member(cap_gz *g) {
     return inflateReset(&g->z) == Z_OK;
 }
 
+/* After the last member: true when nothing but zero bytes (padding) follow,
+ * read to the end of the input; false at the first other byte. */
+static bool only_zeros_follow(cap_gz *g) {
+    for (;;) {
+        for (uInt i = 0; i < g->z.avail_in; i++)
+            if (g->z.next_in[i]) return false;
+        g->z.avail_in = 0;
+        if (g->input_ended) return true;
+        ssize_t r = take_input(g, g->in, GZ_IN_BYTES);
+        if (r <= 0) g->input_ended = true; /* a read error here loses no frame */
+        else {
+            g->z.next_in = g->in;
+            g->z.avail_in = (uInt)r;
+        }
+    }
+}
+
 static ssize_t inflate_some(cap_gz *g, char *buf, size_t n) {
     g->z.next_out = (Bytef *)buf;
     g->z.avail_out = (uInt)(n > UINT32_MAX ? UINT32_MAX : n);
@@ -124,7 +143,17 @@ static ssize_t inflate_some(cap_gz *g, char *buf, size_t n) {
         }
         int rc = inflate(&g->z, Z_NO_FLUSH);
         if (rc == Z_STREAM_END) {
-            if (!next_member(g)) g->done = true;
+            if (next_member(g)) continue;
+            uint64_t end = g->consumed - g->z.avail_in; /* where the last member ended */
+            if (only_zeros_follow(g)) {
+                g->done = true;
+            } else { /* like a truncation: libpcap sees the end of its file */
+                snprintf(g->error, sizeof g->error,
+                         "gzip: the bytes after the last member (at compressed byte %llu) are not gzip: "
+                         "a corrupt member, or data appended",
+                         (unsigned long long)end);
+                g->done = true;
+            }
         } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
             stop_with(g, true, g->z.msg ? g->z.msg : "corrupt compressed data");
         }

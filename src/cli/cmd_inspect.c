@@ -270,9 +270,11 @@ static const char usage_text[] =
     "      --count N          stop after N packets (files too: the first N frames)\n"
     "  -h, --help             this text\n"
     "\n"
-    "Live capture and HEP report an incident when it opens (version 1) and again\n"
-    "when it closes with more activity (version 2). Files report each incident\n"
-    "once, when it closes. Times are capture times.\n"
+    "Live capture and HEP report an incident when it opens (version 1), again\n"
+    "while it goes on, each time half its ttl_s passed since the last report, and\n"
+    "when it closes with more activity (each time the next version, the same\n"
+    "event_id). Files report each incident once, when it closes. Times are\n"
+    "capture times.\n"
     "\n"
     "Exit codes: 0 done, 1 events at or above --fail-on, 2 usage, input or output\n"
     "error: a FILE that cannot be read gives 2 after the others are inspected; a\n"
@@ -408,6 +410,22 @@ static int open_events_file(const char *path) {
     return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
 }
 
+/* The --events file fd (opened by path) ends inside a line: an earlier run
+ * killed mid-write, or another writer's line. The first event then starts a
+ * line of its own instead of being glued to it, as after a cut line that
+ * could not be taken back. */
+static bool events_file_cut(const char *path, int fd) {
+    struct stat st, rs;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return false;
+    int rfd = open(path, O_RDONLY | O_CLOEXEC);
+    if (rfd < 0) return false;
+    char last = '\n';
+    bool same = fstat(rfd, &rs) == 0 && rs.st_dev == st.st_dev && rs.st_ino == st.st_ino;
+    if (same && pread(rfd, &last, 1, rs.st_size - 1) != 1) last = '\n';
+    close(rfd);
+    return last != '\n';
+}
+
 /* An output FILE (--events, --stats-json, --pcap-out, --esp-sa-out) that is
  * also an input would be written over (--pcap-out evidence.pcapng
  * evidence.pcapng emptied the capture before it was read). false: said on
@@ -470,7 +488,8 @@ static void reopen_events_file(inspect_run *r) {
     }
     close(r->out_file.fd);
     r->out_file.fd = fd;
-    r->out_file.cut = false; /* a new file: no cut line in it */
+    /* a new file has no cut line; the same one (SIGHUP without a rotation) may */
+    r->out_file.cut = events_file_cut(r->events_path, fd);
 }
 
 /* The reader of stdout left (`fs38 inspect --json big.pcap | head -1`): not
@@ -1785,12 +1804,12 @@ static bool memory_fits(insp *in, const fs38_config *cfg, bool capturing) {
     if (!have || need <= have / 10 * 9) return true;
     fprintf(stderr,
             "fs38 inspect: the configured limits need up to %.0f MB (state tables %.0f MB, TCP %.0f MB, "
-            "fragments %.0f MB, SCTP %.0f MB, look back %.0f MB, capture ring %.0f MB), more than this "
-            "machine's %.0f MB: lower state.* or limits.*%s%s\n",
+            "fragments %.0f MB, SCTP %.0f MB, look back %.0f MB, capture ring %.0f MB), more than 90 %% "
+            "of this machine's %.0f MB (%.0f MB): lower state.* or limits.*%s%s\n",
             (double)need / 1048576.0, (double)st.mem.bound_bytes / 1048576.0,
             (double)cfg->capture.max_tcp_bytes / 1048576.0, (double)cfg->capture.max_frag_bytes / 1048576.0,
             (double)sctp / 1048576.0, (double)st.lookback_memory / 1048576.0, (double)ring / 1048576.0,
-            (double)have / 1048576.0, st.lookback_memory ? ", or --pcap-lookback" : "",
+            (double)have / 1048576.0, (double)(have / 10 * 9) / 1048576.0, st.lookback_memory ? ", or --pcap-lookback" : "",
             ring > (64u << 20) ? ", or capture.live_buffer_mb" : "");
     return false;
 }
@@ -2040,6 +2059,7 @@ int cmd_inspect(int argc, char **argv) {
             fprintf(stderr, "fs38 inspect: --events %s: %s\n", r.events_path, strerror(errno));
             return EXIT_USAGE;
         }
+        r.out_file.cut = events_file_cut(r.events_path, r.out_file.fd);
     }
     r.pcap.per_incident = (uint32_t)pcap_limit;
     if (r.pcap.path && (!not_an_input("--pcap-out", r.pcap.path, argv + optind, nfiles) ||

@@ -4,6 +4,7 @@
  * Thin: options and printing only; the work is xc_keypair_generate and
  * xc_keypair_save (src/exchange). The secret never reaches stdout or stderr.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -62,5 +63,13 @@ int cmd_keygen(int argc, char **argv) {
     fprintf(stderr, "fs38 keygen: %s: wrote %s/%s.key (secret, keep it) and %s/%s.pub (for the trust registry)\n",
             kp.issuer, dir, kp.kid, dir, kp.kid);
     xc_keypair_wipe(&kp);
+    /* a script takes the kid from stdout (KID=$(fs38 keygen ...)): one that
+     * could not be written leaves it empty, not done */
+    int err = fflush(stdout) != 0 ? errno : 0;
+    if (err || ferror(stdout)) {
+        fprintf(stderr, "fs38 keygen: writing the key id to stdout: %s (the key files are written)\n",
+                err ? strerror(err) : "failed");
+        return EXIT_USAGE;
+    }
     return EXIT_DONE;
 }

@@ -3,6 +3,7 @@
  * the settings `fs38 inspect` would run each rule with: a table for people,
  * NDJSON for a SIEM's lookup table.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -33,7 +34,7 @@ static const char rules_usage[] =
     "                     action null, as it raises the shared event's own)\n"
     "  -h, --help         this text\n"
     "\n"
-    "Exit codes: 0 listed, 2 usage or config error.\n";
+    "Exit codes: 0 listed, 2 usage, config or output error.\n";
 
 /* INTEL-001 raises the shared event's own type, domain, severity,
  * confidence and action */
@@ -156,7 +157,13 @@ int cmd_rules(int argc, char **argv) {
     static fs38_config cfg; /* large: not on the stack */
     char used[512];
     if (!cli_load_config(&cfg, config_path, "rules", used, sizeof used)) return EXIT_USAGE;
-    if (json) return print_json(&cfg);
-    print_table(&cfg, used);
-    return EXIT_DONE;
+    int rc = EXIT_DONE;
+    if (json) rc = print_json(&cfg);
+    else print_table(&cfg, used);
+    int err = fflush(stdout) != 0 ? errno : 0;
+    if (err || ferror(stdout)) { /* a SIEM's lookup table left empty or cut: not "listed" */
+        fprintf(stderr, "fs38 rules: writing to stdout: %s\n", err ? strerror(err) : "failed");
+        rc = EXIT_USAGE;
+    }
+    return rc;
 }

@@ -7,6 +7,7 @@
  * validation (libfs38 does them).
  */
 #include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -360,8 +361,13 @@ int cmd_share(int argc, char **argv) {
      * answered 413 early) must be an error we report, not the end of us */
     signal(SIGPIPE, SIG_IGN);
     bool complete = read_events(&s);
+    /* --dry-run's events go to stdout: lost ones (a full disk) are no preview;
+     * a reader that left (| head) took what it wanted */
+    int werr = s.dry_run && fflush(stdout) != 0 ? errno : 0;
+    bool unwritten = s.dry_run && (werr ? werr != EPIPE : ferror(stdout) != 0);
+    if (unwritten) fprintf(stderr, "fs38 share: writing to stdout: %s\n", werr ? strerror(werr) : "failed");
     print_summary(&s, complete);
-    if (!complete) rc = EXIT_USAGE;
+    if (!complete || unwritten) rc = EXIT_USAGE;
     else rc = s.rejected || s.invalid ? EXIT_EVENTS : EXIT_DONE;
     goto out;
 bad:

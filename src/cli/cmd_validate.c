@@ -22,7 +22,7 @@ static const char usage_text[] =
     "pretty-printed or not) is one event; otherwise it is NDJSON, one event per line\n"
     "(as `fs38 inspect --json` writes them); blank lines are skipped.\n"
     "\n"
-    "Exit codes: 0 every event is valid, 1 some are not, 2 usage or read error.\n"
+    "Exit codes: 0 every event is valid, 1 some are not, 2 usage, read or write error.\n"
     "\n"
     "Example:\n"
     "  fs38 inspect --json capture.pcap | fs38 validate\n";
@@ -209,8 +209,14 @@ int cmd_validate(int argc, char **argv) {
         bad += b;
         total += lines;
     }
+    /* the problems go to stdout: a report that could not be written (a full
+     * disk) leaves "1, some are not" with nothing naming them */
+    int werr = fflush(stdout) != 0 ? errno : 0;
+    bool unwritten = werr || ferror(stdout);
+    if (unwritten)
+        fprintf(stderr, "fs38 validate: writing the problems to stdout: %s\n", werr ? strerror(werr) : "failed");
     fprintf(stderr, "fs38 validate: %lu event%s, %ld invalid%s\n", total, total == 1 ? "" : "s", bad,
             unreadable ? ", and an input could not be read" : "");
-    if (unreadable) return EXIT_USAGE;
+    if (unreadable || unwritten) return EXIT_USAGE;
     return bad ? EXIT_EVENTS : EXIT_DONE;
 }

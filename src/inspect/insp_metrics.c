@@ -166,8 +166,11 @@ size_t insp_metrics_text(const insp_stats *s, const insp_metrics_extra *x, doubl
         single(&b, "fs38_indicator_reloads_total", "counter", "Times the --indicators cache was read again.",
                x->indicator_reloads);
     }
-    family(&b, "fs38_hep_packets_total", "counter", "HEP packets read, and refused (bad).");
-    labelled(&b, "fs38_hep_packets_total", "result", "read", c->hep_packets);
+    /* capture.hep_packets counts the refused ones too: "read" is the rest,
+     * so that the two results add up to the packets received. */
+    family(&b, "fs38_hep_packets_total", "counter", "HEP packets read, and refused (bad): together, all received.");
+    labelled(&b, "fs38_hep_packets_total", "result", "read",
+             c->hep_packets > c->hep_bad ? c->hep_packets - c->hep_bad : 0);
     labelled(&b, "fs38_hep_packets_total", "result", "bad", c->hep_bad);
     single(&b, "fs38_tcp_flows", "gauge", "TCP directions being reassembled (peak).", c->tcp_flows_peak);
     family(&b, "fs38_memory_bytes", "gauge",

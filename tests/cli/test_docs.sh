@@ -66,6 +66,11 @@ done <"$TMPD/fields"
 ok "every --stats-json field is documented" test "$missing" -eq 0
 ok "fields were found" test "$(wc -l <"$TMPD/fields")" -gt 60
 
+# ---- the rough sizing of "Memory and state" is what the defaults take ----
+"$FS38" inspect -q -c /dev/null --stats-json "$TMPD/defaults.json" examples/benign.pcap 2>/dev/null
+sizing=$(jq -r '.memory | "take \(.state_bytes / 1048576 * 10 | round / 10) MB of tables at start, and at most \(.state_bound_bytes / 1048576 * 10 | round / 10) MB"' "$TMPD/defaults.json")
+ok "docs/operations.md: the defaults $sizing" grep -q "$sizing" <(tr '\n' ' ' <docs/operations.md | tr -s ' ')
+
 # ---- every rule has its section in docs/rules.md ----
 "$FS38" rules >"$TMPD/rules"
 nr=0
@@ -86,6 +91,16 @@ for src in src/cli/cmd_*.c; do
         ok "fs38 $cmd --help names --$opt" grep -q -- "--$opt\b" "$TMPD/help"
     done
 done
+
+# ---- inspect --help tells live reporting as docs/events.md does ----
+# an incident that goes on is reported again every half ttl_s (versions 3, 4 ...):
+# --help said version 1 at open and version 2 at close, nothing in between
+"$FS38" inspect --help | tr '\n' ' ' | tr -s ' ' >"$TMPD/inspect-help"
+ok "inspect --help: live reports while an incident goes on, every half ttl_s" \
+    grep -q "again while it goes on, each time half its ttl_s passed since the last report" "$TMPD/inspect-help"
+ok "...as docs/events.md says" grep -q "goes on for half its .ttl_s. past its last report is reported again" \
+    <(tr '\n' ' ' <docs/events.md | tr -s ' ')
+ok "...no fixed version 2 at close" bash -c "! grep -q '(version 2)' '$TMPD/inspect-help'"
 
 # ---- scripts/setup.sh installs what the tests and scripts call ----
 # TOOL:PACKAGE for the tools they run that a minimal Debian (a container) does

@@ -49,6 +49,11 @@ ok "no partial community key file left" test -z "$(ls -A "$TMPD/full")"
 : >"$TMPD/notadir"
 expect_exit 2 "--out is a file" "$FS38" keygen --issuer org:234-15 --out "$TMPD/notadir"
 ok "--out file is named" grep -q notadir "$TMPD/err"
+# the kid a script reads from stdout could not be written: not "done"
+if [ -w /dev/full ]; then
+    expect_exit 2 "keygen with stdout on a full device" bash -c "'$FS38' keygen --issuer org:234-15 --out '$TMPD/kfull' >/dev/full"
+    ok "...says so" grep -q "^fs38 keygen: writing the key id to stdout: No space left on device" "$TMPD/err"
+fi
 
 for bad in "234-15" "org:" "org:23-15" "org:234-1" "org:234-1516" "org:Upper" "org:a b" "ORG:234-15" "org:$(printf 'a%.0s' {1..65})"; do
     expect_exit 2 "keygen refuses issuer '$bad'" "$FS38" keygen --issuer "$bad" --out "$TMPD/bad"
@@ -86,6 +91,10 @@ ok "stdin error names the line" grep -q 'stdin line 3' "$TMPD/err"
 printf '+447700900123\n\n+33 1 23 45 67 89\n' >"$TMPD/in"
 expect_exit 0 "stdin values" bash -c "'$FS38' hash-id --key-file '$CK' - <'$TMPD/in'"
 ok "stdin: two values, blank line skipped" test "$(wc -l <"$TMPD/out")" -eq 2
+# --help said "output lines match input lines": not so with a blank line
+"$FS38" hash-id --help >"$TMPD/help"
+ok "hash-id --help says blank lines are skipped" grep -q "blank" "$TMPD/help"
+ok "...and does not promise one output line per input line" bash -c "! grep -q 'output lines match input lines' '$TMPD/help'"
 # a NUL byte in a line is no separator: "+4477009<NUL>1234" must not be hashed
 # as the valid, shorter +4477009 (strlen would stop there)
 printf '+4477009\0001234\n' >"$TMPD/in"

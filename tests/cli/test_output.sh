@@ -293,6 +293,12 @@ ok "...the summary says so" grep -q "appended to .*lim.ndjson: $w events, [0-9]*
 ok "...the warning came when it happened" grep -q "File too large: events are being lost ($w written)" "$TMPD/err"
 "$FS38" inspect -q --events "$TMPD/lim.ndjson" "$TMPD/mixed.pcap" 2>"$TMPD/err"
 ok "...a later run appends whole lines after them" ndjson_ok "$TMPD/lim.ndjson" $((w + n))
+# a file that ends inside a line (an earlier run killed mid-write, another
+# writer): the first event was glued to it, so neither line was JSON
+printf '{"schema_version":"1.0","event_id":"cut' >"$TMPD/cut.ndjson"
+"$FS38" inspect -q --events "$TMPD/cut.ndjson" "$TMPD/mixed.pcap" 2>"$TMPD/err"
+ok "...an events file that ends inside a line: the first event starts a line of its own" \
+    test "$(tail -n +2 "$TMPD/cut.ndjson" | jq -c .schema_version 2>/dev/null | grep -c '"1.0"')" -eq "$n"
 
 expect_exit 2 "--events /dev/full" "$FS38" inspect -q --events /dev/full "$TMPD/mixed.pcap"
 ok "...named with the reason" grep -q "writing events to /dev/full: 0 of $n written, $n lost (No space left on device)" "$TMPD/err"

@@ -160,6 +160,12 @@ ok "valid_until moved to now + 600 s" test "$(jq -r '.valid_until | sub("\\.[0-9
 ok "the skipped event is counted" grep -q "confidence 1" "$TMPD/err"
 expect_exit 0 "share --dry-run --types IRSF" "$FS38" share --dry-run --signing-key "${KEY[op1]}" --types IRSF <"$W/events.ndjson"
 ok "no scanner event passes --types IRSF" test ! -s "$TMPD/out"
+# a preview that cannot be written (a full disk) is no preview: exit 2, and why
+if [ -w /dev/full ]; then
+    expect_exit 2 "share --dry-run to a full device" bash -c "'$FS38' share --dry-run --signing-key '${KEY[op1]}' \
+        --valid-for 600 <'$W/events.ndjson' >/dev/full"
+    ok "...says why" grep -q "^fs38 share: writing to stdout: No space left on device" "$TMPD/err"
+fi
 expect_exit 2 "share --types with an unknown type" "$FS38" share --dry-run --signing-key "${KEY[op1]}" --types SCANNER
 ok "the unknown type is named" grep -q SCANNER "$TMPD/err"
 

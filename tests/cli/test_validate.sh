@@ -35,6 +35,13 @@ expect_exit 0 "an HMAC as imsi_hmac" "$FS38" validate "$TMPD/hmac-ok.json"
 expect_exit 1 "one bad line" "$FS38" validate "$TMPD/mixed.ndjson"
 ok "bad line numbered" grep -q "mixed.ndjson:3: event_id" "$TMPD/out"
 ok "good lines quiet" bash -c "! grep -q 'mixed.ndjson:[12]:' '$TMPD/out'"
+# the problems cannot be written (a full disk): exit 2 and why, not a silent 1
+if [ -w /dev/full ]; then
+    expect_exit 2 "problems to a full device" bash -c "'$FS38' validate '$TMPD/mixed.ndjson' >/dev/full"
+    ok "...says why" grep -q "^fs38 validate: writing the problems to stdout: No space left on device" "$TMPD/err"
+    expect_exit 0 "valid events, nothing to write: 0 to a full device" \
+        bash -c "'$FS38' validate '$TMPD/ev.ndjson' >/dev/full"
+fi
 # blank lines (empty, spaces, tabs, CRLF) are skipped, not events
 { printf '\n \t\r\n'; head -1 "$TMPD/ev.ndjson"; printf '\t\n\r\n'; head -1 "$TMPD/ev.ndjson"; } >"$TMPD/blank.ndjson"
 expect_exit 0 "blank lines skipped" "$FS38" validate "$TMPD/blank.ndjson"

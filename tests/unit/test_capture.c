@@ -3565,6 +3565,28 @@ static void test_gzip(void) {
     CHECK_EQ_INT(frames, 40);
     sink_reset(&s);
 
+    /* the second member's header corrupt (its magic byte), the first ending
+     * at a record's end: its 33 frames were lost without a word (gzip -d
+     * warns of trailing garbage); now the read ends there, saying so */
+    g = gz_member(gz, sizeof gz, raw, 24 + rec * 7, true);
+    size_t at = g;
+    g += gz_member(gz + g, sizeof gz - g, raw + 24 + rec * 7, n - (24 + rec * 7), true);
+    gz[at] = 0x1e;
+    put_file(gzp, gz, g);
+    CHECK_EQ_INT(read_all(gzp, &s, &frames, &e), CAP_NEXT_ERROR);
+    CHECK_EQ_INT(frames, 7);
+    CHECK_MSG(strstr(e.msg, "frame 8") && strstr(e.msg, "after the last member") && strstr(e.msg, "are not gzip"),
+              "%s", e.msg);
+    sink_reset(&s);
+    /* text appended after a whole member: read whole, and the tail named */
+    g = gz_member(gz, sizeof gz, raw, n, true);
+    memcpy(gz + g, "garbage\n", 8);
+    put_file(gzp, gz, g + 8);
+    CHECK_EQ_INT(read_all(gzp, &s, &frames, &e), CAP_NEXT_ERROR);
+    CHECK_EQ_INT(frames, 40);
+    CHECK_MSG(strstr(e.msg, "are not gzip"), "%s", e.msg);
+    sink_reset(&s);
+
     /* cut at a record's end: libpcap sees a clean end; the truncation is
      * still reported, after the 12 whole frames */
     g = gz_member(gz, sizeof gz, raw, 24 + rec * 12, false);

@@ -1181,6 +1181,8 @@ static void test_metrics_text(void) {
     st.det.anomalies[SIP_A_CSEQ_SYNTAX] = 3;
     st.det.last_us = 1764067290500000ULL;
     st.worker_messages[1] = 9;
+    st.cap.hep_packets = 10; /* all received, the 3 refused included */
+    st.cap.hep_bad = 3;
     uint64_t opened[R__COUNT] = {0};
     opened[R_SCAN_FINGERPRINT] = 5;
     insp_metrics_extra x = {.opened_by_rule = opened, .indicators = true, .indicator_events = 11, .indicator_reloads = 2};
@@ -1193,7 +1195,8 @@ static void test_metrics_text(void) {
         "fs38_sip_messages_total{transport=\"tcp\"} 42\n", "fs38_requests_total{method=\"OPTIONS\"} 40\n",
         "fs38_anomalies_total{code=\"CSEQ_SYNTAX\"} 3\n", "fs38_incidents_total{rule=\"SIP-SCAN-001\"} 5\n",
         "fs38_indicators 11\n", "fs38_indicator_reloads_total 2\n", "fs38_uptime_seconds 12.500\n",
-        "fs38_last_message_timestamp_seconds 1764067290.500\n", "fs38_worker_messages_total{worker=\"1\"} 9\n"};
+        "fs38_last_message_timestamp_seconds 1764067290.500\n", "fs38_worker_messages_total{worker=\"1\"} 9\n",
+        "fs38_hep_packets_total{result=\"read\"} 7\n", "fs38_hep_packets_total{result=\"bad\"} 3\n"};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++) CHECK_MSG(strstr(out, want[i]), "missing %s", want[i]);
     /* each sample under a TYPE line of its name; no family twice */
     char typed[64][64];
