@@ -288,7 +288,8 @@ void det_behaviour_finish_shared(det_engine *eng) {
  * and its Server header, and svmap -m / sippts take any method. Only ACK
  * gets no answer. A target's in-dialog requests go back to an address
  * that sent it the dialog's request (target_knows_source), and a source's
- * go to a target its dialog-forming request already counted. */
+ * go to a target its dialog-forming request already counted, or to the
+ * remote target an answer to it named (det_calls_in_answered_dialog). */
 static bool is_probe(const sip_msg *m) { return m->method != SIP_M_ACK; }
 
 /* peers hold (requester address, target address) pairs, "this address
@@ -338,7 +339,7 @@ static void scan_behaviour(det_ctx *c) {
     }
     s->scan_probes++;
     if (c->eng->lookback) det_counted(c, R_SCAN_BEHAVIOUR, det_key_addr(c->eng, &s->addr, SALT_SCAN));
-    if (target_knows_source(c)) return;
+    if (target_knows_source(c) || det_calls_in_answered_dialog(c)) return;
     uint64_t t = det_key_addr(c->eng, &c->p->dst.addr, SALT_TARGET) ^
                  ((uint64_t)c->p->dst.port * 0x9e3779b97f4a7c15ULL);
     det_sketch_add(&s->scan_targets, t);

@@ -341,6 +341,28 @@ static bool wangiri_condition(const det_ctx *c, uint32_t shorts, uint32_t calls,
     return calls && (double)answered / (double)calls <= rc->param[2];
 }
 
+/* A ring group's legs: one inbound call a PBX forks to a dozen phones (a
+ * B2BUA: one Call-ID per phone, From the caller) goes out at once, and when
+ * the caller hangs up before anyone answers every leg is cancelled at once.
+ * That is one short ring (one caller gave up one call), not a dozen missed
+ * calls from a Wangiri caller. A short ring whose INVITE and end both come
+ * within FORK_SPREAD_MS of those of the short ring its caller (or source)
+ * opened a fork with is another leg of it; anything else opens a new one.
+ * A PBX sends a group's INVITEs, and its CANCELs, within milliseconds.
+ * Measured from the fork's first leg, not chained: a campaign ringing its
+ * victims one after another is a short ring per call up to 20 calls/s (5/s
+ * in examples/wangiri.pcap), and at most one every FORK_SPREAD_MS above
+ * (100 calls/s with equal rings: one short ring in 6). */
+#define FORK_SPREAD_MS 50
+static bool near_ms(uint32_t a, uint32_t b) { return (uint32_t)(a - b) <= FORK_SPREAD_MS || (uint32_t)(b - a) <= FORK_SPREAD_MS; }
+static bool same_fork(det_fork *f, const det_call *call, uint64_t end_us) {
+    uint32_t invite_ms = (uint32_t)(call->t_invite / 1000) | 1, end_ms = (uint32_t)(end_us / 1000);
+    if (f->invite_ms && near_ms(invite_ms, f->invite_ms) && near_ms(end_ms, f->end_ms)) return true;
+    f->invite_ms = invite_ms; /* odd: never 0, "no fork yet" */
+    f->end_ms = end_ms;
+    return false;
+}
+
 /* A call that rang briefly and was cancelled: credit it, maybe raise. */
 static void short_ring(det_ctx *c, det_call *call, uint64_t ring_us) {
     det_engine *eng = c->eng;
@@ -350,6 +372,10 @@ static void short_ring(det_ctx *c, det_call *call, uint64_t ring_us) {
 
     det_table *callers = callers_open(eng, call->caller_key);
     det_caller *k = call_caller(callers, call);
+    if (k && same_fork(&k->wangiri_fork, call, c->ts)) {
+        callers_close(eng, call->caller_key);
+        return; /* another leg of a short ring counted: per source too */
+    }
     if (k) {
         call->short_by_caller = true;
         k->short_rings++;
@@ -380,7 +406,7 @@ static void short_ring(det_ctx *c, det_call *call, uint64_t ring_us) {
      * caller ids); a carrier relays many callers' calls */
     if (!counted_by_source(call) || relaying_peer(c, &call->src)) return;
     det_source *s = source_entry(c, &call->src);
-    if (!s) return;
+    if (!s || same_fork(&s->wangiri_fork, call, c->ts)) return;
     call->short_by_source = true;
     s->wangiri_short++;
     if (eng->lookback) det_counted(c, R_WANGIRI, source_incident(eng, call, SALT_WANGIRI));
@@ -795,6 +821,21 @@ static bool bye_in_answered_dialog(det_ctx *c, const det_call *call) {
     if (!call->answer_tag || call->many_dialogs) return true;
     return (m->to_tag.len && tag_key(c->eng, m->to_tag) == call->answer_tag) ||
            (m->from_tag.len && tag_key(c->eng, m->from_tag) == call->answer_tag);
+}
+
+/* A request in the dialog an answered call's answer made (its To or From
+ * tag is the callee's): a BYE, re-INVITE, UPDATE or INFO sent to the
+ * dialog's remote target (RFC 3261 12.2.1.1), which need not be the address
+ * the INVITE went to: behind a proxy that does not record-route, each call
+ * is hung up at the carrier gateway its answer named (SIP-SCAN-002). A
+ * scanner's requests with a made-up To-tag belong to no answered call. */
+bool det_calls_in_answered_dialog(det_ctx *c) {
+    const sip_msg *m = c->m;
+    if (!m->to_tag.len) return false;
+    const det_call *call = call_find(c);
+    return call && call->t_answer && call->answer_tag &&
+           (tag_key(c->eng, m->to_tag) == call->answer_tag ||
+            (m->from_tag.len && tag_key(c->eng, m->from_tag) == call->answer_tag));
 }
 
 static void call_response(det_ctx *c) {

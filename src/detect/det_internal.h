@@ -140,6 +140,12 @@ static inline bool det_window_roll(uint64_t *start_us, uint64_t now_us, uint32_t
 
 /* ---- entities ---------------------------------------------------------------- */
 
+/* When a short ring (FRAUD-WANGIRI-001) began and ended, to tell the legs
+ * of one forked call from separate calls (det_calls.c, same_fork). */
+typedef struct det_fork {
+    uint32_t invite_ms, end_ms; /* capture milliseconds, modulo 2^32 (49 days) */
+} det_fork;
+
 /* A source address: the sender of requests (responses are credited to the
  * address they are sent to, i.e. the requester). Fields every request or
  * response touches come first, so a message loads the first few cache lines
@@ -163,6 +169,7 @@ typedef struct det_source {
     uint32_t wangiri_calls, wangiri_short, wangiri_answered;
     uint64_t wangiri_start;
     uint64_t wangiri_ring_us;
+    det_fork wangiri_fork;      /* the latest short ring's INVITE and end (det_calls.c, same_fork) */
     det_sketch peers;           /* (its address, target) of the requests it sent */
     det_sketch scan_targets;
     /* enumeration (SIP-ENUM-001): final responses to probes */
@@ -285,6 +292,7 @@ typedef struct det_caller {
     bool wangiri_flagged, irsf_flagged, vol_flagged;
     uint32_t answer_s;       /* capture second + 1 of its latest call answered (0 none; in padding) */
     uint64_t ring_us_total;  /* summed ring time of the short rings (Wangiri) */
+    det_fork wangiri_fork;   /* the latest short ring's INVITE and end (det_calls.c, same_fork) */
     /* the windows of FRAUD-IRSF-001 and FRAUD-VOL-001 as the capture has
      * them, whatever order the workers counted their calls in: the latest
      * call counted (last_seen) and the source of the earliest (the one
@@ -616,6 +624,7 @@ void det_trust_check(det_ctx *c);         /* det_trust.c: trust, CLI, topology, 
 void det_tls_check(det_ctx *c, uint16_t version, uint16_t suite); /* det_trust.c: SIP-INFO-004 */
 void det_cert_check(det_ctx *c, const uint8_t *der, size_t n, bool by_client); /* det_trust.c: SIP-INFO-006 */
 void det_calls_check(det_ctx *c);         /* det_calls.c: dialogs, Wangiri, IRSF, volume */
+bool det_calls_in_answered_dialog(det_ctx *c); /* det_calls.c: a request in an answered call's dialog */
 void det_calls_tick(det_engine *eng);     /* long calls, timeouts */
 void det_indicators_check(det_ctx *c);    /* det_indicators.c: INTEL-001 */
 /* The key of the transaction m belongs to in the txns table when

@@ -241,7 +241,10 @@ static void check_header_uri(sip_msg *m, fs_str uri, const sip_limits *lim, bool
     if (!uri_octets_ok(uri)) ADD(m, URI_SYNTAX);
     if (u->scheme == SIP_SCHEME_SIP || u->scheme == SIP_SCHEME_SIPS) {
         if (!sip_uri_sane(uri, u)) ADD(m, URI_SYNTAX);
-    } else if (u->scheme == SIP_SCHEME_OTHER && scheme_matters) {
+    } else if (u->scheme == SIP_SCHEME_OTHER && scheme_matters && !in_list(u->scheme_str, registered_schemes)) {
+        /* a registered scheme is legal there: a 3xx's Contact may name a
+         * mailto: or http: alternative (RFC 3261 8.1.3.4, 21.3), an
+         * emergency call's To its service URN (RFC 5031 7, RFC 6881) */
         ADD(m, URI_UNKNOWN_SCHEME);
     }
 }
@@ -871,6 +874,17 @@ static const word known_types[] = {W("application/sdp"),
                                    W("text/xml"),
                                    W("application/vnd.3gpp.sms"),
                                    W("application/vnd.3gpp.ussd+xml"),
+                                   /* SIP bodies of IETF and 3GPP specifications, sent by
+                                    * desk phones and IMS cores every day */
+                                   W("application/vq-rtcpxr"),         /* RFC 6035 call quality PUBLISH */
+                                   W("application/kpml-request+xml"),  /* RFC 4730 */
+                                   W("application/kpml-response+xml"),
+                                   W("application/pidf-diff+xml"),     /* RFC 5262 */
+                                   W("application/xcap-diff+xml"),     /* RFC 5874 */
+                                   W("application/3gpp-ims+xml"),      /* TS 24.229 7.6 */
+                                   W("application/simservs+xml"),      /* TS 24.623 */
+                                   W("application/csta+xml"),          /* ECMA-323 uaCSTA in INFO */
+                                   W("message/imdn+xml"),              /* RFC 5438 */
                                    {NULL, 0}};
 
 

@@ -113,6 +113,55 @@ ok "lossy: 12 calls answered" is "$(calls lossy site)" "12 12 0 0"
 ok "lossy: site: quiet" is "$(rules lossy site)" ""
 ok "lossy: defaults: quiet" is "$(rules lossy def)" ""
 
+# 8b. a call centre's PBX (198.51.100.70) places 40 calls in a minute
+# through its carrier's proxy, which does not record-route: each answer's
+# Contact is one of 25 carrier gateways, where the PBX sends its ACK and,
+# 20 s later, its BYE (RFC 3261 12.2.1.1). Hanging up its own answered
+# calls is no scan; the same BYEs with To-tags no answer gave are one.
+carrier_pcap() { # OUT TAG: TAG "g" = the answers' To-tags, else made up
+    python3 - "$1" "$2" <<'PY2'
+import sys
+sys.path.insert(0, 'tests/data/capture')
+from pcapgen import eth, ip4, udp_c
+import struct
+out, tag = sys.argv[1], sys.argv[2]
+PBX, CP, frames = '198.51.100.70', '203.0.113.100', []
+def udp(t, a, b, lines, body=''):
+    m = ('\r\n'.join(lines) + '\r\nContent-Length: %d\r\n\r\n' % len(body) + body).encode()
+    frames.append((t, eth(ip4(a, b, 17, udp_c(a, b, 5060, 5060, m)))))
+sdp = 'v=0\r\no=- 1 1 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8\r\n'
+for i in range(40):
+    t, gw, num = 1700000000 + 1.5 * i, '203.0.113.%d' % (1 + i % 25), '+4479%08d' % (20000000 + i * 7)
+    via, frm = 'Via: SIP/2.0/UDP %s:5060;branch=z9hG4bKo%d' % (PBX, i), 'From: <sip:+442071239999@example.net>;tag=o%d' % i
+    to, cid, ct = 'To: <sip:%s@carrier.example>' % num, 'Call-ID: out%d@%s' % (i, PBX), 'Contact: <sip:%s@%s:5060>' % (num, gw)
+    udp(t, PBX, CP, ['INVITE sip:%s@carrier.example SIP/2.0' % num, via, 'Max-Forwards: 70', frm, to, cid, 'CSeq: 1 INVITE',
+        'Contact: <sip:+442071239999@%s:5060>' % PBX, 'Content-Type: application/sdp'], sdp % (PBX, PBX))
+    udp(t + 0.01, CP, PBX, ['SIP/2.0 100 Trying', via, frm, to, cid, 'CSeq: 1 INVITE'])
+    udp(t + 1.5, CP, PBX, ['SIP/2.0 180 Ringing', via, frm, to + ';tag=g%d' % i, cid, 'CSeq: 1 INVITE', ct])
+    udp(t + 5.5, CP, PBX, ['SIP/2.0 200 OK', via, frm, to + ';tag=g%d' % i, cid, 'CSeq: 1 INVITE', ct,
+        'Content-Type: application/sdp'], sdp % (gw, gw))
+    udp(t + 5.51, PBX, gw, ['ACK sip:%s@%s:5060 SIP/2.0' % (num, gw), via.replace('bKo', 'bKa'), 'Max-Forwards: 70', frm,
+        to + ';tag=g%d' % i, cid, 'CSeq: 1 ACK'])
+    bye = [via.replace('bKo', 'bKb'), frm, to + ';tag=%s%d' % (tag, i), cid, 'CSeq: 2 BYE']
+    udp(t + 25.5, PBX, gw, ['BYE sip:%s@%s:5060 SIP/2.0' % (num, gw), 'Max-Forwards: 70'] + bye)
+    udp(t + 25.51, gw, PBX, ['SIP/2.0 %s' % ('200 OK' if tag == 'g' else '481 Call/Transaction Does Not Exist')] + bye)
+frames.sort(key=lambda f: f[0])
+b = struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1)
+for ts, f in frames: b += struct.pack('<IIII', int(ts), int(round((ts - int(ts)) * 1e6)) % 1000000, len(f), len(f)) + f
+open(out, 'wb').write(b)
+PY2
+}
+ok "carrier: capture" carrier_pcap "$TMPD/carrier.pcap" g
+ok "carrier: inspect" sh -c '"$1" inspect --json -c /dev/null --stats-json "$2.json" "$3" >"$2.ndjson"' _ \
+    "$FS38" "$TMPD/carrier.def" "$TMPD/carrier.pcap"
+ok "carrier: 40 calls answered" is "$(calls carrier def)" "40 40 0 0"
+ok "carrier: defaults: quiet" is "$(rules carrier def)" ""
+ok "carrier: made-up tags: capture" carrier_pcap "$TMPD/badtags.pcap" x
+ok "carrier: made-up tags: inspect" sh -c '"$1" inspect --json -c /dev/null "$3" >"$2.ndjson"' _ \
+    "$FS38" "$TMPD/badtags.def" "$TMPD/badtags.pcap"
+ok "carrier: BYEs outside the answered dialogs: a scan" grep -q '"SIP-SCAN-002"' "$TMPD/badtags.def.ndjson"
+
+
 # 9. a PBX qualifying 80 phones that registered with it from port 5060 (as
 # most desk phones do). With --workers the phones' REGISTERs are sharded by
 # the phones, the PBX's OPTIONS by the PBX: the worker judging the PBX knows
@@ -154,5 +203,72 @@ for w in 1 2; do
 done
 # the PBX and the phones were on different workers (else the test proves nothing)
 ok "qualify: --workers 2: both workers read" python3 -c 'import json,sys; sys.exit(min(json.load(open(sys.argv[1]))["worker_messages"]) < 40)' "$TMPD/qualify.w2.json"
+
+# 10. a PBX's ring-all hunt group: each inbound call rings 12 registered
+# phones (a B2BUA: one Call-ID per phone, From the caller). 6 calls from 6
+# callers: 3 answered (the other legs cancelled with Reason SIP;cause=200),
+# 3 abandoned by the caller after 3 s (the PBX cancels the 12 legs at once,
+# no Reason). An abandoned call is one short ring, not 12: no Wangiri
+# against the caller, nor (withheld numbers) against the PBX. The same 12
+# numbers rung one after another, 0.3 s apart, are a Wangiri campaign.
+ringgroup_pcap() { # OUT MODE: group (the hunt group) | campaign (12 calls in a row, each cancelled 3 s in)
+    python3 - "$1" "$2" <<'PY2'
+import sys
+sys.path.insert(0, 'tests/data/capture')
+from pcapgen import eth, ip4, udp_c
+import struct
+out, mode = sys.argv[1], sys.argv[2]
+PBX, frames, t = '192.0.2.40', [], [1700000000.0]
+def msg(lines, body=''): return ('\r\n'.join(lines) + '\r\nContent-Length: %d\r\n\r\n' % len(body) + body).encode()
+def udp(a, b, m, dt=0.001):
+    frames.append((t[0], eth(ip4(a, b, 17, udp_c(a, b, 5060, 5060, m))))); t[0] += dt
+phones = ['192.0.2.%d' % (41 + j) for j in range(12)]
+for j, ph in enumerate(phones):
+    h = ['Via: SIP/2.0/UDP %s:5060;branch=z9hG4bKr%d' % (ph, j), 'From: <sip:3%02d@pbx.example>;tag=r%d' % (j, j),
+         'To: <sip:3%02d@pbx.example>' % j, 'Call-ID: reg%d' % j, 'CSeq: 1 REGISTER']
+    udp(ph, PBX, msg(['REGISTER sip:pbx.example SIP/2.0'] + h + ['Max-Forwards: 70', 'Contact: <sip:3%02d@%s>' % (j, ph), 'Expires: 3600']))
+    udp(PBX, ph, msg(['SIP/2.0 200 OK'] + h[:2] + [h[2] + ';tag=p%d' % j] + h[3:] + ['Contact: <sip:3%02d@%s>;expires=3600' % (j, ph)]))
+sdp = 'v=0\r\no=- 1 1 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n' % (PBX, PBX)
+for n in range(6 if mode == 'group' else 1):
+    caller = '+4479111%05d' % n if n % 3 or mode == 'campaign' else 'anonymous'
+    step = 0.001 if mode == 'group' else 0.3
+    legs = []
+    for j, ph in enumerate(phones):
+        cid = 'rg%d-%d@%s' % (n, j, PBX)
+        h = ['Via: SIP/2.0/UDP %s:5060;branch=z9hG4bKi%d-%d' % (PBX, n, j), 'Max-Forwards: 70',
+             'From: <sip:%s@pbx.example>;tag=f%d-%d' % (caller, n, j), 'To: <sip:3%02d@pbx.example>' % j, 'Call-ID: ' + cid]
+        udp(PBX, ph, msg(['INVITE sip:3%02d@%s SIP/2.0' % (j, ph)] + h + ['CSeq: 1 INVITE', 'Contact: <sip:%s>' % PBX,
+            'Content-Type: application/sdp'], sdp), step)
+        udp(ph, PBX, msg(['SIP/2.0 180 Ringing'] + h[:1] + h[2:3] + [h[3] + ';tag=t%d' % j] + h[4:] + ['CSeq: 1 INVITE']), 0)
+        legs.append((j, ph, h))
+    t[0] += 3 if mode == 'group' else 0  # a campaign: each call cancelled 3.6 s after its INVITE
+    answered = mode == 'group' and n % 2 == 0
+    for j, ph, h in legs:
+        resp = h[:1] + h[2:3] + [h[3] + ';tag=t%d' % j] + h[4:]
+        if answered and j == 0:
+            udp(ph, PBX, msg(['SIP/2.0 200 OK'] + resp + ['CSeq: 1 INVITE', 'Contact: <sip:%s>' % ph, 'Content-Type: application/sdp'], sdp))
+            udp(PBX, ph, msg(['ACK sip:3%02d@%s SIP/2.0' % (j, ph), h[0].replace('bKi', 'bKa')] + h[1:3] + resp[2:] + ['CSeq: 1 ACK']))
+            continue
+        reason = ['Reason: SIP;cause=200;text="Call completed elsewhere"'] if answered else []
+        udp(PBX, ph, msg(['CANCEL sip:3%02d@%s SIP/2.0' % (j, ph)] + h + ['CSeq: 1 CANCEL'] + reason), step)
+        udp(ph, PBX, msg(['SIP/2.0 200 OK'] + resp + ['CSeq: 1 CANCEL']), 0)
+        udp(ph, PBX, msg(['SIP/2.0 487 Request Terminated'] + resp + ['CSeq: 1 INVITE']), 0)
+        udp(PBX, ph, msg(['ACK sip:3%02d@%s SIP/2.0' % (j, ph)] + h[:3] + resp[2:] + ['CSeq: 1 ACK']), 0)
+    t[0] += 20
+frames.sort(key=lambda f: f[0])
+b = struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1)
+for ts, f in frames: b += struct.pack('<IIII', int(ts), int(round((ts - int(ts)) * 1e6)) % 1000000, len(f), len(f)) + f
+open(out, 'wb').write(b)
+PY2
+}
+ok "ringgroup: capture" ringgroup_pcap "$TMPD/ringgroup.pcap" group
+ok "ringgroup: inspect" sh -c '"$1" inspect --json -c /dev/null --stats-json "$2.json" "$3" >"$2.ndjson"' _ \
+    "$FS38" "$TMPD/ringgroup.def" "$TMPD/ringgroup.pcap"
+ok "ringgroup: 72 legs, 3 answered, 69 cancelled" is "$(calls ringgroup def)" "72 3 69 0"
+ok "ringgroup: defaults: quiet" is "$(rules ringgroup def)" ""
+ok "campaign: capture" ringgroup_pcap "$TMPD/campaign.pcap" campaign
+ok "campaign: inspect" sh -c '"$1" inspect --json -c /dev/null "$3" >"$2.ndjson"' _ \
+    "$FS38" "$TMPD/campaign.def" "$TMPD/campaign.pcap"
+ok "campaign: the same 12 numbers in a row: Wangiri" is "$(rules campaign def)" "FRAUD-WANGIRI-001"
 
 finish test_benign

@@ -2585,8 +2585,8 @@ static void test_wangiri(void) {
  * completed elsewhere"). No missed call on any phone, no short ring: it
  * was FRAUD-WANGIRI-001 against the caller (11 short rings, answer ratio
  * 1/12), or, with the caller's number withheld, against the PBX. */
-static void ring_group_call(world *w, const char *caller, const char *tag, uint64_t t0, int answered_by,
-                            const char *reason) {
+static void calls_of(world *w, const char *caller, const char *tag, uint64_t t0, int answered_by,
+                     const char *reason, double step) {
     for (int i = 0; i < 12; i++) {
         char phone[32], cid[16], ruri[96], from[128], to[128], tt[160];
         snprintf(phone, sizeof phone, "192.168.1.%d:5060", 101 + i);
@@ -2595,7 +2595,8 @@ static void ring_group_call(world *w, const char *caller, const char *tag, uint6
         snprintf(from, sizeof from, "<sip:%s@192.168.1.10>;tag=f%s", caller, cid);
         snprintf(to, sizeof to, "<sip:%d@192.168.1.10>", 201 + i);
         snprintf(tt, sizeof tt, "%s;tag=t%s", to, cid);
-        uint64_t t = t0 + SEC(0.001 * i);
+        uint64_t t = t0 + SEC(step * i);
+        if (step > 0.1) t0 = t; /* one call after another: each ends 4 s after its own INVITE */
         req(w, "192.168.1.10:5060", phone, t, "INVITE", ruri, from, to, cid, 1, NULL, NULL);
         resp(w, phone, "192.168.1.10:5060", t + SEC(0.2), 180, "Ringing", "INVITE", from, tt, cid, 1, NULL, NULL);
         if (i == answered_by) {
@@ -2609,6 +2610,11 @@ static void ring_group_call(world *w, const char *caller, const char *tag, uint6
     }
 }
 
+static void ring_group_call(world *w, const char *caller, const char *tag, uint64_t t0, int answered_by,
+                            const char *reason) {
+    calls_of(w, caller, tag, t0, answered_by, reason, 0.001);
+}
+
 static void test_wangiri_ring_group(void) {
     const char *elsewhere = "Reason: Q.850;cause=16, SIP ;cause=200;text=\"Call completed elsewhere\"\r\n";
     const char *callers[] = {"+447700900123", "anonymous"};
@@ -2620,20 +2626,58 @@ static void test_wangiri_ring_group(void) {
         CHECK_MSG(count_rule(w.out, "FRAUD-WANGIRI-001") == 0, "ring group, caller %s", callers[k]);
         world_free(&w);
     }
-    /* the same Reason on a Wangiri sender's CANCELs, no call answered
-     * (nothing was completed elsewhere): short rings as before */
+    /* the same Reason on a Wangiri sender's CANCELs (its calls one after
+     * another, 0.3 s apart), no call answered (nothing was completed
+     * elsewhere): short rings as before */
     world w = world_new(config_default());
-    ring_group_call(&w, "+447700900123", "wg", T0, -1, elsewhere);
+    calls_of(&w, "+447700900123", "wg", T0, -1, elsewhere, 0.3);
     world_finish(&w);
     CHECK_EQ_INT(count_rule(w.out, "FRAUD-WANGIRI-001"), 1);
     CHECK_EQ_INT(dint(find_rule(w.out, "FRAUD-WANGIRI-001"), "short_rings"), 12);
     world_free(&w);
     /* ... and cancelled without that Reason after one answered: short rings */
     w = world_new(config_default());
-    ring_group_call(&w, "+447700900123", "nr", T0, 5, NULL);
+    calls_of(&w, "+447700900123", "nr", T0, 5, NULL, 0.3);
     world_finish(&w);
     CHECK_EQ_INT(count_rule(w.out, "FRAUD-WANGIRI-001"), 1);
     world_free(&w);
+}
+
+/* The caller hangs up before any phone of the ring group answers: the PBX
+ * cancels its 12 legs at once, each a missed call of one inbound call, not
+ * 12 short rings of a Wangiri caller (it was, caller-keyed; withheld, the
+ * PBX was, source-keyed). Ten such calls from one caller are ten short
+ * rings. A campaign ringing 12 numbers one after another, even 0.3 s
+ * apart, is 12 short rings. */
+static void test_wangiri_ring_group_abandoned(void) {
+    const char *callers[] = {"+447700900123", "anonymous"};
+    for (int k = 0; k < 2; k++) {
+        world w = world_new(config_default());
+        ring_group_call(&w, callers[k], "ab", T0, -1, NULL);
+        world_finish(&w);
+        CHECK_EQ_INT(det_engine_stats(w.eng)->calls_cancelled, 12);
+        CHECK_MSG(count_rule(w.out, "FRAUD-WANGIRI-001") == 0, "abandoned ring group, caller %s", callers[k]);
+        world_free(&w);
+    }
+    world w = world_new(config_default());
+    for (int n = 0; n < 10; n++) {
+        char tag[16];
+        snprintf(tag, sizeof tag, "g%d", n);
+        ring_group_call(&w, "+447700900123", tag, T0 + SEC(30 * n), -1, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-WANGIRI-001"), 0); /* ten short rings, one callee each */
+    world_free(&w);
+    const char *seq_callers[] = {"+447700900123", "anonymous"};
+    for (int k = 0; k < 2; k++) {
+        w = world_new(config_default());
+        calls_of(&w, seq_callers[k], "sq", T0, -1, NULL, 0.3);
+        world_finish(&w);
+        CHECK_EQ_INT(count_rule(w.out, "FRAUD-WANGIRI-001"), 1);
+        const ev_event *e = find_rule(w.out, "FRAUD-WANGIRI-001");
+        CHECK(e && dint(e, "short_rings") == 12);
+        world_free(&w);
+    }
 }
 
 /* SIP-INFO-004: a SIP server agreeing to outdated TLS, or to a suite no
@@ -3986,6 +4030,48 @@ static void sweep(world *w, const char *src, const char *method, bool totag, int
     }
 }
 
+/* A call centre's PBX places 40 calls in a minute through its carrier's
+ * proxy, which does not record-route: each answer names one of the
+ * carrier's 25 gateways as its Contact, and the PBX's ACK and BYE go there
+ * (RFC 3261 12.2.1.1). Hanging up its own calls is no scan (it was
+ * SIP-SCAN-002, 25 targets, method BYE). BYEs to the same 25 gateways with
+ * a To-tag no answer gave (a scanner's) still are one. */
+static void pbx_calls_via_carrier(world *w, bool own_tags) {
+    const char *pbx = "198.51.100.70:5060", *proxy = "203.0.113.100:5060";
+    for (int i = 0; i < 40; i++) {
+        char gw[32], ruri[64], gwuri[64], to[96], tt[128], cid[16], contact[96], bye_to[128];
+        snprintf(gw, sizeof gw, "203.0.113.%d:5060", 1 + i % 25);
+        snprintf(ruri, sizeof ruri, "sip:+4479%08d@carrier.example", 20000000 + i);
+        snprintf(gwuri, sizeof gwuri, "sip:+4479%08d@%s", 20000000 + i, gw);
+        snprintf(to, sizeof to, "<%s>", ruri);
+        snprintf(tt, sizeof tt, "<%s>;tag=g%d", ruri, i);
+        snprintf(bye_to, sizeof bye_to, "<%s>;tag=%s%d", ruri, own_tags ? "g" : "x", i);
+        snprintf(cid, sizeof cid, "out%d", i);
+        snprintf(contact, sizeof contact, "Contact: <%s>\r\n", gwuri);
+        const char *from = "<sip:+442071239999@example.net>;tag=o";
+        uint64_t t = T0 + SEC(1.5 * i);
+        req(w, pbx, proxy, t, "INVITE", ruri, from, to, cid, 1, NULL, NULL);
+        resp(w, proxy, pbx, t + SEC(1.5), 180, "Ringing", "INVITE", from, tt, cid, 1, contact, NULL);
+        resp(w, proxy, pbx, t + SEC(5.5), 200, "OK", "INVITE", from, tt, cid, 1, contact, NULL);
+        req(w, pbx, gw, t + SEC(5.6), "ACK", gwuri, from, tt, cid, 1, NULL, NULL);
+        req(w, pbx, gw, t + SEC(25), "BYE", gwuri, from, bye_to, cid, 2, NULL, NULL);
+    }
+}
+
+static void test_scan_hangup_at_gateways(void) {
+    world w = world_new(config_default());
+    pbx_calls_via_carrier(&w, true);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-SCAN-002"), 0);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_answered, 40);
+    world_free(&w);
+    w = world_new(config_default());
+    pbx_calls_via_carrier(&w, false);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-SCAN-002"), 1);
+    world_free(&w);
+}
+
 static void test_evasion(void) {
     /* SIP-SCAN-002: svmap -m NOTIFY (or SUBSCRIBE, MESSAGE, INFO, PUBLISH) and
      * INVITEs with a bogus To-tag draw answers as OPTIONS do; they counted
@@ -4434,6 +4520,7 @@ int main(void) {
     test_allow_callers();
     test_wangiri();
     test_wangiri_ring_group();
+    test_wangiri_ring_group_abandoned();
     test_wangiri_pai_not_assertable();
     test_wangiri_relayed_failover();
     test_call_ended_by_others();
@@ -4457,6 +4544,7 @@ int main(void) {
     test_ipv6_flood_zones();
     test_ipv6_fraud();
     test_evasion();
+    test_scan_hangup_at_gateways();
     test_caller_edge_cases();
     if (check_failed) fprintf(stderr, "test_detect: FS38_TEST_SEED=%016llx repeats this run\n", (unsigned long long)run_seed);
     return check_done("test_detect");

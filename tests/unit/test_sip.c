@@ -831,6 +831,23 @@ static void test_protocol_checks(void) {
                        "Content-Type: application/sdp\r\n\r\n" SDP),
                  SIP_PARSE_OK);
     CHECK(!has(SIP_A_ACCEPT_NO_SDP));
+    /* bodies of SIP specifications: a phone's RFC 6035 call quality report,
+     * KPML, IMS and IM bodies; an unregistered type is still unknown */
+    static const char *const body_types[] = {"application/vq-rtcpxr", "application/kpml-request+xml",
+                                             "application/kpml-response+xml", "application/pidf-diff+xml",
+                                             "application/xcap-diff+xml", "application/3gpp-ims+xml",
+                                             "application/simservs+xml", "application/csta+xml",
+                                             "message/imdn+xml", "application/x-made-up"};
+    for (size_t i = 0; i < sizeof body_types / sizeof body_types[0]; i++) {
+        char buf[512];
+        snprintf(buf, sizeof buf,
+                 "PUBLISH sip:collector@example.com SIP/2.0\r\n" HDRS
+                 "CSeq: 1 PUBLISH\r\nEvent: vq-rtcpxr\r\nContent-Type: %s\r\nContent-Length: 2\r\n\r\nab",
+                 body_types[i]);
+        CHECK_EQ_INT(parse(buf), SIP_PARSE_OK);
+        bool unknown = !strcmp(body_types[i], "application/x-made-up");
+        CHECK_MSG(has(SIP_A_CONTENT_TYPE_UNKNOWN) == unknown, "Content-Type %s", body_types[i]);
+    }
     /* top Via branch: cookie only vs. RFC 2543 style */
     CHECK_EQ_INT(parse("OPTIONS sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=Z9HG4BK\r\n"
                        "Max-Forwards: 1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@example.com>\r\nCall-ID: x\r\n"
@@ -892,7 +909,13 @@ static void test_fast_paths(void) {
         {"From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@[2001:db8::1]:5060>\r\n", SIP_A_NONE},
         {"From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@[2001:db8::g]>\r\n", SIP_A_URI_SYNTAX},
         {"From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@>\r\n", SIP_A_URI_SYNTAX},
-        {"From: <sip:a@example.com>;tag=1\r\nTo: <mailto:b@example.com>\r\n", SIP_A_URI_UNKNOWN_SCHEME},
+        {"From: <sip:a@example.com>;tag=1\r\nTo: <isbn:2983792873>\r\n", SIP_A_URI_UNKNOWN_SCHEME},
+        /* registered schemes are legal in To/From/Contact: an emergency call's
+         * To (RFC 5031 7), a 3xx's alternatives (RFC 3261 8.1.3.4) */
+        {"From: <sip:a@example.com>;tag=1\r\nTo: <urn:service:sos>\r\n", SIP_A_NONE},
+        {"From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\nContact: <sip:b@h>;q=0.7, "
+         "<mailto:b@example.com>;q=0.1, <tel:+15555551212>\r\n",
+         SIP_A_NONE},
         {"From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\nContact: <sip:a@h>;expires=3600\r\n",
          SIP_A_NONE},
         {"From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\nContact: <sip:a@h>;expires=4294967296\r\n",
