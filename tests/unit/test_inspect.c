@@ -601,6 +601,29 @@ static void test_caller_across_workers(void) {
     if (!getenv("KEEP")) remove(path);
 }
 
+/* One call from caller at src:5070 to callee at 198.51.100.1 (Call-ID id@x):
+ * its INVITE at t, the callee's `status` answer at t + status_us, and the
+ * caller's `end` (BYE after a 2xx, else CANCEL) end_us after t. */
+static void put_call(FILE *f, const char *src, const char *caller, const char *callee, const char *id, uint32_t t,
+                     int status, uint32_t status_us, const char *end, uint64_t end_us) {
+    char h[3][320], msg[3][640];
+    bool bye = !strcmp(end, "BYE");
+    const char *hdr = "Via: SIP/2.0/UDP %s:5070;branch=z9hG4bK%s%s\r\nFrom: <sip:%s@%s>;tag=%s\r\n"
+                      "To: <sip:%s@198.51.100.1>%s\r\nCall-ID: %s@x\r\n";
+    snprintf(h[0], sizeof h[0], hdr, src, "i", id, caller, src, id, callee, "", id);
+    snprintf(h[1], sizeof h[1], hdr, src, "i", id, caller, src, id, callee, ";tag=b", id);
+    snprintf(h[2], sizeof h[2], hdr, src, bye ? "b" : "i", id, caller, src, id, callee, bye ? ";tag=b" : "", id);
+    snprintf(msg[0], sizeof msg[0], "INVITE sip:%s@198.51.100.1 SIP/2.0\r\n%sMax-Forwards: 70\r\n"
+             "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n", callee, h[0]);
+    snprintf(msg[1], sizeof msg[1], "SIP/2.0 %d %s\r\n%sCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n", status,
+             status == 200 ? "OK" : "Ringing", h[1]);
+    snprintf(msg[2], sizeof msg[2], "%s sip:%s@198.51.100.1 SIP/2.0\r\n%sMax-Forwards: 70\r\n"
+             "CSeq: %d %s\r\nContent-Length: 0\r\n\r\n", end, callee, h[2], bye ? 2 : 1, end);
+    pcap_put_udp(f, src, msg[0], t, 0);
+    pcap_put_udp_to(f, "198.51.100.1", 5060, src, msg[1], t, status_us);
+    pcap_put_udp(f, src, msg[2], t + (uint32_t)(end_us / 1000000u), (uint32_t)(end_us % 1000000u));
+}
+
 typedef struct long_seen {
     int incidents;
     uint64_t count;
@@ -626,23 +649,11 @@ static void test_long_calls_across_workers(void) {
     if (!f) return;
     enum { CALLS = 8 };
     for (int i = 0; i < CALLS; i++) {
-        char src[32], msg[3][640];
+        char src[32], id[16], callee[32];
         snprintf(src, sizeof src, "192.0.2.%d", 1 + i);
-        const char *hdr = "Via: SIP/2.0/UDP %s:5070;branch=z9hG4bK%s%d\r\nFrom: <sip:+441632960001@%s>;tag=%d\r\n"
-                          "To: <sip:+8821610000%d@198.51.100.1>%s\r\nCall-ID: long%d@x\r\n";
-        char h[3][320];
-        snprintf(h[0], sizeof h[0], hdr, src, "i", i, src, i, i, "", i);
-        snprintf(h[1], sizeof h[1], hdr, src, "i", i, src, i, i, ";tag=b", i);
-        snprintf(h[2], sizeof h[2], hdr, src, "b", i, src, i, i, ";tag=b", i);
-        snprintf(msg[0], sizeof msg[0], "INVITE sip:+8821610000%d@198.51.100.1 SIP/2.0\r\n%sMax-Forwards: 70\r\n"
-                 "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n", i, h[0]);
-        snprintf(msg[1], sizeof msg[1], "SIP/2.0 200 OK\r\n%sCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n", h[1]);
-        snprintf(msg[2], sizeof msg[2], "BYE sip:+8821610000%d@198.51.100.1 SIP/2.0\r\n%sMax-Forwards: 70\r\n"
-                 "CSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n", i, h[2]);
-        uint32_t t = 1700000000u + (uint32_t)i;
-        pcap_put_udp(f, src, msg[0], t, 0);
-        pcap_put_udp_to(f, "198.51.100.1", 5060, src, msg[1], t, 500000);
-        pcap_put_udp(f, src, msg[2], t + 60, 0);
+        snprintf(id, sizeof id, "long%d", i);
+        snprintf(callee, sizeof callee, "+8821610000%d", i);
+        put_call(f, src, "+441632960001", callee, id, 1700000000u + (uint32_t)i, 200, 500000, "BYE", 60000000u);
     }
     fclose(f);
     static fs38_config cfg;
@@ -697,21 +708,11 @@ static void test_wangiri_across_workers(void) {
     if (!f) return;
     enum { CALLS = 18 };
     for (int i = 0; i < CALLS; i++) {
-        char src[32], msg[3][640], h[2][320];
+        char src[32], id[16], callee[32];
         snprintf(src, sizeof src, "192.0.2.%d", 1 + i % 3);
-        const char *hdr = "Via: SIP/2.0/UDP %s:5070;branch=z9hG4bKw%d\r\nFrom: <sip:+2521234567@%s>;tag=%d\r\n"
-                          "To: <sip:+44770090%04d@198.51.100.1>%s\r\nCall-ID: wg%d@x\r\n";
-        snprintf(h[0], sizeof h[0], hdr, src, i, src, i, i, "", i);
-        snprintf(h[1], sizeof h[1], hdr, src, i, src, i, i, ";tag=b", i);
-        snprintf(msg[0], sizeof msg[0], "INVITE sip:+44770090%04d@198.51.100.1 SIP/2.0\r\n%sMax-Forwards: 70\r\n"
-                 "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n", i, h[0]);
-        snprintf(msg[1], sizeof msg[1], "SIP/2.0 180 Ringing\r\n%sCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n", h[1]);
-        snprintf(msg[2], sizeof msg[2], "CANCEL sip:+44770090%04d@198.51.100.1 SIP/2.0\r\n%sMax-Forwards: 70\r\n"
-                 "CSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n", i, h[0]);
-        uint32_t t = 1700000000u + 2 * (uint32_t)i;
-        pcap_put_udp(f, src, msg[0], t, 0);
-        pcap_put_udp_to(f, "198.51.100.1", 5060, src, msg[1], t, 300000);
-        pcap_put_udp(f, src, msg[2], t + 1, 500000);
+        snprintf(id, sizeof id, "wg%d", i);
+        snprintf(callee, sizeof callee, "+44770090%04d", i);
+        put_call(f, src, "+2521234567", callee, id, 1700000000u + 2 * (uint32_t)i, 180, 300000, "CANCEL", 1500000u);
     }
     fclose(f);
     wangiri_seen got[2] = {{0}};
