@@ -1032,11 +1032,33 @@ static fs_str plain_uri_user(fs_str uri) {
 
 fs_str det_header_user(fs_str value) { return uri_user(det_nameaddr_uri(value)); }
 
+/* A PAI value that is a telephone number: a tel: URI, or a user part of
+ * digits in international form (sip:+44...;user=phone). */
+static bool pai_is_number(fs_str item) {
+    if (fs_str_istarts(det_nameaddr_uri(item), "tel:")) return true;
+    char num[64];
+    bool intl;
+    return det_number_normalise(det_header_user(item), num, sizeof num, &intl) && intl;
+}
+
 fs_str det_pai_value(const sip_msg *m) {
-    fs_str rest = sip_header_value(m, SIP_H_P_ASSERTED_IDENTITY), item;
-    while (sip_list_next(&rest, &item))
-        if (item.len) return item;
-    return FS_STR_NULL;
+    /* RFC 3325 9.1: up to two identities, a sip: and a tel: one, in one
+     * field or two, in any order: the caller is the number when there is one */
+    fs_str first = FS_STR_NULL;
+    int left = m->count[SIP_H_P_ASSERTED_IDENTITY];
+    for (unsigned i = m->first[SIP_H_P_ASSERTED_IDENTITY] < 0 ? m->nhdr : (unsigned)m->first[SIP_H_P_ASSERTED_IDENTITY];
+         left > 0 && i < m->nhdr; i++) {
+        if (m->hdr[i].id != SIP_H_P_ASSERTED_IDENTITY) continue;
+        left--;
+        fs_str rest = m->hdr[i].value, item;
+        for (int k = 0; k < 4 && sip_list_next(&rest, &item);) {
+            if (!item.len) continue;
+            k++;
+            if (!first.len) first = item;
+            if (pai_is_number(item)) return item;
+        }
+    }
+    return first;
 }
 
 fs_str det_from_to_uri(const sip_msg *m, unsigned which) {

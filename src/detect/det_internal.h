@@ -601,9 +601,10 @@ bool det_number_normalise(fs_str user, char *out, size_t n, bool *international)
 fs_str det_nameaddr_uri(fs_str value);
 /* User part of a name-addr header value (From/To/PAI) or a URI; tel: numbers too. */
 fs_str det_header_user(fs_str value);
-/* m's asserted identity: the first value of its first P-Asserted-Identity
- * field, also when the field lists two (RFC 3325 9.1: a sip: and a tel:
- * URI, "<sip:+44...@x>, <tel:+44...>"); empty if none. */
+/* m's asserted identity: of its P-Asserted-Identity values (RFC 3325 9.1:
+ * a sip: and a tel: URI, in one field or two, "<sip:alice@x>, <tel:+44...>"),
+ * the first that is a telephone number (a tel: URI, or an international
+ * number as user part), else the first; empty if none. */
 fs_str det_pai_value(const sip_msg *m);
 /* det_header_user of m's first From (which 0) or To (1), without parsing
  * again when sip_parse found the value plain. */
