@@ -416,10 +416,10 @@ fs_code hub_repl_publish_batch(hub_repl *r, const hub_item *items, size_t n, int
             if (rc == FS_OK) rc = nats_fail(e, "waiting for PubAcks", s, 0);
             /* An answer whose handler was already running when the wait ran
              * out is still counted pending (libnats counts it off once the
-             * handler returns) and its handler writes into b: wait for those,
-             * without a limit -- nothing else is pending now, and on_ack
-             * only takes b.mu for a moment. */
-            wo.MaxWait = 0;
+             * handler returns) and its handler writes into b: wait for those.
+             * Nothing else is pending now and on_ack only takes b.mu for a
+             * moment, so this returns at once; the bound only guards against
+             * a library that counts otherwise hanging the publisher. */
             js_PublishAsyncComplete(js, &wo);
         }
     }
