@@ -42,6 +42,9 @@
  *    tables. One bit per pair in a lock-free bitset (a false hit costs a
  *    scanner one probe, as in the sketches), in two generations of
  *    PEER_EPOCH_US of capture time: a pair is remembered one to two hours.
+ *    Each word carries the epoch it was written in, so a generation is
+ *    taken over for a new epoch without emptying 2 MiB (a capture whose
+ *    every packet is an hour on would have paid that per packet).
  * Must not touch: what the counters mean (det_calls.c), events.
  *
  * Bounded: fixed 8-way buckets; a new entry replaces the oldest of its bucket.
@@ -56,8 +59,9 @@
 #define SHARED_WAYS 8u
 #define LOCK_STRIPES 64u
 #define CALLER_STRIPES 16u /* a power of two */
-#define PEER_BITS_LOG2 24u  /* 16 M bits, 2 MiB per generation */
-#define PEER_WORDS ((size_t)1 << (PEER_BITS_LOG2 - 6))
+#define PEER_WORDS ((size_t)1 << 18) /* 2 MiB per generation */
+#define PEER_DATA_BITS 48u            /* per word; the top 16 bits: its epoch */
+#define PEER_DATA_MASK ((1ULL << PEER_DATA_BITS) - 1)
 #define PEER_EPOCH_US (3600ULL * 1000000ULL)
 
 typedef struct shared_slot {
@@ -191,34 +195,43 @@ size_t det_shared_memory(const det_shared *s) {
 
 static uint64_t peer_epoch(uint64_t ts) { return ts / PEER_EPOCH_US; }
 static size_t peer_word(uint64_t pair) { return (size_t)((pair ^ pair >> 29) & (PEER_WORDS - 1)); }
-static uint64_t peer_bit(uint64_t pair) { return 1ULL << (pair >> 58); }
+static uint64_t peer_bit(uint64_t pair) { return 1ULL << ((pair >> 32) % PEER_DATA_BITS); }
+/* A word's top bits: the epoch it holds bits of (what a generation's
+ * epoch + 1 is, cut to 16 bits; a word of another epoch holds none) */
+static uint64_t peer_tag(uint64_t held) { return (held & 0xffff) << PEER_DATA_BITS; }
 
-/* The generation for writes at epoch e: a generation still holding an
- * older epoch is taken over and emptied by the first worker to get there
- * (a bit another sets meanwhile may be lost: that pair is forgotten early).
- * A write from further back in capture time goes into the newer one. */
-static _Atomic uint64_t *peer_generation(det_shared *s, uint64_t e) {
+/* The generation for writes at epoch e, and the epoch + 1 it holds: a
+ * generation of an older epoch is taken over (its words, tagged with that
+ * epoch, read as empty). A write from further back in capture time goes
+ * into the newer one. */
+static unsigned peer_generation(det_shared *s, uint64_t e, uint64_t *held) {
     unsigned g = (unsigned)(e & 1);
-    uint64_t held = atomic_load_explicit(&s->peer_epoch[g], memory_order_acquire);
-    if (held < e + 1 && atomic_compare_exchange_strong(&s->peer_epoch[g], &held, e + 1))
-        for (size_t i = 0; i < PEER_WORDS; i++) atomic_store_explicit(&s->peer_bits[g][i], 0, memory_order_relaxed);
-    return s->peer_bits[g];
+    *held = atomic_load_explicit(&s->peer_epoch[g], memory_order_acquire);
+    if (*held < e + 1 && atomic_compare_exchange_strong(&s->peer_epoch[g], held, e + 1)) *held = e + 1;
+    return g;
 }
 
 void det_shared_peer_add(det_shared *s, uint64_t pair, uint64_t ts) {
-    _Atomic uint64_t *w = peer_generation(s, peer_epoch(ts)) + peer_word(pair);
-    uint64_t bit = peer_bit(pair);
-    if (!(atomic_load_explicit(w, memory_order_relaxed) & bit)) /* most are known: no write, no line moving */
-        atomic_fetch_or_explicit(w, bit, memory_order_relaxed);
+    uint64_t held;
+    unsigned g = peer_generation(s, peer_epoch(ts), &held);
+    _Atomic uint64_t *w = s->peer_bits[g] + peer_word(pair);
+    uint64_t tag = peer_tag(held), bit = peer_bit(pair);
+    uint64_t old = atomic_load_explicit(w, memory_order_relaxed);
+    for (;;) { /* most are known already: no write, no cache line moving */
+        uint64_t now = (old & ~PEER_DATA_MASK) == tag ? old | bit : tag | bit;
+        if (now == old || atomic_compare_exchange_weak_explicit(w, &old, now, memory_order_relaxed,
+                                                                memory_order_relaxed))
+            return;
+    }
 }
 
 bool det_shared_peer_has(const det_shared *s, uint64_t pair, uint64_t ts) {
     uint64_t e = peer_epoch(ts);
     for (unsigned g = 0; g < 2; g++) {
         uint64_t held = atomic_load_explicit(&s->peer_epoch[g], memory_order_acquire);
-        if (held && held >= e && /* the generation of epoch e - 1 or later */
-            (atomic_load_explicit(&s->peer_bits[g][peer_word(pair)], memory_order_relaxed) & peer_bit(pair)))
-            return true;
+        if (!held || held < e) continue; /* none, or older than epoch e - 1 */
+        uint64_t word = atomic_load_explicit(&s->peer_bits[g][peer_word(pair)], memory_order_relaxed);
+        if ((word & ~PEER_DATA_MASK) == peer_tag(held) && (word & peer_bit(pair))) return true;
     }
     return false;
 }
