@@ -27,7 +27,7 @@ LIB_SRC  := $(filter-out src/cli/%,$(wildcard src/*/*.c))
 CLI_SRC  := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
-HDRS     := $(wildcard src/*/*.h) tests/check.h
+HDRS     := $(wildcard src/*/*.h) tests/check.h $(wildcard tests/unit/*.h)
 
 REL  := build/release
 ASAN := build/asan

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../check.h"
+#include "json_secret_scan.h"
 #include "exchange/xc.h"
 
 
@@ -360,25 +361,6 @@ static void test_refusals(void) {
         for (int j = i + 1; j < XC_JWS__COUNT; j++) CHECK(strcmp(xc_jws_code_name(i), xc_jws_code_name(j)));
 }
 
-/* jansson's blocks, each checked for a secret's text as it is freed: a key
- * file's secret must not be left behind in freed heap memory. */
-static const char *freed_needle;
-static unsigned freed_with_secret;
-
-static void *scan_malloc(size_t n) {
-    size_t *p = malloc(n + 16);
-    if (!p) return NULL;
-    *p = n;
-    return (char *)p + 16;
-}
-
-static void scan_free(void *q) {
-    if (!q) return;
-    char *p = (char *)q - 16;
-    if (freed_needle && memmem(q, *(size_t *)p, freed_needle, strlen(freed_needle))) freed_with_secret++;
-    free(p);
-}
-
 static void test_key_files(void) {
     char dir[] = "/tmp/test_xc_jws.XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
@@ -398,16 +380,10 @@ static void test_key_files(void) {
      * jansson used to read the file, not only from the file's buffer */
     char seed_b64[XC_B64_LEN(32) + 1];
     xc_b64_encode(ka.sk, 32, seed_b64, sizeof seed_b64);
-    json_malloc_t prev_malloc;
-    json_free_t prev_free;
-    json_get_alloc_funcs(&prev_malloc, &prev_free);
-    json_set_alloc_funcs(scan_malloc, scan_free);
-    freed_needle = seed_b64;
-    freed_with_secret = 0;
+    json_secret_scan_begin(seed_b64);
     CHECK_MSG(xc_keypair_load(path, &back, &e) == FS_OK, "%s", e.msg);
-    json_set_alloc_funcs(prev_malloc, prev_free);
-    freed_needle = NULL;
-    CHECK_MSG(freed_with_secret == 0, "%u freed blocks still held the secret key", freed_with_secret);
+    unsigned held = json_secret_scan_end();
+    CHECK_MSG(held == 0, "%u freed blocks still held the secret key", held);
     /* a readable secret is refused */
     chmod(path, 0644);
     CHECK(xc_keypair_load(path, &back, &e) == FS_ERR_CONFIG && strstr(e.msg, "chmod 600"));

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "../check.h"
+#include "json_secret_scan.h"
 #include "exchange/xc.h"
 
 /* base64url(HMAC-SHA256(key, msg)) through OpenSSL. */
@@ -129,25 +130,6 @@ static void write_file(const char *path, const char *text, int mode) {
     chmod(path, (mode_t)mode);
 }
 
-/* jansson's blocks, each checked for a secret's text as it is freed: a key
- * file's secret must not be left behind in freed heap memory. */
-static const char *freed_needle;
-static unsigned freed_with_secret;
-
-static void *scan_malloc(size_t n) {
-    size_t *p = malloc(n + 16);
-    if (!p) return NULL;
-    *p = n;
-    return (char *)p + 16;
-}
-
-static void scan_free(void *q) {
-    if (!q) return;
-    char *p = (char *)q - 16;
-    if (freed_needle && memmem(q, *(size_t *)p, freed_needle, strlen(freed_needle))) freed_with_secret++;
-    free(p);
-}
-
 static void test_key_file_and_rotation(void) {
     char dir[] = "/tmp/test_xc_pseudo.XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
@@ -169,16 +151,10 @@ static void test_key_file_and_rotation(void) {
      * jansson used to read the file */
     char key_b64[XC_HMAC_B64_LEN + 1];
     xc_b64_encode(first_key, 32, key_b64, sizeof key_b64);
-    json_malloc_t prev_malloc;
-    json_free_t prev_free;
-    json_get_alloc_funcs(&prev_malloc, &prev_free);
-    json_set_alloc_funcs(scan_malloc, scan_free);
-    freed_needle = key_b64;
-    freed_with_secret = 0;
+    json_secret_scan_begin(key_b64);
     CHECK_MSG(xc_pseudo_load(path, &back, &e) == FS_OK, "%s", e.msg);
-    json_set_alloc_funcs(prev_malloc, prev_free);
-    freed_needle = NULL;
-    CHECK_MSG(freed_with_secret == 0, "%u freed blocks still held the community key", freed_with_secret);
+    unsigned held = json_secret_scan_end();
+    CHECK_MSG(held == 0, "%u freed blocks still held the community key", held);
 
     /* rotate: newest first, the old key kept unchanged */
     CHECK(xc_pseudo_rotate(&back, "2026-12", 1798000000000LL, &e) == FS_OK);
