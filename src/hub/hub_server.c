@@ -1637,31 +1637,146 @@ static void handle_pull(hub_server *s, struct evhttp_request *req, const xc_memb
     reply_page(s, req, b, rc, next, msg);
 }
 
+/* GET /v1/snapshot sends the active set a page at a time, the next page
+ * read when the last one has left for the socket: a reader holds one page
+ * of the hub's memory however large the set and however slowly it reads
+ * (the whole set was built in one buffer per request: 1M events, some GB
+ * per reader). Rows above the first page's cursor are left to the stream:
+ * an event that changes between two pages comes again there. */
+#define SNAPSHOT_PAGE_ROWS 500
+#define SNAPSHOT_PAGE_BYTES (256u << 10)
+
+typedef struct snapshot_job {
+    hub_server *srv;
+    struct evhttp_request *req;
+    struct evhttp_connection *evcon;
+    struct event *next_page; /* run from the loop once a page is written */
+    struct evkeyvalq kv;     /* the query's values, which q points into */
+    query q;
+    char reader[HUB_MAX_ID + 1];
+    int64_t after, cursor;   /* rows after `after` and at most `cursor` remain */
+    bool done;
+} snapshot_job;
+
+typedef struct snapshot_page {
+    snapshot_job *j;
+    struct evbuffer *b;
+    size_t rows;
+    bool full; /* stopped at SNAPSHOT_PAGE_BYTES: more rows may follow */
+} snapshot_page;
+
+static int snapshot_row(void *ctx, const hub_row *r) {
+    snapshot_page *pg = ctx;
+    if (pg->j->cursor && r->seq > pg->j->cursor) { /* the stream's from here */
+        pg->j->done = true;
+        return 1;
+    }
+    rows_out o = {pg->b, 0, true};
+    row_out(&o, r);
+    pg->j->after = r->seq;
+    pg->rows++;
+    if (evbuffer_get_length(pg->b) < SNAPSHOT_PAGE_BYTES) return 0;
+    pg->full = true;
+    return 1;
+}
+
+/* Reads the page after j->after into b; sets j->cursor on the first. */
+static fs_code snapshot_read_page(snapshot_job *j, struct evbuffer *b, fs_err *e) {
+    hub_pull_query pq = {.after = j->after, .limit = SNAPSHOT_PAGE_ROWS};
+    filter_from(&j->q, j->reader, &pq.f);
+    snapshot_page pg = {j, b, 0, false};
+    int64_t cursor = 0;
+    fs_code rc = hub_snapshot_page(j->srv->rstore, &pq, snapshot_row, &pg, &cursor, e);
+    if (rc == FS_OK && !j->cursor) j->cursor = cursor;
+    if (rc == FS_OK && !pg.full && pg.rows < SNAPSHOT_PAGE_ROWS) j->done = true;
+    if (j->after >= j->cursor) j->done = true;
+    return rc;
+}
+
+static void snapshot_job_free(snapshot_job *j) {
+    if (j->next_page) event_free(j->next_page);
+    evhttp_clear_headers(&j->kv);
+    free(j);
+}
+
+static void snapshot_closed_cb(struct evhttp_connection *evcon, void *arg) {
+    (void)evcon;
+    snapshot_job_free(arg); /* the reader went away mid-snapshot */
+}
+
+static void snapshot_written_cb(struct evhttp_connection *evcon, void *arg) {
+    (void)evcon;
+    snapshot_job *j = arg;
+    event_active(j->next_page, EV_TIMEOUT, 0); /* not from inside evhttp's write callback */
+}
+
+/* Sends the next page, or the end; a store failing mid-snapshot closes the
+ * connection before the last chunk, so the reader sees a cut transfer
+ * (curl: "transfer closed with outstanding read data"), never a short set. */
+static void snapshot_next_page_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd, (void)what;
+    snapshot_job *j = arg;
+    hub_server *s = j->srv;
+    struct evbuffer *b = evbuffer_new();
+    fs_err e;
+    if (!b || snapshot_read_page(j, b, &e) != FS_OK) {
+        hub_log(s, "snapshot for %s cut after seq %lld: %s", j->reader, (long long)j->after,
+                b ? e.msg : "out of memory");
+        if (b) evbuffer_free(b);
+        struct evhttp_connection *evcon = j->evcon;
+        evhttp_connection_set_closecb(evcon, NULL, NULL);
+        snapshot_job_free(j);
+        evhttp_connection_free(evcon);
+        return;
+    }
+    if (!j->done) {
+        evhttp_send_reply_chunk_with_cb(j->req, b, snapshot_written_cb, j);
+        evbuffer_free(b);
+        return;
+    }
+    if (evbuffer_get_length(b)) evhttp_send_reply_chunk(j->req, b);
+    evbuffer_free(b);
+    evhttp_connection_set_closecb(j->evcon, NULL, NULL);
+    evhttp_send_reply_end(j->req);
+    snapshot_job_free(j);
+}
+
 static void handle_snapshot(hub_server *s, struct evhttp_request *req, const xc_member *m) {
     atomic_fetch_add(&s->m.snapshots, 1);
-    query q;
-    struct evkeyvalq kv;
+    snapshot_job *j = calloc(1, sizeof *j);
+    if (!j) return reply_error(s, req, 503, "out of memory");
     char err[300];
-    if (!parse_query(req, ",type,issuer,kind,since,", &q, &kv, err, sizeof err)) {
-        evhttp_clear_headers(&kv);
+    if (!parse_query(req, ",type,issuer,kind,since,", &j->q, &j->kv, err, sizeof err)) {
+        snapshot_job_free(j);
         return reply_error(s, req, 400, err);
     }
-    hub_filter f;
-    filter_from(&q, m->issuer, &f);
+    j->srv = s;
+    j->req = req;
+    j->evcon = evhttp_request_get_connection(req);
+    snprintf(j->reader, sizeof j->reader, "%s", m->issuer);
     struct evbuffer *b = evbuffer_new();
-    rows_out o = {b, 0, true};
-    int64_t cursor = 0;
     fs_err e;
-    fs_code rc = hub_snapshot(s->rstore, &f, row_out, &o, &cursor, &e);
-    evhttp_clear_headers(&kv);
-    if (rc != FS_OK) {
-        evbuffer_free(b);
-        return reply_error(s, req, 503, e.msg);
+    fs_code rc = b ? snapshot_read_page(j, b, &e) : FS_ERR_IO;
+    if (rc != FS_OK || !(j->done || (j->next_page = event_new(s->base, -1, 0, snapshot_next_page_cb, j)))) {
+        if (b) evbuffer_free(b);
+        snapshot_job_free(j);
+        return reply_error(s, req, 503, rc != FS_OK && b ? e.msg : "out of memory");
     }
     char cur[32];
-    snprintf(cur, sizeof cur, "%lld", (long long)cursor);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "X-Fs38-Cursor", cur);
-    reply(s, req, 200, "application/x-ndjson", b);
+    snprintf(cur, sizeof cur, "%lld", (long long)j->cursor);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "X-Fs38-Cursor", cur);
+    if (j->done) { /* one page: a plain answer */
+        reply(s, req, 200, "application/x-ndjson", b);
+        evbuffer_free(b);
+        snapshot_job_free(j);
+        return;
+    }
+    evhttp_add_header(h, "Content-Type", "application/x-ndjson");
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_send_reply_start(req, 200, "OK");
+    evhttp_connection_set_closecb(j->evcon, snapshot_closed_cb, j);
+    evhttp_send_reply_chunk_with_cb(req, b, snapshot_written_cb, j);
     evbuffer_free(b);
 }
 

@@ -548,7 +548,18 @@ fs_code hub_snapshot(hub_store *s, const hub_filter *f, hub_row_fn fn, void *ctx
     *cursor = 0;
     if ((rc = check_filter(f, e))) return rc;
     if ((rc = need_schema(s, e))) return rc;
-    return s->ops->snapshot(s, f, fn, ctx, cursor, e);
+    return s->ops->snapshot(s, f, 0, 0, fn, ctx, cursor, e);
+}
+
+fs_code hub_snapshot_page(hub_store *s, const hub_pull_query *q, hub_row_fn fn, void *ctx,
+                          int64_t *cursor, fs_err *e) {
+    fs_code rc;
+    int64_t dummy;
+    if (!cursor) cursor = &dummy;
+    *cursor = 0;
+    if ((rc = check_filter(&q->f, e)) || (rc = check_limit(q->limit, q->after, e))) return rc;
+    if ((rc = need_schema(s, e))) return rc;
+    return s->ops->snapshot(s, &q->f, q->after, q->limit, fn, ctx, cursor, e);
 }
 
 fs_code hub_sweep_some(hub_store *s, int64_t now_ms, int64_t *removed, fs_err *e) {

@@ -249,6 +249,14 @@ fs_code hub_pull(hub_store *s, const hub_pull_query *q, hub_row_fn fn, void *ctx
 fs_code hub_snapshot(hub_store *s, const hub_filter *f, hub_row_fn fn, void *ctx,
                      int64_t *cursor, fs_err *e);
 
+/* One page of the active set: its rows with seq > q->after, at most
+ * q->limit, in sequence order, and *cursor as hub_snapshot's, from one
+ * read. The hub sends a large set in pages, so that a reader holds one page
+ * of the hub's memory however large the set (an event that changes between
+ * two pages comes again above the first page's cursor). */
+fs_code hub_snapshot_page(hub_store *s, const hub_pull_query *q, hub_row_fn fn, void *ctx,
+                          int64_t *cursor, fs_err *e);
+
 /* Removes events expired at now_ms from the active set (history is kept for
  * audit; reads filter expiry anyway). *removed (may be NULL) = how many.
  * Works in transactions of at most HUB_SWEEP_CHUNK rows. */

@@ -59,8 +59,9 @@ typedef struct hub_backend_ops {
                       int64_t now_ms, fs_err *e);
     fs_code (*pull)(struct hub_store *s, const hub_pull_query *q, hub_row_fn fn, void *ctx,
                     int64_t *next, fs_err *e);
-    fs_code (*snapshot)(struct hub_store *s, const hub_filter *f, hub_row_fn fn, void *ctx,
-                        int64_t *cursor, fs_err *e);
+    /* rows after q->after, at most q->limit (0: all), and *cursor, from one read */
+    fs_code (*snapshot)(struct hub_store *s, const hub_filter *f, int64_t after, int64_t limit,
+                        hub_row_fn fn, void *ctx, int64_t *cursor, fs_err *e);
     fs_code (*sweep)(struct hub_store *s, int64_t now_ms, int64_t *removed, fs_err *e);
     fs_code (*sighting_add)(struct hub_store *s, const hub_sighting *sg, int64_t now_ms,
                             hub_verdict *verdict, int64_t *seq, fs_err *e);

@@ -846,8 +846,8 @@ static fs_code pgb_last_seq(hub_store *s, int64_t *seq, fs_err *e) {
     return rc;
 }
 
-static fs_code snapshot_once(hub_store *s, const hub_filter *f, row_ctx *rcx, int64_t *cursor,
-                             fs_err *e) {
+static fs_code snapshot_once(hub_store *s, const hub_filter *f, int64_t after, int64_t limit,
+                             row_ctx *rcx, int64_t *cursor, fs_err *e) {
     /* One snapshot for the cursor and the rows. */
     fs_code rc = run(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", PGRES_COMMAND_OK,
                      "begin snapshot", e);
@@ -857,7 +857,7 @@ static fs_code snapshot_once(hub_store *s, const hub_filter *f, row_ctx *rcx, in
     if (rc == FS_OK) {
         int64_t last = 0;
         q.n = 0;
-        filter_params(&q, f, 0, INT64_MAX);
+        filter_params(&q, f, after, limit ? limit : INT64_MAX);
         rcx->last = &last;
         rc = stream(s, ST_SNAPSHOT, &q, event_row, rcx, "snapshot", e);
     }
@@ -865,13 +865,13 @@ static fs_code snapshot_once(hub_store *s, const hub_filter *f, row_ctx *rcx, in
     return rc;
 }
 
-static fs_code pgb_snapshot(hub_store *s, const hub_filter *f, hub_row_fn fn, void *ctx,
-                            int64_t *cursor, fs_err *e) {
+static fs_code pgb_snapshot(hub_store *s, const hub_filter *f, int64_t after, int64_t limit,
+                            hub_row_fn fn, void *ctx, int64_t *cursor, fs_err *e) {
     fs_code rc = alive(s, e);
     if (rc != FS_OK) return rc;
     row_ctx rcx = {fn, ctx, NULL, false};
-    rc = snapshot_once(s, f, &rcx, cursor, e);
-    if (!rcx.any && reconnected(s, rc)) rc = snapshot_once(s, f, &rcx, cursor, e);
+    rc = snapshot_once(s, f, after, limit, &rcx, cursor, e);
+    if (!rcx.any && reconnected(s, rc)) rc = snapshot_once(s, f, after, limit, &rcx, cursor, e);
     return rc;
 }
 

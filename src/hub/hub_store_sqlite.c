@@ -486,8 +486,8 @@ static fs_code sq_last_seq(hub_store *s, int64_t *seq, fs_err *e) {
 }
 
 /* One read transaction: the cursor and the rows come from the same state. */
-static fs_code sq_snapshot(hub_store *s, const hub_filter *f, hub_row_fn fn, void *ctx,
-                           int64_t *cursor, fs_err *e) {
+static fs_code sq_snapshot(hub_store *s, const hub_filter *f, int64_t after, int64_t limit,
+                           hub_row_fn fn, void *ctx, int64_t *cursor, fs_err *e) {
     fs_code rc = exec(s, "BEGIN", "begin snapshot", e);
     if (rc != FS_OK) return rc;
     rc = scalar_i64(s, ST_LAST_SEQ, cursor, "read last sequence", e);
@@ -495,7 +495,7 @@ static fs_code sq_snapshot(hub_store *s, const hub_filter *f, hub_row_fn fn, voi
     if (rc == FS_OK && !st) rc = FS_ERR_IO;
     if (rc == FS_OK) {
         int64_t last = 0;
-        bind_filter(st, f, 0, INT64_MAX);
+        bind_filter(st, f, after, limit ? limit : INT64_MAX);
         rc = stream_rows(s, st, fn, ctx, &last, e);
     }
     sq_rollback(s); /* read only: nothing to commit */

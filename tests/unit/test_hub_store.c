@@ -1424,6 +1424,28 @@ static void t_snapshot_stream(hub_store *s) {
     bool ordered = true;
     for (size_t i = 1; i < g.n; i++) ordered &= g.rows[i].seq > g.rows[i - 1].seq;
     CHECK(ordered);
+    /* In pages of 70 (the hub's GET /v1/snapshot): the same rows in the
+     * same order, each page's cursor the last sequence, a short last page. */
+    got p = {0};
+    hub_pull_query q = {.f = f, .after = 0, .limit = 70};
+    int pages = 0;
+    size_t before;
+    do {
+        before = p.n;
+        int64_t page_cursor = -1;
+        CHECK(hub_snapshot_page(s, &q, collect, &p, &page_cursor, &e) == FS_OK);
+        CHECK_EQ_INT(page_cursor, last_seq(s));
+        if (p.n > before) q.after = p.rows[p.n - 1].seq;
+        pages++;
+    } while (p.n - before == 70 && pages < 20);
+    CHECK_EQ_INT(pages, (N + 69) / 70);
+    CHECK_EQ_INT(p.n, g.n);
+    bool same = p.n == g.n;
+    for (size_t i = 0; same && i < p.n; i++) same = p.rows[i].seq == g.rows[i].seq;
+    CHECK(same);
+    q.limit = 0;
+    CHECK(hub_snapshot_page(s, &q, collect, &p, NULL, &e) == FS_ERR_LIMIT);
+    got_free(&p);
     got_free(&g);
     free(v);
     free(items);
