@@ -580,6 +580,24 @@ fs_code hub_repl_item_from_jws(fs_str jws, fs_str publisher, struct xc_event *ev
 
 /* ---- the applier ------------------------------------------------------------------------ */
 
+hub_sighting hub_repl_sighting_of(const xc_event *ev, fs_str publisher, int64_t event_seq) {
+    json_t *evd = json_object_get(ev->root, "evidence");
+    json_int_t count = json_integer_value(json_object_get(evd, "count"));
+    json_t *note = json_object_get(json_object_get(evd, "details"), "note");
+    return (hub_sighting){
+        .reporter = publisher,
+        .ref_issuer = fs_str_make(ev->ref_issuer, strlen(ev->ref_issuer)),
+        .ref_event_id = fs_str_make(ev->ref_event_id, strlen(ev->ref_event_id)),
+        .kind = strcmp(ev->event_type, "SIGHTING") ? HUB_FALSE_POSITIVE : HUB_SIGHTING,
+        .at_ms = ev->last_seen_ms > 0 ? ev->last_seen_ms : ev->created_ms,
+        .count = count >= 1 ? count : 1,
+        .note = json_is_string(note) && json_string_length(note) <= HUB_MAX_NOTE
+                    ? fs_str_make(json_string_value(note), json_string_length(note))
+                    : FS_STR_NULL,
+        .event_seq = event_seq};
+}
+
+
 /* One fetched message made ready for hub_store_apply. */
 typedef struct apply_slot {
     uint64_t seq;
@@ -787,17 +805,22 @@ static fs_code apply_slots(hub_repl *r, hub_store *store, apply_slot *sl, size_t
     int64_t *recv = malloc((k ? k : 1) * sizeof *recv);
     hub_result *res = calloc(k ? k : 1, sizeof *res);
     size_t *from = malloc((k ? k : 1) * sizeof *from);
+    hub_sighting *sight = calloc(k ? k : 1, sizeof *sight); /* zeroed: none */
     fs_code rc = FS_OK;
-    if (!items || !seqs || !recv || !res || !from) rc = fs_fail(e, FS_ERR_NOMEM, "apply: out of memory");
+    if (!items || !seqs || !recv || !res || !from || !sight)
+        rc = fs_fail(e, FS_ERR_NOMEM, "apply: out of memory");
     size_t m = 0;
     for (size_t i = 0; rc == FS_OK && i < k; i++) {
         if (!sl[i].ok) continue;
         items[m] = sl[i].item;
         seqs[m] = (int64_t)sl[i].seq;
         recv[m] = sl[i].received_ms;
+        if (sl[i].ev.ref_issuer && sl[i].ev.ref_event_id &&
+            (fs_str_eq_cstr(items[m].event_type, "SIGHTING") || fs_str_eq_cstr(items[m].event_type, "FALSE_POSITIVE")))
+            sight[m] = hub_repl_sighting_of(&sl[i].ev, items[m].publisher, 0);
         from[m++] = i;
     }
-    if (rc == FS_OK && m) rc = hub_store_apply(store, items, seqs, recv, m, res, e);
+    if (rc == FS_OK && m) rc = hub_store_apply(store, items, seqs, recv, m, sight, res, e);
     if (rc == FS_OK) {
         pthread_mutex_lock(&r->mu);
         size_t j = 0;
@@ -814,7 +837,7 @@ static fs_code apply_slots(hub_repl *r, hub_store *store, apply_slot *sl, size_t
                 fn(ctx, store, &a);
             }
     }
-    free(items), free(seqs), free(recv), free(res), free(from);
+    free(items), free(seqs), free(recv), free(res), free(from), free(sight);
     return rc;
 }
 

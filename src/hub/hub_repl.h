@@ -160,4 +160,11 @@ struct xc_event;
 fs_code hub_repl_item_from_jws(fs_str jws, fs_str publisher, struct xc_event *ev,
                                hub_item *it, hub_observable *obs, fs_str *aud, fs_err *e);
 
+/* The sighting row a SIGHTING / FALSE_POSITIVE event carries (stored at
+ * event_seq; 0 when not yet known): its ref, the reporter (publisher),
+ * evidence.count and details.note. Used by the hub for what it publishes
+ * and by the applier for what it applies, so both store the same row.
+ * Meaningful only for an event with ev->ref_issuer and ev->ref_event_id. */
+hub_sighting hub_repl_sighting_of(const struct xc_event *ev, fs_str publisher, int64_t event_seq);
+
 #endif

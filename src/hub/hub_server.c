@@ -1190,24 +1190,6 @@ static void *worker_main(void *arg) {
 
 /* ---- publish: the group committer ------------------------------------------------------------ */
 
-/* The sighting row a stored SIGHTING / FALSE_POSITIVE event (at event_seq) carries. */
-static hub_sighting sighting_of(const xc_event *ev, fs_str publisher, int64_t event_seq) {
-    json_t *evd = json_object_get(ev->root, "evidence");
-    json_int_t count = json_integer_value(json_object_get(evd, "count"));
-    json_t *note = json_object_get(json_object_get(evd, "details"), "note");
-    return (hub_sighting){
-        .reporter = publisher,
-        .ref_issuer = fs_str_make(ev->ref_issuer, strlen(ev->ref_issuer)),
-        .ref_event_id = fs_str_make(ev->ref_event_id, strlen(ev->ref_event_id)),
-        .kind = strcmp(ev->event_type, "SIGHTING") ? HUB_FALSE_POSITIVE : HUB_SIGHTING,
-        .at_ms = ev->last_seen_ms > 0 ? ev->last_seen_ms : ev->created_ms,
-        .count = count >= 1 ? count : 1,
-        .note = json_is_string(note) && json_string_length(note) <= HUB_MAX_NOTE
-                    ? fs_str_make(json_string_value(note), json_string_length(note))
-                    : FS_STR_NULL,
-        .event_seq = event_seq};
-}
-
 /* In its own transaction after the events' commit: a hub stopped between the
  * two held the feedback event without its sighting, and the retry, answered
  * "duplicate", never recorded it. A duplicate records it now (once: the
@@ -1221,7 +1203,7 @@ static bool record_sightings(hub_server *s, pub_job *j, int64_t now, fs_err *err
         if (st->code || !st->feedback || st->res.seq <= 0 ||
             (st->res.verdict != HUB_STORED && st->res.verdict != HUB_DUPLICATE))
             continue;
-        hub_sighting sg = sighting_of(&st->v.ev, st->it.publisher, st->res.seq);
+        hub_sighting sg = hub_repl_sighting_of(&st->v.ev, st->it.publisher, st->res.seq);
         hub_verdict v;
         int64_t seq;
         fs_err e;
@@ -1299,27 +1281,13 @@ static void replicate_group(hub_server *s, pub_job *group, hub_item *items, hub_
     free(forgotten);
 }
 
-/* Applier callback (applier thread): a newly stored event. Feedback events
- * also become sighting rows; the loop is woken to push to followers. */
+/* Applier callback (applier thread): a newly stored event (its sighting,
+ * if it carries one, was stored with it); the loop is woken to push to
+ * followers. */
 static void on_applied(void *ctx, hub_store *store, const hub_repl_applied *a) {
+    (void)store;
     hub_server *s = ctx;
     if (a->seq > atomic_load(&s->last_seq)) atomic_store(&s->last_seq, a->seq);
-    const hub_item *it = a->item;
-    if (fs_str_eq_cstr(it->event_type, "SIGHTING") || fs_str_eq_cstr(it->event_type, "FALSE_POSITIVE")) {
-        xc_event ev;
-        hub_item parsed;
-        fs_err e;
-        if (hub_repl_item_from_jws(it->signed_jws, it->publisher, &ev, &parsed, s->sight_obs,
-                                   s->sight_aud, &e) == FS_OK) {
-            if (ev.ref_issuer && ev.ref_event_id) {
-                hub_sighting sg = sighting_of(&ev, it->publisher, a->seq);
-                hub_verdict vd;
-                int64_t seq;
-                (void)hub_sighting_add(store, &sg, now_ms(), &vd, &seq, &e); /* the event is stored */
-            }
-            xc_event_free(&ev);
-        }
-    }
     event_active(s->applied_ev, EV_READ, 0);
 }
 

@@ -585,11 +585,8 @@ fs_code hub_sweep(hub_store *s, int64_t now_ms, int64_t *removed, fs_err *e) {
 
 /* ---- sightings --------------------------------------------------------------- */
 
-fs_code hub_sighting_add(hub_store *s, const hub_sighting *sg, int64_t now_ms,
-                         hub_verdict *verdict, int64_t *seq, fs_err *e) {
+static fs_code check_sighting(const hub_sighting *sg, fs_err *e) {
     fs_code rc;
-    *verdict = HUB_INVALID;
-    *seq = 0;
     if ((rc = check_str(e, "reporter", sg->reporter, 1, HUB_MAX_ID)) ||
         (rc = check_str(e, "ref issuer", sg->ref_issuer, 1, HUB_MAX_ID)) ||
         (rc = check_str(e, "ref event_id", sg->ref_event_id, 1, HUB_MAX_ID)) ||
@@ -599,6 +596,15 @@ fs_code hub_sighting_add(hub_store *s, const hub_sighting *sg, int64_t now_ms,
         return fs_fail(e, FS_ERR_FORMAT, "kind: %d is not SIGHTING or FALSE_POSITIVE", (int)sg->kind);
     if (sg->at_ms < 0) return fs_fail(e, FS_ERR_FORMAT, "at: before 1970");
     if (sg->count < 1) return fs_fail(e, FS_ERR_FORMAT, "count: %lld, must be >= 1", (long long)sg->count);
+    return FS_OK;
+}
+
+fs_code hub_sighting_add(hub_store *s, const hub_sighting *sg, int64_t now_ms,
+                         hub_verdict *verdict, int64_t *seq, fs_err *e) {
+    fs_code rc;
+    *verdict = HUB_INVALID;
+    *seq = 0;
+    if ((rc = check_sighting(sg, e))) return rc;
     if ((rc = need_schema(s, e))) return rc;
     return s->ops->sighting_add(s, sg, now_ms, verdict, seq, e);
 }
@@ -654,8 +660,28 @@ static fs_code apply_insert(hub_store *s, const hub_item *items, const int64_t *
     return FS_OK;
 }
 
+/* The sightings of the items just stored, in the same transaction. One
+ * that is malformed is left out (the event stays: the lone hub keeps such
+ * an event and answers its sighting's error); a store error fails all. */
+static fs_code apply_sightings(hub_store *s, const hub_sighting *sightings, const hub_result *res,
+                               const int64_t *received_ms, size_t n, fs_err *e) {
+    for (size_t i = 0; sightings && i < n; i++) {
+        if (res[i].verdict != HUB_STORED || !sightings[i].ref_issuer.len) continue;
+        hub_sighting sg = sightings[i];
+        sg.event_seq = res[i].seq;
+        fs_err ignored;
+        if (check_sighting(&sg, &ignored) != FS_OK) continue;
+        hub_verdict v;
+        int64_t seq;
+        fs_code rc = s->ops->sighting_put(s, &sg, received_ms[i], &v, &seq, e);
+        if (rc != FS_OK) return rc;
+    }
+    return FS_OK;
+}
+
 fs_code hub_store_apply(hub_store *s, const hub_item *items, const int64_t *seqs,
-                        const int64_t *received_ms, size_t n, hub_result *res, fs_err *e) {
+                        const int64_t *received_ms, size_t n, const hub_sighting *sightings,
+                        hub_result *res, fs_err *e) {
     if (n > HUB_MAX_BATCH)
         return fs_fail(e, FS_ERR_LIMIT, "apply: %zu items, limit %d per batch", n, HUB_MAX_BATCH);
     if (n == 0) return FS_OK;
@@ -687,6 +713,7 @@ fs_code hub_store_apply(hub_store *s, const hub_item *items, const int64_t *seqs
         }
         rc = apply_insert(s, items, seqs, received_ms, n, res, e);
     }
+    if (rc == FS_OK) rc = apply_sightings(s, sightings, res, received_ms, n, e);
     if (rc == FS_OK) rc = s->ops->commit(s, e);
     else s->ops->rollback(s);
     if (rc == FS_OK) judge_copy_dup_seqs(&b, res, n);

@@ -311,7 +311,13 @@ bool hub_visible_to(fs_str tlp, fs_str issuer, const fs_str *audience, size_t n_
  * before; it is judged again and never stored twice (an item stored then is
  * now DUPLICATE with its own seq; any other verdict repeats). Returns FS_OK
  * only after the commit is durable; otherwise nothing was applied. A store
- * fed by a log must not also take hub_publish (both draw on one sequence). */
+ * fed by a log must not also take hub_publish (both draw on one sequence).
+ * sightings (may be NULL): n entries, the sighting row each SIGHTING /
+ * FALSE_POSITIVE item carries (ref_issuer empty: none; event_seq is set
+ * here), inserted in the same transaction as the items they come with, so
+ * that a store failing between the two cannot keep the event without its
+ * sighting (the log is not applied again once the events are held). */
 fs_code hub_store_apply(hub_store *s, const hub_item *items, const int64_t *seqs,
-                        const int64_t *received_ms, size_t n, hub_result *res, fs_err *e);
+                        const int64_t *received_ms, size_t n, const hub_sighting *sightings,
+                        hub_result *res, fs_err *e);
 #endif

@@ -65,6 +65,9 @@ typedef struct hub_backend_ops {
     fs_code (*sweep)(struct hub_store *s, int64_t now_ms, int64_t *removed, fs_err *e);
     fs_code (*sighting_add)(struct hub_store *s, const hub_sighting *sg, int64_t now_ms,
                             hub_verdict *verdict, int64_t *seq, fs_err *e);
+    /* sighting_add's work within begin_write (hub_store_apply's transaction) */
+    fs_code (*sighting_put)(struct hub_store *s, const hub_sighting *sg, int64_t now_ms,
+                            hub_verdict *verdict, int64_t *seq, fs_err *e);
     fs_code (*sightings_pull)(struct hub_store *s, const hub_sight_query *q, hub_sight_fn fn,
                               void *ctx, int64_t *next, fs_err *e);
     fs_code (*last_seq)(struct hub_store *s, int64_t *seq, fs_err *e);

@@ -890,21 +890,20 @@ static fs_code pgb_sweep(hub_store *s, int64_t now_ms, int64_t *removed, fs_err 
 
 /* ---- sightings ------------------------------------------------------------- */
 
-static fs_code pgb_sighting_add(hub_store *s, const hub_sighting *sg, int64_t now_ms,
+/* Within a write transaction: as sq_sighting_put. */
+static fs_code pgb_sighting_put(hub_store *s, const hub_sighting *sg, int64_t now_ms,
                                 hub_verdict *verdict, int64_t *seq, fs_err *e) {
-    fs_code rc = pgb_begin_write(s, e);
-    if (rc != FS_OK) return rc;
+    *seq = 0;
     pgp q = {0};
     p_bytes(&q, sg->reporter);
     p_bytes(&q, sg->ref_issuer);
     p_bytes(&q, sg->ref_event_id);
     PGresult *r = NULL;
-    rc = stmt_ok(s, ST_SIGHT_REF, &q, PGRES_TUPLES_OK, &r, "look up sighting's event", e);
+    fs_code rc = stmt_ok(s, ST_SIGHT_REF, &q, PGRES_TUPLES_OK, &r, "look up sighting's event", e);
     bool known = rc == FS_OK && PQntuples(r) == 1;
     PQclear(r);
     if (rc == FS_OK && !known) {
         *verdict = HUB_UNKNOWN_REF;
-        pgb_rollback(s);
         return FS_OK;
     }
     if (rc == FS_OK) {
@@ -921,10 +920,19 @@ static fs_code pgb_sighting_add(hub_store *s, const hub_sighting *sg, int64_t no
         else p_null(&w);
         rc = scalar(s, ST_SIGHT_INSERT, &w, seq, "insert sighting", e);
     }
-    if (rc == FS_OK) rc = pgb_commit(s, e);
-    else pgb_rollback(s);
     if (rc == FS_OK) *verdict = *seq > 0 ? HUB_STORED : HUB_DUPLICATE; /* no row: held already */
     else *seq = 0;
+    return rc;
+}
+
+static fs_code pgb_sighting_add(hub_store *s, const hub_sighting *sg, int64_t now_ms,
+                                hub_verdict *verdict, int64_t *seq, fs_err *e) {
+    fs_code rc = pgb_begin_write(s, e);
+    if (rc != FS_OK) return rc;
+    rc = pgb_sighting_put(s, sg, now_ms, verdict, seq, e);
+    if (rc == FS_OK && *verdict != HUB_UNKNOWN_REF) rc = pgb_commit(s, e);
+    else pgb_rollback(s);
+    if (rc != FS_OK) *seq = 0;
     return rc;
 }
 
@@ -1010,6 +1018,7 @@ const hub_backend_ops hub_pg_ops = {
     .snapshot = pgb_snapshot,
     .sweep = pgb_sweep,
     .sighting_add = pgb_sighting_add,
+    .sighting_put = pgb_sighting_put,
     .sightings_pull = pgb_sightings_pull,
     .last_seq = pgb_last_seq,
     .ping = pgb_ping,

@@ -513,10 +513,12 @@ static fs_code sq_sweep(hub_store *s, int64_t now_ms, int64_t *removed, fs_err *
 
 /* ---- sightings -------------------------------------------------------------- */
 
-static fs_code sq_sighting_add(hub_store *s, const hub_sighting *sg, int64_t now_ms,
+/* Within a write transaction: *verdict STORED (*seq its row), DUPLICATE
+ * (held already) or UNKNOWN_REF (no such event visible to the reporter). */
+static fs_code sq_sighting_put(hub_store *s, const hub_sighting *sg, int64_t now_ms,
                                hub_verdict *verdict, int64_t *seq, fs_err *e) {
-    fs_code rc = sq_begin_write(s, e);
-    if (rc != FS_OK) return rc;
+    fs_code rc = FS_OK;
+    *seq = 0;
     sqlite3_stmt *st = stmt(s, ST_SIGHT_REF, e);
     if (!st) rc = FS_ERR_IO;
     bool known = false;
@@ -531,7 +533,6 @@ static fs_code sq_sighting_add(hub_store *s, const hub_sighting *sg, int64_t now
     }
     if (rc == FS_OK && !known) {
         *verdict = HUB_UNKNOWN_REF;
-        sq_rollback(s);
         return FS_OK;
     }
     if (rc == FS_OK && !(st = stmt(s, ST_SIGHT_INSERT, e))) rc = FS_ERR_IO;
@@ -552,10 +553,19 @@ static fs_code sq_sighting_add(hub_store *s, const hub_sighting *sg, int64_t now
         if (rc == FS_OK && r == SQLITE_ROW) rc = step_done(s, st, "insert sighting", e);
         sqlite3_reset(st);
     }
-    if (rc == FS_OK) rc = sq_commit(s, e);
-    else sq_rollback(s);
     if (rc == FS_OK) *verdict = *seq > 0 ? HUB_STORED : HUB_DUPLICATE;
     else *seq = 0;
+    return rc;
+}
+
+static fs_code sq_sighting_add(hub_store *s, const hub_sighting *sg, int64_t now_ms,
+                               hub_verdict *verdict, int64_t *seq, fs_err *e) {
+    fs_code rc = sq_begin_write(s, e);
+    if (rc != FS_OK) return rc;
+    rc = sq_sighting_put(s, sg, now_ms, verdict, seq, e);
+    if (rc == FS_OK && *verdict != HUB_UNKNOWN_REF) rc = sq_commit(s, e);
+    else sq_rollback(s);
+    if (rc != FS_OK) *seq = 0;
     return rc;
 }
 
@@ -633,6 +643,7 @@ const hub_backend_ops hub_sqlite_ops = {
     .snapshot = sq_snapshot,
     .sweep = sq_sweep,
     .sighting_add = sq_sighting_add,
+    .sighting_put = sq_sighting_put,
     .sightings_pull = sq_sightings_pull,
     .last_seq = sq_last_seq,
     .ping = sq_ping,

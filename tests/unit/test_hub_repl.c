@@ -355,7 +355,7 @@ static void phase_one(void) {
     int64_t aseq[3] = {(int64_t)seqs[0], (int64_t)seqs[1], (int64_t)seqs[2]};
     int64_t recv[3] = {1, 1, 1};
     hub_result ares[3];
-    CHECK_MSG(hub_store_apply(b.s, again, aseq, recv, 3, ares, &e) == FS_OK, "re-apply: %s", e.msg);
+    CHECK_MSG(hub_store_apply(b.s, again, aseq, recv, 3, NULL, ares, &e) == FS_OK, "re-apply: %s", e.msg);
     int redup = 0;
     for (int i = 0; i < 3; i++) redup += ares[i].verdict == HUB_DUPLICATE && ares[i].seq == aseq[i];
     CHECK_EQ_INT(redup, 3);
@@ -363,7 +363,7 @@ static void phase_one(void) {
     CHECK(same_rows(&rb, &rb2));
     /* Sequences must rise within an applied batch. */
     int64_t bad[2] = {aseq[1], aseq[0]};
-    CHECK(hub_store_apply(b.s, again, bad, recv, 2, ares, &e) == FS_ERR_USAGE);
+    CHECK(hub_store_apply(b.s, again, bad, recv, 2, NULL, ares, &e) == FS_ERR_USAGE);
 
     free(ra.v), free(rb.v), free(rc_.v), free(rb2.v);
     free_events(ev, N1 + 4);

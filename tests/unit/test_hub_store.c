@@ -996,7 +996,7 @@ static void *race_apply(void *p) {
     hub_result r;
     fs_err e = {0};
     int64_t recv = T0;
-    x->rc = hub_store_apply(x->st, x->it, &x->seq, &recv, 1, &r, &e);
+    x->rc = hub_store_apply(x->st, x->it, &x->seq, &recv, 1, NULL, &r, &e);
     if (x->rc == FS_OK && r.verdict != HUB_STORED) x->rc = FS_ERR_INTERNAL;
     return NULL;
 }
@@ -1065,6 +1065,95 @@ out:
     snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", dbname);
     PQclear(PQexec(x, sql));
     PQfinish(x);
+}
+
+/* A replicated node applies a SIGHTING event and the sighting row it
+ * carries in one transaction: a store failing on the sighting (a trigger
+ * here) keeps neither, and the log's re-delivery stores both. Applied
+ * with the sighting after the commit, the event was held without its
+ * sighting and the re-delivery, now a duplicate, never added it. */
+static void t_apply_sighting(const char *url) {
+    bool pg = strncmp(url, "postgres", 8) == 0;
+    char a[64], b[64], url2[1200], dbname[64], sql[400];
+    org(a, sizeof a, "asg");
+    org(b, sizeof b, "asgr");
+    snprintf(dbname, sizeof dbname, "apply_sight_%d", (int)getpid());
+    const char *slash = strrchr(url, '/');
+    snprintf(url2, sizeof url2, pg ? "%.*s/%s" : "%.*s/%s.db", (int)(slash - url), url, dbname);
+    PGconn *x = NULL;
+    if (pg) {
+        x = PQconnectdb(url);
+        snprintf(sql, sizeof sql, "CREATE DATABASE %s", dbname);
+        PQclear(PQexec(x, sql));
+        PQfinish(x);
+    }
+    hub_store *ap = NULL;
+    fs_err e = {0};
+    CHECK_MSG(hub_store_open(url2, &ap, &e) == FS_OK && hub_store_migrate(ap, &e) == FS_OK, "%s", e.msg);
+    if (!ap) return;
+    ev target, fb;
+    ev_init(&target, a, "asg-target", 1, "SIP_SCANNER", "clear");
+    ev_init(&fb, b, "asg-sighting", 1, "SIGHTING", "clear");
+    hub_sighting sg = {.reporter = S(b), .ref_issuer = S(a), .ref_event_id = S("asg-target"),
+                       .kind = HUB_SIGHTING, .at_ms = T0, .count = 3};
+    hub_sighting none = {0};
+    int64_t seq1 = 1, seq2 = 2, recv = T0;
+    hub_result r;
+    CHECK(hub_store_apply(ap, &target.it, &seq1, &recv, 1, &none, &r, &e) == FS_OK && r.verdict == HUB_STORED);
+    const char *inject = pg ? "CREATE FUNCTION no_sight() RETURNS trigger LANGUAGE plpgsql AS "
+                              "$$ BEGIN RAISE EXCEPTION 'injected'; END $$; "
+                              "CREATE TRIGGER no_sight BEFORE INSERT ON sightings "
+                              "FOR EACH ROW EXECUTE FUNCTION no_sight()"
+                            : "CREATE TRIGGER no_sight BEFORE INSERT ON sightings "
+                              "BEGIN SELECT RAISE(ABORT, 'injected'); END";
+    const char *heal = pg ? "DROP TRIGGER no_sight ON sightings" : "DROP TRIGGER no_sight";
+    sqlite3 *db = NULL;
+    if (pg) {
+        x = PQconnectdb(url2);
+        PGresult *res = PQexec(x, inject);
+        CHECK_MSG(PQresultStatus(res) == PGRES_COMMAND_OK, "%s", PQerrorMessage(x));
+        PQclear(res);
+    } else {
+        CHECK(sqlite3_open(url2 + 7, &db) == SQLITE_OK);
+        CHECK(sqlite3_exec(db, inject, NULL, NULL, NULL) == SQLITE_OK);
+    }
+    CHECK_MSG(hub_store_apply(ap, &fb.it, &seq2, &recv, 1, &sg, &r, &e) != FS_OK,
+              "[%s] the sighting failed, yet the apply succeeded", BACKEND);
+    int64_t last = -1;
+    CHECK(hub_store_last_seq(ap, &last, &e) == FS_OK);
+    CHECK_MSG(last == 1, "[%s] the SIGHTING event was kept without its sighting (last seq %lld)", BACKEND,
+              (long long)last);
+    if (pg) PQclear(PQexec(x, heal));
+    else CHECK(sqlite3_exec(db, heal, NULL, NULL, NULL) == SQLITE_OK);
+    CHECK_MSG(hub_store_apply(ap, &fb.it, &seq2, &recv, 1, &sg, &r, &e) == FS_OK && r.verdict == HUB_STORED,
+              "[%s] re-delivery: %s", BACKEND, e.msg);
+    sgot g = {0};
+    int64_t next = -1;
+    hub_sight_query sq = {.reader = S(a), .ref_issuer = S(a), .ref_event_id = S("asg-target"), .limit = 10};
+    CHECK(hub_sightings_pull(ap, &sq, scollect, &g, &next, &e) == FS_OK);
+    CHECK_MSG(g.n == 1 && g.count == 3, "[%s] %d sightings after the re-delivery", BACKEND, g.n);
+    /* applied again (a second re-delivery): one sighting still */
+    CHECK(hub_store_apply(ap, &fb.it, &seq2, &recv, 1, &sg, &r, &e) == FS_OK && r.verdict == HUB_DUPLICATE);
+    g = (sgot){0};
+    next = -1;
+    CHECK(hub_sightings_pull(ap, &sq, scollect, &g, &next, &e) == FS_OK);
+    CHECK_EQ_INT(g.n, 1);
+    hub_store_close(ap);
+    if (pg) {
+        PQfinish(x);
+        x = PQconnectdb(url);
+        snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", dbname);
+        PQclear(PQexec(x, sql));
+        PQfinish(x);
+    } else {
+        sqlite3_close(db);
+        static const char *const sfx[] = {"", "-wal", "-shm"};
+        char path[sizeof url2 + 8];
+        for (size_t i = 0; i < 3; i++) {
+            snprintf(path, sizeof path, "%s%s", url2 + 7, sfx[i]);
+            unlink(path);
+        }
+    }
 }
 
 /* A writer that cannot get the store lock in time (lock_timeout set for the
@@ -1729,6 +1818,7 @@ static void run_suite(const char *url, const char *label) {
     t_timing(s);
     hub_store_close(s);
     t_sweep_vs_apply(url);
+    t_apply_sighting(url);
     t_pg_reconnect(url);
     t_lock_timeout(url);
     t_fsync_off(url);
