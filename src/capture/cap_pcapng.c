@@ -25,7 +25,9 @@
  * trailer disagrees, or cut by the end of the file is an error that says what
  * and at which offset; frames before it were delivered. A frame is cut to
  * its interface's snaplen and to CAP_PNG_MAX_FRAME, as libpcap cuts it, and
- * a LINKTYPE_ number in the file becomes the DLT_ number libpcap would give.
+ * a LINKTYPE_ number in the file becomes the DLT_ number libpcap would give;
+ * an NFLOG frame's TLV headers are turned to the reader's byte order, as
+ * libpcap turns them.
  */
 #include "cap.h"
 
@@ -252,6 +254,27 @@ static uint64_t to_us(const png_iface *ifc, uint64_t t) {
     return us > FS_TIME_MAX_US ? FS_TIME_MAX_US : us;
 }
 
+/* An NFLOG frame's TLV lengths and types are in the byte order of the host
+ * that captured, which is the section's; libpcap turns them to the
+ * reader's when the two differ (swap_nflog_header), and so does this, in
+ * place, as far as the frame holds whole TLVs: cap_link_inner reads them
+ * in host order. */
+static void nflog_to_host(uint8_t *p, uint32_t n) {
+    if (n < 4 || p[1] != 0) return; /* no TLVs, or a version not known */
+    for (uint32_t o = 4; n - o >= 4;) {
+        uint8_t t;
+        t = p[o], p[o] = p[o + 1], p[o + 1] = t;
+        t = p[o + 2], p[o + 2] = p[o + 3], p[o + 3] = t;
+        uint16_t len;
+        memcpy(&len, p + o, 2);
+        uint32_t padded = ((uint32_t)len + 3) & ~3u;
+        if (padded < 4 || padded > n - o) return;
+        o += padded;
+    }
+}
+
+static bool host_is_be(void) { return __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__; }
+
 /* A packet block -> *out. 1, or -1 when the block contradicts itself. */
 static int take_packet(cap_png *r, uint32_t type, uint32_t len, cap_png_frame *out) {
     const uint8_t *b = r->buf + 8;
@@ -282,6 +305,7 @@ static int take_packet(cap_png *r, uint32_t type, uint32_t len, cap_png_frame *o
     const png_iface *ifc = &r->ifs[ifid];
     if (ifc->snaplen && caplen > ifc->snaplen) caplen = ifc->snaplen;
     if (caplen > CAP_PNG_MAX_FRAME) caplen = CAP_PNG_MAX_FRAME;
+    if (ifc->dlt == CAP_DLT_NFLOG && r->be != host_is_be()) nflog_to_host(r->buf + 8 + hdr, caplen);
     out->data = b + hdr;
     out->caplen = caplen;
     out->len = origlen > caplen ? origlen : caplen;

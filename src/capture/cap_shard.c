@@ -148,12 +148,17 @@ static bool peek_ip(const uint8_t *ip, uint32_t len, l4_peek *k) {
         if (total > 40 && total < len) len = total;
         l4off = 40;
         /* the decoder's walk (cap_decode.c), AH included, so a fragment behind
-         * many extension headers is still seen as one */
-        for (int hops = 0; hops < CAP_MAX_IP6_EXT && (k->proto == 0 || k->proto == 43 || k->proto == 60 ||
-                                                      k->proto == 51); hops++) {
+         * many extension headers is still seen as one; an atomic fragment
+         * header (RFC 6946: offset 0, no more) is walked through, as the
+         * decoder reads that packet whole */
+        for (int hops = 0; hops < CAP_MAX_IP6_EXT; hops++) {
+            bool atomic = k->proto == 44 && l4off + 8 <= len && (be16(ip + l4off + 2) & 0xfff9) == 0;
+            if (!atomic && k->proto != 0 && k->proto != 43 && k->proto != 60 && k->proto != 51) break;
             if (l4off + 8 > len) return false;
             uint8_t next = ip[l4off];
-            l4off += k->proto == 51 ? ((uint32_t)ip[l4off + 1] + 2) * 4 : ((uint32_t)ip[l4off + 1] + 1) * 8;
+            l4off += k->proto == 51 ? ((uint32_t)ip[l4off + 1] + 2) * 4
+                     : atomic       ? 8
+                                    : ((uint32_t)ip[l4off + 1] + 1) * 8;
             k->proto = next;
         }
         k->fragment = k->proto == 44;
@@ -271,10 +276,12 @@ static bool peek_l4(const cap_config *c, int dlt, const uint8_t *frame, uint32_t
 }
 
 /* The payload of the whole UDP datagram k shows, or NULL (fragment, not
- * UDP, cut short by the snap length). */
+ * UDP, cut short by the snap length). A length of 0 (a jumbogram, or one
+ * offload left unset) is the rest of the IP packet, as the decoder takes it. */
 static const uint8_t *whole_udp(const l4_peek *k, uint32_t *len) {
     if (k->fragment || k->proto != 17 || !k->l4 || k->l4len < 8) return NULL;
     uint32_t ulen = be16(k->l4 + 4); /* header + payload */
+    if (ulen == 0) ulen = k->l4len;
     if (ulen < 8 || ulen > k->l4len) return NULL;
     *len = ulen - 8;
     return k->l4 + 8;

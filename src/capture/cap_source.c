@@ -58,15 +58,17 @@
  * udp/tcp), the tunnels the decoder opens (GRE 47, IP in IP 4 and 41, ESP 50;
  * VXLAN, Geneve, GTP-U and ESP over UDP are udp) and every MPLS and PPPoE
  * session frame, plus the same
- * behind one or two VLAN tags. IPv4 fragments pass "udp"/"tcp" already: the
+ * behind one or two VLAN tags (PPPoE on a VLAN is how broadband access
+ * reaches a BNG). IPv4 fragments pass "udp"/"tcp" already: the
  * protocol field is in every fragment. The vlan parts come last because
  * "vlan" shifts the offsets of what follows it. */
 #define BPF_BASE                                                                                            \
     "udp or tcp or sctp or (ip6 and ip6[6] == 44) or ip proto 47 or ip proto 4 or ip proto 41 or "       \
     "ip proto 50 or ip6 proto 47 or ip6 proto 4 or ip6 proto 41 or ip6 proto 50"
+#define BPF_ETHER_TUNNELS "ether proto 0x8847 or ether proto 0x8848 or ether proto 0x8864"
 #define BPF_DEFAULT                                                                                         \
-    BPF_BASE " or ether proto 0x8847 or ether proto 0x8848 or ether proto 0x8864 or (vlan and (" BPF_BASE   \
-             ")) or (vlan and (" BPF_BASE "))"
+    BPF_BASE " or " BPF_ETHER_TUNNELS " or (vlan and (" BPF_BASE " or " BPF_ETHER_TUNNELS ")) or (vlan and (" \
+             BPF_BASE " or " BPF_ETHER_TUNNELS "))"
 
 #define FILE_BUF_BYTES (256u * 1024u)
 

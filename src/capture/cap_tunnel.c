@@ -48,18 +48,45 @@ static uint16_t ip_by_version(const uint8_t *p, uint32_t n) {
 }
 
 /* Whether an Ethernet frame of n bytes at p carries a type the decoder
- * reads (IP, a VLAN tag, MPLS): how a frame inside a pseudowire or VXLAN is
- * told from other bytes. */
+ * reads (IP, a VLAN tag, MPLS, a PPPoE session: a BNG's subscribers carried
+ * over a pseudowire or VXLAN): how a frame inside a pseudowire or VXLAN is
+ * told from other bytes (SIP text has no byte above 0x7f). */
 static bool ethernet_plausible(const uint8_t *p, uint32_t n) {
     if (n < 14) return false;
     uint16_t t = be16(p + 12);
-    return t == CAP_ETH_IPV4 || t == CAP_ETH_IPV6 || t == 0x8100 || t == 0x88a8 || t == 0x9100 || t == 0x8847;
+    return t == CAP_ETH_IPV4 || t == CAP_ETH_IPV6 || t == 0x8100 || t == 0x88a8 || t == 0x9100 || t == 0x8847 ||
+           t == 0x8848 || t == 0x8864;
+}
+
+/* Whether the n bytes at p (a version nibble of 4 or 6) read as an IP
+ * packet: an IPv4 header whose lengths fit in them (a frame check sequence
+ * or padding may follow), an IPv6 packet that fills them exactly. */
+static bool ip_fits(const uint8_t *p, uint32_t n) {
+    if ((p[0] >> 4) == 4) {
+        uint32_t hl = (uint32_t)(p[0] & 15) * 4, total = n >= 4 ? be16(p + 2) : 0;
+        return n >= 20 && hl >= 20 && total >= hl && total <= n;
+    }
+    return n >= 40 && 40u + be16(p + 4) == n;
+}
+
+/* Whether the n bytes at p read as an Ethernet frame of a type the decoder
+ * knows, the IP version behind an IP EtherType agreeing. */
+static bool ethernet_fits(const uint8_t *p, uint32_t n) {
+    if (!ethernet_plausible(p, n)) return false;
+    uint16_t t = be16(p + 12);
+    if (t == CAP_ETH_IPV4) return n > 14 && (p[14] >> 4) == 4;
+    if (t == CAP_ETH_IPV6) return n > 14 && (p[14] >> 4) == 6;
+    return true;
 }
 
 /* MPLS (RFC 3032): 4-byte entries up to the bottom-of-stack bit. Then IP
  * (by its version nibble) or an Ethernet pseudowire (RFC 4448), with or
  * without its control word (a first nibble of 0, RFC 4385): whichever
- * reading shows an EtherType the decoder knows, the control word first. */
+ * reading shows an EtherType the decoder knows, the control word first.
+ * Without a control word a frame to a MAC address whose first nibble is 4
+ * or 6 (many vendors' OUIs: 64:00:f1, 40:55:39, ...) starts like IP: it is
+ * read as the frame when its bytes do not read as an IP packet (ip_fits)
+ * and do read as a frame (ethernet_fits). */
 static uint16_t mpls_inner(const uint8_t *p, uint32_t n, uint32_t *off, fs_layer *l) {
     uint32_t o = 0;
     for (int i = 0; i < MAX_MPLS_LABELS; i++) {
@@ -69,7 +96,10 @@ static uint16_t mpls_inner(const uint8_t *p, uint32_t n, uint32_t *off, fs_layer
         o += 4;
         if (!bottom) continue;
         uint16_t t = ip_by_version(p + o, n - o);
-        if (t) {
+        if (t && !ip_fits(p + o, n - o) && ethernet_fits(p + o, n - o)) {
+            *off = o;
+            t = CAP_ETH_FRAME;
+        } else if (t) {
             *off = o;
         } else if (o + 4 <= n && (p[o] >> 4) == 0 && ethernet_plausible(p + o + 4, n - o - 4)) {
             *off = o + 4;

@@ -245,6 +245,52 @@ static void test_shard_natt_esp(void) {
     }
 }
 
+/* An IPv6 atomic fragment (RFC 6946: offset 0, no more fragments) is
+ * read whole by the decoder, so the reader's peek shards it as the same
+ * packet without the header: by its client, and through a tunnel by the
+ * inner client -- not as a fragment by its outer address pair. */
+static void test_shard_atomic_fragment(void) {
+    cap_config cfg;
+    cap_config_default(&cfg);
+    uint8_t fh[8] = {17, 0, 0, 0, 0, 0, 0x12, 0x34}; /* next header UDP, offset 0, M 0 */
+    size_t u = mk_udp(g_l4, 40000, 5060, OPT, strlen(OPT));
+    size_t n = mk_ip6(g_l3, "2001:db8:1::a", "2001:db8:2::b", 17, NULL, 0, g_l4, u);
+    uint64_t plain = cap_shard_key(&cfg, 229, g_l3, (uint32_t)n);
+    n = mk_ip6(g_l3, "2001:db8:1::a", "2001:db8:2::b", 44, fh, 8, g_l4, u);
+    CHECK_EQ_INT(cap_shard_key(&cfg, 229, g_l3, (uint32_t)n), plain);
+    /* GRE over IPv6 with an atomic fragment header: the inner client's key */
+    size_t in = ip4_opt("10.9.0.7");
+    uint64_t inner = cap_shard_key(&cfg, 101, g_l3, (uint32_t)in);
+    memcpy(g_in, g_l3, in);
+    size_t gn = gre_wrap(g_out, 0x0800, g_in, in);
+    fh[0] = 47;
+    n = mk_ip6(g_l3, "2001:db8:ee::1", "2001:db8:ee::2", 44, fh, 8, g_out, gn);
+    CHECK_EQ_INT(cap_shard_key(&cfg, 229, g_l3, (uint32_t)n), inner);
+}
+
+/* The payload the reader's peek hands on (new calls claimed, IMS AKA keys
+ * learned) is the datagram the decoder reads: a UDP length of 0 (left to
+ * offload) is the rest of the packet there too. */
+static void test_shard_udp_length_zero(void) {
+    cap_config cfg;
+    cap_config_default(&cfg);
+    size_t u = mk_udp(g_l4, 40000, 5060, OPT, strlen(OPT));
+    put16(g_l4 + 4, 0);
+    size_t n = mk_ip4(g_l3, "10.9.0.10", "192.0.2.9", 17, 1, 0, g_l4, u);
+    const uint8_t *pl = NULL;
+    uint32_t plen = 0;
+    fs_endpoint src, dst;
+    (void)cap_shard_peek(&cfg, 101, g_l3, (uint32_t)n, &pl, &plen, &src, &dst);
+    CHECK(pl != NULL && plen == strlen(OPT) && memcmp(pl, OPT, plen) == 0);
+    CHECK(ep_is(&src, "10.9.0.10", 40000) && ep_is(&dst, "192.0.2.9", 5060));
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    cap_decode_frame(d, 101, g_l3, (uint32_t)n, 5, 1);
+    CHECK(s.kept == 1 && strcmp(s.data[0], OPT) == 0);
+    sink_reset(&s);
+    cap_decoder_free(d);
+}
+
 static void test_tunnels(void) {
     sink s = {0};
     cap_decoder *d = new_dec(&s, NULL);
@@ -328,6 +374,34 @@ static void test_tunnels(void) {
         decode_one(d, &s, f, full);
         (void)cap_shard_key(&cfg, 1, f, (uint32_t)full);
         free(f);
+    }
+
+    /* a PPPoE session (a BNG's subscriber) in VXLAN, and in an MPLS
+     * Ethernet pseudowire with its control word: opened like an IP frame */
+    {
+        static uint8_t pppoe[600];
+        size_t in = ip4_opt("10.9.0.9");
+        uint64_t inner_key = cap_shard_key(&cfg, 101, g_l3, (uint32_t)in);
+        uint8_t hdr[8] = {0x11, 0, 0x12, 0x34, 0, 0, 0, 0x21};
+        put16(hdr + 4, (uint16_t)(in + 2));
+        memcpy(pppoe, hdr, 8);
+        memcpy(pppoe + 8, g_l3, in);
+        for (int pw = 0; pw < 2; pw++) {
+            size_t fn = mk_eth(g_out, NULL, 0, 0x8864, pppoe, in + 8);
+            if (pw) {
+                put32(g_in, 302u << 12 | 1u << 8 | 64);
+                memset(g_in + 4, 0, 4); /* the control word */
+                memcpy(g_in + 8, g_out, fn);
+                fn = mk_eth(g_frame, NULL, 0, 0x8847, g_in, fn + 8);
+            } else {
+                fn = vxlan_wrap(g_l3, g_out, fn);
+                fn = mk_eth(g_frame, NULL, 0, 0x0800, g_l3, fn);
+            }
+            CHECK_MSG(decode_one(d, &s, g_frame, fn) == 1, "PPPoE in %s", pw ? "a pseudowire" : "VXLAN");
+            CHECK(s.kept == 1 && ep_is(&s.meta[0].src, "10.9.0.9", 5060) && s.encap[0].n == 2 &&
+                  s.encap[0].layer[1].kind == FS_L_PPPOE && s.encap[0].layer[1].id == 0x1234);
+            CHECK_EQ_INT(cap_shard_key(&cfg, 1, g_frame, (uint32_t)fn), inner_key);
+        }
     }
 
     /* fragments in fragments: a datagram fragmented before it entered a
@@ -552,6 +626,34 @@ static void test_tunnels(void) {
         memcpy(g_in + 4 * labels, g_l3, n);
         n = mk_eth(g_frame, NULL, 0, 0x8847, g_in, n + 4 * (size_t)labels);
         CHECK_EQ_INT(decode_one(d, &s, g_frame, n), labels == 16 ? 1 : 0);
+    }
+    /* an Ethernet pseudowire without control word to a MAC address whose
+     * first nibble is 6 or 4 (Cisco's 64:00:f1, 40:55:39) is not IP: found,
+     * by the decoder and the shard peek, as the frame to any other MAC */
+    static const uint8_t macs[][6] = {{0x02, 0, 0, 0, 0, 1}, {0x64, 0, 0xf1, 0, 0, 1}, {0x40, 0x55, 0x39, 0, 0, 1}};
+    for (size_t m = 0; m < sizeof macs / sizeof *macs; m++) {
+        size_t in = ip4_opt("10.9.0.8");
+        uint64_t inner_key = cap_shard_key(&cfg, 101, g_l3, (uint32_t)in);
+        n = mk_eth(g_out, NULL, 0, 0x0800, g_l3, in);
+        memcpy(g_out, macs[m], 6);
+        put32(g_in, 301u << 12 | 1u << 8 | 64);
+        memcpy(g_in + 4, g_out, n);
+        n = mk_eth(g_frame, NULL, 0, 0x8847, g_in, n + 4);
+        CHECK_MSG(decode_one(d, &s, g_frame, n) == 1, "pseudowire to MAC %02x:...", macs[m][0]);
+        CHECK(s.kept == 1 && ep_is(&s.meta[0].src, "10.9.0.8", 5060) && s.encap[0].n == 1 &&
+              s.encap[0].layer[0].kind == FS_L_MPLS && s.encap[0].layer[0].id == 301);
+        CHECK_EQ_INT(cap_shard_key(&cfg, 1, g_frame, (uint32_t)n), inner_key);
+    }
+    /* IP in MPLS with a frame check sequence behind it, from 8.0.0.1 (whose
+     * first octets, read as an EtherType, are IPv4's): still IP */
+    {
+        size_t in = ip4_opt("8.0.0.1");
+        put32(g_in, 16u << 12 | 1u << 8 | 64);
+        memcpy(g_in + 4, g_l3, in);
+        memcpy(g_in + 4 + in, "\x12\x34\x56\x78", 4);
+        n = mk_eth(g_frame, NULL, 0, 0x8847, g_in, in + 8);
+        CHECK_EQ_INT(decode_one(d, &s, g_frame, n), 1);
+        CHECK(s.kept == 1 && ep_is(&s.meta[0].src, "8.0.0.1", 5060));
     }
     n = mk_eth(g_out, NULL, 0, 0x0800, g_l3, ip4_opt("10.9.0.5"));
     n = mk_eth(g_frame, NULL, 0, CAP_ETH_FRAME, g_out, n);
@@ -4183,6 +4285,11 @@ static void test_default_bpf(void) {
     CHECK(passes(&prog, f, mk_eth(f, NULL, 0, 0x0800, v4, n4)));
     CHECK(passes(&prog, f, mk_eth(f, NULL, 0, 0x8847, "\0\x01\x01\x40" "abcd", 8)));
     CHECK(passes(&prog, f, mk_eth(f, NULL, 0, 0x8864, "\x11\0\0\x01\0\x02\0\x21", 8)));
+    /* ... and behind one or two tags (PPPoE on a VLAN: broadband access) */
+    for (int i = 1; i < 3; i++) {
+        CHECK_MSG(passes(&prog, f, mk_eth(f, tags[i], i, 0x8847, "\0\x01\x01\x40" "abcd", 8)), "MPLS, %d tags", i);
+        CHECK_MSG(passes(&prog, f, mk_eth(f, tags[i], i, 0x8864, "\x11\0\0\x01\0\x02\0\x21", 8)), "PPPoE, %d tags", i);
+    }
     /* ESP (VoLTE's Gm), over IPv4, IPv6 and behind a tag */
     n4 = mk_ip4(v4, "10.46.0.1", "10.0.0.5", 50, 7, 0, "\0\0\x10\x01\0\0\0\x01", 8);
     CHECK(passes(&prog, f, mk_eth(f, NULL, 0, 0x0800, v4, n4)));
@@ -5135,10 +5242,12 @@ int main(void) {
     test_tls_early_data();
     test_defrag_many_ext();
     test_defrag_path();
+    test_shard_udp_length_zero();
     test_hash_seeded_differential();
     test_link_types();
     test_tunnels();
     test_shard_natt_esp();
+    test_shard_atomic_fragment();
     test_truncated();
     test_ipv6_ext();
     test_fragments();
