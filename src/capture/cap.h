@@ -657,6 +657,7 @@ bool cap_tls_keyed(const cap_tls_dir *d);
 void cap_tls_confirm(cap_tls_ctx *x, cap_tls_dir *d);
 void cap_tls_dir_free(cap_tls_dir *d);
 size_t cap_tls_dir_size(void);
+size_t cap_tls_ctx_size(void); /* a reader's buffers: a record's plaintext, certificates gathered */
 /* 1: p starts a TLS handshake record with a ClientHello or ServerHello;
  * 0: it does not; -1: too few bytes to tell. */
 int cap_tls_hello_start(const uint8_t *p, size_t n);

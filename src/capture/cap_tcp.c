@@ -858,18 +858,23 @@ static void tls_begin(cap_tcp_table *t, tcp_flow *f, bool heuristic) {
     account(t, (int64_t)cap_tls_dir_size());
 }
 
-/* A direction's first bytes on a SIP port: TLS when they are a hello, or,
- * picked up mid-stream, a record (its hellos missed: counted, not read;
- * SIP text never starts with a byte of 20-23). A first segment too short
- * to tell (under 6 bytes) that goes on like a hello is taken as one: a
- * client may cut its ClientHello anywhere, and cap_tls_records keeps the
- * bytes until the record is whole (one that is no hello then is given up). */
+/* A direction's first bytes on a SIP port: TLS when they are a hello, or
+ * an alert answering the other direction's ClientHello (a server that
+ * refuses the handshake: no suite or version in common, as a TLS scanner
+ * probing the port meets), or, picked up mid-stream, a record (its hellos
+ * missed: counted, not read; SIP text never starts with a byte of 20-23).
+ * A first segment too short to tell (under 6 bytes) that goes on like a
+ * hello is taken as one: a client may cut its ClientHello anywhere, and
+ * cap_tls_records keeps the bytes until the record is whole (one that is
+ * no hello then is given up). */
 static void tls_check(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, uint32_t n) {
     int start = cap_tls_hello_start(p, n);
     bool hello = start == 1 || (start < 0 && f->syn_seen);
-    if (!hello && (f->syn_seen || cap_tls_record_start(p, n) != 1)) return;
+    tls_call k = {t, f, 0, 0};
+    bool refusal = !hello && n >= 1 && p[0] == 21 && cap_tls_record_start(p, n) != 0 && tls_peer(&k) != NULL;
+    if (!hello && !refusal && (f->syn_seen || cap_tls_record_start(p, n) != 1)) return;
     tls_begin(t, f, false);
-    if (f->tls && !hello) cap_tls_midstream(t->tlsx, f->tls);
+    if (f->tls && !hello && !refusal) cap_tls_midstream(t->tlsx, f->tls);
 }
 
 /* In-order bytes [seq == next_seq]: frame them, keep the unfinished tail. */
@@ -1463,7 +1468,7 @@ size_t cap_tcp_memory(const cap_tcp_table *t) {
     n += ((size_t)t->nflows + t->nclosed + t->npool) * sizeof(tcp_flow);
     if (t->ws_out) n += t->max_msg;
     if (t->ws_plain) n += (size_t)t->max_msg + 1;
-    if (t->tlsx) n += CAP_TLS_MAX_RECORD;
+    if (t->tlsx) n += cap_tls_ctx_size();
     return n;
 }
 

@@ -53,6 +53,8 @@
 #define TLS_KEYS_MAX (1u << 20) /* sessions a key log may hold */
 #define TLS_LINE_MAX 1024
 #define TLS_TAG 16
+#define TLS_CERT_SLOTS 4        /* certificates gathered at once over their records */
+#define TLS_CERT_MAX 16384      /* ...up to the end of the first one: longer is not read */
 
 typedef enum tls_state {
     TLS_HELLO,  /* waiting for this direction's hello (plaintext handshake) */
@@ -114,6 +116,8 @@ struct cap_tls_keys {
     pthread_mutex_t lock;
     char *path;
     long long offset;        /* bytes read so far: whole lines */
+    dev_t dev;               /* ...of this file (logrotate may put a new one in its place) */
+    ino_t ino;
     long line_no;
     tls_session_keys *e;
     uint32_t n, cap;
@@ -260,6 +264,11 @@ static void end_line(cap_tls_keys *k, char *line, size_t len) {
 static fs_code keys_read_more(cap_tls_keys *k, fs_err *e) {
     FILE *f = fopen(k->path, "r");
     if (!f) return fs_fail(e, FS_ERR_IO, "TLS key log %s: %s", k->path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) == 0) {
+        k->dev = sb.st_dev;
+        k->ino = sb.st_ino;
+    }
     /* (the first read does not seek: a pipe, `--tls-keylog <(zcat keys.gz)`, cannot) */
     if (k->offset && fseeko(f, (off_t)k->offset, SEEK_SET) != 0) {
         fclose(f);
@@ -327,9 +336,15 @@ void cap_tls_keys_info(cap_tls_keys *k, cap_tls_keys_summary *s) {
     pthread_mutex_unlock(&k->lock);
 }
 
-static bool keys_grown(const cap_tls_keys *k) {
+/* Whether the file has lines not read yet. One that is another file now
+ * (logrotate moved it away and created it again) or shorter than what was
+ * read (truncated: copytruncate, an endpoint that opened it anew) is read
+ * from its start; the sessions read before are kept. */
+static bool keys_grown(cap_tls_keys *k) {
     struct stat sb;
-    return stat(k->path, &sb) == 0 && (long long)sb.st_size > k->offset;
+    if (stat(k->path, &sb) != 0) return false;
+    if (sb.st_dev != k->dev || sb.st_ino != k->ino || (long long)sb.st_size < k->offset) k->offset = 0;
+    return (long long)sb.st_size > k->offset;
 }
 
 void cap_tls_keys_refresh(cap_tls_keys *k) {
@@ -378,10 +393,13 @@ struct cap_tls_dir {
     bool cert_seen;       /* this side's Certificate message was looked at */
     bool hs_done;         /* TLS 1.3: this side's encrypted handshake is not read (any more) */
     bool hs_finished;     /* ...its Finished was read: the application key's records follow */
+    bool psk;             /* TLS 1.3: the server took a pre-shared key (resumption): no certificate */
     uint8_t hs_records;   /* TLS 1.3: handshake records opened (their sequence) */
     uint8_t hs_waits;     /* ...times one waited, unconsumed, for the session's keys (live) */
     bool hs_wait;         /* the record at hand waits: cap_tls_records keeps it */
+    uint8_t cert_slot;    /* its Certificate goes on past its record: gathered in x->certs (index + 1) */
     uint32_t hs_skip;     /* handshake bytes of a message that went on past its record */
+    uint8_t hs_head[3], hs_head_len; /* ...the first bytes of a message header cut by its record's end */
     uint16_t version;     /* TLS 1.2 and 1.3 are read (0x0303, 0x0304) */
     bool heuristic;       /* on a port that is not a SIP port: not counted until keyed */
     bool early_data;      /* TLS 1.3 client: its ClientHello offers 0-RTT (early_data extension) */
@@ -399,6 +417,15 @@ struct cap_tls_dir {
 
 static bool is_tls13(const cap_tls_dir *d) { return d->version == 0x0304; }
 
+/* A Certificate message whose first certificate goes on into the next
+ * records (a stack that cuts its handshake into small records, RFC 6066's
+ * max_fragment_length, a chain past 16 KiB): its first bytes, gathered. */
+typedef struct tls_cert_slot {
+    const cap_tls_dir *owner; /* NULL: free */
+    uint32_t len, mlen;       /* bytes gathered; the message's length */
+    uint8_t data[TLS_CERT_MAX];
+} tls_cert_slot;
+
 struct cap_tls_ctx {
     cap_tls_keys *keys;   /* NULL: no key log given */
     cap_stats *st;
@@ -408,6 +435,7 @@ struct cap_tls_ctx {
     EVP_MAC_CTX *mac;
     size_t offered;       /* bytes offered from the record at hand's start (cap_tls_records) */
     uint8_t plain[CAP_TLS_MAX_RECORD];
+    tls_cert_slot certs[TLS_CERT_SLOTS];
 };
 
 cap_tls_ctx *cap_tls_ctx_new(cap_tls_keys *keys, cap_stats *st) {
@@ -429,6 +457,8 @@ void cap_tls_ctx_free(cap_tls_ctx *x) {
 }
 
 size_t cap_tls_dir_size(void) { return sizeof(cap_tls_dir); }
+
+size_t cap_tls_ctx_size(void) { return sizeof(cap_tls_ctx); }
 
 cap_tls_dir *cap_tls_dir_new(bool heuristic) {
     cap_tls_dir *d = calloc(1, sizeof(cap_tls_dir));
@@ -474,9 +504,19 @@ int cap_tls_hello_start(const uint8_t *p, size_t n) {
     return p[5] == 1 || p[5] == 2; /* ClientHello, ServerHello */
 }
 
+/* The certificate this direction gathered, if any, given up. */
+static void cert_release(cap_tls_ctx *x, cap_tls_dir *d) {
+    if (!d->cert_slot) return;
+    tls_cert_slot *c = &x->certs[d->cert_slot - 1];
+    OPENSSL_cleanse(c->data, c->len);
+    c->owner = NULL;
+    d->cert_slot = 0;
+}
+
 typedef enum tls_why { TLS_NO_KEY, TLS_FAILED, TLS_UNSUPPORTED } tls_why;
 
 static void give_up(cap_tls_ctx *x, cap_tls_dir *d, tls_why why) {
+    cert_release(x, d);
     if (d->state == TLS_OPAQUE) return;
     d->state = TLS_OPAQUE;
     if (d->heuristic) { /* most likely not SIP at all (HTTPS): not counted */
@@ -493,9 +533,11 @@ void cap_tls_lost(cap_tls_ctx *x, cap_tls_dir *d) { give_up(x, d, TLS_FAILED); }
 void cap_tls_midstream(cap_tls_ctx *x, cap_tls_dir *d) { give_up(x, d, TLS_NO_KEY); }
 
 void cap_tls_end(cap_tls_ctx *x, cap_tls_dir *d) {
-    if (d->hs_waits && !d->hs_done) { /* its handshake waited for keys that never came */
+    if (d->cert_slot && !d->is_client && !d->heuristic) x->st->tls_certs_unread++; /* its end never came */
+    cert_release(x, d);
+    if (d->hs_waits && !d->hs_done && is_tls13(d)) { /* its handshake waited for keys that never came */
         d->hs_done = true;
-        if (!d->cert_seen && !d->is_client && !d->heuristic) x->st->tls_certs_unread++;
+        if (!d->cert_seen && !d->is_client && !d->heuristic && !d->psk) x->st->tls_certs_unread++;
     }
     if (!d->keyed && (d->trials || d->hs_waits)) give_up(x, d, TLS_NO_KEY); /* records waited for keys in vain */
 }
@@ -506,7 +548,9 @@ static const uint8_t hrr_random[32] = {0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61,
                                        0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c};
 
 /* ServerHello's extensions (p: after the suite and compression): the
- * version supported_versions names (TLS 1.3), encrypt_then_mac. */
+ * version supported_versions names (TLS 1.3), encrypt_then_mac,
+ * pre_shared_key (TLS 1.3 resumption: the server shows no certificate,
+ * RFC 8446 4.2.11). */
 static void server_hello_extensions(cap_tls_dir *d, const uint8_t *p, size_t n) {
     if (n < 2) return;
     size_t len = be16(p);
@@ -518,6 +562,7 @@ static void server_hello_extensions(cap_tls_dir *d, const uint8_t *p, size_t n) 
         if (elen > n - 4) return;
         if (type == 0x002b && elen == 2) d->version = be16(p + 4);
         if (type == 0x0016) d->etm = true;
+        if (type == 0x0029) d->psk = true;
         p += 4 + elen;
         n -= 4 + (size_t)elen;
     }
@@ -591,6 +636,7 @@ static void read_hello(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *p, size_t 
     d->have_server = true;
     d->version = be16(p + 4); /* legacy_version, unless supported_versions says */
     d->etm = false;
+    d->psk = false;
     server_hello_extensions(d, p + off + 3, n - off - 3);
     d->state = TLS_CLEAR;
     if (!d->heuristic && cap_tls_version_name(d->version)) x->st->tls_versions[d->version - 0x0300]++;
@@ -814,11 +860,16 @@ static bool key_update(cap_tls_ctx *x, cap_tls_dir *d) {
     return tls13_keys(x, d);
 }
 
-/* An encrypted record: its application data to out. */
+static bool wait_for_keys(cap_tls_ctx *x, cap_tls_dir *d, bool found, const tls_session_keys *s,
+                          const cap_tls_ops *ops);
+
+/* An encrypted record: its application data to out. Live, one whose keys
+ * are not in the log yet waits for them as a handshake record does
+ * (wait_for_keys); passed over when it cannot wait any more. */
 static void encrypted_record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, const uint8_t *b, size_t n,
                              const cap_tls_ops *ops) {
     int keyed = d->keyed ? 1 : derive_keys(x, d);
-    if (keyed < 0) return;
+    if (keyed < 0 || (keyed == 0 && wait_for_keys(x, d, false, NULL, ops))) return;
     long len = -1;
     if (keyed && d->state == TLS_TRIAL) { /* the application key's first record: sequence
                                            * 0, or later when records were passed over
@@ -859,21 +910,69 @@ static void encrypted_record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, c
     }
 }
 
+/* The first certificate of a Certificate message (m: the first len bytes of
+ * its body of mlen): 1 whole, at *at, *clen bytes; 0 more bytes needed, *need
+ * in all; -1 none (an empty list: a client that had none to give; or not a
+ * list). TLS 1.3 puts a request context before the list, and extensions
+ * after each certificate. */
+static int first_cert(const cap_tls_dir *d, const uint8_t *m, size_t len, size_t mlen, size_t *at, size_t *clen,
+                      size_t *need) {
+    size_t off = is_tls13(d) ? 1 + (size_t)(len ? m[0] : 0) : 0;
+    *need = off + 6;
+    if (*need > len) return *need > mlen ? -1 : 0;
+    if (off + 3 + be24(m + off) != mlen || (*clen = be24(m + off + 3)) == 0) return -1;
+    *at = off + 6;
+    *need = *at + *clen;
+    return *need > mlen ? -1 : *need <= len;
+}
+
+static void cert_read(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *cert, size_t clen, const cap_tls_ops *ops) {
+    x->st->tls_certs++;
+    ops->handshake(ops->ctx, d->version, d->suite, cert, clen, d->is_client);
+}
+
 /* A Certificate message, avail bytes of its body of mlen in this record:
  * its first certificate, the sender's own, handed over (the rest of the
- * chain is not judged). TLS 1.3 puts a request context before the list,
- * and extensions after each certificate. A first certificate that goes on
- * into the next record is not read; an empty list (a client that had none
- * to give) has none. */
+ * chain is not judged). A first certificate that goes on into the next
+ * records is gathered (cert_gather), up to TLS_CERT_MAX bytes. */
 static void certificate_message(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *m, size_t avail, size_t mlen,
                                 const cap_tls_ops *ops) {
     d->cert_seen = true;
-    size_t off = is_tls13(d) ? 1 + (size_t)(avail ? m[0] : 0) : 0;
-    if (off + 6 > avail || off + 3 + be24(m + off) != mlen) return;
-    size_t clen = be24(m + off + 3);
-    if (clen == 0 || clen > avail - off - 6) return;
-    x->st->tls_certs++;
-    ops->handshake(ops->ctx, d->version, d->suite, m + off + 6, clen, d->is_client);
+    size_t at, clen, need;
+    int r = first_cert(d, m, avail, mlen, &at, &clen, &need);
+    if (r > 0) cert_read(x, d, m + at, clen, ops);
+    if (r != 0) return;
+    for (unsigned i = 0; i < TLS_CERT_SLOTS && need <= TLS_CERT_MAX; i++) {
+        tls_cert_slot *c = &x->certs[i];
+        if (c->owner) continue;
+        c->owner = d;
+        c->len = (uint32_t)avail;
+        c->mlen = (uint32_t)mlen;
+        memcpy(c->data, m, avail);
+        d->cert_slot = (uint8_t)(i + 1);
+        return;
+    }
+    if (!d->is_client) x->st->tls_certs_unread++; /* too long, or too many gathered at once */
+}
+
+/* The next n bytes of a Certificate message being gathered (the first of a
+ * record; more follow when more) up to the end of its first certificate. */
+static void cert_gather(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *b, size_t n, bool more,
+                        const cap_tls_ops *ops) {
+    tls_cert_slot *c = &x->certs[d->cert_slot - 1];
+    size_t at = 0, clen = 0, need = 0;
+    int r;
+    while ((r = first_cert(d, c->data, c->len, c->mlen, &at, &clen, &need)) == 0 && n && need <= TLS_CERT_MAX) {
+        size_t take = need - c->len < n ? need - c->len : n;
+        memcpy(c->data + c->len, b, take);
+        c->len += (uint32_t)take;
+        b += take;
+        n -= take;
+    }
+    if (r == 0 && more && need <= TLS_CERT_MAX) return; /* on in the next record */
+    if (r > 0) cert_read(x, d, c->data + at, clen, ops);
+    else if (r == 0 && !d->is_client) x->st->tls_certs_unread++;
+    cert_release(x, d);
 }
 
 /* The handshake messages of one of this side's records: in the clear (TLS
@@ -884,19 +983,32 @@ static void certificate_message(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *m
 static void handshake_messages(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *b, size_t n, const cap_tls_ops *ops) {
     if (!d->have_server || d->heuristic || !ops->handshake) return;
     size_t skip = d->hs_skip < n ? d->hs_skip : n;
+    if (d->cert_slot) cert_gather(x, d, b, skip, d->hs_skip > n, ops);
     d->hs_skip -= (uint32_t)skip;
     b += skip;
     n -= skip;
-    while (n >= 4) { /* on past the Certificate: TLS 1.3's Finished tells where the handshake ends */
-        size_t mlen = be24(b + 1), avail = mlen < n - 4 ? mlen : n - 4;
-        if (b[0] == 11 && !d->cert_seen) certificate_message(x, d, b + 4, avail, mlen, ops);
-        if (b[0] == 20) d->hs_done = d->hs_finished = true; /* Finished: this side's handshake is over */
+    while (n > 0) { /* on past the Certificate: TLS 1.3's Finished tells where the handshake ends */
+        uint8_t head[4]; /* type, length: here, or begun at the end of the last record */
+        size_t had = d->hs_head_len, k = 4 - had < n ? 4 - had : n;
+        memcpy(head, d->hs_head, had);
+        memcpy(head + had, b, k);
+        if (had + k < 4) { /* cut by the record's end: finished by the next one */
+            memcpy(d->hs_head, head, had + k);
+            d->hs_head_len = (uint8_t)(had + k);
+            return;
+        }
+        d->hs_head_len = 0;
+        b += k;
+        n -= k;
+        size_t mlen = be24(head + 1), avail = mlen < n ? mlen : n;
+        if (head[0] == 11 && !d->cert_seen) certificate_message(x, d, b, avail, mlen, ops);
+        if (head[0] == 20) d->hs_done = d->hs_finished = true; /* Finished: this side's handshake is over */
         if (avail < mlen) {
             d->hs_skip = (uint32_t)(mlen - avail);
             return;
         }
-        b += 4 + mlen;
-        n -= 4 + mlen;
+        b += mlen;
+        n -= mlen;
     }
 }
 
@@ -951,7 +1063,8 @@ static bool handshake_record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, c
     OPENSSL_cleanse(&hs, sizeof hs);
     if (len < 0) { /* no key, or not a handshake record: a certificate is not read */
         d->hs_done = true;
-        if (!d->is_client && !d->cert_seen) x->st->tls_certs_unread++; /* (a client's may not exist) */
+        if (!d->is_client && !d->cert_seen && !d->psk) /* (a client's may not exist; nor, resumed, a server's) */
+            x->st->tls_certs_unread++;
         return false;
     }
     d->hs_records++;
@@ -1002,6 +1115,10 @@ static void record(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *h, const uint8
                    const cap_tls_ops *ops) {
     switch (d->state) {
     case TLS_HELLO:
+        if (h[0] == TLS_REC_ALERT) { /* the handshake refused: nothing to read, nothing missed */
+            d->state = TLS_OPAQUE;
+            return;
+        }
         if (h[0] == TLS_REC_HANDSHAKE) read_hello(x, d, b, n, ops);
         if (d->state == TLS_HELLO) give_up(x, d, TLS_FAILED); /* not a hello after all */
         else if (h[0] == TLS_REC_HANDSHAKE) handshake_messages(x, d, b, n, ops); /* in the hello's record */

@@ -1124,7 +1124,7 @@ static void print_messages(FILE *o, const insp_stats *s, int width) {
             }
         if (s->cap.tls_certs) {
             fmt_count(s->cap.tls_certs, a, sizeof a);
-            snprintf(part[np], sizeof part[np], "server certificates read %s", a);
+            snprintf(part[np], sizeof part[np], "certificates read %s", a); /* servers', clients' (mutual TLS) */
             sep[np++] = "; ";
         }
         size_t len = strlen(part[np - 1]);

@@ -225,7 +225,7 @@ COLUMNS=80 "$FS38" inspect -c /dev/null "$ROOT"/tests/data/capture/{tls-weak,tun
 ok "TLS, ESP, tunnels: the summary fits 80 columns" terminal_safe "$TMPD/tr.txt" 80
 ok "...and says all of it" bash -c "tr '\n' ' ' <'$TMPD/tr.txt' | grep -qE 'transports udp 43 tcp 2 +tunneled frames 33 +\
 ESP 7 \(NULL-encrypted, read 5\) +TLS connections 10 \(records decrypted 0; +servers chose TLS 1\.0 1, +TLS 1\.1 1, +\
-TLS 1\.2 4, +TLS 1\.3 4; +server certificates read 7\) +not SIP 1 '"
+TLS 1\.2 4, +TLS 1\.3 4; +certificates read 7\) +not SIP 1 '"
 for f in "$ROOT"/examples/*.pcap; do
     COLUMNS=80 "$FS38" inspect -c "$SITE" "$f" >"$TMPD/ex.txt" 2>"$TMPD/err"
     ok "$(basename "$f"): the summary fits 80 columns" terminal_safe "$TMPD/ex.txt" 80

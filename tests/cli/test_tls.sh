@@ -67,6 +67,18 @@ done
 ok "...tshark reads 2 and 4 there (the test's control)" is "$(tshark_ids tests/data/capture/tls13-hrr.pcap \
     tests/data/capture/tls13-hrr.keys | wc -l) $(tshark_ids tests/data/capture/tls13-0rtt.pcap tests/data/capture/tls13-0rtt.keys | wc -l)" "2 4"
 
+# a resumed TLS 1.3 session (the server's pre_shared_key) shows no certificate: tls13-0rtt's
+# second connection is one, so of its two servers' certificates tshark reads the only one
+# there is, and without handshake secrets one is unread, not two
+grep -v '_HANDSHAKE_TRAFFIC_SECRET ' tests/data/capture/tls13-0rtt.keys >"$TMPD/0rtt-nohs.keys"
+expect_exit 0 "tls13-0rtt without handshake secrets" "$FS38" inspect --tls-keylog "$TMPD/0rtt-nohs.keys" \
+    --stats-json "$TMPD/e0n.json" tests/data/capture/tls13-0rtt.pcap
+ok "...one certificate unread, as many as tshark reads with them; the resumption has none" is \
+    "$(stat "$TMPD/e0n.json" '.capture.tls_certs_unread') $(tshark -r tests/data/capture/tls13-0rtt.pcap -o \
+    tls.keylog_file:tests/data/capture/tls13-0rtt.keys -Y 'tls.handshake.type == 11' 2>/dev/null | wc -l)" "1 1"
+expect_exit 0 "tls13-0rtt without a key log" "$FS38" inspect --stats-json "$TMPD/e0k.json" tests/data/capture/tls13-0rtt.pcap
+ok "...one certificate unread there too" is "$(stat "$TMPD/e0k.json" '.capture.tls_certs_unread')" 1
+
 # from the config file, relative to it
 mkdir -p "$TMPD/etc"
 cp "$KEYS" "$TMPD/etc/keys.log"
@@ -144,6 +156,34 @@ expect_exit 0 "a capture that starts mid-connection" "$FS38" inspect --tls-keylo
 ok "its two directions counted without keys, the 8 others read" is "$(tls "$TMPD/s9.json")" "8 2 0 0"
 ok "nothing dropped as SIP" is "$(stat "$TMPD/s9.json" '"\(.capture.tcp_bytes_dropped) \(.capture.tcp_resyncs)"')" "0 0"
 ok "the other connections' messages read" is "$(stat "$TMPD/s9.json" '.transports.tls')" 48
+
+# handshakes a server refuses (a TLS scanner trying suites and versions on 5061): its first
+# and only record an alert answering the ClientHello. TLS, nothing in it to read: not SIP
+# text dropped, not a direction without keys or one that stopped decrypting
+python3 - "$TMPD/refused.pcap" <<'PY'
+import sys
+sys.path.insert(0, 'tests/data/capture')
+from pcapgen import eth, ip4, tcp_c, write_pcap
+frames, C, S = [], '192.0.2.10', '192.0.2.20'
+def seg(a, b, sp, dp, seq, flags, data=b''): frames.append(eth(ip4(a, b, 6, tcp_c(a, b, sp, dp, seq, flags, data))))
+for i, alert in enumerate((40, 70, 71)):  # handshake_failure, protocol_version, insufficient_security
+    port = 40000 + i
+    hello = bytes([1, 0, 0, 41, 3, 3]) + bytes([i + 1]) * 32 + bytes([0, 0, 2, 0, 0x2f, 1, 0])
+    seg(C, S, port, 5061, 1000, 0x02)
+    seg(S, C, 5061, port, 5000, 0x12)
+    seg(C, S, port, 5061, 1001, 0x10)
+    seg(C, S, port, 5061, 1001, 0x18, bytes([22, 3, 1, 0, len(hello)]) + hello)
+    seg(S, C, 5061, port, 5001, 0x18, bytes([21, 3, 3, 0, 2, 2, alert]))
+    seg(S, C, 5061, port, 5008, 0x11)
+    seg(C, S, port, 5061, 1001 + 5 + len(hello), 0x11)
+write_pcap(sys.argv[1], frames)
+PY
+ok "...three refused handshakes: tshark reads each alert (the test's control)" \
+    is "$(tshark -r "$TMPD/refused.pcap" -d tcp.port==5061,tls -Y 'tls.alert_message' 2>/dev/null | wc -l)" 3
+expect_exit 0 "refused handshakes" "$FS38" inspect --tls-keylog "$KEYS" --stats-json "$TMPD/refused.json" "$TMPD/refused.pcap"
+ok "...three TLS connections, their alerts not dropped as SIP, no direction counted" is "$(tls "$TMPD/refused.json") \
+$(stat "$TMPD/refused.json" '"\(.capture.tcp_bytes_dropped) \(.capture.tcp_resyncs)"')" "3 0 0 0 0 0"
+ok "...and the summary names no trouble" is "$(grep -c '^CAPTURE' "$TMPD/out")" 0
 
 # a ClientHello whose first TCP segment is 3 bytes (a client may cut it anywhere;
 # tshark reassembles it): still TLS, every direction read, nothing dropped as SIP
@@ -277,6 +317,22 @@ ok "...the eight SIP servers' certificates read (not 8443's), as tshark reads th
     is "$(stat "$TMPD/s.json" '"\(.capture.tls_certs) \(.capture.tls_certs_unread)"') $(tshark -r "$PCAP" \
         -o "tls.keylog_file:$KEYS" -Y 'tls.handshake.type == 11 && tcp.srcport == 5061' 2>/dev/null | wc -l)" "8 0 8"
 
+# a Certificate message cut over two records (a stack that writes small records, RFC 6066's
+# max_fragment_length): 127.0.0.65's, in the first 100 bytes of its certificate, in its
+# list's length (5), and in the message's own header (2); tshark reassembles it, and so is it
+# read: the same SIP-INFO-006
+frame=$(tshark -r "$WEAK" -Y 'tls.handshake.type == 11 && ip.src == 127.0.0.65' -T fields -e frame.number 2>/dev/null)
+for cut in 100 5 2; do
+    python3 tests/cli/pcap_edit.py "$WEAK" "$TMPD/recut.pcap" recut "$frame" $cut
+    ok "...cut after $cut bytes: two records there (the test's control)" is "$(tshark -r "$TMPD/recut.pcap" \
+        -Y "frame.number == $frame" -T fields -e tls.record.length 2>/dev/null)" "65,$cut,$((544 - cut)),172,4"
+    expect_exit 0 "...a certificate over two records (cut $cut)" "$FS38" inspect -c /dev/null --json \
+        --stats-json "$TMPD/recut.json" "$TMPD/recut.pcap"
+    ok "...read: the same SIP-INFO-006, 7 certificates read, 4 not (TLS 1.3's)" \
+        is "$(info6 "$TMPD/out" | tr '\n' ' ')$(jq -r '.capture | "\(.tls_certs) \(.tls_certs_unread)"' "$TMPD/recut.json")" \
+        "$(info6 "$TMPD/weak.ndjson" | tr '\n' ' ')7 4"
+done
+
 # TLS 1.3: the certificate is encrypted; read with the server's handshake secret
 WKEYS=tests/data/capture/tls-weak.keys
 certs() { jq -r '.capture | "\(.tls_certs) \(.tls_certs_unread)"' "$1"; }
@@ -284,6 +340,8 @@ ok "without keys, TLS 1.3 certificates are not read: 7 read (6 servers, a client
     is "$(certs "$TMPD/weak.json")" "7 4"
 ok "...and the summary says so" grep -q "TLS 1.3 server certificates not read 4" \
     <<<"$("$FS38" inspect -c /dev/null "$WEAK")"
+ok "...its summary: 7 certificates read, 6 servers' and the client 127.0.0.71's (not 7 servers')" is \
+    "$("$FS38" inspect -c /dev/null "$WEAK" | tr '\n' ' ' | grep -oE '(server )?certificates read [0-9]+')" "certificates read 7"
 expect_exit 0 "tls-weak.pcap with its key log" "$FS38" inspect -c /dev/null --tls-keylog "$WKEYS" --json \
     --stats-json "$TMPD/weakk.json" "$WEAK"
 cp "$TMPD/out" "$TMPD/weakk.ndjson"

@@ -4565,6 +4565,51 @@ static void test_tls_keylog(void) {
     CHECK(k == NULL);
 }
 
+/* A key log read on (live) that logrotate moves away and creates again, or
+ * truncates (copytruncate), shorter than what was read of it: the new file
+ * is read from its start, the sessions read before kept. (Until 2026-11-28
+ * it was read only past the old file's length: none of its sessions.) */
+static void test_tls_keylog_rotated(void) {
+    char path[64], old[80];
+    snprintf(path, sizeof path, "/tmp/fs38_tls_rot_%d.keys", (int)getpid());
+    snprintf(old, sizeof old, "%s.1", path);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    put_line(f, "CLIENT_RANDOM", 'a', 48, '1');
+    put_line(f, "CLIENT_RANDOM", 'b', 48, '2');
+    put_line(f, "CLIENT_RANDOM", 'c', 48, '3');
+    fclose(f);
+    cap_tls_keys *k = NULL;
+    fs_err e = {0};
+    CHECK_EQ_INT(cap_tls_keys_open(path, true, &k, &e), FS_OK);
+    if (!k) return;
+    cap_tls_keys_summary sum;
+    cap_tls_keys_info(k, &sum);
+    CHECK_EQ_INT(sum.sessions, 3);
+    CHECK_EQ_INT(rename(path, old), 0); /* moved away, a new one made */
+    f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    put_line(f, "CLIENT_RANDOM", 'd', 48, '4');
+    fclose(f);
+    cap_tls_keys_refresh(k);
+    cap_tls_keys_info(k, &sum);
+    CHECK_EQ_INT(sum.sessions, 4);
+    f = fopen(path, "w"); /* truncated in place, the same file: shorter again */
+    CHECK(f != NULL);
+    if (!f) return;
+    put_line(f, "CLIENT_TRAFFIC_SECRET_0", 'e', 32, '5');
+    fclose(f);
+    cap_tls_keys_refresh(k);
+    cap_tls_keys_info(k, &sum);
+    CHECK_EQ_INT(sum.sessions, 5);
+    CHECK_EQ_INT(sum.bad_lines, 0);
+    cap_tls_keys_free(k);
+    unlink(path);
+    unlink(old);
+}
+
 /* Records of one TLS direction fed to cap_tls_records by hand. */
 static size_t tls_feed(cap_tls_ctx *x, cap_tls_dir *d, const uint8_t *p, size_t n) {
     cap_tls_ops ops = {.out = NULL, .peer = NULL, .ctx = NULL};
@@ -4747,9 +4792,9 @@ static void test_tls_certificate_records(void) {
     CHECK_EQ_INT(seen.first, 0x30);
     CHECK_EQ_INT(st.tls_certs, 1);
 
-    /* the first certificate goes on into the next record: not read, and
-     * the rest of the message in the next record (bytes that look like a
-     * whole Certificate) not taken for another one */
+    /* the first certificate goes on into the next record: gathered over
+     * the two and read, and the rest of the message in the next record
+     * (bytes that look like a whole Certificate) not taken for another one */
     static uint8_t msg[400];
     size_t whole = hs_certificate(msg, 300); /* 310 bytes: 200 in one record, 110 in the next */
     hs_certificate(msg + 200, whole - 200 - 10);
@@ -4760,8 +4805,10 @@ static void test_tls_certificate_records(void) {
     memcpy(buf + n - (whole - 200), msg + 200, whole - 200);
     seen = feed_server(x, buf, n);
     CHECK_EQ_INT(seen.hellos, 1);
-    CHECK_EQ_INT(seen.certs, 0);
-    CHECK_EQ_INT(st.tls_certs, 1);
+    CHECK_EQ_INT(seen.certs, 1);
+    CHECK_EQ_INT(seen.len, 300);
+    CHECK_EQ_INT(st.tls_certs, 2);
+    CHECK_EQ_INT(st.tls_certs_unread, 0);
 
     /* a client's Certificate (mutual TLS), once the server's hello told its
      * direction the version: TLS 1.2, in the clear; not before */
@@ -4784,7 +4831,7 @@ static void test_tls_certificate_records(void) {
     CHECK_EQ_INT(cs.by_client, 1);
     CHECK_EQ_INT(cs.len, 20);
     CHECK_EQ_INT(ss.hellos + ss.certs, 1);
-    CHECK_EQ_INT(st.tls_certs, 2);
+    CHECK_EQ_INT(st.tls_certs, 3);
     cap_tls_dir_free(server);
     cap_tls_dir_free(client);
     client = cap_tls_dir_new(false); /* the server's hello not seen: no version, nothing read */
@@ -4798,13 +4845,14 @@ static void test_tls_certificate_records(void) {
 /* The messages of tls.pcap's first connection (frames 1-20, TLS 1.3)
  * decoded with a key log followed as it grows (-i --tls-keylog): its lines
  * from tls.keys, the client's traffic secret (line 6, the last the client
- * writes) held back until frame `late` when late > 0. */
+ * writes) held back until frame `late` when late > 0: lines held_from to 6,
+ * or those with held_label in them when it is not NULL. */
 static void hello_ignored(void *user, const cap_tls_hello *h) {
     (void)user;
     (void)h;
 }
 
-static int tls_stream0(int late, int held_from, cap_stats *st) {
+static int tls_stream0(int late, int held_from, const char *held_label, cap_stats *st) {
     char path[64], line[512];
     snprintf(path, sizeof path, "/tmp/fs38_tls_late_%d.keys", (int)getpid());
     FILE *all = fopen("tests/data/capture/tls.keys", "r"), *f = fopen(path, "w");
@@ -4812,7 +4860,8 @@ static int tls_stream0(int late, int held_from, cap_stats *st) {
     int nheld = 0, no = 0;
     while (all && f && fgets(line, sizeof line, all)) {
         no++;
-        if (late > 0 && no >= held_from && no <= 6) snprintf(held[nheld++], sizeof held[0], "%s", line);
+        bool hold = held_label ? strstr(line, held_label) != NULL : no >= held_from;
+        if (late > 0 && hold && no <= 6) snprintf(held[nheld++], sizeof held[0], "%s", line);
         else if (no <= 6) fputs(line, f);
     }
     if (all) fclose(all);
@@ -4858,21 +4907,30 @@ static int tls_stream0(int late, int held_from, cap_stats *st) {
  * found. */
 static void test_tls_keylog_half(void) {
     cap_stats st;
-    int whole = tls_stream0(0, 0, &st);
+    int whole = tls_stream0(0, 0, NULL, &st);
     CHECK_MSG(whole == 10, "all keys from the start: %d messages", whole);
     CHECK_EQ_INT(st.tls_certs, 1); /* the server's (TLS 1.3: with its handshake secret) */
-    int later = tls_stream0(10, 6, &st); /* before frame 10, the client's first data */
+    int later = tls_stream0(10, 6, NULL, &st); /* before frame 10, the client's first data */
     CHECK_MSG(later == whole, "traffic secrets written after the handshake's lookups: %d of %d", later, whole);
     /* the whole session written only after the server's encrypted handshake
      * (frame 6) was read, before its next data (frame 9): that flight waits,
      * unconsumed, and its certificate is read when the keys are in */
-    later = tls_stream0(8, 2, &st);
+    later = tls_stream0(8, 2, NULL, &st);
     CHECK_MSG(later == whole, "the session's keys written after its handshake: %d of %d", later, whole);
     CHECK_EQ_INT(st.tls_certs, 1);
     CHECK_EQ_INT(st.tls_certs_unread, 0);
     CHECK_EQ_INT(st.tls_no_key, 0);
+    /* the traffic secrets alone written late, after the first data of both
+     * directions (frames 9 and 10), the handshake secrets in time (a key log
+     * copied over from the endpoint, a logger that writes its traffic secrets
+     * at the peer's Finished): those records wait for them as the handshake's
+     * do, not passed over, their 5 requests lost unsaid */
+    later = tls_stream0(11, 0, "_TRAFFIC_SECRET_0", &st);
+    CHECK_MSG(later == whole, "the traffic secrets written after the first data: %d of %d", later, whole);
+    CHECK_EQ_INT(st.tls_certs, 1);
+    CHECK_EQ_INT(st.tls_no_key, 0);
     /* written after the capture: waited in vain, counted at the end */
-    later = tls_stream0(99, 2, &st);
+    later = tls_stream0(99, 2, NULL, &st);
     CHECK_EQ_INT(later, 0);
     CHECK_EQ_INT(st.tls_certs, 0);
     CHECK_EQ_INT(st.tls_certs_unread, 1);
@@ -5234,6 +5292,7 @@ int main(void) {
     test_esp_keyring();
     test_pcapng_out();
     test_tls_keylog();
+    test_tls_keylog_rotated();
     test_tls_keylog_half();
     test_tls_records();
     test_tls_certificate_records();
