@@ -35,7 +35,8 @@ enum {
     SALT_AUTH = 39,
     SALT_FAILED = 40,
     SALT_BRANCH = 46,
-    SALT_NONCE = 47
+    SALT_NONCE = 47,
+    SALT_CHALLENGED = 80 /* and 81 */
 };
 
 static void ip_observable(ev_event *ev, const fs_addr *a, const char *role) {
@@ -166,6 +167,59 @@ static void dest_report(det_ctx *c, det_dest *d, uint32_t total) {
     ev_set_real_max(ev, "rate", rate);
 }
 
+/* This engine's share of a window it left while every worker's sum was
+ * still under the threshold (d->late[k], a worker ahead of the others):
+ * reported once the others took the sum over, at the share's last request
+ * and from no message (the message at hand, if any, is in a later window).
+ * True when reported: the slot is free again. */
+static bool late_share_report(det_engine *eng, det_dest *d, unsigned k) {
+    const cfg_rule *rc = &eng->cfg->rules[R_FLOOD_DEST];
+    det_ctx c = {.eng = eng, .ts = d->late[k].last_us, .requester_zone = -1};
+    c.dst_zone = cfg_zone_of(eng->cfg, &d->addr);
+    uint32_t limit = det_threshold_zone(&c, R_FLOOD_DEST, c.dst_zone);
+    uint32_t total = det_shared_add(eng->shared, &d->addr, d->late[k].window, 0);
+    if (total < limit) return false;
+    bool in_message = eng->in_message;
+    eng->in_message = false;
+    bool opened;
+    ev_event *ev = det_hit_since(&c, R_FLOOD_DEST, det_key_addr(eng, &d->addr, SALT_DEST), d->late[k].total,
+                                 d->late[k].first_us, &opened);
+    eng->in_message = in_message;
+    if (ev) {
+        if (opened) ip_observable(ev, &d->addr, "target");
+        ev_set_int_max(ev, "requests", total);
+        ev_set_int_max(ev, "distinct_sources", d->late[k].sources);
+        ev_set_real_max(ev, "rate", (double)total / (rc->window_s ? rc->window_s : 1));
+    }
+    d->late[k].total = 0;
+    return true;
+}
+
+/* Keep this engine's share of the window that just ended, under the
+ * threshold as far as known (late_share_report). The shares kept before
+ * are reported first if the sum took them over since (the other workers
+ * are seconds behind, not windows), so the slots are free again; if all
+ * are still taken, the smallest share makes room (the oldest of equal
+ * ones): a trickle of requests in every later window must not push out a
+ * flood's. */
+static void late_share_keep(det_engine *eng, det_dest *d, uint32_t window_s) {
+    for (unsigned i = 0; i < DET_DEST_LATE; i++)
+        if (d->late[i].total) (void)late_share_report(eng, d, i);
+    unsigned k = 0;
+    for (unsigned i = 1; i < DET_DEST_LATE && d->late[k].total; i++)
+        if (d->late[i].total < d->late[k].total ||
+            (d->late[i].total == d->late[k].total && d->late[i].window < d->late[k].window))
+            k = i;
+    if (d->late[k].total > d->flood_total) return; /* every share kept is larger */
+    d->late[k].window = dest_window(d->flood_start, window_s);
+    d->late[k].first_us = d->flood_first;
+    d->late[k].last_us = d->flood_last;
+    d->late[k].total = d->flood_total;
+    /* its senders, as dest_report would name them: the sketch is cleared
+     * for the next window (flood_dest) */
+    d->late[k].sources = det_sketch_count(&d->flood_sources, d->flood_total);
+}
+
 static void flood_dest(det_ctx *c) {
     const cfg_rule *rc = det_rule_cfg(c, R_FLOOD_DEST);
     if (!rc->enabled) return;
@@ -198,16 +252,7 @@ static void flood_dest(det_ctx *c) {
             det_ctx late = {.eng = eng, .ts = d->flood_last, .requester_zone = -1, .dst_zone = c->dst_zone};
             dest_report(&late, d, ended);
         } else if (eng->shared && !created && !d->flagged && d->flood_total) {
-            unsigned k = 0; /* kept for det_behaviour_finish_shared, in place of the oldest */
-            for (unsigned i = 1; i < DET_DEST_LATE; i++)
-                if (d->late[i].window < d->late[k].window) k = i;
-            d->late[k].window = dest_window(d->flood_start, rc->window_s);
-            d->late[k].first_us = d->flood_first;
-            d->late[k].last_us = d->flood_last;
-            d->late[k].total = d->flood_total;
-            /* its senders, as dest_report would name them: the sketch is
-             * cleared for the next window below */
-            d->late[k].sources = det_sketch_count(&d->flood_sources, d->flood_total);
+            late_share_keep(eng, d, rc->window_s);
         }
         d->flood_start = start;
         d->flood_first = c->ts;
@@ -217,6 +262,7 @@ static void flood_dest(det_ctx *c) {
     }
     d->flood_total++;
     if (c->ts > d->flood_last) d->flood_last = c->ts;
+    if (c->ts < d->flood_first) d->flood_first = c->ts; /* stepped back into the window (above) */
     if (eng->lookback) det_counted(c, R_FLOOD_DEST, det_key_addr(eng, &d->addr, SALT_DEST));
     det_sketch_add(&d->flood_sources, det_key_addr(eng, &c->p->src.addr, SALT_PEER));
     uint32_t total = dest_window_total(eng, d, rc->window_s, limit);
@@ -262,22 +308,8 @@ void det_behaviour_finish_shared(det_engine *eng) {
     for (uint32_t i = 0; i < det_table_slots(&eng->dests); i++) {
         det_dest *d = det_table_at(&eng->dests, i);
         if (!d) continue;
-        for (unsigned k = 0; k < DET_DEST_LATE; k++) {
-            if (!d->late[k].total) continue;
-            det_ctx c = {.eng = eng, .ts = d->late[k].last_us, .requester_zone = -1};
-            c.dst_zone = cfg_zone_of(eng->cfg, &d->addr);
-            uint32_t limit = det_threshold_zone(&c, R_FLOOD_DEST, c.dst_zone);
-            uint32_t total = det_shared_add(eng->shared, &d->addr, d->late[k].window, 0);
-            if (total < limit) continue;
-            bool opened;
-            ev_event *ev = det_hit_since(&c, R_FLOOD_DEST, det_key_addr(eng, &d->addr, SALT_DEST), d->late[k].total,
-                                         d->late[k].first_us, &opened);
-            if (!ev) continue;
-            if (opened) ip_observable(ev, &d->addr, "target");
-            ev_set_int_max(ev, "requests", total);
-            ev_set_int_max(ev, "distinct_sources", d->late[k].sources);
-            ev_set_real_max(ev, "rate", (double)total / (rc->window_s ? rc->window_s : 1));
-        }
+        for (unsigned k = 0; k < DET_DEST_LATE; k++)
+            if (d->late[k].total) (void)late_share_report(eng, d, k);
     }
 }
 
@@ -602,6 +634,23 @@ static void brute_many_users(det_ctx *c, det_source *s, uint64_t user) {
     ev_set_int(ev, "failures", s->brute_fails);
 }
 
+/* Key of "server challenged requester in the call call_key" (a 401/407
+ * answering a request of that Call-ID), kept in the pending-transaction
+ * table like the nonces of txn_request until an INVITE's 2xx asks
+ * (auth_outcome). */
+static uint64_t challenged_key(const det_engine *eng, const fs_addr *requester, const fs_addr *server,
+                               uint64_t call_key) {
+    return det_key_addr(eng, requester, SALT_CHALLENGED) ^ (call_key * 0x9e3779b97f4a7c15ULL) ^
+           (det_key_addr(eng, server, SALT_CHALLENGED + 1) * 0xc2b2ae3d27d4eb4fULL);
+}
+
+static void note_challenge(det_ctx *c) {
+    bool created;
+    det_txn *k = det_table_upsert(&c->eng->txns, challenged_key(c->eng, &c->p->dst.addr, &c->p->src.addr, c->call_key),
+                                  c->ts, &created, NULL);
+    if (created) k->answered = true; /* answers no request */
+}
+
 /* Does a 2xx to this method say the server checked the credentials? Only
  * for REGISTER and INVITE, the requests registrars and proxies authenticate.
  * Many answer OPTIONS (keepalives) without looking at Authorization at all,
@@ -617,6 +666,15 @@ static void auth_outcome(det_ctx *c, const det_txn *a) {
     uint16_t st = m->status;
     if (st >= 200 && st < 300) {
         if (!proves_credentials(m->cseq_method)) return;
+        /* An SBC answers calls to its public numbers without looking at
+         * Proxy-Authorization: an INVITE's 2xx says the credentials were
+         * checked only when the server that sent it challenged this call
+         * before (the INVITE again after a 401/407). Else one answered call
+         * carrying the victim's username and nonce would clear its failures
+         * and make that nonce known-good for every later guess. */
+        if (m->cseq_method == SIP_M_INVITE &&
+            !det_table_find(&c->eng->txns, challenged_key(c->eng, &c->p->dst.addr, &c->p->src.addr, c->call_key)))
+            return;
         uint32_t *fails = user_failures(s, a->user, false);
         if (fails) *fails = 0; /* the user got in: earlier typos are forgiven */
         det_txn *failed = det_table_find(&c->eng->txns, failed_user_key(c->eng, s, a->user, s->brute_many_start));
@@ -679,6 +737,10 @@ void det_behaviour_check(det_ctx *c) {
          * counts again */
         det_table_touch(&c->eng->txns, t, c->ts);
         enumeration(c, t);
-        if (t->had_auth) auth_outcome(c, t);
+        /* only an INVITE's 2xx asks (auth_outcome): REGISTER challenges,
+         * the bulk, leave the table's room to the nonces */
+        bool challenge = (m->status == 401 || m->status == 407) && m->cseq_method == SIP_M_INVITE;
+        if (t->had_auth) auth_outcome(c, t); /* t may be gone from here on */
+        if (challenge) note_challenge(c);
     }
 }

@@ -828,14 +828,28 @@ static bool bye_in_answered_dialog(det_ctx *c, const det_call *call) {
  * dialog's remote target (RFC 3261 12.2.1.1), which need not be the address
  * the INVITE went to: behind a proxy that does not record-route, each call
  * is hung up at the carrier gateway its answer named (SIP-SCAN-002). A
- * scanner's requests with a made-up To-tag belong to no answered call. */
+ * scanner's requests with a made-up To-tag belong to no answered call.
+ * One dialog has one remote target: besides the INVITE's two ends, the
+ * first other address:port its requests go to; one answered call's tags
+ * on requests to ever more addresses are a sweep (a 481 from each names a
+ * SIP server), not a dialog. */
 bool det_calls_in_answered_dialog(det_ctx *c) {
     const sip_msg *m = c->m;
     if (!m->to_tag.len) return false;
-    const det_call *call = call_find(c);
-    return call && call->t_answer && call->answer_tag &&
-           (tag_key(c->eng, m->to_tag) == call->answer_tag ||
-            (m->from_tag.len && tag_key(c->eng, m->from_tag) == call->answer_tag));
+    det_call *call = call_find(c);
+    if (!call || !call->t_answer || !call->answer_tag ||
+        (tag_key(c->eng, m->to_tag) != call->answer_tag &&
+         (!m->from_tag.len || tag_key(c->eng, m->from_tag) != call->answer_tag)))
+        return false;
+    const fs_endpoint *to = &c->p->dst;
+    if ((fs_addr_eq(&to->addr, &call->dst_ep.addr) && to->port == call->dst_ep.port) ||
+        (fs_addr_eq(&to->addr, &call->src_ep.addr) && to->port == call->src_ep.port))
+        return true;
+    uint64_t k = det_key_addr(c->eng, &to->addr, SALT_TAG) ^ ((uint64_t)to->port * 0x9e3779b97f4a7c15ULL);
+    uint16_t target = (uint16_t)(k ^ k >> 16 ^ k >> 32 ^ k >> 48);
+    if (!target) target = 1;
+    if (!call->dialog_target) call->dialog_target = target;
+    return call->dialog_target == target;
 }
 
 static void call_response(det_ctx *c) {

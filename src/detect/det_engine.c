@@ -283,8 +283,13 @@ static bool in_unconfirmed_jump(const det_engine *eng, uint64_t ts) {
 
 /* The message being processed counted toward inc: note it as evidence once
  * the incident is reportable, up to the per-incident limit, once per
- * message (a message's second hit of one incident adds nothing). */
-static void note_evidence(det_engine *eng, det_incident *inc, bool in_call) {
+ * message (a message's second hit of one incident adds nothing). crossed:
+ * the hit brought the messages its window counted before it (a windowed
+ * rule crossing its threshold, add > 1), which the look back hands over:
+ * at the incident's first message, and again when it goes on into a later
+ * window and crosses there (that window's messages before the crossing are
+ * in its count too). */
+static void note_evidence(det_engine *eng, det_incident *inc, bool in_call, bool crossed) {
     const ev_event *ev = inc->ev;
     if (!eng->evidence_fn || !eng->in_message || !incident_reportable(eng, inc)) return;
     for (unsigned i = 0; i < eng->nevidence; i++)
@@ -298,8 +303,9 @@ static void note_evidence(det_engine *eng, det_incident *inc, bool in_call) {
     ref->earlier = false;
     if (eng->lookback && !in_call) {
         det_lookback_written(eng->lookback, ev->incident_key);
-        /* its first message: the window's earlier ones follow (lookback_hand_over) */
-        if (inc->evidence == 0 && eng->nlookback_due < DET_EVIDENCE_REFS) {
+        /* its first message, or a later window's crossing: the window's
+         * earlier ones follow (lookback_hand_over) */
+        if ((inc->evidence == 0 || crossed) && eng->nlookback_due < DET_EVIDENCE_REFS) {
             eng->lookback_due[eng->nlookback_due].incident = ev->incident_key;
             eng->lookback_due[eng->nlookback_due++].counted = ev->incident_key;
         }
@@ -377,7 +383,7 @@ void det_note_in_call(det_ctx *c, det_rule_id r, uint64_t key_hash) {
     det_engine *eng = c->eng;
     if (!eng->evidence_fn || !eng->in_message) return;
     det_incident *inc = det_table_find(&eng->incidents, det_incident_key(r, key_hash));
-    if (inc && !hit_after_quiet(inc, c->ts)) note_evidence(eng, inc, true);
+    if (inc && !hit_after_quiet(inc, c->ts)) note_evidence(eng, inc, true, false);
 }
 
 ev_event *det_hit(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, bool *opened) {
@@ -449,7 +455,7 @@ ev_event *det_hit(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, bo
     if (inc->quiet_until < eng->next_close_us) eng->next_close_us = inc->quiet_until;
     ev->window_s = (double)(ev->last_us - ev->first_us) / 1e6;
     ev->valid_until_us = ev->last_us + (uint64_t)ev->ttl_s * FS_USEC;
-    note_evidence(eng, inc, false);
+    note_evidence(eng, inc, false, add > 1);
     return ev;
 }
 

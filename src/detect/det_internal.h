@@ -329,6 +329,8 @@ typedef struct det_call {
     fs_endpoint src_ep, dst_ep;
     bool answered_elsewhere; /* det_calls.c: cancelled with Reason SIP;cause=200 just after its
                               * caller's answer (a ring group): no short ring (in padding) */
+    uint16_t dialog_target;  /* det_calls.c: 16-bit hash of the address:port its dialog's requests
+                              * went to besides the INVITE's ends, 0 none yet (in padding) */
     uint64_t t_invite, t_ring, t_answer, t_end;
     char caller[32];
     char callee[32];

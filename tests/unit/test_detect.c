@@ -1112,6 +1112,58 @@ static void test_brute_unchecked_2xx(void) {
     CHECK_EQ_INT(count_rule(w.out, "SIP-BRUTE-002"), 1);
     CHECK_EQ_INT(dint(find_rule(w.out, "SIP-BRUTE-002"), "distinct_users"), 12);
     world_free(&w);
+
+    /* a call to the SBC's public number, which it answers without looking
+     * at Proxy-Authorization, carrying 1001's username and the nonce the
+     * guesses then use: its 200 made the nonce known-good and every one of
+     * the 30 failures that followed counted for nothing */
+    w = world_new(config_default());
+    const char *from = "<sip:x@203.0.113.13>;tag=i1", *to = "<sip:+442079460000@192.0.2.10>";
+    req(&w, att, srv, T0, "INVITE", "sip:+442079460000@192.0.2.10", from, to, "did", 1,
+        "Proxy-Authorization: Digest username=\"1001\", realm=\"pbx.example\", nonce=\"abc\", "
+        "uri=\"sip:pbx.example\", response=\"0123456789abcdef0123456789abcdef\"\r\n", NULL);
+    resp(&w, srv, att, T0 + SEC(0.5), 200, "OK", "INVITE", from, "<sip:+442079460000@192.0.2.10>;tag=ivr", "did", 1,
+         NULL, NULL);
+    (void)to;
+    for (int i = 0; i < 30; i++) /* register_reply's credentials: 1001, nonce "abc" */
+        register_reply(&w, att, srv, T0 + SEC(5 + i * 2), "1001", "gd", (unsigned)(2 + i), "1001", 401, "Unauthorized",
+                       CHALLENGE);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-BRUTE-001"), 1);
+    CHECK_EQ_INT(dint(find_rule(w.out, "SIP-BRUTE-001"), "failures"), 30);
+    world_free(&w);
+
+    /* ... while a call challenged first still proves them: 12 phones of one
+     * NAT call with the nonce the PBX forgot (restart, no stale=true), get a
+     * 407, call again with the new nonce and are answered: no spraying */
+    w = world_new(config_default());
+    for (int u = 0; u < 12; u++) {
+        char user[16], cid[16], cred[256], f[64];
+        snprintf(user, sizeof user, "%d", 400 + u);
+        snprintf(cid, sizeof cid, "pc%d", u);
+        snprintf(f, sizeof f, "<sip:%s@pbx.example>;tag=p%d", user, u);
+        const char *callee = "<sip:+442079460000@pbx.example>";
+        for (int k = 0; k < 2; k++) {
+            snprintf(cred, sizeof cred,
+                     "Proxy-Authorization: Digest username=\"%s\", realm=\"pbx.example\", nonce=\"%s\", "
+                     "uri=\"sip:pbx.example\", response=\"0123456789abcdef0123456789abcdef\"\r\n",
+                     user, k ? "fresh" : "cached");
+            uint64_t t = T0 + SEC(u * 3 + k);
+            req(&w, "198.51.100.81:5060", srv, t, "INVITE", "sip:+442079460000@pbx.example", f, callee, cid,
+                (unsigned)(1 + k), cred, NULL);
+            if (k == 0)
+                resp(&w, srv, "198.51.100.81:5060", t + 2000, 407, "Proxy Authentication Required", "INVITE", f,
+                     "<sip:+442079460000@pbx.example>;tag=c", cid, 1,
+                     "Proxy-Authenticate: Digest realm=\"pbx.example\", nonce=\"fresh\"\r\n", NULL);
+            else
+                resp(&w, srv, "198.51.100.81:5060", t + 2000, 200, "OK", "INVITE", f,
+                     "<sip:+442079460000@pbx.example>;tag=a", cid, 2, NULL, NULL);
+        }
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-BRUTE-002") + count_rule(w.out, "SIP-BRUTE-001"), 0);
+    if (w.out->n) dump(w.out);
+    world_free(&w);
 }
 
 /* ---- floods (SIP-FLOOD-001/002) ------------------------------------------------------------- */
@@ -1171,6 +1223,10 @@ static void test_flood(void) {
     CHECK_EQ_INT(count_rule(w.out, "SIP-FLOOD-002"), 1);
     CHECK_MSG(d && d->count == 3900, "SIP-FLOOD-002 with a clock 3 s behind counted %llu",
               d ? (unsigned long long)d->count : 0ULL);
+    /* first_seen is the earliest request counted: the second one, stamped
+     * by the clock behind (it was the first's, 3 s later) */
+    CHECK_MSG(d && d->first_us == T0 + SEC(30.0 / 3900) - SEC(3), "first_seen %lld us after the earliest request",
+              d ? (long long)(d->first_us - (T0 + SEC(30.0 / 3900) - SEC(3))) : 0LL);
     world_free(&w);
 
     /* benign: the same 250 OPTIONS from a trusted carrier zone with
@@ -3145,6 +3201,48 @@ static void test_lookback_evidence(void) {
         world_free(&w);
     }
 
+    /* an incident that goes on into the next window crosses again there:
+     * that window's requests before its crossing are in the incident's
+     * count, so they are handed over too (25 OPTIONS/s for 20 s: the
+     * OPTIONS limit of 100 is crossed in both 10 s windows; 99 of the
+     * second window's were counted and never handed over) */
+    w = world_new(config_default());
+    memset(log, 0, sizeof *log);
+    det_engine_set_evidence(w.eng, on_evid, log, 0);
+    det_engine_set_lookback(w.eng, 1u << 20, &e);
+    for (int i = 0; i < 500; i++) {
+        snprintf(cid, sizeof cid, "fw%d", i);
+        req(&w, "203.0.113.14:5060", "192.0.2.20:5060", T0 + SEC(i * 0.04), "OPTIONS", "sip:192.0.2.20",
+            "<sip:x@203.0.113.14>;tag=1", "<sip:192.0.2.20>", cid, 1, NULL, NULL);
+    }
+    world_finish(&w);
+    const ev_event *fw = find_rule(w.out, "SIP-FLOOD-001");
+    CHECK(fw && fw->count == 500);
+    CHECK_MSG(evid_count(log, R_FLOOD_SOURCE) == 500, "two windows: %d of 500 counted requests handed over",
+              evid_count(log, R_FLOOD_SOURCE));
+    CHECK_EQ_INT(log->messages, 500);
+    world_free(&w);
+
+    /* so does a second account crossing SIP-BRUTE-001's threshold in the
+     * incident the first opened: its 9 failures before are in the count
+     * (20), they were not handed over (11 of 20) */
+    w = world_new(config_default());
+    memset(log, 0, sizeof *log);
+    det_engine_set_evidence(w.eng, on_evid, log, 0);
+    det_engine_set_lookback(w.eng, 1u << 20, &e);
+    for (int i = 0; i < 10; i++)
+        for (int k = 0; k < 2; k++) {
+            snprintf(cid, sizeof cid, "tw%d-%d", k, i);
+            register_reply(&w, "203.0.113.15:5060", "192.0.2.10:5060", T0 + SEC(i * 2 + k), k ? "1002" : "1001", cid,
+                           2, k ? "1002" : "1001", 401, "Unauthorized", CHALLENGE);
+        }
+    world_finish(&w);
+    const ev_event *tw = find_rule(w.out, "SIP-BRUTE-001");
+    CHECK(tw && tw->count == 20);
+    CHECK_MSG(evid_count(log, R_BRUTE_ONE_USER) == 20, "two accounts: %d of 20 failures handed over",
+              evid_count(log, R_BRUTE_ONE_USER));
+    world_free(&w);
+
     /* SIP-BRUTE-001 looks back at its user's failures only: 15 guesses at
      * 1001 after 4 at 1002, all answered 403 */
     w = world_new(config_default());
@@ -4089,6 +4187,26 @@ static void test_scan_hangup_at_gateways(void) {
     pbx_calls_via_carrier(&w, false);
     world_finish(&w);
     CHECK_EQ_INT(count_rule(w.out, "SIP-SCAN-002"), 1);
+    world_free(&w);
+    /* one call answered (an IVR behind the public number), then its
+     * dialog's tags on OPTIONS to 60 other addresses, each answered 481 by
+     * a SIP server: a sweep, not a dialog (no event: every request was
+     * taken for the dialog's, wherever it went) */
+    w = world_new(config_default());
+    const char *att = "203.0.113.50:5060";
+    call(&w, att, "192.0.2.10:5060", T0, "+442071234567", "+442079460000", "ivr1", END_ANSWER_NO_BYE, 1, NULL);
+    for (int i = 0; i < 60; i++) {
+        char dst[32], ruri[48];
+        snprintf(dst, sizeof dst, "198.51.100.%d:5060", 100 + i);
+        snprintf(ruri, sizeof ruri, "sip:100@198.51.100.%d", 100 + i);
+        req(&w, att, dst, T0 + SEC(3 + i * 0.2), "OPTIONS", ruri, "<sip:+442071234567@origin.example;user=phone>;tag=fivr1",
+            "<sip:+442079460000@carrier.example;user=phone>;tag=tivr1", "ivr1", (unsigned)(10 + i), NULL, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-SCAN-002"), 1);
+    /* the INVITE's target, and 59 of the 60 (the first is taken for the
+     * dialog's remote target): 60, estimated (a sketch past 23 items) */
+    CHECK(dint(find_rule(w.out, "SIP-SCAN-002"), "distinct_targets") >= 50);
     world_free(&w);
 }
 

@@ -474,14 +474,18 @@ static void collect_flood_span(void *user, const ev_event *ev, bool final) {
  * worker says 9.9 s, B's last request. Variant 2: B sends 500, and A's
  * INVITE at 10.5 s rolls the window while B's last batch is still held, so
  * the sum is under the threshold then: A's share is kept and reported at the
- * end (det_behaviour_finish_shared), which named no distinct_sources. */
+ * end (det_behaviour_finish_shared), which named no distinct_sources.
+ * Variant 3: variant 2, then A's single INVITE to the destination in each of
+ * the next five windows: each leaves a share under the threshold too, and
+ * the four kept were the newest, so A's 600 of the flood window made room
+ * for them and were never reported (500 of 1100 with 2 workers). */
 static void test_flood_late_share_times(void) {
     const char *path = "/tmp/fs38_test_inspect_flood_late.pcap";
-    for (int variant = 0; variant < 3; variant++) {
+    for (int variant = 0; variant < 4; variant++) {
         FILE *f = pcap_create(path);
         if (!f) return;
         enum { EACH = 600 };
-        const int each_b = variant == 2 ? 500 : EACH;
+        const int each_b = variant >= 2 ? 500 : EACH;
         const uint32_t base = 1700000000u; /* a multiple of the 10 s window */
         /* a first client elsewhere takes worker 1 (pick_worker counts worker 0's
          * reading), so A goes to worker 0, on the reader's thread: its share is
@@ -523,7 +527,15 @@ static void test_flood_late_share_times(void) {
                  "Call-ID: fll@x\r\nCSeq: 1 %s\r\nContent-Length: 0\r\n\r\n",
                  variant == 1 ? "OPTIONS" : "INVITE", dst, dst, variant == 1 ? "OPTIONS" : "INVITE");
         pcap_put_udp_to(f, "192.0.2.10", 5070, dst, payload, base + (variant == 0 ? 14 : variant == 1 ? 30 : 10),
-                        variant == 2 ? 500000u : 0);
+                        variant >= 2 ? 500000u : 0);
+        for (int k = 0; variant == 3 && k < 5; k++) { /* one request in each later window */
+            snprintf(payload, sizeof payload,
+                     "INVITE sip:100@198.51.100.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5070;branch=z9hG4bKfw%d\r\n"
+                     "Max-Forwards: 70\r\nFrom: <sip:u@192.0.2.10>;tag=w%d\r\nTo: <sip:100@198.51.100.1>\r\n"
+                     "Call-ID: flw%d@x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+                     k, k, k);
+            pcap_put_udp(f, "192.0.2.10", payload, base + 20 + 10 * (uint32_t)k, 500000u);
+        }
         fclose(f);
         flood_span got[2] = {{0}};
         for (unsigned w = 1; w <= 2; w++) {
