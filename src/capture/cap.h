@@ -574,11 +574,16 @@ int cap_sip_resync_start(const uint8_t *buf, size_t len);
 bool cap_sip_keepalive(const uint8_t *buf, size_t len);
 
 /* cap_ws.c: SIP over WebSocket (RFC 7118, RFC 6455 frames). */
+#define CAP_WS_MAX_HEADER 14 /* a frame header: 2 bytes, a 64-bit length, a mask key */
 /* 1: buf starts with the opening handshake of a WebSocket for SIP: a GET
  * with "Upgrade: websocket", or the "HTTP/1.1 101" answer, naming the sip
  * subprotocol (Sec-WebSocket-Protocol); its header block is *hdr_len bytes.
  * 0: it does not. -1: it may, its header block is not all in buf yet. */
 int cap_ws_handshake(const uint8_t *buf, size_t len, size_t *hdr_len);
+/* buf starts with a whole "HTTP/1.1 101" answer that names another
+ * subprotocol than sip: the peer's GET, which may have offered sip among
+ * others, was switched to that one, so the peer's frames are not SIP. */
+bool cap_ws_answer_not_sip(const uint8_t *buf, size_t len);
 /* Does the handshake block [handshake, + hdr_len) (cap_ws_handshake's)
  * name permessage-deflate (RFC 7692): offered, in a GET; agreed, in a 101? */
 bool cap_ws_deflate(const uint8_t *handshake, size_t hdr_len);

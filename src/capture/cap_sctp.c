@@ -27,8 +27,9 @@
  * lower (the oldest direction is given up to make room), SCTP_MAX_FRAGS
  * fragments (a message in more parts has its first ones merged into one)
  * and max_message + 1 bytes per direction, frag_timeout_s from a
- * direction's first fragment. Fragments given up are counted
- * (sctp_dropped). A message that outgrows max_message is handed on as its
+ * fragment's arrival (a direction's parts that came since stay: a message
+ * that never finished does not take the next one with it). Fragments
+ * given up are counted (sctp_dropped). A message that outgrows max_message is handed on as its
  * first max_message + 1 bytes marked oversized (as TCP does), and the rest
  * of it is skipped as it arrives.
  *
@@ -56,6 +57,7 @@ typedef struct sctp_frag {
                          * SCTP_MAX_FRAGS were merged) */
     uint32_t off, len; /* its bytes: buf[off, off + len) */
     uint8_t flags;
+    uint64_t ts;       /* when it came (merged: the earliest part's) */
 } sctp_frag;
 
 typedef struct sctp_dir {
@@ -65,7 +67,7 @@ typedef struct sctp_dir {
     uint32_t vtag;
     uint64_t msg;                 /* cap_sctp_chunk's: an I-DATA message, 0 for DATA */
     uint64_t hash;
-    uint64_t first_ts;
+    uint64_t first_ts;            /* when its oldest fragment held came, or earlier */
     uint32_t base;                /* TSN order is counted from here: SCTP_TSN_BEHIND
                                    * before the first fragment's (an earlier one may
                                    * come later) */
@@ -158,9 +160,41 @@ void cap_sctp_free(cap_sctp_table *t) {
     free(t);
 }
 
+static void compact(sctp_dir *s);
+
+/* Give up the fragments of s that came more than the timeout before
+ * now_us. Those that came since (the parts of a message begun lately, when
+ * an older one never finished) stay: true then, s moved to the young end of
+ * the age list with the time of its oldest one. */
+static bool dir_prune(cap_sctp_table *t, sctp_dir *s, uint64_t now_us) {
+    uint32_t kept = 0;
+    uint64_t oldest = UINT64_MAX;
+    for (uint32_t j = 0; j < s->nfrags; j++) {
+        if (s->frags[j].ts + t->timeout_us < now_us) continue;
+        if (s->frags[j].ts < oldest) oldest = s->frags[j].ts;
+        s->frags[kept++] = s->frags[j];
+    }
+    if (kept == 0) return false;
+    t->st->sctp_dropped += s->nfrags - kept;
+    s->nfrags = kept;
+    compact(s);
+    s->first_ts = oldest;
+    s->skipping = false; /* the tail of an oversized message would have come by now */
+    if (s != t->newest) { /* to the young end */
+        if (s->older) s->older->newer = s->newer;
+        else t->oldest = s->newer;
+        s->newer->older = s->older;
+        s->older = t->newest;
+        s->newer = NULL;
+        t->newest->newer = s;
+        t->newest = s;
+    }
+    return true;
+}
+
 void cap_sctp_expire(cap_sctp_table *t, uint64_t now_us) {
     while (t->oldest && (now_us == UINT64_MAX || t->oldest->first_ts + t->timeout_us < now_us))
-        dir_drop(t, t->oldest);
+        if (now_us == UINT64_MAX || !dir_prune(t, t->oldest, now_us)) dir_drop(t, t->oldest);
 }
 
 size_t cap_sctp_memory(const cap_sctp_table *t) {
@@ -330,6 +364,8 @@ static void merge_run(cap_sctp_table *t, sctp_dir *s) {
     }
     if (n) memcpy(s->buf, t->out, n);
     sctp_frag first = s->frags[0];
+    for (uint32_t j = 1; j < s->nfrags; j++)
+        if (s->frags[j].ts < first.ts) first.ts = s->frags[j].ts;
     first.ntsn = next_tsn(&s->frags[s->nfrags - 1]) - first.tsn;
     first.off = 0;
     first.len = n;
@@ -414,7 +450,8 @@ insert:
         return CAP_SCTP_IGNORED;
     }
     memmove(&s->frags[at + 1], &s->frags[at], (s->nfrags - at) * sizeof s->frags[0]);
-    s->frags[at] = (sctp_frag){.tsn = c->tsn, .ntsn = 1, .off = s->used, .len = c->len, .flags = c->flags};
+    s->frags[at] = (sctp_frag){
+        .tsn = c->tsn, .ntsn = 1, .off = s->used, .len = c->len, .flags = c->flags, .ts = c->ts_us};
     s->nfrags++;
     if (c->len) memcpy(s->buf + s->used, c->data, c->len); /* an empty part has no buffer yet */
     s->used += c->len;

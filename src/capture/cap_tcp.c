@@ -178,6 +178,9 @@ cap_tcp_table *cap_tcp_new(const cap_config *cfg, cap_stats *st, cap_emit_fn emi
     t->max_flow_bytes = cfg->max_flow_bytes ? cfg->max_flow_bytes : 1;
     t->max_msg = cfg->sip.max_message ? cfg->sip.max_message : 65535;
     if (t->max_msg > t->max_flow_bytes) t->max_msg = t->max_flow_bytes;
+    /* a WebSocket message of max_msg bytes is held whole with its frame
+     * header (limits.max_flow_bytes may equal max_message) */
+    if (t->max_flow_bytes - t->max_msg < CAP_WS_MAX_HEADER) t->max_flow_bytes = t->max_msg + CAP_WS_MAX_HEADER;
     t->max_bytes = cfg->max_tcp_bytes;
     t->idle_us = (uint64_t)cfg->tcp_idle_s * FS_USEC;
     t->heuristic = cfg->heuristic;
@@ -426,6 +429,20 @@ static void start_resync(cap_tcp_table *t, tcp_flow *f) {
     ws_context_lost(f);
 }
 
+/* The direction src -> dst answered its peer's WebSocket handshake with
+ * another subprotocol than sip (the peer offered several): the peer's
+ * direction, read as WebSocket frames for SIP since its GET, is not SIP; it
+ * is read on as the answer's direction is (resync: on a port that is not a
+ * SIP port, that one is not even tracked), so its frames raise nothing. */
+static void ws_peer_not_sip(cap_tcp_table *t, const fs_endpoint *src, const fs_endpoint *dst) {
+    tcp_flow *r = flow_find(t, dst, src, flow_hash(t, dst, src));
+    if (!r || !r->ws) return;
+    r->ws = r->ws_deflate = r->ws_more = false;
+    ws_inflater_end(t, r);
+    start_resync(t, r);
+    r->mid_line = true;
+}
+
 /* Resync: find the next line start that looks like a SIP start line. Returns
  * the offset to continue at; f->resync is cleared when one was found. */
 static size_t resync_scan(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, size_t len) {
@@ -443,6 +460,7 @@ static size_t resync_scan(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, size_
             size_t hl;
             int w = cap_ws_handshake(p + i, len - i, &hl);
             if (w == 1 || (w < 0 && r == 0)) r = w;
+            else if (w == 0 && cap_ws_answer_not_sip(p + i, len - i)) ws_peer_not_sip(t, &f->src, &f->dst);
         }
         if (r == 1) {
             f->resync = false;
@@ -497,15 +515,17 @@ static z_stream *ws_inflater(cap_tcp_table *t, tcp_flow *f) {
 }
 
 /* n bytes at in through z into what is left of its output; false on a
- * zlib error. A message that ends the DEFLATE stream (BFINAL) ends it:
- * the stream starts over, and a later reference back fails. */
-static bool ws_inflate_part(z_stream *z, const uint8_t *in, size_t n) {
+ * zlib error. A message that ends the DEFLATE stream (BFINAL, RFC 7692
+ * 7.2.3.3) ends it: the stream starts over, *ended is set, and a later
+ * reference back fails. */
+static bool ws_inflate_part(z_stream *z, const uint8_t *in, size_t n, bool *ended) {
     z->next_in = (Bytef *)(uintptr_t)in;
     z->avail_in = (uInt)n;
     while (z->avail_in && z->avail_out) {
         int rc = inflate(z, Z_SYNC_FLUSH);
         if (rc == Z_STREAM_END) {
             inflateReset(z);
+            *ended = true;
             return true; /* what follows the final block is not read */
         }
         if (rc != Z_OK) return rc == Z_BUF_ERROR; /* BUF_ERROR: no progress possible, not an error */
@@ -541,10 +561,13 @@ static int ws_resync_deflated(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, s
  * through the direction's window (with context takeover the messages
  * before it are its dictionary). At most max_msg bytes are emitted; a
  * longer one is emitted cut, marked oversized, and its window dropped,
- * so that a decompression bomb costs max_msg bytes of work. Ones that
- * cannot be read (a capture begun mid-connection, corrupt data, no
- * memory) are counted and the window starts over. */
-static void ws_emit_inflated(cap_tcp_table *t, tcp_flow *f, size_t n, uint64_t ts, uint64_t frame_no) {
+ * so that a decompression bomb costs max_msg bytes of work. head: the n
+ * bytes are only the first of a payload longer than max_msg; what they
+ * inflate to is emitted cut, marked oversized, as an uncompressed message
+ * too long is, and the window dropped (the rest of the message is not
+ * read). Ones that cannot be read (a capture begun mid-connection,
+ * corrupt data, no memory) are counted and the window starts over. */
+static void ws_emit_inflated(cap_tcp_table *t, tcp_flow *f, size_t n, bool head, uint64_t ts, uint64_t frame_no) {
     static const uint8_t tail[4] = {0x00, 0x00, 0xff, 0xff};
     z_stream *z = ws_inflater(t, f);
     if (!t->ws_plain) t->ws_plain = malloc((size_t)t->max_msg + 1);
@@ -555,7 +578,12 @@ static void ws_emit_inflated(cap_tcp_table *t, tcp_flow *f, size_t n, uint64_t t
     }
     z->next_out = t->ws_plain;
     z->avail_out = t->max_msg + 1;
-    bool ok = ws_inflate_part(z, t->ws_out, n) && ws_inflate_part(z, tail, sizeof tail);
+    /* the tail after a final block is not read either: fed to the stream
+     * started over, it would begin a stored block there that swallows the
+     * next message */
+    bool ended = false;
+    bool ok = ws_inflate_part(z, t->ws_out, n, &ended) &&
+              (ended || head || ws_inflate_part(z, tail, sizeof tail, &ended));
     size_t out = (size_t)t->max_msg + 1 - z->avail_out;
     if (!ok) {
         t->st->ws_inflate_failed++;
@@ -564,12 +592,12 @@ static void ws_emit_inflated(cap_tcp_table *t, tcp_flow *f, size_t n, uint64_t t
         return;
     }
     t->st->ws_inflated++;
-    if (out == 0) return; /* an empty message, as an uncompressed one is passed over */
-    bool cut = out > t->max_msg;
+    bool cut = head || out > t->max_msg;
     if (cut) {
-        out = t->max_msg;
+        if (out > t->max_msg) out = t->max_msg;
         inflateReset(z);
     }
+    if (out == 0) return; /* an empty message, as an uncompressed one is passed over */
     emit_msg(t, f, t->ws_plain, (uint32_t)out, cut, ts, frame_no);
 }
 
@@ -586,7 +614,7 @@ static size_t ws_step(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, size_t le
                                 &f->ws_scan)) {
     case CAP_WS_MESSAGE:
         if (f->ws_more) t->st->tcp_bytes_dropped += r.used; /* the last frame of one too long */
-        else if (r.compressed) ws_emit_inflated(t, f, r.out_len, ts, frame_no);
+        else if (r.compressed) ws_emit_inflated(t, f, r.out_len, false, ts, frame_no);
         else if (r.out_len) emit_msg(t, f, t->ws_out, (uint32_t)r.out_len, false, ts, frame_no);
         f->ws_more = false;
         return r.used;
@@ -595,9 +623,9 @@ static size_t ws_step(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, size_t le
     case CAP_WS_INCOMPLETE:
         return 0;
     case CAP_WS_TOO_BIG: /* its first bytes, marked oversized; the rest skipped */
-        if (r.compressed) { /* deflated longer than max_msg: not inflated, nor the window after it */
-            t->st->ws_inflate_failed++;
-            t->st->tcp_bytes_dropped += r.used;
+        if (r.compressed) { /* deflated longer than max_msg: its first bytes inflated, the window dropped */
+            if (r.out_len) ws_emit_inflated(t, f, r.out_len, true, ts, frame_no);
+            else t->st->tcp_bytes_dropped += r.used;
             ws_context_lost(f);
         } else if (!f->ws_more && r.out_len) {
             emit_msg(t, f, t->ws_out, (uint32_t)r.out_len, true, ts, frame_no);
@@ -653,6 +681,7 @@ static size_t frame_messages(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, si
                     continue;
                 }
                 if (w < 0) return pos;
+                if (cap_ws_answer_not_sip(p + pos, len - pos)) ws_peer_not_sip(t, &f->src, &f->dst);
             }
             if (start < 0) return pos;
         }
@@ -1385,6 +1414,7 @@ static void segment(cap_tcp_table *t, const cap_tcp_seg *s, unsigned ports) {
         if (start == 0 && !sip_port && t->heuristic && s->len > 0) { /* SIP over WebSocket, on any port */
             size_t hl;
             start = cap_ws_handshake(s->data, s->len, &hl);
+            if (start == 0 && cap_ws_answer_not_sip(s->data, s->len)) ws_peer_not_sip(t, &s->src, &s->dst);
         }
         /* with a key log, TLS on any port: pending until its keys are found */
         bool tls = start == 0 && !sip_port && t->heuristic && t->tls_keys && tls_heuristic(s);

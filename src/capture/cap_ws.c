@@ -39,9 +39,10 @@ static bool has_token(const uint8_t *p, size_t n, const char *word) {
 }
 
 /* Does a line of header `name` in the header block [p, p + n) (lines
- * ending in CRLF) hold word as a token? Every line of it is looked at: a
- * list header may come as several lines, read as one comma-separated value
- * (RFC 6455 11.3.4: a client may offer its subprotocols so). */
+ * ending in CRLF) hold word as a token (word NULL: is there such a line)?
+ * Every line of it is looked at: a list header may come as several lines,
+ * read as one comma-separated value (RFC 6455 11.3.4: a client may offer
+ * its subprotocols so). */
 static bool header_has_token(const uint8_t *p, size_t n, const char *name, const char *word) {
     size_t nl = strlen(name);
     const uint8_t *line = p, *end = p + n;
@@ -50,7 +51,7 @@ static bool header_has_token(const uint8_t *p, size_t n, const char *name, const
         if (!eol) return false;
         size_t ll = (size_t)(eol - line);
         if (ll > nl && line[nl] == ':' && strncasecmp((const char *)line, name, nl) == 0 &&
-            has_token(line + nl + 1, ll - nl - 1, word))
+            (!word || has_token(line + nl + 1, ll - nl - 1, word)))
             return true;
         line = eol + 1;
     }
@@ -70,6 +71,19 @@ int cap_ws_handshake(const uint8_t *buf, size_t len, size_t *hdr_len) {
     if (!header_has_token(buf, block, "Sec-WebSocket-Protocol", "sip")) return 0;
     *hdr_len = block;
     return 1;
+}
+
+bool cap_ws_answer_not_sip(const uint8_t *buf, size_t len) {
+    static const char ok[] = "HTTP/1.1 101";
+    if (len < sizeof ok - 1 || memcmp(buf, ok, sizeof ok - 1) != 0) return false;
+    size_t n = len < WS_MAX_HANDSHAKE ? len : WS_MAX_HANDSHAKE;
+    const uint8_t *end = memmem(buf, n, "\r\n\r\n", 4);
+    if (!end) return false;
+    size_t block = (size_t)(end - buf) + 4;
+    /* one that names no subprotocol at all (against RFC 7118) is let be:
+     * its peer, which offered sip, speaks it */
+    return header_has_token(buf, block, "Sec-WebSocket-Protocol", NULL) &&
+           !header_has_token(buf, block, "Sec-WebSocket-Protocol", "sip");
 }
 
 bool cap_ws_deflate(const uint8_t *handshake, size_t hdr_len) {

@@ -58,4 +58,34 @@ ok "the 1.2 kB message is oversized, at its second part" is \
     "LIMIT_MESSAGE_SIZE 19"
 ok "its second and third parts not read" is "$(stat "$TMPD/s3.json" .capture.sctp_dropped)" 3
 
+# a message whose last part never comes (at 0 s), then 40 split in two parts half a second apart
+# on the same association, one a second, for 40 s: each is read; only the unfinished one is given
+# up, frag_timeout_s (30) after it came. Before, the whole association's parts were given up 30 s
+# after the unfinished one came, with them the first part of the message under way: 39 of 40 read
+python3 - "$TMPD/timeout.pcap" <<'PY'
+import struct, sys
+sys.path.insert(0, 'tests/data/capture')
+from pcapgen import ip4, eth
+def opt(n):
+    return (b'OPTIONS sip:100@192.0.2.200 SIP/2.0\r\nVia: SIP/2.0/SCTP 10.2.0.20:5060;branch=z9hG4bK-o%d\r\n'
+            b'Max-Forwards: 70\r\nFrom: <sip:100@192.0.2.200>;tag=o%d\r\nTo: <sip:100@192.0.2.200>\r\n'
+            b'Call-ID: sctp-o%d\r\nCSeq: 1 OPTIONS\r\nUser-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n' % (n, n, n))
+def part(payload, flags, tsn, ssn):
+    c = struct.pack('!BBHIHHI', 0, flags, 16 + len(payload), tsn, 0, ssn, 0) + payload
+    sctp = struct.pack('!HHII', 5060, 5060, 0x0a0b0c0d, 0) + c + b'\0' * (-len(c) % 4)
+    return eth(ip4('10.2.0.20', '192.0.2.200', 132, sctp))
+frames = [(0.0, part(opt(0)[:100], 2, 1, 0))]
+for k in range(1, 41):
+    m = opt(k)
+    frames += [(k - 0.5, part(m[:100], 2, 2 * k, k)), (k, part(m[100:], 1, 2 * k + 1, k))]
+out = struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1)
+for t, f in frames:
+    out += struct.pack('<IIII', 1700000200 + int(t), int(t % 1 * 1e6), len(f), len(f)) + f
+open(sys.argv[1], 'wb').write(out)
+PY
+expect_exit 0 "an unfinished message, then 40 s of split ones" "$FS38" inspect --json --stats-json "$TMPD/t.json" "$TMPD/timeout.pcap"
+ok "...all 40 read, only the unfinished part given up" is \
+    "$(jq -r '"\(.transports.sctp) \(.capture.sctp_reassembled) \(.capture.sctp_dropped)"' "$TMPD/t.json")" "40 40 1"
+ok "...tshark reads the 40 too" is "$(tshark -r "$TMPD/timeout.pcap" -Y sip.Call-ID 2>/dev/null | wc -l)" 40
+
 finish test_sctp

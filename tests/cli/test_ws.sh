@@ -28,6 +28,42 @@ ok "tshark reads the same 8 (ws-1 twice: request and answer), none of the chat s
 
 expect_exit 0 "inspect --workers 2" "$FS38" inspect --workers 2 --json --stats-json "$TMPD/s2.json" "$PCAP"
 ok "--workers 2: the same" is "$(scan "$TMPD/out") $(jq -r .transports.ws "$TMPD/s2.json")" "$(scan "$TMPD/w1.ndjson") 8"
+# a client that offers sip among other subprotocols ("chat, sip") and a server that picks chat:
+# the client's frames are not SIP either (tshark reads none). On 5060 (a SIP port) and on 8086
+# with the 101 answer in two segments. Before, the client's direction was read as SIP over
+# WebSocket from its GET: its JSON raised SIP-MAL-001 (NOT_SIP), its SIP-looking text was read
+python3 - "$TMPD/chat.pcap" <<'PY'
+import struct, sys
+sys.path.insert(0, 'tests/data/capture')
+from pcapgen import ip4, tcp, eth, write_pcap
+srv, out = '192.0.2.200', []
+def conn(cli, port, split):
+    seq = {'c': 1000, 's': 5000}
+    def seg(d, data=b'', flags=0x18):
+        src, dst, sp, dp = (cli, srv, 40000 + port % 1000, port) if d == 'c' else (srv, cli, port, 40000 + port % 1000)
+        out.append(eth(ip4(src, dst, 6, tcp(sp, dp, seq[d], flags, data))))
+        seq[d] += len(data) + (1 if flags & 0x02 else 0)
+    def frame(m):  # final text frame, masked with a zero key
+        return bytes([0x81, 0x80 | 126]) + struct.pack('!H', len(m)) + b'\0\0\0\0' + m
+    seg('c', flags=0x02); seg('s', flags=0x12); seg('c', flags=0x10)
+    seg('c', b'GET /ws HTTP/1.1\r\nHost: 192.0.2.200\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+             b'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: chat, sip\r\n'
+             b'Sec-WebSocket-Version: 13\r\n\r\n')
+    answer = (b'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+              b'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat\r\n\r\n')
+    for part in ((answer[:40], answer[40:]) if split else (answer,)): seg('s', part)
+    seg('c', frame(b'{"type": "hello", "text": "hi there, this is chat and not SIP at all"}'))
+    seg('c', frame(b'OPTIONS sip:100@192.0.2.200 SIP/2.0\r\nVia: SIP/2.0/WS ' + cli.encode() + b';branch=z9hG4bK-c\r\n'
+                   b'Max-Forwards: 70\r\nFrom: <sip:100@192.0.2.200>;tag=c\r\nTo: <sip:100@192.0.2.200>\r\n'
+                   b'Call-ID: ws-chat\r\nCSeq: 1 OPTIONS\r\nUser-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n'))
+conn('10.4.0.8', 5060, False)
+conn('10.4.0.9', 8086, True)
+write_pcap(sys.argv[1], out)
+PY
+expect_exit 0 "sip offered, chat agreed" "$FS38" inspect --json --stats-json "$TMPD/chat.json" "$TMPD/chat.pcap"
+ok "...nothing read as SIP, no event" is "$(jq -r '"\(.transports.ws // 0) \(.not_sip)"' "$TMPD/chat.json") $(wc -l <"$TMPD/out")" "0 0 0"
+ok "...tshark reads no SIP message there either" is "$(tshark -r "$TMPD/chat.pcap" -Y sip.Call-ID 2>/dev/null | wc -l)" 0
+
 
 # --- permessage-deflate (RFC 7692), tests/data/capture/ws-deflate.pcap (make_tunnels.py) ---------
 # 10.4.0.4: ws-11..14 compressed with context takeover, the server's 200 compressed, ws-15
@@ -53,6 +89,43 @@ assert all(w in t for w in want), t' "$(cat "$TMPD/tshark")"
 expect_exit 0 "...--workers 2" "$FS38" inspect --workers 2 --json --stats-json "$TMPD/d2.json" "$D"
 ok "...--workers 2: the same" is "$(scan "$TMPD/out") $(jq -r .capture.ws_inflated "$TMPD/d2.json")" \
     "$(scan "$TMPD/d.ndjson") 11"
+# a message whose sender ended the DEFLATE stream (BFINAL set: RFC 7692 7.2.3.3, a final block in
+# place of the empty stored one), then two from a fresh compressor: the stream starts over after
+# it. Before, the 4 octets appended to it began a stored block in the new stream that swallowed
+# the next message: 1 of 3 read, 2 failed
+python3 - "$TMPD/bfinal.pcap" <<'PY'
+import struct, sys, zlib
+sys.path.insert(0, 'tests/data/capture')
+from pcapgen import ip4, tcp, eth, write_pcap
+cli, srv, out, seq = '10.4.0.7', '192.0.2.200', [], {'c': 1000, 's': 5000}
+def seg(d, data=b'', flags=0x18):
+    src, dst, sp, dp = (cli, srv, 40083, 8083) if d == 'c' else (srv, cli, 8083, 40083)
+    out.append(eth(ip4(src, dst, 6, tcp(sp, dp, seq[d], flags, data))))
+    seq[d] += len(data) + (1 if flags & 0x02 else 0)
+def frame(z):  # final, compressed (RSV1), text, unmasked
+    return bytes([0xc1, 126]) + struct.pack('!H', len(z)) + z
+def opt(n):
+    return (b'OPTIONS sip:100@192.0.2.200 SIP/2.0\r\nVia: SIP/2.0/WS 10.4.0.7:5060;branch=z9hG4bK-b%d\r\n'
+            b'Max-Forwards: 70\r\nFrom: <sip:100@192.0.2.200>;tag=b%d\r\nTo: <sip:100@192.0.2.200>\r\n'
+            b'Call-ID: ws-4%d\r\nCSeq: 1 OPTIONS\r\nUser-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n' % (n, n, n))
+seg('c', flags=0x02); seg('s', flags=0x12); seg('c', flags=0x10)
+ext = b'Sec-WebSocket-Extensions: permessage-deflate\r\n'
+seg('c', b'GET /ws HTTP/1.1\r\nHost: 192.0.2.200\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+         b'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: sip\r\n'
+         b'Sec-WebSocket-Version: 13\r\n' + ext + b'\r\n')
+seg('s', b'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+         b'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: sip\r\n' + ext + b'\r\n')
+c = zlib.compressobj(wbits=-15)
+seg('c', frame(c.compress(opt(1)) + c.flush(zlib.Z_FINISH)))
+c = zlib.compressobj(wbits=-15)
+for n in (2, 3):
+    seg('c', frame((c.compress(opt(n)) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]))
+write_pcap(sys.argv[1], out)
+PY
+expect_exit 0 "a compressed message that ends the DEFLATE stream" "$FS38" inspect --json --stats-json "$TMPD/bf.json" "$TMPD/bfinal.pcap"
+ok "...it and the two after it read, none failed" is \
+    "$(jq -r '"\(.transports.ws) \(.capture.ws_inflated) \(.capture.ws_inflate_failed)"' "$TMPD/bf.json")" "3 3 0"
+
 
 # a segment lost (ws-12 and ws-13): ws-14 and ws-16 refer back to it. Neither is read as
 # other bytes: the window starts over at the gap, and a reference into it fails, counted
@@ -61,6 +134,46 @@ expect_exit 0 "a compressed WebSocket with a lost segment" "$FS38" inspect --sta
 ok "...ws-16 counted as not inflated, no other message malformed than the bomb" is \
     "$(jq -c '[.capture.ws_inflate_failed, .anomalies]' "$TMPD/g.json")" "$(jq -c '[1, .anomalies]' "$TMPD/d.json")"
 ok "...the summary says so" grep -q "compressed WebSocket messages not inflated 1" "$TMPD/out"
+# a compressed message whose deflated payload is longer than limits.max_message (512 here): its
+# first bytes inflated and read as an oversized message (SIP-MAL-002), as the same message sent
+# uncompressed is; the one after it read. Before, it was dropped as not inflated: no event
+python3 - "$TMPD/zbig.pcap" <<'PY'
+import random, struct, sys, zlib
+sys.path.insert(0, 'tests/data/capture')
+from pcapgen import ip4, tcp, eth, write_pcap
+cli, srv, out, seq = '10.4.0.10', '192.0.2.200', [], {'c': 1000, 's': 5000}
+def seg(d, data=b'', flags=0x18):
+    src, dst, sp, dp = (cli, srv, 40087, 8087) if d == 'c' else (srv, cli, 8087, 40087)
+    out.append(eth(ip4(src, dst, 6, tcp(sp, dp, seq[d], flags, data))))
+    seq[d] += len(data) + (1 if flags & 0x02 else 0)
+def frame(m, rsv1):  # final text frame, unmasked
+    return bytes([0xc1 if rsv1 else 0x81, 126]) + struct.pack('!H', len(m)) + m
+def opt(n, pad=b''):
+    return (b'OPTIONS sip:100@192.0.2.200 SIP/2.0\r\nVia: SIP/2.0/WS 10.4.0.10:5060;branch=z9hG4bK-z%d\r\n'
+            b'Max-Forwards: 70\r\nFrom: <sip:100@192.0.2.200>;tag=z%d\r\nTo: <sip:100@192.0.2.200>\r\n'
+            b'Call-ID: ws-5%d\r\nCSeq: 1 OPTIONS\r\n%sUser-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n' % (n, n, n, pad))
+seg('c', flags=0x02); seg('s', flags=0x12); seg('c', flags=0x10)
+ext = b'Sec-WebSocket-Extensions: permessage-deflate\r\n'
+seg('c', b'GET /ws HTTP/1.1\r\nHost: 192.0.2.200\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+         b'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: sip\r\n'
+         b'Sec-WebSocket-Version: 13\r\n' + ext + b'\r\n')
+seg('s', b'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+         b'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: sip\r\n' + ext + b'\r\n')
+random.seed(1)
+big = opt(1, b'X-Pad: ' + bytes(random.choice(b'0123456789abcdef') for _ in range(3000)) + b'\r\n')
+for m in (big, opt(2)):  # each compressed alone: the window after one cut is gone
+    c = zlib.compressobj(wbits=-15)
+    z = (c.compress(m) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
+    assert (len(z) > 512) == (m is big)
+    seg('c', frame(z, True))
+seg('c', frame(big, False))
+write_pcap(sys.argv[1], out)
+PY
+printf 'limits:\n  max_message: 512\n' >"$TMPD/small.yaml"
+expect_exit 0 "a compressed message longer than max_message" "$FS38" inspect --config "$TMPD/small.yaml" --json --stats-json "$TMPD/zb.json" "$TMPD/zbig.pcap"
+ok "...read cut and oversized as its uncompressed copy is, the one after it read" is \
+    "$(jq -r '"\(.transports.ws) \(.anomalies.LIMIT_MESSAGE_SIZE) \(.capture.ws_inflate_failed)"' "$TMPD/zb.json")" "3 2 0"
+
 
 # a segment lost where the sender compresses each message alone (10.4.0.5, the empty one): the
 # direction resumes at the next compressed frame that inflates to a start line (ws-22). Before,
@@ -69,5 +182,38 @@ python3 tests/cli/pcap_edit.py "$D" "$TMPD/gapb.pcap" drop 18
 expect_exit 0 "a lost segment without context takeover" "$FS38" inspect --json --stats-json "$TMPD/gb.json" "$TMPD/gapb.pcap"
 ok "...ws-22 read after it: 10.4.0.5 scanned twice, nothing failed" is \
     "$(jq -r 'select(.observables[0].value == "10.4.0.5") | .evidence.count' "$TMPD/out") $(jq -r .capture.ws_inflate_failed "$TMPD/gb.json")" "2 0"
+# limits.max_flow_bytes equal to max_message (2048, as configuration.md allows): a message of 2048
+# bytes in one masked frame (8 bytes of header) is read, as over plain TCP. Before, the direction's
+# buffer could not hold the frame: the message was dropped without an event, and the stream resynced
+python3 - "$TMPD/full.pcap" <<'PY'
+import struct, sys
+sys.path.insert(0, 'tests/data/capture')
+from pcapgen import ip4, tcp, eth, write_pcap
+cli, srv, out, seq = '10.4.0.11', '192.0.2.200', [], {'c': 1000, 's': 5000}
+def seg(d, data=b'', flags=0x18):
+    src, dst, sp, dp = (cli, srv, 40088, 8088) if d == 'c' else (srv, cli, 8088, 40088)
+    out.append(eth(ip4(src, dst, 6, tcp(sp, dp, seq[d], flags, data))))
+    seq[d] += len(data) + (1 if flags & 0x02 else 0)
+def opt(n, size):
+    m = (b'OPTIONS sip:100@192.0.2.200 SIP/2.0\r\nVia: SIP/2.0/WS 10.4.0.11:5060;branch=z9hG4bK-f%d\r\n'
+         b'Max-Forwards: 70\r\nFrom: <sip:100@192.0.2.200>;tag=f%d\r\nTo: <sip:100@192.0.2.200>\r\n'
+         b'Call-ID: ws-6%d\r\nCSeq: 1 OPTIONS\r\nUser-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n' % (n, n, n))
+    return m.replace(b'User-Agent', b'X-Pad: ' + b'p' * (size - len(m) - 9) + b'\r\nUser-Agent')
+seg('c', flags=0x02); seg('s', flags=0x12); seg('c', flags=0x10)
+seg('c', b'GET /ws HTTP/1.1\r\nHost: 192.0.2.200\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+         b'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: sip\r\nSec-WebSocket-Version: 13\r\n\r\n')
+seg('s', b'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+         b'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: sip\r\n\r\n')
+for n in (1, 2):
+    m = opt(n, 2048)
+    f = bytes([0x81, 0x80 | 126]) + struct.pack('!H', len(m)) + b'\0\0\0\0' + m
+    for i in range(0, len(f), 1000): seg('c', f[i:i + 1000])
+write_pcap(sys.argv[1], out)
+PY
+printf 'limits:\n  max_message: 2048\n  max_flow_bytes: 2048\n' >"$TMPD/full.yaml"
+expect_exit 0 "max_flow_bytes = max_message" "$FS38" inspect --config "$TMPD/full.yaml" --json --stats-json "$TMPD/full.json" "$TMPD/full.pcap"
+ok "...two messages of max_message bytes read whole, nothing dropped" is \
+    "$(jq -r '"\(.transports.ws) \(.anomalies.LIMIT_MESSAGE_SIZE // 0) \(.capture.tcp_bytes_dropped)"' "$TMPD/full.json")" "2 0 0"
+
 
 finish test_ws
