@@ -554,6 +554,7 @@ static void irsf_velocity(det_ctx *c, det_call *call, det_caller *k) {
     if (k) {
         uint64_t start = k->irsf_start;
         if (det_window_roll(&k->irsf_start, c->ts, rc->window_s)) {
+            if (k->irsf_flagged) det_window_continues(c, R_IRSF_VELOCITY, call->caller_key ^ SALT_IRSF);
             k->irsf_calls = 0;
             det_sketch_clear(&k->irsf_numbers);
             k->irsf_flagged = false;
@@ -587,6 +588,7 @@ static void irsf_velocity(det_ctx *c, det_call *call, det_caller *k) {
     if (c->src_allowed || call->caller_allowed || !s || relaying_peer(c, &c->p->src.addr))
         return; /* as short_ring (c: the INVITE at hand, also a retried one) */
     if (det_window_roll(&s->irsf_start, c->ts, rc->window_s)) {
+        if (s->irsf_flagged) det_window_continues(c, R_IRSF_VELOCITY, det_key_addr(eng, &s->addr, SALT_IRSF));
         s->irsf_calls = 0;
         det_sketch_clear(&s->irsf_numbers);
         s->irsf_flagged = false;
@@ -616,6 +618,7 @@ static void call_volume(det_ctx *c, det_call *call, det_caller *k) {
     if (!rc->enabled || !k) return;
     uint64_t start = k->vol_start;
     if (det_window_roll(&k->vol_start, c->ts, rc->window_s)) {
+        if (k->vol_flagged) det_window_continues(c, R_CALL_VOLUME, call->caller_key ^ SALT_VOLUME);
         k->vol_calls = 0;
         k->vol_flagged = false;
         k->vol_last = 0;
@@ -670,6 +673,7 @@ static void count_attempt(det_ctx *c, det_call *call, det_caller *k) {
         k->concurrent++;
         call->counted_active = true;
         if (det_window_roll(&k->wangiri_start, c->ts, wr->window_s)) {
+            if (k->wangiri_flagged) det_window_continues(c, R_WANGIRI, call->caller_key ^ SALT_WANGIRI);
             k->short_rings = k->answered = k->calls = 0;
             k->ring_us_total = 0;
             det_sketch_clear(&k->callees);
@@ -681,6 +685,7 @@ static void count_attempt(det_ctx *c, det_call *call, det_caller *k) {
     det_source *s = c->requester;
     if (s && !c->src_allowed && !call->caller_allowed) {
         if (det_window_roll(&s->wangiri_start, c->ts, wr->window_s)) {
+            if (s->wangiri_flagged) det_window_continues(c, R_WANGIRI, source_incident(c->eng, call, SALT_WANGIRI));
             s->wangiri_calls = s->wangiri_short = s->wangiri_answered = 0;
             s->wangiri_ring_us = 0;
             det_sketch_clear(&s->wangiri_callees);

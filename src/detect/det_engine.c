@@ -227,12 +227,29 @@ static void event_init(ev_event *ev, const det_ctx *c, det_rule_id r) {
     sample_fill(&ev->sample, c);
 }
 
+static bool hit_after_quiet(const det_incident *inc, uint64_t ts);
+static bool in_unconfirmed_jump(const det_engine *eng, uint64_t ts);
+
+/* The attacker's request becomes the sample of an incident the victim's
+ * answers opened: it is activity of the incident, so last_seen (and what
+ * follows from it) covers it, even when no answer to it comes (the last
+ * guess of a brute force): a sample is never later than last_seen. */
 void det_sample_request(det_ctx *c, det_rule_id r, uint64_t key_hash) {
     if (!c->m || !c->m->is_request) return;
-    det_incident *inc = det_table_find(&c->eng->incidents, det_incident_key(r, key_hash));
-    if (!inc || !inc->ev->sample.status) return;
-    sample_fill(&inc->ev->sample, c);
-    ev_source_ip_follows_sample(inc->ev); /* an IPv6 source's ip is its sample's */
+    det_engine *eng = c->eng;
+    det_incident *inc = det_table_find(&eng->incidents, det_incident_key(r, key_hash));
+    if (!inc || !inc->ev->sample.status || hit_after_quiet(inc, c->ts)) return;
+    ev_event *ev = inc->ev;
+    sample_fill(&ev->sample, c);
+    ev_source_ip_follows_sample(ev); /* an IPv6 source's ip is its sample's */
+    if (c->ts <= ev->last_us) return;
+    uint32_t w = det_rule_cfg(c, r)->window_s;
+    ev->last_us = c->ts;
+    ev->window_s = (double)(ev->last_us - ev->first_us) / 1e6;
+    ev->valid_until_us = ev->last_us + (uint64_t)ev->ttl_s * FS_USEC;
+    inc->quiet_until = ev->last_us + (uint64_t)(w ? w : 60) * FS_USEC;
+    if (!in_unconfirmed_jump(eng, c->ts) && c->ts > inc->sane_last_us) inc->sane_last_us = c->ts;
+    det_table_touch(&eng->incidents, inc, c->ts);
 }
 
 /* Rules that judge the message itself: keyed by its sender, a response's
@@ -480,14 +497,27 @@ ev_event *det_hit_since(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t a
     return det_hit_span(c, r, key_hash, add, since_us, 0, opened);
 }
 
+void det_window_continues(det_ctx *c, det_rule_id r, uint64_t key_hash) {
+    det_engine *eng = c->eng;
+    det_incident *inc = det_table_find(&eng->incidents, det_incident_key(r, key_hash));
+    if (!inc || hit_after_quiet(inc, c->ts)) return;
+    uint32_t w = det_rule_cfg(c, r)->window_s;
+    uint64_t until = c->ts + (uint64_t)(w ? w : 60) * FS_USEC;
+    if (until > inc->quiet_until) inc->quiet_until = until;
+}
+
 /* Live mode: an open incident reported again once its activity went on for
  * half its ttl_s past the last report: receivers act on a version until its
  * valid_until (last_seen + ttl_s), so an attack that lasts longer than the
- * ttl would otherwise be forgotten by them while it goes on. */
-static bool refresh_due(const det_incident *inc) {
+ * ttl would otherwise be forgotten by them while it goes on. Also at the
+ * last tick before that valid_until: the clock ticks once a second, and
+ * with a short ttl_s (a few seconds) half of it may pass just after a tick,
+ * the next one coming after the version receivers hold ran out. */
+static bool refresh_due(const det_engine *eng, const det_incident *inc) {
     const ev_event *ev = inc->ev;
-    return ev->ttl_s && ev->count != inc->count_at_report &&
-           ev->last_us >= inc->last_at_report + (uint64_t)ev->ttl_s * FS_USEC / 2;
+    if (!ev->ttl_s || ev->count == inc->count_at_report) return false;
+    uint64_t ttl = (uint64_t)ev->ttl_s * FS_USEC;
+    return ev->last_us >= inc->last_at_report + ttl / 2 || eng->now_us + TICK_US >= inc->last_at_report + ttl;
 }
 
 /* Live mode: report freshly opened incidents once their detector filled
@@ -498,7 +528,7 @@ static void report_open_incidents(det_engine *eng) {
         det_incident *inc = det_table_at(&eng->incidents, i);
         if (!inc) continue;
         if (inc->reported_open) {
-            if (!refresh_due(inc)) continue;
+            if (!refresh_due(eng, inc)) continue;
             inc->ev->version++;
         } else if (!incident_reportable(eng, inc)) {
             continue;

@@ -497,6 +497,14 @@ ev_event *det_hit_since(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t a
  * last_seen says so. */
 ev_event *det_hit_span(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, uint64_t since_us,
                        uint64_t until_us, bool *opened);
+/* A windowed detector began a new window for the entity it had flagged in
+ * the window before (crossed its threshold there). While that incident is
+ * open the new window's activity is its: it stays open for the window, so
+ * that the window crossing later continues it instead of opening a second
+ * incident after fewer than window_s of quiet (a scan resumed after a
+ * pause: the timer would otherwise close the first at its last hit +
+ * window_s, before the second window's crossing). */
+void det_window_continues(det_ctx *c, det_rule_id r, uint64_t key_hash);
 /* Evidence only (--pcap-out): the message at hand belongs to a call that
  * counted toward rule r's incident keyed by key_hash; hands it over with
  * that incident (det_evidence_ref.in_call) if it is open and reportable,

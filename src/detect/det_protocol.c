@@ -40,12 +40,13 @@ static void note_anomaly(ev_event *ev, const char *code) { ev_list_add(ev, "anom
 
 static void source_observable(ev_event *ev, const det_ctx *c) { det_sender_observables(ev, c); }
 
-/* Bytes of header field h up to its line end (folding included), at most
- * one more than sip_parse measured against max_header_len (its CR). */
+/* Bytes of header field h up to its line end (folding included, the CR of
+ * its CRLF not), as sip_parse measured it against max_header_len. */
 static size_t field_span(const sip_msg *m, const sip_header *h) {
     const char *end = h->value.p + h->value.len, *stop = m->raw.p + m->raw.len;
     if (end < h->name.p + h->name.len) end = h->name.p + h->name.len;
     while (end < stop && *end != '\n') end++;
+    if (end > h->name.p && end[-1] == '\r') end--;
     return (size_t)(end - h->name.p);
 }
 

@@ -506,7 +506,14 @@ static bool fold_live(insp *in, unsigned w, const ev_event *ev, bool final) {
             live_remember_done(in, alone.event_id);
             return true;
         }
-        if (!l) return false; /* never reported open by another worker: as it is */
+        if (!l) { /* never reported open by another worker: as it is */
+            /* its id is done too: the key's next incident on this worker
+             * (evicted from a full table before a tick reported it open,
+             * then hit again within the quiet window) gets it again from
+             * det_shared, and must not repeat its version 1 */
+            live_remember_done(in, ev->event_id);
+            return false;
+        }
         ev_event share = *ev;
         memcpy(share.event_id, l->event_id, sizeof share.event_id);
         if (l->final) {

@@ -88,7 +88,7 @@ extern const sip_charset sip_cs_callid;    /* Call-ID octet but '@': VCHAR, >= 0
 /* The fast paths' URI classes (sip_validate.c; see uri_class there): */
 extern const sip_charset sip_cs_uri_plain; /* plain userinfo octet (no '@' '%' [ ] ^ ` { | }) */
 extern const sip_charset sip_cs_host;      /* alnum - . _ */
-extern const sip_charset sip_cs_uri_param; /* URI octet other than ';' and '@' */
+extern const sip_charset sip_cs_uri_param; /* URI octet other than ; @ ^ ` { | } */
 extern const sip_charset sip_cs_via_value; /* token : [ ] */
 extern const sip_charset sip_cs_qdtext;    /* not '"', '\\', CTL (0x80-0xff in) */
 extern const sip_charset sip_cs_token_sp;  /* token or SP */
@@ -581,6 +581,14 @@ typedef struct sip_via_iter {
 } sip_via_iter;
 bool sip_via_next(const sip_msg *m, sip_via_iter *it, sip_via *v, bool *bad);
 bool sip_via_parse(fs_str item, sip_via *v);
+
+/* The media type of a Content-Type value or an Accept item: "type/subtype"
+ * without its parameters, and without the SWS RFC 3261 allows around the
+ * '/' (media-type = m-type SLASH m-subtype, SLASH = SWS "/" SWS): a slice
+ * of v, or, when such whitespace is there, a copy in buf (cap octets; a
+ * type longer than that comes back as written). */
+#define SIP_MEDIA_TYPE_MAX 128
+fs_str sip_media_type(fs_str v, char *buf, size_t cap);
 
 /* SDP summary: enough for topology-leak and media checks. */
 #define SIP_SDP_MAX 8

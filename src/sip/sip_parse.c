@@ -405,13 +405,17 @@ static fs_str header_params(fs_str v) {
     return FS_STR_NULL;
 }
 
-/* tag= among the header parameters. Hops from ';' to ';'; parameters with
- * quoted strings (which may hide a ';') take the full parameter parser. */
+/* tag= among the header parameters: the first "tag" with a '=' (a ";tag"
+ * alone is no tag, as sip_fast_nameaddr takes it). Hops from ';' to ';';
+ * parameters with quoted strings (which may hide a ';') take the full
+ * parameter parser. */
 static fs_str tag_of(fs_str v) {
     fs_str tag = FS_STR_NULL, params = header_params(v);
     if (params.len == 0) return tag;
     if (memchr(params.p, '"', params.len)) {
-        sip_param_get(params, "tag", &tag);
+        fs_str rest = params, n, val;
+        while (sip_param_next(&rest, &n, &val))
+            if (val.p && n.len == 3 && sip_lower_eq(n.p, "tag", 3)) return val;
         return tag;
     }
     const char *p = params.p, *end = params.p + params.len;
@@ -537,7 +541,8 @@ static void core_field(sip_msg *m, parse_ctx *c, sip_header_id id, fs_str v) {
  * [p, e): not the CRLF (or bare LF) that ends the line or a folded one, not
  * the octet a backslash escapes (quoted-pair, RFC 3261 25.1: "\<NUL>" is
  * legal inside a quoted string, RFC 4475 3.1.1.2). A CR not followed by an
- * LF is always one: quoted-pair excludes CR and LF. */
+ * LF is always one: quoted-pair excludes CR and LF. A backslash escapes the
+ * CTL only when it is not itself escaped: in "\\<NUL>" the NUL is raw. */
 static bool header_ctl(const char *p, const char *e) {
     for (const char *b = p; p < e; p++) {
         unsigned char ch = (unsigned char)*p;
@@ -546,7 +551,9 @@ static bool header_ctl(const char *p, const char *e) {
             if (p + 1 < e && p[1] == '\n') continue;
             return true;
         }
-        if (p > b && p[-1] == '\\') continue;
+        size_t slashes = 0; /* the run of backslashes before p: an odd one escapes it */
+        for (const char *q = p; q > b && q[-1] == '\\'; q--) slashes++;
+        if (slashes & 1) continue;
         return true;
     }
     return false;
@@ -573,7 +580,9 @@ static bool list_items_fit(sip_header_id id, fs_str value, size_t max_len) {
  * name (letters and '-', so all token octets) is taken as is; any other
  * name is scanned as a token. */
 static void header_field(sip_msg *m, parse_ctx *c, const char *p, const char *e, const char *colon) {
-    bool too_long = (size_t)(e - p) > c->max_hlen;
+    /* the field without the CR of its CRLF: a field of max_header_len octets
+     * fits, whether its line ends in CRLF or a bare LF */
+    bool too_long = (size_t)(e - p) - (e > p && e[-1] == '\r') > c->max_hlen;
     const char *n = p;
     fs_str name = FS_STR_NULL;
     sip_header_id id = SIP_H_OTHER;

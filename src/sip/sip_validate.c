@@ -46,13 +46,6 @@ static inline const char *port_digits(const char *p, const char *e, uint32_t *v)
     return p;
 }
 
-/* s with everything from the first c on removed. */
-static fs_str before(fs_str s, char c) {
-    const char *x = s.len ? memchr(s.p, c, s.len) : NULL;
-    if (x) s.len = (uint32_t)(x - s.p);
-    return s;
-}
-
 /* Word lists with their lengths, so a lookup compares lengths first. */
 typedef struct word {
     const char *s;
@@ -334,9 +327,10 @@ static bool date_ok(fs_str v) {
  * character (token, ':' and brackets for IPv6 received=), 16 = plain
  * userinfo octet: a URI octet other than '@', '%' (escapes take the full
  * check) and [ ] ^ ` { | } (not in RFC 3261 user/password; '#' stays, see
- * userinfo_ok), 32 = plain URI octet other than ';' and '@' (inside one URI
- * parameter), 64 = octet of a plain quoted display name (not '"', '\\',
- * CTL), 128 = token character or SP (an unquoted display name). */
+ * userinfo_ok), 32 = plain URI octet other than ';' '@' and ^ ` { | }
+ * (inside one URI parameter; those five no URI holds raw, see
+ * uri_octets_ok), 64 = octet of a plain quoted display name (not '"',
+ * '\\', CTL), 128 = token character or SP (an unquoted display name). */
 enum { UC_URI = 1, UC_HOST = 2, UC_V6 = 4, UC_VIAV = 8, UC_PLAIN = 16, UC_PCHAR = 32, UC_QD = 64, UC_TOKSP = 128 };
 static const uint8_t uri_class[256] = {
       0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
@@ -344,9 +338,9 @@ static const uint8_t uri_class[256] = {
     192, 249,   0, 113, 113, 233, 113, 249, 113, 113, 249, 249, 113, 251, 255, 113,
     255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 125,  81,  64, 113,  64,  64,
      65, 255, 255, 255, 255, 255, 255, 251, 251, 251, 251, 251, 251, 251, 251, 251,
-    251, 251, 251, 251, 251, 251, 251, 251, 251, 251, 251, 105,   0, 105,  97, 251,
-    233, 255, 255, 255, 255, 255, 255, 251, 251, 251, 251, 251, 251, 251, 251, 251,
-    251, 251, 251, 251, 251, 251, 251, 251, 251, 251, 251,  97,  97,  97, 249,   0,
+    251, 251, 251, 251, 251, 251, 251, 251, 251, 251, 251, 105,   0, 105,  65, 251,
+    201, 255, 255, 255, 255, 255, 255, 251, 251, 251, 251, 251, 251, 251, 251, 251,
+    251, 251, 251, 251, 251, 251, 251, 251, 251, 251, 251,  65,  65,  65, 249,   0,
      64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,
      64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,
      64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,  64,
@@ -368,7 +362,7 @@ const sip_charset sip_cs_host = {
     {0x40, 0x80, 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00},
     uri_class, UC_HOST, false};
 const sip_charset sip_cs_uri_param = {
-    {0x3a, 0x3f, 0x3e, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3d, 0x35, 0x3f, 0x3d, 0x1d},
+    {0x2a, 0x3f, 0x3e, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x1d, 0x15, 0x1f, 0x35, 0x1d},
     {0x40, 0x80, 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00},
     uri_class, UC_PCHAR, false};
 const sip_charset sip_cs_via_value = {
@@ -708,8 +702,10 @@ static void check_nameaddr_list(sip_msg *m, sip_header_id id, const sip_limits *
             if (a == SIP_A_UNTERMINATED_QUOTE || na.uri.len == 0) continue;
             sip_uri u;
             check_header_uri(m, na.uri, lim, scheme_matters, &u);
+            /* ";expires" with no '=' is a contact-extension (generic-param),
+             * as sip_fast_nameaddr takes it; "expires=" with nothing is not */
             fs_str exp;
-            if (contact && sip_param_get(na.params, "expires", &exp) && !delta_seconds_ok(exp))
+            if (contact && sip_param_get(na.params, "expires", &exp) && exp.p && !delta_seconds_ok(exp))
                 ADD(m, SCALAR_RANGE);
         }
     }
@@ -758,8 +754,8 @@ static bool via_values_ok(const sip_via *v) {
             for (uint32_t i = 0; i < val.len; i++)
                 if (!sip_is_token((unsigned char)val.p[i])) return false;
         } else if (IEQ(n, "received")) {
-            const char *a = val.p ? val.p : "";
-            if (!ip_addr_ok(a, a + val.len)) return false;
+            if (!val.p) continue; /* ";received" alone: a via-extension, as sip_fast_via takes it */
+            if (!ip_addr_ok(val.p, val.p + val.len)) return false;
         } else if (IEQ(n, "rport")) {
             if (val.len && !digits_upto(val, 5, 65535)) return false;
         } else if (IEQ(n, "ttl")) {
@@ -897,15 +893,14 @@ static bool known_content_type(fs_str type) {
     return in_list(type, known_types);
 }
 
-static fs_str media_type(fs_str ct) { return trim(before(ct, ';')); }
-
 static void check_body(sip_msg *m) {
     const sip_header *h = sip_first(m, SIP_H_CONTENT_TYPE);
     if (!h) {
         if (m->body.len) ADD(m, BODY_WITHOUT_TYPE);
         return;
     }
-    fs_str type = media_type(h->value);
+    char buf[SIP_MEDIA_TYPE_MAX];
+    fs_str type = sip_media_type(h->value, buf, sizeof buf);
     if (!known_content_type(type)) ADD(m, CONTENT_TYPE_UNKNOWN);
     if (m->body.len && ISTARTS(type, "multipart/")) {
         uint32_t pos = 0;
@@ -985,7 +980,8 @@ static void check_auth(sip_msg *m, sip_header_id id) {
 /* An SDP offer in a request whose Accept lists no media range covering it. */
 static void check_accept(sip_msg *m) {
     if (!m->is_request || m->body.len == 0 || m->count[SIP_H_ACCEPT] == 0) return;
-    fs_str ct = media_type(sip_header_value(m, SIP_H_CONTENT_TYPE));
+    char buf[SIP_MEDIA_TYPE_MAX];
+    fs_str ct = sip_media_type(sip_header_value(m, SIP_H_CONTENT_TYPE), buf, sizeof buf);
     if (!IEQ(ct, "application/sdp")) return;
     hdr_iter it = hdr_iter_of(m, SIP_H_ACCEPT);
     const sip_header *h;
@@ -993,7 +989,8 @@ static void check_accept(sip_msg *m) {
         fs_str rest = h->value, item;
         if (trim(rest).len == 0) return; /* empty Accept: nothing declared */
         while (sip_list_next(&rest, &item)) {
-            fs_str t = media_type(item);
+            char ibuf[SIP_MEDIA_TYPE_MAX];
+            fs_str t = sip_media_type(item, ibuf, sizeof ibuf);
             if (IEQ(t, "application/sdp") || IEQ(t, "application/*") || IEQ(t, "*/*"))
                 return;
         }

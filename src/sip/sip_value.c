@@ -598,32 +598,21 @@ bool sip_sdp_parse(fs_str body, sip_sdp *sdp) {
 
 /* ---- multipart ------------------------------------------------------------------ */
 
-/* First occurrence of needle (n > 0 bytes) in [p, p + len), or NULL. Plain
- * C11 instead of memmem, which <string.h> declares only under _GNU_SOURCE
- * (a build without it would call memmem through an implicit int return). */
-static const char *find_bytes(const char *p, size_t len, const char *needle, size_t n) {
-    const char *end = p + len;
-    while ((size_t)(end - p) >= n) {
-        const char *x = memchr(p, needle[0], (size_t)(end - p) - n + 1);
-        if (!x) return NULL;
-        if (memcmp(x, needle, n) == 0) return x;
-        p = x + 1;
-    }
-    return NULL;
-}
-
-/* Boundary delimiter "--boundary" at offset at in body, at the body start or
- * after a LF. Returns the offset of the delimiter or -1. */
+/* Boundary delimiter "--boundary" at or after offset at in body, at the
+ * body start or after a LF. Returns the offset of the delimiter or -1.
+ * Only line starts are looked at (one memchr for the next LF, one compare
+ * per line), so the cost is linear: a search for the boundary anywhere in
+ * the body compared up to its 200 octets at every octet of a body made of
+ * its first one (64 KB: 2.4 ms a message instead of 2 us). */
 static int64_t find_delim(fs_str body, uint32_t at, fs_str bnd) {
-    const char *end = body.p + body.len;
-    const char *p = body.p + at;
-    while ((size_t)(end - p) >= (size_t)bnd.len + 2) {
-        const char *x = find_bytes(p, (size_t)(end - p), bnd.p, bnd.len);
-        if (!x) return -1;
-        if (x - body.p >= 2 && x[-1] == '-' && x[-2] == '-' &&
-            (x - 2 == body.p || x[-3] == '\n'))
-            return (int64_t)(x - 2 - body.p);
-        p = x + 1;
+    const char *b = body.p, *end = b + body.len;
+    for (const char *p = b + at; p < end;) {
+        if ((p == b || p[-1] == '\n') && (size_t)(end - p) >= (size_t)bnd.len + 2 && p[0] == '-' && p[1] == '-' &&
+            memcmp(p + 2, bnd.p, bnd.len) == 0)
+            return (int64_t)(p - b);
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl) return -1;
+        p = nl + 1;
     }
     return -1;
 }
@@ -706,13 +695,25 @@ bool sip_multipart_closed(fs_str content_type, fs_str body) {
     return false;
 }
 
+fs_str sip_media_type(fs_str v, char *buf, size_t cap) {
+    v = nn(v);
+    fs_str t = cut_at(v, ';');
+    t = trim(t.p, t.p + t.len);
+    const char *slash = t.len ? memchr(t.p, '/', t.len) : NULL;
+    if (!slash) return t;
+    fs_str a = trim(t.p, slash), b = trim(slash + 1, t.p + t.len);
+    if (a.p + a.len == slash && b.p == slash + 1) return t; /* no SWS around the '/' (nearly always) */
+    if ((size_t)a.len + 1 + b.len > cap) return t;
+    memcpy(buf, a.p, a.len);
+    buf[a.len] = '/';
+    memcpy(buf + a.len + 1, b.p, b.len);
+    return span(buf, buf + a.len + 1 + b.len);
+}
+
 /* "application/sdp" (parameters allowed) in a Content-Type value. */
 static bool is_sdp_type(fs_str ct) {
-    ct = nn(ct);
-    fs_str t = trim(ct.p, ct.p + ct.len);
-    t = cut_at(t, ';');
-    t = trim(t.p, t.p + t.len);
-    return fs_str_ieq_cstr(t, "application/sdp");
+    char buf[SIP_MEDIA_TYPE_MAX];
+    return fs_str_ieq_cstr(sip_media_type(ct, buf, sizeof buf), "application/sdp");
 }
 
 /* Content-Type value inside a part's header block, or empty. */
@@ -745,7 +746,8 @@ static bool find_sdp(fs_str ct, fs_str body, unsigned depth, unsigned *budget, f
         *sdp_body = body;
         return true;
     }
-    if (depth == 0 || !fs_str_istarts(trim(ct.p, ct.p + ct.len), "multipart/")) return false;
+    char buf[SIP_MEDIA_TYPE_MAX];
+    if (depth == 0 || !fs_str_istarts(sip_media_type(ct, buf, sizeof buf), "multipart/")) return false;
     uint32_t pos = 0;
     fs_str ph, pb;
     while (*budget && sip_multipart_next(ct, body, &pos, &ph, &pb)) {

@@ -480,6 +480,18 @@ static void test_protocol(void) {
                  "To: <sip:1@y>;tag=2\r\nCall-ID: echo0\r\nCSeq: 1 OPTIONS\r\nSubject: %s\r\nContent-Length: 0\r\n\r\n",
                  long_param, long_param);
         send_raw(&w, "192.0.2.201:5060", att, T0 + SEC(4), buf);
+        /* the server's own field of exactly max_header_len octets (CRLF not
+         * counted) beside the echoed Via: within the limit, not judged */
+        {
+            char own[4096 - 9 + 1];
+            memset(own, 's', sizeof own - 1);
+            own[sizeof own - 1] = '\0';
+            snprintf(buf, sizeof buf,
+                     "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 203.0.113.66;branch=z9hG4bKe1;x=%s\r\nFrom: <sip:a@x>;tag=1\r\n"
+                     "To: <sip:1@y>;tag=2\r\nCall-ID: echo0\r\nCSeq: 1 OPTIONS\r\nSubject: %s\r\nContent-Length: 0\r\n\r\n",
+                     long_param, own);
+            send_raw(&w, "192.0.2.203:5060", att, T0 + SEC(4.5), buf);
+        }
         /* a UAS breaking the Via of a clean request */
         send_raw(&w, "198.51.100.10:5060", "192.0.2.202:5060", T0 + SEC(5),
                  "OPTIONS sip:1@192.0.2.202 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.10;branch=z9hG4bKh1\r\n"
@@ -497,6 +509,7 @@ static void test_protocol(void) {
           !find_rule_from(w.out, "SIP-PROTO-007", "192.0.2.200") && !find_rule_from(w.out, "SIP-PROTO-001", "192.0.2.200"));
     CHECK(find_rule_from(w.out, "SIP-PROTO-001", "203.0.113.66") != NULL);
     CHECK(find_rule_from(w.out, "SIP-MAL-002", "192.0.2.201") != NULL);
+    CHECK(!find_rule_from(w.out, "SIP-MAL-002", "192.0.2.203"));
     CHECK(find_rule_from(w.out, "SIP-MAL-001", "192.0.2.202") != NULL);
     CHECK_EQ_INT(w.out->n, 6);
     if (w.out->n != 6) dump(w.out);
@@ -829,6 +842,29 @@ static void test_enumeration(void) {
     CHECK_EQ_INT(dint(en, "not_found"), 20);
     world_free(&w);
 
+    /* a walk that pauses for 95 s (less than the 120 s window) and resumes
+     * more slowly: one incident (it closes after window_s of quiet), not a
+     * second one opened when the resumed walk crosses the threshold again
+     * 125 s after the last hit; with a pause of 140 s, two */
+    for (int pause = 95; pause <= 140; pause += 45) {
+        w = world_new(config_default());
+        for (int i = 0; i < 50; i++) {
+            char user[16], cid[16];
+            snprintf(user, sizeof user, "%d", 3000 + i);
+            snprintf(cid, sizeof cid, "pw%d", i);
+            double t = i < 20 ? i * 1.5 : 28.5 + pause + (i - 20) * 2;
+            register_reply(&w, att, srv, T0 + SEC(t), user, cid, 1, NULL, 404, "Not Found", NULL);
+        }
+        world_finish(&w);
+        CHECK_MSG(count_rule(w.out, "SIP-ENUM-001") == (pause < 120 ? 1 : 2),
+                  "SIP-ENUM-001 after a pause of %d s: %d incidents", pause, count_rule(w.out, "SIP-ENUM-001"));
+        if (pause < 120) {
+            en = find_rule(w.out, "SIP-ENUM-001");
+            CHECK(en && en->count == 50 && en->first_us < T0 + SEC(1) && en->last_us > T0 + SEC(28.5 + pause));
+        }
+        world_free(&w);
+    }
+
     /* forged 404s and 403s sent to a victim that never asked: no event
      * against the victim (responses only count when they answer a request) */
     w = world_new(config_default());
@@ -887,6 +923,26 @@ static void test_brute_force(void) {
     CHECK(b1 && b1->event_type == ET_SIP_BRUTE_FORCE);
     CHECK(b1 && b1->sample.status == 0 && !strcmp(b1->sample.src, att)); /* a guess, not the 403 */
     CHECK_EQ_INT(count_rule(w.out, "SIP-BRUTE-002"), 0);
+    world_free(&w);
+
+    /* the last guess goes unanswered: it is the sample (the attacker's
+     * request), and last_seen covers it (the sample is never after it) */
+    w = world_new(config_default());
+    for (int i = 0; i < 10; i++)
+        register_reply(&w, att, srv, T0 + SEC(i), "1001", "bl", (unsigned)(2 + i), "1001", 403, "Forbidden", NULL);
+    req(&w, att, srv, T0 + SEC(15), "REGISTER", "sip:pbx.example", "<sip:1001@pbx.example>;tag=xbl",
+        "<sip:1001@pbx.example>", "bl", 12,
+        "Authorization: Digest username=\"1001\", realm=\"pbx.example\", nonce=\"abc\", "
+        "uri=\"sip:pbx.example\", response=\"0123456789abcdef0123456789abcdef\"\r\n", NULL);
+    world_finish(&w);
+    b1 = find_rule(w.out, "SIP-BRUTE-001");
+    CHECK_EQ_INT(count_rule(w.out, "SIP-BRUTE-001"), 1);
+    CHECK(b1 && b1->sample.status == 0 && b1->sample.ts_us == T0 + SEC(15));
+    CHECK_MSG(b1 && b1->sample.ts_us >= b1->first_us && b1->sample.ts_us <= b1->last_us,
+              "SIP-BRUTE-001 sample at %llu, outside first_seen %llu .. last_seen %llu",
+              b1 ? (unsigned long long)b1->sample.ts_us : 0ULL, b1 ? (unsigned long long)b1->first_us : 0ULL,
+              b1 ? (unsigned long long)b1->last_us : 0ULL);
+    CHECK(b1 && b1->valid_until_us == b1->last_us + (uint64_t)b1->ttl_s * FS_USEC);
     world_free(&w);
 
     /* two accounts guessed in turn, 10 failures each: both crossed the
@@ -1205,6 +1261,25 @@ static void test_flood(void) {
     CHECK(dint(d, "distinct_sources") > 500);
     CHECK(has_obs(d, "ip", "192.0.2.20", "target"));
     CHECK_EQ_INT(count_rule(w.out, "SIP-FLOOD-001"), 0);
+    world_free(&w);
+
+    /* a flood toward it in 2 s, 9 s of quiet (less than the 10 s window),
+     * then a slower one crossing the threshold 17 s after the first's last
+     * request: one incident, not two */
+    w = world_new(config_default());
+    for (int i = 0; i < 2300; i++) {
+        char src[32], cid[16];
+        snprintf(src, sizeof src, "198.18.%d.%d:5060", i / 250, i % 250 + 1);
+        snprintf(cid, sizeof cid, "dq%d", i);
+        double t = i < 1200 ? i * 2.0 / 1200 : 11 + (i - 1200) * 9.0 / 1100;
+        req(&w, src, srv, T0 + SEC(t), "REGISTER", "sip:192.0.2.20", "<sip:u@x>;tag=1", "<sip:u@x>", cid, 1,
+            NULL, NULL);
+    }
+    world_finish(&w);
+    d = find_rule(w.out, "SIP-FLOOD-002");
+    CHECK_MSG(count_rule(w.out, "SIP-FLOOD-002") == 1, "SIP-FLOOD-002 after 9 s of quiet: %d incidents",
+              count_rule(w.out, "SIP-FLOOD-002"));
+    CHECK(d && d->count == 2300);
     world_free(&w);
 
     /* the same toward one host as HEP from two proxies, one clock 3 s behind:
@@ -2201,6 +2276,26 @@ static void test_irsf(void) {
     CHECK(ir && ir->domain == DOM_FRAUD && ir->action == ACT_BLOCK_DESTINATION &&
           !strcmp(ir->scope, "outbound_voice"));
     world_free(&w);
+
+    /* the same caller pauses 560 s (less than the 600 s window), then dials
+     * 6 more, 30 s apart: one incident, not a second one opened when the
+     * new window crosses 640 s after the last hit; after 700 s, two */
+    for (int pause = 560; pause <= 700; pause += 140) {
+        w = world_new(config_zones());
+        for (int i = 0; i < 12; i++) {
+            char callee[24], cid[16];
+            snprintf(callee, sizeof callee, "+882162000%03d", i);
+            snprintf(cid, sizeof cid, "ip%d", i);
+            double t = i < 6 ? i * 10 : 50 + pause + (i - 6) * 30;
+            call(&w, pbx, gw, T0 + SEC(t), "+442071234567", callee, cid, END_BUSY, 0, NULL);
+        }
+        world_finish(&w);
+        CHECK_MSG(count_rule(w.out, "FRAUD-IRSF-001") == (pause < 600 ? 1 : 2),
+                  "FRAUD-IRSF-001 after a pause of %d s: %d incidents", pause, count_rule(w.out, "FRAUD-IRSF-001"));
+        ir = find_rule(w.out, "FRAUD-IRSF-001");
+        if (pause < 600) CHECK(ir && ir->count == 12 && ir->first_us == T0);
+        world_free(&w);
+    }
 
     /* the core relays them with the caller asserted as a name and a number
      * (RFC 3325 9.1, the name first), in one field or two: the caller is
@@ -3852,6 +3947,66 @@ static void test_zero_add_after_eviction(void) {
     world_free(&w);
 }
 
+/* Live mode: the reports of a long incident, each with the engine's clock
+ * when it was made, to check that every version is followed by the next
+ * before its valid_until while the activity goes on. */
+typedef struct lapse_sink {
+    const det_engine *eng;
+    int n;
+    uint64_t made_us[64], valid_until_us[64];
+} lapse_sink;
+
+static void on_lapse_event(void *user, const ev_event *ev, bool final) {
+    lapse_sink *s = user;
+    if (s->n == 64 || (final && ev->unchanged)) return;
+    s->made_us[s->n] = s->eng->now_us;
+    s->valid_until_us[s->n++] = ev->valid_until_us;
+}
+
+/* A scan going on for 8 s under a rule with ttl_s 2: receivers act on a
+ * version until its valid_until (last_seen + 2 s); the engine ticks once a
+ * second, so "half the ttl since the last report" alone came a tick too
+ * late, and the block lapsed between versions. */
+static void test_live_short_ttl(void) {
+    fs38_config *cfg = config_yaml(NULL, "rules:\n  SIP-SCAN-001: {ttl_s: 2, window_s: 2}\n");
+    lapse_sink s = {0};
+    fs_err e = {0};
+    det_engine *eng = det_engine_new(cfg, on_lapse_event, &s, &e);
+    CHECK(eng != NULL);
+    if (!eng) {
+        free(cfg);
+        return;
+    }
+    s.eng = eng;
+    det_engine_set_live(eng, true);
+    const uint64_t end = T0 + SEC(8);
+    /* a probe every 300 ms; the clock ticks every 500 ms (live input ticks
+     * on the wall clock, between messages) */
+    for (int ms = 0, i = 0; ms <= 8000; ms += 100) {
+        if (ms % 500 == 0) det_tick(eng, T0 + (uint64_t)ms * 1000);
+        if (ms % 300) continue;
+        char cid[16], buf[512];
+        snprintf(cid, sizeof cid, "st%d", i++);
+        snprintf(buf, sizeof buf,
+                 "OPTIONS sip:100@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.12:5060;branch=z9hG4bK%s\r\n"
+                 "Max-Forwards: 70\r\nFrom: <sip:100@203.0.113.12>;tag=1\r\nTo: <sip:100@192.0.2.20>\r\n"
+                 "Call-ID: %s\r\nCSeq: 1 OPTIONS\r\nUser-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n",
+                 cid, cid);
+        cap_payload p = {.data = (const uint8_t *)buf, .len = (uint32_t)strlen(buf), .src = ep("203.0.113.12:5060"),
+                         .dst = ep("192.0.2.20:5060"), .transport = CAP_T_UDP, .ts_us = T0 + (uint64_t)ms * 1000};
+        det_process(eng, &p);
+    }
+    det_finish(eng);
+    CHECK(s.n >= 4);
+    for (int i = 0; i + 1 < s.n; i++)
+        if (s.valid_until_us[i] < end)
+            CHECK_MSG(s.made_us[i + 1] <= s.valid_until_us[i],
+                      "version %d valid until %.1f s, the next made at %.1f s: the block lapsed meanwhile", i + 1,
+                      (double)(s.valid_until_us[i] - T0) / 1e6, (double)(s.made_us[i + 1] - T0) / 1e6);
+    det_engine_free(eng);
+    free(cfg);
+}
+
 static void test_allow_and_live(void) {
     fs38_config *cfg = config_default();
     fs_err e = {0};
@@ -4656,6 +4811,7 @@ int main(void) {
     test_irsf_off_hours();
     test_wangiri_off_hours();
     test_allow_callers();
+    test_live_short_ttl();
     test_wangiri();
     test_wangiri_ring_group();
     test_wangiri_ring_group_abandoned();

@@ -1368,6 +1368,48 @@ static void test_held_full_workers(void) {
     remove(path);
 }
 
+/* Live, several workers, a full incident table: a scanner's incident
+ * evicted before any tick reported it open has its only report at its
+ * close, under the event_id the workers share for the key; the scanner's
+ * next incident, opened within the quiet window, gets that id again from
+ * det_shared, and its reports must not repeat (event_id, version 1). */
+static void test_live_evicted_ids_workers(void) {
+    const char *path = "/tmp/fs38_test_live_evicted.pcap";
+    FILE *f = pcap_create(path);
+    if (!f) return;
+    for (int i = 0; i < 1200; i++) {
+        char src[32], payload[512];
+        static uint32_t lcg = 12345;
+        lcg = lcg * 1103515245u + 12345u;
+        snprintf(src, sizeof src, "192.0.%u.%u", (lcg >> 16) % 2, 1 + (lcg >> 8) % 12);
+        snprintf(payload, sizeof payload,
+                 "OPTIONS sip:100@198.51.100.1 SIP/2.0\r\nVia: SIP/2.0/UDP %s:5070;branch=z9hG4bK%d\r\n"
+                 "Max-Forwards: 70\r\nFrom: <sip:100@%s>;tag=%d\r\nTo: <sip:100@198.51.100.1>\r\n"
+                 "Call-ID: ev%d@x\r\nCSeq: 1 OPTIONS\r\nUser-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n",
+                 src, i, src, i, i);
+        pcap_put_udp(f, src, payload, 1700000000u + (uint32_t)(i / 200), (uint32_t)(i % 200) * 5000u);
+    }
+    fclose(f);
+    for (unsigned workers = 1; workers <= 2; workers++) {
+        report_ids r = {malloc(4096 * sizeof *r.id), 0, 4096};
+        insp_stats st;
+        if (!r.id || !inspect_file_cfg(path, workers, true,
+                                            "state:\n  max_incidents: 1\nrules:\n  SIP-SCAN-001: {window_s: 2, ttl_s: 2}\n",
+                                            collect_ids, &r, &st)) {
+            free(r.id);
+            return;
+        }
+        CHECK(st.det.incidents_evicted > 0);
+        qsort(r.id, r.n, sizeof *r.id, by_id);
+        unsigned twice = 0;
+        for (unsigned i = 1; i < r.n; i++) twice += !strcmp(r.id[i], r.id[i - 1]);
+        CHECK_MSG(twice == 0, "live, %u worker(s), incidents evicted: %u (event_id, version) of %u reports written twice",
+                  workers, twice, r.n);
+        free(r.id);
+    }
+    remove(path);
+}
+
 int main(void) {
     if (sodium_init() < 0) return 1;
     test_metrics_text();
@@ -1389,5 +1431,6 @@ int main(void) {
     test_relayed_calls_tcp();
     test_relayed_calls_hep();
     test_live_batches_flow();
+    test_live_evicted_ids_workers();
     return check_done("test_inspect");
 }

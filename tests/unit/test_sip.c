@@ -576,6 +576,18 @@ static void test_limits(void) {
     l.max_header_len = 30;
     CHECK_EQ_INT(parse_n(invite_sdp, strlen(invite_sdp), 0, &l), SIP_PARSE_OK);
     CHECK(has(SIP_A_LIMIT_HEADER_LENGTH));
+    /* a field of exactly max_header_len octets (30) fits, CRLF or bare LF; one more does not */
+    {
+        static const char *const fits[] = {"OPTIONS sip:a@b SIP/2.0\r\nSubject: 123456789012345678901\r\n\r\n",
+                                           "OPTIONS sip:a@b SIP/2.0\nSubject: 123456789012345678901\n\n"};
+        for (size_t i = 0; i < 2; i++) {
+            CHECK_EQ_INT(parse_n(fits[i], strlen(fits[i]), 0, &l), SIP_PARSE_OK);
+            CHECK_MSG(!has(SIP_A_LIMIT_HEADER_LENGTH), "field of max_header_len octets flagged (%zu)", i);
+        }
+        static const char over[] = "OPTIONS sip:a@b SIP/2.0\r\nSubject: 1234567890123456789012\r\n\r\n";
+        CHECK_EQ_INT(parse_n(over, strlen(over), 0, &l), SIP_PARSE_OK);
+        CHECK(has(SIP_A_LIMIT_HEADER_LENGTH));
+    }
 
     /* a list field over the limit is judged per item: a registrar's 200 OK
      * listing 80 bindings of one address-of-record (~4.9 KB of Contact) is
@@ -831,6 +843,21 @@ static void test_protocol_checks(void) {
                        "Content-Type: application/sdp\r\n\r\n" SDP),
                  SIP_PARSE_OK);
     CHECK(!has(SIP_A_ACCEPT_NO_SDP));
+    /* SWS around the '/' of a media type (RFC 3261 25.1: SLASH = SWS "/" SWS):
+     * the same type, the SDP still found (and an Accept item alike) */
+    CHECK_EQ_INT(parse("INVITE sip:bob@example.net SIP/2.0\r\n" HDRS
+                       "CSeq: 1 INVITE\r\nAccept: application /\tSDP;q=1\r\n"
+                       "Content-Type: application / sdp ;charset=utf-8\r\n\r\n" SDP),
+                 SIP_PARSE_OK);
+    CHECK(only_notes());
+    {
+        fs_str sdp;
+        sip_sdp s;
+        CHECK(sip_msg_sdp(&M, &sdp) && sip_sdp_parse(sdp, &s) && s.nmedia == 2);
+        char buf[SIP_MEDIA_TYPE_MAX];
+        CHECK_EQ_STR(sip_media_type(FS_STR_LIT(" multipart /\r\n mixed ; boundary=x"), buf, sizeof buf), "multipart/mixed");
+        CHECK_EQ_STR(sip_media_type(FS_STR_LIT("text/plain;x=a / b"), buf, sizeof buf), "text/plain");
+    }
     /* bodies of SIP specifications: a phone's RFC 6035 call quality report,
      * KPML, IMS and IM bodies; an unregistered type is still unknown */
     static const char *const body_types[] = {"application/vq-rtcpxr", "application/kpml-request+xml",
@@ -922,6 +949,13 @@ static void test_fast_paths(void) {
          SIP_A_SCALAR_RANGE},
         {"From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\nContact: <sip:a@h>;expires=\"12\"\r\n",
          SIP_A_NONE},
+        /* ";expires" alone is a generic-param (contact-extension), alone in the
+         * field (the fast path) or in a list (the full check) alike */
+        {"From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\nContact: <sip:a@h>;expires\r\n", SIP_A_NONE},
+        {"From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\nContact: <sip:a@h>;expires, <sip:b@h>\r\n",
+         SIP_A_NONE},
+        {"From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\nContact: <sip:a@h>;expires=, <sip:b@h>\r\n",
+         SIP_A_SCALAR_RANGE},
         {"From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\nContact: <sip:a@h>, \"B\" <sip:b@h>\r\n",
          SIP_A_NONE},
         {"From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\nContact: <sip:a@h>, <sip:b@h>,\r\n",
@@ -957,6 +991,11 @@ static void test_fast_paths(void) {
         {"SIP/2.0/UDP h;branch=z9hG4bKx;", SIP_A_HEADER_EMPTY_VALUE_ITEM},
         {"SIP/2.0/UDP h:70000;branch=z9hG4bKx", SIP_A_VIA_SYNTAX},
         {"SIP/2.0/UDP h;branch=z9hG4bKx;received=[2001:db8::1]", SIP_A_NONE},
+        /* ";received" with no '=' is a via-extension: the plain top Via (the
+         * fast path) and a second value (the full check) alike */
+        {"SIP/2.0/UDP h;branch=z9hG4bKx;received", SIP_A_NONE},
+        {"SIP/2.0/UDP h;branch=z9hG4bKx, SIP/2.0/UDP i;branch=z9hG4bKy;received", SIP_A_NONE},
+        {"SIP/2.0/UDP h;branch=z9hG4bKx, SIP/2.0/UDP i;branch=z9hG4bKy;received=", SIP_A_VIA_SYNTAX},
         {"SIP/2.0/UDP h;branch=z9hG4bKx, SIP/2.0/UDP 255.255.255.255", SIP_A_VIA_BROADCAST},
     };
     for (size_t i = 0; i < sizeof vias / sizeof vias[0]; i++) {
@@ -980,6 +1019,15 @@ static void test_fast_paths(void) {
             "OPTIONS sip:x@example.com SIP/2.0\r\nFrom: \"a;tag=evil\" <sip:a@b;tag=uri>;Tag = good\r\n\r\n"),
         SIP_PARSE_OK);
     CHECK_EQ_STR(M.from_tag, "good");
+    /* a ";tag" without '=' is no tag: the tag= after it is, with or without
+     * a quoted parameter beside it (which takes the full parameter parser) */
+    CHECK_EQ_INT(parse("OPTIONS sip:x@example.com SIP/2.0\r\nFrom: <sip:a@b>;tag;tag=t1\r\n"
+                       "To: <sip:c@d>;x=\"a b\";tag;tag=t2\r\n\r\n"),
+                 SIP_PARSE_OK);
+    CHECK_EQ_STR(M.from_tag, "t1");
+    CHECK_EQ_STR(M.to_tag, "t2");
+    CHECK_EQ_INT(parse("OPTIONS sip:x@example.com SIP/2.0\r\nFrom: <sip:a@b>;tag;tag=t1;x=\"y\"\r\n\r\n"), SIP_PARSE_OK);
+    CHECK_EQ_STR(M.from_tag, "t1");
     CHECK_EQ_INT(
         parse(
             "OPTIONS sip:x@example.com SIP/2.0\r\nv: SIP/2.0/UDP h, SIP/2.0/UDP i;branch=z9hG4bKsecond\r\n\r\n"),
@@ -1071,6 +1119,7 @@ static void test_charsets(void) {
     CHECK(!(sip_cs_uri_plain.table['{'] & sip_cs_uri_plain.bits));
     CHECK(sip_cs_uri_plain.table['#'] & sip_cs_uri_plain.bits);
     CHECK(!(sip_cs_uri_param.table['@'] & sip_cs_uri_param.bits));
+    for (const char *c = "^`{|}"; *c; c++) CHECK(!(sip_cs_uri_param.table[(unsigned char)*c] & sip_cs_uri_param.bits));
 }
 
 /* sip_span (SSSE3 blocks, the overlapping last block, the byte loop) gives
@@ -1262,6 +1311,29 @@ static void test_linear_shapes(void) {
             }
     CHECK_MSG(worst < 0.05, "a 60,000-octet %s header took %.1f ms", worst_name, worst * 1e3);
     fprintf(stderr, "linear shapes: slowest %.2f ms (%s)\n", worst * 1e3, worst_name);
+
+    /* a multipart body made of the boundary's first octet, and one of lines
+     * one octet short of "--" boundary: a delimiter is looked for at line
+     * starts only, not compared at every octet (200 octets each time) */
+    static char bnd[201];
+    memset(bnd, 'a', 200);
+    for (int shape = 0; shape < 2; shape++) {
+        int n = snprintf(msg, sizeof msg,
+                         "MESSAGE sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nMax-Forwards: 70\r\n"
+                         "From: <sip:a@x>;tag=f\r\nTo: <sip:b@x>\r\nCall-ID: c1\r\nCSeq: 1 MESSAGE\r\n"
+                         "Content-Type: multipart/mixed;boundary=%s\r\n\r\n", bnd);
+        for (int i = 0; i < N; i++) /* aaaa...; "--" 199 a's LF, repeated */
+            msg[n + i] = shape == 0 ? 'a' : i % 202 < 2 ? '-' : i % 202 == 201 ? '\n' : 'a';
+        clock_t t0 = clock();
+        for (int k = 0; k < 20; k++) {
+            CHECK_EQ_INT(parse_n(msg, (size_t)n + N, 0, NULL), SIP_PARSE_OK);
+            fs_str sdp;
+            CHECK(!sip_msg_sdp(&M, &sdp));
+            CHECK(has(SIP_A_MULTIPART_SYNTAX));
+        }
+        double secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
+        CHECK_MSG(secs < 0.04, "20 60,000-octet multipart bodies (shape %d) took %.1f ms", shape, secs * 1e3);
+    }
 }
 
 /* The parser audit's cases (wrong extraction, missing MALFORMED codes) and
@@ -1381,7 +1453,10 @@ static void test_audit(void) {
     /* 7, 8: Request-URI and header URI userinfo, escapes, empty user, '@' in params, host edges */
     const char *bad_ruris[] = {"sip:*21#{x}@example.net", "sip:a|b@x", "sip:a^b@x", "sip:a`b@x", "sip:a[b]@x",
                                "sip:a\\b@x", "sip:@example.net", "sip::pw@x", "sip:b%zzob@x", "sip:b%4@x",
-                               "sip:bob@x;p=a@b", "sip:bob@-bad-", "sip:bob@.x", "sip:bob@x..", "sip:bob@x-"};
+                               "sip:bob@x;p=a@b", "sip:bob@-bad-", "sip:bob@.x", "sip:bob@x..", "sip:bob@x-",
+                               /* raw octets no URI may hold, in a parameter of a plain sip: URI
+                                * (the fast path's class let them pass; "SIP:" took the full check) */
+                               "sip:bob@x;p=a^b", "sip:bob@x;p=a`b", "sip:bob@x;p={b}", "sip:bob@x;p=a|b"};
     for (size_t i = 0; i < sizeof bad_ruris / sizeof bad_ruris[0]; i++) {
         CHECK_EQ_INT(audit(bad_ruris[i], A_VIA, A_FROM, A_TO, A_CID, ""), SIP_PARSE_OK);
         CHECK_MSG(has(SIP_A_RURI_SYNTAX), "Request-URI %s not flagged", bad_ruris[i]);
@@ -1389,6 +1464,10 @@ static void test_audit(void) {
     CHECK_EQ_INT(audit(A_RURI, A_VIA, "<sip:b%zzob@my_host.>;tag=1", A_TO, A_CID, ""), SIP_PARSE_OK);
     CHECK(has(SIP_A_URI_SYNTAX));
     CHECK_EQ_INT(audit(A_RURI, A_VIA, A_FROM, "<sip:@example.net>", A_CID, ""), SIP_PARSE_OK);
+    CHECK(has(SIP_A_URI_SYNTAX));
+    CHECK_EQ_INT(audit(A_RURI, A_VIA, "<sip:a@example.com;x=a|b>;tag=1", A_TO, A_CID, ""), SIP_PARSE_OK);
+    CHECK(has(SIP_A_URI_SYNTAX));
+    CHECK_EQ_INT(audit(A_RURI, A_VIA, A_FROM, "<sip:b@example.com;x={b}>", A_CID, ""), SIP_PARSE_OK);
     CHECK(has(SIP_A_URI_SYNTAX));
     /* leniencies: feature codes with '*' '#', '_' in hosts, a trailing '.', escapes, ';' '?' '/' in users */
     const char *ok_ruris[] = {"sip:*21#@pbx.example.com", "sip:#31#0123@x", "sip:bob@my_host.example.com",
@@ -1425,15 +1504,23 @@ static void test_audit(void) {
                                   "Content-Length: 0\r\n\r\n";
     CHECK_EQ_INT(parse_n(nul_msg, sizeof nul_msg - 1, 0, NULL), SIP_PARSE_OK);
     CHECK(has(SIP_A_CONTROL_CHARACTER));
+    static const char nul_esc_msg[] = "OPTIONS sip:b@x SIP/2.0\r\nVia: " A_VIA "\r\nMax-Forwards: 70\r\nFrom: \"x\\\\\0\" "
+                                      "<sip:a@example.com>;tag=1\r\nTo: " A_TO "\r\nCall-ID: " A_CID
+                                      "\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+    CHECK_EQ_INT(parse_n(nul_esc_msg, sizeof nul_esc_msg - 1, 0, NULL), SIP_PARSE_OK);
+    CHECK(has(SIP_A_CONTROL_CHARACTER)); /* "\\<NUL>": an escaped backslash, then a raw NUL */
     /* (DEL and a CR alone are not looked for on this path: docs/rules.md) */
     const char *ctls[] = {"X-A: \x01\r\n", "X-A: a\x1b[2Jb\r\n", "X-A: a\x0b\r\n",
-                          "X-Long: 0123456789012345678901234567890123456789012345678901234567890123\x02\r\n"};
+                          "X-Long: 0123456789012345678901234567890123456789012345678901234567890123\x02\r\n",
+                          /* the backslash before the CTL is itself escaped: the CTL is raw */
+                          "X-A: \"a\\\\\x01\"\r\n", "X-A: \"\\\\\\\\\x1b\"\r\n"};
     for (size_t i = 0; i < sizeof ctls / sizeof ctls[0]; i++) {
         CHECK_EQ_INT(audit(A_RURI, A_VIA, A_FROM, A_TO, A_CID, ctls[i]), SIP_PARSE_OK);
         CHECK_MSG(has(SIP_A_CONTROL_CHARACTER), "CTL case %zu not flagged", i);
     }
     /* not CTLs: HTAB, folding, an escaped CTL in a quoted string, CTLs in the body */
-    const char *no_ctls[] = {"X-A: a\tb\r\n", "X-A: a\r\n\tb\r\n", "X-A: \"a\\\x01\"\r\n", "X-A: a\r\n b\r\n"};
+    const char *no_ctls[] = {"X-A: a\tb\r\n", "X-A: a\r\n\tb\r\n", "X-A: \"a\\\x01\"\r\n", "X-A: a\r\n b\r\n",
+                             "X-A: \"a\\\\\\\x01\"\r\n"};
     for (size_t i = 0; i < sizeof no_ctls / sizeof no_ctls[0]; i++) {
         CHECK_EQ_INT(audit(A_RURI, A_VIA, A_FROM, A_TO, A_CID, no_ctls[i]), SIP_PARSE_OK);
         CHECK_MSG(!has(SIP_A_CONTROL_CHARACTER), "no-CTL case %zu flagged", i);
