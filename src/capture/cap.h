@@ -269,7 +269,8 @@ uint64_t cap_shard_key(const cap_config *c, int dlt, const uint8_t *frame, uint3
 /* cap_shard_key, and in the same look *payload (with *payload_len): the
  * payload of a frame that holds one whole UDP datagram (not an IP fragment,
  * not cut short), or the data of a TCP segment as far as the frame holds it
- * (it may start or end inside a message: no reassembly here), else NULL;
+ * (it may start or end inside a message: no reassembly here), or the first
+ * whole message of an SCTP packet's DATA chunks, else NULL;
  * and its packet's addresses and ports in *src and *dst (optional; set
  * with it). */
 uint64_t cap_shard_peek(const cap_config *c, int dlt, const uint8_t *frame, uint32_t caplen,

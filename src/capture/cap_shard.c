@@ -297,6 +297,29 @@ static const uint8_t *tcp_data(const l4_peek *k, uint32_t *len) {
     return k->l4 + doff;
 }
 
+/* The user data of the first DATA or I-DATA chunk of the SCTP packet k
+ * shows that holds a whole message (B and E flags: RFC 4168 puts one SIP
+ * message in each), as the decoder walks the chunks (cap_decode.c
+ * decode_sctp), or NULL. */
+static const uint8_t *sctp_first_message(const l4_peek *k, uint32_t *len) {
+    if (k->fragment || k->proto != 132 || !k->l4 || k->l4len < 12) return NULL;
+    const uint8_t *p = k->l4;
+    uint32_t n = k->l4len, o = 12;
+    while (n - o >= 4) {
+        uint8_t type = p[o], flags = p[o + 1];
+        uint32_t clen = be16(p + o + 2), hl = type == 0 ? 16 : type == 64 ? 20 : 0;
+        if (clen < 4 || clen > n - o) return NULL;
+        if (hl && clen > hl && (flags & 3) == 3) {
+            *len = clen - hl;
+            return p + o + hl;
+        }
+        uint32_t padded = (clen + 3) & ~3u;
+        if (padded >= n - o) return NULL;
+        o += padded;
+    }
+    return NULL;
+}
+
 /* The shard key of the client of a message between hs and hd (hashes of
  * the two addresses) on those ports: the side not on a SIP port, so both
  * directions of a flow or dialog agree on it; with both (or neither) on SIP
@@ -368,7 +391,8 @@ uint64_t cap_shard_peek(const cap_config *c, int dlt, const uint8_t *frame, uint
     if (payload) {
         *payload = whole_udp(&k, payload_len);
         if (!*payload) *payload = tcp_data(&k, payload_len);
-        if (*payload && src && dst) { /* UDP or TCP: ports in the header's first 4 bytes */
+        if (!*payload) *payload = sctp_first_message(&k, payload_len);
+        if (*payload && src && dst) { /* UDP, TCP or SCTP: ports in the header's first 4 bytes */
             memset(src, 0, sizeof *src);
             memset(dst, 0, sizeof *dst);
             src->addr.family = dst->addr.family = k.alen == 4 ? 4 : 6;

@@ -609,6 +609,14 @@ static bool on_hep_port(const cap_config *c, const fs_endpoint *src, const fs_en
     return false;
 }
 
+/* Whether the decoder reads a datagram or segment between src and dst as
+ * SIP by its ports alone; on others, only with capture.heuristic. */
+static bool on_sip_port(const cap_config *c, const fs_endpoint *src, const fs_endpoint *dst) {
+    for (unsigned i = 0; i < c->nports; i++)
+        if (c->sip_ports[i] == src->port || c->sip_ports[i] == dst->port) return true;
+    return false;
+}
+
 static void on_event(void *user, const ev_event *ev, bool final) {
     worker *w = user;
     insp *in = w->in;
@@ -902,8 +910,8 @@ static unsigned shard_frame(insp *in, int dlt, const uint8_t *frame, uint32_t le
     if (on_hep_port(&in->opt.cfg->capture, &src, &dst) && payload_len >= 4 &&
         (!memcmp(payload, "HEP3", 4) || payload[0] == 1 || payload[0] == 2))
         reader_learn_hep(in, payload, payload_len, false, ts);
-    else
-        reader_learn(in, payload, payload_len, &src.addr, &dst.addr, ts);
+    else if (in->opt.cfg->capture.heuristic || on_sip_port(&in->opt.cfg->capture, &src, &dst))
+        reader_learn(in, payload, payload_len, &src.addr, &dst.addr, ts); /* what the workers read as SIP */
     return wi;
 }
 

@@ -17,6 +17,9 @@
  *   P-CSCF -> UE  spi-c of the UE, spi-s of the UE (the same, reversed)
  * Keys (TS 33.203 Annex I): HMAC-MD5-96 takes IK, HMAC-SHA-1-96 IK and 32
  * zero bits; AES-CBC takes CK, DES-EDE3-CBC CK and its first half again.
+ * Other algorithms (Rel-18's AES-GCM, HMAC-SHA-256 ...) are listed by name
+ * too: when both sides' best is one of them, the UE uses it, and no SA is
+ * made (the next best would be keys for ESP that never uses them).
  * A UE's 401 seen before its keys (two probes' captures merged, their
  * clocks apart) waits for them by nonce. These memories are small rings: a
  * registration's messages come within a second, and an old entry only ever
@@ -31,15 +34,17 @@
 #define AKA_OFFERS 1024u
 #define AKA_KEYS 1024u
 #define AKA_ANSWERS 256u
-/* per header set: every alg x ealg pair fs38 reads (2 x 3). UEs offer them
- * all (six items is common), and the P-CSCF may pick the last one. */
-#define AKA_MECHS 6u
+/* per header set: every alg x ealg pair fs38 reads (2 x 3), and as many
+ * it does not. UEs offer them all (six items is common), and the P-CSCF may
+ * pick the last one. */
+#define AKA_MECHS 12u
 
-typedef enum { ALG_MD5, ALG_SHA1 } aka_alg;
-typedef enum { EALG_NULL, EALG_AES_CBC, EALG_DES3_CBC } aka_ealg;
+typedef enum { ALG_MD5, ALG_SHA1, ALG_OTHER } aka_alg;
+typedef enum { EALG_NULL, EALG_AES_CBC, EALG_DES3_CBC, EALG_OTHER } aka_ealg;
 
 typedef struct aka_mech {
     uint8_t alg, ealg;
+    uint16_t other;          /* ALG_OTHER or EALG_OTHER: the names' hash (0: both read) */
     uint32_t spi_c, spi_s;
     uint32_t q;              /* thousandths; 0 when absent */
 } aka_mech;
@@ -167,36 +172,53 @@ static uint32_t parse_q(fs_str s) {
     return q > 1000 ? 1000 : q;
 }
 
-/* One "ipsec-3gpp; alg=...; ..." item; false when it is another mechanism,
- * an algorithm fs38 does not read, or lacks its SPIs. */
+/* An algorithm pair fs38 does not read, by its names (case-insensitive
+ * tokens): the same on both sides' lists. Never 0. */
+static uint16_t other_id(fs_str alg, fs_str ealg) {
+    uint32_t h = 2166136261u;
+    for (uint32_t i = 0; i < alg.len; i++) h = (h ^ (uint8_t)(alg.p[i] | 0x20)) * 16777619u;
+    h = (h ^ '/') * 16777619u;
+    for (uint32_t i = 0; i < ealg.len; i++) h = (h ^ (uint8_t)(ealg.p[i] | 0x20)) * 16777619u;
+    return (uint16_t)((h ^ h >> 16) | 1);
+}
+
+/* One "ipsec-3gpp; alg=...; ..." item; false when it is another mechanism
+ * or lacks its algorithm or SPIs. An algorithm fs38 does not read is
+ * ALG_OTHER or EALG_OTHER: it can be chosen, and then makes no SA. */
 static bool parse_mech(fs_str item, aka_mech *m) {
     uint32_t semi = 0;
     while (semi < item.len && item.p[semi] != ';') semi++;
     fs_str name = fs_str_make(item.p, semi);
     while (name.len && sip_is_wsp((unsigned char)name.p[name.len - 1])) name.len--;
     if (!fs_str_ieq_cstr(name, "ipsec-3gpp") || semi >= item.len) return false;
-    fs_str params = fs_str_make(item.p + semi + 1, item.len - semi - 1), v;
+    fs_str params = fs_str_make(item.p + semi + 1, item.len - semi - 1), v, alg, ealg = FS_STR_NULL;
     memset(m, 0, sizeof *m);
-    if (!sip_param_get(params, "alg", &v)) return false;
-    if (fs_str_ieq_cstr(v, "hmac-md5-96")) m->alg = ALG_MD5;
-    else if (fs_str_ieq_cstr(v, "hmac-sha-1-96")) m->alg = ALG_SHA1;
-    else return false;
+    if (!sip_param_get(params, "alg", &alg) || !alg.len) return false;
+    if (fs_str_ieq_cstr(alg, "hmac-md5-96")) m->alg = ALG_MD5;
+    else if (fs_str_ieq_cstr(alg, "hmac-sha-1-96")) m->alg = ALG_SHA1;
+    else m->alg = ALG_OTHER;
     m->ealg = EALG_NULL; /* no ealg: NULL encryption (TS 33.203 7.2) */
-    if (sip_param_get(params, "ealg", &v)) {
-        if (fs_str_ieq_cstr(v, "aes-cbc")) m->ealg = EALG_AES_CBC;
-        else if (fs_str_ieq_cstr(v, "des-ede3-cbc")) m->ealg = EALG_DES3_CBC;
-        else if (!fs_str_ieq_cstr(v, "null")) return false;
+    if (sip_param_get(params, "ealg", &ealg)) {
+        if (fs_str_ieq_cstr(ealg, "aes-cbc")) m->ealg = EALG_AES_CBC;
+        else if (fs_str_ieq_cstr(ealg, "des-ede3-cbc")) m->ealg = EALG_DES3_CBC;
+        else if (!fs_str_ieq_cstr(ealg, "null")) m->ealg = EALG_OTHER;
     }
+    if (m->alg == ALG_OTHER || m->ealg == EALG_OTHER) /* by the names of those not read only ("null" or none) */
+        m->other = other_id(m->alg == ALG_OTHER ? alg : FS_STR_NULL, m->ealg == EALG_OTHER ? ealg : FS_STR_NULL);
     if (!sip_param_get(params, "spi-c", &v) || !parse_u32(v, &m->spi_c)) return false;
     if (!sip_param_get(params, "spi-s", &v) || !parse_u32(v, &m->spi_s)) return false;
     if (sip_param_get(params, "q", &v)) m->q = parse_q(v);
     return true;
 }
 
+static bool same_pair(const aka_mech *a, const aka_mech *b) {
+    return a->alg == b->alg && a->ealg == b->ealg && a->other == b->other;
+}
+
 /* Whether out[0..n) already holds m's alg and ealg. */
 static bool has_pair(const aka_mech *out, unsigned n, const aka_mech *m) {
     for (unsigned i = 0; i < n; i++)
-        if (out[i].alg == m->alg && out[i].ealg == m->ealg) return true;
+        if (same_pair(&out[i], m)) return true;
     return false;
 }
 
@@ -292,7 +314,7 @@ static const aka_mech *choose(const aka_mech *server, unsigned ns, const aka_off
     for (unsigned i = 0; i < ns; i++) {
         if (best && server[i].q <= best->q) continue;
         for (unsigned j = 0; j < o->n; j++)
-            if (o->mech[j].alg == server[i].alg && o->mech[j].ealg == server[i].ealg) {
+            if (same_pair(&o->mech[j], &server[i])) {
                 best = &server[i];
                 *client = &o->mech[j];
                 break;
@@ -338,19 +360,28 @@ static void agree(insp_aka *a, const fs_addr *pcscf, const fs_addr *ue, const ak
     a->agreements++;
 }
 
+/* Whether a is the unspecified address (0.0.0.0, ::): a message read with
+ * --raw has no addresses, and an SA between two unknown ends says nothing. */
+static bool unspecified(const fs_addr *a) {
+    static const uint8_t zero[16];
+    return memcmp(a->ip, zero, a->family == 4 ? 4 : 16) == 0;
+}
+
 /* The UE's 401: join its Security-Server with the offer and the keys; the
  * keys may come after it (two probes' captures merged, clocks apart): then
  * it waits for them. */
 static void server_answer(insp_aka *a, const cap_payload *p, const sip_msg *m, uint64_t nonce) {
     aka_mech server[AKA_MECHS];
     unsigned ns = parse_mechs(m, SIP_H_SECURITY_SERVER, server);
-    if (!ns || !m->call_id.len || p->src.addr.family != p->dst.addr.family) return;
+    if (!ns || !m->call_id.len || p->src.addr.family != p->dst.addr.family || unspecified(&p->src.addr) ||
+        unspecified(&p->dst.addr))
+        return;
     uint64_t call_id = hash_of(a, m->call_id);
     const aka_offer *o = NULL;
     for (uint32_t i = 0; i < AKA_OFFERS && !o; i++)
         if (a->offer[i].call_id == call_id) o = &a->offer[i];
     const aka_mech *cli = NULL, *srv = o ? choose(server, ns, o, &cli) : NULL;
-    if (!srv) return;
+    if (!srv || srv->alg == ALG_OTHER || srv->ealg == EALG_OTHER) return; /* none, or one fs38 does not read */
     /* a UE's 401 seen again (retransmitted over UDP, or captured at two
      * points) is the same agreement: made, or waiting, once */
     for (uint32_t i = 0; i < AKA_KEYS; i++)

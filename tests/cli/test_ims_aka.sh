@@ -85,6 +85,27 @@ expect_exit 0 "--esp-sa-out, learning off: a note, and no SA" "$FS38" inspect --
 ok "...: the note" grep -q "ims_aka_keys is off" "$TMPD/err"
 ok "...: comments only" is "$(grep -vc '^#' "$TMPD/none.keys")" 0
 
+# --raw: messages without addresses (0.0.0.0) make no SA, with any number of workers
+python3 - "$TMPD" <<'PY'
+import sys
+def m(first, hdrs):
+    return (first + '\r\n' + ''.join('%s: %s\r\n' % h for h in hdrs) + 'Content-Length: 0\r\n\r\n').encode()
+base = [('Via', 'SIP/2.0/UDP 10.54.0.1:5060;branch=z9hG4bK-r'), ('From', '<sip:a@x>;tag=1'), ('To', '<sip:a@x>'),
+        ('Call-ID', 'raw-1'), ('CSeq', '1 REGISTER')]
+mech = 'ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-cbc;spi-c=%d;spi-s=%d;port-c=5062;port-s=5064'
+open(sys.argv[1] + '/raw1.sip', 'wb').write(m('REGISTER sip:x SIP/2.0', base + [('Security-Client', mech % (1, 2))]))
+open(sys.argv[1] + '/raw2.sip', 'wb').write(m('SIP/2.0 401 Unauthorized',
+    base + [('WWW-Authenticate', 'Digest nonce="r1", ck="%s", ik="%s"' % ('2' * 32, '3' * 32))]))
+open(sys.argv[1] + '/raw3.sip', 'wb').write(m('SIP/2.0 401 Unauthorized',
+    base + [('WWW-Authenticate', 'Digest nonce="r1"'), ('Security-Server', mech % (3, 4))]))
+PY
+for w in 1 2; do
+    expect_exit 0 "a registration in --raw files, --workers $w" "$FS38" inspect -q --raw --workers $w \
+        --stats-json "$TMPD/raw$w.json" --esp-sa-out "$TMPD/raw$w.keys" "$TMPD/raw1.sip" "$TMPD/raw2.sip" "$TMPD/raw3.sip"
+    ok "...: 3 messages, no registration learned, no SA written" is \
+        "$(stat "$TMPD/raw$w.json" '"\(.sip_messages) \(.capture.ims_aka_agreements)"') $(grep -vc '^#' "$TMPD/raw$w.keys")" "3 0 0"
+done
+
 # off in the config: nothing learned, nothing read, and the summary says how
 expect_exit 0 "ims_aka_keys: false" "$FS38" inspect --config "$TMPD/off.yaml" --stats-json "$TMPD/s3.json" "$PCAP"
 ok "...: nothing learned or decrypted" is \
@@ -214,6 +235,35 @@ PY
 wait $pid
 ok "--hep live, --workers 2: UE A's 4 SAs in --esp-sa-out" is "$(grep -vc '^#' "$TMPD/hep-live.keys")" 4
 
+# the registration over SCTP (RFC 4168): learned with any number of workers (the
+# reader reads an SCTP packet's first whole message, as it reads a UDP datagram)
+python3 - "$TMPD/sctp.pcap" <<'PY'
+import struct, sys
+sys.path.insert(0, 'tests/data/capture')
+from pcapgen import ip4, eth, write_pcap
+def sctp(vtag, tsn, payload):
+    return struct.pack('!HHII', 5060, 5060, vtag, 0) + struct.pack('!BBHIHHI', 0, 3, 16 + len(payload), tsn, 0, 0, 0) + \
+        payload + b'\0' * (-len(payload) % 4)
+U, P, S = '10.53.0.1', '10.53.0.100', '10.53.1.10'
+def m(first, hdrs):
+    return (first + '\r\n' + ''.join('%s: %s\r\n' % h for h in hdrs) + 'Content-Length: 0\r\n\r\n').encode()
+base = [('Via', 'SIP/2.0/SCTP 10.53.0.1:5060;branch=z9hG4bK-s'), ('From', '<sip:a@x>;tag=1'), ('To', '<sip:a@x>'),
+        ('Call-ID', 'sctp-1'), ('CSeq', '1 REGISTER')]
+mech = 'ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-cbc;spi-c=%d;spi-s=%d;port-c=5062;port-s=5064'
+write_pcap(sys.argv[1], [
+    eth(ip4(U, P, 132, sctp(0x111, 11, m('REGISTER sip:x SIP/2.0', base + [('Security-Client', mech % (1, 2))])))),
+    eth(ip4(S, P, 132, sctp(0x222, 21, m('SIP/2.0 401 Unauthorized',
+        base + [('WWW-Authenticate', 'Digest nonce="s1", ck="%s", ik="%s"' % ('2' * 32, '3' * 32))])))),
+    eth(ip4(P, U, 132, sctp(0x333, 31, m('SIP/2.0 401 Unauthorized',
+        base + [('WWW-Authenticate', 'Digest nonce="s1"'), ('Security-Server', mech % (3, 4))]))))])
+PY
+for w in 1 2; do
+    expect_exit 0 "the registration over SCTP, --workers $w" "$FS38" inspect -q --workers $w \
+        --stats-json "$TMPD/sctp$w.json" "$TMPD/sctp.pcap"
+    ok "...: 3 messages, 1 registration, 4 SAs" is \
+        "$(stat "$TMPD/sctp$w.json" '"\(.sip_messages) \(.capture.ims_aka_agreements) \(.capture.esp_sas_learned)"')" "3 1 4"
+done
+
 # hostile Security-Client/Server and ck/ik values never crash and are passed over
 python3 - "$TMPD/bad.pcap" <<'PY'
 import sys
@@ -245,6 +295,38 @@ expect_exit 0 "hostile agreement headers" "$FS38" inspect --stats-json "$TMPD/s5
 ok "...: the one complete agreement (ealg absent: NULL) learned, 4 SAs" is \
     "$(stat "$TMPD/s5.json" '"\(.capture.ims_aka_agreements) \(.capture.esp_sas_learned)"')" "1 4"
 
+# a registration on a port that is not a SIP port, capture.heuristic off: not SIP
+# to the decoder, so not learned from, by one worker or by the reader of several
+python3 - "$TMPD/p5070.pcap" <<'PY'
+import sys
+sys.path.insert(0, 'tests/data/capture')
+from pcapgen import ip4, eth, write_pcap, udp_c
+U, P, S = '10.52.0.1', '10.52.0.100', '10.52.1.10'
+def m(first, hdrs):
+    return (first + '\r\n' + ''.join('%s: %s\r\n' % h for h in hdrs) + 'Content-Length: 0\r\n\r\n').encode()
+base = [('Via', 'SIP/2.0/UDP 10.52.0.1:5070;branch=z9hG4bK-p'), ('From', '<sip:a@x>;tag=1'), ('To', '<sip:a@x>'),
+        ('Call-ID', 'p5070'), ('CSeq', '1 REGISTER')]
+mech = 'ipsec-3gpp;alg=hmac-sha-1-96;ealg=aes-cbc;spi-c=%d;spi-s=%d;port-c=5062;port-s=5064'
+write_pcap(sys.argv[1], [
+    eth(ip4(U, P, 17, udp_c(U, P, 5070, 5070, m('REGISTER sip:x SIP/2.0', base + [('Security-Client', mech % (1, 2))])))),
+    eth(ip4(S, P, 17, udp_c(S, P, 5070, 5070, m('SIP/2.0 401 Unauthorized',
+        base + [('WWW-Authenticate', 'Digest nonce="p1", ck="%s", ik="%s"' % ('2' * 32, '3' * 32))])))),
+    eth(ip4(P, U, 17, udp_c(P, U, 5070, 5070, m('SIP/2.0 401 Unauthorized',
+        base + [('WWW-Authenticate', 'Digest nonce="p1"'), ('Security-Server', mech % (3, 4))]))))])
+PY
+printf 'capture:\n  heuristic: false\n' >"$TMPD/noheur.yaml"
+printf 'capture:\n  heuristic: false\n  sip_ports: [5070]\n' >"$TMPD/p5070.yaml"
+for w in 1 2; do
+    expect_exit 0 "registration on 5070, heuristic off, --workers $w" "$FS38" inspect -q --workers $w \
+        -c "$TMPD/noheur.yaml" --stats-json "$TMPD/p5070-$w.json" "$TMPD/p5070.pcap"
+    ok "...: not SIP, nothing learned" is \
+        "$(stat "$TMPD/p5070-$w.json" '"\(.sip_messages) \(.capture.ims_aka_agreements)"')" "0 0"
+    expect_exit 0 "...with 5070 a SIP port, --workers $w" "$FS38" inspect -q --workers $w \
+        -c "$TMPD/p5070.yaml" --stats-json "$TMPD/p5070s-$w.json" "$TMPD/p5070.pcap"
+    ok "...: learned" is \
+        "$(stat "$TMPD/p5070s-$w.json" '"\(.sip_messages) \(.capture.ims_aka_agreements)"')" "3 1"
+done
+
 # a UE offering all six alg x ealg pairs (as deployed UEs do), the P-CSCF
 # picking the last, sha1 + AES-CBC: the offer must not stop at four
 python3 - "$TMPD/six.pcap" <<'PY'
@@ -270,6 +352,46 @@ PY
 expect_exit 0 "six mechanisms offered, the sixth picked" "$FS38" inspect -q --esp-sa-out "$TMPD/six.keys" "$TMPD/six.pcap"
 ok "...: its 4 SAs, the UE's SPIs those of its sixth offer (0x3f2, 0x3f3)" is \
     "$(grep -v '^#' "$TMPD/six.keys" | cut -d, -f4 | sort | tr '\n' ' ')" '"0x000003f2" "0x000003f3" "0x00001b58" "0x00001b59" '
+
+# the P-CSCF's best mechanism the UE offered is one fs38 does not read (Rel-18's
+# AES-GCM, HMAC-SHA-256): the UE uses it, so no SA is learned and its ESP is not
+# "failed"; a UE that did not offer it takes the next (sha1 + AES-CBC), learned
+python3 - "$TMPD/gcm.pcap" <<'PY'
+import os, sys
+sys.path.insert(0, 'tests/data/capture')
+from pcapgen import ip4, eth, write_pcap, udp_c
+P, S = '10.51.0.100', '10.51.1.10'
+def m(first, hdrs):
+    return (first + '\r\n' + ''.join('%s: %s\r\n' % h for h in hdrs) + 'Content-Length: 0\r\n\r\n').encode()
+def mech(alg, ealg, c, s, q=''):
+    return 'ipsec-3gpp;%salg=%s;%sprot=esp;mod=trans;spi-c=%d;spi-s=%d;port-c=5062;port-s=5064' % (
+        'q=%s;' % q if q else '', alg, 'ealg=%s;' % ealg if ealg else '', c, s)
+gcm = mech('hmac-sha-256-128', 'aes-gcm', 9000, 9001, '0.9') + ',' + mech('hmac-sha-1-96', 'aes-cbc', 9000, 9001, '0.5')
+sha256 = mech('hmac-sha-256-128', None, 9000, 9001, '0.9') + ',' + mech('hmac-sha-1-96', 'aes-cbc', 9000, 9001, '0.5')
+fr = []
+for i, (U, offers, ss) in enumerate([
+        ('10.51.0.1', [('hmac-sha-1-96', 'aes-cbc'), ('HMAC-SHA-256-128', 'AES-GCM')], gcm),
+        ('10.51.0.2', [('hmac-sha-1-96', 'aes-cbc')], gcm),
+        ('10.51.0.3', [('hmac-sha-1-96', 'aes-cbc'), ('hmac-sha-256-128', 'null')], sha256)]):  # no ealg: null
+    base = [('Via', 'SIP/2.0/UDP %s:5060;branch=z9hG4bK-g%d' % (U, i)), ('From', '<sip:a@x>;tag=1'), ('To', '<sip:a@x>'),
+            ('Call-ID', 'gcm-%d' % i), ('CSeq', '1 REGISTER')]
+    sc = ','.join(mech(a, e, 1000 + 10 * i, 1001 + 10 * i) for a, e in offers)
+    fr += [eth(ip4(U, P, 17, udp_c(U, P, 5060, 5060, m('REGISTER sip:x SIP/2.0', base + [('Security-Client', sc)])))),
+           eth(ip4(S, P, 17, udp_c(S, P, 5060, 5060, m('SIP/2.0 401 Unauthorized',
+               base + [('WWW-Authenticate', 'Digest nonce="g%d", ck="%s", ik="%s"' % (i, '2' * 32, '3' * 32))])))),
+           eth(ip4(P, U, 17, udp_c(P, U, 5060, 5060, m('SIP/2.0 401 Unauthorized',
+               base + [('WWW-Authenticate', 'Digest nonce="g%d"' % i), ('Security-Server', ss)]))))]
+# the first UE's ESP in AES-GCM (SPI 9001, the P-CSCF's spi-s): 8 bytes of IV, 64 sealed, a 16-byte tag
+fr.append(eth(ip4('10.51.0.1', P, 50, (9001).to_bytes(4, 'big') + (1).to_bytes(4, 'big') + bytes(range(88)))))
+write_pcap(sys.argv[1], fr)
+PY
+expect_exit 0 "the best mechanism is AES-GCM or HMAC-SHA-256" "$FS38" inspect -q --stats-json "$TMPD/gcm.json" \
+    --esp-sa-out "$TMPD/gcm.keys" "$TMPD/gcm.pcap"
+ok "...: only the UE that offered neither learned (1 registration, 4 SAs)" is \
+    "$(stat "$TMPD/gcm.json" '"\(.capture.ims_aka_agreements) \(.capture.esp_sas_learned)"')" "1 4"
+ok "...: its SAs are that UE's" is "$(grep -v '^#' "$TMPD/gcm.keys" | grep -c 10.51.0.2)" 4
+ok "...: the AES-GCM ESP counted, not read, not failed" is \
+    "$(stat "$TMPD/gcm.json" '"\(.capture.esp_packets) \(.capture.esp_decrypted) \(.capture.esp_failed)"')" "1 0 0"
 
 expect_exit 0 "hostile headers: no zones, no SIP-INFO-003" "$FS38" inspect --json "$TMPD/bad.pcap"
 ok "...: none" is "$(jq -r 'select(.rule.id == "SIP-INFO-003") | .rule.id' "$TMPD/out")" ""
