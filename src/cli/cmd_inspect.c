@@ -2113,6 +2113,9 @@ int cmd_inspect(int argc, char **argv) {
     if (metrics_listen && !r.live && !r.quiet)
         fprintf(stderr, "fs38 inspect: note: --metrics serves live and HEP runs (-i, --hep); "
                         "for files use --stats-json\n");
+    if (duration && !r.live && !r.quiet)
+        fprintf(stderr, "fs38 inspect: note: --duration stops live and HEP runs (-i, --hep); "
+                        "a file run reads its files to the end (--count N stops after N packets)\n");
     if (metrics_listen && r.live && !loopback_listen(metrics_listen) && !r.quiet)
         fprintf(stderr, "fs38 inspect: note: --metrics %s answers anyone who can reach it (no "
                         "authentication): listen on a management address only\n", metrics_listen);

@@ -426,17 +426,29 @@ ok "--pcap-out: named SIP-SCAN-001 and received over HEP" \
     is "$(tshark -r "$TMPD/hep.pcapng" -T fields -e frame.comment 2>/dev/null | grep 'SIP-SCAN-001 SIP_SCANNER event' | grep -c 'received over HEP')" 3
 
 # SIGHUP after logrotate moved the file: a new file by that name, the old one completed
+# (the steps wait on the files, not on the clock: a loaded machine is slow to flush and
+# reopen; the run is stopped with SIGTERM once the third message is written)
+wait_frames() { # FILE N: until FILE holds N frames, 15 s at most
+    local i
+    for ((i = 0; i < 50; i++)); do
+        [ "$(tshark -r "$1" 2>/dev/null | wc -l)" -ge "$2" ] && return 0
+        sleep 0.3
+    done
+    return 1
+}
 port=$(free_port)
-timeout -k 5 30 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$port" --duration 4 -q \
+timeout -k 5 60 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$port" --duration 50 -q \
     --pcap-out "$TMPD/rot.pcapng" --stats-json "$TMPD/rot.json" 2>"$TMPD/rot.err" &
 pid=$!
 port_bound u "$port"
 python3 "$TMPD/hep.py" "$port" 2xscan
-sleep 1
+wait_frames "$TMPD/rot.pcapng" 2
 mv "$TMPD/rot.pcapng" "$TMPD/rot.pcapng.1"
 kill -HUP "$(pgrep -P $pid)"
-sleep 1
+for ((i = 0; i < 100; i++)); do [ -e "$TMPD/rot.pcapng" ] && break; sleep 0.1; done
 python3 "$TMPD/hep.py" "$port" 1xscan
+wait_frames "$TMPD/rot.pcapng" 1
+kill -TERM "$(pgrep -P $pid)"
 wait $pid
 ok "--pcap-out SIGHUP: 2 messages in the rotated file, 1 in the new one, both whole" \
     is "$(tshark -r "$TMPD/rot.pcapng.1" 2>/dev/null | wc -l) $(tshark -r "$TMPD/rot.pcapng" 2>/dev/null | wc -l)" "2 1"
@@ -445,15 +457,17 @@ ok "--pcap-out SIGHUP: --stats-json counts all 3, none lost" \
 # SIGHUP when FILE was not moved (logrotate rotated the events file alone, `systemctl
 # reload`): FILE goes on. It was made anew by that name, emptied: 2 messages lost, exit 0
 port=$(free_port)
-timeout -k 5 30 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$port" --duration 4 -q \
+timeout -k 5 60 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$port" --duration 50 -q \
     --pcap-out "$TMPD/stay.pcapng" --stats-json "$TMPD/stay.json" 2>"$TMPD/stay.err" &
 pid=$!
 port_bound u "$port"
 python3 "$TMPD/hep.py" "$port" 2xscan
-sleep 1
+wait_frames "$TMPD/stay.pcapng" 2
 kill -HUP "$(pgrep -P $pid)"
-sleep 1
+sleep 0.5 # nothing on disk tells that the reopen happened; a late one only delays the third
 python3 "$TMPD/hep.py" "$port" 1xscan
+wait_frames "$TMPD/stay.pcapng" 3
+kill -TERM "$(pgrep -P $pid)"
 wait $pid
 ok "--pcap-out SIGHUP, FILE not moved: it keeps its 2 messages and gets the third" \
     is "$(tshark -r "$TMPD/stay.pcapng" 2>/dev/null | wc -l)" 3
@@ -1030,6 +1044,9 @@ ok "...SIGUSR1 and SIGHUP while it starts: it runs on and ends as usual (rc $rc)
 expect_exit 0 "--metrics on capture files: a note, nothing served" \
     "$FS38" inspect -c /dev/null --metrics 127.0.0.1:0 "$HT"
 ok "...the note" grep -q "note: --metrics serves live and HEP runs" "$TMPD/err"
+expect_exit 0 "--duration on capture files: a note, the files read whole" \
+    "$FS38" inspect -c /dev/null --duration 1 "$HT"
+ok "...the note" grep -q "note: --duration stops live and HEP runs" "$TMPD/err"
 expect_exit 2 "--metrics with a bad address is a usage error, named" \
     "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$(free_port)" --duration 1 --metrics 127.0.0.1
 ok "...saying what it expects" grep -q "expected ADDR:PORT" "$TMPD/err"
