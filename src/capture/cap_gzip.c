@@ -62,7 +62,11 @@ const char *cap_compression(const uint8_t *b, size_t n) {
 }
 
 /* Up to n bytes into buf: the prefix first, then the descriptor. 0 at the
- * end, -1 (errno set) on a read error. */
+ * end, -1 (errno set) on a read error. A read a signal interrupted is not
+ * tried again: fs38 inspect's SIGINT/SIGTERM come without SA_RESTART to end
+ * the run, and a pipe whose writer is idle (`tail -f cap | fs38 inspect -`)
+ * would otherwise hold it until the writer writes or closes (SIGHUP and
+ * SIGUSR1 restart the read themselves). */
 static ssize_t take_input(cap_gz *g, uint8_t *buf, size_t n) {
     if (g->prefix_at < g->nprefix) {
         size_t k = g->nprefix - g->prefix_at;
@@ -71,9 +75,7 @@ static ssize_t take_input(cap_gz *g, uint8_t *buf, size_t n) {
         g->prefix_at += k;
         return (ssize_t)k;
     }
-    ssize_t r;
-    do r = read(g->fd, buf, n);
-    while (r < 0 && errno == EINTR);
+    ssize_t r = read(g->fd, buf, n);
     if (r > 0) g->consumed += (uint64_t)r;
     return r;
 }

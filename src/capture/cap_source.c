@@ -120,15 +120,16 @@ static cap_source *source_alloc(const char *name, fs_err *e) {
 /* Up to n first bytes of a descriptor, for its magic number: read at
  * offset 0 when it can be (a regular file, stdin redirected from one),
  * else read from it (a pipe: *consumed, they are gone from it). */
-static size_t peek_magic(int fd, uint8_t *b, size_t n, bool *consumed) {
-    *consumed = false;
+static size_t peek_magic(int fd, uint8_t *b, size_t n, bool *consumed, bool *interrupted) {
+    *consumed = *interrupted = false;
     ssize_t r = pread(fd, b, n, 0);
     if (r >= 0 && (lseek(fd, 0, SEEK_CUR) == 0)) return (size_t)r;
     *consumed = true;
     size_t got = 0;
     while (got < n) {
         r = read(fd, b + got, n - got);
-        if (r < 0 && errno == EINTR) continue;
+        /* EINTR too: a SIGINT/SIGTERM ends the run (cap_gzip.c, take_input) */
+        *interrupted = r < 0 && errno == EINTR;
         if (r <= 0) break;
         got += (size_t)r;
     }
@@ -157,8 +158,12 @@ static bool small_snaplen(int fd, bool consumed) {
  * read from a pipe. NULL with e set. */
 static FILE *open_stream(cap_source *s, int fd, fs_err *e) {
     uint8_t magic[4];
-    bool consumed;
-    size_t n = peek_magic(fd, magic, sizeof magic, &consumed);
+    bool consumed, interrupted;
+    size_t n = peek_magic(fd, magic, sizeof magic, &consumed, &interrupted);
+    if (interrupted) { /* a pipe whose writer has not started: another read would wait for it */
+        fs_fail(e, FS_ERR_IO, "%s: interrupted before the capture's first bytes came", s->name);
+        return NULL;
+    }
     const char *zip = cap_compression(magic, n);
     if (zip && strcmp(zip, "gzip") != 0) {
         fs_fail(e, FS_ERR_FORMAT, "%s: %s-compressed: fs38 reads gzip itself, not %s; decompress it "

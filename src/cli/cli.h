@@ -43,4 +43,11 @@ bool cli_load_config(struct fs38_config *cfg, const char *explicit_path, const c
  * the input (cli_input.c). */
 bool cli_read_line(FILE *f, char *buf, size_t cap, size_t *len, bool *too_long);
 
+/* After a --help text (or the version) went to stdout: EXIT_DONE when it was
+ * written whole, else the reason said on stderr as "PROG: writing to stdout:
+ * ..." and EXIT_USAGE (`fs38 inspect --help > /dev/full` is an output error,
+ * not 0 with nothing written; a reader that left, EPIPE, is no error)
+ * (cli_input.c). */
+int cli_stdout_done(const char *prog);
+
 #endif

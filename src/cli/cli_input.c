@@ -1,8 +1,10 @@
 /*
  * cli_input.c -- reading the lines subcommands take on stdin (sign,
- * hash-id) with bounded memory.
+ * hash-id) with bounded memory; checking that a help text reached stdout.
  */
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
 
@@ -16,4 +18,12 @@ bool cli_read_line(FILE *f, char *buf, size_t cap, size_t *len, bool *too_long) 
     }
     *len = n;
     return ch != EOF || n > 0;
+}
+
+int cli_stdout_done(const char *prog) {
+    int err = fflush(stdout) != 0 ? errno : 0;
+    if (!err && !ferror(stdout)) return EXIT_DONE;
+    if (err == EPIPE) return EXIT_DONE; /* `| head -3`: the reader had what it wanted */
+    fprintf(stderr, "%s: writing to stdout: %s\n", prog, err ? strerror(err) : "failed");
+    return EXIT_USAGE;
 }

@@ -130,7 +130,7 @@ int cmd_hash_id(int argc, char **argv) {
         case OPT_KEY_ID: key_id = optarg; break;
         case OPT_NEW_KEY: make_key = true; break;
         case OPT_OUT: out = optarg; break;
-        case 'h': hash_id_usage(stdout); return EXIT_DONE;
+        case 'h': hash_id_usage(stdout); return cli_stdout_done("fs38 hash-id");
         default: hash_id_usage(stderr); return EXIT_USAGE;
         }
     }

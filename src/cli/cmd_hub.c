@@ -63,7 +63,7 @@ int cmd_hub(int argc, char **argv) {
         switch (c) {
         case 'c': config = optarg; break;
         case 'C': check = true; break;
-        case 'h': hub_usage(stdout); return EXIT_DONE;
+        case 'h': hub_usage(stdout); return cli_stdout_done("fs38 hub");
         default: hub_usage(stderr); return EXIT_USAGE;
         }
     }

@@ -1422,7 +1422,7 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
     const det_memory *mm = &s->mem;
     json_object_set_new(
         o, "memory",
-        json_pack("{s:I,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I},s:I,s:I,s:I,s:I}",
+        json_pack("{s:I,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I},s:I,s:I,s:I,s:I,s:I}",
                   "state_bytes", (json_int_t)mm->total_bytes, "state_bound_bytes", (json_int_t)mm->bound_bytes,
                   "decoder_bytes", (json_int_t)s->decoder_memory, "lookback_bytes", (json_int_t)s->lookback_memory,
                   "entry_bytes", "source", (json_int_t)mm->source_entry, "dest", (json_int_t)mm->dest_entry,
@@ -1434,7 +1434,8 @@ static json_t *stats_json(const inspect_run *r, const insp_stats *s, double secs
                   "live", "sources", (json_int_t)mm->sources_live, "dests", (json_int_t)mm->dests_live,
                   "callers", (json_int_t)mm->callers_live, "calls", (json_int_t)mm->calls_live, "incidents",
                   (json_int_t)mm->incidents_live,
-                  "sources_evicted", (json_int_t)d->sources_evicted, "calls_evicted",
+                  "sources_evicted", (json_int_t)d->sources_evicted, "dests_evicted",
+                  (json_int_t)d->dests_evicted, "calls_evicted",
                   (json_int_t)d->calls_evicted, "incidents_evicted", (json_int_t)d->incidents_evicted,
                   "callers_evicted", (json_int_t)d->callers_evicted));
     json_object_set_new(o, "incidents_below_threshold", json_integer((json_int_t)d->incidents_below_threshold));
@@ -1837,13 +1838,14 @@ static void announce_live(insp *in, const inspect_run *r, const char *iface, con
             r->events_path ? " (SIGHUP reopens it)" : "", until);
 }
 
-/* The TLS key log (--tls-keylog, capture.tls_keylog); NULL, said why, when
- * it cannot be read. Lines that are not key log lines are warned about. */
-static cap_tls_keys *open_keylog(const char *path, bool live, bool quiet) {
+/* The TLS key log (--tls-keylog, capture.tls_keylog: from, as the error
+ * names it); NULL, said why, when it cannot be read. Lines that are not key
+ * log lines are warned about. */
+static cap_tls_keys *open_keylog(const char *path, const char *from, bool live, bool quiet) {
     cap_tls_keys *k = NULL;
     fs_err e = {0};
     if (cap_tls_keys_open(path, live, &k, &e) != FS_OK) {
-        fprintf(stderr, "fs38 inspect: --tls-keylog: %s\n", e.msg);
+        fprintf(stderr, "fs38 inspect: %s: %s\n", from, e.msg);
         return NULL;
     }
     cap_tls_keys_summary s;
@@ -1980,7 +1982,7 @@ int cmd_inspect(int argc, char **argv) {
             if (!parse_seed(optarg, &seed)) return EXIT_USAGE;
             seed_given = true;
             break;
-        case 'h': fputs(usage_text, stdout); return EXIT_DONE;
+        case 'h': fputs(usage_text, stdout); return cli_stdout_done("fs38 inspect");
         default: fputs("(fs38 inspect --help explains every option)\n", stderr); return EXIT_USAGE;
         }
     }
@@ -2023,6 +2025,16 @@ int cmd_inspect(int argc, char **argv) {
         if (bad) {
             fprintf(stderr, "fs38 inspect: --hep '%s': %s ([udp:|tcp:|tls:]ADDR:PORT, e.g. 127.0.0.1:9060)\n",
                     hep, bad);
+            return EXIT_USAGE;
+        }
+    }
+    if (metrics_listen) { /* the same: before the open-port note, and for files too (a script's typo) */
+        struct sockaddr_storage ss;
+        socklen_t sl;
+        const char *bad = fs_listen_parse(metrics_listen, true, &ss, &sl);
+        if (bad) {
+            fprintf(stderr, "fs38 inspect: --metrics '%s': %s (ADDR:PORT, e.g. 127.0.0.1:9438)\n", metrics_listen,
+                    bad);
             return EXIT_USAGE;
         }
     }
@@ -2121,20 +2133,26 @@ int cmd_inspect(int argc, char **argv) {
                         "authentication): listen on a management address only\n", metrics_listen);
     r.progress = r.progress && !r.live && isatty(STDERR_FILENO);
 
+    /* a file the config names is told by its key and file, not by the option not given */
+    char from_cfg[320];
+    snprintf(from_cfg, sizeof from_cfg, "capture.tls_keylog in %s", cfg.source_path);
+    const char *keylog_from = keylog_path ? "--tls-keylog" : from_cfg;
     if (!keylog_path && cfg.tls_keylog[0]) keylog_path = cfg.tls_keylog;
     r.keylog = keylog_path != NULL;
-    if (keylog_path && !(cfg.capture.tls_keys = open_keylog(keylog_path, iface != NULL, r.quiet))) {
+    if (keylog_path && !(cfg.capture.tls_keys = open_keylog(keylog_path, keylog_from, iface != NULL, r.quiet))) {
         close_outputs(&r);
         det_indicators_free(indicators);
         return EXIT_USAGE;
     }
+    snprintf(from_cfg, sizeof from_cfg, "capture.esp_sa in %s", cfg.source_path);
+    const char *esp_sa_from = esp_sa_path ? "--esp-sa" : from_cfg;
     if (!esp_sa_path && cfg.esp_sa[0]) esp_sa_path = cfg.esp_sa;
     r.esp_sa = esp_sa_path != NULL;
     cap_esp_sas *esp_sas = NULL;
     if (esp_sa_path) {
         fs_err ee = {0};
         if (!(esp_sas = cap_esp_sas_load(esp_sa_path, &ee))) {
-            fprintf(stderr, "fs38 inspect: --esp-sa: %s\n", ee.msg);
+            fprintf(stderr, "fs38 inspect: %s: %s\n", esp_sa_from, ee.msg);
             cap_tls_keys_free(cfg.capture.tls_keys);
             close_outputs(&r);
             det_indicators_free(indicators);

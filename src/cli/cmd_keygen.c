@@ -40,7 +40,7 @@ int cmd_keygen(int argc, char **argv) {
         switch (c) {
         case 'I': issuer = optarg; break;
         case 'o': dir = optarg; break;
-        case 'h': keygen_usage(stdout); return EXIT_DONE;
+        case 'h': keygen_usage(stdout); return cli_stdout_done("fs38 keygen");
         default: keygen_usage(stderr); return EXIT_USAGE;
         }
     }

@@ -347,7 +347,7 @@ int cmd_pull(int argc, char **argv) {
                 goto out;
             }
             break;
-        case 'h': fputs(usage_text, stdout); rc = EXIT_DONE; goto out;
+        case 'h': fputs(usage_text, stdout); rc = cli_stdout_done("fs38 pull"); goto out;
         default: fputs("(fs38 pull --help explains every option)\n", stderr); goto out;
         }
     }

@@ -146,7 +146,7 @@ int cmd_rules(int argc, char **argv) {
         switch (c) {
         case 'c': config_path = optarg; break;
         case 'j': json = true; break;
-        case 'h': fputs(rules_usage, stdout); return EXIT_DONE;
+        case 'h': fputs(rules_usage, stdout); return cli_stdout_done("fs38 rules");
         default: fputs(rules_usage, stderr); return EXIT_USAGE;
         }
     }

@@ -327,7 +327,7 @@ int cmd_share(int argc, char **argv) {
             }
             s.batch_max = (size_t)v;
             break;
-        case 'h': fputs(usage_text, stdout); rc = EXIT_DONE; goto out;
+        case 'h': fputs(usage_text, stdout); rc = cli_stdout_done("fs38 share"); goto out;
         default: fputs("(fs38 share --help explains every option)\n", stderr); goto out;
         }
     }

@@ -176,7 +176,7 @@ int cmd_sight(int argc, char **argv) {
                 goto out;
             }
             break;
-        case 'h': fputs(usage_text, stdout); rc = EXIT_DONE; goto out;
+        case 'h': fputs(usage_text, stdout); rc = cli_stdout_done("fs38 sight"); goto out;
         default: fputs("(fs38 sight --help explains every option)\n", stderr); goto out;
         }
     }

@@ -54,7 +54,7 @@ int cmd_sign(int argc, char **argv) {
         switch (c) {
         case 'k': keyfile = optarg; break;
         case 'r': raw = true; break;
-        case 'h': sign_usage(stdout); return EXIT_DONE;
+        case 'h': sign_usage(stdout); return cli_stdout_done("fs38 sign");
         default: sign_usage(stderr); return EXIT_USAGE;
         }
     }

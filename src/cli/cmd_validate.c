@@ -171,7 +171,7 @@ int cmd_validate(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         if (c == 'h') {
             fputs(usage_text, stdout);
-            return EXIT_DONE;
+            return cli_stdout_done("fs38 validate");
         }
         fputs(usage_text, stderr);
         return EXIT_USAGE;

@@ -68,11 +68,11 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage(stdout);
-        return 0;
+        return cli_stdout_done("fs38");
     }
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("fs38 %s\n", FS38_VERSION);
-        return 0;
+        return cli_stdout_done("fs38");
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
         if (strcmp(cmd, commands[i].name) != 0) continue;

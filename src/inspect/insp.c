@@ -688,7 +688,7 @@ static void handle_record(worker *w, const rec_hdr *h, const uint8_t *data) {
          * goes to the unspecified address 0.0.0.0:0 (events must name an
          * address, and this one says honestly that none is known). */
         cap_payload p = {.data = data, .len = h->len, .transport = CAP_T_UDP,
-                         .ts_us = h->ts_us, .frame_no = h->frame_no,
+                         .ts_us = h->ts_us, .frame_no = h->frame_no, .oversized = h->dlt != 0, /* cut */
                          .src = {.addr = {.family = 4}}, .dst = {.addr = {.family = 4}}};
         det_process(w->eng, &p);
         break;
@@ -1322,6 +1322,9 @@ fs_code insp_run_raw(insp *in, const char *path, fs_err *e) {
         return fs_fail(e, FS_ERR_NOMEM, "out of memory");
     }
     size_t got = fread(buf, 1, cap, f);
+    /* more after what was taken: the message was cut here, not by its
+     * sender (its Content-Length is not to blame), as the TCP framer cuts one */
+    bool cut = got == cap && fgetc(f) != EOF;
     bool err = ferror(f);
     fclose(f);
     if (err) {
@@ -1336,7 +1339,7 @@ fs_code insp_run_raw(insp *in, const char *path, fs_err *e) {
         return fs_fail(e, FS_ERR_NOMEM, "out of memory");
     }
     feed(in, 0, REC_INPUT, 0, (const uint8_t *)&r, (uint32_t)sizeof r, 0, 0);
-    feed(in, 0, REC_RAW, 0, buf, (uint32_t)got, fs_time_now_us(), in->frames_read);
+    feed(in, 0, REC_RAW, cut, buf, (uint32_t)got, fs_time_now_us(), in->frames_read);
     free(buf);
     return FS_OK;
 }

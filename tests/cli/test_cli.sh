@@ -84,6 +84,24 @@ expect_exit 2 "too many --workers" "$FS38" inspect --workers 99 x.pcap
 expect_exit 2 "two input kinds" "$FS38" inspect -i lo --hep 127.0.0.1:9 x.pcap
 expect_exit 2 "bad --hep address" "$FS38" inspect --hep nowhere --duration 1
 ok "bad --hep is explained" grep -q "ADDR:PORT" "$TMPD/err"
+# --metrics: a typo is a usage error before anything runs, as for --hep: it
+# drew the "answers anyone" note first (live) or was not looked at (files: exit 0)
+expect_exit 2 "bad --metrics address, files" "$FS38" inspect --metrics nowhere "$ROOT/examples/benign.pcap"
+ok "bad --metrics is explained" grep -q "^fs38 inspect: --metrics 'nowhere': .*ADDR:PORT" "$TMPD/err"
+expect_exit 2 "bad --metrics address, HEP" "$FS38" inspect -c /dev/null --hep 127.0.0.1:9 --metrics nowhere --duration 1
+ok "...said alone, with no open-port note before it: $(head -1 "$TMPD/err")" \
+    bash -c "test \$(wc -l <'$TMPD/err') -eq 1 && grep -q \"^fs38 inspect: --metrics 'nowhere'\" '$TMPD/err'"
+
+# a file the config names that cannot be read is told by its config key, not
+# by the option that was not given (it said "--tls-keylog:", "--esp-sa:")
+printf 'capture:\n  tls_keylog: no-such.keys\n' >"$TMPD/cfg-keylog.yaml"
+expect_exit 2 "capture.tls_keylog that does not exist" "$FS38" inspect -q -c "$TMPD/cfg-keylog.yaml" "$ROOT/examples/benign.pcap"
+ok "...named by its key and config: $(head -1 "$TMPD/err")" grep -q "^fs38 inspect: capture.tls_keylog in .*cfg-keylog.yaml: .*no-such.keys" "$TMPD/err"
+printf 'capture:\n  esp_sa: no-such.sa\n' >"$TMPD/cfg-esp.yaml"
+expect_exit 2 "capture.esp_sa that does not exist" "$FS38" inspect -q -c "$TMPD/cfg-esp.yaml" "$ROOT/examples/benign.pcap"
+ok "...named by its key and config: $(head -1 "$TMPD/err")" grep -q "^fs38 inspect: capture.esp_sa in .*cfg-esp.yaml: .*no-such.sa" "$TMPD/err"
+expect_exit 2 "--tls-keylog that does not exist" "$FS38" inspect -q --tls-keylog "$TMPD/no-such.keys" "$ROOT/examples/benign.pcap"
+ok "...named by the option" grep -q "^fs38 inspect: --tls-keylog: " "$TMPD/err"
 
 # --- unreadable inputs --------------------------------------------------------------
 expect_exit 2 "missing file" "$FS38" inspect "$TMPD/does-not-exist.pcap"
@@ -140,6 +158,38 @@ expect_exit 0 "stdin" bash -c "cat '$TMPD/mixed.pcap' | '$FS38' inspect --json -
 ok "stdin finds the same rules" python3 -c "
 import json; a=json.load(open('$TMPD/st1.json')); b=json.load(open('$TMPD/st2.json'))
 assert a['events_by_rule']==b['events_by_rule'] and a['sip_messages']==b['sip_messages'], (a['events_by_rule'], b['events_by_rule'])"
+
+# SIGTERM ends a run reading a pipe whose writer is idle at once, as
+# docs/operations.md says ("SIGINT/SIGTERM stop reading"): the read was
+# restarted after the signal and the run waited for the writer to close
+# (`tail -f`, a tcpdump on a quiet link). Before the first bytes, with the
+# frames read so far, and gzip-compressed: each within 2 s of the signal.
+mkfifo "$TMPD/pipe"
+for form in none plain gzip; do
+    case $form in
+    none) { exec sleep 8; } >"$TMPD/pipe" & ;;
+    plain) { cat "$ROOT/examples/benign.pcap"; exec sleep 8; } >"$TMPD/pipe" & ;;
+    gzip) { gzip -c "$ROOT/examples/benign.pcap"; exec sleep 8; } >"$TMPD/pipe" & ;;
+    esac
+    writer=$!
+    "$FS38" inspect -q --stats-json "$TMPD/pipe-$form.json" - <"$TMPD/pipe" 2>"$TMPD/pipe.err" &
+    reader=$!
+    sleep 1.5
+    kill -TERM "$reader"
+    t0=$SECONDS
+    for _ in $(seq 40); do kill -0 "$reader" 2>/dev/null || break; sleep 0.1; done
+    ended=$((SECONDS - t0))
+    wait "$reader"
+    rc=$?
+    kill "$writer" 2>/dev/null
+    wait "$writer" 2>/dev/null
+    ok "SIGTERM on a run reading an idle pipe ($form): exit $rc within 2 s (took ${ended} s)" \
+        test "$rc" -eq 2 -a "$ended" -le 2
+    ok "...says it was interrupted" grep -q "interrupted" "$TMPD/pipe.err"
+done
+ok "...the frames read before the signal are inspected (plain)" \
+    is "$(jq .sip_messages "$TMPD/pipe-plain.json" 2>/dev/null)" 85
+rm -f "$TMPD/pipe"
 
 # gzip-compressed, from a file and from stdin: the same events; other
 # compressions are named with the command that decompresses them
@@ -674,6 +724,18 @@ ok "anomaly code named" grep -q 'VERSION_UNSUPPORTED' "$TMPD/out"
 ok "--raw: x-capture names the message file, no frame" is \
     "$(jq -c '.evidence.sample["x-capture"]' "$TMPD/out" | sort -u)" "{\"file\":\"$DATA/badvers.dat\"}"
 expect_exit 2 "--raw missing file" "$FS38" inspect --raw "$TMPD/none.sip"
+# a message longer than limits.max_message is oversized (SIP-MAL-002) and only
+# that: read up to the limit, its right Content-Length was taken for one that
+# exceeds the body (SIP-MAL-001 CONTENT_LENGTH_EXCEEDS)
+python3 -c "
+body = 'v=0\r\na=x:' + 'y' * 70000 + '\r\n'
+print('INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1\r\n'
+      'From: <sip:a@example.com>;tag=1\r\nTo: <sip:bob@example.com>\r\nCall-ID: big1\r\nCSeq: 1 INVITE\r\n'
+      'Max-Forwards: 70\r\nContact: <sip:a@10.0.0.1>\r\nContent-Type: application/sdp\r\n'
+      'Content-Length: %d\r\n\r\n%s' % (len(body), body), end='')" >"$TMPD/big.sip"
+"$FS38" inspect --raw --json -c /dev/null "$TMPD/big.sip" >"$TMPD/big.ndjson" 2>"$TMPD/err"
+ok "--raw, a 70 kB message: SIP-MAL-002 alone (got $(jq -r '.rule.id + " " + .evidence.details.anomalies' "$TMPD/big.ndjson" | tr '\n' ';'))" \
+    is "$(jq -r '.rule.id + " " + .evidence.details.anomalies' "$TMPD/big.ndjson")" "SIP-MAL-002 LIMIT_MESSAGE_SIZE"
 # a message from a file has no addresses: its events name 0.0.0.0 and still meet the format
 "$FS38" inspect --raw --json "$DATA"/*.dat >"$TMPD/raw.ndjson" 2>"$TMPD/err"
 ok "--raw events name the unspecified address" grep -q '"value":"0.0.0.0","role":"source"' "$TMPD/raw.ndjson"

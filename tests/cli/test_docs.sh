@@ -65,11 +65,26 @@ while read -r f; do
 done <"$TMPD/fields"
 ok "every --stats-json field is documented" test "$missing" -eq 0
 ok "fields were found" test "$(wc -l <"$TMPD/fields")" -gt 60
+# `memory.*_evicted` is every bounded table's, as fs38_evicted_total{table} is:
+# the destinations table's evictions were in /metrics only
+for t in $(jq -r '.memory.capacity | keys[]' "$TMPD/stats.json"); do
+    ok "--stats-json memory.${t}_evicted (memory.capacity.$t's table)" \
+        jq -e ".memory | has(\"${t}_evicted\")" "$TMPD/stats.json"
+done
 
 # ---- the rough sizing of "Memory and state" is what the defaults take ----
 "$FS38" inspect -q -c /dev/null --stats-json "$TMPD/defaults.json" examples/benign.pcap 2>/dev/null
 sizing=$(jq -r '.memory | "take \(.state_bytes / 1048576 * 10 | round / 10) MB of tables at start, and at most \(.state_bound_bytes / 1048576 * 10 | round / 10) MB"' "$TMPD/defaults.json")
 ok "docs/operations.md: the defaults $sizing" grep -q "$sizing" <(tr '\n' ' ' <docs/operations.md | tr -s ' ')
+
+# ---- the fuzz harnesses: README's `make fuzz` row and architecture.md's fuzz/ row name each ----
+# (one item per fuzz/fuzz_*.c; architecture.md left fuzz_esp_sa.c out)
+nharness=$(find fuzz -maxdepth 1 -name 'fuzz_*.c' | wc -l)
+harness_items() { grep -E "$1" "$2" | head -1 | sed -E 's/^[^(]*\(([^)]*)\).*/\1/' | tr ',' '\n' | grep -c .; }
+ok "README's make fuzz row names the $nharness harnesses (names $(harness_items '^\| `make fuzz` \|' README.md))" \
+    test "$(harness_items '^\| `make fuzz` \|' README.md)" -eq "$nharness"
+ok "architecture.md's fuzz/ row names the $nharness harnesses (names $(harness_items '^\| `fuzz/` \|' docs/architecture.md))" \
+    test "$(harness_items '^\| `fuzz/` \|' docs/architecture.md)" -eq "$nharness"
 
 # ---- every rule has its section in docs/rules.md ----
 "$FS38" rules >"$TMPD/rules"
@@ -86,10 +101,20 @@ for src in src/cli/cmd_*.c; do
     cmd=$(basename "$src" .c); cmd=${cmd#cmd_}; cmd=${cmd//_/-}
     "$FS38" "$cmd" --help >"$TMPD/help" 2>&1
     ok "fs38 $cmd --help exits 0" test $? -eq 0
+    # a help text that cannot be written is an output error, said: it was 0, silently
+    "$FS38" "$cmd" --help >/dev/full 2>"$TMPD/full.err"
+    ok "fs38 $cmd --help >/dev/full exits 2 (got $?)" test $? -eq 2
+    ok "...and says so: $(head -1 "$TMPD/full.err")" grep -q "^fs38 $cmd: writing to stdout" "$TMPD/full.err"
     for opt in $(grep -oE '\{"[a-z][a-z-]*", *(no|required|optional)_argument' "$src" | cut -d'"' -f2); do
         [ "$opt" = help ] && continue
         ok "fs38 $cmd --help names --$opt" grep -q -- "--$opt\b" "$TMPD/help"
     done
+done
+
+for args in --help version; do
+    "$FS38" $args >/dev/full 2>"$TMPD/full.err"
+    ok "fs38 $args >/dev/full exits 2 (got $?), saying so" \
+        bash -c "test $? -eq 2 && grep -q '^fs38: writing to stdout' '$TMPD/full.err'"
 done
 
 # ---- inspect --help tells live reporting as docs/events.md does ----
