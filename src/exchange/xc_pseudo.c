@@ -40,12 +40,20 @@ static bool is_sep(char c, const char *seps) { return c && strchr(seps, c) != NU
 
 /* Collect the digits of s[0..n), allowing the separators between them.
  * *nd counts every digit; those past cap are not stored, so the caller's
- * length check refuses them with the real count. */
+ * length check refuses them with the real count. With seps holding '(',
+ * a "(0)" is the national trunk prefix written into an international
+ * number ("+44 (0)20 7946 0018", as British and German numbers are often
+ * printed) and is left out: the number dialled from abroad has no 0 there,
+ * and two members hashing the same subscriber must get the same value. */
 static bool collect_digits(const char *s, size_t n, const char *seps, char *out, size_t cap,
                            size_t *nd, char *bad) {
     size_t o = 0, count = 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
+        if (c == '(' && is_sep(c, seps) && i + 2 < n && s[i + 1] == '0' && s[i + 2] == ')') {
+            i += 2;
+            continue;
+        }
         if (c >= '0' && c <= '9') {
             if (o + 1 < cap) out[o++] = c;
             count++;
