@@ -33,7 +33,7 @@
 
 #include "core/fs_net.h"
 
-#define METRICS_MEMORY (16u << 10)   /* per connection: request line and headers, about 8 KiB of them */
+#define METRICS_MEMORY (16u << 10)   /* per connection: request line and headers (16 KiB, docs/operations.md) */
 #define METRICS_TIMEOUT_S 5u
 #define METRICS_MAX_CONNECTIONS 32u  /* Prometheus keeps one; a few people with curl */
 
