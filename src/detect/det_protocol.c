@@ -51,9 +51,12 @@ static size_t field_span(const sip_msg *m, const sip_header *h) {
 }
 
 /* Fields a response copies from its request (RFC 3261 8.2.6.2: Via, From,
- * Call-ID and CSeq as they were, To with the responder's tag added). */
+ * Call-ID and CSeq as they were, To with the responder's tag added; 12.1.1:
+ * a UAS copies every Record-Route into a response that makes a dialog, and
+ * the proxies pass them back as they were, 16.7). */
 static bool copied_field(sip_header_id id) {
-    return id == SIP_H_VIA || id == SIP_H_FROM || id == SIP_H_TO || id == SIP_H_CALL_ID || id == SIP_H_CSEQ;
+    return id == SIP_H_VIA || id == SIP_H_FROM || id == SIP_H_TO || id == SIP_H_CALL_ID || id == SIP_H_CSEQ ||
+           id == SIP_H_RECORD_ROUTE;
 }
 
 /* Whether anomaly a of response m can come from its copied fields: a code

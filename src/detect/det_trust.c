@@ -541,7 +541,9 @@ static void aka_keys_check(det_ctx *c) {
 
 /* Cipher suites no one may negotiate any more (RFC 9325, BCP 195: no NULL,
  * export, anonymous, RC4 (RFC 7465), single DES; 3DES gives 112 bits at
- * best and falls to Sweet32), by IANA number. */
+ * best and falls to Sweet32), by IANA number: every registered suite of
+ * those families (Kerberos, PSK and SRP ones, anonymous DH with Camellia,
+ * SEED or ARIA, RFC 9150's integrity-only TLS 1.3 suites included). */
 typedef struct weak_suite {
     uint16_t id;
     const char *why;
@@ -553,17 +555,25 @@ static const weak_suite weak_suites[] = {
     {0x000D, "3des"},      {0x000E, "export"},    {0x000F, "des"},       {0x0010, "3des"},
     {0x0011, "export"},    {0x0012, "des"},       {0x0013, "3des"},      {0x0014, "export"},
     {0x0015, "des"},       {0x0016, "3des"},      {0x0017, "export"},    {0x0018, "anonymous"},
-    {0x0019, "export"},    {0x001A, "anonymous"}, {0x001B, "anonymous"}, {0x002C, "null"},
+    {0x0019, "export"},    {0x001A, "anonymous"}, {0x001B, "anonymous"}, {0x001E, "des"},
+    {0x001F, "3des"},      {0x0020, "rc4"},       {0x0022, "des"},       {0x0023, "3des"},
+    {0x0024, "rc4"},       {0x0026, "export"},    {0x0027, "export"},    {0x0028, "export"},
+    {0x0029, "export"},    {0x002A, "export"},    {0x002B, "export"},    {0x002C, "null"},
     {0x002D, "null"},      {0x002E, "null"},      {0x0034, "anonymous"}, {0x003A, "anonymous"},
-    {0x003B, "null"},      {0x006C, "anonymous"}, {0x006D, "anonymous"}, {0x008A, "rc4"},
-    {0x008B, "3des"},      {0x008E, "rc4"},       {0x008F, "3des"},      {0x0092, "rc4"},
-    {0x0093, "3des"},      {0x00A6, "anonymous"}, {0x00A7, "anonymous"}, {0x00B0, "null"},
-    {0x00B1, "null"},      {0x00B4, "null"},      {0x00B5, "null"},      {0x00B8, "null"},
-    {0x00B9, "null"},      {0xC001, "null"},      {0xC002, "rc4"},       {0xC003, "3des"},
-    {0xC006, "null"},      {0xC007, "rc4"},       {0xC008, "3des"},      {0xC00B, "null"},
-    {0xC00C, "rc4"},       {0xC00D, "3des"},      {0xC010, "null"},      {0xC011, "rc4"},
-    {0xC012, "3des"},      {0xC015, "null"},      {0xC016, "anonymous"}, {0xC017, "anonymous"},
-    {0xC018, "anonymous"}, {0xC019, "anonymous"},
+    {0x003B, "null"},      {0x0046, "anonymous"}, {0x006C, "anonymous"}, {0x006D, "anonymous"},
+    {0x0089, "anonymous"}, {0x008A, "rc4"},       {0x008B, "3des"},      {0x008E, "rc4"},
+    {0x008F, "3des"},      {0x0092, "rc4"},       {0x0093, "3des"},      {0x009B, "anonymous"},
+    {0x00A6, "anonymous"}, {0x00A7, "anonymous"}, {0x00B0, "null"},      {0x00B1, "null"},
+    {0x00B4, "null"},      {0x00B5, "null"},      {0x00B8, "null"},      {0x00B9, "null"},
+    {0x00BF, "anonymous"}, {0x00C5, "anonymous"}, {0xC001, "null"},      {0xC002, "rc4"},
+    {0xC003, "3des"},      {0xC006, "null"},      {0xC007, "rc4"},       {0xC008, "3des"},
+    {0xC00B, "null"},      {0xC00C, "rc4"},       {0xC00D, "3des"},      {0xC010, "null"},
+    {0xC011, "rc4"},       {0xC012, "3des"},      {0xC015, "null"},      {0xC016, "anonymous"},
+    {0xC017, "anonymous"}, {0xC018, "anonymous"}, {0xC019, "anonymous"}, {0xC01A, "3des"},
+    {0xC01B, "3des"},      {0xC01C, "3des"},      {0xC033, "rc4"},       {0xC034, "3des"},
+    {0xC039, "null"},      {0xC03A, "null"},      {0xC03B, "null"},      {0xC046, "anonymous"},
+    {0xC047, "anonymous"}, {0xC05A, "anonymous"}, {0xC05B, "anonymous"}, {0xC084, "anonymous"},
+    {0xC085, "anonymous"}, {0xC0B4, "null"},      {0xC0B5, "null"},
 };
 
 static const char *suite_weakness(uint16_t suite) {

@@ -190,6 +190,67 @@ static void merge_detail(ev_event *a, const ev_event *b, const char *name, bool 
     else if (x->kind == EV_D_REAL && (add || y->r > x->r)) ev_set_real(a, name, add ? x->r + y->r : y->r);
 }
 
+/* Details a detector takes from an incident's first message (with its
+ * sample) or from each message in turn (its last one): in a merged report
+ * they come from the share that saw that message, as one engine has them,
+ * not from the larger share. NULL-ended lists; {NULL} for none. */
+static const char *const *first_message_details(det_rule_id r) {
+    static const char *const zone_trust[] = {"zone", "trust", NULL}, *const toward[] = {"toward_zone", NULL},
+                             *const aka[] = {"toward_zone", "disclosed", "header", NULL},
+                             *const clear[] = {"zone", "direction", "transport", "other_end", NULL},
+                             *const tls[] = {"client", NULL}, *const fp[] = {"fingerprint", NULL}, *const none[] = {NULL};
+    switch (r) {
+    case R_TRUST_HEADER: case R_CLI_HOME_IDENTITY: return zone_trust;
+    case R_TOPO_INTERNAL_ADDR: return toward;
+    case R_INFO_AKA_KEYS: return aka;
+    case R_INFO_CLEARTEXT: return clear;
+    case R_INFO_WEAK_TLS: return tls;
+    case R_SCAN_FINGERPRINT: return fp;
+    default: return none;
+    }
+}
+
+static const char *const *last_message_details(det_rule_id r) {
+    static const char *const version[] = {"header", "disclosed", NULL}, *const warning[] = {"warning", NULL},
+                             *const identity[] = {"identity", NULL}, *const mf[] = {"max_forwards", NULL},
+                             *const method[] = {"method", NULL}, *const none[] = {NULL};
+    switch (r) {
+    case R_INFO_VERSION: return version;
+    case R_INFO_WARNING: return warning;
+    case R_CLI_INVALID: return identity;
+    case R_PROTO_MAX_FORWARDS: return mf;
+    case R_PROTO_METHOD: return method;
+    default: return none;
+    }
+}
+
+/* a's details of names as x has them (those x has) */
+static void take_details(ev_event *a, const ev_event *x, const char *const *names) {
+    for (; *names; names++) {
+        const ev_detail *d = ev_get_detail(x, *names);
+        if (!d) continue;
+        if (d->kind == EV_D_STR) ev_set_str(a, *names, d->s);
+        else if (d->kind == EV_D_INT) ev_set_int(a, *names, d->i);
+        else ev_set_real(a, *names, d->r);
+    }
+}
+
+/* The observables of a report whose sample now comes from the earlier share
+ * b: b's first, then a's others (a's source is b's, and b's address follows
+ * the sample), as one engine adds them message by message. A detector names
+ * what each message shows (the home numbers SIP-CLI-001 marks as victims):
+ * the sample's must be among them, or `fs38 share` takes the victim's number
+ * in the sample's from or pai for a caller's and leaves it in clear. */
+static void observables_from_earlier(ev_event *a, const ev_event *b) {
+    ev_observable later[EV_MAX_OBSERVABLES];
+    unsigned n = a->nobs;
+    memcpy(later, a->obs, n * sizeof *later);
+    a->nobs = 0;
+    for (unsigned i = 0; i < b->nobs; i++) ev_add_observable(a, b->obs[i].kind, b->obs[i].value, b->obs[i].role);
+    for (unsigned i = 0; i < n; i++)
+        if (strcmp(later[i].role, "source") != 0) ev_add_observable(a, later[i].kind, later[i].value, later[i].role);
+}
+
 /* a += b, the details kept being those of a. SIP-FLOOD-002's workers count
  * the same windows (det_shared.c): its senders add up, its requests and
  * rate are already sums; SIP-SCAN-002's probes and targets add up. */
@@ -198,9 +259,14 @@ static void add_share(ev_event *a, const ev_event *b) {
     if (b->first_us < a->first_us) {
         a->first_us = b->first_us;
         a->sample = b->sample;
+        observables_from_earlier(a, b);
         ev_source_ip_follows_sample(a);
+        take_details(a, b, first_message_details(a->rule));
     }
-    if (b->last_us > a->last_us) a->last_us = b->last_us;
+    if (b->last_us > a->last_us) {
+        a->last_us = b->last_us;
+        take_details(a, b, last_message_details(a->rule));
+    }
     if (b->valid_until_us > a->valid_until_us) a->valid_until_us = b->valid_until_us;
     a->window_s = (double)(a->last_us - a->first_us) / 1e6;
     if (a->rule == R_SCAN_BEHAVIOUR) {

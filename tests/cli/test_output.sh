@@ -187,6 +187,35 @@ ok "...FRAUD-WANGIRI-001 names the asserted URI there too (the callers table is 
     "$(jq -c 'select(.rule.id == "FRAUD-WANGIRI-001") | .observables' "$TMPD/out")" \
     '[{"kind":"sip_uri","value":"sip:150@ims.example.net","role":"caller"}]'
 
+# A spoofer on 5060 calling a trunk on a port not in sip_ports (FreeSWITCH's
+# 5080, here 5090) is sharded by destination: its first INVITE (our
+# subscriber's number in PAI) goes to one worker, the other 9 to the other.
+# The merged SIP-CLI-001 keeps the first one's sample, so its number must be
+# among the victims, as with one worker (`fs38 share` scrubs the sample's
+# pai by them).
+python3 - "$TMPD/spoof.pcap" "$ROOT/tests/data/capture" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[2])
+from pcapgen import eth, ip4, udp_c, write_pcap
+frames = []
+for i in range(10):
+    d = "198.51.100.101" if i == 0 else "198.51.100.50"
+    msg = ("INVITE sip:+3361234567%d@%s:5090 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.66:5060;branch=z9hG4bKc%d\r\n"
+           "Max-Forwards: 70\r\nFrom: <sip:+44770090012%d@x.example>;tag=f%d\r\nTo: <sip:+3361234567%d@%s>\r\n"
+           "Call-ID: cli%d\r\nCSeq: 1 INVITE\r\nP-Asserted-Identity: <sip:+44770090012%d@x.example>\r\n"
+           "Contact: <sip:a@203.0.113.66>\r\nContent-Length: 0\r\n\r\n" % (i, d, i, i, i, i, d, i, i)).encode()
+    frames.append(eth(ip4("203.0.113.66", d, 17, udp_c("203.0.113.66", d, 5060, 5090, msg))))
+write_pcap(sys.argv[1], frames)
+PY
+for w in 1 2; do
+    "$FS38" inspect -c "$SITE" --workers $w --json "$TMPD/spoof.pcap" 2>/dev/null |
+        jq -c 'select(.rule.id == "SIP-CLI-001") | [.evidence.sample.pai, ([.observables[] | select(.role == "victim") | .value] | sort)]' \
+            >"$TMPD/spoof$w"
+done
+ok "SIP-CLI-001: the sample's number is a victim" is "$(cat "$TMPD/spoof1")" \
+    '["<sip:+447700900120@x.example>",["+447700900120","+447700900121","+447700900122","+447700900123","+447700900124"]]'
+ok "...with --workers 2 too (the sample's share's observables first)" is "$(cat "$TMPD/spoof2")" "$(cat "$TMPD/spoof1")"
+
 # --- the summary fits 80 columns; its counts are the events' --------------------------------
 "$GEN" mixed "$TMPD/mixed.pcap" 16 7 >/dev/null 2>&1
 COLUMNS=80 "$FS38" inspect --events "$TMPD/m.ndjson" --stats-json "$TMPD/m.json" "$TMPD/mixed.pcap" >"$TMPD/m80.txt" 2>"$TMPD/err"
@@ -419,5 +448,42 @@ assert shown and all(b'...' in p and b'/big.pcap' in p and len(p.decode()) < 80 
 else
     echo "note: no script(1): the progress line on a terminal is not checked" >&2
 fi
+
+# --workers 2 reports what one worker does: a core proxy answering two
+# clients, the first (in an untrusted zone of its own) first and last, the
+# other 10 times between, each answer naming another Server version. The merged SIP-TOPO-001
+# names the first message's zone, as its sample does, and SIP-INFO-001 the
+# last message's version, not the larger share's.
+cat >"$TMPD/shares.yaml" <<'YAML'
+zones:
+  core: {trust: core, networks: [10.0.0.0/8]}
+  peers: {trust: untrusted, networks: [203.0.113.10/32]}
+YAML
+python3 - "$TMPD/shares.pcap" "$ROOT/tests/data/capture" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[2])
+from pcapgen import eth, ip4, udp_c, write_pcap
+frames = []
+for i in range(12):
+    ip = "203.0.113.10" if i in (0, 11) else "203.0.113.11"
+    msg = ("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP %s:40000;branch=z9hG4bKs%d\r\n"
+           "From: <sip:u@x.example>;tag=a%d\r\nTo: <sip:b@10.0.0.30>;tag=b%d\r\nCall-ID: s%d\r\n"
+           "CSeq: 1 OPTIONS\r\nContact: <sip:b@10.0.0.31:5060>\r\nServer: kamailio (5.6.%d)\r\n"
+           "Content-Length: 0\r\n\r\n" % (ip, i, i, i, i, i + 10)).encode()
+    frames.append(eth(ip4("10.0.0.30", ip, 17, udp_c("10.0.0.30", ip, 5060, 40000, msg))))
+write_pcap(sys.argv[1], frames)
+PY
+for w in 1 2; do
+    "$FS38" inspect -c "$TMPD/shares.yaml" --workers $w --json "$TMPD/shares.pcap" 2>/dev/null | python3 -c '
+import json, sys
+for l in sys.stdin:
+    e = json.loads(l)
+    d = e["evidence"]["details"]
+    print(e["rule"]["id"], e["evidence"]["count"], e["evidence"]["sample"]["dst"], d.get("toward_zone", d.get("disclosed")))' |
+        sort >"$TMPD/shares$w"
+done
+ok "one worker: the first message's zone, the last message's version" is "$(cat "$TMPD/shares1")" \
+    "$(printf 'SIP-INFO-001 12 203.0.113.10:40000 kamailio (5.6.21)\nSIP-TOPO-001 12 203.0.113.10:40000 peers')"
+ok "--workers 2 merges the shares into the same two events" is "$(cat "$TMPD/shares2")" "$(cat "$TMPD/shares1")"
 
 finish test_output

@@ -515,6 +515,52 @@ static void test_protocol(void) {
     if (w.out->n != 6) dump(w.out);
     world_free(&w);
 
+    /* A UAS copies every Record-Route into the response that makes the
+     * dialog (RFC 3261 12.1.1): a Record-Route over max_header_len, or one
+     * field too many, echoed in the 180, is the requester's, not the
+     * server's; a server that answers a clean request with its own long
+     * Record-Route is judged. */
+    w = world_new(config_default());
+    {
+        static char long_rr[4300], many_rr[130 * 48], buf[16384];
+        memset(long_rr, 'r', 4200);
+        long_rr[4200] = '\0';
+        size_t o = 0;
+        for (int i = 0; i < 130; i++)
+            o += (size_t)snprintf(many_rr + o, sizeof many_rr - o, "Record-Route: <sip:p%d.example;lr>\r\n", i);
+        const char *hdrs[3] = {NULL, many_rr, NULL};
+        for (int i = 0; i < 3; i++) {
+            char rr[4400];
+            snprintf(rr, sizeof rr, "Record-Route: <sip:%s.example;lr>\r\n", long_rr);
+            const char *req_rr = i == 0 ? rr : i == 1 ? hdrs[1] : "";
+            const char *resp_rr = i == 2 ? rr : req_rr;
+            snprintf(buf, sizeof buf,
+                     "INVITE sip:1@192.0.2.200 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.66;branch=z9hG4bKr%d\r\n"
+                     "Max-Forwards: 70\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:1@y>\r\nCall-ID: rr%d\r\n"
+                     "CSeq: 1 INVITE\r\n%sContact: <sip:a@203.0.113.66>\r\nContent-Length: 0\r\n\r\n",
+                     i, i, req_rr);
+            send_raw(&w, i == 2 ? "198.51.100.10:5060" : att, i == 2 ? "192.0.2.202:5060" : srv, T0 + SEC(i), buf);
+            snprintf(buf, sizeof buf,
+                     "SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 203.0.113.66;branch=z9hG4bKr%d\r\n"
+                     "From: <sip:a@x>;tag=1\r\nTo: <sip:1@y>;tag=2\r\nCall-ID: rr%d\r\nCSeq: 1 INVITE\r\n%s"
+                     "Contact: <sip:1@192.0.2.200>\r\nContent-Length: 0\r\n\r\n",
+                     i, i, resp_rr);
+            send_raw(&w, i == 2 ? "192.0.2.202:5060" : srv, i == 2 ? "198.51.100.10:5060" : att, T0 + SEC(i) + 1000,
+                     buf);
+        }
+    }
+    world_finish(&w);
+    {
+        const ev_event *req_ev = find_rule_from(w.out, "SIP-MAL-002", "203.0.113.66");
+        CHECK(req_ev && strstr(dstr(req_ev, "anomalies"), "LIMIT_HEADER_LENGTH") &&
+              strstr(dstr(req_ev, "anomalies"), "LIMIT_HEADER_COUNT"));
+    }
+    CHECK(!find_rule_from(w.out, "SIP-MAL-002", "192.0.2.200"));
+    CHECK(find_rule_from(w.out, "SIP-MAL-002", "192.0.2.202") != NULL);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-MAL-002"), 2);
+    if (count_rule(w.out, "SIP-MAL-002") != 2) dump(w.out);
+    world_free(&w);
+
     /* RFC 5626 4.4.2: a UA keeps its UDP flow alive with STUN Binding
      * requests to the SIP port (and gets the responses): keep-alives, as
      * CRLFs are, not SIP-MAL-001; bytes that only look alike still are */
@@ -2869,8 +2915,16 @@ static void test_weak_tls(void) {
     tls_hello(&w, "192.0.2.65:5061", "198.51.100.1:40005", 0x0304, 0x1301, T0 + SEC(9)); /* fine */
     tls_hello(&w, "192.0.2.66:5061", "198.51.100.1:40006", 0x7f1c, 0x1301, T0 + SEC(9)); /* a 1.3 draft: not judged */
     tls_hello(&w, "192.0.2.67:5061", "198.51.100.1:40007", 0x0303, 0xC018, T0 + SEC(9)); /* anonymous ECDH */
+    /* suites of those families OpenSSL itself negotiates (openssl ciphers -V
+     * 'ALL:@SECLEVEL=0'): ADH-CAMELLIA256-SHA, ECDHE-PSK-NULL-SHA */
+    tls_hello(&w, "192.0.2.68:5061", "198.51.100.1:40008", 0x0303, 0x0089, T0 + SEC(9));
+    tls_hello(&w, "192.0.2.69:5061", "198.51.100.1:40009", 0x0303, 0xC039, T0 + SEC(9));
     world_finish(&w);
-    CHECK_EQ_INT(count_rule(w.out, "SIP-INFO-004"), 4);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-INFO-004"), 6);
+    const ev_event *adh = find_rule_from(w.out, "SIP-INFO-004", "192.0.2.68");
+    CHECK(adh && !strcmp(dstr(adh, "suite_weakness"), "anonymous") && !strcmp(dstr(adh, "cipher_suite"), "0x0089"));
+    const ev_event *psk_null = find_rule_from(w.out, "SIP-INFO-004", "192.0.2.69");
+    CHECK(psk_null && !strcmp(dstr(psk_null, "suite_weakness"), "null"));
     const ev_event *a = find_rule_from(w.out, "SIP-INFO-004", "192.0.2.61");
     CHECK(a && a->count == 2 && !strcmp(dstr(a, "version"), "TLS 1.0") && !strcmp(dstr(a, "weakness"), "version") &&
           !strcmp(dstr(a, "cipher_suite"), "0xc014") && !strcmp(dstr(a, "client"), "198.51.100.1") &&
