@@ -125,6 +125,9 @@ typedef struct cap_stats {
     uint64_t tcp_retransmits, tcp_out_of_order, tcp_gaps, tcp_resyncs;
     uint64_t tcp_flows_evicted, tcp_bytes_dropped;
     uint64_t tcp_gap_recovered;                 /* messages from a given-up gap's late bytes */
+    uint64_t keepalives;                        /* CRLF keep-alives passed over here (a UDP datagram or
+                                                 * HEP payload of them, a run between TCP messages):
+                                                 * not parsed, added to the detectors' keepalives */
     uint64_t ws_inflated, ws_inflate_failed;    /* WebSocket messages compressed (permessage-deflate):
                                                  * read; not read (no window: a capture begun
                                                  * mid-connection or bytes lost; corrupt) */

@@ -287,7 +287,10 @@ static void hep_deliver(cap_decoder *d, const cap_hep *h, uint64_t capture_us, u
         d->st.hep_ignored++;
         return;
     }
-    if (cap_sip_keepalive(h->payload, h->payload_len)) return;
+    if (cap_sip_keepalive(h->payload, h->payload_len)) {
+        d->st.keepalives += h->payload_len > 0;
+        return;
+    }
     emit_payload(d, h->payload, h->payload_len, &h->src, &h->dst, hep_transport(h->ip_proto), true, false,
                  hep_time(d, h, capture_us), frame_no);
 }
@@ -541,7 +544,10 @@ static void decode_udp(cap_decoder *d, const ip_ctx *ip, const uint8_t *p, uint3
     if (__builtin_expect(dst.port == CAP_PORT_NATT || src.port == CAP_PORT_NATT, 0) &&
         !port_in(d->sip_port, dst.port) && decode_natt(d, ip, pl, plen))
         return;
-    if (cap_sip_keepalive(pl, plen)) return;
+    if (cap_sip_keepalive(pl, plen)) {
+        d->st.keepalives += plen > 0;
+        return;
+    }
     bool sip = port_in(d->sip_port, dst.port) || port_in(d->sip_port, src.port) ||
                (d->cfg.heuristic && cap_sip_start_line(pl, plen) == 1);
     if (sip) emit_payload(d, pl, plen, &src, &dst, CAP_T_UDP, false, false, d->ts_us, d->frame_no);

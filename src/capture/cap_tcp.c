@@ -74,6 +74,8 @@
 #define TCP_MIN_BUF 2048u
 #define TCP_POOL_MAX 1024               /* idle flow structs kept for reuse */
 #define TCP_FAR_BEHIND (1u << 30)       /* a seq this far back is a new stream */
+#define TCP_EVICT_LOOK 8                /* least recently used flows looked at for one
+                                         * that holds nothing, to evict */
 
 typedef struct tcp_hold {
     struct tcp_hold *next; /* sorted by seq relative to next_seq */
@@ -97,6 +99,7 @@ typedef struct tcp_flow {
     uint32_t next_seq; /* closed: the end of what the direction sent */
     uint32_t fin_seq;
     bool fin;
+    uint64_t fin_ts; /* when the FIN was first seen */
     bool closed;   /* FIN/RST seen: on the closed list, no buffers; data at or
                     * below next_seq is a retransmission */
     bool pending;  /* heuristic port, not yet known to start like SIP */
@@ -668,7 +671,9 @@ static size_t frame_messages(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, si
         }
         int start = 1;
         if (f->scan.pos == 0) { /* else the start line was read already */
+            size_t run = pos;
             while (pos < len && (p[pos] == '\r' || p[pos] == '\n')) pos++; /* keep-alives */
+            t->st->keepalives += pos > run;
             if (pos == len) break;
             start = cap_sip_start_line(p + pos, len - pos);
             if (start <= 0) { /* or the opening handshake of SIP over WebSocket */
@@ -971,11 +976,28 @@ static void resolve_gap(cap_tcp_table *t, tcp_flow *f, uint64_t now) {
     if (f->holds) gap_list_append(t, f, now);
 }
 
+/* Nothing held, but the FIN is beyond next_seq: the bytes before it are
+ * given up as a hole's are, and the direction ends at its FIN (fin_check). */
+static void resolve_fin_gap(cap_tcp_table *t, tcp_flow *f) {
+    gap_list_remove(t, f);
+    if ((int32_t)(f->fin_seq - f->next_seq) <= 0) return; /* read up to it meanwhile */
+    t->st->tcp_gaps++;
+    if (f->tls) cap_tls_lost(t->tlsx, f->tls);
+    buffer_drop(t, f);
+    f->skip = 0;
+    f->lost_seq = f->next_seq;
+    f->lost_len = f->fin_seq - f->next_seq;
+    f->next_seq = f->fin_seq;
+}
+
 /* A gap waited TCP_GAP_WAIT_US: given up, unless the receiver holds it open
- * (then it waits again). */
+ * (then it waits again; before a FIN alone, its ACKs since still ask for the
+ * first byte missing). */
 static void gap_timeout(cap_tcp_table *t, tcp_flow *f, uint64_t now) {
-    if (gap_held_open(f)) gap_list_append(t, f, now);
-    else resolve_gap(t, f, now);
+    bool fin_open = !f->holds && f->acked_seen && f->acked == f->next_seq && f->acked_ts >= f->fin_ts;
+    if (gap_held_open(f) || fin_open) gap_list_append(t, f, now);
+    else if (f->holds) resolve_gap(t, f, now);
+    else resolve_fin_gap(t, f);
 }
 
 /* A segment behind next_seq that starts inside the gap given up last: its
@@ -1013,7 +1035,6 @@ static void late_data(cap_tcp_table *t, tcp_flow *f, uint32_t seq, const uint8_t
 /* Hold a segment that starts beyond next_seq. */
 static void hold_segment(cap_tcp_table *t, tcp_flow *f, uint32_t seq, const uint8_t *p,
                          uint32_t n, uint64_t ts, uint64_t frame_no) {
-    t->st->tcp_out_of_order++;
     tcp_hold **pp = &f->holds;
     uint32_t rel = seq - f->next_seq;
     while (*pp && (*pp)->seq - f->next_seq < rel) pp = &(*pp)->next;
@@ -1037,6 +1058,7 @@ static void hold_segment(cap_tcp_table *t, tcp_flow *f, uint32_t seq, const uint
     memcpy(h->data, p, n);
     h->next = *pp;
     *pp = h;
+    t->st->tcp_out_of_order++; /* held: not a copy of a held one, nor dropped */
     f->nholds++;
     f->hold_bytes += n;
     account(t, (int64_t)(sizeof *h + n));
@@ -1182,12 +1204,41 @@ static void flow_close(cap_tcp_table *t, tcp_flow *f, uint64_t now, bool keep) {
     else flow_destroy(t, f);
 }
 
+/* Every byte before the direction's FIN arrived or was given up: it ends.
+ * A FIN past bytes never seen, with nothing held after them (the hole at
+ * the end), waits for them on the gap list as a held segment does. */
+static void fin_check(cap_tcp_table *t, tcp_flow *f, uint64_t now) {
+    if (!f->fin || f->holds) return;
+    if (f->next_seq == f->fin_seq) flow_close(t, f, now, true);
+    else if (!f->in_gap_list && (int32_t)(f->fin_seq - f->next_seq) > 0 &&
+             f->fin_seq - f->next_seq <= t->max_flow_bytes) /* as far as a hold may be */
+        gap_list_append(t, f, now);
+}
+
 static void flow_touch(cap_tcp_table *t, tcp_flow *f, uint64_t ts) {
     if (ts > f->last_ts) f->last_ts = ts;
     if (t->lru_tail != f) {
         lru_remove(t, f);
         lru_append(t, f);
     }
+}
+
+/* Whether losing f loses more than its place in the stream: a message half
+ * read or held segments (a new flow there resyncs past them), or TLS (which
+ * cannot resync). */
+static bool flow_unfinished(const tcp_flow *f) {
+    return f->buf.len || f->plain.len || f->scan.pos || f->skip || f->holds || f->tls;
+}
+
+/* The flow evicted to make room in the table: the least recently used of
+ * the first TCP_EVICT_LOOK that holds nothing unfinished, else the least
+ * recently used; so a flood of new flows that carry nothing (SYNs) pushes
+ * out others like them, not a message half read. */
+static tcp_flow *evict_pick(const cap_tcp_table *t) {
+    tcp_flow *f = t->lru_head;
+    for (int i = 0; f && i < TCP_EVICT_LOOK; i++, f = f->lru_next)
+        if (!flow_unfinished(f)) return f;
+    return t->lru_head;
 }
 
 static tcp_flow *flow_create(cap_tcp_table *t, const cap_tcp_seg *s, uint64_t h) {
@@ -1202,7 +1253,7 @@ static tcp_flow *flow_create(cap_tcp_table *t, const cap_tcp_seg *s, uint64_t h)
     while (t->nflows + t->nclosed >= t->max_flows && t->closed_head) flow_destroy(t, t->closed_head);
     while (t->nflows >= t->max_flows && t->lru_head) {
         t->st->tcp_flows_evicted++;
-        flow_destroy(t, t->lru_head);
+        flow_destroy(t, evict_pick(t));
     }
     tcp_flow *f = t->pool;
     if (f) {
@@ -1328,7 +1379,10 @@ static bool pending_decided(cap_tcp_table *t, tcp_flow *f) {
 static void pending_make_room(cap_tcp_table *t) {
     uint32_t slot = t->pend_next % TCP_PENDING_MAX;
     tcp_flow *old = t->pend_ring[slot].f;
-    if (old && old->pending && !old->closed && old->pending_no == t->pend_ring[slot].no) flow_destroy(t, old);
+    if (old && old->pending && !old->closed && old->pending_no == t->pend_ring[slot].no) {
+        t->st->tcp_flows_evicted++; /* by the limit on undecided flows */
+        flow_destroy(t, old);
+    }
     t->pend_ring[slot].f = NULL;
 }
 
@@ -1465,22 +1519,26 @@ static void segment(cap_tcp_table *t, const cap_tcp_seg *s, unsigned ports) {
     bool rst = (s->flags & TCP_RST) && rst_acceptable(f, seq); /* before its own bytes move next_seq */
     if (s->len > 0) flow_data(t, f, seq, s->data, s->len, s->ts_us, s->frame_no);
     if (f->pending && !pending_decided(t, f)) return;
-    if (f->holds && s->ts_us > f->hold_since + TCP_GAP_WAIT_US) gap_timeout(t, f, s->ts_us);
+    if (f->in_gap_list && s->ts_us > f->hold_since + TCP_GAP_WAIT_US) gap_timeout(t, f, s->ts_us);
     if (rst) {
         flow_close(t, f, s->ts_us, true);
         close_reverse(t, s);
         return;
     }
     if (s->flags & TCP_FIN) {
+        if (!f->fin) f->fin_ts = s->ts_us;
         f->fin = true;
         f->fin_seq = seq + s->len;
     }
-    if (f->fin && !f->holds && f->next_seq == f->fin_seq) flow_close(t, f, s->ts_us, true);
+    fin_check(t, f, s->ts_us);
 }
 
 void cap_tcp_expire(cap_tcp_table *t, uint64_t now_us) {
-    while (t->gap_head && t->gap_head->hold_since + TCP_GAP_WAIT_US < now_us)
-        gap_timeout(t, t->gap_head, now_us);
+    while (t->gap_head && t->gap_head->hold_since + TCP_GAP_WAIT_US < now_us) {
+        tcp_flow *f = t->gap_head;
+        gap_timeout(t, f, now_us);
+        fin_check(t, f, now_us); /* a FIN held behind the hole given up */
+    }
     while (t->lru_head && t->lru_head->last_ts + t->idle_us < now_us)
         flow_close(t, t->lru_head, now_us, false);
     while (t->closed_head && t->closed_head->last_ts + TCP_CLOSED_KEEP_US < now_us)

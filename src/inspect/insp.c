@@ -1416,7 +1416,7 @@ static void add_cap(cap_stats *a, const cap_stats *b) {
 #define ADD(f) a->f += b->f
     ADD(frames); ADD(bytes); ADD(tunneled); ADD(not_ip); ADD(bad_ip); ADD(truncated);
     ADD(ip_fragments); ADD(ip_reassembled); ADD(frag_dropped); ADD(udp); ADD(tcp_segments); ADD(sctp_packets); ADD(sctp_fragmented); ADD(sctp_reassembled); ADD(sctp_dropped); ADD(sctp_retransmits); ADD(esp_packets); ADD(esp_null); ADD(esp_decrypted); ADD(esp_failed); ADD(esp_replayed);
-    ADD(tcp_retransmits); ADD(tcp_out_of_order); ADD(tcp_gaps); ADD(tcp_resyncs); ADD(tcp_gap_recovered); ADD(ws_inflated); ADD(ws_inflate_failed);
+    ADD(tcp_retransmits); ADD(tcp_out_of_order); ADD(tcp_gaps); ADD(tcp_resyncs); ADD(tcp_gap_recovered); ADD(keepalives); ADD(ws_inflated); ADD(ws_inflate_failed);
     ADD(tls_handshakes); ADD(tls_records); ADD(tls_no_key); ADD(tls_unsupported); ADD(tls_failed);
     ADD(tls_certs); ADD(tls_certs_unread);
     for (unsigned i = 0; i < CAP_TLS_VERSIONS; i++) ADD(tls_versions[i]);
@@ -1489,6 +1489,7 @@ void insp_get_stats(insp *in, insp_stats *out) {
         out->decoder_memory += cap_defrag_memory(in->defrag);
     }
     out->decoder_memory += cap_hep_inflater_memory(in->hep_z); /* 0 until a compressed HEP payload */
+    out->det.keepalives += out->cap.keepalives; /* the CRLF ones the decoders passed over */
     if (in->aka) {
         out->ims_aka_agreements = insp_aka_agreements(in->aka);
         out->esp_sas_learned = cap_esp_keyring_added(in->keyring);

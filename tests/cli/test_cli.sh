@@ -153,6 +153,31 @@ import json,sys; s=json.load(open('$TMPD/st1.json'))
 assert s['sip_messages'] > 1000 and s['requests'] > 0 and s['responses'] > 0, s
 assert s['events'] == sum(s['events_by_rule'].values())"
 
+# CRLF keep-alives (RFC 5626 4.4.1: a "\r\n\r\n" ping, a "\r\n" pong) are
+# counted in stats "keepalives", over UDP and between messages on TCP, with 1
+# worker and 2 (the decoder passes them over before the parser sees them)
+python3 - "$TMPD/ka.pcap" "$ROOT/tests/data/capture" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[2])
+from pcapgen import ip4, eth, udp_c, tcp_c, write_pcap
+c, s = '192.0.2.1', '192.0.2.2'
+opt = ('OPTIONS sip:s@192.0.2.2 SIP/2.0\r\nVia: SIP/2.0/TCP 192.0.2.1:40000;branch=z9hG4bKka\r\n'
+       'From: <sip:c@192.0.2.1>;tag=1\r\nTo: <sip:s@192.0.2.2>\r\nCall-ID: ka@x\r\nCSeq: 1 OPTIONS\r\n'
+       'Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n').encode()
+f = [eth(ip4(c, s, 17, udp_c(c, s, 40000, 5060, b'\r\n\r\n'))),
+     eth(ip4(s, c, 17, udp_c(s, c, 5060, 40000, b'\r\n'))),
+     eth(ip4(c, s, 6, tcp_c(c, s, 40001, 5060, 1000, 0x02, b''))),
+     eth(ip4(c, s, 6, tcp_c(c, s, 40001, 5060, 1001, 0x18, opt + b'\r\n\r\n'))),
+     eth(ip4(c, s, 6, tcp_c(c, s, 40001, 5060, 1001 + len(opt) + 4, 0x18, b'\r\n\r\n' + opt)))]
+write_pcap(sys.argv[1], f)
+PY
+for w in 1 2; do
+    "$FS38" inspect -q -c /dev/null --workers $w --stats-json "$TMPD/ka$w.json" "$TMPD/ka.pcap"
+    ok "CRLF keep-alives counted, --workers $w" python3 -c "
+import json; s = json.load(open('$TMPD/ka$w.json'))
+assert s['keepalives'] == 4 and s['sip_messages'] == 2 and s['not_sip'] == 0, (s['keepalives'], s['sip_messages'])"
+done
+
 # same input through stdin
 expect_exit 0 "stdin" bash -c "cat '$TMPD/mixed.pcap' | '$FS38' inspect --json --stats-json '$TMPD/st2.json' -"
 ok "stdin finds the same rules" python3 -c "

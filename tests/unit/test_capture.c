@@ -1956,6 +1956,17 @@ static void test_tcp_basic(void) {
     if (s.kept) CHECK_EQ_INT(s.meta[0].ts_us, c.ts);
     CHECK(st->tcp_out_of_order >= 1);
     sink_reset(&s);
+    /* a held segment twice before the hole fills: held once, the copy a
+     * retransmission (not a second segment held) */
+    uint64_t ooo = st->tcp_out_of_order, rtx = st->tcp_retransmits;
+    seg(&c, seq + L + 40, ACK, INV + 40, L - 40);
+    seg(&c, seq + L + 40, ACK, INV + 40, L - 40);
+    CHECK_EQ_INT(st->tcp_out_of_order, ooo + 1);
+    CHECK_EQ_INT(st->tcp_retransmits, rtx + 1);
+    seg(&c, seq + L, ACK, INV, 40);
+    CHECK_EQ_INT(s.n, 1);
+    sink_reset(&s);
+    seq += (uint32_t)L;
     /* a full retransmission of that message: emitted once */
     uint64_t rt = st->tcp_retransmits;
     seg(&c, seq, ACK, INV, L);
@@ -2187,6 +2198,28 @@ static void test_tcp_flow_flood(void) {
     cap_decoder_finish(d);
     CHECK_EQ_INT(st->tcp_flows_live, 0);
     cap_decoder_free(d);
+
+    /* a SYN flood (no data) between the two halves of a message: the SYNs
+     * push out each other, not the flow with the message half read */
+    d = new_dec(&s, &cfg);
+    st = cap_decoder_stats(d);
+    uint32_t L = (uint32_t)strlen(INV);
+    tcpconn v = {d, "192.0.2.1", "192.0.2.2", 40000, 5060, 1000, 0};
+    seg(&v, 0, SYN, NULL, 0);
+    seg(&v, 1, ACK, INV, 40);
+    for (uint32_t i = 0; i < 5000; i++) {
+        char src[32];
+        snprintf(src, sizeof src, "10.%u.%u.%u", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+        tcpconn c = {d, src, "192.0.2.2", (uint16_t)(1024 + i), 5060, 2000 + i, 0};
+        seg(&c, i * 7919u, SYN, NULL, 0);
+    }
+    CHECK(st->tcp_flows_evicted >= 4000);
+    v.ts = 10000;
+    seg(&v, 41, ACK, INV + 40, L - 40);
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept == 1) CHECK(strcmp(s.data[0], INV) == 0);
+    cap_decoder_free(d);
+    sink_reset(&s);
 }
 
 /* Idle flows expire by capture time; the tick runs from cap_decode_frame. */
@@ -2384,6 +2417,60 @@ static void test_tcp_retx_after_close(void) {
     CHECK_EQ_INT(s.n, 7);
     cap_decoder_finish(d);
     CHECK_EQ_INT(st->tcp_flows_live, 0);
+    cap_decoder_free(d);
+    sink_reset(&s);
+}
+
+/* A FIN held behind a hole that only the expiry gives up (nothing more
+ * comes on that direction): once the bytes before it are given up the
+ * direction ends there, as when they arrive: closed (not open until
+ * tcp_idle_s), and bytes after its end are not read. */
+static void test_tcp_fin_after_gap_expired(void) {
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    const cap_stats *st = cap_decoder_stats(d);
+    uint32_t L = (uint32_t)strlen(INV);
+    tcpconn c = {d, "192.0.2.1", "192.0.2.2", 40000, 5060, 1000, 0};
+    seg(&c, 0, SYN, NULL, 0);
+    seg(&c, 31, FIN | ACK, INV + 30, L - 30); /* bytes [1, 31) never come */
+    CHECK_EQ_INT(st->tcp_flows_live, 1);
+    c.ts += 3 * FS_USEC;
+    cap_decoder_expire(d, c.ts);
+    CHECK(st->tcp_gaps == 1);
+    CHECK_EQ_INT(st->tcp_flows_live, 0);
+    seg(&c, 1 + L, ACK, OPT, strlen(OPT)); /* after its FIN: an insertion */
+    CHECK_EQ_INT(s.n, 0);
+    CHECK_EQ_INT(st->tcp_flows_live, 0);
+    /* the hole at the end, nothing held: the FIN alone waits for it, as long */
+    tcpconn e = {d, "192.0.2.1", "192.0.2.2", 40001, 5060, c.ts, 0};
+    seg(&e, 0, SYN, NULL, 0);
+    seg(&e, 1, ACK, OPT, strlen(OPT));
+    seg(&e, 1 + (uint32_t)strlen(OPT), ACK, INV, 30); /* the rest of INV never comes */
+    seg(&e, 1 + (uint32_t)strlen(OPT) + L, FIN | ACK, NULL, 0);
+    CHECK_EQ_INT(s.n, 1);
+    CHECK_EQ_INT(st->tcp_flows_live, 1);
+    e.ts += 3 * FS_USEC;
+    cap_decoder_expire(d, e.ts);
+    CHECK(st->tcp_gaps == 2);
+    CHECK_EQ_INT(st->tcp_flows_live, 0);
+    seg(&e, 1 + (uint32_t)strlen(OPT) + L, ACK, OPT, strlen(OPT)); /* after its FIN */
+    CHECK_EQ_INT(s.n, 1);
+    /* ... unless the receiver's ACKs since still ask for the missing bytes:
+     * then it waits for their retransmission, as the receiver does */
+    tcpconn g = {d, "192.0.2.1", "192.0.2.2", 40002, 5060, e.ts, 0};
+    tcpconn gr = {d, "192.0.2.2", "192.0.2.1", 5060, 40002, e.ts, 0};
+    seg(&g, 0, SYN, NULL, 0);
+    seg(&g, 1, ACK, INV, 30);
+    seg(&g, 1 + L, FIN | ACK, NULL, 0);
+    gr.ts = g.ts + 1000;
+    seg_ack(&gr, 500, 31, ACK, NULL, 0);
+    g.ts += 3 * FS_USEC;
+    cap_decoder_expire(d, g.ts);
+    CHECK_EQ_INT(st->tcp_gaps, 2);
+    g.ts += 3 * FS_USEC;
+    seg(&g, 31, ACK, INV + 30, L - 30); /* the retransmission */
+    CHECK_EQ_INT(s.n, 2);
+    CHECK_EQ_INT(st->tcp_gaps, 2);
     cap_decoder_free(d);
     sink_reset(&s);
 }
@@ -2694,6 +2781,8 @@ static void test_tcp_heuristic_tiny(void) {
         tcpconn x = {d, ip, "192.0.2.4", 40000, 8080, 1000, 0};
         seg(&x, 1, ACK, "INV", 3);
     }
+    /* the 76 that made room were evicted by that limit: counted as such */
+    CHECK_EQ_INT(cap_decoder_stats(d)->tcp_flows_evicted, 1100 - 1024);
     tcpconn r = {d, "192.0.2.9", "192.0.2.4", 40000, 8080, 1000, 0};
     /* TCP Fast Open: the INVITE on the SYN, the SYN sent again without it
      * (its SYN-ACK lost), then the data again after the handshake: one
@@ -5331,6 +5420,7 @@ int main(void) {
     test_tcp_trickle();
     test_ws_trickle();
     test_tcp_retx_after_close();
+    test_tcp_fin_after_gap_expired();
     test_tcp_far_behind_reading();
     test_tcp_gap_receiver_waits();
     test_tcp_rst_out_of_window();
