@@ -32,6 +32,7 @@ _Static_assert((uint64_t)PULL_PAGE * PULL_ROW_MAX + 4096 <= CL_BODY_MAX,
                "a page of the largest events must fit in the answer we read");
 #define PULL_MAX_PAGES 100000
 #define PULL_REGISTRY_REFRESH_US (10 * FS_USEC)
+#define PULL_UNKNOWN_KIDS 16 /* kids a fetch was made for, each fetched for once, not per 10 s */
 #define PULL_SAVE_EVERY_US (FS_USEC / 2)
 #define PULL_SHOWN_FAILURES 20
 #define PULL_STREAM_SILENCE_US (60 * FS_USEC) /* four of the hub's 15 s pings missed */
@@ -77,6 +78,8 @@ typedef struct pull_run {
     bool quiet;
     xc_registry reg;
     uint64_t reg_fetched_us;
+    uint64_t unknown_kids[PULL_UNKNOWN_KIDS]; /* hashes of the kid_unknown errors fetched for */
+    unsigned unknown_next;
     cl_cache cache;
     uint64_t cursor, cursor_saved;
     unsigned merged[CL_MERGE__COUNT];
@@ -107,14 +110,27 @@ static fs_code fetch_registry(pull_run *p, fs_err *e) {
     return FS_OK;
 }
 
+/* Whether the registry was fetched for this kid_unknown error (it names
+ * the kid) already; remembers it when not (the last PULL_UNKNOWN_KIDS). */
+static bool unknown_kid_seen(pull_run *p, const char *why) {
+    uint64_t h = fs_hash_bytes(why, strlen(why), 0) | 1;
+    for (unsigned i = 0; i < PULL_UNKNOWN_KIDS; i++)
+        if (p->unknown_kids[i] == h) return true;
+    p->unknown_kids[p->unknown_next++ % PULL_UNKNOWN_KIDS] = h;
+    return false;
+}
+
 /* Verify one JWS and merge it; a failure is counted and reported. */
 static void take(pull_run *p, const char *jws, size_t len, uint64_t seq) {
     xc_verified v;
     fs_err e = {0};
     p->received++;
     xc_jws_code code = xc_jws_verify(jws, len, &p->reg, &v, NULL, &e);
+    /* at most one fetch per 10 s, but one for each kid not seen unknown
+     * before: a member that joined just after the last fetch (the one at
+     * the start) had its events fail, the cursor past them for good */
     if (code == XC_JWS_KID_UNKNOWN && !p->registry_path &&
-        fs_time_now_us() - p->reg_fetched_us > PULL_REGISTRY_REFRESH_US) {
+        (!unknown_kid_seen(p, e.msg) || fs_time_now_us() - p->reg_fetched_us > PULL_REGISTRY_REFRESH_US)) {
         fs_err re = {0};
         if (fetch_registry(p, &re) == FS_OK) {
             memset(&e, 0, sizeof e);
@@ -360,6 +376,10 @@ int cmd_pull(int argc, char **argv) {
         goto out;
     }
     if (cl_cache_lock(p.out, &lock_fd, &e) != FS_OK) goto bad;
+    size_t stale = cl_cache_remove_stale_temps(p.out);
+    if (stale && !p.quiet)
+        fprintf(stderr, "fs38 pull: removed %zu temporary file(s) a pull killed while saving left next to %s\n",
+                stale, p.out);
     if (cl_hub_init(&p.hub, hub, cert, key, ca, &e) != FS_OK) goto bad;
     p.hub.timeout_ms = (int)timeout * 1000;
     if (cl_cache_load(&p.cache, p.out, &e) != FS_OK) goto bad;

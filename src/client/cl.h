@@ -233,6 +233,10 @@ void cl_cache_free(cl_cache *c);
  * the cursor stayed past them, never fetched again. FS_ERR_USAGE (naming
  * the other's pid) when it is held. */
 fs_code cl_cache_lock(const char *out_path, int *fd, fs_err *e);
+/* With the lock held: remove what a pull killed while saving left behind
+ * (<out>.tmp.PID, <out>.cursor.tmp.PID; a whole cache each, never reused as
+ * each run writes its own pid's). Returns how many. */
+size_t cl_cache_remove_stale_temps(const char *out_path);
 /* The live item for (issuer, event_id), or NULL. */
 const cl_cache_item *cl_cache_find(const cl_cache *c, const char *issuer, const char *event_id);
 

@@ -19,6 +19,7 @@
  * then come back only if the issuer shortened the event's validity since,
  * and only until the older version's own end).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -380,4 +381,36 @@ fs_code cl_cache_lock(const char *out_path, int *fd, fs_err *e) {
         /* the lock holds all the same: only the pid named to a second pull is missing */
     }
     return FS_OK;
+}
+
+/* name is base + suffix + digits only. */
+static bool temp_name_of(const char *name, const char *base, const char *suffix) {
+    size_t bl = strlen(base), sl = strlen(suffix);
+    if (strncmp(name, base, bl) || strncmp(name + bl, suffix, sl)) return false;
+    const char *d = name + bl + sl;
+    return *d && strspn(d, "0123456789") == strlen(d);
+}
+
+size_t cl_cache_remove_stale_temps(const char *out_path) {
+    char dir[4200];
+    const char *slash = strrchr(out_path, '/');
+    const char *base = slash ? slash + 1 : out_path;
+    if (slash) snprintf(dir, sizeof dir, "%.*s", (int)(slash - out_path), out_path);
+    else snprintf(dir, sizeof dir, ".");
+    if (!dir[0]) snprintf(dir, sizeof dir, "/");
+    DIR *d = opendir(dir);
+    if (!d || !*base) {
+        if (d) closedir(d);
+        return 0;
+    }
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!temp_name_of(de->d_name, base, ".tmp.") && !temp_name_of(de->d_name, base, ".cursor.tmp.")) continue;
+        char p[4200 + 256];
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        n += unlink(p) == 0;
+    }
+    closedir(d);
+    return n;
 }

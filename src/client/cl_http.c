@@ -193,6 +193,23 @@ static fs_code tls_setup(conn *c, fs_err *e) {
         tls_error_text(err, sizeof err);
         return fs_fail(e, FS_ERR_USAGE, "--cert %s: cannot use it as a client certificate: %s", h->cert, err);
     }
+    /* the hub refuses an expired certificate with an alert that may come
+     * only after our request was written (TLS 1.3): named here, with its date */
+    X509 *mine = SSL_CTX_get0_certificate(c->ctx);
+    const ASN1_TIME *until = mine ? X509_get0_notAfter(mine) : NULL;
+    const ASN1_TIME *from = mine ? X509_get0_notBefore(mine) : NULL;
+    bool expired = until && X509_cmp_current_time(until) < 0;
+    if (expired || (from && X509_cmp_current_time(from) > 0)) {
+        char when[64] = "?";
+        BIO *mb = BIO_new(BIO_s_mem());
+        if (mb && ASN1_TIME_print(mb, expired ? until : from) == 1) {
+            int wn = BIO_read(mb, when, (int)sizeof when - 1);
+            when[wn > 0 ? wn : 0] = '\0';
+        }
+        BIO_free(mb);
+        return fs_fail(e, FS_ERR_USAGE, "--cert %s %s %s: the hub would refuse it", h->cert,
+                       expired ? "expired on" : "is not valid before", when);
+    }
     if (SSL_CTX_use_PrivateKey_file(c->ctx, h->key, SSL_FILETYPE_PEM) != 1) {
         tls_error_text(err, sizeof err);
         if (strstr(err, "mismatch"))
@@ -629,6 +646,8 @@ fs_code cl_request(const cl_hub *h, const char *method, const char *path, const 
         if (read_response(c, method, path, max_body, &early, &re) == FS_OK) {
             *r = early;
             rc = FS_OK;
+        } else if (e && strstr(re.msg, "alert")) {
+            *e = re; /* the hub's TLS alert: why it closed (our certificate refused) */
         }
     }
     conn_close(c);
