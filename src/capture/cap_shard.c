@@ -361,6 +361,29 @@ static bool natt_esp(const cap_config *c, const l4_peek *k) {
     return cap_natt_is_esp(k->l4 + 8, len - 8);
 }
 
+static bool is_hep_port(const cap_config *c, uint16_t port) {
+    for (unsigned i = 0; i < c->nhep_ports; i++)
+        if (c->hep_ports[i] == port) return true;
+    return false;
+}
+
+/* k is a HEP datagram the decoder reads (on a HEP port): the client of the
+ * message it carries, as the --hep listener shards it (cap_shard_key_hep),
+ * in *key. Not by the agent's address: every message one proxy mirrors
+ * would go to one worker, and a scanner two proxies saw to two, each below
+ * the thresholds. A compressed payload says nothing without inflating it
+ * (the reader's peek keeps no state): false, sharded by the agent. */
+static bool hep_client(const cap_config *c, const l4_peek *k, uint64_t *key) {
+    if (k->proto != 17 || !(is_hep_port(c, be16(k->l4)) || is_hep_port(c, be16(k->l4 + 2)))) return false;
+    uint32_t n;
+    const uint8_t *p = whole_udp(k, &n);
+    cap_hep h;
+    fs_err e;
+    if (!p || cap_hep_parse_datagram(p, n, &h, &e) != FS_OK || h.compressed) return false;
+    *key = cap_shard_key_hep(c, &h);
+    return true;
+}
+
 static uint64_t shard_key(const cap_config *c, const l4_peek *k) {
     uint64_t hs = addr_hash(c, k->src, k->alen), hd = addr_hash(c, k->dst, k->alen);
     if (k->fragment || (k->proto != 17 && k->proto != 6 && k->proto != 132) || !k->l4 || k->l4len < 4)
@@ -368,6 +391,8 @@ static uint64_t shard_key(const cap_config *c, const l4_peek *k) {
     /* encrypted ESP, in IP (above) or in UDP: by its outer address pair, both
      * directions alike (not by its SPI's first byte read as a request's) */
     if (natt_esp(c, k)) return hs ^ hd;
+    uint64_t inner;
+    if (hep_client(c, k, &inner)) return inner;
     bool udp_payload = k->proto == 17 && k->l4len >= 16;
     return client_key(c, hs, hd, be16(k->l4), be16(k->l4 + 2), udp_payload ? k->l4 + 8 : NULL,
                       udp_payload ? k->l4len - 8 : 0);

@@ -230,4 +230,9 @@ bool det_talker_of(const det_engine *eng, const fs_addr *addr, uint8_t prefix, d
  * equal talkers always list the same way). */
 bool det_talker_before(const det_talker *a, const det_talker *b);
 
+/* Distinct senders of two workers' shares of one SIP-FLOOD-002 incident
+ * (ev_event.sources_sketch): a becomes the union of a and b, and the count
+ * is returned (exact up to 23 senders, an estimate above; at most `cap`). */
+uint32_t det_sources_merge(uint64_t a[8], const uint64_t b[8], uint32_t cap);
+
 #endif

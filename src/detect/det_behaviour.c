@@ -161,6 +161,9 @@ static void dest_report(det_ctx *c, det_dest *d, uint32_t total) {
     if (opened) ip_observable(ev, &d->addr, "target");
     ev_set_int(ev, "requests", total);
     ev_set_int(ev, "distinct_sources", det_sketch_count(&d->flood_sources, total));
+    /* the senders themselves, for the merge of the workers' shares (insp.c) */
+    memcpy(ev->sources_sketch, d->flood_sources.bits, sizeof ev->sources_sketch);
+    ev->has_sources_sketch = true;
     /* requests per second over the whole window: the same figure whichever
      * worker's clock reports it */
     uint32_t window_s = det_rule_cfg(c, R_FLOOD_DEST)->window_s;
@@ -190,6 +193,7 @@ static bool late_share_report(det_engine *eng, det_dest *d, unsigned k) {
         if (opened) ip_observable(ev, &d->addr, "target");
         ev_set_int_max(ev, "requests", total);
         ev_set_int_max(ev, "distinct_sources", d->late[k].sources);
+        ev->has_sources_sketch = false; /* only a count kept of this window's senders: merged by adding */
         ev_set_real_max(ev, "rate", (double)total / (rc->window_s ? rc->window_s : 1));
     }
     d->late[k].total = 0;

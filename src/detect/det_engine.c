@@ -287,6 +287,15 @@ static det_source *incident_talker(det_ctx *c, det_rule_id r) {
     return requester_entry(c->eng, &c->p->src.addr, c->src_source_key, c->ts);
 }
 
+/* An incident became reportable: one more for its talker (the summary's top
+ * talkers), unless another worker's share of it already was (the workers'
+ * figures are added up, and their shares are merged into one incident). */
+static void count_for_talker(det_ctx *c, det_rule_id r, uint64_t key, uint64_t quiet) {
+    det_source *talker = incident_talker(c, r);
+    if (talker && (!c->eng->shared || det_shared_incident_first_reportable(c->eng->shared, key, c->ts, quiet)))
+        talker->incidents++;
+}
+
 /* A hit after the open incident's quiet window belongs to a new incident:
  * the timer would have closed this one, had the clock been there (it may
  * be ahead after a step back in capture time, or between two ticks). */
@@ -443,19 +452,13 @@ ev_event *det_hit(det_ctx *c, det_rule_id r, uint64_t key_hash, uint32_t add, bo
         ev->count = add ? add : 1;
         if (opened) *opened = true;
         eng->stats.events_opened++;
-        if (incident_reportable(eng, inc)) {
-            det_source *talker = incident_talker(c, r);
-            if (talker) talker->incidents++;
-        }
+        if (incident_reportable(eng, inc)) count_for_talker(c, r, key, quiet);
     } else {
         ev_event *ev = inc->ev;
         bool was_reportable = incident_reportable(eng, inc);
         if (add) share_hits(eng, inc, c->ts, add);
         ev->count += add;
-        if (!was_reportable && incident_reportable(eng, inc)) {
-            det_source *talker = incident_talker(c, r);
-            if (talker) talker->incidents++;
-        }
+        if (!was_reportable && incident_reportable(eng, inc)) count_for_talker(c, r, key, quiet);
         if (c->ts > ev->last_us) ev->last_us = c->ts;
         if (c->ts < ev->first_us) ev->first_us = c->ts;
         det_table_touch(&eng->incidents, inc, c->ts);

@@ -120,6 +120,8 @@ bool det_sketch_add(det_sketch *s, uint64_t item_hash);
  * more than `added`, the items the caller added since the sketch was
  * cleared (a linear-counting estimate can overshoot by a few per cent). */
 uint32_t det_sketch_count(const det_sketch *s, uint32_t added);
+/* a becomes the union of a and b (what one sketch given both's items holds). */
+void det_sketch_merge(det_sketch *a, const det_sketch *b);
 static inline void det_sketch_clear(det_sketch *s) { memset(s, 0, sizeof *s); }
 /* Membership test without adding (may say yes for an item never added). */
 bool det_sketch_has(const det_sketch *s, uint64_t item_hash);
@@ -244,6 +246,11 @@ void det_shared_incident_seen(det_shared *s, uint64_t incident_key, uint64_t ts)
  * workers of their requesters: its threshold applies to the total, as one
  * engine that saw every message would apply it. Thread-safe. */
 uint64_t det_shared_incident_hits(det_shared *s, uint64_t incident_key, uint64_t ts, uint64_t quiet_us, uint64_t add);
+/* Whether the share at ts that just became reportable is the incident's
+ * first to: it alone counts the incident for its talker (the summary's top
+ * talkers add up the workers' figures, and the shares are one incident).
+ * True also when the incident is not in the table. Thread-safe. */
+bool det_shared_incident_first_reportable(det_shared *s, uint64_t incident_key, uint64_t ts, uint64_t quiet_us);
 
 /* Add `delta` to the total of (address, window index) shared by the workers;
  * returns the new total. Thread-safe. */

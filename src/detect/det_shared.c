@@ -79,6 +79,7 @@ typedef struct shared_incident {
     uint64_t key;
     uint64_t first_us, last_us; /* activity the shares reported; last_us 0 = empty */
     uint64_t hits;              /* the shares' hits together (det_shared_incident_hits) */
+    bool talker_counted;        /* a share became reportable (det_shared_incident_first_reportable) */
     char id[40];
 } shared_incident;
 
@@ -269,6 +270,7 @@ void det_shared_incident_id(det_shared *s, uint64_t incident_key, uint64_t ts, u
         in->key = incident_key;
         in->first_us = in->last_us = t;
         in->hits = 0;
+        in->talker_counted = false;
         memcpy(in->id, id, sizeof in->id);
     }
     pthread_mutex_unlock(m);
@@ -297,6 +299,21 @@ uint64_t det_shared_incident_hits(det_shared *s, uint64_t incident_key, uint64_t
     }
     pthread_mutex_unlock(m);
     return total;
+}
+
+bool det_shared_incident_first_reportable(det_shared *s, uint64_t incident_key, uint64_t ts, uint64_t quiet_us) {
+    pthread_mutex_t *m;
+    shared_incident *b = incident_bucket(s, incident_key, &m);
+    uint64_t t = ts ? ts : 1;
+    bool first = true;
+    pthread_mutex_lock(m);
+    shared_incident *in = incident_find(b, incident_key);
+    if (in && t + quiet_us >= in->first_us && t <= in->last_us + quiet_us) { /* this incident, not a later one */
+        first = !in->talker_counted;
+        in->talker_counted = true;
+    }
+    pthread_mutex_unlock(m);
+    return first;
 }
 
 det_table *det_shared_callers_lock(det_shared *s, uint64_t caller_key) {

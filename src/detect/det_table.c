@@ -215,15 +215,14 @@ static bool dense_add(det_sketch *s, unsigned fp) {
 }
 
 static void sparse_to_dense(det_sketch *s) {
-    unsigned fps[DET_SKETCH_EXACT];
-    for (unsigned i = 1; i <= DET_SKETCH_EXACT; i++) fps[i - 1] = slot_get(s, i);
+    unsigned fps[DET_SKETCH_EXACT], n = sparse_count(s);
+    for (unsigned i = 1; i <= n; i++) fps[i - 1] = slot_get(s, i);
     det_sketch_clear(s);
     s->bits[0] = SKETCH_DENSE;
-    for (unsigned i = 0; i < DET_SKETCH_EXACT; i++) dense_add(s, fps[i]);
+    for (unsigned i = 0; i < n; i++) dense_add(s, fps[i]);
 }
 
-bool det_sketch_add(det_sketch *s, uint64_t item_hash) {
-    unsigned fp = fingerprint(item_hash);
+static bool add_fingerprint(det_sketch *s, unsigned fp) {
     if (s->bits[0] & SKETCH_DENSE) return dense_add(s, fp);
     if (sparse_has(s, fp)) return false;
     unsigned n = sparse_count(s);
@@ -235,6 +234,26 @@ bool det_sketch_add(det_sketch *s, uint64_t item_hash) {
     slot_set(s, n + 1, fp);
     s->bits[0] += 2; /* the count, bits 1-5 */
     return true;
+}
+
+bool det_sketch_add(det_sketch *s, uint64_t item_hash) { return add_fingerprint(s, fingerprint(item_hash)); }
+
+void det_sketch_merge(det_sketch *a, const det_sketch *b) {
+    if (!(b->bits[0] & SKETCH_DENSE)) {
+        for (unsigned i = 1, n = sparse_count(b); i <= n; i++) (void)add_fingerprint(a, slot_get(b, i));
+        return;
+    }
+    if (!(a->bits[0] & SKETCH_DENSE)) sparse_to_dense(a);
+    for (unsigned w = 0; w < 8; w++) a->bits[w] |= b->bits[w];
+}
+
+uint32_t det_sources_merge(uint64_t a[8], const uint64_t b[8], uint32_t cap) {
+    det_sketch x, y;
+    memcpy(x.bits, a, sizeof x.bits);
+    memcpy(y.bits, b, sizeof y.bits);
+    det_sketch_merge(&x, &y);
+    memcpy(a, x.bits, sizeof x.bits);
+    return det_sketch_count(&x, cap);
 }
 
 bool det_sketch_has(const det_sketch *s, uint64_t item_hash) {

@@ -78,6 +78,11 @@ typedef struct ev_event {
     ev_detail details[EV_MAX_DETAILS];
     uint64_t incident_key; /* the detector's key for (rule, entity); not serialised.
                               Workers sharing a seed give one incident one key. */
+    bool has_sources_sketch; /* sources_sketch holds this share's distinct senders */
+    uint64_t sources_sketch[8]; /* a det_sketch of the senders SIP-FLOOD-002's distinct_sources
+                                   counts, so that the workers' shares of one incident merge into
+                                   the senders of both, not the sum (a sender whose requests two
+                                   workers read counted twice); not serialised */
     bool unchanged;        /* live mode, final report: nothing changed since the open
                               report, so it is counted but not written again; not
                               serialised */

@@ -275,9 +275,31 @@ static void add_share(ev_event *a, const ev_event *b) {
          * disjoint and both counts add up to what one engine counts */
         merge_detail(a, b, "probes", true);
         merge_detail(a, b, "distinct_targets", true);
+    } else if (a->rule == R_SCAN_FINGERPRINT) {
+        /* the same scanner's targets, as each share's worker counted them
+         * toward SIP-SCAN-002: disjoint too */
+        merge_detail(a, b, "distinct_targets", true);
     }
     if (a->rule == R_FLOOD_DEST) {
-        merge_detail(a, b, "distinct_sources", true);
+        /* a sender sharded by its targets for some requests (from a SIP port
+         * to one not in capture.sip_ports) is in both shares: the union of
+         * their senders, where both kept them */
+        const ev_detail *x = ev_get_detail(a, "distinct_sources"), *y = ev_get_detail(b, "distinct_sources");
+        bool both = a->has_sources_sketch && b->has_sources_sketch && x && y && x->kind == EV_D_INT &&
+                    y->kind == EV_D_INT;
+        if (both) {
+            /* never more than the requests, as one engine counts them (the
+             * shares' requests are already every worker's) */
+            const ev_detail *ra = ev_get_detail(a, "requests"), *rb = ev_get_detail(b, "requests");
+            int64_t cap = (int64_t)x->i + y->i;
+            if (ra && ra->kind == EV_D_INT) cap = ra->i;
+            if (rb && rb->kind == EV_D_INT && rb->i > cap) cap = rb->i;
+            ev_set_int(a, "distinct_sources", det_sources_merge(a->sources_sketch, b->sources_sketch,
+                                                                cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap));
+        } else {
+            merge_detail(a, b, "distinct_sources", true);
+            a->has_sources_sketch = false;
+        }
         merge_detail(a, b, "requests", false);
         merge_detail(a, b, "rate", false);
         /* each share's estimate is capped by the total; their sum must be too */
@@ -410,12 +432,33 @@ static void let_go_oldest(insp *in) {
     in->held_key[old] = in->held_key[in->nheld];
 }
 
+/* held[i] grew: other held reports of its incident it now touches (two
+ * shares of one worker further apart than the quiet window, bridged by
+ * another worker's share between them: one incident, as one engine that saw
+ * all three closes none of them) are merged into it. */
+static void join_bridged(insp *in, unsigned i) {
+    for (unsigned j = 0; j < in->nheld;) {
+        if (j == i || in->held_key[j] != in->held_key[i] || !same_incident(in, &in->held[i], &in->held[j])) {
+            j++;
+            continue;
+        }
+        ev_event other = in->held[j];
+        unsigned last = --in->nheld; /* j leaves; the last takes its place */
+        in->held[j] = in->held[last];
+        in->held_key[j] = in->held_key[last];
+        if (i == last) i = j;
+        merge_into(&in->held[i], &other);
+        j = 0; /* it grew again */
+    }
+}
+
 /* Called with event_lock held: ev is held, merged into a held report of
  * its incident, or reported. */
 static void hold_incident(insp *in, const ev_event *ev) {
     for (unsigned i = 0; i < in->nheld; i++)
         if (in->held_key[i] == ev->incident_key && same_incident(in, &in->held[i], ev)) {
             merge_into(&in->held[i], ev);
+            join_bridged(in, i);
             return;
         }
     ev_event renamed;
@@ -963,6 +1006,19 @@ static void claim_new_call(insp *in, unsigned wi, const uint8_t *payload, uint32
         det_shared_claim_call_id(in->shared, call_id, wi, ts);
 }
 
+/* claim_new_call for the message a HEP packet in a capture carries: sharded
+ * by that message's client (cap_shard.c), the two legs of a call one proxy
+ * mirrored go to two workers, and the leg first in the capture must win, as
+ * with the --hep listener (hep_pick_worker). */
+static void claim_hep_call(insp *in, unsigned wi, const uint8_t *payload, uint32_t n, uint64_t ts) {
+    cap_hep h;
+    fs_err e;
+    if (cap_hep_parse_datagram(payload, n, &h, &e) != FS_OK || h.proto_type != 1) return;
+    if (h.compressed && !((in->hep_z || (in->hep_z = cap_hep_inflater_new())) && cap_hep_inflate(in->hep_z, &h, &e) == FS_OK))
+        return;
+    claim_new_call(in, wi, h.payload, h.payload_len, ts);
+}
+
 /* The worker a frame goes to (several workers): its client's. Worker 0 runs
  * each frame now, on this thread: its engine claims in capture order itself. */
 static unsigned shard_frame(insp *in, int dlt, const uint8_t *frame, uint32_t len, uint64_t ts) {
@@ -971,10 +1027,12 @@ static unsigned shard_frame(insp *in, int dlt, const uint8_t *frame, uint32_t le
     fs_endpoint src, dst;
     unsigned wi = pick_worker(
         in, cap_shard_peek(&in->opt.cfg->capture, dlt, frame, len, &payload, &payload_len, &src, &dst));
-    if (wi != 0) claim_new_call(in, wi, payload, payload_len, ts);
+    bool hep = payload && on_hep_port(&in->opt.cfg->capture, &src, &dst) && payload_len >= 4 &&
+               (!memcmp(payload, "HEP3", 4) || payload[0] == 1 || payload[0] == 2);
+    if (wi != 0 && hep) claim_hep_call(in, wi, payload, payload_len, ts);
+    else if (wi != 0) claim_new_call(in, wi, payload, payload_len, ts);
     if (!payload || !in->aka) return wi;
-    if (on_hep_port(&in->opt.cfg->capture, &src, &dst) && payload_len >= 4 &&
-        (!memcmp(payload, "HEP3", 4) || payload[0] == 1 || payload[0] == 2))
+    if (hep)
         reader_learn_hep(in, payload, payload_len, false, ts);
     else if (in->opt.cfg->capture.heuristic || on_sip_port(&in->opt.cfg->capture, &src, &dst))
         reader_learn(in, payload, payload_len, &src.addr, &dst.addr, ts); /* what the workers read as SIP */

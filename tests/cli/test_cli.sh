@@ -130,6 +130,17 @@ expect_exit 0 "inspect a capture" "$FS38" inspect --no-progress "$TMPD/mixed.pca
 ok "summary has incidents" grep -q '^INCIDENTS' "$TMPD/out"
 ok "summary has messages" grep -q '^MESSAGES' "$TMPD/out"
 ok "summary has top talkers" grep -q '^TOP TALKERS' "$TMPD/out"
+# The summary's top talkers add up the workers' figures: every worker's share
+# of one incident counted it for the talker, where --json reports one merged
+# incident (svmap's scan, sharded by target with sip_ports [5060]: 127.0.2.5
+# had 3 incidents with 2 workers, 4 with 3, for the 2 of --json).
+for w in 1 2 3; do
+    "$FS38" inspect -c "$ROOT/examples/site.yaml" --workers $w "$ROOT/examples/scan-svmap.pcap" |
+        sed -n '/^TOP TALKERS/,/^$/p' | awk '$1 == "127.0.2.5" {print $(NF-1)}'
+done >"$TMPD/talk.out"
+ok "top talkers: 127.0.2.5 has the 2 incidents of --json with 1, 2 and 3 workers ($(tr '\n' ' ' <"$TMPD/talk.out"))" \
+    test "$(tr '\n' ' ' <"$TMPD/talk.out")" = '2 2 2 ' -a \
+    "$("$FS38" inspect --json -c "$ROOT/examples/site.yaml" "$ROOT/examples/scan-svmap.pcap" | jq -s 'length')" = 2
 ok "scanner found" grep -q 'SIP-SCAN-00' "$TMPD/out"
 
 expect_exit 0 "--json" "$FS38" inspect --json --stats-json "$TMPD/st1.json" "$TMPD/mixed.pcap"
@@ -266,6 +277,15 @@ for t in 500 300; do
 done
 ok "SIP-FLOOD-002 at 500: only the flooded server" test "$(cat "$TMPD/dest500-w1")" = '["192.0.2.10",'"$(jq -r .[1] <"$TMPD/dest500-w1")"']'
 ok "SIP-FLOOD-002 at 300: the trunks too" test "$(wc -l <"$TMPD/dest300-w1")" -ge 8
+# svmap's probes with sip_ports [5060] are sharded by target: SIP-SCAN-001's
+# distinct_targets, like SIP-SCAN-002's, is each share's part of the targets;
+# the merge kept the larger share's (47 of 62 with 2 workers, 43 with 3).
+for w in 1 2 3; do
+    "$FS38" inspect --json -c "$ROOT/examples/site.yaml" --seed 0123456789abcdef --workers $w "$ROOT/examples/scan-svmap.pcap" |
+        jq -c 'select(.rule.id == "SIP-SCAN-001") | [.evidence.count, .evidence.details.distinct_targets]'
+done >"$TMPD/svmap001.out"
+ok "SIP-SCAN-001 of svmap sharded by target: 62 distinct targets with 1, 2 and 3 workers ($(tr '\n' ' ' <"$TMPD/svmap001.out"))" \
+    test "$(sort -u "$TMPD/svmap001.out" | tr '\n' ' ')" = '[62,62] '
 # SIP-FLOOD-002 at 130 REGISTERs a second for 30 s toward one registrar from 300
 # sources (1300 a window, threshold 1000), the flows spread over both workers: a
 # worker that went on to the next window while the sum of the last was still under
@@ -294,6 +314,44 @@ for w in 1 2 2 2 2; do
 done >"$TMPD/reg130.out"
 ok "SIP-FLOOD-002 at 1300 a window: 3900 counted in one incident by 1 worker and by 2, every run ($(tr '\n' ' ' <"$TMPD/reg130.out"))" \
     test "$(sort -u "$TMPD/reg130.out" | tr '\n' ' ')" = ' ["192.0.2.10",3900] '
+# Eight hosts flood one server for 20 s, each half from an ephemeral port to 5060
+# (sharded by the host) and half from 5060 to 5090, not a SIP port (sharded by
+# the server): each host's requests reach two workers. SIP-FLOOD-002's
+# distinct_sources added the shares' senders up: 14 with 2 workers, 16 with 3.
+python3 - "$TMPD/split8.pcap" "$ROOT/tests/data/capture" <<'PY'
+import struct, sys
+sys.path.insert(0, sys.argv[2])
+from pcapgen import ip4, eth, udp_c
+out = [struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1)]
+for i in range(1600):
+    t, h = 1700000000 * 10**6 + i * 12500, i % 8
+    src = '203.0.113.%d' % (10 + h)
+    sp, dp = (40000 + h, 5060) if (i // 8) % 2 else (5060, 5090)
+    msg = ('OPTIONS sip:192.0.2.10 SIP/2.0\r\nVia: SIP/2.0/UDP %s:%d;branch=z9hG4bKo%d\r\nMax-Forwards: 70\r\n'
+           'From: <sip:u@%s>;tag=f%d\r\nTo: <sip:192.0.2.10>\r\nCall-ID: o%d@x\r\nCSeq: 1 OPTIONS\r\n'
+           'Content-Length: 0\r\n\r\n' % (src, sp, i, src, i, i)).encode()
+    f = eth(ip4(src, '192.0.2.10', 17, udp_c(src, '192.0.2.10', sp, dp, msg)))
+    out.append(struct.pack('<IIII', t // 10**6, t % 10**6, len(f), len(f)) + f)
+open(sys.argv[1], 'wb').write(b''.join(out))
+PY
+printf 'capture:\n  heuristic: true\nrules:\n  SIP-FLOOD-002:\n    threshold: 500\n' >"$TMPD/split8.yaml"
+for w in 1 2 3; do
+    "$FS38" inspect --json -c "$TMPD/split8.yaml" --workers $w "$TMPD/split8.pcap" |
+        jq -c 'select(.rule.id == "SIP-FLOOD-002") | [.evidence.count, .evidence.details.distinct_sources]'
+done >"$TMPD/split8.out"
+ok "SIP-FLOOD-002 from 8 hosts each on two workers: 8 distinct sources with 1, 2 and 3 workers ($(tr '\n' ' ' <"$TMPD/split8.out"))" \
+    test "$(sort -u "$TMPD/split8.out" | tr '\n' ' ')" = '[1600,8] '
+# 1000 spoofed sources, 4000 requests: each worker's share of the senders is
+# an estimate (linear counting above 23); their union is the sketch one
+# engine fills, the same estimate, but it was capped by the sum of the
+# shares' estimates (under it: 992 with 2 workers, 987 with 3, for 1046)
+"$GEN" flood "$TMPD/spoofed.pcap" 4000 1000 5 >/dev/null 2>&1
+for w in 1 2 3; do
+    "$FS38" inspect --json -c "$TMPD/split8.yaml" --seed 0123456789abcdef --workers $w "$TMPD/spoofed.pcap" |
+        jq -c 'select(.rule.id == "SIP-FLOOD-002") | [.evidence.count, .evidence.details.distinct_sources]'
+done >"$TMPD/spoofed.out"
+ok "SIP-FLOOD-002 from 1000 sources: the distinct_sources of 1 worker with 2 and 3 ($(tr '\n' ' ' <"$TMPD/spoofed.out"))" \
+    test "$(sort -u "$TMPD/spoofed.out" | wc -l)" -eq 1 -a "$(wc -l <"$TMPD/spoofed.out")" -eq 3
 # One caller's calls from four addresses (a caller behind several trunks),
 # so from both workers, which count them into the shared callers table out
 # of capture order: 80 calls in 80 s to 12 numbers of +881. FRAUD-VOL-001
@@ -440,6 +498,36 @@ expect_exit 2 "--indicators /dev/zero ends" timeout 20 "$FS38" inspect --indicat
 ok "--indicators /dev/zero: the NUL is named" grep -q "NUL byte" "$TMPD/err"
 expect_exit 2 "--raw on a directory" "$FS38" inspect --raw "$TMPD"
 ok "a directory is named as one" grep -q "Is a directory" "$TMPD/err"
+# One source's messages without the branch cookie (SIP-PROTO-005, quiet window
+# 60 s) at 0-10 s and 100-110 s from an ephemeral port to 5060 (its own
+# worker: two reports, 90 s apart) and at 50-60 s from 5060 to 5090 (sharded
+# by that target: another worker's share between them). One engine reports
+# one incident of 15; the merge joined the middle share to one of the two and
+# left the other apart (10 + 5 with 3 workers).
+python3 - "$TMPD/bridge.pcap" "$ROOT/tests/data/capture" <<'PY'
+import struct, sys
+sys.path.insert(0, sys.argv[2])
+from pcapgen import ip4, eth, udp_c
+out = [struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1)]
+src = '203.0.113.60'
+for i in range(15):
+    t = (1700000000 + (0, 50, 100)[i // 5] + i % 5 * 2) * 10**6
+    dst, sp, dp = ('192.0.2.21', 5060, 5090) if i // 5 == 1 else ('192.0.2.20', 40000, 5060)
+    msg = ('OPTIONS sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s:%d;branch=old%d\r\nMax-Forwards: 70\r\n'
+           'From: <sip:u@%s>;tag=f%d\r\nTo: <sip:%s>\r\nCall-ID: b%d@x\r\nCSeq: 1 OPTIONS\r\n'
+           'Content-Length: 0\r\n\r\n' % (dst, src, sp, i, src, i, dst, i)).encode()
+    f = eth(ip4(src, dst, 17, udp_c(src, dst, sp, dp, msg)))
+    out.append(struct.pack('<IIII', t // 10**6, t % 10**6, len(f), len(f)) + f)
+open(sys.argv[1], 'wb').write(b''.join(out))
+PY
+printf 'capture:\n  heuristic: true\n' >"$TMPD/bridge.yaml"
+for w in 1 2 3; do
+    "$FS38" inspect --json -c "$TMPD/bridge.yaml" --workers $w "$TMPD/bridge.pcap" |
+        jq -c 'select(.rule.id == "SIP-PROTO-005") | [.evidence.count, .first_seen, .last_seen]' | tr '\n' ' '
+    echo
+done >"$TMPD/bridge.out"
+ok "a share bridging two reports of one worker: one incident of 15 with 1, 2 and 3 workers ($(tr '\n' ' ' <"$TMPD/bridge.out"))" \
+    test "$(sort -u "$TMPD/bridge.out")" = '[15,"2023-11-14T22:13:20.000Z","2023-11-14T22:15:08.000Z"] '
 # one frame of libpcap's largest size (262,144 bytes: a datagram and padding) through two workers
 python3 - "$TMPD/bigframe.pcap" "$ROOT/tests/data/capture" <<'PY'
 import sys

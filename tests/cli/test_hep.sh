@@ -1105,4 +1105,54 @@ sys.exit(0 if s["sip_messages"] == 1 and 3.8 <= s["seconds"] < 10 else "sip_mess
 ' "$TMPD/step.json"
 fi
 
+# HEP in a capture, with workers: sharded by the client of the message a
+# packet carries, not by the agent. A scanner two mirroring proxies saw (15
+# targets through each) went to two workers, each under SIP-SCAN-002's 20
+# targets: not reported. The two legs of the calls one proxy mirrored, now on
+# two workers, are claimed in capture order by the reader: the caller's leg
+# names the source of FRAUD-IRSF-001, as with one worker (not the proxy's).
+python3 - "$TMPD/hepcalls.pcap" "$TMPD/hepscan.pcap" "$ROOT/tests/data/capture" <<'PY'
+import socket, struct, sys
+sys.path.insert(0, sys.argv[3])
+from pcapgen import ip4, eth, udp_c
+head = struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1)
+out = [head]
+def hep(src, dst, sp, dp, ts, msg):
+    ch = lambda t, v: struct.pack('!HHH', 0, t, 6 + len(v)) + v
+    b = (ch(1, b'\x02') + ch(2, b'\x11') + ch(3, socket.inet_aton(src)) + ch(4, socket.inet_aton(dst)) +
+         ch(7, struct.pack('!H', sp)) + ch(8, struct.pack('!H', dp)) + ch(9, struct.pack('!I', ts // 10**6)) +
+         ch(10, struct.pack('!I', ts % 10**6)) + ch(11, b'\x01') + ch(12, struct.pack('!I', 7)) + ch(15, msg.encode()))
+    return b'HEP3' + struct.pack('!H', 6 + len(b)) + b
+def add(t, agent, payload):
+    f = eth(ip4(agent, '10.0.0.9', 17, udp_c(agent, '10.0.0.9', 40000, 9060, payload)))
+    out.append(struct.pack('<IIII', t // 10**6, t % 10**6, len(f), len(f)) + f)
+def req(m, src, sp, dst, user, i, extra=''):
+    return ('%s sip:%s@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s:%d;branch=z9hG4bK%s%d\r\nMax-Forwards: 70\r\n'
+            'From: <sip:+441234567890@%s>;tag=f%d\r\nTo: <sip:%s@%s>\r\nCall-ID: c%d@x\r\nCSeq: 1 %s\r\n%s'
+            'Content-Length: 0\r\n\r\n' % (m, user, dst, src, sp, src[-2:], i, src, i, user, dst, i, m, extra))
+T0 = 1700000000 * 10**6
+att, proxy, carrier = '203.0.113.80', '192.0.2.5', '198.51.100.200'
+for i in range(40):  # calls to +881 through a proxy, both legs mirrored by one agent
+    t, callee = T0 + i * 500000, '+88163%07d' % i
+    add(t, '10.0.0.3', hep(att, proxy, 40000, 5060, t, req('INVITE', att, 40000, proxy, callee, 100 + i)))
+    leg2 = req('INVITE', proxy, 5060, carrier, callee, 100 + i)
+    add(t + 1000, '10.0.0.3', hep(proxy, carrier, 5060, 5060, t + 1000, leg2))
+    busy = leg2.replace('INVITE sip:%s@%s SIP/2.0' % (callee, carrier), 'SIP/2.0 486 Busy Here', 1)
+    add(t + 300000, '10.0.0.3', hep(carrier, proxy, 5060, 5060, t + 300000, busy))
+open(sys.argv[1], 'wb').write(b''.join(out))
+out = [head]
+for i in range(30):  # a scan seen by two agents
+    t, dst = T0 + i * 100000, '198.51.100.%d' % (1 + i)
+    add(t, '10.0.0.%d' % (1 + i % 2), hep('203.0.113.70', dst, 40000, 5060, t, req('OPTIONS', '203.0.113.70', 40000, dst, '100', i)))
+open(sys.argv[2], 'wb').write(b''.join(out))
+PY
+for w in 1 2 3; do
+    cat <("$FS38" inspect --json -c "$ROOT/examples/site.yaml" --workers $w "$TMPD/hepcalls.pcap") \
+        <("$FS38" inspect --json -c "$ROOT/examples/site.yaml" --workers $w "$TMPD/hepscan.pcap") |
+        jq -c 'select(.rule.id == "SIP-SCAN-002" or .rule.id == "FRAUD-IRSF-001") |
+            [.rule.id, .evidence.count, (.observables[] | select(.role == "source") | .value)]' | sort | tr '\n' ' '
+    echo
+done >"$TMPD/hepfile.out"
+ok "HEP in a capture, 1, 2 and 3 workers: the scan seen by two agents, the calls by the caller's leg ($(tr '\n' ' ' <"$TMPD/hepfile.out"))" \
+    test "$(sort -u "$TMPD/hepfile.out")" = '["FRAUD-IRSF-001",40,"203.0.113.80"] ["SIP-SCAN-002",30,"203.0.113.70"] '
 finish test_hep

@@ -242,6 +242,31 @@ static void t_sketch_estimates(void) {
     CHECK(det_sketch_has(&sk, 5ULL << 43));
 }
 
+/* Two workers' sketches merged (det_sketch_merge, SIP-FLOOD-002's senders):
+ * the sketch one engine given both's items fills, whatever the forms. */
+static void t_sketch_merge(void) {
+    static const struct { unsigned a_from, a_to, b_from, b_to; } cases[] = {
+        {0, 5, 3, 9},      /* sparse + sparse, overlapping: 9 */
+        {0, 15, 10, 25},   /* sparse + sparse past DET_SKETCH_EXACT: dense */
+        {0, 10, 5, 200},   /* sparse + dense */
+        {0, 300, 290, 310}, /* dense + sparse */
+        {0, 300, 100, 900}, /* dense + dense */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        det_sketch a, b, all;
+        det_sketch_clear(&a);
+        det_sketch_clear(&b);
+        det_sketch_clear(&all);
+        for (unsigned i = cases[c].a_from; i < cases[c].a_to; i++) det_sketch_add(&a, (uint64_t)(i + 1) * 0x9e3779b97f4a7c15ULL);
+        for (unsigned i = cases[c].b_from; i < cases[c].b_to; i++) det_sketch_add(&b, (uint64_t)(i + 1) * 0x9e3779b97f4a7c15ULL);
+        unsigned lo = cases[c].a_from, hi = cases[c].b_to > cases[c].a_to ? cases[c].b_to : cases[c].a_to;
+        for (unsigned i = lo; i < hi; i++) det_sketch_add(&all, (uint64_t)(i + 1) * 0x9e3779b97f4a7c15ULL);
+        det_sketch_merge(&a, &b);
+        CHECK_MSG(det_sketch_count(&a, UINT32_MAX) == det_sketch_count(&all, UINT32_MAX), "case %zu: %u, want %u", c,
+                  det_sketch_count(&a, UINT32_MAX), det_sketch_count(&all, UINT32_MAX));
+    }
+}
+
 /* Shares of one incident opened by several workers take one event_id:
  * while they touch in time (within the quiet window of the activity told so
  * far); a share after a longer quiet is a new incident with its own id; the
@@ -322,6 +347,7 @@ int main(void) {
     t_window_roll();
     t_sketch_exact();
     t_sketch_estimates();
+    t_sketch_merge();
     t_peers();
     return check_done("test_det_shared");
 }

@@ -57,6 +57,50 @@ static uint64_t key_of(const cap_config *c, const char *src, uint16_t sp, const 
     return cap_shard_key(c, 1, f, (uint32_t)n);
 }
 
+/* A HEP v3 datagram (IPv4, UDP, SIP) of msg between src:sp and dst:dp. */
+static size_t hep_v4(uint8_t *out, const char *src, uint16_t sp, const char *dst, uint16_t dp, const char *msg) {
+    size_t n = 6;
+    fs_addr a;
+#define HEP_CHUNK(type, bytes, len)                                                                           \
+    do {                                                                                                     \
+        out[n] = 0, out[n + 1] = 0, out[n + 2] = 0, out[n + 3] = (type);                                     \
+        out[n + 4] = (uint8_t)((6 + (len)) >> 8), out[n + 5] = (uint8_t)(6 + (len));                         \
+        memcpy(out + n + 6, (bytes), (len));                                                                 \
+        n += 6 + (len);                                                                                      \
+    } while (0)
+    uint8_t family = 2, proto = 17, ptype = 1, spb[2] = {(uint8_t)(sp >> 8), (uint8_t)sp},
+            dpb[2] = {(uint8_t)(dp >> 8), (uint8_t)dp}, zero4[4] = {0, 0, 0, 0}, ts[4] = {0x65, 0x53, 0xf1, 0x00};
+    HEP_CHUNK(1, &family, 1);
+    HEP_CHUNK(2, &proto, 1);
+    fs_addr_parse(src, &a);
+    HEP_CHUNK(3, a.ip, 4);
+    fs_addr_parse(dst, &a);
+    HEP_CHUNK(4, a.ip, 4);
+    HEP_CHUNK(7, spb, 2);
+    HEP_CHUNK(8, dpb, 2);
+    HEP_CHUNK(9, ts, 4);
+    HEP_CHUNK(10, zero4, 4);
+    HEP_CHUNK(11, &ptype, 1);
+    HEP_CHUNK(12, zero4, 4);
+    HEP_CHUNK(15, msg, strlen(msg));
+#undef HEP_CHUNK
+    memcpy(out, "HEP3", 4);
+    out[4] = (uint8_t)(n >> 8);
+    out[5] = (uint8_t)n;
+    return n;
+}
+
+/* The shard key of a frame from agent to collector:9060 carrying hep (n bytes). */
+static uint64_t hep_frame_key(const cap_config *c, const char *agent, const uint8_t *hep, size_t n) {
+    uint8_t f[2048];
+    char fill[1024];
+    memset(fill, 'x', n);
+    fill[n] = 0;
+    size_t len = frame_v4(f, agent, 40000, "10.0.0.9", 9060, 17, 0, fill);
+    memcpy(f + 14 + 20 + 8, hep, n);
+    return cap_shard_key(c, 1, f, (uint32_t)len);
+}
+
 static void test_shard_keys(void) {
     static fs38_config cfg;
     cfg_defaults(&cfg);
@@ -129,6 +173,22 @@ static void test_shard_keys(void) {
         uint64_t a1 = cap_shard_key_hep(&per_address, &h);
         fs_addr_parse("2001:db8:1:2:a5af:bbbb:6fe:c5c7", &h.src.addr);
         CHECK(cap_shard_key_hep(&per_address, &h) != a1);
+    }
+    /* HEP in a capture (frames to a hep_port): by the client of the message
+     * it carries, as the --hep listener shards it, not by the agent's
+     * address (a scanner two mirroring proxies saw went to two workers) */
+    {
+        uint8_t hep[512];
+        const char *probe = "OPTIONS sip:100@x SIP/2.0\r\n\r\n";
+        size_t n = hep_v4(hep, "203.0.113.9", 5060, "198.51.100.1", 5060, probe);
+        uint64_t a1 = hep_frame_key(c, "10.0.0.1", hep, n);
+        n = hep_v4(hep, "203.0.113.9", 5060, "198.51.100.77", 5060, probe);
+        uint64_t a2 = hep_frame_key(c, "10.0.0.2", hep, n);
+        CHECK_EQ_INT(a1, s1);
+        CHECK_EQ_INT(a2, s1);
+        /* the UA's side of its dialog with a proxy, whichever agent saw it */
+        n = hep_v4(hep, "198.51.100.1", 5060, "192.0.2.1", 40000, resp);
+        CHECK_EQ_INT(hep_frame_key(c, "10.0.0.2", hep, n), k1);
     }
     /* garbage never crashes and gives 0 */
     uint8_t junk[10] = {0};
