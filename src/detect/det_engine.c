@@ -15,6 +15,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <strings.h>
 
 #include <sodium.h>
 
@@ -1052,9 +1053,18 @@ fs_str det_nameaddr_uri(fs_str value) {
     return a == SIP_A_NONE || na.bracketed ? na.uri : value;
 }
 
+fs_str det_uri_number_user(const sip_uri *u) {
+    /* a tel: URI's parameters follow its number in the same buffer */
+    if (u->scheme != SIP_SCHEME_TEL || !u->params.len || u->params.p != u->user.p + u->user.len + 1)
+        return u->user;
+    fs_str ctx;
+    if (!sip_param_get(u->params, "phone-context", &ctx) || !ctx.len || ctx.p[0] != '+') return u->user;
+    return fs_str_make(u->user.p, u->user.len + 1 + u->params.len);
+}
+
 static fs_str uri_user(fs_str uri) {
     sip_uri u;
-    return sip_uri_parse(uri, &u) ? u.user : FS_STR_NULL;
+    return sip_uri_parse(uri, &u) ? det_uri_number_user(&u) : FS_STR_NULL;
 }
 
 /* The user of a URI that sip_parse found plain (sip_fast_*: "sip:" or
@@ -1137,6 +1147,37 @@ static fs_str unescape_user(fs_str user, char *buf, size_t n) {
     return fs_str_make(buf, o);
 }
 
+/* A local number's phone-context that is a global number prefix (RFC 3966
+ * 5.1.5: tel:7700912345;phone-context=+44 is +447700912345): writes that
+ * prefix in front of the local digits out[0..*o) and returns true. Other
+ * contexts (a domain name) leave the number local. params starts at ';'. */
+static bool prefix_phone_context(fs_str params, char *out, size_t n, size_t *o) {
+    static const char key[] = ";phone-context=";
+    const size_t klen = sizeof key - 1;
+    for (uint32_t i = 0; i + klen < params.len; i++) {
+        if (params.p[i] != ';' || strncasecmp(params.p + i, key, klen) != 0) continue;
+        const char *v = params.p + i + klen, *end = params.p + params.len;
+        if (*v != '+') return false;
+        char prefix[24];
+        size_t np = 0;
+        for (v++; v < end && *v != ';'; v++) {
+            if (*v >= '0' && *v <= '9') {
+                if (np + 1 >= sizeof prefix) return false;
+                prefix[np++] = *v;
+            } else if (*v != '-' && *v != '.' && *v != '(' && *v != ')') {
+                return false;
+            }
+        }
+        if (!np || 1 + np + *o + 1 > n) return false;
+        memmove(out + 1 + np, out, *o);
+        out[0] = '+';
+        memcpy(out + 1, prefix, np);
+        *o += 1 + np;
+        return true;
+    }
+    return false;
+}
+
 bool det_number_normalise(fs_str user, char *out, size_t n, bool *international) {
     /* An escaped octet is the octet itself (RFC 3261 19.1.4: sip:%2B88...
      * and sip:+88... are the same URI, and a proxy routes them alike):
@@ -1166,7 +1207,10 @@ bool det_number_normalise(fs_str user, char *out, size_t n, bool *international)
         } else if (ch == '-' || ch == '.' || ch == '(' || ch == ')' || ch == ' ') {
             continue; /* visual separators (RFC 3966) */
         } else if (ch == ';') {
-            break; /* tel/user parameters */
+            /* tel/user parameters: a local number's global context makes it global */
+            if (!*international && digits && prefix_phone_context(fs_str_make(user.p + i, user.len - i), out, n, &o))
+                *international = true;
+            break;
         } else {
             /* not a number: keep the user as is (bounded) */
             *international = false;

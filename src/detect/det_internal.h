@@ -618,6 +618,10 @@ bool det_number_normalise(fs_str user, char *out, size_t n, bool *international)
 fs_str det_nameaddr_uri(fs_str value);
 /* User part of a name-addr header value (From/To/PAI) or a URI; tel: numbers too. */
 fs_str det_header_user(fs_str value);
+/* u's user part, for a tel: URI whose phone-context is a global prefix
+ * with its parameters (det_number_normalise reads the context: RFC 3966
+ * 5.1.5, tel:7700900123;phone-context=+44 is +447700900123). */
+fs_str det_uri_number_user(const sip_uri *u);
 /* m's asserted identity: of its P-Asserted-Identity values (RFC 3325 9.1:
  * a sip: and a tel: URI, in one field or two, "<sip:alice@x>, <tel:+44...>"),
  * the first that is a telephone number (a tel: URI, or an international

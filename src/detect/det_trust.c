@@ -72,7 +72,8 @@ static bool header_uri(fs_str value, sip_uri *u) { return sip_uri_parse(det_name
 /* "+4477..." when the identity is an international number, else "". */
 static bool identity_number(const sip_uri *u, char *out, size_t n) {
     bool intl;
-    if (!u->user.len || !det_number_normalise(u->user, out, n, &intl) || !intl) {
+    fs_str user = det_uri_number_user(u);
+    if (!user.len || !det_number_normalise(user, out, n, &intl) || !intl) {
         out[0] = '\0';
         return false;
     }

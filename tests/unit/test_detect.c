@@ -1601,6 +1601,24 @@ static void test_cli(void) {
     CHECK_EQ_INT(count_rule(w.out, "SIP-TRUST-001"), 0); /* the partner may assert PAI */
     world_free(&w);
 
+    /* one of our numbers written as a local number with a global context
+     * (RFC 3966 5.1.5; in a tel: URI and in a SIP URI's user): it is
+     * +447700900126, ours; a domain context leaves a number local */
+    w = world_new(config_zones());
+    invite_with(&w, "192.0.2.6:5060", core, T0, "p1", "<sip:partner@ipx.example>;tag=1",
+                "P-Asserted-Identity: <tel:7700900126;phone-context=+44>\r\n");
+    invite_with(&w, "192.0.2.6:5060", core, T0 + SEC(1), "p2", "<sip:partner@ipx.example>;tag=1",
+                "P-Asserted-Identity: <sip:7700-900127;phone-context=+4-4@ipx.example;user=phone>\r\n");
+    invite_with(&w, "192.0.2.6:5060", core, T0 + SEC(2), "p3", "<sip:partner@ipx.example>;tag=1",
+                "P-Asserted-Identity: <tel:7700900128;phone-context=example.com>\r\n");
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-CLI-001"), 1);
+    const ev_event *pc = find_rule(w.out, "SIP-CLI-001");
+    CHECK_MSG(pc && pc->count == 2 && has_obs(pc, "e164", "+447700900126", "victim") &&
+                  has_obs(pc, "e164", "+447700900127", "victim") && !has_obs(pc, "e164", "+447700900128", "victim"),
+              "phone-context: %d (126 %d, 127 %d)", pc ? (int)pc->count : -1, pc && has_obs(pc, "e164", "+447700900126", "victim"), pc && has_obs(pc, "e164", "+447700900127", "victim"));
+    world_free(&w);
+
     /* a call the partner diverted back to us keeps our subscriber as caller
      * (History-Info or Diversion): not judged; an internet host's Diversion
      * proves nothing */
