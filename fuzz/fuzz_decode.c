@@ -79,7 +79,7 @@ static void fuzz_config(cap_config *c, unsigned variant) {
     cap_config_default(c);
     c->max_tcp_flows = 8;
     c->max_flow_bytes = 4096;
-    c->max_tcp_bytes = 32768;
+    c->max_tcp_bytes = 131072; /* room for permessage-deflate windows (WS_INFLATER_BYTES, ~40 KiB each) */
     c->tcp_idle_s = 5;
     c->max_frag_sets = 8;
     c->max_frag_bytes = 32768;

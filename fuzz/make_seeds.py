@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-# make_seeds.py -- writes the structured seeds of the capture, pcapng, config
-# and client harnesses into fuzz/corpus/NAME/gen_* (kept in the repository;
+# make_seeds.py -- writes the structured seeds of the capture, pcapng, config,
+# client, sctp and tcp harnesses into fuzz/corpus/NAME/gen_* (kept in the repository;
 # run again after changing it: python3 fuzz/make_seeds.py).
 #
 # Each seed leads a harness to code random mutation rarely reaches from the
@@ -614,3 +614,51 @@ det('tls_certs', [rec(W, c, 1, True) for c in CERTS])
 for name, link in (('ppp', 11), ('pppserial', 12), ('chdlc', 13), ('nflog', 14)):
     d('link_' + name, link, pcap_frames(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'data',
                                                      'capture', 'links-%s.pcap' % name)))
+
+
+# ---- fuzz_sctp: byte 0 the limits, then 3-byte chunk records -----------------
+def sctp_rec(flags, direction, dtsn, length, step=0, mid=0):
+    return bytes([flags | direction << 2 | step << 4 | mid << 6, dtsn & 0xff, length - 1])
+
+
+# a message in 200 parts (the first ones merged past SCTP_MAX_FRAGS)
+write('sctp', 'many_parts', b'\3' + sctp_rec(2, 0, 0, 10) + b''.join(sctp_rec(0, 0, 1, 10) for _ in range(198)) +
+      sctp_rec(1, 0, 1, 10))
+# one outgrowing max_message 63: handed on oversized, its tail skipped, then the next
+write('sctp', 'oversized_skip', b'\0' + sctp_rec(2, 0, 0, 40) + sctp_rec(0, 0, 1, 40) + sctp_rec(0, 0, 1, 40) +
+      sctp_rec(1, 0, 1, 40) + sctp_rec(2, 0, 1, 5) + sctp_rec(1, 0, 1, 5))
+# out of order, two directions interleaved, I-DATA, timeouts
+write('sctp', 'ooo_dirs_idata', b'\6' + sctp_rec(1, 0, 2, 20) + sctp_rec(2, 1, 0, 20) + sctp_rec(2, 0, -2, 20, 1) +
+      sctp_rec(0, 3, 1, 9, 0, 1) + sctp_rec(2, 3, -1, 9, 0, 1) + sctp_rec(1, 1, 1, 20, 2) +
+      sctp_rec(0, 0, 1, 20, 3) + sctp_rec(1, 3, 2, 9, 0, 1))
+# middle parts filling an 8 KiB budget, then a message needing room
+write('sctp', 'budget', b'\x19' + b''.join(sctp_rec(0, i % 3, 3, 200) for i in range(120)) + sctp_rec(2, 0, 1, 50) +
+      sctp_rec(1, 0, 1, 50))
+
+
+# ---- fuzz_tcp: 4-byte segment records over 2048 flows -------------------------
+def tcp_rec(flow, flags=0x08, port=0, seqmode=0, step=0, rev=0, canned=None, raw=b''):
+    v = flow | rev << 11 | step << 12
+    how = 0xc0 | canned if canned is not None else len(raw)
+    return struct.pack('!HBB', v, flags | port << 4 | seqmode << 6, how) + raw
+
+
+# the undecided slots full while the oldest one's flow was freed (the pool
+# of idle structs full): flows 0 and 1 undecided, 1024 SIP-port flows idle out
+# and leave the closed list (30 s) while 0 and 1 stay, flow 1 shows it is not
+# SIP, 1024 more undecided, then flow 0's INVITE
+write('tcp', 'pending_ring_freed',
+      tcp_rec(0, canned=0) + tcp_rec(1, canned=0) +
+      b''.join(tcp_rec(2 + i, port=1, canned=3) for i in range(1024)) +
+      (tcp_rec(0, step=11) + tcp_rec(1)) * 12 + tcp_rec(1, step=11, canned=4) +
+      b''.join(tcp_rec(2 + i, canned=0) for i in range(1024)) + tcp_rec(0, canned=1))
+# a SIP-port connection: handshake, a message in order, one after a gap, a
+# retransmission, the gap filled, another stream on the tuple, FIN both ways
+write('tcp', 'one_conn',
+      tcp_rec(5, 0x02, 1) + tcp_rec(5, 0x0a, 1, rev=1) + tcp_rec(5, 0x08, 1, canned=2) +
+      tcp_rec(5, 0x08, 1, 1, canned=3) + tcp_rec(5, 0x08, 1, 2, raw=b'INVITE sip:x SIP/2.0\r\n') +
+      tcp_rec(5, 0x08, 1, 3, canned=2) + tcp_rec(5, 0x09, 1) + tcp_rec(5, 0x09, 1, rev=1))
+# WebSocket on a heuristic port, HEP on its port, a TLS hello
+write('tcp', 'ws_hep_tls',
+      tcp_rec(7, 0x08, 3, canned=5) + tcp_rec(7, 0x08, 3, rev=1, canned=6) + tcp_rec(7, 0x08, 3, canned=7) +
+      tcp_rec(8, 0x08, 2, canned=8) + tcp_rec(9, 0x08, 0, canned=9))

@@ -30,12 +30,15 @@ targets() {
     decode) echo src/capture/cap_decode.c src/capture/cap_frag.c src/capture/cap_tcp.c \
         src/capture/cap_frame.c src/capture/cap_hep.c ;;
     pcapng) echo src/capture/cap_pcapng.c ;;
+    tcp) echo src/capture/cap_tcp.c ;;
     keylog) echo src/capture/cap_tls.c ;;   # its key log reader: the rest is fuzz_decode's
     esp_sa) echo src/capture/cap_esp.c ;;
+    sctp) echo src/capture/cap_sctp.c ;;
     config) echo src/config/cfg.c src/hub/hub_config.c ;;
     event) echo src/exchange/*.c ;;
     detect) ls src/detect/*.c | grep -v det_indicators ;; # indicators: fuzz_client's
     client) echo src/client/*.c src/detect/det_indicators.c ;;
+    hub) echo src/hub/hub_server.c src/hub/hub_policy.c src/hub/hub_repl.c ;; # its request parsers; the rest needs TLS and a store
     *) echo "" ;;
     esac
 }

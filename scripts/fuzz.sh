@@ -33,6 +33,7 @@ max_len_for() {
     case $1 in
     sip* | hep*) echo 16384 ;;
     decode* | pcap* | cap* | tcp* | frag* | detect*) echo 65536 ;;
+    sctp*) echo 4096 ;; # 3-byte records: over a thousand chunks
     cfg* | config* | yaml*) echo 8192 ;;
     *) echo 16384 ;;
     esac
@@ -45,7 +46,7 @@ dict_for() {
     sip* | detect*) echo fuzz/dict/sip.dict ;;
     decode* | pcapng*) echo fuzz/dict/decode.dict ;;
     config*) echo fuzz/dict/config.dict ;;
-    event* | client*) echo fuzz/dict/json.dict ;;
+    event* | client* | hub*) echo fuzz/dict/json.dict ;;
     keylog*) echo fuzz/dict/keylog.dict ;;
     esp*) echo fuzz/dict/esp_sa.dict ;;
     esac

@@ -355,6 +355,17 @@ static void flow_pool(cap_tcp_table *t, tcp_flow *f) {
 static void closed_remove(cap_tcp_table *t, tcp_flow *f) { links_remove(&t->closed_head, &t->closed_tail, f); }
 
 /* Free everything a flow holds and unlink it; the struct goes to the pool. */
+/* f is no longer pending (SIP, not SIP, closed or destroyed): its slot in
+ * pend_ring, if still its own, is cleared, so that the ring never points
+ * to a flow that was freed (or pooled and taken by another) since. */
+static void pending_end(cap_tcp_table *t, tcp_flow *f) {
+    uint32_t slot = f->pending_no % TCP_PENDING_MAX;
+    if (t->pend_ring[slot].f == f && t->pend_ring[slot].no == f->pending_no) t->pend_ring[slot].f = NULL;
+    assert(t->npending > 0);
+    t->npending--;
+    f->pending = false;
+}
+
 static void flow_destroy(cap_tcp_table *t, tcp_flow *f) {
     tcp_flow **pp = &t->buckets[f->hash & t->mask];
     while (*pp != f) {
@@ -370,10 +381,7 @@ static void flow_destroy(cap_tcp_table *t, tcp_flow *f) {
         flow_pool(t, f);
         return;
     }
-    if (f->pending) {
-        t->npending--;
-        f->pending = false;
-    }
+    if (f->pending) pending_end(t, f);
     lru_remove(t, f);
     gap_list_remove(t, f);
     holds_drop(t, f);
@@ -1161,10 +1169,7 @@ static void flow_data(cap_tcp_table *t, tcp_flow *f, uint32_t seq, const uint8_t
  * one, not taken for a new stream. */
 static void flow_retire(cap_tcp_table *t, tcp_flow *f, uint64_t now) {
     assert(!f->closed && !f->holds);
-    if (f->pending) {
-        t->npending--;
-        f->pending = false;
-    }
+    if (f->pending) pending_end(t, f);
     buffer_release(t, f);
     lru_remove(t, f);
     gap_list_remove(t, f);
@@ -1354,8 +1359,7 @@ static bool pending_decided(cap_tcp_table *t, tcp_flow *f) {
     if (f->tls) { /* TLS: SIP for fs38 once its keys are found */
         if (cap_tls_keyed(f->tls)) {
             cap_tls_confirm(t->tlsx, f->tls);
-            f->pending = false;
-            t->npending--;
+            pending_end(t, f);
             return true;
         }
         if (!cap_tls_opaque(f->tls)) return true;
@@ -1363,8 +1367,7 @@ static bool pending_decided(cap_tcp_table *t, tcp_flow *f) {
         return false;
     }
     if (!f->resync) { /* a start line was found: SIP */
-        f->pending = false;
-        t->npending--;
+        pending_end(t, f);
         return true;
     }
     if (f->buf.len == 0 && !f->holds) { /* nothing kept that might start one */
@@ -1375,7 +1378,8 @@ static bool pending_decided(cap_tcp_table *t, tcp_flow *f) {
 }
 
 /* All TCP_PENDING_MAX slots taken: the flow that became pending longest ago
- * goes, if it still is (else nothing: the caller does not track). */
+ * goes, if it still is (else nothing: the caller does not track). A slot
+ * points only to a flow still pending (pending_end clears it). */
 static void pending_make_room(cap_tcp_table *t) {
     uint32_t slot = t->pend_next % TCP_PENDING_MAX;
     tcp_flow *old = t->pend_ring[slot].f;

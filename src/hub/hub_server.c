@@ -819,13 +819,12 @@ static void query_problem(const char *qs, char *err, size_t errn) {
     snprintf(err, errn, "malformed query string");
 }
 
-/* Parses the query against the names allowed for this endpoint. */
-static bool parse_query(struct evhttp_request *req, const char *allowed, query *q,
-                        struct evkeyvalq *kv, char *err, size_t errn) {
+/* Parses the query string qs (NULL: none) against the names allowed for
+ * this endpoint (",a,b,"). kv holds the decoded values q points into. */
+static bool parse_query_str(const char *qs, const char *allowed, query *q, struct evkeyvalq *kv,
+                            char *err, size_t errn) {
     memset(q, 0, sizeof *q);
     q->limit = 1000;
-    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
-    const char *qs = u ? evhttp_uri_get_query(u) : NULL;
     kv->tqh_first = NULL;
     kv->tqh_last = &kv->tqh_first;
     /* libevent decodes %00 into a NUL that ends the C string: "after=1%00x"
@@ -919,6 +918,13 @@ static bool parse_query(struct evhttp_request *req, const char *allowed, query *
         }
     }
     return true;
+}
+
+/* parse_query_str of the request's query string. */
+static bool parse_query(struct evhttp_request *req, const char *allowed, query *q,
+                        struct evkeyvalq *kv, char *err, size_t errn) {
+    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+    return parse_query_str(u ? evhttp_uri_get_query(u) : NULL, allowed, q, kv, err, errn);
 }
 
 static void filter_from(const query *q, const char *reader, hub_filter *f) {

@@ -2803,6 +2803,49 @@ static void test_tcp_heuristic_tiny(void) {
     sink_reset(&s);
 }
 
+/* The undecided slots full while the flow the oldest slot named was
+ * dropped since (its bytes not SIP) and its struct freed, not pooled (1024
+ * idle structs pooled already): it was read after free to tell whether it
+ * was still undecided. */
+static void test_tcp_pending_freed(void) {
+    sink s = {0};
+    cap_config cfg;
+    cap_config_default(&cfg);
+    cfg.tcp_idle_s = 5;
+    cap_decoder *d = new_dec(&s, &cfg);
+    tcpconn p0 = {d, "10.0.0.1", "10.0.0.2", 1000, 7000, 1000000, 0};
+    tcpconn x = {d, "10.0.0.1", "10.0.0.2", 1001, 7000, 1000000, 0};
+    seg(&p0, 100, ACK, "INV", 3); /* undecided: slot 0 */
+    seg(&x, 100, ACK, "INV", 3);  /* undecided: slot 1 */
+    for (int i = 0; i < 1024; i++) { /* SIP-port flows, idle from 2 s */
+        char ip[32];
+        snprintf(ip, sizeof ip, "10.1.%d.%d", i / 256, i % 256);
+        tcpconn w = {d, ip, "10.0.0.2", (uint16_t)(20000 + i), 5060, 2000000, 0};
+        seg(&w, 1, ACK, "OPTIONS sip:a@b SIP/2.0\r\n", 25);
+    }
+    p0.ts = x.ts = 4000000;
+    seg(&p0, 103, ACK, NULL, 0);
+    seg(&x, 103, ACK, NULL, 0);
+    tcpconn tick = {d, "10.0.0.9", "10.0.0.2", 9, 5060, 8000000, 0};
+    seg(&tick, 1, ACK, NULL, 0); /* the 1024 expire: 1024 structs pooled */
+    CHECK_EQ_INT(cap_decoder_stats(d)->tcp_flows_live, 2);
+    x.ts = 8000001;
+    seg(&x, 103, ACK, "ZZZZ\r\n\r\n", 8); /* not SIP: dropped, its struct freed */
+    CHECK_EQ_INT(cap_decoder_stats(d)->tcp_flows_live, 1);
+    for (int i = 0; i < 1024; i++) { /* 1023 fill the slots; the last finds them full */
+        char ip[32];
+        snprintf(ip, sizeof ip, "10.2.%d.%d", i / 256, i % 256);
+        tcpconn q = {d, ip, "10.0.0.2", (uint16_t)(30000 + i), 7000, 8000002, 0};
+        seg(&q, 100, ACK, "INV", 3);
+    }
+    p0.ts = 8000003;
+    seg(&p0, 103, ACK, INV + 3, strlen(INV) - 3);
+    CHECK_EQ_INT(s.n, 1);
+    if (s.kept == 1) CHECK_MSG(strcmp(s.data[0], INV) == 0, "got '%.20s'", s.data[0]);
+    cap_decoder_free(d);
+    sink_reset(&s);
+}
+
 /* ---- HEP ---------------------------------------------------------------------- */
 
 static size_t hep_chunk(uint8_t *o, uint16_t type, const void *v, size_t n) {
@@ -5431,6 +5474,7 @@ int main(void) {
     test_tcp_resync_sipfrag();
     test_tcp_folded_cl();
     test_tcp_heuristic_tiny();
+    test_tcp_pending_freed();
     test_hep();
     test_hep_frame();
     test_hep_v12();
