@@ -582,7 +582,7 @@ static bool list_items_fit(sip_header_id id, fs_str value, size_t max_len) {
 static void header_field(sip_msg *m, parse_ctx *c, const char *p, const char *e, const char *colon) {
     /* the field without the CR of its CRLF: a field of max_header_len octets
      * fits, whether its line ends in CRLF or a bare LF */
-    bool too_long = (size_t)(e - p) > c->max_hlen && (size_t)(e - p) - (e[-1] == '\r') > c->max_hlen;
+    bool too_long = __builtin_expect((size_t)(e - p) > c->max_hlen, 0) && (size_t)(e - p) - (e[-1] == '\r') > c->max_hlen;
     const char *n = p;
     fs_str name = FS_STR_NULL;
     sip_header_id id = SIP_H_OTHER;
