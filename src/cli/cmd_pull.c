@@ -403,6 +403,7 @@ int cmd_pull(int argc, char **argv) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL); /* logrotate's HUP to the sensors: end as on SIGTERM, saved */
 
     p.cache.dirty = true; /* write the file even when nothing is new (expiry, first run) */
     if (pull_pages(&p, &e) != FS_OK) goto bad;

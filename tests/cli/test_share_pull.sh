@@ -485,6 +485,14 @@ wait $pid
 rc=$?
 took=$(( ($(date +%s%N) - start) / 1000000 ))
 ok "...and SIGTERM ends it ($took ms, rc $rc)" test "$rc" != 137 -a "$took" -lt 3000
+# SIGHUP (a logrotate postrotate's pkill -HUP reaching it) ends it as SIGTERM does, its own exit
+timeout -s KILL 20 "$FS38" pull $(htls) --out "$W/hh4.ndjson" --follow -q 2>"$W/hh4.err" &
+pid=$!
+sleep 1.5
+kill -HUP $pid
+wait $pid
+rc=$?
+ok "...and SIGHUP ends it the same way (rc $rc, not killed by the signal: 129)" test "$rc" != 129 -a "$rc" != 137
 kill $HH_PID 2>/dev/null; wait $HH_PID 2>/dev/null
 # an answer that trickles, a byte within each read's timeout: the whole answer is bounded
 # (30 x --timeout), it held the client for as long as the hub liked
