@@ -95,26 +95,14 @@ ok "...--workers 2: the same" is "$(scan "$TMPD/out") $(jq -r .capture.ws_inflat
 # the next message: 1 of 3 read, 2 failed
 python3 - "$TMPD/bfinal.pcap" <<'PY'
 import struct, sys, zlib
-sys.path.insert(0, 'tests/data/capture')
-from pcapgen import ip4, tcp, eth, write_pcap
-cli, srv, out, seq = '10.4.0.7', '192.0.2.200', [], {'c': 1000, 's': 5000}
-def seg(d, data=b'', flags=0x18):
-    src, dst, sp, dp = (cli, srv, 40083, 8083) if d == 'c' else (srv, cli, 8083, 40083)
-    out.append(eth(ip4(src, dst, 6, tcp(sp, dp, seq[d], flags, data))))
-    seq[d] += len(data) + (1 if flags & 0x02 else 0)
+sys.path.insert(0, 'tests/cli'); sys.path.insert(0, 'tests/data/capture')
+from pcapgen import write_pcap
+from ws_conn import ws_conn, ws_opt
 def frame(z):  # final, compressed (RSV1), text, unmasked
     return bytes([0xc1, 126]) + struct.pack('!H', len(z)) + z
 def opt(n):
-    return (b'OPTIONS sip:100@192.0.2.200 SIP/2.0\r\nVia: SIP/2.0/WS 10.4.0.7:5060;branch=z9hG4bK-b%d\r\n'
-            b'Max-Forwards: 70\r\nFrom: <sip:100@192.0.2.200>;tag=b%d\r\nTo: <sip:100@192.0.2.200>\r\n'
-            b'Call-ID: ws-4%d\r\nCSeq: 1 OPTIONS\r\nUser-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n' % (n, n, n))
-seg('c', flags=0x02); seg('s', flags=0x12); seg('c', flags=0x10)
-ext = b'Sec-WebSocket-Extensions: permessage-deflate\r\n'
-seg('c', b'GET /ws HTTP/1.1\r\nHost: 192.0.2.200\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
-         b'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: sip\r\n'
-         b'Sec-WebSocket-Version: 13\r\n' + ext + b'\r\n')
-seg('s', b'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
-         b'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: sip\r\n' + ext + b'\r\n')
+    return ws_opt('10.4.0.7', b'b%d' % n, b'ws-4%d' % n)
+out, seg = ws_conn('10.4.0.7', 8083, b'Sec-WebSocket-Extensions: permessage-deflate\r\n')
 c = zlib.compressobj(wbits=-15)
 seg('c', frame(c.compress(opt(1)) + c.flush(zlib.Z_FINISH)))
 c = zlib.compressobj(wbits=-15)
@@ -139,26 +127,14 @@ ok "...the summary says so" grep -q "compressed WebSocket messages not inflated 
 # uncompressed is; the one after it read. Before, it was dropped as not inflated: no event
 python3 - "$TMPD/zbig.pcap" <<'PY'
 import random, struct, sys, zlib
-sys.path.insert(0, 'tests/data/capture')
-from pcapgen import ip4, tcp, eth, write_pcap
-cli, srv, out, seq = '10.4.0.10', '192.0.2.200', [], {'c': 1000, 's': 5000}
-def seg(d, data=b'', flags=0x18):
-    src, dst, sp, dp = (cli, srv, 40087, 8087) if d == 'c' else (srv, cli, 8087, 40087)
-    out.append(eth(ip4(src, dst, 6, tcp(sp, dp, seq[d], flags, data))))
-    seq[d] += len(data) + (1 if flags & 0x02 else 0)
+sys.path.insert(0, 'tests/cli'); sys.path.insert(0, 'tests/data/capture')
+from pcapgen import write_pcap
+from ws_conn import ws_conn, ws_opt
 def frame(m, rsv1):  # final text frame, unmasked
     return bytes([0xc1 if rsv1 else 0x81, 126]) + struct.pack('!H', len(m)) + m
 def opt(n, pad=b''):
-    return (b'OPTIONS sip:100@192.0.2.200 SIP/2.0\r\nVia: SIP/2.0/WS 10.4.0.10:5060;branch=z9hG4bK-z%d\r\n'
-            b'Max-Forwards: 70\r\nFrom: <sip:100@192.0.2.200>;tag=z%d\r\nTo: <sip:100@192.0.2.200>\r\n'
-            b'Call-ID: ws-5%d\r\nCSeq: 1 OPTIONS\r\n%sUser-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n' % (n, n, n, pad))
-seg('c', flags=0x02); seg('s', flags=0x12); seg('c', flags=0x10)
-ext = b'Sec-WebSocket-Extensions: permessage-deflate\r\n'
-seg('c', b'GET /ws HTTP/1.1\r\nHost: 192.0.2.200\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
-         b'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: sip\r\n'
-         b'Sec-WebSocket-Version: 13\r\n' + ext + b'\r\n')
-seg('s', b'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
-         b'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: sip\r\n' + ext + b'\r\n')
+    return ws_opt('10.4.0.10', b'z%d' % n, b'ws-5%d' % n, pad)
+out, seg = ws_conn('10.4.0.10', 8087, b'Sec-WebSocket-Extensions: permessage-deflate\r\n')
 random.seed(1)
 big = opt(1, b'X-Pad: ' + bytes(random.choice(b'0123456789abcdef') for _ in range(3000)) + b'\r\n')
 for m in (big, opt(2)):  # each compressed alone: the window after one cut is gone
@@ -187,23 +163,13 @@ ok "...ws-22 read after it: 10.4.0.5 scanned twice, nothing failed" is \
 # buffer could not hold the frame: the message was dropped without an event, and the stream resynced
 python3 - "$TMPD/full.pcap" <<'PY'
 import struct, sys
-sys.path.insert(0, 'tests/data/capture')
-from pcapgen import ip4, tcp, eth, write_pcap
-cli, srv, out, seq = '10.4.0.11', '192.0.2.200', [], {'c': 1000, 's': 5000}
-def seg(d, data=b'', flags=0x18):
-    src, dst, sp, dp = (cli, srv, 40088, 8088) if d == 'c' else (srv, cli, 8088, 40088)
-    out.append(eth(ip4(src, dst, 6, tcp(sp, dp, seq[d], flags, data))))
-    seq[d] += len(data) + (1 if flags & 0x02 else 0)
+sys.path.insert(0, 'tests/cli'); sys.path.insert(0, 'tests/data/capture')
+from pcapgen import write_pcap
+from ws_conn import ws_conn, ws_opt
 def opt(n, size):
-    m = (b'OPTIONS sip:100@192.0.2.200 SIP/2.0\r\nVia: SIP/2.0/WS 10.4.0.11:5060;branch=z9hG4bK-f%d\r\n'
-         b'Max-Forwards: 70\r\nFrom: <sip:100@192.0.2.200>;tag=f%d\r\nTo: <sip:100@192.0.2.200>\r\n'
-         b'Call-ID: ws-6%d\r\nCSeq: 1 OPTIONS\r\nUser-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n' % (n, n, n))
+    m = ws_opt('10.4.0.11', b'f%d' % n, b'ws-6%d' % n)
     return m.replace(b'User-Agent', b'X-Pad: ' + b'p' * (size - len(m) - 9) + b'\r\nUser-Agent')
-seg('c', flags=0x02); seg('s', flags=0x12); seg('c', flags=0x10)
-seg('c', b'GET /ws HTTP/1.1\r\nHost: 192.0.2.200\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
-         b'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: sip\r\nSec-WebSocket-Version: 13\r\n\r\n')
-seg('s', b'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
-         b'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: sip\r\n\r\n')
+out, seg = ws_conn('10.4.0.11', 8088)
 for n in (1, 2):
     m = opt(n, 2048)
     f = bytes([0x81, 0x80 | 126]) + struct.pack('!H', len(m)) + b'\0\0\0\0' + m
