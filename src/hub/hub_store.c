@@ -606,7 +606,12 @@ fs_code hub_sighting_add(hub_store *s, const hub_sighting *sg, int64_t now_ms,
     *seq = 0;
     if ((rc = check_sighting(sg, e))) return rc;
     if ((rc = need_schema(s, e))) return rc;
-    return s->ops->sighting_add(s, sg, now_ms, verdict, seq, e);
+    if ((rc = s->ops->begin_write(s, e))) return rc;
+    rc = s->ops->sighting_put(s, sg, now_ms, verdict, seq, e);
+    if (rc == FS_OK && *verdict != HUB_UNKNOWN_REF) rc = s->ops->commit(s, e);
+    else s->ops->rollback(s);
+    if (rc != FS_OK) *seq = 0;
+    return rc;
 }
 
 fs_code hub_sightings_pull(hub_store *s, const hub_sight_query *q, hub_sight_fn fn,

@@ -63,9 +63,7 @@ typedef struct hub_backend_ops {
     fs_code (*snapshot)(struct hub_store *s, const hub_filter *f, int64_t after, int64_t limit,
                         hub_row_fn fn, void *ctx, int64_t *cursor, fs_err *e);
     fs_code (*sweep)(struct hub_store *s, int64_t now_ms, int64_t *removed, fs_err *e);
-    fs_code (*sighting_add)(struct hub_store *s, const hub_sighting *sg, int64_t now_ms,
-                            hub_verdict *verdict, int64_t *seq, fs_err *e);
-    /* sighting_add's work within begin_write (hub_store_apply's transaction) */
+    /* within begin_write: hub_sighting_add's transaction or hub_store_apply's */
     fs_code (*sighting_put)(struct hub_store *s, const hub_sighting *sg, int64_t now_ms,
                             hub_verdict *verdict, int64_t *seq, fs_err *e);
     fs_code (*sightings_pull)(struct hub_store *s, const hub_sight_query *q, hub_sight_fn fn,

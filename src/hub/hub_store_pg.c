@@ -925,17 +925,6 @@ static fs_code pgb_sighting_put(hub_store *s, const hub_sighting *sg, int64_t no
     return rc;
 }
 
-static fs_code pgb_sighting_add(hub_store *s, const hub_sighting *sg, int64_t now_ms,
-                                hub_verdict *verdict, int64_t *seq, fs_err *e) {
-    fs_code rc = pgb_begin_write(s, e);
-    if (rc != FS_OK) return rc;
-    rc = pgb_sighting_put(s, sg, now_ms, verdict, seq, e);
-    if (rc == FS_OK && *verdict != HUB_UNKNOWN_REF) rc = pgb_commit(s, e);
-    else pgb_rollback(s);
-    if (rc != FS_OK) *seq = 0;
-    return rc;
-}
-
 typedef struct sight_ctx {
     hub_sight_fn fn;
     void *ctx;
@@ -1017,7 +1006,6 @@ const hub_backend_ops hub_pg_ops = {
     .pull = pgb_pull,
     .snapshot = pgb_snapshot,
     .sweep = pgb_sweep,
-    .sighting_add = pgb_sighting_add,
     .sighting_put = pgb_sighting_put,
     .sightings_pull = pgb_sightings_pull,
     .last_seq = pgb_last_seq,

@@ -558,17 +558,6 @@ static fs_code sq_sighting_put(hub_store *s, const hub_sighting *sg, int64_t now
     return rc;
 }
 
-static fs_code sq_sighting_add(hub_store *s, const hub_sighting *sg, int64_t now_ms,
-                               hub_verdict *verdict, int64_t *seq, fs_err *e) {
-    fs_code rc = sq_begin_write(s, e);
-    if (rc != FS_OK) return rc;
-    rc = sq_sighting_put(s, sg, now_ms, verdict, seq, e);
-    if (rc == FS_OK && *verdict != HUB_UNKNOWN_REF) rc = sq_commit(s, e);
-    else sq_rollback(s);
-    if (rc != FS_OK) *seq = 0;
-    return rc;
-}
-
 static fs_code sq_sightings_pull(hub_store *s, const hub_sight_query *q, hub_sight_fn fn,
                                  void *ctx, int64_t *next, fs_err *e) {
     sqlite3_stmt *st = stmt(s, ST_SIGHT_PULL, e);
@@ -642,7 +631,6 @@ const hub_backend_ops hub_sqlite_ops = {
     .pull = sq_pull,
     .snapshot = sq_snapshot,
     .sweep = sq_sweep,
-    .sighting_add = sq_sighting_add,
     .sighting_put = sq_sighting_put,
     .sightings_pull = sq_sightings_pull,
     .last_seq = sq_last_seq,
