@@ -54,7 +54,8 @@ static const char usage_text[] =
     "                         (default: the event's own valid_until; expired ones are\n"
     "                         not shared)\n"
     "Other:\n"
-    "  --batch N              events per request (default 500, at most 10000)\n"
+    "  --batch N              events per request (default 500, at most 10000; halved\n"
+    "                         for the rest of the run when the hub answers 413)\n"
     "  --dry-run              print the events that would be signed, publish nothing\n"
     "  -h, --help             this text\n"
     "\n"
@@ -108,7 +109,30 @@ static void tally_result(share_run *s, size_t i, const cl_publish_item *it) {
     }
 }
 
-/* Publish the batch; false on a connection/HTTP error (reported). */
+/* Publish jws[lo, lo + n), retrying on 429/503 (the hub's Retry-After when
+ * it asks for longer than the backoff: retrying sooner is refused again, and
+ * the retries ran out before it did; bounded, as a hub may ask for
+ * anything). FS_OK with res filled, else the error (e) and the HTTP status. */
+static fs_code publish_range(share_run *s, size_t lo, size_t n, cl_publish_item *res, int *status, fs_err *e) {
+    fs_code rc = FS_OK;
+    for (int attempt = 0; attempt <= SHARE_RETRIES; attempt++) {
+        unsigned retry_s = 0;
+        *status = 0;
+        memset(e, 0, sizeof *e);
+        rc = cl_publish(&s->hub, s->jws + lo, s->lens + lo, n, res, status, &retry_s, e);
+        if (rc == FS_OK || (*status != 429 && *status != 503) || attempt == SHARE_RETRIES) break;
+        unsigned wait = 1u << attempt;
+        if (retry_s > wait) wait = retry_s < SHARE_RETRY_MAX_S ? retry_s : SHARE_RETRY_MAX_S;
+        fprintf(stderr, "fs38 share: %s; retrying in %u s\n", e->msg, wait);
+        sleep(wait);
+    }
+    return rc;
+}
+
+/* Publish the batch; false on a connection/HTTP error (reported). A 413 (a
+ * hub whose max_body or max_batch is below our batch) halves the batch size
+ * for the rest of the run and sends what is left in the smaller batches; an
+ * event that is too large alone is rejected, and the run goes on. */
 static bool batch_send(share_run *s) {
     if (s->n == 0) return true;
     cl_publish_item *res = calloc(s->n, sizeof *res);
@@ -116,32 +140,30 @@ static bool batch_send(share_run *s) {
         fprintf(stderr, "fs38 share: out of memory\n");
         return false;
     }
-    fs_err e = {0};
-    int status = 0;
-    unsigned retry_s = 0;
-    fs_code rc = FS_OK;
-    for (int attempt = 0; attempt <= SHARE_RETRIES; attempt++) {
-        memset(&e, 0, sizeof e);
-        rc = cl_publish(&s->hub, s->jws, s->lens, s->n, res, &status, &retry_s, &e);
-        if (rc == FS_OK || (status != 429 && status != 503) || attempt == SHARE_RETRIES) break;
-        /* the hub's Retry-After, when it asks for longer than the backoff:
-         * retrying sooner is refused again (a 429 names when its bucket
-         * holds the batch), and the retries ran out before it did; bounded,
-         * as a hub may ask for anything */
-        unsigned wait = 1u << attempt;
-        if (retry_s > wait) wait = retry_s < SHARE_RETRY_MAX_S ? retry_s : SHARE_RETRY_MAX_S;
-        fprintf(stderr, "fs38 share: %s; retrying in %u s\n", e.msg, wait);
-        sleep(wait);
+    bool ok = true;
+    for (size_t done = 0; ok && done < s->n;) {
+        size_t n = s->n - done < s->batch_max ? s->n - done : s->batch_max;
+        fs_err e = {0};
+        int status = 0;
+        if (publish_range(s, done, n, res + done, &status, &e) == FS_OK) {
+            for (size_t i = done; i < done + n; i++) tally_result(s, i, &res[i]);
+            done += n;
+        } else if (status == 413 && n > 1) {
+            s->batch_max = n / 2;
+            fprintf(stderr, "fs38 share: %s (a request over the hub's limits); sending at most %zu event%s "
+                    "per request from now on\n", e.msg, s->batch_max, s->batch_max == 1 ? "" : "s");
+        } else if (status == 413) {
+            cl_publish_item too_large = {.status = "rejected", .code = "too_large"};
+            snprintf(too_large.error, sizeof too_large.error, "%.*s", (int)sizeof too_large.error - 1, e.msg);
+            tally_result(s, done++, &too_large);
+        } else {
+            fprintf(stderr, "fs38 share: %s\n", e.msg);
+            ok = false;
+        }
     }
-    if (rc != FS_OK) {
-        fprintf(stderr, "fs38 share: %s\n", e.msg);
-        free(res);
-        return false;
-    }
-    for (size_t i = 0; i < s->n; i++) tally_result(s, i, &res[i]);
     free(res);
     batch_clear(s);
-    return true;
+    return ok;
 }
 
 static bool add_line(share_run *s, const char *line, size_t len) {

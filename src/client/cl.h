@@ -25,6 +25,8 @@
 #define CL_HOST_MAX 255
 #define CL_HEADERS_MAX_BYTES 65536
 #define CL_BODY_MAX (64u << 20)          /* largest JSON response read */
+#define CL_EXPECT_MIN_BODY (64u << 10) /* a body this large asks Expect: 100-continue first */
+#define CL_EXPECT_WAIT_MS 1000         /* ...and goes anyway when no answer comes in this time */
 #define CL_ANSWER_TIMEOUTS 30            /* a whole answer: at most 30 x --timeout (5 min by default) */
 #define CL_SSE_MAX_BYTES (XC_JWS_MAX_BYTES + 4096) /* one stream event */
 

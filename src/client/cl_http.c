@@ -45,6 +45,7 @@ typedef struct conn {
     bool trailers; /* BODY_CHUNKED: the last chunk came, its trailer lines are being read */
     bool eof; /* the hub closed the connection (not a timeout or an error) */
     bool peer_gone; /* a write failed because the hub closed (EPIPE, ECONNRESET) */
+    bool answered_early; /* the hub gave its final answer to our Expect: 100-continue */
     uint64_t last_rx_us; /* wall clock of the last bytes received */
     uint64_t deadline_us; /* the whole answer must have come by then (0: none, a stream's events) */
     /* in-memory source instead of TLS (cl_response_parse, cl_stream_parse) */
@@ -599,9 +600,43 @@ static fs_code send_all(conn *c, const char *p, size_t n, fs_err *e) {
     return FS_OK;
 }
 
+/* The hub's answer to Expect: 100-continue (RFC 9110 10.1.1): an interim 1xx
+ * is read past and the body goes; a final answer (413 for a body over its
+ * max_body, before any of it is sent) is left buffered for read_response and
+ * the body is not sent. No answer within CL_EXPECT_WAIT_MS: the body goes,
+ * as a server may not know the expectation. */
+static fs_code await_continue(conn *c, fs_err *e) {
+    int r = conn_fill(c, CL_EXPECT_WAIT_MS, e);
+    if (r == 0) return FS_OK;
+    if (r < 0) return FS_ERR_IO;
+    const char *nl;
+    while (!(nl = memchr(c->buf + c->start, '\n', c->end - c->start)))
+        if (conn_fill(c, -1, e) < 0) return FS_ERR_IO;
+    char first[64]; /* the status line, left in the buffer */
+    size_t len = (size_t)(nl - (c->buf + c->start));
+    snprintf(first, sizeof first, "%.*s", (int)(len < sizeof first ? len : sizeof first - 1), c->buf + c->start);
+    unsigned major, minor, status;
+    if (sscanf(first, "HTTP/%u.%u %3u", &major, &minor, &status) != 3 || status >= 200 ||
+        status == 101) {
+        c->answered_early = true; /* a final answer, or garbage read_head names */
+        return FS_OK;
+    }
+    char line[4096];
+    size_t total = 0;
+    do {
+        if (!read_line(c, line, sizeof line, e)) return FS_ERR_IO;
+        total += strlen(line) + 2;
+        if (total > CL_HEADERS_MAX_BYTES)
+            return fs_fail(e, FS_ERR_LIMIT, "hub %s:%s: interim answer's headers larger than %d bytes",
+                           c->hub->host, c->hub->port, CL_HEADERS_MAX_BYTES);
+    } while (line[0]);
+    return FS_OK;
+}
+
 static fs_code send_request(conn *c, const char *method, const char *path, const char *ctype,
                             const char *body, size_t blen, const char *extra, fs_err *e) {
     const cl_hub *h = c->hub;
+    bool expect = body && blen >= CL_EXPECT_MIN_BODY;
     char hdr[2048];
     bool v6 = strchr(h->host, ':') != NULL;
     int n = snprintf(hdr, sizeof hdr,
@@ -613,10 +648,12 @@ static fs_code send_request(conn *c, const char *method, const char *path, const
         return fs_fail(e, FS_ERR_USAGE, "request path too long");
     if (ctype) n += snprintf(hdr + n, sizeof hdr - (size_t)n, "\r\n");
     if (body || strcmp(method, "GET") != 0)
-        n += snprintf(hdr + n, sizeof hdr - (size_t)n, "Content-Length: %zu\r\n", blen);
+        n += snprintf(hdr + n, sizeof hdr - (size_t)n, "Content-Length: %zu\r\n%s", blen,
+                      expect ? "Expect: 100-continue\r\n" : "");
     n += snprintf(hdr + n, sizeof hdr - (size_t)n, "\r\n");
     fs_code rc = send_all(c, hdr, (size_t)n, e);
-    if (rc == FS_OK && body && blen) rc = send_all(c, body, blen, e);
+    if (rc == FS_OK && expect) rc = await_continue(c, e);
+    if (rc == FS_OK && body && blen && !c->answered_early) rc = send_all(c, body, blen, e);
     return rc;
 }
 

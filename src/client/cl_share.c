@@ -308,7 +308,8 @@ static const char *hub_error(const cl_response *r, char *buf, size_t n) {
     json_error_t je;
     json_t *o = cl_json_loadb(r->body, r->len, &je);
     const char *msg = json_string_value(json_object_get(o, "error"));
-    snprintf(buf, n, "%s", msg ? msg : r->len ? r->body : "");
+    bool html = !strncasecmp(r->content_type, "text/html", 9); /* libevent's own pages say no more than the status */
+    snprintf(buf, n, "%s", msg ? msg : r->len && !html ? r->body : "");
     json_decref(o);
     cl_printable(buf);
     if (strlen(buf) > 200) buf[200] = '\0';

@@ -17,6 +17,8 @@ line is appended to LOG. MODE:
   reset    /v1/events: 200 without a length, the start of the JSON, then a TCP reset
   ratelimited  POST /v1/events: 429 with Retry-After until 3 s after the first, then
              both items of the batch stored
+  deaf     POST /v1/events: no 100 Continue to an Expect (the line is logged with
+           " expect" after it), the body read, both items of the batch stored
   trailers /v1/events: nothing new; /v1/stream: chunked, a ping, the last chunk, then
            trailer lines without end, one every 0.5 s
 """
@@ -42,7 +44,8 @@ def serve(c):
             if not got: return
             req += got
         line = req.split(b"\r\n", 1)[0].decode(errors="replace")
-        with open(log, "a") as f: f.write(line + "\n")
+        expect = b"\r\nexpect: 100-continue\r\n" in req.split(b"\r\n\r\n", 1)[0].lower() + b"\r\n"
+        with open(log, "a") as f: f.write(line + (" expect" if expect else "") + "\n")
         path = line.split(" ")[1] if " " in line else ""
         if line.startswith("POST"):  # the whole body before answering
             head, body = req.split(b"\r\n\r\n", 1)
@@ -60,6 +63,8 @@ def serve(c):
                           b"Content-Length: 2\r\nConnection: close\r\n\r\n{}" % max(1, round(left)))
             else:
                 answer(c, 200, b'{"results":[{"i":0,"status":"stored","seq":1},{"i":1,"status":"stored","seq":2}]}')
+        elif mode == "deaf" and line.startswith("POST"):
+            answer(c, 200, b'{"results":[{"i":0,"status":"stored","seq":1},{"i":1,"status":"stored","seq":2}]}')
         elif mode == "escape":
             answer(c, 500, b'{"error":"\x1b[2J\x1b]0;pwned\x07 hub says no"}')
         elif mode == "trailers" and path.startswith("/v1/stream"):
@@ -130,7 +135,8 @@ def trickle_record(raw):
             try: req += o.read(65536)
             except ssl.SSLWantReadError: more()
         line = req.split(b"\r\n", 1)[0].decode(errors="replace")
-        with open(log, "a") as f: f.write(line + "\n")
+        expect = b"\r\nexpect: 100-continue\r\n" in req.split(b"\r\n\r\n", 1)[0].lower() + b"\r\n"
+        with open(log, "a") as f: f.write(line + (" expect" if expect else "") + "\n")
         if line.split(" ")[1].startswith("/v1/stream"):
             o.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n:\n\n")
             raw.sendall(out.read())
