@@ -574,6 +574,11 @@ static inline bool cap_natt_is_esp(const uint8_t *pl, uint32_t plen) {
  * status line in a body (message/sipfrag) is not taken for a message.
  * 1 / 0 / -1 as cap_sip_start_line (-1 also while the next line is short). */
 int cap_sip_resync_start(const uint8_t *buf, size_t len);
+/* Whether buf starts with "SIP/2.0 " or one of RFC 3261's and its
+ * extensions' methods (sip_method_lookup) and a space: where a stream was
+ * picked up, a start line must be one of those ("ITE sip:" is the end of a
+ * line cut inside its method). */
+bool cap_sip_known_start(const uint8_t *buf, size_t len);
 /* "", "\r\n" and "\r\n\r\n": keep-alives, never emitted. */
 bool cap_sip_keepalive(const uint8_t *buf, size_t len);
 

@@ -187,6 +187,13 @@ static bool is_token(uint8_t c) {
     return is_alpha(c) || is_digit(c) || (c && strchr("-.!%*_+`'~", c));
 }
 
+bool cap_sip_known_start(const uint8_t *buf, size_t len) {
+    if (len >= 8 && !memcmp(buf, "SIP/2.0 ", 8)) return true;
+    size_t n = 0;
+    while (n < len && n <= START_MAX_METHOD && buf[n] != ' ') n++;
+    return n < len && buf[n] == ' ' && sip_method_lookup(fs_str_make((const char *)buf, n)) != SIP_M_UNKNOWN;
+}
+
 int cap_sip_resync_start(const uint8_t *buf, size_t len) {
     int r = cap_sip_start_line(buf, len);
     if (r != 1) return r;

@@ -123,6 +123,8 @@ typedef struct tcp_flow {
     bool ws_more;  /* WebSocket: the frames left of a message too long, skipped */
     bool hep;      /* on a HEP port, opened as HEP v3: packets, not SIP text */
     bool mid_line; /* resync: the next byte does not start a line */
+    bool line_unsure; /* resync: the next byte may start a line or be inside one (picked up
+                       * mid-stream, or after a gap): a start line there needs a known method */
     uint64_t skip; /* bytes of an oversize message still to discard */
     tcp_buf buf;   /* unfinished message (TLS: unfinished record), data[0, len) */
     tcp_buf plain; /* TLS: the unfinished message of the decrypted bytes */
@@ -467,6 +469,8 @@ static size_t resync_scan(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, size_
             continue;
         }
         int r = cap_sip_resync_start(p + i, len - i);
+        /* "ITE sip:bob@x SIP/2.0" is the end of an INVITE's line, not a method */
+        if (r == 1 && i == 0 && f->line_unsure && !cap_sip_known_start(p, len)) r = 0;
         if (r != 1) { /* or the opening handshake of SIP over WebSocket */
             size_t hl;
             int w = cap_ws_handshake(p + i, len - i, &hl);
@@ -474,17 +478,19 @@ static size_t resync_scan(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, size_
             else if (w == 0 && cap_ws_answer_not_sip(p + i, len - i)) ws_peer_not_sip(t, &f->src, &f->dst);
         }
         if (r == 1) {
-            f->resync = false;
+            f->resync = f->line_unsure = false;
             t->st->tcp_bytes_dropped += i;
             return i;
         }
         if (r < 0) { /* unterminated, might still become one: keep it */
             if (len - i > TCP_RESYNC_KEEP) break;
+            f->line_unsure = f->line_unsure && i == 0;
             t->st->tcp_bytes_dropped += i;
             return i;
         }
         f->mid_line = true;
     }
+    f->line_unsure = false;
     f->mid_line = i < len || f->mid_line;
     t->st->tcp_bytes_dropped += len;
     return len;
@@ -974,6 +980,7 @@ static void resolve_gap(cap_tcp_table *t, tcp_flow *f, uint64_t now) {
     f->skip = 0;
     start_resync(t, f);
     f->mid_line = false; /* segments usually start at message boundaries */
+    f->line_unsure = true; /* ...but not always */
     uint32_t to = f->holds->seq;
     if (f->acked_seen && (int32_t)(f->acked - f->next_seq) > 0 && (int32_t)(to - f->acked) > 0)
         to = f->acked; /* the receiver had the bytes up to there: its stream goes on at its ACK */
@@ -1123,6 +1130,7 @@ static void flow_data(cap_tcp_table *t, tcp_flow *f, uint32_t seq, const uint8_t
         buffer_drop(t, f);
         start_resync(t, f);
         f->mid_line = false;
+        f->line_unsure = true;
         f->next_seq = seq;
         f->lost_len = 0;
         f->acked_seen = false; /* the ACKs seen were of the other stream */
@@ -1292,6 +1300,7 @@ static void flow_start(cap_tcp_table *t, tcp_flow *f, uint32_t seq, bool syn) {
     f->syn_seen = syn;
     f->resync = !syn;
     f->mid_line = false;
+    f->line_unsure = !syn;
     f->skip = 0;
     f->fin = false;
     f->lost_len = 0;
