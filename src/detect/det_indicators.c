@@ -22,13 +22,14 @@
 #include <sys/stat.h>
 
 #include <jansson.h>
+#include <sodium.h>
 
 #include "../exchange/xc.h"
 #include "det_internal.h"
 
 #define IND_MAX_HITS 8        /* shared events acted on per message */
 #define IND_MAX_DIGITS 15     /* E.164 */
-#define IND_UA_MAX 255
+#define IND_UA_MAX 1024 /* the longest observable value the format takes (xc_event.c) */
 #define IND_LINE_MAX (XC_EVENT_MAX_BYTES + 2)
 
 enum { SIDE_CALLER = 0, SIDE_CALLEE = 1 };
@@ -43,7 +44,17 @@ typedef struct ind_event {
     int8_t protocol; /* details.protocol (XC_ENUM_PROTOCOL index) or -1 */
     uint32_t ttl_s;
     char scope[65]; /* recommended_action.scope: at most 64 characters (xc_event_check) */
+    bool superseded; /* a higher version of it (or the same line again) is in the set */
 } ind_event;
+
+/* A version of a shared event the cache holds, acted on or not (revoked,
+ * expired, unmatchable): a receiver acts on the highest version of each
+ * (issuer, event_id) only (docs/events.md), whatever the order of lines. */
+typedef struct ind_version {
+    uint64_t key;     /* keyed hash of (issuer, event_id) */
+    uint32_t version;
+    uint32_t ev;      /* its ind_event, or UINT32_MAX when not acted on */
+} ind_version;
 
 typedef struct ind_net {
     fs_addr net; /* masked to prefix */
@@ -82,6 +93,9 @@ struct det_indicators {
     uint32_t num_lengths[2]; /* bit l set: some entry has length l */
     ind_ua *uas;
     uint32_t nuas, uas_cap;
+    ind_version *versions; /* while loading */
+    uint32_t nversions, versions_cap;
+    unsigned char version_seed[crypto_shorthash_KEYBYTES];
     det_indicators_info info;
 };
 
@@ -109,10 +123,13 @@ static void addr_mask(fs_addr *a, unsigned prefix) {
 
 static uint64_t ua_hash(const char *s, size_t n) { return fs_hash_bytes(s, n, 0x1d5c0ffee); }
 
-/* Lowercase, trimmed copy of a User-Agent into out (IND_UA_MAX + 1). */
+/* Lowercase, trimmed copy of a User-Agent into out (IND_UA_MAX + 1); 0 when
+ * it is empty or longer than any shared one can be (cut short, it would
+ * equal every agent that starts alike). */
 static size_t ua_norm(fs_str s, char *out) {
     s = fs_str_trim(s);
-    size_t n = s.len < IND_UA_MAX ? s.len : IND_UA_MAX;
+    if (s.len > IND_UA_MAX) return 0;
+    size_t n = s.len;
     for (size_t i = 0; i < n; i++) {
         char c = s.p[i];
         out[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
@@ -261,9 +278,11 @@ static fs_code add_line(det_indicators *d, const char *buf, size_t len, const ch
     if (xc_event_parse(buf, len, &ev, NULL, &pe) != FS_OK)
         return fs_fail(e, FS_ERR_FORMAT, "%s:%u: not a valid event: %s", name, lineno, pe.msg);
     fs_code rc = FS_OK;
+    uint32_t acted_before = d->nevents;
+    bool feedback = !strcmp(ev.event_type, "SIGHTING") || !strcmp(ev.event_type, "FALSE_POSITIVE");
     if (!strcmp(ev.status, "revoked")) {
         d->info.revoked++;
-    } else if (!strcmp(ev.event_type, "SIGHTING") || !strcmp(ev.event_type, "FALSE_POSITIVE")) {
+    } else if (feedback) {
         d->info.feedback++;
     } else if (ev.valid_until_ms < now_ms) {
         d->info.expired++;
@@ -291,6 +310,22 @@ static fs_code add_line(det_indicators *d, const char *buf, size_t len, const ch
             d->info.unmatchable++;
         }
     }
+    if (rc == FS_OK && !feedback) {
+        if (!grow((void **)&d->versions, &d->versions_cap, d->nversions + 1, sizeof *d->versions)) {
+            rc = fs_fail(e, FS_ERR_NOMEM, "%s: out of memory", name);
+        } else {
+            unsigned char id[XC_ISSUER_MAX + 1 + 64];
+            size_t il = strnlen(ev.issuer, XC_ISSUER_MAX), el = strnlen(ev.event_id, 63);
+            memcpy(id, ev.issuer, il);
+            id[il] = '\n';
+            memcpy(id + il + 1, ev.event_id, el);
+            uint64_t key;
+            crypto_shorthash((unsigned char *)&key, id, il + 1 + el, d->version_seed);
+            d->versions[d->nversions++] = (ind_version){
+                key, ev.version > UINT32_MAX ? UINT32_MAX : (uint32_t)ev.version,
+                d->nevents > acted_before ? acted_before : UINT32_MAX};
+        }
+    }
     xc_event_free(&ev);
     return rc;
 }
@@ -314,7 +349,61 @@ static int cmp_ua(const void *a, const void *b) {
     return strcmp(x->ua, y->ua);
 }
 
+static int cmp_version(const void *a, const void *b) {
+    const ind_version *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    if (x->version != y->version) return x->version > y->version ? -1 : 1; /* highest first */
+    /* of one version, a copy not acted on (revoked) first, then the first line */
+    bool xa = x->ev != UINT32_MAX, ya = y->ev != UINT32_MAX;
+    if (xa != ya) return xa ? 1 : -1;
+    return x->ev < y->ev ? -1 : x->ev > y->ev ? 1 : 0;
+}
+
+/* Only the highest version of each shared event is acted on, and not when
+ * that one is revoked, expired or unmatchable; a line there twice counts
+ * once. The others' match keys are dropped. */
+static void supersede(det_indicators *d) {
+    if (d->nversions > 1) qsort(d->versions, d->nversions, sizeof *d->versions, cmp_version);
+    uint32_t dropped = 0;
+    for (uint32_t i = 1; i < d->nversions; i++) {
+        if (d->versions[i].key != d->versions[i - 1].key) continue;
+        /* not the group's first: ties (a line twice) sort the later line after */
+        uint32_t ev = d->versions[i].ev;
+        if (ev != UINT32_MAX && !d->events[ev].superseded) {
+            d->events[ev].superseded = true;
+            dropped++;
+        }
+    }
+    free(d->versions);
+    d->versions = NULL;
+    d->nversions = d->versions_cap = 0;
+    if (!dropped) return;
+    d->info.events -= dropped;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < d->nnets; i++)
+        if (!d->events[d->nets[i].ev].superseded) d->nets[n++] = d->nets[i];
+    d->info.sources -= d->nnets - n;
+    d->nnets = n;
+    for (int s = 0; s < 2; s++) {
+        n = 0;
+        for (uint32_t i = 0; i < d->nnums[s]; i++)
+            if (!d->events[d->nums[s][i].ev].superseded) d->nums[s][n++] = d->nums[s][i];
+        d->info.numbers -= d->nnums[s] - n;
+        d->nnums[s] = n;
+        d->num_lengths[s] = 0;
+        for (uint32_t i = 0; i < n; i++) d->num_lengths[s] |= 1u << d->nums[s][i].len;
+    }
+    n = 0;
+    for (uint32_t i = 0; i < d->nuas; i++) {
+        if (!d->events[d->uas[i].ev].superseded) d->uas[n++] = d->uas[i];
+        else free(d->uas[i].ua);
+    }
+    d->info.user_agents -= d->nuas - n;
+    d->nuas = n;
+}
+
 static void build_index(det_indicators *d) {
+    supersede(d);
     if (d->nnets) qsort(d->nets, d->nnets, sizeof *d->nets, cmp_net);
     d->ngroups = 0;
     for (uint32_t i = 0; i < d->nnets; i++) {
@@ -333,6 +422,7 @@ static void build_index(det_indicators *d) {
 static det_indicators *indicators_new(fs_err *e) {
     det_indicators *d = calloc(1, sizeof *d);
     if (!d) fs_fail(e, FS_ERR_NOMEM, "indicators: out of memory");
+    else crypto_shorthash_keygen(d->version_seed);
     return d;
 }
 
@@ -393,7 +483,15 @@ det_indicators *det_indicators_load(const char *path, int64_t now_ms, fs_err *e)
         }
         /* fgets stops at a newline, a full buffer or the end: a shorter line
          * without its newline before the end holds a NUL byte */
-        if (n == 0 || (line[n - 1] != '\n' && !feof(f))) {
+        bool nul = n == 0 || (line[n - 1] != '\n' && !feof(f));
+        /* ... and so does the last line, ended by the file, when the file
+         * goes on past what strlen saw (known where the file can tell its
+         * position: a regular file) */
+        if (!nul && line[n - 1] != '\n') {
+            off_t at = ftello(f);
+            nul = at >= 0 && (uint64_t)at != (uint64_t)total + n;
+        }
+        if (nul) {
             rc = fs_fail(e, FS_ERR_FORMAT, "%s:%u: NUL byte in the line (not NDJSON text)", path, lineno);
             break;
         }
@@ -422,6 +520,7 @@ void det_indicators_free(det_indicators *d) {
     free(d->nums[1]);
     free(d->nets);
     free(d->events);
+    free(d->versions);
     free(d);
 }
 
@@ -431,16 +530,20 @@ void det_indicators_get_info(const det_indicators *d, det_indicators_info *out) 
 }
 
 void det_engine_set_indicators(det_engine *eng, const det_indicators *ind) {
-    eng->indicators = ind && ind->nevents ? ind : NULL;
+    eng->indicators = ind && ind->info.events ? ind : NULL;
 }
 
 /* ---- matching ------------------------------------------------------------------------ */
 
+/* As much as an event's observable holds: a User-Agent cut shorter names
+ * no agent (receivers match it whole). */
+#define IND_SHOWN_MAX sizeof(((ev_observable *)0)->value)
+
 typedef struct ind_hit {
     uint32_t ev;
-    const char *matched; /* kind */
-    char indicator[64];  /* the shared value that matched */
-    char observed[64];   /* what the traffic carried */
+    const char *matched;            /* kind */
+    char indicator[IND_SHOWN_MAX];  /* the shared value that matched */
+    char observed[IND_SHOWN_MAX];   /* what the traffic carried */
     const char *role;
 } ind_hit;
 
@@ -542,7 +645,7 @@ static void match_ua(const det_indicators *d, fs_str ua, ind_hits *hs) {
     const ind_ua *f = bsearch(&key, d->uas, d->nuas, sizeof *d->uas, cmp_ua);
     if (!f) return;
     while (f > d->uas && cmp_ua(f - 1, &key) == 0) f--;
-    char shown[64];
+    char shown[IND_SHOWN_MAX];
     ev_copy_text(shown, sizeof shown, ua);
     for (; f < d->uas + d->nuas && cmp_ua(f, &key) == 0; f++)
         if (usable(hs, f->ev)) hit_add(hs, f->ev, "sip_user_agent", f->ua, shown, "tool");

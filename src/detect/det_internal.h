@@ -253,7 +253,8 @@ uint64_t det_shared_incident_hits(det_shared *s, uint64_t incident_key, uint64_t
 bool det_shared_incident_first_reportable(det_shared *s, uint64_t incident_key, uint64_t ts, uint64_t quiet_us);
 
 /* Add `delta` to the total of (address, window index) shared by the workers;
- * returns the new total. Thread-safe. */
+ * returns the new total. A delta of 0 only reads it (0 when not held) and
+ * takes no slot. Thread-safe. */
 uint32_t det_shared_add(det_shared *s, const fs_addr *a, uint64_t window, uint32_t delta);
 /* The hash seed every worker's engine uses (det_engine_set_shards). */
 uint64_t det_shared_seed(const det_shared *s);

@@ -339,9 +339,20 @@ uint32_t det_shared_add(det_shared *s, const fs_addr *a, uint64_t window, uint32
     bool found;
     pthread_mutex_t *m = stripe(s, &s->counts, key);
     pthread_mutex_lock(m);
-    shared_slot *sl = table_slot(&s->counts, key, window + 1, &found);
-    sl->value = sl->value > UINT32_MAX - delta ? UINT32_MAX : sl->value + delta;
-    uint32_t total = sl->value;
+    uint32_t total = 0;
+    if (delta) {
+        shared_slot *sl = table_slot(&s->counts, key, window + 1, &found);
+        sl->value = sl->value > UINT32_MAX - delta ? UINT32_MAX : sl->value + delta;
+        total = sl->value;
+    } else {
+        /* only asked (a window left earlier, the end of the run): a window
+         * no longer held summed nothing still known, and taking a slot for
+         * it would push out the oldest of its bucket, maybe another
+         * destination's window in progress */
+        const shared_slot *b = s->counts.slots + (size_t)(key & (s->counts.nbuckets - 1)) * SHARED_WAYS;
+        for (unsigned i = 0; i < SHARED_WAYS; i++)
+            if (b[i].age == window + 1 && b[i].key == key) total = b[i].value;
+    }
     pthread_mutex_unlock(m);
     return total;
 }

@@ -59,6 +59,31 @@ static void t_bounded(void) {
     det_shared_free(s);
 }
 
+/* Asking for the sum of a window no longer held (a worker's share of an
+ * earlier window, late_share_report; the end of the run) takes no slot: it
+ * pushed out the oldest of the bucket, another destination's sum of the
+ * window in progress, and that destination's flood then counted from 0. */
+static void t_peek_keeps(void) {
+    fs_err e = {0};
+    det_shared *s = det_shared_new(8, 8, 8, &e); /* the counts: one bucket of 8 */
+    CHECK(s != NULL);
+    if (!s) return;
+    char ip[32];
+    for (unsigned k = 0; k < 8; k++) {
+        snprintf(ip, sizeof ip, "192.0.2.%u", 10 + k);
+        fs_addr a = addr(ip);
+        CHECK_EQ_INT(det_shared_add(s, &a, 100, 50 + k), 50 + k);
+    }
+    fs_addr other = addr("198.51.100.1");
+    CHECK_EQ_INT(det_shared_add(s, &other, 99, 0), 0); /* a window left before, not held */
+    for (unsigned k = 0; k < 8; k++) {
+        snprintf(ip, sizeof ip, "192.0.2.%u", 10 + k);
+        fs_addr a = addr(ip);
+        CHECK_MSG(det_shared_add(s, &a, 100, 0) == 50 + k, "%s's sum of the current window lost", ip);
+    }
+    det_shared_free(s);
+}
+
 static void t_claims(void) {
     fs_err e = {0};
     det_shared *s = det_shared_new(64, 64, 64, &e);
@@ -341,6 +366,7 @@ int main(void) {
     if (sodium_init() < 0) return 1;
     t_counts();
     t_bounded();
+    t_peek_keeps();
     t_claims();
     t_threads();
     t_callers();

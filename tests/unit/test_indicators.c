@@ -465,6 +465,144 @@ static void test_second_user_agent(void) {
     det_indicators_free(ind);
 }
 
+/* A shared User-Agent longer than 255 bytes (the format takes up to 1024)
+ * matches that agent only: cut to its first 255 bytes it equalled every
+ * agent starting with them. */
+static void test_long_user_agent(void) {
+    char shared[301], other[301], same[301], obs[400], line[2048];
+    memset(shared, 'a', 300);
+    shared[299] = 'b';
+    shared[300] = '\0';
+    memcpy(other, shared, sizeof other);
+    other[299] = 'c'; /* differs in its last byte only */
+    for (int i = 0; i < 300; i++) same[i] = (char)(shared[i] - 32); /* the same, in capitals */
+    same[300] = '\0';
+    snprintf(obs, sizeof obs, "[{\"kind\":\"sip_user_agent\",\"value\":\"%s\",\"role\":\"tool\"}]", shared);
+    event_line(line, sizeof line, ID(6), "SIP_SCANNER", "infrastructure", "high", "active", 90, 3600, obs);
+    fs_err e = {0};
+    det_indicators *ind = det_indicators_parse(line, strlen(line), "c", now_ms(), &e);
+    CHECK_MSG(ind != NULL, "%s", e.msg);
+    if (!ind) return;
+    world w;
+    world_init(&w, ind);
+    invite(&w, "192.0.2.81", "100", "alice", other, 1764067290000000ULL, 1);
+    det_finish(w.eng);
+    CHECK_MSG(w.nout == 0, "an agent that differs in byte 300 matched a 300-byte shared one");
+    world_free(&w);
+    world_init(&w, ind);
+    invite(&w, "192.0.2.82", "100", "alice", same, 1764067290000000ULL, 2);
+    det_finish(w.eng);
+    CHECK_EQ_INT(count_for(&w, ID(6)), 1);
+    world_free(&w);
+    det_indicators_free(ind);
+}
+
+/* The agent an INTEL-001 event names as its `tool` observable is the whole
+ * agent (up to what an observable holds), as SIP-SCAN-001 names it: cut to
+ * 63 bytes, it matched no receiver's traffic and blocked nothing. */
+static void test_user_agent_shown_whole(void) {
+    const char *ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 JsSIP/3.10.0 custom-dialer-build-77";
+    char obs[400], line[2048];
+    snprintf(obs, sizeof obs, "[{\"kind\":\"sip_user_agent\",\"value\":\"%s\",\"role\":\"tool\"}]", ua);
+    event_line(line, sizeof line, ID(6), "SIP_SCANNER", "infrastructure", "high", "active", 90, 3600, obs);
+    fs_err e = {0};
+    det_indicators *ind = det_indicators_parse(line, strlen(line), "c", now_ms(), &e);
+    CHECK_MSG(ind != NULL, "%s", e.msg);
+    if (!ind) return;
+    world w;
+    world_init(&w, ind);
+    invite(&w, "192.0.2.83", "100", "alice", ua, 1764067290000000ULL, 1);
+    det_finish(w.eng);
+    const ev_event *ev = event_for(&w, ID(6));
+    CHECK(ev != NULL);
+    if (ev) {
+        CHECK(!strcmp(ev->obs[0].kind, "sip_user_agent"));
+        CHECK_MSG(!strcmp(ev->obs[0].value, ua), "observable '%s'", ev->obs[0].value);
+        const ev_detail *d = detail(ev, "indicator");
+        CHECK_MSG(d && strlen(d->s) == strlen(ua), "indicator '%s'", d ? d->s : "-");
+    }
+    world_free(&w);
+    det_indicators_free(ind);
+}
+
+/* Several versions of one shared event in the cache (docs/events.md: a
+ * receiver acts on the highest; revocation is a higher version): only the
+ * highest is acted on, in either order, and not at all when it is revoked;
+ * the same line twice is one shared event, not two hits per message. */
+static void test_versions(void) {
+    char v3[2048], v4[2048], v4rev[2048], text[8192];
+    event_line(v3, sizeof v3, ID(1), "SIP_SCANNER", "infrastructure", "high", "active", 90, 3600,
+               "[{\"kind\":\"ip\",\"value\":\"198.51.100.7\",\"role\":\"source\"}]");
+    event_line(v4, sizeof v4, ID(1), "SIP_SCANNER", "infrastructure", "critical", "active", 95, 3600,
+               "[{\"kind\":\"cidr\",\"value\":\"198.51.100.0/24\",\"role\":\"source\"}]");
+    event_line(v4rev, sizeof v4rev, ID(1), "SIP_SCANNER", "infrastructure", "high", "revoked", 90, 3600,
+               "[{\"kind\":\"ip\",\"value\":\"198.51.100.7\",\"role\":\"source\"}]");
+    char *v = strstr(v4, "\"version\":3");
+    CHECK(v != NULL);
+    if (v) v[10] = '4';
+    v = strstr(v4rev, "\"version\":3");
+    CHECK(v != NULL);
+    if (v) v[10] = '4';
+    static const struct {
+        int order; /* 0: v3 then the other, 1: the other first */
+        int revoked, want_count, want_version;
+    } cases[] = {{0, 1, 0, 0}, {1, 1, 0, 0}, {0, 0, 3, 4}, {1, 0, 3, 4}, {2, 0, 3, 3}};
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        const char *other = cases[k].revoked ? v4rev : v4;
+        if (cases[k].order == 2) snprintf(text, sizeof text, "%s%s", v3, v3); /* the same line twice */
+        else snprintf(text, sizeof text, "%s%s", cases[k].order ? other : v3, cases[k].order ? v3 : other);
+        fs_err e = {0};
+        det_indicators *ind = det_indicators_parse(text, strlen(text), "c", now_ms(), &e);
+        CHECK_MSG(ind != NULL, "%s", e.msg);
+        if (!ind) continue;
+        det_indicators_info i;
+        det_indicators_get_info(ind, &i);
+        CHECK_EQ_INT(i.events, cases[k].want_count ? 1 : 0);
+        world w;
+        world_init(&w, ind);
+        for (unsigned n = 0; n < 3; n++) invite(&w, "198.51.100.7", "1", "x", "y", 1764067290000000ULL + n * 1000, n);
+        det_finish(w.eng);
+        CHECK_MSG(w.nout == (cases[k].want_count ? 1 : 0), "case %zu: %d events", k, w.nout);
+        if (w.nout == 1) {
+            CHECK_MSG(w.out[0].count == (uint32_t)cases[k].want_count, "case %zu: count %u for 3 messages", k,
+                      (unsigned)w.out[0].count);
+            CHECK_EQ_INT(detail(&w.out[0], "ref.version")->i, cases[k].want_version);
+        }
+        world_free(&w);
+        det_indicators_free(ind);
+    }
+}
+
+/* A NUL byte in the file's last line, which no line feed ends, is named as
+ * in any other line (it was read up to the NUL, the rest dropped unsaid);
+ * the same line without it loads. */
+static void test_nul_in_last_line(void) {
+    char line[2048];
+    event_line(line, sizeof line, ID(1), "SIP_SCANNER", "infrastructure", "high", "active", 90, 3600,
+               "[{\"kind\":\"ip\",\"value\":\"198.51.100.7\",\"role\":\"source\"}]");
+    size_t n = strlen(line) - 1; /* without its line feed */
+    for (int k = 0; k < 2; k++) {
+        char path[] = "/tmp/test_indicators_XXXXXX";
+        int fd = mkstemp(path);
+        CHECK(fd >= 0);
+        if (fd < 0) return;
+        FILE *f = fdopen(fd, "wb");
+        fwrite(line, 1, n, f);
+        if (k) fwrite("\0{\"x\":1}", 1, 8, f);
+        fclose(f);
+        fs_err e = {0};
+        det_indicators *ind = det_indicators_load(path, now_ms(), &e);
+        if (k) {
+            CHECK_MSG(ind == NULL, "a NUL byte in the last line was not named");
+            CHECK_MSG(strstr(e.msg, ":1: NUL byte") != NULL, "%s", e.msg);
+        } else {
+            CHECK_MSG(ind != NULL, "%s", e.msg);
+        }
+        det_indicators_free(ind);
+        unlink(path);
+    }
+}
+
 /* An IPv4 peer as a dual-stack socket reports it (::ffff:a.b.c.d, e.g. in a
  * proxy's HEP) is that IPv4 address, as zones and allow_sources take it. */
 static void test_mapped_source(void) {
@@ -742,18 +880,22 @@ int main(void) {
     if (sodium_init() < 0) return 1;
     test_load();
     test_largest_event();
+    test_nul_in_last_line();
     test_match();
     test_signalling();
     test_pai_values();
     test_long_numbers();
     test_mapped_source();
     test_second_user_agent();
+    test_long_user_agent();
     test_mapped_indicator();
     test_expire_while_loaded();
     test_unusable_do_not_hide();
     test_scope();
+    test_user_agent_shown_whole();
     test_long_ttl();
     test_reload_keeps_incidents();
+    test_versions();
     test_many();
     return check_done("test_indicators");
 }
