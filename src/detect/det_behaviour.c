@@ -547,14 +547,11 @@ static void txn_request(det_ctx *c) {
 /* The stale=true challenge says the credentials were right but the nonce
  * expired (RFC 2617 3.2.1): not a failure. */
 static bool challenge_is_stale(const sip_msg *m) {
-    fs_str ch = sip_header_value(m, m->status == 407 ? SIP_H_PROXY_AUTHENTICATE : SIP_H_WWW_AUTHENTICATE);
-    for (uint32_t i = 0; i + 5 <= ch.len; i++) {
-        fs_str rest = fs_str_make(ch.p + i, ch.len - i);
-        if (!fs_str_istarts(rest, "stale") || (i > 0 && sip_is_token((unsigned char)ch.p[i - 1]))) continue;
-        uint32_t j = i + 5;
-        while (j < ch.len && (ch.p[j] == ' ' || ch.p[j] == '=' || ch.p[j] == '"')) j++;
-        return fs_str_istarts(fs_str_make(ch.p + j, ch.len - j), "true");
-    }
+    fs_str rest = sip_header_value(m, m->status == 407 ? SIP_H_PROXY_AUTHENTICATE : SIP_H_WWW_AUTHENTICATE);
+    fs_str name, value;
+    /* pair by pair: a realm or nonce quoting "stale" is not the parameter */
+    while (sip_auth_param_next(&rest, &name, &value))
+        if (fs_str_ieq_cstr(name, "stale")) return fs_str_ieq_cstr(value, "true");
     return false;
 }
 

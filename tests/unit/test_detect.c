@@ -837,6 +837,8 @@ static void register_reply(world *w, const char *ua, const char *srv, uint64_t t
 
 #define CHALLENGE "WWW-Authenticate: Digest realm=\"pbx.example\", nonce=\"n1\"\r\n"
 #define STALE "WWW-Authenticate: Digest realm=\"pbx.example\", nonce=\"n2\", stale=true\r\n"
+/* "stale" inside a quoted realm first: the parameter is the one after it */
+#define STALE_REALM "WWW-Authenticate: Digest realm=\"stalesoft\", nonce=\"n2\", stale=TRUE\r\n"
 
 static void test_enumeration(void) {
     world w = world_new(config_default());
@@ -938,6 +940,28 @@ static void test_enumeration(void) {
         register_reply(&w, nat, srv, T0 + SEC(i) + SEC(0.1), user, cid, 2, user, 200, "OK", NULL);
         register_reply(&w, nat, srv, T0 + SEC(60 + i), user, cid, 3, user, 401, "Unauthorized", STALE);
         register_reply(&w, nat, srv, T0 + SEC(60 + i) + SEC(0.1), user, cid, 4, user, 200, "OK", NULL);
+    }
+    /* ... and 12 more, first seen at a refresh (their nonce never got a 2xx
+     * here), all challenged stale=true within a second by a registrar whose
+     * realm quotes "stale" (the parameter is stale=TRUE after it, not the
+     * realm's text), then let in */
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < 12; i++) {
+            char user[16], cid[16], from[96], to[96], rto[120], auth[256];
+            snprintf(user, sizeof user, "%d", 400 + i);
+            snprintf(cid, sizeof cid, "sr%d", i);
+            snprintf(from, sizeof from, "<sip:%s@pbx.example>;tag=x%s", user, cid);
+            snprintf(to, sizeof to, "<sip:%s@pbx.example>", user);
+            snprintf(rto, sizeof rto, "%s;tag=srv", to);
+            snprintf(auth, sizeof auth,
+                     "Authorization: Digest username=\"%s\", realm=\"stalesoft\", nonce=\"%s%d\", "
+                     "uri=\"sip:pbx.example\", response=\"0123456789abcdef0123456789abcdef\"\r\n",
+                     user, k ? "new" : "old", i);
+            uint64_t at = T0 + SEC(120) + (uint64_t)k * SEC(2) + (uint64_t)i * SEC(0.05);
+            req(&w, nat, srv, at, "REGISTER", "sip:pbx.example", from, to, cid, 7 + (unsigned)k, auth, NULL);
+            resp(&w, srv, nat, at + 3000, k ? 200 : 401, k ? "OK" : "Unauthorized", "REGISTER", from, rto, cid,
+                 7 + (unsigned)k, k ? NULL : STALE_REALM, NULL);
+        }
     }
     /* a user mistyping the password twice, then getting it right */
     for (int k = 0; k < 3; k++)
