@@ -308,11 +308,12 @@ static void fingerprint_check(det_ctx *c) {
     if (!ev) return;
     if (opened) {
         source_observable(ev, c);
-        char ua[96];
+        char ua[sizeof ((ev_observable *)0)->value];
         ev_copy_text(ua, sizeof ua, agent);
         /* a `tool` observable is matched by receivers (INTEL-001): only an
-         * agent that named the tool, never an ordinary one beside its tag */
-        if (ua[0]) ev_add_observable(ev, "sip_user_agent", ua, "tool");
+         * agent that named the tool, never an ordinary one beside its tag,
+         * and only whole (cut short, it equals no agent a receiver sees) */
+        if (ua[0] && strlen(ua) + 1 < sizeof ua) ev_add_observable(ev, "sip_user_agent", ua, "tool");
         ev_set_str(ev, "fingerprint", fp);
     }
     if (c->requester) ev_set_int(ev, "distinct_targets", det_sketch_count(&c->requester->scan_targets, c->requester->scan_probes));

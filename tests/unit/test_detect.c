@@ -632,6 +632,24 @@ static void test_scan(void) {
     CHECK(has_obs(fp, "ip", "203.0.113.7", "source"));
     CHECK(has_obs(fp, "sip_user_agent", "friendly-scanner", "tool"));
     const ev_event *sc = find_rule(w.out, "SIP-SCAN-002");
+    {
+        /* a tool's agent of 120 bytes is the observable whole (a receiver
+         * matches it exactly: it was cut at 95); one of 200, that no
+         * observable holds, is left out rather than cut */
+        for (int len = 120; len <= 200; len += 80) {
+            world w2 = world_new(config_default());
+            char ua[256], hdr[300];
+            snprintf(ua, sizeof ua, "sipcli/v1.8 %0*d", len - 12, 7);
+            snprintf(hdr, sizeof hdr, "User-Agent: %s\r\n", ua);
+            req(&w2, "203.0.113.8:5061", "192.0.2.1:5060", T0, "OPTIONS", "sip:100@192.0.2.1",
+                "<sip:100@1.1.1.1>;tag=1", "<sip:100@1.1.1.1>", "ua", 1, hdr, NULL);
+            world_finish(&w2);
+            const ev_event *f2 = find_rule(w2.out, "SIP-SCAN-001");
+            CHECK(f2 != NULL);
+            CHECK(has_obs(f2, "sip_user_agent", len < 128 ? ua : NULL, "tool") == (len < 128));
+            world_free(&w2);
+        }
+    }
     CHECK_EQ_INT(count_rule(w.out, "SIP-SCAN-002"), 1);
     CHECK(sc && sc->count == 30); /* the whole window, not only what came after the threshold */
     CHECK(dint(sc, "distinct_targets") >= 20 && dint(sc, "distinct_targets") <= 32);
