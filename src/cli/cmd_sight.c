@@ -33,7 +33,9 @@ static const char usage_text[] =
     "                           the event there\n"
     "  --observable KIND:VALUE[:ROLE]  what was seen (repeatable; role default source),\n"
     "                           e.g. ip:198.51.100.7:source\n"
-    "  --tlp LEVEL              handling.tlp of the feedback (default amber)\n"
+    "  --tlp LEVEL              handling.tlp of the feedback (default amber; red, for the\n"
+    "                           event's issuer and audience, when --cache copies the\n"
+    "                           observables of a red event)\n"
     "  --hub URL, --cert FILE, --key FILE, --ca FILE, --signing-key FILE, --timeout SEC\n"
     "                           as for `fs38 share`\n"
     "  --dry-run                print the event instead of publishing it\n"
@@ -66,8 +68,13 @@ static bool add_observable(json_t *arr, const char *spec) {
     return o && json_array_append_new(arr, o) == 0; /* NULL: not UTF-8 */
 }
 
+/* The observables of issuer/id in the cache, victims excepted, appended to
+ * arr. When that event is TLP:RED, *red_audience is who may read it (its
+ * issuer and audience: the feedback copying its observables must reach no
+ * one else), else NULL. */
 static fs_code observables_from_cache(const char *path, const char *issuer, const char *id, json_t *arr,
-                                      fs_err *e) {
+                                      json_t **red_audience, fs_err *e) {
+    *red_audience = NULL;
     cl_cache c;
     cl_cache_init(&c);
     fs_code rc = cl_cache_load(&c, path, e);
@@ -94,8 +101,24 @@ static fs_code observables_from_cache(const char *path, const char *issuer, cons
         }
         json_array_append(arr, o);
     }
+    json_t *handling = json_object_get(root, "handling");
+    const char *tlp = json_string_value(json_object_get(handling, "tlp"));
+    if (tlp && !strcmp(tlp, "red")) {
+        json_t *aud = json_array(), *m;
+        json_array_append_new(aud, json_string(issuer));
+        json_array_foreach(json_object_get(handling, "audience"), i, m) {
+            bool seen = false;
+            for (size_t k = 0; k < json_array_size(aud) && !seen; k++) seen = json_equal(json_array_get(aud, k), m);
+            if (!seen) json_array_append(aud, m);
+        }
+        *red_audience = aud;
+    }
     json_decref(root);
     cl_cache_free(&c);
+    if (*red_audience && json_array_size(*red_audience) > XC_MAX_AUDIENCE)
+        return fs_fail(e, FS_ERR_USAGE, "--cache %s: %s/%s is TLP:RED for more than %d members: a feedback "
+                       "copying its observables cannot name them all (give --observable instead)",
+                       path, issuer, id, XC_MAX_AUDIENCE);
     /* found, but nothing to copy: "give --cache FILE holding the event" would
      * send the caller after a file they already gave */
     if (victims && json_array_size(arr) == 0)
@@ -121,7 +144,8 @@ int cmd_sight(int argc, char **argv) {
     const char *hub = NULL, *cert = NULL, *key = NULL, *ca = NULL, *signing = NULL, *event = NULL,
                *note = NULL, *cache = NULL, *tlp = "amber";
     char tlp_low[16] = "";
-    bool fp = false, dry = false;
+    bool fp = false, dry = false, tlp_given = false;
+    json_t *red_audience = NULL;
     uint64_t timeout = 10;
     json_t *obs = json_array();
     char *json = NULL, *jws = NULL;
@@ -162,6 +186,7 @@ int cmd_sight(int argc, char **argv) {
                 goto out;
             }
             tlp = tlp_low;
+            tlp_given = true;
             break;
         }
         case O_OBS:
@@ -199,7 +224,18 @@ int cmd_sight(int argc, char **argv) {
     memcpy(ref_issuer, event, il);
     ref_issuer[il] = '\0';
     const char *ref_id = slash + 1;
-    if (cache && observables_from_cache(cache, ref_issuer, ref_id, obs, &e) != FS_OK) goto bad;
+    if (cache && observables_from_cache(cache, ref_issuer, ref_id, obs, &red_audience, &e) != FS_OK) goto bad;
+    /* a red event's observables copied into an amber feedback reached every
+     * member of the hub: the feedback is red too, for the event's readers */
+    if (red_audience) {
+        if (tlp_given && strcmp(tlp, "red")) {
+            fprintf(stderr, "fs38 sight: --tlp %s: %s/%s in --cache %s is TLP:RED and its observables are "
+                            "copied: the feedback must be red too (omit --tlp, or give --observable instead "
+                            "of --cache)\n", tlp, ref_issuer, ref_id, cache);
+            goto out;
+        }
+        tlp = "red";
+    }
     if (json_array_size(obs) == 0) {
         fprintf(stderr, "fs38 sight: nothing to report on: give --cache FILE holding the event, or "
                         "--observable KIND:VALUE[:ROLE]\n");
@@ -210,8 +246,8 @@ int cmd_sight(int argc, char **argv) {
     h.timeout_ms = (int)timeout * 1000;
     if (xc_keypair_load(signing, &kp, &e) != FS_OK) goto bad;
     size_t len = 0;
-    if (cl_feedback_event(kp.issuer, fp, ref_issuer, ref_id, obs, note, tlp, (int64_t)(fs_time_now_us() / 1000),
-                          0, &json, &len, &e) != FS_OK)
+    if (cl_feedback_event(kp.issuer, fp, ref_issuer, ref_id, obs, note, tlp, red_audience,
+                          (int64_t)(fs_time_now_us() / 1000), 0, &json, &len, &e) != FS_OK)
         goto bad;
     if (dry) {
         printf("%s\n", json);
@@ -250,6 +286,7 @@ bad:
     fprintf(stderr, "fs38 sight: %s\n", e.msg);
 out:
     json_decref(obs);
+    json_decref(red_audience);
     free(json);
     free(jws);
     xc_keypair_wipe(&kp);

@@ -150,11 +150,13 @@ void cl_prepared_free(cl_prepared *p);
 
 /* A SIGHTING (or FALSE_POSITIVE) event about ref_issuer/ref_event_id by
  * issuer, with the given observables (array, at least one; not owned) and
- * an optional note; compact JSON into *out (malloc). */
+ * an optional note; handling.audience = audience when not NULL (array of
+ * issuers, not owned: who may read a red feedback); compact JSON into *out
+ * (malloc). */
 fs_code cl_feedback_event(const char *issuer, bool false_positive, const char *ref_issuer,
                           const char *ref_event_id, const json_t *observables, const char *note,
-                          const char *tlp, int64_t now_ms, int64_t valid_for_s, char **out,
-                          size_t *out_len, fs_err *e);
+                          const char *tlp, const json_t *audience, int64_t now_ms, int64_t valid_for_s,
+                          char **out, size_t *out_len, fs_err *e);
 
 /* The hub's answer for one published item. */
 typedef struct cl_publish_item {

@@ -268,8 +268,8 @@ void cl_prepared_free(cl_prepared *p) {
 
 fs_code cl_feedback_event(const char *issuer, bool false_positive, const char *ref_issuer,
                           const char *ref_event_id, const json_t *observables, const char *note,
-                          const char *tlp, int64_t now_ms, int64_t valid_for_s, char **out,
-                          size_t *out_len, fs_err *e) {
+                          const char *tlp, const json_t *audience, int64_t now_ms, int64_t valid_for_s,
+                          char **out, size_t *out_len, fs_err *e) {
     char id[40];
     ev_uuid7((uint64_t)now_ms * 1000, id);
     json_t *details = json_pack("{s:{s:s,s:s}}", "ref", "issuer", ref_issuer, "event_id", ref_event_id);
@@ -284,6 +284,7 @@ fs_code cl_feedback_event(const char *issuer, bool false_positive, const char *r
         "recommended_action", "action", "NONE", "scope", "sip_ingress", "ttl_s", 0,
         "handling", "tlp", tlp && *tlp ? tlp : "amber");
     if (!root) return fs_fail(e, FS_ERR_NOMEM, "cannot build the feedback event");
+    if (audience) json_object_set(json_object_get(root, "handling"), "audience", (json_t *)audience);
     set_time(root, "created", now_ms);
     set_time(root, "first_seen", now_ms);
     set_time(root, "last_seen", now_ms);

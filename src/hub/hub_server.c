@@ -188,6 +188,10 @@ typedef struct conn_member {
     xc_member m;
     uint64_t gen;
     hub_server *counted; /* the server whose member_conns counts this connection, or NULL */
+    /* the member it is counted under: m.issuer changes when a reloaded
+     * registry gives the certificate to another member, the count does not
+     * (taken back from that other member, it stayed with the first for good) */
+    char counted_issuer[XC_ISSUER_MAX + 1];
 } conn_member;
 
 /* ---- stream clients ---------------------------------------------------------------- */
@@ -345,12 +349,14 @@ static fs_code reg_load(const char *path, uint64_t gen, hub_reg **out, fs_err *e
         return fs_fail(e, FS_ERR_IO, "registry '%s': %s", path, strerror(errno));
     }
     if (r) r->text = malloc(XC_REGISTRY_MAX_BYTES + 1);
+    errno = 0;
     if (r && r->text) r->len = fread(r->text, 1, XC_REGISTRY_MAX_BYTES + 1, f);
-    bool rerr = ferror(f);
+    /* a folder opens, then reads EISDIR: say so, not just "read error" */
+    int rerr = ferror(f) ? (errno ? errno : EIO) : 0;
     fclose(f);
     fs_code rc = FS_OK;
     if (!r || !r->text) rc = fs_fail(e, FS_ERR_NOMEM, "registry '%s': out of memory", path);
-    else if (rerr) rc = fs_fail(e, FS_ERR_IO, "registry '%s': read error", path);
+    else if (rerr) rc = fs_fail(e, FS_ERR_IO, "registry '%s': %s", path, strerror(rerr));
     else if (r->len > XC_REGISTRY_MAX_BYTES)
         rc = fs_fail(e, FS_ERR_LIMIT, "registry '%s': larger than %u bytes", path, XC_REGISTRY_MAX_BYTES);
     else if ((rc = xc_registry_parse(r->text, r->len, &r->reg, e)) != FS_OK) {
@@ -410,7 +416,7 @@ static void member_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
                            void *argp) {
     (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
     conn_member *cm = ptr;
-    if (cm && cm->counted) member_conns_add(cm->counted, cm->m.issuer, -1);
+    if (cm && cm->counted) member_conns_add(cm->counted, cm->counted_issuer, -1);
     free(ptr);
 }
 
@@ -461,7 +467,7 @@ static conn_member *member_of_cert(hub_server *s, const uint8_t sha256[32]) {
     hub_reg *r = reg_get(s);
     const xc_member *m = xc_registry_find_cert(&r->reg, sha256);
     conn_member *cm = m && !m->revoked ? malloc(sizeof *cm) : NULL;
-    if (cm) *cm = (conn_member){*m, r->gen, NULL};
+    if (cm) *cm = (conn_member){.m = *m, .gen = r->gen};
     reg_put(r);
     return cm;
 }
@@ -483,7 +489,7 @@ static int verify_cb(int ok, X509_STORE_CTX *x) {
     conn_member *before = SSL_get_ex_data(ssl, member_idx); /* called again: the last one counts */
     if (s->cfg.max_member_connections) {
         if (before && before->counted) {
-            member_conns_add(s, before->m.issuer, -1);
+            member_conns_add(s, before->counted_issuer, -1);
             before->counted = NULL;
         }
         if (!member_conns_add(s, cm->m.issuer, +1)) {
@@ -495,6 +501,7 @@ static int verify_cb(int ok, X509_STORE_CTX *x) {
             return 0;
         }
         cm->counted = s;
+        snprintf(cm->counted_issuer, sizeof cm->counted_issuer, "%s", cm->m.issuer);
     }
     free(before);
     SSL_set_ex_data(ssl, member_idx, cm);

@@ -754,6 +754,47 @@ PY
     back=1
     for ((i = 0; i < 50; i++)); do hcurl op1 /health -o /dev/null 2>/dev/null && { back=0; break; }; sleep 0.1; done
     ok "...and gets in again once its connections close" test $back = 0
+    # a reload giving a certificate to another member: its open connections were counted
+    # under the first and, once they had asked as the other, closed counting off the other,
+    # so the first kept them for good (two here: locked out at max_member_connections 2).
+    # The registry in force gives op3's certificate to org:234-15; two connections with it
+    # are open when it goes back to org:fraudlab, then each asks once more and closes
+    python3 - "$PORT" "$W/pki" "$W/movecert.go" >"$W/movecert.out" 2>&1 <<'PY' &
+import os, socket, ssl, sys, time
+port, pki, go = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.load_verify_locations(pki + "/ca.crt")
+ctx.load_cert_chain(pki + "/op3.crt", pki + "/op3.key")
+def ask(s, close):
+    s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n" + (b"Connection: close\r\n" if close else b"") + b"\r\n")
+    out = b""
+    while b"}" not in out:
+        d = s.recv(4096)
+        if not d: break
+        out += d
+    return out.split(b"\r\n", 1)[0].decode()
+socks = [ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5)) for _ in range(2)]
+print(" ".join(ask(s, False) for s in socks), flush=True)
+for _ in range(100):
+    if os.path.exists(go): break
+    time.sleep(0.1)
+print(" ".join(ask(s, True) for s in socks), flush=True)
+for s in socks: s.close()
+PY
+    local movecert=$! n
+    for ((i = 0; i < 50; i++)); do [ -s "$W/movecert.out" ] && break; sleep 0.1; done
+    n=$(grep -c 'trust registry \(reloaded\|NOT reloaded\)' "$W/hub.log")
+    cp "$W/registry.twocerts" "$W/registry.json"
+    kill -HUP "$HUB_PID"
+    wait_reload "$n"
+    touch "$W/movecert.go"
+    wait $movecert
+    ok "limits: two connections of a certificate given to another member by a reload go on" \
+        test "$(grep -c 'HTTP/1.1 200 OK HTTP/1.1 200 OK' "$W/movecert.out")" = 2
+    back=1
+    for ((i = 0; i < 30; i++)); do hcurl op1 /health -o /dev/null 2>/dev/null && { back=0; break; }; sleep 0.1; done
+    ok "...and once closed, the member they were counted under gets in again" test $back = 0
     stop_hub
     cp "$W/registry.twocerts" "$W/registry.json"
     # a request must arrive whole within request_timeout_s (4 s here) of accept or of the
@@ -1084,6 +1125,10 @@ config_errors() {
     printf 'tls: {cert: pki/hub-expired.crt, key: pki/hub.key, ca: pki/ca.crt}\nregistry: registry.json\nstore: "sqlite:expired.db"\n' >"$W/bad8.yaml"
     expect_exit 2 "an expired tls.cert" "$FS38" hub --config "$W/bad8.yaml" --check
     ok "...the error says it expired" grep -q "tls.cert .*hub-expired.crt. expired on" "$TMPD/err"
+    # a folder named as the registry: "read error", not why
+    printf 'tls: {cert: pki/hub.crt, key: pki/hub.key, ca: pki/ca.crt}\nregistry: pki\nstore: "sqlite:regdir.db"\n' >"$W/bad9.yaml"
+    expect_exit 2 "a folder as the registry" "$FS38" hub --config "$W/bad9.yaml" --check
+    ok "...the error says it is a folder" grep -q "registry '.*/pki': Is a directory" "$TMPD/err"
     expect_exit 0 "hub --help" "$FS38" hub --help
     ok "help explains mutual TLS" grep -q 'client certificate' "$TMPD/out"
     expect_exit 2 "hub without --config" "$FS38" hub

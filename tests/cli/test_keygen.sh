@@ -192,6 +192,23 @@ expect_exit 2 "sight --cache: only victim observables" "$FS38" sight --dry-run -
     --event "$(python3 -c 'import json,sys; e=json.load(open(sys.argv[1])); print(e["issuer"]+"/"+e["event_id"])' "$TMPD/cache.ndjson")" \
     --cache "$TMPD/cache.ndjson"
 ok "the refusal says the observables are victims" grep -q 'role victim' "$TMPD/err"
+# --cache holding a TLP:RED event: its observables went out in an amber feedback,
+# which the hub gives every member; the feedback is red, for the event's readers
+python3 - "$ROOT/tests/data/exchange/valid/spec-example.json" >"$TMPD/red.ndjson" <<'PY'
+import json, sys
+e = json.load(open(sys.argv[1]))
+e["valid_until"] = "2099-01-01T00:00:00Z"
+e["handling"] = {"tlp": "red", "audience": ["org:208-01", e["issuer"]]}
+print(json.dumps(e, separators=(",", ":")))
+PY
+RED_EV=$(python3 -c 'import json,sys; e=json.load(open(sys.argv[1])); print(e["issuer"]+"/"+e["event_id"])' "$TMPD/red.ndjson")
+expect_exit 0 "sight --cache of a red event" "$FS38" sight --dry-run --signing-key "$TMPD/keys/$KID.key" \
+    --event "$RED_EV" --cache "$TMPD/red.ndjson"
+ok "the feedback copying a red event's observables is red, for its issuer and audience" \
+    test "$(jq -c .handling "$TMPD/out")" = "{\"tlp\":\"red\",\"audience\":[\"${RED_EV%%/*}\",\"org:208-01\"]}"
+expect_exit 2 "sight --cache of a red event with --tlp amber" "$FS38" sight --dry-run --tlp amber \
+    --signing-key "$TMPD/keys/$KID.key" --event "$RED_EV" --cache "$TMPD/red.ndjson"
+ok "the refusal says the event is red" grep -q 'is TLP:RED' "$TMPD/err"
 UA=$(printf 'A%.0s' {1..1100})
 expect_exit 2 "sight refuses an observable value over 1024 bytes" "$FS38" sight --dry-run \
     --signing-key "$TMPD/keys/$KID.key" --event org:208-01/0193a5e0-7c1e-7d2a-9b1f-5e4c3d2b1a00 \

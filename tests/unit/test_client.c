@@ -101,7 +101,7 @@ static void test_cache(void) {
     json_t *obs = json_loads(OBS_CALLER, 0, NULL);
     fs_err e = {0};
     char *fbjson = NULL;
-    CHECK(cl_feedback_event("org:208-01", false, "org:234-15", ID_A, obs, "seen here", "green", now_ms(), 0,
+    CHECK(cl_feedback_event("org:208-01", false, "org:234-15", ID_A, obs, "seen here", "green", NULL, now_ms(), 0,
                             &fbjson, &fl, &e) == FS_OK);
     snprintf(fb, sizeof fb, "%s", fbjson ? fbjson : "");
     xc_event fev;
@@ -114,7 +114,7 @@ static void test_cache(void) {
     }
     free(fbjson);
     fbjson = NULL;
-    CHECK(cl_feedback_event("org:208-01", true, "org:234-15", ID_A, obs, NULL, NULL, now_ms(), 0, &fbjson, &fl,
+    CHECK(cl_feedback_event("org:208-01", true, "org:234-15", ID_A, obs, NULL, NULL, NULL, now_ms(), 0, &fbjson, &fl,
                             &e) == FS_OK);
     CHECK(fbjson && strstr(fbjson, "\"event_type\":\"FALSE_POSITIVE\""));
     free(fbjson);
