@@ -127,6 +127,12 @@ void det_shared_free(det_shared *s);
  * before the engines are attached. */
 void det_shared_set_seed(det_shared *s, uint64_t seed);
 size_t det_shared_memory(const det_shared *s);
+/* Capture time stepped back to now_us (files given out of order): the
+ * incidents whose last activity is more than DET_CLOCK_STEP_US ahead are
+ * closed, as each engine closes its share (det_tick): forgotten, so that an
+ * incident of the same key after the step is a new one (its own event_id and
+ * hits). Call with the workers idle. */
+void det_shared_step_back(det_shared *s, uint64_t now_us);
 
 /* The reader's claim, in capture order, of a new call (the Call-ID of an
  * initial INVITE) for the worker its frame goes to, before any worker runs
@@ -192,6 +198,9 @@ void det_tls_hello(det_engine *eng, const cap_tls_hello *h);
  * by more than 5 minutes and stays back (64 calls in a row), or at once at
  * the start of an input (det_clock_follow). */
 void det_tick(det_engine *eng, uint64_t now_us);
+/* Capture time stepping back by more than this is a step of the clock
+ * (det_tick), not jitter. */
+#define DET_CLOCK_STEP_US (300ULL * FS_USEC)
 
 /* A new input begins (the next file of `fs38 inspect b.pcap a.pcap`): if
  * its capture time starts more than 5 minutes before the clock, the clock

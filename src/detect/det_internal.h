@@ -16,10 +16,6 @@
 
 #include "det.h"
 
-/* Capture time stepping back by more than this is a step of the clock
- * (det_tick), not jitter. */
-#define DET_CLOCK_STEP_US (300ULL * FS_USEC)
-
 /* ---- bounded table ---------------------------------------------------------- */
 
 #define DET_WAYS 8

@@ -276,6 +276,18 @@ void det_shared_incident_id(det_shared *s, uint64_t incident_key, uint64_t ts, u
     pthread_mutex_unlock(m);
 }
 
+void det_shared_step_back(det_shared *s, uint64_t now_us) {
+    if (!s || !s->incidents) return;
+    for (uint32_t b = 0; b < s->incident_buckets; b++) {
+        pthread_mutex_t *m = &s->lock[b % LOCK_STRIPES].m;
+        shared_incident *in = s->incidents + (size_t)b * SHARED_WAYS;
+        pthread_mutex_lock(m);
+        for (unsigned i = 0; i < SHARED_WAYS; i++)
+            if (in[i].last_us > now_us && in[i].last_us - now_us > DET_CLOCK_STEP_US) in[i].last_us = 0;
+        pthread_mutex_unlock(m);
+    }
+}
+
 void det_shared_incident_seen(det_shared *s, uint64_t incident_key, uint64_t ts) {
     pthread_mutex_t *m;
     shared_incident *b = incident_bucket(s, incident_key, &m);

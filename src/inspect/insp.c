@@ -58,7 +58,9 @@
 /* REC_FRAME_IN: a packet the reader reassembled from fragments (cap_defrag):
  * the VLAN tags and tunnels its last fragment came through (an fs_encap, n 0
  * for none), then the packet. */
-enum rec_kind { REC_FRAME = 0, REC_HEP, REC_RAW, REC_TICK, REC_INPUT, REC_FRAME_IN, REC_INDICATORS };
+/* REC_STEP_BACK: files given out of order, the clock goes back to ts_us
+ * (step_back_together). */
+enum rec_kind { REC_FRAME = 0, REC_HEP, REC_RAW, REC_TICK, REC_INPUT, REC_FRAME_IN, REC_INDICATORS, REC_STEP_BACK };
 
 /* A record inside a batch; the bytes follow, padded to 8. */
 typedef struct rec_hdr {
@@ -123,6 +125,8 @@ struct insp {
     fs38_config worker_cfg; /* with N workers: the config with the state limits split N ways */
     worker w[INSP_MAX_WORKERS];
     uint64_t frames_read, bytes_read;
+    uint64_t latest_ts;    /* the latest capture time the reader handed out (files) */
+    bool input_begins;     /* the next frame is a file's first (step_back_together) */
     uint64_t kernel_dropped, if_dropped; /* live capture / HEP socket losses */
     uint64_t run_kernel_dropped, run_if_dropped; /* the live input's so far (at its last tick) */
     cap_hep_listen_stats hep;  /* --hep: its connections */
@@ -814,6 +818,9 @@ static void handle_record(worker *w, const rec_hdr *h, const uint8_t *data) {
         atomic_fetch_sub(&w->in->indicators_pending, 1);
         break;
     }
+    case REC_STEP_BACK: /* det_clock_follow came with REC_INPUT: the clock steps back now */
+        det_tick(w->eng, h->ts_us);
+        break;
     case REC_INPUT: {
         input_rec r;
         memcpy(&r, data, sizeof r);
@@ -890,6 +897,15 @@ static void batch_submit(worker *w, uint64_t upto_ts) {
         pthread_cond_wait(&w->cond, &w->lock);
     }
     w->filling = ring_pop(&w->free);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Reader side: hand the batch being filled to the worker and wait until it
+ * has run every batch it was given. */
+static void worker_drain(worker *w) {
+    batch_submit(w, 0);
+    pthread_mutex_lock(&w->lock);
+    while (w->free.count < QUEUE_BATCHES - 1) pthread_cond_wait(&w->cond, &w->lock);
     pthread_mutex_unlock(&w->lock);
 }
 
@@ -1052,11 +1068,55 @@ static void feed_frame_in(insp *in, const fs_encap *outer, const uint8_t *packet
     feed(in, wi, REC_FRAME_IN, CAP_DLT_RAW, in->frame_in, (uint32_t)sizeof none + len, ts, frame_no);
 }
 
+/* Files given out of order, several workers: the file that begins at ts
+ * starts more than a clock step before the capture time read so far. One
+ * engine steps its clock back at its first message and closes every incident
+ * whose last hit is further ahead (det_engine.c clock_advance): a report of
+ * the new file with the same key is another incident. Every worker steps back
+ * now, before any of the new file reaches it, and the reports held of the
+ * incidents so closed go out now, not to be merged with the new file's at the
+ * end (SIP-INFO-001 of a file and of the same file shifted 10 minutes later,
+ * given later one first: one incident of 12 with 2 workers, 2 of 6 with one),
+ * and the shared registry forgets them: the new file's incidents get event_ids
+ * (and --pcap-out comments) of their own. A share of one coming after is
+ * reported apart (live_was_done). */
+static void step_back_together(insp *in, uint64_t ts) {
+    for (unsigned i = 0; i < in->nworkers; i++) {
+        feed(in, i, REC_STEP_BACK, 0, NULL, 0, ts, 0);
+        if (in->w[i].own_thread) worker_drain(&in->w[i]);
+    }
+    det_shared_step_back(in->shared, ts);
+    pthread_mutex_lock(&in->event_lock);
+    unsigned keep = 0; /* those still open in one engine first, the closed ones after */
+    for (unsigned i = 0; i < in->nheld; i++) {
+        if (in->held[i].last_us > ts + DET_CLOCK_STEP_US) continue;
+        ev_event open = in->held[keep];
+        uint64_t key = in->held_key[keep];
+        in->held[keep] = in->held[i];
+        in->held_key[keep++] = in->held_key[i];
+        in->held[i] = open;
+        in->held_key[i] = key;
+    }
+    qsort(in->held + keep, in->nheld - keep, sizeof *in->held, by_first_seen);
+    for (unsigned i = keep; i < in->nheld; i++) {
+        in->opt.on_event(in->opt.user, &in->held[i], true);
+        live_remember_done(in, in->held[i].event_id);
+    }
+    in->nheld = keep;
+    pthread_mutex_unlock(&in->event_lock);
+}
+
 static void feed_frame(insp *in, int dlt, const uint8_t *frame, uint32_t caplen, uint64_t ts,
                        uint64_t frame_no) {
     in->frames_read++;
     in->bytes_read += caplen;
     unsigned wi = 0;
+    if (in->input_begins) {
+        in->input_begins = false;
+        if (holds_incidents(in, true) && in->opt.on_event && ts + DET_CLOCK_STEP_US < in->latest_ts)
+            step_back_together(in, ts);
+    }
+    if (ts > in->latest_ts) in->latest_ts = ts;
     if (in->nworkers > 1) {
         /* a fragment's ports are in its first piece only: shard the
          * reassembled datagram, so it goes where its client's packets go */
@@ -1328,6 +1388,7 @@ fs_code insp_run_file(insp *in, const char *path, uint64_t *frames, fs_err *e) {
     if (rc == FS_OK && !r.name) rc = fs_fail(e, FS_ERR_NOMEM, "out of memory");
     for (unsigned i = 0; rc == FS_OK && i < in->nworkers; i++)
         feed(in, i, REC_INPUT, 0, (const uint8_t *)&r, (uint32_t)sizeof r, 0, 0);
+    in->input_begins = true;
     if (rc == FS_OK) rc = pump(in, src, false, NULL, e);
     /* every frame read, --bpf's misses too: a file that breaks after frames
      * the filter passed over was still read up to the break */

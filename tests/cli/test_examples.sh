@@ -255,6 +255,29 @@ python3 -c "$PY_SHIFT" examples/scan-svmap.pcap "$TMPD/later.pcap" 7200
 python3 -c "$PY_SCANS" "$TMPD/order.ndjson" >"$TMPD/order.txt"
 ok "files out of order: two scans, two incidents of 62 within a minute ($(tr '\n' ';' <"$TMPD/order.txt"))" \
     test "$(grep -c '^62 True' "$TMPD/order.txt")" -eq 2 -a "$(wc -l <"$TMPD/order.txt")" -eq 2
+# ...and two workers report what one does: the incidents of the first file,
+# closed as the clock steps back to the second, are not merged at the end
+# with the second file's of the same key (SIP-INFO-001, SIP-TOPO-001: one
+# incident of 12 with 2 workers, two of 6 with one)
+python3 -c "$PY_SHIFT" examples/spoof-trust.pcap "$TMPD/later-spoof.pcap" 600
+for w in 1 2 3; do
+    "$FS38" inspect --config "$CFG" --json --workers $w "$TMPD/later-spoof.pcap" examples/spoof-trust.pcap |
+        jq -r '[.rule.id, .evidence.count, .first_seen] | @tsv' | sort >"$TMPD/order-w$w.txt"
+done
+ok "files out of order, --workers 2 and 3: the incidents of --workers 1 ($(wc -l <"$TMPD/order-w1.txt") of them)" \
+    test "$(grep -c INFO-001 "$TMPD/order-w1.txt")" -eq 2 -a -z "$(diff "$TMPD/order-w1.txt" "$TMPD/order-w2.txt")" \
+    -a -z "$(diff "$TMPD/order-w1.txt" "$TMPD/order-w3.txt")"
+# ...each under an event_id of its own, which --pcap-out names for its 6
+# messages (the second file's incident took the first one's id from the
+# workers' shared registry: its messages were filed under the other event)
+"$FS38" inspect --config "$CFG" --json --workers 2 --pcap-out "$TMPD/order.pcapng" --pcap-limit 0 \
+    "$TMPD/later-spoof.pcap" examples/spoof-trust.pcap | jq -r 'select(.rule.id == "SIP-INFO-001") | .event_id' |
+    sort >"$TMPD/order-ids.txt"
+tshark -r "$TMPD/order.pcapng" -T fields -e frame.comment 2>/dev/null | tr ',' '\n' |
+    sed -n 's/.*SIP-INFO-001 INFO_DISCLOSURE event \([0-9a-f-]*\).*/\1/p' | sort | uniq -c >"$TMPD/order-pcap.txt"
+ok "files out of order, --workers 2: --pcap-out files 6 messages under each SIP-INFO-001 event_id" \
+    test "$(awk '{print $1 " " $2}' "$TMPD/order-pcap.txt")" = "$(sed 's/^/6 /' "$TMPD/order-ids.txt")" \
+    -a "$(wc -l <"$TMPD/order-ids.txt")" -eq 2
 # a pcap's seconds are unsigned 32-bit (to 2106): a capture from 2040 has its
 # time (libpcap hands it over negative; it was read as 1970, where a window
 # starting at 0 counted as none and the scan went unseen)

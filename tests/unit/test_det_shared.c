@@ -361,8 +361,34 @@ static void t_peers(void) {
     det_shared_free(s);
 }
 
+/* Capture time stepping back (files given out of order): an incident whose
+ * activity ends more than a clock step ahead of the new time is closed, and
+ * one of its key after the step is a new incident with its own id (it took
+ * the old one's, its hits added to the old one's); one not that far ahead
+ * is still open and keeps its id. */
+static void t_incident_step_back(void) {
+    fs_err e = {0};
+    det_shared *s = det_shared_new(64, 64, 8, &e);
+    CHECK(s != NULL);
+    if (!s) return;
+    const uint64_t q = 3600 * FS_USEC, t0 = 100000 * FS_USEC, back = t0 - 600 * FS_USEC;
+    char a[40] = "id-a", b[40] = "id-b", c[40] = "id-c", d[40] = "id-d";
+    det_shared_incident_id(s, 42, t0, q, a);
+    CHECK(det_shared_incident_hits(s, 42, t0, q, 6) == 6);
+    det_shared_incident_id(s, 43, back + 60 * FS_USEC, q, c);
+    det_shared_step_back(s, back);
+    det_shared_incident_id(s, 42, back, q, b);
+    ID_IS(b, "id-b");              /* 10 minutes behind: a new incident */
+    CHECK(det_shared_incident_hits(s, 42, back, q, 6) == 6);
+    det_shared_incident_id(s, 43, back + 120 * FS_USEC, q, d);
+    ID_IS(d, "id-c");              /* a minute ahead: still open */
+    det_shared_step_back(NULL, back); /* one worker: nothing shared */
+    det_shared_free(s);
+}
+
 int main(void) {
     t_incident_ids();
+    t_incident_step_back();
     if (sodium_init() < 0) return 1;
     t_counts();
     t_bounded();
