@@ -7,9 +7,11 @@
  * file are src/exchange/xc_pseudo.c.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "exchange/xc.h"
@@ -38,15 +40,16 @@ static void hash_id_usage(FILE *out) {
 static int new_key(const char *key_id, const char *out) {
     xc_pseudo_keys ks;
     fs_err e;
-    FILE *f = fopen(out, "r");
-    if (!f && errno != ENOENT) {
+    /* (O_NONBLOCK: a FIFO with no writer is refused below, not waited on) */
+    int fd = open(out, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0 && errno != ENOENT) {
         /* a key file we cannot read is not a missing one: starting afresh
          * would replace it, and every older key with it */
         fprintf(stderr, "fs38 hash-id: community key file %s: %s\n", out, strerror(errno));
         return EXIT_USAGE;
     }
-    if (f) {
-        fclose(f);
+    if (fd >= 0) {
+        close(fd);
         if (xc_pseudo_load(out, &ks, &e) != FS_OK) {
             fprintf(stderr, "fs38 hash-id: %s\n", e.msg);
             return EXIT_USAGE;
@@ -164,7 +167,18 @@ int cmd_hash_id(int argc, char **argv) {
     }
     for (int i = optind; rc == EXIT_DONE && i < argc; i++) {
         if (!strcmp(argv[i], "-")) rc = hash_stdin(k, kind);
-        else if (!hash_one(k, kind, argv[i], strlen(argv[i]), "argument")) rc = EXIT_USAGE;
+        else {
+            /* which of several values was refused: by place and as given
+             * (control characters shown as '?', long ones cut) */
+            char where[96], shown[48];
+            size_t n = 0;
+            for (const char *p = argv[i]; *p && n + 1 < sizeof shown; p++, n++)
+                shown[n] = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
+            shown[n] = '\0';
+            snprintf(where, sizeof where, "argument %d '%s%s'", i - optind + 1, shown,
+                     argv[i][n] ? "..." : "");
+            if (!hash_one(k, kind, argv[i], strlen(argv[i]), where)) rc = EXIT_USAGE;
+        }
     }
     xc_pseudo_wipe(&ks);
     int err = fflush(stdout) != 0 ? errno : 0;

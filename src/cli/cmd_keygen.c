@@ -22,6 +22,7 @@ static void keygen_usage(FILE *out) {
           "never overwritten.\n\n"
           "  --issuer ISSUER  who signs: org:<MCC>-<MNC> (3-digit MCC, 2-3 digit MNC,\n"
           "                   e.g. org:234-15) or org:<name> with name [a-z0-9._-]{1,64}\n"
+          "                   (a name of digits and '-' alone must be an MCC-MNC)\n"
           "  --out DIR        where the key files go\n"
           "  -h, --help       this text\n\n"
           "Exit codes: 0 key written, 2 usage or I/O error.\n",

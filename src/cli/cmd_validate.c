@@ -93,6 +93,24 @@ static bool check_line(const char *p, size_t n, size_t dropped, const char *name
     return check_event(p, n, name, lineno);
 }
 
+/* The line of buf[0..len) holding byte `at` (where the parse of the whole
+ * failed) is an unindented JSON object by itself with a schema_version: the
+ * next NDJSON event after a first line cut short, not a line inside one
+ * pretty-printed event (an observable left without its comma). */
+static bool event_line_at(const char *buf, size_t len, int at) {
+    if (at <= 0 || (size_t)at > len) return false;
+    size_t start = (size_t)at - 1; /* jansson has read the offending token */
+    while (start > 0 && buf[start - 1] != '\n') start--;
+    const char *nl = memchr(buf + start, '\n', len - start);
+    size_t end = nl ? (size_t)(nl - buf) : len;
+    if (start == 0 || buf[start] != '{') return false;
+    json_error_t je;
+    json_t *line = json_loadb(buf + start, end - start, 0, &je);
+    bool object = json_is_object(line) && json_object_get(line, "schema_version");
+    json_decref(line);
+    return object;
+}
+
 /* A whole input that is one JSON document (an event file, pretty-printed or
  * not) is one event; anything else is NDJSON, one event per line, read as a
  * stream. Returns how many events were invalid, or READ_* (errno tells a
@@ -126,7 +144,10 @@ static long validate_stream(FILE *f, const char *name, unsigned long *events_out
     unsigned long events = 0, lineno = 0;
     bool fits = fe == FILL_END && len <= XC_EVENT_MAX_BYTES;
     json_t *whole = fits ? json_loadb(buf, len, 0, &je) : NULL;
-    if (whole || (fits && first_unfinished)) {
+    /* a first line cut short followed by whole events (NDJSON whose first
+     * event was truncated) is no document spread over lines: read as one,
+     * the next line would be blamed and every later event left unchecked */
+    if (whole || (fits && first_unfinished && !event_line_at(buf, len, je.position))) {
         /* one event; when it is no valid JSON (a comma too many in a
          * pretty-printed event file) its error is named at its line, where
          * read as NDJSON every line would be "invalid" and none would say why */

@@ -77,15 +77,6 @@ void cl_policy_free(cl_policy *p) {
 
 /* ---- rewriting --------------------------------------------------------------------- */
 
-static bool has_digit_run(const char *s, int run) {
-    int n = 0;
-    for (; s && *s; s++) {
-        n = (*s >= '0' && *s <= '9') ? n + 1 : 0;
-        if (n >= run) return true;
-    }
-    return false;
-}
-
 static void set_time(json_t *o, const char *key, int64_t ms) {
     char buf[40];
     json_object_set_new(o, key, json_string(fs_time_rfc3339((uint64_t)ms * 1000, buf, sizeof buf)));
@@ -97,20 +88,32 @@ static int64_t get_time(const json_t *o, const char *key) {
     return s && xc_time_parse(s, strlen(s), &ms) ? ms : INT64_MIN;
 }
 
-/* The digits of s, read without separators, into out (cut to n - 1). */
+/* The digits of s, read without separators, into out (cut to n - 1); an
+ * escaped digit (%3X, RFC 3261 19.1.4: "sip:+44%37700...") is that digit. */
 static void digits_of(const char *s, char *out, size_t n) {
     size_t k = 0;
-    for (; *s && k + 1 < n; s++)
-        if (*s >= '0' && *s <= '9') out[k++] = *s;
+    for (; *s && k + 1 < n; s++) {
+        if (s[0] == '%' && s[1] == '3' && s[2] >= '0' && s[2] <= '9') {
+            out[k++] = s[2];
+            s += 2;
+        } else if (*s >= '0' && *s <= '9') {
+            out[k++] = *s;
+        }
+    }
     out[k] = '\0';
 }
 
 /* The digits of a victim's identifier, to find it in the sample: appended
- * to victims when it has a run of at least 7. */
+ * to victims when it has a run of at least 7. Of an international number
+ * only the digits after a country code of up to 3 (at least 7 kept): the
+ * same subscriber written nationally ("sip:07700900123@...", for
+ * +447700900123) holds those, not the country code. */
 static void remember_victim_digits(json_t *victims, const char *value) {
     char digits[64];
     digits_of(value, digits, sizeof digits);
-    if (has_digit_run(value, 7)) json_array_append_new(victims, json_string(digits));
+    if (!xc_number_run(value, 7)) return;
+    size_t len = strlen(digits), skip = value[0] == '+' && len > 7 ? len - 7 : 0;
+    json_array_append_new(victims, json_string(digits + (skip > 3 ? 3 : skip)));
 }
 
 /* Victim observables: pseudonymise e164 values under the newest key, drop
@@ -136,7 +139,7 @@ static void protect_victims(const cl_policy *p, json_t *obs, json_t *victims, cl
                 continue;
             }
         }
-        if (has_digit_run(value, 7) || !strcmp(kind, "e164")) {
+        if (xc_number_run(value, 7) || !strcmp(kind, "e164")) {
             json_array_remove(obs, i);
             out->dropped++;
         }
@@ -179,7 +182,7 @@ static void scrub_sample(json_t *root, const json_t *victims) {
     static const char *const callee_fields[] = {"to", "request_uri"};
     for (int i = 0; i < 2; i++) {
         const char *v = json_string_value(json_object_get(sample, callee_fields[i]));
-        if (v && has_digit_run(v, 7)) json_object_del(sample, callee_fields[i]);
+        if (v && xc_number_run(v, 7)) json_object_del(sample, callee_fields[i]);
     }
     static const char *const caller_fields[] = {"from", "pai"};
     for (int i = 0; i < 2; i++) {
@@ -284,7 +287,13 @@ fs_code cl_feedback_event(const char *issuer, bool false_positive, const char *r
         "recommended_action", "action", "NONE", "scope", "sip_ingress", "ttl_s", 0,
         "handling", "tlp", tlp && *tlp ? tlp : "amber");
     if (!root) return fs_fail(e, FS_ERR_NOMEM, "cannot build the feedback event");
-    if (audience) json_object_set(json_object_get(root, "handling"), "audience", (json_t *)audience);
+    /* a red event reaches its issuer (the reporter) and its audience only:
+     * without the referenced event's issuer in it, the sighting would be
+     * hidden from the one member it is addressed to */
+    if (audience)
+        json_object_set(json_object_get(root, "handling"), "audience", (json_t *)audience);
+    else if (tlp && !strcmp(tlp, "red") && strcmp(ref_issuer, issuer))
+        json_object_set_new(json_object_get(root, "handling"), "audience", json_pack("[s]", ref_issuer));
     set_time(root, "created", now_ms);
     set_time(root, "first_seen", now_ms);
     set_time(root, "last_seen", now_ms);
@@ -295,11 +304,28 @@ fs_code cl_feedback_event(const char *issuer, bool false_positive, const char *r
         json_decref(root);
         return FS_ERR_FORMAT;
     }
+    /* the test share applies and the hub refuses with clear_identifier:
+     * a victim's number given with --observable must not leave in clear */
+    unsigned clear = xc_event_clear_ids(&chk, &r);
     xc_event_free(&chk);
+    if (clear) {
+        char buf[300];
+        json_decref(root);
+        return fs_fail(e, FS_ERR_FORMAT, "clear subscriber identifier: %s", xc_report_format(&r, buf, sizeof buf));
+    }
     *out = json_dumps(root, JSON_COMPACT);
     json_decref(root);
     if (!*out) return fs_fail(e, FS_ERR_NOMEM, "out of memory");
     *out_len = strlen(*out);
+    if (*out_len > XC_EVENT_MAX_BYTES) { /* no hub takes it, nor signing: --dry-run must not pass it */
+        fs_fail(e, FS_ERR_LIMIT, "the feedback event would be %zu bytes, an event is at most %d: shorten the "
+                                 "note (%zu bytes) or give fewer observables",
+                *out_len, XC_EVENT_MAX_BYTES, note ? strlen(note) : 0);
+        free(*out);
+        *out = NULL;
+        *out_len = 0;
+        return FS_ERR_LIMIT;
+    }
     return FS_OK;
 }
 

@@ -138,6 +138,10 @@ void xc_event_free(xc_event *ev);
 
 size_t xc_event_nobs(const xc_event *ev);
 bool xc_event_observable(const xc_event *ev, size_t i, xc_observable *out);
+/* s holds a number of at least min digits as the hub's clear-identifier
+ * test reads one: through visual separators and %XX escapes in a user part
+ * ("tel:+44-7700-900123", "sip:+44%37700900123@..."), not a host's address. */
+bool xc_number_run(const char *s, size_t min);
 
 /* Clear subscriber identifiers the hub must refuse: an observable with role
  * victim whose value holds a run of 7+ digits (an MSISDN, IMSI or ICCID in
@@ -190,6 +194,8 @@ void xc_keypair_wipe(xc_keypair *kp);
 
 #define XC_REGISTRY_MAX_BYTES (4u << 20)
 #define XC_REGISTRY_MAX_MEMBERS 10000
+#define XC_REGISTRY_VALUES_BASE 1024       /* JSON values a registry may hold: 1024... */
+#define XC_REGISTRY_BYTES_PER_VALUE 16     /* ...and one per 16 bytes */
 
 typedef struct xc_member {
     char issuer[XC_ISSUER_MAX + 1];

@@ -814,6 +814,8 @@ static unsigned clear_ids(const xc_event *ev, xc_report *r, bool victims) {
     return found;
 }
 
+bool xc_number_run(const char *s, size_t min) { return s && has_digit_run(s, min); }
+
 unsigned xc_event_clear_ids(const xc_event *ev, xc_report *r) { return clear_ids(ev, r, true); }
 
 unsigned xc_event_hmac_values(const xc_event *ev, xc_report *r) { return clear_ids(ev, r, false); }

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdalign.h>
 #include <stddef.h>
@@ -31,7 +32,9 @@ fs_code xc_read_file(const char *path, size_t max, bool secret, const char *what
                      size_t *len, fs_err *e) {
     *buf = NULL;
     *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO with no writer would block the open for ever,
+     * before fstat could refuse it; a regular file reads as without it */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return fs_fail(e, FS_ERR_IO, "%s %s: %s", what, path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -150,7 +153,7 @@ fs_code xc_keypair_generate(const char *issuer, xc_keypair *kp, fs_err *e) {
     if (!issuer || !xc_issuer_valid(issuer, strlen(issuer)))
         return fs_fail(e, FS_ERR_USAGE,
                        "issuer '%s' is not org:<MCC>-<MNC> (e.g. org:234-15) or org:<name> "
-                       "([a-z0-9._-]{1,64})",
+                       "([a-z0-9._-]{1,64}, not digits and '-' alone: those must be an MCC-MNC)",
                        issuer ? issuer : "");
     snprintf(kp->issuer, sizeof kp->issuer, "%s", issuer);
     crypto_sign_keypair(kp->pk, kp->sk);
@@ -357,6 +360,13 @@ fs_code xc_registry_parse(const char *buf, size_t len, xc_registry *reg, fs_err 
     if (len > XC_REGISTRY_MAX_BYTES)
         return fs_fail(e, FS_ERR_LIMIT, "trust registry of %zu bytes exceeds %u", len,
                        XC_REGISTRY_MAX_BYTES);
+    /* as every answer a client reads (docs/exchange.md): jansson's tree of
+     * "[{},{},...]" takes about 76 times its bytes, 300 MB for a registry
+     * at the limit; a member entry is about 30 bytes a value */
+    size_t max_values = XC_REGISTRY_VALUES_BASE + len / XC_REGISTRY_BYTES_PER_VALUE;
+    if (!xc_json_within(buf, len, UINT_MAX, max_values))
+        return fs_fail(e, FS_ERR_LIMIT, "trust registry: more than %zu JSON values in %zu bytes (%d and one per %d bytes)",
+                       max_values, len, XC_REGISTRY_VALUES_BASE, XC_REGISTRY_BYTES_PER_VALUE);
     json_error_t jerr;
     json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)

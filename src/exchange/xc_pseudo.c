@@ -14,9 +14,11 @@
 #include "xc_internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *const kind_names[] = {"msisdn", "imsi", "iccid"};
@@ -223,6 +225,12 @@ fs_code xc_pseudo_save(const char *path, const xc_pseudo_keys *ks, fs_err *e) {
         sodium_memzero(key, sizeof key);
     }
     o += (size_t)snprintf(text + o, sizeof text - o, "\n]}\n");
+    /* a key file reached through a symlink (a shared folder, a config
+     * management link) is rotated where it lives: renamed over, the link
+     * would become a copy and the file it named keep the old keys */
+    char real[PATH_MAX];
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode) && realpath(path, real)) path = real;
     int w = snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
     if (w < 0 || (size_t)w >= sizeof tmp) return fs_fail(e, FS_ERR_USAGE, "%s: path too long", path);
     fs_code c = xc_write_file(tmp, text, o, 0600, true, e);

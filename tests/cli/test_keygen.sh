@@ -59,6 +59,12 @@ for bad in "234-15" "org:" "org:23-15" "org:234-1" "org:234-1516" "org:Upper" "o
     expect_exit 2 "keygen refuses issuer '$bad'" "$FS38" keygen --issuer "$bad" --out "$TMPD/bad"
     ok "refused issuer is named ('$bad')" grep -qF -- "$bad" "$TMPD/err"
 done
+# a name of digits and '-' alone looks like a PLMN and must be one: the help
+# and the refusal say so (they gave [a-z0-9._-]{1,64}, which "12345" matches)
+expect_exit 2 "keygen refuses issuer 'org:12345'" "$FS38" keygen --issuer org:12345 --out "$TMPD/bad"
+ok "...the refusal says why" grep -q "not digits and '-' alone: those must be an MCC-MNC" "$TMPD/err"
+"$FS38" keygen --help >"$TMPD/help"
+ok "keygen --help says a name of digits and '-' must be an MCC-MNC" grep -q "digits and '-' alone must be an MCC-MNC" "$TMPD/help"
 ok "nothing written for refused issuers" test ! -e "$TMPD/bad"
 expect_exit 2 "keygen without --out" "$FS38" keygen --issuer org:234-15
 expect_exit 2 "keygen without --issuer" "$FS38" keygen --out "$TMPD/k3"
@@ -109,6 +115,10 @@ ok "stdin: unterminated last line gives the same value" grep -q -- " $VALUE\$" "
 printf '+44%0300d\n' 1 >"$TMPD/in"
 expect_exit 2 "stdin: over-long line refused" bash -c "'$FS38' hash-id --key-file '$CK' - <'$TMPD/in'"
 ok "stdin: over-long line named" grep -q 'stdin line 1: longer than 254' "$TMPD/err"
+# of several values, the refused one is named by place and value (the
+# output so far does not say which: the run stops at it)
+expect_exit 2 "a bad value among several" "$FS38" hash-id --key-file "$CK" +447700900123 +4477009001234567 +447700900124
+ok "...named by place and value" grep -q "argument 2 '+4477009001234567': MSISDN must have 7 to 15 digits" "$TMPD/err"
 expect_exit 0 "imsi" "$FS38" hash-id --key-file "$CK" --kind imsi 234150123456789
 ok "imsi_hmac" grep -q '^imsi_hmac 2026-11 ' "$TMPD/out"
 expect_exit 0 "iccid" "$FS38" hash-id --key-file "$CK" --kind iccid 8944100000000000001
@@ -133,6 +143,17 @@ ok "newest key used" grep -q '^msisdn_hmac 2026-12 ' "$TMPD/out"
 ok "new key gives a new value" bash -c "! grep -q -- '$VALUE' '$TMPD/out'"
 expect_exit 0 "older key on request" "$FS38" hash-id --key-file "$CK" --key-id 2026-11 +447700900123
 ok "older key gives the old value" grep -q -- " $VALUE\$" "$TMPD/out"
+# a key file reached through a symlink is rotated where it lives: the link
+# stays a link and the file it names gets the new key (renamed over, the link
+# became a copy and the file kept the old keys only)
+mkdir -m 700 "$TMPD/shared"
+cp -p "$CK" "$TMPD/shared/community.key"
+ln -s "$TMPD/shared/community.key" "$TMPD/community-link.key"
+expect_exit 0 "rotate through a symlink" "$FS38" hash-id --new-key --key-id via-link --out "$TMPD/community-link.key"
+ok "...the link is still a link" test -L "$TMPD/community-link.key"
+ok "...the file it names has the new key" grep -q '"key_id":"via-link"' "$TMPD/shared/community.key"
+ok "...and the older keys" grep -q '"key_id":"2026-11"' "$TMPD/shared/community.key"
+ok "...still 0600" test "$(stat -c %a "$TMPD/shared/community.key")" = 600
 expect_exit 2 "duplicate key id refused" "$FS38" hash-id --new-key --key-id 2026-11 --out "$CK"
 expect_exit 2 "unknown --key-id" "$FS38" hash-id --key-file "$CK" --key-id 1999 +447700900123
 expect_exit 2 "bad key id" "$FS38" hash-id --new-key --key-id "a b" --out "$TMPD/c2.key"
@@ -161,6 +182,17 @@ chmod 644 "$CK"
 expect_exit 2 "readable key file refused" "$FS38" hash-id --key-file "$CK" +447700900123
 ok "refusal says chmod" grep -q 'chmod 600' "$TMPD/err"
 
+# a FIFO with no writer as a key file: refused as no regular file, not waited
+# on for ever (the open blocked before fstat could refuse it)
+mkfifo -m 600 "$TMPD/fifo.key"
+expect_exit 2 "sign --signing-key FIFO refused, not waited on" timeout 10 "$FS38" sign --signing-key "$TMPD/fifo.key" </dev/null
+ok "...named" grep -q "key file $TMPD/fifo.key: not a regular file" "$TMPD/err"
+expect_exit 2 "hash-id --key-file FIFO refused, not waited on" timeout 10 "$FS38" hash-id --key-file "$TMPD/fifo.key" +447700900123
+ok "...named" grep -q "community key file $TMPD/fifo.key: not a regular file" "$TMPD/err"
+expect_exit 2 "hash-id --new-key --out FIFO refused, not waited on" timeout 10 "$FS38" hash-id --new-key --key-id k9 --out "$TMPD/fifo.key"
+ok "...named" grep -q "community key file $TMPD/fifo.key: not a regular file" "$TMPD/err"
+rm -f "$TMPD/fifo.key"
+
 # --- sight --observable: a long value is kept whole, with its role ---------------------
 UA=$(printf 'A%.0s' {1..300})
 expect_exit 0 "sight --dry-run with a 300-byte observable" "$FS38" sight --dry-run \
@@ -172,6 +204,13 @@ ok "the role is kept" grep -qF '"role":"tool"' "$TMPD/out"
 expect_exit 0 "sight --tlp GREEN" "$FS38" sight --dry-run --tlp GREEN \
     --signing-key "$TMPD/keys/$KID.key" --event org:208-01/0193a5e0-7c1e-7d2a-9b1f-5e4c3d2b1a00 --observable ip:198.51.100.7
 ok "sight --tlp GREEN: green" grep -qF '"tlp":"green"' "$TMPD/out"
+# red: the hub shows a red event to its issuer (the reporter) and its audience
+# only, so the audience names the shared event's issuer (without it, the
+# issuer the feedback is for could not read it with GET /v1/sightings)
+expect_exit 0 "sight --tlp red" "$FS38" sight --dry-run --tlp red \
+    --signing-key "$TMPD/keys/$KID.key" --event org:208-01/0193a5e0-7c1e-7d2a-9b1f-5e4c3d2b1a00 --observable ip:198.51.100.7
+ok "sight --tlp red: audience is the shared event's issuer" \
+    test "$(jq -c .handling "$TMPD/out")" = '{"tlp":"red","audience":["org:208-01"]}'
 expect_exit 2 "sight --tlp purple" "$FS38" sight --dry-run --tlp purple \
     --signing-key "$TMPD/keys/$KID.key" --event org:208-01/0193a5e0-7c1e-7d2a-9b1f-5e4c3d2b1a00 --observable ip:198.51.100.7
 if [ -w /dev/full ]; then
@@ -179,6 +218,17 @@ if [ -w /dev/full ]; then
         --event org:208-01/0193a5e0-7c1e-7d2a-9b1f-5e4c3d2b1a00 --observable ip:198.51.100.7 >/dev/full"
     ok "sight output error explained" grep -q 'writing to stdout' "$TMPD/err"
 fi
+# a victim's number given with --observable: subscriber identifiers of victims
+# never travel in clear (the spec; share checks it, the hub refuses it with
+# clear_identifier), so sight refuses it before signing, dry run included
+expect_exit 2 "sight refuses a victim's number in clear" "$FS38" sight --dry-run \
+    --signing-key "$TMPD/keys/$KID.key" --event org:208-01/0193a5e0-7c1e-7d2a-9b1f-5e4c3d2b1a00 \
+    --observable e164:+447700900123:victim
+ok "...nothing printed" test ! -s "$TMPD/out"
+ok "...the observable named" grep -q "observables\[0\].value: a victim's subscriber identifier in clear (kind e164)" "$TMPD/err"
+expect_exit 0 "sight: a victim address is no subscriber identifier" "$FS38" sight --dry-run \
+    --signing-key "$TMPD/keys/$KID.key" --event org:208-01/0193a5e0-7c1e-7d2a-9b1f-5e4c3d2b1a00 \
+    --observable ip:198.51.100.7:victim
 # --cache holding the event, but only victim observables (never reported back):
 # the refusal must not ask for "--cache FILE holding the event"
 python3 - "$ROOT/tests/data/exchange/valid/spec-example.json" >"$TMPD/cache.ndjson" <<'PY'
@@ -192,6 +242,14 @@ expect_exit 2 "sight --cache: only victim observables" "$FS38" sight --dry-run -
     --event "$(python3 -c 'import json,sys; e=json.load(open(sys.argv[1])); print(e["issuer"]+"/"+e["event_id"])' "$TMPD/cache.ndjson")" \
     --cache "$TMPD/cache.ndjson"
 ok "the refusal says the observables are victims" grep -q 'role victim' "$TMPD/err"
+# a note that makes the event larger than an event may be: refused, dry run
+# included (it printed the event and said 0; the real run failed signing it)
+NOTE=$(head -c 70000 /dev/zero | tr '\0' a)
+expect_exit 2 "sight --dry-run with a 70 KB note" "$FS38" sight --dry-run \
+    --signing-key "$TMPD/keys/$KID.key" --event org:208-01/0193a5e0-7c1e-7d2a-9b1f-5e4c3d2b1a00 \
+    --observable ip:198.51.100.7 --note "$NOTE"
+ok "...nothing printed" test ! -s "$TMPD/out"
+ok "...the note named" grep -q "an event is at most 65536: shorten the note (70000 bytes)" "$TMPD/err"
 # --cache holding a TLP:RED event: its observables went out in an amber feedback,
 # which the hub gives every member; the feedback is red, for the event's readers
 python3 - "$ROOT/tests/data/exchange/valid/spec-example.json" >"$TMPD/red.ndjson" <<'PY'

@@ -55,6 +55,30 @@ expect_exit 1 "a pretty event with a syntax error" "$FS38" validate "$TMPD/comma
 ok "...one event, one invalid" grep -q "1 event, 1 invalid" "$TMPD/err"
 ok "...the error at its line and field" grep -q "^$TMPD/comma.json:13: \$: not valid JSON at byte [0-9]* (in handling): string or '}' expected" "$TMPD/out"
 ok "...reported once" test "$(wc -l <"$TMPD/out")" -eq 1
+# NDJSON whose first event was cut short after a comma is still NDJSON: the
+# cut line is the one named, and the events after it are each checked (read
+# as one document: "1 event, 1 invalid" at the valid line 2, line 3 unchecked)
+{ head -1 "$TMPD/ev.ndjson" | sed 's/"status".*//'; head -1 "$TMPD/ev.ndjson"
+  head -1 "$TMPD/ev.ndjson" | sed 's/"version":1,/"version":0,/'; } >"$TMPD/cut-first.ndjson"
+expect_exit 1 "NDJSON with its first line cut" "$FS38" validate "$TMPD/cut-first.ndjson"
+ok "...three events, two invalid" grep -q "3 events, 2 invalid" "$TMPD/err"
+ok "...the cut line named" grep -q "^$TMPD/cut-first.ndjson:1: \$: not valid JSON" "$TMPD/out"
+ok "...the valid line 2 not blamed" bash -c "! grep -q '^$TMPD/cut-first.ndjson:2:' '$TMPD/out'"
+ok "...line 3 checked" grep -q "^$TMPD/cut-first.ndjson:3: version:" "$TMPD/out"
+# ...while a hand-written event whose unindented observables lack a comma
+# stays one event, its error at its line
+python3 - "$ROOT/tests/data/exchange/valid/spec-example.json" >"$TMPD/nocomma.json" <<'PY'
+import json, sys
+e = json.load(open(sys.argv[1]))
+rest = {k: v for k, v in e.items() if k not in ("schema_version", "observables")}
+print('{"schema_version":"1.0",\n"observables":[')
+for o in e["observables"]:
+    print(json.dumps(o, separators=(",", ":")))
+print("],\n" + json.dumps(rest, separators=(",", ":"))[1:])
+PY
+expect_exit 1 "an event with observables lacking a comma" "$FS38" validate "$TMPD/nocomma.json"
+ok "...one event, one invalid" grep -q "1 event, 1 invalid" "$TMPD/err"
+ok "...the error at its line" grep -q "^$TMPD/nocomma.json:4: \$: not valid JSON" "$TMPD/out"
 expect_exit 2 "missing file" "$FS38" validate "$TMPD/nope.ndjson"
 # an unreadable input is named, and the inputs after it are still checked
 expect_exit 2 "missing then good" "$FS38" validate "$TMPD/nope.ndjson" "$TMPD" "$TMPD/mixed.ndjson"

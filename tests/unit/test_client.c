@@ -439,6 +439,49 @@ static void test_pseudonymise(void) {
     json_decref(o);
     cl_prepared_free(&out);
 
+    /* the same victim written otherwise in the sample: nationally in From
+     * ("07700900123" for +447700900123), escaped in PAI (%37 is '7', RFC
+     * 3261 19.1.4), a callee number with visual separators in To: none
+     * leaves in clear (each stayed: digits read literally, runs of 7 only) */
+    {
+        const char *victim = "[{\"kind\":\"ip\",\"value\":\"198.51.100.7\",\"role\":\"source\"},"
+                             "{\"kind\":\"e164\",\"value\":\"+447700900123\",\"role\":\"victim\"}]";
+        event_json(ev, sizeof ev, "org:local", ID_A, 1, "active", 600, "CLI_SPOOFING", 85, victim);
+        json_t *in = json_loads(ev, 0, NULL);
+        json_t *sample = json_object_get(json_object_get(in, "evidence"), "sample");
+        json_object_set_new(sample, "from", json_string("<sip:07700900123@home.example>"));
+        json_object_set_new(sample, "pai", json_string("<sip:+44%37%37%30%30900123@home.example>"));
+        json_object_set_new(sample, "to", json_string("<tel:+44-7700-900-555>"));
+        json_object_set_new(sample, "request_uri", json_string("sip:%2B447700900555@ims.example.net"));
+        char *text = json_dumps(in, JSON_COMPACT);
+        json_decref(in);
+        CHECK(text != NULL);
+        if (text) {
+            CHECK_EQ_INT(cl_share_prepare(&p, "org:234-15", text, strlen(text), now, &out, &e), CL_SHARE);
+            o = prepared_json(&out);
+            sample = json_object_get(json_object_get(o, "evidence"), "sample");
+            CHECK_MSG(!json_object_get(sample, "from"), "%s", out.json);
+            CHECK_MSG(!json_object_get(sample, "pai"), "%s", out.json);
+            CHECK_MSG(!json_object_get(sample, "to"), "%s", out.json);
+            CHECK_MSG(!json_object_get(sample, "request_uri"), "%s", out.json);
+            CHECK(json_object_get(sample, "call_id") != NULL);
+            json_decref(o);
+            cl_prepared_free(&out);
+            /* another caller's number stays: only the victim's digits are scrubbed */
+            in = json_loads(text, 0, NULL);
+            sample = json_object_get(json_object_get(in, "evidence"), "sample");
+            json_object_set_new(sample, "from", json_string("<sip:+33612345678@evil.example>"));
+            json_object_del(sample, "pai");
+            free(text);
+            text = json_dumps(in, JSON_COMPACT);
+            json_decref(in);
+            CHECK_EQ_INT(cl_share_prepare(&p, "org:234-15", text, strlen(text), now, &out, &e), CL_SHARE);
+            CHECK(out.json && strstr(out.json, "<sip:+33612345678@evil.example>") != NULL);
+            cl_prepared_free(&out);
+            free(text);
+        }
+    }
+
     /* a finding about an element (SIP-TOPO-*, SIP-INFO-*): the message is
      * one our network sent for a subscriber, whose number (From, PAI) is no
      * attacker's: the sample keeps neither (the caller observable is the

@@ -484,6 +484,43 @@ static void test_registry(void) {
         CHECK_MSG(strstr(e.msg, bad[i].want) != NULL, "registry case %zu: %s", i, e.msg);
         CHECK(r1.members == NULL && r1.n == 0);
     }
+    /* a registry of 1 MiB padded with "{}," (a hostile hub's answer to GET
+     * /v1/registry): refused before jansson builds ~80 MB of it, as every
+     * other answer a client reads; a registry of real entries still loads */
+    {
+        size_t cap = 1u << 20, o = 0;
+        char *big = malloc(cap + 512);
+        CHECK(big != NULL);
+        if (big) {
+            o += (size_t)snprintf(big, 512,
+                                  "{\"members\":[{\"issuer\":\"org:234-15\",\"kid\":\"%s\",\"public_key\":\"%s\","
+                                  "\"status\":\"active\"}],\"x-pad\":[{}",
+                                  ka.kid, pk);
+            while (o + 3 < cap) o += (size_t)snprintf(big + o, 4, ",{}");
+            o += (size_t)snprintf(big + o, 4, "]}");
+            CHECK_MSG(xc_registry_parse(big, o, &r1, &e) == FS_ERR_LIMIT, "padded registry of %zu bytes accepted", o);
+            CHECK_MSG(strstr(e.msg, "JSON values") != NULL, "%s", e.msg);
+            CHECK(r1.members == NULL && r1.n == 0);
+            /* 2000 entries with a certificate each: well within the bound */
+            o = (size_t)snprintf(big, cap, "{\"members\":[");
+            for (int i = 0; i < 2000; i++) {
+                xc_keypair k;
+                char kpk[64];
+                xc_keypair_generate("org:234-15", &k, &e);
+                xc_b64_encode(k.pk, 32, kpk, sizeof kpk);
+                o += (size_t)snprintf(big + o, cap - o,
+                                      "%s{\"issuer\":\"org:234-15\",\"kid\":\"%s\",\"public_key\":\"%s\",\"status\":\"active\","
+                                      "\"cert_sha256\":\"%064x\"}",
+                                      i ? "," : "", k.kid, kpk, i);
+                xc_keypair_wipe(&k);
+            }
+            o += (size_t)snprintf(big + o, cap - o, "]}");
+            CHECK_MSG(xc_registry_parse(big, o, &r1, &e) == FS_OK, "%s", e.msg);
+            CHECK_EQ_INT((long)r1.n, 2000);
+            xc_registry_free(&r1);
+            free(big);
+        }
+    }
     const char *cert = "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF";
     snprintf(line, sizeof line,
              "{\"members\":[{\"issuer\":\"org:234-15\",\"kid\":\"%s\",\"public_key\":\"%s\",\"status\":\"active\",\"cert_sha256\":\"%s\",\"x-contact\":\"soc@example\"}],\"x-updated\":1}",
