@@ -63,9 +63,9 @@ typedef struct cfg_ctx {
 static fs_code fail_node(cfg_ctx *x, const yaml_node_t *n, const char *fmt, const char *arg) {
     char what[400];
     snprintf(what, sizeof what, fmt, arg);
-    fs_code rc = fs_fail(x->e, FS_ERR_CONFIG, "%s:%zu:%zu: %s: %s", x->name,
+    fs_code rc = fs_fail(x->e, FS_ERR_CONFIG, "%s:%zu:%zu: %s%s%s", x->name,
                          (size_t)n->start_mark.line + 1, (size_t)n->start_mark.column + 1, x->path,
-                         what);
+                         x->path[0] ? ": " : "", what); /* the document itself: no key to name */
     /* keys and values are quoted as written: a control character (a terminal
      * escape written as "\e[2J") is shown as '?' */
     for (char *q = x->e ? x->e->msg : NULL; q && *q; q++)
@@ -240,7 +240,8 @@ static fs_code limits_key(cfg_ctx *x, const char *key, yaml_node_t *v) {
     if (!strcmp(key, "max_member_connections")) return get_u32(x, v, 0, 1000000, &c->max_member_connections);
     if (!strcmp(key, "timeout_s")) return get_u32(x, v, 1, 86400, &c->timeout_s);
     if (!strcmp(key, "request_timeout_s")) return get_u32(x, v, 1, 86400, &c->request_timeout_s);
-    if (!strcmp(key, "max_stream_clients")) return get_u32(x, v, 0, 100000, &c->max_stream_clients);
+    /* 1 at least: 0 served no follower (it is "no cap" for the per-member limits) */
+    if (!strcmp(key, "max_stream_clients")) return get_u32(x, v, 1, 100000, &c->max_stream_clients);
     if (!strcmp(key, "max_member_streams")) return get_u32(x, v, 0, 100000, &c->max_member_streams);
     if (!strcmp(key, "stream_buffer")) return get_uint(x, v, 65536, 1u << 30, &c->stream_buffer);
     if (!strcmp(key, "stream_backlog")) return get_u32(x, v, 0, 10000, &c->stream_backlog);

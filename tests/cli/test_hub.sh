@@ -1129,6 +1129,14 @@ config_errors() {
     printf 'tls: {cert: pki/hub.crt, key: pki/hub.key, ca: pki/ca.crt}\nregistry: pki\nstore: "sqlite:regdir.db"\n' >"$W/bad9.yaml"
     expect_exit 2 "a folder as the registry" "$FS38" hub --config "$W/bad9.yaml" --check
     ok "...the error says it is a folder" grep -q "registry '.*/pki': Is a directory" "$TMPD/err"
+    # a document that is not a map: "bad10.yaml:1:1: : expected a map of keys" (no key to name)
+    printf 'just a line\n' >"$W/bad10.yaml"
+    expect_exit 2 "a config that is one line of text" "$FS38" hub --config "$W/bad10.yaml" --check
+    ok "...the error says so, without an empty key" grep -q "bad10.yaml:1:1: expected a map of keys" "$TMPD/err"
+    # max_stream_clients 0 served no follower (0 is "no cap" for the per-member limits)
+    printf 'tls: {cert: pki/hub.crt, key: pki/hub.key, ca: pki/ca.crt}\nregistry: registry.json\nlimits: {max_stream_clients: 0}\n' >"$W/bad11.yaml"
+    expect_exit 2 "max_stream_clients: 0" "$FS38" hub --config "$W/bad11.yaml" --check
+    ok "...named as out of range" grep -q "bad11.yaml:3:30: limits.max_stream_clients: .0. is not an integer in 1..100000" "$TMPD/err"
     expect_exit 0 "hub --help" "$FS38" hub --help
     ok "help explains mutual TLS" grep -q 'client certificate' "$TMPD/out"
     expect_exit 2 "hub without --config" "$FS38" hub
