@@ -22,7 +22,10 @@
 /* ---- limits ------------------------------------------------------------- */
 
 #define SIP_MAX_HEADERS 256   /* hard cap on the index size (compile time) */
-#define SIP_MAX_ANOMALIES 16  /* further anomalies are counted, not stored */
+/* Room for every anomaly code (each is recorded once): a message that
+ * collects many protocol codes and notes must not push out a later
+ * malformed or limit one (a 17th code, an oversized Refer-To, was lost). */
+#define SIP_MAX_ANOMALIES 64
 
 typedef struct sip_limits {
     uint32_t max_message;    /* bytes, start line to end of body (default 65535) */
@@ -313,7 +316,7 @@ typedef enum sip_anomaly_class {
     X(KEEPALIVE, NOTE, "only CRLF keep-alives, no message (RFC 5626 ping)")            \
     X(RURI_ATYPICAL_SCHEME, NOTE, "Request-URI uses a registered non-SIP scheme (RFC 4475 3.3.3)") \
     X(CALL_ID_SYNTAX, MALFORMED, "Call-ID is empty, holds whitespace or a control character, or more than one '@'") \
-    X(TAG_SYNTAX, MALFORMED, "From/To tag is empty or holds whitespace, a control character or one of , < > \" ;") \
+    X(TAG_SYNTAX, MALFORMED, "From/To tag is empty, given twice, or holds whitespace, a control character or one of , < > \" ;") \
     X(CONTROL_CHARACTER, MALFORMED, "raw control character (CTL other than HTAB, not escaped) in a header value") \
     X(CONTACT_WILDCARD, PROTOCOL, "Contact: * outside a REGISTER with Expires: 0 and no other contact")
 
@@ -380,7 +383,7 @@ typedef struct sip_msg {
     uint8_t pre_ok;
     fs_str pre_uri[2];
 
-    /* anomalies in the order found (first SIP_MAX_ANOMALIES kept) */
+    /* anomalies in the order found, each code once (all of them fit) */
     uint8_t nanom;
     uint16_t anom_total;
     uint8_t anom[SIP_MAX_ANOMALIES];

@@ -274,8 +274,9 @@ sip_anomaly_class sip_anomaly_class_of(sip_anomaly a) {
     return (unsigned)a < SIP_A__COUNT ? (sip_anomaly_class)anomaly_info[a].cls : SIP_AC_NOTE;
 }
 
-/* Each code is recorded once; past SIP_MAX_ANOMALIES distinct codes only the
- * total grows (so a flood of problems cannot grow the message). */
+/* Each code is recorded once, so a flood of problems cannot grow the
+ * message, and anom[] has room for every code: none is dropped. */
+_Static_assert(SIP_A__COUNT <= SIP_MAX_ANOMALIES, "anom[] must hold every anomaly code");
 void sip_msg_add_anomaly(sip_msg *m, sip_anomaly a) {
     assert(a > SIP_A_NONE && a < SIP_A__COUNT);
     if (sip_msg_has_anomaly(m, a)) return;

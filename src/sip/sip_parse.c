@@ -541,19 +541,26 @@ static void core_field(sip_msg *m, parse_ctx *c, sip_header_id id, fs_str v) {
  * [p, e): not the CRLF (or bare LF) that ends the line or a folded one, not
  * the octet a backslash escapes (quoted-pair, RFC 3261 25.1: "\<NUL>" is
  * legal inside a quoted string, RFC 4475 3.1.1.2). A CR not followed by an
- * LF is always one: quoted-pair excludes CR and LF. A backslash escapes the
- * CTL only when it is not itself escaped: in "\\<NUL>" the NUL is raw. */
-static bool header_ctl(const char *p, const char *e) {
-    for (const char *b = p; p < e; p++) {
+ * LF is always one: quoted-pair excludes CR and LF. A backslash escapes only
+ * inside a quoted string, or a comment where the header has them (comments:
+ * User-Agent, Server, Retry-After), and only when it is not itself escaped:
+ * in "\\<NUL>" the NUL is raw, and so it is in "x\<NUL>" or ";p=\<NUL>",
+ * where no quoted-pair can be (a NUL there cuts the value short to a C
+ * string reader). */
+static bool header_ctl(const char *p, const char *e, bool comments) {
+    bool quoted = false;
+    unsigned depth = 0; /* comment nesting, outside quoted strings */
+    for (; p < e; p++) {
         unsigned char ch = (unsigned char)*p;
-        if ((ch >= 0x20 && ch != 0x7f) || ch == '\t' || ch == '\n') continue;
-        if (ch == '\r') {
-            if (p + 1 < e && p[1] == '\n') continue;
-            return true;
+        if (ch == '\\' && (quoted || depth)) {
+            if (p + 1 < e && p[1] != '\r' && p[1] != '\n') p++; /* the octet it escapes */
+            continue;
         }
-        size_t slashes = 0; /* the run of backslashes before p: an odd one escapes it */
-        for (const char *q = p; q > b && q[-1] == '\\'; q--) slashes++;
-        if (slashes & 1) continue;
+        if (ch == '"' && !depth) quoted = !quoted;
+        else if (comments && !quoted && ch == '(') depth++;
+        else if (comments && !quoted && ch == ')' && depth) depth--;
+        if ((ch >= 0x20 && ch != 0x7f) || ch == '\t' || ch == '\n') continue;
+        if (ch == '\r' && p + 1 < e && p[1] == '\n') continue;
         return true;
     }
     return false;
@@ -744,7 +751,8 @@ sip_parse_status sip_parse(sip_msg *m, const char *buf, size_t len, const sip_li
             const char *eol = h->value.p + h->value.len;
             while (eol < end && (*eol == ' ' || *eol == '\t' || *eol == '\r')) eol++;
             if (eol < end && *eol == '\n') eol++;
-            if (header_ctl(h->name.p, eol)) {
+            bool comments = h->id == SIP_H_USER_AGENT || h->id == SIP_H_SERVER || h->id == SIP_H_RETRY_AFTER;
+            if (header_ctl(h->name.p, eol, comments)) {
                 sip_msg_add_anomaly(m, SIP_A_CONTROL_CHARACTER);
                 break;
             }

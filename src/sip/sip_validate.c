@@ -114,29 +114,70 @@ static inline bool host_edges_ok(const char *h, size_t n) {
     return last != '-' && last != '.';
 }
 
+/* [p, e) is an IPv6address (RFC 3261 25.1 as corrected by RFC 5954, the
+ * grammar of RFC 3986 3.2.2): eight h16 (1-4 hex digits) parted by ':', or
+ * fewer with one "::" standing for the rest; the last 32 bits may be a
+ * dotted IPv4 address (decimal octets 0-255; leading zeros let pass). Not
+ * "2001:db8:::192.0.2.1" (three colons, RFC 5118 4.10), "1::2::3", nine
+ * groups, a 5-digit group or an IPv4 address in brackets: stacks reject
+ * such a reference or read another address in it. */
+static bool ipv6_ok(const char *p, const char *e) {
+    unsigned groups = 0;
+    bool dcolon = false;
+    if (e - p >= 2 && p[0] == ':' && p[1] == ':') {
+        dcolon = true;
+        p += 2;
+        if (p == e) return true; /* "::" */
+    }
+    for (;;) {
+        const char *g = p;
+        while (p < e && p - g < 5 && (sip_ctype[(unsigned char)*p] & SIP_CC_HEX)) p++;
+        if (p < e && *p == '.') { /* the IPv4 tail: the last piece, two groups */
+            p = g;
+            for (int i = 0; i < 4; i++) {
+                const char *d = p;
+                unsigned v = 0;
+                while (p < e && p - d < 3 && sip_is_digit((unsigned char)*p)) v = v * 10 + (unsigned)(*p++ - '0');
+                if (p == d || v > 255 || (i < 3 && (p >= e || *p++ != '.'))) return false;
+            }
+            groups += 2;
+            break;
+        }
+        if (p == g || p - g > 4) return false;
+        groups++;
+        if (p == e) break;
+        if (*p != ':') return false;
+        p++;
+        if (p < e && *p == ':') {
+            if (dcolon) return false; /* a second "::" */
+            dcolon = true;
+            p++;
+            if (p == e) break; /* ends in "::" */
+        }
+        if (p == e) return false; /* ends in a single ':' */
+    }
+    return p == e && (dcolon ? groups <= 7 : groups == 8);
+}
+
 /* A hostname or an IPv6 reference's inside (v6: unbracketed). */
 static bool host_ok(fs_str h, bool v6) {
-    if (v6) {
-        for (uint32_t i = 0; i < h.len; i++) {
-            unsigned char c = (unsigned char)h.p[i];
-            if (!(sip_ctype[c] & SIP_CC_HEX) && c != ':' && c != '.') return false;
-        }
-        return h.len > 0;
-    }
+    if (v6) return ipv6_ok(h.p, h.p + h.len);
     for (uint32_t i = 0; i < h.len; i++)
         if (!host_char((unsigned char)h.p[i])) return false;
     return host_edges_ok(h.p, h.len);
 }
 
-/* Via received= (RFC 3261 20.42: IPv4address / IPv6address): made of the
- * octets of an IP address (hex digits, ':' and '.'; the [] of an
- * IPv6reference tolerated), as the fast path's one span checks it. Catches a
- * host name or junk; octet ranges are not checked. */
+/* Via received= (RFC 3261 20.42: IPv4address / IPv6address): an IPv6
+ * address (the [] of an IPv6reference tolerated, RFC 5118 4.5) when it holds
+ * a ':', else made of the octets of an IPv4 address (hex digits and '.'), as
+ * the fast path checks it. Catches a host name or junk; IPv4 octet ranges
+ * are not checked. */
 static bool ip_addr_ok(const char *p, const char *e) {
     if (e - p >= 2 && *p == '[' && e[-1] == ']') p++, e--;
     if (p >= e) return false;
+    if (memchr(p, ':', (size_t)(e - p))) return ipv6_ok(p, e);
     for (; p < e; p++)
-        if (!(sip_ctype[(unsigned char)*p] & SIP_CC_HEX) && *p != ':' && *p != '.') return false;
+        if (!(sip_ctype[(unsigned char)*p] & SIP_CC_HEX) && *p != '.') return false;
     return true;
 }
 
@@ -399,7 +440,7 @@ static const char *fast_hostpart(const fast_val *sc, const char *h) {
     const char *q = h, *e = sc->end;
     if (q < e && *q == '[') {
         q = sip_span(sc->floor, q + 1, e, &sip_cs_v6);
-        if (q >= e || *q != ']' || q == h + 1) return NULL;
+        if (q >= e || *q != ']' || !ipv6_ok(h + 1, q)) return NULL;
         q++;
     } else {
         q = vspan(sc, q, &sip_cs_host);
@@ -461,10 +502,12 @@ static inline const char *known_name(const char *p, const char *e, const char *l
 }
 #define KNOWN_NAME(p, e, lit) known_name((p), (e), lit, sizeof(lit) - 1)
 
-/* ;name[=token] ... with no empty item; expires= checked when asked; *tag =
- * the value of the first tag=value (left alone when there is none). */
+/* ;name[=token] ... with no empty item and "tag" at most once; expires=
+ * checked when asked; *tag = the value of the tag=value (left alone when
+ * there is none). */
 static bool fast_header_params(const fast_val *sc, const char *p, bool check_expires, fs_str *tag) {
     const char *e = sc->end;
+    bool seen_tag = false;
     while (p < e && *p == ' ')
         p++;
     while (p < e) {
@@ -473,6 +516,8 @@ static bool fast_header_params(const fast_val *sc, const char *p, bool check_exp
         }
         const char *n = p, *k = KNOWN_NAME(p, e, "tag");
         bool is_tag = k != NULL; /* a name "tag" followed by '=' is always found by KNOWN_NAME */
+        if (is_tag && seen_tag) return false; /* a second tag: the full check's TAG_SYNTAX */
+        seen_tag |= is_tag;
         p = k ? k : vspan(sc, p, &sip_cs_token);
         if (p == n) return false;
         size_t nlen = (size_t)(p - n);
@@ -544,6 +589,7 @@ bool sip_fast_via(fs_str v, fs_str *host, fs_str *branch) {
         if (p == d || port > 65535) return false;
     }
     *branch = FS_STR_NULL;
+    bool seen_branch = false;
     while (p < e) {
         if (*p != ';') return false;
         const char *n = ++p, *k;
@@ -562,12 +608,16 @@ bool sip_fast_via(fs_str v, fs_str *host, fs_str *branch) {
         }
         p = k;
         if (p == n) return false;
+        if (kind == VP_BRANCH && seen_branch) return false; /* a second branch: the full check's VIA_SYNTAX */
+        seen_branch |= kind == VP_BRANCH;
         if (p < e && *p == '=') {
             const char *vb = ++p;
             p = vspan(&sc, p, kind == VP_BRANCH ? &sip_cs_token : kind == VP_RECEIVED ? &sip_cs_v6 : &sip_cs_via_value);
             if (p == vb) return false;
             if (kind == VP_BRANCH) {
                 if (branch->len == 0) *branch = fs_str_make(vb, (size_t)(p - vb));
+            } else if (kind == VP_RECEIVED) {
+                if (memchr(vb, ':', (size_t)(p - vb)) && !ip_addr_ok(vb, p)) return false; /* IPv6: the full check */
             } else if (kind == VP_RPORT) {
                 uint32_t port;
                 if (port_digits(vb, p, &port) != p || port > 65535) return false;
@@ -627,9 +677,13 @@ static void check_from_to_full(sip_msg *m, sip_header_id id, const sip_limits *l
         (sip_list_next(&list, &item) && sip_list_next(&list, &item)))
         ADD(m, MULTIPLE_SINGLE_VALUE);
     if (na.params.len) {
+        /* a parameter name appears once (RFC 3261 7.3.1): of two tags, stacks
+         * part ways on which one names the dialog (fs38 and Wireshark take
+         * the first, a stack that keeps the last another) */
         fs_str rest = na.params, n, v;
+        unsigned ntag = 0;
         while (sip_param_next(&rest, &n, &v))
-            if (IEQ(n, "tag") && !tag_ok(v, na.params)) ADD(m, TAG_SYNTAX);
+            if (IEQ(n, "tag") && (++ntag > 1 || !tag_ok(v, na.params))) ADD(m, TAG_SYNTAX);
     }
     if (a == SIP_A_UNTERMINATED_QUOTE || na.uri.len == 0) return;
     sip_uri u;
@@ -746,9 +800,12 @@ static bool via_values_ok(const sip_via *v) {
     if (!host_ok(v->host, v->host.p[-1] == '[')) return false; /* host.p follows "SIP/2.0/x " */
     if (sip_params_malformed(v->params)) return false;
     fs_str rest = v->params, n, val;
+    bool seen_branch = false;
     while (sip_param_next(&rest, &n, &val)) {
         bool quoted = val.p && val.p > v->params.p && val.p[-1] == '"';
         if (IEQ(n, "branch")) {
+            if (seen_branch) return false; /* twice (RFC 3261 7.3.1): which one is the transaction? */
+            seen_branch = true;
             if (!val.p) continue; /* ";branch": no value, no transaction id (a NOTE elsewhere) */
             if (val.len == 0 || quoted) return false;
             for (uint32_t i = 0; i < val.len; i++)

@@ -931,6 +931,11 @@ static void test_fast_paths(void) {
         {"From: \"A\" <sip:a@example.com>;tag=1;\r\nTo: <sip:b@example.com>\r\n",
          SIP_A_HEADER_EMPTY_VALUE_ITEM},
         {"From: A <sip:a@example.com;;lr>;tag=1\r\nTo: <sip:b@example.com>\r\n", SIP_A_NONE},
+        /* a parameter name appears once (RFC 3261 7.3.1): two tags name two dialogs */
+        {"From: <sip:a@example.com>;tag=1;tag=2\r\nTo: <sip:b@example.com>\r\n", SIP_A_TAG_SYNTAX},
+        {"From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>;TAG=x;Tag=y\r\n", SIP_A_TAG_SYNTAX},
+        {"From: sip:a@example.com;tag=1;x=\"q\";tag=2\r\nTo: <sip:b@example.com>\r\n", SIP_A_TAG_SYNTAX},
+        {"From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\nContact: <sip:a@h>;x=1;y=1\r\n", SIP_A_NONE},
         {"From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com:99999>\r\n", SIP_A_URI_SYNTAX},
         {"From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@exa$mple.com>\r\n", SIP_A_URI_SYNTAX},
         {"From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@[2001:db8::1]:5060>\r\n", SIP_A_NONE},
@@ -990,6 +995,9 @@ static void test_fast_paths(void) {
         {"SIP/2.0/UDP h;;branch=z9hG4bKx", SIP_A_HEADER_EMPTY_VALUE_ITEM},
         {"SIP/2.0/UDP h;branch=z9hG4bKx;", SIP_A_HEADER_EMPTY_VALUE_ITEM},
         {"SIP/2.0/UDP h:70000;branch=z9hG4bKx", SIP_A_VIA_SYNTAX},
+        /* two branches: two transactions to two stacks (RFC 3261 7.3.1) */
+        {"SIP/2.0/UDP h;branch=z9hG4bKx;branch=z9hG4bKy", SIP_A_VIA_SYNTAX},
+        {"SIP/2.0/UDP h;branch=z9hG4bKx, SIP/2.0/UDP i;BRANCH=z9hG4bKy;x=\"a\";branch=z9hG4bKz", SIP_A_VIA_SYNTAX},
         {"SIP/2.0/UDP h;branch=z9hG4bKx;received=[2001:db8::1]", SIP_A_NONE},
         /* ";received" with no '=' is a via-extension: the plain top Via (the
          * fast path) and a second value (the full check) alike */
@@ -1165,7 +1173,8 @@ static void test_precheck(void) {
         {"<sip:a@b>;tag=1", "SIP/2.0/UDP h;branch=z9hG4bKx", "1", "z9hG4bKx", SIP_PRE_FROM | SIP_PRE_VIA},
         {"<sip:a@b>;tagx=0;tag=2", "SIP/2.0/UDP h;branchx=1;branch=z9hG4bKy", "2", "z9hG4bKy",
          SIP_PRE_FROM | SIP_PRE_VIA},
-        {"<sip:a@b>;tag;TAG=3", "SIP/2.0/UDP h;branch;BRANCH=z9hG4bKz", "3", "z9hG4bKz", SIP_PRE_FROM | SIP_PRE_VIA},
+        /* a name given twice (RFC 3261 7.3.1) takes the full checks (TAG_SYNTAX, VIA_SYNTAX) */
+        {"<sip:a@b>;tag;TAG=3", "SIP/2.0/UDP h;branch;BRANCH=z9hG4bKz", "3", "z9hG4bKz", 0},
         {"<sip:a@b>;tag = 4", "SIP/2.0/TCP h:5060;rport;received=192.0.2.1;branch=z9hG4bKw", "4", "z9hG4bKw",
          SIP_PRE_FROM | SIP_PRE_VIA},
         {"\"A;tag=x\" <sip:a@b>;tag=5", "SIP/2.0/UDPX h;branch=z9hG4bKv", "5", "z9hG4bKv", SIP_PRE_FROM | SIP_PRE_VIA},
@@ -1334,6 +1343,29 @@ static void test_linear_shapes(void) {
         double secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
         CHECK_MSG(secs < 0.04, "20 60,000-octet multipart bodies (shape %d) took %.1f ms", shape, secs * 1e3);
     }
+}
+
+/* A message that collects many protocol codes and notes still carries a
+ * later malformed or limit code: before, only the first 16 distinct codes
+ * were kept and the oversized Refer-To checked last (SIP-MAL-002) was lost
+ * behind 16 others. */
+static void test_anomaly_room(void) {
+    static char uri[1200], msg[2048];
+    memset(uri, 'a', 1100);
+    snprintf(msg, sizeof msg,
+             "REGISTER foo:bar SIP/2.0\n"                                   /* BARE_LF, RURI_UNKNOWN_SCHEME */
+             "Via: SIP/2.0/UDP 255.255.255.255;branch=z9hG4bK\r\n"           /* VIA_BROADCAST, _NO_COOKIE */
+             "Max-Forwards: 0\r\nFrom: <sip:a@h>;tag=1\r\nTo: <xyz:b@h>\r\n" /* MAX_FORWARDS_ZERO, URI_UNKNOWN_SCHEME */
+             "Contact: *\r\nExpires: Thu, 01 Dec 1994 16:00:00 GMT\r\n"      /* CONTACT_WILDCARD, RFC2543_SYNTAX */
+             "CSeq: 1 REGISTER\r\nContent-Type: text/x-a\r\nContent-Type: text/x-a\r\n" /* no Call-ID: MISSING */
+             "Require: frobnicate\r\nAuthorization: NTLM abc\r\nRefer-To: <sip:%s@h>\r\n"
+             "Content-Length: 2\r\nContent-Length: 2\r\n\r\nabXYZ", /* CL_MULTIPLE, TRAILING_DATA, CL_MISMATCH */
+             uri);
+    CHECK_EQ_INT(parse(msg), SIP_PARSE_OK);
+    CHECK_MSG(M.nanom >= 17, "%u codes kept", M.nanom);
+    CHECK_EQ_INT(M.nanom, M.anom_total);
+    CHECK(has(SIP_A_AUTH_SCHEME_UNKNOWN));
+    CHECK(has(SIP_A_LIMIT_URI_LENGTH));
 }
 
 /* The parser audit's cases (wrong extraction, missing MALFORMED codes) and
@@ -1513,14 +1545,19 @@ static void test_audit(void) {
     const char *ctls[] = {"X-A: \x01\r\n", "X-A: a\x1b[2Jb\r\n", "X-A: a\x0b\r\n",
                           "X-Long: 0123456789012345678901234567890123456789012345678901234567890123\x02\r\n",
                           /* the backslash before the CTL is itself escaped: the CTL is raw */
-                          "X-A: \"a\\\\\x01\"\r\n", "X-A: \"\\\\\\\\\x1b\"\r\n"};
+                          "X-A: \"a\\\\\x01\"\r\n", "X-A: \"\\\\\\\\\x1b\"\r\n",
+                          /* outside a quoted string (or a comment) a backslash escapes nothing */
+                          "X-A: a\\\x01\r\n", "Contact: <sip:c@example.com>;x=y\\\x1bz\r\n",
+                          "User-Agent: x/1 \\\x07\r\n", "User-Agent: x/1 (\") \\\x07\r\n", "X-A: (\\\x01)\r\n"};
     for (size_t i = 0; i < sizeof ctls / sizeof ctls[0]; i++) {
         CHECK_EQ_INT(audit(A_RURI, A_VIA, A_FROM, A_TO, A_CID, ctls[i]), SIP_PARSE_OK);
         CHECK_MSG(has(SIP_A_CONTROL_CHARACTER), "CTL case %zu not flagged", i);
     }
     /* not CTLs: HTAB, folding, an escaped CTL in a quoted string, CTLs in the body */
     const char *no_ctls[] = {"X-A: a\tb\r\n", "X-A: a\r\n\tb\r\n", "X-A: \"a\\\x01\"\r\n", "X-A: a\r\n b\r\n",
-                             "X-A: \"a\\\\\\\x01\"\r\n"};
+                             "X-A: \"a\\\\\\\x01\"\r\n",
+                             /* a quoted-pair in a User-Agent / Server comment (RFC 3261 25.1) */
+                             "User-Agent: x/1 (c\\\x01)\r\n", "Server: s (a (b\\\x01) \")\r\n"};
     for (size_t i = 0; i < sizeof no_ctls / sizeof no_ctls[0]; i++) {
         CHECK_EQ_INT(audit(A_RURI, A_VIA, A_FROM, A_TO, A_CID, no_ctls[i]), SIP_PARSE_OK);
         CHECK_MSG(!has(SIP_A_CONTROL_CHARACTER), "no-CTL case %zu flagged", i);
@@ -1560,6 +1597,59 @@ static void test_audit(void) {
     CHECK_EQ_STR(M.via_branch, "z9hG4bKq");
 }
 
+/* RFC 5118 (IPv6 torture tests) and RFC 5954 (IPv6address as in RFC 3986):
+ * an IPv6 reference is eight 16-bit groups or fewer with one "::", and an
+ * IPv4 tail counts two. Before, only its octets were looked at, so
+ * "[2001:db8:::192.0.2.1]" (RFC 5118 4.10), nine groups, two "::" or an
+ * IPv4 address in brackets passed as valid in every place a host goes. */
+static void test_rfc5118_ipv6(void) {
+    static const struct {
+        const char *ruri, *via, *contact;
+        sip_anomaly want; /* SIP_A_NONE: must stay clean */
+    } cases[] = {
+        /* 4.1, 4.3, 4.4: valid references, port ambiguous or not */
+        {"sip:[2001:db8::10]", "[2001:db8::9:1]", "<sip:caller@[2001:db8::1]>", SIP_A_NONE},
+        {"sip:[2001:db8::10:5070]", "[2001:db8::9:1]", "<sip:caller@[2001:db8::1]>", SIP_A_NONE},
+        {"sip:[2001:db8::10]:5070", "[2001:db8::9:1]:6050", "<sip:caller@[2001:db8::1]:5060>", SIP_A_NONE},
+        /* 4.5: received with and without the brackets */
+        {"sip:[2001:db8::10]", "[2001:db8::9:1]:6050;received=[2001:db8::9:255]", "<sip:c@h>", SIP_A_NONE},
+        {"sip:[2001:db8::10]", "[2001:db8::9:1]:6050;received=2001:db8::9:255", "<sip:c@h>", SIP_A_NONE},
+        {"sip:[2001:db8::10]", "h;received=::ffff:192.0.2.2", "<sip:c@h>", SIP_A_NONE},
+        /* 4.10: the two-colon form is the right one */
+        {"sip:user@[2001:db8::192.0.2.1]", "h", "<sip:c@[::ffff:192.0.2.1]>", SIP_A_NONE},
+        {"sip:[1:2:3:4:5:6:7:8]", "[::1]", "<sip:c@[1:2:3:4:5:6:7::]>", SIP_A_NONE},
+        {"sip:user@[2001:db8:::192.0.2.1]", "h", "<sip:c@h>", SIP_A_RURI_SYNTAX},
+        {"sip:[1:2:3:4:5:6:7:8:9]", "h", "<sip:c@h>", SIP_A_RURI_SYNTAX},
+        {"sip:[192.0.2.1]", "h", "<sip:c@h>", SIP_A_RURI_SYNTAX},
+        {"sip:[2001:db8::1]", "h", "<sip:c@[2001::db8::1]>", SIP_A_URI_SYNTAX},
+        {"sip:[2001:db8::1]", "h", "<sip:c@[12345::1]>", SIP_A_URI_SYNTAX},
+        {"sip:[2001:db8::1]", "h", "<sip:c@[:1:2]>", SIP_A_URI_SYNTAX},
+        {"sip:[2001:db8::1]", "h", "<sip:c@[1:2:3:4:5:6:7]>", SIP_A_URI_SYNTAX},
+        {"sip:[2001:db8::1]", "h", "<sip:c@[::1.2.3.256]>", SIP_A_URI_SYNTAX},
+        {"sip:[2001:db8::1]", "[2001:db8:::9:1]", "<sip:c@h>", SIP_A_VIA_SYNTAX},
+        {"sip:[2001:db8::1]", "[1.2.3.4]:5060", "<sip:c@h>", SIP_A_VIA_SYNTAX},
+        {"sip:[2001:db8::1]", "h;received=2001:db8:::1", "<sip:c@h>", SIP_A_VIA_SYNTAX},
+        {"sip:[2001:db8::1]", "h;received=[1::2::3]", "<sip:c@h>", SIP_A_VIA_SYNTAX},
+        {"sip:[2001:db8::1]", "h;maddr=[2001:db8:::1]", "<sip:c@h>", SIP_A_VIA_SYNTAX},
+    };
+    char buf[1024];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(buf, sizeof buf,
+                 "OPTIONS %s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bKas3-111\r\nMax-Forwards: 70\r\n"
+                 "From: sip:user@example.com;tag=81x2\r\nTo: sip:user@example.com\r\n"
+                 "Call-ID: SSG9559905523997077@hlau_4100\r\nCSeq: 98176 OPTIONS\r\nContact: \"Caller\" %s\r\n"
+                 "Content-Length: 0\r\n\r\n",
+                 cases[i].ruri, cases[i].via, cases[i].contact);
+        CHECK_EQ_INT(parse(buf), SIP_PARSE_OK);
+        if (cases[i].want == SIP_A_NONE) {
+            CHECK_MSG(M.nanom == 0, "case %zu should be clean", i);
+            if (M.nanom) dump_anoms(cases[i].ruri);
+        } else {
+            CHECK_MSG(has(cases[i].want), "case %zu: %s missing", i, sip_anomaly_name(cases[i].want));
+        }
+    }
+}
+
 int main(void) {
     test_basic_invite();
     test_response();
@@ -1581,9 +1671,11 @@ int main(void) {
     test_precheck();
     test_lower_eq_lit();
     test_peek_call_id();
+    test_anomaly_room();
     test_audit();
     test_display_name_semicolons();
     test_linear_shapes();
+    test_rfc5118_ipv6();
     free(cur);
     return check_done("test_sip");
 }
