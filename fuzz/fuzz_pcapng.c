@@ -55,7 +55,8 @@ static void direct(const uint8_t *data, size_t size, cap_decoder *d) {
     FILE *f = fmemopen((void *)data, size, "rb");
     if (!f) return;
     int first = -1;
-    cap_png_mixed(f, &first);
+    uint32_t first_snaplen = 0;
+    cap_png_mixed(f, &first, &first_snaplen);
     cap_png *r = cap_png_new(f);
     if (!r) abort();
     cap_png_frame fr;

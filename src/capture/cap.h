@@ -388,7 +388,9 @@ typedef struct cap_gz cap_gz;
  * (and closes fd when own_fd). NULL when out of memory. *gz: for the two
  * calls below, valid until fclose. A classic pcap read through it has the
  * snapshot length of its file header made 0 ("none"; libpcap then takes
- * its maximum for the link type): libpcap would cut every record to it,
+ * its maximum for the link type), a pcapng that of each interface (a
+ * Simple Packet Block's packet length then no more than what it holds):
+ * libpcap would cut every record to it, or refuse a pcapng record longer,
  * where a writer that wrote a smaller one than its records (dpkt's 1500
  * and a GRO'd TCP segment) meant nothing, and tshark reads them whole. */
 FILE *cap_gz_fopen(int fd, bool own_fd, const uint8_t *prefix, size_t nprefix, bool gzip, cap_gz **gz);
@@ -397,6 +399,10 @@ uint64_t cap_gz_consumed(const cap_gz *gz);
 /* What broke the compressed stream (corrupt, truncated, a read error), or
  * NULL while nothing did. */
 const char *cap_gz_error(const cap_gz *gz);
+/* The pcapng read through it has a section in the other byte order than
+ * its first one's (`cat le.pcapng be.pcapng`), which libpcap misreads:
+ * *at, where that section starts. */
+bool cap_gz_order_changes(const cap_gz *gz, uint64_t *at);
 
 /* ---- HEP v3 -------------------------------------------------------------- */
 
@@ -900,9 +906,9 @@ typedef struct cap_png_frame {
     uint32_t ifid;
 } cap_png_frame;
 /* Whether the interfaces described before the first packet disagree on link
- * type or snaplen (then libpcap refuses the file). *first_dlt: the first
- * one's. f is read from its start and put back there. */
-bool cap_png_mixed(FILE *f, int *first_dlt);
+ * type or snaplen (then libpcap refuses the file). *first_dlt, *first_snaplen:
+ * the first one's. f is read from its start and put back there. */
+bool cap_png_mixed(FILE *f, int *first_dlt, uint32_t *first_snaplen);
 /* A reader of f, which must be at offset 0 and stays the caller's. NULL when
  * out of memory. */
 cap_png *cap_png_new(FILE *f);

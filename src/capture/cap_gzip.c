@@ -19,9 +19,10 @@
  * gzip -d warns of "trailing garbage", and the frames they may hold must not
  * go unmissed. A stream that ends inside a member or whose data is
  * corrupt ends the read: libpcap sees the end of its file or a read error,
- * and cap_gz_error says what broke. A classic pcap's header snapshot length
- * is handed on as 0 (see cap.h): cap_source.c sends a file whose header
- * gives a smaller one than libpcap's maximum through here for that.
+ * and cap_gz_error says what broke. A classic pcap's header snapshot length,
+ * and a pcapng's in each Interface Description Block, are handed on as 0
+ * (see cap.h): cap_source.c sends a file whose header gives a smaller one
+ * than libpcap's maximum through here for that.
  */
 #include "cap.h"
 
@@ -33,6 +34,7 @@
 
 #define GZ_IN_BYTES (64u * 1024u)
 #define GZ_PREFIX_MAX 8u
+#define PNG_LOOK 16u /* a pcapng block's first bytes, looked at together */
 
 struct cap_gz {
     int fd;
@@ -47,6 +49,19 @@ struct cap_gz {
     uint64_t consumed;  /* bytes taken from the descriptor, the prefix included */
     uint64_t delivered; /* bytes handed to the reader, up to 20 (the pcap file header's snaplen) */
     uint8_t magic[4];   /* the stream's first bytes */
+    /* a pcapng stream: where its blocks are, to hand on each Interface
+     * Description Block with snaplen 0 (png_off: not a pcapng, or a block
+     * length that makes no sense: libpcap reports it) */
+    bool png_off, png_be, png_in; /* png_in: past the stream's first block header */
+    bool png_first_be;            /* the first section's byte order */
+    uint64_t png_at;              /* stream offset of the block being looked at */
+    uint64_t png_order_at;        /* of the first section header of the other byte order, + 1 (0: none) */
+    uint32_t png_left;            /* bytes of the current block still to pass */
+    uint32_t png_nifs;            /* interfaces described in the section so far */
+    uint32_t png_snap0;           /* the snaplen interface 0 of the section was given */
+    uint8_t carry[PNG_LOOK];      /* the first bytes of a block not yet handed on */
+    size_t ncarry;
+    bool carry_seen;              /* they were looked at (a read too small to look ahead) */
     char error[160];
     z_stream z;
     uint8_t in[GZ_IN_BYTES];
@@ -180,18 +195,126 @@ static bool classic_pcap(const uint8_t *m) {
 
 /* A classic pcap's header snaplen (bytes 16-19, 0 in either byte order)
  * made 0, so that libpcap does not cut records longer than it. */
-static void unclip_snaplen(cap_gz *g, char *buf, size_t n) {
+static void unclip_classic(cap_gz *g, char *buf, size_t n) {
     for (size_t i = 0; i < n && g->delivered < 20; i++, g->delivered++) {
         if (g->delivered < 4) g->magic[g->delivered] = (uint8_t)buf[i];
         else if (g->delivered >= 16 && classic_pcap(g->magic)) buf[i] = 0;
     }
 }
 
+#define PNG_IDB 1u
+#define PNG_SPB 3u
+
+static uint32_t png_u32(const cap_gz *g, const uint8_t *p) {
+    return g->png_be ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
+                     : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+
+static void png_put32(const cap_gz *g, uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(g->png_be ? v >> (24 - 8 * i) : v >> (8 * i));
+}
+
+/* A pcapng's blocks as they pass, each one's first PNG_LOOK bytes looked at
+ * together: an Interface Description Block's snaplen (bytes 12-15) made 0,
+ * and a Simple Packet Block's packet length (bytes 8-11, the bytes it holds
+ * being as many, at most the snaplen of interface 0) made no more than that
+ * snaplen, so that libpcap still reads only what the block holds. Returns
+ * how many of the n bytes can be handed on: the rest (fewer than PNG_LOOK)
+ * is the start of a block, to be looked at once more bytes came (at_end:
+ * none will). */
+static size_t unclip_pcapng(cap_gz *g, uint8_t *p, size_t n, bool at_end) {
+    size_t i = 0;
+    while (i < n && !g->png_off) {
+        if (g->png_left) {
+            size_t k = n - i < g->png_left ? n - i : g->png_left;
+            i += k;
+            g->png_left -= (uint32_t)k;
+            continue;
+        }
+        if (n - i < PNG_LOOK && !at_end) return i;
+        uint8_t *h = p + i;
+        if (n - i < 12) {
+            g->png_off = true; /* cut short: libpcap says so */
+            break;
+        }
+        bool shb = memcmp(h, "\x0a\x0d\x0d\x0a", 4) == 0;
+        if (shb && memcmp(h + 8, "\x4d\x3c\x2b\x1a", 4) == 0) g->png_be = false;
+        else if (shb && memcmp(h + 8, "\x1a\x2b\x3c\x4d", 4) == 0) g->png_be = true;
+        else if (shb || !g->png_in) { /* a corrupt section header, or not a pcapng */
+            g->png_off = true;
+            break;
+        }
+        if (!g->png_in) g->png_first_be = g->png_be;
+        else if (shb && g->png_be != g->png_first_be && !g->png_order_at) g->png_order_at = g->png_at + 1;
+        g->png_in = true;
+        uint32_t type = png_u32(g, h), len = png_u32(g, h + 4);
+        if (len < 12 || len % 4 != 0) {
+            g->png_off = true;
+            break;
+        }
+        if (shb) g->png_nifs = g->png_snap0 = 0;
+        if (type == PNG_IDB && len >= 20 && n - i >= 16) {
+            if (g->png_nifs++ == 0) g->png_snap0 = png_u32(g, h + 12);
+            memset(h + 12, 0, 4);
+        } else if (type == PNG_SPB && len >= 16 && n - i >= 12 && g->png_snap0 &&
+                   png_u32(g, h + 8) > g->png_snap0) {
+            png_put32(g, h + 8, g->png_snap0);
+        }
+        g->png_left = len;
+        g->png_at += len;
+    }
+    return n;
+}
+
+static ssize_t raw_read(cap_gz *g, uint8_t *buf, size_t n) {
+    return g->gzip ? inflate_some(g, (char *)buf, n) : take_input(g, buf, n);
+}
+
 static ssize_t cookie_read(void *c, char *buf, size_t n) {
     cap_gz *g = c;
-    ssize_t r = g->gzip ? inflate_some(g, buf, n) : take_input(g, (uint8_t *)buf, n);
-    if (r > 0) unclip_snaplen(g, buf, (size_t)r);
-    return r;
+    if (n < 2 * PNG_LOOK) { /* a small read (an unbuffered stream): a block's first bytes gathered apart */
+        if (!g->ncarry && !g->png_off && g->png_left == 0) {
+            ssize_t r = 0;
+            while (g->ncarry < PNG_LOOK && (r = raw_read(g, g->carry + g->ncarry, PNG_LOOK - g->ncarry)) > 0)
+                g->ncarry += (size_t)r;
+            if (r < 0 && !g->ncarry) return -1;
+            unclip_pcapng(g, g->carry, g->ncarry, true); /* all of them: fewer only at the end */
+            g->carry_seen = true;
+        }
+        ssize_t r;
+        if (g->ncarry) { /* held back and looked at: handed on as far as it fits */
+            r = (ssize_t)(g->ncarry < n ? g->ncarry : n);
+            memcpy(buf, g->carry, (size_t)r);
+            memmove(g->carry, g->carry + r, g->ncarry - (size_t)r);
+            g->ncarry -= (size_t)r;
+            g->carry_seen = g->ncarry > 0;
+        } else { /* inside a block: up to its end */
+            r = raw_read(g, (uint8_t *)buf, !g->png_off && g->png_left < n ? g->png_left : n);
+            if (r > 0) unclip_pcapng(g, (uint8_t *)buf, (size_t)r, false);
+        }
+        if (r > 0) unclip_classic(g, buf, (size_t)r);
+        return r;
+    }
+    /* what was held back first: a block's start, looked at with what follows
+     * (unless the path above looked at it already) */
+    size_t have = g->ncarry, seen = g->carry_seen ? have : 0;
+    memcpy(buf, g->carry, have);
+    g->ncarry = 0;
+    g->carry_seen = false;
+    for (;;) {
+        ssize_t r = raw_read(g, (uint8_t *)buf + have, n - have);
+        if (r < 0 && have == 0) return -1;
+        bool at_end = r <= 0; /* an error after held-back bytes: they first, then the error again */
+        size_t got = have + (r > 0 ? (size_t)r : 0);
+        size_t give = seen + unclip_pcapng(g, (uint8_t *)buf + seen, got - seen, at_end);
+        if (give > 0 || at_end) {
+            g->ncarry = got - give;
+            memcpy(g->carry, buf + give, g->ncarry);
+            unclip_classic(g, buf, give);
+            return (ssize_t)give;
+        }
+        have = got; /* a block's first bytes only: read on */
+    }
 }
 
 static int cookie_close(void *c) {
@@ -233,3 +356,9 @@ FILE *cap_gz_fopen(int fd, bool own_fd, const uint8_t *prefix, size_t nprefix, b
 uint64_t cap_gz_consumed(const cap_gz *g) { return g ? g->consumed : 0; }
 
 const char *cap_gz_error(const cap_gz *g) { return g && g->error[0] ? g->error : NULL; }
+
+bool cap_gz_order_changes(const cap_gz *g, uint64_t *at) {
+    if (!g || !g->png_order_at) return false;
+    *at = g->png_order_at - 1;
+    return true;
+}

@@ -24,7 +24,8 @@
  * shorter than its header, not a multiple of 4, over CAP_PNG_MAX_BLOCK, whose
  * trailer disagrees, or cut by the end of the file is an error that says what
  * and at which offset; frames before it were delivered. A frame is cut to
- * its interface's snaplen and to CAP_PNG_MAX_FRAME, as libpcap cuts it, and
+ * CAP_PNG_MAX_FRAME, as libpcap cuts it (not to its interface's snaplen,
+ * which a writer may give smaller than what it wrote: tshark reads it), and
  * a LINKTYPE_ number in the file becomes the DLT_ number libpcap would give;
  * an NFLOG frame's TLV headers are turned to the reader's byte order, as
  * libpcap turns them.
@@ -303,7 +304,11 @@ static int take_packet(cap_png *r, uint32_t type, uint32_t len, cap_png_frame *o
     if (ifid >= r->nifs)
         return fail(r, "packet of interface %u, but %u described in this section", ifid, r->nifs);
     const png_iface *ifc = &r->ifs[ifid];
-    if (ifc->snaplen && caplen > ifc->snaplen) caplen = ifc->snaplen;
+    /* a simple packet block's data is its packet cut to the snaplen (the
+     * rest is padding); an enhanced one says how many bytes it holds, and
+     * they are read whole, as tshark reads them, where a writer gave a
+     * snaplen smaller than what it wrote (dpkt's 1500) */
+    if (type == BT_SPB && ifc->snaplen && caplen > ifc->snaplen) caplen = ifc->snaplen;
     if (caplen > CAP_PNG_MAX_FRAME) caplen = CAP_PNG_MAX_FRAME;
     if (ifc->dlt == CAP_DLT_NFLOG && r->be != host_is_be()) nflog_to_host(r->buf + 8 + hdr, caplen);
     out->data = b + hdr;
@@ -357,7 +362,7 @@ int cap_png_skip_to(cap_png *r, uint64_t to) {
     return 1;
 }
 
-bool cap_png_mixed(FILE *f, int *first_dlt) {
+bool cap_png_mixed(FILE *f, int *first_dlt, uint32_t *first_snaplen) {
     cap_png *r = cap_png_new(f);
     bool mixed = false;
     if (r) {
@@ -378,6 +383,7 @@ bool cap_png_mixed(FILE *f, int *first_dlt) {
             }
         }
         if (have_first && first_dlt) *first_dlt = first.dlt;
+        if (have_first && first_snaplen) *first_snaplen = first.snaplen;
         cap_png_free(r);
     }
     clearerr(f);

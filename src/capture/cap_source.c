@@ -136,6 +136,8 @@ static size_t peek_magic(int fd, uint8_t *b, size_t n, bool *consumed, bool *int
     return got;
 }
 
+#define SNAPLEN_CUTS 65535 /* a snapshot length under this is taken to cut nothing (see small_snaplen) */
+
 /* A classic pcap file whose header gives a snapshot length under 65535
  * (dpkt writes 1500): libpcap would cut each longer record to it (tshark
  * reads it whole), so it is read through cap_gzip.c's stream, which hands
@@ -150,7 +152,7 @@ static bool small_snaplen(int fd, bool consumed) {
     if (memcmp(h, "\xa1\xb2", 2) == 0) snap = (uint32_t)h[16] << 24 | (uint32_t)h[17] << 16 | (uint32_t)h[18] << 8 | h[19];
     else if (memcmp(h + 2, "\xb2\xa1", 2) == 0) snap = (uint32_t)h[19] << 24 | (uint32_t)h[18] << 16 | (uint32_t)h[17] << 8 | h[16];
     else return false;
-    return snap != 0 && snap < 65535;
+    return snap != 0 && snap < SNAPLEN_CUTS;
 }
 
 /* The stream libpcap reads for a file or stdin: the descriptor itself, or
@@ -173,7 +175,13 @@ static FILE *open_stream(cap_source *s, int fd, fs_err *e) {
     s->gzipped = zip != NULL;
     s->rereadable = !zip && !consumed && s->size && n == 4 && memcmp(magic, "\x0a\x0d\x0d\x0a", 4) == 0;
     FILE *f;
-    if (zip || consumed || small_snaplen(fd, consumed)) {
+    /* a pcapng the own reader cannot reread (stdin) goes through the stream
+     * too: its interfaces' snapshot lengths are handed to libpcap as none,
+     * which would cut or refuse a packet longer than one (dpkt's pcapng
+     * writer gives 1500), or refuse interfaces that differ in it; a regular
+     * file is read by the own reader then (cap_open_file) */
+    bool pcapng = n == 4 && memcmp(magic, "\x0a\x0d\x0d\x0a", 4) == 0;
+    if (zip || consumed || small_snaplen(fd, consumed) || (pcapng && !s->rereadable)) {
         f = cap_gz_fopen(fd, !s->is_stdin, magic, consumed ? n : 0, zip != NULL, &s->gz);
     } else if (s->is_stdin) {
         f = stdin;
@@ -221,10 +229,15 @@ fs_code cap_open_file(const char *path, cap_source **out, fs_err *e) {
     /* Two freads a record, and only the reading thread touches f: once
      * --workers has started threads, stdio would lock f on every one. */
     __fsetlocking(f, FSETLOCKING_BYCALLER);
-    /* a pcapng libpcap would refuse, or one that may describe a link type
-     * fs38 decodes only after a first packet it cannot */
+    /* a pcapng libpcap would refuse, one that may describe a link type
+     * fs38 decodes only after a first packet it cannot, or one whose
+     * snapshot length libpcap would refuse longer packets with (dpkt's
+     * pcapng writer gives 1500; the own reader reads them whole) */
     int first_dlt = -1;
-    if (s->rereadable && (cap_png_mixed(f, &first_dlt) || (first_dlt >= 0 && !cap_dlt_supported(first_dlt)))) {
+    uint32_t first_snap = 0;
+    if (s->rereadable && (cap_png_mixed(f, &first_dlt, &first_snap) ||
+                          (first_dlt >= 0 && !cap_dlt_supported(first_dlt)) ||
+                          (first_snap && first_snap < SNAPLEN_CUTS))) {
         s->dlt = first_dlt;
         s->png_f = f;
         if (!(s->png = cap_png_new(f))) {
@@ -519,6 +532,16 @@ cap_next_status cap_next(cap_source *s, const uint8_t **frame, uint32_t *caplen,
      * of the short read (a truncation at a record's end is a clean end to it) */
     snprintf(pcap_why, sizeof pcap_why, "%s", gz_broke ? gz_broke : pcap_geterr(s->p));
     bool mix = refused_mix(pcap_why);
+    uint64_t order_at;
+    if (!mix && !gz_broke && cap_gz_order_changes(s->gz, &order_at)) {
+        /* libpcap read the section of the other byte order with the old
+         * one (see take_over): its error is about a length it misread */
+        char was[PCAP_ERRBUF_SIZE];
+        snprintf(was, sizeof was, "%s", pcap_why);
+        snprintf(pcap_why, sizeof pcap_why, "sections with different byte orders (the other from pcapng byte "
+                 "%llu; libpcap: %.150s)", (unsigned long long)order_at, was);
+        mix = true;
+    }
     if (!s->live && s->rereadable) {
         /* the own reader reads on from libpcap's last frame; if it breaks
          * too, its error says where (it reads a section of either byte

@@ -492,6 +492,49 @@ for how in "file:$TMPD/snap100.pcap" "gzip:$TMPD/snap100.pcap.gz" "pipe:-"; do
     ok "records longer than the header's snaplen, ${how%%:*}: all 3 messages read" \
         is "$(jq .sip_messages "$TMPD/snap.json")/$(jq .capture.truncated "$TMPD/snap.json")" 3/0
 done
+# the same in a pcapng (dpkt's pcapng writer gives its interface 1500 too), the interface
+# first described with 100, then (a second interface) with 120: each record whole, as tshark
+# reads it (libpcap refused the first: "bigger than snaplen"), from a file (fs38's own
+# reader), stdin redirected from it, gzip and a pipe (handed a few bytes at a time: each
+# interface's snaplen is made 0 as its block passes). And Simple Packet Blocks, which hold
+# their packet cut to interface 0's snaplen (100): read as far as they hold it (not an error)
+python3 - "$TMPD/snap100.pcapng" "$TMPD/spb100.pcapng" "$ROOT/tests/data/capture" <<'PY'
+import struct, sys
+sys.path.insert(0, sys.argv[3])
+from pcapgen import eth, ip4, udp, png_block, png_shb, png_idb, png_epb
+def opt(n):
+    sip = ("OPTIONS sip:bob@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKs%d\r\n"
+           "Max-Forwards: 70\r\nFrom: <sip:a@192.0.2.10>;tag=%d\r\nTo: <sip:bob@192.0.2.20>\r\n"
+           "Call-ID: snapng%d\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n" % (n, n, n)).encode()
+    return eth(ip4("192.0.2.10", "192.0.2.20", 17, udp(5060, 5060, sip), ident=n))
+t = 1700000000 * 10**6
+open(sys.argv[1], 'wb').write(png_shb() + png_idb(1, snaplen=100) + png_epb(0, t, opt(0)) +
+                              png_epb(0, t + 1, opt(1)) + png_idb(1, snaplen=120) + png_epb(1, t + 2, opt(2)))
+spb = lambda f: png_block(3, struct.pack('<I', len(f)) + f[:100])
+open(sys.argv[2], 'wb').write(png_shb() + png_idb(1, snaplen=100) + spb(opt(0)) + spb(opt(1)))
+PY
+ok "tshark reads the 3 pcapng records whole" \
+    is "$(tshark -r "$TMPD/snap100.pcapng" -Y sip 2>/dev/null | wc -l)" 3
+trickle() { python3 -c 'import os, sys
+d = open(sys.argv[1], "rb").read()
+for i in range(0, len(d), 7): os.write(1, d[i:i + 7])' "$1"; }
+# read_as HOW FILE: inspect FILE from a file, stdin redirected from it, gzip-compressed or a pipe
+read_as() {
+    case $1 in
+    file) "$FS38" inspect -q --stats-json "$TMPD/snap.json" "$2" ;;
+    stdin) "$FS38" inspect -q --stats-json "$TMPD/snap.json" - <"$2" ;;
+    gzip) gzip -c "$2" >"$2.gz" && "$FS38" inspect -q --stats-json "$TMPD/snap.json" "$2.gz" ;;
+    pipe) trickle "$2" | "$FS38" inspect -q --stats-json "$TMPD/snap.json" - ;;
+    esac 2>"$TMPD/err"
+}
+for how in file stdin gzip pipe; do
+    read_as $how "$TMPD/snap100.pcapng"
+    ok "pcapng records longer than the interface's snaplen, $how: all 3 messages read" \
+        is "$(jq .sip_messages "$TMPD/snap.json")/$(jq .capture.truncated "$TMPD/snap.json")" 3/0
+    read_as $how "$TMPD/spb100.pcapng"
+    ok "simple packet blocks cut to the snaplen, $how: both frames read, no error" \
+        is "$(jq .frames "$TMPD/snap.json")/$(cat "$TMPD/err")" 2/
+done
 
 # --- hostile inputs beside the captures ------------------------------------------------------
 expect_exit 2 "--indicators /dev/zero ends" timeout 20 "$FS38" inspect --indicators /dev/zero "$TMPD/mixed.pcap"
@@ -785,6 +828,35 @@ ok "...the next file read" is "$(jq .frames "$TMPD/nflog-bpf.json")" 85
 ok "...and reported in the summary" grep -q "^MESSAGES" "$TMPD/out"
 expect_exit 2 "...from stdin: refused" bash -c "'$FS38' inspect -q - <'$TMPD/ng_mixed.pcapng'"
 ok "...saying what to do" grep -q "save the input to a file" "$TMPD/err"
+# `cat le.pcapng be.pcapng` on stdin or gzip-compressed: libpcap misreads the second
+# section's lengths ("block size ... > maximum"); the warning names the cause and what to do
+python3 - "$TMPD/ng_orders.pcapng" "$ROOT/tests/data/capture" <<'PY'
+import struct, sys
+sys.path.insert(0, sys.argv[2])
+from pcapgen import eth, ip4, udp, png_shb, png_idb, png_epb
+def be_block(t, body):
+    body += b'\0' * (-len(body) % 4)
+    return struct.pack('>II', t, 12 + len(body)) + body + struct.pack('>I', 12 + len(body))
+def opt(n):
+    sip = ("OPTIONS sip:bob@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKo%d\r\n"
+           "From: <sip:a@192.0.2.10>;tag=%d\r\nTo: <sip:bob@192.0.2.20>\r\nCall-ID: order%d\r\n"
+           "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n" % (n, n, n)).encode()
+    return eth(ip4("192.0.2.10", "192.0.2.20", 17, udp(5060, 5060, sip), ident=n))
+t = 1700000000 * 10**6
+be = (be_block(0x0A0D0D0A, struct.pack('>IHHq', 0x1A2B3C4D, 1, 0, -1)) + be_block(1, struct.pack('>HHI', 1, 0, 262144)) +
+      be_block(6, struct.pack('>IIIII', 0, t >> 32, (t + 1) & 0xffffffff, len(opt(1)), len(opt(1))) + opt(1)))
+open(sys.argv[1], 'wb').write(png_shb() + png_idb(1) + png_epb(0, t, opt(0)) + be)
+PY
+expect_exit 0 "sections of both byte orders, from a file: both read" "$FS38" inspect -q \
+    --stats-json "$TMPD/orders.json" "$TMPD/ng_orders.pcapng"
+ok "...2 messages" is "$(jq .sip_messages "$TMPD/orders.json")" 2
+gzip -c "$TMPD/ng_orders.pcapng" >"$TMPD/ng_orders.pcapng.gz"
+for how in "stdin:-" "gzip:$TMPD/ng_orders.pcapng.gz"; do
+    expect_exit 0 "...${how%%:*}: the first section read" bash -c \
+        "'$FS38' inspect -q '${how#*:}' <'$TMPD/ng_orders.pcapng'"
+    ok "...${how%%:*}: the warning names the cause" grep -q "frame 2: sections with different byte orders" "$TMPD/err"
+    ok "...${how%%:*}: and what to do" grep -q "save the input.* to a file" "$TMPD/err"
+done
 # an 802.11 monitor interface first, Ethernet described only after its first packet
 # (tshark reads it): read by the own reader; a pcapng of 802.11 alone is refused as
 # the pcap above, after it was read

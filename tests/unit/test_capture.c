@@ -4127,6 +4127,80 @@ static void test_pcapng_far_future(void) {
     unlink(path);
 }
 
+/* A pcapng whose interface gives a snaplen (60) smaller than its packets
+ * (dpkt's pcapng writer gives 1500): libpcap refused each packet ("bigger
+ * than snaplen"); through cap_gzip.c's stream (stdin, gzip) the snaplen is
+ * handed on as 0, and a Simple Packet Block's length as no more than it
+ * (the block holds 60 bytes of it: read as such, no error). The stream
+ * read with stdio's buffer and unbuffered (reads of a few bytes, which
+ * cannot look at a block's first 16 bytes at once); a section of the other
+ * byte order is named. */
+static void read_png_stream(const ngw *w, bool unbuffered, int *frames, uint32_t *caplens, bool *orders) {
+    int pfd[2];
+    *frames = -1;
+    CHECK(pipe(pfd) == 0);
+    CHECK(write(pfd[1], w->b, w->n) == (ssize_t)w->n);
+    close(pfd[1]);
+    cap_gz *gz;
+    FILE *f = cap_gz_fopen(pfd[0], true, (const uint8_t *)"", 0, false, &gz);
+    CHECK(f != NULL);
+    if (!f) return;
+    if (unbuffered) setvbuf(f, NULL, _IONBF, 0);
+    char errbuf[PCAP_ERRBUF_SIZE];
+    pcap_t *p = pcap_fopen_offline(f, errbuf);
+    CHECK_MSG(p != NULL, "%s", errbuf);
+    if (!p) {
+        fclose(f);
+        return;
+    }
+    struct pcap_pkthdr *h;
+    const u_char *d;
+    int rc;
+    *frames = 0;
+    while ((rc = pcap_next_ex(p, &h, &d)) == 1) caplens[(*frames)++ % 4] = h->caplen;
+    uint64_t at = 0;
+    *orders = cap_gz_order_changes(gz, &at);
+    if (!*orders) CHECK_MSG(rc == PCAP_ERROR_BREAK, "%s", pcap_geterr(p));
+    pcap_close(p);
+}
+
+static void test_pcapng_snaplen_stream(void) {
+    static ngw w;
+    ng_pkt a;
+    mk_pkt(&a, 1, -1, 1700000000ULL * 1000000, 1700000000ULL * FS_USEC, false, "192.0.2.1", "192.0.2.2", INV);
+    CHECK(a.n > 100);
+    for (int unbuffered = 0; unbuffered < 2; unbuffered++) {
+        for (int be = 0; be < 2; be++) {
+            int frames;
+            uint32_t caplens[4] = {0};
+            bool orders;
+            w.n = 0;
+            ng_shb(&w, be);
+            ng_idb(&w, 1, 60, -1);
+            ng_epb(&w, 0, a.t, a.f, a.n);
+            ng_idb(&w, 1, 70, -1); /* another snaplen: libpcap refused that too */
+            ng_epb(&w, 1, a.t, a.f, a.n);
+            size_t at = ng_begin(&w, 3); /* a Simple Packet Block: the packet cut to 60 */
+            ng_u32(&w, (uint32_t)a.n);
+            ng_bytes(&w, a.f, 60);
+            ng_end(&w, at);
+            read_png_stream(&w, unbuffered, &frames, caplens, &orders);
+            CHECK_MSG(frames == 3, "unbuffered %d, big-endian %d: %d frames", unbuffered, be, frames);
+            CHECK_EQ_INT(caplens[0], a.n);
+            CHECK_EQ_INT(caplens[1], a.n);
+            CHECK_EQ_INT(caplens[2], 60);
+            CHECK(!orders);
+            /* then a section of the other byte order: named (libpcap misreads it) */
+            ng_shb(&w, !be);
+            ng_idb(&w, 1, 262144, -1);
+            ng_epb(&w, 0, a.t, a.f, a.n);
+            read_png_stream(&w, unbuffered, &frames, caplens, &orders);
+            CHECK(frames >= 3);
+            CHECK_MSG(orders, "unbuffered %d, big-endian %d: the other byte order", unbuffered, be);
+        }
+    }
+}
+
 static void test_pcapng_mixed(void) {
     char path[64], one[64];
     snprintf(path, sizeof path, "/tmp/fs38_cap_%d_mixed.pcapng", (int)getpid());
@@ -5508,6 +5582,7 @@ int main(void) {
     test_gzip();
     test_pcapng_mixed();
     test_pcapng_far_future();
+    test_pcapng_snaplen_stream();
     test_fixtures();
     test_default_bpf();
     test_stdin();
