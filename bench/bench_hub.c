@@ -9,7 +9,7 @@
  * Must not touch: the hub's internals -- it talks to the hub over HTTPS only,
  * and uses libfs38 only to make keys and sign events (xc.h).
  *
- *   bench_hub verify [-t S]                      raw verify rate, 1 and 2 threads
+ *   bench_hub verify [-t S] [--sign-key F]       raw verify rate, 1 and 2 threads
  *   bench_hub setup --cert C.crt --issuer I --dir D
  *                                                signing key + registry.json (cert_sha256 of C)
  *   bench_hub publish COMMON [-n N] [-b BATCH] [-c CONNS]
@@ -19,7 +19,7 @@
  *
  * Every command prints one line "RESULT what=... key=value ...".
  *
- * Events: SIP_FLOOD events of ~560 bytes (one ip observable, TLP green) with
+ * Events: SIP_FLOOD events of ~660 bytes (one ip observable, TLP green) with
  * event_id "<run prefix>-0000-7000-8000-<index>", signed before any timing
  * starts on both cores. The payload starts with the 36 bytes
  * {"schema_version":"1.0","event_id":" so the event_id is base64 characters
@@ -32,7 +32,11 @@
  * last answer; an answer arrives only after the hub's commit is durable.
  * client_cpu_s = this process's CPU over that time (TLS and HTTP only: the
  * events were signed before), so that scripts/bench_hub.sh can show where
- * the two cores went (hub, database server, client).
+ * the two cores went (hub, database server, client); signing_input = the
+ * mean bytes an event's signature covers (JWS header.payload, ~970).
+ * verify: the signing inputs of VMSGS such events, signed with --sign-key
+ * (else a key made for the run, of the issuer bench_hub.sh uses), checked
+ * over and over: the same bytes a verifying hub checks, not fewer.
  * pull: GET /v1/events?after=A&limit=L from 0 until next stops moving.
  * latency: a follower on GET /v1/stream (HTTP/1.0: unchunked) starting at
  * the current last seq; CONNS publishers send every 10 ms a batch of
@@ -90,10 +94,10 @@ static void die(const char *fmt, const char *arg) {
 /* ---- raw Ed25519 verification rate --------------------------------------------- */
 
 #define VMSGS 64
-#define VMSG_LEN 760 /* about the signing input of one bench event (header.payload) */
 
 typedef struct vjob {
-    const uint8_t (*msg)[VMSG_LEN];
+    const char *const *msg; /* VMSGS signing inputs (header.payload of a JWS) */
+    const size_t *len;
     const uint8_t (*sig)[64];
     const uint8_t *pk;
     double seconds;
@@ -107,7 +111,7 @@ static void *verify_thread(void *arg) {
     unsigned long long n = 0;
     do {
         for (int i = 0; i < VMSGS; i++)
-            if (crypto_sign_verify_detached(j->sig[i], j->msg[i], VMSG_LEN, j->pk) != 0) j->bad++;
+            if (crypto_sign_verify_detached(j->sig[i], (const uint8_t *)j->msg[i], j->len[i], j->pk) != 0) j->bad++;
         n += VMSGS;
     } while (mono() < end);
     j->done = n;
@@ -115,13 +119,13 @@ static void *verify_thread(void *arg) {
 }
 
 /* Verifications per second with t threads over `seconds` of wall time. */
-static double verify_rate(int t, double seconds, const uint8_t (*msg)[VMSG_LEN],
+static double verify_rate(int t, double seconds, const char *const *msg, const size_t *len,
                           const uint8_t (*sig)[64], const uint8_t *pk) {
     pthread_t th[8];
     vjob jobs[8];
     double t0 = mono();
     for (int i = 0; i < t; i++) {
-        jobs[i] = (vjob){msg, sig, pk, seconds, 0, 0};
+        jobs[i] = (vjob){msg, len, sig, pk, seconds, 0, 0};
         pthread_create(&th[i], NULL, verify_thread, &jobs[i]);
     }
     unsigned long long total = 0;
@@ -131,20 +135,6 @@ static double verify_rate(int t, double seconds, const uint8_t (*msg)[VMSG_LEN],
         if (jobs[i].bad) die("%s", "a signature did not verify");
     }
     return (double)total / (mono() - t0);
-}
-
-static int cmd_verify(double seconds) {
-    static uint8_t msg[VMSGS][VMSG_LEN], sig[VMSGS][64];
-    uint8_t pk[32], sk[64];
-    crypto_sign_keypair(pk, sk);
-    for (int i = 0; i < VMSGS; i++) {
-        randombytes_buf(msg[i], VMSG_LEN);
-        crypto_sign_detached(sig[i], NULL, msg[i], VMSG_LEN, sk);
-    }
-    double r1 = verify_rate(1, seconds, (const uint8_t (*)[VMSG_LEN])msg, (const uint8_t (*)[64])sig, pk);
-    double r2 = verify_rate(2, seconds, (const uint8_t (*)[VMSG_LEN])msg, (const uint8_t (*)[64])sig, pk);
-    printf("RESULT what=verify msg_bytes=%d verify_1t=%.0f verify_2t=%.0f\n", VMSG_LEN, r1, r2);
-    return 0;
 }
 
 /* ---- setup: a signing key and the registry ---------------------------------------- */
@@ -227,11 +217,8 @@ static void *sign_thread(void *arg) {
     return NULL;
 }
 
-/* n events signed on two threads; created now, valid one hour. */
-static void make_events(events *ev, size_t n, const char *key_path) {
-    xc_keypair kp;
-    fs_err e;
-    if (xc_keypair_load(key_path, &kp, &e) != FS_OK) die("%s", e.msg);
+/* n events signed with kp on two threads; created now, valid one hour. */
+static void make_events_with(events *ev, size_t n, const xc_keypair *kp) {
     ev->n = n;
     ev->jws = calloc(n, sizeof *ev->jws);
     ev->len = calloc(n, sizeof *ev->len);
@@ -241,13 +228,69 @@ static void make_events(events *ev, size_t n, const char *key_path) {
     pthread_t th[2];
     time_t now = time(NULL);
     for (int t = 0; t < 2; t++) {
-        j[t] = (sign_job){ev, &kp, n * (size_t)t / 2, n * (size_t)(t + 1) / 2, "", ""};
+        j[t] = (sign_job){ev, kp, n * (size_t)t / 2, n * (size_t)(t + 1) / 2, "", ""};
         rfc3339(now, j[t].created, sizeof j[t].created);
         rfc3339(now + 3600, j[t].valid, sizeof j[t].valid);
         pthread_create(&th[t], NULL, sign_thread, &j[t]);
     }
     for (int t = 0; t < 2; t++) pthread_join(th[t], NULL);
+}
+
+static void make_events(events *ev, size_t n, const char *key_path) {
+    xc_keypair kp;
+    fs_err e;
+    if (xc_keypair_load(key_path, &kp, &e) != FS_OK) die("%s", e.msg);
+    make_events_with(ev, n, &kp);
     xc_keypair_wipe(&kp);
+}
+
+static void events_free(events *ev) {
+    for (size_t i = 0; i < ev->n; i++) free(ev->jws[i]);
+    free(ev->jws);
+    free(ev->len);
+    memset(ev, 0, sizeof *ev);
+}
+
+/* The bytes the signature of JWS i covers (header.payload). */
+static size_t signing_input_len(const events *ev, size_t i) {
+    const char *dot = memrchr(ev->jws[i], '.', ev->len[i]);
+    return dot ? (size_t)(dot - ev->jws[i]) : 0;
+}
+
+static double mean_signing_input(const events *ev) {
+    double sum = 0;
+    for (size_t i = 0; i < ev->n; i++) sum += (double)signing_input_len(ev, i);
+    return ev->n ? sum / (double)ev->n : 0;
+}
+
+/* The raw rate on 1 and 2 threads, over the signing inputs of VMSGS bench
+ * events signed with key_path (NULL: a key made now, of the issuer
+ * scripts/bench_hub.sh gives its member). */
+static int cmd_verify(double seconds, const char *key_path) {
+    xc_keypair kp;
+    fs_err e;
+    if (key_path ? xc_keypair_load(key_path, &kp, &e) != FS_OK
+                 : xc_keypair_generate("org:234-15", &kp, &e) != FS_OK)
+        die("%s", e.msg);
+    events ev;
+    make_events_with(&ev, VMSGS, &kp);
+    static const char *msg[VMSGS];
+    static size_t len[VMSGS];
+    static uint8_t sig[VMSGS][64];
+    for (size_t i = 0; i < VMSGS; i++) {
+        size_t got = 0, in = signing_input_len(&ev, i);
+        if (!in || sodium_base642bin(sig[i], sizeof sig[i], ev.jws[i] + in + 1, ev.len[i] - in - 1, NULL, &got, NULL,
+                                     sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 || got != 64)
+            die("%s", "a signed event without its signature");
+        msg[i] = ev.jws[i];
+        len[i] = in;
+    }
+    double r1 = verify_rate(1, seconds, msg, len, (const uint8_t (*)[64])sig, kp.pk);
+    double r2 = verify_rate(2, seconds, msg, len, (const uint8_t (*)[64])sig, kp.pk);
+    printf("RESULT what=verify msg_bytes=%.0f verify_1t=%.0f verify_2t=%.0f\n", mean_signing_input(&ev), r1, r2);
+    events_free(&ev);
+    xc_keypair_wipe(&kp);
+    return 0;
 }
 
 /* The event index carried in a JWS's event_id (see the top comment); -1 if none. */
@@ -486,9 +529,10 @@ static int cmd_publish(client_cfg *c, const char *sign_key, size_t n, size_t bat
     double secs = mono() - start, client_cpu = cpu_self() - cpu0;
     unsigned long long stored = atomic_load(&s.stored);
     printf("RESULT what=publish events=%zu batch=%zu conns=%d stored=%llu rejected=%llu errors=%llu "
-           "seconds=%.3f rate=%.0f sign_s=%.2f client_cpu_s=%.2f\n",
+           "seconds=%.3f rate=%.0f sign_s=%.2f client_cpu_s=%.2f signing_input=%.0f\n",
            n, batch, conns, stored, (unsigned long long)atomic_load(&s.rejected),
-           (unsigned long long)atomic_load(&s.errors), secs, (double)stored / secs, sign_s, client_cpu);
+           (unsigned long long)atomic_load(&s.errors), secs, (double)stored / secs, sign_s, client_cpu,
+           mean_signing_input(&ev));
     if (s.first_error[0]) fprintf(stderr, "bench_hub: first problem: %s\n", s.first_error);
     return stored ? 0 : 1;
 }
@@ -714,7 +758,7 @@ static int cmd_latency(client_cfg *c, const char *sign_key, int rate, double sec
 /* ---- main ---------------------------------------------------------------------------------- */
 
 static void usage(void) {
-    fputs("usage: bench_hub verify [-t S]\n"
+    fputs("usage: bench_hub verify [-t S] [--sign-key F]\n"
           "       bench_hub setup --cert MEMBER.crt --issuer ISSUER --dir DIR\n"
           "       bench_hub publish|pull|latency --hub HOST:PORT --cert C --key K --ca CA\n"
           "                 [--sign-key F] [-n N] [-b BATCH] [-c CONNS] [-l LIMIT] [-m MAX]\n"
@@ -763,7 +807,7 @@ int main(int argc, char **argv) {
         default: usage();
         }
     }
-    if (!strcmp(cmd, "verify")) return cmd_verify(secs);
+    if (!strcmp(cmd, "verify")) return cmd_verify(secs, sign_key);
     if (!strcmp(cmd, "setup")) {
         if (!c.cert || !issuer || !dir) usage();
         return cmd_setup(c.cert, issuer, dir);

@@ -20,8 +20,16 @@ ok "bench.sh memory part, 3000 requests" flood_run 3000
 ok "flood regenerated for 3000 requests" is "$(kv flood_1m_sip_messages)" 3000
 ok "100k flood regenerated too" is "$(kv flood_100k_sip_messages)" 3000
 ok "table names what the file holds" grep -q "flood, 3000 sources, 3000 msgs: peak RSS" "$TMPD/table"
+ok "  and so does the RSS ratio" grep -q "RSS 3000 sources / RSS 3000 sources " "$TMPD/table"
+ok "  and the flood scaling rows" grep -q "scaling w2 / w1, 3000-source flood " "$TMPD/table"
+ok "  no hub line with blanks when the hub did not run" grep -q "^hub: pending" "$TMPD/table"
 ok "same knobs: the flood is reused" flood_run 3000
 ok "  (said so)" grep -q "reusing $OUT/flood-1m.pcap" "$TMPD/log"
+# a configuration the caller's shell exports is not what the bench measures
+printf 'state:\n  max_sources: 1024\n' >"$TMPD/small.yaml"
+flood_run_exported() { FS38_CONFIG=$TMPD/small.yaml flood_run "$@"; }
+ok "bench.sh with FS38_CONFIG exported" flood_run_exported 3000
+ok "  measures the shipped configuration" is "$(kv flood_1m_sources_cap)" 65536
 
 # --- a tshark run that fails (killed by the OOM killer, say) is not a figure ---
 # The bench's own tools link libfs38.a: the ASan build's needs the sanitizers.
@@ -38,6 +46,9 @@ ok "fs38 figure measured" [ -n "$(kv inspect_w1_mbps)" ]
 ok "no tshark figure from a killed run" is "$(kv tshark_mbps)" ""
 ok "  nor a ratio" grep -q "fs38 (w1) / tshark  *pending" "$TMPD/table"
 ok "  and the run is named as failed" grep -q "tshark run 1 failed" "$TMPD/log"
+# the mixed capture's message count sits under the mixed capture, not the flood
+ok "messages seen / generated under the inspect row" \
+    sh -c 'grep -A1 "mixed capture, --workers 1 " "$1" | grep -q "SIP messages seen / generated"' _ "$TMPD/table"
 
 # --- bench_hub publish with more than 64 connections ends -------------------
 PKGS="libpcap zlib jansson yaml-0.1 libsodium sqlite3 libpq openssl libevent libevent_openssl libevent_pthreads libnats libmicrohttpd"
@@ -61,6 +72,14 @@ if bh_cc || bh_cc -fsanitize=address,undefined; then
         ok "bench_hub publish -c $c ends (exit $rc, 124 = hung)" [ "$rc" -eq 1 ]
         ok "  and reports the connections it used" grep -q "conns=64 stored=0" "$TMPD/pub"
     done
+    # the raw verify rate is over what the hub verifies: the signing input of
+    # the events publish sends (header.payload), not shorter messages
+    sent=$(sed -n 's/.* signing_input=\([0-9]*\).*/\1/p' "$TMPD/pub")
+    ok "bench_hub verify with the member's key" \
+        sh -c '"$1" verify -t 0.05 --sign-key "$2" >"$3"' _ "$TMPD/bench_hub" "$KEY" "$TMPD/verify"
+    checked=$(sed -n 's/.* msg_bytes=\([0-9]*\).*/\1/p' "$TMPD/verify")
+    ok "verify checks event-sized inputs ($checked bytes, events $sent)" \
+        awk -v a="$checked" -v b="$sent" 'BEGIN { exit !(a > 0 && b > 0 && a - b <= 8 && b - a <= 8) }'
 else
     fail "bench_hub does not build"; head -5 "$TMPD/cc.err" >&2
 fi
