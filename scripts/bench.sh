@@ -46,7 +46,7 @@ TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
 say() { echo "bench: $*" >&2; }
 put() { echo "$1=$2" >>"$KV"; }                  # key value
 get() { sed -n "s/^$1=//p" "$KV" | tail -1; }     # key -> value ("" if none)
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit; print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit; printf "%.10g\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 div() { awk -v a="$1" -v b="$2" -v f="${3:-%.1f}" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print ""; else printf f "\n", a / b }'; }
 has_part() { [[ " $PARTS " == *" $1 "* ]]; }
 file_bytes() { stat -c %s "$1"; }
@@ -107,7 +107,7 @@ make_corpus() {
     : >"$ex"
     for f in examples/*.pcap examples/*.pcapng; do
         [ -f "$f" ] || continue
-        tshark -r "$f" -Y '(sip || udp.port == 5060) && udp && !icmp && !icmpv6' -T fields -e udp.payload 2>/dev/null \
+        tshark -r "$f" -Y '(sip || udp.port == 5060) && udp && !icmp && !icmpv6' -T fields -E occurrence=l -e udp.payload 2>/dev/null \
             | grep -v '^$' >>"$ex" || true
     done
     put corpus_example_msgs "$(wc -l <"$ex")"
