@@ -214,6 +214,11 @@ fs_code cap_open_file(const char *path, cap_source **out, fs_err *e) {
             return fs_fail(e, FS_ERR_IO, "%s: is a directory", path);
         }
         if (S_ISREG(sb.st_mode)) s->size = (uint64_t)sb.st_size;
+        if (S_ISREG(sb.st_mode) && sb.st_size == 0) { /* libpcap: "truncated dump file; tried to read 4..." */
+            close(fd);
+            free(s);
+            return fs_fail(e, FS_ERR_FORMAT, "%s: empty file (0 bytes), not a capture", path);
+        }
     }
     FILE *f = open_stream(s, fd, e);
     if (!f) {
