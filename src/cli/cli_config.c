@@ -3,9 +3,11 @@
  * subcommands that read it (inspect, rules): the one place that says which
  * file applies when -c is not given.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -26,9 +28,12 @@ bool cli_load_config(fs38_config *cfg, const char *explicit_path, const char *cm
     if (!path || !*path) {
         snprintf(etc_path, sizeof etc_path, "%s/fs38.yaml", FS38_ETC_DIR);
         /* absent: the built-in defaults. There but unreadable (chmod 600, as
-         * a file holding hep_auth_key should be, run by another user) is an
-         * error below, not a silent run without its zones, lists and key */
-        if (access(etc_path, F_OK) != 0) return true;
+         * a file holding hep_auth_key should be, run by another user), a
+         * symlink to a file that is gone, or in a folder the user may not
+         * search (which cannot tell absent) is an error below, not a silent
+         * run without its zones, lists and key */
+        struct stat st;
+        if (lstat(etc_path, &st) != 0 && (errno == ENOENT || errno == ENOTDIR)) return true;
         path = etc_path;
     }
     if (cfg_load_file(cfg, path, &e) != FS_OK) {

@@ -240,9 +240,11 @@ static bool allow_scan(const fs38_config *c, const fs_addr *a) {
     return false;
 }
 
+/* As cfg_zone_of: an IPv4-mapped address is its IPv4 address only, so an
+ * IPv6 network around the mapped range ("::/0") does not exempt it. */
 bool cfg_is_allowed(const fs38_config *c, const fs_addr *a) {
     fs_addr v4;
-    return allow_scan(c, a) || (addr_unmap_v4(a, &v4) && allow_scan(c, &v4));
+    return allow_scan(c, addr_unmap_v4(a, &v4) ? &v4 : a);
 }
 
 const cfg_prefix *cfg_caller_allowed(const fs38_config *c, const char *caller) {
@@ -1614,7 +1616,10 @@ static fs_code root_key(cfg_parser *P, const char *key, void *ctx) {
 /* Checks that involve more than one key, once everything is read. */
 static fs_code check_across(cfg_parser *P) {
     const cfg_hours *h = &P->c->business_hours;
-    if (h->set && (!h->days || h->from_min == h->to_min)) {
+    /* from 24:00 to 00:00 is midnight to midnight, as empty as 09:00 to 09:00
+     * (00:00 to 24:00 is the whole day) */
+    bool no_hours = h->from_min == h->to_min || (h->from_min == 24 * 60 && h->to_min == 0);
+    if (h->set && (!h->days || no_hours)) {
         snprintf(P->path, sizeof P->path, "business_hours");
         P->path_len = strlen(P->path);
         return fail_at(P, P->mark_hours, FS_ERR_CONFIG, "%s", !h->days ? "no days: name at least one (days: [mon, tue, ...])"

@@ -70,6 +70,27 @@ int main(void) {
     int r = load_as_user();
     CHECK_MSG(r == 0, "an unreadable %s: %s", path, r == 1 ? "the defaults were used" : "could not test");
 
+    /* a symlink to a file that is gone (a config management link whose
+     * target was not deployed): there, so refused, not the defaults */
+    unlink(path);
+    CHECK(symlink("/nonexistent/fs38-site.yaml", path) == 0);
+    CHECK_MSG(!cli_load_config(&g_cfg, NULL, "test", used, sizeof used),
+              "a dangling %s gave the built-in defaults", path);
+    unlink(path);
+
+    /* a config in a folder the user may not search (etc 0700, fs38 run by
+     * another user): it cannot be told absent, so refused, not the defaults */
+    f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fputs("state: {max_sources: 1234}\n", f);
+        fclose(f);
+    }
+    CHECK(chmod(path, 0644) == 0 && chmod(etc_dir, 0700) == 0);
+    r = load_as_user();
+    CHECK_MSG(r == 0 || r == -1, "%s in a folder closed to the user: the defaults were used", path);
+    CHECK(chmod(etc_dir, 0755) == 0);
+
     unlink(path);
     rmdir(etc_dir);
     return check_done("test_cli_config");

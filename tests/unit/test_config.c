@@ -777,6 +777,17 @@ static void test_values_that_mislead(void) {
     expect_ok_buf("mapped outside", "zones:\n  v6: {trust: trusted, networks: [\"::/0\"]}\n");
     CHECK_EQ_INT(zone_at(&g_cfg, "192.0.2.7"), -1);
     CHECK_EQ_INT(zone_at(&g_cfg, "::ffff:192.0.2.7"), -1);
+    /* allow_sources alike: "::/0" (IPv6 at large) does not exempt an IPv4
+     * host seen through a dual-stack socket (::ffff:192.0.2.7), which
+     * 192.0.2.7 itself is not */
+    expect_ok_buf("mapped allowed", "allow_sources: [\"::/0\", 10.0.0.0/8]\n");
+    fs_addr mapped_src = ip("::ffff:192.0.2.7"), plain_src = ip("192.0.2.7");
+    CHECK(!cfg_is_allowed(&g_cfg, &plain_src));
+    CHECK(!cfg_is_allowed(&g_cfg, &mapped_src));
+    mapped_src = ip("::ffff:10.1.2.3");
+    CHECK(cfg_is_allowed(&g_cfg, &mapped_src));
+    mapped_src = ip("2001:db8::1");
+    CHECK(cfg_is_allowed(&g_cfg, &mapped_src));
     /* access: an untrusted zone of UEs only */
     expect_ok_buf("access", "zones:\n  ue: {trust: untrusted, access: true, networks: [100.64.0.0/10]}\n");
     CHECK(g_cfg.nzones == 1 && g_cfg.zones[0].access);
@@ -1058,6 +1069,10 @@ static void test_business_hours(void) {
     CHECK(cfg_within_business_hours(c, utc_us(2026, 11, 28, 3, 0)));   /* Saturday 03:00: Friday's night */
     CHECK(!cfg_within_business_hours(c, utc_us(2026, 11, 28, 23, 0))); /* Saturday 23:00 */
     CHECK(!cfg_within_business_hours(c, utc_us(2026, 11, 27, 3, 0)));  /* Friday 03:00: Thursday's night */
+    static const char whole[] = "business_hours: {days: [fri], from: \"00:00\", to: \"24:00\"}\n";
+    rc = cfg_load_buffer(c, whole, strlen(whole), ".", &e);
+    CHECK_MSG(rc == FS_OK, "%s", e.msg);
+    CHECK(cfg_within_business_hours(c, utc_us(2026, 11, 27, 0, 0)) && cfg_within_business_hours(c, utc_us(2026, 11, 27, 23, 59)));
     static const struct { const char *yaml, *says; } bad[] = {
         {"business_hours: {timezone: Mars/Olympus}\n", "no time zone 'Mars/Olympus'"},
         /* a region's folder is there, and is no zone: not "no such file, is tzdata installed?" */
@@ -1070,6 +1085,9 @@ static void test_business_hours(void) {
         {"business_hours: {from: \"8:00\"}\n", "business_hours.from: '8:00': a time of day is HH:MM"},
         {"business_hours: {to: \"24:30\"}\n", "a time of day is HH:MM"},
         {"business_hours: {from: \"09:00\", to: \"09:00\"}\n", "from and to are the same"},
+        /* midnight to midnight: not the whole day (00:00 to 24:00 is), no hour at all, so every
+         * call would be off hours */
+        {"business_hours: {from: \"24:00\", to: \"00:00\"}\n", "from and to are the same"},
         {"business_hours: {start: \"09:00\"}\n", "unknown key (expected one of: timezone, days, from, to)"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -1078,6 +1096,50 @@ static void test_business_hours(void) {
         CHECK_MSG(contains(e.msg, bad[i].says), "%s: %s", bad[i].yaml, e.msg);
     }
     free(c);
+}
+
+/* A config key the docs name (`limits.max_tcp_bytes`) is named under the
+ * section that takes it: a reader who writes it where the docs say
+ * (`capture.max_tcp_bytes`) gets "unknown key". Names no section takes (the
+ * --stats-json fields, `capture.tls_certs`) are not keys and not judged. */
+static bool section_takes(const char *section, const char *key) {
+    char yaml[160];
+    int n = snprintf(yaml, sizeof yaml, "%s: {%s: ~}\n", section, key);
+    fs_err e = {0};
+    return cfg_load_buffer(&g_cfg, yaml, (size_t)n, NULL, &e) == FS_OK || !strstr(e.msg, "unknown key");
+}
+
+static void test_docs_name_keys_by_section(void) {
+    static const char *const docs[] = {"README.md", "docs/configuration.md", "docs/operations.md",
+                                       "docs/rules.md", "docs/architecture.md", "docs/performance.md"};
+    static const char *const sections[] = {"organisation", "capture", "limits", "state", "home", "business_hours"};
+    const size_t nsec = sizeof sections / sizeof *sections;
+    for (size_t d = 0; d < sizeof docs / sizeof *docs; d++) {
+        size_t len = 0;
+        char *text = check_read_file(docs[d], &len);
+        CHECK_MSG(text != NULL, "cannot read %s", docs[d]);
+        if (!text) continue;
+        for (size_t i = 0; i + 1 < len; i++) {
+            if (text[i] != '`') continue;
+            for (size_t s = 0; s < nsec; s++) {
+                size_t sl = strlen(sections[s]);
+                if (i + 1 + sl + 1 >= len || strncmp(text + i + 1, sections[s], sl) != 0 || text[i + 1 + sl] != '.')
+                    continue;
+                const char *k = text + i + 2 + sl;
+                size_t kl = 0;
+                while (i + 2 + sl + kl < len && kl < 40 && ((k[kl] >= 'a' && k[kl] <= 'z') || (k[kl] >= '0' && k[kl] <= '9') || k[kl] == '_'))
+                    kl++;
+                if (!kl || i + 2 + sl + kl >= len || k[kl] != '`') continue;
+                char key[48];
+                snprintf(key, sizeof key, "%.*s", (int)kl, k);
+                if (section_takes(sections[s], key)) continue;
+                for (size_t o = 0; o < nsec; o++)
+                    CHECK_MSG(o == s || !section_takes(sections[o], key), "%s names `%s.%s`, a key of %s", docs[d],
+                              sections[s], key, sections[o]);
+            }
+        }
+        free(text);
+    }
 }
 
 int main(void) {
@@ -1093,5 +1155,6 @@ int main(void) {
     test_prefix_match();
     test_index_by_hand();
     test_values_that_mislead();
+    test_docs_name_keys_by_section();
     return check_done("test_config");
 }
