@@ -1798,8 +1798,15 @@ static bool memory_fits(insp *in, const fs38_config *cfg, bool capturing) {
     insp_get_stats(in, &st);
     uint64_t sctp = cfg->capture.max_frag_bytes < CAP_SCTP_MAX_BYTES ? cfg->capture.max_frag_bytes : CAP_SCTP_MAX_BYTES;
     uint64_t ring = capturing ? (uint64_t)cfg->capture.live_buffer_mb << 20 : 0;
-    uint64_t need = st.mem.bound_bytes + cfg->capture.max_tcp_bytes + cfg->capture.max_frag_bytes + sctp +
-                    st.lookback_memory + ring;
+    /* with N workers each holds its share of max_tcp_bytes, but at least
+     * one flow's max_flow_bytes (insp.c): N x max_flow_bytes may be more */
+    uint64_t tcp = cfg->capture.max_tcp_bytes;
+    if (st.workers > 1) {
+        uint64_t share = tcp / st.workers;
+        if (share < cfg->capture.max_flow_bytes) share = cfg->capture.max_flow_bytes;
+        tcp = share * st.workers;
+    }
+    uint64_t need = st.mem.bound_bytes + tcp + cfg->capture.max_frag_bytes + sctp + st.lookback_memory + ring;
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     uint64_t have = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
     if (!have || need <= have / 10 * 9) return true;
@@ -1808,7 +1815,7 @@ static bool memory_fits(insp *in, const fs38_config *cfg, bool capturing) {
             "fragments %.0f MB, SCTP %.0f MB, look back %.0f MB, capture ring %.0f MB), more than 90 %% "
             "of this machine's %.0f MB (%.0f MB): lower state.* or limits.*%s%s\n",
             (double)need / 1048576.0, (double)st.mem.bound_bytes / 1048576.0,
-            (double)cfg->capture.max_tcp_bytes / 1048576.0, (double)cfg->capture.max_frag_bytes / 1048576.0,
+            (double)tcp / 1048576.0, (double)cfg->capture.max_frag_bytes / 1048576.0,
             (double)sctp / 1048576.0, (double)st.lookback_memory / 1048576.0, (double)ring / 1048576.0,
             (double)have / 1048576.0, (double)(have / 10 * 9) / 1048576.0, st.lookback_memory ? ", or --pcap-lookback" : "",
             ring > (64u << 20) ? ", or capture.live_buffer_mb" : "");
