@@ -79,7 +79,7 @@ static void flood_source(det_ctx *c) {
     /* our own elements (SBC, CSCF) relay everyone's requests: their volume is
      * the network's load, and rate-limiting them is no remedy */
     if (c->zones && c->src_trust == TRUST_CORE) return;
-    if (det_window_roll(&s->flood_start, c->ts, rc->window_s)) {
+    if (det_window_roll(&s->flood_start, c->ts, rc->window_s, c->eng->now_us)) {
         if (s->flood_flagged) det_window_continues(c, R_FLOOD_SOURCE, det_key_addr(c->eng, &s->addr, SALT_FLOOD));
         s->flood_total = s->flood_invite = s->flood_register = s->flood_options = 0;
         s->flood_flagged = false;
@@ -370,7 +370,7 @@ static void scan_behaviour(det_ctx *c) {
     const cfg_rule *rc = det_rule_cfg(c, R_SCAN_BEHAVIOUR);
     if (!rc->enabled || !is_probe(m)) return;
     if (c->zones && c->src_trust == TRUST_CORE) return; /* our own elements */
-    if (det_window_roll(&s->scan_start, c->ts, rc->window_s)) {
+    if (det_window_roll(&s->scan_start, c->ts, rc->window_s, c->eng->now_us)) {
         if (s->scan_flagged) det_window_continues(c, R_SCAN_BEHAVIOUR, det_key_addr(c->eng, &s->addr, SALT_SCAN));
         s->scan_probes = 0;
         det_sketch_clear(&s->scan_targets);
@@ -432,7 +432,7 @@ static void enumeration(det_ctx *c, const det_txn *t) {
      * username is the prober's own account, not the user it asks about */
     uint64_t user_key = t->probed;
     if (!user_key) return;
-    if (det_window_roll(&s->enum_start, c->ts, rc->window_s)) {
+    if (det_window_roll(&s->enum_start, c->ts, rc->window_s, c->eng->now_us)) {
         if (s->enum_flagged) det_window_continues(c, R_ENUM_EXTENSIONS, det_key_addr(c->eng, &s->addr, SALT_ENUM));
         s->enum_probes = s->enum_not_found = s->enum_exists = 0;
         det_sketch_clear(&s->enum_users);
@@ -571,7 +571,7 @@ static uint32_t *user_failures(det_source *s, uint64_t user, bool create) {
 
 static void brute_one_user(det_ctx *c, det_source *s, uint64_t user) {
     const cfg_rule *rc = det_rule_cfg(c, R_BRUTE_ONE_USER);
-    if (det_window_roll(&s->brute_start, c->ts, rc->window_s)) {
+    if (det_window_roll(&s->brute_start, c->ts, rc->window_s, c->eng->now_us)) {
         if (s->brute_user_flagged)
             det_window_continues(c, R_BRUTE_ONE_USER, det_key_addr(c->eng, &s->addr, SALT_BRUTE));
         memset(s->brute_top, 0, sizeof s->brute_top);
@@ -610,7 +610,7 @@ static uint64_t failed_user_key(const det_engine *eng, const det_source *s, uint
 
 static void brute_many_users(det_ctx *c, det_source *s, uint64_t user) {
     const cfg_rule *rc = det_rule_cfg(c, R_BRUTE_MANY_USERS);
-    if (det_window_roll(&s->brute_many_start, c->ts, rc->window_s)) {
+    if (det_window_roll(&s->brute_many_start, c->ts, rc->window_s, c->eng->now_us)) {
         if (s->brute_flagged) det_window_continues(c, R_BRUTE_MANY_USERS, det_key_addr(c->eng, &s->addr, SALT_BRUTE));
         s->brute_fails = s->brute_forgiven = 0;
         det_sketch_clear(&s->brute_users);

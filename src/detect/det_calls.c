@@ -553,7 +553,7 @@ static void irsf_velocity(det_ctx *c, det_call *call, det_caller *k) {
     bool caller_hit = false;
     if (k) {
         uint64_t start = k->irsf_start;
-        if (det_window_roll(&k->irsf_start, c->ts, rc->window_s)) {
+        if (det_window_roll(&k->irsf_start, c->ts, rc->window_s, c->eng->now_us)) {
             if (k->irsf_flagged) det_window_continues(c, R_IRSF_VELOCITY, call->caller_key ^ SALT_IRSF);
             k->irsf_calls = 0;
             det_sketch_clear(&k->irsf_numbers);
@@ -587,7 +587,7 @@ static void irsf_velocity(det_ctx *c, det_call *call, det_caller *k) {
     det_source *s = c->requester;
     if (c->src_allowed || call->caller_allowed || !s || relaying_peer(c, &c->p->src.addr))
         return; /* as short_ring (c: the INVITE at hand, also a retried one) */
-    if (det_window_roll(&s->irsf_start, c->ts, rc->window_s)) {
+    if (det_window_roll(&s->irsf_start, c->ts, rc->window_s, c->eng->now_us)) {
         if (s->irsf_flagged) det_window_continues(c, R_IRSF_VELOCITY, det_key_addr(eng, &s->addr, SALT_IRSF));
         s->irsf_calls = 0;
         det_sketch_clear(&s->irsf_numbers);
@@ -617,7 +617,7 @@ static void call_volume(det_ctx *c, det_call *call, det_caller *k) {
     const cfg_rule *rc = det_rule_cfg(c, R_CALL_VOLUME);
     if (!rc->enabled || !k) return;
     uint64_t start = k->vol_start;
-    if (det_window_roll(&k->vol_start, c->ts, rc->window_s)) {
+    if (det_window_roll(&k->vol_start, c->ts, rc->window_s, c->eng->now_us)) {
         if (k->vol_flagged) det_window_continues(c, R_CALL_VOLUME, call->caller_key ^ SALT_VOLUME);
         k->vol_calls = 0;
         k->vol_flagged = false;
@@ -672,7 +672,7 @@ static void count_attempt(det_ctx *c, det_call *call, det_caller *k) {
     if (k) {
         k->concurrent++;
         call->counted_active = true;
-        if (det_window_roll(&k->wangiri_start, c->ts, wr->window_s)) {
+        if (det_window_roll(&k->wangiri_start, c->ts, wr->window_s, c->eng->now_us)) {
             if (k->wangiri_flagged) det_window_continues(c, R_WANGIRI, call->caller_key ^ SALT_WANGIRI);
             k->short_rings = k->answered = k->calls = 0;
             k->ring_us_total = 0;
@@ -684,7 +684,7 @@ static void count_attempt(det_ctx *c, det_call *call, det_caller *k) {
     }
     det_source *s = c->requester;
     if (s && !c->src_allowed && !call->caller_allowed) {
-        if (det_window_roll(&s->wangiri_start, c->ts, wr->window_s)) {
+        if (det_window_roll(&s->wangiri_start, c->ts, wr->window_s, c->eng->now_us)) {
             if (s->wangiri_flagged) det_window_continues(c, R_WANGIRI, source_incident(c->eng, call, SALT_WANGIRI));
             s->wangiri_calls = s->wangiri_short = s->wangiri_answered = 0;
             s->wangiri_ring_us = 0;
@@ -984,15 +984,17 @@ static void call_cancel(det_ctx *c) {
  * hanging up, or a caller who talked longer, leaves it an answered call; so
  * does an answer within PICKUP_MIN_US of the INVITE: no person picks up that
  * fast, a machine did (an IVR, a test responder, a load generator), and no
- * one is left with a missed call to return. */
+ * one is left with a missed call to return; and so does a call two forks
+ * answered (many_dialogs): the caller's BYE right after the answers ends
+ * the dialog it does not want (RFC 3261 13.2.2.4), not the one it talks on. */
 #define PICKUP_MIN_US FS_USEC
 static void dropped_on_answer(det_ctx *c, det_call *call) {
     det_engine *eng = c->eng;
     const cfg_rule *rc = det_rule_cfg(c, R_WANGIRI);
     uint64_t ring_us = call->t_answer > call->t_invite ? call->t_answer - call->t_invite : 0;
     uint64_t talk_us = c->ts > call->t_answer ? c->ts - call->t_answer : 0;
-    if (!rc->enabled || rc->param[3] <= 0 || (double)talk_us > rc->param[3] * 1e6 || ring_us < PICKUP_MIN_US ||
-        (double)ring_us > rc->param[0] * 1e6 || !fs_addr_eq(&c->p->src.addr, &call->src))
+    if (!rc->enabled || rc->param[3] <= 0 || call->many_dialogs || (double)talk_us > rc->param[3] * 1e6 ||
+        ring_us < PICKUP_MIN_US || (double)ring_us > rc->param[0] * 1e6 || !fs_addr_eq(&c->p->src.addr, &call->src))
         return;
     det_table *callers = callers_open(eng, call->caller_key);
     det_caller *k = call_caller(callers, call);
@@ -1064,10 +1066,15 @@ static void long_call_timer(det_engine *eng, det_call *call) {
     ev_copy_text(ev->sample.to, sizeof ev->sample.to, fs_str_make(call->callee, strlen(call->callee)));
 }
 
-/* A call's time t is more than limit before the clock, or after it: the
- * clock stepped back past the call (det_tick), which belongs to a time
- * that is over. */
-static bool expired(uint64_t now, uint64_t t, uint64_t limit) { return t > now || now - t > limit; }
+/* A call's time t is more than limit before the clock, or more than a
+ * clock step after it: the clock stepped back past the call (det_tick),
+ * which belongs to a time that is over (as an incident whose last hit is
+ * that far ahead closes). A call a little ahead is of the new time: placed
+ * among the messages behind the clock before it stepped back to one of
+ * them, stamped by a capture point a little ahead of that one. */
+static bool expired(uint64_t now, uint64_t t, uint64_t limit) {
+    return t > now ? t - now > DET_CLOCK_STEP_US : now - t > limit;
+}
 
 static void sweep_one(det_engine *eng, det_call *call) {
     uint64_t now = eng->now_us;
@@ -1098,7 +1105,9 @@ void det_calls_tick(det_engine *eng) {
     uint32_t slots = det_table_slots(&eng->calls);
     if (!slots) return;
     /* A slice per second of capture time keeps each tick cheap and sweeps
-     * the whole table every 16 s; a whole sweep at the end. */
+     * the whole table every 16 s; a whole sweep at the end, and after the
+     * clock stepped back (clock_step_back: calls_swept_us 0), where every
+     * call of the time before the step is over. */
     uint64_t secs = eng->now_us > eng->calls_swept_us ? (eng->now_us - eng->calls_swept_us) / FS_USEC : 0;
     if (secs < 1) secs = 1;
     eng->calls_swept_us = eng->now_us;

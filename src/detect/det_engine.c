@@ -619,7 +619,8 @@ static void clock_step_back(det_engine *eng, uint64_t now_us) {
     eng->jump_from = 0; /* the time of a jump ahead, if any, is over */
     eng->next_tick_us = 0; /* tick now: close what was open before the step */
     eng->next_close_us = 0;
-    eng->calls_swept_us = now_us;
+    eng->calls_swept_us = 0; /* a whole sweep: every call of the time before the step times out now,
+                              * not a slice a second (a call ID seen again is a new call) */
     det_table_restamp(&eng->sources, now_us);
     det_table_restamp(&eng->dests, now_us);
     det_table_restamp(&eng->calls, now_us);

@@ -127,11 +127,16 @@ bool det_sketch_has(const det_sketch *s, uint64_t item_hash);
  * a little -- HEP from several proxies, merged captures, several workers
  * counting into one shared entry -- and such a message still belongs to the
  * window, which then starts at it (as it would have, seen in order); a step
- * back by a whole window or more starts a new one. */
-static inline bool det_window_roll(uint64_t *start_us, uint64_t now_us, uint32_t window_s) {
+ * back by a whole window or more starts a new one. So does a window that
+ * starts more than a clock step ahead of the engine's clock (clock_us,
+ * det_engine.now_us): the clock stepped back past it (files given out of
+ * order), and it belongs to the time before the step, which is over, as
+ * its incidents are (det_tick closes them). */
+static inline bool det_window_roll(uint64_t *start_us, uint64_t now_us, uint32_t window_s, uint64_t clock_us) {
     uint64_t w = (uint64_t)window_s * FS_USEC;
     if (*start_us && now_us >= *start_us && now_us - *start_us < w) return false;
-    bool back_inside = *start_us && now_us < *start_us && *start_us - now_us < w;
+    bool back_inside = *start_us && now_us < *start_us && *start_us - now_us < w &&
+                       !(*start_us > clock_us && *start_us - clock_us > DET_CLOCK_STEP_US);
     *start_us = now_us;
     return !back_inside;
 }

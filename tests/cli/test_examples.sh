@@ -278,6 +278,41 @@ tshark -r "$TMPD/order.pcapng" -T fields -e frame.comment 2>/dev/null | tr ',' '
 ok "files out of order, --workers 2: --pcap-out files 6 messages under each SIP-INFO-001 event_id" \
     test "$(awk '{print $1 " " $2}' "$TMPD/order-pcap.txt")" = "$(sed 's/^/6 /' "$TMPD/order-ids.txt")" \
     -a "$(wc -l <"$TMPD/order-ids.txt")" -eq 2
+# ...and the calls of the first file time out when the clock steps back,
+# all of them (FRAUD-VOL-001 of each file, 180 calls, with 1 worker as with
+# 2): the sweep went on a sixteenth of the calls table a second, and the
+# second file's INVITEs whose Call-ID a first-file call still held passed
+# for its retransmissions (190 or so of 360 calls started, and a
+# FRAUD-VOL-001 of about 10 for the second file, or none)
+python3 -c "$PY_SHIFT" examples/flood-invite.pcap "$TMPD/later-flood.pcap" 600
+for w in 1 2; do
+    "$FS38" inspect --config "$CFG" --json --workers $w --stats-json "$TMPD/order-flood-w$w.json" \
+        "$TMPD/later-flood.pcap" examples/flood-invite.pcap |
+        jq -r 'select(.rule.id == "FRAUD-VOL-001") | [.evidence.count, .evidence.details.calls, .first_seen] | @tsv' |
+        sort >"$TMPD/order-flood-w$w.txt"
+done
+ok "files out of order: 360 calls started ($(stats_calls "$TMPD/order-flood-w1.json"))" \
+    test "$(stats_calls "$TMPD/order-flood-w1.json")" = "360 0 0 360"
+ok "files out of order: FRAUD-VOL-001 of 180 calls for each file, --workers 1 and 2 ($(tr '\n\t' '; ' <"$TMPD/order-flood-w1.txt"))" \
+    test "$(cut -f1,2 "$TMPD/order-flood-w1.txt" | tr '\n\t' ';,')" = "180,180;180,180;" \
+    -a -z "$(diff "$TMPD/order-flood-w1.txt" "$TMPD/order-flood-w2.txt")"
+# ...and a file 400 s before the first (more than the 5-minute clock step,
+# less than the 600 s windows of FRAUD-VOL-001 and FRAUD-WANGIRI-001): the
+# caller's windows of the first file are over with its time, the second
+# file's counts are its own (its incident read 360 calls, 30 short rings,
+# and a last_seen in the first file, 400 s after its own last call)
+for f in flood-invite wangiri; do
+    python3 -c "$PY_SHIFT" examples/$f.pcap "$TMPD/later400-$f.pcap" 400
+    "$FS38" inspect --config "$CFG" --json "$TMPD/later400-$f.pcap" examples/$f.pcap |
+        jq -r 'select(.rule.id | startswith("FRAUD-")) | [.rule.id, .evidence.count, .evidence.details.calls,
+               .evidence.window_s < 10] | @tsv' >"$TMPD/order400-$f.txt"
+done
+ok "files 400 s out of order: FRAUD-VOL-001 of 180 calls each ($(tr '\n\t' '; ' <"$TMPD/order400-flood-invite.txt"))" \
+    test "$(sort -u "$TMPD/order400-flood-invite.txt" | tr '\n\t' ';,')" = "FRAUD-VOL-001,180,180,true;" \
+    -a "$(wc -l <"$TMPD/order400-flood-invite.txt")" -eq 2
+ok "files 400 s out of order: FRAUD-WANGIRI-001 of 15 calls each ($(tr '\n\t' '; ' <"$TMPD/order400-wangiri.txt"))" \
+    test "$(sort -u "$TMPD/order400-wangiri.txt" | tr '\n\t' ';,')" = "FRAUD-WANGIRI-001,15,15,true;" \
+    -a "$(wc -l <"$TMPD/order400-wangiri.txt")" -eq 2
 # a pcap's seconds are unsigned 32-bit (to 2106): a capture from 2040 has its
 # time (libpcap hands it over negative; it was read as 1970, where a window
 # starting at 0 counted as none and the scan went unseen)

@@ -192,19 +192,38 @@ static void t_callers(void) {
 
 /* Workers' clocks differ a little: a message a few seconds older than the
  * window's start is in the window (which then starts there); one older by a
- * window or more, or newer by a window, starts a new one. */
+ * window or more, or newer by a window, starts a new one, and so does any
+ * message once the engine's clock stepped back more than 5 minutes before
+ * the window's start (files given out of order). */
 static void t_window_roll(void) {
     uint64_t start = 0, s = FS_USEC;
-    CHECK(det_window_roll(&start, 100 * s, 60));        /* first use */
+    CHECK(det_window_roll(&start, 100 * s, 60, 100 * s));        /* first use */
     CHECK_EQ_INT(start, 100 * s);
-    CHECK(!det_window_roll(&start, 130 * s, 60));       /* inside */
-    CHECK(!det_window_roll(&start, 97 * s, 60));        /* a little older: inside */
-    CHECK_EQ_INT(start, 97 * s);                        /* ... and the window starts there */
-    CHECK(!det_window_roll(&start, 156 * s, 60));
-    CHECK(det_window_roll(&start, 157 * s, 60));        /* 60 s after the start: a new window */
+    CHECK(!det_window_roll(&start, 130 * s, 60, 130 * s));       /* inside */
+    CHECK(!det_window_roll(&start, 97 * s, 60, 130 * s));        /* a little older: inside */
+    CHECK_EQ_INT(start, 97 * s);                                 /* ... and the window starts there */
+    CHECK(!det_window_roll(&start, 156 * s, 60, 156 * s));
+    CHECK(det_window_roll(&start, 157 * s, 60, 157 * s));        /* 60 s after the start: a new window */
     CHECK_EQ_INT(start, 157 * s);
-    CHECK(det_window_roll(&start, 90 * s, 60));         /* 67 s older: a new window too */
+    CHECK(det_window_roll(&start, 90 * s, 60, 157 * s));         /* 67 s older: a new window too */
     CHECK_EQ_INT(start, 90 * s);
+    /* a 10-minute window: a message 400 s older, the clock still ahead (two
+     * HEP senders' clocks apart) is inside; the same message with the clock
+     * stepped back to it (files out of order: the window's time is over)
+     * starts a new window (it went on counting the time before the step),
+     * and so does one 200 s older once the clock stepped back 301 s before
+     * the start; a step back by up to 5 minutes leaves the window as it was */
+    start = 1000 * s;
+    CHECK(!det_window_roll(&start, 600 * s, 600, 1000 * s));
+    CHECK_EQ_INT(start, 600 * s);
+    start = 1000 * s;
+    CHECK(det_window_roll(&start, 600 * s, 600, 600 * s));
+    CHECK_EQ_INT(start, 600 * s);
+    start = 1000 * s;
+    CHECK(det_window_roll(&start, 800 * s, 600, 699 * s));
+    start = 1000 * s;
+    CHECK(!det_window_roll(&start, 800 * s, 600, 700 * s));
+    CHECK_EQ_INT(start, 800 * s);
 }
 
 /* The sketch counts exactly up to DET_SKETCH_EXACT items, whatever their

@@ -2854,6 +2854,33 @@ static void test_wangiri(void) {
     CHECK_EQ_INT(w.out->n, 0);
     if (w.out->n) dump(w.out);
     world_free(&w);
+
+    /* 12 calls, each answered 3 s in by two forks (RFC 3261 13.2.2.4): the
+     * caller ends the second dialog at once with BYE and talks 60 s on the
+     * first. Answered calls, not one-ring ones: that BYE hangs up no victim
+     * (it was FRAUD-WANGIRI-001, 12 short rings, answer ratio 0) */
+    w = world_new(config_zones());
+    for (int i = 0; i < 12; i++) {
+        char callee[24], cid[16], ruri[96], from[128], to[128], ta[140], tb[140];
+        snprintf(callee, sizeof callee, "+4477009%05d", 100 + i * 7);
+        snprintf(cid, sizeof cid, "fk%d", i);
+        snprintf(ruri, sizeof ruri, "sip:%s@carrier.example", callee);
+        snprintf(from, sizeof from, "<sip:+2521234567@origin.example>;tag=f%d", i);
+        snprintf(to, sizeof to, "<%s>", ruri);
+        snprintf(ta, sizeof ta, "<%s>;tag=a%d", ruri, i);
+        snprintf(tb, sizeof tb, "<%s>;tag=b%d", ruri, i);
+        uint64_t t = T0 + SEC(i * 10);
+        req(&w, peer, core, t, "INVITE", ruri, from, to, cid, 1, NULL, NULL);
+        resp(&w, core, peer, t + SEC(0.5), 180, "Ringing", "INVITE", from, ta, cid, 1, NULL, NULL);
+        resp(&w, core, peer, t + SEC(3), 200, "OK", "INVITE", from, ta, cid, 1, NULL, NULL);
+        resp(&w, core, peer, t + SEC(3.05), 200, "OK", "INVITE", from, tb, cid, 1, NULL, NULL);
+        req(&w, peer, core, t + SEC(3.1), "BYE", ruri, from, tb, cid, 2, NULL, NULL);
+        req(&w, peer, core, t + SEC(63), "BYE", ruri, from, ta, cid, 3, NULL, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_answered, 12);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-WANGIRI-001"), 0);
+    world_free(&w);
 }
 
 /* One inbound call to a PBX ring group of 12 phones (a B2BUA: one Call-ID
@@ -3915,6 +3942,52 @@ static void test_time_jumps(void) {
         CHECK_EQ_INT(total, 6 + after);
         world_free(&w);
     }
+
+    /* files out of order whose calls reuse the first file's Call-IDs (a
+     * capture and the same one shifted 10 minutes later, given later one
+     * first): every call of the first file times out as the clock steps
+     * back, and each INVITE of the second is a new call. The calls table
+     * was swept a sixteenth a second: most of the second file's INVITEs
+     * passed for retransmissions of calls still held (about 20 of 40) */
+    w = world_new(config_zones());
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass) det_clock_follow(w.eng);
+        for (int i = 0; i < 20; i++) {
+            char callee[24], cid[16];
+            snprintf(callee, sizeof callee, "+4477009%05d", 100 + i);
+            snprintf(cid, sizeof cid, "ro%d", i);
+            call(&w, "203.0.113.40:5060", "10.0.0.60:5060", T0 + SEC(i * 0.1) + (pass ? 0 : SEC(600)), "+33123456700",
+                 callee, cid, END_BUSY, 0, NULL);
+        }
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_started, 40);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_failed, 40);
+    world_free(&w);
+    /* a clock stepping back after 64 messages behind it (a sensor's clock
+     * corrected): a call placed among them, stamped a second after the
+     * message the clock steps back to (another capture point's jitter), is
+     * of the new time, not of the time before the step: it stays up */
+    w = world_new(config_zones());
+    req(&w, "198.51.100.7:5060", "192.0.2.20:5060", T0 + SEC(3600), "OPTIONS", "sip:192.0.2.20",
+        "<sip:y@198.51.100.7>;tag=1", "<sip:192.0.2.20>", "ahead", 1, NULL, NULL);
+    {
+        const char *ruri = "sip:+447700900555@carrier.example", *from = "<sip:+33123456701@origin.example>;tag=fj",
+                   *to = "<sip:+447700900555@carrier.example>", *to_tag = "<sip:+447700900555@carrier.example>;tag=tj";
+        req(&w, "203.0.113.41:5060", "10.0.0.60:5060", T0 + SEC(10), "INVITE", ruri, from, to, "jit", 1, NULL, NULL);
+        resp(&w, "10.0.0.60:5060", "203.0.113.41:5060", T0 + SEC(10.5), 180, "Ringing", "INVITE", from, to_tag, "jit",
+             1, NULL, NULL);
+        for (int i = 0; i < 64; i++) {
+            char cid[16];
+            snprintf(cid, sizeof cid, "bh%d", i);
+            req(&w, "198.51.100.7:5060", "192.0.2.20:5060", T0 + SEC(9), "OPTIONS", "sip:192.0.2.20",
+                "<sip:y@198.51.100.7>;tag=1", "<sip:192.0.2.20>", cid, 1, NULL, NULL);
+        }
+        req(&w, "203.0.113.41:5060", "10.0.0.60:5060", T0 + SEC(12), "CANCEL", ruri, from, to, "jit", 1, NULL, NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_cancelled, 1);
+    world_free(&w);
 }
 
 /* A capture without timestamps (all 0: zeroed by an anonymiser, or pcapng
