@@ -68,9 +68,10 @@ typedef struct event_out {
     int fd;             /* -1: not in use */
     uint64_t written;   /* lines now in the output */
     uint64_t lost;      /* lines that could not be written */
-    int first_error;    /* errno of the first line lost */
+    int first_error;    /* errno of the first line lost (or WRITE_STALLED) */
     bool reader_gone;   /* stdout: the reader of the pipe left (EPIPE) */
     bool cut;           /* a line cut short is there: the next one starts with \n */
+    bool stalled;       /* its reader took nothing while the run ended (write_all): the rest is lost */
 } event_out;
 
 /* capture.tls_versions' keys, SSL 3.0 to TLS 1.3 (cap_stats.tls_versions). */
@@ -122,6 +123,7 @@ typedef struct inspect_run {
     bool snapshot_warned;       /* a failed one was said on stderr */
     insp *in;                   /* the run's pipeline (on_tick reads its figures) */
     uint64_t t0_us;             /* when the run began */
+    uint64_t deadline_us;       /* live: when --duration ends it (fs_time_mono_us; 0: none) */
     uint32_t live_buffer_mb;    /* -i: capture.live_buffer_mb (announce_live) */
     insp_metrics *metrics;      /* --metrics: the Prometheus endpoint, fed at each tick */
     /* --indicators in a live run: the cache is read again when it changes
@@ -515,18 +517,54 @@ static bool take_back(int fd, size_t done) {
            ftruncate(fd, end - (off_t)done) == 0;
 }
 
+/* The run is ending: SIGINT/SIGTERM (or the reader of stdout left), or
+ * --duration is up. */
+static bool run_ending(const inspect_run *r) {
+    return stop_flag || (r->deadline_us && fs_time_mono_us() >= r->deadline_us);
+}
+
+/* How long an output that is not a file (a pipe, a socket, a terminal)
+ * may hold the end of a run while its reader takes nothing. */
+#define STALL_GIVE_UP_US (2 * FS_USEC)
+#define WRITE_STALLED (-1) /* write_all: the reader took nothing for STALL_GIVE_UP_US as the run ended */
+
 /* write(2) all len bytes: a signal (EINTR) or a full pipe made non-blocking
  * by another program sharing it (EAGAIN) only delays them. 0, or the errno
- * that stopped it with *done bytes written. */
-static int write_all(int fd, const char *buf, size_t len, size_t *done) {
+ * that stopped it with *done bytes written. To a pipe, a socket or a
+ * terminal, whose reader may stop reading (`| less` left open, a stalled
+ * ssh): a blocking write would wait for it, and a SIGTERM (delivered to any
+ * thread, and EINTR only restarts the wait) or --duration could not end the
+ * run. So bytes go out as the descriptor can take them (at most PIPE_BUF at
+ * a time once poll says it can: a write that does not block), and once
+ * the run is ending a reader that takes nothing for STALL_GIVE_UP_US gives
+ * WRITE_STALLED. */
+static int write_all(const inspect_run *r, int fd, const char *buf, size_t len, size_t *done) {
     *done = 0;
+    struct stat st;
+    bool may_stall = fstat(fd, &st) == 0 && !S_ISREG(st.st_mode);
+    uint64_t stalled_since = 0;
     while (*done < len) {
-        ssize_t n = write(fd, buf + *done, len - *done);
+        size_t chunk = len - *done;
+        if (may_stall) {
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            int k = poll(&p, 1, 100);
+            if (k < 0 && errno != EINTR) return errno;
+            if (k <= 0) { /* nothing taken within 100 ms (or a signal) */
+                if (!run_ending(r)) continue;
+                uint64_t now = fs_time_mono_us();
+                if (!stalled_since) stalled_since = now;
+                else if (now - stalled_since >= STALL_GIVE_UP_US) return WRITE_STALLED;
+                continue;
+            }
+            stalled_since = 0; /* POLLERR and POLLHUP too: the write says why */
+            if (chunk > PIPE_BUF) chunk = PIPE_BUF;
+        }
+        ssize_t n = write(fd, buf + *done, chunk);
         if (n > 0) {
             *done += (size_t)n;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             struct pollfd p = {.fd = fd, .events = POLLOUT};
-            if (poll(&p, 1, -1) < 0 && errno != EINTR) return errno;
+            if (!may_stall && poll(&p, 1, -1) < 0 && errno != EINTR) return errno; /* may_stall: polled above */
         } else if (n < 0 && errno != EINTR) {
             return errno;
         } else if (n == 0) {
@@ -536,15 +574,25 @@ static int write_all(int fd, const char *buf, size_t len, size_t *done) {
     return 0;
 }
 
+/* Why events were lost: the errno, or a reader that stopped reading. */
+static const char *out_error(const event_out *out) {
+    return out->first_error == WRITE_STALLED ? "its reader took nothing for 2 s as the run ended"
+                                             : strerror(out->first_error);
+}
+
 static void write_event_line(inspect_run *r, event_out *out, const char *line, size_t len) {
     if (out->fd < 0 || out->reader_gone) return;
+    if (out->stalled) { /* waited for already: the end of the run is not held again per line */
+        out->lost++;
+        return;
+    }
     size_t done = 0;
     /* a line cut short that could not be taken back is ended first, so
      * that this one is whole on a line of its own */
-    int err = out->cut ? write_all(out->fd, "\n", 1, &done) : 0;
+    int err = out->cut ? write_all(r, out->fd, "\n", 1, &done) : 0;
     if (!err) {
         out->cut = false;
-        err = write_all(out->fd, line, len, &done);
+        err = write_all(r, out->fd, line, len, &done);
     }
     if (!err) {
         out->written++;
@@ -555,10 +603,11 @@ static void write_event_line(inspect_run *r, event_out *out, const char *line, s
         reader_left(r);
         return;
     }
+    if (err == WRITE_STALLED) out->stalled = true;
     if (!out->lost++) { /* at once: a live run may go on for days */
         out->first_error = err;
         fprintf(stderr, "fs38 inspect: writing events to %s: %s: events are being lost (%llu written)\n",
-                out->name, strerror(err), (unsigned long long)out->written);
+                out->name, out_error(out), (unsigned long long)out->written);
     }
 }
 
@@ -567,7 +616,7 @@ static bool report_losses(const event_out *out) {
     if (!out->lost) return true;
     fprintf(stderr, "fs38 inspect: writing events to %s: %llu of %llu written, %llu lost (%s)\n", out->name,
             (unsigned long long)out->written, (unsigned long long)(out->written + out->lost),
-            (unsigned long long)out->lost, strerror(out->first_error));
+            (unsigned long long)out->lost, out_error(out));
     return false;
 }
 
@@ -579,11 +628,24 @@ static void publish_metrics(inspect_run *r, const insp_stats *s, double secs);
 static bool start_metrics(inspect_run *r, insp *in, const char *listen);
 static void stop_metrics(inspect_run *r);
 
+/* Live: has the reader of stdout (--json to a pipe or a socket) left? A
+ * write would say so (EPIPE), but a quiet sensor may have no event to
+ * write for hours, and `fs38 inspect -i eth0 --json | head -1` went on
+ * capturing after head left until a next event came. */
+static bool stdout_reader_gone(const event_out *out) {
+    struct stat st;
+    if (out->fd < 0 || out->reader_gone || fstat(out->fd, &st) != 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+        return false;
+    struct pollfd p = {.fd = out->fd, .events = 0}; /* a pipe with no reader: POLLERR; a closed socket: POLLHUP */
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
+}
+
 /* Live: a SIGHUP reopens --events FILE within half a second even when no
  * event comes (a quiet sensor held the rotated file until its next one). */
 static void on_tick(void *user) {
     inspect_run *r = user;
     if (reopen_flag) reopen_outputs(r);
+    if (stdout_reader_gone(&r->out_stdout)) reader_left(r);
     if (r->pcap.f) fflush(r->pcap.f); /* readable as it grows (a write error is seen by the next frame) */
     uint64_t now = fs_time_mono_us(); /* intervals: a wall clock stepped back would stall them */
     indicators_due(r, now);
@@ -2193,6 +2255,7 @@ int cmd_inspect(int argc, char **argv) {
     r.live_buffer_mb = cfg.capture.live_buffer_mb;
     r.in = in;
     r.t0_us = r.stats_last_us = t0;
+    if (r.live && duration) r.deadline_us = t0 + duration * FS_USEC;
     if (r.stats_replace) { /* FILE holds a whole object from the start: the figures at 0 */
         insp_stats st0;
         insp_get_stats(in, &st0);

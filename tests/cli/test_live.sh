@@ -24,9 +24,11 @@
 #      module checks fs38's certificate, fs38 Kamailio's: --hep tls:...,
 #      capture.hep_tls_*). And once more with siptrace's default
 #      hep_version 1 (no length, no auth key: over UDP).
-#  (c) a stall: the kernel's ring holds what came while fs38 was stopped.
+#  (c) a stall: the kernel's ring holds what came while fs38 was stopped;
+#      a reader of stdout that stalls does not hold a SIGTERM.
 #  (d) capture.live_buffer_mb sizes that ring; --stats-interval writes
 #      --stats-json during a live run.
+#  (e) --json whose reader leaves: the run ends without another event.
 #
 # Needs root (capture on lo), kamailio, sipvicious, ss. Each peer runs under
 # `timeout`; everything started here is stopped by pid. A peer that cannot
@@ -286,6 +288,37 @@ hep_run hep-tcp ";transport=tcp"
 hep_run hep-tls ";transport=tls"
 hep_run hep-v1 "" 1 # siptrace's default hep_version
 
+# ---- a ring overrun: 20,000 datagrams while fs38 is stopped, a 1 MB ring ------------
+# What was not read is counted as dropped, once per datagram. On lo the
+# kernel hands the packet socket each packet as sent and as received; the
+# sent copies took half the ring and were counted as dropped too (1,680
+# read, 36,640 "dropped" of 20,000 sent).
+lp=$(free_port)
+printf 'capture:\n  live_buffer_mb: 1\n' >"$TMPD/ring1.yaml"
+timeout -k 5 40 "$FS38" inspect -c "$TMPD/ring1.yaml" -i lo --bpf "udp and port $lp" --duration 8 -q \
+    --stats-json "$TMPD/drop.json" 2>"$TMPD/drop.err" &
+dpid=$!; PIDS+=("$dpid")
+sleep 2
+dfs=$(pgrep -P "$dpid")
+kill -STOP "$dfs"
+python3 - "$lp" <<'PY'
+import socket, sys
+port = int(sys.argv[1])
+m = (b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKd\r\n"
+     b"From: <sip:a@x>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: d\r\nCSeq: 1 OPTIONS\r\n"
+     b"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(20000): s.sendto(m, ("127.0.0.1", port))
+PY
+kill -CONT "$dfs"
+wait_fs38 "$dpid" drop
+ok "live: a 1 MB ring overrun on lo: read + kernel_dropped = the 20,000 datagrams sent" python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))
+f, d = s["frames"], s["capture"]["kernel_dropped"]
+sys.exit(0 if f + d == 20000 and d > 0 else "frames %d, kernel_dropped %d" % (f, d))
+' "$TMPD/drop.json"
+
 # ---- (c) a stall: 3000 datagrams arrive while fs38 is stopped -----------------------
 # The kernel ring holds them (libpcap's default held 16 on lo); drops would be
 # counted in capture.kernel_dropped.
@@ -313,6 +346,38 @@ s = json.load(open(sys.argv[1]))
 f, d = s["frames"], s["capture"]["kernel_dropped"]
 sys.exit(0 if f == 3000 and d == 0 else "frames %d, kernel_dropped %d" % (f, d))
 ' "$TMPD/stall.json"
+
+# ---- a reader of stdout that stops reading, then SIGTERM ------------------------------
+# 200 scanners from 200 addresses fill the pipe of a reader that reads
+# nothing (`| less` left open, a stalled ssh): fs38 waits in write(2).
+# SIGTERM restarted that wait and the run never ended; it now waits at most
+# 2 s for the reader, counts the events it could not write as lost, exit 2.
+lp=$(free_port)
+ok "live: SIGTERM ends a run whose stdout reader stopped reading, the events lost counted (exit 2)" \
+    timeout -k 5 30 python3 - "$FS38" "$lp" <<'PY'
+import signal, socket, subprocess, sys, time
+fs38, port = sys.argv[1], int(sys.argv[2])
+p = subprocess.Popen([fs38, "inspect", "-i", "lo", "--bpf", "udp port %d" % port, "--json", "-q"],
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+time.sleep(1.5)  # let the capture open
+for i in range(200):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.5.%d" % (i + 1), 0))
+    s.sendto(b"OPTIONS sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.5.%d:5061;branch=z9hG4bK1\r\n"
+             b"From: \"sipvicious\"<sip:100@1.1.1.1>;tag=1\r\nTo: \"sipvicious\"<sip:100@1.1.1.1>\r\n"
+             b"Call-ID: st%d\r\nCSeq: 1 OPTIONS\r\nUser-Agent: friendly-scanner\r\nMax-Forwards: 70\r\n"
+             b"Content-Length: 0\r\n\r\n" % (i + 1, i), ("127.0.0.1", port))
+    s.close()
+time.sleep(2)  # the events fill the pipe (64 KiB): fs38 waits for its reader
+p.send_signal(signal.SIGTERM)
+try:
+    rc = p.wait(timeout=6)
+except subprocess.TimeoutExpired:
+    p.kill(); p.wait()
+    sys.exit("SIGTERM did not end the run in 6 s (its stdout reader reads nothing)")
+err = p.stderr.read().decode()
+sys.exit(0 if rc == 2 and " lost (its reader took nothing" in err else "exit %d: %s" % (rc, err))
+PY
 
 # ---- (d) capture.live_buffer_mb; --stats-json during a live run -----------------------
 # The kernel's ring is the packet socket's mapping in /proc/PID/maps: 8 MB,
@@ -367,5 +432,33 @@ sys.exit("no snapshot with 20 messages")' "$TMPD/ring$mb.json"
 s = json.load(open(sys.argv[1])); sys.exit(0 if s["final"] is True and s["sip_messages"] == 20 else repr(s["sip_messages"]))' \
         "$TMPD/ring$mb.json"
 done
+
+# ---- (e) the reader of stdout leaves a quiet live run ----------------------------------
+# `fs38 inspect -i lo --json | head -c 20`: head leaves after the first
+# event; with no second event to write (a write would meet EPIPE), the run
+# went on capturing until one came. It ends within a tick or two, exit 0.
+lp=$(free_port)
+ok "live: --json whose reader left ends the run without waiting for another event" \
+    timeout -k 5 20 python3 - "$FS38" "$lp" <<'PY'
+import socket, subprocess, sys, time
+fs38, port = sys.argv[1], int(sys.argv[2])
+p = subprocess.Popen([fs38, "inspect", "-i", "lo", "--bpf", "udp port %d" % port, "--json", "-q"],
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+time.sleep(1.5)  # let the capture open
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.3.21", 0))
+s.sendto(b"OPTIONS sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.3.21:5061;branch=z9hG4bK1\r\n"
+         b"From: \"sipvicious\"<sip:100@1.1.1.1>;tag=1\r\nTo: \"sipvicious\"<sip:100@1.1.1.1>\r\n"
+         b"Call-ID: rl1\r\nCSeq: 1 OPTIONS\r\nUser-Agent: friendly-scanner\r\nMax-Forwards: 70\r\n"
+         b"Content-Length: 0\r\n\r\n", ("127.0.0.1", port))
+got = p.stdout.read(20)  # the first event's start, then the reader leaves
+p.stdout.close()
+try:
+    rc = p.wait(timeout=3)
+except subprocess.TimeoutExpired:
+    p.kill(); p.wait()
+    sys.exit("still capturing 3 s after its reader left (read %r)" % got)
+sys.exit(0 if rc == 0 and got.startswith(b"{") else "exit %d, read %r: %r" % (rc, got, p.stderr.read()))
+PY
 
 finish test_live

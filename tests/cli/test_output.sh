@@ -102,7 +102,7 @@ ok "...jq reads it" jq -e . "$TMPD/h.ndjson" >/dev/null
 ok "...bytes as the format says: invalid UTF-8 as ?, controls as spaces, bidi kept" python3 -c "
 import json, sys
 ua = [o['value'] for l in open('$TMPD/h.ndjson') for o in json.loads(l)['observables'] if o['kind'] == 'sip_user_agent']
-want = 'friendly-scanner  [31mr  ]8;;http://e/ l c1: 2J bidi:\u202ecb tab:\tX inv:? ovl:?? nul:  wide:\u6f22' # cut at 95 bytes, between characters
+want = 'friendly-scanner  [31mr  ]8;;http://e/ l c1: 2J bidi:\u202ecb tab:\tX inv:? ovl:?? nul:  wide:\u6f22\u5b57' # whole: 97 bytes fit an observable (it was cut at 95)
 assert ua and ua[0] == want, (ua, want)"
 expect_exit 0 "...fs38 validate accepts it" "$FS38" validate "$TMPD/h.ndjson"
 
