@@ -881,11 +881,12 @@ bool cap_esp_keyring_write(cap_esp_keyring *k, FILE *f);
  * their addresses, ports and capture times, and pcapng comments. */
 typedef struct cap_png_out cap_png_out;
 #define CAP_PNG_OUT_MAX_PAYLOAD 65480u /* a longer message is cut (and a comment says so) */
+#define CAP_PNG_OUT_MAX_COMMENTS 48u   /* comments one frame keeps: the caller's, then up to 3 notes */
 /* Writes the file's header blocks to f (which the caller opens and closes);
  * app names the writing program (shb_userappl). */
 cap_png_out *cap_png_out_new(FILE *f, const char *app, fs_err *e);
-/* One message as one frame with the given comments (the first 5, each at
- * most 512 bytes, kept), written whole or not at all. false and e set on a
+/* One message as one frame with the given comments (the first
+ * CAP_PNG_OUT_MAX_COMMENTS - 3, each at most 512 bytes, kept), written whole or not at all. false and e set on a
  * write error. */
 bool cap_png_out_message(cap_png_out *o, const cap_payload *p, const char *const *comments, unsigned ncomments,
                          fs_err *e);

@@ -30,7 +30,7 @@
 #define OUT_FLOWS 4096            /* TCP flows whose sequence number is kept */
 #define ETH_LEN 14
 #define COMMENT_MAX 512           /* bytes of one comment kept */
-#define COMMENTS_MAX 8            /* comments of one frame kept (the caller's and 3 notes) */
+#define COMMENTS_MAX CAP_PNG_OUT_MAX_COMMENTS /* comments of one frame kept (the caller's and 3 notes) */
 #define FRAME_MAX (ETH_LEN + 40 + 28 + CAP_PNG_OUT_MAX_PAYLOAD + 3)
 /* an Enhanced Packet Block: header, frame padded, options, end of options, length */
 #define BLOCK_MAX (28 + FRAME_MAX + COMMENTS_MAX * (4 + COMMENT_MAX) + 4 + 4)

@@ -454,11 +454,16 @@ static bool not_an_input(const char *opt, const char *path, char *const *inputs,
  * nothing said and exit 0 (a typo: --events out.json --stats-json out.json).
  * Nor may two of them, or --events and stdout, share a file: each writes at
  * its own offset over the other's bytes (--pcap-out x --stats-json x left
- * neither a capture nor JSON; --events x >x, the summary over the events). Checked against the outputs opened so
- * far; false: said on stderr. */
+ * neither a capture nor JSON; --events x >x, the summary over the events).
+ * Nor a pipe or socket (FILE /dev/stdout, or a FIFO): there the two are
+ * mixed (--pcap-out /dev/stdout | tshark -r -: the summary after the
+ * capture, "damaged or corrupt"; --json --events /dev/stdout: each event
+ * twice). Checked against the outputs opened so far; false: said on stderr. */
 static bool apart_from_outputs(const inspect_run *r, const char *opt, const char *path) {
     struct stat st;
-    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return true; /* a new file, /dev/null, a pipe */
+    if (stat(path, &st) != 0) return true; /* a new file */
+    bool stream = S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode);
+    if (!S_ISREG(st.st_mode) && !stream) return true; /* /dev/null, a terminal */
     const struct {
         int fd;
         const char *what;
@@ -472,7 +477,8 @@ static bool apart_from_outputs(const inspect_run *r, const char *opt, const char
     for (size_t i = 0; i < sizeof outs / sizeof *outs; i++) {
         struct stat o;
         if (outs[i].fd >= 0 && fstat(outs[i].fd, &o) == 0 && o.st_dev == st.st_dev && o.st_ino == st.st_ino) {
-            fprintf(stderr, "fs38 inspect: %s %s: %s: it would be written over\n", opt, path, outs[i].what);
+            fprintf(stderr, "fs38 inspect: %s %s: %s: %s\n", opt, path, outs[i].what,
+                    stream ? "the two would be mixed" : "it would be written over");
             return false;
         }
     }

@@ -84,7 +84,12 @@ void det_engine_set_live(det_engine *eng, bool live);
  * caller or source places while its incident is open: those refs have
  * in_call set. fn must copy what it keeps: p and refs live only for the
  * call. NULL fn: off (the default). */
-#define DET_EVIDENCE_REFS 4
+/* the incidents one message can count toward: each rule's, and room for
+ * the rules that raise two (INTEL-001, once per shared event matched) --
+ * with 4, a message that five per-message rules judged named only the first
+ * four in --pcap-out, the others' frames missing */
+#define DET_EVIDENCE_REFS (R__COUNT + 8)
+_Static_assert(DET_EVIDENCE_REFS + 3 <= CAP_PNG_OUT_MAX_COMMENTS, "a frame keeps a comment per incident and 3 notes");
 typedef struct det_evidence_ref {
     det_rule_id rule;
     char event_id[40];     /* the incident's event_id as this engine reports it */

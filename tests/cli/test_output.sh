@@ -293,6 +293,18 @@ ok "...said" grep -qe "--events .*two.out: the summary goes to that file (stdout
 expect_exit 2 "--events naming the file --json writes to: a usage error" bash -c \
     "exec '$FS38' inspect --json --events '$TMPD/two.out' '$ROOT/examples/scan-svmap.pcap' >'$TMPD/two.out'"
 ok "...said" grep -qe "--events .*two.out: the events go to that file (--json's stdout)" "$TMPD/err"
+# ...nor the pipe stdout is (FILE /dev/stdout): there the two were mixed, exit 0
+# (--pcap-out /dev/stdout | tshark -r -: the summary after the capture, "damaged or
+# corrupt"; --json --events /dev/stdout: every event twice)
+for args in "--pcap-out /dev/stdout" "--json --events /dev/stdout" "--json --stats-json /dev/stdout"; do
+    expect_exit 2 "$args, stdout a pipe: a usage error" bash -c \
+        "set -o pipefail; '$FS38' inspect $args '$ROOT/examples/scan-svmap.pcap' | cat >'$TMPD/pipe.out'"
+    ok "...said" grep -qe "/dev/stdout: .*stdout): the two would be mixed" "$TMPD/err"
+    ok "...nothing written" is "$(wc -c <"$TMPD/pipe.out")" 0
+done
+expect_exit 0 "-q --pcap-out /dev/stdout, stdout a pipe: the capture alone" bash -c \
+    "set -o pipefail; '$FS38' inspect -q --pcap-out /dev/stdout '$ROOT/examples/scan-svmap.pcap' | cat >'$TMPD/pipe.out'"
+ok "...tshark reads it whole" tshark -r "$TMPD/pipe.out" -w /dev/null
 # nor is it an input: --pcap-out evidence.pcapng evidence.pcapng emptied the capture
 cp "$ROOT/examples/scan-svmap.pcap" "$TMPD/in.pcap"
 for o in --pcap-out --stats-json --esp-sa-out --events; do

@@ -232,4 +232,26 @@ ok "...frames were written before the disk filled" test "$(frames "$TMPD/cut.pca
 ok "...--stats-json counts the frames in the file" \
     is "$(jq .pcap_out.messages "$TMPD/cut.json")" "$(frames "$TMPD/cut.pcapng")"
 
+# ---- one message, many incidents -----------------------------------------------------
+# An INVITE from an untrusted source that seven per-message rules judge (SIP-MAL-001,
+# SIP-PROTO-002/004/005, SIP-SCAN-001, SIP-TRUST-001, SIP-CLI-001): its frame named only
+# the first four (a message kept 4 incident refs), so the three high incidents had no frame
+python3 - "$TMPD/many.pcap" "$ROOT/tests/data/capture" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[2])
+from pcapgen import eth, ip4, udp_c, write_pcap
+msg = (b'INVITE sip:+4477009123@127.0.0.10 SIP/2.0\r\nVia: SIP/2.0/UDP 10.1.2.3:5060;branch=nocookie1\r\n'
+       b'From: "x" <sip:+4477009555@ims.example.net>;tag=a\r\nTo: <sip:+4477009123@127.0.0.10>\r\n'
+       b'P-Asserted-Identity: <sip:+4477009555@ims.example.net>\r\nP-Charging-Vector: icid-value=1\r\n'
+       b'Call-ID: many\x011\r\nCSeq: 1 INVITE\r\nMax-Forwards: 255\r\nTo: <sip:b@x>\r\n'
+       b'User-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n')
+write_pcap(sys.argv[1], [eth(ip4('127.0.2.20', '127.0.0.10', 17, udp_c('127.0.2.20', '127.0.0.10', 5060, 5060, msg)))])
+PY
+expect_exit 0 "a message that seven rules judge, --pcap-out" \
+    "$FS38" inspect --json --config examples/site.yaml --pcap-out "$TMPD/many.pcapng" "$TMPD/many.pcap"
+jq -r '"\(.rule.id) \(.event_id)"' "$TMPD/out" | sort >"$TMPD/many.events"
+ok "...seven incidents" is "$(wc -l <"$TMPD/many.events")" 7
+ok "...one frame" is "$(frames "$TMPD/many.pcapng")" 1
+ok "...naming each of them" is "$(comments "$TMPD/many.pcapng" | sort)" "$(cat "$TMPD/many.events")"
+
 finish test_pcap_out
