@@ -525,8 +525,12 @@ static void txn_request(det_ctx *c) {
     fs_str user = FS_STR_NULL, nonce = FS_STR_NULL;
     if (cred.len) digest_params(cred, &user, &nonce);
     bool created;
-    det_txn *t = det_table_upsert(&c->eng->txns, c->txn_key, c->ts, &created, NULL);
-    if (!created) return; /* a retransmission: keep the entry as it is */
+    /* a retransmission keeps the entry as it is; the same Call-ID and CSeq
+     * after a transaction's life (64 x T1 = 32 s, a ringing INVITE's a few
+     * minutes: DET_CLOCK_STEP_US) is a new request, its answer a new
+     * failure (a capture replayed later raised SIP-BRUTE-001 once) */
+    det_txn *t = det_table_upsert_recent(&c->eng->txns, c->txn_key, c->ts, DET_CLOCK_STEP_US, &created);
+    if (!created) return;
     fs_str probed = probed_user(m);
     t->probed = probed.len ? det_key(c->eng, probed.p, probed.len, SALT_USER) : 0;
     t->user = user.len ? det_key(c->eng, user.p, user.len, SALT_USER) : t->probed;

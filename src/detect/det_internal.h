@@ -53,6 +53,10 @@ void *det_table_find(det_table *t, uint64_t key);
 /* Find or create (zeroed) key; *created tells which. *evicted_out (optional)
  * receives a copy-free notice that an older entry was replaced. */
 void *det_table_upsert(det_table *t, uint64_t key, uint64_t now_us, bool *created, bool *evicted);
+/* det_table_upsert, but an entry last seen more than max_age_us before
+ * now_us is one of the past (a transaction long over whose Call-ID and CSeq
+ * came again): it starts afresh, zeroed, and *created is true. */
+void *det_table_upsert_recent(det_table *t, uint64_t key, uint64_t now_us, uint64_t max_age_us, bool *created);
 void det_table_remove(det_table *t, void *entry);
 /* Note activity on an entry (moves it away from eviction). */
 void det_table_touch(det_table *t, void *entry, uint64_t now_us);

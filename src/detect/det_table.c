@@ -146,6 +146,19 @@ void *det_table_upsert(det_table *t, uint64_t key, uint64_t now_us, bool *create
     return victim;
 }
 
+void *det_table_upsert_recent(det_table *t, uint64_t key, uint64_t now_us, uint64_t max_age_us, bool *created) {
+    det_entry *e = det_table_find(t, key);
+    if (e && now_us > e->last_us && now_us - e->last_us > max_age_us) {
+        uint32_t i = slot_index(t, e);
+        memset(e, 0, t->entry_size);
+        e->key = t->tags[i].key;
+        e->last_us = t->tags[i].stamp = now_us;
+        *created = true;
+        return e;
+    }
+    return det_table_upsert(t, key, now_us, created, NULL);
+}
+
 void det_table_remove(det_table *t, void *entry) {
     uint32_t i = slot_index(t, entry);
     if (t->tags[i].key) t->live--;

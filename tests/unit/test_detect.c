@@ -1013,6 +1013,19 @@ static void test_brute_force(void) {
     CHECK_EQ_INT(count_rule(w.out, "SIP-BRUTE-002"), 0);
     world_free(&w);
 
+    /* the same guesses (Call-ID and CSeqs) again two hours later, as a
+     * replayed capture or a tool restarted with fixed ids: new requests,
+     * a second incident (they were taken for retransmissions of the first
+     * run's, and raised nothing) */
+    w = world_new(config_default());
+    for (int run = 0; run < 2; run++)
+        for (int i = 0; i < 12; i++)
+            register_reply(&w, att, srv, T0 + (uint64_t)run * SEC(7200) + SEC(i * 2), "1001", "bf", (unsigned)(2 + i),
+                           "1001", 403, "Forbidden", NULL);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-BRUTE-001"), 2);
+    world_free(&w);
+
     /* the last guess goes unanswered: it is the sample (the attacker's
      * request), and last_seen covers it (the sample is never after it) */
     w = world_new(config_default());
