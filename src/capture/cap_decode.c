@@ -291,8 +291,22 @@ static void hep_deliver(cap_decoder *d, const cap_hep *h, uint64_t capture_us, u
         d->st.keepalives += h->payload_len > 0;
         return;
     }
-    emit_payload(d, h->payload, h->payload_len, &h->src, &h->dst, hep_transport(h->ip_proto), true, false,
-                 hep_time(d, h, capture_us), frame_no);
+    cap_transport t = hep_transport(h->ip_proto);
+    uint64_t ts = hep_time(d, h, capture_us);
+    const uint8_t *p = h->payload;
+    uint32_t n = h->payload_len;
+    /* Over TCP or TLS an agent that captures packets (captagent, older
+     * heplify) sends a segment's bytes as they are: several messages when
+     * the sender's writes shared one. Each whole one, by its Content-Length,
+     * followed by a SIP start line, is a message of its own. */
+    uint64_t len;
+    while ((t == CAP_T_TCP || t == CAP_T_TLS) && cap_sip_frame(p, n, n, &len) == CAP_FRAME_OK && len < n &&
+           cap_sip_start_line(p + len, n - len) == 1) {
+        emit_payload(d, p, (uint32_t)len, &h->src, &h->dst, t, true, false, ts, frame_no);
+        p += len;
+        n -= (uint32_t)len;
+    }
+    emit_payload(d, p, n, &h->src, &h->dst, t, true, false, ts, frame_no);
 }
 
 static void hep_refused(cap_decoder *d, const char *why) {

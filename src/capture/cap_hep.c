@@ -33,6 +33,18 @@
 #define HEP_CHUNK_HDR 6
 
 static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+
+/* The IP version an IP family value names: 4, 6, or 0 for none. Senders
+ * write their own system's AF_INET6 (Kamailio, OpenSIPS, captagent copy
+ * sa_family): 10 on Linux, 28 on FreeBSD, 30 on macOS, 24 on NetBSD and
+ * OpenBSD, 26 on Solaris, 23 on Windows. AF_INET is 2 on all of them. */
+static uint8_t ip_version_of_family(unsigned family) {
+    switch (family) {
+    case 2: return 4;
+    case 10: case 23: case 24: case 26: case 28: case 30: return 6;
+    default: return 0;
+    }
+}
 static uint32_t be32(const uint8_t *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
@@ -49,7 +61,7 @@ static fs_code take_chunk(cap_hep *out, uint16_t type, const uint8_t *v, uint32_
                           fs_err *e) {
     fs_code rc = FS_OK;
     switch (type) {
-    case 0x01: /* IP family: 2 = AF_INET, 10 = AF_INET6 */
+    case 0x01: /* IP family: 2 = AF_INET, 10 = AF_INET6 (other systems: ip_version_of_family) */
         if ((rc = need_len(type, n, 1, at, e)) == FS_OK) *family = v[0];
         break;
     case 0x02:
@@ -144,11 +156,11 @@ static fs_code parse_v12(const uint8_t *buf, size_t len, cap_hep *out, fs_err *e
     unsigned version = buf[0];
     if (len < 8) return fs_fail(e, FS_ERR_FORMAT, "HEP v%u: %zu bytes, shorter than its 8-byte header", version, len);
     unsigned hl = buf[1], family = buf[2];
-    size_t want = family == 2 ? 16 : family == 10 ? 40 : 0;
+    uint8_t af = ip_version_of_family(family);
+    size_t want = af == 4 ? 16 : af == 6 ? 40 : 0;
     if (!want) return fs_fail(e, FS_ERR_FORMAT, "HEP v%u: unknown IP family %u", version, family);
     if (hl != want)
-        return fs_fail(e, FS_ERR_FORMAT, "HEP v%u: header length %u, want %zu for IPv%c", version, hl, want,
-                       family == 2 ? '4' : '6');
+        return fs_fail(e, FS_ERR_FORMAT, "HEP v%u: header length %u, want %zu for IPv%u", version, hl, want, af);
     size_t start = want + (version == 2 ? 12 : 0);
     if (len <= start)
         return fs_fail(e, FS_ERR_FORMAT, "HEP v%u: %zu bytes, no payload after its %zu-byte header", version, len,
@@ -158,7 +170,7 @@ static fs_code parse_v12(const uint8_t *buf, size_t len, cap_hep *out, fs_err *e
     out->proto_type = 1; /* v1/v2 carry SIP only */
     out->src.port = be16(buf + 4);
     out->dst.port = be16(buf + 6);
-    uint8_t af = family == 2 ? 4 : 6, n = family == 2 ? 4 : 16;
+    uint8_t n = af == 4 ? 4 : 16;
     out->src.addr.family = out->dst.addr.family = af;
     memcpy(out->src.addr.ip, buf + 8, n);
     memcpy(out->dst.addr.ip, buf + 8 + n, n);
@@ -214,9 +226,8 @@ fs_code cap_hep_parse(const uint8_t *buf, size_t len, cap_hep *out, fs_err *e) {
         }
         pos += clen;
     }
-    if (family != 0 && family != 2 && family != 10)
-        return fs_fail(e, FS_ERR_FORMAT, "HEP: unknown IP family %u", family);
-    uint8_t want = family == 10 ? 6 : family == 2 ? 4 : 0;
+    uint8_t want = ip_version_of_family(family);
+    if (family != 0 && !want) return fs_fail(e, FS_ERR_FORMAT, "HEP: unknown IP family %u", family);
     if (want && ((out->src.addr.family && out->src.addr.family != want) ||
                  (out->dst.addr.family && out->dst.addr.family != want)))
         return fs_fail(e, FS_ERR_FORMAT, "HEP: addresses do not match IP family %u", family);

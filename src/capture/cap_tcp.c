@@ -41,7 +41,8 @@
  * well past the end opens it again. Closed directions count against max_tcp_flows and go first.
  *
  * HEP v3 over TCP (a HEP port, cap_config.hep_ports): a direction that
- * opens with a SYN or with bytes that start a HEP v3 packet is cut into
+ * opens with a SYN or with bytes that start a HEP v3 packet (or, picked up
+ * mid-stream, that hold one's start: read from there) is cut into
  * packets by their total length (cap_hep_frame), each handed to the HEP
  * callback (cap_tcp_set_hep); bytes that do not go on with "HEP3" go to it
  * once as they are (a bad packet, named there), then the stream resyncs on
@@ -933,7 +934,7 @@ static void deliver(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, uint32_t n,
     /* a connection on a HEP port taken as HEP from its SYN whose first bytes
      * are a SIP start line, not "HEP3": SIP over TCP from or to that port,
      * read as SIP, as a datagram there is (the port cannot hide it) */
-    if (first && f->hep && t->heuristic && cap_hep_frame(p, n) < 0 && cap_sip_start_line(p, n) == 1)
+    if (first && f->hep && f->syn_seen && t->heuristic && cap_hep_frame(p, n) < 0 && cap_sip_start_line(p, n) == 1)
         f->hep = false;
     if (first && !f->tls && !f->hep) tls_check(t, f, p, n);
     consume(t, f, &f->buf, p, n, ts, frame_no, f->hep ? hep_packets : f->tls ? tls_records : frame_messages);
@@ -1456,6 +1457,17 @@ static void note_ack(cap_tcp_table *t, const cap_tcp_seg *s) {
     r->acked_ts = s->ts_us;
 }
 
+/* Whether the n bytes at p, which do not start a HEP v3 packet, hold the
+ * start of one: "HEP3", a total length, and a first chunk that fits in it
+ * (the bytes before may be any: the end of a packet's payload, a SIP line
+ * among them, when the capture began inside one). */
+static bool hep_start_inside(const uint8_t *p, size_t n) {
+    const uint8_t *m = n > 12 ? memmem(p + 1, n - 1, "HEP3", 4) : NULL;
+    if (!m || n - (size_t)(m - p) < 12) return false;
+    uint32_t total = (uint32_t)m[4] << 8 | m[5], chunk = (uint32_t)m[10] << 8 | m[11];
+    return total >= 12 && chunk >= 6 && chunk <= total - 6;
+}
+
 static void segment(cap_tcp_table *t, const cap_tcp_seg *s, unsigned ports) {
     bool sip_port = ports & CAP_TCP_SIP_PORT;
     t->st->tcp_segments++;
@@ -1473,9 +1485,15 @@ static void segment(cap_tcp_table *t, const cap_tcp_seg *s, unsigned ports) {
             if (!r || !r->ack_out_seen || (uint32_t)(s->seq - r->ack_out) <= 1) close_reverse(t, s);
             return;
         }
-        /* HEP v3 on a HEP port: from its SYN, or data that starts a packet */
-        bool hep = (ports & CAP_TCP_HEP_PORT) && !sip_port && t->hep &&
-                   (s->len > 0 ? cap_hep_frame(s->data, s->len) >= 0 : syn);
+        /* HEP v3 on a HEP port: from its SYN, or data that starts a packet,
+         * or data that holds one's start (a capture begun after the sender
+         * connected: its segments need not begin where packets do): read
+         * from the first "HEP3", as after a gap. Not data that starts like
+         * SIP: that is SIP over TCP from or to the port. */
+        bool hep_port = (ports & CAP_TCP_HEP_PORT) && !sip_port && t->hep;
+        bool hep = hep_port && (s->len > 0 ? cap_hep_frame(s->data, s->len) >= 0 : syn);
+        bool hep_inside = hep_port && !hep && !syn && hep_start_inside(s->data, s->len);
+        hep = hep || hep_inside;
         int start = hep ? 1 : 0;
         if (!hep && !sip_port && t->heuristic && s->len > 0) start = cap_sip_start_line(s->data, s->len);
         if (start == 0 && !sip_port && t->heuristic && s->len > 0) { /* SIP over WebSocket, on any port */
@@ -1501,7 +1519,7 @@ static void segment(cap_tcp_table *t, const cap_tcp_seg *s, unsigned ports) {
             f->lost_seq = s->seq - t->max_flow_bytes;
             f->lost_len = t->max_flow_bytes;
         }
-        f->hep = hep;
+        f->hep = hep; /* mid-stream: resyncing (flow_start), at the first "HEP3" here */
         if (tls) {
             tls_begin(t, f, true);
             f->resync = !f->tls; /* no room for it: its bytes are not SIP */

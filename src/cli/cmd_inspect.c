@@ -1097,7 +1097,7 @@ static void print_hep_senders(FILE *o, const cap_hep_listen_stats *h, int width)
         char ip[64], a[16];
         fmt_count(x->udp + x->tcp, a, sizeof a);
         snprintf(item, sizeof item, "%s %s (%s)", fs_addr_str(&x->addr, ip, sizeof ip), a,
-                 x->udp && x->tcp ? "UDP, TCP" : x->tcp ? "TCP" : "UDP");
+                 x->udp && x->tcp ? "UDP, TCP" : x->udp ? "UDP" : "TCP"); /* none read: a connection */
         put_item(o, &col, width, 4, i ? ", " : " ", item);
     }
     if (h->nsenders > shown) {

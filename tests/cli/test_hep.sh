@@ -506,6 +506,7 @@ ok "TCP: HEP v1 is refused (no length to cut a stream by), named, the connection
     stats_is "$TMPD/tv1.json" 's["sip_messages"] == 0 and c["hep_bad"] == 1 and c["hep_tcp_broken"] == 1'
 ok "...saying to send HEP v3" grep -q "first bad HEP packet: HEP v1: read only as a whole UDP datagram (a v1/v2 packet carries no length): over TCP set hep_version 3 in the sender" "$TMPD/tv1.out"
 ok "...fs38 closed it" is "$(cat "$TMPD/tv1.py")" "closed"
+ok "...its sender named as a TCP one, no packet read" grep -q "^  HEP senders 127.0.0.1 0 (TCP)$" "$TMPD/tv1.out"
 run_tcp tcut 2 cut
 ok "TCP: a packet cut short by its sender's close is bad HEP, named" \
     stats_is "$TMPD/tcut.json" 's["sip_messages"] == 0 and c["hep_bad"] == 1 and c["hep_tcp_broken"] == 0'

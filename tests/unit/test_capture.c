@@ -3068,6 +3068,9 @@ static void test_hep_v12(void) {
     memcpy(v6 + 40, OPT, strlen(OPT));
     CHECK_EQ_INT(cap_hep_parse_datagram(v6, 40 + strlen(OPT), &h, &e), FS_OK);
     CHECK(ep_is(&h.src, "2001:db8::1", 5060) && ep_is(&h.dst, "2001:db8::2", 5061) && h.ip_proto == 6);
+    v6[2] = 28; /* Kamailio on FreeBSD: its AF_INET6 */
+    CHECK_EQ_INT(cap_hep_parse_datagram(v6, 40 + strlen(OPT), &h, &e), FS_OK);
+    CHECK(ep_is(&h.src, "2001:db8::1", 5060) && ep_is(&h.dst, "2001:db8::2", 5061));
     /* malformed: each named */
     const struct {
         uint8_t hdr[4];
@@ -3197,6 +3200,17 @@ static void test_hep_tcp(void) {
     CHECK_EQ_INT(s.n, 1);
     if (s.kept == 1) CHECK(strcmp(s.data[0], OPT) == 0 && !s.meta[0].from_hep && s.meta[0].transport == CAP_T_TCP);
     CHECK_EQ_INT(cap_decoder_stats(d)->hep_bad, 0);
+    /* midstream, the capture begun inside a packet: no segment starts one
+     * (the first starts at its SIP payload's request line and holds the
+     * next packet's start): the stream is taken up at that "HEP3" */
+    sink_reset(&s);
+    tcpconn r = {d, "10.0.0.5", "10.0.0.9", 41004, 9060, 1700000000ULL * FS_USEC + 500000, 0};
+    size_t in_p1 = n1 - strlen(INV);
+    seg(&r, 7000, ACK, b + in_p1, n1 - in_p1 + 20);
+    seg(&r, 7000 + (uint32_t)(n1 - in_p1 + 20), ACK, b + n1 + 20, n2 + n3 - 20);
+    CHECK_EQ_INT(s.n, 2);
+    if (s.kept == 2) CHECK(strcmp(s.data[0], RSP) == 0 && strcmp(s.data[1], OPT) == 0 && s.meta[0].from_hep);
+    CHECK_EQ_INT(cap_decoder_stats(d)->hep_bad, 0);
     cap_decoder_free(d);
     sink_reset(&s);
 }
@@ -3259,6 +3273,17 @@ static void test_hep(void) {
         CHECK(s.meta[1].transport == CAP_T_TCP);
         CHECK(strcmp(s.data[1], RSP) == 0);
     }
+    /* IPv6 from a sender on FreeBSD (AF_INET6 is 28 there) or macOS (30):
+     * the family chunk holds the sender's own value; 7 is no family */
+    n = mk_hep(b, true, 1, 17, RSP);
+    b[12] = 28;
+    CHECK_EQ_INT(cap_hep_parse(b, n, &h, &e), FS_OK);
+    CHECK(ep_is(&h.src, "2001:db8::1", 5070) && ep_is(&h.dst, "2001:db8::2", 5060));
+    b[12] = 30;
+    CHECK_EQ_INT(cap_hep_parse(b, n, &h, &e), FS_OK);
+    b[12] = 7;
+    CHECK_EQ_INT(cap_hep_parse(b, n, &h, &e), FS_ERR_FORMAT);
+    CHECK_MSG(strstr(e.msg, "unknown IP family 7") != NULL, "%s", e.msg);
     /* not SIP (proto type 5 = RTCP): ignored */
     n = mk_hep(b, false, 5, 17, "xxxx");
     CHECK_EQ_INT(cap_decode_hep(d, b, n, 42, &e), FS_OK);
@@ -3359,6 +3384,22 @@ static void test_hep_transports(void) {
             CHECK_MSG(s.meta[0].transport == cases[i].want, "IP protocol %u: transport %s, want %s",
                       cases[i].ip_proto, cap_transport_name(s.meta[0].transport),
                       cap_transport_name(cases[i].want));
+    }
+    /* an agent capturing TCP (captagent) sends a segment as it is: two whole
+     * messages in one payload are two messages; over UDP, and when what
+     * follows the first is not a SIP start line, the payload stays one */
+    static char two[2000], tail[2000];
+    snprintf(two, sizeof two, "%s%s", OPT, INV);
+    snprintf(tail, sizeof tail, "%sv=0\r\n", OPT);
+    const struct { uint8_t ip_proto; const char *payload; int want; } splits[] = {
+        {6, two, 2}, {22, two, 2}, {17, two, 1}, {132, two, 1}, {6, tail, 1}, {6, OPT, 1}};
+    for (size_t i = 0; i < sizeof splits / sizeof splits[0]; i++) {
+        sink_reset(&s);
+        size_t n = mk_hep(b, false, 1, splits[i].ip_proto, splits[i].payload);
+        CHECK_EQ_INT(cap_decode_hep(d, b, n, 42, &e), FS_OK);
+        CHECK_MSG(s.n == splits[i].want, "case %zu: %d messages, want %d", i, s.n, splits[i].want);
+        if (splits[i].want == 2 && s.kept == 2)
+            CHECK(strcmp(s.data[0], OPT) == 0 && strcmp(s.data[1], INV) == 0 && s.meta[1].from_hep);
     }
     cap_decoder_free(d);
     sink_reset(&s);
