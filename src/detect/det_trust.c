@@ -108,7 +108,7 @@ static unsigned pai_values(const sip_msg *m, cli_identity *ids, unsigned max) {
  * abused (a victim, as SIP-CLI-001 names it, whom `fs38 share` keeps out of
  * the sample), any other the caller to block. Every value, not the first
  * only: with "<sip:alice@...>, <tel:+44...>" the number is the second. */
-static void pai_numbers(const det_ctx *c, ev_event *ev) {
+static void pai_numbers(const det_ctx *c, ev_event *ev, bool callers) {
     const fs38_config *cfg = c->eng->cfg;
     cli_identity ids[PAI_MAX_VALUES];
     unsigned n = pai_values(c->m, ids, PAI_MAX_VALUES);
@@ -117,7 +117,7 @@ static void pai_numbers(const det_ctx *c, ev_event *ev) {
         char num[32];
         if (!header_uri(ids[i].value, &u) || !identity_number(&u, num, sizeof num)) continue;
         bool home = cfg->nhome_prefixes && cfg_match_prefix(cfg->home_prefixes, cfg->nhome_prefixes, num + 1);
-        ev_add_observable(ev, "e164", num, home ? "victim" : "caller"); /* if  and 1-15 digits */
+        if (home || callers) ev_add_observable(ev, "e164", num, home ? "victim" : "caller"); /* if  and 1-15 digits */
     }
 }
 
@@ -151,12 +151,15 @@ static void trust_headers_check(det_ctx *c) {
     const sip_msg *m = c->m;
     if (c->src_trust == TRUST_CORE) return;
     uint64_t allowed = may_assert_mask(c);
-    bool ue_headers = m->first[SIP_H_P_PREFERRED_IDENTITY] >= 0 || m->first[SIP_H_P_ACCESS_NETWORK_INFO] >= 0;
+    /* present is present: counted also past limits.max_headers, where the
+     * header index ends but the next hop still reads them (padding a
+     * spoofed PAI behind 128 fields must not hide it) */
+    bool ue_headers = m->count[SIP_H_P_PREFERRED_IDENTITY] || m->count[SIP_H_P_ACCESS_NETWORK_INFO];
     if (ue_headers && ue_side(c)) allowed |= HBIT(SIP_H_P_PREFERRED_IDENTITY) | HBIT(SIP_H_P_ACCESS_NETWORK_INFO);
     ev_event *ev = NULL;
     for (size_t i = 0; i < sizeof trust_headers / sizeof *trust_headers; i++) {
         sip_header_id h = trust_headers[i];
-        if (m->first[h] < 0 || (allowed & HBIT(h))) continue;
+        if (!m->count[h] || (allowed & HBIT(h))) continue;
         if (!ev) {
             bool opened;
             ev = det_hit(c, R_TRUST_HEADER, det_key_sender(c, SALT_TRUST), 1, &opened);
@@ -169,7 +172,12 @@ static void trust_headers_check(det_ctx *c) {
         }
         detail_list_add(ev, "headers", sip_header_name(h));
     }
-    if (ev && m->first[SIP_H_P_ASSERTED_IDENTITY] >= 0) pai_numbers(c, ev);
+    /* the asserted numbers are callers to block only when asserting them is
+     * the violation: a partner that may assert PAI but adds a charging
+     * header vouched for its callers. Our subscribers' stay victims either
+     * way (fs38 share keeps them out of the sample) */
+    if (ev && m->first[SIP_H_P_ASSERTED_IDENTITY] >= 0)
+        pai_numbers(c, ev, !(allowed & HBIT(SIP_H_P_ASSERTED_IDENTITY)));
 }
 
 /* ---- SIP-CLI-001 ------------------------------------------------------------------ */
@@ -192,17 +200,21 @@ static bool home_domain(const fs38_config *cfg, fs_str host, const char **which)
     return false;
 }
 
-/* Is this identity one of ours? Fills what matched ("+4477009", a domain). */
+/* Is this identity one of ours? Fills what matched ("+4477009", a domain),
+ * and *ours_number: whether num (the identity's number, if any) is one of
+ * home.prefixes. */
 static bool home_identity(const det_ctx *c, fs_str value, char *num, size_t nnum, char *match,
-                          size_t nmatch) {
+                          size_t nmatch, bool *ours_number) {
     const fs38_config *cfg = c->eng->cfg;
     sip_uri u;
     num[0] = '\0';
+    *ours_number = false;
     if (!value.len || !header_uri(value, &u)) return false;
     if (identity_number(&u, num, nnum) && cfg->nhome_prefixes) {
         const cfg_prefix *pre = cfg_match_prefix(cfg->home_prefixes, cfg->nhome_prefixes, num + 1);
         if (pre) {
             snprintf(match, nmatch, "+%s", pre->digits);
+            *ours_number = true;
             return true;
         }
     }
@@ -242,7 +254,8 @@ static void cli_home_check(det_ctx *c) {
     ev_event *ev = NULL;
     for (unsigned i = 0; i < nids; i++) {
         char num[32], match[136];
-        if (!home_identity(c, ids[i].value, num, sizeof num, match, sizeof match)) continue;
+        bool ours_number;
+        if (!home_identity(c, ids[i].value, num, sizeof num, match, sizeof match, &ours_number)) continue;
         if (!ev) { /* one count per message, told by its first home identity */
             bool opened;
             ev = det_hit(c, R_CLI_HOME_IDENTITY, det_key_sender(c, SALT_CLI_HOME), 1, &opened);
@@ -260,7 +273,10 @@ static void cli_home_check(det_ctx *c) {
          * the first's only: with our domain first and our number second
          * that number would stay unmarked, and share would keep it in clear
          * in the sample */
-        ev_add_observable(ev, "e164", num, "victim"); /* if  and 1-15 digits */
+        /* A number outside home.prefixes under our domain
+         * (sip:+33...@ims.example.net) is no subscriber's we know of: the
+         * caller presented, as SIP-TRUST-001 names it for the same message */
+        ev_add_observable(ev, "e164", num, ours_number ? "victim" : "caller"); /* if  and 1-15 digits */
     }
 }
 
@@ -635,12 +651,16 @@ void det_cert_check(det_ctx *c, const uint8_t *der, size_t n, bool by_client) {
     X509 *x = n <= LONG_MAX ? d2i_X509(NULL, &p, (long)n) : NULL;
     if (!x) return; /* not a certificate OpenSSL reads: nothing to judge */
     time_t now = (time_t)(c->ts / FS_USEC);
-    bool expired = X509_cmp_time(X509_get0_notAfter(x), &now) < 0;
-    bool early = X509_cmp_time(X509_get0_notBefore(x), &now) > 0;
+    /* no capture time (a capture without timestamps, or none stamped yet:
+     * the engine runs at its first microsecond, 1970): validity is not
+     * judged, or every certificate would be not yet valid */
+    bool timed = c->p->ts_us != 0 || c->ts > 1;
+    bool expired = timed && X509_cmp_time(X509_get0_notAfter(x), &now) < 0;
+    bool early = timed && X509_cmp_time(X509_get0_notBefore(x), &now) > 0;
     int days_left = 0, secs_left = 0; /* until notAfter */
     double warn_days = det_rule_cfg(c, R_INFO_WEAK_CERT)->param[0];
     ASN1_TIME *at_now = ASN1_TIME_set(NULL, now);
-    bool soon = !expired && warn_days > 0 && at_now &&
+    bool soon = timed && !expired && warn_days > 0 && at_now &&
                 ASN1_TIME_diff(&days_left, &secs_left, at_now, X509_get0_notAfter(x)) &&
                 (double)days_left + secs_left / 86400.0 < warn_days;
     ASN1_TIME_free(at_now);
@@ -684,15 +704,9 @@ static bool protected_message(const cap_payload *p) {
     return false;
 }
 
-/* A zone whose SIP must be protected (zones.NAME.require_tls: an
- * interconnect agreed on TLS, an enterprise trunk) exchanging a message in
- * the clear, either way: keyed by its own end, so each peer of the zone is
- * one incident. */
-static void cleartext_check(det_ctx *c) {
-    const fs38_config *cfg = c->eng->cfg;
-    bool from = c->src_zone >= 0 && cfg->zones[c->src_zone].require_tls;
-    bool to = c->dst_zone >= 0 && cfg->zones[c->dst_zone].require_tls;
-    if ((!from && !to) || protected_message(c->p)) return;
+/* One end of a cleartext message, in a zone that requires TLS: its
+ * incident (from: it sent the message). */
+static void cleartext_hit(det_ctx *c, bool from) {
     const fs_endpoint *peer = from ? &c->p->src : &c->p->dst, *other = from ? &c->p->dst : &c->p->src;
     bool opened;
     ev_event *ev = det_hit(c, R_INFO_CLEARTEXT, det_key_addr(c->eng, &peer->addr, SALT_CLEARTEXT), 1, &opened);
@@ -703,6 +717,20 @@ static void cleartext_check(det_ctx *c) {
     ev_set_str(ev, "direction", from ? "from_zone" : "to_zone");
     ev_set_str(ev, "transport", cap_transport_name((cap_transport)c->p->transport));
     ev_set_str(ev, "other_end", fs_addr_str(&other->addr, ip, sizeof ip));
+}
+
+/* A zone whose SIP must be protected (zones.NAME.require_tls: an
+ * interconnect agreed on TLS, an enterprise trunk) exchanging a message in
+ * the clear, either way: keyed by its own end, so each peer of the zone is
+ * one incident; a message between two such ends counts for both (the
+ * receiver may never answer in the clear and be named otherwise). */
+static void cleartext_check(det_ctx *c) {
+    const fs38_config *cfg = c->eng->cfg;
+    bool from = c->src_zone >= 0 && cfg->zones[c->src_zone].require_tls;
+    bool to = c->dst_zone >= 0 && cfg->zones[c->dst_zone].require_tls;
+    if ((!from && !to) || protected_message(c->p)) return;
+    if (from) cleartext_hit(c, true);
+    if (to) cleartext_hit(c, false);
 }
 
 /* ---- entry point ------------------------------------------------------------------ */

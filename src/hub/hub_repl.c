@@ -40,7 +40,7 @@
 
 typedef struct ring_entry {
     uint64_t seq;          /* 0 = empty */
-    int64_t store_seq;
+    int64_t store_seq;     /* -1: passed over, no longer in the log */
     int64_t held_version;
     uint8_t verdict;       /* hub_verdict */
 } ring_entry;
@@ -62,6 +62,7 @@ struct hub_repl {
     pthread_cond_t cv;
     uint64_t applied;      /* highest sequence applied */
     char past_log[200];    /* set: the store is past the log's end (the log was reset) */
+    char apply_error[200]; /* why the applier's last step failed ("" after one that worked) */
     ring_entry *ring;      /* HUB_REPL_VERDICT_RING entries */
 };
 
@@ -471,9 +472,12 @@ fs_code hub_repl_await(hub_repl *r, const uint64_t *seqs, size_t n, int timeout_
     }
     if (r->applied < want) {
         uint64_t got = r->applied;
+        char why[sizeof r->apply_error];
+        memcpy(why, r->apply_error, sizeof why);
         pthread_mutex_unlock(&r->mu);
-        return fs_fail(e, FS_ERR_IO, "replication: applied through %llu, waited %d ms for %llu",
-                       (unsigned long long)got, timeout_ms, (unsigned long long)want);
+        return fs_fail(e, FS_ERR_IO, "replication: applied through %llu, waited %d ms for %llu%s%s",
+                       (unsigned long long)got, timeout_ms, (unsigned long long)want,
+                       why[0] ? "; the applier is retrying: " : "", why);
     }
     for (size_t i = 0; i < n; i++) {
         hub_result *o = &res[i];
@@ -489,6 +493,12 @@ fs_code hub_repl_await(hub_repl *r, const uint64_t *seqs, size_t n, int timeout_
             o->verdict = HUB_STORED;
             o->seq = (int64_t)seqs[i];
             if (forgotten) forgotten[i] = true;
+            continue;
+        }
+        if (x->store_seq < 0) { /* removed from the log before it was applied here */
+            o->verdict = HUB_INVALID;
+            snprintf(o->error, sizeof o->error,
+                     "removed from the replicated log before this node applied it");
             continue;
         }
         o->verdict = (hub_verdict)x->verdict;
@@ -797,9 +807,11 @@ static fs_code start_applier(hub_repl *r, hub_store *store, fs_err *e) {
 }
 
 /* Applies the in-order slots [0, k): one store transaction, then verdicts,
- * callbacks, waiters. */
+ * callbacks, waiters. [hole_from, hole_to) were passed over (no longer in
+ * the log): their waiters are told so, not that they were stored. */
 static fs_code apply_slots(hub_repl *r, hub_store *store, apply_slot *sl, size_t k,
-                           hub_repl_event_fn fn, void *ctx, fs_err *e) {
+                           uint64_t hole_from, uint64_t hole_to, hub_repl_event_fn fn, void *ctx,
+                           fs_err *e) {
     hub_item *items = malloc((k ? k : 1) * sizeof *items);
     int64_t *seqs = malloc((k ? k : 1) * sizeof *seqs);
     int64_t *recv = malloc((k ? k : 1) * sizeof *recv);
@@ -823,6 +835,11 @@ static fs_code apply_slots(hub_repl *r, hub_store *store, apply_slot *sl, size_t
     if (rc == FS_OK && m) rc = hub_store_apply(store, items, seqs, recv, m, sight, res, e);
     if (rc == FS_OK) {
         pthread_mutex_lock(&r->mu);
+        if (hole_to > hole_from + HUB_REPL_VERDICT_RING) hole_from = hole_to - HUB_REPL_VERDICT_RING;
+        for (uint64_t h = hole_from; h < hole_to; h++) {
+            hub_result gone = {.verdict = HUB_INVALID, .seq = -1};
+            ring_put(r, h, &gone);
+        }
         size_t j = 0;
         for (size_t i = 0; i < k; i++) {
             hub_result bad = {.verdict = HUB_INVALID};
@@ -863,6 +880,7 @@ fs_code hub_repl_apply_once(hub_repl *r, hub_store *store, hub_repl_event_fn fn,
     size_t k = 0;
     natsMsg *last_ack = NULL;
     bool reset = false;
+    uint64_t hole_from = 0, hole_to = 0; /* passed over: no longer in the log */
     for (int i = 0; i < list.Count; i++) {
         natsMsg *m = list.Msgs[i];
         jsMsgMetaData *md = NULL;
@@ -877,13 +895,14 @@ fs_code hub_repl_apply_once(hub_repl *r, hub_store *store, hub_repl_event_fn fn,
             reset = true;
             break;
         }
+        if (seq > r->expected) hole_from = r->expected, hole_to = seq;
         r->gap_ok = false;
         slot_prepare(m, seq, &sl[k++]);
         r->expected = seq + 1;
         last_ack = m;
     }
     rc = FS_OK;
-    if (!reset || k > 0) rc = apply_slots(r, store, sl, k, fn, ctx, e);
+    if (!reset || k > 0) rc = apply_slots(r, store, sl, k, hole_from, hole_to, fn, ctx, e);
     if (rc == FS_OK && last_ack) natsMsg_Ack(last_ack, NULL); /* AckAll: everything up to it */
     if (rc == FS_OK) *applied = k;
     for (size_t i = 0; i < k; i++) slot_free(&sl[i]);
@@ -919,6 +938,11 @@ fs_code hub_repl_run_applier(hub_repl *r, hub_store *store, hub_repl_event_fn fn
             if (e) *e = le;
             return rc;
         }
+        /* Kept for hub_repl_await: a publisher waiting in vain is told why. */
+        pthread_mutex_lock(&r->mu);
+        if (rc == FS_OK) r->apply_error[0] = '\0';
+        else snprintf(r->apply_error, sizeof r->apply_error, "%.199s", le.msg);
+        pthread_mutex_unlock(&r->mu);
         if (rc != FS_OK) sleep_ms(STORE_RETRY_MS); /* store or server away: retry */
     }
     return FS_OK;

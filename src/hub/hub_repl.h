@@ -112,9 +112,11 @@ fs_code hub_repl_publish_batch(hub_repl *r, const hub_item *items, size_t n, int
 /* Waits (at most timeout_ms) until this node's applier has applied every
  * seqs[i] != 0, then fills res[i] with the store's verdict for it (STORED
  * seq, DUPLICATE + held seq, STALE_VERSION, NOT_ISSUER, INVALID); items
- * with seqs[i] == 0 get HUB_INVALID "not logged". FS_ERR_IO on timeout
+ * with seqs[i] == 0 get HUB_INVALID "not logged", and so do those removed
+ * from the log before this node applied them (passed over). FS_ERR_IO on timeout
  * (the events are logged and will be applied; tell the client to retry:
- * its retry is a duplicate), and at once when the applier found the store
+ * its retry is a duplicate; e then also names the applier's last error
+ * while it is retrying a failed step, e.g. the store's), and at once when the applier found the store
  * past the log's end (the log was reset: nothing it logs now is applied). A verdict older than HUB_REPL_VERDICT_RING
  * applied messages, or applied before this node started, is reported as
  * STORED at its seq, with forgotten[i] (forgotten may be NULL) set: a

@@ -164,10 +164,14 @@ const char hub_sql_sweep[] =
     " WHERE valid_until_ms < ?1 ORDER BY valid_until_ms LIMIT " HUB_STR(HUB_SWEEP_CHUNK) ")";
 const char hub_sql_last_seq[] = "SELECT COALESCE(MAX(seq), 0) FROM events";
 
-/* ?1 reader ?2 ref issuer ?3 ref event_id */
+/* ?1 reader ?2 ref issuer ?3 ref event_id ?4 the feedback event's seq (NULL = none).
+ * Only versions before the feedback event count: what the log held when it
+ * was logged, so a replicated node records the same sightings whatever
+ * batches it applied the log in (one by one when live, a thousand at once
+ * when catching up), and a lone hub the same as they do. */
 const char hub_sql_sight_ref[] =
-    "SELECT 1 FROM events e WHERE e.issuer = ?2 AND e.event_id = ?3 AND " HUB_SQL_VISIBLE(1)
-    " LIMIT 1";
+    "SELECT 1 FROM events e WHERE e.issuer = ?2 AND e.event_id = ?3 AND (?4 IS NULL OR e.seq < ?4)"
+    " AND " HUB_SQL_VISIBLE(1) " LIMIT 1";
 /* ?1 reporter ?2 ref issuer ?3 ref event_id ?4 kind ?5 at ?6 hits ?7 note ?8 received
  * ?9 event_seq (NULL = none). A feedback event's sighting is recorded once:
  * no row comes back when one with its event_seq is held already (the event

@@ -1279,7 +1279,7 @@ static void replicate_group(hub_server *s, pub_job *group, hub_item *items, hub_
         for (pub_job *j = group; j; j = j->next)
             if (!j->status)
                 job_fail(j, 503, "logged but not yet applied on this node (retry: it is answered "
-                                 "duplicate): %.200s", we.msg);
+                                 "duplicate): %.300s", we.msg);
         rc = FS_ERR_IO;
     }
     if (rc == FS_OK) judge_forgotten(s, items, res, v, forgotten, k);

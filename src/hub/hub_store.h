@@ -275,7 +275,7 @@ fs_code hub_sweep_some(hub_store *s, int64_t now_ms, int64_t *removed, fs_err *e
 /* Stores a sighting / false-positive report. *verdict = HUB_STORED with *seq,
  * HUB_DUPLICATE (nothing stored) when the sighting of that feedback event
  * (event_seq > 0) is held already, HUB_UNKNOWN_REF when no version of the referenced event is visible to the
- * reporter (nothing stored), HUB_INVALID on bad fields (also returned as
+ * reporter (nothing stored; with event_seq > 0, no version stored before it), HUB_INVALID on bad fields (also returned as
  * FS_ERR_FORMAT/FS_ERR_LIMIT). */
 fs_code hub_sighting_add(hub_store *s, const hub_sighting *sg, int64_t now_ms,
                          hub_verdict *verdict, int64_t *seq, fs_err *e);

@@ -91,7 +91,7 @@ static const char *const stmt_types[ST_COUNT] = {
     [ST_SNAPSHOT] = NULL,
     [ST_SWEEP] = "l",
     [ST_LAST_SEQ] = "",
-    [ST_SIGHT_REF] = "ttt",
+    [ST_SIGHT_REF] = "tttl",
     [ST_SIGHT_INSERT] = "tttllltll",
     [ST_SIGHT_PULL] = "ltttl",
     [ST_SCHEMA_RECORD] = "ltl",
@@ -898,6 +898,8 @@ static fs_code pgb_sighting_put(hub_store *s, const hub_sighting *sg, int64_t no
     p_bytes(&q, sg->reporter);
     p_bytes(&q, sg->ref_issuer);
     p_bytes(&q, sg->ref_event_id);
+    if (sg->event_seq > 0) p_int(&q, sg->event_seq);
+    else p_null(&q);
     PGresult *r = NULL;
     fs_code rc = stmt_ok(s, ST_SIGHT_REF, &q, PGRES_TUPLES_OK, &r, "look up sighting's event", e);
     bool known = rc == FS_OK && PQntuples(r) == 1;

@@ -526,6 +526,8 @@ static fs_code sq_sighting_put(hub_store *s, const hub_sighting *sg, int64_t now
         bind_str(st, 1, sg->reporter);
         bind_str(st, 2, sg->ref_issuer);
         bind_str(st, 3, sg->ref_event_id);
+        if (sg->event_seq > 0) sqlite3_bind_int64(st, 4, sg->event_seq);
+        else sqlite3_bind_null(st, 4);
         int r = sqlite3_step(st);
         known = r == SQLITE_ROW;
         if (r != SQLITE_ROW && r != SQLITE_DONE) rc = sq_fail(s, e, "look up sighting's event");

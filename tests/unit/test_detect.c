@@ -1475,7 +1475,39 @@ static void test_trust(void) {
         if (w.out->ev[i].rule == R_TRUST_HEADER && has_obs(&w.out->ev[i], "ip", "192.0.2.5", "source")) {
             CHECK(!strcmp(dstr(&w.out->ev[i], "headers"), "P-Charging-Vector"));
             CHECK(!strcmp(dstr(&w.out->ev[i], "zone"), "ipx-partner"));
+            /* its PAI was its to assert: the caller it vouched for is not one to block */
+            CHECK(!has_obs(&w.out->ev[i], "e164", NULL, "caller"));
         }
+    world_free(&w);
+
+    /* the partner relays a call of our subscriber (forwarded back: History-Info)
+     * with a charging header it may not send: the number stays a victim, so
+     * that fs38 share keeps it out of the sample */
+    w = world_new(config_zones());
+    invite_with(&w, "192.0.2.5:5060", core, T0, "tr-h", "<sip:+447700900123@ims.example.net>;tag=1",
+                "P-Asserted-Identity: <tel:+447700900123>\r\nP-Charging-Vector: icid-value=9\r\n"
+                "History-Info: <sip:+33612345678@ipx.example;cause=302>;index=1\r\n");
+    world_finish(&w);
+    const ev_event *th = find_rule(w.out, "SIP-TRUST-001");
+    CHECK(th && !strcmp(dstr(th, "headers"), "P-Charging-Vector") && has_obs(th, "e164", "+447700900123", "victim"));
+    CHECK_EQ_INT(count_rule(w.out, "SIP-CLI-001"), 0);
+    world_free(&w);
+
+    /* a spoofed PAI padded behind more fields than limits.max_headers (128)
+     * indexes: the next hop still reads it, so it is still asserted */
+    w = world_new(config_zones());
+    {
+        static char pad[4096];
+        size_t o = 0;
+        for (int i = 0; i < 130; i++) o += (size_t)snprintf(pad + o, sizeof pad - o, "X-Pad-%d: a\r\n", i);
+        snprintf(pad + o, sizeof pad - o, "P-Asserted-Identity: <tel:+447700900123>\r\n");
+        invite_with(&w, "203.0.113.15:5060", core, T0, "tr-pad", "<sip:bob@x.example>;tag=1", pad);
+    }
+    world_finish(&w);
+    const ev_event *tp = find_rule(w.out, "SIP-TRUST-001");
+    CHECK_MSG(tp && !strcmp(dstr(tp, "headers"), "P-Asserted-Identity"), "PAI past the header index: %s",
+              tp ? dstr(tp, "headers") : "no SIP-TRUST-001");
+    CHECK(find_rule(w.out, "SIP-MAL-002") != NULL); /* and the limit, as before */
     world_free(&w);
 
     /* benign: the partner's PAI, the core's everything, a UE's PPI from the
@@ -1673,6 +1705,25 @@ static void test_cli(void) {
                   has_obs(pc, "e164", "+447700900127", "victim") && !has_obs(pc, "e164", "+447700900128", "victim"),
               "phone-context: %d (126 %d, 127 %d)", pc ? (int)pc->count : -1, pc && has_obs(pc, "e164", "+447700900126", "victim"), pc && has_obs(pc, "e164", "+447700900127", "victim"));
     world_free(&w);
+
+    /* our domain with a number outside home.prefixes (or none listed): the
+     * domain is ours, the number is the caller presented, as SIP-TRUST-001
+     * names it for the same message, not a subscriber to protect */
+    for (int k = 0; k < 2; k++) {
+        fs38_config *dc = config_zones();
+        if (k) dc->nhome_prefixes = 0;
+        w = world_new(dc);
+        invite_with(&w, "203.0.113.14:5060", core, T0, "dn1", "<sip:bob@x.example>;tag=1",
+                    "P-Asserted-Identity: <sip:+33123456789@ims.example.net;user=phone>\r\n");
+        world_finish(&w);
+        const ev_event *dn = find_rule(w.out, "SIP-CLI-001");
+        const ev_event *dt = find_rule(w.out, "SIP-TRUST-001");
+        CHECK_MSG(dn && !strcmp(dstr(dn, "home_match"), "ims.example.net") &&
+                      has_obs(dn, "e164", "+33123456789", "caller") && !has_obs(dn, "e164", "+33123456789", "victim"),
+                  "foreign number under our domain, prefixes %s", k ? "none" : "listed");
+        CHECK(dt && has_obs(dt, "e164", "+33123456789", "caller"));
+        world_free(&w);
+    }
 
     /* a call the partner diverted back to us keeps our subscriber as caller
      * (History-Info or Diversion): not judged; an internet host's Diversion
@@ -3111,6 +3162,28 @@ static void test_weak_cert(void) {
     CHECK(!find_rule_from(w.out, "SIP-INFO-006", "192.0.2.77"));
     CHECK(old && !ev_get_detail(old, "expires_in_days"));
     world_free(&w);
+
+    /* a capture without timestamps: no time to judge validity at (the
+     * engine's 1970 made every certificate not yet valid); a weak key still is */
+    w = world_new(config_default());
+    EVP_PKEY *ec = EVP_EC_gen("P-256"), *rsa = EVP_RSA_gen(1024);
+    CHECK(ec && rsa);
+    for (int i = 0; ec && rsa && i < 2; i++) {
+        unsigned char *cd;
+        size_t cn = make_cert(i ? rsa : ec, -86400, 86400 * 365, &cd);
+        cap_tls_hello th = {.server = ep(i ? "192.0.2.79:5061" : "192.0.2.78:5061"), .client = ep("198.51.100.9:40000"),
+                            .version = 0x0303, .suite = 0xC02B, .ts_us = 0, .cert = cd, .cert_len = (uint32_t)cn};
+        det_tls_hello(w.eng, &th);
+        OPENSSL_free(cd);
+    }
+    EVP_PKEY_free(ec);
+    EVP_PKEY_free(rsa);
+    world_finish(&w);
+    CHECK_MSG(!find_rule_from(w.out, "SIP-INFO-006", "192.0.2.78"), "timeless: %s",
+              dstr(find_rule_from(w.out, "SIP-INFO-006", "192.0.2.78"), "problems"));
+    const ev_event *wk = find_rule_from(w.out, "SIP-INFO-006", "192.0.2.79");
+    CHECK(wk && !strcmp(dstr(wk, "problems"), "weak_key"));
+    world_free(&w);
 }
 
 /* SIP-INFO-005: a zone that requires TLS exchanging SIP in the clear, each
@@ -3170,6 +3243,28 @@ static void test_cleartext(void) {
     send_options(&w, "203.0.113.9:5060", "198.51.100.1:5060", T0, CAP_T_UDP, NULL);
     world_finish(&w);
     CHECK(find_rule_from(w.out, "SIP-INFO-005", "203.0.113.9") != NULL);
+    world_free(&w);
+
+    /* between two zones that both require TLS: each end is one incident of
+     * its zone, also the one that never answers */
+    cfg = malloc(sizeof *cfg);
+    cfg_defaults(cfg);
+    static const char two[] = "zones:\n  sbc: {trust: core, networks: [10.0.0.0/8], require_tls: true}\n"
+                              "  ipx: {trust: trusted, networks: [192.0.2.0/24], require_tls: true}\n";
+    CHECK_MSG(cfg_load_buffer(cfg, two, sizeof two - 1, ".", &e) == FS_OK, "%s", e.msg);
+    w = world_new(cfg);
+    send_options(&w, "10.0.0.1:5060", "192.0.2.7:5060", T0, CAP_T_UDP, NULL);
+    send_options(&w, "10.0.0.1:5060", "192.0.2.7:5060", T0 + SEC(1), CAP_T_UDP, NULL);
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-INFO-005"), 2);
+    const ev_event *s1 = find_rule_from(w.out, "SIP-INFO-005", "10.0.0.1"), *d1 = NULL;
+    for (int i = 0; i < w.out->n; i++)
+        if (!strcmp(det_rule_table[w.out->ev[i].rule].id, "SIP-INFO-005") &&
+            has_obs(&w.out->ev[i], "ip", "192.0.2.7", "destination"))
+            d1 = &w.out->ev[i];
+    CHECK(s1 && s1->count == 2 && !strcmp(dstr(s1, "zone"), "sbc") && !strcmp(dstr(s1, "direction"), "from_zone"));
+    CHECK(d1 && d1->count == 2 && !strcmp(dstr(d1, "zone"), "ipx") && !strcmp(dstr(d1, "direction"), "to_zone") &&
+          !strcmp(dstr(d1, "other_end"), "10.0.0.1"));
     world_free(&w);
 }
 

@@ -31,6 +31,7 @@
 #include <nats/nats.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +95,29 @@ static void make_event(ev_buf *b, const xc_keypair *kp, const char *publisher, i
     fs_code rc = hub_repl_item_from_jws(fs_str_make(b->jws, n), fs_str_make(publisher, strlen(publisher)),
                                         &b->ev, &b->item, b->obs, b->aud, &e);
     CHECK_MSG(rc == FS_OK, "item from jws: %s", e.msg);
+}
+
+/* A SIGHTING of event (ISSUER_A, phase p, index i) by ISSUER_B, feedback index f. */
+static void make_sighting(ev_buf *b, int p, int i, int f) {
+    char json[4096];
+    snprintf(json, sizeof json,
+             "{\"schema_version\":\"1.0\",\"event_id\":\"0193a5e2-%04x-7abc-8def-%012x\","
+             "\"version\":1,\"status\":\"active\",\"issuer\":\"%s\","
+             "\"created\":\"2026-11-25T13:00:00Z\",\"first_seen\":\"2026-11-25T12:50:00Z\","
+             "\"last_seen\":\"2026-11-25T12:55:00Z\",\"valid_until\":\"2099-01-01T00:00:00Z\","
+             "\"event_type\":\"SIGHTING\",\"domain\":\"infrastructure\",\"severity\":\"info\","
+             "\"confidence\":100,\"observables\":[{\"kind\":\"ip\",\"value\":\"2001:db8::7\","
+             "\"role\":\"source\"}],\"evidence\":{\"count\":3,\"window_s\":300,\"details\":"
+             "{\"ref\":{\"issuer\":\"%s\",\"event_id\":\"0193a5e1-%04x-7abc-8def-%012x\"}}},"
+             "\"recommended_action\":{\"action\":\"NONE\",\"scope\":\"sip_ingress\",\"ttl_s\":0},"
+             "\"handling\":{\"tlp\":\"clear\"}}",
+             p, f, ISSUER_B, ISSUER_A, p, i);
+    fs_err e = {0};
+    size_t n = xc_jws_sign(json, strlen(json), &g_key_b, b->jws, sizeof b->jws, &e);
+    CHECK_MSG(n > 0, "sign: %s", e.msg);
+    fs_code rc = hub_repl_item_from_jws(fs_str_make(b->jws, n), FS_STR_LIT(ISSUER_B), &b->ev,
+                                        &b->item, b->obs, b->aud, &e);
+    CHECK_MSG(rc == FS_OK, "sighting from jws: %s", e.msg);
 }
 
 static void free_events(ev_buf *b, size_t n) {
@@ -537,6 +561,22 @@ static bool limit_stream(bool full) {
     return s == NATS_OK;
 }
 
+static int count_sighting(void *ctx, const hub_sight_row *row) {
+    (void)row;
+    ++*(int *)ctx;
+    return 0;
+}
+
+/* Sightings of every event visible to org:234-15 (the referenced events' issuer). */
+static int sightings_held(hub_store *s) {
+    hub_sight_query q = {.reader = FS_STR_LIT(ISSUER_A), .limit = HUB_MAX_LIMIT};
+    int n = 0;
+    int64_t next = 0;
+    fs_err e = {0};
+    CHECK_MSG(hub_sightings_pull(s, &q, count_sighting, &n, &next, &e) == FS_OK, "sightings: %s", e.msg);
+    return n;
+}
+
 static void phase_four(void) {
     node a = {0}, d = {0};
     if (!node_open(&a, "node-a", 0) || !node_open(&d, "node-d", 1)) {
@@ -557,6 +597,14 @@ static void phase_four(void) {
     /* A (caught up before the hole) and D (new, empty store) both apply
      * every message that is still in the log, past the hole. */
     CHECK(catch_up(&a));
+    /* A publisher waiting for the removed one (logged, PubAck seen) is not
+     * told it was stored: no node holds it. */
+    hub_result gone;
+    bool forgot = true;
+    CHECK(hub_repl_await(a.r, &seqs[1], 1, 1000, &gone, &forgot, &e) == FS_OK);
+    CHECK_MSG(gone.verdict == HUB_INVALID && !forgot,
+              "await of a message removed before it was applied: verdict %d seq %lld forgotten %d",
+              (int)gone.verdict, (long long)gone.seq, (int)forgot);
     CHECK(catch_up(&d));
     rows ra = pull_all(a.s), rd = pull_all(d.s);
     CHECK_EQ_INT(rd.n, N1 + 2 + N2 + 20 + 2);
@@ -565,6 +613,63 @@ static void phase_four(void) {
     hub_store_last_seq(d.s, &last, &e);
     CHECK_EQ_INT(last, (int64_t)seqs[2]);
     free(ra.v), free(rd.v);
+
+    /* A sighting logged before the event it refers to: every node judges
+     * it against what the log held before it, whatever its batches. A
+     * applies the two one by one (as a live node does), D in one batch (as
+     * a node catching up does); both must hold the same sightings. */
+    int sa = sightings_held(a.s), sd = sightings_held(d.s);
+    CHECK_EQ_INT(sa, sd);
+    ev_buf *fb = calloc(2, sizeof *fb);
+    make_sighting(&fb[0], 4, 21, 0);
+    make_event(&fb[1], &g_key_a, ISSUER_A, 4, 21, 1, false);
+    for (int i = 0; i < 2; i++) {
+        CHECK(hub_repl_publish_batch(a.r, &fb[i].item, 1, wall_ms(), seqs, v, &e) == FS_OK);
+        CHECK(v[0] == HUB_REPL_LOGGED);
+        CHECK(catch_up(&a));
+    }
+    CHECK(catch_up(&d));
+    CHECK_MSG(sightings_held(a.s) - sa == sightings_held(d.s) - sd,
+              "sightings recorded: node-a %d, node-d %d (the same log)",
+              sightings_held(a.s) - sa, sightings_held(d.s) - sd);
+    ra = pull_all(a.s), rd = pull_all(d.s);
+    CHECK(same_rows(&ra, &rd));
+    free(ra.v), free(rd.v);
+    free_events(fb, 2);
+    free(fb);
+
+    /* D's store fails every write (a table gone): its applier retries, and
+     * a publisher waiting on D is told why, not only that it waited. */
+    char path[600], *err = NULL;
+    snprintf(path, sizeof path, "%s/node-d.db", g_dir);
+    sqlite3 *raw = NULL;
+    CHECK(sqlite3_open(path, &raw) == SQLITE_OK);
+    CHECK_MSG(sqlite3_exec(raw, "ALTER TABLE event_observables RENAME TO broken_observables", NULL, NULL,
+                           &err) == SQLITE_OK, "rename: %s", err ? err : "");
+    sqlite3_free(err), err = NULL;
+    applier_arg arg = {.nd = &d};
+    atomic_init(&arg.stop, 0);
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, applier_main, &arg) == 0);
+    xc_event_free(&ev[0].ev);
+    make_event(&ev[0], &g_key_a, ISSUER_A, 4, 22, 1, false);
+    uint64_t one = 0;
+    hub_repl_verdict v1 = HUB_REPL_ERROR;
+    CHECK(hub_repl_publish_batch(a.r, &ev[0].item, 1, wall_ms(), &one, &v1, &e) == FS_OK);
+    CHECK(v1 == HUB_REPL_LOGGED);
+    hub_result res1;
+    memset(&e, 0, sizeof e);
+    CHECK(hub_repl_await(d.r, &one, 1, 1500, &res1, NULL, &e) == FS_ERR_IO);
+    CHECK_MSG(strstr(e.msg, "event_observables") != NULL, "await on a failing store: '%s'", e.msg);
+    CHECK(sqlite3_exec(raw, "ALTER TABLE broken_observables RENAME TO event_observables", NULL, NULL,
+                       NULL) == SQLITE_OK);
+    sqlite3_close(raw);
+    memset(&e, 0, sizeof e);
+    CHECK_MSG(hub_repl_await(d.r, &one, 1, 5000, &res1, NULL, &e) == FS_OK, "await: %s", e.msg);
+    CHECK(res1.verdict == HUB_STORED && res1.seq == (int64_t)one);
+    atomic_store(&arg.stop, 1);
+    pthread_join(th, NULL);
+    CHECK_EQ_INT(arg.rc, FS_OK);
 
     /* The log at its limit (MaxMsgs, discard new): the item is not logged,
      * and the error says why (JetStream's answer), not just "no PubAck". */

@@ -977,6 +977,23 @@ static void t_sighting_jws(hub_store *s) {
     CHECK(hub_sightings_pull(s, &q, sjws_collect, &g, &next, &e) == FS_OK);
     CHECK_EQ_INT(g.n, 1);
     CHECK(!strcmp(g.jws, red.sig));
+
+    /* A feedback event stored before the event it refers to counts only what
+     * was held before it: a replicated node applying the two in one batch
+     * must record what one applying them one by one records (nothing). */
+    ev early, late;
+    ev_init(&early, b, "sj-early", 1, "SIGHTING", "green");
+    CHECK(publish1(s, &early.it, &r) == FS_OK && r.verdict == HUB_STORED);
+    int64_t early_seq = r.seq;
+    ev_init(&late, a, "sj-late", 1, "IRSF", "green");
+    CHECK(publish1(s, &late.it, &r) == FS_OK && r.verdict == HUB_STORED);
+    hub_sighting sl = {.reporter = S(b), .ref_issuer = S(a), .ref_event_id = S("sj-late"),
+                       .kind = HUB_SIGHTING, .at_ms = T0, .count = 1, .event_seq = early_seq};
+    CHECK(hub_sighting_add(s, &sl, T0, &vd, &seq, &e) == FS_OK);
+    CHECK_MSG(vd == HUB_UNKNOWN_REF, "[%s] feedback seq %lld recorded against an event stored after "
+              "it (verdict %d)", BACKEND, (long long)early_seq, (int)vd);
+    sl.event_seq = r.seq + 1; /* a feedback event after it: recorded */
+    CHECK(hub_sighting_add(s, &sl, T0, &vd, &seq, &e) == FS_OK && vd == HUB_STORED);
 }
 
 /* PostgreSQL: the sweep (the committer's connection) racing the replication
