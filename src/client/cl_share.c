@@ -164,6 +164,15 @@ static bool about_an_element(const json_t *root) {
     return rule && (!strncmp(rule, "SIP-TOPO-", 9) || !strncmp(rule, "SIP-INFO-", 9));
 }
 
+/* SIP-CLI-001: our subscriber's identity asserted from outside. The
+ * identity in From and PAI is the victim's by the rule's definition, also
+ * when it matched by our domain alone (sip:alice@ims.home.net: no number
+ * for names_victim to find); the attacker is the source address. */
+static bool identity_is_victim(const json_t *root) {
+    const char *rule = json_string_value(json_object_get(json_object_get(root, "rule"), "id"));
+    return rule && !strcmp(rule, "SIP-CLI-001");
+}
+
 /* The called party of a sample may be a victim (Wangiri, spoofed calls):
  * numbers on the callee side never leave in clear. Nor does a victim's
  * identifier on the calling side (a spoofed home number in From or PAI),
@@ -175,7 +184,7 @@ static void scrub_sample(json_t *root, const json_t *victims) {
     if (!json_is_object(sample)) return;
     json_object_del(sample, "x-encap");
     json_object_del(sample, "x-capture");
-    if (about_an_element(root)) {
+    if (about_an_element(root) || identity_is_victim(root)) {
         json_object_del(sample, "from");
         json_object_del(sample, "pai");
     }

@@ -482,6 +482,28 @@ static void test_pseudonymise(void) {
         }
     }
 
+    /* SIP-CLI-001 matched by our domain alone: no victim number to find,
+     * but the asserted identity is our subscriber's (an IMPU): neither From
+     * nor PAI leaves (both did) */
+    {
+        const char *src = "[{\"kind\":\"ip\",\"value\":\"198.51.100.7\",\"role\":\"source\"}]";
+        event_json(ev, sizeof ev, "org:local", ID_A, 1, "active", 600, "CLI_SPOOFING", 85, src);
+        json_t *in = json_loads(ev, 0, NULL);
+        json_object_set_new(json_object_get(in, "rule"), "id", json_string("SIP-CLI-001"));
+        json_t *sample = json_object_get(json_object_get(in, "evidence"), "sample");
+        json_object_set_new(sample, "from", json_string("<sip:alice@ims.home.example>;tag=1"));
+        json_object_set_new(sample, "pai", json_string("<sip:alice@ims.home.example>"));
+        char *text = json_dumps(in, JSON_COMPACT);
+        json_decref(in);
+        CHECK(text != NULL);
+        if (text) {
+            CHECK_EQ_INT(cl_share_prepare(&p, "org:234-15", text, strlen(text), now, &out, &e), CL_SHARE);
+            CHECK_MSG(out.json && !strstr(out.json, "alice@ims.home.example"), "%s", out.json);
+            cl_prepared_free(&out);
+            free(text);
+        }
+    }
+
     /* a finding about an element (SIP-TOPO-*, SIP-INFO-*): the message is
      * one our network sent for a subscriber, whose number (From, PAI) is no
      * attacker's: the sample keeps neither (the caller observable is the
