@@ -687,9 +687,23 @@ static void reader_learn(insp *in, const uint8_t *payload, uint32_t n, const fs_
  * addresses, the HEP timestamp when it is near the capture's (received_us).
  * The workers do not learn from HEP (on_tap): its packets, all from one
  * sender, go to one worker, and the ESP they key to others. */
-static void reader_learn_hep(insp *in, const uint8_t *buf, size_t len, bool stream, uint64_t received_us) {
+/* Whether a HEP packet carries the auth key capture.hep_auth_key asks for
+ * (any, when none is asked for): the decoder refuses it otherwise. */
+static bool hep_key_ok(const insp *in, const cap_hep *h) {
     const char *key = in->opt.cfg->capture.hep_auth_key;
-    size_t klen = strlen(key), off = 0;
+    size_t klen = strlen(key);
+    return !klen || (h->auth_key && h->auth_key_len == klen && sodium_memcmp(h->auth_key, key, klen) == 0);
+}
+
+/* A HEP timestamp near the time it came (received_us): else the time it came. */
+static uint64_t hep_near_time(const cap_hep *h, uint64_t received_us) {
+    bool near = h->ts_us && (h->ts_us > received_us ? h->ts_us - received_us <= CAP_HEP_MAX_AHEAD_US
+                                                    : received_us - h->ts_us <= CAP_HEP_MAX_SKEW_US);
+    return near ? h->ts_us : received_us;
+}
+
+static void reader_learn_hep(insp *in, const uint8_t *buf, size_t len, bool stream, uint64_t received_us) {
+    size_t off = 0;
     do {
         cap_hep h;
         fs_err e = {0};
@@ -702,15 +716,11 @@ static void reader_learn_hep(insp *in, const uint8_t *buf, size_t len, bool stre
             continue;
         }
         off += h.total;
-        if (h.proto_type != 1 || h.src.addr.family != h.dst.addr.family ||
-            (klen && (!h.auth_key || h.auth_key_len != klen || sodium_memcmp(h.auth_key, key, klen) != 0)))
-            continue;
+        if (h.proto_type != 1 || h.src.addr.family != h.dst.addr.family || !hep_key_ok(in, &h)) continue;
         if (h.compressed && (!(in->hep_z || (in->hep_z = cap_hep_inflater_new())) ||
                              cap_hep_inflate(in->hep_z, &h, &e) != FS_OK))
             continue;
-        bool near = h.ts_us && (h.ts_us > received_us ? h.ts_us - received_us <= CAP_HEP_MAX_AHEAD_US
-                                                       : received_us - h.ts_us <= CAP_HEP_MAX_SKEW_US);
-        reader_learn(in, h.payload, h.payload_len, &h.src.addr, &h.dst.addr, near ? h.ts_us : received_us);
+        reader_learn(in, h.payload, h.payload_len, &h.src.addr, &h.dst.addr, hep_near_time(&h, received_us));
     } while (off < len);
 }
 
@@ -1431,8 +1441,11 @@ static unsigned hep_pick_worker(insp *in, const uint8_t *buf, size_t len, uint64
     if (h.compressed && in->nworkers > 1 && (in->hep_z || (in->hep_z = cap_hep_inflater_new())))
         cap_hep_inflate(in->hep_z, &h, &e);
     unsigned wi = pick_worker(in, cap_shard_key_hep(&in->opt.cfg->capture, &h)); /* the client, as for frames */
-    if (wi != 0 && h.proto_type == 1)
-        claim_new_call(in, wi, h.payload, h.payload_len, h.ts_us ? h.ts_us : now_us);
+    /* not a packet the decoder will refuse (a forged one without the auth
+     * key would steer the real INVITE of that Call-ID), nor at a sender's
+     * clock far off the arrival (its claim would outlive the others) */
+    if (wi != 0 && h.proto_type == 1 && hep_key_ok(in, &h))
+        claim_new_call(in, wi, h.payload, h.payload_len, hep_near_time(&h, now_us));
     return wi;
 }
 
