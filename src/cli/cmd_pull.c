@@ -164,7 +164,7 @@ static fs_code save(pull_run *p, fs_err *e) {
 
 static void query_suffix(const pull_run *p, char *buf, size_t n) {
     buf[0] = '\0';
-    if (p->types) snprintf(buf, n, "&type=%s", p->types);
+    if (p->types && *p->types) snprintf(buf, n, "&type=%s", p->types); /* --types "": every type */
 }
 
 /* Page through GET /v1/events until nothing new. */

@@ -81,6 +81,7 @@
 
 #define CHUNK_ITEMS 256
 #define BODY_MAX_DEPTH 4
+#define INPUT_SLACK (64u << 10) /* a request's line and a chunk's size line, past its headers and body */
 
 /* ---- metrics --------------------------------------------------------------------- */
 
@@ -438,6 +439,7 @@ typedef struct conn_clock {
     struct bufferevent *bev;
     int64_t request_due_us; /* the next request must have arrived by then */
     bool member_limit;      /* refused at max_member_connections (counted as that) */
+    bool input_refused;     /* closed for sending too far ahead (input_bound_cb) */
 } conn_clock;
 
 /* The clock dies with its connection's SSL. */
@@ -662,6 +664,27 @@ static void answer_status_cb(struct evbuffer *out, const struct evbuffer_cb_info
     else if (line[9] == '4') atomic_fetch_add(&s->m.status_4xx, 1);
 }
 
+/* What a client sent that evhttp has not taken yet. While an answer goes
+ * out evhttp keeps reading, only to see the close, into the connection's
+ * input, which nothing drains until the answer ends: bytes sent behind a
+ * stream request grew it without end (200 MiB sent on a follower's
+ * connection: +290 MB resident). No request needs more than its headers and
+ * one body there (evhttp moves a body out as it reads it, and takes a chunk
+ * only whole, at most max_body): past that the connection is closed. (A
+ * read watermark instead left the end of a TLS record unread inside
+ * OpenSSL, and a pipeline longer than the mark waited for ever.) */
+static void input_bound_cb(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg) {
+    if (!info->n_added) return;
+    conn_clock *k = arg;
+    size_t bound = (size_t)k->s->cfg.max_body + k->s->cfg.max_header_bytes + INPUT_SLACK;
+    if (k->input_refused || evbuffer_get_length(in) <= bound) return;
+    k->input_refused = true;
+    hub_log(k->s, "connection closed: more than %zu bytes sent ahead of the answers "
+            "(limits.max_body + limits.max_header_bytes)", bound);
+    evutil_socket_t sock = bufferevent_getfd(k->bev);
+    if (sock >= 0) shutdown(sock, SHUT_RDWR); /* evhttp sees the end */
+}
+
 static struct bufferevent *bev_cb(struct event_base *base, void *arg) {
     hub_server *s = arg;
     bool over = atomic_load(&s->connections) >= s->cfg.max_connections;
@@ -690,6 +713,10 @@ static struct bufferevent *bev_cb(struct event_base *base, void *arg) {
     int64_t now = mono_us();
     k->request_due_us = now + (int64_t)s->cfg.request_timeout_s * 1000000;
     SSL_set_ex_data(ssl, clock_idx, k); /* freed with the SSL, so with bev */
+    if (!evbuffer_add_cb(bufferevent_get_input(bev), input_bound_cb, k)) {
+        bufferevent_free(bev);
+        return NULL;
+    }
     int64_t handshake_due = now + (int64_t)(s->cfg.timeout_s ? s->cfg.timeout_s : 10) * 1000000;
     clock_arm(k, handshake_due < k->request_due_us ? handshake_due : k->request_due_us);
     return bev;
@@ -854,6 +881,15 @@ static bool parse_query_str(const char *qs, const char *allowed, query *q, struc
             return false;
         }
         const char *v = p->value;
+        /* a parameter of one value given twice: the last one was taken without
+         * a word (issuer=org:a&issuer=org:b read org:b's events only) */
+        if (strcmp(p->key, "type")) {
+            for (struct evkeyval *o = kv->tqh_first; o != p; o = o->next.tqe_next)
+                if (!strcmp(o->key, p->key)) {
+                    snprintf(err, errn, "%.60s: given more than once (one value; only type= may repeat)", p->key);
+                    return false;
+                }
+        }
         if (!strcmp(p->key, "after")) {
             if (!parse_int64(v, INT64_MAX, &q->after)) {
                 snprintf(err, errn, "after: '%.40s' is not a sequence number (0 or more)", v);
@@ -872,6 +908,10 @@ static bool parse_query_str(const char *qs, const char *allowed, query *q, struc
                                           q->types[q->n_types - 1].len + 1
                                     : 0;
             const char *t = v;
+            if (!*t) { /* "type=" read every type */
+                snprintf(err, errn, "type: empty (an event type, or several: type=A,B)");
+                return false;
+            }
             while (*t) {
                 const char *comma = strchr(t, ',');
                 size_t l = comma ? (size_t)(comma - t) : strlen(t);
@@ -1579,10 +1619,18 @@ static void handle_publish(hub_server *s, struct evhttp_request *req, const xc_m
 
 /* ---- reads --------------------------------------------------------------------------------------- */
 
+/* A page of GET /v1/events or /v1/sightings ends after the row that takes
+ * it to this many bytes, whatever its limit: the answer is built whole and
+ * held until a reader, however slow, has taken it (limit=10000 of events
+ * near the 81 KB a JWS may have is 800 MB; ten readers at 20 KB/s of 240
+ * such events took the hub from 341 to 537 MB). Its next is its last row. */
+#define PULL_PAGE_BYTES (4u << 20)
+
 typedef struct rows_out {
     struct evbuffer *b;
     size_t n;
     bool ndjson;
+    size_t max_bytes; /* stop after the row that reaches it; 0 = no bound */
 } rows_out;
 
 static int row_out(void *ctx, const hub_row *r) {
@@ -1592,7 +1640,7 @@ static int row_out(void *ctx, const hub_row *r) {
     buf_json_str(o->b, r->signed_jws.p, r->signed_jws.len);
     evbuffer_add(o->b, o->ndjson ? "}\n" : "}", o->ndjson ? 2 : 1);
     o->n++;
-    return 0;
+    return o->max_bytes && evbuffer_get_length(o->b) >= o->max_bytes;
 }
 
 static void handle_pull(hub_server *s, struct evhttp_request *req, const xc_member *m) {
@@ -1607,7 +1655,7 @@ static void handle_pull(hub_server *s, struct evhttp_request *req, const xc_memb
     hub_pull_query pq = {.after = q.after, .limit = q.limit};
     filter_from(&q, m->issuer, &pq.f);
     struct evbuffer *b = evbuffer_new();
-    rows_out o = {b, 0, false};
+    rows_out o = {b, 0, false, PULL_PAGE_BYTES};
     evbuffer_add(b, "{\"events\":[", 11);
     int64_t next = q.after;
     fs_err e;
@@ -1652,7 +1700,7 @@ static int snapshot_row(void *ctx, const hub_row *r) {
         pg->j->done = true;
         return 1;
     }
-    rows_out o = {pg->b, 0, true};
+    rows_out o = {pg->b, 0, true, 0};
     row_out(&o, r);
     pg->j->after = r->seq;
     pg->rows++;
@@ -1784,7 +1832,7 @@ static int sight_out(void *ctx, const hub_sight_row *r) {
     }
     evbuffer_add(o->b, "}", 1);
     o->n++;
-    return 0;
+    return o->max_bytes && evbuffer_get_length(o->b) >= o->max_bytes;
 }
 
 static void handle_sightings(hub_server *s, struct evhttp_request *req, const xc_member *m) {
@@ -1803,7 +1851,7 @@ static void handle_sightings(hub_server *s, struct evhttp_request *req, const xc
         sq.ref_event_id = fs_str_make(q.event_id, strlen(q.event_id));
     }
     struct evbuffer *b = evbuffer_new();
-    rows_out o = {b, 0, false};
+    rows_out o = {b, 0, false, PULL_PAGE_BYTES};
     evbuffer_add(b, "{\"sightings\":[", 14);
     int64_t next = q.after;
     fs_err e;

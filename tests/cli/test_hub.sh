@@ -283,6 +283,20 @@ suite() {
         test "$st/$(jq -r .error "$W/resp" | cut -c1-15)" = "400/a NUL character"
     st=$(hcurl op1 "/v1/events?bogus=1" -o "$W/resp" -w '%{http_code}')
     ok "$LABEL: unknown parameter is a 400" test "$st" = 400
+    # a parameter of one value given twice: the last was taken without a word (issuer=A&issuer=B
+    # read B's events only, 200), and an empty type= read every type (200, all 10)
+    local q bad=""
+    for q in 'after=0&after=5' 'limit=3&limit=1' 'issuer=org:fraudlab&issuer=org:208-01' 'kind=ip&kind=sip_user_agent' \
+        'since=2026-01-01T00:00:00Z&since=2026-01-02T00:00:00Z' 'type='; do
+        st=$(hcurl op1 "/v1/events?$q" -o "$W/resp" -w '%{http_code}')
+        [ "$st" = 400 ] && jq -r .error "$W/resp" | grep -qE '^(after|limit|issuer|kind|since): given more than once|^type: empty' ||
+            bad="$bad $q($st)"
+    done
+    st=$(hcurl op1 "/v1/sightings?issuer=org:fraudlab&event_id=a&event_id=b" -o "$W/resp" -w '%{http_code}')
+    [ "$st" = 400 ] || bad="$bad sightings:event_id($st)"
+    st=$(hcurl op1 "/v1/stream?after=1&after=2" -o "$W/resp" -w '%{http_code}' --max-time 3)
+    [ "$st" = 400 ] || bad="$bad stream:after($st)"
+    ok "$LABEL: a parameter given twice, or type= empty: 400 naming it (bad:${bad:- none})" test -z "$bad"
     # an error quotes the value: one not UTF-8 (%ff), or cut inside a character at the
     # 70 bytes quoted (a + 40 x U+00E9), made the answer invalid JSON (RFC 8259 8.1)
     local v bad=""
@@ -560,6 +574,8 @@ print(h + "." + p + "." + g[:10] + ("B" if g[10] == "A" else "A") + g[11:])' <"$
     hcurl op1 /v1/events --data-binary @"$W/re.body" -o "$W/resp"
     ok "$LABEL: re-publishing an acknowledged batch gives duplicates" test "$(jq -r '[.results[].status] | unique | join(",")' "$W/resp")" = duplicate
     snapshot_pages
+    input_behind_stream
+    pull_page_bytes
 
 
     stop_hub
@@ -601,6 +617,84 @@ snapshot_pages() {
     ok "$LABEL: 16 slow snapshot readers: the hub holds a page each ($((rss0 / 1024)) -> $((rss1 / 1024)) MB, at most +30)" \
         test $((rss1 - rss0)) -lt $((30 * 1024))
     ok "$LABEL: the hub answers after the slow readers went away" test "$(hcurl op1 /health | jq -r .status)" = ok
+}
+
+# ---- bytes sent behind a stream request ----------------------------------------------------
+# While an answer goes out evhttp keeps reading the connection (to see the client close) into a
+# buffer nothing drains: a follower sending 128 MiB behind GET /v1/stream took the hub from 35 to
+# 220 MB resident, without end. Now a client more than one request's worth (max_body, 1 MiB here,
+# + max_header_bytes) ahead of its answers is cut off; the hub's growth is measured before the
+# close is seen. A pipeline shorter than that is still answered whole.
+input_behind_stream() {
+    [ "$LABEL" = sqlite ] || return 0
+    local grew
+    grew=$(python3 - "$W" "$PORT" "$HUB_PID" <<'PY'
+import socket, ssl, sys, time
+w, port, pid = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+rss = lambda: int([l.split()[1] for l in open("/proc/%s/status" % pid) if l.startswith("VmRSS")][0])
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.load_verify_locations(w + "/pki/ca.crt")
+ctx.check_hostname = False
+ctx.load_cert_chain(w + "/pki/op1.crt", w + "/pki/op1.key")
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=3))
+s.sendall(b"GET /v1/stream HTTP/1.1\r\nHost: hub\r\n\r\n")
+time.sleep(0.5)
+before, junk, end = rss(), b"X" * (1 << 20), time.time() + 20
+try:
+    for i in range(128):
+        if time.time() > end: break
+        s.sendall(junk)
+except OSError:
+    pass  # the hub stopped reading: the send timed out
+time.sleep(0.5)
+print(rss() - before)
+PY
+)
+    ok "$LABEL: 128 MiB sent behind a stream request: the hub grew ${grew:-?} KB (at most 40 MB)" \
+        test "${grew:-999999}" -lt $((40 * 1024))
+    ok "$LABEL: the hub answers after bytes sent behind a stream request" test "$(hcurl op1 /health | jq -r .status)" = ok
+    ok "$LABEL: ...and says why it closed that connection" grep -q 'bytes sent ahead of the answers' "$W/hub.log"
+    local n
+    n=$({ for ((n = 0; n < 3000; n++)); do printf 'GET /health HTTP/1.1\r\nHost: hub\r\n\r\n'; done
+        printf 'GET /health HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n\r\n'; } |
+        python3 "$ROOT/tests/cli/hub_raw.py" "$W" "$PORT" | grep -c '^HTTP/1.1 200')
+    ok "$LABEL: 3,001 pipelined requests (110 KB) all answered ($n)" test "$n" = 3001
+}
+
+# ---- a page of large events ------------------------------------------------------------
+# GET /v1/events built its answer whole however large: limit=10000 of events near the 81 KB a
+# JWS may have is 800 MB per request, held until the slowest reader took it (ten readers at
+# 20 KB/s of 240 such events: 341 -> 537 MB). A page now ends after the row that takes it to
+# 4 MiB, its next that row's seq: 60 events of 81 KB come in two pages, each once.
+pull_page_bytes() {
+    [ "$LABEL" = sqlite ] || return 0
+    local first i next after rows bytes pages=0 big
+    big=$(head -c 60000 /dev/zero | tr '\0' a)
+    first=$(last_seq)
+    for ((i = 0; i < 60; i++)); do event org:234-15 "$(uuid7)" 1; done |
+        jq -c --arg b "$big" '.evidence.details.blob = $b' | sign op1 >"$W/big.jws"
+    for i in 0 1 2 3 4 5; do
+        sed -n "$((i * 10 + 1)),$((i * 10 + 10))p" "$W/big.jws" | publish op1 >/dev/null
+    done
+    ok "$LABEL: 60 events of 81 KB stored" test "$(last_seq)" = $((first + 60))
+    hcurl op2 "/v1/events?after=$first&limit=10000" >"$W/bigpage"
+    bytes=$(wc -c <"$W/bigpage")
+    rows=$(jq '.events | length' "$W/bigpage")
+    ok "$LABEL: a page of large events ends past 4 MiB ($rows rows, $bytes bytes), next its last row" \
+        test "$bytes" -lt $(((4 << 20) + 100000)) -a "$rows" -lt 60 -a \
+        "$(jq '.next' "$W/bigpage")" = "$(jq '.events[-1].seq' "$W/bigpage")"
+    after=$first
+    : >"$W/bigall"
+    while :; do
+        hcurl op2 "/v1/events?after=$after&limit=10000" >"$W/bigpage" || break
+        jq -r '.events[].seq' "$W/bigpage" >>"$W/bigall"
+        next=$(jq -r .next "$W/bigpage")
+        [ "$next" = "$after" ] && break
+        after=$next pages=$((pages + 1))
+        [ "$pages" -lt 10 ] || break
+    done
+    ok "$LABEL: paging by next reads the 60 large events, each once ($(wc -l <"$W/bigall") rows, $pages pages)" \
+        test "$(sort -u "$W/bigall" | wc -l)/$(wc -l <"$W/bigall")" = 60/60
 }
 
 # ---- connection limit and per-member rate limit (a hub with tight limits) ------------------
