@@ -86,11 +86,16 @@ struct cap_esp_sas {
 #define KEYRING_MAX 65536u
 #define KEYRING_DEFAULT 16384u
 
+typedef struct kr_replay {
+    uint64_t top, seen;        /* as sa_ctx's replay_top and replay_seen */
+} kr_replay;
+
 struct cap_esp_keyring {
     pthread_mutex_t lock;
     esp_sa *sa;                /* max slots, filled in turn */
     uint64_t *gen;             /* per slot: changes at every write (0: empty) */
     uint64_t *learned_at;      /* per slot: capture time of what it was learned from */
+    kr_replay *replay;         /* per slot: its anti-replay window while out of a decoder's cache */
     uint32_t *next;            /* chains of slots by SPI (UINT32_MAX ends one) */
     uint32_t head[4096];
     uint32_t max, used, cursor;
@@ -116,7 +121,19 @@ typedef struct sa_ctx {
     uint64_t esn_top;          /* ESN: the highest sequence number verified (first the dump's) */
     uint64_t replay_top;       /* anti-replay: the highest sequence number read, */
     uint64_t replay_seen;      /* and which of the 64 up to it were (bit i: replay_top - i) */
+    struct wild_window *wild;  /* an SA with a wildcard (SPI or address "*"): the windows of the SAs it
+                                * stood for lately, each with its own sequence numbers (made at its
+                                * first packet); replay_top and replay_seen are unused */
+    uint32_t wild_next;        /* the one to make room next */
 } sa_ctx;
+
+#define WILD_WINDOWS 8u
+typedef struct wild_window {
+    uint32_t spi;
+    uint8_t family, src[16], dst[16];
+    bool used;
+    uint64_t top, seen;
+} wild_window;
 
 #define LEARNED_CACHE 64u
 typedef struct learned_sa {
@@ -157,6 +174,7 @@ void cap_esp_scratch_free(cap_esp_scratch *x) {
     for (uint32_t i = 0; x->sas && i < x->sas->n; i++) {
         EVP_CIPHER_CTX_free(x->ctx[i].cipher);
         EVP_MAC_CTX_free(x->ctx[i].mac);
+        free(x->ctx[i].wild);
     }
     for (uint32_t i = 0; i < LEARNED_CACHE; i++) {
         EVP_CIPHER_CTX_free(x->learned[i].ctx.cipher);
@@ -810,18 +828,42 @@ static uint32_t esn_high(uint64_t top, uint32_t lo) {
  * a verified packet's sequence number was read already; it is marked read.
  * One older than the window is let through: the endpoint's window may be
  * larger, and fs38 cannot tell a late packet from a replay. */
-static bool replayed(sa_ctx *c, uint64_t seq) {
-    if (seq > c->replay_top) {
-        uint64_t ahead = seq - c->replay_top;
-        c->replay_seen = (ahead >= 64 ? 0 : c->replay_seen << ahead) | 1;
-        c->replay_top = seq;
+static bool replayed(uint64_t *top, uint64_t *seen_bits, uint64_t seq) {
+    if (seq > *top) {
+        uint64_t ahead = seq - *top;
+        *seen_bits = (ahead >= 64 ? 0 : *seen_bits << ahead) | 1;
+        *top = seq;
         return false;
     }
-    uint64_t back = c->replay_top - seq;
+    uint64_t back = *top - seq;
     if (back >= 64) return false;
-    bool seen = c->replay_seen >> back & 1;
-    c->replay_seen |= (uint64_t)1 << back;
+    bool seen = *seen_bits >> back & 1;
+    *seen_bits |= (uint64_t)1 << back;
     return seen;
+}
+
+/* Anti-replay for the packet of (spi, src, dst): its SA's window, or when
+ * the SA has a wildcard (one line for many SAs, each numbering its packets
+ * from 1) the window of that SPI and those addresses. One that finds no
+ * window and no memory for them is not checked: a duplicate is read twice
+ * rather than a packet dropped as another SA's replay. */
+static bool packet_replayed(sa_ctx *c, const esp_sa *sa, uint8_t family, const uint8_t *src, const uint8_t *dst,
+                            uint32_t spi, uint64_t seq) {
+    if (!sa->any_spi && !sa->any_src && !sa->any_dst) return replayed(&c->replay_top, &c->replay_seen, seq);
+    if (!c->wild && !(c->wild = calloc(WILD_WINDOWS, sizeof *c->wild))) return false;
+    size_t alen = family == 4 ? 4 : 16;
+    wild_window *w = NULL;
+    for (uint32_t i = 0; i < WILD_WINDOWS && !w; i++)
+        if (c->wild[i].used && c->wild[i].spi == spi && c->wild[i].family == family &&
+            !memcmp(c->wild[i].src, src, alen) && !memcmp(c->wild[i].dst, dst, alen))
+            w = &c->wild[i];
+    if (!w) { /* another SA: its own window, in place of the one met longest ago */
+        w = &c->wild[c->wild_next++ % WILD_WINDOWS];
+        *w = (wild_window){.spi = spi, .family = family, .used = true};
+        memcpy(w->src, src, alen);
+        memcpy(w->dst, dst, alen);
+    }
+    return replayed(&w->top, &w->seen, seq);
 }
 
 static learned_sa *keyring_find(cap_esp_keyring *k, cap_esp_scratch *x, uint8_t family, const uint8_t *src,
@@ -872,17 +914,26 @@ cap_esp_status cap_esp_decrypt(const cap_esp_sas *s, cap_esp_keyring *k, cap_esp
         if (seq > c->esn_top) c->esn_top = seq;
     }
     /* trailer: padding 1, 2, 3 ... (RFC 4303's default, which every cipher
-     * here uses), its length, the next header */
+     * here uses), its length, the next header: a wrong key shows there.
+     * Other padding passes the endpoint (Linux's xfrm checks only its
+     * length, as RFC 4303 2.4 lets it), so a packet whose integrity checked
+     * out and whose next header is one fs38 reads is read with it: a sender
+     * holding the keys must not hide its SIP behind odd padding. */
+    bool verified = sa->digest || sa->enc == ENC_AES_GCM;
     uint32_t pad = out[body - 2];
+    uint8_t nh = out[body - 1];
     if (pad > body - 2) return CAP_ESP_BAD;
     for (uint32_t i = 0; i < pad; i++)
-        if (out[body - 2 - pad + i] != i + 1) return CAP_ESP_BAD;
+        if (out[body - 2 - pad + i] != i + 1) {
+            if (!verified || (nh != 4 && nh != 6 && nh != 17 && nh != 41 && nh != 132)) return CAP_ESP_BAD;
+            break;
+        }
     /* a packet read before (an attacker's replay, or the capture's own
      * duplicate): the endpoint drops it, so it is not read again. Only
      * with integrity: without, anyone could fill the window. */
-    if ((sa->digest || sa->enc == ENC_AES_GCM) && replayed(c, (uint64_t)seq_hi << 32 | seq_lo))
+    if (verified && packet_replayed(c, sa, family, src, dst, spi, (uint64_t)seq_hi << 32 | seq_lo))
         return CAP_ESP_REPLAYED;
-    *next = out[body - 1];
+    *next = nh;
     *len = body - 2 - pad;
     *plain = out;
     return CAP_ESP_OK;
@@ -920,9 +971,10 @@ static bool kr_ready(cap_esp_keyring *k) {
     k->gen = calloc(k->max, sizeof *k->gen);
     k->learned_at = calloc(k->max, sizeof *k->learned_at);
     k->next = calloc(k->max, sizeof *k->next);
-    if (k->sa && k->gen && k->learned_at && k->next) return true;
-    free(k->sa), free(k->gen), free(k->learned_at), free(k->next);
-    k->sa = NULL, k->gen = NULL, k->learned_at = NULL, k->next = NULL;
+    k->replay = calloc(k->max, sizeof *k->replay);
+    if (k->sa && k->gen && k->learned_at && k->next && k->replay) return true;
+    free(k->sa), free(k->gen), free(k->learned_at), free(k->next), free(k->replay);
+    k->sa = NULL, k->gen = NULL, k->learned_at = NULL, k->next = NULL, k->replay = NULL;
     return false;
 }
 
@@ -930,7 +982,7 @@ void cap_esp_keyring_free(cap_esp_keyring *k) {
     if (!k) return;
     if (k->sa) OPENSSL_cleanse(k->sa, (size_t)k->used * sizeof *k->sa); /* slots fill from 0 */
     pthread_mutex_destroy(&k->lock);
-    free(k->sa), free(k->gen), free(k->learned_at), free(k->next);
+    free(k->sa), free(k->gen), free(k->learned_at), free(k->next), free(k->replay);
     EVP_CIPHER_free(k->aes_cbc);
     EVP_CIPHER_free(k->des3_cbc);
     EVP_MAC_free(k->hmac);
@@ -1014,6 +1066,7 @@ bool cap_esp_keyring_add(cap_esp_keyring *k, const cap_esp_key *key, uint64_t le
     k->sa[slot] = sa;
     k->gen[slot] = ++k->gens;
     k->learned_at[slot] = learned_at_us;
+    k->replay[slot] = (kr_replay){0}; /* new keys: a new window */
     k->added++;
     pthread_mutex_unlock(&k->lock);
     OPENSSL_cleanse(&sa, sizeof sa);
@@ -1032,7 +1085,7 @@ size_t cap_esp_keyring_memory(cap_esp_keyring *k) {
     if (!k) return 0;
     pthread_mutex_lock(&k->lock);
     size_t n = sizeof *k + (size_t)k->used * (sizeof *k->sa + sizeof *k->gen + sizeof *k->learned_at +
-                                              sizeof *k->next);
+                                              sizeof *k->next + sizeof *k->replay);
     pthread_mutex_unlock(&k->lock);
     return n;
 }
@@ -1049,12 +1102,19 @@ static learned_sa *keyring_find(cap_esp_keyring *k, cap_esp_scratch *x, uint8_t 
     }
     learned_sa *l = &x->learned[slot % LEARNED_CACHE];
     if (l->slot != slot || l->gen != k->gen[slot]) {
+        /* the SA it held keeps its replay window for when it comes back (two
+         * SAs sharing an entry take turns: a duplicate between them is
+         * still one) */
+        if (l->gen && k->gen[l->slot] == l->gen)
+            k->replay[l->slot] = (kr_replay){l->ctx.replay_top, l->ctx.replay_seen};
         l->sa = k->sa[slot];
         l->slot = slot;
         l->gen = k->gen[slot];
         EVP_CIPHER_CTX_free(l->ctx.cipher);
         EVP_MAC_CTX_free(l->ctx.mac);
-        l->ctx = (sa_ctx){.esn_top = l->sa.esn_top}; /* another SA: its own keys and replay window */
+        l->ctx = (sa_ctx){.esn_top = l->sa.esn_top, /* another SA: its own keys, and its replay window */
+                          .replay_top = k->replay[slot].top,
+                          .replay_seen = k->replay[slot].seen};
     }
     pthread_mutex_unlock(&k->lock);
     return l;

@@ -208,6 +208,56 @@ for w in 1 2; do
 done
 ok "...: the summary says so" grep -q "ESP packets replayed (a sequence number read before) 1" "$TMPD/out"
 
+# padding other than 1, 2, 3 ... (RFC 4303 2.4 lets a receiver not look; Linux's xfrm checks the
+# pad length only): SA 0x7101 (NULL + HMAC-SHA-1-96) carries the default padding, zeros and 0xa5.
+# The ICV checks out, the P-CSCF reads all three, and so does tshark: a sender holding the keys
+# cannot hide its SIP behind odd padding.
+python3 - "$TMPD/pad.pcap" "$TMPD/pad.keys" <<'PY'
+import hashlib, hmac, struct, sys
+sys.path.insert(0, 'tests/data/capture')
+from pcapgen import ip4, eth, write_pcap, udp_c, scanner_options
+U, P, AK = '10.62.1.1', '10.62.1.100', bytes(range(1, 21))
+frames = []
+for seq, fill in ((1, None), (2, 0), (3, 0xa5)):
+    u = udp_c(U, P, 5060, 5060, scanner_options(seq, U, b'pad-', b't'))
+    pad = (4 - (len(u) + 2) % 4) % 4 + 4
+    esp = struct.pack('!II', 0x7101, seq) + u + (bytes(range(1, pad + 1)) if fill is None else bytes([fill]) * pad)
+    esp += bytes([pad, 17])
+    frames.append(eth(ip4(U, P, 50, esp + hmac.new(AK, esp, hashlib.sha1).digest()[:12])))
+write_pcap(sys.argv[1], frames)
+open(sys.argv[2], 'w').write('"IPv4","%s","%s","0x00007101","NULL","","HMAC-SHA-1-96 [RFC2404]","0x%s"\n' % (U, P, AK.hex()))
+PY
+expect_exit 0 "odd padding: inspect" "$FS38" inspect --esp-sa "$TMPD/pad.keys" --stats-json "$TMPD/pad.json" "$TMPD/pad.pcap"
+ok "...: 3 packets, 3 read, none failed, 3 messages" is \
+    "$(stat "$TMPD/pad.json" '"\(.capture.esp_packets) \(.capture.esp_decrypted) \(.capture.esp_failed) \(.sip_messages)"')" "3 3 0 3"
+ok "...: tshark reads the same 3" is "$(tshark -r "$TMPD/pad.pcap" -o esp.enable_encryption_decode:TRUE \
+    -o esp.enable_authentication_check:TRUE -o "uat:esp_sa:$(cat "$TMPD/pad.keys")" -Y 'sip && esp.icv_good == 1' \
+    -T fields -e sip.Call-ID 2>/dev/null | tr '\n' ' ')" "pad-1 pad-2 pad-3 "
+
+# one line for many SAs (SPI "*": IMS AKA gives the UE's two SAs to the P-CSCF the same keys):
+# each SA numbers its packets from 1, so each has its own anti-replay window. SAs 0x7201 and
+# 0x7202 carry 1, 2 each, then 0x7201's 2 again: 5 packets, 4 read, the duplicate replayed.
+python3 - "$TMPD/wild.pcap" "$TMPD/wild.keys" <<'PY'
+import hashlib, hmac, struct, sys
+sys.path.insert(0, 'tests/data/capture')
+from pcapgen import ip4, eth, write_pcap, udp_c, scanner_options
+U, P, AK = '10.62.2.1', '10.62.2.100', bytes(range(1, 21))
+frames = []
+for n, (spi, seq) in enumerate(((0x7201, 1), (0x7202, 1), (0x7201, 2), (0x7202, 2), (0x7201, 2))):
+    u = udp_c(U, P, 5060, 5060, scanner_options(n if n < 4 else 2, U, b'wild-', b't'))
+    pad = (4 - (len(u) + 2) % 4) % 4
+    esp = struct.pack('!II', spi, seq) + u + bytes(range(1, pad + 1)) + bytes([pad, 17])
+    frames.append(eth(ip4(U, P, 50, esp + hmac.new(AK, esp, hashlib.sha1).digest()[:12])))
+write_pcap(sys.argv[1], frames)
+open(sys.argv[2], 'w').write('"IPv4","%s","%s","*","NULL","","HMAC-SHA-1-96 [RFC2404]","0x%s"\n' % (U, P, AK.hex()))
+PY
+for w in 1 2; do
+    expect_exit 0 "SPI *: inspect, --workers $w" "$FS38" inspect --workers $w --esp-sa "$TMPD/wild.keys" \
+        --stats-json "$TMPD/wild$w.json" "$TMPD/wild.pcap"
+    ok "...: 5 packets, 4 read, 1 replayed, 4 messages" is \
+        "$(stat "$TMPD/wild$w.json" '"\(.capture.esp_packets) \(.capture.esp_decrypted) \(.capture.esp_replayed) \(.sip_messages)"')" "5 4 1 4"
+done
+
 # bad files: each named with its line and field
 bad_sa() { printf '%s\n' "$1" >"$TMPD/bad.keys"; "$FS38" inspect -q --esp-sa "$TMPD/bad.keys" "$SA_PCAP" 2>&1 >/dev/null; echo "rc=$?"; }
 ok "--esp-sa: a missing file" is "$("$FS38" inspect -q --esp-sa "$TMPD/none" "$SA_PCAP" 2>&1 | grep -c 'No such file')" 1

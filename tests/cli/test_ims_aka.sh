@@ -405,4 +405,41 @@ ok "...: one SIP-INFO-003 from 10.49.0.100, toward ues, ck and ik" is \
 ok "...: the S-CSCF's 401 to the P-CSCF (core to core) is not one" is \
     "$(jq -r 'select(.rule.id == "SIP-INFO-003") | .evidence.count' "$TMPD/out")" 1
 
+# 17 registrations (68 SAs): UE 0's SAs and UE 16's share a decoder's cache
+# entry of learned SAs (slot % 64). UE 0's first protected packet is in the
+# capture twice, UE 16's in between: the duplicate is still a replay, read once.
+python3 - "$TMPD/collide.pcap" <<'PY'
+import hashlib, hmac, struct, sys
+sys.path.insert(0, 'tests/data/capture')
+from pcapgen import ip4, eth, write_pcap, udp_c, scanner_options
+P, S = '10.63.0.100', '10.63.1.10'
+frames, esp = [], {}
+def m(first, hdrs):
+    return (first + '\r\n' + ''.join('%s: %s\r\n' % h for h in hdrs) + 'Content-Length: 0\r\n\r\n').encode()
+def udp(src, dst, msg): frames.append(eth(ip4(src, dst, 17, udp_c(src, dst, 5060, 5060, msg))))
+mech = 'ipsec-3gpp;q=0.1;alg=hmac-sha-1-96;ealg=null;spi-c=%d;spi-s=%d;port-c=50001;port-s=50002'
+for i in range(17):
+    U, ik = '10.63.0.%d' % (i + 1), bytes([i + 1]) * 16
+    base = [('Via', 'SIP/2.0/UDP %s:50001;branch=z9hG4bK-c%d' % (U, i)), ('From', '<sip:u%d@x>;tag=1' % i),
+            ('To', '<sip:u%d@x>' % i), ('Call-ID', 'col-%d' % i), ('CSeq', '1 REGISTER')]
+    udp(U, P, m('REGISTER sip:x SIP/2.0', base + [('Security-Client', mech % (1000 + i, 2000 + i))]))
+    udp(S, P, m('SIP/2.0 401 Unauthorized', base + [('WWW-Authenticate',
+        'Digest nonce="col%d", ck="%s", ik="%s"' % (i, '00' * 16, ik.hex()))]))
+    udp(P, U, m('SIP/2.0 401 Unauthorized', base + [('WWW-Authenticate', 'Digest nonce="col%d"' % i),
+        ('Security-Server', mech % (3000 + i, 4000 + i))]))
+    esp[i] = (U, 4000 + i, ik + bytes(4))  # UE to the P-CSCF's server port: its spi-s
+for i in (0, 16, 0):
+    U, spi, key = esp[i]
+    u = udp_c(U, P, 50001, 6101, scanner_options(i, U, b'col-', b't'))
+    pad = (4 - (len(u) + 2) % 4) % 4
+    e = struct.pack('!II', spi, 1) + u + bytes(range(1, pad + 1)) + bytes([pad, 17])
+    frames.append(eth(ip4(U, P, 50, e + hmac.new(key, e, hashlib.sha1).digest()[:12])))
+write_pcap(sys.argv[1], frames)
+PY
+expect_exit 0 "17 registrations, a duplicate across a shared cache entry" "$FS38" inspect \
+    --stats-json "$TMPD/col.json" "$TMPD/collide.pcap"
+ok "...: 17 learned; 3 packets, 2 read, the duplicate replayed" is \
+    "$(stat "$TMPD/col.json" '"\(.capture.ims_aka_agreements) \(.capture.esp_packets) \(.capture.esp_decrypted) \(.capture.esp_replayed)"')" \
+    "17 3 2 1"
+
 finish test_ims_aka
