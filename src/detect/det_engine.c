@@ -161,8 +161,12 @@ static void incident_close(det_engine *eng, det_incident *inc) {
     /* In live mode an incident already reported and unchanged needs no new
      * line: its close is still reported (marked unchanged) so that it is
      * counted, and so that the inspect layer, folding several workers'
-     * reports of one incident, sees every share close. */
-    bool changed = !inc->reported_open || ev->count != inc->count_at_report;
+     * reports of one incident, sees every share close. Its span counts as
+     * a change too: the attacker's last probe after the answers that opened
+     * it (det_sample_request) moves last_seen, and so valid_until, without
+     * adding to the count. */
+    bool changed = !inc->reported_open || ev->count != inc->count_at_report || ev->last_us != inc->last_at_report ||
+                   ev->first_us != inc->first_at_report;
     if (changed) {
         if (inc->reported_open) ev->version++;
         ev->created_us = fs_time_now_us();
@@ -542,6 +546,7 @@ static void report_open_incidents(det_engine *eng) {
         inc->reported_open = true;
         inc->count_at_report = inc->ev->count;
         inc->last_at_report = inc->ev->last_us;
+        inc->first_at_report = inc->ev->first_us;
     }
 }
 

@@ -370,6 +370,7 @@ typedef struct det_incident {
     uint64_t shared_seen;   /* with workers: activity last told det_shared_incident_seen */
     uint64_t count_at_report;
     uint64_t last_at_report;  /* live: ev->last_us when last reported (open or refresh) */
+    uint64_t first_at_report; /* live: ev->first_us when last reported */
     uint64_t sane_last_us;  /* latest hit outside an unconfirmed jump ahead (0: none; det_hit) */
     uint64_t anomalies;     /* bit a: parser anomaly code a counted (det_protocol.c), every one,
                              * where evidence.details.anomalies keeps what fits */

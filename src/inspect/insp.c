@@ -518,6 +518,7 @@ typedef struct live_incident {
     char event_id[40];               /* of the reported open */
     uint32_t version;                /* the last reported: 1 (the open), more after refreshes */
     uint64_t open_count;             /* the count the open report (or the last refresh) carried */
+    uint64_t open_last_us;           /* the last_seen the open report (or the last refresh) carried */
     uint32_t open_mask;              /* workers whose share is open */
     ev_event *final;                 /* the shares' final reports so far, merged (NULL: none) */
 } live_incident;
@@ -551,6 +552,7 @@ static live_incident *live_add(insp *in, const ev_event *ev) {
     memcpy(l->event_id, ev->event_id, sizeof l->event_id);
     l->version = 1;
     l->open_count = open_count(ev);
+    l->open_last_us = ev->last_us;
     return l;
 }
 
@@ -570,7 +572,8 @@ static bool live_was_done(const insp *in, const char *event_id) {
 static void live_emit_final(insp *in, live_incident *l) {
     ev_event *f = l->final;
     if (f->count < l->open_count) f->count = l->open_count; /* never below the open's */
-    f->unchanged = f->count == l->open_count;
+    /* a later last_seen (the attacker's last probe, det_sample_request) is a change too */
+    f->unchanged = f->count == l->open_count && f->last_us <= l->open_last_us;
     if (!f->unchanged) { /* a new version, made now: a share that closed unchanged carries its open's time */
         f->version = l->version + 1; /* after the open (1) and any refreshes */
         f->created_us = fs_time_now_us();
@@ -595,7 +598,16 @@ static bool fold_live(insp *in, unsigned w, const ev_event *ev, bool final) {
             refresh.count = l->open_count;
             refresh.version = ++l->version;
             if (l->first_us < refresh.first_us) refresh.first_us = l->first_us;
+            /* never before what an earlier version said: another share may
+             * have reported later activity (its open or refresh), and a
+             * receiver keeps this version, with its valid_until, over that */
+            if (l->last_us > refresh.last_us) {
+                refresh.last_us = l->last_us;
+                uint64_t until = refresh.last_us + (uint64_t)refresh.ttl_s * FS_USEC;
+                if (until > refresh.valid_until_us) refresh.valid_until_us = until;
+            }
             refresh.window_s = (double)(refresh.last_us - refresh.first_us) / 1e6;
+            if (refresh.last_us > l->open_last_us) l->open_last_us = refresh.last_us;
             in->opt.on_event(in->opt.user, &refresh, false);
             l->open_mask |= bit;
         } else if (l) { /* another worker reported this incident open */

@@ -337,6 +337,56 @@ for line in open(sys.argv[1]):
 sys.exit("again: " + ", ".join(bad) if bad or not seen else 0)' "$TMPD/flood3-$seed.ndjson"
 done
 
+# ---- (b8) --workers 2: a refresh never says less than the version before ----------------
+# one destination flooded (SIP-FLOOD-002, ttl_s 4: refreshed live every 2 s) by
+# two senders the workers share: one stops after 1.5 s, the other goes on. The
+# share of the first refreshed the incident with its own last_seen, earlier than
+# the version the other share's refresh had just given: a later version with an
+# earlier last_seen and valid_until, the one receivers keep
+cat >"$TMPD/flood4.yaml" <<'Y'
+rules:
+  SIP-FLOOD-002:
+    threshold: 20
+    window_s: 10
+    ttl_s: 4
+Y
+cat >"$TMPD/flood4.py" <<'PY'
+import socket, sys, time
+sys.path.insert(0, sys.argv[2])
+from hep import hep
+def invite(src, n):
+    return (b"INVITE sip:%d@192.0.2.10 SIP/2.0\r\nVia: SIP/2.0/UDP " % n + src.encode() +
+            b":5060;branch=z9hG4bK%d\r\nFrom: <sip:a@x>;tag=%d\r\nTo: <sip:%d@192.0.2.10>\r\n"
+            b"Call-ID: g%d-" % (n, n, n, n) + src.encode() +
+            b"\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+port, t0, i = int(sys.argv[1]), time.time(), 0
+while time.time() < t0 + 6:
+    for src in (["198.51.100.1"] * 8 if time.time() < t0 + 1.5 else []) + ["203.0.113.1"] * 8:
+        s.sendto(hep(src, n=i, msg=invite, dst="192.0.2.1"), ("127.0.0.1", port))
+        i += 1
+    time.sleep(0.05)
+PY
+for seed in 1 2; do
+    port=$(free_port)
+    timeout -k 5 30 "$FS38" inspect -c "$TMPD/flood4.yaml" --hep 127.0.0.1:"$port" --workers 2 --seed $seed \
+        --duration 8 --json >"$TMPD/flood4-$seed.ndjson" 2>"$TMPD/flood4-$seed.err" &
+    pid=$!
+    port_bound u "$port"
+    python3 "$TMPD/flood4.py" "$port" "$TMPD"
+    wait $pid
+    ok "--workers 2, seed $seed: each version's last_seen, valid_until and count at least the previous one's" python3 -c '
+import json, sys
+prev, bad = {}, []
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    k = (e["evidence"]["count"], e["last_seen"], e["valid_until"])
+    p = prev.get(e["event_id"])
+    if p and any(a < b for a, b in zip(k, p)): bad.append("version %d %r after %r" % (e["version"], k, p))
+    prev[e["event_id"]] = k
+sys.exit("; ".join(bad) if bad or not prev else 0)' "$TMPD/flood4-$seed.ndjson"
+done
+
 # ---- (b1) capture.hep_auth_key: only packets carrying the key are read --------------
 printf 'capture:\n  hep_auth_key: "s3cret"\n' >"$TMPD/key.yaml"
 HEP_CFG=$TMPD/key.yaml run_hep key 2 keyed scan wrongkey nullkey
@@ -926,10 +976,17 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for i in range(1200):
     s.sendto(hep("198.51.%d.%d" % (100 + i // 250, 1 + i % 250), n=i), ("127.0.0.1", int(sys.argv[2])))' "$TMPD" "$hport"
 wait $pid
-ok "2 workers, a flood ended by --count: one SIP-FLOOD-002 line, version 1, count 1200" \
+# (a version 2 may follow when the second share's last message came after the
+# first share's open said: its span moved, eng2-01)
+ok "2 workers, a flood ended by --count: one SIP-FLOOD-002 incident, version 1 first, count 1200" \
     is "$(python3 -c 'import json, sys
-print([(e["rule"]["id"], e["version"], e["evidence"]["count"]) for e in map(json.loads, open(sys.argv[1]))])' "$TMPD/fl2.ndjson")" \
-    "[('SIP-FLOOD-002', 1, 1200)]"
+ev = [json.loads(l) for l in open(sys.argv[1])]
+ids = {e["event_id"] for e in ev}
+ok = (len(ids) == 1 and [e["version"] for e in ev] == list(range(1, len(ev) + 1)) and len(ev) <= 2 and
+      all(e["evidence"]["count"] == 1200 and e["rule"]["id"] == "SIP-FLOOD-002" for e in ev) and
+      all(a["last_seen"] <= b["last_seen"] for a, b in zip(ev, ev[1:])))
+print("ok" if ok else [(e["rule"]["id"], e["version"], e["evidence"]["count"], e["last_seen"]) for e in ev])' "$TMPD/fl2.ndjson")" \
+    ok
 ok "...one incident in --stats-json" stats_is "$TMPD/fl2.json" 's["events"] == 1'
 # a run that ends at once (the HEP address cannot be bound) stops the endpoint's
 # thread before it may have started its loop: it must still end (a stop asked
@@ -1156,4 +1213,54 @@ for w in 1 2 3; do
 done >"$TMPD/hepfile.out"
 ok "HEP in a capture, 1, 2 and 3 workers: the scan seen by two agents, the calls by the caller's leg ($(tr '\n' ' ' <"$TMPD/hepfile.out"))" \
     test "$(sort -u "$TMPD/hepfile.out")" = '["FRAUD-IRSF-001",40,"203.0.113.80"] ["SIP-SCAN-002",30,"203.0.113.70"] '
+# ---- live: an enumeration's last probe after the answers that opened it ----------------
+# 15 REGISTERs each answered 404 (SIP-ENUM-001 opens on the last answer, reported
+# live as version 1), then one more REGISTER, unanswered: the incident's last_seen
+# is that probe, as a file run gives. The close reported it as unchanged (no
+# line), leaving receivers an earlier last_seen and valid_until.
+cat >"$TMPD/enumlast.py" <<'PY'
+import socket, sys, time
+sys.path.insert(0, sys.argv[2])
+from hep import hep
+ATT, SRV = "198.51.100.60", "192.0.2.10"
+def reg(n):
+    return lambda src, _n: (b"REGISTER sip:pbx.example SIP/2.0\r\nVia: SIP/2.0/UDP " + ATT.encode() +
+        b":5060;branch=z9hG4bKe%d\r\nMax-Forwards: 70\r\nFrom: <sip:%d@pbx.example>;tag=x%d\r\n"
+        b"To: <sip:%d@pbx.example>\r\nCall-ID: el%d\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n" % (n, 100 + n, n, 100 + n, n))
+def nf(n):
+    return lambda src, _n: (b"SIP/2.0 404 Not Found\r\nVia: SIP/2.0/UDP " + ATT.encode() +
+        b":5060;branch=z9hG4bKe%d\r\nFrom: <sip:%d@pbx.example>;tag=x%d\r\n"
+        b"To: <sip:%d@pbx.example>;tag=srv\r\nCall-ID: el%d\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n" % (n, 100 + n, n, 100 + n, n))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+port = int(sys.argv[1])
+for n in range(15):
+    s.sendto(hep(ATT, msg=reg(n), dst=SRV, sport=5060), ("127.0.0.1", port))
+    time.sleep(0.01)
+    s.sendto(hep(SRV, msg=nf(n), dst=ATT, sport=5060), ("127.0.0.1", port))
+    time.sleep(0.01)
+time.sleep(2.2) # version 1 goes out
+s.sendto(hep(ATT, msg=reg(99), dst=SRV, sport=5060), ("127.0.0.1", port))
+PY
+for w in 1 2; do
+    port=$(free_port)
+    timeout -k 5 30 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$port" --workers $w --duration 5 --json \
+        >"$TMPD/enumlast-$w.ndjson" 2>"$TMPD/enumlast-$w.err" &
+    pid=$!
+    port_bound u "$port"
+    python3 "$TMPD/enumlast.py" "$port" "$TMPD"
+    wait $pid
+    ok "live, --workers $w: the enumeration's last version ends at its unanswered last probe" python3 -c '
+import json, sys
+from datetime import datetime
+ev = [json.loads(l) for l in open(sys.argv[1])]
+ev = [e for e in ev if e["rule"]["id"] == "SIP-ENUM-001"]
+if len({e["event_id"] for e in ev}) != 1: sys.exit("events: %r" % [(e["event_id"], e["version"]) for e in ev])
+first, last = min(ev, key=lambda e: e["version"]), max(ev, key=lambda e: e["version"])
+t = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+gap = t(last["last_seen"]) - t(first["last_seen"])
+sys.exit(0 if last["version"] == 2 and gap > 2 and last["evidence"]["sample"]["call_id"] == "el99" else
+         "versions %r, last_seen +%.2f s, sample %s" % ([e["version"] for e in ev], gap, last["evidence"]["sample"]["call_id"]))' \
+        "$TMPD/enumlast-$w.ndjson"
+done
+
 finish test_hep

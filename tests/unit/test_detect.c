@@ -4302,6 +4302,43 @@ static void test_live_short_ttl(void) {
     free(cfg);
 }
 
+/* Live mode: an enumeration reported open on the server's answers, then
+ * the attacker's last probe (no answer): the incident's last_seen grows to
+ * it without its count changing. The close must report that (the next
+ * version), as a file run does, not be taken for unchanged and dropped:
+ * receivers would hold an earlier last_seen and valid_until than a file
+ * run of the same traffic gives. */
+static void test_live_close_after_last_probe(void) {
+    const char *att = "203.0.113.9:5070", *srv = "192.0.2.10:5060";
+    uint64_t file_last = 0, probe = T0 + SEC(12);
+    for (int live = 0; live < 2; live++) {
+        world w = world_new(config_default());
+        det_engine_set_live(w.eng, live);
+        for (int i = 0; i < 15; i++) { /* the threshold: it opens on the last answer */
+            char user[16], cid[16];
+            snprintf(user, sizeof user, "%d", 100 + i);
+            snprintf(cid, sizeof cid, "lp%d", i);
+            register_reply(&w, att, srv, T0 + SEC(i * 0.5), user, cid, 1, NULL, 404, "Not Found", NULL);
+        }
+        det_tick(w.eng, T0 + SEC(10)); /* live: version 1 goes out */
+        req(&w, att, srv, probe, "REGISTER", "sip:pbx.example", "<sip:999@pbx.example>;tag=z",
+            "<sip:999@pbx.example>", "lp-last", 1, NULL, NULL);
+        det_tick(w.eng, T0 + SEC(400)); /* quiet: the incident closes */
+        world_finish(&w);
+        const ev_event *en = find_rule(w.out, "SIP-ENUM-001");
+        CHECK(en != NULL);
+        if (en && !live) file_last = en->last_us;
+        if (en && live) {
+            CHECK_MSG(en->last_us == file_last, "live last_seen %.3f s, file run %.3f s",
+                      (double)(en->last_us - T0) / 1e6, (double)(file_last - T0) / 1e6);
+            CHECK(en->valid_until_us == en->last_us + (uint64_t)en->ttl_s * FS_USEC);
+            CHECK(en->version == 2 && !en->unchanged);
+        }
+        world_free(&w);
+    }
+    CHECK(file_last == probe);
+}
+
 static void test_allow_and_live(void) {
     fs38_config *cfg = config_default();
     fs_err e = {0};
@@ -5107,6 +5144,7 @@ int main(void) {
     test_wangiri_off_hours();
     test_allow_callers();
     test_live_short_ttl();
+    test_live_close_after_last_probe();
     test_wangiri();
     test_wangiri_ring_group();
     test_wangiri_ring_group_abandoned();
