@@ -46,6 +46,9 @@ enum {
 };
 
 #define SETUP_TIMEOUT_US (300ULL * FS_USEC)     /* no final response after 5 min */
+/* One call entry per dialog in a table of max_dialogs: its size is memory
+ * the docs state (docs/performance.md); flags share bytes to keep it. */
+_Static_assert(sizeof(det_call) == 216, "det_call grew: docs/performance.md and the memory bound assume 216 B");
 #define CALL_MAX_AGE_US (4ULL * 3600 * FS_USEC) /* answered, no BYE seen */
 #define ENDED_LINGER_US (64ULL * FS_USEC)       /* keep for retransmissions (64*T1) */
 
@@ -808,24 +811,36 @@ static uint16_t tag_key(const det_engine *eng, fs_str tag) {
  * is up to it). The answer to a re-INVITE the callee sent carries the
  * callee's tag in From and the caller's in To, with a CSeq of the callee's
  * own numbering, which can be the caller's INVITE's: it is no other dialog
- * (taking it for one would let any BYE, a forged one too, end the call). */
+ * (taking it for one would let any BYE, a forged one too, end the call).
+ * Two dialogs are tracked; a third fork's is not (its BYE ends nothing). */
 static void note_second_dialog(det_ctx *c, det_call *call) {
     const sip_msg *m = c->m;
-    if (m->cseq != call->invite_cseq || !m->to_tag.len || !call->answer_tag) return;
+    if (m->cseq != call->invite_cseq || !m->to_tag.len || !call->answer_tag || call->other_tag) return;
     if (m->from_tag.len && tag_key(c->eng, m->from_tag) == call->answer_tag) return;
-    if (tag_key(c->eng, m->to_tag) != call->answer_tag) call->many_dialogs = true;
+    uint16_t tag = tag_key(c->eng, m->to_tag);
+    if (tag != call->answer_tag) call->other_tag = tag;
 }
 
-/* The BYE ends the dialog the answer made: the callee's tag is its To tag
- * (sent by the caller) or its From tag (by the callee). A BYE of another
- * dialog, as a forged one answered with 481, leaves the call up (its long
- * duration still counts, FRAUD-IRSF-002); with two answered forks any BYE
- * ends it. */
-static bool bye_in_answered_dialog(det_ctx *c, const det_call *call) {
+/* The message is in the dialog whose callee tag is tag: its To tag (sent
+ * by the caller) or its From tag (by the callee). */
+static bool in_dialog_of(det_ctx *c, uint16_t tag) {
     const sip_msg *m = c->m;
-    if (!call->answer_tag || call->many_dialogs) return true;
-    return (m->to_tag.len && tag_key(c->eng, m->to_tag) == call->answer_tag) ||
-           (m->from_tag.len && tag_key(c->eng, m->from_tag) == call->answer_tag);
+    return tag && ((m->to_tag.len && tag_key(c->eng, m->to_tag) == tag) ||
+                   (m->from_tag.len && tag_key(c->eng, m->from_tag) == tag));
+}
+
+/* The BYE ends the call: it ends the dialog the answer made and, when two
+ * forks answered, the other one has ended too. A BYE of no dialog the
+ * answers made, as a forged one answered with 481, leaves the call up (its
+ * long duration still counts, FRAUD-IRSF-002). With two answered forks the
+ * caller's BYE of the one it does not want leaves the one it talks on: a
+ * terminating side answering twice cannot end a long call early that way. */
+static bool bye_ends_call(det_ctx *c, det_call *call) {
+    if (!call->answer_tag) return true;
+    if (in_dialog_of(c, call->answer_tag)) call->dialogs_ended |= 1;
+    else if (in_dialog_of(c, call->other_tag)) call->dialogs_ended |= 2;
+    else return false;
+    return call->dialogs_ended == (call->other_tag ? 3 : 1);
 }
 
 /* A request in the dialog an answered call's answer made (its To or From
@@ -843,8 +858,7 @@ bool det_calls_in_answered_dialog(det_ctx *c) {
     if (!m->to_tag.len) return false;
     det_call *call = call_find(c);
     if (!call || !call->t_answer || !call->answer_tag ||
-        (tag_key(c->eng, m->to_tag) != call->answer_tag &&
-         (!m->from_tag.len || tag_key(c->eng, m->from_tag) != call->answer_tag)))
+        (!in_dialog_of(c, call->answer_tag) && !in_dialog_of(c, call->other_tag)))
         return false;
     const fs_endpoint *to = &c->p->dst;
     if ((fs_addr_eq(&to->addr, &call->dst_ep.addr) && to->port == call->dst_ep.port) ||
@@ -985,7 +999,7 @@ static void call_cancel(det_ctx *c) {
  * does an answer within PICKUP_MIN_US of the INVITE: no person picks up that
  * fast, a machine did (an IVR, a test responder, a load generator), and no
  * one is left with a missed call to return; and so does a call two forks
- * answered (many_dialogs): the caller's BYE right after the answers ends
+ * answered (other_tag): the caller's BYE right after the answers ends
  * the dialog it does not want (RFC 3261 13.2.2.4), not the one it talks on. */
 #define PICKUP_MIN_US FS_USEC
 static void dropped_on_answer(det_ctx *c, det_call *call) {
@@ -993,7 +1007,7 @@ static void dropped_on_answer(det_ctx *c, det_call *call) {
     const cfg_rule *rc = det_rule_cfg(c, R_WANGIRI);
     uint64_t ring_us = call->t_answer > call->t_invite ? call->t_answer - call->t_invite : 0;
     uint64_t talk_us = c->ts > call->t_answer ? c->ts - call->t_answer : 0;
-    if (!rc->enabled || rc->param[3] <= 0 || call->many_dialogs || (double)talk_us > rc->param[3] * 1e6 ||
+    if (!rc->enabled || rc->param[3] <= 0 || call->other_tag || (double)talk_us > rc->param[3] * 1e6 ||
         ring_us < PICKUP_MIN_US || (double)ring_us > rc->param[0] * 1e6 || !fs_addr_eq(&c->p->src.addr, &call->src))
         return;
     det_table *callers = callers_open(eng, call->caller_key);
@@ -1008,7 +1022,7 @@ static void dropped_on_answer(det_ctx *c, det_call *call) {
 static void call_bye(det_ctx *c) {
     det_call *call = call_find(c);
     if (!call || call->state == CALL_ENDED) return;
-    if (call->state == CALL_ANSWERED && !bye_in_answered_dialog(c, call)) return;
+    if (call->state == CALL_ANSWERED && !bye_ends_call(c, call)) return;
     if (call->state == CALL_ANSWERED) {
         long_call_hit(c, call, c->ts > call->t_answer ? c->ts - call->t_answer : 0);
         dropped_on_answer(c, call);

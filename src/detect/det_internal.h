@@ -353,11 +353,12 @@ typedef struct det_call {
     uint32_t invite_cseq;
     uint16_t final_status;  /* first final response to the INVITE, 0 none */
     uint8_t transport;      /* cap_transport */
-    bool cancelled;         /* CANCEL or 487 ended it before answer */
-    bool source_allowed;    /* requester is allow-listed: no source-keyed events */
-    bool short_by_caller;   /* its short ring was credited to the caller (Wangiri) */
-    bool short_by_source;   /* ... to the source */
-    bool many_dialogs;      /* 2xx from two forks: any BYE ends it */
+    bool cancelled : 1;       /* CANCEL or 487 ended it before answer */
+    bool source_allowed : 1;  /* requester is allow-listed: no source-keyed events */
+    bool short_by_caller : 1; /* its short ring was credited to the caller (Wangiri) */
+    bool short_by_source : 1; /* ... to the source */
+    uint8_t dialogs_ended;    /* det_calls.c: bit 0 the answer's dialog had its BYE, bit 1 other_tag's */
+    uint16_t other_tag;       /* 16-bit hash of a second fork's 2xx to-tag, 0 none: two dialogs */
 } det_call;
 
 typedef struct det_incident {
