@@ -458,10 +458,15 @@ static void topology_check(det_ctx *c) {
         ev_set_str(ev, "toward_zone", zone_name(c, c->dst_zone));
     }
     for (int i = 0; i < l.n; i++) {
-        char addr[64];
+        char addr[64], pair[96];
         ev_copy_text(addr, sizeof addr, l.host[i]);
         detail_list_add(ev, "where", l.where[i]);
         detail_list_add(ev, "leaked", addr);
+        /* each list is sorted apart: "leaks" keeps which address was where
+         * ("Contact=10.0.0.40", "SDP c=192.168.1.2") */
+        size_t w = strlen(l.where[i]);
+        snprintf(pair, sizeof pair, "%s%s%s", l.where[i], w && l.where[i][w - 1] == '=' ? "" : "=", addr);
+        detail_list_add(ev, "leaks", pair);
     }
 }
 

@@ -331,7 +331,7 @@ static void merge_into(ev_event *a, const ev_event *b);
  * messages the sharding sent to two workers). */
 static void merge_lists(ev_event *a, const ev_event *b) {
     static const char *const lists[] = {"anomalies", "headers", "identity_header", "home_match", "reasons", "where",
-                                        "leaked"};
+                                        "leaked", "leaks"};
     for (size_t i = 0; i < sizeof lists / sizeof *lists; i++) ev_list_merge(a, b, lists[i]);
 }
 
