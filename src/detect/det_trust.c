@@ -226,6 +226,29 @@ static bool home_identity(const det_ctx *c, fs_str value, char *num, size_t nnum
     return false;
 }
 
+#define RPID_MAX_VALUES 2
+
+/* The calling party's Remote-Party-ID values (draft-ietf-sip-privacy-04,
+ * still sent and honoured by Cisco, Asterisk and FreeSWITCH trunks: the
+ * caller shown, as PAI is elsewhere): those whose party is "calling" or
+ * not given (its default), at most max. */
+static unsigned rpid_values(const sip_msg *m, cli_identity *ids, unsigned max) {
+    unsigned n = 0;
+    for (uint16_t h = 0; h < m->nhdr && n < max; h++) {
+        if (m->hdr[h].id != SIP_H_OTHER || !fs_str_ieq_cstr(m->hdr[h].name, "Remote-Party-ID")) continue;
+        fs_str rest = m->hdr[h].value, item, party;
+        sip_nameaddr na;
+        while (n < max && sip_list_next(&rest, &item)) {
+            if (!item.len || !sip_nameaddr_parse(item, &na)) continue;
+            if (sip_param_get(na.params, "party", &party) && !fs_str_ieq_cstr(fs_str_trim(party), "calling"))
+                continue;
+            ids[n].name = "Remote-Party-ID";
+            ids[n++].value = item;
+        }
+    }
+    return n;
+}
+
 static void cli_home_check(det_ctx *c) {
     const sip_msg *m = c->m;
     const fs38_config *cfg = c->eng->cfg;
@@ -246,10 +269,14 @@ static void cli_home_check(det_ctx *c) {
     /* every P-Asserted-Identity value (RFC 3325 9.1: a sip: and a tel: one,
      * as a list or as two fields; the next hop may take either, so a
      * harmless first one must not hide ours), up to 4, then From */
-    cli_identity ids[PAI_MAX_VALUES + 1];
+    cli_identity ids[PAI_MAX_VALUES + RPID_MAX_VALUES + 1];
     unsigned nids = pai_values(m, ids, PAI_MAX_VALUES);
+    /* Remote-Party-ID where From is judged: a PBX in an access zone sends
+     * its own (our subscriber's) number there as in From */
+    bool judge_from = rc->param[0] > 0 && !access;
+    if (judge_from) nids += rpid_values(m, ids + nids, RPID_MAX_VALUES);
     ids[nids].name = "From";
-    ids[nids].value = rc->param[0] > 0 && !access ? m->from : FS_STR_NULL;
+    ids[nids].value = judge_from ? m->from : FS_STR_NULL;
     nids++;
     ev_event *ev = NULL;
     for (unsigned i = 0; i < nids; i++) {

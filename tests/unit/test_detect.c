@@ -1559,7 +1559,12 @@ static void test_access_zone(void) {
     /* an invalid caller from the internet, and the same call relayed by the core */
     invite_with(&w, "203.0.113.15:5060", core, T0 + SEC(4), "a5", "<sip:+12@x.example>;tag=1", NULL);
     invite_with(&w, core, "10.0.0.40:5060", T0 + SEC(4.1), "a5", "<sip:+12@x.example>;tag=1", NULL);
+    /* a PBX on access shows its own (our subscriber's) number in From and Remote-Party-ID */
+    invite_with(&w, "100.64.0.8:5060", core, T0 + SEC(5), "a6", "<sip:+447700900140@ims.example.net>;tag=1",
+                "Remote-Party-ID: <sip:+447700900140@ims.example.net>;party=calling\r\n");
     world_finish(&w);
+    for (int i = 0; i < w.out->n; i++)
+        CHECK(!(w.out->ev[i].rule == R_CLI_HOME_IDENTITY && has_obs(&w.out->ev[i], "ip", "100.64.0.8", "source")));
     int n_trust = 0;
     for (int i = 0; i < w.out->n; i++) {
         const ev_event *e = &w.out->ev[i];
@@ -1688,6 +1693,24 @@ static void test_cli(void) {
         }
     }
     CHECK_EQ_INT(count_rule(w.out, "SIP-TRUST-001"), 0); /* the partner may assert PAI */
+    world_free(&w);
+
+    /* Remote-Party-ID (party=calling or none) shows the caller on Cisco,
+     * Asterisk and FreeSWITCH trunks: our number there from outside is
+     * judged as From is; party=called names the callee, and a PBX in an
+     * access zone sends its own number there */
+    w = world_new(config_zones());
+    invite_with(&w, "203.0.113.14:5060", core, T0, "r1", "<sip:anon@x.example>;tag=1",
+                "Remote-Party-ID: \"Bank\" <sip:+447700900129@x.example>;party=calling;screen=yes\r\n");
+    invite_with(&w, "203.0.113.15:5060", core, T0 + SEC(1), "r2", "<sip:anon@x.example>;tag=1",
+                "Remote-Party-ID: <sip:+447700900130@x.example>;party=called\r\n");
+    invite_with(&w, "203.0.113.16:5060", core, T0 + SEC(2), "r3", "<sip:anon@x.example>;tag=1",
+                "Remote-Party-ID: <sip:+33123456789@x.example>;party=called, <tel:+447700900131>\r\n");
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-CLI-001"), 2);
+    const ev_event *rp = find_rule(w.out, "SIP-CLI-001");
+    CHECK(rp && !strcmp(dstr(rp, "identity_header"), "Remote-Party-ID"));
+    CHECK(rp && (has_obs(rp, "e164", "+447700900129", "victim") || has_obs(rp, "e164", "+447700900131", "victim")));
     world_free(&w);
 
     /* one of our numbers written as a local number with a global context
