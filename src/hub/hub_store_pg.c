@@ -8,9 +8,11 @@
  * are) and binary results, and the set-based batch path.
  * Must not touch: validation and verdicts (hub_store.c), schema text.
  *
- * Ordering: every writer takes one transaction-scoped advisory lock, so
- * sequence numbers are allocated in commit order and a reader paging by
- * `seq > cursor` never skips a row that commits later with a smaller seq.
+ * Ordering: every writer takes one transaction-scoped advisory lock, in a
+ * READ COMMITTED transaction (its statements see what the writer before it
+ * committed), so sequence numbers are allocated in commit order and a reader
+ * paging by `seq > cursor` never skips a row that commits later with a
+ * smaller seq.
  *
  * Throughput: a batch costs a few statements per chunk of up to 2000 items
  * (about 8 MiB), not one per row: one lookup and one nextval() for the
@@ -100,6 +102,7 @@ static const char *const stmt_types[ST_COUNT] = {
 typedef struct pg {
     PGconn *conn;
     bool writing;               /* between begin_write and commit/rollback */
+    bool set_up;                /* session_setup passed on this connection */
     bool prepared[ST_COUNT];
     char sql[ST_COUNT][2048];   /* $N form */
 } pg;
@@ -170,8 +173,18 @@ static fs_code run(hub_store *s, const char *sql, ExecStatusType want, const cha
     return rc;
 }
 
+/* The refusal of a server whose fsync setting is `value` (not "on"). */
+static fs_code fsync_refused(fs_err *e, const char *value) {
+    return fs_fail(e, FS_ERR_CONFIG,
+                   "postgresql store: the server runs with fsync=%s: a commit is not on disk "
+                   "when the hub answers and a crash of its machine would lose acknowledged "
+                   "events; set fsync = on in postgresql.conf",
+                   value);
+}
+
 static fs_code session_setup(hub_store *s, fs_err *e) {
     pg *p = PG(s);
+    p->set_up = false;
     PQsetNoticeProcessor(p->conn, no_notices, NULL);
     if (PQsetClientEncoding(p->conn, "UTF8") != 0) return pg_fail(s, e, "set client encoding", NULL);
     const char *enc = PQparameterStatus(p->conn, "server_encoding");
@@ -192,20 +205,19 @@ static fs_code session_setup(hub_store *s, fs_err *e) {
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
         rc = pg_fail(s, e, "read the fsync setting", r);
     else if (strcmp(PQgetvalue(r, 0, 0), "on") != 0)
-        rc = fs_fail(e, FS_ERR_CONFIG,
-                     "postgresql store: the server runs with fsync=%s: a commit is not on disk "
-                     "when the hub answers and a crash of its machine would lose acknowledged "
-                     "events; set fsync = on in postgresql.conf",
-                     PQgetvalue(r, 0, 0));
+        rc = fsync_refused(e, PQgetvalue(r, 0, 0));
     PQclear(r);
+    p->set_up = rc == FS_OK;
     return rc;
 }
 
 /* Called before each operation outside a transaction: reconnects a lost
- * connection (the server restarted) so one failure does not stick. */
+ * connection (the server restarted) so one failure does not stick, and
+ * sets up a session whose set-up failed (refused once, a connection left
+ * without synchronous_commit=on went on serving). */
 static fs_code alive(hub_store *s, fs_err *e) {
     pg *p = PG(s);
-    if (PQstatus(p->conn) == CONNECTION_OK) return FS_OK;
+    if (PQstatus(p->conn) == CONNECTION_OK) return p->set_up ? FS_OK : session_setup(s, e);
     PQreset(p->conn);
     if (PQstatus(p->conn) != CONNECTION_OK) return pg_fail(s, e, "reconnect", NULL);
     return session_setup(s, e);
@@ -328,17 +340,41 @@ static void pgb_rollback(hub_store *s) {
     if (PQtransactionStatus(p->conn) != PQTRANS_IDLE) PQclear(PQexec(p->conn, "ROLLBACK"));
 }
 
+/* BEGIN and the writer lock; fsync is read in the same round trip, as the
+ * transaction sees it: it is a reload setting (pg_reload_conf, SIGHUP), so
+ * the check at connect let a server switched to fsync=off since then answer
+ * every commit before it was on disk.
+ * READ COMMITTED whatever default_transaction_isolation says: the lookup
+ * after the lock must see what the writer before it committed. Under a
+ * database default of REPEATABLE READ the snapshot was taken when the lock
+ * wait began, so a hub sharing the database with another stored (and
+ * acknowledged) version 2 of an event the other had just revoked with
+ * version 3, and the revoked event was active again. */
+static fs_code begin_locked(hub_store *s, fs_err *e) {
+    static const char sql[] = "BEGIN ISOLATION LEVEL READ COMMITTED;"
+                              " SELECT pg_advisory_xact_lock(" PG_LOCK_KEY "), current_setting('fsync')";
+    PGresult *r = PQexec(PG(s)->conn, sql);
+    fs_code rc;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 || PQnfields(r) != 2)
+        rc = pg_fail(s, e, "begin", r);
+    else if (strcmp(PQgetvalue(r, 0, 1), "on") != 0)
+        rc = fsync_refused(e, PQgetvalue(r, 0, 1));
+    else
+        rc = FS_OK;
+    PQclear(r);
+    return rc;
+}
+
 static fs_code pgb_begin_write(hub_store *s, fs_err *e) {
-    static const char sql[] = "BEGIN; SELECT pg_advisory_xact_lock(" PG_LOCK_KEY ")";
     fs_code rc = alive(s, e);
     if (rc != FS_OK) return rc;
     /* The lock is released by COMMIT/ROLLBACK, after the commit is visible. */
-    rc = run(s, sql, PGRES_TUPLES_OK, "begin", e);
+    rc = begin_locked(s, e);
     if (rc != FS_OK && PQstatus(PG(s)->conn) == CONNECTION_BAD) {
         /* The server restarted since the last call: nothing was done yet,
          * so reconnect and try once more. */
         rc = alive(s, e);
-        if (rc == FS_OK) rc = run(s, sql, PGRES_TUPLES_OK, "begin", e);
+        if (rc == FS_OK) rc = begin_locked(s, e);
     }
     /* BEGIN ran but the lock wait failed (lock_timeout, statement_timeout,
      * a cancel): end the aborted transaction, or every later command on
@@ -753,23 +789,51 @@ static void filter_params(pgp *q, const hub_filter *f, int64_t after, int64_t li
 
 typedef int (*row_cb)(hub_store *s, const PGresult *r, void *ctx);
 
+/* True when r is the error of a statement ended by a cancel request. */
+static bool cancelled(const PGresult *r) {
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    return state && strcmp(state, "57014") == 0; /* query_canceled */
+}
+
+/* Past a stop, rows the server may still send are read and dropped up to
+ * about this many bytes (at the mean size of the rows read); more, and the
+ * statement is cancelled (a cancel is a connection to the server: ~2 ms). */
+#define DRAIN_BYTES (1u << 20)
+
 /* Sends id in single-row mode and hands each row to cb; memory holds one
- * row at a time. After cb asks to stop the remaining rows are read and
- * dropped (a cancel could hit the connection's next command). */
-static fs_code stream(hub_store *s, int id, const pgp *q, row_cb cb, void *ctx, const char *what,
-                      fs_err *e) {
+ * row at a time. `limit` is the statement's row limit (0: none). When cb
+ * asks to stop, the rows left are read and dropped, or if they may be many,
+ * the statement is cancelled: a pull of limit=10000 large events that stops
+ * at its 4 MiB page read ~800 MB from the server on the hub's event loop
+ * (1-2 s), where SQLite stops at once. PQcancel returns once the server has
+ * signalled the backend, and a backend ignores a cancel that arrives once
+ * the statement is done (it is waiting for a command then), so the cancel
+ * cannot hit the connection's next command. */
+static fs_code stream(hub_store *s, int id, const pgp *q, int64_t limit, row_cb cb, void *ctx,
+                      const char *what, fs_err *e) {
     PGconn *c = PG(s)->conn;
     fs_code rc = prepare(s, id, e);
     if (rc != FS_OK) return rc;
     if (!send(s, id, q)) return pg_fail(s, e, what, NULL);
     PQsetSingleRowMode(c);
-    bool stop = false;
+    bool stop = false, cancel_sent = false;
+    int64_t rows = 0;
+    double bytes = 0;
     PGresult *r;
     while ((r = PQgetResult(c)) != NULL) {
         ExecStatusType st = PQresultStatus(r);
-        if (st == PGRES_SINGLE_TUPLE) {
-            if (!stop && rc == FS_OK) stop = cb(s, r, ctx) != 0;
-        } else if (st != PGRES_TUPLES_OK && rc == FS_OK) {
+        if (st == PGRES_SINGLE_TUPLE && !stop) {
+            rows++;
+            for (int f = 0; f < PQnfields(r); f++) bytes += PQgetlength(r, 0, f);
+            if (rc == FS_OK) stop = cb(s, r, ctx) != 0;
+            if (stop && (limit <= 0 || (double)(limit - rows) * (bytes / (double)rows) > DRAIN_BYTES)) {
+                PGcancel *k = PQgetCancel(c);
+                char why[128];
+                cancel_sent = k && PQcancel(k, why, sizeof why); /* failed: the rest is dropped */
+                PQfreeCancel(k);
+            }
+        } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && rc == FS_OK &&
+                   !(cancel_sent && cancelled(r))) {
             rc = pg_fail(s, e, what, r);
         }
         PQclear(r);
@@ -821,8 +885,8 @@ static fs_code pgb_pull(hub_store *s, const hub_pull_query *qq, hub_row_fn fn, v
     pgp q = {0};
     filter_params(&q, &qq->f, qq->after, qq->limit);
     row_ctx rcx = {fn, ctx, next, false};
-    rc = stream(s, ST_PULL, &q, event_row, &rcx, "pull", e);
-    if (!rcx.any && reconnected(s, rc)) rc = stream(s, ST_PULL, &q, event_row, &rcx, "pull", e);
+    rc = stream(s, ST_PULL, &q, qq->limit, event_row, &rcx, "pull", e);
+    if (!rcx.any && reconnected(s, rc)) rc = stream(s, ST_PULL, &q, qq->limit, event_row, &rcx, "pull", e);
     return rc;
 }
 
@@ -859,7 +923,7 @@ static fs_code snapshot_once(hub_store *s, const hub_filter *f, int64_t after, i
         q.n = 0;
         filter_params(&q, f, after, limit ? limit : INT64_MAX);
         rcx->last = &last;
-        rc = stream(s, ST_SNAPSHOT, &q, event_row, rcx, "snapshot", e);
+        rc = stream(s, ST_SNAPSHOT, &q, limit, event_row, rcx, "snapshot", e);
     }
     pgb_rollback(s);
     return rc;
@@ -966,8 +1030,9 @@ static fs_code pgb_sightings_pull(hub_store *s, const hub_sight_query *qq, hub_s
     p_opt(&q, qq->ref_event_id);
     p_int(&q, qq->limit);
     sight_ctx sc = {fn, ctx, next, false};
-    rc = stream(s, ST_SIGHT_PULL, &q, sight_row, &sc, "read sightings", e);
-    if (!sc.any && reconnected(s, rc)) rc = stream(s, ST_SIGHT_PULL, &q, sight_row, &sc, "read sightings", e);
+    rc = stream(s, ST_SIGHT_PULL, &q, qq->limit, sight_row, &sc, "read sightings", e);
+    if (!sc.any && reconnected(s, rc))
+        rc = stream(s, ST_SIGHT_PULL, &q, qq->limit, sight_row, &sc, "read sightings", e);
     return rc;
 }
 

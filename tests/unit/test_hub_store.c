@@ -1231,6 +1231,8 @@ static bool pg_set_fsync(const char *url, const char *value) {
     return false;
 }
 
+static int pg_drop_hub_connections(const char *url);
+
 /* A server with fsync=off answers COMMIT before anything is on disk: the
  * store opened and acknowledged events a power cut loses. It refuses now,
  * naming the setting (the SQLite backend refuses without synchronous=FULL). */
@@ -1249,6 +1251,30 @@ static void t_fsync_off(const char *url) {
     CHECK_MSG(pg_set_fsync(url, "default"), "[%s] fsync not restored on the test server", BACKEND);
     s = NULL;
     CHECK_MSG(hub_store_open(url, &s, &e) == FS_OK, "[%s] %s", BACKEND, e.msg);
+    /* fsync is a reload setting: a server switched to fsync=off under an
+     * open store (reloaded, or restarted and reconnected to) is refused at
+     * every write, not only at open (2 of 2 publishes after the reload, and
+     * all but the first after the restart, were stored) */
+    char a[64];
+    org(a, sizeof a, "fsync");
+    for (int k = 0; s && k < 6; k++) {
+        if (k == 0) CHECK(pg_set_fsync(url, "off"));
+        if (k == 2) CHECK(pg_drop_hub_connections(url) >= 1);
+        if (k == 5) CHECK_MSG(pg_set_fsync(url, "default"), "[%s] fsync not restored", BACKEND);
+        ev v;
+        char id[32];
+        snprintf(id, sizeof id, "fsync-%d", k);
+        ev_init(&v, a, id, 1, "IRSF", "amber");
+        hub_result r;
+        fs_code rc = hub_publish(s, &v.it, 1, T0, &r, &e);
+        if (k < 5)
+            CHECK_MSG(rc == FS_ERR_CONFIG && strstr(e.msg, "fsync=off"), "[%s] publish %d with fsync=off: %s",
+                      BACKEND, k, rc ? e.msg : hub_verdict_name(r.verdict));
+        else
+            CHECK_MSG(rc == FS_OK && r.verdict == HUB_STORED, "[%s] publish with fsync on again: %s", BACKEND,
+                      rc ? e.msg : hub_verdict_name(r.verdict));
+    }
+    pg_set_fsync(url, "default");
     hub_store_close(s);
 }
 
@@ -1309,6 +1335,157 @@ static void t_pg_reconnect(const char *url) {
     CHECK_MSG(hub_store_last_seq(s, &v, &e) == FS_OK, "[%s] last seq after a restart: %s", BACKEND, e.msg);
     CHECK(pg_drop_hub_connections(url) >= 1);
     CHECK_MSG(hub_store_health(s, &e) == FS_OK, "[%s] health after a restart: %s", BACKEND, e.msg);
+    hub_store_close(s);
+}
+
+static int stop_first(void *ctx, const hub_row *r) {
+    (void)r;
+    ++*(int *)ctx;
+    return 1;
+}
+
+/* A read whose callback stops (a pull page at 4 MiB, a snapshot page) ends
+ * there: PostgreSQL read and dropped every row left of its limit, so a page
+ * of limit=10000 large events moved ~800 MB on the hub's event loop where
+ * SQLite stops at once. A stop after one row takes a fraction of reading
+ * all 300 (100 KB each), and the connection goes on with its next commands. */
+static void t_stop_early(hub_store *s) {
+    char a[64];
+    org(a, sizeof a, "stop");
+    int64_t start = last_seq(s);
+    enum { N = 300, PER = 50, SIG = 100000 };
+    char *big = malloc(SIG);
+    ev *v = malloc(sizeof(ev) * PER);
+    hub_item items[PER];
+    hub_result r[PER];
+    fs_err e = {0};
+    if (!big || !v) goto out;
+    uint32_t x = 1; /* JWS-like bytes PostgreSQL cannot compress */
+    for (int i = 0; i < SIG; i++) {
+        x = x * 1103515245u + 12345u;
+        big[i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[(x >> 16) & 63];
+    }
+    for (int b = 0; b < N / PER; b++) {
+        for (int i = 0; i < PER; i++) {
+            char id[32];
+            snprintf(id, sizeof id, "stop-%03d", b * PER + i);
+            ev_init(&v[i], a, id, 1, "SIP_FLOOD", "amber");
+            items[i] = v[i].it;
+            items[i].signed_jws = fs_str_make(big, SIG);
+        }
+        CHECK_MSG(hub_publish(s, items, PER, T0, r, &e) == FS_OK, "[%s] %s", BACKEND, e.msg);
+    }
+    hub_pull_query q = query(a, start);
+    q.f.issuer = S(a);
+    q.limit = N;
+    int64_t t_stop = INT64_MAX, t_all = INT64_MAX, next = 0, seq = 0;
+    for (int k = 0; k < 3; k++) {
+        int n1 = 0, n2 = 0;
+        int64_t t0 = wall_ms();
+        CHECK_MSG(hub_pull(s, &q, stop_first, &n1, &next, &e) == FS_OK, "[%s] %s", BACKEND, e.msg);
+        int64_t t1 = wall_ms();
+        /* the next command right behind the stopped read is not cancelled */
+        CHECK_MSG(hub_store_last_seq(s, &seq, &e) == FS_OK, "[%s] after a stopped read: %s", BACKEND, e.msg);
+        int64_t t2 = wall_ms();
+        CHECK_MSG(hub_pull(s, &q, count_row, &n2, &next, &e) == FS_OK, "[%s] %s", BACKEND, e.msg);
+        int64_t t3 = wall_ms();
+        CHECK(n1 == 1 && n2 == N);
+        if (t1 - t0 < t_stop) t_stop = t1 - t0;
+        if (t3 - t2 < t_all) t_all = t3 - t2;
+    }
+    for (int k = 0; k < 20; k++) { /* stopped reads, each followed at once by a write */
+        int n1 = 0;
+        CHECK_MSG(hub_pull(s, &q, stop_first, &n1, &next, &e) == FS_OK, "[%s] %s", BACKEND, e.msg);
+        ev one;
+        char id[32];
+        snprintf(id, sizeof id, "stop-w%02d", k);
+        ev_init(&one, a, id, 1, "SIP_FLOOD", "amber");
+        CHECK(publish1(s, &one.it, r) == FS_OK && r[0].verdict == HUB_STORED);
+    }
+    CHECK_MSG(t_stop * 2 < t_all, "[%s] a read stopped after 1 row took %lld ms, all %d rows %lld ms",
+              BACKEND, (long long)t_stop, N, (long long)t_all);
+out:
+    free(big);
+    free(v);
+}
+
+typedef struct rr_pub {
+    hub_store *s;
+    const hub_item *it;
+    hub_result r;
+    fs_code rc;
+    fs_err e;
+} rr_pub;
+
+static void *rr_publish(void *p) {
+    rr_pub *x = p;
+    x->rc = hub_publish(x->s, x->it, 1, T0, &x->r, &x->e);
+    return NULL;
+}
+
+/* Two hubs sharing one PostgreSQL database whose default isolation is
+ * REPEATABLE READ: a writer waiting for the lock while the other revokes an
+ * event (version 3) then publishes version 2 of it. Its snapshot was taken
+ * when the wait began, so version 2 was stored (acknowledged) and the
+ * revoked event was active again; it is a stale version. */
+static void t_pg_isolation(const char *url) {
+    if (strncmp(url, "postgres", 8) != 0) return;
+    PGconn *adm = PQconnectdb(url);
+    PGresult *x = PQexec(adm, "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET default_transaction_isolation"
+                              " = ''repeatable read''', current_database()); END $$");
+    bool altered = PQresultStatus(x) == PGRES_COMMAND_OK;
+    PQclear(x);
+    if (!altered) {
+        printf("test_hub_store: [%s] cannot ALTER DATABASE (not its owner?): isolation check skipped\n", BACKEND);
+        PQfinish(adm);
+        return;
+    }
+    hub_store *s = NULL, *b = NULL;
+    fs_err e = {0};
+    CHECK_MSG(hub_store_open(url, &s, &e) == FS_OK && hub_store_open(url, &b, &e) == FS_OK, "[%s] %s", BACKEND, e.msg);
+    char a[64];
+    org(a, sizeof a, "rr");
+    ev v1, v2;
+    hub_result r;
+    ev_init(&v1, a, "rr-1", 1, "IRSF", "amber");
+    CHECK(s && b && publish1(s, &v1.it, &r) == FS_OK && r.verdict == HUB_STORED);
+    /* the other hub's writer: version 3 revokes it, under the writer lock */
+    PGconn *other = PQconnectdb(url);
+    x = PQexec(other, "BEGIN; SELECT pg_advisory_xact_lock(1718825784)");
+    CHECK(PQresultStatus(x) == PGRES_TUPLES_OK);
+    PQclear(x);
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO events (issuer, event_id, version, status, event_type, created_ms, valid_until_ms,"
+             " tlp, publisher, received_ms, signed) VALUES ('%s', 'rr-1', 3, 1, 'IRSF', %lld, %lld, 'amber',"
+             " '%s', %lld, '\\x41'); DELETE FROM active WHERE issuer = '%s' AND event_id = 'rr-1'",
+             a, (long long)T0 - 1000, (long long)T0 + DAY_MS, a, (long long)T0, a);
+    x = PQexec(other, sql);
+    CHECK_MSG(PQresultStatus(x) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(x));
+    PQclear(x);
+    ev_init(&v2, a, "rr-1", 2, "IRSF", "amber");
+    rr_pub p = {.s = b, .it = &v2.it};
+    pthread_t th;
+    bool started = b && pthread_create(&th, NULL, rr_publish, &p) == 0;
+    usleep(300000); /* it waits for the lock */
+    PQclear(PQexec(other, "COMMIT"));
+    if (started) pthread_join(th, NULL);
+    CHECK_MSG(started && p.rc == FS_OK && p.r.verdict == HUB_STALE_VERSION, "[%s] version 2 after version 3: %s",
+              BACKEND, p.rc ? p.e.msg : hub_verdict_name(p.r.verdict));
+    got g = {0};
+    int64_t cursor = 0;
+    hub_pull_query q = query(a, 0);
+    q.f.issuer = S(a);
+    CHECK(s && hub_snapshot(s, &q.f, collect, &g, &cursor, &e) == FS_OK);
+    CHECK_MSG(g.n == 0, "[%s] the revoked event is in the active set again", BACKEND);
+    got_free(&g);
+    x = PQexec(adm, "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I RESET default_transaction_isolation',"
+                    " current_database()); END $$");
+    CHECK(PQresultStatus(x) == PGRES_COMMAND_OK);
+    PQclear(x);
+    PQfinish(other);
+    PQfinish(adm);
+    hub_store_close(b);
     hub_store_close(s);
 }
 
@@ -1833,10 +2010,12 @@ static void run_suite(const char *url, const char *label) {
     t_snapshot_stream(s);
     t_batch_active(s);
     t_timing(s);
+    t_stop_early(s);
     hub_store_close(s);
     t_sweep_vs_apply(url);
     t_apply_sighting(url);
     t_pg_reconnect(url);
+    t_pg_isolation(url);
     t_lock_timeout(url);
     t_fsync_off(url);
     t_kill9(url);
