@@ -722,6 +722,11 @@ typedef struct cap_frag_key {
     uint32_t id;
     uint8_t proto; /* IPv4: protocol (part of the key); IPv6: 0 */
 } cap_frag_key;
+/* The most of max_frag_bytes one datagram being reassembled can take: its
+ * 65,535 bytes, the received ranges of the worst disorder and bookkeeping
+ * (cap_frag.c checks it). A table given less cannot complete every
+ * datagram (one over 32 KiB needs its whole 65,535-byte buffer). */
+#define CAP_FRAG_DATAGRAM_BYTES (2u * 65536u + 1024u)
 cap_frag_table *cap_frag_new(const cap_config *cfg, cap_stats *st);
 void cap_frag_set_seed(cap_frag_table *t, uint64_t seed); /* table empty */
 void cap_frag_free(cap_frag_table *t);

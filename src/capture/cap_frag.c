@@ -60,6 +60,9 @@ typedef struct frag_set {
     frag_range *ranges; /* sorted, disjoint, non-adjacent; rcap allocated */
 } frag_set;
 
+_Static_assert(sizeof(frag_set) + FRAG_MAX_DATAGRAM + FRAG_MAX_RANGES * sizeof(frag_range) <= CAP_FRAG_DATAGRAM_BYTES,
+               "CAP_FRAG_DATAGRAM_BYTES holds the largest datagram");
+
 struct cap_frag_table {
     uint32_t max_sets;
     uint64_t max_bytes;
@@ -283,10 +286,24 @@ static bool ranges_reserve(cap_frag_table *t, frag_set *s, uint32_t n) {
     return true;
 }
 
+/* The first received range that ends at `at` or later (s->nranges: none).
+ * A binary search: a fragment that meets the ranges of a datagram in much
+ * disorder (thousands of them), as a flood of duplicates can, costs
+ * O(log n) to place rather than a walk over all of them. */
+static uint32_t first_reaching(const frag_set *s, uint32_t at) {
+    uint32_t lo = 0, hi = s->nranges;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (s->ranges[mid].end < at) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
 /* Copy the parts of [off, end) no range covers yet. */
 static void fill_holes(frag_set *s, uint32_t off, uint32_t end, const uint8_t *p) {
     uint32_t cur = off;
-    for (uint32_t i = 0; i < s->nranges && cur < end; i++) {
+    for (uint32_t i = first_reaching(s, off + 1); i < s->nranges && cur < end; i++) {
         const frag_range *r = &s->ranges[i];
         if (r->end <= cur) continue;
         if (r->start >= end) break;
@@ -299,7 +316,7 @@ static void fill_holes(frag_set *s, uint32_t off, uint32_t end, const uint8_t *p
 /* Whether [off, end) meets received bytes without lying inside one range:
  * an overlap, not a duplicate. */
 static bool overlaps(const frag_set *s, uint32_t off, uint32_t end) {
-    for (uint32_t i = 0; i < s->nranges; i++) {
+    for (uint32_t i = first_reaching(s, off + 1); i < s->nranges; i++) {
         const frag_range *r = &s->ranges[i];
         if (r->end <= off) continue;
         if (r->start >= end) break;
@@ -311,8 +328,7 @@ static bool overlaps(const frag_set *s, uint32_t off, uint32_t end) {
 /* Merge [off, end) into the sorted range list, which has room for one
  * more (ranges_reserve): the ranges it meets or touches, [i, j), become one. */
 static void add_range(frag_set *s, uint32_t off, uint32_t end) {
-    uint32_t i = 0, j;
-    while (i < s->nranges && s->ranges[i].end < off) i++;
+    uint32_t i = first_reaching(s, off), j;
     frag_range m = {off, end};
     for (j = i; j < s->nranges && s->ranges[j].start <= end; j++) {
         if (s->ranges[j].start < m.start) m.start = s->ranges[j].start;

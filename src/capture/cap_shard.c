@@ -174,6 +174,17 @@ static bool peek_ip(const uint8_t *ip, uint32_t len, l4_peek *k) {
     return true;
 }
 
+/* The bytes of the UDP datagram at p (n captured) the decoder reads: as
+ * many as its length field says (0: all, as offload leaves it); 0 when the
+ * decoder refuses it (a length shorter than the header: bad_ip; longer than
+ * what is there: truncated), so that nothing inside it is opened here. */
+static uint32_t udp_datagram_len(const uint8_t *p, uint32_t n) {
+    if (n < 8) return 0;
+    uint32_t ulen = be16(p + 4);
+    if (ulen == 0) return n;
+    return ulen >= 8 && ulen <= n ? ulen : 0;
+}
+
 /* ESP in k that the decoder would read as NULL-encrypted (IP protocol 50,
  * or UDP 4500 but on a SIP port): its next header (0: none), its payload at
  * *in, *n bytes. */
@@ -182,10 +193,10 @@ static uint8_t esp_null_in(const cap_config *c, const l4_peek *k, const uint8_t 
     uint32_t len = k->l4len;
     if (k->fragment || !esp) return 0;
     if (k->proto == 17) {
+        len = udp_datagram_len(esp, len); /* the decoder reads the datagram, not what follows */
         if (len < 16) return 0;
-        uint16_t sport = be16(esp), dport = be16(esp + 2), ulen = be16(esp + 4);
+        uint16_t sport = be16(esp), dport = be16(esp + 2);
         if ((sport != CAP_PORT_NATT && dport != CAP_PORT_NATT) || is_sip_port(c, dport)) return 0;
-        if (ulen >= 8 && ulen < len) len = ulen; /* the decoder reads the datagram, not what follows */
         esp += 8;
         len -= 8;
         if (!cap_natt_is_esp(esp, len)) return 0;
@@ -218,7 +229,7 @@ static const uint8_t *tunnel_inner_ip(const cap_config *c, const l4_peek *k, int
     const uint8_t *p = k->l4;
     uint32_t n = k->l4len;
     if (k->proto == 17) {
-        if (n < 8) return NULL;
+        if (!(n = udp_datagram_len(p, n))) return NULL;
         uint16_t dport = be16(p + 2), tport = cap_tunnel_udp_port(be16(p), dport);
         if (!tport || is_sip_port(c, tport) || is_sip_port(c, dport)) return NULL;
         p += 8;
@@ -495,7 +506,8 @@ int cap_defrag_frame(cap_defrag *r, int dlt, const uint8_t *frame, uint32_t capl
         body = k.ip + hl;
         blen = total - hl;
     } else {
-        if (!k.l4 || k.l4len < 8) return 0;
+        uint32_t plen = be16(k.ip + 4); /* 0: a jumbogram, taken as captured */
+        if (!k.l4 || k.l4len < 8 || (plen && 40 + plen > k.iplen)) return 0; /* the worker counts it */
         const uint8_t *fh = k.l4;
         uint16_t offm = be16(fh + 2);
         off = (uint32_t)(offm & 0xfff8);
@@ -552,6 +564,15 @@ int cap_defrag_frame(cap_defrag *r, int dlt, const uint8_t *frame, uint32_t capl
     memcpy(o + n, dg, dglen);
     n += dglen;
     cap_frag_release(r->frag);
+    /* ... also behind extension headers (an atomic fragment header is walked
+     * through): the decoder refuses a fragment header in the datagram it
+     * reassembles (bad_ip), as Linux does; the worker, handed the rebuilt
+     * packet, would take that one for a first fragment */
+    l4_peek in;
+    if (k.alen == 16 && peek_ip(o, n, &in) && in.fragment) {
+        r->st.bad_ip++;
+        return 1;
+    }
     r->st.frames--;
     r->st.bytes -= n; /* the worker adds n for the rebuilt frame: caplen in all */
     *out = o;

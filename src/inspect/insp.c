@@ -1223,9 +1223,10 @@ insp *insp_new(const insp_options *o, fs_err *e) {
         cc->max_tcp_bytes = o->cfg->capture.max_tcp_bytes / in->nworkers;
         if (cc->max_tcp_bytes < cc->max_flow_bytes) cc->max_tcp_bytes = cc->max_flow_bytes;
         /* fragments are reassembled by the reader (cap_defrag): a worker's
-         * table only sees a fragment inside a reassembled IPv6 datagram */
+         * table only sees the fragments inside a datagram the reader
+         * reassembled (a tunnel's packets fragmented on the way) */
         cc->max_frag_sets = 64;
-        cc->max_frag_bytes = 65536; /* one whole datagram */
+        cc->max_frag_bytes = CAP_FRAG_DATAGRAM_BYTES; /* one whole datagram, of any size */
         ecfg = &in->worker_cfg;
     }
     cap_config dcfg = ecfg->capture;
@@ -1269,7 +1270,9 @@ insp *insp_new(const insp_options *o, fs_err *e) {
     if (in->threaded) { /* the rest of the fragment budget; keyed like the decoders' tables */
         cap_config rc = o->cfg->capture;
         uint64_t workers_frag = (uint64_t)in->nworkers * in->worker_cfg.capture.max_frag_bytes;
-        rc.max_frag_bytes = rc.max_frag_bytes > workers_frag + 65536 ? (uint32_t)(rc.max_frag_bytes - workers_frag) : 65536;
+        rc.max_frag_bytes = rc.max_frag_bytes > workers_frag + CAP_FRAG_DATAGRAM_BYTES
+                                ? (uint32_t)(rc.max_frag_bytes - workers_frag)
+                                : CAP_FRAG_DATAGRAM_BYTES;
         in->frame_in = malloc(sizeof(fs_encap) + CAP_DEFRAG_MAX_PACKET);
         if (!(in->defrag = cap_defrag_new(&rc, det_engine_seed(in->w[0].eng))) || !in->frame_in) {
             fs_fail(e, FS_ERR_NOMEM, "out of memory for the fragment table");

@@ -119,4 +119,38 @@ ok "--workers 2: the same tunneled count" is "$(stat "$TMPD/w2.json" tunneled)" 
 ok "--workers 2: the same bad_ip" is "$(stat "$TMPD/w2.json" bad_ip)" 1
 ok "--workers 2: the same reassembled (the reader's and the workers')" is "$(stat "$TMPD/w2.json" ip_reassembled)" 4
 
+# a 40 KB message fragmented before it entered a GRE tunnel, each inner
+# fragment fragmented again on the way: reassembled with one worker and with
+# two (a worker's fragment table has room for a whole 64 KiB datagram, not
+# only for one of up to 32 KiB)
+python3 - "$TMPD/nested_big.pcap" "$ROOT/tests/data/capture" <<'PY'
+import struct, sys
+sys.path.insert(0, sys.argv[2])
+from pcapgen import eth, ip4, udp
+body = b'z' * 40000 + b'\r\n'
+msg = (b'OPTIONS sip:100@192.0.2.200 SIP/2.0\r\nVia: SIP/2.0/UDP 10.1.0.40:5060;branch=z9hG4bK-t40\r\n'
+       b'Max-Forwards: 70\r\nFrom: <sip:100@192.0.2.200>;tag=t40\r\nTo: <sip:100@192.0.2.200>\r\n'
+       b'Call-ID: tunnel-40\r\nCSeq: 1 OPTIONS\r\nUser-Agent: friendly-scanner\r\n'
+       b'Content-Length: ' + str(len(body)).encode() + b'\r\n\r\n' + body)
+u = udp(5060, 5060, msg)
+gre = lambda payload: struct.pack('!HH', 0, 0x0800) + payload
+frames = []
+for i, off in enumerate(range(0, len(u), 1400)):
+    more = 0x2000 if off + 1400 < len(u) else 0
+    g = gre(ip4('10.1.0.40', '192.0.2.200', 17, u[off:off + 1400], 400, more | off // 8))
+    cut = (len(g) // 2) & ~7
+    frames += [eth(ip4('198.18.0.1', '198.18.0.2', 47, g[:cut], 1000 + i, 0x2000)),
+               eth(ip4('198.18.0.1', '198.18.0.2', 47, g[cut:], 1000 + i, cut // 8))]
+out = struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1)
+for i, f in enumerate(frames):  # a millisecond apart
+    out += struct.pack('<IIII', 1700000000, i * 1000, len(f), len(f)) + f
+open(sys.argv[1], 'wb').write(out)
+PY
+for w in 1 2; do
+    expect_exit 0 "inspect a 40 KB message fragmented in fragments, --workers $w" \
+        "$FS38" inspect --workers $w --json --stats-json "$TMPD/nb$w.json" "$TMPD/nested_big.pcap"
+    ok "--workers $w: the 40 KB message in fragments in fragments read" is "$(scan_ids "$TMPD/out")" "tunnel-40"
+    ok "--workers $w: nothing dropped" is "$(stat "$TMPD/nb$w.json" frag_dropped)" 0
+done
+
 finish test_tunnels

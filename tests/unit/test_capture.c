@@ -220,6 +220,48 @@ static int gre_in_two(cap_decoder *d, sink *s, const uint8_t *ip, size_t n, uint
     return got + decode_one(d, s, g_frame, f2);
 }
 
+/* GTP-U whose UDP length says more bytes than the IP packet holds: the
+ * decoder refuses the datagram (truncated) and opens nothing in it, and the
+ * reader's reassembly (cap_defrag) does not take the fragments inside it
+ * either: with one worker or several, the message is not read. */
+static void test_defrag_udp_tunnel_length(void) {
+    static uint8_t ip[300], gtp[300], udpb[300], outer[400], frames[2][420];
+    size_t flen[2];
+    size_t u = mk_udp(g_l4, 5060, 5060, INV, strlen(INV));
+    for (int i = 0; i < 2; i++) {
+        size_t from = i ? 48 : 0, len = i ? u - 48 : 48;
+        size_t n = mk_ip4(ip, "10.45.0.9", "192.0.2.9", 17, 90, i ? 6 : 0x2000, g_l4 + from, len);
+        gtp[0] = 0x30, gtp[1] = 0xff; /* version 1, G-PDU */
+        put16(gtp + 2, (uint16_t)n);
+        put32(gtp + 4, 0x1234);
+        memcpy(gtp + 8, ip, n);
+        size_t un = mk_udp(udpb, 2152, 2152, gtp, n + 8);
+        put16(udpb + 4, (uint16_t)(un + 4)); /* 4 bytes more than there are */
+        n = mk_ip4(outer, "198.18.2.1", "198.18.2.2", 17, (uint16_t)(20 + i), 0, udpb, un);
+        flen[i] = mk_eth(frames[i], NULL, 0, 0x0800, outer, n);
+    }
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    for (int i = 0; i < 2; i++) cap_decode_frame(d, 1, frames[i], (uint32_t)flen[i], 1000, (uint64_t)i + 1);
+    CHECK_EQ_INT(s.n, 0);
+    CHECK_EQ_INT(cap_decoder_stats(d)->truncated, 2);
+    cap_config cfg;
+    cap_config_default(&cfg);
+    cap_defrag *r = cap_defrag_new(&cfg, 38);
+    const uint8_t *out;
+    uint32_t out_len;
+    const fs_encap *path;
+    for (int i = 0; i < 2; i++)
+        CHECK_EQ_INT(cap_defrag_frame(r, 1, frames[i], (uint32_t)flen[i], 1000, &out, &out_len, &path), 0);
+    /* with its length right, the fragments are the reader's */
+    for (int i = 0; i < 2; i++) put16(frames[i] + 14 + 20 + 4, (uint16_t)(flen[i] - 14 - 20));
+    CHECK_EQ_INT(cap_defrag_frame(r, 1, frames[0], (uint32_t)flen[0], 1000, &out, &out_len, &path), 1);
+    CHECK_EQ_INT(cap_defrag_frame(r, 1, frames[1], (uint32_t)flen[1], 1000, &out, &out_len, &path), 2);
+    cap_defrag_free(r);
+    cap_decoder_free(d);
+    sink_reset(&s);
+}
+
 /* Encrypted ESP over UDP 4500 (RFC 3948; VoWiFi's SWu): both directions of
  * a UE's SAs get one shard key, its outer address pair, as ESP in IP does
  * (docs/operations.md) -- whatever the first byte of each SA's SPI, which
@@ -1255,6 +1297,35 @@ static void test_frag_disorder(void) {
     CHECK_MSG(st->frag_bytes_peak < 160000, "peak %llu", (unsigned long long)st->frag_bytes_peak);
     fprintf(stderr, "frag disorder: %zu 8-byte fragments in %.2f s, peak %llu bytes\n", total / 8, secs,
             (unsigned long long)st->frag_bytes_peak);
+    cap_decoder_free(d);
+    sink_reset(&s);
+}
+
+/* Duplicates of a fragment of a datagram in much disorder (4,000 ranges
+ * received apart) are found in its ranges by a binary search: a flood of
+ * them costs what a flood of any small packets does, not a walk over all
+ * the ranges each (60 times slower, enough to fall behind a link). */
+static void test_frag_duplicate_flood(void) {
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    const cap_stats *st = cap_decoder_stats(d);
+    static char body[64000];
+    memset(body, 'y', sizeof body - 1);
+    const char *head = "MESSAGE sip:a@example.com SIP/2.0\r\n\r\n";
+    memcpy(body, head, strlen(head));
+    size_t total = mk_udp(g_l4, 5060, 5060, body, strlen(body));
+    for (size_t off = 0; off < total; off += 16) frag4(d, 6, total, off, off + 8 < total ? 8 : total - off, 10);
+    size_t dup = (total - 1) / 16 * 16 - 16; /* near the end: past every other range */
+    clock_t t0 = clock();
+    for (int i = 0; i < 200000; i++) frag4(d, 6, total, dup, 8, 10);
+    double secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
+    CHECK_MSG(secs < 1.0, "200,000 duplicate fragments took %.2f s", secs);
+    fprintf(stderr, "frag duplicates: 200,000 in %.2f s\n", secs);
+    CHECK_EQ_INT(st->frag_dropped, 0);
+    CHECK_EQ_INT(s.n, 0);
+    for (size_t off = 8; off < total; off += 16) frag4(d, 6, total, off, off + 8 < total ? 8 : total - off, 10);
+    CHECK_EQ_INT(s.n, 1); /* the duplicates changed nothing */
+    CHECK(s.n == 1 && s.kept == 1 && strlen(s.data[0]) == total - 8 && memcmp(s.data[0], body, total - 8) == 0);
     cap_decoder_free(d);
     sink_reset(&s);
 }
@@ -4671,6 +4742,45 @@ static void test_hash_seeded_differential(void) {
     CHECK_MSG(collided == 0, "%d of 1000 seeds collide", collided);
 }
 
+/* An IPv6 fragment cut short by the capture's snap length: the decoder
+ * counts it truncated and drops it, and the reader's reassembly
+ * (cap_defrag) leaves it to the worker, which does the same, rather than
+ * complete the datagram with its bytes missing (as IPv4's). */
+static void test_defrag_ipv6_cut_short(void) {
+    static uint8_t fh[8], ip[2][300];
+    size_t ilen[2];
+    size_t u = mk_udp(g_l4, 5060, 5060, INV, strlen(INV));
+    for (int i = 0; i < 2; i++) {
+        size_t off = i ? 64 : 0, n = i ? u - 64 : 64;
+        fh[0] = 17;
+        fh[1] = 0;
+        put16(fh + 2, (uint16_t)(off | (i ? 0 : 1)));
+        put32(fh + 4, 8);
+        ilen[i] = mk_ip6(ip[i], "2001:db8::10", "2001:db8::20", 44, fh, 8, g_l4 + off, n);
+    }
+    uint32_t cut = (uint32_t)ilen[1] - 20; /* the last fragment, 20 bytes short */
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    cap_decode_frame(d, 229, ip[0], (uint32_t)ilen[0], 1000, 1);
+    cap_decode_frame(d, 229, ip[1], cut, 1000, 2);
+    CHECK_EQ_INT(cap_decoder_stats(d)->truncated, 1);
+    CHECK_EQ_INT(cap_decoder_stats(d)->ip_reassembled, 0);
+    cap_config cfg;
+    cap_config_default(&cfg);
+    cap_defrag *r = cap_defrag_new(&cfg, 38);
+    const uint8_t *out;
+    uint32_t out_len;
+    const fs_encap *path;
+    CHECK_EQ_INT(cap_defrag_frame(r, 229, ip[0], (uint32_t)ilen[0], 1000, &out, &out_len, &path), 1);
+    CHECK_EQ_INT(cap_defrag_frame(r, 229, ip[1], cut, 1000, &out, &out_len, &path), 0);
+    CHECK_EQ_INT(cap_defrag_stats(r)->ip_reassembled, 0);
+    /* whole, it completes the datagram */
+    CHECK_EQ_INT(cap_defrag_frame(r, 229, ip[1], (uint32_t)ilen[1], 1000, &out, &out_len, &path), 2);
+    cap_defrag_free(r);
+    cap_decoder_free(d);
+    sink_reset(&s);
+}
+
 /* The reader's reassembly (cap_defrag, --workers) sees a fragment behind as
  * many IPv6 extension headers as the decoder walks (it stopped at 8). */
 static void test_defrag_many_ext(void) {
@@ -4696,6 +4806,47 @@ static void test_defrag_many_ext(void) {
     const fs_encap *path;
     CHECK_EQ_INT(cap_defrag_frame(r, CAP_DLT_RAW, p, sizeof p, 1700000000000000ULL, &out, &out_len, &path), 1);
     cap_defrag_free(r);
+}
+
+/* An IPv6 datagram whose reassembled bytes hold destination options, then a
+ * fragment header (RFC 8200 forbids one there; Linux drops it): the decoder
+ * refuses it (bad_ip), and so does the reader's reassembly (cap_defrag),
+ * rather than hand a worker a packet it would take for a first fragment. */
+static void test_defrag_nested_fragment_header(void) {
+    static uint8_t dg[200], fh[8], ip[2][300];
+    size_t ilen[2];
+    (void)mk_udp(g_l4, 5060, 5060, INV, strlen(INV));
+    memset(dg, 0, 8);
+    dg[0] = 44;                             /* destination options, then */
+    dg[8] = 17;                             /* a fragment header: UDP, */
+    put16(dg + 10, 1);                      /* offset 0, more fragments, */
+    put32(dg + 12, 0x99);                   /* its own id */
+    memcpy(dg + 16, g_l4, 104);             /* and the first bytes of a datagram */
+    for (int i = 0; i < 2; i++) {           /* the outer datagram in two fragments */
+        size_t off = i ? 64 : 0, n = i ? 120 - 64 : 64;
+        fh[0] = 60;
+        fh[1] = 0;
+        put16(fh + 2, (uint16_t)(off | (i ? 0 : 1)));
+        put32(fh + 4, 7);
+        ilen[i] = mk_ip6(ip[i], "2001:db8::10", "2001:db8::20", 44, fh, 8, dg + off, n);
+    }
+    sink s = {0};
+    cap_decoder *d = new_dec(&s, NULL);
+    for (int i = 0; i < 2; i++) cap_decode_frame(d, 229, ip[i], (uint32_t)ilen[i], 1000, (uint64_t)i + 1);
+    CHECK_EQ_INT(cap_decoder_stats(d)->ip_reassembled, 1);
+    CHECK_EQ_INT(cap_decoder_stats(d)->bad_ip, 1);
+    cap_config cfg;
+    cap_config_default(&cfg);
+    cap_defrag *r = cap_defrag_new(&cfg, 38);
+    const uint8_t *out;
+    uint32_t out_len;
+    const fs_encap *path;
+    CHECK_EQ_INT(cap_defrag_frame(r, 229, ip[0], (uint32_t)ilen[0], 1000, &out, &out_len, &path), 1);
+    CHECK_EQ_INT(cap_defrag_frame(r, 229, ip[1], (uint32_t)ilen[1], 1000, &out, &out_len, &path), 1);
+    CHECK_EQ_INT(cap_defrag_stats(r)->bad_ip, 1);
+    cap_defrag_free(r);
+    cap_decoder_free(d);
+    sink_reset(&s);
 }
 
 /* A datagram fragmented inside GRE on a VLAN: one worker's decoder
@@ -5567,16 +5718,19 @@ int main(void) {
     test_tls_hello_retry();
     test_tls_early_data();
     test_defrag_many_ext();
+    test_defrag_nested_fragment_header();
     test_defrag_path();
     test_shard_udp_length_zero();
     test_hash_seeded_differential();
     test_link_types();
     test_tunnels();
     test_shard_natt_esp();
+    test_defrag_udp_tunnel_length();
     test_shard_atomic_fragment();
     test_truncated();
     test_ipv6_ext();
     test_fragments();
+    test_defrag_ipv6_cut_short();
     test_frag_flood();
     test_frag_disorder();
     test_sctp_reassembly();
@@ -5584,6 +5738,7 @@ int main(void) {
     test_sctp_idata();
     test_sctp_many_parts();
     test_sctp_flood();
+    test_frag_duplicate_flood();
     test_udp_demux();
     test_ws_handshake();
     test_ws_stream();
