@@ -7,6 +7,7 @@
  * the cursor, the summary. Must not touch: the merge rule (cl_cache.c),
  * TLS (cl_http.c), signature checks (src/exchange).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -82,6 +83,8 @@ typedef struct pull_run {
     unsigned unknown_next;
     cl_cache cache;
     uint64_t cursor, cursor_saved;
+    size_t file_live;     /* what the file holds as last loaded or saved: the summary's */
+    uint64_t file_cursor; /* ...and OUT.cursor (a save that failed moved neither) */
     unsigned merged[CL_MERGE__COUNT];
     unsigned failed, received, shown;
 } pull_run;
@@ -120,23 +123,33 @@ static bool unknown_kid_seen(pull_run *p, const char *why) {
     return false;
 }
 
-/* Verify one JWS and merge it; a failure is counted and reported. */
-static void take(pull_run *p, const char *jws, size_t len, uint64_t seq) {
+/* Verify one JWS and merge it; a failure is counted and reported. False
+ * (e says why) when its key is not in the registry and the registry could
+ * not be fetched again: the event is not taken, the caller stops before it
+ * (counted kid_unknown, the cursor went past it for good: a hub busy or
+ * unreachable for that one request lost a new member's events). */
+static bool take(pull_run *p, const char *jws, size_t len, uint64_t seq, fs_err *fe) {
     xc_verified v;
     fs_err e = {0};
-    p->received++;
     xc_jws_code code = xc_jws_verify(jws, len, &p->reg, &v, NULL, &e);
     /* at most one fetch per 10 s, but one for each kid not seen unknown
      * before: a member that joined just after the last fetch (the one at
      * the start) had its events fail, the cursor past them for good */
-    if (code == XC_JWS_KID_UNKNOWN && !p->registry_path &&
-        (!unknown_kid_seen(p, e.msg) || fs_time_now_us() - p->reg_fetched_us > PULL_REGISTRY_REFRESH_US)) {
-        fs_err re = {0};
-        if (fetch_registry(p, &re) == FS_OK) {
+    if (code == XC_JWS_KID_UNKNOWN && !p->registry_path) {
+        bool seen = unknown_kid_seen(p, e.msg);
+        if (!seen || fs_time_now_us() - p->reg_fetched_us > PULL_REGISTRY_REFRESH_US) {
+            fs_err re = {0};
+            if (fetch_registry(p, &re) != FS_OK) {
+                if (!seen) p->unknown_kids[(p->unknown_next - 1) % PULL_UNKNOWN_KIDS] = 0; /* fetch again */
+                fs_fail(fe, FS_ERR_IO, "%s (fetching the trust registry again for seq %llu, signed by a key "
+                        "it did not hold: left for the next try)", re.msg, (unsigned long long)seq);
+                return false;
+            }
             memset(&e, 0, sizeof e);
             code = xc_jws_verify(jws, len, &p->reg, &v, NULL, &e);
         }
     }
+    p->received++;
     if (code != XC_JWS_OK) {
         p->failed++;
         if (p->shown++ < PULL_SHOWN_FAILURES)
@@ -149,6 +162,7 @@ static void take(pull_run *p, const char *jws, size_t len, uint64_t seq) {
         xc_verified_free(&v);
     }
     if (seq > p->cursor) p->cursor = seq;
+    return true;
 }
 
 static fs_code save(pull_run *p, fs_err *e) {
@@ -159,6 +173,8 @@ static fs_code save(pull_run *p, fs_err *e) {
         if (cl_cursor_save(p->out, p->cursor, p->types, e) != FS_OK) return FS_ERR_IO;
         p->cursor_saved = p->cursor;
     }
+    p->file_live = p->cache.live;
+    p->file_cursor = p->cursor;
     return FS_OK;
 }
 
@@ -175,7 +191,10 @@ static fs_code pull_pages(pull_run *p, fs_err *e) {
         snprintf(path, sizeof path, "/v1/events?after=%llu&limit=%d%s", (unsigned long long)p->cursor, PULL_PAGE, q);
         cl_response r;
         fs_code rc = cl_request(&p->hub, "GET", path, NULL, NULL, 0, CL_BODY_MAX, &r, e);
-        if (rc != FS_OK) return rc;
+        /* a signal cuts the wait short ("Interrupted system call"): the end
+         * asked for, not a hub failing (pull --follow stopped while it caught
+         * up exited 2) */
+        if (rc != FS_OK) return pull_stop ? FS_OK : rc;
         if (r.status != 200) {
             rc = fs_fail(e, FS_ERR_IO, "hub %s:%s answered %d to GET %s: %.200s", p->hub.host, p->hub.port,
                          r.status, path, cl_printable(r.body));
@@ -207,7 +226,13 @@ static fs_code pull_pages(pull_run *p, fs_err *e) {
                             p->hub.port, i, path, !jws ? "no \"jws\" string" : "no \"seq\" above 0");
                 continue;
             }
-            take(p, jws, json_string_length(json_object_get(it, "jws")), (uint64_t)seq);
+            if (!take(p, jws, json_string_length(json_object_get(it, "jws")), (uint64_t)seq, e)) {
+                /* what came before it is kept, the cursor stays before it */
+                json_decref(root);
+                fs_err se = {0};
+                if (save(p, &se) != FS_OK) *e = se;
+                return pull_stop ? FS_OK : FS_ERR_IO;
+            }
         }
         json_int_t next = json_integer_value(json_object_get(root, "next"));
         if (next > 0 && (uint64_t)next > p->cursor) p->cursor = (uint64_t)next;
@@ -246,18 +271,20 @@ static fs_code follow(pull_run *p, uint64_t duration_us, fs_err *e) {
         }
         caught_up = false;
         if (!s) {
+            if (pull_stop) break; /* the failure is the signal's */
             fprintf(stderr, "fs38 pull: %s; retrying in %u s\n", se.msg, backoff);
             back_off(&backoff, end);
             continue;
         }
         uint64_t opened = fs_time_now_us(), last_save = opened;
         bool delivered = false; /* an event came on this stream */
+        bool untaken = false;   /* one could not be taken yet: wait before trying again */
         for (;;) {
             if (pull_stop || fs_time_now_us() >= end) break;
             cl_sse ev;
             int r = cl_stream_next(s, &ev, 250, &se);
             if (r < 0) {
-                fprintf(stderr, "fs38 pull: %s; reconnecting\n", se.msg);
+                if (!pull_stop) fprintf(stderr, "fs38 pull: %s; reconnecting\n", se.msg);
                 break;
             }
             if (r == 0 && cl_stream_idle_us(s) > PULL_STREAM_SILENCE_US) {
@@ -267,7 +294,11 @@ static fs_code follow(pull_run *p, uint64_t duration_us, fs_err *e) {
             if (r == 1 && !strcmp(ev.event, "event")) {
                 uint64_t seq = 0;
                 fs_str_to_u64(fs_str_make(ev.id, strlen(ev.id)), UINT64_MAX / 2, &seq);
-                take(p, ev.data, ev.len, seq);
+                if (!take(p, ev.data, ev.len, seq, &se)) { /* paged for again after the backoff */
+                    if (!pull_stop) fprintf(stderr, "fs38 pull: %s; reconnecting\n", se.msg);
+                    untaken = true;
+                    break;
+                }
                 delivered = true;
             }
             uint64_t now = fs_time_now_us();
@@ -283,17 +314,17 @@ static fs_code follow(pull_run *p, uint64_t duration_us, fs_err *e) {
         if (save(p, e) != FS_OK) return FS_ERR_IO;
         /* a stream that gave nothing and ended soon (a proxy answering 200
          * and closing, a hub in trouble) counts as a failed open: wait */
-        if (delivered || fs_time_now_us() - opened >= PULL_STREAM_HEALTHY_US) backoff = 1;
+        if (!untaken && (delivered || fs_time_now_us() - opened >= PULL_STREAM_HEALTHY_US)) backoff = 1;
         else back_off(&backoff, end);
     }
     return save(p, e);
 }
 
 /* Whether a cursor reached with the --type list `saved` ("": every type)
- * covers a run asking for `now` (NULL: every type). */
+ * covers a run asking for `now` (NULL or "": every type). */
 static bool types_cover(const char *saved, const char *now) {
     if (!saved[0]) return true;
-    if (!now) return false;
+    if (!now || !*now) return false; /* --types "": every type, as no --type */
     cl_policy s = {0}, n = {0};
     fs_err e = {0};
     if (cl_policy_set_types(&s, saved, &e) != FS_OK || cl_policy_set_types(&n, now, &e) != FS_OK) return false;
@@ -307,8 +338,8 @@ static void print_summary(const pull_run *p) {
             "  %s holds %zu indicators; cursor %llu\n",
             p->received, p->merged[CL_MERGE_NEW], p->merged[CL_MERGE_UPDATED], p->merged[CL_MERGE_REVOKED],
             p->merged[CL_MERGE_EXPIRED], p->merged[CL_MERGE_STALE], p->merged[CL_MERGE_FEEDBACK],
-            p->merged[CL_MERGE_FULL] ? " (cache full: some not kept)" : "", p->failed, p->out, p->cache.live,
-            (unsigned long long)p->cursor);
+            p->merged[CL_MERGE_FULL] ? " (cache full: some not kept)" : "", p->failed, p->out, p->file_live,
+            (unsigned long long)p->file_cursor);
 }
 
 enum { O_HUB = 256, O_CERT, O_KEY, O_CA, O_TIMEOUT, O_OUT, O_FOLLOW, O_DURATION, O_TYPE, O_REGISTRY };
@@ -382,11 +413,23 @@ int cmd_pull(int argc, char **argv) {
                 stale, p.out);
     if (cl_hub_init(&p.hub, hub, cert, key, ca, &e) != FS_OK) goto bad;
     p.hub.timeout_ms = (int)timeout * 1000;
+    bool cache_missing = access(p.out, F_OK) != 0 && errno == ENOENT;
     if (cl_cache_load(&p.cache, p.out, &e) != FS_OK) goto bad;
     char cursor_types[CL_CURSOR_TYPES_MAX];
     if (cl_cursor_load(p.out, &p.cursor, cursor_types, sizeof cursor_types, &e) != FS_OK) goto bad;
+    p.file_live = p.cache.live; /* (before a cursor that covers nothing held is set back) */
+    p.file_cursor = p.cursor;
     p.cursor_saved = p.cursor;
-    if (p.cursor && !types_cover(cursor_types, p.types)) {
+    if (p.cursor && cache_missing) {
+        /* the cursor covers what was merged into the cache, which every run
+         * writes before it: a cache removed (to rebuild it) or moved left
+         * it covering events held nowhere, the new cache empty for good */
+        if (!p.quiet)
+            fprintf(stderr, "fs38 pull: %s is missing but %s.cursor is at %llu: fetching from the start\n", p.out,
+                    p.out, (unsigned long long)p.cursor);
+        p.cursor = 0;
+        p.cursor_saved = UINT64_MAX; /* saved again, with the types of this run */
+    } else if (p.cursor && !types_cover(cursor_types, p.types)) {
         /* the hub's `next` passed over the types that run did not ask for:
          * going on from its cursor would never fetch them (the merge rule
          * makes fetching again what the cache holds harmless) */

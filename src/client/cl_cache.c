@@ -169,6 +169,8 @@ cl_merge cl_cache_merge(cl_cache *c, const char *json, size_t len, const xc_even
      * changes: an update that does not fit leaves the version held) */
     size_t held = had ? it->len + 1 : 0;
     if (!revoked && !expired && c->bytes - held + len + 1 > c->max_bytes) return CL_MERGE_FULL;
+    /* one more event held, a tombstone's brought back included */
+    if (!revoked && !expired && !had && c->live >= c->max_events) return CL_MERGE_FULL;
     if (!it) {
         if (revoked || expired) {
             /* remember the version so an older one cannot appear later */

@@ -803,6 +803,11 @@ cl_stream *cl_stream_open(const cl_hub *h, const char *path, const char *last_id
         rc = fs_fail(e, FS_ERR_IO, "hub %s:%s: GET %s answered %d %s", h->host, h->port, path, hd.status,
                      cl_printable(msg));
     }
+    /* a proxy or a wrong URL answering 200 with a page or JSON: named, not
+     * read as a stream of no events ("the stream ended", again and again) */
+    if (rc == FS_OK && hd.content_type[0] && strncasecmp(hd.content_type, "text/event-stream", 17) != 0)
+        rc = fs_fail(e, FS_ERR_FORMAT, "hub %s:%s: GET %s answered 200 with Content-Type '%s', not "
+                     "text/event-stream", h->host, h->port, path, cl_printable(hd.content_type));
     if (rc != FS_OK) {
         cl_stream_close(s);
         return NULL;

@@ -21,8 +21,13 @@ line is appended to LOG. MODE:
            " expect" after it), the body read, both items of the batch stored
   trailers /v1/events: nothing new; /v1/stream: chunked, a ping, the last chunk, then
            trailer lines without end, one every 0.5 s
+  jsonstream  /v1/events: nothing new; /v1/stream: 200 with Content-Type application/json,
+           nothing new, and the connection closes
+  newkid   GET /v1/registry: the file $HH_REG1 (a registry without the signer of $HH_JWS),
+           then 503, then the file $HH_REG; /v1/events?after=0: the JWS in the file $HH_JWS
+           as seq 1; /v1/events after 1: nothing new
 """
-import socket, ssl, struct, sys, threading, time
+import os, socket, ssl, struct, sys, threading, time
 
 port, cert, key, ca, mode, log = int(sys.argv[1]), *sys.argv[2:7]
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -31,6 +36,7 @@ ctx.load_verify_locations(ca)
 ctx.verify_mode = ssl.CERT_REQUIRED
 nothing = b'{"events":[],"next":0}'
 first_post = []
+registry_answers = []
 
 def answer(c, status, body, ctype=b"application/json"):
     c.sendall(b"HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
@@ -73,6 +79,8 @@ def serve(c):
             end = time.time() + 30
             while time.time() < end:
                 c.sendall(b"X-More: 1\r\n"); time.sleep(0.5)
+        elif mode == "jsonstream" and path.startswith("/v1/stream"):
+            answer(c, 200, nothing)
         elif path.startswith("/v1/stream"):
             c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n")
             if mode == "pings":
@@ -93,6 +101,18 @@ def serve(c):
                       b'{"events":[')
             time.sleep(0.3)
             c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        elif mode == "newkid" and path.startswith("/v1/registry"):
+            registry_answers.append(1)
+            if len(registry_answers) == 2:
+                answer(c, 503, b'{"error":"busy"}')
+            else:
+                with open(os.environ["HH_REG1" if len(registry_answers) == 1 else "HH_REG"], "rb") as f:
+                    answer(c, 200, f.read())
+        elif mode == "newkid" and path.startswith("/v1/events?after=0&"):
+            with open(os.environ["HH_JWS"], "rb") as f:
+                answer(c, 200, b'{"events":[{"seq":1,"jws":"%s"}],"next":1}' % f.read().strip())
+        elif mode == "newkid" and path.startswith("/v1/events"):
+            answer(c, 200, b'{"events":[],"next":1}')
         elif mode == "bloat":
             answer(c, 200, b'{"events":[' + b"[]," * ((16 << 20) // 3) + b'[]],"next":0}')
         else:

@@ -25,6 +25,8 @@ cleanup() {
     rm -rf "$TMPD"
 }
 trap cleanup EXIT
+# not_in TEXT FILE: FILE does not hold TEXT (says what it holds when it does)
+not_in() { ! grep -q -- "$1" "$2" || { sed 's/^/  | /' "$2" >&2; return 1; }; }
 
 for tool in openssl jq curl; do
     command -v $tool >/dev/null || { fail "$tool is not installed"; finish test_share_pull; exit 1; }
@@ -237,6 +239,13 @@ PY
     expect_exit 0 "the next pull on that cache" "$FS38" pull $(tls op2) --out "$W/op2k/c.ndjson"
     ok "...removes what was left (2 files), and says so" grep -q "removed 2 temporary file(s) a pull killed" "$TMPD/err"
     ok "...only those" test "$(ls "$W/op2k" | tr '\n' ' ')" = "c.ndjson c.ndjson.cursor c.ndjson.lock c.ndjson.tmp.notapid "
+    # a save that fails (a full disk): the summary states what the file and the cursor hold, not
+    # what was merged in memory (it said "holds 2 indicators; cursor 2" of a cache never written)
+    mkdir -p "$W/op2f"
+    ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" strace -f -qq -o /dev/null -e trace=fsync \
+        -e inject=fsync:error=ENOSPC:when=1 "$FS38" pull $(tls op2) --out "$W/op2f/c.ndjson" >/dev/null 2>"$W/op2f.err"
+    ok "a pull whose save fails names why" grep -q "cache .*op2f/c.ndjson: write failed: No space left on device" "$W/op2f.err"
+    ok "...and its summary does not claim what it did not save" grep -q "op2f/c.ndjson holds 0 indicators; cursor 0" "$W/op2f.err"
 else
     fail "strace is not installed (scripts/setup.sh installs it)"
 fi
@@ -244,6 +253,14 @@ ok "cache lines are the shared payloads (signed issuer kept)" test "$(jq -s 'map
 expect_exit 0 "pull again: nothing new" "$FS38" pull $(tls op2) --out "$CACHE"
 ok "second pull receives nothing" grep -q "0 events received" "$TMPD/err"
 ok "cache still holds 2" test "$(wc -l <"$CACHE")" -eq 2
+# a cache removed (to rebuild it) while its cursor stays: the cursor covers nothing held, so
+# the pull starts again (it went on from the cursor, the new cache empty for good)
+mkdir -p "$W/op2r"
+expect_exit 0 "pull into another cache" "$FS38" pull $(tls op2) --out "$W/op2r/c.ndjson"
+rm -f "$W/op2r/c.ndjson"
+expect_exit 0 "pull after that cache was removed" "$FS38" pull $(tls op2) --out "$W/op2r/c.ndjson"
+ok "...fetches from the start ($(grep -c . "$W/op2r/c.ndjson" 2>/dev/null) cached)" test "$(grep -c . "$W/op2r/c.ndjson")" -eq 2
+ok "...saying why" grep -q "op2r/c.ndjson is missing but .*c.ndjson.cursor is at [0-9]*: fetching from the start" "$TMPD/err"
 expect_exit 1 "pull verifying against a registry without the signer" "$FS38" pull $(tls op2) \
     --registry "$W/registry-op2.json" --out "$W/op2/strict.ndjson"
 ok "unverifiable events are named kid_unknown" grep -q kid_unknown "$TMPD/err"
@@ -290,6 +307,13 @@ ok "...the scanner events before that cursor are fetched ($(grep -c . "$W/op2/ty
     test "$(jq -r .issuer "$W/op2/typed.ndjson" | grep -c org:234-15)" -eq 2
 ok "...saying why" grep -q "typed.ndjson.cursor was reached with --type FALSE_POSITIVE: fetching from the start" "$TMPD/err"
 ok "...and the cursor is a plain number again" grep -qE '^[0-9]+$' "$W/op2/typed.ndjson.cursor"
+# --types "" asks for every type as no --type does: it went on from such a cursor (the scanner
+# events never fetched), and saved it as a plain number once it moved, covering them for good
+expect_exit 0 "pull --type FALSE_POSITIVE into another cache" "$FS38" pull $(tls op2) --out "$W/op2/typed2.ndjson" --type FALSE_POSITIVE
+expect_exit 0 "then pull it with --types '' (every type)" "$FS38" pull $(tls op2) --out "$W/op2/typed2.ndjson" --types ""
+ok "...the scanner events before that cursor are fetched ($(grep -c . "$W/op2/typed2.ndjson") cached)" \
+    test "$(jq -r .issuer "$W/op2/typed2.ndjson" | grep -c org:234-15)" -eq 2
+ok "...and the cursor is a plain number" grep -qE '^[0-9]+$' "$W/op2/typed2.ndjson.cursor"
 
 # ---- revoke: op1 publishes version 2 revoked; the cache drops it ---------------------------------------------
 jq -c --arg id "$ID1" 'select(.event_id == $id) | .version = 2 | .status = "revoked"' "$CACHE" >"$W/revoke.ndjson"
@@ -331,6 +355,17 @@ ok "pull --follow ended after --duration with exit 0" test $? -eq 0
 FOLLOW_PID=""
 ok "cursor advanced past the new events" test "$(cat "$CACHE.cursor")" -ge 5
 ok "the remaining event is the unexpired one" test "$(jq -r .event_id "$CACHE")" = "$ID2"
+# SIGTERM cuts the wait for the stream short: the end asked for, no failure of the hub's to
+# report (it said "Interrupted system call; reconnecting" as it ended)
+"$FS38" pull $(tls op2) --out "$CACHE" --follow 2>"$W/follow-term.err" &
+FOLLOW_PID=$!
+sleep 1.5
+kill -TERM "$FOLLOW_PID"
+wait "$FOLLOW_PID"
+rc=$?
+FOLLOW_PID=""
+ok "SIGTERM ends pull --follow with exit 0 (rc $rc)" test "$rc" = 0
+ok "...with no error for the wait it cut short" not_in "reconnecting" "$W/follow-term.err"
 
 # an expired indicator in a hand-made cache is ignored by inspect
 jq -c '.valid_until = "2020-01-01T00:00:00.000Z" | .last_seen = "2020-01-01T00:00:00.000Z" | .first_seen = "2020-01-01T00:00:00.000Z"' \
@@ -437,6 +472,8 @@ ok "...every event reached the hub (they were stored before)" grep -q "stored 0,
 ok "...the 413 and the smaller batch named" \
     grep -qE "127.0.0.1:$PORT answered 413 .*sending at most [0-9]+ events? per request" "$TMPD/err"
 
+# an event op1 signed, as the hub serves it (hostile newkid)
+hcurl op2 "/v1/events?after=0&limit=1&type=SIP_SCANNER" | jq -r '.events[0].jws' >"$W/op1.jws"
 kill "$HUB_PID" 2>/dev/null
 wait "$HUB_PID" 2>/dev/null
 HUB_PID=""
@@ -486,7 +523,7 @@ start=$(date +%s%N)
 wait $pid
 rc=$?
 took=$(( ($(date +%s%N) - start) / 1000000 ))
-ok "...and SIGTERM ends it ($took ms, rc $rc)" test "$rc" != 137 -a "$took" -lt 3000
+ok "...and SIGTERM ends it ($took ms, rc $rc)" test "$rc" = 0 -a "$took" -lt 3000
 # SIGHUP (a logrotate postrotate's pkill -HUP reaching it) ends it as SIGTERM does, its own exit
 timeout -s KILL 20 "$FS38" pull $(htls) --out "$W/hh4.ndjson" --follow -q 2>"$W/hh4.err" &
 pid=$!
@@ -502,6 +539,16 @@ timed_pull slow 4 1
 ok "an answer at a byte every 0.3 s: pull --timeout 1 gives up after 30 s ($took s, rc $rc)" \
     test "$rc" = 2 -a "$took" -ge 29 -a "$took" -le 40
 ok "...saying so" grep -q "no whole answer within 30 s" "$W/hh4.err"
+# SIGTERM while pull --follow pages (a long catch-up when the service is stopped): the end
+# asked for, exit 0 (it exited 2, "Interrupted system call", naming the hub as the fault)
+timeout -s KILL 20 "$FS38" pull $(htls) --out "$W/hh4t.ndjson" --follow 2>"$W/hh4t.err" &
+pid=$!
+sleep 1.5
+kill -TERM $pid
+wait $pid
+rc=$?
+ok "SIGTERM while pull --follow pages ends it cleanly (rc $rc)" test "$rc" = 0
+ok "...with no error for the wait it cut short" not_in "Interrupted" "$W/hh4t.err"
 kill $HH_PID 2>/dev/null; wait $HH_PID 2>/dev/null
 # a handshake that trickles, a byte within each read's timeout: done within --timeout
 # as a whole, or given up (it held the client for as long as the hub liked)
@@ -589,5 +636,25 @@ timeout -s KILL 20 "$FS38" pull $(htls) --out "$W/hh14.ndjson" --follow --durati
 rc=$?
 took=$(( ($(date +%s%N) - start) / 1000000 ))
 ok "a stream's trailers without end: pull --follow --duration 3 ends ($took ms, rc $rc)" test "$rc" = 0 -a "$took" -lt 8000
+kill $HH_PID 2>/dev/null; wait $HH_PID 2>/dev/null
+# a stream answered 200 with JSON (a proxy, a wrong URL): named, not "the stream ended" again and again
+hostile jsonstream
+timeout -s KILL 20 "$FS38" pull $(htls) --out "$W/hh16.ndjson" --follow --duration 2 -q 2>"$W/hh16.err"
+rc=$?
+ok "a stream answered with JSON: pull --follow --duration 2 ends (rc $rc)" test "$rc" = 0
+ok "...naming the content type" grep -q "/v1/stream?after=0 answered 200 with Content-Type 'application/json', not text/event-stream; retrying" "$W/hh16.err"
+kill $HH_PID 2>/dev/null; wait $HH_PID 2>/dev/null
+# an event signed by a key the registry fetched at the start does not hold (a member that just
+# joined), and the registry cannot be fetched again for it (503): the event is left for the next
+# pull, which takes it (it was counted kid_unknown and the cursor moved past it for good)
+HH_REG1=$W/registry-op2.json HH_REG=$W/registry.json HH_JWS=$W/op1.jws hostile newkid
+hpull() { "$FS38" pull --hub "https://127.0.0.1:$HH_PORT" --cert "$W/pki/op2.crt" --key "$W/pki/op2.key" \
+    --ca "$W/pki/ca.crt" --out "$W/hh15.ndjson" "$@"; }
+expect_exit 2 "a new member's event when the registry cannot be fetched again" hpull
+ok "...says why, naming the seq left for the next try" \
+    grep -q "answered 503 to GET /v1/registry (fetching the trust registry again for seq 1," "$TMPD/err"
+ok "...and the cursor stays before it" test "$(cat "$W/hh15.ndjson.cursor" 2>/dev/null || echo 0)" = 0
+expect_exit 0 "the next pull, the registry served again" hpull
+ok "...takes that event ($(grep -c . "$W/hh15.ndjson") cached)" test "$(grep -c . "$W/hh15.ndjson")" -eq 1
 kill $HH_PID 2>/dev/null; wait $HH_PID 2>/dev/null
 finish test_share_pull

@@ -242,6 +242,20 @@ static void test_cache_tombstones(void) {
     snprintf(id, sizeof id, "0193a5e0-7c1e-7d2a-9b1f-5e4c3d2d%04x", 3);
     CHECK_EQ_INT(merge(&c, "org:234-15", id, 1, "active", 3600), CL_MERGE_STALE);
     cl_cache_free(&c);
+    /* a newer version of a tombstone's event brings it back: one more event
+     * held, bounded as a new one is (it went past max_events, and the next
+     * pull refused to load its own cache: "more than N events") */
+    c.max_events = 2;
+    c.max_items = 12;
+    CHECK_EQ_INT(merge(&c, "org:234-15", ID_A, 1, "active", -60), CL_MERGE_EXPIRED);
+    for (int i = 0; i < 2; i++) {
+        snprintf(id, sizeof id, "0193a5e0-7c1e-7d2a-9b1f-5e4c3d2f%04x", i);
+        CHECK_EQ_INT(merge(&c, "org:234-15", id, 1, "active", 3600), CL_MERGE_NEW);
+    }
+    CHECK_EQ_INT(merge(&c, "org:234-15", ID_A, 2, "active", 3600), CL_MERGE_FULL);
+    CHECK_EQ_INT(c.live, 2);
+    CHECK_EQ_INT(merge(&c, "org:234-15", ID_A, 1, "active", 3600), CL_MERGE_STALE); /* still remembered */
+    cl_cache_free(&c);
 }
 
 /* The file's size is bounded as inspect --indicators bounds what it reads
