@@ -295,8 +295,10 @@ void cap_defrag_free(cap_defrag *r);
 int cap_defrag_frame(cap_defrag *r, int dlt, const uint8_t *frame, uint32_t caplen, uint64_t ts_us,
                      const uint8_t **out, uint32_t *out_len, const fs_encap **out_path);
 /* Counters of the frames it took (frames, bytes, ip_fragments,
- * ip_reassembled, frag_dropped, bad_ip, frag_bytes_peak): to be added to
- * the workers' (bytes is kept so that the sum is right). */
+ * ip_reassembled, frag_dropped, bad_ip, frag_bytes_peak; tunneled, and the
+ * UDP and NULL-encrypted ESP layers it took fragments out of: udp,
+ * esp_packets, esp_null): to be added to the workers' (bytes is kept so
+ * that the sum is right). */
 const cap_stats *cap_defrag_stats(const cap_defrag *r);
 size_t cap_defrag_memory(const cap_defrag *r);
 /* The end of input: datagrams still incomplete are dropped and counted
@@ -533,6 +535,7 @@ typedef struct cap_frame_scan {
     uint32_t header_end; /* end of the blank line, 0 until seen */
     uint64_t cl;
     bool have_cl;
+    bool bad_cl; /* a garbage Content-Length: BAD once the header block is whole (or max_msg) */
 } cap_frame_scan;
 cap_frame_status cap_sip_frame_scan(const uint8_t *buf, size_t len, size_t max_msg, uint64_t *msg_len,
                                     cap_frame_scan *s);

@@ -151,9 +151,13 @@ cap_frame_status cap_sip_frame_scan(const uint8_t *buf, size_t len, size_t max_m
     *msg_len = 0;
     while (!s->header_end) {
         size_t pos = s->pos;
-        /* a field is whole once the next line does not continue it */
+        /* a field is whole once the next line does not continue it; a
+         * garbage Content-Length makes the message unframable, but its
+         * header block is still read to its end, so that the message is
+         * judged whole (SIP-MAL-001), not as one cut at a segment's end
+         * (oversized, SIP-MAL-002) */
         if (s->field && pos < len && buf[pos] != ' ' && buf[pos] != '\t' && !field_done(buf, pos, s))
-            return CAP_FRAME_BAD;
+            s->bad_cl = true;
         size_t from = s->searched > pos ? s->searched : pos;
         const uint8_t *nl = from < len ? memchr(buf + from, '\n', len - from) : NULL;
         if (!nl) {
@@ -172,6 +176,7 @@ cap_frame_status cap_sip_frame_scan(const uint8_t *buf, size_t len, size_t max_m
         s->pos = (uint32_t)(eol + 1);
         if (s->pos > max_msg) return CAP_FRAME_BAD; /* headers alone too long */
     }
+    if (s->bad_cl) return CAP_FRAME_BAD;
     *msg_len = s->header_end + s->cl;
     if (*msg_len > max_msg) return CAP_FRAME_TOO_BIG;
     return *msg_len <= len ? CAP_FRAME_OK : CAP_FRAME_INCOMPLETE;

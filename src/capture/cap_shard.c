@@ -35,6 +35,9 @@ typedef struct l4_peek {
     uint8_t proto;
     bool fragment;             /* an IP fragment: no transport header to trust */
     bool tunneled;             /* found inside an encapsulation */
+    bool cut;                  /* its length says more than the frame holds: the decoder's truncated */
+    uint8_t udp_passed;        /* UDP datagrams it was found inside (the decoder counts them, udp) */
+    uint8_t esp_passed;        /* NULL-encrypted ESP packets it was found inside (esp_packets, esp_null) */
     const uint8_t *l4;         /* transport header, NULL when not in the frame */
     uint32_t l4len;            /* bytes from l4 to the end of the frame */
 } l4_peek;
@@ -132,6 +135,7 @@ static bool peek_ip(const uint8_t *ip, uint32_t len, l4_peek *k) {
         if (len < 20) return false;
         uint32_t total = be16(ip + 2); /* bytes past it are link padding */
         if (total >= 20 && total < len) len = total;
+        k->cut = total > len;
         k->src = ip + 12;
         k->dst = ip + 16;
         k->alen = 4;
@@ -146,6 +150,7 @@ static bool peek_ip(const uint8_t *ip, uint32_t len, l4_peek *k) {
         k->proto = ip[6];
         uint32_t total = 40u + be16(ip + 4); /* 0: a jumbogram, taken as captured */
         if (total > 40 && total < len) len = total;
+        k->cut = total > len;
         l4off = 40;
         /* the decoder's walk (cap_decode.c), AH included, so a fragment behind
          * many extension headers is still seen as one; an atomic fragment
@@ -191,7 +196,7 @@ static uint32_t udp_datagram_len(const uint8_t *p, uint32_t n) {
 static uint8_t esp_null_in(const cap_config *c, const l4_peek *k, const uint8_t **in, uint32_t *n, fs_layer *l) {
     const uint8_t *esp = k->l4;
     uint32_t len = k->l4len;
-    if (k->fragment || !esp) return 0;
+    if (k->fragment || k->cut || !esp) return 0;
     if (k->proto == 17) {
         len = udp_datagram_len(esp, len); /* the decoder reads the datagram, not what follows */
         if (len < 16) return 0;
@@ -212,8 +217,8 @@ static uint8_t esp_null_in(const cap_config *c, const l4_peek *k, const uint8_t 
  * GTP-U on a port that is not a SIP port; ESP read as NULL-encrypted in
  * tunnel mode), as the decoder reads it: the inner IP packet, or NULL. */
 static const uint8_t *tunnel_inner_ip(const cap_config *c, const l4_peek *k, int *depth, uint32_t *rest,
-                                      fs_encap *path) {
-    if (k->fragment || !k->l4 || *depth >= CAP_MAX_ENCAP) return NULL;
+                                      fs_encap *path, bool *via_esp) {
+    if (k->fragment || k->cut || !k->l4 || *depth >= CAP_MAX_ENCAP) return NULL;
     uint32_t off = 0;
     uint16_t type;
     fs_layer l = {0};
@@ -223,6 +228,7 @@ static const uint8_t *tunnel_inner_ip(const cap_config *c, const l4_peek *k, int
     if (next == 4 || next == 41) {
         if (path) path_add(path, &l, k);
         ++*depth;
+        *via_esp = true;
         *rest = esp_len;
         return esp_in;
     }
@@ -275,14 +281,25 @@ static bool peek_l4(const cap_config *c, int dlt, const uint8_t *frame, uint32_t
     const uint8_t *ip = link_to_ip(dlt, frame, caplen, &depth, &len, path);
     if (!ip || !peek_ip(ip, len, k)) return false;
     k->tunneled = depth > 0;
+    uint8_t udp = 0, esp = 0;
     for (;;) {
-        if (esp_transport(c, k, &depth, path)) continue;
-        if (!(ip = tunnel_inner_ip(c, k, &depth, &len, path))) break;
+        uint8_t proto = k->proto;
+        if (esp_transport(c, k, &depth, path)) {
+            udp += proto == 17;
+            esp++;
+            continue;
+        }
+        bool via_esp = false;
+        if (!(ip = tunnel_inner_ip(c, k, &depth, &len, path, &via_esp))) break;
+        udp += proto == 17;
+        esp += via_esp;
         l4_peek inner;
-        if (!peek_ip(ip, len, &inner)) return true; /* the decoder finds nothing inside either */
+        if (!peek_ip(ip, len, &inner)) break; /* the decoder finds nothing inside either */
         *k = inner;
         k->tunneled = true;
     }
+    k->udp_passed = udp;
+    k->esp_passed = esp;
     return true;
 }
 
@@ -522,6 +539,9 @@ int cap_defrag_frame(cap_defrag *r, int dlt, const uint8_t *frame, uint32_t capl
     r->st.bytes += caplen;
     r->st.ip_fragments++;
     if (k.tunneled) r->st.tunneled++; /* the rebuilt packet reaches the worker untunneled */
+    r->st.udp += k.udp_passed;        /* ... so are the layers the decoder counts on the way */
+    r->st.esp_packets += k.esp_passed;
+    r->st.esp_null += k.esp_passed;
     if (k.alen == 16 && off == 0 && cap_ip6_first_fragment_short(proto, body, blen)) {
         r->st.frag_dropped++;
         return 1;

@@ -416,6 +416,18 @@ static void emit_msg(cap_tcp_table *t, const tcp_flow *f, const uint8_t *p, uint
     t->emit(t->user, &pl);
 }
 
+/* Just past the empty line that ends the header block in [p, p + n), as
+ * cap_sip_frame_scan finds it (a line end of LF or CRLF: bare LFs are
+ * framed too), or NULL. */
+static const uint8_t *header_block_end(const uint8_t *p, size_t n) {
+    for (const uint8_t *lf = memchr(p, '\n', n); lf; lf = memchr(lf + 1, '\n', n - (size_t)(lf + 1 - p))) {
+        size_t rest = n - (size_t)(lf + 1 - p);
+        if (rest >= 1 && lf[1] == '\n') return lf + 2;
+        if (rest >= 2 && lf[1] == '\r' && lf[2] == '\n') return lf + 3;
+    }
+    return NULL;
+}
+
 /* A message the framer gives up on still reaches the detectors, so that it
  * raises its malformed/oversized event rather than vanish: its header
  * block when that ends within max_msg (a garbage Content-Length), else its
@@ -423,8 +435,8 @@ static void emit_msg(cap_tcp_table *t, const tcp_flow *f, const uint8_t *p, uint
 static void emit_unframed(cap_tcp_table *t, const tcp_flow *f, const uint8_t *p, size_t avail, bool too_big,
                           uint64_t ts, uint64_t frame_no) {
     size_t n = avail < t->max_msg ? avail : t->max_msg;
-    const uint8_t *end = too_big ? NULL : memmem(p, n, "\r\n\r\n", 4);
-    emit_msg(t, f, p, (uint32_t)(end ? (size_t)(end - p) + 4 : n), !end, ts, frame_no);
+    const uint8_t *end = too_big ? NULL : header_block_end(p, n);
+    emit_msg(t, f, p, (uint32_t)(end ? (size_t)(end - p) : n), !end, ts, frame_no);
 }
 
 /* Bytes of a compressed WebSocket direction were lost: the messages after

@@ -1865,6 +1865,7 @@ static bool memory_fits(insp *in, const fs38_config *cfg, bool capturing) {
     insp_stats st;
     insp_get_stats(in, &st);
     uint64_t sctp = cfg->capture.max_frag_bytes < CAP_SCTP_MAX_BYTES ? cfg->capture.max_frag_bytes : CAP_SCTP_MAX_BYTES;
+    if (st.workers > 1) sctp *= st.workers; /* each worker's decoder reassembles SCTP (at most) */
     uint64_t ring = capturing ? (uint64_t)cfg->capture.live_buffer_mb << 20 : 0;
     /* with N workers each holds its share of max_tcp_bytes, but at least
      * one flow's max_flow_bytes (insp.c): N x max_flow_bytes may be more */

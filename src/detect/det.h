@@ -42,7 +42,8 @@ typedef struct det_stats {
     uint64_t events_opened, events_closed, incidents_evicted;
     uint64_t incidents_below_threshold; /* closed with fewer hits than threshold: not reported */
     uint64_t sources_evicted, dests_evicted, callers_evicted, calls_evicted;
-    uint64_t first_us, last_us;   /* capture time span */
+    uint64_t first_us, last_us;   /* capture time span of the payloads (SIP or not) */
+    uint64_t last_message_us;     /* capture time of the latest SIP message (0: none yet) */
 } det_stats;
 
 /* Memory accounting, reported by the CLI and the bench. */
@@ -240,6 +241,12 @@ int det_top_talkers(const det_engine *eng, det_talker *out, int n);
  * false: not tracked here. With several workers one source's requests,
  * messages and incidents may be counted by several of them. */
 bool det_talker_of(const det_engine *eng, const fs_addr *addr, uint8_t prefix, det_talker *out);
+/* Every source that sent a request, slot by slot: the source in slot i
+ * (i < det_talker_slots) in *out, false for an empty slot or a source
+ * without requests (det_top_talkers' candidates, for a caller that must
+ * add several engines' figures up before it can rank them). */
+uint32_t det_talker_slots(const det_engine *eng);
+bool det_talker_at(const det_engine *eng, uint32_t i, det_talker *out);
 /* Talker order: most requests sent, then most messages, then address (so
  * equal talkers always list the same way). */
 bool det_talker_before(const det_talker *a, const det_talker *b);

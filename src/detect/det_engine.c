@@ -724,9 +724,10 @@ void det_finish(det_engine *eng) {
 
 /* ---- per message ----------------------------------------------------------------------- */
 
-static void count_message(det_engine *eng, const sip_msg *m, const cap_payload *p) {
+static void count_message(det_engine *eng, const sip_msg *m, const cap_payload *p, uint64_t ts) {
     det_stats *s = &eng->stats;
     s->messages++;
+    if (ts > s->last_message_us) s->last_message_us = ts;
     if (p->transport < CAP_TRANSPORTS) s->by_transport[p->transport]++;
     if (p->from_hep) s->from_hep++;
     if (m->is_request) {
@@ -737,16 +738,31 @@ static void count_message(det_engine *eng, const sip_msg *m, const cap_payload *
         unsigned cls = m->status / 100;
         s->by_class[cls >= 1 && cls <= 6 ? cls : 0]++;
     }
-    if (m->nanom) {
-        bool counted = false;
-        for (unsigned i = 0; i < m->nanom; i++) {
-            s->anomalies[m->anom[i]]++;
-            if (sip_anomaly_class_of(m->anom[i]) != SIP_AC_NOTE && !counted) {
-                s->msgs_with_anomaly++;
-                counted = true;
-            }
+    bool counted = false;
+    for (unsigned i = 0; i < m->nanom; i++) {
+        s->anomalies[m->anom[i]]++;
+        if (sip_anomaly_class_of(m->anom[i]) != SIP_AC_NOTE && !counted) {
+            s->msgs_with_anomaly++;
+            counted = true;
         }
     }
+    /* Two codes of the events are the detector's findings (det_protocol.c),
+     * not the parser's: an unknown method, METHOD_UNKNOWN of SIP-PROTO-006
+     * (the parser takes any token as an extension method, RFC 3261 7.1),
+     * and a top Via branch without the cookie, VIA_BRANCH_NO_COOKIE of
+     * SIP-PROTO-005 (the parser notes RFC2543_SYNTAX). Counted with the
+     * parser's codes all the same, so that the summary's anomalies and
+     * --stats-json do not say none where the events name them. */
+    if (!m->is_request) return;
+    sip_anomaly found[2];
+    unsigned nfound = 0;
+    if (m->method == SIP_M_UNKNOWN && !sip_msg_has_anomaly(m, SIP_A_METHOD_UNKNOWN))
+        found[nfound++] = SIP_A_METHOD_UNKNOWN;
+    if (m->via_branch.len && !fs_str_istarts(m->via_branch, "z9hG4bK") &&
+        !sip_msg_has_anomaly(m, SIP_A_VIA_BRANCH_NO_COOKIE))
+        found[nfound++] = SIP_A_VIA_BRANCH_NO_COOKIE;
+    for (unsigned i = 0; i < nfound; i++) s->anomalies[found[i]]++;
+    if (nfound && !counted) s->msgs_with_anomaly++;
 }
 
 static det_source *requester_entry(det_engine *eng, const fs_addr *a, uint64_t key, uint64_t ts) {
@@ -768,11 +784,21 @@ static void zone_lookup(det_ctx *c) {
 }
 
 /* The TCP framer passed only the first bytes of a message too long to
- * take whole: it is oversized, and its body was cut by us, not its sender. */
+ * take whole: it is oversized, and it was cut by us, not its sender. What
+ * the cut alone makes is not held against it: a body shorter than its
+ * Content-Length, a multipart body without its close delimiter (an IMS
+ * INVITE's SDP + ISUP over max_message), a header section without its
+ * empty line, and the mandatory headers that came after the cut. */
+static bool cut_anomaly(sip_anomaly a, bool headers_cut) {
+    return a == SIP_A_CONTENT_LENGTH_EXCEEDS || a == SIP_A_MULTIPART_SYNTAX || a == SIP_A_HEADERS_UNTERMINATED ||
+           (headers_cut && a == SIP_A_MISSING_REQUIRED_HEADER);
+}
+
 static void oversized_message(sip_msg *m) {
+    bool headers_cut = sip_msg_has_anomaly(m, SIP_A_HEADERS_UNTERMINATED);
     unsigned kept = 0;
     for (unsigned i = 0; i < m->nanom; i++)
-        if (m->anom[i] != SIP_A_CONTENT_LENGTH_EXCEEDS) m->anom[kept++] = m->anom[i];
+        if (!cut_anomaly((sip_anomaly)m->anom[i], headers_cut)) m->anom[kept++] = m->anom[i];
     m->anom_total -= (uint16_t)(m->nanom - kept);
     m->nanom = (uint8_t)kept;
     sip_msg_add_anomaly(m, SIP_A_LIMIT_MESSAGE_SIZE);
@@ -888,7 +914,7 @@ void det_process(det_engine *eng, const cap_payload *p) {
         m->count[SIP_H_CONTENT_LENGTH] == 0)
         sip_msg_add_anomaly(m, SIP_A_MISSING_REQUIRED_HEADER);
     if (p->oversized) oversized_message(m);
-    count_message(eng, m, p);
+    count_message(eng, m, p, ts);
     if (eng->tap_fn) eng->tap_fn(eng->tap_user, p, m);
 
     det_ctx c = {.eng = eng, .m = m, .p = p, .ts = ts,
@@ -1015,6 +1041,15 @@ int det_top_talkers(const det_engine *eng, det_talker *out, int n) {
         }
     }
     return have;
+}
+
+uint32_t det_talker_slots(const det_engine *eng) { return det_table_slots(&eng->sources); }
+
+bool det_talker_at(const det_engine *eng, uint32_t i, det_talker *out) {
+    const det_source *s = det_table_at((det_table *)&eng->sources, i);
+    if (!s || s->requests == 0) return false;
+    *out = (det_talker){s->addr, s->prefix, s->messages, s->requests, s->incidents};
+    return true;
 }
 
 bool det_talker_of(const det_engine *eng, const fs_addr *addr, uint8_t prefix, det_talker *out) {

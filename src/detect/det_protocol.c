@@ -91,8 +91,9 @@ static bool copied_anomaly(const det_ctx *c, sip_anomaly a) {
         if (sip_msg_has_anomaly(m, SIP_A_LIMIT_HEADER_COUNT)) return false;
         for (unsigned i = 0; i < m->nhdr; i++)
             if (!copied_field((sip_header_id)m->hdr[i].id) &&
-                field_span(m, &m->hdr[i]) > c->eng->limits.max_header_len)
-                return false;
+                field_span(m, &m->hdr[i]) > c->eng->limits.max_header_len &&
+                !sip_list_items_fit((sip_header_id)m->hdr[i].id, m->hdr[i].value, c->eng->limits.max_header_len))
+                return false; /* judged per item, as sip_parse does: a registrar's list of bindings is not one */
         return true;
     case SIP_A_LIMIT_HEADER_COUNT: {
         uint32_t own = 0, max = c->eng->limits.max_headers ? c->eng->limits.max_headers : SIP_MAX_HEADERS;
@@ -116,10 +117,14 @@ static bool copied_anomaly(const det_ctx *c, sip_anomaly a) {
  * 400, SIP-MAL-001). Such an anomaly is the requester's when its own
  * incident of rule r (its request, judged before) lists it; a responder
  * that breaks those fields itself (a hostile UAS aiming at a client's
- * parser) is still judged. Cold: responses with anomalies only. */
+ * parser) is still judged, unless its requester is allow-listed (whose
+ * requests nobody judged). Cold: responses with anomalies only. */
 static bool echoed_anomaly(const det_ctx *c, det_rule_id r, sip_anomaly a) {
     if (a == SIP_A_VIA_BRANCH_NO_COOKIE) return true; /* SIP-PROTO-005 judges requests only */
     if (!copied_anomaly(c, a)) return false;
+    /* an allow-listed requester's requests are not judged (the tuning for a
+     * quirky peer): what its answers copy from them is its own all the same */
+    if (c->requester_allowed) return true;
     uint64_t requester = det_key_net(c->eng, &c->p->dst.addr, SALT_PROTOCOL);
     const det_incident *inc = det_table_find(&c->eng->incidents, det_incident_key(r, requester));
     return inc && (inc->anomalies >> a & 1);

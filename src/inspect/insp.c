@@ -1224,9 +1224,13 @@ insp *insp_new(const insp_options *o, fs_err *e) {
         if (cc->max_tcp_bytes < cc->max_flow_bytes) cc->max_tcp_bytes = cc->max_flow_bytes;
         /* fragments are reassembled by the reader (cap_defrag): a worker's
          * table only sees the fragments inside a datagram the reader
-         * reassembled (a tunnel's packets fragmented on the way) */
-        cc->max_frag_sets = 64;
-        cc->max_frag_bytes = CAP_FRAG_DATAGRAM_BYTES; /* one whole datagram, of any size */
+         * reassembled (a tunnel's packets fragmented on the way); but the
+         * same limits bound the worker's SCTP reassembly (cap_sctp.c). The
+         * workers share half of them, each at least one whole datagram of
+         * any size; the reader keeps the rest */
+        cc->max_frag_sets = split_limit(o->cfg->capture.max_frag_sets, 2 * in->nworkers);
+        uint32_t frag_share = o->cfg->capture.max_frag_bytes / (2 * in->nworkers);
+        cc->max_frag_bytes = frag_share > CAP_FRAG_DATAGRAM_BYTES ? frag_share : CAP_FRAG_DATAGRAM_BYTES;
         ecfg = &in->worker_cfg;
     }
     cap_config dcfg = ecfg->capture;
@@ -1587,6 +1591,7 @@ static void add_det(det_stats *a, const det_stats *b) {
     for (int i = 0; i < SIP_A__COUNT; i++) a->anomalies[i] += b->anomalies[i];
     if (b->first_us && (!a->first_us || b->first_us < a->first_us)) a->first_us = b->first_us;
     if (b->last_us > a->last_us) a->last_us = b->last_us;
+    if (b->last_message_us > a->last_message_us) a->last_message_us = b->last_message_us;
 }
 
 static void add_mem(det_memory *a, const det_memory *b) {
@@ -1656,46 +1661,47 @@ bool insp_indicators_switched(insp *in) { return atomic_load(&in->indicators_pen
 
 bool insp_write_learned_sas(insp *in, FILE *f) { return !in->keyring || cap_esp_keyring_write(in->keyring, f); }
 
+/* t into the n busiest of out[*have] (det_talker_before order). */
+static void rank_talker(det_talker *out, int *have, int n, const det_talker *t) {
+    int pos = *have < n ? *have : n;
+    while (pos > 0 && det_talker_before(t, &out[pos - 1])) {
+        if (pos < n) out[pos] = out[pos - 1];
+        pos--;
+    }
+    if (pos >= n) return;
+    out[pos] = *t;
+    if (*have < n) (*have)++;
+}
+
 int insp_top_talkers(insp *in, det_talker *out, int n) {
-    det_talker tmp[INSP_MAX_WORKERS * 16];
-    int have = 0;
     if (n > 16) n = 16;
-    /* the candidates: each worker's busiest, once each. A source is counted
-     * by every worker its traffic reached (a PBX's BYEs go with its
-     * clients', a response's sender with the requester's): its figures are
-     * the sum of every worker's, as one engine would have them. */
+    if (n <= 0) return 0;
+    if (in->nworkers == 1) return det_top_talkers(in->w[0].eng, out, n);
+    /* A source is counted by every worker its traffic reached (a PBX's BYEs
+     * go with its clients', a response's sender with the requester's, a
+     * proxy's requests to UAs on ports outside sip_ports with each UA): its
+     * figures are the sum of every worker's, as one engine would have them.
+     * Each worker's own busiest are not enough candidates: such a source
+     * can lead the run while no worker has it among its five. So every
+     * source is ranked by its sum, once: at the first worker that counted a
+     * request of it. Once per run (the summary), not per message. */
+    int have = 0;
     for (unsigned i = 0; i < in->nworkers; i++) {
-        det_talker part[16];
-        int k = det_top_talkers(in->w[i].eng, part, n);
-        for (int j = 0; j < k; j++) {
-            bool known = false;
-            for (int h = 0; h < have && !known; h++)
-                known = tmp[h].prefix == part[j].prefix && fs_addr_eq(&tmp[h].addr, &part[j].addr);
-            if (!known) tmp[have++] = part[j];
+        const det_engine *eng = in->w[i].eng;
+        uint32_t slots = det_talker_slots(eng);
+        for (uint32_t k = 0; k < slots; k++) {
+            det_talker sum, one;
+            if (!det_talker_at(eng, k, &sum)) continue;
+            bool ranked = false; /* by an earlier worker */
+            for (unsigned j = 0; j < in->nworkers && !ranked; j++) {
+                if (j == i || !det_talker_of(in->w[j].eng, &sum.addr, sum.prefix, &one)) continue;
+                ranked = j < i && one.requests > 0;
+                sum.messages += one.messages;
+                sum.requests += one.requests;
+                sum.incidents += one.incidents;
+            }
+            if (!ranked) rank_talker(out, &have, n, &sum);
         }
     }
-    if (in->nworkers > 1)
-        for (int h = 0; h < have; h++) {
-            det_talker sum = {tmp[h].addr, tmp[h].prefix, 0, 0, 0}, one;
-            for (unsigned i = 0; i < in->nworkers; i++)
-                if (det_talker_of(in->w[i].eng, &sum.addr, sum.prefix, &one)) {
-                    sum.messages += one.messages;
-                    sum.requests += one.requests;
-                    sum.incidents += one.incidents;
-                }
-            tmp[h] = sum;
-        }
-    /* insertion sort: at most a few hundred entries */
-    for (int i = 1; i < have; i++) {
-        det_talker t = tmp[i];
-        int j = i;
-        while (j > 0 && det_talker_before(&t, &tmp[j - 1])) {
-            tmp[j] = tmp[j - 1];
-            j--;
-        }
-        tmp[j] = t;
-    }
-    int k = have < n ? have : n;
-    memcpy(out, tmp, (size_t)k * sizeof *out);
-    return k;
+    return have;
 }

@@ -131,7 +131,9 @@ size_t insp_metrics_text(const insp_stats *s, const insp_metrics_extra *x, doubl
     put(&b, "fs38_uptime_seconds %.3f\n", secs);
     family(&b, "fs38_last_message_timestamp_seconds", "gauge",
            "Capture time of the latest SIP message (0: none yet); a sensor gone blind stops moving it.");
-    put(&b, "fs38_last_message_timestamp_seconds %.3f\n", (double)d->last_us / 1e6);
+    /* SIP messages only: keep-alives (STUN, CRLF) and payloads that are not
+     * SIP must not keep a sensor that sees no SIP looking alive */
+    put(&b, "fs38_last_message_timestamp_seconds %.3f\n", (double)d->last_message_us / 1e6);
     single(&b, "fs38_frames_total", "counter", "Frames (or HEP packets) read.", s->frames_read);
     single(&b, "fs38_bytes_total", "counter", "Captured bytes of those frames.", s->bytes_read);
     family(&b, "fs38_dropped_total", "counter",

@@ -456,6 +456,12 @@ bool sip_fast_sip_uri(const char *floor, const char *p, const char *e);
 /* Split a comma-separated header value, respecting quotes and <>.
  * Start with *rest = value; each call yields one trimmed item. */
 bool sip_list_next(fs_str *rest, fs_str *item);
+/* Whether a field of header id over max_len octets keeps to the limit all
+ * the same: a list of addresses (Contact, Route, Record-Route, Via,
+ * History-Info) whose every item is within it (sip_parse judges such a
+ * field per item, so that a registrar's 200 OK listing every binding is not
+ * oversized). */
+bool sip_list_items_fit(sip_header_id id, fs_str value, size_t max_len);
 /* true if v holds, outside quoted strings, a '<' that no later '>' closes
  * or a ',' between a '<' and its '>'. sip_list_next takes such commas for
  * part of one item, so in a Via (which has no <>) or in header parameters (a

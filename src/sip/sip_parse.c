@@ -572,7 +572,7 @@ static bool header_ctl(const char *p, const char *e, bool comments) {
  * address-of-record in one Contact field, a proxy chain grows Via and
  * Record-Route. An item longer than the limit is still one. Only runs for
  * a field over the limit. */
-static bool list_items_fit(sip_header_id id, fs_str value, size_t max_len) {
+bool sip_list_items_fit(sip_header_id id, fs_str value, size_t max_len) {
     if (id != SIP_H_CONTACT && id != SIP_H_ROUTE && id != SIP_H_RECORD_ROUTE && id != SIP_H_VIA &&
         id != SIP_H_HISTORY_INFO)
         return false;
@@ -619,7 +619,7 @@ static void header_field(sip_msg *m, parse_ctx *c, const char *p, const char *e,
     if (e > p && e[-1] == '\r') e--;
     while (e > p && ws((unsigned char)e[-1])) e--;
     fs_str value = span(p, e);
-    if (too_long && !list_items_fit(id, value, c->max_hlen)) sip_msg_add_anomaly(m, SIP_A_LIMIT_HEADER_LENGTH);
+    if (too_long && !sip_list_items_fit(id, value, c->max_hlen)) sip_msg_add_anomaly(m, SIP_A_LIMIT_HEADER_LENGTH);
     if (m->count[id] < 255) m->count[id]++;
     if (m->nhdr < c->max_hdrs) {
         sip_header *h = &m->hdr[m->nhdr];

@@ -1008,6 +1008,8 @@ static const word known_options[] = {W("100rel"),
                                      W("info-package"),
                                      W("trickle-ice"),
                                      W("sdp-offer"),
+                                     W("gin"),        /* RFC 6140: a PBX's REGISTER for its numbers */
+                                     W("content-id"), /* RFC 8262 */
                                      {NULL, 0}};
 
 static void check_require(sip_msg *m, sip_header_id id) {

@@ -143,6 +143,33 @@ ok "top talkers: 127.0.2.5 has the 2 incidents of --json with 1, 2 and 3 workers
     test "$(tr '\n' ' ' <"$TMPD/talk.out")" = '2 2 2 ' -a \
     "$("$FS38" inspect --json -c "$ROOT/examples/site.yaml" "$ROOT/examples/scan-svmap.pcap" | jq -s 'length')" = 2
 ok "scanner found" grep -q 'SIP-SCAN-00' "$TMPD/out"
+# ...and rank the sums, not each worker's busiest: a PBX's 50 OPTIONS to 12
+# UAs on port 40000 (sharded by UA: about 25 per worker with 2) lead 20
+# clients' 30 each (about 10 per worker), though no worker has the PBX among
+# its own five (it was left out of TOP TALKERS with 2 and 3 workers)
+python3 - "$TMPD/pbx.pcap" "$ROOT/tests/data/capture" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[2])
+from pcapgen import ip4, eth, udp_c, write_pcap
+def opt(n, uri):
+    return ('OPTIONS %s SIP/2.0\r\nVia: SIP/2.0/UDP x:5060;branch=z9hG4bK%d\r\nMax-Forwards: 70\r\n'
+            'From: <sip:a@x>;tag=%d\r\nTo: <%s>\r\nCall-ID: t%d@x\r\nCSeq: 1 OPTIONS\r\n'
+            'Content-Length: 0\r\n\r\n' % (uri, n, n, uri, n)).encode()
+pbx, f = '10.0.0.100', []
+for i in range(30):
+    for s in range(20):
+        src = '10.0.2.%d' % (s + 1)
+        f.append(eth(ip4(src, pbx, 17, udp_c(src, pbx, 5060, 5060, opt(len(f), 'sip:pbx@' + pbx)))))
+    for k in range(2 if i < 25 else 0):
+        ua = '10.0.1.%d' % ((i * 2 + k) % 12 + 1)
+        f.append(eth(ip4(pbx, ua, 17, udp_c(pbx, ua, 5060, 40000, opt(len(f), 'sip:ua@%s:40000' % ua)))))
+write_pcap(sys.argv[1], f)
+PY
+for w in 1 2 3; do
+    "$FS38" inspect -c /dev/null --workers $w "$TMPD/pbx.pcap" | sed -n '/^TOP TALKERS/{n;p}'
+done >"$TMPD/pbx.out"
+ok "top talkers: the PBX's 50 requests lead with 1, 2 and 3 workers ($(awk '{print $1, $2}' "$TMPD/pbx.out" | tr '\n' ' '))" \
+    test "$(awk '{print $1, $2}' "$TMPD/pbx.out" | tr '\n' ' ')" = '10.0.0.100 50 10.0.0.100 50 10.0.0.100 50 '
 
 expect_exit 0 "--json" "$FS38" inspect --json --stats-json "$TMPD/st1.json" "$TMPD/mixed.pcap"
 cp "$TMPD/out" "$TMPD/ev1.ndjson"
@@ -614,6 +641,40 @@ ok "...not a Content-Length complaint about our own cut" bash -c "! grep -q CONT
 "$FS38" inspect -q --stats-json "$TMPD/bigtcp.json" "$TMPD/bigtcp.pcap" 2>"$TMPD/err"
 ok "the message after it is framed" python3 -c "
 import json; s=json.load(open('$TMPD/bigtcp.json')); assert s['sip_messages'] == 2, s['sip_messages']"
+
+# the cut is ours wherever it falls: a 70 KB header field (From, To, Call-ID, CSeq after it), an
+# IMS INVITE's multipart body (SDP + ISUP) over max_message: SIP-MAL-002 alone, not SIP-MAL-001
+# HEADERS_UNTERMINATED / MULTIPART_SYNTAX nor SIP-PROTO-001 for the headers past the cut
+python3 - "$TMPD/bigcut.pcap" "$ROOT/tests/data/capture" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[2])
+from pcapgen import eth, ip4, tcp, write_pcap
+def hdr(n):
+    return (b"INVITE sip:a@192.0.2.2 SIP/2.0\r\nVia: SIP/2.0/TCP 192.0.2.1;branch=z9hG4bKh%d\r\n"
+            b"Max-Forwards: 70\r\nSubject: %s\r\nFrom: <sip:b@192.0.2.1>;tag=1\r\nTo: <sip:a@192.0.2.2>\r\n"
+            b"Call-ID: h%d\r\nCSeq: 1 INVITE\r\nContact: <sip:b@192.0.2.1>\r\nContent-Length: 0\r\n\r\n"
+            % (n, b"s" * n, n))
+def mp(n):
+    body = (b"--b1\r\nContent-Type: application/sdp\r\n\r\nv=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\n"
+            b"c=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n--b1\r\nContent-Type: application/isup\r\n\r\n"
+            + b"x" * n + b"\r\n--b1--\r\n")
+    return (b"INVITE sip:a@192.0.2.2 SIP/2.0\r\nVia: SIP/2.0/TCP 192.0.2.1;branch=z9hG4bKm%d\r\n"
+            b"Max-Forwards: 70\r\nFrom: <sip:b@192.0.2.1>;tag=1\r\nTo: <sip:a@192.0.2.2>\r\nCall-ID: m%d\r\n"
+            b"CSeq: 1 INVITE\r\nContact: <sip:b@192.0.2.1>\r\nContent-Type: multipart/mixed;boundary=b1\r\n"
+            b"Content-Length: %d\r\n\r\n" % (n, n, len(body))) + body
+recs = []
+for port, stream in ((40001, hdr(70000) + hdr(4)), (40002, mp(70000) + mp(4))):
+    frame = lambda seq, flags, data: eth(ip4("192.0.2.1", "192.0.2.2", 6, tcp(port, 5060, seq, flags, data)))
+    recs.append(frame(99, 0x02, b""))
+    for i in range(0, len(stream), 1400):
+        recs.append(frame(100 + i, 0x18, stream[i:i + 1400]))
+write_pcap(sys.argv[1], recs)
+PY
+"$FS38" inspect -c /dev/null --json --stats-json "$TMPD/bigcut.json" "$TMPD/bigcut.pcap" >"$TMPD/bigcut.ndjson" 2>"$TMPD/err"
+ok "oversized by a header field or a multipart body: SIP-MAL-002 alone (got $(jq -r '.rule.id + " " + .evidence.details.anomalies' "$TMPD/bigcut.ndjson" | tr '\n' ';'))" \
+    is "$(jq -r '.rule.id + " " + .evidence.details.anomalies' "$TMPD/bigcut.ndjson")" \
+    "SIP-MAL-002 LIMIT_HEADER_LENGTH,LIMIT_MESSAGE_SIZE"
+ok "...both read, and the messages after them" is "$(jq .sip_messages "$TMPD/bigcut.json")" 4
 
 # over TCP a message must carry Content-Length (RFC 3261 18.3, 20.14: it frames the
 # stream); one without it is framed as bodiless (its SDP resynced over) and raises

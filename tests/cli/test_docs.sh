@@ -76,6 +76,18 @@ done
 "$FS38" inspect -q -c /dev/null --stats-json "$TMPD/defaults.json" examples/benign.pcap 2>/dev/null
 sizing=$(jq -r '.memory | "take \(.state_bytes / 1048576 * 10 | round / 10) MB of tables at start, and at most \(.state_bound_bytes / 1048576 * 10 | round / 10) MB"' "$TMPD/defaults.json")
 ok "docs/operations.md: the defaults $sizing" grep -q "$sizing" <(tr '\n' ' ' <docs/operations.md | tr -s ' ')
+# ...and what N workers take: docs/configuration.md said memory does not grow
+# with N, but each worker's share of a limit is rounded up to a table size
+# (3 workers tracked 98,304 sources for 65,536, bound 242.7 MB for 170.9)
+for w in 3 7; do
+    "$FS38" inspect -q -c /dev/null --workers $w --stats-json "$TMPD/w$w.json" examples/benign.pcap 2>/dev/null
+    figs=$(jq -r '.memory | "\(.capacity.sources) \(.state_bound_bytes / 1048576 * 10 | round / 10)"' "$TMPD/w$w.json")
+    read -r cap mb <<<"$figs"
+    cap=$(sed -E ':a; s/([0-9])([0-9]{3})($|,)/\1,\2\3/; ta' <<<"$cap") # 98304 -> 98,304
+    ok "docs/configuration.md: $w workers track $cap sources, bound $mb MB" \
+        grep -qE "$w( or [0-9]+)? workers( track)? $cap .*\($([ "$w" = 3 ] && echo 'state bound ')$mb MB" \
+        <(tr '\n' ' ' <docs/configuration.md | tr -s ' ')
+done
 
 # ---- the fuzz harnesses: README's `make fuzz` row and architecture.md's fuzz/ row name each ----
 # (one item per fuzz/fuzz_*.c; architecture.md left fuzz_esp_sa.c out)

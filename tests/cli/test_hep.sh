@@ -958,6 +958,32 @@ done
 wait $pid
 ok "--metrics, 20 scanners through a table of 8 incidents: fs38_incidents_total 20 (got ${inc:-none})" is "$inc" 20
 ok "...as many as reported" is "$(wc -l <"$TMPD/inc8.ndjson")" 20
+# fs38_last_message_timestamp_seconds is the latest SIP message's: STUN
+# keep-alives and payloads that are not SIP leave it at 0 (it moved with
+# them, so a sensor that saw no SIP at all looked alive to the alert)
+hport=$(free_port)
+timeout -k 5 30 "$FS38" inspect -c /dev/null --hep 127.0.0.1:"$hport" --duration 4 \
+    --metrics 127.0.0.1:0 >/dev/null 2>"$TMPD/blind.err" &
+pid=$!
+port_bound u "$hport"
+mport=$(sed -n 's/^fs38 inspect: Prometheus metrics on port \([0-9]*\): GET \/metrics$/\1/p' "$TMPD/blind.err")
+python3 -c 'import socket, sys
+sys.path.insert(0, sys.argv[1]); from hep import hep
+stun = lambda src, n: bytes.fromhex("000100002112a442") + b"123456789012" # a Binding request
+junk = lambda src, n: b"hello, not SIP"
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(3):
+    for m in (stun, junk): s.sendto(hep("198.51.100.1", n=i, msg=m), ("127.0.0.1", int(sys.argv[2])))' "$TMPD" "$hport"
+seen=
+for _ in $(seq 30); do
+    seen=$(curl -s "http://127.0.0.1:${mport:-1}/metrics" |
+        sed -n 's/^fs38_not_sip_total \(.*\)/\1/p; s/^fs38_last_message_timestamp_seconds \(.*\)/\1/p' | tr '\n' ' ')
+    case $seen in *" 3 ") break ;; esac
+    sleep 0.1
+done
+wait $pid
+ok "--metrics, only STUN and junk over HEP: fs38_last_message_timestamp_seconds stays 0 (got ${seen:-none})" \
+    is "$seen" "0.000 3 "
 ok "...and as --stats-json's events" stats_is "$TMPD/inc8.json" 's["events"] == 20'
 # 2 workers, a flood toward one destination (1200 OPTIONS from 1200
 # clients, SIP-FLOOD-002 over 1000) and the run ends at the last one

@@ -88,4 +88,39 @@ ok "...all 40 read, only the unfinished part given up" is \
     "$(jq -r '"\(.transports.sctp) \(.capture.sctp_reassembled) \(.capture.sctp_dropped)"' "$TMPD/t.json")" "40 40 1"
 ok "...tshark reads the 40 too" is "$(tshark -r "$TMPD/timeout.pcap" -Y sip.Call-ID 2>/dev/null | wc -l)" 40
 
+# 100 associations of one client each sending a message in four DATA chunks,
+# interleaved (all first parts, then all second ...): all read with one
+# worker and with two (a worker's SCTP reassembly is bounded by its share of
+# the fragment limits: 64 directions once left it none of the 100)
+python3 - "$TMPD/many.pcap" "$ROOT/tests/data/capture" <<'PY'
+import struct, sys
+sys.path.insert(0, sys.argv[2])
+from pcapgen import eth, ip4
+def opt(n):
+    return (b'OPTIONS sip:100@192.0.2.200 SIP/2.0\r\nVia: SIP/2.0/SCTP 10.2.0.30:%d;branch=z9hG4bK-m%d\r\n'
+            b'Max-Forwards: 70\r\nFrom: <sip:100@192.0.2.200>;tag=m%d\r\nTo: <sip:100@192.0.2.200>\r\n'
+            b'Call-ID: sctp-m%d\r\nCSeq: 1 OPTIONS\r\nUser-Agent: friendly-scanner\r\nContent-Length: 2400\r\n\r\n'
+            % (40000 + n, n, n, n) + b'x' * 2400)
+frames = []
+for c in range(4):
+    for a in range(100):
+        m = opt(a)
+        step = -(-len(m) // 4)
+        flags = (2 if c == 0 else 0) | (1 if c == 3 else 0)
+        body = m[c * step:(c + 1) * step]
+        ch = struct.pack('!BBHIHHI', 0, flags, 16 + len(body), 100 + c, 0, 0, 0) + body
+        sctp = struct.pack('!HHII', 40000 + a, 5060, 0x1000 + a, 0) + ch + b'\0' * (-len(ch) % 4)
+        frames.append(eth(ip4('10.2.0.30', '192.0.2.200', 132, sctp)))
+out = struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1)
+for i, f in enumerate(frames):
+    out += struct.pack('<IIII', 1700000300, i * 1000, len(f), len(f)) + f
+open(sys.argv[1], 'wb').write(out)
+PY
+for w in 1 2; do
+    expect_exit 0 "100 associations' split messages, interleaved, --workers $w" \
+        "$FS38" inspect --workers $w --json --stats-json "$TMPD/many$w.json" "$TMPD/many.pcap"
+    ok "--workers $w: all 100 read, none given up" is \
+        "$(jq -r '"\(.capture.sctp_reassembled) \(.capture.sctp_dropped)"' "$TMPD/many$w.json")" "100 0"
+done
+
 finish test_sctp

@@ -220,8 +220,9 @@ static int gre_in_two(cap_decoder *d, sink *s, const uint8_t *ip, size_t n, uint
     return got + decode_one(d, s, g_frame, f2);
 }
 
-/* GTP-U whose UDP length says more bytes than the IP packet holds: the
- * decoder refuses the datagram (truncated) and opens nothing in it, and the
+/* GTP-U whose UDP length says more bytes than the IP packet holds, GRE in
+ * an IP packet whose length says more than the frame holds: the decoder
+ * refuses the datagram (truncated) and opens nothing in it, and the
  * reader's reassembly (cap_defrag) does not take the fragments inside it
  * either: with one worker or several, the message is not read. */
 static void test_defrag_udp_tunnel_length(void) {
@@ -257,6 +258,22 @@ static void test_defrag_udp_tunnel_length(void) {
     for (int i = 0; i < 2; i++) put16(frames[i] + 14 + 20 + 4, (uint16_t)(flen[i] - 14 - 20));
     CHECK_EQ_INT(cap_defrag_frame(r, 1, frames[0], (uint32_t)flen[0], 1000, &out, &out_len, &path), 1);
     CHECK_EQ_INT(cap_defrag_frame(r, 1, frames[1], (uint32_t)flen[1], 1000, &out, &out_len, &path), 2);
+    /* GRE in an IPv4 packet whose total length says more than the frame
+     * holds: the same */
+    static uint8_t greb[300];
+    for (int i = 0; i < 2; i++) {
+        size_t from = i ? 48 : 0, len = i ? u - 48 : 48;
+        size_t n = mk_ip4(ip, "10.9.0.9", "192.0.2.9", 17, 91, i ? 6 : 0x2000, g_l4 + from, len);
+        size_t g = gre_wrap(greb, 0x0800, ip, n);
+        n = mk_ip4(outer, "198.18.0.1", "198.18.0.2", 47, (uint16_t)(30 + i), 0, greb, g);
+        put16(outer + 2, (uint16_t)(n + 4)); /* 4 bytes more than there are */
+        flen[i] = mk_eth(frames[i], NULL, 0, 0x0800, outer, n);
+        cap_decode_frame(d, 1, frames[i], (uint32_t)flen[i], 1000, (uint64_t)i + 3);
+    }
+    CHECK_EQ_INT(s.n, 0);
+    CHECK_EQ_INT(cap_decoder_stats(d)->truncated, 4);
+    for (int i = 0; i < 2; i++)
+        CHECK_EQ_INT(cap_defrag_frame(r, 1, frames[i], (uint32_t)flen[i], 1000, &out, &out_len, &path), 0);
     cap_defrag_free(r);
     cap_decoder_free(d);
     sink_reset(&s);
@@ -2838,6 +2855,36 @@ static void test_tcp_folded_cl(void) {
     CHECK(cap_sip_frame((const uint8_t *)bad, strlen(bad), 65535, &ml) == CAP_FRAME_BAD);
     cap_decoder_free(d);
     sink_reset(&s);
+
+    /* a garbage Content-Length early in a header block that comes in three
+     * segments: its header block, whole, not its first segments marked
+     * oversized (SIP-MAL-002 for a 200-byte message); then OPT, framed */
+    d = new_dec(&s, NULL);
+    const char *g = "INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/TCP 10.0.0.1;branch=z9hG4bK1\r\n"
+                    "Content-Length: 12abc\r\nMax-Forwards: 70\r\nFrom: <sip:a@x>;tag=1\r\n"
+                    "To: <sip:bob@example.com>\r\nCall-ID: g1\r\nCSeq: 1 INVITE\r\n\r\n";
+    const char *cl = strstr(g, "Max-Forwards"), *to = strstr(g, "To:");
+    tcpconn gc = {d, "192.0.2.1", "192.0.2.2", 40001, 5060, 1000, 0};
+    seg(&gc, 0, SYN, NULL, 0);
+    seg(&gc, 1, ACK, g, (size_t)(cl - g));
+    seg(&gc, 1 + (uint32_t)(cl - g), ACK, cl, (size_t)(to - cl));
+    seg(&gc, 1 + (uint32_t)(to - g), ACK, to, strlen(to));
+    seg(&gc, 1 + (uint32_t)strlen(g), ACK, OPT, strlen(OPT));
+    CHECK_EQ_INT(s.n, 2);
+    CHECK(s.kept == 2 && !s.meta[0].oversized && strcmp(s.data[0], g) == 0 && strcmp(s.data[1], OPT) == 0);
+    /* the same with bare LF line ends (framed as CRLF ones are), in one
+     * segment: its header block too, not marked oversized */
+    const char *lf = "INVITE sip:bob@example.com SIP/2.0\nVia: SIP/2.0/TCP 10.0.0.1;branch=z9hG4bK2\n"
+                     "Content-Length: 12abc\nFrom: <sip:a@x>;tag=1\nTo: <sip:bob@example.com>\n"
+                     "Call-ID: g2\nCSeq: 1 INVITE\n\n";
+    tcpconn lc = {d, "192.0.2.1", "192.0.2.2", 40002, 5060, 1000, 0};
+    seg(&lc, 0, SYN, NULL, 0);
+    seg(&lc, 1, ACK, lf, strlen(lf));
+    seg(&lc, 1 + (uint32_t)strlen(lf), ACK, OPT, strlen(OPT));
+    CHECK_EQ_INT(s.n, 4);
+    CHECK(s.kept == 4 && !s.meta[2].oversized && strcmp(s.data[2], lf) == 0 && strcmp(s.data[3], OPT) == 0);
+    cap_decoder_free(d);
+    sink_reset(&s);
 }
 
 /* Heuristic TCP (not a SIP port) whose first segments are shorter than a
@@ -3040,6 +3087,69 @@ static void test_esp_null(void) {
         sink_reset(&s);
         cap_decoder_free(d);
     }
+}
+
+/* Fragments the reader's reassembly (cap_defrag, --workers) takes from
+ * inside GTP-U and NULL-encrypted ESP are counted with the layers around
+ * them, as the decoder counts them (udp, esp_packets, esp_null): the
+ * reader's counters and the worker's add up to one decoder's. */
+static void test_defrag_counts_outer_layers(void) {
+    static uint8_t ip[300], gtp[300], udpb[300], esp[400], outer[500], frames[4][520];
+    size_t flen[4];
+    size_t u = mk_udp(g_l4, 5060, 5060, INV, strlen(INV));
+    for (int i = 0; i < 2; i++) {
+        size_t from = i ? 48 : 0, len = i ? u - 48 : 48;
+        size_t n = mk_ip4(ip, "10.45.0.9", "192.0.2.9", 17, 92, i ? 6 : 0x2000, g_l4 + from, len);
+        gtp[0] = 0x30, gtp[1] = 0xff; /* GTP-U version 1, G-PDU */
+        put16(gtp + 2, (uint16_t)n);
+        put32(gtp + 4, 0x1234);
+        memcpy(gtp + 8, ip, n);
+        size_t un = mk_udp(udpb, 2152, 2152, gtp, n + 8);
+        size_t on = mk_ip4(outer, "198.18.2.1", "198.18.2.2", 17, (uint16_t)(20 + i), 0, udpb, un);
+        flen[i] = mk_eth(frames[i], NULL, 0, 0x0800, outer, on);
+        /* ESP with NULL encryption in tunnel mode: an inner IPv4 packet
+         * with its header checksum, padding, next header 4, a 12-byte ICV */
+        n = mk_ip4(ip, "10.46.0.9", "192.0.2.9", 17, 93, i ? 6 : 0x2000, g_l4 + from, len);
+        put16(ip + 10, csum16(0, ip, 20));
+        put32(esp, 0x1001), put32(esp + 4, (uint32_t)i + 1);
+        memcpy(esp + 8, ip, n);
+        size_t m = 8 + n, pad = (4 - (n + 2) % 4) % 4;
+        for (size_t k = 0; k < pad; k++) esp[m++] = (uint8_t)(k + 1);
+        esp[m++] = (uint8_t)pad, esp[m++] = 4;
+        for (int k = 0; k < 12; k++) esp[m++] = 0xa5;
+        on = mk_ip4(outer, "198.18.9.1", "198.18.9.2", 50, (uint16_t)(40 + i), 0, esp, m);
+        flen[2 + i] = mk_eth(frames[2 + i], NULL, 0, 0x0800, outer, on);
+    }
+    sink s1 = {0}, s2 = {0};
+    cap_decoder *d1 = new_dec(&s1, NULL), *d2 = new_dec(&s2, NULL);
+    for (int i = 0; i < 4; i++) cap_decode_frame(d1, 1, frames[i], (uint32_t)flen[i], 1000, (uint64_t)i + 1);
+    CHECK_EQ_INT(s1.n, 2);
+    const cap_stats *one = cap_decoder_stats(d1);
+    CHECK_EQ_INT(one->udp, 4); /* two GTP-U datagrams, the two reassembled inside */
+    CHECK_EQ_INT(one->esp_packets, 2);
+    CHECK_EQ_INT(one->esp_null, 2);
+    cap_config cfg;
+    cap_config_default(&cfg);
+    cap_defrag *r = cap_defrag_new(&cfg, 38);
+    for (int i = 0; i < 4; i++) {
+        const uint8_t *out;
+        uint32_t out_len;
+        const fs_encap *path;
+        int got = cap_defrag_frame(r, 1, frames[i], (uint32_t)flen[i], 1000, &out, &out_len, &path);
+        CHECK_EQ_INT(got, i % 2 ? 2 : 1);
+        if (got == 2) cap_decode_frame_in(d2, path, true, CAP_DLT_RAW, out, out_len, 1000, (uint64_t)i + 1);
+    }
+    CHECK_EQ_INT(s2.n, 2);
+    const cap_stats *rs = cap_defrag_stats(r), *ws = cap_decoder_stats(d2);
+    CHECK_EQ_INT(rs->udp + ws->udp, one->udp);
+    CHECK_EQ_INT(rs->esp_packets + ws->esp_packets, one->esp_packets);
+    CHECK_EQ_INT(rs->esp_null + ws->esp_null, one->esp_null);
+    CHECK_EQ_INT(rs->tunneled + ws->tunneled, one->tunneled);
+    cap_defrag_free(r);
+    cap_decoder_free(d1);
+    cap_decoder_free(d2);
+    sink_reset(&s1);
+    sink_reset(&s2);
 }
 
 /* The path a payload carries (cap_payload.encap) through TCP, HEP and a
@@ -5771,6 +5881,7 @@ int main(void) {
     test_hep_tcp();
     test_encap_path();
     test_esp_null();
+    test_defrag_counts_outer_layers();
     test_hep_transports();
     test_hep_datagrams();
     test_hep_compressed();

@@ -290,6 +290,8 @@ static void call(world *w, const char *src, const char *dst, uint64_t ts, const 
 
 /* ---- protocol validation (det_protocol.c) ------------------------------------------ */
 
+static fs38_config *config_yaml(const char *base, const char *yaml);
+
 static void test_protocol(void) {
     world w = world_new(config_default());
     const char *att = "203.0.113.66:5060", *srv = "192.0.2.200:5060";
@@ -355,9 +357,17 @@ static void test_protocol(void) {
     CHECK_EQ_INT(count_rule(s, "SIP-PROTO-005"), 1);
     const ev_event *br = find_rule(s, "SIP-PROTO-005");
     CHECK(br && br->count == 10);
+    CHECK(br && strstr(dstr(br, "anomalies"), "VIA_BRANCH_NO_COOKIE") != NULL);
+    /* ...counted by the statistics under that code too (they had only the
+     * parser's note RFC2543_SYNTAX, which the summary leaves out) */
+    CHECK_EQ_INT(det_engine_stats(w.eng)->anomalies[SIP_A_VIA_BRANCH_NO_COOKIE], 10);
     CHECK_EQ_INT(count_rule(s, "SIP-PROTO-004"), 1);
     CHECK_EQ_INT(dint(find_rule(s, "SIP-PROTO-004"), "max_forwards"), 250);
     CHECK_EQ_INT(count_rule(s, "SIP-PROTO-006"), 1);
+    CHECK(strstr(dstr(find_rule(s, "SIP-PROTO-006"), "anomalies"), "METHOD_UNKNOWN") != NULL);
+    /* ...and the statistics count the FOOBAR request under that code too (the
+     * summary said "anomalies in N messages" without it, stats had none) */
+    CHECK_EQ_INT(det_engine_stats(w.eng)->anomalies[SIP_A_METHOD_UNKNOWN], 1);
     CHECK_EQ_INT(count_rule(s, "SIP-PROTO-001"), 1);
     CHECK(strstr(dstr(find_rule(s, "SIP-PROTO-001"), "anomalies"), "MISSING_REQUIRED_HEADER") != NULL);
     CHECK(strstr(dstr(mal, "anomalies"), "CONTENT_LENGTH_EXCEEDS") != NULL ||
@@ -561,6 +571,61 @@ static void test_protocol(void) {
     if (count_rule(w.out, "SIP-MAL-002") != 2) dump(w.out);
     world_free(&w);
 
+    /* A registrar's 200 OK lists every binding in one Contact field, over
+     * max_header_len but judged per item (not oversized): beside a Via over
+     * the limit echoed from the REGISTER, the oversize is the requester's.
+     * The registrar was framed with SIP-MAL-002 (RATE_LIMIT_SOURCE). */
+    w = world_new(config_default());
+    {
+        static char long_param[4200], binds[7000], buf[16384];
+        memset(long_param, 'a', 4100);
+        long_param[4100] = '\0';
+        size_t o = 0;
+        for (int i = 1; i < 130; i++)
+            o += (size_t)snprintf(binds + o, sizeof binds - o, "%s<sip:a@198.51.100.%d:5060>;expires=3600",
+                                  i > 1 ? ", " : "", i);
+        snprintf(buf, sizeof buf,
+                 "REGISTER sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.66;branch=z9hG4bKb1;x=%s\r\n"
+                 "Max-Forwards: 70\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:a@x>\r\nCall-ID: binds\r\n"
+                 "CSeq: 1 REGISTER\r\nContact: <sip:a@203.0.113.66>\r\nContent-Length: 0\r\n\r\n",
+                 long_param);
+        send_raw(&w, att, srv, T0, buf);
+        snprintf(buf, sizeof buf,
+                 "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 203.0.113.66;branch=z9hG4bKb1;x=%s\r\n"
+                 "From: <sip:a@x>;tag=1\r\nTo: <sip:a@x>;tag=2\r\nCall-ID: binds\r\nCSeq: 1 REGISTER\r\n"
+                 "Contact: %s\r\nContent-Length: 0\r\n\r\n",
+                 long_param, binds);
+        send_raw(&w, srv, att, T0 + 1000, buf);
+    }
+    world_finish(&w);
+    CHECK(find_rule_from(w.out, "SIP-MAL-002", "203.0.113.66") != NULL);
+    CHECK(!find_rule_from(w.out, "SIP-MAL-002", "192.0.2.200"));
+    if (find_rule_from(w.out, "SIP-MAL-002", "192.0.2.200")) dump(w.out);
+    world_free(&w);
+
+    /* A quirky peer put in allow_sources (SIP-MAL-001's advice): its
+     * requests are not judged, and its quirk echoed in the server's answer
+     * (a Call-ID with a space) is not the server's either. It was: the
+     * tuning moved the SIP-MAL-001 onto the server. A server breaking a
+     * field of its own beside it is still judged. */
+    w = world_new(config_yaml(NULL, "allow_sources: [\"203.0.113.66\"]\n"));
+    send_raw(&w, att, srv, T0,
+             "OPTIONS sip:1@192.0.2.200 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.66;branch=z9hG4bKq1\r\n"
+             "Max-Forwards: 70\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:1@y>\r\nCall-ID: quirky 1\r\n"
+             "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n");
+    send_raw(&w, srv, att, T0 + 1000,
+             "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 203.0.113.66;branch=z9hG4bKq1\r\nFrom: <sip:a@x>;tag=1\r\n"
+             "To: <sip:1@y>;tag=2\r\nCall-ID: quirky 1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n");
+    send_raw(&w, "192.0.2.201:5060", att, T0 + 2000,
+             "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 203.0.113.66;branch=z9hG4bKq2\r\nFrom: <sip:a@x>;tag=1\r\n"
+             "To: <sip:1@y>;tag=2\r\nCall-ID: q2\r\nCSeq: 1 OPTIONS\r\nDate: yesterday\r\nContent-Length: 0\r\n\r\n");
+    world_finish(&w);
+    CHECK(!find_rule_from(w.out, "SIP-MAL-001", "203.0.113.66") && !find_rule_from(w.out, "SIP-MAL-001", "192.0.2.200"));
+    CHECK(find_rule_from(w.out, "SIP-MAL-001", "192.0.2.201") != NULL);
+    CHECK_EQ_INT(w.out->n, 1);
+    if (w.out->n != 1) dump(w.out);
+    world_free(&w);
+
     /* RFC 5626 4.4.2: a UA keeps its UDP flow alive with STUN Binding
      * requests to the SIP port (and gets the responses): keep-alives, as
      * CRLFs are, not SIP-MAL-001; bytes that only look alike still are */
@@ -589,6 +654,11 @@ static void test_protocol(void) {
     }
     world_finish(&w);
     CHECK_EQ_INT(det_engine_stats(w.eng)->keepalives, 2);
+    /* no SIP message among them: --metrics' fs38_last_message_timestamp_seconds
+     * stays 0, so a sensor that sees only keep-alives and junk looks blind */
+    CHECK_EQ_INT(det_engine_stats(w.eng)->messages, 0);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->last_message_us, 0);
+    CHECK(det_engine_stats(w.eng)->last_us == T0 + SEC(2));
     CHECK_EQ_INT(w.out->n, 1);
     CHECK(find_rule_from(w.out, "SIP-MAL-001", "198.51.100.11") != NULL);
     if (w.out->n != 1) dump(w.out);

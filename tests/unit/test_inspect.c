@@ -1252,7 +1252,8 @@ static void test_metrics_text(void) {
     st.det.by_transport[CAP_T_TCP] = 42;
     st.det.by_method[SIP_M_OPTIONS] = 40;
     st.det.anomalies[SIP_A_CSEQ_SYNTAX] = 3;
-    st.det.last_us = 1764067290500000ULL;
+    st.det.last_message_us = 1764067290500000ULL;
+    st.det.last_us = 1764067999000000ULL; /* a later keep-alive or non-SIP payload: not a message */
     st.worker_messages[1] = 9;
     st.cap.hep_packets = 10; /* all received, the 3 refused included */
     st.cap.hep_bad = 3;

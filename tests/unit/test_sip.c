@@ -875,6 +875,19 @@ static void test_protocol_checks(void) {
         bool unknown = !strcmp(body_types[i], "application/x-made-up");
         CHECK_MSG(has(SIP_A_CONTENT_TYPE_UNKNOWN) == unknown, "Content-Type %s", body_types[i]);
     }
+    /* option tags of the IANA registry: RFC 6140's REGISTER of a PBX for
+     * its numbers requires "gin" of the registrar and its proxies; an
+     * unregistered one is still unknown */
+    static const char *const options[] = {"gin", "content-id", "x-made-up"};
+    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
+        char buf[512];
+        snprintf(buf, sizeof buf,
+                 "REGISTER sip:ssp.example.com SIP/2.0\r\n" HDRS
+                 "CSeq: 1 REGISTER\r\nRequire: %s\r\nProxy-Require: %s\r\nContent-Length: 0\r\n\r\n",
+                 options[i], options[i]);
+        CHECK_EQ_INT(parse(buf), SIP_PARSE_OK);
+        CHECK_MSG(has(SIP_A_UNKNOWN_REQUIRE) == !strcmp(options[i], "x-made-up"), "Require: %s", options[i]);
+    }
     /* top Via branch: cookie only vs. RFC 2543 style */
     CHECK_EQ_INT(parse("OPTIONS sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=Z9HG4BK\r\n"
                        "Max-Forwards: 1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@example.com>\r\nCall-ID: x\r\n"
