@@ -593,6 +593,10 @@ bool cap_sip_keepalive(const uint8_t *buf, size_t len);
 
 /* cap_ws.c: SIP over WebSocket (RFC 7118, RFC 6455 frames). */
 #define CAP_WS_MAX_HEADER 14 /* a frame header: 2 bytes, a 64-bit length, a mask key */
+/* A longer header block is not an opening handshake we read: 32 KiB, what a
+ * common front server (nginx: 4 buffers of 8 KiB) takes, so that a client's
+ * cookies, or padding, do not hide its SIP from us while the server reads it. */
+#define CAP_WS_MAX_HANDSHAKE 32768
 /* 1: buf starts with the opening handshake of a WebSocket for SIP: a GET
  * with "Upgrade: websocket", or the "HTTP/1.1 101" answer, naming the sip
  * subprotocol (Sec-WebSocket-Protocol); its header block is *hdr_len bytes.

@@ -160,24 +160,34 @@ void cap_sctp_free(cap_sctp_table *t) {
     free(t);
 }
 
-static void compact(sctp_dir *s);
+/* Bytes in a direction's buffer no fragment holds any more. */
+typedef struct sctp_hole {
+    uint32_t off, len;
+} sctp_hole;
+
+static void close_holes(sctp_dir *s, sctp_hole *h, uint32_t n);
+static void add_hole(sctp_hole *h, uint32_t *n, const sctp_frag *f);
 
 /* Give up the fragments of s that came more than the timeout before
  * now_us. Those that came since (the parts of a message begun lately, when
  * an older one never finished) stay: true then, s moved to the young end of
  * the age list with the time of its oldest one. */
 static bool dir_prune(cap_sctp_table *t, sctp_dir *s, uint64_t now_us) {
-    uint32_t kept = 0;
+    sctp_hole holes[SCTP_MAX_FRAGS];
+    uint32_t kept = 0, nholes = 0;
     uint64_t oldest = UINT64_MAX;
     for (uint32_t j = 0; j < s->nfrags; j++) {
-        if (s->frags[j].ts + t->timeout_us < now_us) continue;
+        if (s->frags[j].ts + t->timeout_us < now_us) {
+            add_hole(holes, &nholes, &s->frags[j]);
+            continue;
+        }
         if (s->frags[j].ts < oldest) oldest = s->frags[j].ts;
         s->frags[kept++] = s->frags[j];
     }
     if (kept == 0) return false;
     t->st->sctp_dropped += s->nfrags - kept;
     s->nfrags = kept;
-    compact(s);
+    close_holes(s, holes, nholes);
     s->first_ts = oldest;
     s->skipping = false; /* the tail of an oversized message would have come by now */
     if (s != t->newest) { /* to the young end */
@@ -324,32 +334,56 @@ static uint32_t take_run(cap_sctp_table *t, sctp_dir *s, uint32_t i, uint32_t la
     return n;
 }
 
-/* Move the bytes of the fragments left to the start of s->buf (those of
- * the message taken out are reused). In order of where they are, so a move
- * down never lands on bytes not yet moved. */
-static void compact(sctp_dir *s) {
-    uint8_t order[SCTP_MAX_FRAGS];
-    for (uint32_t j = 0; j < s->nfrags; j++) {
+/* Close the holes that the fragments taken out of s left in s->buf (the
+ * n of h, in any order): the bytes after each move down over it, in order
+ * of where they are, so a move down never lands on bytes not yet moved.
+ * Between calls s->buf is packed (each fragment's bytes right after those
+ * of the one that came before it), so the holes and the fragments left
+ * fill [0, s->used). The cost is the holes' (k fragments taken out: at
+ * most k squared, once) and a binary search per fragment left, not the
+ * square of what is held: parts that never finish, held beside a message,
+ * do not make each message completed beside them dearer. */
+static void close_holes(sctp_dir *s, sctp_hole *h, uint32_t n) {
+    for (uint32_t j = 1; j < n; j++) { /* by where they are */
+        sctp_hole x = h[j];
         uint32_t k = j;
-        for (; k > 0 && s->frags[order[k - 1]].off > s->frags[j].off; k--) order[k] = order[k - 1];
-        order[k] = (uint8_t)j;
+        for (; k > 0 && h[k - 1].off > x.off; k--) h[k] = h[k - 1];
+        h[k] = x;
     }
-    uint32_t used = 0;
-    for (uint32_t j = 0; j < s->nfrags; j++) {
-        sctp_frag *f = &s->frags[order[j]];
-        if (f->len && f->off != used) memmove(s->buf + used, s->buf + f->off, f->len);
-        f->off = used;
-        used += f->len;
+    uint32_t shift = 0;
+    for (uint32_t j = 0; j < n; j++) {
+        uint32_t from = h[j].off + h[j].len, to = j + 1 < n ? h[j + 1].off : s->used;
+        shift += h[j].len;
+        if (to > from) memmove(s->buf + from - shift, s->buf + from, to - from);
+        h[j].len = shift; /* now: how far the bytes after it moved */
     }
-    s->used = used;
+    for (uint32_t i = 0; i < s->nfrags && n; i++) {
+        uint32_t lo = 0, hi = n; /* the holes before the fragment */
+        while (lo < hi) {
+            uint32_t mid = (lo + hi) / 2;
+            if (h[mid].off < s->frags[i].off) lo = mid + 1;
+            else hi = mid;
+        }
+        if (lo) s->frags[i].off -= h[lo - 1].len;
+    }
+    s->used -= shift;
+}
+
+/* Note fragment f's bytes as a hole in h (an empty one leaves none). */
+static void add_hole(sctp_hole *h, uint32_t *n, const sctp_frag *f) {
+    if (f->len) h[(*n)++] = (sctp_hole){.off = f->off, .len = f->len};
 }
 
 /* Keep only fragments [i, last] of s (the others are given up). */
 static void keep_only(cap_sctp_table *t, sctp_dir *s, uint32_t i, uint32_t last) {
+    sctp_hole holes[SCTP_MAX_FRAGS];
+    uint32_t nholes = 0;
+    for (uint32_t j = 0; j < s->nfrags; j++)
+        if (j < i || j > last) add_hole(holes, &nholes, &s->frags[j]);
     t->st->sctp_dropped += s->nfrags - (last - i + 1);
     memmove(&s->frags[0], &s->frags[i], (last - i + 1) * sizeof s->frags[0]);
     s->nfrags = last - i + 1;
-    compact(s);
+    close_holes(s, holes, nholes);
 }
 
 /* s holds one run of fragments from its B: merge them into one that covers
@@ -378,11 +412,14 @@ static void merge_run(cap_sctp_table *t, sctp_dir *s) {
  * in *msg; s freed when it holds nothing more. */
 static int finish_run(cap_sctp_table *t, sctp_dir *s, uint32_t i, uint32_t last, bool whole, const uint8_t **msg,
                       uint32_t *len) {
+    sctp_hole holes[SCTP_MAX_FRAGS];
+    uint32_t nholes = 0;
+    for (uint32_t j = i; j <= last; j++) add_hole(holes, &nholes, &s->frags[j]);
     *len = take_run(t, s, i, last);
     *msg = t->out;
     if (whole) t->st->sctp_reassembled++;
     if (s->nfrags == 0 && !s->skipping) dir_unlink(t, s);
-    else compact(s);
+    else close_holes(s, holes, nholes);
     return whole ? CAP_SCTP_MESSAGE : CAP_SCTP_OVERSIZED;
 }
 
@@ -406,6 +443,17 @@ int cap_sctp_add(cap_sctp_table *t, const cap_sctp_chunk *c, bool known_only, co
     bool held;
     uint32_t at = frag_slot(s, c->tsn, &held);
     if (held) return CAP_SCTP_HELD; /* a retransmission: the first copy stays */
+    if (c->len > t->hold && (c->flags & SCTP_FLAG_B)) {
+        /* a first part alone longer than a message may be: its first bytes
+         * are handed on oversized, the rest of the message skipped, the
+         * other parts the direction holds left as they are */
+        s->skipping = !(c->flags & SCTP_FLAG_E);
+        s->skip_tsn = c->tsn + 1;
+        if (s->nfrags == 0 && !s->skipping) dir_unlink(t, s);
+        *msg = c->data;
+        *len = t->hold;
+        return CAP_SCTP_OVERSIZED;
+    }
     if (s->nfrags == SCTP_MAX_FRAGS || s->used + c->len > t->hold) {
         /* Too much held. When what is held of the message this fragment
          * extends runs from its B to here, the other messages' fragments

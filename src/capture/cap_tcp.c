@@ -484,9 +484,11 @@ static size_t resync_scan(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, size_
         int r = cap_sip_resync_start(p + i, len - i);
         /* "ITE sip:bob@x SIP/2.0" is the end of an INVITE's line, not a method */
         if (r == 1 && i == 0 && f->line_unsure && !cap_sip_known_start(p, len)) r = 0;
+        bool handshake = false; /* what is kept may be a handshake's header block */
         if (r != 1) { /* or the opening handshake of SIP over WebSocket */
             size_t hl;
             int w = cap_ws_handshake(p + i, len - i, &hl);
+            handshake = w < 0;
             if (w == 1 || (w < 0 && r == 0)) r = w;
             else if (w == 0 && cap_ws_answer_not_sip(p + i, len - i)) ws_peer_not_sip(t, &f->src, &f->dst);
         }
@@ -496,7 +498,7 @@ static size_t resync_scan(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, size_
             return i;
         }
         if (r < 0) { /* unterminated, might still become one: keep it */
-            if (len - i > TCP_RESYNC_KEEP) break;
+            if (len - i > (handshake ? CAP_WS_MAX_HANDSHAKE : TCP_RESYNC_KEEP)) break;
             f->line_unsure = f->line_unsure && i == 0;
             t->st->tcp_bytes_dropped += i;
             return i;

@@ -22,7 +22,6 @@
 #define WS_OP_CONT 0
 #define WS_OP_TEXT 1
 #define WS_OP_BINARY 2
-#define WS_MAX_HANDSHAKE 8192 /* a longer header block is not a handshake we read */
 
 /* Case-insensitive: does [p, p + n) contain word as a token (delimited by
  * the start, the end, ',', ';' or white space)? */
@@ -63,9 +62,9 @@ int cap_ws_handshake(const uint8_t *buf, size_t len, size_t *hdr_len) {
     bool request = len >= 4 ? memcmp(buf, get, 4) == 0 : memcmp(buf, get, len) == 0;
     bool answer = len >= 12 ? memcmp(buf, ok, 12) == 0 : memcmp(buf, ok, len) == 0;
     if (!request && !answer) return 0;
-    size_t n = len < WS_MAX_HANDSHAKE ? len : WS_MAX_HANDSHAKE;
+    size_t n = len < CAP_WS_MAX_HANDSHAKE ? len : CAP_WS_MAX_HANDSHAKE;
     const uint8_t *end = memmem(buf, n, "\r\n\r\n", 4);
-    if (!end) return len < WS_MAX_HANDSHAKE ? -1 : 0;
+    if (!end) return len < CAP_WS_MAX_HANDSHAKE ? -1 : 0;
     size_t block = (size_t)(end - buf) + 4;
     if (!header_has_token(buf, block, "Upgrade", "websocket")) return 0;
     if (!header_has_token(buf, block, "Sec-WebSocket-Protocol", "sip")) return 0;
@@ -76,7 +75,7 @@ int cap_ws_handshake(const uint8_t *buf, size_t len, size_t *hdr_len) {
 bool cap_ws_answer_not_sip(const uint8_t *buf, size_t len) {
     static const char ok[] = "HTTP/1.1 101";
     if (len < sizeof ok - 1 || memcmp(buf, ok, sizeof ok - 1) != 0) return false;
-    size_t n = len < WS_MAX_HANDSHAKE ? len : WS_MAX_HANDSHAKE;
+    size_t n = len < CAP_WS_MAX_HANDSHAKE ? len : CAP_WS_MAX_HANDSHAKE;
     const uint8_t *end = memmem(buf, n, "\r\n\r\n", 4);
     if (!end) return false;
     size_t block = (size_t)(end - buf) + 4;

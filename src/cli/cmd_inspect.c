@@ -1274,7 +1274,7 @@ static void print_capture_problems(FILE *o, const insp_stats *s, int width, bool
         {"dropped by the interface", s->if_dropped},
         {"not IP (unsupported link or ethertype)", c->not_ip},
         {"truncated", c->truncated},
-        {"bad IP/UDP/TCP header", c->bad_ip},
+        {"bad IP/UDP/TCP header or SCTP chunk", c->bad_ip},
         {"fragments dropped", c->frag_dropped},
         {"SCTP message parts dropped", c->sctp_dropped},
         {"TCP gaps", c->tcp_gaps},

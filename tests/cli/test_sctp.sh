@@ -50,6 +50,7 @@ ok "--workers 2: the same 5 put back together" is "$(stat "$TMPD/s2.json" .captu
 
 expect_exit 0 "the summary" "$FS38" inspect "$PCAP"
 ok "the summary names the part given up" grep -q "SCTP message parts dropped 1" "$TMPD/out"
+ok "...and the overlong chunk as what it is" grep -q "bad IP/UDP/TCP header or SCTP chunk 1" "$TMPD/out"
 
 printf 'limits:\n  max_message: 512\n' >"$TMPD/small.yaml"
 expect_exit 0 "max_message 512" "$FS38" inspect --config "$TMPD/small.yaml" --json --stats-json "$TMPD/s3.json" "$PCAP"
@@ -122,5 +123,36 @@ for w in 1 2; do
     ok "--workers $w: all 100 read, none given up" is \
         "$(jq -r '"\(.capture.sctp_reassembled) \(.capture.sctp_dropped)"' "$TMPD/many$w.json")" "100 0"
 done
+
+# max_message 512 and messages of 1.2 kB whose first part alone is longer (800 bytes, as a
+# 1,452-byte part is over a smaller limit): read cut, oversized (SIP-MAL-002), the rest skipped,
+# as when the limit is passed at a later part. In between, a message whose last part comes after
+# the long one's parts is read. Before, the long first part was dropped with no event, and
+# with it every other part its direction held: 0 of 3 read
+python3 - "$TMPD/bigfirst.pcap" <<'PY'
+import struct, sys
+sys.path.insert(0, 'tests/data/capture')
+from pcapgen import ip4, eth
+def opt(n, pad):
+    return (b'OPTIONS sip:100@192.0.2.200 SIP/2.0\r\nVia: SIP/2.0/SCTP 10.2.0.30:5060;branch=z9hG4bK-b%d\r\n'
+            b'Max-Forwards: 70\r\nFrom: <sip:100@192.0.2.200>;tag=b%d\r\nTo: <sip:100@192.0.2.200>\r\n'
+            b'Call-ID: sctp-b%d\r\nCSeq: 1 OPTIONS\r\nX-Pad: %s\r\nUser-Agent: friendly-scanner\r\n'
+            b'Content-Length: 0\r\n\r\n' % (n, n, n, pad))
+def part(payload, flags, tsn, ssn):
+    c = struct.pack('!BBHIHHI', 0, flags, 16 + len(payload), tsn, 0, ssn, 0) + payload
+    sctp = struct.pack('!HHII', 5060, 5060, 0x0a0b0c0e, 0) + c + b'\0' * (-len(c) % 4)
+    return eth(ip4('10.2.0.30', '192.0.2.200', 132, sctp))
+small, big, big2 = opt(1, b'x'), opt(2, b'y' * 1000), opt(3, b'z' * 1000)
+frames = [part(small[:100], 2, 1, 1), part(big[:800], 2, 3, 2), part(big[800:], 1, 4, 2), part(small[100:], 1, 2, 1),
+          part(big2[:800], 2, 5, 3), part(big2[800:], 1, 6, 3)]
+out = struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1)
+for i, f in enumerate(frames):
+    out += struct.pack('<IIII', 1700000300, i * 1000, len(f), len(f)) + f
+open(sys.argv[1], 'wb').write(out)
+PY
+expect_exit 0 "max_message 512, first parts of 800 bytes" "$FS38" inspect --config "$TMPD/small.yaml" --json --stats-json "$TMPD/b.json" "$TMPD/bigfirst.pcap"
+ok "...all 3 read, the 2 long ones oversized, their last parts skipped" is \
+    "$(jq -r '"\(.transports.sctp) \(.anomalies.LIMIT_MESSAGE_SIZE) \(.capture.sctp_reassembled) \(.capture.sctp_dropped)"' "$TMPD/b.json")" "3 2 1 2"
+ok "...tshark reads the 3" is "$(tshark -r "$TMPD/bigfirst.pcap" -Y sip.Call-ID 2>/dev/null | wc -l)" 3
 
 finish test_sctp

@@ -185,4 +185,40 @@ ok "...two messages of max_message bytes read whole, nothing dropped" is \
     "$(jq -r '"\(.transports.ws) \(.anomalies.LIMIT_MESSAGE_SIZE // 0) \(.capture.tcp_bytes_dropped)"' "$TMPD/full.json")" "2 0 0"
 
 
+# a client whose upgrade request carries 9 KB of cookies (a web app's, or padding: nginx takes
+# 32 KiB of headers), on 8089 (not a SIP port) and on 5060, in segments of 1460 bytes: its
+# requests are read, as the server's answers are. Before, a header block longer than 4 KiB (8 KiB
+# on a SIP port) was not a handshake: the client's SIP went unread, 3 of 6 messages read
+python3 - "$TMPD/cookies.pcap" <<'PY'
+import struct, sys
+sys.path.insert(0, 'tests/cli'); sys.path.insert(0, 'tests/data/capture')
+from pcapgen import ip4, tcp, eth, write_pcap
+from ws_conn import ws_opt
+SRV, out = '192.0.2.200', []
+def conn(cli, port):
+    seq = {'c': 1000, 's': 5000}
+    def seg(d, data=b'', flags=0x18):
+        src, dst, sp, dp = (cli, SRV, 41000, port) if d == 'c' else (SRV, cli, port, 41000)
+        out.append(eth(ip4(src, dst, 6, tcp(sp, dp, seq[d], flags, data))))
+        seq[d] += len(data) + (1 if flags & 0x02 else 0)
+    seg('c', flags=0x02); seg('s', flags=0x12); seg('c', flags=0x10)
+    get = (b'GET /ws HTTP/1.1\r\nHost: 192.0.2.200\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+           b'Cookie: a=' + b'c' * 4500 + b'\r\nCookie: b=' + b'd' * 4500 + b'\r\n'
+           b'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: sip\r\nSec-WebSocket-Version: 13\r\n\r\n')
+    for i in range(0, len(get), 1460): seg('c', get[i:i + 1460])
+    seg('s', b'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+             b'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: sip\r\n\r\n')
+    for n in range(3):
+        m = ws_opt(cli, b'k%d' % n, b'ws-7%d' % n)
+        seg('c', bytes([0x81, 0x80 | 126]) + struct.pack('!H', len(m)) + b'\0\0\0\0' + m)
+        a = b'SIP/2.0 200 OK\r\nVia: SIP/2.0/WS x;branch=z9hG4bK-k%d\r\nCall-ID: ws-7%d\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n' % (n, n)
+        seg('s', bytes([0x81, len(a)]) + a)
+conn('10.4.0.12', 8089)
+conn('10.4.0.13', 5060)
+write_pcap(sys.argv[1], out)
+PY
+expect_exit 0 "an upgrade request with 9 KB of cookies" "$FS38" inspect --json --stats-json "$TMPD/ck.json" "$TMPD/cookies.pcap"
+ok "...every message of both connections read, the requests too" is \
+    "$(jq -r '.transports.ws' "$TMPD/ck.json") $(scan "$TMPD/out")" "12 10.4.0.12=3 ws 10.4.0.13=3 ws "
+
 finish test_ws
