@@ -888,8 +888,12 @@ static void check_presence(sip_msg *m) {
         else
             ADD(m, RFC2543_SYNTAX);
     }
+    /* Expires, Date (RFC 3261 20.19, 20.17) and Session-Expires (RFC 4028
+     * 4) hold one value too: a REGISTER with Expires 0 and 3600 removes the
+     * binding at one element and keeps it at the next */
     if ((n[SIP_H_TO] > 1) | (n[SIP_H_FROM] > 1) | (n[SIP_H_CALL_ID] > 1) | (n[SIP_H_CSEQ] > 1) |
-        (n[SIP_H_MAX_FORWARDS] > 1) | (n[SIP_H_CONTENT_TYPE] > 1))
+        (n[SIP_H_MAX_FORWARDS] > 1) | (n[SIP_H_CONTENT_TYPE] > 1) | (n[SIP_H_EXPIRES] > 1) | (n[SIP_H_DATE] > 1) |
+        (n[SIP_H_SESSION_EXPIRES] > 1))
         ADD(m, MULTIPLE_SINGLE_VALUE);
 }
 

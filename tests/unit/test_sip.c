@@ -1432,6 +1432,19 @@ static void test_audit(void) {
     CHECK_EQ_INT(audit(A_RURI, A_VIA, "\"A, B\" <sip:a@x> ;tag=4", A_TO, A_CID, ""), SIP_PARSE_OK);
     CHECK_EQ_STR(M.from_tag, "4");
     CHECK(!has(SIP_A_MULTIPLE_SINGLE_VALUE));
+    /* Expires, Date and Session-Expires hold one value: two Expires (0 and
+     * 3600) remove a binding at one element and keep it at the next */
+    CHECK_EQ_INT(audit(A_RURI, A_VIA, A_FROM, A_TO, A_CID, "Expires: 0\r\nExpires: 3600\r\n"), SIP_PARSE_OK);
+    CHECK(has(SIP_A_MULTIPLE_SINGLE_VALUE));
+    CHECK_EQ_INT(audit(A_RURI, A_VIA, A_FROM, A_TO, A_CID, "Session-Expires: 1800\r\nx: 1800\r\n"), SIP_PARSE_OK);
+    CHECK(has(SIP_A_MULTIPLE_SINGLE_VALUE)); /* x: the compact form of Session-Expires */
+    CHECK_EQ_INT(audit(A_RURI, A_VIA, A_FROM, A_TO, A_CID,
+                       "Date: Sat, 13 Nov 2010 23:29:00 GMT\r\nDate: Sat, 13 Nov 2010 23:29:01 GMT\r\n"),
+                 SIP_PARSE_OK);
+    CHECK(has(SIP_A_MULTIPLE_SINGLE_VALUE));
+    CHECK_EQ_INT(audit(A_RURI, A_VIA, A_FROM, A_TO, A_CID, "Expires: 3600\r\nSession-Expires: 1800\r\n"),
+                 SIP_PARSE_OK);
+    CHECK(!has(SIP_A_MULTIPLE_SINGLE_VALUE));
     /* a ',' in a quoted parameter or in the user part is no list */
     CHECK_EQ_INT(audit(A_RURI, A_VIA, "<sip:a,b@x>;tag=3;p=\"u,v\"", A_TO, A_CID, ""), SIP_PARSE_OK);
     CHECK(only_notes());
