@@ -406,6 +406,10 @@ int cmd_pull(int argc, char **argv) {
         fprintf(stderr, "fs38 pull: --out FILE is required (the indicator cache)\n");
         goto out;
     }
+    if (duration && !follow_mode) { /* a one-shot pull ends when it has caught up */
+        fprintf(stderr, "fs38 pull: --duration needs --follow\n");
+        goto out;
+    }
     if (cl_cache_lock(p.out, &lock_fd, &e) != FS_OK) goto bad;
     size_t stale = cl_cache_remove_stale_temps(p.out);
     if (stale && !p.quiet)

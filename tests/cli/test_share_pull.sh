@@ -119,6 +119,8 @@ ok "nothing written when the hub is down" test ! -e "$W/cache.ndjson.cursor"
 expect_exit 2 "share without --signing-key" "$FS38" share $(tls op1) </dev/null
 ok "missing --signing-key is named" grep -q -- '--signing-key' "$TMPD/err"
 expect_exit 2 "pull without --out" "$FS38" pull $(tls op2)
+expect_exit 2 "pull --duration without --follow (a one-shot pull does not wait)" "$FS38" pull $(tls op2) --out "$W/dur.ndjson" --duration 5
+ok "...and says so" grep -q -- "--duration needs --follow" "$TMPD/err"
 expect_exit 2 "pull with a non-https hub" "$FS38" pull --hub "http://127.0.0.1:$PORT" --cert "$W/pki/op2.crt" \
     --key "$W/pki/op2.key" --ca "$W/pki/ca.crt" --out "$W/x"
 ok "the bad URL is named" grep -q "http://127.0.0.1:$PORT" "$TMPD/err"
