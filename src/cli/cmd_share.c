@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #define SHARE_RETRIES 5
 #define SHARE_RETRY_MAX_S 60 /* the longest wait for a hub's Retry-After */
 #define SHARE_SHOWN_REJECTS 20
+#define SHARE_LINGER_MS 1000 /* the longest a read event waits for more to fill its batch */
 
 static const char usage_text[] =
     "usage: fs38 share --hub https://HOST:PORT --cert MEMBER.crt --key MEMBER.key --ca CA.crt\n"
@@ -55,17 +57,19 @@ static const char usage_text[] =
     "                         not shared)\n"
     "Other:\n"
     "  --batch N              events per request (default 500, at most 10000; halved\n"
-    "                         for the rest of the run when the hub answers 413)\n"
+    "                         for the rest of the run when the hub answers 413); a\n"
+    "                         batch goes out once its first event waited 1 s\n"
     "  --dry-run              print the events that would be signed, publish nothing\n"
     "  -h, --help             this text\n"
     "\n"
     "Callee numbers in evidence.sample (to, request_uri) are removed: they may be victims;\n"
-    "so are from and pai when they carry a victim's number (a spoofed home CLI) or the\n"
+    "so are from and pai when they carry a victim's number or URI (a spoofed home CLI) or the\n"
     "event is about an element's own setup (SIP-TOPO-*, SIP-INFO-*: its callers are\n"
     "subscribers, not attackers), and\n"
     "x-encap and x-capture (the VLANs and tunnels a message crossed, the file it is in).\n"
     "INTEL-001 events (matches of what partners shared) are never re-shared: that would\n"
     "echo between operators; report them with `fs38 sight` instead.\n"
+    "SIGINT/SIGTERM: what was read is published, then the summary.\n"
     "Exit codes: 0 every event stored (or already stored), 1 some rejected (by the hub\n"
     "or as invalid input), 2 usage or connection error.\n"
     "\n"
@@ -86,6 +90,7 @@ typedef struct share_run {
     size_t *lens;
     char (*ids)[40];
     size_t n, bytes;
+    uint64_t batch_since_us; /* when its first event was read */
     /* tallies */
     unsigned lines, signed_n, stored, duplicate, rejected, invalid;
     unsigned skipped[CL_VERDICT__COUNT];
@@ -204,6 +209,7 @@ static bool add_line(share_run *s, const char *line, size_t len) {
         cl_prepared_free(&p);
         return false;
     }
+    if (s->n == 0) s->batch_since_us = fs_time_now_us();
     s->jws[s->n] = jws;
     s->lens[s->n] = n;
     snprintf(s->ids[s->n], sizeof s->ids[0], "%s", p.event_id);
@@ -214,37 +220,79 @@ static bool add_line(share_run *s, const char *line, size_t len) {
     return s->n < s->batch_max || batch_send(s);
 }
 
-/* Events on stdin, one per line; an over-long line is skipped as invalid. */
+/* SIGINT/SIGTERM: read no more, publish what was read, end with the summary */
+static volatile sig_atomic_t share_stop;
+static void share_on_signal(int sig) { (void)sig; share_stop = 1; }
+
+/* One line of buf (its '\n' stripped): blank lines are no events. */
+static bool take_line(share_run *s, char *line, size_t n) {
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
+    size_t i = 0;
+    while (i < n && (line[i] == ' ' || line[i] == '\t')) i++;
+    if (i == n) return true;
+    s->lines++;
+    return add_line(s, line, n);
+}
+
+/* Events on stdin, one per line; an over-long line is skipped as invalid.
+ * A batch waits for more events at most SHARE_LINGER_MS after its first: from a live
+ * `inspect -i ... --json` pipe, events reach the hub within a second, not
+ * once a whole batch has come (they waited for 500, and were lost when the
+ * pipe's writer or a signal ended us). What was read is published on
+ * SIGINT/SIGTERM before the end. */
 static bool read_events(share_run *s) {
-    size_t cap = XC_EVENT_MAX_BYTES + 2;
-    char *line = malloc(cap + 1);
-    if (!line) return false;
-    bool ok = true, skipping = false;
-    while (ok && fgets(line, (int)cap + 1, stdin)) {
-        size_t n = strlen(line);
-        bool complete = n && line[n - 1] == '\n';
-        if (skipping) {
-            skipping = !complete;
+    size_t cap = XC_EVENT_MAX_BYTES + 2; /* the longest line taken, its '\n' included */
+    char *buf = malloc(cap);
+    if (!buf) return false;
+    size_t start = 0, end = 0; /* unread input: buf[start, end) */
+    bool ok = true, skipping = false, eof = false;
+    while (ok) {
+        char *nl = memchr(buf + start, '\n', end - start);
+        if (!nl && !eof && !share_stop && end - start < cap) {
+            memmove(buf, buf + start, end - start);
+            end -= start;
+            start = 0;
+            int wait_ms = SHARE_LINGER_MS;
+            if (s->n) {
+                uint64_t age_ms = (fs_time_now_us() - s->batch_since_us) / 1000;
+                if (age_ms >= SHARE_LINGER_MS) {
+                    ok = batch_send(s);
+                    continue;
+                }
+                wait_ms = SHARE_LINGER_MS - (int)age_ms;
+            }
+            struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
+            if (poll(&pfd, 1, wait_ms) <= 0) continue; /* nothing yet, or a signal */
+            ssize_t got = read(STDIN_FILENO, buf + end, cap - end);
+            if (got < 0 && errno != EINTR && errno != EAGAIN) {
+                fprintf(stderr, "fs38 share: reading stdin: %s\n", strerror(errno));
+                eof = true;
+            } else if (got == 0) {
+                eof = true;
+            } else if (got > 0) {
+                end += (size_t)got;
+            }
             continue;
         }
-        s->lines++;
-        if (!complete && n == cap) {
+        size_t n = nl ? (size_t)(nl - (buf + start)) + 1 : end - start;
+        if (n == 0) break; /* the end of input, or stopped */
+        char *line = buf + start;
+        start += n;
+        if (skipping) {
+            skipping = !nl;
+            continue;
+        }
+        if (!nl && n == cap) {
+            s->lines++;
             s->invalid++;
             fprintf(stderr, "fs38 share: stdin line %u: longer than %u bytes (an event is at most %u)\n",
                     s->lines, (unsigned)cap, XC_EVENT_MAX_BYTES);
             skipping = true;
             continue;
         }
-        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
-        size_t i = 0;
-        while (i < n && (line[i] == ' ' || line[i] == '\t')) i++;
-        if (i == n) {
-            s->lines--;
-            continue;
-        }
-        ok = add_line(s, line, n);
+        ok = take_line(s, line, n);
     }
-    free(line);
+    free(buf);
     return ok && batch_send(s);
 }
 
@@ -382,6 +430,12 @@ int cmd_share(int argc, char **argv) {
     /* a hub closing while a batch is being sent (one over its limits.max_body
      * answered 413 early) must be an error we report, not the end of us */
     signal(SIGPIPE, SIG_IGN);
+    share_stop = 0;
+    /* poll is never restarted; a second signal ends us at once (a hub that holds us) */
+    struct sigaction sa = {.sa_handler = share_on_signal, .sa_flags = SA_RESTART | SA_RESETHAND};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     bool complete = read_events(&s);
     /* --dry-run's events go to stdout: lost ones (a full disk) are no preview;
      * a reader that left (| head) took what it wanted */

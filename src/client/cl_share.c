@@ -107,19 +107,32 @@ static void digits_of(const char *s, char *out, size_t n) {
  * to victims when it has a run of at least 7. Of an international number
  * only the digits after a country code of up to 3 (at least 7 kept): the
  * same subscriber written nationally ("sip:07700900123@...", for
- * +447700900123) holds those, not the country code. */
-static void remember_victim_digits(json_t *victims, const char *value) {
+ * +447700900123) holds those, not the country code. An identifier without
+ * such a run (a victim's sip:alice@ims.home.net) is found by its text: its
+ * user@host, without scheme and parameters, goes to names. */
+static void remember_victim(json_t *victims, json_t *names, const char *value) {
     char digits[64];
     digits_of(value, digits, sizeof digits);
-    if (!xc_number_run(value, 7)) return;
+    if (!xc_number_run(value, 7)) {
+        const char *v = value, *colon = strchr(value, ':');
+        if (colon && strcspn(value, "@") > (size_t)(colon - value)) v = colon + 1; /* the scheme */
+        size_t n = strcspn(v, ";?>");
+        if (n >= 3) json_array_append_new(names, json_stringn(v, n));
+        return;
+    }
     size_t len = strlen(digits), skip = value[0] == '+' && len > 7 ? len - 7 : 0;
     json_array_append_new(victims, json_string(digits + (skip > 3 ? 3 : skip)));
 }
 
+/* ip and cidr victims are addresses (an element attacked), not subscribers:
+ * the hub's clear-identifier test leaves them too */
+static bool is_address(const char *kind) { return !strcmp(kind, "ip") || !strcmp(kind, "cidr"); }
+
 /* Victim observables: pseudonymise e164 values under the newest key, drop
- * everything else that still looks like a subscriber identifier. Their
- * digits go to victims (scrub_sample removes them from the sample). */
-static void protect_victims(const cl_policy *p, json_t *obs, json_t *victims, cl_prepared *out) {
+ * every other victim identifier (a sip_uri of ours names a subscriber with
+ * or without digits). Their digits go to victims, the text of those without
+ * to names (scrub_sample removes them from the sample). */
+static void protect_victims(const cl_policy *p, json_t *obs, json_t *victims, json_t *names, cl_prepared *out) {
     for (size_t i = json_array_size(obs); i-- > 0;) {
         json_t *o = json_array_get(obs, i);
         const char *role = json_string_value(json_object_get(o, "role"));
@@ -127,7 +140,8 @@ static void protect_victims(const cl_policy *p, json_t *obs, json_t *victims, cl
         const char *value = json_string_value(json_object_get(o, "value"));
         if (!role || !kind || !value || strcmp(role, "victim") != 0) continue;
         if (strstr(kind, "_hmac")) continue; /* already pseudonymised */
-        remember_victim_digits(victims, value);
+        if (is_address(kind)) continue;
+        remember_victim(victims, names, value);
         if (p->pseudo && p->pseudo->n && !strcmp(kind, "e164")) {
             char h[XC_HMAC_B64_LEN + 8];
             const xc_pseudo_key *k = &p->pseudo->keys[0];
@@ -139,19 +153,20 @@ static void protect_victims(const cl_policy *p, json_t *obs, json_t *victims, cl
                 continue;
             }
         }
-        if (xc_number_run(value, 7) || !strcmp(kind, "e164")) {
-            json_array_remove(obs, i);
-            out->dropped++;
-        }
+        json_array_remove(obs, i);
+        out->dropped++;
     }
 }
 
-/* Whether v's digits, read without separators, contain one of victims. */
-static bool names_victim(const char *v, const json_t *victims) {
+/* Whether v's digits, read without separators, contain one of victims, or
+ * v holds one of names (case aside). */
+static bool names_victim(const char *v, const json_t *victims, const json_t *names) {
     char digits[256];
     digits_of(v, digits, sizeof digits);
     for (size_t i = 0; i < json_array_size(victims); i++)
         if (strstr(digits, json_string_value(json_array_get(victims, i)))) return true;
+    for (size_t i = 0; i < json_array_size(names); i++)
+        if (strcasestr(v, json_string_value(json_array_get(names, i)))) return true;
     return false;
 }
 
@@ -179,7 +194,7 @@ static bool identity_is_victim(const json_t *root) {
  * nor any caller of a finding about an element (about_an_element).
  * x-encap (the VLANs, tunnel endpoints and TEIDs the message crossed in our
  * own network) is our topology, x-capture our file names: neither leaves. */
-static void scrub_sample(json_t *root, const json_t *victims) {
+static void scrub_sample(json_t *root, const json_t *victims, const json_t *names) {
     json_t *sample = json_object_get(json_object_get(root, "evidence"), "sample");
     if (!json_is_object(sample)) return;
     json_object_del(sample, "x-encap");
@@ -191,12 +206,12 @@ static void scrub_sample(json_t *root, const json_t *victims) {
     static const char *const callee_fields[] = {"to", "request_uri"};
     for (int i = 0; i < 2; i++) {
         const char *v = json_string_value(json_object_get(sample, callee_fields[i]));
-        if (v && xc_number_run(v, 7)) json_object_del(sample, callee_fields[i]);
+        if (v && (xc_number_run(v, 7) || names_victim(v, victims, names))) json_object_del(sample, callee_fields[i]);
     }
     static const char *const caller_fields[] = {"from", "pai"};
     for (int i = 0; i < 2; i++) {
         const char *v = json_string_value(json_object_get(sample, caller_fields[i]));
-        if (v && names_victim(v, victims)) json_object_del(sample, caller_fields[i]);
+        if (v && names_victim(v, victims, names)) json_object_del(sample, caller_fields[i]);
     }
 }
 
@@ -239,10 +254,11 @@ cl_verdict cl_share_prepare(const cl_policy *p, const char *issuer, const char *
         if (p->tlp[0]) json_object_set_new(handling, "tlp", json_string(p->tlp));
         if (p->audience) json_object_set(handling, "audience", p->audience);
     }
-    json_t *victims = json_array();
-    protect_victims(p, json_object_get(root, "observables"), victims, out);
-    scrub_sample(root, victims);
+    json_t *victims = json_array(), *names = json_array();
+    protect_victims(p, json_object_get(root, "observables"), victims, names, out);
+    scrub_sample(root, victims, names);
     json_decref(victims);
+    json_decref(names);
     if (json_array_size(json_object_get(root, "observables")) == 0) {
         json_decref(root);
         return CL_SKIP_NO_OBSERVABLE;

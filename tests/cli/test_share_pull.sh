@@ -474,6 +474,41 @@ ok "...every event reached the hub (they were stored before)" grep -q "stored 0,
 ok "...the 413 and the smaller batch named" \
     grep -qE "127.0.0.1:$PORT answered 413 .*sending at most [0-9]+ events? per request" "$TMPD/err"
 
+# a live pipe (`inspect -i eth0 --json | share`): an event read goes out within about a second,
+# not once a whole batch (500) has come; SIGINT/SIGTERM publish what was read before the end
+# (the events waited in the batch for as long as the pipe stayed open, and a signal lost them)
+python3 - "$W/events.ndjson" >"$W/live.ndjson" <<'PY'
+import json, os, sys
+base = json.loads(open(sys.argv[1]).readline())
+for i in range(60):
+    h = os.urandom(16).hex()
+    base["event_id"] = f"{h[0:8]}-{h[8:12]}-7{h[13:16]}-{(int(h[16], 16) & 3) | 8:x}{h[17:20]}-{h[20:32]}"
+    print(json.dumps(base, separators=(",", ":")))
+PY
+live_id=$(head -1 "$W/live.ndjson" | jq -r .event_id)
+sleep 1.1
+since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+(head -1 "$W/live.ndjson"; sleep 8) | "$FS38" share $(tls op1) --signing-key "${KEY[op1]}" --valid-for 3600 \
+    >"$W/live.out" 2>"$W/live.err" &
+live_pid=$!
+sleep 4
+held=$(hcurl op2 "/v1/events?since=$since" | jq -r '.events[].jws' | cut -d. -f2 | tr _- /+ |
+    while read -r p; do printf '%s==' "$p" | base64 -d 2>/dev/null | jq -r .event_id; done)
+ok "an event from a pipe still open is on the hub within seconds" test "$held" = "$live_id"
+wait $live_pid
+ok "...counted stored once" grep -q "stored 1, duplicate 0, rejected 0" "$W/live.out"
+(tail -n +2 "$W/live.ndjson" | while read -r l; do echo "$l"; sleep 0.2; done) |
+    "$FS38" share $(tls op1) --signing-key "${KEY[op1]}" --valid-for 3600 >"$W/live.out" 2>"$W/live.err" &
+live_pid=$!
+sleep 4
+kill -TERM $live_pid
+wait $live_pid
+rc=$?
+read_n=$(sed -n 's/^fs38 share: \([0-9]*\) events read.*/\1/p' "$W/live.out")
+ok "SIGTERM while events come in a trickle: what was read is published (rc $rc, ${read_n:-no} events read)" \
+    test "$rc" = 0 -a "${read_n:-0}" -gt 0
+ok "...every one of them stored" grep -q "stored $read_n, duplicate 0, rejected 0" "$W/live.out"
+
 # an event op1 signed, as the hub serves it (hostile newkid)
 hcurl op2 "/v1/events?after=0&limit=1&type=SIP_SCANNER" | jq -r '.events[0].jws' >"$W/op1.jws"
 kill "$HUB_PID" 2>/dev/null

@@ -496,6 +496,34 @@ static void test_pseudonymise(void) {
         }
     }
 
+    /* a victim named by a URI without a number (an IMPU, sip:alice@ims...):
+     * dropped, as every victim identifier that is no address, and gone from
+     * the sample wherever it is written (it left in clear, observable and
+     * sample both, since only digit runs were looked for) */
+    {
+        const char *victim = "[{\"kind\":\"ip\",\"value\":\"198.51.100.7\",\"role\":\"source\"},"
+                             "{\"kind\":\"sip_uri\",\"value\":\"sip:alice@ims.example.net\",\"role\":\"victim\"},"
+                             "{\"kind\":\"ip\",\"value\":\"192.0.2.10\",\"role\":\"victim\"}]";
+        event_json(ev, sizeof ev, "org:local", ID_A, 1, "active", 600, "CLI_SPOOFING", 85, victim);
+        json_t *in = json_loads(ev, 0, NULL);
+        json_t *sample = json_object_get(json_object_get(in, "evidence"), "sample");
+        json_object_set_new(sample, "from", json_string("<sip:Alice@IMS.example.net>;tag=1"));
+        json_object_set_new(sample, "to", json_string("<sip:alice@ims.example.net>"));
+        json_object_set_new(sample, "pai", json_string("<sip:bob@partner.example>"));
+        char *text = json_dumps(in, JSON_COMPACT);
+        json_decref(in);
+        CHECK(text != NULL);
+        if (text) {
+            CHECK_MSG(cl_share_prepare(&p, "org:234-15", text, strlen(text), now, &out, &e) == CL_SHARE, "%s", e.msg);
+            CHECK_EQ_INT(out.dropped, 1);
+            CHECK_MSG(out.json && !strcasestr(out.json, "alice@ims.example.net"), "%s", out.json);
+            CHECK(out.json && strstr(out.json, "192.0.2.10") != NULL); /* an address stays */
+            CHECK(out.json && strstr(out.json, "<sip:bob@partner.example>") != NULL);
+            cl_prepared_free(&out);
+            free(text);
+        }
+    }
+
     /* SIP-CLI-001 matched by our domain alone: no victim number to find,
      * but the asserted identity is our subscriber's (an IMPU): neither From
      * nor PAI leaves (both did) */
