@@ -658,6 +658,19 @@ static det_call *call_find(det_ctx *c) {
     return m->call_id.len ? det_table_find(&c->eng->calls, c->call_key) : NULL;
 }
 
+/* A URI too long to keep whole, as scheme:user@host: its parameters and
+ * headers (";user=phone;cpc=ordinary...") name no one else, and without
+ * the URI an event raised by a CANCEL or 487 (no PAI, an anonymous From)
+ * named nothing at all. The user part may hold ';' and '?' (RFC 3261 25.1),
+ * so the cut is after the '@'. */
+static fs_str uri_without_params(fs_str uri) {
+    const char *at = memchr(uri.p, '@', uri.len);
+    size_t from = at ? (size_t)(at - uri.p) + 1 : 0;
+    for (size_t i = from; i < uri.len; i++)
+        if (uri.p[i] == ';' || uri.p[i] == '?') return fs_str_make(uri.p, i);
+    return uri;
+}
+
 /* The caller of call (call->caller_key, set beforehand) in callers. */
 static det_caller *caller_upsert(det_ctx *c, det_table *callers, det_call *call, fs_str uri) {
     det_engine *eng = c->eng;
@@ -666,7 +679,10 @@ static det_caller *caller_upsert(det_ctx *c, det_table *callers, det_call *call,
     det_caller *k = det_table_upsert(callers, call->caller_key, c->ts, &created, &evicted);
     if (evicted) eng->stats.callers_evicted++;
     if (created) snprintf(k->number, sizeof k->number, "%s", call->caller);
-    if (!k->uri[0] && !ev_e164_ok(call->caller) && uri.len < sizeof k->uri) ev_copy_text(k->uri, sizeof k->uri, uri);
+    if (!k->uri[0] && !ev_e164_ok(call->caller)) {
+        fs_str u = uri.len < sizeof k->uri ? uri : uri_without_params(uri);
+        if (u.len < sizeof k->uri) ev_copy_text(k->uri, sizeof k->uri, u);
+    }
     return k;
 }
 

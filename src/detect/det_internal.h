@@ -315,7 +315,8 @@ typedef struct det_caller {
     /* the URI this caller was first identified by (a trusted sender's
      * P-Asserted-Identity, else From), kept when the number is no E.164
      * one: the observable its events name (a CANCEL or 487 carries no PAI,
-     * and its From may be anonymous); empty if longer than this */
+     * and its From may be anonymous); without its parameters when longer,
+     * empty if longer than this even so */
     char uri[80];
 } det_caller;
 

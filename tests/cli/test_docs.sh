@@ -139,6 +139,29 @@ ok "...as docs/events.md says" grep -q "goes on for half its .ttl_s. past its la
     <(tr '\n' ' ' <docs/events.md | tr -s ' ')
 ok "...no fixed version 2 at close" bash -c "! grep -q '(version 2)' '$TMPD/inspect-help'"
 
+# ---- docs/events.md's example event is one fs38 writes ----
+# valid, window_s = last_seen - first_seen to the millisecond and valid_until =
+# last_seen + ttl_s (as its table says), an event_id made no later than the
+# event (UUIDv7: sortable by creation time); it said window_s 11.9 for 11.869 s
+awk '/^```json/ {f = 1; next} /^```/ {f = 0} f' docs/events.md >"$TMPD/doc-event.json"
+expect_exit 0 "docs/events.md's example event validates" "$FS38" validate "$TMPD/doc-event.json"
+PY_DOC_EVENT='
+import datetime, json, sys
+e = json.load(open(sys.argv[1]))
+t = lambda s: datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+first, last, until, created = (t(e[k]) for k in ("first_seen", "last_seen", "valid_until", "created"))
+msg = []
+if round((last - first).total_seconds(), 3) != e["evidence"]["window_s"]:
+    msg.append("window_s %r, last_seen - first_seen %r" % (e["evidence"]["window_s"], (last - first).total_seconds()))
+if (until - last).total_seconds() != e["recommended_action"]["ttl_s"]:
+    msg.append("valid_until - last_seen != ttl_s")
+made = datetime.datetime.fromtimestamp(int(e["event_id"].replace("-", "")[:12], 16) / 1000, datetime.timezone.utc)
+if made > created:
+    msg.append("event_id made %s, after created" % made.isoformat())
+sys.exit("; ".join(msg) or None)
+'
+ok "...its figures agree as fs38 writes them" python3 -c "$PY_DOC_EVENT" "$TMPD/doc-event.json"
+
 # ---- scripts/setup.sh installs what the tests and scripts call ----
 # TOOL:PACKAGE for the tools they run that a minimal Debian (a container) does
 # not have: "important" packages such as iproute2 and procps are not there.

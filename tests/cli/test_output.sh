@@ -186,6 +186,33 @@ expect_exit 0 "...with --workers 2" "$FS38" inspect -c "$SITE" --workers 2 --jso
 ok "...FRAUD-WANGIRI-001 names the asserted URI there too (the callers table is shared)" is \
     "$(jq -c 'select(.rule.id == "FRAUD-WANGIRI-001") | .observables' "$TMPD/out")" \
     '[{"kind":"sip_uri","value":"sip:150@ims.example.net","role":"caller"}]'
+# ...and when the asserted URI is longer than the 80 bytes kept with the caller (an IMS
+# PAI with its parameters, 84 bytes here): FRAUD-WANGIRI-001 had no observable at all,
+# an event fs38 validate refuses; the URI is kept without its parameters
+pcap_of "$TMPD/wangiri-long.pcap" '[m for i in range(12) for m in (
+    ("127.0.1.6", "127.0.0.10", 1700000000 + 10 * i,
+     b"INVITE sip:+44770090%03d@127.0.0.10 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.1.6;branch=z9hG4bKw%d\r\n" % (i, i) +
+     b"From: <sip:anonymous@anonymous.invalid>;tag=1\r\nTo: <sip:+44770090%03d@127.0.0.10>\r\nCall-ID: w%d\r\n" % (i, i) +
+     b"P-Asserted-Identity: <sip:150@ims.mnc015.mcc234.3gppnetwork.org;user=phone;cpc=ordinary;transport=udp;npdi>\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
+     b"Content-Length: 0\r\n\r\n"),
+    ("127.0.0.10", "127.0.1.6", 1700000000 + 10 * i + 0.5,
+     b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 127.0.1.6;branch=z9hG4bKw%d\r\n" % i +
+     b"From: <sip:anonymous@anonymous.invalid>;tag=1\r\nTo: <sip:+44770090%03d@127.0.0.10>;tag=2\r\nCall-ID: w%d\r\n" % (i, i) +
+     b"CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"),
+    ("127.0.1.6", "127.0.0.10", 1700000000 + 10 * i + 2,
+     b"CANCEL sip:+44770090%03d@127.0.0.10 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.1.6;branch=z9hG4bKw%d\r\n" % (i, i) +
+     b"From: <sip:anonymous@anonymous.invalid>;tag=1\r\nTo: <sip:+44770090%03d@127.0.0.10>\r\nCall-ID: w%d\r\n" % (i, i) +
+     b"CSeq: 1 CANCEL\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"),
+    ("127.0.0.10", "127.0.1.6", 1700000000 + 10 * i + 2.1,
+     b"SIP/2.0 487 Request Terminated\r\nVia: SIP/2.0/UDP 127.0.1.6;branch=z9hG4bKw%d\r\n" % i +
+     b"From: <sip:anonymous@anonymous.invalid>;tag=1\r\nTo: <sip:+44770090%03d@127.0.0.10>;tag=2\r\nCall-ID: w%d\r\n" % (i, i) +
+     b"CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"))]'
+expect_exit 0 "a relayed Wangiri caller asserted with a long URI" "$FS38" inspect -c "$SITE" --json "$TMPD/wangiri-long.pcap"
+ok "...FRAUD-WANGIRI-001 names the asserted URI, without its parameters" is \
+    "$(jq -c 'select(.rule.id == "FRAUD-WANGIRI-001") | .observables' "$TMPD/out")" \
+    '[{"kind":"sip_uri","value":"sip:150@ims.mnc015.mcc234.3gppnetwork.org","role":"caller"}]'
+cp "$TMPD/out" "$TMPD/wangiri-long.ndjson"
+expect_exit 0 "...fs38 validate accepts it" "$FS38" validate "$TMPD/wangiri-long.ndjson"
 
 # A spoofer on 5060 calling a trunk on a port not in sip_ports (FreeSWITCH's
 # 5080, here 5090) is sharded by destination: its first INVITE (our
