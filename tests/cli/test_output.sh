@@ -160,24 +160,28 @@ expect_exit 0 "...fs38 validate accepts every event" "$FS38" validate "$TMPD/vol
 # a trusted peer relays 12 one-ring calls of extension 150 (asserted in the INVITE's PAI) with
 # an anonymous From; the CANCEL and 487 that end each carry no PAI: FRAUD-WANGIRI-001 named
 # sip:anonymous@anonymous.invalid (From of the CANCEL at hand) as the caller to block
-pcap_of "$TMPD/wangiri.pcap" '[m for i in range(12) for m in (
-    ("127.0.1.6", "127.0.0.10", 1700000000 + 10 * i,
-     b"INVITE sip:+44770090%03d@127.0.0.10 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.1.6;branch=z9hG4bKw%d\r\n" % (i, i) +
-     b"From: <sip:anonymous@anonymous.invalid>;tag=1\r\nTo: <sip:+44770090%03d@127.0.0.10>\r\nCall-ID: w%d\r\n" % (i, i) +
-     b"P-Asserted-Identity: <sip:150@ims.example.net>\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
-     b"Content-Length: 0\r\n\r\n"),
-    ("127.0.0.10", "127.0.1.6", 1700000000 + 10 * i + 0.5,
-     b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 127.0.1.6;branch=z9hG4bKw%d\r\n" % i +
-     b"From: <sip:anonymous@anonymous.invalid>;tag=1\r\nTo: <sip:+44770090%03d@127.0.0.10>;tag=2\r\nCall-ID: w%d\r\n" % (i, i) +
-     b"CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"),
-    ("127.0.1.6", "127.0.0.10", 1700000000 + 10 * i + 2,
-     b"CANCEL sip:+44770090%03d@127.0.0.10 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.1.6;branch=z9hG4bKw%d\r\n" % (i, i) +
-     b"From: <sip:anonymous@anonymous.invalid>;tag=1\r\nTo: <sip:+44770090%03d@127.0.0.10>\r\nCall-ID: w%d\r\n" % (i, i) +
-     b"CSeq: 1 CANCEL\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"),
-    ("127.0.0.10", "127.0.1.6", 1700000000 + 10 * i + 2.1,
-     b"SIP/2.0 487 Request Terminated\r\nVia: SIP/2.0/UDP 127.0.1.6;branch=z9hG4bKw%d\r\n" % i +
-     b"From: <sip:anonymous@anonymous.invalid>;tag=1\r\nTo: <sip:+44770090%03d@127.0.0.10>;tag=2\r\nCall-ID: w%d\r\n" % (i, i) +
-     b"CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"))]'
+# wangiri_pcap OUT PAI_URI: 12 one-ring calls relayed by a trusted peer, From anonymous
+wangiri_pcap() {
+    pcap_of "$1" '[m for i in range(12) for m in (
+        ("127.0.1.6", "127.0.0.10", 1700000000 + 10 * i,
+         b"INVITE sip:+44770090%03d@127.0.0.10 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.1.6;branch=z9hG4bKw%d\r\n" % (i, i) +
+         b"From: <sip:anonymous@anonymous.invalid>;tag=1\r\nTo: <sip:+44770090%03d@127.0.0.10>\r\nCall-ID: w%d\r\n" % (i, i) +
+         b"P-Asserted-Identity: <'"$2"'>\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
+         b"Content-Length: 0\r\n\r\n"),
+        ("127.0.0.10", "127.0.1.6", 1700000000 + 10 * i + 0.5,
+         b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 127.0.1.6;branch=z9hG4bKw%d\r\n" % i +
+         b"From: <sip:anonymous@anonymous.invalid>;tag=1\r\nTo: <sip:+44770090%03d@127.0.0.10>;tag=2\r\nCall-ID: w%d\r\n" % (i, i) +
+         b"CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"),
+        ("127.0.1.6", "127.0.0.10", 1700000000 + 10 * i + 2,
+         b"CANCEL sip:+44770090%03d@127.0.0.10 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.1.6;branch=z9hG4bKw%d\r\n" % (i, i) +
+         b"From: <sip:anonymous@anonymous.invalid>;tag=1\r\nTo: <sip:+44770090%03d@127.0.0.10>\r\nCall-ID: w%d\r\n" % (i, i) +
+         b"CSeq: 1 CANCEL\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"),
+        ("127.0.0.10", "127.0.1.6", 1700000000 + 10 * i + 2.1,
+         b"SIP/2.0 487 Request Terminated\r\nVia: SIP/2.0/UDP 127.0.1.6;branch=z9hG4bKw%d\r\n" % i +
+         b"From: <sip:anonymous@anonymous.invalid>;tag=1\r\nTo: <sip:+44770090%03d@127.0.0.10>;tag=2\r\nCall-ID: w%d\r\n" % (i, i) +
+         b"CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"))]'
+}
+wangiri_pcap "$TMPD/wangiri.pcap" "sip:150@ims.example.net"
 expect_exit 0 "a relayed Wangiri caller that is no number, From anonymous" "$FS38" inspect -c "$SITE" --json "$TMPD/wangiri.pcap"
 ok "...FRAUD-WANGIRI-001 names the caller by its asserted URI, not the anonymous From" is \
     "$(jq -c 'select(.rule.id == "FRAUD-WANGIRI-001") | .observables' "$TMPD/out")" \
@@ -189,24 +193,7 @@ ok "...FRAUD-WANGIRI-001 names the asserted URI there too (the callers table is 
 # ...and when the asserted URI is longer than the 80 bytes kept with the caller (an IMS
 # PAI with its parameters, 84 bytes here): FRAUD-WANGIRI-001 had no observable at all,
 # an event fs38 validate refuses; the URI is kept without its parameters
-pcap_of "$TMPD/wangiri-long.pcap" '[m for i in range(12) for m in (
-    ("127.0.1.6", "127.0.0.10", 1700000000 + 10 * i,
-     b"INVITE sip:+44770090%03d@127.0.0.10 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.1.6;branch=z9hG4bKw%d\r\n" % (i, i) +
-     b"From: <sip:anonymous@anonymous.invalid>;tag=1\r\nTo: <sip:+44770090%03d@127.0.0.10>\r\nCall-ID: w%d\r\n" % (i, i) +
-     b"P-Asserted-Identity: <sip:150@ims.mnc015.mcc234.3gppnetwork.org;user=phone;cpc=ordinary;transport=udp;npdi>\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
-     b"Content-Length: 0\r\n\r\n"),
-    ("127.0.0.10", "127.0.1.6", 1700000000 + 10 * i + 0.5,
-     b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 127.0.1.6;branch=z9hG4bKw%d\r\n" % i +
-     b"From: <sip:anonymous@anonymous.invalid>;tag=1\r\nTo: <sip:+44770090%03d@127.0.0.10>;tag=2\r\nCall-ID: w%d\r\n" % (i, i) +
-     b"CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"),
-    ("127.0.1.6", "127.0.0.10", 1700000000 + 10 * i + 2,
-     b"CANCEL sip:+44770090%03d@127.0.0.10 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.1.6;branch=z9hG4bKw%d\r\n" % (i, i) +
-     b"From: <sip:anonymous@anonymous.invalid>;tag=1\r\nTo: <sip:+44770090%03d@127.0.0.10>\r\nCall-ID: w%d\r\n" % (i, i) +
-     b"CSeq: 1 CANCEL\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"),
-    ("127.0.0.10", "127.0.1.6", 1700000000 + 10 * i + 2.1,
-     b"SIP/2.0 487 Request Terminated\r\nVia: SIP/2.0/UDP 127.0.1.6;branch=z9hG4bKw%d\r\n" % i +
-     b"From: <sip:anonymous@anonymous.invalid>;tag=1\r\nTo: <sip:+44770090%03d@127.0.0.10>;tag=2\r\nCall-ID: w%d\r\n" % (i, i) +
-     b"CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"))]'
+wangiri_pcap "$TMPD/wangiri-long.pcap" "sip:150@ims.mnc015.mcc234.3gppnetwork.org;user=phone;cpc=ordinary;transport=udp;npdi"
 expect_exit 0 "a relayed Wangiri caller asserted with a long URI" "$FS38" inspect -c "$SITE" --json "$TMPD/wangiri-long.pcap"
 ok "...FRAUD-WANGIRI-001 names the asserted URI, without its parameters" is \
     "$(jq -c 'select(.rule.id == "FRAUD-WANGIRI-001") | .observables' "$TMPD/out")" \
