@@ -82,9 +82,18 @@ static void flood_source(det_ctx *c) {
     if (det_window_roll(&s->flood_start, c->ts, rc->window_s, c->eng->now_us)) {
         if (s->flood_flagged) det_window_continues(c, R_FLOOD_SOURCE, det_key_addr(c->eng, &s->addr, SALT_FLOOD));
         s->flood_total = s->flood_invite = s->flood_register = s->flood_options = 0;
+        s->flood_peak_rate = 0;
         s->flood_flagged = false;
     }
     s->flood_total++;
+    /* the rate is the highest of the window, also before the limit was
+     * crossed: a burst at its start shows, though the flood crossed later.
+     * It is never above the count (at least a second of window): no
+     * division while the count is under the peak. */
+    if (s->flood_total > s->flood_peak_rate) {
+        double rate = window_rate(s->flood_total, s->flood_start, c->ts);
+        if (rate > s->flood_peak_rate) s->flood_peak_rate = rate;
+    }
     if (c->eng->lookback) det_counted(c, R_FLOOD_SOURCE, det_key_addr(c->eng, &s->addr, SALT_FLOOD));
     switch (c->m->method) {
     case SIP_M_INVITE: s->flood_invite++; break;
@@ -111,8 +120,7 @@ static void flood_source(det_ctx *c) {
     ev_set_int(ev, "invite", s->flood_invite);
     ev_set_int(ev, "register", s->flood_register);
     ev_set_int(ev, "options", s->flood_options);
-    double rate = window_rate(s->flood_total, s->flood_start, c->ts);
-    ev_set_real_max(ev, "rate", rate);
+    ev_set_real_max(ev, "rate", s->flood_peak_rate);
     ev_set_int(ev, "window_limit", rc->window_s);
 }
 
@@ -330,38 +338,30 @@ void det_behaviour_finish_shared(det_engine *eng) {
  * remote target an answer to it named (det_calls_in_answered_dialog). */
 static bool is_probe(const sip_msg *m) { return m->method != SIP_M_ACK; }
 
-/* peers hold (requester address, target address) pairs, "this address
- * sent a request to that one", not the targets alone: an IPv6 /64 keeps
- * the peers of all its addresses in one sketch, which a scanner in it fills
- * with its own targets, and "was the scanner's address a target" then tests
- * one fixed key for every probe: one false hit among the sketch's 511 bits
- * (about 1 run in 10 at 50 items) hid every later probe of a LAN scan. A
- * pair differs from probe to probe, so a false hit costs one probe. */
+/* The peers (eng->peers, det_peers) hold (requester address, target
+ * address) pairs, "this address sent a request to that one", not the
+ * targets alone: an IPv6 /64 is one source, and "was the scanner's address
+ * a target" would test one fixed key for every probe. A pair differs from
+ * probe to probe, so a false hit costs one probe. */
 static uint64_t peer_pair(const det_engine *eng, const fs_addr *from, const fs_addr *to) {
     uint64_t a = det_key_addr(eng, from, SALT_PEER), b = det_key_addr(eng, to, SALT_PEER);
     return a ^ (b << 31 | b >> 33); /* not symmetric: (x, y) is not (y, x) */
 }
 
 static void remember_peer(det_ctx *c) {
-    uint64_t pair = peer_pair(c->eng, &c->p->src.addr, &c->p->dst.addr);
-    det_sketch_add(&c->requester->peers, pair);
-    if (c->eng->shared) det_shared_peer_add(c->eng->shared, pair, c->ts);
+    det_peers_add(c->eng->peers, peer_pair(c->eng, &c->p->src.addr, &c->p->dst.addr), c->ts);
 }
 
 /* Did the target itself talk to this source before (a phone registered with
  * the PBX that now qualifies it)? Then this request is not a probe. The
- * target may be the source's own entry: another address of its IPv6 /64 (a
- * PBX and its phones on one LAN), which is judged like any other target.
- * Only a request to its own address cannot tell: remember_peer has just put
- * that address in the peers. */
+ * target may be in the source's own IPv6 /64 (a PBX and its phones on one
+ * LAN), which is judged like any other target. Only a request to its own
+ * address cannot tell: remember_peer has just remembered that pair. With
+ * workers, the target's requests may have gone to another one: the pairs
+ * are the workers' shared ones then. */
 static bool target_knows_source(det_ctx *c) {
-    det_engine *eng = c->eng;
     if (fs_addr_eq(&c->p->src.addr, &c->p->dst.addr)) return false;
-    uint64_t pair = peer_pair(eng, &c->p->dst.addr, &c->p->src.addr);
-    det_source *t = det_table_find(&eng->sources, c->dst_source_key);
-    if (t && det_sketch_has(&t->peers, pair)) return true;
-    /* with workers, the target's requests may have gone to another one */
-    return eng->shared && det_shared_peer_has(eng->shared, pair, c->ts);
+    return det_peers_has(c->eng->peers, peer_pair(c->eng, &c->p->dst.addr, &c->p->src.addr), c->ts);
 }
 
 static void scan_behaviour(det_ctx *c) {
@@ -604,12 +604,16 @@ static void brute_one_user(det_ctx *c, det_source *s, uint64_t user) {
     ev_set_int(ev, "status", c->m->status);
 }
 
-/* Key of "this user of source s failed in its SIP-BRUTE-002 window starting
- * at start", kept in the pending-transaction table (like the nonces of
- * txn_request) until a 2xx for the user forgives it (auth_outcome). */
-static uint64_t failed_user_key(const det_engine *eng, const det_source *s, uint64_t user, uint64_t start) {
+/* Key of "this user of source s failed in its current SIP-BRUTE-002
+ * window", kept in the pending-transaction table (like the nonces of
+ * txn_request) until a 2xx for the user forgives it (auth_outcome). The
+ * window is named by its number, not its start: a message stamped a little
+ * before the start (merged captures, HEP from several proxies) keeps the
+ * window but moves its start, and the failures kept under the old one were
+ * never forgiven. */
+static uint64_t failed_user_key(const det_engine *eng, const det_source *s, uint64_t user) {
     return det_key_addr(eng, &s->addr, SALT_FAILED) ^ (user * 0x9e3779b97f4a7c15ULL) ^
-           (start * 0xc2b2ae3d27d4eb4fULL);
+           ((uint64_t)(s->brute_many_window + 1) * 0xc2b2ae3d27d4eb4fULL);
 }
 
 static void brute_many_users(det_ctx *c, det_source *s, uint64_t user) {
@@ -617,6 +621,7 @@ static void brute_many_users(det_ctx *c, det_source *s, uint64_t user) {
     if (det_window_roll(&s->brute_many_start, c->ts, rc->window_s, c->eng->now_us)) {
         if (s->brute_flagged) det_window_continues(c, R_BRUTE_MANY_USERS, det_key_addr(c->eng, &s->addr, SALT_BRUTE));
         s->brute_fails = s->brute_forgiven = 0;
+        s->brute_many_window++;
         det_sketch_clear(&s->brute_users);
         s->brute_flagged = false;
     }
@@ -624,7 +629,7 @@ static void brute_many_users(det_ctx *c, det_source *s, uint64_t user) {
     if (c->eng->lookback) det_counted(c, R_BRUTE_MANY_USERS, det_key_addr(c->eng, &s->addr, SALT_BRUTE));
     if (det_sketch_add(&s->brute_users, user)) { /* its first failure of the window */
         bool created;
-        det_txn *f = det_table_upsert(&c->eng->txns, failed_user_key(c->eng, s, user, s->brute_many_start), c->ts,
+        det_txn *f = det_table_upsert(&c->eng->txns, failed_user_key(c->eng, s, user), c->ts,
                                       &created, NULL);
         if (created) f->answered = true; /* answers no request */
     }
@@ -689,7 +694,7 @@ static void auth_outcome(det_ctx *c, const det_txn *a) {
             return;
         uint32_t *fails = user_failures(s, a->user, false);
         if (fails) *fails = 0; /* the user got in: earlier typos are forgiven */
-        det_txn *failed = det_table_find(&c->eng->txns, failed_user_key(c->eng, s, a->user, s->brute_many_start));
+        det_txn *failed = det_table_find(&c->eng->txns, failed_user_key(c->eng, s, a->user));
         if (failed) { /* ... and no longer count as one more user failing (SIP-BRUTE-002) */
             det_table_remove(&c->eng->txns, failed);
             s->brute_forgiven++;

@@ -44,7 +44,9 @@ det_engine *det_engine_new(const fs38_config *cfg, det_event_fn fn, void *user, 
               det_table_init(&eng->callers, det_callers_capacity(cfg->max_dialogs), sizeof(det_caller)) &&
               det_table_init(&eng->calls, cfg->max_dialogs, sizeof(det_call)) &&
               det_table_init(&eng->incidents, cfg->max_incidents, sizeof(det_incident)) &&
-              det_table_init(&eng->txns, cfg->max_sources / 4 + 64, sizeof(det_txn));
+              det_table_init(&eng->txns, cfg->max_sources / 4 + 64, sizeof(det_txn)) &&
+              det_peers_init(&eng->own_peers);
+    eng->peers = &eng->own_peers;
     if (!ok) {
         det_engine_free(eng);
         fs_fail(e, FS_ERR_NOMEM, "detection engine: cannot allocate state tables "
@@ -67,6 +69,7 @@ void det_engine_free(det_engine *eng) {
     det_table_free(&eng->calls);
     det_table_free(&eng->incidents);
     det_table_free(&eng->txns);
+    det_peers_fini(&eng->own_peers);
     det_lookback_free(eng->lookback);
     free(eng);
 }
@@ -106,6 +109,9 @@ void det_engine_set_shards(det_engine *eng, unsigned index, unsigned n, det_shar
     if (eng->shared) {
         det_table_free(&eng->callers); /* keeps entry_size, for the statistics */
         eng->callers.nbuckets = eng->callers.live = 0;
+        /* ... and remember who talked to whom together (SIP-SCAN-002) */
+        det_peers_fini(&eng->own_peers);
+        eng->peers = det_shared_peers(shared);
     }
 }
 const det_stats *det_engine_stats(const det_engine *eng) { return &eng->stats; }
@@ -891,10 +897,8 @@ void det_process(det_engine *eng, const cap_payload *p) {
         goto done;
     }
     /* The buckets have arrived by now: load the requester's busy first
-     * lines (det_source: up to the enumeration fields), and the destination's
-     * peers (is it a probe's target?). */
+     * lines (det_source: up to the enumeration fields). */
     det_table_prefetch_entry(&eng->sources, m->is_request ? src_key : dst_key, offsetof(det_source, enum_start));
-    if (m->is_request) det_table_prefetch_entry(&eng->sources, dst_key, offsetof(det_source, scan_targets));
     /* The dialog and transaction this message belongs to: load their buckets
      * while validation and the source's detectors run. */
     uint64_t call_key = 0, txn_key;
@@ -918,7 +922,7 @@ void det_process(det_engine *eng, const cap_payload *p) {
     if (eng->tap_fn) eng->tap_fn(eng->tap_user, p, m);
 
     det_ctx c = {.eng = eng, .m = m, .p = p, .ts = ts,
-                 .src_source_key = src_key, .dst_source_key = dst_key, .dest_key = dest_key,
+                 .src_source_key = src_key, .dest_key = dest_key,
                  .call_key = call_key, .txn_key = txn_key};
     zone_lookup(&c);
     c.src_ep = &p->src;
@@ -1011,7 +1015,7 @@ void det_engine_memory(const det_engine *eng, det_memory *out) {
                        (size_t)out->calls_cap * out->call_entry +
                        (size_t)out->txns_cap * out->txn_entry +
                        (size_t)out->incidents_cap * slot_bytes(&eng->incidents) +
-                       (size_t)out->incidents_live * sizeof(ev_event);
+                       (size_t)out->incidents_live * sizeof(ev_event) + det_peers_memory(&eng->own_peers);
     out->bound_bytes = out->total_bytes + (size_t)(out->incidents_cap - out->incidents_live) * sizeof(ev_event);
 }
 

@@ -14,6 +14,8 @@
 #ifndef FS_DET_INTERNAL_H
 #define FS_DET_INTERNAL_H
 
+#include <stdatomic.h>
+
 #include "det.h"
 
 /* ---- bounded table ---------------------------------------------------------- */
@@ -145,6 +147,24 @@ static inline bool det_window_roll(uint64_t *start_us, uint64_t now_us, uint32_t
     return !back_inside;
 }
 
+/* Peer pairs, "this address sent a request to that one" (SIP-SCAN-002,
+ * det_behaviour.c): one bit per pair in a bitset of 2 x 2 MiB, in two
+ * generations of an hour of capture time (det_shared.c). The workers share
+ * one (det_shared); a single engine has its own, so that both remember the
+ * same pairs: a busy server's requests to hundreds of addresses must not
+ * make every probe sent to it look like a reply (a per-source sketch of 511
+ * bits did: 30 PBXs qualifying 400 phones each, swept by svmap, were 0 to
+ * 9 targets instead of 30). Lock-free. */
+typedef struct det_peers {
+    _Atomic uint64_t *bits[2]; /* generation of epoch % 2 */
+    _Atomic uint64_t epoch[2]; /* the epoch + 1 a generation holds (0: none yet) */
+} det_peers;
+bool det_peers_init(det_peers *p);
+void det_peers_fini(det_peers *p);
+size_t det_peers_memory(const det_peers *p);
+void det_peers_add(det_peers *p, uint64_t pair, uint64_t ts);
+bool det_peers_has(const det_peers *p, uint64_t pair, uint64_t ts);
+
 /* ---- entities ---------------------------------------------------------------- */
 
 /* When a short ring (FRAUD-WANGIRI-001) began and ended, to tell the legs
@@ -169,6 +189,7 @@ typedef struct det_source {
     /* flood (SIP-FLOOD-001): every request */
     uint32_t flood_total, flood_invite, flood_register, flood_options;
     uint64_t flood_start;
+    double flood_peak_rate;     /* the highest requests/s so far in the window (its `rate`) */
     /* scanning (SIP-SCAN-002): every probe-like request */
     uint64_t scan_start;
     uint32_t scan_probes;
@@ -177,7 +198,6 @@ typedef struct det_source {
     uint64_t wangiri_start;
     uint64_t wangiri_ring_us;
     det_fork wangiri_fork;      /* the latest short ring's INVITE and end (det_calls.c, same_fork) */
-    det_sketch peers;           /* (its address, target) of the requests it sent */
     det_sketch scan_targets;
     /* enumeration (SIP-ENUM-001): final responses to probes */
     uint64_t enum_start;
@@ -190,6 +210,8 @@ typedef struct det_source {
     uint32_t brute_user_fails;
     uint32_t brute_fails;
     uint32_t brute_forgiven;    /* of brute_users, those that got a 2xx after failing (SIP-BRUTE-002) */
+    uint32_t brute_many_window; /* SIP-BRUTE-002 windows begun: names the window its failures are kept
+                                 * under (its start moves when time steps back into it) */
     struct { uint64_t user; uint32_t fails; } brute_top[4]; /* failures per user */
     det_sketch brute_users;
     /* fraud velocity per source (FRAUD-IRSF-001): calls to high-risk ranges */
@@ -268,6 +290,8 @@ uint64_t det_shared_seed(const det_shared *s);
  * time (a rare false yes). Lock-free. */
 void det_shared_peer_add(det_shared *s, uint64_t pair, uint64_t ts);
 bool det_shared_peer_has(const det_shared *s, uint64_t pair, uint64_t ts);
+/* Those pairs, for the engines of the workers (det_engine_set_shards). */
+det_peers *det_shared_peers(det_shared *s);
 /* true if `owner` tracks this call: the first worker to claim a Call-ID key
  * keeps it (until the entry is evicted). Thread-safe. */
 bool det_shared_claim_call(det_shared *s, uint64_t call_key, uint32_t owner, uint64_t ts);
@@ -427,6 +451,8 @@ struct det_engine {
     bool live;
     unsigned shards;        /* workers sharing the traffic (det_engine_set_shards) */
     det_shared *shared;     /* what the workers agree on (det_shared.c), NULL with one */
+    det_peers own_peers;    /* the peer pairs of a single engine (with workers: shared's) */
+    det_peers *peers;       /* the peer pairs this engine reads and writes */
     unsigned shard_index;   /* this engine's worker number */
     uint64_t seed;
     uint8_t source_prefix6; /* cfg->ipv6_source_prefix (det_source_net) */
@@ -488,7 +514,6 @@ typedef struct det_ctx {
     int requester_zone;     /* zone of the requester (src of requests, dst of responses) */
     const fs_endpoint *src_ep, *dst_ep; /* formatted only when an event needs them */
     uint64_t src_source_key; /* the sender's key in the sources table */
-    uint64_t dst_source_key; /* the destination's key in the sources table */
     uint64_t dest_key;      /* the destination's key in the dests table */
     uint64_t call_key;      /* the Call-ID's key in the calls table, 0 = none */
     uint64_t txn_key;       /* the transaction's key in txns (det_txn_key), 0 = not tracked */

@@ -42,6 +42,7 @@
  *    tables. One bit per pair in a lock-free bitset (a false hit costs a
  *    scanner one probe, as in the sketches), in two generations of
  *    PEER_EPOCH_US of capture time: a pair is remembered one to two hours.
+ *    (det_peers: a single engine keeps its own, det_engine.c.)
  *    Each word carries the epoch it was written in, so a generation is
  *    taken over for a new epoch without emptying 2 MiB (a capture whose
  *    every packet is an hour on would have paid that per packet).
@@ -89,8 +90,7 @@ struct det_shared {
     uint32_t incident_buckets;  /* power of two */
     uint64_t seed;
     bool locks_ready;
-    _Atomic uint64_t *peer_bits[2]; /* PEER_WORDS each: generation of epoch % 2 */
-    _Atomic uint64_t peer_epoch[2]; /* the epoch + 1 a generation holds (0: none yet) */
+    det_peers peers;
     /* one per cache line, so stripes do not share lines between cores */
     struct {
         _Alignas(64) pthread_mutex_t m;
@@ -144,7 +144,7 @@ det_shared *det_shared_new(uint32_t max_dests, uint32_t max_calls, uint32_t max_
             s->incident_buckets <<= 1;
         ok = (s->incidents = calloc((size_t)s->incident_buckets * SHARED_WAYS, sizeof *s->incidents)) != NULL;
     }
-    for (unsigned g = 0; ok && g < 2; g++) ok = (s->peer_bits[g] = calloc(PEER_WORDS, sizeof(uint64_t))) != NULL;
+    ok = ok && det_peers_init(&s->peers);
     uint32_t per_stripe = (det_callers_capacity(max_calls) + CALLER_STRIPES - 1) / CALLER_STRIPES;
     for (unsigned i = 0; ok && i < CALLER_STRIPES; i++)
         ok = det_table_init(&s->callers[i].t, per_stripe, sizeof(det_caller));
@@ -177,8 +177,7 @@ void det_shared_free(det_shared *s) {
     free(s->counts.slots);
     free(s->calls.slots);
     free(s->incidents);
-    free((void *)s->peer_bits[0]);
-    free((void *)s->peer_bits[1]);
+    det_peers_fini(&s->peers);
     free(s);
 }
 
@@ -189,7 +188,7 @@ void det_shared_set_seed(det_shared *s, uint64_t seed) { s->seed = seed; }
 size_t det_shared_memory(const det_shared *s) {
     if (!s) return 0;
     return sizeof *s + ((size_t)s->counts.nbuckets + s->calls.nbuckets) * SHARED_WAYS * sizeof(shared_slot) +
-           (size_t)s->incident_buckets * SHARED_WAYS * sizeof(shared_incident) + 2 * PEER_WORDS * sizeof(uint64_t);
+           (size_t)s->incident_buckets * SHARED_WAYS * sizeof(shared_incident) + det_peers_memory(&s->peers);
 }
 
 /* ---- peers --------------------------------------------------------------------- */
@@ -201,21 +200,39 @@ static uint64_t peer_bit(uint64_t pair) { return 1ULL << ((pair >> 32) % PEER_DA
  * epoch + 1 is, cut to 16 bits; a word of another epoch holds none) */
 static uint64_t peer_tag(uint64_t held) { return (held & 0xffff) << PEER_DATA_BITS; }
 
+bool det_peers_init(det_peers *p) {
+    memset(p, 0, sizeof *p);
+    for (unsigned g = 0; g < 2; g++)
+        if (!(p->bits[g] = calloc(PEER_WORDS, sizeof(uint64_t)))) {
+            det_peers_fini(p);
+            return false;
+        }
+    return true;
+}
+
+void det_peers_fini(det_peers *p) {
+    free((void *)p->bits[0]);
+    free((void *)p->bits[1]);
+    memset(p, 0, sizeof *p);
+}
+
+size_t det_peers_memory(const det_peers *p) { return p->bits[0] ? 2 * PEER_WORDS * sizeof(uint64_t) : 0; }
+
 /* The generation for writes at epoch e, and the epoch + 1 it holds: a
  * generation of an older epoch is taken over (its words, tagged with that
  * epoch, read as empty). A write from further back in capture time goes
  * into the newer one. */
-static unsigned peer_generation(det_shared *s, uint64_t e, uint64_t *held) {
+static unsigned peer_generation(det_peers *p, uint64_t e, uint64_t *held) {
     unsigned g = (unsigned)(e & 1);
-    *held = atomic_load_explicit(&s->peer_epoch[g], memory_order_acquire);
-    if (*held < e + 1 && atomic_compare_exchange_strong(&s->peer_epoch[g], held, e + 1)) *held = e + 1;
+    *held = atomic_load_explicit(&p->epoch[g], memory_order_acquire);
+    if (*held < e + 1 && atomic_compare_exchange_strong(&p->epoch[g], held, e + 1)) *held = e + 1;
     return g;
 }
 
-void det_shared_peer_add(det_shared *s, uint64_t pair, uint64_t ts) {
+void det_peers_add(det_peers *p, uint64_t pair, uint64_t ts) {
     uint64_t held;
-    unsigned g = peer_generation(s, peer_epoch(ts), &held);
-    _Atomic uint64_t *w = s->peer_bits[g] + peer_word(pair);
+    unsigned g = peer_generation(p, peer_epoch(ts), &held);
+    _Atomic uint64_t *w = p->bits[g] + peer_word(pair);
     uint64_t tag = peer_tag(held), bit = peer_bit(pair);
     uint64_t old = atomic_load_explicit(w, memory_order_relaxed);
     for (;;) { /* most are known already: no write, no cache line moving */
@@ -226,16 +243,20 @@ void det_shared_peer_add(det_shared *s, uint64_t pair, uint64_t ts) {
     }
 }
 
-bool det_shared_peer_has(const det_shared *s, uint64_t pair, uint64_t ts) {
+bool det_peers_has(const det_peers *p, uint64_t pair, uint64_t ts) {
     uint64_t e = peer_epoch(ts);
     for (unsigned g = 0; g < 2; g++) {
-        uint64_t held = atomic_load_explicit(&s->peer_epoch[g], memory_order_acquire);
+        uint64_t held = atomic_load_explicit(&p->epoch[g], memory_order_acquire);
         if (!held || held < e) continue; /* none, or older than epoch e - 1 */
-        uint64_t word = atomic_load_explicit(&s->peer_bits[g][peer_word(pair)], memory_order_relaxed);
+        uint64_t word = atomic_load_explicit(&p->bits[g][peer_word(pair)], memory_order_relaxed);
         if ((word & ~PEER_DATA_MASK) == peer_tag(held) && (word & peer_bit(pair))) return true;
     }
     return false;
 }
+
+det_peers *det_shared_peers(det_shared *s) { return &s->peers; }
+void det_shared_peer_add(det_shared *s, uint64_t pair, uint64_t ts) { det_peers_add(&s->peers, pair, ts); }
+bool det_shared_peer_has(const det_shared *s, uint64_t pair, uint64_t ts) { return det_peers_has(&s->peers, pair, ts); }
 
 /* The bucket of an incident key, and its lock (held by the caller for the
  * bucket's use). */

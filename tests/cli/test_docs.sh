@@ -78,7 +78,7 @@ sizing=$(jq -r '.memory | "take \(.state_bytes / 1048576 * 10 | round / 10) MB o
 ok "docs/operations.md: the defaults $sizing" grep -q "$sizing" <(tr '\n' ' ' <docs/operations.md | tr -s ' ')
 # ...and what N workers take: docs/configuration.md said memory does not grow
 # with N, but each worker's share of a limit is rounded up to a table size
-# (3 workers tracked 98,304 sources for 65,536, bound 242.7 MB for 170.9)
+# (3 workers tracked 98,304 sources for 65,536, bound 237.4 MB for 171.4)
 for w in 3 7; do
     "$FS38" inspect -q -c /dev/null --workers $w --stats-json "$TMPD/w$w.json" examples/benign.pcap 2>/dev/null
     figs=$(jq -r '.memory | "\(.capacity.sources) \(.state_bound_bytes / 1048576 * 10 | round / 10)"' "$TMPD/w$w.json")

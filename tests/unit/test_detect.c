@@ -1258,6 +1258,44 @@ static void test_brute_force(void) {
 /* svcrack (real traffic, examples/brute-svcrack.pcap): every guess has the same
  * Call-ID and CSeq and only a new Via branch. Each 401 is a failure; a
  * retransmitted guess (same branch) still counts once. */
+/* A registrar restart seen by two sensors whose clocks differ a little:
+ * phones behind one NAT refresh with a nonce the restarted registrar no
+ * longer knows (401 without stale=true) and then get in. Eight fail, a
+ * ninth one's 401 comes from the other sensor stamped 0.2 s before the
+ * first, the nine get in, then six more fail and get in two at a time. The
+ * step back keeps the window (it now starts at the earlier message), and
+ * every phone that got in is forgiven: no spraying. The failures were once
+ * remembered under the window's start, which the step back moved: eight
+ * phones stayed "failing", and the next two to fail made ten. */
+static void test_brute_forgiven_step_back(void) {
+    world w = world_new(config_default());
+    const char *nat = "198.51.100.77:5060", *srv = "192.0.2.10:5060";
+    char user[16], cid[16];
+    for (int i = 0; i < 9; i++) {
+        snprintf(user, sizeof user, "%d", 700 + i);
+        snprintf(cid, sizeof cid, "rs%d", i);
+        uint64_t at = i < 8 ? T0 + SEC(i * 0.05) : T0 - SEC(0.2);
+        register_reply(&w, nat, srv, at, user, cid, 1, user, 401, "Unauthorized", CHALLENGE);
+    }
+    for (int i = 0; i < 15; i++) {
+        snprintf(user, sizeof user, "%d", 700 + i);
+        snprintf(cid, sizeof cid, "rs%d", i);
+        uint64_t at = T0 + SEC(1 + i * 0.5);
+        if (i >= 9 && i % 2) { /* two at a time: this one and the next fail, then both get in */
+            register_reply(&w, nat, srv, at, user, cid, 1, user, 401, "Unauthorized", CHALLENGE);
+            char u2[16], c2[16];
+            snprintf(u2, sizeof u2, "%d", 701 + i);
+            snprintf(c2, sizeof c2, "rs%d", i + 1);
+            register_reply(&w, nat, srv, at + SEC(0.1), u2, c2, 1, u2, 401, "Unauthorized", CHALLENGE);
+        }
+        register_reply(&w, nat, srv, at + SEC(0.2), user, cid, 2, user, 200, "OK", NULL);
+    }
+    world_finish(&w);
+    CHECK_EQ_INT(count_rule(w.out, "SIP-BRUTE-002"), 0);
+    if (count_rule(w.out, "SIP-BRUTE-002")) dump(w.out);
+    world_free(&w);
+}
+
 static void test_brute_same_callid(void) {
     world w = world_new(config_default());
     const char *att = "203.0.113.12:5060", *srv = "192.0.2.10:5060";
@@ -1394,6 +1432,26 @@ static void test_brute_unchecked_2xx(void) {
 }
 
 /* ---- floods (SIP-FLOOD-001/002) ------------------------------------------------------------- */
+
+/* The rate of SIP-FLOOD-001 is the highest requests/s seen in the window,
+ * counted from the window's start: a burst of 90 INVITEs in its first half
+ * second shows as 90/s, though the flood crosses the INVITE limit (100)
+ * only 9 s later, at 11/s (the rate was once taken from the crossing on). */
+static void test_flood_rate_burst(void) {
+    world w = world_new(config_default());
+    for (int i = 0; i < 100; i++) {
+        char cid[16];
+        snprintf(cid, sizeof cid, "fb%d", i);
+        double t = i < 90 ? i * 0.005 : 0.5 + (i - 89) * 0.85;
+        req(&w, "203.0.113.13:5060", "192.0.2.20:5060", T0 + SEC(t), "INVITE", "sip:100@192.0.2.20",
+            "<sip:x@203.0.113.13>;tag=1", "<sip:100@192.0.2.20>", cid, 1, NULL, NULL);
+    }
+    world_finish(&w);
+    const ev_event *f = find_rule(w.out, "SIP-FLOOD-001");
+    CHECK(f && f->count == 100 && !strcmp(dstr(f, "trigger"), "INVITE"));
+    CHECK_MSG(dreal(f, "rate") >= 89.9, "rate %.1f, the burst was 90/s", dreal(f, "rate"));
+    world_free(&w);
+}
 
 static void test_flood(void) {
     world w = world_new(config_default());
@@ -4766,6 +4824,39 @@ static void pbx_calls_via_carrier(world *w, bool own_tags) {
     }
 }
 
+/* A sweep of busy servers: 25 PBXs, each qualifying 300 addresses of its
+ * own (more than a 511-bit sketch of its peers holds), then one source
+ * sends OPTIONS to all 25 in 5 s. A probe is not discounted as a reply
+ * unless that PBX itself sent a request to the prober: the peers of one
+ * busy server once answered "yes" for about half of all addresses, and
+ * the sweep counted 14 targets, under the threshold of 20. */
+static void test_scan_busy_targets(void) {
+    world w = world_new(config_default());
+    for (int p = 0; p < 25; p++) {
+        char pbx[32];
+        snprintf(pbx, sizeof pbx, "10.1.0.%d:5060", p + 1);
+        for (int j = 0; j < 300; j++) {
+            char ph[48], ruri[64];
+            snprintf(ph, sizeof ph, "10.%d.%d.%d:5060", 2 + p, j / 250, j % 250 + 1);
+            snprintf(ruri, sizeof ruri, "sip:%.*s", (int)(strrchr(ph, ':') - ph), ph);
+            req(&w, pbx, ph, T0 + SEC(j * 1.0 + p * 0.01), "OPTIONS", ruri, "<sip:pbx@pbx.example>;tag=q",
+                "<sip:phone@pbx.example>", "qualify", 1 + (unsigned)j, NULL, NULL);
+        }
+    }
+    for (int p = 0; p < 25; p++) {
+        char pbx[32], ruri[48];
+        snprintf(pbx, sizeof pbx, "10.1.0.%d:5060", p + 1);
+        snprintf(ruri, sizeof ruri, "sip:100@10.1.0.%d", p + 1);
+        req(&w, "203.0.113.9:5070", pbx, T0 + SEC(400 + p * 0.2), "OPTIONS", ruri, "<sip:100@x.example>;tag=z",
+            "<sip:100@x.example>", "sweep", 1, NULL, NULL);
+    }
+    world_finish(&w);
+    const ev_event *sc = find_rule_from(w.out, "SIP-SCAN-002", "203.0.113.9");
+    CHECK_MSG(sc != NULL, "a sweep of 25 busy PBXs is not a scan");
+    CHECK(sc && sc->count == 25 && dint(sc, "distinct_targets") >= 23);
+    world_free(&w);
+}
+
 static void test_scan_hangup_at_gateways(void) {
     world w = world_new(config_default());
     pbx_calls_via_carrier(&w, true);
@@ -5230,8 +5321,10 @@ int main(void) {
     test_enumeration();
     test_brute_force();
     test_brute_same_callid();
+    test_brute_forgiven_step_back();
     test_brute_unchecked_2xx();
     test_flood();
+    test_flood_rate_burst();
     test_trust();
     test_access_zone();
     test_cli();
@@ -5275,6 +5368,7 @@ int main(void) {
     test_ipv6_fraud();
     test_evasion();
     test_scan_hangup_at_gateways();
+    test_scan_busy_targets();
     test_caller_edge_cases();
     if (check_failed) fprintf(stderr, "test_detect: FS38_TEST_SEED=%016llx repeats this run\n", (unsigned long long)run_seed);
     return check_done("test_detect");
