@@ -162,6 +162,8 @@ typedef struct inspect_run {
     /* progress */
     const char *current;
     uint64_t last_progress_us;
+    atomic_bool progress_shown; /* a progress line is on stderr, not ended by a newline */
+    bool stdout_tty;            /* --json's events go to a terminal: the progress line's too, perhaps */
 } inspect_run;
 
 static const char usage_text[] =
@@ -226,7 +228,7 @@ static const char usage_text[] =
     "                         --stats-json records the seed each run used. Default:\n"
     "                         random, so traffic cannot be aimed at one table bucket\n"
     "\n"
-    "Output:\n"
+    "Output (an output FILE '-' is stdout, kept apart from the summary):\n"
     "      --json             only NDJSON events on stdout, one per line (for a\n"
     "                         SIEM); the summary is not printed\n"
     "      --events FILE      append NDJSON events to FILE as they are raised;\n"
@@ -501,11 +503,13 @@ static void reopen_events_file(inspect_run *r) {
 }
 
 /* The reader of stdout left (`fs38 inspect --json big.pcap | head -1`): not
- * an error. When nothing else wants the run (no --events, --stats-json or
- * --fail-on) it ends here, as the reader asked; else it goes on for them. */
+ * an error. When nothing else wants the run (no --events, --stats-json,
+ * --pcap-out, --esp-sa-out or --fail-on) it ends here, as the reader asked;
+ * else it goes on for them (--pcap-out held the messages of the first
+ * incidents only, exit 0). */
 static void reader_left(inspect_run *r) {
     r->out_stdout.reader_gone = true;
-    if (!r->events_path && !r->stats_path && r->fail_on < 0) {
+    if (!r->events_path && !r->stats_path && !r->pcap.path && !r->sa_out_path && r->fail_on < 0) {
         r->stopped_for_reader = true;
         stop_flag = 1;
     }
@@ -580,6 +584,8 @@ static int write_all(const inspect_run *r, int fd, const char *buf, size_t len, 
     return 0;
 }
 
+static void progress_clear(inspect_run *r);
+
 /* Why events were lost: the errno, or a reader that stopped reading. */
 static const char *out_error(const event_out *out) {
     return out->first_error == WRITE_STALLED ? "its reader took nothing for 2 s as the run ended"
@@ -612,6 +618,7 @@ static void write_event_line(inspect_run *r, event_out *out, const char *line, s
     if (err == WRITE_STALLED) out->stalled = true;
     if (!out->lost++) { /* at once: a live run may go on for days */
         out->first_error = err;
+        progress_clear(r);
         fprintf(stderr, "fs38 inspect: writing events to %s: %s: events are being lost (%llu written)\n",
                 out->name, out_error(out), (unsigned long long)out->written);
     }
@@ -673,6 +680,7 @@ static void on_event(void *user, const ev_event *ev, bool final) {
     bool wanted = (to_stdout || r->out_file.fd >= 0) && !(final && ev->unchanged);
     size_t len = wanted ? ev_to_json(ev, buf, sizeof buf) : 0;
     if (len) {
+        if (to_stdout && r->stdout_tty) progress_clear(r); /* else the event ran on after its figures */
         write_event_line(r, &r->out_stdout, buf, len);
         if (r->out_file.fd >= 0) {
             if (reopen_flag) reopen_outputs(r);
@@ -723,6 +731,7 @@ static void on_evidence(void *user, const cap_payload *p, const det_evidence_ref
     }
     if (!r->pcap.lost++) { /* at once: a live run may go on for days */
         snprintf(r->pcap.first_error, sizeof r->pcap.first_error, "%s", e.msg);
+        progress_clear(r);
         fprintf(stderr, "fs38 inspect: --pcap-out %s: %s: messages are being lost (%llu written)\n",
                 r->pcap.path, e.msg, (unsigned long long)cap_png_out_frames(r->pcap.w));
     }
@@ -832,6 +841,14 @@ static void print_path_tail(FILE *o, const char *path, int room) {
     fputs(shown, o);
 }
 
+/* A message said in the middle of a file (events being lost) starts a line
+ * of its own: the progress line, which ends with no newline, is cleared
+ * first (else the message ran on after its figures), and the next one is
+ * drawn below the message. */
+static void progress_clear(inspect_run *r) {
+    if (atomic_exchange(&r->progress_shown, false)) fputs("\r\033[K", stderr);
+}
+
 /* One line that \r can overwrite: it must not wrap, so it is cut to the
  * terminal's width, the file name losing its start first. */
 static void on_progress(void *user, uint64_t offset, uint64_t size, uint64_t frames) {
@@ -860,6 +877,7 @@ static void on_progress(void *user, uint64_t offset, uint64_t size, uint64_t fra
     fputs("\r  ", stderr);
     print_path_tail(stderr, r->current, cols - (int)flen);
     fputs(figures, stderr);
+    atomic_store(&r->progress_shown, true);
 }
 
 /* ---- the summary ------------------------------------------------------------------- */
@@ -1838,6 +1856,11 @@ enum { OPT_BPF = 256, OPT_HEP, OPT_RAW, OPT_JSON, OPT_EVENTS, OPT_STATS, OPT_FAI
        OPT_TLS_KEYLOG, OPT_PCAP_OUT, OPT_PCAP_LIMIT, OPT_PCAP_LOOKBACK, OPT_ESP_SA, OPT_ESP_SA_OUT,
        OPT_STATS_INTERVAL, OPT_METRICS };
 
+/* An output FILE '-' is stdout, as tcpdump -w - and an input '-' (stdin) are
+ * (it made a file named '-'): /dev/stdout, which apart_from_outputs keeps
+ * apart from the summary and --json's events. */
+static const char *output_path(const char *path) { return strcmp(path, "-") == 0 ? "/dev/stdout" : path; }
+
 static bool parse_u64_arg(const char *opt, const char *v, uint64_t max, uint64_t *out) {
     if (!fs_str_to_u64(fs_str_make(v, strlen(v)), max, out)) {
         fprintf(stderr, "fs38 inspect: %s '%s': expected a whole number up to %llu\n", opt, v,
@@ -1889,6 +1912,15 @@ static bool memory_fits(insp *in, const fs38_config *cfg, bool capturing) {
             (double)have / 1048576.0, (double)(have / 10 * 9) / 1048576.0, st.lookback_memory ? ", or --pcap-lookback" : "",
             ring > (64u << 20) ? ", or capture.live_buffer_mb" : "");
     return false;
+}
+
+/* --count N packets were read: the files after are not opened (one
+ * missing gave exit 2, and '-' waited for stdin's writer). */
+static bool count_reached(insp *in, uint64_t count) {
+    if (!count) return false;
+    insp_stats st;
+    insp_get_stats(in, &st);
+    return st.frames_read >= count;
 }
 
 /* A live sensor says at start what it watches, its memory bound and where
@@ -2014,8 +2046,8 @@ int cmd_inspect(int argc, char **argv) {
         case OPT_RAW: raw = true; break;
         case 'c': r.config_path = optarg; break;
         case OPT_JSON: r.json = true; break;
-        case OPT_EVENTS: r.events_path = optarg; break;
-        case OPT_STATS: r.stats_path = optarg; break;
+        case OPT_EVENTS: r.events_path = output_path(optarg); break;
+        case OPT_STATS: r.stats_path = output_path(optarg); break;
         case OPT_METRICS: metrics_listen = optarg; break;
         case OPT_STATS_INTERVAL:
             if (!parse_u64_arg("--stats-interval", optarg, 86400, &stats_interval)) return EXIT_USAGE;
@@ -2029,7 +2061,9 @@ int cmd_inspect(int argc, char **argv) {
             break;
         case OPT_WORKERS:
             if (!parse_u64_arg("--workers", optarg, INSP_MAX_WORKERS, &workers) || workers == 0) {
-                if (workers == 0) fprintf(stderr, "fs38 inspect: --workers must be 1-%d\n", INSP_MAX_WORKERS);
+                if (workers == 0)
+                    fprintf(stderr, "fs38 inspect: --workers '%s': expected a whole number 1-%d\n", optarg,
+                            INSP_MAX_WORKERS);
                 return EXIT_USAGE;
             }
             break;
@@ -2043,9 +2077,9 @@ int cmd_inspect(int argc, char **argv) {
         case OPT_NO_PROGRESS: r.progress = false; break;
         case OPT_INDICATORS: indicators_path = optarg; break;
         case OPT_TLS_KEYLOG: keylog_path = optarg; break;
-        case OPT_PCAP_OUT: r.pcap.path = optarg; break;
+        case OPT_PCAP_OUT: r.pcap.path = output_path(optarg); break;
         case OPT_ESP_SA: esp_sa_path = optarg; break;
-        case OPT_ESP_SA_OUT: r.sa_out_path = optarg; break;
+        case OPT_ESP_SA_OUT: r.sa_out_path = output_path(optarg); break;
         case OPT_PCAP_LIMIT:
             if (!parse_u64_arg("--pcap-limit", optarg, UINT32_MAX, &pcap_limit)) return EXIT_USAGE;
             pcap_option = "--pcap-limit";
@@ -2081,6 +2115,14 @@ int cmd_inspect(int argc, char **argv) {
                 iface ? "-i" : "--hep");
         return EXIT_USAGE;
     }
+    /* stdin is read once: a second '-' found it at its end ("truncated dump
+     * file ... only got 0", exit 2 after the first was inspected; with --raw
+     * an empty message, a SIP_MALFORMED event of its own) */
+    for (int i = optind, dashes = 0; i < argc; i++)
+        if (!strcmp(argv[i], "-") && ++dashes == 2) {
+            fprintf(stderr, "fs38 inspect: '-' (stdin) given twice: it can be read once\n");
+            return EXIT_USAGE;
+        }
     if (bpf && strlen(bpf) > BPF_MAX_LEN) {
         /* libpcap's optimiser grows with the cube of a filter's terms (300
          * "host" terms: 2 s, 1000: minutes) and cannot be interrupted */
@@ -2208,6 +2250,7 @@ int cmd_inspect(int argc, char **argv) {
         fprintf(stderr, "fs38 inspect: note: --metrics %s answers anyone who can reach it (no "
                         "authentication): listen on a management address only\n", metrics_listen);
     r.progress = r.progress && !r.live && isatty(STDERR_FILENO);
+    r.stdout_tty = isatty(STDOUT_FILENO);
 
     /* a file the config names is told by its key and file, not by the option not given */
     char from_cfg[320];
@@ -2291,13 +2334,15 @@ int cmd_inspect(int argc, char **argv) {
         }
     } else {
         /* --raw: each file is one packet, so --count N reads the first N files */
-        for (int i = optind; i < argc && !stop_flag && !(raw && count && (uint64_t)inputs >= count); i++) {
+        for (int i = optind; i < argc && !stop_flag && !(raw && count && (uint64_t)inputs >= count) &&
+                             !count_reached(in, count);
+             i++) {
             inputs++;
             r.current = argv[i];
             uint64_t frames = 0;
             memset(&e, 0, sizeof e);
             fs_code rc = raw ? insp_run_raw(in, argv[i], &e) : insp_run_file(in, argv[i], &frames, &e);
-            if (r.progress) fputs("\r\033[K", stderr);
+            progress_clear(&r);
             /* it names the file, whose name may hold escape sequences (`fs38
              * inspect uploads/x.pcap`): made printable, as the progress line shows it */
             char why[sizeof e.msg];
@@ -2362,7 +2407,8 @@ int cmd_inspect(int argc, char **argv) {
     if (r.sa_out && !write_sa_out(&r, in)) ok_out = false;
     /* A signal ends a live run; files it cuts short were not read to the end
      * (a reader of stdout that left and ended the run is no signal; when the
-     * run went on for --events, --stats-json or --fail-on, a signal is one). */
+     * run went on for --events, --stats-json, --pcap-out, --esp-sa-out or
+     * --fail-on, a signal is one). */
     bool cut_short = stop_flag && !r.live && !r.stopped_for_reader;
     bool exit_usage = readable == 0 || unreadable > 0 || !ok_out || cut_short || live_broke || filter_failed;
     bool exit_events = r.fail_on >= 0 && r.max_severity >= r.fail_on;

@@ -1357,6 +1357,11 @@ static fs_code pump(insp *in, cap_source *src, bool live, uint64_t *frames, fs_e
         cap_next_status st = cap_next(src, &frame, &caplen, &ts, e);
         if (st == CAP_NEXT_END) break;
         if (st == CAP_NEXT_ERROR) {
+            /* a file's read the stopping SIGINT/SIGTERM interrupted (they
+             * come without SA_RESTART: a pipe whose writer is idle): the
+             * run was stopped there, the input did not break ("error
+             * reading dump file: Interrupted system call") */
+            if (!live && in->opt.stop && *in->opt.stop) break;
             rc = e->code ? e->code : FS_ERR_FORMAT;
             break;
         }
@@ -1523,30 +1528,37 @@ fs_code insp_run_hep(insp *in, const char *listen, fs_err *e) {
 }
 
 fs_code insp_run_raw(insp *in, const char *path, fs_err *e) {
-    FILE *f = fopen(path, "rb");
+    /* '-': the message on stdin, as a capture FILE may be (`printf ... | fs38 inspect --raw -`) */
+    bool from_stdin = strcmp(path, "-") == 0;
+    const char *name = from_stdin ? "<stdin>" : path;
+    FILE *f = from_stdin ? stdin : fopen(path, "rb");
     if (!f) return fs_fail(e, FS_ERR_IO, "%s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-        fclose(f);
-        return fs_fail(e, FS_ERR_IO, "%s: %s", path, strerror(EISDIR));
+        if (!from_stdin) fclose(f);
+        return fs_fail(e, FS_ERR_IO, "%s: %s", name, strerror(EISDIR));
     }
     uint32_t max = in->opt.cfg->capture.sip.max_message ? in->opt.cfg->capture.sip.max_message : 65535;
     /* one byte more than the limit, so an oversized message is still seen as such */
     uint32_t cap = max + 1 < BATCH_BYTES - 64 ? max + 1 : BATCH_BYTES - 64;
     uint8_t *buf = malloc(cap);
     if (!buf) {
-        fclose(f);
+        if (!from_stdin) fclose(f);
         return fs_fail(e, FS_ERR_NOMEM, "out of memory");
     }
+    errno = 0;
     size_t got = fread(buf, 1, cap, f);
     /* more after what was taken: the message was cut here, not by its
      * sender (its Content-Length is not to blame), as the TCP framer cuts one */
     bool cut = got == cap && fgetc(f) != EOF;
     bool err = ferror(f);
-    fclose(f);
+    int read_errno = errno;
+    if (from_stdin) clearerr(f);
+    else fclose(f);
     if (err) {
         free(buf);
-        return fs_fail(e, FS_ERR_IO, "%s: read error", path);
+        return fs_fail(e, FS_ERR_IO, "%s: read error%s%s", name, read_errno ? ": " : "",
+                       read_errno ? strerror(read_errno) : "");
     }
     in->frames_read++;
     in->bytes_read += got;

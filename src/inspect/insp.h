@@ -98,7 +98,7 @@ fs_code insp_run_live(insp *in, const char *iface, const char *bpf, fs_err *e);
  * for IPv6; cap_hep_listen) until stop/duration/max, then what the sockets
  * still hold. */
 fs_code insp_run_hep(insp *in, const char *listen, fs_err *e);
-/* One file holding one SIP message, inspected as a UDP datagram. */
+/* One file holding one SIP message ("-": stdin), inspected as a UDP datagram. */
 fs_code insp_run_raw(insp *in, const char *path, fs_err *e);
 
 /* End of input: flush decoders, close every incident (events are emitted),

@@ -80,6 +80,7 @@ ok "...names the file and the rule" grep -q "^fs38 rules: config: .*rules-bad.ya
 expect_exit 2 "bad --fail-on" "$FS38" inspect --fail-on severe x.pcap
 ok "bad --fail-on names the value" grep -q "severe" "$TMPD/err"
 expect_exit 2 "bad --workers" "$FS38" inspect --workers 0 x.pcap
+ok "...names the option and the value" grep -q "^fs38 inspect: --workers '0': " "$TMPD/err"
 expect_exit 2 "too many --workers" "$FS38" inspect --workers 99 x.pcap
 expect_exit 2 "two input kinds" "$FS38" inspect -i lo --hep 127.0.0.1:9 x.pcap
 expect_exit 2 "bad --hep address" "$FS38" inspect --hep nowhere --duration 1
@@ -259,6 +260,8 @@ rm -f "$TMPD/pipe"
 # compressions are named with the command that decompresses them
 gzip -c "$TMPD/mixed.pcap" > "$TMPD/mixed.pcap.gz"
 expect_exit 0 "a .pcap.gz" "$FS38" inspect --json --stats-json "$TMPD/st4.json" "$TMPD/mixed.pcap.gz"
+expect_exit 2 "'-' twice: stdin is read once" bash -c "'$FS38' inspect -q - - < '$TMPD/mixed.pcap.gz'"
+ok "...said before anything is read" is "$(cat "$TMPD/err")" "fs38 inspect: '-' (stdin) given twice: it can be read once"
 expect_exit 0 "a .pcap.gz on stdin" bash -c "'$FS38' inspect --json --stats-json '$TMPD/st5.json' - < '$TMPD/mixed.pcap.gz'"
 ok "gzip finds the same rules" python3 -c "
 import json; a=json.load(open('$TMPD/st1.json'))
@@ -837,6 +840,8 @@ wait $ipid; irc=$?
 ok "SIGINT on a file run: exit 2 (got $irc)" test "$irc" -eq 2
 ok "...says it was interrupted" grep -q "interrupted before the end of the input" "$TMPD/err"
 ok "...and still prints the summary" grep -q "^INCIDENTS" "$TMPD/out"
+# the read the signal interrupted is no break in the input: no warning of a read error
+ok "...and no read error blamed on the input" bash -c "! grep -E 'warning|Interrupted system call' '$TMPD/err'"
 # a link type the decoder does not read: named, exit 2 (nothing of the file can be inspected)
 python3 - "$TMPD/lt.pcap" "$ROOT/tests/data/capture" <<'PY'
 import sys
@@ -971,6 +976,10 @@ ok "anomaly code named" grep -q 'VERSION_UNSUPPORTED' "$TMPD/out"
 ok "--raw: x-capture names the message file, no frame" is \
     "$(jq -c '.evidence.sample["x-capture"]' "$TMPD/out" | sort -u)" "{\"file\":\"$DATA/badvers.dat\"}"
 expect_exit 2 "--raw missing file" "$FS38" inspect --raw "$TMPD/none.sip"
+# '-' is stdin for --raw too, as for capture files (it read a file named '-': "No such file")
+expect_exit 1 "--raw - reads the message from stdin" \
+    bash -c "cat '$DATA/badvers.dat' | '$FS38' inspect --raw --json --fail-on low -"
+ok "...its torture message is SIP_MALFORMED" grep -q 'VERSION_UNSUPPORTED' "$TMPD/out"
 # a message longer than limits.max_message is oversized (SIP-MAL-002) and only
 # that: read up to the limit, its right Content-Length was taken for one that
 # exceeds the body (SIP-MAL-001 CONTENT_LENGTH_EXCEEDS)
@@ -991,6 +1000,12 @@ expect_exit 0 "--raw events validate" "$FS38" validate "$TMPD/raw.ndjson"
 expect_exit 0 "--raw --count 2 of 3 files" "$FS38" inspect --raw -q --count 2 --stats-json "$TMPD/rawc.json" \
     "$DATA/wsinv.dat" "$DATA/badvers.dat" "$DATA/badvers.dat"
 ok "...2 packets read" is "$(jq .frames "$TMPD/rawc.json")" 2
+# --count N stops the run: capture files after the Nth packet are not opened (a
+# missing one gave exit 2, and '-' waited for its writer)
+expect_exit 0 "--count 5: a missing file after the 5th packet is not opened" \
+    "$FS38" inspect -q -c /dev/null --count 5 "$ROOT/examples/benign.pcap" "$TMPD/none.pcap"
+expect_exit 0 "...nor stdin, waiting for its writer" bash -c \
+    "sleep 2 | timeout 1 '$FS38' inspect -q -c /dev/null --count 5 '$ROOT/examples/benign.pcap' -"
 
 # --- the summary ----------------------------------------------------------------------------
 # RFC 4475 has a status outside 100-699 and a dozen anomaly kinds: every response is counted,

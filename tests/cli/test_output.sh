@@ -319,6 +319,13 @@ done
 expect_exit 0 "-q --pcap-out /dev/stdout, stdout a pipe: the capture alone" bash -c \
     "set -o pipefail; '$FS38' inspect -q --pcap-out /dev/stdout '$ROOT/examples/scan-svmap.pcap' | cat >'$TMPD/pipe.out'"
 ok "...tshark reads it whole" tshark -r "$TMPD/pipe.out" -w /dev/null
+# '-' is stdout, as for tcpdump -w - (it made a file named '-')
+(cd "$TMPD" && "$FS38" inspect -q --pcap-out - "$ROOT/examples/scan-svmap.pcap" >"$TMPD/dash.out" 2>"$TMPD/err")
+ok "-q --pcap-out -: the capture on stdout" is "$(tshark -r "$TMPD/dash.out" 2>/dev/null | wc -l)" \
+    "$(tshark -r "$TMPD/pipe.out" 2>/dev/null | wc -l)"
+ok "...no file named '-'" test ! -e "$TMPD/-"
+(cd "$TMPD" && "$FS38" inspect --pcap-out - "$ROOT/examples/scan-svmap.pcap" >"$TMPD/dash.out" 2>"$TMPD/err")
+ok "--pcap-out - with the summary on stdout: refused, as /dev/stdout is" grep -q "the summary goes to that file" "$TMPD/err"
 # nor is it an input: --pcap-out evidence.pcapng evidence.pcapng emptied the capture
 cp "$ROOT/examples/scan-svmap.pcap" "$TMPD/in.pcap"
 for o in --pcap-out --stats-json --esp-sa-out --events; do
@@ -403,6 +410,25 @@ ok "...quiet" test ! -s "$TMPD/err"
 ok "...the line it read is an event" ndjson_ok "$TMPD/first" 1
 bash -o pipefail -c "'$FS38' inspect --json --fail-on info '$TMPD/mixed.pcap' 2>'$TMPD/err' | head -1 >/dev/null"
 ok "--json --fail-on info | head -1: exit 1 as without head (got $?)" test $? -eq 1
+# ...nor does it when --pcap-out wants the rest of the run (it kept the messages of
+# the incidents before the reader left: 200 of 600 here)
+python3 - "$ROOT/examples/flood-invite.pcap" "$TMPD/floods.pcap" <<'PY'
+import struct, sys
+src = open(sys.argv[1], "rb").read()
+with open(sys.argv[2], "wb") as f:
+    f.write(src[:24])
+    for k in range(3):  # three copies a day apart: each one's incidents close during the next
+        off = 24
+        while off < len(src):
+            ts, us, cl, ol = struct.unpack_from("<IIII", src, off)
+            f.write(struct.pack("<IIII", ts + k * 86400, us, cl, ol) + src[off + 16:off + 16 + cl])
+            off += 16 + cl
+PY
+"$FS38" inspect -q -c /dev/null --pcap-out "$TMPD/all.pcapng" "$TMPD/floods.pcap"
+bash -o pipefail -c "'$FS38' inspect --json -c /dev/null --pcap-out '$TMPD/head.pcapng' '$TMPD/floods.pcap' 2>'$TMPD/err' | head -1 >/dev/null"
+ok "--json --pcap-out | head -1: exit 0 (got $?)" test $? -eq 0
+ok "...--pcap-out holds every incident's messages all the same" is \
+    "$(tshark -r "$TMPD/head.pcapng" 2>/dev/null | wc -l)" "$(tshark -r "$TMPD/all.pcapng" 2>/dev/null | wc -l)"
 bash -o pipefail -c "'$FS38' inspect '$TMPD/mixed.pcap' 2>'$TMPD/err' | true" # gone before the summary
 ok "summary | true: exit 0 (got $?)" test $? -eq 0
 ok "...quiet" test ! -s "$TMPD/err"
@@ -471,6 +497,40 @@ raw = open('$TMPD/tty2.txt', 'rb').read()
 parts = raw.replace(b'\n', b'\r').split(b'\r')
 shown = [p for p in parts if b'frames' in p]
 assert shown and all(b'...' in p and b'/big.pcap' in p and len(p.decode()) < 80 for p in shown), (shown, raw[:400])"
+    # a message in the middle of a file (events being lost) starts a line of its
+    # own: it ran on after the progress line's figures ("... 0 incidents closed fs38
+    # inspect: writing events to ...")
+    python3 - "$TMPD/late.pcap" "$ROOT/tests/data/capture" <<'PY'
+import struct, sys
+sys.path.insert(0, sys.argv[2])
+from pcapgen import eth, ip4, udp_c
+scan = (b"OPTIONS sip:100@127.0.0.10 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.2.8;branch=z9hG4bK1\r\n"
+        b"From: <sip:a@x>;tag=1\r\nTo: <sip:b@y>\r\nCall-ID: s1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+        b"User-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n")
+ok = (b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.20;branch=z9hG4bK2\r\nFrom: <sip:a@x>;tag=1\r\n"
+      b"To: <sip:b@y>;tag=2\r\nCall-ID: k\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+first = eth(ip4("127.0.2.8", "127.0.0.10", 17, udp_c("127.0.2.8", "127.0.0.10", 5060, 5060, scan)))
+reply = eth(ip4("127.0.0.10", "127.0.0.20", 17, udp_c("127.0.0.10", "127.0.0.20", 5060, 5060, ok)))
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+    for i in range(75000):  # the scanner (after the first progress line) closes while the replies go on
+        fr = first if i == 66000 else reply
+        f.write(struct.pack("<IIII", 1700000000 + i, 0, len(fr), len(fr)) + fr)
+PY
+    if [ -w /dev/full ]; then
+        script -qc "stty cols 200; '$FS38' inspect -q -c /dev/null --events /dev/full '$TMPD/late.pcap'; sleep 0.3" \
+            /dev/null >"$TMPD/tty3.txt"
+        ok "...cleared before a message the run says as it goes" python3 -c "
+parts = open('$TMPD/tty3.txt', 'rb').read().replace(b'\\n', b'\\r').split(b'\\r')
+said = [p for p in parts if b'events are being lost' in p]
+assert said and not [p for p in said if b'frames' in p], said"
+    fi
+    # --json on the terminal too: each event starts a line of its own, not after the figures
+    script -qc "stty cols 200; '$FS38' inspect -c /dev/null --json '$TMPD/late.pcap'; sleep 0.3" /dev/null >"$TMPD/tty4.txt"
+    ok "...cleared before an event --json writes to the terminal" python3 -c "
+parts = open('$TMPD/tty4.txt', 'rb').read().replace(b'\\n', b'\\r').split(b'\\r')
+events = [p for p in parts if b'schema_version' in p]
+assert events and all(p.startswith(b'{') or p.startswith(b'\\x1b[K{') for p in events), events"
 else
     echo "note: no script(1): the progress line on a terminal is not checked" >&2
 fi
