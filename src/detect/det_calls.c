@@ -354,9 +354,11 @@ static bool wangiri_condition(const det_ctx *c, uint32_t shorts, uint32_t calls,
  * A PBX sends a group's INVITEs, and its CANCELs, within milliseconds.
  * Measured from the fork's first leg, not chained: a campaign ringing its
  * victims one after another is a short ring per call up to 20 calls/s (5/s
- * in examples/wangiri.pcap), and at most one every FORK_SPREAD_MS above
- * (100 calls/s with equal rings: one short ring in 6). */
-#define FORK_SPREAD_MS 50
+ * in examples/wangiri.pcap; a dialer's 20/s is a call every 50 ms give or
+ * take a few, SIPp's -r 20 48-52 ms, which a spread of 50 ms took for
+ * pairs of legs), and at most one every FORK_SPREAD_MS above (100
+ * calls/s with equal rings: one short ring in 3). */
+#define FORK_SPREAD_MS 25
 static bool near_ms(uint32_t a, uint32_t b) { return (uint32_t)(a - b) <= FORK_SPREAD_MS || (uint32_t)(b - a) <= FORK_SPREAD_MS; }
 static bool same_fork(det_fork *f, const det_call *call, uint64_t end_us) {
     uint32_t invite_ms = (uint32_t)(call->t_invite / 1000) | 1, end_ms = (uint32_t)(end_us / 1000);
@@ -761,12 +763,35 @@ static void call_retry(det_ctx *c, det_call *call) {
     callers_close(eng, call->caller_key);
 }
 
+/* A proxy recursing on a 3xx it got on its leg (RFC 3261 16.5, 16.7 step
+ * 4; kamailio's get_redirects, an SBC following a redirect): its INVITE to
+ * the Contact, with the call's Call-ID and CSeq, names the number the call
+ * now goes to, as the caller's own INVITE after a 3xx does (call_retry):
+ * the caller's leg never shows it. */
+static void call_redirected_by_proxy(det_ctx *c, det_call *call) {
+    det_engine *eng = c->eng;
+    call->redirect_seen = false;
+    char callee[sizeof call->callee];
+    callee_of(c->m, callee, sizeof callee);
+    if (!callee[0] || strcmp(callee, call->callee) == 0) return;
+    memcpy(call->callee, callee, sizeof callee);
+    call_set_risk(eng->cfg, call);
+    det_table *callers = callers_open(eng, call->caller_key);
+    irsf_velocity(c, call, call_caller(callers, call));
+    callers_close(eng, call->caller_key);
+}
+
 static void call_invite(det_ctx *c) {
     det_engine *eng = c->eng;
     const sip_msg *m = c->m;
     uint64_t key = c->call_key;
     det_call *call = det_table_find(&eng->calls, key);
     if (call) {
+        if (call->redirect_seen && call->state != CALL_ENDED && call->state != CALL_ANSWERED &&
+            m->cseq == call->invite_cseq && !fs_addr_eq(&c->p->src.addr, &call->src)) {
+            call_redirected_by_proxy(c, call);
+            return;
+        }
         /* Same Call-ID and CSeq: a retransmission or a second capture point;
          * a call not over: a re-INVITE. */
         if (call->state != CALL_ENDED || m->cseq == call->invite_cseq) return;
@@ -895,6 +920,17 @@ static void call_response(det_ctx *c) {
     uint16_t st = m->status;
     if (call->state == CALL_ENDED) {
         if (st < 200 || st >= 300 || call->t_answer || m->cseq != call->invite_cseq) return;
+        if (call->cancelled && call->answer_tag && m->to_tag.len && tag_key(eng, m->to_tag) == call->answer_tag) {
+            /* the answer that crossed the caller's BYE of this early dialog
+             * (call_bye), which then ended the dialog it confirmed: answered,
+             * and over */
+            if (eng->stats.calls_cancelled) eng->stats.calls_cancelled--;
+            eng->stats.calls_answered++;
+            call->cancelled = false;
+            call->t_answer = c->ts;
+            call->final_status = st;
+            return;
+        }
         call_revive(c, call);
     }
     if (st < 200) {
@@ -929,6 +965,8 @@ static void call_response(det_ctx *c) {
         return;
     }
     if (call->state == CALL_ANSWERED) return; /* a late failure from another fork */
+    if (st < 400 && m->cseq == call->invite_cseq && !fs_addr_eq(&c->p->dst.addr, &call->src))
+        call->redirect_seen = true; /* the proxy may recurse on it (call_invite) */
     /* a failure on another leg of a relayed call (a carrier the proxy then
      * fails over from, one fork of several): the proxy goes on, and sends
      * the caller the final answer of the call itself. Ending the call here
@@ -1048,6 +1086,9 @@ static void call_bye(det_ctx *c) {
          * which would find the call over already */
         call->cancelled = true;
         c->eng->stats.calls_cancelled++;
+        /* the dialog it ends: an answer of it crossing this BYE ends
+         * nothing more (call_response); another fork's brings the call back */
+        call->answer_tag = c->m->to_tag.len ? tag_key(c->eng, c->m->to_tag) : 0;
     } else if (!fs_addr_eq(&c->p->dst.addr, &call->src)) {
         /* neither from the caller nor to it (the callee's BYE after an
          * answer the capture lost): another leg's, or a BYE sent from a

@@ -382,6 +382,8 @@ typedef struct det_call {
     bool source_allowed : 1;  /* requester is allow-listed: no source-keyed events */
     bool short_by_caller : 1; /* its short ring was credited to the caller (Wangiri) */
     bool short_by_source : 1; /* ... to the source */
+    bool redirect_seen : 1;   /* det_calls.c: a 3xx to the INVITE on another leg (a proxy's, which
+                               * may recurse on it: call_invite) */
     uint8_t dialogs_ended;    /* det_calls.c: bit 0 the answer's dialog had its BYE, bit 1 other_tag's */
     uint16_t other_tag;       /* 16-bit hash of a second fork's 2xx to-tag, 0 none: two dialogs */
 } det_call;

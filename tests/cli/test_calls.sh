@@ -24,6 +24,15 @@ ok "redirect: IRSF-001 counts 3" grep -q '"distinct_numbers":3' "$TMPD/redirect-
 ok "redirect: IRSF-002 for each 5 s call" is "$(rule_count redirect-irsf FRAUD-IRSF-002)" 3
 ok "redirect: the callee is the Contact" grep -q '"value":"+8821310000","role":"callee"' "$TMPD/redirect-irsf.ndjson"
 
+# the proxy recursing on the 302 itself (lab/kamailio-redirect.cfg, get_redirects): its
+# INVITE to the Contact (same Call-ID and CSeq) names the +882 number the call went to,
+# which the caller's leg never shows (with one worker: the proxy's leg is the call's)
+ok "proxy redirect: inspect" inspect redirect-proxy
+ok "proxy redirect: 3 started, 3 answered" is "$(calls redirect-proxy)" "3 3 0 0"
+ok "proxy redirect: IRSF-001 on the 3 numbers the proxy followed" grep -q '"distinct_numbers":3' "$TMPD/redirect-proxy.ndjson"
+ok "proxy redirect: IRSF-002 for each 4 s call" grep -q '"long_calls":3' "$TMPD/redirect-proxy.ndjson"
+ok "proxy redirect: the callee is the Contact" grep -q '"value":"+8821310000","role":"callee"' "$TMPD/redirect-proxy.ndjson"
+
 # parallel forking: two 180s, one 200, 487 on the other branch: answered
 ok "fork: inspect" inspect fork-parallel
 ok "fork: 3 started, 3 answered" is "$(calls fork-parallel)" "3 3 0 0"

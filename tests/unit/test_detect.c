@@ -2577,6 +2577,44 @@ static void test_irsf_off_hours(void) {
     world_free(&plain);
 }
 
+/* The caller hangs up an early dialog with BYE (RFC 3261 15) as the callee
+ * answers: the 200 to the INVITE crosses the BYE, which then ends the
+ * confirmed dialog (the callee answers it 200, SIPp and kamailio on
+ * loopback: BYE, 200 INVITE, 200 BYE, ACK, and no other BYE). The call was
+ * answered and is over: it stayed up until the 4 h limit, a long call to
+ * its satellite number (FRAUD-IRSF-002) and a concurrent call of its
+ * caller all that time. */
+static void test_early_bye_crossing_answer(void) {
+    world w = world_new(config_zones());
+    const char *pbx = "198.51.100.30:5060", *gw = "10.0.0.50:5060", *ruri = "sip:+88216555777@carrier.example",
+               *from = "<sip:+442071234567@origin.example>;tag=fx", *to = "<sip:+88216555777@carrier.example>",
+               *to_tag = "<sip:+88216555777@carrier.example>;tag=tx";
+    req(&w, pbx, gw, T0, "INVITE", ruri, from, to, "xbye", 1, NULL, NULL);
+    resp(&w, gw, pbx, T0 + SEC(0.5), 180, "Ringing", "INVITE", from, to_tag, "xbye", 1, NULL, NULL);
+    req(&w, pbx, gw, T0 + SEC(1), "BYE", ruri, from, to_tag, "xbye", 2, NULL, NULL);
+    resp(&w, gw, pbx, T0 + SEC(1.002), 200, "OK", "INVITE", from, to_tag, "xbye", 1, NULL, NULL);
+    resp(&w, gw, pbx, T0 + SEC(1.003), 200, "OK", "BYE", from, to_tag, "xbye", 2, NULL, NULL);
+    req(&w, pbx, gw, T0 + SEC(1.004), "ACK", ruri, from, to_tag, "xbye", 1, NULL, NULL);
+    for (int t = 100; t <= 2000; t += 100) det_tick(w.eng, T0 + SEC(t));
+    world_finish(&w);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_answered, 1);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_cancelled, 0);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-IRSF-002"), 0);
+    world_free(&w);
+    /* another fork's answer (another tag) is a dialog the BYE did not end */
+    w = world_new(config_zones());
+    req(&w, pbx, gw, T0, "INVITE", ruri, from, to, "xbye", 1, NULL, NULL);
+    resp(&w, gw, pbx, T0 + SEC(0.5), 180, "Ringing", "INVITE", from, to_tag, "xbye", 1, NULL, NULL);
+    req(&w, pbx, gw, T0 + SEC(1), "BYE", ruri, from, to_tag, "xbye", 2, NULL, NULL);
+    resp(&w, gw, pbx, T0 + SEC(1.002), 200, "OK", "INVITE", from, "<sip:+88216555777@carrier.example>;tag=fork2",
+         "xbye", 1, NULL, NULL);
+    for (int t = 100; t <= 2000; t += 100) det_tick(w.eng, T0 + SEC(t));
+    world_finish(&w);
+    CHECK_EQ_INT(det_engine_stats(w.eng)->calls_answered, 1);
+    CHECK_EQ_INT(count_rule(w.out, "FRAUD-IRSF-002"), 1);
+    world_free(&w);
+}
+
 static void test_irsf(void) {
     world w = world_new(config_zones());
     const char *pbx = "198.51.100.30:5060", *gw = "10.0.0.50:5060";
@@ -3207,6 +3245,36 @@ static void test_wangiri_ring_group_abandoned(void) {
         CHECK(e && dint(e, "short_rings") == 12);
         world_free(&w);
     }
+}
+
+/* A campaign at 20 calls/s, each call cancelled 1 s after its own INVITE,
+ * spaced as a dialer spaces them (SIPp -r 20 on loopback: 51.6, 48.5,
+ * 51.6, 48.4 ... ms): one short ring per call, as docs/rules.md promises up
+ * to 20 calls/s, not one per pair taken for the legs of a ring group (10
+ * of 24 short rings were lost). */
+static void test_wangiri_campaign_20_per_s(void) {
+    world w = world_new(config_default());
+    uint64_t t = T0;
+    for (int i = 0; i < 24; i++) {
+        char cid[16], ruri[64], from[96], to[96], tt[128];
+        snprintf(cid, sizeof cid, "c20-%d", i);
+        snprintf(ruri, sizeof ruri, "sip:+1555999%04d@192.0.2.80", i);
+        snprintf(from, sizeof from, "<sip:+15551230000@192.0.2.80>;tag=f%d", i);
+        snprintf(to, sizeof to, "<sip:+1555999%04d@192.0.2.80>", i);
+        snprintf(tt, sizeof tt, "%s;tag=t%d", to, i);
+        req(&w, "198.51.100.40:5070", "192.0.2.80:5060", t, "INVITE", ruri, from, to, cid, 1, NULL, NULL);
+        resp(&w, "192.0.2.80:5060", "198.51.100.40:5070", t + SEC(0.002), 180, "Ringing", "INVITE", from, tt, cid, 1,
+             NULL, NULL);
+        req(&w, "198.51.100.40:5070", "192.0.2.80:5060", t + SEC(1), "CANCEL", ruri, from, to, cid, 1, NULL, NULL);
+        resp(&w, "192.0.2.80:5060", "198.51.100.40:5070", t + SEC(1.001), 487, "Request Terminated", "INVITE", from, tt,
+             cid, 1, NULL, NULL);
+        t += SEC(i % 2 ? 0.0484 : 0.0516);
+    }
+    world_finish(&w);
+    const ev_event *e = find_rule(w.out, "FRAUD-WANGIRI-001");
+    CHECK_MSG(e && dint(e, "short_rings") == 24, "20 calls/s: %lld of 24 short rings",
+              e ? (long long)dint(e, "short_rings") : -1LL);
+    world_free(&w);
 }
 
 /* SIP-INFO-004: a SIP server agreeing to outdated TLS, or to a suite no
@@ -5336,6 +5404,7 @@ int main(void) {
     test_weak_cert();
     test_talker_incidents();
     test_irsf();
+    test_early_bye_crossing_answer();
     test_irsf_off_hours();
     test_wangiri_off_hours();
     test_allow_callers();
@@ -5344,6 +5413,7 @@ int main(void) {
     test_wangiri();
     test_wangiri_ring_group();
     test_wangiri_ring_group_abandoned();
+    test_wangiri_campaign_20_per_s();
     test_wangiri_pai_not_assertable();
     test_wangiri_relayed_failover();
     test_call_ended_by_others();
