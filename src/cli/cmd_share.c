@@ -300,9 +300,15 @@ static void print_summary(const share_run *s, bool complete) {
     FILE *o = s->dry_run ? stderr : stdout;
     fprintf(o, "fs38 share: %u events read, %u %s%s\n", s->lines, s->signed_n,
             s->dry_run ? "would be signed (dry run)" : "signed for hub ", s->dry_run ? "" : s->hub.host);
-    if (!s->dry_run)
+    if (!s->dry_run) {
         fprintf(o, "  stored %u, duplicate %u, rejected %u%s\n", s->stored, s->duplicate, s->rejected,
                 complete ? "" : " (stopped early: connection error)");
+        /* what the hub never answered for: the operator's to share again */
+        unsigned answered = s->stored + s->duplicate + s->rejected;
+        if (!complete && s->signed_n > answered)
+            fprintf(o, "  not acknowledged %u (signed, the hub's answer never came): share them again\n",
+                    s->signed_n - answered);
+    }
     unsigned skipped = 0;
     for (int v = 1; v < CL_SKIP_INVALID; v++) skipped += s->skipped[v];
     if (skipped) {

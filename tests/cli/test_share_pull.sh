@@ -191,6 +191,12 @@ fi
 expect_exit 2 "share --types with an unknown type" "$FS38" share --dry-run --signing-key "${KEY[op1]}" --types SCANNER
 ok "the unknown type is named" grep -q SCANNER "$TMPD/err"
 
+# a hub that does not answer: exit 2, and the summary says how many signed events
+# were never acknowledged (to share again)
+DEAD=$(free_port)
+expect_exit 2 "share to a hub that is down" "$FS38" share --hub "https://127.0.0.1:$DEAD" --cert "$W/pki/op1.crt" \
+    --key "$W/pki/op1.key" --ca "$W/pki/ca.crt" --timeout 2 --signing-key "${KEY[op1]}" --valid-for 3600 <"$W/events.ndjson"
+ok "...the events never acknowledged are counted" grep -q "not acknowledged 2 " "$TMPD/out"
 expect_exit 0 "share the capture's events" "$FS38" share $(tls op1) --signing-key "${KEY[op1]}" --valid-for 3600 <"$W/events.ndjson"
 ok "both events stored" grep -q "stored 2, duplicate 0, rejected 0" "$TMPD/out"
 expect_exit 0 "share them again" "$FS38" share $(tls op1) --signing-key "${KEY[op1]}" --valid-for 3600 <"$W/events.ndjson"
