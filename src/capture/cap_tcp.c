@@ -416,27 +416,15 @@ static void emit_msg(cap_tcp_table *t, const tcp_flow *f, const uint8_t *p, uint
     t->emit(t->user, &pl);
 }
 
-/* Just past the empty line that ends the header block in [p, p + n), as
- * cap_sip_frame_scan finds it (a line end of LF or CRLF: bare LFs are
- * framed too), or NULL. */
-static const uint8_t *header_block_end(const uint8_t *p, size_t n) {
-    for (const uint8_t *lf = memchr(p, '\n', n); lf; lf = memchr(lf + 1, '\n', n - (size_t)(lf + 1 - p))) {
-        size_t rest = n - (size_t)(lf + 1 - p);
-        if (rest >= 1 && lf[1] == '\n') return lf + 2;
-        if (rest >= 2 && lf[1] == '\r' && lf[2] == '\n') return lf + 3;
-    }
-    return NULL;
-}
-
 /* A message the framer gives up on still reaches the detectors, so that it
  * raises its malformed/oversized event rather than vanish: its header
- * block when that ends within max_msg (a garbage Content-Length), else its
- * first max_msg bytes, marked oversized. */
-static void emit_unframed(cap_tcp_table *t, const tcp_flow *f, const uint8_t *p, size_t avail, bool too_big,
+ * block when the framer found its end within max_msg (header_end, 0 none:
+ * a garbage Content-Length), else its first max_msg bytes, marked oversized. */
+static void emit_unframed(cap_tcp_table *t, const tcp_flow *f, const uint8_t *p, size_t avail, size_t header_end,
                           uint64_t ts, uint64_t frame_no) {
     size_t n = avail < t->max_msg ? avail : t->max_msg;
-    const uint8_t *end = too_big ? NULL : header_block_end(p, n);
-    emit_msg(t, f, p, (uint32_t)(end ? (size_t)(end - p) : n), !end, ts, frame_no);
+    bool whole = header_end && header_end <= n;
+    emit_msg(t, f, p, (uint32_t)(whole ? header_end : n), !whole, ts, frame_no);
 }
 
 /* Bytes of a compressed WebSocket direction were lost: the messages after
@@ -722,6 +710,7 @@ static size_t frame_messages(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, si
         uint64_t ml = 0;
         cap_frame_status fs =
             start == 0 ? CAP_FRAME_BAD : cap_sip_frame_scan(p + pos, len - pos, t->max_msg, &ml, &f->scan);
+        size_t header_end = f->scan.header_end; /* where the header block ended, 0 not seen */
         if (fs != CAP_FRAME_INCOMPLETE) memset(&f->scan, 0, sizeof f->scan);
         switch (fs) {
         case CAP_FRAME_OK:
@@ -732,7 +721,7 @@ static size_t frame_messages(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, si
         case CAP_FRAME_INCOMPLETE:
             return pos;
         case CAP_FRAME_TOO_BIG:
-            emit_unframed(t, f, p + pos, len - pos, true, ts, frame_no);
+            emit_unframed(t, f, p + pos, len - pos, 0, ts, frame_no);
             start_resync(t, f);
             f->resync = false; /* the length is known: skip exactly the message */
             f->skip = ml;
@@ -740,7 +729,7 @@ static size_t frame_messages(cap_tcp_table *t, tcp_flow *f, const uint8_t *p, si
         case CAP_FRAME_BAD:
             /* a SIP start line whose message cannot be framed (not other
              * protocols' bytes: TLS on 5061 is not a malformed message) */
-            if (start == 1) emit_unframed(t, f, p + pos, len - pos, false, ts, frame_no);
+            if (start == 1) emit_unframed(t, f, p + pos, len - pos, header_end, ts, frame_no);
             start_resync(t, f);
             f->mid_line = true; /* never resync on the line that just failed */
             break;
