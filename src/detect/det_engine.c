@@ -752,23 +752,13 @@ static void count_message(det_engine *eng, const sip_msg *m, const cap_payload *
             counted = true;
         }
     }
-    /* Two codes of the events are the detector's findings (det_protocol.c),
-     * not the parser's: an unknown method, METHOD_UNKNOWN of SIP-PROTO-006
-     * (the parser takes any token as an extension method, RFC 3261 7.1),
-     * and a top Via branch without the cookie, VIA_BRANCH_NO_COOKIE of
-     * SIP-PROTO-005 (the parser notes RFC2543_SYNTAX). Counted with the
-     * parser's codes all the same, so that the summary's anomalies and
-     * --stats-json do not say none where the events name them. */
-    if (!m->is_request) return;
-    sip_anomaly found[2];
-    unsigned nfound = 0;
-    if (m->method == SIP_M_UNKNOWN && !sip_msg_has_anomaly(m, SIP_A_METHOD_UNKNOWN))
-        found[nfound++] = SIP_A_METHOD_UNKNOWN;
-    if (m->via_branch.len && !fs_str_istarts(m->via_branch, "z9hG4bK") &&
-        !sip_msg_has_anomaly(m, SIP_A_VIA_BRANCH_NO_COOKIE))
-        found[nfound++] = SIP_A_VIA_BRANCH_NO_COOKIE;
-    for (unsigned i = 0; i < nfound; i++) s->anomalies[found[i]]++;
-    if (nfound && !counted) s->msgs_with_anomaly++;
+    /* the detector's two findings (det_method_unknown, det_branch_without_cookie)
+     * count with the parser's codes, so that the summary's anomalies and
+     * --stats-json do not say none where the events name them */
+    bool unknown = det_method_unknown(m), no_cookie = det_branch_without_cookie(m);
+    s->anomalies[SIP_A_METHOD_UNKNOWN] += unknown;
+    s->anomalies[SIP_A_VIA_BRANCH_NO_COOKIE] += no_cookie;
+    if ((unknown || no_cookie) && !counted) s->msgs_with_anomaly++;
 }
 
 static det_source *requester_entry(det_engine *eng, const fs_addr *a, uint64_t key, uint64_t ts) {

@@ -165,6 +165,19 @@ size_t det_peers_memory(const det_peers *p);
 void det_peers_add(det_peers *p, uint64_t pair, uint64_t ts);
 bool det_peers_has(const det_peers *p, uint64_t pair, uint64_t ts);
 
+/* Two findings of the detector, not of the parser (det_protocol.c reports
+ * them, det_engine.c counts them): a request with an extension method the
+ * parser took as a token (RFC 3261 7.1; SIP-PROTO-006), and a top Via
+ * branch without the RFC 3261 cookie (SIP-PROTO-005). False when the
+ * parser flagged it already. */
+static inline bool det_method_unknown(const sip_msg *m) {
+    return m->is_request && m->method == SIP_M_UNKNOWN && !sip_msg_has_anomaly(m, SIP_A_METHOD_UNKNOWN);
+}
+static inline bool det_branch_without_cookie(const sip_msg *m) {
+    return m->is_request && m->via_branch.len && !fs_str_istarts(m->via_branch, "z9hG4bK") &&
+           !sip_msg_has_anomaly(m, SIP_A_VIA_BRANCH_NO_COOKIE);
+}
+
 /* ---- entities ---------------------------------------------------------------- */
 
 /* When a short ring (FRAUD-WANGIRI-001) began and ended, to tell the legs

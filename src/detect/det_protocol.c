@@ -335,15 +335,14 @@ static void detector_anomalies(det_ctx *c) {
      * RFC 2543 syntax, as a branch without the cookie, and it is reported
      * alike. A Via the parser could not read is SIP-MAL-001's. */
     bool missing = !m->via_branch.len && m->count[SIP_H_VIA] && !sip_msg_has_anomaly(m, SIP_A_VIA_SYNTAX);
-    if ((missing || (m->via_branch.len && !fs_str_istarts(m->via_branch, "z9hG4bK"))) &&
-        !sip_msg_has_anomaly(m, SIP_A_VIA_BRANCH_NO_COOKIE)) {
+    if ((missing && !sip_msg_has_anomaly(m, SIP_A_VIA_BRANCH_NO_COOKIE)) || det_branch_without_cookie(m)) {
         ev_event *ev = det_hit(c, R_PROTO_BRANCH_COOKIE, det_key_sender(c, 11), 1, &opened);
         if (ev) {
             if (opened) source_observable(ev, c);
             note_anomaly(ev, missing ? "VIA_BRANCH_MISSING" : "VIA_BRANCH_NO_COOKIE");
         }
     }
-    if (m->method == SIP_M_UNKNOWN && !sip_msg_has_anomaly(m, SIP_A_METHOD_UNKNOWN)) {
+    if (det_method_unknown(m)) {
         ev_event *ev = det_hit(c, R_PROTO_METHOD, det_key_sender(c, 11), 1, &opened);
         if (ev) {
             if (opened) source_observable(ev, c);
